@@ -6,6 +6,11 @@ Prints one table. Every timing is the median over many CUDA-graph replays (each 
 several times, cycling through enough input copies that they do not fit in L2), measured with CUDA
 events after warm-up. The roofline is KV bytes / the measured device-to-device copy bandwidth
 (bytes read + written). JSON goes to --json, by default $OUT/decode_kernel.json when $OUT is set.
+
+For the Llama-3-8B rows a second table repeats the three contenders the way /work/shared/kernel.md's
+reference figures were taken (one call from Python between CUDA events on an idle GPU, median: host
+overhead included) and times the kernel once more with each sequence's pages in order (physically
+contiguous, as SDPA's cache is) instead of shuffled.
 """
 
 from __future__ import annotations
@@ -92,6 +97,22 @@ def time_calls(fns, min_calls=8, reps=25, target_s=2e-3):
     return statistics.median(ts), (min(ts), max(ts))
 
 
+def time_per_call(fns, reps=50):
+    """Median seconds of one call from Python, CUDA events around it, GPU idle before (kernel.md's method)."""
+    for f in fns:
+        f()
+    ts = []
+    for i in range(reps):
+        torch.cuda.synchronize()
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fns[i % len(fns)]()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b) * 1e-3)
+    return statistics.median(ts)
+
+
 class Case:
     def __init__(self, B, ctx, Hq, Hkv, D, kv_dtype=torch.bfloat16, BS=16, l2_bytes=50 << 20, with_baselines=True,
                  permuted=True):
@@ -166,7 +187,7 @@ def plan_of(case, **kw):
     return launch
 
 
-def run_case(label, case, copy_bw, baselines=True, **kw):
+def run_case(label, case, copy_bw, baselines=True, per_call=False, **kw):
     row = dict(label=label, B=case.B, context=case.ctx, q_heads=case.Hq, kv_heads=case.Hkv, head_dim=case.D,
                kv_dtype=str(case.kv_dtype).replace("torch.", ""), block_size=case.BS, kv_bytes=case.kv_bytes,
                rotations=case.rot)
@@ -187,6 +208,16 @@ def run_case(label, case, copy_bw, baselines=True, **kw):
         row["gather_sdpa_us"] = t * 1e6
         row["speedup_vs_sdpa"] = row["sdpa_us"] / row["kernel_us"]
         row["speedup_vs_gather"] = row["gather_sdpa_us"] / row["kernel_us"]
+    if per_call and baselines and case.with_baselines:
+        for name, make in (("kernel", case.kernel_fn), ("sdpa", case.sdpa_fn), ("gather_sdpa", case.gather_fn)):
+            row[f"per_call_{name}_us"] = time_per_call([make(r) for r in range(case.rot)]) * 1e6
+        # same pages, each sequence's in order (attention does not depend on token order)
+        shuffled = case.bt
+        case.bt = [torch.arange(case.nb, device=DEV, dtype=torch.int32).add_(r * case.nb).view(case.B, -1)
+                   for r in range(case.rot)]
+        t, _ = time_calls([case.kernel_fn(r, **kw) for r in range(case.rot)])
+        case.bt = shuffled
+        row["kernel_in_order_us"] = t * 1e6
     return row
 
 
@@ -224,7 +255,7 @@ def main():
     for B, ctx in LLAMA:
         baselines = not (args.quick or args.no_baselines)
         c = Case(B, ctx, 32, 8, 128, l2_bytes=l2, with_baselines=baselines)
-        rows.append(run_case(f"Llama-3-8B B={B} ctx={ctx}", c, copy_bw, baselines=baselines))
+        rows.append(run_case(f"Llama-3-8B B={B} ctx={ctx}", c, copy_bw, baselines=baselines, per_call=baselines))
         print(rows[-1], flush=True)
         if args.sweep:
             # (slices, stages, min_chunk, build variant, kv heads per CTA)
@@ -282,6 +313,17 @@ def main():
         if ref:
             print(f"| {r['label']} | {r['kernel_us']:.1f} | {ref[0]} | {ref[0] / r['kernel_us']:.2f}× | {ref[1]} | "
                   f"{ref[1] / r['kernel_us']:.2f}× |")
+    if any("per_call_kernel_us" in r for r in rows):
+        print()
+        print("| shape | kernel, pages in order µs | vs SDPA | per call: kernel µs | SDPA µs | gather+SDPA µs | "
+              "vs SDPA | vs gather |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            if "per_call_kernel_us" not in r:
+                continue
+            k, sd, ga = r["per_call_kernel_us"], r["per_call_sdpa_us"], r["per_call_gather_sdpa_us"]
+            print(f"| {r['label']} | {r['kernel_in_order_us']:.1f} | {r['sdpa_us'] / r['kernel_in_order_us']:.2f}× | "
+                  f"{k:.1f} | {sd:.1f} | {ga:.1f} | {sd / k:.2f}× | {ga / k:.2f}× |")
     if fp8:
         print()
         print("| fp8 e4m3 shape | KV MB | kernel µs | % copy BW | fp8 / bf16 time |")

@@ -371,3 +371,52 @@ def test_fused_merge_graph_and_streams():
         torch.cuda.synchronize()
         assert float((out2.float() - ref.float()).norm() / ref.float().norm()) < 1e-2
     assert float((out_s.float() - ref.float()).norm() / ref.float().norm()) < 1e-2
+
+
+@pytest.mark.skipif(not _is_sm90(), reason="programmatic dependent launch is sm_90 only")
+def test_pdl_chain_reads_what_the_kernel_before_wrote():
+    # each call's q is the previous call's output (written by the merge kernel when splits > 1, by the
+    # main kernel otherwise), launched back to back on one stream, eagerly and inside a CUDA graph: a
+    # grid that read q before griddepcontrol.wait would see the poison or the previous values
+    lens = [70000, 5, 1000]
+    q, k, v, bt, sl = make_case(len(lens), 32, 8, 128, 16, lens)
+    for splits in (None, 1, 16):
+        outs = {}
+        for pdl in (False, True):
+            x = q
+            for _ in range(4):
+                y = torch.full_like(q, float("nan"))
+                paged_decode_attention(x, k, v, bt, sl, out=y, check_block_ids=False, num_splits=splits, _pdl=pdl)
+                x = y
+            torch.cuda.synchronize()
+            outs[pdl] = x
+        assert torch.isfinite(outs[True]).all()
+        assert torch.equal(outs[True], outs[False])
+        bufs = [torch.full_like(q, float("nan")) for _ in range(4)]
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            x = q
+            for y in bufs:
+                paged_decode_attention(x, k, v, bt, sl, out=y, check_block_ids=False, num_splits=splits, _pdl=True)
+                x = y
+        for _ in range(2):
+            for y in bufs:
+                y.fill_(float("nan"))
+            g.replay()
+            torch.cuda.synchronize()
+            assert torch.equal(bufs[-1], outs[False])
+
+
+def test_trace_timeline():
+    lens = [3000, 0, 40]
+    q, k, v, bt, sl = make_case(len(lens), 32, 8, 128, 16, lens)
+    tr = torch.zeros(4 * 4 * 8 * len(lens), dtype=torch.int64, device=DEV)
+    check(q, k, v, bt, sl, num_splits=4, _trace=tr)
+    t = tr.view(len(lens), 8, 4, 4).cpu()
+    assert (t[..., 0] > 0).all() and (t[..., 2] >= t[..., 0]).all()
+    busy = t[0, :, :, 1]  # sequence 0: every split has tokens, so every CTA records its first data
+    if _is_sm90():
+        assert ((busy >= t[0, :, :, 0]) & (busy <= t[0, :, :, 2])).all()
+    assert (t[..., 3] < torch.cuda.get_device_properties(0).multi_processor_count).all()
+    with pytest.raises(ValueError, match="_trace"):
+        paged_decode_attention(q, k, v, bt, sl, num_splits=4, _trace=tr[:8])

@@ -13,6 +13,7 @@ SUPPORTED_HEAD_DIMS = (64, 128, 256)
 SUPPORTED_BLOCK_SIZES = (8, 16, 32, 64, 128)
 MAX_GROUP = 128
 _MAX_GRID_YZ = 65535
+_HOST_CHECK_MAX_IDS = 1 << 16  # block tables up to this many entries are checked on the host
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,11 @@ def check_table(a: DecodeArgs, block_table, seq_lens) -> int:
 
     if a.batch == 0:
         return 0
+    if block_table.is_cuda and block_table.numel() <= _HOST_CHECK_MAX_IDS:
+        # small tables: one copy to the host and CPU arithmetic (measured on H100: ~0.5 ms as a dozen
+        # tiny GPU ops and a sync, far less this way; large tables stay on the GPU)
+        both = torch.cat((seq_lens, block_table.reshape(-1))).cpu()
+        seq_lens, block_table = both[:a.batch], both[a.batch:].view(a.batch, a.max_blocks)
     lens = seq_lens.to(torch.int64)
     cap = a.max_blocks * a.block_size
     lo = (lens - a.window).clamp(min=0) if a.window is not None else torch.zeros_like(lens)

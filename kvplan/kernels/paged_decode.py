@@ -23,6 +23,10 @@ _BULK_BAR_BYTES = 1024  # mbarrier area at the front of shared memory (paged_dec
 # split merge fused into the last CTA of each (sequence, kv head) (atomic counter; no second launch);
 # _fuse_merge=True/False overrides per call (tuning, tests)
 _FUSE_MERGE_DEFAULT = False
+# programmatic dependent launch on sm_90 (griddepcontrol in paged_decode.cu): each grid may be
+# scheduled while the kernel before it drains; KVPLAN_DECODE_PDL=0/1 and _pdl=False/True override
+_PDL_DEFAULT = True
+PDL_ARCHS = ("sm_90",)
 
 
 class KernelUnavailableError(RuntimeError):
@@ -239,6 +243,17 @@ def _smem_bytes(a: DecodeArgs, hpw: int, ht: int, nws: int, stages: int, kh: int
     return max(ring, epi, 16) + (_BULK_BAR_BYTES if bulk else 0)
 
 
+def _pdl_enabled(dev: _Device, override) -> bool:
+    if dev.arch not in PDL_ARCHS:
+        return False
+    if override is not None:
+        return bool(override)
+    env = os.environ.get("KVPLAN_DECODE_PDL")
+    if env in ("0", "1"):
+        return env == "1"
+    return _PDL_DEFAULT
+
+
 def _bulk_default() -> bool:
     env = os.environ.get("KVPLAN_DECODE_BULK")
     if env in ("0", "1"):
@@ -357,14 +372,15 @@ def plan(a: DecodeArgs, dev: _Device, span: int, *, num_splits=None, slices=None
 def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=None, k_scale=1.0, v_scale=1.0,
                            sliding_window=None, *, out=None, check_block_ids=True, num_splits=None,
                            _slices=None, _stages=None, _min_chunk=_MIN_SPLIT_TOKENS, _variant=None,
-                           _kv_per_cta=None, _fuse_merge=None):
+                           _kv_per_cta=None, _fuse_merge=None, _pdl=None, _trace=None):
     """Decode attention over a paged KV cache on the GPU (see ``kvplan.kernels`` for the contract).
 
     Keyword-only extras:
       out              preallocated ``[B, Hq, D]`` output in q's dtype (CUDA-graph friendly)
-      check_block_ids  True (default): check seq_lens and every block id the call reads with one
-                       reduction on the GPU (one host sync). False skips it (no sync, capturable in a
-                       CUDA graph); the caller then guarantees the table is valid.
+      check_block_ids  True (default): check seq_lens and every block id the call reads (one host
+                       sync: tables up to 64K entries are copied and checked on the host, larger ones
+                       reduced on the GPU). False skips it (no sync, capturable in a CUDA graph); the
+                       caller then guarantees the table is valid.
       num_splits       force the number of sequence splits (default: chosen from the SM count)
     """
     reason = kernel_unavailable_reason()
@@ -389,15 +405,38 @@ def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=Non
         if a.window is not None:
             span = min(span, a.window)
     dev_index = q.device.index if q.device.index is not None else torch.cuda.current_device()
+    fuse = _FUSE_MERGE_DEFAULT if _fuse_merge is None else bool(_fuse_merge)
     # the launch uses the calling thread's current context: make it q's device
-    with torch.cuda.device(dev_index):
+    if torch.cuda.current_device() == dev_index:
+        _plan_and_launch(a, dev_index, span, num_splits, _slices, _stages, _min_chunk, _variant, _kv_per_cta,
+                         q, k_cache, v_cache, block_table, seq_lens, out, fuse, _pdl, _trace)
+    else:
+        with torch.cuda.device(dev_index):
+            _plan_and_launch(a, dev_index, span, num_splits, _slices, _stages, _min_chunk, _variant, _kv_per_cta,
+                             q, k_cache, v_cache, block_table, seq_lens, out, fuse, _pdl, _trace)
+    return out
+
+
+_plans: dict[tuple, tuple] = {}  # call shape -> (Launch, _Loaded, pdl): eager callers repeat shapes
+
+
+def _plan_and_launch(a, dev_index, span, num_splits, slices, stages, min_chunk, variant, kv_per_cta,
+                     q, k_cache, v_cache, block_table, seq_lens, out, fuse, pdl_override, trace):
+    key = (a, dev_index, span, num_splits, slices, stages, min_chunk,
+           tuple(sorted((variant or {}).items())), kv_per_cta, pdl_override, os.environ.get("KVPLAN_DECODE_BULK"),
+           os.environ.get("KVPLAN_DECODE_PDL"))
+    hit = _plans.get(key)
+    if hit is None:
         with _lock:
             dev = _device(dev_index)
-            launch, ld = plan(a, dev, span, num_splits=num_splits, slices=_slices, stages=_stages,
-                              min_chunk=_min_chunk, variant=_variant, kv_per_cta=_kv_per_cta)
-        fuse = _FUSE_MERGE_DEFAULT if _fuse_merge is None else bool(_fuse_merge)
-        _launch(a, launch, ld, q, k_cache, v_cache, block_table, seq_lens, out, fuse)
-    return out
+            launch, ld = plan(a, dev, span, num_splits=num_splits, slices=slices, stages=stages,
+                              min_chunk=min_chunk, variant=variant, kv_per_cta=kv_per_cta)
+            hit = (launch, ld, _pdl_enabled(dev, pdl_override))
+            if len(_plans) > 4096:
+                _plans.clear()
+            _plans[key] = hit
+    launch, ld, pdl = hit
+    _launch(a, launch, ld, q, k_cache, v_cache, block_table, seq_lens, out, fuse, pdl, trace)
 
 
 def _counter_buffer(device, handle: int, n: int):
@@ -416,7 +455,7 @@ def _counter_buffer(device, handle: int, n: int):
 
 
 def _launch(a: DecodeArgs, launch: Launch, ld: _Loaded, q, k_cache, v_cache, block_table, seq_lens, out,
-            fuse: bool = False):
+            fuse: bool = False, pdl: bool = False, trace=None):
     import torch
 
     cc = build._import_cuda_core()
@@ -425,9 +464,11 @@ def _launch(a: DecodeArgs, launch: Launch, ld: _Loaded, q, k_cache, v_cache, blo
     S = launch.splits
     ctr_ptr = 0
     if S > 1:
-        opart = torch.empty((a.batch, a.q_heads, S, a.head_dim), dtype=torch.float32, device=q.device)
-        lse = torch.empty((a.batch, a.q_heads, S), dtype=torch.float32, device=q.device)
-        op_ptr, lse_ptr = opart.data_ptr(), lse.data_ptr()
+        # fp32 partials [B, Hq, S, D] then log-sum-exps [B, Hq, S] in one allocation
+        n = a.batch * a.q_heads * S
+        work = torch.empty(n * (a.head_dim + 1), dtype=torch.float32, device=q.device)
+        op_ptr = work.data_ptr()
+        lse_ptr = op_ptr + 4 * n * a.head_dim
         if fuse:
             ctr_ptr = _counter_buffer(q.device, handle, a.batch * (a.kv_heads // launch.kv_per_cta)).data_ptr()
     else:
@@ -442,11 +483,42 @@ def _launch(a: DecodeArgs, launch: Launch, ld: _Loaded, q, k_cache, v_cache, blo
         i32(launch.stages),
         i32(launch.chunk), i32(a.max_blocks), i32(int(math.log2(a.block_size))),
         i32(a.window if a.window is not None else 0), f32(cbase), f32(a.v_scale),
+        u64(_trace_ptr(trace, launch, a)),
     )
-    cfg = cc.LaunchConfig(grid=(S, a.kv_heads // launch.kv_per_cta, a.batch), block=launch.warps * 32,
-                          shmem_size=launch.smem)
+    cfg = _launch_config(cc, pdl, (S, a.kv_heads // launch.kv_per_cta, a.batch), launch.warps * 32, launch.smem)
     cc.launch(stream, cfg, ld.main, *args)
     if S > 1 and not ctr_ptr:
         rows = a.batch * a.q_heads
-        mcfg = cc.LaunchConfig(grid=(rows,), block=256, shmem_size=0)
+        mcfg = _launch_config(cc, pdl, (rows,), 256, 0)
         cc.launch(stream, mcfg, ld.merge, u64(op_ptr), u64(lse_ptr), u64(out.data_ptr()), i32(rows), i32(S))
+
+
+_configs: dict[tuple, object] = {}
+
+
+def _launch_config(cc, pdl: bool, grid: tuple, block: int, smem: int):
+    key = (pdl, grid, block, smem)
+    cfg = _configs.get(key)
+    if cfg is None:
+        kw = dict(grid=grid, block=block, shmem_size=smem)
+        try:
+            cfg = cc.LaunchConfig(programmatic_stream_serialization=True, **kw) if pdl else None
+        except TypeError:  # cuda.core without the PDL option: a plain launch is just as correct
+            cfg = None
+        cfg = cfg or cc.LaunchConfig(**kw)
+        if len(_configs) > 4096:
+            _configs.clear()
+        _configs[key] = cfg
+    return cfg
+
+
+def _trace_ptr(trace, launch: Launch, a: DecodeArgs) -> int:
+    """Timeline buffer (benchmarks): int64 [CTAs, 4] = start, first data, end (ns), SM id."""
+    if trace is None:
+        return 0
+    n = launch.splits * (a.kv_heads // launch.kv_per_cta) * a.batch
+    import torch
+
+    if trace.dtype != torch.int64 or trace.numel() < 4 * n or not trace.is_contiguous() or not trace.is_cuda:
+        raise ValueError(f"_trace must be a contiguous int64 CUDA tensor of at least {4 * n} elements")
+    return trace.data_ptr()
