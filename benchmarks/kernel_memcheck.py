@@ -69,7 +69,8 @@ def main():
     if len(sys.argv) > 1:  # --only I: one case (to localise a sanitizer report)
         runs = [runs[int(sys.argv[-1])]]
     worst = 0.0
-    for shape, kw in runs:
+    for i, (shape, kw) in enumerate(runs):
+        print(f"case {i}: {shape} {kw}", flush=True)  # attributes a sanitizer report to its case
         q, k, v, bt, sl = case(**shape)
         out = paged_decode_attention(q, k, v, bt, sl, **kw)
         torch.cuda.synchronize()

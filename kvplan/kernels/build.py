@@ -47,6 +47,8 @@ class KernelConfig:
     l2_prefetch: int = 2  # cp.async L2 prefetch hint: 0 none, 1 = 128 B, 2 = 256 B
     k_coalesced: int = 1  # 1: K copied as whole rows (see paged_decode.cu)
     bulk: int = 0  # 1: Hopper cp.async.bulk rows + mbarriers instead of the cp.async ring (sm_90 only)
+    trace: int = 0  # 1: per-CTA timeline into the trace buffer (benchmarks)
+    early_page: int = 1  # 1: first page ids loaded together with seqlens
 
     def macros(self) -> list[tuple[str, str]]:
         return [
@@ -58,12 +60,15 @@ class KernelConfig:
             ("KVP_L2PF", str(self.l2_prefetch)),
             ("KVP_KCOAL", str(self.k_coalesced)),
             ("KVP_BULK", str(self.bulk)),
+            ("KVP_TRACE", str(self.trace)),
+            ("KVP_EARLY_PAGE", str(self.early_page)),
         ]
 
     @property
     def name(self) -> str:
         return (f"decode_q{self.q_dtype}_kv{self.kv_dtype}_d{self.head_dim}_h{self.heads_per_warp}"
-                f"_w{self.max_warps}_p{self.l2_prefetch}_k{self.k_coalesced}" + ("_bulk" if self.bulk else ""))
+                f"_w{self.max_warps}_p{self.l2_prefetch}_k{self.k_coalesced}" + ("_bulk" if self.bulk else "")
+                + ("_trace" if self.trace else "") + ("" if self.early_page else "_late_page"))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@
 //            bulk copies instead of the cp.async ring: per 16-token step each lane issues ONE
 //            cp.async.bulk of a whole row (lanes 0-15 the K rows, 16-31 the V rows of the step's
 //            tokens) completing on the stage's mbarrier; see "bulk layout" below
+//   KVP_TRACE 1: write a per-CTA timeline to `trace` (benchmarks only; 0 compiles it out)
+//   KVP_EARLY_PAGE 1: load the first page ids together with seqlens (no window only)
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -56,6 +58,12 @@
 #endif
 #ifndef KVP_KCOAL
 #define KVP_KCOAL 1
+#endif
+#ifndef KVP_TRACE
+#define KVP_TRACE 0
+#endif
+#ifndef KVP_EARLY_PAGE
+#define KVP_EARLY_PAGE 1
 #endif
 #ifndef KVP_BULK
 #define KVP_BULK 0
@@ -293,7 +301,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
            int* __restrict__ counters,              // [B, Hkv / KH] zeros, or null: kvp_merge merges
            int G, int Hkv, int KH, int HT, int NWS, int STAGES, int chunk, int bt_stride, int log2bs,
            int window, float cbase, float vscale,
-           unsigned long long* __restrict__ trace) {  // null, or per CTA: start, first data, end, SM (ns)
+           unsigned long long* __restrict__ trace) {  // KVP_TRACE: per CTA start, first data, end (ns), SM
   extern __shared__ __align__(16) unsigned char smem[];
   // warp = (hh * NWS + ws) * HT + ht: KH kv heads per CTA (their rows of one token are adjacent
   // in memory, so a CTA reading them together streams whole DRAM pages), NWS token slices,
@@ -308,15 +316,16 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
 
   pdl_wait();
   unsigned long long t_start = 0, t_first = 0;
-  if (trace != nullptr && threadIdx.x == 0) t_start = globaltimer();
+  if (KVP_TRACE && threadIdx.x == 0) t_start = globaltimer();
 
   // first page id of this lane's row, loaded together with seqlens rather than after it (one memory
-  // round trip less before the first copy; measured ~4 us from CTA start to first data before).
+  // round trip less before the first copy; H100: -1.5% at B=1 128K, within noise elsewhere).
   // Without a window the range starts at split * chunk whatever the length; the entry is used only
   // if the length turns out to cover it (entries past the end may be garbage: never used).
   const int* btrow = bt + (size_t)b * bt_stride;
   const long long pos0 = (long long)split * chunk + ws * 16 + (lane & 15);
-  const int pg0 = (window == 0 && pos0 < ((long long)bt_stride << log2bs)) ? __ldg(btrow + (pos0 >> log2bs)) : 0;
+  const int pg0 = (KVP_EARLY_PAGE && window == 0 && pos0 < ((long long)bt_stride << log2bs))
+                      ? __ldg(btrow + (pos0 >> log2bs)) : 0;
 
   // this CTA's token range [c_lo, c_hi)
   const int len = seqlens[b];
@@ -440,7 +449,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     const int pos = c_lo + (ws + k * NWS) * 16 + (lane & 15);
     return (k < nloc && pos < c_hi) ? __ldg(btrow + (pos >> log2bs)) : 0;
   };
-  int pg = window == 0 ? ((nloc > 0 && pos0 < c_hi) ? pg0 : 0) : load_page(0);
+  int pg = (KVP_EARLY_PAGE && window == 0) ? ((nloc > 0 && pos0 < c_hi) ? pg0 : 0) : load_page(0);
   int wstage = 0;  // ring stage the next issue writes
 
   auto issue = [&](int k) {
@@ -526,7 +535,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   for (int k = 0; k < nloc; ++k) {
     if (BULK) {
       mbar_wait(bar_s + 8 * rstage, rphase);
-      if (trace != nullptr && threadIdx.x == 0 && k == 0) t_first = globaltimer();
+      if (KVP_TRACE && threadIdx.x == 0 && k == 0) t_first = globaltimer();
       __syncwarp();  // every lane is done reading step k - 1, whose stage the next issue refills
     } else {
       cp_wait(STAGES - 2);
@@ -674,7 +683,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   // let the merge (or the next kernel) be scheduled now, not at the start: its CTAs would sit on the
   // SMs waiting for this grid the whole time (measured: head_dim 64, B=16, 7% slower with an early release)
   pdl_release();
-  if (trace != nullptr && threadIdx.x == 0) {
+  if (KVP_TRACE && threadIdx.x == 0) {
     unsigned long long* tr = trace + 4 * (((size_t)b * gridDim.y + blockIdx.y) * gridDim.x + split);
     u32 smid;
     asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));

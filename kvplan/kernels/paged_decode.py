@@ -406,6 +406,8 @@ def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=Non
             span = min(span, a.window)
     dev_index = q.device.index if q.device.index is not None else torch.cuda.current_device()
     fuse = _FUSE_MERGE_DEFAULT if _fuse_merge is None else bool(_fuse_merge)
+    if _trace is not None:  # the timeline is compiled in only when asked for
+        _variant = dict(_variant or {}, trace=1)
     # the launch uses the calling thread's current context: make it q's device
     if torch.cuda.current_device() == dev_index:
         _plan_and_launch(a, dev_index, span, num_splits, _slices, _stages, _min_chunk, _variant, _kv_per_cta,

@@ -1,6 +1,7 @@
-"""Programmatic dependent launch on and off, same data, same run, graph-timed (like decode_kernel.py).
+"""v9 changes one at a time, same data, same run, graph-timed (like decode_kernel.py): the default, without
+programmatic dependent launch, and with the first page ids loaded after seqlens (as before v9).
 
-    python benchmarks/kernel_pdl_compare.py [--json PATH]
+    python benchmarks/kernel_variant_compare.py [--json PATH]
 """
 
 import argparse
@@ -32,7 +33,7 @@ SHAPES = [  # label, B, ctx, Hq, Hkv, D, kv dtype
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), "pdl_compare.json"))
+    ap.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), "variant_compare.json"))
     args = ap.parse_args()
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     bw = copy_bandwidth()
@@ -41,12 +42,14 @@ def main():
     for label, B, ctx, Hq, Hkv, D, dt in SHAPES:
         c = Case(B, ctx, Hq, Hkv, D, kv_dtype=dt, l2_bytes=l2, with_baselines=False)
         t = {}
-        for name, pdl in (("pdl", True), ("no pdl", False), ("pdl#2", True)):
-            r = run_case(label, c, bw, baselines=False, _pdl=pdl)
+        variants = (("default", {}), ("no pdl", dict(_pdl=False)), ("late page", dict(_variant=dict(early_page=0))),
+                    ("default#2", {}))
+        for name, kw in variants:
+            r = run_case(label, c, bw, baselines=False, **kw)
             t[name] = r["kernel_us"]
         rows.append(dict(label=label, splits=r["splits"], **t))
-        print(f"{label:20s} splits={r['splits']:3d}  pdl {t['pdl']:7.1f} / {t['pdl#2']:7.1f}  no pdl {t['no pdl']:7.1f} us"
-              f"  ({100 * (min(t['pdl'], t['pdl#2']) / t['no pdl'] - 1):+.1f}%)", flush=True)
+        print(f"{label:20s} splits={r['splits']:3d}  default {t['default']:7.1f} / {t['default#2']:7.1f}  "
+              f"no pdl {t['no pdl']:7.1f}  late page {t['late page']:7.1f} us", flush=True)
         c.free()
     Path(args.json).write_text(json.dumps(dict(copy_bw=bw, rows=rows), indent=1))
 
