@@ -58,6 +58,17 @@ def copy_bandwidth(nbytes=2 << 30, reps=30):
     return 2 * nbytes / statistics.median(ts)
 
 
+def probe_setup(json_name):
+    """Shared start of the probe scripts: --json path (default $OUT/json_name), L2 size, measured copy bandwidth."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), json_name))
+    args = ap.parse_args()
+    l2 = torch.cuda.get_device_properties(0).L2_cache_size
+    bw = copy_bandwidth()
+    print(f"{torch.cuda.get_device_name(0)}; copy bandwidth {bw / 1e12:.3f} TB/s", flush=True)
+    return args.json, l2, bw
+
+
 def time_calls(fns, min_calls=8, reps=25, target_s=2e-3):
     """Median seconds per call: capture the calls (cycling through fns) in one CUDA graph and time replays."""
     s = torch.cuda.Stream()

@@ -6,27 +6,18 @@ Each shape: the default path, then the bulk variant at the default slices/stages
 timed twice in alternation (ring, bulk, ring, bulk) so drift shows up as a spread.
 """
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
-
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decode_kernel import LLAMA, Case, copy_bandwidth, run_case  # noqa: E402
+from decode_kernel import probe_setup, LLAMA, Case, run_case  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), "bulk_compare.json"))
-    args = ap.parse_args()
-    l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    bw = copy_bandwidth()
-    print(f"copy bandwidth {bw / 1e12:.3f} TB/s", flush=True)
+    json_path, l2, bw = probe_setup("bulk_compare.json")
     rows = []
     for B, ctx in LLAMA:
         c = Case(B, ctx, 32, 8, 128, l2_bytes=l2, with_baselines=False)
@@ -44,7 +35,7 @@ def main():
                   f"splits={r['splits']} slices={r['slices']} stages={r['stages']} kh={r['kv_per_cta']} "
                   f"smem={r['smem']} err={r['rel_err_vs_sdpa']:.1e}", flush=True)
         c.free()
-    Path(args.json).write_text(json.dumps(dict(copy_bw=bw, rows=rows), indent=1))
+    Path(json_path).write_text(json.dumps(dict(copy_bw=bw, rows=rows), indent=1))
 
 
 if __name__ == "__main__":

@@ -12,18 +12,14 @@
 Graph-timed like decode_kernel.py (same Case and time_calls).
 """
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
-
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decode_kernel import Case, copy_bandwidth, run_case, time_calls  # noqa: E402
+from decode_kernel import probe_setup, Case, run_case, time_calls  # noqa: E402
 
 
 def fit(points):
@@ -43,12 +39,7 @@ def sdpa_us(case):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), "overhead_probe.json"))
-    args = ap.parse_args()
-    l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    bw = copy_bandwidth()
-    print(f"{torch.cuda.get_device_name(0)}; copy bandwidth {bw / 1e12:.3f} TB/s", flush=True)
+    json_path, l2, bw = probe_setup("overhead_probe.json")
     out = dict(copy_bw=bw, sweep=[], layout=[], depth=[])
 
     # 1. context sweep
@@ -100,7 +91,7 @@ def main():
                   f"splits={r['splits']} slices={r['slices']} stages={r['stages']} err={r['rel_err_vs_sdpa']:.1e}",
                   flush=True)
         c.free()
-    Path(args.json).write_text(json.dumps(out, indent=1))
+    Path(json_path).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -8,18 +8,14 @@ that fits one wave (floor(SMs * n / (B * Hkv))) and twice that. Each is timed wi
 with the fused merge. The default plan is timed first and last (drift shows as a spread).
 """
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
-
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decode_kernel import Case, copy_bandwidth, run_case  # noqa: E402
+from decode_kernel import probe_setup, Case, run_case  # noqa: E402
 
 from kvplan.kernels import paged_decode as pd  # noqa: E402
 
@@ -35,12 +31,7 @@ def occupancy(case, sl, st):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), "split_sweep.json"))
-    args = ap.parse_args()
-    l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    bw = copy_bandwidth()
-    print(f"copy bandwidth {bw / 1e12:.3f} TB/s", flush=True)
+    json_path, l2, bw = probe_setup("split_sweep.json")
     rows = []
     for B, ctx in SHAPES:
         c = Case(B, ctx, 32, 8, 128, l2_bytes=l2, with_baselines=True)
@@ -71,7 +62,7 @@ def main():
         dd = " / ".join("%.1f" % r["kernel_us"] for r in d)
         bb = "; ".join("%s %.1f" % (r["variant"], r["kernel_us"]) for r in best)
         print(f"B={B} ctx={ctx}: default {dd} us; best: {bb}")
-    Path(args.json).write_text(json.dumps(dict(copy_bw=bw, rows=rows), indent=1))
+    Path(json_path).write_text(json.dumps(dict(copy_bw=bw, rows=rows), indent=1))
 
 
 if __name__ == "__main__":

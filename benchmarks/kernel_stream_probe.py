@@ -10,9 +10,7 @@
 4-40% slower everywhere; benchmarks/NOTES_kernel.md v9.)
 """
 
-import argparse
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -22,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decode_kernel import DEV, Case, copy_bandwidth, plan_of, run_case  # noqa: E402
+from decode_kernel import probe_setup, DEV, Case, plan_of, run_case  # noqa: E402
 
 from kvplan.kernels import paged_decode_attention  # noqa: E402
 
@@ -67,12 +65,7 @@ def timeline(case, **kw):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), "stream_probe.json"))
-    args = ap.parse_args()
-    l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    bw = copy_bandwidth()
-    print(f"{torch.cuda.get_device_name(0)}; copy bandwidth {bw / 1e12:.3f} TB/s", flush=True)
+    json_path, l2, bw = probe_setup("stream_probe.json")
     out = dict(copy_bw=bw, order=[], timeline=[])
 
     for ctx in (32768, 131072):
@@ -97,7 +90,7 @@ def main():
               f"{tl['end_max_us']:.1f} us (min/med/max), per-CTA GB/s {tl['cta_gbps_min']:.1f} / "
               f"{tl['cta_gbps_median']:.1f} / {tl['cta_gbps_max']:.1f}", flush=True)
         c.free()
-    Path(args.json).write_text(json.dumps(out, indent=1))
+    Path(json_path).write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":

@@ -4,9 +4,7 @@ programmatic dependent launch, and with the first page ids loaded after seqlens 
     python benchmarks/kernel_variant_compare.py [--json PATH]
 """
 
-import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from decode_kernel import F8, Case, copy_bandwidth, run_case  # noqa: E402
+from decode_kernel import probe_setup, F8, Case, run_case  # noqa: E402
 
 SHAPES = [  # label, B, ctx, Hq, Hkv, D, kv dtype
     ("Llama B=1 4K", 1, 4096, 32, 8, 128, torch.bfloat16),
@@ -32,12 +30,7 @@ SHAPES = [  # label, B, ctx, Hq, Hkv, D, kv dtype
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--json", default=os.path.join(os.environ.get("OUT", "."), "variant_compare.json"))
-    args = ap.parse_args()
-    l2 = torch.cuda.get_device_properties(0).L2_cache_size
-    bw = copy_bandwidth()
-    print(f"{torch.cuda.get_device_name(0)}; copy bandwidth {bw / 1e12:.3f} TB/s", flush=True)
+    json_path, l2, bw = probe_setup("variant_compare.json")
     rows = []
     for label, B, ctx, Hq, Hkv, D, dt in SHAPES:
         c = Case(B, ctx, Hq, Hkv, D, kv_dtype=dt, l2_bytes=l2, with_baselines=False)
@@ -51,7 +44,7 @@ def main():
         print(f"{label:20s} splits={r['splits']:3d}  default {t['default']:7.1f} / {t['default#2']:7.1f}  "
               f"no pdl {t['no pdl']:7.1f}  late page {t['late page']:7.1f} us", flush=True)
         c.free()
-    Path(args.json).write_text(json.dumps(dict(copy_bw=bw, rows=rows), indent=1))
+    Path(json_path).write_text(json.dumps(dict(copy_bw=bw, rows=rows), indent=1))
 
 
 if __name__ == "__main__":
