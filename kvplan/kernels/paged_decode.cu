@@ -254,17 +254,18 @@ __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
   __trap();
 #endif
 }
+// nanoseconds, for the KVP_TRACE timeline
+__device__ __forceinline__ unsigned long long globaltimer() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
 // Programmatic dependent launch (sm_90; the host sets the launch attribute): this grid may be
 // scheduled while the previous kernel of the stream drains. pdl_wait() returns once that kernel
 // has completed and its writes are visible, so it precedes every global read and write here
 // (q, the cache and the table may come from the kernel before). pdl_release() lets the next
 // kernel be scheduled before this grid ends; that kernel still waits for this grid to finish.
 // No-ops without the attribute.
-__device__ __forceinline__ unsigned long long globaltimer() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
 __device__ __forceinline__ void pdl_wait() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;\n" ::: "memory");

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import math
@@ -408,14 +409,11 @@ def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=Non
     fuse = _FUSE_MERGE_DEFAULT if _fuse_merge is None else bool(_fuse_merge)
     if _trace is not None:  # the timeline is compiled in only when asked for
         _variant = dict(_variant or {}, trace=1)
-    # the launch uses the calling thread's current context: make it q's device
-    if torch.cuda.current_device() == dev_index:
+    # the launch uses the calling thread's current context: make it q's device (switching costs host time)
+    same = torch.cuda.current_device() == dev_index
+    with contextlib.nullcontext() if same else torch.cuda.device(dev_index):
         _plan_and_launch(a, dev_index, span, num_splits, _slices, _stages, _min_chunk, _variant, _kv_per_cta,
                          q, k_cache, v_cache, block_table, seq_lens, out, fuse, _pdl, _trace)
-    else:
-        with torch.cuda.device(dev_index):
-            _plan_and_launch(a, dev_index, span, num_splits, _slices, _stages, _min_chunk, _variant, _kv_per_cta,
-                             q, k_cache, v_cache, block_table, seq_lens, out, fuse, _pdl, _trace)
     return out
 
 
@@ -504,10 +502,9 @@ def _launch_config(cc, pdl: bool, grid: tuple, block: int, smem: int):
     if cfg is None:
         kw = dict(grid=grid, block=block, shmem_size=smem)
         try:
-            cfg = cc.LaunchConfig(programmatic_stream_serialization=True, **kw) if pdl else None
+            cfg = cc.LaunchConfig(programmatic_stream_serialization=pdl, **kw)
         except TypeError:  # cuda.core without the PDL option: a plain launch is just as correct
-            cfg = None
-        cfg = cfg or cc.LaunchConfig(**kw)
+            cfg = cc.LaunchConfig(**kw)
         if len(_configs) > 4096:
             _configs.clear()
         _configs[key] = cfg
