@@ -320,7 +320,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   if (KVP_TRACE && threadIdx.x == 0) t_start = globaltimer();
 
   // first page id of this lane's row, loaded together with seqlens rather than after it (one memory
-  // round trip less before the first copy; H100: -1.5% at B=1 128K, within noise elsewhere).
+  // round trip less before the first copy; H100, two runs: within noise, the wait is bandwidth).
   // Without a window the range starts at split * chunk whatever the length; the entry is used only
   // if the length turns out to cover it (entries past the end may be garbage: never used).
   const int* btrow = bt + (size_t)b * bt_stride;
