@@ -1,0 +1,33 @@
+"""The commands whose JSON output is pinned in tests/golden/ (see tests/golden/regen.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEP = ["--context", "8192,32k", "--kv-dtype", "auto,fp8", "--tp", "1,2,8", "--gpu", "h200"]
+CHECKED = ("meta-llama/Llama-3.1-70B-Instruct", "deepseek-ai/DeepSeek-V3", "Qwen/Qwen3-Next-80B-A3B-Thinking",
+           "google/gemma-3-27b-it", "openai/gpt-oss-120b")
+
+
+def bundled_ids() -> list:
+    import yaml
+
+    ids = []
+    for path in sorted((ROOT / "model_specs").glob("*.yaml")):
+        ids.append(str(yaml.safe_load(path.read_text())["id"]))
+    return ids
+
+
+def cases() -> list:
+    """(golden file stem, argv) pairs."""
+    out = [("models", ["models", "--format", "json"]), ("gpus", ["gpus", "--format", "json"])]
+    for model in bundled_ids():
+        stem = model.replace("/", "--")
+        out.append((f"estimate--{stem}", ["estimate", model, "--format", "json", "--gpu", "h100"]))
+        out.append((f"sweep--{stem}", ["estimate", model, *SWEEP, "--format", "json"]))
+    for model in CHECKED:
+        stem = model.replace("/", "--")
+        out.append((f"check--{stem}", ["check", model, "--tp", "1,2,4,8", "--min-concurrency", "4",
+                                       "--context", "32k", "--gpu", "h100", "--format", "json"]))
+    return out
