@@ -1,4 +1,6 @@
-"""The command line. Commands parse flags, call the planning core and format; no rule lives here."""
+"""The command line: flags <-> fields, exit codes, and nothing else. Commands return result objects
+(kvplan/commands/), kvplan/render turns them into text, and this module is the only one that knows a flag's
+name: FLAGS spells every field the core names in its errors and suggestions."""
 
 from __future__ import annotations
 
@@ -7,8 +9,16 @@ from typing import List, Optional
 
 import typer
 
-from .errors import KvplanError
-from .render import FORMATS
+from .errors import FieldError, KvplanError
+
+# field (as the core names it) -> the flag a user types
+FLAGS = {
+    "model": "MODEL", "tp": "--tp", "pp": "--pp", "context": "--context", "kv_dtype": "--kv-dtype",
+    "block_size": "--block-size", "kv_budget": "--kv-budget", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
+    "gpu_util": "--gpu-util", "max_num_batched_tokens": "--max-num-batched-tokens", "revision": "--revision",
+    "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+}
+CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 
 app = typer.Typer(
     add_completion=False,
@@ -21,29 +31,23 @@ MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config
 FORMAT_HELP = "Output format: table (for people), json, yaml or csv (stable for scripts)."
 
 
-def _format(value: str) -> str:
-    if value not in FORMATS:
-        raise KvplanError(f"--format {value!r} is not one of {', '.join(FORMATS)}.")
-    return value
+def flag(field: str) -> str:
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
-def int_list(flag: str, text: str, example: str = "1,2,4,8") -> list:
-    """'4096,32k' -> [4096, 32768]; 'k' means 1024 tokens."""
-    values = []
-    for item in str(text).split(","):
-        item = item.strip().lower()
-        scale = 1024 if item.endswith("k") else 1
-        digits = item[:-1] if scale > 1 else item
-        if not digits.isdigit() or int(digits) * scale < 1:
-            raise KvplanError(f"{flag} takes positive whole numbers separated by commas (e.g. {example}), "
-                              f"got {item!r}.")
-        values.append(int(digits) * scale)
-    return values
+def show(result, fmt: str) -> None:
+    """Render the whole output before writing any of it: a failure never leaves half an output."""
+    from .render import emit
 
-
-def emit(text: str) -> None:
+    text = emit(result, fmt)
     sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
+    from .units import int_list
+
+    return int_list(text, field, example, tokens)
 
 
 @app.command()
@@ -68,30 +72,33 @@ def estimate(
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
     """Footprint, KV budget and max concurrency; sweeps are the cross product of the comma lists."""
-    from .estimate import estimate_plans, estimate_output
+    from .commands.estimate import estimate as run
+    from .render import check_format
 
-    fmt = _format(fmt)
-    spec, plans = estimate_plans(
-        model, contexts=int_list("--context", context, "4096,32k"), kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
-        tps=int_list("--tp", tp), block_size=block_size, kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory,
-        gpu_util=gpu_util, max_num_batched_tokens=max_num_batched_tokens, revision=revision)
-    emit(estimate_output(spec, plans, fmt))
+    check_format(fmt)
+    result = run(model, contexts=_list(context, "context", "4096,32k", tokens=True),
+                 kv_dtypes=[d.strip() for d in kv_dtype.split(",")], tps=_list(tp, "tp"), block_size=block_size,
+                 kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory, gpu_util=gpu_util,
+                 max_num_batched_tokens=max_num_batched_tokens, revision=revision, spell=flag)
+    show(result, fmt)
 
 
 @app.command()
 def models(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -> None:
     """The bundled model specs (usable offline by id)."""
-    from .catalog_views import models_output
+    from .commands.catalogs import models as run
+    from .render import check_format
 
-    emit(models_output(_format(fmt)))
+    show(run(), check_format(fmt))
 
 
 @app.command()
 def gpus(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -> None:
     """The GPU catalog (runtime-reported memory, HBM bandwidth) and the detected GPU."""
-    from .catalog_views import gpus_output
+    from .commands.catalogs import gpus as run
+    from .render import check_format
 
-    emit(gpus_output(_format(fmt)))
+    show(run(), check_format(fmt))
 
 
 @app.command()
@@ -122,12 +129,44 @@ def check(
 ) -> int:
     """CI gate: TP/PP divisibility and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
-    from .check import run
+    from .commands import check as run
+    from .commands.deployments import VALID_KEYS, load_deployments, model_deployments
+    from .render import check_format
 
-    flags = dict(pp=pp, gpu=gpu, gpu_util=gpu_util, kv_budget=kv_budget, context=context, kv_dtype=kv_dtype,
-                 min_concurrency=min_concurrency, revision=revision)
-    return run(models=list(model or []), file=file, tps=None if tp is None else int_list("--tp", tp),
-               suggest=suggest, fmt=_format(fmt), flags=flags)
+    check_format(fmt)
+    models = list(model or [])
+    options = dict(pp=pp, gpu=gpu, gpu_util=gpu_util, kv_budget=kv_budget, context=context, kv_dtype=kv_dtype,
+                   min_concurrency=min_concurrency, revision=revision)
+    given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
+    tps = None if tp is None else _list(tp, "tp")
+    if file is not None:
+        if suggest:
+            raise KvplanError("--suggest takes a MODEL, not --file; run `kvplan check --suggest MODEL`.")
+        if tps or given:
+            raise KvplanError(f"{flag('tp' if tps else given[0])} applies to MODEL only; with --file give it on "
+                              f"each deployment (valid keys: {', '.join(VALID_KEYS)}).")
+        deployments = [dep for path in [file, *models] for dep in load_deployments(path)]
+    elif not models:
+        raise KvplanError("kvplan check needs MODEL with --tp (or --suggest), or --file deployments.yaml.")
+    elif len(models) > 1:
+        raise KvplanError(f"kvplan check takes one MODEL, got {len(models)} ({', '.join(models)}); list several "
+                          f"in a --file.")
+    elif suggest:
+        extra = ["tp"] * bool(tps) + [g for g in given if g != "revision"]
+        if extra:
+            raise KvplanError(f"--suggest lists every valid TP degree on its own; drop {flag(extra[0])}.")
+        show(run.suggest(models[0], revision), fmt)
+        return 0
+    else:
+        deployments = model_deployments(models[0], tps or [], **options)
+    result = run.check(deployments)
+    show(result, fmt)
+    from .render.check import annotations, in_github_actions
+
+    if in_github_actions():
+        sys.stderr.write(annotations(result))
+        sys.stderr.flush()
+    return 0 if result.ok else 1
 
 
 @app.command()
@@ -144,15 +183,17 @@ def verify(
     """On the local GPU: allocate one rank's predicted paged KV cache, confirm the capacity boundary and
     time decode against the bandwidth roofline. Exit 0 when both verdicts hold, 1 when one fails, 2 on
     bad input or no usable GPU. Needs the `gpu` extra (torch, nvidia-ml-py)."""
-    from .verify import verify_command
+    from .commands.verify import VerifyResult, verify as run
+    from .render import check_format
 
-    lengths = int_list("--context", context, "8192 or 32k")
+    check_format(fmt, VerifyResult.formats)
+    lengths = _list(context, "context", "8192 or 32k", tokens=True)
     if len(lengths) != 1:
-        raise KvplanError(f"--context takes one length for verify (it allocates one plan), got {context!r}.")
-    text, code = verify_command(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util,
-                                block_size=block_size, fmt=fmt, revision=revision)
-    emit(text)
-    return code
+        raise FieldError("context", f"takes one length for verify (it allocates one plan), got {context!r}.")
+    result = run(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util, block_size=block_size,
+                 revision=revision)
+    show(result, fmt)
+    return 0 if result.ok else 1
 
 
 def _click_errors() -> tuple:
@@ -165,22 +206,31 @@ def _click_errors() -> tuple:
     return UsageError, Abort
 
 
-def main() -> None:
+def main(argv: Optional[list] = None) -> int:
+    """Run one command; the exit code: 0 ok, 1 a check or verdict failed, 2 bad input, 130 interrupted."""
     usage_error, abort = _click_errors()
     try:
-        result = app(standalone_mode=False)
+        result = app(args=argv, prog_name="kvplan", standalone_mode=False)
+    except FieldError as exc:
+        print(f"kvplan: error: {exc.spelled(flag(exc.field))}", file=sys.stderr)
+        return 2
     except KvplanError as exc:
         print(f"kvplan: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except usage_error as exc:
         print(f"kvplan: error: {exc.format_message()}", file=sys.stderr)
-        sys.exit(2)
+        return 2
     except (abort, KeyboardInterrupt):
         print("kvplan: interrupted.", file=sys.stderr)
-        sys.exit(130)
+        return 130
     except BrokenPipeError:  # `kvplan ... | head`: the reader left; say nothing more
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
-    sys.exit(result if isinstance(result, int) else 0)
+        return 0
+    return result if isinstance(result, int) else 0
+
+
+def entry() -> None:
+    """The `kvplan` console script."""
+    sys.exit(main())

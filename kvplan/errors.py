@@ -1,6 +1,40 @@
-"""The one error type the CLI turns into a single line on stderr and exit code 2."""
+"""Errors kvplan's callers turn into one line (exit code 2 on the command line).
+
+The core never names a command-line flag: a problem with an input carries the field it is about
+(`FieldError("tp", "must be a positive integer, got 0.")`), and whoever asked spells the field its own way:
+the CLI as `--tp`, a deployments file as `deploy.yaml:4: deployment 'chat' field 'tp'`, the Python API as `tp`.
+"""
+
+from __future__ import annotations
+
+MAX_QUOTED = 80  # characters of a user's value an error message repeats
 
 
 class KvplanError(Exception):
-    """Bad input (config, flag, model id, missing GPU...). The message is one sentence that names the
-    field or flag at fault and what would be valid; the CLI prints it and exits 2, never a traceback."""
+    """Bad input (config, option, model id, missing GPU...). The message is one sentence that says what is
+    at fault and what would be valid; the CLI prints it and exits 2, never a traceback."""
+
+
+class FieldError(KvplanError):
+    """A bad value of one named input field. `problem` reads after the field's name."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field} {problem}")
+        self.field = field
+        self.problem = problem
+
+    def spelled(self, name: str) -> str:
+        """The message with the field written as the caller knows it (a flag, a file key)."""
+        return f"{name} {self.problem}"
+
+
+def quote(value, limit: int = MAX_QUOTED) -> str:
+    """repr() of a user's value, cut to `limit` characters: an error must stay one short line whatever the
+    input (a billion-laughs YAML value, a 4,000-digit integer)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"<an integer of {len(str(abs(value))) if value.bit_length() < 10000 else 'thousands of'} digits>"
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):
+        text = f"<a {type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -9,8 +11,43 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class Run:
+    """What a command run gave: exit code, stdout, stderr (the shape of subprocess.CompletedProcess)."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@contextlib.contextmanager
+def environment(env: dict, cwd=None):
+    saved = dict(os.environ)
+    here = os.getcwd()
+    os.environ.update({k: str(v) for k, v in env.items()})
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        yield
+    finally:
+        os.chdir(here)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def run_kvplan(*args, env=None, cwd=None):
-    """The real command-line surface, in a fresh interpreter."""
+    """The command-line surface in this process: kvplan.cli.main(argv) with stdout and stderr captured, the
+    environment patched for the call (offline Hub by default)."""
+    from kvplan.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with environment({"HF_HUB_OFFLINE": "1", "COLUMNS": "100", **(env or {})}, cwd):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+    return Run(code, out.getvalue(), err.getvalue())
+
+
+def run_installed(*args, env=None, cwd=None):
+    """The installed entry point in a fresh interpreter: for the few smoke tests that must see a real process
+    (start-up imports, the Hub client's own environment handling)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "kvplan", *map(str, args)], capture_output=True, text=True,
                           env=full_env, cwd=cwd or ROOT, timeout=120)

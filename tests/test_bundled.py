@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from conftest import ROOT, run_kvplan
-from kvplan.resolve import bundled_files, find_bundled, load_bundled, resolve
+from kvplan.model.sources import bundled_files, find_bundled, load_bundled, resolve
 
 REQUIRED_IDS = [
     "meta-llama/Llama-2-7b-hf", "meta-llama/Llama-2-70b-hf", "meta-llama/Meta-Llama-3-8B", "meta-llama/Meta-Llama-3-70B",
@@ -91,12 +91,12 @@ def test_gpus_command():
 
 @pytest.mark.parametrize("alias", ["h100", "H100-80GB", "h100_sxm", "H100 80GB HBM3"])
 def test_gpu_aliases(alias):
-    from kvplan.gpus import find_gpu
+    from kvplan.plan.catalog import find_gpu
     assert find_gpu(alias).name == "H100-80GB-SXM"
 
 
 def test_wheel_layout_resolves_specs_inside_the_package():
-    from kvplan import resolve as module
+    from kvplan.model import sources as module
     assert module.SPEC_DIRS[0].name == "_model_specs"
     assert (ROOT / "model_specs").is_dir()
     assert Path(module.spec_dir()).is_dir()

@@ -1,5 +1,5 @@
-"""`kvplan check`, the CI gate, through its real surface: `python -m kvplan check ...` in a subprocess, on
-config.json files shaped like the Hub's. Exit 0 pass, 1 a rule fails, 2 bad input (one stderr line)."""
+"""`kvplan check`, the CI gate, through its real surface (kvplan.cli.main in this process; one test in a fresh
+interpreter), on config.json files shaped like the Hub's. Exit 0 pass, 1 a rule fails, 2 bad input (one stderr line)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import run_kvplan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,13 +67,8 @@ def write_config(tmp_path: Path, name: str, config: dict) -> str:
 
 
 def kvplan(*args, cwd=None, github=False, env=None):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
-    environ.update(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", COLUMNS="120")
-    if github:
-        environ["GITHUB_ACTIONS"] = "true"
-    environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "kvplan", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=environ, timeout=60)
+    environ = {"GITHUB_ACTIONS": "true" if github else "", "GITHUB_WORKSPACE": "", "COLUMNS": "120", **(env or {})}
+    return run_kvplan(*args, cwd=cwd, env=environ)
 
 
 def check_json(*args, expect: int, **kwargs) -> dict:
@@ -358,10 +355,8 @@ def test_yaml_format(tmp_path):
 
 def test_check_imports_neither_torch_nor_hub(tmp_path):
     config = write_config(tmp_path, "llama-3-8b", LLAMA_3_8B)
-    code = ("import sys; from kvplan.check import run; "
-            f"code = run(models=[{config!r}], file=None, tps=[8], suggest=False, fmt='json', "
-            "flags=dict(pp=None, gpu=None, gpu_util=None, kv_budget='10GiB', context=None, kv_dtype=None, "
-            "min_concurrency=None, revision=None)); "
+    code = ("import sys; from kvplan.cli import main; "
+            f"code = main(['check', {config!r}, '--tp', '8', '--kv-budget', '10GiB', '--format', 'json']); "
             "assert code == 0; "
             "assert not {'torch', 'huggingface_hub'} & set(sys.modules), sorted(sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

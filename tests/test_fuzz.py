@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run_kvplan
-from kvplan.budget import flag_budget
+from kvplan.plan.budget import flag_budget
 from kvplan.errors import KvplanError
-from kvplan.parse import parse_config
-from kvplan.plan import plan
+from kvplan.model import parse_config
+from kvplan.plan.plan import plan
 
 values = st.one_of(st.none(), st.booleans(), st.integers(-4, 300), st.text(max_size=6),
                    st.floats(allow_nan=True), st.lists(st.integers(-1, 3), max_size=4))

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import run_kvplan
+from conftest import run_installed
 from hub_configs import LLAMA3_8B, QWEN3_14B
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -109,7 +109,7 @@ def one_line_error(result, *words):
 
 
 def test_fetches_config_and_exact_size_from_the_hub(hub, tmp_path):
-    result = run_kvplan("estimate", "acme/tiny-llama", "--kv-budget", "1GiB", "--format", "json",
+    result = run_installed("estimate", "acme/tiny-llama", "--kv-budget", "1GiB", "--format", "json",
                         env=hub_env(tmp_path, hub))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
@@ -119,7 +119,7 @@ def test_fetches_config_and_exact_size_from_the_hub(hub, tmp_path):
     assert data["model"]["weights_source"] == "safetensors metadata"
     assert data["model"]["weights_bytes"] == (1000 * 512 * 2 + 1024 * 512) * 2 + 512 * 4
     # ...and it is now in the normal Hub cache, so it works offline too.
-    cached = run_kvplan("estimate", "acme/tiny-llama", "--kv-budget", "1GiB", env=hub_env(tmp_path, offline=True))
+    cached = run_installed("estimate", "acme/tiny-llama", "--kv-budget", "1GiB", env=hub_env(tmp_path, offline=True))
     assert cached.returncode == 0, cached.stderr
 
 
@@ -131,7 +131,7 @@ def test_prebuilt_hub_cache_offline(tmp_path):
     snapshot = repo / "snapshots" / COMMIT
     snapshot.mkdir(parents=True)
     (snapshot / "config.json").write_text(json.dumps(QWEN3_14B))
-    result = run_kvplan("estimate", "acme/qwen-like", "--kv-budget", "6.51GiB", "--format", "json",
+    result = run_installed("estimate", "acme/qwen-like", "--kv-budget", "6.51GiB", "--format", "json",
                         env=hub_env(tmp_path, offline=True))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["plans"][0]["kv_capacity_tokens"] == 42_656
@@ -139,22 +139,22 @@ def test_prebuilt_hub_cache_offline(tmp_path):
 
 
 def test_offline_and_not_cached(tmp_path):
-    one_line_error(run_kvplan("estimate", "acme/never-seen", env=hub_env(tmp_path, offline=True)),
+    one_line_error(run_installed("estimate", "acme/never-seen", env=hub_env(tmp_path, offline=True)),
                    "acme/never-seen", "HF_HUB_OFFLINE")
 
 
 def test_404_repository_not_found(hub, tmp_path):
-    one_line_error(run_kvplan("estimate", "missing/model", env=hub_env(tmp_path, hub)),
+    one_line_error(run_installed("estimate", "missing/model", env=hub_env(tmp_path, hub)),
                    "missing/model", "not found on the Hugging Face Hub", "kvplan models")
 
 
 def test_401_gated(hub, tmp_path):
-    one_line_error(run_kvplan("estimate", "gated/model", env=hub_env(tmp_path, hub)), "gated", "HF_TOKEN")
+    one_line_error(run_installed("estimate", "gated/model", env=hub_env(tmp_path, hub)), "gated", "HF_TOKEN")
 
 
 def test_timeout(hub, tmp_path):
     started = time.monotonic()
-    result = run_kvplan("estimate", "slow/model", env=hub_env(tmp_path, hub))
+    result = run_installed("estimate", "slow/model", env=hub_env(tmp_path, hub))
     one_line_error(result, "slow/model", "could not reach the Hugging Face Hub")
     assert time.monotonic() - started < 30
 
@@ -162,6 +162,6 @@ def test_timeout(hub, tmp_path):
 def test_no_config_in_repo(hub, tmp_path):
     FakeHub.files, saved = {}, FakeHub.files
     try:
-        one_line_error(run_kvplan("estimate", "acme/empty", env=hub_env(tmp_path, hub)), "config.json")
+        one_line_error(run_installed("estimate", "acme/empty", env=hub_env(tmp_path, hub)), "config.json")
     finally:
         FakeHub.files = saved

@@ -8,9 +8,10 @@ import pytest
 from hub_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, FALCON_40B, FALCON_7B, FALCON_RW_1B, GEMMA2_9B,
                          GEMMA3_27B, GPT2, GPT_OSS_20B, INTERNVL_LLM, JAMBA, LLAMA2_7B, LLAMA3_70B, LLAMA3_8B,
                          LLAMA4_SCOUT, MISTRAL_7B_V01, PHI3_MINI, QWEN2_5_7B, QWEN3_14B, QWEN3_NEXT_80B)
-from kvplan.budget import flag_budget
-from kvplan.parse import parse_config
-from kvplan.plan import plan
+from kvplan.cli import flag
+from kvplan.plan.budget import flag_budget
+from kvplan.model import parse_config
+from kvplan.plan.plan import plan
 
 GiB = 2**30
 BIG = 1000 * GiB  # a budget that never binds, for footprint tests
@@ -190,4 +191,5 @@ def test_does_not_fit_says_what_would():
     p = make_plan(LLAMA3_8B, context=131072, budget=10 * GiB)  # one sequence needs 16 GiB
     assert not p.fits and p.max_concurrency == 0
     # tp 2 halves the per-GPU footprint to 8 GiB, so does fp8; 10 GiB / 128 KiB = 81,920 tokens fit as is.
-    assert p.suggestion == "would fit with --tp 2 or --kv-dtype fp8 or --context 81920"
+    assert p.suggestion(flag) == "would fit with --tp 2 or --kv-dtype fp8 or --context 81920"
+    assert p.suggestion() == "would fit with tp 2 or kv_dtype fp8 or context 81920"  # the Python API's words

@@ -5,8 +5,8 @@ import pytest
 import yaml
 
 from hub_configs import DEEPSEEK_V3, GPT_OSS_20B, LLAMA3_8B
-from kvplan.parse import parse_config
-from kvplan.resolve import bundled_files
+from kvplan.model import parse_config
+from kvplan.model.sources import bundled_files
 
 # Text-only checkpoints: the config describes every weight. Others carry a vision tower (Gemma 3, Llama 4),
 # an MTP layer (DeepSeek V3/R1) or gated-attention extras (Qwen3-Next) the estimate leaves out.

@@ -13,10 +13,11 @@ from conftest import ROOT, run_kvplan
 from hub_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, GEMMA2_9B, GEMMA3_27B, GPT_OSS_20B, LLAMA3_8B,
                          LLAMA4_SCOUT, MISTRAL_7B_V01, QWEN3_NEXT_80B)
 from kvplan import verify as V
-from kvplan.budget import flag_budget
+from kvplan.plan.budget import flag_budget
 from kvplan.errors import KvplanError
-from kvplan.parse import parse_config
-from kvplan.plan import plan, weights_read_bytes
+from kvplan.model import parse_config
+from kvplan.plan.plan import plan
+from kvplan.plan.speed import weights_read_bytes
 
 GiB = 2**30
 
@@ -109,13 +110,13 @@ def test_layout_bytes_equal_the_plan(config, context, tp, kv_dtype, block):
 
 def test_layout_refuses_what_it_cannot_lay_out():
     spec, p = make_plan(LLAMA3_8B, 10 * GiB, kv_dtype="int8")
-    with pytest.raises(KvplanError, match="--kv-dtype int8"):
+    with pytest.raises(KvplanError, match="kv_dtype int8"):
         V.cache_layout(spec, p)
     spec, p = make_plan(LLAMA3_8B, 100 * 2**20)
     with pytest.raises(KvplanError, match="no room for one sequence"):
         V.cache_layout(spec, p)
     spec, p = make_plan(LLAMA3_8B, 10 * GiB, tp=3)
-    with pytest.raises(KvplanError, match="--tp 3"):
+    with pytest.raises(KvplanError, match="tp 3 cannot shard"):
         V.cache_layout(spec, p)
 
 
@@ -215,11 +216,11 @@ def test_window_pages_attend_like_a_full_cache():
     torch = pytest.importorskip("torch")
     from kvplan.kernels import reference_paged_decode_attention
 
-    from kvplan.spec import SlidingWindow
+    from kvplan.model import SlidingWindow
 
     window, bs, context, heads, dim = 20, 8, 50, 2, 64
     group = V.CacheGroup("w", "sliding", (0,), window, 4, 4, bs, ((4, bs, heads, dim),) * 2, "fp32", 4, heads, dim)
-    assert V.layer_blocks(SlidingWindow(heads, dim, sliding_window=window), context, bs) == 4
+    assert SlidingWindow(heads, dim, sliding_window=window).blocks_per_sequence(context, bs) == 4
     gen = torch.Generator().manual_seed(0)
     k_all = torch.randn(7 * bs, heads, dim, generator=gen, dtype=torch.float64)
     v_all = torch.randn(7 * bs, heads, dim, generator=gen, dtype=torch.float64)
@@ -306,7 +307,7 @@ def test_verdict_rules():
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_mla_stand_in_matches_the_formula(method, shuffle):
     torch = pytest.importorskip("torch")
-    from kvplan.verify_gpu import MLAStandIn, mla_reference
+    from kvplan.gpu.mla_standin import MLAStandIn, mla_reference
 
     gen = torch.Generator().manual_seed(1)
     bs, dim, v_dim, heads = 16, 576, 512, 8
@@ -348,7 +349,7 @@ def test_no_gpu_fails_in_one_line():
 def test_no_torch_fails_in_one_line():
     code = ("import sys; sys.modules['torch'] = None; "
             "sys.argv = ['kvplan', 'verify', 'meta-llama/Llama-3.1-8B-Instruct']; "
-            "from kvplan.cli import main; main()")
+            "from kvplan.cli import entry; entry()")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
                             env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     line = _one_error_line(result)
@@ -359,7 +360,7 @@ def test_no_torch_fails_in_one_line():
     (["--block-size", "12"], "--block-size must be one of 8, 16, 32, 64, 128"),
     (["--kv-dtype", "int8"], "--kv-dtype int8"),
     (["--format", "csv"], "--format 'csv'"),
-    (["--gpu-util", "1.5"], "--gpu-util must be in (0, 1]"),
+    (["--gpu-util", "1.5"], "--gpu-util must be a fraction in (0, 1]"),
     (["--tp", "3"], "--tp 3 cannot shard"),
     (["--context", "abc"], "--context takes positive whole numbers"),
 ])
@@ -374,7 +375,7 @@ def test_mla_fp8_is_refused():
 
 
 def test_verify_imports_no_gpu_stack():
-    code = ("import sys, kvplan.cli, kvplan.verify, kvplan.verify_view; "
+    code = ("import sys, kvplan.cli, kvplan.verify, kvplan.render.verify, kvplan.commands.verify; "
             "bad = {'torch', 'pynvml', 'cuda'} & set(m.split('.')[0] for m in sys.modules); "
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 from kvplan import verify as V  # noqa: E402
+from kvplan.commands.verify import verify as run_verify  # noqa: E402
 from kvplan.errors import KvplanError  # noqa: E402
 
 SMALL = "meta-llama/Llama-3.2-1B-Instruct"
@@ -50,7 +51,7 @@ def _assert_released(before):
 
 def test_small_model_end_to_end():
     before = _memory()
-    result = V.run_verify(SMALL, context=4096, gpu_util=0.3, progress=Quiet())
+    result = run_verify(SMALL, context=4096, gpu_util=0.3, progress=Quiet()).result
     _assert_released(before)
     a = result["allocation"]
     assert abs(a["torch_error"]) <= V.ALLOCATION_TOLERANCE and abs(a["nvml_error"]) <= V.ALLOCATION_TOLERANCE
@@ -69,7 +70,7 @@ def test_small_model_end_to_end():
 
 
 def test_windows_and_fp8_cache():
-    result = V.run_verify("openai/gpt-oss-20b", context=4096, kv_dtype="fp8", gpu_util=0.3, progress=Quiet())
+    result = run_verify("openai/gpt-oss-20b", context=4096, kv_dtype="fp8", gpu_util=0.3, progress=Quiet()).result
     kinds = {g["kind"] for g in result["layout"]}
     assert kinds == {"full", "sliding"}
     assert all(g["dtype"] == "fp8_e4m3" for g in result["layout"])
@@ -79,7 +80,7 @@ def test_windows_and_fp8_cache():
 
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_mla_stand_in_on_gpu(shuffle):
-    from kvplan.verify_gpu import MLAStandIn, mla_reference, pick_sdpa_backend, relative_l2
+    from kvplan.gpu.mla_standin import MLAStandIn, mla_reference, pick_sdpa_backend, relative_l2
 
     bs, dim, v_dim, heads, width = 16, 576, 512, 16, 64
     ids = list(range(4 * width))
@@ -101,7 +102,7 @@ def test_interrupt_releases_every_tensor():
     before = _memory()
     progress = Quiet(interrupt_at="decode, batch")
     with pytest.raises(KeyboardInterrupt):
-        V.run_verify(SMALL, context=2048, gpu_util=0.3, progress=progress)
+        run_verify(SMALL, context=2048, gpu_util=0.3, progress=progress).result
     assert any(s.startswith("holding weights") for s in progress.steps)
     _assert_released(before)
 
@@ -109,9 +110,9 @@ def test_interrupt_releases_every_tensor():
 def test_gpu_too_small_for_one_sequence():
     before = _memory()
     with pytest.raises(KvplanError, match="leaves no room for one 8,192-token sequence.*would fit with --tp"):
-        V.run_verify("meta-llama/Llama-3.1-405B", progress=Quiet())
+        run_verify("meta-llama/Llama-3.1-405B", progress=Quiet()).result
     with pytest.raises(KvplanError, match="leaves no room for one 4,000,000-token sequence"):
-        V.run_verify(SMALL, context=4_000_000, progress=Quiet())
+        run_verify(SMALL, context=4_000_000, progress=Quiet()).result
     _assert_released(before)
 
 
@@ -137,7 +138,7 @@ def test_reference_fallback_without_nvrtc():
     """With cuda.core unimportable the kernel is unavailable: verify times the torch reference and says so."""
     code = ("import sys; sys.modules['cuda.core'] = None; sys.modules['cuda.core.experimental'] = None; "
             f"sys.argv = ['kvplan', 'verify', {SMALL!r}, '--context', '1024', '--gpu-util', '0.08', "
-            "'--format', 'json']; from kvplan.cli import main; main()")
+            "'--format', 'json']; from kvplan.cli import entry; entry()")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
                        env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
     assert r.returncode in (0, 1), r.stderr

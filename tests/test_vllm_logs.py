@@ -4,11 +4,11 @@ import json
 
 from conftest import run_kvplan
 from hub_configs import LLAMA3_8B, QWEN3_14B
-from kvplan.budget import flag_budget, gpu_budget
-from kvplan.gpus import find_gpu
-from kvplan.parse import parse_config
-from kvplan.plan import plan
-from kvplan.spec import Weights
+from kvplan.plan.budget import flag_budget, gpu_budget
+from kvplan.plan.catalog import find_gpu
+from kvplan.model import parse_config
+from kvplan.plan.plan import plan
+from kvplan.model import Weights
 from kvplan.units import parse_size
 
 GiB = 2**30

@@ -9,7 +9,7 @@
   captures) and, when tp > 1, nccl (1.75 GiB: NCCL and custom all-reduce buffers). Calibrated on vLLM's
   own profile of Llama-3-8B on an H100 (PR #10511): non-torch memory 1.79 GiB at TP 1, 3.58 GiB at TP 2,
   activation peak 1.26 GiB (this formula gives 1.24 GiB).
-`--kv-budget` replaces all of it, like vLLM's --kv-cache-memory-bytes.
+A given kv_budget replaces all of it, like vLLM's --kv-cache-memory-bytes.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from .gpus import GPU
-from .params import DTYPE_BYTES
-from .spec import ModelSpec
+from ..model.precision import DTYPE_BYTES
+from ..model.spec import ModelSpec
+from .catalog import GPU
+from .sharding import weights_per_gpu
 
 GiB = 2**30
 CUDA_CONTEXT_BYTES = GiB // 2
@@ -32,7 +33,7 @@ SAMPLER_COPIES = 3
 @dataclass(frozen=True)
 class Budget:
     kv_budget_bytes_per_gpu: int
-    source: str  # "--kv-budget" or "gpu"
+    source: str  # "kv_budget" (given directly) or "gpu"
     gpu_name: Optional[str] = None
     gpu_memory_bytes: Optional[int] = None
     gpu_util: Optional[float] = None
@@ -65,7 +66,7 @@ def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batc
                gpu_memory: Optional[int] = None) -> Budget:
     memory = gpu_memory or gpu.memory_bytes
     usable = int(memory * gpu_util)
-    weights = -(-spec.weights.bytes // tp)
+    weights = weights_per_gpu(spec, tp)
     activation = activation_peak_bytes(spec, tp, max_num_batched_tokens)
     nccl = NCCL_BYTES if tp > 1 else 0
     kv = usable - weights - activation - CUDA_CONTEXT_BYTES - CUDA_GRAPH_BYTES - nccl
@@ -74,4 +75,4 @@ def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batc
 
 
 def flag_budget(kv_budget: int) -> Budget:
-    return Budget(kv_budget, "--kv-budget")
+    return Budget(kv_budget, "kv_budget")

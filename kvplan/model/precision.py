@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import KvplanError
+from ..errors import FieldError, quote
 
 
 @dataclass(frozen=True)
@@ -51,17 +51,24 @@ ALIASES = {
 VALID_KV_DTYPES = "auto, " + ", ".join(PRECISIONS) + " (or fp8, float16, bfloat16, float32)"
 
 
+# Bytes per element of the dtypes a checkpoint computes in.
+DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
+
+
 def normalize_dtype_name(name: str) -> str | None:
     key = str(name).strip().lower().replace("torch.", "").replace("-", "_")
     key = ALIASES.get(key, key)
     return key if key in PRECISIONS else None
 
 
+def check_kv_dtype(name) -> str:
+    """`name` when it is `auto` or a known KV-cache precision (before the model's dtype is known)."""
+    if isinstance(name, str) and (name.strip().lower() == "auto" or normalize_dtype_name(name)):
+        return name.strip()
+    raise FieldError("kv_dtype", f"{quote(name)} is not a known KV-cache precision; use one of {VALID_KV_DTYPES}.")
+
+
 def resolve_kv_dtype(name: str, model_dtype: str) -> Precision:
     """`auto` means the model's own dtype, as in vLLM."""
-    if str(name).strip().lower() == "auto":
-        return PRECISIONS[model_dtype]
-    key = normalize_dtype_name(name)
-    if key is None:
-        raise KvplanError(f"--kv-dtype {name!r} is not a known KV-cache precision; use one of {VALID_KV_DTYPES}.")
-    return PRECISIONS[key]
+    name = check_kv_dtype(name)
+    return PRECISIONS[model_dtype] if name.lower() == "auto" else PRECISIONS[normalize_dtype_name(name)]

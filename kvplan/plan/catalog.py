@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from .errors import KvplanError
+from ..errors import FieldError, quote
 
 GiB = 2**30
 # Decode streams memory at what a device-to-device copy reaches, not at the datasheet figure: measured here
@@ -75,8 +75,8 @@ def find_gpu(name: str) -> GPU:
         if key == _key(gpu.name) or key in {_key(a) for a in gpu.aliases}:
             return gpu
     names = ", ".join(g.name for g in CATALOG)
-    raise KvplanError(f"--gpu {name!r} is not in the catalog; use one of {names} (see `kvplan gpus`), "
-                      f"or give --gpu-memory and --kv-budget directly.")
+    raise FieldError("gpu", f"{quote(name)} is not in the GPU catalog; use one of {names} (see `kvplan gpus`), or "
+                            f"give the GPU memory and the KV budget directly.")
 
 
 def match_device_name(device_name: str) -> Optional[GPU]:
@@ -92,42 +92,3 @@ def match_device_name(device_name: str) -> Optional[GPU]:
     if re.search(r"\bl4\b", text):
         return find_gpu("L4")
     return None
-
-
-def detect_gpu() -> Optional[GPU]:
-    """The first local GPU through NVML, or None when there is no driver or no nvidia-ml-py. Known names use
-    the catalog's runtime-reported memory; unknown ones NVML's total and bus-width x clock bandwidth."""
-    try:
-        import pynvml  # optional: the `gpu` extra
-    except ImportError:
-        return None
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # no driver / no GPU: pynvml raises its own NVMLError subclasses
-        return None
-    try:
-        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
-        name = pynvml.nvmlDeviceGetName(handle)
-        name = name.decode() if isinstance(name, bytes) else name
-        known = match_device_name(name)
-        if known is not None:
-            return GPU(known.name, known.memory_bytes, known.bandwidth, known.aliases,
-                       f"{known.memory_source}; detected {name}", detected=True)
-        memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total
-        bus_bits = pynvml.nvmlDeviceGetMemoryBusWidth(handle)
-        clock_mhz = pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM)
-        return GPU(name, memory, bus_bits / 8 * clock_mhz * 1e6 * 2, (), "NVML (detected)", detected=True)
-    except Exception:
-        return None
-    finally:
-        try:
-            pynvml.nvmlShutdown()
-        except Exception:
-            pass
-
-
-def choose_gpu(name: Optional[str]) -> GPU:
-    """--gpu when given, else the detected GPU, else the stated default (H100 80GB SXM)."""
-    if name:
-        return find_gpu(name)
-    return detect_gpu() or find_gpu(DEFAULT_GPU)

@@ -11,11 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from .errors import KvplanError
+from ..errors import KvplanError
 from .parse import parse_config
 from .spec import ModelSpec, Weights
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parent.parent
 # Wheels carry the specs inside the package; a source checkout keeps them at the repository root.
 SPEC_DIRS = (PACKAGE / "_model_specs", PACKAGE.parent / "model_specs")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")

@@ -1,44 +1,15 @@
-"""`kvplan estimate` for people: the plans table, and the footnote that says which rules applied."""
+"""`kvplan estimate` for people: the plans table, and the footnotes that say which rules applied."""
 
 from __future__ import annotations
 
-from .plan import Plan
-from .render import size
-from .spec import FullAttention, LinearState, MLALatent, ModelSpec, SlidingWindow
+from ..plan.plan import Plan
+from .text import size
 
 
-def layout_rules(spec: ModelSpec) -> list:
-    """One line per accounting rule this model triggered."""
-    n = spec.num_hidden_layers
-    rules = []
-    attention = [layer for layer in spec.layers if isinstance(layer, FullAttention)]
-    if attention:
-        kv, heads, dim = spec.kv_heads, spec.num_attention_heads, spec.head_dim
-        style = "MHA" if kv == heads else "MQA" if kv == 1 else "GQA"
-        rules.append(f"{style}: {kv} KV heads for {heads} query heads, head_dim {dim}")
-    mla = [layer for layer in spec.layers if isinstance(layer, MLALatent)]
-    if mla:
-        rules.append(f"MLA latent {mla[0].latent_dim} ({mla[0].kv_lora_rank} + rope {mla[0].qk_rope_head_dim}) "
-                     f"per token on {len(mla)} of {n} layers, replicated over TP")
-    for window, count in sorted(spec.windows.items()):
-        chunked = any(isinstance(layer, SlidingWindow) and layer.chunked and layer.window == window
-                      for layer in spec.layers)
-        what = "chunked attention" if chunked else "sliding window"
-        rules.append(f"{what} {window} on {count} of {n} layers (capped per sequence)")
-    linear = [layer for layer in spec.layers if isinstance(layer, LinearState)]
-    if linear:
-        rules.append(f"{linear[0].flavor} state on {len(linear)} of {n} layers: fixed per sequence, no per-token KV")
-    skipped = n - len(spec.layers)
-    if skipped:
-        rules.append(f"{skipped} of {n} layers hold no cache (MLP/MoE only)")
-    rules += list(spec.notes)
-    return rules
-
-
-def budget_line(plan: Plan) -> str:
+def budget_line(plan: Plan, spell=str) -> str:
     b = plan.budget
     if b.source != "gpu":
-        return f"KV budget per GPU: {size(b.kv_budget_bytes_per_gpu)} (--kv-budget)"
+        return f"KV budget per GPU: {size(b.kv_budget_bytes_per_gpu)} ({spell('kv_budget')})"
     terms = (f"{b.gpu_name} {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f} - weights/TP "
              f"{size(b.weights_bytes_per_gpu)} - activations {size(b.activation_bytes)} - CUDA context "
              f"{size(b.cuda_context_bytes)} - CUDA graphs {size(b.cuda_graph_bytes)}")
@@ -47,7 +18,7 @@ def budget_line(plan: Plan) -> str:
     return f"KV budget (tp {plan.tp}) = {terms} = {size(b.kv_budget_bytes_per_gpu)}"
 
 
-def plans_table(spec: ModelSpec, plans: list, title: str):
+def plans_table(plans: list, title: str):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
@@ -73,7 +44,9 @@ def plans_table(spec: ModelSpec, plans: list, title: str):
     return table
 
 
-def footnotes(spec: ModelSpec, plans: list) -> list:
+def footnotes(spec, plans: list, spell=str) -> list:
+    from ..commands.describe import layout_rules
+
     lines = [f"Rules: {rule}." for rule in layout_rules(spec)]
     w = spec.weights
     lines.append(f"Weights: {w.parameters / 1e9:,.2f}B parameters, {size(w.bytes)} stored ({w.dtype or 'mixed'}; "
@@ -82,7 +55,7 @@ def footnotes(spec: ModelSpec, plans: list) -> list:
     for p in plans:
         if p.tp not in seen:
             seen.add(p.tp)
-            lines.append(budget_line(p) + ".")
+            lines.append(budget_line(p, spell) + ".")
     dtypes = {p.kv_dtype: p.kv_dtype_scheme for p in plans}
     lines.append("KV precision: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
     for p in plans:
@@ -94,7 +67,18 @@ def footnotes(spec: ModelSpec, plans: list) -> list:
             lines.append(f"[yellow]tp {p.tp}:[/yellow] {message}")
         if not p.fits:
             lines.append(f"[red]context {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one sequence "
-                         f"needs {size(p.kv_bytes_per_sequence_per_gpu)} per GPU; {p.suggestion}.")
+                         f"needs {size(p.kv_bytes_per_sequence_per_gpu)} per GPU; {p.suggestion(spell)}.")
     lines.append("Decode ms/token: predicted roofline = (weights/TP + batch x KV read) / achievable bandwidth "
                  "(datasheet x 0.89, what a copy reaches), at batch 1 and at max seqs; `kvplan verify` measures it.")
     return sorted(set(lines), key=lines.index)
+
+
+def renderable(result):
+    from rich.console import Group
+    from rich.text import Text
+
+    spec = result.spec
+    title = (f"{spec.name}: {spec.num_hidden_layers} layers, {spec.num_attention_heads} heads, "
+             f"{size(spec.weights.bytes)} weights")
+    notes = [Text.from_markup(line) for line in footnotes(spec, result.plans, result.spell)]
+    return Group(plans_table(result.plans, title), *notes)

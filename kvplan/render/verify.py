@@ -1,23 +1,16 @@
-"""`kvplan verify` output: json/yaml carry the whole result dict; `table` is the same figures for people."""
+"""`kvplan verify` for people: the same figures as its json/yaml result dict."""
 
 from __future__ import annotations
 
 from rich.markup import escape
 
-from . import render
-from .render import size
+from .text import size
+
+MAX_WIDTH = 100
 
 
 def tbps(value) -> str:
     return "-" if not value else f"{value / 1e12:.2f} TB/s"
-
-
-def verify_output(result: dict, fmt: str) -> str:
-    if fmt == "json":
-        return render.to_json(result)
-    if fmt == "yaml":
-        return render.to_yaml(result)
-    return render.table_text(verify_renderable(result), min(render.terminal_width(), 100))
 
 
 def _shape(shapes: list, dtype: str) -> str:
@@ -156,12 +149,13 @@ def verdict_lines(r: dict) -> list:
     return lines
 
 
-def verify_renderable(r: dict):
+def renderable(result):
     from rich.console import Group
     from rich.text import Text
 
     def text(lines):
         return [Text.from_markup(line) for line in lines]
 
+    r = result.result
     return Group(*text(header_lines(r)), allocation_table(r), *text(allocation_lines(r)),
                  Text.from_markup(boundary_line(r)), decode_table(r), *text(decode_lines(r)), *text(verdict_lines(r)))

@@ -1,0 +1,54 @@
+"""A model in words and numbers: the accounting rules it triggered and the summary every command's JSON
+carries."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..model.kinds import ChunkedAttention, FullAttention, LinearState, MLALatent
+from ..model.spec import ModelSpec
+
+
+def layout_rules(spec: ModelSpec) -> list:
+    """One line per accounting rule this model triggered."""
+    n = spec.num_hidden_layers
+    rules = []
+    if any(isinstance(layer, FullAttention) for layer in spec.layers):
+        kv, heads, dim = spec.kv_heads, spec.num_attention_heads, spec.head_dim
+        style = "MHA" if kv == heads else "MQA" if kv == 1 else "GQA"
+        rules.append(f"{style}: {kv} KV heads for {heads} query heads, head_dim {dim}")
+    mla = [layer for layer in spec.layers if isinstance(layer, MLALatent)]
+    if mla:
+        rules.append(f"MLA latent {mla[0].latent_dim} ({mla[0].kv_lora_rank} + rope {mla[0].qk_rope_head_dim}) "
+                     f"per token on {len(mla)} of {n} layers, replicated over TP")
+    for window, count in sorted(spec.windows.items()):
+        chunked = any(isinstance(layer, ChunkedAttention) and layer.window == window for layer in spec.layers)
+        what = "chunked attention" if chunked else "sliding window"
+        rules.append(f"{what} {window} on {count} of {n} layers (capped per sequence)")
+    linear = [layer for layer in spec.layers if isinstance(layer, LinearState)]
+    if linear:
+        rules.append(f"{linear[0].flavor} state on {len(linear)} of {n} layers: fixed per sequence, no per-token KV")
+    skipped = n - len(spec.layers)
+    if skipped:
+        rules.append(f"{skipped} of {n} layers hold no cache (MLP/MoE only)")
+    return rules + list(spec.notes)
+
+
+def model_summary(spec: ModelSpec) -> dict:
+    return {
+        "id": spec.name,
+        "num_hidden_layers": spec.num_hidden_layers,
+        "num_attention_heads": spec.num_attention_heads,
+        "num_key_value_heads": spec.kv_heads,
+        "head_dim": spec.head_dim,
+        "hidden_size": spec.hidden_size,
+        "dtype": spec.dtype,
+        "max_position_embeddings": spec.max_position_embeddings,
+        "layer_kinds": dict(Counter(layer.kind for layer in spec.layers)),
+        "windows": {str(k): v for k, v in spec.windows.items()},
+        "parameters": spec.weights.parameters,
+        "weights_bytes": spec.weights.bytes,
+        "weights_dtype": spec.weights.dtype,
+        "weights_source": spec.weights.source,
+        "rules": layout_rules(spec),
+    }

@@ -1,0 +1,48 @@
+"""The local GPU, through NVML (the `gpu` extra's nvidia-ml-py). Imported lazily: without the extra or a
+driver, detection answers None and planning uses the stated default GPU."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..plan.catalog import DEFAULT_GPU, GPU, find_gpu, match_device_name
+
+
+def detect_gpu() -> Optional[GPU]:
+    """The first local GPU through NVML, or None when there is no driver or no nvidia-ml-py. Known names use
+    the catalog's runtime-reported memory; unknown ones NVML's total and bus-width x clock bandwidth."""
+    try:
+        import pynvml  # optional: the `gpu` extra
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # no driver / no GPU: pynvml raises its own NVMLError subclasses
+        return None
+    try:
+        handle = pynvml.nvmlDeviceGetHandleByIndex(0)
+        name = pynvml.nvmlDeviceGetName(handle)
+        name = name.decode() if isinstance(name, bytes) else name
+        known = match_device_name(name)
+        if known is not None:
+            return GPU(known.name, known.memory_bytes, known.bandwidth, known.aliases,
+                       f"{known.memory_source}; detected {name}", detected=True)
+        memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total
+        bus_bits = pynvml.nvmlDeviceGetMemoryBusWidth(handle)
+        clock_mhz = pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM)
+        return GPU(name, memory, bus_bits / 8 * clock_mhz * 1e6 * 2, (), "NVML (detected)", detected=True)
+    except Exception:
+        return None
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
+
+def choose_gpu(name: Optional[str]) -> GPU:
+    """The named GPU when given, else the detected GPU, else the stated default (H100 80GB SXM)."""
+    if name:
+        return find_gpu(name)
+    return detect_gpu() or find_gpu(DEFAULT_GPU)

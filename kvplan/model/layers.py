@@ -1,0 +1,116 @@
+"""Which decoder layer is which kind: the rules each family's config uses to say it, in one place. The
+parameter groups and the cache layout both follow from this one answer."""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import KvplanError
+from .config import MAX_TOKENS, Config
+from .kinds import ChunkedAttention, FullAttention, LinearState, MLALatent, SlidingWindow
+
+LAYER_TYPE_NAMES = {
+    "full_attention": "full", "attention": "full", "global_attention": "full", "full": "full",
+    "global": "full",
+    "sliding_attention": "sliding", "sliding_window": "sliding", "local_attention": "sliding",
+    "sliding": "sliding", "local": "sliding",
+    "chunked_attention": "chunked",
+    "linear_attention": "linear", "linear": "linear", "gated_deltanet": "linear",
+    "mamba": "linear", "mamba2": "linear",
+}
+# Nemotron-H: M mamba, * attention, - MLP, E MoE (each block is one of them, no block has both)
+NEMOTRON_H_CODES = {"m": "linear", "*": "full", "-": "none", "e": "none"}
+HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
+
+
+def _window_on(cfg: Config) -> bool:
+    window = cfg.get("sliding_window")
+    on = isinstance(window, (int, float)) and not isinstance(window, bool) and window > 0
+    return on and cfg.get("use_sliding_window", True) is not False
+
+
+def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
+    """One of full | sliding | chunked | linear | none per layer, and the rule that decided it."""
+    window_on = _window_on(cfg)
+    if cfg.has("layer_types"):
+        return cfg.per_layer("layer_types", n, LAYER_TYPE_NAMES), "layer_types"
+    if cfg.has("hybrid_override_pattern"):
+        return cfg.per_layer("hybrid_override_pattern", n, NEMOTRON_H_CODES), "hybrid_override_pattern"
+    if cfg.has("attn_layer_period"):  # Jamba
+        period = cfg.int("attn_layer_period")
+        offset = cfg.optional_int("attn_layer_offset")
+        return ["full" if i % period == offset else "linear" for i in range(n)], "attn_layer_period"
+    if cfg.has("full_attention_interval"):  # Qwen3-Next
+        every = cfg.int("full_attention_interval")
+        return ["full" if (i + 1) % every == 0 else "linear" for i in range(n)], "full_attention_interval"
+    if cfg.model_type == "gemma2" and window_on:  # Gemma 2 alternates, starting with a local layer
+        return ["sliding" if i % 2 == 0 else "full" for i in range(n)], "Gemma 2 alternation"
+    if cfg.has("sliding_window_pattern") and window_on:  # Gemma 3, Cohere 2: every P-th is global
+        every = cfg.int("sliding_window_pattern")
+        return ["full" if (i + 1) % every == 0 else "sliding" for i in range(n)], "sliding_window_pattern"
+    if cfg.has("attention_chunk_size"):  # Llama 4: RoPE layers chunked, NoPE layers global
+        if cfg.get("no_rope_layers"):
+            return cfg.per_layer("no_rope_layers", n, {"1": "chunked", "0": "full"}), "no_rope_layers"
+        every = cfg.int("no_rope_layer_interval", default=4)
+        return ["full" if (i + 1) % every == 0 else "chunked" for i in range(n)], "attention_chunk_size"
+    if window_on and cfg.has("max_window_layers") and "use_sliding_window" in cfg.fields:
+        first = cfg.int("max_window_layers", minimum=0)  # Qwen2: layers from max_window_layers on slide
+        return ["sliding" if i >= first else "full" for i in range(n)], "max_window_layers"
+    if window_on:
+        return ["sliding"] * n, "sliding_window"
+    return ["full"] * n, "all layers full attention"
+
+
+def linear_state(cfg: Config) -> LinearState:
+    """The fixed per-sequence state of a linear-attention or Mamba layer."""
+    if cfg.has("linear_num_value_heads"):  # Qwen3-Next gated DeltaNet
+        nk, nv = cfg.int("linear_num_key_heads"), cfg.int("linear_num_value_heads")
+        dk, dv = cfg.int("linear_key_head_dim"), cfg.int("linear_value_head_dim")
+        kernel = cfg.int("linear_conv_kernel_dim")
+        conv = (kernel - 1) * (2 * nk * dk + nv * dv)
+        return LinearState(math.gcd(nk, nv), conv, nv * dk * dv, "gated-deltanet")
+    if cfg.has("mamba_num_heads"):  # Mamba-2 (Nemotron-H)
+        heads, head_dim = cfg.int("mamba_num_heads"), cfg.int("mamba_head_dim")
+        state = cfg.int(("ssm_state_size", "mamba_d_state"))
+        groups = cfg.int(("n_groups", "mamba_n_groups"), default=1)
+        kernel = cfg.int(("conv_kernel", "mamba_d_conv"), default=4)
+        inner = heads * head_dim
+        return LinearState(math.gcd(heads, groups), (kernel - 1) * (inner + 2 * groups * state),
+                           heads * head_dim * state, "mamba2")
+    if cfg.has("mamba_d_state"):  # Mamba-1 (Jamba)
+        hidden = cfg.int(HIDDEN_KEYS)
+        inner = cfg.int("mamba_expand", default=2) * hidden
+        kernel = cfg.int("mamba_d_conv", default=4)
+        return LinearState(inner, (kernel - 1) * inner, inner * cfg.int("mamba_d_state"), "mamba")
+    raise KvplanError(
+        "config declares linear-attention layers but no state shape: expected linear_num_value_heads "
+        "(gated DeltaNet), mamba_num_heads (Mamba-2) or mamba_d_state (Mamba)."
+    )
+
+
+def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
+    """One layer kind per decoder layer that holds a cache (MLP-only layers are left out)."""
+    mla = isinstance(attention, MLALatent)
+    layers, linear = [], None
+    for kind in kinds:
+        if kind == "full":
+            layers.append(attention)
+        elif kind in ("sliding", "chunked"):
+            key = "attention_chunk_size" if kind == "chunked" else "sliding_window"
+            window = cfg.int(key, maximum=MAX_TOKENS)
+            if mla:
+                raise KvplanError(f"config combines MLA (kv_lora_rank) with windowed layers ({key}); "
+                                  "kvplan does not model that pairing.")
+            cls = ChunkedAttention if kind == "chunked" else SlidingWindow
+            layers.append(cls(attention.kv_heads, attention.head_dim, sliding_window=window))
+        elif kind == "linear":
+            linear = linear or linear_state(cfg)
+            layers.append(linear)
+    return tuple(layers)
+
+
+def attention_kind(cfg: Config, kv_heads: int, head_dim: int):
+    """The full-attention layer of this model: MLA latents when the config has kv_lora_rank."""
+    if cfg.has("kv_lora_rank"):
+        return MLALatent(cfg.int("kv_lora_rank"), cfg.int("qk_rope_head_dim", minimum=0))
+    return FullAttention(kv_heads, head_dim)

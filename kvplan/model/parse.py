@@ -1,0 +1,104 @@
+"""The one reader: any config.json shape -> ModelSpec. Field names and family quirks live in config.py (field
+access), layers.py (which layer is which kind) and params.py (parameter groups); this module puts them
+together. Bad fields raise KvplanError naming the field and what would be valid."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ..errors import KvplanError, quote
+from .config import MAX_TOKENS, MAX_VOCAB, Config
+from .layers import HIDDEN_KEYS, attention_kind, cache_layers, mixer_kinds
+from .params import estimate_weights, parameter_groups
+from .precision import normalize_dtype_name
+from .spec import ModelSpec, Weights
+
+LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+HEAD_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
+KV_HEAD_KEYS = ("num_key_value_heads", "num_kv_heads", "n_head_kv", "n_kv_heads", "multi_query_group_num")
+POSITION_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq_len")
+
+
+def _model_dtype(cfg: Config, notes: list) -> str:
+    value = cfg.get("torch_dtype", cfg.get("dtype"))
+    if value is None:
+        notes.append("config names no torch_dtype: served as bf16, vLLM's default")
+        return "bf16"
+    name = normalize_dtype_name(value) if isinstance(value, str) else None
+    if name not in ("bf16", "fp16", "fp32"):
+        raise KvplanError(f"config field 'torch_dtype' must be bfloat16, float16 or float32, got {quote(value)}.")
+    if name == "fp32":
+        # vLLM's dtype=auto serves float32 checkpoints in 16 bits.
+        notes.append("float32 checkpoint served as bf16 (vLLM's dtype=auto), so KV 'auto' is bf16")
+        return "bf16"
+    return name
+
+
+def _kv_heads(cfg: Config, heads: int) -> int:
+    if cfg.model_type == "falcon" and not cfg.get("new_decoder_architecture"):
+        kv = 1 if cfg.get("multi_query") else heads  # transformers' Falcon ignores num_kv_heads here
+        key = "multi_query"
+    else:
+        key, _ = cfg.first(KV_HEAD_KEYS)
+        if key is None:
+            key, kv = ("multi_query", 1) if cfg.get("multi_query") else ("num_key_value_heads", heads)
+        else:
+            kv = cfg.int(KV_HEAD_KEYS)
+    if kv > heads or heads % kv:
+        raise KvplanError(
+            f"config field '{key}' ({kv}) must divide num_attention_heads ({heads}): each KV head serves "
+            f"a whole group of query heads."
+        )
+    return kv
+
+
+def _head_dim(cfg: Config, hidden: int, heads: int) -> int:
+    explicit = cfg.int(("head_dim", "kv_channels"), required=False)
+    if explicit is not None:
+        return explicit  # never derive when the config states it (Gemma, Qwen3, gpt-oss differ)
+    if hidden % heads:
+        raise KvplanError(
+            f"config has no 'head_dim' and hidden_size ({hidden}) is not a multiple of "
+            f"num_attention_heads ({heads}); add head_dim."
+        )
+    return hidden // heads
+
+
+def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> ModelSpec:
+    """Turn a config.json (already loaded) into a ModelSpec. `weights` comes from safetensors metadata or a
+    bundled spec when known; otherwise the size is estimated from the config."""
+    cfg = Config(raw, name)
+    notes: list = []
+    n = cfg.int(LAYER_KEYS)
+    heads = cfg.int(HEAD_KEYS)
+    hidden = cfg.int(HIDDEN_KEYS)
+    kv = _kv_heads(cfg, heads)
+    dtype = _model_dtype(cfg, notes)
+    kinds, rule = mixer_kinds(cfg, n)
+    attention = attention_kind(cfg, kv, _head_dim(cfg, hidden, heads) if not cfg.has("kv_lora_rank") else 0)
+    layers = cache_layers(cfg, kinds, attention)
+    if rule not in ("all layers full attention", "layer_types") and any(k != "full" for k in kinds):
+        notes.append(f"layer kinds from {rule}")
+
+    head_dim = getattr(attention, "head_dim", hidden // heads)
+    groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
+                              dtype=dtype)
+    experts = cfg.optional_int(("n_routed_experts", "num_local_experts", "num_experts"))
+    experts_per_token = cfg.optional_int(("num_experts_per_tok", "num_experts_per_token", "moe_topk"))
+    return ModelSpec(
+        name=name,
+        layers=layers,
+        num_hidden_layers=n,
+        num_attention_heads=heads,
+        hidden_size=hidden,
+        dtype=dtype,
+        max_position_embeddings=cfg.int(POSITION_KEYS, required=False, maximum=MAX_TOKENS),
+        weights=weights or estimate_weights(groups, dtype),
+        params=groups,
+        intermediate_size=cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden,
+        vocab_size=cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB),
+        experts=experts,
+        experts_per_token=experts_per_token if experts else 0,
+        expert_intermediate_size=cfg.optional_int(("moe_intermediate_size", "intermediate_size")),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,98 @@
+"""The typed model spec: everything downstream (planning, engine models, verify) reads this, never a raw
+config dict. Layers are layer kinds (model/kinds.py); weights are parameter groups with their stored size."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Optional
+
+from .kinds import FullAttention, LinearState, MLALatent
+
+
+@dataclass(frozen=True)
+class ParamGroup:
+    """Parameters of one kind of weight (embed, lm_head, attention, linear, dense, shared_experts, experts,
+    norms) and how they are stored."""
+
+    name: str
+    parameters: int
+    bytes_per_param: float
+    stored: str  # bf16, fp8, mxfp4, int4-awq, ...
+
+    @property
+    def bytes(self) -> float:
+        return self.parameters * self.bytes_per_param
+
+
+@dataclass(frozen=True)
+class Weights:
+    """What the checkpoint weighs, and how we know."""
+
+    parameters: int
+    bytes: int
+    dtype: str  # stored format, e.g. bf16, fp8, mxfp4, int4-awq
+    source: str  # "safetensors metadata", "bundled spec", "estimated from config"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model, whatever shape its config.json had."""
+
+    name: str
+    layers: tuple  # one layer kind per decoder layer that holds a cache (MLP-only layers are left out)
+    num_hidden_layers: int
+    num_attention_heads: int
+    hidden_size: int
+    dtype: str  # the model's compute dtype: what `kv_dtype auto` resolves to
+    max_position_embeddings: Optional[int]
+    weights: Weights
+    params: tuple = ()  # ParamGroups estimated from the config (they sum to the estimate, not to `weights`)
+    # Shapes the activation-reserve estimate needs (per token, whole model width).
+    intermediate_size: int = 0
+    vocab_size: int = 0
+    experts: int = 0  # routed experts per MoE layer
+    experts_per_token: int = 0
+    expert_intermediate_size: int = 0
+    notes: tuple = ()  # parser decisions worth telling the user ("dtype float32 served as bf16")
+
+    def param_count(self, name: str) -> int:
+        return sum(g.parameters for g in self.params if g.name == name)
+
+    @property
+    def expert_fraction(self) -> float:
+        """Share of the parameters in routed experts (decode reads only the experts a batch routes to)."""
+        return self.param_count("experts") / max(1, sum(g.parameters for g in self.params))
+
+    @property
+    def attention_layers(self) -> tuple:
+        return tuple(layer for layer in self.layers if not isinstance(layer, LinearState))
+
+    @property
+    def linear_layers(self) -> tuple:
+        return tuple(layer for layer in self.layers if isinstance(layer, LinearState))
+
+    @property
+    def is_mla(self) -> bool:
+        return any(isinstance(layer, MLALatent) for layer in self.layers)
+
+    @property
+    def kv_heads(self) -> Optional[int]:
+        """KV heads of the attention layers (None for MLA-only or attention-free models)."""
+        heads = {layer.kv_heads for layer in self.attention_layers if isinstance(layer, FullAttention)}
+        return max(heads) if heads else None
+
+    @property
+    def head_dim(self) -> Optional[int]:
+        dims = {layer.head_dim for layer in self.attention_layers if isinstance(layer, FullAttention)}
+        return max(dims) if dims else None
+
+    @property
+    def windows(self) -> dict:
+        """window -> number of layers with that window."""
+        return dict(Counter(layer.window for layer in self.layers if layer.window is not None))
+
+    @property
+    def uniform(self) -> bool:
+        """Every cache layer holds every token (full attention or MLA): one pool with one token count."""
+        return all(layer.window is None for layer in self.layers) and not self.linear_layers

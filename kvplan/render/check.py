@@ -1,0 +1,76 @@
+"""`kvplan check` for people, and for GitHub Actions: the deployments table with each finding under it, and
+one `::error file=PATH,line=N::message` workflow command per finding (what GitHub turns into an annotation on
+the offending line of the deployments file)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _escape(text: str, prop: bool = False) -> str:
+    """GitHub workflow-command escaping (data: % CR LF; properties also : and ,)."""
+    text = str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
+
+
+def _annotation_path(path: str) -> str:
+    """Paths in annotations are relative to the checkout (GITHUB_WORKSPACE) so GitHub can place them."""
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    target = Path(path)
+    if workspace and target.is_absolute():
+        try:
+            target = target.resolve().relative_to(Path(workspace).resolve())
+        except ValueError:
+            pass
+    return target.as_posix()
+
+
+def annotations(result) -> str:
+    """One `::error`/`::warning` workflow command per finding; file= and line= when there is a file."""
+    lines = []
+    for r in result.results:
+        for f in r["findings"]:
+            props = ""
+            if r["file"] is not None:
+                props = f" file={_escape(_annotation_path(r['file']), True)}"
+                if f["line"] is not None:
+                    props += f",line={f['line']}"
+            lines.append(f"::{f['level']}{props}::{_escape(r['name'] + ': ' + f['message'])}")
+    return "".join(line + "\n" for line in lines)
+
+
+def in_github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
+
+
+def renderable(result):
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    results = result.results
+    failed = sum(not r["passed"] for r in results)
+    title = (f"kvplan check: {len(results)} deployment{'s' * (len(results) != 1)}, "
+             + (f"{failed} failing" if failed else "all pass"))
+    table = Table(title=title, title_justify="left", pad_edge=False)
+    for name, justify in (("name", "left"), ("model", "left"), ("TP", "right"), ("PP", "right"),
+                          ("KV heads/GPU", "right"), ("context", "right"), ("max seqs", "right"),
+                          ("min", "right"), ("result", "left")):
+        table.add_column(name, justify=justify, no_wrap=name not in ("name", "model"))
+    for r in results:
+        heads = "MLA" if r["mla"] else "-" if r["kv_heads_per_gpu"] is None else str(r["kv_heads_per_gpu"])
+        if r["kv_heads_replicated"]:
+            heads += " (repl.)"
+        verdict = Text("FAIL", style="bold red") if not r["passed"] else \
+            Text("pass, warned", style="yellow") if r["warnings"] else Text("pass", style="green")
+        table.add_row(Text(r["name"]), Text(r["model_id"]), str(r["tp"]), str(r["pp"] or "-"), heads,
+                      str(r["context"]), "-" if r["max_concurrency"] is None else f"{r['max_concurrency']:,}",
+                      str(r["min_concurrency"] or "-"), verdict)
+    notes = []
+    for r in results:
+        for f in r["findings"]:
+            where = f" ({r['file']}:{f['line']})" if r["file"] and f["line"] else ""
+            mark, style = ("error", "red") if f["level"] == "error" else ("warning", "yellow")
+            notes.append(Text.assemble((f"{mark}: ", style), f"{r['name']}{where}: {f['message']}"))
+    return Group(table, *notes)

@@ -1,0 +1,127 @@
+"""The cache a plan implies on one TP rank: the paged tensors each group of layers allocates (vLLM's layouts),
+from the layer kinds' own page shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import FieldError, KvplanError
+from ..model.kinds import LinearState, layer_bytes
+from ..model.precision import DTYPE_BYTES, resolve_kv_dtype
+from ..model.spec import ModelSpec
+from ..plan.plan import Plan
+
+# KV precisions the bundled kernel reads (kernel.md); int8/int4 carry per-head scales it does not take.
+KERNEL_KV_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp8_e4m3": "float8_e4m3fn"}
+TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8_e4m3": "float8_e4m3fn"}
+
+
+@dataclass(frozen=True)
+class CacheGroup:
+    """Layers that share one pool of blocks: same kind, window and shape. For linear-state layers a 'block'
+    is one sequence's state slot."""
+
+    name: str
+    kind: str  # full | sliding | mla | linear
+    layers: tuple  # indices into spec.layers
+    window: Optional[int]
+    num_blocks: int  # blocks in the pool (linear: state slots)
+    blocks_per_sequence: int  # what one sequence of `context` tokens holds in each layer of the group
+    block_tokens: int  # tokens per block (linear: 0, a slot holds no tokens)
+    tensor_shapes: tuple  # the tensors one layer allocates: (K, V), (latent,) or (state,)
+    dtype: str  # kvplan precision name of the tensors (bf16, fp8_e4m3, ...)
+    element_bytes: int
+    heads: int = 0  # KV heads per GPU (full/sliding), query heads per GPU are in Layout
+    head_dim: int = 0  # K head dim (full/sliding), latent width (mla)
+
+    @property
+    def layer_bytes(self) -> int:
+        return layer_bytes(self.tensor_shapes, self.element_bytes)
+
+    @property
+    def bytes(self) -> int:
+        return len(self.layers) * self.layer_bytes
+
+    @property
+    def block_bytes(self) -> int:
+        """Bytes one block id holds across all layers of the group."""
+        return self.bytes // self.num_blocks if self.num_blocks else 0
+
+    @property
+    def sequence_bytes(self) -> int:
+        return self.blocks_per_sequence * self.block_bytes
+
+
+@dataclass(frozen=True)
+class Layout:
+    groups: tuple
+    context: int
+    block_size: int
+    max_concurrency: int
+    uniform: bool  # one pool of plan.kv_blocks blocks (full attention or MLA, no windows, no state)
+    predicted_bytes: int  # from the plan's own numbers, not from the shapes
+    q_heads_per_gpu: int
+
+    @property
+    def allocated_bytes(self) -> int:
+        return sum(g.bytes for g in self.groups)
+
+    @property
+    def sequence_bytes(self) -> int:
+        return sum(g.sequence_bytes for g in self.groups)
+
+
+def _group_name(kind: str, window: Optional[int]) -> str:
+    return {"full": "full attention", "mla": "MLA latent", "linear": "linear state"}.get(kind) or f"window {window}"
+
+
+def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
+    """The tensors one TP rank allocates for `plan`, vLLM's layouts: K and V [num_blocks, block_size,
+    kv_heads_per_gpu, head_dim] per full-attention layer, [num_blocks, block_size, latent_dim] per MLA layer,
+    [max_concurrency, state elements] per linear-state layer.
+
+    Uniform models (full attention or MLA everywhere) get one pool of plan.kv_blocks blocks per layer, as
+    vLLM sizes it from the budget. Models with windows or linear state have no single token pool: each
+    layer group holds exactly what max_concurrency sequences need (a window layer only the blocks its last
+    `window` tokens touch), and the rest of the budget, less than one more sequence, stays unallocated."""
+    if not plan.tp_valid:
+        raise FieldError("tp", f"{plan.tp} cannot shard {spec.name}: {plan.tp_errors[0]}")
+    if not plan.fits:
+        raise KvplanError(f"{spec.name} plan has no room for one sequence; nothing to lay out.")
+    precision = resolve_kv_dtype(plan.kv_dtype, spec.dtype)
+    if precision.scale_bytes_per_vector or precision.name not in TORCH_DTYPES:
+        raise FieldError("kv_dtype", f"{plan.kv_dtype} is not laid out by verify (its per-head scales have no "
+                                     f"tensor layout here); use one of {', '.join(KERNEL_KV_DTYPES)}.")
+    tp, bs, context = plan.tp, plan.block_size, plan.context
+    members: dict = {}
+    for index, layer in enumerate(spec.layers):
+        members.setdefault(layer.group_key, []).append(index)
+    groups = []
+    for indices in members.values():
+        layer = spec.layers[indices[0]]
+        name = _group_name(layer.kind, layer.window)
+        if isinstance(layer, LinearState):  # one state slot per sequence, in the model dtype
+            slots = plan.max_concurrency
+            groups.append(CacheGroup(name, layer.kind, tuple(indices), None, slots, 1, 0,
+                                     layer.page_shapes(slots, bs, tp), spec.dtype, DTYPE_BYTES[spec.dtype]))
+            continue
+        per_sequence = layer.blocks_per_sequence(context, bs)
+        blocks = plan.kv_blocks if spec.uniform else plan.max_concurrency * per_sequence
+        shapes = layer.page_shapes(blocks, bs, tp)
+        groups.append(CacheGroup(name, layer.kind, tuple(indices), layer.window, blocks, per_sequence, bs, shapes,
+                                 precision.name, precision.bits // 8, layer.heads_per_gpu(tp), shapes[0][-1]))
+    if spec.uniform:
+        predicted = plan.kv_blocks * bs * plan.kv_bytes_per_token_per_gpu
+    else:
+        predicted = plan.max_concurrency * (plan.kv_bytes_per_sequence_per_gpu + plan.state_bytes_per_sequence_per_gpu)
+    return Layout(tuple(groups), context, bs, plan.max_concurrency, spec.uniform, predicted,
+                  spec.num_attention_heads // tp)
+
+
+def attention_read_bytes(spec: ModelSpec, plan: Plan) -> int:
+    """KV bytes one sequence's decode step reads over all attention layers (a window reads at most its
+    window): the attention part of plan.decode's kv_bytes_read_per_sequence, without the linear state."""
+    precision = resolve_kv_dtype(plan.kv_dtype, spec.dtype)
+    return sum(layer.bytes_per_token(plan.tp, precision) * layer.tokens_read(plan.context)
+               for layer in spec.attention_layers)
