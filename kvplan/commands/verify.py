@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError
-from ..model.precision import Precision, resolve_kv_dtype
 from ..model.sources import resolve
-from ..model.spec import ModelSpec
 from ..plan.sharding import shard
 from ..units import require_fraction, require_positive
-from ..verify.layout import KERNEL_KV_DTYPES
+from ..verify.layout import kernel_kv_dtype
 from ..verify.progress import Progress
 
 KERNEL_BLOCK_SIZES = (8, 16, 32, 64, 128)
@@ -51,17 +49,6 @@ def check_options(tp: int, context: int, gpu_util: float, block_size: int) -> No
     if block_size not in KERNEL_BLOCK_SIZES:
         raise FieldError("block_size", f"must be one of {', '.join(map(str, KERNEL_BLOCK_SIZES))} for verify (the "
                                        f"block sizes the bundled kernel reads), got {block_size}.")
-
-
-def kernel_kv_dtype(kv_dtype: str, spec: ModelSpec) -> Precision:
-    precision = resolve_kv_dtype(kv_dtype, spec.dtype)
-    if precision.name not in KERNEL_KV_DTYPES:
-        raise FieldError("kv_dtype", f"{kv_dtype} resolves to {precision.name}, which the bundled kernel does not "
-                                     f"read; verify takes {', '.join(KERNEL_KV_DTYPES)} (or auto).")
-    if spec.is_mla and precision.name.startswith("fp8"):
-        raise FieldError("kv_dtype", "fp8 with an MLA model is not timed by verify: its torch MLA stand-in reads "
-                                     "bf16/fp16 latents; use auto.")
-    return precision
 
 
 def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: float = 0.9,

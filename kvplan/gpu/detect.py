@@ -1,16 +1,46 @@
-"""The local GPU, through NVML (the `gpu` extra's nvidia-ml-py). Imported lazily: without the extra or a
-driver, detection answers None and planning uses the stated default GPU."""
+"""The local GPU. On Linux the NVIDIA driver names each GPU in /proc/driver/nvidia/gpus/*/information, which
+costs a file read; NVML (the `gpu` extra's nvidia-ml-py) is loaded only for a GPU the catalog does not know
+(its memory and bandwidth come from NVML then) or where there is no /proc. Without a driver, detection answers
+None and planning uses the stated default GPU."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Optional
 
 from ..plan.catalog import DEFAULT_GPU, GPU, find_gpu, match_device_name
 
+PROC_GPUS = Path("/proc/driver/nvidia/gpus")
+
+
+def _proc_gpu_name() -> Optional[str]:
+    """The first GPU's model name as the Linux driver reports it, or None."""
+    try:
+        for folder in sorted(PROC_GPUS.iterdir()):
+            for line in (folder / "information").read_text(errors="replace").splitlines():
+                if line.startswith("Model:"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        return None
+    return None
+
 
 def detect_gpu() -> Optional[GPU]:
-    """The first local GPU through NVML, or None when there is no driver or no nvidia-ml-py. Known names use
-    the catalog's runtime-reported memory; unknown ones NVML's total and bus-width x clock bandwidth."""
+    """The first local GPU, or None when there is no NVIDIA driver. Known names use the catalog's
+    runtime-reported memory; unknown ones NVML's total and bus-width x clock bandwidth."""
+    if PROC_GPUS.is_dir() or sys.platform != "win32":
+        name = _proc_gpu_name()
+        if name is None:
+            return None
+        known = match_device_name(name)
+        if known is not None:
+            return GPU(known.name, known.memory_bytes, known.bandwidth, known.aliases,
+                       f"{known.memory_source}; detected {name}", detected=True)
+    return _nvml_gpu()
+
+
+def _nvml_gpu() -> Optional[GPU]:
     try:
         import pynvml  # optional: the `gpu` extra
     except ImportError:

@@ -13,7 +13,6 @@ import traceback
 
 from rich.markup import escape
 
-from ..commands.verify import kernel_kv_dtype
 from ..errors import KvplanError
 from ..model.spec import ModelSpec
 from ..plan.budget import gpu_budget
@@ -22,7 +21,7 @@ from ..plan.plan import plan as make_plan
 from ..render.text import size
 from ..verify.allocator import probe_boundary
 from ..verify.judge import judge, relative_error, verdict_dict
-from ..verify.layout import cache_layout
+from ..verify.layout import cache_layout, kernel_kv_dtype
 from .decode import decode_sweep, torch_dtype
 from .nvml import Nvml, import_stack
 from .timing import COPY_BYTES, DEVICE, copy_bandwidth

@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError
 from ..model.kinds import LinearState, layer_bytes
-from ..model.precision import DTYPE_BYTES, resolve_kv_dtype
+from ..model.precision import DTYPE_BYTES, Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..plan.plan import Plan
 
@@ -125,3 +125,15 @@ def attention_read_bytes(spec: ModelSpec, plan: Plan) -> int:
     precision = resolve_kv_dtype(plan.kv_dtype, spec.dtype)
     return sum(layer.bytes_per_token(plan.tp, precision) * layer.tokens_read(plan.context)
                for layer in spec.attention_layers)
+
+
+def kernel_kv_dtype(kv_dtype: str, spec: ModelSpec) -> Precision:
+    """The KV precision verify times: one the bundled kernel reads."""
+    precision = resolve_kv_dtype(kv_dtype, spec.dtype)
+    if precision.name not in KERNEL_KV_DTYPES:
+        raise FieldError("kv_dtype", f"{kv_dtype} resolves to {precision.name}, which the bundled kernel does not "
+                                     f"read; verify takes {', '.join(KERNEL_KV_DTYPES)} (or auto).")
+    if spec.is_mla and precision.name.startswith("fp8"):
+        raise FieldError("kv_dtype", "fp8 with an MLA model is not timed by verify: its torch MLA stand-in reads "
+                                     "bf16/fp16 latents; use auto.")
+    return precision
