@@ -17,6 +17,7 @@ FLAGS = {
     "block_size": "--block-size", "kv_budget": "--kv-budget", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-util", "max_num_batched_tokens": "--max-num-batched-tokens", "revision": "--revision",
     "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+    "hub_timeout": "--hub-timeout",
 }
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 
@@ -29,6 +30,15 @@ app = typer.Typer(
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
 FORMAT_HELP = "Output format: table (for people), json, yaml or csv (stable for scripts)."
+HUB_TIMEOUT_HELP = ("Seconds the Hugging Face Hub may take for MODEL, all requests together (default 10, or "
+                    "KVPLAN_HUB_TIMEOUT); 404s and gated repos answer at once, 429/5xx are retried once.")
+
+
+def hub_deadline(value):
+    """The --hub-timeout of one command, for the Hub reads inside it."""
+    from .model.sources import hub_deadline as deadline
+
+    return deadline(value)
 
 
 def flag(field: str) -> str:
@@ -36,12 +46,21 @@ def flag(field: str) -> str:
 
 
 def show(result, fmt: str) -> None:
-    """Render the whole output before writing any of it: a failure never leaves half an output."""
+    """Render the whole output before writing any of it: a failure never leaves half an output. A closed
+    stdout or a full disk is one line (exit 2), not a traceback."""
     from .render import emit
 
+    if sys.stdout is None:
+        raise KvplanError("cannot write the output: stdout is closed.")
     text = emit(result, fmt)
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except (OSError, ValueError) as exc:
+        _drop_stdout()
+        raise KvplanError(f"cannot write the output to stdout: {getattr(exc, 'strerror', None) or exc}.") from None
 
 
 def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
@@ -69,6 +88,7 @@ def estimate(
     max_num_batched_tokens: int = typer.Option(8192, "--max-num-batched-tokens", help="Tokens of the "
                                                "largest forward pass (sizes the activation reserve)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
     """Footprint, KV budget and max concurrency; sweeps are the cross product of the comma lists."""
@@ -76,10 +96,12 @@ def estimate(
     from .render import check_format
 
     check_format(fmt)
-    result = run(model, contexts=_list(context, "context", "4096,32k", tokens=True),
-                 kv_dtypes=[d.strip() for d in kv_dtype.split(",")], tps=_list(tp, "tp"), block_size=block_size,
-                 kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory, gpu_util=gpu_util,
-                 max_num_batched_tokens=max_num_batched_tokens, revision=revision, spell=flag)
+    with hub_deadline(hub_timeout):
+        result = run(model, contexts=_list(context, "context", "4096,32k", tokens=True),
+                     kv_dtypes=[d.strip() for d in kv_dtype.split(",")], tps=_list(tp, "tp"),
+                     block_size=block_size, kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory,
+                     gpu_util=gpu_util, max_num_batched_tokens=max_num_batched_tokens, revision=revision,
+                     spell=flag)
     show(result, fmt)
 
 
@@ -125,6 +147,7 @@ def check(
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
+    hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> int:
     """CI gate: TP/PP divisibility and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
@@ -155,11 +178,13 @@ def check(
         extra = ["tp"] * bool(tps) + [g for g in given if g != "revision"]
         if extra:
             raise KvplanError(f"--suggest lists every valid TP degree on its own; drop {flag(extra[0])}.")
-        show(run.suggest(models[0], revision), fmt)
+        with hub_deadline(hub_timeout):
+            show(run.suggest(models[0], revision), fmt)
         return 0
     else:
         deployments = model_deployments(models[0], tps or [], **options)
-    result = run.check(deployments)
+    with hub_deadline(hub_timeout):
+        result = run.check(deployments)
     show(result, fmt)
     from .render.check import annotations, in_github_actions
 
@@ -178,6 +203,7 @@ def verify(
     gpu_util: float = typer.Option(0.9, "--gpu-util", help="Fraction of GPU memory the engine may use."),
     block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size (8, 16, 32, 64, 128)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),
 ) -> int:
     """On the local GPU: allocate one rank's predicted paged KV cache, confirm the capacity boundary and
@@ -190,47 +216,124 @@ def verify(
     lengths = _list(context, "context", "8192 or 32k", tokens=True)
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {context!r}.")
-    result = run(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util, block_size=block_size,
-                 revision=revision)
+    with hub_deadline(hub_timeout):
+        result = run(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util,
+                     block_size=block_size, revision=revision)
     show(result, fmt)
     return 0 if result.ok else 1
 
 
 def _click_errors() -> tuple:
-    """(UsageError, Abort) from whichever click typer runs on: vendored since typer 0.26."""
+    """(usage errors, Abort, Exit) of whichever click typer runs on: vendored since typer 0.26."""
     try:
-        from typer._click.exceptions import UsageError
-        from typer.exceptions import Abort
+        from typer._click.exceptions import ClickException, UsageError
+        from typer.exceptions import Abort, Exit
     except ImportError:
-        from click.exceptions import Abort, UsageError
-    return UsageError, Abort
+        from click.exceptions import Abort, ClickException, Exit, UsageError
+    return (UsageError, ClickException), Abort, Exit
+
+
+def say(message: str) -> None:
+    """One line on stderr, whatever `message` holds: whitespace (line breaks included) collapsed, `##[` (a
+    GitHub Actions workflow command anywhere in a log line) escaped, silently dropped when stderr is gone."""
+    line = " ".join(str(message).split()).replace("##[", "##\\x5b")
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _crash_line(exc: BaseException) -> str:
+    """Where an unexpected exception came from, in one line: its type, message and innermost kvplan frame."""
+    import traceback
+
+    from .errors import quote
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "kvplan" in f.filename]
+    where = ""
+    if frames:
+        frame = frames[-1]
+        where = f" at {frame.filename.rsplit('kvplan', 1)[-1].lstrip('/')}:{frame.lineno}"
+    text = quote(str(exc), 120).strip("'\"")
+    return (f"kvplan: internal error (exit 3): {type(exc).__name__}: {text}{where}. This is a bug in kvplan, not "
+            f"your input; please report it with the command line (KVPLAN_TRACEBACK=1 shows the traceback).")
 
 
 def main(argv: Optional[list] = None) -> int:
-    """Run one command; the exit code: 0 ok, 1 a check or verdict failed, 2 bad input, 130 interrupted."""
-    usage_error, abort = _click_errors()
+    """Run one command. Exit codes: 0 ok, 1 a check or verdict failed, 2 bad input (or an output that cannot
+    be written), 3 kvplan itself failed (a bug: one line says where), 130 interrupted. Never a traceback
+    (unless KVPLAN_TRACEBACK=1)."""
+    import os
+
+    usage_errors, abort, exit_ = _click_errors()
     try:
         result = app(args=argv, prog_name="kvplan", standalone_mode=False)
     except FieldError as exc:
-        print(f"kvplan: error: {exc.spelled(flag(exc.field))}", file=sys.stderr)
+        say(f"kvplan: error: {exc.spelled(flag(exc.field))}")
         return 2
     except KvplanError as exc:
-        print(f"kvplan: error: {exc}", file=sys.stderr)
+        say(f"kvplan: error: {exc}")
         return 2
-    except usage_error as exc:
-        print(f"kvplan: error: {exc.format_message()}", file=sys.stderr)
+    except usage_errors as exc:
+        say(f"kvplan: error: {exc.format_message()}")
         return 2
+    except exit_ as exc:
+        return exc.exit_code if isinstance(getattr(exc, "exit_code", None), int) else 0
     except (abort, KeyboardInterrupt):
-        print("kvplan: interrupted.", file=sys.stderr)
+        say("kvplan: interrupted.")
         return 130
     except BrokenPipeError:  # `kvplan ... | head`: the reader left; say nothing more
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return 0
+    except Exception as exc:  # a bug: its own exit code, one line, never 0 or 1
+        if os.environ.get("KVPLAN_TRACEBACK") == "1":
+            raise
+        say(_crash_line(exc))
+        return 3
     return result if isinstance(result, int) else 0
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush has nowhere to fail."""
+    import os
+
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _interrupted(signum, frame) -> None:
+    """SIGINT in a real process, at any moment (imports, Hub waits, rendering): one line, exit 130."""
+    import os
+
+    try:
+        os.write(2, b"kvplan: interrupted.\n")
+    finally:
+        os._exit(130)
+
+
 def entry() -> None:
-    """The `kvplan` console script."""
-    sys.exit(main())
+    """The `kvplan` console script (kvplan/__main__.py installs the same handler before this module loads)."""
+    import signal
+
+    signal.signal(signal.SIGINT, _interrupted)
+    finish(main())
+
+
+def finish(code: int) -> None:
+    """Flush and leave without the interpreter's teardown: it restores the default SIGINT handling (a Ctrl-C
+    there would kill the process without a word) and would wait on nothing kvplan needs (an abandoned Hub
+    request thread, the Hub client's session)."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            if stream is sys.stdout:
+                code = code or 2
+    os._exit(code)

@@ -29,12 +29,22 @@ class FieldError(KvplanError):
 
 
 def quote(value, limit: int = MAX_QUOTED) -> str:
-    """repr() of a user's value, cut to `limit` characters: an error must stay one short line whatever the
-    input (a billion-laughs YAML value, a 4,000-digit integer)."""
+    """repr() of a user's value, cut to `limit` characters: an error must stay one short line, and cost little
+    to write, whatever the input (a billion-laughs YAML value, a 4,000-digit integer, a megabyte string).
+    Containers are shown a few levels and items deep only; `##[`, which GitHub Actions reads as a workflow
+    command anywhere in a log line, is written with repr's escape for '['."""
+    import reprlib
+
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
         return f"<an integer of {len(str(abs(value))) if value.bit_length() < 10000 else 'thousands of'} digits>"
+    if isinstance(value, str):
+        value = value[:limit]
+    shorter = reprlib.Repr()
+    shorter.maxlevel, shorter.maxstring, shorter.maxother, shorter.maxlong = 3, limit, limit, limit
+    shorter.maxdict = shorter.maxlist = shorter.maxtuple = shorter.maxset = 6
     try:
-        text = repr(value)
+        text = shorter.repr(value)
     except (RecursionError, ValueError):
         text = f"<a {type(value).__name__}>"
+    text = text.replace("##[", "##\\x5b")
     return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -4,12 +4,14 @@ same validators as the rest of kvplan; a bad one is reported with its file, line
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
 from ..model.precision import check_kv_dtype
+from ..model.sources import check_revision
 from ..plan.catalog import find_gpu
 from ..units import parse_size, parse_tokens, require_fraction, require_positive
 
@@ -54,14 +56,10 @@ def _bad(message: str) -> KvplanError:
 
 # ---- field values (shared by the options and the file) -----------------------------------------------------
 
-def _text(field_name: str, value) -> str:
-    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
-        raise FieldError(field_name, f"must be a non-empty string (branch, tag or commit), got {quote(value)}.")
-    return str(value)
-
-
 def _gpu(value) -> str:
-    return find_gpu(str(value)).name
+    if not isinstance(value, str):
+        raise FieldError("gpu", f"must be a GPU name from the catalog, got {quote(value)}.")
+    return find_gpu(value).name
 
 
 # field -> validator of its value; each raises FieldError naming the field
@@ -74,7 +72,7 @@ VALIDATORS = {
     "context": lambda v: parse_tokens(v, "context"),
     "kv_dtype": check_kv_dtype,
     "min_concurrency": lambda v: require_positive("min_concurrency", v),
-    "revision": lambda v: _text("revision", v),
+    "revision": check_revision,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto"}
 
@@ -98,42 +96,132 @@ def model_deployments(model: str, tps: list, **options) -> list:
 
 
 # ---- the deployments file ----------------------------------------------------------------------------------
+# Read with PyYAML's safe composer (no Python tags), then turned into values here, node by node, so that every
+# value and the line it is reported at come from the same parse. Bounded: at most MAX_FILE_BYTES, MAX_DEPTH
+# levels of nesting (checked on the parser's events, before the composer recurses) and MAX_VALUES values after
+# aliases are expanded (a billion-laughs file stops there). Refused with their line: a key given twice at any
+# level (YAML keeps the last one silently), merge keys (<<), keys that are not plain scalars, and integer
+# fields written in a YAML 1.1 form another parser reads differently (010 octal, 0x10, 1_000, 2:16:32).
+
+MAX_FILE_BYTES = 2**20
+MAX_DEPTH = 32
+MAX_VALUES = 20_000
+INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget")
+TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision")  # a scalar YAML reads as a number or date: its text
+PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
+INT_TAG = "tag:yaml.org,2002:int"
+
 
 def _line(node) -> int:
     return node.start_mark.line + 1
 
 
+def _yaml_1_1_form(text: str) -> str:
+    if ":" in text:
+        return "a base-60 (sexagesimal) number"
+    if text.lower().lstrip("+-").startswith(("0x", "0b", "0o")):
+        return "a hexadecimal, binary or octal number"
+    if "_" in text:
+        return "a number with '_' separators"
+    if text.lstrip("+-").startswith("0"):
+        return "an octal number"
+    return "a signed number"
+
+
 def _read_yaml(path: str):
-    """(data, node) of a YAML file, or one-sentence KvplanError naming the file."""
+    """The YAML file's root node, or one-sentence FieldError('file') naming the file."""
     import yaml  # only deployment files need it
 
-    target = Path(path)
-    if not target.exists():
+    from ..model.sources import existing_path, read_regular
+
+    target = existing_path(path)
+    if target is None:
         raise FieldError("file", f"{path} does not exist; give a YAML file with a list of entries under "
                                  f"'deployments:'.")
     if target.is_dir():
         raise FieldError("file", f"{path} is a folder; give a YAML file with a list of entries under "
                                  f"'deployments:'.")
     try:
-        text = target.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or type(exc).__name__
-        raise FieldError("file", f"{path} cannot be read ({reason}); give a readable UTF-8 YAML file.") from None
+        text = read_regular(target, MAX_FILE_BYTES).decode("utf-8")
+    except KvplanError as exc:
+        raise FieldError("file", f"cannot be used: {exc}") from None
+    except UnicodeDecodeError:
+        raise FieldError("file", f"{path} cannot be read (not UTF-8); give a readable UTF-8 YAML file.") from None
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        node = yaml.compose(text, Loader=loader)
-        data = yaml.load(text, Loader=loader)
+        depth = 0
+        for event in yaml.parse(text, Loader=loader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise FieldError("file", f"{path}:{_line(event)}: nests deeper than {MAX_DEPTH} levels; a "
+                                             f"deployments file needs three.")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+        return yaml.compose(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "it does not parse"
         raise FieldError("file", f"{path} is not valid YAML{where}: {problem}.") from None
-    return data, node
 
 
-def _mapping_keys(node) -> list:
-    """(key, line) of a mapping node's own keys, merge keys left out."""
-    return [(k.value, _line(k)) for k, _ in node.value if k.value != "<<"]
+class _Values:
+    """Python values from YAML nodes, counting what it builds (aliases expand: the count bounds them)."""
+
+    def __init__(self, path: str):
+        import yaml
+
+        self.path = path
+        self.left = MAX_VALUES
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def __call__(self, node):
+        import yaml
+
+        self.left -= 1
+        if self.left < 0:
+            raise _bad(f"{self.path}:{_line(node)}: the file expands to more than {MAX_VALUES:,} values (YAML "
+                       f"aliases?); a deployments file holds a few dozen.")
+        if isinstance(node, yaml.MappingNode):
+            return {key: self(value) for key, (_, value) in self.keys(node).items()}
+        if isinstance(node, yaml.SequenceNode):
+            return [self(item) for item in node.value]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise _bad(f"{self.path}:{_line(node)}: {getattr(exc, 'problem', None) or exc}.") from None
+
+    def keys(self, node) -> dict:
+        """key -> (line, value node) of a mapping node; a repeated key, a merge key or a key that is not a
+        plain scalar is an error at its line."""
+        import yaml
+
+        found: dict = {}
+        for key_node, value_node in node.value:
+            line = _line(key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge" or key_node.value == "<<":
+                raise _bad(f"{self.path}:{line}: merge keys (<<) are not supported in a deployments file; write "
+                           f"each key out.")
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _bad(f"{self.path}:{line}: a key must be a plain name, got a "
+                           f"{'list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'}.")
+            key = key_node.value
+            if key in found:
+                raise _bad(f"{self.path}:{line}: the file repeats key {quote(key)} (first at line {found[key][0]}); "
+                           f"YAML would silently keep only the last, so give each key once.")
+            found[key] = (line, value_node)
+        return found
+
+    def field(self, key: str, node):
+        """The value of a deployment field: integer fields as plain decimal digits only; text fields as
+        written."""
+        if key in INT_FIELDS and node.tag == INT_TAG and not PLAIN_INT.match(node.value):
+            raise FieldError(key, f"is written {quote(node.value)}, which YAML 1.1 reads as "
+                                  f"{_yaml_1_1_form(node.value)} and YAML 1.2 may not; write plain decimal digits.")
+        if key in TEXT_FIELDS and node.tag != "tag:yaml.org,2002:null" and not isinstance(node.value, list):
+            return node.value
+        return self(node)
 
 
 def _unknown_key(where: str, key, valid: tuple) -> KvplanError:
@@ -146,78 +234,94 @@ def _unknown_key(where: str, key, valid: tuple) -> KvplanError:
 
 def load_deployments(path: str) -> list:
     """Every entry under `deployments:`, validated, with the line of each key for annotations."""
-    data, root = _read_yaml(path)
-    if data is None:
+    import yaml
+
+    root = _read_yaml(path)
+    values = _Values(path)
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise FieldError("file", f"{path} is empty; it needs a list of entries under 'deployments:'.")
-    if not isinstance(data, dict):
-        raise FieldError("file", f"{path} must be a mapping with a 'deployments:' list at the top, got a "
-                                 f"{type(data).__name__}.")
-    top_lines = dict(_mapping_keys(root))
-    for key in data:
+    if not isinstance(root, yaml.MappingNode):
+        kind = "list" if isinstance(root, yaml.SequenceNode) else type(values(root)).__name__
+        raise FieldError("file", f"{path} must be a mapping with a 'deployments:' list at the top, got a {kind}.")
+    top = values.keys(root)
+    for key, (line, _) in top.items():
         if key not in TOP_KEYS:
-            raise _unknown_key(f"{path}:{top_lines.get(key, 1)}: the file", key, TOP_KEYS)
-    if "deployments" not in data:
+            raise _unknown_key(f"{path}:{line}: the file", key, TOP_KEYS)
+    if "deployments" not in top:
         raise FieldError("file", f"{path} has no 'deployments:' key; list the deployments to check under it.")
-    entries = data["deployments"]
-    where = f"{path}:{top_lines.get('deployments', 1)}: 'deployments'"
-    if not isinstance(entries, list):
+    line, seq = top["deployments"]
+    where = f"{path}:{line}: 'deployments'"
+    if not isinstance(seq, yaml.SequenceNode):
+        entries = values(seq)
         kind = "nothing" if entries is None else f"a {type(entries).__name__}"
         raise _bad(f"{where} must be a list of entries (each '- name: ...' with model and tp), got {kind}.")
-    if not entries:
+    if not seq.value:
         raise _bad(f"{where} is an empty list; add at least one entry with name, model and tp.")
-    seq = next(v for k, v in root.value if k.value == "deployments")
     deployments, seen = [], {}
-    for index, (entry, node) in enumerate(zip(entries, seq.value), start=1):
-        dep = _deployment(path, index, entry, node)
+    for index, node in enumerate(seq.value, start=1):
+        dep = _deployment(path, index, node, values)
         if dep.name in seen:
-            raise _bad(f"{path}:{dep.line}: deployment name {dep.name!r} is already used at line "
+            raise _bad(f"{path}:{dep.line}: deployment name {quote(dep.name)} is already used at line "
                        f"{seen[dep.name]}; give each entry a unique name.")
         seen[dep.name] = dep.line
         deployments.append(dep)
     return deployments
 
 
-def _deployment(path: str, index: int, entry, node) -> Deployment:
+def _local_model(path: str, model: str) -> str:
+    """A relative model path is read from the deployments file's folder first; a bundled Hub id stays the
+    bundled spec (kvplan/model/sources.py, rule 1)."""
+    from ..model.sources import bundled_for, existing_path
+
+    if bundled_for(model) is not None or Path(model).is_absolute():
+        return model
+    try:
+        local = existing_path(str(Path(path).parent / model))
+    except KvplanError:
+        return model  # not usable as a path: resolve() says why, or finds it on the Hub
+    return str(local) if local is not None else model
+
+
+def _deployment(path: str, index: int, node, values: _Values) -> Deployment:
+    import yaml
+
     line = _line(node)
-    if not isinstance(entry, dict):
+    if not isinstance(node, yaml.MappingNode):
+        entry = values(node)
         raise _bad(f"{path}:{line}: deployments entry {index} must be a mapping with name, model and tp, got "
                    f"{'nothing' if entry is None else f'a {type(entry).__name__}'}.")
-    own = _mapping_keys(node)
-    line = own[0][1] if own else line
-    lines: dict = {}
-    for key, key_line in own:
-        if key in lines:
-            raise _bad(f"{path}:{key_line}: deployments entry {index} repeats key {key!r} (first at line "
-                       f"{lines[key]}); give each key once.")
-        lines[key] = key_line
+    keys = values.keys(node)
+    line = min((key_line for key_line, _ in keys.values()), default=line)
+    lines = {key: key_line for key, (key_line, _) in keys.items()}
     label = f"{path}:{line}: deployments entry {index}"
-    for key in entry:
+    for key in keys:
         if key not in VALID_KEYS:
-            raise _unknown_key(f"{path}:{lines.get(key, line)}: deployments entry {index}", key, VALID_KEYS)
+            raise _unknown_key(f"{path}:{lines[key]}: deployments entry {index}", key, VALID_KEYS)
     for key in REQUIRED_KEYS:
-        if key not in entry:
+        if key not in keys:
             what = {"name": "a unique label", "model": "a Hugging Face id, config.json or model folder",
                     "tp": "a positive integer"}[key]
             raise _bad(f"{label} is missing '{key}' ({what}); every entry needs name, model and tp.")
-    name = entry["name"]
-    if not isinstance(name, (str, int)) or isinstance(name, bool) or not str(name).strip():
-        raise _bad(f"{path}:{lines.get('name', line)}: deployments entry {index} field 'name' must be a "
-                   f"non-empty string, got {quote(name)}.")
-    name = str(name)
 
-    def label_of(key: str) -> str:
-        return f"{path}:{lines.get(key, line)}: deployment {name!r} field '{key}'"
+    def label_of(key: str, name: str) -> str:
+        return f"{path}:{lines.get(key, line)}: deployment {quote(name)} field '{key}'"
 
+    name = values.field("name", keys["name"][1])
+    if not isinstance(name, str) or not name.strip():
+        raise _bad(f"{path}:{lines['name']}: deployments entry {index} field 'name' must be a non-empty string, "
+                   f"got {quote(name)}.")
+    try:
+        entry = {key: values.field(key, value) for key, (_, value) in keys.items() if key != "name"}
+    except FieldError as exc:
+        raise _bad(exc.spelled(label_of(exc.field, name))) from None
     model = entry["model"]
     if not isinstance(model, str) or not model.strip():
-        raise _bad(f"{label_of('model')} must be a Hugging Face id, a config.json or a model folder, got "
+        raise _bad(f"{label_of('model', name)} must be a Hugging Face id, a config.json or a model folder, got "
                    f"{quote(model)}.")
-    local = Path(path).parent / model  # relative paths are read from the deployments file's folder first
-    if not Path(model).is_absolute() and local.exists():
-        model = str(local)
     try:
         tp = VALIDATORS["tp"](entry["tp"])
         fields = deployment_fields({key: entry.get(key) for key in OPTIONAL_KEYS})
     except FieldError as exc:
-        raise _bad(exc.spelled(label_of(exc.field))) from None
-    return Deployment(name=name, model=model, tp=tp, **fields, file=path, line=line, key_lines=lines)
+        raise _bad(exc.spelled(label_of(exc.field, name))) from None
+    return Deployment(name=name, model=_local_model(path, model), tp=tp, **fields, file=path, line=line,
+                      key_lines=lines)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Optional
 
-from ..errors import FieldError
+from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
@@ -14,6 +14,10 @@ from ..plan.budget import flag_budget, gpu_budget
 from ..plan.plan import plan
 from ..units import parse_size, require_fraction, require_positive
 from .describe import model_summary
+
+
+MAX_PLANS = 256
+MAX_BLOCK_SIZE = 2**16
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,12 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
              gpu_util: float = 0.9, max_num_batched_tokens: int = 8192, revision: Optional[str] = None,
              spell: Callable[[str], str] = str) -> EstimateResult:
     require_fraction("gpu_util", gpu_util)
-    if block_size < 1 or block_size & (block_size - 1):
+    sweep = len(contexts) * len(kv_dtypes) * len(tps)
+    if sweep > MAX_PLANS:  # bounded work: each plan may search TP degrees and context lengths
+        raise KvplanError(f"the sweep asks for {sweep:,} plans (contexts x KV dtypes x TP degrees); at most "
+                          f"{MAX_PLANS} per run.")
+    require_positive("block_size", block_size, maximum=MAX_BLOCK_SIZE)
+    if block_size & (block_size - 1):
         raise FieldError("block_size", f"must be a positive power of two (16 is vLLM's default), got {block_size}.")
     require_positive("max_num_batched_tokens", max_num_batched_tokens)
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None

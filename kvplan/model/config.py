@@ -1,8 +1,9 @@
 """The one place a raw config.json is read. `Config` flattens multimodal wrappers to the language model, fills
-the defaults a family's config class supplies, and hands out every field the rules use already checked:
-integers are integers (an integral float is accepted; a fractional float, a bool, NaN or Infinity is not),
-inside a stated range, with an error naming the field and what would be valid. Nothing downstream sees the
-raw dict."""
+the defaults a family's config class supplies, and checks every field the rules use once, when it is built
+(FIELDS: type and range; then the consistency of fields with each other), so that every getter hands out a
+value already known good: integers are integers (an integral float is accepted; a fractional float, a bool,
+NaN or Infinity is not), inside a stated range, with an error naming the field and what would be valid.
+Nothing downstream sees the raw dict."""
 
 from __future__ import annotations
 
@@ -10,16 +11,67 @@ import math
 from typing import Any, Iterable, Optional
 
 from ..errors import KvplanError, quote
+from ..units import MAX_TOKENS
 
-# Sane ceilings, far above any real model, so that a typo or an attack cannot ask for unbounded work
-# (a per-layer loop over 10**9 layers) or overflow an arithmetic result.
-MAX_COUNT = 2**20  # layers, heads, dims, experts, vocabulary entries / 16
-MAX_VOCAB = 2**24
-MAX_TOKENS = 2**40
+# Sane ceilings, far above any real model, so that a typo or an attack cannot ask for unbounded work or
+# overflow an arithmetic result. Layers get their own, lower ceiling: planning walks every layer a few hundred
+# times per plan (TP and context searches), and 1,024 is 8x the deepest published model (Llama-3.1-405B, 126).
+MAX_COUNT = 2**20  # heads, dims, experts
+MAX_LAYERS = 2**10
+MAX_VOCAB = 2**24  # tokens: MAX_TOKENS, kvplan/units.py
+
+
+class OversizedInteger:
+    """Stands in for an integer literal too long to be a count (the JSON reader's cap on digits): no field
+    accepts it, and its repr says what it was without repeating thousands of digits."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits:,} digits>"
+
 
 # Multimodal wrappers keep the language model's fields one level down.
 NESTED_TEXT_KEYS = ("text_config", "llm_config", "language_config")
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
+HEAD_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
+EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")
+EXPERTS_PER_TOKEN_KEYS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk")
+POSITION_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq_len")
+
+
+def _ints(names: str, minimum: int, maximum: int) -> dict:
+    return {name: ("int", minimum, maximum) for name in names.split()}
+
+
+# Every field a rule reads: (kind, minimum, maximum) for integers, or the kind of value. A field that is
+# present (not null) must hold to this whether or not this model's rules end up reading it.
+FIELDS = {
+    **_ints("num_hidden_layers n_layer num_layers n_layers", 1, MAX_LAYERS),
+    **_ints("num_attention_heads n_head num_heads n_heads num_key_value_heads num_kv_heads n_head_kv n_kv_heads "
+            "multi_query_group_num hidden_size n_embd d_model dim head_dim kv_channels kv_lora_rank "
+            "linear_num_key_heads linear_num_value_heads linear_key_head_dim linear_value_head_dim "
+            "linear_conv_kernel_dim mamba_num_heads mamba_head_dim ssm_state_size mamba_d_state n_groups "
+            "mamba_n_groups conv_kernel mamba_d_conv mamba_expand attn_layer_period full_attention_interval "
+            "sliding_window_pattern no_rope_layer_interval", 1, MAX_COUNT),
+    # zero means "none" for these (no q low-rank, dense model, no shared expert, every layer MoE...)
+    **_ints("intermediate_size n_inner ffn_hidden_size moe_intermediate_size intermediate_size_mlp "
+            "shared_expert_intermediate_size n_shared_experts n_routed_experts num_local_experts num_experts "
+            "num_experts_per_tok num_experts_per_token moe_topk first_k_dense_replace interleave_moe_layer_step "
+            "decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim attn_layer_offset "
+            "max_window_layers", 0, MAX_COUNT),
+    **_ints("vocab_size padded_vocab_size", 0, MAX_VOCAB),
+    **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size", 1, MAX_TOKENS),
+    **_ints("sliding_window", 0, MAX_TOKENS),  # 0 (or null) means no window
+    **{name: ("bool",) for name in "multi_query new_decoder_architecture use_sliding_window tie_word_embeddings"
+       .split()},
+    **{name: ("str",) for name in "model_type torch_dtype dtype".split()},
+    "quantization_config": ("dict",),
+    "layer_types": ("list",),
+    "no_rope_layers": ("list",),
+    "hybrid_override_pattern": ("list or str",),
+}
 
 # Some Hub files omit fields that transformers' config class fills with defaults; serving engines read the
 # filled-in values, so we must too. Only families whose published configs rely on this are listed.
@@ -43,6 +95,39 @@ def as_int(value: Any) -> Optional[int]:
     return None
 
 
+def _range_error(key: str, value: Any, minimum: int, maximum: int) -> KvplanError:
+    number = as_int(value)
+    if number is not None and number > maximum:
+        return KvplanError(f"config field '{key}' must be at most {maximum:,} (far above any real model), got "
+                           f"{quote(value)}.")
+    kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    return KvplanError(f"config field '{key}' must be {kind}, got {quote(value)}.")
+
+
+def checked_int(key: str, value: Any, minimum: int, maximum: int) -> int:
+    number = as_int(value)
+    if number is None or not minimum <= number <= maximum:
+        raise _range_error(key, value, minimum, maximum)
+    return number
+
+
+def _check_field(key: str, value: Any) -> None:
+    spec = FIELDS[key]
+    kind = spec[0]
+    if kind == "int":
+        checked_int(key, value, spec[1], spec[2])
+    elif kind == "bool" and not isinstance(value, bool):
+        raise KvplanError(f"config field '{key}' must be true or false, got {quote(value)}.")
+    elif kind == "str" and not isinstance(value, str):
+        raise KvplanError(f"config field '{key}' must be a string, got {quote(value)}.")
+    elif kind == "dict" and not isinstance(value, dict):
+        raise KvplanError(f"config field '{key}' must be a mapping of fields, got {quote(value)}.")
+    elif kind == "list" and not isinstance(value, list):
+        raise KvplanError(f"config field '{key}' must be a list (one entry per layer), got {quote(value)}.")
+    elif kind == "list or str" and not isinstance(value, (list, str)):
+        raise KvplanError(f"config field '{key}' must be a string or list of per-layer codes, got {quote(value)}.")
+
+
 def _first_text_config(raw: dict) -> dict:
     for key in NESTED_TEXT_KEYS:
         inner = raw.get(key)
@@ -53,17 +138,46 @@ def _first_text_config(raw: dict) -> dict:
 
 
 class Config:
-    """A config.json, flattened to its language model, with validated access to its fields."""
+    """A config.json, flattened to its language model, with validated access to its fields. `notes` holds
+    the consistency warnings (a window longer than the model's positions) for the reader to pass on."""
 
     def __init__(self, raw: Any, name: str):
         if not isinstance(raw, dict):
-            raise KvplanError(f"config for {name} must be a JSON object of fields, got a {type(raw).__name__}.")
+            raise KvplanError(f"config for {quote(name)} must be a JSON object of fields, got a "
+                              f"{type(raw).__name__}.")
         cfg = _first_text_config(raw)
-        defaults = FAMILY_DEFAULTS.get(str(cfg.get("model_type", "")).lower())
+        if cfg.get("model_type") is not None:
+            _check_field("model_type", cfg["model_type"])
+        defaults = FAMILY_DEFAULTS.get(str(cfg.get("model_type") or "").lower())
         self.fields = {**defaults, **cfg} if defaults else cfg
         self.name = name
+        self.notes: list = []
+        for key, value in self.fields.items():
+            if value is not None and key in FIELDS:
+                _check_field(key, value)
+        self._check_consistency()
 
-    # ---- raw access ----------------------------------------------------------------------------------------
+    def _check_consistency(self) -> None:
+        """Fields that are each fine but contradict each other."""
+        experts = self.optional_int(EXPERT_KEYS)
+        key, per_token = self.first(EXPERTS_PER_TOKEN_KEYS)
+        if experts and per_token is not None and as_int(per_token) > experts:
+            raise KvplanError(f"config field '{key}' ({per_token}) must be at most the number of routed experts "
+                              f"({experts}).")
+        if self.has("attn_layer_period"):
+            period, offset = self.int("attn_layer_period"), self.optional_int("attn_layer_offset")
+            if offset >= period:
+                raise KvplanError(f"config field 'attn_layer_offset' ({offset}) must be less than "
+                                  f"attn_layer_period ({period}): otherwise no layer is attention.")
+        positions = self.int(POSITION_KEYS, required=False, maximum=MAX_TOKENS)
+        for window_key in ("sliding_window", "attention_chunk_size"):
+            window = self.optional_int(window_key, maximum=MAX_TOKENS)
+            in_use = window_key != "sliding_window" or self.fields.get("use_sliding_window") is not False
+            if positions and in_use and window > positions:
+                self.notes.append(f"{window_key} ({window:,}) exceeds max_position_embeddings ({positions:,}): "
+                                  f"such layers hold every token, as full attention does")
+
+    # ---- raw access (values of FIELDS are checked already) -------------------------------------------------
 
     def has(self, key: str) -> bool:
         return self.fields.get(key) is not None
@@ -87,8 +201,8 @@ class Config:
 
     def int(self, keys, *, required: bool = True, minimum: int = 1, maximum: int = MAX_COUNT,
             default: Optional[int] = None) -> Optional[int]:
-        """The first of `keys` present, as an integer in [minimum, maximum]. Missing: `default`, or an error
-        when required."""
+        """The first of `keys` present, as an integer in [minimum, maximum] (and in its FIELDS range). Missing:
+        `default`, or an error when required."""
         keys = (keys,) if isinstance(keys, str) else tuple(keys)
         key, value = self.first(keys)
         if key is None:
@@ -96,14 +210,7 @@ class Config:
                 return default
             also = f" (nor {', '.join(keys[1:])})" if len(keys) > 1 else ""
             raise KvplanError(f"config field '{keys[0]}' is missing{also}; it must be a positive integer.")
-        number = as_int(value)
-        if number is None or number < minimum:
-            kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            raise KvplanError(f"config field '{key}' must be {kind}, got {quote(value)}.")
-        if number > maximum:
-            raise KvplanError(f"config field '{key}' must be at most {maximum:,} (far above any real model), got "
-                              f"{quote(value)}.")
-        return number
+        return checked_int(key, value, minimum, maximum)
 
     def optional_int(self, keys, *, minimum: int = 0, maximum: int = MAX_COUNT) -> int:
         """An optional count: 0 when absent; checked like int() when present."""
@@ -118,12 +225,12 @@ class Config:
         return value
 
     def int_list(self, key: str) -> list:
-        """A list of non-negative integers (layer indices)."""
+        """A list of layer indices (non-negative integers below MAX_LAYERS)."""
         value = self.fields.get(key)
         if value is None:
             return []
-        items = [as_int(v) for v in value] if isinstance(value, list) else None
-        if items is None or any(v is None or not 0 <= v <= MAX_COUNT for v in items):
+        items = [as_int(v) for v in value] if isinstance(value, list) and len(value) <= MAX_LAYERS else None
+        if items is None or any(v is None or not 0 <= v < MAX_LAYERS for v in items):
             raise KvplanError(f"config field '{key}' must be a list of layer indices, got {quote(value)}.")
         return items
 
@@ -134,7 +241,7 @@ class Config:
             raise KvplanError(f"config field '{key}' must give one entry per layer ({n}), got {quote(value)}.")
         kinds = []
         for item in value:
-            kind = mapping.get(str(item).lower()) if isinstance(item, (str, int)) else None
+            kind = mapping.get(str(item).lower()) if isinstance(item, str) or _is_int(item) else None
             if kind is None:
                 valid = ", ".join(sorted(mapping))
                 raise KvplanError(f"config field '{key}' has unknown layer type {quote(item)}; known: {valid}.")

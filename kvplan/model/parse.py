@@ -68,7 +68,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     """Turn a config.json (already loaded) into a ModelSpec. `weights` comes from safetensors metadata or a
     bundled spec when known; otherwise the size is estimated from the config."""
     cfg = Config(raw, name)
-    notes: list = []
+    notes: list = list(cfg.notes)
     n = cfg.int(LAYER_KEYS)
     heads = cfg.int(HEAD_KEYS)
     hidden = cfg.int(HIDDEN_KEYS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Optional
 
 from .kinds import FullAttention, LinearState, MLALatent
@@ -37,7 +38,8 @@ class Weights:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model, whatever shape its config.json had."""
+    """One model, whatever shape its config.json had. The derived views below are computed once per spec
+    (cached_property: a plan's TP and context searches ask them hundreds of times)."""
 
     name: str
     layers: tuple  # one layer kind per decoder layer that holds a cache (MLP-only layers are left out)
@@ -64,35 +66,35 @@ class ModelSpec:
         """Share of the parameters in routed experts (decode reads only the experts a batch routes to)."""
         return self.param_count("experts") / max(1, sum(g.parameters for g in self.params))
 
-    @property
+    @cached_property
     def attention_layers(self) -> tuple:
         return tuple(layer for layer in self.layers if not isinstance(layer, LinearState))
 
-    @property
+    @cached_property
     def linear_layers(self) -> tuple:
         return tuple(layer for layer in self.layers if isinstance(layer, LinearState))
 
-    @property
+    @cached_property
     def is_mla(self) -> bool:
         return any(isinstance(layer, MLALatent) for layer in self.layers)
 
-    @property
+    @cached_property
     def kv_heads(self) -> Optional[int]:
         """KV heads of the attention layers (None for MLA-only or attention-free models)."""
         heads = {layer.kv_heads for layer in self.attention_layers if isinstance(layer, FullAttention)}
         return max(heads) if heads else None
 
-    @property
+    @cached_property
     def head_dim(self) -> Optional[int]:
         dims = {layer.head_dim for layer in self.attention_layers if isinstance(layer, FullAttention)}
         return max(dims) if dims else None
 
-    @property
+    @cached_property
     def windows(self) -> dict:
         """window -> number of layers with that window."""
         return dict(Counter(layer.window for layer in self.layers if layer.window is not None))
 
-    @property
+    @cached_property
     def uniform(self) -> bool:
         """Every cache layer holds every token (full attention or MLA): one pool with one token count."""
         return all(layer.window is None for layer in self.layers) and not self.linear_layers

@@ -4,32 +4,46 @@ comes from the layer kinds."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from ..model.precision import DTYPE_BYTES, Precision
 from ..model.spec import ModelSpec
 
+_KINDS: dict = {}  # id(spec.layers) -> (layers, ((layer kind, count), ...)): a few specs per process
+
+
+def layer_kinds(spec: ModelSpec) -> tuple:
+    """(layer kind, number of layers) pairs: every sum below costs the distinct kinds, not the layers, so a
+    plan's TP and context searches stay fast whatever num_hidden_layers says."""
+    hit = _KINDS.get(id(spec.layers))
+    if hit is None or hit[0] is not spec.layers:
+        if len(_KINDS) > 64:
+            _KINDS.clear()
+        hit = _KINDS[id(spec.layers)] = (spec.layers, tuple(Counter(spec.layers).items()))
+    return hit[1]
+
 
 def token_bytes(spec: ModelSpec, tp: int, precision: Precision) -> int:
     """Cache bytes one token occupies over all layers on one GPU."""
-    return sum(layer.bytes_per_token(tp, precision) for layer in spec.layers)
+    return sum(n * layer.bytes_per_token(tp, precision) for layer, n in layer_kinds(spec))
 
 
 def state_bytes(spec: ModelSpec, tp: int) -> int:
     """Fixed per-sequence linear-attention / Mamba state on one GPU."""
-    return sum(layer.state_bytes(tp, DTYPE_BYTES[spec.dtype]) for layer in spec.layers)
+    return sum(n * layer.state_bytes(tp, DTYPE_BYTES[spec.dtype]) for layer, n in layer_kinds(spec))
 
 
 def sequence_bytes(spec: ModelSpec, tp: int, precision: Precision, tokens: int, block_size: int) -> int:
     """Paged bytes one sequence of `tokens` holds on one GPU (window caps and block rounding), state apart."""
-    return sum(layer.blocks_per_sequence(tokens, block_size) * block_size * layer.bytes_per_token(tp, precision)
-               for layer in spec.layers)
+    return sum(n * layer.blocks_per_sequence(tokens, block_size) * block_size * layer.bytes_per_token(tp, precision)
+               for layer, n in layer_kinds(spec))
 
 
 def read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int) -> int:
     """Cache bytes one decode step reads for one sequence: each layer its tokens read, the recurrent state read
     and written back."""
-    kv = sum(layer.bytes_per_token(tp, precision) * layer.tokens_read(context) for layer in spec.layers)
+    kv = sum(n * layer.bytes_per_token(tp, precision) * layer.tokens_read(context) for layer, n in layer_kinds(spec))
     return kv + 2 * state_bytes(spec, tp)
 
 
@@ -54,7 +68,8 @@ def capacity(spec: ModelSpec, tp: int, precision: Precision, context: int, block
     max_concurrency = usable // (per_sequence + state) if per_sequence + state else 0
     blocks = usable // (block_size * per_token) if per_token else 0
     max_len = max(spec.max_position_embeddings or context, context)
-    contiguous = sum(layer.bytes_per_token(tp, precision) * layer.tokens_held(max_len) for layer in spec.layers)
+    contiguous = sum(n * layer.bytes_per_token(tp, precision) * layer.tokens_held(max_len)
+                     for layer, n in layer_kinds(spec))
     contiguous += state
     return Capacity(
         kv_bytes_per_token=per_token * tp,

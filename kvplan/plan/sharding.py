@@ -8,9 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..model.kinds import kv_heads_per_gpu
+from ..model.kinds import LinearState, kv_heads_per_gpu
 from ..model.spec import ModelSpec
 from ..units import require_positive
+from .capacity import layer_kinds
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None) -> Sharding:
     if heads % tp:
         errors.append(f"num_attention_heads ({heads}) is not divisible by tp {tp}: vLLM splits query heads "
                       f"evenly, so tp must divide {heads}.")
-    kinds = list(dict.fromkeys(spec.attention_layers + spec.linear_layers))
+    # attention kinds, then linear ones, each once (layer_kinds: not a walk over every layer per TP degree)
+    kinds = sorted((kind for kind, _ in layer_kinds(spec)), key=lambda kind: isinstance(kind, LinearState))
     errors += _unique(m for kind in kinds for m in kind.tp_errors(tp))
     warnings = _unique(m for kind in kinds for m in kind.tp_warnings(tp))
     if pp is not None and spec.num_hidden_layers % pp:

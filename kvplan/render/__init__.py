@@ -32,4 +32,4 @@ def emit(result, fmt: str) -> str:
     view = importlib.import_module(f"{__name__}.{result.view}")
     width = getattr(view, "MAX_WIDTH", None)
     columns = text.terminal_width() if width is None else min(text.terminal_width(), width)
-    return text.table_text(view.renderable(result), columns)
+    return formats.safe_lines(text.table_text(view.renderable(result), columns))

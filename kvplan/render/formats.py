@@ -1,21 +1,72 @@
-"""The formats for scripts: json, yaml and csv, stable across releases."""
+"""The formats for scripts: json, yaml and csv, stable across releases; and the guards every output passes.
+
+- Numbers: every number is finite, and a field that counts something (bytes, tokens, blocks, layers, heads,
+  parameters, a context length, a TP degree) holds an integer. A violation is a bug in kvplan, raised as
+  OutputInvariantError (exit 3) rather than printed: NaN or Infinity would not even be valid JSON.
+- GitHub Actions reads a log line as a workflow command when it starts with `::` (after spaces) or contains
+  `##[` anywhere. No output line does either: JSON and YAML escape such text (`\\u005b`, `\\x5B`: the value
+  reads back unchanged); CSV cells and table lines have line breaks written as %0D/%0A, a cell that would
+  start a line with `::` quoted, and `##[` written `##%5B`; a table line starting with `::` gets its first
+  colon written %3A (GitHub's own escapes).
+"""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
+import math
+import re
 from typing import Iterable
+
+# Keys whose values count something: integers (or null), never floats.
+INTEGER_KEY = re.compile(r"(bytes|_tokens|_blocks|blocks_per|parameters)$|^(context|tp|pp|block_size|batch|input_len|"
+                         r"num_hidden_layers|num_attention_heads|num_key_value_heads|head_dim|hidden_size|"
+                         r"kv_heads_per_gpu|kv_blocks|num_gpu_blocks|max_model_len|max_position_embeddings|batch_at_max|"
+                         r"min_concurrency|contiguous_max_concurrency|line)$|_bytes_|bytes_per_")
+NOT_INTEGER_KEY = re.compile(r"(_per_s|_ms|_s|_fraction|_util|ratio)$")
+LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+
+
+class OutputInvariantError(ValueError):
+    """kvplan was about to print a number that is not finite or not of its declared type."""
+
+
+def check_numbers(data, path: str = "") -> None:
+    """Raise OutputInvariantError naming the first non-finite float, or float/bool in an integer field."""
+    stack = [(path, None, data)]
+    while stack:
+        where, key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((f"{where}.{k}", str(k), v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{where}[{i}]", key, v) for i, v in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise OutputInvariantError(f"{where.lstrip('.')} is {value}")
+        elif key is not None and value is not None and INTEGER_KEY.search(key) and not NOT_INTEGER_KEY.search(key) \
+                and (isinstance(value, bool) or not isinstance(value, int)) and isinstance(value, (int, float)):
+            raise OutputInvariantError(f"{where.lstrip('.')} counts something but is {value!r}")
 
 
 def to_json(data) -> str:
-    return json.dumps(data, indent=2) + "\n"
+    check_numbers(data)
+    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+    return text.replace("##[", "##\\u005b")  # only inside strings: the same value for a JSON reader
 
 
 def to_yaml(data) -> str:
     import yaml
 
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def text(dumper, value: str):
+        risky = "##[" in value or LINE_BREAKS.search(value)
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if risky else None)
+
+    Dumper.add_representer(str, text)
+    check_numbers(data)
+    out = yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=float("inf"))
+    return out.replace("##[", "##\\x5B")  # only inside double-quoted scalars (see text()): the same value
 
 
 def flatten(row: dict, prefix: str = "") -> dict:
@@ -32,13 +83,39 @@ def flatten(row: dict, prefix: str = "") -> dict:
     return flat
 
 
+def safe_text(text: str) -> str:
+    """Text on one line that GitHub Actions cannot read as a workflow command anywhere in it."""
+    text = LINE_BREAKS.sub(lambda m: "%0D" if m.group() == "\r" else "%0A", text)
+    return text.replace("##[", "##%5B")
+
+
+def safe_lines(text: str) -> str:
+    """A rendered table with no line GitHub Actions reads as a workflow command."""
+    lines = []
+    for line in text.split("\n"):
+        line = line.replace("##[", "##%5B")
+        if line.lstrip().startswith("::"):
+            cut = len(line) - len(line.lstrip())
+            line = line[:cut] + "%3A" + line[cut + 1:]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    text = "" if value is None else safe_text(str(value))
+    if any(c in text for c in ',"') or text.lstrip().startswith("::"):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def to_csv(rows: Iterable[dict]) -> str:
+    rows = list(rows)
+    check_numbers(rows)
     rows = [flatten(r) for r in rows]
     columns: list = []
     for row in rows:
         columns += [c for c in row if c not in columns]
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    for values in [columns] + [[row.get(c) for c in columns] for row in rows]:
+        out.write(",".join(_cell(v) for v in values) + "\n")
     return out.getvalue()
