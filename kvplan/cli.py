@@ -34,6 +34,10 @@ HUB_TIMEOUT_HELP = ("Seconds the Hugging Face Hub may take for MODEL, all reques
                     "KVPLAN_HUB_TIMEOUT); 404s and gated repos answer at once, 429/5xx are retried once.")
 
 
+class ReaderLeft(Exception):
+    """stdout's reader went away (`kvplan ... | head`)."""
+
+
 def hub_deadline(value):
     """The --hub-timeout of one command, for the Hub reads inside it."""
     from .model.sources import hub_deadline as deadline
@@ -57,7 +61,7 @@ def show(result, fmt: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
     except BrokenPipeError:
-        raise
+        raise ReaderLeft() from None  # not an OSError: typer would turn that into exit 1
     except (OSError, ValueError) as exc:
         _drop_stdout()
         raise KvplanError(f"cannot write the output to stdout: {getattr(exc, 'strerror', None) or exc}.") from None
@@ -249,14 +253,13 @@ def _crash_line(exc: BaseException) -> str:
     """Where an unexpected exception came from, in one line: its type, message and innermost kvplan frame."""
     import traceback
 
-    from .errors import quote
-
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if "kvplan" in f.filename]
     where = ""
     if frames:
         frame = frames[-1]
         where = f" at {frame.filename.rsplit('kvplan', 1)[-1].lstrip('/')}:{frame.lineno}"
-    text = quote(str(exc), 120).strip("'\"")
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 120 else text[:117] + "..."
     return (f"kvplan: internal error (exit 3): {type(exc).__name__}: {text}{where}. This is a bug in kvplan, not "
             f"your input; please report it with the command line (KVPLAN_TRACEBACK=1 shows the traceback).")
 
@@ -284,7 +287,7 @@ def main(argv: Optional[list] = None) -> int:
     except (abort, KeyboardInterrupt):
         say("kvplan: interrupted.")
         return 130
-    except BrokenPipeError:  # `kvplan ... | head`: the reader left; say nothing more
+    except (ReaderLeft, BrokenPipeError):  # `kvplan ... | head`: the reader left; say nothing more
         _drop_stdout()
         return 0
     except Exception as exc:  # a bug: its own exit code, one line, never 0 or 1
@@ -292,6 +295,8 @@ def main(argv: Optional[list] = None) -> int:
             raise
         say(_crash_line(exc))
         return 3
+    if result == 130:  # typer's answer to a KeyboardInterrupt (no command of ours returns 130)
+        say("kvplan: interrupted.")
     return result if isinstance(result, int) else 0
 
 

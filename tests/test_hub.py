@@ -1,17 +1,23 @@
 """MODEL ids that are not bundled go through the real huggingface_hub client: a Hub cache folder built in a
-temp dir (offline), and a loopback HTTP server standing in for the Hub (HF_ENDPOINT) for success, 404, 401
-gated and a timeout. Each failure must end in one clear line on stderr and exit code 2."""
+temp dir (offline), and a loopback HTTP server standing in for the Hub (HF_ENDPOINT, which the client reads
+when it is imported: hence fresh processes, a few). Every failure is one line on stderr with exit 2, within
+the deadline: 404 and 401 at once, 429/5xx retried exactly once, a silent or trickling server cut at
+--hub-timeout; a typo of a bundled id gets a 'did you mean'; Ctrl-C while waiting is one line, exit 130."""
 
 import hashlib
 import json
+import signal
 import struct
+import subprocess
+import sys
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from conftest import run_installed
+from conftest import ROOT, run_installed, run_kvplan
 from hub_configs import LLAMA3_8B, QWEN3_14B
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -34,25 +40,41 @@ def safetensors_header(tensors):
 
 TENSORS = {"model.embed_tokens.weight": ("BF16", (1000, 512)), "lm_head.weight": ("BF16", (1000, 512)),
            "model.layers.0.mlp.up_proj.weight": ("BF16", (1024, 512)), "model.norm.weight": ("F32", (512,))}
+ERRORS = {"missing": (404, "RepoNotFound"), "gated": (401, "GatedRepo"), "limited": (429, None),
+          "broken": (500, None), "unavailable": (503, None), "empty": (404, "EntryNotFound")}
 
 
 class FakeHub(BaseHTTPRequestHandler):
-    """Paths: /{owner}/{name}/resolve/{revision}/{file}. The owner picks the behaviour."""
+    """Paths: /{owner}/{name}/resolve/{revision}/{file}. The owner picks the behaviour (ERRORS, slow, trickle);
+    an id with 'Instuct' in it is not there (404)."""
 
+    protocol_version = "HTTP/1.1"
     files = {"config.json": json.dumps(TINY).encode(), "model.safetensors": safetensors_header(TENSORS)}
+    requests: Counter = Counter()  # (owner, method) -> count
+    asked = threading.Event()  # set when a slow owner is asked
 
     def log_message(self, *args):
         pass
 
     def _answer(self, body: bool):
         parts = self.path.split("?")[0].strip("/").split("/")
-        owner, filename = parts[0], parts[-1]
+        owner, filename = ("missing" if "Instuct" in self.path else parts[0]), parts[-1]
+        FakeHub.requests[owner, self.command] += 1
         if owner == "slow":
-            time.sleep(4)
-        if owner == "missing":
-            return self._error(404, "RepoNotFound")
-        if owner == "gated":
-            return self._error(401, "GatedRepo")
+            FakeHub.asked.set()
+            time.sleep(30)
+        if owner == "trickle" and body:  # headers at once, then a byte a second
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(30):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(1)
+            return
+        if owner in ERRORS:
+            status, code = ERRORS[owner]
+            return self._error(status, code, retry_after="60" if owner == "limited" else None)
         data = self.files.get(filename)
         if data is None:
             return self._error(404, "EntryNotFound")
@@ -64,9 +86,12 @@ class FakeHub(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(data)
 
-    def _error(self, status, code):
+    def _error(self, status, code, retry_after=None):
         self.send_response(status)
-        self.send_header("X-Error-Code", code)
+        if code:
+            self.send_header("X-Error-Code", code)
+        if retry_after:
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -78,6 +103,8 @@ class FakeHub(BaseHTTPRequestHandler):
 
 
 class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
     def handle_error(self, request, client_address):
         pass  # clients that time out hang up mid-answer: expected here
 
@@ -93,8 +120,7 @@ def hub():
 
 def hub_env(tmp_path, endpoint=None, offline=False):
     env = {"HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HOME": str(tmp_path / "home"),
-           "HF_HUB_OFFLINE": "1" if offline else "0", "HF_HUB_ETAG_TIMEOUT": "1", "HF_HUB_DOWNLOAD_TIMEOUT": "1",
-           "HF_HUB_DISABLE_XET": "1"}
+           "HF_HUB_OFFLINE": "1" if offline else "0", "HF_HUB_DISABLE_XET": "1", "KVPLAN_HUB_TIMEOUT": ""}
     if endpoint:
         env["HF_ENDPOINT"] = endpoint
     return env
@@ -106,11 +132,38 @@ def one_line_error(result, *words):
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     for word in words:
         assert word in err, err
+    return err
+
+
+# Runs several commands in one fresh interpreter (the client reads HF_ENDPOINT once, at import) and reports
+# exit code, stderr and wall time of each: the time a user waits, start-up aside.
+DRIVER = """
+import contextlib, io, json, sys, time
+from kvplan.cli import main
+results = []
+for args in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    started = time.monotonic()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(args)
+    results.append({"args": args, "code": code, "stderr": err.getvalue(), "seconds": time.monotonic() - started})
+print(json.dumps(results))
+"""
+
+
+def run_cases(env: dict, *cases) -> list:
+    import os
+
+    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps([list(c) for c in cases])], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100", **env})
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def test_fetches_config_and_exact_size_from_the_hub(hub, tmp_path):
     result = run_installed("estimate", "acme/tiny-llama", "--kv-budget", "1GiB", "--format", "json",
-                        env=hub_env(tmp_path, hub))
+                           env=hub_env(tmp_path, hub))
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     # 4 layers x 2 x 2 KV heads x 64 head_dim x 2 bytes
@@ -132,36 +185,75 @@ def test_prebuilt_hub_cache_offline(tmp_path):
     snapshot.mkdir(parents=True)
     (snapshot / "config.json").write_text(json.dumps(QWEN3_14B))
     result = run_installed("estimate", "acme/qwen-like", "--kv-budget", "6.51GiB", "--format", "json",
-                        env=hub_env(tmp_path, offline=True))
+                           env=hub_env(tmp_path, offline=True))
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["plans"][0]["kv_capacity_tokens"] == 42_656
     assert json.loads(result.stdout)["model"]["weights_source"] == "estimated from config"
 
 
-def test_offline_and_not_cached(tmp_path):
+def test_error_paths_one_line_within_the_deadline(hub, tmp_path):
+    FakeHub.requests.clear()
+    results = run_cases(hub_env(tmp_path, hub),
+                        ("estimate", "missing/model"),
+                        ("estimate", "meta-llama/Llama-3.1-8B-Instuct", "--revision", "main"),
+                        ("estimate", "gated/model"),
+                        ("estimate", "limited/model"),
+                        ("estimate", "unavailable/model"),
+                        ("estimate", "broken/model"),
+                        ("estimate", "slow/model", "--hub-timeout", "1.5"),
+                        ("estimate", "trickle/model", "--hub-timeout", "1.5"),
+                        ("estimate", "empty/model"))
+    expected = [  # (words in the one line, most seconds it may take)
+        (["missing/model was not found on the Hugging Face Hub", "kvplan models"], 2),
+        (["not found", "Did you mean meta-llama/Llama-3.1-8B-Instruct (bundled)?"], 2),
+        (["gated", "HF_TOKEN"], 2),
+        (["answered 429 (rate limited) for limited/model, it asks to retry in 60 s"], 2),
+        (["answered 503 for unavailable/model, also when asked again"], 4),
+        (["answered 500 for broken/model, also when asked again"], 4),
+        (["--hub-timeout (1.5 s) ran out before the Hugging Face Hub answered for slow/model"], 3),
+        (["--hub-timeout (1.5 s) ran out", "trickle/model"], 3),
+        (["empty/model has no config.json on the Hugging Face Hub"], 2),
+    ]
+    for result, (words, seconds) in zip(results, expected):
+        lines = result["stderr"].strip().splitlines()
+        assert result["code"] == 2 and len(lines) == 1, result
+        assert all(word in lines[0] for word in words), lines[0]
+        assert result["seconds"] < seconds, result
+    # 404/401/429-with-a-long-Retry-After: asked once; 5xx: asked exactly twice (one retry), never more
+    assert FakeHub.requests["missing", "HEAD"] == 2 and FakeHub.requests["gated", "HEAD"] == 1  # two ids
+    assert FakeHub.requests["limited", "HEAD"] == 1
+    assert FakeHub.requests["unavailable", "HEAD"] == 2 and FakeHub.requests["broken", "HEAD"] == 2
+
+
+def test_unreachable_hub_fails_fast_with_did_you_mean(tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    [refused] = run_cases(hub_env(tmp_path, closed), ("estimate", "meta-llama/Llama-3.1-8B-Instuct"))
+    assert refused["code"] == 2 and refused["seconds"] < 2, refused
+    assert "could not reach the Hugging Face Hub" in refused["stderr"]
+    assert "Did you mean meta-llama/Llama-3.1-8B-Instruct (bundled)?" in refused["stderr"]
     one_line_error(run_installed("estimate", "acme/never-seen", env=hub_env(tmp_path, offline=True)),
                    "acme/never-seen", "HF_HUB_OFFLINE")
 
 
-def test_404_repository_not_found(hub, tmp_path):
-    one_line_error(run_installed("estimate", "missing/model", env=hub_env(tmp_path, hub)),
-                   "missing/model", "not found on the Hugging Face Hub", "kvplan models")
+def test_revision_cannot_leave_the_hub_cache(tmp_path):
+    """`--revision ../x` used to make the client write outside its cache; now nothing is asked or written."""
+    one_line_error(run_kvplan("estimate", "acme/model", "--revision", "../../../../tmp/escape",
+                              env=hub_env(tmp_path)), "--revision must be a branch or tag name")
+    assert not (tmp_path / "cache").exists()
 
 
-def test_401_gated(hub, tmp_path):
-    one_line_error(run_installed("estimate", "gated/model", env=hub_env(tmp_path, hub)), "gated", "HF_TOKEN")
+def test_interrupt_while_waiting_for_the_hub(hub, tmp_path):
+    import os
 
-
-def test_timeout(hub, tmp_path):
-    started = time.monotonic()
-    result = run_installed("estimate", "slow/model", env=hub_env(tmp_path, hub))
-    one_line_error(result, "slow/model", "could not reach the Hugging Face Hub")
-    assert time.monotonic() - started < 30
-
-
-def test_no_config_in_repo(hub, tmp_path):
-    FakeHub.files, saved = {}, FakeHub.files
-    try:
-        one_line_error(run_installed("estimate", "acme/empty", env=hub_env(tmp_path, hub)), "config.json")
-    finally:
-        FakeHub.files = saved
+    FakeHub.asked.clear()
+    proc = subprocess.Popen([sys.executable, "-m", "kvplan", "estimate", "slow/model"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), **hub_env(tmp_path, hub)})
+    assert FakeHub.asked.wait(30)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert (proc.returncode, out, err) == (130, "", "kvplan: interrupted.\n")

@@ -52,6 +52,7 @@ MAX_ELEMENTS = 2**50  # per tensor: far above any checkpoint
 DEFAULT_HUB_TIMEOUT = 10.0  # seconds, for everything one MODEL asks of the Hub
 MAX_HUB_TIMEOUT = 3600.0
 RETRY_STATUS = (429, 500, 502, 503, 504)  # retried once, within the deadline
+MAX_RETRY_WAIT = 3.0  # a Retry-After longer than this is not waited for: the error says what the Hub asked
 
 
 # ---- bounded reading --------------------------------------------------------------------------------------
@@ -185,7 +186,7 @@ def _safetensors_counts(path: Path, counts: dict) -> None:
             continue
         shape = tensor.get("shape") if isinstance(tensor, dict) else None
         dtype = tensor.get("dtype") if isinstance(tensor, dict) else None
-        if dtype not in SAFETENSORS_BYTES or not isinstance(shape, list) or len(shape) > 8 or not all(
+        if not isinstance(dtype, str) or dtype not in SAFETENSORS_BYTES or not isinstance(shape, list) or len(shape) > 8 or not all(
                 isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= MAX_ELEMENTS for d in shape):
             raise _Unreadable(f"{path.name} has a malformed entry for tensor {quote(name)}")
         elements = 1
@@ -329,6 +330,8 @@ def did_you_mean(model_id: str) -> str:
         return difflib.SequenceMatcher(None, a, b).ratio()
 
     wanted = model_id.lower()
+    if len(wanted) > 200:  # no bundled id is that long, and comparing costs its length squared
+        return ""
     scored = []
     for name in bundled_names():
         low = name.lower()
@@ -427,11 +430,10 @@ def _status(exc: Exception) -> Optional[int]:
 
 
 def _retry_after(exc: Exception) -> float:
+    """Seconds the Hub asks us to wait (Retry-After in seconds; 1 when it does not say or says a date)."""
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-    try:
-        return float(headers.get("Retry-After", 1))
-    except (TypeError, ValueError):
-        return 1.0
+    text = str(headers.get("Retry-After", "1")).strip()
+    return float(text) if re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,3})?", text) else 1.0
 
 
 def _cached_config(model_id: str, revision: Optional[str]) -> Optional[str]:
@@ -458,21 +460,22 @@ def _fetch_config(model_id: str, revision: Optional[str], deadline: float) -> st
     no_retry = {"retry_on_errors": False} if "retry_on_errors" in inspect.signature(get_hf_file_metadata).parameters \
         else {}
     for attempt in (1, 2):
-        left = min(deadline - time.monotonic(), float(constants.HF_HUB_ETAG_TIMEOUT or 10))
+        # the client's own per-request timeout, or a little past the deadline (which then speaks first)
+        left = min(deadline - time.monotonic() + 0.5, float(constants.HF_HUB_ETAG_TIMEOUT or 10))
         try:
             get_hf_file_metadata(url, timeout=max(left, 0.1), **no_retry)
             break
         except HfHubHTTPError as exc:
             if _status(exc) not in RETRY_STATUS:
                 raise
-            wait = min(_retry_after(exc), 5.0)
-            if attempt == 2 or wait + 0.5 > deadline - time.monotonic():
+            wait = _retry_after(exc)
+            if attempt == 2 or wait > MAX_RETRY_WAIT or wait + 0.5 > deadline - time.monotonic():
                 return _cached_config(model_id, revision) or _raise(exc)
             time.sleep(wait)
         except Exception as exc:  # network down, DNS, timeout: a cached copy still answers
             return _cached_config(model_id, revision) or _raise(exc)
     return hf_hub_download(model_id, "config.json", revision=revision,
-                           etag_timeout=max(deadline - time.monotonic(), 0.1))
+                           etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
 
 
 def _raise(exc: Exception):
@@ -484,8 +487,9 @@ def _hub_error(model_id: str, exc: Exception, seconds: float) -> KvplanError:
 
     bundled = "it is not bundled (see `kvplan models`)"
     if isinstance(exc, _Deadline):
-        return KvplanError(f"could not reach the Hugging Face Hub for {model_id}: no answer within {seconds:g} s "
-                           f"(KVPLAN_HUB_TIMEOUT sets the deadline); {bundled}.{did_you_mean(model_id)}")
+        return FieldError("hub_timeout", f"({seconds:g} s) ran out before the Hugging Face Hub answered for "
+                                         f"{model_id}; raise it, check the network, or pass a local config.json "
+                                         f"({bundled}).{did_you_mean(model_id)}")
     if isinstance(exc, errors.GatedRepoError):
         return KvplanError(f"model {model_id} is gated on the Hugging Face Hub: accept its license there and "
                            f"set HF_TOKEN to a token with access.")
@@ -504,9 +508,10 @@ def _hub_error(model_id: str, exc: Exception, seconds: float) -> KvplanError:
         return KvplanError(f"model {model_id} has no config.json on the Hugging Face Hub.")
     if isinstance(exc, errors.HfHubHTTPError):
         status = _status(exc) or "an error"
+        wait = _retry_after(exc)
+        again = (f"it asks to retry in {wait:g} s" if wait > MAX_RETRY_WAIT else "also when asked again")
         what = " (rate limited)" if status == 429 else ""
-        return KvplanError(f"the Hugging Face Hub answered {status}{what} for {model_id}, also when asked again; "
-                           f"{bundled}.")
+        return KvplanError(f"the Hugging Face Hub answered {status}{what} for {model_id}, {again}; {bundled}.")
     if "timeout" in type(exc).__name__.lower():
         return KvplanError(f"could not reach the Hugging Face Hub for {model_id}: the request timed out; "
                            f"{bundled}.")

@@ -9,8 +9,12 @@ from pathlib import Path
 
 
 def _escape(text: str, prop: bool = False) -> str:
-    """GitHub workflow-command escaping (data: % CR LF; properties also : and ,)."""
-    text = str(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """GitHub workflow-command escaping (data: % CR LF; properties also : and ,), and every other character
+    some reader takes for a line break written as LF would be, so that one annotation stays one line."""
+    import re
+
+    text = str(text).replace("%", "%25").replace("\r", "%0D")
+    text = re.sub(r"[\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]", "%0A", text)
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 

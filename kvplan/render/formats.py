@@ -25,6 +25,7 @@ INTEGER_KEY = re.compile(r"(bytes|_tokens|_blocks|blocks_per|parameters)$|^(cont
                          r"min_concurrency|contiguous_max_concurrency|line)$|_bytes_|bytes_per_")
 NOT_INTEGER_KEY = re.compile(r"(_per_s|_ms|_s|_fraction|_util|ratio)$")
 LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+ODD_BREAKS = re.compile(r"\r(?!\n)|[\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # all but the table's own \n
 
 
 class OutputInvariantError(ValueError):
@@ -92,6 +93,7 @@ def safe_text(text: str) -> str:
 def safe_lines(text: str) -> str:
     """A rendered table with no line GitHub Actions reads as a workflow command."""
     lines = []
+    text = ODD_BREAKS.sub(lambda m: "%0D" if m.group() == "\r" else "%0A", text)
     for line in text.split("\n"):
         line = line.replace("##[", "##%5B")
         if line.lstrip().startswith("::"):
