@@ -36,7 +36,7 @@ def touched_share(spec: ModelSpec, tokens: int) -> float:
 
 
 def padded(rows: float) -> float:
-    return math.ceil(rows / TILE_ROWS - 1e-9) * TILE_ROWS if rows > 0 else 0.0
+    return math.ceil(rows / TILE_ROWS - 1e-6) * TILE_ROWS if rows > 0 else 0.0  # 16.0000001 tokens: one tile
 
 
 def _group_params(spec: ModelSpec, group) -> int:
