@@ -57,12 +57,12 @@ def _attention(cfg: Config, d: dict) -> list:
         return q + [*_matrix("attention", kv_rank + rope, h), Tensor("attention", kv_rank),
                     *_matrix("attention", heads * (nope + v_dim), kv_rank), *_matrix("attention", h, heads * v_dim)]
     family = cfg.model_type
-    every = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias",
-                                                family == "gpt_oss")
-    qkv = every or family in QKV_BIAS
+    all_biased = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias",
+                                                     family == "gpt_oss")
+    qkv = all_biased or family in QKV_BIAS
     gate = 2 if family == "qwen3_next" else 1  # Qwen3-Next gated attention: q_proj also yields the output gate
     out = [*_matrix("attention", heads * hd * gate, h, qkv), *_matrix("attention", kv * hd, h, qkv),
-           *_matrix("attention", kv * hd, h, qkv), *_matrix("attention", h, heads * hd, every)]
+           *_matrix("attention", kv * hd, h, qkv), *_matrix("attention", h, heads * hd, all_biased)]
     if family in QK_NORM:
         out += [Tensor("attention", hd, copies=2)]
     if family == "gpt_oss":
