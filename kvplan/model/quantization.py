@@ -6,8 +6,10 @@ Which groups each method stores quantised mirrors vLLM 0.32 (vllm/model_executor
 fp8, awq and gptq quantise every LinearBase layer and the fused MoE experts (Fp8Config / AWQConfig /
 GPTQConfig.get_quant_method), never the embedding or the LM head (VocabParallelEmbedding / ParallelLMHead);
 mxfp4 quantises the routed experts only (Mxfp4Config.get_quant_method returns UnquantizedLinearMethod for
-linear layers). Bytes per quantised parameter are the parameter groups' own rule (params.quantized_format):
-awq/gptq as 4-bit with their default group of 128. A checkpoint already quantised one way refuses another
+linear layers). Bytes per quantised parameter are the parameter groups' own per-format rule
+(params.quantized_format, params._quantized_bytes) on a hidden x hidden matrix: fp8 as vLLM quantises a 16-bit
+checkpoint online (one scale per matrix), awq/gptq as 4-bit with their default group of 128 (fp16 scale and
+packed zero per group), mxfp4 at 4.25 bits. A checkpoint already quantised one way refuses another
 (vllm/config/model.py ModelConfig._verify_quantization)."""
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError, quote
-from .params import LINEAR_GROUPS, quantized_format
+from .params import QUANTIZED_GROUPS, _quantized_bytes, quantized_format
 from .precision import DTYPE_BYTES
 from .spec import ModelSpec, ParamGroup, Weights
 
@@ -26,8 +28,11 @@ EXPERTS_ONLY = ("experts",)
 DTYPES = {"auto": None, "half": "fp16", "float16": "fp16", "bfloat16": "bf16", "float": "fp32", "float32": "fp32"}
 
 
-def _format_of(method: str) -> tuple:
-    return quantized_format({"quant_method": method})
+def _format_of(method: str, hidden: int) -> tuple:
+    """(format name, bytes per parameter, groups it quantises) of `method` applied to a 16-bit checkpoint."""
+    fmt, opts = quantized_format({"quant_method": method})
+    per_param = _quantized_bytes(fmt, opts, hidden, hidden) / (hidden * hidden)
+    return fmt, per_param, EXPERTS_ONLY if fmt == "mxfp4" else QUANTIZED_GROUPS
 
 
 def checkpoint_format(spec: ModelSpec) -> Optional[str]:
@@ -76,14 +81,13 @@ def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
     if key not in QUANTIZATIONS:
         raise FieldError("quantization", f"{quote(method)} is not a weight quantization kvplan prices; use one of "
                                          f"{', '.join(QUANTIZATIONS)}.")
-    per_param, fmt, experts_only = _format_of(key)
+    fmt, per_param, targets = _format_of(key, spec.hidden_size)
     current = checkpoint_format(spec)
     if current == fmt:
         return spec
     if current is not None:
         raise FieldError("quantization", f"{key} does not match the checkpoint, whose weights are stored as "
                                          f"{current}; vLLM refuses a different method for a quantised checkpoint.")
-    targets = EXPERTS_ONLY if experts_only else LINEAR_GROUPS
     groups = tuple(_reprice(g, per_param, fmt) if g.name in targets else g for g in spec.params)
     spec = _with_groups(spec, groups, spec.dtype, f"weights re-priced as {key} ({fmt})")
     if not any(g.parameters for g in groups if g.name in targets):

@@ -3,12 +3,12 @@ it must do. Weights are priced per parameter group at the group's stored precisi
 per layer kind (each kind says which tokens a step reads and how many bytes they are).
 
 Bytes a decode step reads, per group:
-- embed: not streamed (decode gathers one row per sequence);
+- embed: not streamed (decode gathers one row per sequence); vision (a multimodal tower): not run in decode;
 - lm_head: read whole (the embedding when the head is tied: the group is then empty), split by TP;
 - attention, linear (linear attention / Mamba), dense MLPs, shared experts: read whole, split by TP;
 - experts (routed): the expected touched share of their PARAMETERS, 1 - (1 - k/E)^tokens (each token picks k
-  of E experts), times their stored bytes, split by TP; a separate router group is always read;
-- norms: read whole on every GPU (replicated).
+  of E experts), times their stored bytes, split by TP;
+- router, norms: read whole on every GPU (vLLM's MoE gate is a ReplicatedLinear).
 FLOPs: 2 x parameters x rows / TP per weight matrix, where a matrix multiplies at least TILE_ROWS rows (a
 tensor-core MMA is 16 rows tall: a decode batch of 3 costs what 16 rows cost) and a routed expert multiplies
 only the tokens routed to it; plus attention over the tokens each layer reads."""
@@ -22,8 +22,9 @@ from ..model.precision import Precision
 from ..model.spec import ModelSpec
 from .capacity import read_bytes
 
-NOT_STREAMED = ("embed",)
-REPLICATED = ("norms",)
+NOT_STREAMED = ("embed", "vision")
+REPLICATED = ("router", "norms")
+NO_MATMUL = ("norms",)
 TILE_ROWS = 16  # rows of the smallest tensor-core MMA (mma.m16n8k16): fewer rows cost as much as 16
 
 
@@ -64,7 +65,7 @@ def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int) -> dic
     head over `head_tokens` rows (decode: every sequence; prefill: the last token of the chunk)."""
     out: dict = {}
     for group in spec.params:
-        if group.name in NOT_STREAMED + REPLICATED:
+        if group.name in NOT_STREAMED + NO_MATMUL:
             continue
         params = _group_params(spec, group)
         if group.name == "experts" and spec.experts and spec.experts_per_token:
@@ -73,7 +74,8 @@ def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int) -> dic
             rows = touched * padded(per_expert)  # in units of "all experts' parameters"
         else:
             rows = padded(head_tokens if group.name == "lm_head" else tokens)
-        out[group.stored] = out.get(group.stored, 0.0) + 2 * params * rows / tp
+        split = 1 if group.name in REPLICATED else tp
+        out[group.stored] = out.get(group.stored, 0.0) + 2 * params * rows / split
     return out
 
 
