@@ -326,16 +326,38 @@ def apply_variant(name: str) -> None:
         raise SystemExit(f"unknown variant {name!r}; one of {', '.join(VARIANTS)}")
 
 
+def markdown(cal: Calibration) -> str:
+    """The tables of benchmarks/RESULTS.md's speed-model section."""
+    inside = {c.id: predict(c, *_constants_for(cal.decode, c.gpu)) / c.measured_ms - 1 for c in cal.decode_cases}
+    loso, ins = summary(cal.decode_cases, cal.decode_errors), summary(cal.decode_cases, inside)
+    pre = summary(cal.prefill_cases, cal.prefill_errors)
+    rows = ["| GPU | layer_us | allreduce_us | gemm_efficiency | prefill_efficiency | decode cases | "
+            "in sample median / max | LOSO median / max | prefill cases, LOSO median |", "|---|---|---|---|---|---|---|---|---|"]
+    for gpu, (a, b, e) in sorted(cal.decode.items()):
+        n, med, worst = loso[gpu]
+        _, imed, iworst = ins[gpu]
+        pn, pmed, _ = pre.get(gpu, (0, None, None))
+        rows.append(f"| {gpu} | {a:.2f} | {b:.2f} | {e:.3f} | {cal.prefill[gpu]:.3f} | {n} | {imed:.1%} / {iworst:.1%} "
+                    f"| **{med:.1%} / {worst:.1%}** | {pn}, {'-' if pmed is None else f'{pmed:.1%}'} |")
+    rows.append("")
+    rows.append(f"LOSO: **{loso['within_25']:.1%} of the {sum(c.fit for c in cal.decode_cases)} fitted decode cases "
+                f"within 25%** (in sample {ins['within_25']:.1%}); prefill {pre['within_25']:.1%}.")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write the constants into kvplan/plan/catalog.py")
     parser.add_argument("--variant", default="shipped", help=f"score another model structure: {', '.join(VARIANTS)}")
+    parser.add_argument("--markdown", action="store_true", help="print the tables for benchmarks/RESULTS.md")
     args = parser.parse_args()
     apply_variant(args.variant)
     if args.write and args.variant != "shipped":
         raise SystemExit("--write writes the shipped model's constants only")
     cal = calibrate()
     print(report(cal))
+    if args.markdown:
+        print(markdown(cal))
     if args.write:
         write_catalog(cal)
         print(f"wrote {CATALOG_FILE.relative_to(ROOT)}")

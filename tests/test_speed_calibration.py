@@ -4,6 +4,7 @@ the fit or its errors is stored in this test: it checks the bars of issue #12, t
 are the ones the fit gives, and that every case off by more than 35% is named in benchmarks/RESULTS.md."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -45,11 +46,13 @@ def test_the_shared_measurements_are_the_ones_fitted():
 def test_every_case_off_by_more_than_35_percent_is_named_in_results(fitted):
     text = (ROOT / "benchmarks" / "RESULTS.md").read_text()
     section = text[text.index("## Decode and prefill speed model"):]
+    named = section[section.index("### Cases off by more than 35%"):]
+    named = named[:named.index("\n### ", 1)]  # the explanations only, not the table of every case
     far = [c.id for c in fitted.decode_cases + fitted.prefill_cases
            if abs({**fitted.decode_errors, **fitted.prefill_errors}[c.id]) > 0.35]
     assert far, "the 2023 TensorRT-LLM GQA cases are expected among them"
     for case_id in far:
-        assert f"{case_id} " in section or f"{case_id}," in section or f"{case_id}:" in section, case_id
+        assert re.search(rf"\b{re.escape(case_id)}(?![0-9])", named), case_id
 
 
 def test_shipped_constants_are_the_fit_on_every_source(fitted):
