@@ -237,3 +237,16 @@ def test_verify_roofline_helpers_use_the_group_proportions():
     spec = spec_of("meta-llama/Meta-Llama-3-8B")
     # a checkpoint share of 16,060,522,496 bytes streams all but the embedding's share
     assert weights_read_bytes(spec, 16_060_522_496, 1) == 15_009_849_344
+
+
+@pytest.mark.parametrize("model", ["openai/gpt-oss-120b", "Qwen/Qwen3-Next-80B-A3B-Thinking", "google/gemma-3-27b-it",
+                                   "deepseek-ai/DeepSeek-V3", "meta-llama/Llama-4-Scout-17B-16E-Instruct"])
+def test_grouped_kv_read_equals_the_capacity_rule(model):
+    """Prefill chunks ask the distinct layer kinds (work.kv_read_bytes); decode and capacity ask every layer."""
+    from kvplan.plan.capacity import read_bytes
+    from kvplan.plan.work import kv_read_bytes
+
+    spec = spec_of(model)
+    for tp in (1, 2):
+        for context in (1, 100, 4096, 300_000):
+            assert kv_read_bytes(spec, tp, BF16, context) == read_bytes(spec, tp, BF16, context)

@@ -16,9 +16,11 @@ only the tokens routed to it; plus attention over the tokens each layer reads.""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
+from typing import Optional
 
-from ..model.precision import Precision
+from ..model.precision import DTYPE_BYTES, Precision
 from ..model.spec import ModelSpec
 from .capacity import read_bytes
 
@@ -45,6 +47,18 @@ def _group_params(spec: ModelSpec, group) -> int:
     if group.name == "lm_head" and group.parameters == 0:
         return spec.param_count("embed")
     return group.parameters
+
+
+def layer_kinds(spec: ModelSpec) -> tuple:
+    """(layer kind, how many layers) of a model: a long prompt's chunks each ask every kind, not every layer."""
+    return tuple(Counter(spec.layers).items())
+
+
+def kv_read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int, kinds: Optional[tuple] = None) -> int:
+    """capacity.read_bytes over the model's distinct layer kinds (equal by test; asked once per prefill chunk)."""
+    dtype = DTYPE_BYTES[spec.dtype]
+    return sum(n * (layer.bytes_per_token(tp, precision) * layer.tokens_read(context)
+                    + 2 * layer.state_bytes(tp, dtype)) for layer, n in kinds or layer_kinds(spec))
 
 
 def weight_bytes_read(spec: ModelSpec, tp: int, tokens: int) -> dict:
@@ -89,7 +103,8 @@ def _attended(start: int, count: int, window) -> float:
     return _attended(start, capped_from - start, None) + (end - capped_from) * window
 
 
-def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bool) -> float:
+def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bool,
+                    kinds: Optional[tuple] = None) -> float:
     """Attention FLOPs on one GPU for `count` new tokens of one sequence that already holds `start`: per layer,
     q.K over the keys each query sees and p.V back, query heads split by TP. MLA decode runs absorbed (each head
     scores against the latent, kv_lora_rank + rope dims, and sums its kv_lora_rank part); MLA prefill runs with
@@ -98,9 +113,9 @@ def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bo
     FLOPs per state element per token."""
     heads = spec.num_attention_heads / tp
     total = 0.0
-    for layer in spec.layers:
+    for layer, n in kinds or layer_kinds(spec):
         if layer.kind == "linear":
-            total += 4 * layer.state_elements_per_sequence(tp) * count
+            total += n * 4 * layer.state_elements_per_sequence(tp) * count
             continue
         if decode:
             keys = count * layer.tokens_read(start + count)
@@ -111,7 +126,7 @@ def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bo
                 (layer.kv_lora_rank // 4 + layer.qk_rope_head_dim + layer.kv_lora_rank // 4)
         else:
             per_key = layer.head_dim + layer.value_dim
-        total += 2 * heads * per_key * keys
+        total += n * 2 * heads * per_key * keys
     return total
 
 
@@ -145,7 +160,7 @@ def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, ba
 
 def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int) -> PassWork:
     """One prefill chunk of `count` tokens of one sequence that already holds `start` (its cache is read once)."""
-    kv = read_bytes(spec, tp, precision, start) if start else 0
+    kv = kv_read_bytes(spec, tp, precision, start) if start else 0
     return PassWork(count, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
                     weight_bytes_read(spec, tp, count), kv, linear_flops(spec, tp, count, 1),
                     attention_flops(spec, tp, start, count, decode=False))
