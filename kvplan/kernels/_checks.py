@@ -9,10 +9,12 @@ import math
 import operator
 from dataclasses import dataclass
 
-SUPPORTED_HEAD_DIMS = (64, 128, 256)
-SUPPORTED_BLOCK_SIZES = (8, 16, 32, 64, 128)
-MAX_GROUP = 128
-_MAX_GRID_YZ = 65535
+from . import limits
+
+SUPPORTED_HEAD_DIMS = limits.HEAD_DIMS
+SUPPORTED_BLOCK_SIZES = limits.BLOCK_SIZES
+MAX_GROUP = limits.MAX_GROUP
+_MAX_GRID_YZ = limits.MAX_GRID_YZ
 _HOST_CHECK_MAX_IDS = 1 << 16  # block tables up to this many entries are checked on the host
 
 
@@ -34,11 +36,11 @@ class DecodeArgs:
     kv_dtype: str
 
 
-def _dtype_name(dt) -> str:
+def dtype_name(dt) -> str:
     return str(dt).replace("torch.", "")
 
 
-def _positive_float(name: str, value) -> float:
+def positive_float(name: str, value) -> float:
     try:
         f = float(value)
     except (TypeError, ValueError, RuntimeError):
@@ -62,21 +64,21 @@ def validate(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale
             raise ValueError(f"{name} must be {nd}-D, got shape {tuple(t.shape)}")
 
     if q.dtype not in (torch.float16, torch.bfloat16):
-        raise ValueError(f"q must be float16 or bfloat16, got {_dtype_name(q.dtype)}")
+        raise ValueError(f"q must be float16 or bfloat16, got {dtype_name(q.dtype)}")
     kv_ok = (torch.float16, torch.bfloat16, torch.float8_e4m3fn)
     if k_cache.dtype not in kv_ok:
-        raise ValueError(f"k_cache must be float16, bfloat16 or float8_e4m3fn, got {_dtype_name(k_cache.dtype)}")
+        raise ValueError(f"k_cache must be float16, bfloat16 or float8_e4m3fn, got {dtype_name(k_cache.dtype)}")
     if v_cache.dtype != k_cache.dtype:
-        raise ValueError(f"v_cache dtype {_dtype_name(v_cache.dtype)} differs from k_cache dtype {_dtype_name(k_cache.dtype)}")
+        raise ValueError(f"v_cache dtype {dtype_name(v_cache.dtype)} differs from k_cache dtype {dtype_name(k_cache.dtype)}")
     if k_cache.dtype != torch.float8_e4m3fn and k_cache.dtype != q.dtype:
         raise ValueError(
-            f"k_cache dtype {_dtype_name(k_cache.dtype)} must match q dtype {_dtype_name(q.dtype)} "
+            f"k_cache dtype {dtype_name(k_cache.dtype)} must match q dtype {dtype_name(q.dtype)} "
             "(only float8_e4m3fn caches may differ from q)"
         )
     if block_table.dtype != torch.int32:
-        raise ValueError(f"block_table must be int32, got {_dtype_name(block_table.dtype)}")
+        raise ValueError(f"block_table must be int32, got {dtype_name(block_table.dtype)}")
     if seq_lens.dtype != torch.int32:
-        raise ValueError(f"seq_lens must be int32, got {_dtype_name(seq_lens.dtype)}")
+        raise ValueError(f"seq_lens must be int32, got {dtype_name(seq_lens.dtype)}")
 
     dev = q.device
     if require_cuda and dev.type != "cuda":
@@ -123,9 +125,9 @@ def validate(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale
             if t.numel() and t.data_ptr() % 16:
                 raise ValueError(f"{name} data pointer is not 16-byte aligned")
 
-    sc = 1.0 / math.sqrt(D) if scale is None else _positive_float("scale", scale)
-    ks = _positive_float("k_scale", k_scale)
-    vs = _positive_float("v_scale", v_scale)
+    sc = 1.0 / math.sqrt(D) if scale is None else positive_float("scale", scale)
+    ks = positive_float("k_scale", k_scale)
+    vs = positive_float("v_scale", v_scale)
     window = None
     if sliding_window is not None:
         if isinstance(sliding_window, bool) or not hasattr(sliding_window, "__index__"):
@@ -136,7 +138,7 @@ def validate(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale
         if window >= 2**31:
             window = None  # longer than any sequence
     return DecodeArgs(B, Hq, Hkv, G, D, NB, BS, MB, sc, ks, vs, window,
-                      _dtype_name(q.dtype), _dtype_name(k_cache.dtype))
+                      dtype_name(q.dtype), dtype_name(k_cache.dtype))
 
 
 def check_table(a: DecodeArgs, block_table, seq_lens) -> int:
