@@ -25,6 +25,7 @@ from .configs import (  # noqa: F401  (re-exported: the historical home of these
     KernelConfig,
     LaunchShape,
     MLAConfig,
+    ReadProbeConfig,
     all_configs,
     all_mla_configs,
     bulk_eligible,
@@ -202,7 +203,7 @@ def _nvrtc_compile(config, arch: str, source: str) -> tuple[bytes, str]:
         std="c++17",
         use_fast_math=True,
         include_path=[cuda_include_dir()],
-        define_macro=config.macros(),
+        define_macro=config.macros() or None,
         ptxas_options=["-v"],  # the resource report is kept with the cubin
     )
     log = _Log()
@@ -222,8 +223,9 @@ def _nvrtc_compile(config, arch: str, source: str) -> tuple[bytes, str]:
 
 
 def every_instantiation(archs=DEFAULT_ARCHS) -> list[tuple[object, str]]:
-    """(config, arch) for every GQA and MLA instantiation a default launch can need on ``archs``."""
-    return [(c, a) for a in archs for c in all_configs(a)] + [(c, a) for a in archs for c in all_mla_configs(a)]
+    """(config, arch) for every GQA, MLA and probe instantiation a default launch can need on ``archs``."""
+    return ([(c, a) for a in archs for c in all_configs(a)] + [(c, a) for a in archs for c in all_mla_configs(a)]
+            + [(ReadProbeConfig(), a) for a in archs])
 
 
 def _compile_job(job) -> tuple[str, str, int, str]:

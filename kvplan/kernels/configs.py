@@ -79,6 +79,18 @@ class MLAConfig:
 
 
 @dataclass(frozen=True)
+class ReadProbeConfig:
+    """The read-bandwidth probe kernel (read_probe.cu)."""
+
+    source = "read_probe.cu"
+    kernels = ("kvp_read_probe",)
+    name = "read_probe"
+
+    def macros(self) -> list[tuple[str, str]]:
+        return []
+
+
+@dataclass(frozen=True)
 class LaunchShape:
     """Warp layout of one CTA for a group of ``G`` query heads per KV head."""
 
