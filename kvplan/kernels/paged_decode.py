@@ -21,7 +21,7 @@ _IN_FLIGHT_BYTES = 16384  # target bytes in flight per token slice (beyond the s
 _REF_BW = 3.35e12  # H100 SXM peak: the in-flight targets were tuned there
 PDL_ARCHS = configs.PDL_ARCHS
 # kvp_decode's parameters, in order (paged_decode.cu)
-_MAIN_ARGS = ("u64",) * 9 + ("i32",) * 11 + ("f32", "f32", "u64")
+_MAIN_ARGS = ("u64",) * 9 + ("i32",) * 10 + ("f32", "f32", "u64")
 _MERGE_ARGS = ("u64", "u64", "u64", "i32", "i32")
 
 
