@@ -65,7 +65,7 @@ def main():
         specs = ["128:bfloat16:0", "128:bfloat16:1", "64:bfloat16:0", "64:bfloat16:1", "128:float8_e4m3fn:0",
                  "128:float8_e4m3fn:1", "mla"]
         for s in specs:
-            bg.append(start(f"{PY} benchmarks/kernel_vs_flashinfer.py --fi-warm {s}", f"fi_warm_{s.replace(':', '_')}.log"))
+            bg.append(start(f"{PY} benchmarks/kernel_vs_flashinfer.py --fi-warm {s}", "fi_warm.log"))
     if "env" in steps:
         rc = finish(start("nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,power.draw "
                           f"--format=csv; {PY} -c 'import torch,cuda.core as c;print(torch.__version__, c.__version__)';"
@@ -73,8 +73,8 @@ def main():
                           "kernel_backend())'; which compute-sanitizer", "env.log"), 60)
         summary.append(f"env rc={rc}")
     # every default cubin for this GPU, 8 processes (the tests then load them from the cache)
-    rc = finish(start(f"{PY} -m kvplan.kernels.build sm_90", "build.log"), 120)
-    summary.append(f"build rc={rc}: " + tail("build.log", 2).strip().replace("\n", " | "))
+    rc = finish(start(f"{PY} -m kvplan.kernels.build sm_90", "env.log"), 120)
+    summary.append(f"build rc={rc}: " + tail("env.log", 2).strip().replace("\n", " | "))
     par = []
     if "tests" in steps:
         par.append(("tests", start(f"{PY} -m pytest -q -p no:cacheprovider --durations=8 tests/test_kernel_gpu.py "

@@ -166,15 +166,18 @@ def load(config, dev: Device) -> Loaded:
         obj = cc.ObjectCode.from_cubin(cubin, name=config.name)
         attr = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
         kernels, functions, regs = {}, {}, {}
-        for name in config.kernels:
+        for i, name in enumerate(config.kernels):
             k = obj.get_kernel(name)
             h = k.handle
+            big = i == 0  # the first kernel takes dynamic shared memory; merges use a little static memory
             if isinstance(h, driver.CUkernel):
-                _check_driver(driver.cuKernelSetAttribute(attr, dev.smem_optin, h, driver.CUdevice(dev.index)),
-                              "cuKernelSetAttribute")
+                if big:
+                    _check_driver(driver.cuKernelSetAttribute(attr, dev.smem_optin, h, driver.CUdevice(dev.index)),
+                                  "cuKernelSetAttribute")
                 func = _check_driver(driver.cuKernelGetFunction(h), "cuKernelGetFunction")[1]
             else:
-                _check_driver(driver.cuFuncSetAttribute(h, attr, dev.smem_optin), "cuFuncSetAttribute")
+                if big:
+                    _check_driver(driver.cuFuncSetAttribute(h, attr, dev.smem_optin), "cuFuncSetAttribute")
                 func = h
             kernels[name] = k
             functions[name] = int(func)
