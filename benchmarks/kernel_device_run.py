@@ -95,13 +95,13 @@ def main():
     for p in bg:  # FlashInfer's JIT builds: done by now, or given until 4 minutes into the call
         finish(p, 240 - (time.time() - T0))
     if "bench" in steps:
-        rc = finish(start(f"{PY} benchmarks/kernel_vs_flashinfer.py {' '.join(x for x in flags if x == '--quick')}",
+        rc = finish(start(f"{PY} benchmarks/kernel_vs_flashinfer.py {' '.join(x for x in flags if x in ('--quick', '--sweep'))}",
                           "bench.log"), 330)
         summary.append(f"bench rc={rc}")
     print(f"total {time.time() - T0:.0f} s")
     print("\n".join(summary))
     if "bench" in steps:
-        print(tail("bench.log", 40))
+        print(tail("bench.log", 75))
 
 
 if __name__ == "__main__":

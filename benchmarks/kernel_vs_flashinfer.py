@@ -353,6 +353,72 @@ def mla_row(label, B, ctx, H, kv_dtype, read_bw, l2, fi, fi_procs):
     return row
 
 
+def sweep(read_bw, l2):
+    """Launch variants on the weak shapes (same data per shape); returns rows of (shape, variant, µs, % read)."""
+    from kvplan.kernels import KernelOptions as O
+
+    out = []
+    gqa = [("head_dim 64 B16 32K", 16, 32768, (32, 8, 64), BF,
+            [O(), O(slices=8, stages=3), O(slices=4, stages=8), O(slices=2, stages=8), O(bulk=False)]),
+           ("MQA 64q/1kv B8 32K", 8, 32768, (64, 1, 128), BF, [O(), O(num_splits=16), O(num_splits=64)]),
+           ("fp8 B64 8K", 64, 8192, LLAMA, F8, [O(), O(bulk=True), O(bulk=True, stages=6)]),
+           ("B64 8K", 64, 8192, LLAMA, BF, [O(), O(slices=8, stages=3), O(slices=4, stages=4)])]
+    for label, B, ctx, (Hq, Hkv, D), kvd, variants in gqa:
+        es = 1 if kvd == F8 else 2
+        kv_bytes = 2 * B * ctx * Hkv * D * es
+        copies = max(1, min(8, math.ceil(3 * l2 / kv_bytes)))
+        k, v, bts = paged(B, ctx, Hkv, D, 16, kvd, copies, l2)
+        qs = [torch.randn(B, Hq, D, device=DEV).to(BF) for _ in range(copies)]
+        outs = [torch.empty(B, Hq, D, device=DEV, dtype=BF) for _ in range(copies)]
+        sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
+        base = None
+        for opt in variants:
+            try:
+                plan = paged_decode_plan(Hq, Hkv, D, 16, kvd, BF, B, ctx // 16, DEV, options=opt)
+                got = plan.run(qs[0], k, v, bts[0], sl, out=outs[0]).clone()
+                base = got if base is None else base
+                t = time_calls([lambda r=r: plan.run(qs[r], k, v, bts[r], sl, out=outs[r]) for r in range(copies)])
+                ln = plan.launch_for(B)
+                out.append(dict(shape=label, variant=repr(opt).replace("KernelOptions", ""), us=t * 1e6,
+                                pct_read=100 * kv_bytes / t / read_bw, rel_vs_default=rel(got, base),
+                                launch=f"splits {ln.splits} slices {ln.slices} stages {ln.stages} bulk {ln.config.bulk}"))
+            except Exception as exc:  # noqa: BLE001
+                out.append(dict(shape=label, variant=repr(opt), error=f"{type(exc).__name__}: {exc}"[:200]))
+            print(json.dumps(out[-1]), flush=True)
+        del k, v, qs, outs
+        torch.cuda.empty_cache()
+    mla = [("MLA 16h B32 8K", 32, 8192, 16, BF), ("MLA 16h B8 32K", 8, 32768, 16, BF), ("MLA 16h B1 32K", 1, 32768, 16, BF),
+           ("MLA 16h fp8 B32 8K", 32, 8192, 16, F8), ("MLA 128h B32 4K", 32, 4096, 128, BF)]
+    for label, B, ctx, H, kvd in mla:
+        es = 1 if kvd == F8 else 2
+        kv_bytes = B * ctx * 576 * es
+        copies = max(1, min(8, math.ceil(3 * l2 / kv_bytes)))
+        nb = B * ctx // 64
+        lat = torch.randn(nb * copies, 64, 576, device=DEV).to(kvd)
+        bts = [(torch.randperm(nb, device=DEV).to(torch.int32) + r * nb).view(B, ctx // 64).contiguous()
+               for r in range(copies)]
+        qn = [torch.randn(B, H, 512, device=DEV).to(BF) for _ in range(copies)]
+        qr = [torch.randn(B, H, 64, device=DEV).to(BF) for _ in range(copies)]
+        outs = [torch.empty(B, H, 512, device=DEV, dtype=BF) for _ in range(copies)]
+        sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
+        base = None
+        for kw in (dict(stages=2), dict(stages=3), dict(stages=4), dict(stages=2, bulk=False)):
+            try:
+                plan = paged_mla_decode_plan(H, 512, 64, 64, kvd, B, ctx // 64, DEV, **kw)
+                got = plan.run(qn[0], qr[0], lat, bts[0], sl, scale=0.07, out=outs[0]).clone()
+                base = got if base is None else base
+                t = time_calls([lambda r=r: plan.run(qn[r], qr[r], lat, bts[r], sl, scale=0.07, out=outs[r])
+                                for r in range(copies)])
+                out.append(dict(shape=label, variant=str(kw), us=t * 1e6, pct_read=100 * kv_bytes / t / read_bw,
+                                rel_vs_default=rel(got, base), launch=f"splits {plan.splits_for(B)} smem {plan.smem}"))
+            except Exception as exc:  # noqa: BLE001
+                out.append(dict(shape=label, variant=str(kw), error=f"{type(exc).__name__}: {exc}"[:200]))
+            print(json.dumps(out[-1]), flush=True)
+        del lat, qn, qr, outs
+        torch.cuda.empty_cache()
+    return out
+
+
 def table(rows, read_bw):
     lines = [f"read bandwidth {read_bw / 1e12:.3f} TB/s; times in µs, CUDA graphs, pages shuffled", "",
              "| shape | KV MB | kvplan | FlashInfer best | SDPA contiguous | kvplan / FI | kvplan / SDPA | % read BW |"
@@ -374,6 +440,7 @@ def main():
     ap.add_argument("--json", default=None)
     ap.add_argument("--quick", action="store_true", help="a few shapes only")
     ap.add_argument("--no-flashinfer", action="store_true")
+    ap.add_argument("--sweep", action="store_true", help="also time launch variants on the weak shapes")
     ap.add_argument("--fi-warm", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fi_warm:
@@ -409,7 +476,8 @@ def main():
     for p, _ in procs.values():
         if p.poll() is None:
             p.kill()
-    result = dict(date=datetime.date.today().isoformat(), gpu=props.name, torch=torch.__version__,
+    sweeps = sweep(read.bytes_per_s, l2) if args.sweep else []
+    result = dict(sweep=sweeps, date=datetime.date.today().isoformat(), gpu=props.name, torch=torch.__version__,
                   flashinfer=getattr(fi, "__version__", None), read_bw=read.to_dict(), copy_bw=copy.to_dict(),
                   rows=rows, command=" ".join(sys.argv))
     path = Path(args.json) if args.json else out_dir / "kernel_vs_flashinfer.json"
@@ -417,6 +485,11 @@ def main():
     print()
     print(f"## {props.name}, {result['date']}, torch {torch.__version__}, FlashInfer {result['flashinfer']}")
     print(table(rows, read.bytes_per_s))
+    if sweeps:
+        print("\n| sweep shape | variant | µs | % read | launch |\n|---|---|---|---|---|")
+        for r in sweeps:
+            print(f"| {r['shape']} | {r['variant']} | " + (f"{r['us']:.1f} | {r['pct_read']:.1f}% | {r['launch']} |"
+                                                         if "us" in r else f"{r['error']} | | |"))
     host = next((r["host_us"] for r in rows if "host_us" in r), None)
     if host:
         print("\nhost time per eager call, Llama-3-8B B1 4K (µs): " + "; ".join(f"{k} {v:.1f}" for k, v in host.items()))

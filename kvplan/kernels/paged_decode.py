@@ -177,8 +177,8 @@ class PagedDecodePlan:
             raise ValueError(f"max_batch and kv_heads must be <= {limits.MAX_GRID_YZ}")
         if self.max_blocks_per_seq * self.block_size >= 2**31 - 2**20:
             raise ValueError("max_blocks_per_seq x block_size addresses more than 2^31 token slots")
-        self.q_dtype = _torch_dtype(torch, "q_dtype", q_dtype, (torch.float16, torch.bfloat16))
         self.kv_dtype = _torch_dtype(torch, "kv_dtype", kv_dtype, (torch.float16, torch.bfloat16, torch.float8_e4m3fn))
+        self.q_dtype = _torch_dtype(torch, "q_dtype", q_dtype, (torch.float16, torch.bfloat16))
         if self.kv_dtype != torch.float8_e4m3fn and self.kv_dtype != self.q_dtype:
             raise ValueError(f"kv_dtype {dtype_name(self.kv_dtype)} must match q_dtype {dtype_name(self.q_dtype)} "
                              "(only float8_e4m3fn caches may differ from q)")

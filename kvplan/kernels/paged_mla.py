@@ -80,7 +80,7 @@ class PagedMLADecodePlan:
         self._tok = limits.mla_step_tokens(kvn)
         self._entries: dict[int, tuple] = {}
         self._lock = threading.Lock()
-        self._scales = (None, 1.0)
+        self._scales = (object(), None)  # nothing matches: the first run sets the scales
         self._cbase, self._vscale = 0.0, 1.0
         need = max(self._splits(b)[0] * b for b in range(1, min(self.max_batch, 512) + 1))
         need = max(need, self._splits(self.max_batch)[0] * self.max_batch)

@@ -242,9 +242,12 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     const int nval = c_hi - (c_lo + k * TOK);  // valid rows in this stage (>= 1)
 
     // ---- QK: S^T for this warp's units; rows t0 = 16 mt + r and t0 + 8
-    float sc[UPW][4];
+    // two accumulator chains per unit (even / odd 16-dim halves): the MMAs of one chain wait on each other
+    float sc[UPW][4], sc2[UPW][4];
 #pragma unroll
-    for (int u = 0; u < UPW; ++u) sc[u][0] = sc[u][1] = sc[u][2] = sc[u][3] = 0.f;
+    for (int u = 0; u < UPW; ++u)
+#pragma unroll
+      for (int t = 0; t < 4; ++t) sc[u][t] = sc2[u][t] = 0.f;
     const bool qk = warp < UNITS && 16 * mt < nval;
     if (qk) {
       const unsigned char* ra = tile + row_off(16 * mt + r);
@@ -260,10 +263,14 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
             const int nt = unit / MTI;
             const uint4 qv = *reinterpret_cast<const uint4*>(smem + OFF_Q + (8 * nt + r) * QS + c * 16);
             mma_bf16(sc[u], x0.x, x1.x, x0.y, x1.y, qv.x, qv.y);
-            mma_bf16(sc[u], x0.z, x1.z, x0.w, x1.w, qv.z, qv.w);
+            mma_bf16(sc2[u], x0.z, x1.z, x0.w, x1.w, qv.z, qv.w);
           }
         }
       }
+#pragma unroll
+      for (int u = 0; u < UPW; ++u)
+#pragma unroll
+        for (int t = 0; t < 4; ++t) sc[u][t] += sc2[u][t];
     }
     // scores (log2 domain), masked by a select; per-head maxima of this m-tile
     const bool v0 = 16 * mt + r < nval, v1 = 16 * mt + r + 8 < nval;
