@@ -125,8 +125,8 @@ def load_prefill(path: Path = PREFILL_FILE, chunk: int = 8192) -> list:
                             gpu.decode_bandwidth, COMPUTE[gpu.name])
                       for start in range(0, case["input_len"], chunk))
         label = f"{case['kvplan_model'].split('/')[-1]} tp{case['tp']} input {case['input_len']}"
-        out.append(Case(case["id"], case["source"], gpu.name, case.get("fit", True), float(case["ttft_ms"]), summed(parts),
-                        label, case.get("notes", "")))
+        out.append(Case(case["id"], case["source"], gpu.name, case.get("fit", True), float(case["ttft_ms"]),
+                        summed(parts), label, case.get("notes", "")))
     return out
 
 
@@ -332,7 +332,8 @@ def markdown(cal: Calibration) -> str:
     loso, ins = summary(cal.decode_cases, cal.decode_errors), summary(cal.decode_cases, inside)
     pre = summary(cal.prefill_cases, cal.prefill_errors)
     rows = ["| GPU | layer_us | allreduce_us | gemm_efficiency | prefill_efficiency | decode cases | "
-            "in sample median / max | LOSO median / max | prefill cases, LOSO median |", "|---|---|---|---|---|---|---|---|---|"]
+            "in sample median / max | LOSO median / max | prefill cases, LOSO median |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for gpu, (a, b, e) in sorted(cal.decode.items()):
         n, med, worst = loso[gpu]
         _, imed, iworst = ins[gpu]

@@ -15,8 +15,7 @@ from kvplan.plan.prefill import prefill
 from kvplan.plan.speed import basis, decode, engine_ms, weights_read_bytes
 from kvplan.plan.work import _attended, decode_work, linear_flops, prefill_work, touched_share, weight_bytes_read
 
-BF16, FP8 = PRECISIONS["bf16"], PRECISIONS["fp8_e4m3"]
-H100 = find_gpu("h100")
+BF16 = PRECISIONS["bf16"]
 SIMPLE = SpeedProfile("H100-80GB-SXM", COMPUTE["H100-80GB-SXM"],
                       replace(FITTED["H100-80GB-SXM"], layer_us=10.0, allreduce_us=5.0, gemm_efficiency=0.5,
                               prefill_efficiency=0.5), "H100-80GB-SXM", None)

@@ -50,7 +50,7 @@ def _with_groups(spec: ModelSpec, groups: tuple, dtype: str, what: str) -> Model
     size from safetensors metadata stays exact in the groups that did not change)."""
     delta = sum(g.bytes for g in groups) - sum(g.bytes for g in spec.params)
     w = spec.weights
-    stored = int(max(w.bytes + delta, sum(g.bytes for g in groups) * 0.5))
+    stored = max(int(w.bytes + delta), 0)
     formats = sorted({g.stored for g in groups if g.parameters} - {dtype})
     weights = Weights(w.parameters, stored, formats[0] if formats else dtype, f"{w.source}; {what}")
     return replace(spec, params=groups, weights=weights, dtype=dtype)
