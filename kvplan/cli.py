@@ -16,8 +16,8 @@ FLAGS = {
     "model": "MODEL", "tp": "--tp", "pp": "--pp", "context": "--context", "kv_dtype": "--kv-dtype",
     "block_size": "--block-size", "kv_budget": "--kv-budget", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-util", "max_num_batched_tokens": "--max-num-batched-tokens", "revision": "--revision",
-    "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
-    "hub_timeout": "--hub-timeout",
+    "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format", "batch": "--batch",
+    "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len", "hub_timeout": "--hub-timeout",
 }
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 
@@ -92,10 +92,19 @@ def estimate(
     max_num_batched_tokens: int = typer.Option(8192, "--max-num-batched-tokens", help="Tokens of the "
                                                "largest forward pass (sizes the activation reserve)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    batch: Optional[str] = typer.Option(None, "--batch", help="Decode batch sizes to estimate besides 1 and max "
+                                        "concurrency (1,8,64); batches that do not fit are marked."),
+    quantization: Optional[str] = typer.Option(None, "--quantization", "-q", help="Serve the weights quantised "
+                                               "as vLLM's --quantization: fp8, awq, gptq or mxfp4."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Model dtype as vLLM's --dtype: auto, half, "
+                                        "float16, bfloat16, float, float32."),
+    input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
+                                            "(default: the context)."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
-    """Footprint, KV budget and max concurrency; sweeps are the cross product of the comma lists."""
+    """Footprint, KV budget, max concurrency, decode ITL and time to first token; sweeps are the cross product
+    of the comma lists."""
     from .commands.estimate import estimate as run
     from .render import check_format
 
@@ -105,7 +114,8 @@ def estimate(
                      kv_dtypes=[d.strip() for d in kv_dtype.split(",")], tps=_list(tp, "tp"),
                      block_size=block_size, kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory,
                      gpu_util=gpu_util, max_num_batched_tokens=max_num_batched_tokens, revision=revision,
-                     spell=flag)
+                     batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
+                     dtype=dtype, input_len=input_len, spell=flag)
     show(result, fmt)
 
 

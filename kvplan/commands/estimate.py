@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
+from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..plan.budget import flag_budget, gpu_budget
@@ -37,7 +38,8 @@ class EstimateResult:
 def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_size: int = 16,
              kv_budget: Optional[str] = None, gpu: Optional[str] = None, gpu_memory: Optional[str] = None,
              gpu_util: float = 0.9, max_num_batched_tokens: int = 8192, revision: Optional[str] = None,
-             spell: Callable[[str], str] = str) -> EstimateResult:
+             batches: tuple = (), quantization: Optional[str] = None, dtype: Optional[str] = None,
+             input_len: Optional[int] = None, spell: Callable[[str], str] = str) -> EstimateResult:
     require_fraction("gpu_util", gpu_util)
     sweep = len(contexts) * len(kv_dtypes) * len(tps)
     if sweep > MAX_PLANS:  # bounded work: each plan may search TP degrees and context lengths
@@ -49,7 +51,7 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
     require_positive("max_num_batched_tokens", max_num_batched_tokens)
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
-    spec = resolve(model, revision)
+    spec = apply_weight_precision(resolve(model, revision), quantization, dtype)
     device = choose_gpu(gpu)
 
     @lru_cache(maxsize=None)
@@ -58,7 +60,7 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
             return flag_budget(budget_bytes)
         return gpu_budget(spec, tp, device, gpu_util, max_num_batched_tokens, memory)
 
-    plans = [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size,
-                  bandwidth=device.decode_bandwidth)
+    plans = [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size, gpu=device,
+                  batches=tuple(batches), input_len=input_len, max_num_batched_tokens=max_num_batched_tokens)
              for c in contexts for d in kv_dtypes for t in tps]
     return EstimateResult(spec, plans, spell)
