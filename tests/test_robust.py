@@ -279,17 +279,21 @@ def test_a_crash_exits_3_in_one_line(monkeypatch):
     assert line.startswith("kvplan: internal error (exit 3): ZeroDivisionError") and "plan/plan.py" in line
 
 
-def test_a_number_that_is_not_finite_never_reaches_the_output(monkeypatch):
-    """The renderer's guard: even if a bug produced NaN, the JSON is not written (exit 3)."""
-    import kvplan.plan.speed as speed
+@pytest.mark.parametrize("field, value, why", [
+    ("kv_bytes_per_token", math.nan, "[0].kv_bytes_per_token is nan"),
+    ("max_concurrency", math.inf, "[0].max_concurrency is inf"),
+    ("kv_bytes_per_sequence_per_gpu", 1.5, "[0].kv_bytes_per_sequence_per_gpu counts something but is 1.5"),
+])
+@pytest.mark.parametrize("fmt", ["json", "yaml", "csv"])
+def test_a_number_not_finite_or_not_its_type_never_reaches_the_output(monkeypatch, field, value, why, fmt):
+    """The renderer's guard: were a bug to produce NaN, Infinity or a fractional byte count, nothing is written
+    and the run ends as a crash (exit 3), not as a JSON file a strict reader rejects."""
+    from kvplan.commands.estimate import EstimateResult
 
-    real = speed.decode_roofline
-    monkeypatch.setattr(speed, "decode_roofline", lambda *a, **k: real(*a, **k).__class__(
-        **{**real(*a, **k).__dict__, "ms_per_step_batch1": math.nan}))
-    import kvplan.plan.plan as plan_module
-    monkeypatch.setattr(plan_module, "decode_roofline", speed.decode_roofline)
-    result = run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--format", "json")
-    one_line(result, "internal error (exit 3): OutputInvariantError", "ms_per_step_batch1 is nan", code=3)
+    rows = EstimateResult.rows
+    monkeypatch.setattr(EstimateResult, "rows", lambda self: [{**rows(self)[0], field: value}])
+    result = run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--format", fmt)
+    one_line(result, "internal error (exit 3): OutputInvariantError", why, code=3)
     assert result.stdout == ""
 
 
@@ -325,12 +329,21 @@ def test_full_disk_and_closed_stdout_are_one_line(monkeypatch):
 
 def test_bounded_work_on_the_largest_accepted_model(tmp_path):
     """1,024 layers (the ceiling) and a 256-plan sweep of plans that do not fit (each searches TP degrees and
-    context lengths): per-layer sums go by layer kind, so this stays well inside the 5 s the issue allows."""
+    context lengths, prices decode and every prefill chunk): per-layer sums go by layer kind, so this stays well
+    inside the 5 s the issue allows."""
     big = {**GEMMA2_9B, "num_hidden_layers": 1024, "max_position_embeddings": 2**40}
-    contexts = ",".join(str(2**i) for i in range(20, 36))
+    contexts = ",".join(str(2**i) for i in range(10, 26))
     started = time.monotonic()
     result = run_kvplan("estimate", write(tmp_path, big), "--context", contexts, "--tp", "1,3,5,7",
-                        "--kv-dtype", "auto,fp8,fp16,bf16", "--format", "json")
+                        "--kv-dtype", "auto,fp8,fp16,bf16", "--max-num-batched-tokens", "65536", "--format", "json")
     assert result.returncode == 0, result.stderr
     assert len(finite_numbers(result.stdout)["plans"]) == 256
     assert time.monotonic() - started < 5
+
+
+def test_prefill_chunks_are_bounded():
+    """Time to first token prices every chunk of the prompt: a run that would price more than 32,768 says so."""
+    one_line(run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--context", str(2**40)),
+             "--max-num-batched-tokens (8,192) splits the prompts of this run into 134,217,728 prefill chunks")
+    one_line(run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--context", "131072", "--max-num-batched-tokens",
+                        "1"), "into 131,072 prefill chunks")

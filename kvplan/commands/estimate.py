@@ -19,6 +19,7 @@ from .describe import model_summary
 
 MAX_PLANS = 256
 MAX_BLOCK_SIZE = 2**16
+MAX_PREFILL_CHUNKS = 2**15  # chunks priced one by one (plan/prefill.py): ~1-2 s over a whole run
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,12 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
     if block_size & (block_size - 1):
         raise FieldError("block_size", f"must be a positive power of two (16 is vLLM's default), got {block_size}.")
     require_positive("max_num_batched_tokens", max_num_batched_tokens)
+    chunks = sum(-(-(input_len or c) // max_num_batched_tokens) for c in contexts) * len(kv_dtypes) * len(tps)
+    if chunks > MAX_PREFILL_CHUNKS:  # bounded work: time to first token prices every chunk of the prompt
+        raise FieldError("max_num_batched_tokens", f"({max_num_batched_tokens:,}) splits the prompts of this run "
+                                                   f"into {chunks:,} prefill chunks, more than the "
+                                                   f"{MAX_PREFILL_CHUNKS:,} kvplan prices in one run; raise it, or "
+                                                   f"ask for shorter contexts or fewer plans.")
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
     spec = apply_weight_precision(resolve(model, revision), quantization, dtype)

@@ -46,7 +46,8 @@ def _ints(names: str, minimum: int, maximum: int) -> dict:
 
 
 # Every field a rule reads: (kind, minimum, maximum) for integers, or the kind of value. A field that is
-# present (not null) must hold to this whether or not this model's rules end up reading it.
+# present (not null) must hold to this whether or not this model's rules end up reading it. Names too generic
+# to mean the same in every family ("bias", "use_bias") are checked by the getter that reads them instead.
 FIELDS = {
     **_ints("num_hidden_layers n_layer num_layers n_layers", 1, MAX_LAYERS),
     **_ints("num_attention_heads n_head num_heads n_heads num_key_value_heads num_kv_heads n_head_kv n_kv_heads "
@@ -54,22 +55,23 @@ FIELDS = {
             "linear_num_key_heads linear_num_value_heads linear_key_head_dim linear_value_head_dim "
             "linear_conv_kernel_dim mamba_num_heads mamba_head_dim ssm_state_size mamba_d_state n_groups "
             "mamba_n_groups conv_kernel mamba_d_conv mamba_expand attn_layer_period full_attention_interval "
-            "sliding_window_pattern no_rope_layer_interval", 1, MAX_COUNT),
+            "sliding_window_pattern no_rope_layer_interval moe_layer_freq expert_layer_period num_ln_in_parallel_attn",
+            1, MAX_COUNT),
     # zero means "none" for these (no q low-rank, dense model, no shared expert, every layer MoE...)
     **_ints("intermediate_size n_inner ffn_hidden_size moe_intermediate_size intermediate_size_mlp "
             "shared_expert_intermediate_size n_shared_experts n_routed_experts num_local_experts num_experts "
             "num_experts_per_tok num_experts_per_token moe_topk first_k_dense_replace interleave_moe_layer_step "
             "decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim attn_layer_offset "
-            "max_window_layers", 0, MAX_COUNT),
+            "max_window_layers expert_layer_offset moe_shared_expert_intermediate_size", 0, MAX_COUNT),
     **_ints("vocab_size padded_vocab_size", 0, MAX_VOCAB),
     **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size", 1, MAX_TOKENS),
     **_ints("sliding_window", 0, MAX_TOKENS),  # 0 (or null) means no window
-    **{name: ("bool",) for name in "multi_query new_decoder_architecture use_sliding_window tie_word_embeddings"
-       .split()},
-    **{name: ("str",) for name in "model_type torch_dtype dtype".split()},
+    **{name: ("bool",) for name in "multi_query new_decoder_architecture use_sliding_window tie_word_embeddings "
+       "attention_bias mlp_bias parallel_attn mamba_proj_bias mamba_conv_bias use_conv_bias".split()},
+    **{name: ("str",) for name in "model_type torch_dtype dtype topk_method".split()},
     "quantization_config": ("dict",),
-    "layer_types": ("list",),
-    "no_rope_layers": ("list",),
+    "vision_config": ("dict",),
+    **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers".split()},
     "hybrid_override_pattern": ("list or str",),
 }
 
