@@ -1,0 +1,369 @@
+"""The forward pass verify runs, as shapes (pure: no torch). `architecture(raw_config, spec, tp)` says which
+mixer and which feed-forward every decoder layer has; `rank_weights(arch)` lists the tensors one TP rank holds,
+with vLLM's sharding (vllm/model_executor/layers/linear.py, vocab_parallel_embedding.py, fused_moe/layer.py):
+
+- column-parallel fused projections (QKV, gate/up, DeltaNet's qkvz) split part by part along their output rows,
+  KV heads replicated one per rank when there are fewer of them than ranks;
+- row-parallel output and down projections split along their input columns (an all-reduce follows each);
+- routed experts split along their intermediate dimension (every rank holds every expert, a slice of each);
+- the vocabulary padded to a multiple of 64 and split across ranks (embedding and LM head);
+- MLA's latent projection (kv_a) and its norms replicated, its per-head projections split by heads.
+
+kvplan/gpu/model.py builds tensors of exactly these shapes; the tests shard one set of full weights with
+`shard_slices` and check the ranks' forward against a single-process reference."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..errors import KvplanError
+from ..model.config import Config
+from ..model.kinds import LinearState, MLALatent
+from ..model.params import NON_GATED_MLP, TIED_BY_DEFAULT
+from ..model.spec import ModelSpec
+
+VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
+MXFP4_BLOCK = 32  # elements per E8M0 scale
+
+
+@dataclass(frozen=True)
+class LayerArch:
+    index: int
+    mixer: str  # attention | mla | linear
+    window: Optional[int]  # sliding / chunked window in tokens (attention only)
+    ffn: str  # dense | moe
+    rope_theta: float
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One TP rank's view of a decoder-only model. Head counts are the whole model's; `*_rank` are this rank's."""
+
+    name: str
+    family: str
+    tp: int
+    dtype: str  # compute dtype of the checkpoint (bf16 | fp16)
+    hidden: int
+    vocab: int
+    layers: tuple
+    norm_eps: float
+    norm_plus_one: bool  # Gemma: x * (1 + w)
+    embed_scale: float  # Gemma multiplies embeddings by sqrt(hidden)
+    sandwich_norms: bool  # Gemma 2/3: norms after attention and around the MLP too
+    tied_embeddings: bool
+    activation: str  # silu | gelu_tanh
+    gated_mlp: bool
+    # softmax attention
+    heads: int = 0
+    kv_heads: int = 0
+    head_dim: int = 0
+    rope_dim: int = 0
+    qk_norm: bool = False
+    qkv_bias: bool = False
+    attn_output_gate: bool = False  # Qwen3-Next: sigmoid gate on the attention output
+    attn_scale: float = 0.0
+    # MLA
+    q_lora_rank: int = 0
+    kv_lora_rank: int = 0
+    qk_nope_dim: int = 0
+    qk_rope_dim: int = 0
+    v_head_dim: int = 0
+    # gated DeltaNet
+    lin_key_heads: int = 0
+    lin_value_heads: int = 0
+    lin_key_dim: int = 0
+    lin_value_dim: int = 0
+    conv_kernel: int = 0
+    # feed-forward
+    intermediate: int = 0
+    experts: int = 0
+    top_k: int = 0
+    expert_intermediate: int = 0
+    shared_intermediate: int = 0
+    shared_gate: bool = False
+    renormalize: bool = True
+    routed_scale: float = 1.0
+    experts_format: str = "bf16"  # bf16 | mxfp4
+    notes: tuple = field(default_factory=tuple)
+
+    # ---- per-rank sizes ---------------------------------------------------------------------------------------
+    def split(self, units: int) -> int:
+        """Units (heads, rows) of `units` on one rank: an even share, or one replica when there are fewer."""
+        return units // self.tp if units >= self.tp else 1
+
+    @property
+    def heads_rank(self) -> int:
+        return self.heads // self.tp
+
+    @property
+    def kv_heads_rank(self) -> int:
+        return self.split(self.kv_heads)
+
+    @property
+    def padded_vocab(self) -> int:
+        return -(-self.vocab // VOCAB_PADDING) * VOCAB_PADDING
+
+    @property
+    def vocab_rank(self) -> int:
+        return self.padded_vocab // self.tp
+
+    @property
+    def conv_dim(self) -> int:
+        return 2 * self.lin_key_heads * self.lin_key_dim + self.lin_value_heads * self.lin_value_dim
+
+    @property
+    def conv_dim_rank(self) -> int:
+        return self.conv_dim // self.tp
+
+    @property
+    def mixers(self) -> set:
+        return {layer.mixer for layer in self.layers}
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One tensor of a rank. `axis` is the dimension TP splits (None: replicated); `segments` are the parts of
+    the full (tp 1) tensor along it as (length, units): each part is split unit-wise (heads, rows or 32-value
+    groups), a rank taking an even share of the units, or one unit when there are fewer units than ranks."""
+
+    name: str
+    full_shape: tuple
+    dtype: str  # model | u8
+    axis: Optional[int] = None
+    segments: tuple = ()
+
+    def shape(self, tp: int) -> tuple:
+        if self.axis is None or tp == 1:
+            return self.full_shape
+        shape = list(self.full_shape)
+        shape[self.axis] = sum(length // units * (units // tp if units >= tp else 1) for length, units in self.segments)
+        return tuple(shape)
+
+    def elements(self, tp: int) -> int:
+        return math.prod(self.shape(tp))
+
+
+def shard_slices(spec: WeightSpec, rank: int, tp: int) -> list:
+    """(start, stop) ranges along spec.axis of the full tensor that rank `rank` of `tp` holds, in order."""
+    if spec.axis is None or tp == 1:
+        return [(0, spec.full_shape[spec.axis or 0])]
+    ranges, offset = [], 0
+    for length, units in spec.segments:
+        size = length // units
+        if units >= tp:
+            share = units // tp
+            first = rank * share
+        else:  # fewer units than ranks: each unit replicated on tp // units ranks
+            share, first = 1, rank // (tp // units)
+        ranges.append((offset + first * size, offset + (first + share) * size))
+        offset += length
+    return ranges
+
+
+def _layer_kinds(spec: ModelSpec) -> list:
+    if len(spec.layers) != spec.num_hidden_layers:
+        raise KvplanError(f"{spec.name} has decoder layers without attention or state (MLP-only blocks); "
+                          f"verify's forward pass covers models whose every layer has a mixer.")
+    kinds = []
+    for layer in spec.layers:
+        if isinstance(layer, MLALatent):
+            kinds.append(("mla", None))
+        elif isinstance(layer, LinearState):
+            if layer.flavor != "gated-deltanet":
+                raise KvplanError(f"{spec.name} has {layer.flavor} layers; verify's forward pass has a recurrent "
+                                  f"step for gated DeltaNet (Qwen3-Next) only.")
+            kinds.append(("linear", None))
+        else:
+            kinds.append(("attention", layer.window))
+    return kinds
+
+
+def _moe_layers(cfg: Config, n: int, experts: int) -> set:
+    if not experts:
+        return set()
+    first_dense = cfg.optional_int("first_k_dense_replace")
+    step = cfg.optional_int(("interleave_moe_layer_step", "decoder_sparse_step")) or 1
+    only_mlp = set(cfg.int_list("mlp_only_layers"))
+    return {i for i in range(first_dense, n) if (i + 1) % step == 0 and i not in only_mlp}
+
+
+def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
+    """The forward pass of `spec` on one rank of `tp`, from the config fields the spec does not keep."""
+    cfg = Config(raw, spec.name)
+    family = cfg.model_type
+    gemma = family.startswith("gemma")
+    n, hidden = spec.num_hidden_layers, spec.hidden_size
+    kinds = _layer_kinds(spec)
+    experts = spec.experts if spec.experts_per_token else 0
+    moe = _moe_layers(cfg, n, experts)
+    theta = float(cfg.get("rope_theta", 10000.0))
+    local_theta = float(cfg.get("rope_local_base_freq", theta))
+    layers = tuple(LayerArch(i, mixer, window, "moe" if i in moe else "dense",
+                             local_theta if window is not None else theta)
+                   for i, (mixer, window) in enumerate(kinds))
+    notes = []
+    heads = spec.num_attention_heads
+    head_dim = spec.head_dim or 0
+    common = dict(name=spec.name, family=family, tp=tp, dtype=spec.dtype if spec.dtype in ("bf16", "fp16") else "bf16",
+                  hidden=hidden, vocab=spec.vocab_size, layers=layers,
+                  norm_eps=float(cfg.get("rms_norm_eps", cfg.get("layer_norm_epsilon", 1e-6))),
+                  norm_plus_one=gemma, embed_scale=math.sqrt(hidden) if gemma else 1.0,
+                  sandwich_norms=family in ("gemma2", "gemma3", "gemma3_text"),
+                  tied_embeddings=cfg.flag("tie_word_embeddings", family in TIED_BY_DEFAULT),
+                  activation="gelu_tanh" if gemma else "silu", gated_mlp=family not in NON_GATED_MLP, heads=heads)
+    if "attention" in {k for k, _ in kinds}:
+        partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 1.0))
+        scalar = cfg.get("query_pre_attn_scalar")
+        common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=int(head_dim * partial) // 2 * 2,
+                      qk_norm=family.startswith(("qwen3", "gemma3")),
+                      qkv_bias=bool(cfg.get("attention_bias", family in ("qwen2", "gpt_oss"))),
+                      attn_output_gate=family == "qwen3_next",
+                      attn_scale=float(scalar) ** -0.5 if scalar else head_dim ** -0.5)
+    if spec.is_mla:
+        nope, rope = cfg.int("qk_nope_head_dim"), cfg.int("qk_rope_head_dim")
+        common.update(q_lora_rank=cfg.optional_int("q_lora_rank"), kv_lora_rank=cfg.int("kv_lora_rank"),
+                      qk_nope_dim=nope, qk_rope_dim=rope, v_head_dim=cfg.int("v_head_dim", default=nope),
+                      attn_scale=(nope + rope) ** -0.5)
+        notes.append("MLA RoPE without YaRN scaling (the shapes and bytes are the same)")
+    if spec.linear_layers:
+        common.update(lin_key_heads=cfg.int("linear_num_key_heads"), lin_value_heads=cfg.int("linear_num_value_heads"),
+                      lin_key_dim=cfg.int("linear_key_head_dim"), lin_value_dim=cfg.int("linear_value_head_dim"),
+                      conv_kernel=cfg.int("linear_conv_kernel_dim"))
+    expert_inter = cfg.optional_int("moe_intermediate_size") or spec.intermediate_size
+    shared = cfg.optional_int("n_shared_experts") * expert_inter + cfg.optional_int("shared_expert_intermediate_size")
+    stored = {g.name: g.stored for g in spec.params}
+    common.update(intermediate=spec.intermediate_size, experts=experts, top_k=spec.experts_per_token if experts else 0,
+                  expert_intermediate=expert_inter if experts else 0, shared_intermediate=shared if experts else 0,
+                  shared_gate=bool(cfg.optional_int("shared_expert_intermediate_size")),
+                  renormalize=bool(cfg.get("norm_topk_prob", not family.startswith("deepseek"))),
+                  routed_scale=float(cfg.get("routed_scaling_factor", 1.0)),
+                  experts_format="mxfp4" if stored.get("experts") == "mxfp4" else "bf16")
+    quantized = sorted({g.stored for g in spec.params if g.parameters and g.stored not in (spec.dtype, "mxfp4")})
+    if quantized:
+        raise KvplanError(f"{spec.name} stores weights as {quantized[0]}; verify's forward pass runs bf16/fp16 "
+                          f"weights and mxfp4 experts only.")
+    if family == "gpt_oss":
+        notes.append("gpt-oss attention sinks and the clamped SwiGLU are not modelled (one scalar per head; "
+                     "elementwise)")
+    if any(layer.window for layer in layers) and cfg.has("attention_chunk_size"):
+        notes.append("chunked layers attend their last chunk-size tokens (window form)")
+    arch = Arch(**common, notes=tuple(notes))
+    _check_divisible(arch)
+    return arch
+
+
+def _check_divisible(arch: Arch) -> None:
+    tp = arch.tp
+    checks = [("intermediate_size", arch.intermediate), ("moe_intermediate_size", arch.expert_intermediate),
+              ("shared expert intermediate size", arch.shared_intermediate),
+              ("linear_num_value_heads", arch.lin_value_heads), ("linear_num_key_heads", arch.lin_key_heads)]
+    for name, value in checks:
+        if value and value % tp:
+            raise KvplanError(f"{arch.name}: {name} ({value}) is not divisible by tp {tp}, so vLLM cannot shard it.")
+    if arch.padded_vocab % tp:
+        raise KvplanError(f"{arch.name}: the padded vocabulary ({arch.padded_vocab}) is not divisible by tp {tp}.")
+    if arch.experts_format == "mxfp4" and (arch.expert_intermediate // tp) % MXFP4_BLOCK:
+        raise KvplanError(f"{arch.name}: mxfp4 experts need intermediate/tp divisible by {MXFP4_BLOCK}.")
+
+
+# ---- the weights of a rank ------------------------------------------------------------------------------------
+
+def _heads(count: int, dim: int) -> tuple:
+    return (count * dim, count)
+
+
+def _rows(count: int) -> tuple:
+    return (count, count)
+
+
+def layer_weights(arch: Arch, layer: LayerArch) -> list:
+    """WeightSpecs of one decoder layer (names relative to the layer)."""
+    h = arch.hidden
+    w = [WeightSpec("attn_norm", (h,), "model")]
+    if layer.mixer == "attention":
+        hd = arch.head_dim
+        parts = [_heads(arch.heads, hd)] + [_heads(arch.heads, hd)] * arch.attn_output_gate
+        parts += [_heads(arch.kv_heads, hd), _heads(arch.kv_heads, hd)]
+        rows = sum(p[0] for p in parts)
+        w.append(WeightSpec("qkv", (rows, h), "model", 0, tuple(parts)))
+        if arch.qkv_bias:
+            w.append(WeightSpec("qkv_bias", (rows,), "model", 0, tuple(parts)))
+        if arch.qk_norm:
+            w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("k_norm", (hd,), "model")]
+        w.append(WeightSpec("o", (h, arch.heads * hd), "model", 1, (_heads(arch.heads, hd),)))
+    elif layer.mixer == "mla":
+        qk = arch.qk_nope_dim + arch.qk_rope_dim
+        if arch.q_lora_rank:
+            w += [WeightSpec("q_a", (arch.q_lora_rank, h), "model"), WeightSpec("q_a_norm", (arch.q_lora_rank,), "model"),
+                  WeightSpec("q_b", (arch.heads * qk, arch.q_lora_rank), "model", 0, (_heads(arch.heads, qk),))]
+        else:
+            w.append(WeightSpec("q", (arch.heads * qk, h), "model", 0, (_heads(arch.heads, qk),)))
+        kv_b = arch.qk_nope_dim + arch.v_head_dim
+        w += [WeightSpec("kv_a", (arch.kv_lora_rank + arch.qk_rope_dim, h), "model"),
+              WeightSpec("kv_a_norm", (arch.kv_lora_rank,), "model"),
+              WeightSpec("kv_b", (arch.heads * kv_b, arch.kv_lora_rank), "model", 0, (_heads(arch.heads, kv_b),)),
+              WeightSpec("o", (h, arch.heads * arch.v_head_dim), "model", 1, (_heads(arch.heads, arch.v_head_dim),))]
+    else:
+        nk, nv, dk, dv = arch.lin_key_heads, arch.lin_value_heads, arch.lin_key_dim, arch.lin_value_dim
+        qkvz = (_heads(nk, dk), _heads(nk, dk), _heads(nv, dv), _heads(nv, dv))
+        w += [WeightSpec("qkvz", (sum(p[0] for p in qkvz), h), "model", 0, qkvz),
+              WeightSpec("ba", (2 * nv, h), "model", 0, (_rows(nv), _rows(nv))),
+              WeightSpec("conv", (arch.conv_dim, arch.conv_kernel), "model", 0, qkvz[:3]),
+              WeightSpec("A_log", (nv,), "model", 0, (_rows(nv),)),
+              WeightSpec("dt_bias", (nv,), "model", 0, (_rows(nv),)),
+              WeightSpec("o_norm", (dv,), "model"),
+              WeightSpec("o", (h, nv * dv), "model", 1, (_heads(nv, dv),))]
+    if arch.sandwich_norms:
+        w += [WeightSpec("post_attn_norm", (h,), "model"), WeightSpec("post_ffn_norm", (h,), "model")]
+    w.append(WeightSpec("ffn_norm", (h,), "model"))
+    if layer.ffn == "dense":
+        w += _mlp("mlp", arch, arch.intermediate)
+    else:
+        w += _experts(arch)
+        if arch.shared_intermediate:
+            w += _mlp("shared", arch, arch.shared_intermediate)
+            if arch.shared_gate:
+                w.append(WeightSpec("shared_gate", (1, h), "model"))
+    return w
+
+
+def _mlp(prefix: str, arch: Arch, inter: int) -> list:
+    parts = (_rows(inter), _rows(inter)) if arch.gated_mlp else (_rows(inter),)
+    return [WeightSpec(f"{prefix}.gate_up", (len(parts) * inter, arch.hidden), "model", 0, parts),
+            WeightSpec(f"{prefix}.down", (arch.hidden, inter), "model", 1, (_rows(inter),))]
+
+
+def _experts(arch: Arch) -> list:
+    e, h, i = arch.experts, arch.hidden, arch.expert_intermediate
+    parts = 2 if arch.gated_mlp else 1
+    w = [WeightSpec("router", (e, h), "model")]
+    if arch.experts_format == "mxfp4":  # 4-bit values packed two per byte, one E8M0 scale per 32 values
+        groups_h, groups_i = h // MXFP4_BLOCK, i // MXFP4_BLOCK
+        w += [WeightSpec("w13_blocks", (e, parts * i, h // 2), "u8", 1, ((i, i),) * parts),
+              WeightSpec("w13_scales", (e, parts * i, groups_h), "u8", 1, ((i, i),) * parts),
+              WeightSpec("w2_blocks", (e, h, i // 2), "u8", 2, ((i // 2, groups_i),)),
+              WeightSpec("w2_scales", (e, h, groups_i), "u8", 2, ((groups_i, groups_i),))]
+    else:
+        w += [WeightSpec("w13", (e, parts * i, h), "model", 1, ((i, i),) * parts),
+              WeightSpec("w2", (e, h, i), "model", 2, ((i, i),))]
+    return w
+
+
+def rank_weights(arch: Arch) -> list:
+    """Every WeightSpec of the model, layer weights named `layers.{i}.{name}`."""
+    v = arch.padded_vocab
+    w = [WeightSpec("embed", (v, arch.hidden), "model", 0, ((v, v),))]
+    for layer in arch.layers:
+        w += [WeightSpec(f"layers.{layer.index}.{s.name}", s.full_shape, s.dtype, s.axis, s.segments)
+              for s in layer_weights(arch, layer)]
+    w.append(WeightSpec("norm", (arch.hidden,), "model"))
+    if not arch.tied_embeddings:
+        w.append(WeightSpec("lm_head", (v, arch.hidden), "model", 0, ((v, v),)))
+    return w
+
+
+def weight_bytes(arch: Arch, element_bytes: int = 2) -> int:
+    """Bytes of this rank's weights (model-dtype tensors at `element_bytes`, packed tensors at 1)."""
+    return sum(s.elements(arch.tp) * (1 if s.dtype == "u8" else element_bytes) for s in rank_weights(arch))
