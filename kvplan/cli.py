@@ -17,6 +17,7 @@ FLAGS = {
     "block_size": "--block-size", "kv_budget": "--kv-budget", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-util", "max_num_batched_tokens": "--max-num-batched-tokens", "revision": "--revision",
     "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+    "max_num_seqs": "--max-num-seqs",
 }
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 
@@ -172,17 +173,23 @@ def check(
 @app.command()
 def verify(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree of the plan; verify runs one rank of it."),
+    tp: int = typer.Option(1, "--tp", "-tp", "--tensor-parallel-size", help="Tensor-parallel degree: one "
+                           "process per GPU when the machine has that many, else one simulated rank."),
     context: str = typer.Option("8192", "--context", "-c", help="Tokens per sequence (8192, 32k)."),
     kv_dtype: str = typer.Option("auto", "--kv-dtype", help="KV precision the kernel reads: auto, bf16, fp16, fp8."),
     gpu_util: float = typer.Option(0.9, "--gpu-util", help="Fraction of GPU memory the engine may use."),
     block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size (8, 16, 32, 64, 128)."),
+    max_num_seqs: int = typer.Option(256, "--max-num-seqs", help="Sequences per step, as vLLM's: sizes the "
+                                     "sampler pass of the profile run and the decode graphs captured."),
+    max_num_batched_tokens: int = typer.Option(8192, "--max-num-batched-tokens", help="Tokens of the profile "
+                                               "run's forward pass, as vLLM's."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),
 ) -> int:
-    """On the local GPU: allocate one rank's predicted paged KV cache, confirm the capacity boundary and
-    time decode against the bandwidth roofline. Exit 0 when both verdicts hold, 1 when one fails, 2 on
-    bad input or no usable GPU. Needs the `gpu` extra (torch, nvidia-ml-py)."""
+    """On the local GPU: run the model's real forward pass (dummy weights), measure every budget term, size
+    the paged KV pools from what is left, prove the capacity boundary, time decode and prefill against the
+    plan. Exit 0 when the verdicts hold, 1 when one fails, 2 on bad input or no usable GPU. Needs the `gpu`
+    extra (torch, nvidia-ml-py)."""
     from .commands.verify import VerifyResult, verify as run
     from .render import check_format
 
@@ -191,7 +198,7 @@ def verify(
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {context!r}.")
     result = run(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util, block_size=block_size,
-                 revision=revision)
+                 max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, revision=revision)
     show(result, fmt)
     return 0 if result.ok else 1
 

@@ -35,6 +35,13 @@ class DistComm:
         self.dist.all_reduce(x)
         return x
 
+    def min_int(self, value: int) -> int:
+        """The smallest `value` over the group (every rank sizes its cache by the smallest budget)."""
+        device = "cuda" if self.dist.get_backend() == "nccl" else "cpu"
+        t = torch.tensor([value], dtype=torch.int64, device=device)
+        self.dist.all_reduce(t, op=self.dist.ReduceOp.MIN)
+        return int(t.item())
+
     def all_gather_last(self, x):
         """Concatenate every rank's x along the last dim (rank order)."""
         parts = [torch.empty_like(x) for _ in range(self.size)]

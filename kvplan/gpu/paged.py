@@ -26,23 +26,39 @@ def _masked_softmax_attend(q, keys, values, lens, scale: float, window=None):
     return out.reshape(batch, heads, -1).to(q.dtype)
 
 
+GATHER_LIMIT = 256 * 2**20  # bytes of gathered pages per chunk of sequences (bounds the transient copy)
+
+
+def _chunks(batch: int, row_bytes: int):
+    """Slices of the batch whose gathered pages stay under GATHER_LIMIT (static: a graph replays them)."""
+    step = max(1, GATHER_LIMIT // max(1, row_bytes))
+    return [slice(i, min(batch, i + step)) for i in range(0, batch, step)]
+
+
 def torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_scale=1.0, v_scale=1.0):
     """GQA/MQA decode over a paged cache in torch: gathers each sequence's pages (a copy), then attends."""
     batch, width = table.shape
-    k = k_cache[table.long()].reshape(batch, width * k_cache.shape[1], *k_cache.shape[2:])
-    v = v_cache[table.long()].reshape(batch, width * v_cache.shape[1], *v_cache.shape[2:])
-    if k_cache.element_size() == 1:
-        k, v = k.float() * k_scale, v.float() * v_scale
-    return _masked_softmax_attend(q, k, v, lens, scale, window)
+    outs = []
+    for part in _chunks(batch, width * k_cache[0].numel() * 8):
+        ids = table[part].long()
+        k = k_cache[ids].flatten(1, 2)
+        v = v_cache[ids].flatten(1, 2)
+        if k_cache.element_size() == 1:
+            k, v = k.float() * k_scale, v.float() * v_scale
+        outs.append(_masked_softmax_attend(q[part], k, v, lens[part], scale, window))
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
 def torch_paged_mla(q_latent, q_rope, cache, table, lens, scale):
     """Absorbed MLA decode in torch: every head scores the shared latent row (kv_lora_rank + rope wide) and sums
     its first kv_lora_rank columns. Gathers the pages first (the latent is read, written and read again)."""
     batch, width = table.shape
-    latent = cache[table.long()].reshape(batch, width * cache.shape[1], 1, cache.shape[-1])
     q = torch.cat([q_latent, q_rope], dim=-1)
-    return _masked_softmax_attend(q, latent, latent[..., :q_latent.shape[-1]], lens, scale)
+    outs = []
+    for part in _chunks(batch, width * cache[0].numel() * 6):
+        latent = cache[table[part].long()].flatten(1, 2)[:, :, None, :]
+        outs.append(_masked_softmax_attend(q[part], latent, latent[..., :q_latent.shape[-1]], lens[part], scale))
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
 class PagedAttention:

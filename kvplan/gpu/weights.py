@@ -73,10 +73,16 @@ def shard_weights(full: dict, arch: Arch, rank: int) -> dict:
 
 
 def dequantize_mxfp4(blocks, scales, dtype):
-    """[.., rows, cols/2] packed e2m1 pairs (low nibble first) and [.., rows, cols/32] E8M0 scales ->
-    [.., rows, cols] in `dtype`."""
-    lut = torch.tensor(FP4_VALUES, dtype=torch.float32, device=blocks.device)
-    pairs = torch.stack([lut[(blocks & 0x0F).long()], lut[(blocks >> 4).long()]], dim=-1)
-    values = pairs.reshape(*blocks.shape[:-1], scales.shape[-1], -1)
-    scale = torch.exp2(scales.float() - E8M0_BIAS)[..., None]
-    return (values * scale).reshape(*blocks.shape[:-1], -1).to(dtype)
+    """[E, rows, cols/2] packed e2m1 pairs (low nibble first) and [E, rows, cols/32] E8M0 scales -> [E, rows,
+    cols] in `dtype`, one expert at a time (the transient stays one expert's size). Both factors are exact in
+    bf16: fp4 values have two significant bits, E8M0 scales are powers of two."""
+    lut = torch.tensor(FP4_VALUES, dtype=dtype, device=blocks.device)
+    experts, rows, half = blocks.shape
+    out = torch.empty(experts, rows, half * 2, dtype=dtype, device=blocks.device)
+    for e in range(experts):
+        pairs = out[e].view(rows, half, 2)
+        pairs[..., 0] = lut[(blocks[e] & 0x0F).to(torch.int32)]
+        pairs[..., 1] = lut[(blocks[e] >> 4).to(torch.int32)]
+        scale = torch.exp2(scales[e].to(torch.float32) - E8M0_BIAS).to(dtype)
+        out[e].view(rows, scales.shape[-1], -1).mul_(scale[..., None])
+    return out
