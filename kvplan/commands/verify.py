@@ -75,8 +75,16 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
     from ..gpu.nvml import import_stack
 
     import_stack()  # no torch, no CUDA GPU, no NVML: one clear line before any module needs them
-    from ..gpu.rank import Options  # imports torch: only verify pays for it
-    from ..gpu.verify_run import verify_on_gpu
+    import torch  # only verify pays for it
+
+    from ..gpu.rank import Options
 
     options = Options(tp, context, kv_dtype, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
-    return VerifyResult(verify_on_gpu(spec, raw[0], options, progress or Progress()))
+    progress = progress or Progress()
+    if tp > 1 and torch.cuda.device_count() >= tp:  # a real group: one process per GPU
+        from ..gpu.tp import verify_group
+
+        return VerifyResult(verify_group(spec, raw[0], options, progress))
+    from ..gpu.verify_run import verify_rank
+
+    return VerifyResult(verify_rank(spec, raw[0], options, progress))

@@ -1,5 +1,5 @@
-"""The GPU half of `kvplan verify`: one TP rank (or, with --tp N on a machine with N GPUs, one process per GPU
-through kvplan/gpu/tp.py), run by kvplan/gpu/rank.py, judged by kvplan/verify/judge.py.
+"""The GPU half of `kvplan verify`: one TP rank (kvplan/gpu/tp.py runs one per GPU of a real group), run by
+kvplan/gpu/rank.py, judged by kvplan/verify/judge.py.
 
 Every GPU object of a rank hangs off one `held` dict (and the model in it); `verify_rank` releases them (and
 clears the frames of any exception, which would otherwise keep tensors alive) before it returns, raises or
@@ -49,15 +49,6 @@ def device_gpu(info: dict, total: int) -> tuple:
             "NVML bus width x memory clock"
     raise KvplanError(f"GPU {info['name']} is not in the catalog and NVML reports no memory bus width or clock, "
                       f"so there is no bandwidth to predict decode with.")
-
-
-def verify_on_gpu(spec, raw: dict, opts: R.Options, progress) -> dict:
-    import_stack()
-    if opts.tp > 1 and torch.cuda.device_count() >= opts.tp:
-        from .tp import verify_group
-
-        return verify_group(spec, raw, opts, progress)
-    return verify_rank(spec, raw, opts, progress)
 
 
 def verify_rank(spec, raw: dict, opts: R.Options, progress, comm=None, group: dict | None = None) -> dict:
