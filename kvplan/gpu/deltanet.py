@@ -73,9 +73,9 @@ class GatedDeltaNet:
         return conv, rows[:, self.conv_elements:].view(-1, self.nv, self.dk, self.dv)
 
     def _store(self, cache, slots, conv, recurrent) -> None:
-        pool = cache.tensors[0]
-        pool[slots] = torch.cat([conv.reshape(conv.shape[0], -1), recurrent.reshape(conv.shape[0], -1)],
-                                dim=-1).to(pool.dtype)
+        pool, b = cache.tensors[0], conv.shape[0]
+        pool[slots, :self.conv_elements] = conv.reshape(b, -1).to(pool.dtype)
+        pool[slots, self.conv_elements:] = recurrent.reshape(b, -1).to(pool.dtype)
 
     def _split(self, mixed):
         q, k, v = mixed.split([self.nk * self.dk, self.nk * self.dk, self.nv * self.dv], dim=-1)
@@ -96,10 +96,11 @@ class GatedDeltaNet:
             window = torch.cat([conv.float(), mixed.float()[:, :, None]], dim=-1)  # [B, C, K]
             mixed = F.silu((window * conv_w[None]).sum(-1))
             q, k, v = self._split(mixed)
-            s = state.float() * torch.exp(g)[..., None, None]
-            delta = (v - (s * k[..., None]).sum(-2)) * beta[..., None]
-            s = s + k[..., None] * delta[..., None, :]
-            out = (s * q[..., None]).sum(-2)  # [B, H, dv]
+            s = state.float().contiguous().mul_(torch.exp(g)[..., None, None])  # [B, H, dk, dv], in place
+            delta = (v - (k[..., None, :] @ s)[..., 0, :]) * beta[..., None]
+            flat = s.view(-1, self.dk, self.dv)
+            flat.baddbmm_(k.reshape(-1, self.dk, 1), delta.reshape(-1, 1, self.dv))  # S += k delta^T
+            out = (q[..., None, :] @ s)[..., 0, :]  # [B, H, dv]
             self._store(cache, step.state_slots, window[:, :, 1:], s)
         else:
             r, n = step.seqs, step.seq_len

@@ -13,8 +13,11 @@ from ..errors import KvplanError
 from .ops import mlp_activation
 from .weights import dequantize_mxfp4
 
-GROUPED_LABEL = "grouped GEMMs over tokens sorted by expert (torch._grouped_mm)"
-MXFP4_LABEL = "mxfp4 experts dequantised to bf16 in torch every step, then grouped GEMMs (reads every expert)"
+GROUPED_LABEL = ("tokens sorted by expert, grouped GEMMs (torch._grouped_mm) when the batch routes to a third of "
+                 "the experts or more; below that each (token, expert) pair's weights gathered, then bmm")
+MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' experts when few, else every expert), "
+               "then the GEMMs above")
+SLOT_FACTOR = 3  # gathering a pair's weights reads them, writes a copy and reads that: 3x one expert's bytes
 
 
 def grouped_mm(x, w, offsets):
@@ -59,6 +62,29 @@ class MoE:
         return weights * a.routed_scale, ids
 
     def experts(self, x, weights, ids):
+        """Every (token, expert) pair through its expert. With few pairs (SLOT_FACTOR x pairs < experts) each
+        pair's expert weights are gathered and multiplied by its token (cost ~ the routed pairs); otherwise the
+        pairs are sorted by expert and run as grouped GEMMs (cost ~ every expert: the grouped kernel does
+        each expert's tile work even for the experts no token chose)."""
+        if SLOT_FACTOR * ids.numel() < self.arch.experts:
+            return self._pairs(x, weights, ids)
+        return self._grouped(x, weights, ids)
+
+    def _pairs(self, x, weights, ids):
+        a, w = self.arch, self.w
+        t, k = ids.shape
+        flat = ids.reshape(-1)
+        if self.mxfp4:
+            w13 = dequantize_mxfp4(w["w13_blocks"][flat], w["w13_scales"][flat], x.dtype)
+            w2 = dequantize_mxfp4(w["w2_blocks"][flat], w["w2_scales"][flat], x.dtype)
+        else:
+            w13, w2 = w["w13"][flat], w["w2"][flat]
+        rows = x.repeat_interleave(k, dim=0)
+        h = mlp_activation(a.activation, torch.bmm(w13, rows[:, :, None])[..., 0], a.gated_mlp)
+        y = torch.bmm(w2, h[:, :, None].to(w2.dtype))[..., 0]
+        return (y.view(t, k, -1) * weights[..., None].to(y.dtype)).sum(1).to(x.dtype)
+
+    def _grouped(self, x, weights, ids):
         a, w = self.arch, self.w
         t, k = ids.shape
         flat = ids.reshape(-1)

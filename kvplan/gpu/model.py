@@ -63,7 +63,8 @@ class Transformer:
     def __init__(self, arch, weights: dict, rt: Runtime):
         self.arch, self.w, self.rt = arch, weights, rt
         self.blocks = [Block(arch, layer, layer_weights(weights, layer.index), rt) for layer in arch.layers]
-        self.rope = Rope(arch.qk_rope_dim if "mla" in arch.mixers else arch.rope_dim, rt.device)
+        dtype = weights["norm"].dtype if weights["norm"].is_floating_point() else None
+        self.rope = Rope(arch.qk_rope_dim if "mla" in arch.mixers else arch.rope_dim, rt.device, dtype)
         self.thetas = sorted({layer.rope_theta for layer in arch.layers})
         self.caches: dict = {}  # layer index -> LayerCache (none during the profile run)
 

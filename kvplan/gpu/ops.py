@@ -10,11 +10,8 @@ MM_FORMS = ("x @ W^T", "W @ x^T")
 
 
 def rms_norm(x, weight, eps: float, plus_one: bool = False):
-    """RMSNorm in float32, back to x's dtype; Gemma scales by (1 + w)."""
-    h = x.float()
-    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
-    w = weight.float() + 1.0 if plus_one else weight.float()
-    return (h * w).to(x.dtype)
+    """RMSNorm (torch's own op: statistics in float32), back to x's dtype; Gemma scales by (1 + w)."""
+    return F.rms_norm(x, (x.shape[-1],), weight + 1 if plus_one else weight, eps)
 
 
 def l2_norm(x, eps: float = 1e-6):
@@ -35,11 +32,11 @@ def mlp_activation(name: str, h, gated: bool):
 
 class Rope:
     """Rotary embeddings (the rotate-half form) of `dim` leading dims of each head, one inverse-frequency
-    table per base. `tables(positions)` is computed once per forward and shared by the layers."""
+    table per base. `tables(positions)` is computed once per forward and shared by the layers: cos and sin
+    [tokens, 1, dim] in the activations' dtype, so that each application is five elementwise kernels."""
 
-    def __init__(self, dim: int, device):
-        self.dim = dim
-        self.device = device
+    def __init__(self, dim: int, device, dtype=torch.float32):
+        self.dim, self.device, self.dtype = dim, device, dtype
         self.inv: dict = {}
 
     def tables(self, positions, theta: float) -> tuple:
@@ -48,17 +45,17 @@ class Rope:
             exponents = torch.arange(0, self.dim, 2, dtype=torch.float64, device=self.device) / self.dim
             inv = self.inv[theta] = (1.0 / theta ** exponents).float()
         angles = positions.float()[:, None] * inv[None, :]
-        return torch.cos(angles), torch.sin(angles)
+        angles = torch.cat([angles, angles], dim=-1)[:, None, :]
+        return torch.cos(angles).to(self.dtype), torch.sin(angles).to(self.dtype)
 
     @staticmethod
     def apply(x, cos, sin):
-        """x [tokens, heads, head_dim]: rotate its first 2 * cos.shape[-1] dims."""
-        half = cos.shape[-1]
-        rot, rest = x[..., :2 * half], x[..., 2 * half:]
-        a, b = rot[..., :half].float(), rot[..., half:].float()
-        c, s = cos[:, None, :], sin[:, None, :]
-        out = torch.cat([a * c - b * s, b * c + a * s], dim=-1).to(x.dtype)
-        return torch.cat([out, rest], dim=-1) if rest.shape[-1] else out
+        """x [tokens, heads, head_dim]: rotate its first cos.shape[-1] dims (pairs i, i + dim/2)."""
+        dim = cos.shape[-1]
+        rot = x[..., :dim]
+        first, second = rot.chunk(2, dim=-1)
+        out = rot * cos + torch.cat([-second, first], dim=-1) * sin
+        return torch.cat([out, x[..., dim:]], dim=-1) if dim < x.shape[-1] else out
 
 
 class Matmul:

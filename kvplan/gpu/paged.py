@@ -11,18 +11,19 @@ from ..errors import KvplanError
 
 def _masked_softmax_attend(q, keys, values, lens, scale: float, window=None):
     """q [B, H, D]; keys [B, N, Hk, D] and values [B, N, Hk, Dv] gathered pages (token n of sequence b at n);
-    attends tokens [max(0, len - window), len)."""
+    attends tokens [max(0, len - window), len). Products in the cache's dtype (fp32 accumulation), softmax in
+    float32."""
     batch, heads, _ = q.shape
     kv_heads = keys.shape[2]
-    qg = q.float().view(batch, kv_heads, heads // kv_heads, -1)
-    scores = torch.einsum("bhgd,bnhd->bhgn", qg, keys.float()) * scale
+    qg = q.to(keys.dtype).view(batch, kv_heads, heads // kv_heads, -1)
+    scores = torch.matmul(qg, keys.permute(0, 2, 3, 1)).float() * scale  # [B, Hk, G, N]
     n = torch.arange(keys.shape[1], device=q.device)[None, :]
     keep = n < lens[:, None]
     if window:
         keep &= n >= (lens[:, None] - window)
     scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
-    probs = torch.softmax(scores, dim=-1)
-    out = torch.einsum("bhgn,bnhd->bhgd", probs, values.float())
+    probs = torch.softmax(scores, dim=-1).to(values.dtype)
+    out = torch.matmul(probs, values.permute(0, 2, 1, 3))  # [B, Hk, G, Dv]
     return out.reshape(batch, heads, -1).to(q.dtype)
 
 

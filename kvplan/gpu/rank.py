@@ -91,13 +91,13 @@ def build(spec, raw, opts: Options, held: dict, progress, comm, total: int, gpu_
     """Weights and model of this rank; the weights term measured. Returns facts for the result."""
     arch = architecture(raw, spec, opts.tp)
     arch_bytes = weight_bytes(arch)
-    planned = -(-spec.weights.bytes // opts.tp)
-    extra = planned - arch_bytes if "vision_config" in raw and planned > arch_bytes else 0
+    # multimodal checkpoints: the engine keeps the vision tower resident; held here as its bytes, not run
+    extra = int(sum(g.bytes for g in spec.params if g.name == "vision")) // opts.tp
     with progress.step(f"allocating and filling this rank's weights ({size(arch_bytes + extra)})"):
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         weights = held["weights"] = allocate_weights(arch, "cuda")
-        if extra:  # multimodal checkpoints: the vision tower is resident in the engine, not run here
+        if extra:
             held["vision"] = torch.empty(extra, dtype=torch.uint8, device="cuda")
         torch.cuda.synchronize()
         measured = torch.cuda.memory_allocated() - before

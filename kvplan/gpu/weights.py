@@ -72,11 +72,22 @@ def shard_weights(full: dict, arch: Arch, rank: int) -> dict:
     return out
 
 
+_FP4_TABLES: dict = {}
+
+
+def _fp4_table(device, dtype):
+    """The 16 e2m1 values on the device, made once (a host-to-device copy cannot happen inside graph capture)."""
+    key = (str(device), dtype)
+    if key not in _FP4_TABLES:
+        _FP4_TABLES[key] = torch.tensor(FP4_VALUES, dtype=dtype, device=device)
+    return _FP4_TABLES[key]
+
+
 def dequantize_mxfp4(blocks, scales, dtype):
     """[E, rows, cols/2] packed e2m1 pairs (low nibble first) and [E, rows, cols/32] E8M0 scales -> [E, rows,
     cols] in `dtype`, one expert at a time (the transient stays one expert's size). Both factors are exact in
     bf16: fp4 values have two significant bits, E8M0 scales are powers of two."""
-    lut = torch.tensor(FP4_VALUES, dtype=dtype, device=blocks.device)
+    lut = _fp4_table(blocks.device, dtype)
     experts, rows, half = blocks.shape
     out = torch.empty(experts, rows, half * 2, dtype=dtype, device=blocks.device)
     for e in range(experts):

@@ -21,8 +21,9 @@ from typing import Optional
 from ..errors import KvplanError
 from ..model.config import Config
 from ..model.kinds import LinearState, MLALatent
-from ..model.params import NON_GATED_MLP, TIED_BY_DEFAULT
+from ..model.layers import ffn_kinds
 from ..model.spec import ModelSpec
+from ..model.tensors import FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT
 
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
@@ -180,15 +181,6 @@ def _layer_kinds(spec: ModelSpec) -> list:
     return kinds
 
 
-def _moe_layers(cfg: Config, n: int, experts: int) -> set:
-    if not experts:
-        return set()
-    first_dense = cfg.optional_int("first_k_dense_replace")
-    step = cfg.optional_int(("interleave_moe_layer_step", "decoder_sparse_step")) or 1
-    only_mlp = set(cfg.int_list("mlp_only_layers"))
-    return {i for i in range(first_dense, n) if (i + 1) % step == 0 and i not in only_mlp}
-
-
 def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     """The forward pass of `spec` on one rank of `tp`, from the config fields the spec does not keep."""
     cfg = Config(raw, spec.name)
@@ -197,10 +189,13 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(spec)
     experts = spec.experts if spec.experts_per_token else 0
-    moe = _moe_layers(cfg, n, experts)
+    ffns, _ = ffn_kinds(cfg, n)  # the model's own rule for which layers route to experts
+    if "none" in ffns:
+        raise KvplanError(f"{spec.name} has decoder layers without a feed-forward block; verify's forward pass "
+                          f"covers models whose every layer has one.")
     theta = float(cfg.get("rope_theta", 10000.0))
     local_theta = float(cfg.get("rope_local_base_freq", theta))
-    layers = tuple(LayerArch(i, mixer, window, "moe" if i in moe else "dense",
+    layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts else "dense",
                              local_theta if window is not None else theta)
                    for i, (mixer, window) in enumerate(kinds))
     notes = []
@@ -210,15 +205,15 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                   hidden=hidden, vocab=spec.vocab_size, layers=layers,
                   norm_eps=float(cfg.get("rms_norm_eps", cfg.get("layer_norm_epsilon", 1e-6))),
                   norm_plus_one=gemma, embed_scale=math.sqrt(hidden) if gemma else 1.0,
-                  sandwich_norms=family in ("gemma2", "gemma3", "gemma3_text"),
+                  sandwich_norms=family in FOUR_NORMS,
                   tied_embeddings=cfg.flag("tie_word_embeddings", family in TIED_BY_DEFAULT),
                   activation="gelu_tanh" if gemma else "silu", gated_mlp=family not in NON_GATED_MLP, heads=heads)
     if "attention" in {k for k, _ in kinds}:
         partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 1.0))
         scalar = cfg.get("query_pre_attn_scalar")
         common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=int(head_dim * partial) // 2 * 2,
-                      qk_norm=family.startswith(("qwen3", "gemma3")),
-                      qkv_bias=bool(cfg.get("attention_bias", family in ("qwen2", "gpt_oss"))),
+                      qk_norm=family in QK_NORM,
+                      qkv_bias=bool(cfg.get("attention_bias", family in QKV_BIAS)),
                       attn_output_gate=family == "qwen3_next",
                       attn_scale=float(scalar) ** -0.5 if scalar else head_dim ** -0.5)
     if spec.is_mla:
