@@ -281,7 +281,7 @@ def test_decode_verdict():
     within, why = judge_decode([{"batch": 1, "measured_ms": 5.8, "estimate_ms": 5.0, "roofline_ms": 4.0}])
     assert within is False and "+16.0%" in why
     within, why = judge_decode([{"batch": 1, "measured_ms": 5.0, "estimate_ms": None, "roofline_ms": 4.0}])
-    assert within is None and why.startswith("not judged")
+    assert within is None and why.startswith("the plan carries no calibrated decode estimate")
     assert judge_decode([])[0] is False
     assert V.DECODE_TOLERANCE == 0.15 and V.ALLOCATION_TOLERANCE == 0.005
     verdict = V.judge((True, ""), (True, ""), (None, ""))

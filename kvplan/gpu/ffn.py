@@ -13,11 +13,13 @@ from ..errors import KvplanError
 from .ops import mlp_activation
 from .weights import dequantize_mxfp4
 
-GROUPED_LABEL = ("tokens sorted by expert, grouped GEMMs (torch._grouped_mm) when the batch routes to a third of "
-                 "the experts or more; below that each (token, expert) pair's weights gathered, then bmm")
+GROUPED_LABEL = ("tokens sorted by expert, grouped GEMMs (torch._grouped_mm) when the routed (token, expert) pairs "
+                 "are a quarter of the experts or more; below that each pair's expert weights gathered, then bmm")
 MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' experts when few, else every expert), "
                "then the GEMMs above")
-SLOT_FACTOR = 3  # gathering a pair's weights reads them, writes a copy and reads that: 3x one expert's bytes
+# Gathering a pair's expert reads its weights, writes a copy and reads that (3x its bytes) plus the launches: on the
+# H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
+SLOT_FACTOR = 4
 
 
 def grouped_mm(x, w, offsets):

@@ -12,7 +12,8 @@ from ..errors import KvplanError
 def _masked_softmax_attend(q, keys, values, lens, scale: float, window=None):
     """q [B, H, D]; keys [B, N, Hk, D] and values [B, N, Hk, Dv] gathered pages (token n of sequence b at n);
     attends tokens [max(0, len - window), len). Products in the cache's dtype (fp32 accumulation), softmax in
-    float32."""
+    float32. `values` is a gathered copy: slots outside the attended range are zeroed in place (they may hold
+    NaN, and NaN x 0 = NaN)."""
     batch, heads, _ = q.shape
     kv_heads = keys.shape[2]
     qg = q.to(keys.dtype).view(batch, kv_heads, heads // kv_heads, -1)
@@ -22,6 +23,7 @@ def _masked_softmax_attend(q, keys, values, lens, scale: float, window=None):
     if window:
         keep &= n >= (lens[:, None] - window)
     scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
+    values.masked_fill_(~keep[:, :, None, None], 0)
     probs = torch.softmax(scores, dim=-1).to(values.dtype)
     out = torch.matmul(probs, values.permute(0, 2, 1, 3))  # [B, Hk, G, Dv]
     return out.reshape(batch, heads, -1).to(q.dtype)

@@ -91,7 +91,7 @@ def judge_decode(points: list) -> tuple:
         parts.append(f"batch {p['batch']}: {p['measured_ms']:.3f} ms vs estimate {p['estimate_ms']:.3f} ms "
                      f"({err:+.1%}); {roof}")
     if not judged:
-        return None, "not judged: the plan carries no calibrated decode estimate; " + "; ".join(parts)
+        return None, "the plan carries no calibrated decode estimate; " + "; ".join(parts)
     head = "within" if within else "not within"
     return within, f"{head} {DECODE_TOLERANCE:.0%} of the calibrated estimate: " + "; ".join(parts)
 
