@@ -384,3 +384,43 @@ def test_help_documents_the_command():
     for flag in ("--tp", "--tensor-parallel-size", "--context", "--kv-dtype", "--gpu-util", "--block-size",
                  "--max-num-seqs", "--max-num-batched-tokens", "--format"):
         assert flag in text
+
+
+# ---- the table view, on results recorded on an H200 -----------------------------------------------------------
+
+def _recorded():
+    import json
+
+    with open(ROOT / "benchmarks" / "verify_h200_2026-12-01.jsonl") as handle:
+        return [json.loads(line) for line in handle]
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_table_view_of_recorded_runs(index):
+    from kvplan.commands.verify import VerifyResult
+    from kvplan.render import emit
+
+    run = _recorded()[index]
+    text = emit(VerifyResult(run["result"]), "table")
+    flat = " ".join(text.split())
+    for needle in ("Budget terms of one rank", "activation peak", "KV pools (one rank, sized from the measured budget)",
+                   "Boundary confirmed", "Decode step (whole forward, CUDA graph)", "Per-layer fixed cost",
+                   "Verdict capacity CONFIRMED", "Verdict decode NOT JUDGED"):
+        assert needle in flat, needle
+    assert max(len(line) for line in text.splitlines()) <= 100
+    if "--tp" in run["args"]:
+        assert "ONE SIMULATED RANK of 2" in flat
+
+
+def test_table_view_of_a_tp_group():
+    from kvplan.commands.verify import VerifyResult
+    from kvplan.render import emit
+
+    r = dict(_recorded()[7]["result"])  # Llama-3.1-70B --tp 2, with what a real group adds
+    r["tp"] = {"calls_per_layer": 2, "ranks": 2, "points": [{"batch": 1, "ms": 3.2, "per_layer_us": 40.0,
+                                                             "bytes_per_call": 16384}]}
+    r["ranks"] = [{"rank": k, "nccl_init_bytes": 2**29, "nccl_bytes": 2**30, "measured_kv_budget_bytes": 60 * GiB,
+                   "allocation": {"torch_error": 0.0}, "boundary_confirmed": True, "served": 45} for k in (0, 1)]
+    flat = " ".join(emit(VerifyResult(r), "table").split())
+    assert "All-reduce (2 ranks, 2 per layer, CUDA graph): batch 1: 40.0 us/layer." in flat
+    assert "Rank 1: NCCL 512 MiB after init, 1.00 GiB after the first collectives" in flat

@@ -24,7 +24,8 @@ from kvplan.gpu.step import prefill_step, write_cache  # noqa: E402
 from kvplan.gpu.weights import dequantize_mxfp4, full_weights  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
-from kvplan.verify.arch import WeightSpec, architecture, rank_weights, shard_slices, weight_bytes  # noqa: E402
+from kvplan.verify.arch import architecture  # noqa: E402
+from kvplan.verify.shards import WeightSpec, rank_weights, shard_slices, weight_bytes  # noqa: E402
 
 GiB = 2**30
 TOL = 5e-4
@@ -188,3 +189,16 @@ def test_architecture_reads_the_config():
     assert (d.kv_lora_rank, d.qk_rope_dim, d.v_head_dim, d.experts, d.top_k) == (512, 64, 128, 64, 6)
     assert [layer.ffn for layer in d.layers[:2]] == ["dense", "moe"] and not d.renormalize
     assert d.shared_intermediate == 2 * 1408
+
+
+def test_no_usable_kernel_is_one_clear_error():
+    """Where the bundled kernel cannot run (no NVRTC, no CUDA device: this CPU machine), verify stops with one
+    sentence instead of timing something else."""
+    from kvplan.errors import KvplanError
+    from kvplan.kernels import kernel_unavailable_reason
+
+    if kernel_unavailable_reason() is None:
+        pytest.skip("the kernel can run here")
+    with pytest.raises(KvplanError, match=r"^kvplan verify times decode with its bundled CUDA kernel, which cannot "
+                                          r"run here \(.+\); pip install 'kvplan\[gpu\]'"):
+        paged.PagedAttention("cuda")

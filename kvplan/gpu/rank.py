@@ -14,7 +14,8 @@ from ..plan.budget import flag_budget, gpu_budget
 from ..plan.plan import plan as make_plan
 from ..render.text import size
 from ..verify.allocator import probe_boundary
-from ..verify.arch import architecture, weight_bytes
+from ..verify.arch import architecture
+from ..verify.shards import weight_bytes
 from ..verify.layout import cache_layout
 from ..verify.terms import capture_sizes
 from .caches import caches_from_layout

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from ..verify.arch import Arch, WeightSpec, rank_weights, shard_slices
+from ..verify.arch import Arch
+from ..verify.shards import WeightSpec, rank_weights, shard_slices
 
 FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
 E8M0_BIAS = 127

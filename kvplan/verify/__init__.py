@@ -3,7 +3,8 @@ implies, the block allocator and the capacity boundary, the budget terms and the
 and progress output. The GPU parts are in kvplan/gpu/."""
 
 from .allocator import BlockAllocator, Boundary, kernel_block_table, probe_boundary
-from .arch import Arch, WeightSpec, architecture, rank_weights, shard_slices, weight_bytes
+from .arch import Arch, architecture
+from .shards import WeightSpec, rank_weights, shard_slices, weight_bytes
 from .judge import ALLOCATION_TOLERANCE, BUDGET_TOLERANCE, DECODE_TOLERANCE, Verdict, judge, relative_error
 from .layout import CacheGroup, Layout, attention_read_bytes, cache_layout
 from .progress import Progress
