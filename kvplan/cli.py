@@ -13,10 +13,11 @@ from .errors import FieldError, KvplanError
 
 # field (as the core names it) -> the flag a user types
 FLAGS = {
-    "model": "MODEL", "tp": "--tp", "pp": "--pp", "context": "--context", "kv_dtype": "--kv-dtype",
+    "model": "MODEL", "tp": "--tp", "pp": "--pipeline-parallel-size", "context": "--context", "kv_dtype": "--kv-dtype",
     "block_size": "--block-size", "kv_budget": "--kv-budget", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-util", "max_num_batched_tokens": "--max-num-batched-tokens", "revision": "--revision",
-    "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+    "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format", "engine": "--engine",
+    "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
 }
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 
@@ -57,17 +58,28 @@ def estimate(
     kv_dtype: str = typer.Option("auto", "--kv-dtype", help="KV precision: auto, fp32, fp16, bf16, fp8 "
                                  "(fp8_e4m3, fp8_e5m2), int8, int4; comma list sweeps."),
     tp: str = typer.Option("1", "--tp", help="Tensor-parallel degree; comma list sweeps (1,2,4,8)."),
-    block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size in tokens."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
+                                             "(default: the engine's; vLLM uses 16, 64 for fp8 MLA)."),
     kv_budget: Optional[str] = typer.Option(None, "--kv-budget", help="KV bytes per GPU (10GiB, 80GB or "
                                             "bytes), like vLLM's --kv-cache-memory-bytes; skips the GPU budget."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help="GPU from `kvplan gpus` (case-insensitive alias); "
                                       "default: the detected GPU, else H100-80GB-SXM."),
     gpu_memory: Optional[str] = typer.Option(None, "--gpu-memory", help="Override the GPU's memory (80GB, "
                                              "79.2GiB or bytes)."),
-    gpu_util: float = typer.Option(0.9, "--gpu-util", help="Fraction of GPU memory the engine may use, as "
-                                   "vLLM's --gpu-memory-utilization."),
-    max_num_batched_tokens: int = typer.Option(8192, "--max-num-batched-tokens", help="Tokens of the "
-                                               "largest forward pass (sizes the activation reserve)."),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-util", help="Fraction of GPU memory the engine may "
+                                             "use, as vLLM's --gpu-memory-utilization (default: the engine's, "
+                                             "0.92 for vLLM 0.32)."),
+    max_num_batched_tokens: Optional[int] = typer.Option(None, "--max-num-batched-tokens", help="Tokens of the "
+                                                         "largest forward pass (default: what vLLM picks for "
+                                                         "the GPU, 8192 on H100/H200)."),
+    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", help="Most sequences the engine runs at "
+                                               "once (default: what vLLM picks for the GPU, 1024 on H100/H200)."),
+    pp: int = typer.Option(1, "--pipeline-parallel-size", "-pp", "--pp", help="Pipeline stages; layers split "
+                           "as vLLM splits them (uneven counts allowed)."),
+    pp_partition: Optional[str] = typer.Option(None, "--pp-layer-partition", help="Layers per stage, like "
+                                               "VLLM_PP_LAYER_PARTITION (e.g. 31,30)."),
+    engine: str = typer.Option("vllm", "--engine", help="Engine model: vllm (0.32.0), vllm==<release> for an "
+                               "older vLLM, or none (ideal paging, no engine reserves)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
@@ -76,10 +88,12 @@ def estimate(
     from .render import check_format
 
     check_format(fmt)
+    partition = tuple(_list(pp_partition, "pp_partition", "31,30")) if pp_partition else None
     result = run(model, contexts=_list(context, "context", "4096,32k", tokens=True),
                  kv_dtypes=[d.strip() for d in kv_dtype.split(",")], tps=_list(tp, "tp"), block_size=block_size,
                  kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory, gpu_util=gpu_util,
-                 max_num_batched_tokens=max_num_batched_tokens, revision=revision, spell=flag)
+                 max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, engine=engine, pp=pp,
+                 pp_partition=partition, revision=revision, spell=flag)
     show(result, fmt)
 
 

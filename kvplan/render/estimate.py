@@ -6,16 +6,46 @@ from ..plan.plan import Plan
 from .text import size
 
 
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+TERM_NAMES = {"weights": "weights", "profile_peak": "profile peak", "activation": "activations",
+              "non_torch": "non-torch", "cuda_context": "CUDA context", "cuda_graphs": "CUDA graphs", "nccl": "NCCL"}
+
+
 def budget_line(plan: Plan, spell=str) -> str:
     b = plan.budget
     if b.source != "gpu":
         return f"KV budget per GPU: {size(b.kv_budget_bytes_per_gpu)} ({spell('kv_budget')})"
-    terms = (f"{b.gpu_name} {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f} - weights/TP "
-             f"{size(b.weights_bytes_per_gpu)} - activations {size(b.activation_bytes)} - CUDA context "
-             f"{size(b.cuda_context_bytes)} - CUDA graphs {size(b.cuda_graph_bytes)}")
-    if b.nccl_bytes:
-        terms += f" - NCCL {size(b.nccl_bytes)}"
-    return f"KV budget (tp {plan.tp}) = {terms} = {size(b.kv_budget_bytes_per_gpu)}"
+    terms = f"{b.gpu_name} {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f}"
+    for t in b.terms:
+        if t.name in TERM_NAMES and (t.bytes or t.name in ("weights", "profile_peak", "activation")):
+            terms += f" - {TERM_NAMES[t.name]} {size(t.bytes)}"
+    whose = f", {b.engine}" if b.engine else ", kvplan's generic reserves"
+    where = f" pp stage {b.stage}" if b.stage is not None else ""
+    return f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {size(b.kv_budget_bytes_per_gpu)}"
+
+
+def engine_lines(plans: list) -> list:
+    """Each plan's engine start-up log, as the engine prints it."""
+    lines = []
+    for p in plans:
+        e = p.engine
+        if e is None:
+            continue
+        head = f"{e.name} {e.version}, context {p.context:,} {p.kv_dtype} tp {p.tp}" + (f" pp {p.pp}" if p.pp > 1
+                                                                                         else "")
+        lines.append(f"[bold]{head}:[/bold]")
+        lines += [f"  {escape(line)}" for line in e.log_lines]
+        if e.refusal is not None:
+            lines.append(f"  [red]refuses to start:[/red] {escape(e.refusal.reason)}")
+        else:
+            lines.append(f"  resident: {p.max_concurrency:,} sequences of {p.context:,} tokens "
+                         f"(limited by {p.max_concurrency_limited_by})")
+    return lines
 
 
 def plans_table(plans: list, title: str):
@@ -81,4 +111,5 @@ def renderable(result):
     title = (f"{spec.name}: {spec.num_hidden_layers} layers, {spec.num_attention_heads} heads, "
              f"{size(spec.weights.bytes)} weights")
     notes = [Text.from_markup(line) for line in footnotes(spec, result.plans, result.spell)]
-    return Group(plans_table(result.plans, title), *notes)
+    engine = [Text.from_markup(line) for line in engine_lines(result.plans)]
+    return Group(plans_table(result.plans, title), *engine, *notes)
