@@ -124,8 +124,8 @@ def check(
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision). See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "--tp", help="TP degrees to check for MODEL (8 or 2,4,8)."),
-    pp: Optional[int] = typer.Option(None, "--pp", help="Pipeline-parallel degree: num_hidden_layers must "
-                                     "divide by it."),
+    pp: Optional[int] = typer.Option(None, "--pipeline-parallel-size", "-pp", "--pp", help="Pipeline stages; "
+                                     "layers split as vLLM's get_pp_indices splits them (uneven counts allowed)."),
     min_concurrency: Optional[int] = typer.Option(None, "--min-concurrency", help="Fail unless this many "
                                                   "sequences of --context tokens fit at once."),
     context: Optional[str] = typer.Option(None, "--context", "-c", help="Tokens per sequence for the capacity "
