@@ -22,23 +22,29 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..model.kinds import FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
-from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec
+from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
 from .vllm_versions import PINNED, Behaviour, behaviour
 
 GiB = 2**30
 
-# Families whose attention layers keep the model dtype whatever --kv-cache-dtype says: (model_type, source).
+# Family quirks, keyed by the config's model_type, each with the vLLM 0.32.0 source line it comes from.
+# Attention layers that keep the model dtype whatever --kv-cache-dtype says:
 KV_DTYPE_QUIRKS = {
     "falcon": "vllm/model_executor/models/falcon.py:173-197: FalconAttention builds Attention without "
               "cache_config on its rotary and ALiBi paths, so model_executor/layers/attention/attention.py:276-279 "
               "falls back to kv_cache_dtype 'auto'",
+}
+# Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
+SSM_DTYPE_QUIRKS = {
+    "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
+                           "mamba_ssm_cache_dtype 'auto' becomes float32 (DEFAULT_MAMBA_SSM_CACHE_DTYPE)"),
 }
 
 
@@ -100,10 +106,11 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     bs = attention_block_size(layers, quantized, block_size)
     lines = []
     mamba = [layer for layer in layers if isinstance(layer, LinearState)]
-    state_bytes = DTYPE_BYTES[spec.dtype]
+    ssm = SSM_DTYPE_QUIRKS.get(getattr(spec, "model_type", ""), (spec.dtype,))[0]
+    state_bytes = (DTYPE_BYTES[spec.dtype], DTYPE_BYTES[ssm])
     if mamba:
         attention = next((layer for layer in layers if isinstance(layer, (FullAttention, MLALatent))), None)
-        page = max(layer.state_bytes(tp, state_bytes) for layer in mamba)
+        page = max(mamba_page(layer, tp, *state_bytes) for layer in mamba)
         if attention is not None:
             per_token = attention.bytes_per_token(tp, precision)
             raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent))
@@ -118,8 +125,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     specs = [layer_spec(layer, bs, tp, precision, state_bytes, mamba_block) for layer in layers]
     if mamba and any(s.kind != "mamba" for s in specs):
         page = max(s.page_bytes for s in specs if s.kind != "mamba")
-        specs = [s if s.kind != "mamba" else type(s)(s.kind, s.block_size, max(page, s.page_bytes), s.window,
-                                                      s.shape) for s in specs]
+        specs = [s if s.kind != "mamba" else replace(s, page_bytes=max(page, s.page_bytes)) for s in specs]
     return specs, bs, lines
 
 
@@ -167,6 +173,22 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
             f"See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
 
 
+def length_refusal(max_model_len: int, derived: Optional[int]) -> Optional[Refusal]:
+    """config/model.py _get_and_verify_max_len: a max_model_len above the model's own (max_position_embeddings,
+    2048 when the config names none) is refused unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. (RoPE scaling factors of
+    linear/dynamic types, which vLLM multiplies in, are not in kvplan's spec; no bundled model uses them.)"""
+    derived = derived or 2048
+    if max_model_len <= derived:
+        return None
+    return Refusal(
+        f"User-specified max_model_len ({max_model_len}) is greater than the derived max_model_len "
+        f"(max_position_embeddings={float(derived)} or model_max_length=None in model's config.json). To allow "
+        f"overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. VLLM_ALLOW_LONG_MAX_MODEL_LEN "
+        f"must be used with extreme caution. If the model uses relative position encoding (RoPE), positions "
+        f"exceeding derived_max_model_len lead to nan. If the model uses absolute position encoding, positions "
+        f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived)
+
+
 def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, rules: Behaviour) -> tuple:
     """(tokens, concurrency, log lines) as each release logs them."""
     length = settings.max_model_len
@@ -201,13 +223,17 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     groups, padding = groups_for(specs, rules)
     stages = stages or [set(range(len(specs)))]
     length = settings.max_model_len
+    per_request = blocks_per_request(groups, settings, length)
+    refusal = length_refusal(length, spec.max_position_embeddings)
+    if refusal is not None:  # refused while reading the config: no memory profile, no log lines
+        return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
+                                settings), 0, "memory")
     lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(available)]
     if rules.era != "v0":
         lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
                   for pad, n in padding]
-    per_request = blocks_per_request(groups, settings, length)
-    refusal, blocks = None, []
-    for stage, memory in zip(stages, available):
+    blocks = []
+    for stage, memory in zip(stages, available):  # get_kv_cache_configs: every worker checked, in order
         per_block = max(g.bytes_per_block(stage) for g in groups)
         if per_block == 0:
             continue
@@ -218,25 +244,31 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         if check <= 0 and rules.era != "v0":
             refusal = Refusal(NO_MEMORY, 0)
         elif per_block * per_request > check:
-            tokens = max(check, 0) // per_block * min(g.spec.block_size for g in groups)
-            estimate = tokens if rules.era == "v0" else \
-                estimate_max_model_len(groups, settings, per_block, check, length)
-            refusal = Refusal(refusal_message(length, per_block * per_request, check, estimate, rules),
-                              estimate if rules.era != "v0" else None)
+            if rules.era == "v0":
+                tokens = max(check, 0) // per_block * min(g.spec.block_size for g in groups)
+                refusal = Refusal(refusal_message(length, 0, check, tokens, rules), None)
+            else:
+                estimate = estimate_max_model_len(groups, settings, per_block, check, length)
+                refusal = Refusal(refusal_message(length, per_block * per_request, check, estimate, rules), estimate)
     num_blocks = max(min(blocks), 0) if blocks else 0
+    if refusal is not None:
+        return Startup(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
+                                per_request, 0, settings), 0, "memory")
     tokens, concurrency, size = size_lines(num_blocks, per_request, groups, settings, rules)
-    resident = 0
-    if refusal is None:
-        lines += size
-        print_ = footprint(groups, length, settings.max_num_batched_tokens, settings.in_flight_batches,
-                           settings.prefix_caching, settings.in_flight_tokens)
-        resident = print_.resident(num_blocks - 1)
-    figures = EngineFigures(
-        name="vllm", version=version, available_kv_cache_bytes=min(available), num_gpu_blocks=num_blocks,
-        gpu_kv_cache_tokens=tokens if refusal is None else None,
-        max_concurrency=concurrency if refusal is None else None, starts=refusal is None, refusal=refusal,
-        log_lines=tuple(lines), block_size=bs, num_kv_cache_groups=len(groups), blocks_per_request=per_request,
-        resident_sequences=resident, max_num_seqs=settings.max_num_seqs,
-        max_num_batched_tokens=settings.max_num_batched_tokens)
+    one = footprint(groups, length, settings.max_num_batched_tokens, settings.in_flight_batches,
+                    settings.prefix_caching, settings.in_flight_tokens)
+    resident = one.resident(num_blocks - 1)  # the null block is never handed out
+    figures = _figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs, groups,
+                       per_request, resident, settings)
     capped = min(resident, settings.max_num_seqs)
     return Startup(figures, capped, "max_num_seqs" if resident > settings.max_num_seqs else "memory")
+
+
+def _figures(version, available, blocks, tokens, concurrency, refusal, lines, block_size, groups, per_request,
+             resident, settings) -> EngineFigures:
+    return EngineFigures(
+        name="vllm", version=version, available_kv_cache_bytes=available, num_gpu_blocks=blocks,
+        gpu_kv_cache_tokens=tokens, max_concurrency=concurrency, starts=refusal is None, refusal=refusal,
+        log_lines=tuple(lines), block_size=block_size, num_kv_cache_groups=len(groups),
+        blocks_per_request=per_request, resident_sequences=resident, max_num_seqs=settings.max_num_seqs,
+        max_num_batched_tokens=settings.max_num_batched_tokens)

@@ -53,24 +53,39 @@ class _Blocks:
         if skipped > 0:
             self.nulled = max(self.nulled, min(skipped // self.block_size, self.length))
 
-    def allocate(self, tokens: int) -> None:
+    def allocate(self, tokens: int, start: int = 0) -> None:
         self.length = max(self.length, blocks_for(tokens, self.block_size))
 
 
 class _MambaAlign:
     """MambaManager in "align" mode (prefix caching on): one state block per step at the position of the
-    chunk's last block, null entries before it; the block of two steps ago is freed (`last_state_block_idx`)."""
+    chunk's last block, null entries before it; the block of two steps ago is freed (`last_state_block_idx`).
+    Mamba-2 also keeps the state at the last block boundary of the prompt (`_needs_internal_checkpoint`,
+    prefix-cache hash blocks = the block size here) in one more block while the prompt's last chunk runs."""
 
     def __init__(self, spec, max_model_len: int):
         self.block_size, self.length, self.real = spec.block_size, 0, set()
         self.retired, self.last_state, self.allocated = 0, None, False
+        self.checkpoints, self.prompt = spec.checkpoint_blocks > 0, max_model_len
 
     @property
     def held(self) -> int:
         return len(self.real)
 
+    def needs_checkpoint(self, start: int, end: int) -> bool:
+        """v1/kv_cache_interface.py is_mamba_prefill_checkpoint_valid, on the chunk that reaches the prompt end."""
+        bs = self.block_size
+        if not self.checkpoints or end < self.prompt:
+            return False
+        position = (end - 1) // bs * bs  # get_mamba_prefill_checkpoint_position, no EAGLE
+        column = blocks_for(end, bs) - 2
+        valid = (start % bs == 0 and column > (start - 1) // bs and start + bs <= position
+                 and start < position < end)
+        return valid and column >= 0 and (column >= self.length or column not in self.real)
+
     def gate(self, tokens: int, cap) -> int:
-        return min(blocks_for(tokens, self.block_size), 1)  # physical_block_cap: 1 without spec decode
+        # physical_block_cap: 1 (+ the checkpoint) without speculative decoding
+        return min(blocks_for(tokens, self.block_size), 1 + self.needs_checkpoint(0, tokens))
 
     def remove_skipped(self, processed: int) -> None:
         if processed - 1 > 0:
@@ -82,14 +97,17 @@ class _MambaAlign:
         if self.last_state is not None and self.last_state < blocks_for(processed, self.block_size) - 1:
             self.real.discard(self.last_state)
 
-    def allocate(self, tokens: int) -> None:
+    def allocate(self, tokens: int, start: int = 0) -> None:
         required = blocks_for(tokens, self.block_size)
-        if required > self.length:
+        checkpoint = self.needs_checkpoint(start, tokens)
+        if required > self.length or checkpoint:
             if self.length > 0:
                 self.last_state = self.length - 1
-            self.length = max(self.length, required - 1)
-            self.real.add(self.length)
-            self.length += 1
+            if self.length < required - 1:
+                self.length = required - 1 - checkpoint
+            new = max(required - self.length, 0)
+            self.real |= set(range(self.length, self.length + new))
+            self.length += new
         self.allocated = True
 
 
@@ -126,7 +144,7 @@ def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, ma
         for s in states:
             s.remove_skipped(max(0, computed - in_flight))
         for s in states:
-            s.allocate(computed + n)
+            s.allocate(computed + n, computed)
         peak = max(peak, sum(s.held for s in states))
         computed, previous = computed + n, n
     for s in states:

@@ -34,6 +34,7 @@ class CacheSpec:
     page_bytes: int  # one block of one layer, padding included
     window: int = 0  # sliding window / attention chunk (tokens)
     shape: tuple = ()
+    checkpoint_blocks: int = 0  # Mamba: MambaSpec.num_prefill_checkpoint_blocks
 
     @property
     def uniform_type(self) -> tuple:
@@ -55,8 +56,8 @@ class CacheSpec:
 
     def blocks_per_request(self, max_model_len: int, in_flight: int, mamba_align: bool) -> int:
         """cdiv(max_memory_usage_bytes, page_size_bytes) of the spec."""
-        if self.kind == "mamba":  # MambaSpec.max_memory_usage_bytes: 2 pages in "align" mode, else 1
-            return 2 if mamba_align else 1
+        if self.kind == "mamba":  # MambaSpec.max_memory_usage_bytes: 2 pages (+ checkpoint) in "align", else 1
+            return 2 + self.checkpoint_blocks if mamba_align else 1
         cap = self.admission_cap(max_model_len, in_flight)
         return cap if cap is not None else blocks_for(max_model_len, self.block_size)
 
@@ -86,13 +87,21 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     return 16
 
 
-def layer_spec(layer, block_size: int, tp: int, precision, state_dtype_bytes: int, mamba_block: int) -> CacheSpec:
+def mamba_page(layer: LinearState, tp: int, conv_bytes: int, ssm_bytes: int) -> int:
+    """MambaSpec.page_size_bytes: the conv state and the temporal (SSM) state of one sequence on one GPU, each
+    in its own dtype (model_executor/layers/mamba/mamba_utils.py: conv in mamba_cache_dtype, the temporal
+    state in mamba_ssm_cache_dtype; both 'auto' = the model dtype unless a family overrides it)."""
+    return layer.conv_elements // tp * conv_bytes + layer.ssm_elements // tp * ssm_bytes
+
+
+def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, mamba_block: int) -> CacheSpec:
     """One layer's spec (v1/kv_cache_interface.py). `precision` is the cache precision this layer really uses
-    (family quirks applied by the caller); Mamba states stay in the model dtype (mamba_cache_dtype 'auto',
-    model_executor/layers/mamba/mamba_utils.py _mamba_state_dtype)."""
+    (family quirks applied by the caller); `state_bytes` = (conv, temporal) bytes per element of Mamba states."""
     if isinstance(layer, LinearState):
-        page = layer.state_bytes(tp, state_dtype_bytes)
-        return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page))
+        page = mamba_page(layer, tp, *state_bytes)
+        # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint
+        checkpoint = 1 if layer.flavor == "mamba2" else 0
+        return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page), checkpoint)
     per_token = layer.bytes_per_token(tp, precision)
     shape = (per_token, precision.name)
     if isinstance(layer, ChunkedAttention):
