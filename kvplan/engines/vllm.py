@@ -189,14 +189,19 @@ def length_refusal(max_model_len: int, derived: Optional[int]) -> Optional[Refus
         f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived)
 
 
-def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, rules: Behaviour) -> tuple:
+SWAP_SPACE = 4 * GiB  # V0's default --swap-space per worker: "# CPU blocks" = this // bytes per block
+
+
+def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, rules: Behaviour,
+               per_block: int = 0) -> tuple:
     """(tokens, concurrency, log lines) as each release logs them."""
     length = settings.max_model_len
     block = min(g.spec.block_size for g in groups)
     if rules.era == "v0":
         tokens = num_blocks * block
         concurrency = tokens / length
-        return tokens, concurrency, [f"Maximum concurrency for {length} tokens per request: {concurrency:.2f}x"]
+        return tokens, concurrency, [f"# GPU blocks: {num_blocks}, # CPU blocks: {SWAP_SPACE // per_block}",
+                                     f"Maximum concurrency for {length} tokens per request: {concurrency:.2f}x"]
     concurrency = num_blocks / per_request
     if rules.tokens_rule == "blocks_per_group":
         tokens = num_blocks // len(groups) * block
@@ -228,7 +233,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings), 0, "memory")
-    lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(available)]
+    if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
+        lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(available)]
     if rules.era != "v0":
         lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
                   for pad, n in padding]
@@ -251,10 +257,13 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                 estimate = estimate_max_model_len(groups, settings, per_block, check, length)
                 refusal = Refusal(refusal_message(length, per_block * per_request, check, estimate, rules), estimate)
     num_blocks = max(min(blocks), 0) if blocks else 0
+    per_block = max(g.bytes_per_block(stages[0]) for g in groups)
+    tokens, concurrency, size = size_lines(num_blocks, per_request, groups, settings, rules, per_block)
     if refusal is not None:
+        if rules.era == "v0":  # V0 logged its block counts before refusing
+            lines += size
         return Startup(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
                                 per_request, 0, settings), 0, "memory")
-    tokens, concurrency, size = size_lines(num_blocks, per_request, groups, settings, rules)
     one = footprint(groups, length, settings.max_num_batched_tokens, settings.in_flight_batches,
                     settings.prefix_caching, settings.in_flight_tokens)
     resident = one.resident(num_blocks - 1)  # the null block is never handed out
