@@ -25,6 +25,7 @@ class EngineFigures:
     starts: bool
     refusal: Optional[Refusal]
     log_lines: tuple  # verbatim, in the order the engine prints them
+    kv_cache_dtype: str  # the precision the attention cache really has (a family quirk may keep the model dtype)
     block_size: int  # tokens per block after the engine's own adjustments (hybrid Mamba models raise it)
     num_kv_cache_groups: int
     blocks_per_request: Optional[int]  # blocks one max_model_len request reserves over all groups

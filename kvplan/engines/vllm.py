@@ -36,11 +36,14 @@ GiB = 2**30
 
 # Family quirks, keyed by the config's model_type, each with the vLLM 0.32.0 source line it comes from.
 # Attention layers that keep the model dtype whatever --kv-cache-dtype says:
-KV_DTYPE_QUIRKS = {
-    "falcon": "vllm/model_executor/models/falcon.py:173-197: FalconAttention builds Attention without "
-              "cache_config on its rotary and ALiBi paths, so model_executor/layers/attention/attention.py:276-279 "
-              "falls back to kv_cache_dtype 'auto'",
-}
+_FALCON = ("vllm/model_executor/models/falcon.py:173-197: FalconAttention builds Attention without cache_config on "
+           "its rotary and ALiBi paths, so model_executor/layers/attention/attention.py:276-279 falls back to "
+           "kv_cache_dtype 'auto' (the RefinedWeb model types ran the same class until vLLM 0.28)")
+KV_DTYPE_QUIRKS = {"falcon": _FALCON, "refinedweb": _FALCON, "refinedwebmodel": _FALCON}
+# Architectures vLLM dropped, with the last release that ran them
+# (vllm/model_executor/models/registry.py:849 _PREVIOUSLY_SUPPORTED_MODELS, message at 1186-1195):
+REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", "MptForCausalLM": "0.28.0",
+                         "StableLMEpochForCausalLM": "0.28.0"}
 # Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
 SSM_DTYPE_QUIRKS = {
     "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
@@ -173,6 +176,16 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
             f"See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
 
 
+def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
+    from .vllm_versions import parse_version
+
+    last = REMOVED_ARCHITECTURES.get(architecture)
+    if last is None or parse_version(version) <= parse_version(last):
+        return None
+    return Refusal(f"Model architecture {architecture} was supported in vLLM until v{last}, and is not supported "
+                   f"anymore. Please use an older version of vLLM if you want to use this model architecture.", None)
+
+
 def length_refusal(max_model_len: int, derived: Optional[int]) -> Optional[Refusal]:
     """config/model.py _get_and_verify_max_len: a max_model_len above the model's own (max_position_embeddings,
     2048 when the config names none) is refused unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. (RoPE scaling factors of
@@ -224,15 +237,17 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer)."""
     rules = behaviour(version)
+    cache = cache_precision(spec, precision).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules)
     groups, padding = groups_for(specs, rules)
     stages = stages or [set(range(len(specs)))]
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
-    refusal = length_refusal(length, spec.max_position_embeddings)
+    refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
+        length_refusal(length, spec.max_position_embeddings)
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
-                                settings), 0, "memory")
+                                settings, cache), 0, "memory")
     if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
         lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(available)]
     if rules.era != "v0":
@@ -263,21 +278,21 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         if rules.era == "v0":  # V0 logged its block counts before refusing
             lines += size
         return Startup(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
-                                per_request, 0, settings), 0, "memory")
+                                per_request, 0, settings, cache), 0, "memory")
     one = footprint(groups, length, settings.max_num_batched_tokens, settings.in_flight_batches,
                     settings.prefix_caching, settings.in_flight_tokens)
     resident = one.resident(num_blocks - 1)  # the null block is never handed out
     figures = _figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs, groups,
-                       per_request, resident, settings)
+                       per_request, resident, settings, cache)
     capped = min(resident, settings.max_num_seqs)
     return Startup(figures, capped, "max_num_seqs" if resident > settings.max_num_seqs else "memory")
 
 
 def _figures(version, available, blocks, tokens, concurrency, refusal, lines, block_size, groups, per_request,
-             resident, settings) -> EngineFigures:
+             resident, settings, cache_dtype) -> EngineFigures:
     return EngineFigures(
         name="vllm", version=version, available_kv_cache_bytes=available, num_gpu_blocks=blocks,
         gpu_kv_cache_tokens=tokens, max_concurrency=concurrency, starts=refusal is None, refusal=refusal,
-        log_lines=tuple(lines), block_size=block_size, num_kv_cache_groups=len(groups),
+        log_lines=tuple(lines), kv_cache_dtype=cache_dtype, block_size=block_size, num_kv_cache_groups=len(groups),
         blocks_per_request=per_request, resident_sequences=resident, max_num_seqs=settings.max_num_seqs,
         max_num_batched_tokens=settings.max_num_batched_tokens)

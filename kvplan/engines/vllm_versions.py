@@ -9,10 +9,12 @@ special cases scattered through the engine.
   tokens at 102.78x for 3,072-token requests], concurrency over groups; sliding reserve window - 1 + one batch
   (no async scheduling by default); no null block in the start-up check; CUDA graphs captured after the cache is
   sized, so not subtracted [A19, A20, A27].
-- 0.21+ (to 0.32.0): CUDA graph memory profiled and subtracted (gpu_worker.py determine_available_memory,
-  "default since v0.21.0"); by 0.24 [A21] tokens = int(concurrency x max_model_len); 0.32: one log line for
-  size and concurrency, null block reserved before the check (kv_cache_utils.get_kv_cache_configs), async
-  scheduling on by default (two batches in flight), --gpu-memory-utilization 0.92.
+- 0.21-0.31: CUDA graph memory profiled and subtracted (gpu_worker.py determine_available_memory, "default
+  since v0.21.0"); tokens = int(concurrency x max_model_len) and two log lines [A21, 0.24.0]; the rest as 0.32
+  (when the null-block check, async scheduling and the 0.92 default arrived is not in any public log).
+- 0.32.0 (pinned): one log line for size and concurrency, null block held back before the check
+  (kv_cache_utils.get_kv_cache_configs), async scheduling on by default (two batches in flight),
+  --gpu-memory-utilization 0.92.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Behaviour:
 BEHAVIOURS = {
     "v0": Behaviour("v0", "blocks", False, False, False, False, 0.9),
     "v1": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9),
+    "0.21": Behaviour("v1-graphs", "concurrency", False, True, True, True, 0.92),
     "0.32": Behaviour("v1-graphs", "concurrency", True, True, True, True, 0.92),
 }
 
@@ -58,4 +61,4 @@ def behaviour(version: str) -> Behaviour:
         return BEHAVIOURS["v0"]
     if v < (0, 21):
         return BEHAVIOURS["v1"]
-    return BEHAVIOURS["0.32"]
+    return BEHAVIOURS["0.21"] if v < (0, 32) else BEHAVIOURS["0.32"]

@@ -64,6 +64,9 @@ class Plan:
         """What would fit, in the caller's words for each field (`spell`: field -> flag or key)."""
         if self.fits or not self.tp_valid:
             return None
+        refusal = self.engine.refusal if self.engine is not None else None
+        if refusal is not None and refusal.reason.startswith("Model architecture"):
+            return f"{self.engine.name} {self.engine.version} refuses the model: {refusal.reason.split('. ')[0]}"
         if not self.fits_with:
             return "nothing up to tp 64 fits: the weights alone exceed the budget of one GPU" \
                 if self.kv_budget_bytes_per_gpu <= 0 else "no TP degree up to 64 or fp8 makes it fit"
@@ -135,7 +138,9 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     numbers = capacity(widest, tp, precision, context, result.block_size, budget.kv_budget_bytes_per_gpu)
     fits = result.max_concurrency > 0
     changes = ()
-    if not fits and suggest:
+    refused_model = result.figures is not None and result.figures.refusal is not None and \
+        result.figures.refusal.reason.startswith("Model architecture")
+    if not fits and suggest and not refused_model:
         changes = tuple(fitting_changes(spec, context, precision, tp, block_size, budget_for, pp=pp,
                                         settings=dict(engine=model, pp_partition=pp_partition, gpu=gpu,
                                                       max_num_seqs=max_num_seqs,

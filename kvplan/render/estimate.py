@@ -39,6 +39,9 @@ def engine_lines(plans: list) -> list:
         head = f"{e.name} {e.version}, context {p.context:,} {p.kv_dtype} tp {p.tp}" + (f" pp {p.pp}" if p.pp > 1
                                                                                          else "")
         lines.append(f"[bold]{head}:[/bold]")
+        if e.kv_cache_dtype != p.kv_dtype:
+            lines.append(f"  [yellow]this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} whatever "
+                         f"the KV dtype asks (a family quirk of the engine)[/yellow]")
         lines += [f"  {escape(line)}" for line in e.log_lines]
         if e.refusal is not None:
             lines.append(f"  [red]refuses to start:[/red] {escape(e.refusal.reason)}")
