@@ -46,9 +46,10 @@ CONSTANTS = {
     "v0_nccl": (int(2.18 * GiB), "fitted on A11's TP 2 run (non_torch 3.58 vs 1.79 GiB at TP 1)"),
     "v1_non_torch": (GiB // 2, "assumed: V1 snapshots its baseline after the CUDA context and NCCL exist "
                                "(gpu_worker.py init_device), leaving cuBLAS/attention workspaces"),
-    "v1_sampler_bytes_per_logit": (37, "fitted on A19 (gpt-oss-120b, H100, 0.10.1: 7.6 GiB beyond kvplan's "
-                                       "65.83 GiB of weights and 0.5 GiB non-torch, over 1024 dummy requests x "
-                                       "201,088 logits)"),
+    "v1_sampler_bytes_per_logit": (37, "fitted on A19 and A20 (gpt-oss-120b on an H100, 0.10.1 and 0.11: the "
+                                       "peak beyond kvplan's 65.90 GiB of weights and 0.5 GiB non-torch is 7.0 and "
+                                       "7.1 GiB over 1024 dummy requests x 201,088 logits; 36.5 and 37.1 bytes "
+                                       "per logit)"),
     "v2_sampler_bytes_per_logit": (12, "assumed from 0.32's V2 sampler (fp32 logits, processed logits, Gumbel "
                                        "noise; the dummy run skips top-k/top-p): no public 0.21+ log to fit"),
     "cuda_graphs": (int(1.25 * GiB), "assumed (kvplan's earlier graph reserve): no public 0.21+ log with a "
