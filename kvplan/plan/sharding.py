@@ -133,17 +133,18 @@ def weights_per_gpu(spec: ModelSpec, tp: int, pp: int = 1) -> int:
 
 
 def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> int:
-    """Checkpoint bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings on the first stage
-    and the LM head on the last (a tied embedding is loaded again there), over tp. The whole model's share
-    when stage is None."""
+    """Checkpoint bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings (and a vision tower)
+    on the first stage and the LM head on the last (a tied embedding is loaded again there), over tp. The whole
+    model's share when stage is None."""
     total = spec.weights.bytes
     if stage is None or stage.stages == 1 or not spec.params:
         return -(-total // tp)
-    per_layer = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head"))
+    per_layer = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head", "vision"))
     embed = sum(g.bytes for g in spec.params if g.name == "embed")
+    first = embed + sum(g.bytes for g in spec.params if g.name == "vision")  # the vision tower runs first
     head = sum(g.bytes for g in spec.params if g.name == "lm_head") or embed
     estimated = sum(g.bytes for g in spec.params)
-    share = per_layer * stage.layers / spec.num_hidden_layers + embed * stage.is_first + head * stage.is_last
+    share = per_layer * stage.layers / spec.num_hidden_layers + first * stage.is_first + head * stage.is_last
     return -(-int(total * share / estimated) // tp)
 
 
