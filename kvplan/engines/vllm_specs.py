@@ -91,7 +91,7 @@ def mamba_page(layer: LinearState, tp: int, conv_bytes: int, ssm_bytes: int) -> 
     """MambaSpec.page_size_bytes: the conv state and the temporal (SSM) state of one sequence on one GPU, each
     in its own dtype (model_executor/layers/mamba/mamba_utils.py: conv in mamba_cache_dtype, the temporal
     state in mamba_ssm_cache_dtype; both 'auto' = the model dtype unless a family overrides it)."""
-    return layer.conv_elements // tp * conv_bytes + layer.ssm_elements // tp * ssm_bytes
+    return layer.state_bytes(tp, conv_bytes, ssm_bytes)
 
 
 def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, mamba_block: int) -> CacheSpec:
@@ -102,14 +102,14 @@ def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, m
         # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint
         checkpoint = 1 if layer.flavor == "mamba2" else 0
         return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page), checkpoint)
-    per_token = layer.bytes_per_token(tp, precision)
-    shape = (per_token, precision.name)
+    page = layer.page_bytes(block_size, tp, precision)
+    shape = (layer.bytes_per_token(tp, precision), precision.name)
     if isinstance(layer, ChunkedAttention):
-        return CacheSpec("chunked", block_size, block_size * per_token, layer.window, shape)
+        return CacheSpec("chunked", block_size, page, layer.window, shape)
     if isinstance(layer, SlidingWindow):
-        return CacheSpec("sliding", block_size, block_size * per_token, layer.window, shape)
+        return CacheSpec("sliding", block_size, page, layer.window, shape)
     kind = "mla" if isinstance(layer, MLALatent) else "full"
-    return CacheSpec(kind, block_size, block_size * per_token, 0, shape)
+    return CacheSpec(kind, block_size, page, 0, shape)
 
 
 def hybrid_block_size(attention_bytes_per_token: int, mamba_page: int, block_size: int, mla: bool) -> int:
