@@ -50,8 +50,10 @@ CONSTANTS = {
                                        "peak beyond kvplan's 65.90 GiB of weights and 0.5 GiB non-torch is 7.0 and "
                                        "7.1 GiB over 1024 dummy requests x 201,088 logits; 36.5 and 37.1 bytes "
                                        "per logit)"),
-    "v2_sampler_bytes_per_logit": (12, "assumed from 0.32's V2 sampler (fp32 logits, processed logits, Gumbel "
-                                       "noise; the dummy run skips top-k/top-p): no public 0.21+ log to fit"),
+    "v2_sampler_bytes_per_logit": (8, "assumed from 0.32's V2 model runner (v1/worker/gpu/model_runner.py "
+                                      "_dummy_sampler_run, gpu/sample/sampler.py): dummy requests need no logits "
+                                      "processing and the Gumbel sample is one kernel, so the fp32 logits and the "
+                                      "LM-head output they come from; no public 0.21+ log to fit"),
     "cuda_graphs": (int(1.25 * GiB), "assumed (kvplan's earlier graph reserve): no public 0.21+ log with a "
                                      "known model states vLLM's estimate"),
 }
