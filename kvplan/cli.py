@@ -133,7 +133,8 @@ def check(
     kv_dtype: Optional[str] = typer.Option(None, "--kv-dtype", help="KV precision (default auto = model dtype)."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help="GPU from `kvplan gpus`; default: detected, else "
                                       "H100-80GB-SXM."),
-    gpu_util: Optional[float] = typer.Option(None, "--gpu-util", help="GPU memory fraction (default 0.9)."),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-util", help="GPU memory fraction (default: vLLM's, "
+                                             "0.92)."),
     kv_budget: Optional[str] = typer.Option(None, "--kv-budget", help="KV bytes per GPU (10GiB); skips the "
                                             "GPU budget."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
