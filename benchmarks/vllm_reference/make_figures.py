@@ -181,6 +181,9 @@ RESERVE_MODELS = [
     "make_figures.py:NEMOTRON_H_8B",
     "microsoft/Phi-3-mini-4k-instruct",
 ]
+# Models whose own limit is below 32K run the reserve variants at their limit (max_position_embeddings).
+RESERVE_CONTEXT = {"google/gemma-2-9b": 8192, "make_figures.py:NEMOTRON_H_8B": 8192,
+                   "microsoft/Phi-3-mini-4k-instruct": 4096}
 # Bundled specs vLLM 0.32 refuses outright (the RefinedWeb-era Falcon configs, architecture RWForCausalLM).
 REFUSED_MODELS = [("falcon-rw-legacy", "tiiuae/falcon-7b"), ("falcon-rw-legacy", "tiiuae/falcon-40b")]
 
@@ -211,11 +214,12 @@ def build_cases() -> list[dict]:
     fam_of = {m: f for f, m, _, _ in FAMILIES}
     for model in RESERVE_MODELS:
         fam = fam_of[model]
+        ctx = RESERVE_CONTEXT.get(model, 32768)
         for gpu in ("A100-80GB", "B200"):
-            add(model, fam, budget=10 * GIB, ctx=32768, gpu=gpu, grid="reserve")
-        add(model, fam, budget=10 * GIB, ctx=32768, grid="reserve", async_scheduling=False)
-        add(model, fam, budget=10 * GIB, ctx=32768, grid="reserve", enable_prefix_caching=False)
-        add(model, fam, budget=10 * GIB, ctx=32768, grid="reserve", max_num_batched_tokens=2048)
+            add(model, fam, budget=10 * GIB, ctx=ctx, gpu=gpu, grid="reserve")
+        add(model, fam, budget=10 * GIB, ctx=ctx, grid="reserve", async_scheduling=False)
+        add(model, fam, budget=10 * GIB, ctx=ctx, grid="reserve", enable_prefix_caching=False)
+        add(model, fam, budget=10 * GIB, ctx=ctx, grid="reserve", max_num_batched_tokens=2048)
     for family, model in REFUSED_MODELS:
         add(model, family, budget=10 * GIB, ctx=None, grid="refused")
     # explicit --block-size
@@ -454,13 +458,23 @@ def simulate_resident(vc, kv_cache_config, scheduler_block_size, hash_block_size
     lookahead = vc.num_lookahead_tokens
     async_sched = bool(sc.async_scheduling)
     prompt = list(range(1, max_model_len + 1))
-    admitted, refusal, held, held_per_group = 0, None, [], None
+    admitted, refusal, held, held_per_group, admission_per_group = 0, None, [], None, None
     while admitted < limit:
         req = Request(request_id=f"r{admitted}", prompt_token_ids=prompt,
                       sampling_params=SamplingParams(max_tokens=1), pooling_params=None,
                       cache_salt=f"salt{admitted}", block_hasher=hasher)
         free_before = mgr.block_pool.get_num_free_blocks()
         computed_blocks, num_hit, _ = mgr.get_computed_blocks(req)
+        if admitted == 0:
+            # What the full-sequence admission gate asks of each group for a fresh request (the arguments
+            # allocate_slots passes when full_sequence_must_fit is set; read-only for every manager).
+            coord = mgr.coordinator
+            prefill_end = max(req.num_prompt_tokens, req.num_tokens - 1) if coord.retention_interval == 0 else 0
+            admission_per_group = [
+                m.get_num_blocks_to_allocate(req.request_id, min(req.num_tokens, max_model_len), [], 0, 0,
+                                             min(req.num_tokens, max_model_len), apply_admission_cap=True,
+                                             prefill_end=prefill_end)
+                for m in coord.single_type_managers]
         first = True
         prev_chunk = 0
         while req.num_computed_tokens < max_model_len:
@@ -499,6 +513,7 @@ def simulate_resident(vc, kv_cache_config, scheduler_block_size, hash_block_size
         "usable_blocks": free_at_start,
         "blocks_held_first_request": held[0] if held else None,
         "blocks_held_per_group_first_request": held_per_group,
+        "admission_blocks_per_group": admission_per_group,
         "blocks_held_last_request": held[-1] if held else None,
         "free_blocks_left": mgr.block_pool.get_num_free_blocks(),
         "lookahead_tokens": lookahead,
