@@ -22,7 +22,7 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
 - CpuPlatform.check_and_update_config is replaced by the CUDA one's relevant part (it only sets the worker class):
   this undoes block_size=128 for non-MLA models (cpu.py:292-293) and block_size=16 forced for MLA (cpu.py:273-280),
   async_scheduling=False (cpu.py:331), the MLA rule that disables chunked prefill and prefix caching and raises
-  max_num_batched_tokens to max_model_len (cpu.py:517-530), mamba_ssm_cache_dtype forced to float32 on AVX512-BF16/AMX
+  max_num_batched_tokens to max_model_len (cpu.py:516-530), mamba_ssm_cache_dtype forced to float32 on AVX512-BF16/AMX
   hosts (cpu.py:301-321), VLLM_CPU_KVCACHE_SPACE, and the cudagraph/compilation changes (irrelevant here).
 - EngineArgs.get_batch_defaults: the CPU branch (arg_utils.py:2975-2983, 2048*world_size tokens / 128*world_size
   sequences for serve) is bypassed by evaluating vLLM's own function with the platform reporting the emulated GPU's
@@ -41,6 +41,10 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   (kv_cache_utils._kv_cache_device_name); nothing else reads it here.
 - Weight quantization_config (gpt-oss MXFP4, DeepSeek-V3 FP8 block) is kept when the CPU build accepts it and
   otherwise dropped; it never changes a KV cache spec (no kv_cache_scheme in these checkpoints).
+- Left as they are because the CPU platform already matches CUDA: dtype (x86 CpuPlatform.supported_dtypes is
+  [bf16, fp16, fp32], as CudaPlatform's for SM >= 8.0, cpu.py:112-132 / cuda.py:255-264, so "auto" resolves alike
+  and float32 configs such as gemma-2-9b downcast to bf16); support_hybrid_kv_cache (True on both, cpu.py:623,
+  cuda.py:681); chunked prefill and prefix caching for non-MLA models (per-model defaults, arg_utils.py:2987-3055).
 
 Run (about 10 minutes on 2 CPU cores):
     /work/vllm-venv/bin/python benchmarks/vllm_reference/make_figures.py --out tests/data/vllm_0.32.0_kv_figures.json
@@ -711,6 +715,38 @@ def run_case(case: dict, sim_limit: int) -> dict:
     return rec
 
 
+NOTES = [
+    "Gemma 3 and Llama 4 are built as their language models (Gemma3ForCausalLM, Llama4ForCausalLM from text_config): "
+    "the multimodal wrappers import transformers image processors that need torchvision, which has no CPU wheel for "
+    "torch 2.13 here; the wrappers instantiate exactly these classes for the language model (gemma3_mm.py:561-565, "
+    "mllama4.py:785) and the vision towers hold no KV cache.",
+    "The bundled tiiuae/falcon-7b and falcon-40b specs are the RefinedWeb revision (RWForCausalLM), which vLLM 0.32 "
+    "refuses; the Falcon grids use tests/hub_configs.py FALCON_7B / FALCON_40B (FalconForCausalLM).",
+    "make_figures.py:NEMOTRON_H_8B is a public copy of nvidia/Nemotron-H-8B-Base-8K config.json (not in kvplan's "
+    "specs); its dict is in the script.",
+    "Specs are built once per (model, TP, kv dtype, --block-size, Mamba cache mode[, max_model_len when the Mamba "
+    "block size depends on it]) and reused across budgets and contexts; --no-spec-cache rebuilds them per case and "
+    "gives the same figures.",
+    "resident: requests of max_model_len prompt tokens admitted one after another through vLLM's KVCacheManager "
+    "(Scheduler arguments, full-sequence admission gate, chunks of max_num_batched_tokens, the previous chunk in "
+    "flight under async scheduling, per-request cache_salt so no prefix is shared, blocks outside the window freed "
+    "after each prefill as the next step would); block hashes use a fast non-cryptographic function instead of "
+    "sha256, which changes no allocation.",
+    "Budgets are handed to vLLM as the worker's determine_available_memory result; no GPU profiling is emulated.",
+    "kvplan's bundled specs carry no RoPE settings, so vLLM's derived max_model_len is max_position_embeddings "
+    "(vLLM multiplies it by the RoPE factor except for llama3/yarn/longrope-style scaling and Gemma 3; "
+    "config/model.py:2581-2617); the default-context cases of models with such a factor would differ.",
+]
+
+
+def _docstring_bullets(heading: str, numbered: bool = False) -> list[str]:
+    text = __doc__.split(heading, 1)[1].split("\n", 1)[1]  # drop the rest of the heading line
+    text = text.split("\n\nRun (")[0].split("\n\nCPU-platform")[0]
+    marker = r"\n\d\. " if numbered else r"\n- "
+    items = re.split(marker, "\n" + text.strip())
+    return [" ".join(item.split()) for item in items if item.strip()]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(REPO / "tests" / "data" / "vllm_0.32.0_kv_figures.json"))
@@ -719,7 +755,7 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="one case per model (10 GiB, 32K, bf16, TP 1)")
     parser.add_argument("--no-spec-cache", action="store_true",
                         help="instantiate the model for every case (slower; same figures)")
-    parser.add_argument("--sim-limit", type=int, default=2048,
+    parser.add_argument("--sim-limit", type=int, default=4096,
                         help="stop the resident simulation after this many requests (max_num_seqs is 1024 at most)")
     args = parser.parse_args()
 
@@ -763,8 +799,10 @@ def main():
         "runtime_seconds": round(time.time() - t0, 1),
         "emulated_gpu": "NVIDIA Hopper (SM90), FA3; GPU name/memory per case in inputs.gpu: " + json.dumps(
             {k: {"name": v[0], "memory_bytes": v[1]} for k, v in GPUS.items()}),
-        "settings_undone": __doc__.split("CPU-platform behaviour undone")[1].split("Run (")[0].strip(),
-        "fields": "see benchmarks/vllm_reference/README.md",
+        "settings_undone": _docstring_bullets("CPU-platform behaviour undone"),
+        "method": _docstring_bullets("For every case this script", numbered=True),
+        "notes": NOTES,
+        "fields": "see benchmarks/vllm_reference/README.md; the rules behind the numbers: RULES.md there",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"header": header, "cases": records}, indent=1) + "\n")
