@@ -655,6 +655,14 @@ def run_case(case: dict, sim_limit: int) -> dict:
     )
     fake_core = SimpleNamespace(model_executor=executor, collective_rpc=lambda *a, **k: None,
                                 available_gpu_memory_for_kv_cache=None)
+    # the inputs as vLLM resolved them (explicit flags in `inputs`, defaults filled in)
+    rec["engine_inputs"] = {
+        "model": case["model"], "tp": case["tp"], "kv_cache_dtype": cc.cache_dtype, "block_size": cc.block_size,
+        "max_model_len": mc.max_model_len, "available_kv_cache_bytes": budget,
+        "max_num_batched_tokens": sc.max_num_batched_tokens, "max_num_seqs": sc.max_num_seqs,
+        "enable_prefix_caching": cc.enable_prefix_caching, "async_scheduling": sc.async_scheduling,
+        "max_in_flight_tokens": vc.max_in_flight_tokens,
+    }
     CAPTURE.lines.clear()
     attach_capture()
     device_type = vc.device_config.device_type
@@ -674,6 +682,7 @@ def run_case(case: dict, sim_limit: int) -> dict:
         vc.device_config.device_type = device_type
     rec["starts"] = True
     rec["kv_cache_layout"] = cc.kv_cache_layout
+    rec["engine_inputs"]["block_size"] = cc.block_size
     rec["log_lines"] = [l for l in CAPTURE.lines if "KV cache size" in l or "padding layers" in l
                         or "Setting attention block size" in l or "Padding mamba" in l or "Hybrid KV cache manager" in l]
     tokens, conc = get_kv_cache_capacity(vc, sched_cfg)
