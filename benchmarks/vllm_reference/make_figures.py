@@ -46,7 +46,7 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   and float32 configs such as gemma-2-9b downcast to bf16); support_hybrid_kv_cache (True on both, cpu.py:623,
   cuda.py:681); chunked prefill and prefix caching for non-MLA models (per-model defaults, arg_utils.py:2987-3055).
 
-Run (about 10 minutes on 2 CPU cores):
+Run (about 4 minutes on 2 CPU cores):
     /work/vllm-venv/bin/python benchmarks/vllm_reference/make_figures.py --out tests/data/vllm_0.32.0_kv_figures.json
 """
 
@@ -63,7 +63,6 @@ import logging
 import math
 import os
 import re
-import sys
 import tempfile
 import time
 import traceback
