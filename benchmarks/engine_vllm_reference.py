@@ -29,9 +29,9 @@ from kvplan.plan.catalog import find_gpu  # noqa: E402
 
 DATA_PATH = ROOT / "tests" / "data" / "vllm_0.32.0_kv_figures.json"
 GPUS = {"H100-80GB": "H100-80GB-SXM", "A100-80GB": "A100-80GB", "B200": "B200"}
-# vLLM's own assertion inside the reference harness (README: Jamba at TP 2/4), and a TP size vLLM refuses at
-# config time (kvplan's sharding rules refuse it first: tests/test_check.py)
-NOT_COMPARED = ("AssertionError", "must be divisible by tensor parallel size")
+# vLLM's own assertion inside the reference harness, if any (none in the frozen data)
+NOT_COMPARED = ("AssertionError",)
+TP_REFUSAL = "must be divisible by tensor parallel size"
 
 
 def script_config(name: str) -> dict:
@@ -68,8 +68,10 @@ def kvplan_startup(case: dict):
 
 def category(case: dict) -> str:
     error = case.get("error") or ""
-    if error.startswith(NOT_COMPARED[0]) or NOT_COMPARED[1] in error:
+    if error.startswith(NOT_COMPARED):
         return "not compared"
+    if TP_REFUSAL in error:
+        return "refused (tp)"
     if case.get("starts"):
         return "starts"
     if case.get("refusal"):
@@ -87,6 +89,10 @@ def sizing(lines) -> list:
 def compare(case: dict) -> dict:
     """{figure: (kvplan, vLLM)} for every figure of the case."""
     kind = category(case)
+    if kind == "refused (tp)":  # kvplan's sharding rules refuse it before any engine runs (its own words)
+        from kvplan.plan.sharding import shard
+
+        return {"tp_valid": (shard(model_spec(case["inputs"]["model"]), case["inputs"]["tp"]).valid, False)}
     result, settings = kvplan_startup(case)
     fig = result.figures
     if kind == "refused (config)":
@@ -145,11 +151,11 @@ def main() -> None:
             fields[name][1] += 1
             if args.misses and ours != theirs:
                 print(f"case {case['id']} {case['inputs']}: {name}: kvplan {ours!r} vs vLLM {theirs!r}")
-    kinds = ("starts", "refused (memory)", "refused (config)", "not compared")
+    kinds = ("starts", "refused (memory)", "refused (config)", "refused (tp)", "not compared")
     print(f"vLLM {data['header']['vllm_version']} reference, {len(data['cases'])} cases "
           f"({data['header'].get('date', '')})\n")
-    print("| family | " + " | ".join(kinds[:3]) + " | not compared |")
-    print("|---|---|---|---|---|")
+    print("| family | " + " | ".join(kinds[:4]) + " | not compared |")
+    print("|---|---|---|---|---|---|")
     totals = defaultdict(lambda: [0, 0])
     for family in sorted(table):
         cells = []
@@ -159,7 +165,7 @@ def main() -> None:
             totals[kind][1] += total
             cells.append(str(total) if kind == "not compared" else f"{exact}/{total}")
         print(f"| {family} | " + " | ".join(cells) + " |")
-    print("| **all** | " + " | ".join(f"{totals[k][0]}/{totals[k][1]}" for k in kinds[:3]) +
+    print("| **all** | " + " | ".join(f"{totals[k][0]}/{totals[k][1]}" for k in kinds[:4]) +
           f" | {totals['not compared'][1]} |\n")
     print("| figure | exact / compared |\n|---|---|")
     for name, (exact, total) in fields.items():
