@@ -17,7 +17,8 @@ FLAGS = {
     "block_size": "--block-size", "kv_budget": "--kv-budget", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-util", "max_num_batched_tokens": "--max-num-batched-tokens", "revision": "--revision",
     "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format", "engine": "--engine",
-    "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
+    "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition", "batch": "--batch",
+    "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
 }
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 
@@ -81,9 +82,18 @@ def estimate(
     engine: str = typer.Option("vllm", "--engine", help="Engine model: vllm (0.32.0), vllm==<release> for an "
                                "older vLLM, or none (ideal paging, no engine reserves)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    batch: Optional[str] = typer.Option(None, "--batch", help="Decode batch sizes to estimate besides 1 and max "
+                                        "concurrency (1,8,64); batches that do not fit are marked."),
+    quantization: Optional[str] = typer.Option(None, "--quantization", "-q", help="Serve the weights quantised "
+                                               "as vLLM's --quantization: fp8, awq, gptq or mxfp4."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Model dtype as vLLM's --dtype: auto, half, "
+                                        "float16, bfloat16, float, float32."),
+    input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
+                                            "(default: the context)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
-    """Footprint, KV budget and max concurrency; sweeps are the cross product of the comma lists."""
+    """Footprint, KV budget, max concurrency, decode ITL and time to first token; sweeps are the cross product
+    of the comma lists."""
     from .commands.estimate import estimate as run
     from .render import check_format
 
@@ -93,7 +103,9 @@ def estimate(
                  kv_dtypes=[d.strip() for d in kv_dtype.split(",")], tps=_list(tp, "tp"), block_size=block_size,
                  kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory, gpu_util=gpu_util,
                  max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, engine=engine, pp=pp,
-                 pp_partition=partition, revision=revision, spell=flag)
+                 pp_partition=partition, revision=revision,
+                 batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
+                 dtype=dtype, input_len=input_len, spell=flag)
     show(result, fmt)
 
 

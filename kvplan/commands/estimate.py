@@ -9,6 +9,7 @@ from typing import Callable, Optional
 from ..engines import get_engine
 from ..errors import FieldError
 from ..gpu.detect import choose_gpu
+from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..plan.budget import flag_budget
@@ -49,7 +50,8 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
              kv_budget: Optional[str] = None, gpu: Optional[str] = None, gpu_memory: Optional[str] = None,
              gpu_util: Optional[float] = None, max_num_batched_tokens: Optional[int] = None,
              max_num_seqs: Optional[int] = None, engine: str = "vllm", pp: int = 1,
-             pp_partition: Optional[tuple] = None, revision: Optional[str] = None,
+             pp_partition: Optional[tuple] = None, revision: Optional[str] = None, batches: tuple = (),
+             quantization: Optional[str] = None, dtype: Optional[str] = None, input_len: Optional[int] = None,
              spell: Callable[[str], str] = str) -> EstimateResult:
     engine_model = get_engine(engine)
     if gpu_util is not None:
@@ -62,7 +64,7 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
     require_positive("pp", pp)
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
-    spec = resolve(model, revision)
+    spec = apply_weight_precision(resolve(model, revision), quantization, dtype)
     device = choose_gpu(gpu)
     if memory is not None:
         from dataclasses import replace
@@ -73,8 +75,9 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
         budget_for = budget_function(spec, engine=engine_model, device=device, gpu_util=gpu_util, context=c,
                                      kv_budget=budget_bytes, gpu_memory=memory,
                                      max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
-        plans += [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size,
-                       bandwidth=device.decode_bandwidth, engine=engine_model, pp=pp, pp_partition=pp_partition,
-                       max_num_seqs=max_num_seqs, max_num_batched_tokens=max_num_batched_tokens, gpu=device)
+        plans += [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size, gpu=device,
+                       batches=tuple(batches), input_len=input_len, engine=engine_model, pp=pp,
+                       pp_partition=pp_partition, max_num_seqs=max_num_seqs,
+                       max_num_batched_tokens=max_num_batched_tokens)
                   for d in kv_dtypes for t in tps]
     return EstimateResult(spec, plans, spell)

@@ -17,13 +17,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional
 
+from ..errors import FieldError
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..units import require_positive
 from .budget import Budget
 from .capacity import capacity, token_bytes
+from .catalog import GPU, speed_profile
+from .prefill import Prefill, prefill
 from .sharding import pp_stages, shard, stage_cache_layers
-from .speed import Decode, decode_roofline
+from .speed import Decode, decode
 
 DEFAULT_BLOCK_SIZE = 16
 MAX_TP = 64
@@ -58,7 +61,8 @@ class Plan:
     fits_with: tuple  # the nearest single changes that fit, as (field, value): ("tp", 4), ("kv_dtype", "fp8")
     budget: Budget
     engine: Optional[object]  # engines.figures.EngineFigures; None with engine "none"
-    decode: Optional[Decode]
+    decode: Optional[Decode]  # whenever the TP degree is valid and a GPU is known
+    prefill: Optional[Prefill]
 
     def suggestion(self, spell: Callable[[str], str] = str) -> Optional[str]:
         """What would fit, in the caller's words for each field (`spell`: field -> flag or key)."""
@@ -94,13 +98,16 @@ def _stage_specs(spec: ModelSpec, layer_sets: list) -> list:
 
 
 def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: Callable[..., Budget],
-         block_size: Optional[int] = None, bandwidth: Optional[float] = None, suggest: bool = True,
-         engine="none", pp: int = 1, pp_partition: Optional[tuple] = None, max_num_seqs: Optional[int] = None,
-         max_num_batched_tokens: Optional[int] = None, gpu=None) -> Plan:
+         block_size: Optional[int] = None, gpu: Optional[GPU] = None, bandwidth: Optional[float] = None,
+         batches: tuple = (), input_len: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
+         suggest: bool = True, engine="none", pp: int = 1, pp_partition: Optional[tuple] = None,
+         max_num_seqs: Optional[int] = None, speed: bool = True) -> Plan:
     """`budget_for(tp)` gives the budget of one GPU at that TP degree (weights shrink with TP), so a plan that
     does not fit can say which TP degree would; with pp > 1 it is called as budget_for(tp, stage). `engine` is a
-    name ("vllm", "vllm==0.10", "none") or an engine model; `gpu` (a catalog GPU) sets the engine's batch
-    defaults (the default GPU when None)."""
+    name ("vllm", "vllm==0.10", "none") or an engine model; `gpu` sets the engine's batch defaults (the default
+    GPU's when None). With a `gpu` (and `speed`), decode is estimated at batch 1, at max concurrency and at every
+    one of `batches` (`bandwidth` overrides the GPU's), and prefill for `input_len` prompt tokens (default: the
+    whole context) at batch 1."""
     require_positive("context", context)
     require_positive("pp", pp)
     model = _engine(engine)
@@ -108,10 +115,18 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         block_size = model.default_block_size()
     if block_size is not None:
         require_positive("block_size", block_size)
-    if gpu is None:
+    if input_len is not None:
+        require_positive("input_len", input_len)
+        if input_len > context:
+            raise FieldError("input_len", f"({input_len}) must not exceed the context ({context}): the engine "
+                                          f"refuses a prompt longer than its max model length.")
+    for batch in batches:
+        require_positive("batch", batch)
+    engine_gpu = gpu
+    if engine_gpu is None:
         from .catalog import DEFAULT_GPU, find_gpu
 
-        gpu = find_gpu(DEFAULT_GPU)
+        engine_gpu = find_gpu(DEFAULT_GPU)
     precision = resolve_kv_dtype(kv_dtype, spec.dtype)
     sharding = shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
@@ -126,12 +141,13 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                     kv_bytes_per_token=None, kv_bytes_per_token_per_gpu=None, kv_bytes_per_sequence_per_gpu=None,
                     state_bytes_per_sequence_per_gpu=None, kv_blocks=None, kv_capacity_tokens=None,
                     max_concurrency=None, max_concurrency_limited_by=None, contiguous_bytes_per_sequence_per_gpu=None,
-                    contiguous_max_concurrency=None, fits=False, fits_with=(), engine=None, decode=None)
+                    contiguous_max_concurrency=None, fits=False, fits_with=(), engine=None, decode=None,
+                    prefill=None)
     layer_sets = stage_cache_layers(spec, stages) if stages else [set(range(len(spec.layers)))]
     stage_specs = _stage_specs(spec, layer_sets) if stages else [spec]
     amounts = [b.kv_budget_bytes_per_gpu for b in budgets]
     result = model.capacity(stage_specs, spec=spec, stages=layer_sets, context=context, precision=precision, tp=tp,
-                            budgets=amounts, block_size=block_size, gpu=gpu, pp=pp, max_num_seqs=max_num_seqs,
+                            budgets=amounts, block_size=block_size, gpu=engine_gpu, pp=pp, max_num_seqs=max_num_seqs,
                             max_num_batched_tokens=max_num_batched_tokens)
     # arithmetic of the stage with the most cache per token, at the engine's block size
     widest = max(stage_specs, key=lambda s: token_bytes(s, tp, precision))
@@ -145,15 +161,19 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                                         settings=dict(engine=model, pp_partition=pp_partition, gpu=gpu,
                                                       max_num_seqs=max_num_seqs,
                                                       max_num_batched_tokens=max_num_batched_tokens)))
-    decode = None
-    if bandwidth and fits:
-        decode = decode_roofline(spec, tp, precision, context, result.max_concurrency, bandwidth)
+    steps = prompt = None
+    if gpu is not None and speed:
+        profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
+        chunk = result.figures.max_num_batched_tokens if result.figures is not None else \
+            (max_num_batched_tokens or 8192)
+        steps = decode(spec, tp, precision, context, result.max_concurrency, batches, profile, rate)
+        prompt = prefill(spec, tp, precision, input_len or context, chunk, profile, rate)
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, precision) * tp, kv_blocks=result.kv_blocks,
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)
     return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.kv_heads_per_gpu, **arithmetic,
                 max_concurrency_limited_by=result.limited_by, fits=fits, fits_with=changes, engine=result.figures,
-                decode=decode)
+                decode=steps, prefill=prompt)
 
 
 def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> int:
@@ -161,7 +181,7 @@ def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None, 
     if not shard(spec, tp, pp if pp and pp > 1 else None, settings.get("pp_partition")).valid:
         return 0
     return plan(spec, context=context, kv_dtype=precision.name, tp=tp, budget_for=budget_for, block_size=block_size,
-                suggest=False, pp=pp or 1, **settings).max_concurrency
+                suggest=False, speed=False, pp=pp or 1, **settings).max_concurrency
 
 
 def fitting_changes(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],

@@ -51,6 +51,16 @@ def engine_lines(plans: list) -> list:
     return lines
 
 
+def decode_cells(p: Plan) -> tuple:
+    """(ITL ms, tokens/s) of the engine estimate at batch 1 and at max concurrency ("-" where nothing fits)."""
+    if not p.decode:
+        return "-", "-"
+    one, full = p.decode.at(1), p.decode.at(p.max_concurrency) if p.fits else None
+    itl = f"{one.itl_ms:.1f}|" + (f"{full.itl_ms:.1f}" if full else "-")
+    rate = f"{one.tokens_per_s:,.0f}|" + (f"{full.tokens_per_s:,.0f}" if full else "-")
+    return itl, rate
+
+
 def plans_table(plans: list, title: str):
     from rich.table import Table
 
@@ -58,22 +68,19 @@ def plans_table(plans: list, title: str):
     # Short headers keep the table inside 100 columns; the footnote and --help spell them out.
     for name, justify in (("context", "right"), ("KV", "left"), ("TP", "right"), ("KV/tok/GPU", "right"),
                           ("seq/GPU", "right"), ("budget/GPU", "right"), ("pool tokens", "right"),
-                          ("max seqs", "right"), ("ms/tok b1|max", "right")):
+                          ("max seqs", "right"), ("ITL ms b1|max", "right"), ("tok/s b1|max", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
     for p in plans:
         head = [f"{p.context:,}", p.kv_dtype.replace("_e4m3", "").replace("_e5m2", "e5m2"), str(p.tp)]
         if not p.tp_valid:
-            table.add_row(*head, "-", "-", size(p.kv_budget_bytes_per_gpu), "-", "[red]bad TP[/red]", "-")
+            table.add_row(*head, "-", "-", size(p.kv_budget_bytes_per_gpu), "-", "[red]bad TP[/red]", "-", "-")
             continue
         seqs = f"{p.max_concurrency:,}" if p.fits else "[red]no fit[/red]"
         if p.fits and p.tp_warnings:
             seqs += " [yellow]![/yellow]"
-        decode = "-"
-        if p.decode:
-            at_max = f"{p.decode.ms_per_step_at_max:.1f}" if p.decode.ms_per_step_at_max else "-"
-            decode = f"{p.decode.ms_per_step_batch1:.2f}|{at_max}"
+        itl, rate = decode_cells(p)
         table.add_row(*head, size(p.kv_bytes_per_token_per_gpu), size(p.kv_bytes_per_sequence_per_gpu),
-                      size(p.kv_budget_bytes_per_gpu), f"{p.kv_capacity_tokens:,}", seqs, decode)
+                      size(p.kv_budget_bytes_per_gpu), f"{p.kv_capacity_tokens:,}", seqs, itl, rate)
     return table
 
 
@@ -101,9 +108,23 @@ def footnotes(spec, plans: list, spell=str) -> list:
         if not p.fits:
             lines.append(f"[red]context {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one sequence "
                          f"needs {size(p.kv_bytes_per_sequence_per_gpu)} per GPU; {p.suggestion(spell)}.")
-    lines.append("Decode ms/token: predicted roofline = (weights/TP + batch x KV read) / achievable bandwidth "
-                 "(datasheet x 0.89, what a copy reaches), at batch 1 and at max seqs; `kvplan verify` measures it.")
+    lines.extend(speed_lines(plans))
     return sorted(set(lines), key=lines.index)
+
+
+def speed_lines(plans: list) -> list:
+    lines = ["ITL (ms per output token) and tok/s (the whole batch) at batch 1 and at max seqs: engine estimate = "
+             "bytes read / bandwidth + per-layer fixed cost + all-reduce latency + matmul FLOPs over the dense peak, "
+             "constants fitted on public engine measurements (--format json: every batch, the roofline floor, the "
+             "constants and their source)."]
+    for p in plans:
+        if p.decode and p.decode.constants["fallback"]:
+            lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
+        if p.prefill:
+            lines.append(f"Time to first token, {p.prefill.input_len:,}-token prompt at batch 1 (tp {p.tp}): "
+                         f"{p.prefill.ttft_ms:,.0f} ms ({p.prefill.chunks} chunk"
+                         f"{'s' if p.prefill.chunks > 1 else ''} of at most {p.prefill.chunk_tokens:,} tokens).")
+    return lines
 
 
 def renderable(result):
