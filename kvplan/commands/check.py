@@ -131,7 +131,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     budget_per_gpu = None
     if sharding.valid:
         result = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
-                      suggest=False, engine=ENGINE, pp=pp, gpu=device)
+                      suggest=False, speed=False, engine=ENGINE, pp=pp, gpu=device)
         budget_per_gpu = result.kv_budget_bytes_per_gpu
         have, want = result.max_concurrency, dep.min_concurrency
         per_sequence = result.kv_bytes_per_sequence_per_gpu + result.state_bytes_per_sequence_per_gpu
