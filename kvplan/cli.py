@@ -13,11 +13,12 @@ from .errors import FieldError, KvplanError
 
 # field (as the core names it) -> the flag a user types
 FLAGS = {
-    "model": "MODEL", "tp": "--tp", "pp": "--pp", "context": "--context", "kv_dtype": "--kv-dtype",
+    "model": "MODEL", "tp": "--tp", "pp": "--pipeline-parallel-size", "context": "--context", "kv_dtype": "--kv-dtype",
     "block_size": "--block-size", "kv_budget": "--kv-budget", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-util", "max_num_batched_tokens": "--max-num-batched-tokens", "revision": "--revision",
-    "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
-    "max_num_seqs": "--max-num-seqs",
+    "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format", "engine": "--engine",
+    "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition", "batch": "--batch",
+    "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
 }
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 
@@ -58,29 +59,53 @@ def estimate(
     kv_dtype: str = typer.Option("auto", "--kv-dtype", help="KV precision: auto, fp32, fp16, bf16, fp8 "
                                  "(fp8_e4m3, fp8_e5m2), int8, int4; comma list sweeps."),
     tp: str = typer.Option("1", "--tp", help="Tensor-parallel degree; comma list sweeps (1,2,4,8)."),
-    block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size in tokens."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
+                                             "(default: the engine's; vLLM uses 16, 64 for fp8 MLA)."),
     kv_budget: Optional[str] = typer.Option(None, "--kv-budget", help="KV bytes per GPU (10GiB, 80GB or "
                                             "bytes), like vLLM's --kv-cache-memory-bytes; skips the GPU budget."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help="GPU from `kvplan gpus` (case-insensitive alias); "
                                       "default: the detected GPU, else H100-80GB-SXM."),
     gpu_memory: Optional[str] = typer.Option(None, "--gpu-memory", help="Override the GPU's memory (80GB, "
                                              "79.2GiB or bytes)."),
-    gpu_util: float = typer.Option(0.9, "--gpu-util", help="Fraction of GPU memory the engine may use, as "
-                                   "vLLM's --gpu-memory-utilization."),
-    max_num_batched_tokens: int = typer.Option(8192, "--max-num-batched-tokens", help="Tokens of the "
-                                               "largest forward pass (sizes the activation reserve)."),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-util", help="Fraction of GPU memory the engine may "
+                                             "use, as vLLM's --gpu-memory-utilization (default: the engine's, "
+                                             "0.92 for vLLM 0.32)."),
+    max_num_batched_tokens: Optional[int] = typer.Option(None, "--max-num-batched-tokens", help="Tokens of the "
+                                                         "largest forward pass (default: what vLLM picks for "
+                                                         "the GPU, 8192 on H100/H200)."),
+    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", help="Most sequences the engine runs at "
+                                               "once (default: what vLLM picks for the GPU, 1024 on H100/H200)."),
+    pp: int = typer.Option(1, "--pipeline-parallel-size", "-pp", "--pp", help="Pipeline stages; layers split "
+                           "as vLLM splits them (uneven counts allowed)."),
+    pp_partition: Optional[str] = typer.Option(None, "--pp-layer-partition", help="Layers per stage, like "
+                                               "VLLM_PP_LAYER_PARTITION (e.g. 31,30)."),
+    engine: str = typer.Option("vllm", "--engine", help="Engine model: vllm (0.32.0), vllm==<release> for an "
+                               "older vLLM, or none (ideal paging, no engine reserves)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    batch: Optional[str] = typer.Option(None, "--batch", help="Decode batch sizes to estimate besides 1 and max "
+                                        "concurrency (1,8,64); batches that do not fit are marked."),
+    quantization: Optional[str] = typer.Option(None, "--quantization", "-q", help="Serve the weights quantised "
+                                               "as vLLM's --quantization: fp8, awq, gptq or mxfp4."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Model dtype as vLLM's --dtype: auto, half, "
+                                        "float16, bfloat16, float, float32."),
+    input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
+                                            "(default: the context)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> None:
-    """Footprint, KV budget and max concurrency; sweeps are the cross product of the comma lists."""
+    """Footprint, KV budget, max concurrency, decode ITL and time to first token; sweeps are the cross product
+    of the comma lists."""
     from .commands.estimate import estimate as run
     from .render import check_format
 
     check_format(fmt)
+    partition = tuple(_list(pp_partition, "pp_partition", "31,30")) if pp_partition else None
     result = run(model, contexts=_list(context, "context", "4096,32k", tokens=True),
                  kv_dtypes=[d.strip() for d in kv_dtype.split(",")], tps=_list(tp, "tp"), block_size=block_size,
                  kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory, gpu_util=gpu_util,
-                 max_num_batched_tokens=max_num_batched_tokens, revision=revision, spell=flag)
+                 max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs, engine=engine, pp=pp,
+                 pp_partition=partition, revision=revision,
+                 batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
+                 dtype=dtype, input_len=input_len, spell=flag)
     show(result, fmt)
 
 
@@ -111,8 +136,8 @@ def check(
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision). See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "--tp", help="TP degrees to check for MODEL (8 or 2,4,8)."),
-    pp: Optional[int] = typer.Option(None, "--pp", help="Pipeline-parallel degree: num_hidden_layers must "
-                                     "divide by it."),
+    pp: Optional[int] = typer.Option(None, "--pipeline-parallel-size", "-pp", "--pp", help="Pipeline stages; "
+                                     "layers split as vLLM's get_pp_indices splits them (uneven counts allowed)."),
     min_concurrency: Optional[int] = typer.Option(None, "--min-concurrency", help="Fail unless this many "
                                                   "sequences of --context tokens fit at once."),
     context: Optional[str] = typer.Option(None, "--context", "-c", help="Tokens per sequence for the capacity "
@@ -120,7 +145,8 @@ def check(
     kv_dtype: Optional[str] = typer.Option(None, "--kv-dtype", help="KV precision (default auto = model dtype)."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help="GPU from `kvplan gpus`; default: detected, else "
                                       "H100-80GB-SXM."),
-    gpu_util: Optional[float] = typer.Option(None, "--gpu-util", help="GPU memory fraction (default 0.9)."),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-util", help="GPU memory fraction (default: vLLM's, "
+                                             "0.92)."),
     kv_budget: Optional[str] = typer.Option(None, "--kv-budget", help="KV bytes per GPU (10GiB); skips the "
                                             "GPU budget."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
