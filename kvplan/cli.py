@@ -203,12 +203,16 @@ def verify(
                            "process per GPU when the machine has that many, else one simulated rank."),
     context: str = typer.Option("8192", "--context", "-c", help="Tokens per sequence (8192, 32k)."),
     kv_dtype: str = typer.Option("auto", "--kv-dtype", help="KV precision the kernel reads: auto, bf16, fp16, fp8."),
-    gpu_util: float = typer.Option(0.9, "--gpu-util", help="Fraction of GPU memory the engine may use."),
-    block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size (8, 16, 32, 64, 128)."),
-    max_num_seqs: int = typer.Option(256, "--max-num-seqs", help="Sequences per step, as vLLM's: sizes the "
-                                     "sampler pass of the profile run and the decode graphs captured."),
-    max_num_batched_tokens: int = typer.Option(8192, "--max-num-batched-tokens", help="Tokens of the profile "
-                                               "run's forward pass, as vLLM's."),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-util", help="Fraction of GPU memory the engine may "
+                                             "use (default: vLLM's, 0.92)."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size (8, 16, 32, "
+                                             "64, 128; default: vLLM's choice)."),
+    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", help="Sequences per step, as vLLM's "
+                                               "(default: vLLM's for this GPU): sizes the profile run's sampler "
+                                               "pass and the decode graphs captured."),
+    max_num_batched_tokens: Optional[int] = typer.Option(None, "--max-num-batched-tokens", help="Tokens of the "
+                                                         "profile run's forward pass, as vLLM's (default: vLLM's "
+                                                         "for this GPU)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),
 ) -> int:

@@ -300,30 +300,43 @@ def test_capture_sizes_follow_vllm():
     assert V.capture_sizes(256, 64) == [1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64]
 
 
-def test_predicted_terms_and_measured_budget():
-    from kvplan.plan.budget import gpu_budget
+def _vllm_plan(config, tp, context=8192):
+    from kvplan.engines import get_engine
     from kvplan.plan.catalog import find_gpu
 
-    spec = parse_config(LLAMA3_8B, "m")
-    gpu = find_gpu("H100-80GB-SXM")
-    p = plan(spec, context=8192, kv_dtype="auto", tp=2, budget_for=lambda t: gpu_budget(spec, t, gpu, 0.9))
+    spec = parse_config(config, "m")
+    gpu, engine = find_gpu("H200"), get_engine("vllm")
+    p = plan(spec, context=context, kv_dtype="auto", tp=tp, gpu=gpu, engine=engine,
+             budget_for=lambda t, stage=None: engine.budget(spec, t, gpu, None, stage=stage, context=context))
+    return spec, p, gpu
+
+
+def test_predicted_terms_are_the_engine_budget():
+    spec, p, _ = _vllm_plan(LLAMA3_8B, 2)
     terms = V.predicted_terms(p)
-    b = p.budget
-    assert terms == {"weights": b.weights_bytes_per_gpu, "activation_peak": b.activation_bytes,
-                     "non_torch": b.cuda_context_bytes, "cuda_graphs": b.cuda_graph_bytes, "nccl": b.nccl_bytes}
-    # the planner's own budget, rebuilt from its terms, is its KV budget
-    assert V.measured_kv_budget(b.usable_bytes, terms) == p.kv_budget_bytes_per_gpu
+    by_name = {t.name: t.bytes for t in p.budget.terms}
+    assert terms == {"weights": by_name["weights"], "activation_peak": by_name["profile_peak"],
+                     "non_torch": by_name["non_torch"], "cuda_graphs": by_name["cuda_graphs"],
+                     "nccl": by_name["nccl"]}
+    # vLLM 0.32 subtracts its graph estimate but no NCCL term (V1 starts NCCL before the memory baseline); the
+    # budget rebuilt from the subtracted terms is the plan's
+    assert V.subtracted_terms(p) == ("weights", "activation_peak", "non_torch", "cuda_graphs")
+    assert V.measured_kv_budget(p.budget.usable_bytes, terms, V.subtracted_terms(p)) == p.kv_budget_bytes_per_gpu
     assert V.measured_kv_budget(1000, {"weights": 600, "nccl": None, "cuda_graphs": 100}) == 300
 
 
-def test_decode_prediction_is_the_roofline_without_an_estimate():
-    spec, p = make_plan(LLAMA3_8B, 10 * GiB)
+def test_decode_prediction_is_the_plans_own_estimate():
     from kvplan.model.precision import resolve_kv_dtype
 
-    pred = V.decode_prediction(spec, p, resolve_kv_dtype("auto", "bf16"), 1, 3e12)
-    # weights 16.06 GB + one sequence's 8192 tokens x 128 KiB of KV, over 3 TB/s
-    assert pred["estimate_ms"] is None
-    assert pred["roofline_ms"] == pytest.approx((spec.weights.bytes + 8192 * 131072) / 3e12 * 1e3)
+    spec, p, gpu = _vllm_plan(LLAMA3_8B, 1)
+    for point in p.decode.points:  # batch 1 and max concurrency: verify asks the same model at the same batch
+        pred = V.decode_prediction(spec, p, resolve_kv_dtype("auto", "bf16"), point.batch, gpu, gpu.decode_bandwidth)
+        assert pred["estimate_ms"] == pytest.approx(point.itl_ms)
+        assert pred["roofline_ms"] == pytest.approx(point.roofline_itl_ms)
+        assert pred["tp_term_ms"] == 0  # one GPU: no all-reduce
+    _, p2, _ = _vllm_plan(LLAMA3_8B, 2)
+    pred = V.decode_prediction(spec, p2, resolve_kv_dtype("auto", "bf16"), 1, gpu, gpu.decode_bandwidth)
+    assert pred["tp_term_ms"] > 0 and pred["tp_term_per_layer_us"] == pytest.approx(pred["tp_term_ms"] / 32 * 1e3)
 
 
 # ---- the command line --------------------------------------------------------------------------------------

@@ -47,23 +47,26 @@ class VerifyResult:
         return self.result
 
 
-def check_options(tp: int, context: int, gpu_util: float, block_size: int, max_num_seqs: int = 256,
-                  max_num_batched_tokens: int = 8192) -> None:
+def check_options(tp: int, context: int, gpu_util: Optional[float], block_size: Optional[int],
+                  max_num_seqs: Optional[int] = None, max_num_batched_tokens: Optional[int] = None) -> None:
     require_positive("tp", tp)
     require_positive("context", context)
-    require_fraction("gpu_util", gpu_util)
-    require_positive("max_num_seqs", max_num_seqs)
-    require_positive("max_num_batched_tokens", max_num_batched_tokens)
-    if block_size not in KERNEL_BLOCK_SIZES:
+    if gpu_util is not None:
+        require_fraction("gpu_util", gpu_util)
+    for field, value in (("max_num_seqs", max_num_seqs), ("max_num_batched_tokens", max_num_batched_tokens)):
+        if value is not None:
+            require_positive(field, value)
+    if block_size is not None and block_size not in KERNEL_BLOCK_SIZES:
         raise FieldError("block_size", f"must be one of {', '.join(map(str, KERNEL_BLOCK_SIZES))} for verify (the "
                                        f"block sizes the bundled kernel reads), got {block_size}.")
 
 
-def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: float = 0.9,
-           block_size: int = 16, max_num_seqs: int = 256, max_num_batched_tokens: int = 8192,
-           revision: Optional[str] = None, progress: Optional[Progress] = None) -> VerifyResult:
+def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: Optional[float] = None,
+           block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
+           max_num_batched_tokens: Optional[int] = None, revision: Optional[str] = None,
+           progress: Optional[Progress] = None) -> VerifyResult:
     """Everything `kvplan verify` does. Every GPU tensor it makes is released before it returns, raises or is
-    interrupted."""
+    interrupted. None means the engine's default (vLLM's, for this GPU)."""
     check_options(tp, context, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
     raw: list = []
     spec = resolve(model, revision, raw_out=raw)

@@ -5,12 +5,14 @@ that the caller can release them all. Collectives (a real TP group) happen in th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Optional
 
 import torch
 
 from ..errors import FieldError, KvplanError
-from ..plan.budget import flag_budget, gpu_budget
+from ..engines import get_engine
+from ..plan.budget import flag_budget
 from ..plan.plan import plan as make_plan
 from ..render.text import size
 from ..verify.allocator import probe_boundary
@@ -32,10 +34,23 @@ class Options:
     tp: int
     context: int
     kv_dtype: str
-    gpu_util: float
-    block_size: int
-    max_num_seqs: int
-    max_num_batched_tokens: int
+    gpu_util: Optional[float]  # None: the engine's default
+    block_size: Optional[int]  # None: the engine's choice
+    max_num_seqs: Optional[int]  # None: what the engine picks on this GPU
+    max_num_batched_tokens: Optional[int]
+    engine: str = "vllm"
+
+
+def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
+    """The options with the engine's defaults filled in for this GPU (gpu_memory_utilization, batch limits)."""
+    engine = get_engine(opts.engine)
+    device = replace(gpu, memory_bytes=total)
+    util = engine.default_gpu_util if opts.gpu_util is None else opts.gpu_util
+    seqs, tokens = opts.max_num_seqs, opts.max_num_batched_tokens
+    if hasattr(engine, "settings"):
+        settings = engine.settings(opts.context, device, 1, tokens, seqs)
+        seqs, tokens = settings.max_num_seqs, settings.max_num_batched_tokens
+    return replace(opts, gpu_util=util, max_num_seqs=seqs or 256, max_num_batched_tokens=tokens or 8192)
 
 
 def fill_random(t) -> None:
@@ -62,12 +77,22 @@ def no_fit_message(spec, plan, gpu_name: str) -> str:
             f"this {gpu_name} ({why}){hint}.")
 
 
-def predicted_plan(spec, opts: Options, gpu, total: int):
-    def budget(t):
-        return gpu_budget(spec, t, gpu, opts.gpu_util, opts.max_num_batched_tokens, gpu_memory=total)
+def predicted_plan(spec, opts: Options, gpu, total: int, budget=None):
+    """The engine's plan of this GPU (its budget terms and resident concurrency), or, given `budget`, the same
+    engine's plan of that many KV bytes (what the measured budget holds)."""
+    engine = get_engine(opts.engine)
+    device = replace(gpu, memory_bytes=total)
 
-    return make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp, budget_for=budget,
-                     block_size=opts.block_size, bandwidth=gpu.decode_bandwidth)
+    def budget_for(t, stage=None):
+        if budget is not None:
+            return flag_budget(budget)
+        return engine.budget(spec, t, device, opts.gpu_util, gpu_memory=total, stage=stage, context=opts.context,
+                             max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs)
+
+    return make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp, budget_for=budget_for,
+                     block_size=opts.block_size, gpu=device, engine=engine, speed=budget is None,
+                     max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs,
+                     suggest=budget is None)
 
 
 def check_fits_gpu(spec, raw, opts: Options, total: int, gpu_name: str) -> None:
@@ -107,25 +132,27 @@ def build(spec, raw, opts: Options, held: dict, progress, comm, total: int, gpu_
     return {"arch": arch, "weights_bytes": measured, "arch_bytes": arch_bytes, "vision_held_bytes": extra}
 
 
-def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: float, nvml, baseline: int) -> dict:
+def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: float, nvml, baseline: tuple) -> dict:
     """Matmul forms, the profile run and the graph memory of this rank."""
     model = held["model"]
     with progress.step("choosing the skinny matmul form per weight shape (batches 1-8)"):
         gemm = choose_forms(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
     with progress.step(f"profile run: prefill of {opts.max_num_batched_tokens:,} tokens + sampler"):
         profile = profile_run(model, model.arch.vocab, opts.max_num_batched_tokens, opts.max_num_seqs)
-        torch.cuda.synchronize()  # this process's memory outside torch's pool (NVML, less what others held)
-        outside = nvml.used() - baseline - torch.cuda.memory_reserved()
+        torch.cuda.synchronize()  # growth of memory outside torch's pool since the baseline (NVML)
+        outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
     sizes = capture_sizes(opts.max_num_seqs, opts.max_num_batched_tokens)
     with progress.step(f"capturing the decode graphs at {len(sizes)} batch sizes (1..{max(sizes)})"):
         graphs = graph_memory(model, cache_layout(spec, plan), sizes)
     return {"gemm": gemm, "profile": profile, "non_torch_bytes": outside, "graphs": graphs}
 
 
-def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int) -> dict:
-    """Plan on the measured budget, allocate its pools, prove the boundary, fill the caches."""
+def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int, block_size: int) -> dict:
+    """Lay out the measured budget with ideal paging (every block a sequence can use; the engine's own
+    admission holds back its null block and in-flight reserves), allocate the pools, prove the boundary."""
     plan = make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp,
-                     budget_for=lambda t: flag_budget(budget), block_size=opts.block_size)
+                     budget_for=lambda t, stage=None: flag_budget(budget), block_size=block_size, engine="none",
+                     speed=False, suggest=False)
     if not plan.fits:
         raise KvplanError(f"{spec.name}: the measured budget ({size(budget)} after the measured weights, profile "
                           f"peak, non-torch memory and graphs) leaves no room for one {opts.context:,}-token sequence.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import gc
 import traceback
+from dataclasses import replace
 
 import torch
 
@@ -18,7 +19,7 @@ from ..plan.catalog import GPU, match_device_name
 from ..verify.judge import judge, judge_budget, judge_capacity, judge_decode, relative_error, verdict_dict
 from ..verify.layout import kernel_kv_dtype
 from ..verify.terms import (decode_prediction, measured_kv_budget, predicted_terms, prefill_prediction,
-                            responsible_term, term_rows)
+                            responsible_term, subtracted_terms, term_rows)
 from . import rank as R
 from .deltanet import LABEL as DELTANET_LABEL
 from .ffn import GROUPED_LABEL, MXFP4_LABEL
@@ -73,11 +74,14 @@ def verify_rank(spec, raw: dict, opts: R.Options, progress, comm=None, group: di
 
 
 def _gpu_info(nvml, held: dict, group) -> tuple:
+    """GPU facts, and the memory baseline the engine's non-torch term counts from: after the CUDA context
+    (and, in a TP group, NCCL) exist, as vLLM V1 snapshots it (gpu_worker.py init_device)."""
     info = nvml.describe()
-    baseline = group["nvml_used_before_bytes"] if group else nvml.used()
+    before = group["nvml_used_before_bytes"] if group else nvml.used()
     held["context"] = torch.zeros(1, device="cuda")
     torch.cuda.synchronize()
-    info["cuda_context_bytes_nvml"] = group["cuda_context_bytes"] if group else nvml.used() - baseline
+    info["cuda_context_bytes_nvml"] = group["cuda_context_bytes"] if group else nvml.used() - before
+    baseline = (nvml.used(), int(torch.cuda.memory_reserved()))
     free, total = torch.cuda.mem_get_info()
     props = torch.cuda.get_device_properties(torch.cuda.current_device())
     info.update(memory_total_bytes=int(total), memory_free_bytes=int(free), sm_count=props.multi_processor_count,
@@ -93,6 +97,7 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     info.update(bandwidth_planner_bytes_per_s=gpu.decode_bandwidth, bandwidth_planner_source=source)
     precision = kernel_kv_dtype(opts.kv_dtype, spec)
     R.check_fits_gpu(spec, raw, opts, total, info["name"])
+    opts = R.resolve_options(spec, opts, gpu, total)
     plan = R.predicted_plan(spec, opts, gpu, total)
     if not plan.tp_valid:
         raise KvplanError(f"tp {opts.tp} cannot shard {spec.name}: {plan.tp_errors[0].rstrip('.')}.")
@@ -105,27 +110,31 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     measured = {"weights": facts["weights_bytes"], "activation_peak": m["profile"]["peak_bytes"],
                 "non_torch": m["non_torch_bytes"], "cuda_graphs": m["graphs"]["bytes"],
                 "nccl": group["nccl_bytes"] if group else None}
-    usable = int(total * opts.gpu_util)
-    budget = measured_kv_budget(usable, measured)
+    usable = plan.budget.usable_bytes or int(total * opts.gpu_util)
+    subtracted = subtracted_terms(plan)
+    budget = measured_kv_budget(usable, measured, subtracted)
     if comm is not None and comm.real:  # vLLM sizes every rank's cache by the smallest budget of the group
         budget = comm.min_int(budget)
-    pools = R.allocate_pools(spec, opts, held, progress, nvml, budget)
-    input_len, ttft_estimate = prefill_prediction(plan)
-    input_len = min(input_len or opts.context, opts.context, opts.max_num_batched_tokens)
+    engine_view = R.predicted_plan(spec, opts, gpu, total, budget=budget)
+    pools = R.allocate_pools(spec, opts, held, progress, nvml, budget, plan.block_size)
+    input_len = min(opts.context, opts.max_num_batched_tokens)
     timed = R.time_forward(spec, opts, held, progress, pools, input_len)
+    device = replace(gpu, memory_bytes=total)
+    ttft_estimate = prefill_prediction(spec, plan, precision, input_len, opts.max_num_batched_tokens, device,
+                                       gpu.decode_bandwidth)
     tp = R.time_all_reduce(held, progress, pools["boundary"].served, plan) if comm is not None and comm.real else None
     return _result(spec, opts, info, plan, precision, facts, m, measured, usable, budget, pools, timed,
-                   ttft_estimate, tp, group, t0)
+                   ttft_estimate, tp, group, t0, engine_view, subtracted, device)
 
 
 def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budget, pools, timed, ttft_estimate,
-            tp, group, t0) -> dict:
+            tp, group, t0, engine_view, subtracted, device) -> dict:
     arch, layout, boundary = facts["arch"], pools["layout"], pools["boundary"]
     rows = term_rows(predicted_terms(plan), measured)
     responsible = responsible_term(rows)
     points = []
     for p in timed["points"]:
-        pred = decode_prediction(spec, plan, precision, p["batch"], info["bandwidth_planner_bytes_per_s"])
+        pred = decode_prediction(spec, plan, precision, p["batch"], device, info["bandwidth_planner_bytes_per_s"])
         points.append({**p, **pred})
     first = points[0]
     at_read = first["roofline_ms"] * info["bandwidth_planner_bytes_per_s"] / info["bandwidth_read_bytes_per_s"]
@@ -144,9 +153,12 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     if "linear" in arch.mixers:
         labels["linear"] = DELTANET_LABEL
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),
-                    judge_budget(plan.max_concurrency, boundary.max_concurrency, responsible),
+                    judge_budget(plan.max_concurrency, engine_view.max_concurrency, responsible),
                     judge_decode([{"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": p["estimate_ms"],
                                    "roofline_ms": p["roofline_ms"]} for p in points]), tuple(notes))
+    for q in (tp or {}).get("points", ()):  # the planner's TP term at the same batch, per layer
+        q["planner_per_layer_us"] = decode_prediction(spec, plan, precision, q["batch"], device,
+                                                      info["bandwidth_planner_bytes_per_s"])["tp_term_per_layer_us"]
     prefill = dict(timed["prefill"], estimate_ms=ttft_estimate,
                    error=relative_error(timed["prefill"]["ttft_ms"], ttft_estimate) if ttft_estimate else None)
     return {
@@ -161,10 +173,13 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         "plan": plan.to_dict(),
         "terms": rows,
         "budget": {"usable_bytes": usable, "predicted_kv_budget_bytes": plan.kv_budget_bytes_per_gpu,
-                   "measured_kv_budget_bytes": budget, "responsible_term": responsible and responsible["term"]},
+                   "measured_kv_budget_bytes": budget, "subtracted_terms": list(subtracted),
+                   "engine": plan.budget.engine, "responsible_term": responsible and responsible["term"]},
         "profile": m["profile"], "graphs": m["graphs"], "gemm": m["gemm"],
-        "measured_plan": {"kv_budget_bytes_per_gpu": budget, "kv_blocks": pools["plan"].kv_blocks,
-                          "max_concurrency": pools["plan"].max_concurrency},
+        "measured_plan": {"kv_budget_bytes_per_gpu": budget, "kv_blocks": engine_view.kv_blocks,
+                          "max_concurrency": engine_view.max_concurrency,
+                          "max_concurrency_limited_by": engine_view.max_concurrency_limited_by,
+                          "pool_blocks": pools["plan"].kv_blocks, "pool_sequences": pools["plan"].max_concurrency},
         "layout": [{"name": g.name, "kind": g.kind, "layers": len(g.layers), "window": g.window,
                     "num_blocks": g.num_blocks, "blocks_per_sequence": g.blocks_per_sequence,
                     "tensor_shapes": [list(s) for s in g.tensor_shapes], "dtype": g.dtype, "bytes": g.bytes}

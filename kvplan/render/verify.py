@@ -74,9 +74,20 @@ def measurement_lines(r: dict) -> list:
             f"above the weights ({p['seconds']:.1f} s).",
             f"Decode graphs: {len(gr['sizes'])} sizes (1..{max(gr['sizes'])}), one pool: {size(gr['bytes'])} "
             f"(pool {size(gr['pool_bytes'])}, driver {size(gr['driver_bytes'])}; {gr['seconds']:.1f} s).",
-            f"KV budget = {size(r['budget']['usable_bytes'])} usable - measured terms = "
-            f"{size(r['budget']['measured_kv_budget_bytes'])}; the pools below are sized from it "
-            f"({r['measured_plan']['max_concurrency']:,} sequences; the plan said {r['plan']['max_concurrency']:,})."]
+            f"CUDA context {size(r['gpu']['cuda_context_bytes_nvml'])} (NVML): not a budget term, the engine's "
+            f"baseline is taken after it.",
+            _budget_line(r)]
+
+
+def _budget_line(r: dict) -> str:
+    b, m = r["budget"], r["measured_plan"]
+    terms = " - ".join(t.replace("_", " ") for t in b.get("subtracted_terms", ())) or "measured terms"
+    engine = b.get("engine") or "kvplan's generic budget"
+    pools = (f"; the pools below lay it out with ideal paging: {m['pool_sequences']:,} sequences"
+             if "pool_sequences" in m else "")
+    return (f"KV budget = {size(b['usable_bytes'])} usable - {terms} (as measured) = "
+            f"{size(b['measured_kv_budget_bytes'])}: {engine} keeps {m['max_concurrency']:,} sequences resident on it, "
+            f"its plan {r['plan']['max_concurrency']:,}{pools}.")
 
 
 def allocation_table(r: dict):

@@ -8,10 +8,12 @@ from .shards import WeightSpec, rank_weights, shard_slices, weight_bytes
 from .judge import ALLOCATION_TOLERANCE, BUDGET_TOLERANCE, DECODE_TOLERANCE, Verdict, judge, relative_error
 from .layout import CacheGroup, Layout, attention_read_bytes, cache_layout
 from .progress import Progress
-from .terms import capture_sizes, decode_prediction, measured_kv_budget, predicted_terms, term_rows
+from .terms import (capture_sizes, decode_prediction, measured_kv_budget, predicted_terms, subtracted_terms,
+                    term_rows)
 
 __all__ = ["ALLOCATION_TOLERANCE", "Arch", "BUDGET_TOLERANCE", "BlockAllocator", "Boundary", "CacheGroup",
            "DECODE_TOLERANCE", "Layout", "Progress", "Verdict", "WeightSpec", "architecture", "attention_read_bytes",
            "cache_layout", "capture_sizes", "decode_prediction", "judge", "kernel_block_table", "measured_kv_budget",
-           "predicted_terms", "probe_boundary", "rank_weights", "relative_error", "shard_slices", "term_rows",
+           "predicted_terms", "probe_boundary", "rank_weights", "relative_error", "shard_slices", "subtracted_terms",
+           "term_rows",
            "weight_bytes"]

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..plan.speed import decode_roofline
+from ..plan.catalog import speed_profile
+from ..plan.prefill import prefill
+from ..plan.speed import basis, decode_point
+from ..plan.work import decode_work
 
 # term -> (what it is, how verify measures it)
 TERMS = {
@@ -14,8 +17,9 @@ TERMS = {
     "activation_peak": ("profile-run peak above the weights",
                         "torch.cuda.max_memory_allocated() over a prefill of max_num_batched_tokens tokens "
                         "(min(max_num_seqs, tokens) sequences) and a sampler pass over max_num_seqs rows"),
-    "non_torch": ("memory outside torch's allocator (CUDA context, cuBLAS, kernel modules)",
-                  "NVML used - torch.cuda.memory_reserved() after the profile run"),
+    "non_torch": ("growth of memory outside torch's allocator once the CUDA context exists (cuBLAS, kernel "
+                  "modules)", "NVML used-memory growth less torch.cuda.memory_reserved() growth, from after the "
+                              "CUDA context (and NCCL) to after the profile run, as vLLM V1 counts it"),
     "cuda_graphs": ("decode CUDA graphs at the engine's capture sizes",
                     "cudaMemGetInfo used-memory delta over capturing them (torch's graph pool + driver objects)"),
     "nccl": ("NCCL communicator and buffers", "NVML used-memory delta over init_process_group and the first "
@@ -23,23 +27,31 @@ TERMS = {
 }
 
 
+BUDGET_NAMES = {"weights": "weights", "profile_peak": "activation_peak", "non_torch": "non_torch",
+                "cuda_graphs": "cuda_graphs", "nccl": "nccl"}  # the engine budget's term names -> verify's
+
+
 def predicted_terms(plan) -> dict:
-    """term -> bytes the plan's budget reserves for it (the names the budget gives them today)."""
+    """term -> bytes the plan's budget subtracts for it (the engine's own terms, kvplan/engines/)."""
     b = plan.budget
-
-    def first(*names):
-        return next((getattr(b, n) for n in names if getattr(b, n, None) is not None), None)
-
-    return {"weights": first("weights_bytes_per_gpu"),
-            "activation_peak": first("profile_peak_bytes", "activation_bytes"),
-            "non_torch": first("non_torch_bytes", "cuda_context_bytes"),
-            "cuda_graphs": first("cuda_graph_bytes"),
-            "nccl": first("nccl_bytes") or 0}
+    terms = {BUDGET_NAMES[t.name]: t.bytes for t in b.terms if t.name in BUDGET_NAMES}
+    if not terms:  # a budget without its term list: the stable field names
+        terms = {"weights": b.weights_bytes_per_gpu, "activation_peak": b.activation_bytes,
+                 "non_torch": b.cuda_context_bytes, "cuda_graphs": b.cuda_graph_bytes, "nccl": b.nccl_bytes}
+    return {name: terms.get(name) or 0 for name in TERMS}
 
 
-def measured_kv_budget(usable: int, measured: dict) -> int:
-    """usable (memory x gpu_memory_utilization) less every measured term."""
-    return usable - sum(v for v in measured.values() if v)
+def subtracted_terms(plan) -> tuple:
+    """The terms the engine takes out of the KV budget: weights, the profile peak and non-torch memory always;
+    CUDA graphs and NCCL only where that engine release counts them there (kvplan/engines/vllm_budget.py: V1
+    starts NCCL before its memory baseline, so vLLM 0.32 subtracts no NCCL term)."""
+    p = predicted_terms(plan)
+    return tuple(name for name in TERMS if name in ("weights", "activation_peak", "non_torch") or p[name])
+
+
+def measured_kv_budget(usable: int, measured: dict, subtracted=tuple(TERMS)) -> int:
+    """usable (memory x gpu_memory_utilization) less the measured terms the engine subtracts."""
+    return usable - sum(measured.get(name) or 0 for name in subtracted)
 
 
 def term_rows(predicted: dict, measured: dict) -> list:
@@ -68,24 +80,20 @@ def capture_sizes(max_num_seqs: int, max_num_batched_tokens: int) -> list:
     return sorted(set(sizes))
 
 
-def decode_prediction(spec, plan, precision, batch: int, bandwidth: float) -> dict:
-    """What the plan predicts for one decode step at `batch`: the calibrated engine estimate where the plan
-    carries one for this batch (plan.decode.points), and the roofline (bytes / bandwidth) always."""
-    roofline = decode_roofline(spec, plan.tp, precision, plan.context, batch, bandwidth).ms_per_step_at_max
-    estimate, tp_term = None, None
-    for point in getattr(plan.decode, "points", None) or ():
-        get = point.get if isinstance(point, dict) else (lambda k, p=point: getattr(p, k, None))
-        if get("batch") == batch:
-            estimate = get("itl_ms")
-            tp_term = get("tp_ms")
-    return {"batch": batch, "estimate_ms": estimate, "roofline_ms": roofline, "tp_term_ms": tp_term,
-            "estimate_source": "plan.decode.points (calibrated engine estimate)" if estimate is not None else None}
+def decode_prediction(spec, plan, precision, batch: int, gpu, bandwidth: float) -> dict:
+    """What the planner predicts for one decode step of `batch` sequences of the plan's context on `gpu`: the
+    calibrated engine estimate (plan/speed.py, the same function the plan's decode points come from, here at
+    the batch verify measured) with its all-reduce term, and the roofline beside it."""
+    profile = speed_profile(gpu)
+    work = decode_work(spec, plan.tp, precision, plan.context, batch)
+    point = decode_point(spec, plan.tp, precision, plan.context, batch, profile, bandwidth, True)
+    b = basis(work, bandwidth, profile.compute)
+    tp_ms = b.allreduce_calls * profile.fit.allreduce_us * 1e-3 + b.allreduce_bytes_ms
+    return {"batch": batch, "estimate_ms": point.itl_ms, "roofline_ms": point.roofline_itl_ms,
+            "tp_term_ms": tp_ms, "tp_term_per_layer_us": tp_ms / max(1, b.layer_units) * 1e3,
+            "layer_us": profile.fit.layer_us, "estimate_source": f"plan/speed.py engine estimate ({profile.gpu})"}
 
 
-def prefill_prediction(plan) -> tuple:
-    """(input_len, ttft_ms) of the plan's prefill estimate, or (None, None) when it carries none."""
-    prefill = getattr(plan, "prefill", None)
-    if prefill is None:
-        return None, None
-    get = prefill.get if isinstance(prefill, dict) else (lambda k: getattr(prefill, k, None))
-    return get("input_len"), get("ttft_ms")
+def prefill_prediction(spec, plan, precision, input_len: int, chunk: int, gpu, bandwidth: float) -> float:
+    """The planner's TTFT estimate (plan/prefill.py) of one `input_len`-token prompt in chunks of `chunk`."""
+    return prefill(spec, plan.tp, precision, input_len, chunk, speed_profile(gpu), bandwidth).ttft_ms
