@@ -41,6 +41,11 @@ def _run_tiny(name, graph):
     raw = gpu_config(name)
     arch = architecture(raw, parse_config(raw, name), 1)
     full = full_weights(arch, seed=3)
+    for key in [k for k in full if k.endswith(".router")]:
+        # decisive routing: with fan_in^-0.5 router weights the top-k choice of a token can sit within bf16
+        # rounding of a tie, and a flipped expert is a different function, not an error (seen on the H200,
+        # 2026-12-01: 1 run in 8 off by 0.2-0.35 while the rest were below 0.05)
+        full[key] = full[key] * 8
     weights = {k: v.to("cuda", torch.bfloat16 if v.is_floating_point() else v.dtype) for k, v in full.items()}
     rt = Runtime("cuda")
     model = Transformer(arch, weights, rt)
@@ -63,7 +68,7 @@ def _run_tiny(name, graph):
         for t in prompt.tolist():
             refs[i].step(t)
     tables = {g: torch.tensor(rows, dtype=torch.int32, device="cuda") for g in paged}
-    tokens = torch.randint(0, arch.vocab, (2,), device="cuda")
+    tokens = torch.randint(0, arch.vocab, (2,), generator=gen).cuda()
     positions = torch.tensor(lens, device="cuda")
     slots = torch.arange(2, device="cuda")
 
@@ -131,7 +136,8 @@ def test_small_model_end_to_end():
     a = r["allocation"]
     assert abs(a["torch_error"]) <= V.ALLOCATION_TOLERANCE and abs(a["nvml_error"]) <= V.ALLOCATION_TOLERANCE
     b = r["boundary"]
-    assert b["confirmed"] and b["served"] == r["measured_plan"]["max_concurrency"] and b["refused_next"]
+    # the boundary probes the pools (memory); max_concurrency may be capped by max_num_seqs (FAST sets 8)
+    assert b["confirmed"] and b["served"] == r["measured_plan"]["pool_sequences"] and b["refused_next"]
     terms = {row["term"]: row for row in r["terms"]}
     # the weights' own bytes, plus 1 MiB torch allocated on the first fill (seen on the H200, 2026-12-01)
     assert 0 <= terms["weights"]["measured_bytes"] - r["rank"]["arch_weights_bytes"] <= 2**21
