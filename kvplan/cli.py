@@ -1,6 +1,9 @@
 """The command line: flags <-> fields, exit codes, and nothing else. Commands return result objects
 (kvplan/commands/), kvplan/render turns them into text, and this module is the only one that knows a flag's
-name: FLAGS spells every field the core names in its errors and suggestions."""
+name: FLAGS spells every field the core names in its errors and suggestions.
+
+Flags are vLLM's (`vllm serve --help`) wherever vLLM has one, spelled and parsed as vLLM parses them; kvplan's
+earlier names stay as aliases (--context, --kv-dtype, --tp, --gpu-util, --kv-budget)."""
 
 from __future__ import annotations
 
@@ -11,35 +14,67 @@ import typer
 
 from .errors import FieldError, KvplanError
 
-# field (as the core names it) -> the flag a user types
+# field (as the core names it) -> the flag a user types (vLLM's spelling where vLLM has the flag)
 FLAGS = {
-    "model": "MODEL", "tp": "--tp", "pp": "--pp", "context": "--context", "kv_dtype": "--kv-dtype",
-    "block_size": "--block-size", "kv_budget": "--kv-budget", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
-    "gpu_util": "--gpu-util", "max_num_batched_tokens": "--max-num-batched-tokens", "revision": "--revision",
-    "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+    "model": "MODEL", "tp": "--tensor-parallel-size", "pp": "--pipeline-parallel-size",
+    "context": "--max-model-len", "kv_dtype": "--kv-cache-dtype", "block_size": "--block-size",
+    "kv_budget": "--kv-cache-memory-bytes", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
+    "gpu_util": "--gpu-memory-utilization", "max_num_batched_tokens": "--max-num-batched-tokens",
+    "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
 }
+# every spelling of a field's flag; errors and suggestions use the one the user typed
+ALIASES = {
+    "tp": ("-tp", "--tensor-parallel-size", "--tp"), "pp": ("-pp", "--pipeline-parallel-size", "--pp"),
+    "context": ("--max-model-len", "--context", "-c"), "kv_dtype": ("--kv-cache-dtype", "--kv-dtype"),
+    "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"), "gpu_util": ("--gpu-memory-utilization", "--gpu-util"),
+}
+_typed: list = []  # this run's arguments (set by main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Plan LLM KV-cache capacity, tensor parallelism and decode speed from a model's config.json, "
-         "then prove the plan on the local GPU.",
+         "in vLLM's terms, then prove the plan on the local GPU.",
+    epilog="Examples: kvplan estimate meta-llama/Llama-3.1-8B-Instruct --gpu L4  |  "
+           "kvplan estimate Qwen/Qwen3-32B -tp 2 --max-model-len 32K,128K --kv-cache-dtype auto,fp8 --chart  |  "
+           "kvplan check --file deployments.yaml",
 )
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
 FORMAT_HELP = "Output format: table (for people), json, yaml or csv (stable for scripts)."
+SUFFIXES = "vLLM's suffixes: k/m = 10^3/10^6, K/M = 2^10/2^20 (32K = 32,768; 32k = 32,000; 1M = 1,048,576)"
+CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the model's max_position_embeddings, "
+                f"as vLLM. {SUFFIXES}.")
+KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float16, bfloat16, fp8 (= fp8_e4m3), "
+                 "fp8_e5m2, fp8_inc, fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "
+                 "nvfp4_4over6, turboquant_k8v4, turboquant_4bit_nc, turboquant_k3v4_nc, turboquant_3bit_nc, "
+                 "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla.")
+KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G = 10 GiB, 10g = 10^10 (vLLM's "
+                  "rule), or 10GiB / 80GB.")
+GPU_UTIL_HELP = "Fraction of GPU memory the engine may use (vLLM's default 0.9)."
+DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 
 def flag(field: str) -> str:
+    """The flag for `field`, as vLLM spells it (suggestions teach vLLM's names)."""
     return FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
-def show(result, fmt: str) -> None:
+def typed(field: str) -> str:
+    """The flag for `field` as the user typed it in this run (an error names what they wrote), else vLLM's."""
+    for spelling in ALIASES.get(field, ()):
+        if any(arg == spelling or arg.startswith(spelling + "=") for arg in _typed):
+            return spelling
+    return flag(field)
+
+
+def show(result, fmt: str, **options) -> None:
     """Render the whole output before writing any of it: a failure never leaves half an output."""
     from .render import emit
 
-    text = emit(result, fmt)
+    text = emit(result, fmt, **options)
     sys.stdout.write(text)
     sys.stdout.flush()
 
@@ -50,42 +85,64 @@ def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False)
     return int_list(text, field, example, tokens)
 
 
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"kvplan {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                      help="Print kvplan's version and exit.")) -> None:
+    """Plan LLM KV-cache capacity, tensor parallelism and decode speed from a model's config.json, in vLLM's
+    terms, then prove the plan on the local GPU."""
+
+
 @app.command()
 def estimate(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    context: str = typer.Option("8192", "--context", "-c", help="Tokens per sequence; comma list sweeps (4096,32k)."),
-    kv_dtype: str = typer.Option("auto", "--kv-dtype", help="KV precision: auto, fp32, fp16, bf16, fp8 "
-                                 "(fp8_e4m3, fp8_e5m2), int8, int4; comma list sweeps."),
-    tp: str = typer.Option("1", "--tp", help="Tensor-parallel degree; comma list sweeps (1,2,4,8)."),
-    block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size in tokens."),
-    kv_budget: Optional[str] = typer.Option(None, "--kv-budget", help="KV bytes per GPU (10GiB, 80GB or "
-                                            "bytes), like vLLM's --kv-cache-memory-bytes; skips the GPU budget."),
-    gpu: Optional[str] = typer.Option(None, "--gpu", help="GPU from `kvplan gpus` (case-insensitive alias); "
-                                      "default: the detected GPU, else H100-80GB-SXM."),
+    context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", show_default=False,
+                                          help=CONTEXT_HELP + " A comma list sweeps (8K,32K,128K)."),
+    kv_dtype: str = typer.Option("auto", "--kv-cache-dtype", "--kv-dtype",
+                                 help=KV_DTYPE_HELP + " A comma list sweeps (auto,fp8)."),
+    tp: str = typer.Option("1", "-tp", "--tensor-parallel-size", "--tp",
+                           help="Tensor-parallel degree; a comma list sweeps (1,2,4,8)."),
+    block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size in tokens (vLLM's 16)."),
+    kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
+    gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP),
     gpu_memory: Optional[str] = typer.Option(None, "--gpu-memory", help="Override the GPU's memory (80GB, "
-                                             "79.2GiB or bytes)."),
-    gpu_util: float = typer.Option(0.9, "--gpu-util", help="Fraction of GPU memory the engine may use, as "
-                                   "vLLM's --gpu-memory-utilization."),
-    max_num_batched_tokens: int = typer.Option(8192, "--max-num-batched-tokens", help="Tokens of the "
-                                               "largest forward pass (sizes the activation reserve)."),
+                                             "79.2GiB or bytes); kvplan's own flag."),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", show_default=False,
+                                             help=GPU_UTIL_HELP),
+    max_num_batched_tokens: str = typer.Option("8192", "--max-num-batched-tokens", help="Tokens of the largest "
+                                               f"forward pass (sizes the activation reserve); {SUFFIXES}."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
-    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+    chart: bool = typer.Option(False, "--chart", help="Also draw max concurrency against context and the "
+                               "GPU memory budget as a stacked bar (always in --format html)."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
+                            "page with the chart and the table."),
 ) -> None:
-    """Footprint, KV budget and max concurrency; sweeps are the cross product of the comma lists."""
+    """What vLLM would log at startup (available KV cache memory, KV cache size in tokens, maximum
+    concurrency) for each plan, with kvplan's footprint, budget and decode figures; comma lists sweep."""
     from .commands.estimate import estimate as run
     from .render import check_format
+    from .units import human_int
 
     check_format(fmt)
-    result = run(model, contexts=_list(context, "context", "4096,32k", tokens=True),
-                 kv_dtypes=[d.strip() for d in kv_dtype.split(",")], tps=_list(tp, "tp"), block_size=block_size,
-                 kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory, gpu_util=gpu_util,
-                 max_num_batched_tokens=max_num_batched_tokens, revision=revision, spell=flag)
-    show(result, fmt)
+    contexts = None if context is None else _list(context, "context", "8192,32K", tokens=True)
+    options = {} if gpu_util is None else {"gpu_util": gpu_util}
+    result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
+                 tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory,
+                 max_num_batched_tokens=human_int(max_num_batched_tokens, "max_num_batched_tokens"),
+                 revision=revision, spell=flag, chart=chart or fmt == "html", **options)
+    show(result, fmt, chart=chart)
 
 
 @app.command()
 def models(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -> None:
-    """The bundled model specs (usable offline by id)."""
+    """The bundled model specs (usable offline by id or alias)."""
     from .commands.catalogs import models as run
     from .render import check_format
 
@@ -94,7 +151,7 @@ def models(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP))
 
 @app.command()
 def gpus(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -> None:
-    """The GPU catalog (runtime-reported memory, HBM bandwidth) and the detected GPU."""
+    """The GPU catalog (runtime-reported memory, bandwidth, the names --gpu takes) and the detected GPU."""
     from .commands.catalogs import gpus as run
     from .render import check_format
 
@@ -109,25 +166,24 @@ def check(
     file: Optional[str] = typer.Option(None, "--file", help="YAML file with a list under 'deployments:' "
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision). See docs/ci.md."),
-    tp: Optional[str] = typer.Option(None, "--tp", help="TP degrees to check for MODEL (8 or 2,4,8)."),
-    pp: Optional[int] = typer.Option(None, "--pp", help="Pipeline-parallel degree: num_hidden_layers must "
-                                     "divide by it."),
+    tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
+                                     help="TP degrees to check for MODEL (8 or 2,4,8)."),
+    pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
+                                     help="Pipeline-parallel degree."),
     min_concurrency: Optional[int] = typer.Option(None, "--min-concurrency", help="Fail unless this many "
-                                                  "sequences of --context tokens fit at once."),
-    context: Optional[str] = typer.Option(None, "--context", "-c", help="Tokens per sequence for the capacity "
-                                          "check (default 8192; 32k works)."),
-    kv_dtype: Optional[str] = typer.Option(None, "--kv-dtype", help="KV precision (default auto = model dtype)."),
-    gpu: Optional[str] = typer.Option(None, "--gpu", help="GPU from `kvplan gpus`; default: detected, else "
-                                      "H100-80GB-SXM."),
-    gpu_util: Optional[float] = typer.Option(None, "--gpu-util", help="GPU memory fraction (default 0.9)."),
-    kv_budget: Optional[str] = typer.Option(None, "--kv-budget", help="KV bytes per GPU (10GiB); skips the "
-                                            "GPU budget."),
+                                                  "requests of --max-model-len tokens fit at once."),
+    context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", help=CONTEXT_HELP),
+    kv_dtype: Optional[str] = typer.Option(None, "--kv-cache-dtype", "--kv-dtype",
+                                           help="KV-cache dtype (default auto = the model's dtype)."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
+    kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> int:
-    """CI gate: TP/PP divisibility and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
+    """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
     from .commands import check as run
     from .commands.deployments import VALID_KEYS, load_deployments, model_deployments
@@ -143,23 +199,24 @@ def check(
         if suggest:
             raise KvplanError("--suggest takes a MODEL, not --file; run `kvplan check --suggest MODEL`.")
         if tps or given:
-            raise KvplanError(f"{flag('tp' if tps else given[0])} applies to MODEL only; with --file give it on "
+            raise KvplanError(f"{typed('tp' if tps else given[0])} applies to MODEL only; with --file give it on "
                               f"each deployment (valid keys: {', '.join(VALID_KEYS)}).")
         deployments = [dep for path in [file, *models] for dep in load_deployments(path)]
     elif not models:
-        raise KvplanError("kvplan check needs MODEL with --tp (or --suggest), or --file deployments.yaml.")
+        raise KvplanError(f"kvplan check needs MODEL with {flag('tp')} N (or --suggest), or --file "
+                          f"deployments.yaml.")
     elif len(models) > 1:
         raise KvplanError(f"kvplan check takes one MODEL, got {len(models)} ({', '.join(models)}); list several "
                           f"in a --file.")
     elif suggest:
         extra = ["tp"] * bool(tps) + [g for g in given if g != "revision"]
         if extra:
-            raise KvplanError(f"--suggest lists every valid TP degree on its own; drop {flag(extra[0])}.")
+            raise KvplanError(f"--suggest lists every valid TP degree on its own; drop {typed(extra[0])}.")
         show(run.suggest(models[0], revision), fmt)
         return 0
     else:
         deployments = model_deployments(models[0], tps or [], **options)
-    result = run.check(deployments)
+    result = run.check(deployments, spell=str if file is not None else flag)
     show(result, fmt)
     from .render.check import annotations, in_github_actions
 
@@ -172,10 +229,13 @@ def check(
 @app.command()
 def verify(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree of the plan; verify runs one rank of it."),
-    context: str = typer.Option("8192", "--context", "-c", help="Tokens per sequence (8192, 32k)."),
-    kv_dtype: str = typer.Option("auto", "--kv-dtype", help="KV precision the kernel reads: auto, bf16, fp16, fp8."),
-    gpu_util: float = typer.Option(0.9, "--gpu-util", help="Fraction of GPU memory the engine may use."),
+    tp: int = typer.Option(1, "-tp", "--tensor-parallel-size", "--tp",
+                           help="Tensor-parallel degree of the plan; verify runs one rank of it."),
+    context: str = typer.Option("8192", "--max-model-len", "--context", "-c",
+                                help=f"Tokens per request (8192, 32K); {SUFFIXES}."),
+    kv_dtype: str = typer.Option("auto", "--kv-cache-dtype", "--kv-dtype",
+                                 help="KV-cache dtype the kernel reads: auto, bfloat16, float16, fp8."),
+    gpu_util: float = typer.Option(0.9, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
     block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size (8, 16, 32, 64, 128)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),
@@ -187,7 +247,7 @@ def verify(
     from .render import check_format
 
     check_format(fmt, VerifyResult.formats)
-    lengths = _list(context, "context", "8192 or 32k", tokens=True)
+    lengths = _list(context, "context", "8192 or 32K", tokens=True)
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {context!r}.")
     result = run(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util, block_size=block_size,
@@ -206,13 +266,23 @@ def _click_errors() -> tuple:
     return UsageError, Abort
 
 
+def _bare_help() -> int:
+    """`kvplan` alone: the command list and a first command to try, on stdout, exit 0."""
+    app(args=["--help"], prog_name="kvplan", standalone_mode=False)
+    return 0
+
+
 def main(argv: Optional[list] = None) -> int:
     """Run one command; the exit code: 0 ok, 1 a check or verdict failed, 2 bad input, 130 interrupted."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    _typed[:] = args
+    if not args:
+        return _bare_help()
     usage_error, abort = _click_errors()
     try:
-        result = app(args=argv, prog_name="kvplan", standalone_mode=False)
+        result = app(args=args, prog_name="kvplan", standalone_mode=False)
     except FieldError as exc:
-        print(f"kvplan: error: {exc.spelled(flag(exc.field))}", file=sys.stderr)
+        print(f"kvplan: error: {exc.spelled(typed(exc.field))}", file=sys.stderr)
         return 2
     except KvplanError as exc:
         print(f"kvplan: error: {exc}", file=sys.stderr)

@@ -15,6 +15,7 @@ from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..plan.budget import flag_budget, gpu_budget
 from ..plan.capacity import token_bytes
+from ..plan.max_len import default_max_model_len
 from ..plan.plan import DEFAULT_BLOCK_SIZE, MAX_TP, fitting_changes, plan
 from ..plan.sharding import shard, valid_tp_degrees, weights_per_gpu
 from ..render.text import size
@@ -112,6 +113,8 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
 
 def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict:
     spec = _spec_for(dep)
+    if dep.context is None:  # vLLM's default: the model's own max length
+        dep = replace(dep, context=default_max_model_len(spec))
     precision = resolve_kv_dtype(dep.kv_dtype, spec.dtype)
     tp_only = shard(spec, dep.tp)
     sharding = shard(spec, dep.tp, dep.pp)
@@ -185,9 +188,10 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     }
 
 
-def check(deployments: list) -> CheckResult:
-    """Every deployment; suggestions name the deployment keys (tp 4, kv_dtype fp8, context 16384)."""
-    return CheckResult([check_deployment(dep) for dep in deployments])
+def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:
+    """Every deployment; suggestions name the fields as `spell` writes them (a deployments file's keys by
+    default: tp 4, kv_dtype fp8, context 16384)."""
+    return CheckResult([check_deployment(dep, spell) for dep in deployments])
 
 
 def suggest(model: str, revision: Optional[str] = None) -> SuggestResult:

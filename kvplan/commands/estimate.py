@@ -11,8 +11,10 @@ from ..gpu.detect import choose_gpu
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..plan.budget import flag_budget, gpu_budget
+from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
 from ..units import parse_size, require_fraction, require_positive
+from .curve import curves
 from .describe import model_summary
 
 
@@ -21,19 +23,26 @@ class EstimateResult:
     spec: ModelSpec
     plans: list
     spell: Callable[[str], str] = str  # field -> the caller's name for it (a flag on the command line)
+    default_context: bool = False  # no context was given: the model's own max length, as vLLM
+    curves: tuple = ()  # commands/curve.py Curves, when a chart was asked for
     view = "estimate"
 
     def to_dict(self) -> dict:
-        return {"model": model_summary(self.spec), "plans": self.rows()}
+        data = {"model": model_summary(self.spec), "plans": self.rows()}
+        if self.curves:
+            data["curves"] = [c.to_dict() for c in self.curves]
+        return data
 
     def rows(self) -> list:
         return [p.to_dict(self.spell) for p in self.plans]
 
 
-def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_size: int = 16,
+def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = ("auto",), tps: list = (1,),
+             block_size: int = 16,
              kv_budget: Optional[str] = None, gpu: Optional[str] = None, gpu_memory: Optional[str] = None,
              gpu_util: float = 0.9, max_num_batched_tokens: int = 8192, revision: Optional[str] = None,
-             spell: Callable[[str], str] = str) -> EstimateResult:
+             spell: Callable[[str], str] = str, chart: bool = False) -> EstimateResult:
+    """`chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py)."""
     require_fraction("gpu_util", gpu_util)
     if block_size < 1 or block_size & (block_size - 1):
         raise FieldError("block_size", f"must be a positive power of two (16 is vLLM's default), got {block_size}.")
@@ -42,6 +51,8 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
     memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
     spec = resolve(model, revision)
     device = choose_gpu(gpu)
+    default_context = not contexts
+    contexts = contexts or [default_max_model_len(spec)]
 
     @lru_cache(maxsize=None)
     def budget_for(tp: int):
@@ -52,4 +63,5 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
     plans = [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size,
                   bandwidth=device.decode_bandwidth)
              for c in contexts for d in kv_dtypes for t in tps]
-    return EstimateResult(spec, plans, spell)
+    drawn = curves(spec, plans, budget_for, device.decode_bandwidth, block_size) if chart else ()
+    return EstimateResult(spec, plans, spell, default_context, drawn)

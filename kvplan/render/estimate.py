@@ -1,9 +1,50 @@
-"""`kvplan estimate` for people: the plans table, and the footnotes that say which rules applied."""
+"""`kvplan estimate` for people: per plan, what vLLM would log at startup (its own three lines); then the plans
+table with a legend for every column shown, and the footnotes that say which rules applied and what would fit.
+The table keeps context, KV dtype, TP and the request count at any width and drops the other columns, least
+important first, when the terminal is narrow."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..plan.plan import Plan
-from .text import size
+from .text import Column, fitted_table, legend_lines, size
+
+SMALL_KV_BUDGET = 2**20  # a --kv-cache-memory-bytes below 1 MiB is almost surely a missing unit
+
+COLUMNS = (
+    Column("max len", legend="tokens per request (vLLM's --max-model-len)"),
+    Column("KV dtype", justify="left", legend=""),
+    Column("TP", legend=""),
+    Column("requests", legend="requests of max len the KV cache holds at once, rounded down (vLLM's "
+                              "\"Maximum concurrency\"); ! = a warning below"),
+    Column("KV memory", priority=2, legend="KV-cache memory per GPU (vLLM's \"Available KV cache memory\")"),
+    Column("KV tokens", priority=4, legend="tokens the KV cache holds per GPU (vLLM's \"GPU KV cache size\")"),
+    Column("per request", priority=3, legend="KV bytes one request of max len holds per GPU (paged, windows "
+                                             "capped)"),
+    Column("per token", priority=5, legend="KV bytes of one token per GPU, all layers"),
+    Column("ms/token", priority=6, legend="predicted decode step at batch 1 | at max requests"),
+)
+
+
+def _engine(plan):
+    """The engine model's startup figures for this plan, when the planner produced them."""
+    return getattr(plan, "engine", None)
+
+
+def log_block(plan, spell=str) -> list:
+    """vLLM's startup lines for one plan, verbatim, under a header naming the plan."""
+    engine = _engine(plan)
+    lines = list(getattr(engine, "log_lines", ()) or ())
+    if not lines:
+        return []
+    head = f"[bold]vLLM[/bold] at {spell('context')} {plan.context}, {spell('kv_dtype')} {plan.kv_dtype}, " \
+           f"{spell('tp')} {plan.tp}:"
+    body = [f"  {line}" for line in lines]
+    refusal = getattr(engine, "refusal", None)
+    if refusal:
+        body.append(f"  [red]{refusal}[/red]")
+    return [head] + body
 
 
 def budget_line(plan: Plan, spell=str) -> str:
@@ -18,35 +59,52 @@ def budget_line(plan: Plan, spell=str) -> str:
     return f"KV budget (tp {plan.tp}) = {terms} = {size(b.kv_budget_bytes_per_gpu)}"
 
 
-def plans_table(plans: list, title: str):
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
-    # Short headers keep the table inside 100 columns; the footnote and --help spell them out.
-    for name, justify in (("context", "right"), ("KV", "left"), ("TP", "right"), ("KV/tok/GPU", "right"),
-                          ("seq/GPU", "right"), ("budget/GPU", "right"), ("pool tokens", "right"),
-                          ("max seqs", "right"), ("ms/tok b1|max", "right")):
-        table.add_column(name, justify=justify, no_wrap=True)
-    for p in plans:
-        head = [f"{p.context:,}", p.kv_dtype.replace("_e4m3", "").replace("_e5m2", "e5m2"), str(p.tp)]
-        if not p.tp_valid:
-            table.add_row(*head, "-", "-", size(p.kv_budget_bytes_per_gpu), "-", "[red]bad TP[/red]", "-")
-            continue
-        seqs = f"{p.max_concurrency:,}" if p.fits else "[red]no fit[/red]"
-        if p.fits and p.tp_warnings:
-            seqs += " [yellow]![/yellow]"
-        decode = "-"
-        if p.decode:
-            at_max = f"{p.decode.ms_per_step_at_max:.1f}" if p.decode.ms_per_step_at_max else "-"
-            decode = f"{p.decode.ms_per_step_batch1:.2f}|{at_max}"
-        table.add_row(*head, size(p.kv_bytes_per_token_per_gpu), size(p.kv_bytes_per_sequence_per_gpu),
-                      size(p.kv_budget_bytes_per_gpu), f"{p.kv_capacity_tokens:,}", seqs, decode)
-    return table
+def weights_exceed(plan: Plan) -> bool:
+    b = plan.budget
+    return b.source == "gpu" and b.weights_bytes_per_gpu >= b.usable_bytes
 
 
-def footnotes(spec, plans: list, spell=str) -> list:
+def _row(p: Plan) -> list:
+    head = [f"{p.context:,}", p.kv_dtype, str(p.tp)]
+    if not p.tp_valid:
+        return head + ["[red]bad TP[/red]", size(p.kv_budget_bytes_per_gpu), "-", "-", "-", "-"]
+    if weights_exceed(p):
+        requests = "[red]no room[/red]"
+    elif p.fits:
+        requests = f"{p.max_concurrency:,}" + (" [yellow]![/yellow]" if p.tp_warnings else "")
+    else:
+        requests = "[red]0[/red]"
+    decode = "-"
+    if p.decode:
+        at_max = f"{p.decode.ms_per_step_at_max:.1f}" if p.decode.ms_per_step_at_max else "-"
+        decode = f"{p.decode.ms_per_step_batch1:.2f} | {at_max}"
+    budget = size(p.kv_budget_bytes_per_gpu) if p.kv_budget_bytes_per_gpu > 0 else "[red]none[/red]"
+    return head + [requests, budget, f"{p.kv_capacity_tokens:,}" if p.kv_budget_bytes_per_gpu > 0 else "0",
+                   size(p.kv_bytes_per_sequence_per_gpu), size(p.kv_bytes_per_token_per_gpu), decode]
+
+
+def plans_table(plans: list, title: str, width: Optional[int]):
+    """(table, the columns shown)."""
+    return fitted_table(list(COLUMNS), [_row(p) for p in plans], width, title=title)
+
+
+def _weights_message(plan: Plan, spec, spell) -> str:
+    b = plan.budget
+    fp8 = spec.weights.bytes / max(spec.weights.parameters, 1) > 1.5  # 16-bit weights: fp8 halves them
+    options = [f"{spell(k)} {v}" for k, v in plan.fits_with if k == "tp"]
+    options.append(f"{spell('pp')} N (layers split over N stages)")
+    if fp8:
+        options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about "
+                       f"{size(b.weights_bytes_per_gpu // 2)} per GPU)")
+    return (f"[red]the weights alone do not fit at tp {plan.tp}:[/red] {size(b.weights_bytes_per_gpu)} per GPU "
+            f"against {size(b.usable_bytes)} usable ({b.gpu_name} {size(b.gpu_memory_bytes)} x "
+            f"{b.gpu_util:.2f}); split or shrink them: " + ", ".join(options) + ".")
+
+
+def footnotes(result, plans: list, spell=str) -> list:
     from ..commands.describe import layout_rules
 
+    spec = result.spec
     lines = [f"Rules: {rule}." for rule in layout_rules(spec)]
     w = spec.weights
     lines.append(f"Weights: {w.parameters / 1e9:,.2f}B parameters, {size(w.bytes)} stored ({w.dtype or 'mixed'}; "
@@ -57,28 +115,60 @@ def footnotes(spec, plans: list, spell=str) -> list:
             seen.add(p.tp)
             lines.append(budget_line(p, spell) + ".")
     dtypes = {p.kv_dtype: p.kv_dtype_scheme for p in plans}
-    lines.append("KV precision: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
+    lines.append("KV dtype: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
+    limit = spec.max_position_embeddings
+    if getattr(result, "default_context", False):
+        source = "max_position_embeddings" if limit else "none in the config: vLLM's fallback"
+        lines.append(f"max len {plans[0].context:,} = the model's own ({source}), vLLM's default; set "
+                     f"{spell('context')} to plan another.")
+    for context in sorted({p.context for p in plans}):
+        if limit and context > limit:
+            lines.append(f"[yellow]{spell('context')} {context:,} exceeds the model's max_position_embeddings "
+                         f"({limit:,}):[/yellow] vLLM refuses it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
+                         f"positions past {limit:,} are out of the model's training range.")
+    budget = plans[0].budget
+    if budget.source != "gpu" and budget.kv_budget_bytes_per_gpu < SMALL_KV_BUDGET:
+        n = budget.kv_budget_bytes_per_gpu
+        lines.append(f"[yellow]{spell('kv_budget')} {n} is {n:,} bytes[/yellow] (a bare number is bytes, as in "
+                     f"vLLM): did you mean {n}G ({n} GiB) or {n}GiB?")
     for p in plans:
         for message in p.tp_errors:
             lines.append(f"[red]tp {p.tp}:[/red] {message}")
         if not p.tp_valid:
             continue
         for message in p.tp_warnings:
-            lines.append(f"[yellow]tp {p.tp}:[/yellow] {message}")
-        if not p.fits:
-            lines.append(f"[red]context {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one sequence "
-                         f"needs {size(p.kv_bytes_per_sequence_per_gpu)} per GPU; {p.suggestion(spell)}.")
-    lines.append("Decode ms/token: predicted roofline = (weights/TP + batch x KV read) / achievable bandwidth "
-                 "(datasheet x 0.89, what a copy reaches), at batch 1 and at max seqs; `kvplan verify` measures it.")
+            lines.append(f"[yellow]! tp {p.tp}:[/yellow] {message}")
+        if weights_exceed(p):
+            lines.append(_weights_message(p, spec, spell))
+        elif not p.fits:
+            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
+                         f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
+                         f"{size(max(p.kv_budget_bytes_per_gpu, 0))}; {p.suggestion(spell)}.")
     return sorted(set(lines), key=lines.index)
 
 
-def renderable(result):
+def renderable(result, width: Optional[int] = None, chart: bool = False):
     from rich.console import Group
     from rich.text import Text
 
     spec = result.spec
-    title = (f"{spec.name}: {spec.num_hidden_layers} layers, {spec.num_attention_heads} heads, "
+    plans = result.plans
+    gpu = plans[0].budget.gpu_name
+    title = (f"{spec.name}" + (f" on {gpu}" if gpu else "") + f": {spec.num_hidden_layers} layers, "
              f"{size(spec.weights.bytes)} weights")
-    notes = [Text.from_markup(line) for line in footnotes(spec, result.plans, result.spell)]
-    return Group(plans_table(result.plans, title), *notes)
+    parts = []
+    for p in plans:
+        parts += [Text.from_markup(line) for line in log_block(p, result.spell)]
+    table, shown = plans_table(plans, title, width)
+    parts.append(table)
+    legend = legend_lines(shown)
+    dropped = [c.header for c in COLUMNS if c not in shown]
+    if dropped:
+        legend.append(f"not shown at this width: {', '.join(dropped)} (widen the terminal or use --format json)")
+    parts.append(Text("Columns: " + "; ".join(legend) + ".", style="dim"))
+    parts += [Text.from_markup(line) for line in footnotes(result, plans, result.spell)]
+    if chart:
+        from .chart import charts
+
+        parts += charts(result, width)
+    return Group(*parts)

@@ -1,0 +1,54 @@
+"""The data behind `kvplan estimate --chart` and `--format html`: for each (KV dtype, TP degree) of an
+estimate, the requests the KV cache holds (and the predicted decode step) at max lengths from 1K doubling up
+to the longest asked for, computed by the same planner as the table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..plan.plan import plan
+
+SMALLEST = 1024
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    context: int
+    max_concurrency: int
+    ms_per_step_at_max: float | None  # predicted decode step with every resident request running
+
+
+@dataclass(frozen=True)
+class Curve:
+    kv_dtype: str
+    tp: int
+    points: tuple
+
+    def to_dict(self) -> dict:
+        return {"kv_dtype": self.kv_dtype, "tp": self.tp,
+                "points": [{"context": p.context, "max_concurrency": p.max_concurrency,
+                            "ms_per_step_at_max": p.ms_per_step_at_max} for p in self.points]}
+
+
+def curve_contexts(longest: int, asked: list) -> list:
+    lengths, n = set(asked) | {longest}, min(SMALLEST, longest)
+    while n < longest:
+        lengths.add(n)
+        n *= 2
+    return sorted(lengths)
+
+
+def curves(spec, plans: list, budget_for, bandwidth: float, block_size: int) -> tuple:
+    """One Curve per distinct (kv_dtype as asked, tp) of `plans`' sweep."""
+    asked = sorted({p.context for p in plans})
+    contexts = curve_contexts(max(asked), asked)
+    out = []
+    for kv_dtype, tp in dict.fromkeys((p.kv_dtype, p.tp) for p in plans if p.tp_valid):
+        points = []
+        for context in contexts:
+            p = plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
+                     bandwidth=bandwidth, suggest=False)
+            at_max = p.decode.ms_per_step_at_max if p.decode else None
+            points.append(CurvePoint(context, max(p.max_concurrency or 0, 0), at_max))
+        out.append(Curve(kv_dtype, tp, tuple(points)))
+    return tuple(out)
