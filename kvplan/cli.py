@@ -37,9 +37,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Plan LLM KV-cache capacity, tensor parallelism and decode speed from a model's config.json, "
          "in vLLM's terms, then prove the plan on the local GPU.",
-    epilog="Examples: kvplan estimate meta-llama/Llama-3.1-8B-Instruct --gpu L4  |  "
-           "kvplan estimate Qwen/Qwen3-32B -tp 2 --max-model-len 32K,128K --kv-cache-dtype auto,fp8 --chart  |  "
-           "kvplan check --file deployments.yaml",
+    epilog="Try: kvplan estimate meta-llama/Llama-3.1-8B-Instruct --gpu L4\n\n"
+           "kvplan estimate Qwen/Qwen3-32B -tp 2 --max-model-len 32K,128K --kv-cache-dtype auto,fp8 --chart\n\n"
+           "kvplan check --file deployments.yaml  (docs/ci.md)\n\n"
+           "Every command takes -h. Shell completion: kvplan --install-completion.",
 )
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -55,6 +56,25 @@ KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G
                   "rule), or 10GiB / 80GB.")
 GPU_UTIL_HELP = "Fraction of GPU memory the engine may use (vLLM's default 0.9)."
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
+
+
+def _complete_gpu(incomplete: str) -> list:
+    from .plan.catalog import CATALOG
+
+    return [g.name for g in CATALOG if g.name.lower().startswith(incomplete.lower())]
+
+
+def _complete_kv_dtype(incomplete: str) -> list:
+    from .model.precision import VLLM_KV_DTYPES
+
+    return [d for d in ("auto", *VLLM_KV_DTYPES) if d.startswith(incomplete.lower())]
+
+
+def _complete_model(incomplete: str) -> list:
+    from .model.sources import bundled_files
+
+    ids = [p.stem.replace("--", "/") for p in bundled_files()]
+    return [i for i in ids if i.lower().startswith(incomplete.lower())]
 
 
 def flag(field: str) -> str:
@@ -100,18 +120,18 @@ def root(version: bool = typer.Option(False, "--version", "-V", callback=_versio
     terms, then prove the plan on the local GPU."""
 
 
-@app.command()
+@app.command(short_help="vLLM's startup figures and max concurrency per plan; comma lists sweep.")
 def estimate(
-    model: str = typer.Argument(..., help=MODEL_HELP),
+    model: str = typer.Argument(..., help=MODEL_HELP, autocompletion=_complete_model),
     context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", show_default=False,
                                           help=CONTEXT_HELP + " A comma list sweeps (8K,32K,128K)."),
-    kv_dtype: str = typer.Option("auto", "--kv-cache-dtype", "--kv-dtype",
+    kv_dtype: str = typer.Option("auto", "--kv-cache-dtype", "--kv-dtype", autocompletion=_complete_kv_dtype,
                                  help=KV_DTYPE_HELP + " A comma list sweeps (auto,fp8)."),
     tp: str = typer.Option("1", "-tp", "--tensor-parallel-size", "--tp",
                            help="Tensor-parallel degree; a comma list sweeps (1,2,4,8)."),
     block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size in tokens (vLLM's 16)."),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
-    gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP),
+    gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP, autocompletion=_complete_gpu),
     gpu_memory: Optional[str] = typer.Option(None, "--gpu-memory", help="Override the GPU's memory (80GB, "
                                              "79.2GiB or bytes); kvplan's own flag."),
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", show_default=False,
@@ -140,7 +160,7 @@ def estimate(
     show(result, fmt, chart=chart)
 
 
-@app.command()
+@app.command(short_help="The bundled model specs (usable offline by id or alias).")
 def models(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -> None:
     """The bundled model specs (usable offline by id or alias)."""
     from .commands.catalogs import models as run
@@ -149,7 +169,7 @@ def models(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP))
     show(run(), check_format(fmt))
 
 
-@app.command()
+@app.command(short_help="The GPU catalog, the names --gpu takes, and the detected GPU.")
 def gpus(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -> None:
     """The GPU catalog (runtime-reported memory, bandwidth, the names --gpu takes) and the detected GPU."""
     from .commands.catalogs import gpus as run
@@ -158,7 +178,7 @@ def gpus(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -
     show(run(), check_format(fmt))
 
 
-@app.command()
+@app.command(short_help="CI gate: TP/PP sharding and capacity targets (exit 0 pass, 1 fail, 2 bad input).")
 def check(
     model: Optional[List[str]] = typer.Argument(None, metavar="[MODEL]", show_default=False,
                                                 help=MODEL_HELP + " With --file, extra arguments are more "
@@ -226,7 +246,7 @@ def check(
     return 0 if result.ok else 1
 
 
-@app.command()
+@app.command(short_help="Prove a plan on the local GPU: allocate the KV cache, time decode.")
 def verify(
     model: str = typer.Argument(..., help=MODEL_HELP),
     tp: int = typer.Option(1, "-tp", "--tensor-parallel-size", "--tp",

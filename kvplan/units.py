@@ -101,6 +101,6 @@ def require_positive(field: str, value) -> int:
 def require_fraction(field: str, value) -> float:
     """(0, 1], like vLLM's --gpu-memory-utilization."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise FieldError(field, f"must be a fraction in (0, 1] like vLLM's --gpu-memory-utilization, got "
+        raise FieldError(field, f"must be a fraction in (0, 1] (the share of GPU memory the engine may use), got "
                                 f"{quote(value)}.")
     return float(value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..plan.plan import Plan
-from .text import Column, fitted_table, legend_lines, size
+from .text import Column, fitted_table, size
 
 SMALL_KV_BUDGET = 2**20  # a --kv-cache-memory-bytes below 1 MiB is almost surely a missing unit
 
@@ -56,7 +56,9 @@ def budget_line(plan: Plan, spell=str) -> str:
              f"{size(b.cuda_context_bytes)} - CUDA graphs {size(b.cuda_graph_bytes)}")
     if b.nccl_bytes:
         terms += f" - NCCL {size(b.nccl_bytes)}"
-    return f"KV budget (tp {plan.tp}) = {terms} = {size(b.kv_budget_bytes_per_gpu)}"
+    left = b.kv_budget_bytes_per_gpu
+    total = size(left) if left > 0 else f"nothing left (short by {size(-left)})"
+    return f"KV budget (tp {plan.tp}) = {terms} = {total}"
 
 
 def weights_exceed(plan: Plan) -> bool:
@@ -92,7 +94,12 @@ def _weights_message(plan: Plan, spec, spell) -> str:
     b = plan.budget
     fp8 = spec.weights.bytes / max(spec.weights.parameters, 1) > 1.5  # 16-bit weights: fp8 halves them
     options = [f"{spell(k)} {v}" for k, v in plan.fits_with if k == "tp"]
-    options.append(f"{spell('pp')} N (layers split over N stages)")
+    reserves = b.usable_bytes - b.weights_bytes_per_gpu - b.kv_budget_bytes_per_gpu  # activations, runtime
+    room = b.usable_bytes - reserves
+    if room > 0:
+        stages = -(-b.weights_bytes_per_gpu // room)
+        options.append(f"{spell('pp')} {stages} or more (each stage holds 1/{stages} of the layers; the "
+                       f"weights alone need that)")
     if fp8:
         options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about "
                        f"{size(b.weights_bytes_per_gpu // 2)} per GPU)")
@@ -147,6 +154,23 @@ def footnotes(result, plans: list, spell=str) -> list:
     return sorted(set(lines), key=lines.index)
 
 
+def legend(shown: list):
+    """What each shown column holds, one per line, and which columns the width left out."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(style="dim")
+    for column in shown:
+        if column.legend:
+            grid.add_row(column.header, column.legend)
+    dropped = [c.header for c in COLUMNS if c not in shown]
+    if dropped:
+        grid.add_row("", f"not shown at this width: {', '.join(dropped)} (a wider terminal or --format json "
+                         f"has them)")
+    return grid
+
+
 def renderable(result, width: Optional[int] = None, chart: bool = False):
     from rich.console import Group
     from rich.text import Text
@@ -160,12 +184,7 @@ def renderable(result, width: Optional[int] = None, chart: bool = False):
     for p in plans:
         parts += [Text.from_markup(line) for line in log_block(p, result.spell)]
     table, shown = plans_table(plans, title, width)
-    parts.append(table)
-    legend = legend_lines(shown)
-    dropped = [c.header for c in COLUMNS if c not in shown]
-    if dropped:
-        legend.append(f"not shown at this width: {', '.join(dropped)} (widen the terminal or use --format json)")
-    parts.append(Text("Columns: " + "; ".join(legend) + ".", style="dim"))
+    parts += [table, legend(shown)]
     parts += [Text.from_markup(line) for line in footnotes(result, plans, result.spell)]
     if chart:
         from .chart import charts
