@@ -160,3 +160,17 @@ INTERNVL_LLM = {  # llm_config nesting (InternVL 2.5), Qwen2-shaped language mod
     },
     "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24, "patch_size": 14, "image_size": 448},
 }
+
+# nvidia/Nemotron-H-8B-Base-8K's config.json (transformers_version 4.48.0.dev0) as copied into
+# NVIDIA-NeMo/Megatron-Bridge@2310230d3bb7687ede368c7a7481f36ca32c664e:
+# tests/unit_tests/models/nemotronh/test_nemotron_h_bridge.py (nemotronh_8b_config_dict); token ids, dropout,
+# initialisation and kernel switches left out. M Mamba-2, * attention, - MLP: every block is one of them.
+NEMOTRON_H_8B = {
+    "architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "hidden_size": 4096,
+    "hybrid_override_pattern": "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-", "num_hidden_layers": 52,
+    "intermediate_size": 21504, "mlp_hidden_act": "relu2", "mlp_bias": False, "attention_bias": False,
+    "attention_head_dim": 128, "num_attention_heads": 32, "num_key_value_heads": 8, "mamba_num_heads": 128,
+    "mamba_head_dim": 64, "n_groups": 8, "ssm_state_size": 128, "conv_kernel": 4, "expand": 2,
+    "use_conv_bias": True, "use_bias": False, "mamba_proj_bias": False, "chunk_size": 128,
+    "max_position_embeddings": 8192, "vocab_size": 131072, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
+}

@@ -95,8 +95,24 @@ def test_gpu_aliases(alias):
     assert find_gpu(alias).name == "H100-80GB-SXM"
 
 
-def test_wheel_layout_resolves_specs_inside_the_package():
-    from kvplan.model import sources as module
-    assert module.SPEC_DIRS[0].name == "_model_specs"
-    assert (ROOT / "model_specs").is_dir()
-    assert Path(module.spec_dir()).is_dir()
+def test_wheel_layout_resolves_specs_inside_the_package(tmp_path):
+    """Lay the package out as pyproject.toml's wheel target does (its force-include mapping read from the file),
+    then resolve a bundled id from a process that sees only that layout."""
+    import shutil
+    import subprocess
+    import sys
+    import tomllib
+
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    site = tmp_path / "site"
+    for package in wheel["packages"]:
+        shutil.copytree(ROOT / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+    for source, target in wheel["force-include"].items():
+        shutil.copytree(ROOT / source, site / target)
+    code = ("from kvplan.model.sources import resolve, spec_dir; import kvplan; "
+            "print(spec_dir()); print(resolve('meta-llama/Llama-3.1-8B-Instruct').num_hidden_layers)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60,
+                         env={"PYTHONPATH": str(site), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    folder, layers = out.stdout.split()
+    assert Path(folder) == site / "kvplan" / "_model_specs" and layers == "32"

@@ -17,10 +17,14 @@ LAYER_TYPE_NAMES = {
     "chunked_attention": "chunked",
     "linear_attention": "linear", "linear": "linear", "gated_deltanet": "linear",
     "mamba": "linear", "mamba2": "linear",
+    "mlp": "none", "moe": "none",  # Nemotron-H as transformers 5 writes it: feed-forward-only blocks
 }
 # Nemotron-H: M mamba, * attention, - MLP, E MoE (each block is one of them, no block has both)
 NEMOTRON_H_CODES = {"m": "linear", "*": "full", "-": "none", "e": "none"}
+NEMOTRON_H_FFN = {"m": "none", "*": "none", "-": "dense", "e": "moe"}
+NEMOTRON_H_FFN_TYPES = {"mlp": "dense", "moe": "moe"}
 HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
+EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")
 
 
 def _window_on(cfg: Config) -> bool:
@@ -59,6 +63,39 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
     if window_on:
         return ["sliding"] * n, "sliding_window"
     return ["full"] * n, "all layers full attention"
+
+
+def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
+    """One of dense | moe | none per decoder layer (its feed-forward block), and the rule that decided it. Each
+    family's rule as its modeling code applies it; configs without routed experts are dense throughout."""
+    if cfg.has("hybrid_override_pattern"):  # Nemotron-H: an MLP or MoE block is a layer of its own
+        return cfg.per_layer("hybrid_override_pattern", n, NEMOTRON_H_FFN), "hybrid_override_pattern"
+    if cfg.model_type.startswith("nemotron_h") and cfg.has("layer_types"):
+        kinds = cfg.per_layer("layer_types", n, {**{k: "none" for k in LAYER_TYPE_NAMES}, **NEMOTRON_H_FFN_TYPES})
+        return kinds, "layer_types"
+    experts = cfg.optional_int(EXPERT_KEYS)
+    if experts == 0 or (experts == 1 and cfg.model_type == "jamba"):
+        return ["dense"] * n, "no routed experts"
+    if cfg.model_type == "jamba" or cfg.has("expert_layer_period"):  # JambaConfig defaults: period 2, offset 1
+        period = cfg.int("expert_layer_period", default=2)
+        offset = cfg.int("expert_layer_offset", minimum=0, default=1)
+        return ["moe" if i % period == offset else "dense" for i in range(n)], "expert_layer_period"
+    if cfg.has("first_k_dense_replace") or cfg.model_type.startswith("deepseek"):
+        first = cfg.int("first_k_dense_replace", minimum=0, default=0)  # vLLM deepseek_v2.py DeepseekV2DecoderLayer
+        every = cfg.int("moe_layer_freq", default=1)
+        return ["moe" if i >= first and i % every == 0 else "dense" for i in range(n)], "first_k_dense_replace"
+    if cfg.has("moe_layers"):  # Llama 4: the explicit list wins over interleave_moe_layer_step
+        moe = set(cfg.int_list("moe_layers"))
+        return ["moe" if i in moe else "dense" for i in range(n)], "moe_layers"
+    if cfg.has("interleave_moe_layer_step"):  # Llama 4: layers step-1, 2*step-1, ... are MoE
+        step = cfg.int("interleave_moe_layer_step")
+        return ["moe" if (i + 1) % step == 0 else "dense" for i in range(n)], "interleave_moe_layer_step"
+    if cfg.has("decoder_sparse_step") or cfg.has("mlp_only_layers"):  # Qwen2/3 MoE, Qwen3-Next
+        step = cfg.int("decoder_sparse_step", default=1)
+        dense = set(cfg.int_list("mlp_only_layers"))
+        kinds = ["moe" if i not in dense and (i + 1) % step == 0 else "dense" for i in range(n)]
+        return kinds, "decoder_sparse_step"
+    return ["moe"] * n, "every layer MoE"  # Mixtral, gpt-oss, Qwen3-MoE without the keys
 
 
 def linear_state(cfg: Config) -> LinearState:

@@ -13,7 +13,9 @@ from .kinds import FullAttention, LinearState, MLALatent
 @dataclass(frozen=True)
 class ParamGroup:
     """Parameters of one kind of weight (embed, lm_head, attention, linear, dense, shared_experts, experts,
-    norms) and how they are stored."""
+    router, norms, vision) and how they are stored. bytes_per_param is the group's stored bytes over its
+    parameters: a blend where a group mixes formats (mxfp4 experts with bf16 biases, fp8 weights with their
+    float32 block scales)."""
 
     name: str
     parameters: int
@@ -21,8 +23,8 @@ class ParamGroup:
     stored: str  # bf16, fp8, mxfp4, int4-awq, ...
 
     @property
-    def bytes(self) -> float:
-        return self.parameters * self.bytes_per_param
+    def bytes(self) -> int:
+        return round(self.parameters * self.bytes_per_param)
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,8 @@ class ModelSpec:
 
     @property
     def expert_fraction(self) -> float:
-        """Share of the parameters in routed experts (decode reads only the experts a batch routes to)."""
+        """Share of the parameters in routed experts, router excluded (decode reads only the experts a batch
+        routes to; the router is read every step)."""
         return self.param_count("experts") / max(1, sum(g.parameters for g in self.params))
 
     @property

@@ -1,0 +1,174 @@
+"""The tensors a decoder layer of each kind holds, by shape, as each family's modeling code declares them (read in
+transformers' and vLLM's model files): what params.py counts and prices. A tensor is rows x cols elements, `copies`
+times (one per routed expert); `linear` marks a linear layer's weight matrix, the part quantised checkpoints store
+in their own format; `fp32` marks what vLLM keeps in float32 whatever the checkpoint."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from .config import MAX_VOCAB, Config
+from .layers import EXPERT_KEYS, linear_state
+
+GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
+          "vision")
+# MLP of up and down projections only (no gate).
+NON_GATED_MLP = ("gpt2", "falcon", "refinedweb", "refinedwebmodel", "gpt_bigcode", "gpt_neox", "phi", "nemotron_h")
+# Biases on every attention and MLP projection, LayerNorms with a bias, learned positions (GPT-2 family).
+ALWAYS_BIASED = ("gpt2", "gpt_bigcode", "gpt_neox", "phi")
+FALCON = ("falcon", "refinedweb", "refinedwebmodel")
+LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
+# Families whose config class ties the LM head to the embedding unless the file says otherwise.
+TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gpt2") + FALCON
+QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
+QK_NORM = ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text")  # per-head RMSNorm of q and k
+FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/post feed-forward norms
+SCORE_CORRECTION = ("deepseek_v3", "nemotron_h")  # router e_score_correction_bias, float32 in vLLM
+
+
+class Tensor(NamedTuple):
+    group: str
+    rows: int
+    cols: int = 1
+    copies: int = 1
+    linear: bool = False
+    fp32: bool = False
+
+    @property
+    def elements(self) -> int:
+        return self.copies * self.rows * self.cols
+
+
+def _matrix(group: str, rows: int, cols: int, bias: bool = False, copies: int = 1) -> list:
+    out = [Tensor(group, rows, cols, copies, linear=True)]
+    return out + [Tensor(group, rows, copies=copies)] if bias else out
+
+
+def _attention(cfg: Config, d: dict) -> list:
+    h, heads, kv, hd = d["hidden"], d["heads"], d["kv_heads"], d["head_dim"]
+    if cfg.has("kv_lora_rank"):  # MLA: low-rank q (when q_lora_rank) and a joint kv latent, each with its norm
+        rope, nope = cfg.optional_int("qk_rope_head_dim"), cfg.optional_int("qk_nope_head_dim")
+        v_dim = cfg.int("v_head_dim", required=False, minimum=0) or nope
+        kv_rank, q_rank = cfg.int("kv_lora_rank"), cfg.optional_int("q_lora_rank")
+        q = ([*_matrix("attention", q_rank, h), Tensor("attention", q_rank),
+              *_matrix("attention", heads * (nope + rope), q_rank)] if q_rank
+             else _matrix("attention", heads * (nope + rope), h))
+        return q + [*_matrix("attention", kv_rank + rope, h), Tensor("attention", kv_rank),
+                    *_matrix("attention", heads * (nope + v_dim), kv_rank), *_matrix("attention", h, heads * v_dim)]
+    family = cfg.model_type
+    all_biased = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias",
+                                                     family == "gpt_oss")
+    qkv = all_biased or family in QKV_BIAS
+    gate = 2 if family == "qwen3_next" else 1  # Qwen3-Next gated attention: q_proj also yields the output gate
+    out = [*_matrix("attention", heads * hd * gate, h, qkv), *_matrix("attention", kv * hd, h, qkv),
+           *_matrix("attention", kv * hd, h, qkv), *_matrix("attention", h, heads * hd, all_biased)]
+    if family in QK_NORM:
+        out += [Tensor("attention", hd, copies=2)]
+    if family == "gpt_oss":
+        out.append(Tensor("attention", heads))  # attention sinks, one per head
+    return out
+
+
+def _linear_mixer(cfg: Config, d: dict) -> list:
+    h, flavor = d["hidden"], linear_state(cfg).flavor
+    if flavor == "gated-deltanet":  # Qwen3-Next
+        nk, nv = cfg.int("linear_num_key_heads"), cfg.int("linear_num_value_heads")
+        dk, dv = cfg.int("linear_key_head_dim"), cfg.int("linear_value_head_dim")
+        key, value = nk * dk, nv * dv
+        return [*_matrix("linear", 2 * key + 2 * value, h), *_matrix("linear", 2 * nv, h),
+                Tensor("linear", 2 * key + value, cfg.int("linear_conv_kernel_dim")), Tensor("linear", nv),
+                Tensor("linear", nv, fp32=True), Tensor("linear", dv), *_matrix("linear", h, value)]
+    proj_bias = cfg.flag("mamba_proj_bias", False) or cfg.flag("use_bias", False)
+    conv_bias = cfg.flag("mamba_conv_bias", True) and cfg.flag("use_conv_bias", True)
+    kernel = cfg.int(("conv_kernel", "mamba_d_conv"), default=4)
+    if flavor == "mamba2":  # Nemotron-H: in_proj yields x, z, B, C and dt; A, D, dt_bias per head; gated norm
+        heads, state = cfg.int("mamba_num_heads"), cfg.int(("ssm_state_size", "mamba_d_state"))
+        groups = cfg.int(("n_groups", "mamba_n_groups"), default=1)
+        inner, conv = heads * cfg.int("mamba_head_dim"), heads * cfg.int("mamba_head_dim") + 2 * groups * state
+        return [*_matrix("linear", 2 * inner + 2 * groups * state + heads, h, proj_bias),
+                Tensor("linear", conv, kernel), *([Tensor("linear", conv)] if conv_bias else []),
+                Tensor("linear", heads, copies=2), Tensor("linear", heads, fp32=True), Tensor("linear", inner),
+                *_matrix("linear", h, inner, proj_bias)]
+    inner = cfg.int("mamba_expand", default=2) * h  # Mamba-1 (Jamba)
+    state = cfg.int("mamba_d_state")
+    rank = cfg.int("mamba_dt_rank", default=math.ceil(h / 16))
+    out = [*_matrix("linear", 2 * inner, h, proj_bias), Tensor("linear", inner, kernel),
+           *([Tensor("linear", inner)] if conv_bias else []), *_matrix("linear", rank + 2 * state, inner),
+           *_matrix("linear", inner, rank, True), Tensor("linear", inner, state, fp32=True), Tensor("linear", inner),
+           *_matrix("linear", h, inner, proj_bias)]
+    if cfg.model_type == "jamba":  # Jamba norms dt, B and C before the scan
+        out += [Tensor("linear", rank), Tensor("linear", state, copies=2)]
+    return out
+
+
+def _mlp(cfg: Config, group: str, h: int, inter: int, copies: int = 1) -> list:
+    family = cfg.model_type
+    bias = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "mlp_bias", False)
+    if family == "gpt_oss":  # fused gate_up and down, each with a bias, per expert
+        return [*_matrix(group, 2 * inter, h, True, copies), *_matrix(group, h, inter, True, copies)]
+    up = [*_matrix(group, inter, h, bias, copies)] * (1 if family in NON_GATED_MLP else 2)
+    return up + _matrix(group, h, inter, bias, copies)
+
+
+def _feed_forward(cfg: Config, d: dict, ffn: str) -> list:
+    h = d["hidden"]
+    inter = cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * h
+    if ffn == "dense":
+        return _mlp(cfg, "dense", h, cfg.optional_int("intermediate_size_mlp") or inter)  # Llama 4 dense layers
+    if ffn != "moe":
+        return []
+    experts = cfg.int(EXPERT_KEYS)
+    out = _mlp(cfg, "experts", h, cfg.optional_int("moe_intermediate_size") or inter, experts)
+    out += [Tensor("router", experts, h)]
+    if cfg.model_type == "gpt_oss":
+        out.append(Tensor("router", experts))
+    if cfg.model_type in SCORE_CORRECTION or cfg.get("topk_method") == "noaux_tc":
+        out.append(Tensor("router", experts, fp32=True))
+    if cfg.model_type == "nemotron_h":
+        shared = cfg.optional_int("moe_shared_expert_intermediate_size")
+    elif cfg.model_type.startswith("llama4"):
+        shared = inter  # one shared expert of intermediate_size in every MoE layer
+    else:
+        shared = (cfg.optional_int("shared_expert_intermediate_size")
+                  or cfg.optional_int("n_shared_experts") * cfg.optional_int("moe_intermediate_size"))
+    if shared:
+        out += _mlp(cfg, "shared_experts", h, shared)
+    if cfg.has("shared_expert_intermediate_size"):  # Qwen: a sigmoid gate scales the shared expert
+        out.append(Tensor("shared_experts", 1, h))
+    return out
+
+
+def _layer_norms(cfg: Config) -> int:
+    family = cfg.model_type
+    if family == "nemotron_h":
+        return 1  # one norm per block: each block is a mixer or a feed-forward, never both
+    if family in FOUR_NORMS:
+        return 4
+    if family in FALCON and cfg.flag("parallel_attn", True):
+        new = cfg.flag("new_decoder_architecture", family == "refinedweb")
+        return 2 if new and cfg.int("num_ln_in_parallel_attn", default=2) == 2 else 1
+    return 2
+
+
+def layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str) -> list:
+    """Tensors of one decoder layer with this mixer and feed-forward block."""
+    width = 2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1
+    out = [Tensor("norms", d["hidden"], copies=width * _layer_norms(cfg))]
+    if mixer in ("full", "sliding", "chunked"):
+        out += _attention(cfg, d)
+    elif mixer == "linear":
+        out += _linear_mixer(cfg, d)
+    return out + _feed_forward(cfg, d, ffn)
+
+
+def model_tensors(cfg: Config, d: dict) -> list:
+    """Tensors outside the decoder layers: embeddings, LM head, final norm."""
+    h = d["hidden"]
+    vocab = cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB)
+    out = [Tensor("embed", vocab, h), Tensor("norms", h, copies=2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1)]
+    if cfg.model_type in ("gpt2", "gpt_bigcode"):  # learned positions
+        out.append(Tensor("embed", cfg.int(("n_positions", "max_position_embeddings")), h))
+    if not cfg.flag("tie_word_embeddings", cfg.model_type in TIED_BY_DEFAULT):
+        out.append(Tensor("lm_head", vocab, h))
+    return out
