@@ -121,7 +121,9 @@ PRECISIONS = {p.name: p for p in (
 # model's dtype.
 VLLM_KV_DTYPES = {
     "float16": "fp16", "bfloat16": "bf16", "fp8": "fp8_e4m3", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2",
-    **{name: name for name in PRECISIONS if name not in ("fp32", "fp16", "bf16", "fp8_e4m3", "fp8_e5m2")},
+    **{name: name for name in ("fp8_inc", "fp8_ds_mla", "nvfp4_ds_mla", "turboquant_k8v4", "turboquant_4bit_nc",
+                               "turboquant_k3v4_nc", "turboquant_3bit_nc", "ultraquant_4bit", "int4_per_token_head",
+                               "int8_per_token_head", "fp8_per_token_head", "nvfp4", "nvfp4_4over6")},
 }
 # Spellings kvplan's results use (its JSON `kv_dtype`), accepted back as input.
 RESULT_NAMES = {"fp16": "fp16", "bf16": "bf16"}

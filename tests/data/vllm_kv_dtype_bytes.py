@@ -1,4 +1,4 @@
-"""Make tests/data/vllm_kv_dtype_bytes.json: bytes per token per KV head (K and V) and per MLA latent entry for
+"""Make tests/data/vllm_kv_dtype_bytes.json: vLLM's --kv-cache-dtype values (CacheDType) and bytes per token per KV head (K and V) and per MLA latent entry for
 every --kv-cache-dtype, as vLLM's own code computes them. Run with vLLM installed (here vLLM 0.32.0 CPU):
 
     /work/vllm-venv/bin/python tests/data/vllm_kv_dtype_bytes.py > tests/data/vllm_kv_dtype_bytes.json
@@ -26,7 +26,11 @@ def per_head(backend, name, head_dim):
 
 
 def main():
-    out = {"vllm": __version__, "head": {}, "mla_576": {}}
+    from typing import get_args
+
+    from vllm.config.cache import CacheDType
+
+    out = {"vllm": __version__, "cache_dtypes": list(get_args(CacheDType)), "head": {}, "mla_576": {}}
     for name in ("int8_per_token_head", "int4_per_token_head", "fp8_per_token_head"):
         out["head"][name] = {str(d): per_head(TritonAttentionBackend, name, d) for d in HEAD_DIMS}
     try:
