@@ -29,8 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kvplan.kernels import paged_decode as pd  # noqa: E402
-from kvplan.kernels import paged_decode_attention  # noqa: E402
+from kvplan.kernels import KernelOptions, paged_decode_attention, paged_decode_plan  # noqa: E402
 
 DEV = torch.device("cuda")
 F8 = torch.float8_e4m3fn
@@ -190,12 +189,9 @@ class Case:
 
 
 def plan_of(case, **kw):
-    a = pd.validate(case.q[0], case.k, case.v, case.bt[0], case.sl, None, 1.0, 1.0, None, require_cuda=True)
-    span = case.ctx
-    launch, _ = pd.plan(a, pd._device(DEV.index or 0), span, slices=kw.get("_slices"), stages=kw.get("_stages"),
-                        num_splits=kw.get("num_splits"), min_chunk=kw.get("_min_chunk", pd._MIN_SPLIT_TOKENS),
-                        variant=kw.get("_variant"), kv_per_cta=kw.get("_kv_per_cta"))
-    return launch
+    plan = paged_decode_plan(case.Hq, case.Hkv, case.D, case.BS, case.kv_dtype, torch.bfloat16, case.B,
+                             case.ctx // case.BS, DEV, options=kw.get("options"))
+    return plan.launch_for(case.B)
 
 
 def run_case(label, case, copy_bw, baselines=True, per_call=False, **kw):
@@ -277,7 +273,7 @@ def main():
             if B == 1:
                 variants += [(None, 2, 128, {}, 8), (None, 3, 128, {}, 4)]
             for sl, st, mc, var, kh in variants:
-                kw = dict(_slices=sl, _stages=st, _min_chunk=mc, _variant=var, _kv_per_cta=kh)
+                kw = dict(options=KernelOptions(slices=sl, stages=st, min_split_tokens=mc, kv_per_cta=kh, **var))
                 r = run_case(f"sweep B={B} ctx={ctx} kh={kh} slices={sl} stages={st} min_chunk={mc} {var}", c,
                              copy_bw, baselines=False, **kw)
                 sweep.append(r)

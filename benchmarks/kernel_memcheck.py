@@ -14,7 +14,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kvplan.kernels import paged_decode_attention, reference_paged_decode_attention  # noqa: E402
+from kvplan.kernels import KernelOptions as O  # noqa: E402
+from kvplan.kernels import (  # noqa: E402
+    paged_decode_attention,
+    paged_mla_decode_plan,
+    reference_paged_decode_attention,
+    reference_paged_mla_decode,
+)
 
 F8 = torch.float8_e4m3fn
 
@@ -43,31 +49,45 @@ def main():
     runs = [
         (dict(B=3, Hq=8, Hkv=2, D=128, BS=16, lens=[0, 37, 700]), {}),
         (dict(B=3, Hq=8, Hkv=2, D=128, BS=16, lens=[0, 37, 700]), dict(num_splits=5)),
-        (dict(B=2, Hq=8, Hkv=2, D=128, BS=16, lens=[300, 17]), dict(num_splits=1, _slices=1)),
+        (dict(B=2, Hq=8, Hkv=2, D=128, BS=16, lens=[300, 17]), dict(options=O(num_splits=1, slices=1))),
         (dict(B=2, Hq=16, Hkv=1, D=64, BS=8, lens=[129, 5], kv_dtype=F8), dict(num_splits=2)),
         (dict(B=2, Hq=32, Hkv=1, D=128, BS=32, lens=[250, 1]), {}),            # 2 head tiles x 2 slices
         (dict(B=1, Hq=64, Hkv=1, D=256, BS=16, lens=[100]), dict(num_splits=2)),  # 8 head tiles
         (dict(B=1, Hq=128, Hkv=1, D=256, BS=16, lens=[40]), {}),              # 16 warps
         (dict(B=2, Hq=4, Hkv=4, D=256, BS=128, lens=[300, 129], kv_dtype=F8, dtype=torch.float16),
          dict(sliding_window=70)),
-        (dict(B=2, Hq=32, Hkv=8, D=128, BS=16, lens=[333, 0]), dict(_kv_per_cta=8, num_splits=2)),  # 8 kv heads/CTA
-        (dict(B=3, Hq=16, Hkv=4, D=64, BS=16, lens=[70, 5, 16]), dict(_kv_per_cta=2)),
+        (dict(B=2, Hq=32, Hkv=8, D=128, BS=16, lens=[333, 0]), dict(options=O(kv_per_cta=8, num_splits=2))),  # 8 kv heads/CTA
+        (dict(B=3, Hq=16, Hkv=4, D=64, BS=16, lens=[70, 5, 16]), dict(options=O(kv_per_cta=2))),
         # the cp.async ring where the sm_90 default is the bulk-copy variant (and vice versa elsewhere)
-        (dict(B=3, Hq=8, Hkv=2, D=128, BS=16, lens=[0, 37, 700]), dict(num_splits=5, _variant=dict(bulk=0))),
-        (dict(B=2, Hq=32, Hkv=8, D=128, BS=16, lens=[333, 0]), dict(_kv_per_cta=8, _variant=dict(bulk=0))),
-        (dict(B=3, Hq=16, Hkv=2, D=128, BS=8, lens=[0, 37, 700], kv_dtype=F8), dict(_variant=dict(bulk=1))),
-        (dict(B=2, Hq=8, Hkv=8, D=256, BS=32, lens=[300, 9]), dict(_variant=dict(bulk=1), sliding_window=50)),
+        (dict(B=3, Hq=8, Hkv=2, D=128, BS=16, lens=[0, 37, 700]), dict(options=O(num_splits=5, bulk=False))),
+        (dict(B=2, Hq=32, Hkv=8, D=128, BS=16, lens=[333, 0]), dict(options=O(kv_per_cta=8, bulk=False))),
+        (dict(B=3, Hq=16, Hkv=2, D=128, BS=8, lens=[0, 37, 700], kv_dtype=F8), dict(options=O(bulk=True))),
+        (dict(B=2, Hq=8, Hkv=8, D=256, BS=32, lens=[300, 9]), dict(options=O(bulk=True), sliding_window=50)),
         # split merge fused into the last CTA (atomic counters): bulk, ring, fp8, KV heads per CTA, head tiles
-        (dict(B=3, Hq=32, Hkv=8, D=128, BS=16, lens=[0, 37, 700]), dict(num_splits=9, _fuse_merge=True)),
-        (dict(B=3, Hq=8, Hkv=2, D=128, BS=16, lens=[0, 37, 700]), dict(num_splits=5, _fuse_merge=True,
-                                                                        _variant=dict(bulk=0))),
-        (dict(B=2, Hq=16, Hkv=1, D=64, BS=8, lens=[129, 5], kv_dtype=F8), dict(num_splits=4, _fuse_merge=True)),
-        (dict(B=2, Hq=32, Hkv=8, D=128, BS=16, lens=[333, 0]), dict(_kv_per_cta=4, num_splits=3, _fuse_merge=True)),
-        (dict(B=1, Hq=64, Hkv=1, D=128, BS=16, lens=[900]), dict(num_splits=6, _fuse_merge=True)),
+        (dict(B=3, Hq=32, Hkv=8, D=128, BS=16, lens=[0, 37, 700]), dict(options=O(num_splits=9, fuse_merge=True))),
+        (dict(B=3, Hq=8, Hkv=2, D=128, BS=16, lens=[0, 37, 700]), dict(options=O(num_splits=5, fuse_merge=True, bulk=False))),
+        (dict(B=2, Hq=16, Hkv=1, D=64, BS=8, lens=[129, 5], kv_dtype=F8), dict(options=O(num_splits=4, fuse_merge=True))),
+        (dict(B=2, Hq=32, Hkv=8, D=128, BS=16, lens=[333, 0]), dict(options=O(kv_per_cta=4, num_splits=3, fuse_merge=True))),
+        (dict(B=1, Hq=64, Hkv=1, D=128, BS=16, lens=[900]), dict(options=O(num_splits=6, fuse_merge=True))),
         (dict(B=1, Hq=64, Hkv=1, D=128, BS=16, lens=[900]), dict(num_splits=6)),  # same, kvp_merge
     ]
-    if len(sys.argv) > 1:  # --only I: one case (to localise a sanitizer report)
-        runs = [runs[int(sys.argv[-1])]]
+    # absorbed MLA: (heads, block size, lens, latent dtype, plan tuning)
+    mla_runs = [
+        (16, 64, [0, 1, 63, 64, 65, 700], torch.bfloat16, {}),
+        (16, 16, [300, 5], torch.bfloat16, dict(num_splits=3)),
+        (64, 64, [129, 0, 17], torch.bfloat16, dict(num_splits=2)),
+        (128, 16, [40, 200], torch.bfloat16, {}),
+        (16, 64, [700, 3], torch.float8_e4m3fn, dict(num_splits=2)),
+        (64, 16, [90, 1], torch.float8_e4m3fn, {}),
+        (8, 64, [150, 64], torch.bfloat16, dict(bulk=False, num_splits=2)),
+        (64, 64, [300], torch.float8_e4m3fn, dict(bulk=False, stages=2)),
+    ]
+    only = int(sys.argv[-1]) if len(sys.argv) > 1 else None  # --only I: one case (to localise a report)
+    if only is not None:
+        if only < len(runs):
+            runs, mla_runs = [runs[only]], []
+        else:
+            runs, mla_runs = [], [mla_runs[only - len(runs)]]
     worst = 0.0
     for i, (shape, kw) in enumerate(runs):
         print(f"case {i}: {shape} {kw}", flush=True)  # attributes a sanitizer report to its case
@@ -79,7 +99,34 @@ def main():
         err = float((out.float() - ref).norm() / ref.norm().clamp_min(1e-30))
         worst = max(worst, err)
         assert torch.isfinite(out).all() and err < 5e-2, (shape, kw, err)
-    print(f"memcheck cases OK ({len(runs)} runs, worst rel err {worst:.2e})")
+    for i, (H, BS, lens, kvd, kw) in enumerate(mla_runs):
+        print(f"mla case {i}: H={H} BS={BS} lens={lens} {kvd} {kw}", flush=True)
+        qn, qr, lat, bt, sl = mla_case(H, BS, lens, kvd)
+        plan = paged_mla_decode_plan(H, 512, 64, BS, kvd, len(lens), bt.shape[1], "cuda", **kw)
+        out = plan.run(qn, qr, lat, bt, sl, scale=0.1)
+        torch.cuda.synchronize()
+        ref = reference_paged_mla_decode(qn, qr, lat, bt, sl, scale=0.1, out_dtype=torch.float32)
+        err = float((out.float() - ref).norm() / ref.norm().clamp_min(1e-30))
+        worst = max(worst, err)
+        assert torch.isfinite(out).all() and err < 5e-2, (H, BS, lens, kvd, kw, err)
+    print(f"memcheck cases OK ({len(runs)} GQA + {len(mla_runs)} MLA runs, worst rel err {worst:.2e})")
+
+
+def mla_case(H, BS, lens, kv_dtype):
+    nblk = [(n + BS - 1) // BS for n in lens]
+    NB = sum(nblk) + 2
+    bt = torch.full((len(lens), max(nblk + [1]) + 1), 1 << 30, dtype=torch.int32, device="cuda")
+    lat = torch.randn(NB, BS, 576, device="cuda")
+    perm = torch.randperm(NB, device="cuda").to(torch.int32)
+    p = 0
+    for b, n in enumerate(lens):
+        bt[b, :nblk[b]] = perm[p:p + nblk[b]]
+        p += nblk[b]
+        if n % BS:
+            lat[int(bt[b, nblk[b] - 1]), n % BS:] = float("nan")
+    qn = torch.randn(len(lens), H, 512, device="cuda").bfloat16()
+    qr = torch.randn(len(lens), H, 64, device="cuda").bfloat16()
+    return qn, qr, lat.to(kv_dtype), bt, torch.tensor(lens, dtype=torch.int32, device="cuda")
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 from kvplan.kernels import (  # noqa: E402
+    KernelOptions,
     KernelUnavailableError,
     kernel_backend,
     paged_decode_attention,
+    paged_decode_plan,
     reference_paged_decode_attention,
 )
-from kvplan.kernels import paged_decode as pd  # noqa: E402
+from kvplan.kernels import _runtime as rt  # noqa: E402
 
 DEV = torch.device("cuda")
 F8 = torch.float8_e4m3fn
@@ -141,7 +143,7 @@ def test_slices_and_stages_variants():
     case = make_case(5, 32, 8, 128, 16, [1, 16, 333, 2047, 5000])
     for slices in (1, 2, 4, 8):
         for stages in (2, 3, 5):
-            check(*case, _slices=slices, _stages=stages)
+            check(*case, options=KernelOptions(slices=slices, stages=stages))
 
 
 def test_scale_and_offsets_64bit():
@@ -260,16 +262,17 @@ def test_empty_batch_and_all_empty():
 
 def test_unavailable_error_type():
     assert issubclass(KernelUnavailableError, RuntimeError)
-    assert pd.kernel_unavailable_reason() is None
+    assert rt.kernel_unavailable_reason() is None
 
 
-@pytest.mark.parametrize("variant", [dict(k_coalesced=0, bulk=0), dict(l2_prefetch=0, bulk=0), dict(l2_prefetch=2, bulk=0),
-                                     dict(bulk=0), dict(bulk=1)])
+@pytest.mark.parametrize("variant", [dict(k_coalesced=False, bulk=False), dict(l2_prefetch=0, bulk=False),
+                                     dict(l2_prefetch=2, bulk=False), dict(bulk=False), dict(bulk=True),
+                                     dict(early_page=False), dict(launcher="cuda.core"), dict(pdl=False)])
 def test_build_variants(variant):
-    # compile-time variants kept for tuning must stay correct too
+    # compile-time variants and launch paths kept for tuning must stay correct too
     lens = [0, 1, 17, 1000, 3333]
-    check(*make_case(len(lens), 32, 8, 128, 16, lens), _variant=variant)
-    check(*make_case(len(lens), 16, 1, 64, 8, lens, kv_dtype=F8), _variant=variant)
+    check(*make_case(len(lens), 32, 8, 128, 16, lens), options=KernelOptions(**variant))
+    check(*make_case(len(lens), 16, 1, 64, 8, lens, kv_dtype=F8), options=KernelOptions(**variant))
 
 
 @pytest.mark.parametrize("kh", [2, 4, 8])
@@ -278,8 +281,8 @@ def test_build_variants(variant):
 def test_kv_heads_per_cta(kh, Hq, D, kv_dtype):
     lens = [0, 1, 15, 16, 17, 900, 4000]
     case = make_case(len(lens), Hq, 8, D, 16, lens, kv_dtype=kv_dtype)
-    check(*case, _kv_per_cta=kh)
-    check(*case, _kv_per_cta=kh, num_splits=3)
+    check(*case, options=KernelOptions(kv_per_cta=kh))
+    check(*case, options=KernelOptions(kv_per_cta=kh, num_splits=3))
 
 
 def _is_sm90():
@@ -296,30 +299,31 @@ def test_bulk_variant(D, kv_dtype, Hq, Hkv, BS):
     lens = [0, 1, BS - 1, BS, BS + 1, 15, 17, 1000, 3333]
     dtype = torch.float16 if kv_dtype == torch.float16 else torch.bfloat16
     case = make_case(len(lens), Hq, Hkv, D, BS, lens, dtype=dtype, kv_dtype=kv_dtype)
-    v = dict(bulk=1)
-    assert pd.plan(pd.validate(*case, None, 1.0, 1.0, None, require_cuda=True), pd._device(DEV.index or 0),
-                   4000, variant=v)[0].config.bulk == 1
-    check(*case, _variant=v)
-    check(*case, _variant=v, num_splits=3)
-    check(*case, _variant=v, num_splits=1, _slices=1, _stages=2)
-    check(*case, _variant=v, _slices=8, _stages=4)
-    check(*case, _variant=v, sliding_window=70)
+    O = KernelOptions
+    plan = paged_decode_plan(Hq, Hkv, D, BS, kv_dtype, dtype, len(lens), case[3].shape[1], DEV, options=O(bulk=True))
+    assert plan.launch_for(len(lens)).config.bulk == 1
+    check(*case, options=O(bulk=True))
+    check(*case, options=O(bulk=True, num_splits=3))
+    check(*case, options=O(bulk=True, num_splits=1, slices=1, stages=2))
+    check(*case, options=O(bulk=True, slices=8, stages=4))
+    check(*case, options=O(bulk=True), sliding_window=70)
     if Hkv == 8 and Hq <= 64:
-        check(*case, _variant=v, _kv_per_cta=4, num_splits=2)
+        check(*case, options=O(bulk=True, kv_per_cta=4, num_splits=2))
 
 
 @pytest.mark.skipif(not _is_sm90(), reason="the bulk-copy variant is sm_90 only")
 def test_bulk_variant_long_and_graph():
     lens = [70000, 5, 16]
     case = make_case(len(lens), 32, 8, 128, 16, lens)
-    check(*case, _variant=dict(bulk=1))
+    bulk = KernelOptions(bulk=True)
+    check(*case, options=bulk)
     q, k, v, bt, sl = case
     out = torch.empty_like(q)
-    paged_decode_attention(q, k, v, bt, sl, out=out, check_block_ids=False, _variant=dict(bulk=1))
+    paged_decode_attention(q, k, v, bt, sl, out=out, check_block_ids=False, options=bulk)
     g = torch.cuda.CUDAGraph()
     out2 = torch.empty_like(q)
     with torch.cuda.graph(g):
-        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False, _variant=dict(bulk=1))
+        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False, options=bulk)
     g.replay()
     torch.cuda.synchronize()
     assert torch.equal(out, out2)
@@ -336,35 +340,35 @@ def test_fused_merge(D, kv_dtype, Hq, Hkv, BS):
     dtype = torch.float16 if kv_dtype == torch.float16 else torch.bfloat16
     case = make_case(len(lens), Hq, Hkv, D, BS, lens, dtype=dtype, kv_dtype=kv_dtype)
     for _ in range(2):
-        check(*case, _fuse_merge=True, num_splits=7)
-        check(*case, _fuse_merge=True, num_splits=33)
-        check(*case, _fuse_merge=True, num_splits=2, _slices=1, _stages=2)
-        check(*case, _fuse_merge=True, num_splits=64, _slices=2, _stages=3)
-        check(*case, _fuse_merge=True, sliding_window=70, num_splits=5)
-        check(*case, _fuse_merge=True, _variant=dict(bulk=0), num_splits=9)
+        check(*case, options=KernelOptions(fuse_merge=True, num_splits=7))
+        check(*case, options=KernelOptions(fuse_merge=True, num_splits=33))
+        check(*case, options=KernelOptions(fuse_merge=True, num_splits=2, slices=1, stages=2))
+        check(*case, options=KernelOptions(fuse_merge=True, num_splits=64, slices=2, stages=3))
+        check(*case, sliding_window=70, options=KernelOptions(fuse_merge=True, num_splits=5))
+        check(*case, options=KernelOptions(fuse_merge=True, bulk=False, num_splits=9))
         if Hkv == 8 and Hq <= 64:
-            check(*case, _fuse_merge=True, _kv_per_cta=4, num_splits=3)
+            check(*case, options=KernelOptions(fuse_merge=True, kv_per_cta=4, num_splits=3))
 
 
 def test_fused_merge_graph_and_streams():
     lens = [70000, 5, 16, 0]
     case = make_case(len(lens), 32, 8, 128, 16, lens)
     q, k, v, bt, sl = case
-    ref = paged_decode_attention(q, k, v, bt, sl, _fuse_merge=False, num_splits=33)
-    out = paged_decode_attention(q, k, v, bt, sl, _fuse_merge=True, num_splits=33)
+    ref = paged_decode_attention(q, k, v, bt, sl, num_splits=33)
+    out = paged_decode_attention(q, k, v, bt, sl, options=KernelOptions(fuse_merge=True, num_splits=33))
     torch.cuda.synchronize()
     assert torch.isfinite(out).all()
     assert float((out.float() - ref.float()).norm() / ref.float().norm()) < 1e-2
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):
-        out_s = paged_decode_attention(q, k, v, bt, sl, _fuse_merge=True, num_splits=16)
+        out_s = paged_decode_attention(q, k, v, bt, sl, options=KernelOptions(fuse_merge=True, num_splits=16))
     torch.cuda.current_stream().wait_stream(s)
     out2 = torch.empty_like(q)
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
-        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False, _fuse_merge=True, num_splits=33)
-        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False, _fuse_merge=True, num_splits=20)
+        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False, options=KernelOptions(fuse_merge=True, num_splits=33))
+        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False, options=KernelOptions(fuse_merge=True, num_splits=20))
     for _ in range(3):
         out2.fill_(float("nan"))
         g.replay()
@@ -386,7 +390,8 @@ def test_pdl_chain_reads_what_the_kernel_before_wrote():
             x = q
             for _ in range(4):
                 y = torch.full_like(q, float("nan"))
-                paged_decode_attention(x, k, v, bt, sl, out=y, check_block_ids=False, num_splits=splits, _pdl=pdl)
+                paged_decode_attention(x, k, v, bt, sl, out=y, check_block_ids=False, num_splits=splits,
+                                       options=KernelOptions(pdl=pdl))
                 x = y
             torch.cuda.synchronize()
             outs[pdl] = x
@@ -397,7 +402,8 @@ def test_pdl_chain_reads_what_the_kernel_before_wrote():
         with torch.cuda.graph(g):
             x = q
             for y in bufs:
-                paged_decode_attention(x, k, v, bt, sl, out=y, check_block_ids=False, num_splits=splits, _pdl=True)
+                paged_decode_attention(x, k, v, bt, sl, out=y, check_block_ids=False, num_splits=splits,
+                                       options=KernelOptions(pdl=True))
                 x = y
         for _ in range(2):
             for y in bufs:
@@ -411,12 +417,96 @@ def test_trace_timeline():
     lens = [3000, 0, 40]
     q, k, v, bt, sl = make_case(len(lens), 32, 8, 128, 16, lens)
     tr = torch.zeros(4 * 4 * 8 * len(lens), dtype=torch.int64, device=DEV)
-    check(q, k, v, bt, sl, num_splits=4, _trace=tr)
+    check(q, k, v, bt, sl, num_splits=4, options=KernelOptions(trace=True), trace=tr)
     t = tr.view(len(lens), 8, 4, 4).cpu()
     assert (t[..., 0] > 0).all() and (t[..., 2] >= t[..., 0]).all()
     busy = t[0, :, :, 1]  # sequence 0: every split has tokens, so every CTA records its first data
     if _is_sm90():
         assert ((busy >= t[0, :, :, 0]) & (busy <= t[0, :, :, 2])).all()
     assert (t[..., 3] < torch.cuda.get_device_properties(0).multi_processor_count).all()
-    with pytest.raises(ValueError, match="_trace"):
-        paged_decode_attention(q, k, v, bt, sl, num_splits=4, _trace=tr[:8])
+    with pytest.raises(ValueError, match="trace"):
+        paged_decode_attention(q, k, v, bt, sl, num_splits=4, options=KernelOptions(trace=True), trace=tr[:8])
+
+
+# ---- plan / run ------------------------------------------------------------------------------------------
+
+
+def _plan_for(case, max_batch=None, **kw):
+    q, k, v, bt, sl = case
+    return paged_decode_plan(q.shape[1], k.shape[2], q.shape[2], k.shape[1], k.dtype, q.dtype,
+                             max_batch or q.shape[0], bt.shape[1], DEV, **kw)
+
+
+@pytest.mark.parametrize("Hq,Hkv,D,kv_dtype", [(32, 8, 128, torch.bfloat16), (64, 1, 128, torch.bfloat16),
+                                               (16, 2, 64, F8), (16, 16, 256, torch.bfloat16)])
+def test_plan_run_matches_reference(Hq, Hkv, D, kv_dtype):
+    lens = [0, 1, 15, 16, 17, 300, 2100, 5000]
+    case = make_case(len(lens), Hq, Hkv, D, 16, lens, kv_dtype=kv_dtype)
+    plan = _plan_for(case, max_batch=12)
+    q, k, v, bt, sl = case
+    kw = dict(k_scale=0.5, v_scale=2.0) if kv_dtype == F8 else {}
+    for sub in (len(lens), 3, 1):
+        args = (q[:sub], k, v, bt[:sub].contiguous(), sl[:sub].contiguous())
+        got = plan.run(*args, **kw)
+        torch.cuda.synchronize()
+        ref = reference_paged_decode_attention(*args, compute_dtype=torch.float64, out_dtype=torch.float64, **kw)
+        rel = float((got.double() - ref).norm() / ref.norm().clamp_min(1e-30))
+        assert torch.isfinite(got).all() and rel < (5e-2 if kv_dtype == F8 else 1e-2), (sub, rel)
+    # the same launch as the one-call path
+    one = paged_decode_attention(*case, check_block_ids=False, **kw)
+    assert torch.equal(plan.run(*case, **kw), one)
+
+
+def test_plan_workspace_covers_every_batch():
+    case = make_case(64, 32, 8, 128, 16, [3000] * 64)
+    plan = _plan_for(case)
+    ptr = plan._workspace.data_ptr()
+    q, k, v, bt, sl = case
+    for b in range(1, 65):
+        plan.run(q[:b], k, v, bt[:b].contiguous(), sl[:b].contiguous())
+    assert plan._workspace.data_ptr() == ptr  # never regrown: safe to capture any batch size
+
+
+def test_plan_run_in_graph():
+    case = make_case(4, 32, 8, 128, 16, [10, 3000, 0, 800])
+    plan = _plan_for(case)
+    eager = plan.run(*case)
+    out = torch.full_like(case[0], float("nan"))
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        plan.run(*case, out=out)
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out, eager)
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda a: a.__setitem__(0, a[0][:, :4].contiguous()), "q must be"),
+    (lambda a: a.__setitem__(0, a[0].half()), "q must be"),
+    (lambda a: a.__setitem__(1, a[1].half()), "k_cache must be"),
+    (lambda a: a.__setitem__(2, a[2][:, :8].contiguous()), "v_cache must match"),
+    (lambda a: a.__setitem__(3, a[3].long()), "block_table must be"),
+    (lambda a: a.__setitem__(4, a[4][:1].contiguous()), "seq_lens must be"),
+    (lambda a: a.__setitem__(3, a[3].cpu()), "block_table is on cpu"),
+    (lambda a: a.__setitem__(0, a[0].transpose(0, 1).contiguous().transpose(0, 1)), "q must be contiguous"),
+])
+def test_plan_run_checks_arguments(mutate, needle):
+    case = make_case(2, 8, 2, 64, 16, [5, 20])
+    plan = _plan_for(case)
+    a = list(case)
+    mutate(a)
+    with pytest.raises(ValueError, match=needle):
+        plan.run(*a)
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(q_heads=12, kv_heads=8), "multiple"), (dict(head_dim=96), "head_dim"), (dict(block_size=12), "block_size"),
+    (dict(max_batch=0), "max_batch"), (dict(kv_dtype=torch.float32), "kv_dtype"),
+    (dict(kv_dtype=torch.float16, q_dtype=torch.bfloat16), "must match"), (dict(sliding_window=0), "sliding_window"),
+    (dict(options="fast"), "options"), (dict(device="cpu"), "device"),
+])
+def test_plan_checks_arguments(kw, needle):
+    base = dict(q_heads=32, kv_heads=8, head_dim=128, block_size=16, kv_dtype=torch.bfloat16, max_batch=4,
+                max_blocks_per_seq=8, device=DEV)
+    with pytest.raises(ValueError, match=needle):
+        paged_decode_plan(**{**base, **kw})

@@ -257,3 +257,113 @@ def test_launch_shapes_and_configs():
             s = build.launch_shape(g, d)
             assert s.heads_per_warp * s.head_tiles >= g
     assert len(build.all_configs()) == 24
+
+
+# ---- absorbed MLA reference and argument checks ----------------------------------------------------------
+
+from kvplan.kernels import KernelOptions, reference_paged_mla_decode  # noqa: E402
+
+
+def make_mla_case(H, BS, lens, seed=0, kv_dtype=torch.bfloat16):
+    g = torch.Generator().manual_seed(seed)
+    nblk = [(n + BS - 1) // BS for n in lens]
+    NB = sum(nblk) + 3
+    MB = max(nblk + [1]) + 2
+    qn = torch.randn(len(lens), H, 512, generator=g).bfloat16()
+    qr = torch.randn(len(lens), H, 64, generator=g).bfloat16()
+    lat = torch.randn(NB, BS, 576, generator=g)
+    bt = torch.randint(-(2**30), 2**30, (len(lens), MB), generator=g, dtype=torch.int32)
+    perm = torch.randperm(NB, generator=g).to(torch.int32)
+    used = torch.zeros(NB, BS, dtype=torch.bool)
+    pos = 0
+    for b, n in enumerate(lens):
+        ids = perm[pos:pos + nblk[b]]
+        pos += nblk[b]
+        bt[b, :nblk[b]] = ids
+        for i, blk in enumerate(ids.tolist()):
+            used[blk, :min(BS, n - i * BS)] = True
+    lat[~used] = float("nan")
+    return qn, qr, lat.to(kv_dtype), bt, torch.tensor(lens, dtype=torch.int32)
+
+
+def mla_loop(qn, qr, lat, bt, lens, scale, kv_scale=1.0):
+    """Token-by-token float64 absorbed MLA written from the contract."""
+    B, H, _ = qn.shape
+    BS = lat.shape[1]
+    out = torch.zeros(B, H, 512, dtype=torch.float64)
+    for b in range(B):
+        n = int(lens[b])
+        if not n:
+            continue
+        rows = torch.stack([lat[int(bt[b, t // BS]), t % BS].double() * kv_scale for t in range(n)])  # [T, 576]
+        q = torch.cat([qn[b], qr[b]], dim=1).double()
+        s = (q @ rows.T) * scale
+        out[b] = torch.softmax(s, dim=1) @ rows[:, :512]
+    return out
+
+
+@pytest.mark.parametrize("H,BS", [(16, 64), (3, 16), (128, 32)])
+def test_mla_reference_matches_loop(H, BS):
+    lens = [0, 1, BS - 1, BS + 1, 150]
+    case = make_mla_case(H, BS, lens, seed=H)
+    got = reference_paged_mla_decode(*case, scale=0.08, compute_dtype=torch.float64, out_dtype=torch.float64)
+    want = mla_loop(*case, 0.08)
+    assert torch.isfinite(got).all()
+    assert torch.allclose(got, want, rtol=1e-10, atol=1e-12)
+    # default scale and bf16 output
+    d = reference_paged_mla_decode(*case)
+    assert d.dtype == torch.bfloat16 and d.shape == (len(lens), H, 512)
+
+
+def test_mla_reference_fp8_scale_direction():
+    case = make_mla_case(16, 16, [40, 7], kv_dtype=torch.float8_e4m3fn)
+    got = reference_paged_mla_decode(*case, kv_scale=0.25, compute_dtype=torch.float64, out_dtype=torch.float64)
+    assert torch.allclose(got, mla_loop(*case, 1 / 24, kv_scale=0.25), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("i,value,needle", [
+    (0, lambda c: c[0].float(), "bfloat16"), (0, lambda c: c[0][..., :256], "kv_lora_rank"),
+    (1, lambda c: c[1][..., :32], "q_rope"), (2, lambda c: c[2][..., :512], "latent_cache"),
+    (2, lambda c: c[2][:, :8], "block_size"), (2, lambda c: c[2].half(), "latent_cache must be"),
+    (3, lambda c: c[3].long(), "block_table"), (4, lambda c: c[4].long(), "seq_lens"),
+    (4, lambda c: torch.tensor([40, -1], dtype=torch.int32), "negative"),
+    (4, lambda c: torch.tensor([40, 10**6], dtype=torch.int32), "capacity"),
+    (3, lambda c: c[3].clone().fill_(10**6), r"block_table\[0, 0\]"),
+])
+def test_mla_reference_value_errors(i, value, needle):
+    case = list(make_mla_case(16, 16, [40, 7]))
+    case[i] = value(case)
+    with pytest.raises(ValueError, match=needle):
+        reference_paged_mla_decode(*case)
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(num_splits=0), "num_splits"), (dict(stages=1), "stages"), (dict(stages=9), "stages"),
+    (dict(bulk=1), "bulk"), (dict(fuse_merge=None), "fuse_merge"), (dict(l2_prefetch=3), "l2_prefetch"),
+    (dict(launcher="cupy"), "launcher"), (dict(slices=True), "slices"),
+])
+def test_kernel_options_validate(kw, needle):
+    with pytest.raises(ValueError, match=f"KernelOptions.{needle}"):
+        KernelOptions(**kw)
+
+
+def test_kernel_options_are_frozen_and_hashable():
+    o = KernelOptions(num_splits=4)
+    assert hash(o) == hash(KernelOptions(num_splits=4))
+    with pytest.raises(Exception):
+        o.num_splits = 5
+
+
+def test_limits_reach_the_cuda_sources_as_macros():
+    from kvplan.kernels import configs, limits
+
+    cfg = configs.KernelConfig("bfloat16", "bfloat16", 128, 8, 8, bulk=1)
+    macros = dict(cfg.macros())
+    assert int(macros["KVP_MBAR_AREA"]) == limits.MBAR_AREA
+    assert int(macros["KVP_BULK_STEP_BYTES"]) == limits.bulk_step_bytes(128, "bfloat16")
+    mla = dict(configs.MLAConfig("float8_e4m3fn", 64, 1).macros())
+    assert int(mla["KVP_MLA_STAGE_OFFSET"]) == limits.mla_fixed_smem(64, "float8_e4m3fn")
+    # no source repeats a size that limits.py owns
+    for name in ("paged_decode.cu", "paged_mla_decode.cu"):
+        text = (configs.HERE / name).read_text()
+        assert "1024" not in text and "= 1216" not in text, name

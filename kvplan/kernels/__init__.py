@@ -29,6 +29,18 @@ NVRTC missing, CUDA headers missing). In that case ``paged_decode_attention`` ra
 decides whether to use :func:`reference_paged_decode_attention` (pure torch, CPU or GPU, float32 or
 float64) and must label results produced that way as the reference, not the kernel.
 
+Plan/run (the launch chosen once, arguments packed once; what verify and benchmarks use):
+
+    plan = paged_decode_plan(q_heads=32, kv_heads=8, head_dim=128, block_size=16, kv_dtype=torch.bfloat16,
+                             max_batch=64, max_blocks_per_seq=2048, device=0)
+    out = plan.run(q, k_cache, v_cache, block_table, seq_lens, out=out)
+    mla = paged_mla_decode_plan(q_heads=16, block_size=64, kv_dtype=torch.bfloat16, max_batch=64,
+                                max_blocks_per_seq=512, device=0)
+    out = mla.run(q_nope, q_rope, latent_cache, block_table, seq_lens, scale=...)   # [B, Hq, 512]
+
+Tuning knobs: one :class:`KernelOptions` (defaults per device). Limits: :mod:`kvplan.kernels.limits`.
+Bandwidth floors: :mod:`kvplan.kernels.probes` (``read_bandwidth``, ``copy_bandwidth``).
+
 Importing this package imports neither torch nor cuda.core; they load on first use.
 """
 
@@ -36,11 +48,17 @@ from __future__ import annotations
 
 __all__ = [
     "paged_decode_attention",
+    "paged_decode_plan",
+    "paged_mla_decode_plan",
     "reference_paged_decode_attention",
+    "reference_paged_mla_decode",
+    "KernelOptions",
     "kernel_backend",
     "kernel_unavailable_reason",
     "KernelUnavailableError",
 ]
+
+from .options import KernelOptions  # noqa: E402  (pure Python: no torch, no cuda.core)
 
 
 def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=None, k_scale=1.0, v_scale=1.0,
@@ -48,12 +66,31 @@ def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=Non
     """Paged decode attention on the GPU with the NVRTC kernel (contract in the module docstring).
 
     Raises ValueError on bad arguments and KernelUnavailableError when the kernel cannot run here.
-    Extra keyword-only options (``out``, ``check_block_ids``, ``num_splits``) are documented in
-    :func:`kvplan.kernels.paged_decode.paged_decode_attention`.
+    Extra keyword-only options (``out``, ``check_block_ids``, ``num_splits``, ``options``) are documented
+    in :func:`kvplan.kernels.paged_decode.paged_decode_attention`.
     """
     from .paged_decode import paged_decode_attention as impl
 
     return impl(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale, sliding_window, **kwargs)
+
+
+def paged_decode_plan(q_heads, kv_heads, head_dim, block_size, kv_dtype, q_dtype=None, max_batch=1,
+                      max_blocks_per_seq=1, device=None, sliding_window=None, options=None):
+    """Validate a layer shape and plan its launch once; ``plan.run(q, k_cache, v_cache, block_table, seq_lens,
+    out=None, scale=None, k_scale=1.0, v_scale=1.0)`` only launches. See :class:`PagedDecodePlan`."""
+    from .paged_decode import paged_decode_plan as impl
+
+    return impl(q_heads, kv_heads, head_dim, block_size, kv_dtype, q_dtype, max_batch, max_blocks_per_seq, device,
+                sliding_window, options)
+
+
+def paged_mla_decode_plan(q_heads, kv_lora_rank=512, rope_dim=64, block_size=64, kv_dtype=None, max_batch=1,
+                          max_blocks_per_seq=1, device=None, **tuning):
+    """Absorbed-MLA decode plan; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens, scale=None,
+    out=None, kv_scale=1.0) -> [B, Hq, 512]``. See :mod:`kvplan.kernels.paged_mla`."""
+    from .paged_mla import paged_mla_decode_plan as impl
+
+    return impl(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device, **tuning)
 
 
 def reference_paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=None, k_scale=1.0,
@@ -65,23 +102,32 @@ def reference_paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens,
                 compute_dtype=compute_dtype, out_dtype=out_dtype)
 
 
+def reference_paged_mla_decode(q_nope, q_rope, latent_cache, block_table, seq_lens, scale=None, kv_scale=1.0, *,
+                               compute_dtype=None, out_dtype=None):
+    """Pure-torch absorbed-MLA decode (CPU or GPU, float32 or float64): the MLA kernel's yardstick."""
+    from .reference import reference_paged_mla_decode as impl
+
+    return impl(q_nope, q_rope, latent_cache, block_table, seq_lens, scale, kv_scale, compute_dtype=compute_dtype,
+                out_dtype=out_dtype)
+
+
 def kernel_backend() -> str:
     """``"nvrtc"`` when the CUDA kernel can run in this process, otherwise the reason it cannot."""
-    from .paged_decode import kernel_backend as impl
+    from ._runtime import kernel_backend as impl
 
     return impl()
 
 
 def kernel_unavailable_reason() -> str | None:
     """None when the CUDA kernel can run, otherwise a one-sentence reason."""
-    from .paged_decode import kernel_unavailable_reason as impl
+    from ._runtime import kernel_unavailable_reason as impl
 
     return impl()
 
 
 def __getattr__(name):
     if name == "KernelUnavailableError":
-        from .paged_decode import KernelUnavailableError
+        from ._runtime import KernelUnavailableError
 
         return KernelUnavailableError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,10 +9,12 @@ import math
 import operator
 from dataclasses import dataclass
 
-SUPPORTED_HEAD_DIMS = (64, 128, 256)
-SUPPORTED_BLOCK_SIZES = (8, 16, 32, 64, 128)
-MAX_GROUP = 128
-_MAX_GRID_YZ = 65535
+from . import limits
+
+SUPPORTED_HEAD_DIMS = limits.HEAD_DIMS
+SUPPORTED_BLOCK_SIZES = limits.BLOCK_SIZES
+MAX_GROUP = limits.MAX_GROUP
+_MAX_GRID_YZ = limits.MAX_GRID_YZ
 _HOST_CHECK_MAX_IDS = 1 << 16  # block tables up to this many entries are checked on the host
 
 
@@ -34,11 +36,11 @@ class DecodeArgs:
     kv_dtype: str
 
 
-def _dtype_name(dt) -> str:
+def dtype_name(dt) -> str:
     return str(dt).replace("torch.", "")
 
 
-def _positive_float(name: str, value) -> float:
+def positive_float(name: str, value) -> float:
     try:
         f = float(value)
     except (TypeError, ValueError, RuntimeError):
@@ -62,21 +64,21 @@ def validate(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale
             raise ValueError(f"{name} must be {nd}-D, got shape {tuple(t.shape)}")
 
     if q.dtype not in (torch.float16, torch.bfloat16):
-        raise ValueError(f"q must be float16 or bfloat16, got {_dtype_name(q.dtype)}")
+        raise ValueError(f"q must be float16 or bfloat16, got {dtype_name(q.dtype)}")
     kv_ok = (torch.float16, torch.bfloat16, torch.float8_e4m3fn)
     if k_cache.dtype not in kv_ok:
-        raise ValueError(f"k_cache must be float16, bfloat16 or float8_e4m3fn, got {_dtype_name(k_cache.dtype)}")
+        raise ValueError(f"k_cache must be float16, bfloat16 or float8_e4m3fn, got {dtype_name(k_cache.dtype)}")
     if v_cache.dtype != k_cache.dtype:
-        raise ValueError(f"v_cache dtype {_dtype_name(v_cache.dtype)} differs from k_cache dtype {_dtype_name(k_cache.dtype)}")
+        raise ValueError(f"v_cache dtype {dtype_name(v_cache.dtype)} differs from k_cache dtype {dtype_name(k_cache.dtype)}")
     if k_cache.dtype != torch.float8_e4m3fn and k_cache.dtype != q.dtype:
         raise ValueError(
-            f"k_cache dtype {_dtype_name(k_cache.dtype)} must match q dtype {_dtype_name(q.dtype)} "
+            f"k_cache dtype {dtype_name(k_cache.dtype)} must match q dtype {dtype_name(q.dtype)} "
             "(only float8_e4m3fn caches may differ from q)"
         )
     if block_table.dtype != torch.int32:
-        raise ValueError(f"block_table must be int32, got {_dtype_name(block_table.dtype)}")
+        raise ValueError(f"block_table must be int32, got {dtype_name(block_table.dtype)}")
     if seq_lens.dtype != torch.int32:
-        raise ValueError(f"seq_lens must be int32, got {_dtype_name(seq_lens.dtype)}")
+        raise ValueError(f"seq_lens must be int32, got {dtype_name(seq_lens.dtype)}")
 
     dev = q.device
     if require_cuda and dev.type != "cuda":
@@ -123,9 +125,9 @@ def validate(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale
             if t.numel() and t.data_ptr() % 16:
                 raise ValueError(f"{name} data pointer is not 16-byte aligned")
 
-    sc = 1.0 / math.sqrt(D) if scale is None else _positive_float("scale", scale)
-    ks = _positive_float("k_scale", k_scale)
-    vs = _positive_float("v_scale", v_scale)
+    sc = 1.0 / math.sqrt(D) if scale is None else positive_float("scale", scale)
+    ks = positive_float("k_scale", k_scale)
+    vs = positive_float("v_scale", v_scale)
     window = None
     if sliding_window is not None:
         if isinstance(sliding_window, bool) or not hasattr(sliding_window, "__index__"):
@@ -136,7 +138,7 @@ def validate(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale
         if window >= 2**31:
             window = None  # longer than any sequence
     return DecodeArgs(B, Hq, Hkv, G, D, NB, BS, MB, sc, ks, vs, window,
-                      _dtype_name(q.dtype), _dtype_name(k_cache.dtype))
+                      dtype_name(q.dtype), dtype_name(k_cache.dtype))
 
 
 def check_table(a: DecodeArgs, block_table, seq_lens) -> int:
@@ -190,3 +192,65 @@ def check_table(a: DecodeArgs, block_table, seq_lens) -> int:
             f"{a.num_blocks} blocks (sequence {b} reads blocks {int(first[b])}..{int(end[b]) - 1})"
         )
     return int(span)
+
+
+def validate_mla(q_nope, q_rope, latent_cache, block_table, seq_lens, scale, kv_scale) -> tuple[float, float]:
+    """Shapes and dtypes of an absorbed-MLA decode call (any device); returns (scale, kv_scale)."""
+    import torch
+
+    named = (("q_nope", q_nope), ("q_rope", q_rope), ("latent_cache", latent_cache), ("block_table", block_table),
+             ("seq_lens", seq_lens))
+    for (name, t), nd in zip(named, (3, 3, 3, 2, 1)):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() != nd:
+            raise ValueError(f"{name} must be {nd}-D, got shape {tuple(t.shape)}")
+    R, P = limits.MLA_KV_LORA_RANK, limits.MLA_ROPE_DIM
+    B, H, dn = q_nope.shape
+    if dn != R:
+        raise ValueError(f"q_nope last dim must be kv_lora_rank {R}, got {dn}")
+    if not 1 <= H <= limits.MLA_MAX_HEADS:
+        raise ValueError(f"q_nope has {H} heads; 1..{limits.MLA_MAX_HEADS} are supported")
+    if tuple(q_rope.shape) != (B, H, P):
+        raise ValueError(f"q_rope must be [{B}, {H}, {P}], got {tuple(q_rope.shape)}")
+    if q_nope.dtype != torch.bfloat16 or q_rope.dtype != torch.bfloat16:
+        raise ValueError(f"q_nope and q_rope must be bfloat16, got {dtype_name(q_nope.dtype)}, {dtype_name(q_rope.dtype)}")
+    if latent_cache.shape[2] != R + P:
+        raise ValueError(f"latent_cache last dim must be {R + P}, got {latent_cache.shape[2]}")
+    if latent_cache.shape[1] not in limits.MLA_BLOCK_SIZES:
+        raise ValueError(f"latent_cache block_size {latent_cache.shape[1]} is not supported "
+                         f"(supported: {limits.MLA_BLOCK_SIZES})")
+    if latent_cache.dtype not in (torch.bfloat16, torch.float8_e4m3fn):
+        raise ValueError(f"latent_cache must be bfloat16 or float8_e4m3fn, got {dtype_name(latent_cache.dtype)}")
+    if block_table.dtype != torch.int32 or block_table.shape[0] != B:
+        raise ValueError(f"block_table must be [{B}, max_blocks] int32, got {tuple(block_table.shape)} "
+                         f"{dtype_name(block_table.dtype)}")
+    if seq_lens.dtype != torch.int32 or seq_lens.shape[0] != B:
+        raise ValueError(f"seq_lens must be [{B}] int32, got {tuple(seq_lens.shape)} {dtype_name(seq_lens.dtype)}")
+    dev = q_nope.device
+    for name, t in named[1:]:
+        if t.device != dev:
+            raise ValueError(f"{name} is on {t.device} but q_nope is on {dev}")
+    sc = 1.0 / math.sqrt(R + P) if scale is None else positive_float("scale", scale)
+    return sc, positive_float("kv_scale", kv_scale)
+
+
+def check_mla_table(block_table, seq_lens, num_blocks: int, block_size: int) -> None:
+    """seq_lens within the table, and every block id a sequence reads in range (ValueError naming it)."""
+    import torch
+
+    lens = seq_lens.to(torch.int64).cpu()
+    bt = block_table.cpu()
+    cap = bt.shape[1] * block_size
+    for b, n in enumerate(lens.tolist()):
+        if n < 0:
+            raise ValueError(f"seq_lens[{b}] = {n} is negative")
+        if n > cap:
+            raise ValueError(f"seq_lens[{b}] = {n} exceeds block_table capacity ({bt.shape[1]} blocks x "
+                             f"block_size {block_size} = {cap} tokens)")
+        used = bt[b, :(n + block_size - 1) // block_size]
+        bad = ((used < 0) | (used >= num_blocks)).nonzero()
+        if len(bad):
+            c = int(bad[0, 0])
+            raise ValueError(f"block_table[{b}, {c}] = {int(used[c])} is out of range for latent_cache with "
+                             f"{num_blocks} blocks")

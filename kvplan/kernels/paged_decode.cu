@@ -33,10 +33,14 @@
 //            tokens) completing on the stage's mbarrier; see "bulk layout" below
 //   KVP_TRACE 1: write a per-CTA timeline to `trace` (benchmarks only; 0 compiles it out)
 //   KVP_EARLY_PAGE 1: load the first page ids together with seqlens (no window only)
+// Layout sizes (ring and bulk stage bytes, mbarrier area, ...) come from kvplan/kernels/limits.py as
+// KVP_* macros; the static_asserts below check that this file's layout fits them.
 
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
-#include <cuda_fp8.h>
+#include "kvp_common.cuh"
+
+#if !defined(KVP_RING_STEP_BYTES) || !defined(KVP_BULK_STEP_BYTES) || !defined(KVP_MBAR_AREA)
+#error "compile through kvplan.kernels.build: the layout sizes come from limits.py"
+#endif
 
 #ifndef KVP_QT
 #define KVP_QT 1
@@ -69,11 +73,7 @@
 #define KVP_BULK 0
 #endif
 
-typedef unsigned int u32;
-typedef unsigned long long u64;
-
 #define KVP_MMA_BF16 (KVP_KVT == 1)
-#define KVP_NEG_INF (-__int_as_float(0x7f800000))
 
 namespace kvp {
 
@@ -92,10 +92,13 @@ constexpr int MT = D / 16;                   // m-tiles of 16 dims in O^T
 constexpr int SLOTS = 2 * KCH + 4 * VCH;     // 16-byte slots per lane per step
 constexpr int NCK = ROWB / 16;               // 16-byte chunks per K row
 constexpr int KCOAL = KVP_KCOAL;
-constexpr int SLOT_STRIDE = 32 * 16;         // bytes between consecutive slots of one stage
+constexpr int SLOT_STRIDE = KVP_WARP_SLOT;    // bytes between consecutive slots of one stage
 
 static_assert(KCH >= 1 && VCH >= 1, "unsupported head dim");
 static_assert(EV % 2 == 0, "V chunk must hold dim pairs");
+static_assert(KVP_STEP_TOKENS == 16, "one ring stage is one 16-token M tile");
+static_assert(SLOTS * SLOT_STRIDE == KVP_RING_STEP_BYTES, "limits.ring_step_bytes disagrees with the ring layout");
+static_assert(KVP_MAX_STAGES - 2 <= 6, "cp_wait covers at most 6 pending groups");
 
 __device__ __forceinline__ void mma16816(float (&c)[4], u32 a0, u32 a1, u32 a2, u32 a3, u32 b0, u32 b1) {
 #if KVP_MMA_BF16
@@ -107,24 +110,6 @@ __device__ __forceinline__ void mma16816(float (&c)[4], u32 a0, u32 a1, u32 a2, 
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 #endif
-}
-
-__device__ __forceinline__ u32 movtrans(u32 x) {
-  u32 y;
-  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
-  return y;
-}
-
-__device__ __forceinline__ float ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-__device__ __forceinline__ u32 prmt(u32 a, u32 b, u32 sel) {
-  u32 d;
-  asm("prmt.b32 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(sel));
-  return d;
 }
 
 // two floats -> packed 16-bit pair of the tensor-core input type (lo = first)
@@ -146,25 +131,6 @@ __device__ __forceinline__ u32 pack_out(float lo, float hi) {
 #endif
   return *reinterpret_cast<u32*>(&v);
 }
-
-// two e4m3 bytes (the low 16 bits of x, lo = first) -> fp16x2
-__device__ __forceinline__ u32 e4m3x2_to_h2(u32 x) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  __half2_raw h = __nv_cvt_fp8x2_to_halfraw2((__nv_fp8x2_storage_t)(x & 0xffffu), __NV_E4M3);
-  return (u32)h.x | ((u32)h.y << 16);
-#else
-  // no cvt instruction before sm_89 (the header's fallback loops): place sign, exponent and
-  // mantissa in fp16's fields, which is the e4m3 value times 2^-8 (subnormals included), then
-  // scale by 2^8, exactly
-  const u32 t = prmt(x, 0u, 0x1404);  // [0, b0, 0, b1]
-  const u32 hb = (t & 0x80008000u) | ((t >> 1) & 0x3f803f80u);
-  __half2 v = __hmul2(*reinterpret_cast<const __half2*>(&hb), __float2half2_rn(256.f));
-  return *reinterpret_cast<u32*>(&v);
-#endif
-}
-
-__device__ __forceinline__ float bf16lo(u32 w) { return __uint_as_float(w << 16); }
-__device__ __forceinline__ float bf16hi(u32 w) { return __uint_as_float(w & 0xffff0000u); }
 
 // KVP_L2PF: L2 prefetch size hint (0 none, 1 = 128 B, 2 = 256 B): a K or V row spans 2..4
 // lines that several copy instructions request piecewise. Never prefetch past a row: that would
@@ -220,71 +186,15 @@ __device__ __forceinline__ int vdim(int r, int u) {
 // Rows past the end of the range are not copied (stale or NaN bytes stay): scores are masked by a
 // select and the V words of those tokens are zeroed in registers on the last, partial step.
 constexpr int BULK = (KVP_BULK && ROWB % 128 == 0) ? 1 : 0;
-constexpr int KT_BYTES = 16 * ROWB + 64;
-constexpr int STEP_B = 32 * ROWB + 384;     // K tile + V tile (16 * ROWB + 224), rounded to 128
-constexpr int BARB = BULK ? 1024 : 0;        // mbarriers at the front of shared memory (<= 128)
+constexpr int KT_BYTES = 16 * ROWB + KVP_BULK_K_GAP;
+constexpr int STEP_B = KVP_BULK_STEP_BYTES;  // K tile + V tile, padded (limits.bulk_step_bytes)
+constexpr int BARB = BULK ? KVP_MBAR_AREA : 0;  // mbarriers at the front of shared memory
+static_assert(KT_BYTES + 15 * ROWB + 7 * KVP_BULK_V_SKEW + ROWB <= STEP_B, "bulk stage overflows its bytes");
+static_assert(STEP_B % 128 == 0, "bulk stages start on 128-byte lines");
+static_assert(KVP_MAX_STAGES * 8 * 16 <= KVP_MBAR_AREA, "mbarriers of 16 slices x MAX_STAGES fit the area");
 
-__device__ __forceinline__ int koff(int t) { return (t & 1) * (8 * ROWB + 64) + (t >> 1) * ROWB; }
-__device__ __forceinline__ int voff(int t) { return KT_BYTES + t * ROWB + (t >> 1) * 32; }
-
-__device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_fence_init() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void mbar_arrive_tx(u32 bar, u32 bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-#else
-  __trap();
-#endif
-}
-__device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  u32 done;
-  do {
-    asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n selp.u32 %0, 1, 0, p;\n}\n"
-                 : "=r"(done) : "r"(bar), "r"(parity) : "memory");
-  } while (!done);
-#else
-  __trap();
-#endif
-}
-// nanoseconds, for the KVP_TRACE timeline
-__device__ __forceinline__ unsigned long long globaltimer() {
-  unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-// Programmatic dependent launch (sm_90; the host sets the launch attribute): this grid may be
-// scheduled while the previous kernel of the stream drains. pdl_wait() returns once that kernel
-// has completed and its writes are visible, so it precedes every global read and write here
-// (q, the cache and the table may come from the kernel before). pdl_release() lets the next
-// kernel be scheduled before this grid ends; that kernel still waits for this grid to finish.
-// No-ops without the attribute.
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_release() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
-}
-// global -> shared bulk copy of `bytes` (multiple of 16, 16-byte aligned ends) completing on bar
-__device__ __forceinline__ void bulk_g2s(u32 dst, const void* src, u32 bytes, u32 bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n"
-               ::"r"(dst), "l"(src), "r"(bytes), "r"(bar) : "memory");
-#else
-  __trap();
-#endif
-}
+__device__ __forceinline__ int koff(int t) { return (t & 1) * (8 * ROWB + KVP_BULK_K_GAP) + (t >> 1) * ROWB; }
+__device__ __forceinline__ int voff(int t) { return KT_BYTES + t * ROWB + (t >> 1) * KVP_BULK_V_SKEW; }
 
 }  // namespace kvp
 
@@ -825,63 +735,9 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   }
 }
 
-// out[row] = sum_s w_s o_s / sum_s w_s with w_s = 2^(lse_s - max lse); empty splits have lse -inf.
-// One CTA per row: D/4 threads per split group (float4 each), 256 / (D/4) groups walk the splits
-// with a running max, then combine through shared memory.
+// split merge: one CTA per (sequence, head) row (kvp_common.cuh)
 extern "C" __global__ void __launch_bounds__(256)
 kvp_merge(const float* __restrict__ opart, const float* __restrict__ lse, unsigned short* __restrict__ out,
           int rows, int nsplit) {
-  constexpr int TPR = D / 4;
-  constexpr int NG = 256 / TPR;
-  __shared__ float4 s_acc[NG][TPR];
-  __shared__ float s_m[NG], s_den[NG];
-  pdl_wait();
-  pdl_release();
-  const int row = blockIdx.x;
-  const int t = threadIdx.x % TPR, g = threadIdx.x / TPR;
-  const float* ls = lse + (size_t)row * nsplit;
-  const float4* op = reinterpret_cast<const float4*>(opart + (size_t)row * nsplit * D) + t;
-  float M = KVP_NEG_INF, den = 0.f;
-  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  for (int s = g; s < nsplit; s += NG) {
-    const float x = ls[s];
-    if (x == KVP_NEG_INF) continue;
-    const float4 v = op[(size_t)s * TPR];
-    const float mn = fmaxf(M, x);
-    const float a = ex2(M - mn), w = ex2(x - mn);  // M = -inf at first: a = 0
-    acc.x = acc.x * a + w * v.x;
-    acc.y = acc.y * a + w * v.y;
-    acc.z = acc.z * a + w * v.z;
-    acc.w = acc.w * a + w * v.w;
-    den = den * a + w;
-    M = mn;
-  }
-  s_acc[g][t] = acc;
-  if (t == 0) {
-    s_m[g] = M;
-    s_den[g] = den;
-  }
-  __syncthreads();
-  if (g != 0) return;
-  float MM = KVP_NEG_INF;
-  for (int k = 0; k < NG; ++k) MM = fmaxf(MM, s_m[k]);
-  float4 tot = make_float4(0.f, 0.f, 0.f, 0.f);
-  float dd = 0.f;
-  if (MM != KVP_NEG_INF) {
-    for (int k = 0; k < NG; ++k) {
-      if (s_m[k] == KVP_NEG_INF) continue;
-      const float w = ex2(s_m[k] - MM);
-      const float4 v = s_acc[k][t];
-      tot.x += w * v.x;
-      tot.y += w * v.y;
-      tot.z += w * v.z;
-      tot.w += w * v.w;
-      dd += w * s_den[k];
-    }
-  }
-  const float inv = dd > 0.f ? 1.f / dd : 0.f;
-  uint2 pk;
-  pk.x = pack_out(tot.x * inv, tot.y * inv);
-  pk.y = pack_out(tot.z * inv, tot.w * inv);
-  *reinterpret_cast<uint2*>(out + (size_t)row * D + t * 4) = pk;
+  merge_split_rows<D, KVP_QT == 1>(opart, lse, out, nsplit);
 }

@@ -1,215 +1,35 @@
-"""Host side of the paged decode kernel: validation, split planning, NVRTC compile, launch."""
+"""Paged GQA/MQA decode: ``paged_decode_plan(...)`` validates and plans once, ``plan.run(...)`` launches.
+
+``paged_decode_attention(...)`` is the one-call form (full validation, the block-id check, a cached plan).
+"""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import dataclasses
 import math
-import os
 import threading
 from dataclasses import dataclass
 
-from . import build
-from ._checks import DecodeArgs, check_table, validate
+from . import _runtime as rt
+from . import configs, limits
+from ._checks import DecodeArgs, check_table, dtype_name, positive_float, validate
+from ._runtime import KernelUnavailableError, kernel_backend, kernel_unavailable_reason  # noqa: F401
+from .options import KernelOptions
 
 LOG2E = 1.4426950408889634
 _IN_FLIGHT_BYTES = 16384  # target bytes in flight per token slice (beyond the step being computed)
-_MIN_SPLIT_TOKENS = 256
-_KV_PER_CTA = 1  # default KH when the group fits one warp (tuned on H100, see benchmarks/NOTES_kernel.md)
-# Hopper bulk-copy variant (KVP_BULK): the default on sm_90 for 16-bit caches (measured 7-9% faster, NOTES_kernel.md);
-# KVPLAN_DECODE_BULK=0/1 overrides the default, _variant={"bulk": 0|1} overrides both (tuning, tests)
-_BULK_DEFAULT = True
-_BULK_BAR_BYTES = 1024  # mbarrier area at the front of shared memory (paged_decode.cu BARB)
-# split merge fused into the last CTA of each (sequence, kv head) (atomic counter; no second launch);
-# _fuse_merge=True/False overrides per call (tuning, tests)
-_FUSE_MERGE_DEFAULT = False
-# programmatic dependent launch on sm_90 (griddepcontrol in paged_decode.cu): each grid may be
-# scheduled while the kernel before it drains; KVPLAN_DECODE_PDL=0/1 and _pdl=False/True override
-_PDL_DEFAULT = True
-PDL_ARCHS = ("sm_90",)
-
-
-class KernelUnavailableError(RuntimeError):
-    """The CUDA kernel cannot run here (no CUDA device, no cuda.core/NVRTC, no CUDA headers).
-
-    ``str(err)`` is the reason; callers may fall back to ``reference_paged_decode_attention``.
-    """
-
-
-_lock = threading.RLock()
-_reason: list = []  # cached kernel_unavailable_reason() result
-
-
-def kernel_unavailable_reason() -> str | None:
-    """None when the NVRTC kernel can run in this process, else a one-sentence reason."""
-    with _lock:
-        if _reason:
-            return _reason[0]
-        reason = None
-        try:
-            import torch
-        except ImportError:
-            reason = "torch is not installed"
-        else:
-            if not torch.cuda.is_available():
-                reason = "no CUDA device (torch.cuda.is_available() is False)"
-        if reason is None:
-            try:
-                build._import_cuda_core()
-                build.nvrtc_version()
-                build.cuda_include_dir()
-            except build.NVRTCUnavailableError as exc:
-                reason = str(exc)
-        _reason.append(reason)
-        return reason
-
-
-def kernel_backend() -> str:
-    """Return "nvrtc" when the CUDA kernel is usable, otherwise the reason it is not."""
-    reason = kernel_unavailable_reason()
-    return "nvrtc" if reason is None else reason
-
-
-# ---------------------------------------------------------------------------------------------
-# per-device state
-
-
-@dataclass
-class _Device:
-    index: int
-    arch: str
-    sm_count: int
-    smem_optin: int
-    smem_per_sm: int
-    regs_per_sm: int
-    mem_bw: float = 0.0  # peak DRAM bytes/s from memory clock x bus width (0: unknown)
-
-
-@dataclass
-class _Loaded:
-    obj: object
-    main: object
-    merge: object
-    regs: int
-
-
-_devices: dict[int, _Device] = {}
-_kernels: dict[tuple, _Loaded] = {}
-_streams: dict[int, object] = {}
-_occupancy: dict[tuple, int] = {}
-_counters: dict[tuple, object] = {}  # (device, stream) -> int32 zeros, re-armed to 0 by the kernel
-
-
-def _device(index: int) -> _Device:
-    d = _devices.get(index)
-    if d is None:
-        import torch
-
-        cc = build._import_cuda_core()
-        major, minor = torch.cuda.get_device_capability(index)
-        dev = cc.Device(index)
-        dev.set_current()
-        p = dev.properties
-        d = _Device(
-            index=index,
-            arch=f"sm_{major}{minor}",
-            sm_count=int(p.multiprocessor_count),
-            smem_optin=int(p.max_shared_memory_per_block_optin),
-            smem_per_sm=int(p.max_shared_memory_per_multiprocessor),
-            regs_per_sm=int(p.max_registers_per_multiprocessor),
-            mem_bw=_peak_bw(p),
-        )
-        _devices[index] = d
-    return d
-
-
-def _peak_bw(p) -> float:
-    try:  # kHz x 2 (double data rate) x bus bytes
-        return float(p.memory_clock_rate) * 1e3 * 2 * float(p.global_memory_bus_width) / 8
-    except Exception:
-        return 0.0
-
-
-_REF_BW = 3.35e12  # H100 SXM peak: the in-flight targets above were tuned there
-
-
-def _inflight_scale(dev: _Device) -> float:
-    """Bytes in flight grow with bandwidth at a fixed latency (Little's law): >= 1 on faster HBM."""
-    return max(1.0, dev.mem_bw / _REF_BW) if dev.mem_bw > 0 else 1.0
-
-
-def _check_driver(result, what: str):
-    err = result[0] if isinstance(result, tuple) else result
-    if int(err) != 0:
-        raise RuntimeError(f"{what} failed: {err}")
-
-
-def _load(config: build.KernelConfig, dev: _Device) -> _Loaded:
-    key = (config, dev.index)
-    ld = _kernels.get(key)
-    if ld is not None:
-        return ld
-    cc = build._import_cuda_core()
-    from cuda.bindings import driver
-
-    cubin = build.compile_cubin(config, dev.arch)
-    obj = cc.ObjectCode.from_cubin(cubin, name=config.name)
-    main = obj.get_kernel("kvp_decode")
-    merge = obj.get_kernel("kvp_merge")
-    attr = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-    h = main.handle
-    if isinstance(h, driver.CUkernel):
-        _check_driver(driver.cuKernelSetAttribute(attr, dev.smem_optin, h, driver.CUdevice(dev.index)),
-                      "cuKernelSetAttribute")
-    else:
-        _check_driver(driver.cuFuncSetAttribute(h, attr, dev.smem_optin), "cuFuncSetAttribute")
-    try:
-        regs = int(main.attributes[dev.index].num_regs)
-    except Exception:
-        regs = 255
-    ld = _Loaded(obj, main, merge, regs)
-    _kernels[key] = ld
-    return ld
-
-
-class _TorchStream:
-    """A torch stream handle in the ``__cuda_stream__`` protocol."""
-
-    __slots__ = ("handle",)
-
-    def __init__(self, handle: int):
-        self.handle = handle
-
-    def __cuda_stream__(self):
-        return (0, self.handle)
-
-
-def _stream(handle: int):
-    s = _streams.get(handle)
-    if s is None:
-        cc = build._import_cuda_core()
-        if handle == 0 and hasattr(cc, "LEGACY_DEFAULT_STREAM"):
-            s = cc.LEGACY_DEFAULT_STREAM
-        elif hasattr(cc.Stream, "from_handle"):
-            s = cc.Stream.from_handle(handle)
-        else:
-            s = _TorchStream(handle)
-        if len(_streams) > 64:
-            _streams.clear()
-        _streams[handle] = s
-    return s
-
-
-# ---------------------------------------------------------------------------------------------
-# planning
+_REF_BW = 3.35e12  # H100 SXM peak: the in-flight targets were tuned there
+PDL_ARCHS = configs.PDL_ARCHS
+# kvp_decode's parameters, in order (paged_decode.cu)
+_MAIN_ARGS = ("u64",) * 9 + ("i32",) * 10 + ("f32", "f32", "u64")
+_MERGE_ARGS = ("u64", "u64", "u64", "i32", "i32")
 
 
 @dataclass(frozen=True)
 class Launch:
     """What one call launches (exposed for benchmarks and tests)."""
 
-    config: build.KernelConfig
+    config: configs.KernelConfig
     head_tiles: int
     slices: int  # NWS: token slices per CTA
     kv_per_cta: int  # KH: kv heads per CTA (1 unless slices == head_tiles == 1)
@@ -223,63 +43,19 @@ class Launch:
         return self.kv_per_cta * self.head_tiles * self.slices
 
 
-def _slots_per_lane(head_dim: int, kv_dtype: str) -> int:
-    es = 1 if kv_dtype == "float8_e4m3fn" else 2
-    rowb = head_dim * es
-    vcw = min(16, rowb // 8)
-    return 2 * (rowb // 64) + 4 * (rowb // vcw // 8)
+def _inflight_scale(dev: rt.Device) -> float:
+    """Bytes in flight grow with bandwidth at a fixed latency (Little's law): >= 1 on faster HBM."""
+    return max(1.0, dev.mem_bw / _REF_BW) if dev.mem_bw > 0 else 1.0
 
 
-def _step_bytes(a: DecodeArgs, bulk: int = 0) -> int:
-    """Shared memory of one 16-token ring stage."""
-    if bulk:
-        rowb = a.head_dim * (1 if a.kv_dtype == "float8_e4m3fn" else 2)
-        return 32 * rowb + 384  # padded K and V tiles (paged_decode.cu STEP_B)
-    return _slots_per_lane(a.head_dim, a.kv_dtype) * 512
+def _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk) -> int:
+    step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
+    ring = kh * nws * stages * step
+    epi = nws * ht * hpw * (head_dim + 2) * 4 if nws > 1 else 0
+    return max(ring, epi, 16) + (limits.MBAR_AREA if bulk else 0)
 
 
-def _smem_bytes(a: DecodeArgs, hpw: int, ht: int, nws: int, stages: int, kh: int = 1, bulk: int = 0) -> int:
-    ring = kh * nws * stages * _step_bytes(a, bulk)
-    epi = nws * ht * hpw * (a.head_dim + 2) * 4 if nws > 1 else 0
-    return max(ring, epi, 16) + (_BULK_BAR_BYTES if bulk else 0)
-
-
-def _pdl_enabled(dev: _Device, override) -> bool:
-    if dev.arch not in PDL_ARCHS:
-        return False
-    if override is not None:
-        return bool(override)
-    env = os.environ.get("KVPLAN_DECODE_PDL")
-    if env in ("0", "1"):
-        return env == "1"
-    return _PDL_DEFAULT
-
-
-def _bulk_default() -> bool:
-    env = os.environ.get("KVPLAN_DECODE_BULK")
-    if env in ("0", "1"):
-        return env == "1"
-    return _BULK_DEFAULT
-
-
-def _occupancy_ctas(ld: _Loaded, dev: _Device, threads: int, smem: int) -> int:
-    key = (id(ld), threads, smem)
-    n = _occupancy.get(key)
-    if n is None:
-        n = 0
-        try:
-            n = int(ld.main.occupancy.max_active_blocks_per_multiprocessor(threads, smem))
-        except Exception:
-            n = 0
-        if n <= 0:  # estimate from the limits
-            by_smem = dev.smem_per_sm // (smem + 1024)
-            by_regs = dev.regs_per_sm // (max(ld.regs, 1) * threads)
-            n = max(1, min(by_smem, by_regs, 2048 // threads, 32))
-        _occupancy[key] = n
-    return n
-
-
-def choose_splits(pairs: int, span: int, slots: int, min_chunk: int = _MIN_SPLIT_TOKENS) -> int:
+def choose_splits(pairs: int, span: int, slots: int, min_chunk: int = limits.MIN_SPLIT_TOKENS) -> int:
     """Splits per sequence: fill about one wave of ``slots`` CTAs over ``pairs`` (sequence, kv head).
 
     Picks the fewest splits whose wave-quantised time is within 5% of the best, with chunks of at
@@ -287,93 +63,351 @@ def choose_splits(pairs: int, span: int, slots: int, min_chunk: int = _MIN_SPLIT
     """
     if span <= 0 or pairs <= 0:
         return 1
-    max_splits = max(1, min(128, -(-span // min_chunk)))
-    cost = {}
-    for s in range(1, max_splits + 1):
-        waves = -(-pairs * s // slots)
-        cost[s] = waves / s * (1.05 if s > 1 else 1.0)  # splitting costs partials and a merge
-    best = min(cost.values())
-    for s in range(1, max_splits + 1):
-        if cost[s] <= best * 1.05:
+    max_splits = max(1, min(limits.MAX_SPLITS, -(-span // min_chunk)))
+    cost = [(-(-pairs * s // slots)) / s * (1.05 if s > 1 else 1.0) for s in range(1, max_splits + 1)]
+    best = min(cost)
+    for s, c in enumerate(cost, start=1):  # splitting costs partials and a merge
+        if c <= best * 1.05:
             return s
     return 1
 
 
-def plan(a: DecodeArgs, dev: _Device, span: int, *, num_splits=None, slices=None, stages=None,
-         min_chunk: int = _MIN_SPLIT_TOKENS, variant=None, kv_per_cta=None) -> tuple[Launch, _Loaded]:
-    shape = build.launch_shape(a.group, a.head_dim)
-    config = build.KernelConfig(a.q_dtype, a.kv_dtype, a.head_dim, shape.heads_per_warp, shape.max_warps)
+@dataclass(frozen=True)
+class _Shape:
+    """Launch shape independent of batch: warps, ring, shared memory, CTAs per SM."""
+
+    config: configs.KernelConfig
+    head_tiles: int
+    slices: int
+    kv_per_cta: int
+    stages: int
+    smem: int
+    slots: int  # CTAs that fit the GPU at once
+
+
+def _resolve_options(opts: KernelOptions, dev: rt.Device) -> KernelOptions:
+    pdl = dev.arch in PDL_ARCHS if opts.pdl is None else (opts.pdl and dev.arch in PDL_ARCHS)
+    return dataclasses.replace(opts, pdl=pdl)
+
+
+def _launch_shape(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> tuple[_Shape, rt.Loaded]:
+    """``a_heads`` = (group, kv_heads, head_dim, q_dtype, kv_dtype); ``few``: few (sequence, kv head) pairs."""
+    group, kv_heads, head_dim, q_dtype, kv_dtype = a_heads
+    shape = configs.launch_shape(group, head_dim)
     ht = shape.head_tiles
-    bulk_ok = dev.arch in build.BULK_ARCHS and build.bulk_eligible(a.kv_dtype, a.head_dim, ht)
-    variant = dict(variant or {})
-    # tuning experiments only: {"l2_prefetch": 0|1|2, "k_coalesced": 0|1, "bulk": 0|1}
-    # default for 16-bit caches only: fp8 rows (64-128 bytes) measured 6-10% slower with bulk copies
-    want_bulk = bool(variant.pop("bulk", _bulk_default() and a.kv_dtype != "float8_e4m3fn"))
-    if want_bulk and bulk_ok:  # a request where it does not apply falls back to the cp.async ring
-        variant["bulk"] = 1
-    if variant:
-        config = dataclasses.replace(config, **variant)
-    bulk = config.bulk
-    ld = _load(config, dev)
-    kh = 1
-    if kv_per_cta is not None:
-        kh = int(kv_per_cta)
-    elif ht == 1 and slices is None:
-        kh = _KV_PER_CTA
-    while kh > 1 and (a.kv_heads % kh or ht > 1 or kh > shape.max_warps):
+    want_bulk = configs.bulk_default(kv_dtype) if opts.bulk is None else opts.bulk
+    bulk = int(want_bulk and dev.arch in configs.BULK_ARCHS and configs.bulk_eligible(kv_dtype, head_dim, ht))
+    config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
+                                  l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
+                                  trace=int(opts.trace), early_page=int(opts.early_page))
+    ld = rt.load(config, dev)
+    kh = opts.kv_per_cta if opts.kv_per_cta is not None else 1
+    while kh > 1 and (kv_heads % kh or ht > 1 or kh > shape.max_warps):
         kh //= 2
-    # few (sequence, kv head) pairs: the sequences get split into long CTAs filling one wave. Measured
-    # on H100 for 16-bit caches at head_dim 128 only; fp8 and other head dims keep 4 slices.
-    few = (a.batch * a.kv_heads <= dev.sm_count // 2 and a.kv_dtype != "float8_e4m3fn"
-           and a.head_dim == 128)
+    # few pairs: the sequences get split into long CTAs filling one wave. Measured on H100 for 16-bit
+    # caches at head_dim 128 only; fp8 and other head dims keep 4 slices.
+    few = few and kv_dtype != "float8_e4m3fn" and head_dim == 128
     if kh > 1:
         nws = 1
-    elif slices is not None:
-        nws = slices
+    elif opts.slices is not None:
+        nws = opts.slices
     else:
         # measured on H100 (benchmarks/NOTES_kernel.md): 8 token slices x 2 stages when splitting,
         # 4 x 3 otherwise; either way 64-128 KB of copies in flight per SM
         nws = 8 if (few and ht == 1) else max(1, 4 // ht)
+    # bulk copies, head_dim 64/128, many pairs: 8 slices x 3 stages (H200 sweep, v10: head_dim 64 B16 32K
+    # 407 -> 292 us, B64 8K 593 -> 558 us against 4 x 5 / 4 x 3)
+    wide = (bulk and ht == 1 and kh == 1 and head_dim in (64, 128) and not few and opts.slices is None
+            and opts.stages is None)
+    if wide:
+        nws = 8
     if kh * ht * nws > shape.max_warps:
-        raise ValueError(f"slices={nws} gives more than {shape.max_warps} warps per CTA")
-    step_bytes = _step_bytes(a, bulk)
+        raise ValueError(f"KernelOptions.slices={nws} gives more than {shape.max_warps} warps per CTA")
+    step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
+    stages = 3 if wide else opts.stages
     if stages is None:
         target = _IN_FLIGHT_BYTES // 2 if nws >= 8 else _IN_FLIGHT_BYTES
         if nws >= 8:
-            # split shapes, one CTA per SM: scale the ring with peak bandwidth (H200, 4.8 TB/s: 3 stages,
-            # measured 9-10% faster than 2; H100: 2 stages as before, see benchmarks/NOTES_kernel.md v8)
+            # split shapes, one CTA per SM: scale the ring with peak bandwidth (H200: 3 stages, measured
+            # 9-10% faster than 2; H100: 2 stages, see benchmarks/NOTES_kernel.md v8)
             target = int(target * _inflight_scale(dev))
-        stages = min(8, max(2, 1 + -(-target // step_bytes)))
-    smem = _smem_bytes(a, shape.heads_per_warp, ht, nws, stages, kh, bulk)
-    while smem > dev.smem_optin and stages > 2:
+        stages = min(limits.MAX_STAGES, max(2, 1 + -(-target // step)))
+    hpw = shape.heads_per_warp
+
+    def smem_of():
+        return _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk)
+
+    while smem_of() > dev.smem_optin and stages > 2:
         stages -= 1
-        smem = _smem_bytes(a, shape.heads_per_warp, ht, nws, stages, kh, bulk)
-    while smem > dev.smem_optin and kh > 1:
+    while smem_of() > dev.smem_optin and kh > 1:
         kh //= 2
-        smem = _smem_bytes(a, shape.heads_per_warp, ht, nws, stages, kh, bulk)
-    while smem > dev.smem_optin and nws > 1:
+    while smem_of() > dev.smem_optin and nws > 1:
         nws //= 2
-        smem = _smem_bytes(a, shape.heads_per_warp, ht, nws, stages, kh, bulk)
+    smem = smem_of()
     threads = kh * ht * nws * 32
-    if num_splits is None:
-        slots = dev.sm_count * _occupancy_ctas(ld, dev, threads, smem)
-        splits = choose_splits(a.batch * (a.kv_heads // kh), span, slots, min_chunk)
-    else:
-        splits = max(1, int(num_splits))
-    chunk = max(16, -(-max(span, 1) // splits))
-    chunk = -(-chunk // 16) * 16
-    splits = max(1, -(-max(span, 1) // chunk))
-    return Launch(config, ht, nws, kh, stages, splits, chunk, smem), ld
+    slots = dev.sm_count * rt.occupancy(ld, "kvp_decode", dev, threads, smem)
+    return _Shape(config, ht, nws, kh, stages, smem, slots), ld
+
+
+class PagedDecodePlan:
+    """A validated, planned paged decode for one model layer shape on one device.
+
+    Build with :func:`paged_decode_plan`. ``run`` launches only: it checks shapes and dtypes against the
+    plan (cheap identity checks), never the block ids or ``seq_lens`` (each sequence must fit
+    ``max_blocks_per_seq * block_size`` tokens and its block ids must be valid: the caller's promise,
+    as with FlashInfer's plan/run). Owns its workspace (split partials), so one plan serves one stream at
+    a time; ``run`` is capturable in a CUDA graph.
+    """
+
+    def __init__(self, q_heads, kv_heads, head_dim, block_size, kv_dtype, q_dtype, max_batch, max_blocks_per_seq,
+                 device, sliding_window=None, options=None):
+        import torch
+
+        rt.require_kernel()
+        self.q_heads = _pos_int("q_heads", q_heads)
+        self.kv_heads = _pos_int("kv_heads", kv_heads)
+        self.head_dim = _pos_int("head_dim", head_dim)
+        self.block_size = _pos_int("block_size", block_size)
+        self.max_batch = _pos_int("max_batch", max_batch)
+        self.max_blocks_per_seq = _pos_int("max_blocks_per_seq", max_blocks_per_seq)
+        if self.q_heads % self.kv_heads:
+            raise ValueError(f"q_heads {self.q_heads} is not a multiple of kv_heads {self.kv_heads}")
+        self.group = self.q_heads // self.kv_heads
+        if self.group > limits.MAX_GROUP:
+            raise ValueError(f"{self.group} query heads per KV head; at most {limits.MAX_GROUP} are supported")
+        if self.head_dim not in limits.HEAD_DIMS:
+            raise ValueError(f"head_dim {self.head_dim} is not supported (supported: {limits.HEAD_DIMS})")
+        if self.block_size not in limits.BLOCK_SIZES:
+            raise ValueError(f"block_size {self.block_size} is not supported (supported: {limits.BLOCK_SIZES})")
+        if self.max_batch > limits.MAX_GRID_YZ or self.kv_heads > limits.MAX_GRID_YZ:
+            raise ValueError(f"max_batch and kv_heads must be <= {limits.MAX_GRID_YZ}")
+        if self.max_blocks_per_seq * self.block_size >= 2**31 - 2**20:
+            raise ValueError("max_blocks_per_seq x block_size addresses more than 2^31 token slots")
+        self.kv_dtype = _torch_dtype(torch, "kv_dtype", kv_dtype, (torch.float16, torch.bfloat16, torch.float8_e4m3fn))
+        self.q_dtype = _torch_dtype(torch, "q_dtype", q_dtype, (torch.float16, torch.bfloat16))
+        if self.kv_dtype != torch.float8_e4m3fn and self.kv_dtype != self.q_dtype:
+            raise ValueError(f"kv_dtype {dtype_name(self.kv_dtype)} must match q_dtype {dtype_name(self.q_dtype)} "
+                             "(only float8_e4m3fn caches may differ from q)")
+        self.window = _window(sliding_window)
+        if options is not None and not isinstance(options, KernelOptions):
+            raise ValueError(f"options must be a KernelOptions, got {type(options).__name__}")
+        self.device_index = rt.device_index(device)
+        self.device = torch.device("cuda", self.device_index)
+        self._dev = rt.device_info(self.device_index)
+        self.options = _resolve_options(options or KernelOptions(), self._dev)
+        heads = (self.group, self.kv_heads, self.head_dim, dtype_name(self.q_dtype), dtype_name(self.kv_dtype))
+        self._shapes = {few: _launch_shape(heads, self._dev, self.options, few) for few in (True, False)}
+        self.span = self.max_blocks_per_seq * self.block_size
+        if self.window is not None:
+            self.span = min(self.span, self.window)
+        self._launches: dict[tuple, tuple] = {}
+        self._lock = threading.Lock()
+        self._workspace = None
+        self._counters = None
+        self._scales = (None, 1.0, 1.0)
+        self._cbase = (1.0 / math.sqrt(self.head_dim)) * LOG2E
+        self._vscale = 1.0
+        need = max(self._work_elems(b, self.span) for b in _batch_probe(self.max_batch))
+        with torch.cuda.device(self.device_index):
+            self._workspace = torch.empty(max(need, 1), dtype=torch.float32, device=self.device)
+
+    # -- planning -----------------------------------------------------------------------------------------
+    def launch_for(self, batch: int, span: int | None = None) -> Launch:
+        """The launch ``run`` uses for ``batch`` sequences (span: longest attended range; default the plan's)."""
+        return self._entry(batch, self.span if span is None else span)[0]
+
+    def _work_elems(self, batch: int, span: int) -> int:
+        splits = self._splits(batch, span)[1]
+        return batch * self.q_heads * splits * (self.head_dim + 1) if splits > 1 else 0
+
+    def _splits(self, batch: int, span: int) -> tuple[bool, int, int]:
+        """(few pairs, splits, chunk) for ``batch`` sequences whose longest attended range is ``span``."""
+        few = batch * self.kv_heads <= self._dev.sm_count // 2
+        shape = self._shapes[few][0]
+        if self.options.num_splits is None:
+            splits = choose_splits(batch * (self.kv_heads // shape.kv_per_cta), span, shape.slots,
+                                   self.options.min_split_tokens)
+        else:
+            splits = self.options.num_splits
+        chunk = max(16, -(-max(span, 1) // splits))
+        chunk = -(-chunk // 16) * 16
+        return few, max(1, -(-max(span, 1) // chunk)), chunk
+
+    def _entry(self, batch: int, span: int):
+        key = (batch, span)
+        e = self._launches.get(key)
+        if e is not None:
+            return e
+        few, splits, chunk = self._splits(batch, span)
+        shape, ld = self._shapes[few]
+        launch = Launch(shape.config, shape.head_tiles, shape.slices, shape.kv_per_cta, shape.stages, splits,
+                        chunk, shape.smem)
+        pdl = bool(self.options.pdl)
+        main = rt.PreparedLaunch(ld, "kvp_decode", _MAIN_ARGS, launch.warps * 32, launch.smem, pdl,
+                                 self.options.launcher)
+        merge = rt.PreparedLaunch(ld, "kvp_merge", _MERGE_ARGS, 256, 0, pdl, self.options.launcher)
+        a = main.args
+        a[9].value, a[10].value, a[11].value, a[12].value = self.group, self.kv_heads, launch.kv_per_cta, launch.head_tiles
+        a[13].value, a[14].value, a[15].value = launch.slices, launch.stages, launch.chunk
+        a[17].value = int(math.log2(self.block_size))
+        a[18].value = self.window or 0
+        grid = (splits, self.kv_heads // launch.kv_per_cta, batch)
+        e = (launch, main, merge, grid)
+        if len(self._launches) > 512:
+            self._launches.clear()
+        self._launches[key] = e
+        return e
+
+    # -- running ------------------------------------------------------------------------------------------
+    def run(self, q, k_cache, v_cache, block_table, seq_lens, out=None, scale=None, k_scale=1.0, v_scale=1.0,
+            *, trace=None):
+        """Launch on torch's current stream; returns ``out`` ([B, Hq, D], q's dtype; allocated when None).
+
+        ``scale`` defaults to 1/sqrt(head_dim); ``k_scale``/``v_scale`` dequantize fp8 (x = stored * scale).
+        ``trace``: int64 CUDA tensor of at least 4 x CTAs (``KernelOptions(trace=True)`` plans only).
+        """
+        B = self._check_run(q, k_cache, v_cache, block_table, seq_lens)
+        if out is None:
+            out = q.new_empty(q.shape)
+        elif out.shape != q.shape or out.dtype != q.dtype or out.device != q.device or not out.is_contiguous():
+            raise ValueError("out must be a contiguous tensor with q's shape, dtype and device")
+        if B == 0:
+            return out
+        self._launch(q, k_cache, v_cache, block_table, seq_lens, out, scale, k_scale, v_scale, self.span, trace)
+        return out
+
+    def _check_run(self, q, k_cache, v_cache, block_table, seq_lens) -> int:
+        try:
+            B, Hq, D = q.shape
+            ok_q = Hq == self.q_heads and D == self.head_dim and q.dtype == self.q_dtype
+            kshape = k_cache.shape
+        except (AttributeError, ValueError):
+            raise ValueError("q must be a [B, q_heads, head_dim] tensor and k_cache a 4-D tensor") from None
+        if not ok_q or B > self.max_batch:
+            raise ValueError(f"q must be [B <= {self.max_batch}, {self.q_heads}, {self.head_dim}] "
+                             f"{dtype_name(self.q_dtype)}, got {tuple(q.shape)} {dtype_name(q.dtype)}")
+        if len(kshape) != 4 or kshape[1:] != (self.block_size, self.kv_heads, self.head_dim) \
+                or k_cache.dtype != self.kv_dtype:
+            raise ValueError(f"k_cache must be [num_blocks, {self.block_size}, {self.kv_heads}, {self.head_dim}] "
+                             f"{dtype_name(self.kv_dtype)}, got {tuple(kshape)} {dtype_name(k_cache.dtype)}")
+        if v_cache.shape != kshape or v_cache.dtype != self.kv_dtype:
+            raise ValueError(f"v_cache must match k_cache ({tuple(kshape)} {dtype_name(self.kv_dtype)})")
+        if block_table.dim() != 2 or block_table.shape[0] != B or block_table.dtype != _int32():
+            raise ValueError(f"block_table must be [{B}, max_blocks] int32, got {tuple(block_table.shape)} "
+                             f"{dtype_name(block_table.dtype)}")
+        if seq_lens.shape != (B,) or seq_lens.dtype != _int32():
+            raise ValueError(f"seq_lens must be [{B}] int32, got {tuple(seq_lens.shape)} {dtype_name(seq_lens.dtype)}")
+        idx = self.device_index
+        for name, t in (("q", q), ("k_cache", k_cache), ("v_cache", v_cache), ("block_table", block_table),
+                        ("seq_lens", seq_lens)):
+            if t.get_device() != idx:
+                raise ValueError(f"{name} is on {t.device}, the plan on {self.device}")
+            if not t.is_contiguous():
+                raise ValueError(f"{name} must be contiguous (got strides {tuple(t.stride())})")
+        return B
+
+    def _set_scales(self, scale, k_scale, v_scale) -> None:
+        if (scale, k_scale, v_scale) == self._scales:
+            return
+        sc = 1.0 / math.sqrt(self.head_dim) if scale is None else positive_float("scale", scale)
+        ks, vs = positive_float("k_scale", k_scale), positive_float("v_scale", v_scale)
+        self._cbase, self._vscale = sc * ks * LOG2E, vs
+        self._scales = (scale, k_scale, v_scale)
+
+    def _launch(self, q, k_cache, v_cache, block_table, seq_lens, out, scale, k_scale, v_scale, span, trace):
+        import torch
+
+        B = q.shape[0]
+        ptrs = (q.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr())
+        if (ptrs[0] | ptrs[1] | ptrs[2]) & 15:
+            raise ValueError("q, k_cache and v_cache data pointers must be 16-byte aligned")
+        with self._lock:
+            self._set_scales(scale, k_scale, v_scale)
+            launch, main, merge, grid = self._entry(B, span)
+            S = launch.splits
+            a = main.args
+            a[0].value, a[1].value, a[2].value = ptrs
+            a[3].value, a[4].value, a[5].value = block_table.data_ptr(), seq_lens.data_ptr(), out.data_ptr()
+            a[16].value = block_table.shape[1]
+            a[19].value, a[20].value = self._cbase, self._vscale
+            a[21].value = self._trace_ptr(trace, grid)
+            a[8].value = 0
+            if S > 1:
+                n = B * self.q_heads * S
+                if n * (self.head_dim + 1) > self._workspace.numel():  # a span beyond the plan's (one-call path)
+                    self._workspace = torch.empty(n * (self.head_dim + 1), dtype=torch.float32, device=self.device)
+                op = self._workspace.data_ptr()
+                a[6].value, a[7].value = op, op + 4 * n * self.head_dim
+                if self.options.fuse_merge:
+                    a[8].value = self._counter_buffer(B * grid[1]).data_ptr()
+            else:
+                a[6].value = a[7].value = 0
+            same = torch.cuda.current_device() == self.device_index
+            if not same:
+                with torch.cuda.device(self.device_index):
+                    self._go(torch, main, merge, grid, S, B, out)
+            else:
+                self._go(torch, main, merge, grid, S, B, out)
+
+    def _go(self, torch, main, merge, grid, S, B, out) -> None:
+        stream = rt.current_stream_handle(torch, self.device_index)
+        main.launch(grid, stream)
+        if S > 1 and not self.options.fuse_merge:
+            rows = B * self.q_heads
+            m = merge.args
+            m[0].value, m[1].value = main.args[6].value, main.args[7].value
+            m[2].value, m[3].value, m[4].value = out.data_ptr(), rows, S
+            merge.launch((rows, 1, 1), stream)
+
+    def _counter_buffer(self, n: int):
+        """int32 zeros for the fused merge: each launch's last CTA per (sequence, kv-head group) re-arms its
+        counter to 0, so launches on one stream may share it."""
+        import torch
+
+        if self._counters is None or self._counters.numel() < n:
+            self._counters = torch.zeros(max(n, 256), dtype=torch.int32, device=self.device)
+        return self._counters
+
+    def _trace_ptr(self, trace, grid) -> int:
+        """Timeline buffer (benchmarks): int64 [CTAs, 4] = start, first data, end (ns), SM id."""
+        if trace is None:
+            return 0
+        import torch
+
+        if not self.options.trace:
+            raise ValueError("trace needs a plan built with KernelOptions(trace=True)")
+        n = grid[0] * grid[1] * grid[2]
+        if trace.dtype != torch.int64 or trace.numel() < 4 * n or not trace.is_contiguous() or not trace.is_cuda:
+            raise ValueError(f"trace must be a contiguous int64 CUDA tensor of at least {4 * n} elements")
+        return trace.data_ptr()
+
+
+def paged_decode_plan(q_heads, kv_heads, head_dim, block_size, kv_dtype, q_dtype=None, max_batch=1,
+                      max_blocks_per_seq=1, device=None, sliding_window=None, options=None) -> PagedDecodePlan:
+    """Validate a layer shape and pick its launch once; ``plan.run(q, k_cache, v_cache, block_table, seq_lens)``.
+
+    q_dtype defaults to kv_dtype for 16-bit caches and to bfloat16 for fp8 caches. ``options``: a
+    :class:`KernelOptions` (default: per-device choices). Raises ValueError naming a bad argument and
+    KernelUnavailableError when the kernel cannot run here.
+    """
+    import torch
+
+    if q_dtype is None:
+        q_dtype = torch.bfloat16 if kv_dtype in (torch.float8_e4m3fn, "float8_e4m3fn") else kv_dtype
+    return PagedDecodePlan(q_heads, kv_heads, head_dim, block_size, kv_dtype, q_dtype, max_batch, max_blocks_per_seq,
+                           device, sliding_window, options)
 
 
 # ---------------------------------------------------------------------------------------------
-# entry point
+# the one-call form
+
+_plans: dict[tuple, PagedDecodePlan] = {}
+_plans_lock = threading.Lock()
 
 
 def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=None, k_scale=1.0, v_scale=1.0,
-                           sliding_window=None, *, out=None, check_block_ids=True, num_splits=None,
-                           _slices=None, _stages=None, _min_chunk=_MIN_SPLIT_TOKENS, _variant=None,
-                           _kv_per_cta=None, _fuse_merge=None, _pdl=None, _trace=None):
+                           sliding_window=None, *, out=None, check_block_ids=True, num_splits=None, options=None,
+                           trace=None):
     """Decode attention over a paged KV cache on the GPU (see ``kvplan.kernels`` for the contract).
 
     Keyword-only extras:
@@ -382,11 +416,11 @@ def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=Non
                        sync: tables up to 64K entries are copied and checked on the host, larger ones
                        reduced on the GPU). False skips it (no sync, capturable in a CUDA graph); the
                        caller then guarantees the table is valid.
-      num_splits       force the number of sequence splits (default: chosen from the SM count)
+      num_splits       force the number of sequence splits (same as ``options.num_splits``)
+      options          :class:`KernelOptions` (tuning; default per device)
+      trace            int64 timeline buffer (needs ``KernelOptions(trace=True)``)
     """
-    reason = kernel_unavailable_reason()
-    if reason is not None:
-        raise KernelUnavailableError(f"the CUDA decode kernel is unavailable: {reason}")
+    rt.require_kernel()
     import torch
 
     a = validate(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale, sliding_window,
@@ -399,125 +433,85 @@ def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=Non
         out = torch.empty_like(q)
     if a.batch == 0:
         return out
+    if options is not None and not isinstance(options, KernelOptions):
+        raise ValueError(f"options must be a KernelOptions, got {type(options).__name__}")
+    opts = options or KernelOptions()
+    if num_splits is not None:
+        opts = dataclasses.replace(opts, num_splits=int(num_splits))
     if check_block_ids:
         span = check_table(a, block_table, seq_lens)
     else:
         span = a.max_blocks * a.block_size
         if a.window is not None:
             span = min(span, a.window)
-    dev_index = q.device.index if q.device.index is not None else torch.cuda.current_device()
-    fuse = _FUSE_MERGE_DEFAULT if _fuse_merge is None else bool(_fuse_merge)
-    if _trace is not None:  # the timeline is compiled in only when asked for
-        _variant = dict(_variant or {}, trace=1)
-    # the launch uses the calling thread's current context: make it q's device (switching costs host time)
-    same = torch.cuda.current_device() == dev_index
-    with contextlib.nullcontext() if same else torch.cuda.device(dev_index):
-        _plan_and_launch(a, dev_index, span, num_splits, _slices, _stages, _min_chunk, _variant, _kv_per_cta,
-                         q, k_cache, v_cache, block_table, seq_lens, out, fuse, _pdl, _trace)
+    plan = _cached_plan(a, q.device, opts)
+    plan._launch(q, k_cache, v_cache, block_table, seq_lens, out, a.scale, a.k_scale, a.v_scale, span, trace)
     return out
 
 
-_plans: dict[tuple, tuple] = {}  # call shape -> (Launch, _Loaded, pdl): eager callers repeat shapes
+def _cached_plan(a: DecodeArgs, device, opts: KernelOptions) -> PagedDecodePlan:
+    key = (a.batch, a.q_heads, a.kv_heads, a.head_dim, a.block_size, a.q_dtype, a.kv_dtype, device, a.window,
+           a.max_blocks, opts)
+    plan = _plans.get(key)
+    if plan is None:
+        import torch
+
+        with _plans_lock:
+            plan = _plans.get(key)
+            if plan is None:
+                plan = PagedDecodePlan(a.q_heads, a.kv_heads, a.head_dim, a.block_size, getattr(torch, a.kv_dtype),
+                                       getattr(torch, a.q_dtype), a.batch, max(a.max_blocks, 1), device, a.window,
+                                       opts)
+                if len(_plans) > 256:
+                    _plans.clear()
+                _plans[key] = plan
+    return plan
 
 
-def _plan_and_launch(a, dev_index, span, num_splits, slices, stages, min_chunk, variant, kv_per_cta,
-                     q, k_cache, v_cache, block_table, seq_lens, out, fuse, pdl_override, trace):
-    key = (a, dev_index, span, num_splits, slices, stages, min_chunk,
-           tuple(sorted((variant or {}).items())), kv_per_cta, pdl_override, os.environ.get("KVPLAN_DECODE_BULK"),
-           os.environ.get("KVPLAN_DECODE_PDL"))
-    hit = _plans.get(key)
-    if hit is None:
-        with _lock:
-            dev = _device(dev_index)
-            launch, ld = plan(a, dev, span, num_splits=num_splits, slices=slices, stages=stages,
-                              min_chunk=min_chunk, variant=variant, kv_per_cta=kv_per_cta)
-            hit = (launch, ld, _pdl_enabled(dev, pdl_override))
-            if len(_plans) > 4096:
-                _plans.clear()
-            _plans[key] = hit
-    launch, ld, pdl = hit
-    _launch(a, launch, ld, q, k_cache, v_cache, block_table, seq_lens, out, fuse, pdl, trace)
+# ---------------------------------------------------------------------------------------------
+# helpers
 
 
-def _counter_buffer(device, handle: int, n: int):
-    """int32 zeros for the fused merge, one buffer per (device, stream): launches on one stream are
-    ordered, and each launch's last CTA per (sequence, kv-head group) re-arms its counter to 0."""
-    import torch
-
-    key = (device.index, handle)
-    buf = _counters.get(key)
-    if buf is None or buf.numel() < n:
-        buf = torch.zeros(max(n, 256), dtype=torch.int32, device=device)
-        if len(_counters) > 64:
-            _counters.clear()
-        _counters[key] = buf
-    return buf
+def _batch_probe(max_batch: int) -> list[int]:
+    """Batch sizes whose split workspace bounds every batch up to max_batch (checked in tests)."""
+    small = list(range(1, min(max_batch, 512) + 1))
+    return small + [b for b in (max_batch,) if b > 512]
 
 
-def _launch(a: DecodeArgs, launch: Launch, ld: _Loaded, q, k_cache, v_cache, block_table, seq_lens, out,
-            fuse: bool = False, pdl: bool = False, trace=None):
-    import torch
-
-    cc = build._import_cuda_core()
-    handle = torch.cuda.current_stream(q.device).cuda_stream
-    stream = _stream(handle)
-    S = launch.splits
-    ctr_ptr = 0
-    if S > 1:
-        # fp32 partials [B, Hq, S, D] then log-sum-exps [B, Hq, S] in one allocation
-        n = a.batch * a.q_heads * S
-        work = torch.empty(n * (a.head_dim + 1), dtype=torch.float32, device=q.device)
-        op_ptr = work.data_ptr()
-        lse_ptr = op_ptr + 4 * n * a.head_dim
-        if fuse:
-            ctr_ptr = _counter_buffer(q.device, handle, a.batch * (a.kv_heads // launch.kv_per_cta)).data_ptr()
-    else:
-        op_ptr = lse_ptr = 0
-    u64, i32, f32 = ctypes.c_uint64, ctypes.c_int32, ctypes.c_float
-    cbase = a.scale * a.k_scale * LOG2E
-    args = (
-        u64(q.data_ptr()), u64(k_cache.data_ptr()), u64(v_cache.data_ptr()),
-        u64(block_table.data_ptr()), u64(seq_lens.data_ptr()),
-        u64(out.data_ptr()), u64(op_ptr), u64(lse_ptr), u64(ctr_ptr),
-        i32(a.group), i32(a.kv_heads), i32(launch.kv_per_cta), i32(launch.head_tiles), i32(launch.slices),
-        i32(launch.stages),
-        i32(launch.chunk), i32(a.max_blocks), i32(int(math.log2(a.block_size))),
-        i32(a.window if a.window is not None else 0), f32(cbase), f32(a.v_scale),
-        u64(_trace_ptr(trace, launch, a)),
-    )
-    cfg = _launch_config(cc, pdl, (S, a.kv_heads // launch.kv_per_cta, a.batch), launch.warps * 32, launch.smem)
-    cc.launch(stream, cfg, ld.main, *args)
-    if S > 1 and not ctr_ptr:
-        rows = a.batch * a.q_heads
-        mcfg = _launch_config(cc, pdl, (rows,), 256, 0)
-        cc.launch(stream, mcfg, ld.merge, u64(op_ptr), u64(lse_ptr), u64(out.data_ptr()), i32(rows), i32(S))
+def _pos_int(name: str, v) -> int:
+    if isinstance(v, bool) or not hasattr(v, "__index__"):
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+    v = int(v)
+    if v < 1:
+        raise ValueError(f"{name} must be >= 1, got {v}")
+    return v
 
 
-_configs: dict[tuple, object] = {}
+def _window(w):
+    if w is None:
+        return None
+    if isinstance(w, bool) or not hasattr(w, "__index__"):
+        raise ValueError(f"sliding_window must be a positive int or None, got {w!r}")
+    w = int(w)
+    if w < 1:
+        raise ValueError(f"sliding_window must be >= 1, got {w}")
+    return None if w >= 2**31 else w
 
 
-def _launch_config(cc, pdl: bool, grid: tuple, block: int, smem: int):
-    key = (pdl, grid, block, smem)
-    cfg = _configs.get(key)
-    if cfg is None:
-        kw = dict(grid=grid, block=block, shmem_size=smem)
-        try:
-            cfg = cc.LaunchConfig(programmatic_stream_serialization=pdl, **kw)
-        except TypeError:  # cuda.core without the PDL option: a plain launch is just as correct
-            cfg = cc.LaunchConfig(**kw)
-        if len(_configs) > 4096:
-            _configs.clear()
-        _configs[key] = cfg
-    return cfg
+def _torch_dtype(torch, name: str, value, allowed):
+    if isinstance(value, str):
+        value = getattr(torch, value.replace("torch.", ""), None)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(dtype_name(d) for d in allowed)}, got {value!r}")
+    return value
 
 
-def _trace_ptr(trace, launch: Launch, a: DecodeArgs) -> int:
-    """Timeline buffer (benchmarks): int64 [CTAs, 4] = start, first data, end (ns), SM id."""
-    if trace is None:
-        return 0
-    n = launch.splits * (a.kv_heads // launch.kv_per_cta) * a.batch
-    import torch
+_I32 = []
 
-    if trace.dtype != torch.int64 or trace.numel() < 4 * n or not trace.is_contiguous() or not trace.is_cuda:
-        raise ValueError(f"_trace must be a contiguous int64 CUDA tensor of at least {4 * n} elements")
-    return trace.data_ptr()
+
+def _int32():
+    if not _I32:
+        import torch
+
+        _I32.append(torch.int32)
+    return _I32[0]

@@ -1,0 +1,159 @@
+"""The compiled instantiations of the kernels: which exist, and which a call needs.
+
+Everything that is not a compile-time constant (group size, head tiles, slices, stages, splits) is a
+launch argument. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import limits
+
+HERE = Path(__file__).parent
+Q_DTYPES = {"float16": 0, "bfloat16": 1}
+KV_DTYPES = {"float16": 0, "bfloat16": 1, "float8_e4m3fn": 2}
+DEFAULT_ARCHS = ("sm_80", "sm_89", "sm_90")
+BULK_ARCHS = ("sm_90",)  # archs on which the bulk-copy variant may be selected
+PDL_ARCHS = ("sm_90",)
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """One instantiation of the paged GQA/MQA decode kernel (paged_decode.cu)."""
+
+    q_dtype: str  # "float16" | "bfloat16"
+    kv_dtype: str  # "float16" | "bfloat16" | "float8_e4m3fn"
+    head_dim: int  # 64 | 128 | 256
+    heads_per_warp: int  # 8 | 16
+    max_warps: int  # 8 | 16 (launch bounds)
+    l2_prefetch: int = 2  # cp.async L2 prefetch hint: 0 none, 1 = 128 B, 2 = 256 B
+    k_coalesced: int = 1  # 1: K copied as whole rows (see paged_decode.cu)
+    bulk: int = 0  # 1: Hopper cp.async.bulk rows + mbarriers instead of the cp.async ring (sm_90 only)
+    trace: int = 0  # 1: per-CTA timeline into the trace buffer (benchmarks)
+    early_page: int = 1  # 1: first page ids loaded together with seqlens
+
+    source = "paged_decode.cu"
+    kernels = ("kvp_decode", "kvp_merge")
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [
+            ("KVP_QT", str(Q_DTYPES[self.q_dtype])),
+            ("KVP_KVT", str(KV_DTYPES[self.kv_dtype])),
+            ("KVP_D", str(self.head_dim)),
+            ("KVP_HPW", str(self.heads_per_warp)),
+            ("KVP_MAXW", str(self.max_warps)),
+            ("KVP_L2PF", str(self.l2_prefetch)),
+            ("KVP_KCOAL", str(self.k_coalesced)),
+            ("KVP_BULK", str(self.bulk)),
+            ("KVP_TRACE", str(self.trace)),
+            ("KVP_EARLY_PAGE", str(self.early_page)),
+        ] + limits.gqa_macros(self.head_dim, self.kv_dtype)
+
+    @property
+    def name(self) -> str:
+        return (f"decode_q{self.q_dtype}_kv{self.kv_dtype}_d{self.head_dim}_h{self.heads_per_warp}"
+                f"_w{self.max_warps}_p{self.l2_prefetch}_k{self.k_coalesced}" + ("_bulk" if self.bulk else "")
+                + ("_trace" if self.trace else "") + ("" if self.early_page else "_late_page"))
+
+
+@dataclass(frozen=True)
+class MLAConfig:
+    """One instantiation of the absorbed-MLA decode kernel (paged_mla_decode.cu)."""
+
+    kv_dtype: str  # "bfloat16" | "float8_e4m3fn" (q is bfloat16)
+    head_group: int  # 16 | 32 | 64 query heads per CTA
+    bulk: int = 0  # 1: Hopper cp.async.bulk rows + mbarriers (sm_90); 0: 16-byte cp.async from every thread
+
+    source = "paged_mla_decode.cu"
+    kernels = ("kvp_mla_decode", "kvp_mla_merge")
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_BULK", str(self.bulk))] \
+            + limits.mla_macros(self.head_group, self.kv_dtype)
+
+    @property
+    def name(self) -> str:
+        return f"mla_kv{self.kv_dtype}_hg{self.head_group}" + ("_bulk" if self.bulk else "")
+
+
+@dataclass(frozen=True)
+class ReadProbeConfig:
+    """The read-bandwidth probe kernel (read_probe.cu)."""
+
+    source = "read_probe.cu"
+    kernels = ("kvp_read_probe",)
+    name = "read_probe"
+
+    def macros(self) -> list[tuple[str, str]]:
+        return []
+
+
+@dataclass(frozen=True)
+class LaunchShape:
+    """Warp layout of one CTA for a group of ``G`` query heads per KV head."""
+
+    heads_per_warp: int
+    head_tiles: int  # warps sharing one token slice (HT)
+    max_warps: int
+
+
+def dtype_pairs() -> list[tuple[str, str]]:
+    """(q dtype, kv dtype) pairs the GQA kernel supports: 16-bit caches match q; fp8 takes either."""
+    return [("float16", "float16"), ("bfloat16", "bfloat16"), ("float16", "float8_e4m3fn"), ("bfloat16", "float8_e4m3fn")]
+
+
+def launch_shape(group: int, head_dim: int) -> LaunchShape:
+    """Heads per warp and head tiles for ``group`` query heads per KV head (1..128)."""
+    if not 1 <= group <= limits.MAX_GROUP:
+        raise ValueError(f"query heads per KV head must be 1..{limits.MAX_GROUP}, got {group}")
+    # 16 heads per warp doubles the q and accumulator registers: too many at head_dim 256
+    hpw = 8 if (group <= 8 or head_dim >= 256) else 16
+    tiles = 1
+    while tiles * hpw < group:
+        tiles *= 2
+    return LaunchShape(hpw, tiles, 16 if tiles > 8 else 8)
+
+
+def bulk_eligible(kv_dtype: str, head_dim: int, head_tiles: int) -> bool:
+    """Shapes the bulk-copy variant handles: one head tile per token slice, rows of 128*n bytes."""
+    return head_tiles == 1 and (head_dim * limits.kv_bytes(kv_dtype)) % 128 == 0
+
+
+def bulk_default(kv_dtype: str) -> bool:
+    """Bulk copies by default for 16-bit caches only: fp8 rows measured 6-10% slower (NOTES_kernel.md v7)."""
+    return kv_dtype != "float8_e4m3fn"
+
+
+def mla_head_group(q_heads: int) -> int:
+    """Query heads per CTA for ``q_heads`` heads on a rank (the smallest group that holds them, at most 64)."""
+    for hg in limits.MLA_HEAD_GROUPS:
+        if q_heads <= hg:
+            return hg
+    return limits.MLA_HEAD_GROUPS[-1]
+
+
+def all_configs(arch: str | None = None) -> list[KernelConfig]:
+    """Every GQA instantiation a default launch can need on ``arch`` (every arch when None).
+
+    On sm_90 a shape that takes the bulk path by default does not also build its cp.async-ring twin
+    (``KernelOptions(bulk=False)`` compiles that on first use).
+    """
+    seen: dict[KernelConfig, None] = {}
+    for qd, kvd in dtype_pairs():
+        for d in limits.HEAD_DIMS:
+            for g in range(1, limits.MAX_GROUP + 1):
+                s = launch_shape(g, d)
+                ring = KernelConfig(qd, kvd, d, s.heads_per_warp, s.max_warps)
+                if arch in BULK_ARCHS and bulk_default(kvd) and bulk_eligible(kvd, d, s.head_tiles):
+                    seen[KernelConfig(qd, kvd, d, s.heads_per_warp, s.max_warps, bulk=1)] = None
+                else:
+                    seen[ring] = None
+    return list(seen)
+
+
+def all_mla_configs(arch: str | None = None) -> list[MLAConfig]:
+    """Every MLA instantiation a default launch can need on ``arch`` (bulk copies on sm_90)."""
+    bulk = int(arch in BULK_ARCHS)
+    return [MLAConfig(kvd, hg, bulk) for kvd in ("bfloat16", "float8_e4m3fn") for hg in limits.MLA_HEAD_GROUPS]

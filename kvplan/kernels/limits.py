@@ -1,0 +1,128 @@
+"""Every limit and shared-memory layout size of the bundled kernels, defined once.
+
+Python validates arguments and sizes launches with these numbers; ``build.py`` hands the ones the CUDA
+sources need to NVRTC as ``KVP_*`` macros (see :func:`gqa_macros`, :func:`mla_macros`), and the sources
+``static_assert`` that their own layout fits them, so no number is copied between ``.cu`` and Python.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+# ---- paged GQA/MQA decode (paged_decode.cu) ----------------------------------------------------------------
+HEAD_DIMS = (64, 128, 256)
+BLOCK_SIZES = (8, 16, 32, 64, 128)
+MAX_GROUP = 128  # query heads per KV head
+STEP_TOKENS = 16  # tokens per ring stage (one m16n8k16 M tile)
+MAX_STAGES = 8  # ring depth; cp.async.wait_group takes an immediate, the source switches over 0..6
+MAX_SPLITS = 128  # sequence splits (Flash-Decoding)
+MIN_SPLIT_TOKENS = 256  # shortest chunk worth a split of its own
+MAX_GRID_YZ = 65535  # batch and KV heads ride on grid.y / grid.z
+MBAR_AREA = 1024  # bytes of mbarriers at the front of shared memory (bulk-copy path)
+BULK_K_GAP = 64  # bulk K tile: odd tokens start this far after the even ones (bank spread)
+BULK_V_SKEW = 32  # bulk V tile: every token pair shifts the next rows by this much
+BULK_STEP_PAD = 384  # K gap + 7 V skews (224), rounded up to 128 bytes
+LANE_SLOT = 16  # bytes one lane copies per cp.async
+WARP_SLOT = 32 * LANE_SLOT  # bytes between consecutive slots of one ring stage
+
+# ---- absorbed MLA decode (paged_mla_decode.cu) --------------------------------------------------------------
+MLA_KV_LORA_RANK = 512  # "nope" part of the latent: the values
+MLA_ROPE_DIM = 64
+MLA_ROW = MLA_KV_LORA_RANK + MLA_ROPE_DIM  # elements of one latent row
+MLA_BLOCK_SIZES = (16, 32, 64, 128)
+MLA_MAX_HEADS = 128
+MLA_HEAD_GROUPS = (16, 32, 64)  # query heads per CTA (all in the MMA N tiles); more heads -> more CTAs
+MLA_WARPS = 8  # each warp owns 64 of the 512 value dims
+MLA_MIN_SPLIT_TOKENS = 256
+
+
+def kv_bytes(kv_dtype: str) -> int:
+    return 1 if kv_dtype == "float8_e4m3fn" else 2
+
+
+def ring_step_bytes(head_dim: int, kv_dtype: str) -> int:
+    """Shared memory of one 16-token cp.async ring stage: (2 K + 4 V) 16-byte slots per lane."""
+    rowb = head_dim * kv_bytes(kv_dtype)
+    v_chunk = min(16, rowb // 8)
+    slots = 2 * (rowb // 64) + 4 * (rowb // v_chunk // 8)
+    return slots * WARP_SLOT
+
+
+def bulk_step_bytes(head_dim: int, kv_dtype: str) -> int:
+    """Shared memory of one 16-token bulk-copy stage: padded K and V tiles."""
+    return 2 * STEP_TOKENS * head_dim * kv_bytes(kv_dtype) + BULK_STEP_PAD
+
+
+def gqa_macros(head_dim: int, kv_dtype: str) -> list[tuple[str, str]]:
+    vals = {
+        "KVP_STEP_TOKENS": STEP_TOKENS,
+        "KVP_MAX_STAGES": MAX_STAGES,
+        "KVP_MBAR_AREA": MBAR_AREA,
+        "KVP_BULK_K_GAP": BULK_K_GAP,
+        "KVP_BULK_V_SKEW": BULK_V_SKEW,
+        "KVP_BULK_STEP_BYTES": bulk_step_bytes(head_dim, kv_dtype),
+        "KVP_RING_STEP_BYTES": ring_step_bytes(head_dim, kv_dtype),
+        "KVP_WARP_SLOT": WARP_SLOT,
+    }
+    return [(k, str(v)) for k, v in vals.items()]
+
+
+# MLA shared memory: latent rows land at padded offsets so that both fragment reads are free of bank
+# conflicts (paged_mla_decode.cu, "latent tile"): row t starts at STRIDE t + SKEW (t >> SHIFT) + ODD (t & 1).
+# Rows of q sit 1216 bytes apart; rows of P (bf16 [head][token]) 2 * tokens + 16.
+MLA_Q_STRIDE = MLA_ROW * 2 + 64
+_MLA_ROW_LAYOUT = {2: (MLA_ROW * 2, 96, 1, 64), 1: (MLA_ROW + 32, 32, 2, 0)}  # bytes per element -> coefficients
+
+
+def mla_row_offset(t: int, kv_dtype: str) -> int:
+    stride, skew, shift, odd = _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
+    return stride * t + skew * (t >> shift) + odd * (t & 1)
+
+
+def mla_step_tokens(kv_dtype: str) -> int:
+    """Tokens per pipeline stage: 32 rows of 16-bit latents (so that 3+ stages fit), 64 of 8-bit ones."""
+    return 32 if kv_bytes(kv_dtype) == 2 else 64
+
+
+def mla_stage_bytes(kv_dtype: str) -> int:
+    tok = mla_step_tokens(kv_dtype)
+    end = mla_row_offset(tok - 1, kv_dtype) + MLA_ROW * kv_bytes(kv_dtype)
+    return -(-end // 128) * 128
+
+
+def mla_p_stride(kv_dtype: str) -> int:
+    return 2 * mla_step_tokens(kv_dtype) + 16
+
+
+def mla_fixed_smem(head_group: int, kv_dtype: str) -> int:
+    """mbarriers, q tile, P tile, per-step row maxima and sums: everything before the stages."""
+    tok = mla_step_tokens(kv_dtype)
+    fixed = MBAR_AREA + head_group * MLA_Q_STRIDE + head_group * mla_p_stride(kv_dtype)
+    fixed += 2 * (tok // 16) * head_group * 4
+    return -(-fixed // 128) * 128
+
+
+def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int) -> int:
+    return mla_fixed_smem(head_group, kv_dtype) + stages * mla_stage_bytes(kv_dtype)
+
+
+def mla_macros(head_group: int, kv_dtype: str) -> list[tuple[str, str]]:
+    stride, skew, shift, odd = _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
+    vals = {
+        "KVP_MLA_RANK": MLA_KV_LORA_RANK,
+        "KVP_MLA_ROPE": MLA_ROPE_DIM,
+        "KVP_MLA_HG": head_group,
+        "KVP_MLA_TOK": mla_step_tokens(kv_dtype),
+        "KVP_MLA_WARPS": MLA_WARPS,
+        "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype),
+        "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype),
+        "KVP_MLA_Q_STRIDE": MLA_Q_STRIDE,
+        "KVP_MLA_P_STRIDE": mla_p_stride(kv_dtype),
+        "KVP_MLA_ROW_STRIDE": stride,
+        "KVP_MLA_ROW_SKEW": skew,
+        "KVP_MLA_ROW_SHIFT": shift,
+        "KVP_MLA_ROW_ODD": odd,
+        "KVP_MBAR_AREA": MBAR_AREA,
+        "KVP_MAX_STAGES": MAX_STAGES,
+    }
+    return [(k, str(v)) for k, v in vals.items()]

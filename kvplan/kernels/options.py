@@ -1,0 +1,74 @@
+"""The tuning knobs of the decode kernels, in one documented place.
+
+``KernelOptions()`` (every field ``None`` / default) means "what kvplan measured best on this device";
+benchmarks and tests pass explicit values. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from . import limits
+
+
+@dataclass(frozen=True)
+class KernelOptions:
+    """How a decode plan launches. ``None`` picks the per-device default (benchmarks/NOTES_kernel.md).
+
+    bulk         Hopper ``cp.async.bulk`` row copies + mbarriers instead of the cp.async ring. Default: on
+                 for sm_90 and 16-bit caches whose rows are a multiple of 128 bytes with one head tile;
+                 ``True`` where it cannot apply falls back to the ring.
+    pdl          programmatic dependent launch (sm_90): a grid may start while the previous kernel of the
+                 stream drains. Default on for sm_90, ignored elsewhere.
+    fuse_merge   merge the splits in the last CTA of each (sequence, KV head) instead of a second kernel
+                 (measured no faster: off by default).
+    num_splits   sequence splits per (sequence, KV head); default from the SM count and the work.
+    slices       token slices (independent warps streaming one CTA's range); default 8 when splitting few
+                 sequences, else 4 / head tiles.
+    stages       ring depth in 16-token steps; default from the bytes in flight the device's bandwidth needs.
+    kv_per_cta   KV heads per CTA (only with one slice and one head tile); default 1.
+    min_split_tokens  shortest chunk a split may get.
+    l2_prefetch  cp.async L2 prefetch hint: 0 none, 1 = 128 B, 2 = 256 B (never past a row).
+    k_coalesced  ring path: K copied as whole rows into a swizzled tile (True) or per lane (False).
+    early_page   first page ids loaded together with seq_lens.
+    trace        compile in the per-CTA timeline (``run(..., trace=int64 buffer)``; benchmarks only).
+    launcher     "driver": pre-packed arguments straight to cuLaunchKernelEx (lowest host time);
+                 "cuda.core": cuda.core's launch (reference path).
+    """
+
+    bulk: bool | None = None
+    pdl: bool | None = None
+    fuse_merge: bool = False
+    num_splits: int | None = None
+    slices: int | None = None
+    stages: int | None = None
+    kv_per_cta: int | None = None
+    min_split_tokens: int = limits.MIN_SPLIT_TOKENS
+    l2_prefetch: int = 2
+    k_coalesced: bool = True
+    early_page: bool = True
+    trace: bool = False
+    launcher: str = "driver"
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name in ("bulk", "pdl") and v is not None and not isinstance(v, bool):
+                raise ValueError(f"KernelOptions.{f.name} must be True, False or None, got {v!r}")
+            if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace") and not isinstance(v, bool):
+                raise ValueError(f"KernelOptions.{f.name} must be True or False, got {v!r}")
+        _int_range("num_splits", self.num_splits, 1, limits.MAX_SPLITS * 64)
+        _int_range("slices", self.slices, 1, 16)
+        _int_range("stages", self.stages, 2, limits.MAX_STAGES)
+        _int_range("kv_per_cta", self.kv_per_cta, 1, 8)
+        _int_range("min_split_tokens", self.min_split_tokens, 16, 1 << 30)
+        _int_range("l2_prefetch", self.l2_prefetch, 0, 2)
+        if self.launcher not in ("driver", "cuda.core"):
+            raise ValueError(f"KernelOptions.launcher must be 'driver' or 'cuda.core', got {self.launcher!r}")
+
+
+def _int_range(name: str, v, lo: int, hi: int) -> None:
+    if v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ValueError(f"KernelOptions.{name} must be an int in {lo}..{hi} or None, got {v!r}")

@@ -1,0 +1,218 @@
+"""Absorbed-MLA paged decode (DeepSeek V2/V3/R1, Kimi K2): ``paged_mla_decode_plan(...)`` then ``plan.run(...)``.
+
+After weight absorption MLA decode is MQA over one latent row per token (kv_lora_rank "nope" dims, which
+are also the values, + rope dims). fp8 e4m3 latents carry one scale per tensor (``kv_scale``: the cache
+holds x / kv_scale). See paged_mla_decode.cu for the kernel.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from . import _runtime as rt
+from . import configs, limits
+from ._checks import dtype_name, positive_float
+from .paged_decode import LOG2E, _int32, _pos_int, _torch_dtype, choose_splits
+
+_MAIN_ARGS = ("u64",) * 8 + ("i32",) * 5 + ("f32", "f32")
+_MERGE_ARGS = ("u64", "u64", "u64", "i32", "i32")
+
+
+class PagedMLADecodePlan:
+    """A validated, planned absorbed-MLA decode for one layer shape on one device.
+
+    ``run`` checks shapes/dtypes against the plan only; ``seq_lens`` must fit ``max_blocks_per_seq *
+    block_size`` tokens and the block ids be valid (the caller's promise). Owns its split workspace: one
+    stream at a time; capturable in a CUDA graph.
+    """
+
+    def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
+                 stages=None, num_splits=None, bulk=None, launcher="driver"):
+        import torch
+
+        rt.require_kernel("the CUDA MLA decode kernel")
+        self.q_heads = _pos_int("q_heads", q_heads)
+        if self.q_heads > limits.MLA_MAX_HEADS:
+            raise ValueError(f"q_heads {self.q_heads} exceeds {limits.MLA_MAX_HEADS}")
+        if kv_lora_rank != limits.MLA_KV_LORA_RANK:
+            raise ValueError(f"kv_lora_rank must be {limits.MLA_KV_LORA_RANK}, got {kv_lora_rank!r}")
+        if rope_dim != limits.MLA_ROPE_DIM:
+            raise ValueError(f"rope_dim must be {limits.MLA_ROPE_DIM}, got {rope_dim!r}")
+        self.block_size = _pos_int("block_size", block_size)
+        if self.block_size not in limits.MLA_BLOCK_SIZES:
+            raise ValueError(f"block_size {self.block_size} is not supported (supported: {limits.MLA_BLOCK_SIZES})")
+        self.max_batch = _pos_int("max_batch", max_batch)
+        self.max_blocks_per_seq = _pos_int("max_blocks_per_seq", max_blocks_per_seq)
+        if self.max_batch > limits.MAX_GRID_YZ:
+            raise ValueError(f"max_batch must be <= {limits.MAX_GRID_YZ}")
+        if self.max_blocks_per_seq * self.block_size >= 2**31 - 2**20:
+            raise ValueError("max_blocks_per_seq x block_size addresses more than 2^31 token slots")
+        self.kv_dtype = _torch_dtype(torch, "kv_dtype", kv_dtype, (torch.bfloat16, torch.float8_e4m3fn))
+        self.q_dtype = torch.bfloat16
+        if num_splits is not None:
+            num_splits = _pos_int("num_splits", num_splits)
+        if launcher not in ("driver", "cuda.core"):
+            raise ValueError(f"launcher must be 'driver' or 'cuda.core', got {launcher!r}")
+        self.device_index = rt.device_index(device)
+        self.device = torch.device("cuda", self.device_index)
+        dev = rt.device_info(self.device_index)
+        kvn = dtype_name(self.kv_dtype)
+        self.head_group = configs.mla_head_group(self.q_heads)
+        want_bulk = True if bulk is None else bool(bulk)
+        self.config = configs.MLAConfig(kvn, self.head_group, int(want_bulk and dev.arch in configs.BULK_ARCHS))
+        ld = rt.load(self.config, dev)
+        if stages is None:
+            # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
+            # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal)
+            stages = 2
+        elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
+            raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
+        self.stages = stages
+        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages)
+        if self.smem > dev.smem_optin:
+            raise ValueError(f"stages={stages} needs {self.smem} bytes of shared memory, the device has "
+                             f"{dev.smem_optin}")
+        self.head_groups = -(-self.q_heads // self.head_group)
+        self.span = self.max_blocks_per_seq * self.block_size
+        slots = dev.sm_count * rt.occupancy(ld, "kvp_mla_decode", dev, limits.MLA_WARPS * 32, self.smem)
+        self._slots, self._num_splits, self._ld, self._launcher = slots, num_splits, ld, launcher
+        self._tok = limits.mla_step_tokens(kvn)
+        self._entries: dict[int, tuple] = {}
+        self._lock = threading.Lock()
+        self._scales = (object(), None)  # nothing matches: the first run sets the scales
+        self._cbase, self._vscale = 0.0, 1.0
+        need = max(self._splits(b)[0] * b for b in range(1, min(self.max_batch, 512) + 1))
+        need = max(need, self._splits(self.max_batch)[0] * self.max_batch)
+        with torch.cuda.device(self.device_index):
+            self._workspace = torch.empty(max(need * self.q_heads * (limits.MLA_KV_LORA_RANK + 1), 1),
+                                          dtype=torch.float32, device=self.device)
+
+    def _splits(self, batch: int) -> tuple[int, int]:
+        """(splits, chunk) for ``batch`` sequences; chunks are whole pipeline steps."""
+        if self._num_splits is None:
+            splits = choose_splits(batch * self.head_groups, self.span, self._slots, limits.MLA_MIN_SPLIT_TOKENS)
+        else:
+            splits = self._num_splits
+        chunk = -(-max(self.span, 1) // splits)
+        chunk = -(-chunk // self._tok) * self._tok
+        return max(1, -(-max(self.span, 1) // chunk)), chunk
+
+    def splits_for(self, batch: int) -> int:
+        return self._splits(batch)[0]
+
+    def _entry(self, batch: int):
+        e = self._entries.get(batch)
+        if e is None:
+            splits, chunk = self._splits(batch)
+            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS, limits.MLA_WARPS * 32, self.smem, False,
+                                     self._launcher)
+            merge = rt.PreparedLaunch(self._ld, "kvp_mla_merge", _MERGE_ARGS, 256, 0, False, self._launcher)
+            a = main.args
+            a[8].value, a[9].value, a[10].value = self.q_heads, self.stages, chunk
+            a[12].value = int(math.log2(self.block_size))
+            e = (splits, main, merge, (splits, self.head_groups, batch))
+            if len(self._entries) > 512:
+                self._entries.clear()
+            self._entries[batch] = e
+        return e
+
+    def run(self, q_nope, q_rope, latent_cache, block_table, seq_lens, scale=None, out=None, kv_scale=1.0):
+        """out [B, Hq, 512] bf16 = softmax(scale * (q_nope . c[:, :512] + q_rope . c[:, 512:])) . c[:, :512].
+
+        q_nope [B, Hq, 512] bf16 (absorbed), q_rope [B, Hq, 64] bf16, latent_cache [num_blocks, block_size,
+        576] bf16 | float8_e4m3fn, block_table [B, >= blocks used] int32, seq_lens [B] int32.
+        ``scale`` defaults to 1/sqrt(576) (DeepSeek passes its own: 1/sqrt(192) x mscale^2).
+        """
+        import torch
+
+        B = self._check_run(q_nope, q_rope, latent_cache, block_table, seq_lens)
+        if out is None:
+            out = q_nope.new_empty(q_nope.shape)
+        elif out.shape != q_nope.shape or out.dtype != self.q_dtype or out.get_device() != self.device_index \
+                or not out.is_contiguous():
+            raise ValueError("out must be a contiguous bf16 tensor with q_nope's shape on the plan's device")
+        if B == 0:
+            return out
+        with self._lock:
+            if (scale, kv_scale) != self._scales:
+                sc = 1.0 / math.sqrt(limits.MLA_ROW) if scale is None else positive_float("scale", scale)
+                ks = positive_float("kv_scale", kv_scale)
+                self._cbase, self._vscale, self._scales = sc * ks * LOG2E, ks, (scale, kv_scale)
+            splits, main, merge, grid = self._entry(B)
+            a = main.args
+            a[0].value, a[1].value, a[2].value = q_nope.data_ptr(), q_rope.data_ptr(), latent_cache.data_ptr()
+            a[3].value, a[4].value, a[5].value = block_table.data_ptr(), seq_lens.data_ptr(), out.data_ptr()
+            if (a[0].value | a[1].value | a[2].value) & 15:
+                raise ValueError("q_nope, q_rope and latent_cache data pointers must be 16-byte aligned")
+            a[11].value = block_table.shape[1]
+            a[13].value, a[14].value = self._cbase, self._vscale
+            if splits > 1:
+                n = B * self.q_heads * splits
+                op = self._workspace.data_ptr()
+                a[6].value, a[7].value = op, op + 4 * n * limits.MLA_KV_LORA_RANK
+            else:
+                a[6].value = a[7].value = 0
+            if torch.cuda.current_device() != self.device_index:
+                with torch.cuda.device(self.device_index):
+                    self._go(torch, main, merge, grid, splits, B, out)
+            else:
+                self._go(torch, main, merge, grid, splits, B, out)
+        return out
+
+    def _go(self, torch, main, merge, grid, splits, B, out) -> None:
+        stream = rt.current_stream_handle(torch, self.device_index)
+        main.launch(grid, stream)
+        if splits > 1:
+            rows = B * self.q_heads
+            m = merge.args
+            m[0].value, m[1].value, m[2].value = main.args[6].value, main.args[7].value, out.data_ptr()
+            m[3].value, m[4].value = rows, splits
+            merge.launch((rows, 1, 1), stream)
+
+    def _check_run(self, q_nope, q_rope, latent_cache, block_table, seq_lens) -> int:
+        R, P = limits.MLA_KV_LORA_RANK, limits.MLA_ROPE_DIM
+        try:
+            B = q_nope.shape[0]
+            ok = q_nope.shape[1:] == (self.q_heads, R) and q_nope.dtype == self.q_dtype and q_nope.dim() == 3
+        except (AttributeError, IndexError):
+            raise ValueError("q_nope must be a [B, q_heads, 512] bf16 tensor") from None
+        if not ok or B > self.max_batch:
+            raise ValueError(f"q_nope must be [B <= {self.max_batch}, {self.q_heads}, {R}] bfloat16, got "
+                             f"{tuple(q_nope.shape)} {dtype_name(q_nope.dtype)}")
+        if q_rope.shape != (B, self.q_heads, P) or q_rope.dtype != self.q_dtype:
+            raise ValueError(f"q_rope must be [{B}, {self.q_heads}, {P}] bfloat16, got {tuple(q_rope.shape)} "
+                             f"{dtype_name(q_rope.dtype)}")
+        if latent_cache.dim() != 3 or latent_cache.shape[1:] != (self.block_size, R + P) \
+                or latent_cache.dtype != self.kv_dtype:
+            raise ValueError(f"latent_cache must be [num_blocks, {self.block_size}, {R + P}] "
+                             f"{dtype_name(self.kv_dtype)}, got {tuple(latent_cache.shape)} "
+                             f"{dtype_name(latent_cache.dtype)}")
+        if block_table.dim() != 2 or block_table.shape[0] != B or block_table.dtype != _int32():
+            raise ValueError(f"block_table must be [{B}, max_blocks] int32, got {tuple(block_table.shape)} "
+                             f"{dtype_name(block_table.dtype)}")
+        if seq_lens.shape != (B,) or seq_lens.dtype != _int32():
+            raise ValueError(f"seq_lens must be [{B}] int32, got {tuple(seq_lens.shape)} {dtype_name(seq_lens.dtype)}")
+        for name, t in (("q_nope", q_nope), ("q_rope", q_rope), ("latent_cache", latent_cache),
+                        ("block_table", block_table), ("seq_lens", seq_lens)):
+            if t.get_device() != self.device_index:
+                raise ValueError(f"{name} is on {t.device}, the plan on {self.device}")
+            if not t.is_contiguous():
+                raise ValueError(f"{name} must be contiguous (got strides {tuple(t.stride())})")
+        return B
+
+
+def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
+                          kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
+                          num_splits=None, bulk=None, launcher="driver") -> PagedMLADecodePlan:
+    """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
+    fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
+
+    Tuning (benchmarks, tests): ``stages`` (pipeline depth), ``num_splits``, ``bulk`` (False: the cp.async
+    path that older GPUs use), ``launcher`` ("driver" | "cuda.core").
+    """
+    import torch
+
+    kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
+    return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
+                              device, stages, num_splits, bulk, launcher)

@@ -1,0 +1,93 @@
+"""Bandwidth probes: the floors decode attention is measured against.
+
+Decode attention only reads the cache, so its floor is the device's read bandwidth, not the copy figure
+(a device-to-device copy counts bytes read plus bytes written and runs a few percent slower).
+
+    from kvplan.kernels.probes import read_bandwidth, copy_bandwidth
+    read_bandwidth().bytes_per_s, read_bandwidth().method
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+DEFAULT_BYTES = 4 << 30  # >> any L2 (60 MB on H200)
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    bytes_per_s: float
+    method: str
+    nbytes: int
+
+    def to_dict(self) -> dict:
+        return {"bytes_per_s": self.bytes_per_s, "method": self.method, "nbytes": self.nbytes}
+
+
+def _fit(torch, nbytes: int, device) -> int:
+    free = torch.cuda.mem_get_info(device)[0]
+    n = min(int(nbytes), free // 3)
+    return max(1 << 20, n // 4096 * 4096)
+
+
+def _time(torch, fn, reps: int, inner: int) -> float:
+    """Median seconds of one ``fn`` call: CUDA events around ``inner`` back-to-back calls, ``reps`` times."""
+    for _ in range(2):
+        fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        for _ in range(inner):
+            fn()
+        b.record()
+        b.synchronize()
+        ts.append(a.elapsed_time(b) * 1e-3 / inner)
+    return statistics.median(ts)
+
+
+def copy_bandwidth(nbytes: int = DEFAULT_BYTES, device=None, reps: int = 15) -> Bandwidth:
+    """Device-to-device copy (torch ``copy_``), counting bytes read plus bytes written; median of ``reps``."""
+    import torch
+
+    dev = torch.device("cuda", torch.cuda.current_device() if device is None else device)
+    half = _fit(torch, nbytes, dev) // 2
+    x = torch.empty(half // 2, dtype=torch.bfloat16, device=dev).normal_()
+    y = torch.empty_like(x)
+    t = _time(torch, lambda: y.copy_(x), reps, 3)
+    n = 2 * x.numel() * 2
+    del x, y
+    return Bandwidth(n / t, f"torch copy_ of {half / 2**30:.2f} GiB (read + write counted), median of {reps}", n)
+
+
+def read_bandwidth(nbytes: int = DEFAULT_BYTES, device=None, reps: int = 15) -> Bandwidth:
+    """Read-only stream over a buffer >> L2: the faster of kvplan's NVRTC read kernel (16-byte loads,
+    result folded, nothing stored) and ``torch.sum``; bytes read / median time."""
+    import torch
+
+    from . import _runtime as rt
+    from .configs import ReadProbeConfig
+
+    idx = torch.cuda.current_device() if device is None else rt.device_index(device)
+    dev = torch.device("cuda", idx)
+    n = _fit(torch, nbytes, dev)
+    buf = torch.empty(n // 2, dtype=torch.bfloat16, device=dev).normal_()
+    best, how = 0.0, ""
+    t_sum = _time(torch, lambda: buf.sum(dtype=torch.float32), reps, 3)
+    best, how = n / t_sum, f"torch.sum over {n / 2**30:.2f} GiB"
+    if rt.kernel_unavailable_reason() is None:
+        d = rt.device_info(idx)
+        ld = rt.load(ReadProbeConfig(), d)
+        sink = torch.zeros(4, dtype=torch.int32, device=dev)
+        launch = rt.PreparedLaunch(ld, "kvp_read_probe", ("u64", "u64", "u64"), 512, 0, False, "driver")
+        launch.args[0].value, launch.args[1].value, launch.args[2].value = buf.data_ptr(), n // 16, sink.data_ptr()
+        grid = (d.sm_count * 4, 1, 1)
+        with torch.cuda.device(idx):
+            t_k = _time(torch, lambda: launch.launch(grid, rt.current_stream_handle(torch, idx)), reps, 3)
+        if n / t_k > best:
+            best, how = n / t_k, f"kvplan read kernel (16-byte loads) over {n / 2**30:.2f} GiB"
+        how += f"; torch.sum {n / t_sum / 1e12:.3f} TB/s, read kernel {n / t_k / 1e12:.3f} TB/s"
+    del buf
+    return Bandwidth(best, how + f", median of {reps}", n)

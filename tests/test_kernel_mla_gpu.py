@@ -1,0 +1,146 @@
+"""The NVRTC absorbed-MLA decode kernel against a float64 reference on fresh random data (GPU only).
+
+Every case fills unused latent slots with NaN, permutes block ids, writes garbage into block-table
+entries past each sequence's end, and poisons the output before the call.
+"""
+
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+if not torch.cuda.is_available():
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+from kvplan.kernels import paged_mla_decode_plan, reference_paged_mla_decode  # noqa: E402
+
+DEV = torch.device("cuda")
+F8 = torch.float8_e4m3fn
+SEED = int.from_bytes(os.urandom(4), "little")
+GEN = torch.Generator(device=DEV).manual_seed(SEED)
+print(f"test_kernel_mla_gpu seed {SEED}")
+
+
+def make_mla_case(H, BS, lens, kv_dtype=torch.bfloat16, kv_scale=1.0, extra_blocks=5):
+    B = len(lens)
+    nblk = [(n + BS - 1) // BS for n in lens]
+    NB = sum(nblk) + extra_blocks
+    MB = max(nblk + [1]) + 2
+    qn = torch.randn(B, H, 512, device=DEV, generator=GEN).bfloat16()
+    qr = torch.randn(B, H, 64, device=DEV, generator=GEN).bfloat16()
+    lat = torch.randn(NB, BS, 576, device=DEV, generator=GEN) / kv_scale
+    perm = torch.randperm(NB, device=DEV, generator=GEN).to(torch.int32)
+    bt = torch.randint(-(2**31), 2**31 - 1, (B, MB), device=DEV, generator=GEN, dtype=torch.int32)
+    used = torch.zeros(NB, BS, dtype=torch.bool, device=DEV)
+    slot = torch.arange(BS, device=DEV)
+    pos = 0
+    for b, n in enumerate(lens):
+        if nblk[b]:
+            ids = perm[pos:pos + nblk[b]]
+            pos += nblk[b]
+            bt[b, :nblk[b]] = ids
+            used[ids.long()] = (torch.arange(nblk[b], device=DEV)[:, None] * BS + slot[None, :]) < n
+    lat[~used] = float("nan")
+    return qn, qr, lat.to(kv_dtype), bt, torch.tensor(lens, dtype=torch.int32, device=DEV)
+
+
+def plan_for(case, **kw):
+    qn, qr, lat, bt, sl = case
+    return paged_mla_decode_plan(qn.shape[1], 512, 64, lat.shape[1], lat.dtype, qn.shape[0], bt.shape[1], DEV, **kw)
+
+
+def check(plan, case, tol=None, **kw):
+    qn = case[0]
+    out = torch.full_like(qn, float("nan"))
+    got = plan.run(*case, out=out, **kw)
+    assert got.data_ptr() == out.data_ptr()
+    torch.cuda.synchronize()
+    ref = reference_paged_mla_decode(*case, compute_dtype=torch.float64, out_dtype=torch.float64, **kw)
+    assert torch.isfinite(got).all(), "NaN/Inf in kernel output"
+    empty = case[4] == 0
+    assert (got[empty] == 0).all(), "empty sequences must give zeros"
+    diff = (got.double() - ref).flatten(1).norm(dim=1)
+    rel = torch.where(empty, torch.zeros_like(diff), diff / ref.flatten(1).norm(dim=1).clamp_min(1e-30))
+    tol = tol or (3e-2 if case[2].dtype == F8 else 1e-2)
+    worst = int(rel.argmax())
+    assert float(rel.max()) <= tol, f"rel err {float(rel.max()):.3g} at b={worst} len={int(case[4][worst])} (seed {SEED})"
+    return got
+
+
+@pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
+@pytest.mark.parametrize("H", [16, 32, 64, 128, 8, 40])
+@pytest.mark.parametrize("BS", [16, 64])
+def test_mla_matches_reference(kv_dtype, H, BS):
+    lens = [0, 1, BS - 1, BS, BS + 1, 37, 1000, 3001]
+    kw = dict(kv_scale=0.5) if kv_dtype == F8 else {}
+    case = make_mla_case(H, BS, lens, kv_dtype, kv_scale=0.5 if kw else 1.0)
+    plan = plan_for(case)
+    check(plan, case, scale=0.07, **kw)
+    check(plan, case, **kw)  # default scale 1/sqrt(576)
+
+
+@pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
+def test_mla_long_context_and_split_variants(kv_dtype):
+    lens = [70000, 5, 65537]
+    case = make_mla_case(16, 64, lens, kv_dtype)
+    check(plan_for(case), case)  # automatic splits
+    check(plan_for(case, num_splits=1), case)  # one CTA walks 70000 tokens
+    check(plan_for(case, num_splits=7, stages=2), case)
+    check(plan_for(case, num_splits=200), case)
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+@pytest.mark.parametrize("H", [16, 64])
+def test_mla_copy_paths_and_launchers(bulk, H):
+    lens = [0, 1, 63, 64, 65, 900]
+    case = make_mla_case(H, 16, lens)
+    a = check(plan_for(case, bulk=bulk), case)
+    b = check(plan_for(case, bulk=bulk, launcher="cuda.core"), case)
+    assert torch.equal(a, b)
+
+
+def test_mla_batch_subsets_graph_and_streams():
+    lens = [3000, 0, 17, 4096, 1, 700, 64, 65]
+    case = make_mla_case(16, 64, lens)
+    plan = plan_for(case)
+    full = check(plan, case)
+    for sub in (1, 3):
+        part = tuple(t[:sub].contiguous() for t in (case[0], case[1])) + (case[2],) + tuple(
+            t[:sub].contiguous() for t in (case[3], case[4]))
+        check(plan, part)
+    out = torch.full_like(case[0], float("nan"))
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        plan.run(*case, out=out)
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out, full)
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        other = plan.run(*case)
+    torch.cuda.current_stream().wait_stream(s)
+    torch.cuda.synchronize()
+    assert torch.equal(other, full)
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(kv_lora_rank=256), "kv_lora_rank"), (dict(rope_dim=32), "rope_dim"), (dict(block_size=8), "block_size"),
+    (dict(kv_dtype=torch.float16), "kv_dtype"), (dict(q_heads=129), "q_heads"), (dict(max_batch=0), "max_batch"),
+])
+def test_mla_plan_checks_arguments(kw, needle):
+    base = dict(q_heads=16, kv_lora_rank=512, rope_dim=64, block_size=64, kv_dtype=torch.bfloat16, max_batch=4,
+                max_blocks_per_seq=8, device=DEV)
+    with pytest.raises(ValueError, match=needle):
+        paged_mla_decode_plan(**{**base, **kw})
+
+
+@pytest.mark.parametrize("i,needle", [(0, "q_nope"), (1, "q_rope"), (2, "latent_cache"), (3, "block_table"),
+                                      (4, "seq_lens")])
+def test_mla_run_checks_arguments(i, needle):
+    case = list(make_mla_case(16, 64, [5, 100]))
+    plan = plan_for(case)
+    case[i] = case[i].float() if case[i].is_floating_point() else case[i].long()
+    with pytest.raises(ValueError, match=needle):
+        plan.run(*case)
