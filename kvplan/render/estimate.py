@@ -10,6 +10,13 @@ from typing import Optional
 from ..plan.plan import Plan
 from .text import Column, fitted_table, size
 
+
+def escape(text: str) -> str:
+    """User-controlled text (ids, paths, engine messages) as literal rich text."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(str(text))
+
 SMALL_KV_BUDGET = 2**20  # a --kv-cache-memory-bytes below 1 MiB is almost surely a missing unit
 
 COLUMNS = (
@@ -33,18 +40,18 @@ def _engine(plan):
 
 
 def log_block(plan, spell=str) -> list:
-    """vLLM's startup lines for one plan, verbatim, under a header naming the plan."""
+    """vLLM's startup lines for one plan, verbatim (rich markup), under a header naming the plan."""
     engine = _engine(plan)
     lines = list(getattr(engine, "log_lines", ()) or ())
     if not lines:
         return []
-    head = f"[bold]vLLM[/bold] at {spell('context')} {plan.context}, {spell('kv_dtype')} {plan.kv_dtype}, " \
-           f"{spell('tp')} {plan.tp}:"
-    body = [f"  {line}" for line in lines]
+    out = [f"[bold]vLLM[/bold] at {spell('context')} {plan.context}, {spell('kv_dtype')} {plan.kv_dtype}, "
+           f"{spell('tp')} {plan.tp}:"]
+    out += [f"  {escape(line)}" for line in lines]
     refusal = getattr(engine, "refusal", None)
     if refusal:
-        body.append(f"  [red]{refusal}[/red]")
-    return [head] + body
+        out.append(f"  [red]refuses to start:[/red] {escape(getattr(refusal, 'reason', refusal))}")
+    return out
 
 
 def budget_line(plan: Plan, spell=str) -> str:
@@ -178,7 +185,7 @@ def renderable(result, width: Optional[int] = None, chart: bool = False):
     spec = result.spec
     plans = result.plans
     gpu = plans[0].budget.gpu_name
-    title = (f"{spec.name}" + (f" on {gpu}" if gpu else "") + f": {spec.num_hidden_layers} layers, "
+    title = (escape(spec.name) + (f" on {gpu}" if gpu else "") + f": {spec.num_hidden_layers} layers, "
              f"{size(spec.weights.bytes)} weights")
     parts = []
     for p in plans:
