@@ -123,3 +123,14 @@ def test_ambiguous_names_list_the_choices():
 
 def test_a_typo_suggests_the_entry():
     assert "did you mean H100-80GB-SXM?" in run_kvplan("estimate", MODEL, "--gpu", "h1000").stderr
+
+
+def test_the_readme_example_runs_and_prints_what_it_says(capsys):
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"### From Python\n\n```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.split("\n")
+    claimed = re.search(r"# (8192 bf16 \d+, 8192 fp8_e4m3 \d+, 32768 bf16 \d+)", block).group(1).split(", ")
+    assert printed[:3] == claimed
