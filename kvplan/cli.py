@@ -21,6 +21,7 @@ FLAGS = {
     "kv_budget": "--kv-cache-memory-bytes", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-memory-utilization", "max_num_batched_tokens": "--max-num-batched-tokens",
     "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+    "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -139,13 +140,22 @@ def estimate(
     max_num_batched_tokens: str = typer.Option("8192", "--max-num-batched-tokens", help="Tokens of the largest "
                                                f"forward pass (sizes the activation reserve); {SUFFIXES}."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
-    chart: bool = typer.Option(False, "--chart", help="Also draw max concurrency against context and the "
-                               "GPU memory budget as a stacked bar (always in --format html)."),
+    batch: Optional[str] = typer.Option(None, "--batch", help="Decode batch sizes to estimate besides 1 and max "
+                                        "concurrency (1,8,64); batches that do not fit are marked."),
+    quantization: Optional[str] = typer.Option(None, "--quantization", "-q", help="Serve the weights quantised "
+                                               "as vLLM's --quantization: fp8, awq, gptq or mxfp4."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Model dtype as vLLM's --dtype: auto, half, "
+                                        "float16, bfloat16, float, float32."),
+    input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
+                                            "(default: the max model length)."),
+    chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
+                               "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
                             "page with the chart and the table."),
 ) -> None:
     """What vLLM would log at startup (available KV cache memory, KV cache size in tokens, maximum
-    concurrency) for each plan, with kvplan's footprint, budget and decode figures; comma lists sweep."""
+    concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
+    lists sweep."""
     from .commands.estimate import estimate as run
     from .render import check_format
     from .units import human_int
@@ -156,7 +166,9 @@ def estimate(
     result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
                  tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory,
                  max_num_batched_tokens=human_int(max_num_batched_tokens, "max_num_batched_tokens"),
-                 revision=revision, spell=flag, chart=chart or fmt == "html", **options)
+                 revision=revision, batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (),
+                 quantization=quantization, dtype=dtype, input_len=input_len, spell=flag,
+                 chart=chart or fmt == "html", **options)
     show(result, fmt, chart=chart)
 
 

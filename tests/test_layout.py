@@ -44,10 +44,10 @@ def test_every_plan_is_distinguishable_at_any_width(columns):
 def test_narrow_terminals_drop_columns_and_say_which():
     narrow = run_kvplan("estimate", MODEL, *SWEEP, env={"COLUMNS": "80"}).stdout
     wide = run_kvplan("estimate", MODEL, *SWEEP, env={"COLUMNS": "160"}).stdout
-    assert "not shown at this width: KV tokens, per token, ms/token" in " ".join(narrow.split())
+    assert "not shown at this width: KV tokens, per token, ITL ms b1|max, tok/s b1|max" in " ".join(narrow.split())
     assert "not shown at this width" not in wide
     header = next(line for line in wide.splitlines() if "max len" in line and "KV dtype" in line)
-    for name in ("requests", "KV memory", "KV tokens", "per request", "per token", "ms/token"):
+    for name in ("requests", "KV memory", "KV tokens", "per request", "per token", "ITL ms", "tok/s"):
         assert name in header
 
 

@@ -1,6 +1,6 @@
 """The data behind `kvplan estimate --chart` and `--format html`: for each (KV dtype, TP degree) of an
-estimate, the requests the KV cache holds (and the predicted decode step) at max lengths from 1K doubling up
-to the longest asked for, computed by the same planner as the table."""
+estimate, the requests the KV cache holds and the predicted inter-token latency with all of them running, at
+max lengths from 1K doubling up to the longest asked for, computed by the same planner as the table."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ SMALLEST = 1024
 class CurvePoint:
     context: int
     max_concurrency: int
-    ms_per_step_at_max: float | None  # predicted decode step with every resident request running
+    itl_ms_at_max: float | None  # predicted ms per output token with every resident request decoding
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Curve:
     def to_dict(self) -> dict:
         return {"kv_dtype": self.kv_dtype, "tp": self.tp,
                 "points": [{"context": p.context, "max_concurrency": p.max_concurrency,
-                            "ms_per_step_at_max": p.ms_per_step_at_max} for p in self.points]}
+                            "itl_ms_at_max": p.itl_ms_at_max} for p in self.points]}
 
 
 def curve_contexts(longest: int, asked: list) -> list:
@@ -38,7 +38,7 @@ def curve_contexts(longest: int, asked: list) -> list:
     return sorted(lengths)
 
 
-def curves(spec, plans: list, budget_for, bandwidth: float, block_size: int) -> tuple:
+def curves(spec, plans: list, budget_for, gpu, block_size: int, max_num_batched_tokens: int) -> tuple:
     """One Curve per distinct (kv_dtype as asked, tp) of `plans`' sweep."""
     asked = sorted({p.context for p in plans})
     contexts = curve_contexts(max(asked), asked)
@@ -47,8 +47,9 @@ def curves(spec, plans: list, budget_for, bandwidth: float, block_size: int) -> 
         points = []
         for context in contexts:
             p = plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
-                     bandwidth=bandwidth, suggest=False)
-            at_max = p.decode.ms_per_step_at_max if p.decode else None
+                     gpu=gpu, max_num_batched_tokens=max_num_batched_tokens, suggest=False)
+            point = p.decode.at(p.max_concurrency) if p.decode and p.fits else None
+            at_max = point.itl_ms if point else None
             points.append(CurvePoint(context, max(p.max_concurrency or 0, 0), at_max))
         out.append(Curve(kv_dtype, tp, tuple(points)))
     return tuple(out)

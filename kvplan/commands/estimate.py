@@ -8,6 +8,7 @@ from typing import Callable, Optional
 
 from ..errors import FieldError
 from ..gpu.detect import choose_gpu
+from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..plan.budget import flag_budget, gpu_budget
@@ -41,7 +42,9 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
              block_size: int = 16,
              kv_budget: Optional[str] = None, gpu: Optional[str] = None, gpu_memory: Optional[str] = None,
              gpu_util: float = 0.9, max_num_batched_tokens: int = 8192, revision: Optional[str] = None,
-             spell: Callable[[str], str] = str, chart: bool = False) -> EstimateResult:
+             batches: tuple = (), quantization: Optional[str] = None, dtype: Optional[str] = None,
+             input_len: Optional[int] = None, spell: Callable[[str], str] = str,
+             chart: bool = False) -> EstimateResult:
     """`chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py)."""
     require_fraction("gpu_util", gpu_util)
     if block_size < 1 or block_size & (block_size - 1):
@@ -49,7 +52,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     require_positive("max_num_batched_tokens", max_num_batched_tokens)
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
-    spec = resolve(model, revision)
+    spec = apply_weight_precision(resolve(model, revision), quantization, dtype)
     device = choose_gpu(gpu)
     default_context = not contexts
     contexts = contexts or [default_max_model_len(spec)]
@@ -60,8 +63,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
             return flag_budget(budget_bytes)
         return gpu_budget(spec, tp, device, gpu_util, max_num_batched_tokens, memory)
 
-    plans = [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size,
-                  bandwidth=device.decode_bandwidth)
+    plans = [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size, gpu=device,
+                  batches=tuple(batches), input_len=input_len, max_num_batched_tokens=max_num_batched_tokens)
              for c in contexts for d in kv_dtypes for t in tps]
-    drawn = curves(spec, plans, budget_for, device.decode_bandwidth, block_size) if chart else ()
+    drawn = curves(spec, plans, budget_for, device, block_size, max_num_batched_tokens) if chart else ()
     return EstimateResult(spec, plans, spell, default_context, drawn)

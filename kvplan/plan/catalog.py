@@ -157,3 +157,120 @@ def match_device_name(device_name: str) -> Optional[GPU]:
     if re.search(r"\ba10\b", text):
         return find_gpu("A10")
     return None
+
+
+# -- Speed: what the decode and prefill estimates need of a GPU (kvplan/plan/speed.py, prefill.py) ---------------
+
+
+@dataclass(frozen=True)
+class Compute:
+    """Dense tensor-core peaks (no 2:4 sparsity) by the precision the matmuls run in, and the link an
+    all-reduce crosses (bytes/s each way), with their datasheet sources. fp8 is None where the GPU has no fp8
+    tensor cores (vLLM then runs fp8 weights as W8A16: at the 16-bit peak)."""
+
+    bf16: float
+    fp8: Optional[float]
+    fp32: float  # plain FP32 (vLLM's --dtype float32 matmuls; no TF32)
+    link: float
+    architecture: str
+    source: str
+
+    def peak(self, stored: str) -> float:
+        """FLOP/s of a matmul whose weights are stored as `stored`: fp8 on fp8 tensor cores where there are any;
+        4-bit and other packed formats are dequantised to 16 bits (W4A16), so the 16-bit peak."""
+        if stored == "fp8" and self.fp8:
+            return self.fp8
+        return self.fp32 if stored == "fp32" else self.bf16
+
+
+_HALVED = "datasheet figures with sparsity, halved"
+COMPUTE = {
+    "A100-40GB": Compute(312e12, None, 19.5e12, 300e9, "ampere",
+                         "NVIDIA A100 datasheet: BF16 312 TFLOPS dense, FP32 19.5; NVLink 600 GB/s (both ways)"),
+    "A100-80GB": Compute(312e12, None, 19.5e12, 300e9, "ampere",
+                         "NVIDIA A100 datasheet: BF16 312 TFLOPS dense, FP32 19.5; NVLink 600 GB/s (both ways)"),
+    "H100-80GB-SXM": Compute(989.4e12, 1978.9e12, 66.9e12, 450e9, "hopper",
+                             f"NVIDIA H100 SXM datasheet ({_HALVED}): BF16 989.4, FP8 1978.9 TFLOPS, FP32 66.9; "
+                             f"NVLink 900 GB/s (both ways)"),
+    "H100-80GB-PCIe": Compute(756.5e12, 1513e12, 51.2e12, 64e9, "hopper",
+                              f"NVIDIA H100 PCIe datasheet ({_HALVED}): BF16 756.5, FP8 1513 TFLOPS, FP32 51.2; "
+                              f"PCIe Gen5 x16 128 GB/s (both ways)"),
+    "H200": Compute(989.4e12, 1978.9e12, 66.9e12, 450e9, "hopper",
+                    f"NVIDIA H200 SXM datasheet ({_HALVED}): BF16 989.4, FP8 1978.9 TFLOPS, FP32 66.9; "
+                    f"NVLink 900 GB/s (both ways)"),
+    "B200": Compute(2250e12, 4500e12, 75e12, 900e9, "blackwell",
+                    f"NVIDIA HGX B200 datasheet per GPU ({_HALVED}): BF16 2.25, FP8 4.5 PFLOPS, FP32 75 TFLOPS; "
+                    f"NVLink 1.8 TB/s (both ways)"),
+    "L40S": Compute(362.05e12, 733e12, 91.6e12, 32e9, "ada",
+                    f"NVIDIA L40S datasheet ({_HALVED}): BF16 362.05, FP8 733 TFLOPS, FP32 91.6; PCIe Gen4 x16"),
+    "L4": Compute(121e12, 242.5e12, 30.3e12, 32e9, "ada",
+                  f"NVIDIA L4 datasheet ({_HALVED}): BF16 121, FP8 242.5 TFLOPS, FP32 30.3; PCIe Gen4 x16"),
+    "A10G": Compute(125e12, None, 31.2e12, 32e9, "ampere",
+                    f"approx: NVIDIA A10 datasheet ({_HALVED}): BF16 125, FP32 31.2 TFLOPS (the A10G runs lower "
+                    f"clocks); PCIe Gen4 x16"),
+    "RTX-3090": Compute(71e12, None, 35.6e12, 32e9, "ampere",
+                        "NVIDIA GA102 whitepaper: RTX 3090 FP16/BF16 tensor with FP32 accumulate 71 TFLOPS dense, "
+                        "FP32 35.6; PCIe Gen4 x16"),
+    "RTX-4090": Compute(165.2e12, 330.3e12, 82.6e12, 32e9, "ada",
+                        "NVIDIA Ada whitepaper: RTX 4090 FP16/BF16 tensor (FP32 accumulate) 165.2, FP8 330.3 "
+                        "TFLOPS dense, FP32 82.6; PCIe Gen4 x16"),
+    "MI300X": Compute(1307.4e12, 2614.9e12, 163.4e12, 448e9, "cdna3",
+                      "AMD Instinct MI300X datasheet: BF16 1307.4, FP8 2614.9 TFLOPS dense, FP32 163.4; Infinity "
+                      "Fabric 896 GB/s (both ways)"),
+}
+
+
+@dataclass(frozen=True)
+class SpeedFit:
+    """Constants of the engine estimate for one GPU, fitted offline by benchmarks/calibrate_decode.py on the
+    public measurements in tests/data/ (leave-one-source-out errors alongside)."""
+
+    layer_us: float  # fixed cost per decoder layer
+    allreduce_us: float  # per all-reduce call at TP 2, x log2(TP); two calls per layer
+    gemm_efficiency: float  # share of the dense peak decode matmuls reach (rows padded to the MMA tile)
+    prefill_efficiency: float  # share of the dense peak prefill matmuls and attention reach
+    decode_cases: int
+    decode_loso_median: float
+    decode_loso_max: float
+    prefill_cases: int
+    prefill_loso_median: float
+
+
+# BEGIN FITTED CONSTANTS (written by `python benchmarks/calibrate_decode.py --write`; do not edit by hand)
+FITTED = {
+    "A100-80GB": SpeedFit(36.08, 11.93, 0.3731, 0.6601, 16, 0.0636, 0.1596, 10, 0.1093),
+    "H100-80GB-SXM": SpeedFit(35.13, 11.49, 0.1930, 0.4467, 14, 0.0656, 0.5126, 4, 0.2848),
+    "H200": SpeedFit(37.61, 11.64, 0.2166, 0.5430, 9, 0.0632, 0.1631, 0, 0.0000),
+}
+FIT_SOURCE = ("benchmarks/calibrate_decode.py on tests/data/decode-measurements.yaml and "
+              "prefill-measurements.yaml, sources S01, S02, S04, S06, S10, S11, P01, P02")
+# END FITTED CONSTANTS
+
+# GPUs without measurements borrow the constants of the nearest measured architecture.
+NEAREST_MEASURED = {"ampere": "A100-80GB", "ada": "A100-80GB", "hopper": "H100-80GB-SXM", "blackwell": "H200",
+                    "cdna3": "H200"}
+
+
+@dataclass(frozen=True)
+class SpeedProfile:
+    """What the speed model uses for one GPU: its compute figures and fitted constants, and where they come
+    from (`fallback` says so when they are another GPU's)."""
+
+    gpu: str
+    compute: Compute
+    fit: SpeedFit
+    fitted_on: str
+    fallback: Optional[str]
+
+
+def speed_profile(gpu: GPU) -> SpeedProfile:
+    notes = []
+    compute = COMPUTE.get(gpu.name)
+    if compute is None:
+        compute = COMPUTE[DEFAULT_GPU]
+        notes.append(f"kvplan has no compute figures for {gpu.name}: {DEFAULT_GPU}'s peaks and link used")
+    fitted_on = gpu.name if gpu.name in FITTED else NEAREST_MEASURED.get(compute.architecture, DEFAULT_GPU)
+    if fitted_on != gpu.name:
+        notes.append(f"no public decode measurements on {gpu.name}: constants of {fitted_on} (nearest measured "
+                     f"architecture to {compute.architecture}) used")
+    return SpeedProfile(gpu.name, compute, FITTED[fitted_on], fitted_on, "; ".join(notes) or None)

@@ -6,13 +6,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Callable, Optional
 
+from ..errors import FieldError
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..units import require_positive
 from .budget import Budget
 from .capacity import capacity
+from .catalog import GPU, speed_profile
+from .prefill import Prefill, prefill
 from .sharding import shard
-from .speed import Decode, decode_roofline
+from .speed import Decode, decode
 
 DEFAULT_BLOCK_SIZE = 16
 MAX_TP = 64
@@ -43,7 +46,8 @@ class Plan:
     fits: bool
     fits_with: tuple  # the nearest single changes that fit, as (field, value): ("tp", 4), ("kv_dtype", "fp8")
     budget: Budget
-    decode: Optional[Decode]
+    decode: Optional[Decode]  # whenever the TP degree is valid and a GPU is known
+    prefill: Optional[Prefill]
 
     def suggestion(self, spell: Callable[[str], str] = str) -> Optional[str]:
         """What would fit, in the caller's words for each field (`spell`: field -> flag or key)."""
@@ -63,11 +67,22 @@ class Plan:
 
 
 def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: Callable[[int], Budget],
-         block_size: int = DEFAULT_BLOCK_SIZE, bandwidth: Optional[float] = None, suggest: bool = True) -> Plan:
+         block_size: int = DEFAULT_BLOCK_SIZE, gpu: Optional[GPU] = None, bandwidth: Optional[float] = None,
+         batches: tuple = (), input_len: Optional[int] = None, max_num_batched_tokens: int = 8192,
+         suggest: bool = True) -> Plan:
     """`budget_for(tp)` gives the budget of one GPU at that TP degree (weights shrink with TP), so a plan that
-    does not fit can say which TP degree would."""
+    does not fit can say which TP degree would. With a `gpu`, decode is estimated at batch 1, at max
+    concurrency and at every one of `batches` (`bandwidth` overrides the GPU's), and prefill for `input_len`
+    prompt tokens (default: the whole context) at batch 1."""
     require_positive("context", context)
     require_positive("block_size", block_size)
+    if input_len is not None:
+        require_positive("input_len", input_len)
+        if input_len > context:
+            raise FieldError("input_len", f"({input_len}) must not exceed the context ({context}): the engine "
+                                          f"refuses a prompt longer than its max model length.")
+    for batch in batches:
+        require_positive("batch", batch)
     precision = resolve_kv_dtype(kv_dtype, spec.dtype)
     sharding = shard(spec, tp)
     budget = budget_for(tp)
@@ -79,17 +94,19 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         return Plan(**common, kv_heads_per_gpu=None, kv_bytes_per_token=None, kv_bytes_per_token_per_gpu=None,
                     kv_bytes_per_sequence_per_gpu=None, state_bytes_per_sequence_per_gpu=None, kv_blocks=None,
                     kv_capacity_tokens=None, max_concurrency=None, contiguous_bytes_per_sequence_per_gpu=None,
-                    contiguous_max_concurrency=None, fits=False, fits_with=(), decode=None)
+                    contiguous_max_concurrency=None, fits=False, fits_with=(), decode=None, prefill=None)
     numbers = capacity(spec, tp, precision, context, block_size, budget.kv_budget_bytes_per_gpu)
     fits = numbers.max_concurrency > 0
     changes = ()
     if not fits and suggest:
         changes = tuple(fitting_changes(spec, context, precision, tp, block_size, budget_for))
-    decode = None
-    if bandwidth and fits:
-        decode = decode_roofline(spec, tp, precision, context, numbers.max_concurrency, bandwidth)
+    speed = prompt = None
+    if gpu is not None:
+        profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
+        speed = decode(spec, tp, precision, context, numbers.max_concurrency, batches, profile, rate)
+        prompt = prefill(spec, tp, precision, input_len or context, max_num_batched_tokens, profile, rate)
     return Plan(**common, kv_heads_per_gpu=sharding.kv_heads_per_gpu, **asdict(numbers), fits=fits,
-                fits_with=changes, decode=decode)
+                fits_with=changes, decode=speed, prefill=prompt)
 
 
 def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None) -> int:

@@ -1,56 +1,152 @@
-"""How fast decode runs: the roofline (bytes a step reads / bandwidth), the physical floor."""
+"""How fast decode runs, two numbers per batch size:
+
+- roofline: the bytes one step must read (plan/work.py) / achievable bandwidth. The physical floor: no engine
+  decodes faster, and none reaches it (measured steps are 1.1x to 4x it).
+- engine estimate: what a serving engine takes per step, calibrated on public measurements:
+      roofline
+    + layer_us x layers                                      launches and small kernels, per layer
+    + 2 x layers x (allreduce_us x log2(TP) + bytes / link)  two all-reduces per layer at TP > 1
+    + matmul FLOPs / (dense peak x gemm_efficiency)          rows padded to the MMA tile; + attention FLOPs
+  The three constants per GPU are fitted offline (benchmarks/calibrate_decode.py) with each source left out
+  in turn, and shipped as data in plan/catalog.py."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ..model.precision import Precision
+from ..model.precision import DTYPE_BYTES, Precision
 from ..model.spec import ModelSpec
-from .capacity import read_bytes
-from .sharding import weights_per_gpu
+from .catalog import Compute, SpeedProfile
+from .work import PassWork, decode_work, touched_share, weight_bytes_read
 
-ROOFLINE_LABEL = ("predicted: (weights/TP read + batch x KV read) / achievable bandwidth (datasheet x 0.89); "
-                  "`kvplan verify` measures it")
-
-
-def expected_touched_share(spec: ModelSpec, batch: int) -> float:
-    """Expected share of a layer's routed experts that `batch` tokens touch (each picks experts_per_token of
-    `experts` uniformly)."""
-    return 1 - (1 - spec.experts_per_token / spec.experts) ** batch
+ROOFLINE_LABEL = ("physical floor: (weights read by stored precision, routed experts as far as the batch touches "
+                  "them, + batch x KV read) / achievable bandwidth (datasheet x 0.89)")
+ENGINE_LABEL = ("engine estimate: roofline + per-layer fixed cost + all-reduce latency at TP > 1 + matmul FLOPs "
+                "over the dense peak, constants fitted on public vLLM/SGLang/TensorRT-LLM/LMDeploy measurements")
 
 
-def weights_read_bytes(spec: ModelSpec, weights_per_gpu: int, batch: int) -> int:
-    """Bytes of weights one decode step streams: dense parts always, routed experts only as far as the batch's
-    tokens are expected to touch them."""
-    if not spec.experts or not spec.experts_per_token:
-        return weights_per_gpu
-    touched = expected_touched_share(spec, batch)
-    return int(weights_per_gpu * (1 - spec.expert_fraction + spec.expert_fraction * touched))
+@dataclass(frozen=True)
+class Basis:
+    """The parts of one forward pass's time that need no fitted constant, and what the constants multiply."""
+
+    roofline_ms: float  # bytes / achievable bandwidth
+    layer_units: int  # decoder layers: what layer_us multiplies
+    allreduce_calls: float  # 2 x layers x log2(TP): what allreduce_us multiplies
+    allreduce_bytes_ms: float  # the all-reduces' bytes over the link
+    peak_ms: float  # FLOPs at the dense peak: what 1/efficiency multiplies
+
+
+def basis(work: PassWork, bandwidth: float, compute: Compute) -> Basis:
+    tp = work.tp
+    calls = 2 * work.layers if tp > 1 else 0
+    activation = work.tokens * work.hidden_size * DTYPE_BYTES.get(work.dtype, 2)
+    ring = 2 * (tp - 1) / tp  # bytes each GPU sends in a ring all-reduce, per byte reduced
+    flops_ms = sum(f / compute.peak(stored) for stored, f in work.linear_flops.items()) * 1e3
+    flops_ms += work.attention_flops / compute.peak(work.dtype) * 1e3
+    return Basis(work.bytes / bandwidth * 1e3, work.layers, calls * math.log2(tp) if tp > 1 else 0,
+                 calls * ring * activation / compute.link * 1e3, flops_ms)
+
+
+def engine_ms(b: Basis, layer_us: float, allreduce_us: float, efficiency: float) -> float:
+    """The engine estimate of one forward pass (the formula the calibration fits, term by term)."""
+    return (b.roofline_ms + b.layer_units * layer_us * 1e-3 + b.allreduce_calls * allreduce_us * 1e-3
+            + b.allreduce_bytes_ms + b.peak_ms / efficiency)
+
+
+@dataclass(frozen=True)
+class DecodePoint:
+    batch: int
+    itl_ms: float  # engine estimate: ms per decode step = per output token of each sequence
+    roofline_itl_ms: float  # the physical floor
+    tokens_per_s: float  # output tokens per second of the whole batch (engine estimate)
+    fits: bool  # the batch's sequences of `context` tokens fit the KV budget
 
 
 @dataclass(frozen=True)
 class Decode:
+    context: int
+    points: tuple  # DecodePoint per batch: 1, max concurrency and every asked batch, ascending
     bandwidth_bytes_per_s: float
     weights_bytes_read_batch1: int
     kv_bytes_read_per_sequence: int
+    constants: dict  # the fitted constants used, the peaks, and where they come from
+    roofline: str = ROOFLINE_LABEL
+    engine: str = ENGINE_LABEL
+
+    def at(self, batch: int) -> Optional[DecodePoint]:
+        return next((p for p in self.points if p.batch == batch), None)
+
+
+def profile_constants(profile: SpeedProfile, bandwidth: float) -> dict:
+    fit, compute = profile.fit, profile.compute
+    return {"gpu": profile.gpu, "fitted_on": profile.fitted_on, "fallback": profile.fallback,
+            "layer_us": fit.layer_us, "allreduce_us": fit.allreduce_us, "gemm_efficiency": fit.gemm_efficiency,
+            "prefill_efficiency": fit.prefill_efficiency, "bandwidth_bytes_per_s": bandwidth,
+            "peak_flops": {"bf16": compute.bf16, "fp8": compute.fp8 or compute.bf16, "fp32": compute.fp32},
+            "link_bytes_per_s": compute.link, "compute_source": compute.source,
+            "fit_source": f"fitted on {fit.decode_cases} decode cases on {profile.fitted_on}: leave-one-source-out "
+                          f"median error {fit.decode_loso_median:.1%}, max {fit.decode_loso_max:.1%} "
+                          f"(benchmarks/calibrate_decode.py, tests/data/)"}
+
+
+def decode_point(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, profile: SpeedProfile,
+                 bandwidth: float, fits: bool) -> DecodePoint:
+    b = basis(decode_work(spec, tp, precision, context, batch), bandwidth, profile.compute)
+    fit = profile.fit
+    itl = engine_ms(b, fit.layer_us, fit.allreduce_us, fit.gemm_efficiency)
+    return DecodePoint(batch, itl, b.roofline_ms, batch * 1e3 / itl, fits)
+
+
+def decode(spec: ModelSpec, tp: int, precision: Precision, context: int, max_concurrency: int, batches,
+           profile: SpeedProfile, bandwidth: float) -> Decode:
+    """Decode at batch 1, at max concurrency (when anything fits) and at every asked batch size; batches
+    beyond max concurrency are estimated too and marked fits=False."""
+    wanted = sorted({1, *(b for b in batches), *([max_concurrency] if max_concurrency > 0 else [])})
+    points = tuple(decode_point(spec, tp, precision, context, b, profile, bandwidth, b <= max_concurrency)
+                   for b in wanted)
+    one = decode_work(spec, tp, precision, context, 1)
+    return Decode(context, points, bandwidth, int(sum(one.weight_bytes.values())), int(one.kv_bytes),
+                  profile_constants(profile, bandwidth))
+
+
+# -- Used by `kvplan verify` (kvplan/gpu/decode.py, kvplan/verify/weights.py): the roofline of a checkpoint held
+# as one buffer of `weights_per_gpu` bytes, read in the parameter groups' proportions.
+
+def expected_touched_share(spec: ModelSpec, batch: int) -> float:
+    return touched_share(spec, batch)
+
+
+def weights_read_parts(spec: ModelSpec, weights_per_gpu: int, batch: int) -> tuple:
+    """(bytes read outside the routed experts, routed-expert bytes read, routed-expert bytes held) of a
+    `weights_per_gpu` checkpoint share in one decode step, in the parameter groups' proportions: no input
+    embedding, routed experts as far as the batch touches their parameters."""
+    stored = sum(g.bytes for g in spec.params)
+    if not stored:
+        return weights_per_gpu, 0, 0
+    read = weight_bytes_read(spec, 1, batch)
+    held = sum(g.bytes for g in spec.params if g.name == "experts")
+    scale = weights_per_gpu / stored
+    experts = read.pop("experts", 0.0)
+    return int(sum(read.values()) * scale), int(experts * scale), int(held * scale)
+
+
+def weights_read_bytes(spec: ModelSpec, weights_per_gpu: int, batch: int) -> int:
+    """Bytes of a `weights_per_gpu` checkpoint share one decode step streams (see weights_read_parts)."""
+    dense, experts, _ = weights_read_parts(spec, weights_per_gpu, batch)
+    return dense + experts
+
+
+@dataclass(frozen=True)
+class Roofline:
     ms_per_step_batch1: float
-    tokens_per_s_batch1: float
-    batch_at_max: int
     ms_per_step_at_max: Optional[float]
-    tokens_per_s_at_max: Optional[float]
-    label: str = ROOFLINE_LABEL
 
 
 def decode_roofline(spec: ModelSpec, tp: int, precision: Precision, context: int, max_concurrency: int,
-                    bandwidth: float) -> Decode:
-    kv_read = read_bytes(spec, tp, precision, context)
-    weights = weights_per_gpu(spec, tp)
+                    bandwidth: float) -> Roofline:
+    def step_ms(batch: int) -> float:
+        return decode_work(spec, tp, precision, context, batch).bytes / bandwidth * 1e3
 
-    def step_seconds(batch: int) -> float:
-        return (weights_read_bytes(spec, weights, batch) + batch * kv_read) / bandwidth
-
-    one = step_seconds(1)
-    at_max = step_seconds(max_concurrency) if max_concurrency > 0 else None
-    return Decode(bandwidth, weights_read_bytes(spec, weights, 1), kv_read, one * 1e3, 1 / one, max_concurrency,
-                  at_max and at_max * 1e3, at_max and max_concurrency / at_max)
+    return Roofline(step_ms(1), step_ms(max_concurrency) if max_concurrency > 0 else None)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from rich.markup import escape
+
 from .text import size
 
 BAR = "█"
@@ -43,16 +45,23 @@ def concurrency_chart(result, width: Optional[int]):
     width = width or 100
     contexts = [p.context for p in curves[0].points]
     top = max(p.max_concurrency for c in curves for p in c.points)
-    number = len(f"{top:,}") + 1
-    label = max(len(f"{c:,}") for c in contexts) + 1
+    def label(point) -> str:
+        if not point.max_concurrency:
+            return " 0"
+        itl = f" {point.itl_ms_at_max:.0f} ms" if point.itl_ms_at_max else ""
+        return f" {point.max_concurrency:,}" + (f",{itl}" if itl else "")
+
+    number = max(len(label(p)) for c in curves for p in c.points)
+    width_label = max(len(f"{c:,}") for c in contexts) + 1
     headers = max(len(f"{c.kv_dtype}, tp {c.tp}") for c in curves)
-    per_series = (width - label) // len(curves) - 1  # one space between columns
+    per_series = (width - width_label) // len(curves) - 1  # one space between columns
     cells = max(3, min(per_series, 40) - number)
     if cells + number < headers:
         cells = max(cells, headers - number)
     gpu = result.plans[0].budget.gpu_name or "the given KV budget"
-    table = Table(title=f"Requests held at once against {spell('context')} ({result.spec.name} on {gpu}; log "
-                        f"scale)", title_justify="left", box=None, pad_edge=False, show_edge=False)
+    table = Table(title=f"Requests held at once against {spell('context')}, and the predicted ITL with all of them "
+                        f"decoding ({escape(result.spec.name)} on {gpu}; bars on a log scale)", title_justify="left",
+                  box=None, pad_edge=False, show_edge=False)
     table.add_column("max len", justify="right", no_wrap=True)
     for c in curves:
         table.add_column(f"{c.kv_dtype}, tp {c.tp}", no_wrap=True)
@@ -60,7 +69,7 @@ def concurrency_chart(result, width: Optional[int]):
         row = [f"{context:,}"]
         for c in curves:
             n = c.points[i].max_concurrency
-            row.append(Text.assemble((_bar(n, top, cells), "green"), f" {n:,}" if n else " 0"))
+            row.append(Text.assemble((_bar(n, top, cells), "green"), label(c.points[i])))
         table.add_row(*row)
     notes = [table, Text("(0: one request of that length does not fit)", style="dim")]
     if len(result.curves) > MAX_SERIES:

@@ -30,7 +30,9 @@ COLUMNS = (
     Column("per request", priority=3, legend="KV bytes one request of max len holds per GPU (paged, windows "
                                              "capped)"),
     Column("per token", priority=5, legend="KV bytes of one token per GPU, all layers"),
-    Column("ms/token", priority=6, legend="predicted decode step at batch 1 | at max requests"),
+    Column("ITL ms b1|max", priority=6, legend="predicted inter-token latency (ms per output token) at batch 1 | at max "
+                                        "requests"),
+    Column("tok/s b1|max", priority=7, legend="output tokens per second of the whole batch, at batch 1 | at max requests"),
 )
 
 
@@ -68,6 +70,30 @@ def budget_line(plan: Plan, spell=str) -> str:
     return f"KV budget (tp {plan.tp}) = {terms} = {total}"
 
 
+def decode_cells(p: Plan) -> tuple:
+    """(ITL ms, tokens/s) of the engine estimate at batch 1 and at max concurrency ("-" where nothing fits)."""
+    if not p.decode:
+        return "-", "-"
+    one, full = p.decode.at(1), p.decode.at(p.max_concurrency) if p.fits else None
+    itl = f"{one.itl_ms:.1f} | " + (f"{full.itl_ms:.1f}" if full else "-")
+    rate = f"{one.tokens_per_s:,.0f} | " + (f"{full.tokens_per_s:,.0f}" if full else "-")
+    return itl, rate
+
+
+def speed_lines(plans: list) -> list:
+    lines = ["ITL and tok/s: engine estimate = bytes read / bandwidth + per-layer fixed cost + all-reduce latency + "
+             "matmul FLOPs over the dense peak, constants fitted on public engine measurements (--format json: "
+             "every batch, the roofline floor, the constants and their source)."]
+    for p in plans:
+        if p.decode and p.decode.constants["fallback"]:
+            lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
+        if p.prefill:
+            lines.append(f"Time to first token, {p.prefill.input_len:,}-token prompt at batch 1 (tp {p.tp}): "
+                         f"{p.prefill.ttft_ms:,.0f} ms ({p.prefill.chunks} chunk"
+                         f"{'s' if p.prefill.chunks > 1 else ''} of at most {p.prefill.chunk_tokens:,} tokens).")
+    return lines
+
+
 def weights_exceed(plan: Plan) -> bool:
     b = plan.budget
     return b.source == "gpu" and b.weights_bytes_per_gpu >= b.usable_bytes
@@ -76,20 +102,17 @@ def weights_exceed(plan: Plan) -> bool:
 def _row(p: Plan) -> list:
     head = [f"{p.context:,}", p.kv_dtype, str(p.tp)]
     if not p.tp_valid:
-        return head + ["[red]bad TP[/red]", size(p.kv_budget_bytes_per_gpu), "-", "-", "-", "-"]
+        return head + ["[red]bad TP[/red]", size(p.kv_budget_bytes_per_gpu), "-", "-", "-", "-", "-"]
     if weights_exceed(p):
         requests = "[red]no room[/red]"
     elif p.fits:
         requests = f"{p.max_concurrency:,}" + (" [yellow]![/yellow]" if p.tp_warnings else "")
     else:
         requests = "[red]0[/red]"
-    decode = "-"
-    if p.decode:
-        at_max = f"{p.decode.ms_per_step_at_max:.1f}" if p.decode.ms_per_step_at_max else "-"
-        decode = f"{p.decode.ms_per_step_batch1:.2f} | {at_max}"
+    itl, rate = decode_cells(p)
     budget = size(p.kv_budget_bytes_per_gpu) if p.kv_budget_bytes_per_gpu > 0 else "[red]none[/red]"
     return head + [requests, budget, f"{p.kv_capacity_tokens:,}" if p.kv_budget_bytes_per_gpu > 0 else "0",
-                   size(p.kv_bytes_per_sequence_per_gpu), size(p.kv_bytes_per_token_per_gpu), decode]
+                   size(p.kv_bytes_per_sequence_per_gpu), size(p.kv_bytes_per_token_per_gpu), itl, rate]
 
 
 def plans_table(plans: list, title: str, width: Optional[int]):
@@ -158,6 +181,7 @@ def footnotes(result, plans: list, spell=str) -> list:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
                          f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
                          f"{size(max(p.kv_budget_bytes_per_gpu, 0))}; {p.suggestion(spell)}.")
+    lines.extend(speed_lines(plans))
     return sorted(set(lines), key=lines.index)
 
 

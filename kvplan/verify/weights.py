@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from ..model.spec import ModelSpec
-from ..plan.speed import expected_touched_share, weights_read_bytes
+from ..plan.speed import expected_touched_share, weights_read_parts
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,7 @@ def weight_stream(spec: ModelSpec, weights_per_gpu: int, batch: int, element_byt
     layers, hidden = spec.num_hidden_layers, spec.hidden_size
     row_bytes = hidden * element_bytes
     moe = bool(spec.experts and spec.experts_per_token)
-    expert_bytes = int(weights_per_gpu * spec.expert_fraction) if moe else 0
-    dense_bytes = weights_per_gpu - expert_bytes
-    expert_read = weights_read_bytes(spec, weights_per_gpu, batch) - dense_bytes if moe else 0
-    expert_read = max(0, min(expert_read, expert_bytes))
+    dense_bytes, expert_read, expert_bytes = weights_read_parts(spec, weights_per_gpu, batch)
     tokens = batch
     if moe and expert_read:  # experts the batch is expected to touch, as weights_read_bytes counts them
         touched = spec.experts * expected_touched_share(spec, batch)

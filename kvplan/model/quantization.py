@@ -1,0 +1,102 @@
+"""Weight precision as a vLLM user sets it: `quantization` (fp8, awq, gptq, mxfp4) and `dtype` (vLLM's --dtype)
+re-price the parameter groups' stored precision, and with them the checkpoint size (the KV budget), the bytes
+a decode step reads and the tensor-core peak its matmuls run at.
+
+Which groups each method stores quantised mirrors vLLM 0.32 (vllm/model_executor/layers/quantization/):
+fp8, awq and gptq quantise every LinearBase layer and the fused MoE experts (Fp8Config / AWQConfig /
+GPTQConfig.get_quant_method), never the embedding or the LM head (VocabParallelEmbedding / ParallelLMHead);
+mxfp4 quantises the routed experts only (Mxfp4Config.get_quant_method returns UnquantizedLinearMethod for
+linear layers). Bytes per quantised parameter are the parameter groups' own per-format rule
+(params.quantized_format, params._quantized_bytes) on a hidden x hidden matrix: fp8 as vLLM quantises a 16-bit
+checkpoint online (one scale per matrix), awq/gptq as 4-bit with their default group of 128 (fp16 scale and
+packed zero per group), mxfp4 at 4.25 bits. A checkpoint already quantised one way refuses another
+(vllm/config/model.py ModelConfig._verify_quantization)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Optional
+
+from ..errors import FieldError, quote
+from .params import QUANTIZED_GROUPS, _quantized_bytes, quantized_format
+from .precision import DTYPE_BYTES
+from .spec import ModelSpec, ParamGroup, Weights
+
+QUANTIZATIONS = ("fp8", "awq", "gptq", "mxfp4")
+EXPERTS_ONLY = ("experts",)
+# vLLM's --dtype values (vllm/config/model.py ModelDType) -> kvplan's dtype names; auto keeps the model's.
+DTYPES = {"auto": None, "half": "fp16", "float16": "fp16", "bfloat16": "bf16", "float": "fp32", "float32": "fp32"}
+
+
+def _format_of(method: str, hidden: int) -> tuple:
+    """(format name, bytes per parameter, groups it quantises) of `method` applied to a 16-bit checkpoint."""
+    fmt, opts = quantized_format({"quant_method": method})
+    per_param = _quantized_bytes(fmt, opts, hidden, hidden) / (hidden * hidden)
+    return fmt, per_param, EXPERTS_ONLY if fmt == "mxfp4" else QUANTIZED_GROUPS
+
+
+def checkpoint_format(spec: ModelSpec) -> Optional[str]:
+    """The format a quantised checkpoint stores its quantised groups in (fp8, mxfp4, int4-awq...), or None."""
+    formats = {g.stored for g in spec.params if g.parameters and g.stored not in DTYPE_BYTES}
+    return next(iter(sorted(formats)), None)
+
+
+def _reprice(group: ParamGroup, per_param: float, stored: str) -> ParamGroup:
+    return replace(group, bytes_per_param=per_param, stored=stored)
+
+
+def _with_groups(spec: ModelSpec, groups: tuple, dtype: str, what: str) -> ModelSpec:
+    """The spec with new groups; the checkpoint size moves by what the groups' bytes moved (so an exact
+    size from safetensors metadata stays exact in the groups that did not change)."""
+    delta = sum(g.bytes for g in groups) - sum(g.bytes for g in spec.params)
+    w = spec.weights
+    stored = max(int(w.bytes + delta), 0)
+    formats = sorted({g.stored for g in groups if g.parameters} - {dtype})
+    weights = Weights(w.parameters, stored, formats[0] if formats else dtype, f"{w.source}; {what}")
+    return replace(spec, params=groups, weights=weights, dtype=dtype)
+
+
+def with_dtype(spec: ModelSpec, dtype: Optional[str]) -> ModelSpec:
+    """vLLM's --dtype: the groups stored in the model dtype (all but quantised ones) and the KV cache's `auto`
+    follow it."""
+    if dtype is None or str(dtype).strip().lower() == "auto":
+        return spec
+    key = str(dtype).strip().lower()
+    if key not in DTYPES:
+        raise FieldError("dtype", f"{quote(dtype)} is not a model dtype vLLM takes; use one of "
+                                  f"{', '.join(DTYPES)}.")
+    new = DTYPES[key]
+    if new == spec.dtype:
+        return spec
+    groups = tuple(_reprice(g, DTYPE_BYTES[new], new) if g.stored == spec.dtype else g for g in spec.params)
+    return _with_groups(spec, groups, new, f"served as {new}")
+
+
+def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
+    """The spec served with `method`: unchanged when the checkpoint is already stored that way, re-priced
+    groups when it is in the model dtype, an error when it is quantised another way (as vLLM refuses)."""
+    if method is None:
+        return spec
+    key = str(method).strip().lower()
+    if key not in QUANTIZATIONS:
+        raise FieldError("quantization", f"{quote(method)} is not a weight quantization kvplan prices; use one of "
+                                         f"{', '.join(QUANTIZATIONS)}.")
+    fmt, per_param, targets = _format_of(key, spec.hidden_size)
+    current = checkpoint_format(spec)
+    if current == fmt:
+        return spec
+    if current is not None:
+        raise FieldError("quantization", f"{key} does not match the checkpoint, whose weights are stored as "
+                                         f"{current}; vLLM refuses a different method for a quantised checkpoint.")
+    groups = tuple(_reprice(g, per_param, fmt) if g.name in targets else g for g in spec.params)
+    spec = _with_groups(spec, groups, spec.dtype, f"weights re-priced as {key} ({fmt})")
+    if not any(g.parameters for g in groups if g.name in targets):
+        spec = replace(spec, notes=spec.notes + (f"{key} quantises routed experts only and this model has none: "
+                                                 f"its weights stay {spec.dtype}",))
+    return spec
+
+
+def apply_weight_precision(spec: ModelSpec, quantization: Optional[str] = None,
+                           dtype: Optional[str] = None) -> ModelSpec:
+    """`dtype` first (it names the unquantised groups' precision), then `quantization`."""
+    return with_quantization(with_dtype(spec, dtype), quantization)

@@ -1,0 +1,166 @@
+"""What one forward pass costs one GPU of a TP group, before any engine: the bytes it must read and the FLOPs
+it must do. Weights are priced per parameter group at the group's stored precision (spec.params); the KV cache
+per layer kind (each kind says which tokens a step reads and how many bytes they are).
+
+Bytes a decode step reads, per group:
+- embed: not streamed (decode gathers one row per sequence); vision (a multimodal tower): not run in decode;
+- lm_head: read whole (the embedding when the head is tied: the group is then empty), split by TP;
+- attention, linear (linear attention / Mamba), dense MLPs, shared experts: read whole, split by TP;
+- experts (routed): the expected touched share of their PARAMETERS, 1 - (1 - k/E)^tokens (each token picks k
+  of E experts), times their stored bytes, split by TP;
+- router, norms: read whole on every GPU (vLLM's MoE gate is a ReplicatedLinear).
+FLOPs: 2 x parameters x rows / TP per weight matrix, where a matrix multiplies at least TILE_ROWS rows (a
+tensor-core MMA is 16 rows tall: a decode batch of 3 costs what 16 rows cost) and a routed expert multiplies
+only the tokens routed to it; plus attention over the tokens each layer reads."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Optional
+
+from ..model.precision import DTYPE_BYTES, Precision
+from ..model.spec import ModelSpec
+from .capacity import read_bytes
+
+NOT_STREAMED = ("embed", "vision")
+REPLICATED = ("router", "norms")
+NO_MATMUL = ("norms",)
+TILE_ROWS = 16  # rows of the smallest tensor-core MMA (mma.m16n8k16): fewer rows cost as much as 16
+
+
+def touched_share(spec: ModelSpec, tokens: int) -> float:
+    """Expected share of one MoE layer's routed experts that `tokens` tokens touch, each token picking
+    experts_per_token of `experts` (uniform routing)."""
+    if not spec.experts or not spec.experts_per_token:
+        return 1.0
+    return 1 - (1 - spec.experts_per_token / spec.experts) ** tokens
+
+
+def padded(rows: float) -> float:
+    return math.ceil(rows / TILE_ROWS - 1e-6) * TILE_ROWS if rows > 0 else 0.0  # 16.0000001 tokens: one tile
+
+
+def _group_params(spec: ModelSpec, group) -> int:
+    """A tied LM head has no group of its own: it reads the embedding matrix."""
+    if group.name == "lm_head" and group.parameters == 0:
+        return spec.param_count("embed")
+    return group.parameters
+
+
+def layer_kinds(spec: ModelSpec) -> tuple:
+    """(layer kind, how many layers) of a model: a long prompt's chunks each ask every kind, not every layer."""
+    return tuple(Counter(spec.layers).items())
+
+
+def kv_read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int, kinds: Optional[tuple] = None) -> int:
+    """capacity.read_bytes over the model's distinct layer kinds (equal by test; asked once per prefill chunk)."""
+    dtype = DTYPE_BYTES[spec.dtype]
+    return sum(n * (layer.bytes_per_token(tp, precision) * layer.tokens_read(context)
+                    + 2 * layer.state_bytes(tp, dtype)) for layer, n in kinds or layer_kinds(spec))
+
+
+def weight_bytes_read(spec: ModelSpec, tp: int, tokens: int) -> dict:
+    """Bytes of each parameter group one GPU reads in one forward pass over `tokens` tokens."""
+    out: dict = {}
+    for group in spec.params:
+        if group.name in NOT_STREAMED:
+            continue
+        share = touched_share(spec, tokens) if group.name == "experts" else 1.0
+        split = 1 if group.name in REPLICATED else tp
+        out[group.name] = out.get(group.name, 0.0) + _group_params(spec, group) * group.bytes_per_param * share / split
+    return out
+
+
+def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int) -> dict:
+    """FLOPs of the weight matmuls on one GPU, per stored precision (it picks the tensor-core peak): every
+    matrix over `tokens` rows padded to the MMA tile, routed experts each over the rows routed to it, the LM
+    head over `head_tokens` rows (decode: every sequence; prefill: the last token of the chunk)."""
+    out: dict = {}
+    for group in spec.params:
+        if group.name in NOT_STREAMED + NO_MATMUL:
+            continue
+        params = _group_params(spec, group)
+        if group.name == "experts" and spec.experts and spec.experts_per_token:
+            touched = touched_share(spec, tokens)
+            per_expert = tokens * spec.experts_per_token / (spec.experts * touched)
+            rows = touched * padded(per_expert)  # in units of "all experts' parameters"
+        else:
+            rows = padded(head_tokens if group.name == "lm_head" else tokens)
+        split = 1 if group.name in REPLICATED else tp
+        out[group.stored] = out.get(group.stored, 0.0) + 2 * params * rows / split
+    return out
+
+
+def _attended(start: int, count: int, window) -> float:
+    """Keys the queries at positions start .. start+count-1 attend in total (causal, capped by the window)."""
+    end = start + count
+    full = end * (end + 1) / 2 - start * (start + 1) / 2
+    if window is None or window >= end:
+        return full
+    capped_from = max(start, window)  # queries at positions >= window see exactly `window` keys
+    return _attended(start, capped_from - start, None) + (end - capped_from) * window
+
+
+def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bool,
+                    kinds: Optional[tuple] = None) -> float:
+    """Attention FLOPs on one GPU for `count` new tokens of one sequence that already holds `start`: per layer,
+    q.K over the keys each query sees and p.V back, query heads split by TP. MLA decode runs absorbed (each head
+    scores against the latent, kv_lora_rank + rope dims, and sums its kv_lora_rank part); MLA prefill runs with
+    keys and values up-projected, priced at DeepSeek's head shape (qk_nope = v = kv_lora_rank / 4, plus the rope
+    dims; the latent kind does not carry them). A linear-attention layer updates and reads its state: about 4
+    FLOPs per state element per token."""
+    heads = spec.num_attention_heads / tp
+    total = 0.0
+    for layer, n in kinds or layer_kinds(spec):
+        if layer.kind == "linear":
+            total += n * 4 * layer.state_elements_per_sequence(tp) * count
+            continue
+        if decode:
+            keys = count * layer.tokens_read(start + count)
+        else:
+            keys = _attended(start, count, layer.window)
+        if layer.kind == "mla":
+            per_key = (layer.latent_dim + layer.kv_lora_rank) if decode else \
+                (layer.kv_lora_rank // 4 + layer.qk_rope_head_dim + layer.kv_lora_rank // 4)
+        else:
+            per_key = layer.head_dim + layer.value_dim
+        total += n * 2 * heads * per_key * keys
+    return total
+
+
+@dataclass(frozen=True)
+class PassWork:
+    """One forward pass on one GPU of a TP group: a decode step of `batch` sequences of `context` tokens, or one
+    prefill chunk (batch 1)."""
+
+    tokens: int  # rows through the weights
+    tp: int
+    dtype: str  # the activations' (and attention's) precision
+    layers: int
+    hidden_size: int
+    weight_bytes: dict  # group -> bytes read
+    kv_bytes: float  # paged KV read + linear state read and written
+    linear_flops: dict  # stored precision -> FLOPs
+    attention_flops: float
+
+    @property
+    def bytes(self) -> float:
+        return sum(self.weight_bytes.values()) + self.kv_bytes
+
+
+def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int) -> PassWork:
+    """One decode step: `batch` sequences of `context` tokens each add one."""
+    return PassWork(batch, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
+                    weight_bytes_read(spec, tp, batch), batch * read_bytes(spec, tp, precision, context),
+                    linear_flops(spec, tp, batch, batch),
+                    batch * attention_flops(spec, tp, context - 1, 1, decode=True))
+
+
+def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int) -> PassWork:
+    """One prefill chunk of `count` tokens of one sequence that already holds `start` (its cache is read once)."""
+    kv = kv_read_bytes(spec, tp, precision, start) if start else 0
+    return PassWork(count, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
+                    weight_bytes_read(spec, tp, count), kv, linear_flops(spec, tp, count, 1),
+                    attention_flops(spec, tp, start, count, decode=False))
