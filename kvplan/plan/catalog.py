@@ -17,6 +17,9 @@ GiB = 2**30
 ACHIEVABLE_FRACTION = 0.89
 
 
+DEVICE_NAME_PREFIXES = ("NVIDIA ", "Tesla ", "AMD ")  # aliases that are a driver's own device names
+
+
 @dataclass(frozen=True)
 class GPU:
     name: str
@@ -25,6 +28,11 @@ class GPU:
     aliases: tuple = ()
     memory_source: str = ""
     detected: bool = False
+
+    @property
+    def device_names(self) -> tuple:
+        """The names nvidia-smi / ROCm print for this GPU (kept in the catalog's aliases)."""
+        return tuple(a for a in self.aliases if a.startswith(DEVICE_NAME_PREFIXES))
 
     @property
     def decode_bandwidth(self) -> float:
@@ -43,58 +51,58 @@ def _gib(value: float) -> int:
 # 49336059078) and the short names people type. Bandwidths are the vendors' datasheet figures.
 CATALOG = (
     GPU("A100-40GB", _gib(39.39), 1.555e12, ("a100-40g", "a100-40gb", "a100-sxm4-40gb", "a100 40gb",
-                                             "nvidia a100-sxm4-40gb", "nvidia a100-pcie-40gb", "a100-pcie-40gb"),
+                                             "NVIDIA A100-SXM4-40GB", "NVIDIA A100-PCIE-40GB", "a100-pcie-40gb"),
         "vLLM logs: total_gpu_memory 39.39GiB"),
     GPU("A100-80GB", _gib(79.15), 2.039e12, ("a100-80g", "a100-sxm4-80gb", "a100 80gb", "a100-80gb-sxm",
-                                             "nvidia a100-sxm4-80gb"),
+                                             "NVIDIA A100-SXM4-80GB"),
         "vLLM logs: total_gpu_memory 79.15GiB"),
-    GPU("A100-80GB-PCIe", _gib(79.15), 1.935e12, ("a100-80gb-pcie", "a100 80gb pcie", "nvidia a100 80gb pcie"),
+    GPU("A100-80GB-PCIe", _gib(79.15), 1.935e12, ("a100-80gb-pcie", "a100 80gb pcie", "NVIDIA A100 80GB PCIe"),
         "as A100-80GB (same 80 GB HBM2e); bandwidth: NVIDIA A100 datasheet, PCIe 1,935 GB/s"),
     GPU("H100-80GB-SXM", 85_017_493_504, 3.35e12,
-        ("h100", "h100-80gb", "h100-sxm", "h100-sxm5", "h100 80gb hbm3", "h100-80gb-hbm3", "nvidia h100 80gb hbm3"),
+        ("h100", "h100-80gb", "h100-sxm", "h100-sxm5", "h100 80gb hbm3", "h100-80gb-hbm3", "NVIDIA H100 80GB HBM3"),
         "measured: torch total_memory on an H100 80GB HBM3, driver 580 (vLLM PR #10511 logged 79.22 GiB)"),
-    GPU("H100-80GB-PCIe", _gib(79.19), 2.0e12, ("h100-pcie", "h100 pcie", "h100-80gb-pcie", "nvidia h100 pcie"),
+    GPU("H100-80GB-PCIe", _gib(79.19), 2.0e12, ("h100-pcie", "h100 pcie", "h100-80gb-pcie", "NVIDIA H100 PCIe"),
         "approx: 81559 MiB nvidia-smi less driver reserve"),
-    GPU("H100-NVL", _gib(93.1), 3.9e12, ("h100 nvl", "h100-94gb", "nvidia h100 nvl"),
+    GPU("H100-NVL", _gib(93.1), 3.9e12, ("h100 nvl", "h100-94gb", "NVIDIA H100 NVL"),
         "approx: 95830 MiB nvidia-smi (NVIDIA/gpu-admin-tools issue #4) less driver reserve; 3.9 TB/s: NVIDIA "
         "H100 datasheet (H100 NVL)"),
-    GPU("GH200", _gib(95.0), 4.0e12, ("gh200-96gb", "gh200 480gb", "nvidia gh200 480gb"),
+    GPU("GH200", _gib(95.0), 4.0e12, ("gh200-96gb", "gh200 480gb", "NVIDIA GH200 480GB"),
         "approx: 96 GB HBM3 (the '480GB' in nvidia-smi's name counts the Grace LPDDR5X) less driver reserve; "
         "4.0 TB/s: NVIDIA GH200 datasheet"),
-    GPU("H20", _gib(95.0), 4.0e12, ("h20-96gb", "nvidia h20"),
+    GPU("H20", _gib(95.0), 4.0e12, ("h20-96gb", "NVIDIA H20"),
         "approx: 96 GB HBM3 less driver reserve; 4.0 TB/s: NVIDIA H20 specification"),
-    GPU("H200", 150_109_880_320, 4.8e12, ("h200-141gb", "h200-sxm", "h200 141gb", "nvidia h200", "h200 nvl",
-                                          "nvidia h200 nvl"),
+    GPU("H200", 150_109_880_320, 4.8e12, ("h200-141gb", "h200-sxm", "h200 141gb", "NVIDIA H200", "h200 nvl",
+                                          "NVIDIA H200 NVL"),
         "measured: torch total_memory on an H200 (nvidia-smi 143771 MiB), driver 580"),
-    GPU("B200", _gib(178.35), 8.0e12, ("b200-180gb", "b200-sxm", "nvidia b200"),
+    GPU("B200", _gib(178.35), 8.0e12, ("b200-180gb", "b200-sxm", "NVIDIA B200"),
         "approx: 183359 MiB nvidia-smi less reserve"),
-    GPU("L40S", _gib(44.39), 864e9, ("l40s-48gb", "nvidia l40s"), "approx: 46068 MiB nvidia-smi less driver reserve"),
-    GPU("L40", _gib(44.39), 864e9, ("l40-48gb", "nvidia l40"),
+    GPU("L40S", _gib(44.39), 864e9, ("l40s-48gb", "NVIDIA L40S"), "approx: 46068 MiB nvidia-smi less driver reserve"),
+    GPU("L40", _gib(44.39), 864e9, ("l40-48gb", "NVIDIA L40"),
         "approx: 46068 MiB nvidia-smi (as the L40S, same 48 GB GDDR6) less driver reserve; 864 GB/s: NVIDIA L40 "
         "datasheet"),
     GPU("RTX-6000-Ada", _gib(47.4), 960e9, ("rtx 6000 ada", "rtx6000-ada", "rtx 6000 ada generation",
-                                            "nvidia rtx 6000 ada generation"),
+                                            "NVIDIA RTX 6000 Ada Generation"),
         "approx: 49140 MiB nvidia-smi (search index id 27465955083) less driver reserve; 960 GB/s: NVIDIA RTX "
         "6000 Ada datasheet"),
-    GPU("L4", _gib(22.05), 300e9, ("l4-24gb", "nvidia l4"), "approx: 23034 MiB nvidia-smi less driver reserve"),
-    GPU("A10G", _gib(22.05), 600e9, ("a10g-24gb", "nvidia a10g"), "approx: 23028 MiB nvidia-smi less driver reserve"),
-    GPU("A10", _gib(22.05), 600e9, ("a10-24gb", "nvidia a10"),
+    GPU("L4", _gib(22.05), 300e9, ("l4-24gb", "NVIDIA L4"), "approx: 23034 MiB nvidia-smi less driver reserve"),
+    GPU("A10G", _gib(22.05), 600e9, ("a10g-24gb", "NVIDIA A10G"), "approx: 23028 MiB nvidia-smi less driver reserve"),
+    GPU("A10", _gib(22.05), 600e9, ("a10-24gb", "NVIDIA A10"),
         "approx: 23028 MiB nvidia-smi (as the A10G, same 24 GB GDDR6) less driver reserve; 600 GB/s: NVIDIA A10 "
         "datasheet"),
-    GPU("T4", _gib(14.58), 320e9, ("t4-16gb", "tesla t4", "nvidia t4"),
+    GPU("T4", _gib(14.58), 320e9, ("t4-16gb", "Tesla T4", "nvidia t4"),
         "approx: 15360 MiB nvidia-smi (public nvidia-smi outputs; some drivers show 15109 MiB) less driver "
         "reserve; 320 GB/s: NVIDIA T4 datasheet"),
-    GPU("RTX-3090", _gib(23.69), 936e9, ("3090", "rtx3090", "geforce rtx 3090", "nvidia geforce rtx 3090"),
+    GPU("RTX-3090", _gib(23.69), 936e9, ("3090", "rtx3090", "geforce rtx 3090", "NVIDIA GeForce RTX 3090"),
         "approx: 24576 MiB less driver reserve"),
-    GPU("RTX-4090", _gib(23.58), 1008e9, ("4090", "rtx4090", "geforce rtx 4090", "nvidia geforce rtx 4090"),
+    GPU("RTX-4090", _gib(23.58), 1008e9, ("4090", "rtx4090", "geforce rtx 4090", "NVIDIA GeForce RTX 4090"),
         "vLLM log (24 GB card): total_gpu_memory 23.58GiB"),
-    GPU("MI250X", _gib(63.98), 1.6e12, ("mi250x-gcd", "mi250", "amd instinct mi250x", "amd instinct mi250x/mi250",
-                                          "amd instinct mi250"),
+    GPU("MI250X", _gib(63.98), 1.6e12, ("mi250x-gcd", "mi250", "AMD Instinct MI250X", "AMD Instinct MI250X/MI250",
+                                          "AMD Instinct MI250"),
         "approx: one of the card's two GCDs (ROCm and vLLM see each as a GPU): 64 GB HBM2e and half the card's "
         "3.2 TB/s (AMD MI250X datasheet)"),
-    GPU("MI300X", _gib(191.98), 5.3e12, ("mi300", "amd instinct mi300x", "amd instinct mi300x oam"),
+    GPU("MI300X", _gib(191.98), 5.3e12, ("mi300", "AMD Instinct MI300X", "AMD Instinct MI300X OAM"),
         "approx: 192 GiB HBM3 less reserve"),
-    GPU("MI325X", _gib(255.98), 6.0e12, ("mi325", "amd instinct mi325x", "amd instinct mi325x oam"),
+    GPU("MI325X", _gib(255.98), 6.0e12, ("mi325", "AMD Instinct MI325X", "AMD Instinct MI325X OAM"),
         "approx: 256 GB HBM3E less reserve; 6 TB/s: AMD MI325X datasheet"),
 )
 

@@ -51,6 +51,11 @@ def natural_width(renderable) -> int:
     return Measurement.get(console, console.options, renderable).maximum
 
 
+def _longest_word(cell) -> str:
+    text = cell.plain if hasattr(cell, "plain") else str(cell)
+    return max(text.split() or [""], key=len)
+
+
 def fitted_table(columns: list, rows: list, width: Optional[int], **table_options):
     """A rich Table of `rows` (one cell per column) with as many columns as fit in `width`: the highest
     `priority` numbers go first; cells never wrap or truncate except in `wrap` columns. Returns (table, the
@@ -60,26 +65,25 @@ def fitted_table(columns: list, rows: list, width: Optional[int], **table_option
 
     kept = list(range(len(columns)))
 
-    def build(indices):
+    def build(indices, probe=False):
+        """The table of these columns; a `probe` holds only the longest word of each wrapping cell, so its
+        natural width is the least width at which no cell is cut."""
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title_justify="left",
-                      **table_options)
+                      **({} if probe else table_options))
         for i in indices:
             c = columns[i]
             table.add_column(c.header, justify=c.justify, no_wrap=not c.wrap, overflow="fold")
         for row in rows:
-            table.add_row(*(row[i] for i in indices))
+            table.add_row(*(_longest_word(row[i]) if probe and columns[i].wrap else row[i] for i in indices))
         return table
 
-    table = build(kept)
-    if width is None:
-        return table, [columns[i] for i in kept]
-    droppable = sorted((i for i, c in enumerate(columns) if c.priority), key=lambda i: -columns[i].priority)
-    for index in droppable:
-        if natural_width(table) <= width:
-            break
-        kept.remove(index)
-        table = build(kept)
-    return table, [columns[i] for i in kept]
+    if width is not None:
+        droppable = sorted((i for i, c in enumerate(columns) if c.priority), key=lambda i: -columns[i].priority)
+        for index in droppable:
+            if natural_width(build(kept, probe=True)) <= width:
+                break
+            kept.remove(index)
+    return build(kept), [columns[i] for i in kept]
 
 
 def legend_lines(columns: list) -> list:
