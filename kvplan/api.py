@@ -57,24 +57,28 @@ def _strings(value, field: str) -> list:
 
 @_keywords
 def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype: Union[str, Sequence] = "auto",
-             tensor_parallel_size: Many = 1, block_size: int = 16,
+             tensor_parallel_size: Many = 1, pipeline_parallel_size: int = 1, block_size: Optional[int] = None,
              kv_cache_memory_bytes: Optional[Union[int, str]] = None, gpu: Optional[str] = None,
              gpu_memory: Optional[Union[int, str]] = None, gpu_memory_utilization: Optional[float] = None,
-             max_num_batched_tokens: Union[int, str] = 8192, revision: Optional[str] = None) -> list:
+             max_num_batched_tokens: Optional[Union[int, str]] = None, max_num_seqs: Optional[int] = None,
+             quantization: Optional[str] = None, dtype: Optional[str] = None, batch: Optional[Many] = None,
+             input_len: Optional[int] = None, engine: str = "vllm", revision: Optional[str] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
-    `kvplan estimate` computes them. Each keyword takes one value or a list (a sweep); max_model_len defaults to
-    the model's own max length, as vLLM's; sizes take ints (bytes) or vLLM-style strings ('10G')."""
+    `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
+    is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
+    max_num_seqs: what the engine picks); sizes take ints (bytes) or vLLM-style strings ('10G')."""
     from .commands.estimate import estimate as run
     from .units import human_int
 
-    options = {} if gpu_memory_utilization is None else {"gpu_util": gpu_memory_utilization}
     contexts = None if max_model_len is None else _many(max_model_len, "context", tokens=True)
+    batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
     result = run(model, contexts=contexts, kv_dtypes=_strings(kv_cache_dtype, "kv_dtype"),
-                 tps=_many(tensor_parallel_size, "tp"), block_size=block_size,
+                 tps=_many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, block_size=block_size,
                  kv_budget=None if kv_cache_memory_bytes is None else str(kv_cache_memory_bytes), gpu=gpu,
-                 gpu_memory=None if gpu_memory is None else str(gpu_memory),
-                 max_num_batched_tokens=human_int(max_num_batched_tokens, "max_num_batched_tokens"),
-                 revision=revision, spell=keyword, **options)
+                 gpu_memory=None if gpu_memory is None else str(gpu_memory), gpu_util=gpu_memory_utilization,
+                 max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, quantization=quantization, dtype=dtype,
+                 batches=tuple(_many(batch, "batch")) if batch is not None else (), input_len=input_len,
+                 engine=engine, revision=revision, spell=keyword)
     return list(result.plans)
 
 

@@ -21,6 +21,7 @@ FLAGS = {
     "kv_budget": "--kv-cache-memory-bytes", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-memory-utilization", "max_num_batched_tokens": "--max-num-batched-tokens",
     "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+    "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
@@ -55,7 +56,7 @@ KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float
                  "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla.")
 KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G = 10 GiB, 10g = 10^10 (vLLM's "
                   "rule), or 10GiB / 80GB.")
-GPU_UTIL_HELP = "Fraction of GPU memory the engine may use (vLLM's default 0.9)."
+GPU_UTIL_HELP = "Fraction of GPU memory the engine may use (default: the engine's, 0.92 for vLLM 0.32)."
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 
@@ -130,15 +131,25 @@ def estimate(
                                  help=KV_DTYPE_HELP + " A comma list sweeps (auto,fp8)."),
     tp: str = typer.Option("1", "-tp", "--tensor-parallel-size", "--tp",
                            help="Tensor-parallel degree; a comma list sweeps (1,2,4,8)."),
-    block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size in tokens (vLLM's 16)."),
+    pp: int = typer.Option(1, "-pp", "--pipeline-parallel-size", "--pp", help="Pipeline stages; layers split "
+                           "as vLLM splits them (uneven counts allowed)."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
+                                             "(default: the engine's; vLLM uses 16, 64 for fp8 MLA)."),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
     gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP, autocompletion=_complete_gpu),
     gpu_memory: Optional[str] = typer.Option(None, "--gpu-memory", help="Override the GPU's memory (80GB, "
                                              "79.2GiB or bytes); kvplan's own flag."),
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", show_default=False,
                                              help=GPU_UTIL_HELP),
-    max_num_batched_tokens: str = typer.Option("8192", "--max-num-batched-tokens", help="Tokens of the largest "
-                                               f"forward pass (sizes the activation reserve); {SUFFIXES}."),
+    max_num_batched_tokens: Optional[str] = typer.Option(None, "--max-num-batched-tokens", show_default=False,
+                                                         help="Tokens of the largest forward pass (default: what "
+                                                         f"vLLM picks for the GPU, 8192 on H100/H200); {SUFFIXES}."),
+    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", help="Most sequences the engine runs at "
+                                               "once (default: what vLLM picks for the GPU, 1024 on H100/H200)."),
+    pp_partition: Optional[str] = typer.Option(None, "--pp-layer-partition", help="Layers per stage, like "
+                                               "VLLM_PP_LAYER_PARTITION (e.g. 31,30)."),
+    engine: str = typer.Option("vllm", "--engine", help="Engine model (kvplan's flag): vllm (0.32.0), "
+                               "vllm==<release> for an older vLLM, or none (ideal paging, no engine reserves)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     batch: Optional[str] = typer.Option(None, "--batch", help="Decode batch sizes to estimate besides 1 and max "
                                         "concurrency (1,8,64); batches that do not fit are marked."),
@@ -162,13 +173,14 @@ def estimate(
 
     check_format(fmt)
     contexts = None if context is None else _list(context, "context", "8192,32K", tokens=True)
-    options = {} if gpu_util is None else {"gpu_util": gpu_util}
+    partition = tuple(_list(pp_partition, "pp_partition", "31,30")) if pp_partition else None
+    batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
     result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
                  tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory,
-                 max_num_batched_tokens=human_int(max_num_batched_tokens, "max_num_batched_tokens"),
-                 revision=revision, batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (),
-                 quantization=quantization, dtype=dtype, input_len=input_len, spell=flag,
-                 chart=chart or fmt == "html", **options)
+                 gpu_util=gpu_util, max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, engine=engine, pp=pp,
+                 pp_partition=partition, revision=revision,
+                 batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
+                 dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html")
     show(result, fmt, chart=chart)
 
 
@@ -267,7 +279,7 @@ def verify(
                                 help=f"Tokens per request (8192, 32K); {SUFFIXES}."),
     kv_dtype: str = typer.Option("auto", "--kv-cache-dtype", "--kv-dtype",
                                  help="KV-cache dtype the kernel reads: auto, bfloat16, float16, fp8."),
-    gpu_util: float = typer.Option(0.9, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
+    gpu_util: float = typer.Option(0.9, "--gpu-memory-utilization", "--gpu-util", help="Fraction of GPU memory the engine may use."),
     block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size (8, 16, 32, 64, 128)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),

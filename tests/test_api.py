@@ -38,7 +38,8 @@ def test_estimate_defaults_are_vllms():
 def test_sizes_take_ints_and_vllm_strings():
     a = kvplan.estimate(MODEL, kv_cache_memory_bytes=20 * 2**30, max_model_len=8192)[0]
     b = kvplan.estimate(MODEL, kv_cache_memory_bytes="20G", max_model_len="8K")[0]
-    assert a.max_concurrency == b.max_concurrency == 20 * 2**30 // (8192 * 131072)
+    # vLLM: 20 GiB of 2 MiB blocks (16 tokens x 128 KiB) less the null block, 512 blocks per 8K request
+    assert a.max_concurrency == b.max_concurrency == (20 * 2**30 // (16 * 131072) - 1) // (8192 // 16) == 19
 
 
 @pytest.mark.parametrize("kwargs,keyword", [
@@ -60,7 +61,7 @@ def test_errors_name_the_keyword_not_the_flag(kwargs, keyword):
 def test_suggestions_use_keywords():
     (plan,) = kvplan.estimate(MODEL, kv_cache_memory_bytes="10G", max_model_len=131072)
     assert plan.suggestion(kvplan.api.keyword) == \
-        "would fit with tensor_parallel_size 2 or kv_cache_dtype fp8 or max_model_len 81920"
+        "would fit with tensor_parallel_size 2 or kv_cache_dtype fp8 or max_model_len 81904"
 
 
 def test_check_models_gpus():

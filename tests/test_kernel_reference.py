@@ -231,7 +231,6 @@ def test_backend_reports_reason_without_cuda():
     assert backend != "nvrtc"
     with pytest.raises(KernelUnavailableError, match="unavailable"):
         paged_decode_attention(*_args())
-    assert issubclass(KernelUnavailableError, RuntimeError)
 
 
 def test_choose_splits():

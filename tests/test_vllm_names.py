@@ -63,7 +63,7 @@ def test_errors_name_the_flag_the_user_typed():
 def test_suggestions_use_vllm_flag_names():
     r = run_kvplan("estimate", MODEL, "--kv-budget", "10GiB", "--context", "128K")
     text = " ".join(r.stdout.split())
-    assert "--tensor-parallel-size 2 or --kv-cache-dtype fp8 or --max-model-len 81920" in text
+    assert "--tensor-parallel-size 2 or --kv-cache-dtype fp8 or --max-model-len 81904" in text
 
 
 def test_typing_gpu_memory_utilization_is_a_flag_not_a_typo():
@@ -171,7 +171,10 @@ def test_when_the_default_does_not_fit_it_says_so_and_names_what_does():
     r = run_kvplan("estimate", MODEL, "--gpu", "L4")
     text = " ".join(r.stdout.split())
     assert "max len 131,072 = the model's own (max_position_embeddings), vLLM's default" in text
-    assert "does not fit" in text and "--max-model-len 15520" in text
+    # vLLM's own refusal and estimate (27280 tokens fit in the 3.33 GiB an L4 leaves at utilization 0.92)
+    assert "refuses to start: To serve at least one request with the model's max seq len (131072)" in text
+    assert "the estimated maximum model length is 27280" in text
+    assert "does not fit" in text and "--max-model-len 27280" in text
 
 
 def test_estimate_warns_beyond_max_position_embeddings():

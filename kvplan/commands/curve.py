@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..plan.plan import plan
 
 SMALLEST = 1024
 
@@ -38,18 +37,17 @@ def curve_contexts(longest: int, asked: list) -> list:
     return sorted(lengths)
 
 
-def curves(spec, plans: list, budget_for, gpu, block_size: int, max_num_batched_tokens: int) -> tuple:
-    """One Curve per distinct (kv_dtype as asked, tp) of `plans`' sweep."""
+def curves(plans: list, plan_at) -> tuple:
+    """One Curve per distinct (kv_dtype, tp) of `plans`' sweep; `plan_at(context, kv_dtype, tp, suggest)` is the
+    estimate's own planner, so every point is what the table would say at that length."""
     asked = sorted({p.context for p in plans})
     contexts = curve_contexts(max(asked), asked)
     out = []
     for kv_dtype, tp in dict.fromkeys((p.kv_dtype, p.tp) for p in plans if p.tp_valid):
         points = []
         for context in contexts:
-            p = plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
-                     gpu=gpu, max_num_batched_tokens=max_num_batched_tokens, suggest=False)
+            p = plan_at(context, kv_dtype, tp, suggest=False)
             point = p.decode.at(p.max_concurrency) if p.decode and p.fits else None
-            at_max = point.itl_ms if point else None
-            points.append(CurvePoint(context, max(p.max_concurrency or 0, 0), at_max))
+            points.append(CurvePoint(context, max(p.max_concurrency or 0, 0), point.itl_ms if point else None))
         out.append(Curve(kv_dtype, tp, tuple(points)))
     return tuple(out)

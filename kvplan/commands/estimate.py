@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Optional
 
+from ..engines import get_engine
 from ..errors import FieldError
 from ..gpu.detect import choose_gpu
 from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
-from ..plan.budget import flag_budget, gpu_budget
+from ..plan.budget import flag_budget
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
 from ..units import parse_size, require_fraction, require_positive
@@ -38,33 +39,63 @@ class EstimateResult:
         return [p.to_dict(self.spell) for p in self.plans]
 
 
+def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float], context: int,
+                    kv_budget: Optional[int] = None, gpu_memory: Optional[int] = None,
+                    max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None):
+    """budget_for(tp[, stage]) as plan() takes it, cached: the engine's budget of one GPU, or the given one."""
+    @lru_cache(maxsize=None)
+    def budget_for(tp: int, stage=None):
+        if kv_budget is not None:
+            return flag_budget(kv_budget, None if stage is None else stage.index)
+        return engine.budget(spec, tp, device, gpu_util, gpu_memory=gpu_memory, stage=stage, context=context,
+                             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
+
+    return budget_for
+
+
 def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = ("auto",), tps: list = (1,),
-             block_size: int = 16,
+             block_size: Optional[int] = None,
              kv_budget: Optional[str] = None, gpu: Optional[str] = None, gpu_memory: Optional[str] = None,
-             gpu_util: float = 0.9, max_num_batched_tokens: int = 8192, revision: Optional[str] = None,
-             batches: tuple = (), quantization: Optional[str] = None, dtype: Optional[str] = None,
-             input_len: Optional[int] = None, spell: Callable[[str], str] = str,
-             chart: bool = False) -> EstimateResult:
-    """`chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py)."""
-    require_fraction("gpu_util", gpu_util)
-    if block_size < 1 or block_size & (block_size - 1):
+             gpu_util: Optional[float] = None, max_num_batched_tokens: Optional[int] = None,
+             max_num_seqs: Optional[int] = None, engine: str = "vllm", pp: int = 1,
+             pp_partition: Optional[tuple] = None, revision: Optional[str] = None, batches: tuple = (),
+             quantization: Optional[str] = None, dtype: Optional[str] = None, input_len: Optional[int] = None,
+             spell: Callable[[str], str] = str, chart: bool = False) -> EstimateResult:
+    """Plans for the cross product of contexts (default: the model's own max length, as vLLM), kv_dtypes and
+    tps. `chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py)."""
+    engine_model = get_engine(engine)
+    if gpu_util is not None:
+        require_fraction("gpu_util", gpu_util)
+    if block_size is not None and (block_size < 1 or block_size & (block_size - 1)):
         raise FieldError("block_size", f"must be a positive power of two (16 is vLLM's default), got {block_size}.")
-    require_positive("max_num_batched_tokens", max_num_batched_tokens)
+    for field, value in (("max_num_batched_tokens", max_num_batched_tokens), ("max_num_seqs", max_num_seqs)):
+        if value is not None:
+            require_positive(field, value)
+    require_positive("pp", pp)
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
     spec = apply_weight_precision(resolve(model, revision), quantization, dtype)
     device = choose_gpu(gpu)
+    if memory is not None:
+        from dataclasses import replace
+
+        device = replace(device, memory_bytes=memory)
     default_context = not contexts
     contexts = contexts or [default_max_model_len(spec)]
 
-    @lru_cache(maxsize=None)
-    def budget_for(tp: int):
-        if budget_bytes is not None:
-            return flag_budget(budget_bytes)
-        return gpu_budget(spec, tp, device, gpu_util, max_num_batched_tokens, memory)
+    def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True):
+        budget_for = budgets(context)
+        return plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
+                    gpu=device, batches=tuple(batches), input_len=input_len, engine=engine_model, pp=pp,
+                    pp_partition=pp_partition, max_num_seqs=max_num_seqs,
+                    max_num_batched_tokens=max_num_batched_tokens, suggest=suggest)
 
-    plans = [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size, gpu=device,
-                  batches=tuple(batches), input_len=input_len, max_num_batched_tokens=max_num_batched_tokens)
-             for c in contexts for d in kv_dtypes for t in tps]
-    drawn = curves(spec, plans, budget_for, device, block_size, max_num_batched_tokens) if chart else ()
+    @lru_cache(maxsize=None)
+    def budgets(context: int):
+        return budget_function(spec, engine=engine_model, device=device, gpu_util=gpu_util, context=context,
+                               kv_budget=budget_bytes, gpu_memory=memory,
+                               max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
+
+    plans = [plan_at(c, d, t) for c in contexts for d in kv_dtypes for t in tps]
+    drawn = curves(plans, plan_at) if chart else ()
     return EstimateResult(spec, plans, spell, default_context, drawn)

@@ -139,6 +139,11 @@ _MODEL_DTYPES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": 
                  "float32": "fp32", "fp32": "fp32", "float": "fp32"}
 
 
+def vllm_name(name: str) -> str:
+    """A precision as vLLM's --kv-cache-dtype spells it (bf16 -> bfloat16)."""
+    return {"bf16": "bfloat16", "fp16": "float16"}.get(name, name)
+
+
 def normalize_dtype_name(name: str) -> Optional[str]:
     """A config's torch_dtype ('bfloat16', 'torch.float16', 'float32') as kvplan's short name, or None."""
     key = str(name).strip().lower().replace("torch.", "").replace("-", "_")

@@ -14,16 +14,18 @@ from .text import size
 
 BAR = "█"
 MAX_SERIES = 4
-# (budget field or None, label, character, colour)
-SEGMENTS = (
-    ("weights_bytes_per_gpu", "weights", "█", "blue"),
-    ("activation_bytes", "activations", "▓", "magenta"),
-    ("runtime", "CUDA context + graphs", "▒", "yellow"),
-    ("nccl_bytes", "NCCL", "░", "cyan"),
-    ("kv", "KV cache", "■", "green"),
-    ("free", "left free by utilization", "·", "bright_black"),
-)
-
+# budget term -> (label, character, colour), in the order the bar draws them
+SEGMENTS = {
+    "weights": ("weights", "█", "blue"),
+    "profile_peak": ("activations (profile peak)", "▓", "magenta"),
+    "activation": ("activations", "▓", "magenta"),
+    "non_torch": ("non-torch (CUDA context, buffers)", "▒", "yellow"),
+    "cuda_context": ("CUDA context", "▒", "yellow"),
+    "cuda_graphs": ("CUDA graphs", "▒", "yellow"),
+    "nccl": ("NCCL", "░", "cyan"),
+    "kv": ("KV cache", "■", "green"),
+    "free": ("left free by utilization", "·", "bright_black"),
+}
 
 def _bar(value: int, top: int, cells: int) -> str:
     """A log-scale bar: 1 request gets one cell, `top` requests all `cells`."""
@@ -78,16 +80,12 @@ def concurrency_chart(result, width: Optional[int]):
 
 
 def budget_segments(budget) -> list:
-    """(label, bytes, character, colour) of one GPU's memory, in the order the bar draws them."""
-    values = {
-        "weights_bytes_per_gpu": budget.weights_bytes_per_gpu,
-        "activation_bytes": budget.activation_bytes,
-        "runtime": budget.cuda_context_bytes + budget.cuda_graph_bytes,
-        "nccl_bytes": budget.nccl_bytes,
-        "kv": max(budget.kv_budget_bytes_per_gpu, 0),
-        "free": budget.gpu_memory_bytes - budget.usable_bytes,
-    }
-    return [(label, values[key], char, colour) for key, label, char, colour in SEGMENTS if values[key] > 0]
+    """(label, bytes, character, colour) of one GPU's memory, in the order the bar draws them: the budget's own
+    terms (the engine's accounting), the KV cache, and what gpu_memory_utilization leaves free."""
+    values = [(t.name, t.bytes) for t in budget.terms if t.name in SEGMENTS and t.bytes > 0]
+    values.append(("kv", max(budget.kv_budget_bytes_per_gpu, 0)))
+    values.append(("free", budget.gpu_memory_bytes - budget.usable_bytes))
+    return [(SEGMENTS[name][0], value, *SEGMENTS[name][1:]) for name, value in values if value > 0]
 
 
 def budget_bar(plan, width: Optional[int]):

@@ -42,38 +42,50 @@ def _engine(plan):
 
 
 def log_block(plan, spell=str) -> list:
-    """vLLM's startup lines for one plan, verbatim (rich markup), under a header naming the plan."""
-    engine = _engine(plan)
-    lines = list(getattr(engine, "log_lines", ()) or ())
-    if not lines:
+    """vLLM's startup lines for one plan, verbatim, under a header naming the plan; its refusal when it would
+    not start; what stays resident."""
+    e = _engine(plan)
+    if e is None or not (e.log_lines or e.refusal):
         return []
-    out = [f"[bold]vLLM[/bold] at {spell('context')} {plan.context}, {spell('kv_dtype')} {plan.kv_dtype}, "
-           f"{spell('tp')} {plan.tp}:"]
-    out += [f"  {escape(line)}" for line in lines]
-    refusal = getattr(engine, "refusal", None)
-    if refusal:
-        out.append(f"  [red]refuses to start:[/red] {escape(getattr(refusal, 'reason', refusal))}")
+    pp = f", {spell('pp')} {plan.pp}" if plan.pp > 1 else ""
+    from ..model.precision import vllm_name
+
+    out = [f"[bold]{escape(e.name)} {escape(e.version)}[/bold] at {spell('context')} {plan.context}, "
+           f"{spell('kv_dtype')} {vllm_name(plan.kv_dtype)}, {spell('tp')} {plan.tp}{pp}:"]
+    if e.kv_cache_dtype != plan.kv_dtype:
+        out.append(f"  [yellow]this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} whatever the KV "
+                   f"dtype asks (a family quirk of the engine)[/yellow]")
+    out += [f"  {escape(line)}" for line in e.log_lines]
+    if e.refusal is not None:
+        out.append(f"  [red]refuses to start:[/red] {escape(e.refusal.reason)}")
+    elif plan.max_concurrency_limited_by == "max_num_seqs":
+        out.append(f"  resident: {plan.max_concurrency:,} requests ({spell('max_num_seqs')} caps them)")
     return out
+
+
+TERM_NAMES = {"weights": "weights", "profile_peak": "profile peak", "activation": "activations",
+              "non_torch": "non-torch", "cuda_context": "CUDA context", "cuda_graphs": "CUDA graphs", "nccl": "NCCL"}
 
 
 def budget_line(plan: Plan, spell=str) -> str:
     b = plan.budget
     if b.source != "gpu":
         return f"KV budget per GPU: {size(b.kv_budget_bytes_per_gpu)} ({spell('kv_budget')})"
-    terms = (f"{b.gpu_name} {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f} - weights/TP "
-             f"{size(b.weights_bytes_per_gpu)} - activations {size(b.activation_bytes)} - CUDA context "
-             f"{size(b.cuda_context_bytes)} - CUDA graphs {size(b.cuda_graph_bytes)}")
-    if b.nccl_bytes:
-        terms += f" - NCCL {size(b.nccl_bytes)}"
+    terms = f"{b.gpu_name} {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f}"
+    for t in b.terms:
+        if t.name in TERM_NAMES and (t.bytes or t.name in ("weights", "profile_peak", "activation")):
+            terms += f" - {TERM_NAMES[t.name]} {size(t.bytes)}"
+    whose = f", {b.engine}" if b.engine else ", kvplan's generic reserves"
+    where = f" pp stage {b.stage}" if b.stage is not None else ""
     left = b.kv_budget_bytes_per_gpu
     total = size(left) if left > 0 else f"nothing left (short by {size(-left)})"
-    return f"KV budget (tp {plan.tp}) = {terms} = {total}"
+    return f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}"
 
 
 def decode_cells(p: Plan) -> tuple:
     """(ITL ms, tokens/s) of the engine estimate at batch 1 and at max concurrency ("-" where nothing fits)."""
-    if not p.decode:
-        return "-", "-"
+    if not p.decode or not p.fits:
+        return "-", "-"  # not one request runs: there is no decode step to time
     one, full = p.decode.at(1), p.decode.at(p.max_concurrency) if p.fits else None
     itl = f"{one.itl_ms:.1f} | " + (f"{full.itl_ms:.1f}" if full else "-")
     rate = f"{one.tokens_per_s:,.0f} | " + (f"{full.tokens_per_s:,.0f}" if full else "-")
