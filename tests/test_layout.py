@@ -139,3 +139,16 @@ def test_shell_completion_offers_gpus_and_dtypes():
     out = subprocess.run([sys.executable, "-c", "from kvplan.cli import entry; entry()"], capture_output=True,
                          text=True, env=env, cwd=ROOT, timeout=60).stdout.split()
     assert {"H100-80GB-SXM", "H100-NVL", "H20", "H200"} <= set(out) and "A100-40GB" not in out
+
+
+def test_the_readme_output_block_is_what_kvplan_prints():
+    """The README's first output block is a real run (same command, 100 columns): its vLLM lines and its table
+    row are what kvplan prints now."""
+    text = (ROOT / "README.md").read_text()
+    command = "$ kvplan estimate meta-llama/Llama-3.1-8B-Instruct --gpu L4\n"
+    block = text[text.index(command) + len(command):]
+    block = block[:block.index("```")]
+    now = run_kvplan("estimate", MODEL, "--gpu", "L4", env={"COLUMNS": "100"}).stdout
+    for line in block.splitlines():
+        if line.startswith(("vllm ", "  Available", "131,072")):
+            assert line in now.splitlines(), line
