@@ -70,7 +70,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .commands.estimate import estimate as run
     from .units import human_int
 
-    contexts = None if max_model_len is None else _many(max_model_len, "context", tokens=True)
+    auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in ("auto", "-1")
+    contexts = None if max_model_len is None or auto_fit else _many(max_model_len, "context", tokens=True)
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
     result = run(model, contexts=contexts, kv_dtypes=_strings(kv_cache_dtype, "kv_dtype"),
                  tps=_many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, block_size=block_size,
@@ -78,7 +79,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                  gpu_memory=None if gpu_memory is None else str(gpu_memory), gpu_util=gpu_memory_utilization,
                  max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, quantization=quantization, dtype=dtype,
                  batches=tuple(_many(batch, "batch")) if batch is not None else (), input_len=input_len,
-                 engine=engine, revision=revision, spell=keyword)
+                 engine=engine, revision=revision, spell=keyword, auto_fit=auto_fit)
     return list(result.plans)
 
 

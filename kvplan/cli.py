@@ -49,7 +49,8 @@ MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config
 FORMAT_HELP = "Output format: table (for people), json, yaml or csv (stable for scripts)."
 SUFFIXES = "vLLM's suffixes: k/m = 10^3/10^6, K/M = 2^10/2^20 (32K = 32,768; 32k = 32,000; 1M = 1,048,576)"
 CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the model's max_position_embeddings, "
-                f"as vLLM. {SUFFIXES}.")
+                f"as vLLM; auto (or -1): the longest that fits, as vLLM's auto-fit. {SUFFIXES}.")
+AUTO_LENGTHS = ("auto", "-1")  # vLLM's human_readable_int_or_auto
 KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float16, bfloat16, fp8 (= fp8_e4m3), "
                  "fp8_e5m2, fp8_inc, fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "
                  "nvfp4_4over6, turboquant_k8v4, turboquant_4bit_nc, turboquant_k3v4_nc, turboquant_3bit_nc, "
@@ -172,7 +173,8 @@ def estimate(
     from .units import human_int
 
     check_format(fmt)
-    contexts = None if context is None else _list(context, "context", "8192,32K", tokens=True)
+    auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
+    contexts = None if context is None or auto_fit else _list(context, "context", "8192,32K", tokens=True)
     partition = tuple(_list(pp_partition, "pp_partition", "31,30")) if pp_partition else None
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
     result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
@@ -180,7 +182,7 @@ def estimate(
                  gpu_util=gpu_util, max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, engine=engine, pp=pp,
                  pp_partition=partition, revision=revision,
                  batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
-                 dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html")
+                 dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit)
     show(result, fmt, chart=chart)
 
 

@@ -187,3 +187,25 @@ def test_estimate_warns_beyond_max_position_embeddings():
 def test_check_defaults_to_the_models_max_length_too():
     r = run_kvplan("check", MODEL, "-tp", "1", "--gpu", "h100", "--format", "json")
     assert json.loads(r.stdout)["results"][0]["context"] == 131072
+
+
+def test_max_model_len_auto_is_vllms_auto_fit():
+    """vLLM 0.32: --max-model-len auto (or -1) keeps the model's length when it fits, else the estimate its refusal
+    names (_auto_fit_max_model_len and _check_enough_kv_cache_memory share _estimate_max_model_len_from_groups)."""
+    refused = plans(MODEL, "--gpu", "L4")[0]
+    assert refused["engine"]["refusal"]["estimated_max_model_len"] == 27280
+    for spelling in ("auto", "-1", "AUTO"):
+        fitted = plans(MODEL, "--gpu", "L4", "--max-model-len", spelling)[0]
+        assert fitted["context"] == 27280 and fitted["engine"]["starts"] and fitted["max_concurrency"] == 1
+    assert plans(MODEL, "--gpu", "h200", "--max-model-len", "auto")[0]["context"] == 131072
+    text = " ".join(run_kvplan("estimate", MODEL, "--gpu", "L4", "--max-model-len", "auto").stdout.split())
+    assert "vLLM's auto-fit reduces max_model_len from 131,072 to 27,280" in text
+
+
+def test_python_api_auto_fit():
+    import kvplan
+    from conftest import environment
+
+    with environment({"HF_HUB_OFFLINE": "1"}):
+        (plan,) = kvplan.estimate(MODEL, gpu="L4", max_model_len="auto")
+    assert plan.context == 27280

@@ -27,6 +27,7 @@ class EstimateResult:
     spell: Callable[[str], str] = str  # field -> the caller's name for it (a flag on the command line)
     default_context: bool = False  # no context was given: the model's own max length, as vLLM
     curves: tuple = ()  # commands/curve.py Curves, when a chart was asked for
+    auto_fitted: Optional[tuple] = None  # with auto-fit: (plan index, the model's own length) of plans it shortened
     view = "estimate"
 
     def to_dict(self) -> dict:
@@ -60,9 +61,12 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
              max_num_seqs: Optional[int] = None, engine: str = "vllm", pp: int = 1,
              pp_partition: Optional[tuple] = None, revision: Optional[str] = None, batches: tuple = (),
              quantization: Optional[str] = None, dtype: Optional[str] = None, input_len: Optional[int] = None,
-             spell: Callable[[str], str] = str, chart: bool = False) -> EstimateResult:
+             spell: Callable[[str], str] = str, chart: bool = False, auto_fit: bool = False) -> EstimateResult:
     """Plans for the cross product of contexts (default: the model's own max length, as vLLM), kv_dtypes and
-    tps. `chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py)."""
+    tps. `chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py).
+    `auto_fit`: vLLM's `--max-model-len auto` (or -1): start from the model's own length and, where the engine
+    would refuse it, plan the length vLLM's auto-fit picks (kv_cache_utils._auto_fit_max_model_len: the same
+    estimate its refusal names)."""
     engine_model = get_engine(engine)
     if gpu_util is not None:
         require_fraction("gpu_util", gpu_util)
@@ -97,5 +101,14 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                                max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
 
     plans = [plan_at(c, d, t) for c in contexts for d in kv_dtypes for t in tps]
+    fitted = []
+    if auto_fit:
+        for i, p in enumerate(plans):
+            refusal = getattr(p.engine, "refusal", None)
+            estimate_len = getattr(refusal, "estimated_max_model_len", None)
+            if estimate_len and estimate_len < p.context:
+                fitted.append((i, p.context))
+                plans[i] = plan_at(estimate_len, p.kv_dtype, p.tp)
     drawn = curves(plans, plan_at) if chart else ()
-    return EstimateResult(spec, plans, spell, default_context, drawn)
+    return EstimateResult(spec, plans, spell, default_context and not auto_fit, drawn,
+                          tuple(fitted) if auto_fit else None)

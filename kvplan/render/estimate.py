@@ -167,9 +167,20 @@ def footnotes(result, plans: list, spell=str) -> list:
     lines.append("KV dtype: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
     limit = spec.max_position_embeddings
     if getattr(result, "default_context", False):
+        from ..plan.max_len import default_max_model_len
+
         source = "max_position_embeddings" if limit else "none in the config: vLLM's fallback"
-        lines.append(f"max len {plans[0].context:,} = the model's own ({source}), vLLM's default; set "
-                     f"{spell('context')} to plan another.")
+        lines.append(f"max len {default_max_model_len(spec):,} = the model's own ({source}), vLLM's default; set "
+                     f"{spell('context')} (or auto, the longest that fits) to plan another.")
+    fitted = getattr(result, "auto_fitted", None)
+    if fitted is not None:
+        for index, original in fitted:
+            p = plans[index]
+            lines.append(f"{spell('context')} auto: vLLM's auto-fit reduces max_model_len from {original:,} to "
+                         f"{p.context:,} for {p.kv_dtype} tp {p.tp} to fit the available KV cache memory; planned at "
+                         f"that length.")
+        if not fitted:
+            lines.append(f"{spell('context')} auto: the model's full length fits (vLLM's auto-fit keeps it).")
     for context in sorted({p.context for p in plans}):
         if limit and context > limit:
             lines.append(f"[yellow]{spell('context')} {context:,} exceeds the model's max_position_embeddings "
