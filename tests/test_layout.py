@@ -152,3 +152,14 @@ def test_the_readme_output_block_is_what_kvplan_prints():
     for line in block.splitlines():
         if line.startswith(("vllm ", "  Available", "131,072")):
             assert line in now.splitlines(), line
+
+
+def test_pipeline_stages_get_their_own_column_at_80_columns():
+    r = run_kvplan("estimate", "deepseek-ai/DeepSeek-V3", "-tp", "8", "-pp", "2", "--gpu", "h100",
+                   "--max-model-len", "32K,128K", env={"COLUMNS": "80"})
+    header = next(line for line in r.stdout.splitlines() if line.lstrip().startswith("max len"))
+    assert header.split()[:7] == ["max", "len", "KV", "dtype", "TP", "PP", "requests"]
+    rows = [line.split() for line in r.stdout.splitlines() if re.match(r"^\s*[\d,]+\s+bf16\s+8\s+2\s", line)]
+    assert [row[0] for row in rows] == ["32,768", "131,072"]
+    plain = run_kvplan("estimate", MODEL, "--gpu", "h100", env={"COLUMNS": "80"}).stdout
+    assert " PP " not in next(line for line in plain.splitlines() if line.lstrip().startswith("max len"))

@@ -127,9 +127,23 @@ def _row(p: Plan) -> list:
                    size(p.kv_bytes_per_sequence_per_gpu), size(p.kv_bytes_per_token_per_gpu), itl, rate]
 
 
+PP_COLUMN = Column("PP", legend="pipeline stages (vLLM's --pipeline-parallel-size); figures are the tightest "
+                                  "stage's")
+
+
+def columns_for(plans: list) -> list:
+    """The estimate's columns; PP only when a plan has pipeline stages."""
+    with_pp = any(getattr(p, "pp", 1) > 1 for p in plans)
+    return [*COLUMNS[:3], PP_COLUMN, *COLUMNS[3:]] if with_pp else list(COLUMNS)
+
+
 def plans_table(plans: list, title: str, width: Optional[int]):
     """(table, the columns shown)."""
-    return fitted_table(list(COLUMNS), [_row(p) for p in plans], width, title=title)
+    columns = columns_for(plans)
+    rows = [_row(p) for p in plans]
+    if PP_COLUMN in columns:
+        rows = [row[:3] + [str(p.pp)] + row[3:] for row, p in zip(rows, plans)]
+    return fitted_table(columns, rows, width, title=title)
 
 
 def _weights_message(plan: Plan, spec, spell) -> str:
@@ -208,7 +222,7 @@ def footnotes(result, plans: list, spell=str) -> list:
     return sorted(set(lines), key=lines.index)
 
 
-def legend(shown: list):
+def legend(shown: list, columns: list = COLUMNS):
     """What each shown column holds, one per line, and which columns the width left out."""
     from rich.table import Table
 
@@ -218,7 +232,7 @@ def legend(shown: list):
     for column in shown:
         if column.legend:
             grid.add_row(column.header, column.legend)
-    dropped = [c.header for c in COLUMNS if c not in shown]
+    dropped = [c.header for c in columns if c not in shown]
     if dropped:
         grid.add_row("", f"not shown at this width: {', '.join(dropped)} (a wider terminal or --format json "
                          f"has them)")
@@ -238,7 +252,7 @@ def renderable(result, width: Optional[int] = None, chart: bool = False):
     for p in plans:
         parts += [Text.from_markup(line) for line in log_block(p, result.spell)]
     table, shown = plans_table(plans, title, width)
-    parts += [table, legend(shown)]
+    parts += [table, legend(shown, columns_for(plans))]
     parts += [Text.from_markup(line) for line in footnotes(result, plans, result.spell)]
     if chart:
         from .chart import charts
