@@ -49,12 +49,14 @@ def _line_chart(result, width: int = 720, height: int = 300) -> str:
         parts.append(f'<text x="{left - 6}" y="{y(10 ** power) + 4:.1f}" text-anchor="end">{10 ** power:,}</text>')
     for i, c in enumerate(curves):
         colour = SERIES[i % len(SERIES)]
-        held = [(p.context, p.max_concurrency) for p in c.points if p.max_concurrency > 0]
+        held = [p for p in c.points if p.max_concurrency > 0]
         if held:
-            path = " ".join(f"{x(ctx):.1f},{y(n):.1f}" for ctx, n in held)
+            path = " ".join(f"{x(p.context):.1f},{y(p.max_concurrency):.1f}" for p in held)
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
-            parts += [f'<circle cx="{x(ctx):.1f}" cy="{y(n):.1f}" r="3" fill="{colour}"><title>{ctx:,} tokens: '
-                      f'{n:,} requests</title></circle>' for ctx, n in held]
+            parts += [f'<circle cx="{x(p.context):.1f}" cy="{y(p.max_concurrency):.1f}" r="3" fill="{colour}">'
+                      f'<title>{p.context:,} tokens: {p.max_concurrency:,} requests'
+                      + (f', ITL {p.itl_ms_at_max:.1f} ms with all decoding' if p.itl_ms_at_max else '')
+                      + '</title></circle>' for p in held]
         parts.append(f'<text x="{width - right + 10}" y="{top + 16 * i + 10}" fill="{colour}">'
                      f'{escape(c.kv_dtype)}, tp {c.tp}</text>')
     parts.append(f'<text x="{left + (width - left - right) / 2:.0f}" y="{height - 4}" text-anchor="middle">'
