@@ -275,20 +275,28 @@ def check(
 @app.command(short_help="Prove a plan on the local GPU: allocate the KV cache, time decode.")
 def verify(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    tp: int = typer.Option(1, "-tp", "--tensor-parallel-size", "--tp",
-                           help="Tensor-parallel degree of the plan; verify runs one rank of it."),
+    tp: int = typer.Option(1, "-tp", "--tensor-parallel-size", "--tp", help="Tensor-parallel degree: one "
+                           "process per GPU when the machine has that many, else one simulated rank."),
     context: str = typer.Option("8192", "--max-model-len", "--context", "-c",
                                 help=f"Tokens per request (8192, 32K); {SUFFIXES}."),
     kv_dtype: str = typer.Option("auto", "--kv-cache-dtype", "--kv-dtype",
                                  help="KV-cache dtype the kernel reads: auto, bfloat16, float16, fp8."),
-    gpu_util: float = typer.Option(0.9, "--gpu-memory-utilization", "--gpu-util", help="Fraction of GPU memory the engine may use."),
-    block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size (8, 16, 32, 64, 128)."),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
+    block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size (8, 16, 32, "
+                                             "64, 128; default: vLLM's choice)."),
+    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", help="Sequences per step, as vLLM's "
+                                               "(default: vLLM's for this GPU): sizes the profile run's sampler "
+                                               "pass and the decode graphs captured."),
+    max_num_batched_tokens: Optional[str] = typer.Option(None, "--max-num-batched-tokens", help="Tokens of the "
+                                                         "profile run's forward pass, as vLLM's (default: vLLM's "
+                                                         f"for this GPU); {SUFFIXES}."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),
 ) -> int:
-    """On the local GPU: allocate one rank's predicted paged KV cache, confirm the capacity boundary and
-    time decode against the bandwidth roofline. Exit 0 when both verdicts hold, 1 when one fails, 2 on
-    bad input or no usable GPU. Needs the `gpu` extra (torch, nvidia-ml-py)."""
+    """On the local GPU: run the model's real forward pass (dummy weights), measure every budget term, size
+    the paged KV pools from what is left, prove the capacity boundary, time decode and prefill against the
+    plan. Exit 0 when the verdicts hold, 1 when one fails, 2 on bad input or no usable GPU. Needs the `gpu`
+    extra (torch, nvidia-ml-py)."""
     from .commands.verify import VerifyResult, verify as run
     from .render import check_format
 
@@ -296,8 +304,11 @@ def verify(
     lengths = _list(context, "context", "8192 or 32K", tokens=True)
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {context!r}.")
+    from .units import human_int
+
+    batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
     result = run(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util, block_size=block_size,
-                 revision=revision)
+                 max_num_seqs=max_num_seqs, max_num_batched_tokens=batched, revision=revision)
     show(result, fmt)
     return 0 if result.ok else 1
 

@@ -86,13 +86,15 @@ def weights_from_counts(counts: dict, source: str) -> Weights:
     return Weights(sum(counts.values()), stored, main.lower(), source)
 
 
-def from_path(path: Path) -> ModelSpec:
+def from_path(path: Path, raw_out: Optional[list] = None) -> ModelSpec:
     folder = path if path.is_dir() else path.parent
     config = path / "config.json" if path.is_dir() else path
     if not config.is_file():
         raise KvplanError(f"MODEL folder {path} has no config.json.")
     weights = local_weights(folder) if path.is_dir() or config.name == "config.json" else None
     raw = load_json(config)
+    if raw_out is not None:
+        raw_out.append(raw)
     spec = parse_config(raw, str(path))
     if weights is None:
         return spec
@@ -196,7 +198,7 @@ def _hub_weights(model_id: str, revision: Optional[str]) -> Optional[Weights]:
     return weights_from_counts(dict(meta.parameter_count), "safetensors metadata")
 
 
-def from_hub(model_id: str, revision: Optional[str]) -> ModelSpec:
+def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = None) -> ModelSpec:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.utils import disable_progress_bars, logging
 
@@ -208,7 +210,10 @@ def from_hub(model_id: str, revision: Optional[str]) -> ModelSpec:
         config = hf_hub_download(model_id, "config.json", revision=revision)
     except Exception as exc:  # every failure becomes one sentence; see _hub_error
         raise _hub_error(model_id, exc) from None
-    return parse_config(load_json(Path(config)), model_id, _hub_weights(model_id, revision))
+    raw = load_json(Path(config))
+    if raw_out is not None:
+        raw_out.append(raw)
+    return parse_config(raw, model_id, _hub_weights(model_id, revision))
 
 
 # ---- entry point -------------------------------------------------------------------------------------------
@@ -217,15 +222,20 @@ def looks_like_path(model: str) -> bool:
     return model.startswith((".", "/", "~")) or model.endswith((".json", ".yaml")) or os.sep + os.sep in model
 
 
-def resolve(model: str, revision: Optional[str] = None) -> ModelSpec:
+def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] = None) -> ModelSpec:
+    """The spec of MODEL; `raw_out`, when given, receives the raw config.json it was parsed from (verify builds
+    its forward pass from the fields the spec does not keep)."""
     path = Path(model).expanduser()
     if path.exists():
-        return from_path(path)
+        return from_path(path, raw_out)
     if looks_like_path(model):
         raise KvplanError(f"MODEL {model} does not exist; give a config.json, a model folder or a Hub id.")
     if ".." in model or not HUB_ID.match(model):
         raise KvplanError(f"MODEL {model!r} is not a Hugging Face id (owner/name) nor an existing path.")
     bundled = find_bundled(model) if revision is None else None
     if bundled is not None:
-        return replace(load_bundled(bundled)[1], name=model)  # aliases keep the id the user typed
-    return from_hub(model, revision)
+        entry, spec = load_bundled(bundled)
+        if raw_out is not None:
+            raw_out.append(entry["config"])
+        return replace(spec, name=model)  # aliases keep the id the user typed
+    return from_hub(model, revision, raw_out)
