@@ -1,4 +1,16 @@
-"""Sizes and token counts as people write them: `10GiB`, `80GB`, `1.5e9`; `8192`, `32k`."""
+"""Numbers and sizes as people write them, by the rules of vLLM's own argument parser
+(vllm/utils/argparse_utils.py `human_readable_int`, which vLLM uses for --max-model-len,
+--max-num-batched-tokens and --kv-cache-memory-bytes):
+
+- a plain integer: `8192`, `1_000_000`;
+- a number with a lower-case suffix is decimal: `k` 10^3, `m` 10^6, `g` 10^9, `t` 10^12, and may have a
+  fraction (`25.6k` = 25,600, `1m` = 1,000,000);
+- a number with an upper-case suffix is binary: `K` 2^10, `M` 2^20, `G` 2^30, `T` 2^40, whole numbers only
+  (`32K` = 32,768, `1M` = 1,048,576; `1.5K` is an error, as in vLLM).
+
+Sizes (kvplan's --gpu-memory, and --kv-cache-memory-bytes) also take explicit byte units, which vLLM does not:
+`10GiB`, `512MiB` (binary) and `80GB`, `512MB` (decimal), case-insensitive.
+"""
 
 from __future__ import annotations
 
@@ -6,47 +18,77 @@ import re
 
 from .errors import FieldError, quote
 
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_HUMAN = re.compile(r"(\d+(?:\.\d+)?)([kKmMgGtT])")
+_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
+          "tib": 2**40}
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?|\d*\.\d+)\s*([a-z]+)$", re.IGNORECASE)
+RULES = "k/m/g/t = 10^3/6/9/12, K/M/G/T = 2^10/20/30/40, as vLLM's arguments"
+
+
+def human_int(text, field: str, example: str = "8192, 32K or 1M") -> int:
+    """vLLM's human-readable integer (see the module doc): '1k' -> 1000, '1K' -> 1024, '25.6k' -> 25600."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    value = str(text).strip()
+    match = _HUMAN.fullmatch(value)
+    if match:
+        number, suffix = match.groups()
+        if suffix in DECIMAL:
+            return int(float(number) * DECIMAL[suffix])
+        if "." in number:
+            raise FieldError(field, f"takes no decimals with the binary suffix {suffix} (as in vLLM), got "
+                                    f"{quote(text)}; did you mean {number}{suffix.lower()}?")
+        return int(number) * BINARY[suffix]
+    try:
+        return int(value)
+    except ValueError:
+        raise FieldError(field, f"must be a whole number, optionally with a suffix ({RULES}), e.g. {example}; "
+                                f"got {quote(text)}.") from None
 
 
 def parse_size(text, field: str) -> int:
-    """Bytes from '10GiB', '80GB' or a plain number; FieldError naming `field` otherwise."""
-    match = _SIZE.match(str(text))
-    unit = match and match.group(2).lower()
-    if not match or unit not in _UNITS:
-        raise FieldError(field, f"{quote(text)} is not a size; write bytes or a number with a unit, e.g. 10GiB, "
-                                f"80GB, 512MiB.")
-    value = int(float(match.group(1)) * _UNITS[unit])
+    """Bytes: vLLM's human-readable integer ('10G' = 10 GiB, '10g' = 10^10) or an explicit byte unit
+    ('10GiB', '80GB'); FieldError naming `field` otherwise."""
+    if isinstance(text, float) and text.is_integer():
+        text = int(text)
+    match = _SIZE.match(str(text).strip())
+    if match and match.group(2).lower() in _BYTES:
+        value = int(float(match.group(1)) * _BYTES[match.group(2).lower()])
+    else:
+        try:
+            value = human_int(text, field)
+        except FieldError:
+            raise FieldError(field, f"{quote(text)} is not a size; write bytes, a vLLM-style number (10G = 10 GiB, "
+                                    f"10g = 10^10) or a byte unit (10GiB, 80GB, 512MiB).") from None
     if value <= 0:
         raise FieldError(field, f"must be a positive size, got {quote(text)}.")
     return value
 
 
-def parse_tokens(value, field: str, example: str = "8192 or 32k") -> int:
-    """A token count: 8192, or '32k' (k = 1024 tokens)."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        digits = text[:-1] if text.endswith("k") else text
-        if digits.isdigit() and int(digits) > 0:
-            return int(digits) * (1024 if text.endswith("k") else 1)
-    elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    raise FieldError(field, f"must be a positive number of tokens (e.g. {example}), got {quote(value)}.")
+def parse_tokens(value, field: str, example: str = "8192, 32K or 1M") -> int:
+    """A positive token count, by vLLM's rules: 8192, '32K' (= 32,768), '32k' (= 32,000), '1M'."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise FieldError(field, f"must be a positive number of tokens (e.g. {example}), got {quote(value)}.")
+    count = human_int(value, field, example)
+    if count < 1:
+        raise FieldError(field, f"must be a positive number of tokens (e.g. {example}), got {quote(value)}.")
+    return count
 
 
 def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
-    """'4096,32k' -> [4096, 32768] ('k' = 1024, for token counts only)."""
+    """'4096,32K' -> [4096, 32768]. Token counts take vLLM's suffixes; other lists plain integers."""
     values = []
     for item in str(text).split(","):
-        item = item.strip().lower()
-        scale = 1024 if tokens and item.endswith("k") else 1
-        digits = item[:-1] if scale > 1 else item
-        if not digits.isdigit() or int(digits) * scale < 1:
+        item = item.strip()
+        if tokens:
+            values.append(parse_tokens(item, field, example))
+            continue
+        if not item.isdigit() or int(item) < 1:
             raise FieldError(field, f"takes positive whole numbers separated by commas (e.g. {example}), got "
                                     f"{quote(item)}.")
-        values.append(int(digits) * scale)
+        values.append(int(item))
     return values
 
 
@@ -59,6 +101,6 @@ def require_positive(field: str, value) -> int:
 def require_fraction(field: str, value) -> float:
     """(0, 1], like vLLM's --gpu-memory-utilization."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise FieldError(field, f"must be a fraction in (0, 1] like vLLM's --gpu-memory-utilization, got "
+        raise FieldError(field, f"must be a fraction in (0, 1] (the share of GPU memory the engine may use), got "
                                 f"{quote(value)}.")
     return float(value)

@@ -412,7 +412,7 @@ def test_file_shape_errors(tmp_path, text, needles):
     ("name: a\n    model: {llama}\n    tp: 2\n    gpu: H900",
      ["field 'gpu' 'H900' is not in the GPU catalog", "H100-80GB-SXM"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    kv_dtype: fp7", ["field 'kv_dtype' 'fp7'", "fp8"]),
-    ("name: a\n    model: {llama}\n    tp: 2\n    context: lots", ["field 'context' must be a positive number"]),
+    ("name: a\n    model: {llama}\n    tp: 2\n    context: lots", ["field 'context' must be a whole number"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    gpu_util: 1.5", ["field 'gpu_util' must be a fraction in (0, 1]"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    kv_budget: plenty", ["field 'kv_budget' 'plenty' is not a size"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    min_concurrency: 0",
@@ -444,8 +444,8 @@ def test_unknown_gpu_flag(tmp_path):
     (["--tp", "0"], ["--tp", "got '0'"]),
     (["--tp", "-2"], ["--tp", "got '-2'"]),
     (["--tp", "two"], ["--tp", "got 'two'"]),
-    ([], ["--tp is required with MODEL"]),
-    (["--tp", "2", "--pp", "0"], ["--pipeline-parallel-size must be a positive integer, got 0"]),
+    ([], ["--tensor-parallel-size is required with MODEL"]),
+    (["--tp", "2", "--pp", "0"], ["--pp must be a positive integer, got 0"]),
     (["--tp", "2", "--pp", "x"], ["--pp"]),
     (["--tp", "2", "--min-concurrency", "0"], ["--min-concurrency must be a positive integer"]),
     (["--tp", "2", "--kv-dtype", "fp7"], ["--kv-dtype 'fp7'"]),
@@ -460,7 +460,7 @@ def test_flag_errors(tmp_path, args, needles):
 def test_usage_errors(tmp_path):
     llama = write_config(tmp_path, "llama-3-8b", LLAMA_3_8B)
     path = deploy_file(tmp_path, f"deployments:\n  - name: a\n    model: {llama}\n    tp: 2\n")
-    assert_bad_input(kvplan("check"), "needs MODEL with --tp")
+    assert_bad_input(kvplan("check"), "needs MODEL with --tensor-parallel-size")
     assert_bad_input(kvplan("check", "--file", path, "--tp", "2"), "--tp applies to MODEL only")
     assert_bad_input(kvplan("check", "--file", path, "--gpu", "H100"), "--gpu applies to MODEL only")
     assert_bad_input(kvplan("check", "--file", path, "--suggest"), "--suggest takes a MODEL")

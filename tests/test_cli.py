@@ -17,7 +17,7 @@ REQUIRED = {"context", "kv_dtype", "tp", "block_size", "kv_bytes_per_token", "kv
 
 
 def test_json_sweep_is_the_cross_product(write_config):
-    r = run_kvplan("estimate", write_config(LLAMA3_8B), "--context", "4096,32k", "--kv-dtype", "auto,fp8",
+    r = run_kvplan("estimate", write_config(LLAMA3_8B), "--context", "4096,32K", "--kv-dtype", "auto,fp8",
                    "--tp", "1,2,3", "--kv-budget", "20GiB", "--format", "json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
@@ -71,11 +71,12 @@ def test_table_footnotes_for_mla_and_hybrid(write_config):
 
 
 def test_does_not_fit_row_says_what_would(write_config):
-    r = run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--context", "128k", "--kv-budget", "10GiB")
+    r = run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--context", "128K", "--kv-budget", "10GiB")
     assert r.returncode == 0
     text = " ".join(r.stdout.split())  # the footnote wraps at 100 columns
+    assert "does not fit" in text
     # 81904 tokens: vLLM's own "estimated maximum model length" for 10 GiB less the null block (5119 x 16).
-    assert "no fit" in text and "would fit with --tp 2 or --kv-dtype fp8 or --context 81904" in text
+    assert "would fit with --tensor-parallel-size 2 or --kv-cache-dtype fp8 or --max-model-len 81904" in text
     assert "the estimated maximum model length is 81904" in text
 
 

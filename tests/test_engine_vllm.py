@@ -85,7 +85,7 @@ def test_context_beyond_the_model_is_refused(write_config):
         "User-specified max_model_len (65536) is greater than the derived max_model_len (max_position_embeddings="
         "32768.0 or model_max_length=None in model's config.json).")
     assert row["engine"]["refusal"]["estimated_max_model_len"] == 32768
-    assert "--context 32768" in row["suggestion"]
+    assert "--max-model-len 32768" in row["suggestion"]
 
 
 def test_log_number_format_is_vllms():
@@ -188,7 +188,7 @@ def test_unknown_engine_lists_the_valid_ones(write_config):
 
 
 @pytest.mark.parametrize("args, needles", [
-    (["-pp", "0"], ["--pipeline-parallel-size must be a positive integer"]),
+    (["-pp", "0"], ["-pp must be a positive integer"]),
     (["-pp", "64"], ["pp 64 exceeds num_hidden_layers (32)"]),
     (["-pp", "2", "--pp-layer-partition", "20,10"], ["--pp-layer-partition", "summing to num_hidden_layers (32)"]),
     (["--max-num-seqs", "0"], ["--max-num-seqs must be a positive integer"]),

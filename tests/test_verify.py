@@ -108,8 +108,8 @@ def test_layout_bytes_equal_the_plan(config, context, tp, kv_dtype, block):
 
 
 def test_layout_refuses_what_it_cannot_lay_out():
-    spec, p = make_plan(LLAMA3_8B, 10 * GiB, kv_dtype="int8")
-    with pytest.raises(KvplanError, match="kv_dtype int8"):
+    spec, p = make_plan(LLAMA3_8B, 10 * GiB, kv_dtype="int8_per_token_head")
+    with pytest.raises(KvplanError, match="kv_dtype int8_per_token_head"):
         V.cache_layout(spec, p)
     spec, p = make_plan(LLAMA3_8B, 100 * 2**20)
     with pytest.raises(KvplanError, match="no room for one sequence"):
@@ -365,11 +365,14 @@ def test_no_torch_fails_in_one_line():
 
 @pytest.mark.parametrize("args,needle", [
     (["--block-size", "12"], "--block-size must be one of 8, 16, 32, 64, 128"),
-    (["--kv-dtype", "int8"], "--kv-dtype int8"),
+    (["--kv-dtype", "int8_per_token_head"], "--kv-dtype int8_per_token_head"),
+    (["--kv-cache-dtype", "int8"], "--kv-cache-dtype 'int8' is not one of vLLM's KV-cache dtypes; use "
+                                   "int8_per_token_head"),
     (["--format", "csv"], "--format 'csv'"),
     (["--gpu-util", "1.5"], "--gpu-util must be a fraction in (0, 1]"),
     (["--tp", "3"], "--tp 3 cannot shard"),
-    (["--context", "abc"], "--context takes positive whole numbers"),
+    (["--context", "abc"], "--context must be a whole number"),
+    (["--max-model-len", "1.5K"], "--max-model-len takes no decimals with the binary suffix K"),
 ])
 def test_bad_flags_fail_before_any_gpu_work(args, needle):
     line = _one_error_line(run_kvplan("verify", "meta-llama/Llama-3.1-8B-Instruct", *args))

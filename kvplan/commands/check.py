@@ -4,7 +4,7 @@ and on which key of the deployments file; `ok` is false when any rule fails."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Optional
 
@@ -15,6 +15,7 @@ from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..engines import get_engine
 from ..plan.capacity import token_bytes
+from ..plan.max_len import default_max_model_len
 from ..plan.plan import MAX_TP, fitting_changes, plan
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import budget_function
@@ -105,6 +106,8 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
 
 def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict:
     spec = _spec_for(dep)
+    if dep.context is None:  # vLLM's default: the model's own max length
+        dep = replace(dep, context=default_max_model_len(spec))
     precision = resolve_kv_dtype(dep.kv_dtype, spec.dtype)
     tp_only = shard(spec, dep.tp)
     sharding = shard(spec, dep.tp, dep.pp)
@@ -184,9 +187,10 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     }
 
 
-def check(deployments: list) -> CheckResult:
-    """Every deployment; suggestions name the deployment keys (tp 4, kv_dtype fp8, context 16384)."""
-    return CheckResult([check_deployment(dep) for dep in deployments])
+def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:
+    """Every deployment; suggestions name the fields as `spell` writes them (a deployments file's keys by
+    default: tp 4, kv_dtype fp8, context 16384)."""
+    return CheckResult([check_deployment(dep, spell) for dep in deployments])
 
 
 def suggest(model: str, revision: Optional[str] = None) -> SuggestResult:

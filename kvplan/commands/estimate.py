@@ -13,8 +13,10 @@ from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..plan.budget import flag_budget
+from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
 from ..units import parse_size, require_fraction, require_positive
+from .curve import curves
 from .describe import model_summary
 
 
@@ -23,10 +25,16 @@ class EstimateResult:
     spec: ModelSpec
     plans: list
     spell: Callable[[str], str] = str  # field -> the caller's name for it (a flag on the command line)
+    default_context: bool = False  # no context was given: the model's own max length, as vLLM
+    curves: tuple = ()  # commands/curve.py Curves, when a chart was asked for
+    auto_fitted: Optional[tuple] = None  # with auto-fit: (plan index, the model's own length) of plans it shortened
     view = "estimate"
 
     def to_dict(self) -> dict:
-        return {"model": model_summary(self.spec), "plans": self.rows()}
+        data = {"model": model_summary(self.spec), "plans": self.rows()}
+        if self.curves:
+            data["curves"] = [c.to_dict() for c in self.curves]
+        return data
 
     def rows(self) -> list:
         return [p.to_dict(self.spell) for p in self.plans]
@@ -46,13 +54,19 @@ def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float
     return budget_for
 
 
-def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_size: Optional[int] = None,
+def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = ("auto",), tps: list = (1,),
+             block_size: Optional[int] = None,
              kv_budget: Optional[str] = None, gpu: Optional[str] = None, gpu_memory: Optional[str] = None,
              gpu_util: Optional[float] = None, max_num_batched_tokens: Optional[int] = None,
              max_num_seqs: Optional[int] = None, engine: str = "vllm", pp: int = 1,
              pp_partition: Optional[tuple] = None, revision: Optional[str] = None, batches: tuple = (),
              quantization: Optional[str] = None, dtype: Optional[str] = None, input_len: Optional[int] = None,
-             spell: Callable[[str], str] = str) -> EstimateResult:
+             spell: Callable[[str], str] = str, chart: bool = False, auto_fit: bool = False) -> EstimateResult:
+    """Plans for the cross product of contexts (default: the model's own max length, as vLLM), kv_dtypes and
+    tps. `chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py).
+    `auto_fit`: vLLM's `--max-model-len auto` (or -1): start from the model's own length and, where the engine
+    would refuse it, plan the length vLLM's auto-fit picks (kv_cache_utils._auto_fit_max_model_len: the same
+    estimate its refusal names)."""
     engine_model = get_engine(engine)
     if gpu_util is not None:
         require_fraction("gpu_util", gpu_util)
@@ -70,14 +84,31 @@ def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_si
         from dataclasses import replace
 
         device = replace(device, memory_bytes=memory)
-    plans = []
-    for c in contexts:
-        budget_for = budget_function(spec, engine=engine_model, device=device, gpu_util=gpu_util, context=c,
-                                     kv_budget=budget_bytes, gpu_memory=memory,
-                                     max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
-        plans += [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size, gpu=device,
-                       batches=tuple(batches), input_len=input_len, engine=engine_model, pp=pp,
-                       pp_partition=pp_partition, max_num_seqs=max_num_seqs,
-                       max_num_batched_tokens=max_num_batched_tokens)
-                  for d in kv_dtypes for t in tps]
-    return EstimateResult(spec, plans, spell)
+    default_context = not contexts
+    contexts = contexts or [default_max_model_len(spec)]
+
+    def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True):
+        budget_for = budgets(context)
+        return plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
+                    gpu=device, batches=tuple(batches), input_len=input_len, engine=engine_model, pp=pp,
+                    pp_partition=pp_partition, max_num_seqs=max_num_seqs,
+                    max_num_batched_tokens=max_num_batched_tokens, suggest=suggest)
+
+    @lru_cache(maxsize=None)
+    def budgets(context: int):
+        return budget_function(spec, engine=engine_model, device=device, gpu_util=gpu_util, context=context,
+                               kv_budget=budget_bytes, gpu_memory=memory,
+                               max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
+
+    plans = [plan_at(c, d, t) for c in contexts for d in kv_dtypes for t in tps]
+    fitted = []
+    if auto_fit:
+        for i, p in enumerate(plans):
+            refusal = getattr(p.engine, "refusal", None)
+            estimate_len = getattr(refusal, "estimated_max_model_len", None)
+            if estimate_len and estimate_len < p.context:
+                fitted.append((i, p.context))
+                plans[i] = plan_at(estimate_len, p.kv_dtype, p.tp)
+    drawn = curves(plans, plan_at) if chart else ()
+    return EstimateResult(spec, plans, spell, default_context and not auto_fit, drawn,
+                          tuple(fitted) if auto_fit else None)

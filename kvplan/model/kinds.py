@@ -76,6 +76,9 @@ class FullAttention(PagedKV):
         """Quantisation scale vectors per token on one GPU (one per head, for K and for V)."""
         return 2 * self.heads_per_gpu(tp)
 
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        return self.heads_per_gpu(tp) * precision.head_bytes(self.head_dim, self.value_dim)
+
     def tp_errors(self, tp: int) -> tuple:
         kv = self.kv_heads
         if kv % tp == 0 or tp % kv == 0:
@@ -149,6 +152,9 @@ class MLALatent(PagedKV):
 
     def vectors_per_token(self, tp: int) -> int:
         return 1
+
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        return precision.latent_bytes(self.kv_lora_rank, self.qk_rope_head_dim)
 
     def tp_errors(self, tp: int) -> tuple:
         return ()  # replicated by design

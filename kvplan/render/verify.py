@@ -175,7 +175,7 @@ def verdict_lines(r: dict) -> list:
     return lines
 
 
-def renderable(result):
+def renderable(result, width=None):
     from rich.console import Group
     from rich.text import Text
 
