@@ -1,6 +1,9 @@
 """The command line: flags <-> fields, exit codes, and nothing else. Commands return result objects
 (kvplan/commands/), kvplan/render turns them into text, and this module is the only one that knows a flag's
-name: FLAGS spells every field the core names in its errors and suggestions."""
+name: FLAGS spells every field the core names in its errors and suggestions.
+
+Flags are vLLM's (`vllm serve --help`) wherever vLLM has one, spelled and parsed as vLLM parses them; kvplan's
+earlier names stay as aliases (--context, --kv-dtype, --tp, --gpu-util, --kv-budget)."""
 
 from __future__ import annotations
 
@@ -11,21 +14,36 @@ import typer
 
 from .errors import FieldError, KvplanError
 
-# field (as the core names it) -> the flag a user types
+# field (as the core names it) -> the flag a user types (vLLM's spelling where vLLM has the flag)
 FLAGS = {
-    "model": "MODEL", "tp": "--tp", "pp": "--pp", "context": "--context", "kv_dtype": "--kv-dtype",
-    "block_size": "--block-size", "kv_budget": "--kv-budget", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
-    "gpu_util": "--gpu-util", "max_num_batched_tokens": "--max-num-batched-tokens", "revision": "--revision",
-    "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format", "batch": "--batch",
-    "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len", "hub_timeout": "--hub-timeout",
+    "model": "MODEL", "tp": "--tensor-parallel-size", "pp": "--pipeline-parallel-size",
+    "context": "--max-model-len", "kv_dtype": "--kv-cache-dtype", "block_size": "--block-size",
+    "kv_budget": "--kv-cache-memory-bytes", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
+    "gpu_util": "--gpu-memory-utilization", "max_num_batched_tokens": "--max-num-batched-tokens",
+    "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+    "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
+    "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
+    "hub_timeout": "--hub-timeout",
 }
+# every spelling of a field's flag; errors and suggestions use the one the user typed
+ALIASES = {
+    "tp": ("-tp", "--tensor-parallel-size", "--tp"), "pp": ("-pp", "--pipeline-parallel-size", "--pp"),
+    "context": ("--max-model-len", "--context", "-c"), "kv_dtype": ("--kv-cache-dtype", "--kv-dtype"),
+    "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"), "gpu_util": ("--gpu-memory-utilization", "--gpu-util"),
+}
+_typed: list = []  # this run's arguments (set by main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Plan LLM KV-cache capacity, tensor parallelism and decode speed from a model's config.json, "
-         "then prove the plan on the local GPU.",
+         "in vLLM's terms, then prove the plan on the local GPU.",
+    epilog="Try: kvplan estimate meta-llama/Llama-3.1-8B-Instruct --gpu L4\n\n"
+           "kvplan estimate Qwen/Qwen3-32B -tp 2 --max-model-len 32K,128K --kv-cache-dtype auto,fp8 --chart\n\n"
+           "kvplan check --file deployments.yaml  (docs/ci.md)\n\n"
+           "Every command takes -h. Shell completion: kvplan --install-completion.",
 )
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -43,20 +61,60 @@ def hub_deadline(value):
     from .model.sources import hub_deadline as deadline
 
     return deadline(value)
+SUFFIXES = "vLLM's suffixes: k/m = 10^3/10^6, K/M = 2^10/2^20 (32K = 32,768; 32k = 32,000; 1M = 1,048,576)"
+CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the model's max_position_embeddings, "
+                f"as vLLM; auto (or -1): the longest that fits, as vLLM's auto-fit. {SUFFIXES}.")
+AUTO_LENGTHS = ("auto", "-1")  # vLLM's human_readable_int_or_auto
+KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float16, bfloat16, fp8 (= fp8_e4m3), "
+                 "fp8_e5m2, fp8_inc, fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "
+                 "nvfp4_4over6, turboquant_k8v4, turboquant_4bit_nc, turboquant_k3v4_nc, turboquant_3bit_nc, "
+                 "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla.")
+KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G = 10 GiB, 10g = 10^10 (vLLM's "
+                  "rule), or 10GiB / 80GB.")
+GPU_UTIL_HELP = "Fraction of GPU memory the engine may use (default: the engine's, 0.92 for vLLM 0.32)."
+DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
+
+
+def _complete_gpu(incomplete: str) -> list:
+    from .plan.catalog import CATALOG
+
+    return [g.name for g in CATALOG if g.name.lower().startswith(incomplete.lower())]
+
+
+def _complete_kv_dtype(incomplete: str) -> list:
+    from .model.precision import VLLM_KV_DTYPES
+
+    return [d for d in ("auto", *VLLM_KV_DTYPES) if d.startswith(incomplete.lower())]
+
+
+def _complete_model(incomplete: str) -> list:
+    from .model.sources import bundled_files
+
+    ids = [p.stem.replace("--", "/") for p in bundled_files()]
+    return [i for i in ids if i.lower().startswith(incomplete.lower())]
 
 
 def flag(field: str) -> str:
+    """The flag for `field`, as vLLM spells it (suggestions teach vLLM's names)."""
     return FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
-def show(result, fmt: str) -> None:
+def typed(field: str) -> str:
+    """The flag for `field` as the user typed it in this run (an error names what they wrote), else vLLM's."""
+    for spelling in ALIASES.get(field, ()):
+        if any(arg == spelling or arg.startswith(spelling + "=") for arg in _typed):
+            return spelling
+    return flag(field)
+
+
+def show(result, fmt: str, **options) -> None:
     """Render the whole output before writing any of it: a failure never leaves half an output. A closed
     stdout or a full disk is one line (exit 2), not a traceback."""
     from .render import emit
 
     if sys.stdout is None:
         raise KvplanError("cannot write the output: stdout is closed.")
-    text = emit(result, fmt)
+    text = emit(result, fmt, **options)
     try:
         sys.stdout.write(text)
         sys.stdout.flush()
@@ -73,25 +131,51 @@ def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False)
     return int_list(text, field, example, tokens)
 
 
-@app.command()
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        sys.stdout.write(f"kvplan {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                      help="Print kvplan's version and exit.")) -> None:
+    """Plan LLM KV-cache capacity, tensor parallelism and decode speed from a model's config.json, in vLLM's
+    terms, then prove the plan on the local GPU."""
+
+
+@app.command(short_help="vLLM's startup figures and max concurrency per plan; comma lists sweep.")
 def estimate(
-    model: str = typer.Argument(..., help=MODEL_HELP),
-    context: str = typer.Option("8192", "--context", "-c", help="Tokens per sequence; comma list sweeps (4096,32k)."),
-    kv_dtype: str = typer.Option("auto", "--kv-dtype", help="KV precision: auto, fp32, fp16, bf16, fp8 "
-                                 "(fp8_e4m3, fp8_e5m2), int8, int4; comma list sweeps."),
-    tp: str = typer.Option("1", "--tp", help="Tensor-parallel degree; comma list sweeps (1,2,4,8)."),
-    block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size in tokens."),
-    kv_budget: Optional[str] = typer.Option(None, "--kv-budget", help="KV bytes per GPU (10GiB, 80GB or "
-                                            "bytes), like vLLM's --kv-cache-memory-bytes; skips the GPU budget."),
-    gpu: Optional[str] = typer.Option(None, "--gpu", help="GPU from `kvplan gpus` (case-insensitive alias); "
-                                      "default: the detected GPU, else H100-80GB-SXM."),
+    model: str = typer.Argument(..., help=MODEL_HELP, autocompletion=_complete_model),
+    context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", show_default=False,
+                                          help=CONTEXT_HELP + " A comma list sweeps (8K,32K,128K)."),
+    kv_dtype: str = typer.Option("auto", "--kv-cache-dtype", "--kv-dtype", autocompletion=_complete_kv_dtype,
+                                 help=KV_DTYPE_HELP + " A comma list sweeps (auto,fp8)."),
+    tp: str = typer.Option("1", "-tp", "--tensor-parallel-size", "--tp",
+                           help="Tensor-parallel degree; a comma list sweeps (1,2,4,8)."),
+    pp: int = typer.Option(1, "-pp", "--pipeline-parallel-size", "--pp", help="Pipeline stages; layers split "
+                           "as vLLM splits them (uneven counts allowed)."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
+                                             "(default: the engine's; vLLM uses 16, 64 for fp8 MLA)."),
+    kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
+    gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP, autocompletion=_complete_gpu),
     gpu_memory: Optional[str] = typer.Option(None, "--gpu-memory", help="Override the GPU's memory (80GB, "
-                                             "79.2GiB or bytes)."),
-    gpu_util: float = typer.Option(0.9, "--gpu-util", help="Fraction of GPU memory the engine may use, as "
-                                   "vLLM's --gpu-memory-utilization."),
-    max_num_batched_tokens: int = typer.Option(8192, "--max-num-batched-tokens", help="Tokens of the "
-                                               "largest forward pass (sizes the activation reserve)."),
+                                             "79.2GiB or bytes); kvplan's own flag."),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", show_default=False,
+                                             help=GPU_UTIL_HELP),
+    max_num_batched_tokens: Optional[str] = typer.Option(None, "--max-num-batched-tokens", show_default=False,
+                                                         help="Tokens of the largest forward pass (default: what "
+                                                         f"vLLM picks for the GPU, 8192 on H100/H200); {SUFFIXES}."),
+    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", help="Most sequences the engine runs at "
+                                               "once (default: what vLLM picks for the GPU, 1024 on H100/H200)."),
+    pp_partition: Optional[str] = typer.Option(None, "--pp-layer-partition", help="Layers per stage, like "
+                                               "VLLM_PP_LAYER_PARTITION (e.g. 31,30)."),
+    engine: str = typer.Option("vllm", "--engine", help="Engine model (kvplan's flag): vllm (0.32.0), "
+                               "vllm==<release> for an older vLLM, or none (ideal paging, no engine reserves)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     batch: Optional[str] = typer.Option(None, "--batch", help="Decode batch sizes to estimate besides 1 and max "
                                         "concurrency (1,8,64); batches that do not fit are marked."),
     quantization: Optional[str] = typer.Option(None, "--quantization", "-q", help="Serve the weights quantised "
@@ -99,45 +183,53 @@ def estimate(
     dtype: Optional[str] = typer.Option(None, "--dtype", help="Model dtype as vLLM's --dtype: auto, half, "
                                         "float16, bfloat16, float, float32."),
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
-                                            "(default: the context)."),
-    hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
-    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
+                                            "(default: the max model length)."),
+    chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
+                               "each GPU's memory as a stacked bar (always in --format html)."),
+    fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
+                            "page with the chart and the table."),
 ) -> None:
-    """Footprint, KV budget, max concurrency, decode ITL and time to first token; sweeps are the cross product
-    of the comma lists."""
+    """What vLLM would log at startup (available KV cache memory, KV cache size in tokens, maximum
+    concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
+    lists sweep."""
     from .commands.estimate import estimate as run
     from .render import check_format
+    from .units import human_int
 
     check_format(fmt)
+    auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
+    contexts = None if context is None or auto_fit else _list(context, "context", "8192,32K", tokens=True)
+    partition = tuple(_list(pp_partition, "pp_partition", "31,30")) if pp_partition else None
+    batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
     with hub_deadline(hub_timeout):
-        result = run(model, contexts=_list(context, "context", "4096,32k", tokens=True),
-                     kv_dtypes=[d.strip() for d in kv_dtype.split(",")], tps=_list(tp, "tp"),
-                     block_size=block_size, kv_budget=kv_budget, gpu=gpu, gpu_memory=gpu_memory,
-                     gpu_util=gpu_util, max_num_batched_tokens=max_num_batched_tokens, revision=revision,
+        result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
+                     tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu,
+                     gpu_memory=gpu_memory, gpu_util=gpu_util, max_num_batched_tokens=batched,
+                     max_num_seqs=max_num_seqs, engine=engine, pp=pp, pp_partition=partition, revision=revision,
                      batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
-                     dtype=dtype, input_len=input_len, spell=flag)
-    show(result, fmt)
+                     dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit)
+    show(result, fmt, chart=chart)
 
 
-@app.command()
+@app.command(short_help="The bundled model specs (usable offline by id or alias).")
 def models(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -> None:
-    """The bundled model specs (usable offline by id)."""
+    """The bundled model specs (usable offline by id or alias)."""
     from .commands.catalogs import models as run
     from .render import check_format
 
     show(run(), check_format(fmt))
 
 
-@app.command()
+@app.command(short_help="The GPU catalog, the names --gpu takes, and the detected GPU.")
 def gpus(fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP)) -> None:
-    """The GPU catalog (runtime-reported memory, HBM bandwidth) and the detected GPU."""
+    """The GPU catalog (runtime-reported memory, bandwidth, the names --gpu takes) and the detected GPU."""
     from .commands.catalogs import gpus as run
     from .render import check_format
 
     show(run(), check_format(fmt))
 
 
-@app.command()
+@app.command(short_help="CI gate: TP/PP sharding and capacity targets (exit 0 pass, 1 fail, 2 bad input).")
 def check(
     model: Optional[List[str]] = typer.Argument(None, metavar="[MODEL]", show_default=False,
                                                 help=MODEL_HELP + " With --file, extra arguments are more "
@@ -145,26 +237,25 @@ def check(
     file: Optional[str] = typer.Option(None, "--file", help="YAML file with a list under 'deployments:' "
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision). See docs/ci.md."),
-    tp: Optional[str] = typer.Option(None, "--tp", help="TP degrees to check for MODEL (8 or 2,4,8)."),
-    pp: Optional[int] = typer.Option(None, "--pp", help="Pipeline-parallel degree: num_hidden_layers must "
-                                     "divide by it."),
+    tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
+                                     help="TP degrees to check for MODEL (8 or 2,4,8)."),
+    pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
+                                     help="Pipeline-parallel degree."),
     min_concurrency: Optional[int] = typer.Option(None, "--min-concurrency", help="Fail unless this many "
-                                                  "sequences of --context tokens fit at once."),
-    context: Optional[str] = typer.Option(None, "--context", "-c", help="Tokens per sequence for the capacity "
-                                          "check (default 8192; 32k works)."),
-    kv_dtype: Optional[str] = typer.Option(None, "--kv-dtype", help="KV precision (default auto = model dtype)."),
-    gpu: Optional[str] = typer.Option(None, "--gpu", help="GPU from `kvplan gpus`; default: detected, else "
-                                      "H100-80GB-SXM."),
-    gpu_util: Optional[float] = typer.Option(None, "--gpu-util", help="GPU memory fraction (default 0.9)."),
-    kv_budget: Optional[str] = typer.Option(None, "--kv-budget", help="KV bytes per GPU (10GiB); skips the "
-                                            "GPU budget."),
+                                                  "requests of --max-model-len tokens fit at once."),
+    context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", help=CONTEXT_HELP),
+    kv_dtype: Optional[str] = typer.Option(None, "--kv-cache-dtype", "--kv-dtype",
+                                           help="KV-cache dtype (default auto = the model's dtype)."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
+    kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
-    hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP),
 ) -> int:
-    """CI gate: TP/PP divisibility and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
+    """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
     from .commands import check as run
     from .commands.deployments import VALID_KEYS, load_deployments, model_deployments
@@ -180,25 +271,26 @@ def check(
         if suggest:
             raise KvplanError("--suggest takes a MODEL, not --file; run `kvplan check --suggest MODEL`.")
         if tps or given:
-            raise KvplanError(f"{flag('tp' if tps else given[0])} applies to MODEL only; with --file give it on "
+            raise KvplanError(f"{typed('tp' if tps else given[0])} applies to MODEL only; with --file give it on "
                               f"each deployment (valid keys: {', '.join(VALID_KEYS)}).")
         deployments = [dep for path in [file, *models] for dep in load_deployments(path)]
     elif not models:
-        raise KvplanError("kvplan check needs MODEL with --tp (or --suggest), or --file deployments.yaml.")
+        raise KvplanError(f"kvplan check needs MODEL with {flag('tp')} N (or --suggest), or --file "
+                          f"deployments.yaml.")
     elif len(models) > 1:
         raise KvplanError(f"kvplan check takes one MODEL, got {len(models)} ({', '.join(models)}); list several "
                           f"in a --file.")
     elif suggest:
         extra = ["tp"] * bool(tps) + [g for g in given if g != "revision"]
         if extra:
-            raise KvplanError(f"--suggest lists every valid TP degree on its own; drop {flag(extra[0])}.")
+            raise KvplanError(f"--suggest lists every valid TP degree on its own; drop {typed(extra[0])}.")
         with hub_deadline(hub_timeout):
             show(run.suggest(models[0], revision), fmt)
         return 0
     else:
         deployments = model_deployments(models[0], tps or [], **options)
     with hub_deadline(hub_timeout):
-        result = run.check(deployments)
+        result = run.check(deployments, spell=str if file is not None else flag)
     show(result, fmt)
     from .render.check import annotations, in_github_actions
 
@@ -208,31 +300,46 @@ def check(
     return 0 if result.ok else 1
 
 
-@app.command()
+@app.command(short_help="Prove a plan on the local GPU: allocate the KV cache, time decode.")
 def verify(
     model: str = typer.Argument(..., help=MODEL_HELP),
-    tp: int = typer.Option(1, "--tp", help="Tensor-parallel degree of the plan; verify runs one rank of it."),
-    context: str = typer.Option("8192", "--context", "-c", help="Tokens per sequence (8192, 32k)."),
-    kv_dtype: str = typer.Option("auto", "--kv-dtype", help="KV precision the kernel reads: auto, bf16, fp16, fp8."),
-    gpu_util: float = typer.Option(0.9, "--gpu-util", help="Fraction of GPU memory the engine may use."),
-    block_size: int = typer.Option(16, "--block-size", help="Paged-attention block size (8, 16, 32, 64, 128)."),
+    tp: int = typer.Option(1, "-tp", "--tensor-parallel-size", "--tp", help="Tensor-parallel degree: one "
+                           "process per GPU when the machine has that many, else one simulated rank."),
+    context: str = typer.Option("8192", "--max-model-len", "--context", "-c",
+                                help=f"Tokens per request (8192, 32K); {SUFFIXES}."),
+    kv_dtype: str = typer.Option("auto", "--kv-cache-dtype", "--kv-dtype",
+                                 help="KV-cache dtype the kernel reads: auto, bfloat16, float16, fp8."),
+    gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
+    block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size (8, 16, 32, "
+                                             "64, 128; default: vLLM's choice)."),
+    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", help="Sequences per step, as vLLM's "
+                                               "(default: vLLM's for this GPU): sizes the profile run's sampler "
+                                               "pass and the decode graphs captured."),
+    max_num_batched_tokens: Optional[str] = typer.Option(None, "--max-num-batched-tokens", help="Tokens of the "
+                                                         "profile run's forward pass, as vLLM's (default: vLLM's "
+                                                         f"for this GPU); {SUFFIXES}."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),
 ) -> int:
-    """On the local GPU: allocate one rank's predicted paged KV cache, confirm the capacity boundary and
-    time decode against the bandwidth roofline. Exit 0 when both verdicts hold, 1 when one fails, 2 on
-    bad input or no usable GPU. Needs the `gpu` extra (torch, nvidia-ml-py)."""
+    """On the local GPU: run the model's real forward pass (dummy weights), measure every budget term, size
+    the paged KV pools from what is left, prove the capacity boundary, time decode and prefill against the
+    plan. Exit 0 when the verdicts hold, 1 when one fails, 2 on bad input or no usable GPU. Needs the `gpu`
+    extra (torch, nvidia-ml-py)."""
     from .commands.verify import VerifyResult, verify as run
     from .render import check_format
 
     check_format(fmt, VerifyResult.formats)
-    lengths = _list(context, "context", "8192 or 32k", tokens=True)
+    lengths = _list(context, "context", "8192 or 32K", tokens=True)
     if len(lengths) != 1:
         raise FieldError("context", f"takes one length for verify (it allocates one plan), got {context!r}.")
+    from .units import human_int
+
+    batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
     with hub_deadline(hub_timeout):
         result = run(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util,
-                     block_size=block_size, revision=revision)
+                     block_size=block_size, max_num_seqs=max_num_seqs, max_num_batched_tokens=batched,
+                     revision=revision)
     show(result, fmt)
     return 0 if result.ok else 1
 
@@ -245,6 +352,12 @@ def _click_errors() -> tuple:
     except ImportError:
         from click.exceptions import Abort, ClickException, Exit, UsageError
     return (UsageError, ClickException), Abort, Exit
+
+
+def _bare_help() -> int:
+    """`kvplan` alone: the command list and a first command to try, on stdout, exit 0."""
+    app(args=["--help"], prog_name="kvplan", standalone_mode=False)
+    return 0
 
 
 def say(message: str) -> None:
@@ -280,11 +393,15 @@ def main(argv: Optional[list] = None) -> int:
     (unless KVPLAN_TRACEBACK=1)."""
     import os
 
+    args = sys.argv[1:] if argv is None else list(argv)
+    _typed[:] = args
+    if not args:
+        return _bare_help()
     usage_errors, abort, exit_ = _click_errors()
     try:
-        result = app(args=argv, prog_name="kvplan", standalone_mode=False)
+        result = app(args=args, prog_name="kvplan", standalone_mode=False)
     except FieldError as exc:
-        say(f"kvplan: error: {exc.spelled(flag(exc.field))}")
+        say(f"kvplan: error: {exc.spelled(typed(exc.field))}")
         return 2
     except KvplanError as exc:
         say(f"kvplan: error: {exc}")

@@ -1,8 +1,20 @@
-"""Sizes and token counts as people write them: `10GiB`, `80GB`, `1.5e9`; `8192`, `32k`.
+"""Numbers and sizes as people write them, by the rules of vLLM's own argument parser
+(vllm/utils/argparse_utils.py `human_readable_int`, which vLLM uses for --max-model-len,
+--max-num-batched-tokens and --kv-cache-memory-bytes):
 
-Every parser here is bounded: ASCII digits only ('²' and other Unicode digits are not numbers here), at most
-MAX_TEXT characters, exact decimal arithmetic (no float overflow from `1e400` or 400-digit numbers), and a
-ceiling on the result (MAX_TOKENS tokens, MAX_BYTES bytes, MAX_ITEMS entries in a comma list)."""
+- a plain integer: `8192`, `1_000_000`;
+- a number with a lower-case suffix is decimal: `k` 10^3, `m` 10^6, `g` 10^9, `t` 10^12, and may have a
+  fraction (`25.6k` = 25,600, `1m` = 1,000,000);
+- a number with an upper-case suffix is binary: `K` 2^10, `M` 2^20, `G` 2^30, `T` 2^40, whole numbers only
+  (`32K` = 32,768, `1M` = 1,048,576; `1.5K` is an error, as in vLLM).
+
+Sizes (kvplan's --gpu-memory, and --kv-cache-memory-bytes) also take explicit byte units, which vLLM does not:
+`10GiB`, `512MiB` (binary) and `80GB`, `512MB` (decimal), case-insensitive.
+
+Every parser here is bounded: ASCII digits only ('²', '٣' and other Unicode digits are not numbers here), at most
+MAX_TEXT characters, exact decimal arithmetic (no float overflow from 400-digit numbers), and a ceiling on the
+result (MAX_TOKENS tokens, MAX_BYTES bytes, MAX_ITEMS entries in a comma list).
+"""
 
 from __future__ import annotations
 
@@ -16,29 +28,51 @@ MAX_BYTES = 2**60  # 1 EiB: far beyond any GPU's memory
 MAX_ITEMS = 64  # entries of one comma list (a sweep)
 MAX_TEXT = 4000  # characters of one number as typed (Python converts at most 4,300 digits)
 
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-          "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e([+-]?[0-9]{1,6}))?\s*([a-z]*)\s*$",
-                   re.IGNORECASE | re.ASCII)
-_DIGITS = re.compile(r"^[0-9]{1,%d}$" % MAX_TEXT, re.ASCII)
+DECIMAL = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+BINARY = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_HUMAN = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kKmMgGtT])", re.ASCII)
+_INTEGER = re.compile(r"[+-]?[0-9](?:_?[0-9])*", re.ASCII)  # what int() takes, ASCII digits only
+_BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
+          "tib": 2**40}
+_DIGITS = re.compile(r"[0-9]{1,%d}" % MAX_TEXT, re.ASCII)
+_SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?|[0-9]*\.[0-9]+)\s*([a-z]+)$", re.IGNORECASE | re.ASCII)
+RULES = "k/m/g/t = 10^3/6/9/12, K/M/G/T = 2^10/20/30/40, as vLLM's arguments"
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def human_int(text, field: str, example: str = "8192, 32K or 1M") -> int:
+    """vLLM's human-readable integer (see the module doc): '1k' -> 1000, '1K' -> 1024, '25.6k' -> 25600."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        return text
+    value = str(text).strip()
+    match = _HUMAN.fullmatch(value) if len(value) <= MAX_TEXT else None
+    if match:
+        number, suffix = match.groups()
+        if suffix in DECIMAL:
+            return int(Decimal(number) * DECIMAL[suffix])  # exact: 25.6k = 25600, and no float overflow
+        if "." in number:
+            raise FieldError(field, f"takes no decimals with the binary suffix {suffix} (as in vLLM), got "
+                                    f"{quote(text)}; did you mean {number}{suffix.lower()}?")
+        return int(number) * BINARY[suffix]
+    if len(value) <= MAX_TEXT and _INTEGER.fullmatch(value):
+        return int(value)
+    raise FieldError(field, f"must be a whole number, optionally with a suffix ({RULES}), e.g. {example}; "
+                            f"got {quote(text)}.")
 
 
 def parse_size(text, field: str) -> int:
-    """Bytes from '10GiB', '80GB', '1.5e9' or a plain number; FieldError naming `field` otherwise."""
-    if _is_int(text):
-        value = text
+    """Bytes: vLLM's human-readable integer ('10G' = 10 GiB, '10g' = 10^10) or an explicit byte unit
+    ('10GiB', '80GB'); FieldError naming `field` otherwise."""
+    if isinstance(text, float) and text.is_integer():
+        text = int(text)
+    match = _SIZE.match(str(text).strip()) if len(str(text)) <= MAX_TEXT else None
+    if match and match.group(2).lower() in _BYTES:
+        value = int(Decimal(match.group(1)) * _BYTES[match.group(2).lower()])
     else:
-        match = _SIZE.match(str(text)) if isinstance(text, (str, float)) and len(str(text)) <= MAX_TEXT else None
-        unit = match and match.group(3).lower()
-        if not match or unit not in _UNITS:
-            raise FieldError(field, f"{quote(text)} is not a size; write bytes or a number with a unit, e.g. "
-                                    f"10GiB, 80GB, 512MiB.")
-        exponent = max(-40, min(40, int(match.group(2) or 0)))  # beyond +-40 the answer is the same: 0 or too big
-        value = int(Decimal(match.group(1)).scaleb(exponent) * _UNITS[unit])
+        try:
+            value = human_int(text, field)
+        except FieldError:
+            raise FieldError(field, f"{quote(text)} is not a size; write bytes, a vLLM-style number (10G = 10 GiB, "
+                                    f"10g = 10^10) or a byte unit (10GiB, 80GB, 512MiB).") from None
     if value <= 0:
         raise FieldError(field, f"must be a positive size, got {quote(text)}.")
     if value > MAX_BYTES:
@@ -46,50 +80,40 @@ def parse_size(text, field: str) -> int:
     return value
 
 
-def _token_count(text: str):
-    """'8192' -> 8192, '32k' -> 32768 (k = 1024 tokens); None when `text` is not one."""
-    text = text.strip().lower()
-    scale = 1024 if text.endswith("k") else 1
-    digits = text[:-1] if scale > 1 else text
-    return int(digits) * scale if _DIGITS.match(digits) else None
-
-
-def _count(value: int, field: str, maximum: int, what: str, shown=None) -> int:
-    shown = value if shown is None else shown
-    if value < 1:
-        raise FieldError(field, f"must be {what}, got {quote(shown)}.")
-    if value > maximum:
-        raise FieldError(field, f"must be at most {maximum:,}, got {quote(shown)}.")
-    return value
-
-
-def parse_tokens(value, field: str, example: str = "8192 or 32k") -> int:
-    """A token count: 8192, or '32k' (k = 1024 tokens), at most MAX_TOKENS."""
-    what = f"a positive number of tokens (e.g. {example})"
-    number = value if _is_int(value) else _token_count(value) if isinstance(value, str) else None
-    if number is None:
-        raise FieldError(field, f"must be {what}, got {quote(value)}.")
-    return _count(number, field, MAX_TOKENS, what)
+def parse_tokens(value, field: str, example: str = "8192, 32K or 1M") -> int:
+    """A positive token count, by vLLM's rules: 8192, '32K' (= 32,768), '32k' (= 32,000), '1M'."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise FieldError(field, f"must be a positive number of tokens (e.g. {example}), got {quote(value)}.")
+    count = human_int(value, field, example)
+    if count < 1:
+        raise FieldError(field, f"must be a positive number of tokens (e.g. {example}), got {quote(value)}.")
+    if count > MAX_TOKENS:
+        raise FieldError(field, f"must be at most {MAX_TOKENS:,} tokens, got {quote(value)}.")
+    return count
 
 
 def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
-    """'4096,32k' -> [4096, 32768] ('k' = 1024, for token counts only); at most MAX_ITEMS entries."""
+    """'4096,32K' -> [4096, 32768]. Token counts take vLLM's suffixes; other lists plain integers."""
     items = str(text).split(",", MAX_ITEMS)
     if len(items) > MAX_ITEMS:
         raise FieldError(field, f"takes at most {MAX_ITEMS} values, got more.")
-    what = f"positive whole numbers separated by commas (e.g. {example})"
     values = []
-    # "takes ... got" for text that is no number, "must be ..." for a number out of range
     for item in items:
-        number = _token_count(item) if tokens else int(item) if _DIGITS.match(item.strip()) else None
-        if number is None:
-            raise FieldError(field, f"takes {what}, got {quote(item.strip())}.")
-        values.append(_count(number, field, MAX_TOKENS, what, item.strip()))
+        item = item.strip()
+        if tokens:
+            values.append(parse_tokens(item, field, example))
+            continue
+        if not _DIGITS.fullmatch(item) or int(item) < 1:
+            raise FieldError(field, f"takes positive whole numbers separated by commas (e.g. {example}), got "
+                                    f"{quote(item)}.")
+        if int(item) > MAX_TOKENS:
+            raise FieldError(field, f"must be at most {MAX_TOKENS:,}, got {quote(item)}.")
+        values.append(int(item))
     return values
 
 
 def require_positive(field: str, value, maximum: int = MAX_TOKENS) -> int:
-    if not _is_int(value) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise FieldError(field, f"must be a positive integer, got {quote(value)}.")
     if value > maximum:
         raise FieldError(field, f"must be at most {maximum:,}, got {quote(value)}.")
@@ -99,6 +123,6 @@ def require_positive(field: str, value, maximum: int = MAX_TOKENS) -> int:
 def require_fraction(field: str, value) -> float:
     """(0, 1], like vLLM's --gpu-memory-utilization."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise FieldError(field, f"must be a fraction in (0, 1] like vLLM's --gpu-memory-utilization, got "
+        raise FieldError(field, f"must be a fraction in (0, 1] (the share of GPU memory the engine may use), got "
                                 f"{quote(value)}.")
     return float(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SWEEP = ["--context", "8192,32k", "--kv-dtype", "auto,fp8", "--tp", "1,2,8", "--gpu", "h200"]
+SWEEP = ["--max-model-len", "8192,32K", "--kv-cache-dtype", "auto,fp8", "-tp", "1,2,8", "--gpu", "h200"]
 CHECKED = ("meta-llama/Llama-3.1-70B-Instruct", "deepseek-ai/DeepSeek-V3", "Qwen/Qwen3-Next-80B-A3B-Thinking",
            "google/gemma-3-27b-it", "openai/gpt-oss-120b")
 
@@ -28,6 +28,6 @@ def cases() -> list:
         out.append((f"sweep--{stem}", ["estimate", model, *SWEEP, "--format", "json"]))
     for model in CHECKED:
         stem = model.replace("/", "--")
-        out.append((f"check--{stem}", ["check", model, "--tp", "1,2,4,8", "--min-concurrency", "4",
-                                       "--context", "32k", "--gpu", "h100", "--format", "json"]))
+        out.append((f"check--{stem}", ["check", model, "-tp", "1,2,4,8", "--min-concurrency", "4",
+                                       "--max-model-len", "32K", "--gpu", "h100", "--format", "json"]))
     return out

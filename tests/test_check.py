@@ -175,27 +175,31 @@ def test_mla_exempt_from_kv_head_rule(tmp_path):
     assert any("num_key_value_heads (16) and tp 24" in e for e in twin_result["errors"])
 
 
-def test_pp_must_divide_layers(tmp_path):
+def test_pp_splits_layers_unevenly_as_vllm(tmp_path):
+    """vLLM's get_pp_indices (vllm/distributed/utils.py) deals 27 layers to 2 stages as [14, 13]: the remainder
+    goes to the stages before the last. Only more stages than layers (or a bad explicit partition) is refused."""
     lite = write_config(tmp_path, "deepseek-v2-lite", DEEPSEEK_V2_LITE)
-    (bad,) = check_json(lite, "--tp", "2", "--pp", "2", expect=1)["results"]
-    assert bad["pp"] == 2
-    assert bad["errors"] == ["num_hidden_layers (27) is not divisible by pp 2."]
-    (good,) = check_json(lite, "--tp", "2", "--pp", "3", expect=0)["results"]
-    assert good["passed"] and good["pp"] == 3
+    (uneven,) = check_json(lite, "--tp", "2", "--pp", "2", expect=0)["results"]
+    assert uneven["passed"] and uneven["pp"] == 2 and uneven["pp_partition"] == [14, 13]
+    (three,) = check_json(lite, "--tp", "2", "-pp", "3", expect=0)["results"]
+    assert three["passed"] and three["pp_partition"] == [9, 9, 9]
     path = deploy_file(tmp_path, f"""deployments:
-  - name: lite-pp2
+  - name: lite-pp28
     model: {lite}
     tp: 2
-    pp: 2
+    pp: 28
 """)
     (result,) = check_json("--file", path, expect=1)["results"]
-    assert result["findings"][0]["key"] == "pp" and result["findings"][0]["line"] == line_of(path, "pp: 2")
+    assert result["errors"] == ["pp 28 exceeds num_hidden_layers (27): every pipeline stage needs at least one "
+                                "layer."]
+    assert result["findings"][0]["key"] == "pp" and result["findings"][0]["line"] == line_of(path, "pp: 28")
 
 
 # ---- capacity ----------------------------------------------------------------------------------------------
 
 def test_min_concurrency_pass_and_fail(tmp_path):
-    # Llama-3-8B bf16: 128 KiB per token, 1 GiB per 8192-token sequence on one GPU; 10 GiB holds 10.
+    # Llama-3-8B bf16: 128 KiB per token, 1 GiB (512 blocks of 2 MiB) per 8192-token sequence on one GPU. vLLM
+    # cuts 10 GiB into 5120 blocks and holds one back (the null block): 5119 usable blocks keep 9 sequences.
     config = write_config(tmp_path, "llama-3-8b", LLAMA_3_8B)
     path = deploy_file(tmp_path, f"""deployments:
   - name: fits
@@ -203,42 +207,46 @@ def test_min_concurrency_pass_and_fail(tmp_path):
     tp: 1
     kv_budget: 10GiB
     context: 8192
-    min_concurrency: 10
+    min_concurrency: 9
   - name: too-many
     model: {config}
     tp: 1
     kv_budget: 10GiB
     context: 8192
-    min_concurrency: 11
+    min_concurrency: 10
 """)
     report = check_json("--file", path, expect=1)
     fits, too_many = report["results"]
-    assert fits["passed"] and fits["max_concurrency"] == 10
+    assert fits["passed"] and fits["max_concurrency"] == 9
     assert fits["kv_budget_bytes_per_gpu"] == 10 * 2**30
-    assert not too_many["passed"] and too_many["max_concurrency"] == 10
+    assert fits["engine"]["num_gpu_blocks"] == 5120 and fits["engine"]["max_concurrency"] == 10.0
+    assert not too_many["passed"] and too_many["max_concurrency"] == 9
     (error,) = too_many["errors"]
-    assert "max_concurrency 10 < min_concurrency 11" in error
-    assert "10.0 GiB per GPU" in error and "11.0 GiB per GPU" in error
-    # 11 sequences fit at tp 2 (half the heads), in fp8, or at 465 blocks x 16 = 7440 tokens each.
-    assert "would fit with tp 2, kv_dtype fp8 or context 7440" in error
+    assert "max_concurrency 9 < min_concurrency 10" in error
+    assert "10.0 GiB per GPU" in error and "10.0 GiB per GPU;" in error
+    # 10 sequences fit at tp 2 (half the heads), in fp8, or at 511 blocks x 16 = 8176 tokens each
+    # (10 x 511 <= 5119 usable blocks).
+    assert "would fit with tp 2, kv_dtype fp8 or context 8176" in error
     assert too_many["findings"][0]["key"] == "min_concurrency"
 
 
 def test_min_concurrency_counts_pipeline_stages(tmp_path):
-    # pp 2: each GPU holds 16 of the 32 layers, so the same 10 GiB holds 20 sequences.
+    # pp 2: each GPU holds 16 of the 32 layers, so 10 GiB is 10240 blocks of 1 MiB; 10239 usable keep 19
+    # sequences of 512 blocks; without pp, 9 (see above).
     config = write_config(tmp_path, "llama-3-8b", LLAMA_3_8B)
-    args = (config, "--tp", "1", "--kv-budget", "10GiB", "--min-concurrency", "20")
+    args = (config, "--tp", "1", "--kv-budget", "10GiB", "--min-concurrency", "19")
     (staged,) = check_json(*args, "--pp", "2", expect=0)["results"]
-    assert staged["max_concurrency"] == 20 and staged["kv_bytes_per_sequence_per_gpu"] == 2**29
+    assert staged["max_concurrency"] == 19 and staged["kv_bytes_per_sequence_per_gpu"] == 2**29
+    assert staged["pp_partition"] == [16, 16] and staged["engine"]["num_gpu_blocks"] == 10240
     (flat,) = check_json(*args, expect=1)["results"]
-    assert flat["max_concurrency"] == 10
+    assert flat["max_concurrency"] == 9
 
 
 def test_flag_form_capacity_in_fp8(tmp_path):
     config = write_config(tmp_path, "llama-3-8b", LLAMA_3_8B)
     (result,) = check_json(config, "--tp", "1", "--kv-budget", "10GiB", "--kv-dtype", "fp8",
-                           "--min-concurrency", "20", expect=0)["results"]
-    assert result["kv_dtype"] == "fp8_e4m3" and result["max_concurrency"] == 20
+                           "--min-concurrency", "19", expect=0)["results"]
+    assert result["kv_dtype"] == "fp8_e4m3" and result["max_concurrency"] == 19
 
 
 # ---- GitHub Actions annotations ----------------------------------------------------------------------------
@@ -280,7 +288,7 @@ deployments:
     assert any(n.startswith(f"::error file=deployments.yaml,line={falcon_tp}::falcon: num_attention_heads (71)")
                for n in errors), notes
     capacity = line_of(path, "min_concurrency: 64")
-    assert any(n.startswith(f"::error file=deployments.yaml,line={capacity}::capacity: max_concurrency 10 < "
+    assert any(n.startswith(f"::error file=deployments.yaml,line={capacity}::capacity: max_concurrency 9 < "
                             f"min_concurrency 64") for n in errors), notes
     batch_tp = line_of(path, "tp: 16")
     assert any(n.startswith(f"::warning file=deployments.yaml,line={batch_tp}::batch: tp 16 > 8 KV heads")
@@ -404,7 +412,7 @@ def test_file_shape_errors(tmp_path, text, needles):
     ("name: a\n    model: {llama}\n    tp: 2\n    gpu: H900",
      ["field 'gpu' 'H900' is not in the GPU catalog", "H100-80GB-SXM"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    kv_dtype: fp7", ["field 'kv_dtype' 'fp7'", "fp8"]),
-    ("name: a\n    model: {llama}\n    tp: 2\n    context: lots", ["field 'context' must be a positive number"]),
+    ("name: a\n    model: {llama}\n    tp: 2\n    context: lots", ["field 'context' must be a whole number"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    gpu_util: 1.5", ["field 'gpu_util' must be a fraction in (0, 1]"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    kv_budget: plenty", ["field 'kv_budget' 'plenty' is not a size"]),
     ("name: a\n    model: {llama}\n    tp: 2\n    min_concurrency: 0",
@@ -436,7 +444,7 @@ def test_unknown_gpu_flag(tmp_path):
     (["--tp", "0"], ["--tp", "got '0'"]),
     (["--tp", "-2"], ["--tp", "got '-2'"]),
     (["--tp", "two"], ["--tp", "got 'two'"]),
-    ([], ["--tp is required with MODEL"]),
+    ([], ["--tensor-parallel-size is required with MODEL"]),
     (["--tp", "2", "--pp", "0"], ["--pp must be a positive integer, got 0"]),
     (["--tp", "2", "--pp", "x"], ["--pp"]),
     (["--tp", "2", "--min-concurrency", "0"], ["--min-concurrency must be a positive integer"]),
@@ -452,7 +460,7 @@ def test_flag_errors(tmp_path, args, needles):
 def test_usage_errors(tmp_path):
     llama = write_config(tmp_path, "llama-3-8b", LLAMA_3_8B)
     path = deploy_file(tmp_path, f"deployments:\n  - name: a\n    model: {llama}\n    tp: 2\n")
-    assert_bad_input(kvplan("check"), "needs MODEL with --tp")
+    assert_bad_input(kvplan("check"), "needs MODEL with --tensor-parallel-size")
     assert_bad_input(kvplan("check", "--file", path, "--tp", "2"), "--tp applies to MODEL only")
     assert_bad_input(kvplan("check", "--file", path, "--gpu", "H100"), "--gpu applies to MODEL only")
     assert_bad_input(kvplan("check", "--file", path, "--suggest"), "--suggest takes a MODEL")

@@ -17,7 +17,7 @@ REQUIRED = {"context", "kv_dtype", "tp", "block_size", "kv_bytes_per_token", "kv
 
 
 def test_json_sweep_is_the_cross_product(write_config):
-    r = run_kvplan("estimate", write_config(LLAMA3_8B), "--context", "4096,32k", "--kv-dtype", "auto,fp8",
+    r = run_kvplan("estimate", write_config(LLAMA3_8B), "--context", "4096,32K", "--kv-dtype", "auto,fp8",
                    "--tp", "1,2,3", "--kv-budget", "20GiB", "--format", "json")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
@@ -30,9 +30,15 @@ def test_json_sweep_is_the_cross_product(write_config):
         assert isinstance(p["kv_budget_bytes_per_gpu"], int)
     tp3 = [p for p in plans if p["tp"] == 3]
     assert all(not p["tp_valid"] and p["tp_errors"] for p in tp3)
-    row = next(p for p in plans if (p["context"], p["kv_dtype"], p["tp"]) == (32768, "bf16", 2))
-    # 20 GiB / (2048 blocks x 16 tokens x 64 KiB) = 10 sequences of 32K at tp 2.
-    assert row["max_concurrency"] == 20 * 2**30 // (2048 * 16 * 65536) == 10
+    row = next(p for p in plans if (p["context"], p["kv_dtype"], p["tp"]) == (4096, "bf16", 2))
+    # 20 GiB / (16 tokens x 64 KiB) = 20480 vLLM blocks at tp 2; a 4K sequence takes 256: vLLM logs 80.00x,
+    # but holds one block back (the null block), so 20479 usable blocks keep 79 sequences resident.
+    assert row["engine"]["num_gpu_blocks"] == 20 * 2**30 // (16 * 65536) == 20480
+    assert row["engine"]["max_concurrency"] == 20480 / 256 == 80.0
+    assert row["max_concurrency"] == (20480 - 1) // 256 == 79
+    # Llama-3-8B's config says max_position_embeddings 8192: vLLM refuses a 32K max_model_len.
+    long = next(p for p in plans if (p["context"], p["kv_dtype"], p["tp"]) == (32768, "bf16", 2))
+    assert not long["engine"]["starts"] and long["max_concurrency"] == 0
     assert data["model"]["num_key_value_heads"] == 8
 
 
@@ -65,10 +71,13 @@ def test_table_footnotes_for_mla_and_hybrid(write_config):
 
 
 def test_does_not_fit_row_says_what_would(write_config):
-    r = run_kvplan("estimate", write_config(LLAMA3_8B), "--context", "128k", "--kv-budget", "10GiB")
+    r = run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--context", "128K", "--kv-budget", "10GiB")
     assert r.returncode == 0
     text = " ".join(r.stdout.split())  # the footnote wraps at 100 columns
-    assert "no fit" in text and "would fit with --tp 2 or --kv-dtype fp8 or --context 81920" in text
+    assert "does not fit" in text
+    # 81904 tokens: vLLM's own "estimated maximum model length" for 10 GiB less the null block (5119 x 16).
+    assert "would fit with --tensor-parallel-size 2 or --kv-cache-dtype fp8 or --max-model-len 81904" in text
+    assert "the estimated maximum model length is 81904" in text
 
 
 def _one_line_error(result, *words):

@@ -260,8 +260,7 @@ def test_empty_batch_and_all_empty():
     assert e.shape == (0, 8, 128)
 
 
-def test_unavailable_error_type():
-    assert issubclass(KernelUnavailableError, RuntimeError)
+def test_kernel_available_where_cuda_is():
     assert rt.kernel_unavailable_reason() is None
 
 

@@ -152,12 +152,12 @@ def test_jamba_mamba_state():
 
 
 def test_precisions_and_scale_bytes():
-    per = {"fp32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "fp8_e5m2": 1}
+    per = {"float16": 2, "bfloat16": 2, "fp16": 2, "bf16": 2, "fp8": 1, "fp8_e5m2": 1, "fp8_inc": 1}
     for dtype, size in per.items():
         assert make_plan(LLAMA3_8B, kv_dtype=dtype).kv_bytes_per_token == 2 * 8 * 128 * size * 32
-    # int8 / int4: per token per head an fp16 scale and zero-point (4 bytes) on each K and V vector.
-    assert make_plan(LLAMA3_8B, kv_dtype="int8").kv_bytes_per_token == 32 * 2 * 8 * (128 + 4)
-    assert make_plan(LLAMA3_8B, kv_dtype="int4").kv_bytes_per_token == 32 * 2 * 8 * (64 + 4)
+    # int8 / int4 per token head: an fp32 scale (4 bytes) after each head's K and V vector.
+    assert make_plan(LLAMA3_8B, kv_dtype="int8_per_token_head").kv_bytes_per_token == 32 * 2 * 8 * (128 + 4)
+    assert make_plan(LLAMA3_8B, kv_dtype="int4_per_token_head").kv_bytes_per_token == 32 * 2 * 8 * (64 + 4)
     # auto = the model's dtype: Llama 2 is fp16, Gemma 2 float32 is served as bf16.
     assert make_plan(LLAMA2_7B).kv_dtype == "fp16"
     assert make_plan(GEMMA2_9B).kv_dtype == "bf16"
@@ -191,5 +191,6 @@ def test_does_not_fit_says_what_would():
     p = make_plan(LLAMA3_8B, context=131072, budget=10 * GiB)  # one sequence needs 16 GiB
     assert not p.fits and p.max_concurrency == 0
     # tp 2 halves the per-GPU footprint to 8 GiB, so does fp8; 10 GiB / 128 KiB = 81,920 tokens fit as is.
-    assert p.suggestion(flag) == "would fit with --tp 2 or --kv-dtype fp8 or --context 81920"
+    assert p.suggestion(flag) == ("would fit with --tensor-parallel-size 2 or --kv-cache-dtype fp8 or "
+                                  "--max-model-len 81920")
     assert p.suggestion() == "would fit with tp 2 or kv_dtype fp8 or context 81920"  # the Python API's words

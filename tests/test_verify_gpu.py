@@ -1,14 +1,14 @@
 """kvplan verify on a real CUDA GPU. Skips cleanly without torch or CUDA (CI has neither); run on a GPU machine
-with `pytest tests/test_verify_gpu.py`. Small models and a low --gpu-util keep each run to seconds."""
+with `pytest tests/test_verify_gpu.py`. Tiny models check the forward pass (bundled kernels, grouped GEMMs, CUDA
+graphs) against the float64 reference; small real models and few capture sizes keep the end-to-end runs short."""
 
 import json
 import random
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, run_kvplan
+from conftest import run_kvplan
+from tiny_models import TINY
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -18,6 +18,98 @@ from kvplan.commands.verify import verify as run_verify  # noqa: E402
 from kvplan.errors import KvplanError  # noqa: E402
 
 SMALL = "meta-llama/Llama-3.2-1B-Instruct"
+FAST = dict(max_num_seqs=8, max_num_batched_tokens=2048)  # 5 capture sizes, a short profile run
+
+
+def gpu_config(name):
+    """The tiny config with the kernels' shapes: head_dim 64, MLA latent 512 + 64."""
+    raw = dict(TINY[name], head_dim=64, hidden_size=128)
+    if "kv_lora_rank" in raw:
+        raw.update(kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=64, v_head_dim=64)
+    return raw
+
+
+def _run_tiny(name, graph):
+    from kvplan.gpu.caches import small_caches
+    from kvplan.gpu.generate import decode, prefill
+    from kvplan.gpu.model import Runtime, Transformer
+    from kvplan.gpu.reference import Reference
+    from kvplan.gpu.weights import full_weights
+    from kvplan.model import parse_config
+    from kvplan.verify.arch import architecture
+
+    raw = gpu_config(name)
+    arch = architecture(raw, parse_config(raw, name), 1)
+    full = full_weights(arch, seed=3)
+    for key in [k for k in full if k.endswith(".router")]:
+        # decisive routing: with fan_in^-0.5 router weights the top-k choice of a token can sit within bf16
+        # rounding of a tie, and a flipped expert is a different function, not an error (seen on the H200,
+        # 2026-12-01: 1 run in 8 off by 0.2-0.35 while the rest were below 0.05)
+        full[key] = full[key] * 8
+    weights = {k: v.to("cuda", torch.bfloat16 if v.is_floating_point() else v.dtype) for k, v in full.items()}
+    rt = Runtime("cuda")
+    model = Transformer(arch, weights, rt)
+    model.caches = small_caches(arch, 64, 16, 4, torch.bfloat16, "cuda")
+    for c in model.caches.values():
+        if c.kind == "state":
+            c.tensors[0].zero_()
+    ids = list(range(64))
+    random.Random(1).shuffle(ids)
+    lens = [37, 20]
+    rows = [ids[:8], ids[8:16]]
+    paged = {c.group for c in model.caches.values() if c.kind != "state"}
+    refs = [Reference(arch, {k: v.to(torch.float64) if v.is_floating_point() else v
+                             for k, v in ((k, w.cpu()) for k, w in weights.items())}) for _ in lens]
+    worst = 0.0
+    gen = torch.Generator().manual_seed(2)
+    for i, n in enumerate(lens):
+        prompt = torch.randint(0, arch.vocab, (n,), generator=gen)
+        prefill(model, prompt[None].cuda(), {g: [rows[i]] for g in paged}, torch.tensor([i], device="cuda"))
+        for t in prompt.tolist():
+            refs[i].step(t)
+    tables = {g: torch.tensor(rows, dtype=torch.int32, device="cuda") for g in paged}
+    tokens = torch.randint(0, arch.vocab, (2,), generator=gen).cuda()
+    positions = torch.tensor(lens, device="cuda")
+    slots = torch.arange(2, device="cuda")
+
+    def step():
+        return decode(model, tokens, positions, tables, slots)
+
+    if graph:
+        from kvplan.gpu.timing import capture
+
+        g, out = capture(step, warm=False)
+        g.replay()
+    else:
+        out = step()
+    torch.cuda.synchronize()
+    for i in range(2):
+        want = refs[i].step(int(tokens[i]))
+        worst = max(worst, float((out[i].double().cpu() - want).abs().max() / want.abs().max()))
+    return worst, rt.paged.labels
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("graph", [False, True])
+def test_forward_on_gpu_matches_the_reference(name, graph):
+    worst, labels = _run_tiny(name, graph)
+    # bf16 activations against float64 (a wrong layer is off by ~100%). The tiny mxfp4 experts' values (up to
+    # 6 x 2^-4) are larger than fan_in^-0.5, so its activations and bf16 error run larger: 0.113 measured on
+    # the H200 (2026-12-01), the others below 0.05.
+    assert worst < (0.15 if name == "gpt_oss" else 0.1), (name, worst)
+    if "attention" in labels:
+        assert "bundled CUDA kernel" in labels["attention"]
+
+
+def _memory():
+    torch.cuda.synchronize()
+    return torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
+
+
+def _assert_released(before):
+    allocated, reserved = _memory()
+    assert allocated <= before[0], torch.cuda.memory_summary(abbreviated=True)
+    assert reserved <= before[1], torch.cuda.memory_summary(abbreviated=True)
 
 
 class Quiet(V.Progress):
@@ -37,113 +129,49 @@ class Quiet(V.Progress):
         return super().step(text)
 
 
-def _memory():
-    torch.cuda.synchronize()
-    return torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
-
-
-def _assert_released(before):
-    allocated, reserved = _memory()
-    # <=: verify also hands back the cuBLAS workspaces that earlier tests left in torch's allocator
-    assert allocated <= before[0], torch.cuda.memory_summary(abbreviated=True)
-    assert reserved <= before[1], torch.cuda.memory_summary(abbreviated=True)
-
-
 def test_small_model_end_to_end():
     before = _memory()
-    result = run_verify(SMALL, context=4096, gpu_util=0.3, progress=Quiet()).result
+    r = run_verify(SMALL, context=4096, gpu_util=0.3, progress=Quiet(), **FAST).result
     _assert_released(before)
-    a = result["allocation"]
+    a = r["allocation"]
     assert abs(a["torch_error"]) <= V.ALLOCATION_TOLERANCE and abs(a["nvml_error"]) <= V.ALLOCATION_TOLERANCE
-    assert a["predicted_bytes"] == a["layout_bytes"]
-    b = result["boundary"]
-    assert b["confirmed"] and b["served"] == result["plan"]["max_concurrency"] and b["refused_next"]
-    d = result["decode"]
-    assert {p["batch"] for p in d["points"]} >= {1, b["served"]}
-    assert all(check["rel_l2"] < 2e-2 for check in d["attention_checks"].values())
-    assert all("bundled CUDA kernel" in m for m in d["attention_methods"].values())
-    for p in d["points"]:
-        assert p["attention_ms"] > 0 and p["step_ms"] >= p["attention_ms"] * 0.5
-        assert p["weights_bytes_streamed"] <= p["weights_bytes_read"]
-    assert result["verdict"]["capacity_confirmed"]
-    assert result["gpu"]["bandwidth_copy_bytes_per_s"] > 1e11
-
-
-def test_windows_and_fp8_cache():
-    result = run_verify("openai/gpt-oss-20b", context=4096, kv_dtype="fp8", gpu_util=0.3, progress=Quiet()).result
-    kinds = {g["kind"] for g in result["layout"]}
-    assert kinds == {"full", "sliding"}
-    assert all(g["dtype"] == "fp8_e4m3" for g in result["layout"])
-    assert result["verdict"]["capacity_confirmed"], result["verdict"]["capacity_reason"]
-    assert all(check["rel_l2"] < 2e-2 for check in result["decode"]["attention_checks"].values())
-
-
-@pytest.mark.parametrize("shuffle", [False, True])
-def test_mla_stand_in_on_gpu(shuffle):
-    from kvplan.gpu.mla_standin import MLAStandIn, mla_reference, pick_sdpa_backend, relative_l2
-
-    bs, dim, v_dim, heads, width = 16, 576, 512, 16, 64
-    ids = list(range(4 * width))
-    if shuffle:
-        random.Random(5).shuffle(ids)
-    cache = torch.randn(4 * width + 3, bs, dim, device="cuda", dtype=torch.bfloat16)
-    table = torch.tensor([ids[i * width:(i + 1) * width] for i in range(4)], dtype=torch.int32, device="cuda")
-    lens = torch.tensor([1000, 1024, 17, 600] if shuffle else [1024] * 4, dtype=torch.int32, device="cuda")
-    q = torch.randn(4, heads, dim, device="cuda", dtype=torch.bfloat16)
-    backend = pick_sdpa_backend(torch, dim, v_dim, torch.bfloat16)
-    ref = mla_reference(torch, q, cache, table, lens, v_dim, dim ** -0.5)
-    for method in ("sdpa", "bmm"):
-        stand_in = MLAStandIn(torch, cache, table, lens, v_dim, dim ** -0.5, method, backend)
-        assert stand_in.how == ("gather" if shuffle else "views")
-        assert relative_l2(torch, stand_in(q), ref) < 2e-2
+    b = r["boundary"]
+    # the boundary probes the pools (memory); max_concurrency may be capped by max_num_seqs (FAST sets 8)
+    assert b["confirmed"] and b["served"] == r["measured_plan"]["pool_sequences"] and b["refused_next"]
+    terms = {row["term"]: row for row in r["terms"]}
+    # the weights' own bytes, plus 1 MiB torch allocated on the first fill (seen on the H200, 2026-12-01)
+    assert 0 <= terms["weights"]["measured_bytes"] - r["rank"]["arch_weights_bytes"] <= 2**21
+    assert terms["activation_peak"]["measured_bytes"] > 0 and terms["cuda_graphs"]["measured_bytes"] > 0
+    assert r["budget"]["measured_kv_budget_bytes"] == r["budget"]["usable_bytes"] - sum(
+        row["measured_bytes"] or 0 for row in r["terms"])
+    assert {p["batch"] for p in r["decode"]["points"]} == {1, b["served"]}
+    assert all(p["measured_ms"] > 0 for p in r["decode"]["points"])
+    assert r["prefill"]["ttft_ms"] > 0 and r["verdict"]["capacity_confirmed"]
+    assert all(s["fraction_of_read"] > 0.3 for s in r["gemm"]["stream"].values())
 
 
 def test_interrupt_releases_every_tensor():
     before = _memory()
     progress = Quiet(interrupt_at="decode, batch")
     with pytest.raises(KeyboardInterrupt):
-        run_verify(SMALL, context=2048, gpu_util=0.3, progress=progress).result
-    assert any(s.startswith("holding weights") for s in progress.steps)
+        run_verify(SMALL, context=2048, gpu_util=0.3, progress=progress, **FAST)
+    assert any(s.startswith("allocating the paged KV pools") for s in progress.steps)
     _assert_released(before)
 
 
-def test_gpu_too_small_for_one_sequence():
+def test_clear_lines_for_models_that_do_not_fit():
     before = _memory()
-    with pytest.raises(KvplanError, match="leaves no room for one 8,192-token sequence.*would fit with --tp"):
-        run_verify("meta-llama/Llama-3.1-405B", progress=Quiet()).result
+    with pytest.raises(KvplanError, match="of weights on each rank, more than this"):
+        run_verify("meta-llama/Llama-3.1-405B", progress=Quiet())
     with pytest.raises(KvplanError, match="leaves no room for one 4,000,000-token sequence"):
-        run_verify(SMALL, context=4_000_000, progress=Quiet()).result
+        run_verify(SMALL, context=4_000_000, progress=Quiet())
     _assert_released(before)
 
 
 def test_cli_json_and_progress():
-    r = run_kvplan("verify", SMALL, "--context", "2048", "--gpu-util", "0.25", "--format", "json")
+    r = run_kvplan("verify", SMALL, "--context", "2048", "--gpu-util", "0.25", "--max-num-seqs", "8",
+                   "--max-num-batched-tokens", "2048", "--format", "json")
     assert r.returncode in (0, 1), r.stderr
     data = json.loads(r.stdout)
     assert data["boundary"]["confirmed"] and data["verdict"]["ok"] == (r.returncode == 0)
-    assert "decode, batch 1" in r.stderr and "allocating the paged KV cache" in r.stderr
-
-
-def test_cli_table():
-    r = run_kvplan("verify", SMALL, "--context", "1024", "--gpu-util", "0.2")
-    assert r.returncode in (0, 1), r.stderr
-    text = " ".join(r.stdout.split())
-    for needle in ("Allocation (one rank)", "NVML used-memory delta", "Boundary confirmed", "Verdict capacity",
-                   "bundled CUDA kernel"):
-        assert needle in text
-    assert max(len(line) for line in r.stdout.splitlines()) <= 100
-
-
-def test_reference_fallback_without_nvrtc():
-    """With cuda.core unimportable the kernel is unavailable: verify times the torch reference and says so."""
-    code = ("import sys; sys.modules['cuda.core'] = None; sys.modules['cuda.core.experimental'] = None; "
-            f"sys.argv = ['kvplan', 'verify', {SMALL!r}, '--context', '1024', '--gpu-util', '0.08', "
-            "'--format', 'json']; from kvplan.cli import entry; entry()")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                       env={**__import__("os").environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
-    assert r.returncode in (0, 1), r.stderr
-    data = json.loads(r.stdout)
-    methods = data["decode"]["attention_methods"]
-    assert methods and all("torch reference kernel, NOT the CUDA kernel" in m for m in methods.values())
-    assert "timing the torch reference instead" in r.stderr
-    assert data["boundary"]["confirmed"]
+    assert "decode, batch 1" in r.stderr and "profile run" in r.stderr

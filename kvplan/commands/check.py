@@ -13,10 +13,12 @@ from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
-from ..plan.budget import flag_budget, gpu_budget
+from ..engines import get_engine
 from ..plan.capacity import token_bytes
-from ..plan.plan import DEFAULT_BLOCK_SIZE, MAX_TP, fitting_changes, plan
-from ..plan.sharding import shard, valid_tp_degrees, weights_per_gpu
+from ..plan.max_len import default_max_model_len
+from ..plan.plan import MAX_TP, fitting_changes, plan
+from ..plan.sharding import shard, valid_tp_degrees
+from .estimate import budget_function
 from ..render.text import size
 from .deployments import Deployment, one_line
 
@@ -72,26 +74,17 @@ def _spec_for(dep: Deployment) -> ModelSpec:
                                    f"{exc}")) from None
 
 
+ENGINE = "vllm"
+
+
 def _budget_for(spec: ModelSpec, dep: Deployment):
-    """budget_for(tp) as plan() takes it. With pp stages each GPU holds num_hidden_layers/pp layers (the pp
-    rule makes that even) and weights/(tp x pp); plan() counts every layer per GPU, so the budget it gets is
-    the per-GPU budget times pp: the same sequence count, exactly, for an even split."""
-    pp = dep.pp or 1
-    device = None if dep.kv_budget is not None else choose_gpu(dep.gpu)
-
-    @lru_cache(maxsize=None)
-    def budget_for(tp: int):
-        if device is None:
-            budget = flag_budget(dep.kv_budget)
-        else:
-            budget = gpu_budget(spec, tp, device, dep.gpu_util)
-            if pp > 1:
-                weights = weights_per_gpu(spec, tp, pp)
-                budget = replace(budget, weights_bytes_per_gpu=weights, kv_budget_bytes_per_gpu=(
-                    budget.kv_budget_bytes_per_gpu + budget.weights_bytes_per_gpu - weights))
-        return replace(budget, kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu * pp)
-
-    return budget_for
+    """budget_for(tp[, stage]) as plan() takes it: vLLM's budget of one GPU of each pipeline stage (its own
+    layers and weights: embeddings on the first stage, the LM head on the last), or the deployment's kv_budget
+    on every GPU."""
+    device = choose_gpu(dep.gpu)
+    kv_budget = dep.kv_budget
+    return device, budget_function(spec, engine=get_engine(ENGINE), device=device, gpu_util=dep.gpu_util,
+                                   context=dep.context, kv_budget=kv_budget)
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:
@@ -101,9 +94,10 @@ def _replication(spec: ModelSpec, tp: int, precision) -> str:
 
 
 def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, precision,
-                     spell: Callable[[str], str]) -> str:
+                     spell: Callable[[str], str], device=None) -> str:
     """The nearest changes that hold `target` sequences, in the caller's words for each field."""
-    changes = fitting_changes(spec, dep.context, precision, dep.tp, DEFAULT_BLOCK_SIZE, budget_for, target, dep.pp)
+    changes = fitting_changes(spec, dep.context, precision, dep.tp, None, budget_for, target, dep.pp,
+                              settings=dict(engine=get_engine(ENGINE), gpu=device))
     if not changes:
         return f"no tp up to {MAX_TP}, fp8 KV or shorter context reaches it on this budget"
     options = [f"{spell(key)} {value}" for key, value in changes]
@@ -112,6 +106,8 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
 
 def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict:
     spec = _spec_for(dep)
+    if dep.context is None:  # vLLM's default: the model's own max length
+        dep = replace(dep, context=default_max_model_len(spec))
     precision = resolve_kv_dtype(dep.kv_dtype, spec.dtype)
     tp_only = shard(spec, dep.tp)
     sharding = shard(spec, dep.tp, dep.pp)
@@ -132,31 +128,36 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
                                   f"scaling or VLLM_ALLOW_LONG_MAX_MODEL_LEN.")
 
     pp = dep.pp or 1
-    budget_for = _budget_for(spec, dep)
-    budget = budget_for(dep.tp)
-    budget_per_gpu = budget.kv_budget_bytes_per_gpu // pp
-    numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu",
-                              "kv_bytes_per_sequence_per_gpu", "max_concurrency"))
+    device, budget_for = _budget_for(spec, dep)
+    numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu",
+                             "max_concurrency", "max_concurrency_limited_by", "engine"))
+    budget_per_gpu = None
     if sharding.valid:
         result = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
-                      block_size=DEFAULT_BLOCK_SIZE, suggest=False)
+                      suggest=False, speed=False, engine=ENGINE, pp=pp, gpu=device)
+        budget_per_gpu = result.kv_budget_bytes_per_gpu
         have, want = result.max_concurrency, dep.min_concurrency
-        per_sequence = (result.kv_bytes_per_sequence_per_gpu + result.state_bytes_per_sequence_per_gpu) // pp
+        per_sequence = result.kv_bytes_per_sequence_per_gpu + result.state_bytes_per_sequence_per_gpu
         numbers = dict(kv_bytes_per_token=result.kv_bytes_per_token,
-                       kv_bytes_per_token_per_gpu=result.kv_bytes_per_token_per_gpu // pp,
-                       kv_bytes_per_sequence_per_gpu=result.kv_bytes_per_sequence_per_gpu // pp,
-                       max_concurrency=have)
-        shape = f"tp {dep.tp}" + (f", pp {pp}" if pp > 1 else "")
-        where = (f"the KV budget of {size(budget_per_gpu)} per GPU holds {have} sequences of {dep.context} "
-                 f"tokens ({size(per_sequence)} each per GPU at {shape}, kv_dtype {precision.name})")
+                       kv_bytes_per_token_per_gpu=result.kv_bytes_per_token_per_gpu,
+                       kv_bytes_per_sequence_per_gpu=result.kv_bytes_per_sequence_per_gpu, max_concurrency=have,
+                       max_concurrency_limited_by=result.max_concurrency_limited_by,
+                       engine=result.engine.to_dict() if result.engine else None)
+        shape = f"tp {dep.tp}" + (f", pp {pp} ({','.join(map(str, result.pp_partition))} layers)" if pp > 1 else "")
+        where = (f"vLLM keeps {have} sequences of {dep.context} tokens resident on a KV budget of "
+                 f"{size(budget_per_gpu)} per GPU ({size(per_sequence)} of KV each per GPU at {shape}, kv_dtype "
+                 f"{precision.name})")
+        refusal = result.engine.refusal if result.engine else None
+        if refusal is not None:
+            where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
         if want is not None and have < want:
             add("error", "min_concurrency",
-                f"max_concurrency {have} < min_concurrency {want}: {where}, and {want} need "
+                f"max_concurrency {have} < min_concurrency {want}: {where}, and {want} need about "
                 f"{size(want * per_sequence)} per GPU; "
-                f"{what_would_reach(spec, dep, budget_for, want, precision, spell)}.")
+                f"{what_would_reach(spec, dep, budget_for, want, precision, spell, device)}.")
         elif want is None and have == 0:
             add("warning", None, f"not one sequence fits: {where}; "
-                                 f"{what_would_reach(spec, dep, budget_for, 1, precision, spell)} "
+                                 f"{what_would_reach(spec, dep, budget_for, 1, precision, spell, device)} "
                                  f"(set min_concurrency to make capacity a rule).")
     errors = [f.message for f in findings if f.level == "error"]
     return {
@@ -167,6 +168,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         "line": dep.line,
         "tp": dep.tp,
         "pp": dep.pp,
+        "pp_partition": list(sharding.partition) or None,
         "passed": not errors,
         "errors": errors,
         "warnings": [f.message for f in findings if f.level == "warning"],
@@ -178,16 +180,17 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         "kv_heads_replicated": sharding.replicated,
         "context": dep.context,
         "kv_dtype": precision.name,
-        "gpu": budget.gpu_name,
+        "gpu": device.name if dep.kv_budget is None else None,
         "kv_budget_bytes_per_gpu": budget_per_gpu,
         **numbers,
         "min_concurrency": dep.min_concurrency,
     }
 
 
-def check(deployments: list) -> CheckResult:
-    """Every deployment; suggestions name the deployment keys (tp 4, kv_dtype fp8, context 16384)."""
-    return CheckResult([check_deployment(dep) for dep in deployments])
+def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:
+    """Every deployment; suggestions name the fields as `spell` writes them (a deployments file's keys by
+    default: tp 4, kv_dtype fp8, context 16384)."""
+    return CheckResult([check_deployment(dep, spell) for dep in deployments])
 
 
 def suggest(model: str, revision: Optional[str] = None) -> SuggestResult:

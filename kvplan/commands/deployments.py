@@ -15,8 +15,8 @@ from ..model.sources import check_revision
 from ..plan.catalog import find_gpu
 from ..units import parse_size, parse_tokens, require_fraction, require_positive
 
-DEFAULT_CONTEXT = 8192
-DEFAULT_GPU_UTIL = 0.9
+DEFAULT_CONTEXT = None  # vLLM's default: the model's max length (plan/max_len.py)
+DEFAULT_GPU_UTIL = None  # the engine's own default (vLLM 0.32: 0.92)
 REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
@@ -32,9 +32,9 @@ class Deployment:
     tp: int
     pp: Optional[int] = None
     gpu: Optional[str] = None
-    gpu_util: float = DEFAULT_GPU_UTIL
+    gpu_util: Optional[float] = DEFAULT_GPU_UTIL
     kv_budget: Optional[int] = None  # bytes per GPU; replaces the GPU budget
-    context: int = DEFAULT_CONTEXT
+    context: Optional[int] = DEFAULT_CONTEXT
     kv_dtype: str = "auto"
     min_concurrency: Optional[int] = None
     revision: Optional[str] = None

@@ -6,20 +6,23 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Optional
 
+from ..engines import get_engine
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
 from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
-from ..plan.budget import flag_budget, gpu_budget
+from ..plan.budget import flag_budget
+from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
 from ..units import parse_size, require_fraction, require_positive
+from .curve import curves
 from .describe import model_summary
 
 
 MAX_PLANS = 256
 MAX_BLOCK_SIZE = 2**16
-MAX_PREFILL_CHUNKS = 2**15  # chunks priced one by one (plan/prefill.py): ~1-2 s over a whole run
+MAX_PREFILL_CHUNKS = 2**15  # prompt chunks priced one by one (plan/prefill.py, the engine's admission): per run
 
 
 @dataclass(frozen=True)
@@ -27,47 +30,112 @@ class EstimateResult:
     spec: ModelSpec
     plans: list
     spell: Callable[[str], str] = str  # field -> the caller's name for it (a flag on the command line)
+    default_context: bool = False  # no context was given: the model's own max length, as vLLM
+    curves: tuple = ()  # commands/curve.py Curves, when a chart was asked for
+    auto_fitted: Optional[tuple] = None  # with auto-fit: (plan index, the model's own length) of plans it shortened
     view = "estimate"
 
     def to_dict(self) -> dict:
-        return {"model": model_summary(self.spec), "plans": self.rows()}
+        data = {"model": model_summary(self.spec), "plans": self.rows()}
+        if self.curves:
+            data["curves"] = [c.to_dict() for c in self.curves]
+        return data
 
     def rows(self) -> list:
         return [p.to_dict(self.spell) for p in self.plans]
 
 
-def estimate(model: str, *, contexts: list, kv_dtypes: list, tps: list, block_size: int = 16,
+def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float], context: int,
+                    kv_budget: Optional[int] = None, gpu_memory: Optional[int] = None,
+                    max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None):
+    """budget_for(tp[, stage]) as plan() takes it, cached: the engine's budget of one GPU, or the given one."""
+    @lru_cache(maxsize=None)
+    def budget_for(tp: int, stage=None):
+        if kv_budget is not None:
+            return flag_budget(kv_budget, None if stage is None else stage.index)
+        return engine.budget(spec, tp, device, gpu_util, gpu_memory=gpu_memory, stage=stage, context=context,
+                             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
+
+    return budget_for
+
+
+def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = ("auto",), tps: list = (1,),
+             block_size: Optional[int] = None,
              kv_budget: Optional[str] = None, gpu: Optional[str] = None, gpu_memory: Optional[str] = None,
-             gpu_util: float = 0.9, max_num_batched_tokens: int = 8192, revision: Optional[str] = None,
-             batches: tuple = (), quantization: Optional[str] = None, dtype: Optional[str] = None,
-             input_len: Optional[int] = None, spell: Callable[[str], str] = str) -> EstimateResult:
-    require_fraction("gpu_util", gpu_util)
-    sweep = len(contexts) * len(kv_dtypes) * len(tps)
+             gpu_util: Optional[float] = None, max_num_batched_tokens: Optional[int] = None,
+             max_num_seqs: Optional[int] = None, engine: str = "vllm", pp: int = 1,
+             pp_partition: Optional[tuple] = None, revision: Optional[str] = None, batches: tuple = (),
+             quantization: Optional[str] = None, dtype: Optional[str] = None, input_len: Optional[int] = None,
+             spell: Callable[[str], str] = str, chart: bool = False, auto_fit: bool = False) -> EstimateResult:
+    """Plans for the cross product of contexts (default: the model's own max length, as vLLM), kv_dtypes and
+    tps. `chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py).
+    `auto_fit`: vLLM's `--max-model-len auto` (or -1): start from the model's own length and, where the engine
+    would refuse it, plan the length vLLM's auto-fit picks (kv_cache_utils._auto_fit_max_model_len: the same
+    estimate its refusal names)."""
+    engine_model = get_engine(engine)
+    if gpu_util is not None:
+        require_fraction("gpu_util", gpu_util)
+    sweep = len(contexts or [0]) * len(kv_dtypes) * len(tps)
     if sweep > MAX_PLANS:  # bounded work: each plan may search TP degrees and context lengths
         raise KvplanError(f"the sweep asks for {sweep:,} plans (contexts x KV dtypes x TP degrees); at most "
                           f"{MAX_PLANS} per run.")
-    require_positive("block_size", block_size, maximum=MAX_BLOCK_SIZE)
-    if block_size & (block_size - 1):
+    if block_size is not None:
+        require_positive("block_size", block_size, maximum=MAX_BLOCK_SIZE)
+    if block_size is not None and (block_size < 1 or block_size & (block_size - 1)):
         raise FieldError("block_size", f"must be a positive power of two (16 is vLLM's default), got {block_size}.")
-    require_positive("max_num_batched_tokens", max_num_batched_tokens)
-    chunks = sum(-(-(input_len or c) // max_num_batched_tokens) for c in contexts) * len(kv_dtypes) * len(tps)
-    if chunks > MAX_PREFILL_CHUNKS:  # bounded work: time to first token prices every chunk of the prompt
-        raise FieldError("max_num_batched_tokens", f"({max_num_batched_tokens:,}) splits the prompts of this run "
-                                                   f"into {chunks:,} prefill chunks, more than the "
-                                                   f"{MAX_PREFILL_CHUNKS:,} kvplan prices in one run; raise it, or "
-                                                   f"ask for shorter contexts or fewer plans.")
+    for field, value in (("max_num_batched_tokens", max_num_batched_tokens), ("max_num_seqs", max_num_seqs)):
+        if value is not None:
+            require_positive(field, value)
+    require_positive("pp", pp)
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
     spec = apply_weight_precision(resolve(model, revision), quantization, dtype)
     device = choose_gpu(gpu)
+    if memory is not None:
+        from dataclasses import replace
+
+        device = replace(device, memory_bytes=memory)
+    default_context = not contexts
+    contexts = contexts or [default_max_model_len(spec)]
+    _bounded_prefill(contexts, input_len, max_num_batched_tokens, device, len(kv_dtypes) * len(tps))
+
+    def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True):
+        budget_for = budgets(context)
+        return plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
+                    gpu=device, batches=tuple(batches), input_len=input_len, engine=engine_model, pp=pp,
+                    pp_partition=pp_partition, max_num_seqs=max_num_seqs,
+                    max_num_batched_tokens=max_num_batched_tokens, suggest=suggest)
 
     @lru_cache(maxsize=None)
-    def budget_for(tp: int):
-        if budget_bytes is not None:
-            return flag_budget(budget_bytes)
-        return gpu_budget(spec, tp, device, gpu_util, max_num_batched_tokens, memory)
+    def budgets(context: int):
+        return budget_function(spec, engine=engine_model, device=device, gpu_util=gpu_util, context=context,
+                               kv_budget=budget_bytes, gpu_memory=memory,
+                               max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
 
-    plans = [plan(spec, context=c, kv_dtype=d, tp=t, budget_for=budget_for, block_size=block_size, gpu=device,
-                  batches=tuple(batches), input_len=input_len, max_num_batched_tokens=max_num_batched_tokens)
-             for c in contexts for d in kv_dtypes for t in tps]
-    return EstimateResult(spec, plans, spell)
+    plans = [plan_at(c, d, t) for c in contexts for d in kv_dtypes for t in tps]
+    fitted = []
+    if auto_fit:
+        for i, p in enumerate(plans):
+            refusal = getattr(p.engine, "refusal", None)
+            estimate_len = getattr(refusal, "estimated_max_model_len", None)
+            if estimate_len and estimate_len < p.context:
+                fitted.append((i, p.context))
+                plans[i] = plan_at(estimate_len, p.kv_dtype, p.tp)
+    drawn = curves(plans, plan_at) if chart else ()
+    return EstimateResult(spec, plans, spell, default_context and not auto_fit, drawn,
+                          tuple(fitted) if auto_fit else None)
+
+
+def _bounded_prefill(contexts: list, input_len: Optional[int], max_num_batched_tokens: Optional[int], device,
+                     plans_per_context: int) -> None:
+    """Bounded work: a prompt runs as chunks of max_num_batched_tokens, and time to first token and the engine's
+    admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead."""
+    from ..engines.vllm import batch_defaults
+
+    chunk = max_num_batched_tokens or batch_defaults(device.name, device.memory_bytes)[0]
+    chunks = sum(-(-(input_len or c) // chunk) for c in contexts) * plans_per_context
+    if chunks > MAX_PREFILL_CHUNKS:
+        raise FieldError("max_num_batched_tokens", f"({chunk:,}) splits the prompts of this run into {chunks:,} "
+                                                   f"prefill chunks, more than the {MAX_PREFILL_CHUNKS:,} kvplan "
+                                                   f"prices in one run; raise it, or ask for shorter max model "
+                                                   f"lengths or fewer plans.")

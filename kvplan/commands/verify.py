@@ -2,13 +2,17 @@
 
 What it does, in order (the GPU work lives in kvplan/gpu/, the pure parts in kvplan/verify/):
 
-1. Detect the GPU through NVML and measure its device-to-device copy bandwidth with torch.
-2. Plan with kvplan's own planner, using the GPU's real memory, hold a buffer for weights/TP plus the
-   budget's reserve terms, allocate the per-layer paged caches of `cache_layout`, and compare predicted bytes
-   with torch's and NVML's views.
-3. A block allocator over those pools serves max_concurrency sequences and must refuse one more.
-4. Time decode for a sweep of batch sizes with the bundled kernel and the weights streamed as GEMMs.
+1. Detect the GPU (NVML), plan with kvplan's planner on its real memory, and build one TP rank of the model:
+   dummy weights of the real shapes and stored precision, the forward pass of its architecture.
+2. Measure the budget terms instead of holding them: the weights, the profile run's activation peak, memory
+   outside torch's allocator, the decode CUDA graphs, NCCL (a real TP group); set each beside its prediction.
+3. Size the paged KV pools from what is really left, allocate them, and prove the boundary with a block
+   allocator: the pools' sequences admitted, one more refused.
+4. Time the decode step (CUDA graph of the whole forward) at batch 1 and at max concurrency, and one prefill.
 5. Judge (kvplan/verify/judge.py).
+
+With --tp N and N GPUs, one process per GPU runs its rank (kvplan/gpu/tp.py); with fewer, one rank is
+simulated and said to be.
 
 Nothing here imports torch or pynvml: `kvplan estimate` never pays for them.
 """
@@ -22,6 +26,7 @@ from ..errors import FieldError
 from ..model.sources import resolve
 from ..plan.sharding import shard
 from ..units import require_fraction, require_positive
+from ..verify.arch import architecture
 from ..verify.layout import kernel_kv_dtype
 from ..verify.progress import Progress
 
@@ -42,27 +47,47 @@ class VerifyResult:
         return self.result
 
 
-def check_options(tp: int, context: int, gpu_util: float, block_size: int) -> None:
+def check_options(tp: int, context: int, gpu_util: Optional[float], block_size: Optional[int],
+                  max_num_seqs: Optional[int] = None, max_num_batched_tokens: Optional[int] = None) -> None:
     require_positive("tp", tp)
     require_positive("context", context)
-    require_fraction("gpu_util", gpu_util)
-    if block_size not in KERNEL_BLOCK_SIZES:
+    if gpu_util is not None:
+        require_fraction("gpu_util", gpu_util)
+    for field, value in (("max_num_seqs", max_num_seqs), ("max_num_batched_tokens", max_num_batched_tokens)):
+        if value is not None:
+            require_positive(field, value)
+    if block_size is not None and block_size not in KERNEL_BLOCK_SIZES:
         raise FieldError("block_size", f"must be one of {', '.join(map(str, KERNEL_BLOCK_SIZES))} for verify (the "
                                        f"block sizes the bundled kernel reads), got {block_size}.")
 
 
-def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: float = 0.9,
-           block_size: int = 16, revision: Optional[str] = None,
+def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: Optional[float] = None,
+           block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
+           max_num_batched_tokens: Optional[int] = None, revision: Optional[str] = None,
            progress: Optional[Progress] = None) -> VerifyResult:
     """Everything `kvplan verify` does. Every GPU tensor it makes is released before it returns, raises or is
-    interrupted."""
-    check_options(tp, context, gpu_util, block_size)
-    spec = resolve(model, revision)
+    interrupted. None means the engine's default (vLLM's, for this GPU)."""
+    check_options(tp, context, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
+    raw: list = []
+    spec = resolve(model, revision, raw_out=raw)
     kernel_kv_dtype(kv_dtype, spec)
     sharding = shard(spec, tp)
     if not sharding.valid:  # before torch: a bad TP degree needs no GPU to be refused
         raise FieldError("tp", f"{tp} cannot shard {spec.name}: {sharding.errors[0].rstrip('.')}.")
-    from ..gpu.verify_run import verify_on_gpu  # imports torch and pynvml: only verify pays for them
+    architecture(raw[0], spec, tp)  # a model the forward pass does not cover is refused before torch loads
+    from ..gpu.nvml import import_stack
 
-    return VerifyResult(verify_on_gpu(spec, tp=tp, context=context, kv_dtype=kv_dtype, gpu_util=gpu_util,
-                                      block_size=block_size, progress=progress or Progress()))
+    import_stack()  # no torch, no CUDA GPU, no NVML: one clear line before any module needs them
+    import torch  # only verify pays for it
+
+    from ..gpu.rank import Options
+
+    options = Options(tp, context, kv_dtype, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
+    progress = progress or Progress()
+    if tp > 1 and torch.cuda.device_count() >= tp:  # a real group: one process per GPU
+        from ..gpu.tp import verify_group
+
+        return VerifyResult(verify_group(spec, raw[0], options, progress))
+    from ..gpu.verify_run import verify_rank
+
+    return VerifyResult(verify_rank(spec, raw[0], options, progress))

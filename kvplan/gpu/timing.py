@@ -1,75 +1,73 @@
-"""Timing on the GPU: CUDA events around eager launches or CUDA-graph replays, medians, never host clocks."""
+"""Timing on the GPU: CUDA graphs captured after a warm-up on a side stream, CUDA events around each replay,
+medians; never host clocks around GPU work. And the read-bandwidth floor decode is held to."""
 
 from __future__ import annotations
 
 import statistics
 
+import torch
+
 GiB = 2**30
-DEVICE = "cuda"  # torch's current CUDA device
-COPY_BYTES = 2 * GiB  # each of the two copy buffers
-TIME_PER_MEASUREMENT_S = 0.25
+READ_BYTES = 4 * GiB  # read probe buffer: far larger than any L2
 
 
-def time_step(torch, step, *, graph: bool, budget_s: float = TIME_PER_MEASUREMENT_S, min_reps: int = 5,
-              max_reps: int = 100) -> dict:
-    """Median milliseconds of `step` (one decode step) after a warm-up. With graph=True the step is captured
-    once in a CUDA graph and its replays are timed (no launch gaps); CUDA events around each replay or
-    each eager call; never host clocks."""
-    step()
+def warm_up(fn) -> None:
+    """Run fn once on a side stream (as graph capture wants: lazy cuBLAS/kernel set-up happens outside it)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        fn()
+    torch.cuda.current_stream().wait_stream(side)
+    torch.cuda.synchronize()
+
+
+def capture(fn, pool=None, warm: bool = True) -> tuple:
+    """(CUDA graph, fn's outputs as captured) after one warm-up run."""
+    if warm:
+        warm_up(fn)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, pool=pool):
+        out = fn()
+    return graph, out
+
+
+def time_replays(run, reps: int = 20, warmup: int = 2) -> dict:
+    """Median and minimum milliseconds of `run` (a graph's replay, or any launch sequence), CUDA events around
+    each call."""
+    for _ in range(warmup):
+        run()
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    step()
-    end.record()
-    end.synchronize()
-    estimate_ms = max(start.elapsed_time(end), 1e-3)
-    run, method, cuda_graph = step, "CUDA events around eager launches", None
-    if graph:
-        try:
-            cuda_graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(cuda_graph):
-                step()
-            cuda_graph.replay()
-            torch.cuda.synchronize()
-            run, method = cuda_graph.replay, "CUDA graph replay, CUDA events"
-        except Exception as exc:  # a step that syncs cannot be captured: time it eagerly, and say so
-            cuda_graph = None
-            torch.cuda.synchronize()
-            first = (str(exc).splitlines() or [""])[0][:120]
-            method += f" (graph capture failed: {type(exc).__name__}: {first})"
-    reps = int(min(max_reps, max(min_reps, budget_s * 1e3 / estimate_ms)))
     times = []
-    try:
-        for _ in range(reps):
-            start.record()
-            run()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end))
-    finally:
-        del run, cuda_graph
-    return {"ms": statistics.median(times), "ms_min": min(times), "reps": reps, "method": method}
+    for _ in range(reps):
+        start.record()
+        run()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return {"ms": statistics.median(times), "ms_min": min(times), "reps": reps}
 
 
-def copy_bandwidth(torch, nbytes: int = COPY_BYTES, reps: int = 50) -> dict:
-    """Device-to-device copy bandwidth, counting bytes read plus bytes written; median of `reps`."""
-    src = torch.empty(nbytes, dtype=torch.uint8, device=DEVICE)
-    src.random_(0, 256)
-    dst = torch.empty_like(src)
+def read_bandwidth(nbytes: int = READ_BYTES) -> dict:
+    """Bytes per second a pure read streams: the kernel package's probe where it exists, else torch.sum over a
+    buffer far larger than L2, replayed in a CUDA graph (kernel.md: the floor decode is held to is a read)."""
     try:
-        for _ in range(5):
-            dst.copy_(src)
-        torch.cuda.synchronize()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        times = []
-        for _ in range(reps):
-            start.record()
-            dst.copy_(src)
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1e3)
-        median = statistics.median(times)
-        return {"bytes_per_s": 2 * nbytes / median, "buffer_bytes": nbytes, "reps": reps,
-                "method": "device-to-device copy, bytes read + written, CUDA events, median"}
+        from ..kernels.probes import read_bandwidth as probe  # the kernel helper's probe, when merged
+    except ImportError:
+        probe = None
+    if probe is not None:
+        result = probe(nbytes)
+        data = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        data.setdefault("method", "kvplan.kernels.probes.read_bandwidth")
+        return data
+    buffer = torch.empty(nbytes // 2, dtype=torch.bfloat16, device="cuda")
+    buffer.normal_()
+    try:
+        graph, _ = capture(lambda: buffer.sum(dtype=torch.float32))
+        t = time_replays(graph.replay, reps=15)
+        del graph
     finally:
-        del src, dst
+        del buffer
+        torch.cuda.empty_cache()
+    return {"bytes_per_s": nbytes / (t["ms"] / 1e3), "buffer_bytes": nbytes, "reps": t["reps"],
+            "method": "torch.sum over a bf16 buffer, CUDA graph replays, CUDA events, median"}

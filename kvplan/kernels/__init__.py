@@ -67,9 +67,9 @@ def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=Non
 
     Raises ValueError on bad arguments and KernelUnavailableError when the kernel cannot run here.
     Extra keyword-only options (``out``, ``check_block_ids``, ``num_splits``, ``options``) are documented
-    in :func:`kvplan.kernels.paged_decode.paged_decode_attention`.
+    in :func:`kvplan.kernels.decode_call.paged_decode_attention`.
     """
-    from .paged_decode import paged_decode_attention as impl
+    from .decode_call import paged_decode_attention as impl
 
     return impl(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale, sliding_window, **kwargs)
 

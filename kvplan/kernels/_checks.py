@@ -254,3 +254,31 @@ def check_mla_table(block_table, seq_lens, num_blocks: int, block_size: int) -> 
             c = int(bad[0, 0])
             raise ValueError(f"block_table[{b}, {c}] = {int(used[c])} is out of range for latent_cache with "
                              f"{num_blocks} blocks")
+
+
+def positive_int(name: str, v) -> int:
+    if isinstance(v, bool) or not hasattr(v, "__index__"):
+        raise ValueError(f"{name} must be a positive int, got {v!r}")
+    v = int(v)
+    if v < 1:
+        raise ValueError(f"{name} must be >= 1, got {v}")
+    return v
+
+
+def window_arg(w):
+    if w is None:
+        return None
+    if isinstance(w, bool) or not hasattr(w, "__index__"):
+        raise ValueError(f"sliding_window must be a positive int or None, got {w!r}")
+    w = int(w)
+    if w < 1:
+        raise ValueError(f"sliding_window must be >= 1, got {w}")
+    return None if w >= 2**31 else w
+
+
+def torch_dtype_arg(torch, name: str, value, allowed):
+    if isinstance(value, str):
+        value = getattr(torch, value.replace("torch.", ""), None)
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(dtype_name(d) for d in allowed)}, got {value!r}")
+    return value

@@ -1,152 +1,23 @@
 """Paged GQA/MQA decode: ``paged_decode_plan(...)`` validates and plans once, ``plan.run(...)`` launches.
 
-``paged_decode_attention(...)`` is the one-call form (full validation, the block-id check, a cached plan).
+The one-call form ``paged_decode_attention(...)`` is in decode_call.py; the launch shape in decode_launch.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
-from dataclasses import dataclass
 
 from . import _runtime as rt
-from . import configs, limits
-from ._checks import DecodeArgs, check_table, dtype_name, positive_float, validate
-from ._runtime import KernelUnavailableError, kernel_backend, kernel_unavailable_reason  # noqa: F401
+from . import limits
+from ._checks import dtype_name, positive_float, positive_int, torch_dtype_arg, window_arg
+from .decode_launch import Launch, choose_splits, plan_cta, resolve_options
 from .options import KernelOptions
 
 LOG2E = 1.4426950408889634
-_IN_FLIGHT_BYTES = 16384  # target bytes in flight per token slice (beyond the step being computed)
-_REF_BW = 3.35e12  # H100 SXM peak: the in-flight targets were tuned there
-PDL_ARCHS = configs.PDL_ARCHS
 # kvp_decode's parameters, in order (paged_decode.cu)
 _MAIN_ARGS = ("u64",) * 9 + ("i32",) * 10 + ("f32", "f32", "u64")
 _MERGE_ARGS = ("u64", "u64", "u64", "i32", "i32")
-
-
-@dataclass(frozen=True)
-class Launch:
-    """What one call launches (exposed for benchmarks and tests)."""
-
-    config: configs.KernelConfig
-    head_tiles: int
-    slices: int  # NWS: token slices per CTA
-    kv_per_cta: int  # KH: kv heads per CTA (1 unless slices == head_tiles == 1)
-    stages: int
-    splits: int
-    chunk: int
-    smem: int
-
-    @property
-    def warps(self) -> int:
-        return self.kv_per_cta * self.head_tiles * self.slices
-
-
-def _inflight_scale(dev: rt.Device) -> float:
-    """Bytes in flight grow with bandwidth at a fixed latency (Little's law): >= 1 on faster HBM."""
-    return max(1.0, dev.mem_bw / _REF_BW) if dev.mem_bw > 0 else 1.0
-
-
-def _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk) -> int:
-    step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
-    ring = kh * nws * stages * step
-    epi = nws * ht * hpw * (head_dim + 2) * 4 if nws > 1 else 0
-    return max(ring, epi, 16) + (limits.MBAR_AREA if bulk else 0)
-
-
-def choose_splits(pairs: int, span: int, slots: int, min_chunk: int = limits.MIN_SPLIT_TOKENS) -> int:
-    """Splits per sequence: fill about one wave of ``slots`` CTAs over ``pairs`` (sequence, kv head).
-
-    Picks the fewest splits whose wave-quantised time is within 5% of the best, with chunks of at
-    least ``min_chunk`` tokens.
-    """
-    if span <= 0 or pairs <= 0:
-        return 1
-    max_splits = max(1, min(limits.MAX_SPLITS, -(-span // min_chunk)))
-    cost = [(-(-pairs * s // slots)) / s * (1.05 if s > 1 else 1.0) for s in range(1, max_splits + 1)]
-    best = min(cost)
-    for s, c in enumerate(cost, start=1):  # splitting costs partials and a merge
-        if c <= best * 1.05:
-            return s
-    return 1
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """Launch shape independent of batch: warps, ring, shared memory, CTAs per SM."""
-
-    config: configs.KernelConfig
-    head_tiles: int
-    slices: int
-    kv_per_cta: int
-    stages: int
-    smem: int
-    slots: int  # CTAs that fit the GPU at once
-
-
-def _resolve_options(opts: KernelOptions, dev: rt.Device) -> KernelOptions:
-    pdl = dev.arch in PDL_ARCHS if opts.pdl is None else (opts.pdl and dev.arch in PDL_ARCHS)
-    return dataclasses.replace(opts, pdl=pdl)
-
-
-def _launch_shape(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> tuple[_Shape, rt.Loaded]:
-    """``a_heads`` = (group, kv_heads, head_dim, q_dtype, kv_dtype); ``few``: few (sequence, kv head) pairs."""
-    group, kv_heads, head_dim, q_dtype, kv_dtype = a_heads
-    shape = configs.launch_shape(group, head_dim)
-    ht = shape.head_tiles
-    want_bulk = configs.bulk_default(kv_dtype) if opts.bulk is None else opts.bulk
-    bulk = int(want_bulk and dev.arch in configs.BULK_ARCHS and configs.bulk_eligible(kv_dtype, head_dim, ht))
-    config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
-                                  l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
-                                  trace=int(opts.trace), early_page=int(opts.early_page))
-    ld = rt.load(config, dev)
-    kh = opts.kv_per_cta if opts.kv_per_cta is not None else 1
-    while kh > 1 and (kv_heads % kh or ht > 1 or kh > shape.max_warps):
-        kh //= 2
-    # few pairs: the sequences get split into long CTAs filling one wave. Measured on H100 for 16-bit
-    # caches at head_dim 128 only; fp8 and other head dims keep 4 slices.
-    few = few and kv_dtype != "float8_e4m3fn" and head_dim == 128
-    if kh > 1:
-        nws = 1
-    elif opts.slices is not None:
-        nws = opts.slices
-    else:
-        # measured on H100 (benchmarks/NOTES_kernel.md): 8 token slices x 2 stages when splitting,
-        # 4 x 3 otherwise; either way 64-128 KB of copies in flight per SM
-        nws = 8 if (few and ht == 1) else max(1, 4 // ht)
-    # bulk copies, head_dim 64/128, many pairs: 8 slices x 3 stages (H200 sweep, v10: head_dim 64 B16 32K
-    # 407 -> 292 us, B64 8K 593 -> 558 us against 4 x 5 / 4 x 3)
-    wide = (bulk and ht == 1 and kh == 1 and head_dim in (64, 128) and not few and opts.slices is None
-            and opts.stages is None)
-    if wide:
-        nws = 8
-    if kh * ht * nws > shape.max_warps:
-        raise ValueError(f"KernelOptions.slices={nws} gives more than {shape.max_warps} warps per CTA")
-    step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
-    stages = 3 if wide else opts.stages
-    if stages is None:
-        target = _IN_FLIGHT_BYTES // 2 if nws >= 8 else _IN_FLIGHT_BYTES
-        if nws >= 8:
-            # split shapes, one CTA per SM: scale the ring with peak bandwidth (H200: 3 stages, measured
-            # 9-10% faster than 2; H100: 2 stages, see benchmarks/NOTES_kernel.md v8)
-            target = int(target * _inflight_scale(dev))
-        stages = min(limits.MAX_STAGES, max(2, 1 + -(-target // step)))
-    hpw = shape.heads_per_warp
-
-    def smem_of():
-        return _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk)
-
-    while smem_of() > dev.smem_optin and stages > 2:
-        stages -= 1
-    while smem_of() > dev.smem_optin and kh > 1:
-        kh //= 2
-    while smem_of() > dev.smem_optin and nws > 1:
-        nws //= 2
-    smem = smem_of()
-    threads = kh * ht * nws * 32
-    slots = dev.sm_count * rt.occupancy(ld, "kvp_decode", dev, threads, smem)
-    return _Shape(config, ht, nws, kh, stages, smem, slots), ld
 
 
 class PagedDecodePlan:
@@ -164,12 +35,12 @@ class PagedDecodePlan:
         import torch
 
         rt.require_kernel()
-        self.q_heads = _pos_int("q_heads", q_heads)
-        self.kv_heads = _pos_int("kv_heads", kv_heads)
-        self.head_dim = _pos_int("head_dim", head_dim)
-        self.block_size = _pos_int("block_size", block_size)
-        self.max_batch = _pos_int("max_batch", max_batch)
-        self.max_blocks_per_seq = _pos_int("max_blocks_per_seq", max_blocks_per_seq)
+        self.q_heads = positive_int("q_heads", q_heads)
+        self.kv_heads = positive_int("kv_heads", kv_heads)
+        self.head_dim = positive_int("head_dim", head_dim)
+        self.block_size = positive_int("block_size", block_size)
+        self.max_batch = positive_int("max_batch", max_batch)
+        self.max_blocks_per_seq = positive_int("max_blocks_per_seq", max_blocks_per_seq)
         if self.q_heads % self.kv_heads:
             raise ValueError(f"q_heads {self.q_heads} is not a multiple of kv_heads {self.kv_heads}")
         self.group = self.q_heads // self.kv_heads
@@ -183,20 +54,20 @@ class PagedDecodePlan:
             raise ValueError(f"max_batch and kv_heads must be <= {limits.MAX_GRID_YZ}")
         if self.max_blocks_per_seq * self.block_size >= 2**31 - 2**20:
             raise ValueError("max_blocks_per_seq x block_size addresses more than 2^31 token slots")
-        self.kv_dtype = _torch_dtype(torch, "kv_dtype", kv_dtype, (torch.float16, torch.bfloat16, torch.float8_e4m3fn))
-        self.q_dtype = _torch_dtype(torch, "q_dtype", q_dtype, (torch.float16, torch.bfloat16))
+        self.kv_dtype = torch_dtype_arg(torch, "kv_dtype", kv_dtype, (torch.float16, torch.bfloat16, torch.float8_e4m3fn))
+        self.q_dtype = torch_dtype_arg(torch, "q_dtype", q_dtype, (torch.float16, torch.bfloat16))
         if self.kv_dtype != torch.float8_e4m3fn and self.kv_dtype != self.q_dtype:
             raise ValueError(f"kv_dtype {dtype_name(self.kv_dtype)} must match q_dtype {dtype_name(self.q_dtype)} "
                              "(only float8_e4m3fn caches may differ from q)")
-        self.window = _window(sliding_window)
+        self.window = window_arg(sliding_window)
         if options is not None and not isinstance(options, KernelOptions):
             raise ValueError(f"options must be a KernelOptions, got {type(options).__name__}")
         self.device_index = rt.device_index(device)
         self.device = torch.device("cuda", self.device_index)
         self._dev = rt.device_info(self.device_index)
-        self.options = _resolve_options(options or KernelOptions(), self._dev)
+        self.options = resolve_options(options or KernelOptions(), self._dev)
         heads = (self.group, self.kv_heads, self.head_dim, dtype_name(self.q_dtype), dtype_name(self.kv_dtype))
-        self._shapes = {few: _launch_shape(heads, self._dev, self.options, few) for few in (True, False)}
+        self._shapes = {few: plan_cta(heads, self._dev, self.options, few) for few in (True, False)}
         self.span = self.max_blocks_per_seq * self.block_size
         if self.window is not None:
             self.span = min(self.span, self.window)
@@ -398,112 +269,10 @@ def paged_decode_plan(q_heads, kv_heads, head_dim, block_size, kv_dtype, q_dtype
                            device, sliding_window, options)
 
 
-# ---------------------------------------------------------------------------------------------
-# the one-call form
-
-_plans: dict[tuple, PagedDecodePlan] = {}
-_plans_lock = threading.Lock()
-
-
-def paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=None, k_scale=1.0, v_scale=1.0,
-                           sliding_window=None, *, out=None, check_block_ids=True, num_splits=None, options=None,
-                           trace=None):
-    """Decode attention over a paged KV cache on the GPU (see ``kvplan.kernels`` for the contract).
-
-    Keyword-only extras:
-      out              preallocated ``[B, Hq, D]`` output in q's dtype (CUDA-graph friendly)
-      check_block_ids  True (default): check seq_lens and every block id the call reads (one host
-                       sync: tables up to 64K entries are copied and checked on the host, larger ones
-                       reduced on the GPU). False skips it (no sync, capturable in a CUDA graph); the
-                       caller then guarantees the table is valid.
-      num_splits       force the number of sequence splits (same as ``options.num_splits``)
-      options          :class:`KernelOptions` (tuning; default per device)
-      trace            int64 timeline buffer (needs ``KernelOptions(trace=True)``)
-    """
-    rt.require_kernel()
-    import torch
-
-    a = validate(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale, sliding_window,
-                 require_cuda=True)
-    if out is not None:
-        if not isinstance(out, torch.Tensor) or out.shape != q.shape or out.dtype != q.dtype \
-                or out.device != q.device or not out.is_contiguous():
-            raise ValueError("out must be a contiguous tensor with q's shape, dtype and device")
-    else:
-        out = torch.empty_like(q)
-    if a.batch == 0:
-        return out
-    if options is not None and not isinstance(options, KernelOptions):
-        raise ValueError(f"options must be a KernelOptions, got {type(options).__name__}")
-    opts = options or KernelOptions()
-    if num_splits is not None:
-        opts = dataclasses.replace(opts, num_splits=int(num_splits))
-    if check_block_ids:
-        span = check_table(a, block_table, seq_lens)
-    else:
-        span = a.max_blocks * a.block_size
-        if a.window is not None:
-            span = min(span, a.window)
-    plan = _cached_plan(a, q.device, opts)
-    plan._launch(q, k_cache, v_cache, block_table, seq_lens, out, a.scale, a.k_scale, a.v_scale, span, trace)
-    return out
-
-
-def _cached_plan(a: DecodeArgs, device, opts: KernelOptions) -> PagedDecodePlan:
-    key = (a.batch, a.q_heads, a.kv_heads, a.head_dim, a.block_size, a.q_dtype, a.kv_dtype, device, a.window,
-           a.max_blocks, opts)
-    plan = _plans.get(key)
-    if plan is None:
-        import torch
-
-        with _plans_lock:
-            plan = _plans.get(key)
-            if plan is None:
-                plan = PagedDecodePlan(a.q_heads, a.kv_heads, a.head_dim, a.block_size, getattr(torch, a.kv_dtype),
-                                       getattr(torch, a.q_dtype), a.batch, max(a.max_blocks, 1), device, a.window,
-                                       opts)
-                if len(_plans) > 256:
-                    _plans.clear()
-                _plans[key] = plan
-    return plan
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-
-
 def _batch_probe(max_batch: int) -> list[int]:
     """Batch sizes whose split workspace bounds every batch up to max_batch (checked in tests)."""
     small = list(range(1, min(max_batch, 512) + 1))
     return small + [b for b in (max_batch,) if b > 512]
-
-
-def _pos_int(name: str, v) -> int:
-    if isinstance(v, bool) or not hasattr(v, "__index__"):
-        raise ValueError(f"{name} must be a positive int, got {v!r}")
-    v = int(v)
-    if v < 1:
-        raise ValueError(f"{name} must be >= 1, got {v}")
-    return v
-
-
-def _window(w):
-    if w is None:
-        return None
-    if isinstance(w, bool) or not hasattr(w, "__index__"):
-        raise ValueError(f"sliding_window must be a positive int or None, got {w!r}")
-    w = int(w)
-    if w < 1:
-        raise ValueError(f"sliding_window must be >= 1, got {w}")
-    return None if w >= 2**31 else w
-
-
-def _torch_dtype(torch, name: str, value, allowed):
-    if isinstance(value, str):
-        value = getattr(torch, value.replace("torch.", ""), None)
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(dtype_name(d) for d in allowed)}, got {value!r}")
-    return value
 
 
 _I32 = []

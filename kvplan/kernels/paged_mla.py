@@ -13,7 +13,9 @@ import threading
 from . import _runtime as rt
 from . import configs, limits
 from ._checks import dtype_name, positive_float
-from .paged_decode import LOG2E, _int32, _pos_int, _torch_dtype, choose_splits
+from ._checks import positive_int, torch_dtype_arg
+from .decode_launch import choose_splits
+from .paged_decode import LOG2E, _int32
 
 _MAIN_ARGS = ("u64",) * 8 + ("i32",) * 5 + ("f32", "f32")
 _MERGE_ARGS = ("u64", "u64", "u64", "i32", "i32")
@@ -32,26 +34,26 @@ class PagedMLADecodePlan:
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
-        self.q_heads = _pos_int("q_heads", q_heads)
+        self.q_heads = positive_int("q_heads", q_heads)
         if self.q_heads > limits.MLA_MAX_HEADS:
             raise ValueError(f"q_heads {self.q_heads} exceeds {limits.MLA_MAX_HEADS}")
         if kv_lora_rank != limits.MLA_KV_LORA_RANK:
             raise ValueError(f"kv_lora_rank must be {limits.MLA_KV_LORA_RANK}, got {kv_lora_rank!r}")
         if rope_dim != limits.MLA_ROPE_DIM:
             raise ValueError(f"rope_dim must be {limits.MLA_ROPE_DIM}, got {rope_dim!r}")
-        self.block_size = _pos_int("block_size", block_size)
+        self.block_size = positive_int("block_size", block_size)
         if self.block_size not in limits.MLA_BLOCK_SIZES:
             raise ValueError(f"block_size {self.block_size} is not supported (supported: {limits.MLA_BLOCK_SIZES})")
-        self.max_batch = _pos_int("max_batch", max_batch)
-        self.max_blocks_per_seq = _pos_int("max_blocks_per_seq", max_blocks_per_seq)
+        self.max_batch = positive_int("max_batch", max_batch)
+        self.max_blocks_per_seq = positive_int("max_blocks_per_seq", max_blocks_per_seq)
         if self.max_batch > limits.MAX_GRID_YZ:
             raise ValueError(f"max_batch must be <= {limits.MAX_GRID_YZ}")
         if self.max_blocks_per_seq * self.block_size >= 2**31 - 2**20:
             raise ValueError("max_blocks_per_seq x block_size addresses more than 2^31 token slots")
-        self.kv_dtype = _torch_dtype(torch, "kv_dtype", kv_dtype, (torch.bfloat16, torch.float8_e4m3fn))
+        self.kv_dtype = torch_dtype_arg(torch, "kv_dtype", kv_dtype, (torch.bfloat16, torch.float8_e4m3fn))
         self.q_dtype = torch.bfloat16
         if num_splits is not None:
-            num_splits = _pos_int("num_splits", num_splits)
+            num_splits = positive_int("num_splits", num_splits)
         if launcher not in ("driver", "cuda.core"):
             raise ValueError(f"launcher must be 'driver' or 'cuda.core', got {launcher!r}")
         self.device_index = rt.device_index(device)

@@ -36,6 +36,10 @@ class PagedKV:
         """Fixed bytes per sequence, whatever its length (only recurrent layers have any)."""
         return 0
 
+    def page_bytes(self, block_size: int, tp: int, precision: Precision) -> int:
+        """Bytes one paged block of `block_size` tokens takes in this layer on one GPU."""
+        return block_size * self.bytes_per_token(tp, precision)
+
     def tokens_held(self, tokens: int) -> int:
         return tokens if self.window is None else min(tokens, self.window)
 
@@ -71,6 +75,9 @@ class FullAttention(PagedKV):
     def vectors_per_token(self, tp: int) -> int:
         """Quantisation scale vectors per token on one GPU (one per head, for K and for V)."""
         return 2 * self.heads_per_gpu(tp)
+
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        return self.heads_per_gpu(tp) * precision.head_bytes(self.head_dim, self.value_dim)
 
     def tp_errors(self, tp: int) -> tuple:
         kv = self.kv_heads
@@ -120,7 +127,7 @@ class ChunkedAttention(SlidingWindow):
     """Llama 4 chunked local attention: attends within its chunk of `sliding_window` tokens. Held and read
     like a window of that size (the chunk a sequence is in is never longer)."""
 
-    kind: str = field(default="sliding", init=False)
+    kind: str = field(default="chunked", init=False)
     chunked: bool = field(default=True, init=False)
 
 
@@ -145,6 +152,9 @@ class MLALatent(PagedKV):
 
     def vectors_per_token(self, tp: int) -> int:
         return 1
+
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        return precision.latent_bytes(self.kv_lora_rank, self.qk_rope_head_dim)
 
     def tp_errors(self, tp: int) -> tuple:
         return ()  # replicated by design
@@ -188,9 +198,12 @@ class LinearState:
     def state_elements_per_sequence(self, tp: int) -> int:
         return (self.conv_elements + self.ssm_elements) // tp
 
-    def state_bytes(self, tp: int, dtype_bytes: int) -> int:
-        """Stored in the model dtype (vLLM's default mamba_ssm_cache_dtype 'auto')."""
-        return self.state_elements_per_sequence(tp) * dtype_bytes
+    def state_bytes(self, tp: int, dtype_bytes: int, ssm_dtype_bytes: Optional[int] = None) -> int:
+        """Bytes of one sequence's state on one GPU: the convolution state in `dtype_bytes`, the recurrent (SSM)
+        state in `ssm_dtype_bytes` (the same by default: vLLM's mamba_ssm_cache_dtype 'auto')."""
+        if ssm_dtype_bytes is None:
+            return self.state_elements_per_sequence(tp) * dtype_bytes
+        return self.conv_elements // tp * dtype_bytes + self.ssm_elements // tp * ssm_dtype_bytes
 
     def tokens_held(self, tokens: int) -> int:
         return 0

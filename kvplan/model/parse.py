@@ -101,4 +101,11 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         experts_per_token=experts_per_token if experts else 0,
         expert_intermediate_size=cfg.optional_int(("moe_intermediate_size", "intermediate_size")),
         notes=tuple(notes),
+        model_type=cfg.model_type,
+        architecture=_architecture(cfg),
     )
+
+
+def _architecture(cfg: Config) -> str:
+    value = cfg.get("architectures")
+    return value[0] if isinstance(value, list) and value and isinstance(value[0], str) else ""

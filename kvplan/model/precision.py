@@ -1,74 +1,176 @@
-"""KV-cache precisions: bits per element and the scale bytes each quantised vector carries.
+"""KV-cache precisions: exactly the values vLLM 0.32's `--kv-cache-dtype` takes (`CacheDType` in
+vllm/config/cache.py), and what one token of one layer costs in each, as vLLM's attention backends lay the
+cache out (their `customize_spec`, which sets the page's per-head content bytes):
 
-Schemes (what the byte counts assume):
-- fp32 / fp16 / bf16: plain storage, no scales.
-- fp8 (e4m3, e5m2): one scale per layer for K and one for V (vLLM's `--kv-cache-dtype fp8`); those few
-  bytes live outside the paged cache, so a token costs exactly 1 byte per element.
-- int8 / int4: asymmetric per-token, per-head quantisation (LMDeploy's `quant_policy` 8/4 scheme): each
-  head's K vector and V vector carry an fp16 scale and an fp16 zero-point, i.e. 4 bytes per vector.
+- auto: the model's dtype. float16 / bfloat16: 2 bytes per element.
+- fp8 (= fp8_e4m3), fp8_e4m3, fp8_e5m2, fp8_inc (Intel Gaudi's e4m3): 1 byte per element; the per-tensor K/V
+  scales live outside the paged cache.
+- int8_per_token_head, fp8_per_token_head: 1 byte per element plus an fp32 scale after each head's K and V
+  (v1/attention/backends/triton_attn.py); MLA keeps one fp32 scale pair after the latent
+  (model_executor/layers/attention/mla_attention.py `MLACommonBackend.customize_spec`).
+  int4_per_token_head: the same with two values packed per byte.
+- nvfp4, nvfp4_4over6 (FlashInfer): per head and side `dim/2` bytes of fp4 data plus `dim/16` fp8 block scales
+  (vllm/utils/torch_utils.py `nvfp4_kv_cache_full_dim`).
+- turboquant_k8v4 / _4bit_nc / _k3v4_nc / _3bit_nc: one packed K+V slot per head
+  (model_executor/layers/quantization/turboquant/config.py `slot_size_aligned`): keys as fp8 (8 bits) or
+  Lloyd-Max indices + an fp16 norm, values as 3-4 bit codes + fp16 scale and zero, rounded up to even bytes.
+  vLLM keeps the first and last two layers of a dense model unquantised; kvplan counts every layer packed.
+- ultraquant_4bit: one slot per head of fp4 K and V codes with one UE8M0 scale per 32 values
+  (v1/attention/ops/ultraquant/format.py `slot_size`).
+- fp8_ds_mla / nvfp4_ds_mla: FlashMLA-sparse's opaque per-token MLA entry, 656 / 352 bytes
+  (mla_attention.py), for DeepSeek-style latents only.
+
+kvplan's JSON names a plan's precision by its short name (bf16, fp16, fp8_e4m3, ...), stable across releases.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Optional
 
 from ..errors import FieldError, quote
+
+FP32_SCALE = 4  # bytes of one per-token-head scale
 
 
 @dataclass(frozen=True)
 class Precision:
-    name: str
-    bits: int
-    scale_bytes_per_vector: int
-    scheme: str
+    name: str  # kvplan's name in results: bf16, fp16, fp8_e4m3, int8_per_token_head, ...
+    bits: int  # bits of one stored value
+    scheme: str  # what the byte counts assume, in words
+    layout: str = "plain"  # plain | per_token_head | nvfp4 | turboquant | ultraquant | ds_mla
+    key_bits: Optional[int] = None  # turboquant: key bits (8 = fp8 keys)
+    mla_token_bytes: Optional[int] = None  # ds_mla: the opaque per-token entry
+
+    @property
+    def scale_bytes_per_vector(self) -> int:
+        """Scale bytes stored inside the cache with each head's K or V vector (0 for plain and fp8)."""
+        return FP32_SCALE if self.layout == "per_token_head" else 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.bits < 16
+
+    def _data(self, dim: int) -> int:
+        return dim * self.bits // 8
+
+    def head_bytes(self, head_dim: int, value_dim: Optional[int] = None) -> int:
+        """Bytes one token's K and V of one KV head occupy in the paged cache."""
+        value_dim = head_dim if value_dim is None else value_dim
+        if self.layout == "ds_mla":
+            raise FieldError("kv_dtype", f"{self.name} is vLLM's FlashMLA-sparse layout for DeepSeek-style MLA "
+                                         f"models; this model has ordinary KV heads, so use fp8 or "
+                                         f"fp8_per_token_head.")
+        if self.layout == "nvfp4":
+            return sum(d // 2 + d // 16 for d in (head_dim, value_dim))
+        if self.layout == "turboquant":
+            key = head_dim if self.key_bits == 8 else math.ceil(head_dim * self.key_bits / 8) + 2
+            slot = key + math.ceil(head_dim * self.bits / 8) + 4
+            return slot + slot % 2
+        if self.layout == "ultraquant":
+            return 2 * (head_dim // 2 + head_dim // 32)
+        return self._data(head_dim) + self._data(value_dim) + 2 * self.scale_bytes_per_vector
+
+    def latent_bytes(self, kv_lora_rank: int, rope_dim: int) -> int:
+        """Bytes one token's MLA latent (kv_lora_rank + rope dims, shared by all heads) occupies."""
+        if self.layout == "ds_mla":
+            return self.mla_token_bytes
+        if self.layout in ("nvfp4", "turboquant", "ultraquant"):
+            raise FieldError("kv_dtype", f"{self.name} is not available for MLA models in vLLM; use fp8, "
+                                         f"fp8_per_token_head or fp8_ds_mla.")
+        dim = kv_lora_rank + rope_dim
+        return self._data(dim) + 2 * self.scale_bytes_per_vector
 
     def bytes_for(self, elements: int, vectors: int) -> int:
-        """Bytes of `elements` values grouped in `vectors` per-head vectors (elements*bits is always whole
-        bytes: head dims are even)."""
-        return elements * self.bits // 8 + vectors * self.scale_bytes_per_vector
+        """Bytes of `elements` plain or per-token-head values grouped in `vectors` per-head vectors."""
+        return self._data(elements) + vectors * self.scale_bytes_per_vector
 
 
-PRECISIONS = {
-    "fp32": Precision("fp32", 32, 0, "float32"),
-    "fp16": Precision("fp16", 16, 0, "float16"),
-    "bf16": Precision("bf16", 16, 0, "bfloat16"),
-    "fp8_e4m3": Precision("fp8_e4m3", 8, 0, "fp8 e4m3, per-tensor k/v scales outside the cache"),
-    "fp8_e5m2": Precision("fp8_e5m2", 8, 0, "fp8 e5m2, per-tensor k/v scales outside the cache"),
-    "int8": Precision("int8", 8, 4, "int8, fp16 scale + zero-point per token per head"),
-    "int4": Precision("int4", 4, 4, "int4, fp16 scale + zero-point per token per head"),
+def _tq(name: str, key_bits: int, value_bits: int) -> Precision:
+    keys = "fp8 keys" if key_bits == 8 else f"{key_bits}-bit Lloyd-Max keys + fp16 norm"
+    return Precision(name, value_bits, f"TurboQuant: {keys}, {value_bits}-bit values + fp16 scale/zero, one "
+                                       f"K+V slot per head (vLLM keeps the first/last 2 layers unquantised; "
+                                       f"counted packed here)", "turboquant", key_bits)
+
+
+PRECISIONS = {p.name: p for p in (
+    Precision("fp32", 32, "float32"),  # only as a model dtype; vLLM's --kv-cache-dtype has no float32
+    Precision("fp16", 16, "float16"),
+    Precision("bf16", 16, "bfloat16"),
+    Precision("fp8_e4m3", 8, "fp8 e4m3, per-tensor K/V scales outside the cache"),
+    Precision("fp8_e5m2", 8, "fp8 e5m2, per-tensor K/V scales outside the cache"),
+    Precision("fp8_inc", 8, "fp8 e4m3 through Intel Neural Compressor (Gaudi), per-tensor scales"),
+    Precision("fp8_per_token_head", 8, "fp8 with an fp32 scale per token per head (K and V)", "per_token_head"),
+    Precision("int8_per_token_head", 8, "int8 with an fp32 scale per token per head (K and V)", "per_token_head"),
+    Precision("int4_per_token_head", 4, "int4, two per byte, with an fp32 scale per token per head (K and V)",
+              "per_token_head"),
+    Precision("nvfp4", 4, "NVFP4: fp4 values + one fp8 scale per 16, K and V per head", "nvfp4"),
+    Precision("nvfp4_4over6", 4, "NVFP4 (max/4 or max/6 scales): fp4 values + one fp8 scale per 16", "nvfp4"),
+    _tq("turboquant_k8v4", 8, 4), _tq("turboquant_4bit_nc", 4, 4), _tq("turboquant_k3v4_nc", 3, 4),
+    _tq("turboquant_3bit_nc", 3, 3),
+    Precision("ultraquant_4bit", 4, "UltraQuant: fp4 K and V codes + one UE8M0 scale per 32 values, one slot "
+                                    "per head", "ultraquant"),
+    Precision("fp8_ds_mla", 8, "FlashMLA-sparse fp8 entry: 656 bytes per token per MLA layer", "ds_mla",
+              mla_token_bytes=656),
+    Precision("nvfp4_ds_mla", 4, "FlashMLA-sparse NVFP4 entry: 352 bytes per token per MLA layer", "ds_mla",
+              mla_token_bytes=352),
+)}
+
+# vLLM 0.32's --kv-cache-dtype values (vllm/config/cache.py CacheDType), each to its precision; `auto` is the
+# model's dtype.
+VLLM_KV_DTYPES = {
+    "float16": "fp16", "bfloat16": "bf16", "fp8": "fp8_e4m3", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2",
+    **{name: name for name in ("fp8_inc", "fp8_ds_mla", "nvfp4_ds_mla", "turboquant_k8v4", "turboquant_4bit_nc",
+                               "turboquant_k3v4_nc", "turboquant_3bit_nc", "ultraquant_4bit", "int4_per_token_head",
+                               "int8_per_token_head", "fp8_per_token_head", "nvfp4", "nvfp4_4over6")},
 }
-
-# Spellings users type (vLLM's --kv-cache-dtype names, torch dtype names, config torch_dtype values).
-ALIASES = {
-    "float32": "fp32", "float": "fp32",
-    "float16": "fp16", "half": "fp16",
-    "bfloat16": "bf16",
-    "fp8": "fp8_e4m3", "fp8_e4m3fn": "fp8_e4m3", "e4m3": "fp8_e4m3", "float8_e4m3fn": "fp8_e4m3",
-    "fp8e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2", "e5m2": "fp8_e5m2", "float8_e5m2": "fp8_e5m2",
-    "fp8e5m2": "fp8_e5m2",
-}
-
-VALID_KV_DTYPES = "auto, " + ", ".join(PRECISIONS) + " (or fp8, float16, bfloat16, float32)"
-
+# Spellings kvplan's results use (its JSON `kv_dtype`), accepted back as input.
+RESULT_NAMES = {"fp16": "fp16", "bf16": "bf16"}
+VALID_KV_DTYPES = "auto, " + ", ".join(VLLM_KV_DTYPES) + " (vLLM 0.32's --kv-cache-dtype values)"
+# Names vLLM does not take, with what it calls the same thing.
+NOT_VLLM = {"int8": "int8_per_token_head", "int4": "int4_per_token_head", "fp32": "auto (vLLM's KV cache has no "
+            "float32)", "float32": "auto (vLLM's KV cache has no float32)", "half": "float16", "fp4": "nvfp4",
+            "fp8_e4m3fn": "fp8_e4m3"}
 
 # Bytes per element of the dtypes a checkpoint computes in.
 DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
+_MODEL_DTYPES = {"bfloat16": "bf16", "bf16": "bf16", "float16": "fp16", "fp16": "fp16", "half": "fp16",
+                 "float32": "fp32", "fp32": "fp32", "float": "fp32"}
 
 
-def normalize_dtype_name(name: str) -> str | None:
+def vllm_name(name: str) -> str:
+    """A precision as vLLM's --kv-cache-dtype spells it (bf16 -> bfloat16)."""
+    return {"bf16": "bfloat16", "fp16": "float16"}.get(name, name)
+
+
+def normalize_dtype_name(name: str) -> Optional[str]:
+    """A config's torch_dtype ('bfloat16', 'torch.float16', 'float32') as kvplan's short name, or None."""
     key = str(name).strip().lower().replace("torch.", "").replace("-", "_")
-    key = ALIASES.get(key, key)
-    return key if key in PRECISIONS else None
+    return _MODEL_DTYPES.get(key)
+
+
+def kv_dtype_name(name) -> Optional[str]:
+    """The precision a --kv-cache-dtype value names ('auto' stays 'auto'), or None when vLLM does not take it."""
+    if not isinstance(name, str):
+        return None
+    key = name.strip().lower()
+    if key == "auto":
+        return "auto"
+    return VLLM_KV_DTYPES.get(key) or RESULT_NAMES.get(key)
 
 
 def check_kv_dtype(name) -> str:
-    """`name` when it is `auto` or a known KV-cache precision (before the model's dtype is known)."""
-    if isinstance(name, str) and (name.strip().lower() == "auto" or normalize_dtype_name(name)):
+    """`name` when it is `auto` or one of vLLM's KV-cache dtypes (before the model's dtype is known)."""
+    if kv_dtype_name(name):
         return name.strip()
-    raise FieldError("kv_dtype", f"{quote(name)} is not a known KV-cache precision; use one of {VALID_KV_DTYPES}.")
+    hint = NOT_VLLM.get(str(name).strip().lower()) if isinstance(name, str) else None
+    if hint:
+        raise FieldError("kv_dtype", f"{quote(name)} is not one of vLLM's KV-cache dtypes; use {hint}.")
+    raise FieldError("kv_dtype", f"{quote(name)} is not a KV-cache dtype vLLM takes; use one of {VALID_KV_DTYPES}.")
 
 
 def resolve_kv_dtype(name: str, model_dtype: str) -> Precision:
     """`auto` means the model's own dtype, as in vLLM."""
-    name = check_kv_dtype(name)
-    return PRECISIONS[model_dtype] if name.lower() == "auto" else PRECISIONS[normalize_dtype_name(name)]
+    key = kv_dtype_name(check_kv_dtype(name))
+    return PRECISIONS[model_dtype if key == "auto" else key]

@@ -241,12 +241,14 @@ def weights_from_counts(counts: dict, source: str) -> Weights:
     return Weights(sum(counts.values()), stored, main.lower(), source)
 
 
-def from_path(path: Path) -> ModelSpec:
+def from_path(path: Path, raw_out: Optional[list] = None) -> ModelSpec:
     folder = path if path.is_dir() else path.parent
     config = path / "config.json" if path.is_dir() else path
     if path.is_dir() and not config.exists():
         raise KvplanError(f"MODEL folder {quote(str(path))} has no config.json.")
     raw = load_json(config)
+    if raw_out is not None:
+        raw_out.append(raw)
     weights, problem = local_weights(folder) if path.is_dir() or config.name == "config.json" else (None, None)
     spec = parse_config(raw, str(path))
     if problem:
@@ -539,7 +541,8 @@ def _hub_weights(model_id: str, revision: Optional[str], seconds: float) -> tupl
     return weights_from_counts(counts, "safetensors metadata"), ""
 
 
-def from_hub(model_id: str, revision: Optional[str], timeout: Optional[float] = None) -> ModelSpec:
+def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = None,
+             timeout: Optional[float] = None) -> ModelSpec:
     from huggingface_hub.utils import disable_progress_bars, logging
 
     # Our one-line errors replace the client's retry warnings and progress bars on stderr.
@@ -553,6 +556,8 @@ def from_hub(model_id: str, revision: Optional[str], timeout: Optional[float] = 
     except Exception as exc:  # every failure becomes one sentence; see _hub_error
         raise _hub_error(model_id, exc, seconds) from None
     raw = load_json(Path(config))
+    if raw_out is not None:
+        raw_out.append(raw)
     weights, note = _hub_weights(model_id, revision, deadline - time.monotonic())
     spec = parse_config(raw, model_id, weights)
     return replace(spec, notes=spec.notes + (note,)) if note else spec
@@ -586,13 +591,19 @@ def bundled_for(model: str, revision: Optional[str] = None) -> Optional[Path]:
     return find_bundled(model)
 
 
-def resolve(model: str, revision: Optional[str] = None, hub_timeout: Optional[float] = None) -> ModelSpec:
+def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] = None,
+            hub_timeout: Optional[float] = None) -> ModelSpec:
+    """The spec of MODEL (sources in the order of the module docstring); `raw_out`, when given, receives the
+    raw config.json it was parsed from (verify builds its forward pass from the fields the spec does not keep)."""
     if not isinstance(model, str) or not model.strip() or len(model) > 4096:
         raise FieldError("model", f"must be a Hugging Face id, a config.json or a model folder, got {quote(model)}.")
     revision = check_revision(revision)
     bundled = bundled_for(model, revision)
     if bundled is not None:
-        spec = replace(load_bundled(bundled)[1], name=model)  # aliases keep the id the user typed
+        entry, spec = load_bundled(bundled)
+        if raw_out is not None:
+            raw_out.append(entry["config"])
+        spec = replace(spec, name=model)  # aliases keep the id the user typed
         shadow = existing_path(model)
         if shadow is not None:
             note = (f"the bundled spec of {model} was used although ./{model} exists here; write ./{model} to "
@@ -601,10 +612,10 @@ def resolve(model: str, revision: Optional[str] = None, hub_timeout: Optional[fl
         return spec
     path = existing_path(model)
     if path is not None:
-        return from_path(path)
+        return from_path(path, raw_out)
     if looks_like_path(model):
         raise KvplanError(f"MODEL {quote(model)} does not exist; give a config.json, a model folder or a Hub id.")
     if ".." in model or not HUB_ID.match(model):
         raise KvplanError(f"MODEL {quote(model)} is not a Hugging Face id (owner/name) nor an existing path."
                           f"{did_you_mean(model)}")
-    return from_hub(model, revision, hub_timeout)
+    return from_hub(model, revision, raw_out, hub_timeout)

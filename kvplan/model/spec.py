@@ -59,6 +59,8 @@ class ModelSpec:
     experts_per_token: int = 0
     expert_intermediate_size: int = 0
     notes: tuple = ()  # parser decisions worth telling the user ("dtype float32 served as bf16")
+    model_type: str = ""  # the config's model_type: engine models key their family quirks on it
+    architecture: str = ""  # the config's first `architectures` entry (engines refuse ones they dropped)
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)

@@ -1,16 +1,10 @@
-"""The KV budget of one GPU, term by term, the way vLLM arrives at "Available KV cache memory":
+"""The KV budget of one GPU, term by term. The terms belong to the engine that fills the GPU: vLLM's
+(kvplan/engines/vllm_budget.py: requested memory - weights as loaded - profile-run peak - non-torch memory -
+CUDA graphs as that release counts them) or, with `--engine none`, kvplan's generic estimate (gpu_budget
+below). A given kv_budget replaces all of it, like vLLM's --kv-cache-memory-bytes.
 
-    kv_budget = gpu_memory x gpu_util - weights / tp - activation_peak - cuda_context - cuda_graphs - nccl
-
-- activation_peak: the profile forward pass over --max-num-batched-tokens tokens (hidden state + residual,
-  this rank's q/k/v, gate/up and activated MLP outputs, in the model dtype), plus the sampler's fp32 logits
-  for max_num_seqs (256) requests, three copies (logits, probabilities, sorted for top-p/top-k).
-- cuda_context (0.5 GiB: context, cuBLAS/cuDNN workspaces), cuda_graphs (1.25 GiB: the decode graphs vLLM
-  captures) and, when tp > 1, nccl (1.75 GiB: NCCL and custom all-reduce buffers). Calibrated on vLLM's
-  own profile of Llama-3-8B on an H100 (PR #10511): non-torch memory 1.79 GiB at TP 1, 3.58 GiB at TP 2,
-  activation peak 1.26 GiB (this formula gives 1.24 GiB).
-A given kv_budget replaces all of it, like vLLM's --kv-cache-memory-bytes.
-"""
+Field names stay stable for scripts: `activation_bytes` is the profile-run peak, `cuda_context_bytes` the
+non-torch memory; `terms` lists every term with its source."""
 
 from __future__ import annotations
 
@@ -20,14 +14,14 @@ from typing import Optional
 from ..model.precision import DTYPE_BYTES
 from ..model.spec import ModelSpec
 from .catalog import GPU
-from .sharding import weights_per_gpu
+from .sharding import stage_weights
 
-GiB = 2**30
-CUDA_CONTEXT_BYTES = GiB // 2
-CUDA_GRAPH_BYTES = int(1.25 * GiB)
-NCCL_BYTES = int(1.75 * GiB)
-MAX_NUM_SEQS = 256
-SAMPLER_COPIES = 3
+
+@dataclass(frozen=True)
+class BudgetTerm:
+    name: str  # memory | weights | profile_peak | non_torch | cuda_graphs | nccl
+    bytes: int
+    source: str
 
 
 @dataclass(frozen=True)
@@ -43,12 +37,28 @@ class Budget:
     cuda_context_bytes: Optional[int] = None
     cuda_graph_bytes: Optional[int] = None
     nccl_bytes: Optional[int] = None
+    engine: Optional[str] = None  # whose accounting: "vllm 0.32.0", or None for kvplan's generic estimate
+    stage: Optional[int] = None  # pipeline stage this budget is for (None: the whole model on each GPU)
+    terms: tuple = ()
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["terms"] = [asdict(t) for t in self.terms]
+        return data
+
+
+GiB = 2**30
+CUDA_CONTEXT_BYTES = GiB // 2
+CUDA_GRAPH_BYTES = int(1.25 * GiB)
+NCCL_BYTES = int(1.75 * GiB)
+SAMPLER_SEQUENCES = 256
+SAMPLER_COPIES = 3
 
 
 def activation_peak_bytes(spec: ModelSpec, tp: int, max_num_batched_tokens: int) -> int:
+    """kvplan's generic activation reserve: a forward pass over max_num_batched_tokens tokens (hidden state +
+    residual, this rank's q/k/v, gate/up and activated MLP outputs, in the model dtype), plus fp32 logits for 256
+    requests, three copies (logits, probabilities, sorted for top-p/top-k)."""
     dtype_bytes = DTYPE_BYTES[spec.dtype]
     head_dim = spec.head_dim or spec.hidden_size // spec.num_attention_heads
     kv_per_gpu = -(-(spec.kv_heads or 1) // tp)
@@ -58,21 +68,37 @@ def activation_peak_bytes(spec: ModelSpec, tp: int, max_num_batched_tokens: int)
     else:
         mlp = 3 * spec.intermediate_size // tp
     per_token = (2 * spec.hidden_size + qkv + mlp) * dtype_bytes
-    sampler = MAX_NUM_SEQS * spec.vocab_size * 4 * SAMPLER_COPIES
+    sampler = SAMPLER_SEQUENCES * spec.vocab_size * 4 * SAMPLER_COPIES
     return max_num_batched_tokens * per_token + sampler
 
 
-def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batched_tokens: int = 8192,
-               gpu_memory: Optional[int] = None) -> Budget:
+def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batched_tokens: Optional[int] = None,
+               gpu_memory: Optional[int] = None, stage=None) -> Budget:
+    """kvplan's generic estimate, engine-agnostic (the budget of `--engine none`):
+
+        kv_budget = gpu_memory x gpu_util - weights / tp - activation_peak - cuda_context - cuda_graphs - nccl
+
+    with fixed reserves: CUDA context 0.5 GiB, CUDA graphs 1.25 GiB and, when tp > 1, NCCL 1.75 GiB (calibrated
+    before kvplan had an engine model, on vLLM PR #10511's Llama-3-8B H100 profile, case A11). `stage`: a
+    sharding.Stage, whose own layers and embeddings the GPU holds."""
+    tokens = max_num_batched_tokens or 8192
     memory = gpu_memory or gpu.memory_bytes
     usable = int(memory * gpu_util)
-    weights = weights_per_gpu(spec, tp)
-    activation = activation_peak_bytes(spec, tp, max_num_batched_tokens)
+    weights = stage_weights(spec, tp, stage)
+    activation = activation_peak_bytes(spec, tp, tokens)
     nccl = NCCL_BYTES if tp > 1 else 0
     kv = usable - weights - activation - CUDA_CONTEXT_BYTES - CUDA_GRAPH_BYTES - nccl
+    terms = (BudgetTerm("memory", usable, f"{gpu.name} memory as the CUDA runtime reports it x gpu_util"),
+             BudgetTerm("weights", weights, f"{spec.weights.source}, split over {tp} GPU(s)"),
+             BudgetTerm("activation", activation, f"forward over {tokens} tokens + fp32 logits of "
+                                                  f"{SAMPLER_SEQUENCES} requests x {SAMPLER_COPIES} (generic)"),
+             BudgetTerm("cuda_context", CUDA_CONTEXT_BYTES, "fixed 0.5 GiB (CUDA context, cuBLAS workspaces)"),
+             BudgetTerm("cuda_graphs", CUDA_GRAPH_BYTES, "fixed 1.25 GiB (decode graphs)"),
+             BudgetTerm("nccl", nccl, "fixed 1.75 GiB at tp > 1 (NCCL, custom all-reduce)"))
     return Budget(kv, "gpu", gpu.name, memory, gpu_util, usable, weights, activation, CUDA_CONTEXT_BYTES,
-                  CUDA_GRAPH_BYTES, nccl)
+                  CUDA_GRAPH_BYTES, nccl, None, None if stage is None else stage.index, terms)
 
 
-def flag_budget(kv_budget: int) -> Budget:
-    return Budget(kv_budget, "kv_budget")
+def flag_budget(kv_budget: int, stage: Optional[int] = None) -> Budget:
+    return Budget(kv_budget, "kv_budget", stage=stage,
+                  terms=(BudgetTerm("kv_budget", kv_budget, "given (like vLLM's --kv-cache-memory-bytes)"),))

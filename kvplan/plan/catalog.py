@@ -17,6 +17,9 @@ GiB = 2**30
 ACHIEVABLE_FRACTION = 0.89
 
 
+DEVICE_NAME_PREFIXES = ("NVIDIA ", "Tesla ", "AMD ")  # aliases that are a driver's own device names
+
+
 @dataclass(frozen=True)
 class GPU:
     name: str
@@ -25,6 +28,11 @@ class GPU:
     aliases: tuple = ()
     memory_source: str = ""
     detected: bool = False
+
+    @property
+    def device_names(self) -> tuple:
+        """The names nvidia-smi / ROCm print for this GPU (kept in the catalog's aliases)."""
+        return tuple(a for a in self.aliases if a.startswith(DEVICE_NAME_PREFIXES))
 
     @property
     def decode_bandwidth(self) -> float:
@@ -38,29 +46,72 @@ def _gib(value: float) -> int:
 
 # memory_source says where each runtime-reported figure comes from: our own measurement on the device
 # (2026-11-22), a published vLLM log line, or the nvidia-smi total less the driver's reserve (marked "approx":
-# the H100 keeps 0.47 GiB of 79.65, the H200 0.60 GiB of 140.4).
+# the H100 keeps 0.47 GiB of 79.65, the H200 0.60 GiB of 140.4). Aliases hold every name nvidia-smi / torch
+# print for the card ("NVIDIA H100 80GB HBM3"; RunPod's GPU type ids are those names, search index id
+# 49336059078) and the short names people type. Bandwidths are the vendors' datasheet figures.
 CATALOG = (
-    GPU("A100-40GB", _gib(39.39), 1.555e12, ("a100", "a100-40g", "a100-sxm4-40gb", "a100 40gb"),
+    GPU("A100-40GB", _gib(39.39), 1.555e12, ("a100-40g", "a100-40gb", "a100-sxm4-40gb", "a100 40gb",
+                                             "NVIDIA A100-SXM4-40GB", "NVIDIA A100-PCIE-40GB", "a100-pcie-40gb"),
         "vLLM logs: total_gpu_memory 39.39GiB"),
-    GPU("A100-80GB", _gib(79.15), 2.039e12, ("a100-80g", "a100-sxm4-80gb", "a100 80gb", "a100-80gb-sxm"),
+    GPU("A100-80GB", _gib(79.15), 2.039e12, ("a100-80g", "a100-sxm4-80gb", "a100 80gb", "a100-80gb-sxm",
+                                             "NVIDIA A100-SXM4-80GB"),
         "vLLM logs: total_gpu_memory 79.15GiB"),
+    GPU("A100-80GB-PCIe", _gib(79.15), 1.935e12, ("a100-80gb-pcie", "a100 80gb pcie", "NVIDIA A100 80GB PCIe"),
+        "as A100-80GB (same 80 GB HBM2e); bandwidth: NVIDIA A100 datasheet, PCIe 1,935 GB/s"),
     GPU("H100-80GB-SXM", 85_017_493_504, 3.35e12,
-        ("h100", "h100-80gb", "h100-sxm", "h100-sxm5", "h100 80gb hbm3", "h100-80gb-hbm3"),
+        ("h100", "h100-80gb", "h100-sxm", "h100-sxm5", "h100 80gb hbm3", "h100-80gb-hbm3", "NVIDIA H100 80GB HBM3"),
         "measured: torch total_memory on an H100 80GB HBM3, driver 580 (vLLM PR #10511 logged 79.22 GiB)"),
-    GPU("H100-80GB-PCIe", _gib(79.19), 2.0e12, ("h100-pcie", "h100 pcie", "h100-80gb-pcie"),
+    GPU("H100-80GB-PCIe", _gib(79.19), 2.0e12, ("h100-pcie", "h100 pcie", "h100-80gb-pcie", "NVIDIA H100 PCIe"),
         "approx: 81559 MiB nvidia-smi less driver reserve"),
-    GPU("H200", 150_109_880_320, 4.8e12, ("h200-141gb", "h200-sxm", "h200 141gb"),
+    GPU("H100-NVL", _gib(93.1), 3.9e12, ("h100 nvl", "h100-94gb", "NVIDIA H100 NVL"),
+        "approx: 95830 MiB nvidia-smi (NVIDIA/gpu-admin-tools issue #4) less driver reserve; 3.9 TB/s: NVIDIA "
+        "H100 datasheet (H100 NVL)"),
+    GPU("GH200", _gib(95.0), 4.0e12, ("gh200-96gb", "gh200 480gb", "NVIDIA GH200 480GB"),
+        "approx: 96 GB HBM3 (the '480GB' in nvidia-smi's name counts the Grace LPDDR5X) less driver reserve; "
+        "4.0 TB/s: NVIDIA GH200 datasheet"),
+    GPU("H20", _gib(95.0), 4.0e12, ("h20-96gb", "NVIDIA H20"),
+        "approx: 96 GB HBM3 less driver reserve; 4.0 TB/s: NVIDIA H20 specification"),
+    GPU("H200", 150_109_880_320, 4.8e12, ("h200-141gb", "h200-sxm", "h200 141gb", "NVIDIA H200", "h200 nvl",
+                                          "NVIDIA H200 NVL"),
         "measured: torch total_memory on an H200 (nvidia-smi 143771 MiB), driver 580"),
-    GPU("B200", _gib(178.35), 8.0e12, ("b200-180gb", "b200-sxm"), "approx: 183359 MiB nvidia-smi less reserve"),
-    GPU("L40S", _gib(44.39), 864e9, ("l40s-48gb",), "approx: 46068 MiB nvidia-smi less driver reserve"),
-    GPU("L4", _gib(22.05), 300e9, ("l4-24gb",), "approx: 23034 MiB nvidia-smi less driver reserve"),
-    GPU("A10G", _gib(22.05), 600e9, ("a10g-24gb",), "approx: 23028 MiB nvidia-smi less driver reserve"),
-    GPU("RTX-3090", _gib(23.69), 936e9, ("3090", "rtx3090", "geforce rtx 3090"),
+    GPU("B200", _gib(178.35), 8.0e12, ("b200-180gb", "b200-sxm", "NVIDIA B200"),
+        "approx: 183359 MiB nvidia-smi less reserve"),
+    GPU("L40S", _gib(44.39), 864e9, ("l40s-48gb", "NVIDIA L40S"), "approx: 46068 MiB nvidia-smi less driver reserve"),
+    GPU("L40", _gib(44.39), 864e9, ("l40-48gb", "NVIDIA L40"),
+        "approx: 46068 MiB nvidia-smi (as the L40S, same 48 GB GDDR6) less driver reserve; 864 GB/s: NVIDIA L40 "
+        "datasheet"),
+    GPU("RTX-6000-Ada", _gib(47.4), 960e9, ("rtx 6000 ada", "rtx6000-ada", "rtx 6000 ada generation",
+                                            "NVIDIA RTX 6000 Ada Generation"),
+        "approx: 49140 MiB nvidia-smi (search index id 27465955083) less driver reserve; 960 GB/s: NVIDIA RTX "
+        "6000 Ada datasheet"),
+    GPU("L4", _gib(22.05), 300e9, ("l4-24gb", "NVIDIA L4"), "approx: 23034 MiB nvidia-smi less driver reserve"),
+    GPU("A10G", _gib(22.05), 600e9, ("a10g-24gb", "NVIDIA A10G"), "approx: 23028 MiB nvidia-smi less driver reserve"),
+    GPU("A10", _gib(22.05), 600e9, ("a10-24gb", "NVIDIA A10"),
+        "approx: 23028 MiB nvidia-smi (as the A10G, same 24 GB GDDR6) less driver reserve; 600 GB/s: NVIDIA A10 "
+        "datasheet"),
+    GPU("T4", _gib(14.58), 320e9, ("t4-16gb", "Tesla T4", "nvidia t4"),
+        "approx: 15360 MiB nvidia-smi (public nvidia-smi outputs; some drivers show 15109 MiB) less driver "
+        "reserve; 320 GB/s: NVIDIA T4 datasheet"),
+    GPU("RTX-3090", _gib(23.69), 936e9, ("3090", "rtx3090", "geforce rtx 3090", "NVIDIA GeForce RTX 3090"),
         "approx: 24576 MiB less driver reserve"),
-    GPU("RTX-4090", _gib(23.58), 1008e9, ("4090", "rtx4090", "geforce rtx 4090"),
+    GPU("RTX-4090", _gib(23.58), 1008e9, ("4090", "rtx4090", "geforce rtx 4090", "NVIDIA GeForce RTX 4090"),
         "vLLM log (24 GB card): total_gpu_memory 23.58GiB"),
-    GPU("MI300X", _gib(191.98), 5.3e12, ("mi300", "amd instinct mi300x"), "approx: 192 GiB HBM3 less reserve"),
+    GPU("MI250X", _gib(63.98), 1.6e12, ("mi250x-gcd", "mi250", "AMD Instinct MI250X", "AMD Instinct MI250X/MI250",
+                                          "AMD Instinct MI250"),
+        "approx: one of the card's two GCDs (ROCm and vLLM see each as a GPU): 64 GB HBM2e and half the card's "
+        "3.2 TB/s (AMD MI250X datasheet)"),
+    GPU("MI300X", _gib(191.98), 5.3e12, ("mi300", "AMD Instinct MI300X", "AMD Instinct MI300X OAM"),
+        "approx: 192 GiB HBM3 less reserve"),
+    GPU("MI325X", _gib(255.98), 6.0e12, ("mi325", "AMD Instinct MI325X", "AMD Instinct MI325X OAM"),
+        "approx: 256 GB HBM3E less reserve; 6 TB/s: AMD MI325X datasheet"),
 )
+
+# Names that fit several catalog entries: --gpu lists the choices instead of guessing.
+AMBIGUOUS = {
+    "a100": ("A100-40GB", "A100-80GB", "A100-80GB-PCIe"),
+    "nvidia a100": ("A100-40GB", "A100-80GB", "A100-80GB-PCIe"), "rtx 6000": ("RTX-6000-Ada", "Quadro RTX 6000 "
+    "(Turing, not in the catalog: give --gpu-memory with a GPU of similar bandwidth)"),
+}
 
 DEFAULT_GPU = "H100-80GB-SXM"
 
@@ -69,28 +120,50 @@ def _key(text: str) -> str:
     return re.sub(r"[\s_]+", "-", text.strip().lower())
 
 
+def _names() -> dict:
+    return {key: gpu for gpu in CATALOG for key in {_key(gpu.name), *(_key(a) for a in gpu.aliases)}}
+
+
 def find_gpu(name: str) -> GPU:
-    key = _key(name)
-    for gpu in CATALOG:
-        if key == _key(gpu.name) or key in {_key(a) for a in gpu.aliases}:
-            return gpu
-    names = ", ".join(g.name for g in CATALOG)
-    raise FieldError("gpu", f"{quote(name)} is not in the GPU catalog; use one of {names} (see `kvplan gpus`), or "
-                            f"give the GPU memory and the KV budget directly.")
+    """The catalog entry `name` names (its name or any alias, case- and space-insensitive)."""
+    key = _key(str(name))
+    names = _names()
+    if key in names:
+        return names[key]
+    choices = AMBIGUOUS.get(key.replace("-", " ")) or AMBIGUOUS.get(key)
+    if choices:
+        listed = " or ".join(choices)
+        raise FieldError("gpu", f"{quote(name)} could mean {listed}; name one of them (see `kvplan gpus`).")
+    import difflib
+
+    close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.75)
+    hint = f" (did you mean {names[close[0]].name}?)" if close else ""
+    catalog = ", ".join(g.name for g in CATALOG)
+    raise FieldError("gpu", f"{quote(name)} is not in the GPU catalog{hint}; use one of {catalog} or a name "
+                            f"nvidia-smi prints (see `kvplan gpus`), or give the GPU memory and the KV budget "
+                            f"directly.")
 
 
 def match_device_name(device_name: str) -> Optional[GPU]:
-    """Map an NVML/torch device name ("NVIDIA H100 80GB HBM3") to a catalog entry."""
+    """Map an NVML/torch device name ("NVIDIA H100 80GB HBM3") to a catalog entry: its exact name first, then
+    the family rules for names the catalog does not list."""
+    exact = _names().get(_key(device_name))
+    if exact is not None:
+        return exact
     text = device_name.lower()
-    rules = (("h100", "pcie", "H100-80GB-PCIe"), ("h100", "", "H100-80GB-SXM"), ("h200", "", "H200"),
-             ("b200", "", "B200"), ("a100", "40gb", "A100-40GB"), ("a100", "", "A100-80GB"),
-             ("l40s", "", "L40S"), ("a10g", "", "A10G"), ("rtx 3090", "", "RTX-3090"),
-             ("rtx 4090", "", "RTX-4090"), ("mi300x", "", "MI300X"))
+    rules = (("h100", "nvl", "H100-NVL"), ("h100", "pcie", "H100-80GB-PCIe"), ("h100", "", "H100-80GB-SXM"),
+             ("gh200", "", "GH200"), ("h200", "", "H200"), ("h20", "", "H20"), ("b200", "", "B200"),
+             ("a100", "40gb", "A100-40GB"), ("a100", "pcie", "A100-80GB-PCIe"), ("a100", "", "A100-80GB"),
+             ("l40s", "", "L40S"), ("l40", "", "L40"), ("a10g", "", "A10G"), ("rtx 6000 ada", "", "RTX-6000-Ada"),
+             ("rtx 3090", "", "RTX-3090"), ("rtx 4090", "", "RTX-4090"), ("mi300x", "", "MI300X"),
+             ("mi325x", "", "MI325X"), ("mi250", "", "MI250X"), ("t4", "tesla", "T4"))
     for first, second, name in rules:
         if first in text and second in text:
             return find_gpu(name)
     if re.search(r"\bl4\b", text):
         return find_gpu("L4")
+    if re.search(r"\ba10\b", text):
+        return find_gpu("A10")
     return None
 
 

@@ -1,9 +1,20 @@
 """One Plan per (context, kv_dtype, tp): sharding, capacity, budget and decode speed of one GPU, and the
-nearest single changes that would make a plan fit."""
+nearest single changes that would make a plan fit.
+
+Two kinds of number sit side by side. Arithmetic (kv_bytes_*, contiguous_*): exact bytes from the config, with
+ideal paging. Engine (engine, kv_blocks, kv_capacity_tokens, max_concurrency): what the engine model makes of
+them (kvplan/engines/): with vLLM, `engine` carries its start-up figures and log lines, kv_blocks is its
+num_gpu_blocks, kv_capacity_tokens its "GPU KV cache size" and max_concurrency the sequences of `context` tokens a
+running server keeps resident, capped by max_num_seqs (`max_concurrency_limited_by`). With engine "none" they
+are the ideal pool: budget // bytes per sequence, and `engine` is None.
+
+Pipeline parallel: each stage holds its own layers (get_pp_indices) and has its own budget (its weights); the
+per-GPU arithmetic fields describe the stage holding the most cache per token, kv_budget_bytes_per_gpu the
+smallest stage budget, and capacity comes from the tightest stage."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional
 
 from ..errors import FieldError
@@ -11,10 +22,10 @@ from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..units import require_positive
 from .budget import Budget
-from .capacity import capacity
+from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
 from .prefill import Prefill, prefill
-from .sharding import shard
+from .sharding import pp_stages, shard, stage_cache_layers
 from .speed import Decode, decode
 
 DEFAULT_BLOCK_SIZE = 16
@@ -28,6 +39,8 @@ class Plan:
     kv_dtype: str
     kv_dtype_scheme: str
     tp: int
+    pp: int
+    pp_partition: tuple
     block_size: int
     tp_valid: bool
     tp_errors: tuple
@@ -41,11 +54,13 @@ class Plan:
     kv_blocks: Optional[int]
     kv_capacity_tokens: Optional[int]
     max_concurrency: Optional[int]
+    max_concurrency_limited_by: Optional[str]
     contiguous_bytes_per_sequence_per_gpu: Optional[int]
     contiguous_max_concurrency: Optional[int]
     fits: bool
     fits_with: tuple  # the nearest single changes that fit, as (field, value): ("tp", 4), ("kv_dtype", "fp8")
     budget: Budget
+    engine: Optional[object]  # engines.figures.EngineFigures; None with engine "none"
     decode: Optional[Decode]  # whenever the TP degree is valid and a GPU is known
     prefill: Optional[Prefill]
 
@@ -53,6 +68,9 @@ class Plan:
         """What would fit, in the caller's words for each field (`spell`: field -> flag or key)."""
         if self.fits or not self.tp_valid:
             return None
+        refusal = self.engine.refusal if self.engine is not None else None
+        if refusal is not None and refusal.reason.startswith("Model architecture"):
+            return f"{self.engine.name} {self.engine.version} refuses the model: {refusal.reason.split('. ')[0]}"
         if not self.fits_with:
             return "nothing up to tp 64 fits: the weights alone exceed the budget of one GPU" \
                 if self.kv_budget_bytes_per_gpu <= 0 else "no TP degree up to 64 or fp8 makes it fit"
@@ -61,21 +79,42 @@ class Plan:
     def to_dict(self, spell: Callable[[str], str] = str) -> dict:
         data = asdict(self)
         data["tp_errors"], data["tp_warnings"] = list(self.tp_errors), list(self.tp_warnings)
+        data["pp_partition"] = list(self.pp_partition)
+        data["budget"] = self.budget.to_dict()
+        data["engine"] = self.engine.to_dict() if self.engine is not None else None
         del data["fits_with"]
         data["suggestion"] = self.suggestion(spell)
         return data
 
 
-def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: Callable[[int], Budget],
-         block_size: int = DEFAULT_BLOCK_SIZE, gpu: Optional[GPU] = None, bandwidth: Optional[float] = None,
-         batches: tuple = (), input_len: Optional[int] = None, max_num_batched_tokens: int = 8192,
-         suggest: bool = True) -> Plan:
+def _engine(engine):
+    from ..engines import get_engine
+
+    return get_engine(engine) if isinstance(engine, str) else engine
+
+
+def _stage_specs(spec: ModelSpec, layer_sets: list) -> list:
+    return [replace(spec, layers=tuple(spec.layers[i] for i in sorted(s))) for s in layer_sets]
+
+
+def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: Callable[..., Budget],
+         block_size: Optional[int] = None, gpu: Optional[GPU] = None, bandwidth: Optional[float] = None,
+         batches: tuple = (), input_len: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
+         suggest: bool = True, engine="none", pp: int = 1, pp_partition: Optional[tuple] = None,
+         max_num_seqs: Optional[int] = None, speed: bool = True) -> Plan:
     """`budget_for(tp)` gives the budget of one GPU at that TP degree (weights shrink with TP), so a plan that
-    does not fit can say which TP degree would. With a `gpu`, decode is estimated at batch 1, at max
-    concurrency and at every one of `batches` (`bandwidth` overrides the GPU's), and prefill for `input_len`
-    prompt tokens (default: the whole context) at batch 1."""
+    does not fit can say which TP degree would; with pp > 1 it is called as budget_for(tp, stage). `engine` is a
+    name ("vllm", "vllm==0.10", "none") or an engine model; `gpu` sets the engine's batch defaults (the default
+    GPU's when None). With a `gpu` (and `speed`), decode is estimated at batch 1, at max concurrency and at every
+    one of `batches` (`bandwidth` overrides the GPU's), and prefill for `input_len` prompt tokens (default: the
+    whole context) at batch 1."""
     require_positive("context", context)
-    require_positive("block_size", block_size)
+    require_positive("pp", pp)
+    model = _engine(engine)
+    if block_size is None:
+        block_size = model.default_block_size()
+    if block_size is not None:
+        require_positive("block_size", block_size)
     if input_len is not None:
         require_positive("input_len", input_len)
         if input_len > context:
@@ -83,44 +122,75 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                                           f"refuses a prompt longer than its max model length.")
     for batch in batches:
         require_positive("batch", batch)
+    engine_gpu = gpu
+    if engine_gpu is None:
+        from .catalog import DEFAULT_GPU, find_gpu
+
+        engine_gpu = find_gpu(DEFAULT_GPU)
     precision = resolve_kv_dtype(kv_dtype, spec.dtype)
-    sharding = shard(spec, tp)
-    budget = budget_for(tp)
+    sharding = shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition)
+    stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
+    budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]
+    budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=precision.scheme,
-                  tp=tp, block_size=block_size, tp_valid=sharding.valid, tp_errors=sharding.errors,
-                  tp_warnings=sharding.warnings, kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu,
-                  budget=budget)
+                  tp=tp, pp=pp, pp_partition=sharding.partition, tp_valid=sharding.valid,
+                  tp_errors=sharding.errors, tp_warnings=sharding.warnings,
+                  kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget)
     if not sharding.valid:
-        return Plan(**common, kv_heads_per_gpu=None, kv_bytes_per_token=None, kv_bytes_per_token_per_gpu=None,
-                    kv_bytes_per_sequence_per_gpu=None, state_bytes_per_sequence_per_gpu=None, kv_blocks=None,
-                    kv_capacity_tokens=None, max_concurrency=None, contiguous_bytes_per_sequence_per_gpu=None,
-                    contiguous_max_concurrency=None, fits=False, fits_with=(), decode=None, prefill=None)
-    numbers = capacity(spec, tp, precision, context, block_size, budget.kv_budget_bytes_per_gpu)
-    fits = numbers.max_concurrency > 0
+        return Plan(**common, block_size=block_size or DEFAULT_BLOCK_SIZE, kv_heads_per_gpu=None,
+                    kv_bytes_per_token=None, kv_bytes_per_token_per_gpu=None, kv_bytes_per_sequence_per_gpu=None,
+                    state_bytes_per_sequence_per_gpu=None, kv_blocks=None, kv_capacity_tokens=None,
+                    max_concurrency=None, max_concurrency_limited_by=None, contiguous_bytes_per_sequence_per_gpu=None,
+                    contiguous_max_concurrency=None, fits=False, fits_with=(), engine=None, decode=None,
+                    prefill=None)
+    layer_sets = stage_cache_layers(spec, stages) if stages else [set(range(len(spec.layers)))]
+    stage_specs = _stage_specs(spec, layer_sets) if stages else [spec]
+    amounts = [b.kv_budget_bytes_per_gpu for b in budgets]
+    result = model.capacity(stage_specs, spec=spec, stages=layer_sets, context=context, precision=precision, tp=tp,
+                            budgets=amounts, block_size=block_size, gpu=engine_gpu, pp=pp, max_num_seqs=max_num_seqs,
+                            max_num_batched_tokens=max_num_batched_tokens)
+    # arithmetic of the stage with the most cache per token, at the engine's block size
+    widest = max(stage_specs, key=lambda s: token_bytes(s, tp, precision))
+    numbers = capacity(widest, tp, precision, context, result.block_size, budget.kv_budget_bytes_per_gpu)
+    fits = result.max_concurrency > 0
     changes = ()
-    if not fits and suggest:
-        changes = tuple(fitting_changes(spec, context, precision, tp, block_size, budget_for))
-    speed = prompt = None
-    if gpu is not None:
+    refused_model = result.figures is not None and result.figures.refusal is not None and \
+        result.figures.refusal.reason.startswith("Model architecture")
+    if not fits and suggest and not refused_model:
+        changes = tuple(fitting_changes(spec, context, precision, tp, block_size, budget_for, pp=pp,
+                                        settings=dict(engine=model, pp_partition=pp_partition, gpu=gpu,
+                                                      max_num_seqs=max_num_seqs,
+                                                      max_num_batched_tokens=max_num_batched_tokens)))
+    steps = prompt = None
+    if gpu is not None and speed:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
-        speed = decode(spec, tp, precision, context, numbers.max_concurrency, batches, profile, rate)
-        prompt = prefill(spec, tp, precision, input_len or context, max_num_batched_tokens, profile, rate)
-    return Plan(**common, kv_heads_per_gpu=sharding.kv_heads_per_gpu, **asdict(numbers), fits=fits,
-                fits_with=changes, decode=speed, prefill=prompt)
+        chunk = result.figures.max_num_batched_tokens if result.figures is not None else \
+            (max_num_batched_tokens or 8192)
+        steps = decode(spec, tp, precision, context, result.max_concurrency, batches, profile, rate)
+        prompt = prefill(spec, tp, precision, input_len or context, chunk, profile, rate)
+    arithmetic = asdict(numbers)
+    arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, precision) * tp, kv_blocks=result.kv_blocks,
+                      kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)
+    return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.kv_heads_per_gpu, **arithmetic,
+                max_concurrency_limited_by=result.limited_by, fits=fits, fits_with=changes, engine=result.figures,
+                decode=steps, prefill=prompt)
 
 
-def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None) -> int:
-    if not shard(spec, tp, pp).valid:
+def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> int:
+    settings = settings or {}
+    if not shard(spec, tp, pp if pp and pp > 1 else None, settings.get("pp_partition")).valid:
         return 0
-    return capacity(spec, tp, precision, context, block_size, budget_for(tp).kv_budget_bytes_per_gpu).max_concurrency
+    return plan(spec, context=context, kv_dtype=precision.name, tp=tp, budget_for=budget_for, block_size=block_size,
+                suggest=False, speed=False, pp=pp or 1, **settings).max_concurrency
 
 
-def fitting_changes(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: int,
-                    budget_for: Callable[[int], Budget], target: int = 1, pp: Optional[int] = None) -> list:
+def fitting_changes(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],
+                    budget_for: Callable[..., Budget], target: int = 1, pp: Optional[int] = None,
+                    settings: Optional[dict] = None) -> list:
     """The nearest single changes that hold `target` sequences: [("tp", 4), ("kv_dtype", "fp8"),
     ("context", 81920)] — a larger TP degree, fp8 KV, or the longest context that fits as is."""
     def reaches(context=context, precision=precision, tp=tp) -> bool:
-        return _concurrency(spec, context, precision, tp, block_size, budget_for, pp) >= target
+        return _concurrency(spec, context, precision, tp, block_size, budget_for, pp, settings) >= target
 
     changes = []
     bigger = next((t for t in range(tp + 1, MAX_TP + 1) if reaches(tp=t)), None)

@@ -1,7 +1,12 @@
 """Tensor- and pipeline-parallel sharding, as vLLM enforces it (vllm/config/model.py and QKVParallelLinear):
 query heads split evenly; each layer kind says whether a TP degree can shard it (KV heads split when tp
 divides them or are replicated one per GPU when they divide tp; MLA latents are replicated on every rank;
-linear-attention state heads split evenly)."""
+linear-attention state heads split evenly).
+
+Pipeline stages take contiguous decoder layers as vllm/distributed/utils.py get_pp_indices deals them (vLLM
+0.32.0): num_hidden_layers // pp each, the remainder one more each on the stages before the last, counting back
+from the second-to-last (61 layers at pp 2: [31, 30]; 62 at pp 4: [15, 16, 16, 15]); VLLM_PP_LAYER_PARTITION's
+explicit list (`pp_partition`) replaces that and must sum to num_hidden_layers. Any layer count splits."""
 
 from __future__ import annotations
 
@@ -15,6 +20,71 @@ from .capacity import layer_kinds
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: decoder layers [first_layer, end_layer) of the model."""
+
+    index: int
+    stages: int
+    first_layer: int
+    end_layer: int
+
+    @property
+    def is_first(self) -> bool:
+        return self.index == 0
+
+    @property
+    def is_last(self) -> bool:
+        return self.index == self.stages - 1
+
+    @property
+    def layers(self) -> int:
+        return self.end_layer - self.first_layer
+
+
+def pp_partition(num_hidden_layers: int, pp: int, partition: Optional[tuple] = None) -> tuple:
+    """Layers per stage, as get_pp_indices deals them."""
+    if partition is not None:
+        return tuple(partition)
+    counts = [num_hidden_layers // pp] * pp
+    for i in range(2, num_hidden_layers % pp + 2):
+        counts[-i] += 1
+    return tuple(counts)
+
+
+def pp_stages(num_hidden_layers: int, pp: int, partition: Optional[tuple] = None) -> tuple:
+    counts, start, stages = pp_partition(num_hidden_layers, pp, partition), 0, []
+    for i, count in enumerate(counts):
+        stages.append(Stage(i, pp, start, start + count))
+        start += count
+    return tuple(stages)
+
+
+def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
+    """The cache-layer indices (positions in spec.layers) each stage holds. Every bundled family keeps a cache in
+    every decoder layer; when a config has cache-less layers (Nemotron-H MLP blocks) their positions are not in
+    the spec, so cache layers are dealt to stages in proportion (approximate)."""
+    n, total = len(spec.layers), spec.num_hidden_layers
+    def decoder_index(i: int) -> int:
+        return i if n == total else i * total // max(n, 1)
+    return [{i for i in range(n) if stage.first_layer <= decoder_index(i) < stage.end_layer} for stage in stages]
+
+
+def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple]) -> list:
+    layers = spec.num_hidden_layers
+    if partition is not None:
+        if len(partition) != pp:
+            return [f"pp_partition has {len(partition)} stages ({','.join(map(str, partition))}) but pp is {pp}: "
+                    f"vLLM needs one layer count per stage (VLLM_PP_LAYER_PARTITION)."]
+        if sum(partition) != layers or min(partition) < 1:
+            return [f"pp_partition {','.join(map(str, partition))} must be {pp} positive layer counts summing to "
+                    f"num_hidden_layers ({layers})."]
+        return []
+    if pp > layers:
+        return [f"pp {pp} exceeds num_hidden_layers ({layers}): every pipeline stage needs at least one layer."]
+    return []
+
+
+@dataclass(frozen=True)
 class Sharding:
     tp: int
     pp: Optional[int]
@@ -22,6 +92,7 @@ class Sharding:
     warnings: tuple
     kv_heads_per_gpu: Optional[int]  # None when the model has no per-head KV (MLA, linear only)
     replicated: bool  # KV heads copied on several GPUs
+    partition: tuple = ()  # decoder layers per pipeline stage (pp given)
 
     @property
     def valid(self) -> bool:
@@ -32,7 +103,7 @@ def _unique(messages) -> tuple:
     return tuple(dict.fromkeys(messages))
 
 
-def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None) -> Sharding:
+def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optional[tuple] = None) -> Sharding:
     require_positive("tp", tp)
     if pp is not None:
         require_positive("pp", pp)
@@ -45,18 +116,38 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None) -> Sharding:
     kinds = sorted((kind for kind, _ in layer_kinds(spec)), key=lambda kind: isinstance(kind, LinearState))
     errors += _unique(m for kind in kinds for m in kind.tp_errors(tp))
     warnings = _unique(m for kind in kinds for m in kind.tp_warnings(tp))
-    if pp is not None and spec.num_hidden_layers % pp:
-        errors.append(f"num_hidden_layers ({spec.num_hidden_layers}) is not divisible by pp {pp}.")
+    split = ()
+    if pp is not None:
+        pp_errors = _pp_errors(spec, pp, partition)
+        errors += pp_errors
+        if not pp_errors:
+            split = pp_partition(spec.num_hidden_layers, pp, partition)
     per_gpu, replicated = None, False
     kv = spec.kv_heads
     if kv is not None and (kv % tp == 0 or tp % kv == 0):
         per_gpu, replicated = kv_heads_per_gpu(kv, tp), kv % tp != 0
-    return Sharding(tp, pp, tuple(errors), warnings, per_gpu, replicated)
+    return Sharding(tp, pp, tuple(errors), warnings, per_gpu, replicated, split)
 
 
 def weights_per_gpu(spec: ModelSpec, tp: int, pp: int = 1) -> int:
     """Checkpoint bytes one GPU holds: an even share of the whole (rounded up)."""
     return -(-spec.weights.bytes // (tp * pp))
+
+
+def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> int:
+    """Checkpoint bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings (and a vision tower)
+    on the first stage and the LM head on the last (a tied embedding is loaded again there), over tp. The whole
+    model's share when stage is None."""
+    total = spec.weights.bytes
+    if stage is None or stage.stages == 1 or not spec.params:
+        return -(-total // tp)
+    per_layer = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head", "vision"))
+    embed = sum(g.bytes for g in spec.params if g.name == "embed")
+    first = embed + sum(g.bytes for g in spec.params if g.name == "vision")  # the vision tower runs first
+    head = sum(g.bytes for g in spec.params if g.name == "lm_head") or embed
+    estimated = sum(g.bytes for g in spec.params)
+    share = per_layer * stage.layers / spec.num_hidden_layers + first * stage.is_first + head * stage.is_last
+    return -(-int(total * share / estimated) // tp)
 
 
 def valid_tp_degrees(spec: ModelSpec, limit: int = 64) -> list:

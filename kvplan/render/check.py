@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .text import Column, fitted_table
+
 
 def _escape(text: str, prop: bool = False) -> str:
     """GitHub workflow-command escaping (data: % CR LF; properties also : and ,), and every other character
@@ -48,29 +50,39 @@ def in_github_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
-def renderable(result):
+COLUMNS = (
+    Column("name", justify="left", wrap=True),
+    Column("model", justify="left", wrap=True, priority=3),
+    Column("TP"),
+    Column("PP", priority=4),
+    Column("KV heads/GPU", priority=5),
+    Column("max len", priority=2),
+    Column("requests", priority=1),
+    Column("min", priority=1),
+    Column("result", justify="left"),
+)
+
+
+def renderable(result, width=None):
     from rich.console import Group
-    from rich.table import Table
+    from rich.markup import escape
     from rich.text import Text
 
     results = result.results
     failed = sum(not r["passed"] for r in results)
     title = (f"kvplan check: {len(results)} deployment{'s' * (len(results) != 1)}, "
              + (f"{failed} failing" if failed else "all pass"))
-    table = Table(title=title, title_justify="left", pad_edge=False)
-    for name, justify in (("name", "left"), ("model", "left"), ("TP", "right"), ("PP", "right"),
-                          ("KV heads/GPU", "right"), ("context", "right"), ("max seqs", "right"),
-                          ("min", "right"), ("result", "left")):
-        table.add_column(name, justify=justify, no_wrap=name not in ("name", "model"))
+    rows = []
     for r in results:
         heads = "MLA" if r["mla"] else "-" if r["kv_heads_per_gpu"] is None else str(r["kv_heads_per_gpu"])
         if r["kv_heads_replicated"]:
             heads += " (repl.)"
         verdict = Text("FAIL", style="bold red") if not r["passed"] else \
             Text("pass, warned", style="yellow") if r["warnings"] else Text("pass", style="green")
-        table.add_row(Text(r["name"]), Text(r["model_id"]), str(r["tp"]), str(r["pp"] or "-"), heads,
-                      str(r["context"]), "-" if r["max_concurrency"] is None else f"{r['max_concurrency']:,}",
-                      str(r["min_concurrency"] or "-"), verdict)
+        rows.append([Text(r["name"]), Text(r["model_id"]), str(r["tp"]), str(r["pp"] or "-"), heads,
+                     f"{r['context']:,}", "-" if r["max_concurrency"] is None else f"{r['max_concurrency']:,}",
+                     str(r["min_concurrency"] or "-"), verdict])
+    table, _ = fitted_table(list(COLUMNS), rows, width, title=escape(title))
     notes = []
     for r in results:
         for f in r["findings"]:

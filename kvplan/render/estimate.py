@@ -1,89 +1,101 @@
-"""`kvplan estimate` for people: the plans table, and the footnotes that say which rules applied."""
+"""`kvplan estimate` for people: per plan, what vLLM would log at startup (its own three lines); then the plans
+table with a legend for every column shown, and the footnotes that say which rules applied and what would fit.
+The table keeps context, KV dtype, TP and the request count at any width and drops the other columns, least
+important first, when the terminal is narrow."""
 
 from __future__ import annotations
 
+from typing import Optional
+
 from ..plan.plan import Plan
-from .text import size
+from .text import Column, fitted_table, size
+
+
+def escape(text: str) -> str:
+    """User-controlled text (ids, paths, engine messages) as literal rich text."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(str(text))
+
+SMALL_KV_BUDGET = 2**20  # a --kv-cache-memory-bytes below 1 MiB is almost surely a missing unit
+
+COLUMNS = (
+    Column("max len", legend="tokens per request (vLLM's --max-model-len)"),
+    Column("KV dtype", justify="left", legend=""),
+    Column("TP", legend=""),
+    Column("requests", legend="requests of max len the KV cache holds at once, rounded down (vLLM's "
+                              "\"Maximum concurrency\"); ! = a warning below"),
+    Column("KV memory", priority=2, legend="KV-cache memory per GPU (vLLM's \"Available KV cache memory\")"),
+    Column("KV tokens", priority=4, legend="tokens the KV cache holds per GPU (vLLM's \"GPU KV cache size\")"),
+    Column("per request", priority=3, legend="KV bytes one request of max len holds per GPU (paged, windows "
+                                             "capped)"),
+    Column("per token", priority=5, legend="KV bytes of one token per GPU, all layers"),
+    Column("ITL ms b1|max", priority=6, legend="predicted inter-token latency (ms per output token) at batch 1 | at max "
+                                        "requests"),
+    Column("tok/s b1|max", priority=7, legend="output tokens per second of the whole batch, at batch 1 | at max requests"),
+)
+
+
+def _engine(plan):
+    """The engine model's startup figures for this plan, when the planner produced them."""
+    return getattr(plan, "engine", None)
+
+
+def log_block(plan, spell=str) -> list:
+    """vLLM's startup lines for one plan, verbatim, under a header naming the plan; its refusal when it would
+    not start; what stays resident."""
+    e = _engine(plan)
+    if e is None or not (e.log_lines or e.refusal):
+        return []
+    pp = f", {spell('pp')} {plan.pp}" if plan.pp > 1 else ""
+    from ..model.precision import vllm_name
+
+    out = [f"[bold]{escape(e.name)} {escape(e.version)}[/bold] at {spell('context')} {plan.context}, "
+           f"{spell('kv_dtype')} {vllm_name(plan.kv_dtype)}, {spell('tp')} {plan.tp}{pp}:"]
+    if e.kv_cache_dtype != plan.kv_dtype:
+        out.append(f"  [yellow]this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} whatever the KV "
+                   f"dtype asks (a family quirk of the engine)[/yellow]")
+    out += [f"  {escape(line)}" for line in e.log_lines]
+    if e.refusal is not None:
+        out.append(f"  [red]refuses to start:[/red] {escape(e.refusal.reason)}")
+    elif plan.max_concurrency_limited_by == "max_num_seqs":
+        out.append(f"  resident: {plan.max_concurrency:,} requests ({spell('max_num_seqs')} caps them)")
+    return out
+
+
+TERM_NAMES = {"weights": "weights", "profile_peak": "profile peak", "activation": "activations",
+              "non_torch": "non-torch", "cuda_context": "CUDA context", "cuda_graphs": "CUDA graphs", "nccl": "NCCL"}
 
 
 def budget_line(plan: Plan, spell=str) -> str:
     b = plan.budget
     if b.source != "gpu":
         return f"KV budget per GPU: {size(b.kv_budget_bytes_per_gpu)} ({spell('kv_budget')})"
-    terms = (f"{b.gpu_name} {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f} - weights/TP "
-             f"{size(b.weights_bytes_per_gpu)} - activations {size(b.activation_bytes)} - CUDA context "
-             f"{size(b.cuda_context_bytes)} - CUDA graphs {size(b.cuda_graph_bytes)}")
-    if b.nccl_bytes:
-        terms += f" - NCCL {size(b.nccl_bytes)}"
-    return f"KV budget (tp {plan.tp}) = {terms} = {size(b.kv_budget_bytes_per_gpu)}"
+    terms = f"{b.gpu_name} {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f}"
+    for t in b.terms:
+        if t.name in TERM_NAMES and (t.bytes or t.name in ("weights", "profile_peak", "activation")):
+            terms += f" - {TERM_NAMES[t.name]} {size(t.bytes)}"
+    whose = f", {b.engine}" if b.engine else ", kvplan's generic reserves"
+    where = f" pp stage {b.stage}" if b.stage is not None else ""
+    left = b.kv_budget_bytes_per_gpu
+    total = size(left) if left > 0 else f"nothing left (short by {size(-left)})"
+    return f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}"
 
 
 def decode_cells(p: Plan) -> tuple:
     """(ITL ms, tokens/s) of the engine estimate at batch 1 and at max concurrency ("-" where nothing fits)."""
-    if not p.decode:
-        return "-", "-"
+    if not p.decode or not p.fits:
+        return "-", "-"  # not one request runs: there is no decode step to time
     one, full = p.decode.at(1), p.decode.at(p.max_concurrency) if p.fits else None
-    itl = f"{one.itl_ms:.1f}|" + (f"{full.itl_ms:.1f}" if full else "-")
-    rate = f"{one.tokens_per_s:,.0f}|" + (f"{full.tokens_per_s:,.0f}" if full else "-")
+    itl = f"{one.itl_ms:.1f} | " + (f"{full.itl_ms:.1f}" if full else "-")
+    rate = f"{one.tokens_per_s:,.0f} | " + (f"{full.tokens_per_s:,.0f}" if full else "-")
     return itl, rate
 
 
-def plans_table(plans: list, title: str):
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
-    # Short headers keep the table inside 100 columns; the footnote and --help spell them out.
-    for name, justify in (("context", "right"), ("KV", "left"), ("TP", "right"), ("KV/tok/GPU", "right"),
-                          ("seq/GPU", "right"), ("budget/GPU", "right"), ("pool tokens", "right"),
-                          ("max seqs", "right"), ("ITL ms b1|max", "right"), ("tok/s b1|max", "right")):
-        table.add_column(name, justify=justify, no_wrap=True)
-    for p in plans:
-        head = [f"{p.context:,}", p.kv_dtype.replace("_e4m3", "").replace("_e5m2", "e5m2"), str(p.tp)]
-        if not p.tp_valid:
-            table.add_row(*head, "-", "-", size(p.kv_budget_bytes_per_gpu), "-", "[red]bad TP[/red]", "-", "-")
-            continue
-        seqs = f"{p.max_concurrency:,}" if p.fits else "[red]no fit[/red]"
-        if p.fits and p.tp_warnings:
-            seqs += " [yellow]![/yellow]"
-        itl, rate = decode_cells(p)
-        table.add_row(*head, size(p.kv_bytes_per_token_per_gpu), size(p.kv_bytes_per_sequence_per_gpu),
-                      size(p.kv_budget_bytes_per_gpu), f"{p.kv_capacity_tokens:,}", seqs, itl, rate)
-    return table
-
-
-def footnotes(spec, plans: list, spell=str) -> list:
-    from ..commands.describe import layout_rules
-
-    lines = [f"Rules: {rule}." for rule in layout_rules(spec)]
-    w = spec.weights
-    lines.append(f"Weights: {w.parameters / 1e9:,.2f}B parameters, {size(w.bytes)} stored ({w.dtype or 'mixed'}; "
-                 f"{w.source}).")
-    seen = set()
-    for p in plans:
-        if p.tp not in seen:
-            seen.add(p.tp)
-            lines.append(budget_line(p, spell) + ".")
-    dtypes = {p.kv_dtype: p.kv_dtype_scheme for p in plans}
-    lines.append("KV precision: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
-    for p in plans:
-        for message in p.tp_errors:
-            lines.append(f"[red]tp {p.tp}:[/red] {message}")
-        if not p.tp_valid:
-            continue
-        for message in p.tp_warnings:
-            lines.append(f"[yellow]tp {p.tp}:[/yellow] {message}")
-        if not p.fits:
-            lines.append(f"[red]context {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one sequence "
-                         f"needs {size(p.kv_bytes_per_sequence_per_gpu)} per GPU; {p.suggestion(spell)}.")
-    lines.extend(speed_lines(plans))
-    return sorted(set(lines), key=lines.index)
-
-
 def speed_lines(plans: list) -> list:
-    lines = ["ITL (ms per output token) and tok/s (the whole batch) at batch 1 and at max seqs: engine estimate = "
-             "bytes read / bandwidth + per-layer fixed cost + all-reduce latency + matmul FLOPs over the dense peak, "
-             "constants fitted on public engine measurements (--format json: every batch, the roofline floor, the "
-             "constants and their source)."]
+    lines = ["ITL and tok/s: engine estimate = bytes read / bandwidth + per-layer fixed cost + all-reduce latency + "
+             "matmul FLOPs over the dense peak, constants fitted on public engine measurements (--format json: "
+             "every batch, the roofline floor, the constants and their source)."]
     for p in plans:
         if p.decode and p.decode.constants["fallback"]:
             lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
@@ -94,12 +106,156 @@ def speed_lines(plans: list) -> list:
     return lines
 
 
-def renderable(result):
+def weights_exceed(plan: Plan) -> bool:
+    b = plan.budget
+    return b.source == "gpu" and b.weights_bytes_per_gpu >= b.usable_bytes
+
+
+def _row(p: Plan) -> list:
+    head = [f"{p.context:,}", p.kv_dtype, str(p.tp)]
+    if not p.tp_valid:
+        return head + ["[red]bad TP[/red]", size(p.kv_budget_bytes_per_gpu), "-", "-", "-", "-", "-"]
+    if weights_exceed(p):
+        requests = "[red]no room[/red]"
+    elif p.fits:
+        requests = f"{p.max_concurrency:,}" + (" [yellow]![/yellow]" if p.tp_warnings else "")
+    else:
+        requests = "[red]0[/red]"
+    itl, rate = decode_cells(p)
+    budget = size(p.kv_budget_bytes_per_gpu) if p.kv_budget_bytes_per_gpu > 0 else "[red]none[/red]"
+    return head + [requests, budget, f"{p.kv_capacity_tokens:,}" if p.kv_budget_bytes_per_gpu > 0 else "0",
+                   size(p.kv_bytes_per_sequence_per_gpu), size(p.kv_bytes_per_token_per_gpu), itl, rate]
+
+
+PP_COLUMN = Column("PP", legend="pipeline stages (vLLM's --pipeline-parallel-size); figures are the tightest "
+                                  "stage's")
+
+
+def columns_for(plans: list) -> list:
+    """The estimate's columns; PP only when a plan has pipeline stages."""
+    with_pp = any(getattr(p, "pp", 1) > 1 for p in plans)
+    return [*COLUMNS[:3], PP_COLUMN, *COLUMNS[3:]] if with_pp else list(COLUMNS)
+
+
+def plans_table(plans: list, title: str, width: Optional[int]):
+    """(table, the columns shown)."""
+    columns = columns_for(plans)
+    rows = [_row(p) for p in plans]
+    if PP_COLUMN in columns:
+        rows = [row[:3] + [str(p.pp)] + row[3:] for row, p in zip(rows, plans)]
+    return fitted_table(columns, rows, width, title=title)
+
+
+def _weights_message(plan: Plan, spec, spell) -> str:
+    b = plan.budget
+    fp8 = spec.weights.bytes / max(spec.weights.parameters, 1) > 1.5  # 16-bit weights: fp8 halves them
+    options = [f"{spell(k)} {v}" for k, v in plan.fits_with if k == "tp"]
+    reserves = b.usable_bytes - b.weights_bytes_per_gpu - b.kv_budget_bytes_per_gpu  # activations, runtime
+    room = b.usable_bytes - reserves
+    if room > 0:
+        stages = -(-b.weights_bytes_per_gpu // room)
+        options.append(f"{spell('pp')} {stages} or more (each stage holds 1/{stages} of the layers; the "
+                       f"weights alone need that)")
+    if fp8:
+        options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about "
+                       f"{size(b.weights_bytes_per_gpu // 2)} per GPU)")
+    return (f"[red]the weights alone do not fit at tp {plan.tp}:[/red] {size(b.weights_bytes_per_gpu)} per GPU "
+            f"against {size(b.usable_bytes)} usable ({b.gpu_name} {size(b.gpu_memory_bytes)} x "
+            f"{b.gpu_util:.2f}); split or shrink them: " + ", ".join(options) + ".")
+
+
+def footnotes(result, plans: list, spell=str) -> list:
+    from ..commands.describe import layout_rules
+
+    spec = result.spec
+    lines = [f"Rules: {rule}." for rule in layout_rules(spec)]
+    w = spec.weights
+    lines.append(f"Weights: {w.parameters / 1e9:,.2f}B parameters, {size(w.bytes)} stored ({w.dtype or 'mixed'}; "
+                 f"{w.source}).")
+    seen = set()
+    for p in plans:
+        if p.tp not in seen:
+            seen.add(p.tp)
+            lines.append(budget_line(p, spell) + ".")
+    dtypes = {p.kv_dtype: p.kv_dtype_scheme for p in plans}
+    lines.append("KV dtype: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
+    limit = spec.max_position_embeddings
+    if getattr(result, "default_context", False):
+        from ..plan.max_len import default_max_model_len
+
+        source = "max_position_embeddings" if limit else "none in the config: vLLM's fallback"
+        lines.append(f"max len {default_max_model_len(spec):,} = the model's own ({source}), vLLM's default; set "
+                     f"{spell('context')} (or auto, the longest that fits) to plan another.")
+    fitted = getattr(result, "auto_fitted", None)
+    if fitted is not None:
+        for index, original in fitted:
+            p = plans[index]
+            lines.append(f"{spell('context')} auto: vLLM's auto-fit reduces max_model_len from {original:,} to "
+                         f"{p.context:,} for {p.kv_dtype} tp {p.tp} to fit the available KV cache memory; planned at "
+                         f"that length.")
+        if not fitted:
+            lines.append(f"{spell('context')} auto: the model's full length fits (vLLM's auto-fit keeps it).")
+    for context in sorted({p.context for p in plans}):
+        if limit and context > limit:
+            lines.append(f"[yellow]{spell('context')} {context:,} exceeds the model's max_position_embeddings "
+                         f"({limit:,}):[/yellow] vLLM refuses it unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, and "
+                         f"positions past {limit:,} are out of the model's training range.")
+    budget = plans[0].budget
+    if budget.source != "gpu" and budget.kv_budget_bytes_per_gpu < SMALL_KV_BUDGET:
+        n = budget.kv_budget_bytes_per_gpu
+        lines.append(f"[yellow]{spell('kv_budget')} {n} is {n:,} bytes[/yellow] (a bare number is bytes, as in "
+                     f"vLLM): did you mean {n}G ({n} GiB) or {n}GiB?")
+    for p in plans:
+        for message in p.tp_errors:
+            lines.append(f"[red]tp {p.tp}:[/red] {message}")
+        if not p.tp_valid:
+            continue
+        for message in p.tp_warnings:
+            lines.append(f"[yellow]! tp {p.tp}:[/yellow] {message}")
+        if weights_exceed(p):
+            lines.append(_weights_message(p, spec, spell))
+        elif not p.fits:
+            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
+                         f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
+                         f"{size(max(p.kv_budget_bytes_per_gpu, 0))}; {p.suggestion(spell)}.")
+    lines.extend(speed_lines(plans))
+    return sorted(set(lines), key=lines.index)
+
+
+def legend(shown: list, columns: list = COLUMNS):
+    """What each shown column holds, one per line, and which columns the width left out."""
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column(style="dim")
+    for column in shown:
+        if column.legend:
+            grid.add_row(column.header, column.legend)
+    dropped = [c.header for c in columns if c not in shown]
+    if dropped:
+        grid.add_row("", f"not shown at this width: {', '.join(dropped)} (a wider terminal or --format json "
+                         f"has them)")
+    return grid
+
+
+def renderable(result, width: Optional[int] = None, chart: bool = False):
     from rich.console import Group
     from rich.text import Text
 
     spec = result.spec
-    title = (f"{spec.name}: {spec.num_hidden_layers} layers, {spec.num_attention_heads} heads, "
+    plans = result.plans
+    gpu = plans[0].budget.gpu_name
+    title = (escape(spec.name) + (f" on {gpu}" if gpu else "") + f": {spec.num_hidden_layers} layers, "
              f"{size(spec.weights.bytes)} weights")
-    notes = [Text.from_markup(line) for line in footnotes(spec, result.plans, result.spell)]
-    return Group(plans_table(result.plans, title), *notes)
+    parts = []
+    for p in plans:
+        parts += [Text.from_markup(line) for line in log_block(p, result.spell)]
+    table, shown = plans_table(plans, title, width)
+    parts += [table, legend(shown, columns_for(plans))]
+    parts += [Text.from_markup(line) for line in footnotes(result, plans, result.spell)]
+    if chart:
+        from .chart import charts
+
+        parts += charts(result, width)
+    return Group(*parts)

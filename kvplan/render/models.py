@@ -1,19 +1,38 @@
-"""`kvplan models` for people."""
+"""`kvplan models` for people: every bundled id whole (ids are never cut; other columns go first when the
+terminal is narrow)."""
 
 from __future__ import annotations
 
-from .text import size
+from typing import Optional
+
+from rich.markup import escape
+
+from .text import Column, fitted_table, size
+
+COLUMNS = (
+    Column("id", justify="left", wrap=False),
+    Column("layers", priority=3),
+    Column("heads q/kv", priority=2),
+    Column("head_dim", priority=5),
+    Column("kinds", justify="left", priority=4),
+    Column("max len", priority=1),
+    Column("params", priority=6),
+    Column("weights", priority=7),
+)
 
 
-def renderable(result):
-    from rich.table import Table
+def renderable(result, width: Optional[int] = None):
+    from rich.console import Group
+    from rich.text import Text
 
-    rows = result.models
-    table = Table(title=f"{len(rows)} bundled model specs", title_justify="left")
-    for column in ("id", "layers", "heads q/kv", "head_dim", "kinds", "params", "weights"):
-        table.add_column(column, no_wrap=column != "id")
-    for r in rows:
+    rows = []
+    for r in result.models:
         kv = r["kv_heads"] if r["kv_heads"] is not None else "MLA"
-        table.add_row(r["id"], str(r["layers"]), f"{r['attention_heads']}/{kv}", str(r["head_dim"] or "-"),
-                      ",".join(r["layer_kinds"]), f"{r['parameters'] / 1e9:,.1f}B", size(r["weights_bytes"]))
-    return table
+        rows.append([escape(r["id"]), str(r["layers"]), f"{r['attention_heads']}/{kv}", str(r["head_dim"] or "-"),
+                     ",".join(r["layer_kinds"]), f"{r['max_position_embeddings'] or '-':,}" if
+                     r["max_position_embeddings"] else "-", f"{r['parameters'] / 1e9:,.1f}B",
+                     size(r["weights_bytes"])])
+    table, _ = fitted_table(list(COLUMNS), rows, width, title=f"{len(rows)} bundled model specs")
+    aliases = sum(len(r["aliases"]) for r in result.models)
+    return Group(table, Text(f"{aliases} more ids resolve as aliases of these (instruct/chat variants with the same "
+                             f"config): `kvplan models --format json` lists them.", style="dim"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def renderable(result):
+def renderable(result, width=None):
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text

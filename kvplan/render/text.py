@@ -1,26 +1,118 @@
-"""Text for people: rich renderables to a string at the terminal's width, and sizes in human units."""
+"""Text for people: rich renderables to a string, tables that fit the terminal by dropping their least important
+columns (never cutting a number or an id), and sizes in human units.
+
+Width: the terminal's columns (COLUMNS when set); piped output without COLUMNS is laid out at its natural width,
+so nothing is dropped or cut, and carries no colour codes."""
 
 from __future__ import annotations
 
 import io
+import os
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+PIPED_PROSE_WIDTH = 100  # prose (footnotes) wraps here when there is no terminal
+MIN_WIDTH = 60
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    justify: str = "right"
+    priority: int = 0  # 0: always shown; otherwise dropped highest first when the table does not fit
+    wrap: bool = False  # long text (an id) may wrap onto a second line rather than be dropped
+    legend: str = ""  # what the column holds, for the legend under the table
+
+
+def output_width() -> Optional[int]:
+    """Columns to lay out in: the terminal's (or COLUMNS), None when piped with no COLUMNS (natural width)."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return max(int(os.environ["COLUMNS"]), MIN_WIDTH)
+    if sys.stdout.isatty():
+        import shutil
+
+        return max(shutil.get_terminal_size((100, 24)).columns, MIN_WIDTH)
+    return None
+
+
+def _console(width: int, file=None):
+    from rich.console import Console
+
+    return Console(file=file or io.StringIO(), width=width, force_terminal=sys.stdout.isatty(), highlight=False,
+                   soft_wrap=False)
+
+
+def natural_width(renderable) -> int:
+    """The width `renderable` takes with nothing wrapped."""
+    from rich.measure import Measurement
+
+    console = _console(10_000)
+    return Measurement.get(console, console.options, renderable).maximum
+
+
+def _longest_word(cell) -> str:
+    text = cell.plain if hasattr(cell, "plain") else str(cell)
+    return max(text.split() or [""], key=len)
+
+
+def fitted_table(columns: list, rows: list, width: Optional[int], **table_options):
+    """A rich Table of `rows` (one cell per column) with as many columns as fit in `width`: the highest
+    `priority` numbers go first; cells never wrap or truncate except in `wrap` columns. Returns (table, the
+    columns kept)."""
+    from rich import box
+    from rich.table import Table
+
+    kept = list(range(len(columns)))
+
+    def build(indices, probe=False):
+        """The table of these columns; a `probe` holds only the longest word of each wrapping cell, so its
+        natural width is the least width at which no cell is cut."""
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title_justify="left",
+                      **({} if probe else table_options))
+        for i in indices:
+            c = columns[i]
+            table.add_column(c.header, justify=c.justify, no_wrap=not c.wrap, overflow="fold")
+        for row in rows:
+            table.add_row(*(_longest_word(row[i]) if probe and columns[i].wrap else row[i] for i in indices))
+        return table
+
+    if width is not None:
+        droppable = sorted((i for i, c in enumerate(columns) if c.priority), key=lambda i: -columns[i].priority)
+        for index in droppable:
+            if natural_width(build(kept, probe=True)) <= width:
+                break
+            kept.remove(index)
+    return build(kept), [columns[i] for i in kept]
+
+
+def legend_lines(columns: list) -> list:
+    """'header: what it holds' for each shown column that has a legend."""
+    return [f"{c.header}: {c.legend}" for c in columns if c.legend]
+
+
+def render(renderable, width: Optional[int]) -> str:
+    """Render rich output to text at `width` (None: the natural width of the renderable, prose wrapped at
+    PIPED_PROSE_WIDTH); colours only on a terminal."""
+    if width is None:
+        width = PIPED_PROSE_WIDTH
+        tables = getattr(renderable, "renderables", [renderable])
+        from rich.table import Table
+
+        width = max([width] + [natural_width(t) for t in tables if isinstance(t, Table)])
+    console = _console(width)
+    console.print(renderable)
+    text = console.file.getvalue()
+    return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
 def table_text(renderable, width: int = 100) -> str:
-    """Render rich output to text (colours only on a terminal)."""
-    import sys
-
-    from rich.console import Console
-
-    console = Console(file=io.StringIO(), width=max(width, 60), force_terminal=sys.stdout.isatty(),
-                      highlight=False)
-    console.print(renderable)
-    return console.file.getvalue()
+    """Render rich output to text at `width` (kept for callers that pass a width)."""
+    return render(renderable, max(width, MIN_WIDTH))
 
 
 def terminal_width() -> int:
-    import shutil
-
-    return shutil.get_terminal_size((100, 24)).columns
+    return output_width() or PIPED_PROSE_WIDTH
 
 
 def size(value) -> str:

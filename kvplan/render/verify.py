@@ -13,6 +13,20 @@ def tbps(value) -> str:
     return "-" if not value else f"{value / 1e12:.2f} TB/s"
 
 
+def ms(value) -> str:
+    """Milliseconds to about three significant digits."""
+    if value is None:
+        return "-"
+    for limit, digits in ((100, 0), (10, 1), (1, 2)):
+        if value >= limit:
+            return f"{value:.{digits}f}"
+    return f"{value:.3f}"
+
+
+def pct(value) -> str:
+    return "-" if value is None else f"{value:+.1%}"
+
+
 def _shape(shapes: list, dtype: str) -> str:
     if len(shapes) == 2 and shapes[0] == shapes[1]:
         return f"2 x {shapes[0]} {dtype}".replace(", ", ",")
@@ -20,136 +34,148 @@ def _shape(shapes: list, dtype: str) -> str:
 
 
 def header_lines(r: dict) -> list:
-    g, rank, p, b = r["gpu"], r["rank"], r["plan"], r["plan"]["budget"]
+    g, rank, o = r["gpu"], r["rank"], r["options"]
     lines = [f"[bold]kvplan verify {r['model']}[/bold] on {g['name']} ({r['date']}; driver {g.get('driver')}, "
-             f"torch {g['torch']}, CUDA {g['cuda']}; {r['elapsed_s']:.0f} s)"]
-    nvml_bw = ""
-    if g.get("bandwidth_nvml_bytes_per_s"):
-        nvml_bw = (f", NVML {g['memory_bus_width_bits']}-bit x {g['memory_clock_mhz']} MHz = "
-                   f"{tbps(g['bandwidth_nvml_bytes_per_s'])}")
-    lines.append(f"GPU: {size(g['memory_total_bytes'])} (torch.cuda.mem_get_info), {g['sm_count']} SMs; bandwidth: "
-                 f"planner {tbps(g['bandwidth_planner_bytes_per_s'])} ({g['bandwidth_planner_source']}){nvml_bw}, "
-                 f"measured copy {tbps(g['bandwidth_copy_bytes_per_s'])}.")
-    if rank["tp"] > 1:
-        bigger = " (the model is larger than this GPU)" if rank["larger_than_gpu"] else ""
-        lines.append(f"Rank: simulates one rank of {rank['tp']}{bigger}: weights/TP {size(rank['weights_bytes_per_gpu'])} "
-                     f"of {size(rank['weights_bytes_total'])}; the other ranks are not run.")
-    else:
-        lines.append(f"Rank: the whole model on this GPU (tp 1), weights {size(rank['weights_bytes_per_gpu'])}.")
-    terms = (f"{size(b['gpu_memory_bytes'])} x {b['gpu_util']:.2f} - weights/TP {size(b['weights_bytes_per_gpu'])} - "
-             f"activations {size(b['activation_bytes'])} - CUDA context {size(b['cuda_context_bytes'])} - CUDA graphs "
-             f"{size(b['cuda_graph_bytes'])}" + (f" - NCCL {size(b['nccl_bytes'])}" if b["nccl_bytes"] else ""))
-    pool = f"{p['kv_blocks']:,} blocks of {p['block_size']}" if r["layout_uniform"] else "per-group pools"
-    lines.append(f"Plan: context {p['context']:,}, KV {p['kv_dtype']}, tp {p['tp']}; KV budget = {terms} = "
-                 f"{size(p['kv_budget_bytes_per_gpu'])}; {pool}; max concurrency [bold]{p['max_concurrency']:,}[/bold].")
+             f"torch {g['torch']}, CUDA {g['cuda']}; {r['elapsed_s']:.0f} s)",
+             f"GPU: {size(g['memory_total_bytes'])}, {g['sm_count']} SMs; bandwidth: planner "
+             f"{tbps(g['bandwidth_planner_bytes_per_s'])} ({g['bandwidth_planner_source']}), measured read "
+             f"{tbps(g['bandwidth_read_bytes_per_s'])} ({escape(g['bandwidth_read_method'])}).",
+             f"Rank: {escape(rank['mode'])}; weights {size(rank['arch_weights_bytes'])} in the forward pass"
+             + (f" + {size(rank['vision_held_bytes'])} vision tower held" if rank["vision_held_bytes"] else "") + ".",
+             f"Options: context {o['context']:,}, KV {r['plan']['kv_dtype']}, block {o['block_size']}, "
+             f"--gpu-util {o['gpu_util']:.2f}, max_num_seqs {o['max_num_seqs']}, max_num_batched_tokens "
+             f"{o['max_num_batched_tokens']:,}."]
+    lines += [f"Forward ({kind}): {escape(label)}." for kind, label in r["forward"]["labels"].items()]
     return lines
+
+
+def terms_table(r: dict):
+    from rich import box
+    from rich.table import Table
+
+    b = r["budget"]
+    table = Table(title="Budget terms of one rank: predicted by the plan, measured here", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("term", "predicted", "measured", "difference", "error"):
+        table.add_column(name, justify="left" if name == "term" else "right", no_wrap=True)
+    for row in r["terms"]:
+        table.add_row(row["term"].replace("_", " "), size(row["predicted_bytes"]), size(row["measured_bytes"]),
+                      size(row["difference_bytes"]), pct(row["error"]))
+    table.add_row("[bold]KV budget[/bold]", size(b["predicted_kv_budget_bytes"]), size(b["measured_kv_budget_bytes"]),
+                  size(b["measured_kv_budget_bytes"] - b["predicted_kv_budget_bytes"]),
+                  pct((b["measured_kv_budget_bytes"] - b["predicted_kv_budget_bytes"]) / b["predicted_kv_budget_bytes"]))
+    return table
+
+
+def measurement_lines(r: dict) -> list:
+    p, gr = r["profile"], r["graphs"]
+    return [f"Profile run: {p['tokens']:,} tokens as {p['sequences']} sequences of {p['tokens_per_sequence']} "
+            f"({escape(p['attention'])}), sampler over {p['sequences']} rows: peak {size(p['peak_bytes'])} "
+            f"above the weights ({p['seconds']:.1f} s).",
+            f"Decode graphs: {len(gr['sizes'])} sizes (1..{max(gr['sizes'])}), one pool: {size(gr['bytes'])} "
+            f"(pool {size(gr['pool_bytes'])}, driver {size(gr['driver_bytes'])}; {gr['seconds']:.1f} s).",
+            f"CUDA context {size(r['gpu']['cuda_context_bytes_nvml'])} (NVML): not a budget term, the engine's "
+            f"baseline is taken after it.",
+            _budget_line(r)]
+
+
+def _budget_line(r: dict) -> str:
+    b, m = r["budget"], r["measured_plan"]
+    terms = " - ".join(t.replace("_", " ") for t in b.get("subtracted_terms", ())) or "measured terms"
+    engine = b.get("engine") or "kvplan's generic budget"
+    pools = (f"; the pools below lay it out with ideal paging: {m['pool_sequences']:,} sequences"
+             if "pool_sequences" in m else "")
+    return (f"KV budget = {size(b['usable_bytes'])} usable - {terms} (as measured) = "
+            f"{size(b['measured_kv_budget_bytes'])}: {engine} keeps {m['max_concurrency']:,} sequences resident on it, "
+            f"its plan {r['plan']['max_concurrency']:,}{pools}.")
 
 
 def allocation_table(r: dict):
     from rich.table import Table
 
     a = r["allocation"]
-    table = Table(title="Allocation (one rank)", title_justify="left", pad_edge=False)
+    table = Table(title="KV pools (one rank, sized from the measured budget)", title_justify="left",
+                  pad_edge=False)
     for name, justify in (("cache group", "left"), ("layers", "right"), ("tensors per layer", "left"),
                           ("blocks/seq", "right"), ("bytes", "right")):
         table.add_column(name, justify=justify)
     for g in r["layout"]:
         table.add_row(g["name"], str(g["layers"]), _shape(g["tensor_shapes"], g["dtype"]),
                       str(g["blocks_per_sequence"]), size(g["bytes"]))
-    table.add_row("[bold]predicted (plan)[/bold]", "", "", "", f"{a['predicted_bytes']:,}")
-    table.add_row("torch memory_allocated delta", "", "", "", f"{a['torch_bytes']:,}")
-    table.add_row("", "", f"[dim]error {a['torch_error']:+.4%}[/dim]", "", "")
-    table.add_row("NVML used-memory delta", "", "", "", f"{a['nvml_bytes']:,}")
-    table.add_row("", "", f"[dim]error {a['nvml_error']:+.4%}[/dim]", "", "")
+    table.add_row("[bold]layout[/bold]", "", "", "", f"{a['layout_bytes']:,}")
+    table.add_row("torch memory_allocated delta", "", f"[dim]error {a['torch_error']:+.4%}[/dim]", "",
+                  f"{a['torch_bytes']:,}")
+    table.add_row("NVML used-memory delta", "", f"[dim]error {a['nvml_error']:+.4%}[/dim]", "", f"{a['nvml_bytes']:,}")
     return table
-
-
-def allocation_lines(r: dict) -> list:
-    a, g = r["allocation"], r["gpu"]
-    held = ", ".join(f"{k.replace('_', ' ')} {size(v)}" for k, v in a["held_terms"].items() if v)
-    return [
-        f"Engine stand-in held: {held} = {size(a['held_predicted_bytes'])} (torch {size(a['held_torch_bytes'])}, "
-        f"NVML {size(a['held_nvml_bytes'])}); this process's CUDA context (NVML) {size(g['cuda_context_bytes_nvml'])} "
-        f"against the planner's {size(r['plan']['budget']['cuda_context_bytes'])} term.",
-        f"GPU memory used after allocation (NVML): {size(a['gpu_used_after_bytes'])} = "
-        f"{a['gpu_used_after_fraction']:.1%} of {size(g['nvml_total_bytes'])} (--gpu-util "
-        f"{r['plan']['budget']['gpu_util']:.2f}); KV budget left unallocated: {size(a['unallocated_budget_bytes'])}.",
-    ]
 
 
 def boundary_line(r: dict) -> str:
     b = r["boundary"]
     per = ", ".join(f"{n} {k}" for k, n in b["blocks_per_sequence"].items())
-    free = ", ".join(f"{n} {k}" for k, n in b["free_blocks_after"].items())
     mark = "[green]confirmed[/green]" if b["confirmed"] else "[red]NOT confirmed[/red]"
-    return (f"Boundary {mark}: {b['served']} sequences of {b['context']:,} tokens admitted (blocks each: {per}); "
-            f"sequence {b['max_concurrency'] + 1} {'refused' if b['refused_next'] else 'ADMITTED'}: free blocks left "
-            f"{free}; it needs {size(b['sequence_bytes'])} and {size(b['budget_left_bytes'])} of the budget are left.")
+    return (f"Boundary {mark}: {b['served']:,} sequences of {b['context']:,} tokens admitted (blocks each: {per}); "
+            f"sequence {b['max_concurrency'] + 1:,} {'refused' if b['refused_next'] else 'ADMITTED'}; it needs "
+            f"{size(b['sequence_bytes'])} and {size(b['budget_left_bytes'])} of the budget are left.")
 
 
-def ms(value: float) -> str:
-    """Milliseconds to about three significant digits."""
-    for limit, digits in ((100, 0), (10, 1), (1, 2)):
-        if value >= limit:
-            return f"{value:.{digits}f}"
-    return f"{value:.3f}"
+def gemm_line(r: dict) -> str:
+    stream = r["gemm"]["stream"]
+    parts = [f"batch {b}: {tbps(s['bytes_per_s'])}" + (f" ({s['fraction_of_read']:.0%} of read)"
+                                                        if s.get("fraction_of_read") else "")
+             for b, s in stream.items()]
+    chosen = sorted({f"{row['shape'][0]}x{row['shape'][1]}@{row['batch']}" for row in r["gemm"]["shapes"]
+                     if row["chosen"] != "x @ W^T"})
+    forms = f"; W @ x^T chosen for {', '.join(chosen)}" if chosen else "; F.linear (x @ W^T) everywhere"
+    return f"Weight stream (dense linears, chosen forms): {'; '.join(parts)}{forms}."
 
 
 def decode_table(r: dict):
     from rich import box
     from rich.table import Table
 
-    d = r["decode"]
-    table = Table(title="Decode, ms per step; pred = bytes / planner bandwidth | bytes / measured copy bandwidth",
-                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("batch", "KV read", "attn", "attn pred", "TB/s", "weights", "TB/s", "step", "step pred",
-                 "step/pred"):
+    table = Table(title="Decode step (whole forward, CUDA graph), ms", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for name in ("batch", "measured", "estimate", "vs estimate", "roofline", "vs roofline", "tokens/s"):
         table.add_column(name, justify="right", no_wrap=True)
-    for p in d["points"]:
-        table.add_row(str(p["batch"]), size(p["kv_bytes_read"]), ms(p["attention_ms"]),
-                      f"{ms(p['attention_predicted_ms'])}|{ms(p['attention_predicted_copy_bw_ms'])}",
-                      f"{p['attention_achieved_bytes_per_s'] / 1e12:.2f}", ms(p["weights_ms"]),
-                      f"{p['weights_achieved_bytes_per_s'] / 1e12:.2f}", ms(p["step_ms"]),
-                      f"{ms(p['step_predicted_ms'])}|{ms(p['step_predicted_copy_bw_ms'])}",
-                      f"{p['step_ms'] / p['step_predicted_ms']:.2f}")
+    for p in r["decode"]["points"]:
+        est = p.get("estimate_ms")
+        table.add_row(f"{p['batch']:,}", ms(p["measured_ms"]), ms(est),
+                      pct(None if est is None else p["measured_ms"] / est - 1), ms(p["roofline_ms"]),
+                      pct(p["measured_ms"] / p["roofline_ms"] - 1), f"{p['tokens_per_s']:,.0f}")
     return table
 
 
-def decode_lines(r: dict) -> list:
-    d = r["decode"]
-    lines = [f"Attention ({name}): {escape(method)}." for name, method in d["attention_methods"].items()]
-    for name, check in d["attention_checks"].items():
-        lines.append(f"Check ({name}): output vs {check['against']} on {check['batch']} sequences, rel. L2 "
-                     f"{check['rel_l2']:.1e}.")
-    lines.append(f"Weights: {escape(d['weights_method'])}.")
-    lines.append(f"Timing: {escape('; '.join(d['timing']))}; median per step. Planner bandwidth "
-                 f"{tbps(d['bandwidth_planner_bytes_per_s'])}, measured copy {tbps(d['bandwidth_copy_bytes_per_s'])}; "
-                 f"TB/s = bytes read / time (KV for attention, weights streamed for weights); step = weights + "
-                 f"attention of every layer.")
-    forms = {p["batch"]: p.get("weights_forms") for p in d["points"] if p.get("weights_forms")}
-    if forms:
-        lines.append("Weight GEMM form per batch: " + ", ".join(
-            f"{b}: " + "/".join(f"{part} {form}" for part, form in f.items()) for b, f in forms.items()) + ".")
-    mla = {p["batch"]: p["mla_method"] for p in d["points"] if p.get("mla_method")}
-    if mla:
-        lines.append("MLA stand-in used per batch: " + ", ".join(f"{b}: {m}" for b, m in mla.items()) + ".")
-    if d["skipped_batches"]:
-        lines.append(f"Not timed (sweep time limit): batches {d['skipped_batches']}.")
+def timing_lines(r: dict) -> list:
+    d, p = r["decode"], r["prefill"]
+    lines = [f"Per-layer fixed cost: {d['per_layer_fixed_us']:.1f} us ({escape(d['per_layer_fixed_how'])}).",
+             f"TTFT of one {p['input_len']:,}-token prompt: {ms(p['ttft_ms'])} ms"
+             + (f" vs estimate {ms(p['estimate_ms'])} ms ({pct(p['error'])})" if p.get("estimate_ms") else
+                " (the plan carries no prefill estimate)") + "."]
+    if r.get("tp"):
+        parts = [f"batch {q['batch']}: {q['per_layer_us']:.1f} us/layer" for q in r["tp"]["points"]]
+        lines.append(f"All-reduce ({r['tp']['ranks']} ranks, 2 per layer, CUDA graph): {'; '.join(parts)}.")
+    for s in r.get("ranks", []):
+        lines.append(f"Rank {s['rank']}: NCCL {size(s['nccl_init_bytes'])} after init, {size(s['nccl_bytes'])} after "
+                     f"the first collectives; KV budget {size(s['measured_kv_budget_bytes'])}; allocation torch "
+                     f"{s['allocation']['torch_error']:+.3%}; boundary "
+                     f"{'confirmed' if s['boundary_confirmed'] else 'NOT confirmed'} ({s['served']:,} sequences).")
     return lines
 
 
 def verdict_lines(r: dict) -> list:
     v = r["verdict"]
     cap = "[green]CONFIRMED[/green]" if v["capacity_confirmed"] else "[red]NOT CONFIRMED[/red]"
-    dec = "[green]WITHIN[/green]" if v["decode_within"] else "[red]NOT WITHIN[/red]"
+    bud = "[green]WITHIN[/green]" if v["budget_within"] else "[red]NOT WITHIN[/red]"
+    dec = {True: "[green]WITHIN[/green]", False: "[red]NOT WITHIN[/red]", None: "[yellow]NOT JUDGED[/yellow]"}[
+        v["decode_within"]]
     lines = [f"[bold]Verdict[/bold] capacity {cap}: {escape(v['capacity_reason'])}.",
-             f"[bold]Verdict[/bold] decode {dec} {v['tolerance_decode']:.0%} (whole step, weights + attention): "
-             f"{escape(v['decode_reason'])}."]
+             f"[bold]Verdict[/bold] budget {bud}: {escape(v['budget_reason'])}.",
+             f"[bold]Verdict[/bold] decode {dec}: {escape(v['decode_reason'])}."]
     lines += [f"Note: {escape(n)}." for n in v["notes"]]
     return lines
 
 
-def renderable(result):
+def renderable(result, width=None):
     from rich.console import Group
     from rich.text import Text
 
@@ -157,5 +183,6 @@ def renderable(result):
         return [Text.from_markup(line) for line in lines]
 
     r = result.result
-    return Group(*text(header_lines(r)), allocation_table(r), *text(allocation_lines(r)),
-                 Text.from_markup(boundary_line(r)), decode_table(r), *text(decode_lines(r)), *text(verdict_lines(r)))
+    return Group(*text(header_lines(r)), terms_table(r), *text(measurement_lines(r)), allocation_table(r),
+                 Text.from_markup(boundary_line(r)), Text.from_markup(gemm_line(r)), decode_table(r),
+                 *text(timing_lines(r)), *text(verdict_lines(r)))

@@ -1,0 +1,88 @@
+"""The recorded H200 measurements (benchmarks/verify_h200_2026-12-01.jsonl, taken when kvplan's planner still
+held generic reserves) judged against the planner as it is now: the vLLM 0.32 engine model's budget terms for
+the same settings (gpu_memory_utilization 0.9, max_num_seqs 256, max_num_batched_tokens 8192, block 16) and the
+calibrated decode / prefill estimates at the batches measured. Nothing is re-measured; one correction is
+applied to the measurement: the engine counts non-torch memory from after the CUDA context exists, the
+recording from before it, so the context (measured separately, 617.6 MiB) is taken out of that term.
+
+    python3 benchmarks/verify_rejudge.py benchmarks/verify_h200_2026-12-01.jsonl
+"""
+
+import json
+import sys
+
+from kvplan.gpu.rank import Options, predicted_plan
+from kvplan.gpu.verify_run import device_gpu
+from kvplan.model.sources import resolve
+from kvplan.verify.judge import judge_budget, judge_decode, relative_error
+from kvplan.verify.layout import kernel_kv_dtype
+from kvplan.verify.terms import (decode_prediction, measured_kv_budget, predicted_terms, prefill_prediction,
+                                 responsible_term, subtracted_terms, term_rows)
+
+GiB = 2**30
+
+
+def rejudge(run: dict) -> dict:
+    r = run["result"]
+    o = r["options"]
+    spec = resolve(r["model"])
+    opts = Options(o["tp"], o["context"], o["kv_dtype"], o["gpu_util"], o["block_size"], o["max_num_seqs"],
+                   o["max_num_batched_tokens"], "vllm")
+    total = r["gpu"]["memory_total_bytes"]
+    gpu, _ = device_gpu(r["gpu"], total)
+    plan = predicted_plan(spec, opts, gpu, total)
+    precision = kernel_kv_dtype(opts.kv_dtype, spec)
+    measured = {t["term"]: t["measured_bytes"] for t in r["terms"]}
+    measured["non_torch"] -= r["gpu"]["cuda_context_bytes_nvml"]
+    rows = term_rows(predicted_terms(plan), measured)
+    subtracted = subtracted_terms(plan)
+    budget = measured_kv_budget(plan.budget.usable_bytes, measured, subtracted)
+    view = predicted_plan(spec, opts, gpu, total, budget=budget)
+    budget_ok, budget_why = judge_budget(plan.max_concurrency, view.max_concurrency, responsible_term(rows))
+    points = []
+    for p in r["decode"]["points"]:
+        pred = decode_prediction(spec, plan, precision, p["batch"], gpu, gpu.decode_bandwidth)
+        points.append({"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": pred["estimate_ms"],
+                       "roofline_ms": pred["roofline_ms"], "layer_us": pred["layer_us"]})
+    decode_ok, decode_why = judge_decode(points)
+    ttft = prefill_prediction(spec, plan, precision, r["prefill"]["input_len"], opts.max_num_batched_tokens, gpu,
+                              gpu.decode_bandwidth)
+    return {"args": " ".join(run["args"]), "rows": rows, "subtracted": subtracted, "plan": plan, "view": view,
+            "budget": budget, "budget_ok": budget_ok, "budget_why": budget_why, "points": points,
+            "decode_ok": decode_ok, "decode_why": decode_why, "ttft": r["prefill"]["ttft_ms"], "ttft_estimate": ttft,
+            "input_len": r["prefill"]["input_len"], "fixed_us": r["decode"]["per_layer_fixed_us"]}
+
+
+def main(path: str) -> None:
+    runs = [json.loads(line) for line in open(path) if json.loads(line)["result"]]
+    judged = [rejudge(run) for run in runs]
+    print("| command | max concurrency: plan / measured budget | budget verdict | decode ms batch 1: measured / "
+          "estimate | at max: measured / estimate | decode verdict | TTFT ms: measured / estimate |")
+    print("|---|---|---|---|---|---|---|")
+    for j in judged:
+        one, top = j["points"][0], j["points"][-1]
+        print(f"| `{j['args']}` | {j['plan'].max_concurrency} / {j['view'].max_concurrency} | "
+              f"{'within' if j['budget_ok'] else 'NOT within'} | {one['measured_ms']:.2f} / {one['estimate_ms']:.2f} "
+              f"({relative_error(one['measured_ms'], one['estimate_ms']):+.0%}) | batch {top['batch']}: "
+              f"{top['measured_ms']:.1f} / {top['estimate_ms']:.1f} "
+              f"({relative_error(top['measured_ms'], top['estimate_ms']):+.0%}) | "
+              f"{'within 15%' if j['decode_ok'] else 'NOT within 15%'} | {j['ttft']:.0f} / {j['ttft_estimate']:.0f} "
+              f"({relative_error(j['ttft'], j['ttft_estimate']):+.0%}) |")
+    print()
+    print("| command | term | vLLM 0.32 model GiB | measured GiB | error | subtracted |")
+    print("|---|---|---|---|---|---|")
+    for j in judged:
+        for row in j["rows"]:
+            p, m = row["predicted_bytes"], row["measured_bytes"]
+            print(f"| `{j['args']}` | {row['term']} | {(p or 0) / GiB:.2f} | "
+                  f"{'-' if m is None else f'{m / GiB:.2f}'} | "
+                  f"{'-' if row['error'] is None else format(row['error'], '+.0%')} | "
+                  f"{'yes' if row['term'] in j['subtracted'] else 'no'} |")
+    print()
+    for j in judged:
+        print(f"- `{j['args']}`: budget: {j['budget_why']}. Engine estimate's per-layer constant "
+              f"{j['points'][0]['layer_us']:.0f} us; this forward's measured per-layer fixed cost {j['fixed_us']:.0f} us.")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

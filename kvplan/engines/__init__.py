@@ -1,0 +1,32 @@
+"""Engine models: what a serving engine makes of kvplan's KV arithmetic (its budget, block groups, reserves,
+start-up figures, resident sequences). One module per engine; `get_engine(name)` is the only way in.
+
+- "vllm": vLLM pinned at 0.32.0 (engines/vllm.py); "vllm==X.Y[.Z]" selects an older release's behaviour
+  (engines/vllm_versions.py).
+- "none": kvplan's ideal paged arithmetic, no engine reserves (engines/ideal.py).
+"""
+
+from __future__ import annotations
+
+from ..errors import FieldError, quote
+
+ENGINE_NAMES = ("vllm", "none")
+VALID = "vllm (vLLM 0.32.0), vllm==<release> (an older vLLM, 0.2 to 0.32), none (ideal paging, no engine)"
+
+
+def get_engine(name):
+    """An engine model by name; FieldError('engine', ...) listing the valid names otherwise."""
+    from .ideal import IdealEngine
+    from .vllm_engine import VllmEngine
+    from .vllm_versions import PINNED, behaviour
+
+    text = str(name).strip().lower() if isinstance(name, str) else None
+    if text == "none":
+        return IdealEngine()
+    if text == "vllm":
+        return VllmEngine(PINNED)
+    if text is not None and text.startswith("vllm=="):
+        version = text[len("vllm=="):]
+        behaviour(version)  # FieldError for a release outside the table
+        return VllmEngine(version)
+    raise FieldError("engine", f"{quote(name)} is not an engine kvplan models; use one of {VALID}.")

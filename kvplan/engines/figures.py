@@ -1,0 +1,39 @@
+"""What an engine reports at start-up, in its own units and words (the `engine` object of a plan's JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the engine would not start: its own message, and the longest max_model_len it says would fit."""
+
+    reason: str
+    estimated_max_model_len: Optional[int]
+
+
+@dataclass(frozen=True)
+class EngineFigures:
+    name: str
+    version: str
+    available_kv_cache_bytes: int  # per GPU; the smallest pipeline stage's when stages differ
+    num_gpu_blocks: Optional[int]  # the engine's unit (vLLM: blocks of every layer of one cache group)
+    gpu_kv_cache_tokens: Optional[int]  # as the engine logs "GPU KV cache size"
+    max_concurrency: Optional[float]  # the float the engine logs
+    starts: bool
+    refusal: Optional[Refusal]
+    log_lines: tuple  # verbatim, in the order the engine prints them
+    kv_cache_dtype: str  # the precision the attention cache really has (a family quirk may keep the model dtype)
+    block_size: int  # tokens per block after the engine's own adjustments (hybrid Mamba models raise it)
+    num_kv_cache_groups: int
+    blocks_per_request: Optional[int]  # blocks one max_model_len request reserves over all groups
+    resident_sequences: Optional[int]  # before the max_num_seqs cap
+    max_num_seqs: int
+    max_num_batched_tokens: int
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["log_lines"] = list(self.log_lines)
+        return data

@@ -1,0 +1,51 @@
+"""`--engine none`: kvplan's ideal paged arithmetic, no engine in the way. Every layer holds exactly the blocks
+its kind says (model/kinds.py), no block is held back, no in-flight reserve, one pool per GPU; the plan reports
+`engine: null`. The GPU budget is kvplan's generic estimate with fixed reserves (plan/budget.py gpu_budget),
+not any engine's profile run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..plan.budget import gpu_budget
+from ..plan.capacity import capacity
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    """What plan() takes from an engine model."""
+
+    figures: Optional[object]  # EngineFigures, None without an engine
+    max_concurrency: int
+    limited_by: str  # memory | max_num_seqs
+    kv_blocks: int
+    kv_capacity_tokens: int
+    block_size: int
+
+
+class IdealEngine:
+    name = "none"
+    version = None
+    default_gpu_util = 0.9
+
+    def default_block_size(self) -> int:
+        return 16
+
+    def budget(self, spec, tp: int, gpu, gpu_util: Optional[float], *, gpu_memory: Optional[int] = None,
+               stage=None, context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
+               max_num_seqs: Optional[int] = None):
+        util = self.default_gpu_util if gpu_util is None else gpu_util
+        return gpu_budget(spec, tp, gpu, util, max_num_batched_tokens, gpu_memory, stage)
+
+    def capacity(self, stage_specs: list, *, context: int, precision, tp: int, budgets: list,
+                 block_size: int, max_num_seqs: Optional[int] = None, **_) -> EngineResult:
+        """Per stage: budget // bytes per sequence; the tightest stage sets the plan."""
+        numbers = [capacity(s, tp, precision, context, block_size, b) for s, b in zip(stage_specs, budgets)]
+        tight = min(numbers, key=lambda n: n.max_concurrency)
+        most = tight.max_concurrency
+        limited = "memory"
+        if max_num_seqs is not None and most > max_num_seqs:
+            most, limited = max_num_seqs, "max_num_seqs"
+        return EngineResult(None, most, limited, min(n.kv_blocks for n in numbers),
+                            min(n.kv_capacity_tokens for n in numbers), block_size)

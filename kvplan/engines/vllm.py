@@ -1,0 +1,298 @@
+"""The vLLM engine model, pinned to vLLM 0.32.0 (older releases through vllm_versions.Behaviour): from a model's
+layer kinds and the KV memory each GPU has, what the server logs at start-up (blocks, tokens, concurrency, or
+its refusal) and how many max_model_len sequences it then keeps resident.
+
+Rules and where vLLM 0.32.0 has them (paths under vllm/):
+- batch defaults (engine/arg_utils.py EngineArgs.get_batch_defaults, `vllm serve`): >= 160 GiB GPUs 16384
+  batched tokens / 1024 sequences; >= 70 GiB and not an A100: 8192 / 1024; others 2048 / 256; then
+  max_num_batched_tokens <= max_num_seqs x max_model_len and max_num_seqs <= max_num_batched_tokens
+  (_set_default_max_num_seqs_and_batched_tokens_args).
+- batches in flight (config/vllm.py max_concurrent_batches): pp, +1 with async scheduling (on by default with
+  the V2 model runner); in-flight tokens = batches x max_num_batched_tokens (max_in_flight_tokens).
+- prefix caching on by default: Mamba layers run in "align" mode with the attention block size
+  (model_executor/models/config.py MambaModelConfig), else one state block of max_model_len tokens.
+- family quirks: see KV_DTYPE_QUIRKS.
+- start-up (v1/core/kv_cache_utils.py get_kv_cache_configs): groups from the whole model, projected on each
+  pipeline stage; num_blocks = available // bytes per block on each stage, the smallest stage wins; one block
+  (the null block, v1/core/block_pool.py) is held back before checking that one max_model_len request fits,
+  else vLLM refuses with its estimate of the longest max_model_len that would (estimate_max_model_len);
+  concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
+- resident sequences: vllm_admission.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from ..model.kinds import FullAttention, LinearState, MLALatent
+from ..model.precision import DTYPE_BYTES, PRECISIONS
+from .figures import EngineFigures, Refusal
+from .vllm_admission import footprint
+from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
+from .vllm_versions import PINNED, Behaviour, behaviour
+
+GiB = 2**30
+
+# Family quirks, keyed by the config's model_type, each with the vLLM 0.32.0 source line it comes from.
+# Attention layers that keep the model dtype whatever --kv-cache-dtype says:
+_FALCON = ("vllm/model_executor/models/falcon.py:173-197: FalconAttention builds Attention without cache_config on "
+           "its rotary and ALiBi paths, so model_executor/layers/attention/attention.py:276-279 falls back to "
+           "kv_cache_dtype 'auto' (the RefinedWeb model types ran the same class until vLLM 0.28)")
+KV_DTYPE_QUIRKS = {"falcon": _FALCON, "refinedweb": _FALCON, "refinedwebmodel": _FALCON}
+# Architectures vLLM dropped, with the last release that ran them
+# (vllm/model_executor/models/registry.py:849 _PREVIOUSLY_SUPPORTED_MODELS, message at 1186-1195):
+REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", "MptForCausalLM": "0.28.0",
+                         "StableLMEpochForCausalLM": "0.28.0"}
+# Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
+SSM_DTYPE_QUIRKS = {
+    "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
+                           "mamba_ssm_cache_dtype 'auto' becomes float32 (DEFAULT_MAMBA_SSM_CACHE_DTYPE)"),
+}
+
+
+def batch_defaults(gpu_name: str, gpu_memory: int) -> tuple:
+    """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks on this GPU."""
+    if gpu_memory >= 160 * GiB:
+        return 16384, 1024
+    if gpu_memory >= 70 * GiB and "a100" not in gpu_name.lower():
+        return 8192, 1024
+    return 2048, 256
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The scheduler and cache settings one start-up uses, resolved as vLLM resolves them."""
+
+    max_model_len: int
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    in_flight_batches: int
+    prefix_caching: bool = True
+
+    @property
+    def in_flight_tokens(self) -> int:
+        return self.in_flight_batches * self.max_num_batched_tokens
+
+
+def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int = 1,
+                     max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
+                     version: str = PINNED, async_scheduling: Optional[bool] = None,
+                     prefix_caching: bool = True) -> Settings:
+    rules = behaviour(version)
+    tokens, seqs = batch_defaults(gpu_name, gpu_memory)
+    seqs = seqs if max_num_seqs is None else max_num_seqs
+    tokens = min(seqs * max_model_len, tokens) if max_num_batched_tokens is None else max_num_batched_tokens
+    if max_num_seqs is None:
+        seqs = min(seqs, tokens)
+    asynchronous = rules.async_by_default if async_scheduling is None else async_scheduling
+    return Settings(max_model_len, tokens, seqs, pp + (1 if asynchronous else 0), prefix_caching)
+
+
+def format_gib(value: int) -> str:
+    """vllm/utils/mem_utils.py format_gib: str(round(bytes / GiB, 2)), so 6.5 not 6.50."""
+    return f"{round(value / GiB, 2)}"
+
+
+def cache_precision(spec, precision):
+    """The precision the attention cache really uses (KV_DTYPE_QUIRKS)."""
+    if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS and precision.bits < DTYPE_BYTES[spec.dtype] * 8:
+        return PRECISIONS[spec.dtype]
+    return precision
+
+
+def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Optional[int], rules: Behaviour):
+    """(per-layer CacheSpecs, block size, log lines) for the whole model."""
+    precision = cache_precision(spec, precision)
+    layers = spec.layers
+    quantized = precision.bits < 16
+    bs = attention_block_size(layers, quantized, block_size)
+    lines = []
+    mamba = [layer for layer in layers if isinstance(layer, LinearState)]
+    ssm = SSM_DTYPE_QUIRKS.get(getattr(spec, "model_type", ""), (spec.dtype,))[0]
+    state_bytes = (DTYPE_BYTES[spec.dtype], DTYPE_BYTES[ssm])
+    if mamba:
+        attention = next((layer for layer in layers if isinstance(layer, (FullAttention, MLALatent))), None)
+        page = max(mamba_page(layer, tp, *state_bytes) for layer in mamba)
+        if attention is not None:
+            per_token = attention.bytes_per_token(tp, precision)
+            raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent))
+            if raised > bs:
+                lines.append(f"Setting attention block size to {raised} tokens to ensure that attention page "
+                             f"size is >= mamba page size.")
+            bs = raised
+            if bs * per_token > page:
+                lines.append(f"Padding mamba page size by {100 * (bs * per_token - page) / page:.2f}% to ensure "
+                             f"that mamba page size and attention page size are exactly equal.")
+    mamba_block = bs if settings.prefix_caching else settings.max_model_len
+    specs = [layer_spec(layer, bs, tp, precision, state_bytes, mamba_block) for layer in layers]
+    if mamba and any(s.kind != "mamba" for s in specs):
+        page = max(s.page_bytes for s in specs if s.kind != "mamba")
+        specs = [s if s.kind != "mamba" else replace(s, page_bytes=max(page, s.page_bytes)) for s in specs]
+    return specs, bs, lines
+
+
+def groups_for(specs, rules: Behaviour):
+    if rules.era == "v0":  # no cache groups: every layer in one block table
+        return kv_cache_groups([specs[0]] * len(specs))[0], []
+    return kv_cache_groups(specs)
+
+
+def blocks_per_request(groups, settings: Settings, max_model_len: int) -> int:
+    return sum(g.spec.blocks_per_request(max_model_len, settings.in_flight_tokens, settings.prefix_caching)
+               for g in groups)
+
+
+def estimate_max_model_len(groups, settings, per_block: int, memory: int, upper: int) -> int:
+    """kv_cache_utils._estimate_max_model_len_from_groups: binary search over 1..max_model_len."""
+    def fits(length: int) -> bool:
+        return per_block * blocks_per_request(groups, settings, length) <= memory
+
+    if not fits(1):
+        return 0
+    low, high = 1, upper
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    return low
+
+
+NO_MEMORY = ("No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing "
+             "the engine (this flag also controls CPU memory reservation on the CPU backend, despite its name). "
+             "See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
+
+
+def refusal_message(max_model_len: int, needed: int, available: int, estimate: int, rules: Behaviour) -> str:
+    """kv_cache_utils._check_enough_kv_cache_memory (0.32.0); V0 said it in tokens [A02, A13, A16]."""
+    if rules.era == "v0":
+        return (f"The model's max seq len ({max_model_len}) is larger than the maximum number of tokens that can "
+                f"be stored in KV cache ({estimate}). Try increasing `gpu_memory_utilization` or decreasing "
+                f"`max_model_len` when initializing the engine.")
+    hint = f"Based on the available memory, the estimated maximum model length is {estimate}. " if estimate else ""
+    return (f"To serve at least one request with the model's max seq len ({max_model_len}), "
+            f"({format_gib(needed)} GiB KV cache is needed, which is larger than the available KV cache memory "
+            f"({format_gib(available)} GiB). {hint}Try increasing `gpu_memory_utilization` (which also controls "
+            f"CPU memory on the CPU backend) or decreasing `max_model_len` when initializing the engine. "
+            f"See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
+
+
+def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
+    from .vllm_versions import parse_version
+
+    last = REMOVED_ARCHITECTURES.get(architecture)
+    if last is None or parse_version(version) <= parse_version(last):
+        return None
+    return Refusal(f"Model architecture {architecture} was supported in vLLM until v{last}, and is not supported "
+                   f"anymore. Please use an older version of vLLM if you want to use this model architecture.", None)
+
+
+def length_refusal(max_model_len: int, derived: Optional[int]) -> Optional[Refusal]:
+    """config/model.py _get_and_verify_max_len: a max_model_len above the model's own (max_position_embeddings,
+    2048 when the config names none) is refused unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. (RoPE scaling factors of
+    linear/dynamic types, which vLLM multiplies in, are not in kvplan's spec; no bundled model uses them.)"""
+    derived = derived or 2048
+    if max_model_len <= derived:
+        return None
+    return Refusal(
+        f"User-specified max_model_len ({max_model_len}) is greater than the derived max_model_len "
+        f"(max_position_embeddings={float(derived)} or model_max_length=None in model's config.json). To allow "
+        f"overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. VLLM_ALLOW_LONG_MAX_MODEL_LEN "
+        f"must be used with extreme caution. If the model uses relative position encoding (RoPE), positions "
+        f"exceeding derived_max_model_len lead to nan. If the model uses absolute position encoding, positions "
+        f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived)
+
+
+SWAP_SPACE = 4 * GiB  # V0's default --swap-space per worker: "# CPU blocks" = this // bytes per block
+
+
+def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, rules: Behaviour,
+               per_block: int = 0) -> tuple:
+    """(tokens, concurrency, log lines) as each release logs them."""
+    length = settings.max_model_len
+    block = min(g.spec.block_size for g in groups)
+    if rules.era == "v0":
+        tokens = num_blocks * block
+        concurrency = tokens / length
+        return tokens, concurrency, [f"# GPU blocks: {num_blocks}, # CPU blocks: {SWAP_SPACE // per_block}",
+                                     f"Maximum concurrency for {length} tokens per request: {concurrency:.2f}x"]
+    concurrency = num_blocks / per_request
+    if rules.tokens_rule == "blocks_per_group":
+        tokens = num_blocks // len(groups) * block
+    else:
+        tokens = int(concurrency * length)
+    size = f"GPU KV cache size: {tokens:,} tokens"
+    most = f"Maximum concurrency for {length:,} tokens per request: {concurrency:.2f}x"
+    return tokens, concurrency, [f"{size}, {most}"] if rules.one_log_line else [size, most]
+
+
+@dataclass(frozen=True)
+class Startup:
+    figures: EngineFigures
+    max_concurrency: int  # resident sequences, capped by max_num_seqs
+    limited_by: str  # memory | max_num_seqs
+
+
+def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
+          block_size: Optional[int] = None, version: str = PINNED) -> Startup:
+    """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
+    indices each stage holds; None: one stage holding every layer)."""
+    rules = behaviour(version)
+    cache = cache_precision(spec, precision).name
+    specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules)
+    groups, padding = groups_for(specs, rules)
+    stages = stages or [set(range(len(specs)))]
+    length = settings.max_model_len
+    per_request = blocks_per_request(groups, settings, length)
+    refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
+        length_refusal(length, spec.max_position_embeddings)
+    if refusal is not None:  # refused while reading the config: no memory profile, no log lines
+        return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
+                                settings, cache), 0, "memory")
+    if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
+        lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(available)]
+    if rules.era != "v0":
+        lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
+                  for pad, n in padding]
+    blocks = []
+    for stage, memory in zip(stages, available):  # get_kv_cache_configs: every worker checked, in order
+        per_block = max(g.bytes_per_block(stage) for g in groups)
+        if per_block == 0:
+            continue
+        blocks.append(memory // per_block)
+        check = memory - per_block if rules.null_block_in_check else memory
+        if refusal is not None:
+            continue
+        if check <= 0 and rules.era != "v0":
+            refusal = Refusal(NO_MEMORY, 0)
+        elif per_block * per_request > check:
+            if rules.era == "v0":
+                tokens = max(check, 0) // per_block * min(g.spec.block_size for g in groups)
+                refusal = Refusal(refusal_message(length, 0, check, tokens, rules), None)
+            else:
+                estimate = estimate_max_model_len(groups, settings, per_block, check, length)
+                refusal = Refusal(refusal_message(length, per_block * per_request, check, estimate, rules), estimate)
+    num_blocks = max(min(blocks), 0) if blocks else 0
+    per_block = max(g.bytes_per_block(stages[0]) for g in groups)
+    tokens, concurrency, size = size_lines(num_blocks, per_request, groups, settings, rules, per_block)
+    if refusal is not None:
+        if rules.era == "v0":  # V0 logged its block counts before refusing
+            lines += size
+        return Startup(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
+                                per_request, 0, settings, cache), 0, "memory")
+    one = footprint(groups, length, settings.max_num_batched_tokens, settings.in_flight_batches,
+                    settings.prefix_caching, settings.in_flight_tokens)
+    resident = one.resident(num_blocks - 1)  # the null block is never handed out
+    figures = _figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs, groups,
+                       per_request, resident, settings, cache)
+    capped = min(resident, settings.max_num_seqs)
+    return Startup(figures, capped, "max_num_seqs" if resident > settings.max_num_seqs else "memory")
+
+
+def _figures(version, available, blocks, tokens, concurrency, refusal, lines, block_size, groups, per_request,
+             resident, settings, cache_dtype) -> EngineFigures:
+    return EngineFigures(
+        name="vllm", version=version, available_kv_cache_bytes=available, num_gpu_blocks=blocks,
+        gpu_kv_cache_tokens=tokens, max_concurrency=concurrency, starts=refusal is None, refusal=refusal,
+        log_lines=tuple(lines), kv_cache_dtype=cache_dtype, block_size=block_size, num_kv_cache_groups=len(groups),
+        blocks_per_request=per_request, resident_sequences=resident, max_num_seqs=settings.max_num_seqs,
+        max_num_batched_tokens=settings.max_num_batched_tokens)

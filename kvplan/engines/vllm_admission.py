@@ -1,0 +1,152 @@
+"""How many sequences of max_model_len tokens a running vLLM 0.32 server keeps resident: one request's blocks
+simulated chunk by chunk, group by group, the way KVCacheManager.allocate_slots (v1/core/kv_cache_manager.py)
+and the single-type managers (v1/core/single_type_kv_cache_manager.py) hand them out, then requests admitted
+one after another until the block pool (less the null block) refuses one.
+
+Per request, in scheduler order:
+- admission gate (`full_sequence_must_fit`, SchedulerConfig.scheduler_reserve_full_isl, on by default): the
+  whole sequence's blocks, capped by `max_admission_blocks_per_request` for sliding/chunked groups, one Mamba
+  block in "align" mode, must be free;
+- each prefill chunk of max_num_batched_tokens: `remove_skipped_blocks` frees what fell out of the window up to
+  the processed tokens (computed minus the previous chunk still in flight under async scheduling), then the
+  chunk's new blocks must be free;
+- after the prefill settles, the blocks outside the window are freed: what the request keeps is its footprint.
+The pool holds num_blocks - 1 usable blocks (BlockPool keeps block 0 as the null block).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model.kinds import blocks_for
+
+
+class _Blocks:
+    """A request's block table in one group: `length` entries, the first `nulled` replaced by the null block
+    (SingleTypeKVCacheManager._remove_blocks_in_range frees a prefix, newest first)."""
+
+    def __init__(self, spec, max_model_len: int):
+        self.spec, self.length, self.nulled = spec, 0, 0
+        self.block_size = max_model_len if spec.kind == "mamba" else spec.block_size  # "none" mode
+
+    @property
+    def held(self) -> int:
+        return self.length - self.nulled
+
+    def skipped_tokens(self, processed: int) -> int:
+        """get_num_skipped_tokens of each manager."""
+        kind, window = self.spec.kind, self.spec.window
+        if kind == "sliding":
+            return max(0, processed - window + 1)
+        if kind == "chunked":
+            return processed // window * window
+        if kind == "mamba":
+            return processed - 1
+        return 0
+
+    def gate(self, tokens: int, cap) -> int:
+        needed = blocks_for(tokens, self.block_size)
+        return needed if cap is None else min(needed, cap)
+
+    def remove_skipped(self, processed: int) -> None:
+        skipped = self.skipped_tokens(processed)
+        if skipped > 0:
+            self.nulled = max(self.nulled, min(skipped // self.block_size, self.length))
+
+    def allocate(self, tokens: int, start: int = 0) -> None:
+        self.length = max(self.length, blocks_for(tokens, self.block_size))
+
+
+class _MambaAlign:
+    """MambaManager in "align" mode (prefix caching on): one state block per step at the position of the
+    chunk's last block, null entries before it; the block of two steps ago is freed (`last_state_block_idx`).
+    Mamba-2 also keeps the state at the last block boundary of the prompt (`_needs_internal_checkpoint`,
+    prefix-cache hash blocks = the block size here) in one more block while the prompt's last chunk runs."""
+
+    def __init__(self, spec, max_model_len: int):
+        self.block_size, self.length, self.real = spec.block_size, 0, set()
+        self.retired, self.last_state, self.allocated = 0, None, False
+        self.checkpoints, self.prompt = spec.checkpoint_blocks > 0, max_model_len
+
+    @property
+    def held(self) -> int:
+        return len(self.real)
+
+    def needs_checkpoint(self, start: int, end: int) -> bool:
+        """v1/kv_cache_interface.py is_mamba_prefill_checkpoint_valid, on the chunk that reaches the prompt end."""
+        bs = self.block_size
+        if not self.checkpoints or end < self.prompt:
+            return False
+        position = (end - 1) // bs * bs  # get_mamba_prefill_checkpoint_position, no EAGLE
+        column = blocks_for(end, bs) - 2
+        valid = (start % bs == 0 and column > (start - 1) // bs and start + bs <= position
+                 and start < position < end)
+        return valid and column >= 0 and (column >= self.length or column not in self.real)
+
+    def gate(self, tokens: int, cap) -> int:
+        # physical_block_cap: 1 (+ the checkpoint) without speculative decoding
+        return min(blocks_for(tokens, self.block_size), 1 + self.needs_checkpoint(0, tokens))
+
+    def remove_skipped(self, processed: int) -> None:
+        if processed - 1 > 0:
+            last = min((processed - 1) // self.block_size, self.length)
+            first = max(0, self.retired)
+            if first < last:
+                self.real -= set(range(first, last))
+                self.retired = last
+        if self.last_state is not None and self.last_state < blocks_for(processed, self.block_size) - 1:
+            self.real.discard(self.last_state)
+
+    def allocate(self, tokens: int, start: int = 0) -> None:
+        required = blocks_for(tokens, self.block_size)
+        checkpoint = self.needs_checkpoint(start, tokens)
+        if required > self.length or checkpoint:
+            if self.length > 0:
+                self.last_state = self.length - 1
+            if self.length < required - 1:
+                self.length = required - 1 - checkpoint
+            new = max(required - self.length, 0)
+            self.real |= set(range(self.length, self.length + new))
+            self.length += new
+        self.allocated = True
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """One request of max_model_len tokens: blocks the admission gate asks for, the most it holds while
+    prefilling, and what it keeps once prefilled."""
+
+    gate: int
+    peak: int
+    held: int
+
+    def resident(self, usable_blocks: int) -> int:
+        """Requests admitted one after another before the pool refuses one."""
+        need = max(self.gate, self.peak)
+        if usable_blocks < need or self.held <= 0:
+            return 0
+        return (usable_blocks - need) // self.held + 1
+
+
+def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, mamba_align: bool,
+              admission_in_flight: int) -> Footprint:
+    """Simulate one request through every group. `admission_in_flight` is VllmConfig.max_in_flight_tokens
+    (the sliding/chunked admission caps); the previous chunk stays in flight while the next is allocated
+    when more than one batch is in flight (async scheduling)."""
+    states = [(_MambaAlign if g.spec.kind == "mamba" and mamba_align else _Blocks)(g.spec, max_model_len)
+              for g in groups]
+    gate = sum(s.gate(max_model_len, g.spec.admission_cap(max_model_len, admission_in_flight))
+               for s, g in zip(states, groups))
+    peak, computed, previous = 0, 0, 0
+    while computed < max_model_len:
+        n = min(chunk, max_model_len - computed)
+        in_flight = previous if in_flight_batches > 1 else 0
+        for s in states:
+            s.remove_skipped(max(0, computed - in_flight))
+        for s in states:
+            s.allocate(computed + n, computed)
+        peak = max(peak, sum(s.held for s in states))
+        computed, previous = computed + n, n
+    for s in states:
+        s.remove_skipped(max_model_len)
+    return Footprint(gate, peak, sum(s.held for s in states))

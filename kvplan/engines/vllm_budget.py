@@ -1,0 +1,141 @@
+"""vLLM's "Available KV cache memory" of one GPU, term by term (vllm/v1/worker/gpu_worker.py
+determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.0):
+
+    available = requested - weights - profile peak - non-torch memory - CUDA graphs (0.21+)
+
+- requested: ceil(total_memory x gpu_memory_utilization) (v1/worker/utils.py request_memory; V0: no ceil).
+- weights as loaded, per GPU: this pipeline stage's share of the checkpoint (embeddings on the first stage,
+  the LM head, a copy of a tied embedding, on the last) over tp. Quantised checkpoints keep their stored
+  format for the linear layers; embeddings, LM head, norms, routers (and gpt-oss attention, per its
+  modules_to_not_convert) stay bf16. MXFP4 experts are padded to the MoE kernel's tile
+  (model_executor/layers/fused_moe/oracle/mxfp4.py mxfp4_round_up_hidden_size_and_intermediate_size): 0.32 on
+  Hopper runs OAI Triton (intermediate to 64), on other NVIDIA GPUs Marlin (intermediate to 128, hidden to
+  256), which is also what Hopper loaded before 0.21 [A19: 65.97 GiB logged for gpt-oss-120b, 65.81 here].
+- profile peak: the dummy forward over max_num_batched_tokens (chunked prefill) and, on the last stage, the
+  sampler over min(max_num_seqs, max_num_batched_tokens) dummy requests (gpu_model_runner.py profile_run);
+  the forward's activations are freed before the sampler runs, so the peak is the larger of the two. V0
+  profiled max(max_model_len, 2048) tokens when chunked prefill was off (max_model_len <= 32K) [A01, A02].
+- non-torch memory: what CUDA allocates outside torch after the baseline snapshot (cuBLAS and attention
+  workspaces; V0's baseline also preceded the CUDA context and NCCL).
+- CUDA graphs: 0.21+ profiles graph capture and subtracts its estimate (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS);
+  earlier releases sized the cache first and captured graphs after.
+
+Constants and the public start-up logs (../shared/groundtruth/vllm-startup-logs.yaml) they were fitted on are
+in CONSTANTS; benchmarks/engine_budget_calibration.py scores every other case with them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from ..model.precision import DTYPE_BYTES
+from ..plan.budget import Budget, BudgetTerm
+from ..plan.sharding import stage_weights
+from .vllm import format_gib
+from .vllm_versions import Behaviour
+
+GiB = 2**30
+
+# name: (value, fitted on / derived from)
+CONSTANTS = {
+    "v0_non_torch_small_gpu": (int(0.225 * GiB), "A13 (0.25 GiB) and A25 (0.20 GiB) logged non_torch_memory, "
+                                                 "24 GB cards"),
+    "v0_non_torch": (int(2.17 * GiB), "fitted on A11 (Llama-3-8B, H100, TP 1: 71.29 - 14.96 - 53.29 less this "
+                                      "model's 0.88 GiB forward peak; the log says non_torch 1.79 + peak 1.26)"),
+    "v0_nccl": (int(2.18 * GiB), "fitted on A11's TP 2 run (non_torch 3.58 vs 1.79 GiB at TP 1)"),
+    "v1_non_torch": (GiB // 2, "assumed: V1 snapshots its baseline after the CUDA context and NCCL exist "
+                               "(gpu_worker.py init_device), leaving cuBLAS/attention workspaces"),
+    "v1_sampler_bytes_per_logit": (37, "fitted on A19 and A20 (gpt-oss-120b on an H100, 0.10.1 and 0.11: the "
+                                       "peak beyond kvplan's 65.90 GiB of weights and 0.5 GiB non-torch is 7.0 and "
+                                       "7.1 GiB over 1024 dummy requests x 201,088 logits; 36.5 and 37.1 bytes "
+                                       "per logit)"),
+    "v2_sampler_bytes_per_logit": (8, "assumed from 0.32's V2 model runner (v1/worker/gpu/model_runner.py "
+                                      "_dummy_sampler_run, gpu/sample/sampler.py): dummy requests need no logits "
+                                      "processing and the Gumbel sample is one kernel, so the fp32 logits and the "
+                                      "LM-head output they come from; no public 0.21+ log to fit"),
+    "cuda_graphs": (int(1.25 * GiB), "assumed (kvplan's earlier graph reserve): no public 0.21+ log with a "
+                                     "known model states vLLM's estimate"),
+}
+SMALL_GPU = 32 * GiB  # below: consumer cards, whose V0 non-torch memory was ~0.2-0.35 GiB [A01, A13, A25]
+
+
+def _value(name: str) -> int:
+    return CONSTANTS[name][0]
+
+
+def mxfp4_padding(spec, tp: int, gpu_name: str, rules: Behaviour) -> float:
+    """Bytes of padded MXFP4 experts over stored bytes."""
+    hidden, inter = spec.hidden_size, -(-spec.expert_intermediate_size // tp)
+    hopper = any(k in gpu_name.lower() for k in ("h100", "h200", "gh200", "h20"))
+    if hopper and rules.graphs_subtracted:  # 0.32 Hopper: OAI Triton kernels
+        padded = (hidden, -(-inter // 64) * 64)
+    else:  # Marlin (and pre-0.21 Hopper)
+        padded = (-(-hidden // 256) * 256, -(-inter // 128) * 128)
+    return padded[0] * padded[1] / (hidden * inter)
+
+
+def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour) -> tuple:
+    weights = stage_weights(spec, tp, stage)
+    experts = [g for g in spec.params if g.name == "experts" and g.stored == "mxfp4"]
+    if not experts:
+        return weights, f"{spec.weights.source}; {spec.weights.dtype}, split over {tp} GPU(s)"
+    stored = sum(g.bytes for g in experts) / sum(g.bytes for g in spec.params) * weights
+    factor = mxfp4_padding(spec, tp, gpu_name, rules)
+    return int(weights + stored * (factor - 1)), (f"{spec.weights.source}; MXFP4 experts padded x{factor:.4f} to "
+                                                  f"the MoE kernel's tile, attention/embeddings/LM head bf16")
+
+
+def activation_per_token(spec, tp: int) -> int:
+    """Bytes per token the forward pass holds at its peak (one layer's MLP): hidden state and residual, this
+    rank's q/k/v, gate/up and activated outputs (x experts_per_token for MoE), in the model dtype."""
+    head_dim = spec.head_dim or spec.hidden_size // spec.num_attention_heads
+    qkv = (spec.num_attention_heads // tp + 2 * -(-(spec.kv_heads or 1) // tp)) * head_dim
+    experts = spec.experts_per_token if spec.experts else 1
+    inter = spec.expert_intermediate_size if spec.experts else spec.intermediate_size
+    return (2 * spec.hidden_size + qkv + 3 * experts * inter // tp) * DTYPE_BYTES[spec.dtype]
+
+
+def profile_peak(spec, tp: int, stage, settings, rules: Behaviour) -> tuple:
+    last = stage is None or stage.is_last
+    if rules.era == "v0":
+        tokens = max(settings.max_model_len, 2048) if settings.max_model_len <= 32768 else 512
+        forward = tokens * activation_per_token(spec, tp)
+        return forward, f"forward over {tokens} tokens (V0 profile, chunked prefill off up to 32K)"
+    tokens = settings.max_num_batched_tokens
+    requests = min(settings.max_num_seqs, tokens)
+    per_logit = _value("v2_sampler_bytes_per_logit" if rules.graphs_subtracted else "v1_sampler_bytes_per_logit")
+    forward = tokens * activation_per_token(spec, tp)
+    sampler = requests * spec.vocab_size * per_logit if last else 0
+    return max(forward, sampler), (f"max(forward over {tokens} tokens {format_gib(forward)} GiB, sampler over "
+                                   f"{requests} requests x {spec.vocab_size} logits x {per_logit} B "
+                                   f"{format_gib(sampler)} GiB)")
+
+
+def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
+                gpu_memory: Optional[int] = None, stage=None) -> Budget:
+    memory = gpu_memory or gpu.memory_bytes
+    requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
+    weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
+    peak, peak_source = profile_peak(spec, tp, stage, settings, rules)
+    if rules.era == "v0":
+        name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
+        non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0
+        nt_source, nccl_source = CONSTANTS[name][1], CONSTANTS["v0_nccl"][1]
+    else:
+        non_torch, nccl = _value("v1_non_torch"), 0
+        nt_source = CONSTANTS["v1_non_torch"][1]
+        nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
+    graphs = _value("cuda_graphs") if rules.graphs_subtracted else 0
+    graph_source = CONSTANTS["cuda_graphs"][1] if graphs else "0: graphs captured after the cache was sized"
+    available = requested - weights - peak - non_torch - nccl - graphs
+    terms = (
+        BudgetTerm("memory", requested, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),
+        BudgetTerm("weights", weights, weights_source),
+        BudgetTerm("profile_peak", peak, peak_source),
+        BudgetTerm("non_torch", non_torch, nt_source),
+        BudgetTerm("cuda_graphs", graphs, graph_source),
+        BudgetTerm("nccl", nccl, nccl_source if tp > 1 else "tp 1"),
+    )
+    return Budget(available, "gpu", gpu.name, memory, gpu_util, requested, weights, peak, non_torch, graphs, nccl,
+                  f"vllm {version}", None if stage is None else stage.index, terms)

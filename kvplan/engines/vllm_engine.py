@@ -1,0 +1,58 @@
+"""The vLLM engine as plan() uses it: settings from the GPU and flags, the budget (vllm_budget.py), start-up
+figures and resident sequences (vllm.py)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .ideal import EngineResult
+from .vllm import resolve_settings, start
+from .vllm_versions import PINNED, behaviour
+
+
+class VllmEngine:
+    name = "vllm"
+
+    def __init__(self, version: str = PINNED):
+        self.version = version
+        self.rules = behaviour(version)
+
+    def default_block_size(self) -> Optional[int]:
+        return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids
+
+    @property
+    def default_gpu_util(self) -> float:
+        return self.rules.default_gpu_util
+
+    def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
+                 max_num_seqs: Optional[int] = None):
+        return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
+                                self.version)
+
+    def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
+                 block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,
+                 max_num_batched_tokens: Optional[int] = None) -> EngineResult:
+        settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs)
+        result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
+                       block_size=block_size, version=self.version)
+        f = result.figures
+        return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
+                            f.gpu_kv_cache_tokens or 0, f.block_size)
+
+    def budget(self, spec, tp: int, gpu, gpu_util: Optional[float], *, gpu_memory: Optional[int] = None, stage=None,
+               context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
+               max_num_seqs: Optional[int] = None):
+        from .vllm_budget import vllm_budget
+
+        length = context or spec.max_position_embeddings or 8192
+        memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
+        settings = self.settings(length, memory_gpu, 1 if stage is None else stage.stages, max_num_batched_tokens,
+                                 max_num_seqs)
+        util = self.default_gpu_util if gpu_util is None else gpu_util
+        return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage)
+
+
+def _with_memory(gpu, memory: int):
+    from dataclasses import replace
+
+    return replace(gpu, memory_bytes=memory)

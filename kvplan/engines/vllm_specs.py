@@ -1,0 +1,167 @@
+"""vLLM 0.32.0's KV cache specs and cache groups, from kvplan's layer kinds. Each rule cites the vLLM file and
+function it mirrors (paths under vllm/); nothing here is copied from vLLM.
+
+- One spec per cache layer (v1/kv_cache_interface.py): FullAttentionSpec / MLAAttentionSpec, SlidingWindowSpec,
+  ChunkedLocalAttentionSpec, MambaSpec. A page is one block of one layer: block_size x bytes per token, or the
+  Mamba state (conv + temporal) of one sequence, padded to the attention page in hybrids.
+- Per-request blocks (`max_memory_usage_bytes` / page): full and MLA cdiv(max_model_len, bs); sliding window
+  cdiv(min(w - 1 + in_flight, max_model_len), bs) + 1; chunked local cdiv(min(chunk + in_flight, max_model_len),
+  bs); Mamba 2 pages with prefix caching ("align" mode), else 1.
+- Groups (v1/core/kv_cache_utils.py get_kv_cache_groups): all specs equal, or one "uniform type" -> one group;
+  otherwise pages are unified (`unify_kv_cache_spec_page_size`) and each bucket of equal specs is split into
+  groups of `group_size` layers (`_get_kv_cache_groups_uniform_page_size`: the smallest bucket, or the largest
+  when it is < 1.5x the smallest), layers[i::n] to group i, the last groups padded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from ..errors import KvplanError
+from ..model.kinds import ChunkedAttention, LinearState, MLALatent, SlidingWindow, blocks_for
+
+MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
+
+
+@dataclass(frozen=True)
+class CacheSpec:
+    """What vLLM's KVCacheSpec of one layer says about memory. `shape` holds the rest of the spec's identity
+    (heads, head size, dtype): two layers share a bucket only when their specs are equal."""
+
+    kind: str  # full | mla | sliding | chunked | mamba
+    block_size: int
+    page_bytes: int  # one block of one layer, padding included
+    window: int = 0  # sliding window / attention chunk (tokens)
+    shape: tuple = ()
+    checkpoint_blocks: int = 0  # Mamba: MambaSpec.num_prefill_checkpoint_blocks
+
+    @property
+    def uniform_type(self) -> tuple:
+        """kv_cache_spec_registry uniform_type_base_spec + is_uniform_with_collection: MLA groups with full
+        attention; windows and Mamba pages must match."""
+        if self.kind in ("full", "mla"):
+            return ("full",)
+        if self.kind == "mamba":
+            return ("mamba", self.page_bytes)
+        return (self.kind, self.window)
+
+    def admission_cap(self, max_model_len: int, in_flight: int) -> Optional[int]:
+        """`max_admission_blocks_per_request` (kv_cache_interface.py): recycling specs only."""
+        if self.kind == "sliding":  # SlidingWindowSpec: +1, the window may straddle a block edge
+            return blocks_for(min(self.window - 1 + in_flight, max_model_len), self.block_size) + 1
+        if self.kind == "chunked":  # ChunkedLocalAttentionSpec
+            return blocks_for(min(self.window + in_flight, max_model_len), self.block_size)
+        return None
+
+    def blocks_per_request(self, max_model_len: int, in_flight: int, mamba_align: bool) -> int:
+        """cdiv(max_memory_usage_bytes, page_size_bytes) of the spec."""
+        if self.kind == "mamba":  # MambaSpec.max_memory_usage_bytes: 2 pages (+ checkpoint) in "align", else 1
+            return 2 + self.checkpoint_blocks if mamba_align else 1
+        cap = self.admission_cap(max_model_len, in_flight)
+        return cap if cap is not None else blocks_for(max_model_len, self.block_size)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A KVCacheGroupSpec: layers (indices into the model's cache layers) sharing one block table."""
+
+    spec: CacheSpec
+    layers: tuple
+    page_bytes_of_layers: tuple  # per layer (UniformTypeKVCacheSpecs may mix page sizes)
+
+    def bytes_per_block(self, on: Optional[set] = None) -> int:
+        """Pool bytes one block takes in this group (layer-outermost layout: the layers' pages side by side),
+        counting only the layers in `on` (one pipeline stage) when given."""
+        return sum(p for i, p in zip(self.layers, self.page_bytes_of_layers) if on is None or i in on)
+
+
+def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional[int]) -> int:
+    """platforms/interface.py update_block_size_for_backend, phase 1: 16 unless the backend wants more. On
+    Hopper an fp8 MLA cache runs on FLASHMLA, whose only kernel block is 64 (v1/attention/backends/mla/
+    flashmla.py get_supported_kernel_block_sizes); FlashAttention takes MultipleOf(16)."""
+    if block_size is not None:
+        return block_size
+    if kv_quantized and any(isinstance(layer, MLALatent) for layer in layers):
+        return 64
+    return 16
+
+
+def mamba_page(layer: LinearState, tp: int, conv_bytes: int, ssm_bytes: int) -> int:
+    """MambaSpec.page_size_bytes: the conv state and the temporal (SSM) state of one sequence on one GPU, each
+    in its own dtype (model_executor/layers/mamba/mamba_utils.py: conv in mamba_cache_dtype, the temporal
+    state in mamba_ssm_cache_dtype; both 'auto' = the model dtype unless a family overrides it)."""
+    return layer.state_bytes(tp, conv_bytes, ssm_bytes)
+
+
+def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, mamba_block: int) -> CacheSpec:
+    """One layer's spec (v1/kv_cache_interface.py). `precision` is the cache precision this layer really uses
+    (family quirks applied by the caller); `state_bytes` = (conv, temporal) bytes per element of Mamba states."""
+    if isinstance(layer, LinearState):
+        page = mamba_page(layer, tp, *state_bytes)
+        # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint
+        checkpoint = 1 if layer.flavor == "mamba2" else 0
+        return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page), checkpoint)
+    page = layer.page_bytes(block_size, tp, precision)
+    shape = (layer.bytes_per_token(tp, precision), precision.name)
+    if isinstance(layer, ChunkedAttention):
+        return CacheSpec("chunked", block_size, page, layer.window, shape)
+    if isinstance(layer, SlidingWindow):
+        return CacheSpec("sliding", block_size, page, layer.window, shape)
+    kind = "mla" if isinstance(layer, MLALatent) else "full"
+    return CacheSpec(kind, block_size, page, 0, shape)
+
+
+def hybrid_block_size(attention_bytes_per_token: int, mamba_page: int, block_size: int, mla: bool) -> int:
+    """platforms/interface.py _align_hybrid_block_size: the smallest block (a multiple of the kernel block,
+    128 for MLA) whose attention page holds one Mamba state; never below the block size already chosen."""
+    align = max(16, block_size, MLA_ALIGN_BLOCK if mla else 0)
+    raised = align * blocks_for(mamba_page, align * attention_bytes_per_token)
+    return max(block_size, -(-raised // 16) * 16)
+
+
+def unify_pages(specs: list) -> list:
+    """kv_cache_utils.py unify_kv_cache_spec_page_size: raise the block size of layers whose page divides the
+    largest, pad the others (Mamba, and non-MLA attention whose page does not divide)."""
+    largest = max(s.page_bytes for s in specs)
+    out = []
+    for s in specs:
+        if s.page_bytes == largest:
+            out.append(s)
+        elif s.kind != "mamba" and largest % s.page_bytes == 0:
+            out.append(replace(s, block_size=s.block_size * (largest // s.page_bytes), page_bytes=largest))
+        elif s.kind != "mla":
+            out.append(replace(s, page_bytes=largest, shape=s.shape + ("padded",)))
+        else:
+            raise KvplanError("vLLM cannot unify this model's KV pages: an MLA page does not divide the largest page "
+                              "(kv_cache_utils.unify_kv_cache_spec_page_size raises NotImplementedError).")
+    return out
+
+
+def kv_cache_groups(specs: list) -> tuple:
+    """(groups, [(padding layers, bucket layers)] per padded bucket) as get_kv_cache_groups builds them for the
+    hybrid allocator (on by default) and vLLM's default layer-outermost layout (the packed, block-outermost path
+    of _get_packed_kv_cache_groups is not modelled: no default GPU backend asks for it)."""
+    if not specs:
+        return (), []
+    everyone = tuple(range(len(specs)))
+    if all(s == specs[0] for s in specs):  # is_kv_cache_spec_uniform
+        return (Group(specs[0], everyone, tuple(s.page_bytes for s in specs)),), []
+    if len({s.block_size for s in specs}) == 1 and len({s.uniform_type for s in specs}) == 1:
+        # UniformTypeKVCacheSpecs.from_specs: one group, each layer its own page
+        return (Group(specs[0], everyone, tuple(s.page_bytes for s in specs)),), []
+    specs = unify_pages(specs)
+    buckets: dict = {}
+    for i, s in enumerate(specs):  # same_type_layers, in first-seen order
+        buckets.setdefault(s, []).append(i)
+    sizes = [len(v) for v in buckets.values()]
+    group_size = max(sizes) if max(sizes) < min(sizes) * 1.5 else min(sizes)
+    groups, padding = [], []
+    for spec, layers in buckets.items():
+        count = -(-len(layers) // group_size)
+        if count * group_size > len(layers):  # logged: "Add N padding layers, may waste at most X% ..."
+            padding.append((count * group_size - len(layers), len(layers)))
+        for i in range(count):
+            members = tuple(layers[i::count])
+            groups.append(Group(spec, members, (spec.page_bytes,) * len(members)))
+    return tuple(groups), padding

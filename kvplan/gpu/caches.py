@@ -1,0 +1,52 @@
+"""The cache tensors of a rank, one LayerCache per decoder layer: from a verify layout (kvplan/verify/layout.py,
+the groups vLLM would allocate) or, for the tests and the graph-memory profile, a small pool of the same shapes."""
+
+from __future__ import annotations
+
+import torch
+
+from ..verify.layout import TORCH_DTYPES
+from .step import LayerCache
+
+KINDS = {"full": "kv", "sliding": "kv", "mla": "latent", "linear": "state"}
+
+
+def dtype_of(name: str):
+    return getattr(torch, TORCH_DTYPES[name])
+
+
+def caches_from_layout(layout, device, pools: dict | None = None) -> dict:
+    """layer index -> LayerCache over freshly allocated tensors of the layout's shapes (torch.empty: the caller
+    fills them). `pools` (group name -> blocks) overrides the layout's block counts (a minimal profile pool)."""
+    caches = {}
+    for group in layout.groups:
+        dtype = dtype_of(group.dtype)
+        for index in group.layers:
+            shapes = group.tensor_shapes
+            if pools is not None:
+                shapes = tuple((pools[group.name],) + tuple(s[1:]) for s in shapes)
+            tensors = tuple(torch.empty(shape, dtype=dtype, device=device) for shape in shapes)
+            caches[index] = LayerCache(KINDS[group.kind], group.name, tensors, group.window)
+    return caches
+
+
+def small_caches(arch, blocks: int, block_size: int, slots: int, dtype, device="cpu", fill=float("nan")) -> dict:
+    """One pool per layer (every layer its own group, named by its index) of `blocks` blocks, state pools of
+    `slots` sequences; unused cache slots hold `fill` (NaN: a kernel that reads them poisons its output)."""
+    caches = {}
+    for layer in arch.layers:
+        name = str(layer.index)
+        if layer.mixer == "attention":
+            shape = (blocks, block_size, arch.kv_heads_rank, arch.head_dim)
+            tensors = (torch.full(shape, fill, dtype=dtype, device=device),
+                       torch.full(shape, fill, dtype=dtype, device=device))
+            caches[layer.index] = LayerCache("kv", name, tensors, layer.window)
+        elif layer.mixer == "mla":
+            shape = (blocks, block_size, arch.kv_lora_rank + arch.qk_rope_dim)
+            caches[layer.index] = LayerCache("latent", name, (torch.full(shape, fill, dtype=dtype, device=device),))
+        else:
+            elements = arch.conv_dim_rank * (arch.conv_kernel - 1) + \
+                (arch.lin_value_heads // arch.tp) * arch.lin_key_dim * arch.lin_value_dim
+            caches[layer.index] = LayerCache("state", name, (torch.full((slots, elements), fill, dtype=dtype,
+                                                                         device=device),))
+    return caches

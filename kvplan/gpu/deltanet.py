@@ -1,0 +1,120 @@
+"""Gated DeltaNet (Qwen3-Next's linear-attention layers) in plain torch: a clearly labelled torch path, not a
+CUDA kernel. Per value head the layer keeps a recurrent state S [key_dim, value_dim] and a causal-convolution
+window over its q/k/v inputs; one token updates them as
+
+    S <- a S;   S <- S + k (beta (v - S^T k))^T;   out = S^T q        (a = exp(g), g <= 0)
+
+Decode runs that step for the batch (reading and writing each sequence's state slot once); prefill runs the
+same recurrence in chunks of CHUNK tokens (the WY form: a unit-lower-triangular solve per chunk, then one
+state update per chunk), which the tests hold to the token-by-token recurrence."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .ops import l2_norm
+
+CHUNK = 64
+LABEL = "torch gated-DeltaNet step (recurrent state read and written once per token; NOT a CUDA kernel)"
+
+
+def _decay_and_gate(w, a, b):
+    g = -torch.exp(w["A_log"].float()) * F.softplus(a.float() + w["dt_bias"].float())
+    return g, torch.sigmoid(b.float())
+
+
+def chunked_delta_rule(q, k, v, g, beta, state):
+    """q, k [R, L, H, dk]; v [R, L, H, dv]; g, beta [R, L, H]; state [R, H, dk, dv] (float32) ->
+    (out [R, L, H, dv], final state). Within a chunk with cumulative log-decay G, U solves
+    (I + diag(beta) (K K^T o exp(G_t - G_i))_{i<t}) U = diag(beta) (V - diag(exp G) K S0); then
+    out = exp(G) Q S0 + (Q K^T o exp(G_t - G_i))_{i<=t} U and S = exp(G_C) S0 + (K o exp(G_C - G))^T U."""
+    r, n, h, dk = k.shape
+    pad = -n % CHUNK
+
+    def chunks(x):
+        x = F.pad(x, (0, 0) * (x.dim() - 3) + (0, 0, 0, pad)) if x.dim() == 4 else F.pad(x, (0, 0, 0, pad))
+        return x.view(r, -1, CHUNK, h, *x.shape[3:]).transpose(2, 3).transpose(1, 2)  # [R, H, chunks, C, ..]
+
+    qc, kc, vc, gc, bc = chunks(q), chunks(k), chunks(v), chunks(g), chunks(beta)
+    cum = gc.cumsum(-1)  # [R, H, N, C]
+    t = torch.arange(CHUNK, device=q.device)
+    diff = cum[..., :, None] - cum[..., None, :]
+    incl = torch.exp(diff.masked_fill(t[None, :] > t[:, None], float("-inf")))
+    strict = incl.masked_fill(t[None, :] == t[:, None], 0.0)
+    eye = torch.eye(CHUNK, device=q.device)
+    lower = eye + bc[..., :, None] * (kc @ kc.transpose(-1, -2)) * strict
+    u_v = torch.linalg.solve_triangular(lower, bc[..., None] * vc, upper=False, unitriangular=True)
+    w_k = torch.linalg.solve_triangular(lower, (bc * torch.exp(cum))[..., None] * kc, upper=False, unitriangular=True)
+    scores = (qc @ kc.transpose(-1, -2)) * incl
+    tail = torch.exp(cum[..., -1:] - cum)[..., None] * kc  # decay from each token to the chunk's end
+    outs = []
+    for c in range(qc.shape[2]):
+        u = u_v[:, :, c] - w_k[:, :, c] @ state
+        outs.append(torch.exp(cum[:, :, c])[..., None] * (qc[:, :, c] @ state) + scores[:, :, c] @ u)
+        state = torch.exp(cum[:, :, c, -1])[..., None, None] * state + tail[:, :, c].transpose(-1, -2) @ u
+    out = torch.stack(outs, dim=2).transpose(1, 2).transpose(2, 3).reshape(r, -1, h, v.shape[-1])
+    return out[:, :n], state
+
+
+class GatedDeltaNet:
+    def __init__(self, arch, layer, w: dict, rt):
+        self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
+        tp = arch.tp
+        self.nk, self.nv = arch.lin_key_heads // tp, arch.lin_value_heads // tp
+        self.dk, self.dv, self.kernel = arch.lin_key_dim, arch.lin_value_dim, arch.conv_kernel
+        self.conv_dim = arch.conv_dim_rank
+        self.conv_elements = self.conv_dim * (self.kernel - 1)
+
+    def _state_views(self, cache, slots):
+        """(conv [B, conv_dim, K-1], recurrent [B, H, dk, dv]) of the sequences' slots (gathered: a copy)."""
+        rows = cache.tensors[0][slots]
+        conv = rows[:, :self.conv_elements].view(-1, self.conv_dim, self.kernel - 1)
+        return conv, rows[:, self.conv_elements:].view(-1, self.nv, self.dk, self.dv)
+
+    def _store(self, cache, slots, conv, recurrent) -> None:
+        pool, b = cache.tensors[0], conv.shape[0]
+        pool[slots, :self.conv_elements] = conv.reshape(b, -1).to(pool.dtype)
+        pool[slots, self.conv_elements:] = recurrent.reshape(b, -1).to(pool.dtype)
+
+    def _split(self, mixed):
+        q, k, v = mixed.split([self.nk * self.dk, self.nk * self.dk, self.nv * self.dv], dim=-1)
+        rep = self.nv // self.nk
+        q = l2_norm(q.float().unflatten(-1, (self.nk, self.dk))).repeat_interleave(rep, dim=-2) * self.dk ** -0.5
+        k = l2_norm(k.float().unflatten(-1, (self.nk, self.dk))).repeat_interleave(rep, dim=-2)
+        return q, k, v.float().unflatten(-1, (self.nv, self.dv))
+
+    def __call__(self, x, step, cache):
+        a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
+        qkvz = rt.mm(x, w["qkvz"])
+        mixed, z = qkvz.split([self.conv_dim, self.nv * self.dv], dim=-1)
+        b, a_gate = rt.mm(x, w["ba"]).split([self.nv, self.nv], dim=-1)
+        g, beta = _decay_and_gate(w, a_gate, b)
+        conv_w = w["conv"].float()
+        if step.decode:
+            conv, state = self._state_views(cache, step.state_slots)
+            window = torch.cat([conv.float(), mixed.float()[:, :, None]], dim=-1)  # [B, C, K]
+            mixed = F.silu((window * conv_w[None]).sum(-1))
+            q, k, v = self._split(mixed)
+            s = state.float().contiguous().mul_(torch.exp(g)[..., None, None])  # [B, H, dk, dv], in place
+            delta = (v - (k[..., None, :] @ s)[..., 0, :]) * beta[..., None]
+            flat = s.view(-1, self.dk, self.dv)
+            flat.baddbmm_(k.reshape(-1, self.dk, 1), delta.reshape(-1, 1, self.dv))  # S += k delta^T
+            out = (q[..., None, :] @ s)[..., 0, :]  # [B, H, dv]
+            self._store(cache, step.state_slots, window[:, :, 1:], s)
+        else:
+            r, n = step.seqs, step.seq_len
+            seq = mixed.float().view(r, n, -1).transpose(1, 2)  # [R, C, L]
+            conv_in = F.pad(seq, (self.kernel - 1, 0))
+            mixed = F.silu(F.conv1d(conv_in, conv_w[:, None, :], groups=self.conv_dim)).transpose(1, 2).reshape(t, -1)
+            q, k, v = self._split(mixed)
+            zero = torch.zeros(r, self.nv, self.dk, self.dv, device=x.device)
+            out, s = chunked_delta_rule(q.view(r, n, self.nv, self.dk), k.view(r, n, self.nv, self.dk),
+                                        v.view(r, n, self.nv, self.dv), g.view(r, n, self.nv),
+                                        beta.view(r, n, self.nv), zero)
+            out = out.reshape(t, self.nv, self.dv)
+            if cache is not None and step.state_slots is not None:
+                self._store(cache, step.state_slots, conv_in[:, :, -(self.kernel - 1):], s)
+        normed = out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + a.norm_eps) * w["o_norm"].float()
+        gated = (normed * F.silu(z.float().unflatten(-1, (self.nv, self.dv)))).to(x.dtype)
+        return rt.comm.all_reduce(rt.mm(gated.reshape(t, -1), w["o"]))

@@ -1,0 +1,117 @@
+"""Feed-forward blocks: the dense (gated) MLP and the mixture of experts. The MoE routes each token to its
+top-k experts with a real router, sorts the (token, expert) pairs by expert as engines do, and runs every
+expert's tokens through grouped GEMMs (torch._grouped_mm: one launch over all experts, each reading only its
+own weights, no host sync, so it captures in a CUDA graph). mxfp4 experts (gpt-oss) are dequantised in torch
+first: a clearly labelled path that reads every expert each step, where an engine's fused kernel reads the
+packed bytes of the touched experts only."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import KvplanError
+from .ops import mlp_activation
+from .weights import dequantize_mxfp4
+
+GROUPED_LABEL = ("tokens sorted by expert, grouped GEMMs (torch._grouped_mm) when the routed (token, expert) pairs "
+                 "are a quarter of the experts or more; below that each pair's expert weights gathered, then bmm")
+MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' experts when few, else every expert), "
+               "then the GEMMs above")
+# Gathering a pair's expert reads its weights, writes a copy and reads that (3x its bytes) plus the launches: on the
+# H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
+SLOT_FACTOR = 4
+
+
+def grouped_mm(x, w, offsets):
+    """x [N, K] rows sorted by group; w [E, M, K] one weight per group; offsets [E] int32 cumulative row ends ->
+    [N, M]: rows of group e times w[e]^T."""
+    fn = getattr(torch, "_grouped_mm", None)
+    if fn is None:
+        raise KvplanError(f"torch {torch.__version__} has no torch._grouped_mm; verify's MoE needs torch >= 2.8.")
+    if x.dtype in (torch.float32, torch.float64) and x.is_cuda:
+        x, w = x.bfloat16(), w.bfloat16()
+    return fn(x, w.transpose(-1, -2), offs=offsets)
+
+
+class MLP:
+    def __init__(self, arch, w: dict, rt, prefix: str = "mlp"):
+        self.arch, self.rt = arch, rt
+        self.gate_up, self.down = w[f"{prefix}.gate_up"], w[f"{prefix}.down"]
+
+    def partial(self, x):
+        """This rank's share of the output (before the all-reduce)."""
+        h = mlp_activation(self.arch.activation, self.rt.mm(x, self.gate_up), self.arch.gated_mlp)
+        return self.rt.mm(h, self.down)
+
+    def __call__(self, x):
+        return self.rt.comm.all_reduce(self.partial(x))
+
+
+class MoE:
+    def __init__(self, arch, w: dict, rt):
+        self.arch, self.w, self.rt = arch, w, rt
+        self.shared = MLP(arch, w, rt, "shared") if arch.shared_intermediate else None
+        self.mxfp4 = arch.experts_format == "mxfp4"
+
+    def route(self, x):
+        """(weights [T, k] float32, expert ids [T, k]): softmax over the router's logits, the top k, renormalised
+        where the model does so, times the routed scaling factor."""
+        a = self.arch
+        probs = torch.softmax(self.rt.mm(x, self.w["router"]).float(), dim=-1)
+        weights, ids = torch.topk(probs, a.top_k, dim=-1)
+        if a.renormalize:
+            weights = weights / weights.sum(-1, keepdim=True)
+        return weights * a.routed_scale, ids
+
+    def experts(self, x, weights, ids):
+        """Every (token, expert) pair through its expert. With few pairs (SLOT_FACTOR x pairs < experts) each
+        pair's expert weights are gathered and multiplied by its token (cost ~ the routed pairs); otherwise the
+        pairs are sorted by expert and run as grouped GEMMs (cost ~ every expert: the grouped kernel does
+        each expert's tile work even for the experts no token chose)."""
+        if SLOT_FACTOR * ids.numel() < self.arch.experts:
+            return self._pairs(x, weights, ids)
+        return self._grouped(x, weights, ids)
+
+    def _pairs(self, x, weights, ids):
+        a, w = self.arch, self.w
+        t, k = ids.shape
+        flat = ids.reshape(-1)
+        if self.mxfp4:
+            w13 = dequantize_mxfp4(w["w13_blocks"][flat], w["w13_scales"][flat], x.dtype)
+            w2 = dequantize_mxfp4(w["w2_blocks"][flat], w["w2_scales"][flat], x.dtype)
+        else:
+            w13, w2 = w["w13"][flat], w["w2"][flat]
+        rows = x.repeat_interleave(k, dim=0)
+        h = mlp_activation(a.activation, torch.bmm(w13, rows[:, :, None])[..., 0], a.gated_mlp)
+        y = torch.bmm(w2, h[:, :, None].to(w2.dtype))[..., 0]
+        return (y.view(t, k, -1) * weights[..., None].to(y.dtype)).sum(1).to(x.dtype)
+
+    def _grouped(self, x, weights, ids):
+        a, w = self.arch, self.w
+        t, k = ids.shape
+        flat = ids.reshape(-1)
+        order = torch.argsort(flat, stable=True)
+        counts = torch.zeros(a.experts, dtype=torch.int32, device=x.device)
+        counts.scatter_add_(0, flat.to(torch.int64), torch.ones_like(flat, dtype=torch.int32))
+        offsets = torch.cumsum(counts, 0, dtype=torch.int32)
+        token = order // k
+        rows = x[token]
+        if self.mxfp4:
+            w13 = dequantize_mxfp4(w["w13_blocks"], w["w13_scales"], x.dtype)
+            w2 = dequantize_mxfp4(w["w2_blocks"], w["w2_scales"], x.dtype)
+        else:
+            w13, w2 = w["w13"], w["w2"]
+        h = mlp_activation(a.activation, grouped_mm(rows, w13, offsets), a.gated_mlp)
+        y = grouped_mm(h.to(rows.dtype), w2, offsets).to(x.dtype)
+        y = y * weights.reshape(-1)[order][:, None].to(y.dtype)
+        return torch.zeros_like(x).index_add_(0, token, y)
+
+    def __call__(self, x):
+        weights, ids = self.route(x)
+        out = self.experts(x, weights, ids)
+        if self.shared is not None:
+            shared = self.shared.partial(x)
+            if self.arch.shared_gate:
+                shared = shared * torch.sigmoid(self.rt.mm(x, self.w["shared_gate"]))
+            out = out + shared
+        return self.rt.comm.all_reduce(out)

@@ -1,0 +1,100 @@
+"""Measuring the budget terms the planner predicts, the way the engine incurs them (vllm/v1/worker/
+gpu_worker.py determine_available_memory, gpu_model_runner.py profile_run / _dummy_sampler_run):
+
+- the profile run: one forward over max_num_batched_tokens tokens split into min(max_num_seqs, tokens)
+  sequences, no KV cache, then a sampler pass over their last tokens' logits; its peak is torch's
+  max_memory_allocated above the weights;
+- memory outside torch's allocator after it: cudaMemGetInfo's used memory less torch's reserved pool;
+- the decode CUDA graphs: captured at every engine capture size over a minimal cache (one block per pool, as
+  vLLM profiles them before the KV cache exists), largest first into one shared pool; their cost is the
+  used-memory delta once torch's cache of the warm-up runs is emptied."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .caches import caches_from_layout
+from .generate import decode, prefill
+from .timing import capture
+
+
+def used_bytes() -> int:
+    free, total = torch.cuda.mem_get_info()
+    return int(total - free)
+
+
+def sampler_pass(logits, temperature: float = 0.5, top_p: float = 0.9):
+    """Temperature, top-p by sorting, softmax and an exponential race, in float32 (what a sampler allocates)."""
+    logits = logits.float() / temperature
+    ordered, order = logits.sort(dim=-1)
+    cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
+    ordered = ordered.masked_fill(cumulative <= 1 - top_p, float("-inf"))
+    probs = torch.empty_like(logits).scatter_(-1, order, ordered).softmax(dim=-1)
+    return probs.div_(torch.empty_like(probs).exponential_()).argmax(dim=-1)
+
+
+def profile_run(model, vocab: int, tokens: int, max_num_seqs: int) -> dict:
+    """Peak bytes of the profile forward + sampler above what was allocated before it."""
+    seqs = min(max_num_seqs, tokens)
+    per_seq = tokens // seqs
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    t0 = time.perf_counter()
+    ids = torch.randint(0, vocab, (seqs, per_seq), device="cuda")
+    logits = prefill(model, ids)
+    sampler_pass(logits)
+    torch.cuda.synchronize()
+    peak = torch.cuda.max_memory_allocated() - base
+    del ids, logits
+    torch.cuda.empty_cache()
+    return {"tokens": seqs * per_seq, "sequences": seqs, "tokens_per_sequence": per_seq, "peak_bytes": int(peak),
+            "reserved_after_bytes": int(torch.cuda.memory_reserved()), "seconds": time.perf_counter() - t0,
+            "attention": "torch SDPA over each sequence's tokens (no KV cache exists yet)"}
+
+
+def non_torch_bytes() -> int:
+    torch.cuda.synchronize()
+    return used_bytes() - int(torch.cuda.memory_reserved())
+
+
+def graph_memory(model, layout, sizes: list) -> dict:
+    """Used-memory cost of capturing the decode step at every size in `sizes` (one shared graph pool)."""
+    saved = model.caches
+    model.caches = caches_from_layout(layout, "cuda", pools={g.name: 1 for g in layout.groups})
+    for cache in model.caches.values():
+        for t in cache.tensors:
+            t.zero_()
+    biggest = max(sizes)
+    paged = [g.name for g in layout.groups if g.kind != "linear"]
+    tables = {name: torch.zeros(biggest, 1, dtype=torch.int32, device="cuda") for name in paged}
+    positions = torch.zeros(biggest, dtype=torch.int64, device="cuda")
+    slots = torch.zeros(biggest, dtype=torch.int64, device="cuda") if len(paged) < len(layout.groups) else None
+    tokens = torch.zeros(biggest, dtype=torch.int64, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+    before_used, before_reserved = used_bytes(), int(torch.cuda.memory_reserved())
+    t0 = time.perf_counter()
+    pool = torch.cuda.graph_pool_handle()
+    graphs = []
+    try:
+        for b in sorted(sizes, reverse=True):  # largest first: the smaller graphs reuse its pool
+            def step(b=b):
+                return decode(model, tokens[:b], positions[:b], {n: t[:b] for n, t in tables.items()},
+                              None if slots is None else slots[:b]).argmax(-1)
+            graphs.append(capture(step, pool))
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()  # the warm-up runs' blocks, not the graphs'
+        after_used, after_reserved = used_bytes(), int(torch.cuda.memory_reserved())
+        seconds = time.perf_counter() - t0
+    finally:
+        graphs.clear()
+        model.caches = saved
+        del tables, positions, slots, tokens
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+    return {"sizes": list(sizes), "bytes": after_used - before_used, "pool_bytes": after_reserved - before_reserved,
+            "driver_bytes": (after_used - before_used) - (after_reserved - before_reserved), "seconds": seconds}

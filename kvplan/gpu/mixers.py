@@ -1,0 +1,107 @@
+"""The attention mixers of a decoder layer: softmax attention (MHA/GQA/MQA, full or windowed) and DeepSeek's
+multi-head latent attention. Decode writes the new token into the paged cache and attends through the paged
+kernels (kvplan/gpu/paged.py); prefill attends the new tokens with torch SDPA and stores them in the cache.
+Each ends in its row-parallel output projection and that projection's all-reduce."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .ops import Rope, rms_norm
+from .step import write_cache
+
+
+def sdpa_prefill(q, k, v, step, window, scale):
+    """q [R*L, H, D], k/v [R*L, Hk, D*] of R sequences of L tokens -> [R*L, H, Dv], causal (and windowed)."""
+    r, n = step.seqs, step.seq_len
+
+    def heads_first(t):
+        return t.view(r, n, t.shape[1], t.shape[2]).transpose(1, 2)
+
+    mask = None
+    if window and window < n:
+        i = torch.arange(n, device=q.device)
+        mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
+    out = F.scaled_dot_product_attention(heads_first(q), heads_first(k), heads_first(v), attn_mask=mask,
+                                         is_causal=mask is None, scale=scale, enable_gqa=k.shape[1] != q.shape[1])
+    return out.transpose(1, 2).reshape(r * n, q.shape[1], v.shape[-1])
+
+
+class Attention:
+    """Softmax attention: fused QKV (+ Qwen3-Next's output gate), optional q/k norms, RoPE, cache, kernel,
+    output projection."""
+
+    def __init__(self, arch, layer, w: dict, rt):
+        self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
+        self.heads, self.kv_heads, self.dim = arch.heads_rank, arch.kv_heads_rank, arch.head_dim
+        q = self.heads * self.dim
+        self.sizes = [q] * (2 if arch.attn_output_gate else 1) + [self.kv_heads * self.dim] * 2
+
+    def __call__(self, x, step, cache):
+        a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
+        parts = rt.mm(x, w["qkv"], w.get("qkv_bias")).split(self.sizes, dim=-1)
+        q = parts[0].view(t, self.heads, self.dim)
+        k = parts[-2].view(t, self.kv_heads, self.dim)
+        v = parts[-1].view(t, self.kv_heads, self.dim)
+        if a.qk_norm:
+            q = rms_norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one)
+            k = rms_norm(k, w["k_norm"], a.norm_eps, a.norm_plus_one)
+        cos, sin = step.rope[self.layer.rope_theta]
+        q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
+        window = self.layer.window
+        if step.decode:
+            k_cache, v_cache = cache.tensors
+            write_cache(k_cache, k, step.slots[cache.group], cache.k_scale)
+            write_cache(v_cache, v, step.slots[cache.group], cache.v_scale)
+            o = rt.paged.gqa(q, k_cache, v_cache, step.tables[cache.group], step.seq_lens, window, a.attn_scale,
+                             cache.k_scale, cache.v_scale)
+        else:
+            if cache is not None and cache.group in step.slots:
+                write_cache(cache.tensors[0], k, step.slots[cache.group], cache.k_scale, masked=True)
+                write_cache(cache.tensors[1], v, step.slots[cache.group], cache.v_scale, masked=True)
+            o = sdpa_prefill(q, k, v, step, window, a.attn_scale)
+        o = o.reshape(t, self.heads * self.dim)
+        if a.attn_output_gate:
+            o = o * torch.sigmoid(parts[1])
+        return rt.comm.all_reduce(rt.mm(o, w["o"]))
+
+
+class MLAttention:
+    """Multi-head latent attention. The cache holds one latent row per token (normed kv_lora_rank + roped key
+    part), replicated on every rank. Decode absorbs the key up-projection into the query and the value
+    up-projection into the output (MQA over the latent); prefill expands the latents into per-head K and V."""
+
+    def __init__(self, arch, layer, w: dict, rt):
+        self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
+        self.heads = arch.heads_rank
+        self.nope, self.rope, self.rank, self.v_dim = arch.qk_nope_dim, arch.qk_rope_dim, arch.kv_lora_rank, \
+            arch.v_head_dim
+
+    def __call__(self, x, step, cache):
+        a, w, rt, t, h = self.arch, self.w, self.rt, x.shape[0], self.heads
+        if a.q_lora_rank:
+            q = rt.mm(rms_norm(rt.mm(x, w["q_a"]), w["q_a_norm"], a.norm_eps), w["q_b"])
+        else:
+            q = rt.mm(x, w["q"])
+        q_nope, q_pe = q.view(t, h, self.nope + self.rope).split([self.nope, self.rope], dim=-1)
+        kv = rt.mm(x, w["kv_a"])
+        latent = rms_norm(kv[:, :self.rank], w["kv_a_norm"], a.norm_eps)
+        cos, sin = step.rope[self.layer.rope_theta]
+        q_pe = Rope.apply(q_pe, cos, sin)
+        k_pe = Rope.apply(kv[:, None, self.rank:], cos, sin)[:, 0]
+        kv_b = w["kv_b"].view(h, self.nope + self.v_dim, self.rank)
+        if step.decode:
+            write_cache(cache.tensors[0], torch.cat([latent, k_pe], dim=-1), step.slots[cache.group])
+            q_latent = torch.bmm(q_nope.transpose(0, 1), kv_b[:, :self.nope, :]).transpose(0, 1)  # [T, H, rank]
+            o_latent = rt.paged.mla(q_latent.contiguous(), q_pe.contiguous(), cache.tensors[0],
+                                    step.tables[cache.group], step.seq_lens, a.attn_scale)
+            o = torch.bmm(o_latent.transpose(0, 1), kv_b[:, self.nope:, :].transpose(1, 2)).transpose(0, 1)
+        else:
+            if cache is not None and cache.group in step.slots:
+                write_cache(cache.tensors[0], torch.cat([latent, k_pe], dim=-1), step.slots[cache.group],
+                            masked=True)
+            k_nope, v = rt.mm(latent, w["kv_b"]).view(t, h, self.nope + self.v_dim).split([self.nope, self.v_dim], -1)
+            k = torch.cat([k_nope, k_pe[:, None, :].expand(t, h, self.rope)], dim=-1)
+            o = sdpa_prefill(torch.cat([q_nope, q_pe], dim=-1), k, v, step, None, a.attn_scale)
+        return rt.comm.all_reduce(rt.mm(o.reshape(t, h * self.v_dim), w["o"]))

@@ -1,0 +1,100 @@
+"""verify's forward pass of a decoder-only model, one TP rank, read top to bottom:
+
+    tokens -> embedding (vocabulary split across ranks, all-reduced)
+           -> per layer: norm -> mixer (attention | MLA | gated DeltaNet) -> [norm] -> + residual
+                         norm -> feed-forward (MLP | MoE)                  -> [norm] -> + residual
+           -> final norm -> LM head (logits gathered across ranks)
+
+Decode processes one new token per sequence against the paged caches; prefill processes R sequences of L
+tokens with SDPA and stores their K/V. The same code runs on the CPU with tiny shapes (the tests compare it
+with kvplan/gpu/reference.py) and on the GPU with the model's real shapes."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .comm import LocalComm
+from .deltanet import GatedDeltaNet
+from .ffn import MLP, MoE
+from .mixers import Attention, MLAttention
+from .ops import Matmul, Rope, rms_norm
+from .paged import PagedAttention
+
+MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet}
+
+
+class Runtime:
+    """What every layer shares: the matmul and its chosen forms, the paged attention, the collectives."""
+
+    def __init__(self, device, comm=None):
+        self.device = torch.device(device)
+        self.mm = Matmul()
+        self.paged = PagedAttention(self.device)
+        self.comm = comm or LocalComm()
+
+
+def layer_weights(weights: dict, index: int) -> dict:
+    prefix = f"layers.{index}."
+    return {name[len(prefix):]: t for name, t in weights.items() if name.startswith(prefix)}
+
+
+class Block:
+    def __init__(self, arch, layer, w: dict, rt: Runtime):
+        self.arch, self.index, self.w = arch, layer.index, w
+        self.mixer = MIXERS[layer.mixer](arch, layer, w, rt)
+        self.ffn = MoE(arch, w, rt) if layer.ffn == "moe" else MLP(arch, w, rt)
+
+    def norm(self, x, name: str):
+        return rms_norm(x, self.w[name], self.arch.norm_eps, self.arch.norm_plus_one)
+
+    def __call__(self, x, step, cache):
+        h = self.mixer(self.norm(x, "attn_norm"), step, cache)
+        if self.arch.sandwich_norms:
+            h = self.norm(h, "post_attn_norm")
+        x = x + h
+        h = self.ffn(self.norm(x, "ffn_norm"))
+        if self.arch.sandwich_norms:
+            h = self.norm(h, "post_ffn_norm")
+        return x + h
+
+
+class Transformer:
+    def __init__(self, arch, weights: dict, rt: Runtime):
+        self.arch, self.w, self.rt = arch, weights, rt
+        self.blocks = [Block(arch, layer, layer_weights(weights, layer.index), rt) for layer in arch.layers]
+        dtype = weights["norm"].dtype if weights["norm"].is_floating_point() else None
+        self.rope = Rope(arch.qk_rope_dim if "mla" in arch.mixers else arch.rope_dim, rt.device, dtype)
+        self.thetas = sorted({layer.rope_theta for layer in arch.layers})
+        self.caches: dict = {}  # layer index -> LayerCache (none during the profile run)
+
+    def embed(self, tokens):
+        a, comm = self.arch, self.rt.comm
+        table = self.w["embed"]
+        if a.tp == 1:
+            x = F.embedding(tokens, table)
+        else:  # this rank's slice of the vocabulary; other ranks fill in the rest through the all-reduce
+            local = tokens - comm.rank * a.vocab_rank
+            inside = (local >= 0) & (local < a.vocab_rank)
+            x = F.embedding(local.clamp(0, a.vocab_rank - 1), table) * inside[:, None].to(table.dtype)
+            x = comm.all_reduce(x)
+        return x * a.embed_scale if a.embed_scale != 1.0 else x
+
+    def logits(self, x):
+        head = self.w.get("lm_head", self.w["embed"])
+        out = self.rt.comm.all_gather_last(self.rt.mm(x, head))
+        return out[:, :self.arch.vocab]
+
+    def forward(self, tokens, step):
+        """tokens [T] -> logits [rows, vocab]: one row per decode sequence, or the last token of each prefill
+        sequence."""
+        step.rope = {theta: self.rope.tables(step.positions, theta) for theta in self.thetas}
+        x = self.embed(tokens)
+        for block in self.blocks:
+            x = block(x, step, self.caches.get(block.index))
+        x = rms_norm(x, self.w["norm"], self.arch.norm_eps, self.arch.norm_plus_one)
+        if not step.decode:
+            x = x.view(step.seqs, step.seq_len, -1)[:, -1]
+        return self.logits(x)
+
+    __call__ = forward

@@ -1,0 +1,73 @@
+"""Small tensor operations of the forward pass: norms, rotary embeddings, activations, and the matrix
+multiply whose form (x @ W^T or W @ x^T) is chosen per weight shape and token count on the GPU."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MM_FORMS = ("x @ W^T", "W @ x^T")
+
+
+def rms_norm(x, weight, eps: float, plus_one: bool = False):
+    """RMSNorm (torch's own op: statistics in float32), back to x's dtype; Gemma scales by (1 + w)."""
+    return F.rms_norm(x, (x.shape[-1],), weight + 1 if plus_one else weight, eps)
+
+
+def l2_norm(x, eps: float = 1e-6):
+    return x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True) + eps)
+
+
+def activation(name: str, x):
+    return F.gelu(x, approximate="tanh") if name == "gelu_tanh" else F.silu(x)
+
+
+def mlp_activation(name: str, h, gated: bool):
+    """act(gate) * up of a fused [.., 2I] gate/up output (gated MLPs), act(h) otherwise."""
+    if not gated:
+        return activation(name, h)
+    gate, up = h.chunk(2, dim=-1)
+    return activation(name, gate) * up
+
+
+class Rope:
+    """Rotary embeddings (the rotate-half form) of `dim` leading dims of each head, one inverse-frequency
+    table per base. `tables(positions)` is computed once per forward and shared by the layers: cos and sin
+    [tokens, 1, dim] in the activations' dtype, so that each application is five elementwise kernels."""
+
+    def __init__(self, dim: int, device, dtype=torch.float32):
+        self.dim, self.device, self.dtype = dim, device, dtype
+        self.inv: dict = {}
+
+    def tables(self, positions, theta: float) -> tuple:
+        inv = self.inv.get(theta)
+        if inv is None:
+            exponents = torch.arange(0, self.dim, 2, dtype=torch.float64, device=self.device) / self.dim
+            inv = self.inv[theta] = (1.0 / theta ** exponents).float()
+        angles = positions.float()[:, None] * inv[None, :]
+        angles = torch.cat([angles, angles], dim=-1)[:, None, :]
+        return torch.cos(angles).to(self.dtype), torch.sin(angles).to(self.dtype)
+
+    @staticmethod
+    def apply(x, cos, sin):
+        """x [tokens, heads, head_dim]: rotate its first cos.shape[-1] dims (pairs i, i + dim/2)."""
+        dim = cos.shape[-1]
+        rot = x[..., :dim]
+        first, second = rot.chunk(2, dim=-1)
+        out = rot * cos + torch.cat([-second, first], dim=-1) * sin
+        return torch.cat([out, x[..., dim:]], dim=-1) if dim < x.shape[-1] else out
+
+
+class Matmul:
+    """x [tokens, in] times a weight W [out, in]. cuBLAS picks its kernel by shape, and for skinny batches the
+    two ways of writing the product stream the weight at different speeds; `forms` maps (out, in, tokens) to
+    the faster one (kvplan/gpu/gemm.py measures it at start), x @ W^T otherwise."""
+
+    def __init__(self):
+        self.forms: dict = {}
+
+    def __call__(self, x, w, bias=None):
+        if self.forms.get((w.shape[0], w.shape[1], x.shape[0])) == MM_FORMS[1]:
+            out = torch.mm(w, x.t()).t().contiguous()
+            return out + bias if bias is not None else out
+        return F.linear(x, w, bias)

@@ -1,0 +1,126 @@
+"""Paged decode attention as the forward pass calls it: the bundled CUDA kernels on a GPU (kvplan.kernels:
+the plan/run API where it exists, else the one-call form), and plain torch over gathered pages on the CPU
+(and for MLA until the bundled MLA kernel lands). Every path is graph-safe: no host syncs."""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import KvplanError
+
+
+def _masked_softmax_attend(q, keys, values, lens, scale: float, window=None):
+    """q [B, H, D]; keys [B, N, Hk, D] and values [B, N, Hk, Dv] gathered pages (token n of sequence b at n);
+    attends tokens [max(0, len - window), len). Products in the cache's dtype (fp32 accumulation), softmax in
+    float32. `values` is a gathered copy: slots outside the attended range are zeroed in place (they may hold
+    NaN, and NaN x 0 = NaN)."""
+    batch, heads, _ = q.shape
+    kv_heads = keys.shape[2]
+    qg = q.to(keys.dtype).view(batch, kv_heads, heads // kv_heads, -1)
+    scores = torch.matmul(qg, keys.permute(0, 2, 3, 1)).float() * scale  # [B, Hk, G, N]
+    n = torch.arange(keys.shape[1], device=q.device)[None, :]
+    keep = n < lens[:, None]
+    if window:
+        keep &= n >= (lens[:, None] - window)
+    scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
+    values.masked_fill_(~keep[:, :, None, None], 0)
+    probs = torch.softmax(scores, dim=-1).to(values.dtype)
+    out = torch.matmul(probs, values.permute(0, 2, 1, 3))  # [B, Hk, G, Dv]
+    return out.reshape(batch, heads, -1).to(q.dtype)
+
+
+GATHER_LIMIT = 256 * 2**20  # bytes of gathered pages per chunk of sequences (bounds the transient copy)
+
+
+def _chunks(batch: int, row_bytes: int):
+    """Slices of the batch whose gathered pages stay under GATHER_LIMIT (static: a graph replays them)."""
+    step = max(1, GATHER_LIMIT // max(1, row_bytes))
+    return [slice(i, min(batch, i + step)) for i in range(0, batch, step)]
+
+
+def torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_scale=1.0, v_scale=1.0):
+    """GQA/MQA decode over a paged cache in torch: gathers each sequence's pages (a copy), then attends."""
+    batch, width = table.shape
+    outs = []
+    for part in _chunks(batch, width * k_cache[0].numel() * 8):
+        ids = table[part].long()
+        k = k_cache[ids].flatten(1, 2)
+        v = v_cache[ids].flatten(1, 2)
+        if k_cache.element_size() == 1:
+            k, v = k.float() * k_scale, v.float() * v_scale
+        outs.append(_masked_softmax_attend(q[part], k, v, lens[part], scale, window))
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+def torch_paged_mla(q_latent, q_rope, cache, table, lens, scale):
+    """Absorbed MLA decode in torch: every head scores the shared latent row (kv_lora_rank + rope wide) and sums
+    its first kv_lora_rank columns. Gathers the pages first (the latent is read, written and read again)."""
+    batch, width = table.shape
+    q = torch.cat([q_latent, q_rope], dim=-1)
+    outs = []
+    for part in _chunks(batch, width * cache[0].numel() * 6):
+        latent = cache[table[part].long()].flatten(1, 2)[:, :, None, :]
+        outs.append(_masked_softmax_attend(q[part], latent, latent[..., :q_latent.shape[-1]], lens[part], scale))
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
+
+
+class PagedAttention:
+    """The paged decode attention of one device. `labels` says, per layer kind, which code ran."""
+
+    def __init__(self, device):
+        self.cuda = torch.device(device).type == "cuda"
+        self.labels: dict = {}
+        self._plans: dict = {}
+        self._kernels = None
+        if self.cuda:
+            from .. import kernels
+
+            reason = kernels.kernel_unavailable_reason()
+            if reason is not None:
+                raise KvplanError(f"kvplan verify times decode with its bundled CUDA kernel, which cannot run here "
+                                  f"({reason.rstrip('.')}); pip install 'kvplan[gpu]' (cuda-core and the CUDA "
+                                  f"runtime headers).")
+            self._kernels = kernels
+
+    def gqa(self, q, k_cache, v_cache, table, lens, window, scale, k_scale=1.0, v_scale=1.0):
+        if not self.cuda:
+            self.labels["attention"] = "torch over gathered pages (CPU)"
+            return torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_scale, v_scale)
+        if q.shape[-1] not in (64, 128, 256):
+            raise KvplanError(f"head_dim {q.shape[-1]} is not one the bundled kernel covers (64, 128, 256).")
+        make = getattr(self._kernels, "paged_decode_plan", None)
+        if make is None:
+            self.labels["attention"] = "bundled CUDA kernel (NVRTC), one-call form"
+            return self._kernels.paged_decode_attention(q, k_cache, v_cache, table, lens, scale, k_scale, v_scale,
+                                                        window, check_block_ids=False)
+        key = (q.shape[1], k_cache.shape[2], q.shape[2], k_cache.shape[1], k_cache.dtype, q.dtype, window,
+               table.shape)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = make(q.shape[1], k_cache.shape[2], q.shape[2], k_cache.shape[1], k_cache.dtype,
+                                           q.dtype, max_batch=table.shape[0], max_blocks_per_seq=table.shape[1],
+                                           device=q.device.index, sliding_window=window)
+        self.labels["attention"] = "bundled CUDA kernel (NVRTC), plan/run"
+        return plan.run(q, k_cache, v_cache, table, lens, scale=scale, k_scale=k_scale, v_scale=v_scale)
+
+    def mla(self, q_latent, q_rope, cache, table, lens, scale):
+        make = getattr(self._kernels, "paged_mla_decode_plan", None) if self.cuda else None
+        if make is None:
+            where = "CPU" if not self.cuda else "GPU: the bundled MLA kernel has not landed"
+            self.labels["mla"] = f"torch over gathered pages ({where}); NOT a CUDA kernel"
+            return torch_paged_mla(q_latent, q_rope, cache, table, lens, scale)
+        key = ("mla", q_latent.shape[1], q_latent.shape[2], q_rope.shape[2], cache.shape[1], cache.dtype,
+               table.shape)
+        plan = self._plans.get(key)
+        if plan is None:
+            try:
+                plan = make(q_latent.shape[1], q_latent.shape[2], q_rope.shape[2], cache.shape[1], cache.dtype,
+                            max_batch=table.shape[0], max_blocks_per_seq=table.shape[1], device=q_latent.device.index)
+            except ValueError as exc:  # a shape the kernel does not take (block size, latent width)
+                plan = str(exc)
+            self._plans[key] = plan
+        if isinstance(plan, str):
+            self.labels["mla"] = f"torch over gathered pages; NOT a CUDA kernel (the MLA kernel refused: {plan})"
+            return torch_paged_mla(q_latent, q_rope, cache, table, lens, scale)
+        self.labels["mla"] = "bundled MLA CUDA kernel (NVRTC), plan/run"
+        return plan.run(q_latent, q_rope, cache, table, lens, scale=scale)

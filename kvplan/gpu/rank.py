@@ -1,0 +1,216 @@
+"""One TP rank of `kvplan verify`, step by step: the GPU and its CUDA context, the predicted plan, the dummy
+weights, the matmul forms, the profile run, the decode graphs' memory, the KV pools sized from what is really
+left, the capacity boundary, decode and prefill timed. Every GPU object hangs off `held` (or the model) so
+that the caller can release them all. Collectives (a real TP group) happen in the same order on every rank."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import torch
+
+from ..errors import FieldError, KvplanError
+from ..engines import get_engine
+from ..plan.budget import flag_budget
+from ..plan.plan import plan as make_plan
+from ..render.text import size
+from ..verify.allocator import probe_boundary
+from ..verify.arch import architecture
+from ..verify.shards import weight_bytes
+from ..verify.layout import cache_layout
+from ..verify.terms import capture_sizes
+from .caches import caches_from_layout
+from .decode import time_decode, time_prefill
+from .gemm import choose_forms
+from .measure import graph_memory, profile_run
+from .model import Runtime, Transformer
+from .timing import capture, read_bandwidth, time_replays
+from .weights import allocate_weights
+
+
+@dataclass(frozen=True)
+class Options:
+    tp: int
+    context: int
+    kv_dtype: str
+    gpu_util: Optional[float]  # None: the engine's default
+    block_size: Optional[int]  # None: the engine's choice
+    max_num_seqs: Optional[int]  # None: what the engine picks on this GPU
+    max_num_batched_tokens: Optional[int]
+    engine: str = "vllm"
+
+
+def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
+    """The options with the engine's defaults filled in for this GPU (gpu_memory_utilization, batch limits)."""
+    engine = get_engine(opts.engine)
+    device = replace(gpu, memory_bytes=total)
+    util = engine.default_gpu_util if opts.gpu_util is None else opts.gpu_util
+    seqs, tokens = opts.max_num_seqs, opts.max_num_batched_tokens
+    if hasattr(engine, "settings"):
+        settings = engine.settings(opts.context, device, 1, tokens, seqs)
+        seqs, tokens = settings.max_num_seqs, settings.max_num_batched_tokens
+    return replace(opts, gpu_util=util, max_num_seqs=seqs or 256, max_num_batched_tokens=tokens or 8192)
+
+
+def fill_random(t) -> None:
+    """Fresh random values (never zeros); 1-byte caches through bf16 in chunks."""
+    if t.element_size() > 1:
+        t.normal_()
+        return
+    rows = t.view(t.shape[0], -1)
+    step = max(1, (256 * 2**20) // max(1, rows.shape[1] * 2))
+    for i in range(0, rows.shape[0], step):
+        chunk = rows[i:i + step]
+        chunk.copy_(torch.randn(chunk.shape, device=chunk.device, dtype=torch.bfloat16))
+
+
+def no_fit_message(spec, plan, gpu_name: str) -> str:
+    b = plan.budget
+    reserves = sum(v or 0 for v in (b.activation_bytes, b.cuda_context_bytes, b.cuda_graph_bytes, b.nccl_bytes))
+    why = (f"KV budget {size(plan.kv_budget_bytes_per_gpu)} = {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f} - "
+           f"weights/TP {size(b.weights_bytes_per_gpu)} - reserves {size(reserves)}")
+    if plan.kv_budget_bytes_per_gpu > 0:
+        why += f", one sequence needs {size(plan.kv_bytes_per_sequence_per_gpu + plan.state_bytes_per_sequence_per_gpu)}"
+    hint = f"; {plan.suggestion()}" if plan.suggestion() else ""
+    return (f"{spec.name} at tp {plan.tp} leaves no room for one {plan.context:,}-token sequence on one rank of "
+            f"this {gpu_name} ({why}){hint}.")
+
+
+def predicted_plan(spec, opts: Options, gpu, total: int, budget=None):
+    """The engine's plan of this GPU (its budget terms and resident concurrency), or, given `budget`, the same
+    engine's plan of that many KV bytes (what the measured budget holds)."""
+    engine = get_engine(opts.engine)
+    device = replace(gpu, memory_bytes=total)
+
+    def budget_for(t, stage=None):
+        if budget is not None:
+            return flag_budget(budget)
+        return engine.budget(spec, t, device, opts.gpu_util, gpu_memory=total, stage=stage, context=opts.context,
+                             max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs)
+
+    return make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp, budget_for=budget_for,
+                     block_size=opts.block_size, gpu=device, engine=engine, speed=budget is None,
+                     max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs,
+                     suggest=budget is None)
+
+
+def check_fits_gpu(spec, raw, opts: Options, total: int, gpu_name: str) -> None:
+    """A rank whose weights alone exceed the GPU: one line naming the TP degree that would fit."""
+    arch_bytes = weight_bytes(architecture(raw, spec, opts.tp))
+    if arch_bytes <= total:
+        return
+
+    def fits(t):
+        try:
+            return weight_bytes(architecture(raw, spec, t)) < 0.9 * total
+        except KvplanError:
+            return False
+
+    need = next((t for t in (2, 4, 8, 16, 32, 64) if t > opts.tp and fits(t)), None)
+    raise FieldError("tp", f"{opts.tp} leaves {size(arch_bytes)} of weights on each rank, more than this "
+                           f"{gpu_name}'s {size(total)}" + (f"; {need} would fit (verify then runs one rank of it "
+                                                            f"on this GPU)." if need else "."))
+
+
+def build(spec, raw, opts: Options, held: dict, progress, comm, total: int, gpu_name: str) -> dict:
+    """Weights and model of this rank; the weights term measured. Returns facts for the result."""
+    arch = architecture(raw, spec, opts.tp)
+    arch_bytes = weight_bytes(arch)
+    # multimodal checkpoints: the engine keeps the vision tower resident; held here as its bytes, not run
+    extra = int(sum(g.bytes for g in spec.params if g.name == "vision")) // opts.tp
+    with progress.step(f"allocating and filling this rank's weights ({size(arch_bytes + extra)})"):
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        weights = held["weights"] = allocate_weights(arch, "cuda")
+        if extra:
+            held["vision"] = torch.empty(extra, dtype=torch.uint8, device="cuda")
+        torch.cuda.synchronize()
+        measured = torch.cuda.memory_allocated() - before
+    rt = Runtime("cuda", comm)
+    held["model"] = Transformer(arch, weights, rt)
+    return {"arch": arch, "weights_bytes": measured, "arch_bytes": arch_bytes, "vision_held_bytes": extra}
+
+
+def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: float, nvml, baseline: tuple) -> dict:
+    """Matmul forms, the profile run and the graph memory of this rank."""
+    model = held["model"]
+    with progress.step("choosing the skinny matmul form per weight shape (batches 1-8)"):
+        gemm = choose_forms(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
+    with progress.step(f"profile run: prefill of {opts.max_num_batched_tokens:,} tokens + sampler"):
+        profile = profile_run(model, model.arch.vocab, opts.max_num_batched_tokens, opts.max_num_seqs)
+        torch.cuda.synchronize()  # growth of memory outside torch's pool since the baseline (NVML)
+        outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
+    sizes = capture_sizes(opts.max_num_seqs, opts.max_num_batched_tokens)
+    with progress.step(f"capturing the decode graphs at {len(sizes)} batch sizes (1..{max(sizes)})"):
+        graphs = graph_memory(model, cache_layout(spec, plan), sizes)
+    return {"gemm": gemm, "profile": profile, "non_torch_bytes": outside, "graphs": graphs}
+
+
+def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int, block_size: int) -> dict:
+    """Lay out the measured budget with ideal paging (every block a sequence can use; the engine's own
+    admission holds back its null block and in-flight reserves), allocate the pools, prove the boundary."""
+    plan = make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp,
+                     budget_for=lambda t, stage=None: flag_budget(budget), block_size=block_size, engine="none",
+                     speed=False, suggest=False)
+    if not plan.fits:
+        raise KvplanError(f"{spec.name}: the measured budget ({size(budget)} after the measured weights, profile "
+                          f"peak, non-torch memory and graphs) leaves no room for one {opts.context:,}-token sequence.")
+    layout = cache_layout(spec, plan)
+    free = torch.cuda.mem_get_info()[0]
+    if layout.allocated_bytes > free:
+        raise KvplanError(f"the KV pools need {size(layout.allocated_bytes)} but the GPU has {size(free)} free: another "
+                          f"process holds memory; free it or lower the GPU memory utilization.")
+    with progress.step(f"allocating the paged KV pools ({size(layout.allocated_bytes)}) and filling them"):
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()  # so that NVML sees the pools' own cudaMalloc calls, not reused cached blocks
+        torch_0, nvml_0 = torch.cuda.memory_allocated(), nvml.used()
+        caches = held["model"].caches = caches_from_layout(layout, "cuda")
+        torch.cuda.synchronize()
+        torch_1, nvml_1 = torch.cuda.memory_allocated(), nvml.used()
+        for cache in caches.values():
+            for t in cache.tensors:
+                if cache.kind == "state":
+                    t.normal_(0.0, 0.1)
+                else:
+                    fill_random(t)
+        torch.cuda.synchronize()
+    pools = {g.name: caches[g.layers[0]].tensors[0].shape[0] for g in layout.groups}
+    boundary, allocator = probe_boundary(layout, budget, pools)
+    held["allocator"] = allocator
+    return {"plan": plan, "layout": layout, "boundary": boundary, "allocator": allocator,
+            "torch_bytes": torch_1 - torch_0, "nvml_bytes": nvml_1 - nvml_0, "gpu_used_after_bytes": nvml_1}
+
+
+def time_forward(spec, opts: Options, held: dict, progress, pools: dict, input_len: int) -> dict:
+    model, layout, allocator = held["model"], pools["layout"], pools["allocator"]
+    served = pools["boundary"].served
+    points = []
+    for batch in dict.fromkeys((1, served)):
+        with progress.step(f"decode, batch {batch} (CUDA graph of the whole step)"):
+            points.append(time_decode(model, layout, allocator, batch, opts.context))
+    with progress.step(f"prefill of one {input_len:,}-token prompt (TTFT)"):
+        prefill = time_prefill(model, layout, allocator, input_len)
+    return {"points": points, "prefill": prefill, "labels": dict(model.rt.paged.labels)}
+
+
+def bandwidth(progress) -> dict:
+    with progress.step("measuring the read bandwidth (a pure read over a buffer far larger than L2)"):
+        return read_bandwidth(min(4 * 2**30, torch.cuda.mem_get_info()[0] // 4))
+
+
+def time_all_reduce(held: dict, progress, served: int, plan) -> dict:
+    """The decode step's collectives alone: two all-reduces of [batch, hidden] per layer, in a CUDA graph."""
+    model = held["model"]
+    comm, arch = model.rt.comm, model.arch
+    layers = len(arch.layers)
+    points = []
+    for batch in dict.fromkeys((1, served)):
+        with progress.step(f"all-reduce, batch {batch} (2 per layer, CUDA graph)"):
+            x = torch.randn(batch, arch.hidden, dtype=held["weights"]["norm"].dtype, device="cuda")
+            graph, _ = capture(lambda: [comm.all_reduce(x) for _ in range(2 * layers)])
+            t = time_replays(graph.replay, reps=10)
+            del graph
+        points.append({"batch": batch, "ms": t["ms"], "per_layer_us": t["ms"] / layers * 1e3,
+                       "bytes_per_call": batch * arch.hidden * x.element_size()})
+    return {"calls_per_layer": 2, "points": points, "ranks": comm.size}

@@ -1,0 +1,181 @@
+"""A straightforward dense reference of verify's forward pass, for the tests: float64, one sequence, one token
+at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet as its
+token recurrence, RoPE as complex rotation, mxfp4 decoded bit by bit. Same weights (tp 1 shapes) as
+kvplan/gpu/model.py; written separately so that the two agree only if both are right."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+D = torch.float64
+
+
+def _norm(x, w, eps, plus_one=False):
+    return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * ((1.0 + w) if plus_one else w)
+
+
+def _rope(x, pos: int, theta: float, dim: int):
+    """Rotate pairs (i, i + dim/2) of the first `dim` features by pos * theta^(-2i/dim)."""
+    half = dim // 2
+    freqs = theta ** (-torch.arange(half, dtype=D) * 2 / dim)
+    z = torch.complex(x[..., :half], x[..., half:dim]) * torch.polar(torch.ones(half, dtype=D), pos * freqs)
+    return torch.cat([z.real, z.imag, x[..., dim:]], dim=-1)
+
+
+def _fp4(code: int) -> float:
+    sign = -1.0 if code & 8 else 1.0
+    exponent, mantissa = (code >> 1) & 3, code & 1
+    magnitude = mantissa * 0.5 if exponent == 0 else 2.0 ** (exponent - 1) * (1 + mantissa / 2)
+    return sign * magnitude
+
+
+def decode_mxfp4(blocks, scales):
+    values = torch.tensor([_fp4(c) for c in range(16)], dtype=D)
+    low, high = values[(blocks & 15).long()], values[(blocks >> 4).long()]
+    out = torch.empty(*blocks.shape[:-1], blocks.shape[-1] * 2, dtype=D)
+    out[..., 0::2], out[..., 1::2] = low, high
+    scale = 2.0 ** (scales.to(D) - 127)
+    return (out.unflatten(-1, (scales.shape[-1], 32)) * scale[..., None]).flatten(-2)
+
+
+def _act(name, x):
+    if name == "gelu_tanh":
+        return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    return x / (1 + torch.exp(-x))
+
+
+class Reference:
+    def __init__(self, arch, weights: dict):
+        assert arch.tp == 1
+        self.a = arch
+        self.w = {k: v.to(D) for k, v in weights.items() if v.dtype != torch.uint8}
+        for name in [k for k, v in weights.items() if k.endswith("_blocks")]:
+            base = name[: -len("_blocks")]
+            self.w[base] = decode_mxfp4(weights[name], weights[base + "_scales"])
+        self.cache = {i: [] for i in range(len(arch.layers))}
+        self.pos = 0
+
+    def _mlp(self, x, gate_up, down):
+        h = gate_up @ x
+        if self.a.gated_mlp:
+            half = h.shape[0] // 2
+            h = _act(self.a.activation, h[:half]) * h[half:]
+        else:
+            h = _act(self.a.activation, h)
+        return down @ h
+
+    def _ffn(self, x, w, moe: bool):
+        a = self.a
+        if not moe:
+            return self._mlp(x, w["mlp.gate_up"], w["mlp.down"])
+        probs = torch.softmax(w["router"] @ x, dim=0)
+        top = torch.topk(probs, a.top_k)
+        weights = top.values / top.values.sum() if a.renormalize else top.values
+        out = torch.zeros_like(x)
+        for p, e in zip(weights.tolist(), top.indices.tolist()):
+            out += p * a.routed_scale * self._mlp(x, w["w13"][e], w["w2"][e])
+        if a.shared_intermediate:
+            shared = self._mlp(x, w["shared.gate_up"], w["shared.down"])
+            if a.shared_gate:
+                shared = shared / (1 + torch.exp(-(w["shared_gate"] @ x)))
+            out += shared
+        return out
+
+    def _attention(self, x, w, layer, cache):
+        a, p = self.a, self.pos
+        hd, h, kvh = a.head_dim, a.heads, a.kv_heads
+        y = w["qkv"] @ x + (w["qkv_bias"] if a.qkv_bias else 0)
+        q, y = y[:h * hd].view(h, hd), y[h * hd:]
+        if a.attn_output_gate:
+            gate, y = y[:h * hd], y[h * hd:]
+        k, v = y[:kvh * hd].view(kvh, hd), y[kvh * hd:].view(kvh, hd)
+        if a.qk_norm:
+            q, k = _norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one), _norm(k, w["k_norm"], a.norm_eps, a.norm_plus_one)
+        q, k = _rope(q, p, layer.rope_theta, a.rope_dim), _rope(k, p, layer.rope_theta, a.rope_dim)
+        cache.append((k, v))
+        first = max(0, len(cache) - layer.window) if layer.window else 0
+        out = torch.zeros(h, hd, dtype=D)
+        for head in range(h):
+            kv = head // (h // kvh)
+            scores = torch.stack([q[head] @ kk[kv] for kk, _ in cache[first:]]) * a.attn_scale
+            probs = torch.softmax(scores, dim=0)
+            out[head] = sum(pr * vv[kv] for pr, (_, vv) in zip(probs, cache[first:]))
+        out = out.flatten()
+        if a.attn_output_gate:
+            out = out / (1 + torch.exp(-gate))
+        return w["o"] @ out
+
+    def _mla(self, x, w, layer, cache):
+        a, p = self.a, self.pos
+        h, nope, rope, rank, vd = a.heads, a.qk_nope_dim, a.qk_rope_dim, a.kv_lora_rank, a.v_head_dim
+        if a.q_lora_rank:
+            q = w["q_b"] @ _norm(w["q_a"] @ x, w["q_a_norm"], a.norm_eps)
+        else:
+            q = w["q"] @ x
+        q = q.view(h, nope + rope)
+        q = torch.cat([q[:, :nope], _rope(q[:, nope:], p, layer.rope_theta, rope)], dim=-1)
+        kv = w["kv_a"] @ x
+        cache.append((_norm(kv[:rank], w["kv_a_norm"], a.norm_eps), _rope(kv[rank:], p, layer.rope_theta, rope)))
+        kv_b = w["kv_b"].view(h, nope + vd, rank)
+        out = []
+        for head in range(h):
+            keys = torch.stack([torch.cat([kv_b[head, :nope] @ c, kr]) for c, kr in cache])
+            values = torch.stack([kv_b[head, nope:] @ c for c, _ in cache])
+            probs = torch.softmax(keys @ q[head] * a.attn_scale, dim=0)
+            out.append(probs @ values)
+        return w["o"] @ torch.cat(out)
+
+    def _deltanet(self, x, w, cache):
+        a = self.a
+        nk, nv, dk, dv, kernel = a.lin_key_heads, a.lin_value_heads, a.lin_key_dim, a.lin_value_dim, a.conv_kernel
+        if not cache:
+            cache += [torch.zeros(a.conv_dim, kernel - 1, dtype=D), torch.zeros(nv, dk, dv, dtype=D)]
+        y = w["qkvz"] @ x
+        mixed, z = y[:a.conv_dim], y[a.conv_dim:].view(nv, dv)
+        ba = w["ba"] @ x
+        beta = 1 / (1 + torch.exp(-ba[:nv]))
+        g = -torch.exp(w["A_log"]) * torch.log1p(torch.exp(ba[nv:] + w["dt_bias"]))
+        window = torch.cat([cache[0], mixed[:, None]], dim=1)
+        cache[0] = window[:, 1:]
+        conv = (window * w["conv"]).sum(-1)
+        conv = conv / (1 + torch.exp(-conv))
+        q, k, v = conv[:nk * dk].view(nk, dk), conv[nk * dk:2 * nk * dk].view(nk, dk), conv[2 * nk * dk:].view(nv, dv)
+        out = torch.zeros(nv, dv, dtype=D)
+        for head in range(nv):
+            kh = head // (nv // nk)
+            qq = q[kh] / q[kh].norm() / math.sqrt(dk)
+            kk = k[kh] / k[kh].norm()
+            s = cache[1][head] * math.exp(g[head])
+            s = s + torch.outer(kk, beta[head] * (v[head] - s.T @ kk))
+            cache[1][head] = s
+            o = s.T @ qq
+            o = o / torch.sqrt((o * o).mean() + a.norm_eps) * w["o_norm"]
+            out[head] = o * z[head] / (1 + torch.exp(-z[head]))
+        return w["o"] @ out.flatten()
+
+    def step(self, token: int):
+        """Logits [vocab] after feeding `token` at the next position."""
+        a, w = self.a, self.w
+        x = w["embed"][token] * a.embed_scale
+        for layer in a.layers:
+            lw = {k.split(".", 2)[2]: v for k, v in w.items() if k.startswith(f"layers.{layer.index}.")}
+            h = _norm(x, lw["attn_norm"], a.norm_eps, a.norm_plus_one)
+            cache = self.cache[layer.index]
+            if layer.mixer == "attention":
+                h = self._attention(h, lw, layer, cache)
+            elif layer.mixer == "mla":
+                h = self._mla(h, lw, layer, cache)
+            else:
+                h = self._deltanet(h, lw, cache)
+            if a.sandwich_norms:
+                h = _norm(h, lw["post_attn_norm"], a.norm_eps, a.norm_plus_one)
+            x = x + h
+            h = self._ffn(_norm(x, lw["ffn_norm"], a.norm_eps, a.norm_plus_one), lw, layer.ffn == "moe")
+            if a.sandwich_norms:
+                h = _norm(h, lw["post_ffn_norm"], a.norm_eps, a.norm_plus_one)
+            x = x + h
+        self.pos += 1
+        x = _norm(x, w["norm"], a.norm_eps, a.norm_plus_one)
+        return (w.get("lm_head", w["embed"]) @ x)[:a.vocab]

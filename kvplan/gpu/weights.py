@@ -1,0 +1,100 @@
+"""Dummy weights of a rank: the real shapes and stored precision (kvplan/verify/arch.py), random values of a
+sane scale (never zeros: they hide bugs and can run faster than real data). Also the tests' way to make one
+set of full weights and cut a rank's shard of it with vLLM's sharding."""
+
+from __future__ import annotations
+
+import torch
+
+from ..verify.arch import Arch
+from ..verify.shards import WeightSpec, rank_weights, shard_slices
+
+FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
+E8M0_BIAS = 127
+SCALE_BYTES = (119, 124)  # E8M0 scales 2^-8 .. 2^-4 keep dequantised experts near fan_in^-0.5
+
+
+def torch_dtype(name: str):
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
+    """Values by what the tensor is: norms near 1 (near 0 where the model adds 1), DeltaNet's decay terms in
+    their trained range, packed fp4 bytes uniform and their scales in a narrow band, matrices ~N(0, 1/fan_in)."""
+    base = spec.name.rsplit(".", 1)[-1]
+    if t.dtype == torch.uint8:
+        low, high = SCALE_BYTES if base.endswith("scales") else (0, 256)
+        t.random_(low, high, generator=generator)
+    elif base.endswith("norm"):
+        t.normal_(0.0 if plus_one else 1.0, 0.1, generator=generator)
+    elif base == "A_log":
+        t.uniform_(0.0, 2.7, generator=generator)  # log(1) .. log(16)
+    elif base in ("dt_bias", "qkv_bias"):
+        t.normal_(0.0, 0.1, generator=generator)
+    else:
+        fan_in = spec.full_shape[-1] if len(spec.full_shape) > 1 else 1
+        t.normal_(0.0, fan_in ** -0.5, generator=generator)
+
+
+def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
+    """name -> tensor of this rank's shape, on `device`, in the model dtype (or `dtype`), filled at random."""
+    dtype = dtype or torch_dtype(arch.dtype)
+    weights = {}
+    for spec in rank_weights(arch):
+        t = torch.empty(spec.shape(arch.tp), dtype=torch.uint8 if spec.dtype == "u8" else dtype, device=device)
+        if fill:
+            _fill(spec, t, arch.norm_plus_one)
+        weights[spec.name] = t
+    return weights
+
+
+def full_weights(arch: Arch, seed: int, dtype=torch.float32) -> dict:
+    """The whole model's weights (tp 1 shapes) on the CPU from a seed: what the tests shard and check against."""
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for spec in rank_weights(arch):
+        t = torch.empty(spec.full_shape, dtype=torch.uint8 if spec.dtype == "u8" else dtype)
+        _fill(spec, t, arch.norm_plus_one, gen)
+        out[spec.name] = t
+    return out
+
+
+def shard_weights(full: dict, arch: Arch, rank: int) -> dict:
+    """Rank `rank`'s shard of `full` (tp 1 weights) for arch.tp ranks."""
+    out = {}
+    for spec in rank_weights(arch):
+        t = full[spec.name]
+        if spec.axis is None or arch.tp == 1:
+            out[spec.name] = t.clone()
+            continue
+        pieces = [t.narrow(spec.axis, start, stop - start) for start, stop in shard_slices(spec, rank, arch.tp)]
+        out[spec.name] = torch.cat(pieces, dim=spec.axis).contiguous()
+        assert tuple(out[spec.name].shape) == spec.shape(arch.tp), spec.name
+    return out
+
+
+_FP4_TABLES: dict = {}
+
+
+def _fp4_table(device, dtype):
+    """The 16 e2m1 values on the device, made once (a host-to-device copy cannot happen inside graph capture)."""
+    key = (str(device), dtype)
+    if key not in _FP4_TABLES:
+        _FP4_TABLES[key] = torch.tensor(FP4_VALUES, dtype=dtype, device=device)
+    return _FP4_TABLES[key]
+
+
+def dequantize_mxfp4(blocks, scales, dtype):
+    """[E, rows, cols/2] packed e2m1 pairs (low nibble first) and [E, rows, cols/32] E8M0 scales -> [E, rows,
+    cols] in `dtype`, one expert at a time (the transient stays one expert's size). Both factors are exact in
+    bf16: fp4 values have two significant bits, E8M0 scales are powers of two."""
+    lut = _fp4_table(blocks.device, dtype)
+    experts, rows, half = blocks.shape
+    out = torch.empty(experts, rows, half * 2, dtype=dtype, device=blocks.device)
+    for e in range(experts):
+        pairs = out[e].view(rows, half, 2)
+        pairs[..., 0] = lut[(blocks[e] & 0x0F).to(torch.int32)]
+        pairs[..., 1] = lut[(blocks[e] >> 4).to(torch.int32)]
+        scale = torch.exp2(scales[e].to(torch.float32) - E8M0_BIAS).to(dtype)
+        out[e].view(rows, scales.shape[-1], -1).mul_(scale[..., None])
+    return out

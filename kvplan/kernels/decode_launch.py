@@ -1,0 +1,139 @@
+"""How a paged-decode plan launches on one device: warps, ring depth and shared memory per CTA, and the split of
+each sequence over CTAs (Flash-Decoding), from the device's SM count, shared memory and bandwidth."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from . import _runtime as rt
+from . import configs, limits
+from .options import KernelOptions
+
+_IN_FLIGHT_BYTES = 16384  # target bytes in flight per token slice (beyond the step being computed)
+_REF_BW = 3.35e12  # H100 SXM peak: the in-flight targets were tuned there
+PDL_ARCHS = configs.PDL_ARCHS
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What one call launches (exposed for benchmarks and tests)."""
+
+    config: configs.KernelConfig
+    head_tiles: int
+    slices: int  # NWS: token slices per CTA
+    kv_per_cta: int  # KH: kv heads per CTA (1 unless slices == head_tiles == 1)
+    stages: int
+    splits: int
+    chunk: int
+    smem: int
+
+    @property
+    def warps(self) -> int:
+        return self.kv_per_cta * self.head_tiles * self.slices
+
+
+def _inflight_scale(dev: rt.Device) -> float:
+    """Bytes in flight grow with bandwidth at a fixed latency (Little's law): >= 1 on faster HBM."""
+    return max(1.0, dev.mem_bw / _REF_BW) if dev.mem_bw > 0 else 1.0
+
+
+def _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk) -> int:
+    step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
+    ring = kh * nws * stages * step
+    epi = nws * ht * hpw * (head_dim + 2) * 4 if nws > 1 else 0
+    return max(ring, epi, 16) + (limits.MBAR_AREA if bulk else 0)
+
+
+def choose_splits(pairs: int, span: int, slots: int, min_chunk: int = limits.MIN_SPLIT_TOKENS) -> int:
+    """Splits per sequence: fill about one wave of ``slots`` CTAs over ``pairs`` (sequence, kv head).
+
+    Picks the fewest splits whose wave-quantised time is within 5% of the best, with chunks of at
+    least ``min_chunk`` tokens.
+    """
+    if span <= 0 or pairs <= 0:
+        return 1
+    max_splits = max(1, min(limits.MAX_SPLITS, -(-span // min_chunk)))
+    cost = [(-(-pairs * s // slots)) / s * (1.05 if s > 1 else 1.0) for s in range(1, max_splits + 1)]
+    best = min(cost)
+    for s, c in enumerate(cost, start=1):  # splitting costs partials and a merge
+        if c <= best * 1.05:
+            return s
+    return 1
+
+
+@dataclass(frozen=True)
+class CtaShape:
+    """Launch shape independent of batch: warps, ring, shared memory, CTAs per SM."""
+
+    config: configs.KernelConfig
+    head_tiles: int
+    slices: int
+    kv_per_cta: int
+    stages: int
+    smem: int
+    slots: int  # CTAs that fit the GPU at once
+
+
+def resolve_options(opts: KernelOptions, dev: rt.Device) -> KernelOptions:
+    pdl = dev.arch in PDL_ARCHS if opts.pdl is None else (opts.pdl and dev.arch in PDL_ARCHS)
+    return dataclasses.replace(opts, pdl=pdl)
+
+
+def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> tuple[CtaShape, rt.Loaded]:
+    """``a_heads`` = (group, kv_heads, head_dim, q_dtype, kv_dtype); ``few``: few (sequence, kv head) pairs."""
+    group, kv_heads, head_dim, q_dtype, kv_dtype = a_heads
+    shape = configs.launch_shape(group, head_dim)
+    ht = shape.head_tiles
+    want_bulk = configs.bulk_default(kv_dtype) if opts.bulk is None else opts.bulk
+    bulk = int(want_bulk and dev.arch in configs.BULK_ARCHS and configs.bulk_eligible(kv_dtype, head_dim, ht))
+    config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
+                                  l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
+                                  trace=int(opts.trace), early_page=int(opts.early_page))
+    ld = rt.load(config, dev)
+    kh = opts.kv_per_cta if opts.kv_per_cta is not None else 1
+    while kh > 1 and (kv_heads % kh or ht > 1 or kh > shape.max_warps):
+        kh //= 2
+    # few pairs: the sequences get split into long CTAs filling one wave. Measured on H100 for 16-bit
+    # caches at head_dim 128 only; fp8 and other head dims keep 4 slices.
+    few = few and kv_dtype != "float8_e4m3fn" and head_dim == 128
+    if kh > 1:
+        nws = 1
+    elif opts.slices is not None:
+        nws = opts.slices
+    else:
+        # measured on H100 (benchmarks/NOTES_kernel.md): 8 token slices x 2 stages when splitting,
+        # 4 x 3 otherwise; either way 64-128 KB of copies in flight per SM
+        nws = 8 if (few and ht == 1) else max(1, 4 // ht)
+    # bulk copies, head_dim 64/128, many pairs: 8 slices x 3 stages (H200 sweep, v10: head_dim 64 B16 32K
+    # 407 -> 292 us, B64 8K 593 -> 558 us against 4 x 5 / 4 x 3)
+    wide = (bulk and ht == 1 and kh == 1 and head_dim in (64, 128) and not few and opts.slices is None
+            and opts.stages is None)
+    if wide:
+        nws = 8
+    if kh * ht * nws > shape.max_warps:
+        raise ValueError(f"KernelOptions.slices={nws} gives more than {shape.max_warps} warps per CTA")
+    step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
+    stages = 3 if wide else opts.stages
+    if stages is None:
+        target = _IN_FLIGHT_BYTES // 2 if nws >= 8 else _IN_FLIGHT_BYTES
+        if nws >= 8:
+            # split shapes, one CTA per SM: scale the ring with peak bandwidth (H200: 3 stages, measured
+            # 9-10% faster than 2; H100: 2 stages, see benchmarks/NOTES_kernel.md v8)
+            target = int(target * _inflight_scale(dev))
+        stages = min(limits.MAX_STAGES, max(2, 1 + -(-target // step)))
+    hpw = shape.heads_per_warp
+
+    def smem_of():
+        return _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk)
+
+    while smem_of() > dev.smem_optin and stages > 2:
+        stages -= 1
+    while smem_of() > dev.smem_optin and kh > 1:
+        kh //= 2
+    while smem_of() > dev.smem_optin and nws > 1:
+        nws //= 2
+    smem = smem_of()
+    threads = kh * ht * nws * 32
+    slots = dev.sm_count * rt.occupancy(ld, "kvp_decode", dev, threads, smem)
+    return CtaShape(config, ht, nws, kh, stages, smem, slots), ld

@@ -1,0 +1,161 @@
+"""The tensors one TP rank holds for an Arch, with vLLM's sharding (vllm/model_executor/layers/linear.py,
+vocab_parallel_embedding.py, fused_moe/layer.py):
+
+- column-parallel fused projections (QKV, gate/up, DeltaNet's qkvz) split part by part along their output rows,
+  KV heads replicated one per rank when there are fewer of them than ranks;
+- row-parallel output and down projections split along their input columns (an all-reduce follows each);
+- routed experts split along their intermediate dimension (every rank holds every expert, a slice of each);
+- the vocabulary padded to a multiple of 64 and split across ranks (embedding and LM head);
+- MLA's latent projection (kv_a) and its norms replicated, its per-head projections split by heads.
+
+kvplan/gpu/model.py builds tensors of exactly these shapes; the tests shard one set of full weights with
+`shard_slices` and check the ranks' forward against a single-process reference. Pure: no torch."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+from .arch import MXFP4_BLOCK, Arch, LayerArch
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """One tensor of a rank. `axis` is the dimension TP splits (None: replicated); `segments` are the parts of
+    the full (tp 1) tensor along it as (length, units): each part is split unit-wise (heads, rows or 32-value
+    groups), a rank taking an even share of the units, or one unit when there are fewer units than ranks."""
+
+    name: str
+    full_shape: tuple
+    dtype: str  # model | u8
+    axis: Optional[int] = None
+    segments: tuple = ()
+
+    def shape(self, tp: int) -> tuple:
+        if self.axis is None or tp == 1:
+            return self.full_shape
+        shape = list(self.full_shape)
+        shape[self.axis] = sum(length // units * (units // tp if units >= tp else 1) for length, units in self.segments)
+        return tuple(shape)
+
+    def elements(self, tp: int) -> int:
+        return math.prod(self.shape(tp))
+
+
+def shard_slices(spec: WeightSpec, rank: int, tp: int) -> list:
+    """(start, stop) ranges along spec.axis of the full tensor that rank `rank` of `tp` holds, in order."""
+    if spec.axis is None or tp == 1:
+        return [(0, spec.full_shape[spec.axis or 0])]
+    ranges, offset = [], 0
+    for length, units in spec.segments:
+        size = length // units
+        if units >= tp:
+            share = units // tp
+            first = rank * share
+        else:  # fewer units than ranks: each unit replicated on tp // units ranks
+            share, first = 1, rank // (tp // units)
+        ranges.append((offset + first * size, offset + (first + share) * size))
+        offset += length
+    return ranges
+
+
+# ---- the weights of a rank ------------------------------------------------------------------------------------
+
+def _heads(count: int, dim: int) -> tuple:
+    return (count * dim, count)
+
+
+def _rows(count: int) -> tuple:
+    return (count, count)
+
+
+def layer_weights(arch: Arch, layer: LayerArch) -> list:
+    """WeightSpecs of one decoder layer (names relative to the layer)."""
+    h = arch.hidden
+    w = [WeightSpec("attn_norm", (h,), "model")]
+    if layer.mixer == "attention":
+        hd = arch.head_dim
+        parts = [_heads(arch.heads, hd)] + [_heads(arch.heads, hd)] * arch.attn_output_gate
+        parts += [_heads(arch.kv_heads, hd), _heads(arch.kv_heads, hd)]
+        rows = sum(p[0] for p in parts)
+        w.append(WeightSpec("qkv", (rows, h), "model", 0, tuple(parts)))
+        if arch.qkv_bias:
+            w.append(WeightSpec("qkv_bias", (rows,), "model", 0, tuple(parts)))
+        if arch.qk_norm:
+            w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("k_norm", (hd,), "model")]
+        w.append(WeightSpec("o", (h, arch.heads * hd), "model", 1, (_heads(arch.heads, hd),)))
+    elif layer.mixer == "mla":
+        qk = arch.qk_nope_dim + arch.qk_rope_dim
+        if arch.q_lora_rank:
+            w += [WeightSpec("q_a", (arch.q_lora_rank, h), "model"), WeightSpec("q_a_norm", (arch.q_lora_rank,), "model"),
+                  WeightSpec("q_b", (arch.heads * qk, arch.q_lora_rank), "model", 0, (_heads(arch.heads, qk),))]
+        else:
+            w.append(WeightSpec("q", (arch.heads * qk, h), "model", 0, (_heads(arch.heads, qk),)))
+        kv_b = arch.qk_nope_dim + arch.v_head_dim
+        w += [WeightSpec("kv_a", (arch.kv_lora_rank + arch.qk_rope_dim, h), "model"),
+              WeightSpec("kv_a_norm", (arch.kv_lora_rank,), "model"),
+              WeightSpec("kv_b", (arch.heads * kv_b, arch.kv_lora_rank), "model", 0, (_heads(arch.heads, kv_b),)),
+              WeightSpec("o", (h, arch.heads * arch.v_head_dim), "model", 1, (_heads(arch.heads, arch.v_head_dim),))]
+    else:
+        nk, nv, dk, dv = arch.lin_key_heads, arch.lin_value_heads, arch.lin_key_dim, arch.lin_value_dim
+        qkvz = (_heads(nk, dk), _heads(nk, dk), _heads(nv, dv), _heads(nv, dv))
+        w += [WeightSpec("qkvz", (sum(p[0] for p in qkvz), h), "model", 0, qkvz),
+              WeightSpec("ba", (2 * nv, h), "model", 0, (_rows(nv), _rows(nv))),
+              WeightSpec("conv", (arch.conv_dim, arch.conv_kernel), "model", 0, qkvz[:3]),
+              WeightSpec("A_log", (nv,), "model", 0, (_rows(nv),)),
+              WeightSpec("dt_bias", (nv,), "model", 0, (_rows(nv),)),
+              WeightSpec("o_norm", (dv,), "model"),
+              WeightSpec("o", (h, nv * dv), "model", 1, (_heads(nv, dv),))]
+    if arch.sandwich_norms:
+        w += [WeightSpec("post_attn_norm", (h,), "model"), WeightSpec("post_ffn_norm", (h,), "model")]
+    w.append(WeightSpec("ffn_norm", (h,), "model"))
+    if layer.ffn == "dense":
+        w += _mlp("mlp", arch, arch.intermediate)
+    else:
+        w += _experts(arch)
+        if arch.shared_intermediate:
+            w += _mlp("shared", arch, arch.shared_intermediate)
+            if arch.shared_gate:
+                w.append(WeightSpec("shared_gate", (1, h), "model"))
+    return w
+
+
+def _mlp(prefix: str, arch: Arch, inter: int) -> list:
+    parts = (_rows(inter), _rows(inter)) if arch.gated_mlp else (_rows(inter),)
+    return [WeightSpec(f"{prefix}.gate_up", (len(parts) * inter, arch.hidden), "model", 0, parts),
+            WeightSpec(f"{prefix}.down", (arch.hidden, inter), "model", 1, (_rows(inter),))]
+
+
+def _experts(arch: Arch) -> list:
+    e, h, i = arch.experts, arch.hidden, arch.expert_intermediate
+    parts = 2 if arch.gated_mlp else 1
+    w = [WeightSpec("router", (e, h), "model")]
+    if arch.experts_format == "mxfp4":  # 4-bit values packed two per byte, one E8M0 scale per 32 values
+        groups_h, groups_i = h // MXFP4_BLOCK, i // MXFP4_BLOCK
+        w += [WeightSpec("w13_blocks", (e, parts * i, h // 2), "u8", 1, ((i, i),) * parts),
+              WeightSpec("w13_scales", (e, parts * i, groups_h), "u8", 1, ((i, i),) * parts),
+              WeightSpec("w2_blocks", (e, h, i // 2), "u8", 2, ((i // 2, groups_i),)),
+              WeightSpec("w2_scales", (e, h, groups_i), "u8", 2, ((groups_i, groups_i),))]
+    else:
+        w += [WeightSpec("w13", (e, parts * i, h), "model", 1, ((i, i),) * parts),
+              WeightSpec("w2", (e, h, i), "model", 2, ((i, i),))]
+    return w
+
+
+def rank_weights(arch: Arch) -> list:
+    """Every WeightSpec of the model, layer weights named `layers.{i}.{name}`."""
+    v = arch.padded_vocab
+    w = [WeightSpec("embed", (v, arch.hidden), "model", 0, ((v, v),))]
+    for layer in arch.layers:
+        w += [WeightSpec(f"layers.{layer.index}.{s.name}", s.full_shape, s.dtype, s.axis, s.segments)
+              for s in layer_weights(arch, layer)]
+    w.append(WeightSpec("norm", (arch.hidden,), "model"))
+    if not arch.tied_embeddings:
+        w.append(WeightSpec("lm_head", (v, arch.hidden), "model", 0, ((v, v),)))
+    return w
+
+
+def weight_bytes(arch: Arch, element_bytes: int = 2) -> int:
+    """Bytes of this rank's weights (model-dtype tensors at `element_bytes`, packed tensors at 1)."""
+    return sum(s.elements(arch.tp) * (1 if s.dtype == "u8" else element_bytes) for s in rank_weights(arch))

@@ -1,0 +1,203 @@
+"""The engine model through kvplan's own surface: --engine, the `engine` object, resident concurrency and its
+max_num_seqs cap, pipeline stages as vLLM deals them, the budget terms, and bad input. Figures are derived by
+hand from vLLM 0.32.0's rules (benchmarks/vllm_reference/RULES.md); the exhaustive comparison with vLLM's own
+code is tests/test_engine_vllm_reference.py."""
+
+import json
+
+import pytest
+
+from conftest import run_kvplan
+from hub_configs import FALCON_7B, GPT_OSS_20B, LLAMA3_8B, MISTRAL_7B_V01
+from kvplan.engines import get_engine
+from kvplan.engines.vllm import format_gib
+from kvplan.errors import FieldError
+from kvplan.plan.sharding import pp_partition
+
+GiB, MiB = 2**30, 2**20
+
+
+def estimate(*args):
+    result = run_kvplan("estimate", *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["plans"]
+
+
+# ---- the engine object ----------------------------------------------------------------------------------------
+
+def test_engine_object_for_a_dense_model(write_config):
+    """Llama-3-8B, 10 GiB, 8K: 2 MiB blocks, 5120 of them; 512 per request: vLLM logs 10.00x and 81,920 tokens,
+    holds the null block back, and keeps 9 requests resident."""
+    (row,) = estimate(write_config(LLAMA3_8B), "--kv-budget", "10GiB", "--context", "8192")
+    engine = row["engine"]
+    assert engine["name"] == "vllm" and engine["version"] == "0.32.0" and engine["starts"]
+    assert engine["num_gpu_blocks"] == 10 * GiB // (2 * MiB) == 5120
+    assert engine["max_concurrency"] == 5120 / 512 and engine["gpu_kv_cache_tokens"] == 81920
+    assert engine["log_lines"] == ["Available KV cache memory: 10.0 GiB",
+                                   "GPU KV cache size: 81,920 tokens, Maximum concurrency for 8,192 tokens per "
+                                   "request: 10.00x"]
+    assert row["max_concurrency"] == (5120 - 1) // 512 == 9 and row["max_concurrency_limited_by"] == "memory"
+    assert row["kv_blocks"] == 5120 and row["kv_capacity_tokens"] == 81920
+
+
+def test_engine_none_is_the_ideal_pool(write_config):
+    (row,) = estimate(write_config(LLAMA3_8B), "--kv-budget", "10GiB", "--context", "8192", "--engine", "none")
+    assert row["engine"] is None
+    assert row["max_concurrency"] == 10 and row["kv_blocks"] == 5120  # no null block, no reserve
+
+
+def test_sliding_window_startup_and_resident_differ(write_config):
+    """Mistral-7B (window 4096), 10 GiB, 32K on an H100: a request reserves cdiv(4095 + 2 x 8192, 16) + 1 = 1281
+    blocks at start-up (4.00x), but keeps only the 256 blocks of its window once prefilled: 15 resident."""
+    (row,) = estimate(write_config(MISTRAL_7B_V01), "--kv-budget", "10GiB", "--context", "32768", "--gpu", "h100")
+    assert row["engine"]["blocks_per_request"] == 1281
+    assert row["engine"]["log_lines"][-1].endswith("Maximum concurrency for 32,768 tokens per request: 4.00x")
+    assert row["max_concurrency"] == (5119 - 1281) // 256 + 1 == 15
+    # The ideal pool charges each sequence only its window: 10 GiB // (257 blocks x 2 MiB) = 19.
+    (ideal,) = estimate(write_config(MISTRAL_7B_V01), "--kv-budget", "10GiB", "--context", "32768",
+                        "--engine", "none")
+    assert ideal["max_concurrency"] == 10 * GiB // (257 * 2 * MiB) == 19
+
+
+def test_max_num_seqs_caps_resident(write_config):
+    """gpt-oss-20b at 4K and 40 GiB keeps hundreds of requests; --max-num-seqs 64 caps the plan."""
+    rows = estimate(write_config(GPT_OSS_20B), "--kv-budget", "40GiB", "--context", "4096", "--max-num-seqs", "64")
+    assert rows[0]["max_concurrency"] == 64 and rows[0]["max_concurrency_limited_by"] == "max_num_seqs"
+    assert rows[0]["engine"]["resident_sequences"] > 64 and rows[0]["engine"]["max_num_seqs"] == 64
+
+
+def test_falcon_cache_stays_bf16_under_fp8(write_config):
+    """vLLM's FalconAttention ignores --kv-cache-dtype fp8 (falcon.py:173-197): the same blocks as bf16."""
+    auto, fp8 = (estimate(write_config(FALCON_7B), "--kv-budget", "10GiB", "--context", "2048", "--kv-dtype", d)[0]
+                 for d in ("auto", "fp8"))
+    assert fp8["engine"]["num_gpu_blocks"] == auto["engine"]["num_gpu_blocks"]
+    assert fp8["engine"]["kv_cache_dtype"] == "bf16" and fp8["kv_dtype"] == "fp8_e4m3"
+    (ideal,) = estimate(write_config(FALCON_7B), "--kv-budget", "10GiB", "--context", "2048", "--kv-dtype", "fp8",
+                        "--engine", "none")
+    assert ideal["kv_blocks"] == 2 * auto["engine"]["num_gpu_blocks"]  # kvplan's arithmetic halves it
+
+
+def test_context_beyond_the_model_is_refused(write_config):
+    """vLLM refuses a max_model_len above max_position_embeddings (config/model.py _get_and_verify_max_len)."""
+    (row,) = estimate(write_config(MISTRAL_7B_V01), "--kv-budget", "10GiB", "--context", "65536")
+    assert not row["engine"]["starts"] and row["max_concurrency"] == 0
+    assert row["engine"]["refusal"]["reason"].startswith(
+        "User-specified max_model_len (65536) is greater than the derived max_model_len (max_position_embeddings="
+        "32768.0 or model_max_length=None in model's config.json).")
+    assert row["engine"]["refusal"]["estimated_max_model_len"] == 32768
+    assert "--max-model-len 32768" in row["suggestion"]
+
+
+def test_log_number_format_is_vllms():
+    """format_gib is str(round(GiB, 2)): 6.5, not 6.50; 10.0, not 10."""
+    assert format_gib(int(6.5 * GiB)) == "6.5" and format_gib(10 * GiB) == "10.0" and format_gib(-2.14 * GiB) == "-2.14"
+
+
+# ---- the budget -----------------------------------------------------------------------------------------------
+
+def test_budget_terms_carry_their_sources(write_config):
+    (row,) = estimate("meta-llama/Llama-3.1-8B", "--gpu", "h100", "--context", "8192")
+    budget = row["budget"]
+    assert budget["engine"] == "vllm 0.32.0" and budget["gpu_util"] == 0.92
+    terms = {t["name"]: t for t in budget["terms"]}
+    assert set(terms) == {"memory", "weights", "profile_peak", "non_torch", "cuda_graphs", "nccl"}
+    assert all(t["source"] for t in terms.values())
+    assert budget["kv_budget_bytes_per_gpu"] == terms["memory"]["bytes"] - sum(
+        t["bytes"] for name, t in terms.items() if name != "memory")
+    assert row["engine"]["available_kv_cache_bytes"] == budget["kv_budget_bytes_per_gpu"]
+    # the sampler runs over vLLM's H100 default of 1024 dummy requests
+    assert "1024 requests x 128256 logits" in terms["profile_peak"]["source"]
+
+
+def test_batch_defaults_follow_the_gpu():
+    """engine/arg_utils.py get_batch_defaults for `vllm serve`: A100 2048/256, H100 8192/1024, B200 16384/1024."""
+    from kvplan.plan.catalog import find_gpu
+
+    engine = get_engine("vllm")
+    got = {name: engine.settings(32768, find_gpu(name)) for name in ("a100-80g", "h100", "b200", "l40s")}
+    assert (got["a100-80g"].max_num_batched_tokens, got["a100-80g"].max_num_seqs) == (2048, 256)
+    assert (got["h100"].max_num_batched_tokens, got["h100"].max_num_seqs) == (8192, 1024)
+    assert (got["b200"].max_num_batched_tokens, got["b200"].max_num_seqs) == (16384, 1024)
+    assert (got["l40s"].max_num_batched_tokens, got["l40s"].max_num_seqs) == (2048, 256)
+    assert got["h100"].in_flight_tokens == 2 * 8192  # async scheduling: two batches in flight
+
+
+# ---- pipeline parallel -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("layers, pp, split", [
+    (61, 2, (31, 30)), (61, 4, (15, 15, 16, 15)), (62, 4, (15, 16, 16, 15)), (80, 3, (27, 27, 26)),
+    (32, 2, (16, 16)), (27, 2, (14, 13)), (7, 4, (2, 2, 2, 1)),
+])
+def test_pp_partition_is_get_pp_indices(layers, pp, split):
+    """vllm/distributed/utils.py get_pp_indices: the remainder goes one layer each to the stages before the
+    last, counting back from the second-to-last (the last stage never gets one, the first only when the
+    remainder is pp - 1)."""
+    assert pp_partition(layers, pp) == split
+
+
+def test_deepseek_v3_tp8_pp2_passes_check():
+    result = run_kvplan("check", "deepseek-ai/DeepSeek-V3", "--tp", "8", "--pp", "2", "--format", "json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (row,) = json.loads(result.stdout)["results"]
+    assert row["passed"] and row["pp_partition"] == [31, 30] and row["errors"] == []
+    assert row["max_concurrency"] > 0 and row["engine"]["starts"]
+
+
+def test_pp_stages_size_their_own_pools(write_config):
+    """Llama-3-8B (4 KiB per token per layer), 10 GiB per GPU, pp 2: each stage holds 16 layers, so 1 MiB blocks,
+    10240 of them. With an explicit partition 20,12 the first stage's 1.25 MiB blocks set the pool for both (the
+    minimum, as get_kv_cache_configs takes it): 8192."""
+    (even,) = estimate(write_config(LLAMA3_8B), "--kv-budget", "10GiB", "-pp", "2")
+    assert even["pp_partition"] == [16, 16] and even["engine"]["num_gpu_blocks"] == 10240
+    (skewed,) = estimate(write_config(LLAMA3_8B), "--kv-budget", "10GiB", "--pipeline-parallel-size", "2",
+                         "--pp-layer-partition", "20,12")
+    assert skewed["pp_partition"] == [20, 12]
+    assert skewed["engine"]["num_gpu_blocks"] == 10 * GiB // (20 * 16 * 4096) == 8192
+    assert skewed["kv_bytes_per_token_per_gpu"] == 20 * 4096
+
+
+def test_pp_budget_per_stage_has_its_own_weights():
+    """Without --kv-budget each stage is budgeted with its own weights (embeddings first, LM head last) and the
+    plan reports the tightest stage."""
+    (row,) = estimate("meta-llama/Llama-3.1-70B-Instruct", "--gpu", "h100", "--tp", "4", "-pp", "2")
+    lines = [line for line in row["engine"]["log_lines"] if line.startswith("Available KV cache memory")]
+    assert len(lines) == 2 and row["budget"]["stage"] in (0, 1)
+    assert row["engine"]["available_kv_cache_bytes"] == row["kv_budget_bytes_per_gpu"]
+
+
+# ---- bad input ---------------------------------------------------------------------------------------------------
+
+def _one_line_error(result, *needles):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_unknown_engine_lists_the_valid_ones(write_config):
+    _one_line_error(run_kvplan("estimate", write_config(LLAMA3_8B), "--engine", "foo"),
+                    "--engine 'foo' is not an engine", "vllm (vLLM 0.32.0)", "none")
+    _one_line_error(run_kvplan("estimate", write_config(LLAMA3_8B), "--engine", "vllm==0.1"),
+                    "--engine", "0.2 to 0.32.0")
+    _one_line_error(run_kvplan("estimate", write_config(LLAMA3_8B), "--engine", "vllm==x"),
+                    "--engine", "is not a vLLM release")
+    with pytest.raises(FieldError) as error:
+        get_engine("sglang")
+    assert error.value.field == "engine"
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["-pp", "0"], ["-pp must be a positive integer"]),
+    (["-pp", "64"], ["pp 64 exceeds num_hidden_layers (32)"]),
+    (["-pp", "2", "--pp-layer-partition", "20,10"], ["--pp-layer-partition", "summing to num_hidden_layers (32)"]),
+    (["--max-num-seqs", "0"], ["--max-num-seqs must be a positive integer"]),
+])
+def test_bad_engine_flags(write_config, args, needles):
+    result = run_kvplan("estimate", write_config(LLAMA3_8B), *args, "--format", "json")
+    if result.returncode == 0:  # pp errors are sharding errors: the plan says why, like a bad tp
+        (row,) = json.loads(result.stdout)["plans"]
+        assert not row["tp_valid"] and any(all(n.replace("--pp-layer-partition", "pp_partition") in e
+                                               for n in needles) for e in row["tp_errors"]), row["tp_errors"]
+    else:
+        _one_line_error(result, *needles)

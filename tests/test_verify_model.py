@@ -1,0 +1,204 @@
+"""verify's forward pass on the CPU with tiny shapes, against the float64 reference (kvplan/gpu/reference.py: one
+token at a time, contiguous caches, experts as a loop, MLA unabsorbed, DeltaNet as its recurrence, mxfp4 decoded
+bit by bit). Paged caches with shuffled block tables and NaN in every unused slot, ragged prompts, prefill then
+decode. Plus the pieces one by one, and the shapes of the real models against their published sizes."""
+
+import math
+import random
+
+import pytest
+
+from hub_configs import DEEPSEEK_V2_LITE, LLAMA3_8B
+from tiny_models import TINY
+
+torch = pytest.importorskip("torch")
+
+from kvplan.gpu import ffn  # noqa: E402
+from kvplan.gpu import paged  # noqa: E402
+from kvplan.gpu.caches import small_caches  # noqa: E402
+from kvplan.gpu.deltanet import CHUNK, chunked_delta_rule  # noqa: E402
+from kvplan.gpu.generate import decode, prefill  # noqa: E402
+from kvplan.gpu.model import Runtime, Transformer  # noqa: E402
+from kvplan.gpu.reference import Reference, decode_mxfp4  # noqa: E402
+from kvplan.gpu.step import prefill_step, write_cache  # noqa: E402
+from kvplan.gpu.weights import dequantize_mxfp4, full_weights  # noqa: E402
+from kvplan.model import parse_config  # noqa: E402
+from kvplan.model.sources import resolve  # noqa: E402
+from kvplan.verify.arch import architecture  # noqa: E402
+from kvplan.verify.shards import WeightSpec, rank_weights, shard_slices, weight_bytes  # noqa: E402
+
+GiB = 2**30
+TOL = 5e-4
+
+
+def tiny(name, tp=1):
+    raw = TINY[name]
+    return architecture(raw, parse_config(raw, name), tp)
+
+
+def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0):
+    """Worst relative error (max |diff| / max |logit|) over the prompts' last logits and every decode step."""
+    weights = full_weights(arch, seed)
+    model = Transformer(arch, weights, Runtime("cpu"))
+    blocks = 64
+    model.caches = small_caches(arch, blocks, block, len(prompt_lens), torch.float32)
+    for cache in model.caches.values():
+        if cache.kind == "state":
+            cache.tensors[0].zero_()
+    ids = list(range(blocks))
+    random.Random(seed).shuffle(ids)
+    width = -(-(max(prompt_lens) + steps) // block)
+    rows = [ids[i * width:(i + 1) * width] for i in range(len(prompt_lens))]
+    paged_groups = {c.group for c in model.caches.values() if c.kind != "state"}
+    gen = torch.Generator().manual_seed(seed + 1)
+    refs = [Reference(arch, weights) for _ in prompt_lens]
+    worst = 0.0
+
+    def err(got, want):
+        return float((got.double() - want).abs().max() / want.abs().max())
+
+    for i, n in enumerate(prompt_lens):
+        prompt = torch.randint(0, arch.vocab, (n,), generator=gen)
+        out = prefill(model, prompt[None], {g: [rows[i]] for g in paged_groups}, torch.tensor([i]))
+        for token in prompt.tolist():
+            want = refs[i].step(token)
+        worst = max(worst, err(out[0], want))
+    tables = {g: torch.tensor(rows, dtype=torch.int32) for g in paged_groups}
+    positions = torch.tensor(prompt_lens)
+    for _ in range(steps):
+        tokens = torch.randint(0, arch.vocab, (len(prompt_lens),), generator=gen)
+        out = decode(model, tokens, positions, tables, torch.arange(len(prompt_lens)))
+        for i in range(len(prompt_lens)):
+            worst = max(worst, err(out[i], refs[i].step(int(tokens[i]))))
+        positions = positions + 1
+    return worst
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_forward_matches_the_reference(name):
+    # float32 against float64: rounding stays below 1.2e-4 (the DeltaNet chain is the worst); a rotary table off by
+    # 1% already gives 9e-3, a wrong layer ~1e-1
+    assert run_against_reference(tiny(name)) < TOL
+
+
+@pytest.mark.parametrize("name", ["mixtral", "deepseek_v2", "gpt_oss", "qwen3_next"])
+@pytest.mark.parametrize("factor", [0, 10**6])  # 0: every call gathers each pair's expert; 10**6: grouped GEMMs
+def test_both_moe_forms_match_the_reference(name, factor, monkeypatch):
+    monkeypatch.setattr(ffn, "SLOT_FACTOR", factor)
+    assert run_against_reference(tiny(name), prompt_lens=(6,), steps=2) < TOL
+
+
+def test_long_prompts_cross_chunks_and_windows():
+    # 150 tokens: three DeltaNet chunks of 64; the windowed layers (8 tokens) drop most of the prompt
+    assert run_against_reference(tiny("qwen3_next"), prompt_lens=(150, 70), steps=2, block=8) < TOL
+    assert run_against_reference(tiny("gemma3"), prompt_lens=(30, 17), steps=2, block=8) < TOL
+
+
+def test_chunked_delta_rule_is_the_recurrence():
+    gen = torch.Generator().manual_seed(4)
+    r, n, h, dk, dv = 2, 2 * CHUNK + 7, 3, 5, 4
+    q, k = torch.randn(r, n, h, dk, generator=gen), torch.randn(r, n, h, dk, generator=gen)
+    k = k / k.norm(dim=-1, keepdim=True)
+    v = torch.randn(r, n, h, dv, generator=gen)
+    g = -torch.rand(r, n, h, generator=gen)
+    beta = torch.rand(r, n, h, generator=gen)
+    s0 = torch.randn(r, h, dk, dv, generator=gen)
+    out, s = chunked_delta_rule(q, k, v, g, beta, s0.clone())
+    state = s0.double().clone()
+    for t in range(n):  # S <- a S;  S <- S + k (beta (v - S^T k))^T;  o = S^T q
+        for b in range(r):
+            for head in range(h):
+                st = state[b, head] * math.exp(float(g[b, t, head]))
+                kk, vv = k[b, t, head].double(), v[b, t, head].double()
+                st = st + torch.outer(kk, float(beta[b, t, head]) * (vv - st.T @ kk))
+                state[b, head] = st
+                assert torch.allclose(out[b, t, head].double(), st.T @ q[b, t, head].double(), atol=1e-4)
+    assert torch.allclose(s.double(), state, atol=1e-4)
+
+
+def test_mxfp4_dequantisation_matches_the_bitwise_decoding():
+    gen = torch.Generator().manual_seed(5)
+    blocks = torch.randint(0, 256, (3, 4, 32), dtype=torch.uint8, generator=gen)
+    scales = torch.randint(120, 130, (3, 4, 2), dtype=torch.uint8, generator=gen)
+    assert torch.equal(dequantize_mxfp4(blocks, scales, torch.float32).double(), decode_mxfp4(blocks, scales))
+    # by hand: byte 0x2F holds 0xF (-6) then 0x2 (1.0); scale byte 128 is 2^1
+    one = dequantize_mxfp4(torch.tensor([[[0x2F] + [0] * 15]], dtype=torch.uint8),
+                           torch.tensor([[[128]]], dtype=torch.uint8), torch.float32)
+    assert one[0, 0, :2].tolist() == [-12.0, 2.0]
+
+
+def test_prefill_slots_skip_what_a_window_does_not_keep():
+    step = prefill_step(1, 10, "cpu", {"w": [[7, 3, 9]], "f": [[1, 2, 5]]}, {"w": 4, "f": 4}, {"w": 4, "f": None})
+    # window 4 of 10 tokens: the kept blocks start at block (10 - 4) // 4 = 1; tokens 0-3 are not stored
+    assert step.slots["w"].tolist() == [-1] * 4 + [12, 13, 14, 15, 36, 37]
+    assert step.slots["f"].tolist() == [4, 5, 6, 7, 8, 9, 10, 11, 20, 21]
+
+
+def test_write_cache_masks_and_scales_fp8():
+    cache = torch.zeros(2, 4, 1, 2, dtype=torch.float8_e4m3fn)
+    values = torch.tensor([[[1.0, 2.0]], [[3.0, 4.0]]])
+    write_cache(cache, values, torch.tensor([-1, 6]), scale=0.5, masked=True)
+    flat = cache.view(-1, 1, 2).float()
+    assert flat[6].tolist() == [[6.0, 8.0]] and float(flat.abs().sum()) == 14.0  # stored as value / scale
+
+
+def test_torch_paged_attention_chunks_give_the_same_output(monkeypatch):
+    gen = torch.Generator().manual_seed(6)
+    k, v = torch.randn(20, 4, 2, 8, generator=gen), torch.randn(20, 4, 2, 8, generator=gen)
+    q = torch.randn(5, 4, 8, generator=gen)
+    table = torch.randperm(20, generator=gen)[:15].view(5, 3).to(torch.int32)
+    lens = torch.tensor([12, 1, 7, 9, 11], dtype=torch.int32)
+    whole = paged.torch_paged_attention(q, k, v, table, lens, 5, 0.3)
+    monkeypatch.setattr(paged, "GATHER_LIMIT", 1)
+    assert torch.allclose(paged.torch_paged_attention(q, k, v, table, lens, 5, 0.3), whole, atol=1e-6)
+
+
+# ---- shapes of the real models --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model,tp", [("meta-llama/Llama-3.1-8B-Instruct", 1), ("Qwen/Qwen3-14B", 1),
+                                      ("meta-llama/Llama-3.1-70B-Instruct", 2), ("meta-llama/Llama-3.1-70B-Instruct", 8),
+                                      ("mistralai/Mixtral-8x7B-v0.1", 2), ("deepseek-ai/DeepSeek-V2-Lite", 1),
+                                      ("meta-llama/Llama-3.2-1B-Instruct", 1)])
+def test_rank_weights_are_the_checkpoint_share(model, tp):
+    """The forward pass's tensors of one rank add up to the checkpoint's bytes / tp (the bundled specs' exact
+    parameter counts, cited in model_specs/), within the vocabulary padding vLLM adds (a multiple of 64)."""
+    raw = []
+    spec = resolve(model, raw_out=raw)
+    arch = architecture(raw[0], spec, tp)
+    padding = (arch.padded_vocab - arch.vocab) * arch.hidden * 2 * 2 // tp
+    replicated = sum(s.elements(1) * 2 for s in rank_weights(arch) if s.axis is None)  # norms, routers: on every rank
+    assert abs(weight_bytes(arch) - spec.weights.bytes / tp) <= padding + replicated * (tp - 1) / tp
+    assert replicated < 0.005 * spec.weights.bytes  # MLA kv_a projections and routers are the largest
+
+
+def test_shard_slices_by_hand():
+    # fused QKV of 4 query heads and 2 KV heads of dim 8 at tp 4: query heads one per rank, each KV head on 2 ranks
+    qkv = WeightSpec("qkv", (64, 16), "model", 0, ((32, 4), (16, 2), (16, 2)))
+    assert qkv.shape(4) == (24, 16)  # 8 query rows + one 8-row K head + one 8-row V head
+    assert shard_slices(qkv, 0, 4) == [(0, 8), (32, 40), (48, 56)]
+    assert shard_slices(qkv, 3, 4) == [(24, 32), (40, 48), (56, 64)]
+    down = WeightSpec("down", (16, 96), "model", 1, ((96, 96),))
+    assert down.shape(2) == (16, 48) and shard_slices(down, 1, 2) == [(48, 96)]
+
+
+def test_architecture_reads_the_config():
+    a = architecture(LLAMA3_8B, parse_config(LLAMA3_8B, "llama"), 2)
+    assert (a.heads_rank, a.kv_heads_rank, a.head_dim, a.vocab_rank) == (16, 4, 128, 64128)
+    assert {layer.mixer for layer in a.layers} == {"attention"} and not a.experts
+    d = architecture(DEEPSEEK_V2_LITE, parse_config(DEEPSEEK_V2_LITE, "dsv2"), 1)
+    assert (d.kv_lora_rank, d.qk_rope_dim, d.v_head_dim, d.experts, d.top_k) == (512, 64, 128, 64, 6)
+    assert [layer.ffn for layer in d.layers[:2]] == ["dense", "moe"] and not d.renormalize
+    assert d.shared_intermediate == 2 * 1408
+
+
+def test_no_usable_kernel_is_one_clear_error():
+    """Where the bundled kernel cannot run (no NVRTC, no CUDA device: this CPU machine), verify stops with one
+    sentence instead of timing something else."""
+    from kvplan.errors import KvplanError
+    from kvplan.kernels import kernel_unavailable_reason
+
+    if kernel_unavailable_reason() is None:
+        pytest.skip("the kernel can run here")
+    with pytest.raises(KvplanError, match=r"^kvplan verify times decode with its bundled CUDA kernel, which cannot "
+                                          r"run here \(.+\); pip install 'kvplan\[gpu\]'"):
+        paged.PagedAttention("cuda")

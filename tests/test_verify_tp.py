@@ -1,0 +1,56 @@
+"""`kvplan verify --tp N`'s process plumbing on the CPU: two processes (torch.multiprocessing spawn), one gloo
+group, each rank building its shard of one seeded set of full weights with vLLM's sharding, the all-reduces of
+the row-parallel layers and the vocabulary-parallel embedding, the gathered logits; the ranks' logits must be the
+single-process float64 reference's. On GPUs the same launcher runs NCCL (kvplan/gpu/tp.py)."""
+
+import os
+
+import pytest
+
+from tiny_models import TINY
+
+torch = pytest.importorskip("torch")
+
+from kvplan.errors import KvplanError  # noqa: E402
+from kvplan.gpu.reference import Reference  # noqa: E402
+from kvplan.gpu.tp import NCCL_ENV, forward_check, launch  # noqa: E402
+from kvplan.gpu.weights import full_weights  # noqa: E402
+from kvplan.model import parse_config  # noqa: E402
+from kvplan.verify.arch import architecture  # noqa: E402
+
+MODELS = ["llama", "gemma3", "gpt_oss", "deepseek_v2", "qwen3_next"]
+PROMPT = [3, 17, 5, 99, 42, 7, 1, 0, 64, 12, 100]
+
+
+def test_two_gloo_ranks_match_the_reference():
+    cases = [(TINY[name], 7, PROMPT, 2) for name in MODELS]
+    ranks = launch(forward_check, (cases,), 2, "gloo", timeout_s=300)
+    for name, got0, got1 in zip(MODELS, ranks[0], ranks[1]):
+        raw = TINY[name]
+        arch = architecture(raw, parse_config(raw, name), 1)
+        ref = Reference(arch, full_weights(arch, 7))
+        for token in PROMPT:
+            want = ref.step(token)
+        for step, (a, b) in enumerate(zip(got0, got1)):
+            a, b = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
+            scale = want.abs().max()
+            assert float((a - want).abs().max() / scale) < 1e-4, (name, step)
+            assert float((a - b).abs().max() / scale) < 1e-5, (name, step)  # every rank holds the whole logits
+            if step < len(got0) - 1:
+                want = ref.step(int(a.argmax()))
+
+
+def _fails_on_rank_one(rank, world, backend):
+    from kvplan.gpu.tp import init_group
+
+    init_group(rank, world, backend)
+    assert all(os.environ.get(k) == v for k, v in NCCL_ENV.items())  # NVLink multicast off in every process
+    if rank == 1:
+        raise KvplanError("rank one could not build its shard")
+    torch.distributed.barrier()  # rank 0 waits on a collective that never completes: the launcher ends it
+    return "never"
+
+
+def test_a_failing_rank_ends_the_group_with_its_message():
+    with pytest.raises(KvplanError, match=r"^rank 1: rank one could not build its shard\.$"):
+        launch(_fails_on_rank_one, (), 2, "gloo", timeout_s=120)

@@ -1,0 +1,31 @@
+"""Tiny configs of every architecture verify's forward pass covers (real field names, toy sizes): the CPU
+tests run the model code on them against the float64 reference."""
+
+BASE = {"torch_dtype": "bfloat16", "max_position_embeddings": 4096, "vocab_size": 128, "hidden_size": 64,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "rms_norm_eps": 1e-6}
+
+TINY = {
+    "llama": {**BASE, "model_type": "llama", "intermediate_size": 96, "num_hidden_layers": 2,
+              "tie_word_embeddings": True, "rope_theta": 500000.0},
+    "gemma3": {**BASE, "model_type": "gemma3_text", "intermediate_size": 96, "num_hidden_layers": 3,
+               "sliding_window": 8, "sliding_window_pattern": 3, "query_pre_attn_scalar": 16,
+               "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0},
+    "mixtral": {**BASE, "model_type": "mixtral", "intermediate_size": 32, "num_hidden_layers": 2,
+                "num_local_experts": 4, "num_experts_per_tok": 2, "tie_word_embeddings": False},
+    "gpt_oss": {**BASE, "model_type": "gpt_oss", "intermediate_size": 64, "num_hidden_layers": 2,
+                "layer_types": ["sliding_attention", "full_attention"], "sliding_window": 8,
+                "num_local_experts": 4, "num_experts_per_tok": 2, "tie_word_embeddings": False,
+                "quantization_config": {"quant_method": "mxfp4"}},
+    "deepseek_v2": {**BASE, "model_type": "deepseek_v2", "intermediate_size": 96, "num_hidden_layers": 2,
+                    "num_key_value_heads": 4, "kv_lora_rank": 32, "qk_nope_head_dim": 16, "qk_rope_head_dim": 8,
+                    "v_head_dim": 16, "n_routed_experts": 4, "num_experts_per_tok": 2, "n_shared_experts": 1,
+                    "moe_intermediate_size": 32, "first_k_dense_replace": 1, "routed_scaling_factor": 1.5},
+    "deepseek_q_lora": {**BASE, "model_type": "deepseek_v3", "intermediate_size": 96, "num_hidden_layers": 1,
+                        "num_key_value_heads": 4, "q_lora_rank": 24, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
+                        "qk_rope_head_dim": 8, "v_head_dim": 16, "norm_topk_prob": True},
+    "qwen3_next": {**BASE, "model_type": "qwen3_next", "intermediate_size": 96, "num_hidden_layers": 4,
+                   "full_attention_interval": 2, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+                   "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_conv_kernel_dim": 4,
+                   "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+                   "shared_expert_intermediate_size": 32, "norm_topk_prob": True, "decoder_sparse_step": 1},
+}
