@@ -23,6 +23,7 @@ from .describe import model_summary
 MAX_PLANS = 256
 MAX_BLOCK_SIZE = 2**16
 MAX_PREFILL_CHUNKS = 2**15  # prompt chunks priced one by one (plan/prefill.py, the engine's admission): per run
+MAX_LAYER_PLANS = 2**13  # plans x decoder layers per run: the engine model walks every layer of a plan ~10 times
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,11 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         device = replace(device, memory_bytes=memory)
     default_context = not contexts
     contexts = contexts or [default_max_model_len(spec)]
+    layer_plans = len(contexts) * len(kv_dtypes) * len(tps) * spec.num_hidden_layers
+    if layer_plans > MAX_LAYER_PLANS:
+        raise KvplanError(f"the sweep asks for {layer_plans // spec.num_hidden_layers:,} plans of a "
+                          f"{spec.num_hidden_layers:,}-layer model; at most {MAX_LAYER_PLANS:,} plans x layers per "
+                          f"run ({MAX_LAYER_PLANS // spec.num_hidden_layers:,} plans of this model).")
     _bounded_prefill(contexts, input_len, max_num_batched_tokens, device, len(kv_dtypes) * len(tps))
 
     def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True):

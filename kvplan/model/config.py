@@ -47,7 +47,8 @@ def _ints(names: str, minimum: int, maximum: int) -> dict:
 
 # Every field a rule reads: (kind, minimum, maximum) for integers, or the kind of value. A field that is
 # present (not null) must hold to this whether or not this model's rules end up reading it. Names too generic
-# to mean the same in every family ("bias", "use_bias") are checked by the getter that reads them instead.
+# to mean the same in every family ("bias", "use_bias"), or whose type differs between families
+# (sliding_window_pattern: 6 in Gemma 3, "LLLG" in EXAONE 4), are checked by the getter that reads them instead.
 FIELDS = {
     **_ints("num_hidden_layers n_layer num_layers n_layers", 1, MAX_LAYERS),
     **_ints("num_attention_heads n_head num_heads n_heads num_key_value_heads num_kv_heads n_head_kv n_kv_heads "
@@ -55,7 +56,7 @@ FIELDS = {
             "linear_num_key_heads linear_num_value_heads linear_key_head_dim linear_value_head_dim "
             "linear_conv_kernel_dim mamba_num_heads mamba_head_dim ssm_state_size mamba_d_state n_groups "
             "mamba_n_groups conv_kernel mamba_d_conv mamba_expand attn_layer_period full_attention_interval "
-            "sliding_window_pattern no_rope_layer_interval moe_layer_freq expert_layer_period num_ln_in_parallel_attn",
+            "no_rope_layer_interval moe_layer_freq expert_layer_period num_ln_in_parallel_attn",
             1, MAX_COUNT),
     # zero means "none" for these (no q low-rank, dense model, no shared expert, every layer MoE...)
     **_ints("intermediate_size n_inner ffn_hidden_size moe_intermediate_size intermediate_size_mlp "
