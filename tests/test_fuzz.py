@@ -24,7 +24,7 @@ from kvplan.plan.plan import plan
 from kvplan.render import emit
 
 CI = bool(os.environ.get("CI"))
-FAST = dict(deadline=None, derandomize=CI, suppress_health_check=[HealthCheck.function_scoped_fixture,
+FAST = dict(deadline=None, derandomize=CI, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                       HealthCheck.too_slow])
 
 BASES = [yaml.safe_load(p.read_text())["config"] for p in bundled_files()] + \
