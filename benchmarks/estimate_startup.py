@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 
-CHECK = ("import sys, runpy; sys.argv = ['kvplan', 'estimate', {model!r}, '--format', 'json'];\n"
-         "try:\n    runpy.run_module('kvplan', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+# `python -m kvplan` leaves through os._exit (kvplan/cli.py finish), so the probe calls main() itself.
+CHECK = ("import sys\nfrom kvplan.cli import main\nmain(['estimate', {model!r}, '--format', 'json'])\n"
          "print(json.dumps(sorted(m for m in ('torch', 'huggingface_hub', 'cuda') if m in sys.modules)),"
          " file=sys.stderr)")
 

@@ -490,8 +490,8 @@ def _hub_error(model_id: str, exc: Exception, seconds: float) -> KvplanError:
     bundled = "it is not bundled (see `kvplan models`)"
     if isinstance(exc, _Deadline):
         return FieldError("hub_timeout", f"({seconds:g} s) ran out before the Hugging Face Hub answered for "
-                                         f"{model_id}; raise it, check the network, or pass a local config.json "
-                                         f"({bundled}).{did_you_mean(model_id)}")
+                                         f"{model_id}; raise it, check the network, or pass a local config.json; "
+                                         f"{bundled}.{did_you_mean(model_id)}")
     if isinstance(exc, errors.GatedRepoError):
         return KvplanError(f"model {model_id} is gated on the Hugging Face Hub: accept its license there and "
                            f"set HF_TOKEN to a token with access.")
