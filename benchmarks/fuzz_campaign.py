@@ -36,7 +36,6 @@ import os
 import random
 import resource
 import signal
-import string
 import struct
 import sys
 import tempfile
@@ -276,7 +275,8 @@ def config_text(config: dict, rng: random.Random) -> bytes:
     elif roll < 0.06:
         text = "[" + text + "]"
     elif roll < 0.07:
-        text = text.replace('"num_hidden_layers": ', '"num_hidden_layers": ' + "9" * rng.choice([20, 400, 4400]) + " + ")
+        nines = "9" * rng.choice([20, 400, 4400])
+        text = text.replace('"num_hidden_layers": ', '"num_hidden_layers": ' + nines + " + ")
     return text.encode()
 
 
@@ -355,7 +355,8 @@ def flag_values(rng: random.Random) -> dict:
                         "1e18", "80GB", "1" * 5000],
         "--gpu-memory": ["80GB", "1e308GiB", "0", "nan", digits400, "79.2GiB", "-1GiB"],
         "--gpu-util": ["0.9", "nan", "inf", "-0.1", "1e-300", "2", "1", "0", "abc"],
-        "--tp": ["1", "0", "3", "1,2,4,8", "99999999999999999999", "²", "64", "1,2,4,8,16,32,64", ",".join(["2"] * 64)],
+        "--tp": ["1", "0", "3", "1,2,4,8", "99999999999999999999", "²", "64", "1,2,4,8,16,32,64",
+                 ",".join(["2"] * 64)],
         "--block-size": ["16", "0", "3", "1048576", "-16", "1e3", "2", "99999999999999999999999"],
         "--max-num-batched-tokens": ["8192", "0", digits400, "-1", "1099511627776"],
         "--revision": ["main", "../x", "a/b", "x" * 300, "refs/pr/1", "..", "0123456789abcdef0123456789abcdef01234567"],
@@ -426,7 +427,8 @@ def deployment_text(rng: random.Random, model: str) -> str:
     elif roll == 5:
         text += "  - !!python/object/apply:os.system ['true']\n"
     elif roll == 6:
-        text = "deployments:\n  - name: x\n    model: " + model + "\n    tp: 2\n    gpu: " + "[" * 20000 + "]" * 20000 + "\n"
+        deep = "[" * 20000 + "]" * 20000
+        text = "deployments:\n  - name: x\n    model: " + model + "\n    tp: 2\n    gpu: " + deep + "\n"
     elif roll == 7:
         text = text.replace("name: d0", rng.choice(['name: "::error::pwned"', 'name: "a\\n::error::b"',
                                                     "name: '##[error]x'", "name: \"\\u2028::warning::x\""]))
@@ -618,7 +620,8 @@ def main() -> None:
             problems = {k: v for k, v in tally.counts.items() if not k.startswith(("runs", "exit ", "reruns"))}
             print(f"{name}: {count} inputs, {tally.counts['runs']} runs in {seconds:.0f} s (slowest "
                   f"{tally.slowest:.2f} s wall, {tally.slowest_cpu:.2f} s CPU; reruns "
-                  f"{tally.counts['reruns after 5 s of wall time']}); exits {dict(sorted((k, v) for k, v in tally.counts.items() if k.startswith('exit ')))}; "
+                  f"{tally.counts['reruns after 5 s of wall time']}); exits "
+                  f"{dict(sorted((k, v) for k, v in tally.counts.items() if k.startswith('exit ')))}; "
                   f"problems {problems or 'none'}", flush=True)
             for kind, examples in tally.examples.items():
                 for example in examples:

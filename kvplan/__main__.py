@@ -3,7 +3,6 @@ typer, rich or the Hub client load, so that an interrupt at any moment prints on
 
 import os
 import signal
-import sys
 
 
 def _interrupted(signum, frame) -> None:

@@ -58,7 +58,7 @@ class ReaderLeft(Exception):
 
 def hub_deadline(value):
     """The --hub-timeout of one command, for the Hub reads inside it."""
-    from .model.sources import hub_deadline as deadline
+    from .model.hub import hub_deadline as deadline
 
     return deadline(value)
 SUFFIXES = "vLLM's suffixes: k/m = 10^3/10^6, K/M = 2^10/2^20 (32K = 32,768; 32k = 32,000; 1M = 1,048,576)"

@@ -11,7 +11,7 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
 from ..model.precision import check_kv_dtype
-from ..model.sources import check_revision
+from ..model.hub import check_revision
 from ..plan.catalog import find_gpu
 from ..units import parse_size, parse_tokens, require_fraction, require_positive
 
@@ -132,7 +132,8 @@ def _read_yaml(path: str):
     """The YAML file's root node, or one-sentence FieldError('file') naming the file."""
     import yaml  # only deployment files need it
 
-    from ..model.sources import existing_path, read_regular
+    from ..model.files import read_regular
+    from ..model.sources import existing_path
 
     target = existing_path(path)
     if target is None:

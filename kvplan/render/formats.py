@@ -19,9 +19,11 @@ import re
 from typing import Iterable
 
 # Keys whose values count something: integers (or null), never floats.
-INTEGER_KEY = re.compile(r"(bytes|_tokens|_blocks|blocks_per|parameters)$|^(context|tp|pp|block_size|batch|input_len|"
+INTEGER_KEY = re.compile(r"(bytes|_tokens|_blocks|blocks_per|parameters)$|"
+                         r"^(context|tp|pp|block_size|batch|input_len|"
                          r"num_hidden_layers|num_attention_heads|num_key_value_heads|head_dim|hidden_size|"
-                         r"kv_heads_per_gpu|kv_blocks|num_gpu_blocks|max_model_len|max_position_embeddings|batch_at_max|"
+                         r"kv_heads_per_gpu|kv_blocks|num_gpu_blocks|max_model_len|max_position_embeddings|"
+                         r"batch_at_max|"
                          r"min_concurrency|contiguous_max_concurrency|line)$|_bytes_|bytes_per_")
 NOT_INTEGER_KEY = re.compile(r"(_per_s|_ms|_s|_fraction|_util|ratio)$")
 LINE_BREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")

@@ -1,0 +1,113 @@
+"""The bundled specs (model_specs/*.yaml, one per Hub id, each value's source cited): finding one by id or alias,
+loading it, and the "did you mean" that points a near-miss id at one."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional
+
+from ..errors import KvplanError
+from .parse import parse_config
+from .spec import ModelSpec, Weights
+
+PACKAGE = Path(__file__).resolve().parent.parent
+# Wheels carry the specs inside the package; a source checkout keeps them at the repository root.
+SPEC_DIRS = (PACKAGE / "_model_specs", PACKAGE.parent / "model_specs")
+
+
+def _load_yaml(path: Path):
+    import yaml  # only bundled specs (our own files) need it
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.load(handle, Loader=loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise KvplanError(f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}.") from None
+
+
+def spec_dir() -> Path:
+    for folder in SPEC_DIRS:
+        if folder.is_dir():
+            return folder
+    return SPEC_DIRS[-1]
+
+
+def bundled_files() -> list:
+    return sorted(spec_dir().glob("*.yaml"))
+
+
+def _bundled_weights(info: object, estimate: Weights, name: str) -> Weights:
+    """The spec's exact figures where it has them; a missing byte count is the config's quantisation-aware
+    estimate scaled to the exact parameter count."""
+    if not isinstance(info, dict) or not (info.get("bytes") or info.get("parameters")):
+        return estimate
+    parameters = int(info.get("parameters") or estimate.parameters)
+    stored = info.get("bytes") or estimate.bytes * parameters // max(1, estimate.parameters)
+    how = "bundled spec" if info.get("bytes") else "bundled parameter count, size estimated from config"
+    return Weights(parameters, int(stored), str(info.get("dtype") or estimate.dtype), f"{how} ({name})")
+
+
+def load_bundled(path: Path) -> tuple[dict, ModelSpec]:
+    entry = _load_yaml(path)
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict):
+        raise KvplanError(f"bundled spec {path.name} has no 'config' mapping.")
+    name = str(entry.get("id", path.stem))
+    estimated = parse_config(entry["config"], name)
+    weights = _bundled_weights(entry.get("weights"), estimated.weights, path.name)
+    return entry, replace(estimated, weights=weights)
+
+
+def find_bundled(model_id: str) -> Optional[Path]:
+    wanted = model_id.lower()
+    files = bundled_files()
+    direct = {p.stem.lower(): p for p in files}
+    hit = direct.get(wanted.replace("/", "--"))
+    if hit:
+        return hit
+    for path in files:  # aliases (instruct/chat variants) only when the file name misses
+        if wanted not in path.read_text(encoding="utf-8").lower():
+            continue  # a plain text scan skips parsing YAML files that cannot hold the id
+        entry = _load_yaml(path)
+        aliases = entry.get("aliases") or [] if isinstance(entry, dict) else []
+        if wanted in {str(a).lower() for a in aliases}:
+            return path
+    return None
+
+
+@lru_cache(maxsize=1)
+def bundled_names() -> tuple:
+    """Every bundled id and alias, as written in the specs."""
+    names = []
+    for path in bundled_files():
+        entry = _load_yaml(path)
+        if isinstance(entry, dict):
+            names += [str(entry.get("id", path.stem))] + [str(a) for a in entry.get("aliases") or []]
+    return tuple(names)
+
+
+def did_you_mean(model_id: str) -> str:
+    """' Did you mean X (bundled)?' for an id a typo away from a bundled id or alias (case, a transposition,
+    a wrong or missing owner), else ''."""
+    import difflib
+
+    def ratio(a: str, b: str) -> float:
+        return difflib.SequenceMatcher(None, a, b).ratio()
+
+    wanted = model_id.lower()
+    if len(wanted) > 200:  # no bundled id is that long, and comparing costs its length squared
+        return ""
+    scored = []
+    for name in bundled_names():
+        low = name.lower()
+        score = max(ratio(wanted, low), ratio(wanted.rsplit("/", 1)[-1], low.rsplit("/", 1)[-1]) - 0.01)
+        scored.append((score, name))
+    best = max(scored, default=(0.0, ""))[0]
+    if best < 0.85:
+        return ""
+    close = list(dict.fromkeys(name for score, name in sorted(scored, reverse=True) if score >= best - 0.01))
+    return " Did you mean " + " or ".join(close[:3]) + " (bundled)?"

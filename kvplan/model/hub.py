@@ -1,0 +1,247 @@
+"""MODEL ids that are neither bundled nor local: config.json (and the safetensors metadata, for the exact size)
+from the Hugging Face Hub through huggingface_hub, within one total deadline for everything a MODEL asks
+(--hub-timeout, else KVPLAN_HUB_TIMEOUT, else DEFAULT_HUB_TIMEOUT): a HEAD without the client's retries first,
+so that 404 and 401 answer at once and 429/5xx are retried exactly once (after Retry-After when it fits), a
+network failure falls back to the cache as the client does, and the work runs in a thread waited on for the
+deadline, so that a silent or trickling server cannot hold kvplan. Every failure is one sentence; a near-miss
+of a bundled id adds "did you mean"."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import replace
+from pathlib import Path
+from typing import Optional
+
+from ..errors import FieldError, KvplanError, quote
+from .bundled import did_you_mean
+from .files import load_json, weights_from_counts
+from .parse import parse_config
+from .spec import ModelSpec, Weights
+
+# A branch or tag (one path component), a 40-hex commit, or a pull-request ref (refs/pr/N) of the Hub.
+REVISION = re.compile(r"^(?:[0-9a-f]{40}|refs/pr/[0-9]{1,9}|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$", re.ASCII)
+DEFAULT_HUB_TIMEOUT = 10.0  # seconds, for everything one MODEL asks of the Hub
+MAX_HUB_TIMEOUT = 3600.0
+RETRY_STATUS = (429, 500, 502, 503, 504)  # retried once, within the deadline
+MAX_RETRY_WAIT = 3.0  # a Retry-After longer than this is not waited for: the error says what the Hub asked
+
+
+def check_revision(revision) -> Optional[str]:
+    """A Hub revision: a branch or tag, a 40-hex commit, or refs/pr/N. No other '/' and no '..': the Hub
+    client names cache files after the revision."""
+    if revision is None:
+        return None
+    if not isinstance(revision, str) or ".." in revision or not REVISION.match(revision):
+        raise FieldError("revision", f"must be a branch or tag name (letters, digits, '.', '_', '-'), a 40-hex "
+                                     f"commit or refs/pr/N, with no other '/' and no '..'; got {quote(revision)}.")
+    return revision
+
+
+_HUB_TIMEOUT: ContextVar = ContextVar("kvplan_hub_timeout", default=None)
+
+
+@contextmanager
+def hub_deadline(value):
+    """Within this block, Hub access for each MODEL takes at most `value` seconds (None: KVPLAN_HUB_TIMEOUT or
+    the default). The value is checked on entry (FieldError 'hub_timeout')."""
+    token = _HUB_TIMEOUT.set(None if value is None else hub_timeout_seconds(value))
+    try:
+        yield
+    finally:
+        _HUB_TIMEOUT.reset(token)
+
+
+def hub_timeout_seconds(value=None) -> float:
+    """Seconds the Hub may take for one MODEL: `value` (the caller's option) when given, else the enclosing
+    hub_deadline(), else KVPLAN_HUB_TIMEOUT, else DEFAULT_HUB_TIMEOUT."""
+    value = _HUB_TIMEOUT.get() if value is None else value
+    from_env = value is None
+    if from_env:
+        value = os.environ.get("KVPLAN_HUB_TIMEOUT", "").strip() or DEFAULT_HUB_TIMEOUT
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*([0-9]{1,6}(\.[0-9]{0,6})?|\.[0-9]{1,6})\s*", value, re.ASCII):
+        seconds = float(value)
+    else:
+        seconds = -1.0
+    if not 0 < seconds <= MAX_HUB_TIMEOUT:  # NaN fails too
+        problem = f"must be a number of seconds in (0, {MAX_HUB_TIMEOUT:g}], got {quote(value)}."
+        if from_env:
+            raise KvplanError(f"KVPLAN_HUB_TIMEOUT {problem}")
+        raise FieldError("hub_timeout", problem)
+    return seconds
+
+
+class _Deadline(Exception):
+    """The Hub did not answer within the deadline."""
+
+
+def _within(seconds: float, work):
+    """work() in a daemon thread, waited on for at most `seconds`: a Hub that trickles bytes, sleeps or
+    retries cannot hold kvplan past its deadline (the thread is abandoned; the process exits without it)."""
+    outcome: dict = {}
+    done = threading.Event()
+
+    def run():
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="kvplan-hub", daemon=True).start()
+    if not done.wait(max(seconds, 0.0)):
+        raise _Deadline()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return env or bool(getattr(constants, "HF_HUB_OFFLINE", False))
+
+
+def _status(exc: Exception) -> Optional[int]:
+    return getattr(getattr(exc, "response", None), "status_code", None)
+
+
+def _retry_after(exc: Exception) -> float:
+    """Seconds the Hub asks us to wait (Retry-After in seconds; 1 when it does not say or says a date)."""
+    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+    text = str(headers.get("Retry-After", "1")).strip()
+    return float(text) if re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,3})?", text) else 1.0
+
+
+def _cached_config(model_id: str, revision: Optional[str]) -> Optional[str]:
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return hf_hub_download(model_id, "config.json", revision=revision, local_files_only=True)
+    except Exception:  # not in the cache (or the cache is unreadable): the Hub's own error is the one to give
+        return None
+
+
+def _fetch_config(model_id: str, revision: Optional[str], deadline: float) -> str:
+    """Path of config.json in the Hub cache. One HEAD first, without the client's retries, so that 404/401
+    come back at once and 429/5xx are retried exactly once (after Retry-After, when it fits the deadline); a
+    network failure falls back to a cached copy, as huggingface_hub does; then the client downloads."""
+    import inspect
+
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if _offline():
+        return hf_hub_download(model_id, "config.json", revision=revision, local_files_only=True)
+    url = hf_hub_url(model_id, "config.json", revision=revision)
+    no_retry = {"retry_on_errors": False} if "retry_on_errors" in inspect.signature(get_hf_file_metadata).parameters \
+        else {}
+    for attempt in (1, 2):
+        # the client's own per-request timeout, or a little past the deadline (which then speaks first)
+        left = min(deadline - time.monotonic() + 0.5, float(constants.HF_HUB_ETAG_TIMEOUT or 10))
+        try:
+            get_hf_file_metadata(url, timeout=max(left, 0.1), **no_retry)
+            break
+        except HfHubHTTPError as exc:
+            if _status(exc) not in RETRY_STATUS:
+                raise
+            wait = _retry_after(exc)
+            if attempt == 2 or wait > MAX_RETRY_WAIT or wait + 0.5 > deadline - time.monotonic():
+                return _cached_config(model_id, revision) or _raise(exc)
+            time.sleep(wait)
+        except Exception as exc:  # network down, DNS, timeout: a cached copy still answers
+            return _cached_config(model_id, revision) or _raise(exc)
+    return hf_hub_download(model_id, "config.json", revision=revision,
+                           etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
+
+
+def _raise(exc: Exception):
+    raise exc
+
+
+def _hub_error(model_id: str, exc: Exception, seconds: float) -> KvplanError:
+    from huggingface_hub import errors
+
+    bundled = "it is not bundled (see `kvplan models`)"
+    if isinstance(exc, _Deadline):
+        return FieldError("hub_timeout", f"({seconds:g} s) ran out before the Hugging Face Hub answered for "
+                                         f"{model_id}; raise it, check the network, or pass a local config.json; "
+                                         f"{bundled}.{did_you_mean(model_id)}")
+    if isinstance(exc, errors.GatedRepoError):
+        return KvplanError(f"model {model_id} is gated on the Hugging Face Hub: accept its license there and "
+                           f"set HF_TOKEN to a token with access.")
+    if isinstance(exc, errors.RepositoryNotFoundError):
+        return KvplanError(f"model {model_id} was not found on the Hugging Face Hub and {bundled}; check the id "
+                           f"(private repos need HF_TOKEN).{did_you_mean(model_id)}")
+    if isinstance(exc, errors.RevisionNotFoundError):
+        return FieldError("revision", f"was not found in {model_id} on the Hugging Face Hub.")
+    if isinstance(exc, errors.LocalEntryNotFoundError):
+        if _offline():
+            return KvplanError(f"model {model_id} is not bundled and not in the Hugging Face cache, and "
+                               f"HF_HUB_OFFLINE is set; unset it or pass a local config.json.{did_you_mean(model_id)}")
+        return KvplanError(f"could not reach the Hugging Face Hub for {model_id} ({bundled}); check the network "
+                           f"or pass a local config.json.{did_you_mean(model_id)}")
+    if isinstance(exc, errors.EntryNotFoundError):  # remote: the repo exists, the file does not
+        return KvplanError(f"model {model_id} has no config.json on the Hugging Face Hub.")
+    if isinstance(exc, errors.HfHubHTTPError):
+        status = _status(exc) or "an error"
+        wait = _retry_after(exc)
+        again = (f"it asks to retry in {wait:g} s" if wait > MAX_RETRY_WAIT else "also when asked again")
+        what = " (rate limited)" if status == 429 else ""
+        return KvplanError(f"the Hugging Face Hub answered {status}{what} for {model_id}, {again}; {bundled}.")
+    if "timeout" in type(exc).__name__.lower():
+        return KvplanError(f"could not reach the Hugging Face Hub for {model_id}: the request timed out; "
+                           f"{bundled}.")
+    return KvplanError(f"could not reach the Hugging Face Hub for {model_id} ({type(exc).__name__}); check the "
+                       f"network or pass a local config.json; {bundled}.{did_you_mean(model_id)}")
+
+
+def _hub_weights(model_id: str, revision: Optional[str], seconds: float) -> tuple[Optional[Weights], str]:
+    """Exact size from the repo's safetensors metadata within `seconds`; (None, why not) otherwise."""
+    from huggingface_hub import get_safetensors_metadata
+
+    if _offline():
+        return None, ""
+    if seconds < 0.2:
+        return None, "checkpoint size estimated from the config: no time left for its safetensors metadata"
+    try:
+        meta = _within(seconds, lambda: get_safetensors_metadata(model_id, revision=revision,
+                                                                  timeout=max(seconds, 0.1)))
+        counts = {str(k): int(v) for k, v in dict(meta.parameter_count).items()}
+    except _Deadline:
+        return None, ("checkpoint size estimated from the config: its safetensors metadata did not arrive "
+                      "within the Hub deadline (--hub-timeout or KVPLAN_HUB_TIMEOUT raises it)")
+    except Exception:  # no safetensors, or the Hub failed after config.json came: estimate instead
+        return None, ""
+    return weights_from_counts(counts, "safetensors metadata"), ""
+
+
+def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = None,
+             timeout: Optional[float] = None) -> ModelSpec:
+    from huggingface_hub.utils import disable_progress_bars, logging
+
+    # Our one-line errors replace the client's retry warnings and progress bars on stderr.
+    logging.set_verbosity_error()
+    disable_progress_bars()
+
+    seconds = hub_timeout_seconds(timeout)
+    deadline = time.monotonic() + seconds
+    try:
+        config = _within(seconds, lambda: _fetch_config(model_id, revision, deadline))
+    except Exception as exc:  # every failure becomes one sentence; see _hub_error
+        raise _hub_error(model_id, exc, seconds) from None
+    raw = load_json(Path(config))
+    if raw_out is not None:
+        raw_out.append(raw)
+    weights, note = _hub_weights(model_id, revision, deadline - time.monotonic())
+    spec = parse_config(raw, model_id, weights)
+    return replace(spec, notes=spec.notes + (note,)) if note else spec
