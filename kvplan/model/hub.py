@@ -219,7 +219,7 @@ def _hub_weights(model_id: str, revision: Optional[str], seconds: float) -> tupl
         counts = {str(k): int(v) for k, v in dict(meta.parameter_count).items()}
     except _Deadline:
         return None, ("checkpoint size estimated from the config: its safetensors metadata did not arrive "
-                      "within the Hub deadline (--hub-timeout or KVPLAN_HUB_TIMEOUT raises it)")
+                      "within the Hub deadline (hub_timeout, or KVPLAN_HUB_TIMEOUT, raises it)")
     except Exception:  # no safetensors, or the Hub failed after config.json came: estimate instead
         return None, ""
     return weights_from_counts(counts, "safetensors metadata"), ""
