@@ -12,7 +12,7 @@ from kvplan.model.precision import PRECISIONS
 from kvplan.model.sources import resolve
 from kvplan.plan.catalog import COMPUTE, FITTED, SpeedProfile, find_gpu, speed_profile
 from kvplan.plan.prefill import prefill
-from kvplan.plan.speed import basis, decode, engine_ms, weights_read_bytes
+from kvplan.plan.speed import basis, decode, engine_ms
 from kvplan.plan.work import _attended, decode_work, linear_flops, prefill_work, touched_share, weight_bytes_read
 
 BF16 = PRECISIONS["bf16"]
@@ -230,12 +230,6 @@ def test_gpus_without_measurements_borrow_the_nearest_architecture_and_say_so():
     unknown = replace(find_gpu("h100"), name="GH200")
     profile = speed_profile(unknown)
     assert "no compute figures for GH200" in profile.fallback and profile.compute == COMPUTE["H100-80GB-SXM"]
-
-
-def test_verify_roofline_helpers_use_the_group_proportions():
-    spec = spec_of("meta-llama/Meta-Llama-3-8B")
-    # a checkpoint share of 16,060,522,496 bytes streams all but the embedding's share
-    assert weights_read_bytes(spec, 16_060_522_496, 1) == 15_009_849_344
 
 
 @pytest.mark.parametrize("model", ["openai/gpt-oss-120b", "Qwen/Qwen3-Next-80B-A3B-Thinking", "google/gemma-3-27b-it",

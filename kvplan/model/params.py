@@ -60,7 +60,7 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
     return f"{method or 'quantized'} {bits}-bit", {"bits": bits, "group": -1, "plain": True}
 
 
-def _quantized_bytes(fmt: str, opts: dict, rows: int, cols: int) -> float:
+def quantized_bytes(fmt: str, opts: dict, rows: int, cols: int) -> float:
     """Stored bytes of one rows x cols linear weight matrix in a quantised format."""
     n = rows * cols
     if fmt == "mxfp4":
@@ -87,7 +87,7 @@ def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int) -> tuple[float
     quantized = bool(fmt) and tensor.linear and (
         tensor.group == "experts" if fmt == "mxfp4" else tensor.group in QUANTIZED_GROUPS)
     if quantized:
-        return tensor.copies * _quantized_bytes(fmt, opts, tensor.rows, tensor.cols), True
+        return tensor.copies * quantized_bytes(fmt, opts, tensor.rows, tensor.cols), True
     return model_bytes * tensor.elements, False
 
 

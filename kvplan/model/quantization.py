@@ -7,7 +7,7 @@ fp8, awq and gptq quantise every LinearBase layer and the fused MoE experts (Fp8
 GPTQConfig.get_quant_method), never the embedding or the LM head (VocabParallelEmbedding / ParallelLMHead);
 mxfp4 quantises the routed experts only (Mxfp4Config.get_quant_method returns UnquantizedLinearMethod for
 linear layers). Bytes per quantised parameter are the parameter groups' own per-format rule
-(params.quantized_format, params._quantized_bytes) on a hidden x hidden matrix: fp8 as vLLM quantises a 16-bit
+(params.quantized_format, params.quantized_bytes) on a hidden x hidden matrix: fp8 as vLLM quantises a 16-bit
 checkpoint online (one scale per matrix), awq/gptq as 4-bit with their default group of 128 (fp16 scale and
 packed zero per group), mxfp4 at 4.25 bits. A checkpoint already quantised one way refuses another
 (vllm/config/model.py ModelConfig._verify_quantization)."""
@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError, quote
-from .params import QUANTIZED_GROUPS, _quantized_bytes, quantized_format
+from .params import QUANTIZED_GROUPS, quantized_bytes, quantized_format
 from .precision import DTYPE_BYTES
 from .spec import ModelSpec, ParamGroup, Weights
 
@@ -31,7 +31,7 @@ DTYPES = {"auto": None, "half": "fp16", "float16": "fp16", "bfloat16": "bf16", "
 def _format_of(method: str, hidden: int) -> tuple:
     """(format name, bytes per parameter, groups it quantises) of `method` applied to a 16-bit checkpoint."""
     fmt, opts = quantized_format({"quant_method": method})
-    per_param = _quantized_bytes(fmt, opts, hidden, hidden) / (hidden * hidden)
+    per_param = quantized_bytes(fmt, opts, hidden, hidden) / (hidden * hidden)
     return fmt, per_param, EXPERTS_ONLY if fmt == "mxfp4" else QUANTIZED_GROUPS
 
 

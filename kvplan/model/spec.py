@@ -72,6 +72,12 @@ class ModelSpec:
         return self.param_count("experts") / max(1, sum(g.parameters for g in self.params))
 
     @cached_property
+    def layer_counts(self) -> tuple:
+        """(layer kind, number of layers) pairs, in first-seen order: sums over the model cost its distinct kinds,
+        not its layers, so a plan's TP and context searches stay fast whatever num_hidden_layers says."""
+        return tuple(Counter(self.layers).items())
+
+    @cached_property
     def attention_layers(self) -> tuple:
         return tuple(layer for layer in self.layers if not isinstance(layer, LinearState))
 

@@ -4,24 +4,16 @@ comes from the layer kinds."""
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from ..model.precision import DTYPE_BYTES, Precision
 from ..model.spec import ModelSpec
 
-_KINDS: dict = {}  # id(spec.layers) -> (layers, ((layer kind, count), ...)): a few specs per process
 
 
 def layer_kinds(spec: ModelSpec) -> tuple:
-    """(layer kind, number of layers) pairs: every sum below costs the distinct kinds, not the layers, so a
-    plan's TP and context searches stay fast whatever num_hidden_layers says."""
-    hit = _KINDS.get(id(spec.layers))
-    if hit is None or hit[0] is not spec.layers:
-        if len(_KINDS) > 64:
-            _KINDS.clear()
-        hit = _KINDS[id(spec.layers)] = (spec.layers, tuple(Counter(spec.layers).items()))
-    return hit[1]
+    """(layer kind, number of layers) pairs of the model (ModelSpec.layer_counts)."""
+    return spec.layer_counts
 
 
 def token_bytes(spec: ModelSpec, tp: int, precision: Precision) -> int:

@@ -19,7 +19,7 @@ from typing import Optional
 from ..model.precision import DTYPE_BYTES, Precision
 from ..model.spec import ModelSpec
 from .catalog import Compute, SpeedProfile
-from .work import PassWork, decode_work, touched_share, weight_bytes_read
+from .work import PassWork, decode_work
 
 ROOFLINE_LABEL = ("physical floor: (weights read by stored precision, routed experts as far as the batch touches "
                   "them, + batch x KV read) / achievable bandwidth (datasheet x 0.89)")
@@ -109,44 +109,3 @@ def decode(spec: ModelSpec, tp: int, precision: Precision, context: int, max_con
     one = decode_work(spec, tp, precision, context, 1)
     return Decode(context, points, bandwidth, int(sum(one.weight_bytes.values())), int(one.kv_bytes),
                   profile_constants(profile, bandwidth))
-
-
-# -- Used by `kvplan verify` (kvplan/gpu/decode.py, kvplan/verify/weights.py): the roofline of a checkpoint held
-# as one buffer of `weights_per_gpu` bytes, read in the parameter groups' proportions.
-
-def expected_touched_share(spec: ModelSpec, batch: int) -> float:
-    return touched_share(spec, batch)
-
-
-def weights_read_parts(spec: ModelSpec, weights_per_gpu: int, batch: int) -> tuple:
-    """(bytes read outside the routed experts, routed-expert bytes read, routed-expert bytes held) of a
-    `weights_per_gpu` checkpoint share in one decode step, in the parameter groups' proportions: no input
-    embedding, routed experts as far as the batch touches their parameters."""
-    stored = sum(g.bytes for g in spec.params)
-    if not stored:
-        return weights_per_gpu, 0, 0
-    read = weight_bytes_read(spec, 1, batch)
-    held = sum(g.bytes for g in spec.params if g.name == "experts")
-    scale = weights_per_gpu / stored
-    experts = read.pop("experts", 0.0)
-    return int(sum(read.values()) * scale), int(experts * scale), int(held * scale)
-
-
-def weights_read_bytes(spec: ModelSpec, weights_per_gpu: int, batch: int) -> int:
-    """Bytes of a `weights_per_gpu` checkpoint share one decode step streams (see weights_read_parts)."""
-    dense, experts, _ = weights_read_parts(spec, weights_per_gpu, batch)
-    return dense + experts
-
-
-@dataclass(frozen=True)
-class Roofline:
-    ms_per_step_batch1: float
-    ms_per_step_at_max: Optional[float]
-
-
-def decode_roofline(spec: ModelSpec, tp: int, precision: Precision, context: int, max_concurrency: int,
-                    bandwidth: float) -> Roofline:
-    def step_ms(batch: int) -> float:
-        return decode_work(spec, tp, precision, context, batch).bytes / bandwidth * 1e3
-
-    return Roofline(step_ms(1), step_ms(max_concurrency) if max_concurrency > 0 else None)

@@ -16,13 +16,12 @@ only the tokens routed to it; plus attention over the tokens each layer reads.""
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
 from ..model.precision import DTYPE_BYTES, Precision
 from ..model.spec import ModelSpec
-from .capacity import read_bytes
+from .capacity import layer_kinds, read_bytes
 
 NOT_STREAMED = ("embed", "vision")
 REPLICATED = ("router", "norms")
@@ -47,11 +46,6 @@ def _group_params(spec: ModelSpec, group) -> int:
     if group.name == "lm_head" and group.parameters == 0:
         return spec.param_count("embed")
     return group.parameters
-
-
-def layer_kinds(spec: ModelSpec) -> tuple:
-    """(layer kind, how many layers) of a model: a long prompt's chunks each ask every kind, not every layer."""
-    return tuple(Counter(spec.layers).items())
 
 
 def kv_read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int, kinds: Optional[tuple] = None) -> int:
