@@ -141,3 +141,16 @@ def test_missing_paths_and_ids(tmp_path):
     _one_line_error(run_kvplan("estimate", tmp_path), "no config.json")
     _one_line_error(run_kvplan("estimate", "../etc/passwd"), "does not exist")
     _one_line_error(run_kvplan("estimate", "org/../../x"), "not a Hugging Face id")
+
+
+def test_csv_cells_of_records_read_back_as_json():
+    """Lists of records (decode points, budget terms) are one JSON cell each; lists of text stay ';'-joined."""
+    out = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192", "--batch", "4",
+                     "--format", "csv")
+    assert out.returncode == 0, out.stderr
+    row = next(csv.DictReader(io.StringIO(out.stdout)))
+    data = json.loads(run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--max-model-len", "8192",
+                                 "--batch", "4", "--format", "json").stdout)["plans"][0]
+    assert json.loads(row["decode_points"]) == data["decode"]["points"]
+    assert [p["batch"] for p in json.loads(row["decode_points"])] == [1, 4, data["max_concurrency"]]
+    assert row["engine_log_lines"].split("; ")[0].startswith("Available KV cache memory")

@@ -73,12 +73,15 @@ def to_yaml(data) -> str:
 
 
 def flatten(row: dict, prefix: str = "") -> dict:
-    """Nested dicts become prefix_key columns; lists become ';'-joined cells."""
+    """Nested dicts become prefix_key columns; lists of plain values become ';'-joined cells, lists of records
+    (decode points, budget terms) one cell of JSON, which a script can read back."""
     flat = {}
     for key, value in row.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(flatten(value, f"{name}_"))
+        elif isinstance(value, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) for v in value):
+            flat[name] = json.dumps(value, separators=(",", ":"))
         elif isinstance(value, (list, tuple)):
             flat[name] = "; ".join(str(v) for v in value)
         else:
