@@ -437,24 +437,6 @@ def _drop_stdout() -> None:
         pass
 
 
-def _interrupted(signum, frame) -> None:
-    """SIGINT in a real process, at any moment (imports, Hub waits, rendering): one line, exit 130."""
-    import os
-
-    try:
-        os.write(2, b"kvplan: interrupted.\n")
-    finally:
-        os._exit(130)
-
-
-def entry() -> None:
-    """The `kvplan` console script (kvplan/__main__.py installs the same handler before this module loads)."""
-    import signal
-
-    signal.signal(signal.SIGINT, _interrupted)
-    finish(main())
-
-
 def finish(code: int) -> None:
     """Flush and leave without the interpreter's teardown: it restores the default SIGINT handling (a Ctrl-C
     there would kill the process without a word) and would wait on nothing kvplan needs (an abandoned Hub

@@ -136,7 +136,7 @@ def test_version_help_and_bare_kvplan():
 def test_shell_completion_offers_gpus_and_dtypes():
     env = {"PYTHONPATH": str(ROOT), "_KVPLAN_COMPLETE": "complete_bash", "COMP_WORDS": "kvplan estimate x --gpu H",
            "COMP_CWORD": "4", "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", "from kvplan.cli import entry; entry()"], capture_output=True,
+    out = subprocess.run([sys.executable, "-c", "from kvplan.__main__ import entry; entry()"], capture_output=True,
                          text=True, env=env, cwd=ROOT, timeout=60).stdout.split()
     assert {"H100-80GB-SXM", "H100-NVL", "H20", "H200"} <= set(out) and "A100-40GB" not in out
 

@@ -356,7 +356,7 @@ def test_no_gpu_fails_in_one_line():
 def test_no_torch_fails_in_one_line():
     code = ("import sys; sys.modules['torch'] = None; "
             "sys.argv = ['kvplan', 'verify', 'meta-llama/Llama-3.1-8B-Instruct']; "
-            "from kvplan.cli import entry; entry()")
+            "from kvplan.__main__ import entry; entry()")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
                             env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
     line = _one_error_line(result)
