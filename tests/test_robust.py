@@ -320,7 +320,7 @@ def test_full_disk_and_closed_stdout_are_one_line(monkeypatch):
     err = io.StringIO()
     monkeypatch.setattr(sys, "stderr", err)
     monkeypatch.setattr(sys, "stdout", FullDisk())
-    monkeypatch.setattr("kvplan.cli._drop_stdout", lambda: None)
+    monkeypatch.setattr("kvplan.cli.app._drop_stdout", lambda: None)
     assert main(["models"]) == 2
     assert err.getvalue() == "kvplan: error: cannot write the output to stdout: No space left on device.\n"
     err.truncate(0), err.seek(0)

@@ -1,0 +1,76 @@
+"""Flags <-> fields: how the command line spells every field the core names (vLLM's flag where vLLM has one,
+kvplan's earlier names as aliases), the help texts, and shell completion. The only module that knows a flag's
+name, with the commands in app.py that declare them."""
+
+from __future__ import annotations
+
+# field (as the core names it) -> the flag a user types (vLLM's spelling where vLLM has the flag)
+FLAGS = {
+    "model": "MODEL", "tp": "--tensor-parallel-size", "pp": "--pipeline-parallel-size",
+    "context": "--max-model-len", "kv_dtype": "--kv-cache-dtype", "block_size": "--block-size",
+    "kv_budget": "--kv-cache-memory-bytes", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
+    "gpu_util": "--gpu-memory-utilization", "max_num_batched_tokens": "--max-num-batched-tokens",
+    "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
+    "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
+    "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
+    "hub_timeout": "--hub-timeout",
+}
+# every spelling of a field's flag; errors and suggestions use the one the user typed
+ALIASES = {
+    "tp": ("-tp", "--tensor-parallel-size", "--tp"), "pp": ("-pp", "--pipeline-parallel-size", "--pp"),
+    "context": ("--max-model-len", "--context", "-c"), "kv_dtype": ("--kv-cache-dtype", "--kv-dtype"),
+    "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"), "gpu_util": ("--gpu-memory-utilization", "--gpu-util"),
+}
+typed_args: list = []  # this run's arguments (set by run.main)
+CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
+
+
+MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
+FORMAT_HELP = "Output format: table (for people), json, yaml or csv (stable for scripts)."
+HUB_TIMEOUT_HELP = ("Seconds the Hugging Face Hub may take for MODEL, all requests together (default 10, or "
+                    "KVPLAN_HUB_TIMEOUT); 404s and gated repos answer at once, 429/5xx are retried once.")
+
+SUFFIXES = "vLLM's suffixes: k/m = 10^3/10^6, K/M = 2^10/2^20 (32K = 32,768; 32k = 32,000; 1M = 1,048,576)"
+CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the model's max_position_embeddings, "
+                f"as vLLM; auto (or -1): the longest that fits, as vLLM's auto-fit. {SUFFIXES}.")
+AUTO_LENGTHS = ("auto", "-1")  # vLLM's human_readable_int_or_auto
+KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float16, bfloat16, fp8 (= fp8_e4m3), "
+                 "fp8_e5m2, fp8_inc, fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "
+                 "nvfp4_4over6, turboquant_k8v4, turboquant_4bit_nc, turboquant_k3v4_nc, turboquant_3bit_nc, "
+                 "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla.")
+KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G = 10 GiB, 10g = 10^10 (vLLM's "
+                  "rule), or 10GiB / 80GB.")
+GPU_UTIL_HELP = "Fraction of GPU memory the engine may use (default: the engine's, 0.92 for vLLM 0.32)."
+DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
+
+
+def _complete_gpu(incomplete: str) -> list:
+    from ..plan.catalog import CATALOG
+
+    return [g.name for g in CATALOG if g.name.lower().startswith(incomplete.lower())]
+
+
+def _complete_kv_dtype(incomplete: str) -> list:
+    from ..model.precision import VLLM_KV_DTYPES
+
+    return [d for d in ("auto", *VLLM_KV_DTYPES) if d.startswith(incomplete.lower())]
+
+
+def _complete_model(incomplete: str) -> list:
+    from ..model.sources import bundled_files
+
+    ids = [p.stem.replace("--", "/") for p in bundled_files()]
+    return [i for i in ids if i.lower().startswith(incomplete.lower())]
+
+
+def flag(field: str) -> str:
+    """The flag for `field`, as vLLM spells it (suggestions teach vLLM's names)."""
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
+
+
+def typed(field: str) -> str:
+    """The flag for `field` as the user typed it in this run (an error names what they wrote), else vLLM's."""
+    for spelling in ALIASES.get(field, ()):
+        if any(arg == spelling or arg.startswith(spelling + "=") for arg in typed_args):
+            return spelling
+    return flag(field)

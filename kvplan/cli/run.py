@@ -1,0 +1,109 @@
+"""One run of the command line: exit codes (0 ok, 1 a check or verdict failed, 2 bad input, 3 a bug in kvplan,
+130 interrupted), one line on stderr for each failure, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+from ..errors import FieldError, KvplanError
+from . import flags
+from .app import ReaderLeft, _drop_stdout, app
+
+def _click_errors() -> tuple:
+    """(usage errors, Abort, Exit) of whichever click typer runs on: vendored since typer 0.26."""
+    try:
+        from typer._click.exceptions import ClickException, UsageError
+        from typer.exceptions import Abort, Exit
+    except ImportError:
+        from click.exceptions import Abort, ClickException, Exit, UsageError
+    return (UsageError, ClickException), Abort, Exit
+
+
+def _bare_help() -> int:
+    """`kvplan` alone: the command list and a first command to try, on stdout, exit 0."""
+    app(args=["--help"], prog_name="kvplan", standalone_mode=False)
+    return 0
+
+
+def say(message: str) -> None:
+    """One line on stderr, whatever `message` holds: whitespace (line breaks included) collapsed, `##[` (a
+    GitHub Actions workflow command anywhere in a log line) escaped, silently dropped when stderr is gone."""
+    line = " ".join(str(message).split()).replace("##[", "##\\x5b")
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _crash_line(exc: BaseException) -> str:
+    """Where an unexpected exception came from, in one line: its type, message and innermost kvplan frame."""
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "kvplan" in f.filename]
+    where = ""
+    if frames:
+        frame = frames[-1]
+        where = f" at {frame.filename.rsplit('kvplan', 1)[-1].lstrip('/')}:{frame.lineno}"
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 120 else text[:117] + "..."
+    return (f"kvplan: internal error (exit 3): {type(exc).__name__}: {text}{where}. This is a bug in kvplan, not "
+            f"your input; please report it with the command line (KVPLAN_TRACEBACK=1 shows the traceback).")
+
+
+def main(argv: Optional[list] = None) -> int:
+    """Run one command. Exit codes: 0 ok, 1 a check or verdict failed, 2 bad input (or an output that cannot
+    be written), 3 kvplan itself failed (a bug: one line says where), 130 interrupted. Never a traceback
+    (unless KVPLAN_TRACEBACK=1)."""
+    import os
+
+    args = sys.argv[1:] if argv is None else list(argv)
+    flags.typed_args[:] = args
+    if not args:
+        return _bare_help()
+    usage_errors, abort, exit_ = _click_errors()
+    try:
+        result = app(args=args, prog_name="kvplan", standalone_mode=False)
+    except FieldError as exc:
+        say(f"kvplan: error: {exc.spelled(flags.typed(exc.field))}")
+        return 2
+    except KvplanError as exc:
+        say(f"kvplan: error: {exc}")
+        return 2
+    except usage_errors as exc:
+        say(f"kvplan: error: {exc.format_message()}")
+        return 2
+    except exit_ as exc:
+        return exc.exit_code if isinstance(getattr(exc, "exit_code", None), int) else 0
+    except (abort, KeyboardInterrupt):
+        say("kvplan: interrupted.")
+        return 130
+    except (ReaderLeft, BrokenPipeError):  # `kvplan ... | head`: the reader left; say nothing more
+        _drop_stdout()
+        return 0
+    except Exception as exc:  # a bug: its own exit code, one line, never 0 or 1
+        if os.environ.get("KVPLAN_TRACEBACK") == "1":
+            raise
+        say(_crash_line(exc))
+        return 3
+    if result == 130:  # typer's answer to a KeyboardInterrupt (no command of ours returns 130)
+        say("kvplan: interrupted.")
+    return result if isinstance(result, int) else 0
+
+
+def finish(code: int) -> None:
+    """Flush and leave without the interpreter's teardown: it restores the default SIGINT handling (a Ctrl-C
+    there would kill the process without a word) and would wait on nothing kvplan needs (an abandoned Hub
+    request thread, the Hub client's session)."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            if stream is sys.stdout:
+                code = code or 2
+    os._exit(code)
