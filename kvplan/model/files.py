@@ -27,17 +27,26 @@ MAX_SHARDS = 4096  # DeepSeek-V3 has 163
 MAX_ELEMENTS = 2**50  # per tensor: far above any checkpoint
 
 
-def read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes. A FIFO, socket or device is refused before any
-    read (opened non-blocking, checked with fstat), so nothing can make kvplan wait on it."""
+def open_regular(path: Path, not_regular: Exception) -> tuple:
+    """(fd, fstat) of `path`, opened non-blocking and checked before any read, so a FIFO, socket or device can
+    never make kvplan wait: `not_regular` is raised for those (the caller closes the fd)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise KvplanError(f"cannot read {quote(str(path))}: {exc.strerror or exc}.") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise not_regular
+    return fd, info
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. A FIFO, socket or device is refused before any
+    read (opened non-blocking, checked with fstat), so nothing can make kvplan wait on it."""
+    fd, info = open_regular(path, KvplanError(f"{quote(str(path))} is not a regular file (a pipe, socket or "
+                                              f"device); give a file."))
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise KvplanError(f"{quote(str(path))} is not a regular file (a pipe, socket or device); give a file.")
         if info.st_size > limit:
             raise KvplanError(f"{quote(str(path))} is {info.st_size:,} bytes, more than the {limit:,} a file of "
                               f"its kind can sensibly hold.")
@@ -107,13 +116,10 @@ class _Unreadable(Exception):
 def _safetensors_counts(path: Path, counts: dict) -> None:
     """Add the elements per dtype that one shard's header declares to `counts`."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise _Unreadable(f"{path.name} cannot be opened ({exc.strerror})") from None
+        fd, info = open_regular(path, _Unreadable(f"{path.name} is not a regular file"))
+    except KvplanError as exc:
+        raise _Unreadable(str(exc).rstrip(".")) from None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _Unreadable(f"{path.name} is not a regular file")
         prefix = os.read(fd, 8)
         if len(prefix) < 8:
             raise _Unreadable(f"{path.name} is shorter than a safetensors header")
