@@ -32,6 +32,7 @@ class Runtime:
         self.mm = Matmul()
         self.paged = PagedAttention(self.device)
         self.comm = comm or LocalComm()
+        self.labels: dict = {}  # layer part -> what runs it (beside the attention's, in rt.paged.labels)
 
 
 def layer_weights(weights: dict, index: int) -> dict:

@@ -223,9 +223,11 @@ def _nvrtc_compile(config, arch: str, source: str) -> tuple[bytes, str]:
 
 
 def every_instantiation(archs=DEFAULT_ARCHS) -> list[tuple[object, str]]:
-    """(config, arch) for every GQA, MLA and probe instantiation a default launch can need on ``archs``."""
+    """(config, arch) for every GQA, MLA, probe and skinny-GEMM instantiation a default launch can need on ``archs``."""
+    from .skinny_config import skinny_configs  # the skinny GEMM / MoE kernel keeps its own table
+
     return ([(c, a) for a in archs for c in all_configs(a)] + [(c, a) for a in archs for c in all_mla_configs(a)]
-            + [(ReadProbeConfig(), a) for a in archs])
+            + [(ReadProbeConfig(), a) for a in archs] + [(c, a) for a in archs for c in skinny_configs(a)])
 
 
 def _compile_job(job) -> tuple[str, str, int, str]:

@@ -1,0 +1,134 @@
+"""The skinny-GEMM / MoE-pairs kernel (skinny_gemm.cu): its one instantiation, its limits, and the pure
+choices and checks of a launch (how many CTAs split k; which tensors a call may take). Nothing here imports
+torch, so the CPU tests and the compile test read it directly.
+
+Everything but the dtype, the weight format and 8-or-16 columns is a launch argument, and those three pick
+one of the kernels inside the single cubin, so the whole kernel is one instantiation per arch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WARPS = 8  # warps per CTA (they split the CTA's k range)
+THREADS = WARPS * 32
+MAX_SLOTS = THREADS  # (token, expert) pairs of one MoE call: one thread each when an expert gathers its pairs
+ROWS_PER_CTA = 32  # plain: two 16-row MMA tiles; gated: 16 gate rows and their 16 up rows
+MAX_COLUMNS = 16  # tokens (dense) or tokens routed to one expert (MoE): two 8-column MMA tiles
+MAX_KSPLIT = 16
+WS_CELL = ROWS_PER_CTA * 16  # fp32 workspace values per (slot, row tile) when k is split across CTAs
+MXFP4_GROUP = 32  # values per E8M0 scale
+DTYPES = ("bfloat16", "float16")
+WEIGHT_FORMATS = ("bf16", "fp16", "mxfp4")
+ACTIVATIONS = {"silu": 1, "gelu_tanh": 2}  # launch argument `mode` of the gated stage (0: plain)
+
+
+@dataclass(frozen=True)
+class SkinnyConfig:
+    """The skinny GEMM kernels (one cubin: every dtype, weight format and column count)."""
+
+    source = "skinny_gemm.cu"
+    kernels = ("kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16", "kvp_skinny_f16_c8", "kvp_skinny_f16_c16",
+               "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16", "kvp_skinny_combine_bf16", "kvp_skinny_combine_f16")
+    name = "skinny_gemm"
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_SK_WARPS", str(WARPS)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS))]
+
+
+def skinny_configs(arch: str | None = None) -> list[SkinnyConfig]:
+    """The instantiations to compile for ``arch`` (the same single one on every arch)."""
+    return [SkinnyConfig()]
+
+
+def kernel_name(dtype: str, weight_format: str, columns: int) -> str:
+    kind = "mxfp4" if weight_format == "mxfp4" else ("bf16" if dtype == "bfloat16" else "f16")
+    return f"kvp_skinny_{kind}_c{8 if columns <= 8 else 16}"
+
+
+def combine_name(dtype: str) -> str:
+    return "kvp_skinny_combine_bf16" if dtype == "bfloat16" else "kvp_skinny_combine_f16"
+
+
+def row_tiles(rows: int, gated: bool) -> int:
+    """CTAs along the output rows: 32 rows each, or 16 gate/up row pairs each."""
+    per = ROWS_PER_CTA // 2 if gated else ROWS_PER_CTA
+    return -(-rows // per)
+
+
+def k_steps(k: int, weight_format: str, columns: int) -> int:
+    """Warp steps along k (a step: 4 lanes x chunk x chunks per lane), as the kernel counts them."""
+    chunk = 32 if weight_format == "mxfp4" else 8
+    per_lane = 1 if weight_format == "mxfp4" else 2
+    step = 4 * chunk * per_lane
+    return -(-k // step)
+
+
+def choose_ksplit(ctas: int, steps: int, slots: int) -> int:
+    """CTAs along k for ``ctas`` CTAs of output tiles on a GPU with ``slots`` resident CTAs.
+
+    Splitting k costs an fp32 round trip of each tile's partials, so it is used only to fill the GPU: the
+    smallest split whose waves are at least 85% full (or the fullest), never leaving a warp of a CTA without
+    a step of its own.
+    """
+    if ctas <= 0 or slots <= 0:
+        return 1
+    most = max(1, min(MAX_KSPLIT, steps // WARPS))
+    best, best_fill = 1, -1.0
+    for ks in range(1, most + 1):
+        n = ctas * ks
+        waves = -(-n // slots)
+        fill = n / (waves * slots)
+        if fill >= 0.85:
+            return ks
+        if fill > best_fill + 1e-9:
+            best, best_fill = ks, fill
+    return best
+
+
+def check_dense(n: int, k: int, dtype: str, max_batch: int) -> None:
+    """ValueError naming the argument when the dense kernel cannot take this shape."""
+    for name, v in (("n", n), ("k", k), ("max_batch", max_batch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be bfloat16 or float16, got {dtype}")
+    if k % 8:
+        raise ValueError(f"k must be a multiple of 8 (16-byte weight rows), got {k}")
+    if max_batch > MAX_COLUMNS:
+        raise ValueError(f"max_batch must be at most {MAX_COLUMNS} (tokens per call), got {max_batch}")
+    if n >= 2**31 // 16 or k >= 2**30:
+        raise ValueError(f"n x k = {n} x {k} is too large for 32-bit row indices")
+
+
+def check_moe(experts: int, hidden: int, intermediate: int, top_k: int, max_tokens: int, dtype: str,
+              weight_format: str, activation: str) -> None:
+    """ValueError naming the argument when the MoE pairs kernel cannot take this layer."""
+    for name, v in (("experts", experts), ("hidden", hidden), ("intermediate", intermediate), ("top_k", top_k),
+                    ("max_tokens", max_tokens)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be bfloat16 or float16, got {dtype}")
+    if weight_format not in WEIGHT_FORMATS:
+        raise ValueError(f"weight_format must be one of {', '.join(WEIGHT_FORMATS)}, got {weight_format!r}")
+    if weight_format == "mxfp4":
+        if dtype != "bfloat16":
+            raise ValueError(f"mxfp4 experts take bfloat16 activations, got {dtype}")
+        for name, v in (("hidden", hidden), ("intermediate", intermediate)):
+            if v % MXFP4_GROUP:
+                raise ValueError(f"{name} must be a multiple of {MXFP4_GROUP} for mxfp4 experts, got {v}")
+    elif {"bf16": "bfloat16", "fp16": "float16"}[weight_format] != dtype:
+        raise ValueError(f"weight_format {weight_format} does not match dtype {dtype}")
+    for name, v in (("hidden", hidden), ("intermediate", intermediate)):
+        if v % 8:
+            raise ValueError(f"{name} must be a multiple of 8 (16-byte weight rows), got {v}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    if top_k > experts:
+        raise ValueError(f"top_k ({top_k}) exceeds experts ({experts})")
+    if max_tokens > MAX_COLUMNS:
+        raise ValueError(f"max_tokens must be at most {MAX_COLUMNS} (tokens routed to one expert in one CTA), "
+                         f"got {max_tokens}")
+    if max_tokens * top_k > MAX_SLOTS:
+        raise ValueError(f"max_tokens x top_k = {max_tokens * top_k} pairs exceeds {MAX_SLOTS}")
