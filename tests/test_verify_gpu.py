@@ -86,7 +86,7 @@ def _run_tiny(name, graph):
     for i in range(2):
         want = refs[i].step(int(tokens[i]))
         worst = max(worst, float((out[i].double().cpu() - want).abs().max() / want.abs().max()))
-    return worst, rt.paged.labels
+    return worst, {**rt.paged.labels, **rt.labels}
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
@@ -99,6 +99,8 @@ def test_forward_on_gpu_matches_the_reference(name, graph):
     assert worst < (0.15 if name == "gpt_oss" else 0.1), (name, worst)
     if "attention" in labels:
         assert "bundled CUDA kernel" in labels["attention"]
+    if "moe" in labels:  # decode (2 tokens) runs the routed experts through the bundled pairs kernel
+        assert labels["moe"].startswith("bundled MoE pairs kernel"), labels["moe"]
 
 
 def _memory():

@@ -72,8 +72,13 @@ class MoE:
             fmt = "mxfp4" if self.mxfp4 else ("bf16" if dtype == torch.bfloat16 else "fp16")
             if not a.gated_mlp:
                 return "the experts are not gated MLPs"
-            return moe_pairs_plan(a.experts, a.hidden, w["w2_blocks" if self.mxfp4 else "w2"].shape[-1] * (
-                2 if self.mxfp4 else 1), a.top_k, dtype=dtype, weight_format=fmt, activation=a.activation)
+            inter = w["w2_blocks"].shape[-1] * 2 if self.mxfp4 else w["w2"].shape[-1]
+            key = (a.experts, a.hidden, inter, a.top_k, dtype, fmt, a.activation)
+            shared = getattr(self.rt, "moe_plans", {})  # one plan (and scratch) for every layer of the shape
+            if key not in shared:
+                shared[key] = moe_pairs_plan(a.experts, a.hidden, inter, a.top_k, dtype=dtype, weight_format=fmt,
+                                             activation=a.activation)
+            return shared[key]
         except (ValueError, RuntimeError, ImportError) as exc:
             return str(exc)
 

@@ -29,6 +29,15 @@ _COMBINE_ARGS = ("u64", "u64", "i32", "i32", "i32")
 _MODE_PLAIN = 0
 
 
+def _forced(ksplit) -> int | None:
+    """A fixed k split (tests, benchmarks) or None for the plan's own choice."""
+    if ksplit is None:
+        return None
+    if isinstance(ksplit, bool) or not isinstance(ksplit, int) or not 1 <= ksplit <= sc.MAX_KSPLIT:
+        raise ValueError(f"ksplit must be an int in 1..{sc.MAX_KSPLIT} or None, got {ksplit!r}")
+    return ksplit
+
+
 def _slots(ld, name: str, dev) -> int:
     return dev.sm_count * rt.occupancy(ld, name, dev, sc.THREADS, 0)
 
@@ -84,16 +93,17 @@ def _check_tensor(torch, name, t, shape, dtype, device_index):
 class SkinnyGemmPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 16), fp32 accumulation."""
 
-    def __init__(self, n, k, dtype, max_batch=8, device=None, launcher="driver"):
+    def __init__(self, n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None):
         import torch
 
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         sc.check_dense(n, k, name, max_batch)
+        _forced(ksplit)
         rt.require_kernel("the skinny GEMM kernel")
         torch, self.device_index, dev, ld = _device_setup(device)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
         self._gemm = _Gemm(ld, dev, name, "bf16" if name == "bfloat16" else "fp16", n, k, False, launcher)
-        self.ksplits = {b: self._gemm.ksplit(b, 1) for b in range(1, max_batch + 1)}
+        self.ksplits = {b: _forced(ksplit) or self._gemm.ksplit(b, 1) for b in range(1, max_batch + 1)}
         device_ = torch.device("cuda", self.device_index)
         cells = self._gemm.tiles if max(self.ksplits.values()) > 1 else 1
         self._ws = torch.zeros(cells * sc.WS_CELL, dtype=torch.float32, device=device_)
@@ -125,12 +135,13 @@ class MoEPairsPlan:
     """The routed experts of one MoE layer for up to ``max_tokens`` tokens (see the module docstring)."""
 
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
-                 activation="silu", device=None, launcher="driver"):
+                 activation="silu", device=None, launcher="driver", ksplit=None):
         import torch
 
         dtype = torch.bfloat16 if dtype is None else dtype
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         sc.check_moe(experts, hidden, intermediate, top_k, max_tokens, name, weight_format, activation)
+        _forced(ksplit)
         rt.require_kernel("the MoE pairs kernel")
         torch, self.device_index, dev, ld = _device_setup(device)
         self.experts, self.hidden, self.intermediate, self.top_k = experts, hidden, intermediate, top_k
@@ -144,7 +155,8 @@ class MoEPairsPlan:
         self.ksplits = {}
         for t in range(1, max_tokens + 1):
             distinct = min(t * top_k, experts)
-            self.ksplits[t] = (self._up.ksplit(t, distinct), self._down.ksplit(t, distinct))
+            self.ksplits[t] = (_forced(ksplit) or self._up.ksplit(t, distinct),
+                               _forced(ksplit) or self._down.ksplit(t, distinct))
         pairs = max_tokens * top_k
         dev_ = torch.device("cuda", self.device_index)
         split = max(max(v) for v in self.ksplits.values()) > 1
@@ -218,14 +230,16 @@ class MoEPairsPlan:
         return out
 
 
-def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver") -> SkinnyGemmPlan:
-    return SkinnyGemmPlan(n, k, dtype, max_batch, device, launcher)
+def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None) -> SkinnyGemmPlan:
+    """Plan ``x @ w^T`` for weight [n, k] and 1..max_batch (<= 16) tokens; ``ksplit`` forces CTAs along k."""
+    return SkinnyGemmPlan(n, k, dtype, max_batch, device, launcher, ksplit)
 
 
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
-                   activation="silu", device=None, launcher="driver") -> MoEPairsPlan:
+                   activation="silu", device=None, launcher="driver", ksplit=None) -> MoEPairsPlan:
+    """Plan the routed experts of one MoE layer for 1..max_tokens (<= 16) tokens (see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
-                        launcher)
+                        launcher, ksplit)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -67,22 +67,24 @@ def k_steps(k: int, weight_format: str, columns: int) -> int:
 def choose_ksplit(ctas: int, steps: int, slots: int) -> int:
     """CTAs along k for ``ctas`` CTAs of output tiles on a GPU with ``slots`` resident CTAs.
 
-    Splitting k costs an fp32 round trip of each tile's partials, so it is used only to fill the GPU: the
-    smallest split whose waves are at least 85% full (or the fullest), never leaving a warp of a CTA without
-    a step of its own.
+    A wave streams at the full read bandwidth once it holds about half the resident CTAs (one per SM: ~32 KB
+    in flight each); a wave with fewer runs as long as that many would. Splitting k costs an fp32 round trip
+    of each tile's partials, so the smallest split whose time is within 15% of the ideal is taken (or the
+    best), never leaving a warp of a CTA without a step of its own.
     """
     if ctas <= 0 or slots <= 0:
         return 1
+    saturating = max(1, slots // 2)
     most = max(1, min(MAX_KSPLIT, steps // WARPS))
-    best, best_fill = 1, -1.0
+    best, best_eff = 1, -1.0
     for ks in range(1, most + 1):
         n = ctas * ks
-        waves = -(-n // slots)
-        fill = n / (waves * slots)
-        if fill >= 0.85:
+        full, last = divmod(n, slots)
+        eff = n / (full * slots + (max(last, saturating) if last else 0))
+        if eff >= 0.85:
             return ks
-        if fill > best_fill + 1e-9:
-            best, best_fill = ks, fill
+        if eff > best_eff + 1e-9:
+            best, best_eff = ks, eff
     return best
 
 
