@@ -79,6 +79,29 @@ def dense(read_bw):
     return rows
 
 
+def ksplit_sweep(read_bw):
+    """Each Llama-3.1-8B / Llama-3.2-1B shape at batch 1 and 8 with the k split forced: the data behind
+    skinny_config.choose_ksplit."""
+    rows = []
+    for model in ("Llama-3.1-8B", "Llama-3.2-1B"):
+        layers, shapes = DENSE[model]
+        for s in shapes:
+            ws = [torch.randn(*s, dtype=torch.bfloat16, device="cuda") for _ in range(layers)]
+            by = sum(w.numel() * 2 for w in ws)
+            for b in (1, 8):
+                x = torch.randn(b, s[1], dtype=torch.bfloat16, device="cuda")
+                row = {"model": model, "shape": list(s), "batch": b,
+                       "chosen": skinny_gemm_plan(s[0], s[1], torch.bfloat16, max_batch=8).ksplits[b]}
+                for ks in (1, 2, 3, 4, 8):
+                    plan = skinny_gemm_plan(s[0], s[1], torch.bfloat16, max_batch=8, ksplit=ks)
+                    row[f"ks{ks}_read"] = by / timed(lambda: [plan.run(x, w) for w in ws]) * 1e3 / read_bw
+                rows.append(row)
+                print(json.dumps(row))
+            del ws
+    torch.cuda.empty_cache()
+    return rows
+
+
 def moe(read_bw):
     rows = []
     for model, (experts, hidden, inter, top_k, fmt, layers) in MOE.items():
@@ -128,6 +151,9 @@ def main(argv):
     result = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "read_bandwidth": bw.to_dict()}
     result["dense"] = dense(bw.bytes_per_s)
     result["moe"] = moe(bw.bytes_per_s)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    result["ksplit_sweep"] = ksplit_sweep(bw.bytes_per_s)
     with open(out, "w") as f:
         json.dump(result, f, indent=1)
 
