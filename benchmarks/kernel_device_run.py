@@ -2,7 +2,7 @@
 
     python benchmarks/kernel_device_run.py [env] [tests] [sanitize] [bench] [--quick] [--racecheck-each]
 
-Run from the kvplan checkout (on the device: .wt/kernel, with ../../.peers holding the FlashInfer wheels).
+Run from the kvplan checkout, with the FlashInfer wheels in .peers there (carry it) or in ../../.peers.
 FlashInfer's JIT modules and kvplan's cubins are built in the background first; the tests and the two
 sanitizers then run side by side (correctness only), the benchmark alone at the end. Each step logs to
 $OUT/<step>.log and has its own time limit; a failing step does not stop the others. The last lines
@@ -19,7 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(os.environ.get("OUT") or ROOT / "kernel_run")
 OUT.mkdir(parents=True, exist_ok=True)
 PY = sys.executable
-PEERS = (ROOT / ".." / ".." / ".peers").resolve()
+# the FlashInfer wheels: $KVPLAN_PEERS, else .peers in the checkout, else two levels up (a .wt/<name> copy)
+PEERS = Path(os.environ.get("KVPLAN_PEERS") or next(
+    (p for p in (ROOT / ".peers", (ROOT / ".." / ".." / ".peers").resolve()) if p.is_dir()), ROOT / ".peers"))
 ENV = dict(os.environ, PYTHONUNBUFFERED="1", KVPLAN_REQUIRE_NVRTC="1",
            KVPLAN_CACHE_DIR=os.environ.get("KVPLAN_CACHE_DIR", "/tmp/kvplan-kcache"),
            FLASHINFER_WORKSPACE_BASE="/tmp/fi_ws", TVM_FFI_CACHE_DIR="/tmp/fi_ws/tvm",

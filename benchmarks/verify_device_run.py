@@ -51,9 +51,9 @@ def main(argv):
         t0 = time.monotonic()
         with open(os.path.join(out, "pytest.txt"), "w") as log:
             rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                                 "tests/test_verify_gpu.py"], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                 "tests/test_verify_gpu.py", "tests/test_deltanet_step.py"], stdout=log, stderr=subprocess.STDOUT, env=env,
                                 timeout=240).returncode
-        say(f"pytest tests/test_verify_gpu.py rc={rc} {time.monotonic() - t0:.0f}s")
+        say(f"pytest tests/test_verify_gpu.py tests/test_deltanet_step.py rc={rc} {time.monotonic() - t0:.0f}s")
     if "models" in stages:
         names = only.split(",") if only else [n for n, _ in RUNS]
         with open(os.path.join(out, "results.jsonl"), "a") as results, \

@@ -105,8 +105,22 @@ def test_budget_terms_carry_their_sources(write_config):
     assert budget["kv_budget_bytes_per_gpu"] == terms["memory"]["bytes"] - sum(
         t["bytes"] for name, t in terms.items() if name != "memory")
     assert row["engine"]["available_kv_cache_bytes"] == budget["kv_budget_bytes_per_gpu"]
-    # the sampler runs over vLLM's H100 default of 1024 dummy requests
-    assert "1024 requests x 128256 logits" in terms["profile_peak"]["source"]
+    # the sampler runs over vLLM's H100 default of 1024 dummy requests; 0.32's V2 runner keeps the dummy requests'
+    # logits in the LM head's dtype (bf16: 2 bytes each) and samples them in one Gumbel kernel
+    assert "1024 requests x 128256 logits x 2 B" in terms["profile_peak"]["source"]
+
+
+def test_sampler_pass_follows_the_release():
+    """V1 (0.10) sorts float32 logits for top-k/top-p (fitted on A19/A20: 37 B per logit); the V2 runner of 0.21+
+    holds the bf16 logits only (gpu/sample/gumbel.py). gpt-oss-20b, 1024 requests x 201,088 logits on an H100."""
+    peaks = {}
+    for engine in ("vllm==0.10.1", "vllm"):
+        (row,) = estimate("openai/gpt-oss-20b", "--gpu", "h100", "--engine", engine)
+        peak = {t["name"]: t for t in row["budget"]["terms"]}["profile_peak"]
+        peaks[engine] = peak["bytes"]
+        assert "1024 requests x 201088 logits" in peak["source"]
+    assert peaks["vllm==0.10.1"] == 1024 * 201088 * 37
+    assert peaks["vllm"] < 1024 * 201088 * 4  # the forward (or 2 B per logit), never float32 logits
 
 
 def test_batch_defaults_follow_the_gpu():
@@ -159,9 +173,11 @@ def test_pp_stages_size_their_own_pools(write_config):
 def test_pp_budget_per_stage_has_its_own_weights():
     """Without --kv-budget each stage is budgeted with its own weights (embeddings first, LM head last) and the
     plan reports the tightest stage."""
-    (row,) = estimate("meta-llama/Llama-3.1-70B-Instruct", "--gpu", "h100", "--tp", "4", "-pp", "2")
+    # 32 layers over 3 stages (11/11/10): the embedding on the first, the LM head and the sampler on the last, so
+    # each stage logs its own figure (70B over 2 stages would not: 40/40 layers, embedding = LM head bytes)
+    (row,) = estimate("meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-pp", "3")
     lines = [line for line in row["engine"]["log_lines"] if line.startswith("Available KV cache memory")]
-    assert len(lines) == 2 and row["budget"]["stage"] in (0, 1)
+    assert len(set(lines)) == 3 and row["budget"]["stage"] in (0, 1, 2)
     assert row["engine"]["available_kv_cache_bytes"] == row["kv_budget_bytes_per_gpu"]
 
 

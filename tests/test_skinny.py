@@ -26,6 +26,11 @@ def test_kernel_names_match_the_source():
         assert sc.combine_name(dtype) in defined
 
 
+def test_first_kernel_has_no_static_shared_memory():
+    """The loader gives the first kernel the device's whole opt-in shared memory as its dynamic limit."""
+    assert sc.SkinnyConfig.kernels[0].startswith("kvp_skinny_combine")
+
+
 def test_kernel_macros_are_the_python_limits():
     assert dict(sc.SkinnyConfig().macros()) == {"KVP_SK_WARPS": str(sc.WARPS), "KVP_SK_MAX_SLOTS": str(sc.MAX_SLOTS)}
 

@@ -172,6 +172,11 @@ def test_boundary_by_hand():
     assert boundary.free_blocks_after == {"full attention": 256}
     assert boundary.sequence_bytes == GiB and boundary.budget_left_bytes == GiB // 2
     assert len(alloc.tables) == 10 and alloc.tables[9]["full attention"] == list(range(9 * 512, 10 * 512))
+    # verify's JSON carries the boundary as it is: every field passes the output's number check (a yes/no field
+    # named like a count failed it on the GPU, 2026-12-01)
+    from kvplan.render.formats import check_numbers
+
+    check_numbers({"boundary": dict(boundary.__dict__)})
 
 
 def test_boundary_hybrid_counts_unallocated_budget():

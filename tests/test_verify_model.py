@@ -202,3 +202,27 @@ def test_no_usable_kernel_is_one_clear_error():
     with pytest.raises(KvplanError, match=r"^kvplan verify times decode with its bundled CUDA kernel, which cannot "
                                           r"run here \(.+\); pip install 'kvplan\[gpu\]'"):
         paged.PagedAttention("cuda")
+
+
+def test_hybrid_block_size_is_read_as_kernel_pages():
+    """Qwen3-Next's attention blocks of 544 tokens (raised to the DeltaNet state's page) are read by the kernel as
+    17 blocks of 32: the same attention output as over the 544-token pages, NaN in unused slots staying unread."""
+    g = torch.Generator().manual_seed(7)
+    blocks, bs, kv_heads, dim = 5, 544, 2, 64
+    k = torch.full((blocks, bs, kv_heads, dim), float("nan"))
+    v = torch.full((blocks, bs, kv_heads, dim), float("nan"))
+    lens = torch.tensor([700, 90, 1088])
+    table = torch.tensor([[3, 1], [4, 0], [0, 2]], dtype=torch.int32)
+    for b, n in enumerate(lens.tolist()):
+        for t in range(n):
+            k[table[b, t // bs], t % bs] = torch.randn(kv_heads, dim, generator=g)
+            v[table[b, t // bs], t % bs] = torch.randn(kv_heads, dim, generator=g)
+    q = torch.randn(3, 8, dim, generator=g)
+    k2, v2, t2 = paged.as_kernel_pages(k, v, table, (8, 16, 32, 64, 128))
+    assert k2.shape == (blocks * 17, 32, kv_heads, dim) and t2.shape == (3, 2 * 17)
+    assert t2[0, :3].tolist() == [51, 52, 53] and t2[0, 17].item() == 17
+    want = paged.torch_paged_attention(q, k, v, table, lens, None, 0.125)
+    got = paged.torch_paged_attention(q, k2, v2, t2, lens, None, 0.125)
+    assert torch.isfinite(got).all() and torch.allclose(got, want, atol=1e-6)
+    with pytest.raises(Exception, match="block size 100 is not a multiple"):
+        paged.as_kernel_pages(k[:, :100], v[:, :100], table, (8, 16, 32, 64, 128))

@@ -50,10 +50,6 @@ CONSTANTS = {
                                        "peak beyond kvplan's 65.90 GiB of weights and 0.5 GiB non-torch is 7.0 and "
                                        "7.1 GiB over 1024 dummy requests x 201,088 logits; 36.5 and 37.1 bytes "
                                        "per logit)"),
-    "v2_sampler_bytes_per_logit": (8, "assumed from 0.32's V2 model runner (v1/worker/gpu/model_runner.py "
-                                      "_dummy_sampler_run, gpu/sample/sampler.py): dummy requests need no logits "
-                                      "processing and the Gumbel sample is one kernel, so the fp32 logits and the "
-                                      "LM-head output they come from; no public 0.21+ log to fit"),
     "cuda_graphs": (int(1.25 * GiB), "assumed (kvplan's earlier graph reserve): no public 0.21+ log with a "
                                      "known model states vLLM's estimate"),
 }
@@ -86,6 +82,22 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour) -> tup
                                                   f"the MoE kernel's tile, attention/embeddings/LM head bf16")
 
 
+def dummy_sampler(rules: Behaviour) -> str:
+    """How the profile run's sampler pass samples: "gumbel" (0.21+, the V2 model runner: v1/worker/gpu/
+    model_runner.py _dummy_sampler_run -> sample/sampler.py; dummy requests need no logits processing, so the
+    logits stay in the LM head's dtype and sample/gumbel.py gumbel_sample draws in one Triton kernel whose only
+    buffers are [requests, vocab / 1024] partial maxima) or "sort" (V1: float32 logits, top-k/top-p by sorting)."""
+    return "gumbel" if rules.graphs_subtracted else "sort"
+
+
+def sampler_bytes_per_logit(spec, rules: Behaviour) -> int:
+    """Bytes the profile's sampler pass holds per logit: V1's fitted constant, or (V2) the logits themselves in
+    the model dtype (model_executor/layers/logits_processor.py _apply_head: the LM head's output dtype)."""
+    if dummy_sampler(rules) == "sort":
+        return _value("v1_sampler_bytes_per_logit")
+    return DTYPE_BYTES[spec.dtype]
+
+
 def activation_per_token(spec, tp: int) -> int:
     """Bytes per token the forward pass holds at its peak (one layer's MLP): hidden state and residual, this
     rank's q/k/v, gate/up and activated outputs (x experts_per_token for MoE), in the model dtype."""
@@ -104,7 +116,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour) -> tuple:
         return forward, f"forward over {tokens} tokens (V0 profile, chunked prefill off up to 32K)"
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
-    per_logit = _value("v2_sampler_bytes_per_logit" if rules.graphs_subtracted else "v1_sampler_bytes_per_logit")
+    per_logit = sampler_bytes_per_logit(spec, rules)
     forward = tokens * activation_per_token(spec, tp)
     sampler = requests * spec.vocab_size * per_logit if last else 0
     return max(forward, sampler), (f"max(forward over {tokens} tokens {format_gib(forward)} GiB, sampler over "

@@ -24,6 +24,12 @@ class VllmEngine:
     def default_gpu_util(self) -> float:
         return self.rules.default_gpu_util
 
+    @property
+    def dummy_sampler(self) -> str:
+        from .vllm_budget import dummy_sampler
+
+        return dummy_sampler(self.rules)
+
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
                  max_num_seqs: Optional[int] = None):
         return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,

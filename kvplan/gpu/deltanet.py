@@ -1,5 +1,6 @@
-"""Gated DeltaNet (Qwen3-Next's linear-attention layers) in plain torch: a clearly labelled torch path, not a
-CUDA kernel. Per value head the layer keeps a recurrent state S [key_dim, value_dim] and a causal-convolution
+"""Gated DeltaNet (Qwen3-Next's linear-attention layers). Decode on a GPU runs kvplan's step kernel
+(kvplan/kernels/deltanet_step.cu, two launches per layer) where it supports the shape; otherwise, on the CPU,
+and for prefill, plain torch (a clearly labelled torch path). Per value head the layer keeps a recurrent state S [key_dim, value_dim] and a causal-convolution
 window over its q/k/v inputs; one token updates them as
 
     S <- a S;   S <- S + k (beta (v - S^T k))^T;   out = S^T q        (a = exp(g), g <= 0)
@@ -17,6 +18,8 @@ from .ops import l2_norm
 
 CHUNK = 64
 LABEL = "torch gated-DeltaNet step (recurrent state read and written once per token; NOT a CUDA kernel)"
+KERNEL_LABEL = ("kvplan's gated-DeltaNet step kernel (deltanet_step.cu: conv window, delta-rule update of the state in "
+                "its slot, gated output norm; 2 launches per layer); prefill: torch, chunked")
 
 
 def _decay_and_gate(w, a, b):
@@ -65,6 +68,25 @@ class GatedDeltaNet:
         self.dk, self.dv, self.kernel = arch.lin_key_dim, arch.lin_value_dim, arch.conv_kernel
         self.conv_dim = arch.conv_dim_rank
         self.conv_elements = self.conv_dim * (self.kernel - 1)
+        self.label = LABEL
+        self._plans: dict = {}
+
+    def _step_plan(self, x, pool):
+        """The step kernel's plan for these dtypes, or None (CPU, no NVRTC, a shape it does not compile)."""
+        key = (x.dtype, pool.dtype)
+        if key not in self._plans:
+            self._plans[key] = None
+            if x.is_cuda:
+                from ..kernels._runtime import kernel_unavailable_reason
+                from ..kernels.deltanet_step import DeltaNetStepPlan, deltanet_step_supported
+
+                act, state = str(x.dtype).split(".")[-1], str(pool.dtype).split(".")[-1]
+                if kernel_unavailable_reason() is None and deltanet_step_supported(
+                        self.nk, self.nv, self.dk, self.dv, act, state) is None:
+                    self._plans[key] = DeltaNetStepPlan(self.nk, self.nv, self.dk, self.dv, self.kernel, act, state,
+                                                        x.device)
+                    self.label = KERNEL_LABEL
+        return self._plans[key]
 
     def _state_views(self, cache, slots):
         """(conv [B, conv_dim, K-1], recurrent [B, H, dk, dv]) of the sequences' slots (gathered: a copy)."""
@@ -88,7 +110,16 @@ class GatedDeltaNet:
         a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
         qkvz = rt.mm(x, w["qkvz"])
         mixed, z = qkvz.split([self.conv_dim, self.nv * self.dv], dim=-1)
-        b, a_gate = rt.mm(x, w["ba"]).split([self.nv, self.nv], dim=-1)
+        ba = rt.mm(x, w["ba"])
+        plan = self._step_plan(x, cache.tensors[0]) if step.decode else None
+        if step.decode:
+            rt.paged.labels["linear"] = self.label  # which code ran, for verify's report
+        if plan is not None:
+            slots = step.state_slots.to(torch.int32)
+            gated = plan.run(mixed, ba, z, cache.tensors[0], slots, w["conv"], w["A_log"],
+                             w["dt_bias"], w["o_norm"], a.norm_eps)
+            return rt.comm.all_reduce(rt.mm(gated, w["o"]))
+        b, a_gate = ba.split([self.nv, self.nv], dim=-1)
         g, beta = _decay_and_gate(w, a_gate, b)
         conv_w = w["conv"].float()
         if step.decode:

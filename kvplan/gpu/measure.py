@@ -2,7 +2,7 @@
 gpu_worker.py determine_available_memory, gpu_model_runner.py profile_run / _dummy_sampler_run):
 
 - the profile run: one forward over max_num_batched_tokens tokens split into min(max_num_seqs, tokens)
-  sequences, no KV cache, then a sampler pass over their last tokens' logits; its peak is torch's
+  sequences, no KV cache, then the engine's sampler pass over their last tokens' logits; its peak is torch's
   max_memory_allocated above the weights;
 - memory outside torch's allocator after it: cudaMemGetInfo's used memory less torch's reserved pool;
 - the decode CUDA graphs: captured at every engine capture size over a minimal cache (one block per pool, as
@@ -25,8 +25,21 @@ def used_bytes() -> int:
     return int(total - free)
 
 
-def sampler_pass(logits, temperature: float = 0.5, top_p: float = 0.9):
-    """Temperature, top-p by sorting, softmax and an exponential race, in float32 (what a sampler allocates)."""
+GUMBEL_ROWS = 64  # rows per chunk: the engine's Triton kernel draws the noise in registers; chunks keep ours small
+
+
+def sampler_pass(logits, kind: str = "gumbel", temperature: float = 0.5, top_p: float = 0.9):
+    """The engine's dummy sampler over `logits` [requests, vocab], holding what it holds (engines/vllm_budget.py
+    dummy_sampler says which): "gumbel" keeps the logits in their dtype and takes argmax(logits / T + Gumbel
+    noise) a few rows at a time; "sort" is V1's float32 temperature, top-p by sorting, softmax and an
+    exponential race."""
+    if kind == "gumbel":
+        out = torch.empty(logits.shape[0], dtype=torch.int64, device=logits.device)
+        for i in range(0, logits.shape[0], GUMBEL_ROWS):
+            rows = logits[i:i + GUMBEL_ROWS].float() / temperature
+            noise = torch.empty_like(rows).exponential_().log_().neg_()
+            out[i:i + GUMBEL_ROWS] = rows.add_(noise).argmax(dim=-1)
+        return out
     logits = logits.float() / temperature
     ordered, order = logits.sort(dim=-1)
     cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
@@ -35,7 +48,7 @@ def sampler_pass(logits, temperature: float = 0.5, top_p: float = 0.9):
     return probs.div_(torch.empty_like(probs).exponential_()).argmax(dim=-1)
 
 
-def profile_run(model, vocab: int, tokens: int, max_num_seqs: int) -> dict:
+def profile_run(model, vocab: int, tokens: int, max_num_seqs: int, sampler: str = "gumbel") -> dict:
     """Peak bytes of the profile forward + sampler above what was allocated before it."""
     seqs = min(max_num_seqs, tokens)
     per_seq = tokens // seqs
@@ -46,14 +59,14 @@ def profile_run(model, vocab: int, tokens: int, max_num_seqs: int) -> dict:
     t0 = time.perf_counter()
     ids = torch.randint(0, vocab, (seqs, per_seq), device="cuda")
     logits = prefill(model, ids)
-    sampler_pass(logits)
+    sampler_pass(logits, sampler)
     torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated() - base
     del ids, logits
     torch.cuda.empty_cache()
     return {"tokens": seqs * per_seq, "sequences": seqs, "tokens_per_sequence": per_seq, "peak_bytes": int(peak),
             "reserved_after_bytes": int(torch.cuda.memory_reserved()), "seconds": time.perf_counter() - t0,
-            "attention": "torch SDPA over each sequence's tokens (no KV cache exists yet)"}
+            "attention": "torch SDPA over each sequence's tokens (no KV cache exists yet)", "sampler": sampler}
 
 
 def non_torch_bytes() -> int:

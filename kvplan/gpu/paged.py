@@ -64,6 +64,25 @@ def torch_paged_mla(q_latent, q_rope, cache, table, lens, scale):
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
+def as_kernel_pages(k_cache, v_cache, table, supported: tuple):
+    """The same cache seen in pages the kernel takes. vLLM raises the attention block size of Mamba/linear
+    hybrids until a page matches the state's (544 tokens for Qwen3-Next); such a block is n contiguous runs of a
+    supported size s, so the pool is viewed as n times as many blocks of s tokens and block id p becomes
+    p*n .. p*n+n-1 (two small kernels, graph-safe)."""
+    bs = k_cache.shape[1]
+    if bs in supported:
+        return k_cache, v_cache, table
+    s = next((s for s in sorted(supported, reverse=True) if bs % s == 0), None)
+    if s is None:
+        raise KvplanError(f"block size {bs} is not a multiple of any block size the bundled kernel takes "
+                          f"({', '.join(map(str, supported))}).")
+    n = bs // s
+    blocks = k_cache.shape[0] * n
+    sub = torch.arange(n, dtype=table.dtype, device=table.device)
+    wide = (table[:, :, None] * n + sub).flatten(1)
+    return (k_cache.view(blocks, s, *k_cache.shape[2:]), v_cache.view(blocks, s, *v_cache.shape[2:]), wide)
+
+
 class PagedAttention:
     """The paged decode attention of one device. `labels` says, per layer kind, which code ran."""
 
@@ -88,6 +107,9 @@ class PagedAttention:
             return torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_scale, v_scale)
         if q.shape[-1] not in (64, 128, 256):
             raise KvplanError(f"head_dim {q.shape[-1]} is not one the bundled kernel covers (64, 128, 256).")
+        from ..kernels.limits import BLOCK_SIZES
+
+        k_cache, v_cache, table = as_kernel_pages(k_cache, v_cache, table, BLOCK_SIZES)
         make = getattr(self._kernels, "paged_decode_plan", None)
         if make is None:
             self.labels["attention"] = "bundled CUDA kernel (NVRTC), one-call form"

@@ -151,7 +151,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     if arch.experts:
         labels.setdefault("moe", MXFP4_LABEL if arch.experts_format == "mxfp4" else GROUPED_LABEL)
     if "linear" in arch.mixers:
-        labels["linear"] = DELTANET_LABEL
+        labels.setdefault("linear", DELTANET_LABEL)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),
                     judge_budget(plan.max_concurrency, engine_view.max_concurrency, responsible),
                     judge_decode([{"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": p["estimate_ms"],

@@ -27,6 +27,7 @@ from .configs import (  # noqa: F401  (re-exported: the historical home of these
     MLAConfig,
     ReadProbeConfig,
     all_configs,
+    all_deltanet_configs,
     all_mla_configs,
     bulk_eligible,
     dtype_pairs,
@@ -223,11 +224,13 @@ def _nvrtc_compile(config, arch: str, source: str) -> tuple[bytes, str]:
 
 
 def every_instantiation(archs=DEFAULT_ARCHS) -> list[tuple[object, str]]:
-    """(config, arch) for every GQA, MLA, probe and skinny-GEMM instantiation a default launch can need on ``archs``."""
+    """(config, arch) for every GQA, MLA, DeltaNet-step, probe and skinny-GEMM instantiation a default launch can
+    need."""
     from .skinny_config import skinny_configs  # the skinny GEMM / MoE kernel keeps its own table
 
     return ([(c, a) for a in archs for c in all_configs(a)] + [(c, a) for a in archs for c in all_mla_configs(a)]
-            + [(ReadProbeConfig(), a) for a in archs] + [(c, a) for a in archs for c in skinny_configs(a)])
+            + [(c, a) for a in archs for c in all_deltanet_configs()] + [(ReadProbeConfig(), a) for a in archs]
+            + [(c, a) for a in archs for c in skinny_configs(a)])
 
 
 def _compile_job(job) -> tuple[str, str, int, str]:

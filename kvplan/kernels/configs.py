@@ -90,6 +90,38 @@ class ReadProbeConfig:
         return []
 
 
+DELTANET_ACT_DTYPES = {"float16": 0, "bfloat16": 1}
+DELTANET_STATE_DTYPES = {"float16": 0, "bfloat16": 1, "float32": 2}
+DELTANET_KEY_DIMS = (128,)  # head dims compiled (Qwen3-Next); others take the torch path
+
+
+@dataclass(frozen=True)
+class DeltaNetStepConfig:
+    """One instantiation of deltanet_step.cu."""
+
+    act_dtype: str
+    state_dtype: str
+    key_dim: int = 128
+
+    source = "deltanet_step.cu"
+    kernels = ("kvp_dn_conv", "kvp_dn_delta")
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_DN_T", str(DELTANET_ACT_DTYPES[self.act_dtype])),
+                ("KVP_DN_S", str(DELTANET_STATE_DTYPES[self.state_dtype])),
+                ("KVP_DN_DK", str(self.key_dim))]
+
+    @property
+    def name(self) -> str:
+        return f"deltanet_{self.act_dtype}_state{self.state_dtype}_dk{self.key_dim}"
+
+
+def all_deltanet_configs() -> list[DeltaNetStepConfig]:
+    """The instantiations CI compiles: state slots in the activations' dtype or float32."""
+    return [DeltaNetStepConfig(a, s, d) for a in DELTANET_ACT_DTYPES for s in (a, "float32")
+            for d in DELTANET_KEY_DIMS]
+
+
 @dataclass(frozen=True)
 class LaunchShape:
     """Warp layout of one CTA for a group of ``G`` query heads per KV head."""

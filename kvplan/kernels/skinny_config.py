@@ -28,8 +28,11 @@ class SkinnyConfig:
     """The skinny GEMM kernels (one cubin: every dtype, weight format and column count)."""
 
     source = "skinny_gemm.cu"
-    kernels = ("kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16", "kvp_skinny_f16_c8", "kvp_skinny_f16_c16",
-               "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16", "kvp_skinny_combine_bf16", "kvp_skinny_combine_f16")
+    # The loader raises the first kernel's dynamic shared-memory limit to the device's opt-in maximum, which a
+    # kernel with static shared memory refuses (CUDA_ERROR_INVALID_VALUE, seen on the H200): a combine kernel,
+    # which has none, goes first. None of these kernels takes dynamic shared memory.
+    kernels = ("kvp_skinny_combine_bf16", "kvp_skinny_combine_f16", "kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16",
+               "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16")
     name = "skinny_gemm"
 
     def macros(self) -> list[tuple[str, str]]:

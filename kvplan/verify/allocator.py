@@ -53,7 +53,7 @@ class Boundary:
     free_blocks_after: dict  # pool -> blocks left with max_concurrency sequences admitted
     sequence_bytes: int  # what one more sequence would need
     budget_left_bytes: int  # KV budget not held by the admitted sequences (free blocks + never allocated)
-    distinct_blocks: bool  # no block id handed to two sequences
+    no_block_shared: bool  # no block id handed to two sequences
     confirmed: bool
     reason: str
 
