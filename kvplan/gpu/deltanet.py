@@ -113,7 +113,7 @@ class GatedDeltaNet:
         ba = rt.mm(x, w["ba"])
         plan = self._step_plan(x, cache.tensors[0]) if step.decode else None
         if step.decode:
-            rt.paged.labels["linear"] = self.label  # which code ran, for verify's report
+            rt.labels["linear"] = self.label  # which code ran, for verify's report
         if plan is not None:
             slots = step.state_slots.to(torch.int32)
             gated = plan.run(mixed, ba, z, cache.tensors[0], slots, w["conv"], w["A_log"],
