@@ -21,6 +21,8 @@ MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' ex
 # Gathering a pair's expert reads its weights, writes a copy and reads that (3x its bytes) plus the launches: on the
 # H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
 SLOT_FACTOR = 4
+MXFP4_CHUNKS_LABEL = ("the same kernel over chunks of {tokens} tokens (each chunk reads its experts' packed bytes again; "
+                      "torch would hold every expert dequantised to bf16)")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
 
@@ -87,6 +89,8 @@ class MoE:
         rest = MXFP4_LABEL if self.mxfp4 else GROUPED_LABEL
         if self.pairs is None:
             return rest + (f" (the bundled MoE kernel refused: {self.pairs_refused})" if self.pairs_refused else "")
+        if self.mxfp4:
+            rest = MXFP4_CHUNKS_LABEL.format(tokens=self.pairs.max_tokens)
         return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
                                   mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
 
@@ -105,13 +109,21 @@ class MoE:
         pair's expert weights are gathered and multiplied by its token (cost ~ the routed pairs); otherwise the
         pairs are sorted by expert and run as grouped GEMMs (cost ~ every expert: the grouped kernel does
         each expert's tile work even for the experts no token chose)."""
-        if self.pairs is not None and ids.shape[0] <= self.pairs.max_tokens and x.dtype == self.pairs.dtype:
+        if self.pairs is not None and x.dtype == self.pairs.dtype and (ids.shape[0] <= self.pairs.max_tokens
+                                                                      or self.mxfp4):
             w = self.w
             if self.mxfp4:
                 w13, w2 = (w["w13_blocks"], w["w13_scales"]), (w["w2_blocks"], w["w2_scales"])
             else:
                 w13, w2 = w["w13"], w["w2"]
-            return self.pairs.run(x.contiguous(), weights, ids, w13, w2)
+            m, t = self.pairs.max_tokens, x.shape[0]
+            if t <= m:
+                return self.pairs.run(x.contiguous(), weights, ids, w13, w2)
+            if self.mxfp4:
+                x, out = x.contiguous(), torch.empty_like(x)
+                for i in range(0, t, m):
+                    self.pairs.run(x[i:i + m], weights[i:i + m], ids[i:i + m], w13, w2, out=out[i:i + m])
+                return out
         if SLOT_FACTOR * ids.numel() < self.arch.experts:
             return self._pairs(x, weights, ids)
         return self._grouped(x, weights, ids)
