@@ -21,6 +21,7 @@ from kvplan.kernels.skinny import (  # noqa: E402
     skinny_gemm_plan,
 )
 from kvplan.gpu.weights import dequantize_mxfp4  # noqa: E402
+from kvplan.kernels.skinny_config import SWEEP  # noqa: E402
 
 DEV = torch.device("cuda")
 SEED = int.from_bytes(os.urandom(4), "little")
@@ -40,11 +41,12 @@ def assert_close(got, ref, tol, what):
     assert float(rel.max()) <= tol, f"{what}: rel err {float(rel.max()):.3g} at row {int(rel.argmax())} (seed {SEED})"
 
 
+@pytest.mark.parametrize("unroll", [None, 4])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("n, k", [(1001, 1000), (96, 8), (4096, 4096)])
-def test_dense_every_batch(dtype, n, k):
+def test_dense_every_batch(dtype, n, k, unroll):
     w = randn(n, k, dtype=dtype, scale=k ** -0.5)
-    plan = skinny_gemm_plan(n, k, dtype, max_batch=16)
+    plan = skinny_gemm_plan(n, k, dtype, max_batch=16, unroll=unroll)
     for b in list(range(1, 9)) + [11, 16]:
         x = randn(b, k, dtype=dtype)
         out = torch.full((b, n), float("nan"), dtype=dtype, device=DEV)
@@ -64,6 +66,20 @@ def test_dense_split_k_twice(ksplit):
         for b in (1, 3, 8):
             x = randn(b, k)
             assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"split {plan.ksplits[b]} batch {b}")
+
+
+@pytest.mark.parametrize("variant", [v for v in SWEEP if v != "u2"])
+def test_dense_sweep_variants_split_k_twice(variant):
+    """Every variant the benchmark sweeps, on shapes whose k is not a multiple of its step, k split forced and
+    chosen, twice (the workspace must come back zeroed)."""
+    for n, k, ksplit in ((200, 8200, None), (1001, 3000, 3), (64, 136, None)):
+        w = randn(n, k, scale=k ** -0.5)
+        plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=16, ksplit=ksplit, **SWEEP[variant])
+        for _ in range(2):
+            for b in (1, 5, 8, 16):
+                x = randn(b, k)
+                assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2,
+                             f"{variant} {n}x{k} split {plan.ksplits[b]} batch {b}")
 
 
 def test_dense_bad_run_arguments():
@@ -89,12 +105,13 @@ def _moe_case(experts, hidden, inter, top_k, tokens, ids=None, dtype=torch.bfloa
     return x, weights, ids, w13, w2
 
 
+@pytest.mark.parametrize("unroll", [None, 4])
 @pytest.mark.parametrize("activation", ["silu", "gelu_tanh"])
 @pytest.mark.parametrize("tokens", [1, 3, 8, 9, 16])
-def test_moe_pairs_random_routing(tokens, activation):
+def test_moe_pairs_random_routing(tokens, activation, unroll):
     experts, hidden, inter, top_k = 8, 264, 136, 2  # rows not a multiple of the tiles
     x, weights, ids, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens)
-    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, activation=activation)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, activation=activation, unroll=unroll)
     out = torch.full_like(x, float("nan"))
     got = plan.run(x, weights, ids, w13, w2, out=out)
     assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2, activation), 2e-2, f"moe T={tokens}")
@@ -129,20 +146,22 @@ def _mxfp4(experts, rows, cols, scale_range):
     return blocks, scales
 
 
+@pytest.mark.parametrize("unroll", [None, 2])
 @pytest.mark.parametrize("tokens", [1, 4, 12])
 @pytest.mark.parametrize("scale_range", [(118, 125), (126, 132)])  # the second crosses 2^1 (the two-multiply path)
-def test_moe_pairs_mxfp4(tokens, scale_range):
+def test_moe_pairs_mxfp4(tokens, scale_range, unroll):
     experts, hidden, inter, top_k = 8, 320, 96, 4
     b13, s13 = _mxfp4(experts, 2 * inter, hidden, scale_range)
     b2, s2 = _mxfp4(experts, hidden, inter, scale_range)
     x = randn(tokens, hidden, scale=0.05)
     ids = torch.rand(tokens, experts, device=DEV, generator=GEN).topk(top_k, dim=-1).indices
     weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
-    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="mxfp4")
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="mxfp4", unroll=unroll)
     got = plan.run(x, weights, ids, (b13, s13), (b2, s2))
     w13 = dequantize_mxfp4(b13, s13, torch.float32)
     w2 = dequantize_mxfp4(b2, s2, torch.float32)
-    assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2, f"mxfp4 T={tokens} scales {scale_range}")
+    assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2,
+                 f"mxfp4 T={tokens} scales {scale_range} unroll {unroll}")
 
 
 def test_moe_bad_run_arguments():

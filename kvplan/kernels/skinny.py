@@ -10,6 +10,11 @@
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
 
+Tuning options of both plans (benchmarks and tests; None, the default, is what verify runs): ``unroll`` (weight
+chunks per lane per step: 1, 2, 4, 8), ``min_blocks`` (the launch bound's CTAs per SM), ``prefetch`` (L2 prefetch
+distance in steps), each a separate cubin (skinny_config.variant), and ``ksplit_rule`` ("wave" or "fill", see
+skinny_config.choose_ksplit).
+
 Both read each weight byte once (MoE: only the routed experts', each distinct expert once however many tokens
 chose it) and launch on torch's current stream with arguments packed once, so they capture in CUDA graphs.
 A plan owns its scratch (split-k workspace, MoE intermediates): one stream at a time. Bad arguments raise
@@ -45,18 +50,20 @@ def _slots(ld, name: str, dev) -> int:
 class _Gemm:
     """One launch shape of the kernel: rows, k, gated or plain, weight format; args packed per column tile."""
 
-    def __init__(self, ld, dev, dtype: str, weight_format: str, rows: int, k: int, gated: bool, launcher: str):
+    def __init__(self, ld, dev, dtype: str, weight_format: str, rows: int, k: int, gated: bool, launcher: str,
+                 config: sc.SkinnyConfig, rule: str):
         self.ld, self.dtype, self.fmt, self.rows, self.k, self.gated = ld, dtype, weight_format, rows, k, gated
-        self.tiles = sc.row_tiles(rows, gated)
+        self.tiles, self.rule = sc.row_tiles(rows, gated), rule
         self.launches = {}
         for columns in (8, 16):
             name = sc.kernel_name(dtype, weight_format, columns)
             self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, sc.THREADS, 0, False, launcher),
-                                      _slots(ld, name, dev), sc.k_steps(k, weight_format, columns))
+                                      _slots(ld, name, dev),
+                                      sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
 
     def ksplit(self, columns: int, slots_y: int) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
-        return sc.choose_ksplit(self.tiles * slots_y, steps, slots)
+        return sc.choose_ksplit(self.tiles * slots_y, steps, slots, self.rule)
 
     def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
                w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int):
@@ -69,12 +76,12 @@ class _Gemm:
         launch.launch((self.tiles, grid_y, ksplit), stream)
 
 
-def _device_setup(device):
+def _device_setup(device, config):
     import torch
 
     idx = rt.device_index(device)
     dev = rt.device_info(idx)
-    return torch, idx, dev, rt.load(sc.SkinnyConfig(), dev)
+    return torch, idx, dev, rt.load(config, dev)
 
 
 def _check_tensor(torch, name, t, shape, dtype, device_index):
@@ -93,16 +100,20 @@ def _check_tensor(torch, name, t, shape, dtype, device_index):
 class SkinnyGemmPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 16), fp32 accumulation."""
 
-    def __init__(self, n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None):
+    def __init__(self, n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,
+                 min_blocks=None, prefetch=None, ksplit_rule=None):
         import torch
 
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         sc.check_dense(n, k, name, max_batch)
         _forced(ksplit)
+        fmt = "bf16" if name == "bfloat16" else "fp16"
+        self.config = sc.variant(fmt, unroll, min_blocks, prefetch)
+        rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the skinny GEMM kernel")
-        torch, self.device_index, dev, ld = _device_setup(device)
+        torch, self.device_index, dev, ld = _device_setup(device, self.config)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
-        self._gemm = _Gemm(ld, dev, name, "bf16" if name == "bfloat16" else "fp16", n, k, False, launcher)
+        self._gemm = _Gemm(ld, dev, name, fmt, n, k, False, launcher, self.config, rule)
         self.ksplits = {b: _forced(ksplit) or self._gemm.ksplit(b, 1) for b in range(1, max_batch + 1)}
         device_ = torch.device("cuda", self.device_index)
         cells = self._gemm.tiles if max(self.ksplits.values()) > 1 else 1
@@ -135,21 +146,24 @@ class MoEPairsPlan:
     """The routed experts of one MoE layer for up to ``max_tokens`` tokens (see the module docstring)."""
 
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
-                 activation="silu", device=None, launcher="driver", ksplit=None):
+                 activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
+                 prefetch=None, ksplit_rule=None):
         import torch
 
         dtype = torch.bfloat16 if dtype is None else dtype
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         sc.check_moe(experts, hidden, intermediate, top_k, max_tokens, name, weight_format, activation)
         _forced(ksplit)
+        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch)
+        rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the MoE pairs kernel")
-        torch, self.device_index, dev, ld = _device_setup(device)
+        torch, self.device_index, dev, ld = _device_setup(device, self.config)
         self.experts, self.hidden, self.intermediate, self.top_k = experts, hidden, intermediate, top_k
         self.max_tokens, self.dtype, self.weight_format = max_tokens, getattr(torch, name), weight_format
         self.mode = sc.ACTIVATIONS[activation]
         fmt = weight_format if weight_format == "mxfp4" else ("bf16" if name == "bfloat16" else "fp16")
-        self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, True, launcher)
-        self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher)
+        self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, True, launcher, self.config, rule)
+        self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
         self._combine = rt.PreparedLaunch(ld, sc.combine_name(name), _COMBINE_ARGS, 256, 0, False, launcher)
         # split k only to fill the GPU, assuming every pair has its own expert (the most CTAs routing can give)
         self.ksplits = {}
@@ -230,16 +244,20 @@ class MoEPairsPlan:
         return out
 
 
-def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None) -> SkinnyGemmPlan:
-    """Plan ``x @ w^T`` for weight [n, k] and 1..max_batch (<= 16) tokens; ``ksplit`` forces CTAs along k."""
-    return SkinnyGemmPlan(n, k, dtype, max_batch, device, launcher, ksplit)
+def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,
+                     min_blocks=None, prefetch=None, ksplit_rule=None) -> SkinnyGemmPlan:
+    """Plan ``x @ w^T`` for weight [n, k] and 1..max_batch (<= 16) tokens; ``ksplit`` forces CTAs along k; the
+    other tuning options are in the module docstring."""
+    return SkinnyGemmPlan(n, k, dtype, max_batch, device, launcher, ksplit, unroll, min_blocks, prefetch,
+                          ksplit_rule)
 
 
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
-                   activation="silu", device=None, launcher="driver", ksplit=None) -> MoEPairsPlan:
+                   activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
+                   prefetch=None, ksplit_rule=None) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer for 1..max_tokens (<= 16) tokens (see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
-                        launcher, ksplit)
+                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule)
 
 
 # ---------------------------------------------------------------------------------------------

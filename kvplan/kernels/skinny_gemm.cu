@@ -42,6 +42,21 @@
 #ifndef KVP_SK_MAX_SLOTS
 #define KVP_SK_MAX_SLOTS 256
 #endif
+// Bytes in flight per lane (benchmark variants; skinny_config.SkinnyConfig sets them only when not default):
+// chunks per row per lane per step (16-bit weights / mxfp4), the launch bound's CTAs per SM (2 caps registers
+// at 128 per thread), and L2 prefetches of the lane's rows KVP_SK_PF of its own steps ahead (0: none).
+#ifndef KVP_SK_U
+#define KVP_SK_U 2
+#endif
+#ifndef KVP_SK_U_FP4
+#define KVP_SK_U_FP4 1
+#endif
+#ifndef KVP_SK_MINB
+#define KVP_SK_MINB 2
+#endif
+#ifndef KVP_SK_PF
+#define KVP_SK_PF 0
+#endif
 #define SK_THREADS (KVP_SK_WARPS * 32)
 #define SK_ROWS 32
 #define SK_WS_COLS 16
@@ -67,6 +82,10 @@ __device__ __forceinline__ uint4 ld_stream(const unsigned char* p) {
   asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
   return v;
+}
+
+__device__ __forceinline__ void prefetch_l2(const unsigned char* p) {
+  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
 }
 
 __device__ __forceinline__ unsigned ld_stream_u8(const unsigned char* p) {
@@ -162,7 +181,7 @@ template <bool BF, int FMT, int NT>
 __device__ __forceinline__ void skinny(const SkArgs& a) {
   constexpr int CE = FMT ? 32 : 8;                  // elements per lane chunk (16 bytes of weights)
   constexpr int QS = 4 * CE;                        // elements per quad of lanes
-  constexpr int U = FMT ? 1 : 2;                    // chunks per row per lane per step
+  constexpr int U = FMT ? KVP_SK_U_FP4 : KVP_SK_U;  // chunks per row per lane per step
   constexpr int STEP = U * QS;
   constexpr int NC = NT * 8;
   constexpr int REGS = FMT ? 16 : 4;                // A registers per row per chunk
@@ -245,6 +264,18 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   const int per = (nsteps + a.ksplit - 1) / a.ksplit;
   const int s0 = kz * per, s1 = min(nsteps, s0 + per);
   for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
+    if constexpr (KVP_SK_PF > 0) {
+      // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): one 128-byte line per lane c < U / 2
+      const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
+      const long long off = (long long)ahead * U * 64 + c * 128;
+      if (ahead < s1 && c * 128 < U * 64) {
+#pragma unroll
+        for (int t = 0; t < 2; ++t)
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+            if (rok[t][h] && off < row_bytes) prefetch_l2(wrow[t][h] + off);
+      }
+    }
     uint4 wv[U][2][2];
     unsigned sc[U][2][2];
     uint4 xv[U][NT][FMT ? 4 : 1];
@@ -387,7 +418,7 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 #define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, experts}
 
 #define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
-  extern "C" __global__ void __launch_bounds__(SK_THREADS, 2) NAME(SK_PARAMS) {                                   \
+  extern "C" __global__ void __launch_bounds__(SK_THREADS, KVP_SK_MINB) NAME(SK_PARAMS) {                         \
     const SkArgs a = SK_ARGS;                                                                                    \
     skinny<BF, FMT, NT>(a);                                                                                      \
   }
