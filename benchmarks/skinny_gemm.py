@@ -291,7 +291,12 @@ def main_sweep(argv):
         print(f"variant {v:9s} {json.dumps(info)}")
     print(f"{'model':13s} {'shape':15s} {'b':>2s} {'variant':9s} {'us/layer':>9s} {'TB/s':>6s} {'read':>7s}")
     result["sweep"] = sweep(bw.bytes_per_s)
+    result["seconds"] = time.perf_counter() - t0
+    with open(out, "w") as f:  # the rows first: a summary that fails loses nothing measured
+        json.dump(result, f, indent=1)
     result.update(summary(result["sweep"], bw.bytes_per_s))
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
     print("\nbest variant per shape (mean % of read over batches 1, 2, 4, 8):")
     for k, v in result["best_per_shape"].items():
         fl, u2 = v["F.linear"], v["u2"]
@@ -300,10 +305,7 @@ def main_sweep(argv):
     print("\nwhole-model weight stream, % of read at batch 1 / 2 / 4 / 8:")
     for k, per in result["model_read"].items():
         print(f"  {k:32s} " + " / ".join("  -  " if p is None else f"{100 * p:5.1f}" for p in per))
-    result["seconds"] = time.perf_counter() - t0
     print(f"sweep took {result['seconds']:.1f} s; JSON: {out}")
-    with open(out, "w") as f:
-        json.dump(result, f, indent=1)
 
 
 def main(argv):
