@@ -80,6 +80,7 @@ SWEEP = {
     "u4": {"unroll": 4},
     "u4 fill": {"unroll": 4, "ksplit_rule": "fill"},
     "u4 pf1": {"unroll": 4, "prefetch": 1},
+    "u4 pf2": {"unroll": 4, "prefetch": 2},
     "u8 mb1": {"unroll": 8, "min_blocks": 1},
 }
 
