@@ -3,7 +3,8 @@ choices and checks of a launch (how many CTAs split k; which tensors a call may 
 torch, so the CPU tests and the compile test read it directly.
 
 Everything but the dtype, the weight format and 8-or-16 columns is a launch argument, and those three pick
-one of the kernels inside the single cubin, so the whole kernel is one instantiation per arch.
+one of the kernels inside the single cubin, so the whole kernel is one instantiation per arch. SkinnyConfig's
+fields (weight bytes in flight per lane) make other cubins, compiled on demand for benchmarks and tests only.
 """
 
 from __future__ import annotations

@@ -265,7 +265,8 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   const int s0 = kz * per, s1 = min(nsteps, s0 + per);
   for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
     if constexpr (KVP_SK_PF > 0) {
-      // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): one 128-byte line per lane c < U / 2
+      // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
+      // 128-byte line each (a hint: an unaligned row start leaves part of a line to the load itself)
       const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
       const long long off = (long long)ahead * U * 64 + c * 128;
       if (ahead < s1 && c * 128 < U * 64) {
