@@ -1,9 +1,9 @@
 """Run-time compilation of the bundled CUDA sources with NVRTC (through ``cuda.core``).
 
-Needs no GPU: ``compile_all(archs=("sm_80", "sm_89", "sm_90"))`` builds every instantiation in a pool of
-processes, which is what CI does. Cubins are cached on disk (:mod:`kvplan.kernels.cache`), keyed by the
-hash of the sources, the options (limits included), the arch and the NVRTC version, together with
-ptxas's resource report, so a warm cache answers every question without compiling.
+One instantiation at a time (what the run-time loader asks for); :mod:`kvplan.kernels.batch` compiles all of
+them (CI, no GPU needed). Cubins are cached on disk (:mod:`kvplan.kernels.cache`), keyed by the hash of the
+sources, the options (limits included), the arch and the NVRTC version, together with ptxas's resource report,
+so a warm cache answers every question without compiling.
 
 Nothing here imports torch.
 """
@@ -224,52 +224,22 @@ def _nvrtc_compile(config, arch: str, source: str) -> tuple[bytes, str]:
 
 
 def every_instantiation(archs=DEFAULT_ARCHS) -> list[tuple[object, str]]:
-    """(config, arch) for every GQA, MLA, DeltaNet-step and probe instantiation a default launch can need."""
-    return ([(c, a) for a in archs for c in all_configs(a)] + [(c, a) for a in archs for c in all_mla_configs(a)]
-            + [(c, a) for a in archs for c in all_deltanet_configs()] + [(ReadProbeConfig(), a) for a in archs])
+    """(config, arch) for every registered instantiation (configs.INSTANTIATION_SETS) on each of ``archs``."""
+    from . import batch
+
+    return batch.every_instantiation(archs)
 
 
-def _compile_job(job) -> tuple[str, str, int, str]:
-    config, arch, use_cache = job
-    data, report = compile_entry(config, arch, use_cache=use_cache)
-    return config.name, arch, len(data), report
+def compile_all(archs=DEFAULT_ARCHS, configs=None, **kw) -> dict:
+    """Every instantiation for every arch, in a pool of processes: see :func:`kvplan.kernels.batch.compile_all`."""
+    from . import batch
 
-
-def compile_all(archs=DEFAULT_ARCHS, configs=None, *, use_cache: bool = True, workers: int | None = None) -> dict:
-    """Compile every instantiation for every arch in ``archs``; raise on the first failure.
-
-    Returns ``{(config.name, arch): (cubin_size_bytes, ptxas_report)}``. Needs NVRTC but no GPU (CI).
-    Runs in ``workers`` processes (default: one per CPU, at most 8; NVRTC holds the GIL), longest jobs
-    first; with ``use_cache`` (default) intact cache entries are not compiled again.
-    """
-    if configs is None:
-        pairs = every_instantiation(archs)
-    else:
-        pairs = [(c, a) for a in archs for c in configs]
-    # MLA and head_dim 256 instantiations take longest: start them first so the pool ends together
-    pairs.sort(key=lambda p: (isinstance(p[0], MLAConfig), getattr(p[0], "head_dim", 512)), reverse=True)
-    jobs = [(c, a, use_cache) for c, a in pairs]
-    nvrtc_version()
-    cuda_include_dir()
-    if workers is None:
-        workers = min(len(jobs), os.cpu_count() or 1, 8)
-    if workers <= 1 or len(jobs) <= 1:
-        done = [_compile_job(job) for job in jobs]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn: never fork a process that may hold a CUDA context
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            done = list(ex.map(_compile_job, jobs))
-    return {(name, arch): (size, log) for name, arch, size, log in done}
+    return batch.compile_all(archs, configs, **kw)
 
 
 if __name__ == "__main__":  # python -m kvplan.kernels.build [arch ...] : compile everything, print a summary
     import sys
-    import time
 
-    archs = tuple(sys.argv[1:]) or DEFAULT_ARCHS
-    t0 = time.perf_counter()
-    res = compile_all(archs)
-    print(f"compiled {len(res)} cubins for {', '.join(archs)} in {time.perf_counter() - t0:.1f} s")
+    from kvplan.kernels import batch
+
+    batch.main(sys.argv[1:])
