@@ -10,7 +10,8 @@ the ``__CUDA_ARCH__`` field of the container header): the rest of the compile th
 passed for the lower arch, and every PTX valid for sm_80 is valid for sm_89 (forward compatibility, what the
 driver relies on to JIT sm_80 PTX there). The higher arch's cubin, which the run-time loader builds on such a
 device, is then not built here. Instantiations whose code depends on the arch (fp8 conversions on sm_89) are
-compiled for both. Front-end output costs ~0.08 s against ~0.8 s for a cubin (NOTES_kernel.md v11).
+compiled for both (and not checked: :func:`twin_candidate`). Front-end output costs ~0.08 s against ~0.8 s for
+a cubin (NOTES_kernel.md v11).
 
 Nothing here imports torch.
 """
@@ -105,6 +106,12 @@ def _twin(config, arch: str, base: str, use_cache: bool) -> Built | None:
     return Built("twin", 0, why, base)
 
 
+def twin_candidate(config) -> bool:
+    """Worth the front-end check: fp8 caches convert with sm_89 instructions (kvp_common.cuh ``e4m3x2_to_h2``), so
+    their output always differs. Saying no only costs a full compile; a twin is only ever declared by the check."""
+    return getattr(config, "kv_dtype", None) != "float8_e4m3fn"
+
+
 def _job(job) -> tuple[str, str, Built]:
     config, arch, base, use_cache = job
     if base is not None:
@@ -130,7 +137,7 @@ def compile_all(archs=kconfigs.DEFAULT_ARCHS, configs=None, *, use_cache: bool =
     wanted = set((c, a) for c, a in pairs)
     jobs = []
     for c, a in pairs:
-        base = twin_base(a, archs) if twins else None
+        base = twin_base(a, archs) if twins and twin_candidate(c) else None
         jobs.append((c, a, base if (c, base) in wanted else None, use_cache))
     # longest first, so that the pool's processes finish together
     jobs.sort(key=lambda j: getattr(j[0], "compile_cost", 1.0), reverse=True)
