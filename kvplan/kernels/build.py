@@ -221,25 +221,3 @@ def _nvrtc_compile(config, arch: str, source: str) -> tuple[bytes, str]:
     except Exception as exc:
         raise KernelCompileError(f"NVRTC failed for {config.name} ({arch}): {exc}\n{log.text()}") from exc
     return bytes(obj.code), log.text()
-
-
-def every_instantiation(archs=DEFAULT_ARCHS) -> list[tuple[object, str]]:
-    """(config, arch) for every registered instantiation (configs.INSTANTIATION_SETS) on each of ``archs``."""
-    from . import batch
-
-    return batch.every_instantiation(archs)
-
-
-def compile_all(archs=DEFAULT_ARCHS, configs=None, **kw) -> dict:
-    """Every instantiation for every arch, in a pool of processes: see :func:`kvplan.kernels.batch.compile_all`."""
-    from . import batch
-
-    return batch.compile_all(archs, configs, **kw)
-
-
-if __name__ == "__main__":  # python -m kvplan.kernels.build [arch ...] : compile everything, print a summary
-    import sys
-
-    from kvplan.kernels import batch
-
-    batch.main(sys.argv[1:])
