@@ -181,3 +181,15 @@ def test_same_but_arch():
     assert not batch.same_but_arch(a, b + b"!", 800, 890)
     assert batch.twin_base("sm_89", ARCHS) == "sm_80" and batch.twin_base("sm_90", ARCHS) is None
     assert batch.twin_base("sm_80", ARCHS) is None and batch.arch_code("sm_90a") == 900
+
+
+def test_precompiled_headers_give_the_same_cubin(tmp_path):
+    """batch compiles with the CUDA headers precompiled (once per process and arch): same bytes as without."""
+    _require_nvrtc()
+    cfg = configs.DeltaNetStepConfig("bfloat16", "float32")
+    pch = str(tmp_path / "sm_90.pch")
+    assert build.create_pch("sm_90", pch)
+    plain = build.compile_entry(cfg, "sm_90", use_cache=False)
+    pre = build.compile_entry(cfg, "sm_90", use_cache=False, pch=pch)
+    assert "using precompiled header" in pre[1] and "using precompiled header" not in plain[1]
+    assert pre[0] == plain[0]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 
 from . import build, cache
@@ -55,13 +56,12 @@ def twin_base(arch: str, archs) -> str | None:
     return min(same, key=arch_code) if same else None
 
 
-def front_end_ir(config, arch: str, source: str | None = None) -> bytes:
+def front_end_ir(config, arch: str, source: str | None = None, pch: str | None = None) -> bytes:
     """NVRTC's front-end output (LTO IR, ``-dlto``) of ``config`` for ``arch``: no optimiser, no ptxas."""
     cc = build._import_cuda_core()
-    opts = cc.ProgramOptions(name=config.name, arch=arch, std="c++17", use_fast_math=True,
-                             include_path=[build.cuda_include_dir()], define_macro=config.macros() or None,
-                             link_time_optimization=True)
-    prog = cc.Program(build._source(config) if source is None else source, "c++", options=opts)
+    text, macros, extra = build.program_text(config, build._source(config) if source is None else source, pch)
+    opts = build._program_options(cc, config, arch, define_macro=macros, link_time_optimization=True, **extra)
+    prog = cc.Program(text, "c++", options=opts)
     try:
         return bytes(prog.compile("ltoir").code)
     except Exception as exc:
@@ -85,7 +85,21 @@ def twin_path(config, arch: str, source: str | None = None):
     return cache.cache_dir() / f"{config.name}_{arch}_{build.cache_key(config, arch, source)}.twin"
 
 
-def _twin(config, arch: str, base: str, use_cache: bool) -> Built | None:
+_pchs: dict = {}  # this process's precompiled headers: key -> path or None (NVRTC refuses another process's)
+
+
+def _pch(folder: str | None, arch: str, lto: bool = False) -> str | None:
+    """This process's precompiled CUDA headers for ``arch`` in ``folder`` (made on first use; None: none)."""
+    if folder is None:
+        return None
+    key = (folder, arch, lto)
+    if key not in _pchs:
+        path = os.path.join(folder, f"{os.getpid()}-{arch}{'-lto' if lto else ''}.pch")
+        _pchs[key] = path if build.create_pch(arch, path, lto=lto) else None
+    return _pchs[key]
+
+
+def _twin(config, arch: str, base: str, use_cache: bool, pch_dir: str | None) -> Built | None:
     """The twin record of ``config`` on ``arch`` (cached or proven now), or None when its code differs."""
     source = build._source(config)
     path = twin_path(config, arch, source)
@@ -95,8 +109,9 @@ def _twin(config, arch: str, base: str, use_cache: bool) -> Built | None:
             return None  # the real cubin is already there: report it
         if cache.load(path) is not None:
             return Built("twin", 0, why, base)
-    ir = front_end_ir(config, arch, source)
-    if not same_but_arch(front_end_ir(config, base, source), ir, arch_code(base), arch_code(arch)):
+    ir = front_end_ir(config, arch, source, _pch(pch_dir, arch, lto=True))
+    if not same_but_arch(front_end_ir(config, base, source, _pch(pch_dir, base, lto=True)), ir, arch_code(base),
+                         arch_code(arch)):
         return None
     if use_cache:
         try:
@@ -113,36 +128,45 @@ def twin_candidate(config) -> bool:
 
 
 def _job(job) -> tuple[str, str, Built]:
-    config, arch, base, use_cache = job
+    config, arch, base, use_cache, pch_dir = job
     if base is not None:
-        twin = _twin(config, arch, base, use_cache)
+        twin = _twin(config, arch, base, use_cache, pch_dir)
         if twin is not None:
             return config.name, arch, twin
-    data, report = build.compile_entry(config, arch, use_cache=use_cache)
+    data, report = build.compile_entry(config, arch, use_cache=use_cache, pch=_pch(pch_dir, arch))
     return config.name, arch, Built("cubin", len(data), report)
 
 
 def compile_all(archs=kconfigs.DEFAULT_ARCHS, configs=None, *, use_cache: bool = True, twins: bool = True,
-                workers: int | None = None) -> dict:
+                pch: bool = True, workers: int | None = None) -> dict:
     """Compile every instantiation for every arch in ``archs``; raise on the first failure.
 
     Returns ``{(config.name, arch): Built}``. ``configs`` replaces the registered instantiations (each built for
-    every arch); ``twins=False`` builds every cubin, twins included. Runs in ``workers`` processes (default: one
-    per CPU, at most 8; NVRTC holds the GIL), longest jobs first; intact cache entries are not compiled again.
+    every arch); ``twins=False`` builds every cubin, twins included; ``pch`` parses the CUDA headers once per
+    arch (build.create_pch, in a temporary folder). Runs in ``workers`` processes (default: one per CPU, at most
+    8; NVRTC holds the GIL), longest jobs first; intact cache entries are not compiled again.
     """
     if configs is None:
         pairs = every_instantiation(archs)
     else:
         pairs = [(c, a) for a in archs for c in configs]
-    wanted = set((c, a) for c, a in pairs)
-    jobs = []
-    for c, a in pairs:
-        base = twin_base(a, archs) if twins and twin_candidate(c) else None
-        jobs.append((c, a, base if (c, base) in wanted else None, use_cache))
-    # longest first, so that the pool's processes finish together
-    jobs.sort(key=lambda j: getattr(j[0], "compile_cost", 1.0), reverse=True)
     build.nvrtc_version()
     build.cuda_include_dir()
+    with tempfile.TemporaryDirectory(prefix="kvplan-pch-") as tmp:
+        wanted = set(pairs)
+        jobs = []
+        for c, a in pairs:
+            base = twin_base(a, archs) if twins and twin_candidate(c) else None
+            jobs.append((c, a, base if (c, base) in wanted else None, use_cache, tmp if pch else None))
+        # longest first, so that the pool's processes finish together
+        jobs.sort(key=lambda j: getattr(j[0], "compile_cost", 1.0), reverse=True)
+        try:
+            return _run(jobs, workers)
+        finally:
+            _pchs.clear()  # their folder goes now
+
+
+def _run(jobs, workers: int | None) -> dict:
     if workers is None:
         workers = min(len(jobs), os.cpu_count() or 1, 8)
     if workers <= 1 or len(jobs) <= 1:
