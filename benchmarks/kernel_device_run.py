@@ -81,7 +81,8 @@ def main():
     if "tests" in steps:
         par.append(("tests", start(f"{PY} -m pytest -q -p no:cacheprovider --durations=8 tests/test_kernel_gpu.py "
                                    "tests/test_kernel_mla_gpu.py tests/test_kernel_reference.py "
-                                   "tests/test_kernel_mla_fragments.py", "tests.log"), 330))
+                                   "tests/test_kernel_mla_fragments.py tests/test_skinny_gpu.py "
+                                   "tests/test_deltanet_step.py", "tests.log"), 330))
     if "sanitize" in steps:
         san = "compute-sanitizer --report-api-errors no --error-exitcode 1"
         par.append(("memcheck", start(f"{san} --tool memcheck {PY} benchmarks/kernel_memcheck.py", "memcheck.log"), 240))

@@ -193,3 +193,18 @@ def test_precompiled_headers_give_the_same_cubin(tmp_path):
     pre = build.compile_entry(cfg, "sm_90", use_cache=False, pch=pch)
     assert "using precompiled header" in pre[1] and "using precompiled header" not in plain[1]
     assert pre[0] == plain[0]
+
+
+def test_skinny_sweep_variants_compile_without_spills_at_batch_8(tmp_cache):
+    """The variants benchmarks/skinny_gemm.py --sweep times (not in CI's default set: compiled here for every
+    arch); their 8-column kernels, which batches 1-8 run, keep everything in registers on sm_90."""
+    _require_nvrtc()
+    from kvplan.kernels import skinny_config as sc
+
+    variants = {sc.variant("bf16", o.get("unroll"), o.get("min_blocks"), o.get("prefetch")) for o in sc.SWEEP.values()}
+    variants.add(sc.variant("mxfp4", unroll=2))  # the MoE GPU test's mxfp4 variant: compiles (its spills are reported)
+    res = batch.compile_all(ARCHS, sorted(variants, key=lambda c: c.name))
+    for cfg in variants:
+        rep = res[(cfg.name, "sm_90")].report
+        for kern in ("kvp_skinny_bf16_c8", "kvp_skinny_f16_c8"):
+            assert _spills(rep, kern) == 0, f"{cfg.name} {kern} spills:\n{rep}"

@@ -94,9 +94,10 @@ def test_long_prompts_cross_chunks_and_windows():
     assert run_against_reference(tiny("gemma3"), prompt_lens=(30, 17), steps=2, block=8) < TOL
 
 
-def test_chunked_delta_rule_is_the_recurrence():
+@pytest.mark.parametrize("n", [2 * CHUNK + 7, 8, 1])  # several chunks; one short chunk (the profile run's 8)
+def test_chunked_delta_rule_is_the_recurrence(n):
     gen = torch.Generator().manual_seed(4)
-    r, n, h, dk, dv = 2, 2 * CHUNK + 7, 3, 5, 4
+    r, h, dk, dv = 2, 3, 5, 4
     q, k = torch.randn(r, n, h, dk, generator=gen), torch.randn(r, n, h, dk, generator=gen)
     k = k / k.norm(dim=-1, keepdim=True)
     v = torch.randn(r, n, h, dv, generator=gen)

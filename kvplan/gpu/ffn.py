@@ -1,9 +1,10 @@
 """Feed-forward blocks: the dense (gated) MLP and the mixture of experts. The MoE routes each token to its
 top-k experts with a real router, sorts the (token, expert) pairs by expert as engines do, and runs every
 expert's tokens through grouped GEMMs (torch._grouped_mm: one launch over all experts, each reading only its
-own weights, no host sync, so it captures in a CUDA graph). mxfp4 experts (gpt-oss) are dequantised in torch
-first: a clearly labelled path that reads every expert each step, where an engine's fused kernel reads the
-packed bytes of the touched experts only."""
+own weights, no host sync, so it captures in a CUDA graph). At decode batches (<= 16 tokens) on a GPU the bundled
+MoE pairs kernel (kvplan/kernels/skinny.py) runs the routed experts instead: three launches that read each
+distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers). Elsewhere mxfp4
+experts (gpt-oss) are dequantised in torch first: a clearly labelled path."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' ex
 # Gathering a pair's expert reads its weights, writes a copy and reads that (3x its bytes) plus the launches: on the
 # H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
 SLOT_FACTOR = 4
+MXFP4_CHUNKS_LABEL = ("the same kernel over chunks of {tokens} tokens (each chunk reads its experts' packed bytes again; "
+                      "torch would hold every expert dequantised to bf16)")
+PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
+               "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
 
 
 def grouped_mm(x, w, offsets):
@@ -52,6 +57,42 @@ class MoE:
         self.arch, self.w, self.rt = arch, w, rt
         self.shared = MLP(arch, w, rt, "shared") if arch.shared_intermediate else None
         self.mxfp4 = arch.experts_format == "mxfp4"
+        self.pairs, self.pairs_refused = None, None
+        if w["router"].is_cuda:
+            self.pairs = self._pairs_plan()
+            if isinstance(self.pairs, str):
+                self.pairs, self.pairs_refused = None, self.pairs
+        rt.labels["moe"] = self.label()
+
+    def _pairs_plan(self):
+        """The bundled kernel's plan for this layer's experts, or the sentence saying why it cannot run them."""
+        a, w = self.arch, self.w
+        try:
+            from ..kernels.skinny import moe_pairs_plan
+
+            dtype = w["router"].dtype
+            fmt = "mxfp4" if self.mxfp4 else ("bf16" if dtype == torch.bfloat16 else "fp16")
+            if not a.gated_mlp:
+                return "the experts are not gated MLPs"
+            inter = w["w2_blocks"].shape[-1] * 2 if self.mxfp4 else w["w2"].shape[-1]
+            key = (a.experts, a.hidden, inter, a.top_k, dtype, fmt, a.activation)
+            shared = getattr(self.rt, "moe_plans", {})  # one plan (and scratch) for every layer of the shape
+            if key not in shared:
+                shared[key] = moe_pairs_plan(a.experts, a.hidden, inter, a.top_k, dtype=dtype, weight_format=fmt,
+                                             activation=a.activation)
+            return shared[key]
+        except (ValueError, RuntimeError, ImportError) as exc:
+            return str(exc)
+
+    def label(self) -> str:
+        """What runs the routed experts, in the words verify reports."""
+        rest = MXFP4_LABEL if self.mxfp4 else GROUPED_LABEL
+        if self.pairs is None:
+            return rest + (f" (the bundled MoE kernel refused: {self.pairs_refused})" if self.pairs_refused else "")
+        if self.mxfp4:
+            rest = MXFP4_CHUNKS_LABEL.format(tokens=self.pairs.max_tokens)
+        return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
+                                  mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
 
     def route(self, x):
         """(weights [T, k] float32, expert ids [T, k]): softmax over the router's logits, the top k, renormalised
@@ -68,6 +109,21 @@ class MoE:
         pair's expert weights are gathered and multiplied by its token (cost ~ the routed pairs); otherwise the
         pairs are sorted by expert and run as grouped GEMMs (cost ~ every expert: the grouped kernel does
         each expert's tile work even for the experts no token chose)."""
+        if self.pairs is not None and x.dtype == self.pairs.dtype and (ids.shape[0] <= self.pairs.max_tokens
+                                                                      or self.mxfp4):
+            w = self.w
+            if self.mxfp4:
+                w13, w2 = (w["w13_blocks"], w["w13_scales"]), (w["w2_blocks"], w["w2_scales"])
+            else:
+                w13, w2 = w["w13"], w["w2"]
+            m, t = self.pairs.max_tokens, x.shape[0]
+            if t <= m:
+                return self.pairs.run(x.contiguous(), weights, ids, w13, w2)
+            if self.mxfp4:
+                x, out = x.contiguous(), torch.empty_like(x)
+                for i in range(0, t, m):
+                    self.pairs.run(x[i:i + m], weights[i:i + m], ids[i:i + m], w13, w2, out=out[i:i + m])
+                return out
         if SLOT_FACTOR * ids.numel() < self.arch.experts:
             return self._pairs(x, weights, ids)
         return self._grouped(x, weights, ids)

@@ -1,8 +1,8 @@
 """The skinny matmuls of decode, chosen at start: for every linear weight shape of the model and every batch of
-1-8 tokens, both ways of writing x @ W^T through cuBLAS (F.linear, and W @ x^T) are timed in CUDA graphs over
-all the layers' weights of that shape (so that they stream from HBM, not L2), and the faster is kept in the
-model's Matmul. The same timings give the weight stream's bandwidth at each batch, the figure held to >= 90%
-of the measured read bandwidth."""
+1-8 tokens, the ways of writing x @ W^T (F.linear and W @ x^T through cuBLAS, and the bundled skinny kernel of
+kvplan/kernels/skinny.py where it runs) are timed in CUDA graphs over all the layers' weights of that shape (so
+that they stream from HBM, not L2), and the fastest is kept in the model's Matmul. The same timings give the
+weight stream's bandwidth at each batch, the figure held to >= 90% of the measured read bandwidth."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .timing import capture, time_replays
 SKINNY = (1, 2, 4, 8)
 LINEAR_NAMES = ("qkv", "o", "q", "q_a", "q_b", "kv_a", "qkvz", "ba", "router", "shared_gate", "gate_up", "down",
                 "lm_head")
-PREFER_MARGIN = 0.97  # W @ x^T must beat F.linear by 3% to be chosen (F.linear is what engines run)
+PREFER_MARGIN = 0.97  # another form must beat F.linear by 3% to be chosen (F.linear is what engines run)
 
 
 def decode_linears(weights: dict, tied: bool) -> dict:
@@ -28,34 +28,58 @@ def decode_linears(weights: dict, tied: bool) -> dict:
     return shapes
 
 
-def _form(form: str, x, w):
-    return F.linear(x, w) if form == MM_FORMS[0] else torch.mm(w, x.t())
+def _form(mm, form: str, x, w):
+    if form == MM_FORMS[0]:
+        return F.linear(x, w)
+    if form == MM_FORMS[1]:
+        return torch.mm(w, x.t())
+    return mm.skinny[tuple(w.shape)].run(x, w)
+
+
+def skinny_plan(shape: tuple, dtype, max_batch: int):
+    """The bundled skinny kernel's plan for a weight shape, or the reason it cannot run it (a sentence)."""
+    try:
+        from ..kernels.skinny import skinny_gemm_plan
+
+        return skinny_gemm_plan(shape[0], shape[1], dtype, max_batch=max_batch)
+    except (ValueError, RuntimeError, ImportError) as exc:  # KernelUnavailableError is a RuntimeError
+        return str(exc)
 
 
 def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, reps: int = 8) -> dict:
-    """Time both forms per (shape, batch), store the faster in `mm.forms`, and report bandwidths."""
+    """Time every form per (shape, batch), store the fastest in `mm.forms`, and report bandwidths."""
     shapes = decode_linears(weights, tied)
+    refused = {}
+    for shape, tensors in shapes.items():
+        plan = skinny_plan(shape, tensors[0].dtype, max(batches))
+        if isinstance(plan, str):
+            refused[f"{shape[0]}x{shape[1]}"] = plan
+        else:
+            mm.skinny[shape] = plan
     rows, stream = [], {}
     for batch in batches:
         total_bytes, total_ms = 0, 0.0
         for (out, inp), tensors in shapes.items():
             x = torch.randn(batch, inp, dtype=tensors[0].dtype, device=tensors[0].device)
             nbytes = sum(t.numel() * t.element_size() for t in tensors)
+            forms = [f for f in MM_FORMS if f != MM_FORMS[2] or (out, inp) in mm.skinny]
             times = {}
-            for form in MM_FORMS:
-                graph, _ = capture(lambda: [_form(form, x, w) for w in tensors])
+            for form in forms:
+                graph, _ = capture(lambda: [_form(mm, form, x, w) for w in tensors])
                 times[form] = time_replays(graph.replay, reps=reps)["ms"]
                 del graph
-            best = MM_FORMS[1] if times[MM_FORMS[1]] < PREFER_MARGIN * times[MM_FORMS[0]] else MM_FORMS[0]
-            if best == MM_FORMS[1]:
+            fastest = min(forms[1:], key=times.get, default=MM_FORMS[0])
+            best = fastest if times[fastest] < PREFER_MARGIN * times[MM_FORMS[0]] else MM_FORMS[0]
+            if best != MM_FORMS[0]:
                 mm.forms[(out, inp, batch)] = best
             total_bytes += nbytes
             total_ms += times[best]
             rows.append({"shape": [out, inp], "layers": len(tensors), "batch": batch, "chosen": best,
-                         **{f"{form} TB/s": nbytes / (times[form] / 1e3) / 1e12 for form in MM_FORMS}})
+                         **{f"{form} TB/s": nbytes / (times[form] / 1e3) / 1e12 for form in forms}})
         achieved = total_bytes / (total_ms / 1e3)
         stream[batch] = {"bytes": total_bytes, "ms": total_ms, "bytes_per_s": achieved,
                          "fraction_of_read": achieved / read_bw if read_bw else None}
     torch.cuda.empty_cache()
-    return {"method": "per (shape, batch) the faster of F.linear (x @ W^T) and torch.mm(W, x^T), CUDA graphs over "
-                      "every layer's weight of the shape", "shapes": rows, "stream": stream}
+    return {"method": "per (shape, batch) the fastest of F.linear (x @ W^T), torch.mm(W, x^T) and the bundled skinny "
+                      "kernel (NVRTC, kvplan/kernels/skinny_gemm.cu), CUDA graphs over every layer's weight of the "
+                      "shape", "shapes": rows, "stream": stream, "skinny_refused": refused}

@@ -32,6 +32,8 @@ class Runtime:
         self.mm = Matmul()
         self.paged = PagedAttention(self.device)
         self.comm = comm or LocalComm()
+        self.labels: dict = {}  # layer part -> what runs it (beside the attention's, in rt.paged.labels)
+        self.moe_plans: dict = {}  # the MoE pairs kernel's plan per expert shape, shared by the layers
 
 
 def layer_weights(weights: dict, index: int) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-MM_FORMS = ("x @ W^T", "W @ x^T")
+MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel")  # F.linear, torch.mm(W, x^T), bundled NVRTC kernel
 
 
 def rms_norm(x, weight, eps: float, plus_one: bool = False):
@@ -60,14 +60,20 @@ class Rope:
 
 class Matmul:
     """x [tokens, in] times a weight W [out, in]. cuBLAS picks its kernel by shape, and for skinny batches the
-    two ways of writing the product stream the weight at different speeds; `forms` maps (out, in, tokens) to
-    the faster one (kvplan/gpu/gemm.py measures it at start), x @ W^T otherwise."""
+    ways of writing the product stream the weight at different speeds; `forms` maps (out, in, tokens) to the
+    fastest (kvplan/gpu/gemm.py measures it at start): F.linear otherwise. The bundled skinny kernel's plans,
+    one per weight shape, live in `skinny`."""
 
     def __init__(self):
         self.forms: dict = {}
+        self.skinny: dict = {}  # (out, in) -> kvplan.kernels.skinny.SkinnyGemmPlan
 
     def __call__(self, x, w, bias=None):
-        if self.forms.get((w.shape[0], w.shape[1], x.shape[0])) == MM_FORMS[1]:
+        form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))
+        if form == MM_FORMS[2] and x.dtype == w.dtype:
+            out = self.skinny[(w.shape[0], w.shape[1])].run(x.contiguous(), w)
+            return out + bias if bias is not None else out
+        if form == MM_FORMS[1]:
             out = torch.mm(w, x.t()).t().contiguous()
             return out + bias if bias is not None else out
         return F.linear(x, w, bias)

@@ -192,7 +192,7 @@ def time_forward(spec, opts: Options, held: dict, progress, pools: dict, input_l
             points.append(time_decode(model, layout, allocator, batch, opts.context))
     with progress.step(f"prefill of one {input_len:,}-token prompt (TTFT)"):
         prefill = time_prefill(model, layout, allocator, input_len)
-    return {"points": points, "prefill": prefill, "labels": dict(model.rt.paged.labels)}
+    return {"points": points, "prefill": prefill, "labels": {**model.rt.paged.labels, **model.rt.labels}}
 
 
 def bandwidth(progress) -> dict:

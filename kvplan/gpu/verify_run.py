@@ -149,7 +149,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         notes.append(f"tp {opts.tp} simulated on one GPU: all-reduce time and NCCL memory not measured")
     labels = dict(timed["labels"])
     if arch.experts:
-        labels["moe"] = MXFP4_LABEL if arch.experts_format == "mxfp4" else GROUPED_LABEL
+        labels.setdefault("moe", MXFP4_LABEL if arch.experts_format == "mxfp4" else GROUPED_LABEL)
     if "linear" in arch.mixers:
         labels.setdefault("linear", DELTANET_LABEL)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),

@@ -38,6 +38,13 @@ Plan/run (the launch chosen once, arguments packed once; what verify and benchma
                                 max_blocks_per_seq=512, device=0)
     out = mla.run(q_nope, q_rope, latent_cache, block_table, seq_lens, scale=...)   # [B, Hq, 512]
 
+Skinny GEMM and MoE experts at decode batches (<= 16 tokens; skinny.py, skinny_gemm.cu):
+
+    gemm = skinny_gemm_plan(n=4096, k=14336, dtype=torch.bfloat16, max_batch=8, device=0)
+    y = gemm.run(x, w)                                   # x [B, k] @ w[n, k]^T -> [B, n]
+    moe = moe_pairs_plan(experts=64, hidden=2048, intermediate=1408, top_k=6, dtype=torch.bfloat16)
+    out = moe.run(x, weights, ids, w13, w2)              # routed experts only; mxfp4: w13=(blocks, scales)
+
 Tuning knobs: one :class:`KernelOptions` (defaults per device). Limits: :mod:`kvplan.kernels.limits`.
 Bandwidth floors: :mod:`kvplan.kernels.probes` (``read_bandwidth``, ``copy_bandwidth``).
 
@@ -50,6 +57,8 @@ __all__ = [
     "paged_decode_attention",
     "paged_decode_plan",
     "paged_mla_decode_plan",
+    "skinny_gemm_plan",
+    "moe_pairs_plan",
     "reference_paged_decode_attention",
     "reference_paged_mla_decode",
     "KernelOptions",
@@ -91,6 +100,21 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=512, rope_dim=64, block_size=64,
     from .paged_mla import paged_mla_decode_plan as impl
 
     return impl(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device, **tuning)
+
+
+def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, **tuning):
+    """``x @ w^T`` for a weight [n, k] at 1..max_batch (<= 16) tokens; see :mod:`kvplan.kernels.skinny`."""
+    from .skinny import skinny_gemm_plan as impl
+
+    return impl(n, k, dtype, max_batch, device, **tuning)
+
+
+def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
+                   activation="silu", device=None, **tuning):
+    """The routed experts of one MoE layer at 1..max_tokens (<= 16) tokens; see :mod:`kvplan.kernels.skinny`."""
+    from .skinny import moe_pairs_plan as impl
+
+    return impl(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device, **tuning)
 
 
 def reference_paged_decode_attention(q, k_cache, v_cache, block_table, seq_lens, scale=None, k_scale=1.0,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import limits
+from .skinny_config import skinny_configs
 
 HERE = Path(__file__).parent
 Q_DTYPES = {"float16": 0, "bfloat16": 1}
@@ -211,4 +212,5 @@ INSTANTIATION_SETS = (
     all_mla_configs,
     lambda arch: all_deltanet_configs(),
     lambda arch: [ReadProbeConfig()],
+    skinny_configs,
 )

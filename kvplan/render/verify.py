@@ -123,9 +123,12 @@ def gemm_line(r: dict) -> str:
     parts = [f"batch {b}: {tbps(s['bytes_per_s'])}" + (f" ({s['fraction_of_read']:.0%} of read)"
                                                         if s.get("fraction_of_read") else "")
              for b, s in stream.items()]
-    chosen = sorted({f"{row['shape'][0]}x{row['shape'][1]}@{row['batch']}" for row in r["gemm"]["shapes"]
-                     if row["chosen"] != "x @ W^T"})
-    forms = f"; W @ x^T chosen for {', '.join(chosen)}" if chosen else "; F.linear (x @ W^T) everywhere"
+    chosen: dict = {}
+    for row in r["gemm"]["shapes"]:
+        if row["chosen"] != "x @ W^T":
+            chosen.setdefault(row["chosen"], set()).add(f"{row['shape'][0]}x{row['shape'][1]}@{row['batch']}")
+    forms = "".join(f"; {form} chosen for {', '.join(sorted(where))}" for form, where in sorted(chosen.items())) \
+        or "; F.linear (x @ W^T) everywhere"
     return f"Weight stream (dense linears, chosen forms): {'; '.join(parts)}{forms}."
 
 

@@ -1,0 +1,328 @@
+"""The bundled skinny GEMM / MoE pairs kernel (kvplan/kernels/skinny_gemm.cu) against the torch forms verify used
+before it, on a GPU. Every timing is a CUDA graph over every layer's weights (so they stream from HBM, not L2),
+CUDA events, median of the replays.
+
+    python3 benchmarks/skinny_gemm.py [--out results.json]
+    python3 benchmarks/skinny_gemm.py --sweep [--out sweep.json]   # default out: $OUT/skinny_sweep.json
+
+Dense: the four linears of Llama-3.1-8B, Llama-3.2-1B and Qwen3-14B (tp 1) at batch 1, 2, 4, 8, F.linear vs
+the kernel, bytes / time against kvplan.kernels.probes.read_bandwidth. MoE: the routed experts of one layer
+(Mixtral-8x7B tp 2 shard, DeepSeek-V2-Lite, gpt-oss-20b mxfp4) at batch 1, 4, 8: verify's torch path of before
+(kvplan/gpu/ffn.py MoE._pairs / _grouped as it chose them) vs the kernel, microseconds per layer.
+
+--sweep: the dense shapes only, F.linear against every variant of skinny_config.SWEEP (weight chunks per lane
+per step, CTAs per SM, L2 prefetch, k-split rule); one table of shape, batch, variant, us per layer, TB/s and %
+of read bandwidth, then the best variant per shape and each variant's whole-model stream. A variant that fails
+to compile, plan or run is recorded with its error and the sweep goes on. About a minute on an H200.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import types
+
+import torch
+import torch.nn.functional as F
+
+from kvplan.gpu.ffn import SLOT_FACTOR, MoE
+from kvplan.gpu.timing import capture, time_replays
+from kvplan.kernels import batch, build
+from kvplan.kernels import skinny_config as sc
+from kvplan.kernels.probes import read_bandwidth
+from kvplan.kernels.skinny import moe_pairs_plan, skinny_gemm_plan
+
+# (rows, cols) of qkv, o, gate_up, down from each config.json: hidden, heads x head_dim, kv heads, intermediate
+DENSE = {
+    "Llama-3.1-8B": (32, [(6144, 4096), (4096, 4096), (28672, 4096), (4096, 14336)]),
+    "Llama-3.2-1B": (16, [(3072, 2048), (2048, 2048), (16384, 2048), (2048, 8192)]),
+    "Qwen3-14B": (40, [(7168, 5120), (5120, 5120), (34816, 5120), (5120, 17408)]),
+}
+# experts, hidden, intermediate on the rank, top_k, format, layers allocated (several GB: far past L2)
+MOE = {
+    "Mixtral-8x7B tp2": (8, 4096, 7168, 2, "bf16", 4),
+    "DeepSeek-V2-Lite": (64, 2048, 1408, 6, "bf16", 4),
+    "gpt-oss-20b": (32, 2880, 2880, 4, "mxfp4", 8),
+}
+BATCHES = (1, 2, 4, 8)
+MOE_BATCHES = (1, 4, 8)
+
+
+def timed(fn, reps=20):
+    graph, _ = capture(fn)
+    t = time_replays(graph.replay, reps=reps)["ms"]
+    del graph
+    return t
+
+
+def dense(read_bw):
+    rows = []
+    for model, (layers, shapes) in DENSE.items():
+        weights = {s: [torch.randn(*s, dtype=torch.bfloat16, device="cuda") * s[1] ** -0.5 for _ in range(layers)]
+                   for s in shapes}
+        plans = {s: skinny_gemm_plan(s[0], s[1], torch.bfloat16, max_batch=8) for s in shapes}
+        for b in BATCHES:
+            total = {"F.linear": 0.0, "kernel": 0.0, "best": 0.0}
+            nbytes = 0
+            for s in shapes:
+                x = torch.randn(b, s[1], dtype=torch.bfloat16, device="cuda")
+                ws = weights[s]
+                t_lin = timed(lambda: [F.linear(x, w) for w in ws])
+                t_k = timed(lambda: [plans[s].run(x, w) for w in ws])
+                by = sum(w.numel() * 2 for w in ws)
+                nbytes += by
+                total["F.linear"] += t_lin
+                total["kernel"] += t_k
+                total["best"] += min(t_lin, t_k)
+                rows.append({"model": model, "shape": list(s), "batch": b, "ksplit": plans[s].ksplits[b],
+                             "F.linear_TBps": by / t_lin / 1e9, "kernel_TBps": by / t_k / 1e9,
+                             "F.linear_read": by / t_lin * 1e3 / read_bw, "kernel_read": by / t_k * 1e3 / read_bw})
+                print(json.dumps(rows[-1]))
+            rows.append({"model": model, "shape": "all", "batch": b, "bytes": nbytes,
+                         **{f"{k}_ms": v for k, v in total.items()},
+                         **{f"{k}_read": nbytes / v * 1e3 / read_bw for k, v in total.items()}})
+            print(json.dumps(rows[-1]))
+        del weights, plans
+        torch.cuda.empty_cache()
+    return rows
+
+
+def ksplit_sweep(read_bw):
+    """Each Llama-3.1-8B / Llama-3.2-1B shape at batch 1 and 8 with the k split forced: the data behind
+    skinny_config.choose_ksplit."""
+    rows = []
+    for model in ("Llama-3.1-8B", "Llama-3.2-1B"):
+        layers, shapes = DENSE[model]
+        for s in shapes:
+            ws = [torch.randn(*s, dtype=torch.bfloat16, device="cuda") for _ in range(layers)]
+            by = sum(w.numel() * 2 for w in ws)
+            for b in (1, 8):
+                x = torch.randn(b, s[1], dtype=torch.bfloat16, device="cuda")
+                row = {"model": model, "shape": list(s), "batch": b,
+                       "chosen": skinny_gemm_plan(s[0], s[1], torch.bfloat16, max_batch=8).ksplits[b]}
+                for ks in (1, 2, 3, 4, 8):
+                    plan = skinny_gemm_plan(s[0], s[1], torch.bfloat16, max_batch=8, ksplit=ks)
+                    row[f"ks{ks}_read"] = by / timed(lambda: [plan.run(x, w) for w in ws]) * 1e3 / read_bw
+                rows.append(row)
+                print(json.dumps(row))
+            del ws
+    torch.cuda.empty_cache()
+    return rows
+
+
+def moe(read_bw):
+    rows = []
+    for model, (experts, hidden, inter, top_k, fmt, layers) in MOE.items():
+        arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
+                                     experts_format="mxfp4" if fmt == "mxfp4" else "bf16", shared_intermediate=0,
+                                     hidden=hidden)
+        blocks = []
+        for _ in range(layers):
+            w = {"router": torch.randn(experts, hidden, dtype=torch.bfloat16, device="cuda")}
+            if fmt == "mxfp4":
+                w["w13_blocks"] = torch.randint(0, 256, (experts, 2 * inter, hidden // 2), dtype=torch.uint8,
+                                                device="cuda")
+                w["w13_scales"] = torch.randint(119, 125, (experts, 2 * inter, hidden // 32), dtype=torch.uint8,
+                                                device="cuda")
+                w["w2_blocks"] = torch.randint(0, 256, (experts, hidden, inter // 2), dtype=torch.uint8, device="cuda")
+                w["w2_scales"] = torch.randint(119, 125, (experts, hidden, inter // 32), dtype=torch.uint8,
+                                               device="cuda")
+            else:
+                w["w13"] = torch.randn(experts, 2 * inter, hidden, dtype=torch.bfloat16, device="cuda") * hidden ** -.5
+                w["w2"] = torch.randn(experts, hidden, inter, dtype=torch.bfloat16, device="cuda") * inter ** -.5
+            blocks.append(MoE(arch, w, types.SimpleNamespace(labels={})))
+        per_expert = sum(t[0].numel() * t.element_size() for k, t in blocks[0].w.items() if k != "router")
+        for b in MOE_BATCHES:
+            x = torch.randn(b, hidden, dtype=torch.bfloat16, device="cuda")
+            ids = torch.rand(b, experts, device="cuda").topk(top_k, dim=-1).indices
+            weights = torch.softmax(torch.rand(b, top_k, device="cuda"), -1)
+            distinct = int(ids.unique().numel())
+            old = "_pairs" if SLOT_FACTOR * ids.numel() < experts else "_grouped"
+            t_old = timed(lambda: [getattr(m, old)(x, weights, ids) for m in blocks], reps=10)
+            t_new = timed(lambda: [m.experts(x, weights, ids) for m in blocks])
+            touched = distinct * per_expert
+            rows.append({"model": model, "batch": b, "distinct_experts": distinct, "before": f"torch {old}",
+                         "before_us_per_layer": t_old / layers * 1e3, "kernel_us_per_layer": t_new / layers * 1e3,
+                         "kernel_TBps_touched": touched / (t_new / layers) / 1e9,
+                         "kernel_read": touched / (t_new / layers) * 1e3 / read_bw,
+                         "ksplits": blocks[0].pairs.ksplits[b]})
+            print(json.dumps(rows[-1]))
+        del blocks
+        torch.cuda.empty_cache()
+    return rows
+
+
+def _resources(arch: str) -> dict:
+    """Per sweep variant: its cubin's name and ptxas's registers / spill stores of the bf16 kernels (compiled
+    in parallel processes here, so the timing loop below only loads cubins)."""
+    configs = {v: sc.variant("bf16", o.get("unroll"), o.get("min_blocks"), o.get("prefetch"))
+               for v, o in sc.SWEEP.items()}
+    unique = list({c.name: c for c in configs.values()}.values())
+    out = {}
+    try:
+        batch.compile_all((arch,), unique, workers=min(len(unique), os.cpu_count() or 1))
+    except Exception as exc:  # each variant is tried again below and fails on its own
+        print(f"parallel compile failed: {exc}")
+    for v, cfg in configs.items():
+        info = {"config": cfg.name}
+        try:
+            report = build.compile_entry(cfg, arch)[1]
+            for kern in ("kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16"):
+                body = report.split(f"Function properties for {kern}", 1)[1]
+                info[kern[11:]] = {"registers": int(re.search(r"Used (\d+) registers", body).group(1)),
+                                   "spill_stores": int(re.search(r"(\d+) bytes spill stores", body).group(1))}
+        except Exception as exc:
+            info["error"] = f"{type(exc).__name__}: {exc}"
+        out[v] = info
+    return out
+
+
+def _plans(s):
+    plans = {}
+    for v, opts in sc.SWEEP.items():
+        try:
+            plans[v] = skinny_gemm_plan(s[0], s[1], torch.bfloat16, max_batch=8, **opts)
+        except Exception as exc:
+            plans[v] = f"{type(exc).__name__}: {exc}"
+    return plans
+
+
+def sweep(read_bw, reps=15):
+    """Every dense shape at every batch: F.linear and each SWEEP variant; returns the rows (JSON)."""
+    rows = []
+    for model, (layers, shapes) in DENSE.items():
+        for s in shapes:
+            ws = [torch.randn(*s, dtype=torch.bfloat16, device="cuda") * s[1] ** -0.5 for _ in range(layers)]
+            by = sum(w.numel() * 2 for w in ws)
+            plans = _plans(s)
+            for b in BATCHES:
+                x = torch.randn(b, s[1], dtype=torch.bfloat16, device="cuda")
+                done = {}  # (cubin, ksplit) -> ms: a variant that launches exactly what another did is not re-timed
+                for v in ("F.linear",) + tuple(sc.SWEEP):
+                    row = {"model": model, "shape": list(s), "batch": b, "variant": v}
+                    plan = plans.get(v)
+                    try:
+                        if v == "F.linear":
+                            ms = timed(lambda: [F.linear(x, w) for w in ws], reps)
+                        elif isinstance(plan, str):
+                            raise RuntimeError(plan)
+                        else:
+                            key = (plan.config.name, plan.ksplits[b])
+                            row["ksplit"] = plan.ksplits[b]
+                            if key in done:
+                                ms, row["same_launch_as"] = done[key]
+                            else:
+                                ms = timed(lambda: [plan.run(x, w) for w in ws], reps)
+                                done[key] = (ms, v)
+                        row.update(us=ms / layers * 1e3, TBps=by / ms / 1e9, read=by / ms * 1e3 / read_bw, ms=ms, bytes=by)
+                    except Exception as exc:
+                        row["error"] = f"{type(exc).__name__}: {exc}"
+                    rows.append(row)
+                    print(_line(row), flush=True)
+            del ws, plans
+            torch.cuda.empty_cache()
+    return rows
+
+
+def _line(r) -> str:
+    head = f"{r['model']:13s} {str(tuple(r['shape'])):15s} {r['batch']:>2d} {r['variant']:9s}"
+    if "error" in r:
+        return f"{head}  ERROR {r['error'][:200]}"
+    extra = f" ks {r['ksplit']}" if "ksplit" in r else ""
+    extra += f" (= {r['same_launch_as']})" if "same_launch_as" in r else ""
+    return f"{head} {r['us']:9.1f} {r['TBps']:6.3f} {100 * r['read']:6.1f}%{extra}"
+
+
+def summary(rows, read_bw) -> dict:
+    """Best variant per shape (mean % of read over the batches) and each variant's whole-model % per batch."""
+    ok = [r for r in rows if "error" not in r]
+    cell = {}  # (model, shape, batch) -> {variant: row}
+    for r in ok:
+        cell.setdefault((r["model"], tuple(r["shape"]), r["batch"]), {})[r["variant"]] = r
+    best = {}
+    for m, (_, shapes) in DENSE.items():
+        for s in shapes:
+            cells = [cell.get((m, s, b), {}) for b in BATCHES]
+            common = set.intersection(*(set(c) for c in cells))
+            if not common:
+                continue
+            mean = {v: sum(c[v]["read"] for c in cells) / len(cells) for v in common}
+            top = max(mean, key=mean.get)
+            best[f"{m} {s}"] = {"best": top, "read": mean[top], "F.linear": mean.get("F.linear"), "u2": mean.get("u2")}
+    model = {}
+    for m, (_, shapes) in DENSE.items():
+        for v in ("F.linear",) + tuple(sc.SWEEP) + ("best kernel", "best of all"):
+            per = []
+            for b in BATCHES:
+                chosen = []
+                for s in shapes:
+                    c = cell.get((m, s, b), {})
+                    if v == "best of all":
+                        c = list(c.values())
+                    elif v == "best kernel":
+                        c = [r for k, r in c.items() if k != "F.linear"]
+                    else:
+                        c = [c[v]] if v in c else []
+                    chosen.append(min(c, key=lambda r: r["ms"]) if c else None)
+                if any(r is None for r in chosen):
+                    per.append(None)
+                else:
+                    nbytes = sum(r["bytes"] for r in chosen)
+                    per.append(nbytes / sum(r["ms"] for r in chosen) * 1e3 / read_bw)
+            model[f"{m} {v}"] = per
+    return {"best_per_shape": best, "model_read": model}
+
+
+def main_sweep(argv):
+    out = argv[argv.index("--out") + 1] if "--out" in argv else os.path.join(os.environ.get("OUT", "."),
+                                                                              "skinny_sweep.json")
+    t0 = time.perf_counter()
+    bw = read_bandwidth()
+    print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
+    from kvplan.kernels import _runtime as rt
+
+    arch = rt.device_info(torch.cuda.current_device()).arch
+    result = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "read_bandwidth": bw.to_dict(),
+              "variants": sc.SWEEP, "resources": _resources(arch)}
+    for v, info in result["resources"].items():
+        print(f"variant {v:9s} {json.dumps(info)}")
+    print(f"{'model':13s} {'shape':15s} {'b':>2s} {'variant':9s} {'us/layer':>9s} {'TB/s':>6s} {'read':>7s}")
+    result["sweep"] = sweep(bw.bytes_per_s)
+    result["seconds"] = time.perf_counter() - t0
+    with open(out, "w") as f:  # the rows first: a summary that fails loses nothing measured
+        json.dump(result, f, indent=1)
+    result.update(summary(result["sweep"], bw.bytes_per_s))
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    print("\nbest variant per shape (mean % of read over batches 1, 2, 4, 8):")
+    for k, v in result["best_per_shape"].items():
+        fl, u2 = v["F.linear"], v["u2"]
+        print(f"  {k:36s} {v['best']:9s} {100 * v['read']:5.1f}%  (F.linear {100 * fl if fl else float('nan'):5.1f}%, "
+              f"u2 {100 * u2 if u2 else float('nan'):5.1f}%)")
+    print("\nwhole-model weight stream, % of read at batch 1 / 2 / 4 / 8:")
+    for k, per in result["model_read"].items():
+        print(f"  {k:32s} " + " / ".join("  -  " if p is None else f"{100 * p:5.1f}" for p in per))
+    print(f"sweep took {result['seconds']:.1f} s; JSON: {out}")
+
+
+def main(argv):
+    if "--sweep" in argv:
+        return main_sweep(argv)
+    out = argv[argv.index("--out") + 1] if "--out" in argv else "skinny_bench.json"
+    bw = read_bandwidth()
+    print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
+    result = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "read_bandwidth": bw.to_dict()}
+    result["dense"] = dense(bw.bytes_per_s)
+    result["moe"] = moe(bw.bytes_per_s)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+    result["ksplit_sweep"] = ksplit_sweep(bw.bytes_per_s)
+    with open(out, "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

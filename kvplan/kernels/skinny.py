@@ -1,0 +1,294 @@
+"""Skinny GEMM and MoE pairs for decode (skinny_gemm.cu): plan once, then ``run`` only launches.
+
+    plan = skinny_gemm_plan(n=4096, k=14336, dtype=torch.bfloat16, max_batch=8, device=0)
+    y = plan.run(x, w)                       # x [B <= max_batch, k], w [n, k] -> y [B, n] = x @ w^T
+
+    moe = moe_pairs_plan(experts=64, hidden=2048, intermediate=1408, top_k=6, max_tokens=16,
+                         dtype=torch.bfloat16, weight_format="bf16", activation="silu", device=0)
+    out = moe.run(x, weights, ids, w13, w2)  # x [T, hidden], weights [T, top_k] fp32, ids [T, top_k] int
+    #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
+    #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise
+    #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
+
+Tuning options of both plans (benchmarks and tests; None, the default, is what verify runs): ``unroll`` (weight
+chunks per lane per step: 1, 2, 4, 8), ``min_blocks`` (the launch bound's CTAs per SM), ``prefetch`` (L2 prefetch
+distance in steps), each a separate cubin (skinny_config.variant), and ``ksplit_rule`` ("wave" or "fill", see
+skinny_config.choose_ksplit).
+
+Both read each weight byte once (MoE: only the routed experts', each distinct expert once however many tokens
+chose it) and launch on torch's current stream with arguments packed once, so they capture in CUDA graphs.
+A plan owns its scratch (split-k workspace, MoE intermediates): one stream at a time. Bad arguments raise
+``ValueError`` naming the argument; no CUDA/NVRTC raises ``KernelUnavailableError``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from . import _runtime as rt
+from . import skinny_config as sc
+from ._checks import dtype_name
+
+_GEMM_ARGS = ("u64",) * 10 + ("i32",) * 8
+_COMBINE_ARGS = ("u64", "u64", "i32", "i32", "i32")
+_MODE_PLAIN = 0
+
+
+def _forced(ksplit) -> int | None:
+    """A fixed k split (tests, benchmarks) or None for the plan's own choice."""
+    if ksplit is None:
+        return None
+    if isinstance(ksplit, bool) or not isinstance(ksplit, int) or not 1 <= ksplit <= sc.MAX_KSPLIT:
+        raise ValueError(f"ksplit must be an int in 1..{sc.MAX_KSPLIT} or None, got {ksplit!r}")
+    return ksplit
+
+
+def _slots(ld, name: str, dev) -> int:
+    return dev.sm_count * rt.occupancy(ld, name, dev, sc.THREADS, 0)
+
+
+class _Gemm:
+    """One launch shape of the kernel: rows, k, gated or plain, weight format; args packed per column tile."""
+
+    def __init__(self, ld, dev, dtype: str, weight_format: str, rows: int, k: int, gated: bool, launcher: str,
+                 config: sc.SkinnyConfig, rule: str):
+        self.ld, self.dtype, self.fmt, self.rows, self.k, self.gated = ld, dtype, weight_format, rows, k, gated
+        self.tiles, self.rule = sc.row_tiles(rows, gated), rule
+        self.launches = {}
+        for columns in (8, 16):
+            name = sc.kernel_name(dtype, weight_format, columns)
+            self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, sc.THREADS, 0, False, launcher),
+                                      _slots(ld, name, dev),
+                                      sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
+
+    def ksplit(self, columns: int, slots_y: int) -> int:
+        _, slots, steps = self.launches[8 if columns <= 8 else 16]
+        return sc.choose_ksplit(self.tiles * slots_y, steps, slots, self.rule)
+
+    def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
+               w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int):
+        launch = self.launches[8 if columns <= 8 else 16][0]
+        a = launch.args
+        for i, v in enumerate((w, s, x, y, ids, wts, ws, counters, w_stride, s_stride)):
+            a[i].value = v
+        for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts)):
+            a[10 + i].value = v
+        launch.launch((self.tiles, grid_y, ksplit), stream)
+
+
+def _device_setup(device, config):
+    import torch
+
+    idx = rt.device_index(device)
+    dev = rt.device_info(idx)
+    return torch, idx, dev, rt.load(config, dev)
+
+
+def _check_tensor(torch, name, t, shape, dtype, device_index):
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if tuple(t.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(t.shape)}")
+    if t.dtype != dtype:
+        raise ValueError(f"{name} must be {dtype_name(dtype)}, got {dtype_name(t.dtype)}")
+    if not t.is_cuda or t.get_device() != device_index:
+        raise ValueError(f"{name} must be on cuda:{device_index}, got {t.device}")
+    if not t.is_contiguous() or t.data_ptr() % 16:
+        raise ValueError(f"{name} must be contiguous and 16-byte aligned")
+
+
+class SkinnyGemmPlan:
+    """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 16), fp32 accumulation."""
+
+    def __init__(self, n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,
+                 min_blocks=None, prefetch=None, ksplit_rule=None):
+        import torch
+
+        name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
+        sc.check_dense(n, k, name, max_batch)
+        _forced(ksplit)
+        fmt = "bf16" if name == "bfloat16" else "fp16"
+        self.config = sc.variant(fmt, unroll, min_blocks, prefetch)
+        rule = sc.check_ksplit_rule(ksplit_rule)
+        rt.require_kernel("the skinny GEMM kernel")
+        torch, self.device_index, dev, ld = _device_setup(device, self.config)
+        self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
+        self._gemm = _Gemm(ld, dev, name, fmt, n, k, False, launcher, self.config, rule)
+        self.ksplits = {b: _forced(ksplit) or self._gemm.ksplit(b, 1) for b in range(1, max_batch + 1)}
+        device_ = torch.device("cuda", self.device_index)
+        cells = self._gemm.tiles if max(self.ksplits.values()) > 1 else 1
+        self._ws = torch.zeros(cells * sc.WS_CELL, dtype=torch.float32, device=device_)
+        self._counters = torch.zeros(cells, dtype=torch.int32, device=device_)
+        self._lock = threading.Lock()
+
+    def run(self, x, w, out=None):
+        import torch
+
+        if not isinstance(x, torch.Tensor) or x.dim() != 2:
+            raise ValueError(f"x must be a 2-D torch.Tensor [batch, {self.k}]")
+        b = x.shape[0]
+        if not 1 <= b <= self.max_batch:
+            raise ValueError(f"x has {b} rows; this plan takes 1..{self.max_batch}")
+        _check_tensor(torch, "x", x, (b, self.k), self.dtype, self.device_index)
+        _check_tensor(torch, "w", w, (self.n, self.k), self.dtype, self.device_index)
+        if out is None:
+            out = x.new_empty(b, self.n)
+        else:
+            _check_tensor(torch, "out", out, (b, self.n), self.dtype, self.device_index)
+        with self._lock:
+            self._gemm.launch(rt.current_stream_handle(torch, self.device_index), b, 1, self.ksplits[b],
+                              w.data_ptr(), 0, x.data_ptr(), out.data_ptr(), 0, 0, self._ws.data_ptr(),
+                              self._counters.data_ptr(), 0, 0, self.n, b, 1, _MODE_PLAIN, 0, 1)
+        return out
+
+
+class MoEPairsPlan:
+    """The routed experts of one MoE layer for up to ``max_tokens`` tokens (see the module docstring)."""
+
+    def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
+                 activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
+                 prefetch=None, ksplit_rule=None):
+        import torch
+
+        dtype = torch.bfloat16 if dtype is None else dtype
+        name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
+        sc.check_moe(experts, hidden, intermediate, top_k, max_tokens, name, weight_format, activation)
+        _forced(ksplit)
+        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch)
+        rule = sc.check_ksplit_rule(ksplit_rule)
+        rt.require_kernel("the MoE pairs kernel")
+        torch, self.device_index, dev, ld = _device_setup(device, self.config)
+        self.experts, self.hidden, self.intermediate, self.top_k = experts, hidden, intermediate, top_k
+        self.max_tokens, self.dtype, self.weight_format = max_tokens, getattr(torch, name), weight_format
+        self.mode = sc.ACTIVATIONS[activation]
+        fmt = weight_format if weight_format == "mxfp4" else ("bf16" if name == "bfloat16" else "fp16")
+        self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, True, launcher, self.config, rule)
+        self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
+        self._combine = rt.PreparedLaunch(ld, sc.combine_name(name), _COMBINE_ARGS, 256, 0, False, launcher)
+        # split k only to fill the GPU, assuming every pair has its own expert (the most CTAs routing can give)
+        self.ksplits = {}
+        for t in range(1, max_tokens + 1):
+            distinct = min(t * top_k, experts)
+            self.ksplits[t] = (_forced(ksplit) or self._up.ksplit(t, distinct),
+                               _forced(ksplit) or self._down.ksplit(t, distinct))
+        pairs = max_tokens * top_k
+        dev_ = torch.device("cuda", self.device_index)
+        split = max(max(v) for v in self.ksplits.values()) > 1
+        cells = pairs * max(self._up.tiles, self._down.tiles) if split else 1
+        self._ws = torch.zeros(cells * sc.WS_CELL, dtype=torch.float32, device=dev_)
+        self._counters = torch.zeros(cells, dtype=torch.int32, device=dev_)
+        self._h = torch.empty(pairs, intermediate, dtype=self.dtype, device=dev_)
+        self._y = torch.empty(pairs, hidden, dtype=torch.float32, device=dev_)
+        self._lock = threading.Lock()
+
+    def _weights(self, torch, w13, w2):
+        """(w13 ptr, w13 scales ptr, w2 ptr, w2 scales ptr, strides) after checking shapes and dtypes."""
+        e, h, i = self.experts, self.hidden, self.intermediate
+        if self.weight_format != "mxfp4":
+            _check_tensor(torch, "w13", w13, (e, 2 * i, h), self.dtype, self.device_index)
+            _check_tensor(torch, "w2", w2, (e, h, i), self.dtype, self.device_index)
+            el = w13.element_size()
+            return (w13.data_ptr(), 0, w2.data_ptr(), 0, 2 * i * h * el, 0, h * i * el, 0)
+        for name, pair in (("w13", w13), ("w2", w2)):
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise ValueError(f"{name} must be (blocks, scales) for mxfp4 experts")
+        (b13, s13), (b2, s2) = w13, w2
+        u8 = torch.uint8
+        _check_tensor(torch, "w13 blocks", b13, (e, 2 * i, h // 2), u8, self.device_index)
+        _check_tensor(torch, "w2 blocks", b2, (e, h, i // 2), u8, self.device_index)
+        for name, t, shape in (("w13 scales", s13, (e, 2 * i, h // 32)), ("w2 scales", s2, (e, h, i // 32))):
+            if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or t.dtype != u8 or not t.is_contiguous() \
+                    or not t.is_cuda or t.get_device() != self.device_index:
+                raise ValueError(f"{name} must be a contiguous uint8 tensor of shape {shape} on cuda:"
+                                 f"{self.device_index}")
+        return (b13.data_ptr(), s13.data_ptr(), b2.data_ptr(), s2.data_ptr(), 2 * i * h // 2, 2 * i * h // 32,
+                h * i // 2, h * i // 32)
+
+    def run(self, x, weights, ids, w13, w2, out=None):
+        import torch
+
+        if not isinstance(x, torch.Tensor) or x.dim() != 2:
+            raise ValueError(f"x must be a 2-D torch.Tensor [tokens, {self.hidden}]")
+        t = x.shape[0]
+        if not 1 <= t <= self.max_tokens:
+            raise ValueError(f"x has {t} tokens; this plan takes 1..{self.max_tokens}")
+        _check_tensor(torch, "x", x, (t, self.hidden), self.dtype, self.device_index)
+        if not isinstance(ids, torch.Tensor) or tuple(ids.shape) != (t, self.top_k) or \
+                ids.dtype not in (torch.int32, torch.int64) or not ids.is_cuda:
+            raise ValueError(f"ids must be an int32 or int64 CUDA tensor of shape ({t}, {self.top_k})")
+        if not isinstance(weights, torch.Tensor) or tuple(weights.shape) != (t, self.top_k) or not weights.is_cuda:
+            raise ValueError(f"weights must be a CUDA tensor of shape ({t}, {self.top_k})")
+        ptrs = self._weights(torch, w13, w2)
+        if out is None:
+            out = x.new_empty(t, self.hidden)
+        else:
+            _check_tensor(torch, "out", out, (t, self.hidden), self.dtype, self.device_index)
+        ids32 = ids.to(torch.int32).contiguous()
+        wts = weights.to(torch.float32).contiguous()
+        pairs = t * self.top_k
+        ks_up, ks_down = self.ksplits[t]
+        w13p, s13p, w2p, s2p, w13s, s13s, w2s, s2s = ptrs
+        with self._lock:
+            stream = rt.current_stream_handle(torch, self.device_index)
+            ws, cnt = self._ws.data_ptr(), self._counters.data_ptr()
+            self._up.launch(stream, t, pairs, ks_up, w13p, s13p, x.data_ptr(), self._h.data_ptr(), ids32.data_ptr(),
+                            0, ws, cnt, w13s, s13s, self.intermediate, pairs, self.top_k, self.mode, 0, self.experts)
+            self._down.launch(stream, t, pairs, ks_down, w2p, s2p, self._h.data_ptr(), self._y.data_ptr(),
+                              ids32.data_ptr(), wts.data_ptr(), ws, cnt, w2s, s2s, self.hidden, pairs, 1,
+                              _MODE_PLAIN, 1, self.experts)
+            a = self._combine.args
+            a[0].value, a[1].value = self._y.data_ptr(), out.data_ptr()
+            a[2].value, a[3].value, a[4].value = t, self.top_k, self.hidden
+            blocks = min(-(-t * self.hidden // 256), 1024)
+            self._combine.launch((blocks, 1, 1), stream)
+        return out
+
+
+def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,
+                     min_blocks=None, prefetch=None, ksplit_rule=None) -> SkinnyGemmPlan:
+    """Plan ``x @ w^T`` for weight [n, k] and 1..max_batch (<= 16) tokens; ``ksplit`` forces CTAs along k; the
+    other tuning options are in the module docstring."""
+    return SkinnyGemmPlan(n, k, dtype, max_batch, device, launcher, ksplit, unroll, min_blocks, prefetch,
+                          ksplit_rule)
+
+
+def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
+                   activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
+                   prefetch=None, ksplit_rule=None) -> MoEPairsPlan:
+    """Plan the routed experts of one MoE layer for 1..max_tokens (<= 16) tokens (see the module docstring)."""
+    return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
+                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule)
+
+
+# ---------------------------------------------------------------------------------------------
+# references (float64 by default; CPU or GPU): what the GPU tests hold the kernel to
+
+
+def reference_skinny_gemm(x, w, compute_dtype=None):
+    import torch
+
+    cd = compute_dtype or torch.float64
+    return x.to(cd) @ w.to(cd).t()
+
+
+def _act(torch, name, g):
+    if name == "silu":
+        return g * torch.sigmoid(g)
+    return 0.5 * g * (1 + torch.tanh(0.7978845608028654 * (g + 0.044715 * g ** 3)))
+
+
+def reference_moe_pairs(x, weights, ids, w13, w2, activation="silu", compute_dtype=None):
+    """Dense float64 loop over (token, slot): what ``MoEPairsPlan.run`` computes; w13/w2 already dequantised."""
+    import torch
+
+    cd = compute_dtype or torch.float64
+    t, k = ids.shape
+    inter = w13.shape[1] // 2
+    out = torch.zeros(t, w2.shape[1], dtype=cd, device=x.device)
+    for i in range(t):
+        for j in range(k):
+            e = int(ids[i, j])
+            hx = w13[e].to(cd) @ x[i].to(cd)
+            h = _act(torch, activation, hx[:inter]) * hx[inter:]
+            out[i] += float(weights[i, j]) * (w2[e].to(cd) @ h)
+    return out

@@ -1,0 +1,212 @@
+"""The skinny-GEMM / MoE-pairs kernel (skinny_gemm.cu): its one instantiation, its limits, and the pure
+choices and checks of a launch (how many CTAs split k; which tensors a call may take). Nothing here imports
+torch, so the CPU tests and the compile test read it directly.
+
+Everything but the dtype, the weight format and 8-or-16 columns is a launch argument, and those three pick
+one of the kernels inside the single cubin, so the whole kernel is one instantiation per arch. SkinnyConfig's
+fields (weight bytes in flight per lane) make other cubins, compiled on demand for benchmarks and tests only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WARPS = 8  # warps per CTA (they split the CTA's k range)
+THREADS = WARPS * 32
+MAX_SLOTS = THREADS  # (token, expert) pairs of one MoE call: one thread each when an expert gathers its pairs
+ROWS_PER_CTA = 32  # plain: two 16-row MMA tiles; gated: 16 gate rows and their 16 up rows
+MAX_COLUMNS = 16  # tokens (dense) or tokens routed to one expert (MoE): two 8-column MMA tiles
+MAX_KSPLIT = 16
+WS_CELL = ROWS_PER_CTA * 16  # fp32 workspace values per (slot, row tile) when k is split across CTAs
+MXFP4_GROUP = 32  # values per E8M0 scale
+DTYPES = ("bfloat16", "float16")
+WEIGHT_FORMATS = ("bf16", "fp16", "mxfp4")
+ACTIVATIONS = {"silu": 1, "gelu_tanh": 2}  # launch argument `mode` of the gated stage (0: plain)
+
+
+UNROLL = {"16bit": 2, "mxfp4": 1}  # chunks per row per lane per step (KVP_SK_U / KVP_SK_U_FP4): 128 / 64 B
+UNROLLS = (1, 2, 4, 8)
+MIN_BLOCKS = 2  # the launch bound's CTAs per SM: registers capped at 65536 / (2 x 256) = 128 per thread
+PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
+KSPLIT_RULES = ("wave", "fill")  # see choose_ksplit; "wave" is the default
+
+
+@dataclass(frozen=True)
+class SkinnyConfig:
+    """The skinny GEMM kernels (one cubin: every dtype, weight format and column count).
+
+    The fields are benchmark variants of how many weight bytes a lane keeps in flight; the default instance is
+    the one cubin every launch uses (its name and macros carry nothing for a field left at its default, so the
+    default's cache key and CI's compile set do not depend on the variants existing).
+    """
+
+    unroll: int = UNROLL["16bit"]
+    unroll_fp4: int = UNROLL["mxfp4"]
+    min_blocks: int = MIN_BLOCKS
+    prefetch: int = PREFETCH
+
+    source = "skinny_gemm.cu"
+    compile_cost = 2.2  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
+    # The loader raises the first kernel's dynamic shared-memory limit to the device's opt-in maximum, which a
+    # kernel with static shared memory refuses (CUDA_ERROR_INVALID_VALUE, seen on the H200): a combine kernel,
+    # which has none, goes first. None of these kernels takes dynamic shared memory.
+    kernels = ("kvp_skinny_combine_bf16", "kvp_skinny_combine_f16", "kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16",
+               "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16")
+
+    def _extra(self) -> list[tuple[str, str, str, int]]:
+        """(macro, name suffix, value, default) of every variant field."""
+        return [("KVP_SK_U", "u", self.unroll, UNROLL["16bit"]), ("KVP_SK_U_FP4", "fu", self.unroll_fp4,
+                                                                   UNROLL["mxfp4"]),
+                ("KVP_SK_MINB", "mb", self.min_blocks, MIN_BLOCKS), ("KVP_SK_PF", "pf", self.prefetch, PREFETCH)]
+
+    @property
+    def name(self) -> str:
+        return "skinny_gemm" + "".join(f"_{sfx}{v}" for _, sfx, v, d in self._extra() if v != d)
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_SK_WARPS", str(WARPS)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS))] + \
+            [(m, str(v)) for m, _, v, d in self._extra() if v != d]
+
+    def unroll_for(self, weight_format: str) -> int:
+        return self.unroll_fp4 if weight_format == "mxfp4" else self.unroll
+
+
+# The variants benchmarks/skinny_gemm.py --sweep times against the default (plan keyword arguments); the compile
+# test holds their batch <= 8 kernels to no spills on sm_90. u4 keeps 2 CTAs per SM (its 8-column kernel fits the
+# 128-register cap); u8 needs 1 CTA per SM (~216 registers).
+SWEEP = {
+    "u2": {},
+    "u2 fill": {"ksplit_rule": "fill"},
+    "u2 pf1": {"prefetch": 1},
+    "u2 pf2": {"prefetch": 2},
+    "u4": {"unroll": 4},
+    "u4 fill": {"unroll": 4, "ksplit_rule": "fill"},
+    "u4 pf1": {"unroll": 4, "prefetch": 1},
+    "u4 pf2": {"unroll": 4, "prefetch": 2},
+    "u8 mb1": {"unroll": 8, "min_blocks": 1},
+}
+
+
+def skinny_configs(arch: str | None = None) -> list[SkinnyConfig]:
+    """The instantiations to compile for ``arch`` (the same single one on every arch)."""
+    return [SkinnyConfig()]
+
+
+def variant(weight_format: str, unroll=None, min_blocks=None, prefetch=None) -> SkinnyConfig:
+    """The kernel config of a plan's tuning options (benchmarks and tests; None = the default); ``unroll``
+    applies to ``weight_format``'s kernels. ValueError naming the option when it is not one the kernel takes."""
+    for name, v, ok in (("unroll", unroll, UNROLLS), ("min_blocks", min_blocks, (1, 2, 3, 4)),
+                        ("prefetch", prefetch, (0, 1, 2, 3, 4))):
+        if v is not None and (isinstance(v, bool) or v not in ok):
+            raise ValueError(f"{name} must be one of {', '.join(map(str, ok))} or None, got {v!r}")
+    fields = {"min_blocks": min_blocks, "prefetch": prefetch}
+    fields["unroll_fp4" if weight_format == "mxfp4" else "unroll"] = unroll
+    return SkinnyConfig(**{k: v for k, v in fields.items() if v is not None})
+
+
+def check_ksplit_rule(rule) -> str:
+    if rule is None:
+        return KSPLIT_RULES[0]
+    if rule not in KSPLIT_RULES:
+        raise ValueError(f"ksplit_rule must be one of {', '.join(KSPLIT_RULES)} or None, got {rule!r}")
+    return rule
+
+
+def kernel_name(dtype: str, weight_format: str, columns: int) -> str:
+    kind = "mxfp4" if weight_format == "mxfp4" else ("bf16" if dtype == "bfloat16" else "f16")
+    return f"kvp_skinny_{kind}_c{8 if columns <= 8 else 16}"
+
+
+def combine_name(dtype: str) -> str:
+    return "kvp_skinny_combine_bf16" if dtype == "bfloat16" else "kvp_skinny_combine_f16"
+
+
+def row_tiles(rows: int, gated: bool) -> int:
+    """CTAs along the output rows: 32 rows each, or 16 gate/up row pairs each."""
+    per = ROWS_PER_CTA // 2 if gated else ROWS_PER_CTA
+    return -(-rows // per)
+
+
+def k_steps(k: int, weight_format: str, columns: int, unroll: int | None = None) -> int:
+    """Warp steps along k (a step: 4 lanes x chunk x ``unroll`` chunks per lane, default the kernel's default
+    for the format: KVP_SK_U / KVP_SK_U_FP4), as the kernel counts them."""
+    chunk = 32 if weight_format == "mxfp4" else 8
+    per_lane = unroll or UNROLL["mxfp4" if weight_format == "mxfp4" else "16bit"]
+    step = 4 * chunk * per_lane
+    return -(-k // step)
+
+
+def choose_ksplit(ctas: int, steps: int, slots: int, rule: str = "wave") -> int:
+    """CTAs along k for ``ctas`` CTAs of output tiles on a GPU with ``slots`` resident CTAs.
+
+    "wave" (the default): a wave streams at the full read bandwidth once it holds about half the resident CTAs
+    (one per SM: ~32 KB in flight each); a wave with fewer runs as long as that many would. Splitting k costs an
+    fp32 round trip of each tile's partials, so the smallest split whose time is within 15% of the ideal is
+    taken (or the best). "fill" (a benchmark variant): the largest split that still fits one resident wave, so
+    a grid of fewer than ``slots`` tiles keeps every resident slot busy and never starts a second wave. Either
+    never leaves a warp of a CTA without a step of its own.
+    """
+    if ctas <= 0 or slots <= 0:
+        return 1
+    most = max(1, min(MAX_KSPLIT, steps // WARPS))
+    if rule == "fill":
+        return max([ks for ks in range(1, most + 1) if ctas * ks <= slots] or [1])
+    saturating = max(1, slots // 2)
+    best, best_eff = 1, -1.0
+    for ks in range(1, most + 1):
+        n = ctas * ks
+        full, last = divmod(n, slots)
+        eff = n / (full * slots + (max(last, saturating) if last else 0))
+        if eff >= 0.85:
+            return ks
+        if eff > best_eff + 1e-9:
+            best, best_eff = ks, eff
+    return best
+
+
+def check_dense(n: int, k: int, dtype: str, max_batch: int) -> None:
+    """ValueError naming the argument when the dense kernel cannot take this shape."""
+    for name, v in (("n", n), ("k", k), ("max_batch", max_batch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be bfloat16 or float16, got {dtype}")
+    if k % 8:
+        raise ValueError(f"k must be a multiple of 8 (16-byte weight rows), got {k}")
+    if max_batch > MAX_COLUMNS:
+        raise ValueError(f"max_batch must be at most {MAX_COLUMNS} (tokens per call), got {max_batch}")
+    if n >= 2**31 // 16 or k >= 2**30:
+        raise ValueError(f"n x k = {n} x {k} is too large for 32-bit row indices")
+
+
+def check_moe(experts: int, hidden: int, intermediate: int, top_k: int, max_tokens: int, dtype: str,
+              weight_format: str, activation: str) -> None:
+    """ValueError naming the argument when the MoE pairs kernel cannot take this layer."""
+    for name, v in (("experts", experts), ("hidden", hidden), ("intermediate", intermediate), ("top_k", top_k),
+                    ("max_tokens", max_tokens)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be bfloat16 or float16, got {dtype}")
+    if weight_format not in WEIGHT_FORMATS:
+        raise ValueError(f"weight_format must be one of {', '.join(WEIGHT_FORMATS)}, got {weight_format!r}")
+    if weight_format == "mxfp4":
+        if dtype != "bfloat16":
+            raise ValueError(f"mxfp4 experts take bfloat16 activations, got {dtype}")
+        for name, v in (("hidden", hidden), ("intermediate", intermediate)):
+            if v % MXFP4_GROUP:
+                raise ValueError(f"{name} must be a multiple of {MXFP4_GROUP} for mxfp4 experts, got {v}")
+    elif {"bf16": "bfloat16", "fp16": "float16"}[weight_format] != dtype:
+        raise ValueError(f"weight_format {weight_format} does not match dtype {dtype}")
+    for name, v in (("hidden", hidden), ("intermediate", intermediate)):
+        if v % 8:
+            raise ValueError(f"{name} must be a multiple of 8 (16-byte weight rows), got {v}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    if top_k > experts:
+        raise ValueError(f"top_k ({top_k}) exceeds experts ({experts})")
+    if max_tokens > MAX_COLUMNS:
+        raise ValueError(f"max_tokens must be at most {MAX_COLUMNS} (tokens routed to one expert in one CTA), "
+                         f"got {max_tokens}")
+    if max_tokens * top_k > MAX_SLOTS:
+        raise ValueError(f"max_tokens x top_k = {max_tokens * top_k} pairs exceeds {MAX_SLOTS}")

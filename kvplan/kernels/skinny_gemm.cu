@@ -1,0 +1,455 @@
+// Skinny GEMM for decode: y[col, row] = sum_k W[row, k] * x[col, k] for up to 16 columns (tokens), every
+// weight byte read once with 16-byte streaming loads. The same kernel runs the routed experts of an MoE
+// layer: a CTA owns one expert and gathers every (token, expert) pair routed to it as its columns, so a
+// distinct expert is read once however many tokens chose it.
+//
+// Tensor cores do the arithmetic (mma.m16n8k16, fp32 accumulate) straight from the loaded registers. The
+// order of k inside an MMA does not matter as long as A (weights) and B (x) use the same one, so each lane
+// loads a contiguous chunk of one row (8 bf16/fp16 values, or 32 mxfp4 values = one E8M0 scale group) and
+// its pairs become the lane's A registers directly; the lane loads x at the same k for the column
+// (lane / 4) whose B fragment it holds. No shared memory staging, no ldmatrix.
+//
+// CTA: KVP_SK_WARPS warps split the CTA's k range (interleaved steps) and reduce through shared memory.
+// A CTA owns 32 weight rows: two 16-row MMA tiles (plain), or 16 gate rows and their 16 up rows (gated:
+// the activation act(gate) * up is applied in the epilogue). grid.z splits k across CTAs when the rows
+// alone give too few CTAs; those partials meet in an fp32 workspace and the last CTA of a tile (a counter)
+// finishes it and leaves workspace and counter zeroed for the next launch (no memset, graph-safe).
+//
+// Launch arguments (all run-time; templates only pick dtype, weight format and 8 or 16 columns):
+//   w         weights: [experts][rows][k] 16-bit, or [experts][rows][k/2] packed e2m1 (low nibble first)
+//   s         mxfp4 only: [experts][rows][k/32] E8M0 scales
+//   x         [*, k] activations (16-bit); column c reads x row cols[c] / div
+//   y         output: plain [pairs][n] (16-bit, or fp32 when out_f32), gated [pairs][n]
+//   ids       MoE only: [ncols] int32 expert id per pair (pair p = token * top_k + j); null for dense
+//   wts       optional [pairs] fp32 factor per output row (routing weights); null for none
+//   ws, counters  split-k workspace [slots * tiles * 32 * 16] fp32 and [slots * tiles] counters, zeroed
+//   w_stride, s_stride  bytes between experts
+//   n         plain: rows of W (outputs per column); gated: intermediate size (W has 2n rows: gate then up)
+//   k         reduction length (16-bit: multiple of 8; mxfp4: multiple of 32)
+//   ncols     dense: columns (tokens); MoE: pairs (grid.y == ncols, one CTA row per pair slot)
+//   div       x row of pair p is p / div (MoE stage 1: top_k; otherwise 1)
+//   mode      0 plain, 1 gated SiLU, 2 gated GELU (tanh)
+//   out_f32   store fp32 (MoE stage 2 partial sums)
+//   ksplit    CTAs along k (grid.z)
+//   experts   number of experts (ids outside 0..experts-1 are skipped)
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#ifndef KVP_SK_WARPS
+#define KVP_SK_WARPS 8
+#endif
+#ifndef KVP_SK_MAX_SLOTS
+#define KVP_SK_MAX_SLOTS 256
+#endif
+// Bytes in flight per lane (benchmark variants; skinny_config.SkinnyConfig sets them only when not default):
+// chunks per row per lane per step (16-bit weights / mxfp4), the launch bound's CTAs per SM (2 caps registers
+// at 128 per thread), and L2 prefetches of the lane's rows KVP_SK_PF of its own steps ahead (0: none).
+#ifndef KVP_SK_U
+#define KVP_SK_U 2
+#endif
+#ifndef KVP_SK_U_FP4
+#define KVP_SK_U_FP4 1
+#endif
+#ifndef KVP_SK_MINB
+#define KVP_SK_MINB 2
+#endif
+#ifndef KVP_SK_PF
+#define KVP_SK_PF 0
+#endif
+#define SK_THREADS (KVP_SK_WARPS * 32)
+#define SK_ROWS 32
+#define SK_WS_COLS 16
+
+static_assert(KVP_SK_MAX_SLOTS == SK_THREADS, "one thread per pair slot when gathering an expert's columns");
+static_assert(KVP_SK_WARPS <= 32, "warp counts are summed by one warp");
+
+struct SkArgs {
+  const unsigned char* w;
+  const unsigned char* s;
+  const unsigned char* x;
+  void* y;
+  const int* ids;
+  const float* wts;
+  float* ws;
+  unsigned* counters;
+  long long w_stride, s_stride;
+  int n, k, ncols, div, mode, out_f32, ksplit, experts;
+};
+
+__device__ __forceinline__ uint4 ld_stream(const unsigned char* p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+  return v;
+}
+
+__device__ __forceinline__ void prefetch_l2(const unsigned char* p) {
+  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+}
+
+__device__ __forceinline__ unsigned ld_stream_u8(const unsigned char* p) {
+  unsigned short v;
+  asm volatile("ld.global.nc.L1::no_allocate.u8 %0, [%1];\n" : "=h"(v) : "l"(p));
+  return v;
+}
+
+template <bool BF>
+__device__ __forceinline__ void mma16816(float (&d)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                         unsigned b0, unsigned b1) {
+  if (BF) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+}
+
+// Nibbles j and j + 4 of q (elements j and j + 4 of an 8-value word) as a bf16 pair whose value is the e2m1
+// value times 2^-126: the 3 magnitude bits go to the exponent's two low bits and the mantissa's top bit (e = 0
+// lands on a bf16 subnormal, exactly 0.5 * 2^-126 for m = 1), the sign to bit 15 / 31. The scale multiply
+// that follows restores 2^126.
+template <int J>
+__device__ __forceinline__ unsigned fp4_pair(unsigned q) {
+  const unsigned em = (J == 0 ? q << 6 : J == 1 ? q << 2 : J == 2 ? q >> 2 : q >> 6) & 0x01C001C0u;
+  const unsigned sg = (J == 0 ? q << 12 : J == 1 ? q << 8 : J == 2 ? q << 4 : q) & 0x80008000u;
+  return em | sg;
+}
+
+__device__ __forceinline__ unsigned bf16x2_mul(unsigned a, unsigned b) {
+  __nv_bfloat162 r = __hmul2(*reinterpret_cast<__nv_bfloat162*>(&a), *reinterpret_cast<__nv_bfloat162*>(&b));
+  return *reinterpret_cast<unsigned*>(&r);
+}
+
+// 16 bf16 pairs of one 32-value mxfp4 chunk, scaled by 2^(s - 127): pair 4w + j holds elements 8w + j and
+// 8w + j + 4.
+__device__ __forceinline__ void fp4_chunk(const uint4 q, unsigned s, unsigned (&a)[16]) {
+  const unsigned e1 = min(s, 128u) + 126u;  // 2^(min(s,128) - 1): 2^126 (see fp4_pair) times the scale
+  const unsigned m1 = (e1 << 7) | (e1 << 23);
+  const unsigned qs[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    a[4 * w + 0] = bf16x2_mul(fp4_pair<0>(qs[w]), m1);
+    a[4 * w + 1] = bf16x2_mul(fp4_pair<1>(qs[w]), m1);
+    a[4 * w + 2] = bf16x2_mul(fp4_pair<2>(qs[w]), m1);
+    a[4 * w + 3] = bf16x2_mul(fp4_pair<3>(qs[w]), m1);
+  }
+  if (s > 128u) {  // scales above 2^1: one more factor 2^(s - 128) (never seen in real checkpoints)
+    const unsigned e2 = s - 1u;
+    const unsigned m2 = (e2 << 7) | (e2 << 23);
+#pragma unroll
+    for (int i = 0; i < 16; ++i) a[i] = bf16x2_mul(a[i], m2);
+  }
+}
+
+// x pairs reordered like fp4_chunk's A pairs: (j, j + 4) of each 8-value word.
+__device__ __forceinline__ void x_pairs_fp4(const uint4 (&xv)[4], unsigned (&b)[16]) {
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    const unsigned n[4] = {xv[w].x, xv[w].y, xv[w].z, xv[w].w};
+    b[4 * w + 0] = __byte_perm(n[0], n[2], 0x5410);
+    b[4 * w + 1] = __byte_perm(n[0], n[2], 0x7632);
+    b[4 * w + 2] = __byte_perm(n[1], n[3], 0x5410);
+    b[4 * w + 3] = __byte_perm(n[1], n[3], 0x7632);
+  }
+}
+
+template <bool BF>
+__device__ __forceinline__ void store_out(void* y, long long i, float v, int out_f32) {
+  if (out_f32) {
+    reinterpret_cast<float*>(y)[i] = v;
+  } else if (BF) {
+    reinterpret_cast<__nv_bfloat16*>(y)[i] = __float2bfloat16(v);
+  } else {
+    reinterpret_cast<__half*>(y)[i] = __float2half(v);
+  }
+}
+
+__device__ __forceinline__ float act(int mode, float g) {
+  if (mode == 1) return g / (1.0f + __expf(-g));
+  const float u = 0.7978845608028654f * (g + 0.044715f * g * g * g);
+  return 0.5f * g * (1.0f + tanhf(u));
+}
+
+// FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2).
+template <bool BF, int FMT, int NT>
+__device__ __forceinline__ void skinny(const SkArgs& a) {
+  constexpr int CE = FMT ? 32 : 8;                  // elements per lane chunk (16 bytes of weights)
+  constexpr int QS = 4 * CE;                        // elements per quad of lanes
+  constexpr int U = FMT ? KVP_SK_U_FP4 : KVP_SK_U;  // chunks per row per lane per step
+  constexpr int STEP = U * QS;
+  constexpr int NC = NT * 8;
+  constexpr int REGS = FMT ? 16 : 4;                // A registers per row per chunk
+  __shared__ float red[KVP_SK_WARPS][SK_ROWS][NC];
+  __shared__ int ids_s[KVP_SK_MAX_SLOTS];
+  __shared__ int cols[NC];
+  __shared__ int wcount[KVP_SK_WARPS];
+  __shared__ int last_s;
+
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, c = lane & 3;
+  const int tile = blockIdx.x, slot = blockIdx.y, kz = blockIdx.z;
+  const bool gated = a.mode != 0;
+
+  int expert = 0, ncols;
+  if (a.ids) {
+    const int pairs = a.ncols;
+    ids_s[tid] = tid < pairs ? a.ids[tid] : -1;
+    __syncthreads();
+    expert = ids_s[slot];
+    // the first slot of an expert runs it for every pair routed to it; later slots of the same expert exit
+    if (__syncthreads_or(tid < slot && ids_s[tid] == expert) || expert < 0 || expert >= a.experts) return;
+    const bool mine = ids_s[tid] == expert;
+    const unsigned ball = __ballot_sync(0xffffffffu, mine);
+    if (lane == 0) wcount[warp] = __popc(ball);
+    __syncthreads();
+    int before = 0;
+    ncols = 0;
+#pragma unroll
+    for (int w = 0; w < KVP_SK_WARPS; ++w) {
+      before += w < warp ? wcount[w] : 0;
+      ncols += wcount[w];
+    }
+    if (mine) {
+      const int pos = before + __popc(ball & ((1u << lane) - 1u));
+      if (pos < NC) cols[pos] = tid;
+    }
+    ncols = min(ncols, NC);
+  } else {
+    ncols = min(a.ncols, NC);
+    if (tid < NC) cols[tid] = tid;
+  }
+  __syncthreads();
+
+  // the lane's four weight rows (tile t, row-half h) and its column per 8-column tile
+  const long long row_bytes = FMT ? (long long)(a.k / 2) : (long long)a.k * 2;
+  const int groups = a.k / 32;
+  const unsigned char* wrow[2][2];
+  const unsigned char* srow[2][2];
+  bool rok[2][2];
+#pragma unroll
+  for (int t = 0; t < 2; ++t)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = gated ? tile * 16 + h * 8 + g : tile * SK_ROWS + t * 16 + h * 8 + g;
+      rok[t][h] = r < a.n;
+      const long long wr = rok[t][h] ? (gated ? r + (long long)t * a.n : r) : 0;
+      wrow[t][h] = a.w + expert * a.w_stride + wr * row_bytes;
+      srow[t][h] = FMT ? a.s + expert * a.s_stride + wr * groups : nullptr;
+    }
+  const unsigned char* xrow[NT];
+  bool xok[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int col = nt * 8 + g;
+    xok[nt] = col < ncols;
+    const int p = xok[nt] ? cols[col] : 0;
+    xrow[nt] = a.x + (long long)(p / a.div) * a.k * 2;
+  }
+
+  float acc[2][NT][4];
+#pragma unroll
+  for (int t = 0; t < 2; ++t)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
+
+  const int nsteps = (a.k + STEP - 1) / STEP;
+  const int per = (nsteps + a.ksplit - 1) / a.ksplit;
+  const int s0 = kz * per, s1 = min(nsteps, s0 + per);
+  for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
+    if constexpr (KVP_SK_PF > 0) {
+      // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
+      // 128-byte line each (a hint: an unaligned row start leaves part of a line to the load itself)
+      const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
+      const long long off = (long long)ahead * U * 64 + c * 128;
+      if (ahead < s1 && c * 128 < U * 64) {
+#pragma unroll
+        for (int t = 0; t < 2; ++t)
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+            if (rok[t][h] && off < row_bytes) prefetch_l2(wrow[t][h] + off);
+      }
+    }
+    uint4 wv[U][2][2];
+    unsigned sc[U][2][2];
+    uint4 xv[U][NT][FMT ? 4 : 1];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const int k0 = (st * U + u) * QS + c * CE;
+      const bool kok = k0 < a.k;
+#pragma unroll
+      for (int t = 0; t < 2; ++t)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const bool ok = kok && rok[t][h];
+          wv[u][t][h] = ok ? ld_stream(wrow[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
+          if constexpr (FMT) sc[u][t][h] = ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u;
+        }
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < (FMT ? 4 : 1); ++i)
+          xv[u][nt][i] = (kok && xok[nt]) ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2 + 16 * i)
+                                          : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      unsigned b[NT][REGS];
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt) {
+        if constexpr (FMT) {
+          unsigned tmp[16];
+          x_pairs_fp4(*reinterpret_cast<const uint4(*)[4]>(&xv[u][nt][0]), tmp);
+#pragma unroll
+          for (int i = 0; i < REGS; ++i) b[nt][i] = tmp[i];
+        } else {
+          b[nt][0] = xv[u][nt][0].x, b[nt][1] = xv[u][nt][0].y, b[nt][2] = xv[u][nt][0].z, b[nt][3] = xv[u][nt][0].w;
+        }
+      }
+#pragma unroll
+      for (int t = 0; t < 2; ++t) {
+        unsigned r0[REGS], r1[REGS];
+        if constexpr (FMT) {
+          fp4_chunk(wv[u][t][0], sc[u][t][0], *reinterpret_cast<unsigned(*)[16]>(r0));
+          fp4_chunk(wv[u][t][1], sc[u][t][1], *reinterpret_cast<unsigned(*)[16]>(r1));
+        } else {
+          r0[0] = wv[u][t][0].x, r0[1] = wv[u][t][0].y, r0[2] = wv[u][t][0].z, r0[3] = wv[u][t][0].w;
+          r1[0] = wv[u][t][1].x, r1[1] = wv[u][t][1].y, r1[2] = wv[u][t][1].z, r1[3] = wv[u][t][1].w;
+        }
+#pragma unroll
+        for (int i = 0; i < REGS / 2; ++i)
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt)
+            mma16816<BF>(acc[t][nt], r0[2 * i], r1[2 * i], r0[2 * i + 1], r1[2 * i + 1], b[nt][2 * i],
+                         b[nt][2 * i + 1]);
+      }
+    }
+  }
+
+  // reduce the warps' partials: C fragment (row g / g + 8, columns 2c, 2c + 1)
+#pragma unroll
+  for (int t = 0; t < 2; ++t)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      red[warp][t * 16 + g][nt * 8 + 2 * c] = acc[t][nt][0];
+      red[warp][t * 16 + g][nt * 8 + 2 * c + 1] = acc[t][nt][1];
+      red[warp][t * 16 + g + 8][nt * 8 + 2 * c] = acc[t][nt][2];
+      red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
+    }
+  __syncthreads();
+  constexpr int VALS = SK_ROWS * NC;
+  constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
+  float v[PER];
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
+    v[j] = 0.f;
+    if (i < VALS) {
+#pragma unroll
+      for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += red[w][i % SK_ROWS][i / SK_ROWS];
+    }
+  }
+  if (a.ksplit > 1) {
+    const long long cell = (long long)slot * gridDim.x + tile;
+    float* wsl = a.ws + cell * (SK_ROWS * SK_WS_COLS);
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int i = tid + j * SK_THREADS;
+      if (i < VALS) atomicAdd(wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS, v[j]);
+    }
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) last_s = atomicAdd(a.counters + cell, 1u) == (unsigned)(a.ksplit - 1);
+    __syncthreads();
+    if (!last_s) return;
+    __threadfence();
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int i = tid + j * SK_THREADS;
+      if (i < VALS) {
+        float* p = wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS;
+        v[j] = __ldcg(p);
+        __stcg(p, 0.f);
+      }
+    }
+    if (tid == 0) a.counters[cell] = 0u;
+  }
+  // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = tid + j * SK_THREADS;
+    if (i < VALS) red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
+  }
+  __syncthreads();
+  if (gated) {
+    for (int i = tid; i < 16 * NC; i += SK_THREADS) {
+      const int r = i % 16, col = i / 16, row = tile * 16 + r;
+      if (row < a.n && col < ncols) {
+        const int p = cols[col];
+        float h = act(a.mode, red[0][r][col]) * red[0][16 + r][col];
+        if (a.wts) h *= a.wts[p];
+        store_out<BF>(a.y, (long long)p * a.n + row, h, a.out_f32);
+      }
+    }
+  } else {
+    for (int i = tid; i < VALS; i += SK_THREADS) {
+      const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
+      if (row < a.n && col < ncols) {
+        const int p = cols[col];
+        float o = red[0][r][col];
+        if (a.wts) o *= a.wts[p];
+        store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
+      }
+    }
+  }
+}
+
+#define SK_PARAMS                                                                                                \
+  const unsigned char *w, const unsigned char *s, const unsigned char *x, void *y, const int *ids,              \
+      const float *wts, float *ws, unsigned *counters, long long w_stride, long long s_stride, int n, int k,     \
+      int ncols, int div, int mode, int out_f32, int ksplit, int experts
+#define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, experts}
+
+#define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
+  extern "C" __global__ void __launch_bounds__(SK_THREADS, KVP_SK_MINB) NAME(SK_PARAMS) {                         \
+    const SkArgs a = SK_ARGS;                                                                                    \
+    skinny<BF, FMT, NT>(a);                                                                                      \
+  }
+
+SK_KERNEL(kvp_skinny_bf16_c8, true, 0, 1)
+SK_KERNEL(kvp_skinny_bf16_c16, true, 0, 2)
+SK_KERNEL(kvp_skinny_f16_c8, false, 0, 1)
+SK_KERNEL(kvp_skinny_f16_c16, false, 0, 2)
+SK_KERNEL(kvp_skinny_mxfp4_c8, true, 1, 1)
+SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2)
+
+// out[t, :] = sum_j y[t * top_k + j, :] (fp32 partials of MoE stage 2, already weighted) in the 16-bit dtype.
+template <bool BF>
+__device__ __forceinline__ void combine(const float* __restrict__ y, void* __restrict__ out, int tokens, int top_k,
+                                        int h) {
+  const int total = tokens * h;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int t = i / h, col = i - t * h;
+    float acc = 0.f;
+    for (int j = 0; j < top_k; ++j) acc += y[((long long)t * top_k + j) * h + col];
+    store_out<BF>(out, i, acc, 0);
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(256) kvp_skinny_combine_bf16(const float* y, void* out, int tokens,
+                                                                          int top_k, int h) {
+  combine<true>(y, out, tokens, top_k, h);
+}
+
+extern "C" __global__ void __launch_bounds__(256) kvp_skinny_combine_f16(const float* y, void* out, int tokens,
+                                                                         int top_k, int h) {
+  combine<false>(y, out, tokens, top_k, h);
+}

@@ -1,0 +1,189 @@
+"""The skinny GEMM / MoE pairs kernel's pure parts (no GPU): its one instantiation, the k-split choice, the
+launch geometry, and argument checks that raise one clear ValueError before anything needs CUDA."""
+
+import re
+
+import pytest
+
+from kvplan.kernels import batch, configs
+from kvplan.kernels import skinny_config as sc
+
+
+def test_one_instantiation_per_arch_is_registered_for_the_compile_test():
+    pairs = batch.every_instantiation(configs.DEFAULT_ARCHS)
+    mine = [(c, a) for c, a in pairs if isinstance(c, sc.SkinnyConfig)]
+    assert sorted(a for _, a in mine) == sorted(configs.DEFAULT_ARCHS)
+
+
+def test_kernel_names_match_the_source():
+    source = (configs.HERE / sc.SkinnyConfig.source).read_text()
+    defined = set(re.findall(r"SK_KERNEL\((kvp_\w+),", source)) | set(re.findall(r"void __launch_bounds__\(256\) (kvp_\w+)\(", source))
+    assert defined == set(sc.SkinnyConfig.kernels)
+    for dtype in sc.DTYPES:
+        for fmt in ("bf16", "mxfp4"):
+            for cols in (1, 8, 9, 16):
+                assert sc.kernel_name(dtype, fmt, cols) in defined
+        assert sc.combine_name(dtype) in defined
+
+
+def test_first_kernel_has_no_static_shared_memory():
+    """The loader gives the first kernel the device's whole opt-in shared memory as its dynamic limit."""
+    assert sc.SkinnyConfig.kernels[0].startswith("kvp_skinny_combine")
+
+
+def test_kernel_macros_are_the_python_limits():
+    assert dict(sc.SkinnyConfig().macros()) == {"KVP_SK_WARPS": str(sc.WARPS), "KVP_SK_MAX_SLOTS": str(sc.MAX_SLOTS)}
+
+
+def test_variants_change_name_and_macros_only_when_not_default():
+    default = sc.SkinnyConfig()
+    assert default.name == "skinny_gemm"  # the default cubin's name and options are what they were
+    assert sc.variant("bf16") == sc.variant("fp16", unroll=2) == sc.variant("mxfp4", unroll=1) == default
+    u4 = sc.variant("bf16", unroll=4)
+    assert u4.name == "skinny_gemm_u4"
+    assert dict(u4.macros()) == dict(default.macros()) | {"KVP_SK_U": "4"}
+    fp4 = sc.variant("mxfp4", unroll=2, min_blocks=1, prefetch=1)
+    assert fp4.name == "skinny_gemm_fu2_mb1_pf1"
+    assert dict(fp4.macros()) == dict(default.macros()) | {"KVP_SK_U_FP4": "2", "KVP_SK_MINB": "1", "KVP_SK_PF": "1"}
+    # every sweep variant of the benchmark maps to a config (and the default to the default cubin)
+    names = {v: sc.variant("bf16", o.get("unroll"), o.get("min_blocks"), o.get("prefetch")).name
+             for v, o in sc.SWEEP.items()}
+    assert names["u2"] == names["u2 fill"] == "skinny_gemm" and names["u8 mb1"] == "skinny_gemm_u8_mb1"
+
+
+def test_source_defaults_are_the_python_defaults():
+    """A macro left out must mean the Python default (the default config passes none of them)."""
+    source = (configs.HERE / sc.SkinnyConfig.source).read_text()
+    default = sc.SkinnyConfig()
+    for macro, _, value, _ in default._extra():
+        assert re.search(rf"#ifndef {macro}\n#define {macro} (\d+)\n", source).group(1) == str(value), macro
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(unroll=3), "unroll"), (dict(unroll=0), "unroll"), (dict(unroll=True), "unroll"), (dict(unroll="4"), "unroll"),
+    (dict(unroll=16), "unroll"), (dict(min_blocks=0), "min_blocks"), (dict(prefetch=-1), "prefetch"),
+])
+def test_variant_checks(kwargs, field):
+    with pytest.raises(ValueError, match=f"^{field} must be one of 1, 2, 4, 8 or None" if field == "unroll"
+                       else f"^{field} must be one of"):
+        sc.variant("bf16", **kwargs)
+
+
+def test_ksplit_rule_check():
+    assert sc.check_ksplit_rule(None) == "wave"
+    with pytest.raises(ValueError, match="ksplit_rule must be one of wave, fill"):
+        sc.check_ksplit_rule("more")
+
+
+def test_launch_geometry_by_hand():
+    # plain tiles hold 32 rows, gated tiles 16 gate rows (+ their 16 up rows)
+    assert sc.row_tiles(4096, gated=False) == 128
+    assert sc.row_tiles(4097, gated=False) == 129
+    assert sc.row_tiles(1408, gated=True) == 88
+    # a step: 4 lanes x 8 values x 2 chunks (16-bit), 4 lanes x 32 values x 1 chunk (mxfp4)
+    assert sc.k_steps(4096, "bf16", 8) == 64
+    assert sc.k_steps(1000, "bf16", 3) == 16  # 15.6 -> 16: the last step is partial
+    assert sc.k_steps(2880, "mxfp4", 16) == 23  # 22.5 -> 23
+    # the unroll the plan compiled: 4 lanes x 8 values x 4 chunks = 128 values a step; mxfp4 x 2 = 256
+    assert sc.k_steps(4096, "bf16", 8, unroll=4) == 32
+    assert sc.k_steps(1000, "fp16", 3, unroll=4) == 8  # 7.8 -> 8
+    assert sc.k_steps(4096, "bf16", 8, unroll=8) == 16
+    assert sc.k_steps(2880, "mxfp4", 16, unroll=2) == 12  # 11.25 -> 12
+
+
+def test_ksplit_fills_the_gpu_only_when_needed():
+    # 264 resident CTAs (132 SMs x 2); a wave of 132 or more streams at full speed
+    assert sc.choose_ksplit(264, 512, 264) == 1  # one full wave
+    assert sc.choose_ksplit(200, 512, 264) == 1  # 200 >= 132 in flight: nothing to gain
+    assert sc.choose_ksplit(64, 512, 264) == 2  # 64/132 = 48%; 128/132 = 97%
+    assert sc.choose_ksplit(20, 512, 264) == 6  # 20, 40, ... 120/132 = 91% at 6
+    # 300: one wave + 36 that run as long as 132 would: 300/396 = 76%; 600: 2 waves + 72: 600/660 = 91%
+    assert sc.choose_ksplit(300, 512, 264) == 2
+    # k too short to give every warp of every split a step: at most steps // warps splits
+    assert sc.choose_ksplit(64, 16, 264) == 2
+    assert sc.choose_ksplit(20, 16, 264) == 2
+    assert sc.choose_ksplit(64, 7, 264) == 1
+    assert sc.choose_ksplit(0, 512, 264) == 1
+
+
+def test_ksplit_fill_rule_by_hand():
+    # "fill": the largest split that still fits one resident wave of 264 (132 SMs x 2)
+    assert sc.choose_ksplit(128, 64, 264, "fill") == 2  # Llama-3.1-8B o: 256 <= 264 < 384
+    assert sc.choose_ksplit(64, 128, 264, "fill") == 4  # Llama-3.2-1B down: 256
+    assert sc.choose_ksplit(96, 32, 264, "fill") == 2  # 192; 288 would start a second wave
+    assert sc.choose_ksplit(192, 64, 264, "fill") == 1  # one wave already
+    assert sc.choose_ksplit(896, 64, 264, "fill") == 1  # several waves: never split
+    assert sc.choose_ksplit(64, 16, 264, "fill") == 2  # 16 steps / 8 warps: at most 2
+    assert sc.choose_ksplit(20, 512, 132, "fill") == 6  # one CTA per SM (u8 mb1): 120 <= 132
+    assert sc.choose_ksplit(0, 512, 264, "fill") == 1
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(n=0), "n"), (dict(k=1001), "k must be a multiple of 8"), (dict(max_batch=17), "max_batch"),
+    (dict(dtype="float32"), "dtype"), (dict(n=True), "n"),
+])
+def test_dense_checks(kwargs, field):
+    args = dict(n=4096, k=4096, dtype="bfloat16", max_batch=8) | kwargs
+    with pytest.raises(ValueError, match=field):
+        sc.check_dense(**args)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(top_k=9), "top_k"), (dict(max_tokens=17), "max_tokens"), (dict(activation="relu"), "activation"),
+    (dict(weight_format="mxfp4", dtype="float16"), "bfloat16"), (dict(weight_format="mxfp4", intermediate=1400),
+                                                                 "intermediate must be a multiple of 32"),
+    (dict(weight_format="fp16"), "does not match"), (dict(hidden=2044), "hidden must be a multiple of 8"),
+    (dict(weight_format="int4"), "weight_format"), (dict(experts=-1), "experts"),
+])
+def test_moe_checks(kwargs, field):
+    args = dict(experts=8, hidden=4096, intermediate=1408, top_k=2, max_tokens=16, dtype="bfloat16",
+                weight_format="bf16", activation="silu") | kwargs
+    with pytest.raises(ValueError, match=field):
+        sc.check_moe(**args)
+
+
+def test_moe_pair_limit():
+    with pytest.raises(ValueError, match="pairs exceeds"):
+        sc.check_moe(512, 2048, 512, 20, 16, "bfloat16", "bf16", "silu")
+    sc.check_moe(512, 2048, 512, 10, 16, "bfloat16", "bf16", "silu")  # Qwen3-Next: 160 pairs
+
+
+def test_plans_refuse_bad_arguments_before_needing_cuda():
+    torch = pytest.importorskip("torch")
+    from kvplan.kernels.skinny import moe_pairs_plan, skinny_gemm_plan
+
+    with pytest.raises(ValueError, match="k must be a multiple of 8"):
+        skinny_gemm_plan(4096, 4100, torch.bfloat16)
+    with pytest.raises(ValueError, match="dtype"):
+        skinny_gemm_plan(4096, 4096, torch.float32)
+    with pytest.raises(ValueError, match="ksplit"):
+        skinny_gemm_plan(4096, 4096, torch.bfloat16, ksplit=0)
+    with pytest.raises(ValueError, match="max_tokens"):
+        moe_pairs_plan(8, 4096, 7168, 2, max_tokens=32)
+    with pytest.raises(ValueError, match="unroll must be one of 1, 2, 4, 8 or None, got 3"):
+        skinny_gemm_plan(4096, 4096, torch.bfloat16, unroll=3)
+    with pytest.raises(ValueError, match="unroll must be one of"):
+        moe_pairs_plan(8, 4096, 7168, 2, max_tokens=16, weight_format="mxfp4", unroll=5)
+    with pytest.raises(ValueError, match="ksplit_rule"):
+        skinny_gemm_plan(4096, 4096, torch.bfloat16, ksplit_rule="all")
+
+
+def test_moe_on_the_cpu_keeps_the_torch_path_and_says_so():
+    pytest.importorskip("torch")
+    from kvplan.gpu.ffn import GROUPED_LABEL, MoE
+    from kvplan.gpu.model import Runtime
+    from kvplan.gpu.weights import allocate_weights
+    from kvplan.model import parse_config
+    from kvplan.verify.arch import architecture
+    from tiny_models import TINY
+
+    name = next(n for n, raw in TINY.items() if raw.get("num_experts") or raw.get("num_local_experts")
+                or raw.get("n_routed_experts"))
+    spec = parse_config(TINY[name], name=name)
+    arch = architecture(TINY[name], spec, 1)
+    weights = allocate_weights(arch, "cpu")
+    layer = next(x for x in arch.layers if x.ffn == "moe")
+    prefix = f"layers.{layer.index}."
+    rt = Runtime("cpu")
+    moe = MoE(arch, {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}, rt)
+    assert moe.pairs is None and rt.labels["moe"] == GROUPED_LABEL

@@ -1,0 +1,206 @@
+"""The skinny GEMM / MoE pairs kernel against float64 torch references on fresh random data (GPU only).
+
+Outputs are poisoned with NaN before each call; shapes are odd (rows not a multiple of the 32-row tile, k not a
+multiple of the 64-value step); the k split is exercised forced and chosen, twice in a row (the workspace and
+counters must come back zeroed), and inside a CUDA graph.
+"""
+
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+if not torch.cuda.is_available():
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+from kvplan.kernels.skinny import (  # noqa: E402
+    moe_pairs_plan,
+    reference_moe_pairs,
+    reference_skinny_gemm,
+    skinny_gemm_plan,
+)
+from kvplan.gpu.weights import dequantize_mxfp4  # noqa: E402
+from kvplan.kernels.skinny_config import SWEEP  # noqa: E402
+
+DEV = torch.device("cuda")
+SEED = int.from_bytes(os.urandom(4), "little")
+GEN = torch.Generator(device=DEV).manual_seed(SEED)
+print(f"test_skinny_gpu seed {SEED}")
+
+
+def randn(*shape, dtype=torch.bfloat16, scale=1.0):
+    return (torch.randn(*shape, device=DEV, generator=GEN) * scale).to(dtype)
+
+
+def assert_close(got, ref, tol, what):
+    """Per output row (token) relative error, so that one wrong token cannot hide in the others' norm."""
+    assert torch.isfinite(got).all(), f"{what}: NaN/Inf (seed {SEED})"
+    diff = (got.double() - ref).norm(dim=-1)
+    rel = diff / ref.norm(dim=-1).clamp_min(1e-30)
+    assert float(rel.max()) <= tol, f"{what}: rel err {float(rel.max()):.3g} at row {int(rel.argmax())} (seed {SEED})"
+
+
+@pytest.mark.parametrize("unroll", [None, 4])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("n, k", [(1001, 1000), (96, 8), (4096, 4096)])
+def test_dense_every_batch(dtype, n, k, unroll):
+    w = randn(n, k, dtype=dtype, scale=k ** -0.5)
+    plan = skinny_gemm_plan(n, k, dtype, max_batch=16, unroll=unroll)
+    for b in list(range(1, 9)) + [11, 16]:
+        x = randn(b, k, dtype=dtype)
+        out = torch.full((b, n), float("nan"), dtype=dtype, device=DEV)
+        got = plan.run(x, w, out=out)
+        assert got.data_ptr() == out.data_ptr()
+        assert_close(got, reference_skinny_gemm(x, w), 1e-2, f"dense {n}x{k} batch {b}")
+
+
+@pytest.mark.parametrize("ksplit", [2, 5, None])
+def test_dense_split_k_twice(ksplit):
+    n, k = 200, 8192  # 7 row tiles: the plan's own choice splits k too
+    w = randn(n, k, scale=k ** -0.5)
+    plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=8, ksplit=ksplit)
+    if ksplit is None:
+        assert plan.ksplits[1] > 1
+    for _ in range(2):
+        for b in (1, 3, 8):
+            x = randn(b, k)
+            assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"split {plan.ksplits[b]} batch {b}")
+
+
+@pytest.mark.parametrize("variant", [v for v in SWEEP if v != "u2"])
+def test_dense_sweep_variants_split_k_twice(variant):
+    """Every variant the benchmark sweeps, on shapes whose k is not a multiple of its step, k split forced and
+    chosen, twice (the workspace must come back zeroed)."""
+    for n, k, ksplit in ((200, 8200, None), (1001, 3000, 3), (64, 136, None)):
+        w = randn(n, k, scale=k ** -0.5)
+        plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=16, ksplit=ksplit, **SWEEP[variant])
+        for _ in range(2):
+            for b in (1, 5, 8, 16):
+                x = randn(b, k)
+                assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2,
+                             f"{variant} {n}x{k} split {plan.ksplits[b]} batch {b}")
+
+
+def test_dense_bad_run_arguments():
+    plan = skinny_gemm_plan(256, 512, torch.bfloat16, max_batch=4)
+    w = randn(256, 512)
+    with pytest.raises(ValueError, match="x has 5 rows"):
+        plan.run(randn(5, 512), w)
+    with pytest.raises(ValueError, match="w must have shape"):
+        plan.run(randn(2, 512), randn(255, 512))
+    with pytest.raises(ValueError, match="x must be bfloat16"):
+        plan.run(randn(2, 512, dtype=torch.float16), w)
+    with pytest.raises(ValueError, match="contiguous"):
+        plan.run(randn(512, 2).t(), w)
+
+
+def _moe_case(experts, hidden, inter, top_k, tokens, ids=None, dtype=torch.bfloat16):
+    x = randn(tokens, hidden, dtype=dtype)
+    w13 = randn(experts, 2 * inter, hidden, dtype=dtype, scale=hidden ** -0.5)
+    w2 = randn(experts, hidden, inter, dtype=dtype, scale=inter ** -0.5)
+    if ids is None:
+        ids = torch.rand(tokens, experts, device=DEV, generator=GEN).topk(top_k, dim=-1).indices
+    weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
+    return x, weights, ids, w13, w2
+
+
+@pytest.mark.parametrize("unroll", [None, 4])
+@pytest.mark.parametrize("activation", ["silu", "gelu_tanh"])
+@pytest.mark.parametrize("tokens", [1, 3, 8, 9, 16])
+def test_moe_pairs_random_routing(tokens, activation, unroll):
+    experts, hidden, inter, top_k = 8, 264, 136, 2  # rows not a multiple of the tiles
+    x, weights, ids, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, activation=activation, unroll=unroll)
+    out = torch.full_like(x, float("nan"))
+    got = plan.run(x, weights, ids, w13, w2, out=out)
+    assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2, activation), 2e-2, f"moe T={tokens}")
+
+
+@pytest.mark.parametrize("tokens", [1, 5, 16])
+def test_moe_pairs_every_token_on_the_same_experts(tokens):
+    """Repeated experts: all tokens pick experts 3 and 1 (16 columns of one expert in one CTA at 16 tokens)."""
+    experts, hidden, inter, top_k = 6, 512, 256, 2
+    ids = torch.tensor([[3, 1]] * tokens, device=DEV)
+    x, weights, ids, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens, ids=ids)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16)
+    assert_close(plan.run(x, weights, ids, w13, w2), reference_moe_pairs(x, weights, ids, w13, w2), 2e-2,
+                 f"same experts T={tokens}")
+
+
+@pytest.mark.parametrize("ksplit", [1, 3])
+def test_moe_pairs_fp16_deepseek_like(ksplit):
+    experts, hidden, inter, top_k = 64, 2048, 1408, 6
+    for tokens in (1, 4):
+        x, weights, ids, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens, dtype=torch.float16)
+        plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=4, dtype=torch.float16,
+                              weight_format="fp16", ksplit=ksplit)
+        for _ in range(2):
+            assert_close(plan.run(x, weights, ids, w13, w2), reference_moe_pairs(x, weights, ids, w13, w2), 2e-2,
+                         f"fp16 T={tokens} ksplit {ksplit}")
+
+
+def _mxfp4(experts, rows, cols, scale_range):
+    blocks = torch.randint(0, 256, (experts, rows, cols // 2), dtype=torch.uint8, device=DEV, generator=GEN)
+    scales = torch.randint(*scale_range, (experts, rows, cols // 32), dtype=torch.uint8, device=DEV, generator=GEN)
+    return blocks, scales
+
+
+@pytest.mark.parametrize("unroll", [None, 2])
+@pytest.mark.parametrize("tokens", [1, 4, 12])
+@pytest.mark.parametrize("scale_range", [(118, 125), (126, 132)])  # the second crosses 2^1 (the two-multiply path)
+def test_moe_pairs_mxfp4(tokens, scale_range, unroll):
+    experts, hidden, inter, top_k = 8, 320, 96, 4
+    b13, s13 = _mxfp4(experts, 2 * inter, hidden, scale_range)
+    b2, s2 = _mxfp4(experts, hidden, inter, scale_range)
+    x = randn(tokens, hidden, scale=0.05)
+    ids = torch.rand(tokens, experts, device=DEV, generator=GEN).topk(top_k, dim=-1).indices
+    weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="mxfp4", unroll=unroll)
+    got = plan.run(x, weights, ids, (b13, s13), (b2, s2))
+    w13 = dequantize_mxfp4(b13, s13, torch.float32)
+    w2 = dequantize_mxfp4(b2, s2, torch.float32)
+    assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2,
+                 f"mxfp4 T={tokens} scales {scale_range} unroll {unroll}")
+
+
+def test_moe_bad_run_arguments():
+    plan = moe_pairs_plan(4, 256, 64, 2, max_tokens=4)
+    x, weights, ids, w13, w2 = _moe_case(4, 256, 64, 2, 2)
+    with pytest.raises(ValueError, match="ids must be"):
+        plan.run(x, weights, ids[:, :1], w13, w2)
+    with pytest.raises(ValueError, match="w2 must have shape"):
+        plan.run(x, weights, ids, w13, w2[:3])
+    with pytest.raises(ValueError, match="x has 5 tokens"):
+        plan.run(randn(5, 256), weights, ids, w13, w2)
+
+
+def test_cuda_graph_capture_and_replay():
+    n, k, b = 1000, 2048, 4
+    w = randn(n, k, scale=k ** -0.5)
+    dense = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=8, ksplit=3)
+    experts, hidden, inter, top_k, tokens = 8, 512, 128, 2, 4
+    _, _, _, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens)
+    moe = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=8, ksplit=2)
+    x = randn(b, k)
+    xm = randn(tokens, hidden)
+    ids = torch.zeros(tokens, top_k, dtype=torch.int64, device=DEV)
+    weights = torch.zeros(tokens, top_k, device=DEV)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        dense.run(x, w), moe.run(xm, weights, ids, w13, w2)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = dense.run(x, w)
+        ym = moe.run(xm, weights, ids, w13, w2)
+    for _ in range(3):  # new inputs in the captured buffers, then replay
+        x.copy_(randn(b, k))
+        xm.copy_(randn(tokens, hidden))
+        ids.copy_(torch.rand(tokens, experts, device=DEV, generator=GEN).topk(top_k, dim=-1).indices)
+        weights.copy_(torch.rand(tokens, top_k, device=DEV, generator=GEN))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert_close(y, reference_skinny_gemm(x, w), 1e-2, "graph dense")
+        assert_close(ym, reference_moe_pairs(xm, weights, ids, w13, w2), 2e-2, "graph moe")
