@@ -2,7 +2,8 @@
 kernel cache keeps its entries honest.
 
 What is proven, for every instantiation a default launch can need (configs.INSTANTIATION_SETS):
-- sm_80 and sm_90: NVRTC, with the run-time loader's options, builds the cubin (front end, NVVM, ptxas);
+- sm_80 and sm_90: NVRTC, with the run-time loader's options and program text, builds the cubin (front end, NVVM,
+  ptxas), with the CUDA headers precompiled (byte-identical cubins: test_precompiled_headers_give_the_same_cubin);
 - sm_90: ptxas reports no more than 8 bytes of spill stores (8-warp instantiations);
 - sm_89: either NVRTC builds the cubin (instantiations with sm_89-specific code: the fp8 conversions), or NVRTC's
   front end gives byte-identical output for sm_89 and sm_80 (LTO IR equal but for the __CUDA_ARCH__ field), so
