@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from kvplan.gpu.ffn import SLOT_FACTOR, MoE
 from kvplan.gpu.timing import capture, time_replays
-from kvplan.kernels import build
+from kvplan.kernels import batch, build
 from kvplan.kernels import skinny_config as sc
 from kvplan.kernels.probes import read_bandwidth
 from kvplan.kernels.skinny import moe_pairs_plan, skinny_gemm_plan
@@ -163,7 +163,7 @@ def _resources(arch: str) -> dict:
     unique = list({c.name: c for c in configs.values()}.values())
     out = {}
     try:
-        build.compile_all((arch,), unique, workers=min(len(unique), os.cpu_count() or 1))
+        batch.compile_all((arch,), unique, workers=min(len(unique), os.cpu_count() or 1))
     except Exception as exc:  # each variant is tried again below and fails on its own
         print(f"parallel compile failed: {exc}")
     for v, cfg in configs.items():

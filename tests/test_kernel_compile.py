@@ -1,6 +1,15 @@
 """NVRTC compiles every kernel instantiation for sm_80, sm_89 and sm_90 on a CPU-only machine; the
 kernel cache keeps its entries honest.
 
+What is proven, for every instantiation a default launch can need (configs.INSTANTIATION_SETS):
+- sm_80 and sm_90: NVRTC, with the run-time loader's options and program text, builds the cubin (front end, NVVM,
+  ptxas), with the CUDA headers precompiled (byte-identical cubins: test_precompiled_headers_give_the_same_cubin);
+- sm_90: ptxas reports no more than 8 bytes of spill stores (8-warp instantiations);
+- sm_89: either NVRTC builds the cubin (instantiations with sm_89-specific code: the fp8 conversions), or NVRTC's
+  front end gives byte-identical output for sm_89 and sm_80 (LTO IR equal but for the __CUDA_ARCH__ field), so
+  the rest of the compile sees the input that passed for sm_80, and PTX valid for sm_80 is valid for sm_89
+  (a "twin", see kvplan/kernels/batch.py). A twin's own sm_89 cubin is not built here.
+
 Skips when cuda.core / NVRTC / the CUDA headers are missing, unless KVPLAN_REQUIRE_NVRTC=1 (CI), in
 which case their absence fails the test. The full compile runs once per source version: entries land in
 the kernel cache ($KVPLAN_CACHE_DIR, default ~/.cache/kvplan/kernels) keyed by the source hash, the
@@ -14,7 +23,7 @@ import time
 
 import pytest
 
-from kvplan.kernels import build, cache, configs
+from kvplan.kernels import batch, build, cache, configs
 
 ARCHS = ("sm_80", "sm_89", "sm_90")
 
@@ -42,18 +51,36 @@ def compiled():
     """Every instantiation for every arch (a process per CPU; the cache answers what is already built)."""
     _require_nvrtc()
     t0 = time.perf_counter()
-    res = build.compile_all(ARCHS)
-    print(f"\ncompile_all: {len(res)} cubins in {time.perf_counter() - t0:.1f} s")
+    res = batch.compile_all(ARCHS)
+    twins = sum(b.kind == "twin" for b in res.values())
+    print(f"\ncompile_all: {len(res) - twins} cubins + {twins} sm_89 twins in {time.perf_counter() - t0:.1f} s")
     return res
 
 
 def test_compile_every_instantiation(compiled):
-    assert len(compiled) == len(build.every_instantiation(ARCHS))
+    pairs = batch.every_instantiation(ARCHS)
+    assert set(compiled) == {(c.name, a) for c, a in pairs} and len(compiled) == len(pairs)
     # the Hopper bulk-copy variants are compiled for sm_90 only
     assert any(name.endswith("_bulk") and arch == "sm_90" for name, arch in compiled)
     assert not any(name.endswith("_bulk") and arch != "sm_90" for name, arch in compiled)
     assert any(name.startswith("mla_") for name, _ in compiled)
-    assert all(size > 1000 for size, _ in compiled.values())
+    for (name, arch), b in compiled.items():
+        if b.kind == "cubin":
+            assert b.size > 1000, (name, arch)
+        else:  # a twin stands on the sm_80 cubin of the same instantiation
+            assert (b.kind, arch, b.twin_of) == ("twin", "sm_89", "sm_80"), (name, arch, b)
+            assert compiled[(name, "sm_80")].kind == "cubin" and compiled[(name, "sm_80")].size > 1000
+
+
+def test_sm89_twins_are_exactly_the_instantiations_without_sm89_code(compiled):
+    """16-bit caches have no sm_89 code: twins. fp8 caches convert with sm_89's cvt.e4m3x2 (kvp_common.cuh): the
+    front-end check is skipped for them (twin_candidate), and would fail, as checked here for one GQA and one MLA."""
+    for c, arch in batch.every_instantiation(("sm_89",)):
+        fp8 = "float8" in getattr(c, "kv_dtype", "")
+        assert compiled[(c.name, "sm_89")].kind == ("cubin" if fp8 else "twin"), c.name
+    for c in (configs.KernelConfig("bfloat16", "float8_e4m3fn", 128, 8, 8), configs.MLAConfig("float8_e4m3fn", 16)):
+        assert not batch.twin_candidate(c)
+        assert not batch.same_but_arch(batch.front_end_ir(c, "sm_80"), batch.front_end_ir(c, "sm_89"), 800, 890)
 
 
 def _spills(report: str, kernel: str) -> int:
@@ -67,7 +94,7 @@ def test_resource_report_has_no_spills_on_sm90(compiled):
         if getattr(cfg, "max_warps", 8) > 8:  # 16-warp MQA at head_dim 256 is capped at 128 registers
             continue
         kernel = cfg.kernels[0]
-        rep = compiled[(cfg.name, "sm_90")][1]
+        rep = compiled[(cfg.name, "sm_90")].report
         if f"Function properties for {kernel}" not in rep:
             # Seen once on the H100 machine (8 worker processes): an empty ptxas report. Ask once more,
             # without the cache, so a lost log is not mistaken for a spill or a pass.
@@ -75,9 +102,12 @@ def test_resource_report_has_no_spills_on_sm90(compiled):
         assert _spills(rep, kernel) <= 8, f"{cfg.name} spills:\n{rep}"
 
 
+PROBE = configs.ReadProbeConfig()  # the cache tests compile this one: 0.05 s against ~0.8 s for a decode kernel
+
+
 def test_disk_cache_roundtrip(tmp_cache):
     _require_nvrtc()
-    cfg = build.KernelConfig("bfloat16", "bfloat16", 64, 8, 8)
+    cfg = PROBE
     first, report = build.compile_entry(cfg, "sm_90")
     files = list(tmp_cache.iterdir())
     assert len(files) == 1 and files[0].suffix == ".cubin"
@@ -87,14 +117,14 @@ def test_disk_cache_roundtrip(tmp_cache):
     assert build.compile_entry(cfg, "sm_90") == (first, report)  # a hit
     # other arch / options / source -> other key
     assert build.cache_key(cfg, "sm_90") != build.cache_key(cfg, "sm_80")
-    other = build.KernelConfig("bfloat16", "bfloat16", 64, 16, 8)
-    assert build.cache_key(cfg, "sm_90") != build.cache_key(other, "sm_90")
+    one, other = build.KernelConfig("bfloat16", "bfloat16", 64, 8, 8), build.KernelConfig("bfloat16", "bfloat16", 64, 16, 8)
+    assert build.cache_key(one, "sm_90") != build.cache_key(other, "sm_90")
     assert build.cache_key(cfg, "sm_90", "// changed\n" + build._source(cfg)) != build.cache_key(cfg, "sm_90")
 
 
 def test_tampered_entry_is_recompiled_and_reported_once(tmp_cache, capsys):
     _require_nvrtc()
-    cfg = build.KernelConfig("bfloat16", "bfloat16", 64, 8, 8)
+    cfg = PROBE
     good = build.compile_cubin(cfg, "sm_90")
     path = next(tmp_cache.glob("*.cubin"))
     for planted in (b"not a cubin", cache.encode(b"evil bytes")[:-1] + b"E", cache.MAGIC + b"{}\n" + good):
@@ -114,7 +144,7 @@ def test_stale_temporary_files_are_removed(tmp_cache):
         p.write_bytes(b"partial")
     past = time.time() - 2 * cache.STALE_TMP_S
     os.utime(old, (past, past))
-    build.compile_cubin(build.KernelConfig("bfloat16", "bfloat16", 64, 8, 8), "sm_90")
+    build.compile_cubin(PROBE, "sm_90")
     assert not old.exists()  # left by a killed process: removed by the next write
     assert fresh.exists()  # may belong to a process writing right now
 
@@ -126,6 +156,46 @@ def test_compile_error_is_reported(tmp_cache, monkeypatch):
         build.compile_cubin(build.KernelConfig("bfloat16", "bfloat16", 64, 8, 8), "sm_90", use_cache=False)
 
 
+def test_twin_record_is_cached_and_checked(tmp_cache, capsys):
+    _require_nvrtc()
+    first = batch.compile_all(("sm_80", "sm_89"), [PROBE], workers=1)
+    assert first[("read_probe", "sm_80")].kind == "cubin"
+    assert first[("read_probe", "sm_89")] == batch.Built("twin", 0, first[("read_probe", "sm_89")].report, "sm_80")
+    twin = next(tmp_cache.glob("*.twin"))
+    assert len(list(tmp_cache.glob("*.cubin"))) == 1  # no sm_89 cubin
+    assert batch.compile_all(("sm_80", "sm_89"), [PROBE], workers=1) == first  # read back
+    twin.write_bytes(b"planted")
+    assert batch.compile_all(("sm_80", "sm_89"), [PROBE], workers=1) == first  # proven again
+    assert cache.decode(twin.read_bytes()) is not None
+    assert "failed its integrity check" in capsys.readouterr().err
+    full = batch.compile_all(("sm_80", "sm_89"), [PROBE], twins=False, workers=1)
+    assert full[("read_probe", "sm_89")].kind == "cubin"
+
+
+def test_same_but_arch():
+    hdr = bytes(26) + (800).to_bytes(2, "little") + bytes(12)
+    a = hdr + b"payload"
+    b = a[:26] + (890).to_bytes(2, "little") + a[28:]
+    assert batch.same_but_arch(a, b, 800, 890)
+    assert not batch.same_but_arch(a, b[:-1] + b"X", 800, 890)  # the IR differs
+    assert not batch.same_but_arch(a, a[:26] + (900).to_bytes(2, "little") + a[28:], 800, 890)
+    assert not batch.same_but_arch(a, b + b"!", 800, 890)
+    assert batch.twin_base("sm_89", ARCHS) == "sm_80" and batch.twin_base("sm_90", ARCHS) is None
+    assert batch.twin_base("sm_80", ARCHS) is None and batch.arch_code("sm_90a") == 900
+
+
+def test_precompiled_headers_give_the_same_cubin(tmp_path):
+    """batch compiles with the CUDA headers precompiled (once per process and arch): same bytes as without."""
+    _require_nvrtc()
+    cfg = configs.DeltaNetStepConfig("bfloat16", "float32")
+    pch = str(tmp_path / "sm_90.pch")
+    assert build.create_pch("sm_90", pch)
+    plain = build.compile_entry(cfg, "sm_90", use_cache=False)
+    pre = build.compile_entry(cfg, "sm_90", use_cache=False, pch=pch)
+    assert "using precompiled header" in pre[1] and "using precompiled header" not in plain[1]
+    assert pre[0] == plain[0]
+
+
 def test_skinny_sweep_variants_compile_without_spills_at_batch_8(tmp_cache):
     """The variants benchmarks/skinny_gemm.py --sweep times (not in CI's default set: compiled here for every
     arch); their 8-column kernels, which batches 1-8 run, keep everything in registers on sm_90."""
@@ -134,8 +204,8 @@ def test_skinny_sweep_variants_compile_without_spills_at_batch_8(tmp_cache):
 
     variants = {sc.variant("bf16", o.get("unroll"), o.get("min_blocks"), o.get("prefetch")) for o in sc.SWEEP.values()}
     variants.add(sc.variant("mxfp4", unroll=2))  # the MoE GPU test's mxfp4 variant: compiles (its spills are reported)
-    res = build.compile_all(ARCHS, sorted(variants, key=lambda c: c.name))
+    res = batch.compile_all(ARCHS, sorted(variants, key=lambda c: c.name))
     for cfg in variants:
-        rep = res[(cfg.name, "sm_90")][1]
+        rep = res[(cfg.name, "sm_90")].report
         for kern in ("kvp_skinny_bf16_c8", "kvp_skinny_f16_c8"):
             assert _spills(rep, kern) == 0, f"{cfg.name} {kern} spills:\n{rep}"

@@ -5,12 +5,12 @@ import re
 
 import pytest
 
-from kvplan.kernels import build, configs
+from kvplan.kernels import batch, configs
 from kvplan.kernels import skinny_config as sc
 
 
 def test_one_instantiation_per_arch_is_registered_for_the_compile_test():
-    pairs = build.every_instantiation(configs.DEFAULT_ARCHS)
+    pairs = batch.every_instantiation(configs.DEFAULT_ARCHS)
     mine = [(c, a) for c, a in pairs if isinstance(c, sc.SkinnyConfig)]
     assert sorted(a for _, a in mine) == sorted(configs.DEFAULT_ARCHS)
 

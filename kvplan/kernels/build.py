@@ -1,9 +1,9 @@
 """Run-time compilation of the bundled CUDA sources with NVRTC (through ``cuda.core``).
 
-Needs no GPU: ``compile_all(archs=("sm_80", "sm_89", "sm_90"))`` builds every instantiation in a pool of
-processes, which is what CI does. Cubins are cached on disk (:mod:`kvplan.kernels.cache`), keyed by the
-hash of the sources, the options (limits included), the arch and the NVRTC version, together with
-ptxas's resource report, so a warm cache answers every question without compiling.
+One instantiation at a time (what the run-time loader asks for); :mod:`kvplan.kernels.batch` compiles all of
+them (CI, no GPU needed). Cubins are cached on disk (:mod:`kvplan.kernels.cache`), keyed by the hash of the
+sources, the options (limits included), the arch and the NVRTC version, together with ptxas's resource report,
+so a warm cache answers every question without compiling.
 
 Nothing here imports torch.
 """
@@ -168,15 +168,19 @@ class _Log:
         return "".join(self.parts).strip()
 
 
-def compile_entry(config, arch: str, *, use_cache: bool = True) -> tuple[bytes, str]:
-    """(cubin, ptxas resource report) of one instantiation for ``arch``, from the cache when intact."""
+def compile_entry(config, arch: str, *, use_cache: bool = True, pch: str | None = None) -> tuple[bytes, str]:
+    """(cubin, ptxas resource report) of one instantiation for ``arch``, from the cache when intact.
+
+    ``pch``: a precompiled header of :data:`PCH_PRELUDE` for ``arch`` (:func:`create_pch`); it saves about half
+    the front end and gives byte-identical cubins, so it is not part of the cache key.
+    """
     source = _source(config)
     path = cache_path(config, arch, source)
     if use_cache:
         entry = cache.load(path)
         if entry is not None:
             return entry
-    data, report = _nvrtc_compile(config, arch, source)
+    data, report = _nvrtc_compile(config, arch, source, pch)
     if use_cache:
         try:
             cache.store(path, data, report)
@@ -195,21 +199,53 @@ def compile_report(config, arch: str) -> str:
     return compile_entry(config, arch)[1]
 
 
-def _nvrtc_compile(config, arch: str, source: str) -> tuple[bytes, str]:
+# The CUDA headers every kernel source starts with (kvp_common.cuh): parsing them is ~85% of NVRTC's front end.
+PCH_PRELUDE = "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n#include <cuda_fp8.h>\n"
+
+
+def _program_options(cc, config, arch: str, **extra):
+    return cc.ProgramOptions(name=getattr(config, "name", "kvp"), arch=arch, std="c++17", use_fast_math=True,
+                             include_path=[cuda_include_dir()], **extra)
+
+
+def program_text(config, source: str, pch: str | None = None):
+    """(text, -D macros or None, extra options) for NVRTC. The text starts with the CUDA header includes and
+    defines the ``KVP_*`` macros itself, after them (the CUDA headers never read them; cubins are byte-identical
+    to passing them as -D), so that a precompiled header of those includes (``pch``) applies to every
+    instantiation. Other macros stay -D options, and then no header is precompiled."""
+    macros = config.macros()
+    if not all(k.startswith("KVP_") for k, _ in macros):
+        return source, macros or None, {}
+    defines = "".join(f"#define {k} {v}\n" for k, v in macros)
+    return PCH_PRELUDE + defines + source, None, ({"use_pch": pch} if pch else {})
+
+
+def create_pch(arch: str, path: str, *, lto: bool = False) -> bool:
+    """Write a precompiled header of PCH_PRELUDE for ``arch`` (``lto``: for -dlto compiles) at ``path``."""
+    cc = _import_cuda_core()
+    extra = {"link_time_optimization": True} if lto else {}
+    try:
+        prog = cc.Program(PCH_PRELUDE, "c++", options=_program_options(cc, None, arch, create_pch=path, **extra))
+        try:
+            prog.compile("ltoir" if lto else "cubin")  # ("ptx" asks cuda.core for the driver)
+        finally:
+            close = getattr(prog, "close", None)
+            if close:
+                close()
+    except Exception:
+        return False
+    return os.path.isfile(path)
+
+
+def _nvrtc_compile(config, arch: str, source: str, pch: str | None = None) -> tuple[bytes, str]:
     cc = _import_cuda_core()
     nvrtc_version()
-    opts = cc.ProgramOptions(
-        name=config.name,
-        arch=arch,
-        std="c++17",
-        use_fast_math=True,
-        include_path=[cuda_include_dir()],
-        define_macro=config.macros() or None,
-        ptxas_options=["-v"],  # the resource report is kept with the cubin
-    )
+    text, macros, extra = program_text(config, source, pch)
+    opts = _program_options(cc, config, arch, define_macro=macros,
+                            ptxas_options=["-v"], **extra)  # the resource report is kept with the cubin
     log = _Log()
     try:
-        prog = cc.Program(source, "c++", options=opts)
+        prog = cc.Program(text, "c++", options=opts)
         try:
             obj = prog.compile("cubin", logs=log)
         finally:
@@ -221,59 +257,3 @@ def _nvrtc_compile(config, arch: str, source: str) -> tuple[bytes, str]:
     except Exception as exc:
         raise KernelCompileError(f"NVRTC failed for {config.name} ({arch}): {exc}\n{log.text()}") from exc
     return bytes(obj.code), log.text()
-
-
-def every_instantiation(archs=DEFAULT_ARCHS) -> list[tuple[object, str]]:
-    """(config, arch) for every GQA, MLA, DeltaNet-step, probe and skinny-GEMM instantiation a default launch can
-    need."""
-    from .skinny_config import skinny_configs  # the skinny GEMM / MoE kernel keeps its own table
-
-    return ([(c, a) for a in archs for c in all_configs(a)] + [(c, a) for a in archs for c in all_mla_configs(a)]
-            + [(c, a) for a in archs for c in all_deltanet_configs()] + [(ReadProbeConfig(), a) for a in archs]
-            + [(c, a) for a in archs for c in skinny_configs(a)])
-
-
-def _compile_job(job) -> tuple[str, str, int, str]:
-    config, arch, use_cache = job
-    data, report = compile_entry(config, arch, use_cache=use_cache)
-    return config.name, arch, len(data), report
-
-
-def compile_all(archs=DEFAULT_ARCHS, configs=None, *, use_cache: bool = True, workers: int | None = None) -> dict:
-    """Compile every instantiation for every arch in ``archs``; raise on the first failure.
-
-    Returns ``{(config.name, arch): (cubin_size_bytes, ptxas_report)}``. Needs NVRTC but no GPU (CI).
-    Runs in ``workers`` processes (default: one per CPU, at most 8; NVRTC holds the GIL), longest jobs
-    first; with ``use_cache`` (default) intact cache entries are not compiled again.
-    """
-    if configs is None:
-        pairs = every_instantiation(archs)
-    else:
-        pairs = [(c, a) for a in archs for c in configs]
-    # MLA and head_dim 256 instantiations take longest: start them first so the pool ends together
-    pairs.sort(key=lambda p: (isinstance(p[0], MLAConfig), getattr(p[0], "head_dim", 512)), reverse=True)
-    jobs = [(c, a, use_cache) for c, a in pairs]
-    nvrtc_version()
-    cuda_include_dir()
-    if workers is None:
-        workers = min(len(jobs), os.cpu_count() or 1, 8)
-    if workers <= 1 or len(jobs) <= 1:
-        done = [_compile_job(job) for job in jobs]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # spawn: never fork a process that may hold a CUDA context
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as ex:
-            done = list(ex.map(_compile_job, jobs))
-    return {(name, arch): (size, log) for name, arch, size, log in done}
-
-
-if __name__ == "__main__":  # python -m kvplan.kernels.build [arch ...] : compile everything, print a summary
-    import sys
-    import time
-
-    archs = tuple(sys.argv[1:]) or DEFAULT_ARCHS
-    t0 = time.perf_counter()
-    res = compile_all(archs)
-    print(f"compiled {len(res)} cubins for {', '.join(archs)} in {time.perf_counter() - t0:.1f} s")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import limits
+from .skinny_config import skinny_configs
 
 HERE = Path(__file__).parent
 Q_DTYPES = {"float16": 0, "bfloat16": 1}
@@ -52,6 +53,11 @@ class KernelConfig:
         ] + limits.gqa_macros(self.head_dim, self.kv_dtype)
 
     @property
+    def compile_cost(self) -> float:
+        """Rough NVRTC seconds on one CI core (NOTES_kernel.md v11): longest jobs start first."""
+        return {64: 0.65, 128: 0.85, 256: 1.1}.get(self.head_dim, 1.0)
+
+    @property
     def name(self) -> str:
         return (f"decode_q{self.q_dtype}_kv{self.kv_dtype}_d{self.head_dim}_h{self.heads_per_warp}"
                 f"_w{self.max_warps}_p{self.l2_prefetch}_k{self.k_coalesced}" + ("_bulk" if self.bulk else "")
@@ -74,6 +80,10 @@ class MLAConfig:
             + limits.mla_macros(self.head_group, self.kv_dtype)
 
     @property
+    def compile_cost(self) -> float:
+        return {16: 0.6, 32: 0.9, 64: 1.5}.get(self.head_group, 1.0)
+
+    @property
     def name(self) -> str:
         return f"mla_kv{self.kv_dtype}_hg{self.head_group}" + ("_bulk" if self.bulk else "")
 
@@ -85,6 +95,7 @@ class ReadProbeConfig:
     source = "read_probe.cu"
     kernels = ("kvp_read_probe",)
     name = "read_probe"
+    compile_cost = 0.05
 
     def macros(self) -> list[tuple[str, str]]:
         return []
@@ -105,6 +116,7 @@ class DeltaNetStepConfig:
 
     source = "deltanet_step.cu"
     kernels = ("kvp_dn_conv", "kvp_dn_delta")
+    compile_cost = 0.35
 
     def macros(self) -> list[tuple[str, str]]:
         return [("KVP_DN_T", str(DELTANET_ACT_DTYPES[self.act_dtype])),
@@ -189,3 +201,16 @@ def all_mla_configs(arch: str | None = None) -> list[MLAConfig]:
     """Every MLA instantiation a default launch can need on ``arch`` (bulk copies on sm_90)."""
     bulk = int(arch in BULK_ARCHS)
     return [MLAConfig(kvd, hg, bulk) for kvd in ("bfloat16", "float8_e4m3fn") for hg in limits.MLA_HEAD_GROUPS]
+
+
+# Every instantiation a default launch can need, per arch: what CI compiles (kvplan/kernels/batch.py). A new kernel
+# source registers its configs here with one entry, a function ``arch -> [config, ...]``; a config is a frozen
+# dataclass with ``source`` (the .cu file), ``kernels`` (entry points), ``name``, ``macros()`` and, optionally,
+# ``compile_cost`` (rough seconds, for scheduling; 1.0 when absent).
+INSTANTIATION_SETS = (
+    all_configs,
+    all_mla_configs,
+    lambda arch: all_deltanet_configs(),
+    lambda arch: [ReadProbeConfig()],
+    skinny_configs,
+)

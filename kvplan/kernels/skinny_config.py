@@ -46,6 +46,7 @@ class SkinnyConfig:
     prefetch: int = PREFETCH
 
     source = "skinny_gemm.cu"
+    compile_cost = 2.2  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
     # The loader raises the first kernel's dynamic shared-memory limit to the device's opt-in maximum, which a
     # kernel with static shared memory refuses (CUDA_ERROR_INVALID_VALUE, seen on the H200): a combine kernel,
     # which has none, goes first. None of these kernels takes dynamic shared memory.
