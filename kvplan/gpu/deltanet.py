@@ -134,6 +134,11 @@ class GatedDeltaNet:
             flat.baddbmm_(k.reshape(-1, self.dk, 1), delta.reshape(-1, 1, self.dv))  # S += k delta^T
             out = (q[..., None, :] @ s)[..., 0, :]  # [B, H, dv]
             self._store(cache, step.state_slots, window[:, :, 1:], s)
+        elif step.state_slots is None:
+            # the profile run (no cache exists yet): vLLM 0.32's GDN layer returns before its convolution and
+            # recurrence when attn_metadata is None (model_executor/layers/mamba/gdn/qwen_gdn_linear_attn.py
+            # _forward_core), so its profile peak holds the projections only; so does this one
+            out = torch.zeros(t, self.nv, self.dv, device=x.device)
         else:
             r, n = step.seqs, step.seq_len
             seq = mixed.float().view(r, n, -1).transpose(1, 2)  # [R, C, L]
