@@ -1,0 +1,60 @@
+"""The judged summary of a verify device run (RESULTS.md): per model the capacity, budget and decode verdicts
+against the planner, and every budget term predicted vs measured.
+
+    python3 benchmarks/verify_summary_md.py benchmarks/verify_h200_2026-12-01_s4.jsonl
+"""
+
+import json
+import sys
+
+GiB = 2**30
+
+
+def short(args):
+    return " ".join(args).replace("meta-llama/", "").replace("deepseek-ai/", "").replace("openai/", "") \
+        .replace("Qwen/", "").replace("mistralai/", "").replace("google/", "")
+
+
+def main(path):
+    runs = [json.loads(line) for line in open(path)]
+    print("| model | wall | capacity: pools torch / NVML, boundary | budget: planned / measured max concurrency "
+          "| decode b1 ms: measured / estimate | at max: batch, measured / estimate | decode verdict "
+          "| TTFT ms: measured / estimate | fixed us/layer |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for run in runs:
+        r = run["result"]
+        if r is None:
+            print(f"| `{short(run['args'])}` | {run['wall_s']:.0f} s | failed: {run['stderr_tail'][-120:]} |||||||")
+            continue
+        a, bd, v, d = r["allocation"], r["boundary"], r["verdict"], r["decode"]
+        first, last = d["points"][0], d["points"][-1]
+        p = r["prefill"]["prefill"] if "prefill" in r["prefill"] else r["prefill"]
+        planned, measured = r["plan"]["max_concurrency"], r["measured_plan"]["max_concurrency"]
+
+        def err(pt):
+            return f"{pt['measured_ms']:.2f} / {pt['estimate_ms']:.2f} ({pt['measured_ms'] / pt['estimate_ms'] - 1:+.0%})"
+
+        print(f"| `{short(run['args'])}` | {run['wall_s']:.0f} s | {a['torch_error']:+.3%} / {a['nvml_error']:+.3%}, "
+              f"{'confirmed' if bd['confirmed'] else 'NOT confirmed'} ({bd['served']}) | {planned} / {measured} "
+              f"{'within' if v['budget_within'] else 'NOT within'} | {err(first)} | b{last['batch']}: {err(last)} | "
+              f"{'within 15%' if v['decode_within'] else 'not within'} | {p['ttft_ms']:.0f} / {p['estimate_ms']:.0f} "
+              f"({p['error']:+.0%}) | {d['per_layer_fixed_us']:.0f} |")
+    print()
+    print("| model | " + " | ".join(f"{t} GiB: predicted / measured" for t in
+                                     ("weights", "activation_peak", "non_torch", "cuda_graphs")) + " |")
+    print("|---|---|---|---|---|")
+    for run in runs:
+        r = run["result"]
+        if r is None:
+            continue
+        terms = {t["term"]: t for t in r["terms"]}
+        cells = []
+        for name in ("weights", "activation_peak", "non_torch", "cuda_graphs"):
+            t = terms[name]
+            m = t.get("measured_bytes")
+            cells.append(f"{t['predicted_bytes'] / GiB:.2f} / {m / GiB:.2f}" if m is not None else "-")
+        print(f"| `{short(run['args'])}` | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
