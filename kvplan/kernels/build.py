@@ -137,8 +137,13 @@ def _source(config=None) -> str:
     return text
 
 
+def _lineinfo() -> bool:
+    """KVPLAN_NVRTC_LINEINFO=1: cubins carry source lines (compute-sanitizer reports file:line); own cache keys."""
+    return os.environ.get("KVPLAN_NVRTC_LINEINFO") == "1"
+
+
 def _options(config, arch: str) -> list[str]:
-    opts = [f"-arch={arch}", "-std=c++17", "--use_fast_math"]
+    opts = [f"-arch={arch}", "-std=c++17", "--use_fast_math"] + (["-lineinfo"] if _lineinfo() else [])
     opts += [f"-D{k}={v}" for k, v in config.macros()]
     return opts
 
@@ -204,6 +209,8 @@ PCH_PRELUDE = "#include <cuda_fp16.h>\n#include <cuda_bf16.h>\n#include <cuda_fp
 
 
 def _program_options(cc, config, arch: str, **extra):
+    if _lineinfo():
+        extra.setdefault("lineinfo", True)
     return cc.ProgramOptions(name=getattr(config, "name", "kvp"), arch=arch, std="c++17", use_fast_math=True,
                              include_path=[cuda_include_dir()], **extra)
 
