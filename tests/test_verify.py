@@ -341,6 +341,12 @@ def test_decode_prediction_is_the_plans_own_estimate():
     _, p2, _ = _vllm_plan(LLAMA3_8B, 2)
     pred = V.decode_prediction(spec, p2, resolve_kv_dtype("auto", "bf16"), 1, gpu, gpu.decode_bandwidth)
     assert pred["tp_term_ms"] > 0 and pred["tp_term_per_layer_us"] == pytest.approx(pred["tp_term_ms"] / 32 * 1e3)
+    assert pred["estimate_ms"] == pytest.approx(p2.decode.points[0].itl_ms) == pred["engine_estimate_ms"]
+    # one simulated rank runs no all-reduce: it is judged against the estimate without that term
+    alone = V.decode_prediction(spec, p2, resolve_kv_dtype("auto", "bf16"), 1, gpu, gpu.decode_bandwidth,
+                                collectives=False)
+    assert alone["estimate_ms"] == pytest.approx(pred["estimate_ms"] - pred["tp_term_ms"])
+    assert alone["engine_estimate_ms"] == pred["estimate_ms"] and not alone["estimate_includes_allreduce"]
 
 
 # ---- the command line --------------------------------------------------------------------------------------
@@ -444,3 +450,27 @@ def test_table_view_of_a_tp_group():
     flat = " ".join(emit(VerifyResult(r), "table").split())
     assert "All-reduce (2 ranks, 2 per layer, CUDA graph): batch 1: 40.0 us/layer." in flat
     assert "Rank 1: NCCL 512 MiB after init, 1.00 GiB after the first collectives" in flat
+
+
+def test_recorded_h200_results_render_in_every_format():
+    """The 10 verify results recorded on the H200 (benchmarks/verify_h200_2026-12-01_s4.jsonl) go through the one
+    render path as table, JSON and YAML; a simulated rank judged without the all-reduce term says so."""
+    import copy
+    import json as _json
+    from pathlib import Path
+
+    from kvplan.commands.verify import VerifyResult
+    from kvplan.render import emit
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_h200_2026-12-01_s4.jsonl"
+    runs = [_json.loads(line) for line in path.read_text().splitlines()]
+    assert len(runs) == 10 and all(r["result"] for r in runs)
+    for run in runs:
+        for fmt in ("table", "json", "yaml"):
+            assert run["result"]["model"] in emit(VerifyResult(run["result"]), fmt)
+    mixtral = copy.deepcopy(next(r["result"] for r in runs if r["name"] == "mixtral-tp2"))
+    for p in mixtral["decode"]["points"]:
+        p.update(engine_estimate_ms=p["estimate_ms"], estimate_ms=p["estimate_ms"] - p["tp_term_ms"],
+                 estimate_includes_allreduce=False)
+    text = " ".join(emit(VerifyResult(mixtral), "table").split())
+    assert "leaves out the planner's all-reduce term (batch 1: 0.746 ms" in text

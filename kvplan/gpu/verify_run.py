@@ -133,8 +133,10 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     rows = term_rows(predicted_terms(plan), measured)
     responsible = responsible_term(rows)
     points = []
+    simulated = opts.tp > 1 and group is None  # one rank, no all-reduce run: judged without the planner's TP term
     for p in timed["points"]:
-        pred = decode_prediction(spec, plan, precision, p["batch"], device, info["bandwidth_planner_bytes_per_s"])
+        pred = decode_prediction(spec, plan, precision, p["batch"], device, info["bandwidth_planner_bytes_per_s"],
+                                 collectives=not simulated)
         points.append({**p, **pred})
     first = points[0]
     at_read = first["roofline_ms"] * info["bandwidth_planner_bytes_per_s"] / info["bandwidth_read_bytes_per_s"]

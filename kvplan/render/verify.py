@@ -154,6 +154,11 @@ def timing_lines(r: dict) -> list:
              f"TTFT of one {p['input_len']:,}-token prompt: {ms(p['ttft_ms'])} ms"
              + (f" vs estimate {ms(p['estimate_ms'])} ms ({pct(p['error'])})" if p.get("estimate_ms") else
                 " (the plan carries no prefill estimate)") + "."]
+    first = d["points"][0] if d["points"] else {}
+    if first.get("estimate_includes_allreduce") is False:
+        lines.append(f"The estimate above leaves out the planner's all-reduce term (batch {first['batch']}: "
+                     f"{ms(first['tp_term_ms'])} ms; engine estimate {ms(first['engine_estimate_ms'])} ms): this "
+                     f"simulated rank runs no all-reduce.")
     if r.get("tp"):
         parts = [f"batch {q['batch']}: {q['per_layer_us']:.1f} us/layer" for q in r["tp"]["points"]]
         lines.append(f"All-reduce ({r['tp']['ranks']} ranks, 2 per layer, CUDA graph): {'; '.join(parts)}.")

@@ -80,17 +80,20 @@ def capture_sizes(max_num_seqs: int, max_num_batched_tokens: int) -> list:
     return sorted(set(sizes))
 
 
-def decode_prediction(spec, plan, precision, batch: int, gpu, bandwidth: float) -> dict:
+def decode_prediction(spec, plan, precision, batch: int, gpu, bandwidth: float, collectives: bool = True) -> dict:
     """What the planner predicts for one decode step of `batch` sequences of the plan's context on `gpu`: the
     calibrated engine estimate (plan/speed.py, the same function the plan's decode points come from, here at
-    the batch verify measured) with its all-reduce term, and the roofline beside it."""
+    the batch verify measured) with its all-reduce term, and the roofline beside it. `collectives=False` (one
+    simulated rank of a TP group, which runs no all-reduce) compares like with like: `estimate_ms` leaves the
+    all-reduce term out and `engine_estimate_ms` keeps the plan's figure."""
     profile = speed_profile(gpu)
     work = decode_work(spec, plan.tp, precision, plan.context, batch)
     point = decode_point(spec, plan.tp, precision, plan.context, batch, profile, bandwidth, True)
     b = basis(work, bandwidth, profile.compute)
     tp_ms = b.allreduce_calls * profile.fit.allreduce_us * 1e-3 + b.allreduce_bytes_ms
-    return {"batch": batch, "estimate_ms": point.itl_ms, "roofline_ms": point.roofline_itl_ms,
-            "tp_term_ms": tp_ms, "tp_term_per_layer_us": tp_ms / max(1, b.layer_units) * 1e3,
+    return {"batch": batch, "estimate_ms": point.itl_ms - (0.0 if collectives else tp_ms),
+            "engine_estimate_ms": point.itl_ms, "roofline_ms": point.roofline_itl_ms,
+            "estimate_includes_allreduce": collectives, "tp_term_ms": tp_ms, "tp_term_per_layer_us": tp_ms / max(1, b.layer_units) * 1e3,
             "layer_us": profile.fit.layer_us, "estimate_source": f"plan/speed.py engine estimate ({profile.gpu})"}
 
 
