@@ -48,15 +48,21 @@ class Attention:
             q = rms_norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one)
             k = rms_norm(k, w["k_norm"], a.norm_eps, a.norm_plus_one)
         cos, sin = step.rope[self.layer.rope_theta]
-        q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
         window = self.layer.window
         if step.decode:
             k_cache, v_cache = cache.tensors
-            write_cache(k_cache, k, step.slots[cache.group], cache.k_scale)
-            write_cache(v_cache, v, step.slots[cache.group], cache.v_scale)
+            slots = step.slots[cache.group]
+            rotated = rt.paged.rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, cache.k_scale, cache.v_scale)
+            if rotated is None:
+                q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
+                write_cache(k_cache, k, slots, cache.k_scale)
+                write_cache(v_cache, v, slots, cache.v_scale)
+            else:
+                q = rotated
             o = rt.paged.gqa(q, k_cache, v_cache, step.tables[cache.group], step.seq_lens, window, a.attn_scale,
                              cache.k_scale, cache.v_scale)
         else:
+            q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
             if cache is not None and cache.group in step.slots:
                 write_cache(cache.tensors[0], k, step.slots[cache.group], cache.k_scale, masked=True)
                 write_cache(cache.tensors[1], v, step.slots[cache.group], cache.v_scale, masked=True)

@@ -125,6 +125,32 @@ class PagedAttention:
         self.labels["attention"] = "bundled CUDA kernel (NVRTC), plan/run"
         return plan.run(q, k_cache, v_cache, table, lens, scale=scale, k_scale=k_scale, v_scale=v_scale)
 
+    def rope_cache(self, q, k, v, cos, sin, k_cache, v_cache, slots, k_scale=1.0, v_scale=1.0):
+        """q rotated (contiguous), k rotated and v stored at `slots` of the paged caches in one launch of
+        kvplan/kernels/rope_cache.cu; None where that kernel does not run (CPU, a cache dtype it does not take),
+        and the caller rotates and stores in torch."""
+        if not self.cuda:
+            return None
+        fp8 = k_cache.dtype == torch.float8_e4m3fn
+        key = ("rope", q.shape[1], k.shape[1], q.shape[2], cos.shape[-1], q.dtype, k_cache.dtype)
+        plan = self._plans.get(key)
+        if plan is None:
+            from ..kernels.rope_cache import RopeCachePlan
+
+            try:
+                if not fp8 and k_cache.dtype != q.dtype:
+                    raise ValueError(f"a {k_cache.dtype} cache for {q.dtype} activations")
+                plan = RopeCachePlan(q.shape[1], k.shape[1], q.shape[2], cos.shape[-1], str(q.dtype).split(".")[-1],
+                                     fp8, q.device.index)
+            except ValueError as exc:
+                plan = str(exc)
+            self._plans[key] = plan
+        if isinstance(plan, str):
+            self.labels["rope_cache"] = f"torch RoPE and index_put cache writes (the fused kernel refused: {plan})"
+            return None
+        self.labels["rope_cache"] = "bundled RoPE + paged K/V write kernel (rope_cache.cu), one launch per layer"
+        return plan.run(q, k, v, cos, sin, k_cache, v_cache, slots, k_scale, v_scale)
+
     def mla(self, q_latent, q_rope, cache, table, lens, scale):
         make = getattr(self._kernels, "paged_mla_decode_plan", None) if self.cuda else None
         if make is None:

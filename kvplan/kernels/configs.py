@@ -135,6 +135,33 @@ def all_deltanet_configs() -> list[DeltaNetStepConfig]:
 
 
 @dataclass(frozen=True)
+class RopeCacheConfig:
+    """One instantiation of rope_cache.cu: activations fp16/bf16, the cache in their dtype or fp8 (e4m3)."""
+
+    act_dtype: str  # "float16" | "bfloat16"
+    fp8_cache: bool = False
+
+    source = "rope_cache.cu"
+    kernels = ("kvp_rope_cache",)
+    compile_cost = 0.3
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_RC_T", str(Q_DTYPES[self.act_dtype])), ("KVP_RC_FP8", str(int(self.fp8_cache)))]
+
+    @property
+    def kv_dtype(self) -> str:
+        return "float8_e4m3fn" if self.fp8_cache else self.act_dtype
+
+    @property
+    def name(self) -> str:
+        return f"rope_cache_{self.act_dtype}" + ("_fp8" if self.fp8_cache else "")
+
+
+def all_rope_cache_configs() -> list[RopeCacheConfig]:
+    return [RopeCacheConfig(a, f) for a in Q_DTYPES for f in (False, True)]
+
+
+@dataclass(frozen=True)
 class LaunchShape:
     """Warp layout of one CTA for a group of ``G`` query heads per KV head."""
 
@@ -213,4 +240,5 @@ INSTANTIATION_SETS = (
     lambda arch: all_deltanet_configs(),
     lambda arch: [ReadProbeConfig()],
     skinny_configs,
+    lambda arch: all_rope_cache_configs(),
 )

@@ -1,0 +1,69 @@
+"""Decode's rotary embedding and paged K/V write in one launch (rope_cache.cu).
+
+    plan = RopeCachePlan(q_heads=32, kv_heads=8, head_dim=128, rot=128, act_dtype="bfloat16", fp8_cache=False)
+    q_rot = plan.run(q, k, v, cos, sin, k_cache, v_cache, slots, k_scale=1.0, v_scale=1.0)
+
+q, k, v: [T, heads, head_dim] views (heads adjacent in a row, any row stride: the fused QKV output's slices);
+cos, sin: [T, 1, rot] or [T, rot] rows in the activations' dtype; caches [blocks, block_size, kv_heads, head_dim]
+contiguous; slots [T] int64 flat slots. Returns q rotated, contiguous; writes k rotated and v into the caches."""
+
+from __future__ import annotations
+
+from .configs import Q_DTYPES, RopeCacheConfig
+
+
+class RopeCachePlan:
+    def __init__(self, q_heads: int, kv_heads: int, head_dim: int, rot: int, act_dtype: str, fp8_cache: bool,
+                 device=None):
+        if act_dtype not in Q_DTYPES:
+            raise ValueError(f"activations must be one of {', '.join(Q_DTYPES)}, got {act_dtype}")
+        for name, v in (("q_heads", q_heads), ("kv_heads", kv_heads), ("head_dim", head_dim), ("rot", rot)):
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if rot % 2 or rot > head_dim:
+            raise ValueError(f"rotary dims {rot} must be even and at most head_dim {head_dim}")
+        import torch
+
+        from . import _runtime as rt
+
+        rt.require_kernel("the RoPE + cache-write kernel")
+        self.hq, self.hk, self.d, self.rot = q_heads, kv_heads, head_dim, rot
+        self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
+        ld = rt.load(RopeCacheConfig(act_dtype, fp8_cache), rt.device_info(self.index))
+        self._launch = rt.PreparedLaunch(ld, "kvp_rope_cache", ("u64", "u64") * 3 + ("u64", "u64", "u64") +
+                                         ("u64",) * 4 + ("i32",) * 4 + ("f32", "f32"), 256, 0, False, "driver")
+        self._rt, self._torch = rt, torch
+        self._act = getattr(torch, act_dtype)
+        self._cache = torch.float8_e4m3fn if fp8_cache else self._act
+
+    def _rows(self, name, t, heads, tokens):
+        ok = (t.dim() == 3 and tuple(t.shape) == (tokens, heads, self.d) and t.stride(2) == 1
+              and t.stride(1) == self.d and t.dtype == self._act and t.is_cuda)
+        if not ok:
+            raise ValueError(f"{name} must be a CUDA {self._act} view [{tokens}, {heads}, {self.d}] with heads "
+                             f"adjacent in a row")
+        return t.stride(0)
+
+    def run(self, q, k, v, cos, sin, k_cache, v_cache, slots, k_scale: float = 1.0, v_scale: float = 1.0):
+        torch = self._torch
+        t = q.shape[0]
+        rows = [self._rows("q", q, self.hq, t), self._rows("k", k, self.hk, t), self._rows("v", v, self.hk, t)]
+        cs = cos.reshape(t, -1), sin.reshape(t, -1)
+        if any(c.shape != (t, self.rot) or c.stride(1) != 1 or c.dtype != self._act for c in cs):
+            raise ValueError(f"cos and sin must be [{t}, {self.rot}] rows in {self._act}")
+        for name, c in (("k_cache", k_cache), ("v_cache", v_cache)):
+            if c.dtype != self._cache or not c.is_contiguous() or c.dim() != 4 or tuple(c.shape[2:]) != (self.hk,
+                                                                                                        self.d):
+                raise ValueError(f"{name} must be a contiguous {self._cache} [blocks, block_size, {self.hk}, "
+                                 f"{self.d}]")
+        if slots.shape != (t,) or slots.dtype != torch.int64:
+            raise ValueError(f"slots must be [{t}] int64")
+        q_out = torch.empty(t, self.hq, self.d, dtype=self._act, device=q.device)
+        a = self._launch.args
+        values = (q.data_ptr(), rows[0], k.data_ptr(), rows[1], v.data_ptr(), rows[2], cs[0].data_ptr(),
+                  cs[1].data_ptr(), cs[0].stride(0), q_out.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(),
+                  slots.data_ptr(), self.hq, self.hk, self.d, self.rot, 1.0 / float(k_scale), 1.0 / float(v_scale))
+        for i, val in enumerate(values):
+            a[i].value = val
+        self._launch.launch((t, 1, 1), self._rt.current_stream_handle(torch, self.index))
+        return q_out

@@ -1,0 +1,60 @@
+"""The fused RoPE + paged K/V write kernel (kvplan/kernels/rope_cache.cu) against verify's torch path
+(kvplan/gpu/ops.py Rope.apply and step.write_cache, themselves checked against the float64 reference in
+tests/test_verify_model.py). CPU: argument checks. GPU (skips without CUDA): bf16 and fp8 caches, partial
+rotary dims, q/k/v as slices of one fused QKV row, permuted slots, untouched slots left alone."""
+
+import pytest
+
+from kvplan.kernels.configs import all_rope_cache_configs
+from kvplan.kernels.rope_cache import RopeCachePlan
+
+
+def test_shapes_it_refuses_before_touching_a_gpu():
+    with pytest.raises(ValueError, match="rotary dims 130 must be even and at most head_dim 128"):
+        RopeCachePlan(8, 2, 128, 130, "bfloat16", False)
+    with pytest.raises(ValueError, match="activations must be one of float16, bfloat16"):
+        RopeCachePlan(8, 2, 128, 128, "float32", False)
+    with pytest.raises(ValueError, match="kv_heads must be a positive int"):
+        RopeCachePlan(8, 0, 128, 128, "bfloat16", False)
+    assert {c.name for c in all_rope_cache_configs()} == {"rope_cache_float16", "rope_cache_float16_fp8",
+                                                          "rope_cache_bfloat16", "rope_cache_bfloat16_fp8"}
+
+
+@pytest.mark.parametrize("hq,hk,d,rot,fp8", [(8, 2, 128, 128, False), (4, 4, 64, 32, False), (16, 1, 256, 256, True),
+                                             (8, 2, 128, 64, True)])
+def test_matches_the_torch_path(hq, hk, d, rot, fp8):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from kvplan.gpu.ops import Rope
+    from kvplan.gpu.step import write_cache
+    from kvplan.kernels._runtime import kernel_unavailable_reason
+
+    if kernel_unavailable_reason():
+        pytest.skip(kernel_unavailable_reason())
+    gen = torch.Generator(device="cuda").manual_seed(hq * d + rot)
+    t, blocks, bs, act = 5, 9, 16, torch.bfloat16
+    qkv = torch.randn(t, (hq + 2 * hk) * d, device="cuda", generator=gen).to(act)
+    q, k, v = (p.view(t, -1, d) for p in qkv.split([hq * d, hk * d, hk * d], dim=-1))
+    positions = torch.tensor([0, 7, 100, 4095, 33], device="cuda")
+    cos, sin = Rope(rot, "cuda", act).tables(positions, 10000.0)
+    cdt = torch.float8_e4m3fn if fp8 else act
+    k_scale, v_scale = (0.5, 0.25) if fp8 else (1.0, 1.0)
+    slots = torch.randperm(blocks * bs, device="cuda", generator=gen)[:t]
+    fill = torch.randn(blocks, bs, hk, d, device="cuda", generator=gen).to(cdt)
+    want_k, want_v, got_k, got_v = fill.clone(), fill.clone(), fill.clone(), fill.clone()
+    want_q = Rope.apply(q, cos, sin)
+    write_cache(want_k, Rope.apply(k, cos, sin), slots, k_scale)
+    write_cache(want_v, v, slots, v_scale)
+    got_q = RopeCachePlan(hq, hk, d, rot, "bfloat16", fp8).run(q, k, v, cos, sin, got_k, got_v, slots, k_scale,
+                                                               v_scale)
+    torch.cuda.synchronize()
+    assert got_q.is_contiguous() and torch.allclose(got_q.float(), want_q.float(), atol=0.04, rtol=0.02)
+    for got, want in ((got_k, want_k), (got_v, want_v)):
+        # one rounding vs torch's two or three: within two bf16 steps, or one fp8 e4m3 step (12.5%)
+        assert torch.allclose(got.float(), want.float(), atol=0.03, rtol=0.13 if fp8 else 0.02)
+        others = torch.ones(blocks * bs, dtype=torch.bool, device="cuda")
+        others[slots] = False
+        assert torch.equal(got.view(blocks * bs, -1)[others].view(torch.uint8) if fp8 else
+                           got.view(blocks * bs, -1)[others], fill.view(blocks * bs, -1)[others].view(torch.uint8)
+                           if fp8 else fill.view(blocks * bs, -1)[others])
