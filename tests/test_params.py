@@ -90,6 +90,34 @@ def test_counts_without_checkpoint_extras():
     assert parse_config(GPT2, "x").weights.parameters == 124_439_808
 
 
+def test_mtp_blocks_are_counted_apart_and_never_resident():
+    """The multi-token-prediction blocks, counted from the config, equal the hand counts above; the bundled
+    checkpoint size holds them, what serving loads does not (vLLM 0.32: deepseek_v2.py load_weights skips spec
+    layers, qwen3_next.py maps "mtp." to None)."""
+    from kvplan.model.sources import resolve
+
+    next_spec = resolve("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    assert next_spec.mtp == (QWEN3_NEXT_MTP, 2 * QWEN3_NEXT_MTP)  # bf16
+    assert next_spec.resident_weight_bytes == next_spec.weights.bytes - 2 * QWEN3_NEXT_MTP
+    v3 = resolve("deepseek-ai/DeepSeek-V3")
+    assert v3.mtp[0] == deepseek_v3_mtp_layer()
+    # the checkpoint's stored bytes from the cited per-dtype parameter counts (BF16, F8_E4M3, F32), by hand
+    stored = 3_918_786_560 * 2 + 680_571_043_840 + 41_555_600 * 4
+    assert abs(v3.weights.bytes / stored - 1) < 1e-4
+    assert v3.resident_weight_bytes == v3.weights.bytes - v3.mtp[1]
+    # the vLLM 0.32 budget loads the resident weights: Qwen3-Next over 2 GPUs, one half each
+    from conftest import run_kvplan
+    import json
+
+    r = run_kvplan("estimate", "Qwen/Qwen3-Next-80B-A3B-Thinking", "--gpu", "h200", "-tp", "2", "--format", "json")
+    plan = json.loads(r.stdout)["plans"][0]
+    weights = next(t for t in plan["budget"]["terms"] if t["name"] == "weights")
+    assert weights["bytes"] == -(-next_spec.resident_weight_bytes // 2)
+    # an estimate from the config never held them: nothing to take off
+    bare = parse_config(spec_of("Qwen/Qwen3-Next-80B-A3B-Thinking")["config"], "x")
+    assert bare.mtp[0] == QWEN3_NEXT_MTP and bare.resident_weight_bytes == bare.weights.bytes
+
+
 # ---- hybrid families --------------------------------------------------------------------------------------------
 
 def test_jamba_v0_1():

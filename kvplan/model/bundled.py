@@ -41,13 +41,14 @@ def bundled_files() -> list:
     return sorted(spec_dir().glob("*.yaml"))
 
 
-def _bundled_weights(info: object, estimate: Weights, name: str) -> Weights:
+def _bundled_weights(info: object, estimate: Weights, name: str, mtp: tuple = (0, 0)) -> Weights:
     """The spec's exact figures where it has them; a missing byte count is the config's quantisation-aware
-    estimate scaled to the exact parameter count."""
+    estimate, with the multi-token-prediction blocks the cited count holds, scaled to the exact parameter count."""
     if not isinstance(info, dict) or not (info.get("bytes") or info.get("parameters")):
         return estimate
     parameters = int(info.get("parameters") or estimate.parameters)
-    stored = info.get("bytes") or estimate.bytes * parameters // max(1, estimate.parameters)
+    whole = estimate.parameters + mtp[0], estimate.bytes + mtp[1]
+    stored = info.get("bytes") or whole[1] * parameters // max(1, whole[0])
     how = "bundled spec" if info.get("bytes") else "bundled parameter count, size estimated from config"
     return Weights(parameters, int(stored), str(info.get("dtype") or estimate.dtype), f"{how} ({name})")
 
@@ -58,7 +59,7 @@ def load_bundled(path: Path) -> tuple[dict, ModelSpec]:
         raise KvplanError(f"bundled spec {path.name} has no 'config' mapping.")
     name = str(entry.get("id", path.stem))
     estimated = parse_config(entry["config"], name)
-    weights = _bundled_weights(entry.get("weights"), estimated.weights, path.name)
+    weights = _bundled_weights(entry.get("weights"), estimated.weights, path.name, estimated.mtp)
     return entry, replace(estimated, weights=weights)
 
 

@@ -30,7 +30,7 @@ from .config import Config
 from .layers import ffn_kinds, mixer_kinds
 from .precision import DTYPE_BYTES
 from .spec import ParamGroup, Weights
-from .tensors import GROUPS, layer_tensors, model_tensors
+from .tensors import GROUPS, layer_tensors, model_tensors, mtp_blocks, mtp_tensors
 from .vision import vision_tensors
 
 QUANTIZED_GROUPS = ("attention", "linear", "dense", "shared_experts", "experts")
@@ -125,6 +125,21 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
     add(model_tensors(cfg, dims) + vision_tensors(cfg, hidden))
     return tuple(ParamGroup(name, counts[name], stored[name] / counts[name] if counts[name] else model_bytes,
                             next(iter(formats[name]), dtype)) for name in GROUPS)
+
+
+def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
+             dtype: str) -> tuple:
+    """(parameters, stored bytes) of the multi-token-prediction blocks the checkpoint ships (tensors.mtp_blocks),
+    at the same stored precision as the model's own layers; (0, 0) for models without them."""
+    blocks = mtp_blocks(cfg)
+    if not blocks:
+        return 0, 0
+    dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
+    qcfg = cfg.get("quantization_config")
+    fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
+    tensors = mtp_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
+    stored = sum(_stored_bytes(t, fmt, opts, DTYPE_BYTES[dtype])[0] for t in tensors)
+    return blocks * sum(t.elements for t in tensors), int(blocks * stored)
 
 
 def estimate_weights(groups: tuple, dtype: str) -> Weights:

@@ -9,7 +9,7 @@ from typing import Any, Optional
 from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, MAX_VOCAB, Config
 from .layers import HIDDEN_KEYS, attention_kind, cache_layers, mixer_kinds
-from .params import estimate_weights, parameter_groups
+from .params import estimate_weights, mtp_size, parameter_groups
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
 
@@ -83,6 +83,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     head_dim = getattr(attention, "head_dim", hidden // heads)
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
                               dtype=dtype)
+    mtp = mtp_size(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim, dtype=dtype)
     experts = cfg.optional_int(("n_routed_experts", "num_local_experts", "num_experts"))
     experts_per_token = cfg.optional_int(("num_experts_per_tok", "num_experts_per_token", "moe_topk"))
     return ModelSpec(
@@ -103,6 +104,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         notes=tuple(notes),
         model_type=cfg.model_type,
         architecture=_architecture(cfg),
+        mtp=mtp,
     )
 
 

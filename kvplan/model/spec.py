@@ -61,6 +61,7 @@ class ModelSpec:
     notes: tuple = ()  # parser decisions worth telling the user ("dtype float32 served as bf16")
     model_type: str = ""  # the config's model_type: engine models key their family quirks on it
     architecture: str = ""  # the config's first `architectures` entry (engines refuse ones they dropped)
+    mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)
@@ -70,6 +71,14 @@ class ModelSpec:
         """Share of the parameters in routed experts, router excluded (decode reads only the experts a batch
         routes to; the router is read every step)."""
         return self.param_count("experts") / max(1, sum(g.parameters for g in self.params))
+
+    @cached_property
+    def resident_weight_bytes(self) -> int:
+        """What serving loads: the checkpoint less its multi-token-prediction blocks (model/tensors.py
+        mtp_blocks: no engine loads them for the model itself). An estimate from the config never held them."""
+        if self.weights.source == "estimated from config":
+            return self.weights.bytes
+        return max(0, self.weights.bytes - self.mtp[1])
 
     @cached_property
     def layer_counts(self) -> tuple:

@@ -27,6 +27,9 @@ FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/p
 SCORE_CORRECTION = ("deepseek_v3", "nemotron_h")  # router e_score_correction_bias, float32 in vLLM
 
 
+MAX_LAYERS_MTP = 16
+
+
 class Tensor(NamedTuple):
     group: str
     rows: int
@@ -171,4 +174,26 @@ def model_tensors(cfg: Config, d: dict) -> list:
         out.append(Tensor("embed", cfg.int(("n_positions", "max_position_embeddings")), h))
     if not cfg.flag("tie_word_embeddings", cfg.model_type in TIED_BY_DEFAULT):
         out.append(Tensor("lm_head", vocab, h))
+    return out
+
+
+def mtp_blocks(cfg: Config) -> int:
+    """Multi-token-prediction blocks a checkpoint ships beside the model's own layers: DeepSeek V3/R1 and GLM
+    `num_nextn_predict_layers`, Qwen3.5 `mtp_num_hidden_layers`; Qwen3-Next checkpoints ship one (the cited
+    parameter count holds it) though the config names none. No engine loads them to serve the model: vLLM's
+    deepseek_v2.py load_weights skips get_spec_layer_idx_from_weight_name layers, qwen3_next.py and qwen3_5.py map
+    "mtp." to None (0.32.0)."""
+    n = cfg.optional_int(("num_nextn_predict_layers", "mtp_num_hidden_layers"), maximum=MAX_LAYERS_MTP)
+    return n or (1 if cfg.model_type == "qwen3_next" else 0)
+
+
+def mtp_tensors(cfg: Config, d: dict, kind: tuple) -> list:
+    """Tensors of one MTP block: a decoder layer of the model's last layer's kind, its input norms and the 2h -> h
+    projection (eh_proj / fc, kept in the model dtype); DeepSeek-style blocks (num_nextn_predict_layers) also
+    hold their own embed_tokens and shared_head.head copies."""
+    h = d["hidden"]
+    out = layer_tensors(cfg, d, *kind) + [Tensor("norms", h, copies=3), Tensor("norms", 2 * h, h)]
+    if cfg.has("num_nextn_predict_layers"):
+        vocab = cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB)
+        out.append(Tensor("embed", vocab, h, copies=2))
     return out

@@ -130,15 +130,15 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optiona
 
 
 def weights_per_gpu(spec: ModelSpec, tp: int, pp: int = 1) -> int:
-    """Checkpoint bytes one GPU holds: an even share of the whole (rounded up)."""
-    return -(-spec.weights.bytes // (tp * pp))
+    """Weight bytes one GPU holds: an even share of what serving loads (rounded up)."""
+    return -(-spec.resident_weight_bytes // (tp * pp))
 
 
 def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> int:
-    """Checkpoint bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings (and a vision tower)
+    """Weight bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings (and a vision tower)
     on the first stage and the LM head on the last (a tied embedding is loaded again there), over tp. The whole
-    model's share when stage is None."""
-    total = spec.weights.bytes
+    model's share when stage is None. Of what serving loads: the checkpoint less its MTP blocks."""
+    total = spec.resident_weight_bytes
     if stage is None or stage.stages == 1 or not spec.params:
         return -(-total // tp)
     per_layer = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head", "vision"))
