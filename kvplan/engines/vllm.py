@@ -125,7 +125,10 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
                 lines.append(f"Padding mamba page size by {100 * (bs * per_token - page) / page:.2f}% to ensure "
                              f"that mamba page size and attention page size are exactly equal.")
     mamba_block = bs if settings.prefix_caching else settings.max_model_len
-    specs = [layer_spec(layer, bs, tp, precision, state_bytes, mamba_block) for layer in layers]
+    made: dict = {}  # layers of one kind are equal (frozen): one spec per kind, shared by its layers
+    for layer in spec.layer_counts:
+        made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block)
+    specs = [made[layer] for layer in layers]
     if mamba and any(s.kind != "mamba" for s in specs):
         page = max(s.page_bytes for s in specs if s.kind != "mamba")
         specs = [s if s.kind != "mamba" else replace(s, page_bytes=max(page, s.page_bytes)) for s in specs]
