@@ -78,10 +78,11 @@ class GatedDeltaNet:
         if key not in self._plans:
             self._plans[key] = None
             if x.is_cuda:
+                from ..kernels._checks import dtype_name
                 from ..kernels._runtime import kernel_unavailable_reason
                 from ..kernels.deltanet_step import DeltaNetStepPlan, deltanet_step_supported
 
-                act, state = str(x.dtype).split(".")[-1], str(pool.dtype).split(".")[-1]
+                act, state = dtype_name(x.dtype), dtype_name(pool.dtype)
                 if kernel_unavailable_reason() is None and deltanet_step_supported(
                         self.nk, self.nv, self.dk, self.dv, act, state) is None:
                     self._plans[key] = DeltaNetStepPlan(self.nk, self.nv, self.dk, self.dv, self.kernel, act, state,

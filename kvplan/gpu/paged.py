@@ -135,12 +135,13 @@ class PagedAttention:
         key = ("rope", q.shape[1], k.shape[1], q.shape[2], cos.shape[-1], q.dtype, k_cache.dtype)
         plan = self._plans.get(key)
         if plan is None:
+            from ..kernels._checks import dtype_name
             from ..kernels.rope_cache import RopeCachePlan
 
             try:
                 if not fp8 and k_cache.dtype != q.dtype:
                     raise ValueError(f"a {k_cache.dtype} cache for {q.dtype} activations")
-                plan = RopeCachePlan(q.shape[1], k.shape[1], q.shape[2], cos.shape[-1], str(q.dtype).split(".")[-1],
+                plan = RopeCachePlan(q.shape[1], k.shape[1], q.shape[2], cos.shape[-1], dtype_name(q.dtype),
                                      fp8, q.device.index)
             except ValueError as exc:
                 plan = str(exc)
