@@ -106,6 +106,18 @@ def test_ksplit_fills_the_gpu_only_when_needed():
     assert sc.choose_ksplit(0, 512, 264) == 1
 
 
+def test_streamk_grid_by_hand():
+    # one CTA per resident slot (132 SMs x 2) when there are enough steps: Llama-3.1-8B gate_up, 896 tiles x 64
+    # steps, is 57,344 steps, 217-218 per CTA (the tile grid ran it as 3.4 waves)
+    assert sc.streamk_ctas(896, 64, 264) == 264
+    # 7 tiles x 128 steps = 896 steps: 112 CTAs of 8 steps, one per warp
+    assert sc.streamk_ctas(7, 128, 264) == 112
+    assert sc.streamk_ctas(2, 3, 264) == 1  # 6 steps: one CTA, two warps idle
+    assert sc.check_schedule(None, None) == "streamk"
+    assert sc.check_schedule(None, 3) == "tiles"  # a forced k split means the tile grid
+    assert sc.check_schedule("tiles", None) == "tiles"
+
+
 def test_ksplit_fill_rule_by_hand():
     # "fill": the largest split that still fits one resident wave of 264 (132 SMs x 2)
     assert sc.choose_ksplit(128, 64, 264, "fill") == 2  # Llama-3.1-8B o: 256 <= 264 < 384
@@ -166,6 +178,10 @@ def test_plans_refuse_bad_arguments_before_needing_cuda():
         moe_pairs_plan(8, 4096, 7168, 2, max_tokens=16, weight_format="mxfp4", unroll=5)
     with pytest.raises(ValueError, match="ksplit_rule"):
         skinny_gemm_plan(4096, 4096, torch.bfloat16, ksplit_rule="all")
+    with pytest.raises(ValueError, match="schedule must be one of streamk, tiles"):
+        skinny_gemm_plan(4096, 4096, torch.bfloat16, schedule="persistent")
+    with pytest.raises(ValueError, match="ksplit applies to the 'tiles' schedule only"):
+        skinny_gemm_plan(4096, 4096, torch.bfloat16, ksplit=2, schedule="streamk")
 
 
 def test_moe_on_the_cpu_keeps_the_torch_path_and_says_so():

@@ -591,6 +591,13 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     }
   }
   if (!BULK) cp_wait(0);  // (bulk: every issued step was waited for)
+  // A slice with fewer steps than slice 0 (a sequence shorter than NWS steps) passes its named barrier as
+  // often as slice 0 does, so every warp reaches the epilogue's __syncthreads after the same number of
+  // barriers. Barrier ids are independent, so this is not needed for correctness; racecheck reported a RAW
+  // hazard across the epilogue's __syncthreads only in CTAs whose slices had unequal counts (H200, 2 of 6
+  // runs of 32q/1kv, lengths [250, 1]) and none once the counts were equal (RESULTS.md, racecheck).
+  if (!BULK && HT > 1)
+    for (int k = nloc; k < (nsteps + NWS - 1) / NWS; ++k) bar_named(1 + ws, HT * 32);
   // let the merge (or the next kernel) be scheduled now, not at the start: its CTAs would sit on the
   // SMs waiting for this grid the whole time (measured: head_dim 64, B=16, 7% slower with an early release)
   pdl_release();

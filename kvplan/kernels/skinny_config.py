@@ -29,6 +29,7 @@ UNROLLS = (1, 2, 4, 8)
 MIN_BLOCKS = 2  # the launch bound's CTAs per SM: registers capped at 65536 / (2 x 256) = 128 per thread
 PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
 KSPLIT_RULES = ("wave", "fill")  # see choose_ksplit; "wave" is the default
+SCHEDULES = ("streamk", "tiles")  # dense plans: see streamk_ctas; "tiles" is one CTA per row tile (x k split)
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,23 @@ def choose_ksplit(ctas: int, steps: int, slots: int, rule: str = "wave") -> int:
         if eff > best_eff + 1e-9:
             best, best_eff = ks, eff
     return best
+
+
+def streamk_ctas(tiles: int, steps: int, slots: int) -> int:
+    """CTAs of a stream-K launch: one per resident slot, each owning an equal share of the tiles x ``steps`` warp
+    steps, but never fewer steps than the CTA has warps (so no warp idles for want of a step)."""
+    return max(1, min(slots, tiles * steps // WARPS))
+
+
+def check_schedule(schedule, ksplit) -> str:
+    """The dense plan's schedule; a forced ``ksplit`` means the tile grid it splits."""
+    if schedule is None:
+        return SCHEDULES[1] if ksplit is not None else SCHEDULES[0]
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)} or None, got {schedule!r}")
+    if schedule == SCHEDULES[0] and ksplit is not None:
+        raise ValueError("ksplit applies to the 'tiles' schedule only (stream-K splits k itself)")
+    return schedule
 
 
 def check_dense(n: int, k: int, dtype: str, max_batch: int) -> None:
