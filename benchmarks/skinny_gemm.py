@@ -60,13 +60,13 @@ def timed(fn, reps=20):
 
 
 def dense(read_bw):
-    """Per shape and batch: F.linear, the kernel on the tile grid ("tiles", the schedule before stream-K) and on
-    stream-K (the default), each as a chain of every layer's matmul (the weight-stream figure verify reports:
+    """Per shape and batch: F.linear, the kernel on the tile grid ("tiles", the schedule before stream-K), on
+    stream-K and with bulk copies (sm_90's default), each as a chain of every layer's matmul (the weight-stream figure verify reports:
     consecutive kernels, so the kernel's programmatic launch overlaps one matmul's tail with the next's start)
     and "isolated": a one-element torch add before each matmul, whose own time is subtracted (no overlap: what
     a matmul after a norm sees)."""
     rows = []
-    forms = ("F.linear", "tiles", "streamk")
+    forms = ("F.linear", "tiles", "streamk") + (("bulk",) if torch.cuda.get_device_capability() == (9, 0) else ())
     for model, (layers, shapes) in DENSE.items():
         weights = {s: [torch.randn(*s, dtype=torch.bfloat16, device="cuda") * s[1] ** -0.5 for _ in range(layers)]
                    for s in shapes}
@@ -79,8 +79,8 @@ def dense(read_bw):
             for s in shapes:
                 x = torch.randn(b, s[1], dtype=torch.bfloat16, device="cuda")
                 ws = weights[s]
-                run = {"F.linear": lambda w: F.linear(x, w), "tiles": lambda w: plans[s]["tiles"].run(x, w),
-                       "streamk": lambda w: plans[s]["streamk"].run(x, w)}
+                run = {"F.linear": lambda w: F.linear(x, w),
+                       **{f: (lambda w, p=plans[s][f]: p.run(x, w)) for f in forms[1:]}}
                 t_add = timed(lambda: [z.add_(1) for _ in ws])
                 t = {}
                 for f in forms:

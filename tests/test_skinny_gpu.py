@@ -68,13 +68,20 @@ def test_dense_split_k_twice(ksplit):
             assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"split {plan.ksplits[b]} batch {b}")
 
 
-@pytest.mark.parametrize("n, k", [(200, 8192), (4096, 4096), (1001, 3000), (28672, 4096), (64, 136)])
-def test_dense_streamk_tiles_shared_between_ctas_twice(n, k):
-    """Stream-K (the default): CTAs own equal step ranges, so tiles are cut between 2-16 CTAs at ragged points;
-    twice in a row (workspace and counters must come back zeroed)."""
+BULK = torch.cuda.get_device_capability() == (9, 0)
+
+
+@pytest.mark.parametrize("schedule", ["bulk", "streamk"])
+@pytest.mark.parametrize("n, k", [(200, 8192), (4096, 4096), (1001, 3000), (28672, 4096), (64, 136), (33, 1000)])
+def test_dense_streamk_tiles_shared_between_ctas_twice(n, k, schedule):
+    """Stream-K (bulk: over 256-value stages; streamk: over warp steps): CTAs own equal ranges, so tiles are cut
+    between CTAs at ragged points; k ending mid-stage and mid-k16-chunk (1000, 136); twice in a row (workspace and
+    counters must come back zeroed)."""
+    if schedule == "bulk" and not BULK:
+        pytest.skip("bulk copies need sm_90")
     w = randn(n, k, scale=k ** -0.5)
-    plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=16)
-    assert plan.schedule == "streamk" and plan.streamk[1] >= 1
+    plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=16, schedule=schedule)
+    assert plan.schedule == schedule and plan.streamk[1] >= 1
     for _ in range(2):
         for b in (1, 2, 7, 8, 16):
             x = randn(b, k)
@@ -89,6 +96,7 @@ def test_dense_chain_in_a_graph_reads_each_input_after_its_producer():
     n = 2048
     wa, wb = randn(n, n, scale=n ** -0.5), randn(n, n, scale=n ** -0.5)
     pa, pb = skinny_gemm_plan(n, n, torch.bfloat16, max_batch=8), skinny_gemm_plan(n, n, torch.bfloat16, max_batch=8)
+    assert pa.schedule == ("bulk" if BULK else "streamk")
     x = randn(4, n)
     outs = [torch.empty(4, n, dtype=torch.bfloat16, device=DEV) for _ in range(4)]
 

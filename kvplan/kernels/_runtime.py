@@ -165,20 +165,24 @@ def load(config, dev: Device) -> Loaded:
         cubin = build.compile_cubin(config, dev.arch)
         obj = cc.ObjectCode.from_cubin(cubin, name=config.name)
         attr = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        static_attr = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES
         kernels, functions, regs = {}, {}, {}
         for i, name in enumerate(config.kernels):
             k = obj.get_kernel(name)
             h = k.handle
-            big = i == 0  # the first kernel takes dynamic shared memory; merges use a little static memory
             if isinstance(h, driver.CUkernel):
-                if big:
-                    _check_driver(driver.cuKernelSetAttribute(attr, dev.smem_optin, h, driver.CUdevice(dev.index)),
-                                  "cuKernelSetAttribute")
                 func = _check_driver(driver.cuKernelGetFunction(h), "cuKernelGetFunction")[1]
             else:
-                if big:
-                    _check_driver(driver.cuFuncSetAttribute(h, attr, dev.smem_optin), "cuFuncSetAttribute")
                 func = h
+            # every kernel may take dynamic shared memory up to what its static shared memory leaves of the
+            # opt-in maximum (the driver refuses a larger limit; the first kernel of a config has none)
+            static = _check_driver(driver.cuFuncGetAttribute(static_attr, func), "cuFuncGetAttribute")[1]
+            limit = dev.smem_optin - int(static)
+            if isinstance(h, driver.CUkernel):
+                _check_driver(driver.cuKernelSetAttribute(attr, limit, h, driver.CUdevice(dev.index)),
+                              "cuKernelSetAttribute")
+            else:
+                _check_driver(driver.cuFuncSetAttribute(h, attr, limit), "cuFuncSetAttribute")
             kernels[name] = k
             functions[name] = int(func)
             try:

@@ -13,8 +13,8 @@
 Tuning options of both plans (benchmarks and tests; None, the default, is what verify runs): ``unroll`` (weight
 chunks per lane per step: 1, 2, 4, 8), ``min_blocks`` (the launch bound's CTAs per SM), ``prefetch`` (L2 prefetch
 distance in steps), each a separate cubin (skinny_config.variant), and ``ksplit_rule`` ("wave" or "fill", see
-skinny_config.choose_ksplit); the dense plan's ``schedule`` ("streamk", the default, or "tiles": one CTA per row
-tile and k split, what MoE always runs).
+skinny_config.choose_ksplit); the dense plan's ``schedule`` ("bulk", the default on sm_90, "streamk", the default
+elsewhere, or "tiles": one CTA per row tile and k split, what MoE always runs; skinny_config.SCHEDULES).
 
 Both read each weight byte once (MoE: only the routed experts', each distinct expert once however many tokens
 chose it) and launch on torch's current stream with arguments packed once, so they capture in CUDA graphs. On
@@ -47,31 +47,31 @@ def _forced(ksplit) -> int | None:
     return ksplit
 
 
-def _slots(ld, name: str, dev) -> int:
-    return dev.sm_count * rt.occupancy(ld, name, dev, sc.THREADS, 0)
-
-
 class _Gemm:
     """One launch shape of the kernel: rows, k, gated or plain, weight format; args packed per column tile."""
 
     def __init__(self, ld, dev, dtype: str, weight_format: str, rows: int, k: int, gated: bool, launcher: str,
-                 config: sc.SkinnyConfig, rule: str):
+                 config: sc.SkinnyConfig, rule: str, bulk: bool = False):
         self.ld, self.dtype, self.fmt, self.rows, self.k, self.gated = ld, dtype, weight_format, rows, k, gated
         self.tiles, self.rule = sc.row_tiles(rows, gated), rule
         self.launches = {}
         pdl = dev.arch in configs.PDL_ARCHS
+        threads, smem = (sc.BULK_THREADS, sc.bulk_smem_bytes()) if bulk else (sc.THREADS, 0)
         for columns in (8, 16):
-            name = sc.kernel_name(dtype, weight_format, columns)
-            self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, sc.THREADS, 0, pdl, launcher),
-                                      _slots(ld, name, dev),
-                                      sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
+            name = sc.kernel_name(dtype, weight_format, columns, bulk)
+            steps = -(-k // sc.BULK_STAGE_K) if bulk else \
+                sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format))
+            self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, threads, smem, pdl, launcher),
+                                      dev.sm_count * rt.occupancy(ld, name, dev, threads, smem), steps)
 
     def ksplit(self, columns: int, slots_y: int) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
         return sc.choose_ksplit(self.tiles * slots_y, steps, slots, self.rule)
 
-    def streamk_ctas(self, columns: int) -> int:
+    def streamk_ctas(self, columns: int, bulk: bool = False) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
+        if bulk:  # a stage feeds all 8 consumer warps: any share of at least one stage keeps them busy
+            return max(1, min(slots, self.tiles * steps))
         return sc.streamk_ctas(self.tiles, steps, slots)
 
     def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
@@ -118,17 +118,19 @@ class SkinnyGemmPlan:
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         sc.check_dense(n, k, name, max_batch)
         _forced(ksplit)
-        self.schedule = sc.check_schedule(schedule, ksplit)
+        sc.check_schedule(schedule, ksplit, True)  # bad values fail before CUDA is needed
         fmt = "bf16" if name == "bfloat16" else "fp16"
         self.config = sc.variant(fmt, unroll, min_blocks, prefetch)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the skinny GEMM kernel")
         torch, self.device_index, dev, ld = _device_setup(device, self.config)
+        self.schedule = sc.check_schedule(schedule, ksplit, dev.arch in configs.BULK_ARCHS)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
-        self._gemm = _Gemm(ld, dev, name, fmt, n, k, False, launcher, self.config, rule)
+        bulk = self.schedule == "bulk"
+        self._gemm = _Gemm(ld, dev, name, fmt, n, k, False, launcher, self.config, rule, bulk)
         self.ksplits = {b: _forced(ksplit) or self._gemm.ksplit(b, 1) for b in range(1, max_batch + 1)}
-        streamk = self.schedule == "streamk"
-        self.streamk = {b: self._gemm.streamk_ctas(b) if streamk else 0 for b in range(1, max_batch + 1)}
+        streamk = self.schedule != "tiles"
+        self.streamk = {b: self._gemm.streamk_ctas(b, bulk) if streamk else 0 for b in range(1, max_batch + 1)}
         device_ = torch.device("cuda", self.device_index)
         cells = self._gemm.tiles if streamk or max(self.ksplits.values()) > 1 else 1
         self._ws = torch.zeros(cells * sc.WS_CELL, dtype=torch.float32, device=device_)

@@ -49,6 +49,12 @@
 
 #include "kvp_common.cuh"
 
+using kvp::bulk_g2s;
+using kvp::mbar_arrive;
+using kvp::mbar_arrive_tx;
+using kvp::mbar_fence_init;
+using kvp::mbar_init;
+using kvp::mbar_wait;
 using kvp::pdl_release;
 using kvp::pdl_wait;
 
@@ -72,6 +78,12 @@ using kvp::pdl_wait;
 #endif
 #ifndef KVP_SK_PF
 #define KVP_SK_PF 0
+#endif
+#ifndef KVP_SKB_STAGE_K
+#define KVP_SKB_STAGE_K 256
+#endif
+#ifndef KVP_SKB_STAGES
+#define KVP_SKB_STAGES 5
 #endif
 #define SK_THREADS (KVP_SK_WARPS * 32)
 #define SK_ROWS 32
@@ -247,9 +259,105 @@ __device__ __forceinline__ void sk_prefetch(const SkRows& R, long long row_bytes
   }
 }
 
-// Steps [s0, s1) of row tile `tile` (warps take every WARPS-th step), reduced over the warps; then, if the tile
-// has `parts` > 1 contributors, added into workspace cell `cell` and finished by the last of them (the others
-// return); the finisher applies the activation / routing weight and stores y.
+// The CTA's 8 (consumer) warps meet: the whole CTA, or named barrier 1 when a producer warp runs beside them.
+template <bool NAMED>
+__device__ __forceinline__ void sk_sync() {
+  if (NAMED) {
+    asm volatile("bar.sync 1, %0;\n" ::"n"(SK_THREADS) : "memory");
+  } else {
+    __syncthreads();
+  }
+}
+
+// The tile's partials (C fragments: rows g / g + 8 of the two 16-row tiles, columns 2c, 2c + 1) reduced over
+// the warps; then, if the tile has `parts` > 1 contributors, added into workspace cell `cell` and finished by
+// the last of them (the others return); the finisher applies the activation / routing weight and stores y.
+template <bool BF, int NT, bool NAMED>
+__device__ __forceinline__ void sk_finish(const SkArgs& a, SkShared<NT * 8>& sh, const float (&acc)[2][NT][4],
+                                          int ncols, int tile, int parts, long long cell) {
+  constexpr int NC = NT * 8;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, c = lane & 3;
+  const bool gated = a.mode != 0;
+  // reduce the warps' partials: C fragment (row g / g + 8, columns 2c, 2c + 1)
+#pragma unroll
+  for (int t = 0; t < 2; ++t)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      sh.red[warp][t * 16 + g][nt * 8 + 2 * c] = acc[t][nt][0];
+      sh.red[warp][t * 16 + g][nt * 8 + 2 * c + 1] = acc[t][nt][1];
+      sh.red[warp][t * 16 + g + 8][nt * 8 + 2 * c] = acc[t][nt][2];
+      sh.red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
+    }
+  sk_sync<NAMED>();
+  constexpr int VALS = SK_ROWS * NC;
+  constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
+  float v[PER];
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
+    v[j] = 0.f;
+    if (i < VALS) {
+#pragma unroll
+      for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += sh.red[w][i % SK_ROWS][i / SK_ROWS];
+    }
+  }
+  if (parts > 1) {
+    float* wsl = a.ws + cell * (SK_ROWS * SK_WS_COLS);
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int i = tid + j * SK_THREADS;
+      if (i < VALS) atomicAdd(wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS, v[j]);
+    }
+    __threadfence();
+    sk_sync<NAMED>();
+    if (tid == 0) sh.last_s = atomicAdd(a.counters + cell, 1u) == (unsigned)(parts - 1);
+    sk_sync<NAMED>();
+    if (!sh.last_s) return;  // uniform: another CTA finishes this tile
+    __threadfence();
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int i = tid + j * SK_THREADS;
+      if (i < VALS) {
+        float* p = wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS;
+        v[j] = __ldcg(p);
+        __stcg(p, 0.f);
+      }
+    }
+    if (tid == 0) a.counters[cell] = 0u;
+  }
+  // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
+  sk_sync<NAMED>();
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = tid + j * SK_THREADS;
+    if (i < VALS) sh.red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
+  }
+  sk_sync<NAMED>();
+  if (gated) {
+    for (int i = tid; i < 16 * NC; i += SK_THREADS) {
+      const int r = i % 16, col = i / 16, row = tile * 16 + r;
+      if (row < a.n && col < ncols) {
+        const int p = sh.cols[col];
+        float h = act(a.mode, sh.red[0][r][col]) * sh.red[0][16 + r][col];
+        if (a.wts) h *= a.wts[p];
+        store_out<BF>(a.y, (long long)p * a.n + row, h, a.out_f32);
+      }
+    }
+  } else {
+    for (int i = tid; i < VALS; i += SK_THREADS) {
+      const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
+      if (row < a.n && col < ncols) {
+        const int p = sh.cols[col];
+        float o = sh.red[0][r][col];
+        if (a.wts) o *= a.wts[p];
+        store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
+      }
+    }
+  }
+}
+
+// Steps [s0, s1) of row tile `tile` (warps take every WARPS-th step), then sk_finish.
 template <bool BF, int FMT, int NT>
 __device__ __forceinline__ void sk_tile(const SkArgs& a, SkShared<NT * 8>& sh, const SkRows& R,
                                         const unsigned char* const (&xrow)[NT], const bool (&xok)[NT], int ncols,
@@ -342,82 +450,7 @@ __device__ __forceinline__ void sk_tile(const SkArgs& a, SkShared<NT * 8>& sh, c
     }
   }
 
-  // reduce the warps' partials: C fragment (row g / g + 8, columns 2c, 2c + 1)
-#pragma unroll
-  for (int t = 0; t < 2; ++t)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      sh.red[warp][t * 16 + g][nt * 8 + 2 * c] = acc[t][nt][0];
-      sh.red[warp][t * 16 + g][nt * 8 + 2 * c + 1] = acc[t][nt][1];
-      sh.red[warp][t * 16 + g + 8][nt * 8 + 2 * c] = acc[t][nt][2];
-      sh.red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
-    }
-  __syncthreads();
-  constexpr int VALS = SK_ROWS * NC;
-  constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
-  float v[PER];
-#pragma unroll
-  for (int j = 0; j < PER; ++j) {
-    const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
-    v[j] = 0.f;
-    if (i < VALS) {
-#pragma unroll
-      for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += sh.red[w][i % SK_ROWS][i / SK_ROWS];
-    }
-  }
-  if (parts > 1) {
-    float* wsl = a.ws + cell * (SK_ROWS * SK_WS_COLS);
-#pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      const int i = tid + j * SK_THREADS;
-      if (i < VALS) atomicAdd(wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS, v[j]);
-    }
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) sh.last_s = atomicAdd(a.counters + cell, 1u) == (unsigned)(parts - 1);
-    __syncthreads();
-    if (!sh.last_s) return;  // uniform: another CTA finishes this tile
-    __threadfence();
-#pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      const int i = tid + j * SK_THREADS;
-      if (i < VALS) {
-        float* p = wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS;
-        v[j] = __ldcg(p);
-        __stcg(p, 0.f);
-      }
-    }
-    if (tid == 0) a.counters[cell] = 0u;
-  }
-  // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
-  __syncthreads();
-#pragma unroll
-  for (int j = 0; j < PER; ++j) {
-    const int i = tid + j * SK_THREADS;
-    if (i < VALS) sh.red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
-  }
-  __syncthreads();
-  if (gated) {
-    for (int i = tid; i < 16 * NC; i += SK_THREADS) {
-      const int r = i % 16, col = i / 16, row = tile * 16 + r;
-      if (row < a.n && col < ncols) {
-        const int p = sh.cols[col];
-        float h = act(a.mode, sh.red[0][r][col]) * sh.red[0][16 + r][col];
-        if (a.wts) h *= a.wts[p];
-        store_out<BF>(a.y, (long long)p * a.n + row, h, a.out_f32);
-      }
-    }
-  } else {
-    for (int i = tid; i < VALS; i += SK_THREADS) {
-      const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
-      if (row < a.n && col < ncols) {
-        const int p = sh.cols[col];
-        float o = sh.red[0][r][col];
-        if (a.wts) o *= a.wts[p];
-        store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
-      }
-    }
-  }
+  sk_finish<BF, NT, false>(a, sh, acc, ncols, tile, parts, cell);
 }
 
 // FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2).
@@ -513,6 +546,136 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   }
 }
 
+// ---- sm_90: dense matmuls with bulk copies (16-bit weights) -----------------------------------------------
+// A producer warp streams the weight rows of the CTA's (tile, stage) range into a ring of KVP_SKB_STAGES shared
+// stages, one cp.async.bulk per row (32 lanes, 32 rows; rows padded by 16 bytes so that the ldmatrix phases hit
+// distinct banks), each stage completing on its "full" mbarrier; it refills a stage once the 8 consumer warps
+// have arrived on its "empty" mbarrier. The consumers split a stage's k16 chunks, read A with ldmatrix and x
+// from global memory (L1/L2: a few KB), and finish tiles with sk_finish on named barrier 1. Ranges are
+// stream-K over grid.x CTAs, so the ring runs on across tile boundaries. The producer starts before
+// griddepcontrol.wait (weights never depend on the kernel before): a CTA that the previous kernel's drain
+// lets onto an SM fills its whole ring while that kernel finishes.
+constexpr int SKB_K = KVP_SKB_STAGE_K;                 // k elements per stage
+constexpr int SKB_STAGES = KVP_SKB_STAGES;
+constexpr int SKB_ROW = SKB_K * 2 + 16;                // padded row stride in a stage (bytes)
+constexpr int SKB_STAGE_BYTES = SK_ROWS * SKB_ROW;
+constexpr int SKB_BARS = ((16 * SKB_STAGES + 127) / 128) * 128;  // full + empty mbarriers, then the stages
+static_assert(SKB_K % 16 == 0 && (SKB_K / 16) % KVP_SK_WARPS == 0, "every consumer warp owns whole k16 chunks");
+static_assert((SKB_ROW / 4) % 32 == 4, "row stride: 8 rows of one ldmatrix phase on distinct 4-bank groups");
+#define SKB_THREADS (SK_THREADS + 32)
+
+__device__ __forceinline__ void ldsm_x4(u32 addr, u32& r0, u32& r1, u32& r2, u32& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
+}
+
+template <bool BF, int NT>
+__device__ __forceinline__ void skinny_bulk(const SkArgs& a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr int NC = NT * 8;
+  __shared__ SkShared<NC> sh;
+  extern __shared__ __align__(128) unsigned char dsm[];
+  const u32 full0 = (u32)__cvta_generic_to_shared(dsm), empty0 = full0 + 8 * SKB_STAGES;
+  const u32 ring = full0 + SKB_BARS;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int tiles = (a.n + SK_ROWS - 1) / SK_ROWS;
+  const int nst = (a.k + SKB_K - 1) / SKB_K;  // stages per tile
+  const long long total = (long long)tiles * nst;
+  const long long lo = total * blockIdx.x / gridDim.x, hi = total * (blockIdx.x + 1) / gridDim.x;
+  if (tid == 0) {
+    for (int s = 0; s < SKB_STAGES; ++s) {
+      mbar_init(full0 + 8 * s, 1);
+      mbar_init(empty0 + 8 * s, KVP_SK_WARPS);
+    }
+    mbar_fence_init();
+  }
+  __syncthreads();
+  pdl_release();
+
+  if (warp == KVP_SK_WARPS) {  // producer
+    for (long long q = lo; q < hi; ++q) {
+      const int i = (int)(q - lo), s = i % SKB_STAGES, round = i / SKB_STAGES;
+      if (round > 0) mbar_wait(empty0 + 8 * s, (round - 1) & 1);
+      const int tile = (int)(q / nst), k0 = (int)(q - (long long)tile * nst) * SKB_K;
+      const int kb = min(SKB_K, a.k - k0) * 2, rows = min(SK_ROWS, a.n - tile * SK_ROWS);
+      if (lane == 0) mbar_arrive_tx(full0 + 8 * s, (u32)(rows * kb));
+      __syncwarp();
+      if (lane < rows)
+        bulk_g2s(ring + s * SKB_STAGE_BYTES + lane * SKB_ROW,
+                 a.w + ((long long)(tile * SK_ROWS + lane) * a.k + k0) * 2, (u32)kb, full0 + 8 * s);
+    }
+    return;
+  }
+
+  pdl_wait();  // x, the workspace and y belong to the kernels around this one
+  const int g = lane >> 2, c = lane & 3;
+  const int ncols = min(a.ncols, NC);
+  if (tid < NC) sh.cols[tid] = tid;
+  const unsigned char* xrow[NT];
+  bool xok[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    xok[nt] = nt * 8 + g < ncols;
+    xrow[nt] = a.x + (long long)(xok[nt] ? nt * 8 + g : 0) * a.k * 2;
+  }
+  auto owner = [&](long long q) { return (int)(((q + 1) * gridDim.x - 1) / total); };
+  // ldmatrix x4: lanes 0-15 give rows 0-15 at the chunk's k, lanes 16-31 the same rows 8 values on
+  const u32 a_off = (lane & 15) * SKB_ROW + (lane >> 4) * 16;
+  for (long long q = lo; q < hi;) {
+    const int tile = (int)(q / nst), s0 = (int)(q - (long long)tile * nst);
+    const int s1 = (int)min((long long)nst, s0 + (hi - q));
+    const long long first = (long long)tile * nst;
+    const int parts = owner(first + nst - 1) - owner(first) + 1;
+    float acc[2][NT][4];
+#pragma unroll
+    for (int t = 0; t < 2; ++t)
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[t][nt][e] = 0.f;
+    for (int st = s0; st < s1; ++st) {
+      const int i = (int)(q - lo) + (st - s0), s = i % SKB_STAGES;
+      mbar_wait(full0 + 8 * s, (u32)((i / SKB_STAGES) & 1));
+      const u32 stage = ring + s * SKB_STAGE_BYTES + a_off;
+      const int kl = min(SKB_K, a.k - st * SKB_K);  // valid k of this stage (a multiple of 8)
+#pragma unroll
+      for (int ch = warp; ch < SKB_K / 16; ch += KVP_SK_WARPS) {
+        const int kc = ch * 16;
+        if (kc < kl) {
+          const bool half = kc + 16 > kl;  // only k 0-7 of this chunk exist
+          const int kg = st * SKB_K + kc + 2 * c;
+          u32 b[NT][2];
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt) {
+            b[nt][0] = xok[nt] ? __ldg(reinterpret_cast<const unsigned*>(xrow[nt] + kg * 2)) : 0u;
+            b[nt][1] = (xok[nt] && !half) ? __ldg(reinterpret_cast<const unsigned*>(xrow[nt] + (kg + 8) * 2)) : 0u;
+          }
+#pragma unroll
+          for (int t = 0; t < 2; ++t) {
+            u32 a0, a1, a2, a3;
+            ldsm_x4(stage + t * 16 * SKB_ROW + kc * 2, a0, a1, a2, a3);
+            if (half) a2 = a3 = 0u;  // stale bytes past the row's end (possibly NaN patterns)
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt) mma16816<BF>(acc[t][nt], a0, a1, a2, a3, b[nt][0], b[nt][1]);
+          }
+        }
+      }
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty0 + 8 * s);
+    }
+    sk_finish<BF, NT, true>(a, sh, acc, ncols, tile, parts, tile);
+    sk_sync<true>();  // red and last_s are reused by the next tile
+    q += s1 - s0;
+  }
+#endif
+}
+
+#define SKB_KERNEL(NAME, BF, NT)                                                                                 \
+  extern "C" __global__ void __launch_bounds__(SKB_THREADS) NAME(SK_PARAMS) {                                     \
+    const SkArgs a = SK_ARGS;                                                                                    \
+    skinny_bulk<BF, NT>(a);                                                                                      \
+  }
+
 #define SK_PARAMS                                                                                                \
   const unsigned char *w, const unsigned char *s, const unsigned char *x, void *y, const int *ids,              \
       const float *wts, float *ws, unsigned *counters, long long w_stride, long long s_stride, int n, int k,     \
@@ -532,6 +695,10 @@ SK_KERNEL(kvp_skinny_f16_c8, false, 0, 1)
 SK_KERNEL(kvp_skinny_f16_c16, false, 0, 2)
 SK_KERNEL(kvp_skinny_mxfp4_c8, true, 1, 1)
 SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2)
+SKB_KERNEL(kvp_skinny_bulk_bf16_c8, true, 1)
+SKB_KERNEL(kvp_skinny_bulk_bf16_c16, true, 2)
+SKB_KERNEL(kvp_skinny_bulk_f16_c8, false, 1)
+SKB_KERNEL(kvp_skinny_bulk_f16_c16, false, 2)
 
 // out[t, :] = sum_j y[t * top_k + j, :] (fp32 partials of MoE stage 2, already weighted) in the 16-bit dtype.
 template <bool BF>
