@@ -6,8 +6,7 @@ CUDA events, median of the replays.
     python3 benchmarks/skinny_gemm.py --sweep [--out sweep.json]   # default out: $OUT/skinny_sweep.json
 
 Dense: the four linears of Llama-3.1-8B, Llama-3.2-1B and Qwen3-14B (tp 1) at batch 1, 2, 4, 8, F.linear vs
-the kernel on its two schedules, chained and isolated (see dense()), bytes / time against
-kvplan.kernels.probes.read_bandwidth. `--dense-only` skips the MoE and k-split tables. MoE: the routed experts of one layer
+the kernel, bytes / time against kvplan.kernels.probes.read_bandwidth. MoE: the routed experts of one layer
 (Mixtral-8x7B tp 2 shard, DeepSeek-V2-Lite, gpt-oss-20b mxfp4) at batch 1, 4, 8: verify's torch path of before
 (kvplan/gpu/ffn.py MoE._pairs / _grouped as it chose them) vs the kernel, microseconds per layer.
 
@@ -60,39 +59,27 @@ def timed(fn, reps=20):
 
 
 def dense(read_bw):
-    """Per shape and batch: F.linear, the kernel on the tile grid ("tiles", the schedule before stream-K), on
-    stream-K and with bulk copies (sm_90's default), each as a chain of every layer's matmul (the weight-stream figure verify reports:
-    consecutive kernels, so the kernel's programmatic launch overlaps one matmul's tail with the next's start)
-    and "isolated": a one-element torch add before each matmul, whose own time is subtracted (no overlap: what
-    a matmul after a norm sees)."""
     rows = []
-    forms = ("F.linear", "tiles", "streamk") + (("bulk",) if torch.cuda.get_device_capability() == (9, 0) else ())
     for model, (layers, shapes) in DENSE.items():
         weights = {s: [torch.randn(*s, dtype=torch.bfloat16, device="cuda") * s[1] ** -0.5 for _ in range(layers)]
                    for s in shapes}
-        plans = {s: {f: skinny_gemm_plan(s[0], s[1], torch.bfloat16, max_batch=8, schedule=f) for f in forms[1:]}
-                 for s in shapes}
-        z = torch.zeros(1, device="cuda")
+        plans = {s: skinny_gemm_plan(s[0], s[1], torch.bfloat16, max_batch=8) for s in shapes}
         for b in BATCHES:
-            total = {f"{f}{i}": 0.0 for f in forms for i in ("", "_isolated")}
+            total = {"F.linear": 0.0, "kernel": 0.0, "best": 0.0}
             nbytes = 0
             for s in shapes:
                 x = torch.randn(b, s[1], dtype=torch.bfloat16, device="cuda")
                 ws = weights[s]
-                run = {"F.linear": lambda w: F.linear(x, w),
-                       **{f: (lambda w, p=plans[s][f]: p.run(x, w)) for f in forms[1:]}}
-                t_add = timed(lambda: [z.add_(1) for _ in ws])
-                t = {}
-                for f in forms:
-                    t[f] = timed(lambda: [run[f](w) for w in ws])
-                    t[f + "_isolated"] = max(timed(lambda: [(z.add_(1), run[f](w)) for w in ws]) - t_add, 1e-6)
+                t_lin = timed(lambda: [F.linear(x, w) for w in ws])
+                t_k = timed(lambda: [plans[s].run(x, w) for w in ws])
                 by = sum(w.numel() * 2 for w in ws)
                 nbytes += by
-                for key, v in t.items():
-                    total[key] += v
-                rows.append({"model": model, "shape": list(s), "batch": b, "ksplit": plans[s]["tiles"].ksplits[b],
-                             "streamk_ctas": plans[s]["streamk"].streamk[b],
-                             **{f"{key}_read": by / v * 1e3 / read_bw for key, v in t.items()}})
+                total["F.linear"] += t_lin
+                total["kernel"] += t_k
+                total["best"] += min(t_lin, t_k)
+                rows.append({"model": model, "shape": list(s), "batch": b, "ksplit": plans[s].ksplits[b],
+                             "F.linear_TBps": by / t_lin / 1e9, "kernel_TBps": by / t_k / 1e9,
+                             "F.linear_read": by / t_lin * 1e3 / read_bw, "kernel_read": by / t_k * 1e3 / read_bw})
                 print(json.dumps(rows[-1]))
             rows.append({"model": model, "shape": "all", "batch": b, "bytes": nbytes,
                          **{f"{k}_ms": v for k, v in total.items()},
@@ -329,10 +316,6 @@ def main(argv):
     print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
     result = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "read_bandwidth": bw.to_dict()}
     result["dense"] = dense(bw.bytes_per_s)
-    if "--dense-only" in argv:
-        with open(out, "w") as f:
-            json.dump(result, f, indent=1)
-        return
     result["moe"] = moe(bw.bytes_per_s)
     with open(out, "w") as f:
         json.dump(result, f, indent=1)

@@ -17,20 +17,17 @@ def test_one_instantiation_per_arch_is_registered_for_the_compile_test():
 
 def test_kernel_names_match_the_source():
     source = (configs.HERE / sc.SkinnyConfig.source).read_text()
-    defined = set(re.findall(r"SKB?_KERNEL\((kvp_\w+),", source)) | set(re.findall(r"void __launch_bounds__\(256\) (kvp_\w+)\(", source))
+    defined = set(re.findall(r"SK_KERNEL\((kvp_\w+),", source)) | set(re.findall(r"void __launch_bounds__\(256\) (kvp_\w+)\(", source))
     assert defined == set(sc.SkinnyConfig.kernels)
     for dtype in sc.DTYPES:
         for fmt in ("bf16", "mxfp4"):
             for cols in (1, 8, 9, 16):
                 assert sc.kernel_name(dtype, fmt, cols) in defined
         assert sc.combine_name(dtype) in defined
-        for cols in (1, 8, 9, 16):
-            assert sc.kernel_name(dtype, "bf16", cols, bulk=True) in defined
 
 
 def test_kernel_macros_are_the_python_limits():
-    assert dict(sc.SkinnyConfig().macros()) == {"KVP_SK_WARPS": str(sc.WARPS), "KVP_SK_MAX_SLOTS": str(sc.MAX_SLOTS),
-                                                "KVP_SKB_STAGE_K": "256", "KVP_SKB_STAGES": "5"}
+    assert dict(sc.SkinnyConfig().macros()) == {"KVP_SK_WARPS": str(sc.WARPS), "KVP_SK_MAX_SLOTS": str(sc.MAX_SLOTS)}
 
 
 def test_variants_change_name_and_macros_only_when_not_default():
@@ -104,28 +101,6 @@ def test_ksplit_fills_the_gpu_only_when_needed():
     assert sc.choose_ksplit(0, 512, 264) == 1
 
 
-def test_streamk_grid_by_hand():
-    # one CTA per resident slot (132 SMs x 2) when there are enough steps: Llama-3.1-8B gate_up, 896 tiles x 64
-    # steps, is 57,344 steps, 217-218 per CTA (the tile grid ran it as 3.4 waves)
-    assert sc.streamk_ctas(896, 64, 264) == 264
-    # 7 tiles x 128 steps = 896 steps: 112 CTAs of 8 steps, one per warp
-    assert sc.streamk_ctas(7, 128, 264) == 112
-    assert sc.streamk_ctas(2, 3, 264) == 1  # 6 steps: one CTA, two warps idle
-    assert sc.check_schedule(None, None, bulk_ok=True) == "bulk"
-    assert sc.check_schedule(None, None, bulk_ok=False) == "streamk"
-    assert sc.check_schedule(None, 3, bulk_ok=True) == "tiles"  # a forced k split means the tile grid
-    assert sc.check_schedule("streamk", None, bulk_ok=True) == "streamk"
-    with pytest.raises(ValueError, match="schedule 'bulk' needs bulk copies"):
-        sc.check_schedule("bulk", None, bulk_ok=False)
-
-
-def test_bulk_stage_layout_by_hand():
-    # 5 stages x 32 rows x (512 + 16) bytes = 84,480, after 128 bytes of mbarriers (5 full + 5 empty x 8 bytes)
-    assert sc.bulk_smem_bytes() == 128 + 84_480
-    # two CTAs per SM fit an H100/H200's 228 KB with the kernel's static 17.5 KB each
-    assert 2 * (sc.bulk_smem_bytes() + 17_508) <= 228 * 1024
-
-
 def test_ksplit_fill_rule_by_hand():
     # "fill": the largest split that still fits one resident wave of 264 (132 SMs x 2)
     assert sc.choose_ksplit(128, 64, 264, "fill") == 2  # Llama-3.1-8B o: 256 <= 264 < 384
@@ -186,10 +161,6 @@ def test_plans_refuse_bad_arguments_before_needing_cuda():
         moe_pairs_plan(8, 4096, 7168, 2, max_tokens=16, weight_format="mxfp4", unroll=5)
     with pytest.raises(ValueError, match="ksplit_rule"):
         skinny_gemm_plan(4096, 4096, torch.bfloat16, ksplit_rule="all")
-    with pytest.raises(ValueError, match="schedule must be one of bulk, streamk, tiles"):
-        skinny_gemm_plan(4096, 4096, torch.bfloat16, schedule="persistent")
-    with pytest.raises(ValueError, match="ksplit applies to the 'tiles' schedule only"):
-        skinny_gemm_plan(4096, 4096, torch.bfloat16, ksplit=2, schedule="streamk")
 
 
 def test_moe_on_the_cpu_keeps_the_torch_path_and_says_so():

@@ -59,69 +59,13 @@ def test_dense_every_batch(dtype, n, k, unroll):
 def test_dense_split_k_twice(ksplit):
     n, k = 200, 8192  # 7 row tiles: the plan's own choice splits k too
     w = randn(n, k, scale=k ** -0.5)
-    plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=8, ksplit=ksplit, schedule="tiles")
+    plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=8, ksplit=ksplit)
     if ksplit is None:
         assert plan.ksplits[1] > 1
     for _ in range(2):
         for b in (1, 3, 8):
             x = randn(b, k)
             assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"split {plan.ksplits[b]} batch {b}")
-
-
-BULK = torch.cuda.get_device_capability() == (9, 0)
-
-
-@pytest.mark.parametrize("schedule", ["bulk", "streamk"])
-@pytest.mark.parametrize("n, k", [(200, 8192), (4096, 4096), (1001, 3000), (28672, 4096), (64, 136), (33, 1000)])
-def test_dense_streamk_tiles_shared_between_ctas_twice(n, k, schedule):
-    """Stream-K (bulk: over 256-value stages; streamk: over warp steps): CTAs own equal ranges, so tiles are cut
-    between CTAs at ragged points; k ending mid-stage and mid-k16-chunk (1000, 136); twice in a row (workspace and
-    counters must come back zeroed)."""
-    if schedule == "bulk" and not BULK:
-        pytest.skip("bulk copies need sm_90")
-    w = randn(n, k, scale=k ** -0.5)
-    plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=16, schedule=schedule)
-    assert plan.schedule == schedule and plan.streamk[1] >= 1
-    for _ in range(2):
-        for b in (1, 2, 7, 8, 16):
-            x = randn(b, k)
-            out = torch.full((b, n), float("nan"), dtype=torch.bfloat16, device=DEV)
-            assert_close(plan.run(x, w, out=out), reference_skinny_gemm(x, w), 1e-2,
-                         f"stream-K {n}x{k} on {plan.streamk[b]} CTAs batch {b}")
-
-
-def test_dense_chain_in_a_graph_reads_each_input_after_its_producer():
-    """Programmatic dependent launch: each matmul of a chain starts while the one before drains and must still
-    read that one's finished output (x -> A -> B -> A -> B, same plans and workspaces back to back)."""
-    n = 2048
-    wa, wb = randn(n, n, scale=n ** -0.5), randn(n, n, scale=n ** -0.5)
-    pa, pb = skinny_gemm_plan(n, n, torch.bfloat16, max_batch=8), skinny_gemm_plan(n, n, torch.bfloat16, max_batch=8)
-    assert pa.schedule == ("bulk" if BULK else "streamk")
-    x = randn(4, n)
-    outs = [torch.empty(4, n, dtype=torch.bfloat16, device=DEV) for _ in range(4)]
-
-    def chain():
-        pa.run(x, wa, out=outs[0])
-        pb.run(outs[0], wb, out=outs[1])
-        pa.run(outs[1], wa, out=outs[2])
-        pb.run(outs[2], wb, out=outs[3])
-
-    chain()
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        chain()
-    for _ in range(3):
-        x.copy_(randn(4, n))
-        for o in outs:
-            o.fill_(float("nan"))
-        graph.replay()
-        torch.cuda.synchronize()
-        ref = x.double()
-        for i, o in enumerate(outs):
-            ref = ref @ (wa if i % 2 == 0 else wb).double().t()
-            ref = ref.to(torch.bfloat16).double()  # each step stores bf16, as the kernel does
-            assert_close(o, ref, 2e-2, f"chain step {i}")
 
 
 @pytest.mark.parametrize("variant", [v for v in SWEEP if v != "u2"])

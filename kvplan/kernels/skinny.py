@@ -13,13 +13,10 @@
 Tuning options of both plans (benchmarks and tests; None, the default, is what verify runs): ``unroll`` (weight
 chunks per lane per step: 1, 2, 4, 8), ``min_blocks`` (the launch bound's CTAs per SM), ``prefetch`` (L2 prefetch
 distance in steps), each a separate cubin (skinny_config.variant), and ``ksplit_rule`` ("wave" or "fill", see
-skinny_config.choose_ksplit); the dense plan's ``schedule`` ("bulk", the default on sm_90, "streamk", the default
-elsewhere, or "tiles": one CTA per row tile and k split, what MoE always runs; skinny_config.SCHEDULES).
+skinny_config.choose_ksplit).
 
 Both read each weight byte once (MoE: only the routed experts', each distinct expert once however many tokens
-chose it) and launch on torch's current stream with arguments packed once, so they capture in CUDA graphs. On
-sm_90 they launch as programmatic dependents: a dense matmul stages its first weights in L2 while the kernel
-before it drains (skinny_gemm.cu).
+chose it) and launch on torch's current stream with arguments packed once, so they capture in CUDA graphs.
 A plan owns its scratch (split-k workspace, MoE intermediates): one stream at a time. Bad arguments raise
 ``ValueError`` naming the argument; no CUDA/NVRTC raises ``KernelUnavailableError``.
 """
@@ -29,11 +26,10 @@ from __future__ import annotations
 import threading
 
 from . import _runtime as rt
-from . import configs
 from . import skinny_config as sc
 from ._checks import dtype_name
 
-_GEMM_ARGS = ("u64",) * 10 + ("i32",) * 9
+_GEMM_ARGS = ("u64",) * 10 + ("i32",) * 8
 _COMBINE_ARGS = ("u64", "u64", "i32", "i32", "i32")
 _MODE_PLAIN = 0
 
@@ -47,44 +43,37 @@ def _forced(ksplit) -> int | None:
     return ksplit
 
 
+def _slots(ld, name: str, dev) -> int:
+    return dev.sm_count * rt.occupancy(ld, name, dev, sc.THREADS, 0)
+
+
 class _Gemm:
     """One launch shape of the kernel: rows, k, gated or plain, weight format; args packed per column tile."""
 
     def __init__(self, ld, dev, dtype: str, weight_format: str, rows: int, k: int, gated: bool, launcher: str,
-                 config: sc.SkinnyConfig, rule: str, bulk: bool = False):
+                 config: sc.SkinnyConfig, rule: str):
         self.ld, self.dtype, self.fmt, self.rows, self.k, self.gated = ld, dtype, weight_format, rows, k, gated
         self.tiles, self.rule = sc.row_tiles(rows, gated), rule
         self.launches = {}
-        pdl = dev.arch in configs.PDL_ARCHS
-        threads, smem = (sc.BULK_THREADS, sc.bulk_smem_bytes()) if bulk else (sc.THREADS, 0)
         for columns in (8, 16):
-            name = sc.kernel_name(dtype, weight_format, columns, bulk)
-            steps = -(-k // sc.BULK_STAGE_K) if bulk else \
-                sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format))
-            self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, threads, smem, pdl, launcher),
-                                      dev.sm_count * rt.occupancy(ld, name, dev, threads, smem), steps)
+            name = sc.kernel_name(dtype, weight_format, columns)
+            self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, sc.THREADS, 0, False, launcher),
+                                      _slots(ld, name, dev),
+                                      sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
 
     def ksplit(self, columns: int, slots_y: int) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
         return sc.choose_ksplit(self.tiles * slots_y, steps, slots, self.rule)
 
-    def streamk_ctas(self, columns: int, bulk: bool = False) -> int:
-        _, slots, steps = self.launches[8 if columns <= 8 else 16]
-        if bulk:  # a stage feeds all 8 consumer warps: any share of at least one stage keeps them busy
-            return max(1, min(slots, self.tiles * steps))
-        return sc.streamk_ctas(self.tiles, steps, slots)
-
     def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
-               w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int,
-               streamk: int = 0):
-        """streamk > 0: that many CTAs share the tiles x k steps equally (dense only; grid_y and ksplit are 1)."""
+               w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int):
         launch = self.launches[8 if columns <= 8 else 16][0]
         a = launch.args
         for i, v in enumerate((w, s, x, y, ids, wts, ws, counters, w_stride, s_stride)):
             a[i].value = v
-        for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts, streamk)):
+        for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts)):
             a[10 + i].value = v
-        launch.launch((streamk, 1, 1) if streamk else (self.tiles, grid_y, ksplit), stream)
+        launch.launch((self.tiles, grid_y, ksplit), stream)
 
 
 def _device_setup(device, config):
@@ -112,27 +101,22 @@ class SkinnyGemmPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 16), fp32 accumulation."""
 
     def __init__(self, n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,
-                 min_blocks=None, prefetch=None, ksplit_rule=None, schedule=None):
+                 min_blocks=None, prefetch=None, ksplit_rule=None):
         import torch
 
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         sc.check_dense(n, k, name, max_batch)
         _forced(ksplit)
-        sc.check_schedule(schedule, ksplit, True)  # bad values fail before CUDA is needed
         fmt = "bf16" if name == "bfloat16" else "fp16"
         self.config = sc.variant(fmt, unroll, min_blocks, prefetch)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the skinny GEMM kernel")
         torch, self.device_index, dev, ld = _device_setup(device, self.config)
-        self.schedule = sc.check_schedule(schedule, ksplit, dev.arch in configs.BULK_ARCHS)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
-        bulk = self.schedule == "bulk"
-        self._gemm = _Gemm(ld, dev, name, fmt, n, k, False, launcher, self.config, rule, bulk)
+        self._gemm = _Gemm(ld, dev, name, fmt, n, k, False, launcher, self.config, rule)
         self.ksplits = {b: _forced(ksplit) or self._gemm.ksplit(b, 1) for b in range(1, max_batch + 1)}
-        streamk = self.schedule != "tiles"
-        self.streamk = {b: self._gemm.streamk_ctas(b, bulk) if streamk else 0 for b in range(1, max_batch + 1)}
         device_ = torch.device("cuda", self.device_index)
-        cells = self._gemm.tiles if streamk or max(self.ksplits.values()) > 1 else 1
+        cells = self._gemm.tiles if max(self.ksplits.values()) > 1 else 1
         self._ws = torch.zeros(cells * sc.WS_CELL, dtype=torch.float32, device=device_)
         self._counters = torch.zeros(cells, dtype=torch.int32, device=device_)
         self._lock = threading.Lock()
@@ -152,10 +136,9 @@ class SkinnyGemmPlan:
         else:
             _check_tensor(torch, "out", out, (b, self.n), self.dtype, self.device_index)
         with self._lock:
-            sk = self.streamk[b]
-            self._gemm.launch(rt.current_stream_handle(torch, self.device_index), b, 1, 1 if sk else self.ksplits[b],
+            self._gemm.launch(rt.current_stream_handle(torch, self.device_index), b, 1, self.ksplits[b],
                               w.data_ptr(), 0, x.data_ptr(), out.data_ptr(), 0, 0, self._ws.data_ptr(),
-                              self._counters.data_ptr(), 0, 0, self.n, b, 1, _MODE_PLAIN, 0, 1, sk)
+                              self._counters.data_ptr(), 0, 0, self.n, b, 1, _MODE_PLAIN, 0, 1)
         return out
 
 
@@ -262,11 +245,11 @@ class MoEPairsPlan:
 
 
 def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,
-                     min_blocks=None, prefetch=None, ksplit_rule=None, schedule=None) -> SkinnyGemmPlan:
-    """Plan ``x @ w^T`` for weight [n, k] and 1..max_batch (<= 16) tokens; ``ksplit`` forces CTAs along k (and
-    the "tiles" schedule); the other tuning options are in the module docstring."""
+                     min_blocks=None, prefetch=None, ksplit_rule=None) -> SkinnyGemmPlan:
+    """Plan ``x @ w^T`` for weight [n, k] and 1..max_batch (<= 16) tokens; ``ksplit`` forces CTAs along k; the
+    other tuning options are in the module docstring."""
     return SkinnyGemmPlan(n, k, dtype, max_batch, device, launcher, ksplit, unroll, min_blocks, prefetch,
-                          ksplit_rule, schedule)
+                          ksplit_rule)
 
 
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",

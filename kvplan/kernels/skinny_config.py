@@ -29,13 +29,6 @@ UNROLLS = (1, 2, 4, 8)
 MIN_BLOCKS = 2  # the launch bound's CTAs per SM: registers capped at 65536 / (2 x 256) = 128 per thread
 PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
 KSPLIT_RULES = ("wave", "fill")  # see choose_ksplit; "wave" is the default
-# Dense plans: "bulk" (sm_90: a producer warp streams weight rows into a ring of shared stages with bulk copies),
-# "streamk" (every lane loads its own weights; equal ranges per CTA, see streamk_ctas) and "tiles" (one CTA per row
-# tile, times the k split: what MoE always runs). A plan's default: bulk where the GPU has bulk copies, else streamk.
-SCHEDULES = ("bulk", "streamk", "tiles")
-BULK_STAGE_K = 256  # k values per stage: 512 bytes of each of a tile's 32 rows (KVP_SKB_STAGE_K)
-BULK_STAGES = 5  # ring depth (KVP_SKB_STAGES): 5 x 16.5 KB, two CTAs per SM with 4 stages in flight each
-BULK_THREADS = THREADS + 32  # 8 consumer warps + the producer warp
 
 
 @dataclass(frozen=True)
@@ -55,9 +48,7 @@ class SkinnyConfig:
     source = "skinny_gemm.cu"
     compile_cost = 2.2  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
     kernels = ("kvp_skinny_combine_bf16", "kvp_skinny_combine_f16", "kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16",
-               "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16",
-               "kvp_skinny_bulk_bf16_c8", "kvp_skinny_bulk_bf16_c16", "kvp_skinny_bulk_f16_c8",
-               "kvp_skinny_bulk_f16_c16")
+               "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16")
 
     def _extra(self) -> list[tuple[str, str, str, int]]:
         """(macro, name suffix, value, default) of every variant field."""
@@ -70,8 +61,7 @@ class SkinnyConfig:
         return "skinny_gemm" + "".join(f"_{sfx}{v}" for _, sfx, v, d in self._extra() if v != d)
 
     def macros(self) -> list[tuple[str, str]]:
-        return [("KVP_SK_WARPS", str(WARPS)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS)),
-                ("KVP_SKB_STAGE_K", str(BULK_STAGE_K)), ("KVP_SKB_STAGES", str(BULK_STAGES))] + \
+        return [("KVP_SK_WARPS", str(WARPS)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS))] + \
             [(m, str(v)) for m, _, v, d in self._extra() if v != d]
 
     def unroll_for(self, weight_format: str) -> int:
@@ -119,9 +109,9 @@ def check_ksplit_rule(rule) -> str:
     return rule
 
 
-def kernel_name(dtype: str, weight_format: str, columns: int, bulk: bool = False) -> str:
+def kernel_name(dtype: str, weight_format: str, columns: int) -> str:
     kind = "mxfp4" if weight_format == "mxfp4" else ("bf16" if dtype == "bfloat16" else "f16")
-    return f"kvp_skinny_{'bulk_' if bulk else ''}{kind}_c{8 if columns <= 8 else 16}"
+    return f"kvp_skinny_{kind}_c{8 if columns <= 8 else 16}"
 
 
 def combine_name(dtype: str) -> str:
@@ -169,33 +159,6 @@ def choose_ksplit(ctas: int, steps: int, slots: int, rule: str = "wave") -> int:
         if eff > best_eff + 1e-9:
             best, best_eff = ks, eff
     return best
-
-
-def streamk_ctas(tiles: int, steps: int, slots: int) -> int:
-    """CTAs of a stream-K launch: one per resident slot, each owning an equal share of the tiles x ``steps`` warp
-    steps, but never fewer steps than the CTA has warps (so no warp idles for want of a step)."""
-    return max(1, min(slots, tiles * steps // WARPS))
-
-
-def bulk_smem_bytes() -> int:
-    """Dynamic shared memory of a bulk launch: the full and empty mbarriers (128-byte area), then the stages of
-    32 rows padded by 16 bytes (skinny_gemm.cu SKB_*)."""
-    bars = -(-16 * BULK_STAGES // 128) * 128
-    return bars + BULK_STAGES * ROWS_PER_CTA * (2 * BULK_STAGE_K + 16)
-
-
-def check_schedule(schedule, ksplit, bulk_ok: bool) -> str:
-    """The dense plan's schedule; a forced ``ksplit`` means the tile grid it splits; ``bulk_ok``: the GPU has
-    bulk copies (sm_90)."""
-    if schedule is None:
-        return "tiles" if ksplit is not None else ("bulk" if bulk_ok else "streamk")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)} or None, got {schedule!r}")
-    if schedule != "tiles" and ksplit is not None:
-        raise ValueError(f"ksplit applies to the 'tiles' schedule only ({schedule} splits k itself)")
-    if schedule == "bulk" and not bulk_ok:
-        raise ValueError("schedule 'bulk' needs bulk copies (sm_90); use 'streamk' or 'tiles'")
-    return schedule
 
 
 def check_dense(n: int, k: int, dtype: str, max_batch: int) -> None:

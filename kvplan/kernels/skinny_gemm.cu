@@ -14,16 +14,6 @@
 // the activation act(gate) * up is applied in the epilogue). grid.z splits k across CTAs when the rows
 // alone give too few CTAs; those partials meet in an fp32 workspace and the last CTA of a tile (a counter)
 // finishes it and leaves workspace and counter zeroed for the next launch (no memset, graph-safe).
-// Dense launches may instead run "stream-K" (streamk > 0): grid.x = streamk CTAs, each owning an equal
-// contiguous range of the flattened (row tile, k step) space, so every CTA streams the same number of weight
-// bytes whatever the tile count (a grid of 896 tiles on 264 slots ran 3.4 waves, the last 40% full); a tile
-// split between CTAs meets in the same workspace, its counter expecting as many parts as CTAs touched it.
-//
-// Programmatic dependent launch (sm_90, the host sets the attribute): weights never depend on the kernel
-// before, so a dense CTA prefetches its first steps' weight lines into L2 before griddepcontrol.wait, and
-// every CTA lets the next kernel launch at once. The next matmul's CTAs take the SM slots this grid frees as
-// it drains and stage their weights while it finishes; everything that reads x, ids, the workspace or
-// writes y comes after the wait.
 //
 // Launch arguments (all run-time; templates only pick dtype, weight format and 8 or 16 columns):
 //   w         weights: [experts][rows][k] 16-bit, or [experts][rows][k/2] packed e2m1 (low nibble first)
@@ -42,21 +32,9 @@
 //   out_f32   store fp32 (MoE stage 2 partial sums)
 //   ksplit    CTAs along k (grid.z)
 //   experts   number of experts (ids outside 0..experts-1 are skipped)
-//   streamk   0: grid (tiles, slots, ksplit) as above; > 0: dense stream-K over grid.x == streamk CTAs
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-
-#include "kvp_common.cuh"
-
-using kvp::bulk_g2s;
-using kvp::mbar_arrive;
-using kvp::mbar_arrive_tx;
-using kvp::mbar_fence_init;
-using kvp::mbar_init;
-using kvp::mbar_wait;
-using kvp::pdl_release;
-using kvp::pdl_wait;
 
 #ifndef KVP_SK_WARPS
 #define KVP_SK_WARPS 8
@@ -79,12 +57,6 @@ using kvp::pdl_wait;
 #ifndef KVP_SK_PF
 #define KVP_SK_PF 0
 #endif
-#ifndef KVP_SKB_STAGE_K
-#define KVP_SKB_STAGE_K 256
-#endif
-#ifndef KVP_SKB_STAGES
-#define KVP_SKB_STAGES 5
-#endif
 #define SK_THREADS (KVP_SK_WARPS * 32)
 #define SK_ROWS 32
 #define SK_WS_COLS 16
@@ -102,7 +74,7 @@ struct SkArgs {
   float* ws;
   unsigned* counters;
   long long w_stride, s_stride;
-  int n, k, ncols, div, mode, out_f32, ksplit, experts, streamk;
+  int n, k, ncols, div, mode, out_f32, ksplit, experts;
 };
 
 __device__ __forceinline__ uint4 ld_stream(const unsigned char* p) {
@@ -204,172 +176,81 @@ __device__ __forceinline__ float act(int mode, float g) {
   return 0.5f * g * (1.0f + tanhf(u));
 }
 
-// The CTA's shared state: the per-warp partials, then the finished tile (red[0]); its columns.
-template <int NC>
-struct SkShared {
-  float red[KVP_SK_WARPS][SK_ROWS][NC];
-  int ids_s[KVP_SK_MAX_SLOTS];
-  int cols[NC];
-  int wcount[KVP_SK_WARPS];
-  int last_s;
-};
+// FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2).
+template <bool BF, int FMT, int NT>
+__device__ __forceinline__ void skinny(const SkArgs& a) {
+  constexpr int CE = FMT ? 32 : 8;                  // elements per lane chunk (16 bytes of weights)
+  constexpr int QS = 4 * CE;                        // elements per quad of lanes
+  constexpr int U = FMT ? KVP_SK_U_FP4 : KVP_SK_U;  // chunks per row per lane per step
+  constexpr int STEP = U * QS;
+  constexpr int NC = NT * 8;
+  constexpr int REGS = FMT ? 16 : 4;                // A registers per row per chunk
+  __shared__ float red[KVP_SK_WARPS][SK_ROWS][NC];
+  __shared__ int ids_s[KVP_SK_MAX_SLOTS];
+  __shared__ int cols[NC];
+  __shared__ int wcount[KVP_SK_WARPS];
+  __shared__ int last_s;
 
-// Weight rows of the lane for row tile `tile`: rows g, g + 8 of its two 16-row MMA tiles (plain), or gate row
-// g / g + 8 and the same up rows (gated).
-struct SkRows {
-  const unsigned char* w[2][2];
-  const unsigned char* s[2][2];
-  bool ok[2][2];
-};
-
-template <int FMT>
-__device__ __forceinline__ SkRows sk_rows(const SkArgs& a, int tile, int expert, int g) {
-  SkRows R;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, c = lane & 3;
+  const int tile = blockIdx.x, slot = blockIdx.y, kz = blockIdx.z;
   const bool gated = a.mode != 0;
+
+  int expert = 0, ncols;
+  if (a.ids) {
+    const int pairs = a.ncols;
+    ids_s[tid] = tid < pairs ? a.ids[tid] : -1;
+    __syncthreads();
+    expert = ids_s[slot];
+    // the first slot of an expert runs it for every pair routed to it; later slots of the same expert exit
+    if (__syncthreads_or(tid < slot && ids_s[tid] == expert) || expert < 0 || expert >= a.experts) return;
+    const bool mine = ids_s[tid] == expert;
+    const unsigned ball = __ballot_sync(0xffffffffu, mine);
+    if (lane == 0) wcount[warp] = __popc(ball);
+    __syncthreads();
+    int before = 0;
+    ncols = 0;
+#pragma unroll
+    for (int w = 0; w < KVP_SK_WARPS; ++w) {
+      before += w < warp ? wcount[w] : 0;
+      ncols += wcount[w];
+    }
+    if (mine) {
+      const int pos = before + __popc(ball & ((1u << lane) - 1u));
+      if (pos < NC) cols[pos] = tid;
+    }
+    ncols = min(ncols, NC);
+  } else {
+    ncols = min(a.ncols, NC);
+    if (tid < NC) cols[tid] = tid;
+  }
+  __syncthreads();
+
+  // the lane's four weight rows (tile t, row-half h) and its column per 8-column tile
   const long long row_bytes = FMT ? (long long)(a.k / 2) : (long long)a.k * 2;
   const int groups = a.k / 32;
+  const unsigned char* wrow[2][2];
+  const unsigned char* srow[2][2];
+  bool rok[2][2];
 #pragma unroll
   for (int t = 0; t < 2; ++t)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int r = gated ? tile * 16 + h * 8 + g : tile * SK_ROWS + t * 16 + h * 8 + g;
-      R.ok[t][h] = r < a.n;
-      const long long wr = R.ok[t][h] ? (gated ? r + (long long)t * a.n : r) : 0;
-      R.w[t][h] = a.w + expert * a.w_stride + wr * row_bytes;
-      R.s[t][h] = FMT ? a.s + expert * a.s_stride + wr * groups : nullptr;
+      rok[t][h] = r < a.n;
+      const long long wr = rok[t][h] ? (gated ? r + (long long)t * a.n : r) : 0;
+      wrow[t][h] = a.w + expert * a.w_stride + wr * row_bytes;
+      srow[t][h] = FMT ? a.s + expert * a.s_stride + wr * groups : nullptr;
     }
-  return R;
-}
-
-// L2 prefetch of the weight lines of steps st and st + WARPS (a lane of each quad per 128-byte line).
-template <int FMT>
-__device__ __forceinline__ void sk_prefetch(const SkRows& R, long long row_bytes, int st, int s1, int c) {
-  constexpr int U = FMT ? KVP_SK_U_FP4 : KVP_SK_U;
+  const unsigned char* xrow[NT];
+  bool xok[NT];
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int step = st + i * KVP_SK_WARPS;
-    const long long off = (long long)step * U * 64 + c * 128;
-    if (step < s1 && c * 128 < U * 64 && off < row_bytes) {
-#pragma unroll
-      for (int t = 0; t < 2; ++t)
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          if (R.ok[t][h]) prefetch_l2(R.w[t][h] + off);
-    }
+  for (int nt = 0; nt < NT; ++nt) {
+    const int col = nt * 8 + g;
+    xok[nt] = col < ncols;
+    const int p = xok[nt] ? cols[col] : 0;
+    xrow[nt] = a.x + (long long)(p / a.div) * a.k * 2;
   }
-}
-
-// The CTA's 8 (consumer) warps meet: the whole CTA, or named barrier 1 when a producer warp runs beside them.
-template <bool NAMED>
-__device__ __forceinline__ void sk_sync() {
-  if (NAMED) {
-    asm volatile("bar.sync 1, %0;\n" ::"n"(SK_THREADS) : "memory");
-  } else {
-    __syncthreads();
-  }
-}
-
-// The tile's partials (C fragments: rows g / g + 8 of the two 16-row tiles, columns 2c, 2c + 1) reduced over
-// the warps; then, if the tile has `parts` > 1 contributors, added into workspace cell `cell` and finished by
-// the last of them (the others return); the finisher applies the activation / routing weight and stores y.
-template <bool BF, int NT, bool NAMED>
-__device__ __forceinline__ void sk_finish(const SkArgs& a, SkShared<NT * 8>& sh, const float (&acc)[2][NT][4],
-                                          int ncols, int tile, int parts, long long cell) {
-  constexpr int NC = NT * 8;
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int g = lane >> 2, c = lane & 3;
-  const bool gated = a.mode != 0;
-  // reduce the warps' partials: C fragment (row g / g + 8, columns 2c, 2c + 1)
-#pragma unroll
-  for (int t = 0; t < 2; ++t)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      sh.red[warp][t * 16 + g][nt * 8 + 2 * c] = acc[t][nt][0];
-      sh.red[warp][t * 16 + g][nt * 8 + 2 * c + 1] = acc[t][nt][1];
-      sh.red[warp][t * 16 + g + 8][nt * 8 + 2 * c] = acc[t][nt][2];
-      sh.red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
-    }
-  sk_sync<NAMED>();
-  constexpr int VALS = SK_ROWS * NC;
-  constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
-  float v[PER];
-#pragma unroll
-  for (int j = 0; j < PER; ++j) {
-    const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
-    v[j] = 0.f;
-    if (i < VALS) {
-#pragma unroll
-      for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += sh.red[w][i % SK_ROWS][i / SK_ROWS];
-    }
-  }
-  if (parts > 1) {
-    float* wsl = a.ws + cell * (SK_ROWS * SK_WS_COLS);
-#pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      const int i = tid + j * SK_THREADS;
-      if (i < VALS) atomicAdd(wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS, v[j]);
-    }
-    __threadfence();
-    sk_sync<NAMED>();
-    if (tid == 0) sh.last_s = atomicAdd(a.counters + cell, 1u) == (unsigned)(parts - 1);
-    sk_sync<NAMED>();
-    if (!sh.last_s) return;  // uniform: another CTA finishes this tile
-    __threadfence();
-#pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      const int i = tid + j * SK_THREADS;
-      if (i < VALS) {
-        float* p = wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS;
-        v[j] = __ldcg(p);
-        __stcg(p, 0.f);
-      }
-    }
-    if (tid == 0) a.counters[cell] = 0u;
-  }
-  // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
-  sk_sync<NAMED>();
-#pragma unroll
-  for (int j = 0; j < PER; ++j) {
-    const int i = tid + j * SK_THREADS;
-    if (i < VALS) sh.red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
-  }
-  sk_sync<NAMED>();
-  if (gated) {
-    for (int i = tid; i < 16 * NC; i += SK_THREADS) {
-      const int r = i % 16, col = i / 16, row = tile * 16 + r;
-      if (row < a.n && col < ncols) {
-        const int p = sh.cols[col];
-        float h = act(a.mode, sh.red[0][r][col]) * sh.red[0][16 + r][col];
-        if (a.wts) h *= a.wts[p];
-        store_out<BF>(a.y, (long long)p * a.n + row, h, a.out_f32);
-      }
-    }
-  } else {
-    for (int i = tid; i < VALS; i += SK_THREADS) {
-      const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
-      if (row < a.n && col < ncols) {
-        const int p = sh.cols[col];
-        float o = sh.red[0][r][col];
-        if (a.wts) o *= a.wts[p];
-        store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
-      }
-    }
-  }
-}
-
-// Steps [s0, s1) of row tile `tile` (warps take every WARPS-th step), then sk_finish.
-template <bool BF, int FMT, int NT>
-__device__ __forceinline__ void sk_tile(const SkArgs& a, SkShared<NT * 8>& sh, const SkRows& R,
-                                        const unsigned char* const (&xrow)[NT], const bool (&xok)[NT], int ncols,
-                                        int tile, int s0, int s1, int parts, long long cell) {
-  constexpr int CE = FMT ? 32 : 8;                  // elements per lane chunk (16 bytes of weights)
-  constexpr int QS = 4 * CE;                        // elements per quad of lanes
-  constexpr int U = FMT ? KVP_SK_U_FP4 : KVP_SK_U;  // chunks per row per lane per step
-  constexpr int NC = NT * 8;
-  constexpr int REGS = FMT ? 16 : 4;                // A registers per row per chunk
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int g = lane >> 2, c = lane & 3;
-  const bool gated = a.mode != 0;
 
   float acc[2][NT][4];
 #pragma unroll
@@ -379,19 +260,21 @@ __device__ __forceinline__ void sk_tile(const SkArgs& a, SkShared<NT * 8>& sh, c
 #pragma unroll
       for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
 
+  const int nsteps = (a.k + STEP - 1) / STEP;
+  const int per = (nsteps + a.ksplit - 1) / a.ksplit;
+  const int s0 = kz * per, s1 = min(nsteps, s0 + per);
   for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
     if constexpr (KVP_SK_PF > 0) {
       // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
       // 128-byte line each (a hint: an unaligned row start leaves part of a line to the load itself)
       const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
       const long long off = (long long)ahead * U * 64 + c * 128;
-      const long long row_bytes = FMT ? (long long)(a.k / 2) : (long long)a.k * 2;
       if (ahead < s1 && c * 128 < U * 64) {
 #pragma unroll
         for (int t = 0; t < 2; ++t)
 #pragma unroll
           for (int h = 0; h < 2; ++h)
-            if (R.ok[t][h] && off < row_bytes) prefetch_l2(R.w[t][h] + off);
+            if (rok[t][h] && off < row_bytes) prefetch_l2(wrow[t][h] + off);
       }
     }
     uint4 wv[U][2][2];
@@ -405,9 +288,9 @@ __device__ __forceinline__ void sk_tile(const SkArgs& a, SkShared<NT * 8>& sh, c
       for (int t = 0; t < 2; ++t)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const bool ok = kok && R.ok[t][h];
-          wv[u][t][h] = ok ? ld_stream(R.w[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
-          if constexpr (FMT) sc[u][t][h] = ok ? ld_stream_u8(R.s[t][h] + k0 / 32) : 127u;
+          const bool ok = kok && rok[t][h];
+          wv[u][t][h] = ok ? ld_stream(wrow[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
+          if constexpr (FMT) sc[u][t][h] = ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u;
         }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
@@ -450,238 +333,90 @@ __device__ __forceinline__ void sk_tile(const SkArgs& a, SkShared<NT * 8>& sh, c
     }
   }
 
-  sk_finish<BF, NT, false>(a, sh, acc, ncols, tile, parts, cell);
-}
-
-// FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2).
-template <bool BF, int FMT, int NT>
-__device__ __forceinline__ void skinny(const SkArgs& a) {
-  constexpr int U = FMT ? KVP_SK_U_FP4 : KVP_SK_U;
-  constexpr int NC = NT * 8;
-  __shared__ SkShared<NC> sh;
-
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  const int g = lane >> 2, c = lane & 3;
-  const int slot = blockIdx.y;
-  const bool gated = a.mode != 0;
-  const int tiles = gated ? (a.n + 15) / 16 : (a.n + SK_ROWS - 1) / SK_ROWS;
-  const int nsteps = (a.k + U * 4 * (FMT ? 32 : 8) - 1) / (U * 4 * (FMT ? 32 : 8));
-  const long long row_bytes = FMT ? (long long)(a.k / 2) : (long long)a.k * 2;
-  // this CTA's first (tile, step range): stream-K takes an equal share of tiles x nsteps steps
-  const long long total = (long long)tiles * nsteps;
-  const long long lo = a.streamk ? total * blockIdx.x / gridDim.x : 0, hi = a.streamk ? total * (blockIdx.x + 1) / gridDim.x : 0;
-  const int per = (nsteps + a.ksplit - 1) / a.ksplit;
-
-  int expert = 0, ncols;
-  if (a.ids) {
-    pdl_wait();  // the ids come from the router kernel before
-    pdl_release();
-    const int pairs = a.ncols;
-    sh.ids_s[tid] = tid < pairs ? a.ids[tid] : -1;
-    __syncthreads();
-    expert = sh.ids_s[slot];
-    // the first slot of an expert runs it for every pair routed to it; later slots of the same expert exit
-    if (__syncthreads_or(tid < slot && sh.ids_s[tid] == expert) || expert < 0 || expert >= a.experts) return;
-    const bool mine = sh.ids_s[tid] == expert;
-    const unsigned ball = __ballot_sync(0xffffffffu, mine);
-    if (lane == 0) sh.wcount[warp] = __popc(ball);
-    __syncthreads();
-    int before = 0;
-    ncols = 0;
+  // reduce the warps' partials: C fragment (row g / g + 8, columns 2c, 2c + 1)
 #pragma unroll
-    for (int w = 0; w < KVP_SK_WARPS; ++w) {
-      before += w < warp ? sh.wcount[w] : 0;
-      ncols += sh.wcount[w];
+  for (int t = 0; t < 2; ++t)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      red[warp][t * 16 + g][nt * 8 + 2 * c] = acc[t][nt][0];
+      red[warp][t * 16 + g][nt * 8 + 2 * c + 1] = acc[t][nt][1];
+      red[warp][t * 16 + g + 8][nt * 8 + 2 * c] = acc[t][nt][2];
+      red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
     }
-    if (mine) {
-      const int pos = before + __popc(ball & ((1u << lane) - 1u));
-      if (pos < NC) sh.cols[pos] = tid;
+  __syncthreads();
+  constexpr int VALS = SK_ROWS * NC;
+  constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
+  float v[PER];
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
+    v[j] = 0.f;
+    if (i < VALS) {
+#pragma unroll
+      for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += red[w][i % SK_ROWS][i / SK_ROWS];
     }
-    ncols = min(ncols, NC);
+  }
+  if (a.ksplit > 1) {
+    const long long cell = (long long)slot * gridDim.x + tile;
+    float* wsl = a.ws + cell * (SK_ROWS * SK_WS_COLS);
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int i = tid + j * SK_THREADS;
+      if (i < VALS) atomicAdd(wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS, v[j]);
+    }
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) last_s = atomicAdd(a.counters + cell, 1u) == (unsigned)(a.ksplit - 1);
+    __syncthreads();
+    if (!last_s) return;
+    __threadfence();
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int i = tid + j * SK_THREADS;
+      if (i < VALS) {
+        float* p = wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS;
+        v[j] = __ldcg(p);
+        __stcg(p, 0.f);
+      }
+    }
+    if (tid == 0) a.counters[cell] = 0u;
+  }
+  // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = tid + j * SK_THREADS;
+    if (i < VALS) red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
+  }
+  __syncthreads();
+  if (gated) {
+    for (int i = tid; i < 16 * NC; i += SK_THREADS) {
+      const int r = i % 16, col = i / 16, row = tile * 16 + r;
+      if (row < a.n && col < ncols) {
+        const int p = cols[col];
+        float h = act(a.mode, red[0][r][col]) * red[0][16 + r][col];
+        if (a.wts) h *= a.wts[p];
+        store_out<BF>(a.y, (long long)p * a.n + row, h, a.out_f32);
+      }
+    }
   } else {
-    // weights do not depend on the kernel before: stage this CTA's first steps in L2 while it drains
-    if (FMT == 0 && a.streamk) {
-      if (lo < hi) {
-        const int t0 = (int)(lo / nsteps), st0 = (int)(lo - (long long)t0 * nsteps);
-        sk_prefetch<FMT>(sk_rows<FMT>(a, t0, 0, g), row_bytes, st0 + warp, (int)min((long long)nsteps, st0 + hi - lo), c);
+    for (int i = tid; i < VALS; i += SK_THREADS) {
+      const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
+      if (row < a.n && col < ncols) {
+        const int p = cols[col];
+        float o = red[0][r][col];
+        if (a.wts) o *= a.wts[p];
+        store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
       }
-    } else {
-      const int s0 = blockIdx.z * per;
-      sk_prefetch<FMT>(sk_rows<FMT>(a, blockIdx.x, 0, g), row_bytes, s0 + warp, min(nsteps, s0 + per), c);
     }
-    pdl_release();
-    pdl_wait();
-    ncols = min(a.ncols, NC);
-    if (tid < NC) sh.cols[tid] = tid;
-  }
-  __syncthreads();
-
-  const unsigned char* xrow[NT];
-  bool xok[NT];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    const int col = nt * 8 + g;
-    xok[nt] = col < ncols;
-    const int p = xok[nt] ? sh.cols[col] : 0;
-    xrow[nt] = a.x + (long long)(p / a.div) * a.k * 2;
-  }
-
-  if (FMT != 0 || !a.streamk) {  // (mxfp4 runs MoE experts only: never stream-K)
-    const int tile = blockIdx.x, s0 = blockIdx.z * per;
-    sk_tile<BF, FMT, NT>(a, sh, sk_rows<FMT>(a, tile, expert, g), xrow, xok, ncols, tile, s0, min(nsteps, s0 + per),
-                         a.ksplit, (long long)slot * gridDim.x + tile);
-    return;
-  }
-  if constexpr (FMT != 0) return;
-  // stream-K: the owner of flattened step q is the CTA whose [lo, hi) holds it
-  auto owner = [&](long long q) { return (int)(((q + 1) * gridDim.x - 1) / total); };
-  for (long long q = lo; q < hi;) {
-    const int tile = (int)(q / nsteps), s0 = (int)(q - (long long)tile * nsteps);
-    const int s1 = (int)min((long long)nsteps, s0 + (hi - q));
-    const long long first = (long long)tile * nsteps;
-    const int parts = owner(first + nsteps - 1) - owner(first) + 1;
-    sk_tile<BF, FMT, NT>(a, sh, sk_rows<FMT>(a, tile, 0, g), xrow, xok, ncols, tile, s0, s1, parts, tile);
-    __syncthreads();  // red and last_s are reused by the next tile
-    q += s1 - s0;
   }
 }
-
-// ---- sm_90: dense matmuls with bulk copies (16-bit weights) -----------------------------------------------
-// A producer warp streams the weight rows of the CTA's (tile, stage) range into a ring of KVP_SKB_STAGES shared
-// stages, one cp.async.bulk per row (32 lanes, 32 rows; rows padded by 16 bytes so that the ldmatrix phases hit
-// distinct banks), each stage completing on its "full" mbarrier; it refills a stage once the 8 consumer warps
-// have arrived on its "empty" mbarrier. The consumers split a stage's k16 chunks, read A with ldmatrix and x
-// from global memory (L1/L2: a few KB), and finish tiles with sk_finish on named barrier 1. Ranges are
-// stream-K over grid.x CTAs, so the ring runs on across tile boundaries. The producer starts before
-// griddepcontrol.wait (weights never depend on the kernel before): a CTA that the previous kernel's drain
-// lets onto an SM fills its whole ring while that kernel finishes.
-constexpr int SKB_K = KVP_SKB_STAGE_K;                 // k elements per stage
-constexpr int SKB_STAGES = KVP_SKB_STAGES;
-constexpr int SKB_ROW = SKB_K * 2 + 16;                // padded row stride in a stage (bytes)
-constexpr int SKB_STAGE_BYTES = SK_ROWS * SKB_ROW;
-constexpr int SKB_BARS = ((16 * SKB_STAGES + 127) / 128) * 128;  // full + empty mbarriers, then the stages
-static_assert(SKB_K % 16 == 0 && (SKB_K / 16) % KVP_SK_WARPS == 0, "every consumer warp owns whole k16 chunks");
-static_assert((SKB_ROW / 4) % 32 == 4, "row stride: 8 rows of one ldmatrix phase on distinct 4-bank groups");
-#define SKB_THREADS (SK_THREADS + 32)
-
-__device__ __forceinline__ void ldsm_x4(u32 addr, u32& r0, u32& r1, u32& r2, u32& r3) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
-}
-
-template <bool BF, int NT>
-__device__ __forceinline__ void skinny_bulk(const SkArgs& a) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  constexpr int NC = NT * 8;
-  __shared__ SkShared<NC> sh;
-  extern __shared__ __align__(128) unsigned char dsm[];
-  const u32 full0 = (u32)__cvta_generic_to_shared(dsm), empty0 = full0 + 8 * SKB_STAGES;
-  const u32 ring = full0 + SKB_BARS;
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int tiles = (a.n + SK_ROWS - 1) / SK_ROWS;
-  const int nst = (a.k + SKB_K - 1) / SKB_K;  // stages per tile
-  const long long total = (long long)tiles * nst;
-  const long long lo = total * blockIdx.x / gridDim.x, hi = total * (blockIdx.x + 1) / gridDim.x;
-  if (tid == 0) {
-    for (int s = 0; s < SKB_STAGES; ++s) {
-      mbar_init(full0 + 8 * s, 1);
-      mbar_init(empty0 + 8 * s, KVP_SK_WARPS);
-    }
-    mbar_fence_init();
-  }
-  __syncthreads();
-  pdl_release();
-
-  if (warp == KVP_SK_WARPS) {  // producer
-    for (long long q = lo; q < hi; ++q) {
-      const int i = (int)(q - lo), s = i % SKB_STAGES, round = i / SKB_STAGES;
-      if (round > 0) mbar_wait(empty0 + 8 * s, (round - 1) & 1);
-      const int tile = (int)(q / nst), k0 = (int)(q - (long long)tile * nst) * SKB_K;
-      const int kb = min(SKB_K, a.k - k0) * 2, rows = min(SK_ROWS, a.n - tile * SK_ROWS);
-      if (lane == 0) mbar_arrive_tx(full0 + 8 * s, (u32)(rows * kb));
-      __syncwarp();
-      if (lane < rows)
-        bulk_g2s(ring + s * SKB_STAGE_BYTES + lane * SKB_ROW,
-                 a.w + ((long long)(tile * SK_ROWS + lane) * a.k + k0) * 2, (u32)kb, full0 + 8 * s);
-    }
-    return;
-  }
-
-  pdl_wait();  // x, the workspace and y belong to the kernels around this one
-  const int g = lane >> 2, c = lane & 3;
-  const int ncols = min(a.ncols, NC);
-  if (tid < NC) sh.cols[tid] = tid;
-  const unsigned char* xrow[NT];
-  bool xok[NT];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    xok[nt] = nt * 8 + g < ncols;
-    xrow[nt] = a.x + (long long)(xok[nt] ? nt * 8 + g : 0) * a.k * 2;
-  }
-  auto owner = [&](long long q) { return (int)(((q + 1) * gridDim.x - 1) / total); };
-  // ldmatrix x4: lanes 0-15 give rows 0-15 at the chunk's k, lanes 16-31 the same rows 8 values on
-  const u32 a_off = (lane & 15) * SKB_ROW + (lane >> 4) * 16;
-  for (long long q = lo; q < hi;) {
-    const int tile = (int)(q / nst), s0 = (int)(q - (long long)tile * nst);
-    const int s1 = (int)min((long long)nst, s0 + (hi - q));
-    const long long first = (long long)tile * nst;
-    const int parts = owner(first + nst - 1) - owner(first) + 1;
-    float acc[2][NT][4];
-#pragma unroll
-    for (int t = 0; t < 2; ++t)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) acc[t][nt][e] = 0.f;
-    for (int st = s0; st < s1; ++st) {
-      const int i = (int)(q - lo) + (st - s0), s = i % SKB_STAGES;
-      mbar_wait(full0 + 8 * s, (u32)((i / SKB_STAGES) & 1));
-      const u32 stage = ring + s * SKB_STAGE_BYTES + a_off;
-      const int kl = min(SKB_K, a.k - st * SKB_K);  // valid k of this stage (a multiple of 8)
-#pragma unroll
-      for (int ch = warp; ch < SKB_K / 16; ch += KVP_SK_WARPS) {
-        const int kc = ch * 16;
-        if (kc < kl) {
-          const bool half = kc + 16 > kl;  // only k 0-7 of this chunk exist
-          const int kg = st * SKB_K + kc + 2 * c;
-          u32 b[NT][2];
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt) {
-            b[nt][0] = xok[nt] ? __ldg(reinterpret_cast<const unsigned*>(xrow[nt] + kg * 2)) : 0u;
-            b[nt][1] = (xok[nt] && !half) ? __ldg(reinterpret_cast<const unsigned*>(xrow[nt] + (kg + 8) * 2)) : 0u;
-          }
-#pragma unroll
-          for (int t = 0; t < 2; ++t) {
-            u32 a0, a1, a2, a3;
-            ldsm_x4(stage + t * 16 * SKB_ROW + kc * 2, a0, a1, a2, a3);
-            if (half) a2 = a3 = 0u;  // stale bytes past the row's end (possibly NaN patterns)
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt) mma16816<BF>(acc[t][nt], a0, a1, a2, a3, b[nt][0], b[nt][1]);
-          }
-        }
-      }
-      __syncwarp();
-      if (lane == 0) mbar_arrive(empty0 + 8 * s);
-    }
-    sk_finish<BF, NT, true>(a, sh, acc, ncols, tile, parts, tile);
-    sk_sync<true>();  // red and last_s are reused by the next tile
-    q += s1 - s0;
-  }
-#endif
-}
-
-#define SKB_KERNEL(NAME, BF, NT)                                                                                 \
-  extern "C" __global__ void __launch_bounds__(SKB_THREADS) NAME(SK_PARAMS) {                                     \
-    const SkArgs a = SK_ARGS;                                                                                    \
-    skinny_bulk<BF, NT>(a);                                                                                      \
-  }
 
 #define SK_PARAMS                                                                                                \
   const unsigned char *w, const unsigned char *s, const unsigned char *x, void *y, const int *ids,              \
       const float *wts, float *ws, unsigned *counters, long long w_stride, long long s_stride, int n, int k,     \
-      int ncols, int div, int mode, int out_f32, int ksplit, int experts, int streamk
-#define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, experts, \
-                 streamk}
+      int ncols, int div, int mode, int out_f32, int ksplit, int experts
+#define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, experts}
 
 #define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, KVP_SK_MINB) NAME(SK_PARAMS) {                         \
@@ -695,10 +430,6 @@ SK_KERNEL(kvp_skinny_f16_c8, false, 0, 1)
 SK_KERNEL(kvp_skinny_f16_c16, false, 0, 2)
 SK_KERNEL(kvp_skinny_mxfp4_c8, true, 1, 1)
 SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2)
-SKB_KERNEL(kvp_skinny_bulk_bf16_c8, true, 1)
-SKB_KERNEL(kvp_skinny_bulk_bf16_c16, true, 2)
-SKB_KERNEL(kvp_skinny_bulk_f16_c8, false, 1)
-SKB_KERNEL(kvp_skinny_bulk_f16_c16, false, 2)
 
 // out[t, :] = sum_j y[t * top_k + j, :] (fp32 partials of MoE stage 2, already weighted) in the 16-bit dtype.
 template <bool BF>
