@@ -353,7 +353,7 @@ def mla_row(label, B, ctx, H, kv_dtype, read_bw, l2, fi, fi_procs):
     return row
 
 
-def sweep(read_bw, l2):
+def sweep(read_bw, l2, mla_only=False):
     """Launch variants on the weak shapes (same data per shape); returns rows of (shape, variant, µs, % read)."""
     from kvplan.kernels import KernelOptions as O
 
@@ -363,7 +363,7 @@ def sweep(read_bw, l2):
            ("MQA 64q/1kv B8 32K", 8, 32768, (64, 1, 128), BF, [O(), O(num_splits=16), O(num_splits=64)]),
            ("fp8 B64 8K", 64, 8192, LLAMA, F8, [O(), O(bulk=True), O(bulk=True, stages=6)]),
            ("B64 8K", 64, 8192, LLAMA, BF, [O(), O(slices=8, stages=3), O(slices=4, stages=4)])]
-    for label, B, ctx, (Hq, Hkv, D), kvd, variants in gqa:
+    for label, B, ctx, (Hq, Hkv, D), kvd, variants in ([] if mla_only else gqa):
         es = 1 if kvd == F8 else 2
         kv_bytes = 2 * B * ctx * Hkv * D * es
         copies = max(1, min(8, math.ceil(3 * l2 / kv_bytes)))
@@ -388,6 +388,7 @@ def sweep(read_bw, l2):
         del k, v, qs, outs
         torch.cuda.empty_cache()
     mla = [("MLA 16h B32 8K", 32, 8192, 16, BF), ("MLA 16h B8 32K", 8, 32768, 16, BF), ("MLA 16h B1 32K", 1, 32768, 16, BF),
+           ("MLA 16h B128 4K", 128, 4096, 16, BF),
            ("MLA 16h fp8 B32 8K", 32, 8192, 16, F8), ("MLA 128h B32 4K", 32, 4096, 128, BF)]
     for label, B, ctx, H, kvd in mla:
         es = 1 if kvd == F8 else 2
@@ -402,7 +403,11 @@ def sweep(read_bw, l2):
         outs = [torch.empty(B, H, 512, device=DEV, dtype=BF) for _ in range(copies)]
         sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
         base = None
-        for kw in (dict(stages=2), dict(stages=3), dict(stages=4), dict(stages=2, bulk=False)):
+        variants = [dict(stages=2), dict(stages=3), dict(tokens=16, stages=3), dict(tokens=16, stages=4),
+                    dict(tokens=16, stages=6), dict(stages=2, bulk=False)]
+        if kvd == F8:
+            variants[2:5] = [dict(tokens=32, stages=3), dict(tokens=32, stages=4), dict(tokens=16, stages=6)]
+        for kw in variants:
             try:
                 plan = paged_mla_decode_plan(H, 512, 64, 64, kvd, B, ctx // 64, DEV, **kw)
                 got = plan.run(qn[0], qr[0], lat, bts[0], sl, scale=0.07, out=outs[0]).clone()
@@ -441,6 +446,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a few shapes only")
     ap.add_argument("--no-flashinfer", action="store_true")
     ap.add_argument("--sweep", action="store_true", help="also time launch variants on the weak shapes")
+    ap.add_argument("--mla-only", action="store_true", help="the MLA shapes only (table and sweep)")
     ap.add_argument("--fi-warm", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fi_warm:
@@ -464,7 +470,7 @@ def main():
     rows = []
     gqa = GQA[:3] + GQA[7:9] if args.quick else GQA
     mla = MLA[:2] + MLA[5:7] if args.quick else MLA
-    for label, B, ctx, heads, kvd in gqa:
+    for label, B, ctx, heads, kvd in ([] if args.mla_only else gqa):
         rows.append(gqa_row(label, B, ctx, heads, kvd, read.bytes_per_s, l2, fi, procs, args.quick))
         print(json.dumps(rows[-1]), flush=True)
     for label, B, ctx, H, kvd in mla:
@@ -476,7 +482,7 @@ def main():
     for p, _ in procs.values():
         if p.poll() is None:
             p.kill()
-    sweeps = sweep(read.bytes_per_s, l2) if args.sweep else []
+    sweeps = sweep(read.bytes_per_s, l2, mla_only=args.mla_only) if args.sweep else []
     result = dict(sweep=sweeps, date=datetime.date.today().isoformat(), gpu=props.name, torch=torch.__version__,
                   flashinfer=getattr(fi, "__version__", None), read_bw=read.to_dict(), copy_bw=copy.to_dict(),
                   rows=rows, command=" ".join(sys.argv))

@@ -48,11 +48,12 @@ def conflicts(addrs, width):
 @pytest.mark.parametrize("kv_dtype", ["bfloat16", "float8_e4m3fn"])
 @pytest.mark.parametrize("hg", limits.MLA_HEAD_GROUPS)
 @pytest.mark.parametrize("nval_frac", [1.0, 0.4])
-def test_one_step_matches_attention(kv_dtype, hg, nval_frac):
+@pytest.mark.parametrize("tokens", [None, 16, 32])  # the dtype's default stage, and the tuning option's sizes
+def test_one_step_matches_attention(kv_dtype, hg, nval_frac, tokens):
     rng = np.random.default_rng(hg + len(kv_dtype))
     es = limits.kv_bytes(kv_dtype)
     cw = 8 * es  # bytes of an 8-dim chunk
-    tok = limits.mla_step_tokens(kv_dtype)
+    tok = limits.mla_step_tokens(kv_dtype, tokens)
     mti, nt_n = tok // 16, hg // 8
     units = mti * nt_n
     upw = -(-units // NW)
@@ -63,7 +64,7 @@ def test_one_step_matches_attention(kv_dtype, hg, nval_frac):
     # element address -> value (the "shared memory" of one stage), and byte addresses for bank checks
     off = [limits.mla_row_offset(t, kv_dtype) for t in range(tok)]
     assert all(off[t + 1] - off[t] >= ROW * es for t in range(tok - 1))
-    assert off[-1] + ROW * es <= limits.mla_stage_bytes(kv_dtype)
+    assert off[-1] + ROW * es <= limits.mla_stage_bytes(kv_dtype, tokens)
 
     def chunk(t, c):  # 8 dims of row t, as 4 pairs
         return [lat[t, 8 * c + 2 * i:8 * c + 2 * i + 2] for i in range(4)]
@@ -148,7 +149,7 @@ def test_one_step_matches_attention(kv_dtype, hg, nval_frac):
     want = P[:, :nval] @ lat[:nval, :RANK]
     assert np.allclose(O, want, rtol=1e-12, atol=1e-12)
     # P reads ([head][token] bf16 words) are conflict-free too
-    ps = limits.mla_p_stride(kv_dtype)
+    ps = limits.mla_p_stride(kv_dtype, tokens)
     addrs = [(lane >> 2) * ps + 2 * (2 * (lane & 3)) for lane in range(32)]
     assert conflicts(addrs, 4) == 1
 

@@ -71,13 +71,14 @@ class MLAConfig:
     kv_dtype: str  # "bfloat16" | "float8_e4m3fn" (q is bfloat16)
     head_group: int  # 16 | 32 | 64 query heads per CTA
     bulk: int = 0  # 1: Hopper cp.async.bulk rows + mbarriers (sm_90); 0: 16-byte cp.async from every thread
+    tokens: int = 0  # tokens per pipeline stage; 0: limits.mla_step_tokens's default for the dtype
 
     source = "paged_mla_decode.cu"
     kernels = ("kvp_mla_decode", "kvp_mla_merge")
 
     def macros(self) -> list[tuple[str, str]]:
         return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_BULK", str(self.bulk))] \
-            + limits.mla_macros(self.head_group, self.kv_dtype)
+            + limits.mla_macros(self.head_group, self.kv_dtype, self.tokens or None)
 
     @property
     def compile_cost(self) -> float:
@@ -85,7 +86,8 @@ class MLAConfig:
 
     @property
     def name(self) -> str:
-        return f"mla_kv{self.kv_dtype}_hg{self.head_group}" + ("_bulk" if self.bulk else "")
+        return f"mla_kv{self.kv_dtype}_hg{self.head_group}" + ("_bulk" if self.bulk else "") \
+            + (f"_t{self.tokens}" if self.tokens else "")
 
 
 @dataclass(frozen=True)

@@ -79,45 +79,51 @@ def mla_row_offset(t: int, kv_dtype: str) -> int:
     return stride * t + skew * (t >> shift) + odd * (t & 1)
 
 
-def mla_step_tokens(kv_dtype: str) -> int:
-    """Tokens per pipeline stage: 32 rows of 16-bit latents (so that 3+ stages fit), 64 of 8-bit ones."""
+MLA_STEP_TOKENS = (16, 32, 64)  # tokens per stage a plan may ask for: whole 16-token m-tiles, MTI dividing 8 warps
+
+
+def mla_step_tokens(kv_dtype: str, tokens: int | None = None) -> int:
+    """Tokens per pipeline stage: ``tokens`` when given, else 32 rows of 16-bit latents (so that 3+ stages fit),
+    64 of 8-bit ones."""
+    if tokens:
+        return tokens
     return 32 if kv_bytes(kv_dtype) == 2 else 64
 
 
-def mla_stage_bytes(kv_dtype: str) -> int:
-    tok = mla_step_tokens(kv_dtype)
+def mla_stage_bytes(kv_dtype: str, tokens: int | None = None) -> int:
+    tok = mla_step_tokens(kv_dtype, tokens)
     end = mla_row_offset(tok - 1, kv_dtype) + MLA_ROW * kv_bytes(kv_dtype)
     return -(-end // 128) * 128
 
 
-def mla_p_stride(kv_dtype: str) -> int:
-    return 2 * mla_step_tokens(kv_dtype) + 16
+def mla_p_stride(kv_dtype: str, tokens: int | None = None) -> int:
+    return 2 * mla_step_tokens(kv_dtype, tokens) + 16
 
 
-def mla_fixed_smem(head_group: int, kv_dtype: str) -> int:
+def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None) -> int:
     """mbarriers, q tile, P tile, per-step row maxima and sums: everything before the stages."""
-    tok = mla_step_tokens(kv_dtype)
-    fixed = MBAR_AREA + head_group * MLA_Q_STRIDE + head_group * mla_p_stride(kv_dtype)
+    tok = mla_step_tokens(kv_dtype, tokens)
+    fixed = MBAR_AREA + head_group * MLA_Q_STRIDE + head_group * mla_p_stride(kv_dtype, tokens)
     fixed += 2 * (tok // 16) * head_group * 4
     return -(-fixed // 128) * 128
 
 
-def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int) -> int:
-    return mla_fixed_smem(head_group, kv_dtype) + stages * mla_stage_bytes(kv_dtype)
+def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int, tokens: int | None = None) -> int:
+    return mla_fixed_smem(head_group, kv_dtype, tokens) + stages * mla_stage_bytes(kv_dtype, tokens)
 
 
-def mla_macros(head_group: int, kv_dtype: str) -> list[tuple[str, str]]:
+def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None) -> list[tuple[str, str]]:
     stride, skew, shift, odd = _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
     vals = {
         "KVP_MLA_RANK": MLA_KV_LORA_RANK,
         "KVP_MLA_ROPE": MLA_ROPE_DIM,
         "KVP_MLA_HG": head_group,
-        "KVP_MLA_TOK": mla_step_tokens(kv_dtype),
+        "KVP_MLA_TOK": mla_step_tokens(kv_dtype, tokens),
         "KVP_MLA_WARPS": MLA_WARPS,
-        "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype),
-        "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype),
+        "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype, tokens),
+        "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype, tokens),
         "KVP_MLA_Q_STRIDE": MLA_Q_STRIDE,
-        "KVP_MLA_P_STRIDE": mla_p_stride(kv_dtype),
+        "KVP_MLA_P_STRIDE": mla_p_stride(kv_dtype, tokens),
         "KVP_MLA_ROW_STRIDE": stride,
         "KVP_MLA_ROW_SKEW": skew,
         "KVP_MLA_ROW_SHIFT": shift,
