@@ -100,11 +100,18 @@ def mla_p_stride(kv_dtype: str, tokens: int | None = None) -> int:
     return 2 * mla_step_tokens(kv_dtype, tokens) + 16
 
 
+def mla_x_bytes(head_group: int, kv_dtype: str, tokens: int | None = None) -> int:
+    """Shared memory for the k-split QK's partial scores: when a step has fewer (16-token, 8-head) QK units than
+    warps, the warps past the units hand 32 lanes x 4 fp32 each to the unit's owner (paged_mla_decode.cu KSPLIT)."""
+    units = mla_step_tokens(kv_dtype, tokens) // 16 * (head_group // 8)
+    return (MLA_WARPS - units) * 512 if units < MLA_WARPS and MLA_WARPS % units == 0 else 0
+
+
 def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None) -> int:
-    """mbarriers, q tile, P tile, per-step row maxima and sums: everything before the stages."""
+    """mbarriers, q tile, P tile, per-step row maxima and sums, k-split partials: everything before the stages."""
     tok = mla_step_tokens(kv_dtype, tokens)
     fixed = MBAR_AREA + head_group * MLA_Q_STRIDE + head_group * mla_p_stride(kv_dtype, tokens)
-    fixed += 2 * (tok // 16) * head_group * 4
+    fixed += 2 * (tok // 16) * head_group * 4 + mla_x_bytes(head_group, kv_dtype, tokens)
     return -(-fixed // 128) * 128
 
 
@@ -124,6 +131,7 @@ def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None) -> lis
         "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype, tokens),
         "KVP_MLA_Q_STRIDE": MLA_Q_STRIDE,
         "KVP_MLA_P_STRIDE": mla_p_stride(kv_dtype, tokens),
+        "KVP_MLA_X_BYTES": mla_x_bytes(head_group, kv_dtype, tokens),
         "KVP_MLA_ROW_STRIDE": stride,
         "KVP_MLA_ROW_SKEW": skew,
         "KVP_MLA_ROW_SHIFT": shift,

@@ -56,6 +56,11 @@ constexpr int MTI = TOK / 16;                       // token m-tiles per stage
 constexpr int NW = KVP_MLA_WARPS;
 constexpr int UNITS = MTI * NT;                     // (m-tile, n-tile) QK units per step
 constexpr int UPW = (UNITS + NW - 1) / NW;          // units per warp (warps past UNITS idle in QK)
+// Fewer units than warps (16 heads x 32 tokens: 4): KSPLIT warps share a unit, each over 1/KSPLIT of the k-groups,
+// and meet at the unit's named barrier (1 + unit) where the owner (warp < UNITS) adds the others' partial
+// scores from shared memory. Otherwise half the warps idled through QK while the rest ran it (H200, ncu, 16
+// heads B32 8K: 49% of warp cycles stalled at the CTA barriers).
+constexpr int KSPLIT = (UNITS < NW && NW % UNITS == 0) ? NW / UNITS : 1;
 constexpr int KG = ROW / 32;                        // QK k-groups of 32 dims (4 chunks x 8 dims)
 constexpr int QS = KVP_MLA_Q_STRIDE;
 constexpr int PS = KVP_MLA_P_STRIDE;
@@ -64,12 +69,15 @@ constexpr int OFF_Q = KVP_MBAR_AREA;
 constexpr int OFF_P = OFF_Q + HG * QS;
 constexpr int OFF_MAX = OFF_P + HG * PS;
 constexpr int OFF_SUM = OFF_MAX + MTI * HG * 4;
+constexpr int OFF_X = OFF_SUM + MTI * HG * 4;  // k-split partial scores: [warp - UNITS][lane][4] fp32
 constexpr int OFF_ST = KVP_MLA_STAGE_OFFSET;
 
 static_assert(RANK == 64 * NW, "each warp owns 64 value dims");
 static_assert(ROW % 32 == 0 && HG % 8 == 0 && TOK % 16 == 0, "tile shapes");
 static_assert(NW % MTI == 0, "a warp's QK units share one token m-tile");
-static_assert(OFF_SUM + MTI * HG * 4 <= OFF_ST, "limits.mla_fixed_smem disagrees with the layout");
+static_assert(KSPLIT == 1 || UPW == 1, "k-split QK: one unit per warp");
+static_assert((KSPLIT == 1 ? 0 : (NW - UNITS) * 512) == KVP_MLA_X_BYTES, "limits.mla_x_bytes disagrees");
+static_assert(OFF_X + KVP_MLA_X_BYTES <= OFF_ST, "limits.mla_fixed_smem disagrees with the layout");
 static_assert(OFF_ST % 128 == 0 && STAGE_B % 128 == 0, "stages start on 128-byte lines");
 static_assert(QS >= ROW * 2 && PS >= 2 * TOK, "row strides");
 static_assert(KVP_MAX_STAGES * 8 <= KVP_MBAR_AREA, "mbarriers fit their area");
@@ -248,17 +256,18 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     for (int u = 0; u < UPW; ++u)
 #pragma unroll
       for (int t = 0; t < 4; ++t) sc[u][t] = sc2[u][t] = 0.f;
-    const bool qk = warp < UNITS && 16 * mt < nval;
+    const int kh = KSPLIT > 1 ? warp / UNITS : 0;  // this warp's share of the k-groups
+    const bool qk = warp < UNITS * KSPLIT && 16 * mt < nval;
     if (qk) {
       const unsigned char* ra = tile + row_off(16 * mt + r);
       const unsigned char* rb = tile + row_off(16 * mt + r + 8);
 #pragma unroll 2
-      for (int i = 0; i < KG; ++i) {
+      for (int i = kh * KG / KSPLIT; i < (kh + 1) * KG / KSPLIT; ++i) {
         const int c = j + 4 * i;
         const uint4 x0 = chunk8(ra + c * CW), x1 = chunk8(rb + c * CW);
 #pragma unroll
         for (int u = 0; u < UPW; ++u) {
-          const int unit = warp + NW * u;
+          const int unit = KSPLIT > 1 ? warp % UNITS : warp + NW * u;
           if (unit < UNITS) {
             const int nt = unit / MTI;
             const uint4 qv = *reinterpret_cast<const uint4*>(smem + OFF_Q + (8 * nt + r) * QS + c * 16);
@@ -272,11 +281,23 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
 #pragma unroll
         for (int t = 0; t < 4; ++t) sc[u][t] += sc2[u][t];
     }
+    if constexpr (KSPLIT > 1) {  // the unit's other warps hand their partial scores to its owner
+      float4* const sx = reinterpret_cast<float4*>(smem + OFF_X);
+      if (qk && kh > 0) sx[(warp - UNITS) * 32 + lane] = make_float4(sc[0][0], sc[0][1], sc[0][2], sc[0][3]);
+      asm volatile("bar.sync %0, %1;\n" ::"r"(1 + warp % UNITS), "n"(32 * KSPLIT) : "memory");
+      if (qk && kh == 0) {
+#pragma unroll
+        for (int h = 1; h < KSPLIT; ++h) {
+          const float4 x = sx[(warp + (h - 1) * UNITS) * 32 + lane];
+          sc[0][0] += x.x, sc[0][1] += x.y, sc[0][2] += x.z, sc[0][3] += x.w;
+        }
+      }
+    }
     // scores (log2 domain), masked by a select; per-head maxima of this m-tile
     const bool v0 = 16 * mt + r < nval, v1 = 16 * mt + r + 8 < nval;
 #pragma unroll
     for (int u = 0; u < UPW; ++u) {
-      const int unit = warp + NW * u;
+      const int unit = warp + NW * u;  // (with KSPLIT > 1, warps >= UNITS own no unit here)
       if (unit < UNITS) {
         const int nt = unit / MTI;
 #pragma unroll
@@ -321,7 +342,7 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     // P = 2^(s - max) -> shared memory [head][token] bf16; per-head sums of this m-tile
 #pragma unroll
     for (int u = 0; u < UPW; ++u) {
-      const int unit = warp + NW * u;
+      const int unit = warp + NW * u;  // (with KSPLIT > 1, warps >= UNITS own no unit here)
       if (unit < UNITS) {
         const int nt = unit / MTI;
 #pragma unroll
