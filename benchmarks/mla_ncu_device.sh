@@ -15,5 +15,5 @@ for a,b in zip(h,v):
         except ValueError: pass
 " > $OUT/stall_reasons.txt
 $NCU --import /tmp/mla.ncu-rep --page source --csv --print-source sass > /tmp/src.csv 2> $OUT/src_err.txt
-python3 benchmarks/ncu_top_stalls.py /tmp/src.csv 40 > $OUT/top_stalls.txt 2>&1
+python3 benchmarks/ncu_top_stalls.py /tmp/src.csv 60 > $OUT/top_stalls.txt 2>&1
 head -5 /tmp/src.csv | cut -c1-600 > $OUT/src_head.txt

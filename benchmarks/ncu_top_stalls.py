@@ -10,20 +10,20 @@ import sys
 
 
 def main(path, n=30):
-    rows = list(csv.DictReader(open(path, newline="")))
+    lines = open(path, newline="").read().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('"Address"'))  # after "Kernel Name",...
+    rows = list(csv.DictReader(lines[start:]))
     if not rows:
         print("no rows")
         return
     cols = list(rows[0])
     samp = next(c for c in cols if "Warp Stall Sampling (All" in c)
     total = sum(float(r[samp] or 0) for r in rows)
-    reasons = [c for c in cols if c.startswith("stall_") or "Stall" in c and c != samp][:0]
     print(f"{len(rows)} SASS rows; {total:.0f} samples; columns: {', '.join(cols[:12])} ...")
     top = sorted(rows, key=lambda r: -float(r[samp] or 0))[:n]
     for r in top:
         src = r.get("Source") or r.get("# Source") or ""
         print(f"{100 * float(r[samp] or 0) / total:5.1f}%  {r.get('Address', '')}  {src[:110]}")
-    _ = reasons
 
 
 if __name__ == "__main__":
