@@ -404,7 +404,7 @@ def sweep(read_bw, l2, mla_only=False):
         sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
         base = None
         variants = [dict(stages=2), dict(stages=3), dict(tokens=16, stages=3), dict(tokens=16, stages=4),
-                    dict(tokens=16, stages=6), dict(stages=2, bulk=False)]
+                    dict(tokens=64, stages=2), dict(stages=2, bulk=False)]
         if kvd == F8:
             variants[2:5] = [dict(tokens=32, stages=3), dict(tokens=32, stages=4), dict(tokens=16, stages=6)]
         for kw in variants:

@@ -148,9 +148,12 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   const int bs = 1 << log2bs;
 
 #if KVP_MLA_BULK
+  // bytes the copies of step k bring (posted on its stage's mbarrier before any warp issues them)
+  auto expect = [&](int k) { mbar_arrive_tx(sbase + 8 * (k % STAGES), (u32)min(TOK, c_hi - c_lo - k * TOK) * ROWB); };
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) mbar_init(sbase + 8 * s, 1);
     mbar_fence_init();
+    for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) expect(k);
   }
 #endif
   // q rows of this head group -> shared memory (heads past Hq are zero and never written out)
@@ -168,37 +171,28 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
 
   // ---- copies of step k into stage k % STAGES
 #if KVP_MLA_BULK
-  constexpr int RPL = (TOK + 31) / 32;  // rows per lane of warp 0
-  int pg[RPL];                          // page ids of the next step's rows, loaded one step ahead
-  auto load_pages = [&](int k) {
-#pragma unroll
-    for (int i = 0; i < RPL; ++i) {
-      const int pos = c_lo + k * TOK + lane + 32 * i;
-      pg[i] = (k < nsteps && lane + 32 * i < TOK && pos < c_hi) ? __ldg(btrow + (pos >> log2bs)) : 0;
-    }
+  // Every warp copies its own TOK / NW rows of a step, one cp.async.bulk per lane: one warp issuing all of them
+  // serialised 32 bulk-copy instructions between barriers A and B of every step while the other warps waited
+  // (H200, ncu, 16 heads B32 8K: 33% of warp samples at the first read after barrier B).
+  constexpr int RPW = TOK / NW;  // rows per warp per step
+  static_assert(TOK % NW == 0 && RPW <= 32, "rows of a step split evenly over the warps");
+  const int my_row = warp * RPW + lane;  // this lane's row of every step (lanes < RPW)
+  int pg = 0;                            // page id of that row in the next step to issue, loaded one step ahead
+  auto load_page = [&](int k) {
+    const int pos = c_lo + k * TOK + my_row;
+    pg = (k < nsteps && lane < RPW && pos < c_hi) ? __ldg(btrow + (pos >> log2bs)) : 0;
   };
-  auto issue = [&](int k) {  // warp 0
-    const int base = c_lo + k * TOK;
-    const u32 bar = sbase + 8 * (k % STAGES);
-    const u32 tile = sbase + OFF_ST + (k % STAGES) * STAGE_B;
-    const int n = min(TOK, c_hi - base);
-    if (lane == 0) mbar_arrive_tx(bar, (u32)n * ROWB);
-    __syncwarp();
-#pragma unroll
-    for (int i = 0; i < RPL; ++i) {
-      const int t = lane + 32 * i;
-      if (t < n) {
-        const int pos = base + t;
-        const unsigned char* src = lat + ((size_t)pg[i] * bs + (pos & (bs - 1))) * ROWB;
-        bulk_g2s(tile + row_off(t), src, ROWB, bar);
-      }
+  auto issue = [&](int k) {  // every warp, after the step's bytes were posted (expect)
+    const int pos = c_lo + k * TOK + my_row;
+    if (lane < RPW && pos < c_hi) {
+      const unsigned char* src = lat + ((size_t)pg * bs + (pos & (bs - 1))) * ROWB;
+      bulk_g2s(sbase + OFF_ST + (k % STAGES) * STAGE_B + row_off(my_row), src, ROWB, sbase + 8 * (k % STAGES));
     }
-    load_pages(k + 1);
+    load_page(k + 1);
   };
-  if (warp == 0) {
-    load_pages(0);
-    for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) issue(k);
-  }
+  __syncthreads();  // mbarriers initialised and the first steps' bytes posted before any copy
+  load_page(0);
+  for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) issue(k);
 #else
   auto issue = [&](int k) {  // every thread: 16-byte cp.async, rows past the end zero-filled
     if (k < nsteps) {
@@ -312,10 +306,14 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
         }
       }
     }
+#if KVP_MLA_BULK
+    // step k + STAGES - 1 refills step k - 1's stage, whose mbarrier phase completed before step k - 1 was read
+    if (threadIdx.x == 0 && k + STAGES - 1 < nsteps) expect(k + STAGES - 1);
+#endif
     __syncthreads();  // A: maxima visible; every warp is done with step k - 1's stage
 
 #if KVP_MLA_BULK
-    if (warp == 0 && k + STAGES - 1 < nsteps) issue(k + STAGES - 1);
+    if (k + STAGES - 1 < nsteps) issue(k + STAGES - 1);
 #else
     issue(k + STAGES - 1);
 #endif
