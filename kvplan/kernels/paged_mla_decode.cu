@@ -6,7 +6,8 @@
 //
 // One CTA per (split, group of HG query heads, sequence), 8 warps. Per pipeline step of TOK tokens:
 //   QK   S^T = C Q^T on the tensor cores (m16n8k16: 16 tokens x 8 heads x 16 dims); units of
-//        (16-token m-tile, 8-head n-tile) are dealt round-robin to the warps; q sits in shared memory.
+//        (16-token m-tile, 8-head n-tile) are dealt round-robin to the warps (fewer units than warps:
+//        several warps share a unit's k-groups, see KSPLIT); q sits in shared memory.
 //        Lanes own whole chunks of 8 dims of a latent row and of the matching q row (a dot product
 //        does not care which dims a lane holds), so every load is one 16-byte (8 for fp8) word.
 //   softmax  per-head maxima of the step meet in shared memory (barrier A); every warp derives the
@@ -17,8 +18,8 @@
 // Splits of one sequence write fp32 partials + log-sum-exp and kvp_mla_merge combines them.
 //
 // Latent rows are copied global -> shared whole: sm_90 with one cp.async.bulk per row completing on
-// the stage's mbarrier (warp 0 issues them, page ids loaded one step ahead), older GPUs with 16-byte
-// cp.async from every thread. Rows land at padded offsets (limits.py, "MLA shared memory") that keep
+// the stage's mbarrier (each warp issues its TOK / 8 rows, page ids loaded one step ahead; thread 0
+// posts the step's bytes before barrier A), older GPUs with 16-byte cp.async from every thread. Rows land at padded offsets (limits.py, "MLA shared memory") that keep
 // both fragment reads free of bank conflicts. Rows past the sequence end are never copied: their
 // scores are masked by a select and their value words zeroed in registers (NaN x 0 = NaN).
 //
