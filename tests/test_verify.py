@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_kvplan
+from conftest import ROOT, run_installed, run_kvplan
 from hub_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, GEMMA2_9B, GEMMA3_27B, GPT_OSS_20B, LLAMA3_8B,
                          LLAMA4_SCOUT, MISTRAL_7B_V01, QWEN3_NEXT_80B)
 from kvplan import verify as V
@@ -360,7 +360,10 @@ def _one_error_line(result):
 
 
 def test_no_gpu_fails_in_one_line():
-    line = _one_error_line(run_kvplan("verify", "meta-llama/Llama-3.1-8B-Instruct", env={"CUDA_VISIBLE_DEVICES": ""}))
+    # a fresh interpreter: once this process has started CUDA (the GPU tests on a GPU machine), hiding the devices
+    # from it no longer takes effect
+    line = _one_error_line(run_installed("verify", "meta-llama/Llama-3.1-8B-Instruct",
+                                         env={"CUDA_VISIBLE_DEVICES": ""}))
     assert "kvplan verify needs" in line and ("CUDA GPU" in line or "torch is not installed" in line)
 
 
