@@ -353,7 +353,7 @@ def mla_row(label, B, ctx, H, kv_dtype, read_bw, l2, fi, fi_procs):
     return row
 
 
-def sweep(read_bw, l2, mla_only=False):
+def sweep(read_bw, l2, mla_only=False, gqa_only=None):
     """Launch variants on the weak shapes (same data per shape); returns rows of (shape, variant, µs, % read)."""
     from kvplan.kernels import KernelOptions as O
 
@@ -362,7 +362,11 @@ def sweep(read_bw, l2, mla_only=False):
             [O(), O(slices=8, stages=3), O(slices=4, stages=8), O(slices=2, stages=8), O(bulk=False)]),
            ("MQA 64q/1kv B8 32K", 8, 32768, (64, 1, 128), BF, [O(), O(num_splits=16), O(num_splits=64)]),
            ("fp8 B64 8K", 64, 8192, LLAMA, F8, [O(), O(bulk=True), O(bulk=True, stages=6)]),
-           ("B64 8K", 64, 8192, LLAMA, BF, [O(), O(slices=8, stages=3), O(slices=4, stages=4)])]
+           ("B64 8K", 64, 8192, LLAMA, BF, [O(), O(slices=8, stages=3), O(slices=4, stages=4), O(bulk=False),
+                                            O(bulk=False, slices=4), O(bulk=False, stages=6)]),
+           ("B16 32K", 16, 32768, LLAMA, BF, [O(), O(bulk=False), O(bulk=False, slices=4), O(bulk=False, stages=6)]),
+           ("B8 8K", 8, 8192, LLAMA, BF, [O(), O(bulk=False), O(bulk=False, stages=6)])]
+    gqa = [g for g in gqa if not gqa_only or g[0] in gqa_only]
     for label, B, ctx, (Hq, Hkv, D), kvd, variants in ([] if mla_only else gqa):
         es = 1 if kvd == F8 else 2
         kv_bytes = 2 * B * ctx * Hkv * D * es
@@ -390,6 +394,8 @@ def sweep(read_bw, l2, mla_only=False):
     mla = [("MLA 16h B32 8K", 32, 8192, 16, BF), ("MLA 16h B8 32K", 8, 32768, 16, BF), ("MLA 16h B1 32K", 1, 32768, 16, BF),
            ("MLA 16h B128 4K", 128, 4096, 16, BF),
            ("MLA 16h fp8 B32 8K", 32, 8192, 16, F8), ("MLA 128h B32 4K", 32, 4096, 128, BF)]
+    if gqa_only:
+        mla = []
     for label, B, ctx, H, kvd in mla:
         es = 1 if kvd == F8 else 2
         kv_bytes = B * ctx * 576 * es
@@ -447,6 +453,7 @@ def main():
     ap.add_argument("--no-flashinfer", action="store_true")
     ap.add_argument("--sweep", action="store_true", help="also time launch variants on the weak shapes")
     ap.add_argument("--mla-only", action="store_true", help="the MLA shapes only (table and sweep)")
+    ap.add_argument("--sweep-only", default=None, help="comma-separated GQA sweep shapes; no table, no MLA")
     ap.add_argument("--fi-warm", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fi_warm:
@@ -470,6 +477,8 @@ def main():
     rows = []
     gqa = GQA[:3] + GQA[7:9] if args.quick else GQA
     mla = MLA[:2] + MLA[5:7] if args.quick else MLA
+    if args.sweep_only:
+        gqa, mla = [], []
     for label, B, ctx, heads, kvd in ([] if args.mla_only else gqa):
         rows.append(gqa_row(label, B, ctx, heads, kvd, read.bytes_per_s, l2, fi, procs, args.quick))
         print(json.dumps(rows[-1]), flush=True)
@@ -482,7 +491,8 @@ def main():
     for p, _ in procs.values():
         if p.poll() is None:
             p.kill()
-    sweeps = sweep(read.bytes_per_s, l2, mla_only=args.mla_only) if args.sweep else []
+    sweeps = sweep(read.bytes_per_s, l2, mla_only=args.mla_only,
+                   gqa_only=args.sweep_only.split(",") if args.sweep_only else None) if args.sweep else []
     result = dict(sweep=sweeps, date=datetime.date.today().isoformat(), gpu=props.name, torch=torch.__version__,
                   flashinfer=getattr(fi, "__version__", None), read_bw=read.to_dict(), copy_bw=copy.to_dict(),
                   rows=rows, command=" ".join(sys.argv))
