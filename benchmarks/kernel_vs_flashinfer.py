@@ -359,13 +359,17 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None):
 
     out = []
     gqa = [("head_dim 64 B16 32K", 16, 32768, (32, 8, 64), BF,
-            [O(), O(slices=8, stages=3), O(slices=4, stages=8), O(slices=2, stages=8), O(bulk=False)]),
+            [O(), O(slices=8, stages=3), O(slices=4, stages=8), O(slices=2, stages=8), O(bulk=False),
+             O(kv_per_cta=8), O(kv_per_cta=4)]),
            ("MQA 64q/1kv B8 32K", 8, 32768, (64, 1, 128), BF, [O(), O(num_splits=16), O(num_splits=64)]),
            ("fp8 B64 8K", 64, 8192, LLAMA, F8, [O(), O(bulk=True), O(bulk=True, stages=6)]),
            ("B64 8K", 64, 8192, LLAMA, BF, [O(), O(slices=8, stages=3), O(slices=4, stages=4), O(bulk=False),
-                                            O(bulk=False, slices=4), O(bulk=False, stages=6)]),
-           ("B16 32K", 16, 32768, LLAMA, BF, [O(), O(bulk=False), O(bulk=False, slices=4), O(bulk=False, stages=6)]),
-           ("B8 8K", 8, 8192, LLAMA, BF, [O(), O(bulk=False), O(bulk=False, stages=6)])]
+                                            O(kv_per_cta=8), O(kv_per_cta=8, stages=2), O(kv_per_cta=4),
+                                            O(kv_per_cta=2)]),
+           ("B16 32K", 16, 32768, LLAMA, BF, [O(), O(bulk=False), O(kv_per_cta=8), O(kv_per_cta=4),
+                                              O(kv_per_cta=2)]),
+           ("B8 8K", 8, 8192, LLAMA, BF, [O(), O(bulk=False), O(kv_per_cta=8), O(kv_per_cta=4)]),
+           ("B1 32K", 1, 32768, LLAMA, BF, [O(), O(kv_per_cta=8), O(kv_per_cta=4), O(kv_per_cta=2)])]
     gqa = [g for g in gqa if not gqa_only or g[0] in gqa_only]
     for label, B, ctx, (Hq, Hkv, D), kvd, variants in ([] if mla_only else gqa):
         es = 1 if kvd == F8 else 2
