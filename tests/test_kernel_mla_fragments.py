@@ -159,3 +159,16 @@ def test_smem_fits_h100_and_h200():
     for kv in ("bfloat16", "float8_e4m3fn"):
         for hg in limits.MLA_HEAD_GROUPS:
             assert limits.mla_smem_bytes(hg, kv, 3) <= 227 * 1024, (kv, hg)
+
+
+def test_k_split_partials_by_hand():
+    # QK units per step = (tokens / 16) x (head group / 8); with fewer units than the 8 warps, the warps past them
+    # hand 32 lanes x 4 fp32 (512 bytes) each to the unit's owner
+    assert limits.mla_x_bytes(16, "bfloat16") == (8 - 2 * 2) * 512  # 32 tokens x 16 heads: 4 units, 2 warps each
+    assert limits.mla_x_bytes(16, "bfloat16", 16) == (8 - 1 * 2) * 512  # 16 tokens: 2 units, 4 warps each
+    assert limits.mla_x_bytes(32, "bfloat16") == 0  # 2 x 4 = 8 units: one per warp
+    assert limits.mla_x_bytes(64, "bfloat16") == 0  # 16 units: two per warp
+    assert limits.mla_x_bytes(16, "float8_e4m3fn") == 0  # 64 tokens x 16 heads: 8 units
+    # before the stages: mbarriers 1024 + q 16 x 1216 + P 16 x (2 x 32 + 16) + maxima and sums 2 x 2 x 16 x 4
+    # + partials 2048 = 1024 + 19456 + 1280 + 256 + 2048 = 24064 (a multiple of 128)
+    assert limits.mla_fixed_smem(16, "bfloat16") == 24064

@@ -145,6 +145,7 @@ def test_mla_batch_subsets_graph_and_streams():
 @pytest.mark.parametrize("kw,needle", [
     (dict(kv_lora_rank=256), "kv_lora_rank"), (dict(rope_dim=32), "rope_dim"), (dict(block_size=8), "block_size"),
     (dict(kv_dtype=torch.float16), "kv_dtype"), (dict(q_heads=129), "q_heads"), (dict(max_batch=0), "max_batch"),
+    (dict(tokens=8), "tokens must be one of 16, 32, 64"),
 ])
 def test_mla_plan_checks_arguments(kw, needle):
     base = dict(q_heads=16, kv_lora_rank=512, rope_dim=64, block_size=64, kv_dtype=torch.bfloat16, max_batch=4,
