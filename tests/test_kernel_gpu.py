@@ -307,7 +307,10 @@ def test_bulk_variant(D, kv_dtype, Hq, Hkv, BS):
     check(*case, options=O(bulk=True, slices=8, stages=4))
     check(*case, options=O(bulk=True), sliding_window=70)
     if Hkv == 8 and Hq <= 64:
+        # KV heads per CTA share one ring (a token's rows of every head in one copy)
         check(*case, options=O(bulk=True, kv_per_cta=4, num_splits=2))
+        check(*case, options=O(bulk=True, kv_per_cta=8, num_splits=1, stages=2))
+        check(*case, options=O(bulk=True, kv_per_cta=2, stages=3), sliding_window=70)
 
 
 @pytest.mark.skipif(not _is_sm90(), reason="the bulk-copy variant is sm_90 only")

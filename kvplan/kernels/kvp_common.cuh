@@ -65,6 +65,13 @@ __device__ __forceinline__ void mbar_arrive_tx(u32 bar, u32 bytes) {
   __trap();
 #endif
 }
+__device__ __forceinline__ void mbar_arrive(u32 bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+#else
+  __trap();
+#endif
+}
 __device__ __forceinline__ void mbar_wait(u32 bar, u32 parity) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   u32 done;

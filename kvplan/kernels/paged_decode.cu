@@ -193,8 +193,13 @@ static_assert(KT_BYTES + 15 * ROWB + 7 * KVP_BULK_V_SKEW + ROWB <= STEP_B, "bulk
 static_assert(STEP_B % 128 == 0, "bulk stages start on 128-byte lines");
 static_assert(KVP_MAX_STAGES * 8 * 16 <= KVP_MBAR_AREA, "mbarriers of 16 slices x MAX_STAGES fit the area");
 
-__device__ __forceinline__ int koff(int t) { return (t & 1) * (8 * ROWB + KVP_BULK_K_GAP) + (t >> 1) * ROWB; }
-__device__ __forceinline__ int voff(int t) { return KT_BYTES + t * ROWB + (t >> 1) * KVP_BULK_V_SKEW; }
+// ts: bytes between consecutive tokens' rows of a tile: ROWB, or KH * ROWB when the CTA's KH warps share one
+// stage holding all their heads (a token's KH rows are adjacent, as in the cache; head hh at + hh * ROWB).
+// ROWB % 128 == 0, so the bank pattern above is the same for any ts.
+__device__ __forceinline__ int koff(int t, int ts) { return (t & 1) * (8 * ts + KVP_BULK_K_GAP) + (t >> 1) * ts; }
+__device__ __forceinline__ int voff(int t, int ts) {
+  return 16 * ts + KVP_BULK_K_GAP + t * ts + (t >> 1) * KVP_BULK_V_SKEW;
+}
 
 }  // namespace kvp
 
@@ -329,17 +334,36 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   }
 
   // ---- staging ring of this token slice
+  // Bulk copies with KH > 1 kv heads per CTA: the KH warps share one ring whose token rows span all KH heads
+  // (the cache stores a token's heads adjacently), so one copy brings a token's K (or V) for every head: a step
+  // takes 32 copies of KH * ROWB bytes, KH times fewer than one row each (the per-lane copy issue is serial:
+  // H200 ncu, B64 8K one head per warp, 55% of warp samples in that loop). Stage reuse then needs every warp
+  // done with it: an "empty" mbarrier per stage (KH arrivals) besides the "full" one (KH expect-tx arrivals).
+  const bool shared = BULK && KH > 1;
+  const int ts = shared ? KH * ROWB : ROWB;  // token stride inside a tile (koff / voff)
   unsigned char* const smain = smem + BARB;  // rings, then the slice-merge epilogue
-  const int stage_bytes = BULK ? STEP_B : SLOTS * SLOT_STRIDE;
+  const int stage_bytes = BULK ? (shared ? KH * STEP_B : STEP_B) : SLOTS * SLOT_STRIDE;
   const int ring_bytes = STAGES * stage_bytes;
-  unsigned char* ring = smain + (hh * NWS + ws) * ring_bytes;
+  unsigned char* ring = smain + (shared ? 0 : (hh * NWS + ws) * ring_bytes);
   const u32 ring_sb = (u32)__cvta_generic_to_shared(ring);
-  const u32 bar_s = (u32)__cvta_generic_to_shared(smem) + (hh * NWS + ws) * STAGES * 8;
+  const u32 bar_s = (u32)__cvta_generic_to_shared(smem) + (shared ? 0 : (hh * NWS + ws) * STAGES * 8);
+  const u32 empty_s = bar_s + KVP_MAX_STAGES * 8;  // (shared ring only)
   if (BULK) {
-    if (lane == 0)
-      for (int s = 0; s < STAGES; ++s) mbar_init(bar_s + 8 * s, 1);
-    mbar_fence_init();
-    __syncwarp();
+    if (shared) {
+      if (threadIdx.x == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+          mbar_init(bar_s + 8 * s, KH);
+          mbar_init(empty_s + 8 * s, KH);
+        }
+      }
+      mbar_fence_init();
+      __syncthreads();  // uniform: KH is a launch argument
+    } else {
+      if (lane == 0)
+        for (int s = 0; s < STAGES; ++s) mbar_init(bar_s + 8 * s, 1);
+      mbar_fence_init();
+      __syncwarp();
+    }
   }
   const u32 ring_s = (u32)__cvta_generic_to_shared(ring) + lane * 16;
   const int bs = 1 << log2bs;
@@ -372,13 +396,28 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       const int ridx = pg * bs + (pos & (bs - 1));
       pg = load_page(k + 1);
       const u32 bar = bar_s + 8 * wstage;
-      const u32 tile = ring_sb + wstage * STEP_B;
+      const u32 tile = ring_sb + wstage * stage_bytes;
       if (++wstage == STAGES) wstage = 0;
+      if (shared) {
+        // copy c = hh + KH * lane (lanes < 32 / KH): token c & 15, K (c < 16) or V, all KH heads at once
+        const int c = hh + KH * lane;
+        const int tc = c & 15;
+        const int rc = __shfl_sync(FULL, ridx, tc);
+        const bool ok = lane < 32 / KH && base + tc < c_hi;
+        const u32 n = __popc(__ballot_sync(FULL, ok));
+        if (lane == 0) mbar_arrive_tx(bar, n * (u32)ts);
+        __syncwarp();
+        if (ok) {
+          const unsigned char* src = (c < 16 ? kc : vc) + (size_t)blockIdx.y * KH * ROWB + (size_t)rc * row_stride;
+          bulk_g2s(tile + (c < 16 ? koff(tc, ts) : voff(tc, ts)), src, (u32)ts, bar);
+        }
+        return;
+      }
       if (lane == 0) mbar_arrive_tx(bar, (u32)min(16, c_hi - base) * (2 * ROWB));
       __syncwarp();
       if (pos < c_hi) {
         const unsigned char* src = (lane < 16 ? kc : vc) + (size_t)kvh * ROWB + (size_t)ridx * row_stride;
-        bulk_g2s(tile + (lane < 16 ? koff(t) : voff(t)), src, ROWB, bar);
+        bulk_g2s(tile + (lane < 16 ? koff(t, ts) : voff(t, ts)), src, ROWB, bar);
       }
       return;
     }
@@ -448,6 +487,11 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       mbar_wait(bar_s + 8 * rstage, rphase);
       if (KVP_TRACE && threadIdx.x == 0 && k == 0) t_first = globaltimer();
       __syncwarp();  // every lane is done reading step k - 1, whose stage the next issue refills
+      if (shared && k > 0 && k + STAGES - 1 < nloc) {
+        // ... and so is every other warp of the ring (step k - 1's stage is the one refilled)
+        const int s_prev = rstage == 0 ? STAGES - 1 : rstage - 1;
+        mbar_wait(empty_s + 8 * s_prev, (u32)(((k - 1) / STAGES) & 1));
+      }
     } else {
       cp_wait(STAGES - 2);
       // HT warps share the slice's ring: their copies of step k are done and nobody still reads
@@ -458,8 +502,9 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     if (k + STAGES - 1 < nloc) issue(k + STAGES - 1);
     if (!BULK) cp_commit();
 
-    const unsigned char* st = ring + rstage * stage_bytes;
+    const unsigned char* st = ring + rstage * stage_bytes + (shared ? hh * ROWB : 0);
     const uint4* sl = reinterpret_cast<const uint4*>(st) + lane;
+    const u32 read_stage = rstage;  // (shared ring: its empty barrier, arrived at once this step is read)
     if (++rstage == STAGES) {
       rstage = 0;
       rphase ^= 1u;
@@ -473,8 +518,8 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     for (int i = 0; i < KCH; ++i) {
       uint4 x0, x1;
       if (BULK) {
-        x0 = *reinterpret_cast<const uint4*>(st + koff(r) + (j + 4 * i) * 16);
-        x1 = *reinterpret_cast<const uint4*>(st + koff(r) + 4 * ROWB + (j + 4 * i) * 16);  // koff(r + 8)
+        x0 = *reinterpret_cast<const uint4*>(st + koff(r, ts) + (j + 4 * i) * 16);
+        x1 = *reinterpret_cast<const uint4*>(st + koff(r, ts) + 4 * ts + (j + 4 * i) * 16);  // koff(r + 8)
       } else if (KCOAL) {
         const unsigned char* kt = reinterpret_cast<const unsigned char*>(sl - lane);
         const int pc = ((j + 4 * i) ^ (NCK >= 8 ? (r & 1) * 4 : 0)) * 16;
@@ -543,10 +588,10 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       if (BULK) {
         // rows 2j, 2j+1, 2j+8, 2j+9, chunk r + 8i
         const unsigned char* vr = st + (r + 8 * i) * 16;
-        y0 = *reinterpret_cast<const uint4*>(vr + voff(2 * j));
-        y1 = *reinterpret_cast<const uint4*>(vr + voff(2 * j + 1));
-        y2 = *reinterpret_cast<const uint4*>(vr + voff(2 * j + 8));
-        y3 = *reinterpret_cast<const uint4*>(vr + voff(2 * j + 9));
+        y0 = *reinterpret_cast<const uint4*>(vr + voff(2 * j, ts));
+        y1 = *reinterpret_cast<const uint4*>(vr + voff(2 * j + 1, ts));
+        y2 = *reinterpret_cast<const uint4*>(vr + voff(2 * j + 8, ts));
+        y3 = *reinterpret_cast<const uint4*>(vr + voff(2 * j + 9, ts));
         if (base + 16 > c_hi) {  // last step: rows past the end were never copied (NaN x 0 = NaN)
           const uint4 z = make_uint4(0, 0, 0, 0);
           if (base + 2 * j >= c_hi) y0 = z;
@@ -588,6 +633,10 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
         }
       }
 #endif
+    }
+    if (shared) {  // this warp is done with the stage: it may be refilled once all KH warps are
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty_s + 8 * read_stage);
     }
   }
   if (!BULK) cp_wait(0);  // (bulk: every issued step was waited for)
