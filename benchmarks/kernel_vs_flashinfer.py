@@ -353,8 +353,29 @@ def mla_row(label, B, ctx, H, kv_dtype, read_bw, l2, fi, fi_procs):
     return row
 
 
-def sweep(read_bw, l2, mla_only=False, gqa_only=None):
-    """Launch variants on the weak shapes (same data per shape); returns rows of (shape, variant, µs, % read)."""
+def parse_variants(text):
+    """``"kv_per_cta=8 stages=2;slices=4"`` -> [KernelOptions(), KernelOptions(kv_per_cta=8, stages=2), ...]."""
+    from kvplan.kernels import KernelOptions as O
+
+    out = [O()]
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        kw = {}
+        for item in part.split():
+            key, _, val = item.partition("=")
+            kw[key] = val == "True" if val in ("True", "False") else int(val)
+        out.append(O(**kw))
+    return out
+
+
+def ctas_per_sm(plan, batch):
+    """Resident CTAs per SM of the plan's main kernel for ``batch`` (its occupancy, which sizes the splits)."""
+    few = plan._splits(batch, plan.span)[0]
+    return plan._shapes[few][0].slots // plan._dev.sm_count
+
+
+def sweep(read_bw, l2, mla_only=False, gqa_only=None, variants_for_all=None):
+    """Launch variants on the weak shapes (same data per shape); returns rows of (shape, variant, µs, % read).
+    ``variants_for_all``: one list of KernelOptions that replaces every GQA shape's own."""
     from kvplan.kernels import KernelOptions as O
 
     out = []
@@ -369,8 +390,16 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None):
            ("B16 32K", 16, 32768, LLAMA, BF, [O(), O(bulk=False), O(kv_per_cta=8), O(kv_per_cta=4),
                                               O(kv_per_cta=2)]),
            ("B8 8K", 8, 8192, LLAMA, BF, [O(), O(bulk=False), O(kv_per_cta=8), O(kv_per_cta=4)]),
-           ("B1 32K", 1, 32768, LLAMA, BF, [O(), O(kv_per_cta=8), O(kv_per_cta=4), O(kv_per_cta=2)])]
+           ("B1 32K", 1, 32768, LLAMA, BF, [O(), O(kv_per_cta=8), O(kv_per_cta=4), O(kv_per_cta=2)]),
+           ("B32 4K", 32, 4096, LLAMA, BF, [O()]), ("B1 4K", 1, 4096, LLAMA, BF, [O()]),
+           ("B1 128K", 1, 131072, LLAMA, BF, [O()]), ("64q/4kv B16 16K", 16, 16384, (64, 4, 128), BF, [O()]),
+           ("fp8 B16 32K", 16, 32768, LLAMA, F8, [O()]), ("head_dim 64 B64 8K", 64, 8192, (32, 8, 64), BF, [O()]),
+           ("head_dim 64 B8 8K", 8, 8192, (32, 8, 64), BF, [O()]), ("head_dim 64 B1 32K", 1, 32768, (32, 8, 64), BF, [O()]),
+           ("head_dim 64 B32 4K", 32, 4096, (32, 8, 64), BF, [O()]), ("8kv B128 2K", 128, 2048, LLAMA, BF, [O()]),
+           ("head_dim 64 4kv B16 32K", 16, 32768, (16, 4, 64), BF, [O()])]
     gqa = [g for g in gqa if not gqa_only or g[0] in gqa_only]
+    if variants_for_all:
+        gqa = [g[:5] + (variants_for_all,) for g in gqa]
     for label, B, ctx, (Hq, Hkv, D), kvd, variants in ([] if mla_only else gqa):
         es = 1 if kvd == F8 else 2
         kv_bytes = 2 * B * ctx * Hkv * D * es
@@ -389,7 +418,8 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None):
                 ln = plan.launch_for(B)
                 out.append(dict(shape=label, variant=repr(opt).replace("KernelOptions", ""), us=t * 1e6,
                                 pct_read=100 * kv_bytes / t / read_bw, rel_vs_default=rel(got, base),
-                                launch=f"splits {ln.splits} slices {ln.slices} stages {ln.stages} bulk {ln.config.bulk}"))
+                                launch=f"splits {ln.splits} slices {ln.slices} stages {ln.stages} bulk {ln.config.bulk} "
+                                       f"kh {ln.kv_per_cta} ctas/SM {ctas_per_sm(plan, B)}"))
             except Exception as exc:  # noqa: BLE001
                 out.append(dict(shape=label, variant=repr(opt), error=f"{type(exc).__name__}: {exc}"[:200]))
             print(json.dumps(out[-1]), flush=True)
@@ -458,6 +488,8 @@ def main():
     ap.add_argument("--sweep", action="store_true", help="also time launch variants on the weak shapes")
     ap.add_argument("--mla-only", action="store_true", help="the MLA shapes only (table and sweep)")
     ap.add_argument("--sweep-only", default=None, help="comma-separated GQA sweep shapes; no table, no MLA")
+    ap.add_argument("--variants", default=None,
+                    help='sweep variants for every shape, e.g. "kv_per_cta=8 stages=2;slices=4" (default first)')
     ap.add_argument("--fi-warm", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.fi_warm:
@@ -496,7 +528,8 @@ def main():
         if p.poll() is None:
             p.kill()
     sweeps = sweep(read.bytes_per_s, l2, mla_only=args.mla_only,
-                   gqa_only=args.sweep_only.split(",") if args.sweep_only else None) if args.sweep else []
+                   gqa_only=args.sweep_only.split(",") if args.sweep_only else None,
+                   variants_for_all=parse_variants(args.variants) if args.variants else None) if args.sweep else []
     result = dict(sweep=sweeps, date=datetime.date.today().isoformat(), gpu=props.name, torch=torch.__version__,
                   flashinfer=getattr(fi, "__version__", None), read_bw=read.to_dict(), copy_bw=copy.to_dict(),
                   rows=rows, command=" ".join(sys.argv))

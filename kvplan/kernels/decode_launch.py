@@ -80,6 +80,18 @@ def resolve_options(opts: KernelOptions, dev: rt.Device) -> KernelOptions:
     return dataclasses.replace(opts, pdl=pdl)
 
 
+def _shared_ring_heads(head_dim: int, kv_heads: int, head_tiles: int) -> int:
+    """KV heads per CTA sharing one bulk-copy ring by default for many (sequence, kv head) pairs, or 1.
+
+    One copy then brings a token's rows of all 8 heads (the per-lane bulk-copy issue is serial: H200 ncu at
+    B64 8K, 55% of warp samples in it with one head per warp). H200 sweeps against 8 slices x 3 stages
+    (benchmarks/RESULTS.md, "KV heads sharing one ring"), 8 heads x 2 stages: head_dim 128 B16 32K 515 -> 502 us,
+    B64 8K 519 -> 505, B128 2K 275 -> 252; head_dim 64 B16 32K 300 -> 255, B64 8K 300 -> 259, B32 4K 79 -> 70.
+    3 stages were 10-15% slower, and so were 2 or 4 heads per CTA (4 to 10 CTAs per SM); few pairs keep their
+    split slices (B8 8K: 69.5 us against 72 with 8 heads)."""
+    return 8 if head_tiles == 1 and head_dim in (64, 128) and kv_heads % 8 == 0 else 1
+
+
 def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> tuple[CtaShape, rt.Loaded]:
     """``a_heads`` = (group, kv_heads, head_dim, q_dtype, kv_dtype); ``few``: few (sequence, kv head) pairs."""
     group, kv_heads, head_dim, q_dtype, kv_dtype = a_heads
@@ -92,6 +104,10 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
                                   trace=int(opts.trace), early_page=int(opts.early_page))
     ld = rt.load(config, dev)
     kh = opts.kv_per_cta if opts.kv_per_cta is not None else 1
+    shared_ring = (bulk and not few and opts.kv_per_cta is None and opts.slices is None and opts.stages is None
+                   and _shared_ring_heads(head_dim, kv_heads, ht) > 1)
+    if shared_ring:
+        kh = _shared_ring_heads(head_dim, kv_heads, ht)
     while kh > 1 and (kv_heads % kh or ht > 1 or kh > shape.max_warps):
         kh //= 2
     # few pairs: the sequences get split into long CTAs filling one wave. Measured on H100 for 16-bit
@@ -114,7 +130,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     if kh * ht * nws > shape.max_warps:
         raise ValueError(f"KernelOptions.slices={nws} gives more than {shape.max_warps} warps per CTA")
     step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
-    stages = 3 if wide else opts.stages
+    stages = 3 if wide else 2 if shared_ring else opts.stages
     if stages is None:
         target = _IN_FLIGHT_BYTES // 2 if nws >= 8 else _IN_FLIGHT_BYTES
         if nws >= 8:
