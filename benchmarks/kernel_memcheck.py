@@ -61,6 +61,7 @@ def main():
         # kv heads sharing one bulk ring that wraps many times (empty mbarriers), fused merge
         (dict(B=3, Hq=32, Hkv=8, D=64, BS=16, lens=[700, 33, 0]), dict(options=O(kv_per_cta=4, stages=2, num_splits=2,
                                                                                 fuse_merge=True))),
+        (dict(B=40, Hq=32, Hkv=8, D=128, BS=16, lens=[300] * 39 + [7], kv_dtype=F8), {}),  # fp8 default: shared bulk ring
         # the cp.async ring where the sm_90 default is the bulk-copy variant (and vice versa elsewhere)
         (dict(B=3, Hq=8, Hkv=2, D=128, BS=16, lens=[0, 37, 700]), dict(options=O(num_splits=5, bulk=False))),
         (dict(B=2, Hq=32, Hkv=8, D=128, BS=16, lens=[333, 0]), dict(options=O(kv_per_cta=8, bulk=False))),

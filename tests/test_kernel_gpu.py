@@ -314,15 +314,17 @@ def test_bulk_variant(D, kv_dtype, Hq, Hkv, BS):
 
 
 @pytest.mark.skipif(not _is_sm90(), reason="the bulk-copy variant is sm_90 only")
-@pytest.mark.parametrize("D,Hq,Hkv,kh", [(128, 32, 8, 8), (64, 32, 8, 8), (64, 64, 16, 8), (128, 16, 4, 1)])
-def test_many_pairs_share_one_ring_by_default(D, Hq, Hkv, kh):
+@pytest.mark.parametrize("D,Hq,Hkv,kh,kv_dtype", [(128, 32, 8, 8, torch.bfloat16), (64, 32, 8, 8, torch.bfloat16),
+                                                  (64, 64, 16, 8, torch.bfloat16), (128, 16, 4, 1, torch.bfloat16),
+                                                  (128, 32, 8, 8, F8)])
+def test_many_pairs_share_one_ring_by_default(D, Hq, Hkv, kh, kv_dtype):
     # many (sequence, kv head) pairs on sm_90: kv heads per CTA share one bulk ring of 2 stages by default
     # (8 heads per CTA); ragged lengths past 64K tokens, NaN tails, shuffled pages, fused merge
     lens = [0, 1, 17, 4095, 66000] + [(i * 997) % 3000 for i in range(131)]
-    case = make_case(len(lens), Hq, Hkv, D, 16, lens)
-    plan = paged_decode_plan(Hq, Hkv, D, 16, torch.bfloat16, torch.bfloat16, len(lens), case[3].shape[1], DEV)
+    case = make_case(len(lens), Hq, Hkv, D, 16, lens, kv_dtype=kv_dtype)
+    plan = paged_decode_plan(Hq, Hkv, D, 16, kv_dtype, torch.bfloat16, len(lens), case[3].shape[1], DEV)
     launch = plan.launch_for(len(lens))
-    assert (launch.kv_per_cta, launch.slices) == (kh, 1 if kh > 1 else 8)
+    assert (launch.kv_per_cta, launch.slices, launch.config.bulk) == (kh, 1 if kh > 1 else 8, 1)
     assert launch.stages == (2 if kh > 1 else 3)
     check(*case)
     check(*case, options=KernelOptions(fuse_merge=True))

@@ -97,7 +97,10 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     group, kv_heads, head_dim, q_dtype, kv_dtype = a_heads
     shape = configs.launch_shape(group, head_dim)
     ht = shape.head_tiles
-    want_bulk = configs.bulk_default(kv_dtype) if opts.bulk is None else opts.bulk
+    # fp8 rows take bulk copies only through a shared ring (one per token per 8 heads): H200, B64 8K and B16 32K
+    # 325 -> 265 us (73 -> 90% of read); one row per copy they were 6-10% slower than cp.async (NOTES_kernel v7)
+    want_bulk = (configs.bulk_default(kv_dtype) or (not few and _shared_ring_heads(head_dim, kv_heads, ht) > 1)) \
+        if opts.bulk is None else opts.bulk
     bulk = int(want_bulk and dev.arch in configs.BULK_ARCHS and configs.bulk_eligible(kv_dtype, head_dim, ht))
     config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
                                   l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
