@@ -16,17 +16,20 @@ class KernelOptions:
     """How a decode plan launches. ``None`` picks the per-device default (benchmarks/NOTES_kernel.md).
 
     bulk         Hopper ``cp.async.bulk`` row copies + mbarriers instead of the cp.async ring. Default: on
-                 for sm_90 and 16-bit caches whose rows are a multiple of 128 bytes with one head tile;
-                 ``True`` where it cannot apply falls back to the ring.
+                 for sm_90 and rows of a multiple of 128 bytes with one head tile: 16-bit caches always, fp8
+                 caches where KV heads share a ring (see kv_per_cta); ``True`` where it cannot apply falls
+                 back to the ring.
     pdl          programmatic dependent launch (sm_90): a grid may start while the previous kernel of the
                  stream drains. Default on for sm_90, ignored elsewhere.
     fuse_merge   merge the splits in the last CTA of each (sequence, KV head) instead of a second kernel
                  (measured no faster: off by default).
     num_splits   sequence splits per (sequence, KV head); default from the SM count and the work.
     slices       token slices (independent warps streaming one CTA's range); default 8 when splitting few
-                 sequences, else 4 / head tiles.
+                 sequences or on the sm_90 bulk path, else 4 / head tiles (1 where KV heads share a ring).
     stages       ring depth in 16-token steps; default from the bytes in flight the device's bandwidth needs.
-    kv_per_cta   KV heads per CTA (only with one slice and one head tile); default 1.
+    kv_per_cta   KV heads per CTA (only with one slice and one head tile). On the bulk path they share one
+                 ring, one copy per token bringing all their rows; default 8 (2 stages) on sm_90 for more
+                 (sequence, KV head) pairs than SMs / 2, head_dim 64/128 and KV heads a multiple of 8, else 1.
     min_split_tokens  shortest chunk a split may get.
     l2_prefetch  cp.async L2 prefetch hint: 0 none, 1 = 128 B, 2 = 256 B (never past a row).
     k_coalesced  ring path: K copied as whole rows into a swizzled tile (True) or per lane (False).
