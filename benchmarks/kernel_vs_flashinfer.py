@@ -362,7 +362,7 @@ def parse_variants(text):
         kw = {}
         for item in part.split():
             key, _, val = item.partition("=")
-            kw[key] = val == "True" if val in ("True", "False") else int(val)
+            kw[key] = None if val == "None" else val == "True" if val in ("True", "False") else int(val)
         out.append(O(**kw))
     return out
 
