@@ -243,6 +243,38 @@ def test_choose_splits():
     assert choose_splits(pairs=300, span=65536, slots=264) > 1  # 1.14 waves: split to balance
 
 
+H200 = dict(index=0, arch="sm_90", sm_count=132, smem_optin=232448, smem_per_sm=233472, regs_per_sm=65536,
+            mem_bw=4.8e12)
+
+
+@pytest.mark.parametrize("head_dim,kv_heads,kv_dtype,few,opts,want", [
+    # (bulk, KV heads per CTA, slices, stages) as measured best on the H200 (benchmarks/RESULTS.md, session 6)
+    (128, 8, "bfloat16", False, {}, (1, 8, 1, 2)),           # B64 8K: 8 heads share one ring
+    (64, 8, "bfloat16", False, {}, (1, 8, 1, 2)),            # head_dim 64 B16 32K
+    (128, 8, "float8_e4m3fn", False, {}, (1, 8, 1, 2)),      # fp8 takes bulk copies through the shared ring
+    (128, 8, "float8_e4m3fn", True, {}, (0, 1, 4, 5)),       # ... but not for few pairs (B8): cp.async ring
+    (128, 8, "float8_e4m3fn", False, dict(slices=4), (0, 1, 4, 5)),  # options that fix the shape: no ring
+    (128, 8, "bfloat16", True, {}, (1, 1, 8, 3)),            # few pairs keep split slices
+    (128, 4, "bfloat16", False, {}, (1, 1, 8, 3)),           # 4 KV heads: 4 per CTA measured slower than 1
+    (128, 8, "bfloat16", False, dict(kv_per_cta=4), (1, 4, 1, 3)),   # asked for: kept
+    (256, 8, "bfloat16", False, {}, None),                   # head_dim 256: never a shared ring
+])
+def test_decode_launch_defaults_on_sm90(monkeypatch, head_dim, kv_heads, kv_dtype, few, opts, want):
+    from kvplan.kernels import _runtime as rt
+    from kvplan.kernels.decode_launch import plan_cta
+
+    monkeypatch.setattr(rt, "load", lambda config, dev: config)  # no NVRTC or GPU: the plan, not the cubin
+    monkeypatch.setattr(rt, "occupancy", lambda ld, name, dev, threads, smem: 1)
+    shape, _ = plan_cta((4, kv_heads, head_dim, "bfloat16", kv_dtype), rt.Device(**H200), KernelOptions(**opts), few)
+    got = (shape.config.bulk, shape.kv_per_cta, shape.slices, shape.stages)
+    if want is None:
+        assert shape.kv_per_cta == 1
+    else:
+        assert got == want
+    assert shape.smem <= H200["smem_optin"]
+    assert shape.kv_per_cta * shape.slices * shape.head_tiles <= 16
+
+
 def test_launch_shapes_and_configs():
     assert build.launch_shape(4, 128).heads_per_warp == 8
     s = build.launch_shape(16, 128)

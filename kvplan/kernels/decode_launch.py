@@ -88,7 +88,7 @@ def _shared_ring_heads(head_dim: int, kv_heads: int, head_tiles: int) -> int:
     (benchmarks/RESULTS.md, "KV heads sharing one ring"), 8 heads x 2 stages: head_dim 128 B16 32K 515 -> 502 us,
     B64 8K 519 -> 505, B128 2K 275 -> 252; head_dim 64 B16 32K 300 -> 255, B64 8K 300 -> 259, B32 4K 79 -> 70.
     3 stages were 10-15% slower, and so were 2 or 4 heads per CTA (4 to 10 CTAs per SM); few pairs keep their
-    split slices (B8 8K: 69.5 us against 72 with 8 heads)."""
+    split slices (B8 8K: 69.5 us against 72 with 8 heads). Measured on H200 only; H100 (also sm_90) not lent."""
     return 8 if head_tiles == 1 and head_dim in (64, 128) and kv_heads % 8 == 0 else 1
 
 
@@ -97,20 +97,19 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     group, kv_heads, head_dim, q_dtype, kv_dtype = a_heads
     shape = configs.launch_shape(group, head_dim)
     ht = shape.head_tiles
+    # KV heads sharing one ring, unless the options fix the launch's shape themselves
+    ring_heads = (_shared_ring_heads(head_dim, kv_heads, ht) if not few and opts.kv_per_cta is None
+                  and opts.slices is None and opts.stages is None else 1)
     # fp8 rows take bulk copies only through a shared ring (one per token per 8 heads): H200, B64 8K and B16 32K
     # 325 -> 265 us (73 -> 90% of read); one row per copy they were 6-10% slower than cp.async (NOTES_kernel v7)
-    want_bulk = (configs.bulk_default(kv_dtype) or (not few and _shared_ring_heads(head_dim, kv_heads, ht) > 1)) \
-        if opts.bulk is None else opts.bulk
+    want_bulk = (configs.bulk_default(kv_dtype) or ring_heads > 1) if opts.bulk is None else opts.bulk
     bulk = int(want_bulk and dev.arch in configs.BULK_ARCHS and configs.bulk_eligible(kv_dtype, head_dim, ht))
     config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
                                   l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
                                   trace=int(opts.trace), early_page=int(opts.early_page))
     ld = rt.load(config, dev)
-    kh = opts.kv_per_cta if opts.kv_per_cta is not None else 1
-    shared_ring = (bulk and not few and opts.kv_per_cta is None and opts.slices is None and opts.stages is None
-                   and _shared_ring_heads(head_dim, kv_heads, ht) > 1)
-    if shared_ring:
-        kh = _shared_ring_heads(head_dim, kv_heads, ht)
+    shared_ring = bool(bulk) and ring_heads > 1
+    kh = ring_heads if shared_ring else opts.kv_per_cta if opts.kv_per_cta is not None else 1
     while kh > 1 and (kv_heads % kh or ht > 1 or kh > shape.max_warps):
         kh //= 2
     # few pairs: the sequences get split into long CTAs filling one wave. Measured on H100 for 16-bit
