@@ -288,6 +288,21 @@ def test_decode_verdict():
     within, why = judge_decode([{"batch": 1, "measured_ms": 5.0, "estimate_ms": None, "roofline_ms": 4.0}])
     assert within is None and why.startswith("the plan carries no calibrated decode estimate")
     assert judge_decode([])[0] is False
+    # a miss names the term it disputes. Below the estimate (H200 verify, Llama-3.2-1B, batch 500, session 6:
+    # 33.209 ms measured): the compute term, 9.0 ms, is more than the 1.809 ms this forward runs over the roofline
+    terms = dict(roofline_ms=31.4, fixed_ms=0.6, allreduce_ms=0.0, compute_ms=9.0, layers=16, layer_us=37.5)
+    within, why = judge_decode([{"batch": 500, "measured_ms": 33.209, "estimate_ms": 41.0, "roofline_ms": 31.4,
+                                 "estimate_terms": terms}])
+    assert within is False and "-19.0%" in why
+    assert "term responsible: compute" in why and "9.000 ms" in why and "1.809 ms over the roofline" in why
+    # above it: the fixed cost per layer that would close the gap, (6.52 - 3.0 - 0.1) ms / 32 layers = 106.9 us
+    terms = dict(roofline_ms=3.0, fixed_ms=1.2, allreduce_ms=0.0, compute_ms=0.1, layers=32, layer_us=37.5)
+    within, why = judge_decode([{"batch": 1, "measured_ms": 6.52, "estimate_ms": 4.3, "roofline_ms": 3.0,
+                                 "estimate_terms": terms}])
+    assert within is False and "per-layer fixed cost, 106.9 us per layer" in why and "37.5 us fitted" in why
+    within, why = judge_decode([{"batch": 1, "measured_ms": 4.5, "estimate_ms": 4.3, "roofline_ms": 3.0,
+                                 "estimate_terms": terms}])
+    assert within and "responsible" not in why  # within tolerance: nothing to blame
     verdict = V.judge((True, ""), (True, ""), (None, ""))
     assert verdict.ok  # an unjudged decode does not fail the run; a failed one does
     assert not V.judge((True, ""), (True, ""), (False, "")).ok
@@ -347,6 +362,14 @@ def test_decode_prediction_is_the_plans_own_estimate():
                                 collectives=False)
     assert alone["estimate_ms"] == pytest.approx(pred["estimate_ms"] - pred["tp_term_ms"])
     assert alone["engine_estimate_ms"] == pred["estimate_ms"] and not alone["estimate_includes_allreduce"]
+    # the estimate term by term: the parts add up to the figure judged, and the fixed cost is layers x layer_us
+    for q in (pred, alone, V.decode_prediction(spec, p, resolve_kv_dtype("auto", "bf16"), 64, gpu,
+                                               gpu.decode_bandwidth)):
+        t = q["estimate_terms"]
+        assert t["roofline_ms"] + t["fixed_ms"] + t["allreduce_ms"] + t["compute_ms"] == pytest.approx(q["estimate_ms"])
+        assert t["roofline_ms"] == pytest.approx(q["roofline_ms"])
+        assert t["fixed_ms"] == pytest.approx(32 * q["layer_us"] * 1e-3) and t["layers"] == 32
+    assert alone["estimate_terms"]["allreduce_ms"] == 0 and pred["estimate_terms"]["allreduce_ms"] == pred["tp_term_ms"]
 
 
 # ---- the command line --------------------------------------------------------------------------------------

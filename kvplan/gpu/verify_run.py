@@ -157,7 +157,8 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),
                     judge_budget(plan.max_concurrency, engine_view.max_concurrency, responsible),
                     judge_decode([{"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": p["estimate_ms"],
-                                   "roofline_ms": p["roofline_ms"]} for p in points]), tuple(notes))
+                                   "roofline_ms": p["roofline_ms"], "estimate_terms": p.get("estimate_terms")}
+                                  for p in points]), tuple(notes))
     for q in (tp or {}).get("points", ()):  # the planner's TP term at the same batch, per layer
         q["planner_per_layer_us"] = decode_prediction(spec, plan, precision, q["batch"], device,
                                                       info["bandwidth_planner_bytes_per_s"])["tp_term_per_layer_us"]

@@ -75,8 +75,28 @@ def judge_budget(planned: int, measured: int, responsible: Optional[dict]) -> tu
     return within, head
 
 
+def responsible_decode_term(measured_ms: float, terms: dict) -> str:
+    """Which term of the engine estimate (plan/speed.py: roofline + per-layer fixed cost + all-reduce + compute)
+    a measured step disputes. Above the estimate: the step's time over the roofline that no term covers, per
+    layer (what the fixed cost would have to be). Below it: the largest added term, set against the whole time
+    this forward pass spends over the roofline (a term bigger than that is one this forward pass hides)."""
+    over = measured_ms - terms["roofline_ms"]
+    added = {"per-layer fixed cost": terms["fixed_ms"], "all-reduce": terms["allreduce_ms"],
+             "compute (matmul and attention FLOPs at the dense peak x the fitted efficiency)": terms["compute_ms"]}
+    listed = ", ".join(f"{name.split(' (')[0]} {ms:.3f} ms" for name, ms in added.items())
+    estimate = terms["roofline_ms"] + sum(added.values())
+    if measured_ms >= estimate:
+        per_layer = (over - terms["allreduce_ms"] - terms["compute_ms"]) / max(1, terms["layers"]) * 1e3
+        return (f"term responsible: per-layer fixed cost, {per_layer:.1f} us per layer measured over the roofline "
+                f"and the other terms vs {terms['layer_us']:.1f} us fitted (estimate terms: {listed})")
+    name, ms = max(added.items(), key=lambda kv: kv[1])
+    return (f"term responsible: {name}, {ms:.3f} ms, while this forward pass runs {over:.3f} ms over the "
+            f"roofline in all (estimate terms: {listed})")
+
+
 def judge_decode(points: list) -> tuple:
-    """points: [{'batch', 'measured_ms', 'estimate_ms' (None when the plan has none), 'roofline_ms'}]."""
+    """points: [{'batch', 'measured_ms', 'estimate_ms' (None when the plan has none), 'roofline_ms',
+    'estimate_terms' (optional: verify/terms.py decode_prediction's, to name the term a miss disputes)}]."""
     if not points:
         return False, "decode was not measured"
     parts, within, judged = [], True, True
@@ -90,6 +110,8 @@ def judge_decode(points: list) -> tuple:
         within &= abs(err) <= DECODE_TOLERANCE
         parts.append(f"batch {p['batch']}: {p['measured_ms']:.3f} ms vs estimate {p['estimate_ms']:.3f} ms "
                      f"({err:+.1%}); {roof}")
+        if abs(err) > DECODE_TOLERANCE and p.get("estimate_terms"):
+            parts[-1] += "; " + responsible_decode_term(p["measured_ms"], p["estimate_terms"])
     if not judged:
         return None, "the plan carries no calibrated decode estimate; " + "; ".join(parts)
     head = "within" if within else "not within"

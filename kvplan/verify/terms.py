@@ -91,7 +91,11 @@ def decode_prediction(spec, plan, precision, batch: int, gpu, bandwidth: float, 
     point = decode_point(spec, plan.tp, precision, plan.context, batch, profile, bandwidth, True)
     b = basis(work, bandwidth, profile.compute)
     tp_ms = b.allreduce_calls * profile.fit.allreduce_us * 1e-3 + b.allreduce_bytes_ms
-    return {"batch": batch, "estimate_ms": point.itl_ms - (0.0 if collectives else tp_ms),
+    # the estimate term by term (plan/speed.py engine_ms), so a verdict can name the one a measurement disputes
+    terms = {"roofline_ms": b.roofline_ms, "fixed_ms": b.layer_units * profile.fit.layer_us * 1e-3,
+             "allreduce_ms": tp_ms if collectives else 0.0, "compute_ms": b.peak_ms / profile.fit.gemm_efficiency,
+             "layers": b.layer_units, "layer_us": profile.fit.layer_us}
+    return {"batch": batch, "estimate_ms": point.itl_ms - (0.0 if collectives else tp_ms), "estimate_terms": terms,
             "engine_estimate_ms": point.itl_ms, "roofline_ms": point.roofline_itl_ms,
             "estimate_includes_allreduce": collectives, "tp_term_ms": tp_ms, "tp_term_per_layer_us": tp_ms / max(1, b.layer_units) * 1e3,
             "layer_us": profile.fit.layer_us, "estimate_source": f"plan/speed.py engine estimate ({profile.gpu})"}
