@@ -84,7 +84,7 @@ def main() -> None:
             continue
         r = rows.setdefault(ev.name, [0, 0.0])
         r[0] += 1
-        r[1] += ev.device_time_total if hasattr(ev, "device_time_total") else ev.cuda_time_total
+        r[1] += ev.time_range.elapsed_us()
     table = sorted(((n, c / steps, us / steps) for n, (c, us) in rows.items()), key=lambda r: -r[2])
     kernel_us = sum(r[2] for r in table)
     layers = len(arch.layers)
