@@ -4,6 +4,7 @@ CUDA events, median of the replays.
 
     python3 benchmarks/skinny_gemm.py [--out results.json]
     python3 benchmarks/skinny_gemm.py --sweep [--out sweep.json]   # default out: $OUT/skinny_sweep.json
+    python3 benchmarks/skinny_gemm.py --moe-sweep                  # MoE pairs-kernel variants (MOE_VARIANTS)
 
 Dense: the four linears of Llama-3.1-8B, Llama-3.2-1B and Qwen3-14B (tp 1) at batch 1, 2, 4, 8, F.linear vs
 the kernel, bytes / time against kvplan.kernels.probes.read_bandwidth. MoE: the routed experts of one layer
@@ -113,7 +114,15 @@ def ksplit_sweep(read_bw):
     return rows
 
 
-def moe(read_bw):
+# --moe-sweep: pairs-kernel variants per MoE layer (weight chunks per lane per step, CTAs per SM, forced k split)
+MOE_VARIANTS = {"default": {}, "u2": dict(unroll=2), "u4": dict(unroll=4), "mb1": dict(min_blocks=1),
+                "u4 mb1": dict(unroll=4, min_blocks=1), "ks2": dict(ksplit=2), "ks4": dict(ksplit=4),
+                "u2 ks2": dict(unroll=2, ksplit=2)}
+
+
+def moe(read_bw, variants=None):
+    """The routed experts of one layer, us per layer: verify's old torch path against the pairs kernel, or (with
+    ``variants``: name -> moe_pairs_plan options) the kernel's variants against each other."""
     rows = []
     for model, (experts, hidden, inter, top_k, fmt, layers) in MOE.items():
         arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
@@ -140,10 +149,13 @@ def moe(read_bw):
             ids = torch.rand(b, experts, device="cuda").topk(top_k, dim=-1).indices
             weights = torch.softmax(torch.rand(b, top_k, device="cuda"), -1)
             distinct = int(ids.unique().numel())
+            touched = distinct * per_expert
+            if variants is not None:
+                _moe_variants(rows, model, blocks, variants, x, weights, ids, b, distinct, touched, layers, read_bw)
+                continue
             old = "_pairs" if SLOT_FACTOR * ids.numel() < experts else "_grouped"
             t_old = timed(lambda: [getattr(m, old)(x, weights, ids) for m in blocks], reps=10)
             t_new = timed(lambda: [m.experts(x, weights, ids) for m in blocks])
-            touched = distinct * per_expert
             rows.append({"model": model, "batch": b, "distinct_experts": distinct, "before": f"torch {old}",
                          "before_us_per_layer": t_old / layers * 1e3, "kernel_us_per_layer": t_new / layers * 1e3,
                          "kernel_TBps_touched": touched / (t_new / layers) / 1e9,
@@ -153,6 +165,27 @@ def moe(read_bw):
         del blocks
         torch.cuda.empty_cache()
     return rows
+
+
+def _moe_variants(rows, model, blocks, variants, x, weights, ids, b, distinct, touched, layers, read_bw):
+    base, plan0 = None, blocks[0].pairs
+    w = blocks[0].w
+    for name, opts in variants.items():
+        row = {"model": model, "batch": b, "distinct_experts": distinct, "variant": name}
+        try:
+            plan = moe_pairs_plan(plan0.experts, plan0.hidden, plan0.intermediate, plan0.top_k,
+                                  dtype=plan0.dtype, weight_format=plan0.weight_format, activation="silu", **opts)
+            args = [((m.w["w13_blocks"], m.w["w13_scales"]), (m.w["w2_blocks"], m.w["w2_scales"]))
+                    if "w13_blocks" in m.w else (m.w["w13"], m.w["w2"]) for m in blocks]
+            got = plan.run(x, weights, ids, *args[0]).float()
+            base = got if base is None else base
+            ms = timed(lambda: [plan.run(x, weights, ids, *a) for a in args])
+            row.update(us_per_layer=ms / layers * 1e3, read=touched / (ms / layers) * 1e3 / read_bw,
+                       ksplits=plan.ksplits[b], rel_vs_default=float((got - base).abs().max() / base.abs().max()))
+        except Exception as exc:  # noqa: BLE001  (a variant that cannot build or run is recorded, the sweep goes on)
+            row["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        rows.append(row)
+        print(json.dumps(row), flush=True)
 
 
 def _resources(arch: str) -> dict:
@@ -311,6 +344,10 @@ def main_sweep(argv):
 def main(argv):
     if "--sweep" in argv:
         return main_sweep(argv)
+    if "--moe-sweep" in argv:
+        bw = read_bandwidth()
+        print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
+        return moe(bw.bytes_per_s, MOE_VARIANTS)
     out = argv[argv.index("--out") + 1] if "--out" in argv else "skinny_bench.json"
     bw = read_bandwidth()
     print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")

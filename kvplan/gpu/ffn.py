@@ -99,7 +99,9 @@ class MoE:
         where the model does so, times the routed scaling factor."""
         a = self.arch
         probs = torch.softmax(self.rt.mm(x, self.w["router"]).float(), dim=-1)
-        weights, ids = torch.topk(probs, a.top_k, dim=-1)
+        # unsorted: the pairs are summed, so the order of a token's k experts does not matter, and the sort
+        # after the selection was a second kernel per layer (H200: 3.8 us of 8.1 per layer at batch 1)
+        weights, ids = torch.topk(probs, a.top_k, dim=-1, sorted=False)
         if a.renormalize:
             weights = weights / weights.sum(-1, keepdim=True)
         return weights * a.routed_scale, ids

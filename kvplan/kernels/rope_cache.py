@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from .configs import Q_DTYPES, RopeCacheConfig
 
+THREADS = 256  # the kernel's launch bound
+
 
 class RopeCachePlan:
     def __init__(self, q_heads: int, kv_heads: int, head_dim: int, rot: int, act_dtype: str, fp8_cache: bool,
@@ -31,8 +33,9 @@ class RopeCachePlan:
         self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
         ld = rt.load(RopeCacheConfig(act_dtype, fp8_cache), rt.device_info(self.index))
         self._launch = rt.PreparedLaunch(ld, "kvp_rope_cache", ("u64", "u64") * 3 + ("u64", "u64", "u64") +
-                                         ("u64",) * 4 + ("i32",) * 4 + ("f32", "f32"), 256, 0, False, "driver")
+                                         ("u64",) * 4 + ("i32",) * 4 + ("f32", "f32"), THREADS, 0, False, "driver")
         self._rt, self._torch = rt, torch
+        self._chunks = -(-(q_heads + kv_heads) * head_dim // THREADS)  # CTAs per token: one element per thread
         self._act = getattr(torch, act_dtype)
         self._cache = torch.float8_e4m3fn if fp8_cache else self._act
 
@@ -65,5 +68,5 @@ class RopeCachePlan:
                   slots.data_ptr(), self.hq, self.hk, self.d, self.rot, 1.0 / float(k_scale), 1.0 / float(v_scale))
         for i, val in enumerate(values):
             a[i].value = val
-        self._launch.launch((t, 1, 1), self._rt.current_stream_handle(torch, self.index))
+        self._launch.launch((t, self._chunks, 1), self._rt.current_stream_handle(torch, self.index))
         return q_out
