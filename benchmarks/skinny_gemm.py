@@ -116,8 +116,7 @@ def ksplit_sweep(read_bw):
 
 # --moe-sweep: pairs-kernel variants per MoE layer (weight chunks per lane per step, CTAs per SM, forced k split)
 MOE_VARIANTS = {"default": {}, "u2": dict(unroll=2), "u4": dict(unroll=4), "mb1": dict(min_blocks=1),
-                "u4 mb1": dict(unroll=4, min_blocks=1), "ks2": dict(ksplit=2), "ks4": dict(ksplit=4),
-                "u2 ks2": dict(unroll=2, ksplit=2)}
+                "mb2": dict(min_blocks=2), "u4 mb1": dict(unroll=4, min_blocks=1), "ks2": dict(ksplit=2)}
 
 
 def moe(read_bw, variants=None):

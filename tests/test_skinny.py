@@ -38,8 +38,12 @@ def test_variants_change_name_and_macros_only_when_not_default():
     assert u4.name == "skinny_gemm_u4"
     assert dict(u4.macros()) == dict(default.macros()) | {"KVP_SK_U": "4"}
     fp4 = sc.variant("mxfp4", unroll=2, min_blocks=1, prefetch=1)
-    assert fp4.name == "skinny_gemm_fu2_mb1_pf1"
-    assert dict(fp4.macros()) == dict(default.macros()) | {"KVP_SK_U_FP4": "2", "KVP_SK_MINB": "1", "KVP_SK_PF": "1"}
+    assert sc.variant("mxfp4", min_blocks=1) == default  # mxfp4's default launch bound is already 1
+    fp4 = sc.variant("mxfp4", unroll=2, min_blocks=2, prefetch=1)
+    assert fp4.name == "skinny_gemm_fu2_fmb2_pf1"
+    assert dict(fp4.macros()) == dict(default.macros()) | {"KVP_SK_U_FP4": "2", "KVP_SK_MINB_FP4": "2",
+                                                           "KVP_SK_PF": "1"}
+    assert sc.variant("bf16", min_blocks=1).name == "skinny_gemm_mb1"
     # every sweep variant of the benchmark maps to a config (and the default to the default cubin)
     names = {v: sc.variant("bf16", o.get("unroll"), o.get("min_blocks"), o.get("prefetch")).name
              for v, o in sc.SWEEP.items()}

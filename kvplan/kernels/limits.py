@@ -33,7 +33,10 @@ MLA_BLOCK_SIZES = (16, 32, 64, 128)
 MLA_MAX_HEADS = 128
 MLA_HEAD_GROUPS = (16, 32, 64)  # query heads per CTA (all in the MMA N tiles); more heads -> more CTAs
 MLA_WARPS = 8  # each warp owns 64 of the 512 value dims
-MLA_MIN_SPLIT_TOKENS = 256
+# shortest chunk of an MLA split: few sequences are split into short chunks to use the SMs (a CTA streams ~37 KB
+# per 2 us step alone). H200 sweep, 16 heads, us: B1 4K 16 splits 26.1, 32 19.0, 64 18.2, 128 23.4; fp8 B1 8K
+# 26 splits 27.6, 64 21.0; 128 heads B1 4K 16 62.0, 32 45.1 (benchmarks/RESULTS.md, session 7; was 256 tokens)
+MLA_MIN_SPLIT_TOKENS = 64
 
 
 def kv_bytes(kv_dtype: str) -> int:

@@ -27,6 +27,10 @@ ACTIVATIONS = {"silu": 1, "gelu_tanh": 2}  # launch argument `mode` of the gated
 UNROLL = {"16bit": 2, "mxfp4": 1}  # chunks per row per lane per step (KVP_SK_U / KVP_SK_U_FP4): 128 / 64 B
 UNROLLS = (1, 2, 4, 8)
 MIN_BLOCKS = 2  # the launch bound's CTAs per SM: registers capped at 65536 / (2 x 256) = 128 per thread
+# mxfp4 kernels: no cap (1). Their unpacking is ALU work, not loads in flight (more chunks per lane were slower):
+# H200, gpt-oss-20b's experts, us per layer at 1 / 4 / 8 tokens 45.5 / 113.1 / 184.5 -> 40.6 / 106.0 / 173.2
+# (benchmarks/RESULTS.md, session 7); the 16-bit kernels unchanged by it (Mixtral, DeepSeek-V2-Lite within 1%).
+MIN_BLOCKS_FP4 = 1
 PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
 KSPLIT_RULES = ("wave", "fill")  # see choose_ksplit; "wave" is the default
 
@@ -43,6 +47,7 @@ class SkinnyConfig:
     unroll: int = UNROLL["16bit"]
     unroll_fp4: int = UNROLL["mxfp4"]
     min_blocks: int = MIN_BLOCKS
+    min_blocks_fp4: int = MIN_BLOCKS_FP4
     prefetch: int = PREFETCH
 
     source = "skinny_gemm.cu"
@@ -54,7 +59,9 @@ class SkinnyConfig:
         """(macro, name suffix, value, default) of every variant field."""
         return [("KVP_SK_U", "u", self.unroll, UNROLL["16bit"]), ("KVP_SK_U_FP4", "fu", self.unroll_fp4,
                                                                    UNROLL["mxfp4"]),
-                ("KVP_SK_MINB", "mb", self.min_blocks, MIN_BLOCKS), ("KVP_SK_PF", "pf", self.prefetch, PREFETCH)]
+                ("KVP_SK_MINB", "mb", self.min_blocks, MIN_BLOCKS),
+                ("KVP_SK_MINB_FP4", "fmb", self.min_blocks_fp4, MIN_BLOCKS_FP4),
+                ("KVP_SK_PF", "pf", self.prefetch, PREFETCH)]
 
     @property
     def name(self) -> str:
@@ -91,13 +98,14 @@ def skinny_configs(arch: str | None = None) -> list[SkinnyConfig]:
 
 def variant(weight_format: str, unroll=None, min_blocks=None, prefetch=None) -> SkinnyConfig:
     """The kernel config of a plan's tuning options (benchmarks and tests; None = the default); ``unroll``
-    applies to ``weight_format``'s kernels. ValueError naming the option when it is not one the kernel takes."""
+    and ``min_blocks`` apply to ``weight_format``'s kernels. ValueError naming the option when it is not one the kernel takes."""
     for name, v, ok in (("unroll", unroll, UNROLLS), ("min_blocks", min_blocks, (1, 2, 3, 4)),
                         ("prefetch", prefetch, (0, 1, 2, 3, 4))):
         if v is not None and (isinstance(v, bool) or v not in ok):
             raise ValueError(f"{name} must be one of {', '.join(map(str, ok))} or None, got {v!r}")
-    fields = {"min_blocks": min_blocks, "prefetch": prefetch}
-    fields["unroll_fp4" if weight_format == "mxfp4" else "unroll"] = unroll
+    fp4 = weight_format == "mxfp4"
+    fields = {"prefetch": prefetch, "unroll_fp4" if fp4 else "unroll": unroll,
+              "min_blocks_fp4" if fp4 else "min_blocks": min_blocks}
     return SkinnyConfig(**{k: v for k, v in fields.items() if v is not None})
 
 

@@ -54,6 +54,9 @@
 #ifndef KVP_SK_MINB
 #define KVP_SK_MINB 2
 #endif
+#ifndef KVP_SK_MINB_FP4
+#define KVP_SK_MINB_FP4 1
+#endif
 #ifndef KVP_SK_PF
 #define KVP_SK_PF 0
 #endif
@@ -419,7 +422,7 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 #define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, experts}
 
 #define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
-  extern "C" __global__ void __launch_bounds__(SK_THREADS, KVP_SK_MINB) NAME(SK_PARAMS) {                         \
+  extern "C" __global__ void __launch_bounds__(SK_THREADS, FMT ? KVP_SK_MINB_FP4 : KVP_SK_MINB) NAME(SK_PARAMS) { \
     const SkArgs a = SK_ARGS;                                                                                    \
     skinny<BF, FMT, NT>(a);                                                                                      \
   }
