@@ -5,6 +5,7 @@ CUDA events, median of the replays.
     python3 benchmarks/skinny_gemm.py [--out results.json]
     python3 benchmarks/skinny_gemm.py --sweep [--out sweep.json]   # default out: $OUT/skinny_sweep.json
     python3 benchmarks/skinny_gemm.py --moe-sweep                  # MoE pairs-kernel variants (MOE_VARIANTS)
+    python3 benchmarks/skinny_gemm.py --moe-large                  # gpt-oss experts above 16 tokens
 
 Dense: the four linears of Llama-3.1-8B, Llama-3.2-1B and Qwen3-14B (tp 1) at batch 1, 2, 4, 8, F.linear vs
 the kernel, bytes / time against kvplan.kernels.probes.read_bandwidth. MoE: the routed experts of one layer
@@ -163,6 +164,36 @@ def moe(read_bw, variants=None):
             print(json.dumps(rows[-1]))
         del blocks
         torch.cuda.empty_cache()
+    return rows
+
+
+def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192)):
+    """gpt-oss-20b's routed experts (one layer's, 8 layers allocated) above 16 tokens: the by-expert launch (what
+    MoEPairsPlan.run does now) against the pair-slot launch over chunks of 16 tokens (what verify did before)."""
+    experts, hidden, inter, top_k, fmt, layers = MOE["gpt-oss-20b"]
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, weight_format=fmt)
+    ws = [((torch.randint(0, 256, (experts, 2 * inter, hidden // 2), dtype=torch.uint8, device="cuda"),
+            torch.randint(119, 125, (experts, 2 * inter, hidden // 32), dtype=torch.uint8, device="cuda")),
+           (torch.randint(0, 256, (experts, hidden, inter // 2), dtype=torch.uint8, device="cuda"),
+            torch.randint(119, 125, (experts, hidden, inter // 32), dtype=torch.uint8, device="cuda")))
+          for _ in range(layers)]
+    per_layer_bytes = sum(t.numel() for pair in ws[0] for t in pair)
+    rows = []
+    for t in sizes:
+        x = torch.randn(t, hidden, dtype=torch.bfloat16, device="cuda")
+        ids = torch.rand(t, experts, device="cuda").topk(top_k, dim=-1).indices
+        wts = torch.softmax(torch.rand(t, top_k, device="cuda"), -1)
+        out = torch.empty_like(x)
+        new = timed(lambda: [plan.run(x, wts, ids, *w, out=out) for w in ws], reps=5) / layers
+        row = {"tokens": t, "by_expert_ms_per_layer": new, "read_once": per_layer_bytes / (new / 1e3) / read_bw}
+        if t <= 1024:
+            def chunked():
+                for w in ws:
+                    for i in range(0, t, 16):
+                        plan.run(x[i:i + 16], wts[i:i + 16], ids[i:i + 16], *w, out=out[i:i + 16])
+            row["chunks16_ms_per_layer"] = timed(chunked, reps=3) / layers
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     return rows
 
 
@@ -343,6 +374,10 @@ def main_sweep(argv):
 def main(argv):
     if "--sweep" in argv:
         return main_sweep(argv)
+    if "--moe-large" in argv:
+        bw = read_bandwidth()
+        print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
+        return moe_large(bw.bytes_per_s)
     if "--moe-sweep" in argv:
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")

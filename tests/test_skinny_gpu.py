@@ -171,8 +171,60 @@ def test_moe_bad_run_arguments():
         plan.run(x, weights, ids[:, :1], w13, w2)
     with pytest.raises(ValueError, match="w2 must have shape"):
         plan.run(x, weights, ids, w13, w2[:3])
-    with pytest.raises(ValueError, match="x has 5 tokens"):
-        plan.run(randn(5, 256), weights, ids, w13, w2)
+    with pytest.raises(ValueError, match="x has no tokens"):
+        plan.run(randn(0, 256), weights[:0], ids[:0], w13, w2)
+
+
+@pytest.mark.parametrize("fmt", ["bf16", "mxfp4"])
+@pytest.mark.parametrize("tokens, routing", [(17, "random"), (40, "random"), (300, "random"), (37, "same"),
+                                             (150, "chunks")])
+def test_moe_by_expert_above_max_tokens(fmt, tokens, routing, monkeypatch):
+    """More tokens than the plan's pair slots: pairs sorted by expert, each expert's CTAs walk them 16 at a time
+    ("same": every token on experts 3 and 1, 37 columns of one expert: three groups, the last partial; "chunks":
+    the launch pair repeated per 64 tokens)."""
+    from kvplan.kernels import skinny_config as sc
+
+    if routing == "chunks":
+        monkeypatch.setattr(sc, "EXPERT_CHUNK_TOKENS", 64)
+    experts, hidden, inter, top_k = 8, 320, 96, 2
+    if fmt == "mxfp4":
+        (b13, s13), (b2, s2) = _mxfp4(experts, 2 * inter, hidden, (118, 125)), _mxfp4(experts, hidden, inter,
+                                                                                      (118, 125))
+        w13_run, w2_run = (b13, s13), (b2, s2)
+        w13, w2 = dequantize_mxfp4(b13, s13, torch.float32), dequantize_mxfp4(b2, s2, torch.float32)
+        x = randn(tokens, hidden, scale=0.05)
+    else:
+        x, _, _, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens)
+        w13_run, w2_run = w13, w2
+    ids = (torch.tensor([[3, 1]] * tokens, device=DEV) if routing == "same" else
+           torch.rand(tokens, experts, device=DEV, generator=GEN).topk(top_k, dim=-1).indices)
+    weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format=fmt)
+    for _ in range(2):
+        out = torch.full_like(x, float("nan"))
+        got = plan.run(x, weights, ids, w13_run, w2_run, out=out)
+        assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2, f"by expert {fmt} T={tokens} {routing}")
+
+
+def test_moe_by_expert_in_a_cuda_graph():
+    """Sorting, counting and both launches capture (no host sync); replays see new routing."""
+    experts, hidden, inter, top_k, tokens = 8, 256, 128, 2, 48
+    x, weights, ids, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        plan.run(x, weights, ids, w13, w2)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = plan.run(x, weights, ids, w13, w2)
+    for _ in range(3):
+        x.copy_(randn(tokens, hidden))
+        ids.copy_(torch.rand(tokens, experts, device=DEV, generator=GEN).topk(top_k, dim=-1).indices)
+        weights.copy_(torch.rand(tokens, top_k, device=DEV, generator=GEN))
+        graph.replay()
+        assert_close(y, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2, "by expert, graph replay")
 
 
 def test_cuda_graph_capture_and_replay():

@@ -3,8 +3,9 @@ top-k experts with a real router, sorts the (token, expert) pairs by expert as e
 expert's tokens through grouped GEMMs (torch._grouped_mm: one launch over all experts, each reading only its
 own weights, no host sync, so it captures in a CUDA graph). At decode batches (<= 16 tokens) on a GPU the bundled
 MoE pairs kernel (kvplan/kernels/skinny.py) runs the routed experts instead: three launches that read each
-distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers). Elsewhere mxfp4
-experts (gpt-oss) are dequantised in torch first: a clearly labelled path."""
+distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers); mxfp4 experts
+(gpt-oss) take the same kernel at every batch, by expert above 16 tokens. Without the kernel mxfp4 experts are
+dequantised in torch first: a clearly labelled path."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' ex
 # Gathering a pair's expert reads its weights, writes a copy and reads that (3x its bytes) plus the launches: on the
 # H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
 SLOT_FACTOR = 4
-MXFP4_CHUNKS_LABEL = ("the same kernel over chunks of {tokens} tokens (each chunk reads its experts' packed bytes again; "
-                      "torch would hold every expert dequantised to bf16)")
+MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
+                      "{chunk:,} tokens and its pairs taken 16 at a time (torch would hold every expert dequantised to "
+                      "bf16)")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
 
@@ -90,7 +92,9 @@ class MoE:
         if self.pairs is None:
             return rest + (f" (the bundled MoE kernel refused: {self.pairs_refused})" if self.pairs_refused else "")
         if self.mxfp4:
-            rest = MXFP4_CHUNKS_LABEL.format(tokens=self.pairs.max_tokens)
+            from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS
+
+            rest = MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)
         return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
                                   mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
 
@@ -118,14 +122,7 @@ class MoE:
                 w13, w2 = (w["w13_blocks"], w["w13_scales"]), (w["w2_blocks"], w["w2_scales"])
             else:
                 w13, w2 = w["w13"], w["w2"]
-            m, t = self.pairs.max_tokens, x.shape[0]
-            if t <= m:
-                return self.pairs.run(x.contiguous(), weights, ids, w13, w2)
-            if self.mxfp4:
-                x, out = x.contiguous(), torch.empty_like(x)
-                for i in range(0, t, m):
-                    self.pairs.run(x[i:i + m], weights[i:i + m], ids[i:i + m], w13, w2, out=out[i:i + m])
-                return out
+            return self.pairs.run(x.contiguous(), weights, ids, w13, w2)
         if SLOT_FACTOR * ids.numel() < self.arch.experts:
             return self._pairs(x, weights, ids)
         return self._grouped(x, weights, ids)

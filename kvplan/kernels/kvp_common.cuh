@@ -136,59 +136,58 @@ __device__ __forceinline__ u32 pack2(float lo, float hi) {
 }
 
 // Split merge of row blockIdx.x: out[row] = sum_s w_s o_s / sum_s w_s with w_s = 2^(lse_s - max lse);
-// empty splits have lse -inf. opart [rows, nsplit, D] fp32 (each split already normalised), lse [rows,
-// nsplit] (log2 domain). D/4 threads per split group (float4 each), 256 / (D/4) groups walk the splits
-// with a running max, then combine through shared memory. Launch with 256 threads.
+// empty splits have lse -inf (their partials are never read). opart [rows, nsplit, D] fp32 (each split already
+// normalised), lse [rows, nsplit] (log2 domain). Every warp first takes the row's largest lse, so the weighted
+// sum carries no running rescale from split to split and its loads overlap (a running max made each split wait
+// for the previous one: H200, MLA 16 heads at 43 splits, 5.1 us per merge); D/4 threads per split group (float4
+// each), 256 / (D/4) groups walk the splits, then sum through shared memory. Launch with 256 threads.
 template <int D, bool BF16>
 __device__ __forceinline__ void merge_split_rows(const float* __restrict__ opart, const float* __restrict__ lse,
                                                  unsigned short* __restrict__ out, int nsplit) {
   constexpr int TPR = D / 4;
   constexpr int NG = 256 / TPR;
   __shared__ float4 s_acc[NG][TPR];
-  __shared__ float s_m[NG], s_den[NG];
+  __shared__ float s_den[NG];
   pdl_wait();
   pdl_release();
-  const int row = blockIdx.x;
+  const int row = blockIdx.x, lane = threadIdx.x & 31;
   const int t = threadIdx.x % TPR, g = threadIdx.x / TPR;
   const float* ls = lse + (size_t)row * nsplit;
   const float4* op = reinterpret_cast<const float4*>(opart + (size_t)row * nsplit * D) + t;
-  float M = KVP_NEG_INF, den = 0.f;
+  float M = KVP_NEG_INF;
+  for (int s = lane; s < nsplit; s += 32) M = fmaxf(M, ls[s]);
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+  float den = 0.f;
   float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
-  for (int s = g; s < nsplit; s += NG) {
-    const float x = ls[s];
-    if (x == KVP_NEG_INF) continue;
-    const float4 v = op[(size_t)s * TPR];
-    const float mn = fmaxf(M, x);
-    const float a = ex2(M - mn), w = ex2(x - mn);  // M = -inf at first: a = 0
-    acc.x = acc.x * a + w * v.x;
-    acc.y = acc.y * a + w * v.y;
-    acc.z = acc.z * a + w * v.z;
-    acc.w = acc.w * a + w * v.w;
-    den = den * a + w;
-    M = mn;
+  if (M != KVP_NEG_INF) {
+#pragma unroll 4
+    for (int s = g; s < nsplit; s += NG) {
+      const float x = ls[s];
+      if (x == KVP_NEG_INF) continue;
+      const float w = ex2(x - M);
+      const float4 v = op[(size_t)s * TPR];
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
+      den += w;
+    }
   }
   s_acc[g][t] = acc;
-  if (t == 0) {
-    s_m[g] = M;
-    s_den[g] = den;
-  }
+  if (t == 0) s_den[g] = den;
   __syncthreads();
   if (g != 0) return;
-  float MM = KVP_NEG_INF;
-  for (int k = 0; k < NG; ++k) MM = fmaxf(MM, s_m[k]);
   float4 tot = make_float4(0.f, 0.f, 0.f, 0.f);
   float dd = 0.f;
-  if (MM != KVP_NEG_INF) {
-    for (int k = 0; k < NG; ++k) {
-      if (s_m[k] == KVP_NEG_INF) continue;
-      const float w = ex2(s_m[k] - MM);
-      const float4 v = s_acc[k][t];
-      tot.x += w * v.x;
-      tot.y += w * v.y;
-      tot.z += w * v.z;
-      tot.w += w * v.w;
-      dd += w * s_den[k];
-    }
+#pragma unroll
+  for (int k = 0; k < NG; ++k) {
+    const float4 v = s_acc[k][t];
+    tot.x += v.x;
+    tot.y += v.y;
+    tot.z += v.z;
+    tot.w += v.w;
+    dd += s_den[k];
   }
   const float inv = dd > 0.f ? 1.f / dd : 0.f;
   uint2 pk;

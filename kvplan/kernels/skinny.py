@@ -6,6 +6,8 @@
     moe = moe_pairs_plan(experts=64, hidden=2048, intermediate=1408, top_k=6, max_tokens=16,
                          dtype=torch.bfloat16, weight_format="bf16", activation="silu", device=0)
     out = moe.run(x, weights, ids, w13, w2)  # x [T, hidden], weights [T, top_k] fp32, ids [T, top_k] int
+    #   T <= max_tokens: one CTA row per (token, expert) pair slot, the first slot of an expert runs all of its
+    #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 16 at a time
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
@@ -29,7 +31,7 @@ from . import _runtime as rt
 from . import skinny_config as sc
 from ._checks import dtype_name
 
-_GEMM_ARGS = ("u64",) * 10 + ("i32",) * 8
+_GEMM_ARGS = ("u64",) * 10 + ("i32",) * 8 + ("u64",) * 2
 _COMBINE_ARGS = ("u64", "u64", "i32", "i32", "i32")
 _MODE_PLAIN = 0
 
@@ -66,12 +68,13 @@ class _Gemm:
         return sc.choose_ksplit(self.tiles * slots_y, steps, slots, self.rule)
 
     def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
-               w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int):
+               w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int,
+               order: int = 0, offs: int = 0):
         launch = self.launches[8 if columns <= 8 else 16][0]
         a = launch.args
         for i, v in enumerate((w, s, x, y, ids, wts, ws, counters, w_stride, s_stride)):
             a[i].value = v
-        for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts)):
+        for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts, order, offs)):
             a[10 + i].value = v
         launch.launch((self.tiles, grid_y, ksplit), stream)
 
@@ -143,7 +146,8 @@ class SkinnyGemmPlan:
 
 
 class MoEPairsPlan:
-    """The routed experts of one MoE layer for up to ``max_tokens`` tokens (see the module docstring)."""
+    """The routed experts of one MoE layer: pair slots up to ``max_tokens`` tokens, by expert above (see the module
+    docstring)."""
 
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                  activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
@@ -210,8 +214,8 @@ class MoEPairsPlan:
         if not isinstance(x, torch.Tensor) or x.dim() != 2:
             raise ValueError(f"x must be a 2-D torch.Tensor [tokens, {self.hidden}]")
         t = x.shape[0]
-        if not 1 <= t <= self.max_tokens:
-            raise ValueError(f"x has {t} tokens; this plan takes 1..{self.max_tokens}")
+        if t < 1:
+            raise ValueError("x has no tokens")
         _check_tensor(torch, "x", x, (t, self.hidden), self.dtype, self.device_index)
         if not isinstance(ids, torch.Tensor) or tuple(ids.shape) != (t, self.top_k) or \
                 ids.dtype not in (torch.int32, torch.int64) or not ids.is_cuda:
@@ -223,6 +227,11 @@ class MoEPairsPlan:
             out = x.new_empty(t, self.hidden)
         else:
             _check_tensor(torch, "out", out, (t, self.hidden), self.dtype, self.device_index)
+        if t > self.max_tokens:
+            for c0 in range(0, t, sc.EXPERT_CHUNK_TOKENS):
+                c1 = min(t, c0 + sc.EXPERT_CHUNK_TOKENS)
+                self._by_expert(torch, x[c0:c1], weights[c0:c1], ids[c0:c1], ptrs, out[c0:c1])
+            return out
         ids32 = ids.to(torch.int32).contiguous()
         wts = weights.to(torch.float32).contiguous()
         pairs = t * self.top_k
@@ -236,12 +245,39 @@ class MoEPairsPlan:
             self._down.launch(stream, t, pairs, ks_down, w2p, s2p, self._h.data_ptr(), self._y.data_ptr(),
                               ids32.data_ptr(), wts.data_ptr(), ws, cnt, w2s, s2s, self.hidden, pairs, 1,
                               _MODE_PLAIN, 1, self.experts)
-            a = self._combine.args
-            a[0].value, a[1].value = self._y.data_ptr(), out.data_ptr()
-            a[2].value, a[3].value, a[4].value = t, self.top_k, self.hidden
-            blocks = min(-(-t * self.hidden // 256), 1024)
-            self._combine.launch((blocks, 1, 1), stream)
+            self._combine_into(stream, self._y, out, t)
         return out
+
+    def _combine_into(self, stream, y, out, t: int) -> None:
+        a = self._combine.args
+        a[0].value, a[1].value = y.data_ptr(), out.data_ptr()
+        a[2].value, a[3].value, a[4].value = t, self.top_k, self.hidden
+        self._combine.launch((min(-(-t * self.hidden // 256), 1024), 1, 1), stream)
+
+    def _by_expert(self, torch, x, weights, ids, ptrs, out) -> None:
+        """More tokens than max_tokens: the pairs sorted by expert (torch, no host sync: graph-safe), one CTA row
+        per expert walking its pairs 16 columns at a time, so each expert's weights stream from HBM once per
+        chunk of tokens. Ids outside 0..experts-1 sort last and are never run (their outputs are undefined)."""
+        t, e = x.shape[0], self.experts
+        pairs = t * self.top_k
+        flat = ids.reshape(-1).to(torch.int64)
+        flat = torch.where((flat >= 0) & (flat < e), flat, e)
+        order = torch.argsort(flat, stable=True).to(torch.int32)
+        offs = torch.zeros(e + 2, dtype=torch.int32, device=x.device)
+        offs[1:].scatter_add_(0, flat, torch.ones_like(flat, dtype=torch.int32))
+        offs = torch.cumsum(offs, 0, dtype=torch.int32)
+        wts = weights.to(torch.float32).contiguous()
+        h = torch.empty(pairs, self.intermediate, dtype=self.dtype, device=x.device)
+        y = torch.empty(pairs, self.hidden, dtype=torch.float32, device=x.device)
+        w13p, s13p, w2p, s2p, w13s, s13s, w2s, s2s = ptrs
+        with self._lock:
+            stream = rt.current_stream_handle(torch, self.device_index)
+            ws, cnt = self._ws.data_ptr(), self._counters.data_ptr()
+            self._up.launch(stream, 16, e, 1, w13p, s13p, x.data_ptr(), h.data_ptr(), 0, 0, ws, cnt, w13s, s13s,
+                            self.intermediate, pairs, self.top_k, self.mode, 0, e, order.data_ptr(), offs.data_ptr())
+            self._down.launch(stream, 16, e, 1, w2p, s2p, h.data_ptr(), y.data_ptr(), 0, wts.data_ptr(), ws, cnt,
+                              w2s, s2s, self.hidden, pairs, 1, _MODE_PLAIN, 1, e, order.data_ptr(), offs.data_ptr())
+            self._combine_into(stream, y, out, t)
 
 
 def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,

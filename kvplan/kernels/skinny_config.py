@@ -16,6 +16,9 @@ THREADS = WARPS * 32
 MAX_SLOTS = THREADS  # (token, expert) pairs of one MoE call: one thread each when an expert gathers its pairs
 ROWS_PER_CTA = 32  # plain: two 16-row MMA tiles; gated: 16 gate rows and their 16 up rows
 MAX_COLUMNS = 16  # tokens (dense) or tokens routed to one expert (MoE): two 8-column MMA tiles
+# MoE beyond the plan's max_tokens: tokens per by-expert launch pair (bounds its scratch: pairs x (intermediate
+# x 2 + hidden x 4) bytes, 70 MB at gpt-oss-20b's top 4; each expert's weights stream once per chunk)
+EXPERT_CHUNK_TOKENS = 1024
 MAX_KSPLIT = 16
 WS_CELL = ROWS_PER_CTA * 16  # fp32 workspace values per (slot, row tile) when k is split across CTAs
 MXFP4_GROUP = 32  # values per E8M0 scale

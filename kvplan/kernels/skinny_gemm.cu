@@ -32,6 +32,10 @@
 //   out_f32   store fp32 (MoE stage 2 partial sums)
 //   ksplit    CTAs along k (grid.z)
 //   experts   number of experts (ids outside 0..experts-1 are skipped)
+//   order, offs  MoE by expert (both non-null; ids unused, grid.y == experts, ksplit 1): the pairs sorted by
+//             expert [ncols] and each expert's range in it [experts + 1]; the CTA of expert e walks its pairs
+//             order[offs[e] .. offs[e + 1]) 8 or 16 columns at a time, its weight tile re-read from L2 after the
+//             first group. Any number of pairs per expert (the pair-slot mode holds 16).
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -78,6 +82,8 @@ struct SkArgs {
   unsigned* counters;
   long long w_stride, s_stride;
   int n, k, ncols, div, mode, out_f32, ksplit, experts;
+  const int* order;
+  const int* offs;
 };
 
 __device__ __forceinline__ uint4 ld_stream(const unsigned char* p) {
@@ -199,8 +205,13 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   const int tile = blockIdx.x, slot = blockIdx.y, kz = blockIdx.z;
   const bool gated = a.mode != 0;
 
-  int expert = 0, ncols;
-  if (a.ids) {
+  int expert = 0, ncols = 0, lo = 0, total = 0;
+  if (a.offs) {
+    expert = slot;
+    lo = a.offs[expert];
+    total = a.offs[expert + 1] - lo;
+    if (total <= 0 || expert >= a.experts) return;
+  } else if (a.ids) {
     const int pairs = a.ncols;
     ids_s[tid] = tid < pairs ? a.ids[tid] : -1;
     __syncthreads();
@@ -245,181 +256,193 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
       wrow[t][h] = a.w + expert * a.w_stride + wr * row_bytes;
       srow[t][h] = FMT ? a.s + expert * a.s_stride + wr * groups : nullptr;
     }
-  const unsigned char* xrow[NT];
-  bool xok[NT];
-#pragma unroll
-  for (int nt = 0; nt < NT; ++nt) {
-    const int col = nt * 8 + g;
-    xok[nt] = col < ncols;
-    const int p = xok[nt] ? cols[col] : 0;
-    xrow[nt] = a.x + (long long)(p / a.div) * a.k * 2;
-  }
-
-  float acc[2][NT][4];
-#pragma unroll
-  for (int t = 0; t < 2; ++t)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-      for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
-
-  const int nsteps = (a.k + STEP - 1) / STEP;
-  const int per = (nsteps + a.ksplit - 1) / a.ksplit;
-  const int s0 = kz * per, s1 = min(nsteps, s0 + per);
-  for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
-    if constexpr (KVP_SK_PF > 0) {
-      // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
-      // 128-byte line each (a hint: an unaligned row start leaves part of a line to the load itself)
-      const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
-      const long long off = (long long)ahead * U * 64 + c * 128;
-      if (ahead < s1 && c * 128 < U * 64) {
-#pragma unroll
-        for (int t = 0; t < 2; ++t)
-#pragma unroll
-          for (int h = 0; h < 2; ++h)
-            if (rok[t][h] && off < row_bytes) prefetch_l2(wrow[t][h] + off);
-      }
+  // column groups: one pass, or (by expert) every NC of the expert's pairs in turn
+  const int ngroups = a.offs ? (total + NC - 1) / NC : 1;
+  for (int grp = 0; grp < ngroups; ++grp) {
+    if (a.offs) {
+      const int cg = grp * NC;
+      __syncthreads();  // the previous group's epilogue is done with cols and red
+      if (tid < NC) cols[tid] = cg + tid < total ? a.order[lo + cg + tid] : 0;
+      ncols = min(NC, total - cg);
+      __syncthreads();
     }
-    uint4 wv[U][2][2];
-    unsigned sc[U][2][2];
-    uint4 xv[U][NT][FMT ? 4 : 1];
+    const unsigned char* xrow[NT];
+    bool xok[NT];
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const int k0 = (st * U + u) * QS + c * CE;
-      const bool kok = k0 < a.k;
+    for (int nt = 0; nt < NT; ++nt) {
+      const int col = nt * 8 + g;
+      xok[nt] = col < ncols;
+      const int p = xok[nt] ? cols[col] : 0;
+      xrow[nt] = a.x + (long long)(p / a.div) * a.k * 2;
+    }
+
+    float acc[2][NT][4];
 #pragma unroll
-      for (int t = 0; t < 2; ++t)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const bool ok = kok && rok[t][h];
-          wv[u][t][h] = ok ? ld_stream(wrow[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
-          if constexpr (FMT) sc[u][t][h] = ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u;
-        }
+    for (int t = 0; t < 2; ++t)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-        for (int i = 0; i < (FMT ? 4 : 1); ++i)
-          xv[u][nt][i] = (kok && xok[nt]) ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2 + 16 * i)
-                                          : make_uint4(0, 0, 0, 0);
-    }
+        for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
+
+    const int nsteps = (a.k + STEP - 1) / STEP;
+    const int per = (nsteps + a.ksplit - 1) / a.ksplit;
+    const int s0 = kz * per, s1 = min(nsteps, s0 + per);
+    for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
+      if constexpr (KVP_SK_PF > 0) {
+        // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
+        // 128-byte line each (a hint: an unaligned row start leaves part of a line to the load itself)
+        const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
+        const long long off = (long long)ahead * U * 64 + c * 128;
+        if (ahead < s1 && c * 128 < U * 64) {
 #pragma unroll
-    for (int u = 0; u < U; ++u) {
-      unsigned b[NT][REGS];
+          for (int t = 0; t < 2; ++t)
+#pragma unroll
+            for (int h = 0; h < 2; ++h)
+              if (rok[t][h] && off < row_bytes) prefetch_l2(wrow[t][h] + off);
+        }
+      }
+      uint4 wv[U][2][2];
+      unsigned sc[U][2][2];
+      uint4 xv[U][NT][FMT ? 4 : 1];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int k0 = (st * U + u) * QS + c * CE;
+        const bool kok = k0 < a.k;
+#pragma unroll
+        for (int t = 0; t < 2; ++t)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const bool ok = kok && rok[t][h];
+            wv[u][t][h] = ok ? ld_stream(wrow[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
+            if constexpr (FMT) sc[u][t][h] = ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u;
+          }
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+          for (int i = 0; i < (FMT ? 4 : 1); ++i)
+            xv[u][nt][i] = (kok && xok[nt]) ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2 + 16 * i)
+                                            : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        unsigned b[NT][REGS];
+#pragma unroll
+        for (int nt = 0; nt < NT; ++nt) {
+          if constexpr (FMT) {
+            unsigned tmp[16];
+            x_pairs_fp4(*reinterpret_cast<const uint4(*)[4]>(&xv[u][nt][0]), tmp);
+#pragma unroll
+            for (int i = 0; i < REGS; ++i) b[nt][i] = tmp[i];
+          } else {
+            b[nt][0] = xv[u][nt][0].x, b[nt][1] = xv[u][nt][0].y, b[nt][2] = xv[u][nt][0].z, b[nt][3] = xv[u][nt][0].w;
+          }
+        }
+#pragma unroll
+        for (int t = 0; t < 2; ++t) {
+          unsigned r0[REGS], r1[REGS];
+          if constexpr (FMT) {
+            fp4_chunk(wv[u][t][0], sc[u][t][0], *reinterpret_cast<unsigned(*)[16]>(r0));
+            fp4_chunk(wv[u][t][1], sc[u][t][1], *reinterpret_cast<unsigned(*)[16]>(r1));
+          } else {
+            r0[0] = wv[u][t][0].x, r0[1] = wv[u][t][0].y, r0[2] = wv[u][t][0].z, r0[3] = wv[u][t][0].w;
+            r1[0] = wv[u][t][1].x, r1[1] = wv[u][t][1].y, r1[2] = wv[u][t][1].z, r1[3] = wv[u][t][1].w;
+          }
+#pragma unroll
+          for (int i = 0; i < REGS / 2; ++i)
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+              mma16816<BF>(acc[t][nt], r0[2 * i], r1[2 * i], r0[2 * i + 1], r1[2 * i + 1], b[nt][2 * i],
+                           b[nt][2 * i + 1]);
+        }
+      }
+    }
+
+    // reduce the warps' partials: C fragment (row g / g + 8, columns 2c, 2c + 1)
+#pragma unroll
+    for (int t = 0; t < 2; ++t)
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        if constexpr (FMT) {
-          unsigned tmp[16];
-          x_pairs_fp4(*reinterpret_cast<const uint4(*)[4]>(&xv[u][nt][0]), tmp);
-#pragma unroll
-          for (int i = 0; i < REGS; ++i) b[nt][i] = tmp[i];
-        } else {
-          b[nt][0] = xv[u][nt][0].x, b[nt][1] = xv[u][nt][0].y, b[nt][2] = xv[u][nt][0].z, b[nt][3] = xv[u][nt][0].w;
-        }
+        red[warp][t * 16 + g][nt * 8 + 2 * c] = acc[t][nt][0];
+        red[warp][t * 16 + g][nt * 8 + 2 * c + 1] = acc[t][nt][1];
+        red[warp][t * 16 + g + 8][nt * 8 + 2 * c] = acc[t][nt][2];
+        red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
       }
-#pragma unroll
-      for (int t = 0; t < 2; ++t) {
-        unsigned r0[REGS], r1[REGS];
-        if constexpr (FMT) {
-          fp4_chunk(wv[u][t][0], sc[u][t][0], *reinterpret_cast<unsigned(*)[16]>(r0));
-          fp4_chunk(wv[u][t][1], sc[u][t][1], *reinterpret_cast<unsigned(*)[16]>(r1));
-        } else {
-          r0[0] = wv[u][t][0].x, r0[1] = wv[u][t][0].y, r0[2] = wv[u][t][0].z, r0[3] = wv[u][t][0].w;
-          r1[0] = wv[u][t][1].x, r1[1] = wv[u][t][1].y, r1[2] = wv[u][t][1].z, r1[3] = wv[u][t][1].w;
-        }
-#pragma unroll
-        for (int i = 0; i < REGS / 2; ++i)
-#pragma unroll
-          for (int nt = 0; nt < NT; ++nt)
-            mma16816<BF>(acc[t][nt], r0[2 * i], r1[2 * i], r0[2 * i + 1], r1[2 * i + 1], b[nt][2 * i],
-                         b[nt][2 * i + 1]);
-      }
-    }
-  }
-
-  // reduce the warps' partials: C fragment (row g / g + 8, columns 2c, 2c + 1)
-#pragma unroll
-  for (int t = 0; t < 2; ++t)
-#pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      red[warp][t * 16 + g][nt * 8 + 2 * c] = acc[t][nt][0];
-      red[warp][t * 16 + g][nt * 8 + 2 * c + 1] = acc[t][nt][1];
-      red[warp][t * 16 + g + 8][nt * 8 + 2 * c] = acc[t][nt][2];
-      red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
-    }
-  __syncthreads();
-  constexpr int VALS = SK_ROWS * NC;
-  constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
-  float v[PER];
-#pragma unroll
-  for (int j = 0; j < PER; ++j) {
-    const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
-    v[j] = 0.f;
-    if (i < VALS) {
-#pragma unroll
-      for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += red[w][i % SK_ROWS][i / SK_ROWS];
-    }
-  }
-  if (a.ksplit > 1) {
-    const long long cell = (long long)slot * gridDim.x + tile;
-    float* wsl = a.ws + cell * (SK_ROWS * SK_WS_COLS);
+    __syncthreads();
+    constexpr int VALS = SK_ROWS * NC;
+    constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
+    float v[PER];
 #pragma unroll
     for (int j = 0; j < PER; ++j) {
-      const int i = tid + j * SK_THREADS;
-      if (i < VALS) atomicAdd(wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS, v[j]);
-    }
-    __threadfence();
-    __syncthreads();
-    if (tid == 0) last_s = atomicAdd(a.counters + cell, 1u) == (unsigned)(a.ksplit - 1);
-    __syncthreads();
-    if (!last_s) return;
-    __threadfence();
-#pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      const int i = tid + j * SK_THREADS;
+      const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
+      v[j] = 0.f;
       if (i < VALS) {
-        float* p = wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS;
-        v[j] = __ldcg(p);
-        __stcg(p, 0.f);
-      }
-    }
-    if (tid == 0) a.counters[cell] = 0u;
-  }
-  // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
-  __syncthreads();
 #pragma unroll
-  for (int j = 0; j < PER; ++j) {
-    const int i = tid + j * SK_THREADS;
-    if (i < VALS) red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
-  }
-  __syncthreads();
-  if (gated) {
-    for (int i = tid; i < 16 * NC; i += SK_THREADS) {
-      const int r = i % 16, col = i / 16, row = tile * 16 + r;
-      if (row < a.n && col < ncols) {
-        const int p = cols[col];
-        float h = act(a.mode, red[0][r][col]) * red[0][16 + r][col];
-        if (a.wts) h *= a.wts[p];
-        store_out<BF>(a.y, (long long)p * a.n + row, h, a.out_f32);
+        for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += red[w][i % SK_ROWS][i / SK_ROWS];
       }
     }
-  } else {
-    for (int i = tid; i < VALS; i += SK_THREADS) {
-      const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
-      if (row < a.n && col < ncols) {
-        const int p = cols[col];
-        float o = red[0][r][col];
-        if (a.wts) o *= a.wts[p];
-        store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
+    if (a.ksplit > 1) {
+      const long long cell = (long long)slot * gridDim.x + tile;
+      float* wsl = a.ws + cell * (SK_ROWS * SK_WS_COLS);
+#pragma unroll
+      for (int j = 0; j < PER; ++j) {
+        const int i = tid + j * SK_THREADS;
+        if (i < VALS) atomicAdd(wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS, v[j]);
+      }
+      __threadfence();
+      __syncthreads();
+      if (tid == 0) last_s = atomicAdd(a.counters + cell, 1u) == (unsigned)(a.ksplit - 1);
+      __syncthreads();
+      if (!last_s) return;
+      __threadfence();
+#pragma unroll
+      for (int j = 0; j < PER; ++j) {
+        const int i = tid + j * SK_THREADS;
+        if (i < VALS) {
+          float* p = wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS;
+          v[j] = __ldcg(p);
+          __stcg(p, 0.f);
+        }
+      }
+      if (tid == 0) a.counters[cell] = 0u;
+    }
+    // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
+    __syncthreads();
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int i = tid + j * SK_THREADS;
+      if (i < VALS) red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
+    }
+    __syncthreads();
+    if (gated) {
+      for (int i = tid; i < 16 * NC; i += SK_THREADS) {
+        const int r = i % 16, col = i / 16, row = tile * 16 + r;
+        if (row < a.n && col < ncols) {
+          const int p = cols[col];
+          float h = act(a.mode, red[0][r][col]) * red[0][16 + r][col];
+          if (a.wts) h *= a.wts[p];
+          store_out<BF>(a.y, (long long)p * a.n + row, h, a.out_f32);
+        }
+      }
+    } else {
+      for (int i = tid; i < VALS; i += SK_THREADS) {
+        const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
+        if (row < a.n && col < ncols) {
+          const int p = cols[col];
+          float o = red[0][r][col];
+          if (a.wts) o *= a.wts[p];
+          store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
+        }
       }
     }
-  }
+  }  // column groups
 }
 
 #define SK_PARAMS                                                                                                \
   const unsigned char *w, const unsigned char *s, const unsigned char *x, void *y, const int *ids,              \
       const float *wts, float *ws, unsigned *counters, long long w_stride, long long s_stride, int n, int k,     \
-      int ncols, int div, int mode, int out_f32, int ksplit, int experts
-#define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, experts}
+      int ncols, int div, int mode, int out_f32, int ksplit, int experts, const int *order, const int *offs
+#define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, \
+                 experts, order, offs}
 
 #define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, FMT ? KVP_SK_MINB_FP4 : KVP_SK_MINB) NAME(SK_PARAMS) { \
