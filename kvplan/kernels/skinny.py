@@ -62,6 +62,8 @@ class _Gemm:
             self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, sc.THREADS, 0, False, launcher),
                                       _slots(ld, name, dev),
                                       sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
+        self.by_expert = rt.PreparedLaunch(ld, sc.kernel_name(dtype, weight_format, 16, True), _GEMM_ARGS,
+                                           sc.THREADS, 0, False, launcher)
 
     def ksplit(self, columns: int, slots_y: int) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
@@ -70,7 +72,7 @@ class _Gemm:
     def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
                w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int,
                order: int = 0, offs: int = 0):
-        launch = self.launches[8 if columns <= 8 else 16][0]
+        launch = self.by_expert if offs else self.launches[8 if columns <= 8 else 16][0]
         a = launch.args
         for i, v in enumerate((w, s, x, y, ids, wts, ws, counters, w_stride, s_stride)):
             a[i].value = v

@@ -32,7 +32,7 @@
 //   out_f32   store fp32 (MoE stage 2 partial sums)
 //   ksplit    CTAs along k (grid.z)
 //   experts   number of experts (ids outside 0..experts-1 are skipped)
-//   order, offs  MoE by expert (both non-null; ids unused, grid.y == experts, ksplit 1): the pairs sorted by
+//   order, offs  MoE by expert (the _e16 kernels; ids unused, grid.y == experts, ksplit 1): the pairs sorted by
 //             expert [ncols] and each expert's range in it [experts + 1]; the CTA of expert e walks its pairs
 //             order[offs[e] .. offs[e + 1]) 8 or 16 columns at a time, its weight tile re-read from L2 after the
 //             first group. Any number of pairs per expert (the pair-slot mode holds 16).
@@ -185,8 +185,10 @@ __device__ __forceinline__ float act(int mode, float g) {
   return 0.5f * g * (1.0f + tanhf(u));
 }
 
-// FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2).
-template <bool BF, int FMT, int NT>
+// FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2). BYEXP:
+// MoE by expert (order / offs); its own kernels, so that the pair-slot kernels keep their registers (the group
+// loop cost the mxfp4 8-column kernel 27 more, 113 -> 140, and with them its second CTA per SM).
+template <bool BF, int FMT, int NT, bool BYEXP>
 __device__ __forceinline__ void skinny(const SkArgs& a) {
   constexpr int CE = FMT ? 32 : 8;                  // elements per lane chunk (16 bytes of weights)
   constexpr int QS = 4 * CE;                        // elements per quad of lanes
@@ -206,7 +208,7 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   const bool gated = a.mode != 0;
 
   int expert = 0, ncols = 0, lo = 0, total = 0;
-  if (a.offs) {
+  if constexpr (BYEXP) {
     expert = slot;
     lo = a.offs[expert];
     total = a.offs[expert + 1] - lo;
@@ -257,9 +259,9 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
       srow[t][h] = FMT ? a.s + expert * a.s_stride + wr * groups : nullptr;
     }
   // column groups: one pass, or (by expert) every NC of the expert's pairs in turn
-  const int ngroups = a.offs ? (total + NC - 1) / NC : 1;
+  const int ngroups = BYEXP ? (total + NC - 1) / NC : 1;
   for (int grp = 0; grp < ngroups; ++grp) {
-    if (a.offs) {
+    if constexpr (BYEXP) {
       const int cg = grp * NC;
       __syncthreads();  // the previous group's epilogue is done with cols and red
       if (tid < NC) cols[tid] = cg + tid < total ? a.order[lo + cg + tid] : 0;
@@ -444,18 +446,21 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 #define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, \
                  experts, order, offs}
 
-#define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
+#define SK_KERNEL(NAME, BF, FMT, NT, BYEXP)                                                                      \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, FMT ? KVP_SK_MINB_FP4 : KVP_SK_MINB) NAME(SK_PARAMS) { \
     const SkArgs a = SK_ARGS;                                                                                    \
-    skinny<BF, FMT, NT>(a);                                                                                      \
+    skinny<BF, FMT, NT, BYEXP>(a);                                                                               \
   }
 
-SK_KERNEL(kvp_skinny_bf16_c8, true, 0, 1)
-SK_KERNEL(kvp_skinny_bf16_c16, true, 0, 2)
-SK_KERNEL(kvp_skinny_f16_c8, false, 0, 1)
-SK_KERNEL(kvp_skinny_f16_c16, false, 0, 2)
-SK_KERNEL(kvp_skinny_mxfp4_c8, true, 1, 1)
-SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2)
+SK_KERNEL(kvp_skinny_bf16_c8, true, 0, 1, false)
+SK_KERNEL(kvp_skinny_bf16_c16, true, 0, 2, false)
+SK_KERNEL(kvp_skinny_f16_c8, false, 0, 1, false)
+SK_KERNEL(kvp_skinny_f16_c16, false, 0, 2, false)
+SK_KERNEL(kvp_skinny_mxfp4_c8, true, 1, 1, false)
+SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2, false)
+SK_KERNEL(kvp_skinny_bf16_e16, true, 0, 2, true)
+SK_KERNEL(kvp_skinny_f16_e16, false, 0, 2, true)
+SK_KERNEL(kvp_skinny_mxfp4_e16, true, 1, 2, true)
 
 // out[t, :] = sum_j y[t * top_k + j, :] (fp32 partials of MoE stage 2, already weighted) in the 16-bit dtype.
 template <bool BF>
