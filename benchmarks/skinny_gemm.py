@@ -167,11 +167,13 @@ def moe(read_bw, variants=None):
     return rows
 
 
-def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192)):
+def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192), tiles=(None, 2, 4)):
     """gpt-oss-20b's routed experts (one layer's, 8 layers allocated) above 16 tokens: the by-expert launch (what
     MoEPairsPlan.run does now) against the pair-slot launch over chunks of 16 tokens (what verify did before)."""
     experts, hidden, inter, top_k, fmt, layers = MOE["gpt-oss-20b"]
-    plan = moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, weight_format=fmt)
+    plans = {et: moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, weight_format=fmt,
+                                expert_tiles=et) for et in tiles}
+    plan = plans[None]
     ws = [((torch.randint(0, 256, (experts, 2 * inter, hidden // 2), dtype=torch.uint8, device="cuda"),
             torch.randint(119, 125, (experts, 2 * inter, hidden // 32), dtype=torch.uint8, device="cuda")),
            (torch.randint(0, 256, (experts, hidden, inter // 2), dtype=torch.uint8, device="cuda"),
@@ -186,6 +188,10 @@ def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192)):
         out = torch.empty_like(x)
         new = timed(lambda: [plan.run(x, wts, ids, *w, out=out) for w in ws], reps=5) / layers
         row = {"tokens": t, "by_expert_ms_per_layer": new, "read_once": per_layer_bytes / (new / 1e3) / read_bw}
+        for et, p in plans.items():
+            if et is not None:
+                row[f"expert_tiles_{et}_ms_per_layer"] = timed(
+                    lambda: [p.run(x, wts, ids, *w, out=out) for w in ws], reps=5) / layers
         if t <= 1024:
             def chunked():
                 for w in ws:

@@ -17,10 +17,12 @@ def test_one_instantiation_per_arch_is_registered_for_the_compile_test():
 
 def test_kernel_names_match_the_source():
     source = (configs.HERE / sc.SkinnyConfig.source).read_text()
-    defined = set(re.findall(r"SK_KERNEL\((kvp_\w+),", source)) | set(re.findall(r"void __launch_bounds__\(256\) (kvp_\w+)\(", source))
+    defined = set(re.findall(r"SK_(?:EXPERT_)?KERNEL\((kvp_\w+),", source)) | \
+        set(re.findall(r"void __launch_bounds__\(256\) (kvp_\w+)\(", source))
     assert defined == set(sc.SkinnyConfig.kernels)
     for dtype in sc.DTYPES:
         for fmt in ("bf16", "mxfp4"):
+            assert sc.kernel_name(dtype, fmt, 16, by_expert=True) in defined
             for cols in (1, 8, 9, 16):
                 assert sc.kernel_name(dtype, fmt, cols) in defined
         assert sc.combine_name(dtype) in defined

@@ -23,7 +23,7 @@ MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' ex
 # H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
 SLOT_FACTOR = 4
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
-                      "{chunk:,} tokens and its pairs taken 16 at a time (torch would hold every expert dequantised to "
+                      "{chunk:,} tokens and its pairs taken 64 at a time (torch would hold every expert dequantised to "
                       "bf16)")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")

@@ -7,7 +7,7 @@
                          dtype=torch.bfloat16, weight_format="bf16", activation="silu", device=0)
     out = moe.run(x, weights, ids, w13, w2)  # x [T, hidden], weights [T, top_k] fp32, ids [T, top_k] int
     #   T <= max_tokens: one CTA row per (token, expert) pair slot, the first slot of an expert runs all of its
-    #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 16 at a time
+    #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 64 at a time
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
@@ -153,14 +153,14 @@ class MoEPairsPlan:
 
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                  activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                 prefetch=None, ksplit_rule=None):
+                 prefetch=None, ksplit_rule=None, expert_tiles=None):
         import torch
 
         dtype = torch.bfloat16 if dtype is None else dtype
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         sc.check_moe(experts, hidden, intermediate, top_k, max_tokens, name, weight_format, activation)
         _forced(ksplit)
-        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch)
+        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the MoE pairs kernel")
         torch, self.device_index, dev, ld = _device_setup(device, self.config)
@@ -258,8 +258,8 @@ class MoEPairsPlan:
 
     def _by_expert(self, torch, x, weights, ids, ptrs, out) -> None:
         """More tokens than max_tokens: the pairs sorted by expert (torch, no host sync: graph-safe), one CTA row
-        per expert walking its pairs 16 columns at a time, so each expert's weights stream from HBM once per
-        chunk of tokens. Ids outside 0..experts-1 sort last and are never run (their outputs are undefined)."""
+        per expert walking its pairs 64 columns a pass (each weight chunk unpacked once per pass), so each
+        expert's weights stream from HBM once per chunk of tokens. Ids outside 0..experts-1 sort last and are never run (their outputs are undefined)."""
         t, e = x.shape[0], self.experts
         pairs = t * self.top_k
         flat = ids.reshape(-1).to(torch.int64)
@@ -292,10 +292,11 @@ def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", k
 
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                    activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                   prefetch=None, ksplit_rule=None) -> MoEPairsPlan:
-    """Plan the routed experts of one MoE layer for 1..max_tokens (<= 16) tokens (see the module docstring)."""
+                   prefetch=None, ksplit_rule=None, expert_tiles=None) -> MoEPairsPlan:
+    """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
+    (``expert_tiles``: 8-column tiles per pass of the by-expert kernels; see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
-                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule)
+                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ MIN_BLOCKS = 2  # the launch bound's CTAs per SM: registers capped at 65536 / (2
 # (benchmarks/RESULTS.md, session 7); the 16-bit kernels unchanged by it (Mixtral, DeepSeek-V2-Lite within 1%).
 MIN_BLOCKS_FP4 = 1
 PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
+EXPERT_TILES = 8  # by-expert kernels: 8-column MMA tiles per pass over an expert's pairs (KVP_SK_EXPERT_TILES)
+EXPERT_TILE_CHOICES = (2, 4, 8)
 KSPLIT_RULES = ("wave", "fill")  # see choose_ksplit; "wave" is the default
 
 
@@ -52,12 +54,13 @@ class SkinnyConfig:
     min_blocks: int = MIN_BLOCKS
     min_blocks_fp4: int = MIN_BLOCKS_FP4
     prefetch: int = PREFETCH
+    expert_tiles: int = EXPERT_TILES
 
     source = "skinny_gemm.cu"
     compile_cost = 2.2  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
     kernels = ("kvp_skinny_combine_bf16", "kvp_skinny_combine_f16", "kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16",
                "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16",
-               "kvp_skinny_bf16_e16", "kvp_skinny_f16_e16", "kvp_skinny_mxfp4_e16")
+               "kvp_skinny_bf16_e", "kvp_skinny_f16_e", "kvp_skinny_mxfp4_e")
 
     def _extra(self) -> list[tuple[str, str, str, int]]:
         """(macro, name suffix, value, default) of every variant field."""
@@ -65,7 +68,8 @@ class SkinnyConfig:
                                                                    UNROLL["mxfp4"]),
                 ("KVP_SK_MINB", "mb", self.min_blocks, MIN_BLOCKS),
                 ("KVP_SK_MINB_FP4", "fmb", self.min_blocks_fp4, MIN_BLOCKS_FP4),
-                ("KVP_SK_PF", "pf", self.prefetch, PREFETCH)]
+                ("KVP_SK_PF", "pf", self.prefetch, PREFETCH),
+                ("KVP_SK_EXPERT_TILES", "et", self.expert_tiles, EXPERT_TILES)]
 
     @property
     def name(self) -> str:
@@ -100,15 +104,15 @@ def skinny_configs(arch: str | None = None) -> list[SkinnyConfig]:
     return [SkinnyConfig()]
 
 
-def variant(weight_format: str, unroll=None, min_blocks=None, prefetch=None) -> SkinnyConfig:
+def variant(weight_format: str, unroll=None, min_blocks=None, prefetch=None, expert_tiles=None) -> SkinnyConfig:
     """The kernel config of a plan's tuning options (benchmarks and tests; None = the default); ``unroll``
     and ``min_blocks`` apply to ``weight_format``'s kernels. ValueError naming the option when it is not one the kernel takes."""
     for name, v, ok in (("unroll", unroll, UNROLLS), ("min_blocks", min_blocks, (1, 2, 3, 4)),
-                        ("prefetch", prefetch, (0, 1, 2, 3, 4))):
+                        ("prefetch", prefetch, (0, 1, 2, 3, 4)), ("expert_tiles", expert_tiles, EXPERT_TILE_CHOICES)):
         if v is not None and (isinstance(v, bool) or v not in ok):
             raise ValueError(f"{name} must be one of {', '.join(map(str, ok))} or None, got {v!r}")
     fp4 = weight_format == "mxfp4"
-    fields = {"prefetch": prefetch, "unroll_fp4" if fp4 else "unroll": unroll,
+    fields = {"prefetch": prefetch, "expert_tiles": expert_tiles, "unroll_fp4" if fp4 else "unroll": unroll,
               "min_blocks_fp4" if fp4 else "min_blocks": min_blocks}
     return SkinnyConfig(**{k: v for k, v in fields.items() if v is not None})
 
@@ -122,9 +126,9 @@ def check_ksplit_rule(rule) -> str:
 
 
 def kernel_name(dtype: str, weight_format: str, columns: int, by_expert: bool = False) -> str:
-    """The kernel of a launch: 8 or 16 columns per pass; ``by_expert``: MoE pairs sorted by expert, 16 at a time."""
+    """The kernel of a launch: 8 or 16 columns; ``by_expert``: MoE pairs sorted by expert, EXPERT_TILES x 8 a pass."""
     kind = "mxfp4" if weight_format == "mxfp4" else ("bf16" if dtype == "bfloat16" else "f16")
-    return f"kvp_skinny_{kind}_e16" if by_expert else f"kvp_skinny_{kind}_c{8 if columns <= 8 else 16}"
+    return f"kvp_skinny_{kind}_e" if by_expert else f"kvp_skinny_{kind}_c{8 if columns <= 8 else 16}"
 
 
 def combine_name(dtype: str) -> str:

@@ -32,10 +32,9 @@
 //   out_f32   store fp32 (MoE stage 2 partial sums)
 //   ksplit    CTAs along k (grid.z)
 //   experts   number of experts (ids outside 0..experts-1 are skipped)
-//   order, offs  MoE by expert (the _e16 kernels; ids unused, grid.y == experts, ksplit 1): the pairs sorted by
-//             expert [ncols] and each expert's range in it [experts + 1]; the CTA of expert e walks its pairs
-//             order[offs[e] .. offs[e + 1]) 8 or 16 columns at a time, its weight tile re-read from L2 after the
-//             first group. Any number of pairs per expert (the pair-slot mode holds 16).
+//   order, offs  MoE by expert (the _e kernels, skinny_by_expert; ids unused, grid.y == experts, ksplit 1): the
+//             pairs sorted by expert [ncols] and each expert's range in it [experts + 1]. Any number of pairs per
+//             expert (the pair-slot kernels hold 16).
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -63,6 +62,10 @@
 #endif
 #ifndef KVP_SK_PF
 #define KVP_SK_PF 0
+#endif
+// 8-column MMA tiles per pass of the by-expert kernels (8: 64 pairs a pass)
+#ifndef KVP_SK_EXPERT_TILES
+#define KVP_SK_EXPERT_TILES 8
 #endif
 #define SK_THREADS (KVP_SK_WARPS * 32)
 #define SK_ROWS 32
@@ -185,10 +188,56 @@ __device__ __forceinline__ float act(int mode, float g) {
   return 0.5f * g * (1.0f + tanhf(u));
 }
 
-// FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2). BYEXP:
-// MoE by expert (order / offs); its own kernels, so that the pair-slot kernels keep their registers (the group
-// loop cost the mxfp4 8-column kernel 27 more, 113 -> 140, and with them its second CTA per SM).
-template <bool BF, int FMT, int NT, bool BYEXP>
+// The lane's four weight rows of a CTA's tile (t: 16-row half of a plain tile, or gate / up of a gated one; h:
+// its 8-row half) and their E8M0 scale rows (mxfp4).
+template <int FMT>
+__device__ __forceinline__ void weight_rows(const SkArgs& a, int tile, int expert, bool gated, int g,
+                                            const unsigned char* (&wrow)[2][2], const unsigned char* (&srow)[2][2],
+                                            bool (&rok)[2][2]) {
+  const long long row_bytes = FMT ? (long long)(a.k / 2) : (long long)a.k * 2;
+  const int groups = a.k / 32;
+#pragma unroll
+  for (int t = 0; t < 2; ++t)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = gated ? tile * 16 + h * 8 + g : tile * SK_ROWS + t * 16 + h * 8 + g;
+      rok[t][h] = r < a.n;
+      const long long wr = rok[t][h] ? (gated ? r + (long long)t * a.n : r) : 0;
+      wrow[t][h] = a.w + expert * a.w_stride + wr * row_bytes;
+      srow[t][h] = FMT ? a.s + expert * a.s_stride + wr * groups : nullptr;
+    }
+}
+
+// A finished tile's NC columns (red: [32 rows][NC], summed over k) to their pairs' output rows: gated rows meet
+// their up rows (16 + r) through the activation, plain rows are stored; both times the pair's routing weight.
+template <bool BF, int NC>
+__device__ __forceinline__ void store_tile(const SkArgs& a, const float (*red)[NC], const int* cols, int ncols,
+                                           int tile, bool gated, int tid) {
+  if (gated) {
+    for (int i = tid; i < 16 * NC; i += SK_THREADS) {
+      const int r = i % 16, col = i / 16, row = tile * 16 + r;
+      if (row < a.n && col < ncols) {
+        const int p = cols[col];
+        float h = act(a.mode, red[r][col]) * red[16 + r][col];
+        if (a.wts) h *= a.wts[p];
+        store_out<BF>(a.y, (long long)p * a.n + row, h, a.out_f32);
+      }
+    }
+  } else {
+    for (int i = tid; i < SK_ROWS * NC; i += SK_THREADS) {
+      const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
+      if (row < a.n && col < ncols) {
+        const int p = cols[col];
+        float o = red[r][col];
+        if (a.wts) o *= a.wts[p];
+        store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
+      }
+    }
+  }
+}
+
+// FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2).
+template <bool BF, int FMT, int NT>
 __device__ __forceinline__ void skinny(const SkArgs& a) {
   constexpr int CE = FMT ? 32 : 8;                  // elements per lane chunk (16 bytes of weights)
   constexpr int QS = 4 * CE;                        // elements per quad of lanes
@@ -207,13 +256,8 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   const int tile = blockIdx.x, slot = blockIdx.y, kz = blockIdx.z;
   const bool gated = a.mode != 0;
 
-  int expert = 0, ncols = 0, lo = 0, total = 0;
-  if constexpr (BYEXP) {
-    expert = slot;
-    lo = a.offs[expert];
-    total = a.offs[expert + 1] - lo;
-    if (total <= 0 || expert >= a.experts) return;
-  } else if (a.ids) {
+  int expert = 0, ncols;
+  if (a.ids) {
     const int pairs = a.ncols;
     ids_s[tid] = tid < pairs ? a.ids[tid] : -1;
     __syncthreads();
@@ -243,200 +287,277 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   __syncthreads();
 
   // the lane's four weight rows (tile t, row-half h) and its column per 8-column tile
-  const long long row_bytes = FMT ? (long long)(a.k / 2) : (long long)a.k * 2;
-  const int groups = a.k / 32;
   const unsigned char* wrow[2][2];
   const unsigned char* srow[2][2];
   bool rok[2][2];
+  weight_rows<FMT>(a, tile, expert, gated, g, wrow, srow, rok);
+  const unsigned char* xrow[NT];
+  bool xok[NT];
+#pragma unroll
+  for (int nt = 0; nt < NT; ++nt) {
+    const int col = nt * 8 + g;
+    xok[nt] = col < ncols;
+    const int p = xok[nt] ? cols[col] : 0;
+    xrow[nt] = a.x + (long long)(p / a.div) * a.k * 2;
+  }
+
+  float acc[2][NT][4];
 #pragma unroll
   for (int t = 0; t < 2; ++t)
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int r = gated ? tile * 16 + h * 8 + g : tile * SK_ROWS + t * 16 + h * 8 + g;
-      rok[t][h] = r < a.n;
-      const long long wr = rok[t][h] ? (gated ? r + (long long)t * a.n : r) : 0;
-      wrow[t][h] = a.w + expert * a.w_stride + wr * row_bytes;
-      srow[t][h] = FMT ? a.s + expert * a.s_stride + wr * groups : nullptr;
-    }
-  // column groups: one pass, or (by expert) every NC of the expert's pairs in turn
-  const int ngroups = BYEXP ? (total + NC - 1) / NC : 1;
-  for (int grp = 0; grp < ngroups; ++grp) {
-    if constexpr (BYEXP) {
-      const int cg = grp * NC;
-      __syncthreads();  // the previous group's epilogue is done with cols and red
-      if (tid < NC) cols[tid] = cg + tid < total ? a.order[lo + cg + tid] : 0;
-      ncols = min(NC, total - cg);
-      __syncthreads();
-    }
-    const unsigned char* xrow[NT];
-    bool xok[NT];
+    for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-    for (int nt = 0; nt < NT; ++nt) {
-      const int col = nt * 8 + g;
-      xok[nt] = col < ncols;
-      const int p = xok[nt] ? cols[col] : 0;
-      xrow[nt] = a.x + (long long)(p / a.div) * a.k * 2;
-    }
+      for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
 
-    float acc[2][NT][4];
-#pragma unroll
-    for (int t = 0; t < 2; ++t)
-#pragma unroll
-      for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
-
-    const int nsteps = (a.k + STEP - 1) / STEP;
-    const int per = (nsteps + a.ksplit - 1) / a.ksplit;
-    const int s0 = kz * per, s1 = min(nsteps, s0 + per);
-    for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
-      if constexpr (KVP_SK_PF > 0) {
-        // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
-        // 128-byte line each (a hint: an unaligned row start leaves part of a line to the load itself)
-        const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
-        const long long off = (long long)ahead * U * 64 + c * 128;
-        if (ahead < s1 && c * 128 < U * 64) {
-#pragma unroll
-          for (int t = 0; t < 2; ++t)
-#pragma unroll
-            for (int h = 0; h < 2; ++h)
-              if (rok[t][h] && off < row_bytes) prefetch_l2(wrow[t][h] + off);
-        }
-      }
-      uint4 wv[U][2][2];
-      unsigned sc[U][2][2];
-      uint4 xv[U][NT][FMT ? 4 : 1];
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int k0 = (st * U + u) * QS + c * CE;
-        const bool kok = k0 < a.k;
+  const int nsteps = (a.k + STEP - 1) / STEP;
+  const int per = (nsteps + a.ksplit - 1) / a.ksplit;
+  const int s0 = kz * per, s1 = min(nsteps, s0 + per);
+  for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
+    if constexpr (KVP_SK_PF > 0) {
+      // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
+      // 128-byte line each (a hint: an unaligned row start leaves part of a line to the load itself)
+      const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
+      const long long off = (long long)ahead * U * 64 + c * 128;
+      if (ahead < s1 && c * 128 < U * 64) {
 #pragma unroll
         for (int t = 0; t < 2; ++t)
 #pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const bool ok = kok && rok[t][h];
-            wv[u][t][h] = ok ? ld_stream(wrow[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
-            if constexpr (FMT) sc[u][t][h] = ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u;
-          }
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt)
-#pragma unroll
-          for (int i = 0; i < (FMT ? 4 : 1); ++i)
-            xv[u][nt][i] = (kok && xok[nt]) ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2 + 16 * i)
-                                            : make_uint4(0, 0, 0, 0);
-      }
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        unsigned b[NT][REGS];
-#pragma unroll
-        for (int nt = 0; nt < NT; ++nt) {
-          if constexpr (FMT) {
-            unsigned tmp[16];
-            x_pairs_fp4(*reinterpret_cast<const uint4(*)[4]>(&xv[u][nt][0]), tmp);
-#pragma unroll
-            for (int i = 0; i < REGS; ++i) b[nt][i] = tmp[i];
-          } else {
-            b[nt][0] = xv[u][nt][0].x, b[nt][1] = xv[u][nt][0].y, b[nt][2] = xv[u][nt][0].z, b[nt][3] = xv[u][nt][0].w;
-          }
-        }
-#pragma unroll
-        for (int t = 0; t < 2; ++t) {
-          unsigned r0[REGS], r1[REGS];
-          if constexpr (FMT) {
-            fp4_chunk(wv[u][t][0], sc[u][t][0], *reinterpret_cast<unsigned(*)[16]>(r0));
-            fp4_chunk(wv[u][t][1], sc[u][t][1], *reinterpret_cast<unsigned(*)[16]>(r1));
-          } else {
-            r0[0] = wv[u][t][0].x, r0[1] = wv[u][t][0].y, r0[2] = wv[u][t][0].z, r0[3] = wv[u][t][0].w;
-            r1[0] = wv[u][t][1].x, r1[1] = wv[u][t][1].y, r1[2] = wv[u][t][1].z, r1[3] = wv[u][t][1].w;
-          }
-#pragma unroll
-          for (int i = 0; i < REGS / 2; ++i)
-#pragma unroll
-            for (int nt = 0; nt < NT; ++nt)
-              mma16816<BF>(acc[t][nt], r0[2 * i], r1[2 * i], r0[2 * i + 1], r1[2 * i + 1], b[nt][2 * i],
-                           b[nt][2 * i + 1]);
-        }
+          for (int h = 0; h < 2; ++h)
+            if (rok[t][h] && off < (FMT ? a.k / 2 : a.k * 2LL)) prefetch_l2(wrow[t][h] + off);
       }
     }
-
-    // reduce the warps' partials: C fragment (row g / g + 8, columns 2c, 2c + 1)
+    uint4 wv[U][2][2];
+    unsigned sc[U][2][2];
+    uint4 xv[U][NT][FMT ? 4 : 1];
 #pragma unroll
-    for (int t = 0; t < 2; ++t)
+    for (int u = 0; u < U; ++u) {
+      const int k0 = (st * U + u) * QS + c * CE;
+      const bool kok = k0 < a.k;
+#pragma unroll
+      for (int t = 0; t < 2; ++t)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const bool ok = kok && rok[t][h];
+          wv[u][t][h] = ok ? ld_stream(wrow[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
+          if constexpr (FMT) sc[u][t][h] = ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u;
+        }
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int i = 0; i < (FMT ? 4 : 1); ++i)
+          xv[u][nt][i] = (kok && xok[nt]) ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2 + 16 * i)
+                                          : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      unsigned b[NT][REGS];
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        red[warp][t * 16 + g][nt * 8 + 2 * c] = acc[t][nt][0];
-        red[warp][t * 16 + g][nt * 8 + 2 * c + 1] = acc[t][nt][1];
-        red[warp][t * 16 + g + 8][nt * 8 + 2 * c] = acc[t][nt][2];
-        red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
-      }
-    __syncthreads();
-    constexpr int VALS = SK_ROWS * NC;
-    constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
-    float v[PER];
+        if constexpr (FMT) {
+          unsigned tmp[16];
+          x_pairs_fp4(*reinterpret_cast<const uint4(*)[4]>(&xv[u][nt][0]), tmp);
 #pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
-      v[j] = 0.f;
-      if (i < VALS) {
-#pragma unroll
-        for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += red[w][i % SK_ROWS][i / SK_ROWS];
-      }
-    }
-    if (a.ksplit > 1) {
-      const long long cell = (long long)slot * gridDim.x + tile;
-      float* wsl = a.ws + cell * (SK_ROWS * SK_WS_COLS);
-#pragma unroll
-      for (int j = 0; j < PER; ++j) {
-        const int i = tid + j * SK_THREADS;
-        if (i < VALS) atomicAdd(wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS, v[j]);
-      }
-      __threadfence();
-      __syncthreads();
-      if (tid == 0) last_s = atomicAdd(a.counters + cell, 1u) == (unsigned)(a.ksplit - 1);
-      __syncthreads();
-      if (!last_s) return;
-      __threadfence();
-#pragma unroll
-      for (int j = 0; j < PER; ++j) {
-        const int i = tid + j * SK_THREADS;
-        if (i < VALS) {
-          float* p = wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS;
-          v[j] = __ldcg(p);
-          __stcg(p, 0.f);
+          for (int i = 0; i < REGS; ++i) b[nt][i] = tmp[i];
+        } else {
+          b[nt][0] = xv[u][nt][0].x, b[nt][1] = xv[u][nt][0].y, b[nt][2] = xv[u][nt][0].z, b[nt][3] = xv[u][nt][0].w;
         }
       }
-      if (tid == 0) a.counters[cell] = 0u;
+#pragma unroll
+      for (int t = 0; t < 2; ++t) {
+        unsigned r0[REGS], r1[REGS];
+        if constexpr (FMT) {
+          fp4_chunk(wv[u][t][0], sc[u][t][0], *reinterpret_cast<unsigned(*)[16]>(r0));
+          fp4_chunk(wv[u][t][1], sc[u][t][1], *reinterpret_cast<unsigned(*)[16]>(r1));
+        } else {
+          r0[0] = wv[u][t][0].x, r0[1] = wv[u][t][0].y, r0[2] = wv[u][t][0].z, r0[3] = wv[u][t][0].w;
+          r1[0] = wv[u][t][1].x, r1[1] = wv[u][t][1].y, r1[2] = wv[u][t][1].z, r1[3] = wv[u][t][1].w;
+        }
+#pragma unroll
+        for (int i = 0; i < REGS / 2; ++i)
+#pragma unroll
+          for (int nt = 0; nt < NT; ++nt)
+            mma16816<BF>(acc[t][nt], r0[2 * i], r1[2 * i], r0[2 * i + 1], r1[2 * i + 1], b[nt][2 * i],
+                         b[nt][2 * i + 1]);
+      }
     }
-    // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
-    __syncthreads();
+  }
+
+  // reduce the warps' partials: C fragment (row g / g + 8, columns 2c, 2c + 1)
+#pragma unroll
+  for (int t = 0; t < 2; ++t)
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt) {
+      red[warp][t * 16 + g][nt * 8 + 2 * c] = acc[t][nt][0];
+      red[warp][t * 16 + g][nt * 8 + 2 * c + 1] = acc[t][nt][1];
+      red[warp][t * 16 + g + 8][nt * 8 + 2 * c] = acc[t][nt][2];
+      red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
+    }
+  __syncthreads();
+  constexpr int VALS = SK_ROWS * NC;
+  constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
+  float v[PER];
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
+    v[j] = 0.f;
+    if (i < VALS) {
+#pragma unroll
+      for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += red[w][i % SK_ROWS][i / SK_ROWS];
+    }
+  }
+  if (a.ksplit > 1) {
+    const long long cell = (long long)slot * gridDim.x + tile;
+    float* wsl = a.ws + cell * (SK_ROWS * SK_WS_COLS);
 #pragma unroll
     for (int j = 0; j < PER; ++j) {
       const int i = tid + j * SK_THREADS;
-      if (i < VALS) red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
+      if (i < VALS) atomicAdd(wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS, v[j]);
     }
+    __threadfence();
     __syncthreads();
-    if (gated) {
-      for (int i = tid; i < 16 * NC; i += SK_THREADS) {
-        const int r = i % 16, col = i / 16, row = tile * 16 + r;
-        if (row < a.n && col < ncols) {
-          const int p = cols[col];
-          float h = act(a.mode, red[0][r][col]) * red[0][16 + r][col];
-          if (a.wts) h *= a.wts[p];
-          store_out<BF>(a.y, (long long)p * a.n + row, h, a.out_f32);
-        }
-      }
-    } else {
-      for (int i = tid; i < VALS; i += SK_THREADS) {
-        const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
-        if (row < a.n && col < ncols) {
-          const int p = cols[col];
-          float o = red[0][r][col];
-          if (a.wts) o *= a.wts[p];
-          store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
-        }
+    if (tid == 0) last_s = atomicAdd(a.counters + cell, 1u) == (unsigned)(a.ksplit - 1);
+    __syncthreads();
+    if (!last_s) return;
+    __threadfence();
+#pragma unroll
+    for (int j = 0; j < PER; ++j) {
+      const int i = tid + j * SK_THREADS;
+      if (i < VALS) {
+        float* p = wsl + (i / SK_ROWS) * SK_ROWS + i % SK_ROWS;
+        v[j] = __ldcg(p);
+        __stcg(p, 0.f);
       }
     }
-  }  // column groups
+    if (tid == 0) a.counters[cell] = 0u;
+  }
+  // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
+  __syncthreads();
+#pragma unroll
+  for (int j = 0; j < PER; ++j) {
+    const int i = tid + j * SK_THREADS;
+    if (i < VALS) red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
+  }
+  __syncthreads();
+  store_tile<BF, NC>(a, red[0], cols, ncols, tile, gated, tid);
+}
+
+// MoE by expert (order / offs): the CTA (tile, expert) walks the expert's pairs order[offs[e] .. offs[e + 1])
+// PT x 8 columns per pass. Each k step unpacks the lane's weight chunks once and multiplies them into every
+// column tile of the pass (mxfp4 unpacking is ALU work: one pass of 16 columns per 16 pairs cost gpt-oss-20b
+// 2.56 ms per layer at 599 tokens); the x fragments of a tile are loaded just before its MMAs. The weight tile
+// streams from HBM in the first pass and from L2 after. Warps split k as in skinny(); the epilogue reduces 16
+// columns at a time (static shared memory).
+template <bool BF, int FMT, int PT>
+__device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
+  constexpr int CE = FMT ? 32 : 8;
+  constexpr int QS = 4 * CE;
+  constexpr int REGS = FMT ? 16 : 4;
+  constexpr int PASS = PT * 8;
+  __shared__ float red[KVP_SK_WARPS][SK_ROWS][16];
+  __shared__ int cols[PASS];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, c = lane & 3;
+  const int tile = blockIdx.x, expert = blockIdx.y;
+  const bool gated = a.mode != 0;
+  const int lo = a.offs[expert], total = a.offs[expert + 1] - lo;
+  if (total <= 0 || expert >= a.experts) return;
+  const unsigned char* wrow[2][2];
+  const unsigned char* srow[2][2];
+  bool rok[2][2];
+  weight_rows<FMT>(a, tile, expert, gated, g, wrow, srow, rok);
+  const int nsteps = (a.k + QS - 1) / QS;
+  for (int p0 = 0; p0 < total; p0 += PASS) {
+    const int ncols = min(PASS, total - p0), ntiles = (ncols + 7) / 8;
+    __syncthreads();  // the previous pass is done with cols and red
+    if (tid < PASS) cols[tid] = tid < ncols ? a.order[lo + p0 + tid] : 0;
+    __syncthreads();
+    const unsigned char* xrow[PT];
+    bool xok[PT];
+#pragma unroll
+    for (int nt = 0; nt < PT; ++nt) {
+      const int col = nt * 8 + g;
+      xok[nt] = col < ncols;
+      xrow[nt] = a.x + (long long)((xok[nt] ? cols[col] : 0) / a.div) * a.k * 2;
+    }
+    float acc[2][PT][4];
+#pragma unroll
+    for (int t = 0; t < 2; ++t)
+#pragma unroll
+      for (int nt = 0; nt < PT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
+    for (int st = warp; st < nsteps; st += KVP_SK_WARPS) {
+      const int k0 = st * QS + c * CE;
+      const bool kok = k0 < a.k;
+      unsigned r[2][2][REGS];
+#pragma unroll
+      for (int t = 0; t < 2; ++t)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const bool ok = kok && rok[t][h];
+          const uint4 wv = ok ? ld_stream(wrow[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
+          if constexpr (FMT) {
+            fp4_chunk(wv, ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u, r[t][h]);
+          } else {
+            r[t][h][0] = wv.x, r[t][h][1] = wv.y, r[t][h][2] = wv.z, r[t][h][3] = wv.w;
+          }
+        }
+#pragma unroll
+      for (int nt = 0; nt < PT; ++nt) {
+        if (nt >= ntiles) break;
+        uint4 xv[FMT ? 4 : 1];
+#pragma unroll
+        for (int i = 0; i < (FMT ? 4 : 1); ++i)
+          xv[i] = (kok && xok[nt]) ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2 + 16 * i)
+                                   : make_uint4(0, 0, 0, 0);
+        unsigned b[REGS];
+        if constexpr (FMT) {
+          x_pairs_fp4(*reinterpret_cast<const uint4(*)[4]>(&xv[0]), *reinterpret_cast<unsigned(*)[16]>(b));
+        } else {
+          b[0] = xv[0].x, b[1] = xv[0].y, b[2] = xv[0].z, b[3] = xv[0].w;
+        }
+#pragma unroll
+        for (int t = 0; t < 2; ++t)
+#pragma unroll
+          for (int i = 0; i < REGS / 2; ++i)
+            mma16816<BF>(acc[t][nt], r[t][0][2 * i], r[t][1][2 * i], r[t][0][2 * i + 1], r[t][1][2 * i + 1],
+                         b[2 * i], b[2 * i + 1]);
+      }
+    }
+    // 16 columns at a time: the warps' partials through shared memory, summed, stored
+#pragma unroll
+    for (int sub = 0; sub < PT / 2; ++sub) {
+      if (2 * sub >= ntiles) break;
+      __syncthreads();
+#pragma unroll
+      for (int t = 0; t < 2; ++t)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const float* v = acc[t][2 * sub + j];
+          red[warp][t * 16 + g][j * 8 + 2 * c] = v[0];
+          red[warp][t * 16 + g][j * 8 + 2 * c + 1] = v[1];
+          red[warp][t * 16 + g + 8][j * 8 + 2 * c] = v[2];
+          red[warp][t * 16 + g + 8][j * 8 + 2 * c + 1] = v[3];
+        }
+      __syncthreads();
+      float sum[2];
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int i = tid + j * SK_THREADS;  // SK_ROWS x 16 = 2 x SK_THREADS values
+        sum[j] = 0.f;
+#pragma unroll
+        for (int w = 0; w < KVP_SK_WARPS; ++w) sum[j] += red[w][i % SK_ROWS][i / SK_ROWS];
+      }
+      __syncthreads();
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int i = tid + j * SK_THREADS;
+        red[0][i % SK_ROWS][i / SK_ROWS] = sum[j];
+      }
+      __syncthreads();
+      store_tile<BF, 16>(a, red[0], cols + 16 * sub, min(16, ncols - 16 * sub), tile, gated, tid);
+    }
+  }
 }
 
 #define SK_PARAMS                                                                                                \
@@ -446,21 +567,27 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 #define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, \
                  experts, order, offs}
 
-#define SK_KERNEL(NAME, BF, FMT, NT, BYEXP)                                                                      \
+#define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, FMT ? KVP_SK_MINB_FP4 : KVP_SK_MINB) NAME(SK_PARAMS) { \
     const SkArgs a = SK_ARGS;                                                                                    \
-    skinny<BF, FMT, NT, BYEXP>(a);                                                                               \
+    skinny<BF, FMT, NT>(a);                                                                                      \
+  }
+// by expert: one CTA per SM (no register cap: the pass's accumulators and unpacked chunks live together)
+#define SK_EXPERT_KERNEL(NAME, BF, FMT)                                                                          \
+  extern "C" __global__ void __launch_bounds__(SK_THREADS, 1) NAME(SK_PARAMS) {                                  \
+    const SkArgs a = SK_ARGS;                                                                                    \
+    skinny_by_expert<BF, FMT, KVP_SK_EXPERT_TILES>(a);                                                           \
   }
 
-SK_KERNEL(kvp_skinny_bf16_c8, true, 0, 1, false)
-SK_KERNEL(kvp_skinny_bf16_c16, true, 0, 2, false)
-SK_KERNEL(kvp_skinny_f16_c8, false, 0, 1, false)
-SK_KERNEL(kvp_skinny_f16_c16, false, 0, 2, false)
-SK_KERNEL(kvp_skinny_mxfp4_c8, true, 1, 1, false)
-SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2, false)
-SK_KERNEL(kvp_skinny_bf16_e16, true, 0, 2, true)
-SK_KERNEL(kvp_skinny_f16_e16, false, 0, 2, true)
-SK_KERNEL(kvp_skinny_mxfp4_e16, true, 1, 2, true)
+SK_KERNEL(kvp_skinny_bf16_c8, true, 0, 1)
+SK_KERNEL(kvp_skinny_bf16_c16, true, 0, 2)
+SK_KERNEL(kvp_skinny_f16_c8, false, 0, 1)
+SK_KERNEL(kvp_skinny_f16_c16, false, 0, 2)
+SK_KERNEL(kvp_skinny_mxfp4_c8, true, 1, 1)
+SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2)
+SK_EXPERT_KERNEL(kvp_skinny_bf16_e, true, 0)
+SK_EXPERT_KERNEL(kvp_skinny_f16_e, false, 0)
+SK_EXPERT_KERNEL(kvp_skinny_mxfp4_e, true, 1)
 
 // out[t, :] = sum_j y[t * top_k + j, :] (fp32 partials of MoE stage 2, already weighted) in the 16-bit dtype.
 template <bool BF>
