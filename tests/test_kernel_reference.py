@@ -243,6 +243,19 @@ def test_choose_splits():
     assert choose_splits(pairs=300, span=65536, slots=264) > 1  # 1.14 waves: split to balance
 
 
+@pytest.mark.parametrize("batch, context, best", [
+    (1, 4096, (32, 64)), (4, 4096, (26, 43)), (8, 8192, (29, 32)), (32, 8192, (8, 8)), (1, 32768, (114, 128))])
+def test_mla_splits_land_where_the_h200_sweep_was_fastest(batch, context, best):
+    """16 heads, 32-token steps, 264 resident CTAs (2 per SM on an H200): the default split count falls in the
+    range that was fastest or within 8% of it (benchmarks/RESULTS.md, session 7: B1 4K 18.2 us at 64 splits,
+    19.0 at 32, 26.1 at the old floor's 16; B4 4K 23.9 at 32, 25.7 at 43; B8 8K 41.6 at 32; B32 8K 104.7 at 8)."""
+    from kvplan.kernels.paged_mla import mla_splits
+
+    splits, chunk = mla_splits(batch, context, 264, 32)
+    assert best[0] <= splits <= best[1]
+    assert chunk % 32 == 0 and splits * chunk >= context > (splits - 1) * chunk
+
+
 H200 = dict(index=0, arch="sm_90", sm_count=132, smem_optin=232448, smem_per_sm=233472, regs_per_sm=65536,
             mem_bw=4.8e12)
 

@@ -46,6 +46,8 @@ def test_variants_change_name_and_macros_only_when_not_default():
     assert dict(fp4.macros()) == dict(default.macros()) | {"KVP_SK_U_FP4": "2", "KVP_SK_MINB_FP4": "2",
                                                            "KVP_SK_PF": "1"}
     assert sc.variant("bf16", min_blocks=1).name == "skinny_gemm_mb1"
+    assert sc.variant("mxfp4", expert_tiles=sc.EXPERT_TILES) == default
+    assert dict(sc.variant("mxfp4", expert_tiles=4).macros()) == dict(default.macros()) | {"KVP_SK_EXPERT_TILES": "4"}
     # every sweep variant of the benchmark maps to a config (and the default to the default cubin)
     names = {v: sc.variant("bf16", o.get("unroll"), o.get("min_blocks"), o.get("prefetch")).name
              for v, o in sc.SWEEP.items()}
@@ -63,6 +65,7 @@ def test_source_defaults_are_the_python_defaults():
 @pytest.mark.parametrize("kwargs, field", [
     (dict(unroll=3), "unroll"), (dict(unroll=0), "unroll"), (dict(unroll=True), "unroll"), (dict(unroll="4"), "unroll"),
     (dict(unroll=16), "unroll"), (dict(min_blocks=0), "min_blocks"), (dict(prefetch=-1), "prefetch"),
+    (dict(expert_tiles=3), "expert_tiles"), (dict(expert_tiles=16), "expert_tiles"),
 ])
 def test_variant_checks(kwargs, field):
     with pytest.raises(ValueError, match=f"^{field} must be one of 1, 2, 4, 8 or None" if field == "unroll"

@@ -96,14 +96,7 @@ class PagedMLADecodePlan:
                                           dtype=torch.float32, device=self.device)
 
     def _splits(self, batch: int) -> tuple[int, int]:
-        """(splits, chunk) for ``batch`` sequences; chunks are whole pipeline steps."""
-        if self._num_splits is None:
-            splits = choose_splits(batch * self.head_groups, self.span, self._slots, limits.MLA_MIN_SPLIT_TOKENS)
-        else:
-            splits = self._num_splits
-        chunk = -(-max(self.span, 1) // splits)
-        chunk = -(-chunk // self._tok) * self._tok
-        return max(1, -(-max(self.span, 1) // chunk)), chunk
+        return mla_splits(batch * self.head_groups, self.span, self._slots, self._tok, self._num_splits)
 
     def splits_for(self, batch: int) -> int:
         return self._splits(batch)[0]
@@ -207,6 +200,16 @@ class PagedMLADecodePlan:
             if not t.is_contiguous():
                 raise ValueError(f"{name} must be contiguous (got strides {tuple(t.stride())})")
         return B
+
+
+def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=None) -> tuple[int, int]:
+    """(splits, chunk) of ``pairs`` (sequence, head group) over ``span`` tokens on ``slots`` resident CTAs: a wave
+    of CTAs with chunks of at least limits.MLA_MIN_SPLIT_TOKENS, or ``num_splits``; chunks are whole pipeline
+    steps of ``step_tokens``, so the splits that remain may be fewer."""
+    splits = num_splits or choose_splits(pairs, span, slots, limits.MLA_MIN_SPLIT_TOKENS)
+    chunk = -(-max(span, 1) // splits)
+    chunk = -(-chunk // step_tokens) * step_tokens
+    return max(1, -(-max(span, 1) // chunk)), chunk
 
 
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
