@@ -100,15 +100,45 @@ class MoE:
 
     def route(self, x):
         """(weights [T, k] float32, expert ids [T, k]): softmax over the router's logits, the top k, renormalised
-        where the model does so, times the routed scaling factor."""
+        where the model does so, times the routed scaling factor; on a GPU in one launch of the bundled router
+        kernel (kvplan/kernels/router.cu), else in torch."""
         a = self.arch
-        probs = torch.softmax(self.rt.mm(x, self.w["router"]).float(), dim=-1)
+        logits = self.rt.mm(x, self.w["router"])
+        plan = self._router_plan(logits)
+        if plan is not None:
+            return plan.run(logits)
+        probs = torch.softmax(logits.float(), dim=-1)
         # unsorted: the pairs are summed, so the order of a token's k experts does not matter, and the sort
         # after the selection was a second kernel per layer (H200: 3.8 us of 8.1 per layer at batch 1)
         weights, ids = torch.topk(probs, a.top_k, dim=-1, sorted=False)
         if a.renormalize:
             weights = weights / weights.sum(-1, keepdim=True)
         return weights * a.routed_scale, ids
+
+    def _router_plan(self, logits):
+        """The router kernel's plan for this layer's shape (shared by the layers), or None: CPU, or refused (the
+        label says why)."""
+        a = self.arch
+        if not logits.is_cuda:
+            self.rt.labels["router"] = "torch softmax, top-k and renormalisation"
+            return None
+        key = ("router", a.experts, a.top_k, logits.dtype, a.renormalize, a.routed_scale)
+        plans = vars(self.rt).setdefault("moe_plans", {})
+        if key not in plans:
+            try:
+                from ..kernels._checks import dtype_name
+                from ..kernels.router import RouterPlan
+
+                plans[key] = RouterPlan(a.experts, a.top_k, dtype_name(logits.dtype), a.renormalize, a.routed_scale,
+                                        logits.device.index)
+            except (ValueError, RuntimeError, ImportError) as exc:
+                plans[key] = str(exc)
+        plan = plans[key]
+        if isinstance(plan, str):
+            self.rt.labels["router"] = f"torch softmax, top-k and renormalisation (the router kernel refused: {plan})"
+            return None
+        self.rt.labels["router"] = "bundled router kernel (router.cu): softmax, top-k, renormalisation, one launch"
+        return plan
 
     def experts(self, x, weights, ids):
         """Every (token, expert) pair through its expert. With few pairs (SLOT_FACTOR x pairs < experts) each

@@ -164,6 +164,25 @@ def all_rope_cache_configs() -> list[RopeCacheConfig]:
 
 
 @dataclass(frozen=True)
+class RouterConfig:
+    """One instantiation of router.cu per logits dtype."""
+
+    logits_dtype: str  # "float16" | "bfloat16" | "float32"
+
+    DTYPES = {"float16": 0, "bfloat16": 1, "float32": 2}
+    source = "router.cu"
+    kernels = ("kvp_router",)
+    compile_cost = 0.2
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_RT_T", str(self.DTYPES[self.logits_dtype]))]
+
+    @property
+    def name(self) -> str:
+        return f"router_{self.logits_dtype}"
+
+
+@dataclass(frozen=True)
 class LaunchShape:
     """Warp layout of one CTA for a group of ``G`` query heads per KV head."""
 
@@ -243,4 +262,5 @@ INSTANTIATION_SETS = (
     lambda arch: [ReadProbeConfig()],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),
+    lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],
 )

@@ -1,0 +1,76 @@
+// The router of an MoE layer in one launch (verify ran softmax, top-k, the renormalising sum and divide and the
+// scale as five to seven torch kernels per layer): per token, softmax over the experts' logits in float32, the
+// top k, their probabilities renormalised to sum 1 where the model does so, times the routed scale. One warp per
+// token; lane l holds experts l, l + 32, ... Ties go to the lower expert id.
+//
+// logits [T, E] (KVP_RT_T: 0 fp16, 1 bf16, 2 fp32, row stride `row`); weights [T, k] fp32; ids [T, k] int64.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#define KVP_RT_MAX_E 512
+#define KVP_RT_NEG_INF __int_as_float(0xff800000)
+#define KVP_RT_PER_LANE (KVP_RT_MAX_E / 32)
+
+#if KVP_RT_T == 0
+typedef __half logit_t;
+__device__ __forceinline__ float to_f(logit_t x) { return __half2float(x); }
+#elif KVP_RT_T == 1
+typedef __nv_bfloat16 logit_t;
+__device__ __forceinline__ float to_f(logit_t x) { return __bfloat162float(x); }
+#else
+typedef float logit_t;
+__device__ __forceinline__ float to_f(logit_t x) { return x; }
+#endif
+
+extern "C" __global__ void __launch_bounds__(128)
+kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int experts, int k, int renorm,
+           float scale, float* __restrict__ weights, long long* __restrict__ ids) {
+  const unsigned FULL = 0xffffffffu;
+  const int lane = threadIdx.x & 31;
+  const int tok = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (tok >= tokens) return;  // whole warps leave together
+  const logit_t* lr = logits + tok * row;
+  float v[KVP_RT_PER_LANE];
+  float m = KVP_RT_NEG_INF;
+#pragma unroll
+  for (int j = 0; j < KVP_RT_PER_LANE; ++j) {
+    const int e = lane + 32 * j;
+    v[j] = e < experts ? to_f(lr[e]) : KVP_RT_NEG_INF;
+    m = fmaxf(m, v[j]);
+  }
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(FULL, m, o));
+  float sum = 0.f;
+#pragma unroll
+  for (int j = 0; j < KVP_RT_PER_LANE; ++j) sum += lane + 32 * j < experts ? __expf(v[j] - m) : 0.f;
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(FULL, sum, o);
+  // k rounds of a warp argmax over the experts not yet taken
+  float picked_p = 0.f, picked_sum = 0.f;
+  long long picked_id = 0;
+  for (int r = 0; r < k; ++r) {
+    float best = KVP_RT_NEG_INF;
+    int best_e = 0x7fffffff;
+#pragma unroll
+    for (int j = 0; j < KVP_RT_PER_LANE; ++j) {
+      const int e = lane + 32 * j;
+      if (e < experts && (v[j] > best || (v[j] == best && e < best_e))) best = v[j], best_e = e;
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ob = __shfl_xor_sync(FULL, best, o);
+      const int oe = __shfl_xor_sync(FULL, best_e, o);
+      if (ob > best || (ob == best && oe < best_e)) best = ob, best_e = oe;
+    }
+    if ((best_e & 31) == lane) v[best_e >> 5] = KVP_RT_NEG_INF;  // taken (the lane that holds it)
+    const float p = __expf(best - m) / sum;
+    picked_sum += p;
+    if (lane == r) picked_p = p, picked_id = best_e;
+  }
+  if (lane < k) {
+    const float w = renorm ? picked_p / picked_sum : picked_p;
+    weights[(long long)tok * k + lane] = w * scale;
+    ids[(long long)tok * k + lane] = picked_id;
+  }
+}
