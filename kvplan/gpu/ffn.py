@@ -1,5 +1,5 @@
 """Feed-forward blocks: the dense (gated) MLP and the mixture of experts. The MoE routes each token to its
-top-k experts with a real router, sorts the (token, expert) pairs by expert as engines do, and runs every
+top-k experts with a real router (on a GPU one launch of kvplan/kernels/router.cu), sorts the (token, expert) pairs by expert as engines do, and runs every
 expert's tokens through grouped GEMMs (torch._grouped_mm: one launch over all experts, each reading only its
 own weights, no host sync, so it captures in a CUDA graph). At decode batches (<= 16 tokens) on a GPU the bundled
 MoE pairs kernel (kvplan/kernels/skinny.py) runs the routed experts instead: three launches that read each
