@@ -292,10 +292,10 @@ def reference(q, k, v, bt, sl):
     return reference_paged_decode_attention(q, k, v, bt, sl, out_dtype=torch.float32)
 
 
-def mla_row(label, B, ctx, H, kv_dtype, read_bw, l2, fi, fi_procs):
-    BS = 64
-    es = 1 if kv_dtype == F8 else 2
-    kv_bytes = B * ctx * 576 * es
+def mla_inputs(B, ctx, H, kv_dtype, l2, BS=64):
+    """An MLA shape's tensors in enough copies to stay out of L2: (KV bytes, copies, latent cache, shuffled block
+    tables, q_nope, q_rope, outputs, seq_lens); every sequence ``ctx`` tokens long."""
+    kv_bytes = B * ctx * 576 * (1 if kv_dtype == F8 else 2)
     copies = max(1, min(8, math.ceil(3 * l2 / kv_bytes)))
     nb = B * ctx // BS
     lat = torch.randn(nb * copies, BS, 576, device=DEV).to(kv_dtype)
@@ -305,6 +305,12 @@ def mla_row(label, B, ctx, H, kv_dtype, read_bw, l2, fi, fi_procs):
     qr = [torch.randn(B, H, 64, device=DEV).to(BF) for _ in range(copies)]
     outs = [torch.empty(B, H, 512, device=DEV, dtype=BF) for _ in range(copies)]
     sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
+    return kv_bytes, copies, lat, bts, qn, qr, outs, sl
+
+
+def mla_row(label, B, ctx, H, kv_dtype, read_bw, l2, fi, fi_procs):
+    BS = 64
+    kv_bytes, copies, lat, bts, qn, qr, outs, sl = mla_inputs(B, ctx, H, kv_dtype, l2, BS)
     scale = 192 ** -0.5
     plan = paged_mla_decode_plan(H, 512, 64, BS, kv_dtype, B, ctx // BS, DEV)
     row = dict(label=label, B=B, ctx=ctx, q_heads=H, kv_dtype=str(kv_dtype)[6:], kv_bytes=kv_bytes, copies=copies,
@@ -431,17 +437,7 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None, variants_for_all=None):
     if gqa_only:
         mla = []
     for label, B, ctx, H, kvd in mla:
-        es = 1 if kvd == F8 else 2
-        kv_bytes = B * ctx * 576 * es
-        copies = max(1, min(8, math.ceil(3 * l2 / kv_bytes)))
-        nb = B * ctx // 64
-        lat = torch.randn(nb * copies, 64, 576, device=DEV).to(kvd)
-        bts = [(torch.randperm(nb, device=DEV).to(torch.int32) + r * nb).view(B, ctx // 64).contiguous()
-               for r in range(copies)]
-        qn = [torch.randn(B, H, 512, device=DEV).to(BF) for _ in range(copies)]
-        qr = [torch.randn(B, H, 64, device=DEV).to(BF) for _ in range(copies)]
-        outs = [torch.empty(B, H, 512, device=DEV, dtype=BF) for _ in range(copies)]
-        sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
+        kv_bytes, copies, lat, bts, qn, qr, outs, sl = mla_inputs(B, ctx, H, kvd, l2)
         base = None
         variants = [dict(stages=2), dict(stages=3), dict(tokens=16, stages=3), dict(tokens=16, stages=4),
                     dict(tokens=64, stages=2), dict(stages=2, bulk=False)]

@@ -7,14 +7,13 @@ shortest chunk a split may get. CUDA graphs over enough input copies to stay out
 from __future__ import annotations
 
 import json
-import math
 import sys
 
 import torch
 
 sys.path.insert(0, ".")
 sys.path.insert(0, "benchmarks")
-from kernel_vs_flashinfer import rel, time_calls  # noqa: E402
+from kernel_vs_flashinfer import mla_inputs, rel, time_calls  # noqa: E402
 
 from kvplan.kernels import paged_mla_decode_plan, probes  # noqa: E402
 
@@ -32,16 +31,7 @@ def main(argv):
     print(f"read bandwidth {bw / 1e12:.3f} TB/s")
     rows = []
     for label, B, ctx, H, kvd in SHAPES:
-        kv_bytes = B * ctx * 576 * (1 if kvd == F8 else 2)
-        copies = max(1, min(8, math.ceil(3 * l2 / kv_bytes)))
-        nb = B * ctx // 64
-        lat = torch.randn(nb * copies, 64, 576, device=DEV).to(kvd)
-        bts = [(torch.randperm(nb, device=DEV).to(torch.int32) + r * nb).view(B, ctx // 64).contiguous()
-               for r in range(copies)]
-        qn = [torch.randn(B, H, 512, device=DEV).to(BF) for _ in range(copies)]
-        qr = [torch.randn(B, H, 64, device=DEV).to(BF) for _ in range(copies)]
-        outs = [torch.empty(B, H, 512, device=DEV, dtype=BF) for _ in range(copies)]
-        sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
+        kv_bytes, copies, lat, bts, qn, qr, outs, sl = mla_inputs(B, ctx, H, kvd, l2)
         base = None
         for s in SPLITS:
             row = {"shape": label, "num_splits": s if s is not None else "default"}

@@ -60,3 +60,17 @@ def write_config(tmp_path):
         path.write_text(config if isinstance(config, str) else json.dumps(config))
         return path
     return write
+
+
+@pytest.fixture
+def kernel_torch():
+    """torch, where a CUDA GPU can run the bundled kernels; the test is skipped (with the reason) elsewhere."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from kvplan.kernels._runtime import kernel_unavailable_reason
+
+    reason = kernel_unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    return torch

@@ -22,16 +22,11 @@ def test_shapes_it_refuses_before_touching_a_gpu():
 
 @pytest.mark.parametrize("hq,hk,d,rot,fp8", [(8, 2, 128, 128, False), (4, 4, 64, 32, False), (16, 1, 256, 256, True),
                                              (8, 2, 128, 64, True)])
-def test_matches_the_torch_path(hq, hk, d, rot, fp8):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU")
+def test_matches_the_torch_path(kernel_torch, hq, hk, d, rot, fp8):
+    torch = kernel_torch
     from kvplan.gpu.ops import Rope
     from kvplan.gpu.step import write_cache
-    from kvplan.kernels._runtime import kernel_unavailable_reason
 
-    if kernel_unavailable_reason():
-        pytest.skip(kernel_unavailable_reason())
     gen = torch.Generator(device="cuda").manual_seed(hq * d + rot)
     t, blocks, bs, act = 5, 9, 16, torch.bfloat16
     qkv = torch.randn(t, (hq + 2 * hk) * d, device="cuda", generator=gen).to(act)

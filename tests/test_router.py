@@ -26,14 +26,8 @@ def test_shapes_it_refuses_before_touching_a_gpu():
 @pytest.mark.parametrize("experts, k, renorm, scale", [(8, 2, True, 1.0), (32, 4, True, 1.0), (64, 6, False, 1.0),
                                                        (128, 8, True, 2.5), (512, 10, True, 1.0), (60, 1, False, 1.0)])
 @pytest.mark.parametrize("dtype", ["bfloat16", "float32"])
-def test_matches_torch_routing(experts, k, renorm, scale, dtype):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs a CUDA GPU")
-    from kvplan.kernels._runtime import kernel_unavailable_reason
-
-    if kernel_unavailable_reason():
-        pytest.skip(kernel_unavailable_reason())
+def test_matches_torch_routing(kernel_torch, experts, k, renorm, scale, dtype):
+    torch = kernel_torch
     gen = torch.Generator(device="cuda").manual_seed(experts * 31 + k)
     plan = RouterPlan(experts, k, dtype, renorm, scale)
     for tokens in (1, 5, 300):
