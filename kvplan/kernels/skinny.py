@@ -259,7 +259,8 @@ class MoEPairsPlan:
     def _by_expert(self, torch, x, weights, ids, ptrs, out) -> None:
         """More tokens than max_tokens: the pairs sorted by expert (torch, no host sync: graph-safe), one CTA row
         per expert walking its pairs 64 columns a pass (each weight chunk unpacked once per pass), so each
-        expert's weights stream from HBM once per chunk of tokens. Ids outside 0..experts-1 sort last and are never run (their outputs are undefined)."""
+        expert's weights stream from HBM once per chunk of tokens. Ids outside 0..experts-1 sort last and are
+        never run (their outputs are undefined)."""
         t, e = x.shape[0], self.experts
         pairs = t * self.top_k
         flat = ids.reshape(-1).to(torch.int64)
