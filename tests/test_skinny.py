@@ -191,3 +191,24 @@ def test_moe_on_the_cpu_keeps_the_torch_path_and_says_so():
     rt = Runtime("cpu")
     moe = MoE(arch, {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}, rt)
     assert moe.pairs is None and rt.labels["moe"] == GROUPED_LABEL
+
+
+def test_pairs_by_expert_sorts_and_counts_on_cpu():
+    """The by-expert launch's pair order and per-expert ranges (torch on CPU; the kernels read them on the GPU)."""
+    torch = pytest.importorskip("torch")
+    from kvplan.kernels.skinny import pairs_by_expert
+
+    ids = torch.tensor([[3, 1], [1, 3], [0, 7], [9, -1], [3, 0]])  # 8 experts: 9 and -1 are out of range
+    order, offs = pairs_by_expert(torch, ids, 8)
+    assert order.dtype == torch.int32 and offs.dtype == torch.int32
+    assert offs.tolist() == [0, 2, 4, 4, 7, 7, 7, 7, 8, 10]  # experts 0..7, then the two out-of-range pairs
+    flat = ids.reshape(-1).tolist()
+    assert [flat[p] for p in order[:8].tolist()] == [0, 0, 1, 1, 3, 3, 3, 7]
+    assert order[:8].tolist() == [4, 9, 1, 2, 0, 3, 8, 5]  # stable: pairs of one expert in token order
+    assert sorted(order[8:].tolist()) == [6, 7]
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 64, (300, 6), generator=gen)
+    order, offs = pairs_by_expert(torch, ids, 64)
+    counts = torch.bincount(ids.reshape(-1), minlength=64)
+    assert torch.equal((offs[1:65] - offs[:64]).long(), counts) and int(offs[-1]) == 1800
+    assert sorted(order.tolist()) == list(range(1800))

@@ -263,12 +263,7 @@ class MoEPairsPlan:
         never run (their outputs are undefined)."""
         t, e = x.shape[0], self.experts
         pairs = t * self.top_k
-        flat = ids.reshape(-1).to(torch.int64)
-        flat = torch.where((flat >= 0) & (flat < e), flat, e)
-        order = torch.argsort(flat, stable=True).to(torch.int32)
-        offs = torch.zeros(e + 2, dtype=torch.int32, device=x.device)
-        offs[1:].scatter_add_(0, flat, torch.ones_like(flat, dtype=torch.int32))
-        offs = torch.cumsum(offs, 0, dtype=torch.int32)
+        order, offs = pairs_by_expert(torch, ids, e)
         wts = weights.to(torch.float32).contiguous()
         h = torch.empty(pairs, self.intermediate, dtype=self.dtype, device=x.device)
         y = torch.empty(pairs, self.hidden, dtype=torch.float32, device=x.device)
@@ -281,6 +276,19 @@ class MoEPairsPlan:
             self._down.launch(stream, 16, e, 1, w2p, s2p, h.data_ptr(), y.data_ptr(), 0, wts.data_ptr(), ws, cnt,
                               w2s, s2s, self.hidden, pairs, 1, _MODE_PLAIN, 1, e, order.data_ptr(), offs.data_ptr())
             self._combine_into(stream, y, out, t)
+
+
+def pairs_by_expert(torch, ids, experts: int):
+    """(order, offs) of the (token, slot) pairs p = token * top_k + slot of ``ids`` [T, top_k]: order [T * top_k]
+    int32, the pairs sorted by expert (stable: a token's pairs keep their order), and offs [experts + 2] int32,
+    expert e's pairs at order[offs[e]:offs[e + 1]]; ids outside 0..experts-1 come last, past offs[experts]. Torch
+    only, no host sync (captures in a CUDA graph)."""
+    flat = ids.reshape(-1).to(torch.int64)
+    flat = torch.where((flat >= 0) & (flat < experts), flat, experts)
+    order = torch.argsort(flat, stable=True).to(torch.int32)
+    offs = torch.zeros(experts + 2, dtype=torch.int32, device=ids.device)
+    offs[1:].scatter_add_(0, flat, torch.ones_like(flat, dtype=torch.int32))
+    return order, torch.cumsum(offs, 0, dtype=torch.int32)
 
 
 def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,
