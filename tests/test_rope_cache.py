@@ -53,3 +53,50 @@ def test_matches_the_torch_path(kernel_torch, hq, hk, d, rot, fp8):
         assert torch.equal(got.view(blocks * bs, -1)[others].view(torch.uint8) if fp8 else
                            got.view(blocks * bs, -1)[others], fill.view(blocks * bs, -1)[others].view(torch.uint8)
                            if fp8 else fill.view(blocks * bs, -1)[others])
+
+
+def test_mla_shapes_it_refuses_before_touching_a_gpu():
+    from kvplan.kernels.rope_cache import MlaRopeCachePlan
+
+    with pytest.raises(ValueError, match="rank must be a positive int"):
+        MlaRopeCachePlan(16, 0, 64, "bfloat16", False)
+    with pytest.raises(ValueError, match="rotary dims 63 must be even"):
+        MlaRopeCachePlan(16, 512, 63, "bfloat16", False)
+    with pytest.raises(ValueError, match="activations must be one of"):
+        MlaRopeCachePlan(16, 512, 64, "float8_e4m3fn", False)
+
+
+@pytest.mark.parametrize("heads,rank,rot,fp8", [(16, 512, 64, False), (128, 512, 64, True), (3, 96, 32, False)])
+def test_mla_matches_the_torch_path(kernel_torch, heads, rank, rot, fp8):
+    """DeepSeek-V2-Lite (16 heads) and V3 at TP 1 (128 heads, fp8 latent cache), plus an odd small shape: the latent
+    norm, both RoPEs and the latent write against verify's torch path (F.rms_norm, Rope.apply, write_cache)."""
+    torch = kernel_torch
+    from kvplan.gpu.ops import Rope, rms_norm
+    from kvplan.gpu.step import write_cache
+    from kvplan.kernels.rope_cache import MlaRopeCachePlan
+
+    gen = torch.Generator(device="cuda").manual_seed(heads + rank)
+    t, nope, blocks, bs, act = 4, 128, 7, 64, torch.bfloat16
+    q = torch.randn(t, heads * (nope + rot), device="cuda", generator=gen).to(act).view(t, heads, nope + rot)
+    kv = (torch.randn(t, rank + rot, device="cuda", generator=gen) * 3).to(act)
+    norm_w = torch.rand(rank, device="cuda", generator=gen).to(act) + 0.5
+    positions = torch.tensor([0, 9, 4095, 70000], device="cuda")
+    cos, sin = Rope(rot, "cuda", act).tables(positions, 10000.0)
+    cdt = torch.float8_e4m3fn if fp8 else act
+    slots = torch.randperm(blocks * bs, device="cuda", generator=gen)[:t]
+    fill = torch.randn(blocks, bs, rank + rot, device="cuda", generator=gen).to(cdt)
+    want, got = fill.clone(), fill.clone()
+    latent = rms_norm(kv[:, :rank], norm_w, 1e-6)
+    k_pe = Rope.apply(kv[:, None, rank:], cos, sin)[:, 0]
+    write_cache(want, torch.cat([latent, k_pe], dim=-1), slots)
+    want_q = Rope.apply(q[..., nope:], cos, sin)
+    got_q = MlaRopeCachePlan(heads, rank, rot, "bfloat16", fp8).run(q, kv, norm_w, 1e-6, cos, sin, got, slots)
+    torch.cuda.synchronize()
+    assert got_q.shape == (t, heads, rot) and got_q.is_contiguous()
+    assert torch.allclose(got_q.float(), want_q.float(), atol=0.04, rtol=0.02)
+    assert torch.allclose(got.float(), want.float(), atol=0.03, rtol=0.13 if fp8 else 0.02)
+    others = torch.ones(blocks * bs, dtype=torch.bool, device="cuda")
+    others[slots] = False
+    flat = (lambda c: c.view(blocks * bs, -1)[others].view(torch.uint8)) if fp8 else \
+        (lambda c: c.view(blocks * bs, -1)[others])
+    assert torch.equal(flat(got), flat(fill))

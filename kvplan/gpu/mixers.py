@@ -87,18 +87,25 @@ class MLAttention:
     def __call__(self, x, step, cache):
         a, w, rt, t, h = self.arch, self.w, self.rt, x.shape[0], self.heads
         if a.q_lora_rank:
-            q = rt.mm(rms_norm(rt.mm(x, w["q_a"]), w["q_a_norm"], a.norm_eps), w["q_b"])
+            q = rt.mm(rt.norms.add_norm(rt.mm(x, w["q_a"]), None, w["q_a_norm"], a.norm_eps)[1], w["q_b"])
         else:
             q = rt.mm(x, w["q"])
-        q_nope, q_pe = q.view(t, h, self.nope + self.rope).split([self.nope, self.rope], dim=-1)
+        q = q.view(t, h, self.nope + self.rope)
+        q_nope = q[..., :self.nope]
         kv = rt.mm(x, w["kv_a"])
-        latent = rms_norm(kv[:, :self.rank], w["kv_a_norm"], a.norm_eps)
         cos, sin = step.rope[self.layer.rope_theta]
-        q_pe = Rope.apply(q_pe, cos, sin)
-        k_pe = Rope.apply(kv[:, None, self.rank:], cos, sin)[:, 0]
         kv_b = w["kv_b"].view(h, self.nope + self.v_dim, self.rank)
+        q_pe = None
         if step.decode:
-            write_cache(cache.tensors[0], torch.cat([latent, k_pe], dim=-1), step.slots[cache.group])
+            q_pe = rt.paged.mla_rope_cache(q, kv, w["kv_a_norm"], a.norm_eps, cos, sin, cache.tensors[0],
+                                           step.slots[cache.group])
+        if q_pe is None:
+            latent = rms_norm(kv[:, :self.rank], w["kv_a_norm"], a.norm_eps)
+            q_pe = Rope.apply(q[..., self.nope:], cos, sin)
+            k_pe = Rope.apply(kv[:, None, self.rank:], cos, sin)[:, 0]
+            if step.decode:
+                write_cache(cache.tensors[0], torch.cat([latent, k_pe], dim=-1), step.slots[cache.group])
+        if step.decode:
             q_latent = torch.bmm(q_nope.transpose(0, 1), kv_b[:, :self.nope, :]).transpose(0, 1)  # [T, H, rank]
             o_latent = rt.paged.mla(q_latent.contiguous(), q_pe.contiguous(), cache.tensors[0],
                                     step.tables[cache.group], step.seq_lens, a.attn_scale)

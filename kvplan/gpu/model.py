@@ -18,7 +18,7 @@ from .comm import LocalComm
 from .deltanet import GatedDeltaNet
 from .ffn import MLP, MoE
 from .mixers import Attention, MLAttention
-from .ops import Matmul, Rope, rms_norm
+from .ops import Matmul, Norms, Rope
 from .paged import PagedAttention
 
 MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet}
@@ -33,6 +33,7 @@ class Runtime:
         self.paged = PagedAttention(self.device)
         self.comm = comm or LocalComm()
         self.labels: dict = {}  # layer part -> what runs it (beside the attention's, in rt.paged.labels)
+        self.norms = Norms(self.device, self.labels)
         self.moe_plans: dict = {}  # the MoE pairs kernel's plan per expert shape, shared by the layers
 
 
@@ -42,23 +43,30 @@ def layer_weights(weights: dict, index: int) -> dict:
 
 
 class Block:
+    """One decoder layer. The residual stream x enters with the previous layer's output h not yet added: each add
+    is fused into the norm after it (rt.norms), as engines fuse it."""
+
     def __init__(self, arch, layer, w: dict, rt: Runtime):
-        self.arch, self.index, self.w = arch, layer.index, w
+        self.arch, self.index, self.w, self.rt = arch, layer.index, w, rt
         self.mixer = MIXERS[layer.mixer](arch, layer, w, rt)
         self.ffn = MoE(arch, w, rt) if layer.ffn == "moe" else MLP(arch, w, rt)
 
-    def norm(self, x, name: str):
-        return rms_norm(x, self.w[name], self.arch.norm_eps, self.arch.norm_plus_one)
+    def add_norm(self, x, h, name: str):
+        return self.rt.norms.add_norm(x, h, self.w[name], self.arch.norm_eps, self.arch.norm_plus_one)
 
-    def __call__(self, x, step, cache):
-        h = self.mixer(self.norm(x, "attn_norm"), step, cache)
+    def norm(self, x, name: str):
+        return self.add_norm(x, None, name)[1]
+
+    def __call__(self, x, h, step, cache):
+        x, n = self.add_norm(x, h, "attn_norm")
+        h = self.mixer(n, step, cache)
         if self.arch.sandwich_norms:
             h = self.norm(h, "post_attn_norm")
-        x = x + h
-        h = self.ffn(self.norm(x, "ffn_norm"))
+        x, n = self.add_norm(x, h, "ffn_norm")
+        h = self.ffn(n)
         if self.arch.sandwich_norms:
             h = self.norm(h, "post_ffn_norm")
-        return x + h
+        return x, h
 
 
 class Transformer:
@@ -91,10 +99,10 @@ class Transformer:
         """tokens [T] -> logits [rows, vocab]: one row per decode sequence, or the last token of each prefill
         sequence."""
         step.rope = {theta: self.rope.tables(step.positions, theta) for theta in self.thetas}
-        x = self.embed(tokens)
+        x, h = self.embed(tokens), None
         for block in self.blocks:
-            x = block(x, step, self.caches.get(block.index))
-        x = rms_norm(x, self.w["norm"], self.arch.norm_eps, self.arch.norm_plus_one)
+            x, h = block(x, h, step, self.caches.get(block.index))
+        x = self.rt.norms.add_norm(x, h, self.w["norm"], self.arch.norm_eps, self.arch.norm_plus_one)[1]
         if not step.decode:
             x = x.view(step.seqs, step.seq_len, -1)[:, -1]
         return self.logits(x)

@@ -14,6 +14,45 @@ def rms_norm(x, weight, eps: float, plus_one: bool = False):
     return F.rms_norm(x, (x.shape[-1],), weight + 1 if plus_one else weight, eps)
 
 
+class Norms:
+    """RMS norms of the residual stream with the residual add before them: kvplan's add + RMS norm kernel
+    (kvplan/kernels/norm.cu, one launch) on a GPU where it takes the row, torch's add and F.rms_norm elsewhere.
+    `add_norm(x, h, w, eps)` -> (x + h, its norm); h None: (x, norm of x). labels["norm"] says which ran."""
+
+    KERNEL = "kvplan add + RMS norm kernel (norm.cu), one launch per norm"
+    TORCH = "torch add + F.rms_norm"
+
+    def __init__(self, device, labels: dict):
+        self.cuda = torch.device(device).type == "cuda"
+        self.labels = labels
+        self._plans: dict = {}
+
+    def _plan(self, x):
+        key = (x.shape[-1], x.dtype)
+        if key not in self._plans:
+            self._plans[key] = None
+            if self.cuda:
+                from ..kernels import kernel_unavailable_reason
+                from ..kernels._checks import dtype_name
+                from ..kernels.norm import AddRmsNormPlan, norm_unsupported
+
+                act = dtype_name(x.dtype)
+                if kernel_unavailable_reason() is None and norm_unsupported(x.shape[-1], act) is None:
+                    self._plans[key] = AddRmsNormPlan(x.shape[-1], act, x.device)
+        return self._plans[key]
+
+    def add_norm(self, x, h, weight, eps: float, plus_one: bool = False):
+        plan = self._plan(x) if (x.dim() == 2 and x.is_contiguous() and x.data_ptr() % 8 == 0
+                                 and weight.dtype == x.dtype) else None
+        if plan is not None and (h is None or (h.is_contiguous() and h.data_ptr() % 8 == 0)):
+            self.labels["norm"] = self.KERNEL
+            return plan.run(x, h, weight, eps, plus_one)
+        self.labels["norm"] = self.TORCH
+        if h is not None:
+            x = x + h
+        return x, rms_norm(x, weight, eps, plus_one)
+
+
 def l2_norm(x, eps: float = 1e-6):
     return x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True) + eps)
 

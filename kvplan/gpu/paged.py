@@ -152,6 +152,35 @@ class PagedAttention:
         self.labels["rope_cache"] = "bundled RoPE + paged K/V write kernel (rope_cache.cu), one launch per layer"
         return plan.run(q, k, v, cos, sin, k_cache, v_cache, slots, k_scale, v_scale)
 
+    def mla_rope_cache(self, q, kv, norm_w, eps, cos, sin, cache, slots):
+        """MLA decode's glue in one launch of rope_cache.cu's MLA entry: the latent part of `kv` RMS-normed and
+        stored with its rotated key part at `slots`; returns the query's rotary parts rotated (contiguous
+        [T, heads, rot]). None where that kernel does not run (CPU, a dtype it does not take): the caller runs
+        torch."""
+        if not self.cuda:
+            return None
+        rot = cos.shape[-1]
+        key = ("mla_rope", q.shape[1], kv.shape[1] - rot, rot, q.dtype, cache.dtype)
+        plan = self._plans.get(key)
+        if plan is None:
+            from ..kernels._checks import dtype_name
+            from ..kernels.rope_cache import MlaRopeCachePlan
+
+            fp8 = cache.dtype == torch.float8_e4m3fn
+            try:
+                if not fp8 and cache.dtype != q.dtype:
+                    raise ValueError(f"a {cache.dtype} latent cache for {q.dtype} activations")
+                plan = MlaRopeCachePlan(q.shape[1], kv.shape[1] - rot, rot, dtype_name(q.dtype), fp8, q.device.index)
+            except ValueError as exc:
+                plan = str(exc)
+            self._plans[key] = plan
+        if isinstance(plan, str):
+            self.labels["mla_rope_cache"] = f"torch norm, RoPE and index_put latent write (the fused kernel refused: " \
+                                            f"{plan})"
+            return None
+        self.labels["mla_rope_cache"] = "bundled latent norm + RoPE + latent write kernel (rope_cache.cu), one launch"
+        return plan.run(q, kv, norm_w, eps, cos, sin, cache, slots)
+
     def mla(self, q_latent, q_rope, cache, table, lens, scale):
         make = getattr(self._kernels, "paged_mla_decode_plan", None) if self.cuda else None
         if make is None:

@@ -138,13 +138,14 @@ def all_deltanet_configs() -> list[DeltaNetStepConfig]:
 
 @dataclass(frozen=True)
 class RopeCacheConfig:
-    """One instantiation of rope_cache.cu: activations fp16/bf16, the cache in their dtype or fp8 (e4m3)."""
+    """One instantiation of rope_cache.cu (GQA and MLA entry points): activations fp16/bf16, the cache in their
+    dtype or fp8 (e4m3)."""
 
     act_dtype: str  # "float16" | "bfloat16"
     fp8_cache: bool = False
 
     source = "rope_cache.cu"
-    kernels = ("kvp_rope_cache",)
+    kernels = ("kvp_rope_cache", "kvp_mla_rope_cache")
     compile_cost = 0.3
 
     def macros(self) -> list[tuple[str, str]]:
@@ -161,6 +162,24 @@ class RopeCacheConfig:
 
 def all_rope_cache_configs() -> list[RopeCacheConfig]:
     return [RopeCacheConfig(a, f) for a in Q_DTYPES for f in (False, True)]
+
+
+@dataclass(frozen=True)
+class NormConfig:
+    """One instantiation of norm.cu (residual add + RMS norm) per activations dtype."""
+
+    act_dtype: str  # "float16" | "bfloat16"
+
+    source = "norm.cu"
+    kernels = ("kvp_add_rms_norm",)
+    compile_cost = 0.2
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_NORM_T", str(Q_DTYPES[self.act_dtype]))]
+
+    @property
+    def name(self) -> str:
+        return f"norm_{self.act_dtype}"
 
 
 @dataclass(frozen=True)
@@ -263,4 +282,5 @@ INSTANTIATION_SETS = (
     skinny_configs,
     lambda arch: all_rope_cache_configs(),
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],
+    lambda arch: [NormConfig(d) for d in Q_DTYPES],
 )

@@ -64,3 +64,50 @@ kvp_rope_cache(const act_t* __restrict__ q, long long q_row, const act_t* __rest
     }
   }
 }
+
+// The sum of a CTA's `v` (blockDim.x a multiple of 32, at most 1,024), in every thread.
+__device__ __forceinline__ float cta_sum(float v) {
+  __shared__ float warps[32];
+  for (int o = 16; o; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  __syncthreads();  // warps[] may still be read by a previous call
+  if ((threadIdx.x & 31) == 0) warps[threadIdx.x >> 5] = v;
+  __syncthreads();
+  v = 0.f;
+  for (int w = 0; w < (int)(blockDim.x >> 5); ++w) v += warps[w];
+  return v;
+}
+
+// MLA decode's glue in one launch (verify ran an RMS norm, two rotate-half RoPEs of five kernels each, a concat
+// and an index_put per layer): per new token, CTA 0 RMS-norms the latent part of kv_a's output row (weight w,
+// float32 statistics) and stores it with the rotated key part at the token's slot of the latent cache
+// [blocks, block_size, rank + rot]; CTAs 1.. rotate the query's rotary parts into a contiguous q_pe [T, hq, rot].
+// q: head h's rotary part at q + t * q_row + h * q_head + q_off; kv: row t at kv + t * kv_row, [rank | rot].
+extern "C" __global__ void __launch_bounds__(256)
+kvp_mla_rope_cache(const act_t* __restrict__ q, long long q_row, int q_head, int q_off,
+                   const act_t* __restrict__ kv, long long kv_row, const act_t* __restrict__ norm_w,
+                   const act_t* __restrict__ cos_t, const act_t* __restrict__ sin_t, long long cs_row,
+                   act_t* __restrict__ q_out, cache_t* __restrict__ cache, const long long* __restrict__ slots,
+                   int hq, int rank, int rot, float eps, float inv_scale) {
+  const int t = blockIdx.x;
+  const act_t* c = cos_t + t * cs_row;
+  const act_t* s = sin_t + t * cs_row;
+  if (blockIdx.y == 0) {
+    const act_t* row = kv + t * kv_row;
+    float ss = 0.f;
+    for (int i = threadIdx.x; i < rank; i += blockDim.x) {
+      const float x = A2F(row[i]);
+      ss += x * x;
+    }
+    const float r = rsqrtf(cta_sum(ss) / rank + eps);
+    cache_t* dst = cache + slots[t] * (rank + rot);
+    for (int i = threadIdx.x; i < rank; i += blockDim.x) dst[i] = F2C(A2F(row[i]) * r * A2F(norm_w[i]) * inv_scale);
+    for (int i = threadIdx.x; i < rot; i += blockDim.x) dst[rank + i] = F2C(rotated(row + rank, c, s, i, rot) * inv_scale);
+    return;
+  }
+  const act_t* qt = q + t * q_row + q_off;
+  act_t* qo = q_out + (long long)t * hq * rot;
+  for (int i = (blockIdx.y - 1) * blockDim.x + threadIdx.x; i < hq * rot; i += (gridDim.y - 1) * blockDim.x) {
+    const int h = i / rot, e = i - h * rot;
+    qo[i] = F2A(rotated(qt + (long long)h * q_head, c, s, e, rot));
+  }
+}

@@ -1,11 +1,18 @@
-"""Decode's rotary embedding and paged K/V write in one launch (rope_cache.cu).
+"""Decode's rotary embedding and paged cache write in one launch (rope_cache.cu), for GQA and for MLA.
 
     plan = RopeCachePlan(q_heads=32, kv_heads=8, head_dim=128, rot=128, act_dtype="bfloat16", fp8_cache=False)
     q_rot = plan.run(q, k, v, cos, sin, k_cache, v_cache, slots, k_scale=1.0, v_scale=1.0)
 
 q, k, v: [T, heads, head_dim] views (heads adjacent in a row, any row stride: the fused QKV output's slices);
 cos, sin: [T, 1, rot] or [T, rot] rows in the activations' dtype; caches [blocks, block_size, kv_heads, head_dim]
-contiguous; slots [T] int64 flat slots. Returns q rotated, contiguous; writes k rotated and v into the caches."""
+contiguous; slots [T] int64 flat slots. Returns q rotated, contiguous; writes k rotated and v into the caches.
+
+    plan = MlaRopeCachePlan(q_heads=16, rank=512, rot=64, act_dtype="bfloat16", fp8_cache=False)
+    q_pe = plan.run(q, kv, norm_w, eps, cos, sin, cache, slots, scale=1.0)
+
+q: [T, heads, nope + rot] (the q projection's output, any row stride); kv: [T, rank + rot] rows (kv_a's output);
+norm_w [rank]; cache [blocks, block_size, rank + rot] contiguous. Stores RMSNorm(kv[:, :rank]) * norm_w and the
+rotated kv[:, rank:] at the slots; returns the rotated q[..., nope:] as a contiguous [T, heads, rot]."""
 
 from __future__ import annotations
 
@@ -14,24 +21,32 @@ from .configs import Q_DTYPES, RopeCacheConfig
 THREADS = 256  # the kernel's launch bound
 
 
+def _check(act_dtype: str, rot: int, width: int, width_name: str, **sizes) -> None:
+    if act_dtype not in Q_DTYPES:
+        raise ValueError(f"activations must be one of {', '.join(Q_DTYPES)}, got {act_dtype}")
+    for name, v in dict(sizes, rot=rot).items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if rot % 2 or rot > width:
+        raise ValueError(f"rotary dims {rot} must be even and at most {width_name} {width}")
+
+
+def _load(act_dtype: str, fp8_cache: bool, device, what: str):
+    import torch
+
+    from . import _runtime as rt
+
+    rt.require_kernel(what)
+    index = torch.cuda.current_device() if device is None else rt.device_index(device)
+    return rt, torch, index, rt.load(RopeCacheConfig(act_dtype, fp8_cache), rt.device_info(index))
+
+
 class RopeCachePlan:
     def __init__(self, q_heads: int, kv_heads: int, head_dim: int, rot: int, act_dtype: str, fp8_cache: bool,
                  device=None):
-        if act_dtype not in Q_DTYPES:
-            raise ValueError(f"activations must be one of {', '.join(Q_DTYPES)}, got {act_dtype}")
-        for name, v in (("q_heads", q_heads), ("kv_heads", kv_heads), ("head_dim", head_dim), ("rot", rot)):
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if rot % 2 or rot > head_dim:
-            raise ValueError(f"rotary dims {rot} must be even and at most head_dim {head_dim}")
-        import torch
-
-        from . import _runtime as rt
-
-        rt.require_kernel("the RoPE + cache-write kernel")
+        _check(act_dtype, rot, head_dim, "head_dim", q_heads=q_heads, kv_heads=kv_heads, head_dim=head_dim)
+        rt, torch, self.index, ld = _load(act_dtype, fp8_cache, device, "the RoPE + cache-write kernel")
         self.hq, self.hk, self.d, self.rot = q_heads, kv_heads, head_dim, rot
-        self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
-        ld = rt.load(RopeCacheConfig(act_dtype, fp8_cache), rt.device_info(self.index))
         self._launch = rt.PreparedLaunch(ld, "kvp_rope_cache", ("u64", "u64") * 3 + ("u64", "u64", "u64") +
                                          ("u64",) * 4 + ("i32",) * 4 + ("f32", "f32"), THREADS, 0, False, "driver")
         self._rt, self._torch = rt, torch
@@ -66,6 +81,50 @@ class RopeCachePlan:
         values = (q.data_ptr(), rows[0], k.data_ptr(), rows[1], v.data_ptr(), rows[2], cs[0].data_ptr(),
                   cs[1].data_ptr(), cs[0].stride(0), q_out.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(),
                   slots.data_ptr(), self.hq, self.hk, self.d, self.rot, 1.0 / float(k_scale), 1.0 / float(v_scale))
+        for i, val in enumerate(values):
+            a[i].value = val
+        self._launch.launch((t, self._chunks, 1), self._rt.current_stream_handle(torch, self.index))
+        return q_out
+
+
+class MlaRopeCachePlan:
+    def __init__(self, q_heads: int, rank: int, rot: int, act_dtype: str, fp8_cache: bool, device=None):
+        _check(act_dtype, rot, rot, "rot", q_heads=q_heads, rank=rank)
+        rt, torch, self.index, ld = _load(act_dtype, fp8_cache, device, "the MLA RoPE + latent-write kernel")
+        self.hq, self.rank, self.rot = q_heads, rank, rot
+        self._launch = rt.PreparedLaunch(ld, "kvp_mla_rope_cache", ("u64", "u64", "i32", "i32", "u64", "u64", "u64",
+                                                                    "u64", "u64", "u64", "u64", "u64", "u64", "i32",
+                                                                    "i32", "i32", "f32", "f32"), THREADS, 0, False,
+                                         "driver")
+        self._rt, self._torch = rt, torch
+        self._chunks = 1 + -(-q_heads * rot // THREADS)  # CTA 0: the latent row; then one q element per thread
+        self._act = getattr(torch, act_dtype)
+        self._cache = torch.float8_e4m3fn if fp8_cache else self._act
+
+    def run(self, q, kv, norm_w, eps: float, cos, sin, cache, slots, scale: float = 1.0):
+        torch = self._torch
+        t, width = q.shape[0], self.rank + self.rot
+        if not (q.dim() == 3 and q.shape[:2] == (t, self.hq) and q.shape[2] >= self.rot and q.stride(2) == 1
+                and q.dtype == self._act and q.is_cuda):
+            raise ValueError(f"q must be a CUDA {self._act} view [{t}, {self.hq}, nope + {self.rot}]")
+        if not (kv.dim() == 2 and kv.shape == (t, width) and kv.stride(1) == 1 and kv.dtype == self._act):
+            raise ValueError(f"kv must be [{t}, {width}] rows in {self._act}")
+        if norm_w.shape != (self.rank,) or not norm_w.is_contiguous() or norm_w.dtype != self._act:
+            raise ValueError(f"norm_w must be a contiguous [{self.rank}] {self._act} vector")
+        cs = cos.reshape(t, -1), sin.reshape(t, -1)
+        if any(c.shape != (t, self.rot) or c.stride(1) != 1 or c.dtype != self._act for c in cs):
+            raise ValueError(f"cos and sin must be [{t}, {self.rot}] rows in {self._act}")
+        if cache.dtype != self._cache or not cache.is_contiguous() or cache.dim() != 3 or cache.shape[2] != width:
+            raise ValueError(f"cache must be a contiguous {self._cache} [blocks, block_size, {width}]")
+        if slots.shape != (t,) or slots.dtype != torch.int64:
+            raise ValueError(f"slots must be [{t}] int64")
+        q_out = torch.empty(t, self.hq, self.rot, dtype=self._act, device=q.device)
+        if t == 0:
+            return q_out
+        a = self._launch.args
+        values = (q.data_ptr(), q.stride(0), q.stride(1), q.shape[2] - self.rot, kv.data_ptr(), kv.stride(0),
+                  norm_w.data_ptr(), cs[0].data_ptr(), cs[1].data_ptr(), cs[0].stride(0), q_out.data_ptr(),
+                  cache.data_ptr(), slots.data_ptr(), self.hq, self.rank, self.rot, float(eps), 1.0 / float(scale))
         for i, val in enumerate(values):
             a[i].value = val
         self._launch.launch((t, self._chunks, 1), self._rt.current_stream_handle(torch, self.index))

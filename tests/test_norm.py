@@ -1,0 +1,56 @@
+"""The add + RMS norm kernel (kvplan/kernels/norm.cu) and the forward's Norms (kvplan/gpu/ops.py). CPU: what the
+kernel refuses, and Norms' torch path against hand arithmetic. GPU (skips without CUDA): the kernel against
+torch's add and F.rms_norm (the torch path, itself checked against the float64 reference in
+tests/test_verify_model.py), Gemma's 1 + w, in-place-free results."""
+
+import pytest
+
+from kvplan.kernels.norm import MAX_HIDDEN, norm_unsupported
+
+
+def test_rows_it_refuses():
+    assert norm_unsupported(4096, "bfloat16") is None
+    assert norm_unsupported(MAX_HIDDEN, "float16") is None
+    assert "multiple of 4" in norm_unsupported(2882, "bfloat16")
+    assert "multiple of 4" in norm_unsupported(MAX_HIDDEN + 4, "bfloat16")
+    assert "activations must be one of" in norm_unsupported(4096, "float32")
+
+
+def test_norms_torch_path_by_hand():
+    torch = pytest.importorskip("torch")
+    from kvplan.gpu.ops import Norms
+
+    labels: dict = {}
+    norms = Norms("cpu", labels)
+    x = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    h = torch.tensor([[1.0, 0.0, -1.0, 0.0]])
+    w = torch.tensor([1.0, 1.0, 2.0, 0.5])
+    s, y = norms.add_norm(x, h, w, 0.0)
+    # s = [2, 2, 2, 4]: mean square (4 + 4 + 4 + 16) / 4 = 7
+    assert s.tolist() == [[2.0, 2.0, 2.0, 4.0]]
+    r = 7 ** -0.5
+    assert torch.allclose(y, torch.tensor([[2 * r, 2 * r, 4 * r, 2 * r]]))
+    same, y1 = norms.add_norm(x, None, w, 0.0, plus_one=True)  # Gemma: (1 + w); mean square 30 / 4
+    assert same is x and torch.allclose(y1, x * (7.5 ** -0.5) * (1 + w))
+    assert labels["norm"] == Norms.TORCH
+
+
+@pytest.mark.parametrize("tokens,hidden,plus_one,add", [(1, 2048, False, True), (3, 2880, False, True),
+                                                        (2, 5376, True, True), (5, 16384, False, False),
+                                                        (1, 12, False, True)])
+def test_kernel_matches_torch(kernel_torch, tokens, hidden, plus_one, add):
+    torch = kernel_torch
+    from kvplan.gpu.ops import rms_norm
+    from kvplan.kernels.norm import AddRmsNormPlan
+
+    gen = torch.Generator(device="cuda").manual_seed(hidden)
+    x = (torch.randn(tokens, hidden, device="cuda", generator=gen) * 4).bfloat16()
+    h = torch.randn(tokens, hidden, device="cuda", generator=gen).bfloat16() if add else None
+    w = (torch.rand(hidden, device="cuda", generator=gen) + 0.5).bfloat16()
+    x_before = x.clone()
+    s, y = AddRmsNormPlan(hidden, "bfloat16").run(x, h, w, 1e-6, plus_one)
+    torch.cuda.synchronize()
+    want_s = x + h if add else x
+    assert torch.equal(s, want_s) and torch.equal(x, x_before)  # the sum rounds once, as torch's add does
+    want_y = rms_norm(want_s, w, 1e-6, plus_one)
+    assert torch.allclose(y.float(), want_y.float(), atol=0.02, rtol=0.016)
