@@ -117,6 +117,23 @@ def test_moe_pairs_random_routing(tokens, activation, unroll):
     assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2, activation), 2e-2, f"moe T={tokens}")
 
 
+@pytest.mark.parametrize("tokens, gated", [(1, True), (3, False), (9, True), (40, True)])
+def test_moe_pairs_with_a_shared_expert(tokens, gated):
+    """The combine launch adds a shared expert's output, times sigmoid of its gate (Qwen) or as is (DeepSeek);
+    40 tokens (more than the plan's 16 pair slots) take the by-expert launches."""
+    experts, hidden, inter, top_k = 8, 264, 136, 2
+    x, weights, ids, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens)
+    shared = randn(tokens, hidden)
+    gate = randn(tokens, 1, scale=2.0) if gated else None
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16)
+    got = plan.run(x, weights, ids, w13, w2, out=torch.full_like(x, float("nan")), shared=shared, shared_gate=gate)
+    factor = torch.sigmoid(gate.double()) if gated else 1.0
+    want = reference_moe_pairs(x, weights, ids, w13, w2) + shared.double() * factor
+    assert_close(got, want, 2e-2, f"shared expert T={tokens} gated={gated}")
+    with pytest.raises(ValueError, match="shared_gate must be"):
+        plan.run(x, weights, ids, w13, w2, shared=shared, shared_gate=randn(tokens, 2))
+
+
 @pytest.mark.parametrize("tokens", [1, 5, 16])
 def test_moe_pairs_every_token_on_the_same_experts(tokens):
     """Repeated experts: all tokens pick experts 3 and 1 (16 columns of one expert in one CTA at 16 tokens)."""

@@ -140,11 +140,12 @@ class MoE:
         self.rt.labels["router"] = "bundled router kernel (router.cu): softmax, top-k, renormalisation, one launch"
         return plan
 
-    def experts(self, x, weights, ids):
-        """Every (token, expert) pair through its expert. With few pairs (SLOT_FACTOR x pairs < experts) each
-        pair's expert weights are gathered and multiplied by its token (cost ~ the routed pairs); otherwise the
-        pairs are sorted by expert and run as grouped GEMMs (cost ~ every expert: the grouped kernel does
-        each expert's tile work even for the experts no token chose)."""
+    def experts(self, x, weights, ids, shared=None, gate=None):
+        """Every (token, expert) pair through its expert, plus `shared` (the shared expert's output) times
+        sigmoid(gate) where given. With few pairs (SLOT_FACTOR x pairs < experts) each pair's expert weights are
+        gathered and multiplied by its token (cost ~ the routed pairs); otherwise the pairs are sorted by expert
+        and run as grouped GEMMs (cost ~ every expert: the grouped kernel does each expert's tile work even for
+        the experts no token chose). The bundled kernel adds the shared expert in its combine launch."""
         if self.pairs is not None and x.dtype == self.pairs.dtype and (ids.shape[0] <= self.pairs.max_tokens
                                                                       or self.mxfp4):
             w = self.w
@@ -152,10 +153,12 @@ class MoE:
                 w13, w2 = (w["w13_blocks"], w["w13_scales"]), (w["w2_blocks"], w["w2_scales"])
             else:
                 w13, w2 = w["w13"], w["w2"]
-            return self.pairs.run(x.contiguous(), weights, ids, w13, w2)
-        if SLOT_FACTOR * ids.numel() < self.arch.experts:
-            return self._pairs(x, weights, ids)
-        return self._grouped(x, weights, ids)
+            return self.pairs.run(x.contiguous(), weights, ids, w13, w2, shared=shared, shared_gate=gate)
+        out = self._pairs(x, weights, ids) if SLOT_FACTOR * ids.numel() < self.arch.experts else \
+            self._grouped(x, weights, ids)
+        if shared is not None:
+            out = out + (shared * torch.sigmoid(gate) if gate is not None else shared)
+        return out
 
     def _pairs(self, x, weights, ids):
         a, w = self.arch, self.w
@@ -193,10 +196,9 @@ class MoE:
 
     def __call__(self, x):
         weights, ids = self.route(x)
-        out = self.experts(x, weights, ids)
+        shared = gate = None
         if self.shared is not None:
-            shared = self.shared.partial(x)
+            shared = self.shared.partial(x).contiguous()
             if self.arch.shared_gate:
-                shared = shared * torch.sigmoid(self.rt.mm(x, self.w["shared_gate"]))
-            out = out + shared
-        return self.rt.comm.all_reduce(out)
+                gate = self.rt.mm(x, self.w["shared_gate"])
+        return self.rt.comm.all_reduce(self.experts(x, weights, ids, shared, gate))

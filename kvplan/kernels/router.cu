@@ -23,6 +23,31 @@ typedef float logit_t;
 __device__ __forceinline__ float to_f(logit_t x) { return x; }
 #endif
 
+// (a, ea) before (b, eb): the larger logit, ties to the lower expert id.
+__device__ __forceinline__ bool better(float a, int ea, float b, int eb) { return a > b || (a == b && ea < eb); }
+
+// The best of a lane's experts lane + 32 j (a tree: 4 dependent levels for 16 values); id INT_MAX when none.
+__device__ __forceinline__ void lane_argmax(const float (&v)[KVP_RT_PER_LANE], int lane, int experts, float& best,
+                                            int& best_e) {
+  float b[KVP_RT_PER_LANE];
+  int e[KVP_RT_PER_LANE];
+#pragma unroll
+  for (int j = 0; j < KVP_RT_PER_LANE; ++j) {
+    e[j] = lane + 32 * j < experts ? lane + 32 * j : 0x7fffffff;
+    b[j] = v[j];
+  }
+  static_assert(KVP_RT_PER_LANE == 16, "four tree levels");
+#define KVP_RT_LEVEL(W)                                                                  \
+  _Pragma("unroll") for (int j = 0; j < W; ++j) if (better(b[j + W], e[j + W], b[j], e[j])) \
+      b[j] = b[j + W], e[j] = e[j + W];
+  KVP_RT_LEVEL(8)
+  KVP_RT_LEVEL(4)
+  KVP_RT_LEVEL(2)
+  KVP_RT_LEVEL(1)
+#undef KVP_RT_LEVEL
+  best = b[0], best_e = e[0];
+}
+
 extern "C" __global__ void __launch_bounds__(128)
 kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int experts, int k, int renorm,
            float scale, float* __restrict__ weights, long long* __restrict__ ids) {
@@ -46,24 +71,30 @@ kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int ex
   for (int j = 0; j < KVP_RT_PER_LANE; ++j) sum += lane + 32 * j < experts ? __expf(v[j] - m) : 0.f;
 #pragma unroll
   for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(FULL, sum, o);
-  // k rounds of a warp argmax over the experts not yet taken
+  // k rounds of a warp argmax over the experts not yet taken. Each lane keeps the best of its own experts; a
+  // round compares the 32 lanes' bests (5 shuffle levels) and only the lane whose expert was taken looks again
+  // (a 4-level tree over its 16 values). A linear scan of all 16 values every round, a 16-step dependent chain,
+  // took 9.1 us per call at 512 experts, top 10, on an H200.
+  float lane_best;
+  int lane_e;
+  lane_argmax(v, lane, experts, lane_best, lane_e);
   float picked_p = 0.f, picked_sum = 0.f;
   long long picked_id = 0;
   for (int r = 0; r < k; ++r) {
-    float best = KVP_RT_NEG_INF;
-    int best_e = 0x7fffffff;
-#pragma unroll
-    for (int j = 0; j < KVP_RT_PER_LANE; ++j) {
-      const int e = lane + 32 * j;
-      if (e < experts && (v[j] > best || (v[j] == best && e < best_e))) best = v[j], best_e = e;
-    }
+    float best = lane_best;
+    int best_e = lane_e;
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
       const float ob = __shfl_xor_sync(FULL, best, o);
       const int oe = __shfl_xor_sync(FULL, best_e, o);
-      if (ob > best || (ob == best && oe < best_e)) best = ob, best_e = oe;
+      if (better(ob, oe, best, best_e)) best = ob, best_e = oe;
     }
-    if ((best_e & 31) == lane) v[best_e >> 5] = KVP_RT_NEG_INF;  // taken (the lane that holds it)
+    if ((best_e & 31) == lane) {  // taken: the lane that holds it drops it (static indices keep v in registers)
+#pragma unroll
+      for (int j = 0; j < KVP_RT_PER_LANE; ++j)
+        if (best_e == lane + 32 * j) v[j] = KVP_RT_NEG_INF;
+      lane_argmax(v, lane, experts, lane_best, lane_e);
+    }
     const float p = __expf(best - m) / sum;
     picked_sum += p;
     if (lane == r) picked_p = p, picked_id = best_e;

@@ -11,6 +11,8 @@
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
+    out = moe.run(x, weights, ids, w13, w2, shared=s, shared_gate=g)
+    #   plus s[t] (a shared expert's output [T, hidden]) times sigmoid(g[t]) (g [T, 1] or [T]; None: times 1)
 
 Tuning options of both plans (benchmarks and tests; None, the default, is what verify runs): ``unroll`` (weight
 chunks per lane per step: 1, 2, 4, 8), ``min_blocks`` (the launch bound's CTAs per SM), ``prefetch`` (L2 prefetch
@@ -32,7 +34,7 @@ from . import skinny_config as sc
 from ._checks import dtype_name
 
 _GEMM_ARGS = ("u64",) * 10 + ("i32",) * 8 + ("u64",) * 2
-_COMBINE_ARGS = ("u64", "u64", "i32", "i32", "i32")
+_COMBINE_ARGS = ("u64", "u64", "i32", "i32", "i32", "u64", "u64", "u64")
 _MODE_PLAIN = 0
 
 
@@ -210,7 +212,7 @@ class MoEPairsPlan:
         return (b13.data_ptr(), s13.data_ptr(), b2.data_ptr(), s2.data_ptr(), 2 * i * h // 2, 2 * i * h // 32,
                 h * i // 2, h * i // 32)
 
-    def run(self, x, weights, ids, w13, w2, out=None):
+    def run(self, x, weights, ids, w13, w2, out=None, shared=None, shared_gate=None):
         import torch
 
         if not isinstance(x, torch.Tensor) or x.dim() != 2:
@@ -229,10 +231,12 @@ class MoEPairsPlan:
             out = x.new_empty(t, self.hidden)
         else:
             _check_tensor(torch, "out", out, (t, self.hidden), self.dtype, self.device_index)
+        extra = self._shared(torch, t, shared, shared_gate)
         if t > self.max_tokens:
             for c0 in range(0, t, sc.EXPERT_CHUNK_TOKENS):
                 c1 = min(t, c0 + sc.EXPERT_CHUNK_TOKENS)
-                self._by_expert(torch, x[c0:c1], weights[c0:c1], ids[c0:c1], ptrs, out[c0:c1])
+                part = [p[c0:c1] if p is not None else None for p in extra[:2]] + [extra[2]]
+                self._by_expert(torch, x[c0:c1], weights[c0:c1], ids[c0:c1], ptrs, out[c0:c1], part)
             return out
         ids32 = ids.to(torch.int32).contiguous()
         wts = weights.to(torch.float32).contiguous()
@@ -247,16 +251,34 @@ class MoEPairsPlan:
             self._down.launch(stream, t, pairs, ks_down, w2p, s2p, self._h.data_ptr(), self._y.data_ptr(),
                               ids32.data_ptr(), wts.data_ptr(), ws, cnt, w2s, s2s, self.hidden, pairs, 1,
                               _MODE_PLAIN, 1, self.experts)
-            self._combine_into(stream, self._y, out, t)
+            self._combine_into(stream, self._y, out, t, extra)
         return out
 
-    def _combine_into(self, stream, y, out, t: int) -> None:
+    def _shared(self, torch, t: int, shared, gate) -> tuple:
+        """(shared, gate, gate row stride) after checking them; Nones for none."""
+        if shared is None:
+            if gate is not None:
+                raise ValueError("shared_gate needs shared")
+            return None, None, 0
+        _check_tensor(torch, "shared", shared, (t, self.hidden), self.dtype, self.device_index)
+        if gate is None:
+            return shared, None, 0
+        if not (isinstance(gate, torch.Tensor) and gate.dtype == self.dtype and gate.is_cuda and gate.shape[0] == t
+                and gate.numel() == t and gate.get_device() == self.device_index):
+            raise ValueError(f"shared_gate must be a CUDA {self.dtype} tensor of {t} values ([{t}] or [{t}, 1])")
+        return shared, gate, gate.stride(0)
+
+    def _combine_into(self, stream, y, out, t: int, extra=(None, None, 0)) -> None:
         a = self._combine.args
         a[0].value, a[1].value = y.data_ptr(), out.data_ptr()
         a[2].value, a[3].value, a[4].value = t, self.top_k, self.hidden
+        shared, gate, gate_row = extra
+        a[5].value = 0 if shared is None else shared.data_ptr()
+        a[6].value = 0 if gate is None else gate.data_ptr()
+        a[7].value = gate_row
         self._combine.launch((min(-(-t * self.hidden // 256), 1024), 1, 1), stream)
 
-    def _by_expert(self, torch, x, weights, ids, ptrs, out) -> None:
+    def _by_expert(self, torch, x, weights, ids, ptrs, out, extra) -> None:
         """More tokens than max_tokens: the pairs sorted by expert (torch, no host sync: graph-safe), one CTA row
         per expert walking its pairs 64 columns a pass (each weight chunk unpacked once per pass), so each
         expert's weights stream from HBM once per chunk of tokens. Ids outside 0..experts-1 sort last and are
@@ -275,7 +297,7 @@ class MoEPairsPlan:
                             self.intermediate, pairs, self.top_k, self.mode, 0, e, order.data_ptr(), offs.data_ptr())
             self._down.launch(stream, 16, e, 1, w2p, s2p, h.data_ptr(), y.data_ptr(), 0, wts.data_ptr(), ws, cnt,
                               w2s, s2s, self.hidden, pairs, 1, _MODE_PLAIN, 1, e, order.data_ptr(), offs.data_ptr())
-            self._combine_into(stream, y, out, t)
+            self._combine_into(stream, y, out, t, extra)
 
 
 def pairs_by_expert(torch, ids, experts: int):

@@ -589,25 +589,39 @@ SK_EXPERT_KERNEL(kvp_skinny_bf16_e, true, 0)
 SK_EXPERT_KERNEL(kvp_skinny_f16_e, false, 0)
 SK_EXPERT_KERNEL(kvp_skinny_mxfp4_e, true, 1)
 
-// out[t, :] = sum_j y[t * top_k + j, :] (fp32 partials of MoE stage 2, already weighted) in the 16-bit dtype.
+template <bool BF>
+__device__ __forceinline__ float load16(const void* p, long long i) {
+  return BF ? __bfloat162float(reinterpret_cast<const __nv_bfloat16*>(p)[i])
+            : __half2float(reinterpret_cast<const __half*>(p)[i]);
+}
+
+// out[t] = sum over the token's k pair rows of y (fp32 partials of MoE stage 2, already weighted), plus (when `extra` is given: a shared expert's [T, h] output)
+// extra[t] times sigmoid(gate[t * gate_row]) (Qwen's shared-expert gate; 1 without `gate`): the shared expert's
+// gate, product and sum in this launch instead of three elementwise kernels.
 template <bool BF>
 __device__ __forceinline__ void combine(const float* __restrict__ y, void* __restrict__ out, int tokens, int top_k,
-                                        int h) {
+                                        int h, const void* __restrict__ extra, const void* __restrict__ gate,
+                                        long long gate_row) {
   const int total = tokens * h;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
     const int t = i / h, col = i - t * h;
     float acc = 0.f;
     for (int j = 0; j < top_k; ++j) acc += y[((long long)t * top_k + j) * h + col];
+    if (extra != nullptr) {
+      float e = load16<BF>(extra, i);
+      if (gate != nullptr) e *= 1.f / (1.f + __expf(-load16<BF>(gate, t * gate_row)));
+      acc += e;
+    }
     store_out<BF>(out, i, acc, 0);
   }
 }
 
-extern "C" __global__ void __launch_bounds__(256) kvp_skinny_combine_bf16(const float* y, void* out, int tokens,
-                                                                          int top_k, int h) {
-  combine<true>(y, out, tokens, top_k, h);
+extern "C" __global__ void __launch_bounds__(256) kvp_skinny_combine_bf16(
+    const float* y, void* out, int tokens, int top_k, int h, const void* extra, const void* gate, long long gate_row) {
+  combine<true>(y, out, tokens, top_k, h, extra, gate, gate_row);
 }
 
-extern "C" __global__ void __launch_bounds__(256) kvp_skinny_combine_f16(const float* y, void* out, int tokens,
-                                                                         int top_k, int h) {
-  combine<false>(y, out, tokens, top_k, h);
+extern "C" __global__ void __launch_bounds__(256) kvp_skinny_combine_f16(
+    const float* y, void* out, int tokens, int top_k, int h, const void* extra, const void* gate, long long gate_row) {
+  combine<false>(y, out, tokens, top_k, h, extra, gate, gate_row);
 }
