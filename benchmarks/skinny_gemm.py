@@ -48,6 +48,7 @@ MOE = {
     "Mixtral-8x7B tp2": (8, 4096, 7168, 2, "bf16", 4),
     "DeepSeek-V2-Lite": (64, 2048, 1408, 6, "bf16", 4),
     "gpt-oss-20b": (32, 2880, 2880, 4, "mxfp4", 8),
+    "Qwen3-Next-80B tp2": (512, 2048, 256, 10, "bf16", 4),
 }
 BATCHES = (1, 2, 4, 8)
 MOE_BATCHES = (1, 4, 8)
@@ -117,7 +118,8 @@ def ksplit_sweep(read_bw):
 
 # --moe-sweep: pairs-kernel variants per MoE layer (weight chunks per lane per step, CTAs per SM, forced k split)
 MOE_VARIANTS = {"default": {}, "u2": dict(unroll=2), "u4": dict(unroll=4), "mb1": dict(min_blocks=1),
-                "mb2": dict(min_blocks=2), "u4 mb1": dict(unroll=4, min_blocks=1), "ks2": dict(ksplit=2)}
+                "mb2": dict(min_blocks=2), "u4 mb1": dict(unroll=4, min_blocks=1), "ks1": dict(ksplit=1),
+                "ks2": dict(ksplit=2), "ks4": dict(ksplit=4), "fill": dict(ksplit_rule="fill")}
 
 
 def moe(read_bw, variants=None):
@@ -384,7 +386,11 @@ def main(argv):
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
         return moe_large(bw.bytes_per_s)
-    if "--moe-sweep" in argv:
+    if "--moe-sweep" in argv:  # [--only NAME[,NAME]]: some of MOE's models
+        if "--only" in argv:
+            keep = argv[argv.index("--only") + 1].split(",")
+            for name in [m for m in MOE if m not in keep]:
+                del MOE[name]
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
         return moe(bw.bytes_per_s, MOE_VARIANTS)
