@@ -117,7 +117,7 @@ class GatedDeltaNet:
         if step.decode:
             rt.labels["linear"] = self.label  # which code ran, for verify's report
         if plan is not None:
-            slots = step.state_slots.to(torch.int32)
+            slots = step.state_slots_int32()
             gated = plan.run(mixed, ba, z, cache.tensors[0], slots, w["conv"], w["A_log"],
                              w["dt_bias"], w["o_norm"], a.norm_eps)
             return rt.comm.all_reduce(rt.mm(gated, w["o"]))

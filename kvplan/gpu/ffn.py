@@ -129,8 +129,9 @@ class MoE:
                 from ..kernels._checks import dtype_name
                 from ..kernels.router import RouterPlan
 
+                # int32 ids: what the pairs kernel takes (int64 cost a conversion launch per layer)
                 plans[key] = RouterPlan(a.experts, a.top_k, dtype_name(logits.dtype), a.renormalize, a.routed_scale,
-                                        logits.device.index)
+                                        logits.device.index, ids_dtype="int32")
             except (ValueError, RuntimeError, ImportError) as exc:
                 plans[key] = str(exc)
         plan = plans[key]

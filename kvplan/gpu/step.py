@@ -41,10 +41,17 @@ class Step:
     slots: dict = field(default_factory=dict)  # group -> [T] int64 flat slot per token (-1: not stored)
     state_slots: object = None  # [B] int64 state slot per sequence (linear layers)
     rope: dict = field(default_factory=dict)  # theta -> (cos, sin), filled by the model per forward
+    _slots32: object = field(default=None, repr=False)
 
     @property
     def tokens(self) -> int:
         return self.seqs * (1 if self.decode else self.seq_len)
+
+    def state_slots_int32(self):
+        """state_slots as int32 (the DeltaNet step kernel's type), converted once per step, not once per layer."""
+        if self._slots32 is None:
+            self._slots32 = self.state_slots.to(torch.int32)
+        return self._slots32
 
 
 def decode_step(positions, seq_lens, tables: dict, block_sizes: dict, state_slots=None) -> Step:

@@ -3,7 +3,8 @@
 // top k, their probabilities renormalised to sum 1 where the model does so, times the routed scale. One warp per
 // token; lane l holds experts l, l + 32, ... Ties go to the lower expert id.
 //
-// logits [T, E] (KVP_RT_T: 0 fp16, 1 bf16, 2 fp32, row stride `row`); weights [T, k] fp32; ids [T, k] int64.
+// logits [T, E] (KVP_RT_T: 0 fp16, 1 bf16, 2 fp32, row stride `row`); weights [T, k] fp32; ids [T, k] int64, or
+// int32 with ids32 (what the MoE pairs kernel takes: no conversion launch).
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -50,7 +51,7 @@ __device__ __forceinline__ void lane_argmax(const float (&v)[KVP_RT_PER_LANE], i
 
 extern "C" __global__ void __launch_bounds__(128)
 kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int experts, int k, int renorm,
-           float scale, float* __restrict__ weights, long long* __restrict__ ids) {
+           float scale, float* __restrict__ weights, void* __restrict__ ids, int ids32) {
   const unsigned FULL = 0xffffffffu;
   const int lane = threadIdx.x & 31;
   const int tok = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
@@ -102,6 +103,9 @@ kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int ex
   if (lane < k) {
     const float w = renorm ? picked_p / picked_sum : picked_p;
     weights[(long long)tok * k + lane] = w * scale;
-    ids[(long long)tok * k + lane] = picked_id;
+    if (ids32)
+      reinterpret_cast<int*>(ids)[(long long)tok * k + lane] = (int)picked_id;
+    else
+      reinterpret_cast<long long*>(ids)[(long long)tok * k + lane] = picked_id;
   }
 }

@@ -3,6 +3,7 @@ model does so, times the routed scale; what kvplan/gpu/ffn.py MoE.route computes
 
     plan = RouterPlan(experts=32, top_k=4, logits_dtype="bfloat16", renormalize=True, scale=1.0)
     weights, ids = plan.run(logits)   # logits [T, experts] -> weights [T, top_k] float32, ids [T, top_k] int64
+    (ids_dtype="int32": int32 ids, what the MoE pairs kernel takes)
 
 Ties between equal logits go to the lower expert id; the order of a token's k experts is by weight."""
 
@@ -17,10 +18,12 @@ WARPS = 4  # tokens per CTA (one warp each)
 
 class RouterPlan:
     def __init__(self, experts: int, top_k: int, logits_dtype: str, renormalize: bool, scale: float = 1.0,
-                 device=None):
+                 device=None, ids_dtype: str = "int64"):
         for name, v, hi in (("experts", experts, MAX_EXPERTS), ("top_k", top_k, min(MAX_TOP_K, experts))):
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= max(hi, 1):
                 raise ValueError(f"{name} must be an int in 1..{hi}, got {v!r}")
+        if ids_dtype not in ("int32", "int64"):
+            raise ValueError(f"ids_dtype must be int32 or int64, got {ids_dtype!r}")
         if logits_dtype not in RouterConfig.DTYPES:
             raise ValueError(f"logits must be one of {', '.join(RouterConfig.DTYPES)}, got {logits_dtype}")
         import torch
@@ -32,9 +35,10 @@ class RouterPlan:
         self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
         ld = rt.load(RouterConfig(logits_dtype), rt.device_info(self.index))
         self._launch = rt.PreparedLaunch(ld, "kvp_router", ("u64", "u64", "i32", "i32", "i32", "i32", "f32", "u64",
-                                                            "u64"), WARPS * 32, 0, False, "driver")
+                                                            "u64", "i32"), WARPS * 32, 0, False, "driver")
         self._rt, self._torch = rt, torch
         self._dtype = getattr(torch, logits_dtype)
+        self._ids = getattr(torch, ids_dtype)
 
     def run(self, logits):
         torch = self._torch
@@ -44,12 +48,12 @@ class RouterPlan:
                              f"adjacent")
         t = logits.shape[0]
         weights = torch.empty(t, self.top_k, dtype=torch.float32, device=logits.device)
-        ids = torch.empty(t, self.top_k, dtype=torch.int64, device=logits.device)
+        ids = torch.empty(t, self.top_k, dtype=self._ids, device=logits.device)
         if t == 0:
             return weights, ids
         a = self._launch.args
         values = (logits.data_ptr(), logits.stride(0), t, self.experts, self.top_k, int(self.renormalize),
-                  self.scale, weights.data_ptr(), ids.data_ptr())
+                  self.scale, weights.data_ptr(), ids.data_ptr(), int(self._ids == torch.int32))
         for i, val in enumerate(values):
             a[i].value = val
         self._launch.launch((-(-t // WARPS), 1, 1), self._rt.current_stream_handle(torch, self.index))
