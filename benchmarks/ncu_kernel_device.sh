@@ -5,7 +5,7 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_CACHE_DIR=/tmp/kc-line KVPLAN_N
 NCU=/usr/local/cuda/bin/ncu
 D=${NCU_OUT:-$OUT}; mkdir -p $D
 kern=$1; shift
-timeout 200 $NCU -f -o /tmp/prof --kernel-name $kern --launch-skip 2 --launch-count 1 --section WarpStateStats \
+timeout 200 $NCU -f -o /tmp/prof --kernel-name $kern --launch-skip ${NCU_SKIP:-2} --launch-count 1 --section WarpStateStats \
   --section SourceCounters --section SpeedOfLight --section Occupancy --section LaunchStats python3 "$@" > $D/ncu_run.txt 2>&1
 $NCU --import /tmp/prof.ncu-rep --page details > $D/ncu_details.txt 2>&1
 $NCU --import /tmp/prof.ncu-rep --page raw --csv 2>/dev/null | python3 -c "

@@ -51,6 +51,9 @@ kvp_add_rms_norm(const act_t* x, const act_t* __restrict__ h, const act_t* __res
                  act_t* __restrict__ y, int hidden, float eps, float w_offset) {
   __shared__ float warps[KVP_NORM_THREADS / 32];
   const long long row = (long long)blockIdx.x * hidden;
+  // the weight is read only after the statistics: start its (cold, per-layer) lines on their way to L2 now
+  for (int line = threadIdx.x; line * 64 < hidden; line += KVP_NORM_THREADS)
+    asm volatile("prefetch.global.L2 [%0];\n" ::"l"(w + line * 64));
   float v[KVP_NORM_ITEMS][4];
   float ss = 0.f;
 #pragma unroll

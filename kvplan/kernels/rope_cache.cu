@@ -93,6 +93,8 @@ kvp_mla_rope_cache(const act_t* __restrict__ q, long long q_row, int q_head, int
   const act_t* s = sin_t + t * cs_row;
   if (blockIdx.y == 0) {
     const act_t* row = kv + t * kv_row;
+    for (int line = threadIdx.x; line * 64 < rank; line += blockDim.x)  // read after the statistics: start it now
+      asm volatile("prefetch.global.L2 [%0];\n" ::"l"(norm_w + line * 64));
     float ss = 0.f;
     for (int i = threadIdx.x; i < rank; i += blockDim.x) {
       const float x = A2F(row[i]);
