@@ -389,11 +389,15 @@ def main(argv):
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
         return moe_large(bw.bytes_per_s)
-    if "--moe-sweep" in argv:  # [--only NAME[,NAME]]: some of MOE's models
+    if "--moe-sweep" in argv:  # [--only NAME[,NAME]]: some of MOE's models; [--variants NAME[,NAME]]: some variants
         if "--only" in argv:
             keep = argv[argv.index("--only") + 1].split(",")
             for name in [m for m in MOE if m not in keep]:
                 del MOE[name]
+        if "--variants" in argv:
+            keep = argv[argv.index("--variants") + 1].split(",")
+            for name in [v for v in MOE_VARIANTS if v not in keep]:
+                del MOE_VARIANTS[name]
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
         return moe(bw.bytes_per_s, MOE_VARIANTS)
