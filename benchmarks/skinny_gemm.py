@@ -119,9 +119,7 @@ def ksplit_sweep(read_bw):
 # --moe-sweep: pairs-kernel variants per MoE layer (weight chunks per lane per step, CTAs per SM, forced k split)
 MOE_VARIANTS = {"default": {}, "u2": dict(unroll=2), "u4": dict(unroll=4), "mb1": dict(min_blocks=1),
                 "mb2": dict(min_blocks=2), "u4 mb1": dict(unroll=4, min_blocks=1), "ks1": dict(ksplit=1),
-                "ks2": dict(ksplit=2), "ks4": dict(ksplit=4), "fill": dict(ksplit_rule="fill"),
-                "rg1": dict(row_groups=1), "rg2": dict(row_groups=2), "rg4": dict(row_groups=4),
-                "rg8": dict(row_groups=8)}
+                "ks2": dict(ksplit=2), "ks4": dict(ksplit=4), "fill": dict(ksplit_rule="fill")}
 
 
 def moe(read_bw, variants=None):
@@ -221,8 +219,7 @@ def _moe_variants(rows, model, blocks, variants, x, weights, ids, b, distinct, t
             base = got if base is None else base
             ms = timed(lambda: [plan.run(x, weights, ids, *a) for a in args])
             row.update(us_per_layer=ms / layers * 1e3, read=touched / (ms / layers) * 1e3 / read_bw,
-                       ksplits=plan.ksplits[b], row_groups=plan.row_groups[b],
-                       rel_vs_default=float((got - base).abs().max() / base.abs().max()))
+                       ksplits=plan.ksplits[b], rel_vs_default=float((got - base).abs().max() / base.abs().max()))
         except Exception as exc:  # noqa: BLE001  (a variant that cannot build or run is recorded, the sweep goes on)
             row["error"] = f"{type(exc).__name__}: {exc}"[:300]
         rows.append(row)

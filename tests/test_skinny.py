@@ -110,18 +110,6 @@ def test_ksplit_fills_the_gpu_only_when_needed():
     assert sc.choose_ksplit(0, 512, 264) == 1
 
 
-def test_row_groups_fold_extra_waves_into_the_ctas():
-    # 264 resident CTAs (132 SMs x 2). Qwen3-Next's down projection at batch 1 (tp 2): 2,048 rows = 64 tiles x 10
-    # pairs = 640 CTAs: 2 tiles a CTA still leaves 320 > 264, 4 gives 160
-    assert sc.row_groups(640, 264, 1) == 4
-    assert sc.row_groups(528, 264, 1) == 2  # DeepSeek-V2-Lite's gate/up at batch 1: 88 tiles x 6 pairs -> 264
-    assert sc.row_groups(264, 264, 1) == 1  # one wave already
-    assert sc.row_groups(160, 264, 1) == 1
-    assert sc.row_groups(100_000, 264, 1) == 8  # at most 8 (one warp per tile)
-    assert sc.row_groups(640, 264, 2) == 1  # never with a k split
-    assert sc.row_groups(640, 0, 1) == 1
-
-
 def test_ksplit_fill_rule_by_hand():
     # "fill": the largest split that still fits one resident wave of 264 (132 SMs x 2)
     assert sc.choose_ksplit(128, 64, 264, "fill") == 2  # Llama-3.1-8B o: 256 <= 264 < 384

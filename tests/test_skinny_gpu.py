@@ -105,16 +105,13 @@ def _moe_case(experts, hidden, inter, top_k, tokens, ids=None, dtype=torch.bfloa
     return x, weights, ids, w13, w2
 
 
-@pytest.mark.parametrize("unroll, row_groups", [(None, None), (4, None), (None, 2), (None, 8), (4, 4)])
+@pytest.mark.parametrize("unroll", [None, 4])
 @pytest.mark.parametrize("activation", ["silu", "gelu_tanh"])
 @pytest.mark.parametrize("tokens", [1, 3, 8, 9, 16])
-def test_moe_pairs_random_routing(tokens, activation, unroll, row_groups):
-    """row_groups: 2, 4 or 8 row tiles per CTA (forced; 264 and 136 rows leave the last CTA's tiles partly or
-    wholly past the rows)."""
+def test_moe_pairs_random_routing(tokens, activation, unroll):
     experts, hidden, inter, top_k = 8, 264, 136, 2  # rows not a multiple of the tiles
     x, weights, ids, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens)
-    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, activation=activation, unroll=unroll,
-                          row_groups=row_groups)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, activation=activation, unroll=unroll)
     out = torch.full_like(x, float("nan"))
     got = plan.run(x, weights, ids, w13, w2, out=out)
     assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2, activation), 2e-2, f"moe T={tokens}")

@@ -17,8 +17,7 @@
 Tuning options of both plans (benchmarks and tests; None, the default, is what verify runs): ``unroll`` (weight
 chunks per lane per step: 1, 2, 4, 8), ``min_blocks`` (the launch bound's CTAs per SM), ``prefetch`` (L2 prefetch
 distance in steps), each a separate cubin (skinny_config.variant), and ``ksplit_rule`` ("wave" or "fill", see
-skinny_config.choose_ksplit); the MoE plan's ``row_groups`` forces the row tiles per CTA of its pair-slot launches
-(default: skinny_config.row_groups, more tiles per CTA where one tile each would take more than a wave).
+skinny_config.choose_ksplit).
 
 Both read each weight byte once (MoE: only the routed experts', each distinct expert once however many tokens
 chose it) and launch on torch's current stream with arguments packed once, so they capture in CUDA graphs.
@@ -34,7 +33,7 @@ from . import _runtime as rt
 from . import skinny_config as sc
 from ._checks import dtype_name
 
-_GEMM_ARGS = ("u64",) * 10 + ("i32",) * 8 + ("u64",) * 2 + ("i32",)
+_GEMM_ARGS = ("u64",) * 10 + ("i32",) * 8 + ("u64",) * 2
 _COMBINE_ARGS = ("u64", "u64", "i32", "i32", "i32", "u64", "u64", "u64")
 _MODE_PLAIN = 0
 
@@ -72,19 +71,16 @@ class _Gemm:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
         return sc.choose_ksplit(self.tiles * slots_y, steps, slots, self.rule)
 
-    def row_groups(self, columns: int, slots_y: int, ksplit: int) -> int:
-        return sc.row_groups(self.tiles * slots_y, self.launches[8 if columns <= 8 else 16][1], ksplit)
-
     def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
                w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int,
-               order: int = 0, offs: int = 0, rg: int = 1):
+               order: int = 0, offs: int = 0):
         launch = self.by_expert if offs else self.launches[8 if columns <= 8 else 16][0]
         a = launch.args
         for i, v in enumerate((w, s, x, y, ids, wts, ws, counters, w_stride, s_stride)):
             a[i].value = v
-        for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts, order, offs, rg)):
+        for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts, order, offs)):
             a[10 + i].value = v
-        launch.launch((-(-self.tiles // rg), grid_y, ksplit), stream)
+        launch.launch((self.tiles, grid_y, ksplit), stream)
 
 
 def _device_setup(device, config):
@@ -159,7 +155,7 @@ class MoEPairsPlan:
 
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                  activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                 prefetch=None, ksplit_rule=None, expert_tiles=None, row_groups=None):
+                 prefetch=None, ksplit_rule=None, expert_tiles=None):
         import torch
 
         dtype = torch.bfloat16 if dtype is None else dtype
@@ -178,15 +174,11 @@ class MoEPairsPlan:
         self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
         self._combine = rt.PreparedLaunch(ld, sc.combine_name(name), _COMBINE_ARGS, 256, 0, False, launcher)
         # split k only to fill the GPU, assuming every pair has its own expert (the most CTAs routing can give)
-        if row_groups is not None and row_groups not in sc.ROW_GROUP_CHOICES:
-            raise ValueError(f"row_groups must be one of {sc.ROW_GROUP_CHOICES} or None, got {row_groups!r}")
-        self.ksplits, self.row_groups = {}, {}
+        self.ksplits = {}
         for t in range(1, max_tokens + 1):
             distinct = min(t * top_k, experts)
             self.ksplits[t] = (_forced(ksplit) or self._up.ksplit(t, distinct),
                                _forced(ksplit) or self._down.ksplit(t, distinct))
-            self.row_groups[t] = tuple(1 if ks > 1 else (row_groups or g.row_groups(t, distinct, ks))
-                                       for g, ks in zip((self._up, self._down), self.ksplits[t]))
         pairs = max_tokens * top_k
         dev_ = torch.device("cuda", self.device_index)
         split = max(max(v) for v in self.ksplits.values()) > 1
@@ -250,17 +242,15 @@ class MoEPairsPlan:
         wts = weights.to(torch.float32).contiguous()
         pairs = t * self.top_k
         ks_up, ks_down = self.ksplits[t]
-        rg_up, rg_down = self.row_groups[t]
         w13p, s13p, w2p, s2p, w13s, s13s, w2s, s2s = ptrs
         with self._lock:
             stream = rt.current_stream_handle(torch, self.device_index)
             ws, cnt = self._ws.data_ptr(), self._counters.data_ptr()
             self._up.launch(stream, t, pairs, ks_up, w13p, s13p, x.data_ptr(), self._h.data_ptr(), ids32.data_ptr(),
-                            0, ws, cnt, w13s, s13s, self.intermediate, pairs, self.top_k, self.mode, 0, self.experts,
-                            rg=rg_up)
+                            0, ws, cnt, w13s, s13s, self.intermediate, pairs, self.top_k, self.mode, 0, self.experts)
             self._down.launch(stream, t, pairs, ks_down, w2p, s2p, self._h.data_ptr(), self._y.data_ptr(),
                               ids32.data_ptr(), wts.data_ptr(), ws, cnt, w2s, s2s, self.hidden, pairs, 1,
-                              _MODE_PLAIN, 1, self.experts, rg=rg_down)
+                              _MODE_PLAIN, 1, self.experts)
             self._combine_into(stream, self._y, out, t, extra)
         return out
 
@@ -333,12 +323,11 @@ def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", k
 
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                    activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                   prefetch=None, ksplit_rule=None, expert_tiles=None, row_groups=None) -> MoEPairsPlan:
+                   prefetch=None, ksplit_rule=None, expert_tiles=None) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
-    (``expert_tiles``: 8-column tiles per pass of the by-expert kernels; ``row_groups``: row tiles per CTA of the
-    pair-slot launches, forced; see the module docstring)."""
+    (``expert_tiles``: 8-column tiles per pass of the by-expert kernels; see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
-                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles, row_groups)
+                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -178,26 +178,6 @@ def choose_ksplit(ctas: int, steps: int, slots: int, rule: str = "wave") -> int:
     return best
 
 
-ROW_GROUP_CHOICES = (1, 2, 4, 8)  # row tiles per CTA of a pair-slot launch (the warps split into that many groups)
-
-
-def row_groups(ctas: int, slots: int, ksplit: int) -> int:
-    """Row tiles per CTA for a pair-slot launch of ``ctas`` one-tile CTAs on a GPU with ``slots`` resident CTAs.
-
-    A launch of more than one resident wave of CTAs that each stream only a few k steps spends its time in
-    per-CTA set-up (gathering the slot's pairs: three barriers) and in the shared-memory reduction (H200, ncu,
-    Qwen3-Next's down projection at batch 1: 640 CTAs of 32 rows x 256, barrier stalls first, 16% of DRAM
-    bandwidth). So CTAs take 2, 4 or 8 row tiles (their warps split into groups, one tile each) until the grid
-    fits one wave; never with a k split (its workspace holds one tile per CTA).
-    """
-    if ksplit > 1 or slots <= 0:
-        return 1
-    rg = 1
-    while rg < ROW_GROUP_CHOICES[-1] and -(-ctas // rg) > slots:
-        rg *= 2
-    return rg
-
-
 def check_dense(n: int, k: int, dtype: str, max_batch: int) -> None:
     """ValueError naming the argument when the dense kernel cannot take this shape."""
     for name, v in (("n", n), ("k", k), ("max_batch", max_batch)):

@@ -87,7 +87,6 @@ struct SkArgs {
   int n, k, ncols, div, mode, out_f32, ksplit, experts;
   const int* order;
   const int* offs;
-  int rg;
 };
 
 __device__ __forceinline__ uint4 ld_stream(const unsigned char* p) {
@@ -254,9 +253,7 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, c = lane & 3;
-  // a.rg row tiles per CTA (1 unless the k split is 1): the warps split into a.rg groups of wpg, one tile each
-  const int wpg = KVP_SK_WARPS / a.rg, grp = warp / wpg, wk = warp - grp * wpg;
-  const int tile = blockIdx.x * a.rg + grp, slot = blockIdx.y, kz = blockIdx.z;
+  const int tile = blockIdx.x, slot = blockIdx.y, kz = blockIdx.z;
   const bool gated = a.mode != 0;
 
   int expert = 0, ncols;
@@ -315,11 +312,11 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   const int nsteps = (a.k + STEP - 1) / STEP;
   const int per = (nsteps + a.ksplit - 1) / a.ksplit;
   const int s0 = kz * per, s1 = min(nsteps, s0 + per);
-  for (int st = s0 + wk; st < s1; st += wpg) {
+  for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
     if constexpr (KVP_SK_PF > 0) {
       // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
       // 128-byte line each (a hint: an unaligned row start leaves part of a line to the load itself)
-      const int ahead = st + KVP_SK_PF * wpg;
+      const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
       const long long off = (long long)ahead * U * 64 + c * 128;
       if (ahead < s1 && c * 128 < U * 64) {
 #pragma unroll
@@ -396,17 +393,16 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
       red[warp][t * 16 + g + 8][nt * 8 + 2 * c + 1] = acc[t][nt][3];
     }
   __syncthreads();
-  constexpr int VALS = SK_ROWS * NC;  // one tile's; a.rg tiles per CTA (a.rg == 1 with a k split)
-  constexpr int PER = (VALS * KVP_SK_WARPS + SK_THREADS - 1) / SK_THREADS;
-  const int total = VALS * a.rg;
+  constexpr int VALS = SK_ROWS * NC;
+  constexpr int PER = (VALS + SK_THREADS - 1) / SK_THREADS;
   float v[PER];
 #pragma unroll
   for (int j = 0; j < PER; ++j) {
-    const int i = tid + j * SK_THREADS;  // i = tile * VALS + col * 32 + row: consecutive threads, consecutive rows
-    const int r = i % VALS, gi = i / VALS;
+    const int i = tid + j * SK_THREADS;  // i = col * 32 + row: consecutive threads, consecutive rows
     v[j] = 0.f;
-    if (i < total) {
-      for (int w = gi * wpg; w < (gi + 1) * wpg; ++w) v[j] += red[w][r % SK_ROWS][r / SK_ROWS];
+    if (i < VALS) {
+#pragma unroll
+      for (int w = 0; w < KVP_SK_WARPS; ++w) v[j] += red[w][i % SK_ROWS][i / SK_ROWS];
     }
   }
   if (a.ksplit > 1) {
@@ -434,15 +430,15 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
     }
     if (tid == 0) a.counters[cell] = 0u;
   }
-  // the finished tiles: red[t][row][col] holds tile t of the CTA so that gated rows can meet their up rows
+  // the finished tile: red[0][row][col] holds it so that gated rows can meet their up rows
   __syncthreads();
 #pragma unroll
   for (int j = 0; j < PER; ++j) {
-    const int i = tid + j * SK_THREADS, r = i % VALS;
-    if (i < total) red[i / VALS][r % SK_ROWS][r / SK_ROWS] = v[j];
+    const int i = tid + j * SK_THREADS;
+    if (i < VALS) red[0][i % SK_ROWS][i / SK_ROWS] = v[j];
   }
   __syncthreads();
-  for (int t = 0; t < a.rg; ++t) store_tile<BF, NC>(a, red[t], cols, ncols, blockIdx.x * a.rg + t, gated, tid);
+  store_tile<BF, NC>(a, red[0], cols, ncols, tile, gated, tid);
 }
 
 // MoE by expert (order / offs): the CTA (tile, expert) walks the expert's pairs order[offs[e] .. offs[e + 1])
@@ -567,10 +563,9 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
 #define SK_PARAMS                                                                                                \
   const unsigned char *w, const unsigned char *s, const unsigned char *x, void *y, const int *ids,              \
       const float *wts, float *ws, unsigned *counters, long long w_stride, long long s_stride, int n, int k,     \
-      int ncols, int div, int mode, int out_f32, int ksplit, int experts, const int *order, const int *offs,   \
-      int rg
+      int ncols, int div, int mode, int out_f32, int ksplit, int experts, const int *order, const int *offs
 #define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, \
-                 experts, order, offs, rg}
+                 experts, order, offs}
 
 #define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, FMT ? KVP_SK_MINB_FP4 : KVP_SK_MINB) NAME(SK_PARAMS) { \
