@@ -34,7 +34,7 @@ def _run_tiny(name, graph):
     from kvplan.gpu.generate import decode, prefill
     from kvplan.gpu.model import Runtime, Transformer
     from kvplan.gpu.reference import Reference
-    from kvplan.gpu.weights import full_weights
+    from kvplan.gpu.weights import full_weights, stack_rows
     from kvplan.model import parse_config
     from kvplan.verify.arch import architecture
 
@@ -46,7 +46,9 @@ def _run_tiny(name, graph):
         # rounding of a tie, and a flipped expert is a different function, not an error (seen on the H200,
         # 2026-12-01: 1 run in 8 off by 0.2-0.35 while the rest were below 0.05)
         full[key] = full[key] * 8
-    weights = {k: v.to("cuda", torch.bfloat16 if v.is_floating_point() else v.dtype) for k, v in full.items()}
+    # stacked as verify allocates them (weights.stack_rows): the pairs run as one matmul, their outputs as views
+    weights = stack_rows({k: v.to("cuda", torch.bfloat16 if v.is_floating_point() else v.dtype)
+                          for k, v in full.items()})
     rt = Runtime("cuda")
     model = Transformer(arch, weights, rt)
     model.caches = small_caches(arch, 64, 16, 4, torch.bfloat16, "cuda")

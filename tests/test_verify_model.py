@@ -21,7 +21,7 @@ from kvplan.gpu.generate import decode, prefill  # noqa: E402
 from kvplan.gpu.model import Runtime, Transformer  # noqa: E402
 from kvplan.gpu.reference import Reference, decode_mxfp4  # noqa: E402
 from kvplan.gpu.step import prefill_step, write_cache  # noqa: E402
-from kvplan.gpu.weights import dequantize_mxfp4, full_weights  # noqa: E402
+from kvplan.gpu.weights import dequantize_mxfp4, full_weights, stack_rows  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
@@ -36,10 +36,14 @@ def tiny(name, tp=1):
     return architecture(raw, parse_config(raw, name), tp)
 
 
-def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0):
-    """Worst relative error (max |diff| / max |logit|) over the prompts' last logits and every decode step."""
+def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0, stacked=False, built=None):
+    """Worst relative error (max |diff| / max |logit|) over the prompts' last logits and every decode step.
+    `stacked`: the model's weights with their JOINT_ROWS pairs in one buffer each (as verify allocates them);
+    `built` (a list) receives the model."""
     weights = full_weights(arch, seed)
-    model = Transformer(arch, weights, Runtime("cpu"))
+    model = Transformer(arch, stack_rows(weights) if stacked else weights, Runtime("cpu"))
+    if built is not None:
+        built.append(model)
     blocks = 64
     model.caches = small_caches(arch, blocks, block, len(prompt_lens), torch.float32)
     for cache in model.caches.values():
@@ -79,6 +83,38 @@ def test_forward_matches_the_reference(name):
     # float32 against float64: rounding stays below 1.2e-4 (the DeltaNet chain is the worst); a rotary table off by
     # 1% already gives 9e-3, a wrong layer ~1e-1
     assert run_against_reference(tiny(name)) < TOL
+
+
+def test_stack_rows_keeps_names_values_and_one_buffer_per_pair():
+    from kvplan.gpu.gemm import decode_linears
+    from kvplan.gpu.ops import stacked_rows
+
+    w = full_weights(tiny("qwen3_next"), 0)
+    s = stack_rows(w)
+    assert list(s) == list(w) and all(torch.equal(s[k], w[k]) for k in w)
+    qkvz, ba = s["layers.0.qkvz"], s["layers.0.ba"]
+    both = stacked_rows(qkvz, ba)
+    assert both.shape == (qkvz.shape[0] + ba.shape[0], qkvz.shape[1]) and torch.equal(both[qkvz.shape[0]:], ba)
+    assert stacked_rows(w["layers.0.qkvz"], w["layers.0.ba"]) is None  # separate tensors: two matmuls
+    shapes = decode_linears(s, False)  # the stacked pair is one weight to time, its parts are not timed alone
+    assert tuple(both.shape) in shapes and tuple(ba.shape) not in shapes
+
+
+@pytest.mark.parametrize("name, kinds", [("deepseek_v2", {"MLAttention"}), ("deepseek_q_lora", {"MLAttention"}),
+                                         ("qwen3_next", {"GatedDeltaNet", "router+gate"}), ("llama", set())])
+def test_stacked_weights_run_as_one_matmul_and_match_the_reference(name, kinds):
+    """verify allocates DeepSeek's q (or q_a) + kv_a, DeltaNet's qkvz + ba and the router + Qwen's shared-expert gate
+    in one buffer each (weights.stack_rows); the layers then run one matmul for each pair. `kinds`: the layer parts
+    that must find their pair stacked (Llama has none)."""
+    built: list = []
+    assert run_against_reference(tiny(name), prompt_lens=(6, 3), steps=2, stacked=True, built=built) < TOL
+    found = set()
+    for block in built[0].blocks:
+        if getattr(block.mixer, "joint", None) is not None:
+            found.add(type(block.mixer).__name__)
+        if getattr(block.ffn, "router_gate", None) is not None:
+            found.add("router+gate")
+    assert found == kinds
 
 
 @pytest.mark.parametrize("name", ["mixtral", "deepseek_v2", "gpt_oss", "qwen3_next"])

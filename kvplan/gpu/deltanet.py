@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .ops import l2_norm
+from .ops import l2_norm, stacked_rows
 
 CHUNK = 64
 LABEL = "torch gated-DeltaNet step (recurrent state read and written once per token; NOT a CUDA kernel)"
@@ -71,6 +71,7 @@ class GatedDeltaNet:
         self.conv_elements = self.conv_dim * (self.kernel - 1)
         self.label = LABEL
         self._plans: dict = {}
+        self.joint = stacked_rows(w.get("qkvz"), w.get("ba"))  # both projections in one matmul where stacked
 
     def _step_plan(self, x, pool):
         """The step kernel's plan for these dtypes, or None (CPU, no NVRTC, a shape it does not compile)."""
@@ -110,9 +111,11 @@ class GatedDeltaNet:
 
     def __call__(self, x, step, cache):
         a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
-        qkvz = rt.mm(x, w["qkvz"])
-        mixed, z = qkvz.split([self.conv_dim, self.nv * self.dv], dim=-1)
-        ba = rt.mm(x, w["ba"])
+        if self.joint is not None:
+            mixed, z, ba = rt.mm(x, self.joint).split([self.conv_dim, self.nv * self.dv, 2 * self.nv], dim=-1)
+        else:
+            mixed, z = rt.mm(x, w["qkvz"]).split([self.conv_dim, self.nv * self.dv], dim=-1)
+            ba = rt.mm(x, w["ba"])
         plan = self._step_plan(x, cache.tensors[0]) if step.decode else None
         if step.decode:
             rt.labels["linear"] = self.label  # which code ran, for verify's report

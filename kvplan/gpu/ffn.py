@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import KvplanError
-from .ops import mlp_activation
+from .ops import mlp_activation, stacked_rows
 from .weights import dequantize_mxfp4
 
 GROUPED_LABEL = ("tokens sorted by expert, grouped GEMMs (torch._grouped_mm) when the routed (token, expert) pairs "
@@ -58,6 +58,8 @@ class MoE:
     def __init__(self, arch, w: dict, rt):
         self.arch, self.w, self.rt = arch, w, rt
         self.shared = MLP(arch, w, rt, "shared") if arch.shared_intermediate else None
+        # the router and the shared expert's gate in one matmul where stacked (weights.py JOINT_ROWS)
+        self.router_gate = stacked_rows(w["router"], w.get("shared_gate")) if arch.shared_gate else None
         self.mxfp4 = arch.experts_format == "mxfp4"
         self.pairs, self.pairs_refused = None, None
         if w["router"].is_cuda:
@@ -98,12 +100,11 @@ class MoE:
         return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
                                   mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
 
-    def route(self, x):
-        """(weights [T, k] float32, expert ids [T, k]): softmax over the router's logits, the top k, renormalised
+    def route(self, logits):
+        """(weights [T, k] float32, expert ids [T, k]) from the router's logits: softmax, the top k, renormalised
         where the model does so, times the routed scaling factor; on a GPU in one launch of the bundled router
         kernel (kvplan/kernels/router.cu), else in torch."""
         a = self.arch
-        logits = self.rt.mm(x, self.w["router"])
         plan = self._router_plan(logits)
         if plan is not None:
             return plan.run(logits)
@@ -196,10 +197,13 @@ class MoE:
         return torch.zeros_like(x).index_add_(0, token, y)
 
     def __call__(self, x):
-        weights, ids = self.route(x)
-        shared = gate = None
-        if self.shared is not None:
-            shared = self.shared.partial(x).contiguous()
+        gate = None
+        if self.router_gate is not None:
+            logits, gate = self.rt.mm(x, self.router_gate).split([self.arch.experts, 1], dim=-1)
+        else:
+            logits = self.rt.mm(x, self.w["router"])
             if self.arch.shared_gate:
                 gate = self.rt.mm(x, self.w["shared_gate"])
+        weights, ids = self.route(logits)
+        shared = self.shared.partial(x).contiguous() if self.shared is not None else None
         return self.rt.comm.all_reduce(self.experts(x, weights, ids, shared, gate))

@@ -9,8 +9,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .ops import MM_FORMS
+from .ops import MM_FORMS, stacked_rows
 from .timing import capture, time_replays
+from .weights import JOINT_ROWS
 
 SKINNY = (1, 2, 4, 8)
 LINEAR_NAMES = ("qkv", "o", "q", "q_a", "q_b", "kv_a", "qkvz", "ba", "router", "shared_gate", "gate_up", "down",
@@ -19,11 +20,20 @@ PREFER_MARGIN = 0.97  # another form must beat F.linear by 3% to be chosen (F.li
 
 
 def decode_linears(weights: dict, tied: bool) -> dict:
-    """(rows, cols) -> the 2-D weights decode multiplies by, every layer's."""
+    """(rows, cols) -> the 2-D weights decode multiplies by, every layer's; a stacked JOINT_ROWS pair counts as
+    the one weight decode multiplies by (kvplan/gpu/ops.py stacked_rows)."""
     shapes: dict = {}
+    joined = set()
+    for name, w in weights.items():
+        prefix, _, base = name.rpartition(".")
+        for first, second in JOINT_ROWS:
+            both = stacked_rows(w, weights.get(f"{prefix}.{second}")) if base == first else None
+            if both is not None:
+                shapes.setdefault(tuple(both.shape), []).append(both)
+                joined |= {name, f"{prefix}.{second}"}
     for name, w in weights.items():
         base = name.rsplit(".", 1)[-1]
-        if w.dim() == 2 and (base in LINEAR_NAMES or (tied and name == "embed")):
+        if name not in joined and w.dim() == 2 and (base in LINEAR_NAMES or (tied and name == "embed")):
             shapes.setdefault(tuple(w.shape), []).append(w)
     return shapes
 

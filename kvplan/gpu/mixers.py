@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .ops import Rope, rms_norm
+from .ops import Rope, rms_norm, stacked_rows
 from .step import write_cache
 
 
@@ -83,16 +83,19 @@ class MLAttention:
         self.heads = arch.heads_rank
         self.nope, self.rope, self.rank, self.v_dim = arch.qk_nope_dim, arch.qk_rope_dim, arch.kv_lora_rank, \
             arch.v_head_dim
+        self.first = "q_a" if arch.q_lora_rank else "q"  # the projection of x beside kv_a
+        self.joint = stacked_rows(w.get(self.first), w.get("kv_a"))  # both in one matmul where stacked
 
     def __call__(self, x, step, cache):
         a, w, rt, t, h = self.arch, self.w, self.rt, x.shape[0], self.heads
-        if a.q_lora_rank:
-            q = rt.mm(rt.norms.add_norm(rt.mm(x, w["q_a"]), None, w["q_a_norm"], a.norm_eps)[1], w["q_b"])
+        if self.joint is not None:
+            q, kv = rt.mm(x, self.joint).split([w[self.first].shape[0], w["kv_a"].shape[0]], dim=-1)
         else:
-            q = rt.mm(x, w["q"])
+            q, kv = rt.mm(x, w[self.first]), rt.mm(x, w["kv_a"])
+        if a.q_lora_rank:
+            q = rt.mm(rt.norms.add_norm(q, None, w["q_a_norm"], a.norm_eps)[1], w["q_b"])
         q = q.view(t, h, self.nope + self.rope)
         q_nope = q[..., :self.nope]
-        kv = rt.mm(x, w["kv_a"])
         cos, sin = step.rope[self.layer.rope_theta]
         kv_b = w["kv_b"].view(h, self.nope + self.v_dim, self.rank)
         q_pe = None

@@ -14,6 +14,17 @@ def rms_norm(x, weight, eps: float, plus_one: bool = False):
     return F.rms_norm(x, (x.shape[-1],), weight + 1 if plus_one else weight, eps)
 
 
+def stacked_rows(a, b):
+    """The [rows_a + rows_b, cols] weight spanning a and b when b's rows follow a's in one buffer (weights.py
+    stack_rows), else None: one matmul then serves both."""
+    if a is None or b is None or a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or a.dtype != b.dtype \
+            or not (a.is_contiguous() and b.is_contiguous()) or a.device != b.device \
+            or a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr() \
+            or b.data_ptr() != a.data_ptr() + a.numel() * a.element_size():
+        return None
+    return a.as_strided((a.shape[0] + b.shape[0], a.shape[1]), (a.shape[1], 1))
+
+
 class Norms:
     """RMS norms of the residual stream with the residual add before them: kvplan's add + RMS norm kernel
     (kvplan/kernels/norm.cu, one launch) on a GPU where it takes the row, torch's add and F.rms_norm elsewhere.

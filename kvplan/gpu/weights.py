@@ -37,7 +37,8 @@ def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
 
 
 def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
-    """name -> tensor of this rank's shape, on `device`, in the model dtype (or `dtype`), filled at random."""
+    """name -> tensor of this rank's shape, on `device`, in the model dtype (or `dtype`), filled at random; the
+    JOINT_ROWS pairs stacked in one buffer each (stack_rows)."""
     dtype = dtype or torch_dtype(arch.dtype)
     weights = {}
     for spec in rank_weights(arch):
@@ -45,7 +46,30 @@ def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
         if fill:
             _fill(spec, t, arch.norm_plus_one)
         weights[spec.name] = t
-    return weights
+    return stack_rows(weights)
+
+
+# Weights of a layer that multiply the same input, stacked row-wise in one buffer so that decode runs one matmul for
+# both (kvplan/gpu/ops.py stacked_rows): DeepSeek's q (or q_a) and kv_a projections (vLLM fuses q_a + kv_a as
+# fused_qkv_a_proj), DeltaNet's qkvz and ba projections, the MoE router and Qwen's shared-expert gate (a [1, hidden]
+# GEMV alone was two cuBLAS launches).
+JOINT_ROWS = (("q", "kv_a"), ("q_a", "kv_a"), ("qkvz", "ba"), ("router", "shared_gate"))
+
+
+def stack_rows(weights: dict) -> dict:
+    """The same weights with each JOINT_ROWS pair of a layer copied into one [rows_a + rows_b, cols] buffer and
+    replaced by its two row views (memory as before, once the separate tensors are dropped; order kept)."""
+    out = dict(weights)
+    for name, a in weights.items():
+        prefix, _, base = name.rpartition(".")
+        for first, second in JOINT_ROWS:
+            b = weights.get(f"{prefix}.{second}")
+            if base != first or b is None or a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] \
+                    or a.dtype != b.dtype or a.device != b.device:
+                continue
+            both = torch.cat([a, b])
+            out[name], out[f"{prefix}.{second}"] = both[:a.shape[0]], both[a.shape[0]:]
+    return out
 
 
 def full_weights(arch: Arch, seed: int, dtype=torch.float32) -> dict:
