@@ -111,11 +111,8 @@ class GatedDeltaNet:
 
     def __call__(self, x, step, cache):
         a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
-        if self.joint is not None:
-            mixed, z, ba = rt.mm(x, self.joint).split([self.conv_dim, self.nv * self.dv, 2 * self.nv], dim=-1)
-        else:
-            mixed, z = rt.mm(x, w["qkvz"]).split([self.conv_dim, self.nv * self.dv], dim=-1)
-            ba = rt.mm(x, w["ba"])
+        qkvz, ba = rt.mm.pair(x, w["qkvz"], w["ba"], self.joint)
+        mixed, z = qkvz.split([self.conv_dim, self.nv * self.dv], dim=-1)
         plan = self._step_plan(x, cache.tensors[0]) if step.decode else None
         if step.decode:
             rt.labels["linear"] = self.label  # which code ran, for verify's report

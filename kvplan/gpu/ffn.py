@@ -197,13 +197,10 @@ class MoE:
         return torch.zeros_like(x).index_add_(0, token, y)
 
     def __call__(self, x):
-        gate = None
-        if self.router_gate is not None:
-            logits, gate = self.rt.mm(x, self.router_gate).split([self.arch.experts, 1], dim=-1)
+        if self.arch.shared_gate:
+            logits, gate = self.rt.mm.pair(x, self.w["router"], self.w["shared_gate"], self.router_gate)
         else:
-            logits = self.rt.mm(x, self.w["router"])
-            if self.arch.shared_gate:
-                gate = self.rt.mm(x, self.w["shared_gate"])
+            logits, gate = self.rt.mm(x, self.w["router"]), None
         weights, ids = self.route(logits)
         shared = self.shared.partial(x).contiguous() if self.shared is not None else None
         return self.rt.comm.all_reduce(self.experts(x, weights, ids, shared, gate))

@@ -88,10 +88,7 @@ class MLAttention:
 
     def __call__(self, x, step, cache):
         a, w, rt, t, h = self.arch, self.w, self.rt, x.shape[0], self.heads
-        if self.joint is not None:
-            q, kv = rt.mm(x, self.joint).split([w[self.first].shape[0], w["kv_a"].shape[0]], dim=-1)
-        else:
-            q, kv = rt.mm(x, w[self.first]), rt.mm(x, w["kv_a"])
+        q, kv = rt.mm.pair(x, w[self.first], w["kv_a"], self.joint)
         if a.q_lora_rank:
             q = rt.mm(rt.norms.add_norm(q, None, w["q_a_norm"], a.norm_eps)[1], w["q_b"])
         q = q.view(t, h, self.nope + self.rope)

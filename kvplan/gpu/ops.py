@@ -127,3 +127,9 @@ class Matmul:
             out = torch.mm(w, x.t()).t().contiguous()
             return out + bias if bias is not None else out
         return F.linear(x, w, bias)
+
+    def pair(self, x, a, b, joint=None):
+        """(x @ a^T, x @ b^T): one matmul over `joint` (stacked_rows(a, b)) where given, its output split."""
+        if joint is None:
+            return self(x, a), self(x, b)
+        return self(x, joint).split([a.shape[0], b.shape[0]], dim=-1)
