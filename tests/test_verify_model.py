@@ -41,7 +41,7 @@ def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0, s
     `stacked`: the model's weights with their JOINT_ROWS pairs in one buffer each (as verify allocates them);
     `built` (a list) receives the model."""
     weights = full_weights(arch, seed)
-    model = Transformer(arch, stack_rows(weights) if stacked else weights, Runtime("cpu"))
+    model = Transformer(arch, stack_rows(dict(weights)) if stacked else weights, Runtime("cpu"))
     if built is not None:
         built.append(model)
     blocks = 64
@@ -90,7 +90,7 @@ def test_stack_rows_keeps_names_values_and_one_buffer_per_pair():
     from kvplan.gpu.ops import stacked_rows
 
     w = full_weights(tiny("qwen3_next"), 0)
-    s = stack_rows(w)
+    s = stack_rows(dict(w))  # a copy of the dict: w keeps the separate tensors to compare with
     assert list(s) == list(w) and all(torch.equal(s[k], w[k]) for k in w)
     qkvz, ba = s["layers.0.qkvz"], s["layers.0.ba"]
     both = stacked_rows(qkvz, ba)

@@ -57,19 +57,20 @@ JOINT_ROWS = (("q", "kv_a"), ("q_a", "kv_a"), ("qkvz", "ba"), ("router", "shared
 
 
 def stack_rows(weights: dict) -> dict:
-    """The same weights with each JOINT_ROWS pair of a layer copied into one [rows_a + rows_b, cols] buffer and
-    replaced by its two row views (memory as before, once the separate tensors are dropped; order kept)."""
-    out = dict(weights)
-    for name, a in weights.items():
+    """`weights`, in place, with each JOINT_ROWS pair of a layer copied into one [rows_a + rows_b, cols] buffer and
+    replaced by its two row views (names and order kept). In place so that each pair's separate tensors are
+    released as it is stacked: the transient is one pair, not every pair (a model sized near the GPU's memory)."""
+    for name in list(weights):
         prefix, _, base = name.rpartition(".")
         for first, second in JOINT_ROWS:
-            b = weights.get(f"{prefix}.{second}")
+            a, b = weights[name], weights.get(f"{prefix}.{second}")
             if base != first or b is None or a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] \
                     or a.dtype != b.dtype or a.device != b.device:
                 continue
             both = torch.cat([a, b])
-            out[name], out[f"{prefix}.{second}"] = both[:a.shape[0]], both[a.shape[0]:]
-    return out
+            weights[name], weights[f"{prefix}.{second}"] = both[:a.shape[0]], both[a.shape[0]:]
+            del a, b
+    return weights
 
 
 def full_weights(arch: Arch, seed: int, dtype=torch.float32) -> dict:
