@@ -6,9 +6,10 @@ CUDA events, median of the replays.
     python3 benchmarks/skinny_gemm.py --sweep [--out sweep.json]   # default out: $OUT/skinny_sweep.json
     python3 benchmarks/skinny_gemm.py --moe-sweep                  # MoE pairs-kernel variants (MOE_VARIANTS)
     python3 benchmarks/skinny_gemm.py --moe-large                  # gpt-oss experts above 16 tokens
+    python3 benchmarks/skinny_gemm.py --stream                     # whole-model stream, PDL on and off
 
 Dense: the four linears of Llama-3.1-8B, Llama-3.2-1B and Qwen3-14B (tp 1) at batch 1, 2, 4, 8, F.linear vs
-the kernel, bytes / time against kvplan.kernels.probes.read_bandwidth. MoE: the routed experts of one layer
+the kernel, bytes / time against kvplan.kernels.probes.read_bandwidth (each shape's layers in one graph). MoE: the routed experts of one layer
 (Mixtral-8x7B tp 2 shard, DeepSeek-V2-Lite, gpt-oss-20b mxfp4) at batch 1, 4, 8: verify's torch path of before
 (kvplan/gpu/ffn.py MoE._pairs / _grouped as it chose them) vs the kernel, microseconds per layer.
 
@@ -89,6 +90,37 @@ def dense(read_bw):
                          **{f"{k}_read": nbytes / v * 1e3 / read_bw for k, v in total.items()}})
             print(json.dumps(rows[-1]))
         del weights, plans
+        torch.cuda.empty_cache()
+    return rows
+
+
+def stream(read_bw):
+    """--stream: one graph per model and batch of every linear of every layer in a decode step's order (qkv, o,
+    gate_up, down; the inputs fixed), so each matmul follows a different one, as in a step: F.linear against the
+    kernel launched with programmatic dependent launch (each GEMM's first weights prefetched while the one before
+    drains) and without (KVPLAN_PDL=0), % of read bandwidth."""
+    rows = []
+    for model, (layers, shapes) in DENSE.items():
+        ws = [[torch.randn(*s, dtype=torch.bfloat16, device="cuda") * s[1] ** -0.5 for s in shapes]
+              for _ in range(layers)]
+        nbytes = sum(w.numel() * 2 for layer in ws for w in layer)
+        forms = {}
+        for pdl in ("1", "0"):
+            os.environ["KVPLAN_PDL"] = pdl  # read when a plan packs its launches
+            forms[f"kernel pdl={pdl}"] = {s: skinny_gemm_plan(s[0], s[1], torch.bfloat16, max_batch=8) for s in shapes}
+        os.environ.pop("KVPLAN_PDL")
+        for b in BATCHES:
+            xs = {s[1]: torch.randn(b, s[1], dtype=torch.bfloat16, device="cuda") for s in shapes}
+            row = {"model": model, "batch": b, "bytes": nbytes}
+            t = timed(lambda: [F.linear(xs[w.shape[1]], w) for layer in ws for w in layer])
+            row["F.linear_ms"], row["F.linear_read"] = t, nbytes / t * 1e3 / read_bw
+            for name, plans in forms.items():
+                t = timed(lambda: [plans[tuple(w.shape)].run(xs[w.shape[1]], w) for layer in ws for w in layer])
+                row[f"{name}_ms"], row[f"{name}_read"] = t, nbytes / t * 1e3 / read_bw
+            rows.append(row)
+            print(f"{model:13s} b{b}: " + ", ".join(f"{k[:-5]} {100 * v:5.1f}%" for k, v in row.items()
+                                                     if k.endswith("_read")), flush=True)
+        del ws, forms
         torch.cuda.empty_cache()
     return rows
 
@@ -382,6 +414,10 @@ def main_sweep(argv):
 def main(argv):
     if "--sweep" in argv:
         return main_sweep(argv)
+    if "--stream" in argv:
+        bw = read_bandwidth()
+        print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
+        return stream(bw.bytes_per_s)
     if "--moe-large" in argv:
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")

@@ -11,7 +11,7 @@ import ctypes
 import threading
 from dataclasses import dataclass
 
-from . import build
+from . import build, configs
 
 
 class KernelUnavailableError(RuntimeError):
@@ -137,6 +137,7 @@ class Loaded:
     kernels: dict  # name -> cuda.core Kernel
     functions: dict  # name -> CUfunction address (driver launcher)
     regs: dict  # name -> registers per thread
+    arch: str = ""  # what it was compiled for: decides programmatic dependent launch (configs.pdl_enabled)
 
 
 _loaded: dict[tuple, Loaded] = {}
@@ -189,7 +190,7 @@ def load(config, dev: Device) -> Loaded:
                 regs[name] = int(k.attributes[dev.index].num_regs)
             except Exception:
                 regs[name] = 255
-        ld = Loaded(obj, kernels, functions, regs)
+        ld = Loaded(obj, kernels, functions, regs, dev.arch)
         _loaded[key] = ld
         return ld
 
@@ -249,10 +250,14 @@ _C_TYPES = {"u64": ctypes.c_uint64, "i32": ctypes.c_int32, "f32": ctypes.c_float
 class PreparedLaunch:
     """One kernel with its argument list packed once; ``args[i].value = ...`` then ``launch(stream)``.
 
-    ``arg_types``: "u64" | "i32" | "f32" per kernel parameter. Not thread-safe (a plan holds a lock).
+    ``arg_types``: "u64" | "i32" | "f32" per kernel parameter; ``pdl`` None: the package's default for the arch
+    the kernel was compiled for (every kernel of the package waits for the one before it, kvp_pdl.cuh). Not
+    thread-safe (a plan holds a lock).
     """
 
-    def __init__(self, ld: Loaded, name: str, arg_types, block: int, smem: int, pdl: bool, launcher: str):
+    def __init__(self, ld: Loaded, name: str, arg_types, block: int, smem: int, pdl: bool | None, launcher: str):
+        if pdl is None:
+            pdl = configs.pdl_enabled(ld.arch)
         self.args = [_C_TYPES[t]() for t in arg_types]
         self._kernel = ld.kernels[name]
         self._launcher = launcher

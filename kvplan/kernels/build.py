@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 
 from . import cache
@@ -36,7 +37,6 @@ from .configs import (  # noqa: F401  (re-exported: the historical home of these
 from .limits import HEAD_DIMS, MAX_GROUP  # noqa: F401
 
 SOURCE_PATH = HERE / "paged_decode.cu"
-COMMON_HEADER = "kvp_common.cuh"
 cache_dir = cache.cache_dir
 
 
@@ -126,15 +126,26 @@ def nvrtc_version() -> tuple[int, int]:
     return _nvrtc_version
 
 
+_LOCAL_INCLUDE = re.compile(r'^#include "([A-Za-z0-9_]+\.cuh)"$', re.M)
+
+
 def _source(config=None) -> str:
-    """The CUDA source of ``config`` with the shared header inlined (NVRTC gets one self-contained text)."""
+    """The CUDA source of ``config`` with the package's headers inlined, each once (NVRTC gets one
+    self-contained text, and the kernel cache hashes all of it)."""
     name = getattr(config, "source", None) or SOURCE_PATH.name
     path = SOURCE_PATH if name == SOURCE_PATH.name else HERE / name
-    text = path.read_text()
-    include = f'#include "{COMMON_HEADER}"'
-    if include in text:
-        text = text.replace(include, (HERE / COMMON_HEADER).read_text())
-    return text
+    return _inline(path.read_text(), set())
+
+
+def _inline(text: str, seen: set) -> str:
+    def one(match) -> str:
+        header = match.group(1)
+        if header in seen:
+            return ""
+        seen.add(header)
+        return _inline((HERE / header).read_text(), seen)
+
+    return _LOCAL_INCLUDE.sub(one, text)
 
 
 def _lineinfo() -> bool:

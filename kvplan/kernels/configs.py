@@ -6,6 +6,7 @@ launch argument. Nothing here imports torch.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,13 @@ KV_DTYPES = {"float16": 0, "bfloat16": 1, "float8_e4m3fn": 2}
 DEFAULT_ARCHS = ("sm_80", "sm_89", "sm_90")
 BULK_ARCHS = ("sm_90",)  # archs on which the bulk-copy variant may be selected
 PDL_ARCHS = ("sm_90",)
+
+
+def pdl_enabled(arch: str) -> bool:
+    """Whether the package's kernels launch with programmatic dependent launch on ``arch``: every kernel calls
+    pdl_wait (kvp_pdl.cuh) before touching what the kernel before it wrote, so each may start while that one
+    drains and load its weights meanwhile. KVPLAN_PDL=0 turns it off (A/B timing, debugging)."""
+    return arch in PDL_ARCHS and os.environ.get("KVPLAN_PDL", "1") != "0"
 
 
 @dataclass(frozen=True)

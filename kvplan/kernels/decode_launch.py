@@ -76,7 +76,7 @@ class CtaShape:
 
 
 def resolve_options(opts: KernelOptions, dev: rt.Device) -> KernelOptions:
-    pdl = dev.arch in PDL_ARCHS if opts.pdl is None else (opts.pdl and dev.arch in PDL_ARCHS)
+    pdl = configs.pdl_enabled(dev.arch) if opts.pdl is None else (opts.pdl and dev.arch in PDL_ARCHS)
     return dataclasses.replace(opts, pdl=pdl)
 
 

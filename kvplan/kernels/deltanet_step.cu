@@ -15,6 +15,7 @@
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+#include "kvp_pdl.cuh"
 
 #if KVP_DN_T == 0
 typedef __half act_t;
@@ -52,6 +53,7 @@ extern "C" __global__ void __launch_bounds__(256)
 kvp_dn_conv(const act_t* __restrict__ mixed, long long mixed_stride, const int* __restrict__ slot,
             state_t* __restrict__ pool, long long row_stride, const act_t* __restrict__ conv_w, int channels,
             int taps, float* __restrict__ out) {
+  kvp::pdl_enter();
   const int b = blockIdx.y;
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= channels) return;
@@ -91,6 +93,7 @@ kvp_dn_delta(const float* __restrict__ conv_out, int channels, const act_t* __re
              const act_t* __restrict__ a_log, const act_t* __restrict__ dt_bias, const act_t* __restrict__ o_norm,
              int nk, int nv, int dv, float eps, act_t* __restrict__ gated) {
   __shared__ float qs[DK], ks[DK], part[DKS][128], scratch[32];
+  kvp::pdl_enter();
   const int b = blockIdx.y, h = blockIdx.x, tid = threadIdx.x, threads = blockDim.x;  // threads = dv * DKS
   const int j = tid % dv, r = tid / dv;
   const int kh = h / (nv / nk);

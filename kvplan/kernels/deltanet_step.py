@@ -55,10 +55,10 @@ class DeltaNetStepPlan:
         ld = rt.load(DeltaNetStepConfig(act_dtype, state_dtype, dk), dev)
         self._rt, self._torch = rt, torch
         self._conv = rt.PreparedLaunch(ld, "kvp_dn_conv", ("u64", "u64", "u64", "u64", "u64", "u64", "i32", "i32",
-                                                           "u64"), 256, 0, False, "driver")
+                                                           "u64"), 256, 0, None, "driver")
         self._delta = rt.PreparedLaunch(ld, "kvp_dn_delta", ("u64", "i32", "u64", "u64", "u64", "u64", "u64", "u64",
                                                              "u64", "u64", "u64", "u64", "u64", "i32", "i32", "i32",
-                                                             "f32", "u64"), dv * DKS, 0, False, "driver")
+                                                             "f32", "u64"), dv * DKS, 0, None, "driver")
         self._act = getattr(torch, act_dtype)
         self._state = getattr(torch, state_dtype)
 

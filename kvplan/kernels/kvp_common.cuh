@@ -4,6 +4,7 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
+#include "kvp_pdl.cuh"
 
 typedef unsigned int u32;
 typedef unsigned long long u64;
@@ -88,22 +89,6 @@ __device__ __forceinline__ unsigned long long globaltimer() {
   unsigned long long t;
   asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
   return t;
-}
-// Programmatic dependent launch (sm_90; the host sets the launch attribute): this grid may be
-// scheduled while the previous kernel of the stream drains. pdl_wait() returns once that kernel
-// has completed and its writes are visible, so it precedes every global read and write here
-// (q, the cache and the table may come from the kernel before). pdl_release() lets the next
-// kernel be scheduled before this grid ends; that kernel still waits for this grid to finish.
-// No-ops without the attribute.
-__device__ __forceinline__ void pdl_wait() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.wait;\n" ::: "memory");
-#endif
-}
-__device__ __forceinline__ void pdl_release() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
-#endif
 }
 // global -> shared bulk copy of `bytes` (multiple of 16, 16-byte aligned ends) completing on bar
 __device__ __forceinline__ void bulk_g2s(u32 dst, const void* src, u32 bytes, u32 bar) {

@@ -7,6 +7,7 @@
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
+#include "kvp_pdl.cuh"
 
 #define KVP_NORM_THREADS 256
 #define KVP_NORM_ITEMS 16
@@ -54,6 +55,7 @@ kvp_add_rms_norm(const act_t* x, const act_t* __restrict__ h, const act_t* __res
   // the weight is read only after the statistics: start its (cold, per-layer) lines on their way to L2 now
   for (int line = threadIdx.x; line * 64 < hidden; line += KVP_NORM_THREADS)
     asm volatile("prefetch.global.L2 [%0];\n" ::"l"(w + line * 64));
+  kvp::pdl_enter();  // x and h come from the kernels before
   float v[KVP_NORM_ITEMS][4];
   float ss = 0.f;
 #pragma unroll

@@ -38,7 +38,7 @@ class AddRmsNormPlan:
         self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
         ld = rt.load(NormConfig(act_dtype), rt.device_info(self.index))
         self._launch = rt.PreparedLaunch(ld, "kvp_add_rms_norm", ("u64",) * 5 + ("i32", "f32", "f32"), THREADS, 0,
-                                         False, "driver")
+                                         None, "driver")
         self._rt, self._torch = rt, torch
         self._act = getattr(torch, act_dtype)
 

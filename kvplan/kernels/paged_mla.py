@@ -105,9 +105,9 @@ class PagedMLADecodePlan:
         e = self._entries.get(batch)
         if e is None:
             splits, chunk = self._splits(batch)
-            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS, limits.MLA_WARPS * 32, self.smem, False,
+            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS, limits.MLA_WARPS * 32, self.smem, None,
                                      self._launcher)
-            merge = rt.PreparedLaunch(self._ld, "kvp_mla_merge", _MERGE_ARGS, 256, 0, False, self._launcher)
+            merge = rt.PreparedLaunch(self._ld, "kvp_mla_merge", _MERGE_ARGS, 256, 0, None, self._launcher)
             a = main.args
             a[8].value, a[9].value, a[10].value = self.q_heads, self.stages, chunk
             a[12].value = int(math.log2(self.block_size))

@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
+#include "kvp_pdl.cuh"
 
 #if KVP_RC_T == 0
 typedef __half act_t;
@@ -44,6 +45,7 @@ kvp_rope_cache(const act_t* __restrict__ q, long long q_row, const act_t* __rest
                int hk, int d, int rot, float inv_k_scale, float inv_v_scale) {
   // grid (tokens, chunks): a token's q, k and v elements are spread over gridDim.y CTAs, one element per thread
   // (one CTA looping over a batch-1 token's 4,096 q values took 7 us on an H200, a chain of dependent loads)
+  kvp::pdl_enter();
   const int t = blockIdx.x;
   const act_t* c = cos_t + t * cs_row;
   const act_t* s = sin_t + t * cs_row;
@@ -95,6 +97,7 @@ kvp_mla_rope_cache(const act_t* __restrict__ q, long long q_row, int q_head, int
     const act_t* row = kv + t * kv_row;
     for (int line = threadIdx.x; line * 64 < rank; line += blockDim.x)  // read after the statistics: start it now
       asm volatile("prefetch.global.L2 [%0];\n" ::"l"(norm_w + line * 64));
+    kvp::pdl_enter();
     float ss = 0.f;
     for (int i = threadIdx.x; i < rank; i += blockDim.x) {
       const float x = A2F(row[i]);
@@ -106,6 +109,7 @@ kvp_mla_rope_cache(const act_t* __restrict__ q, long long q_row, int q_head, int
     for (int i = threadIdx.x; i < rot; i += blockDim.x) dst[rank + i] = F2C(rotated(row + rank, c, s, i, rot) * inv_scale);
     return;
   }
+  kvp::pdl_enter();
   const act_t* qt = q + t * q_row + q_off;
   act_t* qo = q_out + (long long)t * hq * rot;
   for (int i = (blockIdx.y - 1) * blockDim.x + threadIdx.x; i < hq * rot; i += (gridDim.y - 1) * blockDim.x) {

@@ -48,7 +48,7 @@ class RopeCachePlan:
         rt, torch, self.index, ld = _load(act_dtype, fp8_cache, device, "the RoPE + cache-write kernel")
         self.hq, self.hk, self.d, self.rot = q_heads, kv_heads, head_dim, rot
         self._launch = rt.PreparedLaunch(ld, "kvp_rope_cache", ("u64", "u64") * 3 + ("u64", "u64", "u64") +
-                                         ("u64",) * 4 + ("i32",) * 4 + ("f32", "f32"), THREADS, 0, False, "driver")
+                                         ("u64",) * 4 + ("i32",) * 4 + ("f32", "f32"), THREADS, 0, None, "driver")
         self._rt, self._torch = rt, torch
         self._chunks = -(-(q_heads + kv_heads) * head_dim // THREADS)  # CTAs per token: one element per thread
         self._act = getattr(torch, act_dtype)
@@ -94,7 +94,7 @@ class MlaRopeCachePlan:
         self.hq, self.rank, self.rot = q_heads, rank, rot
         self._launch = rt.PreparedLaunch(ld, "kvp_mla_rope_cache", ("u64", "u64", "i32", "i32", "u64", "u64", "u64",
                                                                     "u64", "u64", "u64", "u64", "u64", "u64", "i32",
-                                                                    "i32", "i32", "f32", "f32"), THREADS, 0, False,
+                                                                    "i32", "i32", "f32", "f32"), THREADS, 0, None,
                                          "driver")
         self._rt, self._torch = rt, torch
         self._chunks = 1 + -(-q_heads * rot // THREADS)  # CTA 0: the latent row; then one q element per thread

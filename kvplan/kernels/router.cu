@@ -8,6 +8,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include "kvp_pdl.cuh"
 
 #define KVP_RT_MAX_E 512
 #define KVP_RT_NEG_INF __int_as_float(0xff800000)
@@ -53,6 +54,7 @@ extern "C" __global__ void __launch_bounds__(128)
 kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int experts, int k, int renorm,
            float scale, float* __restrict__ weights, void* __restrict__ ids, int ids32) {
   const unsigned FULL = 0xffffffffu;
+  kvp::pdl_enter();  // the logits come from the kernel before
   const int lane = threadIdx.x & 31;
   const int tok = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (tok >= tokens) return;  // whole warps leave together

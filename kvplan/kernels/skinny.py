@@ -61,11 +61,11 @@ class _Gemm:
         self.launches = {}
         for columns in (8, 16):
             name = sc.kernel_name(dtype, weight_format, columns)
-            self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, sc.THREADS, 0, False, launcher),
+            self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, sc.THREADS, 0, None, launcher),
                                       _slots(ld, name, dev),
                                       sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
         self.by_expert = rt.PreparedLaunch(ld, sc.kernel_name(dtype, weight_format, 16, True), _GEMM_ARGS,
-                                           sc.THREADS, 0, False, launcher)
+                                           sc.THREADS, 0, None, launcher)
 
     def ksplit(self, columns: int, slots_y: int) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
@@ -172,7 +172,7 @@ class MoEPairsPlan:
         fmt = weight_format if weight_format == "mxfp4" else ("bf16" if name == "bfloat16" else "fp16")
         self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, True, launcher, self.config, rule)
         self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
-        self._combine = rt.PreparedLaunch(ld, sc.combine_name(name), _COMBINE_ARGS, 256, 0, False, launcher)
+        self._combine = rt.PreparedLaunch(ld, sc.combine_name(name), _COMBINE_ARGS, 256, 0, None, launcher)
         # split k only to fill the GPU, assuming every pair has its own expert (the most CTAs routing can give)
         self.ksplits = {}
         for t in range(1, max_tokens + 1):

@@ -38,6 +38,7 @@
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include "kvp_pdl.cuh"
 
 #ifndef KVP_SK_WARPS
 #define KVP_SK_WARPS 8
@@ -62,6 +63,11 @@
 #endif
 #ifndef KVP_SK_PF
 #define KVP_SK_PF 0
+#endif
+// Dense launches: steps per warp of the CTA's weights prefetched to L2 before pdl_wait (8 KB per warp at 2 with
+// 16-bit weights), so that a GEMM's first loads overlap the end of the kernel before it
+#ifndef KVP_SK_PDL_STEPS
+#define KVP_SK_PDL_STEPS 2
 #endif
 // 8-column MMA tiles per pass of the by-expert kernels (8: 64 pairs a pass)
 #ifndef KVP_SK_EXPERT_TILES
@@ -236,6 +242,31 @@ __device__ __forceinline__ void store_tile(const SkArgs& a, const float (*red)[N
   }
 }
 
+// Dense launches only (the weights are constants, never written by a kernel before): the first
+// KVP_SK_PDL_STEPS steps of each warp's rows on their way to L2 before pdl_wait. MoE launches wait first: their
+// experts come from the router's output.
+template <int FMT, int U>
+__device__ __forceinline__ void prefetch_first_steps(const SkArgs& a, int tile, int g, int c, int warp, int s0,
+                                                     int s1) {
+  const unsigned char* wrow[2][2];
+  const unsigned char* srow[2][2];
+  bool rok[2][2];
+  weight_rows<FMT>(a, tile, 0, a.mode != 0, g, wrow, srow, rok);
+  const long long row_bytes = FMT ? a.k / 2 : a.k * 2LL;
+#pragma unroll
+  for (int i = 0; i < KVP_SK_PDL_STEPS; ++i) {
+    const int st = s0 + warp + i * KVP_SK_WARPS;
+    const long long off = (long long)st * U * 64 + c * 128;  // a row's step: U * 64 contiguous bytes
+    if (st < s1 && c * 128 < U * 64 && off < row_bytes) {
+#pragma unroll
+      for (int t = 0; t < 2; ++t)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          if (rok[t][h]) prefetch_l2(wrow[t][h] + off);
+    }
+  }
+}
+
 // FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2).
 template <bool BF, int FMT, int NT>
 __device__ __forceinline__ void skinny(const SkArgs& a) {
@@ -255,6 +286,11 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   const int g = lane >> 2, c = lane & 3;
   const int tile = blockIdx.x, slot = blockIdx.y, kz = blockIdx.z;
   const bool gated = a.mode != 0;
+  const int nsteps = (a.k + STEP - 1) / STEP;
+  const int per = (nsteps + a.ksplit - 1) / a.ksplit;
+  const int s0 = kz * per, s1 = min(nsteps, s0 + per);
+  if (!a.ids) prefetch_first_steps<FMT, U>(a, tile, g, c, warp, s0, s1);
+  kvp::pdl_enter();
 
   int expert = 0, ncols;
   if (a.ids) {
@@ -309,9 +345,6 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 #pragma unroll
       for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
 
-  const int nsteps = (a.k + STEP - 1) / STEP;
-  const int per = (nsteps + a.ksplit - 1) / a.ksplit;
-  const int s0 = kz * per, s1 = min(nsteps, s0 + per);
   for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
     if constexpr (KVP_SK_PF > 0) {
       // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
@@ -459,6 +492,7 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
   const int g = lane >> 2, c = lane & 3;
   const int tile = blockIdx.x, expert = blockIdx.y;
   const bool gated = a.mode != 0;
+  kvp::pdl_enter();
   const int lo = a.offs[expert], total = a.offs[expert + 1] - lo;
   if (total <= 0 || expert >= a.experts) return;
   const unsigned char* wrow[2][2];
@@ -602,6 +636,7 @@ template <bool BF>
 __device__ __forceinline__ void combine(const float* __restrict__ y, void* __restrict__ out, int tokens, int top_k,
                                         int h, const void* __restrict__ extra, const void* __restrict__ gate,
                                         long long gate_row) {
+  kvp::pdl_enter();
   const int total = tokens * h;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
     const int t = i / h, col = i - t * h;
