@@ -52,3 +52,33 @@ def test_matches_torch_routing(kernel_torch, experts, k, renorm, scale, dtype, i
     assert empty_w.shape == (0, k) and empty_i.shape == (0, k)
     with pytest.raises(ValueError, match=f"logits must be a CUDA .* tensor \\[tokens, {experts}\\]"):
         plan.run(logits[:, :experts - 1])
+
+
+@pytest.mark.parametrize("shared, gated", [(1, True), (2, False)])
+def test_joined_shared_expert_columns(kernel_torch, shared, gated):
+    """A shared expert joined to the routed ones (kvplan/gpu/weights.py join_shared_experts): the routed columns as
+    without it, then ids experts, experts + 1, ... at weight sigmoid(gate) (Qwen3-Next: the gate is the column after
+    the router's logits in one stacked matmul) or 1."""
+    torch = kernel_torch
+    experts, k = 64, 6
+    gen = torch.Generator(device="cuda").manual_seed(shared)
+    both = (torch.randn(7, experts + 1, device="cuda", generator=gen) * 3).bfloat16()
+    logits, gate = both[:, :experts], both[:, experts:]
+    plain_w, plain_i = RouterPlan(experts, k, "bfloat16", True, 2.0, ids_dtype="int32").run(logits)
+    plan = RouterPlan(experts, k, "bfloat16", True, 2.0, ids_dtype="int32", shared=shared)
+    weights, ids = plan.run(logits, gate if gated else None)
+    torch.cuda.synchronize()
+    assert weights.shape == ids.shape == (7, k + shared)
+    assert torch.equal(ids[:, :k], plain_i) and torch.equal(weights[:, :k], plain_w)
+    assert ids[:, k:].tolist() == [list(range(experts, experts + shared))] * 7
+    want = 1 / (1 + torch.exp(-gate.double())) if gated else torch.ones(7, 1, dtype=torch.float64, device="cuda")
+    assert torch.allclose(weights[:, k:].double(), want.expand(7, shared), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="gate must be a CUDA"):
+        RouterPlan(experts, k, "bfloat16", True).run(logits, gate)  # no shared columns to weigh
+
+
+def test_shared_columns_are_checked_before_touching_a_gpu():
+    with pytest.raises(ValueError, match=r"shared must be an int in 0\.\.22 \(top_k \+ shared <= 32\), got 23"):
+        RouterPlan(512, 10, "bfloat16", True, shared=23)
+    with pytest.raises(ValueError, match="shared must be an int"):
+        RouterPlan(64, 6, "bfloat16", True, shared=True)

@@ -21,9 +21,14 @@ SMALL = "meta-llama/Llama-3.2-1B-Instruct"
 FAST = dict(max_num_seqs=8, max_num_batched_tokens=2048)  # 5 capture sizes, a short profile run
 
 
+# the tiny models, and DeepSeek's with two shared experts of the routed width (DeepSeek-V2-Lite's layout: joined to
+# the routed experts as two more, weights.join_shared_experts)
+CONFIGS = {**TINY, "deepseek_shared2": {**TINY["deepseek_v2"], "n_shared_experts": 2}}
+
+
 def gpu_config(name):
     """The tiny config with the kernels' shapes: head_dim 64, MLA latent 512 + 64."""
-    raw = dict(TINY[name], head_dim=64, hidden_size=128)
+    raw = dict(CONFIGS[name], head_dim=64, hidden_size=128)
     if "kv_lora_rank" in raw:
         raw.update(kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=64, v_head_dim=64)
     return raw
@@ -34,7 +39,7 @@ def _run_tiny(name, graph):
     from kvplan.gpu.generate import decode, prefill
     from kvplan.gpu.model import Runtime, Transformer
     from kvplan.gpu.reference import Reference
-    from kvplan.gpu.weights import full_weights, stack_rows
+    from kvplan.gpu.weights import engine_layout, full_weights
     from kvplan.model import parse_config
     from kvplan.verify.arch import architecture
 
@@ -46,9 +51,10 @@ def _run_tiny(name, graph):
         # rounding of a tie, and a flipped expert is a different function, not an error (seen on the H200,
         # 2026-12-01: 1 run in 8 off by 0.2-0.35 while the rest were below 0.05)
         full[key] = full[key] * 8
-    # stacked as verify allocates them (weights.stack_rows): the pairs run as one matmul, their outputs as views
-    weights = stack_rows({k: v.to("cuda", torch.bfloat16 if v.is_floating_point() else v.dtype)
-                          for k, v in full.items()})
+    # laid out as verify allocates them (weights.engine_layout): the pairs run as one matmul, their outputs as views,
+    # shared experts inside the routed experts' launches; the reference reads the separate tensors
+    separate = {k: v.to("cuda", torch.bfloat16 if v.is_floating_point() else v.dtype) for k, v in full.items()}
+    weights = engine_layout(dict(separate))
     rt = Runtime("cuda")
     model = Transformer(arch, weights, rt)
     model.caches = small_caches(arch, 64, 16, 4, torch.bfloat16, "cuda")
@@ -61,7 +67,7 @@ def _run_tiny(name, graph):
     rows = [ids[:8], ids[8:16]]
     paged = {c.group for c in model.caches.values() if c.kind != "state"}
     refs = [Reference(arch, {k: v.to(torch.float64) if v.is_floating_point() else v
-                             for k, v in ((k, w.cpu()) for k, w in weights.items())}) for _ in lens]
+                             for k, v in ((k, w.cpu()) for k, w in separate.items())}) for _ in lens]
     worst = 0.0
     gen = torch.Generator().manual_seed(2)
     for i, n in enumerate(lens):
@@ -91,7 +97,7 @@ def _run_tiny(name, graph):
     return worst, {**rt.paged.labels, **rt.labels}
 
 
-@pytest.mark.parametrize("name", sorted(TINY))
+@pytest.mark.parametrize("name", sorted(CONFIGS))
 @pytest.mark.parametrize("graph", [False, True])
 def test_forward_on_gpu_matches_the_reference(name, graph):
     worst, labels = _run_tiny(name, graph)
@@ -105,6 +111,7 @@ def test_forward_on_gpu_matches_the_reference(name, graph):
         assert "bundled CUDA kernel" in labels["attention"]
     if "moe" in labels:  # decode (2 tokens) runs the routed experts through the bundled pairs kernel
         assert labels["moe"].startswith("bundled MoE pairs kernel"), labels["moe"]
+        assert ("shared expert as" in labels["moe"]) == (name in ("deepseek_v2", "deepseek_shared2", "qwen3_next"))
 
 
 def _memory():

@@ -21,7 +21,7 @@ from kvplan.gpu.generate import decode, prefill  # noqa: E402
 from kvplan.gpu.model import Runtime, Transformer  # noqa: E402
 from kvplan.gpu.reference import Reference, decode_mxfp4  # noqa: E402
 from kvplan.gpu.step import prefill_step, write_cache  # noqa: E402
-from kvplan.gpu.weights import dequantize_mxfp4, full_weights, stack_rows  # noqa: E402
+from kvplan.gpu.weights import dequantize_mxfp4, engine_layout, full_weights, join_shared_experts, stack_rows  # noqa: E402,E501
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
@@ -38,10 +38,11 @@ def tiny(name, tp=1):
 
 def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0, stacked=False, built=None):
     """Worst relative error (max |diff| / max |logit|) over the prompts' last logits and every decode step.
-    `stacked`: the model's weights with their JOINT_ROWS pairs in one buffer each (as verify allocates them);
-    `built` (a list) receives the model."""
+    `stacked`: the model's weights laid out as verify allocates them (weights.engine_layout: JOINT_ROWS pairs in one
+    buffer each, shared experts joined to the routed ones), the reference reading the separate tensors; `built` (a
+    list) receives the model."""
     weights = full_weights(arch, seed)
-    model = Transformer(arch, stack_rows(dict(weights)) if stacked else weights, Runtime("cpu"))
+    model = Transformer(arch, engine_layout(dict(weights)) if stacked else weights, Runtime("cpu"))
     if built is not None:
         built.append(model)
     blocks = 64
@@ -100,21 +101,58 @@ def test_stack_rows_keeps_names_values_and_one_buffer_per_pair():
     assert tuple(both.shape) in shapes and tuple(ba.shape) not in shapes
 
 
-@pytest.mark.parametrize("name, kinds", [("deepseek_v2", {"MLAttention"}), ("deepseek_q_lora", {"MLAttention"}),
-                                         ("qwen3_next", {"GatedDeltaNet", "router+gate"}), ("llama", set())])
-def test_stacked_weights_run_as_one_matmul_and_match_the_reference(name, kinds):
+@pytest.mark.parametrize("name, kinds", [("deepseek_v2", {"MLAttention", "shared x1"}),
+                                         ("deepseek_shared2", {"MLAttention", "shared x2"}),
+                                         ("deepseek_q_lora", {"MLAttention"}),
+                                         ("qwen3_next", {"GatedDeltaNet", "router+gate", "shared x1"}),
+                                         ("mixtral", set()), ("llama", set())])
+def test_engine_layout_runs_one_matmul_per_pair_and_matches_the_reference(name, kinds):
     """verify allocates DeepSeek's q (or q_a) + kv_a, DeltaNet's qkvz + ba and the router + Qwen's shared-expert gate
-    in one buffer each (weights.stack_rows); the layers then run one matmul for each pair. `kinds`: the layer parts
-    that must find their pair stacked (Llama has none)."""
+    in one buffer each, and each shared expert as S more routed experts (weights.engine_layout); the layers then run
+    one matmul for each pair and the shared expert inside the routed experts' computation, against the reference over
+    the separate tensors. `kinds`: the layer parts that must find their layout (Llama and Mixtral have none)."""
     built: list = []
-    assert run_against_reference(tiny(name), prompt_lens=(6, 3), steps=2, stacked=True, built=built) < TOL
+    if name == "deepseek_shared2":  # two shared experts of the routed width, as DeepSeek-V2-Lite has
+        raw = {**TINY["deepseek_v2"], "n_shared_experts": 2}
+        arch = architecture(raw, parse_config(raw, name), 1)
+    else:
+        arch = tiny(name)
+    assert run_against_reference(arch, prompt_lens=(6, 3), steps=2, stacked=True, built=built) < TOL
     found = set()
     for block in built[0].blocks:
         if getattr(block.mixer, "joint", None) is not None:
             found.add(type(block.mixer).__name__)
         if getattr(block.ffn, "router_gate", None) is not None:
             found.add("router+gate")
+        if getattr(block.ffn, "joined", 0):
+            assert block.ffn.shared is None
+            found.add(f"shared x{block.ffn.joined}")
     assert found == kinds
+
+
+@pytest.mark.parametrize("shared", [1, 3])
+def test_join_shared_experts_keeps_the_function_and_the_bytes(shared):
+    """The shared expert's gate / up rows and down columns, cut into `shared` experts of the routed experts' width:
+    the sum of those experts' gated MLPs is the shared MLP (checked by hand, not through the model)."""
+    gen = torch.Generator().manual_seed(shared)
+    e, inter, hidden = 4, 8, 16
+    w = {"l.w13": torch.randn(e, 2 * inter, hidden, generator=gen), "l.w2": torch.randn(e, hidden, inter, generator=gen),
+         "l.shared.gate_up": torch.randn(2 * shared * inter, hidden, generator=gen),
+         "l.shared.down": torch.randn(hidden, shared * inter, generator=gen), "l.router": torch.randn(e, hidden)}
+    before = dict(w)
+    out = join_shared_experts(w)
+    assert out is w and set(w) == {"l.w13", "l.w2", "l.router"}
+    assert w["l.w13"].shape == (e + shared, 2 * inter, hidden) and w["l.w2"].shape == (e + shared, hidden, inter)
+    assert torch.equal(w["l.w13"][:e], before["l.w13"]) and torch.equal(w["l.w2"][:e], before["l.w2"])
+    assert sum(t.numel() for t in w.values()) == sum(t.numel() for t in before.values())
+    x = torch.randn(hidden, generator=gen, dtype=torch.float32)
+    gate_up = before["l.shared.gate_up"] @ x
+    want = before["l.shared.down"] @ (torch.nn.functional.silu(gate_up[:shared * inter]) * gate_up[shared * inter:])
+    got = sum(w["l.w2"][s] @ (torch.nn.functional.silu(w["l.w13"][s, :inter] @ x) * (w["l.w13"][s, inter:] @ x))
+              for s in range(e, e + shared))
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
+    odd = dict(before, **{"l.shared.down": torch.randn(hidden, 12), "l.shared.gate_up": torch.randn(24, hidden)})
+    assert set(join_shared_experts(odd)) == set(before)  # 12 is not a multiple of 8: left as its own MLP
 
 
 @pytest.mark.parametrize("name", ["mixtral", "deepseek_v2", "gpt_oss", "qwen3_next"])

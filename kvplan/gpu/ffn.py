@@ -57,7 +57,10 @@ class MLP:
 class MoE:
     def __init__(self, arch, w: dict, rt):
         self.arch, self.w, self.rt = arch, w, rt
-        self.shared = MLP(arch, w, rt, "shared") if arch.shared_intermediate else None
+        # the shared expert joined to the routed ones as `joined` more experts (weights.join_shared_experts), or
+        # an MLP of its own
+        self.joined = w["w13"].shape[0] - arch.experts if "w13" in w else 0
+        self.shared = MLP(arch, w, rt, "shared") if arch.shared_intermediate and not self.joined else None
         # the router and the shared expert's gate in one matmul where stacked (weights.py JOINT_ROWS)
         self.router_gate = stacked_rows(w["router"], w.get("shared_gate")) if arch.shared_gate else None
         self.mxfp4 = arch.experts_format == "mxfp4"
@@ -79,18 +82,22 @@ class MoE:
             if not a.gated_mlp:
                 return "the experts are not gated MLPs"
             inter = w["w2_blocks"].shape[-1] * 2 if self.mxfp4 else w["w2"].shape[-1]
-            key = (a.experts, a.hidden, inter, a.top_k, dtype, fmt, a.activation)
-            shared = getattr(self.rt, "moe_plans", {})  # one plan (and scratch) for every layer of the shape
-            if key not in shared:
-                shared[key] = moe_pairs_plan(a.experts, a.hidden, inter, a.top_k, dtype=dtype, weight_format=fmt,
-                                             activation=a.activation)
-            return shared[key]
+            experts, top_k = a.experts + self.joined, a.top_k + self.joined
+            key = (experts, a.hidden, inter, top_k, dtype, fmt, a.activation)
+            plans = vars(self.rt).setdefault("moe_plans", {})  # one plan (and scratch) for every layer of the shape
+            if key not in plans:
+                plans[key] = moe_pairs_plan(experts, a.hidden, inter, top_k, dtype=dtype, weight_format=fmt,
+                                            activation=a.activation)
+            return plans[key]
         except (ValueError, RuntimeError, ImportError) as exc:
             return str(exc)
 
     def label(self) -> str:
         """What runs the routed experts, in the words verify reports."""
         rest = MXFP4_LABEL if self.mxfp4 else GROUPED_LABEL
+        if self.joined:
+            rest += (f"; the shared expert as {self.joined} more expert(s) of every token in the same launches (its "
+                     f"weights joined to the routed experts', as SGLang's shared-experts fusion)")
         if self.pairs is None:
             return rest + (f" (the bundled MoE kernel refused: {self.pairs_refused})" if self.pairs_refused else "")
         if self.mxfp4:
@@ -100,21 +107,29 @@ class MoE:
         return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
                                   mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
 
-    def route(self, logits):
-        """(weights [T, k] float32, expert ids [T, k]) from the router's logits: softmax, the top k, renormalised
-        where the model does so, times the routed scaling factor; on a GPU in one launch of the bundled router
-        kernel (kvplan/kernels/router.cu), else in torch."""
+    def route(self, logits, gate=None):
+        """(weights [T, k + joined] float32, expert ids [T, k + joined]) from the router's logits: softmax, the top
+        k, renormalised where the model does so, times the routed scaling factor; then the joined shared expert's
+        parts (ids E, E + 1, ...) at weight sigmoid(gate), or 1 without a gate. On a GPU in one launch of the
+        bundled router kernel (kvplan/kernels/router.cu), else in torch."""
         a = self.arch
         plan = self._router_plan(logits)
         if plan is not None:
-            return plan.run(logits)
+            return plan.run(logits, gate if self.joined else None)
         probs = torch.softmax(logits.float(), dim=-1)
         # unsorted: the pairs are summed, so the order of a token's k experts does not matter, and the sort
         # after the selection was a second kernel per layer (H200: 3.8 us of 8.1 per layer at batch 1)
         weights, ids = torch.topk(probs, a.top_k, dim=-1, sorted=False)
         if a.renormalize:
             weights = weights / weights.sum(-1, keepdim=True)
-        return weights * a.routed_scale, ids
+        weights = weights * a.routed_scale
+        if self.joined:
+            t = logits.shape[0]
+            share = torch.sigmoid(gate.float()).reshape(t, 1) if gate is not None else weights.new_ones(t, 1)
+            weights = torch.cat([weights, share.expand(t, self.joined)], dim=1)
+            ids = torch.cat([ids, torch.arange(a.experts, a.experts + self.joined, device=ids.device,
+                                               dtype=ids.dtype).expand(t, self.joined)], dim=1)
+        return weights, ids
 
     def _router_plan(self, logits):
         """The router kernel's plan for this layer's shape (shared by the layers), or None: CPU, or refused (the
@@ -123,7 +138,7 @@ class MoE:
         if not logits.is_cuda:
             self.rt.labels["router"] = "torch softmax, top-k and renormalisation"
             return None
-        key = ("router", a.experts, a.top_k, logits.dtype, a.renormalize, a.routed_scale)
+        key = ("router", a.experts, a.top_k, logits.dtype, a.renormalize, a.routed_scale, self.joined)
         plans = vars(self.rt).setdefault("moe_plans", {})
         if key not in plans:
             try:
@@ -132,7 +147,7 @@ class MoE:
 
                 # int32 ids: what the pairs kernel takes (int64 cost a conversion launch per layer)
                 plans[key] = RouterPlan(a.experts, a.top_k, dtype_name(logits.dtype), a.renormalize, a.routed_scale,
-                                        logits.device.index, ids_dtype="int32")
+                                        logits.device.index, ids_dtype="int32", shared=self.joined)
             except (ValueError, RuntimeError, ImportError) as exc:
                 plans[key] = str(exc)
         plan = plans[key]
@@ -181,7 +196,7 @@ class MoE:
         t, k = ids.shape
         flat = ids.reshape(-1)
         order = torch.argsort(flat, stable=True)
-        counts = torch.zeros(a.experts, dtype=torch.int32, device=x.device)
+        counts = torch.zeros(a.experts + self.joined, dtype=torch.int32, device=x.device)
         counts.scatter_add_(0, flat.to(torch.int64), torch.ones_like(flat, dtype=torch.int32))
         offsets = torch.cumsum(counts, 0, dtype=torch.int32)
         token = order // k
@@ -201,6 +216,7 @@ class MoE:
             logits, gate = self.rt.mm.pair(x, self.w["router"], self.w["shared_gate"], self.router_gate)
         else:
             logits, gate = self.rt.mm(x, self.w["router"]), None
-        weights, ids = self.route(logits)
-        shared = self.shared.partial(x).contiguous() if self.shared is not None else None
-        return self.rt.comm.all_reduce(self.experts(x, weights, ids, shared, gate))
+        weights, ids = self.route(logits, gate)
+        if self.shared is None:  # none, or joined to the routed experts (its gate is in `weights`)
+            return self.rt.comm.all_reduce(self.experts(x, weights, ids))
+        return self.rt.comm.all_reduce(self.experts(x, weights, ids, self.shared.partial(x).contiguous(), gate))

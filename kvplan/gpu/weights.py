@@ -46,7 +46,13 @@ def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
         if fill:
             _fill(spec, t, arch.norm_plus_one)
         weights[spec.name] = t
-    return stack_rows(weights)
+    return engine_layout(weights)
+
+
+def engine_layout(weights: dict) -> dict:
+    """`weights`, in place, laid out as decode runs them: the JOINT_ROWS pairs stacked (stack_rows) and each MoE
+    layer's shared expert joined to its routed experts (join_shared_experts)."""
+    return join_shared_experts(stack_rows(weights))
 
 
 # Weights of a layer that multiply the same input, stacked row-wise in one buffer so that decode runs one matmul for
@@ -70,6 +76,30 @@ def stack_rows(weights: dict) -> dict:
             both = torch.cat([a, b])
             weights[name], weights[f"{prefix}.{second}"] = both[:a.shape[0]], both[a.shape[0]:]
             del a, b
+    return weights
+
+
+def join_shared_experts(weights: dict) -> dict:
+    """`weights`, in place, with each MoE layer's shared expert (16-bit `shared.gate_up` [2 S I, hidden] and
+    `shared.down` [hidden, S I], S I a multiple of the routed experts' I) appended to `w13` [E, 2I, hidden] and `w2`
+    [E, hidden, I] as S more experts of I (gate rows s I.., then the same up rows; down's columns s I..), and the
+    `shared.*` entries removed: the MoE then runs the shared expert as S more pairs of every token in the routed
+    experts' launches (SGLang's shared-experts fusion) instead of an MLP of its own. The same function: the down
+    projection's sum over the intermediate splits into the S parts. Bytes unchanged."""
+    for name in [n for n in weights if n.endswith(".shared.gate_up")]:
+        prefix = name[:-len("shared.gate_up")]
+        w13, w2, down = weights.get(prefix + "w13"), weights.get(prefix + "w2"), weights.get(prefix + "shared.down")
+        up_gate = weights[name]
+        if w13 is None or w2 is None or down is None or w13.dim() != 3 or up_gate.dtype != w13.dtype:
+            continue
+        inter, width = w13.shape[1] // 2, down.shape[1]
+        if width % inter or up_gate.shape != (2 * width, w13.shape[2]) or down.shape[0] != w2.shape[1]:
+            continue
+        s = width // inter
+        gate, up = up_gate[:width].view(s, inter, -1), up_gate[width:].view(s, inter, -1)
+        weights[prefix + "w13"] = torch.cat([w13, torch.cat([gate, up], dim=1)])
+        weights[prefix + "w2"] = torch.cat([w2, down.view(down.shape[0], s, inter).transpose(0, 1)])
+        del weights[name], weights[prefix + "shared.down"], w13, w2, down, up_gate, gate, up
     return weights
 
 

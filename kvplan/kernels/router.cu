@@ -3,8 +3,11 @@
 // top k, their probabilities renormalised to sum 1 where the model does so, times the routed scale. One warp per
 // token; lane l holds experts l, l + 32, ... Ties go to the lower expert id.
 //
-// logits [T, E] (KVP_RT_T: 0 fp16, 1 bf16, 2 fp32, row stride `row`); weights [T, k] fp32; ids [T, k] int64, or
-// int32 with ids32 (what the MoE pairs kernel takes: no conversion launch).
+// logits [T, E] (KVP_RT_T: 0 fp16, 1 bf16, 2 fp32, row stride `row`); weights [T, k + shared] fp32; ids
+// [T, k + shared] int64, or int32 with ids32 (what the MoE pairs kernel takes: no conversion launch). The last
+// `shared` columns are a shared expert joined to the routed ones (kvplan/gpu/weights.py join_shared_experts): ids
+// E, E + 1, ... at weight sigmoid(gate[t * gate_row]) (Qwen's shared-expert gate, same dtype as the logits), or 1
+// without a gate.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -52,7 +55,8 @@ __device__ __forceinline__ void lane_argmax(const float (&v)[KVP_RT_PER_LANE], i
 
 extern "C" __global__ void __launch_bounds__(128)
 kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int experts, int k, int renorm,
-           float scale, float* __restrict__ weights, void* __restrict__ ids, int ids32) {
+           float scale, float* __restrict__ weights, void* __restrict__ ids, int ids32, int shared,
+           const logit_t* __restrict__ gate, long long gate_row) {
   const unsigned FULL = 0xffffffffu;
   kvp::pdl_enter();  // the logits come from the kernel before
   const int lane = threadIdx.x & 31;
@@ -102,12 +106,19 @@ kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int ex
     picked_sum += p;
     if (lane == r) picked_p = p, picked_id = best_e;
   }
-  if (lane < k) {
-    const float w = renorm ? picked_p / picked_sum : picked_p;
-    weights[(long long)tok * k + lane] = w * scale;
+  const int width = k + shared;
+  if (lane < width) {
+    float w;
+    if (lane < k) {
+      w = (renorm ? picked_p / picked_sum : picked_p) * scale;
+    } else {
+      picked_id = experts + lane - k;
+      w = gate != nullptr ? 1.f / (1.f + __expf(-to_f(gate[tok * gate_row]))) : 1.f;
+    }
+    weights[(long long)tok * width + lane] = w;
     if (ids32)
-      reinterpret_cast<int*>(ids)[(long long)tok * k + lane] = (int)picked_id;
+      reinterpret_cast<int*>(ids)[(long long)tok * width + lane] = (int)picked_id;
     else
-      reinterpret_cast<long long*>(ids)[(long long)tok * k + lane] = picked_id;
+      reinterpret_cast<long long*>(ids)[(long long)tok * width + lane] = picked_id;
   }
 }

@@ -5,6 +5,10 @@ model does so, times the routed scale; what kvplan/gpu/ffn.py MoE.route computes
     weights, ids = plan.run(logits)   # logits [T, experts] -> weights [T, top_k] float32, ids [T, top_k] int64
     (ids_dtype="int32": int32 ids, what the MoE pairs kernel takes)
 
+    plan = RouterPlan(..., shared=2)  # a shared expert joined to the routed ones as 2 more experts
+    weights, ids = plan.run(logits, gate)  # [T, top_k + 2]: then ids experts, experts + 1 at weight sigmoid(gate)
+    #   (gate [T] or [T, 1] of the logits' dtype; None: weight 1)
+
 Ties between equal logits go to the lower expert id; the order of a token's k experts is by weight."""
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ WARPS = 4  # tokens per CTA (one warp each)
 
 class RouterPlan:
     def __init__(self, experts: int, top_k: int, logits_dtype: str, renormalize: bool, scale: float = 1.0,
-                 device=None, ids_dtype: str = "int64"):
+                 device=None, ids_dtype: str = "int64", shared: int = 0):
         for name, v, hi in (("experts", experts, MAX_EXPERTS), ("top_k", top_k, min(MAX_TOP_K, experts))):
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= max(hi, 1):
                 raise ValueError(f"{name} must be an int in 1..{hi}, got {v!r}")
+        if isinstance(shared, bool) or not isinstance(shared, int) or not 0 <= shared <= MAX_TOP_K - top_k:
+            raise ValueError(f"shared must be an int in 0..{MAX_TOP_K - top_k} (top_k + shared <= {MAX_TOP_K}), "
+                             f"got {shared!r}")
         if ids_dtype not in ("int32", "int64"):
             raise ValueError(f"ids_dtype must be int32 or int64, got {ids_dtype!r}")
         if logits_dtype not in RouterConfig.DTYPES:
@@ -32,28 +39,36 @@ class RouterPlan:
 
         rt.require_kernel("the MoE router kernel")
         self.experts, self.top_k, self.renormalize, self.scale = experts, top_k, bool(renormalize), float(scale)
+        self.shared = shared
         self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
         ld = rt.load(RouterConfig(logits_dtype), rt.device_info(self.index))
         self._launch = rt.PreparedLaunch(ld, "kvp_router", ("u64", "u64", "i32", "i32", "i32", "i32", "f32", "u64",
-                                                            "u64", "i32"), WARPS * 32, 0, None, "driver")
+                                                            "u64", "i32", "i32", "u64", "u64"), WARPS * 32, 0,
+                                         None, "driver")
         self._rt, self._torch = rt, torch
         self._dtype = getattr(torch, logits_dtype)
         self._ids = getattr(torch, ids_dtype)
 
-    def run(self, logits):
+    def run(self, logits, gate=None):
         torch = self._torch
         if not (isinstance(logits, torch.Tensor) and logits.dim() == 2 and logits.shape[1] == self.experts
                 and logits.dtype == self._dtype and logits.is_cuda and logits.stride(1) == 1):
             raise ValueError(f"logits must be a CUDA {self._dtype} tensor [tokens, {self.experts}] with experts "
                              f"adjacent")
         t = logits.shape[0]
-        weights = torch.empty(t, self.top_k, dtype=torch.float32, device=logits.device)
-        ids = torch.empty(t, self.top_k, dtype=self._ids, device=logits.device)
+        if gate is not None and not (self.shared and isinstance(gate, torch.Tensor) and gate.dtype == self._dtype
+                                     and gate.is_cuda and gate.numel() == t and (t == 0 or gate.shape[0] == t)):
+            raise ValueError(f"gate must be a CUDA {self._dtype} tensor of {t} values ([{t}] or [{t}, 1]) on a plan "
+                             f"with shared > 0")
+        width = self.top_k + self.shared
+        weights = torch.empty(t, width, dtype=torch.float32, device=logits.device)
+        ids = torch.empty(t, width, dtype=self._ids, device=logits.device)
         if t == 0:
             return weights, ids
         a = self._launch.args
         values = (logits.data_ptr(), logits.stride(0), t, self.experts, self.top_k, int(self.renormalize),
-                  self.scale, weights.data_ptr(), ids.data_ptr(), int(self._ids == torch.int32))
+                  self.scale, weights.data_ptr(), ids.data_ptr(), int(self._ids == torch.int32), self.shared,
+                  0 if gate is None else gate.data_ptr(), 0 if gate is None else gate.stride(0))
         for i, val in enumerate(values):
             a[i].value = val
         self._launch.launch((-(-t // WARPS), 1, 1), self._rt.current_stream_handle(torch, self.index))
