@@ -46,7 +46,12 @@ def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
         if fill:
             _fill(spec, t, arch.norm_plus_one)
         weights[spec.name] = t
-    return engine_layout(weights)
+    engine_layout(weights)
+    if torch.device(device).type == "cuda":
+        # the layout's replaced tensors sit in torch's cache, in blocks the larger joined ones cannot reuse (Qwen3-Next
+        # at tp 2: 48 x 1 GB of them); hand them back so that the KV pools see the memory really left
+        torch.cuda.empty_cache()
+    return weights
 
 
 def engine_layout(weights: dict) -> dict:
