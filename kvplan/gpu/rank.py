@@ -158,13 +158,16 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
         raise KvplanError(f"{spec.name}: the measured budget ({size(budget)} after the measured weights, profile "
                           f"peak, non-torch memory and graphs) leaves no room for one {opts.context:,}-token sequence.")
     layout = cache_layout(spec, plan)
+    torch.cuda.synchronize()
+    # torch's cached blocks are free for the pools, and NVML then sees the pools' own cudaMalloc calls
+    torch.cuda.empty_cache()
     free = torch.cuda.mem_get_info()[0]
     if layout.allocated_bytes > free:
-        raise KvplanError(f"the KV pools need {size(layout.allocated_bytes)} but the GPU has {size(free)} free: another "
-                          f"process holds memory; free it or lower the GPU memory utilization.")
+        raise KvplanError(f"the KV pools need {size(layout.allocated_bytes)} but the GPU has {size(free)} free (this "
+                          f"process: {size(torch.cuda.memory_allocated())} in torch tensors, "
+                          f"{size(torch.cuda.memory_reserved())} reserved): another process holds memory; free it or "
+                          f"lower the GPU memory utilization.")
     with progress.step(f"allocating the paged KV pools ({size(layout.allocated_bytes)}) and filling them"):
-        torch.cuda.synchronize()
-        torch.cuda.empty_cache()  # so that NVML sees the pools' own cudaMalloc calls, not reused cached blocks
         torch_0, nvml_0 = torch.cuda.memory_allocated(), nvml.used()
         caches = held["model"].caches = caches_from_layout(layout, "cuda")
         torch.cuda.synchronize()
