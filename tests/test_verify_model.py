@@ -136,23 +136,38 @@ def test_join_shared_experts_keeps_the_function_and_the_bytes(shared):
     the sum of those experts' gated MLPs is the shared MLP (checked by hand, not through the model)."""
     gen = torch.Generator().manual_seed(shared)
     e, inter, hidden = 4, 8, 16
-    w = {"l.w13": torch.randn(e, 2 * inter, hidden, generator=gen), "l.w2": torch.randn(e, hidden, inter, generator=gen),
-         "l.shared.gate_up": torch.randn(2 * shared * inter, hidden, generator=gen),
-         "l.shared.down": torch.randn(hidden, shared * inter, generator=gen), "l.router": torch.randn(e, hidden)}
+    w = {"layers.0.w13": torch.randn(e, 2 * inter, hidden, generator=gen),
+         "layers.0.w2": torch.randn(e, hidden, inter, generator=gen),
+         "layers.0.shared.gate_up": torch.randn(2 * shared * inter, hidden, generator=gen),
+         "layers.0.shared.down": torch.randn(hidden, shared * inter, generator=gen),
+         "layers.0.router": torch.randn(e, hidden)}
     before = dict(w)
     out = join_shared_experts(w)
-    assert out is w and set(w) == {"l.w13", "l.w2", "l.router"}
-    assert w["l.w13"].shape == (e + shared, 2 * inter, hidden) and w["l.w2"].shape == (e + shared, hidden, inter)
-    assert torch.equal(w["l.w13"][:e], before["l.w13"]) and torch.equal(w["l.w2"][:e], before["l.w2"])
+    assert out is w and set(w) == {"layers.0.w13", "layers.0.w2", "layers.0.router"}
+    assert w["layers.0.w13"].shape == (e + shared, 2 * inter, hidden) and w["layers.0.w2"].shape == (e + shared, hidden, inter)
+    assert torch.equal(w["layers.0.w13"][:e], before["layers.0.w13"]) and torch.equal(w["layers.0.w2"][:e], before["layers.0.w2"])
     assert sum(t.numel() for t in w.values()) == sum(t.numel() for t in before.values())
     x = torch.randn(hidden, generator=gen, dtype=torch.float32)
-    gate_up = before["l.shared.gate_up"] @ x
-    want = before["l.shared.down"] @ (torch.nn.functional.silu(gate_up[:shared * inter]) * gate_up[shared * inter:])
-    got = sum(w["l.w2"][s] @ (torch.nn.functional.silu(w["l.w13"][s, :inter] @ x) * (w["l.w13"][s, inter:] @ x))
+    gate_up = before["layers.0.shared.gate_up"] @ x
+    want = before["layers.0.shared.down"] @ (torch.nn.functional.silu(gate_up[:shared * inter]) * gate_up[shared * inter:])
+    got = sum(w["layers.0.w2"][s] @ (torch.nn.functional.silu(w["layers.0.w13"][s, :inter] @ x) * (w["layers.0.w13"][s, inter:] @ x))
               for s in range(e, e + shared))
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
-    odd = dict(before, **{"l.shared.down": torch.randn(hidden, 12), "l.shared.gate_up": torch.randn(24, hidden)})
+    odd = dict(before, **{"layers.0.shared.down": torch.randn(hidden, 12), "layers.0.shared.gate_up": torch.randn(24, hidden)})
     assert set(join_shared_experts(odd)) == set(before)  # 12 is not a multiple of 8: left as its own MLP
+
+
+def test_allocation_joins_shared_experts_at_once_with_the_same_bytes():
+    """allocate_weights makes the routed experts' tensors E + S experts long from the start (no replaced tensors left
+    behind in torch's cache) and no shared.* tensors; the bytes are the spec's (DeepSeek-V2-Lite: S = 2)."""
+    from kvplan.gpu.weights import allocate_weights
+
+    arch = architecture(DEEPSEEK_V2_LITE, parse_config(DEEPSEEK_V2_LITE, "deepseek-ai/DeepSeek-V2-Lite"), 1)
+    w = allocate_weights(arch, "meta", fill=False)
+    assert not any(".shared." in k for k in w)
+    assert w["layers.1.w13"].shape == (66, 2 * 1408, 2048) and w["layers.1.w2"].shape == (66, 2048, 1408)
+    assert "layers.0.w13" not in w  # the first layer is dense
+    assert sum(t.numel() * t.element_size() for t in w.values()) == weight_bytes(arch)
 
 
 @pytest.mark.parametrize("name", ["mixtral", "deepseek_v2", "gpt_oss", "qwen3_next"])

@@ -40,18 +40,25 @@ def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
     """name -> tensor of this rank's shape, on `device`, in the model dtype (or `dtype`), filled at random; the
     JOINT_ROWS pairs stacked in one buffer each (stack_rows)."""
     dtype = dtype or torch_dtype(arch.dtype)
+    specs = rank_weights(arch)
+    shapes = {spec.name: spec.shape(arch.tp) for spec in specs}
+    # shared experts are allocated joined to the routed experts at once: joining them afterwards left each layer's
+    # replaced tensors as partly reused blocks torch cannot release (Qwen3-Next at tp 2: 24 GiB reserved, unusable)
+    joined = shared_expert_parts(shapes)
     weights = {}
-    for spec in rank_weights(arch):
-        t = torch.empty(spec.shape(arch.tp), dtype=torch.uint8 if spec.dtype == "u8" else dtype, device=device)
+    for spec in specs:
+        prefix, base = _layer_part(spec.name)
+        shape = shapes[spec.name]
+        if prefix in joined:
+            if base in ("shared.gate_up", "shared.down"):
+                continue
+            if base in ("w13", "w2"):
+                shape = (shape[0] + joined[prefix], *shape[1:])
+        t = torch.empty(shape, dtype=torch.uint8 if spec.dtype == "u8" else dtype, device=device)
         if fill:
             _fill(spec, t, arch.norm_plus_one)
         weights[spec.name] = t
-    engine_layout(weights)
-    if torch.device(device).type == "cuda":
-        # the layout's replaced tensors sit in torch's cache, in blocks the larger joined ones cannot reuse (Qwen3-Next
-        # at tp 2: 48 x 1 GB of them); hand them back so that the KV pools see the memory really left
-        torch.cuda.empty_cache()
-    return weights
+    return engine_layout(weights)
 
 
 def engine_layout(weights: dict) -> dict:
@@ -91,21 +98,44 @@ def join_shared_experts(weights: dict) -> dict:
     `shared.*` entries removed: the MoE then runs the shared expert as S more pairs of every token in the routed
     experts' launches (SGLang's shared-experts fusion) instead of an MLP of its own. The same function: the down
     projection's sum over the intermediate splits into the S parts. Bytes unchanged."""
-    for name in [n for n in weights if n.endswith(".shared.gate_up")]:
-        prefix = name[:-len("shared.gate_up")]
-        w13, w2, down = weights.get(prefix + "w13"), weights.get(prefix + "w2"), weights.get(prefix + "shared.down")
-        up_gate = weights[name]
-        if w13 is None or w2 is None or down is None or w13.dim() != 3 or up_gate.dtype != w13.dtype:
+    for prefix, s in shared_expert_parts({k: tuple(v.shape) for k, v in weights.items()}).items():
+        w13, w2 = weights[prefix + "w13"], weights[prefix + "w2"]
+        up_gate, down = weights[prefix + "shared.gate_up"], weights[prefix + "shared.down"]
+        if up_gate.dtype != w13.dtype:
             continue
-        inter, width = w13.shape[1] // 2, down.shape[1]
-        if width % inter or up_gate.shape != (2 * width, w13.shape[2]) or down.shape[0] != w2.shape[1]:
-            continue
-        s = width // inter
-        gate, up = up_gate[:width].view(s, inter, -1), up_gate[width:].view(s, inter, -1)
+        inter = w13.shape[1] // 2
+        gate, up = up_gate[:s * inter].view(s, inter, -1), up_gate[s * inter:].view(s, inter, -1)
         weights[prefix + "w13"] = torch.cat([w13, torch.cat([gate, up], dim=1)])
         weights[prefix + "w2"] = torch.cat([w2, down.view(down.shape[0], s, inter).transpose(0, 1)])
-        del weights[name], weights[prefix + "shared.down"], w13, w2, down, up_gate, gate, up
+        del weights[prefix + "shared.gate_up"], weights[prefix + "shared.down"], w13, w2, down, up_gate, gate, up
     return weights
+
+
+def shared_expert_parts(shapes: dict) -> dict:
+    """{layer prefix: S} for each MoE layer (by weight name -> shape) whose 16-bit shared expert joins its routed
+    experts as S more (join_shared_experts): shared.gate_up [2 S I, hidden], shared.down [hidden, S I], w13
+    [E, 2I, hidden], w2 [E, hidden, I]."""
+    out = {}
+    for name, gate_up in shapes.items():
+        prefix, base = _layer_part(name)
+        if base != "shared.gate_up":
+            continue
+        w13, w2, down = (shapes.get(prefix + n) for n in ("w13", "w2", "shared.down"))
+        if w13 is None or w2 is None or down is None or len(w13) != 3 or len(down) != 2:
+            continue
+        inter, width = w13[1] // 2, down[1]
+        if inter and not width % inter and tuple(gate_up) == (2 * width, w13[2]) and down[0] == w2[1]:
+            out[prefix] = width // inter
+    return out
+
+
+def _layer_part(name: str) -> tuple:
+    """("layers.3.", "shared.gate_up") from "layers.3.shared.gate_up"; ("", name) outside a layer."""
+    head, dot, rest = name.partition(".")
+    if head == "layers" and dot:
+        index, _, part = rest.partition(".")
+        return f"layers.{index}.", part
+    return "", name
 
 
 def full_weights(arch: Arch, seed: int, dtype=torch.float32) -> dict:
