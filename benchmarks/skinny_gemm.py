@@ -7,6 +7,7 @@ CUDA events, median of the replays.
     python3 benchmarks/skinny_gemm.py --moe-sweep                  # MoE pairs-kernel variants (MOE_VARIANTS)
     python3 benchmarks/skinny_gemm.py --moe-large                  # gpt-oss experts above 16 tokens
     python3 benchmarks/skinny_gemm.py --stream                     # whole-model stream, PDL on and off
+    python3 benchmarks/skinny_gemm.py --moe-batch                  # 16-bit experts above 16 tokens: by expert or grouped
 
 Dense: the four linears of Llama-3.1-8B, Llama-3.2-1B and Qwen3-14B (tp 1) at batch 1, 2, 4, 8, F.linear vs
 the kernel, bytes / time against kvplan.kernels.probes.read_bandwidth (each shape's layers in one graph). MoE: the routed experts of one layer
@@ -196,6 +197,44 @@ def moe(read_bw, variants=None):
                          "kernel_read": touched / (t_new / layers) * 1e3 / read_bw,
                          "ksplits": blocks[0].pairs.ksplits[b]})
             print(json.dumps(rows[-1]))
+        del blocks
+        torch.cuda.empty_cache()
+    return rows
+
+
+# 16-bit experts at verify's large batches, shared experts joined (weights.join_shared_experts): experts, hidden,
+# intermediate on the rank, pairs per token, layers allocated, token counts
+MOE_BATCH = {
+    "Mixtral-8x7B tp2": (8, 4096, 7168, 2, 4, (32, 64, 166, 512)),
+    "DeepSeek-V2-Lite": (66, 2048, 1408, 8, 4, (32, 64, 128, 408, 1024)),
+    "Qwen3-Next-80B tp2": (513, 2048, 256, 11, 4, (32, 64, 128, 256, 440, 1024)),
+}
+
+
+def moe_batch(read_bw):
+    """--moe-batch: one layer's 16-bit experts above 16 tokens, ms per layer: verify's grouped GEMMs (tokens sorted by
+    expert, torch._grouped_mm) against the bundled kernel by expert (each expert's weights streamed once per 64
+    pairs), with pairs per expert and the time of reading every expert once at the read bandwidth."""
+    rows = []
+    for model, (experts, hidden, inter, top_k, layers, sizes) in MOE_BATCH.items():
+        arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
+                                     experts_format="bf16", shared_intermediate=0, hidden=hidden)
+        blocks = [MoE(arch, {"router": torch.randn(experts, hidden, dtype=torch.bfloat16, device="cuda"),
+                             "w13": torch.randn(experts, 2 * inter, hidden, dtype=torch.bfloat16, device="cuda")
+                             * hidden ** -.5,
+                             "w2": torch.randn(experts, hidden, inter, dtype=torch.bfloat16, device="cuda")
+                             * inter ** -.5}, types.SimpleNamespace(labels={})) for _ in range(layers)]
+        floor = 3 * experts * inter * hidden * 2 / read_bw * 1e3
+        for t in sizes:
+            x = torch.randn(t, hidden, dtype=torch.bfloat16, device="cuda")
+            ids = torch.rand(t, experts, device="cuda").topk(top_k, dim=-1).indices
+            weights = torch.softmax(torch.rand(t, top_k, device="cuda"), -1)
+            grouped = timed(lambda: [m._grouped(x, weights, ids) for m in blocks], reps=10) / layers
+            kernel = timed(lambda: [m.pairs.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
+                           reps=10) / layers
+            rows.append({"model": model, "tokens": t, "pairs_per_expert": t * top_k / experts,
+                         "grouped_ms": grouped, "by_expert_ms": kernel, "all_experts_once_ms": floor})
+            print(json.dumps(rows[-1]), flush=True)
         del blocks
         torch.cuda.empty_cache()
     return rows
@@ -418,6 +457,10 @@ def main(argv):
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
         return stream(bw.bytes_per_s)
+    if "--moe-batch" in argv:
+        bw = read_bandwidth()
+        print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
+        return moe_batch(bw.bytes_per_s)
     if "--moe-large" in argv:
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
