@@ -162,7 +162,7 @@ def moe(read_bw, variants=None):
     for model, (experts, hidden, inter, top_k, fmt, layers) in MOE.items():
         arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
                                      experts_format="mxfp4" if fmt == "mxfp4" else "bf16", shared_intermediate=0,
-                                     hidden=hidden)
+                                     shared_gate=False, hidden=hidden)
         blocks = []
         for _ in range(layers):
             w = {"router": torch.randn(experts, hidden, dtype=torch.bfloat16, device="cuda")}
@@ -218,7 +218,8 @@ def moe_batch(read_bw):
     rows = []
     for model, (experts, hidden, inter, top_k, layers, sizes) in MOE_BATCH.items():
         arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
-                                     experts_format="bf16", shared_intermediate=0, hidden=hidden)
+                                     experts_format="bf16", shared_intermediate=0, shared_gate=False,
+                                     hidden=hidden)
         blocks = [MoE(arch, {"router": torch.randn(experts, hidden, dtype=torch.bfloat16, device="cuda"),
                              "w13": torch.randn(experts, 2 * inter, hidden, dtype=torch.bfloat16, device="cuda")
                              * hidden ** -.5,
