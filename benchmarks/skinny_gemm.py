@@ -212,9 +212,9 @@ MOE_BATCH = {
 
 
 def moe_batch(read_bw):
-    """--moe-batch: one layer's 16-bit experts above 16 tokens, ms per layer: verify's grouped GEMMs (tokens sorted by
-    expert, torch._grouped_mm) against the bundled kernel by expert (each expert's weights streamed once per 64
-    pairs), with pairs per expert and the time of reading every expert once at the read bandwidth."""
+    """--moe-batch: one layer's 16-bit experts above 16 tokens, ms per layer: the grouped GEMMs (tokens sorted by
+    expert, torch._grouped_mm) against the bundled kernel by expert, a row tile per warp (the default) and with warps
+    splitting k, with pairs per expert and the time of reading every expert once at the read bandwidth."""
     rows = []
     for model, (experts, hidden, inter, top_k, layers, sizes) in MOE_BATCH.items():
         arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
@@ -226,6 +226,7 @@ def moe_batch(read_bw):
                              "w2": torch.randn(experts, hidden, inter, dtype=torch.bfloat16, device="cuda")
                              * inter ** -.5}, types.SimpleNamespace(labels={})) for _ in range(layers)]
         floor = 3 * experts * inter * hidden * 2 / read_bw * 1e3
+        ksplit_plan = moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=False)
         for t in sizes:
             x = torch.randn(t, hidden, dtype=torch.bfloat16, device="cuda")
             ids = torch.rand(t, experts, device="cuda").topk(top_k, dim=-1).indices
@@ -233,8 +234,11 @@ def moe_batch(read_bw):
             grouped = timed(lambda: [m._grouped(x, weights, ids) for m in blocks], reps=10) / layers
             kernel = timed(lambda: [m.pairs.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
                            reps=10) / layers
+            ksplit = timed(lambda: [ksplit_plan.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
+                           reps=10) / layers
             rows.append({"model": model, "tokens": t, "pairs_per_expert": t * top_k / experts,
-                         "grouped_ms": grouped, "by_expert_ms": kernel, "all_experts_once_ms": floor})
+                         "grouped_ms": grouped, "by_expert_rows_ms": kernel, "by_expert_ksplit_ms": ksplit,
+                         "all_experts_once_ms": floor})
             print(json.dumps(rows[-1]), flush=True)
         del blocks
         torch.cuda.empty_cache()

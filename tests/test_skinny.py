@@ -17,7 +17,7 @@ def test_one_instantiation_per_arch_is_registered_for_the_compile_test():
 
 def test_kernel_names_match_the_source():
     source = (configs.HERE / sc.SkinnyConfig.source).read_text()
-    defined = set(re.findall(r"SK_(?:EXPERT_)?KERNEL\((kvp_\w+),", source)) | \
+    defined = set(re.findall(r"SK_(?:EXPERT_(?:ROWS_)?)?KERNEL\((kvp_\w+),", source)) | \
         set(re.findall(r"void __launch_bounds__\(256\) (kvp_\w+)\(", source))
     assert defined == set(sc.SkinnyConfig.kernels)
     for dtype in sc.DTYPES:
@@ -25,6 +25,7 @@ def test_kernel_names_match_the_source():
             assert sc.kernel_name(dtype, fmt, 16, by_expert=True) in defined
             for cols in (1, 8, 9, 16):
                 assert sc.kernel_name(dtype, fmt, cols) in defined
+        assert sc.kernel_name(dtype, "bf16", 16, by_expert=True, rows=True) in defined
         assert sc.combine_name(dtype) in defined
 
 
@@ -212,3 +213,24 @@ def test_pairs_by_expert_sorts_and_counts_on_cpu():
     counts = torch.bincount(ids.reshape(-1), minlength=64)
     assert torch.equal((offs[1:65] - offs[:64]).long(), counts) and int(offs[-1]) == 1800
     assert sorted(order.tolist()) == list(range(1800))
+
+
+def test_moe_kernel_policy_above_the_pair_slots():
+    """Which MoE calls the bundled kernel takes (ffn.MoE._kernel_takes), on verify's max-concurrency batches: by
+    expert for Qwen3-Next at tp 2 (440 tokens x 11 pairs over 513 experts: 9.4 pairs each), grouped GEMMs for
+    DeepSeek-V2-Lite (408 x 8 over 66: 49 each) and Mixtral (166 x 2 over 8: 41), mxfp4 experts always."""
+    torch = pytest.importorskip("torch")
+    import types
+
+    from kvplan.gpu import ffn
+
+    def takes(experts, tokens, pairs, mxfp4=False, dtype=torch.bfloat16):
+        moe = object.__new__(ffn.MoE)
+        moe.pairs = types.SimpleNamespace(max_tokens=16, experts=experts, dtype=torch.bfloat16)
+        moe.mxfp4 = mxfp4
+        return moe._kernel_takes(torch.empty(tokens, 8, dtype=dtype), torch.empty(tokens, pairs))
+
+    assert takes(513, 440, 11) and takes(513, 16, 11) and takes(66, 16, 8)
+    assert not takes(66, 408, 8) and not takes(8, 166, 2)
+    assert takes(32, 599, 4, mxfp4=True) and takes(32, 8192, 4, mxfp4=True)
+    assert not takes(513, 4, 11, dtype=torch.float32)  # activations the plan was not built for

@@ -192,15 +192,17 @@ def test_moe_bad_run_arguments():
         plan.run(randn(0, 256), weights[:0], ids[:0], w13, w2)
 
 
-@pytest.mark.parametrize("fmt", ["bf16", "mxfp4"])
+@pytest.mark.parametrize("fmt, rows", [("bf16", None), ("bf16", False), ("mxfp4", None)])
 @pytest.mark.parametrize("tokens, routing, tiles", [(17, "random", None), (40, "random", None),
                                                     (300, "random", None), (37, "same", None),
                                                     (150, "same", None), (150, "same", 2), (70, "same", 4),
                                                     (150, "chunks", None)])
-def test_moe_by_expert_above_max_tokens(fmt, tokens, routing, tiles, monkeypatch):
+def test_moe_by_expert_above_max_tokens(fmt, rows, tokens, routing, tiles, monkeypatch):
     """More tokens than the plan's pair slots: pairs sorted by expert, each expert's CTAs walk them 64 (tiles x 8)
-    a pass ("same": every token on experts 3 and 1: 37 columns of one expert fill part of one pass, 150 three
-    passes, the last partial; "chunks": the launch pair repeated per 64 tokens)."""
+    a pass with warps splitting k (mxfp4; 16-bit with rows=False), or 32 a pass with a row tile per warp (16-bit's
+    default: 6 gate/up tiles and 10 down tiles leave warps idle in a CTA) ("same": every token on experts 3 and 1: 37
+    columns of one expert fill part of one or two passes, 150 three or five, the last partial; "chunks": the launch
+    pair repeated per 64 tokens)."""
     from kvplan.kernels import skinny_config as sc
 
     if routing == "chunks":
@@ -218,11 +220,14 @@ def test_moe_by_expert_above_max_tokens(fmt, tokens, routing, tiles, monkeypatch
     ids = (torch.tensor([[3, 1]] * tokens, device=DEV) if routing == "same" else
            torch.rand(tokens, experts, device=DEV, generator=GEN).topk(top_k, dim=-1).indices)
     weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
-    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format=fmt, expert_tiles=tiles)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format=fmt, expert_tiles=tiles,
+                          expert_rows=rows)
+    assert plan.expert_rows == (fmt != "mxfp4" and rows is None)
     for _ in range(2):
         out = torch.full_like(x, float("nan"))
         got = plan.run(x, weights, ids, w13_run, w2_run, out=out)
-        assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2, f"by expert {fmt} T={tokens} {routing} tiles {tiles}")
+        assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2,
+                     f"by expert {fmt} rows {plan.expert_rows} T={tokens} {routing} tiles {tiles}")
 
 
 def test_moe_by_expert_in_a_cuda_graph():

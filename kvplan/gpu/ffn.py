@@ -3,9 +3,10 @@ top-k experts with a real router (on a GPU one launch of kvplan/kernels/router.c
 pairs by expert as engines do, and runs every expert's tokens through grouped GEMMs (torch._grouped_mm: one launch over all experts, each reading only its
 own weights, no host sync, so it captures in a CUDA graph). At decode batches (<= 16 tokens) on a GPU the bundled
 MoE pairs kernel (kvplan/kernels/skinny.py) runs the routed experts instead: three launches that read each
-distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers); mxfp4 experts
-(gpt-oss) take the same kernel at every batch, by expert above 16 tokens. Without the kernel mxfp4 experts are
-dequantised in torch first: a clearly labelled path."""
+distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers); above 16 tokens
+the same kernel by expert (the pairs sorted by expert) while 16-bit experts see few pairs each (BY_EXPERT_PAIRS),
+and mxfp4 experts (gpt-oss) at every batch. Without the kernel mxfp4 experts are dequantised in torch first: a
+clearly labelled path."""
 
 from __future__ import annotations
 
@@ -22,11 +23,18 @@ MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' ex
 # Gathering a pair's expert reads its weights, writes a copy and reads that (3x its bytes) plus the launches: on the
 # H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
 SLOT_FACTOR = 4
+# 16-bit experts above the pairs kernel's token count run through the same kernel by expert (a row tile per warp)
+# while the pairs per expert average at most this, else grouped GEMMs: a skinny kernel streams each expert's
+# weights once per pass of 32 pairs, a grouped GEMM wins once experts see many tokens (benchmarks/RESULTS.md,
+# session 9, `skinny_gemm.py --moe-batch`)
+BY_EXPERT_PAIRS = 16
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
                       "{chunk:,} tokens and its pairs taken 64 at a time (torch would hold every expert dequantised to "
                       "bf16)")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
+BY_EXPERT_LABEL = ("the same kernel by expert (the pairs sorted by expert, a row tile per warp, each expert's weights "
+                   "read once per 32 pairs) while the pairs per expert average <= {pairs}, beyond that ")
 
 
 def grouped_mm(x, w, offsets):
@@ -104,6 +112,8 @@ class MoE:
             from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS
 
             rest = MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)
+        else:
+            rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS) + rest
         return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
                                   mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
 
@@ -162,9 +172,9 @@ class MoE:
         sigmoid(gate) where given. With few pairs (SLOT_FACTOR x pairs < experts) each pair's expert weights are
         gathered and multiplied by its token (cost ~ the routed pairs); otherwise the pairs are sorted by expert
         and run as grouped GEMMs (cost ~ every expert: the grouped kernel does each expert's tile work even for
-        the experts no token chose). The bundled kernel adds the shared expert in its combine launch."""
-        if self.pairs is not None and x.dtype == self.pairs.dtype and (ids.shape[0] <= self.pairs.max_tokens
-                                                                      or self.mxfp4):
+        the experts no token chose). The bundled kernel, where it takes the pairs (_kernel_takes), adds the shared
+        expert in its combine launch."""
+        if self._kernel_takes(x, ids):
             w = self.w
             if self.mxfp4:
                 w13, w2 = (w["w13_blocks"], w["w13_scales"]), (w["w2_blocks"], w["w2_scales"])
@@ -176,6 +186,14 @@ class MoE:
         if shared is not None:
             out = out + (shared * torch.sigmoid(gate) if gate is not None else shared)
         return out
+
+    def _kernel_takes(self, x, ids) -> bool:
+        """Whether the bundled kernel runs these pairs: up to its max_tokens tokens in pair slots; above, by expert,
+        for mxfp4 experts always, for 16-bit ones while the pairs per expert average at most BY_EXPERT_PAIRS."""
+        p = self.pairs
+        if p is None or x.dtype != p.dtype:
+            return False
+        return ids.shape[0] <= p.max_tokens or self.mxfp4 or ids.numel() <= BY_EXPERT_PAIRS * p.experts
 
     def _pairs(self, x, weights, ids):
         a, w = self.arch, self.w

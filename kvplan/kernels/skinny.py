@@ -7,7 +7,8 @@
                          dtype=torch.bfloat16, weight_format="bf16", activation="silu", device=0)
     out = moe.run(x, weights, ids, w13, w2)  # x [T, hidden], weights [T, top_k] fp32, ids [T, top_k] int
     #   T <= max_tokens: one CTA row per (token, expert) pair slot, the first slot of an expert runs all of its
-    #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 64 at a time
+    #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 64 at a time (16-bit
+    #   experts: each warp a row tile over the whole k, 32 pairs a pass)
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
@@ -66,6 +67,8 @@ class _Gemm:
                                       sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
         self.by_expert = rt.PreparedLaunch(ld, sc.kernel_name(dtype, weight_format, 16, True), _GEMM_ARGS,
                                            sc.THREADS, 0, None, launcher)
+        self.by_expert_rows = None if weight_format == "mxfp4" else rt.PreparedLaunch(
+            ld, sc.kernel_name(dtype, weight_format, 16, True, rows=True), _GEMM_ARGS, sc.THREADS, 0, None, launcher)
 
     def ksplit(self, columns: int, slots_y: int) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
@@ -73,14 +76,18 @@ class _Gemm:
 
     def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
                w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int,
-               order: int = 0, offs: int = 0):
-        launch = self.by_expert if offs else self.launches[8 if columns <= 8 else 16][0]
+               order: int = 0, offs: int = 0, rows: bool = False):
+        tiles = self.tiles
+        if offs and rows:  # a row tile per warp
+            launch, tiles = self.by_expert_rows, -(-self.tiles // sc.WARPS)
+        else:
+            launch = self.by_expert if offs else self.launches[8 if columns <= 8 else 16][0]
         a = launch.args
         for i, v in enumerate((w, s, x, y, ids, wts, ws, counters, w_stride, s_stride)):
             a[i].value = v
         for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts, order, offs)):
             a[10 + i].value = v
-        launch.launch((self.tiles, grid_y, ksplit), stream)
+        launch.launch((tiles, grid_y, ksplit), stream)
 
 
 def _device_setup(device, config):
@@ -155,7 +162,7 @@ class MoEPairsPlan:
 
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                  activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                 prefetch=None, ksplit_rule=None, expert_tiles=None):
+                 prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None):
         import torch
 
         dtype = torch.bfloat16 if dtype is None else dtype
@@ -169,6 +176,10 @@ class MoEPairsPlan:
         self.experts, self.hidden, self.intermediate, self.top_k = experts, hidden, intermediate, top_k
         self.max_tokens, self.dtype, self.weight_format = max_tokens, getattr(torch, name), weight_format
         self.mode = sc.ACTIVATIONS[activation]
+        # above max_tokens, 16-bit experts take a row tile per warp (no k split: see skinny_by_expert_rows)
+        if expert_rows and weight_format == "mxfp4":
+            raise ValueError("expert_rows needs 16-bit experts")
+        self.expert_rows = weight_format != "mxfp4" if expert_rows is None else bool(expert_rows)
         fmt = weight_format if weight_format == "mxfp4" else ("bf16" if name == "bfloat16" else "fp16")
         self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, True, launcher, self.config, rule)
         self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
@@ -294,9 +305,11 @@ class MoEPairsPlan:
             stream = rt.current_stream_handle(torch, self.device_index)
             ws, cnt = self._ws.data_ptr(), self._counters.data_ptr()
             self._up.launch(stream, 16, e, 1, w13p, s13p, x.data_ptr(), h.data_ptr(), 0, 0, ws, cnt, w13s, s13s,
-                            self.intermediate, pairs, self.top_k, self.mode, 0, e, order.data_ptr(), offs.data_ptr())
+                            self.intermediate, pairs, self.top_k, self.mode, 0, e, order.data_ptr(), offs.data_ptr(),
+                            self.expert_rows)
             self._down.launch(stream, 16, e, 1, w2p, s2p, h.data_ptr(), y.data_ptr(), 0, wts.data_ptr(), ws, cnt,
-                              w2s, s2s, self.hidden, pairs, 1, _MODE_PLAIN, 1, e, order.data_ptr(), offs.data_ptr())
+                              w2s, s2s, self.hidden, pairs, 1, _MODE_PLAIN, 1, e, order.data_ptr(), offs.data_ptr(),
+                              self.expert_rows)
             self._combine_into(stream, y, out, t, extra)
 
 
@@ -323,11 +336,12 @@ def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", k
 
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                    activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                   prefetch=None, ksplit_rule=None, expert_tiles=None) -> MoEPairsPlan:
+                   prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
-    (``expert_tiles``: 8-column tiles per pass of the by-expert kernels; see the module docstring)."""
+    (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: 16-bit experts by
+    a row tile per warp, the default for them; see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
-                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles)
+                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles, expert_rows)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ class SkinnyConfig:
     compile_cost = 2.2  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
     kernels = ("kvp_skinny_combine_bf16", "kvp_skinny_combine_f16", "kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16",
                "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16",
-               "kvp_skinny_bf16_e", "kvp_skinny_f16_e", "kvp_skinny_mxfp4_e")
+               "kvp_skinny_bf16_e", "kvp_skinny_f16_e", "kvp_skinny_mxfp4_e", "kvp_skinny_bf16_er",
+               "kvp_skinny_f16_er")
 
     def _extra(self) -> list[tuple[str, str, str, int]]:
         """(macro, name suffix, value, default) of every variant field."""
@@ -125,10 +126,13 @@ def check_ksplit_rule(rule) -> str:
     return rule
 
 
-def kernel_name(dtype: str, weight_format: str, columns: int, by_expert: bool = False) -> str:
-    """The kernel of a launch: 8 or 16 columns; ``by_expert``: MoE pairs sorted by expert, EXPERT_TILES x 8 a pass."""
+def kernel_name(dtype: str, weight_format: str, columns: int, by_expert: bool = False, rows: bool = False) -> str:
+    """The kernel of a launch: 8 or 16 columns; ``by_expert``: MoE pairs sorted by expert, EXPERT_TILES x 8 a pass
+    (warps split k), or with ``rows`` (16-bit weights) a row tile per warp over the whole k, 32 pairs a pass."""
     kind = "mxfp4" if weight_format == "mxfp4" else ("bf16" if dtype == "bfloat16" else "f16")
-    return f"kvp_skinny_{kind}_e" if by_expert else f"kvp_skinny_{kind}_c{8 if columns <= 8 else 16}"
+    if by_expert:
+        return f"kvp_skinny_{kind}_er" if rows else f"kvp_skinny_{kind}_e"
+    return f"kvp_skinny_{kind}_c{8 if columns <= 8 else 16}"
 
 
 def combine_name(dtype: str) -> str:

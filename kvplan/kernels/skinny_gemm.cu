@@ -594,6 +594,102 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
   }
 }
 
+// MoE by expert, 16-bit weights, few pairs per expert: each warp owns one row tile (tile = blockIdx.x * WARPS +
+// warp) over the whole k, so no warp splits k and nothing is reduced across warps; the C fragments go straight to
+// the outputs (a gated tile's lane holds its gate and up values of the same rows and columns). The k-split
+// skinny_by_expert left a k = 256 down projection (Qwen3-Next at tp 2) 32,832 CTAs of one k step per warp, slower
+// than cutlass's grouped GEMM. PT x 8 pairs a pass; the CTA's warps share the pass's columns.
+template <bool BF, int PT>
+__device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
+  constexpr int CE = 8, QS = 4 * CE, U = 2, PASS = PT * 8;
+  __shared__ int cols[PASS];
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  const int g = lane >> 2, c = lane & 3;
+  const int tile = blockIdx.x * KVP_SK_WARPS + warp, expert = blockIdx.y;
+  const bool gated = a.mode != 0;
+  kvp::pdl_enter();
+  const int lo = a.offs[expert], total = a.offs[expert + 1] - lo;
+  if (total <= 0 || expert >= a.experts) return;  // the whole CTA: same expert
+  const bool active = tile * (gated ? 16 : SK_ROWS) < a.n;
+  const unsigned char* wrow[2][2];
+  const unsigned char* srow[2][2];
+  bool rok[2][2];
+  weight_rows<0>(a, active ? tile : 0, expert, gated, g, wrow, srow, rok);
+  const int nsteps = (a.k + U * QS - 1) / (U * QS);
+  for (int p0 = 0; p0 < total; p0 += PASS) {
+    const int ncols = min(PASS, total - p0), ntiles = (ncols + 7) / 8;
+    __syncthreads();  // the previous pass is done with cols
+    if (tid < PASS) cols[tid] = tid < ncols ? a.order[lo + p0 + tid] : 0;
+    __syncthreads();
+    if (!active) continue;
+    const unsigned char* xrow[PT];
+    bool xok[PT];
+#pragma unroll
+    for (int nt = 0; nt < PT; ++nt) {
+      const int col = nt * 8 + g;
+      xok[nt] = col < ncols;
+      xrow[nt] = a.x + (long long)((xok[nt] ? cols[col] : 0) / a.div) * a.k * 2;
+    }
+    float acc[2][PT][4];
+#pragma unroll
+    for (int t = 0; t < 2; ++t)
+#pragma unroll
+      for (int nt = 0; nt < PT; ++nt)
+#pragma unroll
+        for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
+    for (int st = 0; st < nsteps; ++st) {
+      uint4 wv[U][2][2];
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int k0 = (st * U + u) * QS + c * CE;
+#pragma unroll
+        for (int t = 0; t < 2; ++t)
+#pragma unroll
+          for (int h = 0; h < 2; ++h)
+            wv[u][t][h] = k0 < a.k && rok[t][h] ? ld_stream(wrow[t][h] + k0 * 2) : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        const int k0 = (st * U + u) * QS + c * CE;
+#pragma unroll
+        for (int nt = 0; nt < PT; ++nt) {
+          if (nt >= ntiles) break;
+          const uint4 xv = k0 < a.k && xok[nt] ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2)
+                                              : make_uint4(0, 0, 0, 0);
+#pragma unroll
+          for (int t = 0; t < 2; ++t) {
+            mma16816<BF>(acc[t][nt], wv[u][t][0].x, wv[u][t][1].x, wv[u][t][0].y, wv[u][t][1].y, xv.x, xv.y);
+            mma16816<BF>(acc[t][nt], wv[u][t][0].z, wv[u][t][1].z, wv[u][t][0].w, wv[u][t][1].w, xv.z, xv.w);
+          }
+        }
+      }
+    }
+    // C fragment: rows g (i < 2) / g + 8, columns 2c + (i & 1) of each 8-column tile
+#pragma unroll
+    for (int nt = 0; nt < PT; ++nt) {
+      if (nt >= ntiles) break;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const int col = nt * 8 + 2 * c + (i & 1), r = g + (i >= 2 ? 8 : 0);
+        if (col >= ncols) continue;
+        const int p = cols[col];
+        const float wt = a.wts ? a.wts[p] : 1.f;
+        if (gated) {
+          const int row = tile * 16 + r;
+          if (row < a.n) store_out<BF>(a.y, (long long)p * a.n + row, act(a.mode, acc[0][nt][i]) * acc[1][nt][i] * wt,
+                                       a.out_f32);
+        } else {
+#pragma unroll
+          for (int t = 0; t < 2; ++t) {
+            const int row = tile * SK_ROWS + t * 16 + r;
+            if (row < a.n) store_out<BF>(a.y, (long long)p * a.n + row, acc[t][nt][i] * wt, a.out_f32);
+          }
+        }
+      }
+    }
+  }
+}
+
 #define SK_PARAMS                                                                                                \
   const unsigned char *w, const unsigned char *s, const unsigned char *x, void *y, const int *ids,              \
       const float *wts, float *ws, unsigned *counters, long long w_stride, long long s_stride, int n, int k,     \
@@ -622,6 +718,14 @@ SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2)
 SK_EXPERT_KERNEL(kvp_skinny_bf16_e, true, 0)
 SK_EXPERT_KERNEL(kvp_skinny_f16_e, false, 0)
 SK_EXPERT_KERNEL(kvp_skinny_mxfp4_e, true, 1)
+// by expert, a row tile per warp (16-bit weights; 32 pairs a pass)
+#define SK_EXPERT_ROWS_KERNEL(NAME, BF)                                                                          \
+  extern "C" __global__ void __launch_bounds__(SK_THREADS, KVP_SK_MINB) NAME(SK_PARAMS) {                        \
+    const SkArgs a = SK_ARGS;                                                                                    \
+    skinny_by_expert_rows<BF, 4>(a);                                                                             \
+  }
+SK_EXPERT_ROWS_KERNEL(kvp_skinny_bf16_er, true)
+SK_EXPERT_ROWS_KERNEL(kvp_skinny_f16_er, false)
 
 template <bool BF>
 __device__ __forceinline__ float load16(const void* p, long long i) {
