@@ -462,7 +462,11 @@ def main(argv):
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
         return stream(bw.bytes_per_s)
-    if "--moe-batch" in argv:
+    if "--moe-batch" in argv:  # [--only NAME[,NAME]]: some of MOE_BATCH's models
+        if "--only" in argv:
+            keep = argv[argv.index("--only") + 1].split(",")
+            for name in [m for m in MOE_BATCH if m not in keep]:
+                del MOE_BATCH[name]
         bw = read_bandwidth()
         print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
         return moe_batch(bw.bytes_per_s)
