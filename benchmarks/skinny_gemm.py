@@ -213,8 +213,9 @@ MOE_BATCH = {
 
 def moe_batch(read_bw):
     """--moe-batch: one layer's 16-bit experts above 16 tokens, ms per layer: the grouped GEMMs (tokens sorted by
-    expert, torch._grouped_mm) against the bundled kernel by expert, a row tile per warp (the default) and with warps
-    splitting k, with pairs per expert and the time of reading every expert once at the read bandwidth."""
+    expert, torch._grouped_mm) against the bundled kernel by expert with warps splitting k (the default) and with a
+    row tile per warp (expert_rows=True), with pairs per expert and the time of reading every expert once at the
+    read bandwidth."""
     rows = []
     for model, (experts, hidden, inter, top_k, layers, sizes) in MOE_BATCH.items():
         arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
@@ -226,15 +227,15 @@ def moe_batch(read_bw):
                              "w2": torch.randn(experts, hidden, inter, dtype=torch.bfloat16, device="cuda")
                              * inter ** -.5}, types.SimpleNamespace(labels={})) for _ in range(layers)]
         floor = 3 * experts * inter * hidden * 2 / read_bw * 1e3
-        ksplit_plan = moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=False)
+        rows_plan = moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=True)
         for t in sizes:
             x = torch.randn(t, hidden, dtype=torch.bfloat16, device="cuda")
             ids = torch.rand(t, experts, device="cuda").topk(top_k, dim=-1).indices
             weights = torch.softmax(torch.rand(t, top_k, device="cuda"), -1)
             grouped = timed(lambda: [m._grouped(x, weights, ids) for m in blocks], reps=10) / layers
-            kernel = timed(lambda: [m.pairs.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
+            ksplit = timed(lambda: [m.pairs.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
                            reps=10) / layers
-            ksplit = timed(lambda: [ksplit_plan.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
+            kernel = timed(lambda: [rows_plan.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
                            reps=10) / layers
             rows.append({"model": model, "tokens": t, "pairs_per_expert": t * top_k / experts,
                          "grouped_ms": grouped, "by_expert_rows_ms": kernel, "by_expert_ksplit_ms": ksplit,

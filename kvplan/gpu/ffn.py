@@ -3,10 +3,10 @@ top-k experts with a real router (on a GPU one launch of kvplan/kernels/router.c
 pairs by expert as engines do, and runs every expert's tokens through grouped GEMMs (torch._grouped_mm: one launch over all experts, each reading only its
 own weights, no host sync, so it captures in a CUDA graph). At decode batches (<= 16 tokens) on a GPU the bundled
 MoE pairs kernel (kvplan/kernels/skinny.py) runs the routed experts instead: three launches that read each
-distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers); above 16 tokens
-the same kernel by expert (the pairs sorted by expert) while 16-bit experts see few pairs each (BY_EXPERT_PAIRS),
-and mxfp4 experts (gpt-oss) at every batch. Without the kernel mxfp4 experts are dequantised in torch first: a
-clearly labelled path."""
+distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers); mxfp4 experts
+(gpt-oss) take the same kernel at every batch, by expert above 16 tokens (16-bit experts too while they see few
+pairs each, where the plan's opt-in row-tile kernel is on: BY_EXPERT_PAIRS). Without the kernel mxfp4 experts
+are dequantised in torch first: a clearly labelled path."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' ex
 SLOT_FACTOR = 4
 # 16-bit experts above the pairs kernel's token count run through the same kernel by expert (a row tile per warp)
 # while the pairs per expert average at most this, else grouped GEMMs: a skinny kernel streams each expert's
-# weights once per pass of 32 pairs, a grouped GEMM wins once experts see many tokens (benchmarks/RESULTS.md,
-# session 9, `skinny_gemm.py --moe-batch`)
+# weights once per pass of 32 pairs, a grouped GEMM wins once experts see many tokens. Only where the plan has its
+# row-tile kernel on (MoEPairsPlan.expert_rows, opt-in: not yet run on a GPU); the k-split one lost to grouped GEMMs
+# at every size measured (benchmarks/RESULTS.md, session 9, `skinny_gemm.py --moe-batch`).
 BY_EXPERT_PAIRS = 16
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
                       "{chunk:,} tokens and its pairs taken 64 at a time (torch would hold every expert dequantised to "
@@ -112,7 +113,7 @@ class MoE:
             from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS
 
             rest = MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)
-        else:
+        elif self.pairs.expert_rows:
             rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS) + rest
         return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
                                   mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
@@ -189,11 +190,13 @@ class MoE:
 
     def _kernel_takes(self, x, ids) -> bool:
         """Whether the bundled kernel runs these pairs: up to its max_tokens tokens in pair slots; above, by expert,
-        for mxfp4 experts always, for 16-bit ones while the pairs per expert average at most BY_EXPERT_PAIRS."""
+        for mxfp4 experts always, for 16-bit ones (with the plan's row-tile kernel on) while the pairs per expert
+        average at most BY_EXPERT_PAIRS."""
         p = self.pairs
         if p is None or x.dtype != p.dtype:
             return False
-        return ids.shape[0] <= p.max_tokens or self.mxfp4 or ids.numel() <= BY_EXPERT_PAIRS * p.experts
+        return ids.shape[0] <= p.max_tokens or self.mxfp4 or (p.expert_rows
+                                                             and ids.numel() <= BY_EXPERT_PAIRS * p.experts)
 
     def _pairs(self, x, weights, ids):
         a, w = self.arch, self.w
