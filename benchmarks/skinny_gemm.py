@@ -424,12 +424,25 @@ def summary(rows, read_bw) -> dict:
     return {"best_per_shape": best, "model_read": model}
 
 
+def _keep(argv, flag: str, table: dict) -> None:
+    """``flag NAME[,NAME]`` on the command line: drop the other entries of ``table``."""
+    if flag in argv:
+        keep = argv[argv.index(flag) + 1].split(",")
+        for name in [m for m in table if m not in keep]:
+            del table[name]
+
+
+def _bandwidth():
+    bw = read_bandwidth()
+    print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
+    return bw
+
+
 def main_sweep(argv):
     out = argv[argv.index("--out") + 1] if "--out" in argv else os.path.join(os.environ.get("OUT", "."),
                                                                               "skinny_sweep.json")
     t0 = time.perf_counter()
-    bw = read_bandwidth()
-    print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
+    bw = _bandwidth()
     from kvplan.kernels import _runtime as rt
 
     arch = rt.device_info(torch.cuda.current_device()).arch
@@ -460,36 +473,18 @@ def main(argv):
     if "--sweep" in argv:
         return main_sweep(argv)
     if "--stream" in argv:
-        bw = read_bandwidth()
-        print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
-        return stream(bw.bytes_per_s)
+        return stream(_bandwidth().bytes_per_s)
     if "--moe-batch" in argv:  # [--only NAME[,NAME]]: some of MOE_BATCH's models
-        if "--only" in argv:
-            keep = argv[argv.index("--only") + 1].split(",")
-            for name in [m for m in MOE_BATCH if m not in keep]:
-                del MOE_BATCH[name]
-        bw = read_bandwidth()
-        print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
-        return moe_batch(bw.bytes_per_s)
+        _keep(argv, "--only", MOE_BATCH)
+        return moe_batch(_bandwidth().bytes_per_s)
     if "--moe-large" in argv:
-        bw = read_bandwidth()
-        print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
-        return moe_large(bw.bytes_per_s)
+        return moe_large(_bandwidth().bytes_per_s)
     if "--moe-sweep" in argv:  # [--only NAME[,NAME]]: some of MOE's models; [--variants NAME[,NAME]]: some variants
-        if "--only" in argv:
-            keep = argv[argv.index("--only") + 1].split(",")
-            for name in [m for m in MOE if m not in keep]:
-                del MOE[name]
-        if "--variants" in argv:
-            keep = argv[argv.index("--variants") + 1].split(",")
-            for name in [v for v in MOE_VARIANTS if v not in keep]:
-                del MOE_VARIANTS[name]
-        bw = read_bandwidth()
-        print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
-        return moe(bw.bytes_per_s, MOE_VARIANTS)
+        _keep(argv, "--only", MOE)
+        _keep(argv, "--variants", MOE_VARIANTS)
+        return moe(_bandwidth().bytes_per_s, MOE_VARIANTS)
     out = argv[argv.index("--out") + 1] if "--out" in argv else "skinny_bench.json"
-    bw = read_bandwidth()
-    print(f"read bandwidth {bw.bytes_per_s / 1e12:.3f} TB/s ({bw.method})")
+    bw = _bandwidth()
     result = {"gpu": torch.cuda.get_device_name(), "torch": torch.__version__, "read_bandwidth": bw.to_dict()}
     result["dense"] = dense(bw.bytes_per_s)
     result["moe"] = moe(bw.bytes_per_s)

@@ -480,6 +480,26 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 // 2.56 ms per layer at 599 tokens); the x fragments of a tile are loaded just before its MMAs. The weight tile
 // streams from HBM in the first pass and from L2 after. Warps split k as in skinny(); the epilogue reduces 16
 // columns at a time (static shared memory).
+// A by-expert pass's setup: the lane's x row per 8-column tile (column nt * 8 + g of the pass; xok false past
+// ncols, which then reads row 0 and is masked), and zeroed accumulators.
+template <int PT>
+__device__ __forceinline__ void pass_columns(const SkArgs& a, const int* cols, int ncols, int g,
+                                             const unsigned char* (&xrow)[PT], bool (&xok)[PT],
+                                             float (&acc)[2][PT][4]) {
+#pragma unroll
+  for (int nt = 0; nt < PT; ++nt) {
+    const int col = nt * 8 + g;
+    xok[nt] = col < ncols;
+    xrow[nt] = a.x + (long long)((xok[nt] ? cols[col] : 0) / a.div) * a.k * 2;
+  }
+#pragma unroll
+  for (int t = 0; t < 2; ++t)
+#pragma unroll
+    for (int nt = 0; nt < PT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
+}
+
 template <bool BF, int FMT, int PT>
 __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
   constexpr int CE = FMT ? 32 : 8;
@@ -507,19 +527,8 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
     __syncthreads();
     const unsigned char* xrow[PT];
     bool xok[PT];
-#pragma unroll
-    for (int nt = 0; nt < PT; ++nt) {
-      const int col = nt * 8 + g;
-      xok[nt] = col < ncols;
-      xrow[nt] = a.x + (long long)((xok[nt] ? cols[col] : 0) / a.div) * a.k * 2;
-    }
     float acc[2][PT][4];
-#pragma unroll
-    for (int t = 0; t < 2; ++t)
-#pragma unroll
-      for (int nt = 0; nt < PT; ++nt)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
+    pass_columns<PT>(a, cols, ncols, g, xrow, xok, acc);
     for (int st = warp; st < nsteps; st += KVP_SK_WARPS) {
       const int k0 = st * QS + c * CE;
       const bool kok = k0 < a.k;
@@ -624,19 +633,8 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
     if (!active) continue;
     const unsigned char* xrow[PT];
     bool xok[PT];
-#pragma unroll
-    for (int nt = 0; nt < PT; ++nt) {
-      const int col = nt * 8 + g;
-      xok[nt] = col < ncols;
-      xrow[nt] = a.x + (long long)((xok[nt] ? cols[col] : 0) / a.div) * a.k * 2;
-    }
     float acc[2][PT][4];
-#pragma unroll
-    for (int t = 0; t < 2; ++t)
-#pragma unroll
-      for (int nt = 0; nt < PT; ++nt)
-#pragma unroll
-        for (int i = 0; i < 4; ++i) acc[t][nt][i] = 0.f;
+    pass_columns<PT>(a, cols, ncols, g, xrow, xok, acc);
     for (int st = 0; st < nsteps; ++st) {
       uint4 wv[U][2][2];
 #pragma unroll
