@@ -37,8 +37,9 @@ def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
 
 
 def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
-    """name -> tensor of this rank's shape, on `device`, in the model dtype (or `dtype`), filled at random; the
-    JOINT_ROWS pairs stacked in one buffer each (stack_rows)."""
+    """name -> tensor of this rank's shape, on `device`, in the model dtype (or `dtype`), filled at random, laid out
+    as decode runs them (engine_layout): the JOINT_ROWS pairs stacked in one buffer each, and each shared expert that
+    can join its routed experts allocated as their last experts (no shared.* tensors)."""
     dtype = dtype or torch_dtype(arch.dtype)
     specs = rank_weights(arch)
     shapes = {spec.name: spec.shape(arch.tp) for spec in specs}
