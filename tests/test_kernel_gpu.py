@@ -266,7 +266,8 @@ def test_kernel_available_where_cuda_is():
 
 @pytest.mark.parametrize("variant", [dict(k_coalesced=False, bulk=False), dict(l2_prefetch=0, bulk=False),
                                      dict(l2_prefetch=2, bulk=False), dict(bulk=False), dict(bulk=True),
-                                     dict(early_page=False), dict(launcher="cuda.core"), dict(pdl=False)])
+                                     dict(early_page=False), dict(launcher="cuda.core"), dict(pdl=False),
+                                     dict(lazy_rescale=True), dict(lazy_rescale=True, bulk=False)])
 def test_build_variants(variant):
     # compile-time variants and launch paths kept for tuning must stay correct too
     lens = [0, 1, 17, 1000, 3333]
@@ -329,6 +330,32 @@ def test_many_pairs_share_one_ring_by_default(D, Hq, Hkv, kh, kv_dtype):
     check(*case)
     check(*case, options=KernelOptions(fuse_merge=True))
     check(*case, sliding_window=3000)
+
+
+@pytest.mark.skipif(not _is_sm90(), reason="the bulk-copy variant is sm_90 only")
+@pytest.mark.parametrize("Hq,D,kv_dtype,BS", [(64, 128, torch.bfloat16, 16), (128, 128, torch.bfloat16, 8),
+                                              (32, 128, torch.float16, 128), (64, 128, F8, 16),
+                                              (128, 256, torch.bfloat16, 16), (24, 64, torch.bfloat16, 32)])
+def test_head_tiles_share_one_ring(Hq, D, kv_dtype, BS):
+    # large groups on sm_90: the head tiles' warps share one bulk ring (one slice) and split each step's copies;
+    # ragged lengths, NaN tails, shuffled pages, splits, ring depths, 8 heads per warp, lazy rescale, windows
+    lens = [0, 1, BS - 1, 17, 900, 4097]
+    dtype = torch.float16 if kv_dtype == torch.float16 else torch.bfloat16
+    q, k, v, bt, sl = make_case(len(lens), Hq, 1, D, BS, lens, dtype=dtype, kv_dtype=kv_dtype)
+    plan = paged_decode_plan(Hq, 1, D, BS, kv_dtype, dtype, len(lens), bt.shape[1], DEV)
+    launch = plan.launch_for(len(lens))
+    assert launch.head_tiles > 1 and (launch.config.bulk, launch.slices, launch.kv_per_cta) == (1, 1, 1)
+    O = KernelOptions
+    check(q, k, v, bt, sl)
+    check(q, k, v, bt, sl, options=O(num_splits=1, stages=2))
+    check(q, k, v, bt, sl, options=O(num_splits=3, stages=6))
+    check(q, k, v, bt, sl, options=O(heads_per_warp=8))
+    check(q, k, v, bt, sl, options=O(lazy_rescale=True, num_splits=2))
+    check(q, k, v, bt, sl, sliding_window=70)
+    check(q, k, v, bt, sl, options=O(fuse_merge=True, num_splits=4))
+    # scores spread wide (the running max moves by more than 2^8 mid-range): the lazy rescale must still be exact
+    check(q * 4, k, v, bt, sl, options=O(lazy_rescale=True))
+    assert plan.launch_for(len(lens)).config.bulk == 1
 
 
 @pytest.mark.skipif(not _is_sm90(), reason="the bulk-copy variant is sm_90 only")

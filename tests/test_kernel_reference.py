@@ -288,6 +288,27 @@ def test_decode_launch_defaults_on_sm90(monkeypatch, head_dim, kv_heads, kv_dtyp
     assert shape.kv_per_cta * shape.slices * shape.head_tiles <= 16
 
 
+@pytest.mark.parametrize("group,head_dim,kv_dtype,opts,want", [
+    # (bulk, head tiles, slices, stages): large groups on sm_90 share one bulk ring across their head tiles
+    (64, 128, "bfloat16", {}, (1, 4, 1, 4)),
+    (128, 128, "float8_e4m3fn", {}, (1, 8, 1, 4)),      # fp8 rows too: several warps share each copy's issue
+    (64, 128, "bfloat16", dict(heads_per_warp=8), (1, 8, 1, 4)),
+    (64, 128, "bfloat16", dict(stages=2), (1, 4, 1, 2)),
+    (32, 128, "bfloat16", dict(slices=2), (0, 2, 2, None)),  # slices asked for: the cp.async ring
+    (64, 64, "float8_e4m3fn", {}, (0, 4, 1, None)),     # 64-byte rows: no bulk copies
+])
+def test_head_tiles_share_a_bulk_ring_on_sm90(monkeypatch, group, head_dim, kv_dtype, opts, want):
+    from kvplan.kernels import _runtime as rt
+    from kvplan.kernels.decode_launch import plan_cta
+
+    monkeypatch.setattr(rt, "load", lambda config, dev: config)
+    monkeypatch.setattr(rt, "occupancy", lambda ld, name, dev, threads, smem: 1)
+    shape, _ = plan_cta((group, 1, head_dim, "bfloat16", kv_dtype), rt.Device(**H200), KernelOptions(**opts), False)
+    got = (shape.config.bulk, shape.head_tiles, shape.slices, shape.stages)
+    assert got[:3] == want[:3] and (want[3] is None or got[3] == want[3])
+    assert shape.kv_per_cta == 1 and shape.smem <= H200["smem_optin"]
+
+
 def test_launch_shapes_and_configs():
     assert build.launch_shape(4, 128).heads_per_warp == 8
     s = build.launch_shape(16, 128)

@@ -42,6 +42,7 @@ class KernelConfig:
     bulk: int = 0  # 1: Hopper cp.async.bulk rows + mbarriers instead of the cp.async ring (sm_90 only)
     trace: int = 0  # 1: per-CTA timeline into the trace buffer (benchmarks)
     early_page: int = 1  # 1: first page ids loaded together with seqlens
+    lazy_rescale: int = 0  # 1: rescale the accumulators only when a head's running max grows by > 2^8
 
     source = "paged_decode.cu"
     kernels = ("kvp_decode", "kvp_merge")
@@ -58,6 +59,7 @@ class KernelConfig:
             ("KVP_BULK", str(self.bulk)),
             ("KVP_TRACE", str(self.trace)),
             ("KVP_EARLY_PAGE", str(self.early_page)),
+            ("KVP_LAZY", str(self.lazy_rescale)),
         ] + limits.gqa_macros(self.head_dim, self.kv_dtype)
 
     @property
@@ -69,7 +71,8 @@ class KernelConfig:
     def name(self) -> str:
         return (f"decode_q{self.q_dtype}_kv{self.kv_dtype}_d{self.head_dim}_h{self.heads_per_warp}"
                 f"_w{self.max_warps}_p{self.l2_prefetch}_k{self.k_coalesced}" + ("_bulk" if self.bulk else "")
-                + ("_trace" if self.trace else "") + ("" if self.early_page else "_late_page"))
+                + ("_trace" if self.trace else "") + ("" if self.early_page else "_late_page")
+                + ("_lazy" if self.lazy_rescale else ""))
 
 
 @dataclass(frozen=True)
@@ -223,26 +226,28 @@ def dtype_pairs() -> list[tuple[str, str]]:
     return [("float16", "float16"), ("bfloat16", "bfloat16"), ("float16", "float8_e4m3fn"), ("bfloat16", "float8_e4m3fn")]
 
 
-def launch_shape(group: int, head_dim: int) -> LaunchShape:
-    """Heads per warp and head tiles for ``group`` query heads per KV head (1..128)."""
+def launch_shape(group: int, head_dim: int, heads_per_warp: int | None = None) -> LaunchShape:
+    """Heads per warp and head tiles for ``group`` query heads per KV head (1..128); ``heads_per_warp`` (8 or 16)
+    overrides the default choice (benchmarks)."""
     if not 1 <= group <= limits.MAX_GROUP:
         raise ValueError(f"query heads per KV head must be 1..{limits.MAX_GROUP}, got {group}")
     # 16 heads per warp doubles the q and accumulator registers: too many at head_dim 256
-    hpw = 8 if (group <= 8 or head_dim >= 256) else 16
+    hpw = heads_per_warp or (8 if (group <= 8 or head_dim >= 256) else 16)
     tiles = 1
     while tiles * hpw < group:
         tiles *= 2
     return LaunchShape(hpw, tiles, 16 if tiles > 8 else 8)
 
 
-def bulk_eligible(kv_dtype: str, head_dim: int, head_tiles: int) -> bool:
-    """Shapes the bulk-copy variant handles: one head tile per token slice, rows of 128*n bytes."""
-    return head_tiles == 1 and (head_dim * limits.kv_bytes(kv_dtype)) % 128 == 0
+def bulk_eligible(kv_dtype: str, head_dim: int) -> bool:
+    """Shapes the bulk-copy variant handles: rows of 128*n bytes (head tiles > 1 share one ring, one slice)."""
+    return (head_dim * limits.kv_bytes(kv_dtype)) % 128 == 0
 
 
-def bulk_default(kv_dtype: str) -> bool:
-    """Bulk copies by default for 16-bit caches only: fp8 rows measured 6-10% slower (NOTES_kernel.md v7)."""
-    return kv_dtype != "float8_e4m3fn"
+def bulk_default(kv_dtype: str, head_tiles: int = 1) -> bool:
+    """Bulk copies by default for 16-bit caches, and for fp8 where warps share a ring (head tiles > 1 here; KV
+    heads per CTA in decode_launch): fp8 rows one per copy measured 6-10% slower (NOTES_kernel.md v7)."""
+    return kv_dtype != "float8_e4m3fn" or head_tiles > 1
 
 
 def mla_head_group(q_heads: int) -> int:
@@ -265,7 +270,7 @@ def all_configs(arch: str | None = None) -> list[KernelConfig]:
             for g in range(1, limits.MAX_GROUP + 1):
                 s = launch_shape(g, d)
                 ring = KernelConfig(qd, kvd, d, s.heads_per_warp, s.max_warps)
-                if arch in BULK_ARCHS and bulk_default(kvd) and bulk_eligible(kvd, d, s.head_tiles):
+                if arch in BULK_ARCHS and bulk_default(kvd, s.head_tiles) and bulk_eligible(kvd, d):
                     seen[KernelConfig(qd, kvd, d, s.heads_per_warp, s.max_warps, bulk=1)] = None
                 else:
                     seen[ring] = None

@@ -13,6 +13,8 @@ from .options import KernelOptions
 _IN_FLIGHT_BYTES = 16384  # target bytes in flight per token slice (beyond the step being computed)
 _REF_BW = 3.35e12  # H100 SXM peak: the in-flight targets were tuned there
 PDL_ARCHS = configs.PDL_ARCHS
+# ring depth where head tiles share a bulk ring (MQA-like groups; 2 CTAs per SM at 189 registers): not yet tuned
+TILES_RING_STAGES = 4
 
 
 @dataclass(frozen=True)
@@ -95,27 +97,31 @@ def _shared_ring_heads(head_dim: int, kv_heads: int, head_tiles: int) -> int:
 def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> tuple[CtaShape, rt.Loaded]:
     """``a_heads`` = (group, kv_heads, head_dim, q_dtype, kv_dtype); ``few``: few (sequence, kv head) pairs."""
     group, kv_heads, head_dim, q_dtype, kv_dtype = a_heads
-    shape = configs.launch_shape(group, head_dim)
+    shape = configs.launch_shape(group, head_dim, opts.heads_per_warp)
     ht = shape.head_tiles
     # KV heads sharing one ring, unless the options fix the launch's shape themselves
     ring_heads = (_shared_ring_heads(head_dim, kv_heads, ht) if not few and opts.kv_per_cta is None
                   and opts.slices is None and opts.stages is None else 1)
     # fp8 rows take bulk copies only through a shared ring (one per token per 8 heads): H200, B64 8K and B16 32K
     # 325 -> 265 us (73 -> 90% of read); one row per copy they were 6-10% slower than cp.async (NOTES_kernel v7)
-    want_bulk = (configs.bulk_default(kv_dtype) or ring_heads > 1) if opts.bulk is None else opts.bulk
-    bulk = int(want_bulk and dev.arch in configs.BULK_ARCHS and configs.bulk_eligible(kv_dtype, head_dim, ht))
+    want_bulk = (configs.bulk_default(kv_dtype, ht) or ring_heads > 1) if opts.bulk is None else opts.bulk
+    # head tiles share a bulk ring only within one token slice
+    eligible = configs.bulk_eligible(kv_dtype, head_dim) and not (ht > 1 and (opts.slices or 1) > 1)
+    bulk = int(want_bulk and dev.arch in configs.BULK_ARCHS and eligible)
     config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
                                   l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
-                                  trace=int(opts.trace), early_page=int(opts.early_page))
+                                  trace=int(opts.trace), early_page=int(opts.early_page),
+                                  lazy_rescale=int(opts.lazy_rescale))
     ld = rt.load(config, dev)
     shared_ring = bool(bulk) and ring_heads > 1
+    tiles_ring = bool(bulk) and ht > 1  # the head tiles' warps share one ring (one slice)
     kh = ring_heads if shared_ring else opts.kv_per_cta if opts.kv_per_cta is not None else 1
     while kh > 1 and (kv_heads % kh or ht > 1 or kh > shape.max_warps):
         kh //= 2
     # few pairs: the sequences get split into long CTAs filling one wave. Measured on H100 for 16-bit
     # caches at head_dim 128 only; fp8 and other head dims keep 4 slices.
     few = few and kv_dtype != "float8_e4m3fn" and head_dim == 128
-    if kh > 1:
+    if kh > 1 or tiles_ring:
         nws = 1
     elif opts.slices is not None:
         nws = opts.slices
@@ -133,6 +139,8 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
         raise ValueError(f"KernelOptions.slices={nws} gives more than {shape.max_warps} warps per CTA")
     step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
     stages = 3 if wide else 2 if shared_ring else opts.stages
+    if tiles_ring and stages is None:
+        stages = TILES_RING_STAGES
     if stages is None:
         target = _IN_FLIGHT_BYTES // 2 if nws >= 8 else _IN_FLIGHT_BYTES
         if nws >= 8:

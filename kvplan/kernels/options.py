@@ -30,10 +30,13 @@ class KernelOptions:
     kv_per_cta   KV heads per CTA (only with one slice and one head tile). On the bulk path they share one
                  ring, one copy per token bringing all their rows; default 8 (2 stages) on sm_90 for more
                  (sequence, KV head) pairs than SMs / 2, head_dim 64/128 and KV heads a multiple of 8, else 1.
+    heads_per_warp  query heads per warp, 8 or 16; default 8 for groups up to 8 and head_dim 256, else 16.
     min_split_tokens  shortest chunk a split may get.
     l2_prefetch  cp.async L2 prefetch hint: 0 none, 1 = 128 B, 2 = 256 B (never past a row).
     k_coalesced  ring path: K copied as whole rows into a swizzled tile (True) or per lane (False).
     early_page   first page ids loaded together with seq_lens.
+    lazy_rescale rescale the output accumulators only when a head's running max grows by more than 2^8 (the
+                 probabilities of a step may then reach 256: exact in fp32, and in range of the 16-bit P).
     trace        compile in the per-CTA timeline (``run(..., trace=int64 buffer)``; benchmarks only).
     launcher     "driver": pre-packed arguments straight to cuLaunchKernelEx (lowest host time);
                  "cuda.core": cuda.core's launch (reference path).
@@ -46,10 +49,12 @@ class KernelOptions:
     slices: int | None = None
     stages: int | None = None
     kv_per_cta: int | None = None
+    heads_per_warp: int | None = None
     min_split_tokens: int = limits.MIN_SPLIT_TOKENS
     l2_prefetch: int = 2
     k_coalesced: bool = True
     early_page: bool = True
+    lazy_rescale: bool = False
     trace: bool = False
     launcher: str = "driver"
 
@@ -58,12 +63,14 @@ class KernelOptions:
             v = getattr(self, f.name)
             if f.name in ("bulk", "pdl") and v is not None and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True, False or None, got {v!r}")
-            if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace") and not isinstance(v, bool):
+            if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace", "lazy_rescale") and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True or False, got {v!r}")
         _int_range("num_splits", self.num_splits, 1, limits.MAX_SPLITS * 64)
         _int_range("slices", self.slices, 1, 16)
         _int_range("stages", self.stages, 2, limits.MAX_STAGES)
         _int_range("kv_per_cta", self.kv_per_cta, 1, 8)
+        if self.heads_per_warp not in (None, 8, 16):
+            raise ValueError(f"KernelOptions.heads_per_warp must be 8, 16 or None, got {self.heads_per_warp!r}")
         _int_range("min_split_tokens", self.min_split_tokens, 16, 1 << 30)
         _int_range("l2_prefetch", self.l2_prefetch, 0, 2)
         if self.launcher not in ("driver", "cuda.core"):

@@ -27,12 +27,15 @@
 //   KVP_KCOAL 1: K is copied as whole rows (every copy instruction covers full 128-byte lines)
 //            into a swizzled row-major tile that lanes read after __syncwarp; 0: each lane
 //            copies exactly the 16-byte K chunks it later reads (64 bytes per row per instruction)
-//   KVP_BULK 1 (sm_90+, rows of a multiple of 128 bytes, HT == 1 only; the host checks): Hopper
-//            bulk copies instead of the cp.async ring: per 16-token step each lane issues ONE
-//            cp.async.bulk of a whole row (lanes 0-15 the K rows, 16-31 the V rows of the step's
-//            tokens) completing on the stage's mbarrier; see "bulk layout" below
+//   KVP_BULK 1 (sm_90+, rows of a multiple of 128 bytes; the host checks): Hopper bulk copies
+//            instead of the cp.async ring: per 16-token step each lane issues ONE cp.async.bulk of a
+//            whole row (lanes 0-15 the K rows, 16-31 the V rows of the step's tokens) completing on
+//            the stage's mbarrier; see "bulk layout" below. With KH > 1 or HT > 1 (then NWS == 1) the
+//            CTA's warps share one ring and split each step's 32 copies between them
 //   KVP_TRACE 1: write a per-CTA timeline to `trace` (benchmarks only; 0 compiles it out)
 //   KVP_EARLY_PAGE 1: load the first page ids together with seqlens (no window only)
+//   KVP_LAZY 1: a head's running max moves only when a step's max exceeds it by more than 8 (log2), so the
+//            accumulators are rescaled (a warp-wide skip) only then; a step's probabilities stay <= 2^8
 // Layout sizes (ring and bulk stage bytes, mbarrier area, ...) come from kvplan/kernels/limits.py as
 // KVP_* macros; the static_asserts below check that this file's layout fits them.
 
@@ -71,6 +74,9 @@
 #endif
 #ifndef KVP_BULK
 #define KVP_BULK 0
+#endif
+#ifndef KVP_LAZY
+#define KVP_LAZY 0
 #endif
 
 #define KVP_MMA_BF16 (KVP_KVT == 1)
@@ -337,9 +343,15 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   // Bulk copies with KH > 1 kv heads per CTA: the KH warps share one ring whose token rows span all KH heads
   // (the cache stores a token's heads adjacently), so one copy brings a token's K (or V) for every head: a step
   // takes 32 copies of KH * ROWB bytes, KH times fewer than one row each (the per-lane copy issue is serial:
-  // H200 ncu, B64 8K one head per warp, 55% of warp samples in that loop). Each stage has a "full" mbarrier
-  // (KH expect-tx arrivals) and an "empty" one (KH * 32 arrivals) that a refill of the stage waits for.
-  const bool shared = BULK && KH > 1;
+  // H200 ncu, B64 8K one head per warp, 55% of warp samples in that loop). With HT > 1 head tiles (large
+  // groups, one kv head) the HT warps read the same tiles and split the 32 row copies of a step the same way
+  // (the cp.async ring made each of them compute every slot's address: ~390 of a step's ~785 instructions).
+  // Each stage has a "full" mbarrier (R = KH * HT expect-tx arrivals) and an "empty" one (R * 32 arrivals)
+  // that a refill of the stage waits for.
+  const bool shared = BULK && (KH > 1 || HT > 1);
+  const int R = KH * HT;          // warps sharing the ring (the host keeps KH == 1 or HT == 1, and NWS == 1)
+  const int sid = hh * HT + ht;   // this warp's share of a step's copies
+  const int rlanes = 32 / R;      // lanes of each warp issuing one of them
   const int ts = shared ? KH * ROWB : ROWB;  // token stride inside a tile (koff / voff)
   unsigned char* const smain = smem + BARB;  // rings, then the slice-merge epilogue
   const int stage_bytes = BULK ? (shared ? KH * STEP_B : STEP_B) : SLOTS * SLOT_STRIDE;
@@ -352,12 +364,12 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     if (shared) {
       if (threadIdx.x == 0) {
         for (int s = 0; s < STAGES; ++s) {
-          mbar_init(bar_s + 8 * s, KH);
-          mbar_init(empty_s + 8 * s, KH * 32);
+          mbar_init(bar_s + 8 * s, R);
+          mbar_init(empty_s + 8 * s, R * 32);
         }
       }
       mbar_fence_init();
-      __syncthreads();  // uniform: KH is a launch argument
+      __syncthreads();  // uniform: KH and HT are launch arguments
     } else {
       if (lane == 0)
         for (int s = 0; s < STAGES; ++s) mbar_init(bar_s + 8 * s, 1);
@@ -399,11 +411,11 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       const u32 tile = ring_sb + wstage * stage_bytes;
       if (++wstage == STAGES) wstage = 0;
       if (shared) {
-        // copy c = hh + KH * lane (lanes < 32 / KH): token c & 15, K (c < 16) or V, all KH heads at once
-        const int c = hh + KH * lane;
+        // copy c = sid + R * lane (lanes < rlanes = 32 / R): token c & 15, K (c < 16) or V, all KH heads at once
+        const int c = sid + R * lane;
         const int tc = c & 15;
         const int rc = __shfl_sync(FULL, ridx, tc);
-        const bool ok = lane < 32 / KH && base + tc < c_hi;
+        const bool ok = lane < rlanes && base + tc < c_hi;
         const u32 n = __popc(__ballot_sync(FULL, ok));
         if (lane == 0) mbar_arrive_tx(bar, n * (u32)ts);
         __syncwarp();
@@ -489,8 +501,9 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       __syncwarp();  // every lane is done reading step k - 1, whose stage the next issue refills
       if (shared && k > 0 && k + STAGES - 1 < nloc) {
         // ... and so has every lane of the other warps of a shared ring (step k - 1's stage is the one refilled)
+        // step k - 1's stage and phase parity, from step k's (no division by the run-time STAGES)
         const int s_prev = rstage == 0 ? STAGES - 1 : rstage - 1;
-        mbar_wait(empty_s + 8 * s_prev, (u32)(((k - 1) / STAGES) & 1));
+        mbar_wait(empty_s + 8 * s_prev, rstage == 0 ? rphase ^ 1u : rphase);
       }
     } else {
       cp_wait(STAGES - 2);
@@ -548,10 +561,12 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
 #endif
     }
 
-    // ---- online softmax, one rescale per 16 tokens
+    // ---- online softmax, one rescale per 16 tokens (KVP_LAZY: only when some head's max moved)
     const int base = c_lo + (ws + k * NWS) * 16;
     const bool v0 = base + r < c_hi, v1 = base + r + 8 < c_hi;
     u32 pb[NT][2];
+    float al[NT][2];
+    bool moved = false;
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt) {
       float p0[2], p1[2];
@@ -563,22 +578,30 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
         mx = fmaxf(mx, __shfl_xor_sync(FULL, mx, 4));
         mx = fmaxf(mx, __shfl_xor_sync(FULL, mx, 8));
         mx = fmaxf(mx, __shfl_xor_sync(FULL, mx, 16));
-        const float mn = fmaxf(m[nt][c], mx);
+        const float mo = m[nt][c];
+        const float mn = (!KVP_LAZY || mx > mo + 8.f) ? fmaxf(mo, mx) : mo;
         const float mu = (mn == KVP_NEG_INF) ? 0.f : mn;
-        const float al = ex2(m[nt][c] - mu);
+        al[nt][c] = ex2(mo - mu);  // exactly 1 when the max stayed
+        moved |= mn != mo;
         p0[c] = ex2(t0 - mu);
         p1[c] = ex2(t1 - mu);
-        l[nt][c] = l[nt][c] * al + p0[c] + p1[c];
+        l[nt][c] = l[nt][c] * al[nt][c] + p0[c] + p1[c];
         m[nt][c] = mn;
-#pragma unroll
-        for (int u = 0; u < MT; ++u) {
-          o[u][nt][c] *= al;
-          o[u][nt][2 + c] *= al;
-        }
       }
       // P (tokens x heads) -> P^T fragments: B operand of O^T = V^T P^T
       pb[nt][0] = movtrans(pack_mma(p0[0], p0[1]));
       pb[nt][1] = movtrans(pack_mma(p1[0], p1[1]));
+    }
+    if (!KVP_LAZY || __any_sync(FULL, moved)) {
+#pragma unroll
+      for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+        for (int c = 0; c < 2; ++c)
+#pragma unroll
+          for (int u = 0; u < MT; ++u) {
+            o[u][nt][c] *= al[nt][c];
+            o[u][nt][2 + c] *= al[nt][c];
+          }
     }
 
     // ---- O^T += V^T P^T; lane (r, j) holds V rows 2j, 2j+1, 2j+8, 2j+9 of its chunks
