@@ -233,6 +233,7 @@ def test_moe_kernel_policy_above_the_pair_slots():
 
     assert takes(513, 440, 11) and takes(513, 16, 11) and takes(66, 16, 8)
     assert not takes(66, 408, 8) and not takes(8, 166, 2)
+    assert takes(66, 64, 8) and not takes(66, 128, 8)  # 7.8 pairs per expert by expert, 15.5 grouped
     assert not takes(513, 440, 11, rows=False) and takes(513, 16, 11, rows=False)  # the row-tile kernel off
     assert takes(32, 599, 4, mxfp4=True, rows=False) and takes(32, 8192, 4, mxfp4=True, rows=False)
     assert not takes(513, 4, 11, dtype=torch.float32)  # activations the plan was not built for

@@ -5,7 +5,7 @@ own weights, no host sync, so it captures in a CUDA graph). At decode batches (<
 MoE pairs kernel (kvplan/kernels/skinny.py) runs the routed experts instead: three launches that read each
 distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers); mxfp4 experts
 (gpt-oss) take the same kernel at every batch, by expert above 16 tokens (16-bit experts too while they see few
-pairs each, where the plan's opt-in row-tile kernel is on: BY_EXPERT_PAIRS). Without the kernel mxfp4 experts
+pairs each: BY_EXPERT_PAIRS). Without the kernel mxfp4 experts
 are dequantised in torch first: a clearly labelled path."""
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' ex
 SLOT_FACTOR = 4
 # 16-bit experts above the pairs kernel's token count run through the same kernel by expert (a row tile per warp)
 # while the pairs per expert average at most this, else grouped GEMMs: a skinny kernel streams each expert's
-# weights once per pass of 32 pairs, a grouped GEMM wins once experts see many tokens. Only where the plan has its
-# row-tile kernel on (MoEPairsPlan.expert_rows, opt-in: not yet run on a GPU); the k-split one lost to grouped GEMMs
-# at every size measured (benchmarks/RESULTS.md, session 9, `skinny_gemm.py --moe-batch`).
-BY_EXPERT_PAIRS = 16
+# weights once per pass of 32 pairs, a grouped GEMM wins once experts see many tokens. H200, `skinny_gemm.py
+# --moe-batch` (benchmarks/RESULTS.md, session 10), ms per layer row tiles vs grouped: Qwen3-Next tp 2 at 9.4 pairs
+# per expert 0.68 vs 0.84, at 22 0.97 vs 1.00; DeepSeek-V2-Lite at 7.8 0.42 vs 0.48, at 15.5 0.51 vs 0.50; Mixtral
+# tp 2 at 8 0.58 vs 0.61, at 16 0.76 vs 0.57. (The k-split by-expert kernel lost everywhere: session 9.)
+BY_EXPERT_PAIRS = 12
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
                       "{chunk:,} tokens and its pairs taken 64 at a time (torch would hold every expert dequantised to "
                       "bf16)")
@@ -190,8 +191,8 @@ class MoE:
 
     def _kernel_takes(self, x, ids) -> bool:
         """Whether the bundled kernel runs these pairs: up to its max_tokens tokens in pair slots; above, by expert,
-        for mxfp4 experts always, for 16-bit ones (with the plan's row-tile kernel on) while the pairs per expert
-        average at most BY_EXPERT_PAIRS."""
+        for mxfp4 experts always, for 16-bit ones (the plan's row-tile kernel, on by default) while the pairs per
+        expert average at most BY_EXPERT_PAIRS."""
         p = self.pairs
         if p is None or x.dtype != p.dtype:
             return False

@@ -8,7 +8,7 @@
     out = moe.run(x, weights, ids, w13, w2)  # x [T, hidden], weights [T, top_k] fp32, ids [T, top_k] int
     #   T <= max_tokens: one CTA row per (token, expert) pair slot, the first slot of an expert runs all of its
     #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 64 at a time
-    #   (expert_rows=True, 16-bit experts: each warp a row tile over the whole k, 32 pairs a pass; not yet GPU-tested)
+    #   (expert_rows, the default for 16-bit experts: each warp a row tile over the whole k, 32 pairs a pass)
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
@@ -176,11 +176,11 @@ class MoEPairsPlan:
         self.experts, self.hidden, self.intermediate, self.top_k = experts, hidden, intermediate, top_k
         self.max_tokens, self.dtype, self.weight_format = max_tokens, getattr(torch, name), weight_format
         self.mode = sc.ACTIVATIONS[activation]
-        # above max_tokens, 16-bit experts may take a row tile per warp (no k split: see skinny_by_expert_rows).
-        # Opt-in: written and compiled in session 9 but not yet run on a GPU (benchmarks/RESULTS.md)
+        # above max_tokens, 16-bit experts take a row tile per warp by default (no k split: skinny_by_expert_rows;
+        # H200, session 10: ahead of grouped GEMMs up to ~10 pairs per expert, benchmarks/RESULTS.md)
         if expert_rows and weight_format == "mxfp4":
             raise ValueError("expert_rows needs 16-bit experts")
-        self.expert_rows = bool(expert_rows)
+        self.expert_rows = weight_format != "mxfp4" if expert_rows is None else bool(expert_rows)
         fmt = weight_format if weight_format == "mxfp4" else ("bf16" if name == "bfloat16" else "fp16")
         self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, True, launcher, self.config, rule)
         self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
