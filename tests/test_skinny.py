@@ -30,7 +30,9 @@ def test_kernel_names_match_the_source():
 
 
 def test_kernel_macros_are_the_python_limits():
-    assert dict(sc.SkinnyConfig().macros()) == {"KVP_SK_WARPS": str(sc.WARPS), "KVP_SK_MAX_SLOTS": str(sc.MAX_SLOTS)}
+    assert dict(sc.SkinnyConfig().macros()) == {"KVP_SK_WARPS": str(sc.WARPS), "KVP_SK_MAX_SLOTS": str(sc.MAX_SLOTS),
+                                                "KVP_SK_ROW_TILES": str(sc.ROW_TILES)}
+    assert sc.ROW_PASS == 8 * sc.ROW_TILES  # the row-tile kernel's pairs per pass: 8-column MMA tiles
 
 
 def test_variants_change_name_and_macros_only_when_not_default():

@@ -111,7 +111,8 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
                                   l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
                                   trace=int(opts.trace), early_page=int(opts.early_page),
-                                  lazy_rescale=int(opts.lazy_rescale))
+                                  lazy_rescale=int(configs.lazy_default(shape.heads_per_warp)
+                                                   if opts.lazy_rescale is None else opts.lazy_rescale))
     ld = rt.load(config, dev)
     shared_ring = bool(bulk) and ring_heads > 1
     tiles_ring = bool(bulk) and ht > 1  # the head tiles' warps share one ring (one slice)

@@ -302,13 +302,16 @@ class MoEPairsPlan:
         h = torch.empty(pairs, self.intermediate, dtype=self.dtype, device=x.device)
         y = torch.empty(pairs, self.hidden, dtype=torch.float32, device=x.device)
         w13p, s13p, w2p, s2p, w13s, s13s, w2s, s2s = ptrs
+        # row tiles: an expert's passes of ROW_PASS pairs dealt over CTAs, at most ROW_PASSES_PER_CTA each (an
+        # expert sees at most t pairs: one per token)
+        z = -(-t // (sc.ROW_PASS * sc.ROW_PASSES_PER_CTA)) if self.expert_rows else 1
         with self._lock:
             stream = rt.current_stream_handle(torch, self.device_index)
             ws, cnt = self._ws.data_ptr(), self._counters.data_ptr()
-            self._up.launch(stream, 16, e, 1, w13p, s13p, x.data_ptr(), h.data_ptr(), 0, 0, ws, cnt, w13s, s13s,
+            self._up.launch(stream, 16, e, z, w13p, s13p, x.data_ptr(), h.data_ptr(), 0, 0, ws, cnt, w13s, s13s,
                             self.intermediate, pairs, self.top_k, self.mode, 0, e, order.data_ptr(), offs.data_ptr(),
                             self.expert_rows)
-            self._down.launch(stream, 16, e, 1, w2p, s2p, h.data_ptr(), y.data_ptr(), 0, wts.data_ptr(), ws, cnt,
+            self._down.launch(stream, 16, e, z, w2p, s2p, h.data_ptr(), y.data_ptr(), 0, wts.data_ptr(), ws, cnt,
                               w2s, s2s, self.hidden, pairs, 1, _MODE_PLAIN, 1, e, order.data_ptr(), offs.data_ptr(),
                               self.expert_rows)
             self._combine_into(stream, y, out, t, extra)

@@ -36,6 +36,9 @@ MIN_BLOCKS = 2  # the launch bound's CTAs per SM: registers capped at 65536 / (2
 MIN_BLOCKS_FP4 = 1
 PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
 EXPERT_TILES = 8  # by-expert kernels: 8-column MMA tiles per pass over an expert's pairs (KVP_SK_EXPERT_TILES)
+ROW_TILES = 4  # the row-tile by-expert kernel: 8-column tiles per pass (KVP_SK_ROW_TILES) ...
+ROW_PASS = ROW_TILES * 8  # ... so pairs per pass
+ROW_PASSES_PER_CTA = 2  # an expert's passes dealt over CTAs, at most this many each
 EXPERT_TILE_CHOICES = (2, 4, 8)
 KSPLIT_RULES = ("wave", "fill")  # see choose_ksplit; "wave" is the default
 
@@ -77,7 +80,7 @@ class SkinnyConfig:
         return "skinny_gemm" + "".join(f"_{sfx}{v}" for _, sfx, v, d in self._extra() if v != d)
 
     def macros(self) -> list[tuple[str, str]]:
-        return [("KVP_SK_WARPS", str(WARPS)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS))] + \
+        return [("KVP_SK_WARPS", str(WARPS)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS)), ("KVP_SK_ROW_TILES", str(ROW_TILES))] + \
             [(m, str(v)) for m, _, v, d in self._extra() if v != d]
 
     def unroll_for(self, weight_format: str) -> int:

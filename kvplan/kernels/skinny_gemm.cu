@@ -40,6 +40,9 @@
 #include <cuda_fp16.h>
 #include "kvp_pdl.cuh"
 
+#ifndef KVP_SK_ROW_TILES
+#define KVP_SK_ROW_TILES 4
+#endif
 #ifndef KVP_SK_WARPS
 #define KVP_SK_WARPS 8
 #endif
@@ -520,7 +523,7 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
   bool rok[2][2];
   weight_rows<FMT>(a, tile, expert, gated, g, wrow, srow, rok);
   const int nsteps = (a.k + QS - 1) / QS;
-  for (int p0 = 0; p0 < total; p0 += PASS) {
+  for (int p0 = blockIdx.z * PASS; p0 < total; p0 += gridDim.z * PASS) {
     const int ncols = min(PASS, total - p0), ntiles = (ncols + 7) / 8;
     __syncthreads();  // the previous pass is done with cols and red
     if (tid < PASS) cols[tid] = tid < ncols ? a.order[lo + p0 + tid] : 0;
@@ -607,7 +610,9 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
 // warp) over the whole k, so no warp splits k and nothing is reduced across warps; the C fragments go straight to
 // the outputs (a gated tile's lane holds its gate and up values of the same rows and columns). The k-split
 // skinny_by_expert left a k = 256 down projection (Qwen3-Next at tp 2) 32,832 CTAs of one k step per warp, slower
-// than cutlass's grouped GEMM. PT x 8 pairs a pass; the CTA's warps share the pass's columns.
+// than cutlass's grouped GEMM. PT x 8 pairs a pass; the CTA's warps share the pass's columns. The passes of one
+// expert are dealt over gridDim.z CTAs (blockIdx.z, blockIdx.z + gridDim.z, ...): an expert every token routes to
+// (a joined shared expert: Qwen3-Next at 438 tokens, 14 passes) would otherwise be one CTA's serial tail.
 template <bool BF, int PT>
 __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
   constexpr int CE = 8, QS = 4 * CE, U = 2, PASS = PT * 8;
@@ -625,7 +630,7 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
   bool rok[2][2];
   weight_rows<0>(a, active ? tile : 0, expert, gated, g, wrow, srow, rok);
   const int nsteps = (a.k + U * QS - 1) / (U * QS);
-  for (int p0 = 0; p0 < total; p0 += PASS) {
+  for (int p0 = blockIdx.z * PASS; p0 < total; p0 += gridDim.z * PASS) {
     const int ncols = min(PASS, total - p0), ntiles = (ncols + 7) / 8;
     __syncthreads();  // the previous pass is done with cols
     if (tid < PASS) cols[tid] = tid < ncols ? a.order[lo + p0 + tid] : 0;
@@ -716,11 +721,11 @@ SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2)
 SK_EXPERT_KERNEL(kvp_skinny_bf16_e, true, 0)
 SK_EXPERT_KERNEL(kvp_skinny_f16_e, false, 0)
 SK_EXPERT_KERNEL(kvp_skinny_mxfp4_e, true, 1)
-// by expert, a row tile per warp (16-bit weights; 32 pairs a pass)
+// by expert, a row tile per warp (16-bit weights; KVP_SK_ROW_TILES x 8 pairs a pass)
 #define SK_EXPERT_ROWS_KERNEL(NAME, BF)                                                                          \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, KVP_SK_MINB) NAME(SK_PARAMS) {                        \
     const SkArgs a = SK_ARGS;                                                                                    \
-    skinny_by_expert_rows<BF, 4>(a);                                                                             \
+    skinny_by_expert_rows<BF, KVP_SK_ROW_TILES>(a);                                                              \
   }
 SK_EXPERT_ROWS_KERNEL(kvp_skinny_bf16_er, true)
 SK_EXPERT_ROWS_KERNEL(kvp_skinny_f16_er, false)
