@@ -204,10 +204,10 @@ def moe(read_bw, variants=None):
 
 # 16-bit experts at verify's large batches, shared experts joined (weights.join_shared_experts): experts, hidden,
 # intermediate on the rank, pairs per token, layers allocated, token counts
-MOE_BATCH = {
-    "Mixtral-8x7B tp2": (8, 4096, 7168, 2, 4, (32, 64, 166, 512)),
-    "DeepSeek-V2-Lite": (66, 2048, 1408, 8, 4, (32, 64, 128, 408, 1024)),
-    "Qwen3-Next-80B tp2": (513, 2048, 256, 11, 4, (32, 64, 128, 256, 440, 1024)),
+MOE_BATCH = {  # experts and top k count the joined shared experts (the last `joined`: every token routes to them)
+    "Mixtral-8x7B tp2": (8, 4096, 7168, 2, 4, (32, 64, 166, 512), 0),
+    "DeepSeek-V2-Lite": (66, 2048, 1408, 8, 4, (32, 64, 128, 408, 1024), 2),
+    "Qwen3-Next-80B tp2": (513, 2048, 256, 11, 4, (32, 64, 128, 256, 440, 1024), 1),
 }
 
 
@@ -215,9 +215,9 @@ def moe_batch(read_bw):
     """--moe-batch: one layer's 16-bit experts above 16 tokens, ms per layer: the grouped GEMMs (tokens sorted by
     expert, torch._grouped_mm) against the bundled kernel by expert with warps splitting k (the default) and with a
     row tile per warp (expert_rows=True), with pairs per expert and the time of reading every expert once at the
-    read bandwidth."""
+    read bandwidth. Joined shared experts get every token (as verify routes them), the rest top k of random scores."""
     rows = []
-    for model, (experts, hidden, inter, top_k, layers, sizes) in MOE_BATCH.items():
+    for model, (experts, hidden, inter, top_k, layers, sizes, joined) in MOE_BATCH.items():
         arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
                                      experts_format="bf16", shared_intermediate=0, shared_gate=False,
                                      hidden=hidden)
@@ -228,12 +228,15 @@ def moe_batch(read_bw):
                              * inter ** -.5}, types.SimpleNamespace(labels={})) for _ in range(layers)]
         floor = 3 * experts * inter * hidden * 2 / read_bw * 1e3
         rows_plan = moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=True)
+        ksplit_plan = moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=False)
         for t in sizes:
             x = torch.randn(t, hidden, dtype=torch.bfloat16, device="cuda")
-            ids = torch.rand(t, experts, device="cuda").topk(top_k, dim=-1).indices
+            routed = experts - joined
+            ids = torch.rand(t, routed, device="cuda").topk(top_k - joined, dim=-1).indices
+            ids = torch.cat([ids, torch.arange(routed, experts, device="cuda").expand(t, joined)], 1).contiguous()
             weights = torch.softmax(torch.rand(t, top_k, device="cuda"), -1)
             grouped = timed(lambda: [m._grouped(x, weights, ids) for m in blocks], reps=10) / layers
-            ksplit = timed(lambda: [m.pairs.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
+            ksplit = timed(lambda: [ksplit_plan.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
                            reps=10) / layers
             kernel = timed(lambda: [rows_plan.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
                            reps=10) / layers

@@ -219,7 +219,8 @@ def test_pairs_by_expert_sorts_and_counts_on_cpu():
 
 def test_moe_kernel_policy_above_the_pair_slots():
     """Which MoE calls the bundled kernel takes (ffn.MoE._kernel_takes), on verify's max-concurrency batches: with the
-    row-tile kernel on, by expert for Qwen3-Next at tp 2 (440 tokens x 11 pairs over 513 experts: 9.4 pairs each),
+    row-tile kernel on, by expert for 440 tokens x 11 pairs over 513 experts (9.4 pairs each; not with Qwen3-Next's
+    shared expert joined: its 440 pairs would be a tail),
     grouped GEMMs for DeepSeek-V2-Lite (408 x 8 over 66: 49 each) and Mixtral (166 x 2 over 8: 41); without it
     pair slots up to 16 tokens only; mxfp4 experts always."""
     torch = pytest.importorskip("torch")
@@ -227,13 +228,15 @@ def test_moe_kernel_policy_above_the_pair_slots():
 
     from kvplan.gpu import ffn
 
-    def takes(experts, tokens, pairs, mxfp4=False, dtype=torch.bfloat16, rows=True):
+    def takes(experts, tokens, pairs, mxfp4=False, dtype=torch.bfloat16, rows=True, joined=0):
         moe = object.__new__(ffn.MoE)
         moe.pairs = types.SimpleNamespace(max_tokens=16, experts=experts, dtype=torch.bfloat16, expert_rows=rows)
-        moe.mxfp4 = mxfp4
+        moe.mxfp4, moe.joined = mxfp4, joined
         return moe._kernel_takes(torch.empty(tokens, 8, dtype=dtype), torch.empty(tokens, pairs))
 
     assert takes(513, 440, 11) and takes(513, 16, 11) and takes(66, 16, 8)
+    # a joined shared expert sees every token: by expert only while its passes stay short (64 tokens)
+    assert not takes(513, 440, 11, joined=1) and takes(513, 64, 11, joined=1) and not takes(513, 65, 11, joined=1)
     assert not takes(66, 408, 8) and not takes(8, 166, 2)
     assert takes(66, 64, 8) and not takes(66, 128, 8)  # 7.8 pairs per expert by expert, 15.5 grouped
     assert not takes(513, 440, 11, rows=False) and takes(513, 16, 11, rows=False)  # the row-tile kernel off

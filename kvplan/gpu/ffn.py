@@ -30,6 +30,10 @@ SLOT_FACTOR = 4
 # per expert 0.68 vs 0.84, at 22 0.97 vs 1.00; DeepSeek-V2-Lite at 7.8 0.42 vs 0.48, at 15.5 0.51 vs 0.50; Mixtral
 # tp 2 at 8 0.58 vs 0.61, at 16 0.76 vs 0.57. (The k-split by-expert kernel lost everywhere: session 9.)
 BY_EXPERT_PAIRS = 12
+# ... and, where shared experts are joined to the routed ones (every token's pair), only up to this many tokens: the
+# joined expert's passes then make a tail (Qwen3-Next tp 2 at 438 tokens, verify's whole step: 66.6 ms by expert,
+# 14 passes dealt over 7 CTAs, against 64.6 with grouped GEMMs; session 10).
+JOINED_ROW_TOKENS = 64
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
                       "{chunk:,} tokens and its pairs taken 64 at a time (torch would hold every expert dequantised to "
                       "bf16)")
@@ -192,12 +196,13 @@ class MoE:
     def _kernel_takes(self, x, ids) -> bool:
         """Whether the bundled kernel runs these pairs: up to its max_tokens tokens in pair slots; above, by expert,
         for mxfp4 experts always, for 16-bit ones (the plan's row-tile kernel, on by default) while the pairs per
-        expert average at most BY_EXPERT_PAIRS."""
+        expert average at most BY_EXPERT_PAIRS (and, with joined shared experts, up to JOINED_ROW_TOKENS tokens)."""
         p = self.pairs
         if p is None or x.dtype != p.dtype:
             return False
-        return ids.shape[0] <= p.max_tokens or self.mxfp4 or (p.expert_rows
-                                                             and ids.numel() <= BY_EXPERT_PAIRS * p.experts)
+        t = ids.shape[0]
+        return t <= p.max_tokens or self.mxfp4 or (p.expert_rows and ids.numel() <= BY_EXPERT_PAIRS * p.experts
+                                                   and (not self.joined or t <= JOINED_ROW_TOKENS))
 
     def _pairs(self, x, weights, ids):
         a, w = self.arch, self.w
