@@ -219,8 +219,8 @@ def test_pairs_by_expert_sorts_and_counts_on_cpu():
 
 def test_moe_kernel_policy_above_the_pair_slots():
     """Which MoE calls the bundled kernel takes (ffn.MoE._kernel_takes), on verify's max-concurrency batches: with the
-    row-tile kernel on, by expert for 440 tokens x 11 pairs over 513 experts (9.4 pairs each; not with Qwen3-Next's
-    shared expert joined: its 440 pairs would be a tail),
+    row-tile kernel on, by expert for 300 tokens x 11 pairs over 513 experts (6.4 pairs each; not with Qwen3-Next's
+    shared expert joined: its 300 pairs would be a tail),
     grouped GEMMs for DeepSeek-V2-Lite (408 x 8 over 66: 49 each) and Mixtral (166 x 2 over 8: 41); without it
     pair slots up to 16 tokens only; mxfp4 experts always."""
     torch = pytest.importorskip("torch")
@@ -234,11 +234,12 @@ def test_moe_kernel_policy_above_the_pair_slots():
         moe.mxfp4, moe.joined = mxfp4, joined
         return moe._kernel_takes(torch.empty(tokens, 8, dtype=dtype), torch.empty(tokens, pairs))
 
-    assert takes(513, 440, 11) and takes(513, 16, 11) and takes(66, 16, 8)
-    # a joined shared expert sees every token: by expert only while its passes stay short (64 tokens)
-    assert not takes(513, 440, 11, joined=1) and takes(513, 64, 11, joined=1) and not takes(513, 65, 11, joined=1)
+    assert takes(513, 300, 11) and takes(513, 16, 11) and takes(66, 16, 8)
+    # a joined shared expert sees every token: by expert only while it takes one pass (32 tokens)
+    assert not takes(513, 300, 11, joined=1) and takes(513, 32, 11, joined=1) and not takes(513, 33, 11, joined=1)
     assert not takes(66, 408, 8) and not takes(8, 166, 2)
     assert takes(66, 64, 8) and not takes(66, 128, 8)  # 7.8 pairs per expert by expert, 15.5 grouped
+    assert takes(8, 32, 2) and not takes(8, 33, 2)  # Mixtral: 8 pairs per expert at most
     assert not takes(513, 440, 11, rows=False) and takes(513, 16, 11, rows=False)  # the row-tile kernel off
     assert takes(32, 599, 4, mxfp4=True, rows=False) and takes(32, 8192, 4, mxfp4=True, rows=False)
     assert not takes(513, 4, 11, dtype=torch.float32)  # activations the plan was not built for

@@ -24,16 +24,15 @@ MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' ex
 # H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
 SLOT_FACTOR = 4
 # 16-bit experts above the pairs kernel's token count run through the same kernel by expert (a row tile per warp)
-# while the pairs per expert average at most this, else grouped GEMMs: a skinny kernel streams each expert's
-# weights once per pass of 32 pairs, a grouped GEMM wins once experts see many tokens. H200, `skinny_gemm.py
-# --moe-batch` (benchmarks/RESULTS.md, session 10), ms per layer row tiles vs grouped: Qwen3-Next tp 2 at 9.4 pairs
-# per expert 0.68 vs 0.84, at 22 0.97 vs 1.00; DeepSeek-V2-Lite at 7.8 0.42 vs 0.48, at 15.5 0.51 vs 0.50; Mixtral
-# tp 2 at 8 0.58 vs 0.61, at 16 0.76 vs 0.57. (The k-split by-expert kernel lost everywhere: session 9.)
-BY_EXPERT_PAIRS = 12
-# ... and, where shared experts are joined to the routed ones (every token's pair), only up to this many tokens: the
-# joined expert's passes then make a tail (Qwen3-Next tp 2 at 438 tokens, verify's whole step: 66.6 ms by expert,
-# 14 passes dealt over 7 CTAs, against 64.6 with grouped GEMMs; session 10).
-JOINED_ROW_TOKENS = 64
+# while the pairs per expert average at most BY_EXPERT_PAIRS, else grouped GEMMs: a skinny kernel streams each
+# expert's weights once per pass of 32 pairs, a grouped GEMM wins once experts see many tokens. Where shared experts
+# are joined to the routed ones (a pair of every token) only up to JOINED_ROW_TOKENS tokens: their passes are a tail.
+# H200, `skinny_gemm.py --moe-batch`, ms per layer, row tiles vs grouped GEMMs (benchmarks/RESULTS.md, session 10):
+# joined experts routed as verify routes them: Qwen3-Next tp 2 at 32 tokens 0.34 vs 0.39, 64 0.54 vs 0.54, 440 0.85
+# vs 0.83 (verify's whole step at 438: 66.6 ms by expert against 64.6 grouped); DeepSeek-V2-Lite at 32 0.46 vs
+# 0.47, 64 0.64 vs 0.48; Mixtral tp 2 (none joined) at 8 pairs per expert 0.60 vs 0.60, at 16 0.76 vs 0.57.
+BY_EXPERT_PAIRS = 8
+JOINED_ROW_TOKENS = 32
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
                       "{chunk:,} tokens and its pairs taken 64 at a time (torch would hold every expert dequantised to "
                       "bf16)")
