@@ -351,6 +351,12 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   const bool shared = BULK && (KH > 1 || HT > 1);
   const int R = KH * HT;          // warps sharing the ring (the host keeps KH == 1 or HT == 1, and NWS == 1)
   const int sid = hh * HT + ht;   // this warp's share of a step's copies
+  // lanes of each warp issuing one of them. Where 32 / R is computed changes the loop's schedule (H200, session 10,
+  // A/B of the same launches): hoisted here, 16 heads per warp ran faster (MQA 64q/1kv B8 32K 92.2 against 96.5 us,
+  // 64q/4kv B16 16K 137.5 against 139.5), 8 heads per warp slower (head_dim 64 B16 32K 269 against 255)
+#if KVP_HPW == 16
+  const int rlanes = 32 / R;
+#endif
   const int ts = shared ? KH * ROWB : ROWB;  // token stride inside a tile (koff / voff)
   unsigned char* const smain = smem + BARB;  // rings, then the slice-merge epilogue
   const int stage_bytes = BULK ? (shared ? KH * STEP_B : STEP_B) : SLOTS * SLOT_STRIDE;
@@ -410,12 +416,15 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       const u32 tile = ring_sb + wstage * stage_bytes;
       if (++wstage == STAGES) wstage = 0;
       if (shared) {
-        // copy c = sid + R * lane (lanes < 32 / R; 32 / R hoisted out of the loop was 6% slower at head_dim 64
-        // B16 32K, H200, session 10: scheduling): token c & 15, K (c < 16) or V, all KH heads at once
+        // copy c = sid + R * lane (lanes < 32 / R, see rlanes): token c & 15, K (c < 16) or V, all KH heads at once
         const int c = sid + R * lane;
         const int tc = c & 15;
         const int rc = __shfl_sync(FULL, ridx, tc);
+#if KVP_HPW == 16
+        const bool ok = lane < rlanes && base + tc < c_hi;
+#else
         const bool ok = lane < 32 / R && base + tc < c_hi;
+#endif
         const u32 n = __popc(__ballot_sync(FULL, ok));
         if (lane == 0) mbar_arrive_tx(bar, n * (u32)ts);
         __syncwarp();
@@ -587,20 +596,21 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
         p1[c] = ex2(t1 - mu);
         l[nt][c] = l[nt][c] * al[nt][c] + p0[c] + p1[c];
         m[nt][c] = mn;
-        if (!KVP_LAZY) {
-          // interleaved with the exponentials' latency (after the P fragments: 6% slower at head_dim 64, H200)
+#if !KVP_LAZY
+        // interleaved with the exponentials' latency (after the P fragments: 6% slower at head_dim 64, H200)
 #pragma unroll
-          for (int u = 0; u < MT; ++u) {
-            o[u][nt][c] *= al[nt][c];
-            o[u][nt][2 + c] *= al[nt][c];
-          }
+        for (int u = 0; u < MT; ++u) {
+          o[u][nt][c] *= al[nt][c];
+          o[u][nt][2 + c] *= al[nt][c];
         }
+#endif
       }
       // P (tokens x heads) -> P^T fragments: B operand of O^T = V^T P^T
       pb[nt][0] = movtrans(pack_mma(p0[0], p0[1]));
       pb[nt][1] = movtrans(pack_mma(p1[0], p1[1]));
     }
-    if (KVP_LAZY && __any_sync(FULL, moved)) {
+#if KVP_LAZY
+    if (__any_sync(FULL, moved)) {
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
@@ -611,6 +621,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
             o[u][nt][2 + c] *= al[nt][c];
           }
     }
+#endif
 
     // ---- O^T += V^T P^T; lane (r, j) holds V rows 2j, 2j+1, 2j+8, 2j+9 of its chunks
 #pragma unroll
