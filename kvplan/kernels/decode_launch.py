@@ -13,7 +13,8 @@ from .options import KernelOptions
 _IN_FLIGHT_BYTES = 16384  # target bytes in flight per token slice (beyond the step being computed)
 _REF_BW = 3.35e12  # H100 SXM peak: the in-flight targets were tuned there
 PDL_ARCHS = configs.PDL_ARCHS
-# ring depth where head tiles share a bulk ring (MQA-like groups; 2 CTAs per SM at 189 registers): not yet tuned
+# ring depth where head tiles share a bulk ring (MQA-like groups, 2 CTAs per SM at 178 registers): H200, MQA 64q/1kv
+# B8 32K, 2 / 3 / 4 / 6 stages 94.2 / 92.2 / 92.6 / 93.0 us (benchmarks/RESULTS.md, session 10): flat from 3 on
 TILES_RING_STAGES = 4
 
 
