@@ -79,6 +79,10 @@ def main():
         (dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]), dict(options=O(stages=2, num_splits=2))),
         (dict(B=2, Hq=32, Hkv=1, D=128, BS=32, lens=[250, 1], kv_dtype=F8), dict(options=O(lazy_rescale=True))),
         (dict(B=2, Hq=32, Hkv=1, D=128, BS=32, lens=[250, 1]), dict(options=O(bulk=False))),
+        # heads in M (opt-in, paged_decode_hm.cuh): bulk ring with splits, fp8 on the cp.async ring
+        (dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]), dict(options=O(heads_in_m=True, num_splits=2))),
+        (dict(B=2, Hq=16, Hkv=1, D=64, BS=8, lens=[129, 5], kv_dtype=F8), dict(options=O(heads_in_m=True,
+                                                                                      bulk=False))),
     ]
     # absorbed MLA: (heads, block size, lens, latent dtype, plan tuning)
     mla_runs = [

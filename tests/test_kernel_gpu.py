@@ -358,6 +358,28 @@ def test_head_tiles_share_one_ring(Hq, D, kv_dtype, BS):
     assert plan.launch_for(len(lens)).config.bulk == 1
 
 
+@pytest.mark.parametrize("Hq,Hkv,D,kv_dtype,BS", [(64, 1, 128, torch.bfloat16, 16), (128, 1, 128, torch.bfloat16, 8),
+                                                  (32, 2, 64, torch.float16, 32), (64, 1, 128, F8, 16),
+                                                  (64, 4, 128, torch.bfloat16, 128), (24, 1, 64, F8, 16)])
+def test_heads_in_m(Hq, Hkv, D, kv_dtype, BS):
+    # the opt-in heads-in-M step (paged_decode_hm.cuh): bulk ring (sm_90) and cp.async ring, splits, windows,
+    # fused merge, KV heads per CTA, the lazy rescale on and off, scores spread wide
+    lens = [0, 1, BS - 1, 17, 900, 4097]
+    dtype = torch.float16 if kv_dtype == torch.float16 else torch.bfloat16
+    q, k, v, bt, sl = make_case(len(lens), Hq, Hkv, D, BS, lens, dtype=dtype, kv_dtype=kv_dtype)
+    O = KernelOptions
+    plan = paged_decode_plan(Hq, Hkv, D, BS, kv_dtype, dtype, len(lens), bt.shape[1], DEV, options=O(heads_in_m=True))
+    assert plan.launch_for(len(lens)).config.heads_in_m == 1 and plan.launch_for(len(lens)).slices == 1
+    check(q, k, v, bt, sl, options=O(heads_in_m=True))
+    check(q, k, v, bt, sl, options=O(heads_in_m=True, bulk=False, num_splits=1))
+    check(q, k, v, bt, sl, options=O(heads_in_m=True, num_splits=3, lazy_rescale=False))
+    check(q, k, v, bt, sl, options=O(heads_in_m=True, fuse_merge=True, num_splits=4))
+    check(q, k, v, bt, sl, options=O(heads_in_m=True), sliding_window=70)
+    check(q * 4, k, v, bt, sl, options=O(heads_in_m=True, lazy_rescale=True))
+    if Hkv > 1:
+        check(q, k, v, bt, sl, options=O(heads_in_m=True, kv_per_cta=Hkv))
+
+
 @pytest.mark.skipif(not _is_sm90(), reason="the bulk-copy variant is sm_90 only")
 def test_bulk_variant_long_and_graph():
     lens = [70000, 5, 16]

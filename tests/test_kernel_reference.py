@@ -309,6 +309,23 @@ def test_head_tiles_share_a_bulk_ring_on_sm90(monkeypatch, group, head_dim, kv_d
     assert shape.kv_per_cta == 1 and shape.smem <= H200["smem_optin"]
 
 
+def test_heads_in_m_is_checked_and_takes_one_slice(monkeypatch):
+    from kvplan.kernels import _runtime as rt
+    from kvplan.kernels.decode_launch import plan_cta
+
+    monkeypatch.setattr(rt, "load", lambda config, dev: config)
+    monkeypatch.setattr(rt, "occupancy", lambda ld, name, dev, threads, smem: 1)
+    dev = rt.Device(**H200)
+    shape, _ = plan_cta((16, 4, 128, "bfloat16", "bfloat16"), dev, KernelOptions(heads_in_m=True), True)
+    assert (shape.config.heads_in_m, shape.slices, shape.config.heads_per_warp) == (1, 1, 16)  # few pairs: not 8
+    assert "_hm" in shape.config.name and ("KVP_HM", "1") in shape.config.macros()
+    for group, head_dim, opts in ((4, 128, {}), (64, 256, {}), (64, 128, dict(slices=2)),
+                                  (64, 128, dict(heads_per_warp=8))):
+        with pytest.raises(ValueError, match="heads_in_m needs 16 query heads per warp"):
+            plan_cta((group, 1, head_dim, "bfloat16", "bfloat16"), dev, KernelOptions(heads_in_m=True, **opts), False)
+    assert plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(), False)[0].config.heads_in_m == 0
+
+
 def test_launch_shapes_and_configs():
     assert build.launch_shape(4, 128).heads_per_warp == 8
     s = build.launch_shape(16, 128)

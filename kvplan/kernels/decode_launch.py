@@ -100,6 +100,10 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     group, kv_heads, head_dim, q_dtype, kv_dtype = a_heads
     shape = configs.launch_shape(group, head_dim, opts.heads_per_warp)
     ht = shape.head_tiles
+    if opts.heads_in_m and not (shape.heads_per_warp == 16 and head_dim <= 128 and (opts.slices or 1) == 1):
+        raise ValueError("KernelOptions.heads_in_m needs 16 query heads per warp (more than 8 per KV head), "
+                         f"head_dim <= 128 and one token slice; got {shape.heads_per_warp} heads per warp, head_dim "
+                         f"{head_dim}, slices {opts.slices}")
     # KV heads sharing one ring, unless the options fix the launch's shape themselves
     ring_heads = (_shared_ring_heads(head_dim, kv_heads, ht) if not few and opts.kv_per_cta is None
                   and opts.slices is None and opts.stages is None else 1)
@@ -113,7 +117,8 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
                                   l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
                                   trace=int(opts.trace), early_page=int(opts.early_page),
                                   lazy_rescale=int(configs.lazy_default(shape.heads_per_warp)
-                                                   if opts.lazy_rescale is None else opts.lazy_rescale))
+                                                   if opts.lazy_rescale is None else opts.lazy_rescale),
+                                  heads_in_m=int(opts.heads_in_m))
     ld = rt.load(config, dev)
     shared_ring = bool(bulk) and ring_heads > 1
     tiles_ring = bool(bulk) and ht > 1  # the head tiles' warps share one ring (one slice)
@@ -123,7 +128,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     # few pairs: the sequences get split into long CTAs filling one wave. Measured on H100 for 16-bit
     # caches at head_dim 128 only; fp8 and other head dims keep 4 slices.
     few = few and kv_dtype != "float8_e4m3fn" and head_dim == 128
-    if kh > 1 or tiles_ring:
+    if kh > 1 or tiles_ring or opts.heads_in_m:
         nws = 1
     elif opts.slices is not None:
         nws = opts.slices

@@ -36,6 +36,8 @@
 //   KVP_EARLY_PAGE 1: load the first page ids together with seqlens (no window only)
 //   KVP_LAZY 1: a head's running max moves only when a step's max exceeds it by more than 8 (log2), so the
 //            accumulators are rescaled (a warp-wide skip) only then; a step's probabilities stay <= 2^8
+//   KVP_HM 1: heads in M (16 heads per warp, one token slice): S = Q K^T, O = P V with the heads as the MMAs'
+//            M side (paged_decode_hm.cuh); opt-in, written without a GPU in session 10 (not yet run on one)
 // Layout sizes (ring and bulk stage bytes, mbarrier area, ...) come from kvplan/kernels/limits.py as
 // KVP_* macros; the static_asserts below check that this file's layout fits them.
 
@@ -77,6 +79,9 @@
 #endif
 #ifndef KVP_LAZY
 #define KVP_LAZY 0
+#endif
+#ifndef KVP_HM
+#define KVP_HM 0
 #endif
 
 #define KVP_MMA_BF16 (KVP_KVT == 1)
@@ -209,6 +214,8 @@ __device__ __forceinline__ int voff(int t, int ts) {
 
 }  // namespace kvp
 
+#include "paged_decode_hm.cuh"
+
 using namespace kvp;
 
 extern "C" __global__ void __launch_bounds__(KVP_MAXW * 32, 1)
@@ -258,6 +265,10 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   const int nsteps = (c_hi - c_lo + 15) >> 4;
   const int nloc = ws < nsteps ? (nsteps - ws + NWS - 1) / NWS : 0;
 
+#if KVP_HM
+  hm::State hs;
+  hm::load_q(hs, q + ((size_t)b * Hq + (size_t)kvh * G) * D, G, ht, r, j, cbase);
+#else
   // ---- q fragments (B operand of S^T = K Q^T), lane (r, j) holds head r of each n-tile
   u32 qf[KSTEPS][NT][2];
   float csc[NT][2];  // score multiplier for heads 2j, 2j+1 of each n-tile (log2 domain)
@@ -338,6 +349,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     m[nt][0] = m[nt][1] = KVP_NEG_INF;
     l[nt][0] = l[nt][1] = 0.f;
   }
+#endif  // KVP_HM
 
   // ---- staging ring of this token slice
   // Bulk copies with KH > 1 kv heads per CTA: the KH warps share one ring whose token rows span all KH heads
@@ -532,6 +544,55 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       rphase ^= 1u;
     }
 
+#if KVP_HM
+    {
+      float sc[2][2][4] = {};
+#pragma unroll
+      for (int i = 0; i < KCH; ++i) {
+        uint4 x0, x1;  // K chunk j + 4i of tokens r and r + 8 (as below)
+        if (BULK) {
+          x0 = *reinterpret_cast<const uint4*>(st + koff(r, ts) + (j + 4 * i) * 16);
+          x1 = *reinterpret_cast<const uint4*>(st + koff(r, ts) + 4 * ts + (j + 4 * i) * 16);
+        } else if (KCOAL) {
+          const unsigned char* kt = reinterpret_cast<const unsigned char*>(sl - lane);
+          const int pc = ((j + 4 * i) ^ (NCK >= 8 ? (r & 1) * 4 : 0)) * 16;
+          x0 = *reinterpret_cast<const uint4*>(kt + r * ROWB + pc);
+          x1 = *reinterpret_cast<const uint4*>(kt + (r + 8) * ROWB + pc);
+        } else {
+          x0 = sl[i * 32];
+          x1 = sl[(KCH + i) * 32];
+        }
+        hm::qk_chunk(sc, hs.qa[i], x0, x1);
+      }
+      const int base = c_lo + (ws + k * NWS) * 16;
+      u32 pa[4];
+      hm::softmax(hs, sc, base, j, c_hi, pa);
+#pragma unroll
+      for (int i = 0; i < VCH; ++i) {
+        uint4 y0, y1, y2, y3;  // V rows 2j, 2j + 1, 2j + 8, 2j + 9 of chunk r + 8i (as below)
+        if (BULK) {
+          const unsigned char* vr = st + (r + 8 * i) * 16;
+          y0 = *reinterpret_cast<const uint4*>(vr + voff(2 * j, ts));
+          y1 = *reinterpret_cast<const uint4*>(vr + voff(2 * j + 1, ts));
+          y2 = *reinterpret_cast<const uint4*>(vr + voff(2 * j + 8, ts));
+          y3 = *reinterpret_cast<const uint4*>(vr + voff(2 * j + 9, ts));
+          if (base + 16 > c_hi) {  // rows past the end were never copied (NaN x 0 = NaN)
+            const uint4 z = make_uint4(0, 0, 0, 0);
+            if (base + 2 * j >= c_hi) y0 = z;
+            if (base + 2 * j + 1 >= c_hi) y1 = z;
+            if (base + 2 * j + 8 >= c_hi) y2 = z;
+            if (base + 2 * j + 9 >= c_hi) y3 = z;
+          }
+        } else {
+          y0 = sl[(2 * KCH + 0 * VCH + i) * 32];
+          y1 = sl[(2 * KCH + 1 * VCH + i) * 32];
+          y2 = sl[(2 * KCH + 2 * VCH + i) * 32];
+          y3 = sl[(2 * KCH + 3 * VCH + i) * 32];
+        }
+        hm::pv_chunk(hs, pa, i, y0, y1, y2, y3);
+      }
+    }
+#else
     // ---- S^T = K Q^T (rows: tokens r, r+8; cols: heads 2j, 2j+1 of each n-tile)
     float s[NT][4];
 #pragma unroll
@@ -676,6 +737,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       }
 #endif
     }
+#endif  // KVP_HM
     // this lane is done reading the stage. Every lane arrives (count KH * 32): lane 0 arriving after __syncwarp
     // is ordered the same by the PTX rules, but racecheck does not carry __syncwarp into the mbarrier (WAR
     // reports against the refill, H200); a named barrier in its place measured 11% slower at head_dim 64.
@@ -703,6 +765,9 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   }
 
   // ---- epilogue
+#if KVP_HM
+  hm::store(hs, G, ht, r, j, (size_t)b * Hq + (size_t)kvh * G, nsplit, split, vscale, out, opart, lse);
+#else
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
@@ -786,6 +851,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     }
   }
   }  // NWS > 1
+#endif  // KVP_HM
 
   // ---- fused split merge (counters != null): the last CTA of this (sequence, kv-head group) to
   // finish merges every split's partials (threadfence-reduction pattern; partials are read through
