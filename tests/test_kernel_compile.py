@@ -215,3 +215,19 @@ def test_skinny_sweep_variants_compile_without_spills_at_batch_8(tmp_cache):
         rep = res[(cfg.name, "sm_90")].report
         for kern in ("kvp_skinny_bf16_c8", "kvp_skinny_f16_c8"):
             assert _spills(rep, kern) == 0, f"{cfg.name} {kern} spills:\n{rep}"
+
+
+def test_heads_in_m_variants_compile_without_spills(tmp_cache):
+    """The opt-in heads-in-M step (KernelOptions(heads_in_m=True), not in CI's default set): what plan_cta builds for
+    16 heads per warp on sm_90, bulk ring and cp.async ring, 16-bit and fp8 caches, keeps everything in registers."""
+    _require_nvrtc()
+    from kvplan.kernels import configs
+
+    variants = [configs.KernelConfig(q, kv, d, 16, 8, bulk=bulk, lazy_rescale=1, heads_in_m=1)
+                for q, kv, d, bulk in (("bfloat16", "bfloat16", 128, 1), ("bfloat16", "bfloat16", 128, 0),
+                                       ("float16", "float16", 64, 1), ("bfloat16", "float8_e4m3fn", 128, 1),
+                                       ("float16", "float8_e4m3fn", 64, 0))]
+    res = batch.compile_all(("sm_90",), variants)
+    for cfg in variants:
+        rep = res[(cfg.name, "sm_90")].report
+        assert _spills(rep, "kvp_decode") == 0, f"{cfg.name} spills:\n{rep}"
