@@ -523,7 +523,7 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
   bool rok[2][2];
   weight_rows<FMT>(a, tile, expert, gated, g, wrow, srow, rok);
   const int nsteps = (a.k + QS - 1) / QS;
-  for (int p0 = blockIdx.z * PASS; p0 < total; p0 += gridDim.z * PASS) {
+  for (int p0 = 0; p0 < total; p0 += PASS) {
     const int ncols = min(PASS, total - p0), ntiles = (ncols + 7) / 8;
     __syncthreads();  // the previous pass is done with cols and red
     if (tid < PASS) cols[tid] = tid < ncols ? a.order[lo + p0 + tid] : 0;
