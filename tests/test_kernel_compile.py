@@ -218,15 +218,17 @@ def test_skinny_sweep_variants_compile_without_spills_at_batch_8(tmp_cache):
 
 
 def test_heads_in_m_variants_compile_without_spills(tmp_cache):
-    """The opt-in heads-in-M step (KernelOptions(heads_in_m=True), not in CI's default set): what plan_cta builds for
-    16 heads per warp on sm_90, bulk ring and cp.async ring, 16-bit and fp8 caches, keeps everything in registers."""
+    """The opt-in heads-in-M step (KernelOptions(heads_in_m=True), with and without page_runs; not in CI's default
+    set): what plan_cta builds for 16 heads per warp on sm_90, bulk ring and cp.async ring, 16-bit and fp8 caches,
+    keeps everything in registers."""
     _require_nvrtc()
     from kvplan.kernels import configs
 
-    variants = [configs.KernelConfig(q, kv, d, 16, 8, bulk=bulk, lazy_rescale=1, heads_in_m=1)
-                for q, kv, d, bulk in (("bfloat16", "bfloat16", 128, 1), ("bfloat16", "bfloat16", 128, 0),
-                                       ("float16", "float16", 64, 1), ("bfloat16", "float8_e4m3fn", 128, 1),
-                                       ("float16", "float8_e4m3fn", 64, 0))]
+    variants = [configs.KernelConfig(q, kv, d, 16, 8, bulk=bulk, lazy_rescale=1, heads_in_m=1, page_runs=runs)
+                for q, kv, d, bulk, runs in (("bfloat16", "bfloat16", 128, 1, 0), ("bfloat16", "bfloat16", 128, 0, 0),
+                                             ("float16", "float16", 64, 1, 0), ("bfloat16", "float8_e4m3fn", 128, 1, 0),
+                                             ("float16", "float8_e4m3fn", 64, 0, 0), ("bfloat16", "bfloat16", 128, 1, 1),
+                                             ("bfloat16", "float8_e4m3fn", 128, 1, 1))]
     res = batch.compile_all(("sm_90",), variants)
     for cfg in variants:
         rep = res[(cfg.name, "sm_90")].report

@@ -378,6 +378,17 @@ def test_heads_in_m(Hq, Hkv, D, kv_dtype, BS):
     check(q * 4, k, v, bt, sl, options=O(heads_in_m=True, lazy_rescale=True))
     if Hkv > 1:
         check(q, k, v, bt, sl, options=O(heads_in_m=True, kv_per_cta=Hkv))
+    if _is_sm90() and (D * k.element_size()) % 128 == 0:
+        # page runs: one copy for a step's K and one for its V where the CTA holds every KV head (MQA, or all KV
+        # heads per CTA) and the step lies in one page; row copies into the same row-after-row layout elsewhere
+        # (block size 8, windows, KV heads split over CTAs)
+        P = O(heads_in_m=True, page_runs=True)
+        check(q, k, v, bt, sl, options=P)
+        check(q, k, v, bt, sl, options=O(heads_in_m=True, page_runs=True, num_splits=3, stages=2))
+        check(q, k, v, bt, sl, options=O(heads_in_m=True, page_runs=True, fuse_merge=True, num_splits=4))
+        check(q, k, v, bt, sl, options=P, sliding_window=70)
+        if Hkv > 1:
+            check(q, k, v, bt, sl, options=O(heads_in_m=True, page_runs=True, kv_per_cta=Hkv))
 
 
 @pytest.mark.skipif(not _is_sm90(), reason="the bulk-copy variant is sm_90 only")

@@ -324,6 +324,14 @@ def test_heads_in_m_is_checked_and_takes_one_slice(monkeypatch):
         with pytest.raises(ValueError, match="heads_in_m needs 16 query heads per warp"):
             plan_cta((group, 1, head_dim, "bfloat16", "bfloat16"), dev, KernelOptions(heads_in_m=True, **opts), False)
     assert plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(), False)[0].config.heads_in_m == 0
+    shape, _ = plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(heads_in_m=True, page_runs=True), False)
+    assert (shape.config.page_runs, shape.config.bulk) == (1, 1) and ("KVP_RUN", "1") in shape.config.macros()
+    for opts in (dict(page_runs=True), dict(heads_in_m=True, page_runs=True, bulk=False)):
+        with pytest.raises(ValueError, match="page_runs needs heads_in_m and the bulk-copy path"):
+            plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(**opts), False)
+    ampere = rt.Device(**dict(H200, arch="sm_80"))
+    with pytest.raises(ValueError, match="page_runs needs"):
+        plan_cta((64, 1, 128, "bfloat16", "bfloat16"), ampere, KernelOptions(heads_in_m=True, page_runs=True), False)
 
 
 def test_launch_shapes_and_configs():

@@ -44,6 +44,7 @@ class KernelConfig:
     early_page: int = 1  # 1: first page ids loaded together with seqlens
     lazy_rescale: int = 0  # 1: rescale the accumulators only when a head's running max grows by > 2^8
     heads_in_m: int = 0  # 1: 16 heads per warp as the MMAs' M side (paged_decode_hm.cuh; one token slice)
+    page_runs: int = 0  # 1 (with heads_in_m, bulk): tiles row after row, a step's K / V in one copy where it can
 
     source = "paged_decode.cu"
     kernels = ("kvp_decode", "kvp_merge")
@@ -62,6 +63,7 @@ class KernelConfig:
             ("KVP_EARLY_PAGE", str(self.early_page)),
             ("KVP_LAZY", str(self.lazy_rescale)),
             ("KVP_HM", str(self.heads_in_m)),
+            ("KVP_RUN", str(self.page_runs)),
         ] + limits.gqa_macros(self.head_dim, self.kv_dtype)
 
     @property
@@ -74,7 +76,8 @@ class KernelConfig:
         return (f"decode_q{self.q_dtype}_kv{self.kv_dtype}_d{self.head_dim}_h{self.heads_per_warp}"
                 f"_w{self.max_warps}_p{self.l2_prefetch}_k{self.k_coalesced}" + ("_bulk" if self.bulk else "")
                 + ("_trace" if self.trace else "") + ("" if self.early_page else "_late_page")
-                + ("_lazy" if self.lazy_rescale else "") + ("_hm" if self.heads_in_m else ""))
+                + ("_lazy" if self.lazy_rescale else "") + ("_hm" if self.heads_in_m else "")
+                + ("_run" if self.page_runs else ""))
 
 
 @dataclass(frozen=True)

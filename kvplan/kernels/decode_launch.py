@@ -113,12 +113,15 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     # head tiles share a bulk ring only within one token slice
     eligible = configs.bulk_eligible(kv_dtype, head_dim) and not (ht > 1 and (opts.slices or 1) > 1)
     bulk = int(want_bulk and dev.arch in configs.BULK_ARCHS and eligible)
+    if opts.page_runs and not (opts.heads_in_m and bulk):
+        raise ValueError("KernelOptions.page_runs needs heads_in_m and the bulk-copy path (sm_90, rows of a multiple "
+                         "of 128 bytes)")
     config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
                                   l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
                                   trace=int(opts.trace), early_page=int(opts.early_page),
                                   lazy_rescale=int(configs.lazy_default(shape.heads_per_warp)
                                                    if opts.lazy_rescale is None else opts.lazy_rescale),
-                                  heads_in_m=int(opts.heads_in_m))
+                                  heads_in_m=int(opts.heads_in_m), page_runs=int(opts.page_runs))
     ld = rt.load(config, dev)
     shared_ring = bool(bulk) and ring_heads > 1
     tiles_ring = bool(bulk) and ht > 1  # the head tiles' warps share one ring (one slice)

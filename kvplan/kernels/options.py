@@ -40,6 +40,8 @@ class KernelOptions:
                  Default: on where a warp holds 16 query heads (groups above 8), off otherwise.
     heads_in_m   a warp's 16 query heads as the MMAs' M side, K and V as their B operands (FlashAttention-2's
                  layout; groups above 8, head_dim <= 128, one token slice). Opt-in: not yet measured.
+    page_runs    with heads_in_m on the sm_90 bulk path: tiles row after row, and a step's K and V each in one bulk
+                 copy where the CTA holds every KV head (MQA) and the step lies in one page. Opt-in: not yet measured.
     trace        compile in the per-CTA timeline (``run(..., trace=int64 buffer)``; benchmarks only).
     launcher     "driver": pre-packed arguments straight to cuLaunchKernelEx (lowest host time);
                  "cuda.core": cuda.core's launch (reference path).
@@ -59,6 +61,7 @@ class KernelOptions:
     early_page: bool = True
     lazy_rescale: bool | None = None
     heads_in_m: bool = False
+    page_runs: bool = False
     trace: bool = False
     launcher: str = "driver"
 
@@ -67,7 +70,8 @@ class KernelOptions:
             v = getattr(self, f.name)
             if f.name in ("bulk", "pdl", "lazy_rescale") and v is not None and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True, False or None, got {v!r}")
-            if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace", "heads_in_m") and not isinstance(v, bool):
+            if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace", "heads_in_m",
+                          "page_runs") and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True or False, got {v!r}")
         _int_range("num_splits", self.num_splits, 1, limits.MAX_SPLITS * 64)
         _int_range("slices", self.slices, 1, 16)

@@ -38,6 +38,10 @@
 //            accumulators are rescaled (a warp-wide skip) only then; a step's probabilities stay <= 2^8
 //   KVP_HM 1: heads in M (16 heads per warp, one token slice): S = Q K^T, O = P V with the heads as the MMAs'
 //            M side (paged_decode_hm.cuh); opt-in, written without a GPU in session 10 (not yet run on one)
+//   KVP_RUN 1 (with KVP_HM and bulk copies): tiles laid out row after row, and where a CTA's KV heads are all of
+//            them (a token's rows then follow the last token's in the cache) and a step lies in one page (block
+//            size >= 16, no window), a step's K and its V each come in ONE bulk copy instead of 16 row copies;
+//            opt-in, written without a GPU in session 10
 // Layout sizes (ring and bulk stage bytes, mbarrier area, ...) come from kvplan/kernels/limits.py as
 // KVP_* macros; the static_asserts below check that this file's layout fits them.
 
@@ -82,6 +86,9 @@
 #endif
 #ifndef KVP_HM
 #define KVP_HM 0
+#endif
+#ifndef KVP_RUN
+#define KVP_RUN 0
 #endif
 
 #define KVP_MMA_BF16 (KVP_KVT == 1)
@@ -207,10 +214,17 @@ static_assert(KVP_MAX_STAGES * 8 * 16 <= KVP_MBAR_AREA, "mbarriers of 16 slices 
 // ts: bytes between consecutive tokens' rows of a tile: ROWB, or KH * ROWB when the CTA's KH warps share one
 // stage holding all their heads (a token's KH rows are adjacent, as in the cache; head hh at + hh * ROWB).
 // ROWB % 128 == 0, so the bank pattern above is the same for any ts.
+#if KVP_RUN
+// row after row (a page run lands as it is in the cache): 2-way bank conflicts on the K reads, 4-way on the V reads
+static_assert(KVP_HM, "page runs: the heads-in-M step reads rows through koff / voff only");
+__device__ __forceinline__ int koff(int t, int ts) { return t * ts; }
+__device__ __forceinline__ int voff(int t, int ts) { return (16 + t) * ts; }
+#else
 __device__ __forceinline__ int koff(int t, int ts) { return (t & 1) * (8 * ts + KVP_BULK_K_GAP) + (t >> 1) * ts; }
 __device__ __forceinline__ int voff(int t, int ts) {
   return 16 * ts + KVP_BULK_K_GAP + t * ts + (t >> 1) * KVP_BULK_V_SKEW;
 }
+#endif
 
 }  // namespace kvp
 
@@ -397,6 +411,10 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   const u32 ring_s = (u32)__cvta_generic_to_shared(ring) + lane * 16;
   const int bs = 1 << log2bs;
   const size_t row_stride = (size_t)Hkv * ROWB;
+#if KVP_RUN
+  // a step's rows are one run in the cache: all KV heads in this CTA, steps 16-aligned in pages of >= 16 tokens
+  const bool run_ok = KH == Hkv && bs >= 16 && window == 0 && (c_lo & 15) == 0;
+#endif
   const unsigned char* kbase = kc + (size_t)kvh * ROWB + j * 16;         // + 64 * i: K chunk j + 4i
   const unsigned char* vbase = vc + (size_t)kvh * ROWB + r * VCW;        // + 8 * VCW * i: V chunk r + 8i
   // slots this warp copies: all of them, or its share when HT warps split the slice's copies
@@ -427,6 +445,23 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       const u32 bar = bar_s + 8 * wstage;
       const u32 tile = ring_sb + wstage * stage_bytes;
       if (++wstage == STAGES) wstage = 0;
+#if KVP_RUN
+      if (shared && run_ok) {
+        // the step's tokens are one run of rows in one page: warp 0's lanes 0 and 1 copy K and V, the others arrive
+        const int n = min(16, c_hi - base);
+        const int r0 = __shfl_sync(FULL, ridx, 0);  // row of the step's first token
+        if (lane == 0) {
+          if (sid == 0) mbar_arrive_tx(bar, 2u * (u32)(n * ts));
+          else mbar_arrive(bar);
+        }
+        __syncwarp();
+        if (sid == 0 && lane < 2) {
+          const unsigned char* src = (lane == 0 ? kc : vc) + (size_t)blockIdx.y * KH * ROWB + (size_t)r0 * row_stride;
+          bulk_g2s(tile + (lane == 0 ? koff(0, ts) : voff(0, ts)), src, (u32)(n * ts), bar);
+        }
+        return;
+      }
+#endif
       if (shared) {
         // copy c = sid + R * lane (lanes < 32 / R, see rlanes): token c & 15, K (c < 16) or V, all KH heads at once
         const int c = sid + R * lane;
@@ -552,7 +587,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
         uint4 x0, x1;  // K chunk j + 4i of tokens r and r + 8 (as below)
         if (BULK) {
           x0 = *reinterpret_cast<const uint4*>(st + koff(r, ts) + (j + 4 * i) * 16);
-          x1 = *reinterpret_cast<const uint4*>(st + koff(r, ts) + 4 * ts + (j + 4 * i) * 16);
+          x1 = *reinterpret_cast<const uint4*>(st + koff(r + 8, ts) + (j + 4 * i) * 16);
         } else if (KCOAL) {
           const unsigned char* kt = reinterpret_cast<const unsigned char*>(sl - lane);
           const int pc = ((j + 4 * i) ^ (NCK >= 8 ? (r & 1) * 4 : 0)) * 16;
