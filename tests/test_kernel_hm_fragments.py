@@ -139,3 +139,40 @@ def test_one_step_matches_attention(fp8, D):
                     seen.append(d)
                 np.testing.assert_allclose([o[u][lane][e], o[u][lane][2 + e]], [O[r, d], O[r + 8, d]], rtol=1e-12)
     assert sorted(seen) == list(range(D))  # the 4 lanes of a head row write every dim once
+
+
+@pytest.mark.parametrize("D,es", [(128, 2), (64, 2), (128, 1)])
+def test_shared_reads_bank_conflicts_per_layout(D, es):
+    """The heads-in-M step reads shared memory exactly where the default step does (K: token r / r + 8, chunk
+    j + 4i; V: tokens 2j, 2j + 1, 2j + 8, 2j + 9, chunk r + 8i). The bulk layout (koff / voff with
+    limits.BULK_K_GAP and BULK_V_SKEW) keeps those reads free of bank conflicts; the row-after-row layout of page
+    runs (KVP_RUN) costs 2-way conflicts on K and 4-way on V, the price of one copy per step."""
+    from kvplan.kernels import limits
+    from test_kernel_mla_fragments import conflicts
+
+    ts = D * es  # one KV head per row
+    kch = ts // 64
+    vcw = 16 if ts // 8 >= 16 else ts // 8
+    vch = ts // vcw // 8
+
+    def bulk_k(t):
+        return (t & 1) * (8 * ts + limits.BULK_K_GAP) + (t >> 1) * ts
+
+    def bulk_v(t):
+        return 16 * ts + limits.BULK_K_GAP + t * ts + (t >> 1) * limits.BULK_V_SKEW
+
+    def run_k(t):
+        return t * ts
+
+    def run_v(t):
+        return (16 + t) * ts
+
+    def worst(koff, voff):
+        k = max(conflicts([koff(r + 8 * h) + (j + 4 * i) * 16 for _, r, j in LANES], 16)
+                for i in range(kch) for h in range(2))
+        v = max(conflicts([voff(2 * j + dt) + (r + 8 * i) * vcw for _, r, j in LANES], vcw)
+                for i in range(vch) for dt in (0, 1, 8, 9))
+        return k, v
+
+    assert worst(bulk_k, bulk_v) == (1, 1)
+    assert worst(run_k, run_v) == (2, 4)
