@@ -10,6 +10,9 @@
 // quad (i, t) is its k indices 2j, 2j + 1 (the quad's first two dims) and 2j + 8, 2j + 9 (the last two) of one
 // MMA, for q (A) and K (B) alike. Output n-tile u, column n holds dim odim(u, n): the V chunk n + 8 (u / EV) that
 // lane r = n reads, dim u % EV of it. tests/test_kernel_hm_fragments.py emulates every mapping on the CPU.
+// The q scaling below and the K / V reads in paged_decode.cu's KVP_HM block repeat the default step's on purpose:
+// shared through a helper they changed the default cubins (checked: 7 fp8 instantiations), which ran on the H200 as
+// they are. Fold them once heads in M is measured (the default, or dropped).
 #pragma once
 #if KVP_HM
 namespace kvp {
