@@ -83,10 +83,10 @@ def main():
         (dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]), dict(options=O(heads_in_m=True, num_splits=2))),
         (dict(B=2, Hq=16, Hkv=1, D=64, BS=8, lens=[129, 5], kv_dtype=F8), dict(options=O(heads_in_m=True,
                                                                                       bulk=False))),
-        # ... with page runs (one copy per step for K and for V), the ring wrapping at 2 stages
-        (dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]), dict(options=O(heads_in_m=True, page_runs=True,
-                                                                               stages=2, num_splits=2))),
     ]
+    if torch.cuda.get_device_capability() == (9, 0):  # page runs (sm_90 bulk copies): one copy per step for K, one
+        runs.append((dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]),  # for V, the ring wrapping at 2 stages
+                     dict(options=O(heads_in_m=True, page_runs=True, stages=2, num_splits=2))))
     # absorbed MLA: (heads, block size, lens, latent dtype, plan tuning)
     mla_runs = [
         (16, 64, [0, 1, 63, 64, 65, 700], torch.bfloat16, {}),
