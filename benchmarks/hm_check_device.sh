@@ -1,7 +1,7 @@
 # The first GPU run of the opt-in heads-in-M step (KernelOptions(heads_in_m=True), paged_decode_hm.cuh) and of its
 # page runs (page_runs=True: a step's K and V in one bulk copy each for MQA; written
 # in session 10 without a GPU, its fragment mappings emulated on the CPU by tests/test_kernel_hm_fragments.py):
-# its tests, memcheck + racecheck of the case list (two heads-in-M cases at the end), then the MQA and 64q/4kv
+# its tests, memcheck + racecheck of the case list (three heads-in-M cases at the end), then the MQA and 64q/4kv
 # shapes with and without it. If it is right and faster, make it the default for 16 heads per warp
 # (decode_launch.plan_cta) and rerun the standing table (kernel_device_run.py env bench, .peers carried).
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
