@@ -243,3 +243,21 @@ def test_moe_kernel_policy_above_the_pair_slots():
     assert not takes(513, 440, 11, rows=False) and takes(513, 16, 11, rows=False)  # the row-tile kernel off
     assert takes(32, 599, 4, mxfp4=True, rows=False) and takes(32, 8192, 4, mxfp4=True, rows=False)
     assert not takes(513, 4, 11, dtype=torch.float32)  # activations the plan was not built for
+
+
+def test_moe_label_states_the_by_expert_limits():
+    """verify's label for the routed experts names the row-tile kernel's limits, the joined one where it applies."""
+    pytest.importorskip("torch")
+    import types
+
+    from kvplan.gpu import ffn
+
+    def label(joined, rows=True):
+        moe = object.__new__(ffn.MoE)
+        moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=rows)
+        moe.mxfp4, moe.joined, moe.pairs_refused = False, joined, None
+        return moe.label()
+
+    assert "average <= 8, beyond that" in label(0)
+    assert "average <= 8 and up to 32 tokens (the joined shared expert's pairs)" in label(1)
+    assert "row tile" not in label(0, rows=False) and "<= 16 tokens" in label(0, rows=False)

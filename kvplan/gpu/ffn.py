@@ -39,7 +39,7 @@ MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, ea
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
 BY_EXPERT_LABEL = ("the same kernel by expert (the pairs sorted by expert, a row tile per warp, each expert's weights "
-                   "read once per 32 pairs) while the pairs per expert average <= {pairs}, beyond that ")
+                   "read once per 32 pairs) while the pairs per expert average <= {pairs}{joined}, beyond that ")
 
 
 def grouped_mm(x, w, offsets):
@@ -118,7 +118,8 @@ class MoE:
 
             rest = MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)
         elif self.pairs.expert_rows:
-            rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS) + rest
+            joined = f" and up to {JOINED_ROW_TOKENS} tokens (the joined shared expert's pairs)" if self.joined else ""
+            rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS, joined=joined) + rest
         return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
                                   mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
 
