@@ -334,6 +334,32 @@ def test_heads_in_m_is_checked_and_takes_one_slice(monkeypatch):
         plan_cta((64, 1, 128, "bfloat16", "bfloat16"), ampere, KernelOptions(heads_in_m=True, page_runs=True), False)
 
 
+@pytest.mark.parametrize("group,kv_heads,head_dim,kv_dtype", [(64, 1, 128, "bfloat16"), (128, 1, 128, "bfloat16"),
+                                                               (16, 2, 64, "float16"), (64, 1, 128, "float8_e4m3fn"),
+                                                               (16, 4, 128, "bfloat16"), (24, 1, 64, "float8_e4m3fn"),
+                                                               (16, 8, 128, "bfloat16")])
+@pytest.mark.parametrize("few", [True, False])
+def test_heads_in_m_launches_keep_one_slice(monkeypatch, group, kv_heads, head_dim, kv_dtype, few):
+    """Every launch the heads-in-M GPU tests ask for has one token slice (its step has no slice merge), also where
+    the default would widen to 8 slices (one head tile, many pairs) or share a ring across KV heads."""
+    from kvplan.kernels import _runtime as rt
+    from kvplan.kernels.decode_launch import plan_cta
+
+    monkeypatch.setattr(rt, "load", lambda config, dev: config)
+    monkeypatch.setattr(rt, "occupancy", lambda ld, name, dev, threads, smem: 1)
+    from kvplan.kernels import limits
+
+    runs = (head_dim * limits.kv_bytes(kv_dtype)) % 128 == 0
+    variants = [dict(), dict(bulk=False, num_splits=1), dict(num_splits=3, lazy_rescale=False), dict(fuse_merge=True),
+                dict(kv_per_cta=kv_heads)] + ([dict(page_runs=True), dict(page_runs=True, stages=2)] if runs else [])
+    q_dtype = "float16" if kv_dtype == "float16" else "bfloat16"
+    for kw in variants:
+        shape, _ = plan_cta((group, kv_heads, head_dim, q_dtype, kv_dtype), rt.Device(**H200),
+                            KernelOptions(heads_in_m=True, **kw), few)
+        assert (shape.slices, shape.config.heads_in_m, shape.config.heads_per_warp) == (1, 1, 16), kw
+        assert shape.kv_per_cta * shape.head_tiles <= shape.config.max_warps and shape.smem <= H200["smem_optin"]
+
+
 def test_launch_shapes_and_configs():
     assert build.launch_shape(4, 128).heads_per_warp == 8
     s = build.launch_shape(16, 128)

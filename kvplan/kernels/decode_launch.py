@@ -142,7 +142,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     # bulk copies, head_dim 64/128, many pairs: 8 slices x 3 stages (H200 sweep, v10: head_dim 64 B16 32K
     # 407 -> 292 us, B64 8K 593 -> 558 us against 4 x 5 / 4 x 3)
     wide = (bulk and ht == 1 and kh == 1 and head_dim in (64, 128) and not few and opts.slices is None
-            and opts.stages is None)
+            and opts.stages is None and not opts.heads_in_m)
     if wide:
         nws = 8
     if kh * ht * nws > shape.max_warps:
