@@ -8,5 +8,5 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/test_kernel_gpu.py -k "heads_in_m or head_tiles" > $OUT/pytest.txt 2>&1
 tail -3 $OUT/pytest.txt
 timeout 300 python3 benchmarks/kernel_device_run.py sanitize > $OUT/sanitize.txt 2>&1; tail -4 $OUT/sanitize.txt
-timeout 120 python3 benchmarks/kernel_vs_flashinfer.py --no-flashinfer --sweep --sweep-only "MQA 64q/1kv B8 32K,64q/4kv B16 16K" --variants "heads_in_m=True;heads_in_m=True stages=3;heads_in_m=True lazy_rescale=False;heads_in_m=True page_runs=True;heads_in_m=True page_runs=True stages=6" > $OUT/sweep.txt 2>&1
+timeout 120 python3 benchmarks/kernel_vs_flashinfer.py --no-flashinfer --sweep --sweep-only "MQA 64q/1kv B8 32K,64q/4kv B16 16K" --variants "heads_in_m=True;heads_in_m=True stages=3;heads_in_m=True lazy_rescale=False;heads_in_m=True page_runs=True;heads_in_m=True page_runs=True stages=6;heads_in_m=True kv_per_cta=4;heads_in_m=True kv_per_cta=4 page_runs=True" > $OUT/sweep.txt 2>&1
 grep "^|" $OUT/sweep.txt | tail -8
