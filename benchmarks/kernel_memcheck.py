@@ -74,12 +74,14 @@ def main():
         (dict(B=2, Hq=32, Hkv=8, D=128, BS=16, lens=[333, 0]), dict(options=O(kv_per_cta=4, num_splits=3, fuse_merge=True))),
         (dict(B=1, Hq=64, Hkv=1, D=128, BS=16, lens=[900]), dict(options=O(num_splits=6, fuse_merge=True))),
         (dict(B=1, Hq=64, Hkv=1, D=128, BS=16, lens=[900]), dict(num_splits=6)),  # same, kvp_merge
-        # head tiles sharing one bulk ring (the sm_90 default for large groups) that wraps many times, lazy rescale;
-        # and the head tiles' cp.async ring with named barriers where that default is the bulk ring
-        (dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]), dict(options=O(stages=2, num_splits=2))),
-        (dict(B=2, Hq=32, Hkv=1, D=128, BS=32, lens=[250, 1], kv_dtype=F8), dict(options=O(lazy_rescale=True))),
-        (dict(B=2, Hq=32, Hkv=1, D=128, BS=32, lens=[250, 1]), dict(options=O(bulk=False))),
-        # heads in M (opt-in, paged_decode_hm.cuh): bulk ring with splits, fp8 on the cp.async ring
+        # head tiles in the default layout sharing one bulk ring (sm_90, large groups) that wraps many times, lazy
+        # rescale; and the head tiles' cp.async ring with named barriers where that default is the bulk ring
+        (dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]), dict(options=O(stages=2, num_splits=2,
+                                                                             heads_in_m=False))),
+        (dict(B=2, Hq=32, Hkv=1, D=128, BS=32, lens=[250, 1], kv_dtype=F8), dict(options=O(lazy_rescale=True,
+                                                                                        heads_in_m=False))),
+        (dict(B=2, Hq=32, Hkv=1, D=128, BS=32, lens=[250, 1]), dict(options=O(bulk=False, heads_in_m=False))),
+        # heads in M (paged_decode_hm.cuh, the default there): bulk ring with splits, fp8 on the cp.async ring
         (dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]), dict(options=O(heads_in_m=True, num_splits=2))),
         (dict(B=2, Hq=16, Hkv=1, D=64, BS=8, lens=[129, 5], kv_dtype=F8), dict(options=O(heads_in_m=True,
                                                                                       bulk=False))),

@@ -402,7 +402,11 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None, variants_for_all=None):
            ("fp8 B16 32K", 16, 32768, LLAMA, F8, [O()]), ("head_dim 64 B64 8K", 64, 8192, (32, 8, 64), BF, [O()]),
            ("head_dim 64 B8 8K", 8, 8192, (32, 8, 64), BF, [O()]), ("head_dim 64 B1 32K", 1, 32768, (32, 8, 64), BF, [O()]),
            ("head_dim 64 B32 4K", 32, 4096, (32, 8, 64), BF, [O()]), ("8kv B128 2K", 128, 2048, LLAMA, BF, [O()]),
-           ("head_dim 64 4kv B16 32K", 16, 32768, (16, 4, 64), BF, [O()])]
+           ("head_dim 64 4kv B16 32K", 16, 32768, (16, 4, 64), BF, [O()]),
+           ("MQA 64q/1kv B1 32K", 1, 32768, (64, 1, 128), BF, [O()]),
+           ("MQA 64q/1kv fp8 B8 32K", 8, 32768, (64, 1, 128), F8, [O()]),
+           ("MQA 64q/1kv head_dim 64 B8 32K", 8, 32768, (64, 1, 64), BF, [O()]),
+           ("64q/4kv B64 4K", 64, 4096, (64, 4, 128), BF, [O()]), ("16q/1kv B32 8K", 32, 8192, (16, 1, 128), BF, [O()])]
     gqa = [g for g in gqa if not gqa_only or g[0] in gqa_only]
     if variants_for_all:
         gqa = [g[:5] + (variants_for_all,) for g in gqa]

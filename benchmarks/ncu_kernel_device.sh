@@ -6,7 +6,7 @@ NCU=/usr/local/cuda/bin/ncu
 D=${NCU_OUT:-$OUT}; mkdir -p $D
 kern=$1; shift
 timeout 200 $NCU -f -o /tmp/prof --kernel-name $kern --launch-skip ${NCU_SKIP:-2} --launch-count 1 --section WarpStateStats \
-  --section SourceCounters --section SpeedOfLight --section Occupancy --section LaunchStats python3 "$@" > $D/ncu_run.txt 2>&1
+  --section SourceCounters --section MemoryWorkloadAnalysis_Tables --section SpeedOfLight --section Occupancy --section LaunchStats python3 "$@" > $D/ncu_run.txt 2>&1
 $NCU --import /tmp/prof.ncu-rep --page details > $D/ncu_details.txt 2>&1
 $NCU --import /tmp/prof.ncu-rep --page raw --csv 2>/dev/null | python3 -c "
 import csv,sys

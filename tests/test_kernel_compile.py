@@ -218,8 +218,8 @@ def test_skinny_sweep_variants_compile_without_spills_at_batch_8(tmp_cache):
 
 
 def test_heads_in_m_variants_compile_without_spills(tmp_cache):
-    """The opt-in heads-in-M step (KernelOptions(heads_in_m=True), with and without page_runs; not in CI's default
-    set): what plan_cta builds for 16 heads per warp on sm_90, bulk ring and cp.async ring, 16-bit and fp8 caches,
+    """The heads-in-M step with its opt-in parts (the lazy rescale, page_runs; the default heads-in-M configs are in
+    CI's default set): what plan_cta builds for 16 heads per warp on sm_90, bulk ring and cp.async ring, 16-bit and fp8 caches,
     keeps everything in registers."""
     _require_nvrtc()
     from kvplan.kernels import configs

@@ -4,6 +4,7 @@ Every case fills unused cache slots with NaN, permutes block ids, writes garbage
 entries past each sequence's end, and poisons the output before the call.
 """
 
+import functools
 import math
 import os
 
@@ -337,21 +338,23 @@ def test_many_pairs_share_one_ring_by_default(D, Hq, Hkv, kh, kv_dtype):
                                               (32, 128, torch.float16, 128), (64, 128, F8, 16),
                                               (128, 256, torch.bfloat16, 16), (24, 64, torch.bfloat16, 32)])
 def test_head_tiles_share_one_ring(Hq, D, kv_dtype, BS):
-    # large groups on sm_90: the head tiles' warps share one bulk ring (one slice) and split each step's copies;
+    # large groups on sm_90 in the default layout (heads in N; heads in M is the default where it applies and has
+    # its own test): the head tiles' warps share one bulk ring (one slice) and split each step's copies;
     # ragged lengths, NaN tails, shuffled pages, splits, ring depths, 8 heads per warp, lazy rescale, windows
     lens = [0, 1, BS - 1, 17, 900, 4097]
     dtype = torch.float16 if kv_dtype == torch.float16 else torch.bfloat16
     q, k, v, bt, sl = make_case(len(lens), Hq, 1, D, BS, lens, dtype=dtype, kv_dtype=kv_dtype)
-    plan = paged_decode_plan(Hq, 1, D, BS, kv_dtype, dtype, len(lens), bt.shape[1], DEV)
+    O = functools.partial(KernelOptions, heads_in_m=False)
+    plan = paged_decode_plan(Hq, 1, D, BS, kv_dtype, dtype, len(lens), bt.shape[1], DEV, options=O())
     launch = plan.launch_for(len(lens))
     assert launch.head_tiles > 1 and (launch.config.bulk, launch.slices, launch.kv_per_cta) == (1, 1, 1)
-    O = KernelOptions
-    check(q, k, v, bt, sl)
+    assert launch.config.heads_in_m == 0
+    check(q, k, v, bt, sl, options=O())
     check(q, k, v, bt, sl, options=O(num_splits=1, stages=2))
     check(q, k, v, bt, sl, options=O(num_splits=3, stages=6))
     check(q, k, v, bt, sl, options=O(heads_per_warp=8))
     check(q, k, v, bt, sl, options=O(lazy_rescale=True, num_splits=2))
-    check(q, k, v, bt, sl, sliding_window=70)
+    check(q, k, v, bt, sl, options=O(), sliding_window=70)
     check(q, k, v, bt, sl, options=O(fuse_merge=True, num_splits=4))
     # scores spread wide (the running max moves by more than 2^8 mid-range): the lazy rescale must still be exact
     check(q * 4, k, v, bt, sl, options=O(lazy_rescale=True))
@@ -362,14 +365,16 @@ def test_head_tiles_share_one_ring(Hq, D, kv_dtype, BS):
                                                   (32, 2, 64, torch.float16, 32), (64, 1, 128, F8, 16),
                                                   (64, 4, 128, torch.bfloat16, 128), (24, 1, 64, F8, 16)])
 def test_heads_in_m(Hq, Hkv, D, kv_dtype, BS):
-    # the opt-in heads-in-M step (paged_decode_hm.cuh): bulk ring (sm_90) and cp.async ring, splits, windows,
-    # fused merge, KV heads per CTA, the lazy rescale on and off, scores spread wide
+    # the heads-in-M step (paged_decode_hm.cuh; the default for these groups): bulk ring (sm_90) and cp.async ring,
+    # splits, windows, fused merge, KV heads per CTA, the lazy rescale on and off, scores spread wide
     lens = [0, 1, BS - 1, 17, 900, 4097]
     dtype = torch.float16 if kv_dtype == torch.float16 else torch.bfloat16
     q, k, v, bt, sl = make_case(len(lens), Hq, Hkv, D, BS, lens, dtype=dtype, kv_dtype=kv_dtype)
     O = KernelOptions
-    plan = paged_decode_plan(Hq, Hkv, D, BS, kv_dtype, dtype, len(lens), bt.shape[1], DEV, options=O(heads_in_m=True))
-    assert plan.launch_for(len(lens)).config.heads_in_m == 1 and plan.launch_for(len(lens)).slices == 1
+    plan = paged_decode_plan(Hq, Hkv, D, BS, kv_dtype, dtype, len(lens), bt.shape[1], DEV)
+    launch = plan.launch_for(len(lens))
+    assert (launch.config.heads_in_m, launch.config.lazy_rescale, launch.slices) == (1, 0, 1)
+    check(q, k, v, bt, sl)
     check(q, k, v, bt, sl, options=O(heads_in_m=True))
     check(q, k, v, bt, sl, options=O(heads_in_m=True, bulk=False, num_splits=1))
     check(q, k, v, bt, sl, options=O(heads_in_m=True, num_splits=3, lazy_rescale=False))

@@ -139,6 +139,12 @@ def test_one_step_matches_attention(fp8, D):
                     seen.append(d)
                 np.testing.assert_allclose([o[u][lane][e], o[u][lane][2 + e]], [O[r, d], O[r + 8, d]], rtol=1e-12)
     assert sorted(seen) == list(range(D))  # the 4 lanes of a head row write every dim once
+    # hm::store writes a column's n-tiles u .. u + 7 (u % 8 == 0) as one run of 8 dims (16- / 32-byte stores)
+    for j in range(4):
+        for u in range(0, nto, 8):
+            for e in range(2):
+                assert [odim(u + t, 2 * j + e) for t in range(8)] == list(range(odim(u, 2 * j + e),
+                                                                              odim(u, 2 * j + e) + 8))
 
 
 @pytest.mark.parametrize("D,es", [(128, 2), (64, 2), (128, 1)])

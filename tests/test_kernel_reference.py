@@ -309,7 +309,9 @@ def test_head_tiles_share_a_bulk_ring_on_sm90(monkeypatch, group, head_dim, kv_d
     assert shape.kv_per_cta == 1 and shape.smem <= H200["smem_optin"]
 
 
-def test_heads_in_m_is_checked_and_takes_one_slice(monkeypatch):
+def test_heads_in_m_is_checked_defaulted_and_takes_one_slice(monkeypatch):
+    """Heads in M where it was asked for and applies, by default where a warp holds 16 heads at head_dim <= 128
+    and no token slices are asked for (then without the lazy rescale), refused where it cannot run."""
     from kvplan.kernels import _runtime as rt
     from kvplan.kernels.decode_launch import plan_cta
 
@@ -323,10 +325,16 @@ def test_heads_in_m_is_checked_and_takes_one_slice(monkeypatch):
                                   (64, 128, dict(heads_per_warp=8))):
         with pytest.raises(ValueError, match="heads_in_m needs 16 query heads per warp"):
             plan_cta((group, 1, head_dim, "bfloat16", "bfloat16"), dev, KernelOptions(heads_in_m=True, **opts), False)
-    assert plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(), False)[0].config.heads_in_m == 0
+    def default(group, head_dim, **opts):
+        c = plan_cta((group, 1, head_dim, "bfloat16", "bfloat16"), dev, KernelOptions(**opts), False)[0].config
+        return c.heads_in_m, c.lazy_rescale
+
+    assert default(64, 128) == default(16, 64) == default(9, 128) == (1, 0)
+    assert default(64, 128, slices=2) == default(64, 128, heads_in_m=False) == (0, 1)  # 16 heads per warp: lazy
+    assert default(64, 256) == default(8, 128) == default(64, 128, heads_per_warp=8) == (0, 0)
     shape, _ = plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(heads_in_m=True, page_runs=True), False)
     assert (shape.config.page_runs, shape.config.bulk) == (1, 1) and ("KVP_RUN", "1") in shape.config.macros()
-    for opts in (dict(page_runs=True), dict(heads_in_m=True, page_runs=True, bulk=False)):
+    for opts in (dict(page_runs=True, heads_in_m=False), dict(heads_in_m=True, page_runs=True, bulk=False)):
         with pytest.raises(ValueError, match="page_runs needs heads_in_m and the bulk-copy path"):
             plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(**opts), False)
     ampere = rt.Device(**dict(H200, arch="sm_80"))

@@ -249,10 +249,18 @@ def bulk_eligible(kv_dtype: str, head_dim: int) -> bool:
     return (head_dim * limits.kv_bytes(kv_dtype)) % 128 == 0
 
 
-def lazy_default(heads_per_warp: int) -> bool:
-    """The lazy rescale by default where a warp holds 16 heads: there the step is bound by the warp's instructions,
-    not by memory (H200, session 10: MQA 64q/1kv B8 32K 92.6 -> 90.2 us, 64q/4kv B16 16K 138.9 -> 136.6)."""
-    return heads_per_warp == 16
+def heads_in_m_default(heads_per_warp: int, head_dim: int) -> bool:
+    """Heads in M (paged_decode_hm.cuh) by default where a warp holds 16 heads and head_dim <= 128 (one slice): the
+    step is bound by each warp's instructions there (H200, session 11, 16-byte output stores: MQA 64q/1kv B8 32K
+    87.4 -> 72.3 us with the lazy rescale off, 3 CTAs per SM instead of 2; benchmarks/RESULTS.md)."""
+    return heads_per_warp == 16 and head_dim <= 128
+
+
+def lazy_default(heads_per_warp: int, heads_in_m: bool = False) -> bool:
+    """The lazy rescale by default where a warp holds 16 heads in the default layout: there the step is bound by the
+    warp's instructions, not by memory (H200, session 10: MQA 64q/1kv B8 32K 92.6 -> 90.2 us, 64q/4kv B16 16K
+    138.9 -> 136.6). Not with heads in M: its registers then allow 3 CTAs per SM instead of 2 (MQA 82.6 -> 72.3 us)."""
+    return heads_per_warp == 16 and not heads_in_m
 
 
 def bulk_default(kv_dtype: str, head_tiles: int = 1) -> bool:
@@ -281,8 +289,9 @@ def all_configs(arch: str | None = None) -> list[KernelConfig]:
             for g in range(1, limits.MAX_GROUP + 1):
                 s = launch_shape(g, d)
                 bulk = int(arch in BULK_ARCHS and bulk_default(kvd, s.head_tiles) and bulk_eligible(kvd, d))
+                hm = heads_in_m_default(s.heads_per_warp, d)
                 seen[KernelConfig(qd, kvd, d, s.heads_per_warp, s.max_warps, bulk=bulk,
-                                  lazy_rescale=int(lazy_default(s.heads_per_warp)))] = None
+                                  lazy_rescale=int(lazy_default(s.heads_per_warp, hm)), heads_in_m=int(hm))] = None
     return list(seen)
 
 

@@ -100,7 +100,9 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     group, kv_heads, head_dim, q_dtype, kv_dtype = a_heads
     shape = configs.launch_shape(group, head_dim, opts.heads_per_warp)
     ht = shape.head_tiles
-    if opts.heads_in_m and not (shape.heads_per_warp == 16 and head_dim <= 128 and (opts.slices or 1) == 1):
+    hm = (configs.heads_in_m_default(shape.heads_per_warp, head_dim) and (opts.slices or 1) == 1
+          if opts.heads_in_m is None else opts.heads_in_m)
+    if hm and not (shape.heads_per_warp == 16 and head_dim <= 128 and (opts.slices or 1) == 1):
         raise ValueError("KernelOptions.heads_in_m needs 16 query heads per warp (more than 8 per KV head), "
                          f"head_dim <= 128 and one token slice; got {shape.heads_per_warp} heads per warp, head_dim "
                          f"{head_dim}, slices {opts.slices}")
@@ -113,15 +115,15 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     # head tiles share a bulk ring only within one token slice
     eligible = configs.bulk_eligible(kv_dtype, head_dim) and not (ht > 1 and (opts.slices or 1) > 1)
     bulk = int(want_bulk and dev.arch in configs.BULK_ARCHS and eligible)
-    if opts.page_runs and not (opts.heads_in_m and bulk):
+    if opts.page_runs and not (hm and bulk):
         raise ValueError("KernelOptions.page_runs needs heads_in_m and the bulk-copy path (sm_90, rows of a multiple "
                          "of 128 bytes)")
     config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
                                   l2_prefetch=opts.l2_prefetch, k_coalesced=int(opts.k_coalesced), bulk=bulk,
                                   trace=int(opts.trace), early_page=int(opts.early_page),
-                                  lazy_rescale=int(configs.lazy_default(shape.heads_per_warp)
+                                  lazy_rescale=int(configs.lazy_default(shape.heads_per_warp, hm)
                                                    if opts.lazy_rescale is None else opts.lazy_rescale),
-                                  heads_in_m=int(opts.heads_in_m), page_runs=int(opts.page_runs))
+                                  heads_in_m=int(hm), page_runs=int(opts.page_runs))
     ld = rt.load(config, dev)
     shared_ring = bool(bulk) and ring_heads > 1
     tiles_ring = bool(bulk) and ht > 1  # the head tiles' warps share one ring (one slice)
@@ -131,7 +133,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     # few pairs: the sequences get split into long CTAs filling one wave. Measured on H100 for 16-bit
     # caches at head_dim 128 only; fp8 and other head dims keep 4 slices.
     few = few and kv_dtype != "float8_e4m3fn" and head_dim == 128
-    if kh > 1 or tiles_ring or opts.heads_in_m:
+    if kh > 1 or tiles_ring or hm:
         nws = 1
     elif opts.slices is not None:
         nws = opts.slices
@@ -142,7 +144,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     # bulk copies, head_dim 64/128, many pairs: 8 slices x 3 stages (H200 sweep, v10: head_dim 64 B16 32K
     # 407 -> 292 us, B64 8K 593 -> 558 us against 4 x 5 / 4 x 3)
     wide = (bulk and ht == 1 and kh == 1 and head_dim in (64, 128) and not few and opts.slices is None
-            and opts.stages is None and not opts.heads_in_m)
+            and opts.stages is None and not hm)
     if wide:
         nws = 8
     if kh * ht * nws > shape.max_warps:

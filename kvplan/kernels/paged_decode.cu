@@ -189,7 +189,8 @@ __device__ __forceinline__ void bar_named(int id, int nthreads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(nthreads) : "memory");
 }
 
-// dim of O^T m-tile u, row r (row r+8 is the next dim)
+// dim of O^T m-tile u, row r (row r+8 is the next dim); m-tiles u .. u + 3 (u % 4 == 0) are 8 consecutive dims
+static_assert(EV % 8 == 0 && MT % 4 == 0, "vdim: four m-tiles of a row are one 16-byte run");
 __device__ __forceinline__ int vdim(int r, int u) {
   const int i = u / (EV / 2);
   return (r + 8 * i) * EV + 2 * (u - i * (EV / 2));
@@ -232,7 +233,12 @@ __device__ __forceinline__ int voff(int t, int ts) {
 
 using namespace kvp;
 
+// page runs: at most 168 registers, so that three 4-warp CTAs fit an SM as without them (ptxas took 171: two)
+#if KVP_RUN
+extern "C" __global__ void __maxnreg__(168)
+#else
 extern "C" __global__ void __launch_bounds__(KVP_MAXW * 32, 1)
+#endif
 kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
            const unsigned char* __restrict__ kc,    // [NB, BS, Hkv, D]
            const unsigned char* __restrict__ vc,    // [NB, BS, Hkv, D]
@@ -825,14 +831,23 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
         const size_t rowq = (size_t)b * Hq + (size_t)kvh * G + hl;
         const float L = l[nt][c];
         const float inv = L > 0.f ? vscale / L : 0.f;
+        // m-tiles u .. u + 3 (u % 4 == 0) of row r hold 8 consecutive dims: one 16-byte store, or two
 #pragma unroll
-        for (int u = 0; u < MT; ++u) {
+        for (int u = 0; u < MT; u += 4) {
           const int d = vdim(r, u);
-          const float a = o[u][nt][c] * inv, bb = o[u][nt][2 + c] * inv;
+          float v[8];
+#pragma unroll
+          for (int t = 0; t < 4; ++t) {
+            v[2 * t] = o[u + t][nt][c] * inv;
+            v[2 * t + 1] = o[u + t][nt][2 + c] * inv;
+          }
           if (nsplit == 1) {
-            *reinterpret_cast<u32*>(out + rowq * D + d) = pack_out(a, bb);
+            *reinterpret_cast<uint4*>(out + rowq * D + d) =
+                make_uint4(pack_out(v[0], v[1]), pack_out(v[2], v[3]), pack_out(v[4], v[5]), pack_out(v[6], v[7]));
           } else {
-            *reinterpret_cast<float2*>(opart + (rowq * nsplit + split) * D + d) = make_float2(a, bb);
+            float4* dst = reinterpret_cast<float4*>(opart + (rowq * nsplit + split) * D + d);
+            dst[0] = make_float4(v[0], v[1], v[2], v[3]);
+            dst[1] = make_float4(v[4], v[5], v[6], v[7]);
           }
         }
         if (nsplit > 1 && r == 0) lse[rowq * nsplit + split] = L > 0.f ? m[nt][c] + log2f(L) : KVP_NEG_INF;

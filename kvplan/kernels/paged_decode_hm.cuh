@@ -22,6 +22,7 @@ static_assert(HPW == 16, "heads in M: one m-tile of 16 heads per warp");
 constexpr int QPC = EK / 4;  // quads per 16-byte K chunk: 2 (16-bit), 4 (fp8)
 constexpr int NTO = D / 8;   // output n-tiles of 8 dims
 static_assert(NTO == VCH * EV, "the V chunks' dims are the output n-tiles");
+static_assert(EV % 8 == 0, "store: 8 consecutive n-tiles of one column are 8 consecutive dims");
 
 struct State {
   u32 qa[KCH][QPC][4];  // A fragments of q per quad: heads r / r + 8, first / last two dims
@@ -215,14 +216,23 @@ __device__ __forceinline__ void store(State& s, int G, int ht, int r, int j, siz
     const size_t rowq = row0 + hl;
     const float L = s.l[h];
     const float inv = L > 0.f ? vscale / L : 0.f;
+    // column n of n-tiles u .. u + EV - 1 (u % EV == 0) is dims odim(u, n) .. + EV - 1: 16- and 32-byte stores
 #pragma unroll
-    for (int u = 0; u < NTO; ++u)
+    for (int u = 0; u < NTO; u += 8)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const int d = odim(u, 2 * j + e);
-        const float val = s.o[u][2 * h + e] * inv;
-        if (nsplit == 1) out[rowq * D + d] = (unsigned short)(pack_out(val, 0.f) & 0xffffu);
-        else opart[(rowq * nsplit + split) * D + d] = val;
+        float v[8];
+#pragma unroll
+        for (int t = 0; t < 8; ++t) v[t] = s.o[u + t][2 * h + e] * inv;
+        if (nsplit == 1) {
+          *reinterpret_cast<uint4*>(out + rowq * D + d) =
+              make_uint4(pack_out(v[0], v[1]), pack_out(v[2], v[3]), pack_out(v[4], v[5]), pack_out(v[6], v[7]));
+        } else {
+          float4* dst = reinterpret_cast<float4*>(opart + (rowq * nsplit + split) * D + d);
+          dst[0] = make_float4(v[0], v[1], v[2], v[3]);
+          dst[1] = make_float4(v[4], v[5], v[6], v[7]);
+        }
       }
     if (nsplit > 1 && j == 0) lse[rowq * nsplit + split] = L > 0.f ? s.m[h] + log2f(L) : KVP_NEG_INF;
   }
