@@ -1,5 +1,6 @@
 // Heads in M (KVP_HM): paged_decode.cu's step for a warp of 16 query heads in one token slice (NWS == 1; the host
-// checks), the layout FlashAttention-2 uses. S = Q K^T with the warp's 16 heads as the M side of m16n8k16 and 8
+// checks), the layout FlashAttention-2 uses; the default there since session 11 (H200: MQA 64q/1kv B8 32K 87 -> 72
+// us, configs.heads_in_m_default). S = Q K^T with the warp's 16 heads as the M side of m16n8k16 and 8
 // tokens as N: K is the B operand, read from shared memory exactly as the default layout reads it (lane (r, j):
 // token r, then r + 8, chunk j + 4i), and one 16-byte read holds the B registers of two MMAs in register order
 // (the default layout moves 64 registers a step to build its A fragments). The C fragments of S are the A
@@ -11,8 +12,8 @@
 // MMA, for q (A) and K (B) alike. Output n-tile u, column n holds dim odim(u, n): the V chunk n + 8 (u / EV) that
 // lane r = n reads, dim u % EV of it. tests/test_kernel_hm_fragments.py emulates every mapping on the CPU.
 // The q scaling below and the K / V reads in paged_decode.cu's KVP_HM block repeat the default step's on purpose:
-// shared through a helper they changed the default cubins (checked: 7 fp8 instantiations), which ran on the H200 as
-// they are. Fold them once heads in M is measured (the default, or dropped).
+// shared through a helper they changed the default layout's cubins (checked: 7 fp8 instantiations), whose schedules
+// are fragile (NOTES_kernel.md v17); folding them wants an A/B of the fp8 and head_dim 64 shapes on a GPU.
 #pragma once
 #if KVP_HM
 namespace kvp {
