@@ -3,7 +3,8 @@ NVRTC, disassembles it and counts the SASS of the loop that holds the last MMA, 
 budget is what bounds the MQA-like shapes (H200 ncu, session 10: issue-bound, two warps per scheduler), so compare
 variants here before spending device time on them.
 
-    python benchmarks/sass_census.py [q=bfloat16] [kv=bfloat16] [d=128] [hpw=16] [bulk=1] [lazy=1] [hm=0] [run=0] [arch=sm_90]
+    python benchmarks/sass_census.py [q=bfloat16] [kv=bfloat16] [d=128] [hpw=16] [bulk=1] [lazy=1] [hm=0] [run=0] [qs=0]
+                                     [maxreg=0] [arch=sm_90]
 
 Needs cuobjdump and nvdisasm (CUDA toolkit, or `pip download nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm` and their
 bin directory on PATH)."""
@@ -21,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kvplan.kernels import build, configs  # noqa: E402
 
 SHOWN = ("HMMA", "LDS", "IMAD", "MOV", "SHFL", "MUFU", "FMUL", "FADD", "FMNMX", "FSEL", "PRMT", "F2FP", "MOVM",
-         "UBLKCP", "SYNCS", "BAR", "BRA")
+         "UBLKCP", "SYNCS", "BAR", "BRA", "LDL", "STL")
 
 
 def loop_census(sass: str, function: str = "kvp_decode") -> tuple[int, collections.Counter]:
@@ -51,7 +52,8 @@ def main(argv):
     config = configs.KernelConfig(kw.get("q", "bfloat16"), kw.get("kv", "bfloat16"), int(kw.get("d", 128)),
                                   int(kw.get("hpw", 16)), 8, bulk=int(kw.get("bulk", 1)),
                                   lazy_rescale=int(kw.get("lazy", 1)), heads_in_m=int(kw.get("hm", 0)),
-                                  page_runs=int(kw.get("run", 0)))
+                                  page_runs=int(kw.get("run", 0)), q_in_smem=int(kw.get("qs", 0)),
+                                  max_regs=int(kw.get("maxreg", 0)))
     tool = shutil.which("cuobjdump")
     if tool is None or shutil.which("nvdisasm") is None:
         raise SystemExit("cuobjdump and nvdisasm must be on PATH (see this script's docstring)")

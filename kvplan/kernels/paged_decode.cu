@@ -233,9 +233,13 @@ __device__ __forceinline__ int voff(int t, int ts) {
 
 using namespace kvp;
 
-// page runs: at most 168 registers, so that three 4-warp CTAs fit an SM as without them (ptxas took 171: two)
-#if KVP_RUN
-extern "C" __global__ void __maxnreg__(168)
+// KVP_MAXREG > 0: a register cap instead of the launch bounds (NVRTC takes one or the other), so that more CTAs of
+// few warps fit an SM: page runs take 168 (ptxas chose 171: two 4-warp CTAs per SM instead of three)
+#ifndef KVP_MAXREG
+#define KVP_MAXREG 0
+#endif
+#if KVP_MAXREG > 0
+extern "C" __global__ void __maxnreg__(KVP_MAXREG)
 #else
 extern "C" __global__ void __launch_bounds__(KVP_MAXW * 32, 1)
 #endif
@@ -287,7 +291,15 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
 
 #if KVP_HM
   hm::State hs;
-  hm::load_q(hs, q + ((size_t)b * Hq + (size_t)kvh * G) * D, G, ht, r, j, cbase);
+  unsigned char* qs_warp = nullptr;  // KVP_HMQS: the last KH * HT * QBYTES of dynamic shared memory
+#if KVP_HMQS
+  {
+    u32 dyn;
+    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
+    qs_warp = smem + dyn - (size_t)(KH * HT - (hh * HT + ht)) * hm::QBYTES;
+  }
+#endif
+  hm::load_q(hs, q + ((size_t)b * Hq + (size_t)kvh * G) * D, G, ht, r, j, cbase, qs_warp);
 #else
   // ---- q fragments (B operand of S^T = K Q^T), lane (r, j) holds head r of each n-tile
   u32 qf[KSTEPS][NT][2];
@@ -603,7 +615,13 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
           x0 = sl[i * 32];
           x1 = sl[(KCH + i) * 32];
         }
+#if KVP_HMQS
+        u32 qa[hm::QPC][4];
+        hm::q_frags(hs, i, qa);
+        hm::qk_chunk(sc, qa, x0, x1);
+#else
         hm::qk_chunk(sc, hs.qa[i], x0, x1);
+#endif
       }
       const int base = c_lo + (ws + k * NWS) * 16;
       u32 pa[4];
