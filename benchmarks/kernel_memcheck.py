@@ -86,11 +86,6 @@ def main():
         (dict(B=2, Hq=16, Hkv=1, D=64, BS=8, lens=[129, 5], kv_dtype=F8), dict(options=O(heads_in_m=True,
                                                                                       bulk=False))),
     ]
-    # q's fragments in shared memory after the ring, register cap (both rings)
-    runs.append((dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]), dict(options=O(q_in_shared=True,
-                                                                                       max_registers=128))))
-    runs.append((dict(B=2, Hq=32, Hkv=2, D=64, BS=16, lens=[129, 700]), dict(options=O(q_in_shared=True, bulk=False,
-                                                                                        num_splits=2))))
     if torch.cuda.get_device_capability() == (9, 0):  # page runs (sm_90 bulk copies): one copy per step for K, one
         runs.append((dict(B=2, Hq=64, Hkv=1, D=128, BS=16, lens=[900, 3]),  # for V, the ring wrapping at 2 stages
                      dict(options=O(heads_in_m=True, page_runs=True, stages=2, num_splits=2))))

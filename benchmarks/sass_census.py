@@ -3,8 +3,8 @@ NVRTC, disassembles it and counts the SASS of the loop that holds the last MMA, 
 budget is what bounds the MQA-like shapes (H200 ncu, session 10: issue-bound, two warps per scheduler), so compare
 variants here before spending device time on them.
 
-    python benchmarks/sass_census.py [q=bfloat16] [kv=bfloat16] [d=128] [hpw=16] [bulk=1] [lazy=1] [hm=0] [run=0] [qs=0]
-                                     [maxreg=0] [arch=sm_90]
+    python benchmarks/sass_census.py [q=bfloat16] [kv=bfloat16] [d=128] [hpw=16] [bulk=1] [lazy=1] [hm=0] [run=0] [maxreg=0]
+                                     [arch=sm_90]
 
 Needs cuobjdump and nvdisasm (CUDA toolkit, or `pip download nvidia-cuda-cuobjdump nvidia-cuda-nvdisasm` and their
 bin directory on PATH)."""
@@ -52,8 +52,7 @@ def main(argv):
     config = configs.KernelConfig(kw.get("q", "bfloat16"), kw.get("kv", "bfloat16"), int(kw.get("d", 128)),
                                   int(kw.get("hpw", 16)), 8, bulk=int(kw.get("bulk", 1)),
                                   lazy_rescale=int(kw.get("lazy", 1)), heads_in_m=int(kw.get("hm", 0)),
-                                  page_runs=int(kw.get("run", 0)), q_in_smem=int(kw.get("qs", 0)),
-                                  max_regs=int(kw.get("maxreg", 0)))
+                                  page_runs=int(kw.get("run", 0)), max_regs=int(kw.get("maxreg", 0)))
     tool = shutil.which("cuobjdump")
     if tool is None or shutil.which("nvdisasm") is None:
         raise SystemExit("cuobjdump and nvdisasm must be on PATH (see this script's docstring)")

@@ -381,12 +381,10 @@ def test_heads_in_m(Hq, Hkv, D, kv_dtype, BS):
     check(q, k, v, bt, sl, options=O(heads_in_m=True, fuse_merge=True, num_splits=4))
     check(q, k, v, bt, sl, options=O(heads_in_m=True), sliding_window=70)
     check(q * 4, k, v, bt, sl, options=O(heads_in_m=True, lazy_rescale=True))
-    # q's fragments in shared memory (at the end of the allocation, after the ring), under a register cap
-    check(q, k, v, bt, sl, options=O(q_in_shared=True, max_registers=128))
-    check(q * 4, k, v, bt, sl, options=O(q_in_shared=True, max_registers=128, num_splits=3, bulk=False))
+    # a register cap that spills (four 4-warp CTAs per SM)
+    check(q * 4, k, v, bt, sl, options=O(max_registers=128, num_splits=3))
     if Hkv > 1:
         check(q, k, v, bt, sl, options=O(heads_in_m=True, kv_per_cta=Hkv))
-        check(q, k, v, bt, sl, options=O(q_in_shared=True, kv_per_cta=Hkv))
     if _is_sm90() and (D * k.element_size()) % 128 == 0:
         # page runs: one copy for a step's K and one for its V where the CTA holds every KV head (MQA, or all KV
         # heads per CTA) and the step lies in one page; row copies into the same row-after-row layout elsewhere
@@ -396,7 +394,6 @@ def test_heads_in_m(Hq, Hkv, D, kv_dtype, BS):
         check(q, k, v, bt, sl, options=O(heads_in_m=True, page_runs=True, num_splits=3, stages=2))
         check(q, k, v, bt, sl, options=O(heads_in_m=True, page_runs=True, fuse_merge=True, num_splits=4))
         check(q, k, v, bt, sl, options=P, sliding_window=70)
-        check(q, k, v, bt, sl, options=O(page_runs=True, q_in_shared=True, max_registers=128, num_splits=2))
         if Hkv > 1:
             check(q, k, v, bt, sl, options=O(heads_in_m=True, page_runs=True, kv_per_cta=Hkv))
 

@@ -342,9 +342,9 @@ def test_heads_in_m_is_checked_defaulted_and_takes_one_slice(monkeypatch):
         plan_cta((64, 1, 128, "bfloat16", "bfloat16"), ampere, KernelOptions(heads_in_m=True, page_runs=True), False)
 
 
-def test_q_in_shared_and_register_cap_are_checked_and_sized(monkeypatch):
-    """q in shared memory needs heads in M and adds one warp's 16 heads x head_dim x 2 bytes per warp at the end of
-    the allocation (paged_decode_hm.cuh QBYTES); a register cap that the CTA's threads cannot all get is refused."""
+def test_register_cap_is_passed_and_checked(monkeypatch):
+    """max_registers reaches ptxas as KVP_MAXREG (page runs take 168 by default, three 4-warp CTAs per SM); a cap
+    that the CTA's threads cannot all get is refused before anything compiles."""
     from kvplan.kernels import _runtime as rt
     from kvplan.kernels.decode_launch import plan_cta
 
@@ -352,15 +352,11 @@ def test_q_in_shared_and_register_cap_are_checked_and_sized(monkeypatch):
     monkeypatch.setattr(rt, "occupancy", lambda ld, name, dev, threads, smem: 1)
     dev = rt.Device(**H200)
     base = plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(), False)[0]
-    qs = plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(q_in_shared=True, max_registers=128),
-                  False)[0]
-    assert qs.smem - base.smem == 4 * 16 * 128 * 2  # 4 head tiles (warps) of 16 heads
-    assert ("KVP_HMQS", "1") in qs.config.macros() and ("KVP_MAXREG", "128") in qs.config.macros()
-    assert qs.config.name.endswith("_hm_qs_r128") and base.config.max_regs == 0
+    capped = plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(max_registers=128), False)[0]
+    assert base.config.max_regs == 0 and ("KVP_MAXREG", "0") in base.config.macros()
+    assert ("KVP_MAXREG", "128") in capped.config.macros() and capped.config.name == base.config.name + "_r128"
     runs = plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(page_runs=True), False)[0]
     assert runs.config.max_regs == 168
-    with pytest.raises(ValueError, match="q_in_shared needs heads_in_m"):
-        plan_cta((8, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(q_in_shared=True), False)
     with pytest.raises(ValueError, match="max_registers=255 x 512 threads"):
         plan_cta((128, 1, 256, "bfloat16", "bfloat16"), dev, KernelOptions(max_registers=255), False)
     with pytest.raises(ValueError, match="max_registers must be an int in 64..255"):

@@ -45,7 +45,6 @@ class KernelConfig:
     lazy_rescale: int = 0  # 1: rescale the accumulators only when a head's running max grows by > 2^8
     heads_in_m: int = 0  # 1: 16 heads per warp as the MMAs' M side (paged_decode_hm.cuh; one token slice)
     page_runs: int = 0  # 1 (with heads_in_m, bulk): tiles row after row, a step's K / V in one copy where it can
-    q_in_smem: int = 0  # 1 (with heads_in_m): q's fragments in shared memory, re-read every step
     max_regs: int = 0  # > 0: a register cap in place of the launch bounds
 
     source = "paged_decode.cu"
@@ -66,7 +65,6 @@ class KernelConfig:
             ("KVP_LAZY", str(self.lazy_rescale)),
             ("KVP_HM", str(self.heads_in_m)),
             ("KVP_RUN", str(self.page_runs)),
-            ("KVP_HMQS", str(self.q_in_smem)),
             ("KVP_MAXREG", str(self.max_regs)),
         ] + limits.gqa_macros(self.head_dim, self.kv_dtype)
 
@@ -81,7 +79,7 @@ class KernelConfig:
                 f"_w{self.max_warps}_p{self.l2_prefetch}_k{self.k_coalesced}" + ("_bulk" if self.bulk else "")
                 + ("_trace" if self.trace else "") + ("" if self.early_page else "_late_page")
                 + ("_lazy" if self.lazy_rescale else "") + ("_hm" if self.heads_in_m else "")
-                + ("_run" if self.page_runs else "") + ("_qs" if self.q_in_smem else "")
+                + ("_run" if self.page_runs else "")
                 + (f"_r{self.max_regs}" if self.max_regs else ""))
 
 

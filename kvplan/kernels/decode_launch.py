@@ -41,12 +41,11 @@ def _inflight_scale(dev: rt.Device) -> float:
     return max(1.0, dev.mem_bw / _REF_BW) if dev.mem_bw > 0 else 1.0
 
 
-def _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk, q_in_smem=False) -> int:
+def _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk) -> int:
     step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
     ring = kh * nws * stages * step
     epi = nws * ht * hpw * (head_dim + 2) * 4 if nws > 1 else 0
-    q = kh * ht * hpw * head_dim * 2 if q_in_smem else 0  # paged_decode_hm.cuh QBYTES per warp, at the end
-    return max(ring, epi, 16) + (limits.MBAR_AREA if bulk else 0) + q
+    return max(ring, epi, 16) + (limits.MBAR_AREA if bulk else 0)
 
 
 def choose_splits(pairs: int, span: int, slots: int, min_chunk: int = limits.MIN_SPLIT_TOKENS) -> int:
@@ -119,8 +118,6 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     if opts.page_runs and not (hm and bulk):
         raise ValueError("KernelOptions.page_runs needs heads_in_m and the bulk-copy path (sm_90, rows of a multiple "
                          "of 128 bytes)")
-    if opts.q_in_shared and not hm:
-        raise ValueError("KernelOptions.q_in_shared needs heads_in_m")
     # page runs at 168 registers: three 4-warp CTAs per SM (ptxas chose 171 otherwise; session 11)
     max_regs = opts.max_registers or (168 if opts.page_runs else 0)
     config = configs.KernelConfig(q_dtype, kv_dtype, head_dim, shape.heads_per_warp, shape.max_warps,
@@ -129,7 +126,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
                                   lazy_rescale=int(configs.lazy_default(shape.heads_per_warp, hm)
                                                    if opts.lazy_rescale is None else opts.lazy_rescale),
                                   heads_in_m=int(hm), page_runs=int(opts.page_runs),
-                                  q_in_smem=int(opts.q_in_shared), max_regs=max_regs)
+                                  max_regs=max_regs)
     ld = rt.load(config, dev)
     shared_ring = bool(bulk) and ring_heads > 1
     tiles_ring = bool(bulk) and ht > 1  # the head tiles' warps share one ring (one slice)
@@ -169,7 +166,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     hpw = shape.heads_per_warp
 
     def smem_of():
-        return _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk, opts.q_in_shared)
+        return _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk)
 
     while smem_of() > dev.smem_optin and stages > 2:
         stages -= 1

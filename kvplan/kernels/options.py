@@ -45,7 +45,6 @@ class KernelOptions:
                  copy where the CTA holds every KV head (MQA) and the step lies in one page. Opt-in: on the H200 it
                  took 10% off MQA with 128-byte rows (fp8 B8 32K 83.6 -> 75.2 us, head_dim 64 53.3 -> 48.2) and
                  added 12% with 256-byte rows (bf16 head_dim 128: 71.4 -> 79.9; B1 29.0 -> 31.1).
-    q_in_shared  with heads_in_m: q's MMA fragments in shared memory, re-read every step (32 registers fewer).
     max_registers  a register cap per thread for ptxas (instead of the launch bounds), e.g. 128 so that four 4-warp
                  CTAs fit an SM; default none (168 with page_runs).
     trace        compile in the per-CTA timeline (``run(..., trace=int64 buffer)``; benchmarks only).
@@ -68,7 +67,6 @@ class KernelOptions:
     lazy_rescale: bool | None = None
     heads_in_m: bool | None = None
     page_runs: bool = False
-    q_in_shared: bool = False
     max_registers: int | None = None
     trace: bool = False
     launcher: str = "driver"
@@ -79,7 +77,7 @@ class KernelOptions:
             if f.name in ("bulk", "pdl", "lazy_rescale", "heads_in_m") and v is not None and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True, False or None, got {v!r}")
             if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace",
-                          "page_runs", "q_in_shared") and not isinstance(v, bool):
+                          "page_runs") and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True or False, got {v!r}")
         _int_range("num_splits", self.num_splits, 1, limits.MAX_SPLITS * 64)
         _int_range("slices", self.slices, 1, 16)

@@ -291,15 +291,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
 
 #if KVP_HM
   hm::State hs;
-  unsigned char* qs_warp = nullptr;  // KVP_HMQS: the last KH * HT * QBYTES of dynamic shared memory
-#if KVP_HMQS
-  {
-    u32 dyn;
-    asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dyn));
-    qs_warp = smem + dyn - (size_t)(KH * HT - (hh * HT + ht)) * hm::QBYTES;
-  }
-#endif
-  hm::load_q(hs, q + ((size_t)b * Hq + (size_t)kvh * G) * D, G, ht, r, j, cbase, qs_warp);
+  hm::load_q(hs, q + ((size_t)b * Hq + (size_t)kvh * G) * D, G, ht, r, j, cbase);
 #else
   // ---- q fragments (B operand of S^T = K Q^T), lane (r, j) holds head r of each n-tile
   u32 qf[KSTEPS][NT][2];
@@ -615,13 +607,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
           x0 = sl[i * 32];
           x1 = sl[(KCH + i) * 32];
         }
-#if KVP_HMQS
-        u32 qa[hm::QPC][4];
-        hm::q_frags(hs, i, qa);
-        hm::qk_chunk(sc, qa, x0, x1);
-#else
         hm::qk_chunk(sc, hs.qa[i], x0, x1);
-#endif
       }
       const int base = c_lo + (ws + k * NWS) * 16;
       u32 pa[4];

@@ -25,27 +25,8 @@ constexpr int NTO = D / 8;   // output n-tiles of 8 dims
 static_assert(NTO == VCH * EV, "the V chunks' dims are the output n-tiles");
 static_assert(EV % 8 == 0, "store: 8 consecutive n-tiles of one column are 8 consecutive dims");
 
-// KVP_HMQS 1: q's A fragments live in shared memory (the end of the dynamic allocation, 16 * D * 2 bytes per warp,
-// lane-major: one conflict-free 16-byte read per quad) instead of 32 registers, so that with a register cap the
-// step fits four 4-warp CTAs per SM
-#ifndef KVP_HMQS
-#define KVP_HMQS 0
-#endif
-constexpr int QBYTES = KCH * QPC * 16 * 32;  // one warp's q fragments
-static_assert(QBYTES == 16 * D * 2, "a warp's q fragments are its 16 heads in 16 bits");
-
-__device__ __forceinline__ uint4 lds128(u32 addr) {  // volatile: re-read every step, never hoisted into registers
-  uint4 v;
-  asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
-  return v;
-}
-
 struct State {
-#if KVP_HMQS
-  u32 qs;  // shared address of this lane's first q fragment; fragment (i, quad) at + ((i * QPC + quad) * 32) * 16
-#else
   u32 qa[KCH][QPC][4];  // A fragments of q per quad: heads r / r + 8, first / last two dims
-#endif
   float csh[2];         // score multiplier of heads r and r + 8 (log2 domain)
   float o[NTO][4];      // O rows r (0, 1) and r + 8 (2, 3), columns 2j, 2j + 1
   float m[2], l[2];     // running max; this lane's share of the sum (the 4 lanes of a head add up at the end)
@@ -53,16 +34,10 @@ struct State {
 
 __device__ __forceinline__ int odim(int u, int n) { return EV * (n + 8 * (u / EV)) + u % EV; }
 
-// q rows of heads r and r + 8 of tile ht; qbase = q + (b * Hq + kvh * G) * D; qs_warp (KVP_HMQS): this warp's
-// QBYTES of shared memory
+// q rows of heads r and r + 8 of tile ht; qbase = q + (b * Hq + kvh * G) * D
 __device__ __forceinline__ void load_q(State& s, const unsigned short* qbase, int G, int ht, int r, int j,
-                                       float cbase, unsigned char* qs_warp) {
+                                       float cbase) {
   const u32 FULL = 0xffffffffu;
-#if KVP_HMQS
-  u32 qa[KCH][QPC][4];
-#else
-  u32 (&qa)[KCH][QPC][4] = s.qa;
-#endif
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int hl = ht * HPW + r + 8 * h;
@@ -94,10 +69,10 @@ __device__ __forceinline__ void load_q(State& s, const unsigned short* qbase, in
       const int c = j + 4 * i;
 #if KVP_KVT != 2
       const uint4 v = hv ? *reinterpret_cast<const uint4*>(qrow + c * EK) : make_uint4(0, 0, 0, 0);
-      qa[i][0][h] = v.x;  // dims 8c, 8c + 1
-      qa[i][0][2 + h] = v.y;
-      qa[i][1][h] = v.z;  // dims 8c + 4, 8c + 5
-      qa[i][1][2 + h] = v.w;
+      s.qa[i][0][h] = v.x;  // dims 8c, 8c + 1
+      s.qa[i][0][2 + h] = v.y;
+      s.qa[i][1][h] = v.z;  // dims 8c + 4, 8c + 5
+      s.qa[i][1][2 + h] = v.w;
 #else
 #pragma unroll
       for (int hh = 0; hh < 2; ++hh) {
@@ -109,7 +84,7 @@ __device__ __forceinline__ void load_q(State& s, const unsigned short* qbase, in
           __half2 x = __floats2half2_rn(bf16lo(w[t]) * pw, bf16hi(w[t]) * pw);
           w[t] = *reinterpret_cast<u32*>(&x);
 #endif
-          qa[i][2 * hh + t / 2][(t & 1) * 2 + h] = w[t];
+          s.qa[i][2 * hh + t / 2][(t & 1) * 2 + h] = w[t];
         }
       }
 #endif
@@ -118,30 +93,9 @@ __device__ __forceinline__ void load_q(State& s, const unsigned short* qbase, in
     s.m[h] = KVP_NEG_INF;
     s.l[h] = 0.f;
   }
-#if KVP_HMQS
-  const int lane = 4 * r + j;
-  uint4* dst = reinterpret_cast<uint4*>(qs_warp) + lane;
-#pragma unroll
-  for (int i = 0; i < KCH; ++i)
-#pragma unroll
-    for (int t = 0; t < QPC; ++t) dst[(i * QPC + t) * 32] = make_uint4(qa[i][t][0], qa[i][t][1], qa[i][t][2], qa[i][t][3]);
-  s.qs = (u32)__cvta_generic_to_shared(dst);
-  __syncwarp();
-#endif
 #pragma unroll
   for (int u = 0; u < NTO; ++u) s.o[u][0] = s.o[u][1] = s.o[u][2] = s.o[u][3] = 0.f;
 }
-
-#if KVP_HMQS
-// q's A fragments of K chunk i, re-read from shared memory every step
-__device__ __forceinline__ void q_frags(const State& s, int i, u32 (&qa)[QPC][4]) {
-#pragma unroll
-  for (int t = 0; t < QPC; ++t) {
-    const uint4 v = lds128(s.qs + (u32)((i * QPC + t) * 32 * 16));
-    qa[t][0] = v.x, qa[t][1] = v.y, qa[t][2] = v.z, qa[t][3] = v.w;
-  }
-}
-#endif
 
 // S of one quad for tokens r (n-tile 0, x0) and r + 8 (n-tile 1, x1) of a 16-byte K chunk pair
 __device__ __forceinline__ void qk_chunk(float (&sc)[2][2][4], const u32 (&qa)[QPC][4], uint4 x0, uint4 x1) {
