@@ -13,7 +13,8 @@
 // lane r = n reads, dim u % EV of it. tests/test_kernel_hm_fragments.py emulates every mapping on the CPU.
 // The q scaling below and the K / V reads in paged_decode.cu's KVP_HM block repeat the default step's on purpose:
 // shared through a helper they changed the default layout's cubins (checked: 7 fp8 instantiations), whose schedules
-// are fragile (NOTES_kernel.md v17); folding them wants an A/B of the fp8 and head_dim 64 shapes on a GPU.
+// are fragile (NOTES_kernel.md v17). Session 11 tried K / V read helpers for both steps: the SASS of 56 of the 80
+// default cubins (sm_80/89/90) changed, so they stay apart until a GPU can A/B the change.
 #pragma once
 #if KVP_HM
 namespace kvp {
