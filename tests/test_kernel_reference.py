@@ -17,6 +17,23 @@ from kvplan.kernels.decode_launch import choose_splits  # noqa: E402
 from kvplan.kernels import build  # noqa: E402
 
 
+def scatter_pages(lens, BS, NB, MB, g):
+    """Block tables [len(lens), MB] of shuffled page ids out of NB, garbage past each sequence's blocks, and the
+    [NB, BS] mask of slots holding a token (the rest get NaN)."""
+    nblk = [(n + BS - 1) // BS for n in lens]
+    perm = torch.randperm(NB, generator=g).to(torch.int32)
+    bt = torch.randint(-(2**30), 2**30, (len(lens), MB), generator=g, dtype=torch.int32)  # garbage everywhere
+    used = torch.zeros(NB, BS, dtype=torch.bool)
+    pos = 0
+    for b, n in enumerate(lens):
+        ids = perm[pos:pos + nblk[b]]
+        pos += nblk[b]
+        bt[b, :nblk[b]] = ids
+        for i, blk in enumerate(ids.tolist()):
+            used[blk, : min(BS, n - i * BS)] = True
+    return bt, used
+
+
 def make_case(B, Hq, Hkv, D, BS, lens, *, dtype=torch.bfloat16, kv_dtype=None, extra_blocks=3, seed=None,
               kv_fill_scale=1.0):
     """Random paged cache with permuted block ids, NaN in every unused slot, garbage past each end."""
@@ -28,16 +45,7 @@ def make_case(B, Hq, Hkv, D, BS, lens, *, dtype=torch.bfloat16, kv_dtype=None, e
     q = torch.randn(B, Hq, D, generator=g).to(dtype)
     k = (torch.randn(NB, BS, Hkv, D, generator=g) * kv_fill_scale)
     v = (torch.randn(NB, BS, Hkv, D, generator=g) * kv_fill_scale)
-    perm = torch.randperm(NB, generator=g).to(torch.int32)
-    bt = torch.randint(-(2**30), 2**30, (B, MB), generator=g, dtype=torch.int32)  # garbage everywhere
-    used = torch.zeros(NB, BS, dtype=torch.bool)
-    pos = 0
-    for b, n in enumerate(lens):
-        ids = perm[pos:pos + nblk[b]]
-        pos += nblk[b]
-        bt[b, :nblk[b]] = ids
-        for i, blk in enumerate(ids.tolist()):
-            used[blk, : min(BS, n - i * BS)] = True
+    bt, used = scatter_pages(lens, BS, NB, MB, g)
     k[~used] = float("nan")
     v[~used] = float("nan")
     k, v = k.to(kv_dtype), v.to(kv_dtype)
@@ -417,16 +425,7 @@ def make_mla_case(H, BS, lens, seed=0, kv_dtype=torch.bfloat16):
     qn = torch.randn(len(lens), H, 512, generator=g).bfloat16()
     qr = torch.randn(len(lens), H, 64, generator=g).bfloat16()
     lat = torch.randn(NB, BS, 576, generator=g)
-    bt = torch.randint(-(2**30), 2**30, (len(lens), MB), generator=g, dtype=torch.int32)
-    perm = torch.randperm(NB, generator=g).to(torch.int32)
-    used = torch.zeros(NB, BS, dtype=torch.bool)
-    pos = 0
-    for b, n in enumerate(lens):
-        ids = perm[pos:pos + nblk[b]]
-        pos += nblk[b]
-        bt[b, :nblk[b]] = ids
-        for i, blk in enumerate(ids.tolist()):
-            used[blk, :min(BS, n - i * BS)] = True
+    bt, used = scatter_pages(lens, BS, NB, MB, g)
     lat[~used] = float("nan")
     return qn, qr, lat.to(kv_dtype), bt, torch.tensor(lens, dtype=torch.int32)
 
