@@ -218,7 +218,7 @@ __device__ __forceinline__ void store(State& s, int G, int ht, int r, int j, siz
     const size_t rowq = row0 + hl;
     const float L = s.l[h];
     const float inv = L > 0.f ? vscale / L : 0.f;
-    // column n of n-tiles u .. u + EV - 1 (u % EV == 0) is dims odim(u, n) .. + EV - 1: 16- and 32-byte stores
+    // column n of n-tiles u .. u + 7 (u % 8 == 0; EV % 8 == 0) is dims odim(u, n) .. + 7: 16- and 32-byte stores
 #pragma unroll
     for (int u = 0; u < NTO; u += 8)
 #pragma unroll
