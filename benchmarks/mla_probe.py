@@ -1,0 +1,53 @@
+"""MLA decode: DRAM-bound vs L2-resident time per launch variant (is the kernel waiting on memory or on itself?).
+
+python3 benchmarks/mla_probe.py [VARIANTS]  VARIANTS: "k=v k2=v2;..." of paged_mla_decode_plan options ("" = default).
+L2-resident: every block-table entry points into 32 pages (2.4 MB), so the copies hit L2 and the time is the
+kernel's own step cost. Times: CUDA graphs, median (kernel_vs_flashinfer.time_calls).
+"""
+import sys
+
+import torch
+
+sys.path.insert(0, ".")
+sys.path.insert(0, "benchmarks")
+from kernel_vs_flashinfer import mla_inputs, time_calls  # noqa: E402
+
+from kvplan.kernels import paged_mla_decode_plan  # noqa: E402
+
+DEV = torch.device("cuda")
+SHAPES = [("16h B32 8K", 32, 8192, 16, torch.bfloat16), ("16h B128 4K", 128, 4096, 16, torch.bfloat16),
+          ("16h fp8 B32 8K", 32, 8192, 16, torch.float8_e4m3fn)]
+
+
+def variants(text):
+    """``"stages=3;tokens=64"`` -> [{}, {"stages": 3}, {"tokens": 64}] (the default first)."""
+    out = [{}]
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        out.append({k: (v == "True") if v in ("True", "False") else int(v)
+                    for k, _, v in (item.partition("=") for item in part.split())})
+    return out
+
+
+def main():
+    variants_ = variants(sys.argv[1] if len(sys.argv) > 1 else "")
+    l2 = torch.cuda.get_device_properties(DEV).L2_cache_size
+    for label, B, ctx, H, dt in SHAPES:
+        kv_bytes, copies, lat, bts, qn, qr, outs, sl = mla_inputs(B, ctx, H, dt, l2)
+        hot = [(bt % 32).contiguous() for bt in bts]
+        for var in variants_:
+            try:
+                plan = paged_mla_decode_plan(H, 512, 64, 64, dt, B, ctx // 64, DEV, **var)
+            except Exception as e:  # noqa: BLE001 - a variant may not fit this shape; say so and go on
+                print(f"{label:16s} {var}: {type(e).__name__}: {e}")
+                continue
+            def calls(tables):
+                return [lambda i=i: plan.run(qn[i], qr[i], lat, tables[i], sl, scale=0.07, out=outs[i])
+                        for i in range(copies)]
+            cold = time_calls(calls(bts)) * 1e6
+            warm = time_calls(calls(hot)) * 1e6
+            print(f"{label:16s} {str(var):32s} splits {plan.splits_for(B):3d}  DRAM {cold:7.1f} us "
+                  f"({kv_bytes / cold / 1e6 / 4.49:5.1%} of 4.49 TB/s)  L2-resident {warm:7.1f} us", flush=True)
+
+
+if __name__ == "__main__":
+    main()
