@@ -99,8 +99,11 @@ def main():
         (64, 16, [90, 1], torch.float8_e4m3fn, {}),
         (8, 64, [150, 64], torch.bfloat16, dict(bulk=False, num_splits=2)),
         (64, 64, [300], torch.float8_e4m3fn, dict(bulk=False, stages=2)),
+        (16, 64, [0, 1, 63, 64, 65, 700], torch.bfloat16, dict(heads_in_m=False)),  # (16 heads' other path)
     ]
-    only = int(sys.argv[-1]) if len(sys.argv) > 1 else None  # --only I: one case (to localise a report)
+    if "--mla" in sys.argv:  # the MLA cases alone
+        runs = []
+    only = int(sys.argv[-1]) if sys.argv[-1].isdigit() else None  # --only I: one case (to localise a report)
     if only is not None:
         if only < len(runs):
             runs, mla_runs = [runs[only]], []

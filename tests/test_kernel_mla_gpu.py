@@ -107,6 +107,33 @@ def test_mla_stage_sizes(tokens, stages, kv_dtype, H):
         check(plan, case)
 
 
+HOPPER = torch.cuda.get_device_capability(DEV)[0] == 9
+
+
+@pytest.mark.skipif(not HOPPER, reason="heads in M needs bulk copies (sm_90)")
+@pytest.mark.parametrize("H", [16, 8, 3])
+@pytest.mark.parametrize("BS", [16, 64])
+def test_mla_heads_in_m_and_head_tiles(H, BS):
+    """The two 16-head paths on the same ragged batch (a partial last step at every offset mod 32, empty and
+    1-token sequences), one split and forced splits; heads in M is the default there."""
+    lens = [0, 1, 2, 7, 31, 32, 33, 40, 63, 95, 300, 4099]
+    case = make_mla_case(H, BS, lens)
+    assert plan_for(case).heads_in_m
+    for kw in (dict(), dict(num_splits=1), dict(num_splits=9), dict(stages=3)):
+        a = check(plan_for(case, heads_in_m=True, **kw), case, scale=0.07)
+        b = check(plan_for(case, heads_in_m=False, **kw), case, scale=0.07)
+        assert float((a.double() - b.double()).abs().max()) < 0.05
+
+
+@pytest.mark.parametrize("kw", [dict(q_heads=32, heads_in_m=True), dict(kv_dtype=F8, heads_in_m=True),
+                                dict(tokens=16, heads_in_m=True), dict(bulk=False, heads_in_m=True)])
+def test_mla_heads_in_m_refuses_what_it_cannot_run(kw):
+    base = dict(q_heads=16, kv_lora_rank=512, rope_dim=64, block_size=64, kv_dtype=torch.bfloat16, max_batch=4,
+                max_blocks_per_seq=8, device=DEV)
+    with pytest.raises(ValueError, match="heads_in_m"):
+        paged_mla_decode_plan(**{**base, **kw})
+
+
 @pytest.mark.parametrize("bulk", [False, True])
 @pytest.mark.parametrize("H", [16, 64])
 def test_mla_copy_paths_and_launchers(bulk, H):

@@ -91,13 +91,19 @@ class MLAConfig:
     head_group: int  # 16 | 32 | 64 query heads per CTA
     bulk: int = 0  # 1: Hopper cp.async.bulk rows + mbarriers (sm_90); 0: 16-byte cp.async from every thread
     tokens: int = 0  # tokens per pipeline stage; 0: limits.mla_step_tokens's default for the dtype
+    heads_in_m: int = 0  # 1: paged_mla_hm.cuh (16 heads as the MMAs' M; bf16, bulk copies, 32 tokens a step)
 
     source = "paged_mla_decode.cu"
     kernels = ("kvp_mla_decode", "kvp_mla_merge")
 
+    def __post_init__(self):
+        if self.heads_in_m and not mla_heads_in_m_eligible(self.kv_dtype, self.head_group, self.bulk, self.tokens):
+            raise ValueError(f"heads in M needs bf16 latents, {limits.MLA_HM_HEADS}-head groups, bulk copies and "
+                             f"{limits.MLA_HM_TOKENS}-token steps")
+
     def macros(self) -> list[tuple[str, str]]:
         return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_BULK", str(self.bulk))] \
-            + limits.mla_macros(self.head_group, self.kv_dtype, self.tokens or None)
+            + limits.mla_macros(self.head_group, self.kv_dtype, self.tokens or None, bool(self.heads_in_m))
 
     @property
     def compile_cost(self) -> float:
@@ -106,7 +112,7 @@ class MLAConfig:
     @property
     def name(self) -> str:
         return f"mla_kv{self.kv_dtype}_hg{self.head_group}" + ("_bulk" if self.bulk else "") \
-            + (f"_t{self.tokens}" if self.tokens else "")
+            + (f"_t{self.tokens}" if self.tokens else "") + ("_hm" if self.heads_in_m else "")
 
 
 @dataclass(frozen=True)
@@ -298,10 +304,23 @@ def all_configs(arch: str | None = None) -> list[KernelConfig]:
     return list(seen)
 
 
+def mla_heads_in_m_eligible(kv_dtype: str, head_group: int, bulk: int, tokens: int = 0) -> bool:
+    """Whether the heads-in-M MLA path can run this instantiation (paged_mla_hm.cuh): its 8 warps are 4 token tiles
+    x 2 halves of the latent row over 32-token steps of bf16 rows brought by bulk copies."""
+    return kv_dtype == "bfloat16" and head_group == limits.MLA_HM_HEADS and bool(bulk) \
+        and tokens in (0, limits.MLA_HM_TOKENS)
+
+
+def mla_heads_in_m_default(kv_dtype: str, head_group: int, bulk: int) -> bool:
+    """Heads in M is the default wherever it can run."""
+    return mla_heads_in_m_eligible(kv_dtype, head_group, bulk)
+
+
 def all_mla_configs(arch: str | None = None) -> list[MLAConfig]:
     """Every MLA instantiation a default launch can need on ``arch`` (bulk copies on sm_90)."""
     bulk = int(arch in BULK_ARCHS)
-    return [MLAConfig(kvd, hg, bulk) for kvd in ("bfloat16", "float8_e4m3fn") for hg in limits.MLA_HEAD_GROUPS]
+    return [MLAConfig(kvd, hg, bulk, heads_in_m=int(mla_heads_in_m_default(kvd, hg, bulk)))
+            for kvd in ("bfloat16", "float8_e4m3fn") for hg in limits.MLA_HEAD_GROUPS]
 
 
 # Every instantiation a default launch can need, per arch: what CI compiles (kvplan/kernels/batch.py). A new kernel

@@ -71,15 +71,26 @@ def gqa_macros(head_dim: int, kv_dtype: str) -> list[tuple[str, str]]:
 
 
 # MLA shared memory: latent rows land at padded offsets so that both fragment reads are free of bank
-# conflicts (paged_mla_decode.cu, "latent tile"): row t starts at STRIDE t + SKEW (t >> SHIFT) + ODD (t & 1).
+# conflicts (paged_mla_decode.cu, "latent tile"): row t starts at STRIDE t + SKEW ((t >> SHIFT) & MASK) + ODD (t & 1).
 # Rows of q sit 1216 bytes apart; rows of P (bf16 [head][token]) 2 * tokens + 16.
 MLA_Q_STRIDE = MLA_ROW * 2 + 64
-_MLA_ROW_LAYOUT = {2: (MLA_ROW * 2, 96, 1, 64), 1: (MLA_ROW + 32, 32, 2, 0)}  # bytes per element -> coefficients
+_MLA_ROW_LAYOUT = {2: (MLA_ROW * 2, 96, 1, None, 64), 1: (MLA_ROW + 32, 32, 2, None, 0)}  # element bytes -> coefficients
+# Heads in M (paged_mla_hm.cuh): 8 consecutive rows start in 8 different 16-byte slots of a 128-byte line (ldmatrix
+# reads 8 rows at one column) and rows 2p, 2p + 1 64 bytes apart (a quarter warp's 16-byte K loads: 2 rows x 64 bytes)
+_MLA_HM_ROW_LAYOUT = (MLA_ROW * 2 + 128, 16, 1, 3, 64)
+MLA_HM_HEADS = 16  # the heads-in-M path: 16 query heads (the M of every MMA), 32 tokens a step, bf16 latents
+MLA_HM_TOKENS = 32
+MLA_HM_Q_BYTES = 16 * MLA_ROW * 2  # q's A fragments in fragment order
+MLA_HM_X_BYTES = 2 * MLA_WARPS * 32 * 16  # partial scores: two buffers x 8 warps x 32 lanes x float4
 
 
-def mla_row_offset(t: int, kv_dtype: str) -> int:
-    stride, skew, shift, odd = _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
-    return stride * t + skew * (t >> shift) + odd * (t & 1)
+def _row_layout(kv_dtype: str, hm: bool = False) -> tuple:
+    return _MLA_HM_ROW_LAYOUT if hm else _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
+
+
+def mla_row_offset(t: int, kv_dtype: str, hm: bool = False) -> int:
+    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm)
+    return stride * t + skew * ((t >> shift) if mask is None else (t >> shift) & mask) + odd * (t & 1)
 
 
 MLA_STEP_TOKENS = (16, 32, 64)  # tokens per stage a plan may ask for: whole 16-token m-tiles, MTI dividing 8 warps
@@ -93,9 +104,9 @@ def mla_step_tokens(kv_dtype: str, tokens: int | None = None) -> int:
     return 32 if kv_bytes(kv_dtype) == 2 else 64
 
 
-def mla_stage_bytes(kv_dtype: str, tokens: int | None = None) -> int:
-    tok = mla_step_tokens(kv_dtype, tokens)
-    end = mla_row_offset(tok - 1, kv_dtype) + MLA_ROW * kv_bytes(kv_dtype)
+def mla_stage_bytes(kv_dtype: str, tokens: int | None = None, hm: bool = False) -> int:
+    tok = MLA_HM_TOKENS if hm else mla_step_tokens(kv_dtype, tokens)
+    end = mla_row_offset(tok - 1, kv_dtype, hm) + MLA_ROW * kv_bytes(kv_dtype)
     return -(-end // 128) * 128
 
 
@@ -110,31 +121,35 @@ def mla_x_bytes(head_group: int, kv_dtype: str, tokens: int | None = None) -> in
     return (MLA_WARPS - units) * 512 if units < MLA_WARPS and MLA_WARPS % units == 0 else 0
 
 
-def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None) -> int:
-    """mbarriers, q tile, P tile, per-step row maxima and sums, k-split partials: everything before the stages."""
-    tok = mla_step_tokens(kv_dtype, tokens)
-    fixed = MBAR_AREA + head_group * MLA_Q_STRIDE + head_group * mla_p_stride(kv_dtype, tokens)
-    fixed += 2 * (tok // 16) * head_group * 4 + mla_x_bytes(head_group, kv_dtype, tokens)
+def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False) -> int:
+    """mbarriers, q tile, P tile, per-step row maxima and sums, k-split partials: everything before the stages
+    (heads in M: mbarriers, q's fragments and the partial scores)."""
+    if hm:
+        fixed = MBAR_AREA + MLA_HM_Q_BYTES + MLA_HM_X_BYTES
+    else:
+        tok = mla_step_tokens(kv_dtype, tokens)
+        fixed = MBAR_AREA + head_group * MLA_Q_STRIDE + head_group * mla_p_stride(kv_dtype, tokens)
+        fixed += 2 * (tok // 16) * head_group * 4 + mla_x_bytes(head_group, kv_dtype, tokens)
     return -(-fixed // 128) * 128
 
 
-def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int, tokens: int | None = None) -> int:
-    return mla_fixed_smem(head_group, kv_dtype, tokens) + stages * mla_stage_bytes(kv_dtype, tokens)
+def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int, tokens: int | None = None, hm: bool = False) -> int:
+    return mla_fixed_smem(head_group, kv_dtype, tokens, hm) + stages * mla_stage_bytes(kv_dtype, tokens, hm)
 
 
-def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None) -> list[tuple[str, str]]:
-    stride, skew, shift, odd = _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
+def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False) -> list[tuple[str, str]]:
+    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm)
     vals = {
         "KVP_MLA_RANK": MLA_KV_LORA_RANK,
         "KVP_MLA_ROPE": MLA_ROPE_DIM,
         "KVP_MLA_HG": head_group,
-        "KVP_MLA_TOK": mla_step_tokens(kv_dtype, tokens),
+        "KVP_MLA_TOK": MLA_HM_TOKENS if hm else mla_step_tokens(kv_dtype, tokens),
         "KVP_MLA_WARPS": MLA_WARPS,
-        "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype, tokens),
-        "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype, tokens),
+        "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype, tokens, hm),
+        "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype, tokens, hm),
         "KVP_MLA_Q_STRIDE": MLA_Q_STRIDE,
         "KVP_MLA_P_STRIDE": mla_p_stride(kv_dtype, tokens),
-        "KVP_MLA_X_BYTES": mla_x_bytes(head_group, kv_dtype, tokens),
+        "KVP_MLA_X_BYTES": MLA_HM_X_BYTES if hm else mla_x_bytes(head_group, kv_dtype, tokens),
         "KVP_MLA_ROW_STRIDE": stride,
         "KVP_MLA_ROW_SKEW": skew,
         "KVP_MLA_ROW_SHIFT": shift,
@@ -142,4 +157,6 @@ def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None) -> lis
         "KVP_MBAR_AREA": MBAR_AREA,
         "KVP_MAX_STAGES": MAX_STAGES,
     }
+    if hm:
+        vals.update(KVP_MLA_HM=1, KVP_MLA_ROW_MASK=mask)
     return [(k, str(v)) for k, v in vals.items()]

@@ -30,7 +30,7 @@ class PagedMLADecodePlan:
     """
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
-                 stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None):
+                 stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -66,8 +66,16 @@ class PagedMLADecodePlan:
             raise ValueError(f"tokens must be one of {', '.join(map(str, limits.MLA_STEP_TOKENS))} or None, "
                              f"got {tokens!r}")
         tokens = tokens if tokens != limits.mla_step_tokens(kvn) else None  # the default's own cubin
-        self.config = configs.MLAConfig(kvn, self.head_group, int(want_bulk and dev.arch in configs.BULK_ARCHS),
-                                        tokens or 0)
+        bulk_ok = int(want_bulk and dev.arch in configs.BULK_ARCHS)
+        if heads_in_m is None:
+            hm = tokens is None and configs.mla_heads_in_m_default(kvn, self.head_group, bulk_ok)
+        else:
+            hm = bool(heads_in_m)
+            if hm and not configs.mla_heads_in_m_eligible(kvn, self.head_group, bulk_ok, tokens or 0):
+                raise ValueError(f"heads_in_m needs bf16 latents, at most {limits.MLA_HM_HEADS} q_heads, "
+                                 f"{limits.MLA_HM_TOKENS}-token steps and bulk copies (sm_90)")
+        self.heads_in_m = hm
+        self.config = configs.MLAConfig(kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm))
         ld = rt.load(self.config, dev)
         if stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
@@ -76,7 +84,7 @@ class PagedMLADecodePlan:
         elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
             raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
         self.stages = stages
-        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens)
+        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm)
         if self.smem > dev.smem_optin:
             raise ValueError(f"stages={stages} needs {self.smem} bytes of shared memory, the device has "
                              f"{dev.smem_optin}")
@@ -84,7 +92,7 @@ class PagedMLADecodePlan:
         self.span = self.max_blocks_per_seq * self.block_size
         slots = dev.sm_count * rt.occupancy(ld, "kvp_mla_decode", dev, limits.MLA_WARPS * 32, self.smem)
         self._slots, self._num_splits, self._ld, self._launcher = slots, num_splits, ld, launcher
-        self._tok = limits.mla_step_tokens(kvn, tokens)
+        self._tok = limits.MLA_HM_TOKENS if hm else limits.mla_step_tokens(kvn, tokens)
         self._entries: dict[int, tuple] = {}
         self._lock = threading.Lock()
         self._scales = (object(), None)  # nothing matches: the first run sets the scales
@@ -214,15 +222,17 @@ def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=N
 
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
-                          num_splits=None, bulk=None, launcher="driver", tokens=None) -> PagedMLADecodePlan:
+                          num_splits=None, bulk=None, launcher="driver", tokens=None,
+                          heads_in_m=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
     Tuning (benchmarks, tests): ``stages`` (pipeline depth), ``tokens`` (latent rows per stage: 16, 32, 64),
-    ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core").
+    ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core"),
+    ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
-                              device, stages, num_splits, bulk, launcher, tokens)
+                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m)

@@ -37,6 +37,9 @@
 #ifndef KVP_MLA_BULK
 #define KVP_MLA_BULK 0
 #endif
+#ifndef KVP_MLA_HM
+#define KVP_MLA_HM 0
+#endif
 #if KVP_MLA_BULK && defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
 #undef KVP_MLA_BULK
 #define KVP_MLA_BULK 0  // bulk copies need sm_90 (the host never asks for them elsewhere)
@@ -77,15 +80,21 @@ static_assert(RANK == 64 * NW, "each warp owns 64 value dims");
 static_assert(ROW % 32 == 0 && HG % 8 == 0 && TOK % 16 == 0, "tile shapes");
 static_assert(NW % MTI == 0, "a warp's QK units share one token m-tile");
 static_assert(KSPLIT == 1 || UPW == 1, "k-split QK: one unit per warp");
+#if !KVP_MLA_HM  // (heads in M lays out its own fixed area: paged_mla_hm.cuh)
 static_assert((KSPLIT == 1 ? 0 : (NW - UNITS) * 512) == KVP_MLA_X_BYTES, "limits.mla_x_bytes disagrees");
 static_assert(OFF_X + KVP_MLA_X_BYTES <= OFF_ST, "limits.mla_fixed_smem disagrees with the layout");
+#endif
 static_assert(OFF_ST % 128 == 0 && STAGE_B % 128 == 0, "stages start on 128-byte lines");
 static_assert(QS >= ROW * 2 && PS >= 2 * TOK, "row strides");
 static_assert(KVP_MAX_STAGES * 8 <= KVP_MBAR_AREA, "mbarriers fit their area");
 
-// latent tile: row t at STRIDE t + SKEW (t >> SHIFT) + ODD (t & 1) (limits.mla_row_offset)
+// latent tile: row t at STRIDE t + SKEW ((t >> SHIFT) & MASK) + ODD (t & 1) (limits.mla_row_offset)
 __device__ __forceinline__ int row_off(int t) {
+#ifdef KVP_MLA_ROW_MASK
+  return KVP_MLA_ROW_STRIDE * t + KVP_MLA_ROW_SKEW * ((t >> KVP_MLA_ROW_SHIFT) & KVP_MLA_ROW_MASK) + KVP_MLA_ROW_ODD * (t & 1);
+#else
   return KVP_MLA_ROW_STRIDE * t + KVP_MLA_ROW_SKEW * (t >> KVP_MLA_ROW_SHIFT) + KVP_MLA_ROW_ODD * (t & 1);
+#endif
 }
 static_assert(KVP_MLA_ROW_STRIDE >= ROWB, "rows may not overlap");
 
@@ -112,13 +121,23 @@ __device__ __forceinline__ uint4 chunk8(const unsigned char* p) {
 #endif
 }
 
+#if KVP_MLA_HM
+#include "paged_mla_hm.cuh"
+#endif
+
 }  // namespace mla
 }  // namespace kvp
 
 using namespace kvp;
 using namespace kvp::mla;
 
-extern "C" __global__ void __launch_bounds__(KVP_MLA_WARPS * 32, 1)
+#if KVP_MLA_HM
+#define KVP_MLA_MIN_CTAS 2  // two CTAs per SM hide each other's barrier (128 registers)
+#else
+#define KVP_MLA_MIN_CTAS 1
+#endif
+
+extern "C" __global__ void __launch_bounds__(KVP_MLA_WARPS * 32, KVP_MLA_MIN_CTAS)
 kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorbed q_nope)
                const unsigned short* __restrict__ qr,   // [B, Hq, 64] bf16
                const unsigned char* __restrict__ lat,   // [NB, BS, 576] bf16 | fp8
@@ -149,14 +168,18 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   const int bs = 1 << log2bs;
 
 #if KVP_MLA_BULK
-  // bytes the copies of step k bring (posted on its stage's mbarrier before any warp issues them)
-  auto expect = [&](int k) { mbar_arrive_tx(sbase + 8 * (k % STAGES), (u32)min(TOK, c_hi - c_lo - k * TOK) * ROWB); };
+  // bytes the copies of step k bring (posted on stage s's mbarrier before any warp issues them)
+  auto expect_at = [&](int k, int s) { mbar_arrive_tx(sbase + 8 * s, (u32)min(TOK, c_hi - c_lo - k * TOK) * ROWB); };
+  auto expect = [&](int k) { expect_at(k, k % STAGES); };
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) mbar_init(sbase + 8 * s, 1);
     mbar_fence_init();
     for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) expect(k);
   }
 #endif
+#if KVP_MLA_HM
+  hm_stage_q(smem, qn, qr, b, hg0, Hq);
+#else
   // q rows of this head group -> shared memory (heads past Hq are zero and never written out)
   for (int i = threadIdx.x; i < HG * (ROW / 8); i += NW * 32) {
     const int h = i / (ROW / 8), c = i - h * (ROW / 8);
@@ -169,6 +192,7 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     }
     *reinterpret_cast<uint4*>(smem + OFF_Q + h * QS + c * 16) = v;
   }
+#endif
 
   // ---- copies of step k into stage k % STAGES
 #if KVP_MLA_BULK
@@ -183,14 +207,15 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     const int pos = c_lo + k * TOK + my_row;
     pg = (k < nsteps && lane < RPW && pos < c_hi) ? __ldg(btrow + (pos >> log2bs)) : 0;
   };
-  auto issue = [&](int k) {  // every warp, after the step's bytes were posted (expect)
+  auto issue_at = [&](int k, int s) {  // every warp, after the step's bytes were posted on stage s (expect_at)
     const int pos = c_lo + k * TOK + my_row;
     if (lane < RPW && pos < c_hi) {
       const unsigned char* src = lat + ((size_t)pg * bs + (pos & (bs - 1))) * ROWB;
-      bulk_g2s(sbase + OFF_ST + (k % STAGES) * STAGE_B + row_off(my_row), src, ROWB, sbase + 8 * (k % STAGES));
+      bulk_g2s(sbase + OFF_ST + s * STAGE_B + row_off(my_row), src, ROWB, sbase + 8 * s);
     }
     load_page(k + 1);
   };
+  auto issue = [&](int k) { issue_at(k, k % STAGES); };
   __syncthreads();  // mbarriers initialised and the first steps' bytes posted before any copy
   load_page(0);
   for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) issue(k);
@@ -216,6 +241,28 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
 #endif
   __syncthreads();  // q tile and mbarriers ready
 
+#if KVP_MLA_HM
+  HMState st;
+#pragma unroll
+  for (int n = 0; n < 8; ++n) st.o[n][0] = st.o[n][1] = st.o[n][2] = st.o[n][3] = 0.f;
+  st.m0 = st.m1 = KVP_NEG_INF;
+  st.l0 = st.l1 = 0.f;
+  // stage and mbarrier parity of step k kept incrementally (a division by the run-time STAGES costs ~10
+  // instructions per use)
+  int stage = 0;
+  u32 parity = 0;
+  for (int k = 0; k < nsteps; ++k) {
+    const int fill = k + STAGES - 1, fill_stage = stage == 0 ? STAGES - 1 : stage - 1;
+    mbar_wait(sbase + 8 * stage, parity);
+    if (threadIdx.x == 0 && fill < nsteps) expect_at(fill, fill_stage);
+    hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, [&] {
+      if (fill < nsteps) issue_at(fill, fill_stage);
+    });
+    if (++stage == STAGES) stage = 0, parity ^= 1u;
+  }
+  pdl_release();
+  hm_store(st, out, opart, lse, b, hg0, Hq, split, nsplit, vscale);
+#else
   float o[4][NT][4];
   float m[NT][2], l[NT][2];
 #pragma unroll
@@ -434,6 +481,7 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
       }
       if (nsplit > 1 && warp == 0 && r == 0) lse[row * nsplit + split] = L > 0.f ? m[nt][c] + log2f(L) : KVP_NEG_INF;
     }
+#endif
 }
 
 extern "C" __global__ void __launch_bounds__(256)

@@ -1,0 +1,165 @@
+"""CPU emulation of the heads-in-M MLA path's fragment mappings (paged_mla_hm.cuh; no GPU, no compiler).
+
+Lane by lane, as the kernel does it: q's A fragments staged in fragment order, K's B fragments from one 16-byte
+load of a token row (dims permuted within a k-step, q permuted alike), the two k-halves' partial scores summed by
+every warp, the running softmax over steps with P's A fragments taken from the S C fragments, and V's B fragments
+through an emulated ``ldmatrix.trans`` over latent rows at limits.mla_row_offset(hm=True). Checks the result
+against attention computed directly, and every shared-memory read for bank conflicts.
+"""
+
+import numpy as np
+import pytest
+from test_kernel_mla_fragments import conflicts, mma
+
+from kvplan.kernels import limits
+
+RANK, ROW, NW = limits.MLA_KV_LORA_RANK, limits.MLA_ROW, limits.MLA_WARPS
+HG, TOK = limits.MLA_HM_HEADS, limits.MLA_HM_TOKENS
+
+
+def stage_q(q):
+    """hm_stage_q: entry (k-step p, lane) = 4 pairs {q[r] dims 0-1, q[r+8] dims 0-1, q[r] 2-3, q[r+8] 2-3} of the
+    4 dims 8 (4 (p >> 1) + j) + 4 (p & 1)."""
+    qf = {}
+    for p in range(ROW // 16):
+        for lane in range(32):
+            r, j = lane >> 2, lane & 3
+            d = 8 * (4 * (p >> 1) + j) + 4 * (p & 1)
+            qf[(p, lane)] = [q[r, d:d + 2], q[r + 8, d:d + 2], q[r, d + 2:d + 4], q[r + 8, d + 2:d + 4]]
+    return qf
+
+
+def ldmatrix_trans(tile, addrs):
+    """ldmatrix.x4.trans: lane L gives the byte address of one 8-element row of matrix L >> 3; lane (r, j) gets
+    matrix m's elements (rows 2j, 2j + 1; column r) as its m-th register."""
+    rows = [tile[a // 2:a // 2 + 8] for a in addrs]
+    out = []
+    for lane in range(32):
+        r, j = lane >> 2, lane & 3
+        out.append([np.array([rows[8 * m + 2 * j][r], rows[8 * m + 2 * j + 1][r]]) for m in range(4)])
+    return out
+
+
+def emulate(q, lat_steps, nvals, cbase=1.0):
+    """The kernel's steps over ``lat_steps`` ([TOK, ROW] each, rows >= nval unused) -> O [HG, RANK] normalised."""
+    off = [limits.mla_row_offset(t, "bfloat16", hm=True) for t in range(TOK)]
+    stage_bytes = limits.mla_stage_bytes("bfloat16", hm=True)
+    qf = stage_q(q)
+    o = {w: [[np.zeros(4) for _ in range(32)] for _ in range(8)] for w in range(NW)}
+    m = {w: np.full((32, 2), -np.inf) for w in range(NW)}
+    lsum = {w: np.zeros((32, 2)) for w in range(NW)}
+    for lat, nval in zip(lat_steps, nvals):
+        tile = np.full(stage_bytes // 2, np.nan)  # never-copied rows and padding: NaN
+        for t in range(nval):
+            tile[off[t] // 2:off[t] // 2 + ROW] = lat[t]
+        # ---- QK partials, warp (nt, kh)
+        part = {}
+        for warp in range(NW):
+            nt, kh = warp & 3, warp >> 2
+            sa, sb = [np.zeros(4) for _ in range(32)], [np.zeros(4) for _ in range(32)]
+            for i in range(9):
+                ka, kb, qa, qb, addr = [], [], [], [], []
+                for lane in range(32):
+                    r, j = lane >> 2, lane & 3
+                    a = off[8 * nt + r] + 16 * j + 576 * kh + 64 * i
+                    addr.append(a)
+                    kv = tile[a // 2:a // 2 + 8]
+                    ka.append([kv[0:2], kv[2:4]])
+                    kb.append([kv[4:6], kv[6:8]])
+                    qa.append(qf[(18 * kh + 2 * i, lane)])
+                    qb.append(qf[(18 * kh + 2 * i + 1, lane)])
+                assert conflicts(addr, 16) == 1, "K loads have bank conflicts"
+                mma(sa, qa, ka)
+                mma(sb, qb, kb)
+            part[(kh, nt)] = [sa[ln] + sb[ln] for ln in range(32)]
+        # ---- every warp: the step's scores, softmax, P fragments, PV
+        for warp in range(NW):
+            s = np.array([[(part[(0, n)][ln] + part[(1, n)][ln]) * cbase for n in range(4)] for ln in range(32)])
+            for ln in range(32):
+                j = ln & 3
+                for n in range(4):
+                    for c in range(4):
+                        if 8 * n + 2 * j + (c & 1) >= nval:
+                            s[ln, n, c] = -np.inf
+            mx = np.stack([s[:, :, 0:2].max(axis=(1, 2)), s[:, :, 2:4].max(axis=(1, 2))], axis=1)  # [lane, head]
+            for x in (1, 2):  # shfl_xor over the quad
+                mx = np.maximum(mx, mx[[ln ^ x for ln in range(32)]])
+            mn = np.maximum(m[warp], mx)
+            mu = np.where(mn == -np.inf, 0.0, mn)
+            al = np.exp2(m[warp] - mu)
+            m[warp] = mn
+            lsum[warp] *= al
+            for n in range(8):
+                for ln in range(32):
+                    o[warp][n][ln] *= np.repeat(al[ln], 2)
+            p = np.exp2(s - np.repeat(mu, 2, axis=1)[:, None, :])  # [lane, n, c]
+            lsum[warp] += np.stack([p[:, :, 0:2].sum(axis=(1, 2)), p[:, :, 2:4].sum(axis=(1, 2))], axis=1)
+            pa = [[[p[ln, 2 * kt, 0:2], p[ln, 2 * kt, 2:4], p[ln, 2 * kt + 1, 0:2], p[ln, 2 * kt + 1, 2:4]]
+                   for ln in range(32)] for kt in range(2)]
+            for kt in range(2):
+                if 16 * kt >= nval:
+                    break
+                for u in range(4):
+                    addrs = [off[16 * kt + 8 * ((ln >> 3) & 1) + (ln & 7)] + 2 * (64 * warp + 16 * u + 8 * (ln >> 4))
+                             for ln in range(32)]
+                    assert conflicts(addrs, 16) == 1, "ldmatrix conflicts"  # one phase per 8-lane matrix
+                    v = ldmatrix_trans(tile, addrs)
+                    for ln in range(32):  # keep0 / keep1: value words of rows past the end are zeroed
+                        j = ln & 3
+                        for mm in range(4):
+                            t0 = 16 * kt + 2 * j + 8 * (mm & 1)
+                            v[ln][mm] = np.where([t0 < nval, t0 + 1 < nval], v[ln][mm], 0.0)
+                    mma(o[warp][2 * u], pa[kt], [[v[ln][0], v[ln][1]] for ln in range(32)])
+                    mma(o[warp][2 * u + 1], pa[kt], [[v[ln][2], v[ln][3]] for ln in range(32)])
+    # ---- epilogue: row sums over the quad, normalise
+    out = np.zeros((HG, RANK))
+    for warp in range(NW):
+        total = lsum[warp].copy()
+        for x in (1, 2):
+            total = total + total[[ln ^ x for ln in range(32)]]
+        for ln in range(32):
+            r, j = ln >> 2, ln & 3
+            for h in range(2):
+                for n in range(8):
+                    d = 64 * warp + 8 * n + 2 * j
+                    out[r + 8 * h, d:d + 2] = o[warp][n][ln][2 * h:2 * h + 2] / total[ln, h]
+    return out
+
+
+@pytest.mark.parametrize("nvals", [(32,), (32, 32), (32, 7), (17,), (1,), (32, 16)])
+def test_steps_match_attention(nvals):
+    rng = np.random.default_rng(sum(nvals))
+    q = rng.standard_normal((HG, ROW))
+    lats = [rng.standard_normal((TOK, ROW)) for _ in nvals]
+    got = emulate(q, lats, nvals)
+    kv = np.concatenate([lat[:n] for lat, n in zip(lats, nvals)])
+    s = q @ kv.T
+    p = np.exp2(s - s.max(axis=1, keepdims=True))
+    want = (p @ kv[:, :RANK]) / p.sum(axis=1, keepdims=True)
+    assert np.allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_q_fragments_cover_every_dim_once():
+    # every (head, dim) of the 16 x 576 q tile appears in exactly one fragment slot
+    q = np.arange(HG * ROW, dtype=float).reshape(HG, ROW)
+    seen = np.concatenate([np.concatenate(v) for v in stage_q(q).values()])
+    assert sorted(seen.tolist()) == list(range(HG * ROW))
+
+
+def test_row_layout_by_hand():
+    # 8 consecutive rows start in slots 0, 4, 1, 5, 2, 6, 3, 7 (x 16 bytes) of a 128-byte line; rows are 1280 bytes
+    # apart, so no row overlaps the next (1152 bytes + at most 112 of skew)
+    offs = [limits.mla_row_offset(t, "bfloat16", hm=True) for t in range(16)]
+    assert [o % 128 // 16 for o in offs[:8]] == [0, 4, 1, 5, 2, 6, 3, 7]
+    assert offs[8] == 8 * 1280 and offs[9] == 9 * 1280 + 64
+    assert all(offs[t] + ROW * 2 <= offs[t + 1] for t in range(15))
+    # stage: row 31 at 31 x 1280 + 64 + 48 = 39,792, ends 1152 bytes on = 40,944 -> 40,960 (128-byte lines)
+    assert limits.mla_stage_bytes("bfloat16", hm=True) == 40960
+
+
+def test_smem_two_ctas_per_sm():
+    # mbarriers 1024 + q fragments 16 x 576 x 2 = 18,432 + partials 2 x 8 x 32 x 16 = 8,192 -> 27,648; two stages of
+    # 40,960 -> 109,568 bytes; two CTAs (plus 1 KB each the driver keeps) fit the 228 KB of an sm_90 SM
+    assert limits.mla_fixed_smem(16, "bfloat16", hm=True) == 27648
+    smem = limits.mla_smem_bytes(16, "bfloat16", 2, hm=True)
+    assert smem == 109568 and 2 * (smem + 1024) <= 228 * 1024
