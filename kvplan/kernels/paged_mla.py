@@ -30,7 +30,8 @@ class PagedMLADecodePlan:
     """
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
-                 stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None):
+                 stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
+                 l2_prefetch=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -75,7 +76,11 @@ class PagedMLADecodePlan:
                 raise ValueError(f"heads_in_m needs bf16 latents, at most {limits.MLA_HM_HEADS} q_heads, "
                                  f"{limits.MLA_HM_TOKENS}-token steps and bulk copies (sm_90)")
         self.heads_in_m = hm
-        self.config = configs.MLAConfig(kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm))
+        pf = False if l2_prefetch is None else bool(l2_prefetch)
+        if pf and not hm:
+            raise ValueError("l2_prefetch needs the heads-in-M path (heads_in_m)")
+        self.config = configs.MLAConfig(kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm),
+                                        l2_prefetch=int(pf))
         ld = rt.load(self.config, dev)
         if stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
@@ -223,16 +228,17 @@ def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=N
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
-                          heads_in_m=None) -> PagedMLADecodePlan:
+                          heads_in_m=None, l2_prefetch=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
     Tuning (benchmarks, tests): ``stages`` (pipeline depth), ``tokens`` (latent rows per stage: 16, 32, 64),
     ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core"),
-    ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path).
+    ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
+    ``l2_prefetch`` (heads in M: prefetch to L2 the rows copied a step later).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
-                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m)
+                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, l2_prefetch)

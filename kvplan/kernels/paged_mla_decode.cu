@@ -40,6 +40,9 @@
 #ifndef KVP_MLA_HM
 #define KVP_MLA_HM 0
 #endif
+#ifndef KVP_MLA_L2PF
+#define KVP_MLA_L2PF 0
+#endif
 #if KVP_MLA_BULK && defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
 #undef KVP_MLA_BULK
 #define KVP_MLA_BULK 0  // bulk copies need sm_90 (the host never asks for them elsewhere)
@@ -253,10 +256,23 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   u32 parity = 0;
   for (int k = 0; k < nsteps; ++k) {
     const int fill = k + STAGES - 1, fill_stage = stage == 0 ? STAGES - 1 : stage - 1;
+#if KVP_MLA_L2PF
+    // L2 prefetch of the rows of step k + STAGES (copied one step later): thread t takes 128-byte line t & 7 (and 8)
+    // of row t >> 3; its page id is loaded here and used after the barrier
+    const int pf_pos = c_lo + (k + STAGES) * TOK + (threadIdx.x >> 3);
+    const int pf_page = pf_pos < c_hi ? __ldg(btrow + (pf_pos >> log2bs)) : 0;
+#endif
     mbar_wait(sbase + 8 * stage, parity);
     if (threadIdx.x == 0 && fill < nsteps) expect_at(fill, fill_stage);
     hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, [&] {
       if (fill < nsteps) issue_at(fill, fill_stage);
+#if KVP_MLA_L2PF
+      if (pf_pos < c_hi) {
+        const unsigned char* src = lat + ((size_t)pf_page * bs + (pf_pos & (bs - 1))) * ROWB + 128 * (threadIdx.x & 7);
+        prefetch_l2(src);
+        if ((threadIdx.x & 7) == 0) prefetch_l2(src + 1024);
+      }
+#endif
     });
     if (++stage == STAGES) stage = 0, parity ^= 1u;
   }
