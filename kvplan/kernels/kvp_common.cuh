@@ -100,9 +100,6 @@ __device__ __forceinline__ void bulk_g2s(u32 dst, const void* src, u32 bytes, u3
 #endif
 }
 
-// bring the 128-byte line at p into L2 (no register result, nothing waits on it)
-__device__ __forceinline__ void prefetch_l2(const void* p) { asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p)); }
-
 // 16-byte global load that skips L1 (streamed once)
 __device__ __forceinline__ uint4 ld_nc16(const void* p) {
   uint4 v;
