@@ -40,8 +40,9 @@ def ldmatrix_trans(tile, addrs):
     return out
 
 
-def emulate(q, lat_steps, nvals, cbase=1.0):
-    """The kernel's steps over ``lat_steps`` ([TOK, ROW] each, rows >= nval unused) -> O [HG, RANK] normalised."""
+def emulate(q, lat_steps, nvals, cbase=1.0, lazy=False):
+    """The kernel's steps over ``lat_steps`` ([TOK, ROW] each, rows >= nval unused) -> O [HG, RANK] normalised
+    (``lazy``: KVP_MLA_LAZY, maxima move only by more than 8)."""
     off = [limits.mla_row_offset(t, "bfloat16", hm=True) for t in range(TOK)]
     stage_bytes = limits.mla_stage_bytes("bfloat16", hm=True)
     qf = stage_q(q)
@@ -74,7 +75,7 @@ def emulate(q, lat_steps, nvals, cbase=1.0):
             part[(kh, nt)] = [sa[ln] + sb[ln] for ln in range(32)]
         # ---- every warp: the step's scores, softmax, P fragments, PV
         for warp in range(NW):
-            s = np.array([[(part[(0, n)][ln] + part[(1, n)][ln]) * cbase for n in range(4)] for ln in range(32)])
+            s = np.array([[part[(0, n)][ln] + part[(1, n)][ln] for n in range(4)] for ln in range(32)])
             for ln in range(32):
                 j = ln & 3
                 for n in range(4):
@@ -84,15 +85,17 @@ def emulate(q, lat_steps, nvals, cbase=1.0):
             mx = np.stack([s[:, :, 0:2].max(axis=(1, 2)), s[:, :, 2:4].max(axis=(1, 2))], axis=1)  # [lane, head]
             for x in (1, 2):  # shfl_xor over the quad
                 mx = np.maximum(mx, mx[[ln ^ x for ln in range(32)]])
-            mn = np.maximum(m[warp], mx)
-            mu = np.where(mn == -np.inf, 0.0, mn)
-            al = np.exp2(m[warp] - mu)
-            m[warp] = mn
-            lsum[warp] *= al
-            for n in range(8):
-                for ln in range(32):
-                    o[warp][n][ln] *= np.repeat(al[ln], 2)
-            p = np.exp2(s - np.repeat(mu, 2, axis=1)[:, None, :])  # [lane, n, c]
+            mx = mx * cbase
+            if not lazy or (mx > m[warp] + 8).any():
+                mn = np.maximum(m[warp], mx)
+                al = np.exp2(m[warp] - np.where(mn == -np.inf, 0.0, mn))
+                m[warp] = mn
+                lsum[warp] *= al
+                for n in range(8):
+                    for ln in range(32):
+                        o[warp][n][ln] *= np.repeat(al[ln], 2)
+            mu = np.where(m[warp] == -np.inf, 0.0, m[warp])
+            p = np.exp2(s * cbase - np.repeat(mu, 2, axis=1)[:, None, :])  # [lane, n, c]
             lsum[warp] += np.stack([p[:, :, 0:2].sum(axis=(1, 2)), p[:, :, 2:4].sum(axis=(1, 2))], axis=1)
             pa = [[[p[ln, 2 * kt, 0:2], p[ln, 2 * kt, 2:4], p[ln, 2 * kt + 1, 0:2], p[ln, 2 * kt + 1, 2:4]]
                    for ln in range(32)] for kt in range(2)]
@@ -126,14 +129,16 @@ def emulate(q, lat_steps, nvals, cbase=1.0):
     return out
 
 
-@pytest.mark.parametrize("nvals", [(32,), (32, 32), (32, 7), (17,), (1,), (32, 16)])
-def test_steps_match_attention(nvals):
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("nvals", [(32,), (32, 32), (32, 7), (17,), (1,), (32, 16), (32, 32, 32)])
+def test_steps_match_attention(nvals, lazy):
     rng = np.random.default_rng(sum(nvals))
     q = rng.standard_normal((HG, ROW))
-    lats = [rng.standard_normal((TOK, ROW)) for _ in nvals]
-    got = emulate(q, lats, nvals)
+    lats = [rng.standard_normal((TOK, ROW)) * (1 + 3 * i) for i in range(len(nvals))]  # later steps' maxima move
+    cbase = 0.3
+    got = emulate(q, lats, nvals, cbase, lazy)
     kv = np.concatenate([lat[:n] for lat, n in zip(lats, nvals)])
-    s = q @ kv.T
+    s = q @ kv.T * cbase
     p = np.exp2(s - s.max(axis=1, keepdims=True))
     want = (p @ kv[:, :RANK]) / p.sum(axis=1, keepdims=True)
     assert np.allclose(got, want, rtol=1e-10, atol=1e-12)

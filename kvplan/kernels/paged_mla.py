@@ -31,7 +31,7 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 groups=None):
+                 groups=None, lazy_rescale=None, early_refill=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -82,8 +82,12 @@ class PagedMLADecodePlan:
         if groups not in (1, 2) or (groups == 2 and not hm):
             raise ValueError(f"groups must be 1, or 2 with heads_in_m, got {groups!r}")
         self.groups = groups
+        lazy = False if lazy_rescale is None else bool(lazy_rescale)
+        early = False if early_refill is None else bool(early_refill)
+        if (lazy or early) and not hm or early and groups == 2:
+            raise ValueError("lazy_rescale and early_refill need heads_in_m (early_refill with one group)")
         self.config = configs.MLAConfig(kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm),
-                                        groups=groups)
+                                        groups=groups, lazy_rescale=int(lazy), early_refill=int(early))
         ld = rt.load(self.config, dev)
         if stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
@@ -234,17 +238,19 @@ def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=N
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
-                          heads_in_m=None, groups=None) -> PagedMLADecodePlan:
+                          heads_in_m=None, groups=None, lazy_rescale=None, early_refill=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
     Tuning (benchmarks, tests): ``stages`` (pipeline depth), ``tokens`` (latent rows per stage: 16, 32, 64),
     ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core"),
     ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
-    ``groups`` (heads in M: 2 = two groups of 8 warps taking alternate steps over one ring of 4 stages).
+    ``groups`` (heads in M: 2 = two groups of 8 warps taking alternate steps over one ring of 4 stages),
+    ``lazy_rescale``, ``early_refill`` (heads in M: see paged_mla_hm.cuh and paged_mla_decode.cu).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
-                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, groups)
+                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, groups, lazy_rescale,
+                              early_refill)

@@ -43,6 +43,12 @@
 #ifndef KVP_MLA_GROUPS
 #define KVP_MLA_GROUPS 1
 #endif
+#ifndef KVP_MLA_LAZY
+#define KVP_MLA_LAZY 0
+#endif
+#ifndef KVP_MLA_EARLY
+#define KVP_MLA_EARLY 0
+#endif
 #if KVP_MLA_BULK && defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
 #undef KVP_MLA_BULK
 #define KVP_MLA_BULK 0  // bulk copies need sm_90 (the host never asks for them elsewhere)
@@ -289,11 +295,23 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   u32 parity = 0;
   for (int k = 0; k < nsteps; ++k) {
     const int fill = k + STAGES - 1, fill_stage = stage == 0 ? STAGES - 1 : stage - 1;
+#if KVP_MLA_EARLY
+    // refill at the top of the step, behind a barrier that sees every warp done with step k - 1's stage: the copy
+    // gets the whole step k to land instead of its second half, for one more barrier a step
+    if (fill < nsteps) {
+      if (k > 0) __syncthreads();
+      if (threadIdx.x == 0) expect_at(fill, fill_stage);  // (a copy may land first: tx-counts go negative)
+      issue_at(fill, fill_stage);
+    }
+    mbar_wait(sbase + 8 * stage, parity);
+    hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, warp, HM_OFF_X, 0, [] {});
+#else
     mbar_wait(sbase + 8 * stage, parity);
     if (threadIdx.x == 0 && fill < nsteps) expect_at(fill, fill_stage);
     hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, warp, HM_OFF_X, 0, [&] {
       if (fill < nsteps) issue_at(fill, fill_stage);
     });
+#endif
     if (++stage == STAGES) stage = 0, parity ^= 1u;
   }
   pdl_release();

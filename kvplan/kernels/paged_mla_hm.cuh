@@ -86,14 +86,13 @@ __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sb
   asm volatile("bar.sync %0, %1;\n" ::"r"(bar), "n"(32 * NW) : "memory");
   refill();
 
-  // ---- the whole step's scores (log2 domain) in every warp: lane (r, j) holds heads r (c 0-1) and r + 8 (c 2-3)
-  // of tokens 8 n + 2 j, + 1
+  // ---- the whole step's scores in every warp: lane (r, j) holds heads r (c 0-1) and r + 8 (c 2-3) of tokens
+  // 8 n + 2 j, + 1. They stay unscaled: the maxima are scaled (cbase > 0 keeps their order) and each p takes one FFMA
   float s[4][4];
 #pragma unroll
   for (int n = 0; n < 4; ++n) {
     const float4 a = xs[n * 32], b = xs[(4 + n) * 32];
-    s[n][0] = (a.x + b.x) * cbase, s[n][1] = (a.y + b.y) * cbase;
-    s[n][2] = (a.z + b.z) * cbase, s[n][3] = (a.w + b.w) * cbase;
+    s[n][0] = a.x + b.x, s[n][1] = a.y + b.y, s[n][2] = a.z + b.z, s[n][3] = a.w + b.w;
   }
   if (nval < TOK) {  // rows past the end hold stale or never-written words: their scores go by a select
 #pragma unroll
@@ -112,22 +111,30 @@ __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sb
   mx1 = fmaxf(mx1, __shfl_xor_sync(FULL, mx1, 1));
   mx0 = fmaxf(mx0, __shfl_xor_sync(FULL, mx0, 2));
   mx1 = fmaxf(mx1, __shfl_xor_sync(FULL, mx1, 2));
-  const float mn0 = fmaxf(st.m0, mx0), mn1 = fmaxf(st.m1, mx1);
-  const float mu0 = mn0 == KVP_NEG_INF ? 0.f : mn0, mu1 = mn1 == KVP_NEG_INF ? 0.f : mn1;
-  const float al0 = ex2(st.m0 - mu0), al1 = ex2(st.m1 - mu1);
-  st.m0 = mn0, st.m1 = mn1;
-  st.l0 *= al0, st.l1 *= al1;
+  mx0 *= cbase, mx1 *= cbase;  // log2 domain, as the running maxima
+#if KVP_MLA_LAZY
+  // FA4's lazy rescale: a head's running max moves only when the step's exceeds it by more than 8 (P and the sums
+  // then reach at most 2^8; every warp holds the same maxima, so all warps decide alike)
+  if (__any_sync(FULL, mx0 > st.m0 + 8.f || mx1 > st.m1 + 8.f))
+#endif
+  {
+    const float mn0 = fmaxf(st.m0, mx0), mn1 = fmaxf(st.m1, mx1);
+    const float al0 = ex2(st.m0 - (mn0 == KVP_NEG_INF ? 0.f : mn0)), al1 = ex2(st.m1 - (mn1 == KVP_NEG_INF ? 0.f : mn1));
+    st.m0 = mn0, st.m1 = mn1;
+    st.l0 *= al0, st.l1 *= al1;
 #pragma unroll
-  for (int n = 0; n < 8; ++n) {
-    st.o[n][0] *= al0, st.o[n][1] *= al0;
-    st.o[n][2] *= al1, st.o[n][3] *= al1;
+    for (int n = 0; n < 8; ++n) {
+      st.o[n][0] *= al0, st.o[n][1] *= al0;
+      st.o[n][2] *= al1, st.o[n][3] *= al1;
+    }
   }
+  const float mu0 = st.m0 == KVP_NEG_INF ? 0.f : st.m0, mu1 = st.m1 == KVP_NEG_INF ? 0.f : st.m1;
   // P's A fragments of the two 16-token k-steps: a0 a1 from n-tile 2 kt, a2 a3 from n-tile 2 kt + 1
   u32 pa[2][4];
 #pragma unroll
   for (int n = 0; n < 4; ++n) {
-    const float p0 = ex2(s[n][0] - mu0), p1 = ex2(s[n][1] - mu0);
-    const float p2 = ex2(s[n][2] - mu1), p3 = ex2(s[n][3] - mu1);
+    const float p0 = ex2(fmaf(s[n][0], cbase, -mu0)), p1 = ex2(fmaf(s[n][1], cbase, -mu0));
+    const float p2 = ex2(fmaf(s[n][2], cbase, -mu1)), p3 = ex2(fmaf(s[n][3], cbase, -mu1));
     st.l0 += p0 + p1, st.l1 += p2 + p3;
     pa[n >> 1][2 * (n & 1)] = pack2<true>(p0, p1);
     pa[n >> 1][2 * (n & 1) + 1] = pack2<true>(p2, p3);
