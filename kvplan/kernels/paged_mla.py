@@ -94,8 +94,8 @@ class PagedMLADecodePlan:
             # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal).
             # Two groups share one ring of 4 (paged_mla_decode.cu).
             stages = 4 if groups == 2 else 2
-        elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES or (groups == 2 and stages % 2):
-            raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}" + (", even with groups=2" if groups == 2
+        elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES or (groups == 2 and stages not in (2, 4)):
+            raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}" + (", 2 or 4 with groups=2" if groups == 2
                              else "") + f", got {stages!r}")
         self.stages = stages
         self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm, groups)

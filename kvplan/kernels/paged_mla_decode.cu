@@ -277,10 +277,10 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     mbar_wait(sbase + 8 * stage, parity);
     hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), (k >> 1) & 1, cbase, gw,
             HM_OFF_X + group * HM_X_GROUP, 1 + group, [] {});
-    if (k + STAGES < nsteps) asm volatile("bar.arrive %0, %1;\n" ::"r"(3 + stage), "n"(64 * NW) : "memory");
+    if (k + STAGES < nsteps) stage_barrier<false>(stage);
     const int fill = k + STAGES - 1, fill_stage = stage == 0 ? STAGES - 1 : stage - 1;
     if (fill < nsteps) {
-      if (k > 0) asm volatile("bar.sync %0, %1;\n" ::"r"(3 + fill_stage), "n"(64 * NW) : "memory");
+      if (k > 0) stage_barrier<true>(fill_stage);
       if (gw == 0 && lane == 0) expect_at(fill, fill_stage);  // (a copy may land first: tx-counts go negative)
       issue_at(fill, fill_stage);
     }

@@ -23,6 +23,22 @@ static_assert(HM_OFF_X + KVP_MLA_X_BYTES <= OFF_ST && KVP_MLA_X_BYTES == KVP_MLA
               "limits.mla_fixed_smem");
 static_assert(KVP_MLA_GROUPS == 1 || KVP_MLA_GROUPS == 2, "one or two groups of 8 warps");
 
+// Two groups: stage s's release barrier, named barrier 3 + s of both groups' 512 threads (the consumer arrives, the
+// producer syncs); immediate ids (s < 4: the ring of 4 stages)
+template <bool SYNC>
+__device__ __forceinline__ void stage_barrier(int s) {
+#define KVP_STAGE_BAR(ID)                                                              \
+  if (SYNC) asm volatile("bar.sync " #ID ", %0;\n" ::"n"(64 * NW) : "memory");          \
+  else asm volatile("bar.arrive " #ID ", %0;\n" ::"n"(64 * NW) : "memory");
+  switch (s) {
+    case 0: KVP_STAGE_BAR(3) break;
+    case 1: KVP_STAGE_BAR(4) break;
+    case 2: KVP_STAGE_BAR(5) break;
+    default: KVP_STAGE_BAR(6) break;
+  }
+#undef KVP_STAGE_BAR
+}
+
 __device__ __forceinline__ void ldsm_x4_trans(u32 (&v)[4], u32 addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(addr));
