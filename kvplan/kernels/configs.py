@@ -92,9 +92,7 @@ class MLAConfig:
     bulk: int = 0  # 1: Hopper cp.async.bulk rows + mbarriers (sm_90); 0: 16-byte cp.async from every thread
     tokens: int = 0  # tokens per pipeline stage; 0: limits.mla_step_tokens's default for the dtype
     heads_in_m: int = 0  # 1: paged_mla_hm.cuh (16 heads as the MMAs' M; bf16, bulk copies, 32 tokens a step)
-    groups: int = 1  # heads in M: 2 groups of 8 warps take alternate steps over one ring of stages (one CTA per SM)
     lazy_rescale: int = 0  # heads in M: running maxima move only by more than 8 (log2)
-    early_refill: int = 0  # heads in M, one group: refill at the top of a step behind one more barrier
 
     source = "paged_mla_decode.cu"
     kernels = ("kvp_mla_decode", "kvp_mla_merge")
@@ -103,16 +101,13 @@ class MLAConfig:
         if self.heads_in_m and not mla_heads_in_m_eligible(self.kv_dtype, self.head_group, self.bulk, self.tokens):
             raise ValueError(f"heads in M needs bf16 latents, {limits.MLA_HM_HEADS}-head groups, bulk copies and "
                              f"{limits.MLA_HM_TOKENS}-token steps")
-        if self.groups not in (1, 2) or (self.groups == 2 and not self.heads_in_m):
-            raise ValueError("groups is 1, or 2 on the heads-in-M path")
-        if (self.lazy_rescale or self.early_refill) and not self.heads_in_m or self.early_refill and self.groups == 2:
-            raise ValueError("lazy_rescale and early_refill are heads-in-M options (early_refill with one group)")
+        if self.lazy_rescale and not self.heads_in_m:
+            raise ValueError("lazy_rescale is a heads-in-M option")
 
     def macros(self) -> list[tuple[str, str]]:
         return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_BULK", str(self.bulk))] \
-            + limits.mla_macros(self.head_group, self.kv_dtype, self.tokens or None, bool(self.heads_in_m), self.groups) \
-            + [(name, "1") for name, on in (("KVP_MLA_LAZY", self.lazy_rescale), ("KVP_MLA_EARLY", self.early_refill))
-               if on]
+            + limits.mla_macros(self.head_group, self.kv_dtype, self.tokens or None, bool(self.heads_in_m)) \
+            + ([("KVP_MLA_LAZY", "1")] if self.lazy_rescale else [])
 
     @property
     def compile_cost(self) -> float:
@@ -122,8 +117,7 @@ class MLAConfig:
     def name(self) -> str:
         return f"mla_kv{self.kv_dtype}_hg{self.head_group}" + ("_bulk" if self.bulk else "") \
             + (f"_t{self.tokens}" if self.tokens else "") + ("_hm" if self.heads_in_m else "") \
-            + ("_g2" if self.groups == 2 else "") + ("_lazy" if self.lazy_rescale else "") \
-            + ("_early" if self.early_refill else "")
+            + ("_lazy" if self.lazy_rescale else "")
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ _MLA_HM_ROW_LAYOUT = (MLA_ROW * 2 + 128, 16, 1, 3, 64)
 MLA_HM_HEADS = 16  # the heads-in-M path: 16 query heads (the M of every MMA), 32 tokens a step, bf16 latents
 MLA_HM_TOKENS = 32
 MLA_HM_Q_BYTES = 16 * MLA_ROW * 2  # q's A fragments in fragment order
-MLA_HM_X_BYTES = 2 * MLA_WARPS * 32 * 16  # partial scores of a group of 8 warps: two buffers x 8 x 32 lanes x float4
+MLA_HM_X_BYTES = 2 * MLA_WARPS * 32 * 16  # partial scores: two buffers x 8 warps x 32 lanes x float4
 
 
 def _row_layout(kv_dtype: str, hm: bool = False) -> tuple:
@@ -121,12 +121,11 @@ def mla_x_bytes(head_group: int, kv_dtype: str, tokens: int | None = None) -> in
     return (MLA_WARPS - units) * 512 if units < MLA_WARPS and MLA_WARPS % units == 0 else 0
 
 
-def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False,
-                   groups: int = 1) -> int:
+def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False) -> int:
     """mbarriers, q tile, P tile, per-step row maxima and sums, k-split partials: everything before the stages
-    (heads in M: mbarriers, q's fragments and each group's partial scores)."""
+    (heads in M: mbarriers, q's fragments and the partial scores)."""
     if hm:
-        fixed = MBAR_AREA + MLA_HM_Q_BYTES + groups * MLA_HM_X_BYTES
+        fixed = MBAR_AREA + MLA_HM_Q_BYTES + MLA_HM_X_BYTES
     else:
         tok = mla_step_tokens(kv_dtype, tokens)
         fixed = MBAR_AREA + head_group * MLA_Q_STRIDE + head_group * mla_p_stride(kv_dtype, tokens)
@@ -134,13 +133,11 @@ def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None, hm
     return -(-fixed // 128) * 128
 
 
-def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int, tokens: int | None = None, hm: bool = False,
-                   groups: int = 1) -> int:
-    return mla_fixed_smem(head_group, kv_dtype, tokens, hm, groups) + stages * mla_stage_bytes(kv_dtype, tokens, hm)
+def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int, tokens: int | None = None, hm: bool = False) -> int:
+    return mla_fixed_smem(head_group, kv_dtype, tokens, hm) + stages * mla_stage_bytes(kv_dtype, tokens, hm)
 
 
-def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False,
-               groups: int = 1) -> list[tuple[str, str]]:
+def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False) -> list[tuple[str, str]]:
     stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm)
     vals = {
         "KVP_MLA_RANK": MLA_KV_LORA_RANK,
@@ -149,10 +146,10 @@ def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bo
         "KVP_MLA_TOK": MLA_HM_TOKENS if hm else mla_step_tokens(kv_dtype, tokens),
         "KVP_MLA_WARPS": MLA_WARPS,
         "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype, tokens, hm),
-        "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype, tokens, hm, groups),
+        "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype, tokens, hm),
         "KVP_MLA_Q_STRIDE": MLA_Q_STRIDE,
         "KVP_MLA_P_STRIDE": mla_p_stride(kv_dtype, tokens),
-        "KVP_MLA_X_BYTES": groups * MLA_HM_X_BYTES if hm else mla_x_bytes(head_group, kv_dtype, tokens),
+        "KVP_MLA_X_BYTES": MLA_HM_X_BYTES if hm else mla_x_bytes(head_group, kv_dtype, tokens),
         "KVP_MLA_ROW_STRIDE": stride,
         "KVP_MLA_ROW_SKEW": skew,
         "KVP_MLA_ROW_SHIFT": shift,
@@ -161,5 +158,5 @@ def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bo
         "KVP_MAX_STAGES": MAX_STAGES,
     }
     if hm:
-        vals.update(KVP_MLA_HM=1, KVP_MLA_ROW_MASK=mask, KVP_MLA_GROUPS=groups)
+        vals.update(KVP_MLA_HM=1, KVP_MLA_ROW_MASK=mask)
     return [(k, str(v)) for k, v in vals.items()]

@@ -31,7 +31,7 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 groups=None, lazy_rescale=None, early_refill=None):
+                 lazy_rescale=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -76,36 +76,27 @@ class PagedMLADecodePlan:
                 raise ValueError(f"heads_in_m needs bf16 latents, at most {limits.MLA_HM_HEADS} q_heads, "
                                  f"{limits.MLA_HM_TOKENS}-token steps and bulk copies (sm_90)")
         self.heads_in_m = hm
-        # one group by default: two (one CTA per SM, a ring of 4) measured 2-3% faster from DRAM and slower from L2,
-        # and racecheck reports a hazard between group 1 parking its state and PV reads (H200, session 12)
-        groups = 1 if groups is None else groups
-        if groups not in (1, 2) or (groups == 2 and not hm):
-            raise ValueError(f"groups must be 1, or 2 with heads_in_m, got {groups!r}")
-        self.groups = groups
+        # the lazy rescale measured within 1% from DRAM (2% less from L2; H200, session 12): opt-in
         lazy = False if lazy_rescale is None else bool(lazy_rescale)
-        early = False if early_refill is None else bool(early_refill)
-        if (lazy or early) and not hm or early and groups == 2:
-            raise ValueError("lazy_rescale and early_refill need heads_in_m (early_refill with one group)")
+        if lazy and not hm:
+            raise ValueError("lazy_rescale needs the heads-in-M path (heads_in_m)")
         self.config = configs.MLAConfig(kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm),
-                                        groups=groups, lazy_rescale=int(lazy), early_refill=int(early))
+                                        lazy_rescale=int(lazy))
         ld = rt.load(self.config, dev)
         if stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
-            # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal).
-            # Two groups share one ring of 4 (paged_mla_decode.cu).
-            stages = 4 if groups == 2 else 2
-        elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES or (groups == 2 and stages not in (2, 4)):
-            raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}" + (", 2 or 4 with groups=2" if groups == 2
-                             else "") + f", got {stages!r}")
+            # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal)
+            stages = 2
+        elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
+            raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
         self.stages = stages
-        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm, groups)
+        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm)
         if self.smem > dev.smem_optin:
             raise ValueError(f"stages={stages} needs {self.smem} bytes of shared memory, the device has "
                              f"{dev.smem_optin}")
         self.head_groups = -(-self.q_heads // self.head_group)
         self.span = self.max_blocks_per_seq * self.block_size
-        self._threads = limits.MLA_WARPS * 32 * groups
-        slots = dev.sm_count * rt.occupancy(ld, "kvp_mla_decode", dev, self._threads, self.smem)
+        slots = dev.sm_count * rt.occupancy(ld, "kvp_mla_decode", dev, limits.MLA_WARPS * 32, self.smem)
         self._slots, self._num_splits, self._ld, self._launcher = slots, num_splits, ld, launcher
         self._tok = limits.MLA_HM_TOKENS if hm else limits.mla_step_tokens(kvn, tokens)
         self._entries: dict[int, tuple] = {}
@@ -128,7 +119,7 @@ class PagedMLADecodePlan:
         e = self._entries.get(batch)
         if e is None:
             splits, chunk = self._splits(batch)
-            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS, self._threads, self.smem, None,
+            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS, limits.MLA_WARPS * 32, self.smem, None,
                                      self._launcher)
             merge = rt.PreparedLaunch(self._ld, "kvp_mla_merge", _MERGE_ARGS, 256, 0, None, self._launcher)
             a = main.args
@@ -238,19 +229,17 @@ def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=N
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
-                          heads_in_m=None, groups=None, lazy_rescale=None, early_refill=None) -> PagedMLADecodePlan:
+                          heads_in_m=None, lazy_rescale=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
     Tuning (benchmarks, tests): ``stages`` (pipeline depth), ``tokens`` (latent rows per stage: 16, 32, 64),
     ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core"),
     ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
-    ``groups`` (heads in M: 2 = two groups of 8 warps taking alternate steps over one ring of 4 stages),
-    ``lazy_rescale``, ``early_refill`` (heads in M: see paged_mla_hm.cuh and paged_mla_decode.cu).
+    ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
-                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, groups, lazy_rescale,
-                              early_refill)
+                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale)

@@ -40,14 +40,8 @@
 #ifndef KVP_MLA_HM
 #define KVP_MLA_HM 0
 #endif
-#ifndef KVP_MLA_GROUPS
-#define KVP_MLA_GROUPS 1
-#endif
 #ifndef KVP_MLA_LAZY
 #define KVP_MLA_LAZY 0
-#endif
-#ifndef KVP_MLA_EARLY
-#define KVP_MLA_EARLY 0
 #endif
 #if KVP_MLA_BULK && defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
 #undef KVP_MLA_BULK
@@ -140,13 +134,13 @@ __device__ __forceinline__ uint4 chunk8(const unsigned char* p) {
 using namespace kvp;
 using namespace kvp::mla;
 
-#if KVP_MLA_HM && KVP_MLA_GROUPS == 1
+#if KVP_MLA_HM
 #define KVP_MLA_MIN_CTAS 2  // two CTAs per SM hide each other's barrier (128 registers)
 #else
 #define KVP_MLA_MIN_CTAS 1
 #endif
 
-extern "C" __global__ void __launch_bounds__(KVP_MLA_WARPS * 32 * KVP_MLA_GROUPS, KVP_MLA_MIN_CTAS)
+extern "C" __global__ void __launch_bounds__(KVP_MLA_WARPS * 32, KVP_MLA_MIN_CTAS)
 kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorbed q_nope)
                const unsigned short* __restrict__ qr,   // [B, Hq, 64] bf16
                const unsigned char* __restrict__ lat,   // [NB, BS, 576] bf16 | fp8
@@ -210,8 +204,8 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   // (H200, ncu, 16 heads B32 8K: 33% of warp samples at the first read after barrier B).
   constexpr int RPW = TOK / NW;  // rows per warp per step
   static_assert(TOK % NW == 0 && RPW <= 32, "rows of a step split evenly over the warps");
-  const int my_row = (warp % NW) * RPW + lane;  // this lane's row of every step (lanes < RPW)
-  int pg = 0;  // page id of that row in the next step this warp issues (groups issue alternate steps)
+  const int my_row = warp * RPW + lane;  // this lane's row of every step (lanes < RPW)
+  int pg = 0;                            // page id of that row in the next step to issue, loaded one step ahead
   auto load_page = [&](int k) {
     const int pos = c_lo + k * TOK + my_row;
     pg = (k < nsteps && lane < RPW && pos < c_hi) ? __ldg(btrow + (pos >> log2bs)) : 0;
@@ -222,19 +216,12 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
       const unsigned char* src = lat + ((size_t)pg * bs + (pos & (bs - 1))) * ROWB;
       bulk_g2s(sbase + OFF_ST + s * STAGE_B + row_off(my_row), src, ROWB, sbase + 8 * s);
     }
-    load_page(k + KVP_MLA_GROUPS);
+    load_page(k + 1);
   };
   auto issue = [&](int k) { issue_at(k, k % STAGES); };
   __syncthreads();  // mbarriers initialised and the first steps' bytes posted before any copy
-#if KVP_MLA_GROUPS == 2
-  // group g issues the steps the other group computes: t = 1 - g, 3 - g, ...
-  const int group = warp / NW;
-  load_page(1 - group);
-  for (int k = 1 - group; k < STAGES - 1 && k < nsteps; k += 2) issue(k);
-#else
   load_page(0);
   for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) issue(k);
-#endif
 #else
   auto issue = [&](int k) {  // every thread: 16-byte cp.async, rows past the end zero-filled
     if (k < nsteps) {
@@ -265,58 +252,19 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   st.l0 = st.l1 = 0.f;
   // stage and mbarrier parity of step k kept incrementally (a division by the run-time STAGES costs ~10
   // instructions per use)
-#if KVP_MLA_GROUPS == 2
-  // Group g (warps 8g..8g+7) computes steps g, g + 2, ... over one ring of STAGES (even) stages; after its step k it
-  // releases that stage (bar.arrive on the stage's named barrier, 3 + stage) and refills the stage of step k - 1,
-  // which the other group computed, with step k + STAGES - 1 once that group has released it (bar.sync): a copy is
-  // issued about a step and a half before it is needed, where one CTA of 2 stages issues it half a step before.
-  const int gw = warp % NW;
-  int stage = group;
-  u32 parity = 0;
-  for (int k = group; k < nsteps; k += 2) {
-    mbar_wait(sbase + 8 * stage, parity);
-    hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), (k >> 1) & 1, cbase, gw,
-            HM_OFF_X + group * HM_X_GROUP, 1 + group, [] {});
-    if (k + STAGES < nsteps) stage_barrier<false>(stage);
-    const int fill = k + STAGES - 1, fill_stage = stage == 0 ? STAGES - 1 : stage - 1;
-    if (fill < nsteps) {
-      if (k > 0) stage_barrier<true>(fill_stage);
-      if (gw == 0 && lane == 0) expect_at(fill, fill_stage);  // (a copy may land first: tx-counts go negative)
-      issue_at(fill, fill_stage);
-    }
-    stage += 2;
-    if (stage >= STAGES) stage -= STAGES, parity ^= 1u;
-  }
-  pdl_release();
-  hm_merge_groups(st, smem + OFF_ST, group, gw);
-  if (group == 0) hm_store(st, out, opart, lse, b, hg0, Hq, split, nsplit, vscale, gw);
-#else
   int stage = 0;
   u32 parity = 0;
   for (int k = 0; k < nsteps; ++k) {
     const int fill = k + STAGES - 1, fill_stage = stage == 0 ? STAGES - 1 : stage - 1;
-#if KVP_MLA_EARLY
-    // refill at the top of the step, behind a barrier that sees every warp done with step k - 1's stage: the copy
-    // gets the whole step k to land instead of its second half, for one more barrier a step
-    if (fill < nsteps) {
-      if (k > 0) __syncthreads();
-      if (threadIdx.x == 0) expect_at(fill, fill_stage);  // (a copy may land first: tx-counts go negative)
-      issue_at(fill, fill_stage);
-    }
-    mbar_wait(sbase + 8 * stage, parity);
-    hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, warp, HM_OFF_X, 0, [] {});
-#else
     mbar_wait(sbase + 8 * stage, parity);
     if (threadIdx.x == 0 && fill < nsteps) expect_at(fill, fill_stage);
-    hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, warp, HM_OFF_X, 0, [&] {
+    hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, [&] {
       if (fill < nsteps) issue_at(fill, fill_stage);
     });
-#endif
     if (++stage == STAGES) stage = 0, parity ^= 1u;
   }
   pdl_release();
-  hm_store(st, out, opart, lse, b, hg0, Hq, split, nsplit, vscale, warp);
-#endif
+  hm_store(st, out, opart, lse, b, hg0, Hq, split, nsplit, vscale);
 #else
   float o[4][NT][4];
   float m[NT][2], l[NT][2];

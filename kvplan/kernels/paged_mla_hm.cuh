@@ -17,27 +17,8 @@ static_assert(HG == 16 && TOK == 32 && NW == 8 && KVP_KVT == 1 && KVP_MLA_BULK, 
 static_assert(ROW / 16 == 36, "36 k-steps: two halves of 18");
 
 constexpr int HM_OFF_QF = KVP_MBAR_AREA;            // q fragments: [36 k-steps][32 lanes] uint4
-constexpr int HM_OFF_X = HM_OFF_QF + HG * ROW * 2;  // partial scores, per group: [2 buffers][2 k-halves][4 n-tiles][32]
-constexpr int HM_X_GROUP = 2 * 8 * 32 * 16;         // float4
-static_assert(HM_OFF_X + KVP_MLA_X_BYTES <= OFF_ST && KVP_MLA_X_BYTES == KVP_MLA_GROUPS * HM_X_GROUP,
-              "limits.mla_fixed_smem");
-static_assert(KVP_MLA_GROUPS == 1 || KVP_MLA_GROUPS == 2, "one or two groups of 8 warps");
-
-// Two groups: stage s's release barrier, named barrier 3 + s of both groups' 512 threads (the consumer arrives, the
-// producer syncs); immediate ids (s < 4: the ring of 4 stages)
-template <bool SYNC>
-__device__ __forceinline__ void stage_barrier(int s) {
-#define KVP_STAGE_BAR(ID)                                                              \
-  if (SYNC) asm volatile("bar.sync " #ID ", %0;\n" ::"n"(64 * NW) : "memory");          \
-  else asm volatile("bar.arrive " #ID ", %0;\n" ::"n"(64 * NW) : "memory");
-  switch (s) {
-    case 0: KVP_STAGE_BAR(3) break;
-    case 1: KVP_STAGE_BAR(4) break;
-    case 2: KVP_STAGE_BAR(5) break;
-    default: KVP_STAGE_BAR(6) break;
-  }
-#undef KVP_STAGE_BAR
-}
+constexpr int HM_OFF_X = HM_OFF_QF + HG * ROW * 2;  // partial scores: [2 buffers][2 k-halves][4 n-tiles][32] float4
+static_assert(HM_OFF_X + KVP_MLA_X_BYTES <= OFF_ST && KVP_MLA_X_BYTES == 2 * 8 * 32 * 16, "limits.mla_fixed_smem");
 
 __device__ __forceinline__ void ldsm_x4_trans(u32 (&v)[4], u32 addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -58,7 +39,7 @@ __device__ __forceinline__ uint2 hm_q4(const unsigned short* qn, const unsigned 
 __device__ __forceinline__ void hm_stage_q(unsigned char* smem, const unsigned short* qn, const unsigned short* qr,
                                            int b, int hg0, int Hq) {
   uint4* const qf = reinterpret_cast<uint4*>(smem + HM_OFF_QF);
-  for (int idx = threadIdx.x; idx < (ROW / 16) * 32; idx += NW * 32 * KVP_MLA_GROUPS) {
+  for (int idx = threadIdx.x; idx < (ROW / 16) * 32; idx += NW * 32) {
     const int p = idx >> 5, rr = (idx & 31) >> 2, jj = idx & 3;
     const int dim = 8 * (4 * (p >> 1) + jj) + 4 * (p & 1);
     const uint2 lo = hm_q4(qn, qr, b, hg0 + rr, Hq, dim), hi = hm_q4(qn, qr, b, hg0 + rr + 8, Hq, dim);
@@ -73,16 +54,15 @@ struct HMState {
   float m0, m1, l0, l1;
 };
 
-// One step over the stage at shared offset `tile` (this warp's bytes of it are in place: the caller waited) by the
-// 8 warps of a group (warp = 0..7 within it; partial scores at shared offset xoff; named barrier bar, 0 = the CTA's):
+// One step over the stage at shared offset `tile` (this warp's bytes of it are in place: the caller waited):
 // partial scores -> barrier (then `refill`, which may issue copies into the other stage) -> softmax -> PV.
 template <typename Refill>
 __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sbase, int tile, int nval, int buf,
-                                        float cbase, int warp, int xoff, int bar, Refill refill) {
-  const int lane = threadIdx.x & 31, r = lane >> 2, j = lane & 3;
+                                        float cbase, Refill refill) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r = lane >> 2, j = lane & 3;
   const int nt = warp & 3, kh = warp >> 2;
   const u32 FULL = 0xffffffffu;
-  float4* const xs = reinterpret_cast<float4*>(smem + xoff) + buf * 256 + lane;
+  float4* const xs = reinterpret_cast<float4*>(smem + HM_OFF_X) + buf * 256 + lane;
 
   // ---- QK over this warp's token n-tile and k-half: two accumulator chains (even / odd k-steps)
   {
@@ -98,8 +78,7 @@ __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sb
     }
     xs[(kh * 4 + nt) * 32] = make_float4(sa[0] + sb[0], sa[1] + sb[1], sa[2] + sb[2], sa[3] + sb[3]);
   }
-  // partial scores visible; every warp of the group is done with its previous step's stage
-  asm volatile("bar.sync %0, %1;\n" ::"r"(bar), "n"(32 * NW) : "memory");
+  __syncthreads();  // partial scores visible; every warp is done with the previous step's stage
   refill();
 
   // ---- the whole step's scores in every warp: lane (r, j) holds heads r (c 0-1) and r + 8 (c 2-3) of tokens
@@ -179,38 +158,10 @@ __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sb
   }
 }
 
-// Two groups' accumulators (each over its own steps) -> group 0's: the stages are free after the loop, so group 1
-// parks its state there, lane by lane, and group 0 rescales both to the larger running max
-__device__ __forceinline__ void hm_merge_groups(HMState& st, unsigned char* park, int group, int warp) {
-  constexpr int W = 36;  // floats a lane parks: 32 of O, 2 maxima, 2 partial sums
-  float* const p = reinterpret_cast<float*>(park) + (warp * 32 + (threadIdx.x & 31)) * W;
-  __syncthreads();  // both groups are past their last step: no warp reads a stage any more
-  if (group == 1) {
-#pragma unroll
-    for (int n = 0; n < 8; ++n) reinterpret_cast<float4*>(p)[n] = make_float4(st.o[n][0], st.o[n][1], st.o[n][2], st.o[n][3]);
-    reinterpret_cast<float4*>(p)[8] = make_float4(st.m0, st.m1, st.l0, st.l1);
-  }
-  __syncthreads();
-  if (group == 0) {
-    const float4 ml = reinterpret_cast<const float4*>(p)[8];
-    const float mn0 = fmaxf(st.m0, ml.x), mn1 = fmaxf(st.m1, ml.y);
-    const float mu0 = mn0 == KVP_NEG_INF ? 0.f : mn0, mu1 = mn1 == KVP_NEG_INF ? 0.f : mn1;
-    const float a0 = ex2(st.m0 - mu0), a1 = ex2(st.m1 - mu1), b0 = ex2(ml.x - mu0), b1 = ex2(ml.y - mu1);
-    st.m0 = mn0, st.m1 = mn1;
-    st.l0 = st.l0 * a0 + ml.z * b0, st.l1 = st.l1 * a1 + ml.w * b1;
-#pragma unroll
-    for (int n = 0; n < 8; ++n) {
-      const float4 x = reinterpret_cast<const float4*>(p)[n];
-      st.o[n][0] = st.o[n][0] * a0 + x.x * b0, st.o[n][1] = st.o[n][1] * a0 + x.y * b0;
-      st.o[n][2] = st.o[n][2] * a1 + x.z * b1, st.o[n][3] = st.o[n][3] * a1 + x.w * b1;
-    }
-  }
-}
-
-// Epilogue: lane (r, j) of warp (0..7) writes dims 64 warp + 8 n + 2 j, + 1 of heads r and r + 8
+// Epilogue: lane (r, j) writes dims 64 w + 8 n + 2 j, + 1 of heads r and r + 8
 __device__ __forceinline__ void hm_store(HMState& st, unsigned short* out, float* opart, float* lse, int b, int hg0,
-                                         int Hq, int split, int nsplit, float vscale, int warp) {
-  const int lane = threadIdx.x & 31, r = lane >> 2, j = lane & 3;
+                                         int Hq, int split, int nsplit, float vscale) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r = lane >> 2, j = lane & 3;
   const u32 FULL = 0xffffffffu;
   st.l0 += __shfl_xor_sync(FULL, st.l0, 1);
   st.l1 += __shfl_xor_sync(FULL, st.l1, 1);
