@@ -31,7 +31,7 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 lazy_rescale=None, producer_warp=None):
+                 lazy_rescale=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -78,19 +78,17 @@ class PagedMLADecodePlan:
         self.heads_in_m = hm
         # the lazy rescale measured within 1% from DRAM (2% less from L2; H200, session 12): opt-in
         lazy = False if lazy_rescale is None else bool(lazy_rescale)
-        prod = False if producer_warp is None else bool(producer_warp)
-        if (lazy or prod) and not hm:
-            raise ValueError("lazy_rescale and producer_warp need the heads-in-M path (heads_in_m)")
+        if lazy and not hm:
+            raise ValueError("lazy_rescale needs the heads-in-M path (heads_in_m)")
         self.config = configs.MLAConfig(kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm),
-                                        lazy_rescale=int(lazy), producer=int(prod))
-        self._threads = limits.MLA_WARPS * 32 + (32 if prod else 0)
+                                        lazy_rescale=int(lazy))
         ld = rt.load(self.config, dev)
         if stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
             # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal)
             stages = 2
-        elif not isinstance(stages, int) or not 2 <= stages <= (4 if prod else limits.MAX_STAGES):
-            raise ValueError(f"stages must be an int in 2..{4 if prod else limits.MAX_STAGES}, got {stages!r}")
+        elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
+            raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
         self.stages = stages
         self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm)
         if self.smem > dev.smem_optin:
@@ -98,7 +96,7 @@ class PagedMLADecodePlan:
                              f"{dev.smem_optin}")
         self.head_groups = -(-self.q_heads // self.head_group)
         self.span = self.max_blocks_per_seq * self.block_size
-        slots = dev.sm_count * rt.occupancy(ld, "kvp_mla_decode", dev, self._threads, self.smem)
+        slots = dev.sm_count * rt.occupancy(ld, "kvp_mla_decode", dev, limits.MLA_WARPS * 32, self.smem)
         self._slots, self._num_splits, self._ld, self._launcher = slots, num_splits, ld, launcher
         self._tok = limits.MLA_HM_TOKENS if hm else limits.mla_step_tokens(kvn, tokens)
         self._entries: dict[int, tuple] = {}
@@ -121,7 +119,7 @@ class PagedMLADecodePlan:
         e = self._entries.get(batch)
         if e is None:
             splits, chunk = self._splits(batch)
-            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS, self._threads, self.smem, None,
+            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS, limits.MLA_WARPS * 32, self.smem, None,
                                      self._launcher)
             merge = rt.PreparedLaunch(self._ld, "kvp_mla_merge", _MERGE_ARGS, 256, 0, None, self._launcher)
             a = main.args
@@ -231,19 +229,17 @@ def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=N
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
-                          heads_in_m=None, lazy_rescale=None, producer_warp=None) -> PagedMLADecodePlan:
+                          heads_in_m=None, lazy_rescale=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
     Tuning (benchmarks, tests): ``stages`` (pipeline depth), ``tokens`` (latent rows per stage: 16, 32, 64),
     ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core"),
     ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
-    ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh),
-    ``producer_warp`` (heads in M: a ninth warp issues every copy a step ahead).
+    ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
-                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale,
-                              producer_warp)
+                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale)

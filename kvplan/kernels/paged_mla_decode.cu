@@ -45,10 +45,6 @@
 #ifndef KVP_MLA_LAZY
 #define KVP_MLA_LAZY 0
 #endif
-#ifndef KVP_MLA_PRODUCER
-#define KVP_MLA_PRODUCER 0  // heads in M: a ninth warp issues every copy (paged_mla_hm.cuh, "producer warp")
-#endif
-#define KVP_MLA_THREADS (KVP_MLA_WARPS * 32 + 32 * KVP_MLA_PRODUCER)
 #if KVP_MLA_BULK && defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
 #undef KVP_MLA_BULK
 #define KVP_MLA_BULK 0  // bulk copies need sm_90 (the host never asks for them elsewhere)
@@ -146,7 +142,7 @@ using namespace kvp::mla;
 #define KVP_MLA_MIN_CTAS 1
 #endif
 
-extern "C" __global__ void __launch_bounds__(KVP_MLA_THREADS, KVP_MLA_MIN_CTAS)
+extern "C" __global__ void __launch_bounds__(KVP_MLA_WARPS * 32, KVP_MLA_MIN_CTAS)
 kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorbed q_nope)
                const unsigned short* __restrict__ qr,   // [B, Hq, 64] bf16
                const unsigned char* __restrict__ lat,   // [NB, BS, 576] bf16 | fp8
@@ -183,7 +179,7 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) mbar_init(sbase + 8 * s, 1);
     mbar_fence_init();
-    for (int k = 0; k < STAGES - 1 && k < nsteps && !KVP_MLA_PRODUCER; ++k) expect(k);
+    for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) expect(k);
   }
 #endif
 #if KVP_MLA_HM
@@ -226,10 +222,8 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   };
   auto issue = [&](int k) { issue_at(k, k % STAGES); };
   __syncthreads();  // mbarriers initialised and the first steps' bytes posted before any copy
-#if !KVP_MLA_PRODUCER
   load_page(0);
   for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) issue(k);
-#endif
 #else
   auto issue = [&](int k) {  // every thread: 16-byte cp.async, rows past the end zero-filled
     if (k < nsteps) {
@@ -262,18 +256,6 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   // instructions per use)
   int stage = 0;
   u32 parity = 0;
-#if KVP_MLA_PRODUCER
-  if (warp == NW) {  // the producer warp: lane t copies row t of every step into its stage once the stage is free
-    hm_produce(lat, btrow, sbase, c_lo, c_hi, nsteps, STAGES, log2bs, expect_at);
-    return;
-  }
-  for (int k = 0; k < nsteps; ++k) {
-    mbar_wait(sbase + 8 * stage, parity);
-    hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, [] {});
-    if (k + STAGES < nsteps) hm_stage_barrier<false>(stage);  // this warp is done with the stage
-    if (++stage == STAGES) stage = 0, parity ^= 1u;
-  }
-#else
   for (int k = 0; k < nsteps; ++k) {
     const int fill = k + STAGES - 1, fill_stage = stage == 0 ? STAGES - 1 : stage - 1;
     mbar_wait(sbase + 8 * stage, parity);
@@ -283,7 +265,6 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     });
     if (++stage == STAGES) stage = 0, parity ^= 1u;
   }
-#endif
   pdl_release();
   hm_store(st, out, opart, lse, b, hg0, Hq, split, nsplit, vscale);
 #else

@@ -20,44 +20,6 @@ constexpr int HM_OFF_QF = KVP_MBAR_AREA;            // q fragments: [36 k-steps]
 constexpr int HM_OFF_X = HM_OFF_QF + HG * ROW * 2;  // partial scores: [2 buffers][2 k-halves][4 n-tiles][32] float4
 static_assert(HM_OFF_X + KVP_MLA_X_BYTES <= OFF_ST && KVP_MLA_X_BYTES == 2 * 8 * 32 * 16, "limits.mla_fixed_smem");
 
-// Producer warp (KVP_MLA_PRODUCER): stage s's release is named barrier 2 + s of the 8 compute warps (bar.arrive
-// after their PV of the stage) and the producer (bar.sync before refilling it); the compute warps' own barrier is 1
-template <bool SYNC>
-__device__ __forceinline__ void hm_stage_barrier(int s) {
-#define KVP_HM_STAGE_BAR(ID)                                                             \
-  if (SYNC) asm volatile("bar.sync " #ID ", %0;\n" ::"n"(32 * NW + 32) : "memory");    \
-  else asm volatile("bar.arrive " #ID ", %0;\n" ::"n"(32 * NW + 32) : "memory");
-  switch (s) {
-    case 0: KVP_HM_STAGE_BAR(2) break;
-    case 1: KVP_HM_STAGE_BAR(3) break;
-    case 2: KVP_HM_STAGE_BAR(4) break;
-    default: KVP_HM_STAGE_BAR(5) break;
-  }
-#undef KVP_HM_STAGE_BAR
-}
-
-// The producer warp's loop: step f's 32 rows (lane t: row t) go into stage f % STAGES as soon as every compute warp
-// has released that stage's previous step, so a copy is issued a whole step ahead of its use (the compute warps
-// alone issue it after a step's QK, half a step ahead) and the compute warps never run the per-row copy loop.
-template <typename Expect>
-__device__ __forceinline__ void hm_produce(const unsigned char* lat, const int* btrow, u32 sbase, int c_lo, int c_hi,
-                                           int nsteps, int STAGES, int log2bs, Expect expect_at) {
-  const int lane = threadIdx.x & 31, bs = 1 << log2bs;
-  int pos = c_lo + lane;
-  int pg = pos < c_hi ? __ldg(btrow + (pos >> log2bs)) : 0;
-  int stage = 0;
-  for (int f = 0; f < nsteps; ++f, pos += TOK) {
-    if (f >= STAGES) hm_stage_barrier<true>(stage);
-    if (lane == 0) expect_at(f, stage);
-    __syncwarp();
-    if (pos < c_hi)
-      bulk_g2s(sbase + OFF_ST + stage * STAGE_B + row_off(lane), lat + ((size_t)pg * bs + (pos & (bs - 1))) * ROWB,
-               ROWB, sbase + 8 * stage);
-    pg = pos + TOK < c_hi ? __ldg(btrow + ((pos + TOK) >> log2bs)) : 0;
-    if (++stage == STAGES) stage = 0;
-  }
-}
-
 __device__ __forceinline__ void ldsm_x4_trans(u32 (&v)[4], u32 addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(addr));
@@ -77,7 +39,7 @@ __device__ __forceinline__ uint2 hm_q4(const unsigned short* qn, const unsigned 
 __device__ __forceinline__ void hm_stage_q(unsigned char* smem, const unsigned short* qn, const unsigned short* qr,
                                            int b, int hg0, int Hq) {
   uint4* const qf = reinterpret_cast<uint4*>(smem + HM_OFF_QF);
-  for (int idx = threadIdx.x; idx < (ROW / 16) * 32; idx += KVP_MLA_THREADS) {
+  for (int idx = threadIdx.x; idx < (ROW / 16) * 32; idx += NW * 32) {
     const int p = idx >> 5, rr = (idx & 31) >> 2, jj = idx & 3;
     const int dim = 8 * (4 * (p >> 1) + jj) + 4 * (p & 1);
     const uint2 lo = hm_q4(qn, qr, b, hg0 + rr, Hq, dim), hi = hm_q4(qn, qr, b, hg0 + rr + 8, Hq, dim);
@@ -116,12 +78,7 @@ __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sb
     }
     xs[(kh * 4 + nt) * 32] = make_float4(sa[0] + sb[0], sa[1] + sb[1], sa[2] + sb[2], sa[3] + sb[3]);
   }
-  // partial scores visible; every warp is done with the previous step's stage
-#if KVP_MLA_PRODUCER
-  asm volatile("bar.sync 1, %0;\n" ::"n"(32 * NW) : "memory");  // (the producer warp keeps its own pace)
-#else
-  __syncthreads();
-#endif
+  __syncthreads();  // partial scores visible; every warp is done with the previous step's stage
   refill();
 
   // ---- the whole step's scores in every warp: lane (r, j) holds heads r (c 0-1) and r + 8 (c 2-3) of tokens
