@@ -78,19 +78,18 @@ _MLA_ROW_LAYOUT = {2: (MLA_ROW * 2, 96, 1, None, 64), 1: (MLA_ROW + 32, 32, 2, N
 # Heads in M (paged_mla_hm.cuh): 8 consecutive rows start in 8 different 16-byte slots of a 128-byte line (ldmatrix
 # reads 8 rows at one column) and rows 2p, 2p + 1 64 bytes apart (a quarter warp's 16-byte K loads: 2 rows x 64 bytes)
 _MLA_HM_ROW_LAYOUT = (MLA_ROW * 2 + 128, 16, 1, 3, 64)
-_MLA_HM_DENSE_LAYOUT = (MLA_ROW * 2, 0, 1, 3, 0)  # rows back to back: one copy per step (a measurement, conflicts)
 MLA_HM_HEADS = 16  # the heads-in-M path: 16 query heads (the M of every MMA), 32 tokens a step, bf16 latents
 MLA_HM_TOKENS = 32
 MLA_HM_Q_BYTES = 16 * MLA_ROW * 2  # q's A fragments in fragment order
 MLA_HM_X_BYTES = 2 * MLA_WARPS * 32 * 16  # partial scores: two buffers x 8 warps x 32 lanes x float4
 
 
-def _row_layout(kv_dtype: str, hm: bool = False, dense: bool = False) -> tuple:
-    return (_MLA_HM_DENSE_LAYOUT if dense else _MLA_HM_ROW_LAYOUT) if hm else _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
+def _row_layout(kv_dtype: str, hm: bool = False) -> tuple:
+    return _MLA_HM_ROW_LAYOUT if hm else _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
 
 
-def mla_row_offset(t: int, kv_dtype: str, hm: bool = False, dense: bool = False) -> int:
-    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm, dense)
+def mla_row_offset(t: int, kv_dtype: str, hm: bool = False) -> int:
+    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm)
     return stride * t + skew * ((t >> shift) if mask is None else (t >> shift) & mask) + odd * (t & 1)
 
 
@@ -105,9 +104,9 @@ def mla_step_tokens(kv_dtype: str, tokens: int | None = None) -> int:
     return 32 if kv_bytes(kv_dtype) == 2 else 64
 
 
-def mla_stage_bytes(kv_dtype: str, tokens: int | None = None, hm: bool = False, dense: bool = False) -> int:
+def mla_stage_bytes(kv_dtype: str, tokens: int | None = None, hm: bool = False) -> int:
     tok = MLA_HM_TOKENS if hm else mla_step_tokens(kv_dtype, tokens)
-    end = mla_row_offset(tok - 1, kv_dtype, hm, dense) + MLA_ROW * kv_bytes(kv_dtype)
+    end = mla_row_offset(tok - 1, kv_dtype, hm) + MLA_ROW * kv_bytes(kv_dtype)
     return -(-end // 128) * 128
 
 
@@ -134,21 +133,19 @@ def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None, hm
     return -(-fixed // 128) * 128
 
 
-def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int, tokens: int | None = None, hm: bool = False,
-                   dense: bool = False) -> int:
-    return mla_fixed_smem(head_group, kv_dtype, tokens, hm) + stages * mla_stage_bytes(kv_dtype, tokens, hm, dense)
+def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int, tokens: int | None = None, hm: bool = False) -> int:
+    return mla_fixed_smem(head_group, kv_dtype, tokens, hm) + stages * mla_stage_bytes(kv_dtype, tokens, hm)
 
 
-def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False,
-               dense: bool = False) -> list[tuple[str, str]]:
-    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm, dense)
+def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False) -> list[tuple[str, str]]:
+    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm)
     vals = {
         "KVP_MLA_RANK": MLA_KV_LORA_RANK,
         "KVP_MLA_ROPE": MLA_ROPE_DIM,
         "KVP_MLA_HG": head_group,
         "KVP_MLA_TOK": MLA_HM_TOKENS if hm else mla_step_tokens(kv_dtype, tokens),
         "KVP_MLA_WARPS": MLA_WARPS,
-        "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype, tokens, hm, dense),
+        "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype, tokens, hm),
         "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype, tokens, hm),
         "KVP_MLA_Q_STRIDE": MLA_Q_STRIDE,
         "KVP_MLA_P_STRIDE": mla_p_stride(kv_dtype, tokens),
@@ -161,5 +158,5 @@ def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bo
         "KVP_MAX_STAGES": MAX_STAGES,
     }
     if hm:
-        vals.update(KVP_MLA_HM=1, KVP_MLA_ROW_MASK=mask, KVP_MLA_DENSE=int(dense))
+        vals.update(KVP_MLA_HM=1, KVP_MLA_ROW_MASK=mask)
     return [(k, str(v)) for k, v in vals.items()]

@@ -31,7 +31,7 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 lazy_rescale=None, dense_rows=None):
+                 lazy_rescale=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -78,11 +78,10 @@ class PagedMLADecodePlan:
         self.heads_in_m = hm
         # the lazy rescale measured within 1% from DRAM (2% less from L2; H200, session 12): opt-in
         lazy = False if lazy_rescale is None else bool(lazy_rescale)
-        dense = False if dense_rows is None else bool(dense_rows)
-        if (lazy or dense) and not hm:
-            raise ValueError("lazy_rescale and dense_rows need the heads-in-M path (heads_in_m)")
+        if lazy and not hm:
+            raise ValueError("lazy_rescale needs the heads-in-M path (heads_in_m)")
         self.config = configs.MLAConfig(kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm),
-                                        lazy_rescale=int(lazy), dense_rows=int(dense))
+                                        lazy_rescale=int(lazy))
         ld = rt.load(self.config, dev)
         if stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
@@ -91,7 +90,7 @@ class PagedMLADecodePlan:
         elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
             raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
         self.stages = stages
-        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm, dense)
+        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm)
         if self.smem > dev.smem_optin:
             raise ValueError(f"stages={stages} needs {self.smem} bytes of shared memory, the device has "
                              f"{dev.smem_optin}")
@@ -230,19 +229,17 @@ def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=N
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
-                          heads_in_m=None, lazy_rescale=None, dense_rows=None) -> PagedMLADecodePlan:
+                          heads_in_m=None, lazy_rescale=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
     Tuning (benchmarks, tests): ``stages`` (pipeline depth), ``tokens`` (latent rows per stage: 16, 32, 64),
     ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core"),
     ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
-    ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh),
-    ``dense_rows`` (heads in M: rows back to back and one copy per step inside a page; bank conflicts, a measurement).
+    ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
-                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale,
-                              dense_rows)
+                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale)

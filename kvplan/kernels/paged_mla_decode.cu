@@ -45,9 +45,6 @@
 #ifndef KVP_MLA_LAZY
 #define KVP_MLA_LAZY 0
 #endif
-#ifndef KVP_MLA_DENSE
-#define KVP_MLA_DENSE 0
-#endif
 #if KVP_MLA_BULK && defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
 #undef KVP_MLA_BULK
 #define KVP_MLA_BULK 0  // bulk copies need sm_90 (the host never asks for them elsewhere)
@@ -264,19 +261,7 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     mbar_wait(sbase + 8 * stage, parity);
     if (threadIdx.x == 0 && fill < nsteps) expect_at(fill, fill_stage);
     hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, [&] {
-      if (fill >= nsteps) return;
-#if KVP_MLA_DENSE
-      // rows back to back: a step inside one page is one copy (warp 0 lane 0 holds the page of its first row)
-      const int p0 = c_lo + fill * TOK, n = min(TOK, c_hi - p0);
-      if ((p0 & (bs - 1)) + n <= bs) {
-        if (threadIdx.x == 0)
-          bulk_g2s(sbase + OFF_ST + fill_stage * STAGE_B, lat + ((size_t)pg * bs + (p0 & (bs - 1))) * ROWB, n * ROWB,
-                   sbase + 8 * fill_stage);
-        load_page(fill + 1);
-        return;
-      }
-#endif
-      issue_at(fill, fill_stage);
+      if (fill < nsteps) issue_at(fill, fill_stage);
     });
     if (++stage == STAGES) stage = 0, parity ^= 1u;
   }
