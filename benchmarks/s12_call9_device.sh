@@ -1,4 +1,5 @@
 # Session 12 call 9: heads-in-M MLA with a producer warp (a ninth warp issues every copy a step ahead, named
+# Ran at commit 4a4f087; the `producer_warp` option was removed after this measurement (RESULTS.md, session 12).
 # barriers release the stages): its tests, memcheck + racecheck of the MLA cases, times against the default.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 SAN="compute-sanitizer --report-api-errors no --error-exitcode 1"
