@@ -88,7 +88,7 @@ def main():
         par.append(("memcheck", start(f"{san} --tool memcheck {PY} benchmarks/kernel_memcheck.py", "memcheck.log"), 240))
         if "--racecheck-each" in flags:
             cmd = "; ".join(f"{san} --tool racecheck {PY} benchmarks/kernel_memcheck.py --only {i} || echo CASE_{i}_FAILED"
-                            for i in range(32))  # 22 GQA + 10 MLA cases
+                            for i in range(34))  # 22 GQA + 12 MLA cases
         else:
             cmd = f"{san} --tool racecheck {PY} benchmarks/kernel_memcheck.py"
         par.append(("racecheck", start(cmd, "racecheck.log"), 300))

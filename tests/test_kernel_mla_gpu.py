@@ -120,19 +120,23 @@ def test_mla_heads_in_m_and_head_tiles(H, BS):
     case = make_mla_case(H, BS, lens)
     assert plan_for(case).heads_in_m
     for kw in (dict(), dict(num_splits=1), dict(num_splits=9), dict(stages=3), dict(lazy_rescale=True, num_splits=3),
-               dict(lazy_rescale=True, num_splits=1)):
+               dict(lazy_rescale=True, num_splits=1), dict(tma=True), dict(tma=True, num_splits=1),
+               dict(tma=True, num_splits=9, lazy_rescale=True), dict(tma=True, stages=3)):
         a = check(plan_for(case, heads_in_m=True, **kw), case, scale=0.07)
-        b = check(plan_for(case, heads_in_m=False, **{k: v for k, v in kw.items() if k != "lazy_rescale"}), case,
+        b = check(plan_for(case, heads_in_m=False, **{k: v for k, v in kw.items() if k not in ("lazy_rescale", "tma")}), case,
                   scale=0.07)
         assert float((a.double() - b.double()).abs().max()) < 0.05
 
 
-@pytest.mark.parametrize("kw", [dict(q_heads=32, heads_in_m=True), dict(kv_dtype=F8, heads_in_m=True),
-                                dict(tokens=16, heads_in_m=True), dict(bulk=False, heads_in_m=True)])
-def test_mla_heads_in_m_refuses_what_it_cannot_run(kw):
+@pytest.mark.parametrize("kw,needle", [
+    (dict(q_heads=32, heads_in_m=True), "heads_in_m"), (dict(kv_dtype=F8, heads_in_m=True), "heads_in_m"),
+    (dict(tokens=16, heads_in_m=True), "heads_in_m"), (dict(bulk=False, heads_in_m=True), "heads_in_m"),
+    (dict(q_heads=32, tma=True), "heads-in-M"), (dict(tma=True, launcher="cuda.core"), "driver launcher"),
+])
+def test_mla_heads_in_m_refuses_what_it_cannot_run(kw, needle):
     base = dict(q_heads=16, kv_lora_rank=512, rope_dim=64, block_size=64, kv_dtype=torch.bfloat16, max_batch=4,
                 max_blocks_per_seq=8, device=DEV)
-    with pytest.raises(ValueError, match="heads_in_m"):
+    with pytest.raises(ValueError, match=needle):
         paged_mla_decode_plan(**{**base, **kw})
 
 

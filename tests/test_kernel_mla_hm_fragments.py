@@ -17,14 +17,24 @@ RANK, ROW, NW = limits.MLA_KV_LORA_RANK, limits.MLA_ROW, limits.MLA_WARPS
 HG, TOK = limits.MLA_HM_HEADS, limits.MLA_HM_TOKENS
 
 
-def stage_q(q):
+def chunk(ip, j, tma):
+    """hm_chunk: the 16-byte chunk (8 dims) of a latent row that K-load iteration ip (0..17) gives lane j."""
+    return 8 * (ip >> 1) + 2 * j + (ip & 1) if tma else 4 * ip + j
+
+
+def swizzled(seg, c):
+    """Byte offset of 16-byte chunk c of 128-byte segment seg under the tensor copy's 128-byte swizzle."""
+    return 128 * seg + 16 * (c ^ (seg & 7))
+
+
+def stage_q(q, tma=False):
     """hm_stage_q: entry (k-step p, lane) = 4 pairs {q[r] dims 0-1, q[r+8] dims 0-1, q[r] 2-3, q[r+8] 2-3} of the
-    4 dims 8 (4 (p >> 1) + j) + 4 (p & 1)."""
+    4 dims 8 chunk(p >> 1, j) + 4 (p & 1)."""
     qf = {}
     for p in range(ROW // 16):
         for lane in range(32):
             r, j = lane >> 2, lane & 3
-            d = 8 * (4 * (p >> 1) + j) + 4 * (p & 1)
+            d = 8 * chunk(p >> 1, j, tma) + 4 * (p & 1)
             qf[(p, lane)] = [q[r, d:d + 2], q[r + 8, d:d + 2], q[r, d + 2:d + 4], q[r + 8, d + 2:d + 4]]
     return qf
 
@@ -40,19 +50,43 @@ def ldmatrix_trans(tile, addrs):
     return out
 
 
-def emulate(q, lat_steps, nvals, cbase=1.0, lazy=False):
+def k_address(warp, lane, i, tma):
+    """Byte offset in a stage of K-load iteration i of (warp, lane): hm_step's krow + 64 i, or with TMA its row
+    base + hm_swizzle_offsets' koff[i]."""
+    nt, kh, r, j = warp & 3, warp >> 2, lane >> 2, lane & 3
+    t, ip = 8 * nt + r, 9 * kh + i
+    if tma:
+        return swizzled(9 * t + (ip >> 1), chunk(ip, j, True) & 7)
+    return limits.mla_row_offset(t, "bfloat16", hm=True) + 16 * chunk(ip, j, False)
+
+
+def v_address(warp, lane, kt, u, tma):
+    """Byte offset of the row ldmatrix lane `lane` addresses for k-step kt and dim pair u (hm_step's vbase + ...)."""
+    m = lane >> 3
+    t, c = 16 * kt + 8 * (m & 1) + (lane & 7), 2 * u + (m >> 1)  # row, chunk of the warp's 64 dims
+    if tma:
+        return swizzled(9 * t + warp, c)
+    return limits.mla_row_offset(t, "bfloat16", hm=True) + 2 * (64 * warp + 8 * c)
+
+
+def emulate(q, lat_steps, nvals, cbase=1.0, lazy=False, tma=False):
     """The kernel's steps over ``lat_steps`` ([TOK, ROW] each, rows >= nval unused) -> O [HG, RANK] normalised
-    (``lazy``: KVP_MLA_LAZY, maxima move only by more than 8)."""
-    off = [limits.mla_row_offset(t, "bfloat16", hm=True) for t in range(TOK)]
-    stage_bytes = limits.mla_stage_bytes("bfloat16", hm=True)
-    qf = stage_q(q)
+    (``lazy``: KVP_MLA_LAZY, maxima move only by more than 8; ``tma``: KVP_MLA_TMA's swizzled stage)."""
+    stage_bytes = limits.mla_stage_bytes("bfloat16", hm=True, tma=tma)
+    qf = stage_q(q, tma)
     o = {w: [[np.zeros(4) for _ in range(32)] for _ in range(8)] for w in range(NW)}
     m = {w: np.full((32, 2), -np.inf) for w in range(NW)}
     lsum = {w: np.zeros((32, 2)) for w in range(NW)}
     for lat, nval in zip(lat_steps, nvals):
         tile = np.full(stage_bytes // 2, np.nan)  # never-copied rows and padding: NaN
         for t in range(nval):
-            tile[off[t] // 2:off[t] // 2 + ROW] = lat[t]
+            if tma:  # every 16-byte chunk at its swizzled place
+                for c in range(ROW // 8):
+                    a = swizzled(9 * t + c // 8, c % 8) // 2
+                    tile[a:a + 8] = lat[t, 8 * c:8 * c + 8]
+            else:
+                a = limits.mla_row_offset(t, "bfloat16", hm=True) // 2
+                tile[a:a + ROW] = lat[t]
         # ---- QK partials, warp (nt, kh)
         part = {}
         for warp in range(NW):
@@ -62,7 +96,7 @@ def emulate(q, lat_steps, nvals, cbase=1.0, lazy=False):
                 ka, kb, qa, qb, addr = [], [], [], [], []
                 for lane in range(32):
                     r, j = lane >> 2, lane & 3
-                    a = off[8 * nt + r] + 16 * j + 576 * kh + 64 * i
+                    a = k_address(warp, lane, i, tma)
                     addr.append(a)
                     kv = tile[a // 2:a // 2 + 8]
                     ka.append([kv[0:2], kv[2:4]])
@@ -103,8 +137,7 @@ def emulate(q, lat_steps, nvals, cbase=1.0, lazy=False):
                 if 16 * kt >= nval:
                     break
                 for u in range(4):
-                    addrs = [off[16 * kt + 8 * ((ln >> 3) & 1) + (ln & 7)] + 2 * (64 * warp + 16 * u + 8 * (ln >> 4))
-                             for ln in range(32)]
+                    addrs = [v_address(warp, ln, kt, u, tma) for ln in range(32)]
                     assert conflicts(addrs, 16) == 1, "ldmatrix conflicts"  # one phase per 8-lane matrix
                     v = ldmatrix_trans(tile, addrs)
                     for ln in range(32):  # keep0 / keep1: value words of rows past the end are zeroed
@@ -129,14 +162,15 @@ def emulate(q, lat_steps, nvals, cbase=1.0, lazy=False):
     return out
 
 
+@pytest.mark.parametrize("tma", [False, True])
 @pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("nvals", [(32,), (32, 32), (32, 7), (17,), (1,), (32, 16), (32, 32, 32)])
-def test_steps_match_attention(nvals, lazy):
+def test_steps_match_attention(nvals, lazy, tma):
     rng = np.random.default_rng(sum(nvals))
     q = rng.standard_normal((HG, ROW))
     lats = [rng.standard_normal((TOK, ROW)) * (1 + 3 * i) for i in range(len(nvals))]  # later steps' maxima move
     cbase = 0.3
-    got = emulate(q, lats, nvals, cbase, lazy)
+    got = emulate(q, lats, nvals, cbase, lazy, tma)
     kv = np.concatenate([lat[:n] for lat, n in zip(lats, nvals)])
     s = q @ kv.T * cbase
     p = np.exp2(s - s.max(axis=1, keepdims=True))
@@ -144,11 +178,20 @@ def test_steps_match_attention(nvals, lazy):
     assert np.allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
-def test_q_fragments_cover_every_dim_once():
+@pytest.mark.parametrize("tma", [False, True])
+def test_q_fragments_cover_every_dim_once(tma):
     # every (head, dim) of the 16 x 576 q tile appears in exactly one fragment slot
     q = np.arange(HG * ROW, dtype=float).reshape(HG, ROW)
-    seen = np.concatenate([np.concatenate(v) for v in stage_q(q).values()])
+    seen = np.concatenate([np.concatenate(v) for v in stage_q(q, tma).values()])
     assert sorted(seen.tolist()) == list(range(HG * ROW))
+
+
+def test_tma_smem_by_hand():
+    # rows back to back: 32 x 1,152 = 36,864 bytes a stage (36 x 1,024); the fixed area 27,648 is already a multiple
+    # of 1,024; two stages and 1,024 bytes to align the first one: 102,400 bytes, two CTAs per SM
+    assert limits.mla_stage_bytes("bfloat16", hm=True, tma=True) == 36864
+    assert limits.mla_fixed_smem(16, "bfloat16", hm=True, tma=True) == 27648
+    assert limits.mla_smem_bytes(16, "bfloat16", 2, hm=True, tma=True) == 102400
 
 
 def test_row_layout_by_hand():

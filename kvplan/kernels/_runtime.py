@@ -244,7 +244,28 @@ def _driver_launch_fn():
     return _libcuda[1]
 
 
-_C_TYPES = {"u64": ctypes.c_uint64, "i32": ctypes.c_int32, "f32": ctypes.c_float}
+_C_TYPES = {"u64": ctypes.c_uint64, "i32": ctypes.c_int32, "f32": ctypes.c_float,
+            "tmap": ctypes.c_uint64 * 16}  # a CUtensorMap passed by value (__grid_constant__)
+
+
+def encode_tensor_map(address: int, dims, strides, box, swizzle_128b: bool = True) -> bytes:
+    """A CUtensorMap (128 bytes) over 16-bit elements: ``dims`` innermost first, ``strides`` in bytes of dims
+    1.., ``box`` the copy's extent per dim; 128-byte swizzle, 256-byte L2 promotion, out-of-bounds zero-filled."""
+    lib = ctypes.CDLL("libcuda.so.1")
+    fn = lib.cuTensorMapEncodeTiled
+    rank = len(dims)
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64),
+                   ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
+                   ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    buf = ctypes.create_string_buffer(128 + 64)  # the driver's CUtensorMap is 64-byte aligned
+    at = (ctypes.addressof(buf) + 63) & ~63
+    u16, swizzle, l2_256b = 1, (3 if swizzle_128b else 0), 3  # CU_TENSOR_MAP_DATA_TYPE_UINT16, _SWIZZLE_128B, ...
+    err = fn(at, u16, rank, address, (ctypes.c_uint64 * rank)(*dims), (ctypes.c_uint64 * (rank - 1))(*strides),
+             (ctypes.c_uint32 * rank)(*box), (ctypes.c_uint32 * rank)(*([1] * rank)), 0, swizzle, l2_256b, 0)
+    if err:
+        raise RuntimeError(f"cuTensorMapEncodeTiled failed with CUresult {err} ({_error_name(err)})")
+    return ctypes.string_at(at, 128)
 
 
 class PreparedLaunch:

@@ -93,6 +93,7 @@ class MLAConfig:
     tokens: int = 0  # tokens per pipeline stage; 0: limits.mla_step_tokens's default for the dtype
     heads_in_m: int = 0  # 1: paged_mla_hm.cuh (16 heads as the MMAs' M; bf16, bulk copies, 32 tokens a step)
     lazy_rescale: int = 0  # heads in M: running maxima move only by more than 8 (log2)
+    tma: int = 0  # heads in M: one tensor copy (TMA, 128-byte swizzle) per box of a step instead of 32 row copies
 
     source = "paged_mla_decode.cu"
     kernels = ("kvp_mla_decode", "kvp_mla_merge")
@@ -101,12 +102,13 @@ class MLAConfig:
         if self.heads_in_m and not mla_heads_in_m_eligible(self.kv_dtype, self.head_group, self.bulk, self.tokens):
             raise ValueError(f"heads in M needs bf16 latents, {limits.MLA_HM_HEADS}-head groups, bulk copies and "
                              f"{limits.MLA_HM_TOKENS}-token steps")
-        if self.lazy_rescale and not self.heads_in_m:
-            raise ValueError("lazy_rescale is a heads-in-M option")
+        if (self.lazy_rescale or self.tma) and not self.heads_in_m:
+            raise ValueError("lazy_rescale and tma are heads-in-M options")
 
     def macros(self) -> list[tuple[str, str]]:
         return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_BULK", str(self.bulk))] \
-            + limits.mla_macros(self.head_group, self.kv_dtype, self.tokens or None, bool(self.heads_in_m)) \
+            + limits.mla_macros(self.head_group, self.kv_dtype, self.tokens or None, bool(self.heads_in_m),
+                                bool(self.tma)) \
             + ([("KVP_MLA_LAZY", "1")] if self.lazy_rescale else [])
 
     @property
@@ -117,7 +119,7 @@ class MLAConfig:
     def name(self) -> str:
         return f"mla_kv{self.kv_dtype}_hg{self.head_group}" + ("_bulk" if self.bulk else "") \
             + (f"_t{self.tokens}" if self.tokens else "") + ("_hm" if self.heads_in_m else "") \
-            + ("_lazy" if self.lazy_rescale else "")
+            + ("_lazy" if self.lazy_rescale else "") + ("_tma" if self.tma else "")
 
 
 @dataclass(frozen=True)

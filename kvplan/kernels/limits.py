@@ -78,18 +78,21 @@ _MLA_ROW_LAYOUT = {2: (MLA_ROW * 2, 96, 1, None, 64), 1: (MLA_ROW + 32, 32, 2, N
 # Heads in M (paged_mla_hm.cuh): 8 consecutive rows start in 8 different 16-byte slots of a 128-byte line (ldmatrix
 # reads 8 rows at one column) and rows 2p, 2p + 1 64 bytes apart (a quarter warp's 16-byte K loads: 2 rows x 64 bytes)
 _MLA_HM_ROW_LAYOUT = (MLA_ROW * 2 + 128, 16, 1, 3, 64)
+# Heads in M with TMA: rows back to back, the tensor copy's 128-byte swizzle keeps the reads conflict-free (stages on
+# 1,024-byte boundaries: the fixed area rounds up to one, and the plan asks for 1,024 bytes more to align the start)
+_MLA_HM_TMA_LAYOUT = (MLA_ROW * 2, 0, 1, 3, 0)
 MLA_HM_HEADS = 16  # the heads-in-M path: 16 query heads (the M of every MMA), 32 tokens a step, bf16 latents
 MLA_HM_TOKENS = 32
 MLA_HM_Q_BYTES = 16 * MLA_ROW * 2  # q's A fragments in fragment order
 MLA_HM_X_BYTES = 2 * MLA_WARPS * 32 * 16  # partial scores: two buffers x 8 warps x 32 lanes x float4
 
 
-def _row_layout(kv_dtype: str, hm: bool = False) -> tuple:
-    return _MLA_HM_ROW_LAYOUT if hm else _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
+def _row_layout(kv_dtype: str, hm: bool = False, tma: bool = False) -> tuple:
+    return (_MLA_HM_TMA_LAYOUT if tma else _MLA_HM_ROW_LAYOUT) if hm else _MLA_ROW_LAYOUT[kv_bytes(kv_dtype)]
 
 
-def mla_row_offset(t: int, kv_dtype: str, hm: bool = False) -> int:
-    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm)
+def mla_row_offset(t: int, kv_dtype: str, hm: bool = False, tma: bool = False) -> int:
+    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm, tma)
     return stride * t + skew * ((t >> shift) if mask is None else (t >> shift) & mask) + odd * (t & 1)
 
 
@@ -104,9 +107,9 @@ def mla_step_tokens(kv_dtype: str, tokens: int | None = None) -> int:
     return 32 if kv_bytes(kv_dtype) == 2 else 64
 
 
-def mla_stage_bytes(kv_dtype: str, tokens: int | None = None, hm: bool = False) -> int:
+def mla_stage_bytes(kv_dtype: str, tokens: int | None = None, hm: bool = False, tma: bool = False) -> int:
     tok = MLA_HM_TOKENS if hm else mla_step_tokens(kv_dtype, tokens)
-    end = mla_row_offset(tok - 1, kv_dtype, hm) + MLA_ROW * kv_bytes(kv_dtype)
+    end = mla_row_offset(tok - 1, kv_dtype, hm, tma) + MLA_ROW * kv_bytes(kv_dtype)
     return -(-end // 128) * 128
 
 
@@ -121,7 +124,8 @@ def mla_x_bytes(head_group: int, kv_dtype: str, tokens: int | None = None) -> in
     return (MLA_WARPS - units) * 512 if units < MLA_WARPS and MLA_WARPS % units == 0 else 0
 
 
-def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False) -> int:
+def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False,
+                   tma: bool = False) -> int:
     """mbarriers, q tile, P tile, per-step row maxima and sums, k-split partials: everything before the stages
     (heads in M: mbarriers, q's fragments and the partial scores)."""
     if hm:
@@ -130,23 +134,27 @@ def mla_fixed_smem(head_group: int, kv_dtype: str, tokens: int | None = None, hm
         tok = mla_step_tokens(kv_dtype, tokens)
         fixed = MBAR_AREA + head_group * MLA_Q_STRIDE + head_group * mla_p_stride(kv_dtype, tokens)
         fixed += 2 * (tok // 16) * head_group * 4 + mla_x_bytes(head_group, kv_dtype, tokens)
-    return -(-fixed // 128) * 128
+    line = 1024 if tma else 128
+    return -(-fixed // line) * line
 
 
-def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int, tokens: int | None = None, hm: bool = False) -> int:
-    return mla_fixed_smem(head_group, kv_dtype, tokens, hm) + stages * mla_stage_bytes(kv_dtype, tokens, hm)
+def mla_smem_bytes(head_group: int, kv_dtype: str, stages: int, tokens: int | None = None, hm: bool = False,
+                   tma: bool = False) -> int:
+    return mla_fixed_smem(head_group, kv_dtype, tokens, hm, tma) + stages * mla_stage_bytes(kv_dtype, tokens, hm, tma) \
+        + (1024 if tma else 0)
 
 
-def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False) -> list[tuple[str, str]]:
-    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm)
+def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bool = False,
+               tma: bool = False) -> list[tuple[str, str]]:
+    stride, skew, shift, mask, odd = _row_layout(kv_dtype, hm, tma)
     vals = {
         "KVP_MLA_RANK": MLA_KV_LORA_RANK,
         "KVP_MLA_ROPE": MLA_ROPE_DIM,
         "KVP_MLA_HG": head_group,
         "KVP_MLA_TOK": MLA_HM_TOKENS if hm else mla_step_tokens(kv_dtype, tokens),
         "KVP_MLA_WARPS": MLA_WARPS,
-        "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype, tokens, hm),
-        "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype, tokens, hm),
+        "KVP_MLA_STAGE_BYTES": mla_stage_bytes(kv_dtype, tokens, hm, tma),
+        "KVP_MLA_STAGE_OFFSET": mla_fixed_smem(head_group, kv_dtype, tokens, hm, tma),
         "KVP_MLA_Q_STRIDE": MLA_Q_STRIDE,
         "KVP_MLA_P_STRIDE": mla_p_stride(kv_dtype, tokens),
         "KVP_MLA_X_BYTES": MLA_HM_X_BYTES if hm else mla_x_bytes(head_group, kv_dtype, tokens),
@@ -159,4 +167,6 @@ def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bo
     }
     if hm:
         vals.update(KVP_MLA_HM=1, KVP_MLA_ROW_MASK=mask)
+        if tma:
+            vals.update(KVP_MLA_TMA=1)
     return [(k, str(v)) for k, v in vals.items()]

@@ -7,6 +7,7 @@ holds x / kv_scale). See paged_mla_decode.cu for the kernel.
 
 from __future__ import annotations
 
+import ctypes
 import math
 import threading
 
@@ -31,7 +32,7 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 lazy_rescale=None):
+                 lazy_rescale=None, tma=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -78,10 +79,14 @@ class PagedMLADecodePlan:
         self.heads_in_m = hm
         # the lazy rescale measured within 1% from DRAM (2% less from L2; H200, session 12): opt-in
         lazy = False if lazy_rescale is None else bool(lazy_rescale)
-        if lazy and not hm:
-            raise ValueError("lazy_rescale needs the heads-in-M path (heads_in_m)")
+        self.tma = False if tma is None else bool(tma)
+        if (lazy or self.tma) and not hm:
+            raise ValueError("lazy_rescale and tma need the heads-in-M path (heads_in_m)")
+        if self.tma and launcher != "driver":
+            raise ValueError("tma needs the driver launcher (its tensor map is a 128-byte kernel parameter)")
         self.config = configs.MLAConfig(kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm),
-                                        lazy_rescale=int(lazy))
+                                        lazy_rescale=int(lazy), tma=int(self.tma))
+        self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
         ld = rt.load(self.config, dev)
         if stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
@@ -90,7 +95,7 @@ class PagedMLADecodePlan:
         elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
             raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
         self.stages = stages
-        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm)
+        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm, self.tma)
         if self.smem > dev.smem_optin:
             raise ValueError(f"stages={stages} needs {self.smem} bytes of shared memory, the device has "
                              f"{dev.smem_optin}")
@@ -119,7 +124,8 @@ class PagedMLADecodePlan:
         e = self._entries.get(batch)
         if e is None:
             splits, chunk = self._splits(batch)
-            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS, limits.MLA_WARPS * 32, self.smem, None,
+            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS + (("tmap",) if self.tma else ()),
+                                     limits.MLA_WARPS * 32, self.smem, None,
                                      self._launcher)
             merge = rt.PreparedLaunch(self._ld, "kvp_mla_merge", _MERGE_ARGS, 256, 0, None, self._launcher)
             a = main.args
@@ -161,6 +167,8 @@ class PagedMLADecodePlan:
                 raise ValueError("q_nope, q_rope and latent_cache data pointers must be 16-byte aligned")
             a[11].value = block_table.shape[1]
             a[13].value, a[14].value = self._cbase, self._vscale
+            if self.tma:
+                self._set_tensor_map(main, latent_cache)
             if splits > 1:
                 n = B * self.q_heads * splits
                 op = self._workspace.data_ptr()
@@ -173,6 +181,22 @@ class PagedMLADecodePlan:
             else:
                 self._go(torch, main, merge, grid, splits, B, out)
         return out
+
+    def _set_tensor_map(self, main, latent_cache) -> None:
+        """The latent cache as [tokens, 9 blocks, 64 dims] for the TMA path; boxes of min(block size, 32) rows."""
+        key = (latent_cache.data_ptr(), latent_cache.shape[0])
+        if getattr(main, "tmap_key", None) == key:
+            return
+        tm = self._tmaps.get(key)
+        if tm is None:
+            row, blk = limits.MLA_ROW * 2, 128
+            tm = rt.encode_tensor_map(key[0], (64, row // blk, key[1] * self.block_size), (blk, row),
+                                      (64, row // blk, min(self.block_size, limits.MLA_HM_TOKENS)))
+            if len(self._tmaps) > 16:
+                self._tmaps.clear()
+            self._tmaps[key] = tm
+        ctypes.memmove(ctypes.addressof(main.args[15]), tm, len(tm))
+        main.tmap_key = key
 
     def _go(self, torch, main, merge, grid, splits, B, out) -> None:
         stream = rt.current_stream_handle(torch, self.device_index)
@@ -229,17 +253,18 @@ def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=N
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
-                          heads_in_m=None, lazy_rescale=None) -> PagedMLADecodePlan:
+                          heads_in_m=None, lazy_rescale=None, tma=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
     Tuning (benchmarks, tests): ``stages`` (pipeline depth), ``tokens`` (latent rows per stage: 16, 32, 64),
     ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core"),
     ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
-    ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh).
+    ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh),
+    ``tma`` (heads in M: one tensor copy per box of rows instead of one bulk copy per row).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
-                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale)
+                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma)

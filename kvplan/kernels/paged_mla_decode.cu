@@ -45,6 +45,14 @@
 #ifndef KVP_MLA_LAZY
 #define KVP_MLA_LAZY 0
 #endif
+#ifndef KVP_MLA_TMA
+#define KVP_MLA_TMA 0  // heads in M: one tensor copy per step through a tensor map (paged_mla_hm.cuh, "TMA")
+#endif
+#if KVP_MLA_TMA
+#define KVP_MLA_TMAP_PARAM , const __grid_constant__ kvp::mla::TmapParam tmap
+#else
+#define KVP_MLA_TMAP_PARAM
+#endif
 #if KVP_MLA_BULK && defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
 #undef KVP_MLA_BULK
 #define KVP_MLA_BULK 0  // bulk copies need sm_90 (the host never asks for them elsewhere)
@@ -151,7 +159,7 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
                unsigned short* __restrict__ out,        // [B, Hq, 512] bf16         (one split)
                float* __restrict__ opart,               // [B, Hq, splits, 512]      (several splits)
                float* __restrict__ lse,                 // [B, Hq, splits] (log2 domain)
-               int Hq, int STAGES, int chunk, int bt_stride, int log2bs, float cbase, float vscale) {
+               int Hq, int STAGES, int chunk, int bt_stride, int log2bs, float cbase, float vscale KVP_MLA_TMAP_PARAM) {
   extern __shared__ __align__(128) unsigned char smem[];
   const int split = blockIdx.x, nsplit = gridDim.x, hg0 = blockIdx.y * HG, b = blockIdx.z;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -179,7 +187,7 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) mbar_init(sbase + 8 * s, 1);
     mbar_fence_init();
-    for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) expect(k);
+    for (int k = 0; k < STAGES - 1 && k < nsteps && !KVP_MLA_TMA; ++k) expect(k);
   }
 #endif
 #if KVP_MLA_HM
@@ -222,8 +230,36 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   };
   auto issue = [&](int k) { issue_at(k, k % STAGES); };
   __syncthreads();  // mbarriers initialised and the first steps' bytes posted before any copy
+#if KVP_MLA_TMA
+  // thread 0 copies a step as TOK / T boxes of T = min(block size, TOK) rows (a box never crosses a page) into
+  // stages that start on 1,024-byte boundaries (the 128-byte swizzle's period); boxes past the end are not copied
+  const int OST = (int)(((sbase + OFF_ST + 1023u) & ~1023u) - sbase), tbox = min(bs, TOK);
+  int tpg0 = 0, tpg1 = 0;  // page ids of the next step's boxes
+  auto tma_pages = [&](int k) {
+    const int pos = c_lo + k * TOK;
+    tpg0 = pos < c_hi ? __ldg(btrow + (pos >> log2bs)) : 0;
+    tpg1 = tbox < TOK && pos + tbox < c_hi ? __ldg(btrow + ((pos + tbox) >> log2bs)) : 0;
+  };
+  auto tma_issue = [&](int k, int s) {
+    const int pos = c_lo + k * TOK;
+    const bool two = tbox < TOK && pos + tbox < c_hi;
+    const u32 bar = sbase + 8 * s, dst = sbase + OST + s * STAGE_B;
+    mbar_arrive_tx(bar, (u32)((two ? 2 : 1) * tbox * ROWB));
+    tma_load_3d(dst, &tmap, tpg0 * bs + (pos & (bs - 1)), bar);
+    if (two) tma_load_3d(dst + tbox * ROWB, &tmap, tpg1 * bs + ((pos + tbox) & (bs - 1)), bar);
+    tma_pages(k + 1);
+  };
+  if (threadIdx.x == 0) {
+    tma_pages(0);
+    for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) tma_issue(k, k);
+  }
+#else
+#if KVP_MLA_HM
+  constexpr int OST = OFF_ST;
+#endif
   load_page(0);
   for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) issue(k);
+#endif
 #else
   auto issue = [&](int k) {  // every thread: 16-byte cp.async, rows past the end zero-filled
     if (k < nsteps) {
@@ -252,6 +288,9 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   for (int n = 0; n < 8; ++n) st.o[n][0] = st.o[n][1] = st.o[n][2] = st.o[n][3] = 0.f;
   st.m0 = st.m1 = KVP_NEG_INF;
   st.l0 = st.l1 = 0.f;
+#if KVP_MLA_TMA
+  hm_swizzle_offsets(st);
+#endif
   // stage and mbarrier parity of step k kept incrementally (a division by the run-time STAGES costs ~10
   // instructions per use)
   int stage = 0;
@@ -259,10 +298,16 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   for (int k = 0; k < nsteps; ++k) {
     const int fill = k + STAGES - 1, fill_stage = stage == 0 ? STAGES - 1 : stage - 1;
     mbar_wait(sbase + 8 * stage, parity);
+#if KVP_MLA_TMA
+    hm_step(st, smem, sbase, OST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, [&] {
+      if (fill < nsteps && threadIdx.x == 0) tma_issue(fill, fill_stage);
+    });
+#else
     if (threadIdx.x == 0 && fill < nsteps) expect_at(fill, fill_stage);
-    hm_step(st, smem, sbase, OFF_ST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, [&] {
+    hm_step(st, smem, sbase, OST + stage * STAGE_B, c_hi - (c_lo + k * TOK), k & 1, cbase, [&] {
       if (fill < nsteps) issue_at(fill, fill_stage);
     });
+#endif
     if (++stage == STAGES) stage = 0, parity ^= 1u;
   }
   pdl_release();

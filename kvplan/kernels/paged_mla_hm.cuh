@@ -20,6 +20,28 @@ constexpr int HM_OFF_QF = KVP_MBAR_AREA;            // q fragments: [36 k-steps]
 constexpr int HM_OFF_X = HM_OFF_QF + HG * ROW * 2;  // partial scores: [2 buffers][2 k-halves][4 n-tiles][32] float4
 static_assert(HM_OFF_X + KVP_MLA_X_BYTES <= OFF_ST && KVP_MLA_X_BYTES == 2 * 8 * 32 * 16, "limits.mla_fixed_smem");
 
+#if KVP_MLA_TMA
+// TMA (KVP_MLA_TMA): a step lands as [32 rows][9 segments of 64 dims][128 bytes] with the 128-byte swizzle: the
+// 16-byte chunk c of segment g (g = 9 row + block, counted from a 1,024-byte boundary) sits at chunk c ^ (g & 7).
+// Eight consecutive rows at one block then fall in eight different chunks (ldmatrix), and rows 2p, 2p + 1 (whose
+// g differ by an odd number) in chunks of opposite parity: the K loads take chunks 2 j + e, e alternating per
+// iteration, so a quarter warp's two rows never meet. q is staged in the same permutation.
+static_assert(TOK * ROWB == KVP_MLA_STAGE_BYTES && KVP_MLA_STAGE_OFFSET % 1024 == 0, "limits: TMA stages");
+struct alignas(64) TmapParam {
+  unsigned long long opaque[16];  // a CUtensorMap, encoded on the host (paged_mla.py)
+};
+// one box of the latent tensor map [tokens, 9 blocks, 64 dims] starting at token `row` into shared dst
+__device__ __forceinline__ void tma_load_3d(u32 dst, const TmapParam* map, int row, u32 bar) {
+  asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
+               ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(0), "r"(0), "r"(row), "r"(bar) : "memory");
+}
+// logical 16-byte chunk of the latent row that K-load iteration i' (0..17) gives lane j: block i' >> 1, chunk
+// 2 j + (i' & 1) of it
+__device__ __forceinline__ int hm_chunk(int ip, int j) { return 8 * (ip >> 1) + 2 * j + (ip & 1); }
+#else
+__device__ __forceinline__ int hm_chunk(int ip, int j) { return 4 * ip + j; }
+#endif
+
 __device__ __forceinline__ void ldsm_x4_trans(u32 (&v)[4], u32 addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3]) : "r"(addr));
@@ -41,7 +63,7 @@ __device__ __forceinline__ void hm_stage_q(unsigned char* smem, const unsigned s
   uint4* const qf = reinterpret_cast<uint4*>(smem + HM_OFF_QF);
   for (int idx = threadIdx.x; idx < (ROW / 16) * 32; idx += NW * 32) {
     const int p = idx >> 5, rr = (idx & 31) >> 2, jj = idx & 3;
-    const int dim = 8 * (4 * (p >> 1) + jj) + 4 * (p & 1);
+    const int dim = 8 * hm_chunk(p >> 1, jj) + 4 * (p & 1);
     const uint2 lo = hm_q4(qn, qr, b, hg0 + rr, Hq, dim), hi = hm_q4(qn, qr, b, hg0 + rr + 8, Hq, dim);
     qf[idx] = make_uint4(lo.x, hi.x, lo.y, hi.y);
   }
@@ -52,7 +74,24 @@ __device__ __forceinline__ void hm_stage_q(unsigned char* smem, const unsigned s
 struct HMState {
   float o[8][4];
   float m0, m1, l0, l1;
+#if KVP_MLA_TMA
+  int koff[9], voff[4];  // swizzled byte offsets of this lane's K chunks within a row, V chunks within a segment
+#endif
 };
+
+#if KVP_MLA_TMA
+__device__ __forceinline__ void hm_swizzle_offsets(HMState& st) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r = lane >> 2, j = lane & 3, kh = warp >> 2;
+#pragma unroll
+  for (int i = 0; i < 9; ++i) {  // row 8 nt + r, block b: segment 9 (8 nt + r) + b, so g & 7 = (r + b) & 7
+    const int ip = 9 * kh + i, b = ip >> 1;
+    st.koff[i] = 128 * b + 16 * ((hm_chunk(ip, j) & 7) ^ ((r + b) & 7));
+  }
+  const int m = lane >> 3;  // ldmatrix: row 16 kt + 8 (m & 1) + (lane & 7), block = warp: g & 7 = (lane + warp) & 7
+#pragma unroll
+  for (int u = 0; u < 4; ++u) st.voff[u] = 16 * ((2 * u + (m >> 1)) ^ (((lane & 7) + warp) & 7));
+}
+#endif
 
 // One step over the stage at shared offset `tile` (this warp's bytes of it are in place: the caller waited):
 // partial scores -> barrier (then `refill`, which may issue copies into the other stage) -> softmax -> PV.
@@ -66,12 +105,20 @@ __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sb
 
   // ---- QK over this warp's token n-tile and k-half: two accumulator chains (even / odd k-steps)
   {
+#if KVP_MLA_TMA
+    const unsigned char* krow = smem + tile + ROWB * (8 * nt + r);
+#else
     const unsigned char* krow = smem + tile + row_off(8 * nt + r) + 16 * j + 576 * kh;
+#endif
     const uint4* qf = reinterpret_cast<const uint4*>(smem + HM_OFF_QF) + 18 * kh * 32 + lane;
     float sa[4] = {0.f, 0.f, 0.f, 0.f}, sb[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
     for (int i = 0; i < 9; ++i) {
+#if KVP_MLA_TMA
+      const uint4 kv = *reinterpret_cast<const uint4*>(krow + st.koff[i]);
+#else
       const uint4 kv = *reinterpret_cast<const uint4*>(krow + 64 * i);
+#endif
       const uint4 qa = qf[64 * i], qb = qf[64 * i + 32];
       mma_bf16(sa, qa.x, qa.y, qa.z, qa.w, kv.x, kv.y);
       mma_bf16(sb, qb.x, qb.y, qb.z, qb.w, kv.z, kv.w);
@@ -138,7 +185,11 @@ __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sb
   // ---- PV: ldmatrix.trans lane L addresses row 8 (m & 1) + (L & 7) of the k-step at dims 8 (m >> 1) of a 16-dim
   // pair (m = L >> 3): matrices 0 1 are b0 b1 of the pair's first n-tile, 2 3 of its second
   const int m = lane >> 3;
+#if KVP_MLA_TMA
+  const u32 vbase = sbase + tile + ROWB * (8 * (m & 1) + (lane & 7)) + 128 * warp;
+#else
   const u32 vbase = sbase + tile + row_off(8 * (m & 1) + (lane & 7)) + 2 * (64 * warp + 8 * (m >> 1));
+#endif
 #pragma unroll
   for (int kt = 0; kt < 2; ++kt) {
     if (16 * kt >= nval) break;  // uniform: no valid token in this k-step
@@ -151,7 +202,11 @@ __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sb
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
       u32 v[4];
+#if KVP_MLA_TMA
+      ldsm_x4_trans(v, vbase + kt * 16 * ROWB + st.voff[u]);
+#else
       ldsm_x4_trans(v, vbase + kt * 16 * KVP_MLA_ROW_STRIDE + 32 * u);
+#endif
       mma_bf16(st.o[2 * u], pa[kt][0], pa[kt][1], pa[kt][2], pa[kt][3], v[0] & keep0, v[1] & keep1);
       mma_bf16(st.o[2 * u + 1], pa[kt][0], pa[kt][1], pa[kt][2], pa[kt][3], v[2] & keep0, v[3] & keep1);
     }
