@@ -74,7 +74,8 @@ def gqa_macros(head_dim: int, kv_dtype: str) -> list[tuple[str, str]]:
 # conflicts (paged_mla_decode.cu, "latent tile"): row t starts at STRIDE t + SKEW ((t >> SHIFT) & MASK) + ODD (t & 1).
 # Rows of q sit 1216 bytes apart; rows of P (bf16 [head][token]) 2 * tokens + 16.
 MLA_Q_STRIDE = MLA_ROW * 2 + 64
-_MLA_ROW_LAYOUT = {2: (MLA_ROW * 2, 96, 1, None, 64), 1: (MLA_ROW + 32, 32, 2, None, 0)}  # element bytes -> coefficients
+# element bytes -> (stride, skew, shift, mask, odd)
+_MLA_ROW_LAYOUT = {2: (MLA_ROW * 2, 96, 1, None, 64), 1: (MLA_ROW + 32, 32, 2, None, 0)}
 # Heads in M (paged_mla_hm.cuh): 8 consecutive rows start in 8 different 16-byte slots of a 128-byte line (ldmatrix
 # reads 8 rows at one column) and rows 2p, 2p + 1 64 bytes apart (a quarter warp's 16-byte K loads: 2 rows x 64 bytes)
 _MLA_HM_ROW_LAYOUT = (MLA_ROW * 2 + 128, 16, 1, 3, 64)

@@ -6,7 +6,8 @@
 //
 // One CTA per (split, group of HG query heads, sequence), 8 warps. Bf16 latents at <= 16 heads on sm_90 take the
 // heads-in-M step (KVP_MLA_HM, paged_mla_hm.cuh: the 16 heads as the MMAs' M, one barrier a step; with KVP_MLA_TMA
-// one tensor copy per box of rows instead of a copy per row); the copies and the split merge below serve both. The head-tile step (every other case), per pipeline step of TOK tokens:
+// one tensor copy per box of rows instead of a copy per row); the copies and the split merge below serve both.
+// The head-tile step (every other case), per pipeline step of TOK tokens:
 //   QK   S^T = C Q^T on the tensor cores (m16n8k16: 16 tokens x 8 heads x 16 dims); units of
 //        (16-token m-tile, 8-head n-tile) are dealt round-robin to the warps (fewer units than warps:
 //        several warps share a unit's k-groups, see KSPLIT); q sits in shared memory.
@@ -104,7 +105,8 @@ static_assert(KVP_MAX_STAGES * 8 <= KVP_MBAR_AREA, "mbarriers fit their area");
 // latent tile: row t at STRIDE t + SKEW ((t >> SHIFT) & MASK) + ODD (t & 1) (limits.mla_row_offset)
 __device__ __forceinline__ int row_off(int t) {
 #ifdef KVP_MLA_ROW_MASK
-  return KVP_MLA_ROW_STRIDE * t + KVP_MLA_ROW_SKEW * ((t >> KVP_MLA_ROW_SHIFT) & KVP_MLA_ROW_MASK) + KVP_MLA_ROW_ODD * (t & 1);
+  return KVP_MLA_ROW_STRIDE * t + KVP_MLA_ROW_SKEW * ((t >> KVP_MLA_ROW_SHIFT) & KVP_MLA_ROW_MASK) +
+         KVP_MLA_ROW_ODD * (t & 1);
 #else
   return KVP_MLA_ROW_STRIDE * t + KVP_MLA_ROW_SKEW * (t >> KVP_MLA_ROW_SHIFT) + KVP_MLA_ROW_ODD * (t & 1);
 #endif

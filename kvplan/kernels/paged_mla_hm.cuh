@@ -32,8 +32,10 @@ struct alignas(64) TmapParam {
 };
 // one box of the latent tensor map [tokens, 9 blocks, 64 dims] starting at token `row` into shared dst
 __device__ __forceinline__ void tma_load_3d(u32 dst, const TmapParam* map, int row, u32 bar) {
-  asm volatile("cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], [%5];\n"
-               ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(0), "r"(0), "r"(row), "r"(bar) : "memory");
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4}], "
+      "[%5];\n" ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(0), "r"(0), "r"(row), "r"(bar)
+      : "memory");
 }
 // logical 16-byte chunk of the latent row that K-load iteration i' (0..17) gives lane j: block i' >> 1, chunk
 // 2 j + (i' & 1) of it
@@ -161,7 +163,8 @@ __device__ __forceinline__ void hm_step(HMState& st, unsigned char* smem, u32 sb
 #endif
   {
     const float mn0 = fmaxf(st.m0, mx0), mn1 = fmaxf(st.m1, mx1);
-    const float al0 = ex2(st.m0 - (mn0 == KVP_NEG_INF ? 0.f : mn0)), al1 = ex2(st.m1 - (mn1 == KVP_NEG_INF ? 0.f : mn1));
+    const float al0 = ex2(st.m0 - (mn0 == KVP_NEG_INF ? 0.f : mn0));
+    const float al1 = ex2(st.m1 - (mn1 == KVP_NEG_INF ? 0.f : mn1));
     st.m0 = mn0, st.m1 = mn1;
     st.l0 *= al0, st.l1 *= al1;
 #pragma unroll
