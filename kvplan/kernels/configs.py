@@ -319,15 +319,19 @@ def mla_heads_in_m_eligible(kv_dtype: str, head_group: int, bulk: int, tokens: i
 
 
 def mla_heads_in_m_default(kv_dtype: str, head_group: int, bulk: int) -> bool:
-    """Heads in M is the default wherever it can run."""
+    """Heads in M is the default wherever it can run (with TMA tensor copies under the default driver launcher)."""
     return mla_heads_in_m_eligible(kv_dtype, head_group, bulk)
 
 
 def all_mla_configs(arch: str | None = None) -> list[MLAConfig]:
-    """Every MLA instantiation a default launch can need on ``arch`` (bulk copies on sm_90)."""
+    """Every MLA instantiation a default launch can need on ``arch`` (bulk copies on sm_90; heads in M with TMA)."""
     bulk = int(arch in BULK_ARCHS)
-    return [MLAConfig(kvd, hg, bulk, heads_in_m=int(mla_heads_in_m_default(kvd, hg, bulk)))
-            for kvd in ("bfloat16", "float8_e4m3fn") for hg in limits.MLA_HEAD_GROUPS]
+    out = []
+    for kvd in ("bfloat16", "float8_e4m3fn"):
+        for hg in limits.MLA_HEAD_GROUPS:
+            hm = int(mla_heads_in_m_default(kvd, hg, bulk))
+            out.append(MLAConfig(kvd, hg, bulk, heads_in_m=hm, tma=hm))
+    return out
 
 
 # Every instantiation a default launch can need, per arch: what CI compiles (kvplan/kernels/batch.py). A new kernel

@@ -79,10 +79,9 @@ class PagedMLADecodePlan:
         self.heads_in_m = hm
         # the lazy rescale measured within 1% from DRAM (2% less from L2; H200, session 12): opt-in
         lazy = False if lazy_rescale is None else bool(lazy_rescale)
-        # TMA is opt-in: faster (H200, session 12: 16 heads B32 8K 87.3 -> 83.8 us, B128 4K 161.2 -> 155.3) and clean
-        # under its own GPU tests, memcheck and racecheck, but the whole kernel suite has not yet run with it as the
-        # default (the device time ran out); the cuda.core launcher cannot pass its 128-byte tensor map
-        self.tma = False if tma is None else bool(tma)
+        # TMA by default on the heads-in-M path (H200, session 12: 16 heads B32 8K 87.3 -> 83.8 us, B128 4K 161.2 ->
+        # 155.3); the cuda.core launcher cannot pass its 128-byte tensor map, so it keeps the row copies
+        self.tma = hm and launcher == "driver" if tma is None else bool(tma)
         if (lazy or self.tma) and not hm:
             raise ValueError("lazy_rescale and tma need the heads-in-M path (heads_in_m)")
         if self.tma and launcher != "driver":
@@ -264,7 +263,7 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core"),
     ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
     ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh),
-    ``tma`` (heads in M: one tensor copy per box of rows instead of one bulk copy per row).
+    ``tma`` (heads in M; None: with the driver launcher; False: one bulk copy per row instead of tensor copies).
     """
     import torch
 
