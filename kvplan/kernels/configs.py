@@ -46,7 +46,6 @@ class KernelConfig:
     heads_in_m: int = 0  # 1: 16 heads per warp as the MMAs' M side (paged_decode_hm.cuh; one token slice)
     page_runs: int = 0  # 1 (with heads_in_m, bulk): tiles row after row, a step's K / V in one copy where it can
     max_regs: int = 0  # > 0: a register cap in place of the launch bounds
-    e4m3_alu: int = 0
 
     source = "paged_decode.cu"
     kernels = ("kvp_decode", "kvp_merge")
@@ -67,7 +66,6 @@ class KernelConfig:
             ("KVP_HM", str(self.heads_in_m)),
             ("KVP_RUN", str(self.page_runs)),
             ("KVP_MAXREG", str(self.max_regs)),
-            ("KVP_E4M3_ALU", str(self.e4m3_alu)),
         ] + limits.gqa_macros(self.head_dim, self.kv_dtype)
 
     @property
@@ -82,7 +80,7 @@ class KernelConfig:
                 + ("_trace" if self.trace else "") + ("" if self.early_page else "_late_page")
                 + ("_lazy" if self.lazy_rescale else "") + ("_hm" if self.heads_in_m else "")
                 + ("_run" if self.page_runs else "")
-                + (f"_r{self.max_regs}" if self.max_regs else "") + (f"_alu{self.e4m3_alu}" if self.e4m3_alu else ""))
+                + (f"_r{self.max_regs}" if self.max_regs else ""))
 
 
 @dataclass(frozen=True)

@@ -47,13 +47,6 @@ __device__ __forceinline__ u32 e4m3x2_to_h2(u32 x) {
 #endif
 }
 
-// two e4m3 bytes in bytes 1 and 3 of t (bytes 0 and 2 are ignored) -> fp16x2 of their values times 2^-8, on the
-// integer pipe: sign, exponent and mantissa moved into fp16's fields (subnormals map to subnormals, exactly);
-// the caller takes the 2^8 back in a scale. One PRMT (by the caller) + 3 integer ops per pair, against one F2FP.
-__device__ __forceinline__ u32 e4m3x2_b13_to_h2_256th(u32 t) {
-  return (t & 0x80008000u) | ((t >> 1) & 0x3f803f80u);
-}
-
 __device__ __forceinline__ float bf16lo(u32 w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float bf16hi(u32 w) { return __uint_as_float(w & 0xffff0000u); }
 

@@ -68,7 +68,6 @@ class KernelOptions:
     heads_in_m: bool | None = None
     page_runs: bool = False
     max_registers: int | None = None
-    e4m3_alu: int = 0
     trace: bool = False
     launcher: str = "driver"
 

@@ -90,9 +90,6 @@
 #ifndef KVP_RUN
 #define KVP_RUN 0
 #endif
-#ifndef KVP_E4M3_ALU
-#define KVP_E4M3_ALU 0
-#endif
 
 #define KVP_MMA_BF16 (KVP_KVT == 1)
 
@@ -131,16 +128,6 @@ __device__ __forceinline__ void mma16816(float (&c)[4], u32 a0, u32 a1, u32 a2, 
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 #endif
-}
-
-constexpr bool ALU_K = KVP_E4M3_ALU & 1, ALU_V = KVP_E4M3_ALU & 2;
-template <int HI>
-__device__ __forceinline__ u32 k_e4m3_pair(u32 w) {
-  if (ALU_K) return e4m3x2_b13_to_h2_256th(prmt(w, 0u, HI ? 0x3020 : 0x1000));
-  return e4m3x2_to_h2(HI ? w >> 16 : w);
-}
-__device__ __forceinline__ u32 v_e4m3_alu(u32 a, u32 b, int i0, int i1) {
-  return e4m3x2_b13_to_h2_256th(prmt(a, b, (i1 << 12) | (i0 << 4)));
 }
 
 // two floats -> packed 16-bit pair of the tensor-core input type (lo = first)
@@ -279,8 +266,6 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   const int kvh = blockIdx.y * KH + hh;
   const int Hq = G * Hkv;
   const u32 FULL = 0xffffffffu;
-  if (KVP_KVT == 2 && ALU_K) cbase *= 256.f;
-  if (KVP_KVT == 2 && ALU_V) vscale *= 256.f;
 
   pdl_wait();
   unsigned long long t_start = 0, t_first = 0;
@@ -683,8 +668,8 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       const u32 w1[4] = {x1.x, x1.y, x1.z, x1.w};
 #pragma unroll
       for (int t = 0; t < 4; ++t) {
-        const u32 a0 = k_e4m3_pair<0>(w0[t]), a1 = k_e4m3_pair<0>(w1[t]);
-        const u32 a2 = k_e4m3_pair<1>(w0[t]), a3 = k_e4m3_pair<1>(w1[t]);
+        const u32 a0 = e4m3x2_to_h2(w0[t]), a1 = e4m3x2_to_h2(w1[t]);
+        const u32 a2 = e4m3x2_to_h2(w0[t] >> 16), a3 = e4m3x2_to_h2(w1[t] >> 16);
 #pragma unroll
         for (int nt = 0; nt < NT; ++nt) mma16816(s[nt], a0, a1, a2, a3, qf[4 * i + t][nt][0], qf[4 * i + t][nt][1]);
       }
@@ -787,17 +772,10 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
 #pragma unroll
         for (int hh = 0; hh < 2; ++hh) {
           const int u = i * (EV / 2) + 2 * w + hh;
-          u32 a0, a1, a2, a3;
-          if (ALU_V) {
-            const int c = 2 * hh;
-            a0 = v_e4m3_alu(w0[w], w1[w], c, 4 + c), a1 = v_e4m3_alu(w0[w], w1[w], c + 1, 5 + c);
-            a2 = v_e4m3_alu(w2[w], w3[w], c, 4 + c), a3 = v_e4m3_alu(w2[w], w3[w], c + 1, 5 + c);
-          } else {
-            const u32 sel = hh ? 0x7362 : 0x5140;
-            const u32 e = prmt(w0[w], w1[w], sel), f = prmt(w2[w], w3[w], sel);
-            a0 = e4m3x2_to_h2(e), a1 = e4m3x2_to_h2(e >> 16);
-            a2 = e4m3x2_to_h2(f), a3 = e4m3x2_to_h2(f >> 16);
-          }
+          const u32 sel = hh ? 0x7362 : 0x5140;
+          const u32 e = prmt(w0[w], w1[w], sel), f = prmt(w2[w], w3[w], sel);
+          const u32 a0 = e4m3x2_to_h2(e), a1 = e4m3x2_to_h2(e >> 16);
+          const u32 a2 = e4m3x2_to_h2(f), a3 = e4m3x2_to_h2(f >> 16);
 #pragma unroll
           for (int nt = 0; nt < NT; ++nt) mma16816(o[u][nt], a0, a1, a2, a3, pb[nt][0], pb[nt][1]);
         }

@@ -110,8 +110,8 @@ __device__ __forceinline__ void qk_chunk(float (&sc)[2][2][4], const u32 (&qa)[Q
   const u32 w1[4] = {x1.x, x1.y, x1.z, x1.w};
 #pragma unroll
   for (int t = 0; t < 4; ++t) {
-    mma16816(sc[0][t & 1], qa[t][0], qa[t][1], qa[t][2], qa[t][3], k_e4m3_pair<0>(w0[t]), k_e4m3_pair<1>(w0[t]));
-    mma16816(sc[1][t & 1], qa[t][0], qa[t][1], qa[t][2], qa[t][3], k_e4m3_pair<0>(w1[t]), k_e4m3_pair<1>(w1[t]));
+    mma16816(sc[0][t & 1], qa[t][0], qa[t][1], qa[t][2], qa[t][3], e4m3x2_to_h2(w0[t]), e4m3x2_to_h2(w0[t] >> 16));
+    mma16816(sc[1][t & 1], qa[t][0], qa[t][1], qa[t][2], qa[t][3], e4m3x2_to_h2(w1[t]), e4m3x2_to_h2(w1[t] >> 16));
   }
 #endif
 }
@@ -191,16 +191,9 @@ __device__ __forceinline__ void pv_chunk(State& s, const u32 (&pa)[4], int i, ui
   for (int w = 0; w < VCW / 4; ++w)
 #pragma unroll
     for (int hh = 0; hh < 2; ++hh) {  // dims 4w + 2hh, + 1 of the chunk
-      const int u = i * EV + 4 * w + 2 * hh;
-      if (ALU_V) {
-        const int c = 2 * hh;
-        mma16816(s.o[u], pa[0], pa[1], pa[2], pa[3], v_e4m3_alu(w0[w], w1[w], c, 4 + c), v_e4m3_alu(w2[w], w3[w], c, 4 + c));
-        mma16816(s.o[u + 1], pa[0], pa[1], pa[2], pa[3], v_e4m3_alu(w0[w], w1[w], c + 1, 5 + c),
-                 v_e4m3_alu(w2[w], w3[w], c + 1, 5 + c));
-        continue;
-      }
       const u32 sel = hh ? 0x7362 : 0x5140;
       const u32 e = prmt(w0[w], w1[w], sel), f = prmt(w2[w], w3[w], sel);
+      const int u = i * EV + 4 * w + 2 * hh;
       mma16816(s.o[u], pa[0], pa[1], pa[2], pa[3], e4m3x2_to_h2(e), e4m3x2_to_h2(f));
       mma16816(s.o[u + 1], pa[0], pa[1], pa[2], pa[3], e4m3x2_to_h2(e >> 16), e4m3x2_to_h2(f >> 16));
     }
