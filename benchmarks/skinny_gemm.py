@@ -5,7 +5,7 @@ CUDA events, median of the replays.
     python3 benchmarks/skinny_gemm.py [--out results.json]
     python3 benchmarks/skinny_gemm.py --sweep [--out sweep.json]   # default out: $OUT/skinny_sweep.json
     python3 benchmarks/skinny_gemm.py --moe-sweep                  # MoE pairs-kernel variants (MOE_VARIANTS)
-    python3 benchmarks/skinny_gemm.py --moe-large                  # gpt-oss experts above 16 tokens
+    python3 benchmarks/skinny_gemm.py --moe-large [--dequant]      # gpt-oss experts above 16 tokens
     python3 benchmarks/skinny_gemm.py --stream                     # whole-model stream, PDL on and off
     python3 benchmarks/skinny_gemm.py --moe-batch                  # 16-bit experts above 16 tokens: by expert or grouped
 
@@ -249,9 +249,12 @@ def moe_batch(read_bw):
     return rows
 
 
-def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192), tiles=(None, 2, 4)):
+def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192), tiles=(None, 2, 4), dequant=False):
     """gpt-oss-20b's routed experts (one layer's, 8 layers allocated) above 16 tokens: the by-expert launch (what
-    MoEPairsPlan.run does now) against the pair-slot launch over chunks of 16 tokens (what verify did before)."""
+    MoEPairsPlan.run does below ffn.MXFP4_GROUPED_TOKENS) against the pair-slot launch over chunks of 16 tokens (what
+    verify did before); with ``dequant``, instead of those two, every expert dequantised to bf16 by the mxfp4 kernel
+    into the layers' one scratch then the grouped GEMMs (ffn.MoE._grouped, what verify runs from the threshold on),
+    and the dequantisation alone."""
     experts, hidden, inter, top_k, fmt, layers = MOE["gpt-oss-20b"]
     plans = {et: moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, weight_format=fmt,
                                 expert_tiles=et) for et in tiles}
@@ -262,6 +265,14 @@ def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192), tiles=(None, 2, 4))
             torch.randint(119, 125, (experts, hidden, inter // 32), dtype=torch.uint8, device="cuda")))
           for _ in range(layers)]
     per_layer_bytes = sum(t.numel() for pair in ws[0] for t in pair)
+    if dequant:
+        tiles, sizes = (None,), (64, 128, 192, 256, 384, 599, 1024, 8192)
+        arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
+                                     experts_format="mxfp4", shared_intermediate=0, shared_gate=False, hidden=hidden)
+        rt = types.SimpleNamespace(labels={})
+        blocks = [MoE(arch, {"router": torch.randn(experts, hidden, dtype=torch.bfloat16, device="cuda"),
+                             "w13_blocks": w13[0], "w13_scales": w13[1], "w2_blocks": w2[0], "w2_scales": w2[1]}, rt)
+                  for w13, w2 in ws]
     rows = []
     for t in sizes:
         x = torch.randn(t, hidden, dtype=torch.bfloat16, device="cuda")
@@ -270,6 +281,15 @@ def moe_large(read_bw, sizes=(17, 64, 256, 599, 1024, 8192), tiles=(None, 2, 4))
         out = torch.empty_like(x)
         new = timed(lambda: [plan.run(x, wts, ids, *w, out=out) for w in ws], reps=5) / layers
         row = {"tokens": t, "by_expert_ms_per_layer": new, "read_once": per_layer_bytes / (new / 1e3) / read_bw}
+        if dequant:
+            row["dequant_grouped_ms_per_layer"] = timed(lambda: [m._grouped(x, wts, ids) for m in blocks],
+                                                        reps=5) / layers
+            row["dequant_only_ms_per_layer"] = timed(
+                lambda: [(m._dequantized("w13", torch.bfloat16), m._dequantized("w2", torch.bfloat16))
+                         for m in blocks], reps=5) / layers
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            continue
         for et, p in plans.items():
             if et is not None:
                 row[f"expert_tiles_{et}_ms_per_layer"] = timed(
@@ -481,7 +501,7 @@ def main(argv):
         _keep(argv, "--only", MOE_BATCH)
         return moe_batch(_bandwidth().bytes_per_s)
     if "--moe-large" in argv:
-        return moe_large(_bandwidth().bytes_per_s)
+        return moe_large(_bandwidth().bytes_per_s, dequant="--dequant" in argv)
     if "--moe-sweep" in argv:  # [--only NAME[,NAME]]: some of MOE's models; [--variants NAME[,NAME]]: some variants
         _keep(argv, "--only", MOE)
         _keep(argv, "--variants", MOE_VARIANTS)

@@ -222,16 +222,17 @@ def test_moe_kernel_policy_above_the_pair_slots():
     row-tile kernel on, by expert for 300 tokens x 11 pairs over 513 experts (6.4 pairs each; not with Qwen3-Next's
     shared expert joined: its 300 pairs would be a tail),
     grouped GEMMs for DeepSeek-V2-Lite (408 x 8 over 66: 49 each) and Mixtral (166 x 2 over 8: 41); without it
-    pair slots up to 16 tokens only; mxfp4 experts always."""
+    pair slots up to 16 tokens only; mxfp4 experts below MXFP4_GROUPED_TOKENS (always without the dequantisation
+    kernel)."""
     torch = pytest.importorskip("torch")
     import types
 
     from kvplan.gpu import ffn
 
-    def takes(experts, tokens, pairs, mxfp4=False, dtype=torch.bfloat16, rows=True, joined=0):
+    def takes(experts, tokens, pairs, mxfp4=False, dtype=torch.bfloat16, rows=True, joined=0, dequant=None):
         moe = object.__new__(ffn.MoE)
         moe.pairs = types.SimpleNamespace(max_tokens=16, experts=experts, dtype=torch.bfloat16, expert_rows=rows)
-        moe.mxfp4, moe.joined = mxfp4, joined
+        moe.mxfp4, moe.joined, moe.mx_dequant = mxfp4, joined, dequant
         return moe._kernel_takes(torch.empty(tokens, 8, dtype=dtype), torch.empty(tokens, pairs))
 
     assert takes(513, 300, 11) and takes(513, 16, 11) and takes(66, 16, 8)
@@ -242,6 +243,10 @@ def test_moe_kernel_policy_above_the_pair_slots():
     assert takes(8, 32, 2) and not takes(8, 33, 2)  # Mixtral: 8 pairs per expert at most
     assert not takes(513, 440, 11, rows=False) and takes(513, 16, 11, rows=False)  # the row-tile kernel off
     assert takes(32, 599, 4, mxfp4=True, rows=False) and takes(32, 8192, 4, mxfp4=True, rows=False)
+    # with the mxfp4 -> bf16 kernel: grouped GEMMs from 320 tokens (gpt-oss-20b's 599 at max concurrency, prefill)
+    kernel = object()
+    assert takes(32, 17, 4, mxfp4=True, dequant=kernel) and takes(32, 319, 4, mxfp4=True, dequant=kernel)
+    assert not takes(32, 320, 4, mxfp4=True, dequant=kernel) and not takes(32, 599, 4, mxfp4=True, dequant=kernel)
     assert not takes(513, 4, 11, dtype=torch.float32)  # activations the plan was not built for
 
 

@@ -4,9 +4,10 @@ pairs by expert as engines do, and runs every expert's tokens through grouped GE
 own weights, no host sync, so it captures in a CUDA graph). At decode batches (<= 16 tokens) on a GPU the bundled
 MoE pairs kernel (kvplan/kernels/skinny.py) runs the routed experts instead: three launches that read each
 distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers); mxfp4 experts
-(gpt-oss) take the same kernel at every batch, by expert above 16 tokens (16-bit experts too while they see few
-pairs each: BY_EXPERT_PAIRS). Without the kernel mxfp4 experts
-are dequantised in torch first: a clearly labelled path."""
+(gpt-oss) take the same kernel by expert above 16 tokens (16-bit experts too while they see few pairs each:
+BY_EXPERT_PAIRS) up to MXFP4_GROUPED_TOKENS, beyond that every expert dequantised to bf16 by the bundled mxfp4
+kernel, then the grouped GEMMs. Without the kernels mxfp4 experts are dequantised in torch first: a clearly
+labelled path."""
 
 from __future__ import annotations
 
@@ -34,8 +35,17 @@ SLOT_FACTOR = 4
 BY_EXPERT_PAIRS = 8
 JOINED_ROW_TOKENS = 32
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
-                      "{chunk:,} tokens and its pairs taken 64 at a time (torch would hold every expert dequantised to "
-                      "bf16)")
+                      "{chunk:,} tokens and its pairs taken 64 at a time")
+# mxfp4 experts from MXFP4_GROUPED_TOKENS tokens on: every expert of the layer dequantised to bf16 by the bundled
+# kernel (kvplan/kernels/mxfp4.cu) into one scratch the layers share, then the grouped GEMMs. The by-expert kernel
+# runs its MMAs on values dequantised per warp. H200, `skinny_gemm.py --moe-large --dequant` (gpt-oss-20b, ms a
+# layer, by expert vs dequantised + grouped; benchmarks/RESULTS.md, session 13): 256 tokens 1.04 vs 1.18, 384 1.36
+# vs 1.18, 599 2.18 vs 1.20, 8192 27.4 vs 4.6 (the dequantisation alone 0.50). The scratch costs one projection's
+# experts in bf16 (gpt-oss-20b: 1.06 GB), allocated at the first call that uses it (verify's profile run, so its
+# activation peak includes it).
+MXFP4_GROUPED_TOKENS = 320
+MXFP4_GROUPED_LABEL = ("; from {tokens} tokens on every expert dequantised to bf16 by the bundled mxfp4 kernel "
+                       "(mxfp4.cu) into one scratch the layers share, then the grouped GEMMs")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
 BY_EXPERT_LABEL = ("the same kernel by expert (the pairs sorted by expert, a row tile per warp, each expert's weights "
@@ -77,11 +87,13 @@ class MoE:
         # the router and the shared expert's gate in one matmul where stacked (weights.py JOINT_ROWS)
         self.router_gate = stacked_rows(w["router"], w.get("shared_gate")) if arch.shared_gate else None
         self.mxfp4 = arch.experts_format == "mxfp4"
-        self.pairs, self.pairs_refused = None, None
+        self.pairs, self.pairs_refused, self.mx_dequant = None, None, None
         if w["router"].is_cuda:
             self.pairs = self._pairs_plan()
             if isinstance(self.pairs, str):
                 self.pairs, self.pairs_refused = None, self.pairs
+            if self.mxfp4 and w["router"].dtype == torch.bfloat16:
+                self.mx_dequant = self._mx_dequant_plan(w["router"].device)
         rt.labels["moe"] = self.label()
 
     def _pairs_plan(self):
@@ -105,6 +117,34 @@ class MoE:
         except (ValueError, RuntimeError, ImportError) as exc:
             return str(exc)
 
+    def _mx_dequant_plan(self, device):
+        """The mxfp4 -> bf16 kernel's plan, shared by the layers, or None where it cannot build (torch then)."""
+        plans = vars(self.rt).setdefault("moe_plans", {})
+        key = ("mxfp4_dequant", device.index)
+        if key not in plans:
+            try:
+                from ..kernels.mxfp4 import Mxfp4DequantPlan
+
+                plans[key] = Mxfp4DequantPlan(device)
+            except (ValueError, RuntimeError, ImportError):
+                plans[key] = None
+        return plans[key]
+
+    def _dequantized(self, name: str, dtype):
+        """This layer's `name` experts (w13 / w2) in `dtype`: by the bundled kernel into the scratch every layer
+        shares (each projection in turn: the GEMM before it on the stream has read it), else in torch."""
+        blocks, scales = self.w[f"{name}_blocks"], self.w[f"{name}_scales"]
+        if self.mx_dequant is None or dtype != torch.bfloat16:
+            return dequantize_mxfp4(blocks, scales, dtype)
+        shape = (*blocks.shape[:-1], blocks.shape[-1] * 2)
+        need = max(self.w[f"{n}_blocks"].numel() * 2 for n in ("w13", "w2"))
+        scratch = vars(self.rt).setdefault("mxfp4_scratch", {})
+        key = blocks.device.index
+        if key not in scratch or scratch[key].numel() < need:
+            scratch[key] = torch.empty(need, dtype=torch.bfloat16, device=blocks.device)
+        out = scratch[key][:blocks.numel() * 2].view(shape)
+        return self.mx_dequant.run(blocks, scales, out)
+
     def label(self) -> str:
         """What runs the routed experts, in the words verify reports."""
         rest = MXFP4_LABEL if self.mxfp4 else GROUPED_LABEL
@@ -117,6 +157,8 @@ class MoE:
             from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS
 
             rest = MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)
+            if self.mx_dequant is not None:
+                rest += MXFP4_GROUPED_LABEL.format(tokens=MXFP4_GROUPED_TOKENS)
         elif self.pairs.expert_rows:
             joined = f" and up to {JOINED_ROW_TOKENS} tokens (the joined shared expert's pairs)" if self.joined else ""
             rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS, joined=joined) + rest
@@ -195,14 +237,19 @@ class MoE:
 
     def _kernel_takes(self, x, ids) -> bool:
         """Whether the bundled kernel runs these pairs: up to its max_tokens tokens in pair slots; above, by expert,
-        for mxfp4 experts always, for 16-bit ones (the plan's row-tile kernel, on by default) while the pairs per
-        expert average at most BY_EXPERT_PAIRS (and, with joined shared experts, up to JOINED_ROW_TOKENS tokens)."""
+        for mxfp4 experts below MXFP4_GROUPED_TOKENS (always where the dequantisation kernel is missing), for 16-bit
+        ones (the plan's row-tile kernel, on by default) while the pairs per expert average at most BY_EXPERT_PAIRS
+        (and, with joined shared experts, up to JOINED_ROW_TOKENS tokens)."""
         p = self.pairs
         if p is None or x.dtype != p.dtype:
             return False
         t = ids.shape[0]
-        return t <= p.max_tokens or self.mxfp4 or (p.expert_rows and ids.numel() <= BY_EXPERT_PAIRS * p.experts
-                                                   and (not self.joined or t <= JOINED_ROW_TOKENS))
+        if t <= p.max_tokens:
+            return True
+        if self.mxfp4:
+            return self.mx_dequant is None or t < MXFP4_GROUPED_TOKENS
+        return p.expert_rows and ids.numel() <= BY_EXPERT_PAIRS * p.experts and (not self.joined
+                                                                                  or t <= JOINED_ROW_TOKENS)
 
     def _pairs(self, x, weights, ids):
         a, w = self.arch, self.w
@@ -228,12 +275,9 @@ class MoE:
         offsets = torch.cumsum(counts, 0, dtype=torch.int32)
         token = order // k
         rows = x[token]
-        if self.mxfp4:
-            w13 = dequantize_mxfp4(w["w13_blocks"], w["w13_scales"], x.dtype)
-            w2 = dequantize_mxfp4(w["w2_blocks"], w["w2_scales"], x.dtype)
-        else:
-            w13, w2 = w["w13"], w["w2"]
+        w13 = self._dequantized("w13", x.dtype) if self.mxfp4 else w["w13"]
         h = mlp_activation(a.activation, grouped_mm(rows, w13, offsets), a.gated_mlp)
+        w2 = self._dequantized("w2", x.dtype) if self.mxfp4 else w["w2"]  # (into the scratch w13 was in)
         y = grouped_mm(h.to(rows.dtype), w2, offsets).to(x.dtype)
         y = y * weights.reshape(-1)[order][:, None].to(y.dtype)
         return torch.zeros_like(x).index_add_(0, token, y)

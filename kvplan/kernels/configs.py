@@ -215,6 +215,22 @@ class NormConfig:
 
 
 @dataclass(frozen=True)
+class Mxfp4Config:
+    """mxfp4.cu: mxfp4 experts -> bf16 (one instantiation)."""
+
+    source = "mxfp4.cu"
+    kernels = ("kvp_mxfp4_to_bf16",)
+    compile_cost = 0.2
+
+    def macros(self) -> list[tuple[str, str]]:
+        return []
+
+    @property
+    def name(self) -> str:
+        return "mxfp4_to_bf16"
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     """One instantiation of router.cu per logits dtype."""
 
@@ -347,4 +363,5 @@ INSTANTIATION_SETS = (
     lambda arch: all_rope_cache_configs(),
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
+    lambda arch: [Mxfp4Config()],
 )
