@@ -5,8 +5,9 @@
 // out[h] = softmax_t(score * scale) . c[t, :512].
 //
 // One CTA per (split, group of HG query heads, sequence), 8 warps. Bf16 latents at <= 16 heads on sm_90 take the
-// heads-in-M step (KVP_MLA_HM, paged_mla_hm.cuh: the 16 heads as the MMAs' M, one barrier a step; with KVP_MLA_TMA
-// one tensor copy per box of rows instead of a copy per row); the copies and the split merge below serve both.
+// heads-in-M step (KVP_MLA_HM, paged_mla_hm.cuh: the 16 heads as the MMAs' M, one barrier a step; with KVP_MLA_TMA,
+// the default under the driver launcher, one tensor copy per box of rows instead of a copy per row); the copies and
+// the split merge below serve both.
 // The head-tile step (every other case), per pipeline step of TOK tokens:
 //   QK   S^T = C Q^T on the tensor cores (m16n8k16: 16 tokens x 8 heads x 16 dims); units of
 //        (16-token m-tile, 8-head n-tile) are dealt round-robin to the warps (fewer units than warps:
