@@ -266,3 +266,21 @@ def test_moe_label_states_the_by_expert_limits():
     assert "average <= 8, beyond that" in label(0)
     assert "average <= 8 and up to 32 tokens (the joined shared expert's pairs)" in label(1)
     assert "row tile" not in label(0, rows=False) and "<= 16 tokens" in label(0, rows=False)
+
+
+def test_moe_label_states_the_mxfp4_paths():
+    """gpt-oss: by expert on the packed bytes, and from MXFP4_GROUPED_TOKENS on dequantised + grouped GEMMs where the
+    dequantisation kernel loaded (only the by-expert sentence where it did not)."""
+    pytest.importorskip("torch")
+    import types
+
+    from kvplan.gpu import ffn
+
+    def label(dequant):
+        moe = object.__new__(ffn.MoE)
+        moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=False)
+        moe.mxfp4, moe.joined, moe.pairs_refused, moe.mx_dequant = True, 0, None, dequant
+        return moe.label()
+
+    assert "packed bytes read once per 1,024 tokens" in label(None) and "grouped GEMMs" not in label(None)
+    assert "from 320 tokens on every expert dequantised to bf16 by the bundled mxfp4 kernel" in label(object())
