@@ -192,6 +192,32 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     mbar_fence_init();
     for (int k = 0; k < STAGES - 1 && k < nsteps && !KVP_MLA_TMA; ++k) expect(k);
   }
+#if KVP_MLA_TMA
+  // thread 0 copies a step as TOK / T boxes of T = min(block size, TOK) rows (a box never crosses a page) into
+  // stages that start on 1,024-byte boundaries (the 128-byte swizzle's period); boxes past the end are not copied.
+  // The first steps are issued before q is staged (their stages and q's tile do not overlap; only thread 0 touches
+  // the mbarriers until the barrier after staging), so q's loads and the first data's latency overlap.
+  const int OST = (int)(((sbase + OFF_ST + 1023u) & ~1023u) - sbase), tbox = min(bs, TOK);
+  int tpg0 = 0, tpg1 = 0;  // page ids of the next step's boxes
+  auto tma_pages = [&](int k) {
+    const int pos = c_lo + k * TOK;
+    tpg0 = pos < c_hi ? __ldg(btrow + (pos >> log2bs)) : 0;
+    tpg1 = tbox < TOK && pos + tbox < c_hi ? __ldg(btrow + ((pos + tbox) >> log2bs)) : 0;
+  };
+  auto tma_issue = [&](int k, int s) {
+    const int pos = c_lo + k * TOK;
+    const bool two = tbox < TOK && pos + tbox < c_hi;
+    const u32 bar = sbase + 8 * s, dst = sbase + OST + s * STAGE_B;
+    mbar_arrive_tx(bar, (u32)((two ? 2 : 1) * tbox * ROWB));
+    tma_load_3d(dst, &tmap, tpg0 * bs + (pos & (bs - 1)), bar);
+    if (two) tma_load_3d(dst + tbox * ROWB, &tmap, tpg1 * bs + ((pos + tbox) & (bs - 1)), bar);
+    tma_pages(k + 1);
+  };
+  if (threadIdx.x == 0) {
+    tma_pages(0);
+    for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) tma_issue(k, k);
+  }
+#endif
 #endif
 #if KVP_MLA_HM
   hm_stage_q(smem, qn, qr, b, hg0, Hq);
@@ -233,30 +259,7 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
   };
   auto issue = [&](int k) { issue_at(k, k % STAGES); };
   __syncthreads();  // mbarriers initialised and the first steps' bytes posted before any copy
-#if KVP_MLA_TMA
-  // thread 0 copies a step as TOK / T boxes of T = min(block size, TOK) rows (a box never crosses a page) into
-  // stages that start on 1,024-byte boundaries (the 128-byte swizzle's period); boxes past the end are not copied
-  const int OST = (int)(((sbase + OFF_ST + 1023u) & ~1023u) - sbase), tbox = min(bs, TOK);
-  int tpg0 = 0, tpg1 = 0;  // page ids of the next step's boxes
-  auto tma_pages = [&](int k) {
-    const int pos = c_lo + k * TOK;
-    tpg0 = pos < c_hi ? __ldg(btrow + (pos >> log2bs)) : 0;
-    tpg1 = tbox < TOK && pos + tbox < c_hi ? __ldg(btrow + ((pos + tbox) >> log2bs)) : 0;
-  };
-  auto tma_issue = [&](int k, int s) {
-    const int pos = c_lo + k * TOK;
-    const bool two = tbox < TOK && pos + tbox < c_hi;
-    const u32 bar = sbase + 8 * s, dst = sbase + OST + s * STAGE_B;
-    mbar_arrive_tx(bar, (u32)((two ? 2 : 1) * tbox * ROWB));
-    tma_load_3d(dst, &tmap, tpg0 * bs + (pos & (bs - 1)), bar);
-    if (two) tma_load_3d(dst + tbox * ROWB, &tmap, tpg1 * bs + ((pos + tbox) & (bs - 1)), bar);
-    tma_pages(k + 1);
-  };
-  if (threadIdx.x == 0) {
-    tma_pages(0);
-    for (int k = 0; k < STAGES - 1 && k < nsteps; ++k) tma_issue(k, k);
-  }
-#else
+#if !KVP_MLA_TMA
 #if KVP_MLA_HM
   constexpr int OST = OFF_ST;
 #endif
