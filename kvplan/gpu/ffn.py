@@ -279,8 +279,11 @@ class MoE:
         h = mlp_activation(a.activation, grouped_mm(rows, w13, offsets), a.gated_mlp)
         w2 = self._dequantized("w2", x.dtype) if self.mxfp4 else w["w2"]  # (into the scratch w13 was in)
         y = grouped_mm(h.to(rows.dtype), w2, offsets).to(x.dtype)
-        y = y * weights.reshape(-1)[order][:, None].to(y.dtype)
-        return torch.zeros_like(x).index_add_(0, token, y)
+        # back in (token, slot) order, then each token's k rows weighted and summed by one batched matmul (fp32
+        # accumulation, no atomics): index_add_ over the sorted rows took 3.5 ms of Qwen3-Next's 60 ms step at 440
+        # tokens x 11 pairs (H200, session 9 forward_profile)
+        rows_tk = torch.empty_like(y).index_copy_(0, order, y).view(t, k, -1)
+        return torch.bmm(weights[:, None, :].to(y.dtype), rows_tk)[:, 0].to(x.dtype)
 
     def __call__(self, x):
         if self.arch.shared_gate:
