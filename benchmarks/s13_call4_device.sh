@@ -6,10 +6,5 @@ timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_mxfp4_gpu.py tes
 timeout 120 compute-sanitizer --report-api-errors no --error-exitcode 1 --tool memcheck python3 -m pytest -q -p no:cacheprovider tests/test_mxfp4_gpu.py -k "bit_for_bit or every_byte or grouped_from" > $OUT/mc.txt 2>&1; echo "memcheck rc=$?"; grep "ERROR SUMMARY\|passed\|failed" $OUT/mc.txt | tail -3
 timeout 150 python3 benchmarks/skinny_gemm.py --moe-large --dequant > $OUT/moe_large.txt 2>&1; grep "^{" $OUT/moe_large.txt
 timeout 200 python3 benchmarks/verify_device_run.py models --only=gpt-oss-20b,dsv2-lite --budget=190 > /dev/null 2>&1; tail -4 $OUT/summary.txt
-python3 -c "
-import json
-for l in open('$OUT/results.jsonl'):
-    r = json.loads(l)['result']; v = r['verdict']; print(v.get('decode_reason') or v)
-    print({k: r[k] for k in r if 'ttft' in k.lower() or 'prefill' in k.lower()})
-" 2>&1 | cut -c1-1500
+python3 benchmarks/verify_verdict_lines.py $OUT/results.jsonl 2>&1 | cut -c1-1500
 tar czf $OUT/logs.tgz -C $OUT t.txt mc.txt moe_large.txt summary.txt results.jsonl 2>/dev/null
