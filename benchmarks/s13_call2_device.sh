@@ -1,7 +1,7 @@
 # Session 13 call 2 (and call 3, after the kernel's stores were made contiguous and its arithmetic integer): mxfp4 experts -> bf16 by the bundled kernel then grouped GEMMs (gpt-oss above 256 tokens):
+# its GPU tests, memcheck of the kernel tests, the by-expert kernel vs dequant + grouped per layer, verify gpt-oss-20b.
 # (the verdict lines are printed by benchmarks/verify_verdict_lines.py since session 13's end; the calls ran the same
 # printing inline)
-# its GPU tests, memcheck of the kernel tests, the by-expert kernel vs dequant + grouped per layer, verify gpt-oss-20b.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1
 timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_mxfp4_gpu.py tests/test_skinny_gpu.py tests/test_verify_gpu.py > $OUT/t.txt 2>&1; tail -15 $OUT/t.txt | grep -v "^$" | tail -10
