@@ -211,11 +211,12 @@ MOE_BATCH = {  # experts and top k count the joined shared experts (the last `jo
 }
 
 
-def moe_batch(read_bw):
+def moe_batch(read_bw, stages=(2, 3, 4)):
     """--moe-batch: one layer's 16-bit experts above 16 tokens, ms per layer: the grouped GEMMs (tokens sorted by
-    expert, torch._grouped_mm) against the bundled kernel by expert with warps splitting k (the default) and with a
-    row tile per warp (expert_rows=True), with pairs per expert and the time of reading every expert once at the
-    read bandwidth. Joined shared experts get every token (as verify routes them), the rest top k of random scores."""
+    expert, torch._grouped_mm) against the bundled kernel by expert with a row tile per warp (expert_rows, the
+    default; joined experts' passes spread over CTA rows) at each weight-ring depth in ``stages``, with pairs per
+    expert and the time of reading every expert once at the read bandwidth. Joined shared experts get every token
+    (as verify routes them), the rest top k of random scores."""
     rows = []
     for model, (experts, hidden, inter, top_k, layers, sizes, joined) in MOE_BATCH.items():
         arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
@@ -227,8 +228,8 @@ def moe_batch(read_bw):
                              "w2": torch.randn(experts, hidden, inter, dtype=torch.bfloat16, device="cuda")
                              * inter ** -.5}, types.SimpleNamespace(labels={})) for _ in range(layers)]
         floor = 3 * experts * inter * hidden * 2 / read_bw * 1e3
-        rows_plan = moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=True)
-        ksplit_plan = moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=False)
+        plans = {d: moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=True,
+                                   joined=joined, row_stages=d) for d in stages}
         for t in sizes:
             x = torch.randn(t, hidden, dtype=torch.bfloat16, device="cuda")
             routed = experts - joined
@@ -236,14 +237,13 @@ def moe_batch(read_bw):
             ids = torch.cat([ids, torch.arange(routed, experts, device="cuda").expand(t, joined)], 1).contiguous()
             weights = torch.softmax(torch.rand(t, top_k, device="cuda"), -1)
             grouped = timed(lambda: [m._grouped(x, weights, ids) for m in blocks], reps=10) / layers
-            ksplit = timed(lambda: [ksplit_plan.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
-                           reps=10) / layers
-            kernel = timed(lambda: [rows_plan.run(x, weights, ids, m.w["w13"], m.w["w2"]) for m in blocks],
-                           reps=10) / layers
-            rows.append({"model": model, "tokens": t, "pairs_per_expert": t * top_k / experts,
-                         "grouped_ms": grouped, "by_expert_rows_ms": kernel, "by_expert_ksplit_ms": ksplit,
-                         "all_experts_once_ms": floor})
-            print(json.dumps(rows[-1]), flush=True)
+            row = {"model": model, "tokens": t, "pairs_per_expert": t * top_k / experts, "grouped_ms": grouped,
+                   "all_experts_once_ms": floor}
+            for d, plan in plans.items():
+                row[f"rows_s{d}_ms"] = timed(lambda: [plan.run(x, weights, ids, m.w["w13"], m.w["w2"])
+                                                      for m in blocks], reps=10) / layers
+            rows.append(row)
+            print(json.dumps(row), flush=True)
         del blocks
         torch.cuda.empty_cache()
     return rows

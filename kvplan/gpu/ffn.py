@@ -108,11 +108,11 @@ class MoE:
                 return "the experts are not gated MLPs"
             inter = w["w2_blocks"].shape[-1] * 2 if self.mxfp4 else w["w2"].shape[-1]
             experts, top_k = a.experts + self.joined, a.top_k + self.joined
-            key = (experts, a.hidden, inter, top_k, dtype, fmt, a.activation)
+            key = (experts, a.hidden, inter, top_k, dtype, fmt, a.activation, self.joined)
             plans = vars(self.rt).setdefault("moe_plans", {})  # one plan (and scratch) for every layer of the shape
             if key not in plans:
                 plans[key] = moe_pairs_plan(experts, a.hidden, inter, top_k, dtype=dtype, weight_format=fmt,
-                                            activation=a.activation)
+                                            activation=a.activation, joined=self.joined)
             return plans[key]
         except (ValueError, RuntimeError, ImportError) as exc:
             return str(exc)

@@ -34,7 +34,7 @@ from . import _runtime as rt
 from . import skinny_config as sc
 from ._checks import dtype_name
 
-_GEMM_ARGS = ("u64",) * 10 + ("i32",) * 8 + ("u64",) * 2
+_GEMM_ARGS = ("u64",) * 10 + ("i32",) * 8 + ("u64",) * 2 + ("i32",)
 _COMBINE_ARGS = ("u64", "u64", "i32", "i32", "i32", "u64", "u64", "u64")
 _MODE_PLAIN = 0
 
@@ -68,7 +68,8 @@ class _Gemm:
         self.by_expert = rt.PreparedLaunch(ld, sc.kernel_name(dtype, weight_format, 16, True), _GEMM_ARGS,
                                            sc.THREADS, 0, None, launcher)
         self.by_expert_rows = None if weight_format == "mxfp4" else rt.PreparedLaunch(
-            ld, sc.kernel_name(dtype, weight_format, 16, True, rows=True), _GEMM_ARGS, sc.THREADS, 0, None, launcher)
+            ld, sc.kernel_name(dtype, weight_format, 16, True, rows=True), _GEMM_ARGS, sc.THREADS,
+            sc.row_ring_bytes(config.row_stages), None, launcher)
 
     def ksplit(self, columns: int, slots_y: int) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
@@ -76,18 +77,21 @@ class _Gemm:
 
     def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
                w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int,
-               order: int = 0, offs: int = 0, rows: bool = False):
-        tiles = self.tiles
+               order: int = 0, offs: int = 0, rows: bool = False, hot: int = 0):
+        """The row-tile kernel (offs and rows) takes ``ksplit`` as CTA rows per hot expert: its grid is one CTA row
+        per expert plus ksplit - 1 more for each of the ``hot`` last ones (grid_y = experts)."""
+        grid = (self.tiles, grid_y, ksplit)
         if offs and rows:  # a row tile per warp
-            launch, tiles = self.by_expert_rows, -(-self.tiles // sc.WARPS)
+            launch = self.by_expert_rows
+            grid = (-(-self.tiles // sc.WARPS), grid_y + hot * (ksplit - 1), 1)
         else:
-            launch = self.by_expert if offs else self.launches[8 if columns <= 8 else 16][0]
+            launch, hot = self.by_expert if offs else self.launches[8 if columns <= 8 else 16][0], 0
         a = launch.args
         for i, v in enumerate((w, s, x, y, ids, wts, ws, counters, w_stride, s_stride)):
             a[i].value = v
-        for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts, order, offs)):
+        for i, v in enumerate((n, self.k, ncols, div, mode, out_f32, ksplit, experts, order, offs, hot)):
             a[10 + i].value = v
-        launch.launch((tiles, grid_y, ksplit), stream)
+        launch.launch(grid, stream)
 
 
 def _device_setup(device, config):
@@ -162,14 +166,18 @@ class MoEPairsPlan:
 
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                  activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                 prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None):
+                 prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0, row_stages=None):
         import torch
 
         dtype = torch.bfloat16 if dtype is None else dtype
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         sc.check_moe(experts, hidden, intermediate, top_k, max_tokens, name, weight_format, activation)
         _forced(ksplit)
-        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles)
+        if isinstance(joined, bool) or not isinstance(joined, int) or not 0 <= joined <= min(top_k, experts - 1):
+            raise ValueError(f"joined must be an int in 0..{min(top_k, experts - 1)} (the last experts every token "
+                             f"routes to), got {joined!r}")
+        self.joined = joined
+        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the MoE pairs kernel")
         torch, self.device_index, dev, ld = _device_setup(device, self.config)
@@ -302,18 +310,18 @@ class MoEPairsPlan:
         h = torch.empty(pairs, self.intermediate, dtype=self.dtype, device=x.device)
         y = torch.empty(pairs, self.hidden, dtype=torch.float32, device=x.device)
         w13p, s13p, w2p, s2p, w13s, s13s, w2s, s2s = ptrs
-        # row tiles: an expert's passes of ROW_PASS pairs dealt over CTAs, at most ROW_PASSES_PER_CTA each (an
-        # expert sees at most t pairs: one per token)
-        z = -(-t // (sc.ROW_PASS * sc.ROW_PASSES_PER_CTA)) if self.expert_rows else 1
+        # row tiles: a joined expert's passes of ROW_PASS pairs (it sees all t tokens) dealt over CTA rows, at most
+        # ROW_PASSES_PER_CTA each; every other expert is one CTA row
+        z = -(-t // (sc.ROW_PASS * sc.ROW_PASSES_PER_CTA)) if self.expert_rows and self.joined else 1
         with self._lock:
             stream = rt.current_stream_handle(torch, self.device_index)
             ws, cnt = self._ws.data_ptr(), self._counters.data_ptr()
             self._up.launch(stream, 16, e, z, w13p, s13p, x.data_ptr(), h.data_ptr(), 0, 0, ws, cnt, w13s, s13s,
                             self.intermediate, pairs, self.top_k, self.mode, 0, e, order.data_ptr(), offs.data_ptr(),
-                            self.expert_rows)
+                            self.expert_rows, self.joined)
             self._down.launch(stream, 16, e, z, w2p, s2p, h.data_ptr(), y.data_ptr(), 0, wts.data_ptr(), ws, cnt,
                               w2s, s2s, self.hidden, pairs, 1, _MODE_PLAIN, 1, e, order.data_ptr(), offs.data_ptr(),
-                              self.expert_rows)
+                              self.expert_rows, self.joined)
             self._combine_into(stream, y, out, t, extra)
 
 
@@ -340,12 +348,16 @@ def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", k
 
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                    activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                   prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None) -> MoEPairsPlan:
+                   prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0,
+                   row_stages=None) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
     (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: 16-bit experts by
-    a row tile per warp, opt-in until run on a GPU; see the module docstring)."""
+    a row tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared experts
+    joined to the routed ones), their passes spread over CTA rows that start first; ``row_stages``: the row-tile
+    kernel's weight ring, in steps; see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
-                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles, expert_rows)
+                        launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles, expert_rows, joined,
+                        row_stages)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,7 +38,12 @@ PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
 EXPERT_TILES = 8  # by-expert kernels: 8-column MMA tiles per pass over an expert's pairs (KVP_SK_EXPERT_TILES)
 ROW_TILES = 4  # the row-tile by-expert kernel: 8-column tiles per pass (KVP_SK_ROW_TILES) ...
 ROW_PASS = ROW_TILES * 8  # ... so pairs per pass
-ROW_PASSES_PER_CTA = 2  # an expert's passes dealt over CTAs, at most this many each
+ROW_PASSES_PER_CTA = 2  # a hot (joined) expert's passes dealt over CTAs, at most this many each
+# the row-tile kernel's weight ring (KVP_SK_ROW_STAGES): steps of 4 KB per warp copied ahead with cp.async; 3 stages
+# of 8 warps are 96 KB of shared memory, two CTAs per SM (the launch bound's register cap allows two)
+ROW_STAGES = 3
+ROW_STAGE_CHOICES = (2, 3, 4)
+ROW_STEP_BYTES = 32 * 8 * 16  # a warp's step: 32 lanes x 8 chunks of 16 bytes (2 k chunks x 4 weight rows a lane)
 EXPERT_TILE_CHOICES = (2, 4, 8)
 KSPLIT_RULES = ("wave", "fill")  # see choose_ksplit; "wave" is the default
 
@@ -58,6 +63,7 @@ class SkinnyConfig:
     min_blocks_fp4: int = MIN_BLOCKS_FP4
     prefetch: int = PREFETCH
     expert_tiles: int = EXPERT_TILES
+    row_stages: int = ROW_STAGES
 
     source = "skinny_gemm.cu"
     compile_cost = 2.2  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
@@ -73,7 +79,8 @@ class SkinnyConfig:
                 ("KVP_SK_MINB", "mb", self.min_blocks, MIN_BLOCKS),
                 ("KVP_SK_MINB_FP4", "fmb", self.min_blocks_fp4, MIN_BLOCKS_FP4),
                 ("KVP_SK_PF", "pf", self.prefetch, PREFETCH),
-                ("KVP_SK_EXPERT_TILES", "et", self.expert_tiles, EXPERT_TILES)]
+                ("KVP_SK_EXPERT_TILES", "et", self.expert_tiles, EXPERT_TILES),
+                ("KVP_SK_ROW_STAGES", "rs", self.row_stages, ROW_STAGES)]
 
     @property
     def name(self) -> str:
@@ -108,15 +115,23 @@ def skinny_configs(arch: str | None = None) -> list[SkinnyConfig]:
     return [SkinnyConfig()]
 
 
-def variant(weight_format: str, unroll=None, min_blocks=None, prefetch=None, expert_tiles=None) -> SkinnyConfig:
+def row_ring_bytes(stages: int = ROW_STAGES) -> int:
+    """Dynamic shared memory of the row-tile kernel: every warp's ring of ``stages`` steps."""
+    return WARPS * stages * ROW_STEP_BYTES
+
+
+def variant(weight_format: str, unroll=None, min_blocks=None, prefetch=None, expert_tiles=None,
+            row_stages=None) -> SkinnyConfig:
     """The kernel config of a plan's tuning options (benchmarks and tests; None = the default); ``unroll``
     and ``min_blocks`` apply to ``weight_format``'s kernels. ValueError naming the option when it is not one the kernel takes."""
     for name, v, ok in (("unroll", unroll, UNROLLS), ("min_blocks", min_blocks, (1, 2, 3, 4)),
-                        ("prefetch", prefetch, (0, 1, 2, 3, 4)), ("expert_tiles", expert_tiles, EXPERT_TILE_CHOICES)):
+                        ("prefetch", prefetch, (0, 1, 2, 3, 4)), ("expert_tiles", expert_tiles, EXPERT_TILE_CHOICES),
+                        ("row_stages", row_stages, ROW_STAGE_CHOICES)):
         if v is not None and (isinstance(v, bool) or v not in ok):
             raise ValueError(f"{name} must be one of {', '.join(map(str, ok))} or None, got {v!r}")
     fp4 = weight_format == "mxfp4"
-    fields = {"prefetch": prefetch, "expert_tiles": expert_tiles, "unroll_fp4" if fp4 else "unroll": unroll,
+    fields = {"prefetch": prefetch, "expert_tiles": expert_tiles, "row_stages": row_stages,
+              "unroll_fp4" if fp4 else "unroll": unroll,
               "min_blocks_fp4" if fp4 else "min_blocks": min_blocks}
     return SkinnyConfig(**{k: v for k, v in fields.items() if v is not None})
 

@@ -30,11 +30,12 @@
 //   div       x row of pair p is p / div (MoE stage 1: top_k; otherwise 1)
 //   mode      0 plain, 1 gated SiLU, 2 gated GELU (tanh)
 //   out_f32   store fp32 (MoE stage 2 partial sums)
-//   ksplit    CTAs along k (grid.z)
+//   ksplit    CTAs along k (grid.z); the row-tile kernel (_er): CTA rows per hot expert
 //   experts   number of experts (ids outside 0..experts-1 are skipped)
 //   order, offs  MoE by expert (the _e kernels, skinny_by_expert; ids unused, grid.y == experts, ksplit 1): the
 //             pairs sorted by expert [ncols] and each expert's range in it [experts + 1]. Any number of pairs per
 //             expert (the pair-slot kernels hold 16).
+//   hot       the row-tile kernel: the last `hot` experts see every token (joined shared experts); 0 elsewhere
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -96,6 +97,7 @@ struct SkArgs {
   int n, k, ncols, div, mode, out_f32, ksplit, experts;
   const int* order;
   const int* offs;
+  int hot;  // the row-tile kernel: the last `hot` experts take every token, their passes dealt over ksplit CTA rows
 };
 
 __device__ __forceinline__ uint4 ld_stream(const unsigned char* p) {
@@ -610,27 +612,80 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
 // warp) over the whole k, so no warp splits k and nothing is reduced across warps; the C fragments go straight to
 // the outputs (a gated tile's lane holds its gate and up values of the same rows and columns). The k-split
 // skinny_by_expert left a k = 256 down projection (Qwen3-Next at tp 2) 32,832 CTAs of one k step per warp, slower
-// than cutlass's grouped GEMM. PT x 8 pairs a pass; the CTA's warps share the pass's columns. The passes of one
-// expert are dealt over gridDim.z CTAs (blockIdx.z, blockIdx.z + gridDim.z, ...): an expert every token routes to
-// (a joined shared expert: Qwen3-Next at 438 tokens, 14 passes) would otherwise be one CTA's serial tail.
+// than cutlass's grouped GEMM. PT x 8 pairs a pass; the CTA's warps share the pass's columns.
+//
+// Weights stream through a ring of KVP_SK_ROW_STAGES steps per warp (cp.async, 16 bytes a lane a chunk, laid out
+// lane-contiguous: the lane reads back only what it copied, so no barrier guards the ring and the reads are
+// conflict-free). The ring runs ahead across the passes of the CTA, and its first steps are issued before the
+// pass's columns are gathered, so a CTA's setup (the expert's pair range, its columns, their x rows) overlaps its
+// first weight reads. Registers keep one step of weights, not the bytes in flight.
+//
+// Grid: blockIdx.y < hot x slices (a.ksplit) deals the passes of the `a.hot` last experts (joined shared experts:
+// every token routes to them) over `slices` CTA rows each (passes slice, slice + slices, ...); the other rows are
+// one expert each, walking all of its passes. The hot experts come first, so their longer CTAs start with the
+// launch instead of trailing it, and no CTA row is launched for a pass that cannot exist.
+#ifndef KVP_SK_ROW_STAGES
+#define KVP_SK_ROW_STAGES 3
+#endif
+#define SK_ROW_U 2      // chunks per row per lane per step: a step is 64 k of 32 rows (4 KB a warp)
+#define SK_ROW_CHUNKS (SK_ROW_U * 4)  // 16-byte chunks a lane copies per step: U x (2 tiles x 2 halves)
+
+__device__ __forceinline__ void row_copy16(unsigned dst, const unsigned char* src, bool ok) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(ok ? 16 : 0) : "memory");
+}
+
+// Step `st` of the lane's four weight rows into ring stage `stage` (zero-filled past k or past the rows), one
+// commit group per step (an empty one when `live` is false, so that the group count stays one per step).
+__device__ __forceinline__ void row_issue(unsigned ring, int stage, int lane, const unsigned char* (&wrow)[2][2],
+                                          const bool (&rok)[2][2], int k, int st, int c, bool live) {
+  if (live) {
+#pragma unroll
+    for (int u = 0; u < SK_ROW_U; ++u) {
+      const int k0 = (st * SK_ROW_U + u) * 32 + c * 8;
+#pragma unroll
+      for (int t = 0; t < 2; ++t)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const int j = u * 4 + t * 2 + h;
+          const bool ok = k0 < k && rok[t][h];
+          row_copy16(ring + ((stage * SK_ROW_CHUNKS + j) * 32 + lane) * 16, ok ? wrow[t][h] + k0 * 2 : wrow[0][0],
+                     ok);
+        }
+    }
+  }
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+
 template <bool BF, int PT>
 __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
-  constexpr int CE = 8, QS = 4 * CE, U = 2, PASS = PT * 8;
+  constexpr int CE = 8, QS = 4 * CE, U = SK_ROW_U, D = KVP_SK_ROW_STAGES, PASS = PT * 8;
+  static_assert(D >= 2, "a ring of at least two steps");
   __shared__ int cols[PASS];
+  extern __shared__ __align__(16) unsigned char sk_ring[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, c = lane & 3;
-  const int tile = blockIdx.x * KVP_SK_WARPS + warp, expert = blockIdx.y;
+  const int tile = blockIdx.x * KVP_SK_WARPS + warp;
+  const int hot_rows = a.hot * a.ksplit;
+  const bool is_hot = (int)blockIdx.y < hot_rows;
+  const int expert = is_hot ? a.experts - a.hot + (int)blockIdx.y / a.ksplit : (int)blockIdx.y - hot_rows;
+  const int slice = is_hot ? (int)blockIdx.y % a.ksplit : 0, stride = is_hot ? a.ksplit : 1;
   const bool gated = a.mode != 0;
   kvp::pdl_enter();
   const int lo = a.offs[expert], total = a.offs[expert + 1] - lo;
-  if (total <= 0 || expert >= a.experts) return;  // the whole CTA: same expert
+  if (total <= slice * PASS || expert >= a.experts) return;  // the whole CTA: same expert
+  const int passes = (total - slice * PASS + stride * PASS - 1) / (stride * PASS);
   const bool active = tile * (gated ? 16 : SK_ROWS) < a.n;
   const unsigned char* wrow[2][2];
   const unsigned char* srow[2][2];
   bool rok[2][2];
   weight_rows<0>(a, active ? tile : 0, expert, gated, g, wrow, srow, rok);
-  const int nsteps = (a.k + U * QS - 1) / (U * QS);
-  for (int p0 = blockIdx.z * PASS; p0 < total; p0 += gridDim.z * PASS) {
+  const int nsteps = (a.k + U * QS - 1) / (U * QS), all = passes * nsteps;
+  const unsigned ring = (unsigned)__cvta_generic_to_shared(sk_ring) + warp * D * SK_ROW_CHUNKS * 32 * 16;
+  // the ring's first D - 1 steps, before the columns (global step i is k step i % nsteps of pass i / nsteps)
+#pragma unroll
+  for (int i = 0; i < D - 1; ++i) row_issue(ring, i, lane, wrow, rok, a.k, i % nsteps, c, active && i < all);
+  int step = 0;  // global steps consumed
+  for (int p0 = slice * PASS; p0 < total; p0 += stride * PASS) {
     const int ncols = min(PASS, total - p0), ntiles = (ncols + 7) / 8;
     __syncthreads();  // the previous pass is done with cols
     if (tid < PASS) cols[tid] = tid < ncols ? a.order[lo + p0 + tid] : 0;
@@ -640,29 +695,35 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
     bool xok[PT];
     float acc[2][PT][4];
     pass_columns<PT>(a, cols, ncols, g, xrow, xok, acc);
-    for (int st = 0; st < nsteps; ++st) {
-      uint4 wv[U][2][2];
+    for (int st = 0; st < nsteps; ++st, ++step) {
+      const int ahead = step + D - 1;  // refills the stage the step before this one read
+      row_issue(ring, ahead % D, lane, wrow, rok, a.k, ahead % nsteps, c, ahead < all);
+      uint4 xv[U][PT];
 #pragma unroll
       for (int u = 0; u < U; ++u) {
         const int k0 = (st * U + u) * QS + c * CE;
+#pragma unroll
+        for (int nt = 0; nt < PT; ++nt)
+          xv[u][nt] = k0 < a.k && xok[nt] && nt < ntiles ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2)
+                                                         : make_uint4(0, 0, 0, 0);
+      }
+      asm volatile("cp.async.wait_group %0;\n" ::"n"(D - 1) : "memory");  // this step's group has landed
+      const uint4* mine = reinterpret_cast<const uint4*>(sk_ring) + ((warp * D + step % D) * SK_ROW_CHUNKS * 32 + lane);
+#pragma unroll
+      for (int u = 0; u < U; ++u) {
+        uint4 wv[2][2];
 #pragma unroll
         for (int t = 0; t < 2; ++t)
 #pragma unroll
-          for (int h = 0; h < 2; ++h)
-            wv[u][t][h] = k0 < a.k && rok[t][h] ? ld_stream(wrow[t][h] + k0 * 2) : make_uint4(0, 0, 0, 0);
-      }
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int k0 = (st * U + u) * QS + c * CE;
+          for (int h = 0; h < 2; ++h) wv[t][h] = mine[(u * 4 + t * 2 + h) * 32];
 #pragma unroll
         for (int nt = 0; nt < PT; ++nt) {
           if (nt >= ntiles) break;
-          const uint4 xv = k0 < a.k && xok[nt] ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2)
-                                              : make_uint4(0, 0, 0, 0);
+          const uint4 x = xv[u][nt];
 #pragma unroll
           for (int t = 0; t < 2; ++t) {
-            mma16816<BF>(acc[t][nt], wv[u][t][0].x, wv[u][t][1].x, wv[u][t][0].y, wv[u][t][1].y, xv.x, xv.y);
-            mma16816<BF>(acc[t][nt], wv[u][t][0].z, wv[u][t][1].z, wv[u][t][0].w, wv[u][t][1].w, xv.z, xv.w);
+            mma16816<BF>(acc[t][nt], wv[t][0].x, wv[t][1].x, wv[t][0].y, wv[t][1].y, x.x, x.y);
+            mma16816<BF>(acc[t][nt], wv[t][0].z, wv[t][1].z, wv[t][0].w, wv[t][1].w, x.z, x.w);
           }
         }
       }
@@ -691,14 +752,15 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
       }
     }
   }
+  asm volatile("cp.async.wait_all;\n" ::: "memory");  // no copy outlives the CTA's shared memory
 }
 
 #define SK_PARAMS                                                                                                \
   const unsigned char *w, const unsigned char *s, const unsigned char *x, void *y, const int *ids,              \
       const float *wts, float *ws, unsigned *counters, long long w_stride, long long s_stride, int n, int k,     \
-      int ncols, int div, int mode, int out_f32, int ksplit, int experts, const int *order, const int *offs
+      int ncols, int div, int mode, int out_f32, int ksplit, int experts, const int *order, const int *offs, int hot
 #define SK_ARGS {w, s, x, y, ids, wts, ws, counters, w_stride, s_stride, n, k, ncols, div, mode, out_f32, ksplit, \
-                 experts, order, offs}
+                 experts, order, offs, hot}
 
 #define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, FMT ? KVP_SK_MINB_FP4 : KVP_SK_MINB) NAME(SK_PARAMS) { \
