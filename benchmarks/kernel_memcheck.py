@@ -104,6 +104,8 @@ def main():
         (16, 16, [0, 1, 63, 64, 65, 700, 2000], torch.bfloat16, dict(tma=True, num_splits=2)),
         (16, 64, [3, 100, 1000], torch.bfloat16, dict(tma=False)),  # (heads in M with row copies)
     ]
+    if "--moe" in sys.argv:  # the row-tile MoE kernel's cases alone (skinny_gemm.cu, its per-warp cp.async ring)
+        return moe_cases()
     if "--mla" in sys.argv:  # the MLA cases alone
         runs = []
     only = int(sys.argv[-1]) if sys.argv[-1].isdigit() else None  # --only I: one case (to localise a report)
@@ -134,6 +136,31 @@ def main():
         worst = max(worst, err)
         assert torch.isfinite(out).all() and err < 5e-2, (H, BS, lens, kvd, kw, err)
     print(f"memcheck cases OK ({len(runs)} GQA + {len(mla_runs)} MLA runs, worst rel err {worst:.2e})")
+
+
+def moe_cases():
+    """MoE above the pair slots through the row-tile kernel: joined experts' CTA rows (1 and 2 joined), none, and
+    weight rings of 2 / 3 / 4 steps; k = 328 and 72 leave partial steps, n = 328 and 72 idle warps."""
+    from kvplan.kernels.skinny import moe_pairs_plan, reference_moe_pairs
+
+    experts, hidden, inter, top_k = 9, 328, 72, 3
+    g = torch.Generator(device="cuda").manual_seed(5)
+    for tokens, joined, stages in ((40, 1, 2), (150, 2, 3), (70, 0, 4), (200, 1, 2)):
+        print(f"moe case: tokens {tokens} joined {joined} stages {stages}", flush=True)
+        x = torch.randn(tokens, hidden, device="cuda", generator=g).bfloat16()
+        w13 = (torch.randn(experts, 2 * inter, hidden, device="cuda", generator=g) * hidden ** -.5).bfloat16()
+        w2 = (torch.randn(experts, hidden, inter, device="cuda", generator=g) * inter ** -.5).bfloat16()
+        routed = experts - joined
+        ids = torch.rand(tokens, routed, device="cuda", generator=g).topk(top_k - joined, dim=-1).indices
+        ids = torch.cat([ids, torch.arange(routed, experts, device="cuda").expand(tokens, joined)], 1).contiguous()
+        wts = torch.rand(tokens, top_k, device="cuda", generator=g)
+        plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, joined=joined, row_stages=stages)
+        out = plan.run(x, wts, ids, w13, w2)
+        torch.cuda.synchronize()
+        ref = reference_moe_pairs(x, wts, ids, w13, w2)
+        err = float((out.double() - ref).norm() / ref.norm())
+        assert torch.isfinite(out).all() and err < 2e-2, (tokens, joined, stages, err)
+    print("moe memcheck cases OK")
 
 
 def mla_case(H, BS, lens, kv_dtype):

@@ -219,9 +219,8 @@ def test_pairs_by_expert_sorts_and_counts_on_cpu():
 
 def test_moe_kernel_policy_above_the_pair_slots():
     """Which MoE calls the bundled kernel takes (ffn.MoE._kernel_takes), on verify's max-concurrency batches: with the
-    row-tile kernel on, by expert for 300 tokens x 11 pairs over 513 experts (6.4 pairs each; not with Qwen3-Next's
-    shared expert joined: its 300 pairs would be a tail),
-    grouped GEMMs for DeepSeek-V2-Lite (408 x 8 over 66: 49 each) and Mixtral (166 x 2 over 8: 41); without it
+    row-tile kernel on, by expert up to 24 pairs per expert on average (Qwen3-Next's 440 tokens x 11 pairs over 513
+    experts, 9.4 each, its joined shared expert included), grouped GEMMs for DeepSeek-V2-Lite (408 x 8 over 66: 49 each) and Mixtral (166 x 2 over 8: 41); without it
     pair slots up to 16 tokens only; mxfp4 experts below MXFP4_GROUPED_TOKENS (always without the dequantisation
     kernel)."""
     torch = pytest.importorskip("torch")
@@ -236,11 +235,11 @@ def test_moe_kernel_policy_above_the_pair_slots():
         return moe._kernel_takes(torch.empty(tokens, 8, dtype=dtype), torch.empty(tokens, pairs))
 
     assert takes(513, 300, 11) and takes(513, 16, 11) and takes(66, 16, 8)
-    # a joined shared expert sees every token: by expert only while it takes one pass (32 tokens)
-    assert not takes(513, 300, 11, joined=1) and takes(513, 32, 11, joined=1) and not takes(513, 33, 11, joined=1)
+    # a joined shared expert sees every token; its passes are spread over CTAs, so the same limit holds
+    assert takes(513, 440, 11, joined=1) and takes(513, 1119, 11, joined=1) and not takes(513, 1120, 11, joined=1)
     assert not takes(66, 408, 8) and not takes(8, 166, 2)
-    assert takes(66, 64, 8) and not takes(66, 128, 8)  # 7.8 pairs per expert by expert, 15.5 grouped
-    assert takes(8, 32, 2) and not takes(8, 33, 2)  # Mixtral: 8 pairs per expert at most
+    assert takes(66, 128, 8) and takes(66, 198, 8) and not takes(66, 199, 8)  # 24 pairs per expert at most
+    assert takes(8, 96, 2) and not takes(8, 97, 2)  # Mixtral: 8 experts x 24 pairs
     assert not takes(513, 440, 11, rows=False) and takes(513, 16, 11, rows=False)  # the row-tile kernel off
     assert takes(32, 599, 4, mxfp4=True, rows=False) and takes(32, 8192, 4, mxfp4=True, rows=False)
     # with the mxfp4 -> bf16 kernel: grouped GEMMs from 320 tokens (gpt-oss-20b's 599 at max concurrency, prefill)
@@ -263,8 +262,8 @@ def test_moe_label_states_the_by_expert_limits():
         moe.mxfp4, moe.joined, moe.pairs_refused = False, joined, None
         return moe.label()
 
-    assert "average <= 8, beyond that" in label(0)
-    assert "average <= 8 and up to 32 tokens (the joined shared expert's pairs)" in label(1)
+    assert "average <= 24, beyond that" in label(0) and "joined" not in label(0)
+    assert "the joined shared expert's passes spread over CTAs that start first" in label(1)
     assert "row tile" not in label(0, rows=False) and "<= 16 tokens" in label(0, rows=False)
 
 

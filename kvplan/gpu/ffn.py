@@ -24,16 +24,14 @@ MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' ex
 # Gathering a pair's expert reads its weights, writes a copy and reads that (3x its bytes) plus the launches: on the
 # H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
 SLOT_FACTOR = 4
-# 16-bit experts above the pairs kernel's token count run through the same kernel by expert (a row tile per warp)
-# while the pairs per expert average at most BY_EXPERT_PAIRS, else grouped GEMMs: a skinny kernel streams each
-# expert's weights once per pass of 32 pairs, a grouped GEMM wins once experts see many tokens. Where shared experts
-# are joined to the routed ones (a pair of every token) only up to JOINED_ROW_TOKENS tokens: their passes are a tail.
-# H200, `skinny_gemm.py --moe-batch`, ms per layer, row tiles vs grouped GEMMs (benchmarks/RESULTS.md, session 10):
-# joined experts routed as verify routes them: Qwen3-Next tp 2 at 32 tokens 0.34 vs 0.39, 64 0.54 vs 0.54, 440 0.85
-# vs 0.83 (verify's whole step at 438: 66.6 ms by expert against 64.6 grouped); DeepSeek-V2-Lite at 32 0.46 vs
-# 0.47, 64 0.64 vs 0.48; Mixtral tp 2 (none joined) at 8 pairs per expert 0.60 vs 0.60, at 16 0.76 vs 0.57.
-BY_EXPERT_PAIRS = 8
-JOINED_ROW_TOKENS = 32
+# 16-bit experts above the pairs kernel's token count run through the same kernel by expert (a row tile per warp,
+# joined shared experts' passes spread over CTA rows that start first) while the pairs per expert average at most
+# BY_EXPERT_PAIRS, else grouped GEMMs: the kernel streams each expert's weights once per pass of 32 pairs, a grouped
+# GEMM wins once experts see many tokens. H200, `skinny_gemm.py --moe-batch`, ms per layer, row tiles vs grouped
+# GEMMs, joined experts routed as verify routes them (benchmarks/RESULTS.md, session 14): Qwen3-Next tp 2 at 5.5 /
+# 9.4 / 22 pairs per expert 0.52 vs 0.72, 0.58 vs 0.77, 0.69 vs 0.87; DeepSeek-V2-Lite at 15.5 0.40 vs 0.49, at 49
+# 0.78 vs 0.54; Mixtral tp 2 at 16 0.48 vs 0.55, at 41.5 0.90 vs 0.58.
+BY_EXPERT_PAIRS = 24
 MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, each expert's packed bytes read once per "
                       "{chunk:,} tokens and its pairs taken 64 at a time")
 # mxfp4 experts from MXFP4_GROUPED_TOKENS tokens on: every expert of the layer dequantised to bf16 by the bundled
@@ -49,7 +47,7 @@ MXFP4_GROUPED_LABEL = ("; from {tokens} tokens on every expert dequantised to bf
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
 BY_EXPERT_LABEL = ("the same kernel by expert (the pairs sorted by expert, a row tile per warp, each expert's weights "
-                   "read once per 32 pairs) while the pairs per expert average <= {pairs}{joined}, beyond that ")
+                   "read once per 32 pairs{joined}) while the pairs per expert average <= {pairs}, beyond that ")
 
 
 def grouped_mm(x, w, offsets):
@@ -160,7 +158,7 @@ class MoE:
             if self.mx_dequant is not None:
                 rest += MXFP4_GROUPED_LABEL.format(tokens=MXFP4_GROUPED_TOKENS)
         elif self.pairs.expert_rows:
-            joined = f" and up to {JOINED_ROW_TOKENS} tokens (the joined shared expert's pairs)" if self.joined else ""
+            joined = ", the joined shared expert's passes spread over CTAs that start first" if self.joined else ""
             rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS, joined=joined) + rest
         return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
                                   mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
@@ -238,8 +236,8 @@ class MoE:
     def _kernel_takes(self, x, ids) -> bool:
         """Whether the bundled kernel runs these pairs: up to its max_tokens tokens in pair slots; above, by expert,
         for mxfp4 experts below MXFP4_GROUPED_TOKENS (always where the dequantisation kernel is missing), for 16-bit
-        ones (the plan's row-tile kernel, on by default) while the pairs per expert average at most BY_EXPERT_PAIRS
-        (and, with joined shared experts, up to JOINED_ROW_TOKENS tokens)."""
+        ones (the plan's row-tile kernel, on by default) while the pairs per expert average at most
+        BY_EXPERT_PAIRS."""
         p = self.pairs
         if p is None or x.dtype != p.dtype:
             return False
@@ -248,8 +246,7 @@ class MoE:
             return True
         if self.mxfp4:
             return self.mx_dequant is None or t < MXFP4_GROUPED_TOKENS
-        return p.expert_rows and ids.numel() <= BY_EXPERT_PAIRS * p.experts and (not self.joined
-                                                                                  or t <= JOINED_ROW_TOKENS)
+        return p.expert_rows and ids.numel() <= BY_EXPERT_PAIRS * p.experts
 
     def _pairs(self, x, weights, ids):
         a, w = self.arch, self.w

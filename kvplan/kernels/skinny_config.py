@@ -39,9 +39,11 @@ EXPERT_TILES = 8  # by-expert kernels: 8-column MMA tiles per pass over an exper
 ROW_TILES = 4  # the row-tile by-expert kernel: 8-column tiles per pass (KVP_SK_ROW_TILES) ...
 ROW_PASS = ROW_TILES * 8  # ... so pairs per pass
 ROW_PASSES_PER_CTA = 2  # a hot (joined) expert's passes dealt over CTAs, at most this many each
-# the row-tile kernel's weight ring (KVP_SK_ROW_STAGES): steps of 4 KB per warp copied ahead with cp.async; 3 stages
-# of 8 warps are 96 KB of shared memory, two CTAs per SM (the launch bound's register cap allows two)
-ROW_STAGES = 3
+# the row-tile kernel's weight ring (KVP_SK_ROW_STAGES): steps of 4 KB per warp copied ahead with cp.async; 2 stages
+# of 8 warps are 64 KB of shared memory, two CTAs per SM (the launch bound's register cap allows two). H200,
+# `skinny_gemm.py --moe-batch` (benchmarks/RESULTS.md, session 14): 2 stages 1-2% ahead of 3 on every shape, 4 (one
+# CTA per SM) 15-50% behind
+ROW_STAGES = 2
 ROW_STAGE_CHOICES = (2, 3, 4)
 ROW_STEP_BYTES = 32 * 8 * 16  # a warp's step: 32 lanes x 8 chunks of 16 bytes (2 k chunks x 4 weight rows a lane)
 EXPERT_TILE_CHOICES = (2, 4, 8)

@@ -625,7 +625,7 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
 // one expert each, walking all of its passes. The hot experts come first, so their longer CTAs start with the
 // launch instead of trailing it, and no CTA row is launched for a pass that cannot exist.
 #ifndef KVP_SK_ROW_STAGES
-#define KVP_SK_ROW_STAGES 3
+#define KVP_SK_ROW_STAGES 2
 #endif
 #define SK_ROW_U 2      // chunks per row per lane per step: a step is 64 k of 32 rows (4 KB a warp)
 #define SK_ROW_CHUNKS (SK_ROW_U * 4)  // 16-byte chunks a lane copies per step: U x (2 tiles x 2 halves)
