@@ -95,10 +95,20 @@ def test_stack_rows_keeps_names_values_and_one_buffer_per_pair():
     assert list(s) == list(w) and all(torch.equal(s[k], w[k]) for k in w)
     qkvz, ba = s["layers.0.qkvz"], s["layers.0.ba"]
     both = stacked_rows(qkvz, ba)
-    assert both.shape == (qkvz.shape[0] + ba.shape[0], qkvz.shape[1]) and torch.equal(both[qkvz.shape[0]:], ba)
+    rows = qkvz.shape[0] + ba.shape[0]
+    assert both.shape == (rows + (-rows % 8), qkvz.shape[1]) and torch.equal(both[qkvz.shape[0]:rows], ba)
+    assert not both[rows:].any()  # the zero rows that keep the joint output's rows 16-byte aligned
     assert stacked_rows(w["layers.0.qkvz"], w["layers.0.ba"]) is None  # separate tensors: two matmuls
     shapes = decode_linears(s, False)  # the stacked pair is one weight to time, its parts are not timed alone
-    assert tuple(both.shape) in shapes and tuple(ba.shape) not in shapes
+    assert tuple(both.shape) in shapes and all(t is not ba for ts in shapes.values() for t in ts)
+    router, gate = s["layers.0.router"], s["layers.0.shared_gate"]  # E + 1 rows: padded to a multiple of 8
+    joint = stacked_rows(router, gate)
+    assert joint.shape[0] % 8 == 0 and joint.shape[0] - (router.shape[0] + gate.shape[0]) in range(1, 8)
+    x = torch.randn(3, router.shape[1])
+    from kvplan.gpu.ops import Matmul
+
+    logits, g = Matmul().pair(x, router, gate, joint)
+    assert torch.allclose(logits, x @ router.T) and torch.allclose(g, x @ gate.T)
 
 
 @pytest.mark.parametrize("name, kinds", [("deepseek_v2", {"MLAttention", "shared x1"}),

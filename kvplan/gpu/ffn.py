@@ -266,7 +266,8 @@ class MoE:
         a, w = self.arch, self.w
         t, k = ids.shape
         flat = ids.reshape(-1)
-        order = torch.argsort(flat, stable=True)
+        # 16-bit keys: two radix passes, not four (int32) or eight (int64); see kernels/skinny.py pairs_by_expert
+        order = torch.argsort(flat.to(torch.int16) if a.experts + self.joined < 2**15 else flat, stable=True)
         counts = torch.zeros(a.experts + self.joined, dtype=torch.int32, device=x.device)
         counts.scatter_add_(0, flat.to(torch.int64), torch.ones_like(flat, dtype=torch.int32))
         offsets = torch.cumsum(counts, 0, dtype=torch.int32)

@@ -15,14 +15,19 @@ def rms_norm(x, weight, eps: float, plus_one: bool = False):
 
 
 def stacked_rows(a, b):
-    """The [rows_a + rows_b, cols] weight spanning a and b when b's rows follow a's in one buffer (weights.py
-    stack_rows), else None: one matmul then serves both."""
+    """The [rows_a + rows_b (+ pad), cols] weight spanning a and b when b's rows follow a's in one buffer (weights.py
+    stack_rows), else None: one matmul then serves both. The zero rows stack_rows pads the buffer with to a multiple
+    of 8 are spanned too where the buffer holds them (the output's rows stay 16-byte aligned)."""
     if a is None or b is None or a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or a.dtype != b.dtype \
             or not (a.is_contiguous() and b.is_contiguous()) or a.device != b.device \
             or a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr() \
             or b.data_ptr() != a.data_ptr() + a.numel() * a.element_size():
         return None
-    return a.as_strided((a.shape[0] + b.shape[0], a.shape[1]), (a.shape[1], 1))
+    rows = a.shape[0] + b.shape[0]
+    padded = rows + (-rows % 8)
+    if (a.storage_offset() + padded * a.shape[1]) * a.element_size() <= a.untyped_storage().nbytes():
+        rows = padded
+    return a.as_strided((rows, a.shape[1]), (a.shape[1], 1))
 
 
 class Norms:
@@ -132,4 +137,5 @@ class Matmul:
         """(x @ a^T, x @ b^T): one matmul over `joint` (stacked_rows(a, b)) where given, its output split."""
         if joint is None:
             return self(x, a), self(x, b)
-        return self(x, joint).split([a.shape[0], b.shape[0]], dim=-1)
+        out = self(x, joint)  # its last columns are the padding rows' (zeros), if any
+        return out[..., :a.shape[0]], out[..., a.shape[0]:a.shape[0] + b.shape[0]]

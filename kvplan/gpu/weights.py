@@ -73,12 +73,16 @@ def engine_layout(weights: dict) -> dict:
 # fused_qkv_a_proj), DeltaNet's qkvz and ba projections, the MoE router and Qwen's shared-expert gate (a [1, hidden]
 # GEMV alone was two cuBLAS launches).
 JOINT_ROWS = (("q", "kv_a"), ("q_a", "kv_a"), ("qkvz", "ba"), ("router", "shared_gate"))
+STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multiple of this (16 bytes of 16-bit output)
 
 
 def stack_rows(weights: dict) -> dict:
     """`weights`, in place, with each JOINT_ROWS pair of a layer copied into one [rows_a + rows_b, cols] buffer and
     replaced by its two row views (names and order kept). In place so that each pair's separate tensors are
-    released as it is stacked: the transient is one pair, not every pair (a model sized near the GPU's memory)."""
+    released as it is stacked: the transient is one pair, not every pair (a model sized near the GPU's memory).
+    The buffer ends in zero rows up to a multiple of STACK_ROWS_ALIGN, so that the joint matmul's output rows are
+    16-byte aligned: Qwen3-Next's 512 router rows + 1 shared-expert gate row made cuBLAS take an align-1 kernel
+    (H200, batch 437: 21.9 us a layer, benchmarks/RESULTS.md session 14)."""
     for name in list(weights):
         prefix, _, base = name.rpartition(".")
         for first, second in JOINT_ROWS:
@@ -86,8 +90,9 @@ def stack_rows(weights: dict) -> dict:
             if base != first or b is None or a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] \
                     or a.dtype != b.dtype or a.device != b.device:
                 continue
-            both = torch.cat([a, b])
-            weights[name], weights[f"{prefix}.{second}"] = both[:a.shape[0]], both[a.shape[0]:]
+            pad = -(a.shape[0] + b.shape[0]) % STACK_ROWS_ALIGN
+            both = torch.cat([a, b, a.new_zeros(pad, a.shape[1])])
+            weights[name], weights[f"{prefix}.{second}"] = both[:a.shape[0]], both[a.shape[0]:a.shape[0] + b.shape[0]]
             del a, b
     return weights
 
