@@ -1,6 +1,8 @@
 """Small cases for compute-sanitizer (memcheck / racecheck) over every code path of the kernel.
 
-    compute-sanitizer --tool memcheck --error-exitcode 1 python benchmarks/kernel_memcheck.py
+    compute-sanitizer --tool memcheck --error-exitcode 1 python benchmarks/kernel_memcheck.py [--mla | --moe | I]
+
+(--mla: the MLA cases alone; --moe: the row-tile MoE kernel's cases alone (skinny_gemm.cu); I: case I alone)
 
 Covers: one split and several (merge kernel), token slices merged in shared memory, head tiles
 sharing a ring (named barriers), fp8, head dims 64/256, sliding window, empty sequences, partial
