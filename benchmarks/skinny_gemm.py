@@ -211,10 +211,14 @@ MOE_BATCH = {  # experts and top k count the joined shared experts (the last `jo
 }
 
 
-def moe_batch(read_bw, stages=(2, 3, 4)):
+ROW_VARIANTS = {"rows": {}, "rows early": {"row_early": 1}}  # --moe-batch: the row-tile kernel's variants timed
+
+
+def moe_batch(read_bw, variants=None):
     """--moe-batch: one layer's 16-bit experts above 16 tokens, ms per layer: the grouped GEMMs (tokens sorted by
     expert, torch._grouped_mm) against the bundled kernel by expert with a row tile per warp (expert_rows, the
-    default; joined experts' passes spread over CTA rows) at each weight-ring depth in ``stages``, with pairs per
+    default; joined experts' passes spread over CTA rows) in each of ``variants`` (ROW_VARIANTS: name -> plan
+    options; session 14 timed rings of 2 / 3 / 4 steps as row_stages=2/3/4), with pairs per
     expert and the time of reading every expert once at the read bandwidth. Joined shared experts get every token
     (as verify routes them), the rest top k of random scores."""
     rows = []
@@ -228,8 +232,8 @@ def moe_batch(read_bw, stages=(2, 3, 4)):
                              "w2": torch.randn(experts, hidden, inter, dtype=torch.bfloat16, device="cuda")
                              * inter ** -.5}, types.SimpleNamespace(labels={})) for _ in range(layers)]
         floor = 3 * experts * inter * hidden * 2 / read_bw * 1e3
-        plans = {d: moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=True,
-                                   joined=joined, row_stages=d) for d in stages}
+        plans = {v: moe_pairs_plan(experts, hidden, inter, top_k, dtype=torch.bfloat16, expert_rows=True,
+                                   joined=joined, **opts) for v, opts in (variants or ROW_VARIANTS).items()}
         for t in sizes:
             x = torch.randn(t, hidden, dtype=torch.bfloat16, device="cuda")
             routed = experts - joined
@@ -239,8 +243,8 @@ def moe_batch(read_bw, stages=(2, 3, 4)):
             grouped = timed(lambda: [m._grouped(x, weights, ids) for m in blocks], reps=10) / layers
             row = {"model": model, "tokens": t, "pairs_per_expert": t * top_k / experts, "grouped_ms": grouped,
                    "all_experts_once_ms": floor}
-            for d, plan in plans.items():
-                row[f"rows_s{d}_ms"] = timed(lambda: [plan.run(x, weights, ids, m.w["w13"], m.w["w2"])
+            for v, plan in plans.items():
+                row[f"{v}_ms"] = timed(lambda: [plan.run(x, weights, ids, m.w["w13"], m.w["w2"])
                                                       for m in blocks], reps=10) / layers
             rows.append(row)
             print(json.dumps(row), flush=True)
