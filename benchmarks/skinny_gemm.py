@@ -211,14 +211,16 @@ MOE_BATCH = {  # experts and top k count the joined shared experts (the last `jo
 }
 
 
-ROW_VARIANTS = {"rows": {}, "rows early": {"row_early": 1}}  # --moe-batch: the row-tile kernel's variants timed
+# --moe-batch: the row-tile kernel's variants timed (name -> moe_pairs_plan options). Session 14 timed rings of 2 / 3
+# / 4 steps ({"row_stages": 3}...) and its first ring steps issued before pdl_wait (a variant since removed: level)
+ROW_VARIANTS = {"rows": {}}
 
 
 def moe_batch(read_bw, variants=None):
     """--moe-batch: one layer's 16-bit experts above 16 tokens, ms per layer: the grouped GEMMs (tokens sorted by
     expert, torch._grouped_mm) against the bundled kernel by expert with a row tile per warp (expert_rows, the
     default; joined experts' passes spread over CTA rows) in each of ``variants`` (ROW_VARIANTS: name -> plan
-    options; session 14 timed rings of 2 / 3 / 4 steps as row_stages=2/3/4), with pairs per
+    options), with pairs per
     expert and the time of reading every expert once at the read bandwidth. Joined shared experts get every token
     (as verify routes them), the rest top k of random scores."""
     rows = []

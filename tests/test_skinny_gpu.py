@@ -231,14 +231,12 @@ def test_moe_by_expert_above_max_tokens(fmt, rows, tokens, routing, tiles, monke
 
 
 
-@pytest.mark.parametrize("tokens, joined, stages, early", [(150, 1, None, None), (150, 2, None, None), (33, 1, 2, 1),
-                                                           (300, 1, 4, 1), (70, 0, 2, None), (200, 0, 4, None),
-                                                           (150, 1, 3, 1), (20, 0, None, 1)])
-def test_moe_row_tiles_with_joined_experts(tokens, joined, stages, early):
+@pytest.mark.parametrize("tokens, joined, stages", [(150, 1, None), (150, 2, None), (33, 1, 2), (300, 1, 4),
+                                                    (70, 0, 2), (200, 0, 4)])
+def test_moe_row_tiles_with_joined_experts(tokens, joined, stages):
     """The row-tile kernel with the last `joined` experts taking every token (shared experts joined to the routed
     ones): their passes are dealt over ceil(T / 64) CTA rows launched first, every other expert is one CTA row
-    walking all its passes; the weight ring at 2, 3 and 4 steps, its first steps issued before the kernel waits for
-    the one before it or after (early; 20 tokens leave most experts without pairs). Odd sizes: k = 328 and 72 leave a partial last
+    walking all its passes; the weight ring at 2, 3 and 4 steps. Odd sizes: k = 328 and 72 leave a partial last
     step (zero-filled copies), n = 328 and 72 leave warps without a row tile."""
     experts, hidden, inter, top_k = 9, 328, 72, 3
     x, _, _, w13, w2 = _moe_case(experts, hidden, inter, top_k, tokens)
@@ -246,13 +244,12 @@ def test_moe_row_tiles_with_joined_experts(tokens, joined, stages, early):
     ids = torch.rand(tokens, routed, device=DEV, generator=GEN).topk(top_k - joined, dim=-1).indices
     ids = torch.cat([ids, torch.arange(routed, experts, device=DEV).expand(tokens, joined)], 1).contiguous()
     weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
-    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, joined=joined, row_stages=stages,
-                          row_early=early)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, joined=joined, row_stages=stages)
     for _ in range(2):
         out = torch.full_like(x, float("nan"))
         got = plan.run(x, weights, ids, w13, w2, out=out)
         assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2), 2e-2,
-                     f"row tiles T={tokens} joined {joined} stages {stages} early {early}")
+                     f"row tiles T={tokens} joined {joined} stages {stages}")
 
 def test_moe_by_expert_in_a_cuda_graph():
     """Sorting, counting and both launches capture (no host sync); replays see new routing."""

@@ -166,8 +166,7 @@ class MoEPairsPlan:
 
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                  activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                 prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0, row_stages=None,
-                 row_early=None):
+                 prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0, row_stages=None):
         import torch
 
         dtype = torch.bfloat16 if dtype is None else dtype
@@ -178,7 +177,7 @@ class MoEPairsPlan:
             raise ValueError(f"joined must be an int in 0..{min(top_k, experts - 1)} (the last experts every token "
                              f"routes to), got {joined!r}")
         self.joined = joined
-        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages, row_early)
+        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the MoE pairs kernel")
         torch, self.device_index, dev, ld = _device_setup(device, self.config)
@@ -352,16 +351,15 @@ def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", k
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                    activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
                    prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0,
-                   row_stages=None, row_early=None) -> MoEPairsPlan:
+                   row_stages=None) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
     (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: 16-bit experts by
     a row tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared experts
     joined to the routed ones), their passes spread over CTA rows that start first; ``row_stages``: the row-tile
-    kernel's weight ring, in steps; ``row_early``: 1 issues its first steps before waiting for the kernel before;
-    see the module docstring)."""
+    kernel's weight ring, in steps; see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
                         launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles, expert_rows, joined,
-                        row_stages, row_early)
+                        row_stages)
 
 
 # ---------------------------------------------------------------------------------------------

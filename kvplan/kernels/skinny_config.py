@@ -45,7 +45,6 @@ ROW_PASSES_PER_CTA = 2  # a hot (joined) expert's passes dealt over CTAs, at mos
 # CTA per SM) 15-50% behind
 ROW_STAGES = 2
 ROW_STAGE_CHOICES = (2, 3, 4)
-ROW_EARLY = 0  # 1: the ring's first steps issued before the kernel waits for the one before it (KVP_SK_ROW_EARLY)
 ROW_STEP_BYTES = 32 * 8 * 16  # a warp's step: 32 lanes x 8 chunks of 16 bytes (2 k chunks x 4 weight rows a lane)
 EXPERT_TILE_CHOICES = (2, 4, 8)
 KSPLIT_RULES = ("wave", "fill")  # see choose_ksplit; "wave" is the default
@@ -67,7 +66,6 @@ class SkinnyConfig:
     prefetch: int = PREFETCH
     expert_tiles: int = EXPERT_TILES
     row_stages: int = ROW_STAGES
-    row_early: int = ROW_EARLY
 
     source = "skinny_gemm.cu"
     compile_cost = 2.2  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
@@ -84,8 +82,7 @@ class SkinnyConfig:
                 ("KVP_SK_MINB_FP4", "fmb", self.min_blocks_fp4, MIN_BLOCKS_FP4),
                 ("KVP_SK_PF", "pf", self.prefetch, PREFETCH),
                 ("KVP_SK_EXPERT_TILES", "et", self.expert_tiles, EXPERT_TILES),
-                ("KVP_SK_ROW_STAGES", "rs", self.row_stages, ROW_STAGES),
-                ("KVP_SK_ROW_EARLY", "re", self.row_early, ROW_EARLY)]
+                ("KVP_SK_ROW_STAGES", "rs", self.row_stages, ROW_STAGES)]
 
     @property
     def name(self) -> str:
@@ -126,16 +123,16 @@ def row_ring_bytes(stages: int = ROW_STAGES) -> int:
 
 
 def variant(weight_format: str, unroll=None, min_blocks=None, prefetch=None, expert_tiles=None,
-            row_stages=None, row_early=None) -> SkinnyConfig:
+            row_stages=None) -> SkinnyConfig:
     """The kernel config of a plan's tuning options (benchmarks and tests; None = the default); ``unroll``
     and ``min_blocks`` apply to ``weight_format``'s kernels. ValueError naming the option when it is not one the kernel takes."""
     for name, v, ok in (("unroll", unroll, UNROLLS), ("min_blocks", min_blocks, (1, 2, 3, 4)),
                         ("prefetch", prefetch, (0, 1, 2, 3, 4)), ("expert_tiles", expert_tiles, EXPERT_TILE_CHOICES),
-                        ("row_stages", row_stages, ROW_STAGE_CHOICES), ("row_early", row_early, (0, 1))):
+                        ("row_stages", row_stages, ROW_STAGE_CHOICES)):
         if v is not None and (isinstance(v, bool) or v not in ok):
             raise ValueError(f"{name} must be one of {', '.join(map(str, ok))} or None, got {v!r}")
     fp4 = weight_format == "mxfp4"
-    fields = {"prefetch": prefetch, "expert_tiles": expert_tiles, "row_stages": row_stages, "row_early": row_early,
+    fields = {"prefetch": prefetch, "expert_tiles": expert_tiles, "row_stages": row_stages,
               "unroll_fp4" if fp4 else "unroll": unroll,
               "min_blocks_fp4" if fp4 else "min_blocks": min_blocks}
     return SkinnyConfig(**{k: v for k, v in fields.items() if v is not None})

@@ -627,9 +627,6 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
 #ifndef KVP_SK_ROW_STAGES
 #define KVP_SK_ROW_STAGES 2
 #endif
-#ifndef KVP_SK_ROW_EARLY
-#define KVP_SK_ROW_EARLY 0
-#endif
 #define SK_ROW_U 2      // chunks per row per lane per step: a step is 64 k of 32 rows (4 KB a warp)
 #define SK_ROW_CHUNKS (SK_ROW_U * 4)  // 16-byte chunks a lane copies per step: U x (2 tiles x 2 halves)
 
@@ -673,41 +670,20 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
   const int expert = is_hot ? a.experts - a.hot + (int)blockIdx.y / a.ksplit : (int)blockIdx.y - hot_rows;
   const int slice = is_hot ? (int)blockIdx.y % a.ksplit : 0, stride = is_hot ? a.ksplit : 1;
   const bool gated = a.mode != 0;
+  kvp::pdl_enter();
+  const int lo = a.offs[expert], total = a.offs[expert + 1] - lo;
+  if (total <= slice * PASS || expert >= a.experts) return;  // the whole CTA: same expert
+  const int passes = (total - slice * PASS + stride * PASS - 1) / (stride * PASS);
   const bool active = tile * (gated ? 16 : SK_ROWS) < a.n;
   const unsigned char* wrow[2][2];
   const unsigned char* srow[2][2];
   bool rok[2][2];
-  const int nsteps = (a.k + U * QS - 1) / (U * QS);
-  const unsigned ring = (unsigned)__cvta_generic_to_shared(sk_ring) + warp * D * SK_ROW_CHUNKS * 32 * 16;
-#if KVP_SK_ROW_EARLY
-  // the weights are constants, so the ring's first D - 1 steps (of the first pass) may go out before waiting for
-  // the kernels before this one (the pairs' order); wasted where the expert has no pairs
   weight_rows<0>(a, active ? tile : 0, expert, gated, g, wrow, srow, rok);
-  const bool early = nsteps >= D - 1;
-  if (early) {
+  const int nsteps = (a.k + U * QS - 1) / (U * QS), all = passes * nsteps;
+  const unsigned ring = (unsigned)__cvta_generic_to_shared(sk_ring) + warp * D * SK_ROW_CHUNKS * 32 * 16;
+  // the ring's first D - 1 steps, before the columns (global step i is k step i % nsteps of pass i / nsteps)
 #pragma unroll
-    for (int i = 0; i < D - 1; ++i) row_issue(ring, i, lane, wrow, rok, a.k, i, c, active);
-  }
-#else
-  const bool early = false;
-#endif
-  kvp::pdl_enter();
-  const int lo = a.offs[expert], total = a.offs[expert + 1] - lo;
-  if (total <= slice * PASS || expert >= a.experts) {  // the whole CTA: same expert
-#if KVP_SK_ROW_EARLY
-    asm volatile("cp.async.wait_all;\n" ::: "memory");  // the copies issued early land before the CTA leaves
-#endif
-    return;
-  }
-  const int passes = (total - slice * PASS + stride * PASS - 1) / (stride * PASS), all = passes * nsteps;
-  if (!early) {
-#if !KVP_SK_ROW_EARLY
-    weight_rows<0>(a, active ? tile : 0, expert, gated, g, wrow, srow, rok);
-#endif
-    // the ring's first D - 1 steps, before the columns (global step i is k step i % nsteps of pass i / nsteps)
-#pragma unroll
-    for (int i = 0; i < D - 1; ++i) row_issue(ring, i, lane, wrow, rok, a.k, i % nsteps, c, active && i < all);
-  }
+  for (int i = 0; i < D - 1; ++i) row_issue(ring, i, lane, wrow, rok, a.k, i % nsteps, c, active && i < all);
   int step = 0;  // global steps consumed
   for (int p0 = slice * PASS; p0 < total; p0 += stride * PASS) {
     const int ncols = min(PASS, total - p0), ntiles = (ncols + 7) / 8;
