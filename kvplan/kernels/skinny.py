@@ -296,7 +296,7 @@ class MoEPairsPlan:
         a[5].value = 0 if shared is None else shared.data_ptr()
         a[6].value = 0 if gate is None else gate.data_ptr()
         a[7].value = gate_row
-        self._combine.launch((min(-(-t * self.hidden // 256), 1024), 1, 1), stream)
+        self._combine.launch((min(-(-t * self.hidden // (4 * 256)), 1024), 1, 1), stream)  # 4 columns a thread
 
     def _by_expert(self, torch, x, weights, ids, ptrs, out, extra) -> None:
         """More tokens than max_tokens: the pairs sorted by expert (torch, no host sync: graph-safe), one CTA row
