@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multiple of this (16 bytes of 16-bit output)
+
 MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel")  # F.linear, torch.mm(W, x^T), bundled NVRTC kernel
 
 
@@ -17,14 +19,14 @@ def rms_norm(x, weight, eps: float, plus_one: bool = False):
 def stacked_rows(a, b):
     """The [rows_a + rows_b (+ pad), cols] weight spanning a and b when b's rows follow a's in one buffer (weights.py
     stack_rows), else None: one matmul then serves both. The zero rows stack_rows pads the buffer with to a multiple
-    of 8 are spanned too where the buffer holds them (the output's rows stay 16-byte aligned)."""
+    of STACK_ROWS_ALIGN are spanned too where the buffer holds them (the output's rows stay 16-byte aligned)."""
     if a is None or b is None or a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] or a.dtype != b.dtype \
             or not (a.is_contiguous() and b.is_contiguous()) or a.device != b.device \
             or a.untyped_storage().data_ptr() != b.untyped_storage().data_ptr() \
             or b.data_ptr() != a.data_ptr() + a.numel() * a.element_size():
         return None
     rows = a.shape[0] + b.shape[0]
-    padded = rows + (-rows % 8)
+    padded = rows + (-rows % STACK_ROWS_ALIGN)
     if (a.storage_offset() + padded * a.shape[1]) * a.element_size() <= a.untyped_storage().nbytes():
         rows = padded
     return a.as_strided((rows, a.shape[1]), (a.shape[1], 1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 
 from ..verify.arch import Arch
+from .ops import STACK_ROWS_ALIGN
 from ..verify.shards import WeightSpec, rank_weights, shard_slices
 
 FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
@@ -73,7 +74,6 @@ def engine_layout(weights: dict) -> dict:
 # fused_qkv_a_proj), DeltaNet's qkvz and ba projections, the MoE router and Qwen's shared-expert gate (a [1, hidden]
 # GEMV alone was two cuBLAS launches).
 JOINT_ROWS = (("q", "kv_a"), ("q_a", "kv_a"), ("qkvz", "ba"), ("router", "shared_gate"))
-STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multiple of this (16 bytes of 16-bit output)
 
 
 def stack_rows(weights: dict) -> dict:
