@@ -150,6 +150,20 @@ __device__ __forceinline__ u32 pack_out(float lo, float hi) {
   return *reinterpret_cast<u32*>(&v);
 }
 
+// eight consecutive dims d.. of query row rowq: one 16-byte store of the output (one split), or two float4 partials
+// of split `split` (several; kvp_merge combines them)
+__device__ __forceinline__ void store_dims8(unsigned short* out, float* opart, size_t rowq, int nsplit, int split,
+                                            int d, const float (&v)[8]) {
+  if (nsplit == 1) {
+    *reinterpret_cast<uint4*>(out + rowq * D + d) =
+        make_uint4(pack_out(v[0], v[1]), pack_out(v[2], v[3]), pack_out(v[4], v[5]), pack_out(v[6], v[7]));
+  } else {
+    float4* dst = reinterpret_cast<float4*>(opart + (rowq * nsplit + split) * D + d);
+    dst[0] = make_float4(v[0], v[1], v[2], v[3]);
+    dst[1] = make_float4(v[4], v[5], v[6], v[7]);
+  }
+}
+
 // KVP_L2PF: L2 prefetch size hint (0 none, 1 = 128 B, 2 = 256 B): a K or V row spans 2..4
 // lines that several copy instructions request piecewise. Never prefetch past a row: that would
 // fetch the next KV head's row (measured: 256 B on 128-byte rows cost 15%).
@@ -845,14 +859,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
             v[2 * t] = o[u + t][nt][c] * inv;
             v[2 * t + 1] = o[u + t][nt][2 + c] * inv;
           }
-          if (nsplit == 1) {
-            *reinterpret_cast<uint4*>(out + rowq * D + d) =
-                make_uint4(pack_out(v[0], v[1]), pack_out(v[2], v[3]), pack_out(v[4], v[5]), pack_out(v[6], v[7]));
-          } else {
-            float4* dst = reinterpret_cast<float4*>(opart + (rowq * nsplit + split) * D + d);
-            dst[0] = make_float4(v[0], v[1], v[2], v[3]);
-            dst[1] = make_float4(v[4], v[5], v[6], v[7]);
-          }
+          store_dims8(out, opart, rowq, nsplit, split, d, v);
         }
         if (nsplit > 1 && r == 0) lse[rowq * nsplit + split] = L > 0.f ? m[nt][c] + log2f(L) : KVP_NEG_INF;
       }

@@ -227,14 +227,7 @@ __device__ __forceinline__ void store(State& s, int G, int ht, int r, int j, siz
         float v[8];
 #pragma unroll
         for (int t = 0; t < 8; ++t) v[t] = s.o[u + t][2 * h + e] * inv;
-        if (nsplit == 1) {
-          *reinterpret_cast<uint4*>(out + rowq * D + d) =
-              make_uint4(pack_out(v[0], v[1]), pack_out(v[2], v[3]), pack_out(v[4], v[5]), pack_out(v[6], v[7]));
-        } else {
-          float4* dst = reinterpret_cast<float4*>(opart + (rowq * nsplit + split) * D + d);
-          dst[0] = make_float4(v[0], v[1], v[2], v[3]);
-          dst[1] = make_float4(v[4], v[5], v[6], v[7]);
-        }
+        store_dims8(out, opart, rowq, nsplit, split, d, v);
       }
     if (nsplit > 1 && j == 0) lse[rowq * nsplit + split] = L > 0.f ? s.m[h] + log2f(L) : KVP_NEG_INF;
   }
