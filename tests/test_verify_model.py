@@ -14,6 +14,7 @@ from tiny_models import TINY
 torch = pytest.importorskip("torch")
 
 from kvplan.gpu import ffn  # noqa: E402
+from kvplan.gpu import mixers  # noqa: E402
 from kvplan.gpu import paged  # noqa: E402
 from kvplan.gpu.caches import small_caches  # noqa: E402
 from kvplan.gpu.deltanet import CHUNK, chunked_delta_rule  # noqa: E402
@@ -190,6 +191,29 @@ def test_both_moe_forms_match_the_reference(name, factor, monkeypatch):
 def test_long_prompts_cross_chunks_and_windows():
     # 150 tokens: three DeltaNet chunks of 64; the windowed layers (8 tokens) drop most of the prompt
     assert run_against_reference(tiny("qwen3_next"), prompt_lens=(150, 70), steps=2, block=8) < TOL
+    assert run_against_reference(tiny("gemma3"), prompt_lens=(30, 17), steps=2, block=8) < TOL
+
+
+@pytest.mark.parametrize("n,window,block", [(300, 16, 128), (45, 8, 4), (45, 8, 16), (20, 19, 4), (9, 30, 4)])
+def test_windowed_prefill_attends_the_last_window_keys(n, window, block, monkeypatch):
+    # query blocks of `block` tokens each over their own keys (or, where blocks would cost more, one L x L mask)
+    monkeypatch.setattr(mixers, "WINDOW_BLOCK_MIN", block)
+    gen = torch.Generator().manual_seed(7)
+    r, heads, kv_heads = 2, 4, 2
+    q = torch.randn(r, heads, n, 8, generator=gen, dtype=torch.float64)
+    k = torch.randn(r, kv_heads, n, 8, generator=gen, dtype=torch.float64)
+    v = torch.randn(r, kv_heads, n, 6, generator=gen, dtype=torch.float64)
+    out = mixers.windowed_sdpa(q, k, v, window, 0.3)
+    for b in range(r):
+        for h in range(heads):
+            for t in range(n):
+                first = max(0, t - window + 1)
+                p = torch.softmax(0.3 * k[b, h // 2, first:t + 1] @ q[b, h, t], dim=0)
+                assert torch.allclose(out[b, h, t], p @ v[b, h // 2, first:t + 1], atol=1e-12)
+
+
+def test_windowed_prefill_in_blocks_matches_the_reference(monkeypatch):
+    monkeypatch.setattr(mixers, "WINDOW_BLOCK_MIN", 4)  # gemma3's 8-token window: 30 tokens in blocks of 8
     assert run_against_reference(tiny("gemma3"), prompt_lens=(30, 17), steps=2, block=8) < TOL
 
 

@@ -12,6 +12,9 @@ from .ops import Rope, rms_norm, stacked_rows
 from .step import write_cache
 
 
+WINDOW_BLOCK_MIN = 128  # query block of the windowed prefill: the window itself, at least this many tokens
+
+
 def sdpa_prefill(q, k, v, step, window, scale):
     """q [R*L, H, D], k/v [R*L, Hk, D*] of R sequences of L tokens -> [R*L, H, Dv], causal (and windowed)."""
     r, n = step.seqs, step.seq_len
@@ -19,13 +22,43 @@ def sdpa_prefill(q, k, v, step, window, scale):
     def heads_first(t):
         return t.view(r, n, t.shape[1], t.shape[2]).transpose(1, 2)
 
-    mask = None
+    qh, kh, vh = heads_first(q), heads_first(k), heads_first(v)
     if window and window < n:
-        i = torch.arange(n, device=q.device)
-        mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
-    out = F.scaled_dot_product_attention(heads_first(q), heads_first(k), heads_first(v), attn_mask=mask,
-                                         is_causal=mask is None, scale=scale, enable_gqa=k.shape[1] != q.shape[1])
+        out = windowed_sdpa(qh, kh, vh, window, scale)
+    else:
+        out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=scale,
+                                             enable_gqa=kh.shape[1] != qh.shape[1])
     return out.transpose(1, 2).reshape(r * n, q.shape[1], v.shape[-1])
+
+
+def windowed_sdpa(q, k, v, window: int, scale):
+    """Causal attention of q [R, H, L, D] over the last `window` keys of k/v [R, Hk, L, D*]. A mask over the
+    whole L x L costs L^2 however small the window, so where it pays, queries go in blocks of Bq tokens, each
+    over its own Bq + window keys (the window before it, zero-padded at the start and masked off)."""
+    r, heads, n, _ = q.shape
+    gqa = k.shape[1] != heads
+    bq = max(window, WINDOW_BLOCK_MIN)
+    nb = -(-n // bq)
+    span = bq + window
+    i = torch.arange(n, device=q.device)
+    if nb * bq * span >= n * n:
+        mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
+
+    def key_blocks(t):  # [R, Hk, L, D] -> [R * nb, Hk, span, D]: block j holds tokens j*bq - window .. (j+1)*bq - 1
+        padded = F.pad(t, (0, 0, window, nb * bq - n))
+        blocks = padded.unfold(2, span, bq)  # [R, Hk, nb, D, span]
+        return blocks.permute(0, 2, 1, 4, 3).reshape(r * nb, t.shape[1], span, t.shape[3])
+
+    qb = F.pad(q, (0, 0, 0, nb * bq - n)).view(r, heads, nb, bq, -1).transpose(1, 2).reshape(r * nb, heads, bq, -1)
+    a = torch.arange(bq, device=q.device)[:, None]
+    b = torch.arange(span, device=q.device)[None, :]
+    starts = torch.arange(nb, device=q.device)[:, None, None] * bq - window  # global index of each block's key 0
+    mask = (b > a) & (b <= a + window) & (starts + b >= 0)  # [nb, bq, span]
+    mask = mask[None, :, None].expand(r, nb, 1, bq, span).reshape(r * nb, 1, bq, span)
+    out = F.scaled_dot_product_attention(qb, key_blocks(k), key_blocks(v), attn_mask=mask, scale=scale,
+                                         enable_gqa=gqa)
+    return out.view(r, nb, heads, bq, -1).transpose(1, 2).reshape(r, heads, nb * bq, -1)[:, :, :n]
 
 
 class Attention:

@@ -76,10 +76,14 @@ def prefill_step(seqs: int, seq_len: int, device, tables: Optional[dict] = None,
     for group, rows in (tables or {}).items():
         bs, window = block_sizes[group], (windows or {}).get(group)
         first = max(0, seq_len - window) // bs if window else 0
+        pos = torch.arange(seq_len)
+        block = pos // bs
         flat = []
-        for row in rows:
-            flat += [row[p // bs] * bs + p % bs if p // bs >= first else -1 for p in range(seq_len)]
-        slots[group] = torch.tensor(flat, dtype=torch.int64, device=device)
+        for row in rows:  # on the host, vectorised: an 8K-token prompt is 8K slots a group
+            ids = torch.as_tensor(row, dtype=torch.int64)
+            kept = ids[block.clamp(max=len(row) - 1)] * bs + pos % bs
+            flat.append(torch.where(block >= first, kept, -1))
+        slots[group] = torch.cat(flat).to(device)
     return Step(False, positions, seqs, seq_len=seq_len, slots=slots, state_slots=state_slots)
 
 
