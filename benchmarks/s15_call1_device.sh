@@ -1,6 +1,8 @@
 # Session 15 call 1: where TTFT goes (eager prefill of one 8,192-token prompt, kernel by kernel) on five models;
 # Qwen3-Next's DeltaNet prefill A/B (session 14's chunked loop vs one batched matmul a chunk; chunk 64 / 128);
 # then the verify GPU tests.
+# (The "old" run needs benchmarks/old_deltanet_s14.py: `git show 81d2722:kvplan/gpu/deltanet.py` with its relative
+# import made absolute, `from kvplan.gpu.ops import ...`; not committed.)
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1
 Q=Qwen/Qwen3-Next-80B-A3B-Thinking
