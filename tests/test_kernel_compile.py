@@ -236,3 +236,13 @@ def test_heads_in_m_variants_compile_without_spills(tmp_cache):
     for cfg in variants:
         rep = res[(cfg.name, "sm_90")].report
         assert _spills(rep, "kvp_decode") == 0, f"{cfg.name} spills:\n{rep}"
+
+
+def test_paged_read_probe_says_why_it_cannot_run():
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("has a GPU: tests/test_kernel_gpu.py runs the probe")
+    from kvplan.kernels.probes import paged_read_bandwidth
+
+    with pytest.raises(RuntimeError, match="CUDA"):
+        paged_read_bandwidth(32768)

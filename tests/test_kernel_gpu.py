@@ -597,3 +597,17 @@ def test_plan_checks_arguments(kw, needle):
                 max_blocks_per_seq=8, device=DEV)
     with pytest.raises(ValueError, match=needle):
         paged_decode_plan(**{**base, **kw})
+
+
+def test_paged_read_probe_reads_pages_in_either_order():
+    from kvplan.kernels.probes import paged_read_bandwidth, read_bandwidth
+
+    linear = read_bandwidth(256 << 20, reps=5).bytes_per_s
+    ordered = paged_read_bandwidth(32768, shuffled=False, nbytes=256 << 20, reps=5)
+    shuffled = paged_read_bandwidth(32768, shuffled=True, nbytes=256 << 20, reps=5)
+    # the same bytes in address order stream like the linear read; shuffled they cannot read faster than DRAM
+    assert 0.5 * linear < ordered.bytes_per_s < 1.5 * linear
+    assert 0 < shuffled.bytes_per_s < 1.5 * linear
+    assert "shuffled" in shuffled.method and "address order" in ordered.method
+    with pytest.raises(ValueError, match="page_bytes"):
+        paged_read_bandwidth(100)

@@ -3,7 +3,7 @@
 Decode attention only reads the cache, so its floor is the device's read bandwidth, not the copy figure
 (a device-to-device copy counts bytes read plus bytes written and runs a few percent slower).
 
-    from kvplan.kernels.probes import read_bandwidth, copy_bandwidth
+    from kvplan.kernels.probes import read_bandwidth, copy_bandwidth, paged_read_bandwidth
     read_bandwidth().bytes_per_s, read_bandwidth().method
 """
 
@@ -91,3 +91,40 @@ def read_bandwidth(nbytes: int = DEFAULT_BYTES, device=None, reps: int = 15) -> 
         how += f"; torch.sum {n / t_sum / 1e12:.3f} TB/s, read kernel {n / t_k / 1e12:.3f} TB/s"
     del buf
     return Bandwidth(best, how + f", median of {reps}", n)
+
+
+def paged_read_bandwidth(page_bytes: int, shuffled: bool = True, nbytes: int = DEFAULT_BYTES, device=None,
+                         reps: int = 15, seed: int = 0) -> Bandwidth:
+    """The read kernel over the buffer cut into pages of ``page_bytes`` (a paged cache block of one K or V tensor),
+    taken in a random order (``shuffled``) or in address order: what scattered blocks cost a pure read. Needs
+    NVRTC (no torch fallback: torch has no read-only gather)."""
+    import torch
+
+    from . import _runtime as rt
+    from .configs import ReadProbeConfig
+
+    reason = rt.kernel_unavailable_reason()
+    if reason is not None:
+        raise RuntimeError(reason)
+    if page_bytes <= 0 or page_bytes % 16:
+        raise ValueError(f"page_bytes must be a positive multiple of 16, got {page_bytes}")
+    idx = torch.cuda.current_device() if device is None else rt.device_index(device)
+    dev = torch.device("cuda", idx)
+    n = _fit(torch, nbytes, dev) // page_bytes * page_bytes
+    pages = n // page_bytes
+    buf = torch.empty(n // 2, dtype=torch.bfloat16, device=dev).normal_()
+    gen = torch.Generator().manual_seed(seed)
+    order = (torch.randperm(pages, generator=gen) if shuffled else torch.arange(pages)).to(torch.int32).to(dev)
+    d = rt.device_info(idx)
+    ld = rt.load(ReadProbeConfig(), d)
+    sink = torch.zeros(4, dtype=torch.int32, device=dev)
+    launch = rt.PreparedLaunch(ld, "kvp_read_pages", ("u64", "u64", "i32", "i32", "u64"), 256, 0, False, "driver")
+    for arg, value in zip(launch.args, (buf.data_ptr(), order.data_ptr(), pages, page_bytes // 16, sink.data_ptr())):
+        arg.value = value
+    grid = (d.sm_count * 8, 1, 1)
+    with torch.cuda.device(idx):
+        t = _time(torch, lambda: launch.launch(grid, rt.current_stream_handle(torch, idx)), reps, 3)
+    del buf, order
+    how = "shuffled" if shuffled else "in address order"
+    return Bandwidth(n / t, f"kvplan page-read kernel, {pages:,} pages of {page_bytes:,} bytes {how} over "
+                            f"{n / 2**30:.2f} GiB, median of {reps}", n)
