@@ -205,13 +205,19 @@ def fi_ready(procs, spec, wait_s) -> bool:
 # cases
 
 
+ORDERED_PAGES = False  # --ordered-pages: every sequence's blocks in address order (what scattered pages cost)
+
+
+def block_order(nb):
+    return torch.arange(nb, device=DEV) if ORDERED_PAGES else torch.randperm(nb, device=DEV)
+
+
 def paged(B, ctx, Hkv, D, BS, kv_dtype, copies, l2):
     """KV cache with `copies` disjoint sets of pages (block tables shuffled) so timed loops miss L2."""
     nb = B * ctx // BS
     k = torch.randn(nb * copies, BS, Hkv, D, device=DEV).to(kv_dtype)
     v = torch.randn(nb * copies, BS, Hkv, D, device=DEV).to(kv_dtype)
-    bts = [(torch.randperm(nb, device=DEV).to(torch.int32) + r * nb).view(B, ctx // BS).contiguous()
-           for r in range(copies)]
+    bts = [(block_order(nb).to(torch.int32) + r * nb).view(B, ctx // BS).contiguous() for r in range(copies)]
     return k, v, bts
 
 
@@ -299,8 +305,7 @@ def mla_inputs(B, ctx, H, kv_dtype, l2, BS=64):
     copies = max(1, min(8, math.ceil(3 * l2 / kv_bytes)))
     nb = B * ctx // BS
     lat = torch.randn(nb * copies, BS, 576, device=DEV).to(kv_dtype)
-    bts = [(torch.randperm(nb, device=DEV).to(torch.int32) + r * nb).view(B, ctx // BS).contiguous()
-           for r in range(copies)]
+    bts = [(block_order(nb).to(torch.int32) + r * nb).view(B, ctx // BS).contiguous() for r in range(copies)]
     qn = [torch.randn(B, H, 512, device=DEV).to(BF) for _ in range(copies)]
     qr = [torch.randn(B, H, 64, device=DEV).to(BF) for _ in range(copies)]
     outs = [torch.empty(B, H, 512, device=DEV, dtype=BF) for _ in range(copies)]
@@ -465,7 +470,8 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None, variants_for_all=None):
 
 
 def table(rows, read_bw):
-    lines = [f"read bandwidth {read_bw / 1e12:.3f} TB/s; times in µs, CUDA graphs, pages shuffled", "",
+    lines = [f"read bandwidth {read_bw / 1e12:.3f} TB/s; times in µs, CUDA graphs, pages "
+             f"{'in address order' if ORDERED_PAGES else 'shuffled'}", "",
              "| shape | KV MB | kvplan | FlashInfer best | SDPA contiguous | kvplan / FI | kvplan / SDPA | % read BW |"
              " splits |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
@@ -490,8 +496,11 @@ def main():
     ap.add_argument("--sweep-only", default=None, help="comma-separated GQA sweep shapes; no table, no MLA")
     ap.add_argument("--variants", default=None,
                     help='sweep variants for every shape, e.g. "kv_per_cta=8 stages=2;slices=4" (default first)')
+    ap.add_argument("--ordered-pages", action="store_true", help="block tables in address order, not shuffled")
     ap.add_argument("--fi-warm", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global ORDERED_PAGES
+    ORDERED_PAGES = args.ordered_pages
     if args.fi_warm:
         return fi_warm(args.fi_warm)
     out_dir = Path(os.environ.get("OUT", "."))
