@@ -1,7 +1,9 @@
 """One paged-decode launch set for a profiler: Llama-3-8B layout by default (32 q / 8 kv heads, head_dim 128,
 block 16, shuffled pages), default launch; MQA and other groups through the head counts, fp8 through the dtype.
     python3 benchmarks/gqa_one_launch.py [batch] [context] [head_dim] [q_heads] [kv_heads] [bf16|fp8] ["k=v ..."]
-The last argument, kernel options as kernel_vs_flashinfer.py's --variants spells one (e.g. "heads_in_m=True")."""
+The last argument, kernel options as kernel_vs_flashinfer.py's --variants spells one (e.g. "heads_in_m=True").
+KVP_ORDERED_PAGES=1: block tables in address order instead of shuffled."""
+import os
 import sys
 
 import torch
@@ -21,7 +23,8 @@ kv_dtype = torch.float8_e4m3fn if args[5] == "fp8" else torch.bfloat16
 nb = B * ctx // BS
 k = torch.randn(nb, BS, Hkv, D, device=DEV).to(kv_dtype)
 v = torch.randn(nb, BS, Hkv, D, device=DEV).to(kv_dtype)
-bt = torch.randperm(nb, device=DEV).to(torch.int32).view(B, ctx // BS).contiguous()
+order = torch.arange(nb, device=DEV) if os.environ.get("KVP_ORDERED_PAGES") else torch.randperm(nb, device=DEV)
+bt = order.to(torch.int32).view(B, ctx // BS).contiguous()
 q = torch.randn(B, Hq, D, device=DEV).to(torch.bfloat16)
 sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
 plan = paged_decode_plan(Hq, Hkv, D, BS, kv_dtype, torch.bfloat16, B, ctx // BS, DEV,
