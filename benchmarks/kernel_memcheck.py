@@ -1,9 +1,8 @@
 """Small cases for compute-sanitizer (memcheck / racecheck) over every code path of the kernel.
 
-    compute-sanitizer --tool memcheck --error-exitcode 1 python benchmarks/kernel_memcheck.py [--mla | --moe | --dn | I]
+    compute-sanitizer --tool memcheck --error-exitcode 1 python benchmarks/kernel_memcheck.py [--mla | --moe | I]
 
-(--mla: the MLA cases alone; --moe: the row-tile MoE kernel's cases alone (skinny_gemm.cu); --dn: the DeltaNet
-chunk kernel's (deltanet_chunks.cu); I: case I alone)
+(--mla: the MLA cases alone; --moe: the row-tile MoE kernel's cases alone (skinny_gemm.cu); I: case I alone)
 
 Covers: one split and several (merge kernel), token slices merged in shared memory, head tiles
 sharing a ring (named barriers), fp8, head dims 64/256, sliding window, empty sequences, partial
@@ -109,8 +108,6 @@ def main():
     ]
     if "--moe" in sys.argv:  # the row-tile MoE kernel's cases alone (skinny_gemm.cu, its per-warp cp.async ring)
         return moe_cases()
-    if "--dn" in sys.argv:  # the DeltaNet chunk kernel (deltanet_chunks.cu: two state buffers, one barrier a chunk)
-        return deltanet_chunk_cases()
     if "--mla" in sys.argv:  # the MLA cases alone
         runs = []
     only = int(sys.argv[-1]) if sys.argv[-1].isdigit() else None  # --only I: one case (to localise a report)
@@ -166,20 +163,6 @@ def moe_cases():
         err = float((out.double() - ref).norm() / ref.norm())
         assert torch.isfinite(out).all() and err < 2e-2, (tokens, joined, stages, err)
     print("moe memcheck cases OK")
-
-
-def deltanet_chunk_cases():
-    """Full and short chunks, one and eight column groups, one chunk and several."""
-    from kvplan.kernels.deltanet_chunks import DeltaNetChunksPlan
-
-    plan = DeltaNetChunksPlan(128)
-    for nc, heads, chunk, dv in ((4, 3, 64, 128), (1, 2, 7, 16), (9, 1, 33, 48)):
-        t = [torch.randn(*shape, device="cuda") * 0.05 for shape in
-             ((nc, heads, 128, 128), (nc, heads, 128, dv), (nc, heads, chunk, 128), (nc, heads, chunk, dv))]
-        out, final = plan.run(*t, torch.randn(heads, 128, dv, device="cuda"))
-        torch.cuda.synchronize()
-        assert torch.isfinite(out).all() and torch.isfinite(final).all()
-    print("deltanet chunk memcheck cases OK")
 
 
 def mla_case(H, BS, lens, kv_dtype):

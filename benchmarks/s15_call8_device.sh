@@ -1,4 +1,5 @@
-# Session 15 call 8: the DeltaNet chunk kernel (deltanet_chunks.cu): its GPU tests and the DeltaNet/verify GPU tests,
+# Session 15 call 8 (ran at commit c2559d5, kept on branch `deltanet-chunks`; main removed the kernel as slower):
+# the DeltaNet chunk kernel (deltanet_chunks.cu): its GPU tests and the DeltaNet/verify GPU tests,
 # memcheck and racecheck of its cases, Qwen3-Next's prefill kernel by kernel, then verify of Qwen3-Next tp 2.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc
 python3 -m kvplan.kernels.batch sm_90 > /dev/null 2>&1

@@ -19,8 +19,7 @@ from .ops import l2_norm, stacked_rows
 CHUNK = 64
 LABEL = "torch gated-DeltaNet step (recurrent state read and written once per token; NOT a CUDA kernel)"
 KERNEL_LABEL = ("kvplan's gated-DeltaNet step kernel (deltanet_step.cu: conv window, delta-rule update of the state in "
-                "its slot, gated output norm; 2 launches per layer); prefill: chunked, the batched parts in torch and "
-                "the recurrence over chunks in one launch of deltanet_chunks.cu where it takes the shape")
+                "its slot, gated output norm; 2 launches per layer); prefill: torch, chunked")
 
 
 def _decay_and_gate(w, a, b):
@@ -28,7 +27,7 @@ def _decay_and_gate(w, a, b):
     return g, torch.sigmoid(b.float())
 
 
-def chunked_delta_rule(q, k, v, g, beta, state, scan=None):
+def chunked_delta_rule(q, k, v, g, beta, state):
     """q, k [R, L, H, dk]; v [R, L, H, dv]; g, beta [R, L, H]; state [R, H, dk, dv] (float32) ->
     (out [R, L, H, dv], final state). Within a chunk with cumulative log-decay G, U solves
     (I + diag(beta) (K K^T o exp(G_t - G_i))_{i<t}) U = diag(beta) (V - diag(exp G) K S0); then
@@ -36,8 +35,7 @@ def chunked_delta_rule(q, k, v, g, beta, state, scan=None):
 
     U is affine in S0, so everything but S0 is computed for all chunks at once: with U = U_v - W_k S0,
     out = Q_eff S0 + O_intra and S = M S0 + B. What stays sequential is one batched matmul a chunk
-    (S_{c+1} = M_c S_c + B_c): eager, launches are the cost of a long prompt, not flops. `scan` (the bundled
-    kernel's DeltaNetChunksPlan.run, or None: torch) runs that part, outputs included, in one launch instead."""
+    (S_{c+1} = M_c S_c + B_c): eager, launches are the cost of a long prompt, not flops."""
     r, n, h, dk = k.shape
     dv = v.shape[-1]
     size = min(CHUNK, n)  # short sequences (the profile run's 8-token ones) in one unpadded chunk: no 8x padding
@@ -67,11 +65,6 @@ def chunked_delta_rule(q, k, v, g, beta, state, scan=None):
     trans = -(tail_t @ w_k)  # M_c = exp(G_C) I - tail^T W_k: [N, R, H, dk, dk]
     trans.diagonal(dim1=-2, dim2=-1).add_(torch.exp(cum[..., -1:]))
     trans = trans.view(nc, r * h, dk, dk)
-    if scan is not None:
-        out, final = scan(trans, torch.matmul(tail_t, u_v).view(nc, r * h, dk, dv), q_eff.view(nc, r * h, size, dk),
-                          o_intra.view(nc, r * h, size, dv), state.reshape(r * h, dk, dv).contiguous())
-        out = out.view(nc, r, h, size, dv).permute(1, 0, 3, 2, 4).reshape(r, -1, h, dv)
-        return out[:, :n], final.view(r, h, dk, dv)
     states = torch.empty(nc + 1, r * h, dk, dv, device=q.device, dtype=state.dtype)
     states[0] = state.reshape(r * h, dk, dv)
     torch.matmul(tail_t, u_v, out=states[1:].view(nc, r, h, dk, dv))  # B_c, then S_{c+1} = M_c S_c + B_c in place
@@ -111,19 +104,6 @@ class GatedDeltaNet:
                                                         x.device)
                     self.label = KERNEL_LABEL
         return self._plans[key]
-
-    def _chunks_scan(self, x, chunk: int):
-        """The chunk kernel's run for this layer's prefill, or None (CPU, no NVRTC, a shape it does not take)."""
-        if not x.is_cuda:
-            return None
-        from ..kernels._runtime import kernel_unavailable_reason
-        from ..kernels.deltanet_chunks import DeltaNetChunksPlan, deltanet_chunks_unsupported
-
-        if deltanet_chunks_unsupported(self.dk, self.dv, chunk) or kernel_unavailable_reason():
-            return None
-        if "chunks" not in self._plans:
-            self._plans["chunks"] = DeltaNetChunksPlan(self.dk, x.device)
-        return self._plans["chunks"].run
 
     def _state_views(self, cache, slots):
         """(conv [B, conv_dim, K-1], recurrent [B, H, dk, dv]) of the sequences' slots (gathered: a copy)."""
@@ -183,7 +163,7 @@ class GatedDeltaNet:
             zero = torch.zeros(r, self.nv, self.dk, self.dv, device=x.device)
             out, s = chunked_delta_rule(q.view(r, n, self.nv, self.dk), k.view(r, n, self.nv, self.dk),
                                         v.view(r, n, self.nv, self.dv), g.view(r, n, self.nv),
-                                        beta.view(r, n, self.nv), zero, self._chunks_scan(x, min(CHUNK, n)))
+                                        beta.view(r, n, self.nv), zero)
             out = out.reshape(t, self.nv, self.dv)
             if cache is not None and step.state_slots is not None:
                 self._store(cache, step.state_slots, conv_in[:, :, -(self.kernel - 1):], s)

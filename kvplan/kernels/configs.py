@@ -169,24 +169,6 @@ def all_deltanet_configs() -> list[DeltaNetStepConfig]:
 
 
 @dataclass(frozen=True)
-class DeltaNetChunksConfig:
-    """deltanet_chunks.cu: the chunked DeltaNet prefill's recurrence over chunks (float32), per key dim."""
-
-    key_dim: int = 128
-
-    source = "deltanet_chunks.cu"
-    kernels = ("kvp_dn_chunks",)
-    compile_cost = 0.15
-
-    def macros(self) -> list[tuple[str, str]]:
-        return [("KVP_DC_DK", str(self.key_dim))]
-
-    @property
-    def name(self) -> str:
-        return f"deltanet_chunks_dk{self.key_dim}"
-
-
-@dataclass(frozen=True)
 class RopeCacheConfig:
     """One instantiation of rope_cache.cu (GQA and MLA entry points): activations fp16/bf16, the cache in their
     dtype or fp8 (e4m3)."""
@@ -376,7 +358,6 @@ INSTANTIATION_SETS = (
     all_configs,
     all_mla_configs,
     lambda arch: all_deltanet_configs(),
-    lambda arch: [DeltaNetChunksConfig(d) for d in DELTANET_KEY_DIMS],
     lambda arch: [ReadProbeConfig()],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),
