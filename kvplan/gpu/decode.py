@@ -60,4 +60,5 @@ def time_prefill(model, layout, allocator, input_len: int, reps: int = 3) -> dic
     timing = time_replays(lambda: prefill(model, ids, tables, slots).argmax(-1), reps=reps, warmup=1)
     torch.cuda.empty_cache()
     return {"input_len": input_len, "ttft_ms": timing["ms"], "reps": reps,
-            "method": "eager prefill (SDPA, paged K/V writes, LM head of the last token), CUDA events, median"}
+            "method": "eager prefill (SDPA, windowed layers in query blocks of their window; linear-attention layers "
+                      "chunked in float32 torch; paged K/V writes; LM head of the last token), CUDA events, median"}
