@@ -1,24 +1,21 @@
 """What scattered pages cost a pure read: the read kernel over a 4 GiB buffer as one linear stream, then cut into
 pages of 4-64 KB (one paged-cache block of one K or V tensor: 16 tokens x 1-8 KV heads x 128 dims x 2 bytes)
-read in address order and in a random order; then the decode kernel's pattern without its arithmetic (`--walks`:
-128 or 256 CTAs each walking its own run of the page list through a K and a V buffer, as a decode launch's
-(sequence, split) CTAs do). The decode kernels and FlashInfer read shuffled blocks; SDPA, in kernel.md's table,
-reads a contiguous cache.
+read in address order and in a random order. The decode kernels and FlashInfer read shuffled blocks; SDPA, in
+kernel.md's table, reads a contiguous cache.
 
-    python3 benchmarks/page_scatter_probe.py [--reps 15] [--walks]
+    python3 benchmarks/page_scatter_probe.py [--reps 15]
 """
 
 import argparse
 import sys
 
 sys.path.insert(0, ".")
-from kvplan.kernels.probes import paged_read_bandwidth, paged_walk_bandwidth, read_bandwidth  # noqa: E402
+from kvplan.kernels.probes import paged_read_bandwidth, read_bandwidth  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=15)
-    ap.add_argument("--walks", action="store_true", help="also the decode kernel's walk pattern")
     a = ap.parse_args()
     linear = read_bandwidth(reps=a.reps)
     print(f"linear read: {linear.bytes_per_s / 1e12:.3f} TB/s ({linear.method})")
@@ -27,14 +24,6 @@ def main() -> None:
         ordered = paged_read_bandwidth(page, shuffled=False, reps=a.reps).bytes_per_s
         shuffled = paged_read_bandwidth(page, shuffled=True, reps=a.reps).bytes_per_s
         print(f"{page:>10,} {ordered / 1e12:13.3f} {shuffled / 1e12:13.3f} {100 * shuffled / linear.bytes_per_s:20.1f}%")
-    if not a.walks:
-        return
-    print(f"\n{'walkers':>7} {'page bytes':>10} {'in order TB/s':>13} {'shuffled TB/s':>13} {'shuffled / in order':>20}")
-    for walkers in (128, 256):
-        for page in (16384, 32768):
-            ordered = paged_walk_bandwidth(page, walkers, shuffled=False, reps=a.reps).bytes_per_s
-            shuffled = paged_walk_bandwidth(page, walkers, shuffled=True, reps=a.reps).bytes_per_s
-            print(f"{walkers:>7} {page:>10,} {ordered / 1e12:13.3f} {shuffled / 1e12:13.3f} {shuffled / ordered:20.3f}")
 
 
 if __name__ == "__main__":

@@ -611,14 +611,3 @@ def test_paged_read_probe_reads_pages_in_either_order():
     assert "shuffled" in shuffled.method and "address order" in ordered.method
     with pytest.raises(ValueError, match="page_bytes"):
         paged_read_bandwidth(100)
-
-
-def test_paged_walk_probe_reads_both_buffers():
-    from kvplan.kernels.probes import paged_walk_bandwidth, read_bandwidth
-
-    linear = read_bandwidth(256 << 20, reps=5).bytes_per_s
-    walk = paged_walk_bandwidth(16384, 128, shuffled=True, nbytes=256 << 20, reps=5)
-    assert 0.2 * linear < walk.bytes_per_s < 1.5 * linear  # 128 CTAs, one page of each buffer at a time
-    assert "128 CTAs" in walk.method and "two buffers" in walk.method
-    with pytest.raises(ValueError, match="walkers"):
-        paged_walk_bandwidth(16384, 0)

@@ -48,30 +48,3 @@ kvp_read_pages(const uint4* __restrict__ p, const int* __restrict__ pages, int n
   }
   if (acc == 0x9e3779b9u) sink[0] = acc;
 }
-
-// The decode kernel's pattern without its arithmetic: CTA b walks its own `per_cta` entries of `pages` in order,
-// reading page p of both buffers (a K and a V cache) whole before the next; one CTA per (sequence, split) as the
-// decode launch has them. Shuffled against ordered page lists, this separates what a paged walk costs the memory
-// system from what it costs the kernel.
-extern "C" __global__ void __launch_bounds__(256)
-kvp_read_walks(const uint4* __restrict__ k, const uint4* __restrict__ v, const int* __restrict__ pages, int per_cta,
-               int page16, unsigned int* __restrict__ sink) {
-  unsigned int acc = 0;
-  const int* mine = pages + (long long)blockIdx.x * per_cta;
-  for (int j = 0; j < per_cta; ++j) {
-    const unsigned long long base = (unsigned long long)mine[j] * page16;
-    for (int i = threadIdx.x; i < page16; i += 2 * 256) {
-      uint4 a[4];
-      const bool two = i + 256 < page16;
-      asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-                   : "=r"(a[0].x), "=r"(a[0].y), "=r"(a[0].z), "=r"(a[0].w) : "l"(k + base + i));
-      asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0,%1,%2,%3}, [%4];\n"
-                   : "=r"(a[1].x), "=r"(a[1].y), "=r"(a[1].z), "=r"(a[1].w) : "l"(v + base + i));
-      a[2] = two ? k[base + i + 256] : make_uint4(0, 0, 0, 0);
-      a[3] = two ? v[base + i + 256] : make_uint4(0, 0, 0, 0);
-#pragma unroll
-      for (int q = 0; q < 4; ++q) acc ^= a[q].x ^ a[q].y ^ a[q].z ^ a[q].w;
-    }
-  }
-  if (acc == 0x9e3779b9u) sink[0] = acc;
-}
