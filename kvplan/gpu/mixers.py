@@ -40,8 +40,8 @@ def windowed_sdpa(q, k, v, window: int, scale):
     bq = max(window, WINDOW_BLOCK_MIN)
     nb = -(-n // bq)
     span = bq + window
-    i = torch.arange(n, device=q.device)
     if nb * bq * span >= n * n:
+        i = torch.arange(n, device=q.device)
         mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
 
