@@ -48,6 +48,19 @@ def build(model_id: str, tp: int, batch: int, context: int):
     return arch, weights, model, tables
 
 
+def kernel_rows(prof, calls: int = 1) -> list:
+    """(kernel name, launches, GPU us) per call of what torch.profiler `prof` recorded over `calls` calls, the most
+    time first."""
+    rows: dict = {}
+    for ev in prof.events():
+        if ev.device_type != torch.autograd.DeviceType.CUDA:
+            continue
+        r = rows.setdefault(ev.name, [0, 0.0])
+        r[0] += 1
+        r[1] += ev.time_range.elapsed_us()
+    return sorted(((n, c / calls, us / calls) for n, (c, us) in rows.items()), key=lambda r: -r[2])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -78,14 +91,7 @@ def main() -> None:
         for _ in range(steps):
             step()
         torch.cuda.synchronize()
-    rows = {}
-    for ev in prof.events():
-        if ev.device_type != torch.autograd.DeviceType.CUDA:
-            continue
-        r = rows.setdefault(ev.name, [0, 0.0])
-        r[0] += 1
-        r[1] += ev.time_range.elapsed_us()
-    table = sorted(((n, c / steps, us / steps) for n, (c, us) in rows.items()), key=lambda r: -r[2])
+    table = kernel_rows(prof, steps)
     kernel_us = sum(r[2] for r in table)
     layers = len(arch.layers)
     print(f"{a.model} tp {a.tp} batch {a.batch} context {a.context}: graph step {graph_ms:.3f} ms, "

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, ".")
 sys.path.insert(0, "benchmarks")
-from forward_profile import BLOCK, build  # noqa: E402
+from forward_profile import BLOCK, build, kernel_rows  # noqa: E402
 from kvplan.gpu import deltanet  # noqa: E402
 from kvplan.gpu.generate import prefill  # noqa: E402
 from kvplan.gpu.timing import time_replays  # noqa: E402
@@ -52,20 +52,13 @@ def main() -> None:
         run()
         torch.cuda.synchronize()
     host_ms = (time.perf_counter() - t0) * 1e3
-    rows: dict = {}
-    for ev in prof.events():
-        if ev.device_type != torch.autograd.DeviceType.CUDA:
-            continue
-        r = rows.setdefault(ev.name, [0, 0.0])
-        r[0] += 1
-        r[1] += ev.time_range.elapsed_us()
-    table = sorted(((n, c, us) for n, (c, us) in rows.items()), key=lambda r: -r[2])
+    table = kernel_rows(prof)
     print(f"{a.model} tp {a.tp} prefill of {a.tokens:,} tokens (chunk {deltanet.CHUNK}, "
           f"{'old' if a.old_deltanet else 'current'} DeltaNet): {timing['ms']:.1f} ms (min {timing['ms_min']:.1f}), "
-          f"GPU kernel time {sum(r[2] for r in table) / 1e3:.1f} ms in {sum(r[1] for r in table):,} launches, "
+          f"GPU kernel time {sum(r[2] for r in table) / 1e3:.1f} ms in {sum(r[1] for r in table):,.0f} launches, "
           f"profiled call {host_ms:.1f} ms (block {BLOCK})")
     for name, count, us in table[:a.top]:
-        print(f"{us / 1e3:9.2f} ms {count:7d}  {name[:110]}")
+        print(f"{us / 1e3:9.2f} ms {count:7.0f}  {name[:110]}")
 
 
 if __name__ == "__main__":
