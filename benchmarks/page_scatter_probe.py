@@ -1,21 +1,25 @@
 """What scattered pages cost a pure read: the read kernel over a 4 GiB buffer as one linear stream, then cut into
 pages of 4-64 KB (one paged-cache block of one K or V tensor: 16 tokens x 1-8 KV heads x 128 dims x 2 bytes)
-read in address order and in a random order. The decode kernels and FlashInfer read shuffled blocks; SDPA, in
-kernel.md's table, reads a contiguous cache.
+read in address order and in a random order; then the decode kernel's copy pattern without its arithmetic
+(`--walks`, sm_90: one or two CTAs per SM each bringing its own run of the page list through a K and a V buffer into a
+ring of shared-memory stages by bulk copies of 1, 2 or 4 tokens' rows or of the whole page, as a decode launch's (sequence,
+split) CTAs do). The decode kernels and FlashInfer read shuffled blocks; SDPA, in kernel.md's table,
+reads a contiguous cache.
 
-    python3 benchmarks/page_scatter_probe.py [--reps 15]
+    python3 benchmarks/page_scatter_probe.py [--reps 15] [--walks]
 """
 
 import argparse
 import sys
 
 sys.path.insert(0, ".")
-from kvplan.kernels.probes import paged_read_bandwidth, read_bandwidth  # noqa: E402
+from kvplan.kernels.probes import paged_read_bandwidth, paged_walk_bandwidth, read_bandwidth  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=15)
+    ap.add_argument("--walks", action="store_true", help="also the decode kernel's walk pattern")
     a = ap.parse_args()
     linear = read_bandwidth(reps=a.reps)
     print(f"linear read: {linear.bytes_per_s / 1e12:.3f} TB/s ({linear.method})")
@@ -24,6 +28,20 @@ def main() -> None:
         ordered = paged_read_bandwidth(page, shuffled=False, reps=a.reps).bytes_per_s
         shuffled = paged_read_bandwidth(page, shuffled=True, reps=a.reps).bytes_per_s
         print(f"{page:>10,} {ordered / 1e12:13.3f} {shuffled / 1e12:13.3f} {100 * shuffled / linear.bytes_per_s:20.1f}%")
+    if not a.walks:
+        return
+    import torch
+
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    print(f"\n{'page bytes':>10} {'CTAs/SM':>7} {'stages':>6} {'copy bytes':>10} {'in order TB/s':>13} "
+          f"{'shuffled TB/s':>13} {'shuffled, % of linear':>21}")
+    for page, per_sm, stages in ((32768, 1, 3), (16384, 1, 3), (16384, 2, 3)):
+        for chunk in (page // 16, page // 8, page // 4, page):  # 1, 2 or 4 tokens' rows of a 16-token block, or all
+            kw = dict(walkers=per_sm * sms, chunk=chunk, stages=stages, reps=a.reps)
+            ordered = paged_walk_bandwidth(page, shuffled=False, **kw).bytes_per_s
+            shuffled = paged_walk_bandwidth(page, shuffled=True, **kw).bytes_per_s
+            print(f"{page:>10,} {per_sm:>7} {stages:>6} {chunk:>10,} {ordered / 1e12:13.3f} {shuffled / 1e12:13.3f} "
+                  f"{100 * shuffled / linear.bytes_per_s:20.1f}%", flush=True)
 
 
 if __name__ == "__main__":

@@ -246,3 +246,7 @@ def test_paged_read_probe_says_why_it_cannot_run():
 
     with pytest.raises(RuntimeError, match="CUDA"):
         paged_read_bandwidth(32768)
+    from kvplan.kernels.probes import paged_walk_bandwidth
+
+    with pytest.raises(RuntimeError, match="CUDA"):
+        paged_walk_bandwidth(32768, 128)

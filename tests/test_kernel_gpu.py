@@ -611,3 +611,22 @@ def test_paged_read_probe_reads_pages_in_either_order():
     assert "shuffled" in shuffled.method and "address order" in ordered.method
     with pytest.raises(ValueError, match="page_bytes"):
         paged_read_bandwidth(100)
+
+
+def test_paged_walk_probe_reads_both_buffers():
+    import torch
+
+    from kvplan.kernels.probes import paged_walk_bandwidth, read_bandwidth
+
+    if torch.cuda.get_device_capability() != (9, 0):
+        pytest.skip("the page-walk probe uses Hopper bulk copies")
+    linear = read_bandwidth(256 << 20, reps=5).bytes_per_s
+    for chunk in (1024, None):  # a token's row of a 16-token block, the whole block
+        walk = paged_walk_bandwidth(16384, 128, chunk=chunk, shuffled=True, nbytes=256 << 20, reps=5)
+        assert 0.2 * linear < walk.bytes_per_s < 1.5 * linear  # 128 CTAs, three stages of two pages each
+        assert "128 CTAs" in walk.method and "two buffers" in walk.method
+        assert f"bulk copies of {chunk or 16384:,} bytes" in walk.method
+    with pytest.raises(ValueError, match="walkers"):
+        paged_walk_bandwidth(16384, 0)
+    with pytest.raises(ValueError, match="chunk"):
+        paged_walk_bandwidth(16384, 128, chunk=1000)

@@ -127,7 +127,7 @@ class ReadProbeConfig:
     """The read-bandwidth probe kernel (read_probe.cu)."""
 
     source = "read_probe.cu"
-    kernels = ("kvp_read_probe", "kvp_read_pages")
+    kernels = ("kvp_read_probe", "kvp_read_pages", "kvp_walk_bulk")
     name = "read_probe"
     compile_cost = 0.05
 

@@ -3,7 +3,7 @@
 Decode attention only reads the cache, so its floor is the device's read bandwidth, not the copy figure
 (a device-to-device copy counts bytes read plus bytes written and runs a few percent slower).
 
-    from kvplan.kernels.probes import read_bandwidth, copy_bandwidth, paged_read_bandwidth
+    from kvplan.kernels.probes import read_bandwidth, copy_bandwidth, paged_read_bandwidth, paged_walk_bandwidth
     read_bandwidth().bytes_per_s, read_bandwidth().method
 """
 
@@ -93,13 +93,8 @@ def read_bandwidth(nbytes: int = DEFAULT_BYTES, device=None, reps: int = 15) -> 
     return Bandwidth(best, how + f", median of {reps}", n)
 
 
-def paged_read_bandwidth(page_bytes: int, shuffled: bool = True, nbytes: int = DEFAULT_BYTES, device=None,
-                         reps: int = 15, seed: int = 0) -> Bandwidth:
-    """The read kernel over the buffer cut into pages of ``page_bytes`` (a paged cache block of one K or V tensor),
-    taken in a random order (``shuffled``) or in address order: what scattered blocks cost a pure read. Needs
-    NVRTC (no torch fallback: torch has no read-only gather)."""
-    import torch
-
+def _page_kernel(torch, page_bytes: int, device):
+    """(device index, torch device, loaded read-probe module, device info) for the page probes; their checks."""
     from . import _runtime as rt
     from .configs import ReadProbeConfig
 
@@ -109,14 +104,29 @@ def paged_read_bandwidth(page_bytes: int, shuffled: bool = True, nbytes: int = D
     if page_bytes <= 0 or page_bytes % 16:
         raise ValueError(f"page_bytes must be a positive multiple of 16, got {page_bytes}")
     idx = torch.cuda.current_device() if device is None else rt.device_index(device)
-    dev = torch.device("cuda", idx)
+    d = rt.device_info(idx)
+    return idx, torch.device("cuda", idx), rt.load(ReadProbeConfig(), d), d
+
+
+def _page_order(torch, pages: int, shuffled: bool, seed: int, dev):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randperm(pages, generator=gen) if shuffled else torch.arange(pages)).to(torch.int32).to(dev)
+
+
+def paged_read_bandwidth(page_bytes: int, shuffled: bool = True, nbytes: int = DEFAULT_BYTES, device=None,
+                         reps: int = 15, seed: int = 0) -> Bandwidth:
+    """The read kernel over the buffer cut into pages of ``page_bytes`` (a paged cache block of one K or V tensor),
+    taken in a random order (``shuffled``) or in address order: what scattered blocks cost a pure read. Needs
+    NVRTC (no torch fallback: torch has no read-only gather)."""
+    import torch
+
+    from . import _runtime as rt
+
+    idx, dev, ld, d = _page_kernel(torch, page_bytes, device)
     n = _fit(torch, nbytes, dev) // page_bytes * page_bytes
     pages = n // page_bytes
     buf = torch.empty(n // 2, dtype=torch.bfloat16, device=dev).normal_()
-    gen = torch.Generator().manual_seed(seed)
-    order = (torch.randperm(pages, generator=gen) if shuffled else torch.arange(pages)).to(torch.int32).to(dev)
-    d = rt.device_info(idx)
-    ld = rt.load(ReadProbeConfig(), d)
+    order = _page_order(torch, pages, shuffled, seed, dev)
     sink = torch.zeros(4, dtype=torch.int32, device=dev)
     launch = rt.PreparedLaunch(ld, "kvp_read_pages", ("u64", "u64", "i32", "i32", "u64"), 256, 0, False, "driver")
     for arg, value in zip(launch.args, (buf.data_ptr(), order.data_ptr(), pages, page_bytes // 16, sink.data_ptr())):
@@ -128,3 +138,51 @@ def paged_read_bandwidth(page_bytes: int, shuffled: bool = True, nbytes: int = D
     how = "shuffled" if shuffled else "in address order"
     return Bandwidth(n / t, f"kvplan page-read kernel, {pages:,} pages of {page_bytes:,} bytes {how} over "
                             f"{n / 2**30:.2f} GiB, median of {reps}", n)
+
+
+def paged_walk_bandwidth(page_bytes: int, walkers: int, chunk: int | None = None, stages: int = 3,
+                         shuffled: bool = True, nbytes: int = DEFAULT_BYTES, device=None, reps: int = 15,
+                         seed: int = 0) -> Bandwidth:
+    """The decode kernel's copy pattern without its arithmetic (sm_90: bulk copies): two buffers (K and V caches)
+    of pages; ``walkers`` CTAs each bring their own run of the page list through a ring of ``stages`` shared-memory
+    stages, page p of both buffers per stage, in bulk copies of ``chunk`` bytes (a token's row; None: the whole
+    page). With the list shuffled or in address order, row copies against whole pages: what a paged walk costs
+    the memory system, and what the kernel's copy size adds."""
+    import torch
+
+    from . import _runtime as rt
+
+    chunk = page_bytes if chunk is None else chunk
+    if walkers < 1:
+        raise ValueError(f"walkers must be >= 1, got {walkers}")
+    if chunk <= 0 or chunk % 16 or page_bytes % chunk:
+        raise ValueError(f"chunk must be a multiple of 16 dividing page_bytes {page_bytes}, got {chunk}")
+    idx, dev, ld, d = _page_kernel(torch, page_bytes, device)
+    if d.arch != "sm_90":
+        raise RuntimeError(f"the page-walk probe needs Hopper bulk copies (sm_90), this GPU is {d.arch}")
+    smem = 1024 + stages * 2 * page_bytes
+    if stages < 1 or smem > d.smem_optin:
+        raise ValueError(f"{stages} stages of two {page_bytes}-byte pages need {smem} bytes of shared memory, the "
+                         f"device has {d.smem_optin}")
+    half = _fit(torch, nbytes, dev) // 2 // page_bytes * page_bytes
+    pages = half // page_bytes
+    per = pages // walkers
+    if per < 1:
+        raise ValueError(f"{walkers} walkers need at least {walkers} pages of {page_bytes} bytes in {half} bytes")
+    k = torch.empty(half // 2, dtype=torch.bfloat16, device=dev).normal_()
+    v = torch.empty_like(k).normal_()
+    order = _page_order(torch, pages, shuffled, seed, dev)
+    sink = torch.zeros(4, dtype=torch.int32, device=dev)
+    launch = rt.PreparedLaunch(ld, "kvp_walk_bulk", ("u64", "u64", "u64", "i32", "i32", "i32", "i32", "u64"), 32,
+                               smem, False, "driver")
+    values = (k.data_ptr(), v.data_ptr(), order.data_ptr(), per, page_bytes, chunk, stages, sink.data_ptr())
+    for arg, value in zip(launch.args, values):
+        arg.value = value
+    with torch.cuda.device(idx):
+        t = _time(torch, lambda: launch.launch((walkers, 1, 1), rt.current_stream_handle(torch, idx)), reps, 3)
+    n = 2 * walkers * per * page_bytes
+    del k, v, order
+    how = "shuffled" if shuffled else "in address order"
+    return Bandwidth(n / t, f"kvplan page-walk kernel, {walkers} CTAs x {per:,} pages of {page_bytes:,} bytes in two "
+                            f"buffers, {how}, bulk copies of {chunk:,} bytes, {stages} stages, {n / 2**30:.2f} GiB "
+                            f"read, median of {reps}", n)

@@ -1,3 +1,5 @@
+#include "kvp_common.cuh"
+
 // Read-only bandwidth probe: every byte of a buffer much larger than L2 is loaded once (16-byte
 // non-caching loads, four in flight per thread) and folded into a value that is almost never stored,
 // so the kernel's time is the device's read bandwidth floor for decode attention.
@@ -45,6 +47,45 @@ kvp_read_pages(const uint4* __restrict__ p, const int* __restrict__ pages, int n
       const uint4 v = page[i];
       acc ^= v.x ^ v.y ^ v.z ^ v.w;
     }
+  }
+  if (acc == 0x9e3779b9u) sink[0] = acc;
+}
+
+// The decode kernel's copy pattern without its arithmetic: CTA b walks its own `per_cta` entries of `pages` in
+// order through two buffers (a K and a V cache), a ring of `stages` stages in shared memory, each one page of K
+// and one of V arriving by Hopper bulk copies of `chunk` bytes (a token's row, as the decode kernel copies, or the
+// whole page, as a tensor copy would) on the stage's mbarrier. One warp per CTA issues and waits. With the page
+// list shuffled against in address order, and row copies against whole pages, this separates what a paged walk
+// costs the memory system from what the decode kernel's copies cost it.
+extern "C" __global__ void __launch_bounds__(32)
+kvp_walk_bulk(const unsigned char* __restrict__ k, const unsigned char* __restrict__ v, const int* __restrict__ pages,
+              int per_cta, int page_bytes, int chunk, int stages, unsigned int* __restrict__ sink) {
+  extern __shared__ __align__(1024) unsigned char smem[];
+  const u32 sbase = static_cast<u32>(__cvta_generic_to_shared(smem));
+  const int lane = threadIdx.x;
+  if (lane == 0) {
+    for (int s = 0; s < stages; ++s) kvp::mbar_init(sbase + 8 * s, 1);
+    kvp::mbar_fence_init();
+  }
+  __syncwarp();
+  const int* mine = pages + (long long)blockIdx.x * per_cta;
+  const int n = page_bytes / chunk;
+  auto issue = [&](int j, int s) {
+    const u32 bar = sbase + 8 * s, dst = sbase + 1024 + s * 2 * page_bytes;
+    if (lane == 0) kvp::mbar_arrive_tx(bar, 2 * page_bytes);
+    __syncwarp();
+    const unsigned long long base = (unsigned long long)mine[j] * page_bytes;
+    for (int c = lane; c < 2 * n; c += 32)
+      kvp::bulk_g2s(dst + c * chunk, (c < n ? k : v) + base + (unsigned long long)(c % n) * chunk, chunk, bar);
+  };
+  for (int s = 0; s < stages && s < per_cta; ++s) issue(s, s);
+  unsigned int acc = 0;
+  for (int j = 0; j < per_cta; ++j) {
+    const int s = j % stages;
+    kvp::mbar_wait(sbase + 8 * s, (j / stages) & 1);
+    acc ^= reinterpret_cast<const unsigned int*>(smem + 1024 + s * 2 * page_bytes)[lane * 67];
+    __syncwarp();
+    if (j + stages < per_cta) issue(j + stages, s);
   }
   if (acc == 0x9e3779b9u) sink[0] = acc;
 }
