@@ -623,10 +623,17 @@ def test_paged_walk_probe_reads_both_buffers():
     linear = read_bandwidth(256 << 20, reps=5).bytes_per_s
     for chunk in (1024, None):  # a token's row of a 16-token block, the whole block
         walk = paged_walk_bandwidth(16384, 128, chunk=chunk, shuffled=True, nbytes=256 << 20, reps=5)
-        assert 0.2 * linear < walk.bytes_per_s < 1.5 * linear  # 128 CTAs, three stages of two pages each
+        assert 0.2 * linear < walk.bytes_per_s < 1.5 * linear  # 128 CTAs, two of three stages in flight
         assert "128 CTAs" in walk.method and "two buffers" in walk.method
         assert f"bulk copies of {chunk or 16384:,} bytes" in walk.method
+    # the decode kernel's shared-ring protocol: 8 warps split the copies, a spin stands for a step's arithmetic
+    ring = paged_walk_bandwidth(16384, 128, chunk=1024, stages=2, warps=8, spin=500, nbytes=256 << 20, reps=5)
+    assert 0.05 * linear < ring.bytes_per_s < 1.5 * linear and "by 8 warp(s), 2 stages, 500 cycles" in ring.method
     with pytest.raises(ValueError, match="walkers"):
         paged_walk_bandwidth(16384, 0)
     with pytest.raises(ValueError, match="chunk"):
         paged_walk_bandwidth(16384, 128, chunk=1000)
+    with pytest.raises(ValueError, match="warps"):
+        paged_walk_bandwidth(16384, 128, warps=9)
+    with pytest.raises(ValueError, match="stages"):
+        paged_walk_bandwidth(16384, 128, stages=1)

@@ -142,12 +142,13 @@ def paged_read_bandwidth(page_bytes: int, shuffled: bool = True, nbytes: int = D
 
 def paged_walk_bandwidth(page_bytes: int, walkers: int, chunk: int | None = None, stages: int = 3,
                          shuffled: bool = True, nbytes: int = DEFAULT_BYTES, device=None, reps: int = 15,
-                         seed: int = 0) -> Bandwidth:
-    """The decode kernel's copy pattern without its arithmetic (sm_90: bulk copies): two buffers (K and V caches)
-    of pages; ``walkers`` CTAs each bring their own run of the page list through a ring of ``stages`` shared-memory
-    stages, page p of both buffers per stage, in bulk copies of ``chunk`` bytes (a token's row; None: the whole
-    page). With the list shuffled or in address order, row copies against whole pages: what a paged walk costs
-    the memory system, and what the kernel's copy size adds."""
+                         seed: int = 0, warps: int = 1, spin: int = 0) -> Bandwidth:
+    """The decode kernel's copy pattern and ring protocol without its arithmetic (sm_90: bulk copies; read_probe.cu
+    kvp_walk_bulk): two buffers (K and V caches) of pages; ``walkers`` CTAs of ``warps`` warps each bring their own
+    run of the page list through a ring of ``stages`` shared-memory stages, page p of both buffers per stage, in bulk
+    copies of ``chunk`` bytes (a token's row; None: the whole page) that the warps split, each step's "compute" a spin
+    of ``spin`` SM cycles. With the list shuffled or in address order: what a paged walk costs the memory system, and
+    what the kernel's copy size and ring protocol add."""
     import torch
 
     from . import _runtime as rt
@@ -155,15 +156,17 @@ def paged_walk_bandwidth(page_bytes: int, walkers: int, chunk: int | None = None
     chunk = page_bytes if chunk is None else chunk
     if walkers < 1:
         raise ValueError(f"walkers must be >= 1, got {walkers}")
+    if not 1 <= warps <= 8 or spin < 0:
+        raise ValueError(f"warps must be 1..8 and spin >= 0, got {warps} and {spin}")
     if chunk <= 0 or chunk % 16 or page_bytes % chunk:
         raise ValueError(f"chunk must be a multiple of 16 dividing page_bytes {page_bytes}, got {chunk}")
     idx, dev, ld, d = _page_kernel(torch, page_bytes, device)
     if d.arch != "sm_90":
         raise RuntimeError(f"the page-walk probe needs Hopper bulk copies (sm_90), this GPU is {d.arch}")
     smem = 1024 + stages * 2 * page_bytes
-    if stages < 1 or smem > d.smem_optin:
-        raise ValueError(f"{stages} stages of two {page_bytes}-byte pages need {smem} bytes of shared memory, the "
-                         f"device has {d.smem_optin}")
+    if not 2 <= stages <= 8 or smem > d.smem_optin:
+        raise ValueError(f"stages must be 2..8 and fit shared memory: {stages} stages of two {page_bytes}-byte "
+                         f"pages need {smem} bytes, the device has {d.smem_optin}")
     half = _fit(torch, nbytes, dev) // 2 // page_bytes * page_bytes
     pages = half // page_bytes
     per = pages // walkers
@@ -173,9 +176,9 @@ def paged_walk_bandwidth(page_bytes: int, walkers: int, chunk: int | None = None
     v = torch.empty_like(k).normal_()
     order = _page_order(torch, pages, shuffled, seed, dev)
     sink = torch.zeros(4, dtype=torch.int32, device=dev)
-    launch = rt.PreparedLaunch(ld, "kvp_walk_bulk", ("u64", "u64", "u64", "i32", "i32", "i32", "i32", "u64"), 32,
-                               smem, False, "driver")
-    values = (k.data_ptr(), v.data_ptr(), order.data_ptr(), per, page_bytes, chunk, stages, sink.data_ptr())
+    launch = rt.PreparedLaunch(ld, "kvp_walk_bulk", ("u64", "u64", "u64", "i32", "i32", "i32", "i32", "i32", "u64"),
+                               32 * warps, smem, False, "driver")
+    values = (k.data_ptr(), v.data_ptr(), order.data_ptr(), per, page_bytes, chunk, stages, spin, sink.data_ptr())
     for arg, value in zip(launch.args, values):
         arg.value = value
     with torch.cuda.device(idx):
@@ -184,5 +187,5 @@ def paged_walk_bandwidth(page_bytes: int, walkers: int, chunk: int | None = None
     del k, v, order
     how = "shuffled" if shuffled else "in address order"
     return Bandwidth(n / t, f"kvplan page-walk kernel, {walkers} CTAs x {per:,} pages of {page_bytes:,} bytes in two "
-                            f"buffers, {how}, bulk copies of {chunk:,} bytes, {stages} stages, {n / 2**30:.2f} GiB "
-                            f"read, median of {reps}", n)
+                            f"buffers, {how}, bulk copies of {chunk:,} bytes by {warps} warp(s), {stages} stages, "
+                            f"{spin} cycles a step, {n / 2**30:.2f} GiB read, median of {reps}", n)

@@ -51,41 +51,57 @@ kvp_read_pages(const uint4* __restrict__ p, const int* __restrict__ pages, int n
   if (acc == 0x9e3779b9u) sink[0] = acc;
 }
 
-// The decode kernel's copy pattern without its arithmetic: CTA b walks its own `per_cta` entries of `pages` in
-// order through two buffers (a K and a V cache), a ring of `stages` stages in shared memory, each one page of K
-// and one of V arriving by Hopper bulk copies of `chunk` bytes (a token's row, as the decode kernel copies, or the
-// whole page, as a tensor copy would) on the stage's mbarrier. One warp per CTA issues and waits. With the page
-// list shuffled against in address order, and row copies against whole pages, this separates what a paged walk
-// costs the memory system from what the decode kernel's copies cost it.
-extern "C" __global__ void __launch_bounds__(32)
+// The decode kernel's copy pattern and ring protocol without its arithmetic: CTA b walks its own `per_cta` entries of
+// `pages` in order through two buffers (a K and a V cache), page p of both per step, in bulk copies of `chunk` bytes
+// (a token's row, as the decode kernel copies, or more) into a ring of `stages` shared-memory stages. As in
+// paged_decode.cu's shared ring: the CTA's warps split each step's copies (copy c: warp c % W, lane c / W), a stage has
+// a "full" mbarrier (W expect-tx arrivals) and an "empty" one (every thread arrives when done with the step), the
+// first stages - 1 steps are issued up front and step k + stages - 1 once every thread is done with step k - 1; the
+// step's "compute" is a spin of `spin` SM clock cycles. With the page list shuffled or in address order, copies of
+// one row or of whole pages, one warp or eight, no spin or the decode's step time, this separates what a paged walk
+// costs the memory system from what the decode kernel's copies and protocol cost it.
+extern "C" __global__ void __launch_bounds__(256)
 kvp_walk_bulk(const unsigned char* __restrict__ k, const unsigned char* __restrict__ v, const int* __restrict__ pages,
-              int per_cta, int page_bytes, int chunk, int stages, unsigned int* __restrict__ sink) {
+              int per_cta, int page_bytes, int chunk, int stages, int spin, unsigned int* __restrict__ sink) {
   extern __shared__ __align__(1024) unsigned char smem[];
-  const u32 sbase = static_cast<u32>(__cvta_generic_to_shared(smem));
-  const int lane = threadIdx.x;
-  if (lane == 0) {
-    for (int s = 0; s < stages; ++s) kvp::mbar_init(sbase + 8 * s, 1);
+  const u32 sbase = static_cast<u32>(__cvta_generic_to_shared(smem));  // full bars, empty bars at + 64, stages at 1024
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, W = blockDim.x >> 5;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < stages; ++s) {
+      kvp::mbar_init(sbase + 8 * s, W);
+      kvp::mbar_init(sbase + 64 + 8 * s, blockDim.x);
+    }
     kvp::mbar_fence_init();
   }
-  __syncwarp();
+  __syncthreads();
   const int* mine = pages + (long long)blockIdx.x * per_cta;
   const int n = page_bytes / chunk;
   auto issue = [&](int j, int s) {
     const u32 bar = sbase + 8 * s, dst = sbase + 1024 + s * 2 * page_bytes;
-    if (lane == 0) kvp::mbar_arrive_tx(bar, 2 * page_bytes);
+    const int mine_copies = (2 * n - warp + W - 1) / W;  // copies c = warp + W * i, i < mine_copies
+    if (lane == 0) kvp::mbar_arrive_tx(bar, (u32)(mine_copies > 0 ? mine_copies : 0) * chunk);
     __syncwarp();
     const unsigned long long base = (unsigned long long)mine[j] * page_bytes;
-    for (int c = lane; c < 2 * n; c += 32)
+    for (int c = warp + W * lane; c < 2 * n; c += 32 * W)
       kvp::bulk_g2s(dst + c * chunk, (c < n ? k : v) + base + (unsigned long long)(c % n) * chunk, chunk, bar);
   };
-  for (int s = 0; s < stages && s < per_cta; ++s) issue(s, s);
+  for (int s = 0; s < stages - 1 && s < per_cta; ++s) issue(s, s);
   unsigned int acc = 0;
   for (int j = 0; j < per_cta; ++j) {
     const int s = j % stages;
     kvp::mbar_wait(sbase + 8 * s, (j / stages) & 1);
-    acc ^= reinterpret_cast<const unsigned int*>(smem + 1024 + s * 2 * page_bytes)[lane * 67];
-    __syncwarp();
-    if (j + stages < per_cta) issue(j + stages, s);
+    if (j + stages - 1 < per_cta) {
+      const int sp = (j + stages - 1) % stages;  // step j - 1's stage
+      if (j > 0) kvp::mbar_wait(sbase + 64 + 8 * sp, ((j - 1) / stages) & 1);
+      issue(j + stages - 1, sp);
+    }
+    acc ^= reinterpret_cast<const unsigned int*>(smem + 1024 + s * 2 * page_bytes)[(threadIdx.x * 67) % (page_bytes / 2)];
+    if (spin > 0) {
+      const long long t0 = clock64();
+      while (clock64() - t0 < spin) {
+      }
+    }
+    kvp::mbar_arrive(sbase + 64 + 8 * s);
   }
   if (acc == 0x9e3779b9u) sink[0] = acc;
 }
