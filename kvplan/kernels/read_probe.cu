@@ -95,7 +95,8 @@ kvp_walk_bulk(const unsigned char* __restrict__ k, const unsigned char* __restri
       if (j > 0) kvp::mbar_wait(sbase + 64 + 8 * sp, ((j - 1) / stages) & 1);
       issue(j + stages - 1, sp);
     }
-    acc ^= reinterpret_cast<const unsigned int*>(smem + 1024 + s * 2 * page_bytes)[(threadIdx.x * 67) % (page_bytes / 2)];
+    const unsigned int* stage = reinterpret_cast<const unsigned int*>(smem + 1024 + s * 2 * page_bytes);
+    acc ^= stage[(threadIdx.x * 67) % (page_bytes / 2)];  // one word of the stage's 2 * page_bytes
     if (spin > 0) {
       const long long t0 = clock64();
       while (clock64() - t0 < spin) {
