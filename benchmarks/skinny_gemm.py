@@ -7,6 +7,7 @@ CUDA events, median of the replays.
     python3 benchmarks/skinny_gemm.py --moe-sweep                  # MoE pairs-kernel variants (MOE_VARIANTS)
     python3 benchmarks/skinny_gemm.py --moe-large [--dequant]      # gpt-oss experts above 16 tokens
     python3 benchmarks/skinny_gemm.py --stream                     # whole-model stream, PDL on and off
+    python3 benchmarks/skinny_gemm.py --gemv [--out FILE]          # the streaming GEMV's forms against F.linear
     python3 benchmarks/skinny_gemm.py --moe-batch                  # 16-bit experts above 16 tokens: by expert or grouped
 
 Dense: the four linears of Llama-3.1-8B, Llama-3.2-1B and Qwen3-14B (tp 1) at batch 1, 2, 4, 8, F.linear vs
@@ -122,6 +123,55 @@ def stream(read_bw):
             print(f"{model:13s} b{b}: " + ", ".join(f"{k[:-5]} {100 * v:5.1f}%" for k, v in row.items()
                                                      if k.endswith("_read")), flush=True)
         del ws, forms
+        torch.cuda.empty_cache()
+    return rows
+
+
+GEMV_FORMS = {"gemv d3 c2": {}, "gemv d2 c2": {"depth": 2}, "gemv d4 c2": {"depth": 4},
+              "gemv d3 c1": {"ctas_per_sm": 1}, "gemv d3 c3": {"ctas_per_sm": 3}}
+
+
+def gemv(read_bw, forms=None):
+    """--gemv: the streaming GEMV (kvplan/kernels/gemv_stream.py) against F.linear, % of read bandwidth: per shape
+    (every layer's matrix of that shape back to back) at the default form, then the whole-model stream (as
+    --stream) for every form of GEMV_FORMS and the default without PDL."""
+    from kvplan.kernels.gemv_stream import gemv_stream_plan
+
+    forms = forms or GEMV_FORMS
+    rows = []
+    for model, (layers, shapes) in DENSE.items():
+        ws = [[torch.randn(*s, dtype=torch.bfloat16, device="cuda") * s[1] ** -0.5 for s in shapes]
+              for _ in range(layers)]
+        nbytes = sum(w.numel() * 2 for layer in ws for w in layer)
+        plans = {}
+        for name, opts in forms.items():
+            plans[name] = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0, **opts) for s in shapes}
+        os.environ["KVPLAN_PDL"] = "0"
+        plans["gemv d3 c2 pdl=0"] = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0) for s in shapes}
+        os.environ.pop("KVPLAN_PDL")
+        first = next(iter(forms))
+        regs = {name: p[shapes[0]].registers for name, p in plans.items()}
+        print(f"{model}: registers {regs}", flush=True)
+        for b in BATCHES:
+            xs = {s[1]: torch.randn(b, s[1], dtype=torch.bfloat16, device="cuda") for s in shapes}
+            row = {"model": model, "batch": b, "bytes": nbytes, "shapes": {}}
+            for i, s in enumerate(shapes):
+                by = layers * s[0] * s[1] * 2
+                t_lin = timed(lambda: [F.linear(xs[s[1]], layer[i]) for layer in ws])
+                t_gv = timed(lambda: [plans[first][s].run(xs[s[1]], layer[i]) for layer in ws])
+                row["shapes"][f"{s[0]}x{s[1]}"] = {"F.linear": by / t_lin * 1e3 / read_bw,
+                                                     first: by / t_gv * 1e3 / read_bw}
+            t = timed(lambda: [F.linear(xs[w.shape[1]], w) for layer in ws for w in layer])
+            row["F.linear_ms"], row["F.linear_read"] = t, nbytes / t * 1e3 / read_bw
+            for name, p in plans.items():
+                t = timed(lambda: [p[tuple(w.shape)].run(xs[w.shape[1]], w) for layer in ws for w in layer])
+                row[f"{name}_ms"], row[f"{name}_read"] = t, nbytes / t * 1e3 / read_bw
+            rows.append(row)
+            per_shape = "; ".join(f"{k} {100 * v['F.linear']:.1f}/{100 * v[first]:.1f}" for k, v in row["shapes"].items())
+            print(f"{model:13s} b{b}: " + ", ".join(f"{k[:-5]} {100 * v:5.1f}%" for k, v in row.items()
+                                                     if k.endswith("_read")) + f" | per shape F.linear/{first}: "
+                  + per_shape, flush=True)
+        del ws, plans
         torch.cuda.empty_cache()
     return rows
 
@@ -503,6 +553,12 @@ def main(argv):
         return main_sweep(argv)
     if "--stream" in argv:
         return stream(_bandwidth().bytes_per_s)
+    if "--gemv" in argv:  # [--out FILE]: the rows as JSON too
+        rows = gemv(_bandwidth().bytes_per_s)
+        if "--out" in argv:
+            with open(argv[argv.index("--out") + 1], "w") as f:
+                json.dump(rows, f, indent=1)
+        return rows
     if "--moe-batch" in argv:  # [--only NAME[,NAME]]: some of MOE_BATCH's models
         _keep(argv, "--only", MOE_BATCH)
         return moe_batch(_bandwidth().bytes_per_s)

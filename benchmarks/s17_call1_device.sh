@@ -1,0 +1,8 @@
+# Session 17 call 1: the streaming GEMV (gemv_stream.cu) -- GPU tests, memcheck on small cases, then its forms
+# against F.linear per shape and over the whole-model stream (issue 13's >= 90% bar).
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader
+timeout 150 python3 -m pytest -q -x -p no:cacheprovider tests/test_gemv_stream_gpu.py 2>&1 | tail -4
+timeout 120 compute-sanitizer --tool memcheck --report-api-errors no python3 -m pytest -q -x -p no:cacheprovider \
+  tests/test_gemv_stream_gpu.py -k "16-64 or 3-192 or chain" 2>&1 | grep -E "ERROR SUMMARY|passed|failed" | tail -3
+timeout 240 python3 benchmarks/skinny_gemm.py --gemv --out $OUT/gemv.json 2>&1 | tee $OUT/gemv.txt

@@ -1,0 +1,141 @@
+"""The weight-streaming GEMV (gemv_stream.cu): dense decode matmuls of 1-8 tokens that overlap the kernel before.
+
+    plan = gemv_stream_plan(n=4096, k=14336, dtype=torch.bfloat16, device=0)
+    y = plan.run(x, w)            # x [B <= 8, k], w [n, k] -> y [B, n] = x @ w^T, fp32 accumulation
+
+A persistent grid over half of every SM; each warp streams an equal share of the weights and starts loading
+its first ``depth`` steps before the kernel before it in the stream has finished (programmatic dependent
+launch, sm_90), so that consecutive matmuls of a decode step keep the memory system busy across kernel
+boundaries (see the .cu file for why). ``k`` must be a multiple of 64; other shapes take skinny_gemm_plan or
+F.linear. The plan owns a small workspace (tiles cut between warps): one stream at a time. Bad arguments raise
+``ValueError`` naming the argument; no CUDA/NVRTC raises ``KernelUnavailableError``.
+
+The pure parts (the shape check, each warp's share, which warps meet in a tile) import nothing heavy.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+WARPS_PER_CTA = 4  # GV_WARPS
+THREADS = WARPS_PER_CTA * 32
+STEP_K = 64  # k values per step (a 16-row tile x 64 k = 2 KB of 16-bit weights)
+TILE_ROWS = 16
+MAX_BATCH = 8  # one 8-column MMA tile
+DEPTH = 3  # steps of weights per warp in flight (the register ring): 6 KB a warp, 48 KB an SM at 2 CTAs (4 spills)
+DEPTHS = (2, 3, 4)
+CTAS_PER_SM = 2  # of the 4 the register cap allows: the other two are the next launch's
+DTYPES = ("bfloat16", "float16")
+_ARGS = ("u64",) * 5 + ("i32",) * 4
+
+
+@dataclass(frozen=True)
+class GemvStreamConfig:
+    """The GEMV's cubin: ``depth`` steps in the register ring (the default is the one CI compiles)."""
+
+    depth: int = DEPTH
+
+    source = "gemv_stream.cu"
+    kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
+    compile_cost = 0.3
+
+    @property
+    def name(self) -> str:
+        return "gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))]
+
+
+def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
+    """ValueError naming the argument when the GEMV cannot take this shape."""
+    for name, v in (("n", n), ("k", k), ("max_batch", max_batch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be bfloat16 or float16, got {dtype}")
+    if k % STEP_K:
+        raise ValueError(f"k must be a multiple of {STEP_K} for the streaming GEMV, got {k}")
+    if max_batch > MAX_BATCH:
+        raise ValueError(f"max_batch must be at most {MAX_BATCH} for the streaming GEMV, got {max_batch}")
+    if n >= 2**31 // 16 or k >= 2**30:
+        raise ValueError(f"n x k = {n} x {k} is too large for 32-bit row indices")
+
+
+def tiles(n: int) -> int:
+    return -(-n // TILE_ROWS)
+
+
+def steps_per_warp(n: int, k: int, warps: int) -> int:
+    """Each warp's contiguous share of the (row tile, k step) space: equal shares, the last one shorter."""
+    return -(-(tiles(n) * (k // STEP_K)) // warps)
+
+
+def contributors(tile: int, steps_per_tile: int, per_warp: int) -> int:
+    """How many warps' shares touch ``tile``: the count its last arriving warp waits for (gv_contributors)."""
+    first = tile * steps_per_tile // per_warp
+    last = ((tile + 1) * steps_per_tile - 1) // per_warp
+    return last - first + 1
+
+
+def gemv_stream_plan(n, k, dtype, max_batch=MAX_BATCH, device=None, **options) -> "GemvStreamPlan":
+    return GemvStreamPlan(n, k, dtype, max_batch, device, **options)
+
+
+class GemvStreamPlan:
+    """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 8)."""
+
+    def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=CTAS_PER_SM, depth=None,
+                 launcher="driver"):
+        import torch
+
+        from . import _runtime as rt
+        from ._checks import dtype_name
+
+        name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
+        check_shape(n, k, name, max_batch)
+        if isinstance(ctas_per_sm, bool) or ctas_per_sm not in (1, 2, 3, 4):
+            raise ValueError(f"ctas_per_sm must be 1, 2, 3 or 4, got {ctas_per_sm!r}")
+        if depth is not None and depth not in DEPTHS:
+            raise ValueError(f"depth must be one of {DEPTHS}, got {depth!r}")
+        rt.require_kernel("the streaming GEMV kernel")
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth)
+        self.device_index = rt.device_index(device)
+        dev = rt.device_info(self.device_index)
+        ld = rt.load(self.config, dev)
+        self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
+        self.ctas = dev.sm_count * ctas_per_sm
+        self.per_warp = steps_per_warp(n, k, self.ctas * WARPS_PER_CTA)
+        kernel = "kvp_gemv_stream_bf16" if name == "bfloat16" else "kvp_gemv_stream_f16"
+        self.registers = ld.regs.get(kernel)
+        self._launch = rt.PreparedLaunch(ld, kernel, _ARGS, THREADS, 0, None, launcher)
+        dev_ = torch.device("cuda", self.device_index)
+        self._ws = torch.zeros(tiles(n) * TILE_ROWS * MAX_BATCH, dtype=torch.float32, device=dev_)
+        self._counters = torch.zeros(tiles(n), dtype=torch.int32, device=dev_)
+        self._lock = threading.Lock()
+        self._rt = rt
+
+    def run(self, x, w, out=None):
+        import torch
+
+        from .skinny import _check_tensor
+
+        if not isinstance(x, torch.Tensor) or x.dim() != 2:
+            raise ValueError(f"x must be a 2-D torch.Tensor [batch, {self.k}]")
+        b = x.shape[0]
+        if not 1 <= b <= self.max_batch:
+            raise ValueError(f"x has {b} rows; this plan takes 1..{self.max_batch}")
+        _check_tensor(torch, "x", x, (b, self.k), self.dtype, self.device_index)
+        _check_tensor(torch, "w", w, (self.n, self.k), self.dtype, self.device_index)
+        if out is None:
+            out = x.new_empty(b, self.n)
+        else:
+            _check_tensor(torch, "out", out, (b, self.n), self.dtype, self.device_index)
+        with self._lock:
+            a = self._launch.args
+            for i, v in enumerate((w.data_ptr(), x.data_ptr(), out.data_ptr(), self._ws.data_ptr(),
+                                   self._counters.data_ptr(), self.n, self.k, b, self.per_warp)):
+                a[i].value = v
+            self._launch.launch((self.ctas, 1, 1), self._rt.current_stream_handle(torch, self.device_index))
+        return out

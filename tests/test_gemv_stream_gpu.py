@@ -1,0 +1,96 @@
+"""The streaming GEMV against float64 on fresh random data (GPU only): every batch 1-8, rows not a multiple of
+the 16-row tile, tiles cut between several warps and tiles owned by one, grids from 1 to 4 CTAs per SM (each
+a different cut), twice in a row (the workspace and counters must come back zeroed), chained launches with
+programmatic dependent launch (each reads what the one before wrote), and inside a CUDA graph."""
+
+import os
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+if not torch.cuda.is_available():
+    pytest.skip("no CUDA device", allow_module_level=True)
+
+from kvplan.kernels.gemv_stream import gemv_stream_plan  # noqa: E402
+from kvplan.kernels.skinny import reference_skinny_gemm  # noqa: E402
+
+DEV = torch.device("cuda")
+SEED = int.from_bytes(os.urandom(4), "little")
+GEN = torch.Generator(device=DEV).manual_seed(SEED)
+print(f"test_gemv_stream_gpu seed {SEED}")
+
+
+def randn(*shape, dtype=torch.bfloat16, scale=1.0):
+    return (torch.randn(*shape, device=DEV, generator=GEN) * scale).to(dtype)
+
+
+def assert_close(got, ref, tol, what):
+    assert torch.isfinite(got).all(), f"{what}: NaN/Inf (seed {SEED})"
+    rel = (got.double() - ref).norm(dim=-1) / ref.norm(dim=-1).clamp_min(1e-30)
+    assert float(rel.max()) <= tol, f"{what}: rel err {float(rel.max()):.3g} at row {int(rel.argmax())} (seed {SEED})"
+
+
+@pytest.mark.parametrize("ctas_per_sm", [1, 2, 4])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("n, k", [(1001, 1024), (16, 64), (3, 192), (4096, 4096), (2048, 8192), (50000, 128)])
+def test_every_batch_twice(dtype, n, k, ctas_per_sm):
+    w = randn(n, k, dtype=dtype, scale=k ** -0.5)
+    plan = gemv_stream_plan(n, k, dtype, device=0, ctas_per_sm=ctas_per_sm)
+    for b in range(1, 9):
+        x = randn(b, k, dtype=dtype)
+        ref = reference_skinny_gemm(x, w)
+        for rep in range(2):
+            out = torch.full((b, n), float("nan"), dtype=dtype, device=DEV)
+            got = plan.run(x, w, out=out)
+            assert got.data_ptr() == out.data_ptr()
+            assert_close(got, ref, 1e-2, f"{n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM)")
+
+
+@pytest.mark.parametrize("depth", [2, 4])
+def test_other_ring_depths(depth):
+    n, k = 1500, 2048
+    w = randn(n, k, scale=k ** -0.5)
+    plan = gemv_stream_plan(n, k, torch.bfloat16, device=0, depth=depth)
+    for b in (1, 5, 8):
+        x = randn(b, k)
+        assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"depth {depth} batch {b}")
+
+
+def test_a_chain_in_a_graph_reads_each_output_after_it_is_written():
+    """y1 = x W1^T, y2 = y1 W2^T, y3 = y2 W3^T back to back: with PDL each kernel starts loading weights while the
+    one before runs, and must still read its x only after that one finished."""
+    k = 4096
+    ws = [randn(k, k, scale=k ** -0.5) for _ in range(3)]
+    plans = [gemv_stream_plan(k, k, torch.bfloat16, device=0) for _ in range(3)]
+    x = randn(4, k)
+
+    def chain():
+        y = x
+        for p, w in zip(plans, ws):
+            y = p.run(y, w)
+        return y
+
+    ref = x.double()
+    for w in ws:
+        ref = (ref.to(torch.bfloat16).double() @ w.double().t())
+    assert_close(chain(), ref, 2e-2, "eager chain")
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        out = chain()
+    for rep in range(3):
+        out.fill_(float("nan"))
+        g.replay()
+        torch.cuda.synchronize()
+        assert_close(out, ref, 2e-2, f"graph replay {rep}")
+
+
+def test_bad_arguments_name_them():
+    plan = gemv_stream_plan(64, 128, torch.bfloat16, device=0)
+    w = randn(64, 128)
+    with pytest.raises(ValueError, match="x"):
+        plan.run(randn(9, 128), w)
+    with pytest.raises(ValueError, match="w"):
+        plan.run(randn(2, 128), randn(64, 128, dtype=torch.float16))
+    with pytest.raises(ValueError, match="k must be a multiple of 64"):
+        gemv_stream_plan(64, 100, torch.bfloat16, device=0)
