@@ -47,7 +47,7 @@ def test_every_batch_twice(dtype, n, k, ctas_per_sm):
             assert_close(got, ref, 1e-2, f"{n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM)")
 
 
-@pytest.mark.parametrize("depth", [2, 4])
+@pytest.mark.parametrize("depth", [2, 3, 8])
 def test_other_ring_depths(depth):
     n, k = 1500, 2048
     w = randn(n, k, scale=k ** -0.5)

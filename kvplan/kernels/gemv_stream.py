@@ -4,7 +4,7 @@
     y = plan.run(x, w)            # x [B <= 8, k], w [n, k] -> y [B, n] = x @ w^T, fp32 accumulation
 
 A persistent grid over half of every SM; each warp streams an equal share of the weights and starts loading
-its first ``depth`` steps before the kernel before it in the stream has finished (programmatic dependent
+copying its first ``depth`` steps into shared memory before the kernel before it in the stream has finished (programmatic dependent
 launch, sm_90), so that consecutive matmuls of a decode step keep the memory system busy across kernel
 boundaries (see the .cu file for why). ``k`` must be a multiple of 64; other shapes take skinny_gemm_plan or
 F.linear. The plan owns a small workspace (tiles cut between warps): one stream at a time. Bad arguments raise
@@ -23,8 +23,9 @@ THREADS = WARPS_PER_CTA * 32
 STEP_K = 64  # k values per step (a 16-row tile x 64 k = 2 KB of 16-bit weights)
 TILE_ROWS = 16
 MAX_BATCH = 8  # one 8-column MMA tile
-DEPTH = 3  # steps of weights per warp in flight (the register ring): 6 KB a warp, 48 KB an SM at 2 CTAs (4 spills)
-DEPTHS = (2, 3, 4)
+DEPTH = 4  # stages of each warp's shared-memory ring (2 KB of weights + 1 KB of x each)
+DEPTHS = (2, 3, 4, 6, 8)
+STAGE_BYTES = 3 * 1024
 CTAS_PER_SM = 2  # of the 4 the register cap allows: the other two are the next launch's
 DTYPES = ("bfloat16", "float16")
 _ARGS = ("u64",) * 5 + ("i32",) * 4
@@ -61,6 +62,11 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
         raise ValueError(f"max_batch must be at most {MAX_BATCH} for the streaming GEMV, got {max_batch}")
     if n >= 2**31 // 16 or k >= 2**30:
         raise ValueError(f"n x k = {n} x {k} is too large for 32-bit row indices")
+
+
+def smem_bytes(depth: int) -> int:
+    """Dynamic shared memory of a CTA: every warp's ring."""
+    return WARPS_PER_CTA * depth * STAGE_BYTES
 
 
 def tiles(n: int) -> int:
@@ -109,7 +115,8 @@ class GemvStreamPlan:
         self.per_warp = steps_per_warp(n, k, self.ctas * WARPS_PER_CTA)
         kernel = "kvp_gemv_stream_bf16" if name == "bfloat16" else "kvp_gemv_stream_f16"
         self.registers = ld.regs.get(kernel)
-        self._launch = rt.PreparedLaunch(ld, kernel, _ARGS, THREADS, 0, None, launcher)
+        self.smem = smem_bytes(self.config.depth)
+        self._launch = rt.PreparedLaunch(ld, kernel, _ARGS, THREADS, self.smem, None, launcher)
         dev_ = torch.device("cuda", self.device_index)
         self._ws = torch.zeros(tiles(n) * TILE_ROWS * MAX_BATCH, dtype=torch.float32, device=dev_)
         self._counters = torch.zeros(tiles(n), dtype=torch.int32, device=dev_)
