@@ -1,4 +1,4 @@
-# Session 17 call 1 (run twice: first with a register ring, then with the shared-memory cp.async ring): the streaming GEMV (gemv_stream.cu) --
+# Session 17 call 1 (run three times: a register ring, a shared-memory cp.async ring, then TMA weight copies): the streaming GEMV (gemv_stream.cu) --
 # against F.linear per shape and over the whole-model stream (issue 13's >= 90% bar).
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader

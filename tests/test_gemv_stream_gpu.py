@@ -94,3 +94,14 @@ def test_bad_arguments_name_them():
         plan.run(randn(2, 128), randn(64, 128, dtype=torch.float16))
     with pytest.raises(ValueError, match="k must be a multiple of 64"):
         gemv_stream_plan(64, 100, torch.bfloat16, device=0)
+
+
+def test_one_plan_over_several_weight_tensors_in_turn():
+    """A plan serves every layer's matrix of its shape: each weight tensor gets its own tensor map."""
+    n, k = 1000, 1024
+    ws = [randn(n, k, scale=k ** -0.5) for _ in range(3)]
+    plan = gemv_stream_plan(n, k, torch.bfloat16, device=0)
+    x = randn(3, k)
+    for rep in range(2):
+        for i, w in enumerate(ws):
+            assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"weight {i} pass {rep}")

@@ -13,23 +13,26 @@
 //     tail; a tile cut between warps meets in an fp32 workspace, the last warp to arrive (a counter) writes it
 //     and leaves workspace and counter zeroed for the next launch (graph-safe, no memset).
 // A step is one 16-row tile x 64 k (2 KB). Each warp streams its steps through its own ring of DEPTH stages in
-// shared memory with 16-byte cp.async, one commit group per step: a lane copies exactly the bytes it reads
-// back (64 bytes of weights: rows g and g + 8 at k chunks c and 4 + c; 32 bytes of x's column g), so no
-// barrier is needed, and wait_group keeps DEPTH - 1 steps in flight while one is used (loads into registers
-// cannot do that: ptxas waits for all of a warp's outstanding loads at the first use of any). The 16-byte
-// chunks go straight into mma.m16n8k16 as A (the k order inside an MMA is free as long as x, B, uses the same
-// one: see skinny_gemm.cu), x's column g as B.
+// shared memory: lane 0 copies a step's weights with one TMA tensor copy (a box of 16 rows x 128 bytes, 128-byte
+// swizzle, rows past n zero-filled) completing on the stage's mbarrier, and the lanes copy the step's x (8
+// columns x 128 bytes, the same swizzle by hand) with cp.async, one commit group per step; the MMAs read both
+// with ldmatrix (conflict-free through the swizzle). A stage is refilled once every lane is done with it
+// (__syncwarp), DEPTH - 1 steps stay in flight while one is used. (Loads straight into registers cannot keep a
+// ring in flight: ptxas waits for all of a warp's outstanding loads at the first use of any; 16-byte cp.async
+// kept it but reached only 67-73% of DRAM bandwidth where TMA copies reach 86%: benchmarks/RESULTS.md, session 17.)
+// sm_90 only (TMA, PDL); the plan refuses other GPUs.
 //
-//   w         [n, k] 16-bit, k a multiple of 64, 16-byte aligned
+//   map       a CUtensorMap over w [n, k] (16-bit, k a multiple of 64): dims {k, n}, box {64, 16}, 128-byte swizzle
 //   x         [batch, k] (written by the kernel before: read after the wait)
 //   y         [batch, n]
 //   ws        [tiles * 128] fp32 zeros; counters [tiles] zeros
 //   per_warp  steps per warp (ceil(tiles * k / 64 / warps), the host's choice)
-//   dynamic shared memory: GV_WARPS x DEPTH x 3 KB
+//   dynamic shared memory: GV_WARPS x DEPTH x 3 KB + 1 KB (alignment of the swizzled stages)
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include "kvp_pdl.cuh"
+#include "kvp_common.cuh"
 
 #ifndef KVP_GV_DEPTH
 #define KVP_GV_DEPTH 4
@@ -39,8 +42,12 @@
 #define GV_STEP_K 64
 #define GV_TILE_VALUES 128  // 16 rows x 8 columns
 
+struct alignas(64) GvTmap {
+  unsigned long long opaque[16];  // a CUtensorMap, encoded on the host (gemv_stream.py)
+};
+
 struct GvArgs {
-  const unsigned char* w;
+  const GvTmap* map;
   const unsigned char* x;
   void* y;
   float* ws;
@@ -48,8 +55,17 @@ struct GvArgs {
   int n, k, batch, per_warp;
 };
 
-__device__ __forceinline__ void gv_cp_w(unsigned dst, const unsigned char* src) {  // weights: L2 only
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
+// one box (16 rows x 64 k of W from row `row`, k `k0`) into the swizzled stage at dst, completing on bar
+__device__ __forceinline__ void gv_tma(unsigned dst, const GvTmap* map, int k0, int row, unsigned bar) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
+      ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(k0), "r"(row), "r"(bar) : "memory");
+#endif
+}
+__device__ __forceinline__ void gv_ldsm4(unsigned addr, unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
 }
 __device__ __forceinline__ void gv_cp_x(unsigned dst, const unsigned char* src) {  // x: every warp reads it, L1 too
   asm volatile("cp.async.ca.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
@@ -85,57 +101,34 @@ __device__ __forceinline__ void gv_store(void* y, long long i, float v) {
   }
 }
 
-// Where a warp's copies stand: the step (unit) of its range, its tile and k step, the lane's two row pointers. The
-// cursor stops at the range's last step: a stage refilled past the end copies that step again (from L2) and is
-// never used, so that every step commits one group and wait_group's count stays the ring's.
+// Where a warp's copies stand: the step (unit) of its range and its tile and k step. The cursor stops at the
+// range's last step: a stage refilled past the end copies that step again (from L2) and is never used, so that
+// every stage completes once per round (the mbarrier parity and wait_group's count stay the ring's).
 struct GvCursor {
   long long u;
   int tile, step;
-  const unsigned char* r0;  // row tile * 16 + g (clamped to n - 1), at the lane's first chunk of this step
-  const unsigned char* r1;  // row tile * 16 + g + 8 (clamped; rows past n are computed and never stored)
 };
 
-__device__ __forceinline__ void gv_seek(const GvArgs& a, GvCursor& cur, int g, int c) {
-  const long long row_bytes = (long long)a.k * 2, at = (long long)cur.step * GV_STEP_K * 2 + c * 16;
-  cur.r0 = a.w + min(cur.tile * 16 + g, a.n - 1) * row_bytes + at;
-  cur.r1 = a.w + min(cur.tile * 16 + g + 8, a.n - 1) * row_bytes + at;
-}
-
-__device__ __forceinline__ void gv_advance(const GvArgs& a, GvCursor& cur, long long last, int steps_per_tile,
-                                           int g, int c) {
+__device__ __forceinline__ void gv_advance(GvCursor& cur, long long last, int steps_per_tile) {
   if (cur.u == last) return;
   ++cur.u;
   if (++cur.step == steps_per_tile) {
     cur.step = 0;
     ++cur.tile;
-    gv_seek(a, cur, g, c);
-  } else {
-    cur.r0 += GV_STEP_K * 2;
-    cur.r1 += GV_STEP_K * 2;
   }
 }
 
-// A stage: 6 chunks of 16 bytes per lane, chunk-major so that a warp's reads of one chunk are 512 contiguous
-// bytes (conflict-free): 0-3 weights (row g k chunk c, row g k chunk 4 + c, row g + 8 likewise), 4-5 x.
-__device__ __forceinline__ unsigned gv_chunk(unsigned stage, int j) { return stage + j * 512; }
-
-__device__ __forceinline__ void gv_copy_w(const GvCursor& cur, unsigned stage) {
-  gv_cp_w(gv_chunk(stage, 0), cur.r0);
-  gv_cp_w(gv_chunk(stage, 1), cur.r0 + 64);
-  gv_cp_w(gv_chunk(stage, 2), cur.r1);
-  gv_cp_w(gv_chunk(stage, 3), cur.r1 + 64);
-}
-
-__device__ __forceinline__ void gv_copy_x(const unsigned char* xrow, int step, unsigned stage) {
-  const unsigned char* p = xrow + (long long)step * GV_STEP_K * 2;
-  gv_cp_x(gv_chunk(stage, 4), p);
-  gv_cp_x(gv_chunk(stage, 5), p + 64);
-}
-
-__device__ __forceinline__ uint4 gv_lds(unsigned addr) {
-  uint4 v;
-  asm volatile("ld.shared.v4.u32 {%0,%1,%2,%3}, [%4];\n" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "r"(addr));
-  return v;
+// The step's x: 8 columns x 128 bytes, 16-byte chunk q of column j at chunk q ^ j (conflict-free ldmatrix);
+// lane copies chunks 2 lane and 2 lane + 1 (column lane / 4). Columns past the batch copy column 0 (computed,
+// never stored).
+__device__ __forceinline__ void gv_copy_x(const GvArgs& a, int step, unsigned xs, int lane) {
+  const int j = lane >> 2, col = j < a.batch ? j : 0;
+  const unsigned char* src = a.x + (long long)col * a.k * 2 + (long long)step * GV_STEP_K * 2;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int q = 2 * (lane & 3) + h;
+    gv_cp_x(xs + j * 128 + ((q ^ j) << 4), src + q * 16);
+  }
 }
 
 // Warps whose step range touches tile t (ranges of per_warp steps from 0): they all add into its workspace.
@@ -191,8 +184,9 @@ __device__ __forceinline__ void gv_finish(const GvArgs& a, int tile, int count, 
 
 template <bool BF>
 __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int D = KVP_GV_DEPTH;
-  constexpr unsigned STAGE = 6 * 512;
+  constexpr unsigned WST = 2048, XST = 1024;  // bytes of a stage's weights and x
   extern __shared__ __align__(16) unsigned char gv_smem[];
   const int lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3, wid = threadIdx.x >> 5;
   const long long warp = (long long)blockIdx.x * GV_WARPS + wid;
@@ -204,60 +198,79 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     kvp::pdl_wait();
     return;
   }
-  const unsigned ring = (unsigned)__cvta_generic_to_shared(gv_smem) + wid * D * STAGE + lane * 16;
-  const unsigned char* xrow = a.x + (long long)(g < a.batch ? g : 0) * a.k * 2 + c * 16;
+  // this warp's weight stages (1024-byte aligned for the swizzle), then its x stages, then its mbarriers
+  const unsigned base_s = ((unsigned)__cvta_generic_to_shared(gv_smem) + 1023u) & ~1023u;
+  const unsigned wring = base_s + wid * D * WST;
+  const unsigned xring = base_s + GV_WARPS * D * WST + wid * D * XST;
+  const unsigned bars = base_s + GV_WARPS * D * (WST + XST) + wid * D * 8;
+  if (lane == 0) {
+#pragma unroll
+    for (int d = 0; d < D; ++d) kvp::mbar_init(bars + 8 * d, 1);
+    kvp::mbar_fence_init();
+  }
+  __syncwarp();
 
-  // the first DEPTH steps of weights before the wait (one group each); their x after it (one more group)
+  // the first DEPTH steps of weights before the wait; their x after it (one group)
   GvCursor cur;
   cur.u = u0;
   cur.tile = (int)(u0 / steps_per_tile);
   cur.step = (int)(u0 % steps_per_tile);
-  gv_seek(a, cur, g, c);
   const int tile0 = cur.tile, step0 = cur.step;
 #pragma unroll
   for (int d = 0; d < D; ++d) {
-    gv_copy_w(cur, ring + d * STAGE);
-    gv_commit();
-    gv_advance(a, cur, u1 - 1, steps_per_tile, g, c);
+    if (lane == 0) {
+      kvp::mbar_arrive_tx(bars + 8 * d, WST);
+      gv_tma(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * 16, bars + 8 * d);
+    }
+    gv_advance(cur, u1 - 1, steps_per_tile);
   }
   kvp::pdl_wait();
   {
-    long long xu = u0;
-    int xs = step0;
+    GvCursor xc;
+    xc.u = u0, xc.tile = tile0, xc.step = step0;
 #pragma unroll
     for (int d = 0; d < D; ++d) {
-      gv_copy_x(xrow, xs, ring + d * STAGE);
-      if (xu != u1 - 1) {
-        ++xu;
-        xs = xs + 1 == steps_per_tile ? 0 : xs + 1;
-      }
+      gv_copy_x(a, xc.step, xring + d * XST, lane);
+      gv_advance(xc, u1 - 1, steps_per_tile);
     }
     gv_commit();
-    gv_wait<0>();
+    gv_wait<0>();  // the first round's x (the weights complete on the mbarriers)
   }
+  // ldmatrix lane addresses: A rows (lane & 15) at chunk 2 kb + (lane >> 4); B column (lane & 7) at chunk
+  // 2 kb + (lane >> 3) (two k16 blocks per x4)
+  const int arow = lane & 15, ahalf = lane >> 4, bcol = lane & 7, bq = lane >> 3;
 
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
   int tile = tile0, step = step0;
   bool owned = gv_contributors(tile, steps_per_tile, a.per_warp) == 1;
-  for (long long base = u0; base < u1; base += D) {
+  unsigned parity = 0;
+  for (long long base = u0; base < u1; base += D, parity ^= 1u) {
 #pragma unroll
     for (int d = 0; d < D; ++d) {
-      gv_wait<D - 1>();  // this stage's group: D - 1 newer ones stay in flight
-      const unsigned st = ring + d * STAGE;
-      const uint4 w0 = gv_lds(gv_chunk(st, 0)), w1 = gv_lds(gv_chunk(st, 1)), w2 = gv_lds(gv_chunk(st, 2)),
-                  w3 = gv_lds(gv_chunk(st, 3)), x0 = gv_lds(gv_chunk(st, 4)), x1 = gv_lds(gv_chunk(st, 5));
+      const unsigned ws_ = wring + d * WST, xs_ = xring + d * XST;
+      kvp::mbar_wait(bars + 8 * d, parity);
+      gv_wait<D - 1>();  // this stage's x: D - 1 newer groups stay in flight
+      __syncwarp();      // every lane's x copies of the stage are in
       const bool live = base + d < u1;
       if (live) {
-        gv_mma<BF>(acc, w0.x, w2.x, w0.y, w2.y, x0.x, x0.y);
-        gv_mma<BF>(acc, w0.z, w2.z, w0.w, w2.w, x0.z, x0.w);
-        gv_mma<BF>(acc, w1.x, w3.x, w1.y, w3.y, x1.x, x1.y);
-        gv_mma<BF>(acc, w1.z, w3.z, w1.w, w3.w, x1.z, x1.w);
+        unsigned b[8];
+        gv_ldsm4(xs_ + bcol * 128 + (((bq) ^ bcol) << 4), b[0], b[1], b[2], b[3]);
+        gv_ldsm4(xs_ + bcol * 128 + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
+#pragma unroll
+        for (int kb = 0; kb < 4; ++kb) {
+          unsigned a0, a1, a2, a3;
+          gv_ldsm4(ws_ + arow * 128 + (((2 * kb + ahalf) ^ (arow & 7)) << 4), a0, a1, a2, a3);
+          gv_mma<BF>(acc, a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
+        }
       }
-      // refill the stage with the step DEPTH ahead (the last one again past the end), after the MMAs have its data
-      gv_copy_w(cur, st);
-      gv_copy_x(xrow, cur.step, st);
+      __syncwarp();  // every lane is done with the stage: refill it with the step DEPTH ahead
+      if (lane == 0) {
+        kvp::mbar_arrive_tx(bars + 8 * d, WST);
+        gv_tma(ws_, a.map, cur.step * GV_STEP_K, cur.tile * 16, bars + 8 * d);
+      }
+      gv_copy_x(a, cur.step, xs_, lane);
       gv_commit();
-      gv_advance(a, cur, u1 - 1, steps_per_tile, g, c);
+      gv_advance(cur, u1 - 1, steps_per_tile);
       if (live && (++step == steps_per_tile || base + d + 1 == u1)) {
         gv_flush<BF>(a, tile, acc, owned, g, c);
         acc[0] = acc[1] = acc[2] = acc[3] = 0.f;
@@ -267,18 +280,27 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
       }
     }
   }
+  // the ring's last refills (copies of the last step, never read) land before the CTA may exit
   gv_wait<0>();
+  {
+    const long long rounds = (u1 - u0 + D - 1) / D;
+#pragma unroll
+    for (int d = 0; d < D; ++d) kvp::mbar_wait(bars + 8 * d, (unsigned)(rounds & 1));
+  }
   const int t_last = (int)((u1 - 1) / steps_per_tile);
   gv_finish<BF>(a, tile0, gv_contributors(tile0, steps_per_tile, a.per_warp), g, c, lane);
   if (t_last != tile0) gv_finish<BF>(a, t_last, gv_contributors(t_last, steps_per_tile, a.per_warp), g, c, lane);
+#else
+  __trap();  // sm_90 only (the plan refuses other GPUs)
+#endif
 }
 
 // four CTAs' worth of registers per SM (<= 128 a thread): the grid takes two, the next launch the other two
 #define GV_KERNEL(NAME, BF)                                                                                      \
   extern "C" __global__ void __launch_bounds__(GV_THREADS, 4)                                                    \
-      NAME(const unsigned char* w, const unsigned char* x, void* y, float* ws, unsigned* counters, int n, int k, \
-           int batch, int per_warp) {                                                                          \
-    const GvArgs a = {w, x, y, ws, counters, n, k, batch, per_warp};                                             \
+      NAME(const __grid_constant__ GvTmap map, const unsigned char* x, void* y, float* ws, unsigned* counters,   \
+           int n, int k, int batch, int per_warp) {                                                            \
+    const GvArgs a = {&map, x, y, ws, counters, n, k, batch, per_warp};                                          \
     gemv_stream<BF>(a);                                                                                          \
   }
 GV_KERNEL(kvp_gemv_stream_bf16, true)

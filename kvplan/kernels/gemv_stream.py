@@ -15,6 +15,7 @@ The pure parts (the shape check, each warp's share, which warps meet in a tile) 
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from dataclasses import dataclass
 
@@ -28,7 +29,8 @@ DEPTHS = (2, 3, 4, 6, 8)
 STAGE_BYTES = 3 * 1024
 CTAS_PER_SM = 2  # of the 4 the register cap allows: the other two are the next launch's
 DTYPES = ("bfloat16", "float16")
-_ARGS = ("u64",) * 5 + ("i32",) * 4
+_ARGS = ("tmap",) + ("u64",) * 4 + ("i32",) * 4
+ARCHS = ("sm_90",)  # TMA and programmatic dependent launch
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
 
 
 def smem_bytes(depth: int) -> int:
-    """Dynamic shared memory of a CTA: every warp's ring."""
-    return WARPS_PER_CTA * depth * STAGE_BYTES
+    """Dynamic shared memory of a CTA: every warp's ring and mbarriers, and 1 KB to align the swizzled stages."""
+    return WARPS_PER_CTA * depth * (STAGE_BYTES + 8) + 1024
 
 
 def tiles(n: int) -> int:
@@ -109,6 +111,9 @@ class GemvStreamPlan:
         self.config = GemvStreamConfig(DEPTH if depth is None else depth)
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)
+        if dev.arch not in ARCHS:
+            raise rt.KernelUnavailableError(f"the streaming GEMV needs a Hopper GPU (sm_90: TMA copies), this one is "
+                                            f"{dev.arch}")
         ld = rt.load(self.config, dev)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
         self.ctas = dev.sm_count * ctas_per_sm
@@ -122,6 +127,8 @@ class GemvStreamPlan:
         self._counters = torch.zeros(tiles(n), dtype=torch.int32, device=dev_)
         self._lock = threading.Lock()
         self._rt = rt
+        self._maps: dict = {}  # weight pointer -> its encoded tensor map (one per layer's matrix)
+        self._map_of = None
 
     def run(self, x, w, out=None):
         import torch
@@ -141,8 +148,23 @@ class GemvStreamPlan:
             _check_tensor(torch, "out", out, (b, self.n), self.dtype, self.device_index)
         with self._lock:
             a = self._launch.args
-            for i, v in enumerate((w.data_ptr(), x.data_ptr(), out.data_ptr(), self._ws.data_ptr(),
-                                   self._counters.data_ptr(), self.n, self.k, b, self.per_warp)):
-                a[i].value = v
+            self._set_map(w.data_ptr())
+            for i, v in enumerate((x.data_ptr(), out.data_ptr(), self._ws.data_ptr(), self._counters.data_ptr(),
+                                   self.n, self.k, b, self.per_warp)):
+                a[1 + i].value = v
             self._launch.launch((self.ctas, 1, 1), self._rt.current_stream_handle(torch, self.device_index))
         return out
+
+    def _set_map(self, ptr: int) -> None:
+        """W as a 2-D tensor map [n rows, k] with boxes of 16 rows x 64 k (128-byte swizzle), encoded once per
+        weight tensor (a model's layers each have their own) and copied into the launch's argument."""
+        if self._map_of == ptr:
+            return
+        tm = self._maps.get(ptr)
+        if tm is None:
+            if len(self._maps) >= 4096:
+                self._maps.clear()
+            tm = self._maps[ptr] = self._rt.encode_tensor_map(ptr, (self.k, self.n), (self.k * 2,),
+                                                              (STEP_K, TILE_ROWS))
+        ctypes.memmove(ctypes.addressof(self._launch.args[0]), tm, len(tm))
+        self._map_of = ptr
