@@ -13,7 +13,7 @@ from kvplan.kernels.gemv_stream import gemv_stream_plan  # noqa: E402
 
 N, K, B = (int(a) for a in sys.argv[1:4])
 FORM = sys.argv[4] if len(sys.argv) > 4 else "gemv"
-CTAS = int(sys.argv[5]) if len(sys.argv) > 5 else 2
+CTAS = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 DEPTH = int(sys.argv[6]) if len(sys.argv) > 6 else None
 ws = [torch.randn(N, K, dtype=torch.bfloat16, device="cuda") * K ** -0.5 for _ in range(8)]
 x = torch.randn(B, K, dtype=torch.bfloat16, device="cuda")

@@ -127,9 +127,8 @@ def stream(read_bw):
     return rows
 
 
-GEMV_FORMS = {"gemv d4 c2": {}, "gemv d2 c2": {"depth": 2}, "gemv d6 c2": {"depth": 6},
-              "gemv d8 c2": {"depth": 8}, "gemv d4 c3": {"ctas_per_sm": 3}, "gemv d4 c4": {"ctas_per_sm": 4},
-              "gemv d8 c1": {"depth": 8, "ctas_per_sm": 1}}
+GEMV_FORMS = {"gemv d8": {}, "gemv d4": {"depth": 4}, "gemv d6": {"depth": 6}, "gemv d12": {"depth": 12},
+              "gemv d8 c2": {"ctas_per_sm": 2}}
 
 
 def gemv(read_bw, forms=None):
@@ -148,7 +147,7 @@ def gemv(read_bw, forms=None):
         for name, opts in forms.items():
             plans[name] = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0, **opts) for s in shapes}
         os.environ["KVPLAN_PDL"] = "0"
-        plans["gemv d4 c2 pdl=0"] = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0) for s in shapes}
+        plans["gemv d8 pdl=0"] = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0) for s in shapes}
         os.environ.pop("KVPLAN_PDL")
         first = next(iter(forms))
         regs = {name: p[shapes[0]].registers for name, p in plans.items()}

@@ -1,5 +1,5 @@
 """The streaming GEMV against float64 on fresh random data (GPU only): every batch 1-8, rows not a multiple of
-the 16-row tile, tiles cut between several warps and tiles owned by one, grids from 1 to 4 CTAs per SM (each
+the 64-row tile, tiles cut between several CTAs and tiles owned by one, grids of 1 and 2 CTAs per SM (each
 a different cut), twice in a row (the workspace and counters must come back zeroed), chained launches with
 programmatic dependent launch (each reads what the one before wrote), and inside a CUDA graph."""
 
@@ -31,7 +31,7 @@ def assert_close(got, ref, tol, what):
     assert float(rel.max()) <= tol, f"{what}: rel err {float(rel.max()):.3g} at row {int(rel.argmax())} (seed {SEED})"
 
 
-@pytest.mark.parametrize("ctas_per_sm", [1, 2, 4])
+@pytest.mark.parametrize("ctas_per_sm", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("n, k", [(1001, 1024), (16, 64), (3, 192), (4096, 4096), (2048, 8192), (50000, 128)])
 def test_every_batch_twice(dtype, n, k, ctas_per_sm):
@@ -47,7 +47,7 @@ def test_every_batch_twice(dtype, n, k, ctas_per_sm):
             assert_close(got, ref, 1e-2, f"{n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM)")
 
 
-@pytest.mark.parametrize("depth", [2, 3, 8])
+@pytest.mark.parametrize("depth", [4, 6, 12])
 def test_other_ring_depths(depth):
     n, k = 1500, 2048
     w = randn(n, k, scale=k ** -0.5)

@@ -4,30 +4,30 @@
 // kernel that ends and a kernel that starts leave the memory system idle for a few microseconds, which is what
 // keeps a whole model's weight stream under 85% of read bandwidth with cuBLAS. This kernel is built so that the
 // next one's weights are already on their way while the one before drains:
-//   - a persistent grid that leaves room on every SM for the next launch's CTAs (two CTAs of four warps and
-//     4 x DEPTH x 3 KB of shared memory each, of the four an SM holds);
-//   - programmatic dependent launch: the next grid is released at once, and its warps start copying their
+//   - a persistent grid of one CTA per SM that leaves room on every SM for the next launch's CTA (shared memory
+//     DEPTH x 9 KB, under half of an SM's);
+//   - programmatic dependent launch: the next grid is released at once, and its producer starts copying the
 //     first DEPTH steps of weights before griddepcontrol.wait (weights are constants; only x comes from the
 //     kernel before);
-//   - every warp an equal contiguous range of the flattened (row tile, k step) space, so no warp is left with a
-//     tail; a tile cut between warps meets in an fp32 workspace, the last warp to arrive (a counter) writes it
-//     and leaves workspace and counter zeroed for the next launch (graph-safe, no memset).
-// A step is one 16-row tile x 64 k (2 KB). Each warp streams its steps through its own ring of DEPTH stages in
-// shared memory: lane 0 copies a step's weights with one TMA tensor copy (a box of 16 rows x 128 bytes, 128-byte
-// swizzle, rows past n zero-filled) completing on the stage's mbarrier, and the lanes copy the step's x (8
-// columns x 128 bytes, the same swizzle by hand) with cp.async, one commit group per step; the MMAs read both
-// with ldmatrix (conflict-free through the swizzle). A stage is refilled once every lane is done with it
-// (__syncwarp), DEPTH - 1 steps stay in flight while one is used. (Loads straight into registers cannot keep a
-// ring in flight: ptxas waits for all of a warp's outstanding loads at the first use of any; 16-byte cp.async
-// kept it but reached only 67-73% of DRAM bandwidth where TMA copies reach 86%: benchmarks/RESULTS.md, session 17.)
+//   - every CTA an equal contiguous range of the flattened (64-row tile, k step) space, so no SM is left with a
+//     tail; a tile cut between CTAs meets in an fp32 workspace, the last warp to arrive (a counter) writes it and
+//     leaves workspace and counter zeroed for the next launch (graph-safe, no memset).
+// A step is one 64-row tile x 64 k (8 KB). A producer warp streams the CTA's steps into a ring of DEPTH stages:
+// one TMA tensor copy per step (a box of 64 rows x 128 bytes, 128-byte swizzle, rows past n zero-filled) and the
+// step's x (8 columns x 128 bytes, the same swizzle by hand, cp.async by its 32 lanes), both completing on the
+// stage's full mbarrier; four MMA warps take 16 rows of the box each (ldmatrix, conflict-free through the
+// swizzle; mma.m16n8k16 with x as B) and release the stage on its empty mbarrier. Measured before this form
+// (benchmarks/RESULTS.md, session 17): loads straight into a per-warp register ring keep one step in flight
+// (ptxas waits for all of a warp's outstanding loads at the first use of any); per-warp cp.async or 2 KB TMA
+// rings reached 67-81% of DRAM bandwidth on Llama-3.1-8B's gate_up where cuBLAS's 8 KB TMA boxes reach 86%.
 // sm_90 only (TMA, PDL); the plan refuses other GPUs.
 //
-//   map       a CUtensorMap over w [n, k] (16-bit, k a multiple of 64): dims {k, n}, box {64, 16}, 128-byte swizzle
+//   map       a CUtensorMap over w [n, k] (16-bit, k a multiple of 64): dims {k, n}, box {64, 64}, 128-byte swizzle
 //   x         [batch, k] (written by the kernel before: read after the wait)
 //   y         [batch, n]
-//   ws        [tiles * 128] fp32 zeros; counters [tiles] zeros
-//   per_warp  steps per warp (ceil(tiles * k / 64 / warps), the host's choice)
-//   dynamic shared memory: GV_WARPS x DEPTH x 3 KB + 1 KB (alignment of the swizzled stages)
+//   ws        [ceil(n / 16) * 128] fp32 zeros; counters [ceil(n / 16)] zeros (per 16-row cell)
+//   per_cta   steps per CTA (ceil(ceil(n / 64) * k / 64 / CTAs), the host's choice)
+//   dynamic shared memory: DEPTH x (9 KB + 16) + 1 KB (alignment of the swizzled stages)
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -35,12 +35,13 @@
 #include "kvp_common.cuh"
 
 #ifndef KVP_GV_DEPTH
-#define KVP_GV_DEPTH 4
+#define KVP_GV_DEPTH 8
 #endif
-#define GV_WARPS 4
-#define GV_THREADS (GV_WARPS * 32)
+#define GV_WARPS 4  // MMA warps; one more copies
+#define GV_THREADS ((GV_WARPS + 1) * 32)
 #define GV_STEP_K 64
-#define GV_TILE_VALUES 128  // 16 rows x 8 columns
+#define GV_TILE_ROWS 64
+#define GV_TILE_VALUES 128  // a 16-row cell x 8 columns
 
 struct alignas(64) GvTmap {
   unsigned long long opaque[16];  // a CUtensorMap, encoded on the host (gemv_stream.py)
@@ -52,10 +53,10 @@ struct GvArgs {
   void* y;
   float* ws;
   unsigned* counters;
-  int n, k, batch, per_warp;
+  int n, k, batch, per_cta;
 };
 
-// one box (16 rows x 64 k of W from row `row`, k `k0`) into the swizzled stage at dst, completing on bar
+// one box (64 rows x 64 k of W from row `row`, k `k0`) into the swizzled stage at dst, completing on bar
 __device__ __forceinline__ void gv_tma(unsigned dst, const GvTmap* map, int k0, int row, unsigned bar) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile(
@@ -70,10 +71,9 @@ __device__ __forceinline__ void gv_ldsm4(unsigned addr, unsigned& r0, unsigned& 
 __device__ __forceinline__ void gv_cp_x(unsigned dst, const unsigned char* src) {  // x: every warp reads it, L1 too
   asm volatile("cp.async.ca.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
 }
-__device__ __forceinline__ void gv_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N>
-__device__ __forceinline__ void gv_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+// the mbarrier counts one arrival once every cp.async this thread issued before has landed
+__device__ __forceinline__ void gv_cp_arrive(unsigned bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
 
 template <bool BF>
@@ -101,17 +101,12 @@ __device__ __forceinline__ void gv_store(void* y, long long i, float v) {
   }
 }
 
-// Where a warp's copies stand: the step (unit) of its range and its tile and k step. The cursor stops at the
-// range's last step: a stage refilled past the end copies that step again (from L2) and is never used, so that
-// every stage completes once per round (the mbarrier parity and wait_group's count stay the ring's).
+// Where the producer's copies stand: the step (unit) of the CTA's range and its tile and k step.
 struct GvCursor {
-  long long u;
   int tile, step;
 };
 
-__device__ __forceinline__ void gv_advance(GvCursor& cur, long long last, int steps_per_tile) {
-  if (cur.u == last) return;
-  ++cur.u;
+__device__ __forceinline__ void gv_advance(GvCursor& cur, int steps_per_tile) {
   if (++cur.step == steps_per_tile) {
     cur.step = 0;
     ++cur.tile;
@@ -131,10 +126,10 @@ __device__ __forceinline__ void gv_copy_x(const GvArgs& a, int step, unsigned xs
   }
 }
 
-// Warps whose step range touches tile t (ranges of per_warp steps from 0): they all add into its workspace.
-__device__ __forceinline__ int gv_contributors(int t, int steps_per_tile, int per_warp) {
-  const long long first = (long long)t * steps_per_tile / per_warp;
-  const long long last = ((long long)(t + 1) * steps_per_tile - 1) / per_warp;
+// CTAs whose step range touches 64-row tile t (ranges of per_cta steps from 0): they all add into its cells.
+__device__ __forceinline__ int gv_contributors(int t, int steps_per_tile, int per_cta) {
+  const long long first = (long long)t * steps_per_tile / per_cta;
+  const long long last = ((long long)(t + 1) * steps_per_tile - 1) / per_cta;
   return (int)(last - first + 1);
 }
 
@@ -186,121 +181,112 @@ template <bool BF>
 __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int D = KVP_GV_DEPTH;
-  constexpr unsigned WST = 2048, XST = 1024;  // bytes of a stage's weights and x
+  constexpr unsigned WST = GV_TILE_ROWS * 128, XST = 1024;  // bytes of a stage's weights and x
   extern __shared__ __align__(16) unsigned char gv_smem[];
-  const int lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3, wid = threadIdx.x >> 5;
-  const long long warp = (long long)blockIdx.x * GV_WARPS + wid;
+  const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
   const int steps_per_tile = a.k / GV_STEP_K;
-  const long long total = (long long)((a.n + 15) / 16) * steps_per_tile;
-  const long long u0 = warp * a.per_warp, u1 = min(total, u0 + a.per_warp);
+  const long long total = (long long)((a.n + GV_TILE_ROWS - 1) / GV_TILE_ROWS) * steps_per_tile;
+  const long long u0 = (long long)blockIdx.x * a.per_cta, u1 = min(total, u0 + a.per_cta);
   kvp::pdl_release();
   if (u0 >= u1) {
     kvp::pdl_wait();
     return;
   }
-  // this warp's weight stages (1024-byte aligned for the swizzle), then its x stages, then its mbarriers
+  // weight stages (1024-byte aligned for the swizzle), x stages, full and empty mbarriers
   const unsigned base_s = ((unsigned)__cvta_generic_to_shared(gv_smem) + 1023u) & ~1023u;
-  const unsigned wring = base_s + wid * D * WST;
-  const unsigned xring = base_s + GV_WARPS * D * WST + wid * D * XST;
-  const unsigned bars = base_s + GV_WARPS * D * (WST + XST) + wid * D * 8;
-  if (lane == 0) {
+  const unsigned wring = base_s, xring = base_s + D * WST, full = xring + D * XST, empty = full + D * 8;
+  if (threadIdx.x == 0) {
 #pragma unroll
-    for (int d = 0; d < D; ++d) kvp::mbar_init(bars + 8 * d, 1);
+    for (int d = 0; d < D; ++d) {
+      kvp::mbar_init(full + 8 * d, 1 + 32);  // the TMA's transaction arrival + 32 lanes' x copies
+      kvp::mbar_init(empty + 8 * d, GV_WARPS);
+    }
     kvp::mbar_fence_init();
   }
-  __syncwarp();
-
-  // the first DEPTH steps of weights before the wait; their x after it (one group)
+  __syncthreads();
   GvCursor cur;
-  cur.u = u0;
   cur.tile = (int)(u0 / steps_per_tile);
   cur.step = (int)(u0 % steps_per_tile);
-  const int tile0 = cur.tile, step0 = cur.step;
-#pragma unroll
-  for (int d = 0; d < D; ++d) {
-    if (lane == 0) {
-      kvp::mbar_arrive_tx(bars + 8 * d, WST);
-      gv_tma(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * 16, bars + 8 * d);
-    }
-    gv_advance(cur, u1 - 1, steps_per_tile);
-  }
-  kvp::pdl_wait();
-  {
-    GvCursor xc;
-    xc.u = u0, xc.tile = tile0, xc.step = step0;
-#pragma unroll
-    for (int d = 0; d < D; ++d) {
-      gv_copy_x(a, xc.step, xring + d * XST, lane);
-      gv_advance(xc, u1 - 1, steps_per_tile);
-    }
-    gv_commit();
-    gv_wait<0>();  // the first round's x (the weights complete on the mbarriers)
-  }
-  // ldmatrix lane addresses: A rows (lane & 15) at chunk 2 kb + (lane >> 4); B column (lane & 7) at chunk
-  // 2 kb + (lane >> 3) (two k16 blocks per x4)
-  const int arow = lane & 15, ahalf = lane >> 4, bcol = lane & 7, bq = lane >> 3;
+  const long long steps = u1 - u0;
 
-  float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  int tile = tile0, step = step0;
-  bool owned = gv_contributors(tile, steps_per_tile, a.per_warp) == 1;
-  unsigned parity = 0;
-  for (long long base = u0; base < u1; base += D, parity ^= 1u) {
-#pragma unroll
-    for (int d = 0; d < D; ++d) {
-      const unsigned ws_ = wring + d * WST, xs_ = xring + d * XST;
-      kvp::mbar_wait(bars + 8 * d, parity);
-      gv_wait<D - 1>();  // this stage's x: D - 1 newer groups stay in flight
-      __syncwarp();      // every lane's x copies of the stage are in
-      const bool live = base + d < u1;
-      if (live) {
-        unsigned b[8];
-        gv_ldsm4(xs_ + bcol * 128 + (((bq) ^ bcol) << 4), b[0], b[1], b[2], b[3]);
-        gv_ldsm4(xs_ + bcol * 128 + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
-#pragma unroll
-        for (int kb = 0; kb < 4; ++kb) {
-          unsigned a0, a1, a2, a3;
-          gv_ldsm4(ws_ + arow * 128 + (((2 * kb + ahalf) ^ (arow & 7)) << 4), a0, a1, a2, a3);
-          gv_mma<BF>(acc, a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
-        }
-      }
-      __syncwarp();  // every lane is done with the stage: refill it with the step DEPTH ahead
+  if (wid == GV_WARPS) {  // the producer
+    const GvCursor first = cur;
+    const int pre = (int)min((long long)D, steps);
+    for (int d = 0; d < pre; ++d) {  // weights before the wait
       if (lane == 0) {
-        kvp::mbar_arrive_tx(bars + 8 * d, WST);
-        gv_tma(ws_, a.map, cur.step * GV_STEP_K, cur.tile * 16, bars + 8 * d);
+        kvp::mbar_arrive_tx(full + 8 * d, WST);
+        gv_tma(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d);
       }
-      gv_copy_x(a, cur.step, xs_, lane);
-      gv_commit();
-      gv_advance(cur, u1 - 1, steps_per_tile);
-      if (live && (++step == steps_per_tile || base + d + 1 == u1)) {
-        gv_flush<BF>(a, tile, acc, owned, g, c);
-        acc[0] = acc[1] = acc[2] = acc[3] = 0.f;
-        step = 0;
-        ++tile;
-        owned = gv_contributors(tile, steps_per_tile, a.per_warp) == 1;
-      }
+      gv_advance(cur, steps_per_tile);
     }
+    kvp::pdl_wait();
+    GvCursor xc = first;
+    for (int d = 0; d < pre; ++d) {
+      gv_copy_x(a, xc.step, xring + d * XST, lane);
+      gv_cp_arrive(full + 8 * d);
+      gv_advance(xc, steps_per_tile);
+    }
+    for (long long i = D; i < steps; ++i) {
+      const int d = (int)(i % D);
+      kvp::mbar_wait(empty + 8 * d, (unsigned)((i / D - 1) & 1));  // the MMA warps are done with its last use
+      if (lane == 0) {
+        kvp::mbar_arrive_tx(full + 8 * d, WST);
+        gv_tma(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d);
+      }
+      gv_copy_x(a, cur.step, xring + d * XST, lane);
+      gv_cp_arrive(full + 8 * d);
+      gv_advance(cur, steps_per_tile);
+    }
+    return;
   }
-  // the ring's last refills (copies of the last step, never read) land before the CTA may exit
-  gv_wait<0>();
-  {
-    const long long rounds = (u1 - u0 + D - 1) / D;
+
+  // an MMA warp: rows 16 wid .. 16 wid + 15 of every box; the 16-row cell it writes is tile * 4 + wid
+  kvp::pdl_wait();
+  const int g = lane >> 2, c = lane & 3;
+  const int arow = 16 * wid + (lane & 15), ahalf = lane >> 4, bcol = lane & 7, bq = lane >> 3;
+  const unsigned a_off = arow * 128, a_sw = arow & 7;
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  const int tile0 = cur.tile;
+  int tile = cur.tile, step = cur.step;
+  bool owned = gv_contributors(tile, steps_per_tile, a.per_cta) == 1;
+  for (long long i = 0; i < steps; ++i) {
+    const int d = (int)(i % D);
+    kvp::mbar_wait(full + 8 * d, (unsigned)((i / D) & 1));
+    const unsigned ws_ = wring + d * WST, xs_ = xring + d * XST;
+    unsigned b[8];
+    gv_ldsm4(xs_ + bcol * 128 + ((bq ^ bcol) << 4), b[0], b[1], b[2], b[3]);
+    gv_ldsm4(xs_ + bcol * 128 + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
 #pragma unroll
-    for (int d = 0; d < D; ++d) kvp::mbar_wait(bars + 8 * d, (unsigned)(rounds & 1));
+    for (int kb = 0; kb < 4; ++kb) {
+      unsigned a0, a1, a2, a3;
+      gv_ldsm4(ws_ + a_off + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
+      gv_mma<BF>(acc, a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
+    }
+    __syncwarp();
+    if (lane == 0) kvp::mbar_arrive(empty + 8 * d);
+    if (++step == steps_per_tile || i + 1 == steps) {
+      gv_flush<BF>(a, tile * 4 + wid, acc, owned, g, c);
+      acc[0] = acc[1] = acc[2] = acc[3] = 0.f;
+      step = 0;
+      ++tile;
+      owned = gv_contributors(tile, steps_per_tile, a.per_cta) == 1;
+    }
   }
   const int t_last = (int)((u1 - 1) / steps_per_tile);
-  gv_finish<BF>(a, tile0, gv_contributors(tile0, steps_per_tile, a.per_warp), g, c, lane);
-  if (t_last != tile0) gv_finish<BF>(a, t_last, gv_contributors(t_last, steps_per_tile, a.per_warp), g, c, lane);
+  gv_finish<BF>(a, tile0 * 4 + wid, gv_contributors(tile0, steps_per_tile, a.per_cta), g, c, lane);
+  if (t_last != tile0)
+    gv_finish<BF>(a, t_last * 4 + wid, gv_contributors(t_last, steps_per_tile, a.per_cta), g, c, lane);
 #else
   __trap();  // sm_90 only (the plan refuses other GPUs)
 #endif
 }
 
-// four CTAs' worth of registers per SM (<= 128 a thread): the grid takes two, the next launch the other two
+// two CTAs per SM: the grid's and the next launch's
 #define GV_KERNEL(NAME, BF)                                                                                      \
-  extern "C" __global__ void __launch_bounds__(GV_THREADS, 4)                                                    \
+  extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)                                                    \
       NAME(const __grid_constant__ GvTmap map, const unsigned char* x, void* y, float* ws, unsigned* counters,   \
-           int n, int k, int batch, int per_warp) {                                                            \
-    const GvArgs a = {&map, x, y, ws, counters, n, k, batch, per_warp};                                          \
+           int n, int k, int batch, int per_cta) {                                                            \
+    const GvArgs a = {&map, x, y, ws, counters, n, k, batch, per_cta};                                          \
     gemv_stream<BF>(a);                                                                                          \
   }
 GV_KERNEL(kvp_gemv_stream_bf16, true)

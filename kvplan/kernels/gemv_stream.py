@@ -3,14 +3,15 @@
     plan = gemv_stream_plan(n=4096, k=14336, dtype=torch.bfloat16, device=0)
     y = plan.run(x, w)            # x [B <= 8, k], w [n, k] -> y [B, n] = x @ w^T, fp32 accumulation
 
-A persistent grid over half of every SM; each warp streams an equal share of the weights and starts loading
-copying its first ``depth`` steps into shared memory before the kernel before it in the stream has finished (programmatic dependent
-launch, sm_90), so that consecutive matmuls of a decode step keep the memory system busy across kernel
-boundaries (see the .cu file for why). ``k`` must be a multiple of 64; other shapes take skinny_gemm_plan or
-F.linear. The plan owns a small workspace (tiles cut between warps): one stream at a time. Bad arguments raise
-``ValueError`` naming the argument; no CUDA/NVRTC raises ``KernelUnavailableError``.
+A persistent grid of one CTA per SM (under half of its shared memory: the next launch's CTA fits beside it); each
+CTA streams an equal share of the weights and starts copying its first ``depth`` steps into shared memory before the
+kernel before it in the stream has finished (programmatic dependent launch, sm_90), so that consecutive matmuls of
+a decode step keep the memory system busy across kernel boundaries (see the .cu file for why). ``k`` must be a
+multiple of 64; other shapes take skinny_gemm_plan or F.linear. The plan owns a small workspace (tiles cut between
+CTAs): one stream at a time. Bad arguments raise ``ValueError`` naming the argument; no CUDA/NVRTC or a GPU other
+than sm_90 raises ``KernelUnavailableError``.
 
-The pure parts (the shape check, each warp's share, which warps meet in a tile) import nothing heavy.
+The pure parts (the shape check, each CTA's share, which CTAs meet in a tile) import nothing heavy.
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ import ctypes
 import threading
 from dataclasses import dataclass
 
-WARPS_PER_CTA = 4  # GV_WARPS
-THREADS = WARPS_PER_CTA * 32
-STEP_K = 64  # k values per step (a 16-row tile x 64 k = 2 KB of 16-bit weights)
-TILE_ROWS = 16
+MMA_WARPS = 4  # GV_WARPS: 16 rows of a 64-row tile each
+THREADS = (MMA_WARPS + 1) * 32  # and a producer warp
+STEP_K = 64  # k values per step (a 64-row tile x 64 k = 8 KB of 16-bit weights)
+TILE_ROWS = 64
+CELL_ROWS = 16  # the workspace's unit: one MMA warp's rows of a tile
 MAX_BATCH = 8  # one 8-column MMA tile
-DEPTH = 4  # stages of each warp's shared-memory ring (2 KB of weights + 1 KB of x each)
-DEPTHS = (2, 3, 4, 6, 8)
-STAGE_BYTES = 3 * 1024
-CTAS_PER_SM = 2  # of the 4 the register cap allows: the other two are the next launch's
+DEPTH = 8  # stages of the CTA's ring (8 KB of weights + 1 KB of x each): 64 KB of weights in flight per SM
+DEPTHS = (4, 6, 8, 10, 12)
+STAGE_BYTES = 9 * 1024
+CTAS_PER_SM = 1  # shared memory for two: the other is the next launch's
 DTYPES = ("bfloat16", "float16")
 _ARGS = ("tmap",) + ("u64",) * 4 + ("i32",) * 4
 ARCHS = ("sm_90",)  # TMA and programmatic dependent launch
@@ -68,22 +70,22 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
 
 def smem_bytes(depth: int) -> int:
     """Dynamic shared memory of a CTA: every warp's ring and mbarriers, and 1 KB to align the swizzled stages."""
-    return WARPS_PER_CTA * depth * (STAGE_BYTES + 8) + 1024
+    return depth * (STAGE_BYTES + 16) + 1024
 
 
 def tiles(n: int) -> int:
     return -(-n // TILE_ROWS)
 
 
-def steps_per_warp(n: int, k: int, warps: int) -> int:
-    """Each warp's contiguous share of the (row tile, k step) space: equal shares, the last one shorter."""
-    return -(-(tiles(n) * (k // STEP_K)) // warps)
+def steps_per_cta(n: int, k: int, ctas: int) -> int:
+    """Each CTA's contiguous share of the (64-row tile, k step) space: equal shares, the last one shorter."""
+    return -(-(tiles(n) * (k // STEP_K)) // ctas)
 
 
-def contributors(tile: int, steps_per_tile: int, per_warp: int) -> int:
-    """How many warps' shares touch ``tile``: the count its last arriving warp waits for (gv_contributors)."""
-    first = tile * steps_per_tile // per_warp
-    last = ((tile + 1) * steps_per_tile - 1) // per_warp
+def contributors(tile: int, steps_per_tile: int, per_cta: int) -> int:
+    """How many CTAs' shares touch ``tile``: the count its cells' last arriving warps wait for (gv_contributors)."""
+    first = tile * steps_per_tile // per_cta
+    last = ((tile + 1) * steps_per_tile - 1) // per_cta
     return last - first + 1
 
 
@@ -103,8 +105,8 @@ class GemvStreamPlan:
 
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         check_shape(n, k, name, max_batch)
-        if isinstance(ctas_per_sm, bool) or ctas_per_sm not in (1, 2, 3, 4):
-            raise ValueError(f"ctas_per_sm must be 1, 2, 3 or 4, got {ctas_per_sm!r}")
+        if isinstance(ctas_per_sm, bool) or ctas_per_sm not in (1, 2):
+            raise ValueError(f"ctas_per_sm must be 1 or 2, got {ctas_per_sm!r}")
         if depth is not None and depth not in DEPTHS:
             raise ValueError(f"depth must be one of {DEPTHS}, got {depth!r}")
         rt.require_kernel("the streaming GEMV kernel")
@@ -117,14 +119,15 @@ class GemvStreamPlan:
         ld = rt.load(self.config, dev)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
         self.ctas = dev.sm_count * ctas_per_sm
-        self.per_warp = steps_per_warp(n, k, self.ctas * WARPS_PER_CTA)
+        self.per_cta = steps_per_cta(n, k, self.ctas)
         kernel = "kvp_gemv_stream_bf16" if name == "bfloat16" else "kvp_gemv_stream_f16"
         self.registers = ld.regs.get(kernel)
         self.smem = smem_bytes(self.config.depth)
         self._launch = rt.PreparedLaunch(ld, kernel, _ARGS, THREADS, self.smem, None, launcher)
         dev_ = torch.device("cuda", self.device_index)
-        self._ws = torch.zeros(tiles(n) * TILE_ROWS * MAX_BATCH, dtype=torch.float32, device=dev_)
-        self._counters = torch.zeros(tiles(n), dtype=torch.int32, device=dev_)
+        cells = tiles(n) * TILE_ROWS // CELL_ROWS
+        self._ws = torch.zeros(cells * CELL_ROWS * MAX_BATCH, dtype=torch.float32, device=dev_)
+        self._counters = torch.zeros(cells, dtype=torch.int32, device=dev_)
         self._lock = threading.Lock()
         self._rt = rt
         self._maps: dict = {}  # weight pointer -> its encoded tensor map (one per layer's matrix)
@@ -150,13 +153,13 @@ class GemvStreamPlan:
             a = self._launch.args
             self._set_map(w.data_ptr())
             for i, v in enumerate((x.data_ptr(), out.data_ptr(), self._ws.data_ptr(), self._counters.data_ptr(),
-                                   self.n, self.k, b, self.per_warp)):
+                                   self.n, self.k, b, self.per_cta)):
                 a[1 + i].value = v
             self._launch.launch((self.ctas, 1, 1), self._rt.current_stream_handle(torch, self.device_index))
         return out
 
     def _set_map(self, ptr: int) -> None:
-        """W as a 2-D tensor map [n rows, k] with boxes of 16 rows x 64 k (128-byte swizzle), encoded once per
+        """W as a 2-D tensor map [n rows, k] with boxes of 64 rows x 64 k (128-byte swizzle), encoded once per
         weight tensor (a model's layers each have their own) and copied into the launch's argument."""
         if self._map_of == ptr:
             return
