@@ -127,8 +127,9 @@ def stream(read_bw):
     return rows
 
 
-GEMV_FORMS = {"gemv d8": {}, "gemv d4": {"depth": 4}, "gemv d6": {"depth": 6}, "gemv d12": {"depth": 12},
-              "gemv d8 c2": {"ctas_per_sm": 2}}
+GEMV_FORMS = {"gemv d8": {}, "gemv d12": {"depth": 12}, "gemv d6 mt2": {"depth": 6, "mma_tiles": 2},
+              "gemv d4 mt2": {"depth": 4, "mma_tiles": 2}, "gemv d8 l2=128": {"l2_promotion": 128},
+              "gemv d8 l2=0": {"l2_promotion": 0}}
 
 
 def gemv(read_bw, forms=None):

@@ -47,14 +47,16 @@ def test_every_batch_twice(dtype, n, k, ctas_per_sm):
             assert_close(got, ref, 1e-2, f"{n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM)")
 
 
-@pytest.mark.parametrize("depth", [4, 6, 12])
-def test_other_ring_depths(depth):
-    n, k = 1500, 2048
-    w = randn(n, k, scale=k ** -0.5)
-    plan = gemv_stream_plan(n, k, torch.bfloat16, device=0, depth=depth)
-    for b in (1, 5, 8):
-        x = randn(b, k)
-        assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"depth {depth} batch {b}")
+@pytest.mark.parametrize("depth, mma_tiles, l2", [(4, 1, 256), (6, 1, 0), (12, 1, 128), (6, 2, 256), (4, 2, 64)])
+def test_other_rings_boxes_and_l2_promotions(depth, mma_tiles, l2):
+    for n, k in ((1500, 2048), (200, 8192)):
+        w = randn(n, k, scale=k ** -0.5)
+        plan = gemv_stream_plan(n, k, torch.bfloat16, device=0, depth=depth, mma_tiles=mma_tiles, l2_promotion=l2)
+        for b in (1, 5, 8):
+            x = randn(b, k)
+            for rep in range(2):
+                assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2,
+                             f"{n}x{k} depth {depth} mma_tiles {mma_tiles} l2 {l2} batch {b} run {rep}")
 
 
 def test_a_chain_in_a_graph_reads_each_output_after_it_is_written():

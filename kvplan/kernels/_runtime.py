@@ -248,9 +248,10 @@ _C_TYPES = {"u64": ctypes.c_uint64, "i32": ctypes.c_int32, "f32": ctypes.c_float
             "tmap": ctypes.c_uint64 * 16}  # a CUtensorMap passed by value (__grid_constant__)
 
 
-def encode_tensor_map(address: int, dims, strides, box, swizzle_128b: bool = True) -> bytes:
+def encode_tensor_map(address: int, dims, strides, box, swizzle_128b: bool = True, l2_promotion: int = 3) -> bytes:
     """A CUtensorMap (128 bytes) over 16-bit elements: ``dims`` innermost first, ``strides`` in bytes of dims
-    1.., ``box`` the copy's extent per dim; 128-byte swizzle, 256-byte L2 promotion, out-of-bounds zero-filled."""
+    1.., ``box`` the copy's extent per dim; 128-byte swizzle, L2 promotion (CUtensorMapL2promotion: 3 = 256 bytes),
+    out-of-bounds zero-filled."""
     lib = ctypes.CDLL("libcuda.so.1")
     fn = lib.cuTensorMapEncodeTiled
     rank = len(dims)
@@ -260,9 +261,9 @@ def encode_tensor_map(address: int, dims, strides, box, swizzle_128b: bool = Tru
     fn.restype = ctypes.c_int
     buf = ctypes.create_string_buffer(128 + 64)  # the driver's CUtensorMap is 64-byte aligned
     at = (ctypes.addressof(buf) + 63) & ~63
-    u16, swizzle, l2_256b = 1, (3 if swizzle_128b else 0), 3  # CU_TENSOR_MAP_DATA_TYPE_UINT16, _SWIZZLE_128B, ...
+    u16, swizzle = 1, (3 if swizzle_128b else 0)  # CU_TENSOR_MAP_DATA_TYPE_UINT16, CU_TENSOR_MAP_SWIZZLE_128B
     err = fn(at, u16, rank, address, (ctypes.c_uint64 * rank)(*dims), (ctypes.c_uint64 * (rank - 1))(*strides),
-             (ctypes.c_uint32 * rank)(*box), (ctypes.c_uint32 * rank)(*([1] * rank)), 0, swizzle, l2_256b, 0)
+             (ctypes.c_uint32 * rank)(*box), (ctypes.c_uint32 * rank)(*([1] * rank)), 0, swizzle, l2_promotion, 0)
     if err:
         raise RuntimeError(f"cuTensorMapEncodeTiled failed with CUresult {err} ({_error_name(err)})")
     return ctypes.string_at(at, 128)

@@ -27,7 +27,7 @@
 //   y         [batch, n]
 //   ws        [ceil(n / 16) * 128] fp32 zeros; counters [ceil(n / 16)] zeros (per 16-row cell)
 //   per_cta   steps per CTA (ceil(ceil(n / 64) * k / 64 / CTAs), the host's choice)
-//   dynamic shared memory: DEPTH x (9 KB + 16) + 1 KB (alignment of the swizzled stages)
+//   dynamic shared memory: DEPTH x (8 KB x MT + 1 KB + 16) + 1 KB (alignment of the swizzled stages)
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -40,7 +40,10 @@
 #define GV_WARPS 4  // MMA warps; one more copies
 #define GV_THREADS ((GV_WARPS + 1) * 32)
 #define GV_STEP_K 64
-#define GV_TILE_ROWS 64
+#ifndef KVP_GV_MT
+#define KVP_GV_MT 1  // 16-row MMA tiles per warp: a step is 64 x MT rows
+#endif
+#define GV_TILE_ROWS (64 * KVP_GV_MT)
 #define GV_TILE_VALUES 128  // a 16-row cell x 8 columns
 
 struct alignas(64) GvTmap {
@@ -240,12 +243,15 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     return;
   }
 
-  // an MMA warp: rows 16 wid .. 16 wid + 15 of every box; the 16-row cell it writes is tile * 4 + wid
+  // an MMA warp: MT 16-row cells of every box, cell wid * MT + h of the tile (global cell tile * 4 MT + ...)
+  constexpr int MT = KVP_GV_MT;
   kvp::pdl_wait();
   const int g = lane >> 2, c = lane & 3;
-  const int arow = 16 * wid + (lane & 15), ahalf = lane >> 4, bcol = lane & 7, bq = lane >> 3;
-  const unsigned a_off = arow * 128, a_sw = arow & 7;
-  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  const int arow = 16 * MT * wid + (lane & 15), ahalf = lane >> 4, bcol = lane & 7, bq = lane >> 3;
+  const unsigned a_off = arow * 128, a_sw = arow & 7;  // + 2 KB per h: the swizzle repeats every 8 rows
+  float acc[MT][4];
+#pragma unroll
+  for (int h = 0; h < MT; ++h) acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
   const int tile0 = cur.tile;
   int tile = cur.tile, step = cur.step;
   bool owned = gv_contributors(tile, steps_per_tile, a.per_cta) == 1;
@@ -257,25 +263,33 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     gv_ldsm4(xs_ + bcol * 128 + ((bq ^ bcol) << 4), b[0], b[1], b[2], b[3]);
     gv_ldsm4(xs_ + bcol * 128 + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
 #pragma unroll
-    for (int kb = 0; kb < 4; ++kb) {
-      unsigned a0, a1, a2, a3;
-      gv_ldsm4(ws_ + a_off + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
-      gv_mma<BF>(acc, a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
-    }
+    for (int h = 0; h < MT; ++h)
+#pragma unroll
+      for (int kb = 0; kb < 4; ++kb) {
+        unsigned a0, a1, a2, a3;
+        gv_ldsm4(ws_ + a_off + h * 2048 + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
+        gv_mma<BF>(acc[h], a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
+      }
     __syncwarp();
     if (lane == 0) kvp::mbar_arrive(empty + 8 * d);
     if (++step == steps_per_tile || i + 1 == steps) {
-      gv_flush<BF>(a, tile * 4 + wid, acc, owned, g, c);
-      acc[0] = acc[1] = acc[2] = acc[3] = 0.f;
+#pragma unroll
+      for (int h = 0; h < MT; ++h) {
+        gv_flush<BF>(a, (tile * 4 + wid) * MT + h, acc[h], owned, g, c);
+        acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
+      }
       step = 0;
       ++tile;
       owned = gv_contributors(tile, steps_per_tile, a.per_cta) == 1;
     }
   }
   const int t_last = (int)((u1 - 1) / steps_per_tile);
-  gv_finish<BF>(a, tile0 * 4 + wid, gv_contributors(tile0, steps_per_tile, a.per_cta), g, c, lane);
-  if (t_last != tile0)
-    gv_finish<BF>(a, t_last * 4 + wid, gv_contributors(t_last, steps_per_tile, a.per_cta), g, c, lane);
+#pragma unroll
+  for (int h = 0; h < MT; ++h) {
+    gv_finish<BF>(a, (tile0 * 4 + wid) * MT + h, gv_contributors(tile0, steps_per_tile, a.per_cta), g, c, lane);
+    if (t_last != tile0)
+      gv_finish<BF>(a, (t_last * 4 + wid) * MT + h, gv_contributors(t_last, steps_per_tile, a.per_cta), g, c, lane);
+  }
 #else
   __trap();  // sm_90 only (the plan refuses other GPUs)
 #endif

@@ -31,6 +31,7 @@ DEPTHS = (4, 6, 8, 10, 12)
 STAGE_BYTES = 9 * 1024
 CTAS_PER_SM = 1  # shared memory for two: the other is the next launch's
 DTYPES = ("bfloat16", "float16")
+L2_PROMOTIONS = {0: 0, 64: 1, 128: 2, 256: 3}  # bytes -> CUtensorMapL2promotion
 _ARGS = ("tmap",) + ("u64",) * 4 + ("i32",) * 4
 ARCHS = ("sm_90",)  # TMA and programmatic dependent launch
 
@@ -40,6 +41,7 @@ class GemvStreamConfig:
     """The GEMV's cubin: ``depth`` steps in the register ring (the default is the one CI compiles)."""
 
     depth: int = DEPTH
+    mma_tiles: int = 1  # 16-row MMA tiles per warp: a step of 64 x mma_tiles rows (one TMA box)
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
@@ -47,10 +49,16 @@ class GemvStreamConfig:
 
     @property
     def name(self) -> str:
-        return "gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
+        return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
+                + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}"))
 
     def macros(self) -> list[tuple[str, str]]:
-        return [] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))]
+        return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
+                + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))]))
+
+    @property
+    def tile_rows(self) -> int:
+        return TILE_ROWS * self.mma_tiles
 
 
 def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
@@ -68,18 +76,18 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
         raise ValueError(f"n x k = {n} x {k} is too large for 32-bit row indices")
 
 
-def smem_bytes(depth: int) -> int:
-    """Dynamic shared memory of a CTA: every warp's ring and mbarriers, and 1 KB to align the swizzled stages."""
-    return depth * (STAGE_BYTES + 16) + 1024
+def smem_bytes(depth: int, mma_tiles: int = 1) -> int:
+    """Dynamic shared memory of a CTA: the ring (weights, x), its mbarriers, and 1 KB to align the swizzled stages."""
+    return depth * (8 * 1024 * mma_tiles + 1024 + 16) + 1024
 
 
-def tiles(n: int) -> int:
-    return -(-n // TILE_ROWS)
+def tiles(n: int, rows: int = TILE_ROWS) -> int:
+    return -(-n // rows)
 
 
-def steps_per_cta(n: int, k: int, ctas: int) -> int:
-    """Each CTA's contiguous share of the (64-row tile, k step) space: equal shares, the last one shorter."""
-    return -(-(tiles(n) * (k // STEP_K)) // ctas)
+def steps_per_cta(n: int, k: int, ctas: int, rows: int = TILE_ROWS) -> int:
+    """Each CTA's contiguous share of the (row tile, k step) space: equal shares, the last one shorter."""
+    return -(-(tiles(n, rows) * (k // STEP_K)) // ctas)
 
 
 def contributors(tile: int, steps_per_tile: int, per_cta: int) -> int:
@@ -97,7 +105,7 @@ class GemvStreamPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 8)."""
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=CTAS_PER_SM, depth=None,
-                 launcher="driver"):
+                 mma_tiles=1, l2_promotion=256, launcher="driver"):
         import torch
 
         from . import _runtime as rt
@@ -110,7 +118,12 @@ class GemvStreamPlan:
         if depth is not None and depth not in DEPTHS:
             raise ValueError(f"depth must be one of {DEPTHS}, got {depth!r}")
         rt.require_kernel("the streaming GEMV kernel")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth)
+        if mma_tiles not in (1, 2):
+            raise ValueError(f"mma_tiles must be 1 or 2, got {mma_tiles!r}")
+        if l2_promotion not in L2_PROMOTIONS:
+            raise ValueError(f"l2_promotion must be one of {tuple(L2_PROMOTIONS)}, got {l2_promotion!r}")
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles)
+        self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)
         if dev.arch not in ARCHS:
@@ -119,13 +132,14 @@ class GemvStreamPlan:
         ld = rt.load(self.config, dev)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
         self.ctas = dev.sm_count * ctas_per_sm
-        self.per_cta = steps_per_cta(n, k, self.ctas)
+        self.rows = self.config.tile_rows
+        self.per_cta = steps_per_cta(n, k, self.ctas, self.rows)
         kernel = "kvp_gemv_stream_bf16" if name == "bfloat16" else "kvp_gemv_stream_f16"
         self.registers = ld.regs.get(kernel)
-        self.smem = smem_bytes(self.config.depth)
+        self.smem = smem_bytes(self.config.depth, mma_tiles)
         self._launch = rt.PreparedLaunch(ld, kernel, _ARGS, THREADS, self.smem, None, launcher)
         dev_ = torch.device("cuda", self.device_index)
-        cells = tiles(n) * TILE_ROWS // CELL_ROWS
+        cells = tiles(n, self.rows) * self.rows // CELL_ROWS
         self._ws = torch.zeros(cells * CELL_ROWS * MAX_BATCH, dtype=torch.float32, device=dev_)
         self._counters = torch.zeros(cells, dtype=torch.int32, device=dev_)
         self._lock = threading.Lock()
@@ -168,6 +182,6 @@ class GemvStreamPlan:
             if len(self._maps) >= 4096:
                 self._maps.clear()
             tm = self._maps[ptr] = self._rt.encode_tensor_map(ptr, (self.k, self.n), (self.k * 2,),
-                                                              (STEP_K, TILE_ROWS))
+                                                              (STEP_K, self.rows), l2_promotion=self._l2)
         ctypes.memmove(ctypes.addressof(self._launch.args[0]), tm, len(tm))
         self._map_of = ptr
