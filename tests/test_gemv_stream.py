@@ -3,7 +3,7 @@ in a 64-row tile (the last to arrive writes it: a wrong count leaves a tile unwr
 
 import pytest
 
-from kvplan.kernels import gemv_stream as gs
+from kvplan.kernels import gemv_stream_config as gs
 
 
 def brute_contributors(tiles, steps_per_tile, ctas, per_cta):

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multiple of this (16 bytes of 16-bit output)
 
-MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel")  # F.linear, torch.mm(W, x^T), bundled NVRTC kernel
+# F.linear, torch.mm(W, x^T), the bundled NVRTC kernels (kvplan/kernels/skinny.py, kvplan/kernels/gemv_stream.py)
+MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel", "kvplan streaming GEMV")
 
 
 def rms_norm(x, weight, eps: float, plus_one: bool = False):
@@ -118,17 +119,19 @@ class Rope:
 class Matmul:
     """x [tokens, in] times a weight W [out, in]. cuBLAS picks its kernel by shape, and for skinny batches the
     ways of writing the product stream the weight at different speeds; `forms` maps (out, in, tokens) to the
-    fastest (kvplan/gpu/gemm.py measures it at start): F.linear otherwise. The bundled skinny kernel's plans,
-    one per weight shape, live in `skinny`."""
+    fastest (kvplan/gpu/gemm.py measures it at start): F.linear otherwise. The bundled kernels' plans, one per
+    weight shape, live in `skinny` and `stream`."""
 
     def __init__(self):
         self.forms: dict = {}
         self.skinny: dict = {}  # (out, in) -> kvplan.kernels.skinny.SkinnyGemmPlan
+        self.stream: dict = {}  # (out, in) -> kvplan.kernels.gemv_stream.GemvStreamPlan
 
     def __call__(self, x, w, bias=None):
         form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))
-        if form == MM_FORMS[2] and x.dtype == w.dtype:
-            out = self.skinny[(w.shape[0], w.shape[1])].run(x.contiguous(), w)
+        if form in MM_FORMS[2:] and x.dtype == w.dtype:
+            plans = self.skinny if form == MM_FORMS[2] else self.stream
+            out = plans[(w.shape[0], w.shape[1])].run(x.contiguous(), w)
             return out + bias if bias is not None else out
         if form == MM_FORMS[1]:
             out = torch.mm(w, x.t()).t().contiguous()

@@ -1,0 +1,86 @@
+"""The streaming GEMV's pure parts (gemv_stream.cu; the plan is kvplan/kernels/gemv_stream.py): its instantiation,
+its limits, each CTA's share of the weights and which CTAs meet in a tile. Nothing here imports torch or the
+runtime, so configs.py, the CPU tests and the compile test read it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MMA_WARPS = 4  # GV_WARPS: 16 rows of a 64-row tile each
+THREADS = (MMA_WARPS + 1) * 32  # and a producer warp
+STEP_K = 64  # k values per step (a 64-row tile x 64 k = 8 KB of 16-bit weights)
+TILE_ROWS = 64
+CELL_ROWS = 16  # the workspace's unit: one MMA warp's rows of a tile
+MAX_BATCH = 8  # one 8-column MMA tile
+DEPTH = 8  # stages of the CTA's ring (8 KB of weights + 1 KB of x each): 64 KB of weights in flight per SM
+DEPTHS = (4, 6, 8, 10, 12)
+STAGE_BYTES = 9 * 1024
+CTAS_PER_SM = 1  # shared memory for two: the other is the next launch's
+DTYPES = ("bfloat16", "float16")
+L2_PROMOTIONS = {0: 0, 64: 1, 128: 2, 256: 3}  # bytes -> CUtensorMapL2promotion
+# 128 (a box row's own line): H200, whole-model stream 1.5-2.4 points ahead of 256-byte promotion, which fetches the
+# next step's half line early (benchmarks/RESULTS.md, session 17); none measured equal to 128
+L2_PROMOTION = 128
+ARCHS = ("sm_90",)  # TMA and programmatic dependent launch
+
+
+@dataclass(frozen=True)
+class GemvStreamConfig:
+    """The GEMV's cubin: ``depth`` steps in the register ring (the default is the one CI compiles)."""
+
+    depth: int = DEPTH
+    mma_tiles: int = 1  # 16-row MMA tiles per warp: a step of 64 x mma_tiles rows (one TMA box)
+
+    source = "gemv_stream.cu"
+    kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
+    compile_cost = 0.3
+
+    @property
+    def name(self) -> str:
+        return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
+                + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}"))
+
+    def macros(self) -> list[tuple[str, str]]:
+        return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
+                + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))]))
+
+    @property
+    def tile_rows(self) -> int:
+        return TILE_ROWS * self.mma_tiles
+
+
+def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
+    """ValueError naming the argument when the GEMV cannot take this shape."""
+    for name, v in (("n", n), ("k", k), ("max_batch", max_batch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be bfloat16 or float16, got {dtype}")
+    if k % STEP_K:
+        raise ValueError(f"k must be a multiple of {STEP_K} for the streaming GEMV, got {k}")
+    if max_batch > MAX_BATCH:
+        raise ValueError(f"max_batch must be at most {MAX_BATCH} for the streaming GEMV, got {max_batch}")
+    if n >= 2**31 // 16 or k >= 2**30:
+        raise ValueError(f"n x k = {n} x {k} is too large for 32-bit row indices")
+
+
+def smem_bytes(depth: int, mma_tiles: int = 1) -> int:
+    """Dynamic shared memory of a CTA: the ring (weights, x), its mbarriers, and 1 KB to align the swizzled stages."""
+    return depth * (8 * 1024 * mma_tiles + 1024 + 16) + 1024
+
+
+def tiles(n: int, rows: int = TILE_ROWS) -> int:
+    return -(-n // rows)
+
+
+def steps_per_cta(n: int, k: int, ctas: int, rows: int = TILE_ROWS) -> int:
+    """Each CTA's contiguous share of the (row tile, k step) space: equal shares, the last one shorter."""
+    return -(-(tiles(n, rows) * (k // STEP_K)) // ctas)
+
+
+def contributors(tile: int, steps_per_tile: int, per_cta: int) -> int:
+    """How many CTAs' shares touch ``tile``: the count its cells' last arriving warps wait for (gv_contributors)."""
+    first = tile * steps_per_tile // per_cta
+    last = ((tile + 1) * steps_per_tile - 1) // per_cta
+    return last - first + 1
