@@ -24,6 +24,23 @@ def test_contributors_match_a_walk_of_every_range(n, k, ctas):
     assert [gs.contributors(t, spt, per) for t in range(gs.tiles(n))] == expected
 
 
+@pytest.mark.parametrize("n, k, ctas", [(16, 64, 1), (17, 128, 132), (4096, 4096, 132), (1000, 1024, 66),
+                                        (3, 192, 7), (128256, 4096, 132), (28672, 4096, 264), (96, 640, 13)])
+def test_shared_tiles_have_distinct_first_ctas(n, k, ctas):
+    """The workspace holds one tile's cells per CTA, indexed by a shared tile's first CTA: two shared tiles with the
+    same first CTA would add into the same cells."""
+    per = gs.steps_per_cta(n, k, ctas)
+    spt = k // gs.STEP_K
+    seen = [set() for _ in range(gs.tiles(n))]
+    for c in range(ctas):
+        for u in range(c * per, min(gs.tiles(n) * spt, (c + 1) * per)):
+            seen[u // spt].add(c)
+    shared = [t for t, s in enumerate(seen) if len(s) > 1]
+    firsts = [gs.first_cta(t, spt, per) for t in shared]
+    assert firsts == [min(seen[t]) for t in shared]
+    assert len(set(firsts)) == len(firsts) and all(0 <= f < ctas for f in firsts)
+
+
 @pytest.mark.parametrize("n, k, ctas", [(4096, 4096, 132), (17, 128, 132), (14336, 4096, 66), (5, 64, 3)])
 def test_shares_cover_every_step_once_with_the_shortest_equal_share(n, k, ctas):
     per = gs.steps_per_cta(n, k, ctas)

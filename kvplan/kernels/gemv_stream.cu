@@ -25,7 +25,8 @@
 //   map       a CUtensorMap over w [n, k] (16-bit, k a multiple of 64): dims {k, n}, box {64, 64}, 128-byte swizzle
 //   x         [batch, k] (written by the kernel before: read after the wait)
 //   y         [batch, n]
-//   ws        [ceil(n / 16) * 128] fp32 zeros; counters [ceil(n / 16)] zeros (per 16-row cell)
+//   ws        [CTAs * 4 * MT * 128] fp32 zeros; counters [CTAs * 4 * MT] zeros (a cell per 16-row slice of a shared
+//             tile, by the tile's first CTA: gv_slot)
 //   per_cta   steps per CTA (ceil(ceil(n / 64) * k / 64 / CTAs), the host's choice)
 //   dynamic shared memory: DEPTH x (8 KB x MT + 1 KB + 16) + 1 KB (alignment of the swizzled stages)
 
@@ -136,10 +137,18 @@ __device__ __forceinline__ int gv_contributors(int t, int steps_per_tile, int pe
   return (int)(last - first + 1);
 }
 
+// The workspace cell of a shared tile's 16-row cell (wid, h): by the first CTA that touches the tile. That CTA's
+// range ends inside the tile (another one touches it too), so no other shared tile has the same first CTA: the
+// workspace is one tile's cells per CTA whatever n is (a few hundred KB, not a buffer the size of the output).
+__device__ __forceinline__ int gv_slot(int t, int steps_per_tile, int per_cta, int wid, int h) {
+  const int first = (int)((long long)t * steps_per_tile / per_cta);
+  return (first * GV_WARPS + wid) * KVP_GV_MT + h;
+}
+
 // A tile's sums for this warp: stored when the warp owns the whole tile, otherwise added into the workspace (no
 // fence here; gv_finish fences once, after the warp's last step).
 template <bool BF>
-__device__ __forceinline__ void gv_flush(const GvArgs& a, int tile, const float (&acc)[4], bool owned, int g,
+__device__ __forceinline__ void gv_flush(const GvArgs& a, int tile, int slot, const float (&acc)[4], bool owned, int g,
                                          int c) {
   const int rows[2] = {tile * 16 + g, tile * 16 + g + 8};
   const int cols[2] = {2 * c, 2 * c + 1};
@@ -150,7 +159,7 @@ __device__ __forceinline__ void gv_flush(const GvArgs& a, int tile, const float 
         gv_store<BF>(a.y, (long long)cols[i % 2] * a.n + rows[i / 2], acc[i]);
     return;
   }
-  float* cell = a.ws + (long long)tile * GV_TILE_VALUES;
+  float* cell = a.ws + (long long)slot * GV_TILE_VALUES;
 #pragma unroll
   for (int i = 0; i < 4; ++i)
     if (cols[i % 2] < a.batch) atomicAdd(cell + (i / 2 * 8 + g) * 8 + cols[i % 2], acc[i]);
@@ -159,16 +168,16 @@ __device__ __forceinline__ void gv_flush(const GvArgs& a, int tile, const float 
 // After the warp's last step: count the warp in for a tile it shared; the last warp to arrive stores the sums and
 // leaves the workspace and counter zeroed.
 template <bool BF>
-__device__ __forceinline__ void gv_finish(const GvArgs& a, int tile, int count, int g, int c, int lane) {
+__device__ __forceinline__ void gv_finish(const GvArgs& a, int tile, int slot, int count, int g, int c, int lane) {
   if (count == 1) return;
   __threadfence();
   __syncwarp();
   unsigned old = 0;
-  if (lane == 0) old = atomicAdd(a.counters + tile, 1u);
+  if (lane == 0) old = atomicAdd(a.counters + slot, 1u);
   old = __shfl_sync(0xffffffffu, old, 0);
   if (old + 1 != (unsigned)count) return;
   __threadfence();  // every other warp's sums are in before this warp reads them
-  float* cell = a.ws + (long long)tile * GV_TILE_VALUES;
+  float* cell = a.ws + (long long)slot * GV_TILE_VALUES;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int row = tile * 16 + g + (i / 2) * 8, col = 2 * c + (i % 2);
@@ -177,7 +186,7 @@ __device__ __forceinline__ void gv_finish(const GvArgs& a, int tile, int count, 
       if (row < a.n) gv_store<BF>(a.y, (long long)col * a.n + row, v);
     }
   }
-  if (lane == 0) a.counters[tile] = 0;
+  if (lane == 0) a.counters[slot] = 0;
 }
 
 template <bool BF>
@@ -275,7 +284,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     if (++step == steps_per_tile || i + 1 == steps) {
 #pragma unroll
       for (int h = 0; h < MT; ++h) {
-        gv_flush<BF>(a, (tile * 4 + wid) * MT + h, acc[h], owned, g, c);
+        gv_flush<BF>(a, (tile * 4 + wid) * MT + h, gv_slot(tile, steps_per_tile, a.per_cta, wid, h), acc[h], owned, g, c);
         acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
       }
       step = 0;
@@ -286,9 +295,11 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   const int t_last = (int)((u1 - 1) / steps_per_tile);
 #pragma unroll
   for (int h = 0; h < MT; ++h) {
-    gv_finish<BF>(a, (tile0 * 4 + wid) * MT + h, gv_contributors(tile0, steps_per_tile, a.per_cta), g, c, lane);
+    gv_finish<BF>(a, (tile0 * 4 + wid) * MT + h, gv_slot(tile0, steps_per_tile, a.per_cta, wid, h),
+                  gv_contributors(tile0, steps_per_tile, a.per_cta), g, c, lane);
     if (t_last != tile0)
-      gv_finish<BF>(a, (t_last * 4 + wid) * MT + h, gv_contributors(t_last, steps_per_tile, a.per_cta), g, c, lane);
+      gv_finish<BF>(a, (t_last * 4 + wid) * MT + h, gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
+                    gv_contributors(t_last, steps_per_tile, a.per_cta), g, c, lane);
   }
 #else
   __trap();  // sm_90 only (the plan refuses other GPUs)

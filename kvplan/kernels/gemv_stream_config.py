@@ -79,6 +79,11 @@ def steps_per_cta(n: int, k: int, ctas: int, rows: int = TILE_ROWS) -> int:
     return -(-(tiles(n, rows) * (k // STEP_K)) // ctas)
 
 
+def first_cta(tile: int, steps_per_tile: int, per_cta: int) -> int:
+    """The first CTA whose share touches ``tile``: a shared tile's workspace cells are that CTA's (gv_slot)."""
+    return tile * steps_per_tile // per_cta
+
+
 def contributors(tile: int, steps_per_tile: int, per_cta: int) -> int:
     """How many CTAs' shares touch ``tile``: the count its cells' last arriving warps wait for (gv_contributors)."""
     first = tile * steps_per_tile // per_cta
