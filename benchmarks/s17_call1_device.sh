@@ -1,4 +1,4 @@
-# Session 17 call 1 (run four times: a register ring, a per-warp cp.async ring, per-warp 2 KB TMA rings, then a CTA ring of 8 KB TMA boxes fed by a producer warp): the streaming GEMV (gemv_stream.cu) --
+# Session 17 call 1 (run five times, one per form of the kernel: a register ring, a per-warp cp.async ring, per-warp 2 KB TMA rings, a CTA ring of 8 KB TMA boxes fed by a producer warp, the same with the L2-promotion variants): the streaming GEMV (gemv_stream.cu) --
 # against F.linear per shape and over the whole-model stream (issue 13's >= 90% bar).
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm,clocks.max.mem --format=csv,noheader
