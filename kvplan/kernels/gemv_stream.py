@@ -81,19 +81,9 @@ class GemvStreamPlan:
     def run(self, x, w, out=None):
         import torch
 
-        from .skinny import _check_tensor
+        from .skinny import dense_call
 
-        if not isinstance(x, torch.Tensor) or x.dim() != 2:
-            raise ValueError(f"x must be a 2-D torch.Tensor [batch, {self.k}]")
-        b = x.shape[0]
-        if not 1 <= b <= self.max_batch:
-            raise ValueError(f"x has {b} rows; this plan takes 1..{self.max_batch}")
-        _check_tensor(torch, "x", x, (b, self.k), self.dtype, self.device_index)
-        _check_tensor(torch, "w", w, (self.n, self.k), self.dtype, self.device_index)
-        if out is None:
-            out = x.new_empty(b, self.n)
-        else:
-            _check_tensor(torch, "out", out, (b, self.n), self.dtype, self.device_index)
+        b, out = dense_call(torch, self, x, w, out)
         with self._lock:
             a = self._launch.args
             self._set_map(w.data_ptr())

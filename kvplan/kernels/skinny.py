@@ -115,6 +115,22 @@ def _check_tensor(torch, name, t, shape, dtype, device_index):
         raise ValueError(f"{name} must be contiguous and 16-byte aligned")
 
 
+def dense_call(torch, plan, x, w, out):
+    """(batch, out) for ``plan.run(x, w, out)`` of a dense plan (n, k, max_batch, dtype, device_index): x [B, k] with
+    1 <= B <= max_batch, w [n, k], out [B, n] or None (allocated); ValueError naming the argument otherwise."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise ValueError(f"x must be a 2-D torch.Tensor [batch, {plan.k}]")
+    b = x.shape[0]
+    if not 1 <= b <= plan.max_batch:
+        raise ValueError(f"x has {b} rows; this plan takes 1..{plan.max_batch}")
+    _check_tensor(torch, "x", x, (b, plan.k), plan.dtype, plan.device_index)
+    _check_tensor(torch, "w", w, (plan.n, plan.k), plan.dtype, plan.device_index)
+    if out is None:
+        return b, x.new_empty(b, plan.n)
+    _check_tensor(torch, "out", out, (b, plan.n), plan.dtype, plan.device_index)
+    return b, out
+
+
 class SkinnyGemmPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 16), fp32 accumulation."""
 
@@ -142,17 +158,7 @@ class SkinnyGemmPlan:
     def run(self, x, w, out=None):
         import torch
 
-        if not isinstance(x, torch.Tensor) or x.dim() != 2:
-            raise ValueError(f"x must be a 2-D torch.Tensor [batch, {self.k}]")
-        b = x.shape[0]
-        if not 1 <= b <= self.max_batch:
-            raise ValueError(f"x has {b} rows; this plan takes 1..{self.max_batch}")
-        _check_tensor(torch, "x", x, (b, self.k), self.dtype, self.device_index)
-        _check_tensor(torch, "w", w, (self.n, self.k), self.dtype, self.device_index)
-        if out is None:
-            out = x.new_empty(b, self.n)
-        else:
-            _check_tensor(torch, "out", out, (b, self.n), self.dtype, self.device_index)
+        b, out = dense_call(torch, self, x, w, out)
         with self._lock:
             self._gemm.launch(rt.current_stream_handle(torch, self.device_index), b, 1, self.ksplits[b],
                               w.data_ptr(), 0, x.data_ptr(), out.data_ptr(), 0, 0, self._ws.data_ptr(),
