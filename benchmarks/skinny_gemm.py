@@ -168,7 +168,8 @@ def gemv(read_bw, forms=None):
                 t = timed(lambda: [p[tuple(w.shape)].run(xs[w.shape[1]], w) for layer in ws for w in layer])
                 row[f"{name}_ms"], row[f"{name}_read"] = t, nbytes / t * 1e3 / read_bw
             rows.append(row)
-            per_shape = "; ".join(f"{k} {100 * v['F.linear']:.1f}/{100 * v[first]:.1f}" for k, v in row["shapes"].items())
+            per_shape = "; ".join(f"{k} {100 * v['F.linear']:.1f}/{100 * v[first]:.1f}"
+                                  for k, v in row["shapes"].items())
             print(f"{model:13s} b{b}: " + ", ".join(f"{k[:-5]} {100 * v:5.1f}%" for k, v in row.items()
                                                      if k.endswith("_read")) + f" | per shape F.linear/{first}: "
                   + per_shape, flush=True)

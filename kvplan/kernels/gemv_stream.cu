@@ -284,7 +284,8 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     if (++step == steps_per_tile || i + 1 == steps) {
 #pragma unroll
       for (int h = 0; h < MT; ++h) {
-        gv_flush<BF>(a, (tile * 4 + wid) * MT + h, gv_slot(tile, steps_per_tile, a.per_cta, wid, h), acc[h], owned, g, c);
+        gv_flush<BF>(a, (tile * 4 + wid) * MT + h, gv_slot(tile, steps_per_tile, a.per_cta, wid, h), acc[h], owned,
+                     g, c);
         acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
       }
       step = 0;
