@@ -96,6 +96,13 @@ def dense(read_bw):
     return rows
 
 
+def _model_weights(layers, shapes):
+    """Every layer's bf16 weights of a DENSE model, in step order, and their bytes."""
+    ws = [[torch.randn(*s, dtype=torch.bfloat16, device="cuda") * s[1] ** -0.5 for s in shapes]
+          for _ in range(layers)]
+    return ws, sum(w.numel() * 2 for layer in ws for w in layer)
+
+
 def stream(read_bw):
     """--stream: one graph per model and batch of every linear of every layer in a decode step's order (qkv, o,
     gate_up, down; the inputs fixed), so each matmul follows a different one, as in a step: F.linear against the
@@ -103,9 +110,7 @@ def stream(read_bw):
     drains) and without (KVPLAN_PDL=0), % of read bandwidth."""
     rows = []
     for model, (layers, shapes) in DENSE.items():
-        ws = [[torch.randn(*s, dtype=torch.bfloat16, device="cuda") * s[1] ** -0.5 for s in shapes]
-              for _ in range(layers)]
-        nbytes = sum(w.numel() * 2 for layer in ws for w in layer)
+        ws, nbytes = _model_weights(layers, shapes)
         forms = {}
         for pdl in ("1", "0"):
             os.environ["KVPLAN_PDL"] = pdl  # read when a plan packs its launches
@@ -141,9 +146,7 @@ def gemv(read_bw, forms=None):
     forms = forms or GEMV_FORMS
     rows = []
     for model, (layers, shapes) in DENSE.items():
-        ws = [[torch.randn(*s, dtype=torch.bfloat16, device="cuda") * s[1] ** -0.5 for s in shapes]
-              for _ in range(layers)]
-        nbytes = sum(w.numel() * 2 for layer in ws for w in layer)
+        ws, nbytes = _model_weights(layers, shapes)
         plans = {}
         for name, opts in forms.items():
             plans[name] = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0, **opts) for s in shapes}

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .skinny_config import check_dense
+
 MMA_WARPS = 4  # GV_WARPS: 16 rows of a 64-row tile each
 THREADS = (MMA_WARPS + 1) * 32  # and a producer warp
 STEP_K = 64  # k values per step (a 64-row tile x 64 k = 8 KB of 16-bit weights)
@@ -51,18 +53,13 @@ class GemvStreamConfig:
 
 
 def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
-    """ValueError naming the argument when the GEMV cannot take this shape."""
-    for name, v in (("n", n), ("k", k), ("max_batch", max_batch)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype must be bfloat16 or float16, got {dtype}")
+    """ValueError naming the argument when the GEMV cannot take this shape: the skinny GEMM's dense checks
+    (skinny_config.check_dense), then this kernel's own limits."""
+    check_dense(n, k, dtype, max_batch)
     if k % STEP_K:
         raise ValueError(f"k must be a multiple of {STEP_K} for the streaming GEMV, got {k}")
     if max_batch > MAX_BATCH:
         raise ValueError(f"max_batch must be at most {MAX_BATCH} for the streaming GEMV, got {max_batch}")
-    if n >= 2**31 // 16 or k >= 2**30:
-        raise ValueError(f"n x k = {n} x {k} is too large for 32-bit row indices")
 
 
 def smem_bytes(depth: int, mma_tiles: int = 1) -> int:
