@@ -132,12 +132,19 @@ def stream(read_bw):
     return rows
 
 
-# the plan's default (8 stages, 64-row boxes, 128-byte L2 promotion) and the variants session 17 measured against it
+# the plan's default (8 stages, 64-row boxes, 128-byte L2 promotion), the variants session 17 measured against it,
+# and session 19's (the cut tiles' fence and counters, an evict-first policy on the weights, an L2 prefetch of the
+# steps after the ring before the kernel's wait); --forms NAME[,NAME] keeps some (the first is the per-shape one)
 GEMV_FORMS = {"gemv d8": {}, "gemv d12": {"depth": 12}, "gemv d6 mt2": {"depth": 6, "mma_tiles": 2},
-              "gemv d8 l2=256": {"l2_promotion": 256}, "gemv d8 l2=0": {"l2_promotion": 0}}
+              "gemv d8 l2=256": {"l2_promotion": 256}, "gemv d8 l2=0": {"l2_promotion": 0},
+              "acqrel": {"acq_rel": True}, "acqrel joint": {"acq_rel": True, "joint_finish": True},
+              "ef": {"evict_first": True}, "ef pf8": {"evict_first": True, "prefetch": 8},
+              "ef pf16": {"evict_first": True, "prefetch": 16}, "ef pf32": {"evict_first": True, "prefetch": 32},
+              "pf16": {"prefetch": 16},
+              "all pf16": {"acq_rel": True, "joint_finish": True, "evict_first": True, "prefetch": 16}}
 
 
-def gemv(read_bw, forms=None):
+def gemv(read_bw, forms=None, per_shape_all=False):
     """--gemv: the streaming GEMV (kvplan/kernels/gemv_stream.py) against F.linear, % of read bandwidth: per shape
     (every layer's matrix of that shape back to back) at the default form, then the whole-model stream (as
     --stream) for every form of GEMV_FORMS and the default without PDL."""
@@ -162,19 +169,21 @@ def gemv(read_bw, forms=None):
             for i, s in enumerate(shapes):
                 by = layers * s[0] * s[1] * 2
                 t_lin = timed(lambda: [F.linear(xs[s[1]], layer[i]) for layer in ws])
-                t_gv = timed(lambda: [plans[first][s].run(xs[s[1]], layer[i]) for layer in ws])
-                row["shapes"][f"{s[0]}x{s[1]}"] = {"F.linear": by / t_lin * 1e3 / read_bw,
-                                                     first: by / t_gv * 1e3 / read_bw}
+                cell = row["shapes"][f"{s[0]}x{s[1]}"] = {"F.linear": by / t_lin * 1e3 / read_bw}
+                for name in (forms if per_shape_all else [first]):
+                    t_gv = timed(lambda: [plans[name][s].run(xs[s[1]], layer[i]) for layer in ws])
+                    cell[name] = by / t_gv * 1e3 / read_bw
             t = timed(lambda: [F.linear(xs[w.shape[1]], w) for layer in ws for w in layer])
             row["F.linear_ms"], row["F.linear_read"] = t, nbytes / t * 1e3 / read_bw
             for name, p in plans.items():
                 t = timed(lambda: [p[tuple(w.shape)].run(xs[w.shape[1]], w) for layer in ws for w in layer])
                 row[f"{name}_ms"], row[f"{name}_read"] = t, nbytes / t * 1e3 / read_bw
             rows.append(row)
-            per_shape = "; ".join(f"{k} {100 * v['F.linear']:.1f}/{100 * v[first]:.1f}"
+            per_shape = "; ".join(f"{k} " + "/".join(f"{100 * x:.1f}" for x in v.values())
                                   for k, v in row["shapes"].items())
             print(f"{model:13s} b{b}: " + ", ".join(f"{k[:-5]} {100 * v:5.1f}%" for k, v in row.items()
-                                                     if k.endswith("_read")) + f" | per shape F.linear/{first}: "
+                                                     if k.endswith("_read"))
+                  + f" | per shape F.linear/{'/'.join(forms if per_shape_all else [first])}: "
                   + per_shape, flush=True)
         del ws, plans
         torch.cuda.empty_cache()
@@ -558,8 +567,10 @@ def main(argv):
         return main_sweep(argv)
     if "--stream" in argv:
         return stream(_bandwidth().bytes_per_s)
-    if "--gemv" in argv:  # [--out FILE]: the rows as JSON too
-        rows = gemv(_bandwidth().bytes_per_s)
+    if "--gemv" in argv:  # [--out FILE]: the rows as JSON too; [--forms A,B]; [--per-shape-all]; [--only MODEL]
+        _keep(argv, "--forms", GEMV_FORMS)
+        _keep(argv, "--only", DENSE)
+        rows = gemv(_bandwidth().bytes_per_s, per_shape_all="--per-shape-all" in argv)
         if "--out" in argv:
             with open(argv[argv.index("--out") + 1], "w") as f:
                 json.dump(rows, f, indent=1)

@@ -46,6 +46,28 @@
 #endif
 #define GV_TILE_ROWS (64 * KVP_GV_MT)
 #define GV_TILE_VALUES 128  // a 16-row cell x 8 columns
+// Forms measured against the default (gemv_stream_config.py names them; benchmarks/RESULTS.md, session 19):
+//   KVP_GV_ACQ_REL   the cut tiles' counters fenced with fence.acq_rel.gpu instead of __threadfence (MEMBAR.SC)
+//   KVP_GV_JOINT     a warp's two cut tiles counted with one fence and one atomic instruction (lanes 0 and 1)
+//   KVP_GV_EVICT_FIRST  the weights' copies marked L2 evict-first (each weight is read once a step)
+//   KVP_GV_PREFETCH  steps after the ring prefetched into L2 before griddepcontrol.wait
+#ifndef KVP_GV_ACQ_REL
+#define KVP_GV_ACQ_REL 0
+#endif
+#ifndef KVP_GV_JOINT
+#define KVP_GV_JOINT 0
+#endif
+#ifndef KVP_GV_EVICT_FIRST
+#define KVP_GV_EVICT_FIRST 0
+#endif
+#ifndef KVP_GV_PREFETCH
+#define KVP_GV_PREFETCH 0
+#endif
+#if KVP_GV_ACQ_REL
+#define GV_FENCE() kvp::fence_acq_rel_gpu()
+#else
+#define GV_FENCE() __threadfence()
+#endif
 
 struct alignas(64) GvTmap {
   unsigned long long opaque[16];  // a CUtensorMap, encoded on the host (gemv_stream.py)
@@ -67,6 +89,31 @@ __device__ __forceinline__ void gv_tma(unsigned dst, const GvTmap* map, int k0, 
       "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
       ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(k0), "r"(row), "r"(bar) : "memory");
 #endif
+}
+// the same copy marked with an L2 cache policy (createpolicy)
+__device__ __forceinline__ void gv_tma_hint(unsigned dst, const GvTmap* map, int k0, int row, unsigned bar,
+                                            unsigned long long policy) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1, {%2, "
+      "%3}], [%4], %5;\n"
+      ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(k0), "r"(row), "r"(bar), "l"(policy)
+      : "memory");
+#endif
+}
+// one box into L2 only (no shared memory, no barrier): the next steps' weights on their way early
+__device__ __forceinline__ void gv_prefetch_l2(const GvTmap* map, int k0, int row) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n"
+               ::"l"(reinterpret_cast<unsigned long long>(map)), "r"(k0), "r"(row) : "memory");
+#endif
+}
+__device__ __forceinline__ unsigned long long gv_evict_first_policy() {
+  unsigned long long p = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
+#endif
+  return p;
 }
 __device__ __forceinline__ void gv_ldsm4(unsigned addr, unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -167,16 +214,9 @@ __device__ __forceinline__ void gv_flush(const GvArgs& a, int tile, int slot, co
 
 // After the warp's last step: count the warp in for a tile it shared; the last warp to arrive stores the sums and
 // leaves the workspace and counter zeroed.
+// The last arriving warp of a shared cell: store its sums, leave the workspace zeroed (the counter: the caller).
 template <bool BF>
-__device__ __forceinline__ void gv_finish(const GvArgs& a, int tile, int slot, int count, int g, int c, int lane) {
-  if (count == 1) return;
-  __threadfence();
-  __syncwarp();
-  unsigned old = 0;
-  if (lane == 0) old = atomicAdd(a.counters + slot, 1u);
-  old = __shfl_sync(0xffffffffu, old, 0);
-  if (old + 1 != (unsigned)count) return;
-  __threadfence();  // every other warp's sums are in before this warp reads them
+__device__ __forceinline__ void gv_drain(const GvArgs& a, int tile, int slot, int g, int c) {
   float* cell = a.ws + (long long)slot * GV_TILE_VALUES;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -186,7 +226,39 @@ __device__ __forceinline__ void gv_finish(const GvArgs& a, int tile, int slot, i
       if (row < a.n) gv_store<BF>(a.y, (long long)col * a.n + row, v);
     }
   }
+}
+
+template <bool BF>
+__device__ __forceinline__ void gv_finish(const GvArgs& a, int tile, int slot, int count, int g, int c, int lane) {
+  if (count == 1) return;
+  GV_FENCE();
+  __syncwarp();
+  unsigned old = 0;
+  if (lane == 0) old = atomicAdd(a.counters + slot, 1u);
+  old = __shfl_sync(0xffffffffu, old, 0);
+  if (old + 1 != (unsigned)count) return;
+  GV_FENCE();  // every other warp's sums are in before this warp reads them
+  gv_drain<BF>(a, tile, slot, g, c);
   if (lane == 0) a.counters[slot] = 0;
+}
+
+// KVP_GV_JOINT: both ends of a warp's range at once (count1 is 1 when the range has one tile): one fence, lane 0
+// counts the first tile and lane 1 the last in the same atomic instruction, so the two round trips overlap.
+template <bool BF>
+__device__ __forceinline__ void gv_finish_both(const GvArgs& a, int tile0, int slot0, int count0, int tile1, int slot1,
+                                               int count1, int g, int c, int lane) {
+  if (count0 == 1 && count1 == 1) return;
+  GV_FENCE();
+  __syncwarp();
+  unsigned old = 0;
+  if ((lane == 0 && count0 > 1) || (lane == 1 && count1 > 1)) old = atomicAdd(a.counters + (lane ? slot1 : slot0), 1u);
+  const unsigned old0 = __shfl_sync(0xffffffffu, old, 0), old1 = __shfl_sync(0xffffffffu, old, 1);
+  const bool last0 = count0 > 1 && old0 + 1 == (unsigned)count0, last1 = count1 > 1 && old1 + 1 == (unsigned)count1;
+  if (!last0 && !last1) return;
+  GV_FENCE();
+  if (last0) gv_drain<BF>(a, tile0, slot0, g, c);
+  if (last1) gv_drain<BF>(a, tile1, slot1, g, c);
+  if ((lane == 0 && last0) || (lane == 1 && last1)) a.counters[lane ? slot1 : slot0] = 0;
 }
 
 template <bool BF>
@@ -224,13 +296,25 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   if (wid == GV_WARPS) {  // the producer
     const GvCursor first = cur;
     const int pre = (int)min((long long)D, steps);
+#if KVP_GV_EVICT_FIRST
+    const unsigned long long policy = gv_evict_first_policy();
+#define GV_WEIGHTS(dst, k0, row, bar) gv_tma_hint(dst, a.map, k0, row, bar, policy)
+#else
+#define GV_WEIGHTS(dst, k0, row, bar) gv_tma(dst, a.map, k0, row, bar)
+#endif
     for (int d = 0; d < pre; ++d) {  // weights before the wait
       if (lane == 0) {
         kvp::mbar_arrive_tx(full + 8 * d, WST);
-        gv_tma(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d);
+        GV_WEIGHTS(wring + d * WST, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d);
       }
       gv_advance(cur, steps_per_tile);
     }
+#if KVP_GV_PREFETCH
+    for (int j = lane; j < KVP_GV_PREFETCH && pre + j < steps; j += 32) {  // the steps after the ring, into L2
+      const long long u = u0 + pre + j;
+      gv_prefetch_l2(a.map, (int)(u % steps_per_tile) * GV_STEP_K, (int)(u / steps_per_tile) * GV_TILE_ROWS);
+    }
+#endif
     kvp::pdl_wait();
     GvCursor xc = first;
     for (int d = 0; d < pre; ++d) {
@@ -243,12 +327,13 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
       kvp::mbar_wait(empty + 8 * d, (unsigned)((i / D - 1) & 1));  // the MMA warps are done with its last use
       if (lane == 0) {
         kvp::mbar_arrive_tx(full + 8 * d, WST);
-        gv_tma(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d);
+        GV_WEIGHTS(wring + d * WST, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d);
       }
       gv_copy_x(a, cur.step, xring + d * XST, lane);
       gv_cp_arrive(full + 8 * d);
       gv_advance(cur, steps_per_tile);
     }
+#undef GV_WEIGHTS
     return;
   }
 
@@ -296,11 +381,18 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   const int t_last = (int)((u1 - 1) / steps_per_tile);
 #pragma unroll
   for (int h = 0; h < MT; ++h) {
+#if KVP_GV_JOINT
+    gv_finish_both<BF>(a, (tile0 * 4 + wid) * MT + h, gv_slot(tile0, steps_per_tile, a.per_cta, wid, h),
+                       gv_contributors(tile0, steps_per_tile, a.per_cta), (t_last * 4 + wid) * MT + h,
+                       gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
+                       t_last != tile0 ? gv_contributors(t_last, steps_per_tile, a.per_cta) : 1, g, c, lane);
+#else
     gv_finish<BF>(a, (tile0 * 4 + wid) * MT + h, gv_slot(tile0, steps_per_tile, a.per_cta, wid, h),
                   gv_contributors(tile0, steps_per_tile, a.per_cta), g, c, lane);
     if (t_last != tile0)
       gv_finish<BF>(a, (t_last * 4 + wid) * MT + h, gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
                     gv_contributors(t_last, steps_per_tile, a.per_cta), g, c, lane);
+#endif
   }
 #else
   __trap();  // sm_90 only (the plan refuses other GPUs)
