@@ -1,8 +1,19 @@
-# Session 19 call 2 (issue 14): the decode kernel's fused split merge fenced with fence.acq_rel.gpu (release +
+# Session 19 call 2. Part 1 (issue 13): the GEMV forms of call 1 that helped (joint finish, evict-first) combined,
+# and the first cut tile counted as soon as its sums are in ("early"); GPU tests of the GEMV, then the forms.
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
+timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_gemv_stream_gpu.py > $OUT/tg.txt 2>&1
+tail -2 $OUT/tg.txt | tee $OUT/log_gemv.txt
+grep -qE "[0-9]+ (failed|errors?)" $OUT/tg.txt && grep -m5 -B2 -A25 "^____" $OUT/tg.txt > $OUT/fail_gemv.txt || \
+timeout 200 python3 benchmarks/skinny_gemm.py --gemv --per-shape-all --out $OUT/gemv.json \
+  --forms "gemv d8,joint,acqrel joint,ef,joint ef,acqrel joint ef,early,early ef,acqrel early ef" 2>&1 \
+  | tee -a $OUT/log_gemv.txt
+timeout 100 compute-sanitizer --tool memcheck --report-api-errors no python3 -m pytest -q -x -p no:cacheprovider \
+  tests/test_gemv_stream_gpu.py -k "early" 2>&1 | grep -E "ERROR SUMMARY|passed|failed" | tail -3 | tee -a $OUT/log_gemv.txt
+# Part 2 (issue 14):
+# the decode kernel's fused split merge fenced with fence.acq_rel.gpu (release +
 # acquire, all its counter needs) instead of __threadfence (MEMBAR.SC): main's file ("sc") and the changed one
 # ("ar", made here by replacing the merge's two fences) alternate twice through the quick table (the split
 # launches of the B1 shapes and the MLA rows); the decode GPU tests on "ar" first (stops on a failure).
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 F=kvplan/kernels/paged_decode.cu
 cp $F /tmp/sc.cu
 python3 - <<'PY'

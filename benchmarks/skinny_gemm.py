@@ -141,7 +141,11 @@ GEMV_FORMS = {"gemv d8": {}, "gemv d12": {"depth": 12}, "gemv d6 mt2": {"depth":
               "ef": {"evict_first": True}, "ef pf8": {"evict_first": True, "prefetch": 8},
               "ef pf16": {"evict_first": True, "prefetch": 16}, "ef pf32": {"evict_first": True, "prefetch": 32},
               "pf16": {"prefetch": 16},
-              "all pf16": {"acq_rel": True, "joint_finish": True, "evict_first": True, "prefetch": 16}}
+              "all pf16": {"acq_rel": True, "joint_finish": True, "evict_first": True, "prefetch": 16},
+              "joint": {"joint_finish": True}, "joint ef": {"joint_finish": True, "evict_first": True},
+              "acqrel joint ef": {"acq_rel": True, "joint_finish": True, "evict_first": True},
+              "early": {"early_finish": True}, "early ef": {"early_finish": True, "evict_first": True},
+              "acqrel early ef": {"acq_rel": True, "early_finish": True, "evict_first": True}}
 
 
 def gemv(read_bw, forms=None, per_shape_all=False):

@@ -71,6 +71,7 @@ def test_each_measured_form_has_its_own_cubin_name_and_macro():
     macro gemv_stream.cu reads; two forms never share a name."""
     forms = [gs.GemvStreamConfig(acq_rel=True), gs.GemvStreamConfig(joint_finish=True),
              gs.GemvStreamConfig(evict_first=True), gs.GemvStreamConfig(prefetch=16),
+             gs.GemvStreamConfig(early_finish=True),
              gs.GemvStreamConfig(acq_rel=True, joint_finish=True, evict_first=True, prefetch=32)]
     assert forms[-1].name == "gemv_stream_acqrel_joint_ef_pf32"
     assert forms[-1].macros() == [("KVP_GV_ACQ_REL", "1"), ("KVP_GV_JOINT", "1"), ("KVP_GV_EVICT_FIRST", "1"),

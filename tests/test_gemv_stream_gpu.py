@@ -61,7 +61,9 @@ def test_other_rings_boxes_and_l2_promotions(depth, mma_tiles, l2):
 
 FORMS = [{"acq_rel": True}, {"joint_finish": True}, {"acq_rel": True, "joint_finish": True},
          {"evict_first": True}, {"evict_first": True, "prefetch": 16}, {"prefetch": 32},
-         {"acq_rel": True, "joint_finish": True, "evict_first": True, "prefetch": 8, "depth": 6, "mma_tiles": 2}]
+         {"acq_rel": True, "joint_finish": True, "evict_first": True, "prefetch": 8, "depth": 6, "mma_tiles": 2},
+         {"early_finish": True}, {"early_finish": True, "acq_rel": True, "evict_first": True, "mma_tiles": 2},
+         {"joint_finish": True, "evict_first": True}]
 
 
 @pytest.mark.parametrize("form", FORMS, ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()))
@@ -86,7 +88,8 @@ def test_bad_prefetch_names_it():
 
 
 @pytest.mark.parametrize("form", [{}, FORMS[-1], {"acq_rel": True, "joint_finish": True, "evict_first": True,
-                                                  "prefetch": 32}], ids=["default", "all-mt2", "all"])
+                                                  "prefetch": 32}, {"early_finish": True, "evict_first": True}],
+                         ids=["default", "all-mt2", "all", "early-ef"])
 def test_a_chain_in_a_graph_reads_each_output_after_it_is_written(form):
     """y1 = x W1^T, y2 = y1 W2^T, y3 = y2 W3^T back to back: with PDL each kernel starts loading weights while the
     one before runs, and must still read its x only after that one finished."""

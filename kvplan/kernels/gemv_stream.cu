@@ -51,6 +51,7 @@
 //   KVP_GV_JOINT     a warp's two cut tiles counted with one fence and one atomic instruction (lanes 0 and 1)
 //   KVP_GV_EVICT_FIRST  the weights' copies marked L2 evict-first (each weight is read once a step)
 //   KVP_GV_PREFETCH  steps after the ring prefetched into L2 before griddepcontrol.wait
+//   KVP_GV_EARLY     a warp's first tile, when cut, counted as soon as its sums are in (off the kernel's tail)
 #ifndef KVP_GV_ACQ_REL
 #define KVP_GV_ACQ_REL 0
 #endif
@@ -62,6 +63,9 @@
 #endif
 #ifndef KVP_GV_PREFETCH
 #define KVP_GV_PREFETCH 0
+#endif
+#ifndef KVP_GV_EARLY
+#define KVP_GV_EARLY 0
 #endif
 #if KVP_GV_ACQ_REL
 #define GV_FENCE() kvp::fence_acq_rel_gpu()
@@ -373,6 +377,14 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
                      g, c);
         acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
       }
+#if KVP_GV_EARLY
+      if (tile == tile0 && i + 1 < steps) {  // the first tile is done: count it now, while the ring keeps streaming
+#pragma unroll
+        for (int h = 0; h < MT; ++h)
+          gv_finish<BF>(a, (tile0 * 4 + wid) * MT + h, gv_slot(tile0, steps_per_tile, a.per_cta, wid, h),
+                        gv_contributors(tile0, steps_per_tile, a.per_cta), g, c, lane);
+      }
+#endif
       step = 0;
       ++tile;
       owned = gv_contributors(tile, steps_per_tile, a.per_cta) == 1;
@@ -381,7 +393,10 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   const int t_last = (int)((u1 - 1) / steps_per_tile);
 #pragma unroll
   for (int h = 0; h < MT; ++h) {
-#if KVP_GV_JOINT
+#if KVP_GV_EARLY  // the first tile was counted at its end unless it is the last too
+    gv_finish<BF>(a, (t_last * 4 + wid) * MT + h, gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
+                  gv_contributors(t_last, steps_per_tile, a.per_cta), g, c, lane);
+#elif KVP_GV_JOINT
     gv_finish_both<BF>(a, (tile0 * 4 + wid) * MT + h, gv_slot(tile0, steps_per_tile, a.per_cta, wid, h),
                        gv_contributors(tile0, steps_per_tile, a.per_cta), (t_last * 4 + wid) * MT + h,
                        gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),

@@ -35,7 +35,7 @@ class GemvStreamPlan:
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=CTAS_PER_SM, depth=None,
                  mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", acq_rel=False, joint_finish=False,
-                 evict_first=False, prefetch=0):
+                 evict_first=False, prefetch=0, early_finish=False):
         import torch
 
         from . import _runtime as rt
@@ -55,7 +55,7 @@ class GemvStreamPlan:
         if prefetch not in PREFETCHES:
             raise ValueError(f"prefetch must be one of {PREFETCHES}, got {prefetch!r}")
         self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, bool(acq_rel),
-                                       bool(joint_finish), bool(evict_first), prefetch)
+                                       bool(joint_finish), bool(evict_first), prefetch, bool(early_finish))
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)

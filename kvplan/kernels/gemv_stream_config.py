@@ -40,6 +40,7 @@ class GemvStreamConfig:
     joint_finish: bool = False
     evict_first: bool = False
     prefetch: int = 0
+    early_finish: bool = False
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
@@ -53,7 +54,7 @@ class GemvStreamConfig:
 
     def _forms(self) -> list[tuple[str, bool]]:
         return [("acqrel", self.acq_rel), ("joint", self.joint_finish), ("ef", self.evict_first),
-                (f"pf{self.prefetch}", self.prefetch > 0)]
+                (f"pf{self.prefetch}", self.prefetch > 0), ("early", self.early_finish)]
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
@@ -61,7 +62,8 @@ class GemvStreamConfig:
                 + ([("KVP_GV_ACQ_REL", "1")] if self.acq_rel else [])
                 + ([("KVP_GV_JOINT", "1")] if self.joint_finish else [])
                 + ([("KVP_GV_EVICT_FIRST", "1")] if self.evict_first else [])
-                + ([("KVP_GV_PREFETCH", str(self.prefetch))] if self.prefetch else []))
+                + ([("KVP_GV_PREFETCH", str(self.prefetch))] if self.prefetch else [])
+                + ([("KVP_GV_EARLY", "1")] if self.early_finish else []))
 
     @property
     def tile_rows(self) -> int:
