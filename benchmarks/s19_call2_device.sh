@@ -25,14 +25,14 @@ assert m.count("__threadfence();") == 2, m
 open("/tmp/ar.cu", "w").write(s[:i] + m.replace("__threadfence();", "fence_acq_rel_gpu();") + s[j:])
 PY
 cp /tmp/ar.cu $F
-timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_gpu.py > $OUT/t.txt 2>&1
+timeout 160 python3 -m pytest -q -p no:cacheprovider tests/test_kernel_gpu.py > $OUT/t.txt 2>&1
 tail -3 $OUT/t.txt | tee $OUT/log.txt
 grep -qE "[0-9]+ (failed|errors?)" $OUT/t.txt && { grep -m5 -B2 -A25 "^____" $OUT/t.txt > $OUT/fail.txt; cp /tmp/sc.cu $F; exit 1; }
 for i in 1 2; do
   for form in sc ar; do
     cp /tmp/$form.cu $F
     echo "== $form $i" | tee -a $OUT/log.txt
-    timeout 100 python3 benchmarks/kernel_vs_flashinfer.py --quick --no-flashinfer --json $OUT/q_${form}_$i.json 2>&1 \
+    timeout 75 python3 benchmarks/kernel_vs_flashinfer.py --quick --no-flashinfer --json $OUT/q_${form}_$i.json 2>&1 \
       | grep -v "^\s*$" | tail -14 | tee -a $OUT/log.txt
   done
 done
