@@ -132,20 +132,11 @@ def stream(read_bw):
     return rows
 
 
-# the plan's default (8 stages, 64-row boxes, 128-byte L2 promotion), the variants session 17 measured against it,
-# and session 19's (the cut tiles' fence and counters, an evict-first policy on the weights, an L2 prefetch of the
-# steps after the ring before the kernel's wait); --forms NAME[,NAME] keeps some (the first is the per-shape one)
+# the plan's default (8 stages, 64-row boxes, 128-byte L2 promotion, evict-first weights) and variants measured
+# against it (sessions 17 and 19); --forms NAME[,NAME] keeps some (the first is the per-shape one)
 GEMV_FORMS = {"gemv d8": {}, "gemv d12": {"depth": 12}, "gemv d6 mt2": {"depth": 6, "mma_tiles": 2},
               "gemv d8 l2=256": {"l2_promotion": 256}, "gemv d8 l2=0": {"l2_promotion": 0},
-              "acqrel": {"acq_rel": True}, "acqrel joint": {"acq_rel": True, "joint_finish": True},
-              "ef": {"evict_first": True}, "ef pf8": {"evict_first": True, "prefetch": 8},
-              "ef pf16": {"evict_first": True, "prefetch": 16}, "ef pf32": {"evict_first": True, "prefetch": 32},
-              "pf16": {"prefetch": 16},
-              "all pf16": {"acq_rel": True, "joint_finish": True, "evict_first": True, "prefetch": 16},
-              "joint": {"joint_finish": True}, "joint ef": {"joint_finish": True, "evict_first": True},
-              "acqrel joint ef": {"acq_rel": True, "joint_finish": True, "evict_first": True},
-              "early": {"early_finish": True}, "early ef": {"early_finish": True, "evict_first": True},
-              "acqrel early ef": {"acq_rel": True, "early_finish": True, "evict_first": True}}
+              "no ef": {"evict_first": False}, "d10": {"depth": 10}, "d6": {"depth": 6}}
 
 
 def gemv(read_bw, forms=None, per_shape_all=False):

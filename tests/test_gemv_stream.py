@@ -66,18 +66,12 @@ def test_default_config_compiles_no_depth_macro_and_variants_do():
     assert gs.GemvStreamConfig(4).macros() == [("KVP_GV_DEPTH", "4")]
 
 
-def test_each_measured_form_has_its_own_cubin_name_and_macro():
-    """Session 19's forms are separate cubins: a name per form (the cache and the benchmark's labels) and the
-    macro gemv_stream.cu reads; two forms never share a name."""
-    forms = [gs.GemvStreamConfig(acq_rel=True), gs.GemvStreamConfig(joint_finish=True),
-             gs.GemvStreamConfig(evict_first=True), gs.GemvStreamConfig(prefetch=16),
-             gs.GemvStreamConfig(early_finish=True),
-             gs.GemvStreamConfig(acq_rel=True, joint_finish=True, evict_first=True, prefetch=32)]
-    assert forms[-1].name == "gemv_stream_acqrel_joint_ef_pf32"
-    assert forms[-1].macros() == [("KVP_GV_ACQ_REL", "1"), ("KVP_GV_JOINT", "1"), ("KVP_GV_EVICT_FIRST", "1"),
-                                  ("KVP_GV_PREFETCH", "32")]
-    assert len({c.name for c in forms}) == len(forms)
-    assert all(c.macros() for c in forms)
+def test_the_default_l2_policy_form_is_its_own_cubin():
+    """Evict-first weights are the default (no macro); the default policy, kept to compare, is another cubin."""
+    assert gs.GemvStreamConfig(evict_first=True) == gs.GemvStreamConfig()
+    off = gs.GemvStreamConfig(6, 2, evict_first=False)
+    assert off.name == "gemv_stream_d6_mt2_noef"
+    assert off.macros() == [("KVP_GV_DEPTH", "6"), ("KVP_GV_MT", "2"), ("KVP_GV_EVICT_FIRST", "0")]
 
 
 def test_two_ctas_of_the_deepest_ring_fit_an_h200_sm():

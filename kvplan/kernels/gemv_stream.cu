@@ -46,31 +46,10 @@
 #endif
 #define GV_TILE_ROWS (64 * KVP_GV_MT)
 #define GV_TILE_VALUES 128  // a 16-row cell x 8 columns
-// Forms measured against the default (gemv_stream_config.py names them; benchmarks/RESULTS.md, session 19):
-//   KVP_GV_ACQ_REL   the cut tiles' counters fenced with fence.acq_rel.gpu instead of __threadfence (MEMBAR.SC)
-//   KVP_GV_JOINT     a warp's two cut tiles counted with one fence and one atomic instruction (lanes 0 and 1)
-//   KVP_GV_EVICT_FIRST  the weights' copies marked L2 evict-first (each weight is read once a step)
-//   KVP_GV_PREFETCH  steps after the ring prefetched into L2 before griddepcontrol.wait
-//   KVP_GV_EARLY     a warp's first tile, when cut, counted as soon as its sums are in (off the kernel's tail)
-#ifndef KVP_GV_ACQ_REL
-#define KVP_GV_ACQ_REL 0
-#endif
-#ifndef KVP_GV_JOINT
-#define KVP_GV_JOINT 0
-#endif
+// The weights' copies carry an L2 evict-first policy (each weight is read once a step; H200, whole-model stream
+// +1.5-2.5 points, benchmarks/RESULTS.md session 19); KVP_GV_EVICT_FIRST=0 leaves the default policy, to compare.
 #ifndef KVP_GV_EVICT_FIRST
-#define KVP_GV_EVICT_FIRST 0
-#endif
-#ifndef KVP_GV_PREFETCH
-#define KVP_GV_PREFETCH 0
-#endif
-#ifndef KVP_GV_EARLY
-#define KVP_GV_EARLY 0
-#endif
-#if KVP_GV_ACQ_REL
-#define GV_FENCE() kvp::fence_acq_rel_gpu()
-#else
-#define GV_FENCE() __threadfence()
+#define KVP_GV_EVICT_FIRST 1
 #endif
 
 struct alignas(64) GvTmap {
@@ -105,19 +84,21 @@ __device__ __forceinline__ void gv_tma_hint(unsigned dst, const GvTmap* map, int
       : "memory");
 #endif
 }
-// one box into L2 only (no shared memory, no barrier): the next steps' weights on their way early
-__device__ __forceinline__ void gv_prefetch_l2(const GvTmap* map, int k0, int row) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n"
-               ::"l"(reinterpret_cast<unsigned long long>(map)), "r"(k0), "r"(row) : "memory");
-#endif
-}
 __device__ __forceinline__ unsigned long long gv_evict_first_policy() {
   unsigned long long p = 0;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;\n" : "=l"(p));
 #endif
   return p;
+}
+// a step's weights: the box, with the evict-first policy unless KVP_GV_EVICT_FIRST=0
+__device__ __forceinline__ void gv_weights(unsigned dst, const GvTmap* map, int k0, int row, unsigned bar,
+                                           unsigned long long policy) {
+#if KVP_GV_EVICT_FIRST
+  gv_tma_hint(dst, map, k0, row, bar, policy);
+#else
+  gv_tma(dst, map, k0, row, bar);
+#endif
 }
 __device__ __forceinline__ void gv_ldsm4(unsigned addr, unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -232,35 +213,24 @@ __device__ __forceinline__ void gv_drain(const GvArgs& a, int tile, int slot, in
   }
 }
 
+// After the warp's last step: count the warp in for the tiles it shared, both ends of its range at once (count1 is
+// 1 when the range has one tile): one fence, lane 0 counts the first tile and lane 1 the last in one atomic
+// instruction, so the two round trips overlap (whole-model stream +1.5 points against one tile after the other,
+// session 19). The last warp to arrive at a cell stores its sums and leaves the workspace and counter zeroed.
 template <bool BF>
-__device__ __forceinline__ void gv_finish(const GvArgs& a, int tile, int slot, int count, int g, int c, int lane) {
-  if (count == 1) return;
-  GV_FENCE();
-  __syncwarp();
-  unsigned old = 0;
-  if (lane == 0) old = atomicAdd(a.counters + slot, 1u);
-  old = __shfl_sync(0xffffffffu, old, 0);
-  if (old + 1 != (unsigned)count) return;
-  GV_FENCE();  // every other warp's sums are in before this warp reads them
-  gv_drain<BF>(a, tile, slot, g, c);
-  if (lane == 0) a.counters[slot] = 0;
-}
-
-// KVP_GV_JOINT: both ends of a warp's range at once (count1 is 1 when the range has one tile): one fence, lane 0
-// counts the first tile and lane 1 the last in the same atomic instruction, so the two round trips overlap.
-template <bool BF>
-__device__ __forceinline__ void gv_finish_both(const GvArgs& a, int tile0, int slot0, int count0, int tile1, int slot1,
-                                               int count1, int g, int c, int lane) {
+__device__ __forceinline__ void gv_finish(const GvArgs& a, int tile0, int slot0, int count0, int tile1, int slot1,
+                                          int count1, int g, int c, int lane) {
   if (count0 == 1 && count1 == 1) return;
-  GV_FENCE();
+  __threadfence();
   __syncwarp();
   unsigned old = 0;
-  if ((lane == 0 && count0 > 1) || (lane == 1 && count1 > 1)) old = atomicAdd(a.counters + (lane ? slot1 : slot0), 1u);
+  if ((lane == 0 && count0 > 1) || (lane == 1 && count1 > 1))
+    old = atomicAdd(a.counters + (lane ? slot1 : slot0), 1u);
   const unsigned old0 = __shfl_sync(0xffffffffu, old, 0), old1 = __shfl_sync(0xffffffffu, old, 1);
   const bool last0 = count0 > 1 && old0 + 1 == (unsigned)count0, last1 = count1 > 1 && old1 + 1 == (unsigned)count1;
   if (!last0 && !last1) return;
-  GV_FENCE();
-  if (last0) gv_drain<BF>(a, tile0, slot0, g, c);
+  __threadfence();
+  if (last0) gv_drain<BF>(a, tile0, slot0, g, c);  // every other warp's sums are in (the fence above)
   if (last1) gv_drain<BF>(a, tile1, slot1, g, c);
   if ((lane == 0 && last0) || (lane == 1 && last1)) a.counters[lane ? slot1 : slot0] = 0;
 }
@@ -300,25 +270,14 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   if (wid == GV_WARPS) {  // the producer
     const GvCursor first = cur;
     const int pre = (int)min((long long)D, steps);
-#if KVP_GV_EVICT_FIRST
     const unsigned long long policy = gv_evict_first_policy();
-#define GV_WEIGHTS(dst, k0, row, bar) gv_tma_hint(dst, a.map, k0, row, bar, policy)
-#else
-#define GV_WEIGHTS(dst, k0, row, bar) gv_tma(dst, a.map, k0, row, bar)
-#endif
     for (int d = 0; d < pre; ++d) {  // weights before the wait
       if (lane == 0) {
         kvp::mbar_arrive_tx(full + 8 * d, WST);
-        GV_WEIGHTS(wring + d * WST, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d);
+        gv_weights(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d, policy);
       }
       gv_advance(cur, steps_per_tile);
     }
-#if KVP_GV_PREFETCH
-    for (int j = lane; j < KVP_GV_PREFETCH && pre + j < steps; j += 32) {  // the steps after the ring, into L2
-      const long long u = u0 + pre + j;
-      gv_prefetch_l2(a.map, (int)(u % steps_per_tile) * GV_STEP_K, (int)(u / steps_per_tile) * GV_TILE_ROWS);
-    }
-#endif
     kvp::pdl_wait();
     GvCursor xc = first;
     for (int d = 0; d < pre; ++d) {
@@ -331,13 +290,12 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
       kvp::mbar_wait(empty + 8 * d, (unsigned)((i / D - 1) & 1));  // the MMA warps are done with its last use
       if (lane == 0) {
         kvp::mbar_arrive_tx(full + 8 * d, WST);
-        GV_WEIGHTS(wring + d * WST, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d);
+        gv_weights(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d, policy);
       }
       gv_copy_x(a, cur.step, xring + d * XST, lane);
       gv_cp_arrive(full + 8 * d);
       gv_advance(cur, steps_per_tile);
     }
-#undef GV_WEIGHTS
     return;
   }
 
@@ -377,14 +335,6 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
                      g, c);
         acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
       }
-#if KVP_GV_EARLY
-      if (tile == tile0 && i + 1 < steps) {  // the first tile is done: count it now, while the ring keeps streaming
-#pragma unroll
-        for (int h = 0; h < MT; ++h)
-          gv_finish<BF>(a, (tile0 * 4 + wid) * MT + h, gv_slot(tile0, steps_per_tile, a.per_cta, wid, h),
-                        gv_contributors(tile0, steps_per_tile, a.per_cta), g, c, lane);
-      }
-#endif
       step = 0;
       ++tile;
       owned = gv_contributors(tile, steps_per_tile, a.per_cta) == 1;
@@ -393,21 +343,10 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   const int t_last = (int)((u1 - 1) / steps_per_tile);
 #pragma unroll
   for (int h = 0; h < MT; ++h) {
-#if KVP_GV_EARLY  // the first tile was counted at its end unless it is the last too
-    gv_finish<BF>(a, (t_last * 4 + wid) * MT + h, gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
-                  gv_contributors(t_last, steps_per_tile, a.per_cta), g, c, lane);
-#elif KVP_GV_JOINT
-    gv_finish_both<BF>(a, (tile0 * 4 + wid) * MT + h, gv_slot(tile0, steps_per_tile, a.per_cta, wid, h),
-                       gv_contributors(tile0, steps_per_tile, a.per_cta), (t_last * 4 + wid) * MT + h,
-                       gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
-                       t_last != tile0 ? gv_contributors(t_last, steps_per_tile, a.per_cta) : 1, g, c, lane);
-#else
     gv_finish<BF>(a, (tile0 * 4 + wid) * MT + h, gv_slot(tile0, steps_per_tile, a.per_cta, wid, h),
-                  gv_contributors(tile0, steps_per_tile, a.per_cta), g, c, lane);
-    if (t_last != tile0)
-      gv_finish<BF>(a, (t_last * 4 + wid) * MT + h, gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
-                    gv_contributors(t_last, steps_per_tile, a.per_cta), g, c, lane);
-#endif
+                  gv_contributors(tile0, steps_per_tile, a.per_cta), (t_last * 4 + wid) * MT + h,
+                  gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
+                  t_last != tile0 ? gv_contributors(t_last, steps_per_tile, a.per_cta) : 1, g, c, lane);
   }
 #else
   __trap();  // sm_90 only (the plan refuses other GPUs)

@@ -20,8 +20,7 @@ import ctypes
 import threading
 
 from .gemv_stream_config import (CTAS_PER_SM, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS, DEPTH,
-                                 DEPTHS, CELL_ROWS, PREFETCHES, GemvStreamConfig, check_shape, smem_bytes,
-                                 steps_per_cta)
+                                 DEPTHS, CELL_ROWS, GemvStreamConfig, check_shape, smem_bytes, steps_per_cta)
 
 _ARGS = ("tmap",) + ("u64",) * 4 + ("i32",) * 4
 
@@ -34,8 +33,7 @@ class GemvStreamPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 8)."""
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=CTAS_PER_SM, depth=None,
-                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", acq_rel=False, joint_finish=False,
-                 evict_first=False, prefetch=0, early_finish=False):
+                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True):
         import torch
 
         from . import _runtime as rt
@@ -52,10 +50,9 @@ class GemvStreamPlan:
             raise ValueError(f"mma_tiles must be 1 or 2, got {mma_tiles!r}")
         if l2_promotion not in L2_PROMOTIONS:
             raise ValueError(f"l2_promotion must be one of {tuple(L2_PROMOTIONS)}, got {l2_promotion!r}")
-        if prefetch not in PREFETCHES:
-            raise ValueError(f"prefetch must be one of {PREFETCHES}, got {prefetch!r}")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, bool(acq_rel),
-                                       bool(joint_finish), bool(evict_first), prefetch, bool(early_finish))
+        if not isinstance(evict_first, bool):
+            raise ValueError(f"evict_first must be True or False, got {evict_first!r}")
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)

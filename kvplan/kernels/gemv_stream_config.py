@@ -24,7 +24,6 @@ L2_PROMOTIONS = {0: 0, 64: 1, 128: 2, 256: 3}  # bytes -> CUtensorMapL2promotion
 # 128 (a box row's own line): H200, whole-model stream 1.5-2.4 points ahead of 256-byte promotion, which fetches the
 # next step's half line early (benchmarks/RESULTS.md, session 17); none measured equal to 128
 L2_PROMOTION = 128
-PREFETCHES = (0, 8, 16, 32)  # steps after the ring prefetched into L2 before the kernel's wait
 ARCHS = ("sm_90",)  # TMA and programmatic dependent launch
 
 
@@ -34,13 +33,7 @@ class GemvStreamConfig:
 
     depth: int = DEPTH
     mma_tiles: int = 1  # 16-row MMA tiles per warp: a step of 64 x mma_tiles rows (one TMA box)
-    # the forms session 19 measured (gemv_stream.cu's KVP_GV_* macros): the cut tiles' fence and counters, the
-    # weights' L2 policy, an L2 prefetch of the steps after the ring
-    acq_rel: bool = False
-    joint_finish: bool = False
-    evict_first: bool = False
-    prefetch: int = 0
-    early_finish: bool = False
+    evict_first: bool = True  # the weights' copies L2 evict-first (False: the default policy, to compare)
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
@@ -50,20 +43,12 @@ class GemvStreamConfig:
     def name(self) -> str:
         return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
-                + "".join(f"_{tag}" for tag, on in self._forms() if on))
-
-    def _forms(self) -> list[tuple[str, bool]]:
-        return [("acqrel", self.acq_rel), ("joint", self.joint_finish), ("ef", self.evict_first),
-                (f"pf{self.prefetch}", self.prefetch > 0), ("early", self.early_finish)]
+                + ("" if self.evict_first else "_noef"))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
                 + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))])
-                + ([("KVP_GV_ACQ_REL", "1")] if self.acq_rel else [])
-                + ([("KVP_GV_JOINT", "1")] if self.joint_finish else [])
-                + ([("KVP_GV_EVICT_FIRST", "1")] if self.evict_first else [])
-                + ([("KVP_GV_PREFETCH", str(self.prefetch))] if self.prefetch else [])
-                + ([("KVP_GV_EARLY", "1")] if self.early_finish else []))
+                + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")]))
 
     @property
     def tile_rows(self) -> int:

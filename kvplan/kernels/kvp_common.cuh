@@ -50,16 +50,6 @@ __device__ __forceinline__ u32 e4m3x2_to_h2(u32 x) {
 __device__ __forceinline__ float bf16lo(u32 w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float bf16hi(u32 w) { return __uint_as_float(w & 0xffff0000u); }
 
-// Release + acquire at device scope: all a counter's message passing needs (a writer's partials before its count,
-// the last arriver's count before its reads). __threadfence() is the sequentially consistent fence (MEMBAR.SC).
-__device__ __forceinline__ void fence_acq_rel_gpu() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
-  asm volatile("fence.acq_rel.gpu;\n" ::: "memory");
-#else
-  __threadfence();
-#endif
-}
-
 __device__ __forceinline__ void mbar_init(u32 bar, u32 count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
 }
