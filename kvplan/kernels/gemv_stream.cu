@@ -51,6 +51,12 @@
 #ifndef KVP_GV_EVICT_FIRST
 #define KVP_GV_EVICT_FIRST 1
 #endif
+// KVP_GV_LANE_ARRIVE: every lane of an MMA warp arrives on a stage's empty mbarrier (count 4 x 32) instead of lane 0
+// after __syncwarp: the order racecheck follows (the decode kernel's shared ring, session 11)
+#ifndef KVP_GV_LANE_ARRIVE
+#define KVP_GV_LANE_ARRIVE 0
+#endif
+#define GV_EMPTY_COUNT (KVP_GV_LANE_ARRIVE ? GV_WARPS * 32 : GV_WARPS)
 
 struct alignas(64) GvTmap {
   unsigned long long opaque[16];  // a CUtensorMap, encoded on the host (gemv_stream.py)
@@ -257,7 +263,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
 #pragma unroll
     for (int d = 0; d < D; ++d) {
       kvp::mbar_init(full + 8 * d, 1 + 32);  // the TMA's transaction arrival + 32 lanes' x copies
-      kvp::mbar_init(empty + 8 * d, GV_WARPS);
+      kvp::mbar_init(empty + 8 * d, GV_EMPTY_COUNT);
     }
     kvp::mbar_fence_init();
   }
@@ -326,8 +332,12 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
         gv_ldsm4(ws_ + a_off + h * 2048 + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
         gv_mma<BF>(acc[h], a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
       }
+#if KVP_GV_LANE_ARRIVE
+    kvp::mbar_arrive(empty + 8 * d);
+#else
     __syncwarp();
     if (lane == 0) kvp::mbar_arrive(empty + 8 * d);
+#endif
     if (++step == steps_per_tile || i + 1 == steps) {
 #pragma unroll
       for (int h = 0; h < MT; ++h) {
