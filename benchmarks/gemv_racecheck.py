@@ -2,7 +2,8 @@
 
     compute-sanitizer --tool racecheck python3 benchmarks/gemv_racecheck.py [lane_arrive=1] [evict_first=0] ...
 
-Shapes whose CTAs share tiles at both ends and shapes shorter than the ring, batches 1 and 8, checked against
+Shapes whose CTAs share tiles at both ends, shapes shorter than the ring and shapes that refill it (16 and 31
+steps a CTA on 132 SMs), batches 1 and 8, checked against
 float64 (prints the worst relative error)."""
 import sys
 
@@ -14,7 +15,7 @@ from kvplan.kernels.skinny import reference_skinny_gemm  # noqa: E402
 
 opts = {k: bool(int(v)) for k, v in (a.split("=") for a in sys.argv[1:])}
 worst = 0.0
-for n, k in ((16, 64), (3, 192), (1500, 2048), (200, 8192)):
+for n, k in ((16, 64), (3, 192), (1500, 2048), (1024, 8192), (4096, 4096)):  # the last two refill the ring
     w = torch.randn(n, k, dtype=torch.bfloat16, device="cuda") * k ** -0.5
     plan = gemv_stream_plan(n, k, torch.bfloat16, **opts)
     for b in (1, 8):
