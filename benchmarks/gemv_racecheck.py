@@ -1,6 +1,6 @@
 """A few small streaming-GEMV launches for compute-sanitizer (racecheck / memcheck), one form:
 
-    compute-sanitizer --tool racecheck python3 benchmarks/gemv_racecheck.py [lane_arrive=1] [evict_first=0] ...
+    compute-sanitizer --tool racecheck python3 benchmarks/gemv_racecheck.py [evict_first=0]
 
 Shapes whose CTAs share tiles at both ends, shapes shorter than the ring and shapes that refill it (16 and 31
 steps a CTA on 132 SMs), batches 1 and 8, checked against

@@ -51,12 +51,6 @@
 #ifndef KVP_GV_EVICT_FIRST
 #define KVP_GV_EVICT_FIRST 1
 #endif
-// KVP_GV_LANE_ARRIVE: every lane of an MMA warp arrives on a stage's empty mbarrier (count 4 x 32) instead of lane 0
-// after __syncwarp: the order racecheck follows (the decode kernel's shared ring, session 11)
-#ifndef KVP_GV_LANE_ARRIVE
-#define KVP_GV_LANE_ARRIVE 0
-#endif
-#define GV_EMPTY_COUNT (KVP_GV_LANE_ARRIVE ? GV_WARPS * 32 : GV_WARPS)
 
 struct alignas(64) GvTmap {
   unsigned long long opaque[16];  // a CUtensorMap, encoded on the host (gemv_stream.py)
@@ -263,7 +257,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
 #pragma unroll
     for (int d = 0; d < D; ++d) {
       kvp::mbar_init(full + 8 * d, 1 + 32);  // the TMA's transaction arrival + 32 lanes' x copies
-      kvp::mbar_init(empty + 8 * d, GV_EMPTY_COUNT);
+      kvp::mbar_init(empty + 8 * d, GV_WARPS * 32);  // every MMA lane releases a stage (below)
     }
     kvp::mbar_fence_init();
   }
@@ -332,12 +326,10 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
         gv_ldsm4(ws_ + a_off + h * 2048 + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
         gv_mma<BF>(acc[h], a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
       }
-#if KVP_GV_LANE_ARRIVE
+    // every lane arrives, after its own ldmatrix of the stage: lane 0 arriving after __syncwarp is as correct, as
+    // fast, and racecheck reports its x refills as WAR hazards (it does not follow the order through the warp
+    // barrier; H200, benchmarks/RESULTS.md session 19)
     kvp::mbar_arrive(empty + 8 * d);
-#else
-    __syncwarp();
-    if (lane == 0) kvp::mbar_arrive(empty + 8 * d);
-#endif
     if (++step == steps_per_tile || i + 1 == steps) {
 #pragma unroll
       for (int h = 0; h < MT; ++h) {

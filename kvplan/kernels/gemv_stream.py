@@ -33,8 +33,7 @@ class GemvStreamPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 8)."""
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=CTAS_PER_SM, depth=None,
-                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
-                 lane_arrive=False):
+                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True):
         import torch
 
         from . import _runtime as rt
@@ -53,7 +52,7 @@ class GemvStreamPlan:
             raise ValueError(f"l2_promotion must be one of {tuple(L2_PROMOTIONS)}, got {l2_promotion!r}")
         if not isinstance(evict_first, bool):
             raise ValueError(f"evict_first must be True or False, got {evict_first!r}")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, bool(lane_arrive))
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)

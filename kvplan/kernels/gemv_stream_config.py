@@ -34,7 +34,6 @@ class GemvStreamConfig:
     depth: int = DEPTH
     mma_tiles: int = 1  # 16-row MMA tiles per warp: a step of 64 x mma_tiles rows (one TMA box)
     evict_first: bool = True  # the weights' copies L2 evict-first (False: the default policy, to compare)
-    lane_arrive: bool = False  # every MMA lane arrives on a stage's empty mbarrier (session 19, measured)
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
@@ -44,13 +43,12 @@ class GemvStreamConfig:
     def name(self) -> str:
         return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
-                + ("" if self.evict_first else "_noef") + ("_lanes" if self.lane_arrive else ""))
+                + ("" if self.evict_first else "_noef"))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
                 + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))])
-                + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")])
-                + ([("KVP_GV_LANE_ARRIVE", "1")] if self.lane_arrive else []))
+                + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")]))
 
     @property
     def tile_rows(self) -> int:
