@@ -481,7 +481,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
         __syncwarp();
         if (sid == 0 && lane < 2) {
           const unsigned char* src = (lane == 0 ? kc : vc) + (size_t)blockIdx.y * KH * ROWB + (size_t)r0 * row_stride;
-          bulk_g2s(tile + (lane == 0 ? koff(0, ts) : voff(0, ts)), src, (u32)(n * ts), bar);
+          bulk_g2s_once(tile + (lane == 0 ? koff(0, ts) : voff(0, ts)), src, (u32)(n * ts), bar);
         }
         return;
       }
@@ -501,7 +501,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
         __syncwarp();
         if (ok) {
           const unsigned char* src = (c < 16 ? kc : vc) + (size_t)blockIdx.y * KH * ROWB + (size_t)rc * row_stride;
-          bulk_g2s(tile + (c < 16 ? koff(tc, ts) : voff(tc, ts)), src, (u32)ts, bar);
+          bulk_g2s_once(tile + (c < 16 ? koff(tc, ts) : voff(tc, ts)), src, (u32)ts, bar);
         }
         return;
       }
@@ -509,7 +509,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       __syncwarp();
       if (pos < c_hi) {
         const unsigned char* src = (lane < 16 ? kc : vc) + (size_t)kvh * ROWB + (size_t)ridx * row_stride;
-        bulk_g2s(tile + (lane < 16 ? koff(t, ts) : voff(t, ts)), src, ROWB, bar);
+        bulk_g2s_once(tile + (lane < 16 ? koff(t, ts) : voff(t, ts)), src, ROWB, bar);
       }
       return;
     }

@@ -253,7 +253,7 @@ kvp_mla_decode(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (ab
     const int pos = c_lo + k * TOK + my_row;
     if (lane < RPW && pos < c_hi) {
       const unsigned char* src = lat + ((size_t)pg * bs + (pos & (bs - 1))) * ROWB;
-      bulk_g2s(sbase + OFF_ST + s * STAGE_B + row_off(my_row), src, ROWB, sbase + 8 * s);
+      bulk_g2s_once(sbase + OFF_ST + s * STAGE_B + row_off(my_row), src, ROWB, sbase + 8 * s);
     }
     load_page(k + 1);
   };
