@@ -72,6 +72,8 @@ def test_the_default_l2_policy_form_is_its_own_cubin():
     off = gs.GemvStreamConfig(6, 2, evict_first=False)
     assert off.name == "gemv_stream_d6_mt2_noef"
     assert off.macros() == [("KVP_GV_DEPTH", "6"), ("KVP_GV_MT", "2"), ("KVP_GV_EVICT_FIRST", "0")]
+    ahead = gs.GemvStreamConfig(l2_ahead=16)
+    assert ahead.name == "gemv_stream_l2a16" and ahead.macros() == [("KVP_GV_L2_AHEAD", "16")]
 
 
 def test_two_ctas_of_the_deepest_ring_fit_an_h200_sm():

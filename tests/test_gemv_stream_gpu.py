@@ -59,7 +59,8 @@ def test_other_rings_boxes_and_l2_promotions(depth, mma_tiles, l2):
                              f"{n}x{k} depth {depth} mma_tiles {mma_tiles} l2 {l2} batch {b} run {rep}")
 
 
-FORMS = [{"evict_first": False}, {"evict_first": False, "depth": 6, "mma_tiles": 2}, {"depth": 10, "mma_tiles": 2}]
+FORMS = [{"evict_first": False}, {"evict_first": False, "depth": 6, "mma_tiles": 2}, {"depth": 10, "mma_tiles": 2},
+         {"l2_ahead": 32}, {"l2_ahead": 8, "mma_tiles": 2}]
 
 
 @pytest.mark.parametrize("form", FORMS, ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()))
@@ -78,12 +79,14 @@ def test_l2_policy_and_ring_forms_with_tiles_cut_at_both_ends(form):
                                  f"{form} {n}x{k} {cps} CTAs/SM batch {b} run {rep}")
 
 
-def test_bad_evict_first_names_it():
+def test_bad_evict_first_and_l2_ahead_name_them():
     with pytest.raises(ValueError, match="evict_first"):
         gemv_stream_plan(64, 128, torch.bfloat16, device=0, evict_first=1)
+    with pytest.raises(ValueError, match="l2_ahead"):
+        gemv_stream_plan(64, 128, torch.bfloat16, device=0, l2_ahead=5)
 
 
-@pytest.mark.parametrize("form", [{}, FORMS[0]], ids=["default", "no-ef"])
+@pytest.mark.parametrize("form", [{}, FORMS[0], FORMS[3]], ids=["default", "no-ef", "l2a32"])
 def test_a_chain_in_a_graph_reads_each_output_after_it_is_written(form):
     """y1 = x W1^T, y2 = y1 W2^T, y3 = y2 W3^T back to back: with PDL each kernel starts loading weights while the
     one before runs, and must still read its x only after that one finished."""

@@ -20,7 +20,8 @@ import ctypes
 import threading
 
 from .gemv_stream_config import (CTAS_PER_SM, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS, DEPTH,
-                                 DEPTHS, CELL_ROWS, GemvStreamConfig, check_shape, smem_bytes, steps_per_cta)
+                                 DEPTHS, CELL_ROWS, L2_AHEADS, GemvStreamConfig, check_shape, smem_bytes,
+                                 steps_per_cta)
 
 _ARGS = ("tmap",) + ("u64",) * 4 + ("i32",) * 4
 
@@ -33,7 +34,8 @@ class GemvStreamPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 8)."""
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=CTAS_PER_SM, depth=None,
-                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True):
+                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
+                 l2_ahead=0):
         import torch
 
         from . import _runtime as rt
@@ -52,7 +54,9 @@ class GemvStreamPlan:
             raise ValueError(f"l2_promotion must be one of {tuple(L2_PROMOTIONS)}, got {l2_promotion!r}")
         if not isinstance(evict_first, bool):
             raise ValueError(f"evict_first must be True or False, got {evict_first!r}")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first)
+        if isinstance(l2_ahead, bool) or l2_ahead not in L2_AHEADS:
+            raise ValueError(f"l2_ahead must be one of {L2_AHEADS}, got {l2_ahead!r}")
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, l2_ahead)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)

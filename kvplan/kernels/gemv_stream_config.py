@@ -24,6 +24,7 @@ L2_PROMOTIONS = {0: 0, 64: 1, 128: 2, 256: 3}  # bytes -> CUtensorMapL2promotion
 # 128 (a box row's own line): H200, whole-model stream 1.5-2.4 points ahead of 256-byte promotion, which fetches the
 # next step's half line early (benchmarks/RESULTS.md, session 17); none measured equal to 128
 L2_PROMOTION = 128
+L2_AHEADS = (0, 8, 16, 32)  # steps after the ring prefetched into L2 right after the wait (opt-in, unmeasured)
 ARCHS = ("sm_90",)  # TMA and programmatic dependent launch
 
 
@@ -34,6 +35,7 @@ class GemvStreamConfig:
     depth: int = DEPTH
     mma_tiles: int = 1  # 16-row MMA tiles per warp: a step of 64 x mma_tiles rows (one TMA box)
     evict_first: bool = True  # the weights' copies L2 evict-first (False: the default policy, to compare)
+    l2_ahead: int = 0  # steps after the ring prefetched into L2 right after griddepcontrol.wait
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
@@ -43,12 +45,13 @@ class GemvStreamConfig:
     def name(self) -> str:
         return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
-                + ("" if self.evict_first else "_noef"))
+                + ("" if self.evict_first else "_noef") + (f"_l2a{self.l2_ahead}" if self.l2_ahead else ""))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
                 + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))])
-                + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")]))
+                + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")])
+                + ([("KVP_GV_L2_AHEAD", str(self.l2_ahead))] if self.l2_ahead else []))
 
     @property
     def tile_rows(self) -> int:
