@@ -169,6 +169,9 @@ def gemv(read_bw, forms=None, per_shape_all=False):
                 for name in (forms if per_shape_all else [first]):
                     t_gv = timed(lambda: [plans[name][s].run(xs[s[1]], layer[i]) for layer in ws])
                     cell[name] = by / t_gv * 1e3 / read_bw
+                    # what one launch loses against the read rate (us): the figure the next steps aim at
+                    row.setdefault("loss_us", {}).setdefault(f"{s[0]}x{s[1]}", {})[name] = \
+                        (t_gv - by / read_bw * 1e3) / layers * 1e3
             t = timed(lambda: [F.linear(xs[w.shape[1]], w) for layer in ws for w in layer])
             row["F.linear_ms"], row["F.linear_read"] = t, nbytes / t * 1e3 / read_bw
             for name, p in plans.items():
@@ -181,6 +184,8 @@ def gemv(read_bw, forms=None, per_shape_all=False):
                                                      if k.endswith("_read"))
                   + f" | per shape F.linear/{'/'.join(forms if per_shape_all else [first])}: "
                   + per_shape, flush=True)
+            print(f"{'':13s}     us lost per launch: " + "; ".join(
+                f"{k} " + "/".join(f"{x:.1f}" for x in v.values()) for k, v in row["loss_us"].items()), flush=True)
         del ws, plans
         torch.cuda.empty_cache()
     return rows
