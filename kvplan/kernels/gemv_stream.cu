@@ -211,8 +211,6 @@ __device__ __forceinline__ void gv_flush(const GvArgs& a, int tile, int slot, co
     if (cols[i % 2] < a.batch) atomicAdd(cell + (i / 2 * 8 + g) * 8 + cols[i % 2], acc[i]);
 }
 
-// After the warp's last step: count the warp in for a tile it shared; the last warp to arrive stores the sums and
-// leaves the workspace and counter zeroed.
 // The last arriving warp of a shared cell: store its sums, leave the workspace zeroed (the counter: the caller).
 template <bool BF>
 __device__ __forceinline__ void gv_drain(const GvArgs& a, int tile, int slot, int g, int c) {

@@ -101,7 +101,7 @@ __device__ __forceinline__ void bulk_g2s(u32 dst, const void* src, u32 bytes, u3
 }
 
 // the same copy of data read once (a decode step's KV pages), marked L2 evict-first so that it does not push out
-// what is read again; H200: 1-3% faster on most decode shapes, 4-9% on MLA 128 heads, none slower
+// what is read again; H200: 1-3% faster on most decode shapes, 2-8% on MLA 128 heads, none slower
 // (benchmarks/RESULTS.md, session 19). The read probe keeps the plain copy.
 __device__ __forceinline__ void bulk_g2s_once(u32 dst, const void* src, u32 bytes, u32 bar) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
