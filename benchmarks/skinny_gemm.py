@@ -137,7 +137,8 @@ def stream(read_bw):
 GEMV_FORMS = {"gemv d8": {}, "gemv d12": {"depth": 12}, "gemv d6 mt2": {"depth": 6, "mma_tiles": 2},
               "gemv d8 l2=256": {"l2_promotion": 256}, "gemv d8 l2=0": {"l2_promotion": 0},
               "no ef": {"evict_first": False}, "d10": {"depth": 10}, "d6": {"depth": 6},
-              "l2a8": {"l2_ahead": 8}, "l2a16": {"l2_ahead": 16}, "l2a32": {"l2_ahead": 32}}
+              "l2a8": {"l2_ahead": 8}, "l2a16": {"l2_ahead": 16}, "l2a32": {"l2_ahead": 32},
+              "c2 d4": {"ctas_per_sm": 2, "depth": 4}, "c2 d6": {"ctas_per_sm": 2, "depth": 6}}
 
 
 def gemv(read_bw, forms=None, per_shape_all=False):
