@@ -16,23 +16,4 @@ timeout 120 python3 benchmarks/skinny_gemm.py --gemv --forms "gemv d8,no ef,d10,
   | tee -a $OUT/log.txt
 timeout 250 python3 benchmarks/verify_device_run.py models --only=llama8b-8k,qwen3-14b,llama1b --budget=240 \
   > /dev/null 2>&1; tail -5 $OUT/summary.txt | tee -a $OUT/log.txt
-python3 - <<'PY'
-import json, os
-for line in open(os.path.join(os.environ["OUT"], "results.jsonl")):
-    r = json.loads(line)
-    res = r["result"] or {}
-    def find(d, key):
-        if isinstance(d, dict):
-            if key in d: return d[key]
-            for v in d.values():
-                f = find(v, key)
-                if f is not None: return f
-        return None
-    g = find(res, "shapes")
-    print(r["name"], "rc", r["rc"], "wall", round(r["wall_s"]))
-    if g:
-        for s in g:
-            print("  ", s["shape"], "b", s["batch"], "->", s["chosen"], {k[:-5]: round(v, 2) for k, v in s.items() if k.endswith("TB/s")})
-    st = find(res, "stream")
-    if st: print("   stream", {b: round(v.get("fraction_of_read") or 0, 3) for b, v in st.items()})
-PY
+python3 benchmarks/verify_forms_summary.py
