@@ -132,12 +132,12 @@ def stream(read_bw):
     return rows
 
 
-# the plan's default (8 stages, 64-row boxes, 128-byte L2 promotion, evict-first weights) and variants measured
-# against it (sessions 17 and 19); --forms NAME[,NAME] keeps some (the first is the per-shape one)
-GEMV_FORMS = {"gemv d8": {}, "gemv d12": {"depth": 12}, "gemv d6 mt2": {"depth": 6, "mma_tiles": 2},
+# the plan's default ("gemv": 8 stages, or two CTAs per SM with 6 for tall shapes, 64-row boxes, 128-byte L2
+# promotion, evict-first weights) and variants measured against it (sessions 17, 19, 20); --forms NAME[,NAME]
+# keeps some (the first is the per-shape one)
+GEMV_FORMS = {"gemv": {}, "c1 d8": {"ctas_per_sm": 1, "depth": 8}, "gemv d12": {"depth": 12}, "gemv d6 mt2": {"depth": 6, "mma_tiles": 2},
               "gemv d8 l2=256": {"l2_promotion": 256}, "gemv d8 l2=0": {"l2_promotion": 0},
               "no ef": {"evict_first": False}, "d10": {"depth": 10}, "d6": {"depth": 6},
-              "l2a8": {"l2_ahead": 8}, "l2a16": {"l2_ahead": 16}, "l2a32": {"l2_ahead": 32},
               "c2 d4": {"ctas_per_sm": 2, "depth": 4}, "c2 d6": {"ctas_per_sm": 2, "depth": 6}}
 
 
@@ -155,7 +155,7 @@ def gemv(read_bw, forms=None, per_shape_all=False):
         for name, opts in forms.items():
             plans[name] = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0, **opts) for s in shapes}
         os.environ["KVPLAN_PDL"] = "0"
-        plans["gemv d8 pdl=0"] = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0) for s in shapes}
+        plans["gemv pdl=0"] = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0) for s in shapes}
         os.environ.pop("KVPLAN_PDL")
         first = next(iter(forms))
         regs = {name: p[shapes[0]].registers for name, p in plans.items()}

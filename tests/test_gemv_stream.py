@@ -72,10 +72,25 @@ def test_the_default_l2_policy_form_is_its_own_cubin():
     off = gs.GemvStreamConfig(6, 2, evict_first=False)
     assert off.name == "gemv_stream_d6_mt2_noef"
     assert off.macros() == [("KVP_GV_DEPTH", "6"), ("KVP_GV_MT", "2"), ("KVP_GV_EVICT_FIRST", "0")]
-    ahead = gs.GemvStreamConfig(l2_ahead=16)
-    assert ahead.name == "gemv_stream_l2a16" and ahead.macros() == [("KVP_GV_L2_AHEAD", "16")]
 
 
 def test_two_ctas_of_the_deepest_ring_fit_an_h200_sm():
     """The design needs the next launch's CTA beside this one: two CTAs within an SM's 228 KB (1 KB reserved each)."""
     assert 2 * (gs.smem_bytes(max(gs.DEPTHS)) + 1024) <= 228 * 1024
+
+
+def test_tall_weights_take_two_ctas_per_sm_with_shorter_rings():
+    """Session 20's H200 sweep: gate_up shapes (n about 7-8 k) streamed faster with two CTAs per SM and rings of 6;
+    the square-ish and wide shapes of the same models did not."""
+    for gate_up in ((28672, 4096), (16384, 2048), (34816, 5120), (57344, 8192)):
+        assert gs.launch_shape(*gate_up) == (2, 6)
+    for other in ((6144, 4096), (4096, 4096), (4096, 14336), (3072, 2048), (2048, 8192), (128256, 4096 * 32)):
+        assert gs.launch_shape(*other) == (1, gs.DEPTH)
+
+
+def test_ci_compiles_both_default_launches():
+    """A default plan can need the one-CTA ring or the tall shapes' shorter ring: CI compiles both for sm_90."""
+    from kvplan.kernels.configs import INSTANTIATION_SETS
+
+    names = {c.name for make in INSTANTIATION_SETS for c in make("sm_90") if isinstance(c, gs.GemvStreamConfig)}
+    assert names == {"gemv_stream", "gemv_stream_d6"}

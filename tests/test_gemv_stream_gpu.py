@@ -59,8 +59,7 @@ def test_other_rings_boxes_and_l2_promotions(depth, mma_tiles, l2):
                              f"{n}x{k} depth {depth} mma_tiles {mma_tiles} l2 {l2} batch {b} run {rep}")
 
 
-FORMS = [{"evict_first": False}, {"evict_first": False, "depth": 6, "mma_tiles": 2}, {"depth": 10, "mma_tiles": 2},
-         {"l2_ahead": 32}, {"l2_ahead": 8, "mma_tiles": 2}]
+FORMS = [{"evict_first": False}, {"evict_first": False, "depth": 6, "mma_tiles": 2}, {"depth": 10, "mma_tiles": 2}]
 
 
 @pytest.mark.parametrize("form", FORMS, ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()))
@@ -79,14 +78,12 @@ def test_l2_policy_and_ring_forms_with_tiles_cut_at_both_ends(form):
                                  f"{form} {n}x{k} {cps} CTAs/SM batch {b} run {rep}")
 
 
-def test_bad_evict_first_and_l2_ahead_name_them():
+def test_bad_evict_first_names_it():
     with pytest.raises(ValueError, match="evict_first"):
         gemv_stream_plan(64, 128, torch.bfloat16, device=0, evict_first=1)
-    with pytest.raises(ValueError, match="l2_ahead"):
-        gemv_stream_plan(64, 128, torch.bfloat16, device=0, l2_ahead=5)
 
 
-@pytest.mark.parametrize("form", [{}, FORMS[0], FORMS[3]], ids=["default", "no-ef", "l2a32"])
+@pytest.mark.parametrize("form", [{}, FORMS[0]], ids=["default", "no-ef"])
 def test_a_chain_in_a_graph_reads_each_output_after_it_is_written(form):
     """y1 = x W1^T, y2 = y1 W2^T, y3 = y2 W3^T back to back: with PDL each kernel starts loading weights while the
     one before runs, and must still read its x only after that one finished."""
@@ -135,3 +132,20 @@ def test_one_plan_over_several_weight_tensors_in_turn():
     for rep in range(2):
         for i, w in enumerate(ws):
             assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"weight {i} pass {rep}")
+
+
+def test_a_tall_weight_takes_two_ctas_per_sm_unless_told():
+    """gemv_stream_config.launch_shape picks the launch when neither CTAs per SM nor depth is given; either one
+    given keeps the other at its one-CTA default."""
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    n, k = 4 * 1024 + 40, 1024  # tall; rows not a multiple of the tile
+    w = randn(n, k, scale=k ** -0.5)
+    auto = gemv_stream_plan(n, k, torch.bfloat16, device=0)
+    assert (auto.ctas, auto.config.depth) == (2 * sms, 6)
+    told = gemv_stream_plan(n, k, torch.bfloat16, device=0, depth=8)
+    assert (told.ctas, told.config.depth) == (sms, 8)
+    wide = gemv_stream_plan(k, n, torch.bfloat16, device=0)
+    assert (wide.ctas, wide.config.depth) == (sms, 8)
+    for b in (1, 8):
+        x = randn(b, k)
+        assert_close(auto.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"tall default batch {b}")

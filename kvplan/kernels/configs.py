@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import limits
 from .gemv_stream_config import ARCHS as GEMV_STREAM_ARCHS
-from .gemv_stream_config import GemvStreamConfig
+from .gemv_stream_config import TALL_LAUNCH, GemvStreamConfig
 from .skinny_config import skinny_configs
 
 HERE = Path(__file__).parent
@@ -366,5 +366,5 @@ INSTANTIATION_SETS = (
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
-    lambda arch: [GemvStreamConfig()] if arch in GEMV_STREAM_ARCHS else [],
+    lambda arch: [GemvStreamConfig(), GemvStreamConfig(TALL_LAUNCH[1])] if arch in GEMV_STREAM_ARCHS else [],
 )

@@ -51,13 +51,6 @@
 #ifndef KVP_GV_EVICT_FIRST
 #define KVP_GV_EVICT_FIRST 1
 #endif
-// KVP_GV_L2_AHEAD (opt-in, not yet measured): right after griddepcontrol.wait the producer also prefetches into L2
-// the steps after its ring, so that they come from HBM while x arrives and the first stages are computed (the ring
-// refills only after that). Session 19 measured the same prefetch *before* the wait as a loss (its lines are
-// fetched at the previous kernel's start and evicted by its stream).
-#ifndef KVP_GV_L2_AHEAD
-#define KVP_GV_L2_AHEAD 0
-#endif
 
 struct alignas(64) GvTmap {
   unsigned long long opaque[16];  // a CUtensorMap, encoded on the host (gemv_stream.py)
@@ -89,13 +82,6 @@ __device__ __forceinline__ void gv_tma_hint(unsigned dst, const GvTmap* map, int
       "%3}], [%4], %5;\n"
       ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(k0), "r"(row), "r"(bar), "l"(policy)
       : "memory");
-#endif
-}
-// one box into L2 only (no shared memory, no barrier)
-__device__ __forceinline__ void gv_prefetch_l2(const GvTmap* map, int k0, int row) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n"
-               ::"l"(reinterpret_cast<unsigned long long>(map)), "r"(k0), "r"(row) : "memory");
 #endif
 }
 __device__ __forceinline__ unsigned long long gv_evict_first_policy() {
@@ -291,12 +277,6 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
       gv_advance(cur, steps_per_tile);
     }
     kvp::pdl_wait();
-#if KVP_GV_L2_AHEAD
-    for (int j = lane; j < KVP_GV_L2_AHEAD && pre + j < steps; j += 32) {
-      const long long u = u0 + pre + j;
-      gv_prefetch_l2(a.map, (int)(u % steps_per_tile) * GV_STEP_K, (int)(u / steps_per_tile) * GV_TILE_ROWS);
-    }
-#endif
     GvCursor xc = first;
     for (int d = 0; d < pre; ++d) {
       gv_copy_x(a, xc.step, xring + d * XST, lane);

@@ -3,7 +3,8 @@
     plan = gemv_stream_plan(n=4096, k=14336, dtype=torch.bfloat16, device=0)
     y = plan.run(x, w)            # x [B <= 8, k], w [n, k] -> y [B, n] = x @ w^T, fp32 accumulation
 
-A persistent grid of one CTA per SM (under half of its shared memory: the next launch's CTA fits beside it); each
+A persistent grid of one CTA per SM (under half of its shared memory: the next launch's CTA fits beside it; two
+with shorter rings for tall weights such as gate_up, as measured best: gemv_stream_config.launch_shape); each
 CTA streams an equal share of the weights and starts copying its first ``depth`` steps into shared memory before the
 kernel before it in the stream has finished (programmatic dependent launch, sm_90), so that consecutive matmuls of
 a decode step keep the memory system busy across kernel boundaries (see the .cu file for why). ``k`` must be a
@@ -19,9 +20,9 @@ from __future__ import annotations
 import ctypes
 import threading
 
-from .gemv_stream_config import (CTAS_PER_SM, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS, DEPTH,
-                                 DEPTHS, CELL_ROWS, L2_AHEADS, GemvStreamConfig, check_shape, smem_bytes,
-                                 steps_per_cta)
+from .gemv_stream_config import (L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS, DEPTH,
+                                 DEPTHS, CELL_ROWS, GemvStreamConfig, check_shape, launch_shape,
+                                 smem_bytes, steps_per_cta)
 
 _ARGS = ("tmap",) + ("u64",) * 4 + ("i32",) * 4
 
@@ -33,9 +34,8 @@ def gemv_stream_plan(n, k, dtype, max_batch=MAX_BATCH, device=None, **options) -
 class GemvStreamPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 8)."""
 
-    def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=CTAS_PER_SM, depth=None,
-                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
-                 l2_ahead=0):
+    def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
+                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True):
         import torch
 
         from . import _runtime as rt
@@ -43,6 +43,9 @@ class GemvStreamPlan:
 
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         check_shape(n, k, name, max_batch)
+        if ctas_per_sm is None:  # the launch measured best for the shape; one CTA per SM when only depth is given
+            ctas_per_sm, shaped = launch_shape(n, k) if depth is None else (1, depth)
+            depth = shaped
         if isinstance(ctas_per_sm, bool) or ctas_per_sm not in (1, 2):
             raise ValueError(f"ctas_per_sm must be 1 or 2, got {ctas_per_sm!r}")
         if depth is not None and depth not in DEPTHS:
@@ -54,9 +57,7 @@ class GemvStreamPlan:
             raise ValueError(f"l2_promotion must be one of {tuple(L2_PROMOTIONS)}, got {l2_promotion!r}")
         if not isinstance(evict_first, bool):
             raise ValueError(f"evict_first must be True or False, got {evict_first!r}")
-        if isinstance(l2_ahead, bool) or l2_ahead not in L2_AHEADS:
-            raise ValueError(f"l2_ahead must be one of {L2_AHEADS}, got {l2_ahead!r}")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, l2_ahead)
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)

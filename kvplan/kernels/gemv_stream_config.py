@@ -19,12 +19,16 @@ DEPTH = 8  # stages of the CTA's ring (8 KB of weights + 1 KB of x each): 64 KB 
 DEPTHS = (4, 6, 8, 10, 12)
 STAGE_BYTES = 9 * 1024
 CTAS_PER_SM = 1  # shared memory for two: the other is the next launch's
+# Tall shapes (n >= TALL * k: gate_up) take two CTAs per SM with rings of 6: H200, session 20, % of read
+# bandwidth at batch 1-8, against one CTA with a ring of 8: 28672x4096 +1.2..+1.4 points, 34816x5120 +0.9..+1.6,
+# 16384x2048 +11; the others lose 2-4 (6144x4096, 3072x2048, 2048x8192) or are level (4096x14336, 5120x17408).
+TALL = 4
+TALL_LAUNCH = (2, 6)
 DTYPES = ("bfloat16", "float16")
 L2_PROMOTIONS = {0: 0, 64: 1, 128: 2, 256: 3}  # bytes -> CUtensorMapL2promotion
 # 128 (a box row's own line): H200, whole-model stream 1.5-2.4 points ahead of 256-byte promotion, which fetches the
 # next step's half line early (benchmarks/RESULTS.md, session 17); none measured equal to 128
 L2_PROMOTION = 128
-L2_AHEADS = (0, 8, 16, 32)  # steps after the ring prefetched into L2 right after the wait (opt-in, unmeasured)
 ARCHS = ("sm_90",)  # TMA and programmatic dependent launch
 
 
@@ -35,7 +39,6 @@ class GemvStreamConfig:
     depth: int = DEPTH
     mma_tiles: int = 1  # 16-row MMA tiles per warp: a step of 64 x mma_tiles rows (one TMA box)
     evict_first: bool = True  # the weights' copies L2 evict-first (False: the default policy, to compare)
-    l2_ahead: int = 0  # steps after the ring prefetched into L2 right after griddepcontrol.wait
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
@@ -45,13 +48,12 @@ class GemvStreamConfig:
     def name(self) -> str:
         return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
-                + ("" if self.evict_first else "_noef") + (f"_l2a{self.l2_ahead}" if self.l2_ahead else ""))
+                + ("" if self.evict_first else "_noef"))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
                 + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))])
-                + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")])
-                + ([("KVP_GV_L2_AHEAD", str(self.l2_ahead))] if self.l2_ahead else []))
+                + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")]))
 
     @property
     def tile_rows(self) -> int:
@@ -80,6 +82,11 @@ def tiles(n: int, rows: int = TILE_ROWS) -> int:
 def steps_per_cta(n: int, k: int, ctas: int, rows: int = TILE_ROWS) -> int:
     """Each CTA's contiguous share of the (row tile, k step) space: equal shares, the last one shorter."""
     return -(-(tiles(n, rows) * (k // STEP_K)) // ctas)
+
+
+def launch_shape(n: int, k: int) -> tuple[int, int]:
+    """(CTAs per SM, ring depth) for a weight [n, k] when the plan is not told."""
+    return TALL_LAUNCH if n >= TALL * k else (CTAS_PER_SM, DEPTH)
 
 
 def first_cta(tile: int, steps_per_tile: int, per_cta: int) -> int:
