@@ -1,8 +1,8 @@
 # Prepared in session 19, not yet run (issue 13): the skinny GEMM / MoE kernels' weight loads (skinny_gemm.cu:
 # ld.global.nc and the row-tile kernel's cp.async) marked L2 evict-first, as the GEMV's and the decode kernels'
 # copies are since session 19. "ef" = the file `benchmarks/evict_first_patch.py skinny` writes. GPU tests of the skinny
-# and mxfp4 kernels on it (stops on a failure), then verify of the four MoE models, main's file and ef alternating
-# twice; the decode step (batch 1, max concurrency) and the stream per run at the end.
+# and mxfp4 kernels on it (stops on a failure), then the routed experts of one layer of the four MoE models
+# (skinny_gemm.py --moe-sweep, us per layer at batch 1 / 4 / 8), main's file and ef alternating twice.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 F=kvplan/kernels/skinny_gemm.cu
 export ROOT=$OUT
@@ -14,18 +14,8 @@ grep -qE "[0-9]+ (failed|errors?)" $ROOT/t.txt && { grep -m5 -B2 -A25 "^____" $R
 for i in 1 2; do
   for form in base ef; do
     cp /tmp/$form/skinny_gemm.cu $F
-    mkdir -p $ROOT/v_${form}_$i
-    OUT=$ROOT/v_${form}_$i timeout 100 python3 benchmarks/verify_device_run.py models \
-      --only=mixtral-tp2,dsv2-lite,qwen3next-tp2,gpt-oss-20b --budget=95 > /dev/null 2>&1
+    echo "== $form $i" | tee -a $ROOT/log.txt
+    timeout 80 python3 benchmarks/skinny_gemm.py --moe-sweep --variants default 2>&1 | grep -v "^read" | tee -a $ROOT/log.txt
   done
 done
 cp /tmp/base/skinny_gemm.cu $F
-python3 - <<'PY' | tee -a $ROOT/log.txt
-import glob, json, os
-for d in sorted(glob.glob(os.path.join(os.environ["ROOT"], "v_*"))):
-    for line in open(os.path.join(d, "results.jsonl")):
-        r = json.loads(line)
-        res = r.get("result") or {}
-        pts = (res.get("decode") or {}).get("points") or []
-        print(os.path.basename(d), r["name"], [round(p["measured_ms"], 3) for p in pts])
-PY
