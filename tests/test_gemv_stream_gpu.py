@@ -144,7 +144,7 @@ def test_a_tall_weight_takes_two_ctas_per_sm_unless_told():
     assert (auto.ctas, auto.config.depth) == (2 * sms, 6)
     told = gemv_stream_plan(n, k, torch.bfloat16, device=0, depth=8)
     assert (told.ctas, told.config.depth) == (sms, 8)
-    wide = gemv_stream_plan(k, n, torch.bfloat16, device=0)
+    wide = gemv_stream_plan(k, 4 * k, torch.bfloat16, device=0)
     assert (wide.ctas, wide.config.depth) == (sms, 8)
     for b in (1, 8):
         x = randn(b, k)
