@@ -150,15 +150,6 @@ def _check_driver(result, what: str):
     return result
 
 
-def _set_carveout(driver, h, percent: int, index: int) -> None:
-    """The kernel's preferred shared-memory share of the L1/shared array (percent of the maximum)."""
-    attr = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT
-    if isinstance(h, driver.CUkernel):
-        _check_driver(driver.cuKernelSetAttribute(attr, percent, h, driver.CUdevice(index)), "cuKernelSetAttribute")
-    else:
-        _check_driver(driver.cuFuncSetAttribute(h, attr, percent), "cuFuncSetAttribute")
-
-
 def load(config, dev: Device) -> Loaded:
     """Compile (or take from the cache) and load ``config`` on ``dev``; large dynamic smem allowed."""
     key = (config, dev.index)
@@ -193,9 +184,6 @@ def load(config, dev: Device) -> Loaded:
                               "cuKernelSetAttribute")
             else:
                 _check_driver(driver.cuFuncSetAttribute(h, attr, limit), "cuFuncSetAttribute")
-            carveout = configs.smem_carveout()
-            if carveout is not None:
-                _set_carveout(driver, h, carveout, dev.index)
             kernels[name] = k
             functions[name] = int(func)
             try:

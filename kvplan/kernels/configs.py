@@ -30,18 +30,6 @@ def pdl_enabled(arch: str) -> bool:
     return arch in PDL_ARCHS and os.environ.get("KVPLAN_PDL", "1") != "0"
 
 
-def smem_carveout() -> int | None:
-    """KVPLAN_SMEM_CARVEOUT=N (0-100): every kvplan kernel's preferred shared-memory carveout, in percent of the
-    maximum (opt-in, to measure: an SM runs kernels of different carveouts only one after the other, which may
-    break the overlap programmatic dependent launch gives between different kernels). Unset: the driver's choice."""
-    value = os.environ.get("KVPLAN_SMEM_CARVEOUT")
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) > 100:
-        raise ValueError(f"KVPLAN_SMEM_CARVEOUT must be an integer 0-100, got {value!r}")
-    return int(value)
-
-
 @dataclass(frozen=True)
 class KernelConfig:
     """One instantiation of the paged GQA/MQA decode kernel (paged_decode.cu)."""
