@@ -94,3 +94,11 @@ def test_ci_compiles_both_default_launches():
 
     names = {c.name for make in INSTANTIATION_SETS for c in make("sm_90") if isinstance(c, gs.GemvStreamConfig)}
     assert names == {"gemv_stream", "gemv_stream_d6"}
+
+
+def test_the_trace_form_is_its_own_cubin_and_the_default_has_none():
+    """The timeline (benchmarks/gemv_trace.py) adds a kernel argument: a macro and a name of its own, never default."""
+    assert gs.GemvStreamConfig().trace is False
+    traced = gs.GemvStreamConfig(6, trace=True)
+    assert traced.name == "gemv_stream_d6_trace"
+    assert traced.macros() == [("KVP_GV_DEPTH", "6"), ("KVP_GV_TRACE", "1")]

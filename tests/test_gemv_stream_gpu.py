@@ -149,3 +149,25 @@ def test_a_tall_weight_takes_two_ctas_per_sm_unless_told():
     for b in (1, 8):
         x = randn(b, k)
         assert_close(auto.run(x, w), reference_skinny_gemm(x, w), 1e-2, f"tall default batch {b}")
+
+
+def test_the_trace_form_computes_the_same_and_stamps_each_cta_in_order():
+    """With trace=True every CTA with steps stamps entry <= its waits returning <= its end; a plan without the trace
+    form refuses a trace buffer, and a traced plan a buffer too small."""
+    n, k = 4096, 4096
+    w = randn(n, k, scale=k ** -0.5)
+    plan = gemv_stream_plan(n, k, torch.bfloat16, device=0, trace=True)
+    trace = torch.zeros(4 * plan.ctas, dtype=torch.int64, device=DEV)
+    x = randn(3, k)
+    assert_close(plan.run(x, w, trace=trace), reference_skinny_gemm(x, w), 1e-2, "traced run")
+    torch.cuda.synchronize()
+    t = trace.view(-1, 4).cpu()
+    worked = t[t[:, 3] > 0]
+    assert len(worked) > 0 and (t[:, 0] > 0).all() and (t[:, 1] > 0).all()
+    assert (worked[:, 0] <= worked[:, 1]).all() and (worked[:, 0] <= worked[:, 2]).all()
+    assert (worked[:, 1] <= worked[:, 3]).all() and (worked[:, 2] <= worked[:, 3]).all()
+    assert int(t[:, 3].max() - t[:, 0].min()) < 10_000_000, "one 32 MB launch spans far less than 10 ms"
+    with pytest.raises(ValueError, match="trace"):
+        plan.run(x, w, trace=trace[:4])
+    with pytest.raises(ValueError, match="trace=True"):
+        gemv_stream_plan(n, k, torch.bfloat16, device=0).run(x, w, trace=trace)

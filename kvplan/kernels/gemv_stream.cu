@@ -51,6 +51,21 @@
 #ifndef KVP_GV_EVICT_FIRST
 #define KVP_GV_EVICT_FIRST 1
 #endif
+// KVP_GV_TRACE=1 (benchmarks/gemv_trace.py only): every CTA writes four globaltimer readings to trace[4 cta ..]:
+// entry, the producer's wait returned (x may be read), the MMA warps' wait returned (warp 0), and the last MMA warp's
+// end (atomicMax), so that a chain's kernel boundaries can be taken apart. An extra kernel argument; off by default.
+#ifndef KVP_GV_TRACE
+#define KVP_GV_TRACE 0
+#endif
+#if KVP_GV_TRACE
+#define GV_TRACE_ARG , unsigned long long* trace
+#define GV_TRACE_VAL , trace
+#define GV_MARK(slot) (a.trace[4 * blockIdx.x + (slot)] = kvp::globaltimer())
+#else
+#define GV_TRACE_ARG
+#define GV_TRACE_VAL
+#define GV_MARK(slot) ((void)0)
+#endif
 
 struct alignas(64) GvTmap {
   unsigned long long opaque[16];  // a CUtensorMap, encoded on the host (gemv_stream.py)
@@ -63,6 +78,9 @@ struct GvArgs {
   float* ws;
   unsigned* counters;
   int n, k, batch, per_cta;
+#if KVP_GV_TRACE
+  unsigned long long* trace;
+#endif
 };
 
 // one box (64 rows x 64 k of W from row `row`, k `k0`) into the swizzled stage at dst, completing on bar
@@ -243,9 +261,11 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   const int steps_per_tile = a.k / GV_STEP_K;
   const long long total = (long long)((a.n + GV_TILE_ROWS - 1) / GV_TILE_ROWS) * steps_per_tile;
   const long long u0 = (long long)blockIdx.x * a.per_cta, u1 = min(total, u0 + a.per_cta);
+  if (KVP_GV_TRACE && threadIdx.x == 0) GV_MARK(0);
   kvp::pdl_release();
   if (u0 >= u1) {
     kvp::pdl_wait();
+    if (KVP_GV_TRACE && threadIdx.x == 0) GV_MARK(1);
     return;
   }
   // weight stages (1024-byte aligned for the swizzle), x stages, full and empty mbarriers
@@ -277,6 +297,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
       gv_advance(cur, steps_per_tile);
     }
     kvp::pdl_wait();
+    if (KVP_GV_TRACE && lane == 0) GV_MARK(1);
     GvCursor xc = first;
     for (int d = 0; d < pre; ++d) {
       gv_copy_x(a, xc.step, xring + d * XST, lane);
@@ -300,6 +321,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   // an MMA warp: MT 16-row cells of every box, cell wid * MT + h of the tile (global cell tile * 4 MT + ...)
   constexpr int MT = KVP_GV_MT;
   kvp::pdl_wait();
+  if (KVP_GV_TRACE && threadIdx.x == 0) GV_MARK(2);
   const int g = lane >> 2, c = lane & 3;
   const int arow = 16 * MT * wid + (lane & 15), ahalf = lane >> 4, bcol = lane & 7, bq = lane >> 3;
   const unsigned a_off = arow * 128, a_sw = arow & 7;  // + 2 KB per h: the swizzle repeats every 8 rows
@@ -348,6 +370,9 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
                   gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
                   t_last != tile0 ? gv_contributors(t_last, steps_per_tile, a.per_cta) : 1, g, c, lane);
   }
+#if KVP_GV_TRACE
+  if (lane == 0) atomicMax(a.trace + 4 * blockIdx.x + 3, kvp::globaltimer());
+#endif
 #else
   __trap();  // sm_90 only (the plan refuses other GPUs)
 #endif
@@ -357,8 +382,8 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
 #define GV_KERNEL(NAME, BF)                                                                                      \
   extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)                                                    \
       NAME(const __grid_constant__ GvTmap map, const unsigned char* x, void* y, float* ws, unsigned* counters,   \
-           int n, int k, int batch, int per_cta) {                                                            \
-    const GvArgs a = {&map, x, y, ws, counters, n, k, batch, per_cta};                                          \
+           int n, int k, int batch, int per_cta GV_TRACE_ARG) {                                               \
+    const GvArgs a = {&map, x, y, ws, counters, n, k, batch, per_cta GV_TRACE_VAL};                             \
     gemv_stream<BF>(a);                                                                                          \
   }
 GV_KERNEL(kvp_gemv_stream_bf16, true)

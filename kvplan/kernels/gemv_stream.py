@@ -35,7 +35,8 @@ class GemvStreamPlan:
     """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 8)."""
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
-                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True):
+                 mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
+                 trace=False):
         import torch
 
         from . import _runtime as rt
@@ -57,7 +58,9 @@ class GemvStreamPlan:
             raise ValueError(f"l2_promotion must be one of {tuple(L2_PROMOTIONS)}, got {l2_promotion!r}")
         if not isinstance(evict_first, bool):
             raise ValueError(f"evict_first must be True or False, got {evict_first!r}")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first)
+        if not isinstance(trace, bool):
+            raise ValueError(f"trace must be True or False, got {trace!r}")
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)
@@ -72,7 +75,8 @@ class GemvStreamPlan:
         kernel = "kvp_gemv_stream_bf16" if name == "bfloat16" else "kvp_gemv_stream_f16"
         self.registers = ld.regs.get(kernel)
         self.smem = smem_bytes(self.config.depth, mma_tiles)
-        self._launch = rt.PreparedLaunch(ld, kernel, _ARGS, THREADS, self.smem, None, launcher)
+        self._launch = rt.PreparedLaunch(ld, kernel, _ARGS + (("u64",) if trace else ()), THREADS, self.smem, None,
+                                         launcher)
         dev_ = torch.device("cuda", self.device_index)
         # a shared tile's cells by its first CTA (gv_slot): small and independent of n, so that verify's start-up
         # (a plan per weight shape) does not carve MBs out of a freed cached segment and pin it (NVML's allocation
@@ -85,20 +89,33 @@ class GemvStreamPlan:
         self._maps: dict = {}  # weight pointer -> its encoded tensor map (one per layer's matrix)
         self._map_of = None
 
-    def run(self, x, w, out=None):
+    def run(self, x, w, out=None, trace=None):
+        """``trace``: with ``trace=True`` plans only, an int64 CUDA tensor of 4 x ``ctas`` entries, zeroed before the
+        launch: per CTA its entry, the producer's and the MMA warps' wait returning, and its end (globaltimer, ns)."""
         import torch
 
         from .skinny import dense_call
 
         b, out = dense_call(torch, self, x, w, out)
+        extra = self._trace_arg(torch, trace)
         with self._lock:
             a = self._launch.args
             self._set_map(w.data_ptr())
             for i, v in enumerate((x.data_ptr(), out.data_ptr(), self._ws.data_ptr(), self._counters.data_ptr(),
-                                   self.n, self.k, b, self.per_cta)):
+                                   self.n, self.k, b, self.per_cta) + extra):
                 a[1 + i].value = v
             self._launch.launch((self.ctas, 1, 1), self._rt.current_stream_handle(torch, self.device_index))
         return out
+
+    def _trace_arg(self, torch, trace) -> tuple:
+        if not self.config.trace:
+            if trace is not None:
+                raise ValueError("trace needs a plan made with trace=True")
+            return ()
+        if (not isinstance(trace, torch.Tensor) or trace.dtype != torch.int64 or not trace.is_cuda
+                or not trace.is_contiguous() or trace.numel() < 4 * self.ctas):
+            raise ValueError(f"trace must be a contiguous int64 CUDA tensor of at least {4 * self.ctas} entries")
+        return (trace.data_ptr(),)
 
     def _set_map(self, ptr: int) -> None:
         """W as a 2-D tensor map [n rows, k] with boxes of 64 rows x 64 k (128-byte swizzle), encoded once per
