@@ -1,4 +1,5 @@
-# Prepared in session 19, not yet run (issue 13): the streaming GEMV's L2 prefetch of the 8 / 16 / 32 steps after
+# Results: benchmarks/RESULTS.md "Session 20".
+# Prepared in session 19, run in session 20 (issue 13): the streaming GEMV's L2 prefetch of the 8 / 16 / 32 steps after
 # its ring issued right AFTER griddepcontrol.wait (opt-in `l2_ahead`; session 19 measured the same prefetch before
 # the wait as a loss). Aimed at the small shapes (o_proj, Llama-3.2-1B's) whose ring refills only after x arrives
 # and the first stages are computed. GPU tests of the GEMV (stops on a failure), then the forms per shape and

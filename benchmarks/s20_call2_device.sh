@@ -1,4 +1,5 @@
-# Prepared in session 19, not yet run (issue 14): the decode kernel's cp.async copies (the fp8 caches' path on
+# Results: benchmarks/RESULTS.md "Session 20".
+# Prepared in session 19, run in session 20 (issue 14): the decode kernel's cp.async copies (the fp8 caches' path on
 # sm_90: fp8 B64 8K / B16 32K at 91.4-91.8% of read, the bar is 92%) marked L2 evict-first, as the bf16 bulk
 # copies are since session 19. "ef" = the file `benchmarks/evict_first_patch.py fp8-decode` writes; decode GPU tests on
 # it (stops on a failure), memcheck, then the table without FlashInfer, main's file and ef alternating twice.

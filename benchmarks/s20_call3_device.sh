@@ -1,4 +1,5 @@
-# Prepared in session 19, not yet run (issue 13): the skinny GEMM / MoE kernels' weight loads (skinny_gemm.cu:
+# Results: benchmarks/RESULTS.md "Session 20".
+# Prepared in session 19, run in session 20 (issue 13): the skinny GEMM / MoE kernels' weight loads (skinny_gemm.cu:
 # ld.global.nc and the row-tile kernel's cp.async) marked L2 evict-first, as the GEMV's and the decode kernels'
 # copies are since session 19. "ef" = the file `benchmarks/evict_first_patch.py skinny` writes. GPU tests of the skinny
 # and mxfp4 kernels on it (stops on a failure), then the routed experts of one layer of the four MoE models
