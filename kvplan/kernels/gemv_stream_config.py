@@ -21,7 +21,9 @@ STAGE_BYTES = 9 * 1024
 CTAS_PER_SM = 1  # shared memory for two: the other is the next launch's
 # Tall shapes (n >= TALL * k: gate_up) take two CTAs per SM with rings of 6: H200, session 20, % of read
 # bandwidth at batch 1-8, against one CTA with a ring of 8: 28672x4096 +1.2..+1.4 points, 34816x5120 +0.9..+1.6,
-# 16384x2048 +11; the others lose 2-4 (6144x4096, 3072x2048, 2048x8192) or are level (4096x14336, 5120x17408).
+# 16384x2048 +11, LM heads (128256-262144 x 2048-5376) +0.3..+2.7; the others lose 2-4 (6144x4096, 3072x2048,
+# 2048x8192) or are level (4096x14336, 5120x17408). verify's decode step: 14B / 1B -1.8 / -2.2% at batch 1, 8B
+# level. (A chain of GEMVs alone mixing the two launches runs far slower: benchmarks/RESULTS.md session 20.)
 TALL = 4
 TALL_LAUNCH = (2, 6)
 DTYPES = ("bfloat16", "float16")
