@@ -4,12 +4,18 @@ time goes at the kernel boundaries, which the whole-model stream loses 4-6 us pe
 
     python3 benchmarks/gemv_trace.py [--model Llama-3.1-8B] [--layers 6] [--batch 1] [--forms c1,auto,c2] [--out F]
 
+A form "+aN" (e.g. c1+a8) is that launch with ahead=True: each launch prefetches into L2, at its end, the N steps
+of every CTA of the next launch that follow its ring.
+
 Per form, the model's four matmuls (skinny_gemm.py's DENSE shapes) of ``layers`` layers back to back in one CUDA
 graph, replayed; then one replay in which every launch's CTAs stamp globaltimer at entry, when the producer's and the
 MMA warps' waits return, and at their end. Per shape (averaged over the layers, the chain's first launch left out),
 in us from the end of the launch before it (its last CTA's end, "E"):
-  entry   its first CTA's entry (negative: it was resident that long before E, programmatic dependent launch)
+  entry   its first / last CTA's entry (negative: resident that long before E, programmatic dependent launch)
   wait    the producer's wait returning, first / median / last CTA (the handoff after E)
+  first stage  median CTA's first stage full (its x landed; weights were copied before the wait)
+  issued  median CTA's producer done issuing copies
+  steps done  median / last CTA's last MMA step done; counting: median end - steps done (the split tiles' sums)
   end     median / last CTA's end; ideal: bytes / read bandwidth; lost = last end - ideal
   spread  last end - median end (the CTAs' uneven ends)
 Timestamps are the GPU's global nanosecond timer; the traced chain's replay time is printed beside the plain one's.
@@ -27,15 +33,24 @@ sys.path.insert(0, ".")
 from benchmarks.skinny_gemm import DENSE  # noqa: E402
 from kvplan.gpu.timing import capture, time_replays  # noqa: E402
 from kvplan.kernels.gemv_stream import gemv_stream_plan  # noqa: E402
+from kvplan.kernels.gemv_stream_config import TRACE_STAMPS  # noqa: E402
 from kvplan.kernels.probes import read_bandwidth  # noqa: E402
 
 FORMS = {"c1": {"ctas_per_sm": 1, "depth": 8}, "c2": {"ctas_per_sm": 2, "depth": 6}, "auto": {}}
 
 
-def chain_time(plans, ws, xs, traces=None) -> tuple:
+def form_options(form: str) -> tuple[dict, int]:
+    """"c1", "auto+a8": the launch's options and the steps each launch prefetches of the next one (ahead=True)."""
+    base, _, ahead = form.partition("+a")
+    return dict(FORMS[base], **({"ahead": True} if ahead else {})), int(ahead or 0)
+
+
+def chain_time(plans, ws, xs, traces=None, ahead: int = 0) -> tuple:
     def chain():
         for i, (shape, w) in enumerate(ws):
-            plans[shape].run(xs[shape[1]], w, trace=None if traces is None else traces[i])
+            nxt = ws[(i + 1) % len(ws)]  # the last launch prefetches the next replay's first weight
+            plans[shape].run(xs[shape[1]], w, trace=None if traces is None else traces[i],
+                             ahead=(plans[nxt[0]], nxt[1], ahead) if ahead else None)
 
     graph, _ = capture(chain)
     ms = time_replays(graph.replay, reps=20)["ms"]
@@ -46,13 +61,17 @@ def launch_rows(buf, ctas: list[int]) -> list[dict]:
     """Per launch, its CTAs' stamps in us relative to the previous launch's last end (the first launch: None)."""
     rows, prev_end = [], None
     for i, n in enumerate(ctas):
-        t = buf[i, :4 * n].view(n, 4).double()
+        t = buf[i, :TRACE_STAMPS * n].view(n, TRACE_STAMPS).double()
         worked = t[t[:, 3] > 0]
         end_last = float(worked[:, 3].max())
         if prev_end is not None:
             rel = (worked - prev_end) / 1e3
-            rows.append({"entry": float(rel[:, 0].min()), "wait_first": float(rel[:, 1].min()),
+            rows.append({"entry": float(rel[:, 0].min()), "entry_last": float(rel[:, 0].max()),
+                         "wait_first": float(rel[:, 1].min()),
                          "wait_median": float(rel[:, 1].median()), "wait_last": float(rel[:, 1].max()),
+                         "ready_median": float(rel[:, 4].median()), "issued_median": float(rel[:, 6].median()),
+                         "steps_median": float(rel[:, 5].median()), "steps_last": float(rel[:, 5].max()),
+                         "count_median": float((rel[:, 3] - rel[:, 5]).median()),
                          "end_median": float(rel[:, 3].median()), "end_last": float(rel[:, 3].max())})
         else:
             rows.append(None)
@@ -77,14 +96,14 @@ def main(argv=None):
     total_bytes = sum(w.numel() * 2 for _, w in ws)
     result = {"read_bw": bw, "model": args.model, "layers": args.layers, "batch": args.batch, "forms": {}}
     for form in args.forms.split(","):
-        opts = FORMS[form]
+        opts, ahead = form_options(form)
         plain = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0, **opts) for s in shapes}
         traced = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0, trace=True, **opts) for s in shapes}
         ctas = [traced[s].ctas for s, _ in ws]
-        buf = torch.zeros(len(ws), 4 * max(ctas), dtype=torch.int64, device="cuda")
-        graph, ms_plain = chain_time(plain, ws, xs)
+        buf = torch.zeros(len(ws), TRACE_STAMPS * max(ctas), dtype=torch.int64, device="cuda")
+        graph, ms_plain = chain_time(plain, ws, xs, ahead=ahead)
         del graph
-        graph, ms_traced = chain_time(traced, ws, xs, traces=list(buf))
+        graph, ms_traced = chain_time(traced, ws, xs, traces=list(buf), ahead=ahead)
         buf.zero_()
         graph.replay()
         torch.cuda.synchronize()
@@ -92,8 +111,9 @@ def main(argv=None):
         del graph
         print(f"\n== {form}: chain {ms_plain * 1e3:.1f} us ({100 * total_bytes / (ms_plain / 1e3) / bw:.1f}% of read), "
               f"traced {ms_traced * 1e3:.1f} us; per shape, us from the previous launch's last end:", flush=True)
-        print("| shape | CTAs | entry | wait first / median / last | end median / last | ideal | lost | spread |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| shape | CTAs | entry first / last | wait first / median / last | first stage | issued "
+              "| steps done median / last | counting | end median / last | ideal | lost | spread |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         per_shape = {}
         for i, s in enumerate(shapes):
             picked = [r for j, r in enumerate(rows) if j % len(shapes) == i and r is not None]
@@ -102,8 +122,11 @@ def main(argv=None):
             mean.update(ideal=ideal, lost=mean["end_last"] - ideal, spread=mean["end_last"] - mean["end_median"],
                         ctas=traced[s].ctas)
             per_shape[f"{s[0]}x{s[1]}"] = mean
-            print(f"| {s[0]}x{s[1]} | {traced[s].ctas} | {mean['entry']:.1f} | {mean['wait_first']:.1f} / "
-                  f"{mean['wait_median']:.1f} / {mean['wait_last']:.1f} | {mean['end_median']:.1f} / "
+            print(f"| {s[0]}x{s[1]} | {traced[s].ctas} | {mean['entry']:.1f} / {mean['entry_last']:.1f} | "
+                  f"{mean['wait_first']:.1f} / "
+                  f"{mean['wait_median']:.1f} / {mean['wait_last']:.1f} | {mean['ready_median']:.1f} | "
+                  f"{mean['issued_median']:.1f} | {mean['steps_median']:.1f} / {mean['steps_last']:.1f} | "
+                  f"{mean['count_median']:.1f} | {mean['end_median']:.1f} / "
                   f"{mean['end_last']:.1f} | {ideal:.1f} | {mean['lost']:.1f} | {mean['spread']:.1f} |", flush=True)
         result["forms"][form] = {"chain_us": ms_plain * 1e3, "traced_us": ms_traced * 1e3, "shapes": per_shape,
                                  "launches": rows}

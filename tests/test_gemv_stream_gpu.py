@@ -13,6 +13,7 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 from kvplan.kernels.gemv_stream import gemv_stream_plan  # noqa: E402
+from kvplan.kernels.gemv_stream_config import TRACE_STAMPS  # noqa: E402
 from kvplan.kernels.skinny import reference_skinny_gemm  # noqa: E402
 
 DEV = torch.device("cuda")
@@ -157,17 +158,43 @@ def test_the_trace_form_computes_the_same_and_stamps_each_cta_in_order():
     n, k = 4096, 4096
     w = randn(n, k, scale=k ** -0.5)
     plan = gemv_stream_plan(n, k, torch.bfloat16, device=0, trace=True)
-    trace = torch.zeros(4 * plan.ctas, dtype=torch.int64, device=DEV)
+    trace = torch.zeros(TRACE_STAMPS * plan.ctas, dtype=torch.int64, device=DEV)
     x = randn(3, k)
     assert_close(plan.run(x, w, trace=trace), reference_skinny_gemm(x, w), 1e-2, "traced run")
     torch.cuda.synchronize()
-    t = trace.view(-1, 4).cpu()
+    t = trace.view(-1, TRACE_STAMPS).cpu()
     worked = t[t[:, 3] > 0]
     assert len(worked) > 0 and (t[:, 0] > 0).all() and (t[:, 1] > 0).all()
     assert (worked[:, 0] <= worked[:, 1]).all() and (worked[:, 0] <= worked[:, 2]).all()
     assert (worked[:, 1] <= worked[:, 3]).all() and (worked[:, 2] <= worked[:, 3]).all()
+    # the first stage lands after the wait, the last step before the end; the producer finishes issuing after its wait
+    assert (worked[:, 2] <= worked[:, 4]).all() and (worked[:, 4] <= worked[:, 5]).all()
+    assert (worked[:, 5] <= worked[:, 3]).all() and (worked[:, 1] <= worked[:, 6]).all()
     assert int(t[:, 3].max() - t[:, 0].min()) < 10_000_000, "one 32 MB launch spans far less than 10 ms"
     with pytest.raises(ValueError, match="trace"):
         plan.run(x, w, trace=trace[:4])
     with pytest.raises(ValueError, match="trace=True"):
         gemv_stream_plan(n, k, torch.bfloat16, device=0).run(x, w, trace=trace)
+
+
+def test_the_ahead_form_computes_the_same_and_checks_the_next_plan():
+    """ahead=True: each launch may prefetch the next GEMV's weights into L2 at its end; results stay those of the
+    reference, with or without a next launch, and a wrong next plan, weight or step count is refused by name."""
+    n, k = 3072, 2048
+    w, w2 = randn(n, k, scale=k ** -0.5), randn(k, n // 3 * 2, scale=n ** -0.5)
+    plan = gemv_stream_plan(n, k, torch.bfloat16, device=0, ahead=True)
+    nxt = gemv_stream_plan(k, n // 3 * 2, torch.bfloat16, device=0, ahead=True)
+    x = randn(4, k)
+    y = plan.run(x, w, ahead=(nxt, w2, 8))
+    assert_close(y, reference_skinny_gemm(x, w), 1e-2, "ahead run")
+    assert_close(nxt.run(y[:, :n // 3 * 2].contiguous(), w2, ahead=(plan, w, 32)),
+                 reference_skinny_gemm(y[:, :n // 3 * 2].contiguous(), w2), 1e-2, "the next launch")
+    assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, "no next launch")
+    with pytest.raises(ValueError, match="ahead's weight"):
+        plan.run(x, w, ahead=(nxt, w, 8))
+    with pytest.raises(ValueError, match="ahead's steps"):
+        plan.run(x, w, ahead=(nxt, w2, -1))
+    with pytest.raises(ValueError, match="ahead's plan"):
+        plan.run(x, w, ahead=("plan", w2, 8))
+    with pytest.raises(ValueError, match="ahead=True"):
+        gemv_stream_plan(n, k, torch.bfloat16, device=0).run(x, w, ahead=(nxt, w2, 8))

@@ -15,6 +15,7 @@ STEP_K = 64  # k values per step (a 64-row tile x 64 k = 8 KB of 16-bit weights)
 TILE_ROWS = 64
 CELL_ROWS = 16  # the workspace's unit: one MMA warp's rows of a tile
 MAX_BATCH = 8  # one 8-column MMA tile
+TRACE_STAMPS = 8  # globaltimer readings per CTA of the trace form (GV_STAMPS in gemv_stream.cu)
 DEPTH = 8  # stages of the CTA's ring (8 KB of weights + 1 KB of x each): 64 KB of weights in flight per SM
 DEPTHS = (4, 6, 8, 10, 12)
 STAGE_BYTES = 9 * 1024
@@ -42,6 +43,7 @@ class GemvStreamConfig:
     mma_tiles: int = 1  # 16-row MMA tiles per warp: a step of 64 x mma_tiles rows (one TMA box)
     evict_first: bool = True  # the weights' copies L2 evict-first (False: the default policy, to compare)
     trace: bool = False  # per-CTA globaltimer readings into a trace buffer (benchmarks/gemv_trace.py)
+    ahead: bool = False  # the next GEMV's steps after its rings prefetched into L2 at this one's end (an option)
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
@@ -51,13 +53,14 @@ class GemvStreamConfig:
     def name(self) -> str:
         return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
-                + ("" if self.evict_first else "_noef") + ("_trace" if self.trace else ""))
+                + ("" if self.evict_first else "_noef") + ("_trace" if self.trace else "")
+                + ("_ahead" if self.ahead else ""))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
                 + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))])
                 + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")])
-                + ([("KVP_GV_TRACE", "1")] if self.trace else []))
+                + ([("KVP_GV_TRACE", "1")] if self.trace else []) + ([("KVP_GV_AHEAD", "1")] if self.ahead else []))
 
     @property
     def tile_rows(self) -> int:
