@@ -353,3 +353,58 @@ def test_hybrid_block_size_is_read_as_kernel_pages():
     assert torch.isfinite(got).all() and torch.allclose(got, want, atol=1e-6)
     with pytest.raises(Exception, match="block size 100 is not a multiple"):
         paged.as_kernel_pages(k[:, :100], v[:, :100], table, (8, 16, 32, 64, 128))
+
+
+class _RecordingStream:
+    """A streaming GEMV plan's stand-in: x @ W^T, and what each launch was told to prefetch."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def run(self, x, w, ahead=None):
+        self.log.append((w, ahead))
+        return x @ w.t()
+
+
+def test_matmul_ahead_names_the_next_gemv_of_the_pass_before():
+    """A streaming GEMV prefetches the one that ran after it in the last pass of as many rows (the last one: the
+    pass's first); a first pass, another row count, or ahead = 0 prefetch nothing; results are the product's."""
+    from kvplan.gpu.ops import MM_FORMS, Matmul
+
+    mm, log = Matmul(), []
+    ws = [torch.randn(6, 4), torch.randn(4, 6), torch.randn(8, 4)]
+    for w in ws:
+        mm.stream[tuple(w.shape)] = _RecordingStream(log)
+        mm.forms[(w.shape[0], w.shape[1], 2)] = MM_FORMS[3]
+    mm.ahead = 8
+
+    def forward(rows):
+        mm.begin_pass(rows)
+        x = torch.randn(rows, 4)
+        h = mm(x, ws[0])
+        torch.testing.assert_close(h, x @ ws[0].t())
+        return mm(mm(h, ws[1]), ws[2])
+
+    forward(2)
+    assert [a for _, a in log] == [None] * 3, "the first pass knows no order yet"
+    log.clear()
+    forward(2)
+    assert [(w is ws[i]) for i, (w, _) in enumerate(log)] == [True] * 3
+    assert [a[1] is ws[j] for (_, a), j in zip(log, (1, 2, 0))] == [True] * 3 and {a[2] for _, a in log} == {8}
+    log.clear()
+    forward(3)  # no form for 3 rows: F.linear, nothing recorded
+    assert log == []
+    mm.ahead = 0
+    forward(2)
+    assert [a for _, a in log] == [None] * 3
+
+
+def test_decode_passes_are_announced_to_the_matmul(monkeypatch):
+    """Transformer.forward tells the matmul where each decode pass starts (the order ahead relies on); prefill
+    passes are not announced."""
+    from kvplan.gpu.ops import Matmul
+
+    seen = []
+    monkeypatch.setattr(Matmul, "begin_pass", lambda self, rows: seen.append(rows))
+    run_against_reference(tiny("llama"), prompt_lens=(5, 13), steps=3)
+    assert seen == [2, 2, 2]
