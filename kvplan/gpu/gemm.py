@@ -7,8 +7,6 @@ weight stream's bandwidth at each batch, the figure held to >= 90% of the measur
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 
@@ -20,9 +18,6 @@ SKINNY = (1, 2, 4, 8)
 LINEAR_NAMES = ("qkv", "o", "q", "q_a", "q_b", "kv_a", "qkvz", "ba", "router", "shared_gate", "gate_up", "down",
                 "lm_head")
 PREFER_MARGIN = 0.97  # another form must beat F.linear by 3% to be chosen (F.linear is what engines run)
-# Steps of the next streaming GEMV each one prefetches into L2 at its end (kvplan/kernels/gemv_stream.cu
-# KVP_GV_AHEAD; Matmul.ahead). KVPLAN_GV_AHEAD=N sets it for an A/B (benchmarks/RESULTS.md session 21).
-AHEAD_STEPS = int(os.environ.get("KVPLAN_GV_AHEAD", "0"))
 
 
 def decode_linears(weights: dict, tied: bool) -> dict:
@@ -44,18 +39,15 @@ def decode_linears(weights: dict, tied: bool) -> dict:
     return shapes
 
 
-def _form(mm, form: str, x, w, nxt=None):
+def _form(mm, form: str, x, w):
     if form == MM_FORMS[0]:
         return F.linear(x, w)
     if form == MM_FORMS[1]:
         return torch.mm(w, x.t())
-    if form == MM_FORMS[2]:
-        return mm.skinny[tuple(w.shape)].run(x, w)
-    plan = mm.stream[tuple(w.shape)]
-    return plan.run(x, w, **({"ahead": (plan, nxt, mm.ahead)} if mm.ahead else {}))
+    return (mm.skinny if form == MM_FORMS[2] else mm.stream)[tuple(w.shape)].run(x, w)
 
 
-def kernel_plan(form: str, shape: tuple, dtype, max_batch: int, ahead: bool = False):
+def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
     """A bundled kernel's plan (skinny GEMM or streaming GEMV) for a weight shape, or the reason it cannot run it
     (a sentence)."""
     try:
@@ -65,7 +57,7 @@ def kernel_plan(form: str, shape: tuple, dtype, max_batch: int, ahead: bool = Fa
             return skinny_gemm_plan(shape[0], shape[1], dtype, max_batch=max_batch)
         from ..kernels.gemv_stream import gemv_stream_plan
 
-        return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch, ahead=ahead)
+        return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch)
     except (ValueError, RuntimeError, ImportError) as exc:  # KernelUnavailableError is a RuntimeError
         return str(exc)
 
@@ -74,10 +66,9 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     """Time every form per (shape, batch), store the fastest in `mm.forms`, and report bandwidths."""
     shapes = decode_linears(weights, tied)
     refused = {MM_FORMS[2]: {}, MM_FORMS[3]: {}}
-    mm.ahead = AHEAD_STEPS
     for shape, tensors in shapes.items():
         for form, plans in ((MM_FORMS[2], mm.skinny), (MM_FORMS[3], mm.stream)):
-            plan = kernel_plan(form, shape, tensors[0].dtype, max(batches), ahead=bool(mm.ahead))
+            plan = kernel_plan(form, shape, tensors[0].dtype, max(batches))
             if isinstance(plan, str):
                 refused[form][f"{shape[0]}x{shape[1]}"] = plan
             else:
@@ -92,8 +83,7 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
                      if plans is None or (out, inp) in plans]
             times = {}
             for form in forms:
-                graph, _ = capture(lambda: [_form(mm, form, x, w, tensors[(i + 1) % len(tensors)])
-                                            for i, w in enumerate(tensors)])
+                graph, _ = capture(lambda: [_form(mm, form, x, w) for w in tensors])
                 times[form] = time_replays(graph.replay, reps=reps)["ms"]
                 del graph
             fastest = min(forms[1:], key=times.get, default=MM_FORMS[0])
@@ -111,5 +101,5 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     return {"method": "per (shape, batch) the fastest of F.linear (x @ W^T), torch.mm(W, x^T), the bundled skinny "
                       "kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) and the bundled streaming GEMV "
                       "(kvplan/kernels/gemv_stream.cu, sm_90), CUDA graphs over every layer's weight of the shape",
-            "ahead_steps": mm.ahead, "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
+            "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
             "stream_refused": refused[MM_FORMS[3]]}

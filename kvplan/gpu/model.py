@@ -99,8 +99,6 @@ class Transformer:
         """tokens [T] -> logits [rows, vocab]: one row per decode sequence, or the last token of each prefill
         sequence."""
         step.rope = {theta: self.rope.tables(step.positions, theta) for theta in self.thetas}
-        if step.decode:
-            self.rt.mm.begin_pass(int(tokens.shape[0]))
         x, h = self.embed(tokens), None
         for block in self.blocks:
             x, h = block(x, h, step, self.caches.get(block.index))

@@ -126,40 +126,12 @@ class Matmul:
         self.forms: dict = {}
         self.skinny: dict = {}  # (out, in) -> kvplan.kernels.skinny.SkinnyGemmPlan
         self.stream: dict = {}  # (out, in) -> kvplan.kernels.gemv_stream.GemvStreamPlan
-        # Steps of the next streaming GEMV each one prefetches into L2 at its end (plans made with ahead=True;
-        # 0: none). The next one is known from the forward pass before (begin_pass): a forward's matmuls run in
-        # the same order every time, and the graph captured after a warm-up pass gets them all.
-        self.ahead = 0
-        self._passes: dict = {}  # tokens -> [(shape, w)] of the last complete pass's streaming GEMVs
-        self._pass = None  # (tokens, [(shape, w)] of the pass under way)
-
-    def begin_pass(self, tokens: int) -> None:
-        """A forward pass of `tokens` rows starts: the one before it, if any, is the order its GEMVs run in."""
-        if self._pass is not None and self._pass[1]:
-            self._passes[self._pass[0]] = self._pass[1]
-        self._pass = (tokens, [])
-
-    def _next_stream(self, tokens: int):
-        """(plan, weight, steps) of the streaming GEMV after this one in the last pass of as many rows, or None."""
-        if not self.ahead or self._pass is None or self._pass[0] != tokens:
-            return None
-        before, now = self._passes.get(tokens), self._pass[1]
-        if not before or len(now) >= len(before):
-            return None
-        shape, w = before[(len(now) + 1) % len(before)]  # the last one's: the next pass's first
-        return self.stream[shape], w, self.ahead
 
     def __call__(self, x, w, bias=None):
         form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))
         if form in MM_FORMS[2:] and x.dtype == w.dtype:
-            shape = (w.shape[0], w.shape[1])
-            if form == MM_FORMS[2]:
-                out = self.skinny[shape].run(x.contiguous(), w)
-            else:
-                nxt = self._next_stream(x.shape[0])
-                if self._pass is not None:
-                    self._pass[1].append((shape, w))
-                out = self.stream[shape].run(x.contiguous(), w, **({"ahead": nxt} if nxt else {}))
+            plans = self.skinny if form == MM_FORMS[2] else self.stream
+            out = plans[(w.shape[0], w.shape[1])].run(x.contiguous(), w)
             return out + bias if bias is not None else out
         if form == MM_FORMS[1]:
             out = torch.mm(w, x.t()).t().contiguous()
