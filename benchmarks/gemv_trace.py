@@ -4,9 +4,6 @@ time goes at the kernel boundaries, which the whole-model stream loses 4-6 us pe
 
     python3 benchmarks/gemv_trace.py [--model Llama-3.1-8B] [--layers 6] [--batch 1] [--forms c1,auto,c2] [--out F]
 
-A form "+aN" (e.g. c1+a8) is that launch with ahead=True: each launch prefetches into L2, at its end, the N steps
-of every CTA of the next launch that follow its ring.
-
 Per form, the model's four matmuls (skinny_gemm.py's DENSE shapes) of ``layers`` layers back to back in one CUDA
 graph, replayed; then one replay in which every launch's CTAs stamp globaltimer at entry, when the producer's and the
 MMA warps' waits return, and at their end. Per shape (averaged over the layers, the chain's first launch left out),
@@ -39,18 +36,10 @@ from kvplan.kernels.probes import read_bandwidth  # noqa: E402
 FORMS = {"c1": {"ctas_per_sm": 1, "depth": 8}, "c2": {"ctas_per_sm": 2, "depth": 6}, "auto": {}}
 
 
-def form_options(form: str) -> tuple[dict, int]:
-    """"c1", "auto+a8": the launch's options and the steps each launch prefetches of the next one (ahead=True)."""
-    base, _, ahead = form.partition("+a")
-    return dict(FORMS[base], **({"ahead": True} if ahead else {})), int(ahead or 0)
-
-
-def chain_time(plans, ws, xs, traces=None, ahead: int = 0) -> tuple:
+def chain_time(plans, ws, xs, traces=None) -> tuple:
     def chain():
         for i, (shape, w) in enumerate(ws):
-            nxt = ws[(i + 1) % len(ws)]  # the last launch prefetches the next replay's first weight
-            plans[shape].run(xs[shape[1]], w, trace=None if traces is None else traces[i],
-                             ahead=(plans[nxt[0]], nxt[1], ahead) if ahead else None)
+            plans[shape].run(xs[shape[1]], w, trace=None if traces is None else traces[i])
 
     graph, _ = capture(chain)
     ms = time_replays(graph.replay, reps=20)["ms"]
@@ -96,14 +85,14 @@ def main(argv=None):
     total_bytes = sum(w.numel() * 2 for _, w in ws)
     result = {"read_bw": bw, "model": args.model, "layers": args.layers, "batch": args.batch, "forms": {}}
     for form in args.forms.split(","):
-        opts, ahead = form_options(form)
+        opts = FORMS[form]
         plain = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0, **opts) for s in shapes}
         traced = {s: gemv_stream_plan(s[0], s[1], torch.bfloat16, device=0, trace=True, **opts) for s in shapes}
         ctas = [traced[s].ctas for s, _ in ws]
         buf = torch.zeros(len(ws), TRACE_STAMPS * max(ctas), dtype=torch.int64, device="cuda")
-        graph, ms_plain = chain_time(plain, ws, xs, ahead=ahead)
+        graph, ms_plain = chain_time(plain, ws, xs)
         del graph
-        graph, ms_traced = chain_time(traced, ws, xs, traces=list(buf), ahead=ahead)
+        graph, ms_traced = chain_time(traced, ws, xs, traces=list(buf))
         buf.zero_()
         graph.replay()
         torch.cuda.synchronize()

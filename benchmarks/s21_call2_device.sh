@@ -1,3 +1,4 @@
+# Ran at commit c76d917 (KVP_GV_RELEASE_COUNT existed there; removed after: level). Results: RESULTS.md "Session 21".
 # Session 21, call 2 (issue 13): the GEMV's timeline with three more stamps per CTA (first stage full, last step
 # done before counting the split tiles, producer done), for main's file and for KVP_GV_RELEASE_COUNT=1 (a release
 # atomic instead of a full fence before counting): GPU tests of each (stop on a failure), then gemv_trace.py on 8B b1

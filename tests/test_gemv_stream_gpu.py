@@ -176,25 +176,3 @@ def test_the_trace_form_computes_the_same_and_stamps_each_cta_in_order():
     with pytest.raises(ValueError, match="trace=True"):
         gemv_stream_plan(n, k, torch.bfloat16, device=0).run(x, w, trace=trace)
 
-
-def test_the_ahead_form_computes_the_same_and_checks_the_next_plan():
-    """ahead=True: each launch may prefetch the next GEMV's weights into L2 at its end; results stay those of the
-    reference, with or without a next launch, and a wrong next plan, weight or step count is refused by name."""
-    n, k = 3072, 2048
-    w, w2 = randn(n, k, scale=k ** -0.5), randn(k, n // 3 * 2, scale=n ** -0.5)
-    plan = gemv_stream_plan(n, k, torch.bfloat16, device=0, ahead=True)
-    nxt = gemv_stream_plan(k, n // 3 * 2, torch.bfloat16, device=0, ahead=True)
-    x = randn(4, k)
-    y = plan.run(x, w, ahead=(nxt, w2, 8))
-    assert_close(y, reference_skinny_gemm(x, w), 1e-2, "ahead run")
-    assert_close(nxt.run(y[:, :n // 3 * 2].contiguous(), w2, ahead=(plan, w, 32)),
-                 reference_skinny_gemm(y[:, :n // 3 * 2].contiguous(), w2), 1e-2, "the next launch")
-    assert_close(plan.run(x, w), reference_skinny_gemm(x, w), 1e-2, "no next launch")
-    with pytest.raises(ValueError, match="ahead's weight"):
-        plan.run(x, w, ahead=(nxt, w, 8))
-    with pytest.raises(ValueError, match="ahead's steps"):
-        plan.run(x, w, ahead=(nxt, w2, -1))
-    with pytest.raises(ValueError, match="ahead's plan"):
-        plan.run(x, w, ahead=("plan", w2, 8))
-    with pytest.raises(ValueError, match="ahead=True"):
-        gemv_stream_plan(n, k, torch.bfloat16, device=0).run(x, w, ahead=(nxt, w2, 8))

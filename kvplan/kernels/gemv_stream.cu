@@ -59,30 +59,6 @@
 #ifndef KVP_GV_TRACE
 #define KVP_GV_TRACE 0
 #endif
-// KVP_GV_AHEAD=1 (opt-in, plan(ahead=True)): once the producer has issued its last copy, it prefetches into L2 the
-// `ahead` steps that follow the next GEMV's rings (the next launch's weights, its tensor map an argument): the next
-// launch's CTAs copied their first DEPTH steps long before, so the memory system, otherwise idle while this launch's
-// last copies land, its tiles are counted and the next one's wait returns, fetches what that launch needs next.
-// KVP_GV_AHEAD_LANDED=1: only once this CTA's own last stage has landed (an A/B).
-#ifndef KVP_GV_AHEAD
-#define KVP_GV_AHEAD 0
-#endif
-#ifndef KVP_GV_AHEAD_LANDED
-#define KVP_GV_AHEAD_LANDED 0
-#endif
-#if KVP_GV_AHEAD
-#define GV_AHEAD_ARG , const __grid_constant__ GvTmap next_map, int next_per_cta, int next_spt, int next_total, \
-                     int next_ctas, int next_skip, int ahead
-#define GV_AHEAD_VAL , &next_map, next_per_cta, next_spt, next_total, next_ctas, next_skip, ahead
-#else
-#define GV_AHEAD_ARG
-#define GV_AHEAD_VAL
-#endif
-// KVP_GV_RELEASE_COUNT=1 (an A/B, benchmarks/s21_call2_device.sh): a warp counts itself in for its shared tiles with a
-// release atomic after __syncwarp (which orders the warp's memory operations) instead of a full fence first.
-#ifndef KVP_GV_RELEASE_COUNT
-#define KVP_GV_RELEASE_COUNT 0
-#endif
 #if KVP_GV_TRACE
 #define GV_TRACE_ARG , unsigned long long* trace
 #define GV_TRACE_VAL , trace
@@ -110,10 +86,6 @@ struct GvArgs {
 #if KVP_GV_TRACE
   unsigned long long* trace;
 #endif
-#if KVP_GV_AHEAD
-  const GvTmap* next_map;  // the next GEMV's: its CTAs' shares of per_cta steps, steps per tile, total, CTAs,
-  int next_per_cta, next_spt, next_total, next_ctas, next_skip, ahead;  // ring depth; steps to prefetch after it
-#endif
 };
 
 // one box (64 rows x 64 k of W from row `row`, k `k0`) into the swizzled stage at dst, completing on bar
@@ -133,13 +105,6 @@ __device__ __forceinline__ void gv_tma_hint(unsigned dst, const GvTmap* map, int
       "%3}], [%4], %5;\n"
       ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(k0), "r"(row), "r"(bar), "l"(policy)
       : "memory");
-#endif
-}
-// a box of the tensor map into L2 only (no shared memory, no barrier)
-__device__ __forceinline__ void gv_tma_prefetch(const GvTmap* map, int k0, int row) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.tensor.2d.L2.global.tile [%0, {%1, %2}];\n"
-               ::"l"(reinterpret_cast<unsigned long long>(map)), "r"(k0), "r"(row) : "memory");
 #endif
 }
 __device__ __forceinline__ unsigned long long gv_evict_first_policy() {
@@ -220,20 +185,6 @@ __device__ __forceinline__ void gv_copy_x(const GvArgs& a, int step, unsigned xs
   }
 }
 
-#if KVP_GV_AHEAD
-// The next launch's steps after its rings, for its CTAs j = this CTA's index mod this grid: `ahead` boxes each, the
-// producer's lanes one box at a time.
-__device__ __forceinline__ void gv_prefetch_next(const GvArgs& a, int lane) {
-  for (int j = blockIdx.x; j < a.next_ctas; j += gridDim.x) {
-    const long long s0 = (long long)j * a.next_per_cta + a.next_skip;
-    const long long s1 = min((long long)a.next_total, (long long)j * a.next_per_cta + min(a.next_per_cta,
-                                                                                            a.next_skip + a.ahead));
-    for (long long s = s0 + lane; s < s1; s += 32)
-      gv_tma_prefetch(a.next_map, (int)(s % a.next_spt) * GV_STEP_K, (int)(s / a.next_spt) * GV_TILE_ROWS);
-  }
-}
-#endif
-
 // CTAs whose step range touches 64-row tile t (ranges of per_cta steps from 0): they all add into its cells.
 __device__ __forceinline__ int gv_contributors(int t, int steps_per_tile, int per_cta) {
   const long long first = (long long)t * steps_per_tile / per_cta;
@@ -291,19 +242,11 @@ template <bool BF>
 __device__ __forceinline__ void gv_finish(const GvArgs& a, int tile0, int slot0, int count0, int tile1, int slot1,
                                           int count1, int g, int c, int lane) {
   if (count0 == 1 && count1 == 1) return;
-#if !KVP_GV_RELEASE_COUNT
   __threadfence();
-#endif
   __syncwarp();
   unsigned old = 0;
-  if ((lane == 0 && count0 > 1) || (lane == 1 && count1 > 1)) {
-#if KVP_GV_RELEASE_COUNT
-    asm volatile("atom.acq_rel.gpu.global.add.u32 %0, [%1], 1;\n" : "=r"(old) : "l"(a.counters + (lane ? slot1 : slot0))
-                 : "memory");
-#else
+  if ((lane == 0 && count0 > 1) || (lane == 1 && count1 > 1))
     old = atomicAdd(a.counters + (lane ? slot1 : slot0), 1u);
-#endif
-  }
   const unsigned old0 = __shfl_sync(0xffffffffu, old, 0), old1 = __shfl_sync(0xffffffffu, old, 1);
   const bool last0 = count0 > 1 && old0 + 1 == (unsigned)count0, last1 = count1 > 1 && old1 + 1 == (unsigned)count1;
   if (!last0 && !last1) return;
@@ -377,12 +320,6 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
       gv_cp_arrive(full + 8 * d);
       gv_advance(cur, steps_per_tile);
     }
-#if KVP_GV_AHEAD
-#if KVP_GV_AHEAD_LANDED
-    kvp::mbar_wait(full + 8 * (int)((steps - 1) % D), (unsigned)(((steps - 1) / D) & 1));
-#endif
-    gv_prefetch_next(a, lane);
-#endif
     if (KVP_GV_TRACE && lane == 0) GV_MARK(6);
     return;
   }
@@ -453,8 +390,8 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
 #define GV_KERNEL(NAME, BF)                                                                                      \
   extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)                                                    \
       NAME(const __grid_constant__ GvTmap map, const unsigned char* x, void* y, float* ws, unsigned* counters,   \
-           int n, int k, int batch, int per_cta GV_TRACE_ARG GV_AHEAD_ARG) {                                  \
-    const GvArgs a = {&map, x, y, ws, counters, n, k, batch, per_cta GV_TRACE_VAL GV_AHEAD_VAL};                \
+           int n, int k, int batch, int per_cta GV_TRACE_ARG) {                                               \
+    const GvArgs a = {&map, x, y, ws, counters, n, k, batch, per_cta GV_TRACE_VAL};                             \
     gemv_stream<BF>(a);                                                                                          \
   }
 GV_KERNEL(kvp_gemv_stream_bf16, true)

@@ -25,7 +25,6 @@ from .gemv_stream_config import (L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K,
                                  smem_bytes, steps_per_cta)
 
 _ARGS = ("tmap",) + ("u64",) * 4 + ("i32",) * 4
-_AHEAD_ARGS = ("tmap",) + ("i32",) * 6  # the next GEMV's tensor map, shares, steps per tile, total, CTAs, ring, ahead
 
 
 def gemv_stream_plan(n, k, dtype, max_batch=MAX_BATCH, device=None, **options) -> "GemvStreamPlan":
@@ -37,7 +36,7 @@ class GemvStreamPlan:
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
                  mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
-                 trace=False, ahead=False):
+                 trace=False):
         import torch
 
         from . import _runtime as rt
@@ -59,10 +58,9 @@ class GemvStreamPlan:
             raise ValueError(f"l2_promotion must be one of {tuple(L2_PROMOTIONS)}, got {l2_promotion!r}")
         if not isinstance(evict_first, bool):
             raise ValueError(f"evict_first must be True or False, got {evict_first!r}")
-        for flag, value in (("trace", trace), ("ahead", ahead)):
-            if not isinstance(value, bool):
-                raise ValueError(f"{flag} must be True or False, got {value!r}")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, ahead)
+        if not isinstance(trace, bool):
+            raise ValueError(f"trace must be True or False, got {trace!r}")
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)
@@ -77,8 +75,8 @@ class GemvStreamPlan:
         kernel = "kvp_gemv_stream_bf16" if name == "bfloat16" else "kvp_gemv_stream_f16"
         self.registers = ld.regs.get(kernel)
         self.smem = smem_bytes(self.config.depth, mma_tiles)
-        args = _ARGS + (("u64",) if trace else ()) + (_AHEAD_ARGS if ahead else ())
-        self._launch = rt.PreparedLaunch(ld, kernel, args, THREADS, self.smem, None, launcher)
+        self._launch = rt.PreparedLaunch(ld, kernel, _ARGS + (("u64",) if trace else ()), THREADS, self.smem, None,
+                                         launcher)
         dev_ = torch.device("cuda", self.device_index)
         # a shared tile's cells by its first CTA (gv_slot): small and independent of n, so that verify's start-up
         # (a plan per weight shape) does not carve MBs out of a freed cached segment and pin it (NVML's allocation
@@ -91,27 +89,21 @@ class GemvStreamPlan:
         self._maps: dict = {}  # weight pointer -> its encoded tensor map (one per layer's matrix)
         self._map_of = None
 
-    def run(self, x, w, out=None, trace=None, ahead=None):
+    def run(self, x, w, out=None, trace=None):
         """``trace``: with ``trace=True`` plans only, an int64 CUDA tensor of TRACE_STAMPS x ``ctas`` entries, zeroed
-        before the launch: per CTA the globaltimer (ns) at the points gemv_stream.cu's KVP_GV_TRACE lists.
-        ``ahead``: with ``ahead=True`` plans only, ``(next_plan, next_w, steps)``: at its end this launch prefetches
-        into L2 the ``steps`` steps of each of the next GEMV's CTAs that follow its ring (None or 0 steps: none)."""
+        before the launch: per CTA the globaltimer (ns) at the points gemv_stream.cu's KVP_GV_TRACE lists."""
         import torch
 
         from .skinny import dense_call
 
         b, out = dense_call(torch, self, x, w, out)
-        extra = self._trace_arg(torch, trace) + self._ahead_args(ahead)
+        extra = self._trace_arg(torch, trace)
         with self._lock:
             a = self._launch.args
             self._set_map(w.data_ptr())
-            values = (x.data_ptr(), out.data_ptr(), self._ws.data_ptr(), self._counters.data_ptr(), self.n, self.k, b,
-                      self.per_cta) + extra
-            for i, v in enumerate(values):
-                if isinstance(v, bytes):  # the next GEMV's tensor map
-                    ctypes.memmove(ctypes.addressof(a[1 + i]), v, len(v))
-                else:
-                    a[1 + i].value = v
+            for i, v in enumerate((x.data_ptr(), out.data_ptr(), self._ws.data_ptr(), self._counters.data_ptr(),
+                                   self.n, self.k, b, self.per_cta) + extra):
+                a[1 + i].value = v
             self._launch.launch((self.ctas, 1, 1), self._rt.current_stream_handle(torch, self.device_index))
         return out
 
@@ -126,37 +118,16 @@ class GemvStreamPlan:
                              "entries")
         return (trace.data_ptr(),)
 
-    def _ahead_args(self, ahead) -> tuple:
-        if not self.config.ahead:
-            if ahead is not None:
-                raise ValueError("ahead needs a plan made with ahead=True")
-            return ()
-        nxt, w, steps = (self, None, 0) if ahead is None else ahead
-        if not isinstance(nxt, GemvStreamPlan) or nxt.rows != self.rows or nxt.device_index != self.device_index:
-            raise ValueError("ahead's plan must be a streaming GEMV plan of the same tile rows on the same device")
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"ahead's steps must be a non-negative integer, got {steps!r}")
-        if steps and (w is None or tuple(w.shape) != (nxt.n, nxt.k) or w.dtype != nxt.dtype or not w.is_contiguous()):
-            raise ValueError(f"ahead's weight must be a contiguous [{nxt.n}, {nxt.k}] tensor of {nxt.dtype}")
-        tm = nxt.tensor_map(w.data_ptr()) if steps else bytes(128)
-        total = -(-nxt.n // nxt.rows) * (nxt.k // STEP_K)
-        return (tm, nxt.per_cta, nxt.k // STEP_K, total, nxt.ctas, nxt.config.depth, steps)
-
-    def tensor_map(self, ptr: int) -> bytes:
+    def _set_map(self, ptr: int) -> None:
         """W as a 2-D tensor map [n rows, k] with boxes of 64 rows x 64 k (128-byte swizzle), encoded once per
-        weight tensor (a model's layers each have their own)."""
+        weight tensor (a model's layers each have their own) and copied into the launch's argument."""
+        if self._map_of == ptr:
+            return
         tm = self._maps.get(ptr)
         if tm is None:
             if len(self._maps) >= 4096:
                 self._maps.clear()
             tm = self._maps[ptr] = self._rt.encode_tensor_map(ptr, (self.k, self.n), (self.k * 2,),
                                                               (STEP_K, self.rows), l2_promotion=self._l2)
-        return tm
-
-    def _set_map(self, ptr: int) -> None:
-        """W's tensor map copied into the launch's argument (when it is not the one already there)."""
-        if self._map_of == ptr:
-            return
-        tm = self.tensor_map(ptr)
         ctypes.memmove(ctypes.addressof(self._launch.args[0]), tm, len(tm))
         self._map_of = ptr
