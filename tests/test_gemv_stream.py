@@ -102,3 +102,5 @@ def test_the_trace_form_is_its_own_cubin_and_the_default_has_none():
     traced = gs.GemvStreamConfig(6, trace=True)
     assert traced.name == "gemv_stream_d6_trace"
     assert traced.macros() == [("KVP_GV_DEPTH", "6"), ("KVP_GV_TRACE", "1")]
+    rotated = gs.GemvStreamConfig(rotate=True)
+    assert rotated.name == "gemv_stream_rot" and rotated.macros() == [("KVP_GV_ROTATE", "1")]

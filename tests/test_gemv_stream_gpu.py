@@ -32,12 +32,16 @@ def assert_close(got, ref, tol, what):
     assert float(rel.max()) <= tol, f"{what}: rel err {float(rel.max()):.3g} at row {int(rel.argmax())} (seed {SEED})"
 
 
+@pytest.mark.parametrize("rotate", [False, True], ids=["in-order", "rotated"])
 @pytest.mark.parametrize("ctas_per_sm", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("n, k", [(1001, 1024), (16, 64), (3, 192), (4096, 4096), (2048, 8192), (50000, 128)])
-def test_every_batch_twice(dtype, n, k, ctas_per_sm):
+@pytest.mark.parametrize("n, k", [(1001, 1024), (16, 64), (3, 192), (4096, 4096), (2048, 8192), (50000, 128),
+                                  (3072, 2048)])
+def test_every_batch_twice(dtype, n, k, ctas_per_sm, rotate):
+    """Every batch, each launch twice (the workspace and counters come back zeroed); rotated: a CTA runs its last
+    tile first and finishes its first tile alone (3072x2048: up to four CTAs share a tile, middle ones included)."""
     w = randn(n, k, dtype=dtype, scale=k ** -0.5)
-    plan = gemv_stream_plan(n, k, dtype, device=0, ctas_per_sm=ctas_per_sm)
+    plan = gemv_stream_plan(n, k, dtype, device=0, ctas_per_sm=ctas_per_sm, rotate=rotate)
     for b in range(1, 9):
         x = randn(b, k, dtype=dtype)
         ref = reference_skinny_gemm(x, w)
@@ -45,7 +49,7 @@ def test_every_batch_twice(dtype, n, k, ctas_per_sm):
             out = torch.full((b, n), float("nan"), dtype=dtype, device=DEV)
             got = plan.run(x, w, out=out)
             assert got.data_ptr() == out.data_ptr()
-            assert_close(got, ref, 1e-2, f"{n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM)")
+            assert_close(got, ref, 1e-2, f"{n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM, rotate {rotate})")
 
 
 @pytest.mark.parametrize("depth, mma_tiles, l2", [(4, 1, 256), (6, 1, 0), (12, 1, 128), (6, 2, 256), (4, 2, 64)])
@@ -60,7 +64,8 @@ def test_other_rings_boxes_and_l2_promotions(depth, mma_tiles, l2):
                              f"{n}x{k} depth {depth} mma_tiles {mma_tiles} l2 {l2} batch {b} run {rep}")
 
 
-FORMS = [{"evict_first": False}, {"evict_first": False, "depth": 6, "mma_tiles": 2}, {"depth": 10, "mma_tiles": 2}]
+FORMS = [{"evict_first": False}, {"evict_first": False, "depth": 6, "mma_tiles": 2}, {"depth": 10, "mma_tiles": 2},
+         {"rotate": True, "depth": 6, "mma_tiles": 2}, {"rotate": True, "depth": 4}]
 
 
 @pytest.mark.parametrize("form", FORMS, ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()))
@@ -84,7 +89,7 @@ def test_bad_evict_first_names_it():
         gemv_stream_plan(64, 128, torch.bfloat16, device=0, evict_first=1)
 
 
-@pytest.mark.parametrize("form", [{}, FORMS[0]], ids=["default", "no-ef"])
+@pytest.mark.parametrize("form", [{}, FORMS[0], {"rotate": True}], ids=["default", "no-ef", "rotated"])
 def test_a_chain_in_a_graph_reads_each_output_after_it_is_written(form):
     """y1 = x W1^T, y2 = y1 W2^T, y3 = y2 W3^T back to back: with PDL each kernel starts loading weights while the
     one before runs, and must still read its x only after that one finished."""

@@ -59,6 +59,15 @@
 #ifndef KVP_GV_TRACE
 #define KVP_GV_TRACE 0
 #endif
+// KVP_GV_ROTATE=1 (opt-in, plan(rotate=True)): a CTA runs its range from the start of its last tile, then wraps to
+// its first step. The last tile, which the CTA shares as its first contributor, is published early (sums added into
+// the workspace, counted in), while the ring keeps streaming; the first tile, which it shares as its last
+// contributor, comes last and is finished by this CTA alone (wait for the others' count, one read of their sums,
+// store): one round trip at the kernel's end instead of fence, count and read in a row (trace: 1.5-1.8 us a launch
+// on Llama-3.1-8B, benchmarks/RESULTS.md session 21).
+#ifndef KVP_GV_ROTATE
+#define KVP_GV_ROTATE 0
+#endif
 #if KVP_GV_TRACE
 #define GV_TRACE_ARG , unsigned long long* trace
 #define GV_TRACE_VAL , trace
@@ -172,6 +181,21 @@ __device__ __forceinline__ void gv_advance(GvCursor& cur, int steps_per_tile) {
   }
 }
 
+// The order a CTA runs its range in: from `start`; after `wrap` units (0: never) it continues at `again` (rotated:
+// the last tile's units first, then the range from its first step; KVP_GV_ROTATE).
+struct GvOrder {
+  GvCursor start, again;
+  long long wrap;
+};
+
+// the cursor after unit i (0-based) of the order
+__device__ __forceinline__ void gv_next(GvCursor& cur, long long i, const GvOrder& o, int steps_per_tile) {
+  if (KVP_GV_ROTATE && o.wrap && i + 1 == o.wrap)
+    cur = o.again;
+  else
+    gv_advance(cur, steps_per_tile);
+}
+
 // The step's x: 8 columns x 128 bytes, 16-byte chunk q of column j at chunk q ^ j (conflict-free ldmatrix);
 // lane copies chunks 2 lane and 2 lane + 1 (column lane / 4). Columns past the batch copy column 0 (computed,
 // never stored).
@@ -219,6 +243,48 @@ __device__ __forceinline__ void gv_flush(const GvArgs& a, int tile, int slot, co
   for (int i = 0; i < 4; ++i)
     if (cols[i % 2] < a.batch) atomicAdd(cell + (i / 2 * 8 + g) * 8 + cols[i % 2], acc[i]);
 }
+
+// The CTA whose share touches a tile last (the one that finishes it when the order is rotated).
+__device__ __forceinline__ int gv_last_cta(int t, int steps_per_tile, int per_cta) {
+  return (int)(((long long)(t + 1) * steps_per_tile - 1) / per_cta);
+}
+
+#if KVP_GV_ROTATE
+// A shared tile's cell at the end of this warp's part of it (rotated order): the tile's last CTA waits until every
+// other contributor has counted in, then adds their sums to its own and stores, leaving cell and counter zeroed; any
+// other contributor adds its sums into the cell and counts in.
+template <bool BF>
+__device__ __forceinline__ void gv_share(const GvArgs& a, int cell, int slot, const float (&acc)[4], bool last,
+                                         unsigned others, int g, int c, int lane) {
+  unsigned* counter = a.counters + slot;
+  if (!last) {
+    gv_flush<BF>(a, cell, slot, acc, false, g, c);
+    __threadfence();
+    __syncwarp();
+    if (lane == 0) atomicAdd(counter, 1u);
+    return;
+  }
+  if (lane == 0) {
+    unsigned seen;
+    do {
+      asm volatile("ld.acquire.gpu.global.u32 %0, [%1];\n" : "=r"(seen) : "l"(counter) : "memory");
+    } while (seen < others);
+  }
+  __syncwarp();
+  __threadfence();
+  float* ws = a.ws + (long long)slot * GV_TILE_VALUES;
+  const int rows[2] = {cell * 16 + g, cell * 16 + g + 8};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int row = rows[i / 2], col = 2 * c + (i % 2);
+    if (col < a.batch) {
+      const float v = atomicExch(ws + (i / 2 * 8 + g) * 8 + col, 0.f) + acc[i];
+      if (row < a.n) gv_store<BF>(a.y, (long long)col * a.n + row, v);
+    }
+  }
+  if (lane == 0) *counter = 0;  // the next launch counts after this grid has ended (griddepcontrol.wait)
+}
+#endif
 
 // The last arriving warp of a shared cell: store its sums, leave the workspace zeroed (the counter: the caller).
 template <bool BF>
@@ -289,6 +355,15 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   cur.tile = (int)(u0 / steps_per_tile);
   cur.step = (int)(u0 % steps_per_tile);
   const long long steps = u1 - u0;
+  GvOrder order = {cur, cur, 0};
+#if KVP_GV_ROTATE
+  if ((u1 - 1) / steps_per_tile != cur.tile) {  // the last tile's units, then the range from its first step
+    order.start.tile = (int)((u1 - 1) / steps_per_tile);
+    order.start.step = 0;
+    order.wrap = u1 - (long long)order.start.tile * steps_per_tile;
+    cur = order.start;
+  }
+#endif
 
   if (wid == GV_WARPS) {  // the producer
     const GvCursor first = cur;
@@ -299,7 +374,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
         kvp::mbar_arrive_tx(full + 8 * d, WST);
         gv_weights(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d, policy);
       }
-      gv_advance(cur, steps_per_tile);
+      gv_next(cur, d, order, steps_per_tile);
     }
     kvp::pdl_wait();
     if (KVP_GV_TRACE && lane == 0) GV_MARK(1);
@@ -307,7 +382,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     for (int d = 0; d < pre; ++d) {
       gv_copy_x(a, xc.step, xring + d * XST, lane);
       gv_cp_arrive(full + 8 * d);
-      gv_advance(xc, steps_per_tile);
+      gv_next(xc, d, order, steps_per_tile);
     }
     for (long long i = D; i < steps; ++i) {
       const int d = (int)(i % D);
@@ -318,7 +393,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
       }
       gv_copy_x(a, cur.step, xring + d * XST, lane);
       gv_cp_arrive(full + 8 * d);
-      gv_advance(cur, steps_per_tile);
+      gv_next(cur, i, order, steps_per_tile);
     }
     if (KVP_GV_TRACE && lane == 0) GV_MARK(6);
     return;
@@ -334,7 +409,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   float acc[MT][4];
 #pragma unroll
   for (int h = 0; h < MT; ++h) acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
-  const int tile0 = cur.tile;
+  const int tile0 = KVP_GV_ROTATE ? (int)(u0 / steps_per_tile) : cur.tile;
   int tile = cur.tile, step = cur.step;
   bool owned = gv_contributors(tile, steps_per_tile, a.per_cta) == 1;
   for (long long i = 0; i < steps; ++i) {
@@ -357,20 +432,35 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     // fast, and racecheck reports its x refills as WAR hazards (it does not follow the order through the warp
     // barrier; H200, benchmarks/RESULTS.md session 19)
     kvp::mbar_arrive(empty + 8 * d);
-    if (++step == steps_per_tile || i + 1 == steps) {
+    const bool wraps = KVP_GV_ROTATE && order.wrap && i + 1 == order.wrap;
+    if (++step == steps_per_tile || i + 1 == steps || wraps) {
 #pragma unroll
       for (int h = 0; h < MT; ++h) {
-        gv_flush<BF>(a, (tile * 4 + wid) * MT + h, gv_slot(tile, steps_per_tile, a.per_cta, wid, h), acc[h], owned,
-                     g, c);
+        const int cell = (tile * 4 + wid) * MT + h, slot = gv_slot(tile, steps_per_tile, a.per_cta, wid, h);
+#if KVP_GV_ROTATE
+        if (owned)
+          gv_flush<BF>(a, cell, slot, acc[h], true, g, c);
+        else
+          gv_share<BF>(a, cell, slot, acc[h], (int)blockIdx.x == gv_last_cta(tile, steps_per_tile, a.per_cta),
+                       (unsigned)gv_contributors(tile, steps_per_tile, a.per_cta) - 1, g, c, lane);
+#else
+        gv_flush<BF>(a, cell, slot, acc[h], owned, g, c);
+#endif
         acc[h][0] = acc[h][1] = acc[h][2] = acc[h][3] = 0.f;
       }
-      step = 0;
-      ++tile;
+      if (wraps) {
+        tile = order.again.tile;
+        step = order.again.step;
+      } else {
+        step = 0;
+        ++tile;
+      }
       owned = gv_contributors(tile, steps_per_tile, a.per_cta) == 1;
     }
   }
-  const int t_last = (int)((u1 - 1) / steps_per_tile);
   if (KVP_GV_TRACE && lane == 0) GV_MARK_MAX(5);
+#if !KVP_GV_ROTATE
+  const int t_last = (int)((u1 - 1) / steps_per_tile);
 #pragma unroll
   for (int h = 0; h < MT; ++h) {
     gv_finish<BF>(a, (tile0 * 4 + wid) * MT + h, gv_slot(tile0, steps_per_tile, a.per_cta, wid, h),
@@ -378,6 +468,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
                   gv_slot(t_last, steps_per_tile, a.per_cta, wid, h),
                   t_last != tile0 ? gv_contributors(t_last, steps_per_tile, a.per_cta) : 1, g, c, lane);
   }
+#endif
 #if KVP_GV_TRACE
   if (lane == 0) GV_MARK_MAX(3);
 #endif

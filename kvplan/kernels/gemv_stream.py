@@ -36,7 +36,7 @@ class GemvStreamPlan:
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
                  mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
-                 trace=False):
+                 trace=False, rotate=False):
         import torch
 
         from . import _runtime as rt
@@ -58,9 +58,10 @@ class GemvStreamPlan:
             raise ValueError(f"l2_promotion must be one of {tuple(L2_PROMOTIONS)}, got {l2_promotion!r}")
         if not isinstance(evict_first, bool):
             raise ValueError(f"evict_first must be True or False, got {evict_first!r}")
-        if not isinstance(trace, bool):
-            raise ValueError(f"trace must be True or False, got {trace!r}")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace)
+        for flag, value in (("trace", trace), ("rotate", rotate)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{flag} must be True or False, got {value!r}")
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)

@@ -43,6 +43,7 @@ class GemvStreamConfig:
     mma_tiles: int = 1  # 16-row MMA tiles per warp: a step of 64 x mma_tiles rows (one TMA box)
     evict_first: bool = True  # the weights' copies L2 evict-first (False: the default policy, to compare)
     trace: bool = False  # per-CTA globaltimer readings into a trace buffer (benchmarks/gemv_trace.py)
+    rotate: bool = False  # a CTA's range from its last tile, its first tile finished by it alone (gemv_stream.cu)
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
@@ -52,13 +53,14 @@ class GemvStreamConfig:
     def name(self) -> str:
         return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
-                + ("" if self.evict_first else "_noef") + ("_trace" if self.trace else ""))
+                + ("" if self.evict_first else "_noef") + ("_trace" if self.trace else "")
+                + ("_rot" if self.rotate else ""))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
                 + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))])
                 + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")])
-                + ([("KVP_GV_TRACE", "1")] if self.trace else []))
+                + ([("KVP_GV_TRACE", "1")] if self.trace else []) + ([("KVP_GV_ROTATE", "1")] if self.rotate else []))
 
     @property
     def tile_rows(self) -> int:
