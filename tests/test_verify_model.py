@@ -353,3 +353,30 @@ def test_hybrid_block_size_is_read_as_kernel_pages():
     assert torch.isfinite(got).all() and torch.allclose(got, want, atol=1e-6)
     with pytest.raises(Exception, match="block size 100 is not a multiple"):
         paged.as_kernel_pages(k[:, :100], v[:, :100], table, (8, 16, 32, 64, 128))
+
+
+def test_matmul_runs_each_kernel_form_through_its_own_plans():
+    """A (shape, rows) whose chosen form is one of the bundled kernels' runs that family's plan for the shape (the
+    skinny kernel, the streaming GEMV in order or rotated); any other runs F.linear; a bias is added either way."""
+    from kvplan.gpu.ops import MM_FORMS, Matmul
+
+    class Plan:
+        def __init__(self, name):
+            self.name, self.calls = name, 0
+
+        def run(self, x, w):
+            self.calls += 1
+            return x @ w.t()
+
+    mm, w, bias = Matmul(), torch.randn(6, 4), torch.randn(6)
+    plans = {form: Plan(form) for form in MM_FORMS[2:]}
+    for form, plan in plans.items():
+        mm.kernel_plans(form)[(6, 4)] = plan
+    for rows, form in zip((1, 2, 3), MM_FORMS[2:]):
+        mm.forms[(6, 4, rows)] = form
+        x = torch.randn(rows, 4)
+        torch.testing.assert_close(mm(x, w, bias), x @ w.t() + bias)
+        assert [p.calls for p in plans.values()] == [int(rows >= i) for i in (1, 2, 3)], form
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(mm(x, w), x @ w.t())
+    assert [p.calls for p in plans.values()] == [1, 1, 1], "no form for 5 rows: F.linear"

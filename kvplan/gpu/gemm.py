@@ -1,6 +1,7 @@
 """The skinny matmuls of decode, chosen at start: for every linear weight shape of the model and every batch of
 1-8 tokens, the ways of writing x @ W^T (F.linear and W @ x^T through cuBLAS, and where they run the bundled skinny
-kernel of kvplan/kernels/skinny.py and streaming GEMV of kvplan/kernels/gemv_stream.py) are timed in CUDA graphs
+kernel of kvplan/kernels/skinny.py and streaming GEMV of kvplan/kernels/gemv_stream.py, its CTAs in order or
+rotated) are timed in CUDA graphs
 over all the layers' weights of that shape (so that they stream from HBM, not L2), and the fastest is kept in the
 model's Matmul. The same timings give the
 weight stream's bandwidth at each batch, the figure held to >= 90% of the measured read bandwidth."""
@@ -44,12 +45,12 @@ def _form(mm, form: str, x, w):
         return F.linear(x, w)
     if form == MM_FORMS[1]:
         return torch.mm(w, x.t())
-    return (mm.skinny if form == MM_FORMS[2] else mm.stream)[tuple(w.shape)].run(x, w)
+    return mm.kernel_plans(form)[tuple(w.shape)].run(x, w)
 
 
 def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
-    """A bundled kernel's plan (skinny GEMM or streaming GEMV) for a weight shape, or the reason it cannot run it
-    (a sentence)."""
+    """A bundled kernel's plan (skinny GEMM, streaming GEMV in order or rotated) for a weight shape, or the reason it
+    cannot run it (a sentence)."""
     try:
         if form == MM_FORMS[2]:
             from ..kernels.skinny import skinny_gemm_plan
@@ -57,7 +58,7 @@ def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
             return skinny_gemm_plan(shape[0], shape[1], dtype, max_batch=max_batch)
         from ..kernels.gemv_stream import gemv_stream_plan
 
-        return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch)
+        return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch, rotate=form == MM_FORMS[4])
     except (ValueError, RuntimeError, ImportError) as exc:  # KernelUnavailableError is a RuntimeError
         return str(exc)
 
@@ -65,22 +66,21 @@ def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
 def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, reps: int = 8) -> dict:
     """Time every form per (shape, batch), store the fastest in `mm.forms`, and report bandwidths."""
     shapes = decode_linears(weights, tied)
-    refused = {MM_FORMS[2]: {}, MM_FORMS[3]: {}}
+    refused = {form: {} for form in MM_FORMS[2:]}
     for shape, tensors in shapes.items():
-        for form, plans in ((MM_FORMS[2], mm.skinny), (MM_FORMS[3], mm.stream)):
+        for form in MM_FORMS[2:]:
             plan = kernel_plan(form, shape, tensors[0].dtype, max(batches))
             if isinstance(plan, str):
                 refused[form][f"{shape[0]}x{shape[1]}"] = plan
             else:
-                plans[shape] = plan
+                mm.kernel_plans(form)[shape] = plan
     rows, stream = [], {}
     for batch in batches:
         total_bytes, total_ms = 0, 0.0
         for (out, inp), tensors in shapes.items():
             x = torch.randn(batch, inp, dtype=tensors[0].dtype, device=tensors[0].device)
             nbytes = sum(t.numel() * t.element_size() for t in tensors)
-            forms = [f for f, plans in zip(MM_FORMS, (None, None, mm.skinny, mm.stream))
-                     if plans is None or (out, inp) in plans]
+            forms = MM_FORMS[:2] + tuple(f for f in MM_FORMS[2:] if (out, inp) in mm.kernel_plans(f))
             times = {}
             for form in forms:
                 graph, _ = capture(lambda: [_form(mm, form, x, w) for w in tensors])
@@ -100,6 +100,7 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     torch.cuda.empty_cache()
     return {"method": "per (shape, batch) the fastest of F.linear (x @ W^T), torch.mm(W, x^T), the bundled skinny "
                       "kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) and the bundled streaming GEMV "
-                      "(kvplan/kernels/gemv_stream.cu, sm_90), CUDA graphs over every layer's weight of the shape",
+                      "(kvplan/kernels/gemv_stream.cu, sm_90; CTAs in order or rotated), CUDA graphs over every "
+                      "layer's weight of the shape",
             "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
             "stream_refused": refused[MM_FORMS[3]]}

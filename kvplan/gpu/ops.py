@@ -8,8 +8,9 @@ import torch.nn.functional as F
 
 STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multiple of this (16 bytes of 16-bit output)
 
-# F.linear, torch.mm(W, x^T), the bundled NVRTC kernels (kvplan/kernels/skinny.py, kvplan/kernels/gemv_stream.py)
-MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel", "kvplan streaming GEMV")
+# F.linear, torch.mm(W, x^T), the bundled NVRTC kernels (kvplan/kernels/skinny.py, kvplan/kernels/gemv_stream.py;
+# the GEMV twice: CTAs in order, and rotated, which wins on some shapes and loses on others, H200 session 21)
+MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel", "kvplan streaming GEMV", "kvplan streaming GEMV, rotated")
 
 
 def rms_norm(x, weight, eps: float, plus_one: bool = False):
@@ -126,12 +127,16 @@ class Matmul:
         self.forms: dict = {}
         self.skinny: dict = {}  # (out, in) -> kvplan.kernels.skinny.SkinnyGemmPlan
         self.stream: dict = {}  # (out, in) -> kvplan.kernels.gemv_stream.GemvStreamPlan
+        self.rotated: dict = {}  # (out, in) -> the same with rotate=True
+
+    def kernel_plans(self, form: str) -> dict:
+        """(out, in) -> plan, for one of the bundled kernels' forms (MM_FORMS[2:])."""
+        return {MM_FORMS[2]: self.skinny, MM_FORMS[3]: self.stream, MM_FORMS[4]: self.rotated}[form]
 
     def __call__(self, x, w, bias=None):
         form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))
         if form in MM_FORMS[2:] and x.dtype == w.dtype:
-            plans = self.skinny if form == MM_FORMS[2] else self.stream
-            out = plans[(w.shape[0], w.shape[1])].run(x.contiguous(), w)
+            out = self.kernel_plans(form)[(w.shape[0], w.shape[1])].run(x.contiguous(), w)
             return out + bias if bias is not None else out
         if form == MM_FORMS[1]:
             out = torch.mm(w, x.t()).t().contiguous()
