@@ -1,4 +1,4 @@
-# Ran at commit 91d0f4c (rotate=True existed there; removed after: 8B -3 points, 14B +1-2, 1B -1). Results: RESULTS.md "Session 21".
+# Ran at commit 91d0f4c. Results: RESULTS.md "Session 21".
 # Session 21, call 5 (issue 13): the GEMV's opt-in rotated order (rotate=True: a CTA runs its last tile first and
 # publishes it early; its first tile comes last and it finishes it alone, one round trip instead of fence, count and
 # read). GPU tests (stop on a failure); the whole-model stream for the default, rotated, one-launch and one-launch
