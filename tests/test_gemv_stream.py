@@ -89,11 +89,12 @@ def test_tall_weights_take_two_ctas_per_sm_with_shorter_rings():
 
 
 def test_ci_compiles_both_default_launches():
-    """A default plan can need the one-CTA ring or the tall shapes' shorter ring: CI compiles both for sm_90."""
+    """A default plan can need the one-CTA ring or the tall shapes' shorter ring, its CTAs in order or rotated
+    (verify times both): CI compiles the four for sm_90."""
     from kvplan.kernels.configs import INSTANTIATION_SETS
 
     names = {c.name for make in INSTANTIATION_SETS for c in make("sm_90") if isinstance(c, gs.GemvStreamConfig)}
-    assert names == {"gemv_stream", "gemv_stream_d6"}
+    assert names == {"gemv_stream", "gemv_stream_d6", "gemv_stream_rot", "gemv_stream_d6_rot"}
 
 
 def test_the_trace_form_is_its_own_cubin_and_the_default_has_none():

@@ -366,5 +366,7 @@ INSTANTIATION_SETS = (
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
-    lambda arch: [GemvStreamConfig(), GemvStreamConfig(TALL_LAUNCH[1])] if arch in GEMV_STREAM_ARCHS else [],
+    # both launches, CTAs in order and rotated (verify times both forms, kvplan/gpu/gemm.py)
+    lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GemvStreamConfig.depth, TALL_LAUNCH[1])
+                  for r in (False, True)] if arch in GEMV_STREAM_ARCHS else [],
 )
