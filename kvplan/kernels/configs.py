@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import limits
 from .gemv_stream_config import ARCHS as GEMV_STREAM_ARCHS
-from .gemv_stream_config import TALL_LAUNCH, GemvStreamConfig
+from .gemv_stream_config import DEPTH as GEMV_DEPTH, TALL_LAUNCH, GemvStreamConfig
 from .skinny_config import skinny_configs
 
 HERE = Path(__file__).parent
@@ -367,6 +367,6 @@ INSTANTIATION_SETS = (
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
     # both launches, CTAs in order and rotated (verify times both forms, kvplan/gpu/gemm.py)
-    lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GemvStreamConfig.depth, TALL_LAUNCH[1])
+    lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1])
                   for r in (False, True)] if arch in GEMV_STREAM_ARCHS else [],
 )
