@@ -133,14 +133,18 @@ def stream(read_bw):
 
 
 # the plan's default ("gemv": 8 stages, or two CTAs per SM with 6 for tall shapes, 64-row boxes, 128-byte L2
-# promotion, evict-first weights) and variants measured against it (sessions 17-21); --forms NAME[,NAME]
+# promotion, evict-first weights) and variants measured against it (sessions 17-22; "own": whole 16-row slices a
+# CTA, gemv_stream.cu KVP_GV_OWN); --forms NAME[,NAME]
 # keeps some (the first is the per-shape one)
 GEMV_FORMS = {"gemv": {}, "c1 d8": {"ctas_per_sm": 1, "depth": 8}, "gemv d12": {"depth": 12}, "gemv d6 mt2": {"depth": 6, "mma_tiles": 2},
               "gemv d8 l2=256": {"l2_promotion": 256}, "gemv d8 l2=0": {"l2_promotion": 0},
               "no ef": {"evict_first": False}, "d10": {"depth": 10}, "d6": {"depth": 6},
               "c2 d4": {"ctas_per_sm": 2, "depth": 4}, "c2 d6": {"ctas_per_sm": 2, "depth": 6},
               "rot": {"rotate": True}, "c1 rot": {"ctas_per_sm": 1, "depth": 8, "rotate": True},
-              "c2 rot": {"ctas_per_sm": 2, "depth": 6, "rotate": True}}
+              "c2 rot": {"ctas_per_sm": 2, "depth": 6, "rotate": True},
+              "own": {"own": True, "ctas_per_sm": 1, "depth": 8}, "own d6": {"own": True, "ctas_per_sm": 1, "depth": 6},
+              "own d4": {"own": True, "ctas_per_sm": 1, "depth": 4},
+              "own c2 d4": {"own": True, "ctas_per_sm": 2, "depth": 4}}
 
 
 def gemv(read_bw, forms=None, per_shape_all=False):

@@ -105,3 +105,23 @@ def test_the_trace_form_is_its_own_cubin_and_the_default_has_none():
     assert traced.macros() == [("KVP_GV_DEPTH", "6"), ("KVP_GV_TRACE", "1")]
     rotated = gs.GemvStreamConfig(rotate=True)
     assert rotated.name == "gemv_stream_rot" and rotated.macros() == [("KVP_GV_ROTATE", "1")]
+
+
+@pytest.mark.parametrize("n, most, want", [
+    (6144, 132, (128, 3)),  # Llama-3.1-8B qkv: 384 slices, 3 each on 128 CTAs (hand: ceil(384/132) = 3, 384/3)
+    (5120, 132, (107, 3)),  # Qwen3-14B o_proj: 320 slices; 106 CTAs of 3 and one of 2
+    (2048, 132, (128, 1)),  # Llama-3.2-1B o_proj: 128 slices, one each, four SMs idle
+    (17, 132, (2, 1)),  # a cut last slice is a slice
+    (28672, 264, (256, 7)),  # 8B gate_up at two CTAs per SM: 1792 slices
+])
+def test_own_share_gives_every_cta_but_the_last_the_same_slices(n, most, want):
+    ctas, each = gs.own_share(n, most)
+    assert (ctas, each) == want
+    slices = -(-n // 16)
+    assert ctas <= most and (ctas - 1) * each < slices <= ctas * each
+
+
+def test_the_row_owned_form_is_its_own_cubin_with_room_for_two_ctas_per_sm():
+    own = gs.GemvStreamConfig(own=True)
+    assert own.name == "gemv_stream_own" and own.macros() == [("KVP_GV_OWN", "1")] and own.tile_rows == 16
+    assert 2 * (gs.smem_bytes(gs.DEPTH, own=True) + 1024) <= 228 * 1024

@@ -32,16 +32,22 @@ def assert_close(got, ref, tol, what):
     assert float(rel.max()) <= tol, f"{what}: rel err {float(rel.max()):.3g} at row {int(rel.argmax())} (seed {SEED})"
 
 
-@pytest.mark.parametrize("rotate", [False, True], ids=["in-order", "rotated"])
+ORDERS = {"in-order": {}, "rotated": {"rotate": True}, "own": {"own": True}}
+
+
+@pytest.mark.parametrize("order", list(ORDERS))
 @pytest.mark.parametrize("ctas_per_sm", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 @pytest.mark.parametrize("n, k", [(1001, 1024), (16, 64), (3, 192), (4096, 4096), (2048, 8192), (50000, 128),
-                                  (3072, 2048)])
-def test_every_batch_twice(dtype, n, k, ctas_per_sm, rotate):
+                                  (3072, 2048), (6144, 1024), (14779, 256)])
+def test_every_batch_twice(dtype, n, k, ctas_per_sm, order):
     """Every batch, each launch twice (the workspace and counters come back zeroed); rotated: a CTA runs its last
-    tile first and finishes its first tile alone (3072x2048: up to four CTAs share a tile, middle ones included)."""
+    tile first and finishes its first tile alone (3072x2048: up to four CTAs share a tile, middle ones included);
+    own: whole 16-row slices a CTA, in groups of 1 (four k steps a step: 2048x8192), 2 (two: 4096x4096), 3 (6144x1024
+    on 132 SMs) and 4 then 3 (14779x256: seven slices a CTA, the last one cut short)."""
     w = randn(n, k, dtype=dtype, scale=k ** -0.5)
-    plan = gemv_stream_plan(n, k, dtype, device=0, ctas_per_sm=ctas_per_sm, rotate=rotate)
+    plan = gemv_stream_plan(n, k, dtype, device=0, ctas_per_sm=ctas_per_sm, **ORDERS[order])
+    rotate = order
     for b in range(1, 9):
         x = randn(b, k, dtype=dtype)
         ref = reference_skinny_gemm(x, w)
@@ -65,7 +71,8 @@ def test_other_rings_boxes_and_l2_promotions(depth, mma_tiles, l2):
 
 
 FORMS = [{"evict_first": False}, {"evict_first": False, "depth": 6, "mma_tiles": 2}, {"depth": 10, "mma_tiles": 2},
-         {"rotate": True, "depth": 6, "mma_tiles": 2}, {"rotate": True, "depth": 4}]
+         {"rotate": True, "depth": 6, "mma_tiles": 2}, {"rotate": True, "depth": 4}, {"own": True, "depth": 4},
+         {"own": True, "depth": 12, "evict_first": False}]
 
 
 @pytest.mark.parametrize("form", FORMS, ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()))
@@ -89,7 +96,8 @@ def test_bad_evict_first_names_it():
         gemv_stream_plan(64, 128, torch.bfloat16, device=0, evict_first=1)
 
 
-@pytest.mark.parametrize("form", [{}, FORMS[0], {"rotate": True}], ids=["default", "no-ef", "rotated"])
+@pytest.mark.parametrize("form", [{}, FORMS[0], {"rotate": True}, {"own": True}],
+                         ids=["default", "no-ef", "rotated", "own"])
 def test_a_chain_in_a_graph_reads_each_output_after_it_is_written(form):
     """y1 = x W1^T, y2 = y1 W2^T, y3 = y2 W3^T back to back: with PDL each kernel starts loading weights while the
     one before runs, and must still read its x only after that one finished."""
@@ -127,6 +135,8 @@ def test_bad_arguments_name_them():
         plan.run(randn(2, 128), randn(64, 128, dtype=torch.float16))
     with pytest.raises(ValueError, match="k must be a multiple of 64"):
         gemv_stream_plan(64, 96, torch.bfloat16, device=0)  # a multiple of 8 (the skinny GEMM takes it), not of 64
+    with pytest.raises(ValueError, match="own=True"):
+        gemv_stream_plan(64, 128, torch.bfloat16, device=0, own=True, rotate=True)
 
 
 def test_one_plan_over_several_weight_tensors_in_turn():

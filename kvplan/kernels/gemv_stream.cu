@@ -68,6 +68,16 @@
 #ifndef KVP_GV_ROTATE
 #define KVP_GV_ROTATE 0
 #endif
+// KVP_GV_OWN=1 (opt-in, plan(own=True)): rows instead of steps are shared out. A CTA owns per_cta whole 16-row
+// slices (the host picks the fewest CTAs that hold every slice with that many each, so none has a shorter share)
+// and runs them in groups of four, one slice per MMA warp, along all of k: no tile is cut between CTAs, so no
+// workspace, no counting and no fence at the end (trace, Llama-3.1-8B: the counting of cut tiles costs 1.0-1.8 us a
+// launch, benchmarks/RESULTS.md session 21). A step copies one 16-row box per slice; a group of one or two slices
+// takes four / two k steps at once (one per warp) to keep 8 KB a step in flight, and its warps add their sums in
+// shared memory at the group's end.
+#ifndef KVP_GV_OWN
+#define KVP_GV_OWN 0
+#endif
 #if KVP_GV_TRACE
 #define GV_TRACE_ARG , unsigned long long* trace
 #define GV_TRACE_VAL , trace
@@ -477,13 +487,163 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
 #endif
 }
 
+#if KVP_GV_OWN
+// A group of the row-owned form (KVP_GV_OWN): h slices from `first`, q k steps a step (four boxes of 16 rows when
+// q > 1: box j is slice j % h at k step q * step + j / h), steps of the group.
+struct GvGroup {
+  int first, h, q, steps;
+};
+
+__device__ __forceinline__ GvGroup gv_group(int s, int s1, int steps_per_slice) {
+  GvGroup g;
+  g.first = s;
+  g.h = min(4, s1 - s);
+  g.q = g.h <= 2 && steps_per_slice % (4 / g.h) == 0 ? 4 / g.h : 1;
+  g.steps = steps_per_slice / g.q;
+  return g;
+}
+
+template <bool BF>
+__device__ __forceinline__ void gemv_own(const GvArgs& a) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  constexpr int D = KVP_GV_DEPTH;
+  constexpr unsigned WST = 8192, XST = 4096, BOX = 2048;  // a stage's weights (four boxes) and x (four k steps)
+  extern __shared__ __align__(16) unsigned char gv_smem[];
+  const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+  const int steps_per_slice = a.k / GV_STEP_K, slices = (a.n + 15) / 16;
+  const int s0 = (int)blockIdx.x * a.per_cta, s1 = min(slices, s0 + a.per_cta);
+  if (KVP_GV_TRACE && threadIdx.x == 0) GV_MARK(0);
+  kvp::pdl_release();
+  if (s0 >= s1) {
+    kvp::pdl_wait();
+    return;
+  }
+  const unsigned base_s = ((unsigned)__cvta_generic_to_shared(gv_smem) + 1023u) & ~1023u;
+  const unsigned wring = base_s, xring = base_s + D * WST, full = xring + D * XST, empty = full + D * 8;
+  float* red = reinterpret_cast<float*>(gv_smem + (empty + D * 8 - (unsigned)__cvta_generic_to_shared(gv_smem)));
+  if (threadIdx.x == 0) {
+#pragma unroll
+    for (int d = 0; d < D; ++d) {
+      kvp::mbar_init(full + 8 * d, 1 + 32);
+      kvp::mbar_init(empty + 8 * d, GV_WARPS * 32);
+    }
+    kvp::mbar_fence_init();
+  }
+  __syncthreads();
+
+  if (wid == GV_WARPS) {  // the producer: steps in order, group by group; weights of the first D before the wait
+    const unsigned long long policy = gv_evict_first_policy();
+    GvGroup gr = gv_group(s0, s1, steps_per_slice);
+    int st = 0;
+    for (long long i = 0;; ++i) {
+      const int d = (int)(i % D);
+      if (i == D || (i < D && gr.first >= s1)) {
+        kvp::pdl_wait();  // x of the steps copied so far, then the rest of the ring as stages free up
+        if (KVP_GV_TRACE && lane == 0) GV_MARK(1);
+        GvGroup xg = gv_group(s0, s1, steps_per_slice);
+        int xs = 0;
+        for (long long j = 0; j < min(i, (long long)D); ++j) {
+          for (int r = 0; r < xg.q; ++r) gv_copy_x(a, xs * xg.q + r, xring + (int)j * XST + r * 1024, lane);
+          gv_cp_arrive(full + 8 * (int)j);
+          if (++xs == xg.steps) {
+            xs = 0;
+            xg = gv_group(xg.first + xg.h, s1, steps_per_slice);
+          }
+        }
+      }
+      if (gr.first >= s1) break;
+      if (i >= D) kvp::mbar_wait(empty + 8 * d, (unsigned)((i / D - 1) & 1));
+      if (lane == 0) {
+        const int boxes = gr.q > 1 ? 4 : gr.h;
+        kvp::mbar_arrive_tx(full + 8 * d, boxes * BOX);
+        for (int j = 0; j < boxes; ++j)
+          gv_weights(wring + d * WST + j * BOX, a.map, (st * gr.q + j / gr.h) * GV_STEP_K,
+                     (gr.first + j % gr.h) * 16, full + 8 * d, policy);
+      }
+      if (i >= D) {
+        for (int r = 0; r < gr.q; ++r) gv_copy_x(a, st * gr.q + r, xring + d * XST + r * 1024, lane);
+        gv_cp_arrive(full + 8 * d);
+      }
+      if (++st == gr.steps) {
+        st = 0;
+        gr = gv_group(gr.first + gr.h, s1, steps_per_slice);
+      }
+    }
+    if (KVP_GV_TRACE && lane == 0) GV_MARK(6);
+    return;
+  }
+
+  kvp::pdl_wait();
+  if (KVP_GV_TRACE && threadIdx.x == 0) GV_MARK(2);
+  const int g = lane >> 2, c = lane & 3;
+  const int arow = 16 * wid + (lane & 15), ahalf = lane >> 4, bcol = lane & 7, bq = lane >> 3;
+  const unsigned a_off = arow * 128, a_sw = arow & 7;
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  GvGroup gr = gv_group(s0, s1, steps_per_slice);
+  int st = 0, parity = 0;
+  for (long long i = 0;; ++i) {
+    const int d = (int)(i % D);
+    kvp::mbar_wait(full + 8 * d, (unsigned)((i / D) & 1));
+    if (KVP_GV_TRACE && i == 0 && threadIdx.x == 0) GV_MARK(4);
+    if (gr.q > 1 || wid < gr.h) {  // warp-uniform: a group of three leaves one warp idle
+      const unsigned ws_ = wring + d * WST, xs_ = xring + d * XST + (gr.q > 1 ? wid / gr.h : 0) * 1024;
+      unsigned b[8];
+      gv_ldsm4(xs_ + bcol * 128 + ((bq ^ bcol) << 4), b[0], b[1], b[2], b[3]);
+      gv_ldsm4(xs_ + bcol * 128 + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
+#pragma unroll
+      for (int kb = 0; kb < 4; ++kb) {
+        unsigned a0, a1, a2, a3;
+        gv_ldsm4(ws_ + a_off + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
+        gv_mma<BF>(acc, a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
+      }
+    }
+    kvp::mbar_arrive(empty + 8 * d);
+    if (++st < gr.steps) continue;
+    if (gr.q > 1) {  // the warps of a slice add up in shared memory (two buffers: the next group's writes wait
+                     // for this group's barrier, which every reader of the other buffer has passed)
+      float* r = red + parity * (GV_WARPS * 128);
+      if (wid >= gr.h) *reinterpret_cast<float4*>(r + wid * 128 + lane * 4) = make_float4(acc[0], acc[1], acc[2],
+                                                                                         acc[3]);
+      asm volatile("bar.sync 1, %0;\n" ::"n"(GV_WARPS * 32) : "memory");
+      if (wid < gr.h)
+        for (int o = wid + gr.h; o < GV_WARPS; o += gr.h) {
+          const float4 v = *reinterpret_cast<const float4*>(r + o * 128 + lane * 4);
+          acc[0] += v.x;
+          acc[1] += v.y;
+          acc[2] += v.z;
+          acc[3] += v.w;
+        }
+      parity ^= 1;
+    }
+    if (wid < gr.h) gv_flush<BF>(a, gr.first + wid, 0, acc, true, g, c);
+    acc[0] = acc[1] = acc[2] = acc[3] = 0.f;
+    st = 0;
+    gr = gv_group(gr.first + gr.h, s1, steps_per_slice);
+    if (gr.first >= s1) break;
+  }
+  if (KVP_GV_TRACE && lane == 0) GV_MARK_MAX(5);
+  if (KVP_GV_TRACE && lane == 0) GV_MARK_MAX(3);
+#else
+  __trap();
+#endif
+}
+#endif
+
+#if KVP_GV_OWN
+#define GV_OWN_CALL(BF) gemv_own<BF>(a)
+#else
+#define GV_OWN_CALL(BF) ((void)0)
+#endif
 // two CTAs per SM: the grid's and the next launch's
 #define GV_KERNEL(NAME, BF)                                                                                      \
   extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)                                                    \
       NAME(const __grid_constant__ GvTmap map, const unsigned char* x, void* y, float* ws, unsigned* counters,   \
            int n, int k, int batch, int per_cta GV_TRACE_ARG) {                                               \
     const GvArgs a = {&map, x, y, ws, counters, n, k, batch, per_cta GV_TRACE_VAL};                             \
-    gemv_stream<BF>(a);                                                                                          \
+    if (KVP_GV_OWN)                                                                                             \
+      GV_OWN_CALL(BF);                                                                                           \
+    else                                                                                                         \
+      gemv_stream<BF>(a);                                                                                        \
   }
 GV_KERNEL(kvp_gemv_stream_bf16, true)
 GV_KERNEL(kvp_gemv_stream_f16, false)

@@ -22,7 +22,7 @@ import threading
 
 from .gemv_stream_config import (L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS, DEPTH,
                                  DEPTHS, CELL_ROWS, TRACE_STAMPS, GemvStreamConfig, check_shape, launch_shape,
-                                 smem_bytes, steps_per_cta)
+                                 own_share, smem_bytes, steps_per_cta)
 
 _ARGS = ("tmap",) + ("u64",) * 4 + ("i32",) * 4
 
@@ -36,7 +36,7 @@ class GemvStreamPlan:
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
                  mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
-                 trace=False, rotate=False):
+                 trace=False, rotate=False, own=False):
         import torch
 
         from . import _runtime as rt
@@ -58,10 +58,12 @@ class GemvStreamPlan:
             raise ValueError(f"l2_promotion must be one of {tuple(L2_PROMOTIONS)}, got {l2_promotion!r}")
         if not isinstance(evict_first, bool):
             raise ValueError(f"evict_first must be True or False, got {evict_first!r}")
-        for flag, value in (("trace", trace), ("rotate", rotate)):
+        for flag, value in (("trace", trace), ("rotate", rotate), ("own", own)):
             if not isinstance(value, bool):
                 raise ValueError(f"{flag} must be True or False, got {value!r}")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate)
+        if own and (rotate or mma_tiles != 1):
+            raise ValueError("own=True takes neither rotate=True nor mma_tiles=2 (its CTAs share no tile)")
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate, own)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)
@@ -72,10 +74,13 @@ class GemvStreamPlan:
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
         self.ctas = dev.sm_count * ctas_per_sm
         self.rows = self.config.tile_rows
-        self.per_cta = steps_per_cta(n, k, self.ctas, self.rows)
+        if own:  # per_cta: 16-row slices a CTA
+            self.ctas, self.per_cta = own_share(n, self.ctas)
+        else:
+            self.per_cta = steps_per_cta(n, k, self.ctas, self.rows)
         kernel = "kvp_gemv_stream_bf16" if name == "bfloat16" else "kvp_gemv_stream_f16"
         self.registers = ld.regs.get(kernel)
-        self.smem = smem_bytes(self.config.depth, mma_tiles)
+        self.smem = smem_bytes(self.config.depth, mma_tiles, own)
         self._launch = rt.PreparedLaunch(ld, kernel, _ARGS + (("u64",) if trace else ()), THREADS, self.smem, None,
                                          launcher)
         dev_ = torch.device("cuda", self.device_index)

@@ -44,6 +44,7 @@ class GemvStreamConfig:
     evict_first: bool = True  # the weights' copies L2 evict-first (False: the default policy, to compare)
     trace: bool = False  # per-CTA globaltimer readings into a trace buffer (benchmarks/gemv_trace.py)
     rotate: bool = False  # a CTA's range from its last tile, its first tile finished by it alone (gemv_stream.cu)
+    own: bool = False  # a CTA owns whole 16-row slices: no tile cut between CTAs (KVP_GV_OWN)
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
@@ -54,17 +55,19 @@ class GemvStreamConfig:
         return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
                 + ("" if self.evict_first else "_noef") + ("_trace" if self.trace else "")
-                + ("_rot" if self.rotate else ""))
+                + ("_rot" if self.rotate else "") + ("_own" if self.own else ""))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
                 + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))])
                 + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")])
-                + ([("KVP_GV_TRACE", "1")] if self.trace else []) + ([("KVP_GV_ROTATE", "1")] if self.rotate else []))
+                + ([("KVP_GV_TRACE", "1")] if self.trace else []) + ([("KVP_GV_ROTATE", "1")] if self.rotate else [])
+                + ([("KVP_GV_OWN", "1")] if self.own else []))
 
     @property
     def tile_rows(self) -> int:
-        return TILE_ROWS * self.mma_tiles
+        """Rows of a TMA box: a 64-row tile (x mma_tiles), or one 16-row slice in the row-owned form."""
+        return CELL_ROWS if self.own else TILE_ROWS * self.mma_tiles
 
 
 def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
@@ -77,9 +80,20 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
         raise ValueError(f"max_batch must be at most {MAX_BATCH} for the streaming GEMV, got {max_batch}")
 
 
-def smem_bytes(depth: int, mma_tiles: int = 1) -> int:
-    """Dynamic shared memory of a CTA: the ring (weights, x), its mbarriers, and 1 KB to align the swizzled stages."""
+def smem_bytes(depth: int, mma_tiles: int = 1, own: bool = False) -> int:
+    """Dynamic shared memory of a CTA: the ring (weights, x), its mbarriers, and 1 KB to align the swizzled stages;
+    the row-owned form's stages hold x for four k steps, and two buffers of the warps' sums follow."""
+    if own:
+        return depth * (8 * 1024 + 4 * 1024 + 16) + 1024 + 2 * MMA_WARPS * 128 * 4
     return depth * (8 * 1024 * mma_tiles + 1024 + 16) + 1024
+
+
+def own_share(n: int, most_ctas: int) -> tuple[int, int]:
+    """(CTAs, 16-row slices each) of the row-owned form: the fewest slices a CTA that lets at most ``most_ctas``
+    CTAs hold all of them, and the fewest CTAs at that share, so that every CTA but the last has the same work."""
+    slices = tiles(n, CELL_ROWS)
+    each = -(-slices // most_ctas)
+    return -(-slices // each), each
 
 
 def tiles(n: int, rows: int = TILE_ROWS) -> int:
