@@ -74,7 +74,9 @@
 // workspace, no counting and no fence at the end (trace, Llama-3.1-8B: the counting of cut tiles costs 1.0-1.8 us a
 // launch, benchmarks/RESULTS.md session 21). A step copies one 16-row box per slice; a group of one or two slices
 // takes four / two k steps at once (one per warp) to keep 8 KB a step in flight, and its warps add their sums in
-// shared memory at the group's end.
+// shared memory at the group's end. Each CTA starts its slices' k at its own offset (its share of k, wrapping
+// round): CTAs that all start at k = 0 read the same offset of rows k * 2 bytes apart at the same time, and reached
+// a third of read bandwidth (H200, session 22).
 #ifndef KVP_GV_OWN
 #define KVP_GV_OWN 0
 #endif
@@ -503,6 +505,13 @@ __device__ __forceinline__ GvGroup gv_group(int s, int s1, int steps_per_slice) 
   return g;
 }
 
+// the k step of box j at step st of a group (steps taken from this CTA's offset on, wrapping round)
+__device__ __forceinline__ int gv_own_k(const GvGroup& g, int st, int j) {
+  const int off = (int)((long long)blockIdx.x * g.steps / gridDim.x);
+  const int s = st + off < g.steps ? st + off : st + off - g.steps;
+  return s * g.q + j / g.h;
+}
+
 template <bool BF>
 __device__ __forceinline__ void gemv_own(const GvArgs& a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -543,7 +552,8 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
         GvGroup xg = gv_group(s0, s1, steps_per_slice);
         int xs = 0;
         for (long long j = 0; j < min(i, (long long)D); ++j) {
-          for (int r = 0; r < xg.q; ++r) gv_copy_x(a, xs * xg.q + r, xring + (int)j * XST + r * 1024, lane);
+          for (int r = 0; r < xg.q; ++r)
+            gv_copy_x(a, gv_own_k(xg, xs, r * xg.h), xring + (int)j * XST + r * 1024, lane);
           gv_cp_arrive(full + 8 * (int)j);
           if (++xs == xg.steps) {
             xs = 0;
@@ -557,11 +567,11 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
         const int boxes = gr.q > 1 ? 4 : gr.h;
         kvp::mbar_arrive_tx(full + 8 * d, boxes * BOX);
         for (int j = 0; j < boxes; ++j)
-          gv_weights(wring + d * WST + j * BOX, a.map, (st * gr.q + j / gr.h) * GV_STEP_K,
+          gv_weights(wring + d * WST + j * BOX, a.map, gv_own_k(gr, st, j) * GV_STEP_K,
                      (gr.first + j % gr.h) * 16, full + 8 * d, policy);
       }
       if (i >= D) {
-        for (int r = 0; r < gr.q; ++r) gv_copy_x(a, st * gr.q + r, xring + d * XST + r * 1024, lane);
+        for (int r = 0; r < gr.q; ++r) gv_copy_x(a, gv_own_k(gr, st, r * gr.h), xring + d * XST + r * 1024, lane);
         gv_cp_arrive(full + 8 * d);
       }
       if (++st == gr.steps) {
