@@ -245,7 +245,8 @@ def _driver_launch_fn():
 
 
 _C_TYPES = {"u64": ctypes.c_uint64, "i32": ctypes.c_int32, "f32": ctypes.c_float,
-            "tmap": ctypes.c_uint64 * 16}  # a CUtensorMap passed by value (__grid_constant__)
+            "tmap": ctypes.c_uint64 * 16,  # a CUtensorMap passed by value (__grid_constant__)
+            "tmap4": ctypes.c_uint64 * 64}  # four of them
 
 
 def encode_tensor_map(address: int, dims, strides, box, swizzle_128b: bool = True, l2_promotion: int = 3) -> bytes:

@@ -72,11 +72,11 @@
 // slices (the host picks the fewest CTAs that hold every slice with that many each, so none has a shorter share)
 // and runs them in groups of four, one slice per MMA warp, along all of k: no tile is cut between CTAs, so no
 // workspace, no counting and no fence at the end (trace, Llama-3.1-8B: the counting of cut tiles costs 1.0-1.8 us a
-// launch, benchmarks/RESULTS.md session 21). A step copies one 16-row box per slice; a group of one or two slices
-// takes four / two k steps at once (one per warp) to keep 8 KB a step in flight, and its warps add their sums in
-// shared memory at the group's end. Each CTA starts its slices' k at its own offset (its share of k, wrapping
-// round): CTAs that all start at k = 0 read the same offset of rows k * 2 bytes apart at the same time, and reached
-// a third of read bandwidth (H200, session 22).
+// launch, benchmarks/RESULTS.md session 21). A step is one TMA box (a 3-D view of W: 16 rows x 64 k per slice of
+// the group, x q k steps): a group of one or two slices takes four / two k steps at once (one per warp) to keep
+// 8 KB a step in flight, and its warps add their sums in shared memory at the group's end. Each CTA starts its
+// slices' k at its own offset, wrapping round. The producer does no division a step: a first form with one
+// 16-row box per slice and the k step divided out per box reached a third of read bandwidth (H200, session 22).
 #ifndef KVP_GV_OWN
 #define KVP_GV_OWN 0
 #endif
@@ -490,33 +490,52 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
 }
 
 #if KVP_GV_OWN
-// A group of the row-owned form (KVP_GV_OWN): h slices from `first`, q k steps a step (four boxes of 16 rows when
-// q > 1: box j is slice j % h at k step q * step + j / h), steps of the group.
+// the same copy through a 3-D view of W (gemv_stream.py _own_maps: {64 k, row, k step}), coordinates k step `ks`
+__device__ __forceinline__ void gv_tma3(unsigned dst, const GvTmap* map, int row, int ks, unsigned bar,
+                                        unsigned long long policy) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if KVP_GV_EVICT_FIRST
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1, {0, "
+      "%2, %3}], [%4], %5;\n"
+      ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(row), "r"(ks), "r"(bar), "l"(policy)
+      : "memory");
+#else
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {0, %2, %3}], [%4];\n"
+      ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(row), "r"(ks), "r"(bar) : "memory");
+#endif
+#endif
+}
+
+// A group of the row-owned form: h slices from `first`, q = 4 / h k steps a step for h <= 2 (else 1): one box of
+// 16 h rows x q k steps (map h - 1), in shared memory k step by k step, so 2 KB slab j is slice j % h at k step
+// j / h of the step. The CTA runs a group's k from its own offset on, wrapping round.
 struct GvGroup {
-  int first, h, q, steps;
+  int first, h, q, steps, k0;
 };
 
 __device__ __forceinline__ GvGroup gv_group(int s, int s1, int steps_per_slice) {
   GvGroup g;
   g.first = s;
   g.h = min(4, s1 - s);
-  g.q = g.h <= 2 && steps_per_slice % (4 / g.h) == 0 ? 4 / g.h : 1;
+  g.q = g.h <= 2 ? 4 / g.h : 1;
   g.steps = steps_per_slice / g.q;
+  g.k0 = (int)((unsigned)blockIdx.x * (unsigned)g.steps / gridDim.x) * g.q;  // the first step's k step
   return g;
 }
 
-// the k step of box j at step st of a group (steps taken from this CTA's offset on, wrapping round)
-__device__ __forceinline__ int gv_own_k(const GvGroup& g, int st, int j) {
-  const int off = (int)((long long)blockIdx.x * g.steps / gridDim.x);
-  const int s = st + off < g.steps ? st + off : st + off - g.steps;
-  return s * g.q + j / g.h;
+// the k step after `ks` in a group (q at a time, wrapping round at the slice's end)
+__device__ __forceinline__ int gv_own_next(int ks, const GvGroup& g, int steps_per_slice) {
+  ks += g.q;
+  return ks == steps_per_slice ? 0 : ks;
 }
 
 template <bool BF>
 __device__ __forceinline__ void gemv_own(const GvArgs& a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int D = KVP_GV_DEPTH;
-  constexpr unsigned WST = 8192, XST = 4096, BOX = 2048;  // a stage's weights (four boxes) and x (four k steps)
+  constexpr unsigned WST = 8192, XST = 4096;  // a stage's weights (up to four 2 KB slabs) and x (four k steps)
   extern __shared__ __align__(16) unsigned char gv_smem[];
   const int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
   const int steps_per_slice = a.k / GV_STEP_K, slices = (a.n + 15) / 16;
@@ -540,43 +559,43 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
   }
   __syncthreads();
 
-  if (wid == GV_WARPS) {  // the producer: steps in order, group by group; weights of the first D before the wait
+  if (wid == GV_WARPS) {  // the producer: one box a step, group by group; weights of the first D before the wait
     const unsigned long long policy = gv_evict_first_policy();
     GvGroup gr = gv_group(s0, s1, steps_per_slice);
-    int st = 0;
+    int st = 0, ks = gr.k0;
+    GvGroup xg = gr;  // x of the ring's first steps, copied after the wait
+    int xst = 0, xks = gr.k0;
     for (long long i = 0;; ++i) {
       const int d = (int)(i % D);
       if (i == D || (i < D && gr.first >= s1)) {
-        kvp::pdl_wait();  // x of the steps copied so far, then the rest of the ring as stages free up
+        kvp::pdl_wait();
         if (KVP_GV_TRACE && lane == 0) GV_MARK(1);
-        GvGroup xg = gv_group(s0, s1, steps_per_slice);
-        int xs = 0;
-        for (long long j = 0; j < min(i, (long long)D); ++j) {
-          for (int r = 0; r < xg.q; ++r)
-            gv_copy_x(a, gv_own_k(xg, xs, r * xg.h), xring + (int)j * XST + r * 1024, lane);
-          gv_cp_arrive(full + 8 * (int)j);
-          if (++xs == xg.steps) {
-            xs = 0;
+        for (int j = 0; j < (int)min(i, (long long)D); ++j) {
+          for (int r = 0; r < xg.q; ++r) gv_copy_x(a, xks + r, xring + j * XST + r * 1024, lane);
+          gv_cp_arrive(full + 8 * j);
+          xks = gv_own_next(xks, xg, steps_per_slice);
+          if (++xst == xg.steps) {
             xg = gv_group(xg.first + xg.h, s1, steps_per_slice);
+            xst = 0;
+            xks = xg.k0;
           }
         }
       }
       if (gr.first >= s1) break;
       if (i >= D) kvp::mbar_wait(empty + 8 * d, (unsigned)((i / D - 1) & 1));
       if (lane == 0) {
-        const int boxes = gr.q > 1 ? 4 : gr.h;
-        kvp::mbar_arrive_tx(full + 8 * d, boxes * BOX);
-        for (int j = 0; j < boxes; ++j)
-          gv_weights(wring + d * WST + j * BOX, a.map, gv_own_k(gr, st, j) * GV_STEP_K,
-                     (gr.first + j % gr.h) * 16, full + 8 * d, policy);
+        kvp::mbar_arrive_tx(full + 8 * d, gr.h * gr.q * 2048);
+        gv_tma3(wring + d * WST, a.map + gr.h - 1, gr.first * 16, ks, full + 8 * d, policy);
       }
       if (i >= D) {
-        for (int r = 0; r < gr.q; ++r) gv_copy_x(a, gv_own_k(gr, st, r * gr.h), xring + d * XST + r * 1024, lane);
+        for (int r = 0; r < gr.q; ++r) gv_copy_x(a, ks + r, xring + d * XST + r * 1024, lane);
         gv_cp_arrive(full + 8 * d);
       }
+      ks = gv_own_next(ks, gr, steps_per_slice);
       if (++st == gr.steps) {
-        st = 0;
         gr = gv_group(gr.first + gr.h, s1, steps_per_slice);
+        st = 0;
+        ks = gr.k0;
       }
     }
     if (KVP_GV_TRACE && lane == 0) GV_MARK(6);
@@ -590,16 +609,18 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
   const unsigned a_off = arow * 128, a_sw = arow & 7;
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
   GvGroup gr = gv_group(s0, s1, steps_per_slice);
+  bool active = gr.q > 1 || wid < gr.h;  // warp-uniform: a group of three leaves one warp idle
+  unsigned x_off = (gr.q > 1 ? wid / gr.h : 0) * 1024 + bcol * 128;
   int st = 0, parity = 0;
   for (long long i = 0;; ++i) {
     const int d = (int)(i % D);
     kvp::mbar_wait(full + 8 * d, (unsigned)((i / D) & 1));
     if (KVP_GV_TRACE && i == 0 && threadIdx.x == 0) GV_MARK(4);
-    if (gr.q > 1 || wid < gr.h) {  // warp-uniform: a group of three leaves one warp idle
-      const unsigned ws_ = wring + d * WST, xs_ = xring + d * XST + (gr.q > 1 ? wid / gr.h : 0) * 1024;
+    if (active) {
+      const unsigned ws_ = wring + d * WST, xs_ = xring + d * XST + x_off;
       unsigned b[8];
-      gv_ldsm4(xs_ + bcol * 128 + ((bq ^ bcol) << 4), b[0], b[1], b[2], b[3]);
-      gv_ldsm4(xs_ + bcol * 128 + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
+      gv_ldsm4(xs_ + ((bq ^ bcol) << 4), b[0], b[1], b[2], b[3]);
+      gv_ldsm4(xs_ + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
 #pragma unroll
       for (int kb = 0; kb < 4; ++kb) {
         unsigned a0, a1, a2, a3;
@@ -630,6 +651,8 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
     st = 0;
     gr = gv_group(gr.first + gr.h, s1, steps_per_slice);
     if (gr.first >= s1) break;
+    active = gr.q > 1 || wid < gr.h;
+    x_off = (gr.q > 1 ? wid / gr.h : 0) * 1024 + bcol * 128;
   }
   if (KVP_GV_TRACE && lane == 0) GV_MARK_MAX(5);
   if (KVP_GV_TRACE && lane == 0) GV_MARK_MAX(3);
@@ -644,12 +667,16 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
 #else
 #define GV_OWN_CALL(BF) ((void)0)
 #endif
+// the row-owned form takes four views of W, one per group height (gemv_stream.py _own_maps)
+struct GvMaps {
+  GvTmap view[KVP_GV_OWN ? 4 : 1];
+};
 // two CTAs per SM: the grid's and the next launch's
 #define GV_KERNEL(NAME, BF)                                                                                      \
   extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)                                                    \
-      NAME(const __grid_constant__ GvTmap map, const unsigned char* x, void* y, float* ws, unsigned* counters,   \
+      NAME(const __grid_constant__ GvMaps maps, const unsigned char* x, void* y, float* ws, unsigned* counters,  \
            int n, int k, int batch, int per_cta GV_TRACE_ARG) {                                               \
-    const GvArgs a = {&map, x, y, ws, counters, n, k, batch, per_cta GV_TRACE_VAL};                             \
+    const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta GV_TRACE_VAL};                        \
     if (KVP_GV_OWN)                                                                                             \
       GV_OWN_CALL(BF);                                                                                           \
     else                                                                                                         \

@@ -24,7 +24,7 @@ from .gemv_stream_config import (L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K,
                                  DEPTHS, CELL_ROWS, TRACE_STAMPS, GemvStreamConfig, check_shape, launch_shape,
                                  own_share, smem_bytes, steps_per_cta)
 
-_ARGS = ("tmap",) + ("u64",) * 4 + ("i32",) * 4
+_ARGS = ("u64",) * 4 + ("i32",) * 4  # after the tensor map(s)
 
 
 def gemv_stream_plan(n, k, dtype, max_batch=MAX_BATCH, device=None, **options) -> "GemvStreamPlan":
@@ -63,6 +63,9 @@ class GemvStreamPlan:
                 raise ValueError(f"{flag} must be True or False, got {value!r}")
         if own and (rotate or mma_tiles != 1):
             raise ValueError("own=True takes neither rotate=True nor mma_tiles=2 (its CTAs share no tile)")
+        if own and k % (4 * STEP_K):
+            raise ValueError(f"k must be a multiple of {4 * STEP_K} for own=True (a slice's k in steps of four), "
+                             f"got {k}")
         self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate, own)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         self.device_index = rt.device_index(device)
@@ -81,8 +84,9 @@ class GemvStreamPlan:
         kernel = "kvp_gemv_stream_bf16" if name == "bfloat16" else "kvp_gemv_stream_f16"
         self.registers = ld.regs.get(kernel)
         self.smem = smem_bytes(self.config.depth, mma_tiles, own)
-        self._launch = rt.PreparedLaunch(ld, kernel, _ARGS + (("u64",) if trace else ()), THREADS, self.smem, None,
-                                         launcher)
+        maps = ("tmap4",) if own else ("tmap",)
+        self._launch = rt.PreparedLaunch(ld, kernel, maps + _ARGS + (("u64",) if trace else ()), THREADS, self.smem,
+                                         None, launcher)
         dev_ = torch.device("cuda", self.device_index)
         # a shared tile's cells by its first CTA (gv_slot): small and independent of n, so that verify's start-up
         # (a plan per weight shape) does not carve MBs out of a freed cached segment and pin it (NVML's allocation
@@ -133,7 +137,18 @@ class GemvStreamPlan:
         if tm is None:
             if len(self._maps) >= 4096:
                 self._maps.clear()
-            tm = self._maps[ptr] = self._rt.encode_tensor_map(ptr, (self.k, self.n), (self.k * 2,),
-                                                              (STEP_K, self.rows), l2_promotion=self._l2)
+            if self.config.own:
+                tm = self._own_maps(ptr)
+            else:
+                tm = self._rt.encode_tensor_map(ptr, (self.k, self.n), (self.k * 2,), (STEP_K, self.rows),
+                                                l2_promotion=self._l2)
+            self._maps[ptr] = tm
         ctypes.memmove(ctypes.addressof(self._launch.args[0]), tm, len(tm))
         self._map_of = ptr
+
+    def _own_maps(self, ptr: int) -> bytes:
+        """The row-owned form's four views of W as {64 k, row, k step} (a 3-D view, so that one box holds a group's
+        slices at several k steps), boxes of 16 h rows x q k steps for groups of h = 1..4 slices (gv_group)."""
+        return b"".join(self._rt.encode_tensor_map(ptr, (STEP_K, self.n, self.k // STEP_K), (self.k * 2, STEP_K * 2),
+                                                   (STEP_K, CELL_ROWS * h, 4 // h if h <= 2 else 1),
+                                                   l2_promotion=self._l2) for h in (1, 2, 3, 4))
