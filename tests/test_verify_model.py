@@ -357,7 +357,8 @@ def test_hybrid_block_size_is_read_as_kernel_pages():
 
 def test_matmul_runs_each_kernel_form_through_its_own_plans():
     """A (shape, rows) whose chosen form is one of the bundled kernels' runs that family's plan for the shape (the
-    skinny kernel, the streaming GEMV in order or rotated); any other runs F.linear; a bias is added either way."""
+    skinny kernel, the streaming GEMV in order, rotated or rows owned); any other runs F.linear; a bias is added
+    either way."""
     from kvplan.gpu.ops import MM_FORMS, Matmul
 
     class Plan:
@@ -372,11 +373,12 @@ def test_matmul_runs_each_kernel_form_through_its_own_plans():
     plans = {form: Plan(form) for form in MM_FORMS[2:]}
     for form, plan in plans.items():
         mm.kernel_plans(form)[(6, 4)] = plan
-    for rows, form in zip((1, 2, 3), MM_FORMS[2:]):
+    kinds = range(1, len(plans) + 1)
+    for rows, form in zip(kinds, MM_FORMS[2:]):
         mm.forms[(6, 4, rows)] = form
         x = torch.randn(rows, 4)
         torch.testing.assert_close(mm(x, w, bias), x @ w.t() + bias)
-        assert [p.calls for p in plans.values()] == [int(rows >= i) for i in (1, 2, 3)], form
-    x = torch.randn(5, 4)
+        assert [p.calls for p in plans.values()] == [int(rows >= i) for i in kinds], form
+    x = torch.randn(len(plans) + 1, 4)
     torch.testing.assert_close(mm(x, w), x @ w.t())
-    assert [p.calls for p in plans.values()] == [1, 1, 1], "no form for 5 rows: F.linear"
+    assert [p.calls for p in plans.values()] == [1] * len(plans), "no form for this many rows: F.linear"

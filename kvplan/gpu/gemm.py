@@ -1,7 +1,7 @@
 """The skinny matmuls of decode, chosen at start: for every linear weight shape of the model and every batch of
 1-8 tokens, the ways of writing x @ W^T (F.linear and W @ x^T through cuBLAS, and where they run the bundled skinny
-kernel of kvplan/kernels/skinny.py and streaming GEMV of kvplan/kernels/gemv_stream.py, its CTAs in order or
-rotated) are timed in CUDA graphs
+kernel of kvplan/kernels/skinny.py and streaming GEMV of kvplan/kernels/gemv_stream.py, its CTAs in order,
+rotated or owning whole rows) are timed in CUDA graphs
 over all the layers' weights of that shape (so that they stream from HBM, not L2), and the fastest is kept in the
 model's Matmul. The same timings give the
 weight stream's bandwidth at each batch, the figure held to >= 90% of the measured read bandwidth."""
@@ -49,8 +49,8 @@ def _form(mm, form: str, x, w):
 
 
 def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
-    """A bundled kernel's plan (skinny GEMM, streaming GEMV in order or rotated) for a weight shape, or the reason it
-    cannot run it (a sentence)."""
+    """A bundled kernel's plan (skinny GEMM, streaming GEMV in order, rotated or rows owned) for a weight shape, or
+    the reason it cannot run it (a sentence)."""
     try:
         if form == MM_FORMS[2]:
             from ..kernels.skinny import skinny_gemm_plan
@@ -58,7 +58,8 @@ def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
             return skinny_gemm_plan(shape[0], shape[1], dtype, max_batch=max_batch)
         from ..kernels.gemv_stream import gemv_stream_plan
 
-        return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch, rotate=form == MM_FORMS[4])
+        return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch, rotate=form == MM_FORMS[4],
+                                own=form == MM_FORMS[5])
     except (ValueError, RuntimeError, ImportError) as exc:  # KernelUnavailableError is a RuntimeError
         return str(exc)
 
@@ -100,7 +101,7 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     torch.cuda.empty_cache()
     return {"method": "per (shape, batch) the fastest of F.linear (x @ W^T), torch.mm(W, x^T), the bundled skinny "
                       "kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) and the bundled streaming GEMV "
-                      "(kvplan/kernels/gemv_stream.cu, sm_90; CTAs in order or rotated), CUDA graphs over every "
-                      "layer's weight of the shape",
+                      "(kvplan/kernels/gemv_stream.cu, sm_90; CTAs in order, rotated or owning whole rows), CUDA "
+                      "graphs over every layer's weight of the shape",
             "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
             "stream_refused": refused[MM_FORMS[3]]}

@@ -9,8 +9,10 @@ import torch.nn.functional as F
 STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multiple of this (16 bytes of 16-bit output)
 
 # F.linear, torch.mm(W, x^T), the bundled NVRTC kernels (kvplan/kernels/skinny.py, kvplan/kernels/gemv_stream.py;
-# the GEMV twice: CTAs in order, and rotated, which wins on some shapes and loses on others, H200 session 21)
-MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel", "kvplan streaming GEMV", "kvplan streaming GEMV, rotated")
+# the GEMV three ways: CTAs in order; rotated, which wins on some shapes and loses on others, H200 session 21; and
+# whole 16-row slices a CTA, no tile cut between CTAs, session 22)
+MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel", "kvplan streaming GEMV", "kvplan streaming GEMV, rotated",
+            "kvplan streaming GEMV, rows owned")
 
 
 def rms_norm(x, weight, eps: float, plus_one: bool = False):
@@ -128,10 +130,12 @@ class Matmul:
         self.skinny: dict = {}  # (out, in) -> kvplan.kernels.skinny.SkinnyGemmPlan
         self.stream: dict = {}  # (out, in) -> kvplan.kernels.gemv_stream.GemvStreamPlan
         self.rotated: dict = {}  # (out, in) -> the same with rotate=True
+        self.owned: dict = {}  # (out, in) -> the same with own=True
 
     def kernel_plans(self, form: str) -> dict:
         """(out, in) -> plan, for one of the bundled kernels' forms (MM_FORMS[2:])."""
-        return {MM_FORMS[2]: self.skinny, MM_FORMS[3]: self.stream, MM_FORMS[4]: self.rotated}[form]
+        return {MM_FORMS[2]: self.skinny, MM_FORMS[3]: self.stream, MM_FORMS[4]: self.rotated,
+                MM_FORMS[5]: self.owned}[form]
 
     def __call__(self, x, w, bias=None):
         form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import limits
 from .gemv_stream_config import ARCHS as GEMV_STREAM_ARCHS
-from .gemv_stream_config import DEPTH as GEMV_DEPTH, TALL_LAUNCH, GemvStreamConfig
+from .gemv_stream_config import DEPTH as GEMV_DEPTH, OWN_LAUNCHES, TALL_LAUNCH, GemvStreamConfig
 from .skinny_config import skinny_configs
 
 HERE = Path(__file__).parent
@@ -366,7 +366,8 @@ INSTANTIATION_SETS = (
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
-    # both launches, CTAs in order and rotated (verify times both forms, kvplan/gpu/gemm.py)
-    lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1])
-                  for r in (False, True)] if arch in GEMV_STREAM_ARCHS else [],
+    # both launches, CTAs in order and rotated, and the row-owned form's two (verify times every form,
+    # kvplan/gpu/gemm.py)
+    lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1]) for r in (False, True)]
+    + [GemvStreamConfig(d, own=True) for _, d in OWN_LAUNCHES] if arch in GEMV_STREAM_ARCHS else [],
 )

@@ -502,7 +502,8 @@ __device__ __forceinline__ void gv_tma3(unsigned dst, const GvTmap* map, int row
       : "memory");
 #else
   asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {0, %2, %3}], [%4];\n"
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {0, %2, %3}], "
+      "[%4];\n"
       ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(row), "r"(ks), "r"(bar) : "memory");
 #endif
 #endif

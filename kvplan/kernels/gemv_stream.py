@@ -22,7 +22,7 @@ import threading
 
 from .gemv_stream_config import (L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS, DEPTH,
                                  DEPTHS, CELL_ROWS, TRACE_STAMPS, GemvStreamConfig, check_shape, launch_shape,
-                                 own_share, smem_bytes, steps_per_cta)
+                                 own_launch, own_share, smem_bytes, steps_per_cta)
 
 _ARGS = ("u64",) * 4 + ("i32",) * 4  # after the tensor map(s)
 
@@ -44,14 +44,10 @@ class GemvStreamPlan:
 
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         check_shape(n, k, name, max_batch)
-        if ctas_per_sm is None:  # the launch measured best for the shape; one CTA per SM when only depth is given
-            ctas_per_sm, shaped = launch_shape(n, k) if depth is None else (1, depth)
-            depth = shaped
-        if isinstance(ctas_per_sm, bool) or ctas_per_sm not in (1, 2):
+        if ctas_per_sm is not None and (isinstance(ctas_per_sm, bool) or ctas_per_sm not in (1, 2)):
             raise ValueError(f"ctas_per_sm must be 1 or 2, got {ctas_per_sm!r}")
         if depth is not None and depth not in DEPTHS:
             raise ValueError(f"depth must be one of {DEPTHS}, got {depth!r}")
-        rt.require_kernel("the streaming GEMV kernel")
         if mma_tiles not in (1, 2):
             raise ValueError(f"mma_tiles must be 1 or 2, got {mma_tiles!r}")
         if l2_promotion not in L2_PROMOTIONS:
@@ -66,13 +62,17 @@ class GemvStreamPlan:
         if own and k % (4 * STEP_K):
             raise ValueError(f"k must be a multiple of {4 * STEP_K} for own=True (a slice's k in steps of four), "
                              f"got {k}")
-        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate, own)
-        self._l2 = L2_PROMOTIONS[l2_promotion]
+        rt.require_kernel("the streaming GEMV kernel")
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)
         if dev.arch not in ARCHS:
             raise rt.KernelUnavailableError(f"the streaming GEMV needs a Hopper GPU (sm_90: TMA copies), this one is "
                                             f"{dev.arch}")
+        if ctas_per_sm is None:  # the launch measured best for the shape; one CTA per SM when only depth is given
+            ctas_per_sm, depth = ((1, depth) if depth is not None else own_launch(n, dev.sm_count) if own
+                                  else launch_shape(n, k))
+        self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate, own)
+        self._l2 = L2_PROMOTIONS[l2_promotion]
         ld = rt.load(self.config, dev)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
         self.ctas = dev.sm_count * ctas_per_sm
