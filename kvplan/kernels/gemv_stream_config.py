@@ -110,12 +110,14 @@ def launch_shape(n: int, k: int) -> tuple[int, int]:
     return TALL_LAUNCH if n >= TALL * k else (CTAS_PER_SM, DEPTH)
 
 
-# The row-owned form's launch: two CTAs per SM with rings of 4 when there are more 16-row slices than SMs (more CTAs
+# The row-owned form's launch: two CTAs per SM with rings of 6 when there are more 16-row slices than SMs (more CTAs
 # stream at once), else one with a ring of 8 (the same CTAs, deeper rings). H200, session 22, % of read at batch 1,
 # one CTA ring 8 / two CTAs ring 4: 8B o 71.6 / 73.3, gate_up 82.7 / 91.8, down 76.8 / 85.0; 1B qkv 43.5 / 50.2,
 # gate_up 80.0 / 87.9; 14B o 52.5 / 69.3, down 53.9 / 73.9; with 128 slices on 132 SMs (1B o, down) 47.2 / 40.6 and
-# 66.9 / 57.4.
-OWN_LAUNCHES = ((2, 4), (1, 8))
+# 66.9 / 57.4. Two CTAs with rings of 4 / 5 / 6 (room beside them for two / one / no CTA of the next launch), a
+# whole model's matmuls in a chain, b1: Llama-3.1-8B 79.8 / 68.7 / 90.8, 1B 63.9 / 67.5 / 72.7, Qwen3-14B 71.1 /
+# 87.2 / 80.4 (benchmarks/RESULTS.md session 22).
+OWN_LAUNCHES = ((2, 6), (1, 8))
 
 
 def own_launch(n: int, sm_count: int) -> tuple[int, int]:
