@@ -4,8 +4,9 @@ time goes at the kernel boundaries, which the whole-model stream loses 4-6 us pe
 
     python3 benchmarks/gemv_trace.py [--model Llama-3.1-8B] [--layers 6] [--batch 1] [--forms c1,auto,c2] [--out F]
 
-A form ending in "r" (c1r, autor, c2r) is that launch with rotate=True (gemv_stream.cu KVP_GV_ROTATE); o1 / o1d6:
-whole 16-row slices a CTA (own=True, KVP_GV_OWN), rings of 8 / 6.
+A form ending in "r" (c1r, autor, c2r) is that launch with rotate=True (gemv_stream.cu KVP_GV_ROTATE); o1 / o2 /
+o2d5 / o2d8: whole 16-row slices a CTA (own=True, KVP_GV_OWN), one CTA per SM with a ring of 8, two with rings of
+6 / 5 / 8.
 
 Per form, the model's four matmuls (skinny_gemm.py's DENSE shapes) of ``layers`` layers back to back in one CUDA
 graph, replayed; then one replay in which every launch's CTAs stamp globaltimer at entry, when the producer's and the
@@ -38,7 +39,8 @@ from kvplan.kernels.probes import read_bandwidth  # noqa: E402
 
 FORMS = {"c1": {"ctas_per_sm": 1, "depth": 8}, "c2": {"ctas_per_sm": 2, "depth": 6}, "auto": {}}
 FORMS.update({f"{name}r": dict(opts, rotate=True) for name, opts in list(FORMS.items())})  # rotated order
-FORMS.update(o1={"ctas_per_sm": 1, "depth": 8, "own": True}, o1d6={"ctas_per_sm": 1, "depth": 6, "own": True})
+FORMS.update(o1={"ctas_per_sm": 1, "depth": 8, "own": True}, o2={"ctas_per_sm": 2, "depth": 6, "own": True},
+             o2d5={"ctas_per_sm": 2, "depth": 5, "own": True}, o2d8={"ctas_per_sm": 2, "depth": 8, "own": True})
 
 
 def chain_time(plans, ws, xs, traces=None) -> tuple:
