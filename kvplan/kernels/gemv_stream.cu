@@ -631,8 +631,8 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
     }
     kvp::mbar_arrive(empty + 8 * d);
     if (++st < gr.steps) continue;
-    if (gr.q > 1) {  // the warps of a slice add up in shared memory (two buffers: the next group's writes wait
-                     // for this group's barrier, which every reader of the other buffer has passed)
+    if (gr.q > 1) {  // the warps of a slice add up in shared memory. Only a CTA's last group has fewer than four
+                     // slices, so this runs once a CTA; the second buffer would keep two such groups in a row apart
       float* r = red + parity * (GV_WARPS * 128);
       if (wid >= gr.h) *reinterpret_cast<float4*>(r + wid * 128 + lane * 4) = make_float4(acc[0], acc[1], acc[2],
                                                                                          acc[3]);
