@@ -144,7 +144,8 @@ GEMV_FORMS = {"gemv": {}, "c1 d8": {"ctas_per_sm": 1, "depth": 8}, "gemv d12": {
               "c2 rot": {"ctas_per_sm": 2, "depth": 6, "rotate": True},
               "own": {"own": True, "ctas_per_sm": 1, "depth": 8}, "own d6": {"own": True, "ctas_per_sm": 1, "depth": 6},
               "own d4": {"own": True, "ctas_per_sm": 1, "depth": 4},
-              "own c2 d4": {"own": True, "ctas_per_sm": 2, "depth": 4}, "own c2 d5": {"own": True, "ctas_per_sm": 2, "depth": 5},
+              "own c2 d4": {"own": True, "ctas_per_sm": 2, "depth": 4},
+              "own c2 d5": {"own": True, "ctas_per_sm": 2, "depth": 5},
               "own c2 d6": {"own": True, "ctas_per_sm": 2, "depth": 6}, "own auto": {"own": True},
               "own c2 d8": {"own": True, "ctas_per_sm": 2, "depth": 8}, "c2 d8": {"ctas_per_sm": 2, "depth": 8},
               "c2 d10": {"ctas_per_sm": 2, "depth": 10}}

@@ -14,8 +14,9 @@ CTAs): one stream at a time.
 Two other orders, opt-in, which verify times beside the default per weight shape (kvplan/gpu/gemm.py):
 ``rotate=True`` (a CTA runs its last tile first and finishes its first tile alone) and ``own=True`` (each CTA owns
 whole 16-row slices along all of k, one 3-D TMA box a step, nothing cut between CTAs; ``k`` a multiple of 256; two
-CTAs per SM with rings of 6 where there are more slices than SMs: gemv_stream_config.own_launch). Bad arguments raise ``ValueError`` naming the argument; no CUDA/NVRTC or a GPU other
-than sm_90 raises ``KernelUnavailableError``.
+CTAs per SM with rings of 6 where there are more slices than SMs: gemv_stream_config.own_launch). Bad arguments
+raise ``ValueError`` naming the argument; no CUDA/NVRTC or a GPU other than sm_90 raises
+``KernelUnavailableError``.
 
 The pure parts (the shape check, each CTA's share, which CTAs meet in a tile) are gemv_stream_config.py.
 """
