@@ -132,3 +132,18 @@ def test_the_row_owned_form_is_its_own_cubin_with_room_for_two_ctas_per_sm():
 def test_own_launch_takes_two_ctas_per_sm_only_when_slices_outnumber_sms(n, want):
     """132 SMs: 2112 rows are 132 slices (one CTA each either way, so the deeper ring), one row more is 133."""
     assert gs.own_launch(n, 132) == want
+
+
+@pytest.mark.parametrize("options, word", [({"own": True, "rotate": True}, "own=True"),
+                                           ({"own": True, "k": 320}, "multiple of 256"),
+                                           ({"ctas_per_sm": 3}, "ctas_per_sm"), ({"depth": 7}, "depth"),
+                                           ({"own": 1}, "own")])
+def test_bad_plan_options_are_named_before_a_gpu_is_needed(options, word):
+    """The plan checks its options before it asks for NVRTC and a Hopper GPU, so a wrong option reads as itself on
+    any machine (CI has neither)."""
+    pytest.importorskip("torch")
+    from kvplan.kernels.gemv_stream import gemv_stream_plan
+
+    k = options.pop("k", 512)
+    with pytest.raises(ValueError, match=word):
+        gemv_stream_plan(64, k, "bfloat16", **options)
