@@ -1,8 +1,14 @@
-# Prepared in session 22 for the next one (issue 13): why the row-owned GEMV's two-CTA ring depth moves single shapes
-# by 5-10 points (session 22 calls 7 and 10): the timeline of each launch (entry, waits, first stage, end, spread)
-# for rings of 5 / 6 / 8 and the in-order default, Llama-3.1-8B and Qwen3-14B at batch 1 and 8.
+# Session 23, call 1 (issue 14): the warpgroup-MMA MLA decode (paged_mla_wg.cu) — its GPU tests, then the MLA
+# sweep with `wgmma=True` beside the default (heads in M for 16 heads, head tiles for 128) on the same tensors.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
-for m in Llama-3.1-8B Qwen3-14B; do for b in 1 8; do
-  timeout 100 python3 benchmarks/gemv_trace.py --model $m --batch $b --forms c1,o2d5,o2,o2d8 \
-    --out $OUT/trace_${m}_b$b.json 2>&1 | tee -a $OUT/log.txt | grep -E "^==|^\| [0-9]"
-done; done
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $OUT/log.txt
+timeout 200 python3 -m pytest -q -x -p no:cacheprovider tests/test_kernel_mla_gpu.py -k wgmma > $OUT/tests.txt 2>&1
+echo "tests rc $?" | tee -a $OUT/log.txt; tail -25 $OUT/tests.txt | tee -a $OUT/log.txt
+timeout 300 python3 benchmarks/kernel_vs_flashinfer.py --no-flashinfer --mla-only --sweep \
+  --json $OUT/mla.json > $OUT/mla.txt 2>&1
+echo "bench rc $?" | tee -a $OUT/log.txt; grep -v "^{" $OUT/mla.txt | tail -30 | tee -a $OUT/log.txt
+grep '"shape"' $OUT/mla.txt | python3 -c "
+import json,sys
+for l in sys.stdin:
+    d=json.loads(l); print(d['shape'], d['variant'], round(d.get('us',0),1), round(d.get('pct_read',0),1), d.get('rel_vs_default'), d.get('error','')[:150])
+" | tee -a $OUT/log.txt

@@ -128,6 +128,56 @@ def test_mla_heads_in_m_and_head_tiles(H, BS):
         assert float((a.double() - b.double()).abs().max()) < 0.05
 
 
+@pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
+@pytest.mark.parametrize("H", [16, 3, 40, 128])
+@pytest.mark.parametrize("BS", [16, 32, 64, 128])
+def test_mla_wgmma_matches_reference(H, BS):
+    """The warpgroup-MMA path on a ragged batch (a partial last step at offsets around 0, 1, 63 mod 64; empty and
+    1-token sequences; pages of every size), one split, forced and automatic splits, against float64 and against
+    the default path."""
+    lens = [0, 1, 2, 31, 63, 64, 65, 100, 127, 128, 129, 1000, 4099]
+    case = make_mla_case(H, BS, lens)
+    plan = plan_for(case, wgmma=True)
+    assert plan.wgmma and plan.head_group == 16
+    base = check(plan_for(case), case, scale=0.07)
+    for kw in (dict(), dict(num_splits=1), dict(num_splits=9)):
+        got = check(plan_for(case, wgmma=True, **kw), case, scale=0.07)
+        assert float((got.double() - base.double()).abs().max()) < 0.05
+    check(plan, case)  # default scale 1/sqrt(576)
+
+
+@pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
+def test_mla_wgmma_long_context_graph_and_subsets():
+    """> 64K tokens in one split and in many; a CUDA graph replay and batch subsets give the same bytes."""
+    case = make_mla_case(16, 64, [70000, 5, 65537, 0, 3000])
+    for kw in (dict(), dict(num_splits=1), dict(num_splits=200)):
+        check(plan_for(case, wgmma=True, **kw), case)
+    plan = plan_for(case, wgmma=True)
+    full = check(plan, case)
+    part = tuple(t[:2].contiguous() for t in (case[0], case[1])) + (case[2],) + tuple(
+        t[:2].contiguous() for t in (case[3], case[4]))
+    assert torch.equal(check(plan, part), full[:2])
+    out = torch.full_like(case[0], float("nan"))
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        plan.run(*case, out=out)
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out, full)
+
+
+@pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
+@pytest.mark.parametrize("kw,needle", [
+    (dict(kv_dtype=F8), "wgmma needs bf16"), (dict(launcher="cuda.core"), "driver launcher"),
+    (dict(tokens=32), "drop tokens"), (dict(stages=3, heads_in_m=True), "drop stages, heads_in_m"),
+])
+def test_mla_wgmma_refuses_what_it_cannot_run(kw, needle):
+    base = dict(q_heads=16, kv_lora_rank=512, rope_dim=64, block_size=64, kv_dtype=torch.bfloat16, max_batch=4,
+                max_blocks_per_seq=8, device=DEV, wgmma=True)
+    with pytest.raises(ValueError, match=needle):
+        paged_mla_decode_plan(**{**base, **kw})
+
+
 @pytest.mark.parametrize("kw,needle", [
     (dict(q_heads=32, heads_in_m=True), "heads_in_m"), (dict(kv_dtype=F8, heads_in_m=True), "heads_in_m"),
     (dict(tokens=16, heads_in_m=True), "heads_in_m"), (dict(bulk=False, heads_in_m=True), "heads_in_m"),

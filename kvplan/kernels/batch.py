@@ -133,7 +133,8 @@ def _job(job) -> tuple[str, str, Built]:
         twin = _twin(config, arch, base, use_cache, pch_dir)
         if twin is not None:
             return config.name, arch, twin
-    data, report = build.compile_entry(config, arch, use_cache=use_cache, pch=_pch(pch_dir, arch))
+    data, report = build.compile_entry(config, arch, use_cache=use_cache,
+                                       pch=_pch(pch_dir, build.target_arch(config, arch)))
     return config.name, arch, Built("cubin", len(data), report)
 
 

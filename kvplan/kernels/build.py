@@ -184,13 +184,21 @@ class _Log:
         return "".join(self.parts).strip()
 
 
+def target_arch(config, arch: str) -> str:
+    """What NVRTC compiles ``config`` for on a GPU of ``arch``: the arch-specific target ("sm_90a") for a config
+    that asks for it (``arch_suffix``: warpgroup MMAs exist on no later arch), else ``arch``."""
+    return arch + getattr(config, "arch_suffix", "")
+
+
 def compile_entry(config, arch: str, *, use_cache: bool = True, pch: str | None = None) -> tuple[bytes, str]:
-    """(cubin, ptxas resource report) of one instantiation for ``arch``, from the cache when intact.
+    """(cubin, ptxas resource report) of one instantiation for a GPU of ``arch`` (compiled for
+    :func:`target_arch`), from the cache when intact.
 
     ``pch``: a precompiled header of :data:`PCH_PRELUDE` for ``arch`` (:func:`create_pch`); it saves about half
     the front end and gives byte-identical cubins, so it is not part of the cache key.
     """
     source = _source(config)
+    arch = target_arch(config, arch)
     path = cache_path(config, arch, source)
     if use_cache:
         entry = cache.load(path)

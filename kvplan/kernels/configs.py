@@ -124,6 +124,33 @@ class MLAConfig:
             + ("_lazy" if self.lazy_rescale else "") + ("_tma" if self.tma else "")
 
 
+WGMMA_ARCHS = ("sm_90",)  # archs whose arch-specific target ("sm_90a") has warpgroup MMAs
+
+
+@dataclass(frozen=True)
+class MLAWgConfig:
+    """The warpgroup-MMA absorbed-MLA decode (paged_mla_wg.cu): bf16 latents, 16 heads a CTA; compiled for the
+    arch-specific target (wgmma exists on sm_90a only)."""
+
+    kv_dtype: str = "bfloat16"
+
+    source = "paged_mla_wg.cu"
+    kernels = ("kvp_mla_wg", "kvp_mla_merge")
+    arch_suffix = "a"
+    compile_cost = 0.5
+
+    def __post_init__(self):
+        if self.kv_dtype != "bfloat16":
+            raise ValueError("the warpgroup-MMA MLA path takes bf16 latents")
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_SMEM", str(limits.MLA_WG_SMEM))]
+
+    @property
+    def name(self) -> str:
+        return f"mla_wg_kv{self.kv_dtype}"
+
+
 @dataclass(frozen=True)
 class ReadProbeConfig:
     """The read-bandwidth probe kernel (read_probe.cu)."""
@@ -361,6 +388,7 @@ INSTANTIATION_SETS = (
     all_mla_configs,
     lambda arch: all_deltanet_configs(),
     lambda arch: [ReadProbeConfig()],
+    lambda arch: [MLAWgConfig()] if arch in WGMMA_ARCHS else [],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],

@@ -19,6 +19,12 @@ from .decode_launch import choose_splits
 from .paged_decode import LOG2E, _int32
 
 _MAIN_ARGS = ("u64",) * 8 + ("i32",) * 5 + ("f32", "f32")
+# argument slots of the two decode kernels (paged_mla_decode.cu, paged_mla_wg.cu); the pointers come first in both
+_SLOTS = {False: dict(qn=0, qr=1, lat=2, bt=3, lens=4, out=5, opart=6, lse=7, heads=8, stages=9, chunk=10,
+                      bt_stride=11, log2bs=12, cbase=13, vscale=14, tmap=15),
+          True: dict(qn=0, qr=1, bt=2, lens=3, out=4, opart=5, lse=6, heads=7, chunk=8, bt_stride=9, log2bs=10,
+                     cbase=11, vscale=12, tmap=13)}
+_WG_ARGS = ("u64",) * 7 + ("i32",) * 4 + ("f32", "f32", "tmap")
 _MERGE_ARGS = ("u64", "u64", "u64", "i32", "i32")
 
 
@@ -32,7 +38,7 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 lazy_rescale=None, tma=None):
+                 lazy_rescale=None, tma=None, wgmma=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -62,7 +68,9 @@ class PagedMLADecodePlan:
         self.device = torch.device("cuda", self.device_index)
         dev = rt.device_info(self.device_index)
         kvn = dtype_name(self.kv_dtype)
-        self.head_group = configs.mla_head_group(self.q_heads)
+        self.wgmma = self._wgmma_choice(wgmma, kvn, dev, launcher, stages=stages, tokens=tokens, bulk=bulk,
+                                        heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma)
+        self.head_group = limits.MLA_WG_HEADS if self.wgmma else configs.mla_head_group(self.q_heads)
         want_bulk = True if bulk is None else bool(bulk)
         if tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
             raise ValueError(f"tokens must be one of {', '.join(map(str, limits.MLA_STEP_TOKENS))} or None, "
@@ -76,36 +84,42 @@ class PagedMLADecodePlan:
             if hm and not configs.mla_heads_in_m_eligible(kvn, self.head_group, bulk_ok, tokens or 0):
                 raise ValueError(f"heads_in_m needs bf16 latents, at most {limits.MLA_HM_HEADS} q_heads, "
                                  f"{limits.MLA_HM_TOKENS}-token steps and bulk copies (sm_90)")
-        self.heads_in_m = hm
+        self.heads_in_m = hm = hm and not self.wgmma
         # the lazy rescale measured within 1% from DRAM (2% less from L2; H200, session 12): opt-in
         lazy = False if lazy_rescale is None else bool(lazy_rescale)
         # TMA by default on the heads-in-M path (H200, session 12: 16 heads B32 8K 87.3 -> 83.8 us, B128 4K 161.2 ->
         # 155.3); the cuda.core launcher cannot pass its 128-byte tensor map, so it keeps the row copies
-        self.tma = hm and launcher == "driver" if tma is None else bool(tma)
-        if (lazy or self.tma) and not hm:
+        self.tma = (hm and launcher == "driver" if tma is None else bool(tma)) or self.wgmma
+        if (lazy or self.tma) and not (hm or self.wgmma):
             raise ValueError("lazy_rescale and tma need the heads-in-M path (heads_in_m)")
         if self.tma and launcher != "driver":
             raise ValueError("tma needs the driver launcher (its tensor map is a 128-byte kernel parameter)")
-        self.config = configs.MLAConfig(kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm),
-                                        lazy_rescale=int(lazy), tma=int(self.tma))
+        self.config = configs.MLAWgConfig(kvn) if self.wgmma else configs.MLAConfig(
+            kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm), lazy_rescale=int(lazy), tma=int(self.tma))
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
         ld = rt.load(self.config, dev)
-        if stages is None:
+        if self.wgmma:
+            stages = limits.MLA_WG_STAGES
+        elif stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
             # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal)
             stages = 2
         elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
             raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
         self.stages = stages
-        self.smem = limits.mla_smem_bytes(self.head_group, kvn, stages, tokens, hm, self.tma)
+        self.smem = limits.MLA_WG_SMEM if self.wgmma else limits.mla_smem_bytes(self.head_group, kvn, stages, tokens,
+                                                                                 hm, self.tma)
         if self.smem > dev.smem_optin:
             raise ValueError(f"stages={stages} needs {self.smem} bytes of shared memory, the device has "
                              f"{dev.smem_optin}")
         self.head_groups = -(-self.q_heads // self.head_group)
         self.span = self.max_blocks_per_seq * self.block_size
-        slots = dev.sm_count * rt.occupancy(ld, "kvp_mla_decode", dev, limits.MLA_WARPS * 32, self.smem)
+        self._kernel, self._threads = ("kvp_mla_wg", 128) if self.wgmma else ("kvp_mla_decode", limits.MLA_WARPS * 32)
+        slots = dev.sm_count * rt.occupancy(ld, self._kernel, dev, self._threads, self.smem)
         self._slots, self._num_splits, self._ld, self._launcher = slots, num_splits, ld, launcher
-        self._tok = limits.MLA_HM_TOKENS if hm else limits.mla_step_tokens(kvn, tokens)
+        self._slot = _SLOTS[self.wgmma]
+        self._tok = limits.MLA_WG_TOKENS if self.wgmma else limits.MLA_HM_TOKENS if hm else \
+            limits.mla_step_tokens(kvn, tokens)
         self._entries: dict[int, tuple] = {}
         self._lock = threading.Lock()
         self._scales = (object(), None)  # nothing matches: the first run sets the scales
@@ -115,6 +129,19 @@ class PagedMLADecodePlan:
         with torch.cuda.device(self.device_index):
             self._workspace = torch.empty(max(need * self.q_heads * (limits.MLA_KV_LORA_RANK + 1), 1),
                                           dtype=torch.float32, device=self.device)
+
+    @staticmethod
+    def _wgmma_choice(wgmma, kvn, dev, launcher, **others) -> bool:
+        """The warpgroup-MMA path (paged_mla_wg.cu): opt-in; bf16 latents on sm_90 under the driver launcher (its
+        tensor map is a 128-byte parameter), with none of the other path's tuning options."""
+        if wgmma is None or not wgmma:
+            return False
+        if kvn != "bfloat16" or dev.arch not in configs.WGMMA_ARCHS or launcher != "driver":
+            raise ValueError("wgmma needs bf16 latents, an sm_90 GPU and the driver launcher")
+        given = [name for name, value in others.items() if value is not None]
+        if given:
+            raise ValueError(f"wgmma has a fixed launch; drop {', '.join(given)}")
+        return True
 
     def _splits(self, batch: int) -> tuple[int, int]:
         return mla_splits(batch * self.head_groups, self.span, self._slots, self._tok, self._num_splits)
@@ -126,13 +153,14 @@ class PagedMLADecodePlan:
         e = self._entries.get(batch)
         if e is None:
             splits, chunk = self._splits(batch)
-            main = rt.PreparedLaunch(self._ld, "kvp_mla_decode", _MAIN_ARGS + (("tmap",) if self.tma else ()),
-                                     limits.MLA_WARPS * 32, self.smem, None,
-                                     self._launcher)
+            types = _WG_ARGS if self.wgmma else _MAIN_ARGS + (("tmap",) if self.tma else ())
+            main = rt.PreparedLaunch(self._ld, self._kernel, types, self._threads, self.smem, None, self._launcher)
             merge = rt.PreparedLaunch(self._ld, "kvp_mla_merge", _MERGE_ARGS, 256, 0, None, self._launcher)
-            a = main.args
-            a[8].value, a[9].value, a[10].value = self.q_heads, self.stages, chunk
-            a[12].value = int(math.log2(self.block_size))
+            a, ix = main.args, self._slot
+            a[ix["heads"]].value, a[ix["chunk"]].value = self.q_heads, chunk
+            a[ix["log2bs"]].value = int(math.log2(self.block_size))
+            if "stages" in ix:
+                a[ix["stages"]].value = self.stages
             e = (splits, main, merge, (splits, self.head_groups, batch))
             if len(self._entries) > 512:
                 self._entries.clear()
@@ -162,21 +190,23 @@ class PagedMLADecodePlan:
                 ks = positive_float("kv_scale", kv_scale)
                 self._cbase, self._vscale, self._scales = sc * ks * LOG2E, ks, (scale, kv_scale)
             splits, main, merge, grid = self._entry(B)
-            a = main.args
-            a[0].value, a[1].value, a[2].value = q_nope.data_ptr(), q_rope.data_ptr(), latent_cache.data_ptr()
-            a[3].value, a[4].value, a[5].value = block_table.data_ptr(), seq_lens.data_ptr(), out.data_ptr()
-            if (a[0].value | a[1].value | a[2].value) & 15:
+            a, ix = main.args, self._slot
+            if (q_nope.data_ptr() | q_rope.data_ptr() | latent_cache.data_ptr()) & 15:
                 raise ValueError("q_nope, q_rope and latent_cache data pointers must be 16-byte aligned")
-            a[11].value = block_table.shape[1]
-            a[13].value, a[14].value = self._cbase, self._vscale
+            a[ix["qn"]].value, a[ix["qr"]].value = q_nope.data_ptr(), q_rope.data_ptr()
+            a[ix["bt"]].value, a[ix["lens"]].value = block_table.data_ptr(), seq_lens.data_ptr()
+            a[ix["out"]].value, a[ix["bt_stride"]].value = out.data_ptr(), block_table.shape[1]
+            a[ix["cbase"]].value, a[ix["vscale"]].value = self._cbase, self._vscale
+            if "lat" in ix:
+                a[ix["lat"]].value = latent_cache.data_ptr()
             if self.tma:
                 self._set_tensor_map(main, latent_cache)
             if splits > 1:
                 n = B * self.q_heads * splits
                 op = self._workspace.data_ptr()
-                a[6].value, a[7].value = op, op + 4 * n * limits.MLA_KV_LORA_RANK
+                a[ix["opart"]].value, a[ix["lse"]].value = op, op + 4 * n * limits.MLA_KV_LORA_RANK
             else:
-                a[6].value = a[7].value = 0
+                a[ix["opart"]].value = a[ix["lse"]].value = 0
             if torch.cuda.current_device() != self.device_index:
                 with torch.cuda.device(self.device_index):
                     self._go(torch, main, merge, grid, splits, B, out)
@@ -185,19 +215,21 @@ class PagedMLADecodePlan:
         return out
 
     def _set_tensor_map(self, main, latent_cache) -> None:
-        """The latent cache as [tokens, 9 blocks, 64 dims] for the TMA path; boxes of min(block size, 32) rows."""
+        """The latent cache as [tokens, 9 blocks, 64 dims] for the TMA paths: boxes of min(block size, 32) rows x 9
+        blocks (heads in M), of min(block size, 64) rows x 1 block (wgmma: each block its own operand tile)."""
         key = (latent_cache.data_ptr(), latent_cache.shape[0])
         if getattr(main, "tmap_key", None) == key:
             return
         tm = self._tmaps.get(key)
         if tm is None:
             row, blk = limits.MLA_ROW * 2, 128
-            tm = rt.encode_tensor_map(key[0], (64, row // blk, key[1] * self.block_size), (blk, row),
-                                      (64, row // blk, min(self.block_size, limits.MLA_HM_TOKENS)))
+            box = (64, 1, min(self.block_size, limits.MLA_WG_TOKENS)) if self.wgmma else \
+                (64, row // blk, min(self.block_size, limits.MLA_HM_TOKENS))
+            tm = rt.encode_tensor_map(key[0], (64, row // blk, key[1] * self.block_size), (blk, row), box)
             if len(self._tmaps) > 16:
                 self._tmaps.clear()
             self._tmaps[key] = tm
-        ctypes.memmove(ctypes.addressof(main.args[15]), tm, len(tm))
+        ctypes.memmove(ctypes.addressof(main.args[self._slot["tmap"]]), tm, len(tm))
         main.tmap_key = key
 
     def _go(self, torch, main, merge, grid, splits, B, out) -> None:
@@ -206,7 +238,8 @@ class PagedMLADecodePlan:
         if splits > 1:
             rows = B * self.q_heads
             m = merge.args
-            m[0].value, m[1].value, m[2].value = main.args[6].value, main.args[7].value, out.data_ptr()
+            m[0].value, m[1].value = main.args[self._slot["opart"]].value, main.args[self._slot["lse"]].value
+            m[2].value = out.data_ptr()
             m[3].value, m[4].value = rows, splits
             merge.launch((rows, 1, 1), stream)
 
@@ -255,7 +288,7 @@ def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=N
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
-                          heads_in_m=None, lazy_rescale=None, tma=None) -> PagedMLADecodePlan:
+                          heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
@@ -263,10 +296,13 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     ``num_splits``, ``bulk`` (False: the cp.async path that older GPUs use), ``launcher`` ("driver" | "cuda.core"),
     ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
     ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh),
-    ``tma`` (heads in M; None: with the driver launcher; False: one bulk copy per row instead of tensor copies).
+    ``tma`` (heads in M; None: with the driver launcher; False: one bulk copy per row instead of tensor copies),
+    ``wgmma`` (True: paged_mla_wg.cu, Hopper's warpgroup MMAs with the step's 64 tokens as M; bf16 latents, sm_90,
+    driver launcher, any head count in groups of 16; none of the options above).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
-                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma)
+                              device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma,
+                              wgmma)
