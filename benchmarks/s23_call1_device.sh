@@ -1,4 +1,4 @@
-# Session 23, call 1 (issue 14): the warpgroup-MMA MLA decode (paged_mla_wg.cu) — its GPU tests, then the MLA
+# Session 23, calls 1-2 (issue 14): the warpgroup-MMA MLA decode (paged_mla_wg.cu) — its GPU tests, then the MLA
 # sweep with `wgmma=True` beside the default (heads in M for 16 heads, head tiles for 128) on the same tensors.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $OUT/log.txt

@@ -144,7 +144,8 @@ class MLAWgConfig:
             raise ValueError("the warpgroup-MMA MLA path takes bf16 latents")
 
     def macros(self) -> list[tuple[str, str]]:
-        return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_SMEM", str(limits.MLA_WG_SMEM))]
+        return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_SMEM", str(limits.MLA_WG_SMEM)),
+                                                         ("KVP_MLA_WG_TILES", str(limits.MLA_WG_TILES))]
 
     @property
     def name(self) -> str:

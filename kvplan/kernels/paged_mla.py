@@ -99,7 +99,7 @@ class PagedMLADecodePlan:
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
         ld = rt.load(self.config, dev)
         if self.wgmma:
-            stages = limits.MLA_WG_STAGES
+            stages = None  # a ring of limits.MLA_WG_TILES tiles, no whole-step stages
         elif stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
             # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal)
