@@ -133,7 +133,6 @@ class MLAWgConfig:
     arch-specific target (wgmma exists on sm_90a only)."""
 
     kv_dtype: str = "bfloat16"
-    tokens: int = 64  # latent rows a step: 64 in two stages, 48 in three (limits.MLA_WG_STAGES)
 
     source = "paged_mla_wg.cu"
     kernels = ("kvp_mla_wg", "kvp_mla_merge")
@@ -143,17 +142,13 @@ class MLAWgConfig:
     def __post_init__(self):
         if self.kv_dtype != "bfloat16":
             raise ValueError("the warpgroup-MMA MLA path takes bf16 latents")
-        if self.tokens not in limits.MLA_WG_STAGES:
-            raise ValueError(f"the warpgroup-MMA MLA path takes steps of {sorted(limits.MLA_WG_STAGES)} tokens")
 
     def macros(self) -> list[tuple[str, str]]:
-        return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_TOK", str(self.tokens)),
-                ("KVP_MLA_WG_STAGES", str(limits.MLA_WG_STAGES[self.tokens])),
-                ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.tokens)))]
+        return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_SMEM", str(limits.MLA_WG_SMEM))]
 
     @property
     def name(self) -> str:
-        return f"mla_wg_kv{self.kv_dtype}_t{self.tokens}"
+        return f"mla_wg_kv{self.kv_dtype}"
 
 
 @dataclass(frozen=True)
@@ -393,7 +388,7 @@ INSTANTIATION_SETS = (
     all_mla_configs,
     lambda arch: all_deltanet_configs(),
     lambda arch: [ReadProbeConfig()],
-    lambda arch: [MLAWgConfig(tokens=t) for t in limits.MLA_WG_STAGES] if arch in WGMMA_ARCHS else [],
+    lambda arch: [MLAWgConfig()] if arch in WGMMA_ARCHS else [],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],

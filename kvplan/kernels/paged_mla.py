@@ -68,17 +68,11 @@ class PagedMLADecodePlan:
         self.device = torch.device("cuda", self.device_index)
         dev = rt.device_info(self.device_index)
         kvn = dtype_name(self.kv_dtype)
-        self.wgmma = self._wgmma_choice(wgmma, kvn, dev, launcher, stages=stages, bulk=bulk, heads_in_m=heads_in_m,
-                                        lazy_rescale=lazy_rescale, tma=tma)
+        self.wgmma = self._wgmma_choice(wgmma, kvn, dev, launcher, stages=stages, tokens=tokens, bulk=bulk,
+                                        heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma)
         self.head_group = limits.MLA_WG_HEADS if self.wgmma else configs.mla_head_group(self.q_heads)
         want_bulk = True if bulk is None else bool(bulk)
-        wg_tokens = tokens or 64
-        if self.wgmma:
-            if isinstance(tokens, bool) or wg_tokens not in limits.MLA_WG_STAGES:
-                raise ValueError(f"tokens with wgmma must be one of {', '.join(map(str, limits.MLA_WG_STAGES))} or "
-                                 f"None, got {tokens!r}")
-            tokens = None
-        elif tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
+        if tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
             raise ValueError(f"tokens must be one of {', '.join(map(str, limits.MLA_STEP_TOKENS))} or None, "
                              f"got {tokens!r}")
         tokens = tokens if tokens != limits.mla_step_tokens(kvn) else None  # the default's own cubin
@@ -100,12 +94,12 @@ class PagedMLADecodePlan:
             raise ValueError("lazy_rescale and tma need the heads-in-M path (heads_in_m)")
         if self.tma and launcher != "driver":
             raise ValueError("tma needs the driver launcher (its tensor map is a 128-byte kernel parameter)")
-        self.config = configs.MLAWgConfig(kvn, wg_tokens) if self.wgmma else configs.MLAConfig(
+        self.config = configs.MLAWgConfig(kvn) if self.wgmma else configs.MLAConfig(
             kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm), lazy_rescale=int(lazy), tma=int(self.tma))
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
         ld = rt.load(self.config, dev)
         if self.wgmma:
-            stages = limits.MLA_WG_STAGES[wg_tokens]
+            stages = limits.MLA_WG_STAGES
         elif stages is None:
             # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
             # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal)
@@ -113,7 +107,7 @@ class PagedMLADecodePlan:
         elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
             raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
         self.stages = stages
-        self.smem = limits.mla_wg_smem(wg_tokens) if self.wgmma else limits.mla_smem_bytes(self.head_group, kvn, stages, tokens,
+        self.smem = limits.MLA_WG_SMEM if self.wgmma else limits.mla_smem_bytes(self.head_group, kvn, stages, tokens,
                                                                                  hm, self.tma)
         if self.smem > dev.smem_optin:
             raise ValueError(f"stages={stages} needs {self.smem} bytes of shared memory, the device has "
@@ -124,7 +118,7 @@ class PagedMLADecodePlan:
         slots = dev.sm_count * rt.occupancy(ld, self._kernel, dev, self._threads, self.smem)
         self._slots, self._num_splits, self._ld, self._launcher = slots, num_splits, ld, launcher
         self._slot = _SLOTS[self.wgmma]
-        self._tok = wg_tokens if self.wgmma else limits.MLA_HM_TOKENS if hm else \
+        self._tok = limits.MLA_WG_TOKENS if self.wgmma else limits.MLA_HM_TOKENS if hm else \
             limits.mla_step_tokens(kvn, tokens)
         self._entries: dict[int, tuple] = {}
         self._lock = threading.Lock()
@@ -139,7 +133,7 @@ class PagedMLADecodePlan:
     @staticmethod
     def _wgmma_choice(wgmma, kvn, dev, launcher, **others) -> bool:
         """The warpgroup-MMA path (paged_mla_wg.cu): opt-in; bf16 latents on sm_90 under the driver launcher (its
-        tensor map is a 128-byte parameter), with none of the other paths' copy and stage options."""
+        tensor map is a 128-byte parameter), with none of the other path's tuning options."""
         if wgmma is None or not wgmma:
             return False
         if kvn != "bfloat16" or dev.arch not in configs.WGMMA_ARCHS or launcher != "driver":
@@ -221,18 +215,23 @@ class PagedMLADecodePlan:
         return out
 
     def _set_tensor_map(self, main, latent_cache) -> None:
-        """The latent cache as [tokens, 9 blocks, 64 dims] for the TMA paths: boxes of min(block size, 32) rows x 9
-        blocks (heads in M), of min(block size, 64) (64-row steps) or 16 (48-row steps) rows x 1 block (wgmma: each
-        block its own operand tile; paged_mla_wg.cu)."""
+        """The latent cache for the TMA paths: heads in M as [tokens][9 blocks][64 dims], boxes of min(block size,
+        32) rows; wgmma as [9 blocks][tokens][64 dims], boxes of 64 rows x 9 blocks (pages of 64+ tokens) or of
+        min(block size, 64) rows x 1 block (paged_mla_wg.cu)."""
         key = (latent_cache.data_ptr(), latent_cache.shape[0])
         if getattr(main, "tmap_key", None) == key:
             return
         tm = self._tmaps.get(key)
         if tm is None:
             row, blk = limits.MLA_ROW * 2, 128
-            box = (64, 1, min(self.block_size, 64 if self._tok == 64 else 16)) if self.wgmma else \
-                (64, row // blk, min(self.block_size, limits.MLA_HM_TOKENS))
-            tm = rt.encode_tensor_map(key[0], (64, row // blk, key[1] * self.block_size), (blk, row), box)
+            tokens = key[1] * self.block_size
+            if self.wgmma:  # [9 blocks][tokens][64 dims]: a box lands as the kernel's [block][row][128 bytes]
+                tbox = min(self.block_size, limits.MLA_WG_TOKENS)
+                tm = rt.encode_tensor_map(key[0], (64, tokens, row // blk), (row, blk),
+                                          (64, tbox, row // blk if tbox == limits.MLA_WG_TOKENS else 1))
+            else:
+                tm = rt.encode_tensor_map(key[0], (64, row // blk, tokens), (blk, row),
+                                          (64, row // blk, min(self.block_size, limits.MLA_HM_TOKENS)))
             if len(self._tmaps) > 16:
                 self._tmaps.clear()
             self._tmaps[key] = tm
@@ -304,9 +303,8 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
     ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh),
     ``tma`` (heads in M; None: with the driver launcher; False: one bulk copy per row instead of tensor copies),
-    ``wgmma`` (True: paged_mla_wg.cu, Hopper's warpgroup MMAs with the step's tokens as M; bf16 latents, sm_90,
-    driver launcher, any head count in groups of 16; of the options above only ``tokens``: 64 (default, two
-    stages) or 48 (three) and ``num_splits``).
+    ``wgmma`` (True: paged_mla_wg.cu, Hopper's warpgroup MMAs with the step's 64 tokens as M; bf16 latents, sm_90,
+    driver launcher, any head count in groups of 16; none of the options above).
     """
     import torch
 

@@ -1,24 +1,22 @@
 // kvplan absorbed-MLA paged decode on Hopper's warpgroup MMAs (wgmma, sm_90a), compiled at run time with NVRTC.
 //
 // The same maths as paged_mla_decode.cu (MQA over one 576-dim latent row per token, the first 512 dims the
-// values). One CTA = one warpgroup (4 warps) per (split, 16 query heads, sequence), TOK latent rows a step (64, or
-// 48 so that three stages fit), and the step's tokens are the M of every wgmma, so no operand passes through
-// registers but the scores:
-//   QK  S^T[64 rows x 16 heads] = C[64 x 576] Q^T: 36 wgmma m64n16k16 over shared memory, the latent tile as
-//       TMA lands it (K-major) and q staged once in the same layout. With 48-row steps the M tile's last 16 rows
-//       are the next tile's first (or the slack after the last stage): their scores are masked like rows past the
-//       end, and PV never reads them.
-//   softmax: each thread holds 2 rows x 4 heads; a head's step max meets across the 4 warps in shared memory;
-//       P^T goes to shared memory as bf16 [16 heads][64 rows] (the K-major B operand of PV).
-//   PV  O^T[512 dims x 16 heads] += C[:, :512]^T P^T: 8 dim tiles x TOK / 16 token k-steps, the latent read as the
+// values). One CTA = one warpgroup (4 warps) per (split, 16 query heads, sequence), 64 latent rows a step, and
+// the step's tokens are the M of every wgmma, so no operand passes through registers but the scores:
+//   QK  S^T[64 tokens x 16 heads] = C[64 x 576] Q^T: 36 wgmma m64n16k16 over shared memory, the latent tile as
+//       TMA lands it (K-major) and q staged once in the same layout.
+//   softmax: each thread holds 2 tokens x 4 heads; a head's step max meets across the 4 warps in shared memory;
+//       P^T goes to shared memory as bf16 [16 heads][64 tokens] (the K-major B operand of PV).
+//   PV  O^T[512 dims x 16 heads] += C[:, :512]^T P^T: 8 dim tiles x 4 token k-steps, the latent read as the
 //       MN-major A operand: the bytes QK read K-major, with no copy and no transpose.
-// Layout: a step lands as [9 blocks of 64 dims][TOK tokens][128 bytes] with the 128-byte swizzle (16-byte chunk c of
+// Layout: a step lands as [9 blocks of 64 dims][64 tokens][128 bytes] with the 128-byte swizzle (16-byte chunk c of
 // row t at chunk c ^ (t & 7)); each block is a canonical SW128 tile of both operand forms: 8-row groups 1,024
 // bytes apart (the descriptors' stride offset), the k-steps inside a 128-byte row 32 bytes apart. q and P are
-// written by the threads in that layout. STAGES whole steps (2 x 72 KB, or 3 x 54 KB); thread 0 issues one tensor
-// copy per (block, page run) and refills a stage once every warp's wgmmas over it have completed. (A ring of 8 KB
-// block tiles instead, 25 of them, measured 1.7x slower on H200: a step still waited for its last tiles, issued
-// no earlier than with whole stages, and a step's rows then came in two bursts; benchmarks/RESULTS.md, session 23.)
+// written by the threads in that layout. The tensor map views the cache as [9 blocks][tokens][64 dims] (strides
+// 128 and 1,152 bytes): pages of 64+ tokens bring a step in one tensor copy, smaller pages one per (page, block).
+// Two stages of 72 KB; thread 0 refills a stage once every warp's wgmmas over it have completed. (Measured slower on
+// H200, benchmarks/RESULTS.md session 23: a ring of 25 block tiles of 8 KB, 1.7x, where a step still waited for
+// its last tiles, issued no earlier than with whole stages; 48-row steps in three stages, 1.5x.)
 // Rows past the sequence end: their scores are masked by a select and, in the last step, their value rows zeroed
 // in shared memory before PV (NaN x 0 = NaN).
 // fp8 e4m3 latents (KVP_KVT == 2) are not handled here: the plan keeps them on paged_mla_decode.cu.
@@ -35,28 +33,26 @@ namespace mlawg {
 constexpr int RANK = 512;                // value dims
 constexpr int BLOCKS = 9;                // 64-dim blocks of a row
 constexpr int HG = 16;                   // query heads per CTA: the N of every wgmma
-constexpr int TOK = KVP_MLA_WG_TOK;      // latent rows per step (64 or 48; QK's M is 64)
+constexpr int TOK = 64;                  // latent rows per step: the M of QK
 constexpr int TILE = TOK * 128;          // one block of a step
-constexpr int STAGE = BLOCKS * TILE;
-constexpr int STAGES = KVP_MLA_WG_STAGES;
-constexpr int SLACK = (64 - TOK) * 128;  // what QK reads past the last stage's last tile
+constexpr int STAGE = BLOCKS * TILE;     // 73,728 bytes
+constexpr int STAGES = 2;
 constexpr int OFF_RED = 64;              // [3 buffers][4 warps][16 heads] fp32: step maxima (2), row sums (1)
 constexpr int OFF_Q = 1024;              // [9 blocks][16 heads][128 bytes]
 constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;  // [16 heads][64 tokens] bf16
 constexpr int OFF_ST = OFF_P + HG * 128;
 static_assert(OFF_RED + 3 * 4 * HG * 4 <= OFF_Q && OFF_ST % 1024 == 0, "shared layout");
-static_assert((TOK == 64 || TOK == 48) && TILE % 1024 == 0, "whole 8-row groups of 16-row boxes");
-static_assert(OFF_ST + STAGES * STAGE + SLACK + 1024 == KVP_MLA_WG_SMEM, "limits.mla_wg_smem disagrees");
+static_assert(OFF_ST + STAGES * STAGE + 1024 == KVP_MLA_WG_SMEM, "limits.MLA_WG_SMEM disagrees");
 
 struct alignas(64) TmapParam {
   unsigned long long opaque[16];  // a CUtensorMap encoded on the host (paged_mla.py): [tokens][9 blocks][64 dims]
 };
 
-// box {64 dims, 1 block, rows} of the latent tensor map at (block, token row) into shared dst
-__device__ __forceinline__ void tma_rows(u32 dst, const TmapParam* map, int block, int row, u32 bar) {
+// one box of the latent tensor map ({64 dims, rows, 1 or 9 blocks}) at (token row, block) into shared dst
+__device__ __forceinline__ void tma_box(u32 dst, const TmapParam* map, int row, int block, u32 bar) {
   asm volatile(
       "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {0, %2, %3}], "
-      "[%4];\n" ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(block), "r"(row), "r"(bar)
+      "[%4];\n" ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(row), "r"(block), "r"(bar)
       : "memory");
 }
 
@@ -124,10 +120,10 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const int c_hi = (int)min(lo_l + chunk, (long long)len);
   const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
   const int* btrow = bt + (size_t)b * bt_stride;
-  const int bs = 1 << log2bs, tbox = min(bs, TOK == 64 ? 64 : 16);
+  const int bs = 1 << log2bs, tbox = min(bs, TOK);
 
-  // thread 0: step k into stage s, one box of tbox rows per (block, page run) holding a row before the end (a box
-  // never crosses a page: steps start on multiples of TOK tokens, a multiple of the box)
+  // thread 0: step k into stage s: one box of all 9 blocks (pages of 64+ tokens), else one box of tbox rows per
+  // (page run holding a row before the end, block) (a box never crosses a page: steps start on multiples of 64)
   auto issue = [&](int k, int s) {
     const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
     const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * STAGE;
@@ -135,7 +131,11 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int p = 0; p < runs; ++p) {
       const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
 #pragma unroll 1
-      for (int blk = 0; blk < BLOCKS; ++blk) tma_rows(dst + blk * TILE + p * tbox * 128, &tmap, blk, row, bar);
+      if (tbox == TOK) {
+        tma_box(dst, &tmap, row, 0, bar);
+      } else {
+        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + blk * TILE + p * tbox * 128, &tmap, row, blk, bar);
+      }
     }
   };
   if (tid == 0) {
@@ -167,12 +167,11 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #pragma unroll
   for (int q = 0; q < 4; ++q) m[q] = KVP_NEG_INF, l[q] = 0.f;
 
-  int s = 0;  // stage of step k and its mbarrier's parity
-  u32 parity = 0;
   for (int k = 0; k < nsteps; ++k) {
+    const int s = k & 1;
     const u32 tile = sb + OFF_ST + s * STAGE;
     const int nval = c_hi - (c_lo + k * TOK);
-    mbar_wait(sb + 8 * s, parity);
+    mbar_wait(sb + 8 * s, (u32)((k >> 1) & 1));
     if (nval < TOK) {  // rows past the end (stale, or another sequence's): zero values before PV reads them
       for (int idx = tid; idx < (TOK - nval) * 64; idx += 128) {
         const int t = nval + (idx >> 6), blk = (idx >> 3) & 7;
@@ -196,8 +195,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     hold(sc);
 
     // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cbase > 0 keeps their order)
-    const int nrow = min(nval, TOK);
-    const bool v0 = 16 * warp + r < nrow, v1 = 16 * warp + r + 8 < nrow;
+    const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
     float mx[4];
 #pragma unroll
     for (int i = 0; i < 2; ++i)
@@ -210,7 +208,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
         x = fmaxf(x, __shfl_xor_sync(FULL, x, 8));
         mx[2 * i + e] = fmaxf(x, __shfl_xor_sync(FULL, x, 16));
       }
-    float* const rk = red + (k & 1) * (4 * HG);
+    float* const rk = red + s * (4 * HG);
     if (r == 0) {
 #pragma unroll
       for (int q = 0; q < 4; ++q) rk[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = mx[q];
@@ -253,7 +251,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #pragma unroll
     for (int u = 0; u < 8; ++u)
 #pragma unroll
-      for (int kt = 0; kt < TOK / 16; ++kt)
+      for (int kt = 0; kt < 4; ++kt)
         wgmma16<1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
     wg_commit();
     wg_wait();
@@ -261,7 +259,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 8; ++u) hold(o[u]);
     __syncthreads();  // every warp's wgmmas over this stage (and over P) have completed
     if (tid == 0 && k + STAGES < nsteps) issue(k + STAGES, s);
-    if (++s == STAGES) s = 0, parity ^= 1u;
   }
   pdl_release();
 
