@@ -105,6 +105,11 @@ def main():
         (16, 64, [0, 1, 63, 64, 65, 700, 2000], torch.bfloat16, dict(lazy_rescale=True, num_splits=2)),
         (16, 16, [0, 1, 63, 64, 65, 700, 2000], torch.bfloat16, dict(tma=True, num_splits=2)),
         (16, 64, [3, 100, 1000], torch.bfloat16, dict(tma=False)),  # (heads in M with row copies)
+        # the warpgroup-MMA path (the default above 16 bf16 heads: the 64- and 128-head cases above take it)
+        (128, 16, [40, 200], torch.bfloat16, dict(wgmma=False)),  # (the head tiles)
+        (16, 64, [0, 1, 63, 64, 65, 700], torch.float8_e4m3fn, dict(wgmma=True)),
+        (16, 16, [300, 5, 64], torch.float8_e4m3fn, dict(wgmma=True, num_splits=3)),
+        (40, 64, [0, 1, 65, 700], torch.bfloat16, dict(wgmma=True, num_splits=2)),
     ]
     if "--moe" in sys.argv:  # the row-tile MoE kernel's cases alone (skinny_gemm.cu, its per-warp cp.async ring)
         return moe_cases()

@@ -129,28 +129,45 @@ def test_mla_heads_in_m_and_head_tiles(H, BS):
 
 
 @pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
+@pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
 @pytest.mark.parametrize("H", [16, 3, 40, 128])
 @pytest.mark.parametrize("BS", [16, 32, 64, 128])
-def test_mla_wgmma_matches_reference(H, BS):
+def test_mla_wgmma_matches_reference(kv_dtype, H, BS):
     """The warpgroup-MMA path on a ragged batch (a partial last step at offsets around 0, 1, 63 mod 64; empty and
     1-token sequences; pages of every size), one split, forced and automatic splits, against float64 and against
-    the default path."""
+    the other paths (heads in M / head tiles)."""
     lens = [0, 1, 2, 31, 63, 64, 65, 100, 127, 128, 129, 1000, 4099]
-    case = make_mla_case(H, BS, lens)
+    kw8 = dict(kv_scale=0.5) if kv_dtype == F8 else {}
+    case = make_mla_case(H, BS, lens, kv_dtype, kv_scale=0.5 if kw8 else 1.0)
     plan = plan_for(case, wgmma=True)
     assert plan.wgmma and plan.head_group == 16
-    base = check(plan_for(case), case, scale=0.07)
+    base = check(plan_for(case, wgmma=False), case, scale=0.07, **kw8)
     for kw in (dict(), dict(num_splits=1), dict(num_splits=9)):
-        got = check(plan_for(case, wgmma=True, **kw), case, scale=0.07)
+        got = check(plan_for(case, wgmma=True, **kw), case, scale=0.07, **kw8)
         assert float((got.double() - base.double()).abs().max()) < 0.05
-    check(plan, case)  # default scale 1/sqrt(576)
+    check(plan, case, **kw8)  # default scale 1/sqrt(576)
 
 
 @pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
-def test_mla_wgmma_long_context_graph_and_subsets():
+def test_mla_wgmma_fp8_q_beyond_fp16():
+    """fp8 latents run fp16 MMAs: heads whose q exceeds fp16's range (one head up to 3e6, one at 1e-3) are scaled
+    per head by a power of two and come out right."""
+    case = list(make_mla_case(16, 64, [5, 700, 3001], F8, kv_scale=0.5))
+    case[0] = case[0].float()
+    case[0][:, 3] *= 1e5
+    case[0][:, 5] *= 1e-3
+    case[0] = case[0].bfloat16()
+    case[1] = (case[1].float() * 30).bfloat16()
+    got = check(plan_for(case, wgmma=True), case, scale=1e-6, kv_scale=0.5)
+    assert torch.isfinite(got).all()
+
+
+@pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
+@pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
+def test_mla_wgmma_long_context_graph_and_subsets(kv_dtype):
     """> 64K tokens in one split and in many; batch subsets (their own split counts); a CUDA graph replay gives the
     same bytes."""
-    case = make_mla_case(16, 64, [70000, 5, 65537, 0, 3000])
+    case = make_mla_case(16, 64, [70000, 5, 65537, 0, 3000], kv_dtype)
     for kw in (dict(), dict(num_splits=1), dict(num_splits=200)):
         check(plan_for(case, wgmma=True, **kw), case)
     plan = plan_for(case, wgmma=True)
@@ -169,7 +186,7 @@ def test_mla_wgmma_long_context_graph_and_subsets():
 
 @pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
 @pytest.mark.parametrize("kw,needle", [
-    (dict(kv_dtype=F8), "wgmma needs bf16"), (dict(launcher="cuda.core"), "driver launcher"),
+    (dict(launcher="cuda.core"), "driver launcher"),
     (dict(tokens=32), "drop tokens"), (dict(stages=3, heads_in_m=True), "drop stages, heads_in_m"),
 ])
 def test_mla_wgmma_refuses_what_it_cannot_run(kw, needle):

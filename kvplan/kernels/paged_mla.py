@@ -68,8 +68,8 @@ class PagedMLADecodePlan:
         self.device = torch.device("cuda", self.device_index)
         dev = rt.device_info(self.device_index)
         kvn = dtype_name(self.kv_dtype)
-        self.wgmma = self._wgmma_choice(wgmma, kvn, dev, launcher, stages=stages, tokens=tokens, bulk=bulk,
-                                        heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma)
+        self.wgmma = self._wgmma_choice(wgmma, self.q_heads, kvn, dev, launcher, stages=stages, tokens=tokens,
+                                        bulk=bulk, heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma)
         self.head_group = limits.MLA_WG_HEADS if self.wgmma else configs.mla_head_group(self.q_heads)
         want_bulk = True if bulk is None else bool(bulk)
         if tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
@@ -107,7 +107,7 @@ class PagedMLADecodePlan:
         elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
             raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
         self.stages = stages
-        self.smem = limits.MLA_WG_SMEM if self.wgmma else limits.mla_smem_bytes(self.head_group, kvn, stages, tokens,
+        self.smem = limits.mla_wg_smem(kvn) if self.wgmma else limits.mla_smem_bytes(self.head_group, kvn, stages, tokens,
                                                                                  hm, self.tma)
         if self.smem > dev.smem_optin:
             raise ValueError(f"stages={stages} needs {self.smem} bytes of shared memory, the device has "
@@ -131,14 +131,17 @@ class PagedMLADecodePlan:
                                           dtype=torch.float32, device=self.device)
 
     @staticmethod
-    def _wgmma_choice(wgmma, kvn, dev, launcher, **others) -> bool:
-        """The warpgroup-MMA path (paged_mla_wg.cu): opt-in; bf16 latents on sm_90 under the driver launcher (its
-        tensor map is a 128-byte parameter), with none of the other path's tuning options."""
-        if wgmma is None or not wgmma:
-            return False
-        if kvn != "bfloat16" or dev.arch not in configs.WGMMA_ARCHS or launcher != "driver":
-            raise ValueError("wgmma needs bf16 latents, an sm_90 GPU and the driver launcher")
+    def _wgmma_choice(wgmma, q_heads, kvn, dev, launcher, **others) -> bool:
+        """The warpgroup-MMA path (paged_mla_wg.cu): sm_90 under the driver launcher (its tensor map is a 128-byte
+        parameter), none of the other paths' tuning options; by default where configs.mla_wgmma_default says."""
         given = [name for name, value in others.items() if value is not None]
+        runs = dev.arch in configs.WGMMA_ARCHS and launcher == "driver"
+        if wgmma is None:
+            return runs and not given and configs.mla_wgmma_default(kvn, q_heads)
+        if not wgmma:
+            return False
+        if not runs:
+            raise ValueError("wgmma needs an sm_90 GPU and the driver launcher")
         if given:
             raise ValueError(f"wgmma has a fixed launch; drop {', '.join(given)}")
         return True
@@ -225,10 +228,12 @@ class PagedMLADecodePlan:
         if tm is None:
             row, blk = limits.MLA_ROW * 2, 128
             tokens = key[1] * self.block_size
-            if self.wgmma:  # [9 blocks][tokens][64 dims]: a box lands as the kernel's [block][row][128 bytes]
+            if self.wgmma:  # [9 blocks][tokens][64 dims]: a box lands as the kernel's [block][row][64 dims]
+                es = latent_cache.element_size()
                 tbox = min(self.block_size, limits.MLA_WG_TOKENS)
-                tm = rt.encode_tensor_map(key[0], (64, tokens, row // blk), (row, blk),
-                                          (64, tbox, row // blk if tbox == limits.MLA_WG_TOKENS else 1))
+                tm = rt.encode_tensor_map(key[0], (64, tokens, 9), (limits.MLA_ROW * es, 64 * es),
+                                          (64, tbox, 9 if tbox == limits.MLA_WG_TOKENS else 1),
+                                          swizzle_128b=es == 2, elem_bytes=es)
             else:
                 tm = rt.encode_tensor_map(key[0], (64, row // blk, tokens), (blk, row),
                                           (64, row // blk, min(self.block_size, limits.MLA_HM_TOKENS)))
@@ -303,8 +308,9 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     ``heads_in_m`` (None: where it can run, i.e. bf16 latents, <= 16 heads, bulk copies; False: the head-tile path),
     ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh),
     ``tma`` (heads in M; None: with the driver launcher; False: one bulk copy per row instead of tensor copies),
-    ``wgmma`` (True: paged_mla_wg.cu, Hopper's warpgroup MMAs with the step's 64 tokens as M; bf16 latents, sm_90,
-    driver launcher, any head count in groups of 16; none of the options above).
+    ``wgmma`` (paged_mla_wg.cu, Hopper's warpgroup MMAs with the step's 64 tokens as M; sm_90, driver launcher, any
+    head count in groups of 16; none of the options above but ``num_splits``. None: where
+    configs.mla_wgmma_default says and no option above is given).
     """
     import torch
 

@@ -19,33 +19,41 @@
 // its last tiles, issued no earlier than with whole stages; 48-row steps in three stages, 1.5x.)
 // Rows past the sequence end: their scores are masked by a select and, in the last step, their value rows zeroed
 // in shared memory before PV (NaN x 0 = NaN).
-// fp8 e4m3 latents (KVP_KVT == 2) are not handled here: the plan keeps them on paged_mla_decode.cu.
+// fp8 e4m3 latents (KVP_KVT == 2): a step lands raw as [9 blocks][64 tokens][64 bytes] (three raw stages of 36 KB)
+// and the warpgroup widens it into one 16-bit operand tile in the layout above (exact: every e4m3 value is an fp16
+// value), rows past the end written as zeros; the raw stage is refilled as soon as it is widened. The MMAs are then
+// fp16 x fp16: q is brought into fp16 range per head by a power of two, taken back in that head's score multiplier,
+// and P is fp16. One scale per tensor (kv_scale) sits in the score multiplier and the output scale, as elsewhere.
 
 #include "kvp_common.cuh"
 
-#if KVP_KVT != 1
-#error "paged_mla_wg.cu: bf16 latents only"
+#ifndef KVP_KVT
+#error "compile through kvplan.kernels.build"
 #endif
 
 namespace kvp {
 namespace mlawg {
 
+constexpr bool FP8 = KVP_KVT == 2;
 constexpr int RANK = 512;                // value dims
 constexpr int BLOCKS = 9;                // 64-dim blocks of a row
 constexpr int HG = 16;                   // query heads per CTA: the N of every wgmma
 constexpr int TOK = 64;                  // latent rows per step: the M of QK
-constexpr int TILE = TOK * 128;          // one block of a step
-constexpr int STAGE = BLOCKS * TILE;     // 73,728 bytes
-constexpr int STAGES = 2;
+constexpr int TILE = TOK * 128;          // one block of a step's 16-bit operand tile
+constexpr int OPERAND = BLOCKS * TILE;   // 73,728 bytes
+constexpr int RAW = FP8 ? BLOCKS * TOK * 64 : OPERAND;  // bytes a step lands as
+constexpr int STAGES = FP8 ? 3 : 2;
 constexpr int OFF_RED = 64;              // [3 buffers][4 warps][16 heads] fp32: step maxima (2), row sums (1)
+constexpr int OFF_QX = OFF_RED + 3 * 4 * HG * 4;  // fp8: per-head q exponents [16] (int)
 constexpr int OFF_Q = 1024;              // [9 blocks][16 heads][128 bytes]
-constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;  // [16 heads][64 tokens] bf16
-constexpr int OFF_ST = OFF_P + HG * 128;
-static_assert(OFF_RED + 3 * 4 * HG * 4 <= OFF_Q && OFF_ST % 1024 == 0, "shared layout");
-static_assert(OFF_ST + STAGES * STAGE + 1024 == KVP_MLA_WG_SMEM, "limits.MLA_WG_SMEM disagrees");
+constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;  // [16 heads][64 tokens] 16-bit
+constexpr int OFF_ST = OFF_P + HG * 128;          // the stages (bf16: each is its operand tile)
+constexpr int OFF_CV = OFF_ST + STAGES * RAW;     // fp8: the widened operand tile
+static_assert(OFF_QX + 4 * HG <= OFF_Q && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0, "shared layout");
+static_assert(OFF_CV + (FP8 ? OPERAND : 0) + 1024 == KVP_MLA_WG_SMEM, "limits.mla_wg_smem disagrees");
 
 struct alignas(64) TmapParam {
-  unsigned long long opaque[16];  // a CUtensorMap encoded on the host (paged_mla.py): [tokens][9 blocks][64 dims]
+  unsigned long long opaque[16];  // a CUtensorMap encoded on the host (paged_mla.py): [9 blocks][tokens][64 dims]
 };
 
 // one box of the latent tensor map ({64 dims, rows, 1 or 9 blocks}) at (token row, block) into shared dst
@@ -65,12 +73,16 @@ __device__ __forceinline__ u64 desc(u32 a) {
   return (u64)((a & 0x3FFFF) >> 4) | ((u64)(1024 >> 4) << 16) | ((u64)(1024 >> 4) << 32) | (1ull << 62);
 }
 
-// D[64 x 16] (+)= A B; TRANS_A: A is MN-major (the latent as V^T)
+// D[64 x 16] (+)= A B over 16-bit operands (bf16, or fp16 for fp8 latents); TRANS_A: A is MN-major (V^T)
 template <int TRANS_A>
 __device__ __forceinline__ void wgmma16(float (&d)[8], u64 da, u64 db, int accumulate) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
+#if KVP_KVT == 2
+      "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7}, %8, %9, p, 1, 1, %11, 0;\n"
+#else
       "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7}, %8, %9, p, 1, 1, %11, 0;\n"
+#endif
       "}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
       : "l"(da), "l"(db), "r"(accumulate), "n"(TRANS_A));
@@ -83,10 +95,79 @@ __device__ __forceinline__ void hold(float (&d)[8]) {
 #pragma unroll
   for (int i = 0; i < 8; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
-// generic-proxy shared writes (q, P, zeroed rows) made visible to the wgmmas, then the warpgroup meets
+// generic-proxy shared writes (q, P, widened or zeroed rows) made visible to the wgmmas, then the warpgroup meets
 __device__ __forceinline__ void publish() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
   __syncthreads();
+}
+// a 16-bit value of the MMAs' type
+__device__ __forceinline__ unsigned short to16(float x) {
+#if KVP_KVT == 2
+  const __half h = __float2half_rn(x);
+#else
+  const __nv_bfloat16 h = __float2bfloat16_rn(x);
+#endif
+  return *reinterpret_cast<const unsigned short*>(&h);
+}
+
+// fp8: q's 16 heads -> [9 blocks][16 heads][128 bytes] fp16, each head times 2^-x[h] with x[h] >= 0 the smallest
+// that keeps its largest |q| below 2^15 (fp16 holds 65,504); warp w takes heads 4 w .. 4 w + 3
+__device__ __forceinline__ void stage_q_fp16(unsigned char* sm, const unsigned short* qn, const unsigned short* qr,
+                                             int b, int hg0, int Hq) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int* const qx = reinterpret_cast<int*>(sm + OFF_QX);
+  for (int h = 4 * warp; h < 4 * warp + 4; ++h) {
+    const int hq = hg0 + h;
+    const size_t row = (size_t)b * Hq + (hq < Hq ? hq : 0);
+    uint4 v[3];
+    float amax = 0.f;
+#pragma unroll
+    for (int i = 0; i < 3; ++i) {  // chunks lane, lane + 32, lane + 64 (< 72) of the head's 576 dims
+      const int c = lane + 32 * i;
+      v[i] = make_uint4(0, 0, 0, 0);
+      if (hq < Hq && c < 72)
+        v[i] = c < 64 ? *reinterpret_cast<const uint4*>(qn + row * RANK + 8 * c)
+                      : *reinterpret_cast<const uint4*>(qr + row * 64 + 8 * (c - 64));
+      const u32 w[4] = {v[i].x, v[i].y, v[i].z, v[i].w};
+#pragma unroll
+      for (int t = 0; t < 4; ++t) amax = fmaxf(amax, fmaxf(fabsf(bf16lo(w[t])), fabsf(bf16hi(w[t]))));
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    int x = 0;
+    if (amax >= 32768.f) x = ((__float_as_int(amax) >> 23) & 0xff) - 127 - 14;  // 2^e <= amax < 2^(e+1)
+    const float sc = __int_as_float((127 - x) << 23);
+    if (lane == 0) qx[h] = x;
+#pragma unroll
+    for (int i = 0; i < 3; ++i) {
+      const int c = lane + 32 * i;
+      if (c >= 72) continue;
+      const u32 w[4] = {v[i].x, v[i].y, v[i].z, v[i].w};
+      uint4 o;
+      o.x = pack2<false>(bf16lo(w[0]) * sc, bf16hi(w[0]) * sc);
+      o.y = pack2<false>(bf16lo(w[1]) * sc, bf16hi(w[1]) * sc);
+      o.z = pack2<false>(bf16lo(w[2]) * sc, bf16hi(w[2]) * sc);
+      o.w = pack2<false>(bf16lo(w[3]) * sc, bf16hi(w[3]) * sc);
+      *reinterpret_cast<uint4*>(sm + OFF_Q + (c >> 3) * (HG * 128) + sw128(h, c & 7)) = o;
+    }
+  }
+}
+
+// fp8: widen the raw stage at shared offset `raw` ([9][64 rows][64 bytes]) into the operand tile; rows >= nval of
+// the value blocks are written as zeros (rows past the end: stale, or another sequence's)
+__device__ __forceinline__ void widen(unsigned char* sm, int raw, int nval) {
+  for (int idx = threadIdx.x; idx < BLOCKS * TOK * 4; idx += 128) {  // 16 raw bytes -> two 16-byte chunks
+    const int blk = idx >> 8, t = (idx >> 2) & 63, qd = idx & 3;
+    uint4 lo = make_uint4(0, 0, 0, 0), hi = lo;
+    if (t < nval || blk == BLOCKS - 1) {
+      const uint4 w = *reinterpret_cast<const uint4*>(sm + raw + 16 * idx);
+      lo = make_uint4(e4m3x2_to_h2(w.x), e4m3x2_to_h2(w.x >> 16), e4m3x2_to_h2(w.y), e4m3x2_to_h2(w.y >> 16));
+      hi = make_uint4(e4m3x2_to_h2(w.z), e4m3x2_to_h2(w.z >> 16), e4m3x2_to_h2(w.w), e4m3x2_to_h2(w.w >> 16));
+    }
+    unsigned char* const row = sm + OFF_CV + blk * TILE;
+    *reinterpret_cast<uint4*>(row + sw128(t, 2 * qd)) = lo;
+    *reinterpret_cast<uint4*>(row + sw128(t, 2 * qd + 1)) = hi;
+  }
 }
 
 }  // namespace mlawg
@@ -121,20 +202,20 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
   const int* btrow = bt + (size_t)b * bt_stride;
   const int bs = 1 << log2bs, tbox = min(bs, TOK);
+  constexpr int ROWB = RAW / (BLOCKS * TOK);  // bytes of a row in one block as it lands: 128 (bf16), 64 (fp8)
 
   // thread 0: step k into stage s: one box of all 9 blocks (pages of 64+ tokens), else one box of tbox rows per
   // (page run holding a row before the end, block) (a box never crosses a page: steps start on multiples of 64)
   auto issue = [&](int k, int s) {
     const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
-    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * STAGE;
-    mbar_arrive_tx(bar, (u32)(runs * tbox * 128 * BLOCKS));
+    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
+    mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
     for (int p = 0; p < runs; ++p) {
       const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
-#pragma unroll 1
       if (tbox == TOK) {
         tma_box(dst, &tmap, row, 0, bar);
       } else {
-        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + blk * TILE + p * tbox * 128, &tmap, row, blk, bar);
+        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, &tmap, row, blk, bar);
       }
     }
   };
@@ -143,6 +224,15 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     mbar_fence_init();
     for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
   }
+  float cb[4];  // score multiplier of this thread's 4 heads (log2 domain)
+#if KVP_KVT == 2
+  stage_q_fp16(sm, qn, qr, b, hg0, Hq);
+  publish();  // q and its exponents visible; the mbarriers initialised
+#pragma unroll
+  for (int q = 0; q < 4; ++q)
+    cb[q] = cbase * __int_as_float((127 + reinterpret_cast<const int*>(sm + OFF_QX)[8 * (q >> 1) + 2 * j + (q & 1)])
+                                   << 23);
+#else
   // q -> [9 blocks][16 heads][128 bytes], swizzled (heads past Hq zero)
   for (int idx = tid; idx < HG * 72; idx += 128) {
     const int h = idx / 72, c = idx - 72 * h, hq = hg0 + h;
@@ -155,6 +245,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     *reinterpret_cast<uint4*>(sm + OFF_Q + (c >> 3) * (HG * 128) + sw128(h, c & 7)) = v;
   }
   publish();  // q visible to the wgmmas; the mbarriers initialised
+#pragma unroll
+  for (int q = 0; q < 4; ++q) cb[q] = cbase;
+#endif
 
   // thread (warp w, lane (r, j)): S and O columns 8 i + 2 j + e (head slot 2 i + e), S rows (tokens) 16 w + r + 8 x,
   // O rows (dims) 64 u + 16 w + r + 8 x; accumulator entry 4 i + 2 x + e
@@ -167,19 +260,26 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #pragma unroll
   for (int q = 0; q < 4; ++q) m[q] = KVP_NEG_INF, l[q] = 0.f;
 
+  int s = 0;  // stage of step k and its mbarrier's parity
+  u32 parity = 0;
   for (int k = 0; k < nsteps; ++k) {
-    const int s = k & 1;
-    const u32 tile = sb + OFF_ST + s * STAGE;
     const int nval = c_hi - (c_lo + k * TOK);
-    mbar_wait(sb + 8 * s, (u32)((k >> 1) & 1));
+    mbar_wait(sb + 8 * s, parity);
+#if KVP_KVT == 2
+    const u32 tile = sb + OFF_CV;
+    widen(sm, OFF_ST + s * RAW, nval);
+    publish();  // the operand tile visible to the wgmmas; every thread is done with the raw stage
+    if (tid == 0 && k + STAGES < nsteps) issue(k + STAGES, s);
+#else
+    const u32 tile = sb + OFF_ST + s * RAW;
     if (nval < TOK) {  // rows past the end (stale, or another sequence's): zero values before PV reads them
       for (int idx = tid; idx < (TOK - nval) * 64; idx += 128) {
         const int t = nval + (idx >> 6), blk = (idx >> 3) & 7;
-        *reinterpret_cast<uint4*>(sm + OFF_ST + s * STAGE + blk * TILE + 128 * t + 16 * (idx & 7)) =
-            make_uint4(0, 0, 0, 0);
+        *reinterpret_cast<uint4*>(sm + (tile - sb) + blk * TILE + 128 * t + 16 * (idx & 7)) = make_uint4(0, 0, 0, 0);
       }
       publish();
     }
+#endif
 
     // ---- QK
     float sc[8];
@@ -194,7 +294,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     wg_wait();
     hold(sc);
 
-    // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cbase > 0 keeps their order)
+    // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cb > 0 keeps their order)
     const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
     float mx[4];
 #pragma unroll
@@ -208,7 +308,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
         x = fmaxf(x, __shfl_xor_sync(FULL, x, 8));
         mx[2 * i + e] = fmaxf(x, __shfl_xor_sync(FULL, x, 16));
       }
-    float* const rk = red + s * (4 * HG);
+    float* const rk = red + (k & 1) * (4 * HG);
     if (r == 0) {
 #pragma unroll
       for (int q = 0; q < 4; ++q) rk[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = mx[q];
@@ -218,7 +318,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #pragma unroll
     for (int q = 0; q < 4; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-      const float step = fmaxf(fmaxf(rk[h], rk[HG + h]), fmaxf(rk[2 * HG + h], rk[3 * HG + h])) * cbase;
+      const float step = fmaxf(fmaxf(rk[h], rk[HG + h]), fmaxf(rk[2 * HG + h], rk[3 * HG + h])) * cb[q];
       const float mn = fmaxf(m[q], step);
       mu[q] = mn == KVP_NEG_INF ? 0.f : mn;
       al[q] = ex2(m[q] - mu[q]);
@@ -237,11 +337,10 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
         const int q = 2 * i + e, h = 8 * i + 2 * j + e;
 #pragma unroll
         for (int x = 0; x < 2; ++x) {
-          const float p = ex2(fmaf(sc[4 * i + 2 * x + e], cbase, -mu[q]));
+          const float p = ex2(fmaf(sc[4 * i + 2 * x + e], cb[q], -mu[q]));
           l[q] += p;
           const int t = 16 * warp + r + 8 * x;
-          const __nv_bfloat16 pb = __float2bfloat16_rn(p);
-          sp[(h >> 3) * 512 + (sw128(h & 7, t >> 3) >> 1) + (t & 7)] = *reinterpret_cast<const unsigned short*>(&pb);
+          sp[(h >> 3) * 512 + (sw128(h & 7, t >> 3) >> 1) + (t & 7)] = to16(p);
         }
       }
     publish();  // P visible to the wgmmas
@@ -257,8 +356,11 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     wg_wait();
 #pragma unroll
     for (int u = 0; u < 8; ++u) hold(o[u]);
-    __syncthreads();  // every warp's wgmmas over this stage (and over P) have completed
+    __syncthreads();  // every warp's wgmmas over this step's tile (and over P) have completed
+#if KVP_KVT != 2
     if (tid == 0 && k + STAGES < nsteps) issue(k + STAGES, s);
+#endif
+    if (++s == STAGES) s = 0, parity ^= 1u;
   }
   pdl_release();
 
