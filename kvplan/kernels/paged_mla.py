@@ -10,6 +10,8 @@ from __future__ import annotations
 import ctypes
 import math
 import threading
+from dataclasses import dataclass
+from typing import Optional
 
 from . import _runtime as rt
 from . import configs, limits
@@ -68,58 +70,19 @@ class PagedMLADecodePlan:
         self.device = torch.device("cuda", self.device_index)
         dev = rt.device_info(self.device_index)
         kvn = dtype_name(self.kv_dtype)
-        self.wgmma = self._wgmma_choice(wgmma, self.q_heads, kvn, dev, launcher, stages=stages, tokens=tokens,
-                                        bulk=bulk, heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma)
-        self.head_group = limits.MLA_WG_HEADS if self.wgmma else configs.mla_head_group(self.q_heads)
-        want_bulk = True if bulk is None else bool(bulk)
-        if tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
-            raise ValueError(f"tokens must be one of {', '.join(map(str, limits.MLA_STEP_TOKENS))} or None, "
-                             f"got {tokens!r}")
-        tokens = tokens if tokens != limits.mla_step_tokens(kvn) else None  # the default's own cubin
-        bulk_ok = int(want_bulk and dev.arch in configs.BULK_ARCHS)
-        if heads_in_m is None:
-            hm = tokens is None and configs.mla_heads_in_m_default(kvn, self.head_group, bulk_ok)
-        else:
-            hm = bool(heads_in_m)
-            if hm and not configs.mla_heads_in_m_eligible(kvn, self.head_group, bulk_ok, tokens or 0):
-                raise ValueError(f"heads_in_m needs bf16 latents, at most {limits.MLA_HM_HEADS} q_heads, "
-                                 f"{limits.MLA_HM_TOKENS}-token steps and bulk copies (sm_90)")
-        self.heads_in_m = hm = hm and not self.wgmma
-        # the lazy rescale measured within 1% from DRAM (2% less from L2; H200, session 12): opt-in
-        lazy = False if lazy_rescale is None else bool(lazy_rescale)
-        # TMA by default on the heads-in-M path (H200, session 12: 16 heads B32 8K 87.3 -> 83.8 us, B128 4K 161.2 ->
-        # 155.3); the cuda.core launcher cannot pass its 128-byte tensor map, so it keeps the row copies
-        self.tma = (hm and launcher == "driver" if tma is None else bool(tma)) or self.wgmma
-        if (lazy or self.tma) and not (hm or self.wgmma):
-            raise ValueError("lazy_rescale and tma need the heads-in-M path (heads_in_m)")
-        if self.tma and launcher != "driver":
-            raise ValueError("tma needs the driver launcher (its tensor map is a 128-byte kernel parameter)")
-        self.config = configs.MLAWgConfig(kvn) if self.wgmma else configs.MLAConfig(
-            kvn, self.head_group, bulk_ok, tokens or 0, heads_in_m=int(hm), lazy_rescale=int(lazy), tma=int(self.tma))
+        ln = mla_launch(kvn, self.q_heads, dev.arch, dev.smem_optin, launcher, stages=stages, tokens=tokens, bulk=bulk,
+                        heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma)
+        self.wgmma, self.heads_in_m, self.tma, self.config = ln.wgmma, ln.heads_in_m, ln.tma, ln.config
+        self.head_group, self.stages, self.smem = ln.head_group, ln.stages, ln.smem
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
         ld = rt.load(self.config, dev)
-        if self.wgmma:
-            stages = limits.MLA_WG_STAGES
-        elif stages is None:
-            # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
-            # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal)
-            stages = 2
-        elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
-            raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
-        self.stages = stages
-        self.smem = limits.mla_wg_smem(kvn) if self.wgmma else limits.mla_smem_bytes(self.head_group, kvn, stages, tokens,
-                                                                                 hm, self.tma)
-        if self.smem > dev.smem_optin:
-            raise ValueError(f"stages={stages} needs {self.smem} bytes of shared memory, the device has "
-                             f"{dev.smem_optin}")
         self.head_groups = -(-self.q_heads // self.head_group)
         self.span = self.max_blocks_per_seq * self.block_size
         self._kernel, self._threads = ("kvp_mla_wg", 128) if self.wgmma else ("kvp_mla_decode", limits.MLA_WARPS * 32)
         slots = dev.sm_count * rt.occupancy(ld, self._kernel, dev, self._threads, self.smem)
         self._slots, self._num_splits, self._ld, self._launcher = slots, num_splits, ld, launcher
         self._slot = _SLOTS[self.wgmma]
-        self._tok = limits.MLA_WG_TOKENS if self.wgmma else limits.MLA_HM_TOKENS if hm else \
-            limits.mla_step_tokens(kvn, tokens)
+        self._tok = ln.step_tokens
         self._entries: dict[int, tuple] = {}
         self._lock = threading.Lock()
         self._scales = (object(), None)  # nothing matches: the first run sets the scales
@@ -129,22 +92,6 @@ class PagedMLADecodePlan:
         with torch.cuda.device(self.device_index):
             self._workspace = torch.empty(max(need * self.q_heads * (limits.MLA_KV_LORA_RANK + 1), 1),
                                           dtype=torch.float32, device=self.device)
-
-    @staticmethod
-    def _wgmma_choice(wgmma, q_heads, kvn, dev, launcher, **others) -> bool:
-        """The warpgroup-MMA path (paged_mla_wg.cu): sm_90 under the driver launcher (its tensor map is a 128-byte
-        parameter), none of the other paths' tuning options; by default where configs.mla_wgmma_default says."""
-        given = [name for name, value in others.items() if value is not None]
-        runs = dev.arch in configs.WGMMA_ARCHS and launcher == "driver"
-        if wgmma is None:
-            return runs and not given and configs.mla_wgmma_default(kvn, q_heads)
-        if not wgmma:
-            return False
-        if not runs:
-            raise ValueError("wgmma needs an sm_90 GPU and the driver launcher")
-        if given:
-            raise ValueError(f"wgmma has a fixed launch; drop {', '.join(given)}")
-        return True
 
     def _splits(self, batch: int) -> tuple[int, int]:
         return mla_splits(batch * self.head_groups, self.span, self._slots, self._tok, self._num_splits)
@@ -284,6 +231,81 @@ class PagedMLADecodePlan:
             if not t.is_contiguous():
                 raise ValueError(f"{name} must be contiguous (got strides {tuple(t.stride())})")
         return B
+
+
+@dataclass(frozen=True)
+class MLALaunch:
+    """Which MLA kernel a plan runs and its fixed shape (everything but the splits, which follow the batch)."""
+
+    wgmma: bool  # paged_mla_wg.cu; else paged_mla_decode.cu
+    heads_in_m: bool
+    tma: bool
+    config: object  # configs.MLAWgConfig | configs.MLAConfig
+    head_group: int
+    stages: Optional[int]  # None: the warpgroup-MMA path's own (2 bf16, 3 raw fp8)
+    smem: int
+    step_tokens: int
+
+
+def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str = "driver", *, stages=None,
+               tokens=None, bulk=None, heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None) -> MLALaunch:
+    """The launch a plan of ``q_heads`` heads over ``kvn`` latents takes on ``arch`` (pure: no GPU needed).
+
+    The warpgroup-MMA path (paged_mla_wg.cu) needs sm_90 and the driver launcher (its tensor map is a 128-byte
+    parameter) and takes none of the other paths' tuning options; None: where configs.mla_wgmma_default says and no
+    such option is given. Otherwise heads in M (paged_mla_hm.cuh) where it can run, else the head tiles."""
+    given = [name for name, value in dict(stages=stages, tokens=tokens, bulk=bulk, heads_in_m=heads_in_m,
+                                          lazy_rescale=lazy_rescale, tma=tma).items() if value is not None]
+    wg_runs = arch in configs.WGMMA_ARCHS and launcher == "driver"
+    if wgmma is None:
+        wg = wg_runs and not given and configs.mla_wgmma_default(kvn, q_heads)
+    elif wgmma:
+        if not wg_runs:
+            raise ValueError("wgmma needs an sm_90 GPU and the driver launcher")
+        if given:
+            raise ValueError(f"wgmma has a fixed launch; drop {', '.join(given)}")
+        wg = True
+    else:
+        wg = False
+    if wg:
+        smem = limits.mla_wg_smem(kvn)
+        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn), limits.MLA_WG_HEADS, None, smem,
+                         limits.MLA_WG_TOKENS)
+    head_group = configs.mla_head_group(q_heads)
+    if tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
+        raise ValueError(f"tokens must be one of {', '.join(map(str, limits.MLA_STEP_TOKENS))} or None, "
+                         f"got {tokens!r}")
+    tokens = tokens if tokens != limits.mla_step_tokens(kvn) else None  # the default's own cubin
+    bulk_ok = int((True if bulk is None else bool(bulk)) and arch in configs.BULK_ARCHS)
+    if heads_in_m is None:
+        hm = tokens is None and configs.mla_heads_in_m_default(kvn, head_group, bulk_ok)
+    else:
+        hm = bool(heads_in_m)
+        if hm and not configs.mla_heads_in_m_eligible(kvn, head_group, bulk_ok, tokens or 0):
+            raise ValueError(f"heads_in_m needs bf16 latents, at most {limits.MLA_HM_HEADS} q_heads, "
+                             f"{limits.MLA_HM_TOKENS}-token steps and bulk copies (sm_90)")
+    # the lazy rescale measured within 1% from DRAM (2% less from L2; H200, session 12): opt-in
+    lazy = False if lazy_rescale is None else bool(lazy_rescale)
+    # TMA by default on the heads-in-M path (H200, session 12: 16 heads B32 8K 87.3 -> 83.8 us, B128 4K 161.2 ->
+    # 155.3); the cuda.core launcher cannot pass its 128-byte tensor map, so it keeps the row copies
+    tma = hm and launcher == "driver" if tma is None else bool(tma)
+    if (lazy or tma) and not hm:
+        raise ValueError("lazy_rescale and tma need the heads-in-M path (heads_in_m)")
+    if tma and launcher != "driver":
+        raise ValueError("tma needs the driver launcher (its tensor map is a 128-byte kernel parameter)")
+    config = configs.MLAConfig(kvn, head_group, bulk_ok, tokens or 0, heads_in_m=int(hm), lazy_rescale=int(lazy),
+                               tma=int(tma))
+    if stages is None:
+        # 2 stages: 16-head CTAs then fit twice per SM and hide each other's barriers (H200 sweep, v10:
+        # 16 heads B32 8K 194 -> 122 us); 64-head CTAs run one per SM either way (2 and 3 stages equal)
+        stages = 2
+    elif not isinstance(stages, int) or not 2 <= stages <= limits.MAX_STAGES:
+        raise ValueError(f"stages must be an int in 2..{limits.MAX_STAGES}, got {stages!r}")
+    smem = limits.mla_smem_bytes(head_group, kvn, stages, tokens, hm, tma)
+    if smem > smem_optin:
+        raise ValueError(f"stages={stages} needs {smem} bytes of shared memory, the device has {smem_optin}")
+    step = limits.MLA_HM_TOKENS if hm else limits.mla_step_tokens(kvn, tokens)
+    return MLALaunch(False, hm, tma, config, head_group, stages, smem, step)
 
 
 def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=None) -> tuple[int, int]:

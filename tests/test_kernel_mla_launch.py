@@ -1,0 +1,69 @@
+"""Which MLA kernel a plan takes, decided without a GPU (paged_mla.mla_launch): the warpgroup-MMA path above 16 bf16
+heads on sm_90, heads in M for 16, head tiles elsewhere; options that only one path has keep the others away."""
+
+import pytest
+
+from kvplan.kernels import configs, limits
+from kvplan.kernels.paged_mla import mla_launch
+
+H200_SMEM = 232448  # cudaDevAttrMaxSharedMemoryPerBlockOptin on sm_90
+
+
+def launch(kvn="bfloat16", heads=16, arch="sm_90", launcher="driver", **kw):
+    return mla_launch(kvn, heads, arch, H200_SMEM, launcher, **kw)
+
+
+@pytest.mark.parametrize("kvn,heads,arch,path", [
+    ("bfloat16", 16, "sm_90", "heads in M"), ("bfloat16", 8, "sm_90", "heads in M"),
+    ("bfloat16", 17, "sm_90", "wgmma"), ("bfloat16", 128, "sm_90", "wgmma"), ("bfloat16", 40, "sm_90", "wgmma"),
+    ("float8_e4m3fn", 16, "sm_90", "head tiles"), ("float8_e4m3fn", 128, "sm_90", "head tiles"),
+    ("bfloat16", 128, "sm_80", "head tiles"), ("bfloat16", 16, "sm_89", "head tiles"),
+])
+def test_default_path(kvn, heads, arch, path):
+    ln = launch(kvn, heads, arch)
+    got = "wgmma" if ln.wgmma else "heads in M" if ln.heads_in_m else "head tiles"
+    assert got == path
+
+
+def test_wgmma_launch_shape():
+    """16 heads a CTA whatever the head count; two 72 KB bf16 stages (169,984 bytes with q, P, barriers and the
+    alignment slack), three 36 KB raw fp8 stages plus the 72 KB operand tile (206,848); 64-token steps."""
+    bf, f8 = launch(heads=128), launch("float8_e4m3fn", 16, wgmma=True)
+    assert (bf.head_group, bf.step_tokens, bf.stages, bf.smem) == (16, 64, None, 169984)
+    assert (f8.head_group, f8.step_tokens, f8.smem) == (16, 64, 206848)
+    assert isinstance(bf.config, configs.MLAWgConfig) and bf.config.arch_suffix == "a"
+    assert f8.config.name == "mla_wg_kvfloat8_e4m3fn" and bf.tma
+    assert max(bf.smem, f8.smem) <= H200_SMEM
+
+
+def test_options_of_the_other_paths_keep_the_default_off_wgmma():
+    assert not launch(heads=128, stages=3).wgmma
+    assert not launch(heads=128, launcher="cuda.core").wgmma
+    assert launch(heads=128, tokens=16).config.tokens == 16
+    assert not launch(heads=128, wgmma=False).wgmma
+
+
+@pytest.mark.parametrize("kw,needle", [
+    (dict(arch="sm_80", wgmma=True), "sm_90 GPU"), (dict(launcher="cuda.core", wgmma=True), "driver launcher"),
+    (dict(wgmma=True, tokens=32), "drop tokens"), (dict(wgmma=True, stages=3, tma=True), "drop stages, tma"),
+    (dict(heads=32, heads_in_m=True), "heads_in_m needs"), (dict(tokens=48), "tokens must be one of"),
+    (dict(heads=128, wgmma=False, stages=9), "stages must be"),
+])
+def test_refusals_name_the_option(kw, needle):
+    with pytest.raises(ValueError, match=needle):
+        launch(**kw)
+
+
+def test_wgmma_configs_compile_for_hopper_only():
+    """CI compiles the two warpgroup-MMA instantiations for sm_90 (as sm_90a) and none for older GPUs."""
+    names = {c.name for fn in configs.INSTANTIATION_SETS for c in fn("sm_90")}
+    assert {"mla_wg_kvbfloat16", "mla_wg_kvfloat8_e4m3fn"} <= names
+    assert not any(c.name.startswith("mla_wg") for fn in configs.INSTANTIATION_SETS for c in fn("sm_80"))
+    assert limits.MLA_WG_HEADS == 16
+
+
+def test_wgmma_compiles_for_the_arch_specific_target():
+    from kvplan.kernels import build
+
+    assert build.target_arch(configs.MLAWgConfig(), "sm_90") == "sm_90a"
+    assert build.target_arch(configs.MLAConfig("bfloat16", 16), "sm_90") == "sm_90"
