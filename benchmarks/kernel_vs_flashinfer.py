@@ -454,7 +454,7 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None, variants_for_all=None):
                     dict(tokens=64, stages=2), dict(stages=2, bulk=False)]
         if kvd == F8:
             variants[2:5] = [dict(tokens=32, stages=3), dict(tokens=32, stages=4), dict(tokens=16, stages=6)]
-        variants[1:1] = [dict(wgmma=True), dict(wgmma=False)]
+        variants[1:1] = [dict(wgmma=True), dict(wgmma=True, head_group=16 if H > 16 else 32), dict(wgmma=False)]
         for kw in variants:
             try:
                 plan = paged_mla_decode_plan(H, 512, 64, 64, kvd, B, ctx // 64, DEV, **kw)

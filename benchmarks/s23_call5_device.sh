@@ -1,5 +1,6 @@
-# Session 23, call 5 (issue 14): the warpgroup-MMA MLA decode with fp8 latents (widened into an fp16 operand tile)
-# and as the default above 16 bf16 heads: the MLA GPU tests, memcheck and racecheck over the MLA cases, the sweep.
+# Session 23, calls 5-6 (issue 14): the warpgroup-MMA MLA decode with fp8 latents (widened into an fp16 operand tile)
+# and as the default above 16 bf16 heads (call 6: 32 heads a CTA there): the MLA GPU tests, memcheck and racecheck
+# over the MLA cases, the sweep.
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $OUT/log.txt
 timeout 240 python3 -m pytest -q -x -p no:cacheprovider tests/test_kernel_mla_gpu.py > $OUT/tests.txt 2>&1

@@ -140,9 +140,9 @@ def test_mla_wgmma_matches_reference(kv_dtype, H, BS):
     kw8 = dict(kv_scale=0.5) if kv_dtype == F8 else {}
     case = make_mla_case(H, BS, lens, kv_dtype, kv_scale=0.5 if kw8 else 1.0)
     plan = plan_for(case, wgmma=True)
-    assert plan.wgmma and plan.head_group == 16
+    assert plan.wgmma and plan.head_group == (32 if H > 16 else 16)
     base = check(plan_for(case, wgmma=False), case, scale=0.07, **kw8)
-    for kw in (dict(), dict(num_splits=1), dict(num_splits=9)):
+    for kw in (dict(), dict(num_splits=1), dict(num_splits=9), dict(head_group=48 - plan.head_group)):
         got = check(plan_for(case, wgmma=True, **kw), case, scale=0.07, **kw8)
         assert float((got.double() - base.double()).abs().max()) < 0.05
     check(plan, case, **kw8)  # default scale 1/sqrt(576)

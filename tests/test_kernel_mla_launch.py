@@ -26,12 +26,17 @@ def test_default_path(kvn, heads, arch, path):
 
 
 def test_wgmma_launch_shape():
-    """16 heads a CTA whatever the head count; two 72 KB bf16 stages (169,984 bytes with q, P, barriers and the
-    alignment slack), three 36 KB raw fp8 stages plus the 72 KB operand tile (206,848); 64-token steps."""
-    bf, f8 = launch(heads=128), launch("float8_e4m3fn", 16, wgmma=True)
+    """16 heads a CTA, 32 above 16; two 72 KB bf16 stages (16 heads: 169,984 bytes with q's 18 KB, P, barriers and
+    the alignment slack; 32 heads: 191,488 with q's 36 KB and 2 KB of barriers and buffers), three 36 KB raw fp8
+    stages plus the 72 KB operand tile (206,848; 32 heads 228,352, under the 232,448 an sm_90 CTA may have)."""
+    bf, f8 = launch(heads=16, wgmma=True), launch("float8_e4m3fn", 16, wgmma=True)
     assert (bf.head_group, bf.step_tokens, bf.stages, bf.smem) == (16, 64, None, 169984)
     assert (f8.head_group, f8.step_tokens, f8.smem) == (16, 64, 206848)
+    assert (launch(heads=128).head_group, launch(heads=128).smem) == (32, 191488)
+    assert launch("float8_e4m3fn", 40, wgmma=True, head_group=32).smem == 228352
+    assert launch(heads=128, head_group=16).head_group == 16
     assert isinstance(bf.config, configs.MLAWgConfig) and bf.config.arch_suffix == "a"
+    assert launch(heads=128).config.name == "mla_wg_kvbfloat16_h32"
     assert f8.config.name == "mla_wg_kvfloat8_e4m3fn" and bf.tma
     assert max(bf.smem, f8.smem) <= H200_SMEM
 
@@ -47,7 +52,8 @@ def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     (dict(arch="sm_80", wgmma=True), "sm_90 GPU"), (dict(launcher="cuda.core", wgmma=True), "driver launcher"),
     (dict(wgmma=True, tokens=32), "drop tokens"), (dict(wgmma=True, stages=3, tma=True), "drop stages, tma"),
     (dict(heads=32, heads_in_m=True), "heads_in_m needs"), (dict(tokens=48), "tokens must be one of"),
-    (dict(heads=128, wgmma=False, stages=9), "stages must be"),
+    (dict(heads=128, wgmma=False, stages=9), "stages must be"), (dict(heads=128, head_group=64), "head_group must"),
+    (dict(heads=16, head_group=16), "head_group is an option"),
 ])
 def test_refusals_name_the_option(kw, needle):
     with pytest.raises(ValueError, match=needle):
@@ -57,9 +63,9 @@ def test_refusals_name_the_option(kw, needle):
 def test_wgmma_configs_compile_for_hopper_only():
     """CI compiles the two warpgroup-MMA instantiations for sm_90 (as sm_90a) and none for older GPUs."""
     names = {c.name for fn in configs.INSTANTIATION_SETS for c in fn("sm_90")}
-    assert {"mla_wg_kvbfloat16", "mla_wg_kvfloat8_e4m3fn"} <= names
+    assert {"mla_wg_kvbfloat16", "mla_wg_kvfloat8_e4m3fn", "mla_wg_kvbfloat16_h32", "mla_wg_kvfloat8_e4m3fn_h32"} <= names
     assert not any(c.name.startswith("mla_wg") for fn in configs.INSTANTIATION_SETS for c in fn("sm_80"))
-    assert limits.MLA_WG_HEADS == 16
+    assert limits.MLA_WG_HEAD_GROUPS == (16, 32)
 
 
 def test_wgmma_compiles_for_the_arch_specific_target():

@@ -133,6 +133,7 @@ class MLAWgConfig:
     for the arch-specific target (wgmma exists on sm_90a only)."""
 
     kv_dtype: str = "bfloat16"
+    heads: int = 16  # query heads per CTA: limits.MLA_WG_HEAD_GROUPS
 
     source = "paged_mla_wg.cu"
     kernels = ("kvp_mla_wg", "kvp_mla_merge")
@@ -142,13 +143,16 @@ class MLAWgConfig:
     def __post_init__(self):
         if self.kv_dtype not in ("bfloat16", "float8_e4m3fn"):
             raise ValueError("the warpgroup-MMA MLA path takes bf16 or fp8 e4m3 latents")
+        if self.heads not in limits.MLA_WG_HEAD_GROUPS:
+            raise ValueError(f"the warpgroup-MMA MLA path takes {limits.MLA_WG_HEAD_GROUPS} heads a CTA")
 
     def macros(self) -> list[tuple[str, str]]:
-        return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype)))]
+        return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
+                ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads)))]
 
     @property
     def name(self) -> str:
-        return f"mla_wg_kv{self.kv_dtype}"
+        return f"mla_wg_kv{self.kv_dtype}" + ("" if self.heads == 16 else f"_h{self.heads}")
 
 
 @dataclass(frozen=True)
@@ -374,6 +378,12 @@ def mla_wgmma_default(kv_dtype: str, q_heads: int) -> bool:
     return kv_dtype == "bfloat16" and q_heads > limits.MLA_HM_HEADS
 
 
+def mla_wgmma_heads(q_heads: int) -> int:
+    """Heads a CTA of the warpgroup-MMA path: 32 where a rank has more than 16 (half the CTAs, each latent read
+    half as often from L2), else 16."""
+    return 32 if q_heads > 16 else 16
+
+
 def all_mla_configs(arch: str | None = None) -> list[MLAConfig]:
     """Every MLA instantiation a default launch can need on ``arch`` (bulk copies on sm_90; heads in M with TMA)."""
     bulk = int(arch in BULK_ARCHS)
@@ -394,7 +404,8 @@ INSTANTIATION_SETS = (
     all_mla_configs,
     lambda arch: all_deltanet_configs(),
     lambda arch: [ReadProbeConfig()],
-    lambda arch: [MLAWgConfig(d) for d in ("bfloat16", "float8_e4m3fn")] if arch in WGMMA_ARCHS else [],
+    lambda arch: [MLAWgConfig(d, h) for d in ("bfloat16", "float8_e4m3fn") for h in limits.MLA_WG_HEAD_GROUPS]
+    if arch in WGMMA_ARCHS else [],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],

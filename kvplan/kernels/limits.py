@@ -97,19 +97,20 @@ def mla_row_offset(t: int, kv_dtype: str, hm: bool = False, tma: bool = False) -
     return stride * t + skew * ((t >> shift) if mask is None else (t >> shift) & mask) + odd * (t & 1)
 
 
-# The warpgroup-MMA path (paged_mla_wg.cu, sm_90a): 16 heads a CTA (the wgmmas' N), 64-token steps (their M). bf16:
-# two stages of [9 blocks][64 rows][128 bytes], each its own operand tile; fp8: three raw stages of [9][64][64
-# bytes] and one 16-bit operand tile they are widened into. Before them q as [9 blocks][16 heads][128 bytes] and P
-# as [16][128] behind 1,024 bytes of mbarriers and reduction buffers; 1,024 bytes more to align the start to the
-# swizzle period. One CTA per SM.
-MLA_WG_HEADS = 16
+# The warpgroup-MMA path (paged_mla_wg.cu, sm_90a): 16 or 32 heads a CTA (the wgmmas' N), 64-token steps (their M).
+# bf16: two stages of [9 blocks][64 rows][128 bytes], each its own operand tile; fp8: three raw stages of [9][64][64
+# bytes] and one 16-bit operand tile they are widened into. Before them q as [9 blocks][heads][128 bytes] and P as
+# [heads][128], behind the mbarriers and reduction buffers (1 KB for 16 heads, 2 KB for 32); 1,024 bytes more to
+# align the start to the swizzle period. One CTA per SM.
+MLA_WG_HEAD_GROUPS = (16, 32)
 MLA_WG_TOKENS = 64
 
 
-def mla_wg_smem(kv_dtype: str) -> int:
+def mla_wg_smem(kv_dtype: str, heads: int = 16) -> int:
     tile = 9 * MLA_WG_TOKENS * 128
     stages = 3 * tile // 2 + tile if kv_bytes(kv_dtype) == 1 else 2 * tile
-    return 1024 + 9 * MLA_WG_HEADS * 128 + MLA_WG_HEADS * 128 + stages + 1024
+    fixed = -(-(64 + 3 * 4 * heads * 4 + 4 * heads) // 1024) * 1024
+    return fixed + 9 * heads * 128 + heads * 128 + stages + 1024
 
 MLA_STEP_TOKENS = (16, 32, 64)  # tokens per stage a plan may ask for: whole 16-token m-tiles, MTI dividing 8 warps
 

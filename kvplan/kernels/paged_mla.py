@@ -40,7 +40,7 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 lazy_rescale=None, tma=None, wgmma=None):
+                 lazy_rescale=None, tma=None, wgmma=None, head_group=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -71,7 +71,7 @@ class PagedMLADecodePlan:
         dev = rt.device_info(self.device_index)
         kvn = dtype_name(self.kv_dtype)
         ln = mla_launch(kvn, self.q_heads, dev.arch, dev.smem_optin, launcher, stages=stages, tokens=tokens, bulk=bulk,
-                        heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma)
+                        heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma, head_group=head_group)
         self.wgmma, self.heads_in_m, self.tma, self.config = ln.wgmma, ln.heads_in_m, ln.tma, ln.config
         self.head_group, self.stages, self.smem = ln.head_group, ln.stages, ln.smem
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
@@ -248,12 +248,14 @@ class MLALaunch:
 
 
 def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str = "driver", *, stages=None,
-               tokens=None, bulk=None, heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None) -> MLALaunch:
+               tokens=None, bulk=None, heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
+               head_group=None) -> MLALaunch:
     """The launch a plan of ``q_heads`` heads over ``kvn`` latents takes on ``arch`` (pure: no GPU needed).
 
     The warpgroup-MMA path (paged_mla_wg.cu) needs sm_90 and the driver launcher (its tensor map is a 128-byte
     parameter) and takes none of the other paths' tuning options; None: where configs.mla_wgmma_default says and no
-    such option is given. Otherwise heads in M (paged_mla_hm.cuh) where it can run, else the head tiles."""
+    such option is given; ``head_group`` (its heads a CTA, 16 or 32) defaults to configs.mla_wgmma_heads. Otherwise
+    heads in M (paged_mla_hm.cuh) where it can run, else the head tiles."""
     given = [name for name, value in dict(stages=stages, tokens=tokens, bulk=bulk, heads_in_m=heads_in_m,
                                           lazy_rescale=lazy_rescale, tma=tma).items() if value is not None]
     wg_runs = arch in configs.WGMMA_ARCHS and launcher == "driver"
@@ -268,9 +270,13 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
     else:
         wg = False
     if wg:
-        smem = limits.mla_wg_smem(kvn)
-        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn), limits.MLA_WG_HEADS, None, smem,
+        hg = configs.mla_wgmma_heads(q_heads) if head_group is None else head_group
+        if isinstance(hg, bool) or hg not in limits.MLA_WG_HEAD_GROUPS:
+            raise ValueError(f"head_group must be one of {limits.MLA_WG_HEAD_GROUPS} or None, got {head_group!r}")
+        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg), hg, None, limits.mla_wg_smem(kvn, hg),
                          limits.MLA_WG_TOKENS)
+    if head_group is not None:
+        raise ValueError("head_group is an option of the wgmma path (wgmma=True)")
     head_group = configs.mla_head_group(q_heads)
     if tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
         raise ValueError(f"tokens must be one of {', '.join(map(str, limits.MLA_STEP_TOKENS))} or None, "
@@ -321,7 +327,8 @@ def mla_splits(pairs: int, span: int, slots: int, step_tokens: int, num_splits=N
 def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_dim=limits.MLA_ROPE_DIM, block_size=64,
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
-                          heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None) -> PagedMLADecodePlan:
+                          heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
+                          head_group=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
@@ -331,12 +338,12 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     ``lazy_rescale`` (heads in M: a running max moves only by more than 8, see paged_mla_hm.cuh),
     ``tma`` (heads in M; None: with the driver launcher; False: one bulk copy per row instead of tensor copies),
     ``wgmma`` (paged_mla_wg.cu, Hopper's warpgroup MMAs with the step's 64 tokens as M; sm_90, driver launcher, any
-    head count in groups of 16; none of the options above but ``num_splits``. None: where
-    configs.mla_wgmma_default says and no option above is given).
+    head count in groups of ``head_group`` = 16 or 32 heads a CTA; none of the options above but ``num_splits``.
+    None: where configs.mla_wgmma_default says and no option above is given).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
                               device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma,
-                              wgmma)
+                              wgmma, head_group)

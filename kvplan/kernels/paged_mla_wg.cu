@@ -1,18 +1,18 @@
 // kvplan absorbed-MLA paged decode on Hopper's warpgroup MMAs (wgmma, sm_90a), compiled at run time with NVRTC.
 //
 // The same maths as paged_mla_decode.cu (MQA over one 576-dim latent row per token, the first 512 dims the
-// values). One CTA = one warpgroup (4 warps) per (split, 16 query heads, sequence), 64 latent rows a step, and
-// the step's tokens are the M of every wgmma, so no operand passes through registers but the scores:
-//   QK  S^T[64 tokens x 16 heads] = C[64 x 576] Q^T: 36 wgmma m64n16k16 over shared memory, the latent tile as
+// values). One CTA = one warpgroup (4 warps) per (split, HG = 16 or 32 query heads, sequence), 64 latent rows a
+// step, and the step's tokens are the M of every wgmma, so no operand passes through registers but the scores:
+//   QK  S^T[64 tokens x HG heads] = C[64 x 576] Q^T: 36 wgmma m64nHGk16 over shared memory, the latent tile as
 //       TMA lands it (K-major) and q staged once in the same layout.
-//   softmax: each thread holds 2 tokens x 4 heads; a head's step max meets across the 4 warps in shared memory;
-//       P^T goes to shared memory as bf16 [16 heads][64 tokens] (the K-major B operand of PV).
-//   PV  O^T[512 dims x 16 heads] += C[:, :512]^T P^T: 8 dim tiles x 4 token k-steps, the latent read as the
+//   softmax: each thread holds 2 tokens x HG / 4 heads; a head's step max meets across the 4 warps in shared
+//       memory; P^T goes to shared memory as bf16 [HG heads][64 tokens] (the K-major B operand of PV).
+//   PV  O^T[512 dims x HG heads] += C[:, :512]^T P^T: 8 dim tiles x 4 token k-steps, the latent read as the
 //       MN-major A operand: the bytes QK read K-major, with no copy and no transpose.
 // Layout: a step lands as [9 blocks of 64 dims][64 tokens][128 bytes] with the 128-byte swizzle (16-byte chunk c of
 // row t at chunk c ^ (t & 7)); each block is a canonical SW128 tile of both operand forms: 8-row groups 1,024
 // bytes apart (the descriptors' stride offset), the k-steps inside a 128-byte row 32 bytes apart. q and P are
-// written by the threads in that layout. The tensor map views the cache as [9 blocks][tokens][64 dims] (strides
+// written by the threads in that layout (HG rows: groups of 8 heads 1,024 bytes apart). The tensor map views the cache as [9 blocks][tokens][64 dims] (strides
 // 128 and 1,152 bytes): pages of 64+ tokens bring a step in one tensor copy, smaller pages one per (page, block).
 // Two stages of 72 KB; thread 0 refills a stage once every warp's wgmmas over it have completed. (Measured slower on
 // H200, benchmarks/RESULTS.md session 23: a ring of 25 block tiles of 8 KB, 1.7x, where a step still waited for
@@ -37,19 +37,22 @@ namespace mlawg {
 constexpr bool FP8 = KVP_KVT == 2;
 constexpr int RANK = 512;                // value dims
 constexpr int BLOCKS = 9;                // 64-dim blocks of a row
-constexpr int HG = 16;                   // query heads per CTA: the N of every wgmma
+constexpr int HG = KVP_MLA_WG_HEADS;     // query heads per CTA: the N of every wgmma (16 or 32)
+constexpr int NI = HG / 8;               // 8-head column chunks of an accumulator tile
+constexpr int NQ = 2 * NI;               // heads a thread holds (slot q: head 8 (q >> 1) + 2 j + (q & 1))
+constexpr int ACC = 4 * NI;              // fp32 registers of an accumulator tile per thread
 constexpr int TOK = 64;                  // latent rows per step: the M of QK
 constexpr int TILE = TOK * 128;          // one block of a step's 16-bit operand tile
 constexpr int OPERAND = BLOCKS * TILE;   // 73,728 bytes
 constexpr int RAW = FP8 ? BLOCKS * TOK * 64 : OPERAND;  // bytes a step lands as
 constexpr int STAGES = FP8 ? 3 : 2;
 constexpr int OFF_RED = 64;              // [3 buffers][4 warps][16 heads] fp32: step maxima (2), row sums (1)
-constexpr int OFF_QX = OFF_RED + 3 * 4 * HG * 4;  // fp8: per-head q exponents [16] (int)
-constexpr int OFF_Q = 1024;              // [9 blocks][16 heads][128 bytes]
-constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;  // [16 heads][64 tokens] 16-bit
+constexpr int OFF_QX = OFF_RED + 3 * 4 * HG * 4;  // fp8: per-head q exponents [HG] (int)
+constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][HG heads][128 bytes]
+constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;  // [HG heads][64 tokens] 16-bit
 constexpr int OFF_ST = OFF_P + HG * 128;          // the stages (bf16: each is its operand tile)
 constexpr int OFF_CV = OFF_ST + STAGES * RAW;     // fp8: the widened operand tile
-static_assert(OFF_QX + 4 * HG <= OFF_Q && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0, "shared layout");
+static_assert((HG == 16 || HG == 32) && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0, "shared layout");
 static_assert(OFF_CV + (FP8 ? OPERAND : 0) + 1024 == KVP_MLA_WG_SMEM, "limits.mla_wg_smem disagrees");
 
 struct alignas(64) TmapParam {
@@ -73,27 +76,39 @@ __device__ __forceinline__ u64 desc(u32 a) {
   return (u64)((a & 0x3FFFF) >> 4) | ((u64)(1024 >> 4) << 16) | ((u64)(1024 >> 4) << 32) | (1ull << 62);
 }
 
-// D[64 x 16] (+)= A B over 16-bit operands (bf16, or fp16 for fp8 latents); TRANS_A: A is MN-major (V^T)
+// D[64 x HG] (+)= A B over 16-bit operands (bf16, or fp16 for fp8 latents); TRANS_A: A is MN-major (V^T)
+#if KVP_KVT == 2
+#define KVP_WG_TYPES ".f32.f16.f16"
+#else
+#define KVP_WG_TYPES ".f32.bf16.bf16"
+#endif
 template <int TRANS_A>
-__device__ __forceinline__ void wgmma16(float (&d)[8], u64 da, u64 db, int accumulate) {
+__device__ __forceinline__ void wgmma_n(float (&d)[ACC], u64 da, u64 db, int accumulate) {
+#if KVP_MLA_WG_HEADS == 16
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
-#if KVP_KVT == 2
-      "wgmma.mma_async.sync.aligned.m64n16k16.f32.f16.f16 {%0,%1,%2,%3,%4,%5,%6,%7}, %8, %9, p, 1, 1, %11, 0;\n"
-#else
-      "wgmma.mma_async.sync.aligned.m64n16k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7}, %8, %9, p, 1, 1, %11, 0;\n"
-#endif
+      "wgmma.mma_async.sync.aligned.m64n16k16" KVP_WG_TYPES " {%0,%1,%2,%3,%4,%5,%6,%7}, %8, %9, p, 1, 1, %11, 0;\n"
       "}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
       : "l"(da), "l"(db), "r"(accumulate), "n"(TRANS_A));
+#else
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k16" KVP_WG_TYPES " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,"
+      "%15}, %16, %17, p, 1, 1, %19, 0;\n"
+      "}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+      : "l"(da), "l"(db), "r"(accumulate), "n"(TRANS_A));
+#endif
 }
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
 // the accumulators stay put across an asynchronous wgmma (the compiler may not move their uses over it)
-__device__ __forceinline__ void hold(float (&d)[8]) {
+__device__ __forceinline__ void hold(float (&d)[ACC]) {
 #pragma unroll
-  for (int i = 0; i < 8; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  for (int i = 0; i < ACC; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 // generic-proxy shared writes (q, P, widened or zeroed rows) made visible to the wgmmas, then the warpgroup meets
 __device__ __forceinline__ void publish() {
@@ -110,13 +125,13 @@ __device__ __forceinline__ unsigned short to16(float x) {
   return *reinterpret_cast<const unsigned short*>(&h);
 }
 
-// fp8: q's 16 heads -> [9 blocks][16 heads][128 bytes] fp16, each head times 2^-x[h] with x[h] >= 0 the smallest
-// that keeps its largest |q| below 2^15 (fp16 holds 65,504); warp w takes heads 4 w .. 4 w + 3
+// fp8: q's HG heads -> [9 blocks][HG heads][128 bytes] fp16, each head times 2^-x[h] with x[h] >= 0 the smallest
+// that keeps its largest |q| below 2^15 (fp16 holds 65,504); warp w takes heads HG / 4 w .. + HG / 4 - 1
 __device__ __forceinline__ void stage_q_fp16(unsigned char* sm, const unsigned short* qn, const unsigned short* qr,
                                              int b, int hg0, int Hq) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int* const qx = reinterpret_cast<int*>(sm + OFF_QX);
-  for (int h = 4 * warp; h < 4 * warp + 4; ++h) {
+  for (int h = HG / 4 * warp; h < HG / 4 * (warp + 1); ++h) {
     const int hq = hg0 + h;
     const size_t row = (size_t)b * Hq + (hq < Hq ? hq : 0);
     uint4 v[3];
@@ -224,16 +239,16 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     mbar_fence_init();
     for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
   }
-  float cb[4];  // score multiplier of this thread's 4 heads (log2 domain)
+  float cb[NQ];  // score multiplier of this thread's heads (log2 domain)
 #if KVP_KVT == 2
   stage_q_fp16(sm, qn, qr, b, hg0, Hq);
   publish();  // q and its exponents visible; the mbarriers initialised
 #pragma unroll
-  for (int q = 0; q < 4; ++q)
+  for (int q = 0; q < NQ; ++q)
     cb[q] = cbase * __int_as_float((127 + reinterpret_cast<const int*>(sm + OFF_QX)[8 * (q >> 1) + 2 * j + (q & 1)])
                                    << 23);
 #else
-  // q -> [9 blocks][16 heads][128 bytes], swizzled (heads past Hq zero)
+  // q -> [9 blocks][HG heads][128 bytes], swizzled (heads past Hq zero)
   for (int idx = tid; idx < HG * 72; idx += 128) {
     const int h = idx / 72, c = idx - 72 * h, hq = hg0 + h;
     uint4 v = make_uint4(0, 0, 0, 0);
@@ -246,19 +261,19 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   }
   publish();  // q visible to the wgmmas; the mbarriers initialised
 #pragma unroll
-  for (int q = 0; q < 4; ++q) cb[q] = cbase;
+  for (int q = 0; q < NQ; ++q) cb[q] = cbase;
 #endif
 
   // thread (warp w, lane (r, j)): S and O columns 8 i + 2 j + e (head slot 2 i + e), S rows (tokens) 16 w + r + 8 x,
   // O rows (dims) 64 u + 16 w + r + 8 x; accumulator entry 4 i + 2 x + e
-  float o[8][8];
+  float o[8][ACC];
 #pragma unroll
   for (int u = 0; u < 8; ++u)
 #pragma unroll
-    for (int e = 0; e < 8; ++e) o[u][e] = 0.f;
-  float m[4], l[4];
+    for (int e = 0; e < ACC; ++e) o[u][e] = 0.f;
+  float m[NQ], l[NQ];
 #pragma unroll
-  for (int q = 0; q < 4; ++q) m[q] = KVP_NEG_INF, l[q] = 0.f;
+  for (int q = 0; q < NQ; ++q) m[q] = KVP_NEG_INF, l[q] = 0.f;
 
   int s = 0;  // stage of step k and its mbarrier's parity
   u32 parity = 0;
@@ -282,13 +297,13 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #endif
 
     // ---- QK
-    float sc[8];
+    float sc[ACC];
 #pragma unroll
-    for (int e = 0; e < 8; ++e) sc[e] = 0.f;
+    for (int e = 0; e < ACC; ++e) sc[e] = 0.f;
     wg_fence();
 #pragma unroll
     for (int ks = 0; ks < 36; ++ks)
-      wgmma16<0>(sc, desc(tile + (ks >> 2) * TILE + 32 * (ks & 3)), desc(sb + OFF_Q + (ks >> 2) * (HG * 128) +
+      wgmma_n<0>(sc, desc(tile + (ks >> 2) * TILE + 32 * (ks & 3)), desc(sb + OFF_Q + (ks >> 2) * (HG * 128) +
                                                                          32 * (ks & 3)), ks > 0);
     wg_commit();
     wg_wait();
@@ -296,9 +311,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 
     // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cb > 0 keeps their order)
     const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
-    float mx[4];
+    float mx[NQ];
 #pragma unroll
-    for (int i = 0; i < 2; ++i)
+    for (int i = 0; i < NI; ++i)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         sc[4 * i + e] = v0 ? sc[4 * i + e] : KVP_NEG_INF;
@@ -311,12 +326,12 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     float* const rk = red + (k & 1) * (4 * HG);
     if (r == 0) {
 #pragma unroll
-      for (int q = 0; q < 4; ++q) rk[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = mx[q];
+      for (int q = 0; q < NQ; ++q) rk[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = mx[q];
     }
     __syncthreads();
-    float al[4], mu[4];
+    float al[NQ], mu[NQ];
 #pragma unroll
-    for (int q = 0; q < 4; ++q) {
+    for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1);
       const float step = fmaxf(fmaxf(rk[h], rk[HG + h]), fmaxf(rk[2 * HG + h], rk[3 * HG + h])) * cb[q];
       const float mn = fmaxf(m[q], step);
@@ -328,10 +343,10 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #pragma unroll
     for (int u = 0; u < 8; ++u)
 #pragma unroll
-      for (int e = 0; e < 8; ++e) o[u][e] *= al[2 * (e >> 2) + (e & 1)];
+      for (int e = 0; e < ACC; ++e) o[u][e] *= al[2 * (e >> 2) + (e & 1)];
     unsigned short* const sp = reinterpret_cast<unsigned short*>(sm + OFF_P);
 #pragma unroll
-    for (int i = 0; i < 2; ++i)
+    for (int i = 0; i < NI; ++i)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const int q = 2 * i + e, h = 8 * i + 2 * j + e;
@@ -351,7 +366,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 8; ++u)
 #pragma unroll
       for (int kt = 0; kt < 4; ++kt)
-        wgmma16<1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
+        wgmma_n<1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
     wg_commit();
     wg_wait();
 #pragma unroll
@@ -367,7 +382,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   // ---- epilogue: a head's sum over its 64-token rows meets across lanes r and the 4 warps
   float* const rl = red + 2 * (4 * HG);
 #pragma unroll
-  for (int q = 0; q < 4; ++q) {
+  for (int q = 0; q < NQ; ++q) {
     float x = l[q];
     x += __shfl_xor_sync(FULL, x, 4);
     x += __shfl_xor_sync(FULL, x, 8);
@@ -376,7 +391,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   }
   __syncthreads();
 #pragma unroll
-  for (int q = 0; q < 4; ++q) {
+  for (int q = 0; q < NQ; ++q) {
     const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
     if (hq >= Hq) continue;
     const float L = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
