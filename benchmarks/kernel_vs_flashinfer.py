@@ -444,7 +444,7 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None, variants_for_all=None):
            ("MLA 16h B128 4K", 128, 4096, 16, BF),
            ("MLA 16h fp8 B32 8K", 32, 8192, 16, F8), ("MLA 128h B32 4K", 32, 4096, 128, BF),
            ("MLA 16h B64 16K", 64, 16384, 16, BF), ("MLA 128h B8 8K", 8, 8192, 128, BF),
-           ("MLA 128h B1 32K", 1, 32768, 128, BF)]
+           ("MLA 128h B1 32K", 1, 32768, 128, BF), ("MLA 128h fp8 B8 8K", 8, 8192, 128, F8)]
     if gqa_only:
         mla = []
     for label, B, ctx, H, kvd in mla:
