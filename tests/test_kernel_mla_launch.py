@@ -16,7 +16,8 @@ def launch(kvn="bfloat16", heads=16, arch="sm_90", launcher="driver", **kw):
 @pytest.mark.parametrize("kvn,heads,arch,path", [
     ("bfloat16", 16, "sm_90", "heads in M"), ("bfloat16", 8, "sm_90", "heads in M"),
     ("bfloat16", 17, "sm_90", "wgmma"), ("bfloat16", 128, "sm_90", "wgmma"), ("bfloat16", 40, "sm_90", "wgmma"),
-    ("float8_e4m3fn", 16, "sm_90", "head tiles"), ("float8_e4m3fn", 128, "sm_90", "head tiles"),
+    ("float8_e4m3fn", 16, "sm_90", "head tiles"), ("float8_e4m3fn", 128, "sm_90", "wgmma"),
+    ("float8_e4m3fn", 128, "sm_89", "head tiles"),
     ("bfloat16", 128, "sm_80", "head tiles"), ("bfloat16", 16, "sm_89", "head tiles"),
 ])
 def test_default_path(kvn, heads, arch, path):
