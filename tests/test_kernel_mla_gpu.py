@@ -68,6 +68,23 @@ def check(plan, case, tol=None, **kw):
     return got
 
 
+def batch_subset(case, n):
+    """The first n sequences of a case (the latent cache shared)."""
+    qn, qr, lat, bt, sl = case
+    return qn[:n].contiguous(), qr[:n].contiguous(), lat, bt[:n].contiguous(), sl[:n].contiguous()
+
+
+def graph_replay(plan, case):
+    """plan.run captured in a CUDA graph and replayed once into a NaN-poisoned output."""
+    out = torch.full_like(case[0], float("nan"))
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        plan.run(*case, out=out)
+    g.replay()
+    torch.cuda.synchronize()
+    return out
+
+
 @pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
 @pytest.mark.parametrize("H", [16, 32, 64, 128, 8, 40])
 @pytest.mark.parametrize("BS", [16, 64])
@@ -172,16 +189,8 @@ def test_mla_wgmma_long_context_graph_and_subsets(kv_dtype):
         check(plan_for(case, wgmma=True, **kw), case)
     plan = plan_for(case, wgmma=True)
     full = check(plan, case)
-    part = tuple(t[:2].contiguous() for t in (case[0], case[1])) + (case[2],) + tuple(
-        t[:2].contiguous() for t in (case[3], case[4]))
-    check(plan, part)
-    out = torch.full_like(case[0], float("nan"))
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        plan.run(*case, out=out)
-    g.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(out, full)
+    check(plan, batch_subset(case, 2))
+    assert torch.equal(graph_replay(plan, case), full)
 
 
 @pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
@@ -225,16 +234,8 @@ def test_mla_batch_subsets_graph_and_streams():
     plan = plan_for(case)
     full = check(plan, case)
     for sub in (1, 3):
-        part = tuple(t[:sub].contiguous() for t in (case[0], case[1])) + (case[2],) + tuple(
-            t[:sub].contiguous() for t in (case[3], case[4]))
-        check(plan, part)
-    out = torch.full_like(case[0], float("nan"))
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        plan.run(*case, out=out)
-    g.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(out, full)
+        check(plan, batch_subset(case, sub))
+    assert torch.equal(graph_replay(plan, case), full)
     s = torch.cuda.Stream()
     s.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(s):

@@ -47,6 +47,12 @@ __device__ __forceinline__ u32 e4m3x2_to_h2(u32 x) {
 #endif
 }
 
+// tokens [x, y) of split `split` of a `len`-token sequence cut in chunks of `chunk` (empty past the end; 64-bit
+// product: split x chunk may pass 2^31 when the splits overshoot a short sequence)
+__device__ __forceinline__ int2 split_span(int split, int chunk, int len) {
+  const long long lo = (long long)split * chunk;
+  return make_int2((int)min(lo, (long long)len), (int)min(lo + chunk, (long long)len));
+}
 __device__ __forceinline__ float bf16lo(u32 w) { return __uint_as_float(w << 16); }
 __device__ __forceinline__ float bf16hi(u32 w) { return __uint_as_float(w & 0xffff0000u); }
 

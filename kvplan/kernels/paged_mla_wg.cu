@@ -211,9 +211,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 
   pdl_wait();
   const int len = seqlens[b];
-  const long long lo_l = (long long)split * chunk;
-  const int c_lo = (int)min(lo_l, (long long)len);
-  const int c_hi = (int)min(lo_l + chunk, (long long)len);
+  const int2 span = split_span(split, chunk, len);
+  const int c_lo = span.x, c_hi = span.y;
   const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
   const int* btrow = bt + (size_t)b * bt_stride;
   const int bs = 1 << log2bs, tbox = min(bs, TOK);
