@@ -7,8 +7,4 @@ echo "tests rc $?" | tee -a $OUT/log.txt; tail -25 $OUT/tests.txt | tee -a $OUT/
 timeout 300 python3 benchmarks/kernel_vs_flashinfer.py --no-flashinfer --mla-only --sweep \
   --json $OUT/mla.json > $OUT/mla.txt 2>&1
 echo "bench rc $?" | tee -a $OUT/log.txt; grep -v "^{" $OUT/mla.txt | tail -30 | tee -a $OUT/log.txt
-grep '"shape"' $OUT/mla.txt | python3 -c "
-import json,sys
-for l in sys.stdin:
-    d=json.loads(l); print(d['shape'], d['variant'], round(d.get('us',0),1), round(d.get('pct_read',0),1), d.get('rel_vs_default'), d.get('error','')[:150])
-" | tee -a $OUT/log.txt
+python3 benchmarks/sweep_rows.py < $OUT/mla.txt | tee -a $OUT/log.txt

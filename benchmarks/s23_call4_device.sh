@@ -9,8 +9,4 @@ cat $OUT/probe.txt | tee -a $OUT/log.txt
 timeout 300 python3 benchmarks/kernel_vs_flashinfer.py --no-flashinfer --mla-only --sweep \
   --json $OUT/mla.json > $OUT/mla.txt 2>&1
 echo "bench rc $?" | tee -a $OUT/log.txt
-grep '"shape"' $OUT/mla.txt | python3 -c "
-import json,sys
-for l in sys.stdin:
-    d=json.loads(l); print(d['shape'], d['variant'], round(d.get('us',0),1), round(d.get('pct_read',0),1), d.get('error','')[:100])
-" | grep -v "tokens\|bulk" | tee -a $OUT/log.txt
+python3 benchmarks/sweep_rows.py < $OUT/mla.txt | grep -v "tokens\|bulk" | tee -a $OUT/log.txt

@@ -64,7 +64,8 @@ def test_refusals_name_the_option(kw, needle):
 def test_wgmma_configs_compile_for_hopper_only():
     """CI compiles the two warpgroup-MMA instantiations for sm_90 (as sm_90a) and none for older GPUs."""
     names = {c.name for fn in configs.INSTANTIATION_SETS for c in fn("sm_90")}
-    assert {"mla_wg_kvbfloat16", "mla_wg_kvfloat8_e4m3fn", "mla_wg_kvbfloat16_h32", "mla_wg_kvfloat8_e4m3fn_h32"} <= names
+    assert {"mla_wg_kvbfloat16", "mla_wg_kvfloat8_e4m3fn", "mla_wg_kvbfloat16_h32",
+            "mla_wg_kvfloat8_e4m3fn_h32"} <= names
     assert not any(c.name.startswith("mla_wg") for fn in configs.INSTANTIATION_SETS for c in fn("sm_80"))
     assert limits.MLA_WG_HEAD_GROUPS == (16, 32)
 

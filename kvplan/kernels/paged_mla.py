@@ -2,7 +2,8 @@
 
 After weight absorption MLA decode is MQA over one latent row per token (kv_lora_rank "nope" dims, which
 are also the values, + rope dims). fp8 e4m3 latents carry one scale per tensor (``kv_scale``: the cache
-holds x / kv_scale). See paged_mla_decode.cu for the kernel.
+holds x / kv_scale). Kernels: paged_mla_decode.cu (heads in M for 16 heads, head tiles; mma.sync) and, on sm_90
+above 16 heads, paged_mla_wg.cu (warpgroup MMAs); ``mla_launch`` says which a plan takes.
 """
 
 from __future__ import annotations

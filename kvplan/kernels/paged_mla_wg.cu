@@ -12,9 +12,11 @@
 // Layout: a step lands as [9 blocks of 64 dims][64 tokens][128 bytes] with the 128-byte swizzle (16-byte chunk c of
 // row t at chunk c ^ (t & 7)); each block is a canonical SW128 tile of both operand forms: 8-row groups 1,024
 // bytes apart (the descriptors' stride offset), the k-steps inside a 128-byte row 32 bytes apart. q and P are
-// written by the threads in that layout (HG rows: groups of 8 heads 1,024 bytes apart). The tensor map views the cache as [9 blocks][tokens][64 dims] (strides
-// 128 and 1,152 bytes): pages of 64+ tokens bring a step in one tensor copy, smaller pages one per (page, block).
-// Two stages of 72 KB; thread 0 refills a stage once every warp's wgmmas over it have completed. (Measured slower on
+// written by the threads in that layout (HG rows: groups of 8 heads 1,024 bytes apart). The tensor map views the
+// cache as [9 blocks][tokens][64 dims] (strides 128 and 1,152 bytes): pages of 64+ tokens bring a step in one tensor
+// copy, smaller pages one per (page, block). Two stages of 72 KB; thread 0 refills a stage once every warp's wgmmas
+// over it have completed; 32 heads a CTA (above 16 a rank) read each latent from L2 half as often as 16 (H200: 128
+// heads B32 4K 127.5 against 197.3 us). (Measured slower on
 // H200, benchmarks/RESULTS.md session 23: a ring of 25 block tiles of 8 KB, 1.7x, where a step still waited for
 // its last tiles, issued no earlier than with whole stages; 48-row steps in three stages, 1.5x.)
 // Rows past the sequence end: their scores are masked by a select and, in the last step, their value rows zeroed
