@@ -158,7 +158,10 @@ def test_mla_wgmma_matches_reference(kv_dtype, H, BS):
     case = make_mla_case(H, BS, lens, kv_dtype, kv_scale=0.5 if kw8 else 1.0)
     plan = plan_for(case, wgmma=True)
     assert plan.wgmma and plan.head_group == (32 if H > 16 else 16)
-    base = check(plan_for(case, wgmma=False), case, scale=0.07, **kw8)
+    other = plan_for(case, wgmma=False)
+    assert plan.path.startswith("warpgroup MMAs")
+    assert other.path.endswith("(paged_mla_hm.cuh)" if other.heads_in_m else "(paged_mla_decode.cu)")
+    base = check(other, case, scale=0.07, **kw8)
     for kw in (dict(), dict(num_splits=1), dict(num_splits=9), dict(head_group=48 - plan.head_group)):
         got = check(plan_for(case, wgmma=True, **kw), case, scale=0.07, **kw8)
         assert float((got.double() - base.double()).abs().max()) < 0.05

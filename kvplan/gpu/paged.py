@@ -200,5 +200,5 @@ class PagedAttention:
         if isinstance(plan, str):
             self.labels["mla"] = f"torch over gathered pages; NOT a CUDA kernel (the MLA kernel refused: {plan})"
             return torch_paged_mla(q_latent, q_rope, cache, table, lens, scale)
-        self.labels["mla"] = "bundled MLA CUDA kernel (NVRTC), plan/run"
+        self.labels["mla"] = f"bundled MLA CUDA kernel (NVRTC), plan/run: {plan.path}"
         return plan.run(q_latent, q_rope, cache, table, lens, scale=scale)

@@ -94,6 +94,14 @@ class PagedMLADecodePlan:
             self._workspace = torch.empty(max(need * self.q_heads * (limits.MLA_KV_LORA_RANK + 1), 1),
                                           dtype=torch.float32, device=self.device)
 
+    @property
+    def path(self) -> str:
+        """Which kernel the plan runs, in words (verify's report names it)."""
+        if self.wgmma:
+            return f"warpgroup MMAs, {self.head_group} heads a CTA (paged_mla_wg.cu)"
+        return "16 heads as the MMAs' M (paged_mla_hm.cuh)" if self.heads_in_m else \
+            f"head tiles of {self.head_group} heads (paged_mla_decode.cu)"
+
     def _splits(self, batch: int) -> tuple[int, int]:
         return mla_splits(batch * self.head_groups, self.span, self._slots, self._tok, self._num_splits)
 
