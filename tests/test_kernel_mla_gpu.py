@@ -169,26 +169,44 @@ def test_mla_wgmma_matches_reference(kv_dtype, H, BS):
 
 
 @pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
-def test_mla_wgmma_fp8_q_beyond_fp16():
-    """fp8 latents run fp16 MMAs: heads whose q exceeds fp16's range (one head up to 3e6, one at 1e-3) are scaled
-    per head by a power of two and come out right."""
+@pytest.mark.parametrize("e4m3", [False, True], ids=["widened", "e4m3"])
+def test_mla_wgmma_fp8_q_beyond_fp16(e4m3):
+    """fp8 latents: heads whose q exceeds fp16's range (one head up to 3e6, one at 1e-3) are scaled per head by a
+    power of two (into fp16's range for the widened path, into [128, 256) for the e4m3 MMAs) and come out right."""
     case = list(make_mla_case(16, 64, [5, 700, 3001], F8, kv_scale=0.5))
     case[0] = case[0].float()
     case[0][:, 3] *= 1e5
     case[0][:, 5] *= 1e-3
     case[0] = case[0].bfloat16()
     case[1] = (case[1].float() * 30).bfloat16()
-    got = check(plan_for(case, wgmma=True), case, scale=1e-6, kv_scale=0.5)
+    got = check(plan_for(case, wgmma=True, e4m3_mma=e4m3), case, scale=1e-6, kv_scale=0.5)
     assert torch.isfinite(got).all()
+
+
+@pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
+@pytest.mark.parametrize("H", [16, 3, 40])
+@pytest.mark.parametrize("BS", [16, 32, 64, 128])
+def test_mla_wgmma_e4m3_matches_reference(H, BS):
+    """fp8 latents into e4m3 wgmmas (q and P in two e4m3 parts, PV's A fragments byte-transposed in registers) on the
+    ragged batch of the wgmma test, one split, forced and automatic splits, against float64 and the widened path."""
+    lens = [0, 1, 2, 31, 63, 64, 65, 100, 127, 128, 129, 1000, 4099]
+    case = make_mla_case(H, BS, lens, F8, kv_scale=0.5)
+    plan = plan_for(case, wgmma=True, head_group=16, e4m3_mma=True)
+    assert "e4m3 MMAs" in plan.path
+    base = check(plan_for(case, wgmma=True, head_group=16, e4m3_mma=False), case, scale=0.07, kv_scale=0.5)
+    for kw in (dict(), dict(num_splits=1), dict(num_splits=9)):
+        got = check(plan_for(case, wgmma=True, head_group=16, e4m3_mma=True, **kw), case, scale=0.07, kv_scale=0.5)
+        assert float((got.double() - base.double()).abs().max()) < 0.05
+    check(plan, case, kv_scale=0.5)
 
 
 @pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
 @pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
 def test_mla_wgmma_long_context_graph_and_subsets(kv_dtype):
     """> 64K tokens in one split and in many; batch subsets (their own split counts); a CUDA graph replay gives the
-    same bytes."""
+    same bytes (fp8: the e4m3 MMAs as well)."""
     case = make_mla_case(16, 64, [70000, 5, 65537, 0, 3000], kv_dtype)
-    for kw in (dict(), dict(num_splits=1), dict(num_splits=200)):
+    for kw in (dict(), dict(num_splits=1), dict(num_splits=200)) + ((dict(e4m3_mma=True),) if kv_dtype == F8 else ()):
         check(plan_for(case, wgmma=True, **kw), case)
     plan = plan_for(case, wgmma=True)
     full = check(plan, case)

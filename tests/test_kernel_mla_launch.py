@@ -42,6 +42,19 @@ def test_wgmma_launch_shape():
     assert max(bf.smem, f8.smem) <= H200_SMEM
 
 
+def test_e4m3_mma_launch_shape():
+    """fp8 latents into e4m3 MMAs: 16 heads a CTA, five raw 36 KB stages and no operand tile; q and P twice (hi and
+    lo parts) in 64-byte rows: 1 KB barriers + 18 KB q + 2 KB P + 180 KB stages + 1 KB alignment slack."""
+    ln = launch("float8_e4m3fn", 16, wgmma=True, e4m3_mma=True)
+    assert ln.config.e4m3_mma and ln.config.name == "mla_wg_kvfloat8_e4m3fn_e4m3mma"
+    assert ln.smem == 1024 + 9 * 32 * 64 + 32 * 64 + 5 * 9 * 64 * 64 + 1024 == 206848
+    assert ("KVP_MLA_F8MMA", "1") in ln.config.macros()
+    assert ("KVP_MLA_F8MMA", "1") not in launch("float8_e4m3fn", 16, wgmma=True).config.macros()
+    assert not launch("float8_e4m3fn", 16, wgmma=True).config.e4m3_mma  # opt-in until measured
+    with pytest.raises(ValueError, match="16 heads"):
+        configs.MLAWgConfig("bfloat16", 16, e4m3_mma=True)
+
+
 def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     assert not launch(heads=128, stages=3).wgmma
     assert not launch(heads=128, launcher="cuda.core").wgmma
@@ -54,7 +67,10 @@ def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     (dict(wgmma=True, tokens=32), "drop tokens"), (dict(wgmma=True, stages=3, tma=True), "drop stages, tma"),
     (dict(heads=32, heads_in_m=True), "heads_in_m needs"), (dict(tokens=48), "tokens must be one of"),
     (dict(heads=128, wgmma=False, stages=9), "stages must be"), (dict(heads=128, head_group=64), "head_group must"),
-    (dict(heads=16, head_group=16), "head_group is an option"),
+    (dict(heads=16, head_group=16), "are options of the wgmma path"),
+    (dict(kvn="float8_e4m3fn", e4m3_mma=True), "are options of the wgmma path"),
+    (dict(wgmma=True, e4m3_mma=True), "e4m3_mma needs fp8"),
+    (dict(kvn="float8_e4m3fn", heads=40, wgmma=True, e4m3_mma=True), "e4m3_mma needs fp8"),
 ])
 def test_refusals_name_the_option(kw, needle):
     with pytest.raises(ValueError, match=needle):
@@ -65,7 +81,7 @@ def test_wgmma_configs_compile_for_hopper_only():
     """CI compiles the two warpgroup-MMA instantiations for sm_90 (as sm_90a) and none for older GPUs."""
     names = {c.name for fn in configs.INSTANTIATION_SETS for c in fn("sm_90")}
     assert {"mla_wg_kvbfloat16", "mla_wg_kvfloat8_e4m3fn", "mla_wg_kvbfloat16_h32",
-            "mla_wg_kvfloat8_e4m3fn_h32"} <= names
+            "mla_wg_kvfloat8_e4m3fn_h32", "mla_wg_kvfloat8_e4m3fn_e4m3mma"} <= names
     assert not any(c.name.startswith("mla_wg") for fn in configs.INSTANTIATION_SETS for c in fn("sm_80"))
     assert limits.MLA_WG_HEAD_GROUPS == (16, 32)
 

@@ -249,11 +249,11 @@ _C_TYPES = {"u64": ctypes.c_uint64, "i32": ctypes.c_int32, "f32": ctypes.c_float
             "tmap4": ctypes.c_uint64 * 64}  # four of them
 
 
-def encode_tensor_map(address: int, dims, strides, box, swizzle_128b: bool = True, l2_promotion: int = 3,
+def encode_tensor_map(address: int, dims, strides, box, swizzle: int = 128, l2_promotion: int = 3,
                       elem_bytes: int = 2) -> bytes:
     """A CUtensorMap (128 bytes) over 16-bit (or, ``elem_bytes=1``, 8-bit) elements: ``dims`` innermost first,
-    ``strides`` in bytes of dims 1.., ``box`` the copy's extent per dim; 128-byte swizzle, L2 promotion
-    (CUtensorMapL2promotion: 3 = 256 bytes), out-of-bounds zero-filled."""
+    ``strides`` in bytes of dims 1.., ``box`` the copy's extent per dim; ``swizzle`` 0, 32, 64 or 128 bytes, L2
+    promotion (CUtensorMapL2promotion: 3 = 256 bytes), out-of-bounds zero-filled."""
     lib = ctypes.CDLL("libcuda.so.1")
     fn = lib.cuTensorMapEncodeTiled
     rank = len(dims)
@@ -263,10 +263,10 @@ def encode_tensor_map(address: int, dims, strides, box, swizzle_128b: bool = Tru
     fn.restype = ctypes.c_int
     buf = ctypes.create_string_buffer(128 + 64)  # the driver's CUtensorMap is 64-byte aligned
     at = (ctypes.addressof(buf) + 63) & ~63
-    # CU_TENSOR_MAP_DATA_TYPE_UINT8 / UINT16, CU_TENSOR_MAP_SWIZZLE_128B / NONE
-    u16, swizzle = {1: 0, 2: 1}[elem_bytes], (3 if swizzle_128b else 0)
-    err = fn(at, u16, rank, address, (ctypes.c_uint64 * rank)(*dims), (ctypes.c_uint64 * (rank - 1))(*strides),
-             (ctypes.c_uint32 * rank)(*box), (ctypes.c_uint32 * rank)(*([1] * rank)), 0, swizzle, l2_promotion, 0)
+    # CU_TENSOR_MAP_DATA_TYPE_UINT8 / UINT16, CU_TENSOR_MAP_SWIZZLE_NONE / 32B / 64B / 128B
+    dtype, mode = {1: 0, 2: 1}[elem_bytes], {0: 0, 32: 1, 64: 2, 128: 3}[swizzle]
+    err = fn(at, dtype, rank, address, (ctypes.c_uint64 * rank)(*dims), (ctypes.c_uint64 * (rank - 1))(*strides),
+             (ctypes.c_uint32 * rank)(*box), (ctypes.c_uint32 * rank)(*([1] * rank)), 0, mode, l2_promotion, 0)
     if err:
         raise RuntimeError(f"cuTensorMapEncodeTiled failed with CUresult {err} ({_error_name(err)})")
     return ctypes.string_at(at, 128)

@@ -134,6 +134,7 @@ class MLAWgConfig:
 
     kv_dtype: str = "bfloat16"
     heads: int = 16  # query heads per CTA: limits.MLA_WG_HEAD_GROUPS
+    e4m3_mma: bool = False  # fp8 latents straight into e4m3 wgmmas (16 heads), not widened to fp16
 
     source = "paged_mla_wg.cu"
     kernels = ("kvp_mla_wg", "kvp_mla_merge")
@@ -145,14 +146,18 @@ class MLAWgConfig:
             raise ValueError("the warpgroup-MMA MLA path takes bf16 or fp8 e4m3 latents")
         if self.heads not in limits.MLA_WG_HEAD_GROUPS:
             raise ValueError(f"the warpgroup-MMA MLA path takes {limits.MLA_WG_HEAD_GROUPS} heads a CTA")
+        if self.e4m3_mma and (self.kv_dtype != "float8_e4m3fn" or self.heads != 16):
+            raise ValueError("e4m3 MMAs take fp8 e4m3 latents and 16 heads a CTA")
 
     def macros(self) -> list[tuple[str, str]]:
-        return [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
-                ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads)))]
+        out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
+               ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma)))]
+        return out + [("KVP_MLA_F8MMA", "1")] if self.e4m3_mma else out
 
     @property
     def name(self) -> str:
-        return f"mla_wg_kv{self.kv_dtype}" + ("" if self.heads == 16 else f"_h{self.heads}")
+        return f"mla_wg_kv{self.kv_dtype}" + ("" if self.heads == 16 else f"_h{self.heads}") + \
+            ("_e4m3mma" if self.e4m3_mma else "")
 
 
 @dataclass(frozen=True)
@@ -380,6 +385,11 @@ def mla_wgmma_default(kv_dtype: str, q_heads: int) -> bool:
     return q_heads > limits.MLA_HM_HEADS
 
 
+def mla_e4m3_mma_default() -> bool:
+    """Whether fp8 latents at 16 heads a CTA take the e4m3 wgmmas on the warpgroup path (not yet measured: opt-in)."""
+    return False
+
+
 def mla_wgmma_heads(q_heads: int) -> int:
     """Heads a CTA of the warpgroup-MMA path: 32 where a rank has more than 16 (half the CTAs, each latent read
     half as often from L2), else 16."""
@@ -407,7 +417,7 @@ INSTANTIATION_SETS = (
     lambda arch: all_deltanet_configs(),
     lambda arch: [ReadProbeConfig()],
     lambda arch: [MLAWgConfig(d, h) for d in ("bfloat16", "float8_e4m3fn") for h in limits.MLA_WG_HEAD_GROUPS]
-    if arch in WGMMA_ARCHS else [],
+    + [MLAWgConfig("float8_e4m3fn", 16, e4m3_mma=True)] if arch in WGMMA_ARCHS else [],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],

@@ -101,15 +101,19 @@ def mla_row_offset(t: int, kv_dtype: str, hm: bool = False, tma: bool = False) -
 # bf16: two stages of [9 blocks][64 rows][128 bytes], each its own operand tile; fp8: three raw stages of [9][64][64
 # bytes] and one 16-bit operand tile they are widened into. Before them q as [9 blocks][heads][128 bytes] and P as
 # [heads][128], behind the mbarriers and reduction buffers (1 KB for 16 heads, 2 KB for 32); 1,024 bytes more to
-# align the start to the swizzle period. One CTA per SM.
+# align the start to the swizzle period. One CTA per SM. fp8 into e4m3 MMAs (``e4m3_mma``, 16 heads): five raw
+# stages and no operand tile; q and P hold each head twice (hi and lo parts) in rows of 64 bytes.
 MLA_WG_HEAD_GROUPS = (16, 32)
 MLA_WG_TOKENS = 64
+MLA_WG_E4M3_STAGES = 5
 
 
-def mla_wg_smem(kv_dtype: str, heads: int = 16) -> int:
+def mla_wg_smem(kv_dtype: str, heads: int = 16, e4m3_mma: bool = False) -> int:
     tile = 9 * MLA_WG_TOKENS * 128
-    stages = 3 * tile // 2 + tile if kv_bytes(kv_dtype) == 1 else 2 * tile
     fixed = -(-(64 + 3 * 4 * heads * 4 + 4 * heads) // 1024) * 1024
+    if e4m3_mma:
+        return fixed + 9 * 2 * heads * 64 + 2 * heads * 64 + MLA_WG_E4M3_STAGES * tile // 2 + 1024
+    stages = 3 * tile // 2 + tile if kv_bytes(kv_dtype) == 1 else 2 * tile
     return fixed + 9 * heads * 128 + heads * 128 + stages + 1024
 
 MLA_STEP_TOKENS = (16, 32, 64)  # tokens per stage a plan may ask for: whole 16-token m-tiles, MTI dividing 8 warps

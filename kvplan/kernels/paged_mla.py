@@ -41,7 +41,7 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 lazy_rescale=None, tma=None, wgmma=None, head_group=None):
+                 lazy_rescale=None, tma=None, wgmma=None, head_group=None, e4m3_mma=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -72,7 +72,8 @@ class PagedMLADecodePlan:
         dev = rt.device_info(self.device_index)
         kvn = dtype_name(self.kv_dtype)
         ln = mla_launch(kvn, self.q_heads, dev.arch, dev.smem_optin, launcher, stages=stages, tokens=tokens, bulk=bulk,
-                        heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma, head_group=head_group)
+                        heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma, head_group=head_group,
+                        e4m3_mma=e4m3_mma)
         self.wgmma, self.heads_in_m, self.tma, self.config = ln.wgmma, ln.heads_in_m, ln.tma, ln.config
         self.head_group, self.stages, self.smem = ln.head_group, ln.stages, ln.smem
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
@@ -98,7 +99,8 @@ class PagedMLADecodePlan:
     def path(self) -> str:
         """Which kernel the plan runs, in words (verify's report names it)."""
         if self.wgmma:
-            return f"warpgroup MMAs, {self.head_group} heads a CTA (paged_mla_wg.cu)"
+            e4m3 = ", e4m3 MMAs" if self.config.e4m3_mma else ""
+            return f"warpgroup MMAs{e4m3}, {self.head_group} heads a CTA (paged_mla_wg.cu)"
         return "16 heads as the MMAs' M (paged_mla_hm.cuh)" if self.heads_in_m else \
             f"head tiles of {self.head_group} heads (paged_mla_decode.cu)"
 
@@ -187,9 +189,10 @@ class PagedMLADecodePlan:
             if self.wgmma:  # [9 blocks][tokens][64 dims]: a box lands as the kernel's [block][row][64 dims]
                 es = latent_cache.element_size()
                 tbox = min(self.block_size, limits.MLA_WG_TOKENS)
+                swizzle = 128 if es == 2 else 64 if self.config.e4m3_mma else 0  # the MMAs' operand layouts
                 tm = rt.encode_tensor_map(key[0], (64, tokens, 9), (limits.MLA_ROW * es, 64 * es),
                                           (64, tbox, 9 if tbox == limits.MLA_WG_TOKENS else 1),
-                                          swizzle_128b=es == 2, elem_bytes=es)
+                                          swizzle=swizzle, elem_bytes=es)
             else:
                 tm = rt.encode_tensor_map(key[0], (64, row // blk, tokens), (blk, row),
                                           (64, row // blk, min(self.block_size, limits.MLA_HM_TOKENS)))
@@ -258,13 +261,14 @@ class MLALaunch:
 
 def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str = "driver", *, stages=None,
                tokens=None, bulk=None, heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-               head_group=None) -> MLALaunch:
+               head_group=None, e4m3_mma=None) -> MLALaunch:
     """The launch a plan of ``q_heads`` heads over ``kvn`` latents takes on ``arch`` (pure: no GPU needed).
 
     The warpgroup-MMA path (paged_mla_wg.cu) needs sm_90 and the driver launcher (its tensor map is a 128-byte
     parameter) and takes none of the other paths' tuning options; None: where configs.mla_wgmma_default says and no
-    such option is given; ``head_group`` (its heads a CTA, 16 or 32) defaults to configs.mla_wgmma_heads. Otherwise
-    heads in M (paged_mla_hm.cuh) where it can run, else the head tiles."""
+    such option is given; ``head_group`` (its heads a CTA, 16 or 32) defaults to configs.mla_wgmma_heads;
+    ``e4m3_mma`` (fp8 latents, 16 heads a CTA: e4m3 wgmmas instead of widening to fp16) defaults to
+    configs.mla_e4m3_mma_default. Otherwise heads in M (paged_mla_hm.cuh) where it can run, else the head tiles."""
     given = [name for name, value in dict(stages=stages, tokens=tokens, bulk=bulk, heads_in_m=heads_in_m,
                                           lazy_rescale=lazy_rescale, tma=tma).items() if value is not None]
     wg_runs = arch in configs.WGMMA_ARCHS and launcher == "driver"
@@ -282,10 +286,14 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
         hg = configs.mla_wgmma_heads(q_heads) if head_group is None else head_group
         if isinstance(hg, bool) or hg not in limits.MLA_WG_HEAD_GROUPS:
             raise ValueError(f"head_group must be one of {limits.MLA_WG_HEAD_GROUPS} or None, got {head_group!r}")
-        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg), hg, None, limits.mla_wg_smem(kvn, hg),
-                         limits.MLA_WG_TOKENS)
-    if head_group is not None:
-        raise ValueError("head_group is an option of the wgmma path (wgmma=True)")
+        can = kvn == "float8_e4m3fn" and hg == 16
+        f8 = can and configs.mla_e4m3_mma_default() if e4m3_mma is None else bool(e4m3_mma)
+        if f8 and not can:
+            raise ValueError("e4m3_mma needs fp8 e4m3 latents and 16 heads a CTA (head_group=16)")
+        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8), hg, None,
+                         limits.mla_wg_smem(kvn, hg, f8), limits.MLA_WG_TOKENS)
+    if head_group is not None or e4m3_mma is not None:
+        raise ValueError("head_group and e4m3_mma are options of the wgmma path (wgmma=True)")
     head_group = configs.mla_head_group(q_heads)
     if tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
         raise ValueError(f"tokens must be one of {', '.join(map(str, limits.MLA_STEP_TOKENS))} or None, "
@@ -337,7 +345,7 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
                           heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-                          head_group=None) -> PagedMLADecodePlan:
+                          head_group=None, e4m3_mma=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
@@ -348,11 +356,12 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     ``tma`` (heads in M; None: with the driver launcher; False: one bulk copy per row instead of tensor copies),
     ``wgmma`` (paged_mla_wg.cu, Hopper's warpgroup MMAs with the step's 64 tokens as M; sm_90, driver launcher, any
     head count in groups of ``head_group`` = 16 or 32 heads a CTA; none of the options above but ``num_splits``.
-    None: where configs.mla_wgmma_default says and no option above is given).
+    None: where configs.mla_wgmma_default says and no option above is given); ``e4m3_mma`` (wgmma, fp8 latents,
+    16 heads a CTA: e4m3 MMAs with q and P split in two e4m3 parts, instead of widening the latents to fp16).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
                               device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma,
-                              wgmma, head_group)
+                              wgmma, head_group, e4m3_mma)

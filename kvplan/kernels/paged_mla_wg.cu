@@ -26,11 +26,25 @@
 // value), rows past the end written as zeros; the raw stage is refilled as soon as it is widened. The MMAs are then
 // fp16 x fp16: q is brought into fp16 range per head by a power of two, taken back in that head's score multiplier,
 // and P is fp16. One scale per tensor (kv_scale) sits in the score multiplier and the output scale, as elsewhere.
+// fp8 straight into e4m3 wgmmas (KVP_MLA_F8MMA, 16 heads): no widening. Raw steps land [9][64 tokens][64 bytes] with
+// the 64-byte swizzle (chunk c of row t at c ^ ((t >> 1) & 3)) in five stages, and QK reads them as the K-major A
+// operand of m64n32k32 e4m3 wgmmas whose 32 columns are q split in two e4m3 parts, hi and lo (q per head brought to
+// [128, 256) by a power of two: hi + lo carry ~8 significant bits, as bf16 does); S = S_hi + S_lo. PV cannot read
+// an 8-bit A MN-major, so each thread builds its A fragments in registers: its 16 dims are one 16-byte chunk of a
+// latent row, read as two 8-byte halves (lanes r odd take the upper half first), 4 tokens' words byte-transposed by
+// PRMTs. Row 16 w + r + 8 x of dim tile u is latent dim 16 (8 w + r) + 8 ((u >> 2) ^ (r & 1)) + 2 (u & 3) + x (the
+// epilogue undoes it) and k column 4 j + i of a 16-token group is its token 4 i + j (P is stored to match): each
+// half warp's 8-byte reads then meet 32 distinct banks. P' = 256 p, split hi + lo as q is, is the 32 columns of
+// the B operand. Each step's PV accumulates into fresh registers added to O in fp32 (e4m3 wgmmas accumulate with
+// fewer bits than fp32).
 
 #include "kvp_common.cuh"
 
 #ifndef KVP_KVT
 #error "compile through kvplan.kernels.build"
+#endif
+#ifndef KVP_MLA_F8MMA
+#define KVP_MLA_F8MMA 0
 #endif
 
 namespace kvp {
@@ -47,15 +61,19 @@ constexpr int TOK = 64;                  // latent rows per step: the M of QK
 constexpr int TILE = TOK * 128;          // one block of a step's 16-bit operand tile
 constexpr int OPERAND = BLOCKS * TILE;   // 73,728 bytes
 constexpr int RAW = FP8 ? BLOCKS * TOK * 64 : OPERAND;  // bytes a step lands as
-constexpr int STAGES = FP8 ? 3 : 2;
+constexpr bool F8MMA = KVP_MLA_F8MMA != 0;
+constexpr int STAGES = F8MMA ? 5 : FP8 ? 3 : 2;
+constexpr int QRB = F8MMA ? 64 : 128;     // bytes of a q / P row in one 64-dim block (resp. of 64 tokens)
+constexpr int QROWS = F8MMA ? 2 * HG : HG;  // q / P rows: e4m3 MMAs hold each head twice (hi, then lo)
 constexpr int OFF_RED = 64;              // [3 buffers][4 warps][16 heads] fp32: step maxima (2), row sums (1)
 constexpr int OFF_QX = OFF_RED + 3 * 4 * HG * 4;  // fp8: per-head q exponents [HG] (int)
-constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][HG heads][128 bytes]
-constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;  // [HG heads][64 tokens] 16-bit
-constexpr int OFF_ST = OFF_P + HG * 128;          // the stages (bf16: each is its operand tile)
-constexpr int OFF_CV = OFF_ST + STAGES * RAW;     // fp8: the widened operand tile
+constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][QROWS][QRB bytes]
+constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [QROWS][64 tokens], 16-bit or e4m3
+constexpr int OFF_ST = OFF_P + QROWS * QRB;       // the stages (bf16: each is its operand tile)
+constexpr int OFF_CV = OFF_ST + STAGES * RAW;     // fp8 widened: the operand tile
 static_assert((HG == 16 || HG == 32) && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0, "shared layout");
-static_assert(OFF_CV + (FP8 ? OPERAND : 0) + 1024 == KVP_MLA_WG_SMEM, "limits.mla_wg_smem disagrees");
+static_assert(!F8MMA || (FP8 && HG == 16), "e4m3 MMAs: fp8 latents, 16 heads a CTA");
+static_assert(OFF_CV + (FP8 && !F8MMA ? OPERAND : 0) + 1024 == KVP_MLA_WG_SMEM, "limits.mla_wg_smem disagrees");
 
 struct alignas(64) TmapParam {
   unsigned long long opaque[16];  // a CUtensorMap encoded on the host (paged_mla.py): [9 blocks][tokens][64 dims]
@@ -108,9 +126,10 @@ __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.alig
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
 // the accumulators stay put across an asynchronous wgmma (the compiler may not move their uses over it)
-__device__ __forceinline__ void hold(float (&d)[ACC]) {
+template <int N>
+__device__ __forceinline__ void hold(float (&d)[N]) {
 #pragma unroll
-  for (int i = 0; i < ACC; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 // generic-proxy shared writes (q, P, widened or zeroed rows) made visible to the wgmmas, then the warpgroup meets
 __device__ __forceinline__ void publish() {
@@ -187,6 +206,162 @@ __device__ __forceinline__ void widen(unsigned char* sm, int raw, int nval) {
   }
 }
 
+#if KVP_MLA_F8MMA
+// byte offset of 16-byte chunk c of row t in a 64-byte-swizzled [rows][64 bytes] tile starting on 512 bytes
+__device__ __forceinline__ int sw64(int t, int c) { return 64 * t + 16 * (c ^ ((t >> 1) & 3)); }
+
+// wgmma descriptor of a SW64 tile at shared address a: 8-row groups 512 bytes apart
+__device__ __forceinline__ u64 desc64(u32 a) {
+  return (u64)((a & 0x3FFFF) >> 4) | ((u64)(512 >> 4) << 16) | ((u64)(512 >> 4) << 32) | (2ull << 62);
+}
+
+// D[64 x 32] (+)= A B, e4m3 x e4m3: A from shared memory (K-major) or from registers (4 words a thread)
+__device__ __forceinline__ void wgmma_e4m3(float (&d)[16], u64 da, u64 db, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,"
+      "%15}, %16, %17, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+      : "l"(da), "l"(db), "r"(accumulate));
+}
+__device__ __forceinline__ void wgmma_e4m3(float (&d)[16], const u32 (&a)[4], u64 db, int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %21, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n32k32.f32.e4m3.e4m3 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,"
+      "%15}, {%16,%17,%18,%19}, %20, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(accumulate));
+}
+
+// two floats -> two e4m3 bytes (round to nearest, saturating): lo in bits 0-7, hi in bits 8-15
+__device__ __forceinline__ u32 e4m3x2(float lo, float hi) {
+  unsigned short d;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(d) : "f"(hi), "f"(lo));
+  return d;
+}
+// x ~ hi + lo as two e4m3 pairs: (hi bytes, lo bytes) of two values
+__device__ __forceinline__ uint2 split_e4m3x2(float a, float b) {
+  const u32 hi = e4m3x2(a, b), h2 = e4m3x2_to_h2(hi);
+  const float2 hv = __half22float2(*reinterpret_cast<const __half2*>(&h2));
+  return make_uint2(hi, e4m3x2(a - hv.x, b - hv.y));
+}
+
+// 4 words of 4 bytes (tokens 0-3, each 4 consecutive dims) -> 4 words (dims 0-3, each tokens 0-3 in byte order)
+__device__ __forceinline__ void transpose4x4(u32 a, u32 b, u32 c, u32 d, u32& o0, u32& o1, u32& o2, u32& o3) {
+  const u32 t0 = prmt(a, b, 0x5140), t1 = prmt(a, b, 0x7362), t2 = prmt(c, d, 0x5140), t3 = prmt(c, d, 0x7362);
+  o0 = prmt(t0, t2, 0x5410), o1 = prmt(t0, t2, 0x7632), o2 = prmt(t1, t3, 0x5410), o3 = prmt(t1, t3, 0x7632);
+}
+
+// q's 16 heads -> [9 blocks][32 rows][64 bytes] e4m3, SW64: row h its hi part, row 16 + h its lo part, each head
+// times 2^-x[h] so that its largest |q| lies in [128, 256) (e4m3 holds 448); warp w takes heads 4 w .. 4 w + 3
+__device__ __forceinline__ void stage_q_e4m3(unsigned char* sm, const unsigned short* qn, const unsigned short* qr,
+                                             int b, int hg0, int Hq) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  int* const qx = reinterpret_cast<int*>(sm + OFF_QX);
+  for (int h = HG / 4 * warp; h < HG / 4 * (warp + 1); ++h) {
+    const int hq = hg0 + h;
+    const size_t row = (size_t)b * Hq + (hq < Hq ? hq : 0);
+    float v[2][16];  // 16-dim chunks lane, lane + 32 (< 36) of the head's 576 dims
+    float amax = 0.f;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int c = lane + 32 * i;
+      uint4 w[2] = {make_uint4(0, 0, 0, 0), make_uint4(0, 0, 0, 0)};
+      if (hq < Hq && c < 36) {
+        const unsigned short* src = c < 32 ? qn + row * RANK + 16 * c : qr + row * 64 + 16 * (c - 32);
+        w[0] = *reinterpret_cast<const uint4*>(src);
+        w[1] = *reinterpret_cast<const uint4*>(src + 8);
+      }
+#pragma unroll
+      for (int k = 0; k < 2; ++k) {
+        const u32 ws[4] = {w[k].x, w[k].y, w[k].z, w[k].w};
+#pragma unroll
+        for (int t = 0; t < 4; ++t) {
+          v[i][8 * k + 2 * t] = bf16lo(ws[t]), v[i][8 * k + 2 * t + 1] = bf16hi(ws[t]);
+          amax = fmaxf(amax, fmaxf(fabsf(v[i][8 * k + 2 * t]), fabsf(v[i][8 * k + 2 * t + 1])));
+        }
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const int x = amax > 0.f ? max(((__float_as_int(amax) >> 23) & 0xff) - 127 - 7, -120) : 0;
+    const float sc = __int_as_float((127 - x) << 23);
+    if (lane == 0) qx[h] = x;
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int c = lane + 32 * i;
+      if (c >= 36) continue;
+      u32 hi[4], lo[4];
+#pragma unroll
+      for (int t = 0; t < 4; ++t) {
+        const uint2 a = split_e4m3x2(v[i][4 * t] * sc, v[i][4 * t + 1] * sc);
+        const uint2 z = split_e4m3x2(v[i][4 * t + 2] * sc, v[i][4 * t + 3] * sc);
+        hi[t] = a.x | (z.x << 16), lo[t] = a.y | (z.y << 16);
+      }
+      unsigned char* const blk = sm + OFF_Q + (c >> 2) * (QROWS * 64);
+      *reinterpret_cast<uint4*>(blk + sw64(h, c & 3)) = make_uint4(hi[0], hi[1], hi[2], hi[3]);
+      *reinterpret_cast<uint4*>(blk + sw64(HG + h, c & 3)) = make_uint4(lo[0], lo[1], lo[2], lo[3]);
+    }
+  }
+}
+
+// P' = 256 p of head h at tokens t and t + 8 (t < 8 mod 16) -> rows h (hi) and 16 + h (lo) of P, SW64, at the k
+// columns PV's A fragments give those tokens (token 4 i + j of a 16-token group is column 4 j + i)
+__device__ __forceinline__ void store_p_e4m3(unsigned char* sm, int h, int t, float p0, float p1) {
+  const uint2 hl = split_e4m3x2(p0, p1);
+  unsigned char* const P = sm + OFF_P;
+  const int ch = t >> 4, k0 = 4 * (t & 3) + ((t >> 2) & 3);  // token t + 8: column k0 + 2
+  P[sw64(h, ch) + k0] = (unsigned char)hl.x, P[sw64(h, ch) + k0 + 2] = (unsigned char)(hl.x >> 8);
+  P[sw64(HG + h, ch) + k0] = (unsigned char)hl.y, P[sw64(HG + h, ch) + k0 + 2] = (unsigned char)(hl.y >> 8);
+}
+
+// O^T += C[:, :512]^T P'^T over the raw stage at shared offset `raw`, 4 dim tiles at a time: A fragments built in
+// registers (tokens >= nval read as zeros), fresh accumulators per step folded into o in fp32 (hi + lo columns)
+__device__ __forceinline__ void pv_e4m3(float (&o)[8][ACC], const unsigned char* sm, u32 sb, int raw, int nval) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r = lane >> 2, j = lane & 3;
+  const int g = 8 * warp + r;  // this thread's dims 16 g .. 16 g + 15: chunk g & 3 of block g >> 2 of a row
+  const unsigned char* const blk = sm + raw + (g >> 2) * (TOK * 64);
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {  // dim tiles 4 half .. 4 half + 3: bytes 8 (half ^ (r & 1)) .. + 7
+    u32 a[2][4][4];                       // [k-step][tile][fragment word]
+#pragma unroll
+    for (int kk = 0; kk < 2; ++kk)
+#pragma unroll
+      for (int up = 0; up < 2; ++up) {  // k columns 16 up + 4 j + i, tokens 32 kk + 16 up + 4 i + j: words 2 up, + 1
+        u32 w[4][2];
+#pragma unroll
+        for (int tt = 0; tt < 4; ++tt) {
+          const int t = 32 * kk + 16 * up + 4 * tt + j;
+          uint2 v = *reinterpret_cast<const uint2*>(blk + sw64(t, g & 3) + 8 * (half ^ (r & 1)));
+          if (t >= nval) v = make_uint2(0, 0);
+          w[tt][0] = v.x, w[tt][1] = v.y;
+        }
+        u32 d[8];  // bytes 8 (half ^ (r & 1)) + e of the chunk, 4 tokens each
+        transpose4x4(w[0][0], w[1][0], w[2][0], w[3][0], d[0], d[1], d[2], d[3]);
+        transpose4x4(w[0][1], w[1][1], w[2][1], w[3][1], d[4], d[5], d[6], d[7]);
+#pragma unroll
+        for (int ul = 0; ul < 4; ++ul) a[kk][ul][2 * up] = d[2 * ul], a[kk][ul][2 * up + 1] = d[2 * ul + 1];
+      }
+    float st[4][16];
+    wg_fence();
+#pragma unroll
+    for (int ul = 0; ul < 4; ++ul)
+#pragma unroll
+      for (int kk = 0; kk < 2; ++kk) wgmma_e4m3(st[ul], a[kk][ul], desc64(sb + OFF_P + 32 * kk), kk);
+    wg_commit();
+    wg_wait();
+#pragma unroll
+    for (int ul = 0; ul < 4; ++ul) {
+      hold(st[ul]);
+#pragma unroll
+      for (int e = 0; e < ACC; ++e) o[4 * half + ul][e] += st[ul][e] + st[ul][e + 8];
+    }
+  }
+}
+#endif
+
 }  // namespace mlawg
 }  // namespace kvp
 
@@ -242,7 +417,11 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   }
   float cb[NQ];  // score multiplier of this thread's heads (log2 domain)
 #if KVP_KVT == 2
+#if KVP_MLA_F8MMA
+  stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
+#else
   stage_q_fp16(sm, qn, qr, b, hg0, Hq);
+#endif
   publish();  // q and its exponents visible; the mbarriers initialised
 #pragma unroll
   for (int q = 0; q < NQ; ++q)
@@ -281,7 +460,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   for (int k = 0; k < nsteps; ++k) {
     const int nval = c_hi - (c_lo + k * TOK);
     mbar_wait(sb + 8 * s, parity);
-#if KVP_KVT == 2
+#if KVP_MLA_F8MMA
+    const u32 tile = sb + OFF_ST + s * RAW;  // the raw stage itself: QK's A operand, PV's A fragments' source
+#elif KVP_KVT == 2
     const u32 tile = sb + OFF_CV;
     widen(sm, OFF_ST + s * RAW, nval);
     publish();  // the operand tile visible to the wgmmas; every thread is done with the raw stage
@@ -299,6 +480,23 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 
     // ---- QK
     float sc[ACC];
+#if KVP_MLA_F8MMA
+    {
+      float s2[16];  // columns: hi parts of the 16 heads, then lo parts
+#pragma unroll
+      for (int e = 0; e < 16; ++e) s2[e] = 0.f;
+      wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < 18; ++ks)
+        wgmma_e4m3(s2, desc64(tile + (ks >> 1) * (TOK * 64) + 32 * (ks & 1)),
+                   desc64(sb + OFF_Q + (ks >> 1) * (QROWS * 64) + 32 * (ks & 1)), ks > 0);
+      wg_commit();
+      wg_wait();
+      hold(s2);
+#pragma unroll
+      for (int e = 0; e < ACC; ++e) sc[e] = s2[e] + s2[e + 8];
+    }
+#else
 #pragma unroll
     for (int e = 0; e < ACC; ++e) sc[e] = 0.f;
     wg_fence();
@@ -309,6 +507,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     wg_commit();
     wg_wait();
     hold(sc);
+#endif
 
     // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cb > 0 keeps their order)
     const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
@@ -345,6 +544,20 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 8; ++u)
 #pragma unroll
       for (int e = 0; e < ACC; ++e) o[u][e] *= al[2 * (e >> 2) + (e & 1)];
+#if KVP_MLA_F8MMA
+#pragma unroll
+    for (int i = 0; i < NI; ++i)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {  // P' = 256 p (e4m3's range), taken back through the row sums
+        const int q = 2 * i + e;
+        const float p0 = ex2(fmaf(sc[4 * i + e], cb[q], 8.f - mu[q]));
+        const float p1 = ex2(fmaf(sc[4 * i + 2 + e], cb[q], 8.f - mu[q]));
+        l[q] += p0 + p1;
+        store_p_e4m3(sm, 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
+      }
+    publish();  // P visible to the wgmmas
+    pv_e4m3(o, sm, sb, OFF_ST + s * RAW, nval);
+#else
     unsigned short* const sp = reinterpret_cast<unsigned short*>(sm + OFF_P);
 #pragma unroll
     for (int i = 0; i < NI; ++i)
@@ -372,8 +585,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     wg_wait();
 #pragma unroll
     for (int u = 0; u < 8; ++u) hold(o[u]);
+#endif
     __syncthreads();  // every warp's wgmmas over this step's tile (and over P) have completed
-#if KVP_KVT != 2
+#if KVP_KVT != 2 || KVP_MLA_F8MMA
     if (tid == 0 && k + STAGES < nsteps) issue(k + STAGES, s);
 #endif
     if (++s == STAGES) s = 0, parity ^= 1u;
@@ -402,7 +616,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 8; ++u)
 #pragma unroll
       for (int x = 0; x < 2; ++x) {
-        const int d = 64 * u + 16 * warp + r + 8 * x;
+        const int d = F8MMA ? 16 * (8 * warp + r) + 8 * ((u >> 2) ^ (r & 1)) + 2 * (u & 3) + x
+                            : 64 * u + 16 * warp + r + 8 * x;
         const float v = o[u][4 * (q >> 1) + 2 * x + (q & 1)] * inv;
         if (nsplit == 1) {
           const __nv_bfloat16 vb = __float2bfloat16_rn(v);
