@@ -155,6 +155,11 @@ class MLAWgConfig:
         return out + [("KVP_MLA_F8MMA", "1")] if self.e4m3_mma else out
 
     @property
+    def threads(self) -> int:
+        """One warpgroup; two for the e4m3 MMAs (scores and values in a pipeline)."""
+        return limits.MLA_WG_E4M3_THREADS if self.e4m3_mma else 128
+
+    @property
     def name(self) -> str:
         return f"mla_wg_kv{self.kv_dtype}" + ("" if self.heads == 16 else f"_h{self.heads}") + \
             ("_e4m3mma" if self.e4m3_mma else "")

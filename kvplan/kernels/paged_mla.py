@@ -80,7 +80,8 @@ class PagedMLADecodePlan:
         ld = rt.load(self.config, dev)
         self.head_groups = -(-self.q_heads // self.head_group)
         self.span = self.max_blocks_per_seq * self.block_size
-        self._kernel, self._threads = ("kvp_mla_wg", 128) if self.wgmma else ("kvp_mla_decode", limits.MLA_WARPS * 32)
+        self._kernel, self._threads = ("kvp_mla_wg", self.config.threads) if self.wgmma else \
+            ("kvp_mla_decode", limits.MLA_WARPS * 32)
         slots = dev.sm_count * rt.occupancy(ld, self._kernel, dev, self._threads, self.smem)
         self._slots, self._num_splits, self._ld, self._launcher = slots, num_splits, ld, launcher
         self._slot = _SLOTS[self.wgmma]

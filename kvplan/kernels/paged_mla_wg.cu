@@ -68,8 +68,8 @@ constexpr int QROWS = F8MMA ? 2 * HG : HG;  // q / P rows: e4m3 MMAs hold each h
 constexpr int OFF_RED = 64;              // [3 buffers][4 warps][16 heads] fp32: step maxima (2), row sums (1)
 constexpr int OFF_QX = OFF_RED + 3 * 4 * HG * 4;  // fp8: per-head q exponents [HG] (int)
 constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][QROWS][QRB bytes]
-constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [QROWS][64 tokens], 16-bit or e4m3
-constexpr int OFF_ST = OFF_P + QROWS * QRB;       // the stages (bf16: each is its operand tile)
+constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [QROWS][64 tokens], 16-bit or e4m3 (two buffers)
+constexpr int OFF_ST = OFF_P + (F8MMA ? 2 : 1) * QROWS * QRB;  // the stages (bf16: each is its operand tile)
 constexpr int OFF_CV = OFF_ST + STAGES * RAW;     // fp8 widened: the operand tile
 static_assert((HG == 16 || HG == 32) && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0, "shared layout");
 static_assert(!F8MMA || (FP8 && HG == 16), "e4m3 MMAs: fp8 latents, 16 heads a CTA");
@@ -255,12 +255,12 @@ __device__ __forceinline__ void transpose4x4(u32 a, u32 b, u32 c, u32 d, u32& o0
 }
 
 // q's 16 heads -> [9 blocks][32 rows][64 bytes] e4m3, SW64: row h its hi part, row 16 + h its lo part, each head
-// times 2^-x[h] so that its largest |q| lies in [128, 256) (e4m3 holds 448); warp w takes heads 4 w .. 4 w + 3
+// times 2^-x[h] so that its largest |q| lies in [128, 256) (e4m3 holds 448); warp w takes heads w, w + 8
 __device__ __forceinline__ void stage_q_e4m3(unsigned char* sm, const unsigned short* qn, const unsigned short* qr,
                                              int b, int hg0, int Hq) {
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   int* const qx = reinterpret_cast<int*>(sm + OFF_QX);
-  for (int h = HG / 4 * warp; h < HG / 4 * (warp + 1); ++h) {
+  for (int h = warp; h < HG; h += blockDim.x >> 5) {
     const int hq = hg0 + h;
     const size_t row = (size_t)b * Hq + (hq < Hq ? hq : 0);
     float v[2][16];  // 16-dim chunks lane, lane + 32 (< 36) of the head's 576 dims
@@ -307,8 +307,8 @@ __device__ __forceinline__ void stage_q_e4m3(unsigned char* sm, const unsigned s
   }
 }
 
-// P' = 256 p of head h at tokens t and t + 8 (t < 8 mod 16) -> rows h (hi) and 16 + h (lo) of P, SW64, at the k
-// columns PV's A fragments give those tokens (token 4 i + j of a 16-token group is column 4 j + i)
+// P' = 256 p of head h at tokens t and t + 8 (t < 8 mod 16) -> rows h (hi) and 16 + h (lo) of the P buffer at
+// sm + OFF_P, SW64, at the k columns PV's A fragments give those tokens (token 4 i + j of a group is column 4 j + i)
 __device__ __forceinline__ void store_p_e4m3(unsigned char* sm, int h, int t, float p0, float p1) {
   const uint2 hl = split_e4m3x2(p0, p1);
   unsigned char* const P = sm + OFF_P;
@@ -317,10 +317,12 @@ __device__ __forceinline__ void store_p_e4m3(unsigned char* sm, int h, int t, fl
   P[sw64(HG + h, ch) + k0] = (unsigned char)hl.y, P[sw64(HG + h, ch) + k0 + 2] = (unsigned char)(hl.y >> 8);
 }
 
-// O^T += C[:, :512]^T P'^T over the raw stage at shared offset `raw`, 4 dim tiles at a time: A fragments built in
-// registers (tokens >= nval read as zeros), fresh accumulators per step folded into o in fp32 (hi + lo columns)
-__device__ __forceinline__ void pv_e4m3(float (&o)[8][ACC], const unsigned char* sm, u32 sb, int raw, int nval) {
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r = lane >> 2, j = lane & 3;
+// O^T += C[:, :512]^T P'^T over the raw stage at shared offset `raw` and the P buffer at `pbuf`, 4 dim tiles at a
+// time: A fragments built in registers (tokens >= nval read as zeros), fresh accumulators per step folded into o
+// in fp32 (hi + lo columns); warp w of the warpgroup
+__device__ __forceinline__ void pv_e4m3(float (&o)[8][ACC], const unsigned char* sm, u32 sb, int raw, int pbuf,
+                                        int nval) {
+  const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, r = lane >> 2, j = lane & 3;
   const int g = 8 * warp + r;  // this thread's dims 16 g .. 16 g + 15: chunk g & 3 of block g >> 2 of a row
   const unsigned char* const blk = sm + raw + (g >> 2) * (TOK * 64);
 #pragma unroll
@@ -349,7 +351,7 @@ __device__ __forceinline__ void pv_e4m3(float (&o)[8][ACC], const unsigned char*
 #pragma unroll
     for (int ul = 0; ul < 4; ++ul)
 #pragma unroll
-      for (int kk = 0; kk < 2; ++kk) wgmma_e4m3(st[ul], a[kk][ul], desc64(sb + OFF_P + 32 * kk), kk);
+      for (int kk = 0; kk < 2; ++kk) wgmma_e4m3(st[ul], a[kk][ul], desc64(sb + pbuf + 32 * kk), kk);
     wg_commit();
     wg_wait();
 #pragma unroll
@@ -368,6 +370,219 @@ __device__ __forceinline__ void pv_e4m3(float (&o)[8][ACC], const unsigned char*
 using namespace kvp;
 using namespace kvp::mlawg;
 
+#if KVP_MLA_F8MMA
+// fp8 latents into e4m3 wgmmas: two warpgroups in a pipeline. Warpgroup 0 (scores) runs QK, the softmax and P of
+// step k while warpgroup 1 (values) runs PV of step k - 1: P and the step's rescale factors are double-buffered in
+// shared memory, handed over through named barriers (4 + b: P in buffer b ready; 2 + b: buffer b free again), and
+// warpgroup 1 refills a stage once its PV over it is done (QK over it finished before its P was handed over).
+constexpr int BAR_SCORES = 1, BAR_VALUES = 6, BAR_END = 7;  // inside one warpgroup; both at the end
+__device__ __forceinline__ void bar_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void bar_arrive(int id, int n) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+
+extern "C" __global__ void __launch_bounds__(256, 1)
+kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorbed q_nope)
+           const unsigned short* __restrict__ qr,   // [B, Hq, 64] bf16
+           const int* __restrict__ bt,              // [B, bt_stride]
+           const int* __restrict__ seqlens,         // [B]
+           unsigned short* __restrict__ out,        // [B, Hq, 512] bf16         (one split)
+           float* __restrict__ opart,               // [B, Hq, splits, 512]      (several splits)
+           float* __restrict__ lse,                 // [B, Hq, splits] (log2 domain)
+           int Hq, int chunk, int bt_stride, int log2bs, float cbase, float vscale,
+           const __grid_constant__ TmapParam tmap) {
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const u32 raw = (u32)__cvta_generic_to_shared(smem_raw), sb = (raw + 1023u) & ~1023u;
+  unsigned char* const sm = smem_raw + (sb - raw);
+  const int split = blockIdx.x, nsplit = gridDim.x, hg0 = blockIdx.y * HG, b = blockIdx.z;
+  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, r = lane >> 2, j = lane & 3;
+  const u32 FULL = 0xffffffffu;
+  float* const red = reinterpret_cast<float*>(sm + OFF_RED);  // [2][4 warps][16] step maxima, then row sums
+  float* const fac = red + 2 * 4 * HG;                        // [2][16] rescale factors, then [16] L, [16] M
+
+  pdl_wait();
+  const int len = seqlens[b];
+  const int2 span = split_span(split, chunk, len);
+  const int c_lo = span.x, c_hi = span.y;
+  const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
+  const int* btrow = bt + (size_t)b * bt_stride;
+  const int bs = 1 << log2bs, tbox = min(bs, TOK);
+  constexpr int ROWB = 64;
+
+  auto issue = [&](int k, int s) {  // as the one-warpgroup kernel: one box of 9 blocks, or one per (page run, block)
+    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
+    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
+    mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
+    for (int p = 0; p < runs; ++p) {
+      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
+      if (tbox == TOK) {
+        tma_box(dst, &tmap, row, 0, bar);
+      } else {
+        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, &tmap, row, blk, bar);
+      }
+    }
+  };
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
+    mbar_fence_init();
+    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
+  }
+  stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
+  publish();  // q and its exponents visible; the mbarriers initialised
+
+  if (wg == 0) {
+    // ---- scores: thread (warp w, lane (r, j)) holds S rows (tokens) 16 w + r + 8 x, head slots q = 2 i + e
+    float cb[NQ], m[NQ], l[NQ];
+#pragma unroll
+    for (int q = 0; q < NQ; ++q) {
+      cb[q] = cbase * __int_as_float((127 + reinterpret_cast<const int*>(sm + OFF_QX)[8 * (q >> 1) + 2 * j + (q & 1)])
+                                     << 23);
+      m[q] = KVP_NEG_INF, l[q] = 0.f;
+    }
+    int s = 0;
+    u32 parity = 0;
+    for (int k = 0; k < nsteps; ++k) {
+      const int nval = c_hi - (c_lo + k * TOK), pb = k & 1;
+      const u32 tile = sb + OFF_ST + s * RAW;
+      mbar_wait(sb + 8 * s, parity);
+      float s2[16];  // columns: hi parts of the 16 heads, then lo parts
+#pragma unroll
+      for (int e = 0; e < 16; ++e) s2[e] = 0.f;
+      wg_fence();
+#pragma unroll
+      for (int ks = 0; ks < 18; ++ks)
+        wgmma_e4m3(s2, desc64(tile + (ks >> 1) * (TOK * 64) + 32 * (ks & 1)),
+                   desc64(sb + OFF_Q + (ks >> 1) * (QROWS * 64) + 32 * (ks & 1)), ks > 0);
+      wg_commit();
+      wg_wait();
+      hold(s2);
+      float sc[ACC];
+      const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
+      float mx[NQ];
+#pragma unroll
+      for (int i = 0; i < NI; ++i)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          sc[4 * i + e] = v0 ? s2[4 * i + e] + s2[4 * i + e + 8] : KVP_NEG_INF;
+          sc[4 * i + 2 + e] = v1 ? s2[4 * i + 2 + e] + s2[4 * i + 2 + e + 8] : KVP_NEG_INF;
+          float x = fmaxf(sc[4 * i + e], sc[4 * i + 2 + e]);
+          x = fmaxf(x, __shfl_xor_sync(FULL, x, 4));
+          x = fmaxf(x, __shfl_xor_sync(FULL, x, 8));
+          mx[2 * i + e] = fmaxf(x, __shfl_xor_sync(FULL, x, 16));
+        }
+      float* const rk = red + pb * (4 * HG);
+      if (r == 0) {
+#pragma unroll
+        for (int q = 0; q < NQ; ++q) rk[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = mx[q];
+      }
+      bar_sync(BAR_SCORES, 128);
+      float mu[NQ], al[NQ];
+#pragma unroll
+      for (int q = 0; q < NQ; ++q) {
+        const int h = 8 * (q >> 1) + 2 * j + (q & 1);
+        const float step = fmaxf(fmaxf(rk[h], rk[HG + h]), fmaxf(rk[2 * HG + h], rk[3 * HG + h])) * cb[q];
+        const float mn = fmaxf(m[q], step);
+        mu[q] = mn == KVP_NEG_INF ? 0.f : mn;
+        al[q] = ex2(m[q] - mu[q]);
+        m[q] = mn;
+        l[q] *= al[q];
+      }
+      if (k >= 2) bar_sync(2 + pb, 256);  // PV of step k - 2 has finished with buffer pb
+      if (warp == 0 && r == 0) {
+#pragma unroll
+        for (int q = 0; q < NQ; ++q) fac[pb * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = al[q];
+      }
+#pragma unroll
+      for (int i = 0; i < NI; ++i)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {  // P' = 256 p (e4m3's range), taken back through the row sums
+          const int q = 2 * i + e;
+          const float p0 = ex2(fmaf(sc[4 * i + e], cb[q], 8.f - mu[q]));
+          const float p1 = ex2(fmaf(sc[4 * i + 2 + e], cb[q], 8.f - mu[q]));
+          l[q] += p0 + p1;
+          store_p_e4m3(sm + pb * (QROWS * 64), 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
+        }
+      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // P for the values' wgmmas
+      bar_arrive(4 + pb, 256);
+      if (++s == STAGES) s = 0, parity ^= 1u;
+    }
+    // a head's row sum over its lanes r and the 4 warps; L and M for the values warpgroup
+    float* const rl = red;
+    bar_sync(BAR_SCORES, 128);  // every warp is past its last read of the maxima buffers
+#pragma unroll
+    for (int q = 0; q < NQ; ++q) {
+      float x = l[q];
+      x += __shfl_xor_sync(FULL, x, 4);
+      x += __shfl_xor_sync(FULL, x, 8);
+      x += __shfl_xor_sync(FULL, x, 16);
+      if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
+    }
+    bar_sync(BAR_SCORES, 128);
+    if (warp == 0 && r == 0) {
+#pragma unroll
+      for (int q = 0; q < NQ; ++q) {
+        const int h = 8 * (q >> 1) + 2 * j + (q & 1);
+        fac[2 * HG + h] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+        fac[3 * HG + h] = m[q];
+      }
+    }
+  } else {
+    // ---- values: O^T rows (dims) as pv_e4m3 says, columns head slots q = 2 i + e
+    float o[8][ACC];
+#pragma unroll
+    for (int u = 0; u < 8; ++u)
+#pragma unroll
+      for (int e = 0; e < ACC; ++e) o[u][e] = 0.f;
+    int s = 0;
+    u32 parity = 0;
+    for (int k = 0; k < nsteps; ++k) {
+      const int nval = c_hi - (c_lo + k * TOK), pb = k & 1;
+      bar_sync(4 + pb, 256);          // P and the factors of step k are in buffer pb
+      mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
+#pragma unroll
+      for (int q = 0; q < NQ; ++q) {
+        const float al = fac[pb * HG + 8 * (q >> 1) + 2 * j + (q & 1)];
+#pragma unroll
+        for (int u = 0; u < 8; ++u) o[u][4 * (q >> 1) + (q & 1)] *= al, o[u][4 * (q >> 1) + 2 + (q & 1)] *= al;
+      }
+      pv_e4m3(o, sm, sb, OFF_ST + s * RAW, OFF_P + pb * (QROWS * 64), nval);
+      bar_sync(BAR_VALUES, 128);  // every warp of this warpgroup is done with the stage and buffer pb
+      if (k + 2 < nsteps) bar_arrive(2 + pb, 256);
+      if (tid == 128 && k + STAGES < nsteps) {
+        asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the stage's reads before its refill
+        issue(k + STAGES, s);
+      }
+      if (++s == STAGES) s = 0, parity ^= 1u;
+    }
+    pdl_release();
+    bar_sync(BAR_END, 256);  // L and M from the scores warpgroup
+    for (int q = 0; q < NQ; ++q) {
+      const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
+      if (hq >= Hq) continue;
+      const float L = fac[2 * HG + h], M = fac[3 * HG + h];
+      const float inv = L > 0.f ? vscale / L : 0.f;
+      const size_t row = (size_t)b * Hq + hq;
+#pragma unroll
+      for (int u = 0; u < 8; ++u)
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+          const int d = 16 * (8 * warp + r) + 8 * ((u >> 2) ^ (r & 1)) + 2 * (u & 3) + x;
+          const float v = o[u][4 * (q >> 1) + 2 * x + (q & 1)] * inv;
+          if (nsplit == 1) {
+            const __nv_bfloat16 vb = __float2bfloat16_rn(v);
+            out[row * RANK + d] = *reinterpret_cast<const unsigned short*>(&vb);
+          } else {
+            opart[(row * nsplit + split) * RANK + d] = v;
+          }
+        }
+      if (nsplit > 1 && warp == 0 && r == 0) lse[row * nsplit + split] = L > 0.f ? M + log2f(L) : KVP_NEG_INF;
+    }
+    return;
+  }
+  pdl_release();
+  bar_sync(BAR_END, 256);  // (pairs with the values warpgroup's)
+}
+#else
 extern "C" __global__ void __launch_bounds__(128, 1)
 kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorbed q_nope)
            const unsigned short* __restrict__ qr,   // [B, Hq, 64] bf16
@@ -417,11 +632,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   }
   float cb[NQ];  // score multiplier of this thread's heads (log2 domain)
 #if KVP_KVT == 2
-#if KVP_MLA_F8MMA
-  stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
-#else
   stage_q_fp16(sm, qn, qr, b, hg0, Hq);
-#endif
   publish();  // q and its exponents visible; the mbarriers initialised
 #pragma unroll
   for (int q = 0; q < NQ; ++q)
@@ -460,9 +671,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   for (int k = 0; k < nsteps; ++k) {
     const int nval = c_hi - (c_lo + k * TOK);
     mbar_wait(sb + 8 * s, parity);
-#if KVP_MLA_F8MMA
-    const u32 tile = sb + OFF_ST + s * RAW;  // the raw stage itself: QK's A operand, PV's A fragments' source
-#elif KVP_KVT == 2
+#if KVP_KVT == 2
     const u32 tile = sb + OFF_CV;
     widen(sm, OFF_ST + s * RAW, nval);
     publish();  // the operand tile visible to the wgmmas; every thread is done with the raw stage
@@ -480,23 +689,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 
     // ---- QK
     float sc[ACC];
-#if KVP_MLA_F8MMA
-    {
-      float s2[16];  // columns: hi parts of the 16 heads, then lo parts
-#pragma unroll
-      for (int e = 0; e < 16; ++e) s2[e] = 0.f;
-      wg_fence();
-#pragma unroll
-      for (int ks = 0; ks < 18; ++ks)
-        wgmma_e4m3(s2, desc64(tile + (ks >> 1) * (TOK * 64) + 32 * (ks & 1)),
-                   desc64(sb + OFF_Q + (ks >> 1) * (QROWS * 64) + 32 * (ks & 1)), ks > 0);
-      wg_commit();
-      wg_wait();
-      hold(s2);
-#pragma unroll
-      for (int e = 0; e < ACC; ++e) sc[e] = s2[e] + s2[e + 8];
-    }
-#else
 #pragma unroll
     for (int e = 0; e < ACC; ++e) sc[e] = 0.f;
     wg_fence();
@@ -507,7 +699,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     wg_commit();
     wg_wait();
     hold(sc);
-#endif
 
     // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cb > 0 keeps their order)
     const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
@@ -544,20 +735,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 8; ++u)
 #pragma unroll
       for (int e = 0; e < ACC; ++e) o[u][e] *= al[2 * (e >> 2) + (e & 1)];
-#if KVP_MLA_F8MMA
-#pragma unroll
-    for (int i = 0; i < NI; ++i)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {  // P' = 256 p (e4m3's range), taken back through the row sums
-        const int q = 2 * i + e;
-        const float p0 = ex2(fmaf(sc[4 * i + e], cb[q], 8.f - mu[q]));
-        const float p1 = ex2(fmaf(sc[4 * i + 2 + e], cb[q], 8.f - mu[q]));
-        l[q] += p0 + p1;
-        store_p_e4m3(sm, 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
-      }
-    publish();  // P visible to the wgmmas
-    pv_e4m3(o, sm, sb, OFF_ST + s * RAW, nval);
-#else
     unsigned short* const sp = reinterpret_cast<unsigned short*>(sm + OFF_P);
 #pragma unroll
     for (int i = 0; i < NI; ++i)
@@ -585,9 +762,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     wg_wait();
 #pragma unroll
     for (int u = 0; u < 8; ++u) hold(o[u]);
-#endif
     __syncthreads();  // every warp's wgmmas over this step's tile (and over P) have completed
-#if KVP_KVT != 2 || KVP_MLA_F8MMA
+#if KVP_KVT != 2
     if (tid == 0 && k + STAGES < nsteps) issue(k + STAGES, s);
 #endif
     if (++s == STAGES) s = 0, parity ^= 1u;
@@ -616,8 +792,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 8; ++u)
 #pragma unroll
       for (int x = 0; x < 2; ++x) {
-        const int d = F8MMA ? 16 * (8 * warp + r) + 8 * ((u >> 2) ^ (r & 1)) + 2 * (u & 3) + x
-                            : 64 * u + 16 * warp + r + 8 * x;
+        const int d = 64 * u + 16 * warp + r + 8 * x;
         const float v = o[u][4 * (q >> 1) + 2 * x + (q & 1)] * inv;
         if (nsplit == 1) {
           const __nv_bfloat16 vb = __float2bfloat16_rn(v);
@@ -629,6 +804,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     if (nsplit > 1 && warp == 0 && r == 0) lse[row * nsplit + split] = L > 0.f ? m[q] + log2f(L) : KVP_NEG_INF;
   }
 }
+
+#endif
 
 extern "C" __global__ void __launch_bounds__(256)
 kvp_mla_merge(const float* __restrict__ opart, const float* __restrict__ lse, unsigned short* __restrict__ out,
