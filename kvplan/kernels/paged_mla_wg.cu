@@ -26,11 +26,13 @@
 // value), rows past the end written as zeros; the raw stage is refilled as soon as it is widened. The MMAs are then
 // fp16 x fp16: q is brought into fp16 range per head by a power of two, taken back in that head's score multiplier,
 // and P is fp16. One scale per tensor (kv_scale) sits in the score multiplier and the output scale, as elsewhere.
-// fp8 straight into e4m3 wgmmas (KVP_MLA_F8MMA, 16 heads): no widening. Raw steps land [9][64 tokens][64 bytes] with
-// the 64-byte swizzle (chunk c of row t at c ^ ((t >> 1) & 3)) in five stages, and QK reads them as the K-major A
-// operand of m64n32k32 e4m3 wgmmas whose 32 columns are q split in two e4m3 parts, hi and lo (q per head brought to
-// [128, 256) by a power of two: hi + lo carry ~8 significant bits, as bf16 does); S = S_hi + S_lo. PV cannot read
-// an 8-bit A MN-major, so each thread builds its A fragments in registers: its 16 dims are one 16-byte chunk of a
+// fp8 straight into e4m3 wgmmas (KVP_MLA_F8MMA, 16 heads; its own kernel below, two warpgroups: one runs QK, the
+// softmax and P of step k while the other runs PV of step k - 1): no widening. Raw steps land [9][64 tokens][64
+// bytes] with the 64-byte swizzle (chunk c of row t at c ^ ((t >> 1) & 3)) in five stages; QK reads them as the
+// K-major A operand of m64n32k32 e4m3 wgmmas whose 32 columns are q split in two e4m3 parts, hi and lo (q per head
+// brought to [128, 256) by a power of two: hi + lo carry ~8 significant bits, as bf16 does); S = S_hi + S_lo.
+// PV cannot read an 8-bit A MN-major, so each thread builds its A fragments in registers: its 16 dims are one
+// 16-byte chunk of a
 // latent row, read as two 8-byte halves (lanes r odd take the upper half first), 4 tokens' words byte-transposed by
 // PRMTs. Row 16 w + r + 8 x of dim tile u is latent dim 16 (8 w + r) + 8 ((u >> 2) ^ (r & 1)) + 2 (u & 3) + x (the
 // epilogue undoes it) and k column 4 j + i of a 16-token group is its token 4 i + j (P is stored to match): each
@@ -376,7 +378,9 @@ using namespace kvp::mlawg;
 // shared memory, handed over through named barriers (4 + b: P in buffer b ready; 2 + b: buffer b free again), and
 // warpgroup 1 refills a stage once its PV over it is done (QK over it finished before its P was handed over).
 constexpr int BAR_SCORES = 1, BAR_VALUES = 6, BAR_END = 7;  // inside one warpgroup; both at the end
-__device__ __forceinline__ void bar_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
+__device__ __forceinline__ void bar_sync(int id, int n) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
 __device__ __forceinline__ void bar_arrive(int id, int n) {
   asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
