@@ -1,6 +1,11 @@
 """Small cases for compute-sanitizer (memcheck / racecheck) over every code path of the kernel.
 
-    compute-sanitizer --tool memcheck --error-exitcode 1 python benchmarks/kernel_memcheck.py [--mla | --moe | I]
+    compute-sanitizer --tool memcheck --report-api-errors no --error-exitcode 1 \
+        python benchmarks/kernel_memcheck.py [--mla | --moe | I]
+
+(--report-api-errors no: since 2026-12-03 the GPU machine's cuda.core probes driver entry points that its driver
+lacks, and each probe's CUDA_ERROR_INVALID_VALUE from cuGetProcAddress counted as an error: 34 a run, every case
+alike, none from a kernel.)
 
 (--mla: the MLA cases alone; --moe: the row-tile MoE kernel's cases alone (skinny_gemm.cu); I: case I alone)
 
@@ -97,7 +102,7 @@ def main():
         (16, 16, [300, 5], torch.bfloat16, dict(num_splits=3)),
         (64, 64, [129, 0, 17], torch.bfloat16, dict(num_splits=2)),
         (128, 16, [40, 200], torch.bfloat16, {}),
-        (16, 64, [700, 3], torch.float8_e4m3fn, dict(num_splits=2)),
+        (16, 64, [700, 3], torch.float8_e4m3fn, dict(num_splits=2, wgmma=False)),  # (the head tiles)
         (64, 16, [90, 1], torch.float8_e4m3fn, {}),
         (8, 64, [150, 64], torch.bfloat16, dict(bulk=False, num_splits=2)),
         (64, 64, [300], torch.float8_e4m3fn, dict(bulk=False, stages=2)),
@@ -107,8 +112,8 @@ def main():
         (16, 64, [3, 100, 1000], torch.bfloat16, dict(tma=False)),  # (heads in M with row copies)
         # the warpgroup-MMA path (the default above 16 bf16 heads: the 64- and 128-head cases above take it)
         (128, 16, [40, 200], torch.bfloat16, dict(wgmma=False)),  # (the head tiles)
-        (16, 64, [0, 1, 63, 64, 65, 700], torch.float8_e4m3fn, dict(wgmma=True)),
-        (16, 16, [300, 5, 64], torch.float8_e4m3fn, dict(wgmma=True, num_splits=3)),
+        (16, 64, [0, 1, 63, 64, 65, 700], torch.float8_e4m3fn, dict(wgmma=True, e4m3_mma=False)),
+        (16, 16, [300, 5, 64], torch.float8_e4m3fn, dict(wgmma=True, e4m3_mma=False, num_splits=3)),
         (40, 64, [0, 1, 65, 700], torch.bfloat16, dict(wgmma=True, num_splits=2)),  # (32 heads a CTA)
         (20, 16, [0, 1, 65, 700], torch.float8_e4m3fn, dict(wgmma=True, head_group=32)),
         (16, 64, [0, 1, 63, 64, 65, 700], torch.float8_e4m3fn, dict(wgmma=True, e4m3_mma=True)),  # two warpgroups

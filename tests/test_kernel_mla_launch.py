@@ -16,21 +16,22 @@ def launch(kvn="bfloat16", heads=16, arch="sm_90", launcher="driver", **kw):
 @pytest.mark.parametrize("kvn,heads,arch,path", [
     ("bfloat16", 16, "sm_90", "heads in M"), ("bfloat16", 8, "sm_90", "heads in M"),
     ("bfloat16", 17, "sm_90", "wgmma"), ("bfloat16", 128, "sm_90", "wgmma"), ("bfloat16", 40, "sm_90", "wgmma"),
-    ("float8_e4m3fn", 16, "sm_90", "head tiles"), ("float8_e4m3fn", 128, "sm_90", "wgmma"),
+    ("float8_e4m3fn", 16, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 8, "sm_90", "wgmma e4m3"),
+    ("float8_e4m3fn", 128, "sm_90", "wgmma"), ("float8_e4m3fn", 16, "sm_89", "head tiles"),
     ("float8_e4m3fn", 128, "sm_89", "head tiles"),
     ("bfloat16", 128, "sm_80", "head tiles"), ("bfloat16", 16, "sm_89", "head tiles"),
 ])
 def test_default_path(kvn, heads, arch, path):
     ln = launch(kvn, heads, arch)
     got = "wgmma" if ln.wgmma else "heads in M" if ln.heads_in_m else "head tiles"
-    assert got == path
+    assert got + (" e4m3" if ln.wgmma and ln.config.e4m3_mma else "") == path
 
 
 def test_wgmma_launch_shape():
     """16 heads a CTA, 32 above 16; two 72 KB bf16 stages (16 heads: 169,984 bytes with q's 18 KB, P, barriers and
     the alignment slack; 32 heads: 191,488 with q's 36 KB and 2 KB of barriers and buffers), three 36 KB raw fp8
     stages plus the 72 KB operand tile (206,848; 32 heads 228,352, under the 232,448 an sm_90 CTA may have)."""
-    bf, f8 = launch(heads=16, wgmma=True), launch("float8_e4m3fn", 16, wgmma=True)
+    bf, f8 = launch(heads=16, wgmma=True), launch("float8_e4m3fn", 16, wgmma=True, e4m3_mma=False)
     assert (bf.head_group, bf.step_tokens, bf.stages, bf.smem) == (16, 64, None, 169984)
     assert (f8.head_group, f8.step_tokens, f8.smem) == (16, 64, 206848)
     assert (launch(heads=128).head_group, launch(heads=128).smem) == (32, 191488)
@@ -47,12 +48,13 @@ def test_e4m3_mma_launch_shape():
     lo parts) in 64-byte rows: 1 KB barriers + 18 KB q + two 2 KB P buffers + 180 KB stages + 1 KB alignment
     slack; two warpgroups."""
     ln = launch("float8_e4m3fn", 16, wgmma=True, e4m3_mma=True)
+    widened = launch("float8_e4m3fn", 16, wgmma=True, e4m3_mma=False)
     assert ln.config.e4m3_mma and ln.config.name == "mla_wg_kvfloat8_e4m3fn_e4m3mma"
     assert ln.smem == 1024 + 9 * 32 * 64 + 2 * 32 * 64 + 5 * 9 * 64 * 64 + 1024 == 208896
-    assert (ln.config.threads, launch("float8_e4m3fn", 16, wgmma=True).config.threads) == (256, 128)
+    assert (ln.config.threads, widened.config.threads) == (256, 128)
     assert ("KVP_MLA_F8MMA", "1") in ln.config.macros()
-    assert ("KVP_MLA_F8MMA", "1") not in launch("float8_e4m3fn", 16, wgmma=True).config.macros()
-    assert not launch("float8_e4m3fn", 16, wgmma=True).config.e4m3_mma  # opt-in until measured
+    assert ("KVP_MLA_F8MMA", "1") not in widened.config.macros()
+    assert launch("float8_e4m3fn", 16, wgmma=True).config == ln.config  # the default at 16 fp8 heads
     with pytest.raises(ValueError, match="16 heads"):
         configs.MLAWgConfig("bfloat16", 16, e4m3_mma=True)
 
@@ -62,6 +64,7 @@ def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     assert not launch(heads=128, launcher="cuda.core").wgmma
     assert launch(heads=128, tokens=16).config.tokens == 16
     assert not launch(heads=128, wgmma=False).wgmma
+    assert not launch("float8_e4m3fn", 16, stages=3).wgmma  # (fp8 16 heads: the head tiles' stages)
 
 
 @pytest.mark.parametrize("kw,needle", [
@@ -70,7 +73,7 @@ def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     (dict(heads=32, heads_in_m=True), "heads_in_m needs"), (dict(tokens=48), "tokens must be one of"),
     (dict(heads=128, wgmma=False, stages=9), "stages must be"), (dict(heads=128, head_group=64), "head_group must"),
     (dict(heads=16, head_group=16), "are options of the wgmma path"),
-    (dict(kvn="float8_e4m3fn", e4m3_mma=True), "are options of the wgmma path"),
+    (dict(kvn="float8_e4m3fn", wgmma=False, e4m3_mma=True), "are options of the wgmma path"),
     (dict(wgmma=True, e4m3_mma=True), "e4m3_mma needs fp8"),
     (dict(kvn="float8_e4m3fn", heads=40, wgmma=True, e4m3_mma=True), "e4m3_mma needs fp8"),
 ])

@@ -384,15 +384,17 @@ def mla_heads_in_m_default(kv_dtype: str, head_group: int, bulk: int) -> bool:
 
 def mla_wgmma_default(kv_dtype: str, q_heads: int) -> bool:
     """Where the warpgroup-MMA path is the default (on sm_90): more than 16 heads on a rank (H200, session 23, 32
-    heads a CTA: 128 heads 2.5-2.6x faster than the head tiles with bf16 latents, 1.35x with fp8). At 16 heads it
-    runs level with heads in M (bf16) and 12% behind the head tiles (fp8: its widening pass), so those stay."""
-    del kv_dtype  # (both dtypes alike)
-    return q_heads > limits.MLA_HM_HEADS
+    heads a CTA: 128 heads 2.5-2.6x faster than the head tiles with bf16 latents, 1.35x with fp8), and fp8 latents
+    at any head count, there through the e4m3 MMAs (session 25: 16 heads 1.6-1.9x faster than the head tiles from
+    B8 32K to B64 16K, level at B1). bf16 at 16 heads runs level with heads in M, which stays."""
+    return q_heads > limits.MLA_HM_HEADS or kv_dtype == "float8_e4m3fn"
 
 
 def mla_e4m3_mma_default() -> bool:
-    """Whether fp8 latents at 16 heads a CTA take the e4m3 wgmmas on the warpgroup path (not yet measured: opt-in)."""
-    return False
+    """Whether fp8 latents at 16 heads a CTA take the e4m3 wgmmas (two warpgroups, paged_mla_wg.cu) rather than
+    being widened to fp16: yes (H200, session 25: 16 heads B32 8K 63.0 against 112.2 us widened, B64 16K 184.2
+    against 415.6; B1 4K 15.8 against 13.2, its one loss, a fixed cost of 2.6 us)."""
+    return True
 
 
 def mla_wgmma_heads(q_heads: int) -> int:

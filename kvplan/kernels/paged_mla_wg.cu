@@ -349,6 +349,7 @@ __device__ __forceinline__ void pv_e4m3(float (&o)[8][ACC], const unsigned char*
         for (int ul = 0; ul < 4; ++ul) a[kk][ul][2 * up] = d[2 * ul], a[kk][ul][2 * up + 1] = d[2 * ul + 1];
       }
     float st[4][16];
+    __syncwarp();  // (wgmmas are .aligned: the warp converged after the waits and lane stores)
     wg_fence();
 #pragma unroll
     for (int ul = 0; ul < 4; ++ul)
@@ -378,11 +379,13 @@ using namespace kvp::mlawg;
 // shared memory, handed over through named barriers (4 + b: P in buffer b ready; 2 + b: buffer b free again), and
 // warpgroup 1 refills a stage once its PV over it is done (QK over it finished before its P was handed over).
 constexpr int BAR_SCORES = 1, BAR_VALUES = 6, BAR_END = 7;  // inside one warpgroup; both at the end
+// the non-.aligned forms: a warp may reach them diverged (after a lane-0 store or thread 128's refill), which
+// bar.sync (= barrier.sync.aligned) leaves undefined (synccheck reported it, racecheck saw the L / M hand-over race)
 __device__ __forceinline__ void bar_sync(int id, int n) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+  asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
 __device__ __forceinline__ void bar_arrive(int id, int n) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+  asm volatile("barrier.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
 
 extern "C" __global__ void __launch_bounds__(256, 1)
@@ -452,6 +455,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       float s2[16];  // columns: hi parts of the 16 heads, then lo parts
 #pragma unroll
       for (int e = 0; e < 16; ++e) s2[e] = 0.f;
+      __syncwarp();
       wg_fence();
 #pragma unroll
       for (int ks = 0; ks < 18; ++ks)
