@@ -17,7 +17,7 @@ def launch(kvn="bfloat16", heads=16, arch="sm_90", launcher="driver", **kw):
     ("bfloat16", 16, "sm_90", "heads in M"), ("bfloat16", 8, "sm_90", "heads in M"),
     ("bfloat16", 17, "sm_90", "wgmma"), ("bfloat16", 128, "sm_90", "wgmma"), ("bfloat16", 40, "sm_90", "wgmma"),
     ("float8_e4m3fn", 16, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 8, "sm_90", "wgmma e4m3"),
-    ("float8_e4m3fn", 128, "sm_90", "wgmma"), ("float8_e4m3fn", 16, "sm_89", "head tiles"),
+    ("float8_e4m3fn", 128, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 40, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 16, "sm_89", "head tiles"),
     ("float8_e4m3fn", 128, "sm_89", "head tiles"),
     ("bfloat16", 128, "sm_80", "head tiles"), ("bfloat16", 16, "sm_89", "head tiles"),
 ])
@@ -75,7 +75,7 @@ def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     (dict(heads=16, head_group=16), "are options of the wgmma path"),
     (dict(kvn="float8_e4m3fn", wgmma=False, e4m3_mma=True), "are options of the wgmma path"),
     (dict(wgmma=True, e4m3_mma=True), "e4m3_mma needs fp8"),
-    (dict(kvn="float8_e4m3fn", heads=40, wgmma=True, e4m3_mma=True), "e4m3_mma needs fp8"),
+    (dict(kvn="float8_e4m3fn", heads=40, wgmma=True, head_group=32, e4m3_mma=True), "e4m3_mma needs fp8"),
 ])
 def test_refusals_name_the_option(kw, needle):
     with pytest.raises(ValueError, match=needle):

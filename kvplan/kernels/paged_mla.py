@@ -284,7 +284,7 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
     else:
         wg = False
     if wg:
-        hg = configs.mla_wgmma_heads(q_heads) if head_group is None else head_group
+        hg = configs.mla_wgmma_heads(q_heads, kvn) if head_group is None else head_group
         if isinstance(hg, bool) or hg not in limits.MLA_WG_HEAD_GROUPS:
             raise ValueError(f"head_group must be one of {limits.MLA_WG_HEAD_GROUPS} or None, got {head_group!r}")
         can = kvn == "float8_e4m3fn" and hg == 16

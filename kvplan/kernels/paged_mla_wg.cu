@@ -48,6 +48,9 @@
 #ifndef KVP_MLA_F8MMA
 #define KVP_MLA_F8MMA 0
 #endif
+#ifndef KVP_MLA_PROBE  // timing probes of the e4m3 kernel only (benchmarks/mla_e4m3_probe.py; wrong results):
+#define KVP_MLA_PROBE 0  // 1: the values warpgroup skips PV; 2: the scores warpgroup skips QK; 3: QK in two chains
+#endif
 
 namespace kvp {
 namespace mlawg {
@@ -378,7 +381,7 @@ using namespace kvp::mlawg;
 // step k while warpgroup 1 (values) runs PV of step k - 1: P and the step's rescale factors are double-buffered in
 // shared memory, handed over through named barriers (4 + b: P in buffer b ready; 2 + b: buffer b free again), and
 // warpgroup 1 refills a stage once its PV over it is done (QK over it finished before its P was handed over).
-constexpr int BAR_SCORES = 1, BAR_VALUES = 6, BAR_END = 7;  // inside one warpgroup; both at the end
+constexpr int BAR_SCORES = 1, BAR_VALUES = 6;  // inside one warpgroup
 // the non-.aligned forms: a warp may reach them diverged (after a lane-0 store or thread 128's refill), which
 // bar.sync (= barrier.sync.aligned) leaves undefined (synccheck reported it, racecheck saw the L / M hand-over race)
 __device__ __forceinline__ void bar_sync(int id, int n) {
@@ -457,13 +460,32 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       for (int e = 0; e < 16; ++e) s2[e] = 0.f;
       __syncwarp();
       wg_fence();
+#if KVP_MLA_PROBE == 3
+      float s3[16];
 #pragma unroll
-      for (int ks = 0; ks < 18; ++ks)
-        wgmma_e4m3(s2, desc64(tile + (ks >> 1) * (TOK * 64) + 32 * (ks & 1)),
-                   desc64(sb + OFF_Q + (ks >> 1) * (QROWS * 64) + 32 * (ks & 1)), ks > 0);
+      for (int e = 0; e < 16; ++e) s3[e] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < 18; ks += 2) {
+        wgmma_e4m3(s2, desc64(tile + (ks >> 1) * (TOK * 64)), desc64(sb + OFF_Q + (ks >> 1) * (QROWS * 64)), ks > 0);
+        wgmma_e4m3(s3, desc64(tile + (ks >> 1) * (TOK * 64) + 32), desc64(sb + OFF_Q + (ks >> 1) * (QROWS * 64) + 32),
+                   ks > 0);
+      }
       wg_commit();
       wg_wait();
       hold(s2);
+      hold(s3);
+#pragma unroll
+      for (int e = 0; e < 16; ++e) s2[e] += s3[e];
+#else
+#pragma unroll
+      for (int ks = 0; ks < 18; ++ks)
+        if (KVP_MLA_PROBE != 2)
+          wgmma_e4m3(s2, desc64(tile + (ks >> 1) * (TOK * 64) + 32 * (ks & 1)),
+                     desc64(sb + OFF_Q + (ks >> 1) * (QROWS * 64) + 32 * (ks & 1)), ks > 0);
+      wg_commit();
+      wg_wait();
+      hold(s2);
+#endif
       float sc[ACC];
       const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
       float mx[NQ];
@@ -553,7 +575,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #pragma unroll
         for (int u = 0; u < 8; ++u) o[u][4 * (q >> 1) + (q & 1)] *= al, o[u][4 * (q >> 1) + 2 + (q & 1)] *= al;
       }
-      pv_e4m3(o, sm, sb, OFF_ST + s * RAW, OFF_P + pb * (QROWS * 64), nval);
+      if (KVP_MLA_PROBE != 1) pv_e4m3(o, sm, sb, OFF_ST + s * RAW, OFF_P + pb * (QROWS * 64), nval);
       bar_sync(BAR_VALUES, 128);  // every warp of this warpgroup is done with the stage and buffer pb
       if (k + 2 < nsteps) bar_arrive(2 + pb, 256);
       if (tid == 128 && k + STAGES < nsteps) {
@@ -563,7 +585,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (++s == STAGES) s = 0, parity ^= 1u;
     }
     pdl_release();
-    bar_sync(BAR_END, 256);  // L and M from the scores warpgroup
+    __syncthreads();  // L and M from the scores warpgroup
     for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
       if (hq >= Hq) continue;
@@ -588,7 +610,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     return;
   }
   pdl_release();
-  bar_sync(BAR_END, 256);  // (pairs with the values warpgroup's)
+  __syncthreads();  // (pairs with the values warpgroup's)
 }
 #else
 extern "C" __global__ void __launch_bounds__(128, 1)
