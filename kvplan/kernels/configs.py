@@ -152,11 +152,12 @@ class MLAWgConfig:
     def macros(self) -> list[tuple[str, str]]:
         out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
                ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma)))]
-        return out + [("KVP_MLA_F8MMA", "1")] if self.e4m3_mma else out
+        return out + [("KVP_MLA_F8MMA", "1"), ("KVP_MLA_VALUE_WGS", str(limits.MLA_WG_E4M3_VALUE_WGS))] \
+            if self.e4m3_mma else out
 
     @property
     def threads(self) -> int:
-        """One warpgroup; two for the e4m3 MMAs (scores and values in a pipeline)."""
+        """One warpgroup; for the e4m3 MMAs one of scores and limits.MLA_WG_E4M3_VALUE_WGS of values."""
         return limits.MLA_WG_E4M3_THREADS if self.e4m3_mma else 128
 
     @property

@@ -104,7 +104,8 @@ def mla_row_offset(t: int, kv_dtype: str, hm: bool = False, tma: bool = False) -
 # align the start to the swizzle period. One CTA per SM. fp8 into e4m3 MMAs (``e4m3_mma``, 16 heads): five raw
 # stages and no operand tile; q and P hold each head twice (hi and lo parts) in rows of 64 bytes, P in two buffers
 # (two warpgroups hand it over).
-MLA_WG_E4M3_THREADS = 256
+MLA_WG_E4M3_VALUE_WGS = 2  # e4m3 MLA: warpgroups running PV (each over 512 / this many value dims) beside the scores'
+MLA_WG_E4M3_THREADS = 128 * (1 + MLA_WG_E4M3_VALUE_WGS)
 MLA_WG_HEAD_GROUPS = (16, 32)
 MLA_WG_TOKENS = 64
 MLA_WG_E4M3_STAGES = 5

@@ -26,8 +26,8 @@
 // value), rows past the end written as zeros; the raw stage is refilled as soon as it is widened. The MMAs are then
 // fp16 x fp16: q is brought into fp16 range per head by a power of two, taken back in that head's score multiplier,
 // and P is fp16. One scale per tensor (kv_scale) sits in the score multiplier and the output scale, as elsewhere.
-// fp8 straight into e4m3 wgmmas (KVP_MLA_F8MMA, 16 heads; its own kernel below, two warpgroups: one runs QK, the
-// softmax and P of step k while the other runs PV of step k - 1): no widening. Raw steps land [9][64 tokens][64
+// fp8 straight into e4m3 wgmmas (KVP_MLA_F8MMA, 16 heads; its own kernel below, three warpgroups: one runs QK, the
+// softmax and P of step k while two run PV of step k - 1, each over 256 value dims): no widening. Raw steps land [9][64 tokens][64
 // bytes] with the 64-byte swizzle (chunk c of row t at c ^ ((t >> 1) & 3)) in five stages; QK reads them as the
 // K-major A operand of m64n32k32 e4m3 wgmmas whose 32 columns are q split in two e4m3 parts, hi and lo (q per head
 // brought to [128, 256) by a power of two: hi + lo carry ~8 significant bits, as bf16 does); S = S_hi + S_lo.
@@ -49,7 +49,10 @@
 #define KVP_MLA_F8MMA 0
 #endif
 #ifndef KVP_MLA_PROBE  // timing probes of the e4m3 kernel only (benchmarks/mla_e4m3_probe.py; wrong results):
-#define KVP_MLA_PROBE 0  // 1: the values warpgroup skips PV; 2: the scores warpgroup skips QK; 3: QK in two chains
+#define KVP_MLA_PROBE 0  // 1: the values warpgroups skip PV; 2: the scores warpgroup skips QK
+#endif
+#if KVP_MLA_F8MMA && !defined(KVP_MLA_VALUE_WGS)  // warpgroups running PV (limits.MLA_WG_E4M3_VALUE_WGS)
+#error "compile through kvplan.kernels.build"
 #endif
 
 namespace kvp {
@@ -324,14 +327,16 @@ __device__ __forceinline__ void store_p_e4m3(unsigned char* sm, int h, int t, fl
 
 // O^T += C[:, :512]^T P'^T over the raw stage at shared offset `raw` and the P buffer at `pbuf`, 4 dim tiles at a
 // time: A fragments built in registers (tokens >= nval read as zeros), fresh accumulators per step folded into o
-// in fp32 (hi + lo columns); warp w of the warpgroup
-__device__ __forceinline__ void pv_e4m3(float (&o)[8][ACC], const unsigned char* sm, u32 sb, int raw, int pbuf,
-                                        int nval) {
+// in fp32 (hi + lo columns); warp w of the warpgroup, dim-tile quads half0 .. half0 + NH - 1
+template <int NH>
+__device__ __forceinline__ void pv_e4m3(float (&o)[4 * NH][ACC], const unsigned char* sm, u32 sb, int raw, int pbuf,
+                                        int nval, int half0) {
   const int warp = (threadIdx.x >> 5) & 3, lane = threadIdx.x & 31, r = lane >> 2, j = lane & 3;
   const int g = 8 * warp + r;  // this thread's dims 16 g .. 16 g + 15: chunk g & 3 of block g >> 2 of a row
   const unsigned char* const blk = sm + raw + (g >> 2) * (TOK * 64);
 #pragma unroll
-  for (int half = 0; half < 2; ++half) {  // dim tiles 4 half .. 4 half + 3: bytes 8 (half ^ (r & 1)) .. + 7
+  for (int hh = 0; hh < NH; ++hh) {  // dim tiles 4 half .. 4 half + 3: bytes 8 (half ^ (r & 1)) .. + 7
+    const int half = half0 + hh;
     u32 a[2][4][4];                       // [k-step][tile][fragment word]
 #pragma unroll
     for (int kk = 0; kk < 2; ++kk)
@@ -364,7 +369,7 @@ __device__ __forceinline__ void pv_e4m3(float (&o)[8][ACC], const unsigned char*
     for (int ul = 0; ul < 4; ++ul) {
       hold(st[ul]);
 #pragma unroll
-      for (int e = 0; e < ACC; ++e) o[4 * half + ul][e] += st[ul][e] + st[ul][e + 8];
+      for (int e = 0; e < ACC; ++e) o[4 * hh + ul][e] += st[ul][e] + st[ul][e + 8];
     }
   }
 }
@@ -377,11 +382,15 @@ using namespace kvp;
 using namespace kvp::mlawg;
 
 #if KVP_MLA_F8MMA
-// fp8 latents into e4m3 wgmmas: two warpgroups in a pipeline. Warpgroup 0 (scores) runs QK, the softmax and P of
-// step k while warpgroup 1 (values) runs PV of step k - 1: P and the step's rescale factors are double-buffered in
-// shared memory, handed over through named barriers (4 + b: P in buffer b ready; 2 + b: buffer b free again), and
-// warpgroup 1 refills a stage once its PV over it is done (QK over it finished before its P was handed over).
-constexpr int BAR_SCORES = 1, BAR_VALUES = 6;  // inside one warpgroup
+// fp8 latents into e4m3 wgmmas: warpgroups in a pipeline. Warpgroup 0 (scores) runs QK, the softmax and P of step
+// k while the values warpgroups (1 .. VWG, each over 512 / VWG dims) run PV of step k - 1: P and the step's rescale
+// factors are double-buffered in shared memory, handed over through named barriers (4 + b: P in buffer b ready;
+// 2 + b: buffer b free again), and thread 128 refills a stage once every PV over it is done (QK over it finished
+// before its P was handed over). (H200, session 25: with one values warpgroup PV set the step, 16h B32 8K 63.2 us;
+// without its PV 55.4, without the scores' QK 61.6.)
+constexpr int VWG = KVP_MLA_VALUE_WGS, NH_V = 2 / VWG, THREADS = 128 * (1 + VWG);
+static_assert(VWG == 1 || VWG == 2, "values warpgroups");
+constexpr int BAR_SCORES = 1, BAR_VALUES = 6;  // inside the scores warpgroup; across the values warpgroups
 // the non-.aligned forms: a warp may reach them diverged (after a lane-0 store or thread 128's refill), which
 // bar.sync (= barrier.sync.aligned) leaves undefined (synccheck reported it, racecheck saw the L / M hand-over race)
 __device__ __forceinline__ void bar_sync(int id, int n) {
@@ -391,7 +400,7 @@ __device__ __forceinline__ void bar_arrive(int id, int n) {
   asm volatile("barrier.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
 
-extern "C" __global__ void __launch_bounds__(256, 1)
+extern "C" __global__ void __launch_bounds__(THREADS, 1)
 kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorbed q_nope)
            const unsigned short* __restrict__ qr,   // [B, Hq, 64] bf16
            const int* __restrict__ bt,              // [B, bt_stride]
@@ -460,23 +469,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       for (int e = 0; e < 16; ++e) s2[e] = 0.f;
       __syncwarp();
       wg_fence();
-#if KVP_MLA_PROBE == 3
-      float s3[16];
-#pragma unroll
-      for (int e = 0; e < 16; ++e) s3[e] = 0.f;
-#pragma unroll
-      for (int ks = 0; ks < 18; ks += 2) {
-        wgmma_e4m3(s2, desc64(tile + (ks >> 1) * (TOK * 64)), desc64(sb + OFF_Q + (ks >> 1) * (QROWS * 64)), ks > 0);
-        wgmma_e4m3(s3, desc64(tile + (ks >> 1) * (TOK * 64) + 32), desc64(sb + OFF_Q + (ks >> 1) * (QROWS * 64) + 32),
-                   ks > 0);
-      }
-      wg_commit();
-      wg_wait();
-      hold(s2);
-      hold(s3);
-#pragma unroll
-      for (int e = 0; e < 16; ++e) s2[e] += s3[e];
-#else
 #pragma unroll
       for (int ks = 0; ks < 18; ++ks)
         if (KVP_MLA_PROBE != 2)
@@ -485,7 +477,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       wg_commit();
       wg_wait();
       hold(s2);
-#endif
       float sc[ACC];
       const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
       float mx[NQ];
@@ -517,7 +508,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
         m[q] = mn;
         l[q] *= al[q];
       }
-      if (k >= 2) bar_sync(2 + pb, 256);  // PV of step k - 2 has finished with buffer pb
+      if (k >= 2) bar_sync(2 + pb, THREADS);  // PV of step k - 2 has finished with buffer pb
       if (warp == 0 && r == 0) {
 #pragma unroll
         for (int q = 0; q < NQ; ++q) fac[pb * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = al[q];
@@ -533,7 +524,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
           store_p_e4m3(sm + pb * (QROWS * 64), 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
         }
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // P for the values' wgmmas
-      bar_arrive(4 + pb, 256);
+      bar_arrive(4 + pb, THREADS);
       if (++s == STAGES) s = 0, parity ^= 1u;
     }
     // a head's row sum over its lanes r and the 4 warps; L and M for the values warpgroup
@@ -558,34 +549,35 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     }
   } else {
     // ---- values: O^T rows (dims) as pv_e4m3 says, columns head slots q = 2 i + e
-    float o[8][ACC];
+    const int half0 = (wg - 1) * NH_V;  // this warpgroup's dim-tile quads
+    float o[4 * NH_V][ACC];
 #pragma unroll
-    for (int u = 0; u < 8; ++u)
+    for (int u = 0; u < 4 * NH_V; ++u)
 #pragma unroll
       for (int e = 0; e < ACC; ++e) o[u][e] = 0.f;
     int s = 0;
     u32 parity = 0;
     for (int k = 0; k < nsteps; ++k) {
       const int nval = c_hi - (c_lo + k * TOK), pb = k & 1;
-      bar_sync(4 + pb, 256);          // P and the factors of step k are in buffer pb
+      bar_sync(4 + pb, THREADS);      // P and the factors of step k are in buffer pb
       mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
 #pragma unroll
       for (int q = 0; q < NQ; ++q) {
         const float al = fac[pb * HG + 8 * (q >> 1) + 2 * j + (q & 1)];
 #pragma unroll
-        for (int u = 0; u < 8; ++u) o[u][4 * (q >> 1) + (q & 1)] *= al, o[u][4 * (q >> 1) + 2 + (q & 1)] *= al;
+        for (int u = 0; u < 4 * NH_V; ++u) o[u][4 * (q >> 1) + (q & 1)] *= al, o[u][4 * (q >> 1) + 2 + (q & 1)] *= al;
       }
-      if (KVP_MLA_PROBE != 1) pv_e4m3(o, sm, sb, OFF_ST + s * RAW, OFF_P + pb * (QROWS * 64), nval);
-      bar_sync(BAR_VALUES, 128);  // every warp of this warpgroup is done with the stage and buffer pb
-      if (k + 2 < nsteps) bar_arrive(2 + pb, 256);
+      if (KVP_MLA_PROBE != 1) pv_e4m3<NH_V>(o, sm, sb, OFF_ST + s * RAW, OFF_P + pb * (QROWS * 64), nval, half0);
+      bar_sync(BAR_VALUES, 128 * VWG);  // every values warp is done with the stage and buffer pb
+      if (k + 2 < nsteps) bar_arrive(2 + pb, THREADS);
       if (tid == 128 && k + STAGES < nsteps) {
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the stage's reads before its refill
         issue(k + STAGES, s);
       }
       if (++s == STAGES) s = 0, parity ^= 1u;
     }
-    pdl_release();
     __syncthreads();  // L and M from the scores warpgroup
+    pdl_release();
     for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
       if (hq >= Hq) continue;
@@ -593,10 +585,10 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       const float inv = L > 0.f ? vscale / L : 0.f;
       const size_t row = (size_t)b * Hq + hq;
 #pragma unroll
-      for (int u = 0; u < 8; ++u)
+      for (int u = 0; u < 4 * NH_V; ++u)
 #pragma unroll
         for (int x = 0; x < 2; ++x) {
-          const int d = 16 * (8 * warp + r) + 8 * ((u >> 2) ^ (r & 1)) + 2 * (u & 3) + x;
+          const int d = 16 * (8 * warp + r) + 8 * ((half0 + (u >> 2)) ^ (r & 1)) + 2 * (u & 3) + x;
           const float v = o[u][4 * (q >> 1) + 2 * x + (q & 1)] * inv;
           if (nsplit == 1) {
             const __nv_bfloat16 vb = __float2bfloat16_rn(v);
@@ -605,12 +597,12 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
             opart[(row * nsplit + split) * RANK + d] = v;
           }
         }
-      if (nsplit > 1 && warp == 0 && r == 0) lse[row * nsplit + split] = L > 0.f ? M + log2f(L) : KVP_NEG_INF;
+      if (nsplit > 1 && wg == 1 && warp == 0 && r == 0) lse[row * nsplit + split] = L > 0.f ? M + log2f(L) : KVP_NEG_INF;
     }
     return;
   }
+  __syncthreads();  // (pairs with the values warpgroups')
   pdl_release();
-  __syncthreads();  // (pairs with the values warpgroup's)
 }
 #else
 extern "C" __global__ void __launch_bounds__(128, 1)
