@@ -152,8 +152,8 @@ class MLAWgConfig:
     def macros(self) -> list[tuple[str, str]]:
         out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
                ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma)))]
-        return out + [("KVP_MLA_F8MMA", "1"), ("KVP_MLA_VALUE_WGS", str(limits.MLA_WG_E4M3_VALUE_WGS))] \
-            if self.e4m3_mma else out
+        return out + [("KVP_MLA_F8MMA", "1"), ("KVP_MLA_VALUE_WGS", str(limits.MLA_WG_E4M3_VALUE_WGS)),
+                      ("KVP_MLA_P_BUFFERS", str(limits.MLA_WG_E4M3_P_BUFFERS))] if self.e4m3_mma else out
 
     @property
     def threads(self) -> int:

@@ -102,9 +102,10 @@ def mla_row_offset(t: int, kv_dtype: str, hm: bool = False, tma: bool = False) -
 # bytes] and one 16-bit operand tile they are widened into. Before them q as [9 blocks][heads][128 bytes] and P as
 # [heads][128], behind the mbarriers and reduction buffers (1 KB for 16 heads, 2 KB for 32); 1,024 bytes more to
 # align the start to the swizzle period. One CTA per SM. fp8 into e4m3 MMAs (``e4m3_mma``, 16 heads): five raw
-# stages and no operand tile; q and P hold each head twice (hi and lo parts) in rows of 64 bytes, P in two buffers
-# (two warpgroups hand it over).
+# stages and no operand tile; q and P hold each head twice (hi and lo parts) in rows of 64 bytes, P in
+# MLA_WG_E4M3_P_BUFFERS buffers (the warpgroups hand it over); its reduction buffers fit the same first 1 KB.
 MLA_WG_E4M3_VALUE_WGS = 2  # e4m3 MLA: warpgroups running PV (each over 512 / this many value dims) beside the scores'
+MLA_WG_E4M3_P_BUFFERS = 3  # e4m3 MLA: P buffers, the steps the scores may run ahead of the values
 MLA_WG_E4M3_THREADS = 128 * (1 + MLA_WG_E4M3_VALUE_WGS)
 MLA_WG_HEAD_GROUPS = (16, 32)
 MLA_WG_TOKENS = 64
@@ -115,7 +116,8 @@ def mla_wg_smem(kv_dtype: str, heads: int = 16, e4m3_mma: bool = False) -> int:
     tile = 9 * MLA_WG_TOKENS * 128
     fixed = -(-(64 + 3 * 4 * heads * 4 + 4 * heads) // 1024) * 1024
     if e4m3_mma:
-        return fixed + 9 * 2 * heads * 64 + 2 * 2 * heads * 64 + MLA_WG_E4M3_STAGES * tile // 2 + 1024
+        q_and_p = (9 + MLA_WG_E4M3_P_BUFFERS) * 2 * heads * 64
+        return fixed + q_and_p + MLA_WG_E4M3_STAGES * tile // 2 + 1024
     stages = 3 * tile // 2 + tile if kv_bytes(kv_dtype) == 1 else 2 * tile
     return fixed + 9 * heads * 128 + heads * 128 + stages + 1024
 

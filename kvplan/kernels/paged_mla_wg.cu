@@ -26,10 +26,10 @@
 // value), rows past the end written as zeros; the raw stage is refilled as soon as it is widened. The MMAs are then
 // fp16 x fp16: q is brought into fp16 range per head by a power of two, taken back in that head's score multiplier,
 // and P is fp16. One scale per tensor (kv_scale) sits in the score multiplier and the output scale, as elsewhere.
-// fp8 straight into e4m3 wgmmas (KVP_MLA_F8MMA, 16 heads; its own kernel below, three warpgroups: one runs QK, the
-// softmax and P of step k while two run PV of step k - 1, each over 256 value dims): no widening. Raw steps land [9][64 tokens][64
-// bytes] with the 64-byte swizzle (chunk c of row t at c ^ ((t >> 1) & 3)) in five stages; QK reads them as the
-// K-major A operand of m64n32k32 e4m3 wgmmas whose 32 columns are q split in two e4m3 parts, hi and lo (q per head
+// fp8 straight into e4m3 wgmmas (KVP_MLA_F8MMA, 16 heads; its own kernel below, warpgroups in a pipeline: one runs
+// QK, the softmax and P of step k while the others run PV of earlier steps): no widening. Raw steps land [9][64
+// tokens][64 bytes] with the 64-byte swizzle (chunk c of row t at c ^ ((t >> 1) & 3)) in five stages; QK reads
+// them as the K-major A operand of m64n32k32 e4m3 wgmmas whose 32 columns are q split in two e4m3 parts, hi and lo (q per head
 // brought to [128, 256) by a power of two: hi + lo carry ~8 significant bits, as bf16 does); S = S_hi + S_lo.
 // PV cannot read an 8-bit A MN-major, so each thread builds its A fragments in registers: its 16 dims are one
 // 16-byte chunk of a
@@ -51,8 +51,11 @@
 #ifndef KVP_MLA_PROBE  // timing probes of the e4m3 kernel only (benchmarks/mla_e4m3_probe.py; wrong results):
 #define KVP_MLA_PROBE 0  // 1: the values warpgroups skip PV; 2: the scores warpgroup skips QK
 #endif
-#if KVP_MLA_F8MMA && !defined(KVP_MLA_VALUE_WGS)  // warpgroups running PV (limits.MLA_WG_E4M3_VALUE_WGS)
+#if KVP_MLA_F8MMA && !(defined(KVP_MLA_VALUE_WGS) && defined(KVP_MLA_P_BUFFERS))  // limits.MLA_WG_E4M3_*
 #error "compile through kvplan.kernels.build"
+#endif
+#if !KVP_MLA_F8MMA
+#define KVP_MLA_P_BUFFERS 1
 #endif
 
 namespace kvp {
@@ -73,11 +76,14 @@ constexpr bool F8MMA = KVP_MLA_F8MMA != 0;
 constexpr int STAGES = F8MMA ? 5 : FP8 ? 3 : 2;
 constexpr int QRB = F8MMA ? 64 : 128;     // bytes of a q / P row in one 64-dim block (resp. of 64 tokens)
 constexpr int QROWS = F8MMA ? 2 * HG : HG;  // q / P rows: e4m3 MMAs hold each head twice (hi, then lo)
-constexpr int OFF_RED = 64;              // [3 buffers][4 warps][16 heads] fp32: step maxima (2), row sums (1)
-constexpr int OFF_QX = OFF_RED + 3 * 4 * HG * 4;  // fp8: per-head q exponents [HG] (int)
+constexpr int OFF_RED = 64;              // reduction buffers (RED_FLOATS below)
+constexpr int PBUF = KVP_MLA_P_BUFFERS;  // P buffers (e4m3: the steps the scores may run ahead of the values)
+// [3 buffers][4 warps][HG] fp32: step maxima (2), row sums (1); e4m3: maxima (2), [PBUF][HG] rescale factors, L, M
+constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 2) * HG : 3 * 4 * HG;
+constexpr int OFF_QX = OFF_RED + RED_FLOATS * 4;  // fp8: per-head q exponents [HG] (int)
 constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][QROWS][QRB bytes]
-constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [QROWS][64 tokens], 16-bit or e4m3 (two buffers)
-constexpr int OFF_ST = OFF_P + (F8MMA ? 2 : 1) * QROWS * QRB;  // the stages (bf16: each is its operand tile)
+constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [PBUF][QROWS][64 tokens], 16-bit or e4m3
+constexpr int OFF_ST = OFF_P + PBUF * QROWS * QRB;  // the stages (bf16: each is its operand tile)
 constexpr int OFF_CV = OFF_ST + STAGES * RAW;     // fp8 widened: the operand tile
 static_assert((HG == 16 || HG == 32) && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0, "shared layout");
 static_assert(!F8MMA || (FP8 && HG == 16), "e4m3 MMAs: fp8 latents, 16 heads a CTA");
@@ -383,14 +389,16 @@ using namespace kvp::mlawg;
 
 #if KVP_MLA_F8MMA
 // fp8 latents into e4m3 wgmmas: warpgroups in a pipeline. Warpgroup 0 (scores) runs QK, the softmax and P of step
-// k while the values warpgroups (1 .. VWG, each over 512 / VWG dims) run PV of step k - 1: P and the step's rescale
-// factors are double-buffered in shared memory, handed over through named barriers (4 + b: P in buffer b ready;
-// 2 + b: buffer b free again), and thread 128 refills a stage once every PV over it is done (QK over it finished
-// before its P was handed over). (H200, session 25: with one values warpgroup PV set the step, 16h B32 8K 63.2 us;
-// without its PV 55.4, without the scores' QK 61.6.)
+// k while the values warpgroups (1 .. VWG, each over 512 / VWG dims) run PV of an earlier step: P and the step's
+// rescale factors sit in PBUF buffers in shared memory, handed over through named barriers (BAR_READY + b: P in
+// buffer b ready; BAR_FREE + b: buffer b free again), and thread 128 refills a stage once every PV over it is done
+// (QK over it finished before its P was handed over). The scores run up to PBUF steps ahead: with two buffers a
+// step took the scores' and the values' latencies' mean (H200, session 25: 16h B32 8K 63.2 us; the scores alone
+// 55.4, the values alone 61.6).
 constexpr int VWG = KVP_MLA_VALUE_WGS, NH_V = 2 / VWG, THREADS = 128 * (1 + VWG);
 static_assert(VWG == 1 || VWG == 2, "values warpgroups");
-constexpr int BAR_SCORES = 1, BAR_VALUES = 6;  // inside the scores warpgroup; across the values warpgroups
+constexpr int BAR_SCORES = 1, BAR_FREE = 2, BAR_READY = 2 + PBUF, BAR_VALUES = 2 + 2 * PBUF;  // + P buffer
+static_assert(BAR_VALUES < 16, "named barriers");
 // the non-.aligned forms: a warp may reach them diverged (after a lane-0 store or thread 128's refill), which
 // bar.sync (= barrier.sync.aligned) leaves undefined (synccheck reported it, racecheck saw the L / M hand-over race)
 __device__ __forceinline__ void bar_sync(int id, int n) {
@@ -417,7 +425,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, r = lane >> 2, j = lane & 3;
   const u32 FULL = 0xffffffffu;
   float* const red = reinterpret_cast<float*>(sm + OFF_RED);  // [2][4 warps][16] step maxima, then row sums
-  float* const fac = red + 2 * 4 * HG;                        // [2][16] rescale factors, then [16] L, [16] M
+  float* const fac = red + 2 * 4 * HG;                        // [PBUF][16] rescale factors, then [16] L, [16] M
 
   pdl_wait();
   const int len = seqlens[b];
@@ -458,10 +466,10 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
                                      << 23);
       m[q] = KVP_NEG_INF, l[q] = 0.f;
     }
-    int s = 0;
+    int s = 0, pb = 0;
     u32 parity = 0;
     for (int k = 0; k < nsteps; ++k) {
-      const int nval = c_hi - (c_lo + k * TOK), pb = k & 1;
+      const int nval = c_hi - (c_lo + k * TOK);
       const u32 tile = sb + OFF_ST + s * RAW;
       mbar_wait(sb + 8 * s, parity);
       float s2[16];  // columns: hi parts of the 16 heads, then lo parts
@@ -491,7 +499,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
           x = fmaxf(x, __shfl_xor_sync(FULL, x, 8));
           mx[2 * i + e] = fmaxf(x, __shfl_xor_sync(FULL, x, 16));
         }
-      float* const rk = red + pb * (4 * HG);
+      float* const rk = red + (k & 1) * (4 * HG);
       if (r == 0) {
 #pragma unroll
         for (int q = 0; q < NQ; ++q) rk[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = mx[q];
@@ -508,7 +516,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
         m[q] = mn;
         l[q] *= al[q];
       }
-      if (k >= 2) bar_sync(2 + pb, THREADS);  // PV of step k - 2 has finished with buffer pb
+      if (k >= PBUF) bar_sync(BAR_FREE + pb, THREADS);  // PV of step k - PBUF has finished with buffer pb
       if (warp == 0 && r == 0) {
 #pragma unroll
         for (int q = 0; q < NQ; ++q) fac[pb * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = al[q];
@@ -524,8 +532,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
           store_p_e4m3(sm + pb * (QROWS * 64), 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
         }
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // P for the values' wgmmas
-      bar_arrive(4 + pb, THREADS);
+      bar_arrive(BAR_READY + pb, THREADS);
       if (++s == STAGES) s = 0, parity ^= 1u;
+      if (++pb == PBUF) pb = 0;
     }
     // a head's row sum over its lanes r and the 4 warps; L and M for the values warpgroup
     float* const rl = red;
@@ -543,8 +552,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #pragma unroll
       for (int q = 0; q < NQ; ++q) {
         const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-        fac[2 * HG + h] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
-        fac[3 * HG + h] = m[q];
+        fac[PBUF * HG + h] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+        fac[(PBUF + 1) * HG + h] = m[q];
       }
     }
   } else {
@@ -555,11 +564,11 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 4 * NH_V; ++u)
 #pragma unroll
       for (int e = 0; e < ACC; ++e) o[u][e] = 0.f;
-    int s = 0;
+    int s = 0, pb = 0;
     u32 parity = 0;
     for (int k = 0; k < nsteps; ++k) {
-      const int nval = c_hi - (c_lo + k * TOK), pb = k & 1;
-      bar_sync(4 + pb, THREADS);      // P and the factors of step k are in buffer pb
+      const int nval = c_hi - (c_lo + k * TOK);
+      bar_sync(BAR_READY + pb, THREADS);  // P and the factors of step k are in buffer pb
       mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
 #pragma unroll
       for (int q = 0; q < NQ; ++q) {
@@ -569,19 +578,20 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       }
       if (KVP_MLA_PROBE != 1) pv_e4m3<NH_V>(o, sm, sb, OFF_ST + s * RAW, OFF_P + pb * (QROWS * 64), nval, half0);
       bar_sync(BAR_VALUES, 128 * VWG);  // every values warp is done with the stage and buffer pb
-      if (k + 2 < nsteps) bar_arrive(2 + pb, THREADS);
+      if (k + PBUF < nsteps) bar_arrive(BAR_FREE + pb, THREADS);
       if (tid == 128 && k + STAGES < nsteps) {
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the stage's reads before its refill
         issue(k + STAGES, s);
       }
       if (++s == STAGES) s = 0, parity ^= 1u;
+      if (++pb == PBUF) pb = 0;
     }
     __syncthreads();  // L and M from the scores warpgroup
     pdl_release();
     for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
       if (hq >= Hq) continue;
-      const float L = fac[2 * HG + h], M = fac[3 * HG + h];
+      const float L = fac[PBUF * HG + h], M = fac[(PBUF + 1) * HG + h];
       const float inv = L > 0.f ? vscale / L : 0.f;
       const size_t row = (size_t)b * Hq + hq;
 #pragma unroll
@@ -597,7 +607,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
             opart[(row * nsplit + split) * RANK + d] = v;
           }
         }
-      if (nsplit > 1 && wg == 1 && warp == 0 && r == 0) lse[row * nsplit + split] = L > 0.f ? M + log2f(L) : KVP_NEG_INF;
+      if (nsplit > 1 && wg == 1 && warp == 0 && r == 0)
+        lse[row * nsplit + split] = L > 0.f ? M + log2f(L) : KVP_NEG_INF;
     }
     return;
   }
