@@ -45,13 +45,13 @@ def test_wgmma_launch_shape():
 
 def test_e4m3_mma_launch_shape():
     """fp8 latents into e4m3 MMAs: 16 heads a CTA, five raw 36 KB stages and no operand tile; q and P twice (hi and
-    lo parts) in 64-byte rows: 1 KB barriers + 18 KB q + three 2 KB P buffers + 180 KB stages + 1 KB alignment
-    slack; three warpgroups."""
+    lo parts) in 64-byte rows: 1 KB barriers + 18 KB q + two 2 KB P buffers + 180 KB stages + 1 KB alignment
+    slack; two warpgroups."""
     ln = launch("float8_e4m3fn", 16, wgmma=True, e4m3_mma=True)
     widened = launch("float8_e4m3fn", 16, wgmma=True, e4m3_mma=False)
     assert ln.config.e4m3_mma and ln.config.name == "mla_wg_kvfloat8_e4m3fn_e4m3mma"
-    assert ln.smem == 1024 + 9 * 32 * 64 + 3 * 32 * 64 + 5 * 9 * 64 * 64 + 1024 == 210944
-    assert (ln.config.threads, widened.config.threads) == (384, 128)  # scores + two values warpgroups; one
+    assert ln.smem == 1024 + 9 * 32 * 64 + 2 * 32 * 64 + 5 * 9 * 64 * 64 + 1024 == 208896
+    assert (ln.config.threads, widened.config.threads) == (256, 128)  # scores + values warpgroups; one
     assert ("KVP_MLA_F8MMA", "1") in ln.config.macros()
     assert ("KVP_MLA_F8MMA", "1") not in widened.config.macros()
     assert launch("float8_e4m3fn", 16, wgmma=True).config == ln.config  # the default at 16 fp8 heads

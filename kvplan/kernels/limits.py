@@ -104,8 +104,11 @@ def mla_row_offset(t: int, kv_dtype: str, hm: bool = False, tma: bool = False) -
 # align the start to the swizzle period. One CTA per SM. fp8 into e4m3 MMAs (``e4m3_mma``, 16 heads): five raw
 # stages and no operand tile; q and P hold each head twice (hi and lo parts) in rows of 64 bytes, P in
 # MLA_WG_E4M3_P_BUFFERS buffers (the warpgroups hand it over); its reduction buffers fit the same first 1 KB.
-MLA_WG_E4M3_VALUE_WGS = 2  # e4m3 MLA: warpgroups running PV (each over 512 / this many value dims) beside the scores'
-MLA_WG_E4M3_P_BUFFERS = 3  # e4m3 MLA: P buffers, the steps the scores may run ahead of the values
+# e4m3 MLA: warpgroups running PV (each over 512 / this many value dims) beside the scores' one, and P buffers (the
+# steps the scores may run ahead of the values). H200, session 25 (benchmarks/mla_e4m3_probe.py): 1 or 2 values
+# warpgroups x 2, 3 or 4 P buffers all within 2% of each other (16h fp8 B32 8K 63.4-64.2 us), so the fewest threads
+MLA_WG_E4M3_VALUE_WGS = 1
+MLA_WG_E4M3_P_BUFFERS = 2
 MLA_WG_E4M3_THREADS = 128 * (1 + MLA_WG_E4M3_VALUE_WGS)
 MLA_WG_HEAD_GROUPS = (16, 32)
 MLA_WG_TOKENS = 64
