@@ -436,12 +436,25 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const int bs = 1 << log2bs, tbox = min(bs, TOK);
   constexpr int ROWB = 64;
 
-  auto issue = [&](int k, int s) {  // as the one-warpgroup kernel: one box of 9 blocks, or one per (page run, block)
+  // the block ids of step k's page runs (at most 4: pages of 16+ tokens), loaded a step before its copies are
+  // issued: a refill waiting on its block-table load held the values warpgroup up every step, and the first
+  // stages' loads one after another held every warp at the start (ncu, session 25)
+  constexpr int RUNS = TOK / 16;
+  auto pages_of = [&](int k, int (&pg)[RUNS]) {
+#pragma unroll
+    for (int p = 0; p < RUNS; ++p) {
+      const int pos = c_lo + k * TOK + p * tbox;
+      pg[p] = p * tbox < TOK && pos < c_hi ? __ldg(btrow + (pos >> log2bs)) : 0;
+    }
+  };
+  auto issue = [&](int k, int s, const int (&pg)[RUNS]) {  // one box of 9 blocks, or one per (page run, block)
     const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
     const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
     mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
-    for (int p = 0; p < runs; ++p) {
-      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
+#pragma unroll
+    for (int p = 0; p < RUNS; ++p) {
+      if (p >= runs) break;
+      const int pos = pos0 + p * tbox, row = pg[p] * bs + (pos & (bs - 1));
       if (tbox == TOK) {
         tma_box(dst, &tmap, row, 0, bar);
       } else {
@@ -452,7 +465,13 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   if (tid == 0) {
     for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
     mbar_fence_init();
-    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
+    int pg[STAGES][RUNS];
+#pragma unroll
+    for (int k = 0; k < STAGES; ++k)
+      if (k < nsteps) pages_of(k, pg[k]);
+#pragma unroll
+    for (int k = 0; k < STAGES; ++k)
+      if (k < nsteps) issue(k, k, pg[k]);
   }
   stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
   publish();  // q and its exponents visible; the mbarriers initialised
@@ -568,6 +587,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     u32 parity = 0;
     for (int k = 0; k < nsteps; ++k) {
       const int nval = c_hi - (c_lo + k * TOK);
+      const bool refill = tid == 128 && k + STAGES < nsteps;
+      int next[RUNS];
+      if (refill) pages_of(k + STAGES, next);
       bar_sync(BAR_READY + pb, THREADS);  // P and the factors of step k are in buffer pb
       mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
 #pragma unroll
@@ -579,9 +601,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (KVP_MLA_PROBE != 1) pv_e4m3<NH_V>(o, sm, sb, OFF_ST + s * RAW, OFF_P + pb * (QROWS * 64), nval, half0);
       bar_sync(BAR_VALUES, 128 * VWG);  // every values warp is done with the stage and buffer pb
       if (k + PBUF < nsteps) bar_arrive(BAR_FREE + pb, THREADS);
-      if (tid == 128 && k + STAGES < nsteps) {
+      if (refill) {
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the stage's reads before its refill
-        issue(k + STAGES, s);
+        issue(k + STAGES, s, next);
       }
       if (++s == STAGES) s = 0, parity ^= 1u;
       if (++pb == PBUF) pb = 0;
