@@ -387,55 +387,6 @@ __device__ __forceinline__ void pv_e4m3(float (&o)[4 * NH][ACC], const unsigned 
 using namespace kvp;
 using namespace kvp::mlawg;
 
-// The copies of a step (64 latent rows) into stage s: one box of all 9 blocks (pages of 64+ tokens), else one box of
-// tbox rows per (page run holding a row before the end, block) (a box never crosses a page: steps start on
-// multiples of 64). A step's block ids (at most RUNS page runs) are loaded apart from its copies, a step ahead: a
-// refill waiting on its block-table load held the warpgroup that issued it up every step, and the first stages'
-// loads one after another held every warp at the start (ncu, session 25).
-constexpr int RUNS = TOK / 16;  // pages of 16+ tokens (limits.MLA_BLOCK_SIZES)
-constexpr int ROWB = RAW / (BLOCKS * TOK);  // bytes of a row in one block as it lands: 128 (bf16), 64 (fp8)
-struct StepCopies {
-  const int* btrow;
-  int c_lo, c_hi, bs, log2bs, tbox;
-  u32 sb;
-  const TmapParam* tmap;
-
-  __device__ __forceinline__ void pages(int k, int (&pg)[RUNS]) const {
-#pragma unroll
-    for (int p = 0; p < RUNS; ++p) {
-      const int pos = c_lo + k * TOK + p * tbox;
-      pg[p] = p * tbox < TOK && pos < c_hi ? __ldg(btrow + (pos >> log2bs)) : 0;
-    }
-  }
-  __device__ __forceinline__ void issue(int k, int s, const int (&pg)[RUNS]) const {
-    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
-    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
-    mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
-#pragma unroll
-    for (int p = 0; p < RUNS; ++p) {
-      if (p >= runs) break;
-      const int pos = pos0 + p * tbox, row = pg[p] * bs + (pos & (bs - 1));
-      if (tbox == TOK) {
-        tma_box(dst, tmap, row, 0, bar);
-      } else {
-        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, tmap, row, blk, bar);
-      }
-    }
-  }
-  // thread 0 before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
-  __device__ __forceinline__ void start(int nsteps) const {
-    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
-    mbar_fence_init();
-    int pg[STAGES][RUNS];
-#pragma unroll
-    for (int k = 0; k < STAGES; ++k)
-      if (k < nsteps) pages(k, pg[k]);
-#pragma unroll
-    for (int k = 0; k < STAGES; ++k)
-      if (k < nsteps) issue(k, k, pg[k]);
-  }
-};
-
 #if KVP_MLA_F8MMA
 // fp8 latents into e4m3 wgmmas: warpgroups in a pipeline. Warpgroup 0 (scores) runs QK, the softmax and P of step
 // k while the values warpgroups (1 .. VWG, each over 512 / VWG dims) run PV of an earlier step: P and the step's
@@ -483,8 +434,26 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
   const int* btrow = bt + (size_t)b * bt_stride;
   const int bs = 1 << log2bs, tbox = min(bs, TOK);
-  const StepCopies copies{btrow, c_lo, c_hi, bs, log2bs, tbox, sb, &tmap};
-  if (tid == 0) copies.start(nsteps);
+  constexpr int ROWB = 64;
+
+  auto issue = [&](int k, int s) {  // as the one-warpgroup kernel: one box of 9 blocks, or one per (page run, block)
+    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
+    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
+    mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
+    for (int p = 0; p < runs; ++p) {
+      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
+      if (tbox == TOK) {
+        tma_box(dst, &tmap, row, 0, bar);
+      } else {
+        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, &tmap, row, blk, bar);
+      }
+    }
+  };
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
+    mbar_fence_init();
+    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
+  }
   stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
   publish();  // q and its exponents visible; the mbarriers initialised
 
@@ -599,9 +568,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     u32 parity = 0;
     for (int k = 0; k < nsteps; ++k) {
       const int nval = c_hi - (c_lo + k * TOK);
-      const bool refill = tid == 128 && k + STAGES < nsteps;
-      int next[RUNS];
-      if (refill) copies.pages(k + STAGES, next);
       bar_sync(BAR_READY + pb, THREADS);  // P and the factors of step k are in buffer pb
       mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
 #pragma unroll
@@ -613,9 +579,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (KVP_MLA_PROBE != 1) pv_e4m3<NH_V>(o, sm, sb, OFF_ST + s * RAW, OFF_P + pb * (QROWS * 64), nval, half0);
       bar_sync(BAR_VALUES, 128 * VWG);  // every values warp is done with the stage and buffer pb
       if (k + PBUF < nsteps) bar_arrive(BAR_FREE + pb, THREADS);
-      if (refill) {
+      if (tid == 128 && k + STAGES < nsteps) {
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the stage's reads before its refill
-        copies.issue(k + STAGES, s, next);
+        issue(k + STAGES, s);
       }
       if (++s == STAGES) s = 0, parity ^= 1u;
       if (++pb == PBUF) pb = 0;
@@ -675,8 +641,28 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
   const int* btrow = bt + (size_t)b * bt_stride;
   const int bs = 1 << log2bs, tbox = min(bs, TOK);
-  const StepCopies copies{btrow, c_lo, c_hi, bs, log2bs, tbox, sb, &tmap};
-  if (tid == 0) copies.start(nsteps);
+  constexpr int ROWB = RAW / (BLOCKS * TOK);  // bytes of a row in one block as it lands: 128 (bf16), 64 (fp8)
+
+  // thread 0: step k into stage s: one box of all 9 blocks (pages of 64+ tokens), else one box of tbox rows per
+  // (page run holding a row before the end, block) (a box never crosses a page: steps start on multiples of 64)
+  auto issue = [&](int k, int s) {
+    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
+    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
+    mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
+    for (int p = 0; p < runs; ++p) {
+      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
+      if (tbox == TOK) {
+        tma_box(dst, &tmap, row, 0, bar);
+      } else {
+        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, &tmap, row, blk, bar);
+      }
+    }
+  };
+  if (tid == 0) {
+    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
+    mbar_fence_init();
+    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
+  }
   float cb[NQ];  // score multiplier of this thread's heads (log2 domain)
 #if KVP_KVT == 2
   stage_q_fp16(sm, qn, qr, b, hg0, Hq);
@@ -717,15 +703,12 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   u32 parity = 0;
   for (int k = 0; k < nsteps; ++k) {
     const int nval = c_hi - (c_lo + k * TOK);
-    const bool refill = tid == 0 && k + STAGES < nsteps;
-    int next[RUNS];
-    if (refill) copies.pages(k + STAGES, next);
     mbar_wait(sb + 8 * s, parity);
 #if KVP_KVT == 2
     const u32 tile = sb + OFF_CV;
     widen(sm, OFF_ST + s * RAW, nval);
     publish();  // the operand tile visible to the wgmmas; every thread is done with the raw stage
-    if (refill) copies.issue(k + STAGES, s, next);
+    if (tid == 0 && k + STAGES < nsteps) issue(k + STAGES, s);
 #else
     const u32 tile = sb + OFF_ST + s * RAW;
     if (nval < TOK) {  // rows past the end (stale, or another sequence's): zero values before PV reads them
@@ -814,7 +797,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 8; ++u) hold(o[u]);
     __syncthreads();  // every warp's wgmmas over this step's tile (and over P) have completed
 #if KVP_KVT != 2
-    if (refill) copies.issue(k + STAGES, s, next);
+    if (tid == 0 && k + STAGES < nsteps) issue(k + STAGES, s);
 #endif
     if (++s == STAGES) s = 0, parity ^= 1u;
   }
