@@ -398,7 +398,10 @@ using namespace kvp::mlawg;
 constexpr int VWG = KVP_MLA_VALUE_WGS, NH_V = 2 / VWG, THREADS = 128 * (1 + VWG);
 static_assert(VWG == 1 || VWG == 2, "values warpgroups");
 constexpr int BAR_SCORES = 1, BAR_FREE = 2, BAR_READY = 2 + PBUF, BAR_VALUES = 2 + 2 * PBUF;  // + P buffer
-static_assert(BAR_VALUES < 16, "named barriers");
+// the hand-over of L and M at the end: a named, non-.aligned barrier, since the two roles reach it at different
+// instructions (a __syncthreads there is an .aligned barrier at two sites: synccheck reported it, session 25)
+constexpr int BAR_END = BAR_VALUES + 1;
+static_assert(BAR_END < 16, "named barriers");
 // the non-.aligned forms: a warp may reach them diverged (after a lane-0 store or thread 128's refill), which
 // bar.sync (= barrier.sync.aligned) leaves undefined (synccheck reported it, racecheck saw the L / M hand-over race)
 __device__ __forceinline__ void bar_sync(int id, int n) {
@@ -586,7 +589,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (++s == STAGES) s = 0, parity ^= 1u;
       if (++pb == PBUF) pb = 0;
     }
-    __syncthreads();  // L and M from the scores warpgroup
+    bar_sync(BAR_END, THREADS);  // L and M from the scores warpgroup
     pdl_release();
     for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
@@ -612,7 +615,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     }
     return;
   }
-  __syncthreads();  // (pairs with the values warpgroups')
+  bar_sync(BAR_END, THREADS);  // (pairs with the values warpgroups')
   pdl_release();
 }
 #else
