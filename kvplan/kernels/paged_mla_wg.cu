@@ -392,9 +392,8 @@ using namespace kvp::mlawg;
 // k while the values warpgroups (1 .. VWG, each over 512 / VWG dims) run PV of an earlier step: P and the step's
 // rescale factors sit in PBUF buffers in shared memory, handed over through named barriers (BAR_READY + b: P in
 // buffer b ready; BAR_FREE + b: buffer b free again), and thread 128 refills a stage once every PV over it is done
-// (QK over it finished before its P was handed over). The scores run up to PBUF steps ahead: with two buffers a
-// step took the scores' and the values' latencies' mean (H200, session 25: 16h B32 8K 63.2 us; the scores alone
-// 55.4, the values alone 61.6).
+// (QK over it finished before its P was handed over). The scores run up to PBUF steps ahead. (H200, session 25,
+// 16h B32 8K: 63.2 us; the scores alone 55.4, the values alone 61.6; two values warpgroups or 3-4 P buffers level.)
 constexpr int VWG = KVP_MLA_VALUE_WGS, NH_V = 2 / VWG, THREADS = 128 * (1 + VWG);
 static_assert(VWG == 1 || VWG == 2, "values warpgroups");
 constexpr int BAR_SCORES = 1, BAR_FREE = 2, BAR_READY = 2 + PBUF, BAR_VALUES = 2 + 2 * PBUF;  // + P buffer
