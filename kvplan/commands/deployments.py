@@ -164,6 +164,10 @@ def _read_yaml(path: str):
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "it does not parse"
+        if "nesting depth" in problem:  # libyaml >= 0.2.6 (PyYAML 6.0.4 wheels) stops deep flow nesting first
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise FieldError("file", f"{path}{line}: nests deeper than {MAX_DEPTH} levels; a deployments file "
+                                     f"needs three.") from None
         raise FieldError("file", f"{path} is not valid YAML{where}: {problem}.") from None
 
 
