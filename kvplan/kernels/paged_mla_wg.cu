@@ -387,6 +387,36 @@ __device__ __forceinline__ void pv_e4m3(float (&o)[4 * NH][ACC], const unsigned 
 using namespace kvp;
 using namespace kvp::mlawg;
 
+// Thread 0's copies of step k into stage s: one box of all 9 blocks (pages of 64+ tokens), else one box of tbox rows
+// per (page run holding a row before the end, block) (a box never crosses a page: steps start on multiples of 64).
+constexpr int ROWB = RAW / (BLOCKS * TOK);  // bytes of a row in one block as it lands: 128 (bf16), 64 (fp8)
+struct StepCopies {
+  const int* btrow;
+  int c_lo, c_hi, bs, log2bs, tbox;
+  u32 sb;
+  const TmapParam* tmap;
+
+  __device__ __forceinline__ void issue(int k, int s) const {
+    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
+    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
+    mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
+    for (int p = 0; p < runs; ++p) {
+      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
+      if (tbox == TOK) {
+        tma_box(dst, tmap, row, 0, bar);
+      } else {
+        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, tmap, row, blk, bar);
+      }
+    }
+  }
+  // before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
+  __device__ __forceinline__ void start(int nsteps) const {
+    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
+    mbar_fence_init();
+    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
+  }
+};
+
 #if KVP_MLA_F8MMA
 // fp8 latents into e4m3 wgmmas: warpgroups in a pipeline. Warpgroup 0 (scores) runs QK, the softmax and P of step
 // k while the values warpgroups (1 .. VWG, each over 512 / VWG dims) run PV of an earlier step: P and the step's
@@ -436,26 +466,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
   const int* btrow = bt + (size_t)b * bt_stride;
   const int bs = 1 << log2bs, tbox = min(bs, TOK);
-  constexpr int ROWB = 64;
-
-  auto issue = [&](int k, int s) {  // as the one-warpgroup kernel: one box of 9 blocks, or one per (page run, block)
-    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
-    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
-    mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
-    for (int p = 0; p < runs; ++p) {
-      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
-      if (tbox == TOK) {
-        tma_box(dst, &tmap, row, 0, bar);
-      } else {
-        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, &tmap, row, blk, bar);
-      }
-    }
-  };
-  if (tid == 0) {
-    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
-    mbar_fence_init();
-    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
-  }
+  const StepCopies copies{btrow, c_lo, c_hi, bs, log2bs, tbox, sb, &tmap};
+  if (tid == 0) copies.start(nsteps);
   stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
   publish();  // q and its exponents visible; the mbarriers initialised
 
@@ -583,7 +595,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (k + PBUF < nsteps) bar_arrive(BAR_FREE + pb, THREADS);
       if (tid == 128 && k + STAGES < nsteps) {
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the stage's reads before its refill
-        issue(k + STAGES, s);
+        copies.issue(k + STAGES, s);
       }
       if (++s == STAGES) s = 0, parity ^= 1u;
       if (++pb == PBUF) pb = 0;
@@ -643,28 +655,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
   const int* btrow = bt + (size_t)b * bt_stride;
   const int bs = 1 << log2bs, tbox = min(bs, TOK);
-  constexpr int ROWB = RAW / (BLOCKS * TOK);  // bytes of a row in one block as it lands: 128 (bf16), 64 (fp8)
-
-  // thread 0: step k into stage s: one box of all 9 blocks (pages of 64+ tokens), else one box of tbox rows per
-  // (page run holding a row before the end, block) (a box never crosses a page: steps start on multiples of 64)
-  auto issue = [&](int k, int s) {
-    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
-    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
-    mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
-    for (int p = 0; p < runs; ++p) {
-      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
-      if (tbox == TOK) {
-        tma_box(dst, &tmap, row, 0, bar);
-      } else {
-        for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, &tmap, row, blk, bar);
-      }
-    }
-  };
-  if (tid == 0) {
-    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
-    mbar_fence_init();
-    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
-  }
+  const StepCopies copies{btrow, c_lo, c_hi, bs, log2bs, tbox, sb, &tmap};
+  if (tid == 0) copies.start(nsteps);
   float cb[NQ];  // score multiplier of this thread's heads (log2 domain)
 #if KVP_KVT == 2
   stage_q_fp16(sm, qn, qr, b, hg0, Hq);
@@ -710,7 +702,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     const u32 tile = sb + OFF_CV;
     widen(sm, OFF_ST + s * RAW, nval);
     publish();  // the operand tile visible to the wgmmas; every thread is done with the raw stage
-    if (tid == 0 && k + STAGES < nsteps) issue(k + STAGES, s);
+    if (tid == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s);
 #else
     const u32 tile = sb + OFF_ST + s * RAW;
     if (nval < TOK) {  // rows past the end (stale, or another sequence's): zero values before PV reads them
@@ -799,7 +791,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 8; ++u) hold(o[u]);
     __syncthreads();  // every warp's wgmmas over this step's tile (and over P) have completed
 #if KVP_KVT != 2
-    if (tid == 0 && k + STAGES < nsteps) issue(k + STAGES, s);
+    if (tid == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s);
 #endif
     if (++s == STAGES) s = 0, parity ^= 1u;
   }
