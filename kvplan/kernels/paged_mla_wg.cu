@@ -29,8 +29,9 @@
 // fp8 straight into e4m3 wgmmas (KVP_MLA_F8MMA, 16 heads; its own kernel below, warpgroups in a pipeline: one runs
 // QK, the softmax and P of step k while the others run PV of earlier steps): no widening. Raw steps land [9][64
 // tokens][64 bytes] with the 64-byte swizzle (chunk c of row t at c ^ ((t >> 1) & 3)) in five stages; QK reads
-// them as the K-major A operand of m64n32k32 e4m3 wgmmas whose 32 columns are q split in two e4m3 parts, hi and lo (q per head
-// brought to [128, 256) by a power of two: hi + lo carry ~8 significant bits, as bf16 does); S = S_hi + S_lo.
+// them as the K-major A operand of m64n32k32 e4m3 wgmmas whose 32 columns are q split in two e4m3 parts, hi and
+// lo (q per head brought to [128, 256) by a power of two: hi + lo carry ~8 significant bits, as bf16 does);
+// S = S_hi + S_lo.
 // PV cannot read an 8-bit A MN-major, so each thread builds its A fragments in registers: its 16 dims are one
 // 16-byte chunk of a
 // latent row, read as two 8-byte halves (lanes r odd take the upper half first), 4 tokens' words byte-transposed by
