@@ -441,6 +441,10 @@ __device__ __forceinline__ void bar_arrive(int id, int n) {
   asm volatile("barrier.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
 
+#else
+constexpr int THREADS = 128;  // one warpgroup
+#endif
+
 extern "C" __global__ void __launch_bounds__(THREADS, 1)
 kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorbed q_nope)
            const unsigned short* __restrict__ qr,   // [B, Hq, 64] bf16
@@ -455,10 +459,10 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const u32 raw = (u32)__cvta_generic_to_shared(smem_raw), sb = (raw + 1023u) & ~1023u;
   unsigned char* const sm = smem_raw + (sb - raw);
   const int split = blockIdx.x, nsplit = gridDim.x, hg0 = blockIdx.y * HG, b = blockIdx.z;
-  const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, r = lane >> 2, j = lane & 3;
+  const int tid = threadIdx.x, wg = tid >> 7, warp = THREADS == 128 ? tid >> 5 : (tid >> 5) & 3;  // warpgroup, warp
+  const int lane = tid & 31, r = lane >> 2, j = lane & 3;
   const u32 FULL = 0xffffffffu;
-  float* const red = reinterpret_cast<float*>(sm + OFF_RED);  // [2][4 warps][16] step maxima, then row sums
-  float* const fac = red + 2 * 4 * HG;                        // [PBUF][16] rescale factors, then [16] L, [16] M
+  float* const red = reinterpret_cast<float*>(sm + OFF_RED);
 
   pdl_wait();
   const int len = seqlens[b];
@@ -469,6 +473,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const int bs = 1 << log2bs, tbox = min(bs, TOK);
   const StepCopies copies{btrow, c_lo, c_hi, bs, log2bs, tbox, sb, &tmap};
   if (tid == 0) copies.start(nsteps);
+#if KVP_MLA_F8MMA
+  float* const fac = red + 2 * 4 * HG;  // [PBUF][16] rescale factors, then [16] L, [16] M ([2][4][16] maxima before)
   stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
   publish();  // q and its exponents visible; the mbarriers initialised
 
@@ -629,35 +635,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   }
   bar_sync(BAR_END, THREADS);  // (pairs with the values warpgroups')
   pdl_release();
-}
 #else
-extern "C" __global__ void __launch_bounds__(128, 1)
-kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorbed q_nope)
-           const unsigned short* __restrict__ qr,   // [B, Hq, 64] bf16
-           const int* __restrict__ bt,              // [B, bt_stride]
-           const int* __restrict__ seqlens,         // [B]
-           unsigned short* __restrict__ out,        // [B, Hq, 512] bf16         (one split)
-           float* __restrict__ opart,               // [B, Hq, splits, 512]      (several splits)
-           float* __restrict__ lse,                 // [B, Hq, splits] (log2 domain)
-           int Hq, int chunk, int bt_stride, int log2bs, float cbase, float vscale,
-           const __grid_constant__ TmapParam tmap) {
-  extern __shared__ __align__(1024) unsigned char smem_raw[];
-  const u32 raw = (u32)__cvta_generic_to_shared(smem_raw), sb = (raw + 1023u) & ~1023u;
-  unsigned char* const sm = smem_raw + (sb - raw);
-  const int split = blockIdx.x, nsplit = gridDim.x, hg0 = blockIdx.y * HG, b = blockIdx.z;
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, r = lane >> 2, j = lane & 3;
-  const u32 FULL = 0xffffffffu;
-  float* const red = reinterpret_cast<float*>(sm + OFF_RED);
-
-  pdl_wait();
-  const int len = seqlens[b];
-  const int2 span = split_span(split, chunk, len);
-  const int c_lo = span.x, c_hi = span.y;
-  const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
-  const int* btrow = bt + (size_t)b * bt_stride;
-  const int bs = 1 << log2bs, tbox = min(bs, TOK);
-  const StepCopies copies{btrow, c_lo, c_hi, bs, log2bs, tbox, sb, &tmap};
-  if (tid == 0) copies.start(nsteps);
   float cb[NQ];  // score multiplier of this thread's heads (log2 domain)
 #if KVP_KVT == 2
   stage_q_fp16(sm, qn, qr, b, hg0, Hq);
@@ -831,9 +809,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       }
     if (nsplit > 1 && warp == 0 && r == 0) lse[row * nsplit + split] = L > 0.f ? m[q] + log2f(L) : KVP_NEG_INF;
   }
-}
-
 #endif
+}
 
 extern "C" __global__ void __launch_bounds__(256)
 kvp_mla_merge(const float* __restrict__ opart, const float* __restrict__ lse, unsigned short* __restrict__ out,
