@@ -1,7 +1,7 @@
 """The skinny matmuls of decode, chosen at start: for every linear weight shape of the model and every batch of
 1-8 tokens, the ways of writing x @ W^T (F.linear and W @ x^T through cuBLAS, and where they run the bundled skinny
 kernel of kvplan/kernels/skinny.py and streaming GEMV of kvplan/kernels/gemv_stream.py, its CTAs in order,
-rotated or owning whole rows) are timed in CUDA graphs
+rotated or owning whole rows at two ring depths) are timed in CUDA graphs
 over all the layers' weights of that shape (so that they stream from HBM, not L2), and the fastest is kept in the
 model's Matmul. The same timings give the
 weight stream's bandwidth at each batch, the figure held to >= 90% of the measured read bandwidth."""
@@ -18,6 +18,7 @@ from .weights import JOINT_ROWS
 SKINNY = (1, 2, 4, 8)
 LINEAR_NAMES = ("qkv", "o", "q", "q_a", "q_b", "kv_a", "qkvz", "ba", "router", "shared_gate", "gate_up", "down",
                 "lm_head")
+DEEP_OWN = {"ctas_per_sm": 2, "depth": 8}  # MM_FORMS[6]: the row-owned launch with 128 KB in flight per SM
 PREFER_MARGIN = 0.97  # another form must beat F.linear by 3% to be chosen (F.linear is what engines run)
 
 
@@ -58,6 +59,8 @@ def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
             return skinny_gemm_plan(shape[0], shape[1], dtype, max_batch=max_batch)
         from ..kernels.gemv_stream import gemv_stream_plan
 
+        if form == MM_FORMS[6]:
+            return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch, own=True, **DEEP_OWN)
         return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch, rotate=form == MM_FORMS[4],
                                 own=form == MM_FORMS[5])
     except (ValueError, RuntimeError, ImportError) as exc:  # KernelUnavailableError is a RuntimeError
@@ -101,7 +104,7 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     torch.cuda.empty_cache()
     return {"method": "per (shape, batch) the fastest of F.linear (x @ W^T), torch.mm(W, x^T), the bundled skinny "
                       "kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) and the bundled streaming GEMV "
-                      "(kvplan/kernels/gemv_stream.cu, sm_90; CTAs in order, rotated or owning whole rows), CUDA "
-                      "graphs over every layer's weight of the shape",
+                      "(kvplan/kernels/gemv_stream.cu, sm_90; CTAs in order, rotated, or owning whole rows at rings "
+                      "of 6 or 8), CUDA graphs over every layer's weight of the shape",
             "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
             "stream_refused": refused[MM_FORMS[3]]}

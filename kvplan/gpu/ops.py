@@ -10,9 +10,10 @@ STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multipl
 
 # F.linear, torch.mm(W, x^T), the bundled NVRTC kernels (kvplan/kernels/skinny.py, kvplan/kernels/gemv_stream.py;
 # the GEMV three ways: CTAs in order; rotated, which wins on some shapes and loses on others, H200 session 21; and
-# whole 16-row slices a CTA, no tile cut between CTAs, session 22)
+# whole 16-row slices a CTA, no tile cut between CTAs, session 22; and rows owned by two CTAs per SM with rings of
+# 8, 128 KB in flight per SM, which gains ~1 point on most shapes and loses on some, session 22 call 10)
 MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel", "kvplan streaming GEMV", "kvplan streaming GEMV, rotated",
-            "kvplan streaming GEMV, rows owned")
+            "kvplan streaming GEMV, rows owned", "kvplan streaming GEMV, rows owned, deep rings")
 
 
 def rms_norm(x, weight, eps: float, plus_one: bool = False):
@@ -131,11 +132,12 @@ class Matmul:
         self.stream: dict = {}  # (out, in) -> kvplan.kernels.gemv_stream.GemvStreamPlan
         self.rotated: dict = {}  # (out, in) -> the same with rotate=True
         self.owned: dict = {}  # (out, in) -> the same with own=True
+        self.owned_deep: dict = {}  # (out, in) -> the same with own=True, two CTAs per SM, rings of 8
 
     def kernel_plans(self, form: str) -> dict:
         """(out, in) -> plan, for one of the bundled kernels' forms (MM_FORMS[2:])."""
         return {MM_FORMS[2]: self.skinny, MM_FORMS[3]: self.stream, MM_FORMS[4]: self.rotated,
-                MM_FORMS[5]: self.owned}[form]
+                MM_FORMS[5]: self.owned, MM_FORMS[6]: self.owned_deep}[form]
 
     def __call__(self, x, w, bias=None):
         form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))

@@ -429,7 +429,8 @@ constexpr int VWG = KVP_MLA_VALUE_WGS, NH_V = 2 / VWG, THREADS = 128 * (1 + VWG)
 static_assert(VWG == 1 || VWG == 2, "values warpgroups");
 constexpr int BAR_SCORES = 1, BAR_FREE = 2, BAR_READY = 2 + PBUF, BAR_VALUES = 2 + 2 * PBUF;  // + P buffer
 // the hand-over of L and M at the end: a named, non-.aligned barrier, since the two roles reach it at different
-// instructions (a __syncthreads there is an .aligned barrier at two sites: synccheck reported it, session 25)
+// instructions (a __syncthreads there is an .aligned barrier at two sites: synccheck reported it, session 25); the
+// scores arrive and the values sync, as at every P hand-over (racecheck read a sync on both sides as a RAW hazard)
 constexpr int BAR_END = BAR_VALUES + 1;
 static_assert(BAR_END < 16, "named barriers");
 // the non-.aligned forms: a warp may reach them diverged (after a lane-0 store or thread 128's refill), which
@@ -633,7 +634,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     }
     return;
   }
-  bar_sync(BAR_END, THREADS);  // (pairs with the values warpgroups')
+  bar_arrive(BAR_END, THREADS);  // L and M written: the values warpgroups' sync completes the barrier
   pdl_release();
 #else
   float cb[NQ];  // score multiplier of this thread's heads (log2 domain)
