@@ -250,3 +250,16 @@ def test_paged_read_probe_says_why_it_cannot_run():
 
     with pytest.raises(RuntimeError, match="CUDA"):
         paged_walk_bandwidth(32768, 128)
+
+
+def test_mla_early_free_variants_compile_without_spills(tmp_cache):
+    """The warpgroup-MMA MLA kernel's opt-in early refill (PV in 2 or 4 commit groups, bf16 latents, 16 and 32 heads a
+    CTA) builds for sm_90a and keeps its accumulators in registers."""
+    _require_nvrtc()
+    from kvplan.kernels import configs
+
+    variants = [configs.MLAWgConfig("bfloat16", h, early_free=g) for h in (16, 32) for g in (2, 4)]
+    res = batch.compile_all(("sm_90",), variants)
+    for cfg in variants:
+        rep = res[(cfg.name, "sm_90")].report
+        assert _spills(rep, "kvp_mla_wg") == 0, f"{cfg.name} spills:\n{rep}"

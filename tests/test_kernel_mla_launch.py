@@ -59,6 +59,19 @@ def test_e4m3_mma_launch_shape():
         configs.MLAWgConfig("bfloat16", 16, e4m3_mma=True)
 
 
+def test_early_free_is_an_opt_in_instantiation_of_its_own():
+    """PV in 2 or 4 commit groups: its own cubin (the macro KVP_MLA_EARLY), the same shared memory, none by default."""
+    ln = launch(heads=16, wgmma=True, early_free=4)
+    assert ln.config.name == "mla_wg_kvbfloat16_early4" and ("KVP_MLA_EARLY", "4") in ln.config.macros()
+    assert ln.smem == launch(heads=16, wgmma=True).smem
+    assert launch(heads=40, early_free=2).config.name == "mla_wg_kvbfloat16_h32_early2"
+    assert launch(heads=128).config.early_free == 0
+    assert not any(c.early_free for fn in configs.INSTANTIATION_SETS for c in fn("sm_90")
+                   if isinstance(c, configs.MLAWgConfig))
+    with pytest.raises(ValueError, match="early_free"):
+        configs.MLAWgConfig("float8_e4m3fn", 16, early_free=2)
+
+
 def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     assert not launch(heads=128, stages=3).wgmma
     assert not launch(heads=128, launcher="cuda.core").wgmma
@@ -76,6 +89,9 @@ def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     (dict(kvn="float8_e4m3fn", wgmma=False, e4m3_mma=True), "are options of the wgmma path"),
     (dict(wgmma=True, e4m3_mma=True), "e4m3_mma needs fp8"),
     (dict(kvn="float8_e4m3fn", heads=40, wgmma=True, head_group=32, e4m3_mma=True), "e4m3_mma needs fp8"),
+    (dict(wgmma=True, early_free=3), "early_free must be"), (dict(wgmma=True, early_free=True), "early_free must"),
+    (dict(kvn="float8_e4m3fn", wgmma=True, early_free=2), "early_free must"),
+    (dict(heads=128, wgmma=False, early_free=2), "are options of the wgmma path"),
 ])
 def test_refusals_name_the_option(kw, needle):
     with pytest.raises(ValueError, match=needle):

@@ -135,6 +135,7 @@ class MLAWgConfig:
     kv_dtype: str = "bfloat16"
     heads: int = 16  # query heads per CTA: limits.MLA_WG_HEAD_GROUPS
     e4m3_mma: bool = False  # fp8 latents straight into e4m3 wgmmas (16 heads), not widened to fp16
+    early_free: int = 0  # bf16: PV in this many commit groups, each group's blocks refilled once it completes
 
     source = "paged_mla_wg.cu"
     kernels = ("kvp_mla_wg", "kvp_mla_merge")
@@ -148,10 +149,14 @@ class MLAWgConfig:
             raise ValueError(f"the warpgroup-MMA MLA path takes {limits.MLA_WG_HEAD_GROUPS} heads a CTA")
         if self.e4m3_mma and (self.kv_dtype != "float8_e4m3fn" or self.heads != 16):
             raise ValueError("e4m3 MMAs take fp8 e4m3 latents and 16 heads a CTA")
+        if self.early_free not in (0, 2, 4) or (self.early_free and self.kv_dtype != "bfloat16"):
+            raise ValueError("early_free takes 0, 2 or 4 PV groups, with bf16 latents")
 
     def macros(self) -> list[tuple[str, str]]:
         out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
                ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma)))]
+        if self.early_free:
+            out.append(("KVP_MLA_EARLY", str(self.early_free)))
         return out + [("KVP_MLA_F8MMA", "1"), ("KVP_MLA_VALUE_WGS", str(limits.MLA_WG_E4M3_VALUE_WGS)),
                       ("KVP_MLA_P_BUFFERS", str(limits.MLA_WG_E4M3_P_BUFFERS))] if self.e4m3_mma else out
 
@@ -163,7 +168,7 @@ class MLAWgConfig:
     @property
     def name(self) -> str:
         return f"mla_wg_kv{self.kv_dtype}" + ("" if self.heads == 16 else f"_h{self.heads}") + \
-            ("_e4m3mma" if self.e4m3_mma else "")
+            ("_e4m3mma" if self.e4m3_mma else "") + (f"_early{self.early_free}" if self.early_free else "")
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,12 @@
 #if !KVP_MLA_F8MMA
 #define KVP_MLA_P_BUFFERS 1
 #endif
+#ifndef KVP_MLA_EARLY  // bf16: PV in this many commit groups (2 or 4), each group's blocks refilled as it completes
+#define KVP_MLA_EARLY 0
+#endif
+#if KVP_MLA_EARLY && (KVP_KVT == 2 || (KVP_MLA_EARLY != 2 && KVP_MLA_EARLY != 4))
+#error "KVP_MLA_EARLY: 2 or 4 PV groups, bf16 latents"
+#endif
 
 namespace kvp {
 namespace mlawg {
@@ -140,6 +146,15 @@ __device__ __forceinline__ void wgmma_n(float (&d)[ACC], u64 da, u64 db, int acc
 __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 __device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+// wait until at most n (a constant after unrolling: 0..3) of this warp's wgmma groups are pending
+__device__ __forceinline__ void wg_wait_pending(int n) {
+  switch (n) {
+    case 0: asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); break;
+    case 1: asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); break;
+    case 2: asm volatile("wgmma.wait_group.sync.aligned 2;\n" ::: "memory"); break;
+    default: asm volatile("wgmma.wait_group.sync.aligned 3;\n" ::: "memory"); break;
+  }
+}
 // the accumulators stay put across an asynchronous wgmma (the compiler may not move their uses over it)
 template <int N>
 __device__ __forceinline__ void hold(float (&d)[N]) {
@@ -403,13 +418,26 @@ struct StepCopies {
     mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
     for (int p = 0; p < runs; ++p) {
       const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
-      if (tbox == TOK) {
+      if (tbox == TOK && !KVP_MLA_EARLY) {
         tma_box(dst, tmap, row, 0, bar);
       } else {
         for (int blk = 0; blk < BLOCKS; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, tmap, row, blk, bar);
       }
     }
   }
+#if KVP_MLA_EARLY
+  // blocks b0 .. b1 - 1 of step k into stage s (their readers done); `arm`: the first part, which sets the stage's
+  // expected bytes for the whole step
+  __device__ __forceinline__ void issue_part(int k, int s, int b0, int b1, bool arm) const {
+    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
+    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
+    if (arm) mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
+    for (int p = 0; p < runs; ++p) {
+      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
+      for (int blk = b0; blk < b1; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, tmap, row, blk, bar);
+    }
+  }
+#endif
   // before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
   __device__ __forceinline__ void start(int nsteps) const {
     for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
@@ -727,6 +755,10 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       for (int q = 0; q < NQ; ++q) rk[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = mx[q];
     }
     __syncthreads();
+#if KVP_MLA_EARLY
+    // every warp's QK over the stage has completed: the rope block, which PV does not read, refills now
+    if (tid == 0 && k + STAGES < nsteps) copies.issue_part(k + STAGES, s, BLOCKS - 1, BLOCKS, true);
+#endif
     float al[NQ], mu[NQ];
 #pragma unroll
     for (int q = 0; q < NQ; ++q) {
@@ -760,6 +792,26 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 
     // ---- PV
     wg_fence();
+#if KVP_MLA_EARLY
+    constexpr int PVG = KVP_MLA_EARLY, UG = 8 / PVG;  // commit groups, dim tiles (= latent blocks) a group
+#pragma unroll
+    for (int g = 0; g < PVG; ++g) {
+#pragma unroll
+      for (int u = UG * g; u < UG * (g + 1); ++u)
+#pragma unroll
+        for (int kt = 0; kt < 4; ++kt)
+          wgmma_n<1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
+      wg_commit();
+    }
+#pragma unroll
+    for (int g = 0; g < PVG; ++g) {
+      wg_wait_pending(PVG - 1 - g);
+#pragma unroll
+      for (int u = UG * g; u < UG * (g + 1); ++u) hold(o[u]);
+      __syncthreads();  // every warp's wgmmas over group g's blocks (and, last, over P) have completed
+      if (tid == 0 && k + STAGES < nsteps) copies.issue_part(k + STAGES, s, UG * g, UG * (g + 1), false);
+    }
+#else
 #pragma unroll
     for (int u = 0; u < 8; ++u)
 #pragma unroll
@@ -772,6 +824,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     __syncthreads();  // every warp's wgmmas over this step's tile (and over P) have completed
 #if KVP_KVT != 2
     if (tid == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s);
+#endif
 #endif
     if (++s == STAGES) s = 0, parity ^= 1u;
   }
