@@ -1,6 +1,6 @@
 # session 26 call 1: the e4m3 MLA kernel's end hand-over as arrive (scores) / sync (values): its GPU tests,
 # synccheck and racecheck of its two sanitizer cases; bf16 wgmma MLA with early refills (early_free) and split counts;
-# verify of four dense models with the seventh matmul form (rows owned, two CTAs per SM, rings of 8)
+# (call 2: verify)
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 SAN="compute-sanitizer --report-api-errors no"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -11,5 +11,3 @@ for i in 17 18; do
 done
 timeout 60 $SAN --tool memcheck python3 benchmarks/kernel_memcheck.py --mla 17 2>&1 | grep -E "ERROR SUMMARY" | sed "s/^/memcheck 17: /"
 timeout 150 python3 benchmarks/mla_probe.py "wgmma=True;wgmma=True early_free=2;wgmma=True early_free=4;wgmma=True num_splits=2;wgmma=True num_splits=8" "16h B32 8K,16h B8 32K,16h B128 4K" 2>&1 | grep -v Warn
-timeout 300 python3 benchmarks/verify_device_run.py models --only=llama8b-8k,qwen3-14b,llama1b,gemma3-27b --budget=280 2>&1 | tail -8
-python3 benchmarks/verify_forms_summary.py 2>&1 | tail -40
