@@ -118,6 +118,9 @@ def main():
         (20, 16, [0, 1, 65, 700], torch.float8_e4m3fn, dict(wgmma=True, head_group=32)),
         (16, 64, [0, 1, 63, 64, 65, 700], torch.float8_e4m3fn, dict(wgmma=True, e4m3_mma=True)),  # two warpgroups
         (3, 16, [300, 5, 64, 0], torch.float8_e4m3fn, dict(wgmma=True, e4m3_mma=True, num_splits=3)),
+        # bf16 with each step's blocks refilled as their MMAs complete (opt-in early_free)
+        (16, 64, [0, 1, 63, 64, 65, 700], torch.bfloat16, dict(wgmma=True, early_free=2)),
+        (40, 16, [0, 1, 65, 700, 300], torch.bfloat16, dict(wgmma=True, early_free=4, num_splits=2)),
     ]
     if "--moe" in sys.argv:  # the row-tile MoE kernel's cases alone (skinny_gemm.cu, its per-warp cp.async ring)
         return moe_cases()

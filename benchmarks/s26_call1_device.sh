@@ -9,5 +9,8 @@ for i in 17 18; do
   timeout 60 $SAN --tool synccheck python3 benchmarks/kernel_memcheck.py --mla $i 2>&1 | grep -E "ERROR SUMMARY" | sed "s/^/synccheck $i: /"
   timeout 60 $SAN --tool racecheck --racecheck-report all --print-limit 3 python3 benchmarks/kernel_memcheck.py --mla $i 2>&1 | grep -E "RACECHECK SUMMARY|Potential|hazard" | head -4 | sed "s/^/racecheck $i: /"
 done
-timeout 60 $SAN --tool memcheck python3 benchmarks/kernel_memcheck.py --mla 17 2>&1 | grep -E "ERROR SUMMARY" | sed "s/^/memcheck 17: /"
+for i in 19 20; do
+  timeout 50 $SAN --tool racecheck --racecheck-report all --print-limit 3 python3 benchmarks/kernel_memcheck.py --mla $i 2>&1 | grep -E "RACECHECK SUMMARY|Potential|hazard" | head -4 | sed "s/^/racecheck $i: /"
+done
+timeout 60 $SAN --tool memcheck python3 benchmarks/kernel_memcheck.py --mla 2>&1 | grep -E "ERROR SUMMARY" | sed "s/^/memcheck all MLA cases: /"
 timeout 150 python3 benchmarks/mla_probe.py "wgmma=True;wgmma=True early_free=2;wgmma=True early_free=4;wgmma=True num_splits=2;wgmma=True num_splits=8" "16h B32 8K,16h B8 32K,16h B128 4K" 2>&1 | grep -v Warn
