@@ -22,7 +22,8 @@ SHAPES = [("16h B1 4K", 1, 4096, 16, torch.bfloat16), ("16h B1 32K", 1, 32768, 1
           ("16h fp8 B8 32K", 8, 32768, 16, torch.float8_e4m3fn), ("16h fp8 B128 4K", 128, 4096, 16, torch.float8_e4m3fn),
           ("16h fp8 B64 16K", 64, 16384, 16, torch.float8_e4m3fn), ("8h fp8 B32 8K", 32, 8192, 8, torch.float8_e4m3fn),
           ("64h fp8 B32 8K", 32, 8192, 64, torch.float8_e4m3fn), ("128h fp8 B8 8K", 8, 8192, 128, torch.float8_e4m3fn),
-          ("128h fp8 B32 4K", 32, 4096, 128, torch.float8_e4m3fn)]
+          ("128h fp8 B32 4K", 32, 4096, 128, torch.float8_e4m3fn), ("128h B32 4K", 32, 4096, 128, torch.bfloat16),
+          ("128h B8 8K", 8, 8192, 128, torch.bfloat16), ("128h B1 32K", 1, 32768, 128, torch.bfloat16)]
 SHAPES = [s for s in SHAPES if not sys.argv[2:] or s[0] in sys.argv[2].split(",")]  # [VARIANTS] [SHAPE,SHAPE]
 
 

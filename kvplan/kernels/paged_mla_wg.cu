@@ -456,11 +456,7 @@ struct StepCopies {
 constexpr int VWG = KVP_MLA_VALUE_WGS, NH_V = 2 / VWG, THREADS = 128 * (1 + VWG);
 static_assert(VWG == 1 || VWG == 2, "values warpgroups");
 constexpr int BAR_SCORES = 1, BAR_FREE = 2, BAR_READY = 2 + PBUF, BAR_VALUES = 2 + 2 * PBUF;  // + P buffer
-// the hand-over of L and M at the end: a named, non-.aligned barrier, since the two roles reach it at different
-// instructions (a __syncthreads there is an .aligned barrier at two sites: synccheck reported it, session 25); the
-// scores arrive and the values sync, as at every P hand-over (racecheck read a sync on both sides as a RAW hazard)
-constexpr int BAR_END = BAR_VALUES + 1;
-static_assert(BAR_END < 16, "named barriers");
+static_assert(BAR_VALUES < 16, "named barriers");
 // the non-.aligned forms: a warp may reach them diverged (after a lane-0 store or thread 128's refill), which
 // bar.sync (= barrier.sync.aligned) leaves undefined (synccheck reported it, racecheck saw the L / M hand-over race)
 __device__ __forceinline__ void bar_sync(int id, int n) {
@@ -504,6 +500,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   if (tid == 0) copies.start(nsteps);
 #if KVP_MLA_F8MMA
   float* const fac = red + 2 * 4 * HG;  // [PBUF][16] rescale factors, then [16] L, [16] M ([2][4][16] maxima before)
+  float o[4 * NH_V][ACC];  // the values warpgroups' O^T (declared here: it outlives the roles' branches)
   stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
   publish();  // q and its exponents visible; the mbarriers initialised
 
@@ -609,7 +606,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   } else {
     // ---- values: O^T rows (dims) as pv_e4m3 says, columns head slots q = 2 i + e
     const int half0 = (wg - 1) * NH_V;  // this warpgroup's dim-tile quads
-    float o[4 * NH_V][ACC];
 #pragma unroll
     for (int u = 0; u < 4 * NH_V; ++u)
 #pragma unroll
@@ -636,8 +632,13 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (++s == STAGES) s = 0, parity ^= 1u;
       if (++pb == PBUF) pb = 0;
     }
-    bar_sync(BAR_END, THREADS);  // L and M from the scores warpgroup
-    pdl_release();
+  }
+  // both roles meet at one barrier site: the scores' L and M written before the values read them (a named barrier
+  // there, reached at two sites, drew racecheck's RAW reports, sessions 25-26; __syncthreads at two sites synccheck's)
+  __syncthreads();
+  pdl_release();
+  if (wg != 0) {
+    const int half0 = (wg - 1) * NH_V;
     for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
       if (hq >= Hq) continue;
@@ -660,10 +661,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (nsplit > 1 && wg == 1 && warp == 0 && r == 0)
         lse[row * nsplit + split] = L > 0.f ? M + log2f(L) : KVP_NEG_INF;
     }
-    return;
   }
-  bar_arrive(BAR_END, THREADS);  // L and M written: the values warpgroups' sync completes the barrier
-  pdl_release();
 #else
   float cb[NQ];  // score multiplier of this thread's heads (log2 domain)
 #if KVP_KVT == 2
