@@ -131,11 +131,13 @@ HOPPER = torch.cuda.get_device_capability(DEV)[0] == 9
 @pytest.mark.parametrize("H", [16, 8, 3])
 @pytest.mark.parametrize("BS", [16, 64])
 def test_mla_heads_in_m_and_head_tiles(H, BS):
-    """The two 16-head paths on the same ragged batch (a partial last step at every offset mod 32, empty and
-    1-token sequences), one split and forced splits; heads in M is the default there."""
+    """The two mma.sync 16-head paths on the same ragged batch (a partial last step at every offset mod 32, empty and
+    1-token sequences), one split and forced splits; the warpgroup-MMA path with the early refill is the default
+    there (session 26), heads in M what its own options ask for."""
     lens = [0, 1, 2, 7, 31, 32, 33, 40, 63, 95, 300, 4099]
     case = make_mla_case(H, BS, lens)
-    assert plan_for(case).heads_in_m
+    assert plan_for(case).wgmma and plan_for(case).config.early_free == 2
+    assert plan_for(case, tma=False).heads_in_m and plan_for(case, wgmma=False).heads_in_m
     for kw in (dict(), dict(num_splits=1), dict(num_splits=9), dict(stages=3), dict(lazy_rescale=True, num_splits=3),
                dict(tma=False), dict(tma=False, num_splits=1), dict(tma=False, num_splits=9, lazy_rescale=True),
                dict(tma=False, stages=3)):
@@ -206,11 +208,11 @@ def test_mla_wgmma_e4m3_matches_reference(H, BS):
 @pytest.mark.parametrize("BS", [16, 64, 128])
 def test_mla_wgmma_early_free_matches_reference(groups, H, BS):
     """bf16 latents with each step's blocks refilled as their MMAs complete (the rope block after QK, the value
-    blocks after each of 2 or 4 PV groups): the ragged batch of the wgmma test, one split and several, a > 64K-token
-    sequence and a graph replay, against float64 and the default wgmma path."""
+    blocks after each of 2 or 4 PV groups; 2 is the default at 16 heads a CTA): the ragged batch of the wgmma test,
+    one split and several, a > 64K-token sequence and a graph replay, against float64 and the wgmma path without."""
     lens = [0, 1, 2, 31, 63, 64, 65, 100, 127, 128, 129, 1000, 4099, 70000]
     case = make_mla_case(H, BS, lens)
-    base = check(plan_for(case, wgmma=True), case, scale=0.07)
+    base = check(plan_for(case, wgmma=True, early_free=0), case, scale=0.07)
     for kw in (dict(), dict(num_splits=1), dict(num_splits=9)):
         plan = plan_for(case, wgmma=True, early_free=groups, **kw)
         got = check(plan, case, scale=0.07)

@@ -1,5 +1,6 @@
-"""Which MLA kernel a plan takes, decided without a GPU (paged_mla.mla_launch): the warpgroup-MMA path above 16 bf16
-heads on sm_90, heads in M for 16, head tiles elsewhere; options that only one path has keep the others away."""
+"""Which MLA kernel a plan takes, decided without a GPU (paged_mla.mla_launch): the warpgroup-MMA path at every head
+count on sm_90 (bf16 at 16 heads a CTA with the early refill), head tiles on older GPUs, heads in M where its own
+options ask for it; options that only one path has keep the others away."""
 
 import pytest
 
@@ -14,7 +15,7 @@ def launch(kvn="bfloat16", heads=16, arch="sm_90", launcher="driver", **kw):
 
 
 @pytest.mark.parametrize("kvn,heads,arch,path", [
-    ("bfloat16", 16, "sm_90", "heads in M"), ("bfloat16", 8, "sm_90", "heads in M"),
+    ("bfloat16", 16, "sm_90", "wgmma early"), ("bfloat16", 8, "sm_90", "wgmma early"),
     ("bfloat16", 17, "sm_90", "wgmma"), ("bfloat16", 128, "sm_90", "wgmma"), ("bfloat16", 40, "sm_90", "wgmma"),
     ("float8_e4m3fn", 16, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 8, "sm_90", "wgmma e4m3"),
     ("float8_e4m3fn", 128, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 40, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 16, "sm_89", "head tiles"),
@@ -24,14 +25,15 @@ def launch(kvn="bfloat16", heads=16, arch="sm_90", launcher="driver", **kw):
 def test_default_path(kvn, heads, arch, path):
     ln = launch(kvn, heads, arch)
     got = "wgmma" if ln.wgmma else "heads in M" if ln.heads_in_m else "head tiles"
-    assert got + (" e4m3" if ln.wgmma and ln.config.e4m3_mma else "") == path
+    assert got + (" e4m3" if ln.wgmma and ln.config.e4m3_mma else "") + \
+        (" early" if ln.wgmma and ln.config.early_free else "") == path
 
 
 def test_wgmma_launch_shape():
     """16 heads a CTA, 32 above 16; two 72 KB bf16 stages (16 heads: 169,984 bytes with q's 18 KB, P, barriers and
     the alignment slack; 32 heads: 191,488 with q's 36 KB and 2 KB of barriers and buffers), three 36 KB raw fp8
     stages plus the 72 KB operand tile (206,848; 32 heads 228,352, under the 232,448 an sm_90 CTA may have)."""
-    bf, f8 = launch(heads=16, wgmma=True), launch("float8_e4m3fn", 16, wgmma=True, e4m3_mma=False)
+    bf, f8 = launch(heads=16, wgmma=True, early_free=0), launch("float8_e4m3fn", 16, wgmma=True, e4m3_mma=False)
     assert (bf.head_group, bf.step_tokens, bf.stages, bf.smem) == (16, 64, None, 169984)
     assert (f8.head_group, f8.step_tokens, f8.smem) == (16, 64, 206848)
     assert (launch(heads=128).head_group, launch(heads=128).smem) == (32, 191488)
@@ -59,15 +61,16 @@ def test_e4m3_mma_launch_shape():
         configs.MLAWgConfig("bfloat16", 16, e4m3_mma=True)
 
 
-def test_early_free_is_an_opt_in_instantiation_of_its_own():
-    """PV in 2 or 4 commit groups: its own cubin (the macro KVP_MLA_EARLY), the same shared memory, none by default."""
-    ln = launch(heads=16, wgmma=True, early_free=4)
-    assert ln.config.name == "mla_wg_kvbfloat16_early4" and ("KVP_MLA_EARLY", "4") in ln.config.macros()
-    assert ln.smem == launch(heads=16, wgmma=True).smem
+def test_early_free_is_the_default_at_16_bf16_heads_a_cta():
+    """PV in 2 commit groups by default for bf16 at 16 heads a CTA (its own cubin, the macro KVP_MLA_EARLY, the same
+    shared memory), none at 32 heads a CTA or with fp8 latents; 4 groups and none on request."""
+    ln = launch(heads=16)
+    assert ln.config.name == "mla_wg_kvbfloat16_early2" and ("KVP_MLA_EARLY", "2") in ln.config.macros()
+    assert ln.smem == launch(heads=16, wgmma=True, early_free=0).smem
+    assert launch(heads=16, wgmma=True, early_free=4).config.name == "mla_wg_kvbfloat16_early4"
     assert launch(heads=40, early_free=2).config.name == "mla_wg_kvbfloat16_h32_early2"
-    assert launch(heads=128).config.early_free == 0
-    assert not any(c.early_free for fn in configs.INSTANTIATION_SETS for c in fn("sm_90")
-                   if isinstance(c, configs.MLAWgConfig))
+    assert launch(heads=128).config.early_free == 0 and launch(heads=128, head_group=16).config.early_free == 2
+    assert launch("float8_e4m3fn", 16).config.early_free == 0
     with pytest.raises(ValueError, match="early_free"):
         configs.MLAWgConfig("float8_e4m3fn", 16, early_free=2)
 
@@ -85,7 +88,7 @@ def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     (dict(wgmma=True, tokens=32), "drop tokens"), (dict(wgmma=True, stages=3, tma=True), "drop stages, tma"),
     (dict(heads=32, heads_in_m=True), "heads_in_m needs"), (dict(tokens=48), "tokens must be one of"),
     (dict(heads=128, wgmma=False, stages=9), "stages must be"), (dict(heads=128, head_group=64), "head_group must"),
-    (dict(heads=16, head_group=16), "are options of the wgmma path"),
+    (dict(heads=16, head_group=16, wgmma=False), "are options of the wgmma path"),
     (dict(kvn="float8_e4m3fn", wgmma=False, e4m3_mma=True), "are options of the wgmma path"),
     (dict(wgmma=True, e4m3_mma=True), "e4m3_mma needs fp8"),
     (dict(kvn="float8_e4m3fn", heads=40, wgmma=True, head_group=32, e4m3_mma=True), "e4m3_mma needs fp8"),
@@ -101,7 +104,7 @@ def test_refusals_name_the_option(kw, needle):
 def test_wgmma_configs_compile_for_hopper_only():
     """CI compiles the two warpgroup-MMA instantiations for sm_90 (as sm_90a) and none for older GPUs."""
     names = {c.name for fn in configs.INSTANTIATION_SETS for c in fn("sm_90")}
-    assert {"mla_wg_kvbfloat16", "mla_wg_kvfloat8_e4m3fn", "mla_wg_kvbfloat16_h32",
+    assert {"mla_wg_kvbfloat16_early2", "mla_wg_kvfloat8_e4m3fn", "mla_wg_kvbfloat16_h32",
             "mla_wg_kvfloat8_e4m3fn_h32", "mla_wg_kvfloat8_e4m3fn_e4m3mma"} <= names
     assert not any(c.name.startswith("mla_wg") for fn in configs.INSTANTIATION_SETS for c in fn("sm_80"))
     assert limits.MLA_WG_HEAD_GROUPS == (16, 32)

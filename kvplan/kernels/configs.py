@@ -389,11 +389,21 @@ def mla_heads_in_m_default(kv_dtype: str, head_group: int, bulk: int) -> bool:
 
 
 def mla_wgmma_default(kv_dtype: str, q_heads: int) -> bool:
-    """Where the warpgroup-MMA path is the default (on sm_90): more than 16 heads on a rank (H200, session 23, 32
-    heads a CTA: 128 heads 2.5-2.6x faster than the head tiles with bf16 latents, 1.35x with fp8), and fp8 latents
-    at any head count, there through the e4m3 MMAs (session 25: 16 heads 1.6-1.9x faster than the head tiles from
-    B8 32K to B64 16K, level at B1). bf16 at 16 heads runs level with heads in M, which stays."""
-    return q_heads > limits.MLA_HM_HEADS or kv_dtype == "float8_e4m3fn"
+    """Where the warpgroup-MMA path is the default (on sm_90): at every head count. More than 16 heads on a rank (H200,
+    session 23, 32 heads a CTA: 128 heads 2.5-2.6x faster than the head tiles with bf16 latents, 1.35x with fp8);
+    fp8 latents through the e4m3 MMAs (session 25: 16 heads 1.6-1.9x faster than the head tiles from B8 32K to B64
+    16K, level at B1); bf16 at 16 heads with the early refill (session 26, against heads in M: B32 8K 82.9 / 84.5 us,
+    B8 32K 82.5 / 85.4, B128 4K 151.8 / 157.2, B1 32K 26.3 / 29.6, B1 4K 12.2 / 12.5)."""
+    return True
+
+
+def mla_early_free_default(kv_dtype: str, head_group: int) -> int:
+    """PV commit groups of the warpgroup-MMA path (each group's latent blocks refilled as soon as its MMAs complete,
+    the rope block after QK; paged_mla_wg.cu KVP_MLA_EARLY): 2 for bf16 at 16 heads a CTA, where the kernel waits on
+    memory (H200, session 26: L2-resident 54 against 85 us from DRAM at B32 8K) and the earlier refill gains 2.4-3.7%
+    (4 groups: 10-11% slower, their barriers); none at 32 heads a CTA, compute-bound (128 heads B32 4K 166.2 against
+    127.5 us with 2 groups), and none for fp8 (widened or e4m3, their own refill points)."""
+    return 2 if kv_dtype == "bfloat16" and head_group == 16 else 0
 
 
 def mla_e4m3_mma_default() -> bool:
@@ -431,8 +441,9 @@ INSTANTIATION_SETS = (
     all_mla_configs,
     lambda arch: all_deltanet_configs(),
     lambda arch: [ReadProbeConfig()],
-    lambda arch: [MLAWgConfig(d, h) for d in ("bfloat16", "float8_e4m3fn") for h in limits.MLA_WG_HEAD_GROUPS]
-    + [MLAWgConfig("float8_e4m3fn", 16, e4m3_mma=True)] if arch in WGMMA_ARCHS else [],
+    lambda arch: [MLAWgConfig(d, h, early_free=mla_early_free_default(d, h)) for d in ("bfloat16", "float8_e4m3fn")
+                  for h in limits.MLA_WG_HEAD_GROUPS] + [MLAWgConfig("float8_e4m3fn", 16, e4m3_mma=True)]
+    if arch in WGMMA_ARCHS else [],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],

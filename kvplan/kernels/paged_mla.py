@@ -2,8 +2,9 @@
 
 After weight absorption MLA decode is MQA over one latent row per token (kv_lora_rank "nope" dims, which
 are also the values, + rope dims). fp8 e4m3 latents carry one scale per tensor (``kv_scale``: the cache
-holds x / kv_scale). Kernels: paged_mla_decode.cu (heads in M for 16 heads, head tiles; mma.sync) and, on sm_90
-above 16 heads, paged_mla_wg.cu (warpgroup MMAs); ``mla_launch`` says which a plan takes.
+holds x / kv_scale). Kernels: paged_mla_wg.cu (warpgroup MMAs; the default on sm_90) and paged_mla_decode.cu (heads
+in M for 16 heads, head tiles; mma.sync: older GPUs, and sm_90 with their tuning options); ``mla_launch`` says
+which a plan takes.
 """
 
 from __future__ import annotations
@@ -101,7 +102,9 @@ class PagedMLADecodePlan:
         """Which kernel the plan runs, in words (verify's report names it)."""
         if self.wgmma:
             e4m3 = ", e4m3 MMAs" if self.config.e4m3_mma else ""
-            return f"warpgroup MMAs{e4m3}, {self.head_group} heads a CTA (paged_mla_wg.cu)"
+            groups = self.config.early_free
+            early = f", blocks refilled after QK and {groups} PV groups" if groups else ""
+            return f"warpgroup MMAs{e4m3}, {self.head_group} heads a CTA{early} (paged_mla_wg.cu)"
         return "16 heads as the MMAs' M (paged_mla_hm.cuh)" if self.heads_in_m else \
             f"head tiles of {self.head_group} heads (paged_mla_decode.cu)"
 
@@ -292,7 +295,7 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
         f8 = can and configs.mla_e4m3_mma_default() if e4m3_mma is None else bool(e4m3_mma)
         if f8 and not can:
             raise ValueError("e4m3_mma needs fp8 e4m3 latents and 16 heads a CTA (head_group=16)")
-        early = 0 if early_free is None else early_free
+        early = configs.mla_early_free_default(kvn, hg) if early_free is None else early_free
         if isinstance(early, bool) or early not in (0, 2, 4) or (early and kvn != "bfloat16"):
             raise ValueError(f"early_free must be 0, 2 or 4 (PV commit groups; bf16 latents), got {early_free!r}")
         return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8, early), hg, None,
@@ -364,7 +367,8 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     None: where configs.mla_wgmma_default says and no option above is given); ``e4m3_mma`` (wgmma, fp8 latents,
     16 heads a CTA: e4m3 MMAs with q and P split in two e4m3 parts, instead of widening the latents to fp16);
     ``early_free`` (wgmma, bf16 latents: PV in 2 or 4 commit groups, each group's latent blocks refilled with the
-    step after next as soon as its MMAs complete, the rope block once QK has; one tensor copy per block).
+    step after next as soon as its MMAs complete, the rope block once QK has; one tensor copy per block; 0 none;
+    None: configs.mla_early_free_default, 2 at 16 heads a CTA).
     """
     import torch
 
