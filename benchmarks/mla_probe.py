@@ -24,6 +24,8 @@ SHAPES = [("16h B1 4K", 1, 4096, 16, torch.bfloat16), ("16h B1 32K", 1, 32768, 1
           ("64h fp8 B32 8K", 32, 8192, 64, torch.float8_e4m3fn), ("128h fp8 B8 8K", 8, 8192, 128, torch.float8_e4m3fn),
           ("128h fp8 B32 4K", 32, 4096, 128, torch.float8_e4m3fn), ("128h B32 4K", 32, 4096, 128, torch.bfloat16),
           ("128h B8 8K", 8, 8192, 128, torch.bfloat16), ("128h B1 32K", 1, 32768, 128, torch.bfloat16)]
+SHAPES += [("16h B32 8K bs16", 32, 8192, 16, torch.bfloat16, 16),  # (a 6th entry: the block size; 64 otherwise)
+           ("16h B400 8K bs16", 400, 8192, 16, torch.bfloat16, 16), ("16h B400 8K", 400, 8192, 16, torch.bfloat16)]
 SHAPES = [s for s in SHAPES if not sys.argv[2:] or s[0] in sys.argv[2].split(",")]  # [VARIANTS] [SHAPE,SHAPE]
 
 
@@ -39,12 +41,13 @@ def variants(text):
 def main():
     variants_ = variants(sys.argv[1] if len(sys.argv) > 1 else "")
     l2 = torch.cuda.get_device_properties(DEV).L2_cache_size
-    for label, B, ctx, H, dt in SHAPES:
-        kv_bytes, copies, lat, bts, qn, qr, outs, sl = mla_inputs(B, ctx, H, dt, l2)
+    for label, B, ctx, H, dt, *bs in SHAPES:
+        BS = bs[0] if bs else 64
+        kv_bytes, copies, lat, bts, qn, qr, outs, sl = mla_inputs(B, ctx, H, dt, l2, BS)
         hot = [(bt % 32).contiguous() for bt in bts]
         for var in variants_:
             try:
-                plan = paged_mla_decode_plan(H, 512, 64, 64, dt, B, ctx // 64, DEV, **var)
+                plan = paged_mla_decode_plan(H, 512, 64, BS, dt, B, ctx // BS, DEV, **var)
             except Exception as e:  # noqa: BLE001 - a variant may not fit this shape; say so and go on
                 print(f"{label:16s} {var}: {type(e).__name__}: {e}")
                 continue
