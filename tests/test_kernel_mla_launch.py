@@ -1,6 +1,6 @@
-"""Which MLA kernel a plan takes, decided without a GPU (paged_mla.mla_launch): the warpgroup-MMA path at every head
-count on sm_90 (bf16 at 16 heads a CTA with the early refill), head tiles on older GPUs, heads in M where its own
-options ask for it; options that only one path has keep the others away."""
+"""Which MLA kernel a plan takes, decided without a GPU (paged_mla.mla_launch): the warpgroup-MMA path on sm_90 (bf16
+at 16 heads a CTA with the early refill, where pages hold 64+ tokens), heads in M for 16 bf16 heads in smaller pages,
+head tiles on older GPUs; options that only one path has keep the others away."""
 
 import pytest
 
@@ -27,6 +27,16 @@ def test_default_path(kvn, heads, arch, path):
     got = "wgmma" if ln.wgmma else "heads in M" if ln.heads_in_m else "head tiles"
     assert got + (" e4m3" if ln.wgmma and ln.config.e4m3_mma else "") + \
         (" early" if ln.wgmma and ln.config.early_free else "") == path
+
+
+@pytest.mark.parametrize("block_size,wgmma", [(16, False), (32, False), (64, True), (128, True)])
+def test_16_bf16_heads_take_the_warpgroup_path_on_pages_of_a_whole_step(block_size, wgmma):
+    """bf16 at 16 heads: the warpgroup-MMA path (one copy per 64-dim block of a 64-token step) where a page holds a
+    whole step, heads in M on smaller pages (the warpgroup kernel would copy each (page, block) on its own); more
+    heads and fp8 latents take the warpgroup path on every page size."""
+    ln = launch(heads=16, block_size=block_size)
+    assert ln.wgmma == wgmma and ln.heads_in_m == (not wgmma)
+    assert launch(heads=128, block_size=block_size).wgmma and launch("float8_e4m3fn", 16, block_size=block_size).wgmma
 
 
 def test_wgmma_launch_shape():

@@ -388,13 +388,16 @@ def mla_heads_in_m_default(kv_dtype: str, head_group: int, bulk: int) -> bool:
     return mla_heads_in_m_eligible(kv_dtype, head_group, bulk)
 
 
-def mla_wgmma_default(kv_dtype: str, q_heads: int) -> bool:
-    """Where the warpgroup-MMA path is the default (on sm_90): at every head count. More than 16 heads on a rank (H200,
-    session 23, 32 heads a CTA: 128 heads 2.5-2.6x faster than the head tiles with bf16 latents, 1.35x with fp8);
-    fp8 latents through the e4m3 MMAs (session 25: 16 heads 1.6-1.9x faster than the head tiles from B8 32K to B64
-    16K, level at B1); bf16 at 16 heads with the early refill (session 26, against heads in M: B32 8K 82.9 / 84.5 us,
-    B8 32K 82.5 / 85.4, B128 4K 151.8 / 157.2, B1 32K 26.3 / 29.6, B1 4K 12.2 / 12.5)."""
-    return True
+def mla_wgmma_default(kv_dtype: str, q_heads: int, block_size: int = limits.MLA_WG_TOKENS) -> bool:
+    """Where the warpgroup-MMA path is the default (on sm_90). More than 16 heads on a rank (H200, session 23, 32
+    heads a CTA: 128 heads 2.5-2.6x faster than the head tiles with bf16 latents, 1.35x with fp8); fp8 latents
+    through the e4m3 MMAs (session 25: 16 heads 1.6-1.9x faster than the head tiles from B8 32K to B64 16K, level
+    at B1); bf16 at 16 heads with the early refill where pages hold a whole 64-token step (session 26, against heads
+    in M: B32 8K 82.9 / 84.5 us, B8 32K 82.5 / 85.4, B128 4K 151.8 / 157.2, B1 32K 26.3 / 29.6, B1 4K 12.2 / 12.5).
+    Smaller pages keep heads in M: the warpgroup kernel's step is then one tensor copy per (page, 64-dim block), 36
+    a step at 16 tokens, and DeepSeek-V2-Lite's decode at 407 sequences with 16-token pages ran 53.6 ms against 43.2
+    with heads in M (verify, session 26 call 3)."""
+    return q_heads > limits.MLA_HM_HEADS or kv_dtype == "float8_e4m3fn" or block_size >= limits.MLA_WG_TOKENS
 
 
 def mla_early_free_default(kv_dtype: str, head_group: int) -> int:

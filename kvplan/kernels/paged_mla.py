@@ -74,7 +74,7 @@ class PagedMLADecodePlan:
         kvn = dtype_name(self.kv_dtype)
         ln = mla_launch(kvn, self.q_heads, dev.arch, dev.smem_optin, launcher, stages=stages, tokens=tokens, bulk=bulk,
                         heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma, head_group=head_group,
-                        e4m3_mma=e4m3_mma, early_free=early_free)
+                        e4m3_mma=e4m3_mma, early_free=early_free, block_size=self.block_size)
         self.wgmma, self.heads_in_m, self.tma, self.config = ln.wgmma, ln.heads_in_m, ln.tma, ln.config
         self.head_group, self.stages, self.smem = ln.head_group, ln.stages, ln.smem
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
@@ -266,19 +266,19 @@ class MLALaunch:
 
 def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str = "driver", *, stages=None,
                tokens=None, bulk=None, heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-               head_group=None, e4m3_mma=None, early_free=None) -> MLALaunch:
+               head_group=None, e4m3_mma=None, early_free=None, block_size=limits.MLA_WG_TOKENS) -> MLALaunch:
     """The launch a plan of ``q_heads`` heads over ``kvn`` latents takes on ``arch`` (pure: no GPU needed).
 
     The warpgroup-MMA path (paged_mla_wg.cu) needs sm_90 and the driver launcher (its tensor map is a 128-byte
-    parameter) and takes none of the other paths' tuning options; None: where configs.mla_wgmma_default says and no
-    such option is given; ``head_group`` (its heads a CTA, 16 or 32) defaults to configs.mla_wgmma_heads;
+    parameter) and takes none of the other paths' tuning options; None: where configs.mla_wgmma_default says (for
+    latent pages of ``block_size`` tokens) and no such option is given; ``head_group`` (its heads a CTA, 16 or 32) defaults to configs.mla_wgmma_heads;
     ``e4m3_mma`` (fp8 latents, 16 heads a CTA: e4m3 wgmmas instead of widening to fp16) defaults to
     configs.mla_e4m3_mma_default. Otherwise heads in M (paged_mla_hm.cuh) where it can run, else the head tiles."""
     given = [name for name, value in dict(stages=stages, tokens=tokens, bulk=bulk, heads_in_m=heads_in_m,
                                           lazy_rescale=lazy_rescale, tma=tma).items() if value is not None]
     wg_runs = arch in configs.WGMMA_ARCHS and launcher == "driver"
     if wgmma is None:
-        wg = wg_runs and not given and configs.mla_wgmma_default(kvn, q_heads)
+        wg = wg_runs and not given and configs.mla_wgmma_default(kvn, q_heads, block_size)
     elif wgmma:
         if not wg_runs:
             raise ValueError("wgmma needs an sm_90 GPU and the driver launcher")
