@@ -19,6 +19,11 @@
 // heads B32 4K 127.5 against 197.3 us). (Measured slower on
 // H200, benchmarks/RESULTS.md session 23: a ring of 25 block tiles of 8 KB, 1.7x, where a step still waited for
 // its last tiles, issued no earlier than with whole stages; 48-row steps in three stages, 1.5x.)
+// Early refill (KVP_MLA_EARLY = 2 or 4, bf16; the default at 16 heads a CTA on 64+-token pages): the stage's copies are
+// one box per 64-dim block, and thread 0 refills the rope block with the step after next once QK is done with it
+// (PV never reads it), the value blocks after each of KVP_MLA_EARLY wgmma commit groups of PV; the stage's mbarrier
+// is armed with the whole step's bytes at the first of them. Two stages of 72 KB are all that fit, and the kernel
+// waits on memory (H200, session 26: B32 8K 84.9 us from DRAM, 54.4 L2-resident): 2.4-3.7% faster with 2 groups.
 // Rows past the sequence end: their scores are masked by a select and, in the last step, their value rows zeroed
 // in shared memory before PV (NaN x 0 = NaN).
 // fp8 e4m3 latents (KVP_KVT == 2): a step lands raw as [9 blocks][64 tokens][64 bytes] (three raw stages of 36 KB)
