@@ -149,8 +149,9 @@ class MLAWgConfig:
             raise ValueError(f"the warpgroup-MMA MLA path takes {limits.MLA_WG_HEAD_GROUPS} heads a CTA")
         if self.e4m3_mma and (self.kv_dtype != "float8_e4m3fn" or self.heads != 16):
             raise ValueError("e4m3 MMAs take fp8 e4m3 latents and 16 heads a CTA")
-        if self.early_free not in (0, 2, 4) or (self.early_free and self.kv_dtype != "bfloat16"):
-            raise ValueError("early_free takes 0, 2 or 4 PV groups, with bf16 latents")
+        if isinstance(self.early_free, bool) or self.early_free not in (0, 2, 4) \
+                or (self.early_free and self.kv_dtype != "bfloat16"):
+            raise ValueError(f"early_free must be 0, 2 or 4 (PV commit groups; bf16 latents), got {self.early_free!r}")
 
     def macros(self) -> list[tuple[str, str]]:
         out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),

@@ -271,7 +271,8 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
 
     The warpgroup-MMA path (paged_mla_wg.cu) needs sm_90 and the driver launcher (its tensor map is a 128-byte
     parameter) and takes none of the other paths' tuning options; None: where configs.mla_wgmma_default says (for
-    latent pages of ``block_size`` tokens) and no such option is given; ``head_group`` (its heads a CTA, 16 or 32) defaults to configs.mla_wgmma_heads;
+    latent pages of ``block_size`` tokens) and no such option is given; ``head_group`` (its heads a CTA, 16 or 32)
+    defaults to configs.mla_wgmma_heads;
     ``e4m3_mma`` (fp8 latents, 16 heads a CTA: e4m3 wgmmas instead of widening to fp16) defaults to
     configs.mla_e4m3_mma_default. Otherwise heads in M (paged_mla_hm.cuh) where it can run, else the head tiles."""
     given = [name for name, value in dict(stages=stages, tokens=tokens, bulk=bulk, heads_in_m=heads_in_m,
@@ -296,8 +297,6 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
         if f8 and not can:
             raise ValueError("e4m3_mma needs fp8 e4m3 latents and 16 heads a CTA (head_group=16)")
         early = configs.mla_early_free_default(kvn, hg) if early_free is None else early_free
-        if isinstance(early, bool) or early not in (0, 2, 4) or (early and kvn != "bfloat16"):
-            raise ValueError(f"early_free must be 0, 2 or 4 (PV commit groups; bf16 latents), got {early_free!r}")
         return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8, early), hg, None,
                          limits.mla_wg_smem(kvn, hg, f8), limits.MLA_WG_TOKENS)
     if head_group is not None or e4m3_mma is not None or early_free is not None:
