@@ -26,6 +26,8 @@ SHAPES = [("16h B1 4K", 1, 4096, 16, torch.bfloat16), ("16h B1 32K", 1, 32768, 1
           ("128h B8 8K", 8, 8192, 128, torch.bfloat16), ("128h B1 32K", 1, 32768, 128, torch.bfloat16)]
 SHAPES += [("16h B32 8K bs16", 32, 8192, 16, torch.bfloat16, 16),  # (a 6th entry: the block size; 64 otherwise)
            ("16h B400 8K bs16", 400, 8192, 16, torch.bfloat16, 16), ("16h B400 8K", 400, 8192, 16, torch.bfloat16)]
+SHAPES += [(f"16h B{b} {ctx // 1024}K", b, ctx, 16, torch.bfloat16)  # 2 to 11 waves of CTAs (bf16 16 heads)
+           for b, ctx in ((96, 8192), (200, 8192), (264, 4096), (528, 4096), (1056, 2048))]
 SHAPES = [s for s in SHAPES if not sys.argv[2:] or s[0] in sys.argv[2].split(",")]  # [VARIANTS] [SHAPE,SHAPE]
 
 

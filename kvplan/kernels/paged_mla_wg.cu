@@ -583,30 +583,30 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
           l[q] += p0 + p1;
           store_p_e4m3(sm + pb * (QROWS * 64), 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
         }
+      if (k + 1 == nsteps) {  // L and M travel with the last step's P, behind the same arrive as its factors
+        float* const rl = red + ((k + 1) & 1) * (4 * HG);  // the maxima buffer no warp reads in this step
+#pragma unroll
+        for (int q = 0; q < NQ; ++q) {
+          float x = l[q];
+          x += __shfl_xor_sync(FULL, x, 4);
+          x += __shfl_xor_sync(FULL, x, 8);
+          x += __shfl_xor_sync(FULL, x, 16);
+          if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
+        }
+        bar_sync(BAR_SCORES, 128);
+        if (warp == 0 && r == 0) {
+#pragma unroll
+          for (int q = 0; q < NQ; ++q) {
+            const int h = 8 * (q >> 1) + 2 * j + (q & 1);
+            fac[PBUF * HG + h] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+            fac[(PBUF + 1) * HG + h] = m[q];
+          }
+        }
+      }
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // P for the values' wgmmas
       bar_arrive(BAR_READY + pb, THREADS);
       if (++s == STAGES) s = 0, parity ^= 1u;
       if (++pb == PBUF) pb = 0;
-    }
-    // a head's row sum over its lanes r and the 4 warps; L and M for the values warpgroup
-    float* const rl = red;
-    bar_sync(BAR_SCORES, 128);  // every warp is past its last read of the maxima buffers
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) {
-      float x = l[q];
-      x += __shfl_xor_sync(FULL, x, 4);
-      x += __shfl_xor_sync(FULL, x, 8);
-      x += __shfl_xor_sync(FULL, x, 16);
-      if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
-    }
-    bar_sync(BAR_SCORES, 128);
-    if (warp == 0 && r == 0) {
-#pragma unroll
-      for (int q = 0; q < NQ; ++q) {
-        const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-        fac[PBUF * HG + h] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
-        fac[(PBUF + 1) * HG + h] = m[q];
-      }
     }
   } else {
     // ---- values: O^T rows (dims) as pv_e4m3 says, columns head slots q = 2 i + e
@@ -638,16 +638,14 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (++pb == PBUF) pb = 0;
     }
   }
-  // both roles meet at one barrier site: the scores' L and M written before the values read them (a named barrier
-  // there, reached at two sites, drew racecheck's RAW reports, sessions 25-26; __syncthreads at two sites synccheck's)
-  __syncthreads();
   pdl_release();
   if (wg != 0) {
     const int half0 = (wg - 1) * NH_V;
     for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
       if (hq >= Hq) continue;
-      const float L = fac[PBUF * HG + h], M = fac[(PBUF + 1) * HG + h];
+      // L and M came with the last step's P (an empty split has none: L = 0 writes zeros and lse -inf)
+      const float L = nsteps ? fac[PBUF * HG + h] : 0.f, M = nsteps ? fac[(PBUF + 1) * HG + h] : KVP_NEG_INF;
       const float inv = L > 0.f ? vscale / L : 0.f;
       const size_t row = (size_t)b * Hq + hq;
 #pragma unroll
