@@ -506,6 +506,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #if KVP_MLA_F8MMA
   float* const fac = red + 2 * 4 * HG;  // [PBUF][16] rescale factors, then [16] L, [16] M ([2][4][16] maxima before)
   float o[4 * NH_V][ACC];  // the values warpgroups' O^T (declared here: it outlives the roles' branches)
+  float rowsum[NQ], rowmax[NQ];  // the values' copy of L and M (an empty split keeps 0 and -inf)
+#pragma unroll
+  for (int q = 0; q < NQ; ++q) rowsum[q] = 0.f, rowmax[q] = KVP_NEG_INF;
   stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
   publish();  // q and its exponents visible; the mbarriers initialised
 
@@ -583,7 +586,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
           l[q] += p0 + p1;
           store_p_e4m3(sm + pb * (QROWS * 64), 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
         }
-      if (k + 1 == nsteps) {  // L and M travel with the last step's P, behind the same arrive as its factors
+      // L and M travel with the last step's P, behind the same arrive as its factors (read at the end, after the
+      // values' own barrier, they drew racecheck's RAW reports whatever barrier preceded, sessions 25-27)
+      if (k + 1 == nsteps) {
         float* const rl = red + ((k + 1) & 1) * (4 * HG);  // the maxima buffer no warp reads in this step
 #pragma unroll
         for (int q = 0; q < NQ; ++q) {
@@ -620,6 +625,13 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int k = 0; k < nsteps; ++k) {
       const int nval = c_hi - (c_lo + k * TOK);
       bar_sync(BAR_READY + pb, THREADS);  // P and the factors of step k are in buffer pb
+      if (k + 1 == nsteps) {  // and, with the last step's, L and M: read right after the barrier that orders them
+#pragma unroll
+        for (int q = 0; q < NQ; ++q) {
+          const int h = 8 * (q >> 1) + 2 * j + (q & 1);
+          rowsum[q] = fac[PBUF * HG + h], rowmax[q] = fac[(PBUF + 1) * HG + h];
+        }
+      }
       mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
 #pragma unroll
       for (int q = 0; q < NQ; ++q) {
@@ -641,11 +653,11 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   pdl_release();
   if (wg != 0) {
     const int half0 = (wg - 1) * NH_V;
+#pragma unroll
     for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
       if (hq >= Hq) continue;
-      // L and M came with the last step's P (an empty split has none: L = 0 writes zeros and lse -inf)
-      const float L = nsteps ? fac[PBUF * HG + h] : 0.f, M = nsteps ? fac[(PBUF + 1) * HG + h] : KVP_NEG_INF;
+      const float L = rowsum[q], M = rowmax[q];
       const float inv = L > 0.f ? vscale / L : 0.f;
       const size_t row = (size_t)b * Hq + hq;
 #pragma unroll
