@@ -90,8 +90,9 @@ constexpr int QRB = F8MMA ? 64 : 128;     // bytes of a q / P row in one 64-dim 
 constexpr int QROWS = F8MMA ? 2 * HG : HG;  // q / P rows: e4m3 MMAs hold each head twice (hi, then lo)
 constexpr int OFF_RED = 64;              // reduction buffers (RED_FLOATS below)
 constexpr int PBUF = KVP_MLA_P_BUFFERS;  // P buffers (e4m3: the steps the scores may run ahead of the values)
-// [3 buffers][4 warps][HG] fp32: step maxima (2), row sums (1); e4m3: maxima (2), [PBUF][HG] rescale factors, L, M
-constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 2) * HG : 3 * 4 * HG;
+// [3 buffers][4 warps][HG] fp32: step maxima (2), row sums (1); e4m3: maxima (2; the last step's row sums in one),
+// [PBUF][HG] rescale factors, M
+constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 1) * HG : 3 * 4 * HG;
 constexpr int OFF_QX = OFF_RED + RED_FLOATS * 4;  // fp8: per-head q exponents [HG] (int)
 constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][QROWS][QRB bytes]
 constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [PBUF][QROWS][64 tokens], 16-bit or e4m3
@@ -504,7 +505,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const StepCopies copies{btrow, c_lo, c_hi, bs, log2bs, tbox, sb, &tmap};
   if (tid == 0) copies.start(nsteps);
 #if KVP_MLA_F8MMA
-  float* const fac = red + 2 * 4 * HG;  // [PBUF][16] rescale factors, then [16] L, [16] M ([2][4][16] maxima before)
+  float* const fac = red + 2 * 4 * HG;  // [PBUF][16] rescale factors, then [16] M ([2][4][16] maxima before)
   float o[4 * NH_V][ACC];  // the values warpgroups' O^T (declared here: it outlives the roles' branches)
   float rowsum[NQ], rowmax[NQ];  // the values' copy of L and M (an empty split keeps 0 and -inf)
 #pragma unroll
@@ -586,8 +587,9 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
           l[q] += p0 + p1;
           store_p_e4m3(sm + pb * (QROWS * 64), 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
         }
-      // L and M travel with the last step's P, behind the same arrive as its factors (read at the end, after the
-      // values' own barrier, they drew racecheck's RAW reports whatever barrier preceded, sessions 25-27)
+      // the row sums' per-warp parts and M travel with the last step's P, stored as its factors are (no barrier
+      // between the stores and the READY arrive) and summed by the values: a store of L after a scores-only barrier
+      // drew racecheck's RAW reports (sessions 25-27) wherever the values read it
       if (k + 1 == nsteps) {
         float* const rl = red + ((k + 1) & 1) * (4 * HG);  // the maxima buffer no warp reads in this step
 #pragma unroll
@@ -597,15 +599,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
           x += __shfl_xor_sync(FULL, x, 8);
           x += __shfl_xor_sync(FULL, x, 16);
           if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
-        }
-        bar_sync(BAR_SCORES, 128);
-        if (warp == 0 && r == 0) {
-#pragma unroll
-          for (int q = 0; q < NQ; ++q) {
-            const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-            fac[PBUF * HG + h] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
-            fac[(PBUF + 1) * HG + h] = m[q];
-          }
+          if (r == 0 && warp == 0) fac[PBUF * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = m[q];
         }
       }
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // P for the values' wgmmas
@@ -625,11 +619,12 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int k = 0; k < nsteps; ++k) {
       const int nval = c_hi - (c_lo + k * TOK);
       bar_sync(BAR_READY + pb, THREADS);  // P and the factors of step k are in buffer pb
-      if (k + 1 == nsteps) {  // and, with the last step's, L and M: read right after the barrier that orders them
+      if (k + 1 == nsteps) {  // and, with the last step's, the row sums' per-warp parts and M
+        const float* const rl = red + (nsteps & 1) * (4 * HG);
 #pragma unroll
         for (int q = 0; q < NQ; ++q) {
           const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-          rowsum[q] = fac[PBUF * HG + h], rowmax[q] = fac[(PBUF + 1) * HG + h];
+          rowsum[q] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h], rowmax[q] = fac[PBUF * HG + h];
         }
       }
       mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
