@@ -1,0 +1,12 @@
+# session 27 call 5: every racecheck report of the two e4m3 MLA sanitizer cases, grouped by (address, write site,
+# read site) with source lines (NVRTC -lineinfo): which hand-overs racecheck flags and which it does not
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
+export KVPLAN_NVRTC_LINEINFO=1
+for i in 18 17; do
+  echo "=== racecheck $i: count, hazard, address, write site, read site"
+  timeout 200 compute-sanitizer --report-api-errors no --tool racecheck --racecheck-report hazard --print-limit 100000 \
+    python3 benchmarks/kernel_memcheck.py --mla $i > /tmp/rc$i.txt 2>&1
+  awk '/Potential/ {h=$3; a=$8} /Write Thread|Read Thread/ {split($NF, s, ":"); site[$2]=s[2]}
+       /Current Value/ {print h, a, "write:" site["Write"], "read:" site["Read"]}' /tmp/rc$i.txt | sort | uniq -c | sort -k3 | head -60
+  grep -E "RACECHECK SUMMARY" /tmp/rc$i.txt
+done
