@@ -6,7 +6,8 @@ for i in 18 17; do
   echo "=== racecheck $i: count, hazard, address, write site, read site"
   timeout 200 compute-sanitizer --report-api-errors no --tool racecheck --racecheck-report hazard --print-limit 100000 \
     python3 benchmarks/kernel_memcheck.py --mla $i > /tmp/rc$i.txt 2>&1
-  awk '/Potential/ {h=$3; a=$8} /Write Thread|Read Thread/ {split($NF, s, ":"); site[$2]=s[2]}
-       /Current Value/ {print h, a, "write:" site["Write"], "read:" site["Read"]}' /tmp/rc$i.txt | sort | uniq -c | sort -k3 | head -60
+  awk '/Potential/ {h=$4; a=$9} /Write Thread|Read Thread/ {split($NF, s, ":"); site[$2]=s[2]}
+       /Current Value/ {print h, "write:" site["Write"], "read:" site["Read"], a}' /tmp/rc$i.txt | sort |
+    awk '{k=$1" "$2" "$3} k!=p {if (p!="") print n, p, lo, hi; p=k; n=0; lo=$4} {n++; hi=$4} END {print n, p, lo, hi}'
   grep -E "RACECHECK SUMMARY" /tmp/rc$i.txt
 done
