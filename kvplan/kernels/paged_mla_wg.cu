@@ -90,9 +90,8 @@ constexpr int QRB = F8MMA ? 64 : 128;     // bytes of a q / P row in one 64-dim 
 constexpr int QROWS = F8MMA ? 2 * HG : HG;  // q / P rows: e4m3 MMAs hold each head twice (hi, then lo)
 constexpr int OFF_RED = 64;              // reduction buffers (RED_FLOATS below)
 constexpr int PBUF = KVP_MLA_P_BUFFERS;  // P buffers (e4m3: the steps the scores may run ahead of the values)
-// [3 buffers][4 warps][HG] fp32: step maxima (2), row sums (1); e4m3: maxima (2; the last step's row sums in one),
-// [PBUF][HG] rescale factors, M
-constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 1) * HG : 3 * 4 * HG;
+// [3 buffers][4 warps][HG] fp32: step maxima (2), row sums (1); e4m3: maxima (2), [PBUF][HG] rescale factors, L, M
+constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 2) * HG : 3 * 4 * HG;
 constexpr int OFF_QX = OFF_RED + RED_FLOATS * 4;  // fp8: per-head q exponents [HG] (int)
 constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][QROWS][QRB bytes]
 constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [PBUF][QROWS][64 tokens], 16-bit or e4m3
@@ -505,11 +504,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const StepCopies copies{btrow, c_lo, c_hi, bs, log2bs, tbox, sb, &tmap};
   if (tid == 0) copies.start(nsteps);
 #if KVP_MLA_F8MMA
-  float* const fac = red + 2 * 4 * HG;  // [PBUF][16] rescale factors, then [16] M ([2][4][16] maxima before)
+  float* const fac = red + 2 * 4 * HG;  // [PBUF][16] rescale factors, then [16] L, [16] M ([2][4][16] maxima before)
   float o[4 * NH_V][ACC];  // the values warpgroups' O^T (declared here: it outlives the roles' branches)
-  float rowsum[NQ], rowmax[NQ];  // the values' copy of L and M (an empty split keeps 0 and -inf)
-#pragma unroll
-  for (int q = 0; q < NQ; ++q) rowsum[q] = 0.f, rowmax[q] = KVP_NEG_INF;
   stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
   publish();  // q and its exponents visible; the mbarriers initialised
 
@@ -587,30 +583,30 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
           l[q] += p0 + p1;
           store_p_e4m3(sm + pb * (QROWS * 64), 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
         }
-      // the row sums' per-warp parts and M travel with the last step's P, stored as its factors are (no barrier
-      // between the stores and the READY arrive) and summed by the values: a store of L after a scores-only barrier
-      // drew racecheck's RAW reports (sessions 25-27) wherever the values read it
-      if (k + 1 == nsteps) {
-        float* const rl = red + ((k + 1) & 1) * (4 * HG);  // the maxima buffer no warp reads in this step
-#pragma unroll
-        for (int q = 0; q < NQ; ++q) {
-          float x = l[q];
-          x += __shfl_xor_sync(FULL, x, 4);
-          x += __shfl_xor_sync(FULL, x, 8);
-          x += __shfl_xor_sync(FULL, x, 16);
-          if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
-          if (r == 0 && warp == 0) fac[PBUF * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = m[q];
-        }
-      }
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // P for the values' wgmmas
-      // the first hand-over waits for the values (idle until then, so it costs nothing): racecheck reported a
-      // store before an arrive here in step 0, never in later steps (session 27, s27_call6)
-      if (k == 0)
-        bar_sync(BAR_READY + pb, THREADS);
-      else
-        bar_arrive(BAR_READY + pb, THREADS);
+      bar_arrive(BAR_READY + pb, THREADS);
       if (++s == STAGES) s = 0, parity ^= 1u;
       if (++pb == PBUF) pb = 0;
+    }
+    // a head's row sum over its lanes r and the 4 warps; L and M for the values warpgroup
+    float* const rl = red;
+    bar_sync(BAR_SCORES, 128);  // every warp is past its last read of the maxima buffers
+#pragma unroll
+    for (int q = 0; q < NQ; ++q) {
+      float x = l[q];
+      x += __shfl_xor_sync(FULL, x, 4);
+      x += __shfl_xor_sync(FULL, x, 8);
+      x += __shfl_xor_sync(FULL, x, 16);
+      if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
+    }
+    bar_sync(BAR_SCORES, 128);
+    if (warp == 0 && r == 0) {
+#pragma unroll
+      for (int q = 0; q < NQ; ++q) {
+        const int h = 8 * (q >> 1) + 2 * j + (q & 1);
+        fac[PBUF * HG + h] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+        fac[(PBUF + 1) * HG + h] = m[q];
+      }
     }
   } else {
     // ---- values: O^T rows (dims) as pv_e4m3 says, columns head slots q = 2 i + e
@@ -624,14 +620,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int k = 0; k < nsteps; ++k) {
       const int nval = c_hi - (c_lo + k * TOK);
       bar_sync(BAR_READY + pb, THREADS);  // P and the factors of step k are in buffer pb
-      if (k + 1 == nsteps) {  // and, with the last step's, the row sums' per-warp parts and M
-        const float* const rl = red + (nsteps & 1) * (4 * HG);
-#pragma unroll
-        for (int q = 0; q < NQ; ++q) {
-          const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-          rowsum[q] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h], rowmax[q] = fac[PBUF * HG + h];
-        }
-      }
       mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
 #pragma unroll
       for (int q = 0; q < NQ; ++q) {
@@ -650,14 +638,17 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (++pb == PBUF) pb = 0;
     }
   }
+  // both roles meet at one barrier site: the scores' L and M written before the values read them (__syncthreads at
+  // two sites drew synccheck's reports). Racecheck reports RAW on this hand-over and, as session 27 found, on the
+  // arrive / sync hand-overs of the factors in the loop too, on which steps depending on timing (RESULTS.md)
+  __syncthreads();
   pdl_release();
   if (wg != 0) {
     const int half0 = (wg - 1) * NH_V;
-#pragma unroll
     for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
       if (hq >= Hq) continue;
-      const float L = rowsum[q], M = rowmax[q];
+      const float L = fac[PBUF * HG + h], M = fac[(PBUF + 1) * HG + h];
       const float inv = L > 0.f ? vscale / L : 0.f;
       const size_t row = (size_t)b * Hq + hq;
 #pragma unroll
