@@ -407,8 +407,9 @@ def mla_early_free_default(kv_dtype: str, head_group: int) -> int:
     memory (H200, session 26: L2-resident 54 against 85 us from DRAM at B32 8K) and the earlier refill gains 2.4-3.7%
     (4 groups: 10-11% slower, their barriers); none at 32 heads a CTA, compute-bound (128 heads B32 4K 166.2 against
     127.5 us with 2 groups), and none for fp8 (widened or e4m3, their own refill points). At many waves of CTAs
-    (B400 8K: 18) it costs 5% against no early refill (1007.4 against 958.9 us), still ahead of heads in M (1047.0);
-    a choice per launch by wave count is not made yet."""
+    (B400 8K: 18) it costs 5% against no early refill (1007.4 against 958.9 us), still ahead of heads in M (1047.0),
+    while at one split and 2-8 waves heads in M is fastest (session 27): no per-launch choice is made, since every MLA
+    shape of issue 14's bar (B 1-128) is one wave, where the early refill is ahead."""
     return 2 if kv_dtype == "bfloat16" and head_group == 16 else 0
 
 
