@@ -303,6 +303,33 @@ def test_decode_verdict():
     within, why = judge_decode([{"batch": 1, "measured_ms": 4.5, "estimate_ms": 4.3, "roofline_ms": 3.0,
                                  "estimate_terms": terms}])
     assert within and "responsible" not in why  # within tolerance: nothing to blame
+
+
+def test_decode_verdict_below_the_estimate_splits_the_forward_by_its_batch1_cost():
+    """H200 verify, Llama-3.1-8B-Instruct, session 26 (benchmarks/verify_h200_2026-12-03_s26_call2.jsonl): batch 1
+    4.816 ms against a 3.765 ms roofline is (4.816 - 3.765) / 32 = 32.8 us a layer, near the 37.61 fitted; so at
+    batch 1 the compute term (1.141 ms) is what the forward does not spend, and at batch 111 it spends
+    32.732 - 31.413 - 32 x 0.0328 = 0.268 ms beyond that cost against the 10.069 ms compute term."""
+    from kvplan.verify.judge import judge_decode
+
+    def point(batch, measured, estimate, roofline, compute):
+        terms = dict(roofline_ms=roofline, fixed_ms=1.204, allreduce_ms=0.0, compute_ms=compute, layers=32,
+                     layer_us=37.61)
+        return {"batch": batch, "measured_ms": measured, "estimate_ms": estimate, "roofline_ms": roofline,
+                "estimate_terms": terms}
+
+    within, why = judge_decode([point(1, 4.816, 6.109, 3.765, 1.141), point(111, 32.732, 42.685, 31.413, 10.069)])
+    assert within is False
+    one, most = why.split("; batch 111: ")
+    assert "term responsible: compute and all-reduce, 1.141 ms estimated vs 0.000 ms measured" in one
+    assert "32 layers x 32.8 us" in one and "37.6 us fitted" in one
+    assert "term responsible: compute and all-reduce, 10.069 ms estimated vs 0.268 ms measured" in most
+    # a forward whose cost per layer is far below the fitted one (16 x 31.25 us = 0.5 ms against 16 x 125 us) while
+    # the compute term is small: the per-layer cost is named
+    terms = dict(roofline_ms=1.0, fixed_ms=2.0, allreduce_ms=0.0, compute_ms=0.2, layers=16, layer_us=125.0)
+    _, why = judge_decode([{"batch": 1, "measured_ms": 1.5, "estimate_ms": 3.2, "roofline_ms": 1.0,
+                            "estimate_terms": terms}])
+    assert "term responsible: per-layer fixed cost, 2.000 ms estimated vs 0.500 ms" in why and "31.2 us" in why
     verdict = V.judge((True, ""), (True, ""), (None, ""))
     assert verdict.ok  # an unjudged decode does not fail the run; a failed one does
     assert not V.judge((True, ""), (True, ""), (False, "")).ok

@@ -75,11 +75,14 @@ def judge_budget(planned: int, measured: int, responsible: Optional[dict]) -> tu
     return within, head
 
 
-def responsible_decode_term(measured_ms: float, terms: dict) -> str:
+def responsible_decode_term(measured_ms: float, terms: dict, layer_over_us: Optional[float] = None) -> str:
     """Which term of the engine estimate (plan/speed.py: roofline + per-layer fixed cost + all-reduce + compute)
     a measured step disputes. Above the estimate: the step's time over the roofline that no term covers, per
-    layer (what the fixed cost would have to be). Below it: the largest added term, set against the whole time
-    this forward pass spends over the roofline (a term bigger than that is one this forward pass hides)."""
+    layer (what the fixed cost would have to be). Below it, with this forward pass's own per-layer cost
+    (`layer_over_us`: its batch-1 step over the roofline, per layer; at batch 1 the matmuls' FLOPs are a few
+    percent of that): its time over the roofline split into that cost x layers and the rest (its compute and
+    all-reduces), each set against the estimate's terms, and the one further off named. Without it: the largest
+    added term, set against the whole time this forward pass spends over the roofline."""
     over = measured_ms - terms["roofline_ms"]
     added = {"per-layer fixed cost": terms["fixed_ms"], "all-reduce": terms["allreduce_ms"],
              "compute (matmul and attention FLOPs at the dense peak x the fitted efficiency)": terms["compute_ms"]}
@@ -89,9 +92,28 @@ def responsible_decode_term(measured_ms: float, terms: dict) -> str:
         per_layer = (over - terms["allreduce_ms"] - terms["compute_ms"]) / max(1, terms["layers"]) * 1e3
         return (f"term responsible: per-layer fixed cost, {per_layer:.1f} us per layer measured over the roofline "
                 f"and the other terms vs {terms['layer_us']:.1f} us fitted (estimate terms: {listed})")
+    if layer_over_us is not None:
+        fixed = layer_over_us * terms["layers"] * 1e-3
+        spent = {"per-layer fixed cost": fixed, "compute and all-reduce": over - fixed}
+        estimated = {"per-layer fixed cost": terms["fixed_ms"],
+                     "compute and all-reduce": terms["compute_ms"] + terms["allreduce_ms"]}
+        name = max(spent, key=lambda n: abs(estimated[n] - spent[n]))
+        return (f"term responsible: {name}, {estimated[name]:.3f} ms estimated vs {round(spent[name], 3) + 0.0:.3f} "
+                f"ms measured (this forward pass's {over:.3f} ms over the roofline split into its per-layer cost, "
+                f"{terms['layers']} layers x {layer_over_us:.1f} us from batch 1 against {terms['layer_us']:.1f} us "
+                f"fitted, and the rest, its compute and all-reduces; estimate terms: {listed})")
     name, ms = max(added.items(), key=lambda kv: kv[1])
     return (f"term responsible: {name}, {ms:.3f} ms, while this forward pass runs {over:.3f} ms over the "
             f"roofline in all (estimate terms: {listed})")
+
+
+def layer_over_roofline_us(points: list) -> Optional[float]:
+    """This forward pass's batch-1 step over the roofline, per layer (None without a judged batch-1 point)."""
+    first = next((p for p in points if p["batch"] == 1 and p.get("estimate_terms")), None)
+    if first is None:
+        return None
+    terms = first["estimate_terms"]
+    return (first["measured_ms"] - terms["roofline_ms"]) / max(1, terms["layers"]) * 1e3
 
 
 def judge_decode(points: list) -> tuple:
@@ -100,6 +122,7 @@ def judge_decode(points: list) -> tuple:
     if not points:
         return False, "decode was not measured"
     parts, within, judged = [], True, True
+    layer_us = layer_over_roofline_us(points)
     for p in points:
         roof = f"roofline {p['roofline_ms']:.3f} ms ({relative_error(p['measured_ms'], p['roofline_ms']):+.0%})"
         if p.get("estimate_ms") is None:
@@ -111,7 +134,7 @@ def judge_decode(points: list) -> tuple:
         parts.append(f"batch {p['batch']}: {p['measured_ms']:.3f} ms vs estimate {p['estimate_ms']:.3f} ms "
                      f"({err:+.1%}); {roof}")
         if abs(err) > DECODE_TOLERANCE and p.get("estimate_terms"):
-            parts[-1] += "; " + responsible_decode_term(p["measured_ms"], p["estimate_terms"])
+            parts[-1] += "; " + responsible_decode_term(p["measured_ms"], p["estimate_terms"], layer_us)
     if not judged:
         return None, "the plan carries no calibrated decode estimate; " + "; ".join(parts)
     head = "within" if within else "not within"
