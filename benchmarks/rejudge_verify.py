@@ -1,0 +1,29 @@
+"""Judge recorded verify runs again with the current judge (kvplan/verify/judge.py), without a GPU: the decode
+verdict of each run in a verify_device_run.py JSONL file from its measured points and the estimate terms recorded
+beside them. Usage: python benchmarks/rejudge_verify.py benchmarks/verify_h200_....jsonl [...]"""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kvplan.verify.judge import judge_decode  # noqa: E402
+
+KEYS = ("batch", "measured_ms", "estimate_ms", "roofline_ms", "estimate_terms")
+
+
+def main() -> None:
+    for path in sys.argv[1:]:
+        for line in Path(path).read_text().splitlines():
+            run = json.loads(line)
+            result = run.get("result") or {}
+            if "decode" not in result:
+                print(f"{run['name']}: no decode points recorded ({path})")
+                continue
+            ok, why = judge_decode([{k: p.get(k) for k in KEYS} for p in result["decode"]["points"]])
+            print(f"{run['name']} ({Path(path).name}): decode within: {ok}\n  {why}")
+
+
+if __name__ == "__main__":
+    main()
