@@ -80,7 +80,8 @@ def responsible_decode_term(measured_ms: float, terms: dict, layer_over_us: Opti
     a measured step disputes. Above the estimate: the step's time over the roofline that no term covers, per
     layer (what the fixed cost would have to be). Below it, with this forward pass's own per-layer cost
     (`layer_over_us`: its batch-1 step over the roofline, per layer; at batch 1 the matmuls' FLOPs are a few
-    percent of that): its time over the roofline split into that cost x layers and the rest (its compute and
+    percent of that; the estimate's roofline, at the planner's bandwidth like the fitted cost, where verify's
+    per_layer_fixed_us takes the measured read bandwidth): its time over the roofline split into that cost x layers and the rest (its compute and
     all-reduces), each set against the estimate's terms, and the one further off named. Without it: the largest
     added term, set against the whole time this forward pass spends over the roofline."""
     over = measured_ms - terms["roofline_ms"]
