@@ -88,10 +88,12 @@ constexpr bool F8MMA = KVP_MLA_F8MMA != 0;
 constexpr int STAGES = F8MMA ? 5 : FP8 ? 3 : 2;
 constexpr int QRB = F8MMA ? 64 : 128;     // bytes of a q / P row in one 64-dim block (resp. of 64 tokens)
 constexpr int QROWS = F8MMA ? 2 * HG : HG;  // q / P rows: e4m3 MMAs hold each head twice (hi, then lo)
-constexpr int OFF_RED = 64;              // reduction buffers (RED_FLOATS below)
+constexpr int OFF_HB = 64;               // e4m3: the hand-over mbarriers [PBUF] READY, then [PBUF] FREE
+constexpr int OFF_RED = F8MMA ? 128 : 64;  // reduction buffers (RED_FLOATS below)
 constexpr int PBUF = KVP_MLA_P_BUFFERS;  // P buffers (e4m3: the steps the scores may run ahead of the values)
-// [3 buffers][4 warps][HG] fp32: step maxima (2), row sums (1); e4m3: maxima (2), [PBUF][HG] rescale factors, L, M
-constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 2) * HG : 3 * 4 * HG;
+// [3 buffers][4 warps][HG] fp32: step maxima (2), row sums (1); e4m3: maxima (2; the last step's row sums in one),
+// [PBUF][HG] rescale factors, M
+constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 1) * HG : 3 * 4 * HG;
 constexpr int OFF_QX = OFF_RED + RED_FLOATS * 4;  // fp8: per-head q exponents [HG] (int)
 constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][QROWS][QRB bytes]
 constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [PBUF][QROWS][64 tokens], 16-bit or e4m3
@@ -454,14 +456,14 @@ struct StepCopies {
 #if KVP_MLA_F8MMA
 // fp8 latents into e4m3 wgmmas: warpgroups in a pipeline. Warpgroup 0 (scores) runs QK, the softmax and P of step
 // k while the values warpgroups (1 .. VWG, each over 512 / VWG dims) run PV of an earlier step: P and the step's
-// rescale factors sit in PBUF buffers in shared memory, handed over through named barriers (BAR_READY + b: P in
-// buffer b ready; BAR_FREE + b: buffer b free again), and thread 128 refills a stage once every PV over it is done
+// rescale factors sit in PBUF buffers in shared memory, handed over through mbarriers (READY b: P in buffer b
+// ready, 128 scores arrivals; FREE b: buffer b free again, the values' arrivals), and thread 128 refills a stage once every PV over it is done
 // (QK over it finished before its P was handed over). The scores run up to PBUF steps ahead. (H200, session 25,
 // 16h B32 8K: 63.2 us; the scores alone 55.4, the values alone 61.6; two values warpgroups or 3-4 P buffers level.)
 constexpr int VWG = KVP_MLA_VALUE_WGS, NH_V = 2 / VWG, THREADS = 128 * (1 + VWG);
 static_assert(VWG == 1 || VWG == 2, "values warpgroups");
-constexpr int BAR_SCORES = 1, BAR_FREE = 2, BAR_READY = 2 + PBUF, BAR_VALUES = 2 + 2 * PBUF;  // + P buffer
-static_assert(BAR_VALUES < 16, "named barriers");
+constexpr int BAR_SCORES = 1, BAR_VALUES = 2;  // named barriers within one role
+static_assert(OFF_HB + 16 * PBUF <= OFF_RED && 8 * STAGES <= OFF_HB, "hand-over mbarriers");
 // the non-.aligned forms: a warp may reach them diverged (after a lane-0 store or thread 128's refill), which
 // bar.sync (= barrier.sync.aligned) leaves undefined (synccheck reported it, racecheck saw the L / M hand-over race)
 __device__ __forceinline__ void bar_sync(int id, int n) {
@@ -504,8 +506,16 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   const StepCopies copies{btrow, c_lo, c_hi, bs, log2bs, tbox, sb, &tmap};
   if (tid == 0) copies.start(nsteps);
 #if KVP_MLA_F8MMA
-  float* const fac = red + 2 * 4 * HG;  // [PBUF][16] rescale factors, then [16] L, [16] M ([2][4][16] maxima before)
+  float* const fac = red + 2 * 4 * HG;  // [PBUF][16] rescale factors, then [16] M ([2][4][16] maxima before)
   float o[4 * NH_V][ACC];  // the values warpgroups' O^T (declared here: it outlives the roles' branches)
+  float rowsum[NQ], rowmax[NQ];  // the values' copy of L and M (an empty split keeps 0 and -inf)
+#pragma unroll
+  for (int q = 0; q < NQ; ++q) rowsum[q] = 0.f, rowmax[q] = KVP_NEG_INF;
+  const u32 ready0 = sb + OFF_HB, free0 = ready0 + 8 * PBUF;  // buffer b's: + 8 b
+  if (tid == 0) {
+    for (int i = 0; i < PBUF; ++i) mbar_init(ready0 + 8 * i, 128), mbar_init(free0 + 8 * i, 128 * VWG);
+    mbar_fence_init();
+  }
   stage_q_e4m3(sm, qn, qr, b, hg0, Hq);
   publish();  // q and its exponents visible; the mbarriers initialised
 
@@ -568,7 +578,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
         m[q] = mn;
         l[q] *= al[q];
       }
-      if (k >= PBUF) bar_sync(BAR_FREE + pb, THREADS);  // PV of step k - PBUF has finished with buffer pb
+      if (k >= PBUF) mbar_wait(free0 + 8 * pb, (k / PBUF - 1) & 1);  // PV of step k - PBUF is done with buffer pb
       if (warp == 0 && r == 0) {
 #pragma unroll
         for (int q = 0; q < NQ; ++q) fac[pb * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = al[q];
@@ -583,30 +593,24 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
           l[q] += p0 + p1;
           store_p_e4m3(sm + pb * (QROWS * 64), 8 * i + 2 * j + e, 16 * warp + r, p0, p1);
         }
+      // the row sums' per-warp parts and M travel with the last step's P, behind its READY arrive (no end barrier);
+      // the values sum the parts
+      if (k + 1 == nsteps) {
+        float* const rl = red + ((k + 1) & 1) * (4 * HG);  // the maxima buffer no warp reads in this step
+#pragma unroll
+        for (int q = 0; q < NQ; ++q) {
+          float x = l[q];
+          x += __shfl_xor_sync(FULL, x, 4);
+          x += __shfl_xor_sync(FULL, x, 8);
+          x += __shfl_xor_sync(FULL, x, 16);
+          if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
+          if (r == 0 && warp == 0) fac[PBUF * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = m[q];
+        }
+      }
       asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // P for the values' wgmmas
-      bar_arrive(BAR_READY + pb, THREADS);
+      mbar_arrive(ready0 + 8 * pb);
       if (++s == STAGES) s = 0, parity ^= 1u;
       if (++pb == PBUF) pb = 0;
-    }
-    // a head's row sum over its lanes r and the 4 warps; L and M for the values warpgroup
-    float* const rl = red;
-    bar_sync(BAR_SCORES, 128);  // every warp is past its last read of the maxima buffers
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) {
-      float x = l[q];
-      x += __shfl_xor_sync(FULL, x, 4);
-      x += __shfl_xor_sync(FULL, x, 8);
-      x += __shfl_xor_sync(FULL, x, 16);
-      if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
-    }
-    bar_sync(BAR_SCORES, 128);
-    if (warp == 0 && r == 0) {
-#pragma unroll
-      for (int q = 0; q < NQ; ++q) {
-        const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-        fac[PBUF * HG + h] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
-        fac[(PBUF + 1) * HG + h] = m[q];
-      }
     }
   } else {
     // ---- values: O^T rows (dims) as pv_e4m3 says, columns head slots q = 2 i + e
@@ -619,7 +623,15 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     u32 parity = 0;
     for (int k = 0; k < nsteps; ++k) {
       const int nval = c_hi - (c_lo + k * TOK);
-      bar_sync(BAR_READY + pb, THREADS);  // P and the factors of step k are in buffer pb
+      mbar_wait(ready0 + 8 * pb, (k / PBUF) & 1);  // P and the factors of step k are in buffer pb
+      if (k + 1 == nsteps) {  // and, with the last step's, the row sums' per-warp parts and M
+        const float* const rl = red + (nsteps & 1) * (4 * HG);
+#pragma unroll
+        for (int q = 0; q < NQ; ++q) {
+          const int h = 8 * (q >> 1) + 2 * j + (q & 1);
+          rowsum[q] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h], rowmax[q] = fac[PBUF * HG + h];
+        }
+      }
       mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
 #pragma unroll
       for (int q = 0; q < NQ; ++q) {
@@ -629,7 +641,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       }
       if (KVP_MLA_PROBE != 1) pv_e4m3<NH_V>(o, sm, sb, OFF_ST + s * RAW, OFF_P + pb * (QROWS * 64), nval, half0);
       bar_sync(BAR_VALUES, 128 * VWG);  // every values warp is done with the stage and buffer pb
-      if (k + PBUF < nsteps) bar_arrive(BAR_FREE + pb, THREADS);
+      if (k + PBUF < nsteps) mbar_arrive(free0 + 8 * pb);
       if (tid == 128 && k + STAGES < nsteps) {
         asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");  // the stage's reads before its refill
         copies.issue(k + STAGES, s);
@@ -638,17 +650,14 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (++pb == PBUF) pb = 0;
     }
   }
-  // both roles meet at one barrier site: the scores' L and M written before the values read them (__syncthreads at
-  // two sites drew synccheck's reports). Racecheck reports RAW on this hand-over and, as session 27 found, on the
-  // arrive / sync hand-overs of the factors in the loop too, on which steps depending on timing (RESULTS.md)
-  __syncthreads();
   pdl_release();
   if (wg != 0) {
     const int half0 = (wg - 1) * NH_V;
+#pragma unroll
     for (int q = 0; q < NQ; ++q) {
       const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
       if (hq >= Hq) continue;
-      const float L = fac[PBUF * HG + h], M = fac[(PBUF + 1) * HG + h];
+      const float L = rowsum[q], M = rowmax[q];
       const float inv = L > 0.f ? vscale / L : 0.f;
       const size_t row = (size_t)b * Hq + hq;
 #pragma unroll
