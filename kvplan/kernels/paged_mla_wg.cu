@@ -457,15 +457,18 @@ struct StepCopies {
 // fp8 latents into e4m3 wgmmas: warpgroups in a pipeline. Warpgroup 0 (scores) runs QK, the softmax and P of step
 // k while the values warpgroups (1 .. VWG, each over 512 / VWG dims) run PV of an earlier step: P and the step's
 // rescale factors sit in PBUF buffers in shared memory, handed over through mbarriers (READY b: P in buffer b
-// ready, 128 scores arrivals; FREE b: buffer b free again, the values' arrivals), and thread 128 refills a stage once every PV over it is done
-// (QK over it finished before its P was handed over). The scores run up to PBUF steps ahead. (H200, session 25,
-// 16h B32 8K: 63.2 us; the scores alone 55.4, the values alone 61.6; two values warpgroups or 3-4 P buffers level.)
+// ready, 128 scores arrivals; FREE b: buffer b free again, the values' arrivals), and thread 128 refills a stage
+// once every PV over it is done (QK over it finished before its P was handed over). The scores run up to PBUF steps
+// ahead. (H200, session 25, 16h B32 8K: 63.2 us; the scores alone 55.4, the values alone 61.6; two values
+// warpgroups or 3-4 P buffers level.) Named-barrier hand-overs (arrive / sync) were 2% faster, but racecheck does
+// not take their arrive as a release and reported every form tried (sessions 25-27); mbarriers it follows: 0
+// hazards on every MLA case (session 28).
 constexpr int VWG = KVP_MLA_VALUE_WGS, NH_V = 2 / VWG, THREADS = 128 * (1 + VWG);
 static_assert(VWG == 1 || VWG == 2, "values warpgroups");
 constexpr int BAR_SCORES = 1, BAR_VALUES = 2;  // named barriers within one role
 static_assert(OFF_HB + 16 * PBUF <= OFF_RED && 8 * STAGES <= OFF_HB, "hand-over mbarriers");
 // the non-.aligned forms: a warp may reach them diverged (after a lane-0 store or thread 128's refill), which
-// bar.sync (= barrier.sync.aligned) leaves undefined (synccheck reported it, racecheck saw the L / M hand-over race)
+// bar.sync (= barrier.sync.aligned) leaves undefined (synccheck reported it)
 __device__ __forceinline__ void bar_sync(int id, int n) {
   asm volatile("barrier.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
