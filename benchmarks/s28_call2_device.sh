@@ -1,4 +1,4 @@
-# GQA decode with TMA page copies (KernelOptions.tma_pages, branch gqa-tma): GPU tests, sanitizers on its cases,
+# GQA decode with TMA page copies (KernelOptions.tma_pages, branch gqa-tma-s28): GPU tests, sanitizers on its cases,
 # then the large-batch shapes with and without it, alternating, same tensors (kernel_vs_flashinfer.py's sweep)
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader

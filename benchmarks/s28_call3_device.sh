@@ -1,4 +1,4 @@
-# (branch gqa-tma) the TMA page copies' GPU tests after the stage-alignment fix; then the fp8 large-batch shapes
+# (branch gqa-tma-s28) the TMA page copies' GPU tests after the stage-alignment fix; then the fp8 large-batch shapes
 # (issue 14's 92% bar, 90.6-91.6% today) over KV heads per CTA and ring depths, same tensors, default first and last
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 KVPLAN_CACHE_DIR=/tmp/kc KVPLAN_REQUIRE_NVRTC=1
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
