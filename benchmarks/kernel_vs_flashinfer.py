@@ -411,7 +411,13 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None, variants_for_all=None):
            ("MQA 64q/1kv B1 32K", 1, 32768, (64, 1, 128), BF, [O()]),
            ("MQA 64q/1kv fp8 B8 32K", 8, 32768, (64, 1, 128), F8, [O()]),
            ("MQA 64q/1kv head_dim 64 B8 32K", 8, 32768, (64, 1, 64), BF, [O()]),
-           ("64q/4kv B64 4K", 64, 4096, (64, 4, 128), BF, [O()]), ("16q/1kv B32 8K", 32, 8192, (16, 1, 128), BF, [O()])]
+           ("64q/4kv B64 4K", 64, 4096, (64, 4, 128), BF, [O()]), ("16q/1kv B32 8K", 32, 8192, (16, 1, 128), BF, [O()]),
+           # every large-batch default lands on 128 of 132 SMs (128 or 256 CTAs): the same work per CTA on 132 SMs
+           # (B66 / B132 against B64 / B128) tells whether the SM count or the bandwidth bounds those shapes
+           ("B66 8K", 66, 8192, LLAMA, BF, [O(num_splits=2)]), ("B128 4K", 128, 4096, LLAMA, BF, [O(num_splits=1)]),
+           ("B132 4K", 132, 4096, LLAMA, BF, [O(num_splits=1)]), ("fp8 B66 8K", 66, 8192, LLAMA, F8, [O(num_splits=4)]),
+           ("B64 8K 2 splits", 64, 8192, LLAMA, BF, [O(num_splits=2)]),
+           ("fp8 B64 8K 4 splits", 64, 8192, LLAMA, F8, [O(num_splits=4)])]
     gqa = [g for g in gqa if not gqa_only or g[0] in gqa_only]
     if variants_for_all:
         gqa = [g[:5] + (variants_for_all,) for g in gqa]
