@@ -40,13 +40,16 @@ def say(message: str) -> None:
 
 def _crash_line(exc: BaseException) -> str:
     """Where an unexpected exception came from, in one line: its type, message and innermost kvplan frame."""
+    import os
     import traceback
 
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "kvplan" in f.filename]
+    # frames inside the package directory itself (a checkout or venv path that merely contains "kvplan" is not one)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename).startswith(package)]
     where = ""
     if frames:
         frame = frames[-1]
-        where = f" at {frame.filename.rsplit('kvplan', 1)[-1].lstrip('/')}:{frame.lineno}"
+        where = f" at {os.path.relpath(os.path.abspath(frame.filename), package)}:{frame.lineno}"
     text = " ".join(str(exc).split())
     text = text if len(text) <= 120 else text[:117] + "..."
     return (f"kvplan: internal error (exit 3): {type(exc).__name__}: {text}{where}. This is a bug in kvplan, not "
