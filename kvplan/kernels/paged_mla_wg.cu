@@ -115,6 +115,14 @@ __device__ __forceinline__ void tma_box(u32 dst, const TmapParam* map, int row, 
       : "memory");
 }
 
+// head slot q's row sum over this warp's rows (lanes r), one value a warp, into rl[warp][head]
+__device__ __forceinline__ void store_row_sum(float* rl, float x, int warp, int r, int j, int q) {
+  x += __shfl_xor_sync(0xffffffffu, x, 4);
+  x += __shfl_xor_sync(0xffffffffu, x, 8);
+  x += __shfl_xor_sync(0xffffffffu, x, 16);
+  if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
+}
+
 // byte offset of 16-byte chunk c of row t in a 128-byte-swizzled [rows][128 bytes] tile starting on 1,024 bytes
 __device__ __forceinline__ int sw128(int t, int c) { return 128 * t + 16 * (c ^ (t & 7)); }
 
@@ -602,11 +610,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
         float* const rl = red + ((k + 1) & 1) * (4 * HG);  // the maxima buffer no warp reads in this step
 #pragma unroll
         for (int q = 0; q < NQ; ++q) {
-          float x = l[q];
-          x += __shfl_xor_sync(FULL, x, 4);
-          x += __shfl_xor_sync(FULL, x, 8);
-          x += __shfl_xor_sync(FULL, x, 16);
-          if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
+          store_row_sum(rl, l[q], warp, r, j, q);
           if (r == 0 && warp == 0) fac[PBUF * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = m[q];
         }
       }
@@ -849,13 +853,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   // ---- epilogue: a head's sum over its 64-token rows meets across lanes r and the 4 warps
   float* const rl = red + 2 * (4 * HG);
 #pragma unroll
-  for (int q = 0; q < NQ; ++q) {
-    float x = l[q];
-    x += __shfl_xor_sync(FULL, x, 4);
-    x += __shfl_xor_sync(FULL, x, 8);
-    x += __shfl_xor_sync(FULL, x, 16);
-    if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
-  }
+  for (int q = 0; q < NQ; ++q) store_row_sum(rl, l[q], warp, r, j, q);
   __syncthreads();
 #pragma unroll
   for (int q = 0; q < NQ; ++q) {
