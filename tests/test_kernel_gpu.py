@@ -515,6 +515,13 @@ def test_trace_timeline():
         paged_decode_attention(q, k, v, bt, sl, num_splits=4, options=KernelOptions(trace=True), trace=tr[:8])
 
 
+def test_trace_plan_without_a_buffer_writes_nothing():
+    # (session 29: such a run wrote its timeline through a null pointer, an illegal address)
+    lens = [5000, 16]
+    q, k, v, bt, sl = make_case(len(lens), 32, 8, 128, 16, lens)
+    check(q, k, v, bt, sl, num_splits=4, options=KernelOptions(trace=True))
+
+
 # ---- plan / run ------------------------------------------------------------------------------------------
 
 

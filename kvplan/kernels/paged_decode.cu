@@ -813,7 +813,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   // let the merge (or the next kernel) be scheduled now, not at the start: its CTAs would sit on the
   // SMs waiting for this grid the whole time (measured: head_dim 64, B=16, 7% slower with an early release)
   pdl_release();
-  if (KVP_TRACE && threadIdx.x == 0) {
+  if (KVP_TRACE && trace != nullptr && threadIdx.x == 0) {  // (a trace plan may run without a buffer)
     unsigned long long* tr = trace + 4 * (((size_t)b * gridDim.y + blockIdx.y) * gridDim.x + split);
     u32 smid;
     asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));

@@ -135,7 +135,8 @@ class PagedDecodePlan:
         """Launch on torch's current stream; returns ``out`` ([B, Hq, D], q's dtype; allocated when None).
 
         ``scale`` defaults to 1/sqrt(head_dim); ``k_scale``/``v_scale`` dequantize fp8 (x = stored * scale).
-        ``trace``: int64 CUDA tensor of at least 4 x CTAs (``KernelOptions(trace=True)`` plans only).
+        ``trace``: int64 CUDA tensor of at least 4 x CTAs (``KernelOptions(trace=True)`` plans only; such a plan
+        run without one writes no timeline).
         """
         B = self._check_run(q, k_cache, v_cache, block_table, seq_lens)
         if out is None:
