@@ -50,7 +50,7 @@ class KernelConfig:
     max_regs: int = 0  # > 0: a register cap in place of the launch bounds
 
     source = "paged_decode.cu"
-    kernels = ("kvp_decode", "kvp_merge")
+    kernels = ("kvp_decode", "kvp_merge", "kvp_merge_few")
 
     def macros(self) -> list[tuple[str, str]]:
         return [

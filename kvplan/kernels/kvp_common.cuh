@@ -202,4 +202,47 @@ __device__ __forceinline__ void merge_split_rows(const float* __restrict__ opart
   *reinterpret_cast<uint2*>(out + (size_t)row * D + t * 4) = pk;
 }
 
+// Split merge for few splits (nsplit <= SMAX): D/4 threads (float4 each) per row, 256 / (D/4) rows per CTA, each
+// thread reading the row's lse values and its partials itself, all loads issued together, no shared memory. One
+// 256-thread CTA per row left most of its threads idle at 2-8 splits (a large batch's merge: rows of 2-8 splits).
+template <int D, bool BF16, int SMAX>
+__device__ __forceinline__ void merge_few_splits(const float* __restrict__ opart, const float* __restrict__ lse,
+                                                 unsigned short* __restrict__ out, int rows, int nsplit) {
+  constexpr int TPR = D / 4;
+  constexpr int RPC = 256 / TPR;
+  pdl_wait();
+  pdl_release();
+  const int t = threadIdx.x % TPR, row = blockIdx.x * RPC + threadIdx.x / TPR;
+  if (threadIdx.x >= RPC * TPR || row >= rows) return;  // (RPC * TPR < 256 where D / 4 does not divide it)
+  const float* ls = lse + (size_t)row * nsplit;
+  const float4* op = reinterpret_cast<const float4*>(opart + (size_t)row * nsplit * D) + t;
+  float x[SMAX];
+  float M = KVP_NEG_INF;
+#pragma unroll
+  for (int s = 0; s < SMAX; ++s) {
+    x[s] = s < nsplit ? ls[s] : KVP_NEG_INF;
+    M = fmaxf(M, x[s]);
+  }
+  float den = 0.f;
+  float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (M != KVP_NEG_INF) {
+#pragma unroll
+    for (int s = 0; s < SMAX; ++s) {
+      if (x[s] == KVP_NEG_INF) continue;  // (an empty split, or past nsplit: never read)
+      const float w = ex2(x[s] - M);
+      const float4 v = op[(size_t)s * TPR];
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
+      den += w;
+    }
+  }
+  const float inv = den > 0.f ? 1.f / den : 0.f;
+  uint2 pk;
+  pk.x = pack2<BF16>(acc.x * inv, acc.y * inv);
+  pk.y = pack2<BF16>(acc.z * inv, acc.w * inv);
+  *reinterpret_cast<uint2*>(out + (size_t)row * D + t * 4) = pk;
+}
+
 }  // namespace kvp

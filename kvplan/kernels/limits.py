@@ -16,6 +16,7 @@ MAX_GROUP = 128  # query heads per KV head
 STEP_TOKENS = 16  # tokens per ring stage (one m16n8k16 M tile)
 MAX_STAGES = 8  # ring depth; cp.async.wait_group takes an immediate, the source switches over 0..6
 MAX_SPLITS = 128  # sequence splits (Flash-Decoding)
+MERGE_FEW_SPLITS = 8  # up to this many splits the GQA merge takes several rows a CTA (kvp_merge_few)
 MIN_SPLIT_TOKENS = 256  # shortest chunk worth a split of its own
 MAX_GRID_YZ = 65535  # batch and KV heads ride on grid.y / grid.z
 MBAR_AREA = 1024  # bytes of mbarriers at the front of shared memory (bulk-copy path)
@@ -66,6 +67,7 @@ def gqa_macros(head_dim: int, kv_dtype: str) -> list[tuple[str, str]]:
         "KVP_BULK_STEP_BYTES": bulk_step_bytes(head_dim, kv_dtype),
         "KVP_RING_STEP_BYTES": ring_step_bytes(head_dim, kv_dtype),
         "KVP_WARP_SLOT": WARP_SLOT,
+        "KVP_MERGE_FEW": MERGE_FEW_SPLITS,
     }
     return [(k, str(v)) for k, v in vals.items()]
 

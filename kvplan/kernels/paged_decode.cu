@@ -966,3 +966,10 @@ kvp_merge(const float* __restrict__ opart, const float* __restrict__ lse, unsign
           int rows, int nsplit) {
   merge_split_rows<D, KVP_QT == 1>(opart, lse, out, nsplit);
 }
+
+// the same for at most KVP_MERGE_FEW splits: 256 / (D / 4) rows per CTA (kvp_common.cuh)
+extern "C" __global__ void __launch_bounds__(256)
+kvp_merge_few(const float* __restrict__ opart, const float* __restrict__ lse, unsigned short* __restrict__ out,
+              int rows, int nsplit) {
+  merge_few_splits<D, KVP_QT == 1, KVP_MERGE_FEW>(opart, lse, out, rows, nsplit);
+}

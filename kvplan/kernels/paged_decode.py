@@ -72,6 +72,7 @@ class PagedDecodePlan:
         if self.window is not None:
             self.span = min(self.span, self.window)
         self._launches: dict[tuple, tuple] = {}
+        self._few_merge = True  # kvp_merge_few up to limits.MERGE_FEW_SPLITS splits (False: benchmarks' A/B)
         self._lock = threading.Lock()
         self._workspace = None
         self._counters = None
@@ -116,14 +117,18 @@ class PagedDecodePlan:
         pdl = bool(self.options.pdl)
         main = rt.PreparedLaunch(ld, "kvp_decode", _MAIN_ARGS, launch.warps * 32, launch.smem, pdl,
                                  self.options.launcher)
-        merge = rt.PreparedLaunch(ld, "kvp_merge", _MERGE_ARGS, 256, 0, pdl, self.options.launcher)
+        few_merge = self._few_merge and splits <= limits.MERGE_FEW_SPLITS
+        merge = rt.PreparedLaunch(ld, "kvp_merge_few" if few_merge else "kvp_merge", _MERGE_ARGS, 256, 0, pdl,
+                                  self.options.launcher)
+        rows = batch * self.q_heads
+        merge_grid = (-(-rows // (256 // (self.head_dim // 4))) if few_merge else rows, 1, 1)
         a = main.args
         a[9].value, a[10].value, a[11].value, a[12].value = self.group, self.kv_heads, launch.kv_per_cta, launch.head_tiles
         a[13].value, a[14].value, a[15].value = launch.slices, launch.stages, launch.chunk
         a[17].value = int(math.log2(self.block_size))
         a[18].value = self.window or 0
         grid = (splits, self.kv_heads // launch.kv_per_cta, batch)
-        e = (launch, main, merge, grid)
+        e = (launch, main, merge, grid, merge_grid)
         if len(self._launches) > 512:
             self._launches.clear()
         self._launches[key] = e
@@ -195,7 +200,7 @@ class PagedDecodePlan:
             raise ValueError("q, k_cache and v_cache data pointers must be 16-byte aligned")
         with self._lock:
             self._set_scales(scale, k_scale, v_scale)
-            launch, main, merge, grid = self._entry(B, span)
+            launch, main, merge, grid, merge_grid = self._entry(B, span)
             S = launch.splits
             a = main.args
             a[0].value, a[1].value, a[2].value = ptrs
@@ -217,11 +222,11 @@ class PagedDecodePlan:
             same = torch.cuda.current_device() == self.device_index
             if not same:
                 with torch.cuda.device(self.device_index):
-                    self._go(torch, main, merge, grid, S, B, out)
+                    self._go(torch, main, merge, grid, merge_grid, S, B, out)
             else:
-                self._go(torch, main, merge, grid, S, B, out)
+                self._go(torch, main, merge, grid, merge_grid, S, B, out)
 
-    def _go(self, torch, main, merge, grid, S, B, out) -> None:
+    def _go(self, torch, main, merge, grid, merge_grid, S, B, out) -> None:
         stream = rt.current_stream_handle(torch, self.device_index)
         main.launch(grid, stream)
         if S > 1 and not self.options.fuse_merge:
@@ -229,7 +234,7 @@ class PagedDecodePlan:
             m = merge.args
             m[0].value, m[1].value = main.args[6].value, main.args[7].value
             m[2].value, m[3].value, m[4].value = out.data_ptr(), rows, S
-            merge.launch((rows, 1, 1), stream)
+            merge.launch(merge_grid, stream)
 
     def _counter_buffer(self, n: int):
         """int32 zeros for the fused merge: each launch's last CTA per (sequence, kv-head group) re-arms its
