@@ -3,7 +3,8 @@
 // One CTA per (split, KH kv heads, sequence); KH is 1 by default. The CTA's warps form
 // KH x NWS x HT: HT warps share one token slice and split the group's G query heads between them
 // (HPW heads each), NWS token slices run independent online softmaxes that are merged in shared
-// memory at the end. Splits of one sequence are merged by kvp_merge (log-sum-exp weights).
+// memory at the end. Splits of one sequence are merged by kvp_merge, or kvp_merge_few up to 8 splits
+// (log-sum-exp weights).
 //
 // Tensor cores with tokens in the M dimension: S^T = K Q^T (m16n8k16: 16 tokens x 8 heads x 16
 // dims) and O^T = V^T P^T (16 dims x 8 heads x 16 tokens), so 8 heads fill the N side with no
