@@ -140,21 +140,6 @@ __device__ __forceinline__ u32 pack2(float lo, float hi) {
     return *reinterpret_cast<u32*>(&v);
   }
 }
-// a merge's sum: acc += w * v (one split's partial, weight w)
-__device__ __forceinline__ void add_weighted(float4& acc, float w, float4 v) {
-  acc.x += w * v.x;
-  acc.y += w * v.y;
-  acc.z += w * v.z;
-  acc.w += w * v.w;
-}
-// four dims of a merged row, acc * inv as 16-bit values, one 8-byte store
-template <bool BF16>
-__device__ __forceinline__ void store_merged4(unsigned short* dst, float4 acc, float inv) {
-  uint2 pk;
-  pk.x = pack2<BF16>(acc.x * inv, acc.y * inv);
-  pk.y = pack2<BF16>(acc.z * inv, acc.w * inv);
-  *reinterpret_cast<uint2*>(dst) = pk;
-}
 
 // Split merge of row blockIdx.x: out[row] = sum_s w_s o_s / sum_s w_s with w_s = 2^(lse_s - max lse);
 // empty splits have lse -inf (their partials are never read). opart [rows, nsplit, D] fp32 (each split already
@@ -187,7 +172,11 @@ __device__ __forceinline__ void merge_split_rows(const float* __restrict__ opart
       const float x = ls[s];
       if (x == KVP_NEG_INF) continue;
       const float w = ex2(x - M);
-      add_weighted(acc, w, op[(size_t)s * TPR]);
+      const float4 v = op[(size_t)s * TPR];
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
       den += w;
     }
   }
@@ -206,7 +195,11 @@ __device__ __forceinline__ void merge_split_rows(const float* __restrict__ opart
     tot.w += v.w;
     dd += s_den[k];
   }
-  store_merged4<BF16>(out + (size_t)row * D + t * 4, tot, dd > 0.f ? 1.f / dd : 0.f);
+  const float inv = dd > 0.f ? 1.f / dd : 0.f;
+  uint2 pk;
+  pk.x = pack2<BF16>(tot.x * inv, tot.y * inv);
+  pk.y = pack2<BF16>(tot.z * inv, tot.w * inv);
+  *reinterpret_cast<uint2*>(out + (size_t)row * D + t * 4) = pk;
 }
 
 // Split merge for few splits (nsplit <= SMAX): D/4 threads (float4 each) per row, 256 / (D/4) rows per CTA, each
@@ -237,11 +230,19 @@ __device__ __forceinline__ void merge_few_splits(const float* __restrict__ opart
     for (int s = 0; s < SMAX; ++s) {
       if (x[s] == KVP_NEG_INF) continue;  // (an empty split, or past nsplit: never read)
       const float w = ex2(x[s] - M);
-      add_weighted(acc, w, op[(size_t)s * TPR]);
+      const float4 v = op[(size_t)s * TPR];
+      acc.x += w * v.x;
+      acc.y += w * v.y;
+      acc.z += w * v.z;
+      acc.w += w * v.w;
       den += w;
     }
   }
-  store_merged4<BF16>(out + (size_t)row * D + t * 4, acc, den > 0.f ? 1.f / den : 0.f);
+  const float inv = den > 0.f ? 1.f / den : 0.f;
+  uint2 pk;
+  pk.x = pack2<BF16>(acc.x * inv, acc.y * inv);
+  pk.y = pack2<BF16>(acc.z * inv, acc.w * inv);
+  *reinterpret_cast<uint2*>(out + (size_t)row * D + t * 4) = pk;
 }
 
 }  // namespace kvp

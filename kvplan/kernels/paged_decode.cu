@@ -943,11 +943,19 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
           const float x = __ldcg(ls + s2);
           if (x == KVP_NEG_INF) continue;  // empty split
           const float w = ex2(x - M);
-          add_weighted(acc, w, __ldcg(op + (size_t)s2 * TPR));
+          const float4 v = __ldcg(op + (size_t)s2 * TPR);
+          acc.x += w * v.x;
+          acc.y += w * v.y;
+          acc.z += w * v.z;
+          acc.w += w * v.w;
           den += w;
         }
       }
-      store_merged4<KVP_QT == 1>(out + row * D + t * 4, acc, den > 0.f ? 1.f / den : 0.f);
+      const float inv = den > 0.f ? 1.f / den : 0.f;
+      uint2 pk;
+      pk.x = pack_out(acc.x * inv, acc.y * inv);
+      pk.y = pack_out(acc.z * inv, acc.w * inv);
+      *reinterpret_cast<uint2*>(out + row * D + t * 4) = pk;
     }
     if (threadIdx.x == 0) *ctr = 0;
   }
