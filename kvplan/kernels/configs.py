@@ -48,8 +48,6 @@ class KernelConfig:
     heads_in_m: int = 0  # 1: 16 heads per warp as the MMAs' M side (paged_decode_hm.cuh; one token slice)
     page_runs: int = 0  # 1 (with heads_in_m, bulk): tiles row after row, a step's K / V in one copy where it can
     max_regs: int = 0  # > 0: a register cap in place of the launch bounds
-    ahead: int = 0  # > 0 (shared ring): L2 prefetch of the step this many steps ahead (KVP_AHEAD)
-    ahead_bulk: int = 0  # 1: that prefetch covers the step's rows, not one line
 
     source = "paged_decode.cu"
     kernels = ("kvp_decode", "kvp_merge", "kvp_merge_few")
@@ -70,7 +68,7 @@ class KernelConfig:
             ("KVP_HM", str(self.heads_in_m)),
             ("KVP_RUN", str(self.page_runs)),
             ("KVP_MAXREG", str(self.max_regs)),
-        ] + ([("KVP_AHEAD", str(self.ahead)), ("KVP_AHEAD_BULK", str(self.ahead_bulk))] if self.ahead else []) + limits.gqa_macros(self.head_dim, self.kv_dtype)
+        ] + limits.gqa_macros(self.head_dim, self.kv_dtype)
 
     @property
     def compile_cost(self) -> float:
@@ -84,8 +82,7 @@ class KernelConfig:
                 + ("_trace" if self.trace else "") + ("" if self.early_page else "_late_page")
                 + ("_lazy" if self.lazy_rescale else "") + ("_hm" if self.heads_in_m else "")
                 + ("_run" if self.page_runs else "")
-                + (f"_r{self.max_regs}" if self.max_regs else "")
-                + (f"_a{self.ahead}{'b' if self.ahead_bulk else ''}" if self.ahead else ""))
+                + (f"_r{self.max_regs}" if self.max_regs else ""))
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
                                   lazy_rescale=int(configs.lazy_default(shape.heads_per_warp, hm)
                                                    if opts.lazy_rescale is None else opts.lazy_rescale),
                                   heads_in_m=int(hm), page_runs=int(opts.page_runs),
-                                  max_regs=max_regs, ahead=opts.ahead, ahead_bulk=int(opts.ahead_bulk))
+                                  max_regs=max_regs)
     ld = rt.load(config, dev)
     shared_ring = bool(bulk) and ring_heads > 1
     tiles_ring = bool(bulk) and ht > 1  # the head tiles' warps share one ring (one slice)

@@ -109,19 +109,6 @@ __device__ __forceinline__ void bulk_g2s(u32 dst, const void* src, u32 bytes, u3
 // the same copy of data read once (a decode step's KV pages), marked L2 evict-first so that it does not push out
 // what is read again; H200: 1-3% faster on most decode shapes, 2-8% on MLA 128 heads, none slower
 // (benchmarks/RESULTS.md, session 19). The read probe keeps the plain copy.
-// L2 prefetches ahead of the copies (paged_decode.cu KVP_AHEAD, an experiment): one line, or bytes (a multiple of
-// 16 from a 16-byte aligned address) in one bulk prefetch (sm_90)
-__device__ __forceinline__ void l2_prefetch_line(const void* p) {
-  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
-}
-__device__ __forceinline__ void l2_prefetch_bulk(const void* p, u32 bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(p), "r"(bytes) : "memory");
-#else
-  l2_prefetch_line(p);
-#endif
-}
-
 __device__ __forceinline__ void bulk_g2s_once(u32 dst, const void* src, u32 bytes, u32 bar) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   unsigned long long policy;

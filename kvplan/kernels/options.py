@@ -47,8 +47,6 @@ class KernelOptions:
                  added 12% with 256-byte rows (bf16 head_dim 128: 71.4 -> 79.9; B1 29.0 -> 31.1).
     max_registers  a register cap per thread for ptxas (instead of the launch bounds), e.g. 128 so that four 4-warp
                  CTAs fit an SM; default none (168 with page_runs).
-    ahead        steps ahead at which a shared ring prefetches a step's K and V into L2 (one line each), 0: none.
-    ahead_bulk   with ahead: prefetch the step's whole rows (sm_90 bulk prefetch) instead of one line.
     trace        compile in the per-CTA timeline (``run(..., trace=int64 buffer)``; benchmarks only).
     launcher     "driver": pre-packed arguments straight to cuLaunchKernelEx (lowest host time);
                  "cuda.core": cuda.core's launch (reference path).
@@ -70,8 +68,6 @@ class KernelOptions:
     heads_in_m: bool | None = None
     page_runs: bool = False
     max_registers: int | None = None
-    ahead: int = 0
-    ahead_bulk: bool = False
     trace: bool = False
     launcher: str = "driver"
 
@@ -81,7 +77,7 @@ class KernelOptions:
             if f.name in ("bulk", "pdl", "lazy_rescale", "heads_in_m") and v is not None and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True, False or None, got {v!r}")
             if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace",
-                          "page_runs", "ahead_bulk") and not isinstance(v, bool):
+                          "page_runs") and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True or False, got {v!r}")
         _int_range("num_splits", self.num_splits, 1, limits.MAX_SPLITS * 64)
         _int_range("slices", self.slices, 1, 16)
@@ -91,7 +87,6 @@ class KernelOptions:
             raise ValueError(f"KernelOptions.heads_per_warp must be 8, 16 or None, got {self.heads_per_warp!r}")
         _int_range("min_split_tokens", self.min_split_tokens, 16, 1 << 30)
         _int_range("l2_prefetch", self.l2_prefetch, 0, 2)
-        _int_range("ahead", self.ahead, 0, 64)
         _int_range("max_registers", self.max_registers, 64, 255)
         if self.launcher not in ("driver", "cuda.core"):
             raise ValueError(f"KernelOptions.launcher must be 'driver' or 'cuda.core', got {self.launcher!r}")

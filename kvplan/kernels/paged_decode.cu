@@ -91,12 +91,6 @@
 #ifndef KVP_RUN
 #define KVP_RUN 0
 #endif
-#ifndef KVP_AHEAD
-#define KVP_AHEAD 0
-#endif
-#ifndef KVP_AHEAD_BULK
-#define KVP_AHEAD_BULK 0
-#endif
 
 #define KVP_MMA_BF16 (KVP_KVT == 1)
 
@@ -491,20 +485,6 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
           bulk_g2s_once(tile + (lane == 0 ? koff(0, ts) : voff(0, ts)), src, (u32)(n * ts), bar);
         }
         return;
-      }
-#endif
-#if KVP_AHEAD
-      // the shared ring touches step k + KVP_AHEAD's K and V in L2 (one line, or the step's rows with
-      // KVP_AHEAD_BULK) so that their address translation and DRAM pages are open when the copies come
-      if (shared && sid == 0 && lane < 2 && k + KVP_AHEAD < nloc) {
-        const int pa = c_lo + (k + KVP_AHEAD) * 16;
-        const int n = min(min(16, c_hi - pa), bs - (pa & (bs - 1)));
-        if (n > 0) {
-          const size_t ra = (size_t)__ldg(btrow + (pa >> log2bs)) * bs + (pa & (bs - 1));
-          const unsigned char* src = (lane == 0 ? kc : vc) + (size_t)blockIdx.y * KH * ROWB + ra * row_stride;
-          if (KVP_AHEAD_BULK && KH == Hkv) l2_prefetch_bulk(src, (u32)(n * ts));
-          else l2_prefetch_line(src);
-        }
       }
 #endif
       if (shared) {
