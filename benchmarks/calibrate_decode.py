@@ -14,7 +14,9 @@ Three constants per GPU, fitted in log space with a robust loss (soft L1, scale 
 fully, one 50% off counts about half as much) and a pull of each GPU's constants towards the GPUs' common
 values (weight LAMBDA), so that a GPU whose remaining sources say nothing about a constant (no TP > 1, no large
 batch) borrows it from the others instead of fitting noise. Leave-one-source-out: every case is scored by
-constants fitted without any case of its source.
+constants fitted without any case of its source. Variants host and overlap-host add a fourth constant per GPU,
+host_us x the case's batch (engine time per sequence per step, whatever the model size), fitted the same way;
+--forwards compares the fit with kvplan verify's measured H200 forwards.
 
 Prefill: tests/data/prefill-measurements.yaml, batch-1 first-token latencies; decode's layer_us and
 allreduce_us are kept, one prefill_efficiency per GPU is fitted the same way.
@@ -49,6 +51,8 @@ LOSS = "soft_l1"
 LOSS_SCALE = 0.1  # soft-L1 scale of the log error
 START = (40.0, 10.0, 0.3)  # layer_us, allreduce_us, efficiency: where the optimiser starts
 PREFILL_START = 0.5
+HOST_START = 20.0  # variants host, overlap-host: host_us, the engine's host time per sequence per step
+CONSTANTS = ("layer_us", "allreduce_us", "gemm_efficiency")  # what is fitted per GPU, in START's order
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class Case:
     basis: Basis  # decode: one step; prefill: the chunks' bases summed (the estimate is linear in them)
     label: str
     notes: str = ""
+    batch: int = 1  # sequences the engine's host prepares, summed over the steps: decode batch; prefill chunks
 
 
 def summed(parts) -> Basis:
@@ -97,14 +102,20 @@ def load_decode(path: Path = DECODE_FILE) -> list:
     for case in yaml.safe_load(path.read_text())["cases"]:
         spec, gpu, precision = _setup(case)
         context = round(case["input_len"] + case["output_len"] / 2)
-        work = decode_work(spec, case["tp"], precision, context, case["batch"])
-        part = basis(work, gpu.decode_bandwidth, COMPUTE[gpu.name])
-        if MOE_BLOCK:
-            part = replace(part, layer_units=part.layer_units + moe_layers(spec))
+        part = decode_basis(spec, gpu, case["tp"], precision, context, case["batch"])
         label = f"{case['kvplan_model'].split('/')[-1]} {case['engine']} tp{case['tp']} b{case['batch']} ctx{context}"
         out.append(Case(case["id"], case["source"], gpu.name, case.get("fit", True), measured_step_ms(case),
-                        part, label, case.get("notes", "")))
+                        part, label, case.get("notes", ""), case["batch"]))
     return out
+
+
+def decode_basis(spec, gpu, tp: int, precision, context: int, batch: int) -> Basis:
+    """One decode step as kvplan prices it (plan/speed.py decode_point: decode_work, basis at the GPU's
+    achievable bandwidth), with the moe-block variant's extra per-layer units."""
+    part = basis(decode_work(spec, tp, precision, context, batch), gpu.decode_bandwidth, COMPUTE[gpu.name])
+    if MOE_BLOCK:
+        part = replace(part, layer_units=part.layer_units + moe_layers(spec))
+    return part
 
 
 def moe_layers(spec) -> int:
@@ -126,59 +137,71 @@ def load_prefill(path: Path = PREFILL_FILE, chunk: int = 8192) -> list:
                       for start in range(0, case["input_len"], chunk))
         label = f"{case['kvplan_model'].split('/')[-1]} tp{case['tp']} input {case['input_len']}"
         out.append(Case(case["id"], case["source"], gpu.name, case.get("fit", True), float(case["ttft_ms"]),
-                        summed(parts), label, case.get("notes", "")))
+                        summed(parts), label, case.get("notes", ""), len(parts)))
     return out
 
 
-def predict(case: Case, layer_us: float, allreduce_us: float, efficiency: float) -> float:
-    return engine_ms(case.basis, layer_us, allreduce_us, efficiency)
+def step_ms(b: Basis, batch, constants):
+    """kvplan's engine_ms on the first three constants (layer_us, allreduce_us, efficiency); the host variants'
+    fourth, host_us, adds host_us x batch. Scalars or arrays over cases alike."""
+    ms = engine_ms(b, *constants[:3])
+    return ms + constants[3] * batch * 1e-3 if len(constants) > 3 else ms
+
+
+def predict(case: Case, *constants: float) -> float:
+    return step_ms(case.basis, case.batch, constants)
 
 
 def stacked(cases: list):
-    """One Basis whose fields are arrays over `cases`, and the measured times: the optimiser evaluates kvplan's
-    own engine_ms on all cases at once."""
+    """One Basis whose fields are arrays over `cases`, the batches and the measured times: the optimiser
+    evaluates kvplan's own engine_ms on all cases at once."""
     import numpy as np
 
     fields = Basis.__dataclass_fields__
     return Basis(*(np.array([getattr(c.basis, f) for c in cases], dtype=float) for f in fields)), \
-        np.array([c.measured_ms for c in cases])
+        np.array([c.batch for c in cases], dtype=float), np.array([c.measured_ms for c in cases])
 
 
 # -- decode fit -------------------------------------------------------------------------------------------------
 
 def fit_decode(cases: list, gpus: list) -> dict:
-    """{gpu: (layer_us, allreduce_us, gemm_efficiency)} for every GPU in `gpus` (a GPU without cases gets the
-    common values)."""
+    """{gpu: (layer_us, allreduce_us, gemm_efficiency[, host_us])}, the constants of START, for every GPU in
+    `gpus` (a GPU without cases gets the common values)."""
     import numpy as np
     from scipy.optimize import least_squares
 
-    b, measured = stacked(cases)
+    b, batch, measured = stacked(cases)
     index = np.array([gpus.index(c.gpu) for c in cases], dtype=int)
+    n = len(START)
 
     def residuals(x):
-        logs = x.reshape(len(gpus) + 1, 3)  # one row per GPU, then the common values
-        a, r, e = (np.exp(logs[index, k]) for k in range(3))
+        logs = x.reshape(len(gpus) + 1, n)  # one row per GPU, then the common values
+        constants = [np.exp(logs[index, k]) for k in range(n)]
         pull = np.sqrt(LAMBDA) * (logs[:-1] - logs[-1]).ravel()
-        return np.concatenate([np.log(engine_ms(b, a, r, e) / measured), pull])
+        return np.concatenate([np.log(step_ms(b, batch, constants) / measured), pull])
 
     start = np.log(np.array(START * (len(gpus) + 1)))
     result = least_squares(residuals, start, loss=LOSS, f_scale=LOSS_SCALE)
-    logs = result.x.reshape(len(gpus) + 1, 3)
+    logs = result.x.reshape(len(gpus) + 1, n)
     return {g: tuple(float(v) for v in np.exp(logs[i])) for i, g in enumerate(gpus)}
 
 
+def with_efficiency(constants, efficiency) -> list:
+    """Decode's constants with gemm_efficiency replaced (prefill keeps layer_us, allreduce_us and host_us)."""
+    return [*constants[:2], efficiency, *constants[3:]]
+
+
 def fit_prefill(cases: list, decode: dict, gpus: list) -> dict:
-    """{gpu: prefill_efficiency}, decode's layer_us and allreduce_us held."""
+    """{gpu: prefill_efficiency}, decode's layer_us and allreduce_us (and host_us) held."""
     import numpy as np
     from scipy.optimize import least_squares
 
-    b, measured = stacked(cases)
+    b, batch, measured = stacked(cases)
     index = np.array([gpus.index(c.gpu) for c in cases], dtype=int)
-    layer_us = np.array([decode[c.gpu][0] for c in cases])
-    allreduce_us = np.array([decode[c.gpu][1] for c in cases])
+    held = [np.array([decode[c.gpu][k] for c in cases]) for k in range(len(START))]
 
     def residuals(x):
-        fit = np.log(engine_ms(b, layer_us, allreduce_us, np.exp(x[index])) / measured)
+        fit = np.log(step_ms(b, batch, with_efficiency(held, np.exp(x[index]))) / measured)
         return np.concatenate([fit, np.sqrt(LAMBDA) * (x[:-1] - x[-1])])
 
     result = least_squares(residuals, np.log(np.full(len(gpus) + 1, PREFILL_START)), loss=LOSS,
@@ -217,8 +240,8 @@ def prefill_errors(prefill: list, decode: dict) -> dict:
         eff = fit_prefill([c for c in prefill if c.fit and c.source != source], decode, gpus)
         for c in prefill:
             if c.source == source:
-                layer_us, allreduce_us, _ = _constants_for(decode, c.gpu)
-                errors[c.id] = predict(c, layer_us, allreduce_us, _constants_for(eff, c.gpu)) / c.measured_ms - 1
+                constants = with_efficiency(_constants_for(decode, c.gpu), _constants_for(eff, c.gpu))
+                errors[c.id] = predict(c, *constants) / c.measured_ms - 1
     return errors
 
 
@@ -236,7 +259,7 @@ def summary(cases: list, errors: dict) -> dict:
 
 @dataclass(frozen=True)
 class Calibration:
-    decode: dict  # gpu -> (layer_us, allreduce_us, gemm_efficiency), fitted on every case
+    decode: dict  # gpu -> (layer_us, allreduce_us, gemm_efficiency[, host_us]), fitted on every case
     prefill: dict  # gpu -> prefill_efficiency
     decode_cases: list
     prefill_cases: list
@@ -259,7 +282,7 @@ def fitted_block(cal: Calibration) -> str:
     """The constants as Python data, for the marked block of kvplan/plan/catalog.py."""
     dec, pre = summary(cal.decode_cases, cal.decode_errors), summary(cal.prefill_cases, cal.prefill_errors)
     lines = ["FITTED = {"]
-    for gpu, (layer_us, allreduce_us, eff) in sorted(cal.decode.items()):
+    for gpu, (layer_us, allreduce_us, eff) in sorted((g, c[:3]) for g, c in cal.decode.items()):
         n, med, worst = dec[gpu]
         pn, pmed, _ = pre.get(gpu, (0, 0.0, 0.0))
         lines.append(f'    "{gpu}": SpeedFit({layer_us:.2f}, {allreduce_us:.2f}, {eff:.4f}, {cal.prefill[gpu]:.4f}, '
@@ -280,9 +303,10 @@ def write_catalog(cal: Calibration) -> None:
 
 
 def report(cal: Calibration) -> str:
-    lines = ["Decode constants (all sources): layer_us, allreduce_us, gemm_efficiency; prefill_efficiency"]
-    for gpu, (a, b, e) in sorted(cal.decode.items()):
-        lines.append(f"  {gpu:15s} {a:7.2f} {b:7.2f} {e:7.4f}   {cal.prefill[gpu]:.4f}")
+    lines = [f"Decode constants (all sources): {', '.join(CONSTANTS)}; prefill_efficiency"]
+    for gpu, constants in sorted(cal.decode.items()):
+        shown = " ".join(f"{v:7.4f}" if k == "gemm_efficiency" else f"{v:7.2f}" for k, v in zip(CONSTANTS, constants))
+        lines.append(f"  {gpu:15s} {shown}   {cal.prefill[gpu]:.4f}")
     inside = {c.id: predict(c, *_constants_for(cal.decode, c.gpu)) / c.measured_ms - 1 for c in cal.decode_cases}
     s = summary(cal.decode_cases, inside)
     lines.append(f"decode, in sample (every source fitted): {s.pop('within_25'):.1%} of fitted cases within 25%")
@@ -303,7 +327,8 @@ def report(cal: Calibration) -> str:
 
 # Alternative model structures, for the record in benchmarks/RESULTS.md (each changes one term of kvplan's model
 # in this process only; the shipped model is "shipped").
-VARIANTS = ("shipped", "no-tile", "tile-64", "flat-allreduce", "moe-block", "no-robust-loss", "overlap")
+VARIANTS = ("shipped", "no-tile", "tile-64", "flat-allreduce", "moe-block", "no-robust-loss", "overlap", "host",
+            "overlap-host")
 MOE_BLOCK = False  # variant moe-block: each MoE layer pays the per-layer fixed cost twice
 
 
@@ -319,7 +344,7 @@ def apply_variant(name: str) -> None:
     import kvplan.plan.speed as speed
     import kvplan.plan.work as work
 
-    global LOSS, MOE_BLOCK
+    global LOSS, MOE_BLOCK, START, CONSTANTS
     if name == "no-tile":
         work.TILE_ROWS = 1
     elif name == "tile-64":
@@ -330,10 +355,12 @@ def apply_variant(name: str) -> None:
         MOE_BLOCK = True
     elif name == "no-robust-loss":
         LOSS = "linear"
-    elif name == "overlap":
+    elif name in ("overlap", "overlap-host"):
         globals()["engine_ms"] = overlapped_engine_ms
-    elif name != "shipped":
+    elif name not in ("shipped", "host"):
         raise SystemExit(f"unknown variant {name!r}; one of {', '.join(VARIANTS)}")
+    if name.endswith("host"):  # a 4th constant per GPU: host_us x the batch's sequences, whatever the model size
+        START, CONSTANTS = START + (HOST_START,), CONSTANTS + ("host_us",)
 
 
 def markdown(cal: Calibration) -> str:
@@ -341,18 +368,59 @@ def markdown(cal: Calibration) -> str:
     inside = {c.id: predict(c, *_constants_for(cal.decode, c.gpu)) / c.measured_ms - 1 for c in cal.decode_cases}
     loso, ins = summary(cal.decode_cases, cal.decode_errors), summary(cal.decode_cases, inside)
     pre = summary(cal.prefill_cases, cal.prefill_errors)
-    rows = ["| GPU | layer_us | allreduce_us | gemm_efficiency | prefill_efficiency | decode cases | "
+    rows = [f"| GPU | {' | '.join(CONSTANTS)} | prefill_efficiency | decode cases | "
             "in sample median / max | LOSO median / max | prefill cases, LOSO median |",
-            "|---|---|---|---|---|---|---|---|---|"]
-    for gpu, (a, b, e) in sorted(cal.decode.items()):
+            "|---|" + "---|" * (len(CONSTANTS) + 5)]
+    for gpu, constants in sorted(cal.decode.items()):
         n, med, worst = loso[gpu]
         _, imed, iworst = ins[gpu]
         pn, pmed, _ = pre.get(gpu, (0, None, None))
-        rows.append(f"| {gpu} | {a:.2f} | {b:.2f} | {e:.3f} | {cal.prefill[gpu]:.3f} | {n} | {imed:.1%} / {iworst:.1%} "
+        shown = " | ".join(f"{v:.3f}" if k == "gemm_efficiency" else f"{v:.2f}" for k, v in zip(CONSTANTS, constants))
+        rows.append(f"| {gpu} | {shown} | {cal.prefill[gpu]:.3f} | {n} | {imed:.1%} / {iworst:.1%} "
                     f"| **{med:.1%} / {worst:.1%}** | {pn}, {'-' if pmed is None else f'{pmed:.1%}'} |")
     rows.append("")
     rows.append(f"LOSO: **{loso['within_25']:.1%} of the {sum(c.fit for c in cal.decode_cases)} fitted decode cases "
                 f"within 25%** (in sample {ins['within_25']:.1%}); prefill {pre['within_25']:.1%}.")
+    return "\n".join(rows)
+
+
+# Bare forward passes of kvplan's own `verify` on one H200 (tp 1, context 8192, KV dtype auto = bf16): ms per
+# decode step at batch 1 and at the verified max concurrency (benchmarks/RESULTS.md, verify tables of s26-s29).
+VERIFY_FORWARDS = (("meta-llama/Llama-3.1-8B-Instruct", ((1, 4.82), (111, 33.42))),
+                   ("Qwen/Qwen3-14B", ((1, 8.34), (79, 34.35))),
+                   ("google/gemma-3-27b-it", ((1, 15.95), (72, 37.86))),
+                   ("meta-llama/Llama-3.2-1B-Instruct", ((1, 1.12), (500, 33.00))))
+FORWARD_GPU, FORWARD_CONTEXT = "H200", 8192
+
+
+def forwards(cal: Calibration) -> str:
+    """What the fitted model (the GPU's all-source constants) says of the verify forwards above: the estimate,
+    and for the host variants the estimate less the host term (the GPU forward's part), against the measured."""
+    from kvplan.plan.catalog import speed_profile
+    from kvplan.plan.speed import decode_point
+
+    gpu = find_gpu(FORWARD_GPU)
+    constants = _constants_for(cal.decode, gpu.name)
+    host = len(constants) > 3
+    profile = speed_profile(gpu)
+    rows = [f"Verify forwards on {gpu.name}, tp 1, context {FORWARD_CONTEXT}, bf16 KV; constants "
+            + ", ".join(f"{k} {v:.4g}" for k, v in zip(CONSTANTS, constants)),
+            "| model | batch | measured ms | kvplan estimate (catalog) | roofline | estimate | error |"
+            + (" host term | GPU part (estimate - host) | GPU part error |" if host else ""),
+            "|---|---|---|---|---|---|---|" + ("---|---|---|" if host else "")]
+    for model, points in VERIFY_FORWARDS:
+        spec = resolve(model)
+        precision = resolve_kv_dtype("auto", spec.dtype)
+        for batch, measured in points:
+            b = decode_basis(spec, gpu, 1, precision, FORWARD_CONTEXT, batch)
+            shipped = decode_point(spec, 1, precision, FORWARD_CONTEXT, batch, profile, gpu.decode_bandwidth, True)
+            est = step_ms(b, batch, constants)
+            row = (f"| {model.split('/')[-1]} | {batch} | {measured:.2f} | {shipped.itl_ms:.2f} | {b.roofline_ms:.2f} "
+                   f"| {est:.2f} | {est / measured - 1:+.1%} |")
+            if host:
+                term = constants[3] * batch * 1e-3
+                row += f" {term:.2f} | {est - term:.2f} | {(est - term) / measured - 1:+.1%} |"
+            rows.append(row)
     return "\n".join(rows)
 
 
@@ -361,6 +429,8 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="write the constants into kvplan/plan/catalog.py")
     parser.add_argument("--variant", default="shipped", help=f"score another model structure: {', '.join(VARIANTS)}")
     parser.add_argument("--markdown", action="store_true", help="print the tables for benchmarks/RESULTS.md")
+    parser.add_argument("--forwards", action="store_true",
+                        help="print what the fit says of kvplan verify's measured H200 forwards")
     args = parser.parse_args()
     apply_variant(args.variant)
     if args.write and args.variant != "shipped":
@@ -369,6 +439,8 @@ def main() -> None:
     print(report(cal))
     if args.markdown:
         print(markdown(cal))
+    if args.forwards:
+        print(forwards(cal))
     if args.write:
         write_catalog(cal)
         print(f"wrote {CATALOG_FILE.relative_to(ROOT)}")

@@ -48,6 +48,7 @@ class KernelConfig:
     heads_in_m: int = 0  # 1: 16 heads per warp as the MMAs' M side (paged_decode_hm.cuh; one token slice)
     page_runs: int = 0  # 1 (with heads_in_m, bulk): tiles row after row, a step's K / V in one copy where it can
     max_regs: int = 0  # > 0: a register cap in place of the launch bounds
+    sort_steps: int = 0  # 1: a CTA takes its steps in the address order of their pages (KVP_SORT)
 
     source = "paged_decode.cu"
     kernels = ("kvp_decode", "kvp_merge", "kvp_merge_few")
@@ -68,7 +69,9 @@ class KernelConfig:
             ("KVP_HM", str(self.heads_in_m)),
             ("KVP_RUN", str(self.page_runs)),
             ("KVP_MAXREG", str(self.max_regs)),
-        ] + limits.gqa_macros(self.head_dim, self.kv_dtype)
+        ] + ([("KVP_SORT", "1"), ("KVP_SORT_MAX", str(limits.SORT_MAX_STEPS)), ("KVP_SORT_BYTES",
+                                                                                 str(limits.SORT_BYTES))]
+             if self.sort_steps else []) + limits.gqa_macros(self.head_dim, self.kv_dtype)
 
     @property
     def compile_cost(self) -> float:
@@ -82,7 +85,7 @@ class KernelConfig:
                 + ("_trace" if self.trace else "") + ("" if self.early_page else "_late_page")
                 + ("_lazy" if self.lazy_rescale else "") + ("_hm" if self.heads_in_m else "")
                 + ("_run" if self.page_runs else "")
-                + (f"_r{self.max_regs}" if self.max_regs else ""))
+                + (f"_r{self.max_regs}" if self.max_regs else "") + ("_sort" if self.sort_steps else ""))
 
 
 @dataclass(frozen=True)

@@ -41,11 +41,12 @@ def _inflight_scale(dev: rt.Device) -> float:
     return max(1.0, dev.mem_bw / _REF_BW) if dev.mem_bw > 0 else 1.0
 
 
-def _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk) -> int:
+def _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk, sort=False) -> int:
     step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
     ring = kh * nws * stages * step
     epi = nws * ht * hpw * (head_dim + 2) * 4 if nws > 1 else 0
-    return max(ring, epi, 16) + (limits.MBAR_AREA if bulk else 0)
+    keys = limits.SORT_KEY_BYTES if sort else 0  # the sort's keys sit in the ring before the first copy
+    return max(ring, epi, keys, 16) + (limits.MBAR_AREA if bulk else 0) + (limits.SORT_BYTES if sort else 0)
 
 
 def choose_splits(pairs: int, span: int, slots: int, min_chunk: int = limits.MIN_SPLIT_TOKENS) -> int:
@@ -126,7 +127,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
                                   lazy_rescale=int(configs.lazy_default(shape.heads_per_warp, hm)
                                                    if opts.lazy_rescale is None else opts.lazy_rescale),
                                   heads_in_m=int(hm), page_runs=int(opts.page_runs),
-                                  max_regs=max_regs)
+                                  max_regs=max_regs, sort_steps=int(bool(opts.sort_steps)))
     ld = rt.load(config, dev)
     shared_ring = bool(bulk) and ring_heads > 1
     tiles_ring = bool(bulk) and ht > 1  # the head tiles' warps share one ring (one slice)
@@ -166,7 +167,7 @@ def plan_cta(a_heads: tuple, dev: rt.Device, opts: KernelOptions, few: bool) -> 
     hpw = shape.heads_per_warp
 
     def smem_of():
-        return _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk)
+        return _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk, bool(opts.sort_steps))
 
     while smem_of() > dev.smem_optin and stages > 2:
         stages -= 1

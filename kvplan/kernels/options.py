@@ -47,6 +47,8 @@ class KernelOptions:
                  added 12% with 256-byte rows (bf16 head_dim 128: 71.4 -> 79.9; B1 29.0 -> 31.1).
     max_registers  a register cap per thread for ptxas (instead of the launch bounds), e.g. 128 so that four 4-warp
                  CTAs fit an SM; default none (168 with page_runs).
+    sort_steps   each CTA takes its 16-token steps in the address order of their pages (sorted at its start), so
+                 that all CTAs sweep the cache together and DRAM sees neighbouring pages at once.
     trace        compile in the per-CTA timeline (``run(..., trace=int64 buffer)``; benchmarks only).
     launcher     "driver": pre-packed arguments straight to cuLaunchKernelEx (lowest host time);
                  "cuda.core": cuda.core's launch (reference path).
@@ -68,13 +70,14 @@ class KernelOptions:
     heads_in_m: bool | None = None
     page_runs: bool = False
     max_registers: int | None = None
+    sort_steps: bool | None = None
     trace: bool = False
     launcher: str = "driver"
 
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name in ("bulk", "pdl", "lazy_rescale", "heads_in_m") and v is not None and not isinstance(v, bool):
+            if f.name in ("bulk", "pdl", "lazy_rescale", "heads_in_m", "sort_steps") and v is not None and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True, False or None, got {v!r}")
             if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace",
                           "page_runs") and not isinstance(v, bool):

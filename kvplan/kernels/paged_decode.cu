@@ -39,6 +39,7 @@
 //            accumulators are rescaled (a warp-wide skip) only then; a step's probabilities stay <= 2^8
 //   KVP_HM 1: heads in M (16 heads per warp, one token slice): S = Q K^T, O = P V with the heads as the MMAs'
 //            M side (paged_decode_hm.cuh); opt-in, written without a GPU in session 10 (not yet run on one)
+//   KVP_SORT 1: a CTA takes its steps in the address order of their first rows (see "step order" below)
 //   KVP_RUN 1 (with KVP_HM and bulk copies): tiles laid out row after row, and where a CTA's KV heads are all of
 //            them (a token's rows then follow the last token's in the cache) and a step lies in one page (block
 //            size >= 16, no window), a step's K and its V each come in ONE bulk copy instead of 16 row copies;
@@ -90,6 +91,11 @@
 #endif
 #ifndef KVP_RUN
 #define KVP_RUN 0
+#endif
+#ifndef KVP_SORT
+#define KVP_SORT 0
+#define KVP_SORT_MAX 0
+#define KVP_SORT_BYTES 0
 #endif
 
 #define KVP_MMA_BF16 (KVP_KVT == 1)
@@ -223,6 +229,7 @@ constexpr int BULK = (KVP_BULK && ROWB % 128 == 0) ? 1 : 0;
 constexpr int KT_BYTES = 16 * ROWB + KVP_BULK_K_GAP;
 constexpr int STEP_B = KVP_BULK_STEP_BYTES;  // K tile + V tile, padded (limits.bulk_step_bytes)
 constexpr int BARB = BULK ? KVP_MBAR_AREA : 0;  // mbarriers at the front of shared memory
+static_assert(KVP_SORT_BYTES >= 2 * KVP_SORT_MAX && KVP_SORT_BYTES % 128 == 0, "step order area");
 static_assert(KT_BYTES + 15 * ROWB + 7 * KVP_BULK_V_SKEW + ROWB <= STEP_B, "bulk stage overflows its bytes");
 static_assert(STEP_B % 128 == 0, "bulk stages start on 128-byte lines");
 static_assert(KVP_MAX_STAGES * 8 * 16 <= KVP_MBAR_AREA, "mbarriers of 16 slices x MAX_STAGES fit the area");
@@ -303,6 +310,43 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   const int c_hi = (int)min(c_lo_l + chunk, (long long)len);
   const int nsteps = (c_hi - c_lo + 15) >> 4;
   const int nloc = ws < nsteps ? (nsteps - ws + NWS - 1) / NWS : 0;
+
+  // ---- step order. With KVP_SORT a CTA takes its steps in the address order of their first rows, so that all
+  // CTAs sweep the cache from low to high addresses together and DRAM sees neighbouring pages at about the same
+  // time (H200, session 30: shuffled block tables sorted per CTA chunk took back half of what shuffling costs at
+  // B64 8K and nearly all of it at B1 128K). The sum over a CTA's tokens is the same in any order; the order is a
+  // function of the block table alone, so results stay reproducible. Key = row of the step's first token, ties
+  // (a table naming one page twice) broken by the step index so that the ranks are a permutation.
+#if KVP_SORT
+  unsigned short* const order_of = reinterpret_cast<unsigned short*>(smem + BARB);  // [KVP_SORT_MAX] local steps
+  const bool sorted = window == 0 && nsteps > 1 && nsteps <= KVP_SORT_MAX;
+  if (sorted) {
+    u32* const keys = reinterpret_cast<u32*>(smem + BARB + KVP_SORT_BYTES);  // in the ring: not written yet
+    for (int s = threadIdx.x; s < nsteps; s += blockDim.x) {
+      const int p = c_lo + s * 16;
+      keys[s] = (u32)__ldg(btrow + (p >> log2bs)) * (u32)(1 << log2bs) + (u32)(p & ((1 << log2bs) - 1));
+    }
+    __syncthreads();
+    for (int s = threadIdx.x; s < nsteps; s += blockDim.x) {
+      const u32 key = keys[s];
+      int rank = 0;
+      for (int t = 0; t < nsteps; ++t) {
+        const u32 o = keys[t];
+        rank += (int)((o < key) | ((o == key) & (t < s)));
+      }
+      order_of[rank] = (unsigned short)s;
+    }
+    __syncthreads();
+  }
+  // first token of this slice's local step k
+  auto step_base = [&](int k) -> int {
+    const int s = ws + k * NWS;
+    return c_lo + (sorted && s < nsteps ? (int)order_of[s] : s) * 16;  // (past the end: a step never taken)
+  };
+#else
+  const bool sorted = false;
+  auto step_base = [&](int k) -> int { return c_lo + (ws + k * NWS) * 16; };
+#endif
 
 #if KVP_HM
   hm::State hs;
@@ -409,7 +453,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   const int rlanes = 32 / R;
 #endif
   const int ts = shared ? KH * ROWB : ROWB;  // token stride inside a tile (koff / voff)
-  unsigned char* const smain = smem + BARB;  // rings, then the slice-merge epilogue
+  unsigned char* const smain = smem + BARB + KVP_SORT * KVP_SORT_BYTES;  // rings, then the slice-merge epilogue
   const int stage_bytes = BULK ? (shared ? KH * STEP_B : STEP_B) : SLOTS * SLOT_STRIDE;
   const int ring_bytes = STAGES * stage_bytes;
   unsigned char* ring = smain + (shared ? 0 : (hh * NWS + ws) * ring_bytes);
@@ -453,16 +497,16 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
 
   // page of this lane's row (lane & 15) for local step k; loaded one step ahead
   auto load_page = [&](int k) -> int {
-    const int pos = c_lo + (ws + k * NWS) * 16 + (lane & 15);
+    const int pos = step_base(k) + (lane & 15);
     return (k < nloc && pos < c_hi) ? __ldg(btrow + (pos >> log2bs)) : 0;
   };
-  int pg = (KVP_EARLY_PAGE && window == 0) ? ((nloc > 0 && pos0 < c_hi) ? pg0 : 0) : load_page(0);
+  int pg = (KVP_EARLY_PAGE && window == 0 && !sorted) ? ((nloc > 0 && pos0 < c_hi) ? pg0 : 0) : load_page(0);
   int wstage = 0;  // ring stage the next issue writes
 
   auto issue = [&](int k) {
     if constexpr (BULK != 0) {
       // one whole row per lane: lane t < 16 K of token t, lane 16 + t V of token t
-      const int base = c_lo + (ws + k * NWS) * 16;
+      const int base = step_base(k);
       const int t = lane & 15;
       const int pos = base + t;
       const int ridx = pg * bs + (pos & (bs - 1));
@@ -514,7 +558,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
       }
       return;
     }
-    const int pos = c_lo + (ws + k * NWS) * 16 + (lane & 15);
+    const int pos = step_base(k) + (lane & 15);
     const int ridx = pos < c_hi ? pg * bs + (pos & (bs - 1)) : -1;
     pg = load_page(k + 1);
     int rows[6];
@@ -624,7 +668,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
         }
         hm::qk_chunk(sc, hs.qa[i], x0, x1);
       }
-      const int base = c_lo + (ws + k * NWS) * 16;
+      const int base = step_base(k);
       u32 pa[4];
       hm::softmax(hs, sc, base, j, c_hi, pa);
 #pragma unroll
@@ -692,7 +736,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     }
 
     // ---- online softmax, one rescale per 16 tokens (KVP_LAZY: only when some head's max moved)
-    const int base = c_lo + (ws + k * NWS) * 16;
+    const int base = step_base(k);
     const bool v0 = base + r < c_hi, v1 = base + r + 8 < c_hi;
     u32 pb[NT][2];
     float al[NT][2];
