@@ -7,6 +7,6 @@ timeout 200 python3 benchmarks/sort_steps_ab.py 2>&1 | grep -v Warning
 timeout 60 python3 benchmarks/sort_steps_ab.py --ordered-pages 2>&1 | grep -v Warning | head -12
 for tool in memcheck racecheck; do
   timeout 100 compute-sanitizer --report-api-errors no --tool $tool python3 -m pytest -q -p no:cacheprovider \
-    tests/test_kernel_gpu.py -k "sorted_steps_with or (sorted_steps and (128-dtype0 or 128-dtype2))" 2>&1 \
+    tests/test_kernel_gpu.py -k "sorted_steps_with or (test_sorted_steps and (kv_dtype0 or kv_dtype2))" 2>&1 \
     | grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed|Hazard|rror" | head -5 | sed "s/^/$tool: /"
 done
