@@ -69,8 +69,8 @@ class KernelConfig:
             ("KVP_HM", str(self.heads_in_m)),
             ("KVP_RUN", str(self.page_runs)),
             ("KVP_MAXREG", str(self.max_regs)),
-        ] + ([("KVP_SORT", "1"), ("KVP_SORT_MAX", str(limits.SORT_MAX_STEPS)), ("KVP_SORT_BYTES",
-                                                                                 str(limits.SORT_BYTES))]
+        ] + ([("KVP_SORT", "1"), ("KVP_SORT_MIN", str(limits.SORT_MIN_STEPS)),
+              ("KVP_SORT_MAX", str(limits.SORT_MAX_STEPS)), ("KVP_SORT_BYTES", str(limits.SORT_BYTES))]
              if self.sort_steps else []) + limits.gqa_macros(self.head_dim, self.kv_dtype)
 
     @property

@@ -94,6 +94,7 @@
 #endif
 #ifndef KVP_SORT
 #define KVP_SORT 0
+#define KVP_SORT_MIN 0
 #define KVP_SORT_MAX 0
 #define KVP_SORT_BYTES 0
 #endif
@@ -311,41 +312,25 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   const int nsteps = (c_hi - c_lo + 15) >> 4;
   const int nloc = ws < nsteps ? (nsteps - ws + NWS - 1) / NWS : 0;
 
-  // ---- step order. With KVP_SORT a CTA takes its steps in the address order of their first rows, so that all
-  // CTAs sweep the cache from low to high addresses together and DRAM sees neighbouring pages at about the same
-  // time (H200, session 30: shuffled block tables sorted per CTA chunk took back half of what shuffling costs at
-  // B64 8K and nearly all of it at B1 128K). The sum over a CTA's tokens is the same in any order; the order is a
-  // function of the block table alone, so results stay reproducible. Key = row of the step's first token, ties
-  // (a table naming one page twice) broken by the step index so that the ranks are a permutation.
+  // ---- step order. With KVP_SORT a CTA of at least KVP_SORT_MIN steps takes them in the address order of their
+  // first rows, so that all CTAs sweep the cache from low to high addresses together and DRAM sees neighbouring
+  // pages at about the same time (H200, session 30: shuffled tables sorted per CTA chunk read like tables in
+  // address order). The sum over a CTA's tokens is the same in any order, and the order is a function of the
+  // block table alone, so results stay reproducible. Each thread ranks up to 4 steps; their keys (row of the
+  // step's first token) are loaded here, before q, so that the two round trips overlap.
 #if KVP_SORT
-  unsigned short* const order_of = reinterpret_cast<unsigned short*>(smem + BARB);  // [KVP_SORT_MAX] local steps
-  const bool sorted = window == 0 && nsteps > 1 && nsteps <= KVP_SORT_MAX;
-  if (sorted) {
-    u32* const keys = reinterpret_cast<u32*>(smem + BARB + KVP_SORT_BYTES);  // in the ring: not written yet
-    for (int s = threadIdx.x; s < nsteps; s += blockDim.x) {
-      const int p = c_lo + s * 16;
-      keys[s] = (u32)__ldg(btrow + (p >> log2bs)) * (u32)(1 << log2bs) + (u32)(p & ((1 << log2bs) - 1));
-    }
-    __syncthreads();
-    for (int s = threadIdx.x; s < nsteps; s += blockDim.x) {
-      const u32 key = keys[s];
-      int rank = 0;
-      for (int t = 0; t < nsteps; ++t) {
-        const u32 o = keys[t];
-        rank += (int)((o < key) | ((o == key) & (t < s)));
-      }
-      order_of[rank] = (unsigned short)s;
-    }
-    __syncthreads();
+  const int nthr = blockDim.x;
+  const bool sorted = window == 0 && nsteps >= KVP_SORT_MIN && nsteps <= KVP_SORT_MAX && nsteps <= 4 * nthr;
+  u32 skey[4];
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    const int st = threadIdx.x + e * nthr, p = c_lo + st * 16;
+    skey[e] = sorted && st < nsteps
+                  ? (u32)__ldg(btrow + (p >> log2bs)) * (u32)(1 << log2bs) + (u32)(p & ((1 << log2bs) - 1))
+                  : 0xffffffffu;
   }
-  // first token of this slice's local step k
-  auto step_base = [&](int k) -> int {
-    const int s = ws + k * NWS;
-    return c_lo + (sorted && s < nsteps ? (int)order_of[s] : s) * 16;  // (past the end: a step never taken)
-  };
 #else
   const bool sorted = false;
-  auto step_base = [&](int k) -> int { return c_lo + (ws + k * NWS) * 16; };
 #endif
 
 #if KVP_HM
@@ -433,6 +418,55 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     l[nt][0] = l[nt][1] = 0.f;
   }
 #endif  // KVP_HM
+
+#if KVP_SORT
+  // rank of each step: keys before it that are <= its own, keys after it that are < (ties keep step order, so the
+  // ranks are a permutation even where a table names one page twice); keys sit in the ring, not written yet
+  unsigned short* const order_of = reinterpret_cast<unsigned short*>(smem + BARB);  // [KVP_SORT_MAX] local steps
+  if (sorted) {
+    u32* const keys = reinterpret_cast<u32*>(smem + BARB + KVP_SORT_BYTES);
+    const int n4 = (nsteps + 3) >> 2;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int st = threadIdx.x + e * nthr;
+      if (st < 4 * n4) keys[st] = skey[e];  // (0xffffffff pads the last group of 4)
+    }
+    __syncthreads();
+    const uint4* const k4 = reinterpret_cast<const uint4*>(keys);
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int st = threadIdx.x + e * nthr;
+      if (st < nsteps) {
+        const u32 key = skey[e];
+        const int g0 = st >> 2;
+        int rank = 0;
+#pragma unroll 4
+        for (int g = 0; g < g0; ++g) {
+          const uint4 o = k4[g];
+          rank += (o.x <= key) + (o.y <= key) + (o.z <= key) + (o.w <= key);
+        }
+        const uint4 o = k4[g0];
+        const u32 ov[4] = {o.x, o.y, o.z, o.w};
+#pragma unroll
+        for (int i = 0; i < 4; ++i) rank += 4 * g0 + i < st ? (ov[i] <= key) : (ov[i] < key);
+#pragma unroll 4
+        for (int g = g0 + 1; g < n4; ++g) {
+          const uint4 o2 = k4[g];
+          rank += (o2.x < key) + (o2.y < key) + (o2.z < key) + (o2.w < key);
+        }
+        order_of[rank] = (unsigned short)st;
+      }
+    }
+    __syncthreads();
+  }
+  // first token of this slice's local step k (past the end: a step never taken)
+  auto step_base = [&](int k) -> int {
+    const int st = ws + k * NWS;
+    return c_lo + (sorted && st < nsteps ? (int)order_of[st] : st) * 16;
+  };
+#else
+  auto step_base = [&](int k) -> int { return c_lo + (ws + k * NWS) * 16; };
+#endif
 
   // ---- staging ring of this token slice
   // Bulk copies with KH > 1 kv heads per CTA: the KH warps share one ring whose token rows span all KH heads
