@@ -433,29 +433,26 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     }
     __syncthreads();
     const uint4* const k4 = reinterpret_cast<const uint4*>(keys);
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int st = threadIdx.x + e * nthr;
-      if (st < nsteps) {
-        const u32 key = skey[e];
-        const int g0 = st >> 2;
-        int rank = 0;
+#pragma unroll 1
+    for (int st = threadIdx.x; st < nsteps; st += nthr) {
+      const u32 key = keys[st];
+      const int g0 = st >> 2;
+      int rank = 0;
 #pragma unroll 4
-        for (int g = 0; g < g0; ++g) {
-          const uint4 o = k4[g];
-          rank += (o.x <= key) + (o.y <= key) + (o.z <= key) + (o.w <= key);
-        }
-        const uint4 o = k4[g0];
-        const u32 ov[4] = {o.x, o.y, o.z, o.w};
-#pragma unroll
-        for (int i = 0; i < 4; ++i) rank += 4 * g0 + i < st ? (ov[i] <= key) : (ov[i] < key);
-#pragma unroll 4
-        for (int g = g0 + 1; g < n4; ++g) {
-          const uint4 o2 = k4[g];
-          rank += (o2.x < key) + (o2.y < key) + (o2.z < key) + (o2.w < key);
-        }
-        order_of[rank] = (unsigned short)st;
+      for (int g = 0; g < g0; ++g) {
+        const uint4 o = k4[g];
+        rank += (o.x <= key) + (o.y <= key) + (o.z <= key) + (o.w <= key);
       }
+      const uint4 o = k4[g0];
+      const u32 ov[4] = {o.x, o.y, o.z, o.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) rank += 4 * g0 + i < st ? (ov[i] <= key) : (ov[i] < key);
+#pragma unroll 4
+      for (int g = g0 + 1; g < n4; ++g) {
+        const uint4 o2 = k4[g];
+        rank += (o2.x < key) + (o2.y < key) + (o2.z < key) + (o2.w < key);
+      }
+      order_of[rank] = (unsigned short)st;
     }
     __syncthreads();
   }
