@@ -47,8 +47,9 @@ class KernelOptions:
                  added 12% with 256-byte rows (bf16 head_dim 128: 71.4 -> 79.9; B1 29.0 -> 31.1).
     max_registers  a register cap per thread for ptxas (instead of the launch bounds), e.g. 128 so that four 4-warp
                  CTAs fit an SM; default none (168 with page_runs).
-    sort_steps   each CTA takes its 16-token steps in the address order of their pages (sorted at its start), so
-                 that all CTAs sweep the cache together and DRAM sees neighbouring pages at once.
+    sort_steps   each CTA of 64-512 steps takes them in the address order of their pages (ranked at its start), so
+                 that all CTAs sweep the cache together and DRAM sees neighbouring pages at once. Off by default
+                 (H200, session 30: the ranking cost more than it took back, but at head_dim 64).
     trace        compile in the per-CTA timeline (``run(..., trace=int64 buffer)``; benchmarks only).
     launcher     "driver": pre-packed arguments straight to cuLaunchKernelEx (lowest host time);
                  "cuda.core": cuda.core's launch (reference path).
