@@ -372,9 +372,9 @@ def test_register_cap_is_passed_and_checked(monkeypatch):
 
 
 def test_sorted_steps_take_their_own_shared_memory(monkeypatch):
-    """sort_steps reaches the kernel as KVP_SORT with its limits, and the plan asks for the order's and the keys'
-    bytes ahead of the rings (2 + 4 a step, limits.SORT_BYTES): by hand, B1-like 8 slices x 3 stages of 16 bf16 rows
-    of 128 dims (8,576 bytes a stage: 2 x 4,096 + 384 padding) after 1,024 bytes of mbarriers."""
+    """sort_steps reaches the kernel as KVP_SORT with its limits, and the plan asks for the order's bytes ahead of
+    the rings (16-bit steps, limits.SORT_BYTES) and at least the keys' bytes in them (4 a step): by hand, B1-like
+    8 slices x 3 stages of 16 bf16 rows of 128 dims (8,576 bytes a stage: 2 x 4,096 + 384 padding)."""
     from kvplan.kernels import _runtime as rt
     from kvplan.kernels import limits
     from kvplan.kernels.decode_launch import plan_cta
@@ -383,12 +383,15 @@ def test_sorted_steps_take_their_own_shared_memory(monkeypatch):
     monkeypatch.setattr(rt, "occupancy", lambda ld, name, dev, threads, smem: 1)
     dev = rt.Device(**H200)
     a = (4, 8, 128, "bfloat16", "bfloat16")
-    base = plan_cta(a, dev, KernelOptions(slices=8, stages=3, bulk=True, sort_steps=False), True)[0]
+    base = plan_cta(a, dev, KernelOptions(slices=8, stages=3, bulk=True), True)[0]
     srt = plan_cta(a, dev, KernelOptions(slices=8, stages=3, bulk=True, sort_steps=True), True)[0]
     assert base.smem == 8 * 3 * 8576 + 1024
-    assert srt.smem == base.smem + 6 * 512 == base.smem + limits.SORT_BYTES
+    assert srt.smem == base.smem + 2 * 512 == base.smem + limits.SORT_BYTES
     assert srt.config.name == base.config.name + "_sort" and ("KVP_SORT", "1") in srt.config.macros()
     assert not any(k == "KVP_SORT" for k, _ in base.config.macros())  # default cubins: the source as before
+    tiny = plan_cta((1, 1, 64, "bfloat16", "float8_e4m3fn"), dev,
+                    KernelOptions(slices=1, stages=2, bulk=False, sort_steps=True), True)[0]
+    assert tiny.smem >= 4 * limits.SORT_MAX_STEPS + limits.SORT_BYTES  # keys fit where the ring will be
     with pytest.raises(ValueError, match="sort_steps must be True, False or None"):
         KernelOptions(sort_steps=1)
 

@@ -45,7 +45,8 @@ def _smem_bytes(head_dim, kv_dtype, hpw, ht, nws, stages, kh, bulk, sort=False) 
     step = limits.bulk_step_bytes(head_dim, kv_dtype) if bulk else limits.ring_step_bytes(head_dim, kv_dtype)
     ring = kh * nws * stages * step
     epi = nws * ht * hpw * (head_dim + 2) * 4 if nws > 1 else 0
-    return max(ring, epi, 16) + (limits.MBAR_AREA if bulk else 0) + (limits.SORT_BYTES if sort else 0)
+    keys = limits.SORT_KEY_BYTES if sort else 0  # the sort's keys sit in the ring before the first copy
+    return max(ring, epi, keys, 16) + (limits.MBAR_AREA if bulk else 0) + (limits.SORT_BYTES if sort else 0)
 
 
 def choose_splits(pairs: int, span: int, slots: int, min_chunk: int = limits.MIN_SPLIT_TOKENS) -> int:

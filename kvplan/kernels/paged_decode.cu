@@ -230,7 +230,7 @@ constexpr int BULK = (KVP_BULK && ROWB % 128 == 0) ? 1 : 0;
 constexpr int KT_BYTES = 16 * ROWB + KVP_BULK_K_GAP;
 constexpr int STEP_B = KVP_BULK_STEP_BYTES;  // K tile + V tile, padded (limits.bulk_step_bytes)
 constexpr int BARB = BULK ? KVP_MBAR_AREA : 0;  // mbarriers at the front of shared memory
-static_assert(KVP_SORT_BYTES >= 6 * KVP_SORT_MAX && KVP_SORT_BYTES % 128 == 0, "step order area");
+static_assert(KVP_SORT_BYTES >= 2 * KVP_SORT_MAX && KVP_SORT_BYTES % 128 == 0, "step order area");
 static_assert(KT_BYTES + 15 * ROWB + 7 * KVP_BULK_V_SKEW + ROWB <= STEP_B, "bulk stage overflows its bytes");
 static_assert(STEP_B % 128 == 0, "bulk stages start on 128-byte lines");
 static_assert(KVP_MAX_STAGES * 8 * 16 <= KVP_MBAR_AREA, "mbarriers of 16 slices x MAX_STAGES fit the area");
@@ -317,8 +317,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
   // pages at about the same time (H200, session 30: shuffled tables sorted per CTA chunk read like tables in
   // address order). The sum over a CTA's tokens is the same in any order, and the order is a function of the
   // block table alone, so results stay reproducible. Each thread ranks up to 4 steps; their keys (row of the
-  // step's first token) are loaded here, before q, so that the two round trips overlap, and ranked once the first
-  // copies are under way.
+  // step's first token) are loaded here, before q, so that the two round trips overlap.
 #if KVP_SORT
   const int nthr = blockDim.x;
   const bool sorted = window == 0 && nsteps >= KVP_SORT_MIN && nsteps <= KVP_SORT_MAX && nsteps <= 4 * nthr;
@@ -330,6 +329,8 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
                   ? (u32)__ldg(btrow + (p >> log2bs)) * (u32)(1 << log2bs) + (u32)(p & ((1 << log2bs) - 1))
                   : 0xffffffffu;
   }
+#else
+  const bool sorted = false;
 #endif
 
 #if KVP_HM
@@ -419,16 +420,46 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
 #endif  // KVP_HM
 
 #if KVP_SORT
-  // the order (16-bit local steps), then the keys, ahead of the rings. The first STAGES - 1 steps of each slice (the
-  // head, local steps < H) go in table order, issued before the ranking, which runs while their copies land
-  unsigned short* const order_of = reinterpret_cast<unsigned short*>(smem + BARB);  // [KVP_SORT_MAX]
-  u32* const keys = reinterpret_cast<u32*>(smem + BARB + 2 * KVP_SORT_MAX);        // [KVP_SORT_MAX]
-  const int H = (STAGES - 1) * NWS;
-  bool ranked = false;
+  // rank of each step: keys before it that are <= its own, keys after it that are < (ties keep step order, so the
+  // ranks are a permutation even where a table names one page twice); keys sit in the ring, not written yet
+  unsigned short* const order_of = reinterpret_cast<unsigned short*>(smem + BARB);  // [KVP_SORT_MAX] local steps
+  if (sorted) {
+    u32* const keys = reinterpret_cast<u32*>(smem + BARB + KVP_SORT_BYTES);
+    const int n4 = (nsteps + 3) >> 2;
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int st = threadIdx.x + e * nthr;
+      if (st < 4 * n4) keys[st] = skey[e];  // (0xffffffff pads the last group of 4)
+    }
+    __syncthreads();
+    const uint4* const k4 = reinterpret_cast<const uint4*>(keys);
+#pragma unroll 1
+    for (int st = threadIdx.x; st < nsteps; st += nthr) {
+      const u32 key = keys[st];
+      const int g0 = st >> 2;
+      int rank = 0;
+#pragma unroll 4
+      for (int g = 0; g < g0; ++g) {
+        const uint4 o = k4[g];
+        rank += (o.x <= key) + (o.y <= key) + (o.z <= key) + (o.w <= key);
+      }
+      const uint4 o = k4[g0];
+      const u32 ov[4] = {o.x, o.y, o.z, o.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i) rank += 4 * g0 + i < st ? (ov[i] <= key) : (ov[i] < key);
+#pragma unroll 4
+      for (int g = g0 + 1; g < n4; ++g) {
+        const uint4 o2 = k4[g];
+        rank += (o2.x < key) + (o2.y < key) + (o2.z < key) + (o2.w < key);
+      }
+      order_of[rank] = (unsigned short)st;
+    }
+    __syncthreads();
+  }
   // first token of this slice's local step k (past the end: a step never taken)
   auto step_base = [&](int k) -> int {
     const int st = ws + k * NWS;
-    return c_lo + (ranked && st >= H && st < nsteps ? (int)order_of[st] : st) * 16;
+    return c_lo + (sorted && st < nsteps ? (int)order_of[st] : st) * 16;
   };
 #else
   auto step_base = [&](int k) -> int { return c_lo + (ws + k * NWS) * 16; };
@@ -500,7 +531,7 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     const int pos = step_base(k) + (lane & 15);
     return (k < nloc && pos < c_hi) ? __ldg(btrow + (pos >> log2bs)) : 0;
   };
-  int pg = (KVP_EARLY_PAGE && window == 0) ? ((nloc > 0 && pos0 < c_hi) ? pg0 : 0) : load_page(0);
+  int pg = (KVP_EARLY_PAGE && window == 0 && !sorted) ? ((nloc > 0 && pos0 < c_hi) ? pg0 : 0) : load_page(0);
   int wstage = 0;  // ring stage the next issue writes
 
   auto issue = [&](int k) {
@@ -616,45 +647,6 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
     if (k < nloc) issue(k);
     if (!BULK) cp_commit();
   }
-#if KVP_SORT
-  // rank of each step past the head: keys before it that are <= its own, keys after it that are < (ties keep step
-  // order, so the ranks are a permutation even where a table names one page twice); head keys count as 0, so every
-  // rank lands past the head
-  if (sorted) {
-    const int n4 = (nsteps + 3) >> 2;
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int st = threadIdx.x + e * nthr;
-      if (st < 4 * n4) keys[st] = st < H ? 0u : skey[e];  // (0xffffffff pads the last group of 4)
-    }
-    __syncthreads();
-    const uint4* const k4 = reinterpret_cast<const uint4*>(keys);
-#pragma unroll 1
-    for (int st = H + threadIdx.x; st < nsteps; st += nthr) {
-      const u32 key = keys[st];
-      const int g0 = st >> 2;
-      int rank = 0;
-#pragma unroll 4
-      for (int g = 0; g < g0; ++g) {
-        const uint4 o = k4[g];
-        rank += (o.x <= key) + (o.y <= key) + (o.z <= key) + (o.w <= key);
-      }
-      const uint4 o = k4[g0];
-      const u32 ov[4] = {o.x, o.y, o.z, o.w};
-#pragma unroll
-      for (int i = 0; i < 4; ++i) rank += 4 * g0 + i < st ? (ov[i] <= key) : (ov[i] < key);
-#pragma unroll 4
-      for (int g = g0 + 1; g < n4; ++g) {
-        const uint4 o2 = k4[g];
-        rank += (o2.x < key) + (o2.y < key) + (o2.z < key) + (o2.w < key);
-      }
-      order_of[rank] = (unsigned short)st;
-    }
-    __syncthreads();
-    ranked = true;
-    pg = load_page(STAGES - 1);  // the head's last issue loaded this page id in table order
-  }
-#endif
 
   int rstage = 0;  // ring stage step k reads
   u32 rphase = 0;  // (bulk) parity of that stage's mbarrier phase
