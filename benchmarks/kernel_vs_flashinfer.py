@@ -59,6 +59,17 @@ FI_VARIANTS = [  # (head_dim, kv dtype, tensor cores): the FlashInfer modules th
 # timing
 
 
+def time_alternating(plans: dict, qs, k, v, bts, sl, outs, rounds: int = 2) -> dict:
+    """{key: [us per call, one per round]} for decode plans run on the same tensors (`len(qs)` copies that keep the
+    timed loop out of L2), the plans taking turns within each round so that drift hits them alike."""
+    ts = {key: [] for key in plans}
+    for _ in range(rounds):
+        for key, p in plans.items():
+            ts[key].append(time_calls([lambda r=r, p=p: p.run(qs[r], k, v, bts[r], sl, out=outs[r])
+                                       for r in range(len(qs))]) * 1e6)
+    return ts
+
+
 def time_calls(fns, reps=20, target_s=3e-3, min_calls=8):
     """Median seconds per call: many calls (cycling through fns) captured in one CUDA graph, replays timed."""
     s = torch.cuda.Stream()

@@ -43,12 +43,7 @@ def main():
             plans[few] = p
             got[few] = p.run(qs[0], k, v, bts[0], sl, out=outs[0]).clone()
         same = torch.equal(got[True], got[False])
-        ts = {True: [], False: []}
-        for _ in range(2):
-            for few in (True, False):
-                p = plans[few]
-                ts[few].append(kvf.time_calls([lambda r=r, p=p: p.run(qs[r], k, v, bts[r], sl, out=outs[r])
-                                               for r in range(copies)]) * 1e6)
+        ts = kvf.time_alternating(plans, qs, k, v, bts, sl, outs)
         a, b = sum(ts[True]) / 2, sum(ts[False]) / 2
         print(f"| {label} | {plans[True].launch_for(B).splits} | {ts[True][0]:.1f} / {ts[True][1]:.1f} | "
               f"{ts[False][0]:.1f} / {ts[False][1]:.1f} | {a / b:.3f}{'' if same else ' (outputs differ)'} |",

@@ -52,10 +52,6 @@ def order(nb: int, per_span: int, how: str, chunk_pages: int, seq_pages: int) ->
     return ids[torch.randperm(spans, device=DEV)].reshape(-1)
 
 
-def timed(plan, qs, k, v, bts, sl, outs) -> float:
-    return kvf.time_calls([lambda r=r: plan.run(qs[r], k, v, bts[r], sl, out=outs[r]) for r in range(len(qs))]) * 1e6
-
-
 def main():
     bw = probes.read_bandwidth().bytes_per_s
     l2 = getattr(torch.cuda.get_device_properties(DEV), "L2_cache_size", 50 << 20)
@@ -80,7 +76,7 @@ def main():
         print(f"\n## {label} ({kv_bytes / 1e6:.0f} MB, read floor {floor_us:.1f} us, {base.launch_for(B).splits} "
               f"splits, {per_span} pages a 2 MB span)\n| pages | run 1 | run 2 | % of read |\n|---|---|---|---|")
         for how, bts in tables.items():
-            ts = [timed(base, qs, k, v, bts, sl, outs) for _ in range(2)]
+            ts = kvf.time_alternating({how: base}, qs, k, v, bts, sl, outs)[how]
             print(f"| {how} | {ts[0]:.1f} | {ts[1]:.1f} | {100 * floor_us / (sum(ts) / 2):.1f}% |", flush=True)
         del k, v, qs, outs, tables
         torch.cuda.empty_cache()

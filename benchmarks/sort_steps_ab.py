@@ -42,12 +42,7 @@ def main():
         a = plans[False].run(qs[0], k, v, bts[0], sl, out=outs[0]).float().clone()
         b = plans[True].run(qs[0], k, v, bts[0], sl, out=outs[0]).float()
         rel = float((a - b).norm() / a.norm())
-        ts = {False: [], True: []}
-        for _ in range(2):
-            for s in (False, True):
-                p = plans[s]
-                ts[s].append(kvf.time_calls([lambda r=r, p=p: p.run(qs[r], k, v, bts[r], sl, out=outs[r])
-                                             for r in range(copies)]) * 1e6)
+        ts = kvf.time_alternating(plans, qs, k, v, bts, sl, outs)
         d, s = sum(ts[False]) / 2, sum(ts[True]) / 2
         floor = kv_bytes / bw * 1e6
         print(f"| {label} | {plans[False].launch_for(B).splits} | {ts[False][0]:.1f} / {ts[False][1]:.1f} | "
