@@ -314,10 +314,11 @@ kvp_decode(const unsigned short* __restrict__ q,    // [B, Hq, D]
 
   // ---- step order. With KVP_SORT a CTA of at least KVP_SORT_MIN steps takes them in the address order of their
   // first rows, so that all CTAs sweep the cache from low to high addresses together and DRAM sees neighbouring
-  // pages at about the same time (H200, session 30: shuffled tables sorted per CTA chunk read like tables in
-  // address order). The sum over a CTA's tokens is the same in any order, and the order is a function of the
-  // block table alone, so results stay reproducible. Each thread ranks up to 4 steps; their keys (row of the
-  // step's first token) are loaded here, before q, so that the two round trips overlap.
+  // pages at about the same time (H200, session 30: shuffled tables sorted per CTA chunk took back half of what
+  // shuffling costs at large batch; ranked here, the sort cost more than that, so it is an option). The sum over a
+  // CTA's tokens is the same in any order, and the order is a function of the block table alone, so results stay
+  // reproducible. Each thread ranks up to 4 steps; their keys (row of the step's first token) are loaded here,
+  // before q, so that the two round trips overlap.
 #if KVP_SORT
   const int nthr = blockDim.x;
   const bool sorted = window == 0 && nsteps >= KVP_SORT_MIN && nsteps <= KVP_SORT_MAX && nsteps <= 4 * nthr;
