@@ -232,16 +232,22 @@ def paged(B, ctx, Hkv, D, BS, kv_dtype, copies, l2):
     return k, v, bts
 
 
-def gqa_row(label, B, ctx, heads, kv_dtype, read_bw, l2, fi, fi_procs, quick):
-    Hq, Hkv, D = heads
-    BS = 16
-    es = 1 if kv_dtype == F8 else 2
-    kv_bytes = 2 * B * ctx * Hkv * D * es
+def gqa_tensors(B, ctx, Hq, Hkv, D, kv_dtype, l2, BS=16):
+    """One GQA shape's tensors, all sequences ctx long: (KV bytes, copies, k, v, block tables, q's, outs, seq_lens)
+    with enough disjoint copies (one q, out and table each) that a timed loop cycling through them misses L2."""
+    kv_bytes = 2 * B * ctx * Hkv * D * (1 if kv_dtype == F8 else 2)
     copies = max(1, min(8, math.ceil(3 * l2 / kv_bytes)))
     k, v, bts = paged(B, ctx, Hkv, D, BS, kv_dtype, copies, l2)
     qs = [torch.randn(B, Hq, D, device=DEV).to(BF) for _ in range(copies)]
     outs = [torch.empty(B, Hq, D, device=DEV, dtype=BF) for _ in range(copies)]
     sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
+    return kv_bytes, copies, k, v, bts, qs, outs, sl
+
+
+def gqa_row(label, B, ctx, heads, kv_dtype, read_bw, l2, fi, fi_procs, quick):
+    Hq, Hkv, D = heads
+    BS = 16
+    kv_bytes, copies, k, v, bts, qs, outs, sl = gqa_tensors(B, ctx, Hq, Hkv, D, kv_dtype, l2, BS)
     plan = paged_decode_plan(Hq, Hkv, D, BS, kv_dtype, BF, B, ctx // BS, DEV)
     launch = plan.launch_for(B)
     row = dict(label=label, B=B, ctx=ctx, q_heads=Hq, kv_heads=Hkv, head_dim=D, kv_dtype=str(kv_dtype)[6:],

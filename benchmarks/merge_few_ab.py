@@ -30,12 +30,7 @@ def main():
           "one row a CTA, us | few / one |\n|---|---|---|---|---|")
     for label, B, ctx, hkv, D, kvd in SHAPES:
         hq = 64 if hkv == 4 else 32
-        kv_bytes = 2 * B * ctx * hkv * D * (1 if kvd == F8 else 2)
-        copies = max(1, min(8, -(-3 * l2 // kv_bytes)))
-        k, v, bts = kvf.paged(B, ctx, hkv, D, 16, kvd, copies, l2)
-        qs = [torch.randn(B, hq, D, device=DEV).to(BF) for _ in range(copies)]
-        outs = [torch.empty(B, hq, D, device=DEV, dtype=BF) for _ in range(copies)]
-        sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
+        _, _, k, v, bts, qs, outs, sl = kvf.gqa_tensors(B, ctx, hq, hkv, D, kvd, l2)
         plans, got = {}, {}
         for few in (True, False):
             p = paged_decode_plan(hq, hkv, D, 16, kvd, BF, B, ctx // 16, DEV)

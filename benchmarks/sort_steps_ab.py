@@ -31,12 +31,7 @@ def main():
           f"{'in address order' if kvf.ORDERED_PAGES else 'shuffled'}\n| shape | splits | default, us | sorted, us | "
           "sorted / default | % of read default / sorted |\n|---|---|---|---|---|---|")
     for label, B, ctx, (hq, hkv, D), kvd in kvf.GQA:
-        kv_bytes = 2 * B * ctx * hkv * D * (1 if kvd == F8 else 2)
-        copies = max(1, min(8, -(-3 * l2 // kv_bytes)))
-        k, v, bts = kvf.paged(B, ctx, hkv, D, 16, kvd, copies, l2)
-        qs = [torch.randn(B, hq, D, device=DEV).to(BF) for _ in range(copies)]
-        outs = [torch.empty(B, hq, D, device=DEV, dtype=BF) for _ in range(copies)]
-        sl = torch.full((B,), ctx, dtype=torch.int32, device=DEV)
+        kv_bytes, _, k, v, bts, qs, outs, sl = kvf.gqa_tensors(B, ctx, hq, hkv, D, kvd, l2)
         plans = {s: paged_decode_plan(hq, hkv, D, 16, kvd, BF, B, ctx // 16, DEV,
                                       options=KernelOptions(sort_steps=s)) for s in (False, True)}
         a = plans[False].run(qs[0], k, v, bts[0], sl, out=outs[0]).float().clone()
