@@ -47,6 +47,12 @@
 // fewer bits than fp32).
 
 #include "kvp_common.cuh"
+#if KVP_KVT == 2
+#define KVP_WG_TYPES ".f32.f16.f16"  // fp8 latents are widened to fp16 operands
+#else
+#define KVP_WG_TYPES ".f32.bf16.bf16"
+#endif
+#include "kvp_wgmma.cuh"
 
 #ifndef KVP_KVT
 #error "compile through kvplan.kernels.build"
@@ -103,18 +109,6 @@ static_assert((HG == 16 || HG == 32) && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0
 static_assert(!F8MMA || (FP8 && HG == 16), "e4m3 MMAs: fp8 latents, 16 heads a CTA");
 static_assert(OFF_CV + (FP8 && !F8MMA ? OPERAND : 0) + 1024 == KVP_MLA_WG_SMEM, "limits.mla_wg_smem disagrees");
 
-struct alignas(64) TmapParam {
-  unsigned long long opaque[16];  // a CUtensorMap encoded on the host (paged_mla.py): [9 blocks][tokens][64 dims]
-};
-
-// one box of the latent tensor map ({64 dims, rows, 1 or 9 blocks}) at (token row, block) into shared dst
-__device__ __forceinline__ void tma_box(u32 dst, const TmapParam* map, int row, int block, u32 bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {0, %2, %3}], "
-      "[%4];\n" ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(row), "r"(block), "r"(bar)
-      : "memory");
-}
-
 // head slot q's row sum over this warp's rows (lanes r), one value a warp, into rl[warp][head]
 __device__ __forceinline__ void store_row_sum(float* rl, float x, int warp, int r, int j, int q) {
   x += __shfl_xor_sync(0xffffffffu, x, 4);
@@ -123,64 +117,6 @@ __device__ __forceinline__ void store_row_sum(float* rl, float x, int warp, int 
   if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
 }
 
-// byte offset of 16-byte chunk c of row t in a 128-byte-swizzled [rows][128 bytes] tile starting on 1,024 bytes
-__device__ __forceinline__ int sw128(int t, int c) { return 128 * t + 16 * (c ^ (t & 7)); }
-
-// wgmma shared-memory descriptor of a SW128 tile at shared address a: 8-row groups 1,024 bytes apart (both
-// offsets: the stride offset for K-major operands, the leading one where an MN-major form reads it)
-__device__ __forceinline__ u64 desc(u32 a) {
-  return (u64)((a & 0x3FFFF) >> 4) | ((u64)(1024 >> 4) << 16) | ((u64)(1024 >> 4) << 32) | (1ull << 62);
-}
-
-// D[64 x HG] (+)= A B over 16-bit operands (bf16, or fp16 for fp8 latents); TRANS_A: A is MN-major (V^T)
-#if KVP_KVT == 2
-#define KVP_WG_TYPES ".f32.f16.f16"
-#else
-#define KVP_WG_TYPES ".f32.bf16.bf16"
-#endif
-template <int TRANS_A>
-__device__ __forceinline__ void wgmma_n(float (&d)[ACC], u64 da, u64 db, int accumulate) {
-#if KVP_MLA_WG_HEADS == 16
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %10, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n16k16" KVP_WG_TYPES " {%0,%1,%2,%3,%4,%5,%6,%7}, %8, %9, p, 1, 1, %11, 0;\n"
-      "}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7])
-      : "l"(da), "l"(db), "r"(accumulate), "n"(TRANS_A));
-#else
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %18, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n32k16" KVP_WG_TYPES " {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,"
-      "%15}, %16, %17, p, 1, 1, %19, 0;\n"
-      "}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-        "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15])
-      : "l"(da), "l"(db), "r"(accumulate), "n"(TRANS_A));
-#endif
-}
-__device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-__device__ __forceinline__ void wg_wait() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
-// wait until at most n (a constant after unrolling: 0..3) of this warp's wgmma groups are pending
-__device__ __forceinline__ void wg_wait_pending(int n) {
-  switch (n) {
-    case 0: asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); break;
-    case 1: asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); break;
-    case 2: asm volatile("wgmma.wait_group.sync.aligned 2;\n" ::: "memory"); break;
-    default: asm volatile("wgmma.wait_group.sync.aligned 3;\n" ::: "memory"); break;
-  }
-}
-// the accumulators stay put across an asynchronous wgmma (the compiler may not move their uses over it)
-template <int N>
-__device__ __forceinline__ void hold(float (&d)[N]) {
-#pragma unroll
-  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-// generic-proxy shared writes (q, P, widened or zeroed rows) made visible to the wgmmas, then the warpgroup meets
-__device__ __forceinline__ void publish() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-  __syncthreads();
-}
 // a 16-bit value of the MMAs' type
 __device__ __forceinline__ unsigned short to16(float x) {
 #if KVP_KVT == 2
@@ -749,7 +685,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     wg_fence();
 #pragma unroll
     for (int ks = 0; ks < 36; ++ks)
-      wgmma_n<0>(sc, desc(tile + (ks >> 2) * TILE + 32 * (ks & 3)), desc(sb + OFF_Q + (ks >> 2) * (HG * 128) +
+      wgmma_acc<HG, 0>(sc, desc(tile + (ks >> 2) * TILE + 32 * (ks & 3)), desc(sb + OFF_Q + (ks >> 2) * (HG * 128) +
                                                                          32 * (ks & 3)), ks > 0);
     wg_commit();
     wg_wait();
@@ -820,7 +756,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       for (int u = UG * g; u < UG * (g + 1); ++u)
 #pragma unroll
         for (int kt = 0; kt < 4; ++kt)
-          wgmma_n<1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
+          wgmma_acc<HG, 1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
       wg_commit();
     }
 #pragma unroll
@@ -836,7 +772,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     for (int u = 0; u < 8; ++u)
 #pragma unroll
       for (int kt = 0; kt < 4; ++kt)
-        wgmma_n<1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
+        wgmma_acc<HG, 1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
     wg_commit();
     wg_wait();
 #pragma unroll
