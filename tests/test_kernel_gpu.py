@@ -477,6 +477,47 @@ def test_sorted_steps_with_a_page_named_twice():
         check(q, k, v, bt, sl, options=opts)
 
 
+@pytest.mark.skipif(not _is_sm90(), reason="warpgroup MMAs are sm_90 only")
+@pytest.mark.parametrize("Hq,Hkv,D,dtype,BS", [(64, 1, 128, torch.bfloat16, 16), (64, 1, 128, torch.float16, 64),
+                                               (32, 2, 64, torch.bfloat16, 32), (64, 4, 128, torch.bfloat16, 128),
+                                               (16, 1, 128, torch.bfloat16, 8), (128, 2, 128, torch.bfloat16, 16)])
+def test_warpgroup_mmas(Hq, Hkv, D, dtype, BS):
+    # paged_decode_wg.cu: every head group that divides the group, ragged lengths around the 64-token step (0, 1,
+    # 63, 64, 65), NaN tails, shuffled pages, one split, many splits (some empty), two steps in flight, scales
+    lens = [0, 1, BS - 1, 63, 64, 65, 900, 4097]
+    case = make_case(len(lens), Hq, Hkv, D, BS, lens, dtype=dtype)
+    O = KernelOptions
+    plan = paged_decode_plan(Hq, Hkv, D, BS, dtype, dtype, len(lens), case[3].shape[1], DEV,
+                             options=O(wgmma=True))
+    assert plan.launch_for(len(lens)).config.source == "paged_decode_wg.cu"
+    for heads in (16, 32, 64):
+        if (Hq // Hkv) % heads == 0:
+            check(*case, options=O(wgmma=True, wg_heads=heads))
+    check(*case, options=O(wgmma=True, num_splits=1))
+    check(*case, options=O(wgmma=True, num_splits=5, wg_stages=2))
+    check(*case, options=O(wgmma=True, num_splits=40, wg_stages=6))
+    check(*case, options=O(wgmma=True), scale=0.05, k_scale=1.5, v_scale=0.5)
+    check(case[0] * 8, *case[1:], options=O(wgmma=True))  # scores spread wide
+
+
+@pytest.mark.skipif(not _is_sm90(), reason="warpgroup MMAs are sm_90 only")
+def test_warpgroup_mmas_long_and_graph():
+    # one sequence past 64K tokens (its splits' partials merged), then the plan replayed in a CUDA graph
+    lens = [70001, 5000]
+    case = make_case(2, 64, 1, 128, 16, lens)
+    check(*case, options=KernelOptions(wgmma=True))
+    plan = paged_decode_plan(64, 1, 128, 16, torch.bfloat16, torch.bfloat16, 2, case[3].shape[1], DEV,
+                             options=KernelOptions(wgmma=True))
+    eager = plan.run(*case).clone()
+    out = torch.full_like(case[0], float("nan"))
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        plan.run(*case, out=out)
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out, eager)
+
+
 def test_fused_merge_graph_and_streams():
     lens = [70000, 5, 16, 0]
     case = make_case(len(lens), 32, 8, 128, 16, lens)

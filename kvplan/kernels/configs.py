@@ -176,6 +176,57 @@ class MLAWgConfig:
 
 
 @dataclass(frozen=True)
+class DecodeWgConfig:
+    """The warpgroup-MMA GQA / MQA decode (paged_decode_wg.cu): 16-bit caches (q's dtype), 16, 32 or 64 query heads
+    of one KV head a CTA, ``stages`` 64-token steps in flight; compiled for the arch-specific target (sm_90a)."""
+
+    dtype: str = "bfloat16"  # q, cache and output
+    head_dim: int = 128
+    heads: int = 64
+    stages: int = 4
+
+    source = "paged_decode_wg.cu"
+    kernels = ("kvp_decode_wg", "kvp_decode_wg_merge")
+    arch_suffix = "a"
+    compile_cost = 0.4
+
+    def __post_init__(self):
+        if self.dtype not in Q_DTYPES:
+            raise ValueError(f"the warpgroup-MMA decode takes 16-bit caches ({', '.join(Q_DTYPES)}), got {self.dtype!r}")
+        if self.head_dim not in limits.DECODE_WG_HEAD_DIMS or self.heads not in limits.DECODE_WG_HEAD_GROUPS:
+            raise ValueError(f"the warpgroup-MMA decode takes head_dim {limits.DECODE_WG_HEAD_DIMS} and "
+                             f"{limits.DECODE_WG_HEAD_GROUPS} heads a CTA")
+        if isinstance(self.stages, bool) or not isinstance(self.stages, int) \
+                or not 2 <= self.stages <= limits.DECODE_WG_MAX_STAGES:
+            raise ValueError(f"stages must be an int in 2..{limits.DECODE_WG_MAX_STAGES}, got {self.stages!r}")
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_QT", str(Q_DTYPES[self.dtype])), ("KVP_D", str(self.head_dim)),
+                ("KVP_WG_HEADS", str(self.heads)), ("KVP_WG_STAGES", str(self.stages)),
+                ("KVP_WG_SMEM", str(limits.decode_wg_smem(self.head_dim, self.heads, self.stages)))]
+
+    @property
+    def name(self) -> str:
+        return f"decode_wg_{self.dtype}_d{self.head_dim}_h{self.heads}_s{self.stages}"
+
+
+def decode_wg_heads(group: int) -> int:
+    """Query heads a CTA of the warpgroup-MMA decode takes: the largest of limits.DECODE_WG_HEAD_GROUPS dividing the
+    group (one CTA then reads each KV step once for as many heads as it can), 0 where none does."""
+    return next((h for h in sorted(limits.DECODE_WG_HEAD_GROUPS, reverse=True) if group % h == 0), 0)
+
+
+def decode_wg_default(group: int, head_dim: int) -> bool:
+    """Whether a plan that can take the warpgroup-MMA decode does so by default: not yet (opt-in until measured)."""
+    return False
+
+
+def decode_wg_stages(head_dim: int, heads: int) -> int:
+    """Default depth: 4 steps (64 KB of K and V in flight at head_dim 128, one CTA an SM at 64 heads)."""
+    return 4
+
+
+@dataclass(frozen=True)
 class ReadProbeConfig:
     """The read-bandwidth probe kernel (read_probe.cu)."""
 
@@ -453,6 +504,9 @@ INSTANTIATION_SETS = (
     lambda arch: [ReadProbeConfig()],
     lambda arch: [MLAWgConfig(d, h, early_free=mla_early_free_default(d, h)) for d in ("bfloat16", "float8_e4m3fn")
                   for h in limits.MLA_WG_HEAD_GROUPS] + [MLAWgConfig("float8_e4m3fn", 16, e4m3_mma=True)]
+    if arch in WGMMA_ARCHS else [],
+    lambda arch: [DecodeWgConfig(d, hd, h, decode_wg_stages(hd, h)) for d in Q_DTYPES
+                  for hd in limits.DECODE_WG_HEAD_DIMS for h in limits.DECODE_WG_HEAD_GROUPS]
     if arch in WGMMA_ARCHS else [],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),

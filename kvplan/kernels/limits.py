@@ -130,6 +130,22 @@ def mla_wg_smem(kv_dtype: str, heads: int = 16, e4m3_mma: bool = False) -> int:
     stages = 3 * tile // 2 + tile if kv_bytes(kv_dtype) == 1 else 2 * tile
     return fixed + 9 * heads * 128 + heads * 128 + stages + 1024
 
+# The warpgroup-MMA GQA / MQA path (paged_decode_wg.cu, sm_90a): 16, 32 or 64 query heads of one KV head a CTA (the
+# wgmmas' N), 64-token steps (their M), head_dim 64 or 128, 16-bit caches. Shared memory: the stages' mbarriers and
+# the reduction buffers, q as [D / 64 blocks][heads][128 bytes], P as [heads][128 bytes], then the stages, each a
+# step's K and V as [D / 64 blocks][64 rows][128 bytes]; 1,024 bytes more to align the start to the swizzle period.
+DECODE_WG_HEAD_GROUPS = (16, 32, 64)
+DECODE_WG_HEAD_DIMS = (64, 128)
+DECODE_WG_TOKENS = 64
+DECODE_WG_MAX_STAGES = 8
+
+
+def decode_wg_smem(head_dim: int, heads: int, stages: int) -> int:
+    blocks = head_dim // 64
+    fixed = -(-(64 + 3 * 4 * heads * 4) // 1024) * 1024
+    return fixed + blocks * heads * 128 + heads * 128 + stages * 2 * blocks * DECODE_WG_TOKENS * 128 + 1024
+
+
 MLA_STEP_TOKENS = (16, 32, 64)  # tokens per stage a plan may ask for: whole 16-token m-tiles, MTI dividing 8 warps
 
 

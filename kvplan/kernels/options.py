@@ -50,6 +50,12 @@ class KernelOptions:
     sort_steps   each CTA of 64-512 steps takes them in the address order of their pages (ranked at its start), so
                  that all CTAs sweep the cache together and DRAM sees neighbouring pages at once. Off by default
                  (H200, session 30: the ranking cost more than it took back, but at head_dim 64).
+    wgmma        Hopper's warpgroup MMAs (paged_decode_wg.cu): one warpgroup takes 16, 32 or 64 query heads of a KV
+                 head and 64 tokens a step (16-bit caches of q's dtype, head_dim 64 / 128, groups of a multiple of
+                 16, no window; sm_90, driver launcher). None: where configs.decode_wg_default says; True where it
+                 cannot run is an error. Of the options above it takes num_splits, min_split_tokens and pdl.
+    wg_heads     (wgmma) query heads a CTA: 16, 32 or 64 dividing the group; default the largest that divides it.
+    wg_stages    (wgmma) 64-token steps of K and V in flight; default configs.decode_wg_stages.
     trace        compile in the per-CTA timeline (``run(..., trace=int64 buffer)``; benchmarks only).
     launcher     "driver": pre-packed arguments straight to cuLaunchKernelEx (lowest host time);
                  "cuda.core": cuda.core's launch (reference path).
@@ -72,13 +78,16 @@ class KernelOptions:
     page_runs: bool = False
     max_registers: int | None = None
     sort_steps: bool | None = None
+    wgmma: bool | None = None
+    wg_heads: int | None = None
+    wg_stages: int | None = None
     trace: bool = False
     launcher: str = "driver"
 
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            tri = ("bulk", "pdl", "lazy_rescale", "heads_in_m", "sort_steps")  # True, False or None (the default)
+            tri = ("bulk", "pdl", "lazy_rescale", "heads_in_m", "sort_steps", "wgmma")  # True, False or None (the default)
             if f.name in tri and v is not None and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True, False or None, got {v!r}")
             if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace",
@@ -93,6 +102,10 @@ class KernelOptions:
         _int_range("min_split_tokens", self.min_split_tokens, 16, 1 << 30)
         _int_range("l2_prefetch", self.l2_prefetch, 0, 2)
         _int_range("max_registers", self.max_registers, 64, 255)
+        if self.wg_heads not in (None,) + limits.DECODE_WG_HEAD_GROUPS or isinstance(self.wg_heads, bool):
+            raise ValueError(f"KernelOptions.wg_heads must be one of {limits.DECODE_WG_HEAD_GROUPS} or None, got "
+                             f"{self.wg_heads!r}")
+        _int_range("wg_stages", self.wg_stages, 2, limits.DECODE_WG_MAX_STAGES)
         if self.launcher not in ("driver", "cuda.core"):
             raise ValueError(f"KernelOptions.launcher must be 'driver' or 'cuda.core', got {self.launcher!r}")
 

@@ -10,6 +10,7 @@ import threading
 
 from . import _runtime as rt
 from . import limits
+from .decode_wg import WgDecode, takes_wg
 from ._checks import dtype_name, positive_float, positive_int, torch_dtype_arg, window_arg
 from .decode_launch import Launch, choose_splits, plan_cta, resolve_options
 from .options import KernelOptions
@@ -67,7 +68,12 @@ class PagedDecodePlan:
         self._dev = rt.device_info(self.device_index)
         self.options = resolve_options(options or KernelOptions(), self._dev)
         heads = (self.group, self.kv_heads, self.head_dim, dtype_name(self.q_dtype), dtype_name(self.kv_dtype))
-        self._shapes = {few: plan_cta(heads, self._dev, self.options, few) for few in (True, False)}
+        self._wg = None  # the warpgroup-MMA launch (decode_wg.py), where the plan takes it
+        if takes_wg(self.group, self.head_dim, heads[3], heads[4], self.window, self._dev.arch, self.options):
+            self._wg = WgDecode(self._dev, self.group, self.kv_heads, self.head_dim, self.block_size, heads[3],
+                                self.options)
+        else:
+            self._shapes = {few: plan_cta(heads, self._dev, self.options, few) for few in (True, False)}
         self.span = self.max_blocks_per_seq * self.block_size
         if self.window is not None:
             self.span = min(self.span, self.window)
@@ -86,10 +92,11 @@ class PagedDecodePlan:
     # -- planning -----------------------------------------------------------------------------------------
     def launch_for(self, batch: int, span: int | None = None) -> Launch:
         """The launch ``run`` uses for ``batch`` sequences (span: longest attended range; default the plan's)."""
-        return self._entry(batch, self.span if span is None else span)[0]
+        span = self.span if span is None else span
+        return self._wg.launch_for(batch, span) if self._wg else self._entry(batch, span)[0]
 
     def _work_elems(self, batch: int, span: int) -> int:
-        splits = self._splits(batch, span)[1]
+        splits = self._wg.splits(batch, span)[0] if self._wg else self._splits(batch, span)[1]
         return batch * self.q_heads * splits * (self.head_dim + 1) if splits > 1 else 0
 
     def _splits(self, batch: int, span: int) -> tuple[bool, int, int]:
@@ -200,6 +207,9 @@ class PagedDecodePlan:
             raise ValueError("q, k_cache and v_cache data pointers must be 16-byte aligned")
         with self._lock:
             self._set_scales(scale, k_scale, v_scale)
+            if self._wg:
+                self._launch_wg(torch, q, k_cache, v_cache, block_table, seq_lens, out, span)
+                return
             launch, main, merge, grid, merge_grid = self._entry(B, span)
             S = launch.splits
             a = main.args
@@ -225,6 +235,18 @@ class PagedDecodePlan:
                     self._go(torch, main, merge, grid, merge_grid, S, B, out)
             else:
                 self._go(torch, main, merge, grid, merge_grid, S, B, out)
+
+    def _launch_wg(self, torch, q, k_cache, v_cache, block_table, seq_lens, out, span) -> None:
+        splits = self._wg.splits(q.shape[0], span)[0]
+        n = q.shape[0] * self.q_heads * splits * (self.head_dim + 1)
+        if splits > 1 and n > self._workspace.numel():  # a span beyond the plan's (one-call path)
+            self._workspace = torch.empty(n, dtype=torch.float32, device=self.device)
+        args = (q, k_cache, v_cache, block_table, seq_lens, out, self._cbase, self._vscale, span, self._workspace)
+        if torch.cuda.current_device() != self.device_index:
+            with torch.cuda.device(self.device_index):
+                self._wg.launch(rt.current_stream_handle(torch, self.device_index), *args)
+        else:
+            self._wg.launch(rt.current_stream_handle(torch, self.device_index), *args)
 
     def _go(self, torch, main, merge, grid, merge_grid, S, B, out) -> None:
         stream = rt.current_stream_handle(torch, self.device_index)

@@ -1,0 +1,288 @@
+// kvplan paged GQA/MQA decode on Hopper's warpgroup MMAs (wgmma, sm_90a), for large groups: compiled at run time
+// with NVRTC. The mma.sync kernels (paged_decode.cu) run a warp's 16 heads on a serial chain of small MMAs and
+// shuffles per 16 tokens, which bounds MQA by latency (H200, session 11: 64q/1kv B8 32K at 42% of the read rate);
+// here one warpgroup takes HG = 16, 32 or 64 query heads of one KV head and 64 tokens a step, as paged_mla_wg.cu
+// does for MLA's latent, with the step's tokens as the M of every wgmma:
+//   QK  S^T[64 tokens x HG heads] = K[64 x D] Q^T: D / 16 wgmmas m64nHGk16, K as TMA lands it (K-major), q staged
+//       once in the same layout;
+//   softmax: each thread holds 2 tokens x HG / 4 heads; a head's step max meets across the 4 warps in shared
+//       memory; P^T goes to shared memory as 16-bit [HG heads][64 tokens] (the K-major B operand of PV);
+//   PV  O^T[D dims x HG heads] += V^T P^T: D / 64 dim tiles x 4 token k-steps, V read as the MN-major A operand.
+// Layout: K and V of a step land as [D / 64 blocks][64 tokens][128 bytes] each with the 128-byte swizzle (chunk c
+// of row t at c ^ (t & 7)). Tensor maps view each cache as [KV heads][D / 64 blocks][tokens][64 dims]; a box is a
+// page run of min(block size, 64) rows of one block (steps start on multiples of 64 tokens, so no box crosses a
+// page). STAGES steps in flight; thread 0 refills a stage once every warp's PV over it has completed. Rows past the
+// sequence end: their scores are masked by a select and, in the last step, their value rows zeroed in shared
+// memory before PV (NaN x 0 = NaN). 16-bit caches only (fp16 or bf16, as q).
+
+#include "kvp_common.cuh"
+#if KVP_QT == 0
+#define KVP_WG_TYPES ".f32.f16.f16"
+#else
+#define KVP_WG_TYPES ".f32.bf16.bf16"
+#endif
+#include "kvp_wgmma.cuh"
+
+#if !defined(KVP_QT) || !defined(KVP_D) || !defined(KVP_WG_HEADS) || !defined(KVP_WG_STAGES)
+#error "compile through kvplan.kernels.build"
+#endif
+
+namespace kvp {
+namespace gqawg {
+
+constexpr int D = KVP_D;                 // head dim: 64 or 128
+constexpr int BLOCKS = D / 64;           // 64-dim blocks of a row
+constexpr int HG = KVP_WG_HEADS;         // query heads per CTA: the N of every wgmma
+constexpr int NI = HG / 8;               // 8-head column chunks of an accumulator tile
+constexpr int NQ = 2 * NI;               // heads a thread holds (slot q: head 8 (q >> 1) + 2 j + (q & 1))
+constexpr int ACC = 4 * NI;              // fp32 registers of an accumulator tile per thread
+constexpr int TOK = 64;                  // tokens a step: the M of QK
+constexpr int TILE = TOK * 128;          // one 64-dim block of a step's K or V
+constexpr int KV_TILE = BLOCKS * TILE;   // a step's K (or V)
+constexpr int STEP_B = 2 * KV_TILE;      // K then V
+constexpr int STAGES = KVP_WG_STAGES;
+constexpr int OFF_RED = 64;              // after the stages' mbarriers: [3 buffers][4 warps][HG] fp32
+constexpr int OFF_Q = (OFF_RED + 3 * 4 * HG * 4 + 1023) / 1024 * 1024;  // [BLOCKS][HG heads][128 bytes]
+constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;                         // [HG heads][64 tokens] 16-bit
+constexpr int OFF_ST = OFF_P + HG * 128;                                 // the stages
+static_assert((D == 64 || D == 128) && (HG == 16 || HG == 32 || HG == 64), "shape");
+static_assert(8 * STAGES <= OFF_RED && OFF_ST % 1024 == 0, "shared layout");
+static_assert(OFF_ST + STAGES * STEP_B + 1024 == KVP_WG_SMEM, "limits.decode_wg_smem disagrees");
+
+// one box of a 4-D tensor map at (0, row, block, head) into shared dst, completing on mbarrier bar
+__device__ __forceinline__ void tma_box4(u32 dst, const TmapParam* map, int row, int block, int head, u32 bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {0, %2, %3, "
+      "%4}], [%5];\n" ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(row), "r"(block), "r"(head),
+      "r"(bar)
+      : "memory");
+}
+
+// head slot q's row sum over this warp's rows (lanes r), one value a warp, into rl[warp][head]
+__device__ __forceinline__ void store_row_sum(float* rl, float x, int warp, int r, int j, int q) {
+  x += __shfl_xor_sync(0xffffffffu, x, 4);
+  x += __shfl_xor_sync(0xffffffffu, x, 8);
+  x += __shfl_xor_sync(0xffffffffu, x, 16);
+  if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
+}
+
+__device__ __forceinline__ unsigned short to16(float x) {
+#if KVP_QT == 0
+  const __half h = __float2half_rn(x);
+#else
+  const __nv_bfloat16 h = __float2bfloat16_rn(x);
+#endif
+  return *reinterpret_cast<const unsigned short*>(&h);
+}
+
+// Thread 0's copies of step k into stage s: per page run holding a row before the end, one box per (K or V, block)
+struct StepCopies {
+  const int* btrow;
+  int c_lo, c_hi, bs, log2bs, tbox, kvh;
+  u32 sb;
+  const TmapParam* kmap;
+  const TmapParam* vmap;
+
+  __device__ __forceinline__ void issue(int k, int s) const {
+    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
+    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * STEP_B;
+    mbar_arrive_tx(bar, (u32)(runs * tbox * 128 * BLOCKS * 2));
+    for (int p = 0; p < runs; ++p) {
+      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
+#pragma unroll
+      for (int blk = 0; blk < BLOCKS; ++blk) {
+        const u32 at = dst + (blk * TOK + p * tbox) * 128;
+        tma_box4(at, kmap, row, blk, kvh, bar);
+        tma_box4(at + KV_TILE, vmap, row, blk, kvh, bar);
+      }
+    }
+  }
+  // before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
+  __device__ __forceinline__ void start(int nsteps) const {
+    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
+    mbar_fence_init();
+    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
+  }
+};
+
+}  // namespace gqawg
+}  // namespace kvp
+
+using namespace kvp;
+using namespace kvp::gqawg;
+
+extern "C" __global__ void __launch_bounds__(128, 1)
+kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
+              const int* __restrict__ bt,              // [B, bt_stride]
+              const int* __restrict__ seqlens,         // [B]
+              unsigned short* __restrict__ out,        // [B, Hq, D]              (one split)
+              float* __restrict__ opart,               // [B, Hq, splits, D]      (several splits)
+              float* __restrict__ lse,                 // [B, Hq, splits] (log2 domain)
+              int G, int Hq, int chunk, int bt_stride, int log2bs, float cbase, float vscale,
+              const __grid_constant__ TmapParam kmap, const __grid_constant__ TmapParam vmap) {
+  extern __shared__ __align__(1024) unsigned char smem_raw[];
+  const u32 raw = (u32)__cvta_generic_to_shared(smem_raw), sb = (raw + 1023u) & ~1023u;
+  unsigned char* const sm = smem_raw + (sb - raw);
+  const int groups = G / HG;  // head groups per KV head
+  const int split = blockIdx.x, nsplit = gridDim.x, kvh = blockIdx.y / groups, b = blockIdx.z;
+  const int hg0 = kvh * G + (blockIdx.y - kvh * groups) * HG;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, r = lane >> 2, j = lane & 3;
+  const u32 FULL = 0xffffffffu;
+  float* const red = reinterpret_cast<float*>(sm + OFF_RED);
+
+  pdl_wait();
+  const int len = seqlens[b];
+  const int2 span = split_span(split, chunk, len);
+  const int c_lo = span.x, c_hi = span.y;
+  const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
+  const int bs = 1 << log2bs;
+  const StepCopies copies{bt + (size_t)b * bt_stride, c_lo, c_hi, bs, log2bs, min(bs, TOK), kvh, sb, &kmap, &vmap};
+  if (tid == 0) copies.start(nsteps);
+
+  // q -> [BLOCKS][HG heads][128 bytes], swizzled
+  for (int idx = tid; idx < HG * (D / 8); idx += 128) {
+    const int h = idx / (D / 8), c = idx - (D / 8) * h;
+    const uint4 v = *reinterpret_cast<const uint4*>(q + ((size_t)b * Hq + hg0 + h) * D + 8 * c);
+    *reinterpret_cast<uint4*>(sm + OFF_Q + (c >> 3) * (HG * 128) + sw128(h, c & 7)) = v;
+  }
+  publish();  // q visible to the wgmmas; the mbarriers initialised
+
+  // thread (warp w, lane (r, j)): S and O columns 8 i + 2 j + e (head slot 2 i + e), S rows (tokens) 16 w + r + 8 x,
+  // O rows (dims) 64 u + 16 w + r + 8 x; accumulator entry 4 i + 2 x + e
+  float o[BLOCKS][ACC];
+#pragma unroll
+  for (int u = 0; u < BLOCKS; ++u)
+#pragma unroll
+    for (int e = 0; e < ACC; ++e) o[u][e] = 0.f;
+  float m[NQ], l[NQ];
+#pragma unroll
+  for (int qs = 0; qs < NQ; ++qs) m[qs] = KVP_NEG_INF, l[qs] = 0.f;
+
+  int s = 0;  // stage of step k and its mbarrier's parity
+  u32 parity = 0;
+  for (int k = 0; k < nsteps; ++k) {
+    const int nval = c_hi - (c_lo + k * TOK);
+    mbar_wait(sb + 8 * s, parity);
+    const u32 ktile = sb + OFF_ST + s * STEP_B, vtile = ktile + KV_TILE;
+    if (nval < TOK) {  // rows past the end (stale, or another sequence's): zero values before PV reads them
+      for (int idx = tid; idx < (TOK - nval) * 8 * BLOCKS; idx += 128) {
+        const int t = nval + idx / (8 * BLOCKS), blk = (idx >> 3) % BLOCKS;
+        *reinterpret_cast<uint4*>(sm + (vtile - sb) + blk * TILE + 128 * t + 16 * (idx & 7)) =
+            make_uint4(0, 0, 0, 0);
+      }
+      publish();
+    }
+
+    // ---- QK
+    float sc[ACC];
+#pragma unroll
+    for (int e = 0; e < ACC; ++e) sc[e] = 0.f;
+    wg_fence();
+#pragma unroll
+    for (int ks = 0; ks < 4 * BLOCKS; ++ks)
+      wgmma_acc<HG, 0>(sc, desc(ktile + (ks >> 2) * TILE + 32 * (ks & 3)),
+                       desc(sb + OFF_Q + (ks >> 2) * (HG * 128) + 32 * (ks & 3)), ks > 0);
+    wg_commit();
+    wg_wait();
+    hold(sc);
+
+    // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cbase > 0 keeps their order)
+    const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
+    float mx[NQ];
+#pragma unroll
+    for (int i = 0; i < NI; ++i)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        sc[4 * i + e] = v0 ? sc[4 * i + e] : KVP_NEG_INF;
+        sc[4 * i + 2 + e] = v1 ? sc[4 * i + 2 + e] : KVP_NEG_INF;
+        float x = fmaxf(sc[4 * i + e], sc[4 * i + 2 + e]);
+        x = fmaxf(x, __shfl_xor_sync(FULL, x, 4));
+        x = fmaxf(x, __shfl_xor_sync(FULL, x, 8));
+        mx[2 * i + e] = fmaxf(x, __shfl_xor_sync(FULL, x, 16));
+      }
+    float* const rk = red + (k & 1) * (4 * HG);
+    if (r == 0) {
+#pragma unroll
+      for (int qs = 0; qs < NQ; ++qs) rk[warp * HG + 8 * (qs >> 1) + 2 * j + (qs & 1)] = mx[qs];
+    }
+    __syncthreads();
+    float al[NQ], mu[NQ];
+#pragma unroll
+    for (int qs = 0; qs < NQ; ++qs) {
+      const int h = 8 * (qs >> 1) + 2 * j + (qs & 1);
+      const float step = fmaxf(fmaxf(rk[h], rk[HG + h]), fmaxf(rk[2 * HG + h], rk[3 * HG + h])) * cbase;
+      const float mn = fmaxf(m[qs], step);
+      mu[qs] = mn == KVP_NEG_INF ? 0.f : mn;
+      al[qs] = ex2(m[qs] - mu[qs]);
+      m[qs] = mn;
+      l[qs] *= al[qs];
+    }
+#pragma unroll
+    for (int u = 0; u < BLOCKS; ++u)
+#pragma unroll
+      for (int e = 0; e < ACC; ++e) o[u][e] *= al[2 * (e >> 2) + (e & 1)];
+    unsigned short* const sp = reinterpret_cast<unsigned short*>(sm + OFF_P);
+#pragma unroll
+    for (int i = 0; i < NI; ++i)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int qs = 2 * i + e, h = 8 * i + 2 * j + e;
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+          const float p = ex2(fmaf(sc[4 * i + 2 * x + e], cbase, -mu[qs]));
+          l[qs] += p;
+          const int t = 16 * warp + r + 8 * x;
+          sp[(h >> 3) * 512 + (sw128(h & 7, t >> 3) >> 1) + (t & 7)] = to16(p);
+        }
+      }
+    publish();  // P visible to the wgmmas
+
+    // ---- PV
+    wg_fence();
+#pragma unroll
+    for (int u = 0; u < BLOCKS; ++u)
+#pragma unroll
+      for (int kt = 0; kt < 4; ++kt)
+        wgmma_acc<HG, 1>(o[u], desc(vtile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
+    wg_commit();
+    wg_wait();
+#pragma unroll
+    for (int u = 0; u < BLOCKS; ++u) hold(o[u]);
+    __syncthreads();  // every warp's wgmmas over this step's stage (and over P) have completed
+    if (tid == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s);
+    if (++s == STAGES) s = 0, parity ^= 1u;
+  }
+  pdl_release();
+
+  // ---- epilogue: a head's sum over its 64-token rows meets across lanes r and the 4 warps
+  float* const rl = red + 2 * (4 * HG);
+#pragma unroll
+  for (int qs = 0; qs < NQ; ++qs) store_row_sum(rl, l[qs], warp, r, j, qs);
+  __syncthreads();
+#pragma unroll
+  for (int qs = 0; qs < NQ; ++qs) {
+    const int h = 8 * (qs >> 1) + 2 * j + (qs & 1);
+    const float L = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+    const float inv = L > 0.f ? vscale / L : 0.f;
+    const size_t row = (size_t)b * Hq + hg0 + h;
+#pragma unroll
+    for (int u = 0; u < BLOCKS; ++u)
+#pragma unroll
+      for (int x = 0; x < 2; ++x) {
+        const int d = 64 * u + 16 * warp + r + 8 * x;
+        const float v = o[u][4 * (qs >> 1) + 2 * x + (qs & 1)] * inv;
+        if (nsplit == 1) {
+          out[row * D + d] = to16(v);
+        } else {
+          opart[(row * nsplit + split) * D + d] = v;
+        }
+      }
+    if (nsplit > 1 && warp == 0 && r == 0) lse[row * nsplit + split] = L > 0.f ? m[qs] + log2f(L) : KVP_NEG_INF;
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+kvp_decode_wg_merge(const float* __restrict__ opart, const float* __restrict__ lse, unsigned short* __restrict__ out,
+                    int rows, int nsplit) {
+  merge_split_rows<D, KVP_QT == 1>(opart, lse, out, nsplit);
+}
