@@ -11,7 +11,7 @@
 // Layout: K and V of a step land as [D / 64 blocks][64 tokens][128 bytes] each with the 128-byte swizzle (chunk c
 // of row t at c ^ (t & 7)). Tensor maps view each cache as [KV heads][D / 64 blocks][tokens][64 dims]; a box is a
 // page run of min(block size, 64) rows of one block (steps start on multiples of 64 tokens, so no box crosses a
-// page). STAGES steps in flight; thread 0 refills a stage once every warp's PV over it has completed. Rows past the
+// page). STAGES steps in flight; warp 0 refills a stage once every warp's PV over it has completed. Rows past the
 // sequence end: their scores are masked by a select and, in the last step, their value rows zeroed in shared
 // memory before PV (NaN x 0 = NaN). 16-bit caches only (fp16 or bf16, as q).
 
@@ -75,33 +75,49 @@ __device__ __forceinline__ unsigned short to16(float x) {
   return *reinterpret_cast<const unsigned short*>(&h);
 }
 
-// Thread 0's copies of step k into stage s: per page run holding a row before the end, one box per (K or V, block)
+// Warp 0's copies of step k into stage s: lane p takes page run p (min(block size, 64) rows: up to 8 runs a step),
+// one box per (K or V, block). Each lane loads its page ids a step ahead (page_of), so that no block-table round
+// trip sits between a step's end and its refill (the warpgroup's next wgmma waits for warp 0).
 struct StepCopies {
   const int* btrow;
-  int c_lo, c_hi, bs, log2bs, tbox, kvh;
+  int c_lo, c_hi, nsteps, bs, log2bs, tbox, kvh, lane;
   u32 sb;
   const TmapParam* kmap;
   const TmapParam* vmap;
 
-  __device__ __forceinline__ void issue(int k, int s) const {
+  // this lane's page of step k, or -1 (no run: past the step's rows, the sequence or the steps)
+  __device__ __forceinline__ int page_of(int k) const {
+    const int pos = c_lo + k * TOK + lane * tbox;
+    return (k < nsteps && lane * tbox < TOK && pos < c_hi) ? __ldg(btrow + (pos >> log2bs)) : -1;
+  }
+  __device__ __forceinline__ void issue(int k, int s, int page) const {
     const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
     const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * STEP_B;
-    mbar_arrive_tx(bar, (u32)(runs * tbox * 128 * BLOCKS * 2));
-    for (int p = 0; p < runs; ++p) {
-      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
+    if (lane == 0) mbar_arrive_tx(bar, (u32)(runs * tbox * 128 * BLOCKS * 2));
+    __syncwarp();
+    if (page >= 0) {
+      const int row = page * bs + ((pos0 + lane * tbox) & (bs - 1));
 #pragma unroll
       for (int blk = 0; blk < BLOCKS; ++blk) {
-        const u32 at = dst + (blk * TOK + p * tbox) * 128;
+        const u32 at = dst + (blk * TOK + lane * tbox) * 128;
         tma_box4(at, kmap, row, blk, kvh, bar);
         tma_box4(at + KV_TILE, vmap, row, blk, kvh, bar);
       }
     }
   }
-  // before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
-  __device__ __forceinline__ void start(int nsteps) const {
-    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
-    mbar_fence_init();
-    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
+  // warp 0, before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
+  __device__ __forceinline__ void start() const {
+    int pages[STAGES];
+#pragma unroll
+    for (int k = 0; k < STAGES; ++k) pages[k] = page_of(k);
+    if (lane == 0) {
+      for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
+      mbar_fence_init();
+    }
+    __syncwarp();
+#pragma unroll
+    for (int k = 0; k < STAGES; ++k)
+      if (k < nsteps) issue(k, k, pages[k]);
   }
 };
 
@@ -136,8 +152,9 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
   const int c_lo = span.x, c_hi = span.y;
   const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
   const int bs = 1 << log2bs;
-  const StepCopies copies{bt + (size_t)b * bt_stride, c_lo, c_hi, bs, log2bs, min(bs, TOK), kvh, sb, &kmap, &vmap};
-  if (tid == 0) copies.start(nsteps);
+  const StepCopies copies{bt + (size_t)b * bt_stride, c_lo, c_hi, nsteps, bs, log2bs, min(bs, TOK), kvh, lane, sb,
+                          &kmap, &vmap};
+  if (warp == 0) copies.start();
 
   // q -> [BLOCKS][HG heads][128 bytes], swizzled
   for (int idx = tid; idx < HG * (D / 8); idx += 128) {
@@ -162,6 +179,7 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
   u32 parity = 0;
   for (int k = 0; k < nsteps; ++k) {
     const int nval = c_hi - (c_lo + k * TOK);
+    const int refill = warp == 0 ? copies.page_of(k + STAGES) : -1;  // (its round trip overlaps the step)
     mbar_wait(sb + 8 * s, parity);
     const u32 ktile = sb + OFF_ST + s * STEP_B, vtile = ktile + KV_TILE;
     if (nval < TOK) {  // rows past the end (stale, or another sequence's): zero values before PV reads them
@@ -249,7 +267,7 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
 #pragma unroll
     for (int u = 0; u < BLOCKS; ++u) hold(o[u]);
     __syncthreads();  // every warp's wgmmas over this step's stage (and over P) have completed
-    if (tid == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s);
+    if (warp == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s, refill);
     if (++s == STAGES) s = 0, parity ^= 1u;
   }
   pdl_release();
