@@ -28,12 +28,16 @@ SHAPES = [  # label, B, ctx, (Hq, Hkv, D)
 ]
 
 
+WG_LAUNCHES = {64: ((1, 4), (2, 2)), 32: ((1, 3), (2, 2), (2, 3)), 16: ((1, 3), (2, 3))}  # (warpgroups, stages)
+
+
 def variants(group: int) -> dict:
     out = {"default": KernelOptions()}
     for h in (64, 32, 16):
         if group % h == 0:
-            for st in ((4, 6) if h == 64 else (3, 4)):
-                out[f"wg {h}h {st}st"] = KernelOptions(wgmma=True, wg_heads=h, wg_stages=st)
+            for wgs, st in WG_LAUNCHES[h]:
+                out[f"wg {h}h {wgs}wg {st}st"] = KernelOptions(wgmma=True, wg_heads=h, wg_stages=st,
+                                                               wg_warpgroups=wgs)
     return out
 
 

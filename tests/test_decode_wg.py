@@ -10,13 +10,16 @@ BF, F16, F8 = "bfloat16", "float16", "float8_e4m3fn"
 
 
 def test_shared_memory_by_hand():
-    # head_dim 128, 64 heads, 4 steps: mbarriers + 3 x 4 x 64 fp32 reductions (3,136 bytes) rounded to 4,096; q
+    # head_dim 128, 64 heads, 4 steps: 128 bytes of mbarriers + 3 x 4 x 64 fp32 reductions rounded to 4,096; q
     # 2 blocks x 64 heads x 128 bytes = 16,384; P 64 x 128 = 8,192; 4 steps of K and V, each 2 x 64 x 128 bytes
     # (16,384): 131,072; 1,024 to align: 160,768 (one CTA an SM on an H200's 232,448)
     assert limits.decode_wg_smem(128, 64, 4) == 4096 + 16384 + 8192 + 131072 + 1024 == 160768
-    # head_dim 64, 16 heads, 2 steps: 832 bytes -> 1,024; q 2,048; P 2,048; 2 x (8,192 + 8,192); 1,024
+    # head_dim 64, 16 heads, 2 steps: 896 bytes -> 1,024; q 2,048; P 2,048; 2 x (8,192 + 8,192); 1,024
     assert limits.decode_wg_smem(64, 16, 2) == 1024 + 2048 + 2048 + 32768 + 1024
     assert limits.decode_wg_smem(128, 64, 6) <= 232448 < limits.decode_wg_smem(128, 64, 7)
+    # two warpgroups, 2 steps each: reductions 128 + 2 x 3,072 -> 7,168; q 16,384; 2 x (P 8,192 + 2 x 32,768)
+    assert limits.decode_wg_smem(128, 64, 2, 2) == 7168 + 16384 + 2 * (8192 + 65536) + 1024
+    assert limits.decode_wg_smem(128, 64, 2, 2) <= 232448 < limits.decode_wg_smem(128, 64, 3, 2)
 
 
 @pytest.mark.parametrize("args,word", [
@@ -50,7 +53,7 @@ def test_heads_a_cta():
 
 
 @pytest.mark.parametrize("kw", [dict(wg_heads=48), dict(wg_heads=True), dict(wg_stages=1), dict(wg_stages=9),
-                                dict(wgmma=1)])
+                                dict(wgmma=1), dict(wg_warpgroups=3)])
 def test_options_checked(kw):
     with pytest.raises(ValueError, match="KernelOptions.w"):
         KernelOptions(**kw)
@@ -58,11 +61,12 @@ def test_options_checked(kw):
 
 def test_instantiations_sm90_only():
     wg = [c for fn in configs.INSTANTIATION_SETS for c in fn("sm_90") if isinstance(c, configs.DecodeWgConfig)]
-    assert len(wg) == 2 * 2 * 3 and len({c.name for c in wg}) == 12
+    assert len(wg) == 2 * 2 * 3 * 2 and len({c.name for c in wg}) == 24
     assert not [c for fn in configs.INSTANTIATION_SETS for c in fn("sm_80") if isinstance(c, configs.DecodeWgConfig)]
     c = configs.DecodeWgConfig(F16, 64, 16, 3)
     assert dict(c.macros()) == {"KVP_QT": "0", "KVP_D": "64", "KVP_WG_HEADS": "16", "KVP_WG_STAGES": "3",
-                                "KVP_WG_SMEM": str(limits.decode_wg_smem(64, 16, 3))}
-    for bad in (dict(dtype=F8), dict(head_dim=256), dict(heads=8), dict(stages=1)):
+                                "KVP_WG_GROUPS": "1", "KVP_WG_SMEM": str(limits.decode_wg_smem(64, 16, 3))}
+    assert configs.DecodeWgConfig(F16, 64, 16, 3, 2).threads == 256
+    for bad in (dict(dtype=F8), dict(head_dim=256), dict(heads=8), dict(stages=1), dict(warpgroups=3)):
         with pytest.raises(ValueError):
             configs.DecodeWgConfig(**bad)

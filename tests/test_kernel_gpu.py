@@ -498,6 +498,12 @@ def test_warpgroup_mmas(Hq, Hkv, D, dtype, BS):
     check(*case, options=O(wgmma=True, num_splits=40, wg_stages=6))
     check(*case, options=O(wgmma=True), scale=0.05, k_scale=1.5, v_scale=0.5)
     check(case[0] * 8, *case[1:], options=O(wgmma=True))  # scores spread wide
+    # two warpgroups on alternate steps (one may have none), their results met in shared memory
+    W = dict(wgmma=True, wg_warpgroups=2)
+    check(*case, options=O(**W))
+    check(*case, options=O(**W, num_splits=1))
+    check(*case, options=O(**W, num_splits=40, wg_stages=2))
+    check(case[0] * 8, *case[1:], options=O(**W, num_splits=3))
 
 
 @pytest.mark.skipif(not _is_sm90(), reason="warpgroup MMAs are sm_90 only")
@@ -505,17 +511,19 @@ def test_warpgroup_mmas_long_and_graph():
     # one sequence past 64K tokens (its splits' partials merged), then the plan replayed in a CUDA graph
     lens = [70001, 5000]
     case = make_case(2, 64, 1, 128, 16, lens)
-    check(*case, options=KernelOptions(wgmma=True))
-    plan = paged_decode_plan(64, 1, 128, 16, torch.bfloat16, torch.bfloat16, 2, case[3].shape[1], DEV,
-                             options=KernelOptions(wgmma=True))
-    eager = plan.run(*case).clone()
-    out = torch.full_like(case[0], float("nan"))
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        plan.run(*case, out=out)
-    g.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(out, eager)
+    for wgs in (1, 2):
+        opts = KernelOptions(wgmma=True, wg_warpgroups=wgs)
+        check(*case, options=opts)
+        plan = paged_decode_plan(64, 1, 128, 16, torch.bfloat16, torch.bfloat16, 2, case[3].shape[1], DEV,
+                                 options=opts)
+        eager = plan.run(*case).clone()
+        out = torch.full_like(case[0], float("nan"))
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            plan.run(*case, out=out)
+        g.replay()
+        torch.cuda.synchronize()
+        assert torch.equal(out, eager)
 
 
 def test_fused_merge_graph_and_streams():

@@ -183,7 +183,8 @@ class DecodeWgConfig:
     dtype: str = "bfloat16"  # q, cache and output
     head_dim: int = 128
     heads: int = 64
-    stages: int = 4
+    stages: int = 4  # per warpgroup
+    warpgroups: int = 1  # 2: alternate steps, one's softmax beside the other's MMAs
 
     source = "paged_decode_wg.cu"
     kernels = ("kvp_decode_wg", "kvp_decode_wg_merge")
@@ -199,15 +200,26 @@ class DecodeWgConfig:
         if isinstance(self.stages, bool) or not isinstance(self.stages, int) \
                 or not 2 <= self.stages <= limits.DECODE_WG_MAX_STAGES:
             raise ValueError(f"stages must be an int in 2..{limits.DECODE_WG_MAX_STAGES}, got {self.stages!r}")
+        if self.warpgroups not in (1, 2) or isinstance(self.warpgroups, bool):
+            raise ValueError(f"warpgroups must be 1 or 2, got {self.warpgroups!r}")
 
     def macros(self) -> list[tuple[str, str]]:
         return [("KVP_QT", str(Q_DTYPES[self.dtype])), ("KVP_D", str(self.head_dim)),
                 ("KVP_WG_HEADS", str(self.heads)), ("KVP_WG_STAGES", str(self.stages)),
-                ("KVP_WG_SMEM", str(limits.decode_wg_smem(self.head_dim, self.heads, self.stages)))]
+                ("KVP_WG_GROUPS", str(self.warpgroups)), ("KVP_WG_SMEM", str(self.smem))]
+
+    @property
+    def smem(self) -> int:
+        return limits.decode_wg_smem(self.head_dim, self.heads, self.stages, self.warpgroups)
+
+    @property
+    def threads(self) -> int:
+        return 128 * self.warpgroups
 
     @property
     def name(self) -> str:
-        return f"decode_wg_{self.dtype}_d{self.head_dim}_h{self.heads}_s{self.stages}"
+        return f"decode_wg_{self.dtype}_d{self.head_dim}_h{self.heads}_s{self.stages}" + \
+            ("_wg2" if self.warpgroups == 2 else "")
 
 
 def decode_wg_heads(group: int) -> int:
@@ -221,9 +233,17 @@ def decode_wg_default(group: int, head_dim: int) -> bool:
     return False
 
 
-def decode_wg_stages(head_dim: int, heads: int) -> int:
-    """Default depth: 4 steps (64 KB of K and V in flight at head_dim 128, one CTA an SM at 64 heads)."""
-    return 4
+def decode_wg_stages(head_dim: int, heads: int, warpgroups: int = 1) -> int:
+    """Default depth per warpgroup: 4 steps for one (64 KB of K and V in flight at head_dim 128), 2 for two at 64
+    heads and head_dim 128 (what fits 227 KB), else 3."""
+    if warpgroups == 1:
+        return 4
+    return 2 if head_dim == 128 and heads == 64 else 3
+
+
+def decode_wg_warpgroups(group: int, head_dim: int) -> int:
+    """Default warpgroups a CTA: 1 (until measured)."""
+    return 1
 
 
 @dataclass(frozen=True)
@@ -505,8 +525,8 @@ INSTANTIATION_SETS = (
     lambda arch: [MLAWgConfig(d, h, early_free=mla_early_free_default(d, h)) for d in ("bfloat16", "float8_e4m3fn")
                   for h in limits.MLA_WG_HEAD_GROUPS] + [MLAWgConfig("float8_e4m3fn", 16, e4m3_mma=True)]
     if arch in WGMMA_ARCHS else [],
-    lambda arch: [DecodeWgConfig(d, hd, h, decode_wg_stages(hd, h)) for d in Q_DTYPES
-                  for hd in limits.DECODE_WG_HEAD_DIMS for h in limits.DECODE_WG_HEAD_GROUPS]
+    lambda arch: [DecodeWgConfig(d, hd, h, decode_wg_stages(hd, h, w), w) for d in Q_DTYPES
+                  for hd in limits.DECODE_WG_HEAD_DIMS for h in limits.DECODE_WG_HEAD_GROUPS for w in (1, 2)]
     if arch in WGMMA_ARCHS else [],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),

@@ -45,8 +45,9 @@ def takes_wg(group, head_dim, q_dtype, kv_dtype, window, arch, opts: KernelOptio
         if why:
             raise ValueError(f"KernelOptions.wgmma: {why}")
         return True
-    if opts.wg_heads is not None or opts.wg_stages is not None:
-        raise ValueError("KernelOptions.wg_heads and wg_stages are options of the warpgroup-MMA path (wgmma=True)")
+    if opts.wg_heads is not None or opts.wg_stages is not None or opts.wg_warpgroups is not None:
+        raise ValueError("KernelOptions.wg_heads, wg_stages and wg_warpgroups are options of the warpgroup-MMA path "
+                         "(wgmma=True)")
     return opts.wgmma is None and why is None and configs.decode_wg_default(group, head_dim)
 
 
@@ -58,16 +59,17 @@ class WgDecode:
         heads = opts.wg_heads or configs.decode_wg_heads(group)
         if group % heads:
             raise ValueError(f"KernelOptions.wg_heads {heads} does not divide the {group} query heads per KV head")
-        stages = opts.wg_stages or configs.decode_wg_stages(head_dim, heads)
-        self.config = configs.DecodeWgConfig(dtype, head_dim, heads, stages)
-        self.smem = limits.decode_wg_smem(head_dim, heads, stages)
+        wgs = opts.wg_warpgroups or configs.decode_wg_warpgroups(group, head_dim)
+        stages = opts.wg_stages or configs.decode_wg_stages(head_dim, heads, wgs)
+        self.config = configs.DecodeWgConfig(dtype, head_dim, heads, stages, wgs)
+        self.smem = self.config.smem
         if self.smem > dev.smem_optin:
-            raise ValueError(f"wg_stages={stages} needs {self.smem} bytes of shared memory, the device has "
-                             f"{dev.smem_optin}")
+            raise ValueError(f"wg_stages={stages} x {wgs} warpgroups needs {self.smem} bytes of shared memory, the "
+                             f"device has {dev.smem_optin}")
         self._ld = rt.load(self.config, dev)
         self.group, self.kv_heads, self.head_dim, self.block_size = group, kv_heads, head_dim, block_size
-        self.heads, self.stages = heads, stages
-        self._slots = dev.sm_count * max(1, rt.occupancy(self._ld, "kvp_decode_wg", dev, 128, self.smem))
+        self.heads, self.stages, self.threads = heads, stages, self.config.threads
+        self._slots = dev.sm_count * max(1, rt.occupancy(self._ld, "kvp_decode_wg", dev, self.threads, self.smem))
         self._opts = opts
         self._entries: dict[tuple, tuple] = {}
         self._tmaps: dict = {}
@@ -90,7 +92,7 @@ class WgDecode:
         if e is None:
             splits, chunk = self.splits(batch, span)
             pdl, launcher = bool(self._opts.pdl), self._opts.launcher
-            main = rt.PreparedLaunch(self._ld, "kvp_decode_wg", _ARGS, 128, self.smem, pdl, launcher)
+            main = rt.PreparedLaunch(self._ld, "kvp_decode_wg", _ARGS, self.threads, self.smem, pdl, launcher)
             merge = rt.PreparedLaunch(self._ld, "kvp_decode_wg_merge", _MERGE_ARGS, 256, 0, pdl, launcher)
             a = main.args
             a[6].value, a[7].value = self.group, self.group * self.kv_heads

@@ -134,16 +134,20 @@ def mla_wg_smem(kv_dtype: str, heads: int = 16, e4m3_mma: bool = False) -> int:
 # wgmmas' N), 64-token steps (their M), head_dim 64 or 128, 16-bit caches. Shared memory: the stages' mbarriers and
 # the reduction buffers, q as [D / 64 blocks][heads][128 bytes], P as [heads][128 bytes], then the stages, each a
 # step's K and V as [D / 64 blocks][64 rows][128 bytes]; 1,024 bytes more to align the start to the swizzle period.
+# With two warpgroups (alternate steps) each has its own reductions, P and stages.
 DECODE_WG_HEAD_GROUPS = (16, 32, 64)
 DECODE_WG_HEAD_DIMS = (64, 128)
 DECODE_WG_TOKENS = 64
 DECODE_WG_MAX_STAGES = 8
 
 
-def decode_wg_smem(head_dim: int, heads: int, stages: int) -> int:
+def decode_wg_smem(head_dim: int, heads: int, stages: int, warpgroups: int = 1) -> int:
+    """Bytes of shared memory of one CTA: ``stages`` steps in flight for each of its ``warpgroups`` (1 or 2; each has
+    its own ring, P and reduction buffers, and shares q)."""
     blocks = head_dim // 64
-    fixed = -(-(64 + 3 * 4 * heads * 4) // 1024) * 1024
-    return fixed + blocks * heads * 128 + heads * 128 + stages * 2 * blocks * DECODE_WG_TOKENS * 128 + 1024
+    fixed = -(-(128 + warpgroups * 3 * 4 * heads * 4) // 1024) * 1024
+    step = 2 * blocks * DECODE_WG_TOKENS * 128
+    return fixed + blocks * heads * 128 + warpgroups * (heads * 128 + stages * step) + 1024
 
 
 MLA_STEP_TOKENS = (16, 32, 64)  # tokens per stage a plan may ask for: whole 16-token m-tiles, MTI dividing 8 warps

@@ -55,7 +55,9 @@ class KernelOptions:
                  16, no window; sm_90, driver launcher). None: where configs.decode_wg_default says; True where it
                  cannot run is an error. Of the options above it takes num_splits, min_split_tokens and pdl.
     wg_heads     (wgmma) query heads a CTA: 16, 32 or 64 dividing the group; default the largest that divides it.
-    wg_stages    (wgmma) 64-token steps of K and V in flight; default configs.decode_wg_stages.
+    wg_stages    (wgmma) 64-token steps of K and V in flight per warpgroup; default configs.decode_wg_stages.
+    wg_warpgroups  (wgmma) 1, or 2 taking alternate steps (one's softmax beside the other's MMAs); default
+                 configs.decode_wg_warpgroups.
     trace        compile in the per-CTA timeline (``run(..., trace=int64 buffer)``; benchmarks only).
     launcher     "driver": pre-packed arguments straight to cuLaunchKernelEx (lowest host time);
                  "cuda.core": cuda.core's launch (reference path).
@@ -81,6 +83,7 @@ class KernelOptions:
     wgmma: bool | None = None
     wg_heads: int | None = None
     wg_stages: int | None = None
+    wg_warpgroups: int | None = None
     trace: bool = False
     launcher: str = "driver"
 
@@ -106,6 +109,7 @@ class KernelOptions:
             raise ValueError(f"KernelOptions.wg_heads must be one of {limits.DECODE_WG_HEAD_GROUPS} or None, got "
                              f"{self.wg_heads!r}")
         _int_range("wg_stages", self.wg_stages, 2, limits.DECODE_WG_MAX_STAGES)
+        _int_range("wg_warpgroups", self.wg_warpgroups, 1, 2)
         if self.launcher not in ("driver", "cuda.core"):
             raise ValueError(f"KernelOptions.launcher must be 'driver' or 'cuda.core', got {self.launcher!r}")
 

@@ -14,6 +14,10 @@
 // page). STAGES steps in flight; warp 0 refills a stage once every warp's PV over it has completed. Rows past the
 // sequence end: their scores are masked by a select and, in the last step, their value rows zeroed in shared
 // memory before PV (NaN x 0 = NaN). 16-bit caches only (fp16 or bf16, as q).
+// KVP_WG_GROUPS = 2: two warpgroups take alternate steps, each with its own ring, P and reductions, so that one's
+// softmax runs while the other's wgmmas do (one warpgroup leaves the tensor cores idle during its softmax: H200,
+// session 31, ~2 us a 64-token step at 64 heads, compute-bound at ~130 TFLOP/s); the second's (m, l, O) meet the
+// first's in shared memory at the end.
 
 #include "kvp_common.cuh"
 #if KVP_QT == 0
@@ -23,7 +27,7 @@
 #endif
 #include "kvp_wgmma.cuh"
 
-#if !defined(KVP_QT) || !defined(KVP_D) || !defined(KVP_WG_HEADS) || !defined(KVP_WG_STAGES)
+#if !defined(KVP_QT) || !defined(KVP_D) || !defined(KVP_WG_HEADS) || !defined(KVP_WG_STAGES) || !defined(KVP_WG_GROUPS)
 #error "compile through kvplan.kernels.build"
 #endif
 
@@ -40,14 +44,31 @@ constexpr int TOK = 64;                  // tokens a step: the M of QK
 constexpr int TILE = TOK * 128;          // one 64-dim block of a step's K or V
 constexpr int KV_TILE = BLOCKS * TILE;   // a step's K (or V)
 constexpr int STEP_B = 2 * KV_TILE;      // K then V
-constexpr int STAGES = KVP_WG_STAGES;
-constexpr int OFF_RED = 64;              // after the stages' mbarriers: [3 buffers][4 warps][HG] fp32
-constexpr int OFF_Q = (OFF_RED + 3 * 4 * HG * 4 + 1023) / 1024 * 1024;  // [BLOCKS][HG heads][128 bytes]
-constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;                         // [HG heads][64 tokens] 16-bit
-constexpr int OFF_ST = OFF_P + HG * 128;                                 // the stages
-static_assert((D == 64 || D == 128) && (HG == 16 || HG == 32 || HG == 64), "shape");
-static_assert(8 * STAGES <= OFF_RED && OFF_ST % 1024 == 0, "shared layout");
-static_assert(OFF_ST + STAGES * STEP_B + 1024 == KVP_WG_SMEM, "limits.decode_wg_smem disagrees");
+constexpr int STAGES = KVP_WG_STAGES;   // steps in flight per warpgroup
+constexpr int WGS = KVP_WG_GROUPS;       // warpgroups (1 or 2), each over every WGS-th step
+constexpr int RED_FLOATS = 3 * 4 * HG;   // a warpgroup's [3 buffers][4 warps][HG] fp32: maxima (2), row sums
+constexpr int OFF_RED = 128;             // after the mbarriers [WGS][STAGES]
+constexpr int OFF_Q = (OFF_RED + WGS * RED_FLOATS * 4 + 1023) / 1024 * 1024;  // [BLOCKS][HG heads][128 bytes]
+constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;                               // [WGS][HG heads][64 tokens] 16-bit
+constexpr int OFF_ST = OFF_P + WGS * HG * 128;                                 // the stages [WGS][STAGES]
+static_assert((D == 64 || D == 128) && (HG == 16 || HG == 32 || HG == 64) && (WGS == 1 || WGS == 2), "shape");
+static_assert(8 * WGS * STAGES <= OFF_RED && OFF_ST % 1024 == 0, "shared layout");
+static_assert(OFF_ST + WGS * STAGES * STEP_B + 1024 == KVP_WG_SMEM, "limits.decode_wg_smem disagrees");
+static_assert(WGS == 1 || (BLOCKS * ACC + NQ) * 128 * 4 <= STAGES * STEP_B, "the second warpgroup's hand-over");
+
+// warpgroup g's barrier (ids 1, 2; the non-.aligned form: a warp may arrive diverged after its lane-0 stores)
+__device__ __forceinline__ void wg_sync(int g) {
+  if (WGS == 1) {
+    __syncthreads();
+  } else {
+    asm volatile("barrier.sync %0, 128;\n" ::"r"(1 + g) : "memory");
+  }
+}
+// shared writes made visible to warpgroup g's wgmmas, then its warps meet
+__device__ __forceinline__ void wg_publish(int g) {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+  wg_sync(g);
+}
 
 // one box of a 4-D tensor map at (0, row, block, head) into shared dst, completing on mbarrier bar
 __device__ __forceinline__ void tma_box4(u32 dst, const TmapParam* map, int row, int block, int head, u32 bar) {
@@ -80,19 +101,19 @@ __device__ __forceinline__ unsigned short to16(float x) {
 // trip sits between a step's end and its refill (the warpgroup's next wgmma waits for warp 0).
 struct StepCopies {
   const int* btrow;
-  int c_lo, c_hi, nsteps, bs, log2bs, tbox, kvh, lane;
+  int c_lo, c_hi, nsteps, bs, log2bs, tbox, kvh, lane, g;  // g: the warpgroup, whose steps are g + WGS i
   u32 sb;
   const TmapParam* kmap;
   const TmapParam* vmap;
 
-  // this lane's page of step k, or -1 (no run: past the step's rows, the sequence or the steps)
-  __device__ __forceinline__ int page_of(int k) const {
-    const int pos = c_lo + k * TOK + lane * tbox;
+  // this lane's page of the warpgroup's local step i, or -1 (no run: past the step's rows, the sequence or the steps)
+  __device__ __forceinline__ int page_of(int i) const {
+    const int k = g + WGS * i, pos = c_lo + k * TOK + lane * tbox;
     return (k < nsteps && lane * tbox < TOK && pos < c_hi) ? __ldg(btrow + (pos >> log2bs)) : -1;
   }
-  __device__ __forceinline__ void issue(int k, int s, int page) const {
-    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
-    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * STEP_B;
+  __device__ __forceinline__ void issue(int i, int s, int page) const {
+    const int pos0 = c_lo + (g + WGS * i) * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
+    const u32 bar = sb + 8 * (g * STAGES + s), dst = sb + OFF_ST + (g * STAGES + s) * STEP_B;
     if (lane == 0) mbar_arrive_tx(bar, (u32)(runs * tbox * 128 * BLOCKS * 2));
     __syncwarp();
     if (page >= 0) {
@@ -105,19 +126,19 @@ struct StepCopies {
       }
     }
   }
-  // warp 0, before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
-  __device__ __forceinline__ void start() const {
+  // the warpgroup's warp 0, before the first barrier: its stages' mbarriers, then its first STAGES steps' copies
+  __device__ __forceinline__ void start(int nloc) const {
     int pages[STAGES];
 #pragma unroll
-    for (int k = 0; k < STAGES; ++k) pages[k] = page_of(k);
+    for (int i = 0; i < STAGES; ++i) pages[i] = page_of(i);
     if (lane == 0) {
-      for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
+      for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * (g * STAGES + s), 1);
       mbar_fence_init();
     }
     __syncwarp();
 #pragma unroll
-    for (int k = 0; k < STAGES; ++k)
-      if (k < nsteps) issue(k, k, pages[k]);
+    for (int i = 0; i < STAGES; ++i)
+      if (i < nloc) issue(i, i, pages[i]);
   }
 };
 
@@ -127,7 +148,7 @@ struct StepCopies {
 using namespace kvp;
 using namespace kvp::gqawg;
 
-extern "C" __global__ void __launch_bounds__(128, 1)
+extern "C" __global__ void __launch_bounds__(128 * WGS, 1)
 kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
               const int* __restrict__ bt,              // [B, bt_stride]
               const int* __restrict__ seqlens,         // [B]
@@ -142,22 +163,25 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
   const int groups = G / HG;  // head groups per KV head
   const int split = blockIdx.x, nsplit = gridDim.x, kvh = blockIdx.y / groups, b = blockIdx.z;
   const int hg0 = kvh * G + (blockIdx.y - kvh * groups) * HG;
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, r = lane >> 2, j = lane & 3;
+  const int g = threadIdx.x >> 7, tid = threadIdx.x & 127;  // warpgroup, thread in it
+  const int warp = tid >> 5, lane = tid & 31, r = lane >> 2, j = lane & 3;
   const u32 FULL = 0xffffffffu;
-  float* const red = reinterpret_cast<float*>(sm + OFF_RED);
+  float* const red = reinterpret_cast<float*>(sm + OFF_RED) + g * RED_FLOATS;
+  const u32 pb = sb + OFF_P + g * (HG * 128);  // this warpgroup's P
 
   pdl_wait();
   const int len = seqlens[b];
   const int2 span = split_span(split, chunk, len);
   const int c_lo = span.x, c_hi = span.y;
   const int nsteps = (c_hi - c_lo + TOK - 1) / TOK;
+  const int nloc = nsteps > g ? (nsteps - g + WGS - 1) / WGS : 0;  // this warpgroup's steps
   const int bs = 1 << log2bs;
-  const StepCopies copies{bt + (size_t)b * bt_stride, c_lo, c_hi, nsteps, bs, log2bs, min(bs, TOK), kvh, lane, sb,
-                          &kmap, &vmap};
-  if (warp == 0) copies.start();
+  const StepCopies copies{bt + (size_t)b * bt_stride, c_lo, c_hi, nsteps, bs, log2bs, min(bs, TOK), kvh, lane, g,
+                          sb, &kmap, &vmap};
+  if (warp == 0) copies.start(nloc);
 
   // q -> [BLOCKS][HG heads][128 bytes], swizzled
-  for (int idx = tid; idx < HG * (D / 8); idx += 128) {
+  for (int idx = threadIdx.x; idx < HG * (D / 8); idx += 128 * WGS) {
     const int h = idx / (D / 8), c = idx - (D / 8) * h;
     const uint4 v = *reinterpret_cast<const uint4*>(q + ((size_t)b * Hq + hg0 + h) * D + 8 * c);
     *reinterpret_cast<uint4*>(sm + OFF_Q + (c >> 3) * (HG * 128) + sw128(h, c & 7)) = v;
@@ -175,20 +199,20 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
 #pragma unroll
   for (int qs = 0; qs < NQ; ++qs) m[qs] = KVP_NEG_INF, l[qs] = 0.f;
 
-  int s = 0;  // stage of step k and its mbarrier's parity
+  int s = 0;  // stage of local step i and its mbarrier's parity
   u32 parity = 0;
-  for (int k = 0; k < nsteps; ++k) {
-    const int nval = c_hi - (c_lo + k * TOK);
-    const int refill = warp == 0 ? copies.page_of(k + STAGES) : -1;  // (its round trip overlaps the step)
-    mbar_wait(sb + 8 * s, parity);
-    const u32 ktile = sb + OFF_ST + s * STEP_B, vtile = ktile + KV_TILE;
+  for (int i = 0; i < nloc; ++i) {
+    const int nval = c_hi - (c_lo + (g + WGS * i) * TOK);
+    const int refill = warp == 0 ? copies.page_of(i + STAGES) : -1;  // (its round trip overlaps the step)
+    mbar_wait(sb + 8 * (g * STAGES + s), parity);
+    const u32 ktile = sb + OFF_ST + (g * STAGES + s) * STEP_B, vtile = ktile + KV_TILE;
     if (nval < TOK) {  // rows past the end (stale, or another sequence's): zero values before PV reads them
       for (int idx = tid; idx < (TOK - nval) * 8 * BLOCKS; idx += 128) {
         const int t = nval + idx / (8 * BLOCKS), blk = (idx >> 3) % BLOCKS;
         *reinterpret_cast<uint4*>(sm + (vtile - sb) + blk * TILE + 128 * t + 16 * (idx & 7)) =
             make_uint4(0, 0, 0, 0);
       }
-      publish();
+      wg_publish(g);
     }
 
     // ---- QK
@@ -208,22 +232,22 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
     const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
     float mx[NQ];
 #pragma unroll
-    for (int i = 0; i < NI; ++i)
+    for (int ii = 0; ii < NI; ++ii)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
-        sc[4 * i + e] = v0 ? sc[4 * i + e] : KVP_NEG_INF;
-        sc[4 * i + 2 + e] = v1 ? sc[4 * i + 2 + e] : KVP_NEG_INF;
-        float x = fmaxf(sc[4 * i + e], sc[4 * i + 2 + e]);
+        sc[4 * ii + e] = v0 ? sc[4 * ii + e] : KVP_NEG_INF;
+        sc[4 * ii + 2 + e] = v1 ? sc[4 * ii + 2 + e] : KVP_NEG_INF;
+        float x = fmaxf(sc[4 * ii + e], sc[4 * ii + 2 + e]);
         x = fmaxf(x, __shfl_xor_sync(FULL, x, 4));
         x = fmaxf(x, __shfl_xor_sync(FULL, x, 8));
-        mx[2 * i + e] = fmaxf(x, __shfl_xor_sync(FULL, x, 16));
+        mx[2 * ii + e] = fmaxf(x, __shfl_xor_sync(FULL, x, 16));
       }
-    float* const rk = red + (k & 1) * (4 * HG);
+    float* const rk = red + (i & 1) * (4 * HG);
     if (r == 0) {
 #pragma unroll
       for (int qs = 0; qs < NQ; ++qs) rk[warp * HG + 8 * (qs >> 1) + 2 * j + (qs & 1)] = mx[qs];
     }
-    __syncthreads();
+    wg_sync(g);
     float al[NQ], mu[NQ];
 #pragma unroll
     for (int qs = 0; qs < NQ; ++qs) {
@@ -239,21 +263,21 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
     for (int u = 0; u < BLOCKS; ++u)
 #pragma unroll
       for (int e = 0; e < ACC; ++e) o[u][e] *= al[2 * (e >> 2) + (e & 1)];
-    unsigned short* const sp = reinterpret_cast<unsigned short*>(sm + OFF_P);
+    unsigned short* const sp = reinterpret_cast<unsigned short*>(sm + (pb - sb));
 #pragma unroll
-    for (int i = 0; i < NI; ++i)
+    for (int ii = 0; ii < NI; ++ii)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
-        const int qs = 2 * i + e, h = 8 * i + 2 * j + e;
+        const int qs = 2 * ii + e, h = 8 * ii + 2 * j + e;
 #pragma unroll
         for (int x = 0; x < 2; ++x) {
-          const float p = ex2(fmaf(sc[4 * i + 2 * x + e], cbase, -mu[qs]));
+          const float p = ex2(fmaf(sc[4 * ii + 2 * x + e], cbase, -mu[qs]));
           l[qs] += p;
           const int t = 16 * warp + r + 8 * x;
           sp[(h >> 3) * 512 + (sw128(h & 7, t >> 3) >> 1) + (t & 7)] = to16(p);
         }
       }
-    publish();  // P visible to the wgmmas
+    wg_publish(g);  // P visible to the wgmmas
 
     // ---- PV
     wg_fence();
@@ -261,13 +285,13 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
     for (int u = 0; u < BLOCKS; ++u)
 #pragma unroll
       for (int kt = 0; kt < 4; ++kt)
-        wgmma_acc<HG, 1>(o[u], desc(vtile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
+        wgmma_acc<HG, 1>(o[u], desc(vtile + u * TILE + kt * 16 * 128), desc(pb + 32 * kt), 1);
     wg_commit();
     wg_wait();
 #pragma unroll
     for (int u = 0; u < BLOCKS; ++u) hold(o[u]);
-    __syncthreads();  // every warp's wgmmas over this step's stage (and over P) have completed
-    if (warp == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s, refill);
+    wg_sync(g);  // every warp's wgmmas over this step's stage (and over P) have completed
+    if (warp == 0 && i + STAGES < nloc) copies.issue(i + STAGES, s, refill);
     if (++s == STAGES) s = 0, parity ^= 1u;
   }
   pdl_release();
@@ -276,11 +300,48 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
   float* const rl = red + 2 * (4 * HG);
 #pragma unroll
   for (int qs = 0; qs < NQ; ++qs) store_row_sum(rl, l[qs], warp, r, j, qs);
-  __syncthreads();
+  if (WGS == 2) {
+    // the second warpgroup hands its O and running maxima over through its (now idle) stages, thread to thread
+    float* const hand = reinterpret_cast<float*>(sm + OFF_ST + STAGES * STEP_B);
+    if (g == 1) {
+#pragma unroll
+      for (int u = 0; u < BLOCKS; ++u)
+#pragma unroll
+        for (int e = 0; e < ACC; ++e) hand[(u * ACC + e) * 128 + tid] = o[u][e];
+#pragma unroll
+      for (int qs = 0; qs < NQ; ++qs) hand[(BLOCKS * ACC + qs) * 128 + tid] = m[qs];
+    }
+    __syncthreads();
+    if (g == 1) return;
+    const float* const rl1 = reinterpret_cast<const float*>(sm + OFF_RED) + RED_FLOATS + 2 * (4 * HG);
+#pragma unroll
+    for (int qs = 0; qs < NQ; ++qs) {
+      const int h = 8 * (qs >> 1) + 2 * j + (qs & 1);
+      const float m1 = hand[(BLOCKS * ACC + qs) * 128 + tid], mm = fmaxf(m[qs], m1);
+      const float a0 = m[qs] == KVP_NEG_INF ? 0.f : ex2(m[qs] - mm), a1 = m1 == KVP_NEG_INF ? 0.f : ex2(m1 - mm);
+      const float L0 = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+      const float L1 = rl1[h] + rl1[HG + h] + rl1[2 * HG + h] + rl1[3 * HG + h];
+      l[qs] = a0 * L0 + a1 * L1, m[qs] = mm;
+#pragma unroll
+      for (int u = 0; u < BLOCKS; ++u)
+#pragma unroll
+        for (int x = 0; x < 2; ++x) {
+          const int e = 4 * (qs >> 1) + 2 * x + (qs & 1);
+          o[u][e] = a0 * o[u][e] + a1 * hand[(u * ACC + e) * 128 + tid];
+        }
+    }
+  } else {
+    __syncthreads();
+#pragma unroll
+    for (int qs = 0; qs < NQ; ++qs) {
+      const int h = 8 * (qs >> 1) + 2 * j + (qs & 1);
+      l[qs] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+    }
+  }
 #pragma unroll
   for (int qs = 0; qs < NQ; ++qs) {
     const int h = 8 * (qs >> 1) + 2 * j + (qs & 1);
-    const float L = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+    const float L = l[qs];
     const float inv = L > 0.f ? vscale / L : 0.f;
     const size_t row = (size_t)b * Hq + hg0 + h;
 #pragma unroll
