@@ -1,11 +1,17 @@
 // Hopper warpgroup-MMA helpers (sm_90a) shared by the wgmma decode kernels (paged_mla_wg.cu, paged_decode_wg.cu):
-// tensor copies, the 128-byte swizzle and its shared-memory descriptors, wgmma issue, commit and wait. The includer
-// defines KVP_WG_TYPES, the MMAs' accumulator and operand types (".f32.bf16.bf16" or ".f32.f16.f16").
+// tensor copies, the 128-byte swizzle and its shared-memory descriptors, wgmma issue, commit and wait, and the
+// softmax of a step over a warpgroup's accumulators. The includer defines KVP_WG_FP16: 1 where the MMAs' 16-bit
+// operands are fp16, 0 for bf16.
 #pragma once
 #include "kvp_common.cuh"
 
-#ifndef KVP_WG_TYPES
-#error "define KVP_WG_TYPES before kvp_wgmma.cuh"
+#ifndef KVP_WG_FP16
+#error "define KVP_WG_FP16 before kvp_wgmma.cuh"
+#endif
+#if KVP_WG_FP16
+#define KVP_WG_TYPES ".f32.f16.f16"
+#else
+#define KVP_WG_TYPES ".f32.bf16.bf16"
 #endif
 
 namespace kvp {
@@ -88,5 +94,100 @@ __device__ __forceinline__ void publish() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
   __syncthreads();
 }
+
+// a 16-bit value of the MMAs' type
+__device__ __forceinline__ unsigned short wg_to16(float x) {
+#if KVP_WG_FP16
+  const __half h = __float2half_rn(x);
+#else
+  const __nv_bfloat16 h = __float2bfloat16_rn(x);
+#endif
+  return *reinterpret_cast<const unsigned short*>(&h);
+}
+
+// ---- the softmax of one 64-token step over a warpgroup's S^T accumulator [64 tokens x HG heads]. Thread (warp w,
+// lane (r, j)) holds rows 16 w + r + 8 x and columns 8 i + 2 j + e at entry 4 i + 2 x + e; its head slot q = 2 i + e
+// is head 8 (q >> 1) + 2 j + (q & 1). Log2 domain: the raw scores are kept and the maxima scaled by cb (> 0 keeps
+// their order). Per-warp values meet in [4 warps][HG] fp32 buffers in shared memory.
+
+// rows v0 / v1 (16 w + r, + 8) past the end -> -inf; each head's maximum over this warp's rows into rk[warp][head]
+template <int HG>
+__device__ __forceinline__ void wg_step_max(float (&sc)[HG / 2], bool v0, bool v1, float* rk, int warp, int r,
+                                            int j) {
+  float mx[HG / 4];
+#pragma unroll
+  for (int i = 0; i < HG / 8; ++i)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      sc[4 * i + e] = v0 ? sc[4 * i + e] : KVP_NEG_INF;
+      sc[4 * i + 2 + e] = v1 ? sc[4 * i + 2 + e] : KVP_NEG_INF;
+      float x = fmaxf(sc[4 * i + e], sc[4 * i + 2 + e]);
+      x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 4));
+      x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 8));
+      mx[2 * i + e] = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, 16));
+    }
+  if (r == 0) {
+#pragma unroll
+    for (int q = 0; q < HG / 4; ++q) rk[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = mx[q];
+  }
+}
+
+// once the warpgroup has met: each head's step max over the 4 warps (times cb), the running max m, the factor al the
+// old sums and outputs take (l *= al here) and mu, the max the step's probabilities subtract (0 while nothing seen)
+template <int HG>
+__device__ __forceinline__ void wg_new_max(const float* rk, const float (&cb)[HG / 4], float (&m)[HG / 4],
+                                           float (&l)[HG / 4], float (&al)[HG / 4], float (&mu)[HG / 4], int j) {
+#pragma unroll
+  for (int q = 0; q < HG / 4; ++q) {
+    const int h = 8 * (q >> 1) + 2 * j + (q & 1);
+    const float step = fmaxf(fmaxf(rk[h], rk[HG + h]), fmaxf(rk[2 * HG + h], rk[3 * HG + h])) * cb[q];
+    const float mn = fmaxf(m[q], step);
+    mu[q] = mn == KVP_NEG_INF ? 0.f : mn;
+    al[q] = ex2(m[q] - mu[q]);
+    m[q] = mn;
+    l[q] *= al[q];
+  }
+}
+
+// O^T tiles (columns: heads) times each head's al
+template <int HG, int U>
+__device__ __forceinline__ void wg_scale_o(float (&o)[U][HG / 2], const float (&al)[HG / 4]) {
+#pragma unroll
+  for (int u = 0; u < U; ++u)
+#pragma unroll
+    for (int e = 0; e < HG / 2; ++e) o[u][e] *= al[2 * (e >> 2) + (e & 1)];
+}
+
+// P = exp2(s cb - mu) into sp as 16-bit [HG heads][64 tokens] (SW128: the K-major B operand of PV); l += P
+template <int HG>
+__device__ __forceinline__ void wg_store_p(unsigned short* sp, const float (&sc)[HG / 2], const float (&cb)[HG / 4],
+                                           const float (&mu)[HG / 4], float (&l)[HG / 4], int warp, int r, int j) {
+#pragma unroll
+  for (int i = 0; i < HG / 8; ++i)
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      const int q = 2 * i + e, h = 8 * i + 2 * j + e;
+#pragma unroll
+      for (int x = 0; x < 2; ++x) {
+        const float p = ex2(fmaf(sc[4 * i + 2 * x + e], cb[q], -mu[q]));
+        l[q] += p;
+        const int t = 16 * warp + r + 8 * x;
+        sp[(h >> 3) * 512 + (sw128(h & 7, t >> 3) >> 1) + (t & 7)] = wg_to16(p);
+      }
+    }
+}
+
+// head slot q's row sum over this warp's rows (lanes r), one value a warp, into rl[warp][head]
+template <int HG>
+__device__ __forceinline__ void wg_row_sum(float* rl, float x, int warp, int r, int j, int q) {
+  x += __shfl_xor_sync(0xffffffffu, x, 4);
+  x += __shfl_xor_sync(0xffffffffu, x, 8);
+  x += __shfl_xor_sync(0xffffffffu, x, 16);
+  if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
+}
+
+// head h's value summed over the 4 warps' parts of a [4][HG] buffer
+template <int HG>
+__device__ __forceinline__ float wg_sum4(const float* v, int h) { return v[h] + v[HG + h] + v[2 * HG + h] + v[3 * HG + h]; }
 
 }  // namespace kvp

@@ -20,11 +20,7 @@
 // first's in shared memory at the end.
 
 #include "kvp_common.cuh"
-#if KVP_QT == 0
-#define KVP_WG_TYPES ".f32.f16.f16"
-#else
-#define KVP_WG_TYPES ".f32.bf16.bf16"
-#endif
+#define KVP_WG_FP16 (KVP_QT == 0)
 #include "kvp_wgmma.cuh"
 
 #if !defined(KVP_QT) || !defined(KVP_D) || !defined(KVP_WG_HEADS) || !defined(KVP_WG_STAGES) || !defined(KVP_WG_GROUPS)
@@ -77,23 +73,6 @@ __device__ __forceinline__ void tma_box4(u32 dst, const TmapParam* map, int row,
       "%4}], [%5];\n" ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(map)), "r"(row), "r"(block), "r"(head),
       "r"(bar)
       : "memory");
-}
-
-// head slot q's row sum over this warp's rows (lanes r), one value a warp, into rl[warp][head]
-__device__ __forceinline__ void store_row_sum(float* rl, float x, int warp, int r, int j, int q) {
-  x += __shfl_xor_sync(0xffffffffu, x, 4);
-  x += __shfl_xor_sync(0xffffffffu, x, 8);
-  x += __shfl_xor_sync(0xffffffffu, x, 16);
-  if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
-}
-
-__device__ __forceinline__ unsigned short to16(float x) {
-#if KVP_QT == 0
-  const __half h = __float2half_rn(x);
-#else
-  const __nv_bfloat16 h = __float2bfloat16_rn(x);
-#endif
-  return *reinterpret_cast<const unsigned short*>(&h);
 }
 
 // Warp 0's copies of step k into stage s: lane p takes page run p (min(block size, 64) rows: up to 8 runs a step),
@@ -165,7 +144,6 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
   const int hg0 = kvh * G + (blockIdx.y - kvh * groups) * HG;
   const int g = threadIdx.x >> 7, tid = threadIdx.x & 127;  // warpgroup, thread in it
   const int warp = tid >> 5, lane = tid & 31, r = lane >> 2, j = lane & 3;
-  const u32 FULL = 0xffffffffu;
   float* const red = reinterpret_cast<float*>(sm + OFF_RED) + g * RED_FLOATS;
   const u32 pb = sb + OFF_P + g * (HG * 128);  // this warpgroup's P
 
@@ -195,9 +173,9 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
   for (int u = 0; u < BLOCKS; ++u)
 #pragma unroll
     for (int e = 0; e < ACC; ++e) o[u][e] = 0.f;
-  float m[NQ], l[NQ];
+  float m[NQ], l[NQ], cb[NQ];  // running max and sum, score multiplier of each head slot
 #pragma unroll
-  for (int qs = 0; qs < NQ; ++qs) m[qs] = KVP_NEG_INF, l[qs] = 0.f;
+  for (int qs = 0; qs < NQ; ++qs) m[qs] = KVP_NEG_INF, l[qs] = 0.f, cb[qs] = cbase;
 
   int s = 0;  // stage of local step i and its mbarrier's parity
   u32 parity = 0;
@@ -228,55 +206,15 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
     wg_wait();
     hold(sc);
 
-    // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cbase > 0 keeps their order)
+    // ---- softmax (log2 domain, kvp_wgmma.cuh)
     const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
-    float mx[NQ];
-#pragma unroll
-    for (int ii = 0; ii < NI; ++ii)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        sc[4 * ii + e] = v0 ? sc[4 * ii + e] : KVP_NEG_INF;
-        sc[4 * ii + 2 + e] = v1 ? sc[4 * ii + 2 + e] : KVP_NEG_INF;
-        float x = fmaxf(sc[4 * ii + e], sc[4 * ii + 2 + e]);
-        x = fmaxf(x, __shfl_xor_sync(FULL, x, 4));
-        x = fmaxf(x, __shfl_xor_sync(FULL, x, 8));
-        mx[2 * ii + e] = fmaxf(x, __shfl_xor_sync(FULL, x, 16));
-      }
     float* const rk = red + (i & 1) * (4 * HG);
-    if (r == 0) {
-#pragma unroll
-      for (int qs = 0; qs < NQ; ++qs) rk[warp * HG + 8 * (qs >> 1) + 2 * j + (qs & 1)] = mx[qs];
-    }
+    wg_step_max<HG>(sc, v0, v1, rk, warp, r, j);
     wg_sync(g);
     float al[NQ], mu[NQ];
-#pragma unroll
-    for (int qs = 0; qs < NQ; ++qs) {
-      const int h = 8 * (qs >> 1) + 2 * j + (qs & 1);
-      const float step = fmaxf(fmaxf(rk[h], rk[HG + h]), fmaxf(rk[2 * HG + h], rk[3 * HG + h])) * cbase;
-      const float mn = fmaxf(m[qs], step);
-      mu[qs] = mn == KVP_NEG_INF ? 0.f : mn;
-      al[qs] = ex2(m[qs] - mu[qs]);
-      m[qs] = mn;
-      l[qs] *= al[qs];
-    }
-#pragma unroll
-    for (int u = 0; u < BLOCKS; ++u)
-#pragma unroll
-      for (int e = 0; e < ACC; ++e) o[u][e] *= al[2 * (e >> 2) + (e & 1)];
-    unsigned short* const sp = reinterpret_cast<unsigned short*>(sm + (pb - sb));
-#pragma unroll
-    for (int ii = 0; ii < NI; ++ii)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int qs = 2 * ii + e, h = 8 * ii + 2 * j + e;
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const float p = ex2(fmaf(sc[4 * ii + 2 * x + e], cbase, -mu[qs]));
-          l[qs] += p;
-          const int t = 16 * warp + r + 8 * x;
-          sp[(h >> 3) * 512 + (sw128(h & 7, t >> 3) >> 1) + (t & 7)] = to16(p);
-        }
-      }
+    wg_new_max<HG>(rk, cb, m, l, al, mu, j);
+    wg_scale_o<HG>(o, al);
+    wg_store_p<HG>(reinterpret_cast<unsigned short*>(sm + (pb - sb)), sc, cb, mu, l, warp, r, j);
     wg_publish(g);  // P visible to the wgmmas
 
     // ---- PV
@@ -299,7 +237,7 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
   // ---- epilogue: a head's sum over its 64-token rows meets across lanes r and the 4 warps
   float* const rl = red + 2 * (4 * HG);
 #pragma unroll
-  for (int qs = 0; qs < NQ; ++qs) store_row_sum(rl, l[qs], warp, r, j, qs);
+  for (int qs = 0; qs < NQ; ++qs) wg_row_sum<HG>(rl, l[qs], warp, r, j, qs);
   if (WGS == 2) {
     // the second warpgroup hands its O and running maxima over through its (now idle) stages, thread to thread
     float* const hand = reinterpret_cast<float*>(sm + OFF_ST + STAGES * STEP_B);
@@ -319,8 +257,8 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
       const int h = 8 * (qs >> 1) + 2 * j + (qs & 1);
       const float m1 = hand[(BLOCKS * ACC + qs) * 128 + tid], mm = fmaxf(m[qs], m1);
       const float a0 = m[qs] == KVP_NEG_INF ? 0.f : ex2(m[qs] - mm), a1 = m1 == KVP_NEG_INF ? 0.f : ex2(m1 - mm);
-      const float L0 = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
-      const float L1 = rl1[h] + rl1[HG + h] + rl1[2 * HG + h] + rl1[3 * HG + h];
+      const float L0 = wg_sum4<HG>(rl, h);
+      const float L1 = wg_sum4<HG>(rl1, h);
       l[qs] = a0 * L0 + a1 * L1, m[qs] = mm;
 #pragma unroll
       for (int u = 0; u < BLOCKS; ++u)
@@ -335,7 +273,7 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
 #pragma unroll
     for (int qs = 0; qs < NQ; ++qs) {
       const int h = 8 * (qs >> 1) + 2 * j + (qs & 1);
-      l[qs] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+      l[qs] = wg_sum4<HG>(rl, h);
     }
   }
 #pragma unroll
@@ -351,7 +289,7 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
         const int d = 64 * u + 16 * warp + r + 8 * x;
         const float v = o[u][4 * (qs >> 1) + 2 * x + (qs & 1)] * inv;
         if (nsplit == 1) {
-          out[row * D + d] = to16(v);
+          out[row * D + d] = wg_to16(v);
         } else {
           opart[(row * nsplit + split) * D + d] = v;
         }

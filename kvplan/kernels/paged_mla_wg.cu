@@ -47,11 +47,7 @@
 // fewer bits than fp32).
 
 #include "kvp_common.cuh"
-#if KVP_KVT == 2
-#define KVP_WG_TYPES ".f32.f16.f16"  // fp8 latents are widened to fp16 operands
-#else
-#define KVP_WG_TYPES ".f32.bf16.bf16"
-#endif
+#define KVP_WG_FP16 (KVP_KVT == 2)  // fp8 latents are widened to fp16 operands
 #include "kvp_wgmma.cuh"
 
 #ifndef KVP_KVT
@@ -108,24 +104,6 @@ constexpr int OFF_CV = OFF_ST + STAGES * RAW;     // fp8 widened: the operand ti
 static_assert((HG == 16 || HG == 32) && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0, "shared layout");
 static_assert(!F8MMA || (FP8 && HG == 16), "e4m3 MMAs: fp8 latents, 16 heads a CTA");
 static_assert(OFF_CV + (FP8 && !F8MMA ? OPERAND : 0) + 1024 == KVP_MLA_WG_SMEM, "limits.mla_wg_smem disagrees");
-
-// head slot q's row sum over this warp's rows (lanes r), one value a warp, into rl[warp][head]
-__device__ __forceinline__ void store_row_sum(float* rl, float x, int warp, int r, int j, int q) {
-  x += __shfl_xor_sync(0xffffffffu, x, 4);
-  x += __shfl_xor_sync(0xffffffffu, x, 8);
-  x += __shfl_xor_sync(0xffffffffu, x, 16);
-  if (r == 0) rl[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = x;
-}
-
-// a 16-bit value of the MMAs' type
-__device__ __forceinline__ unsigned short to16(float x) {
-#if KVP_KVT == 2
-  const __half h = __float2half_rn(x);
-#else
-  const __nv_bfloat16 h = __float2bfloat16_rn(x);
-#endif
-  return *reinterpret_cast<const unsigned short*>(&h);
-}
 
 // fp8: q's HG heads -> [9 blocks][HG heads][128 bytes] fp16, each head times 2^-x[h] with x[h] >= 0 the smallest
 // that keeps its largest |q| below 2^15 (fp16 holds 65,504); warp w takes heads HG / 4 w .. + HG / 4 - 1
@@ -515,16 +493,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       }
       bar_sync(BAR_SCORES, 128);
       float mu[NQ], al[NQ];
-#pragma unroll
-      for (int q = 0; q < NQ; ++q) {
-        const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-        const float step = fmaxf(fmaxf(rk[h], rk[HG + h]), fmaxf(rk[2 * HG + h], rk[3 * HG + h])) * cb[q];
-        const float mn = fmaxf(m[q], step);
-        mu[q] = mn == KVP_NEG_INF ? 0.f : mn;
-        al[q] = ex2(m[q] - mu[q]);
-        m[q] = mn;
-        l[q] *= al[q];
-      }
+      wg_new_max<HG>(rk, cb, m, l, al, mu, j);
       if (k >= PBUF) mbar_wait(free0 + 8 * pb, (k / PBUF - 1) & 1);  // PV of step k - PBUF is done with buffer pb
       if (warp == 0 && r == 0) {
 #pragma unroll
@@ -546,7 +515,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
         float* const rl = red + ((k + 1) & 1) * (4 * HG);  // the maxima buffer no warp reads in this step
 #pragma unroll
         for (int q = 0; q < NQ; ++q) {
-          store_row_sum(rl, l[q], warp, r, j, q);
+          wg_row_sum<HG>(rl, l[q], warp, r, j, q);
           if (r == 0 && warp == 0) fac[PBUF * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = m[q];
         }
       }
@@ -572,7 +541,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #pragma unroll
         for (int q = 0; q < NQ; ++q) {
           const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-          rowsum[q] = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h], rowmax[q] = fac[PBUF * HG + h];
+          rowsum[q] = wg_sum4<HG>(rl, h), rowmax[q] = fac[PBUF * HG + h];
         }
       }
       mbar_wait(sb + 8 * s, parity);  // (its bytes visible to this warpgroup's own reads)
@@ -693,57 +662,17 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 
     // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cb > 0 keeps their order)
     const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
-    float mx[NQ];
-#pragma unroll
-    for (int i = 0; i < NI; ++i)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        sc[4 * i + e] = v0 ? sc[4 * i + e] : KVP_NEG_INF;
-        sc[4 * i + 2 + e] = v1 ? sc[4 * i + 2 + e] : KVP_NEG_INF;
-        float x = fmaxf(sc[4 * i + e], sc[4 * i + 2 + e]);
-        x = fmaxf(x, __shfl_xor_sync(FULL, x, 4));
-        x = fmaxf(x, __shfl_xor_sync(FULL, x, 8));
-        mx[2 * i + e] = fmaxf(x, __shfl_xor_sync(FULL, x, 16));
-      }
+    wg_step_max<HG>(sc, v0, v1, red + (k & 1) * (4 * HG), warp, r, j);
     float* const rk = red + (k & 1) * (4 * HG);
-    if (r == 0) {
-#pragma unroll
-      for (int q = 0; q < NQ; ++q) rk[warp * HG + 8 * (q >> 1) + 2 * j + (q & 1)] = mx[q];
-    }
     __syncthreads();
 #if KVP_MLA_EARLY
     // every warp's QK over the stage has completed: the rope block, which PV does not read, refills now
     if (tid == 0 && k + STAGES < nsteps) copies.issue_part(k + STAGES, s, BLOCKS - 1, BLOCKS, true);
 #endif
     float al[NQ], mu[NQ];
-#pragma unroll
-    for (int q = 0; q < NQ; ++q) {
-      const int h = 8 * (q >> 1) + 2 * j + (q & 1);
-      const float step = fmaxf(fmaxf(rk[h], rk[HG + h]), fmaxf(rk[2 * HG + h], rk[3 * HG + h])) * cb[q];
-      const float mn = fmaxf(m[q], step);
-      mu[q] = mn == KVP_NEG_INF ? 0.f : mn;
-      al[q] = ex2(m[q] - mu[q]);
-      m[q] = mn;
-      l[q] *= al[q];
-    }
-#pragma unroll
-    for (int u = 0; u < 8; ++u)
-#pragma unroll
-      for (int e = 0; e < ACC; ++e) o[u][e] *= al[2 * (e >> 2) + (e & 1)];
-    unsigned short* const sp = reinterpret_cast<unsigned short*>(sm + OFF_P);
-#pragma unroll
-    for (int i = 0; i < NI; ++i)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int q = 2 * i + e, h = 8 * i + 2 * j + e;
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const float p = ex2(fmaf(sc[4 * i + 2 * x + e], cb[q], -mu[q]));
-          l[q] += p;
-          const int t = 16 * warp + r + 8 * x;
-          sp[(h >> 3) * 512 + (sw128(h & 7, t >> 3) >> 1) + (t & 7)] = to16(p);
-        }
-      }
+    wg_new_max<HG>(rk, cb, m, l, al, mu, j);
+    wg_scale_o<HG>(o, al);
+    wg_store_p<HG>(reinterpret_cast<unsigned short*>(sm + OFF_P), sc, cb, mu, l, warp, r, j);
     publish();  // P visible to the wgmmas
 
     // ---- PV
@@ -789,13 +718,13 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   // ---- epilogue: a head's sum over its 64-token rows meets across lanes r and the 4 warps
   float* const rl = red + 2 * (4 * HG);
 #pragma unroll
-  for (int q = 0; q < NQ; ++q) store_row_sum(rl, l[q], warp, r, j, q);
+  for (int q = 0; q < NQ; ++q) wg_row_sum<HG>(rl, l[q], warp, r, j, q);
   __syncthreads();
 #pragma unroll
   for (int q = 0; q < NQ; ++q) {
     const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
     if (hq >= Hq) continue;
-    const float L = rl[h] + rl[HG + h] + rl[2 * HG + h] + rl[3 * HG + h];
+    const float L = wg_sum4<HG>(rl, h);
     const float inv = L > 0.f ? vscale / L : 0.f;
     const size_t row = (size_t)b * Hq + hq;
 #pragma unroll
