@@ -200,7 +200,7 @@ def run_case(label, case, copy_bw, baselines=True, per_call=False, **kw):
                rotations=case.rot)
     launch = plan_of(case, **kw)
     row.update(splits=launch.splits, slices=launch.slices, stages=launch.stages, warps=launch.warps,
-               kv_per_cta=launch.kv_per_cta, smem=launch.smem, bulk=launch.config.bulk)
+               kv_per_cta=launch.kv_per_cta, smem=launch.smem, bulk=getattr(launch.config, "bulk", 0))
     row["rel_err_vs_sdpa"] = case.check(**kw)
     t, spread = time_calls([case.kernel_fn(r, **kw) for r in range(case.rot)])
     row["kernel_us"] = t * 1e6

@@ -24,15 +24,15 @@ SHAPES = [  # label, B, ctx, (Hq, Hkv, D)
     ("MQA 64q/1kv B8 32K", 8, 32768, (64, 1, 128)), ("MQA 64q/1kv B1 32K", 1, 32768, (64, 1, 128)),
     ("MQA 64q/1kv B64 4K", 64, 4096, (64, 1, 128)), ("64q/4kv B16 16K", 16, 16384, (64, 4, 128)),
     ("32q/2kv B16 16K", 16, 16384, (32, 2, 128)), ("MQA d64 64q/1kv B8 32K", 8, 32768, (64, 1, 64)),
-    ("128q/1kv B8 16K", 8, 16384, (128, 1, 128)),
+    ("128q/1kv B8 16K", 8, 16384, (128, 1, 128)), ("32q/1kv B8 32K", 8, 32768, (32, 1, 128)),
 ]
 
 
-WG_LAUNCHES = {64: ((1, 4), (2, 2)), 32: ((1, 3), (2, 2), (2, 3)), 16: ((1, 3), (2, 3))}  # (warpgroups, stages)
+WG_LAUNCHES = {64: ((1, 4), (2, 2)), 32: ((1, 3), (2, 2)), 16: ((1, 3),)}  # (warpgroups, stages)
 
 
 def variants(group: int) -> dict:
-    out = {"default": KernelOptions()}
+    out = {"mma.sync (wgmma=False)": KernelOptions(wgmma=False), "default": KernelOptions()}
     for h in (64, 32, 16):
         if group % h == 0:
             for wgs, st in WG_LAUNCHES[h]:

@@ -251,7 +251,8 @@ def gqa_row(label, B, ctx, heads, kv_dtype, read_bw, l2, fi, fi_procs, quick):
     plan = paged_decode_plan(Hq, Hkv, D, BS, kv_dtype, BF, B, ctx // BS, DEV)
     launch = plan.launch_for(B)
     row = dict(label=label, B=B, ctx=ctx, q_heads=Hq, kv_heads=Hkv, head_dim=D, kv_dtype=str(kv_dtype)[6:],
-               kv_bytes=kv_bytes, copies=copies, splits=launch.splits, bulk=launch.config.bulk,
+               kv_bytes=kv_bytes, copies=copies, splits=launch.splits, kernel=launch.config.source,
+               bulk=getattr(launch.config, "bulk", 0),
                slices=launch.slices, stages=launch.stages)
     kv_ref = reference(qs[0], k, v, bts[0], sl) if kv_dtype == F8 else None
     got = plan.run(qs[0], k, v, bts[0], sl, out=outs[0])
@@ -397,6 +398,8 @@ def parse_variants(text):
 
 def ctas_per_sm(plan, batch):
     """Resident CTAs per SM of the plan's main kernel for ``batch`` (its occupancy, which sizes the splits)."""
+    if plan._wg:
+        return plan._wg._slots // plan._dev.sm_count
     few = plan._splits(batch, plan.span)[0]
     return plan._shapes[few][0].slots // plan._dev.sm_count
 
@@ -456,7 +459,8 @@ def sweep(read_bw, l2, mla_only=False, gqa_only=None, variants_for_all=None):
                 ln = plan.launch_for(B)
                 out.append(dict(shape=label, variant=repr(opt).replace("KernelOptions", ""), us=t * 1e6,
                                 pct_read=100 * kv_bytes / t / read_bw, rel_vs_default=rel(got, base),
-                                launch=f"splits {ln.splits} slices {ln.slices} stages {ln.stages} bulk {ln.config.bulk} "
+                                launch=f"splits {ln.splits} slices {ln.slices} stages {ln.stages} "
+                                       f"bulk {getattr(ln.config, 'bulk', 0)} "
                                        f"kh {ln.kv_per_cta} ctas/SM {ctas_per_sm(plan, B)}"))
             except Exception as exc:  # noqa: BLE001
                 out.append(dict(shape=label, variant=repr(opt), error=f"{type(exc).__name__}: {exc}"[:200]))

@@ -46,6 +46,14 @@ def test_when_a_plan_takes_it():
     assert "trace" in wg_blocker(64, 128, BF, BF, None, "sm_90", KernelOptions(fuse_merge=True))
     with pytest.raises(ValueError, match="wgmma=True"):
         takes_wg(64, 128, BF, BF, None, "sm_90", KernelOptions(wg_heads=32))
+    # the default: groups of 64 (and 128) query heads per KV head, unless an option of the other kernel is given
+    assert takes_wg(64, 128, BF, BF, None, "sm_90", KernelOptions())
+    assert takes_wg(128, 64, F16, F16, None, "sm_90", KernelOptions(num_splits=3, pdl=False))
+    assert not takes_wg(32, 128, BF, BF, None, "sm_90", KernelOptions())
+    assert not takes_wg(64, 128, BF, BF, None, "sm_90", KernelOptions(heads_in_m=True))
+    assert not takes_wg(64, 128, BF, BF, None, "sm_90", KernelOptions(stages=3))
+    with pytest.raises(ValueError, match="drop slices, lazy_rescale"):
+        takes_wg(64, 128, BF, BF, None, "sm_90", KernelOptions(wgmma=True, slices=2, lazy_rescale=False))
 
 
 def test_heads_a_cta():

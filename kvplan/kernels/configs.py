@@ -229,21 +229,28 @@ def decode_wg_heads(group: int) -> int:
 
 
 def decode_wg_default(group: int, head_dim: int) -> bool:
-    """Whether a plan that can take the warpgroup-MMA decode does so by default: not yet (opt-in until measured)."""
-    return False
+    """Whether a plan that can take the warpgroup-MMA decode does so by default (16-bit caches on sm_90): groups of
+    a multiple of 64 query heads per KV head. H200, session 31 (benchmarks/decode_wg_ab.py, shuffled pages), µs
+    default -> warpgroup MMAs (SDPA on a contiguous copy): MQA 64q/1kv B8 32K 71.3 -> 55.1 (63.4), B1 32K 28.6 ->
+    17.5 (16.4), B64 4K 70.4 -> 58.7 (58.4), head_dim 64 B8 32K 52.8 -> 39.5 (42.8), 128q/1kv B8 16K 77.4 -> 54.6
+    (62.3). Groups of 16 stay with heads in M (64q/4kv B16 16K 137 against 145-149: 80-82% of read against 86%);
+    groups of 32 were not measured on their own shape."""
+    return group % 64 == 0
 
 
 def decode_wg_stages(head_dim: int, heads: int, warpgroups: int = 1) -> int:
-    """Default depth per warpgroup: 4 steps for one (64 KB of K and V in flight at head_dim 128), 2 for two at 64
-    heads and head_dim 128 (what fits 227 KB), else 3."""
+    """Default depth per warpgroup: 4 steps for one (64 KB of K and V in flight at head_dim 128; 4 or 6 measured
+    level), 2 for two at 64 heads and head_dim 128 (what fits 227 KB), else 3."""
     if warpgroups == 1:
         return 4
     return 2 if head_dim == 128 and heads == 64 else 3
 
 
 def decode_wg_warpgroups(group: int, head_dim: int) -> int:
-    """Default warpgroups a CTA: 1 (until measured)."""
-    return 1
+    """Default warpgroups a CTA: two on alternate steps at head_dim 128 (one's softmax runs beside the other's MMAs:
+    H200, session 31, 64 heads a CTA, MQA B8 32K 70.2 -> 55.1 us, 128q/1kv B8 16K 68.6 -> 54.6), one at head_dim 64
+    (64 heads a CTA, 4 steps: 39.5 us against 43.5 with two)."""
+    return 2 if head_dim == 128 else 1
 
 
 @dataclass(frozen=True)

@@ -37,18 +37,32 @@ def wg_blocker(group: int, head_dim: int, q_dtype: str, kv_dtype: str, window, a
     return None
 
 
+def other_path_options(opts: KernelOptions) -> list[str]:
+    """The options given that only the mma.sync kernel (paged_decode.cu) takes."""
+    defaults = KernelOptions()
+    return [f for f in _MMA_SYNC_OPTIONS if getattr(opts, f) != getattr(defaults, f)]
+
+
+_MMA_SYNC_OPTIONS = ("bulk", "slices", "stages", "kv_per_cta", "heads_per_warp", "l2_prefetch", "k_coalesced",
+                     "early_page", "lazy_rescale", "heads_in_m", "page_runs", "max_registers")
+
+
 def takes_wg(group, head_dim, q_dtype, kv_dtype, window, arch, opts: KernelOptions) -> bool:
-    """Whether a plan runs the warpgroup-MMA path: ``opts.wgmma`` True (an error where it cannot), or None and
-    configs.decode_wg_default says so."""
+    """Whether a plan runs the warpgroup-MMA path: ``opts.wgmma`` True (an error where it cannot, or with options
+    of the other kernel), or None where configs.decode_wg_default says so and no option of the other kernel is
+    given."""
     why = wg_blocker(group, head_dim, q_dtype, kv_dtype, window, arch, opts)
+    others = other_path_options(opts)
     if opts.wgmma:
         if why:
             raise ValueError(f"KernelOptions.wgmma: {why}")
+        if others:
+            raise ValueError(f"KernelOptions.wgmma has its own launch; drop {', '.join(others)}")
         return True
     if opts.wg_heads is not None or opts.wg_stages is not None or opts.wg_warpgroups is not None:
         raise ValueError("KernelOptions.wg_heads, wg_stages and wg_warpgroups are options of the warpgroup-MMA path "
                          "(wgmma=True)")
-    return opts.wgmma is None and why is None and configs.decode_wg_default(group, head_dim)
+    return opts.wgmma is None and why is None and not others and configs.decode_wg_default(group, head_dim)
 
 
 class WgDecode:

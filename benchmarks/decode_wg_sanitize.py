@@ -1,0 +1,41 @@
+"""A few small warpgroup-MMA decode calls for compute-sanitizer (racecheck / memcheck): one and two warpgroups, one
+split and several, ragged lengths around the 64-token step, 16-token pages; each against the float64 reference.
+
+    compute-sanitizer --tool racecheck python3 benchmarks/decode_wg_sanitize.py
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+sys.path.insert(0, ".")
+from kvplan.kernels import KernelOptions, paged_decode_attention, reference_paged_decode_attention  # noqa: E402
+
+DEV = torch.device("cuda")
+
+
+def main():
+    torch.manual_seed(0)
+    lens = [65, 200, 1, 64]
+    BS, Hq, D = 16, 64, 128
+    nb = sum(-(-n // BS) for n in lens) + 2
+    k = torch.randn(nb, BS, 1, D, device=DEV).bfloat16()
+    v = torch.randn(nb, BS, 1, D, device=DEV).bfloat16()
+    bt = torch.randperm(nb, device=DEV, dtype=torch.int32)[: len(lens) * 16].reshape(len(lens), 16).contiguous()
+    sl = torch.tensor(lens, dtype=torch.int32, device=DEV)
+    q = torch.randn(len(lens), Hq, D, device=DEV).bfloat16()
+    ref = reference_paged_decode_attention(q, k, v, bt, sl, compute_dtype=torch.float64, out_dtype=torch.float64)
+    worst = 0.0
+    for wgs in (1, 2):
+        for splits in (1, 3):
+            opts = KernelOptions(wgmma=True, wg_warpgroups=wgs, wg_heads=64 if wgs == 2 else 32)
+            got = paged_decode_attention(q, k, v, bt, sl, num_splits=splits, options=opts).double()
+            worst = max(worst, float((got - ref).norm() / ref.norm()))
+    torch.cuda.synchronize()
+    print(f"decode_wg_sanitize: 4 launches, worst rel err {worst:.1e}", "ok" if worst < 1e-2 else "WRONG")
+
+
+if __name__ == "__main__":
+    main()
