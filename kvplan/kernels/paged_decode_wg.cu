@@ -43,12 +43,13 @@ constexpr int STEP_B = 2 * KV_TILE;      // K then V
 constexpr int STAGES = KVP_WG_STAGES;   // steps in flight per warpgroup
 constexpr int WGS = KVP_WG_GROUPS;       // warpgroups (1 or 2), each over every WGS-th step
 constexpr int RED_FLOATS = 3 * 4 * HG;   // a warpgroup's [3 buffers][4 warps][HG] fp32: maxima (2), row sums
-constexpr int OFF_RED = 128;             // after the mbarriers [WGS][STAGES]
+constexpr int OFF_HAND = 8 * WGS * STAGES;  // the second warpgroup's hand-over mbarrier, after the stages' [WGS][STAGES]
+constexpr int OFF_RED = 128;
 constexpr int OFF_Q = (OFF_RED + WGS * RED_FLOATS * 4 + 1023) / 1024 * 1024;  // [BLOCKS][HG heads][128 bytes]
 constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;                               // [WGS][HG heads][64 tokens] 16-bit
 constexpr int OFF_ST = OFF_P + WGS * HG * 128;                                 // the stages [WGS][STAGES]
 static_assert((D == 64 || D == 128) && (HG == 16 || HG == 32 || HG == 64) && (WGS == 1 || WGS == 2), "shape");
-static_assert(8 * WGS * STAGES <= OFF_RED && OFF_ST % 1024 == 0, "shared layout");
+static_assert(OFF_HAND + 8 <= OFF_RED && OFF_ST % 1024 == 0, "shared layout");
 static_assert(OFF_ST + WGS * STAGES * STEP_B + 1024 == KVP_WG_SMEM, "limits.decode_wg_smem disagrees");
 static_assert(WGS == 1 || (BLOCKS * ACC + NQ) * 128 * 4 <= STAGES * STEP_B, "the second warpgroup's hand-over");
 
@@ -157,6 +158,7 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
   const StepCopies copies{bt + (size_t)b * bt_stride, c_lo, c_hi, nsteps, bs, log2bs, min(bs, TOK), kvh, lane, g,
                           sb, &kmap, &vmap};
   if (warp == 0) copies.start(nloc);
+  if (WGS == 2 && threadIdx.x == 0) mbar_init(sb + OFF_HAND, 128);  // (made visible by the publish below)
 
   // q -> [BLOCKS][HG heads][128 bytes], swizzled
   for (int idx = threadIdx.x; idx < HG * (D / 8); idx += 128 * WGS) {
@@ -239,7 +241,9 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
 #pragma unroll
   for (int qs = 0; qs < NQ; ++qs) wg_row_sum<HG>(rl, l[qs], warp, r, j, qs);
   if (WGS == 2) {
-    // the second warpgroup hands its O and running maxima over through its (now idle) stages, thread to thread
+    // the second warpgroup hands its O and running maxima over through its (now idle) stages, thread to thread, and
+    // its row sums in its reduction buffer, behind an mbarrier each of its threads arrives on (a release of its own
+    // writes: racecheck follows mbarriers, where it reported this hand-over behind __syncthreads)
     float* const hand = reinterpret_cast<float*>(sm + OFF_ST + STAGES * STEP_B);
     if (g == 1) {
 #pragma unroll
@@ -248,9 +252,11 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
         for (int e = 0; e < ACC; ++e) hand[(u * ACC + e) * 128 + tid] = o[u][e];
 #pragma unroll
       for (int qs = 0; qs < NQ; ++qs) hand[(BLOCKS * ACC + qs) * 128 + tid] = m[qs];
+      __syncwarp();  // (the row sums' lane-0 stores before every lane's arrive)
+      mbar_arrive(sb + OFF_HAND);
+      return;
     }
-    __syncthreads();
-    if (g == 1) return;
+    mbar_wait(sb + OFF_HAND, 0);
     const float* const rl1 = reinterpret_cast<const float*>(sm + OFF_RED) + RED_FLOATS + 2 * (4 * HG);
 #pragma unroll
     for (int qs = 0; qs < NQ; ++qs) {
