@@ -240,6 +240,7 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
   float* const rl = red + 2 * (4 * HG);
 #pragma unroll
   for (int qs = 0; qs < NQ; ++qs) wg_row_sum<HG>(rl, l[qs], warp, r, j, qs);
+  wg_sync(g);  // every warp's parts of the row sums written (the first warpgroup reads its own below)
   if (WGS == 2) {
     // the second warpgroup hands its O and running maxima over through its (now idle) stages, thread to thread, and
     // its row sums in its reduction buffer, behind an mbarrier each of its threads arrives on (a release of its own
@@ -275,7 +276,6 @@ kvp_decode_wg(const unsigned short* __restrict__ q,   // [B, Hq, D]
         }
     }
   } else {
-    __syncthreads();
 #pragma unroll
     for (int qs = 0; qs < NQ; ++qs) {
       const int h = 8 * (qs >> 1) + 2 * j + (qs & 1);
