@@ -24,6 +24,7 @@ from kvplan.kernels import (  # noqa: E402
     reference_paged_decode_attention,
 )
 from kvplan.kernels import _runtime as rt  # noqa: E402
+from cuda_graphs import graph_replay  # noqa: E402
 
 DEV = torch.device("cuda")
 F8 = torch.float8_e4m3fn
@@ -518,13 +519,7 @@ def test_warpgroup_mmas_long_and_graph():
         plan = paged_decode_plan(64, 1, 128, 16, torch.bfloat16, torch.bfloat16, 2, case[3].shape[1], DEV,
                                  options=opts)
         eager = plan.run(*case).clone()
-        out = torch.full_like(case[0], float("nan"))
-        g = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(g):
-            plan.run(*case, out=out)
-        g.replay()
-        torch.cuda.synchronize()
-        assert torch.equal(out, eager)
+        assert torch.equal(graph_replay(plan, case), eager)
 
 
 def test_fused_merge_graph_and_streams():
@@ -655,13 +650,7 @@ def test_plan_run_in_graph():
     case = make_case(4, 32, 8, 128, 16, [10, 3000, 0, 800])
     plan = _plan_for(case)
     eager = plan.run(*case)
-    out = torch.full_like(case[0], float("nan"))
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        plan.run(*case, out=out)
-    g.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(out, eager)
+    assert torch.equal(graph_replay(plan, case), eager)
 
 
 @pytest.mark.parametrize("mutate,needle", [

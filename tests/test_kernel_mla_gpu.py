@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
+from cuda_graphs import graph_replay  # noqa: E402
 from kvplan.kernels import paged_mla_decode_plan, reference_paged_mla_decode  # noqa: E402
 
 DEV = torch.device("cuda")
@@ -72,17 +73,6 @@ def batch_subset(case, n):
     """The first n sequences of a case (the latent cache shared)."""
     qn, qr, lat, bt, sl = case
     return qn[:n].contiguous(), qr[:n].contiguous(), lat, bt[:n].contiguous(), sl[:n].contiguous()
-
-
-def graph_replay(plan, case):
-    """plan.run captured in a CUDA graph and replayed once into a NaN-poisoned output."""
-    out = torch.full_like(case[0], float("nan"))
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        plan.run(*case, out=out)
-    g.replay()
-    torch.cuda.synchronize()
-    return out
 
 
 @pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])

@@ -1,6 +1,8 @@
 """Paged GQA/MQA decode: ``paged_decode_plan(...)`` validates and plans once, ``plan.run(...)`` launches.
 
-The one-call form ``paged_decode_attention(...)`` is in decode_call.py; the launch shape in decode_launch.py.
+The one-call form ``paged_decode_attention(...)`` is in decode_call.py; the launch shape in decode_launch.py. Plans
+that take Hopper's warpgroup MMAs (groups of 64+ with 16-bit caches on sm_90, or ``KernelOptions(wgmma=True)``) run
+paged_decode_wg.cu through decode_wg.py; the rest paged_decode.cu.
 """
 
 from __future__ import annotations
