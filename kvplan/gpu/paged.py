@@ -122,7 +122,7 @@ class PagedAttention:
             plan = self._plans[key] = make(q.shape[1], k_cache.shape[2], q.shape[2], k_cache.shape[1], k_cache.dtype,
                                            q.dtype, max_batch=table.shape[0], max_blocks_per_seq=table.shape[1],
                                            device=q.device.index, sliding_window=window)
-        self.labels["attention"] = "bundled CUDA kernel (NVRTC), plan/run"
+        self.labels["attention"] = f"bundled CUDA kernel (NVRTC), plan/run: {plan.path}"
         return plan.run(q, k_cache, v_cache, table, lens, scale=scale, k_scale=k_scale, v_scale=v_scale)
 
     def rope_cache(self, q, k, v, cos, sin, k_cache, v_cache, slots, k_scale=1.0, v_scale=1.0):

@@ -91,6 +91,15 @@ class PagedDecodePlan:
         with torch.cuda.device(self.device_index):
             self._workspace = torch.empty(max(need, 1), dtype=torch.float32, device=self.device)
 
+    @property
+    def path(self) -> str:
+        """Which kernel the plan runs, in words (verify's report names it)."""
+        if self._wg:
+            c = self._wg.config
+            return (f"warpgroup MMAs, {c.heads} heads a CTA, {c.warpgroups} warpgroup"
+                    f"{'s' if c.warpgroups > 1 else ''} (paged_decode_wg.cu)")
+        return "mma.sync (paged_decode.cu)"
+
     # -- planning -----------------------------------------------------------------------------------------
     def launch_for(self, batch: int, span: int | None = None) -> Launch:
         """The launch ``run`` uses for ``batch`` sequences (span: longest attended range; default the plan's)."""
