@@ -96,6 +96,10 @@ class WgDecode:
         chunk = -(-chunk // _TOK) * _TOK
         return max(1, -(-max(span, 1) // chunk)), chunk
 
+    def splits_for(self, batch: int, span: int) -> int:
+        """The splits ``launch`` takes for ``batch`` (from its prepared launch: no planning on the hot path)."""
+        return self._entry(batch, span)[0]
+
     def launch_for(self, batch: int, span: int) -> Launch:
         splits, chunk = self.splits(batch, span)
         return Launch(self.config, self.group // self.heads, 1, 1, self.stages, splits, chunk, self.smem)

@@ -248,7 +248,7 @@ class PagedDecodePlan:
                 self._go(torch, main, merge, grid, merge_grid, S, B, out)
 
     def _launch_wg(self, torch, q, k_cache, v_cache, block_table, seq_lens, out, span) -> None:
-        splits = self._wg.splits(q.shape[0], span)[0]
+        splits = self._wg.splits_for(q.shape[0], span)
         n = q.shape[0] * self.q_heads * splits * (self.head_dim + 1)
         if splits > 1 and n > self._workspace.numel():  # a span beyond the plan's (one-call path)
             self._workspace = torch.empty(n, dtype=torch.float32, device=self.device)
