@@ -270,3 +270,19 @@ def test_mla_early_free_variants_compile_without_spills():
     for cfg in variants:
         rep = _report(res, cfg, "kvp_mla_wg")
         assert _spills(rep, "kvp_mla_wg") == 0, f"{cfg.name} spills:\n{rep}"
+
+
+def test_decode_wg_variants_compile_without_spills():
+    """The warpgroup-MMA GQA decode's opt-in forms (KernelOptions wg_heads / wg_stages / wg_warpgroups: 16 and 32
+    heads a CTA, one and two warpgroups, both 16-bit dtypes and head dims; CI's default set has its 64-head defaults)
+    build for sm_90a and keep their accumulators in registers."""
+    _require_nvrtc()
+    from kvplan.kernels import configs
+
+    variants = [configs.DecodeWgConfig(*a) for a in (("bfloat16", 128, 32, 3, 1), ("bfloat16", 128, 32, 2, 2),
+                                                     ("bfloat16", 128, 16, 3, 1), ("float16", 64, 16, 3, 2),
+                                                     ("bfloat16", 128, 64, 6, 1))]
+    res = batch.compile_all(("sm_90",), variants)
+    for cfg in variants:
+        rep = _report(res, cfg, "kvp_decode_wg")
+        assert _spills(rep, "kvp_decode_wg") == 0, f"{cfg.name} spills:\n{rep}"

@@ -532,8 +532,10 @@ INSTANTIATION_SETS = (
     lambda arch: [MLAWgConfig(d, h, early_free=mla_early_free_default(d, h)) for d in ("bfloat16", "float8_e4m3fn")
                   for h in limits.MLA_WG_HEAD_GROUPS] + [MLAWgConfig("float8_e4m3fn", 16, e4m3_mma=True)]
     if arch in WGMMA_ARCHS else [],
-    lambda arch: [DecodeWgConfig(d, hd, h, decode_wg_stages(hd, h, w), w) for d in Q_DTYPES
-                  for hd in limits.DECODE_WG_HEAD_DIMS for h in limits.DECODE_WG_HEAD_GROUPS for w in (1, 2)]
+    # the warpgroup-MMA GQA decode's defaults (groups of 64+: 64 heads a CTA); its opt-in forms compile at first use
+    # and in tests/test_kernel_compile.py
+    lambda arch: [DecodeWgConfig(d, hd, 64, decode_wg_stages(hd, 64, decode_wg_warpgroups(64, hd)),
+                                 decode_wg_warpgroups(64, hd)) for d in Q_DTYPES for hd in limits.DECODE_WG_HEAD_DIMS]
     if arch in WGMMA_ARCHS else [],
     skinny_configs,
     lambda arch: all_rope_cache_configs(),
