@@ -35,7 +35,8 @@ def main():
             got = paged_decode_attention(q, k, v, bt, sl, num_splits=splits, options=opts).double()
             worst = max(worst, float((got - ref).norm() / ref.norm()))
     torch.cuda.synchronize()
-    print(f"decode_wg_sanitize: {2 * len(wgs_list)} launches, worst rel err {worst:.1e}", "ok" if worst < 1e-2 else "WRONG")
+    verdict = "ok" if worst < 1e-2 else "WRONG"
+    print(f"decode_wg_sanitize: {2 * len(wgs_list)} launches, worst rel err {worst:.1e}", verdict)
 
 
 if __name__ == "__main__":

@@ -193,7 +193,8 @@ class DecodeWgConfig:
 
     def __post_init__(self):
         if self.dtype not in Q_DTYPES:
-            raise ValueError(f"the warpgroup-MMA decode takes 16-bit caches ({', '.join(Q_DTYPES)}), got {self.dtype!r}")
+            raise ValueError(f"the warpgroup-MMA decode takes 16-bit caches ({', '.join(Q_DTYPES)}), "
+                             f"got {self.dtype!r}")
         if self.head_dim not in limits.DECODE_WG_HEAD_DIMS or self.heads not in limits.DECODE_WG_HEAD_GROUPS:
             raise ValueError(f"the warpgroup-MMA decode takes head_dim {limits.DECODE_WG_HEAD_DIMS} and "
                              f"{limits.DECODE_WG_HEAD_GROUPS} heads a CTA")

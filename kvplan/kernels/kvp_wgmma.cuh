@@ -188,6 +188,8 @@ __device__ __forceinline__ void wg_row_sum(float* rl, float x, int warp, int r, 
 
 // head h's value summed over the 4 warps' parts of a [4][HG] buffer
 template <int HG>
-__device__ __forceinline__ float wg_sum4(const float* v, int h) { return v[h] + v[HG + h] + v[2 * HG + h] + v[3 * HG + h]; }
+__device__ __forceinline__ float wg_sum4(const float* v, int h) {
+  return v[h] + v[HG + h] + v[2 * HG + h] + v[3 * HG + h];
+}
 
 }  // namespace kvp

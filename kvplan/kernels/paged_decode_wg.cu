@@ -43,7 +43,8 @@ constexpr int STEP_B = 2 * KV_TILE;      // K then V
 constexpr int STAGES = KVP_WG_STAGES;   // steps in flight per warpgroup
 constexpr int WGS = KVP_WG_GROUPS;       // warpgroups (1 or 2), each over every WGS-th step
 constexpr int RED_FLOATS = 3 * 4 * HG;   // a warpgroup's [3 buffers][4 warps][HG] fp32: maxima (2), row sums
-constexpr int OFF_HAND = 8 * WGS * STAGES;  // the second warpgroup's hand-over mbarrier, after the stages' [WGS][STAGES]
+// the second warpgroup's hand-over mbarrier, after the stages' [WGS][STAGES]
+constexpr int OFF_HAND = 8 * WGS * STAGES;
 constexpr int OFF_RED = 128;
 constexpr int OFF_Q = (OFF_RED + WGS * RED_FLOATS * 4 + 1023) / 1024 * 1024;  // [BLOCKS][HG heads][128 bytes]
 constexpr int OFF_P = OFF_Q + BLOCKS * HG * 128;                               // [WGS][HG heads][64 tokens] 16-bit
