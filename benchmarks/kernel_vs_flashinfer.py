@@ -3,7 +3,9 @@
     PYTHONPATH=/tmp/site python benchmarks/kernel_vs_flashinfer.py [--json PATH] [--quick] [--no-flashinfer]
 
 Every shape of /work/shared/kernel.md's table plus MLA shapes (DeepSeek-V3 at TP 8: 16 heads, TP 1: 128
-heads). All contenders read the same paged tensors (pages shuffled); SDPA reads a contiguous copy. Each
+heads). All contenders read the same paged tensors (pages shuffled); SDPA reads a contiguous copy; kvplan runs
+again on the same tables with each sequence's full pages sorted by address (``plan.sorted_block_table``, once a
+decode step for every layer: its own time is the last column). Each
 timing is the median over CUDA-graph replays of many calls that cycle through enough input copies to
 stay out of L2. "% read" = KV bytes / time over the measured read-only bandwidth
 (kvplan.kernels.probes.read_bandwidth). FlashInfer (../shared/peers wheels) is optional: its JIT modules
@@ -259,6 +261,8 @@ def gqa_row(label, B, ctx, heads, kv_dtype, read_bw, l2, fi, fi_procs, quick):
     t = time_calls([lambda r=r: plan.run(qs[r], k, v, bts[r], sl, out=outs[r]) for r in range(copies)])
     row["kvplan_us"] = t * 1e6
     row["pct_read"] = 100 * kv_bytes / t / read_bw
+    got_sorted = time_sorted(row, plan, bts, sl, kv_bytes, read_bw,
+                             lambda r, bt, out: plan.run(qs[r], k, v, bt, sl, out=out), outs)
     if kv_dtype != F8:  # SDPA on a contiguous copy (also the correctness yardstick here)
         kc = [k[bt.long()].reshape(B, ctx, Hkv, D).transpose(1, 2).contiguous() for bt in bts]
         vc = [v[bt.long()].reshape(B, ctx, Hkv, D).transpose(1, 2).contiguous() for bt in bts]
@@ -271,6 +275,7 @@ def gqa_row(label, B, ctx, heads, kv_dtype, read_bw, l2, fi, fi_procs, quick):
     else:
         row["rel_err_kvplan"] = rel(got, kv_ref)
         ref = kv_ref
+    row["rel_err_sorted"] = rel(got_sorted, ref)
     if fi is not None:
         best = None
         for tc in (False, True):
@@ -308,6 +313,20 @@ def gqa_row(label, B, ctx, heads, kv_dtype, read_bw, l2, fi, fi_procs, quick):
     del k, v, qs, outs
     torch.cuda.empty_cache()
     return row
+
+
+def time_sorted(row, plan, bts, sl, kv_bytes, read_bw, run, outs):
+    """The plan on its tables sorted once (``plan.sorted_block_table``, what a decode step does once for all its
+    layers), and the sort's own time; returns the first copy's output."""
+    srt = [plan.sorted_block_table(bt, sl) for bt in bts]
+    outs = [torch.empty_like(o) for o in outs]  # the unsorted run's outputs stay as they were
+    first = run(0, srt[0], torch.empty_like(outs[0])).clone()
+    t = time_calls([lambda r=r: run(r, srt[r], outs[r]) for r in range(len(bts))])
+    row["sorted_us"] = t * 1e6
+    row["pct_read_sorted"] = 100 * kv_bytes / t / read_bw
+    tab = torch.empty_like(bts[0])
+    row["sort_us"] = time_calls([lambda: plan.sorted_block_table(bts[0], sl, out=tab)]) * 1e6
+    return first
 
 
 def reference(q, k, v, bt, sl):
@@ -349,6 +368,9 @@ def mla_row(label, B, ctx, H, kv_dtype, read_bw, l2, fi, fi_procs):
                     for r in range(copies)])
     row["kvplan_us"] = t * 1e6
     row["pct_read"] = 100 * kv_bytes / t / read_bw
+    got_sorted = time_sorted(row, plan, bts, sl, kv_bytes, read_bw,
+                             lambda r, bt, out: plan.run(qn[r], qr[r], lat, bt, sl, scale=scale, out=out), outs)
+    row["rel_err_sorted"] = rel(got_sorted[:nref], ref)
     if kv_dtype != F8:  # SDPA: heads as query rows over one contiguous latent per sequence
         try:
             cs = [lat[bt.long()].reshape(B, 1, ctx, 576) for bt in bts]
@@ -503,7 +525,8 @@ def table(rows, read_bw):
     lines = [f"read bandwidth {read_bw / 1e12:.3f} TB/s; times in µs, CUDA graphs, pages "
              f"{'in address order' if ORDERED_PAGES else 'shuffled'}", "",
              "| shape | KV MB | kvplan | FlashInfer best | SDPA contiguous | kvplan / FI | kvplan / SDPA | % read BW |"
-             " splits |", "|---|---|---|---|---|---|---|---|---|"]
+             " splits | kvplan, table sorted | / FI | / SDPA | % read BW | sort µs (once a step) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fi = f"{r['fi_us']:.1f} ({'TC' if 'tensor' in r['fi_mode'] else 'CC' if 'CUDA' in r['fi_mode'] else 'MLA'})" \
             if "fi_us" in r else ("fails" if any("fails" in str(r.get(x, "")) for x in ("fi_cc", "fi_tc", "fi"))
@@ -511,8 +534,13 @@ def table(rows, read_bw):
         sd = f"{r['sdpa_us']:.1f}" if "sdpa_us" in r else "–"
         x1 = f"{r['kvplan_us'] / r['fi_us']:.2f}" if "fi_us" in r else "–"
         x2 = f"{r['kvplan_us'] / r['sdpa_us']:.2f}" if "sdpa_us" in r else "–"
+        srt = "| – " * 5 + "|"
+        if "sorted_us" in r:
+            y1 = f"{r['sorted_us'] / r['fi_us']:.2f}" if "fi_us" in r else "–"
+            y2 = f"{r['sorted_us'] / r['sdpa_us']:.2f}" if "sdpa_us" in r else "–"
+            srt = f"| {r['sorted_us']:.1f} | {y1} | {y2} | {r['pct_read_sorted']:.1f}% | {r['sort_us']:.1f} |"
         lines.append(f"| {r['label']} | {r['kv_bytes'] / 1e6:,.0f} | {r['kvplan_us']:.1f} | {fi} | {sd} | {x1} | {x2} | "
-                     f"{r['pct_read']:.1f}% | {r['splits']} |")
+                     f"{r['pct_read']:.1f}% | {r['splits']} " + srt)
     return "\n".join(lines)
 
 

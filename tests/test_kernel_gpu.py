@@ -636,6 +636,54 @@ def test_plan_run_matches_reference(Hq, Hkv, D, kv_dtype):
     assert torch.equal(plan.run(*case, **kw), one)
 
 
+@pytest.mark.parametrize("Hq,Hkv,D,kv_dtype,BS", [(32, 8, 128, torch.bfloat16, 16), (32, 8, 128, F8, 16),
+                                                  (32, 8, 64, torch.bfloat16, 32), (64, 1, 128, torch.bfloat16, 16),
+                                                  (64, 4, 128, torch.bfloat16, 8)])
+def test_sorted_block_table_same_attention(Hq, Hkv, D, kv_dtype, BS):
+    # ragged lengths around page and split edges, > 64K tokens, an empty sequence; NaN in unused slots
+    lens = [0, 1, BS, BS + 1, 999, 4096, 20000, 70001]
+    case = make_case(len(lens), Hq, Hkv, D, BS, lens, kv_dtype=kv_dtype)
+    plan = _plan_for(case)
+    q, k, v, bt, sl = case
+    srt = plan.sorted_block_table(bt, sl)
+    full = (sl // BS).tolist()
+    assert all(torch.equal(srt[b, f:], bt[b, f:]) for b, f in enumerate(full))  # partial pages, garbage kept
+    assert any(not torch.equal(srt[b, :f], bt[b, :f]) for b, f in enumerate(full))
+    kw = dict(k_scale=0.5, v_scale=2.0) if kv_dtype == F8 else {}
+    got = plan.run(q, k, v, srt, sl, **kw)
+    torch.cuda.synchronize()
+    ref = reference_paged_decode_attention(q, k, v, bt, sl, compute_dtype=torch.float64, out_dtype=torch.float64,
+                                           **kw)
+    rel = (got.double() - ref).flatten(1).norm(dim=1) / ref.flatten(1).norm(dim=1).clamp_min(1e-30)
+    assert torch.isfinite(got).all() and (got[0] == 0).all()
+    assert float(rel[1:].max()) < (5e-2 if kv_dtype == F8 else 1e-2), (rel, SEED)
+    # captured with the kernel in one graph, as a decode step would (sort once, then the layers)
+    out = torch.empty_like(q)
+    tab = torch.empty_like(bt)
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        plan.sorted_block_table(bt, sl, out=tab)
+        plan.run(q, k, v, tab, sl, out=out, **kw)
+    torch.cuda.current_stream().wait_stream(stream)
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        plan.sorted_block_table(bt, sl, out=tab)
+        plan.run(q, k, v, tab, sl, out=out, **kw)
+    out.fill_(float("nan"))
+    tab.fill_(-1)
+    g.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(tab, srt) and torch.equal(out, got)
+
+
+def test_sorted_block_table_refused_for_windows():
+    case = make_case(2, 8, 2, 64, 16, [50, 300])
+    plan = _plan_for(case, sliding_window=64)
+    with pytest.raises(ValueError, match="sliding_window"):
+        plan.sorted_block_table(case[3], case[4])
+
+
 def test_plan_workspace_covers_every_batch():
     case = make_case(64, 32, 8, 128, 16, [3000] * 64)
     plan = _plan_for(case)

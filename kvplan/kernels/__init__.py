@@ -37,6 +37,8 @@ Plan/run (the launch chosen once, arguments packed once; what verify and benchma
     mla = paged_mla_decode_plan(q_heads=16, block_size=64, kv_dtype=torch.bfloat16, max_batch=64,
                                 max_blocks_per_seq=512, device=0)
     out = mla.run(q_nope, q_rope, latent_cache, block_table, seq_lens, scale=...)   # [B, Hq, 512]
+    sorted_bt = plan.sorted_block_table(block_table, seq_lens)   # once a decode step, for every layer's run:
+                                                                 # full pages in address order (page_order.py)
 
 Skinny GEMM and MoE experts at decode batches (<= 16 tokens; skinny.py, skinny_gemm.cu):
 
@@ -61,6 +63,7 @@ __all__ = [
     "moe_pairs_plan",
     "reference_paged_decode_attention",
     "reference_paged_mla_decode",
+    "sort_full_pages",
     "KernelOptions",
     "kernel_backend",
     "kernel_unavailable_reason",
@@ -133,6 +136,14 @@ def reference_paged_mla_decode(q_nope, q_rope, latent_cache, block_table, seq_le
 
     return impl(q_nope, q_rope, latent_cache, block_table, seq_lens, scale, kv_scale, compute_dtype=compute_dtype,
                 out_dtype=out_dtype)
+
+
+def sort_full_pages(block_table, seq_lens, block_size, group_pages=None, out=None):
+    """``block_table`` with each sequence's full pages sorted by address (torch, CPU or GPU); see
+    :mod:`kvplan.kernels.page_order`. The plans' ``sorted_block_table`` picks the groups their launch reads."""
+    from .page_order import sort_full_pages as impl
+
+    return impl(block_table, seq_lens, block_size, group_pages, out)
 
 
 def kernel_backend() -> str:

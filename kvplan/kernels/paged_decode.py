@@ -106,6 +106,17 @@ class PagedDecodePlan:
         span = self.span if span is None else span
         return self._wg.launch_for(batch, span) if self._wg else self._entry(batch, span)[0]
 
+    def sorted_block_table(self, block_table, seq_lens, out=None):
+        """``block_table`` with each sequence's full pages sorted by address inside each CTA's share of it
+        (page_order.py): the same attention, read faster from scattered pages. Every layer of a decode step reads
+        the same table, so sort once a step and pass the result to every layer's ``run``."""
+        if self.window is not None:
+            raise ValueError("sliding_window plans attend by position: their block tables cannot be sorted")
+        from .page_order import sort_full_pages
+
+        chunk = self.launch_for(block_table.shape[0]).chunk
+        return sort_full_pages(block_table, seq_lens, self.block_size, max(1, chunk // self.block_size), out)
+
     def _work_elems(self, batch: int, span: int) -> int:
         splits = self._wg.splits(batch, span)[0] if self._wg else self._splits(batch, span)[1]
         return batch * self.q_heads * splits * (self.head_dim + 1) if splits > 1 else 0

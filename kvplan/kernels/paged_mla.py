@@ -114,6 +114,14 @@ class PagedMLADecodePlan:
     def splits_for(self, batch: int) -> int:
         return self._splits(batch)[0]
 
+    def sorted_block_table(self, block_table, seq_lens, out=None):
+        """``block_table`` with each sequence's full pages sorted by address inside each CTA's share of it
+        (page_order.py); sort once a decode step and pass the result to every layer's ``run``."""
+        from .page_order import sort_full_pages
+
+        chunk = self._splits(block_table.shape[0])[1]
+        return sort_full_pages(block_table, seq_lens, self.block_size, max(1, chunk // self.block_size), out)
+
     def _entry(self, batch: int):
         e = self._entries.get(batch)
         if e is None:
