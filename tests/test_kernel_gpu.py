@@ -677,6 +677,24 @@ def test_sorted_block_table_same_attention(Hq, Hkv, D, kv_dtype, BS):
     assert torch.equal(tab, srt) and torch.equal(out, got)
 
 
+@pytest.mark.parametrize("run", [None, 1, 7, 64, 1000, 1024])
+@pytest.mark.parametrize("BS", [8, 16, 64])
+def test_sort_kernel_matches_the_torch_ops(run, BS):
+    """page_order.cu against the torch form that defines the result: random ids with repeats, garbage past the
+    full pages, lengths 0 .. past the table, widths that runs do not divide; in place too."""
+    from kvplan.kernels.page_order import MAX_RUN, sort_full_pages, sort_with_torch
+
+    for B, W in ((1, 3000), (37, 129), (300, 17)):
+        bt = torch.randint(-(2**31), 2**31 - 1, (B, W), device=DEV, generator=GEN, dtype=torch.int32)
+        bt[:, : W - 2] = torch.randint(0, 5000, (B, W - 2), device=DEV, generator=GEN, dtype=torch.int32)
+        sl = torch.randint(0, (W + 2) * BS, (B,), device=DEV, generator=GEN, dtype=torch.int32)
+        sl[0] = W * BS
+        want = sort_with_torch(bt, sl, BS, min(run or MAX_RUN, MAX_RUN))
+        assert torch.equal(sort_full_pages(bt, sl, BS, run), want)
+        inplace = bt.clone()
+        assert sort_full_pages(inplace, sl, BS, run, out=inplace) is inplace and torch.equal(inplace, want)
+
+
 def test_sorted_block_table_refused_for_windows():
     case = make_case(2, 8, 2, 64, 16, [50, 300])
     plan = _plan_for(case, sliding_window=64)

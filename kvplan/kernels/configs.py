@@ -369,6 +369,22 @@ class Mxfp4Config:
 
 
 @dataclass(frozen=True)
+class PageOrderConfig:
+    """page_order.cu: block tables with each sequence's full pages sorted by address (one instantiation)."""
+
+    source = "page_order.cu"
+    kernels = ("kvp_sort_pages",)
+    compile_cost = 0.1
+
+    def macros(self) -> list[tuple[str, str]]:
+        return []
+
+    @property
+    def name(self) -> str:
+        return "page_order"
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     """One instantiation of router.cu per logits dtype."""
 
@@ -549,6 +565,7 @@ INSTANTIATION_SETS = (
     lambda arch: [RouterConfig(d) for d in RouterConfig.DTYPES],
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
+    lambda arch: [PageOrderConfig()],
     # both launches, CTAs in order and rotated, and the row-owned form's two (verify times every form,
     # kvplan/gpu/gemm.py)
     lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1]) for r in (False, True)]
