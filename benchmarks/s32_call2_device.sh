@@ -13,3 +13,9 @@ timeout 150 python3 benchmarks/mla_probe.py "l2_ahead=1;l2_ahead=2;l2_ahead=3" \
   "16h B1 32K,16h B32 8K,16h B8 32K,16h B128 4K,16h B200 8K" 2>&1
 done
 } | tee $OUT/s32_call2_h200_2026-12-03.txt
+# the sanitizers over the two l2_ahead MLA cases (the last two of kernel_memcheck.py)
+san="compute-sanitizer --report-api-errors no --error-exitcode 1"
+for i in -2 -1; do
+  timeout 60 $san --tool memcheck python3 benchmarks/kernel_memcheck.py --only $i 2>&1 | tail -2
+  timeout 90 $san --tool racecheck python3 benchmarks/kernel_memcheck.py --only $i 2>&1 | tail -2
+done | tee -a $OUT/s32_call2_h200_2026-12-03.txt
