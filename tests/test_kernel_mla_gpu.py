@@ -220,7 +220,7 @@ def test_mla_wgmma_early_free_matches_reference(groups, H, BS):
     lens = [0, 1, 2, 31, 63, 64, 65, 100, 127, 128, 129, 1000, 4099, 70000]
     case = make_mla_case(H, BS, lens)
     base = check(plan_for(case, wgmma=True, early_free=0), case, scale=0.07)
-    for kw in (dict(), dict(num_splits=1), dict(num_splits=9), dict(l2_ahead=1), dict(l2_ahead=3, num_splits=9)):
+    for kw in (dict(), dict(num_splits=1), dict(num_splits=9)):
         plan = plan_for(case, wgmma=True, early_free=groups, **kw)
         got = check(plan, case, scale=0.07)
         assert float((got.double() - base.double()).abs().max()) < 0.05
@@ -246,7 +246,6 @@ def test_mla_wgmma_long_context_graph_and_subsets(kv_dtype):
     (dict(launcher="cuda.core"), "driver launcher"),
     (dict(tokens=32), "drop tokens"), (dict(stages=3, heads_in_m=True), "drop stages, heads_in_m"),
     (dict(early_free=3), "early_free"), (dict(early_free=2, kv_dtype=F8), "early_free"),
-    (dict(early_free=0, l2_ahead=1), "l2_ahead"), (dict(l2_ahead=5), "l2_ahead"),
 ])
 def test_mla_wgmma_refuses_what_it_cannot_run(kw, needle):
     base = dict(q_heads=16, kv_lora_rank=512, rope_dim=64, block_size=64, kv_dtype=torch.bfloat16, max_batch=4,

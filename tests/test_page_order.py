@@ -85,7 +85,8 @@ def test_mla_attention_over_the_sorted_table_is_unchanged():
         bt[i, :n] = perm[pos:pos + n]
         pos += n
     lat = torch.randn(len(perm), bs, 576, generator=g).to(torch.bfloat16)
-    qn, qr = torch.randn(B, H, 512, generator=g).to(torch.bfloat16), torch.randn(B, H, 64, generator=g).to(torch.bfloat16)
+    qn = torch.randn(B, H, 512, generator=g).to(torch.bfloat16)
+    qr = torch.randn(B, H, 64, generator=g).to(torch.bfloat16)
     sl = torch.tensor(lens, dtype=torch.int32)
     srt = sort_full_pages(bt, sl, bs)
     assert not torch.equal(srt, bt)

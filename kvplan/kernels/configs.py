@@ -139,7 +139,6 @@ class MLAWgConfig:
     heads: int = 16  # query heads per CTA: limits.MLA_WG_HEAD_GROUPS
     e4m3_mma: bool = False  # fp8 latents straight into e4m3 wgmmas (16 heads), not widened to fp16
     early_free: int = 0  # bf16: PV in this many commit groups, each group's blocks refilled once it completes
-    l2_ahead: int = 0  # early_free: each step's latents prefetched into L2 this many steps before its copies
 
     source = "paged_mla_wg.cu"
     kernels = ("kvp_mla_wg", "kvp_mla_merge")
@@ -156,16 +155,12 @@ class MLAWgConfig:
         if isinstance(self.early_free, bool) or self.early_free not in (0, 2, 4) \
                 or (self.early_free and self.kv_dtype != "bfloat16"):
             raise ValueError(f"early_free must be 0, 2 or 4 (PV commit groups; bf16 latents), got {self.early_free!r}")
-        if isinstance(self.l2_ahead, bool) or self.l2_ahead not in range(5) or (self.l2_ahead and not self.early_free):
-            raise ValueError(f"l2_ahead must be 0-4 steps (with early_free), got {self.l2_ahead!r}")
 
     def macros(self) -> list[tuple[str, str]]:
         out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
                ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma)))]
         if self.early_free:
             out.append(("KVP_MLA_EARLY", str(self.early_free)))
-        if self.l2_ahead:
-            out.append(("KVP_MLA_L2AHEAD", str(self.l2_ahead)))
         return out + [("KVP_MLA_F8MMA", "1"), ("KVP_MLA_VALUE_WGS", str(limits.MLA_WG_E4M3_VALUE_WGS)),
                       ("KVP_MLA_P_BUFFERS", str(limits.MLA_WG_E4M3_P_BUFFERS))] if self.e4m3_mma else out
 
@@ -177,8 +172,7 @@ class MLAWgConfig:
     @property
     def name(self) -> str:
         return f"mla_wg_kv{self.kv_dtype}" + ("" if self.heads == 16 else f"_h{self.heads}") + \
-            ("_e4m3mma" if self.e4m3_mma else "") + (f"_early{self.early_free}" if self.early_free else "") + \
-            (f"_l2a{self.l2_ahead}" if self.l2_ahead else "")
+            ("_e4m3mma" if self.e4m3_mma else "") + (f"_early{self.early_free}" if self.early_free else "")
 
 
 @dataclass(frozen=True)

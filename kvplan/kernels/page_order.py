@@ -10,8 +10,8 @@ layer of a decode step reads the same table, so one sort serves them all, as Fla
 its cost is measured beside the kernels (benchmarks/kernel_vs_flashinfer.py). Sliding windows attend by
 position, so their tables must not be sorted (the plans refuse).
 
-On a GPU one launch of page_order.cu does it (a CTA per run of positions, ranks in shared memory); elsewhere, and
-for block sizes that are not powers of two, the torch ops below, which define the same result.
+On a GPU one launch of page_order.cu does it (a CTA per run of positions, a bitonic sort in shared memory);
+elsewhere, and for block sizes that are not powers of two, the torch ops below, which define the same result.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def sort_with_torch(block_table, seq_lens, bs: int, group: int, out=None):
 
 
 class _SortLaunch:
-    """page_order.cu on one GPU: a prepared launch per thread count (the run rounded up to a warp)."""
+    """page_order.cu on one GPU: a prepared launch per thread count (the run rounded up to a power of two)."""
 
     def __init__(self, index: int):
         from . import _runtime as rt
@@ -97,7 +97,7 @@ class _SortLaunch:
 
         B, W = block_table.shape
         run = min(run, W)
-        threads = -(-run // 32) * 32
+        threads = 1 << max(5, (run - 1).bit_length())
         with self._lock:
             ln = self._launches.get(threads)
             if ln is None:

@@ -71,12 +71,6 @@
 #if KVP_MLA_EARLY && (KVP_KVT == 2 || (KVP_MLA_EARLY != 2 && KVP_MLA_EARLY != 4))
 #error "KVP_MLA_EARLY: 2 or 4 PV groups, bf16 latents"
 #endif
-#ifndef KVP_MLA_L2AHEAD  // KVP_MLA_EARLY: each step's latents prefetched into L2 this many steps before its copies
-#define KVP_MLA_L2AHEAD 0
-#endif
-#if KVP_MLA_L2AHEAD && !KVP_MLA_EARLY
-#error "KVP_MLA_L2AHEAD needs KVP_MLA_EARLY"
-#endif
 
 namespace kvp {
 namespace mlawg {
@@ -373,27 +367,11 @@ struct StepCopies {
     }
   }
 #endif
-#if KVP_MLA_L2AHEAD
-  // step k's latent rows into L2 only (no shared memory, no mbarrier), KVP_MLA_L2AHEAD steps before its copies are
-  // issued: those then land from L2, so the two stages hold more than their own bytes in flight
-  __device__ __forceinline__ void prefetch(int k) const {
-    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
-    for (int p = 0; p < runs; ++p) {
-      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
-      for (int blk = 0; blk < BLOCKS; ++blk)
-        asm volatile("cp.async.bulk.prefetch.tensor.3d.L2.global.tile [%0, {0, %1, %2}];\n"
-                     ::"l"(reinterpret_cast<unsigned long long>(tmap)), "r"(row), "r"(blk) : "memory");
-    }
-  }
-#endif
   // before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
   __device__ __forceinline__ void start(int nsteps) const {
     for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
     mbar_fence_init();
     for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
-#if KVP_MLA_L2AHEAD
-    for (int k = STAGES; k < STAGES + KVP_MLA_L2AHEAD && k < nsteps; ++k) prefetch(k);
-#endif
   }
 };
 
@@ -690,9 +668,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #if KVP_MLA_EARLY
     // every warp's QK over the stage has completed: the rope block, which PV does not read, refills now
     if (tid == 0 && k + STAGES < nsteps) copies.issue_part(k + STAGES, s, BLOCKS - 1, BLOCKS, true);
-#if KVP_MLA_L2AHEAD
-    if (tid == 0 && k + STAGES + KVP_MLA_L2AHEAD < nsteps) copies.prefetch(k + STAGES + KVP_MLA_L2AHEAD);
-#endif
 #endif
     float al[NQ], mu[NQ];
     wg_new_max<HG>(rk, cb, m, l, al, mu, j);
