@@ -121,9 +121,6 @@ def main():
         # bf16 with each step's blocks refilled as their MMAs complete (opt-in early_free)
         (16, 64, [0, 1, 63, 64, 65, 700], torch.bfloat16, dict(wgmma=True, early_free=2)),
         (40, 16, [0, 1, 65, 700, 300], torch.bfloat16, dict(wgmma=True, early_free=4, num_splits=2)),
-        # bf16, each step across two warpgroups (opt-in split_steps)
-        (16, 64, [0, 1, 63, 64, 65, 700, 2000], torch.bfloat16, dict(wgmma=True, split_steps=True)),
-        (5, 16, [300, 5, 2000], torch.bfloat16, dict(wgmma=True, split_steps=True, num_splits=2)),
     ]
     if "--moe" in sys.argv:  # the row-tile MoE kernel's cases alone (skinny_gemm.cu, its per-warp cp.async ring)
         return moe_cases()

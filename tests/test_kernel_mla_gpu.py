@@ -228,24 +228,6 @@ def test_mla_wgmma_early_free_matches_reference(groups, H, BS):
 
 
 @pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
-@pytest.mark.parametrize("H", [16, 5])
-@pytest.mark.parametrize("BS", [16, 32, 64, 128])
-def test_mla_wgmma_split_steps_matches_reference(H, BS):
-    """bf16 latents with each step across two warpgroups (QK by blocks, the partial scores exchanged, PV by dims, each
-    warpgroup refilling its own blocks): the ragged batch, one split and several, > 64K tokens, a graph replay,
-    against float64 and the one-warpgroup kernel."""
-    lens = [0, 1, 2, 31, 63, 64, 65, 100, 127, 128, 129, 1000, 4099, 70000]
-    case = make_mla_case(H, BS, lens)
-    base = check(plan_for(case, wgmma=True, early_free=0), case, scale=0.07)
-    for kw in (dict(), dict(num_splits=1), dict(num_splits=9)):
-        plan = plan_for(case, wgmma=True, split_steps=True, **kw)
-        assert plan.config.split and plan.config.threads == 256 and "two warpgroups" in plan.path
-        got = check(plan, case, scale=0.07)
-        assert float((got.double() - base.double()).abs().max()) < 0.05
-    assert torch.equal(graph_replay(plan, case), check(plan, case))
-
-
-@pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
 @pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
 def test_mla_wgmma_long_context_graph_and_subsets(kv_dtype):
     """> 64K tokens in one split and in many; batch subsets (their own split counts); a CUDA graph replay gives the
@@ -264,8 +246,6 @@ def test_mla_wgmma_long_context_graph_and_subsets(kv_dtype):
     (dict(launcher="cuda.core"), "driver launcher"),
     (dict(tokens=32), "drop tokens"), (dict(stages=3, heads_in_m=True), "drop stages, heads_in_m"),
     (dict(early_free=3), "early_free"), (dict(early_free=2, kv_dtype=F8), "early_free"),
-    (dict(split_steps=True, kv_dtype=F8), "split_steps"), (dict(split_steps=True, early_free=2), "split_steps"),
-    (dict(split_steps=True, q_heads=64), "split_steps"),
 ])
 def test_mla_wgmma_refuses_what_it_cannot_run(kw, needle):
     base = dict(q_heads=16, kv_lora_rank=512, rope_dim=64, block_size=64, kv_dtype=torch.bfloat16, max_batch=4,

@@ -125,20 +125,3 @@ def test_wgmma_compiles_for_the_arch_specific_target():
 
     assert build.target_arch(configs.MLAWgConfig(), "sm_90") == "sm_90a"
     assert build.target_arch(configs.MLAConfig("bfloat16", 16), "sm_90") == "sm_90"
-
-
-def test_split_steps_launch_shape():
-    """bf16 at 16 heads, each step across two warpgroups (opt-in): 256 threads; the one-warpgroup kernel's 169,984
-    bytes (without early refill) plus a second warpgroup's 768 bytes of reductions (the first 1 KB grows to 2 KB)
-    and the partial scores' exchange, 2 x 128 threads x 32 bytes = 8 KB: 179,200. It refills its own blocks, so the
-    early refill is off; fp8, 32 heads a CTA and an early_free are refused."""
-    ln = launch(heads=16, split_steps=True)
-    assert ln.wgmma and ln.config.split and ln.config.early_free == 0 and ln.config.threads == 256
-    assert ln.smem == 169984 + 1024 + 8192 == limits.mla_wg_smem("bfloat16", 16, split=True)
-    assert ln.config.name == "mla_wg_kvbfloat16_split" and ("KVP_MLA_SPLIT", "1") in ln.config.macros()
-    assert launch(heads=5, split_steps=True).config.split
-    for kw in (dict(kvn="float8_e4m3fn"), dict(heads=64), dict(early_free=2)):
-        with pytest.raises(ValueError, match="split_steps"):
-            launch(**{"heads": 16, **kw}, split_steps=True)
-    with pytest.raises(ValueError, match="split_steps"):
-        launch(heads=16, wgmma=False, split_steps=True)

@@ -139,7 +139,6 @@ class MLAWgConfig:
     heads: int = 16  # query heads per CTA: limits.MLA_WG_HEAD_GROUPS
     e4m3_mma: bool = False  # fp8 latents straight into e4m3 wgmmas (16 heads), not widened to fp16
     early_free: int = 0  # bf16: PV in this many commit groups, each group's blocks refilled once it completes
-    split: bool = False  # bf16, 16 heads: each step across two warpgroups (its own refills; early_free 0)
 
     source = "paged_mla_wg.cu"
     kernels = ("kvp_mla_wg", "kvp_mla_merge")
@@ -156,29 +155,24 @@ class MLAWgConfig:
         if isinstance(self.early_free, bool) or self.early_free not in (0, 2, 4) \
                 or (self.early_free and self.kv_dtype != "bfloat16"):
             raise ValueError(f"early_free must be 0, 2 or 4 (PV commit groups; bf16 latents), got {self.early_free!r}")
-        if self.split and (self.kv_dtype != "bfloat16" or self.heads != 16 or self.early_free):
-            raise ValueError("split steps take bf16 latents, 16 heads a CTA and no early_free (they refill their own)")
 
     def macros(self) -> list[tuple[str, str]]:
         out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
-               ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma, self.split)))]
+               ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma)))]
         if self.early_free:
             out.append(("KVP_MLA_EARLY", str(self.early_free)))
-        if self.split:
-            out.append(("KVP_MLA_SPLIT", "1"))
         return out + [("KVP_MLA_F8MMA", "1"), ("KVP_MLA_VALUE_WGS", str(limits.MLA_WG_E4M3_VALUE_WGS)),
                       ("KVP_MLA_P_BUFFERS", str(limits.MLA_WG_E4M3_P_BUFFERS))] if self.e4m3_mma else out
 
     @property
     def threads(self) -> int:
         """One warpgroup; for the e4m3 MMAs one of scores and limits.MLA_WG_E4M3_VALUE_WGS of values."""
-        return limits.MLA_WG_E4M3_THREADS if self.e4m3_mma else 256 if self.split else 128
+        return limits.MLA_WG_E4M3_THREADS if self.e4m3_mma else 128
 
     @property
     def name(self) -> str:
         return f"mla_wg_kv{self.kv_dtype}" + ("" if self.heads == 16 else f"_h{self.heads}") + \
-            ("_e4m3mma" if self.e4m3_mma else "") + (f"_early{self.early_free}" if self.early_free else "") + \
-            ("_split" if self.split else "")
+            ("_e4m3mma" if self.e4m3_mma else "") + (f"_early{self.early_free}" if self.early_free else "")
 
 
 @dataclass(frozen=True)

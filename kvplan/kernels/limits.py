@@ -121,10 +121,9 @@ MLA_WG_TOKENS = 64
 MLA_WG_E4M3_STAGES = 5
 
 
-def mla_wg_smem(kv_dtype: str, heads: int = 16, e4m3_mma: bool = False, split: bool = False) -> int:
-    """split: each step across two warpgroups (their own reductions, and their partial scores: 2 x 128 x 32 bytes)."""
+def mla_wg_smem(kv_dtype: str, heads: int = 16, e4m3_mma: bool = False) -> int:
     tile = 9 * MLA_WG_TOKENS * 128
-    fixed = -(-(64 + (2 if split else 1) * 3 * 4 * heads * 4 + 4 * heads) // 1024) * 1024 + (8192 if split else 0)
+    fixed = -(-(64 + 3 * 4 * heads * 4 + 4 * heads) // 1024) * 1024
     if e4m3_mma:
         q_and_p = (9 + MLA_WG_E4M3_P_BUFFERS) * 2 * heads * 64
         return fixed + q_and_p + MLA_WG_E4M3_STAGES * tile // 2 + 1024

@@ -42,8 +42,7 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 lazy_rescale=None, tma=None, wgmma=None, head_group=None, e4m3_mma=None, early_free=None,
-                 split_steps=None):
+                 lazy_rescale=None, tma=None, wgmma=None, head_group=None, e4m3_mma=None, early_free=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -75,8 +74,7 @@ class PagedMLADecodePlan:
         kvn = dtype_name(self.kv_dtype)
         ln = mla_launch(kvn, self.q_heads, dev.arch, dev.smem_optin, launcher, stages=stages, tokens=tokens, bulk=bulk,
                         heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma, head_group=head_group,
-                        e4m3_mma=e4m3_mma, early_free=early_free, split_steps=split_steps,
-                        block_size=self.block_size)
+                        e4m3_mma=e4m3_mma, early_free=early_free, block_size=self.block_size)
         self.wgmma, self.heads_in_m, self.tma, self.config = ln.wgmma, ln.heads_in_m, ln.tma, ln.config
         self.head_group, self.stages, self.smem = ln.head_group, ln.stages, ln.smem
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
@@ -106,7 +104,6 @@ class PagedMLADecodePlan:
             e4m3 = ", e4m3 MMAs" if self.config.e4m3_mma else ""
             groups = self.config.early_free
             early = f", blocks refilled after QK and {groups} PV groups" if groups else ""
-            early += ", each step across two warpgroups" if self.config.split else ""
             return f"warpgroup MMAs{e4m3}, {self.head_group} heads a CTA{early} (paged_mla_wg.cu)"
         return "16 heads as the MMAs' M (paged_mla_hm.cuh)" if self.heads_in_m else \
             f"head tiles of {self.head_group} heads (paged_mla_decode.cu)"
@@ -205,7 +202,7 @@ class PagedMLADecodePlan:
                 es = latent_cache.element_size()
                 tbox = min(self.block_size, limits.MLA_WG_TOKENS)
                 swizzle = 128 if es == 2 else 64 if self.config.e4m3_mma else 0  # the MMAs' operand layouts
-                whole = tbox == limits.MLA_WG_TOKENS and not (self.config.early_free or self.config.split)
+                whole = tbox == limits.MLA_WG_TOKENS and not self.config.early_free  # a step in one box
                 tm = rt.encode_tensor_map(key[0], (64, tokens, 9), (limits.MLA_ROW * es, 64 * es),
                                           (64, tbox, 9 if whole else 1),
                                           swizzle=swizzle, elem_bytes=es)
@@ -277,8 +274,7 @@ class MLALaunch:
 
 def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str = "driver", *, stages=None,
                tokens=None, bulk=None, heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-               head_group=None, e4m3_mma=None, early_free=None, split_steps=None,
-               block_size=limits.MLA_WG_TOKENS) -> MLALaunch:
+               head_group=None, e4m3_mma=None, early_free=None, block_size=limits.MLA_WG_TOKENS) -> MLALaunch:
     """The launch a plan of ``q_heads`` heads over ``kvn`` latents takes on ``arch`` (pure: no GPU needed).
 
     The warpgroup-MMA path (paged_mla_wg.cu) needs sm_90 and the driver launcher (its tensor map is a 128-byte
@@ -308,14 +304,11 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
         f8 = can and configs.mla_e4m3_mma_default() if e4m3_mma is None else bool(e4m3_mma)
         if f8 and not can:
             raise ValueError("e4m3_mma needs fp8 e4m3 latents and 16 heads a CTA (head_group=16)")
-        split = bool(split_steps)
-        early = 0 if split else configs.mla_early_free_default(kvn, hg) if early_free is None else early_free
-        if split and (kvn != "bfloat16" or hg != 16 or early_free):
-            raise ValueError("split_steps needs bf16 latents, 16 heads a CTA (head_group=16) and no early_free")
-        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8, early, split), hg, None,
-                         limits.mla_wg_smem(kvn, hg, f8, split), limits.MLA_WG_TOKENS)
-    if head_group is not None or e4m3_mma is not None or early_free is not None or split_steps is not None:
-        raise ValueError("head_group, e4m3_mma, early_free and split_steps are options of the wgmma path (wgmma=True)")
+        early = configs.mla_early_free_default(kvn, hg) if early_free is None else early_free
+        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8, early), hg, None,
+                         limits.mla_wg_smem(kvn, hg, f8), limits.MLA_WG_TOKENS)
+    if head_group is not None or e4m3_mma is not None or early_free is not None:
+        raise ValueError("head_group, e4m3_mma and early_free are options of the wgmma path (wgmma=True)")
     head_group = configs.mla_head_group(q_heads)
     if tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
         raise ValueError(f"tokens must be one of {', '.join(map(str, limits.MLA_STEP_TOKENS))} or None, "
@@ -367,7 +360,7 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
                           heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-                          head_group=None, e4m3_mma=None, early_free=None, split_steps=None) -> PagedMLADecodePlan:
+                          head_group=None, e4m3_mma=None, early_free=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
@@ -382,12 +375,11 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     16 heads a CTA: e4m3 MMAs with q and P split in two e4m3 parts, instead of widening the latents to fp16);
     ``early_free`` (wgmma, bf16 latents: PV in 2 or 4 commit groups, each group's latent blocks refilled with the
     step after next as soon as its MMAs complete, the rope block once QK has; one tensor copy per block; 0 none;
-    None: configs.mla_early_free_default, 2 at 16 heads a CTA); ``split_steps`` (wgmma, bf16 latents, 16 heads a
-    CTA: each step across two warpgroups, QK by latent blocks, PV by dims, each refilling its own blocks).
+    None: configs.mla_early_free_default, 2 at 16 heads a CTA).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
                               device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma,
-                              wgmma, head_group, e4m3_mma, early_free, split_steps)
+                              wgmma, head_group, e4m3_mma, early_free)

@@ -68,12 +68,6 @@
 #ifndef KVP_MLA_EARLY  // bf16: PV in this many commit groups (2 or 4), each group's blocks refilled as it completes
 #define KVP_MLA_EARLY 0
 #endif
-#ifndef KVP_MLA_SPLIT  // bf16, 16 heads: each step split across two warpgroups (kernel body below)
-#define KVP_MLA_SPLIT 0
-#endif
-#if KVP_MLA_SPLIT && (KVP_KVT == 2 || KVP_MLA_EARLY || KVP_MLA_WG_HEADS != 16)
-#error "KVP_MLA_SPLIT: bf16 latents, 16 heads a CTA, its own refills"
-#endif
 #if KVP_MLA_EARLY && (KVP_KVT == 2 || (KVP_MLA_EARLY != 2 && KVP_MLA_EARLY != 4))
 #error "KVP_MLA_EARLY: 2 or 4 PV groups, bf16 latents"
 #endif
@@ -101,14 +95,11 @@ constexpr int OFF_RED = F8MMA ? 128 : 64;  // reduction buffers (RED_FLOATS belo
 constexpr int PBUF = KVP_MLA_P_BUFFERS;  // P buffers (e4m3: the steps the scores may run ahead of the values)
 // [3 buffers][4 warps][HG] fp32: step maxima (2), row sums (1); e4m3: maxima (2; the last step's row sums in one),
 // [PBUF][HG] rescale factors, M
-// (split steps: each warpgroup its own [3][4 warps][HG])
-constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 1) * HG : (KVP_MLA_SPLIT ? 2 : 1) * 3 * 4 * HG;
+constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 1) * HG : 3 * 4 * HG;
 constexpr int OFF_QX = OFF_RED + RED_FLOATS * 4;  // fp8: per-head q exponents [HG] (int)
 constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][QROWS][QRB bytes]
 constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [PBUF][QROWS][64 tokens], 16-bit or e4m3
-// split steps: the two warpgroups' partial scores, [2 warpgroups][2 halves][128 threads] float4
-constexpr int OFF_X = OFF_P + PBUF * QROWS * QRB;
-constexpr int OFF_ST = OFF_X + (KVP_MLA_SPLIT ? 2 * 2 * 128 * 16 : 0);  // the stages (bf16: each its operand tile)
+constexpr int OFF_ST = OFF_P + PBUF * QROWS * QRB;  // the stages (bf16: each is its operand tile)
 constexpr int OFF_CV = OFF_ST + STAGES * RAW;     // fp8 widened: the operand tile
 static_assert((HG == 16 || HG == 32) && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0, "shared layout");
 static_assert(!F8MMA || (FP8 && HG == 16), "e4m3 MMAs: fp8 latents, 16 heads a CTA");
@@ -376,30 +367,11 @@ struct StepCopies {
     }
   }
 #endif
-#if KVP_MLA_SPLIT
-  // warpgroup w's blocks b0 .. b1 - 1 of step k into stage s, on the mbarrier of (stage s, warpgroup w); arm > 0:
-  // the first part, which sets the expected bytes of all `arm` blocks the warpgroup owns
-  __device__ __forceinline__ void issue_own(int k, int s, int w, int b0, int b1, int arm) const {
-    const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
-    const u32 bar = sb + 8 * (2 * s + w), dst = sb + OFF_ST + s * RAW;
-    if (arm) mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * arm));
-    for (int p = 0; p < runs; ++p) {
-      const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
-      for (int blk = b0; blk < b1; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, tmap, row, blk, bar);
-    }
-  }
-#endif
   // before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
   __device__ __forceinline__ void start(int nsteps) const {
-#if KVP_MLA_SPLIT
-    for (int i = 0; i < 2 * STAGES; ++i) mbar_init(sb + 8 * i, 1);
-    mbar_fence_init();
-    for (int k = 0; k < STAGES && k < nsteps; ++k) issue_own(k, k, 0, 0, 4, 4), issue_own(k, k, 1, 4, BLOCKS, 5);
-#else
     for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
     mbar_fence_init();
     for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
-#endif
   }
 };
 
@@ -426,42 +398,6 @@ __device__ __forceinline__ void bar_arrive(int id, int n) {
   asm volatile("barrier.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
 
-#elif KVP_MLA_SPLIT
-// Each step split across two warpgroups, so that a step's chain (QK, softmax, PV one after another) is about half
-// as long and its stage free again sooner (the one-warpgroup kernel waits on its two stages: H200, session 26).
-// Warpgroup 0 owns latent blocks 0-3, warpgroup 1 blocks 4-8: QK over its own blocks (16 / 20 k-steps), the partial
-// scores exchanged through shared memory and added (both hold the full S^T, bit for bit: fp32 addition commutes),
-// the softmax run by both (each its own reductions), P written half by each, PV over its own value blocks (dims
-// 256 w .. 256 w + 255, in two commit groups). Each warpgroup's blocks have their own mbarrier a stage and are
-// refilled by its first thread once that warpgroup is done with them (the rope block after QK).
-constexpr int THREADS = 256;
-constexpr int BAR_OWN = 1;  // named barrier 1 + w: warpgroup w alone
-__device__ __forceinline__ void wg_bar(int w) { asm volatile("bar.sync %0, 128;\n" ::"r"(BAR_OWN + w) : "memory"); }
-
-// S^T (+)= the step's blocks B0 .. B0 + NB - 1 times q's (4 k-steps a block)
-template <int B0, int NB>
-__device__ __forceinline__ void qk_part(float (&sc)[ACC], u32 tile, u32 sb) {
-  wg_fence();
-#pragma unroll
-  for (int ks = 0; ks < 4 * NB; ++ks) {
-    const int kk = 4 * B0 + ks;
-    wgmma_acc<HG, 0>(sc, desc(tile + (kk >> 2) * TILE + 32 * (kk & 3)),
-                     desc(sb + OFF_Q + (kk >> 2) * (HG * 128) + 32 * (kk & 3)), ks > 0);
-  }
-  wg_commit();
-  wg_wait();
-}
-
-// commit group G of a warpgroup's PV: its O^T tiles 2 G, 2 G + 1 (latent blocks b0 + 2 G, + 1) += those blocks^T P^T
-template <int G>
-__device__ __forceinline__ void pv_part(float (&o)[4][ACC], u32 tile, u32 sb, int b0) {
-#pragma unroll
-  for (int u = 2 * G; u < 2 * G + 2; ++u)
-#pragma unroll
-    for (int kt = 0; kt < 4; ++kt)
-      wgmma_acc<HG, 1>(o[u], desc(tile + (b0 + u) * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
-  wg_commit();
-}
 #else
 constexpr int THREADS = 128;  // one warpgroup
 #endif
@@ -652,125 +588,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       if (nsplit > 1 && wg == 1 && warp == 0 && r == 0)
         lse[row * nsplit + split] = L > 0.f ? M + log2f(L) : KVP_NEG_INF;
     }
-  }
-#elif KVP_MLA_SPLIT
-  // q -> [9 blocks][HG heads][128 bytes], swizzled (heads past Hq zero), as the one-warpgroup form
-  for (int idx = tid; idx < HG * 72; idx += THREADS) {
-    const int h = idx / 72, c = idx - 72 * h, hq = hg0 + h;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (hq < Hq) {
-      const size_t row = (size_t)b * Hq + hq;
-      v = c < 64 ? *reinterpret_cast<const uint4*>(qn + row * RANK + 8 * c)
-                 : *reinterpret_cast<const uint4*>(qr + row * 64 + 8 * (c - 64));
-    }
-    *reinterpret_cast<uint4*>(sm + OFF_Q + (c >> 3) * (HG * 128) + sw128(h, c & 7)) = v;
-  }
-  publish();  // q visible to the wgmmas; the mbarriers initialised
-  const int w = wg, lt = tid & 127, b0 = 4 * w;  // warpgroup w's blocks: b0 .. b0 + 3 (and the rope block: w = 1)
-  float* const rw = red + w * (3 * 4 * HG);       // its [3][4 warps][HG] reductions
-  float4* const xs = reinterpret_cast<float4*>(sm + OFF_X);  // partial scores [warpgroup][half][128 threads]
-  float cb[NQ], m[NQ], l[NQ], o[4][ACC];  // o: O^T rows (dims) 64 (b0 + u) + 16 warp + r + 8 x
-#pragma unroll
-  for (int q = 0; q < NQ; ++q) cb[q] = cbase, m[q] = KVP_NEG_INF, l[q] = 0.f;
-#pragma unroll
-  for (int u = 0; u < 4; ++u)
-#pragma unroll
-    for (int e = 0; e < ACC; ++e) o[u][e] = 0.f;
-  int s = 0;
-  u32 parity = 0;
-  for (int k = 0; k < nsteps; ++k) {
-    const int nval = c_hi - (c_lo + k * TOK);
-    const bool refill = lt == 0 && k + STAGES < nsteps;
-    mbar_wait(sb + 8 * (2 * s + w), parity);
-    const u32 tile = sb + OFF_ST + s * RAW;
-    if (nval < TOK) {  // value rows past the end in this warpgroup's blocks: zeros before PV reads them
-      for (int idx = lt; idx < (TOK - nval) * 32; idx += 128) {
-        const int t = nval + (idx >> 5), blk = b0 + ((idx >> 3) & 3);
-        *reinterpret_cast<uint4*>(sm + (tile - sb) + blk * TILE + 128 * t + 16 * (idx & 7)) = make_uint4(0, 0, 0, 0);
-      }
-      asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-      wg_bar(w);
-    }
-    float sc[ACC];
-#pragma unroll
-    for (int e = 0; e < ACC; ++e) sc[e] = 0.f;
-    if (w == 0) {
-      qk_part<0, 4>(sc, tile, sb);
-    } else {
-      qk_part<4, BLOCKS - 4>(sc, tile, sb);
-    }
-    hold(sc);
-    xs[(2 * w) * 128 + lt] = make_float4(sc[0], sc[1], sc[2], sc[3]);
-    xs[(2 * w + 1) * 128 + lt] = make_float4(sc[4], sc[5], sc[6], sc[7]);
-    __syncthreads();  // both warpgroups' partial scores written
-    {
-      const float4 a = xs[(2 - 2 * w) * 128 + lt], c = xs[(3 - 2 * w) * 128 + lt];
-      sc[0] += a.x, sc[1] += a.y, sc[2] += a.z, sc[3] += a.w, sc[4] += c.x, sc[5] += c.y, sc[6] += c.z, sc[7] += c.w;
-    }
-    const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
-    float* const rk = rw + (k & 1) * (4 * HG);
-    wg_step_max<HG>(sc, v0, v1, rk, warp, r, j);
-    wg_bar(w);  // this warpgroup's maxima written, and every one of its warps' QK over the stage complete
-    if (w == 1 && refill) copies.issue_own(k + STAGES, s, 1, BLOCKS - 1, BLOCKS, BLOCKS - 4);  // the rope block
-    float al[NQ], mu[NQ];
-    wg_new_max<HG>(rk, cb, m, l, al, mu, j);
-    wg_scale_o<HG, 4>(o, al);
-    unsigned short* const sp = reinterpret_cast<unsigned short*>(sm + OFF_P);
-#pragma unroll
-    for (int i = 0; i < HG / 8; ++i)  // P: rows 16 warp + r + 8 x written by warpgroup x; l over every row in both
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int q = 2 * i + e, h = 8 * i + 2 * j + e;
-#pragma unroll
-        for (int x = 0; x < 2; ++x) {
-          const float p = ex2(fmaf(sc[4 * i + 2 * x + e], cb[q], -mu[q]));
-          l[q] += p;
-          const int t = 16 * warp + r + 8 * x;
-          if (x == w) sp[(h >> 3) * 512 + (sw128(h & 7, t >> 3) >> 1) + (t & 7)] = wg_to16(p);
-        }
-      }
-    publish();  // P visible to both warpgroups' wgmmas
-    wg_fence();
-    pv_part<0>(o, tile, sb, b0);
-    pv_part<1>(o, tile, sb, b0);
-    wg_wait_pending(1);
-    hold(o[0]);
-    hold(o[1]);
-    wg_bar(w);  // blocks b0, b0 + 1 read by every warp of this warpgroup
-    if (refill) copies.issue_own(k + STAGES, s, w, b0, b0 + 2, w ? 0 : 4);
-    wg_wait();
-    hold(o[2]);
-    hold(o[3]);
-    wg_bar(w);
-    if (refill) copies.issue_own(k + STAGES, s, w, b0 + 2, b0 + 4, 0);
-    if (++s == STAGES) s = 0, parity ^= 1u;
-  }
-  pdl_release();
-  float* const rl = rw + 2 * (4 * HG);
-#pragma unroll
-  for (int q = 0; q < NQ; ++q) wg_row_sum<HG>(rl, l[q], warp, r, j, q);
-  wg_bar(w);
-#pragma unroll
-  for (int q = 0; q < NQ; ++q) {
-    const int h = 8 * (q >> 1) + 2 * j + (q & 1), hq = hg0 + h;
-    if (hq >= Hq) continue;
-    const float L = wg_sum4<HG>(rl, h);
-    const float inv = L > 0.f ? vscale / L : 0.f;
-    const size_t row = (size_t)b * Hq + hq;
-#pragma unroll
-    for (int u = 0; u < 4; ++u)
-#pragma unroll
-      for (int x = 0; x < 2; ++x) {
-        const int d = 64 * (b0 + u) + 16 * warp + r + 8 * x;
-        const float v = o[u][4 * (q >> 1) + 2 * x + (q & 1)] * inv;
-        if (nsplit == 1) {
-          const __nv_bfloat16 vb = __float2bfloat16_rn(v);
-          out[row * RANK + d] = *reinterpret_cast<const unsigned short*>(&vb);
-        } else {
-          opart[(row * nsplit + split) * RANK + d] = v;
-        }
-      }
-    if (nsplit > 1 && w == 0 && warp == 0 && r == 0) lse[row * nsplit + split] = L > 0.f ? m[q] + log2f(L) : KVP_NEG_INF;
   }
 #else
   float cb[NQ];  // score multiplier of this thread's heads (log2 domain)
