@@ -254,17 +254,21 @@ def decode_wg_warpgroups(group: int, head_dim: int) -> int:
     return 2 if head_dim == 128 else 1
 
 
+class _AsWritten:
+    """A source compiled once, without macros (its class names the source, kernels, name and compile cost)."""
+
+    def macros(self) -> list[tuple[str, str]]:
+        return []
+
+
 @dataclass(frozen=True)
-class ReadProbeConfig:
+class ReadProbeConfig(_AsWritten):
     """The read-bandwidth probe kernel (read_probe.cu)."""
 
     source = "read_probe.cu"
     kernels = ("kvp_read_probe", "kvp_read_pages", "kvp_walk_bulk")
     name = "read_probe"
     compile_cost = 0.05
-
-    def macros(self) -> list[tuple[str, str]]:
-        return []
 
 
 DELTANET_ACT_DTYPES = {"float16": 0, "bfloat16": 1}
@@ -347,35 +351,23 @@ class NormConfig:
 
 
 @dataclass(frozen=True)
-class Mxfp4Config:
+class Mxfp4Config(_AsWritten):
     """mxfp4.cu: mxfp4 experts -> bf16 (one instantiation)."""
 
     source = "mxfp4.cu"
     kernels = ("kvp_mxfp4_to_bf16",)
+    name = "mxfp4_to_bf16"
     compile_cost = 0.2
-
-    def macros(self) -> list[tuple[str, str]]:
-        return []
-
-    @property
-    def name(self) -> str:
-        return "mxfp4_to_bf16"
 
 
 @dataclass(frozen=True)
-class PageOrderConfig:
+class PageOrderConfig(_AsWritten):
     """page_order.cu: block tables with each sequence's full pages sorted by address (one instantiation)."""
 
     source = "page_order.cu"
     kernels = ("kvp_sort_pages",)
+    name = "page_order"
     compile_cost = 0.1
-
-    def macros(self) -> list[tuple[str, str]]:
-        return []
-
-    @property
-    def name(self) -> str:
-        return "page_order"
 
 
 @dataclass(frozen=True)
