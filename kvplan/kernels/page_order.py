@@ -107,7 +107,11 @@ class _SortLaunch:
             a = ln.args
             a[0].value, a[1].value, a[2].value = block_table.data_ptr(), seq_lens.data_ptr(), out.data_ptr()
             a[3].value, a[4].value, a[5].value = W, bs.bit_length() - 1, run
-            ln.launch((-(-W // run), B, 1), self._rt.current_stream_handle(torch, self._index))
+            if torch.cuda.current_device() != self._index:  # the module lives in that device's context
+                with torch.cuda.device(self._index):
+                    ln.launch((-(-W // run), B, 1), self._rt.current_stream_handle(torch, self._index))
+            else:
+                ln.launch((-(-W // run), B, 1), self._rt.current_stream_handle(torch, self._index))
 
 
 _LAUNCHERS: dict[int, _SortLaunch] = {}
