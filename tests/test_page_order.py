@@ -111,3 +111,21 @@ def test_bad_arguments_name_the_argument(args, needle):
 def test_bad_out_is_refused():
     with pytest.raises(ValueError, match="out must be"):
         sort_full_pages(t32([[1, 2]]), t32([32]), 16, out=torch.zeros(1, 3, dtype=torch.int32))
+
+
+def test_plans_sort_inside_each_ctas_chunk_and_refuse_windows():
+    """The plans' sorted_block_table groups by the chunk their launch gives a CTA (pages = chunk / block size);
+    checked without a GPU through a stand-in carrying only what the method reads."""
+    from types import SimpleNamespace
+
+    from kvplan.kernels.paged_decode import PagedDecodePlan
+    from kvplan.kernels.paged_mla import PagedMLADecodePlan
+
+    bt, sl = t32([[9, 3, 7, 1, 5, 2]]), t32([96])  # six full pages of 16 tokens
+    gqa = SimpleNamespace(window=None, block_size=16, launch_for=lambda b: SimpleNamespace(chunk=64))
+    assert PagedDecodePlan.sorted_block_table(gqa, bt, sl).tolist() == [[1, 3, 7, 9, 2, 5]]
+    assert PagedDecodePlan.sorted_block_table(gqa, bt[:0], sl[:0]).tolist() == []
+    mla = SimpleNamespace(block_size=16, _splits=lambda b: (3, 32))
+    assert PagedMLADecodePlan.sorted_block_table(mla, bt, sl).tolist() == [[3, 9, 1, 7, 2, 5]]
+    with pytest.raises(ValueError, match="sliding_window"):
+        PagedDecodePlan.sorted_block_table(SimpleNamespace(**{**vars(gqa), "window": 64}), bt, sl)

@@ -114,7 +114,8 @@ class PagedDecodePlan:
             raise ValueError("sliding_window plans attend by position: their block tables cannot be sorted")
         from .page_order import sort_full_pages
 
-        chunk = self.launch_for(block_table.shape[0]).chunk
+        batch = getattr(block_table, "shape", (0,))[0]
+        chunk = self.launch_for(batch).chunk if batch else self.block_size  # (an empty batch: nothing to sort)
         return sort_full_pages(block_table, seq_lens, self.block_size, max(1, chunk // self.block_size), out)
 
     def _work_elems(self, batch: int, span: int) -> int:

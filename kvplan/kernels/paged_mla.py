@@ -119,7 +119,8 @@ class PagedMLADecodePlan:
         (page_order.py); sort once a decode step and pass the result to every layer's ``run``."""
         from .page_order import sort_full_pages
 
-        chunk = self._splits(block_table.shape[0])[1]
+        batch = getattr(block_table, "shape", (0,))[0]
+        chunk = self._splits(batch)[1] if batch else self.block_size  # (an empty batch: nothing to sort)
         return sort_full_pages(block_table, seq_lens, self.block_size, max(1, chunk // self.block_size), out)
 
     def _entry(self, batch: int):
