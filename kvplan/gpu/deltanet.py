@@ -1,13 +1,16 @@
 """Gated DeltaNet (Qwen3-Next's linear-attention layers). Decode on a GPU runs kvplan's step kernel
 (kvplan/kernels/deltanet_step.cu, two launches per layer) where it supports the shape; otherwise, on the CPU,
-and for prefill, plain torch (a clearly labelled torch path). Per value head the layer keeps a recurrent state S [key_dim, value_dim] and a causal-convolution
-window over its q/k/v inputs; one token updates them as
+and for prefill, plain torch (a clearly labelled torch path), but for the prefill's chunk-to-chunk state
+recurrence, which on a GPU is one launch of kvplan/kernels/deltanet_scan.cu. Per value head the layer keeps a
+recurrent state S [key_dim, value_dim] and a causal-convolution window over its q/k/v inputs; one token updates
+them as
 
     S <- a S;   S <- S + k (beta (v - S^T k))^T;   out = S^T q        (a = exp(g), g <= 0)
 
 Decode runs that step for the batch (reading and writing each sequence's state slot once); prefill runs the
-same recurrence in chunks of CHUNK tokens (one chunk of the sequence's length when shorter) (the WY form: a unit-lower-triangular solve per chunk, then one
-state update per chunk), which the tests hold to the token-by-token recurrence."""
+same recurrence in chunks of CHUNK tokens (one chunk of the sequence's length when shorter) (the WY form: a
+unit-lower-triangular solve per chunk, then one state update per chunk), which the tests hold to the
+token-by-token recurrence."""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from .ops import l2_norm, stacked_rows
 CHUNK = 64
 LABEL = "torch gated-DeltaNet step (recurrent state read and written once per token; NOT a CUDA kernel)"
 KERNEL_LABEL = ("kvplan's gated-DeltaNet step kernel (deltanet_step.cu: conv window, delta-rule update of the state in "
-                "its slot, gated output norm; 2 launches per layer); prefill: torch, chunked")
+                "its slot, gated output norm; 2 launches per layer); prefill: torch, chunked, the chunk-to-chunk state "
+                "recurrence in one launch of deltanet_scan.cu")
 
 
 def _decay_and_gate(w, a, b):
@@ -34,8 +38,8 @@ def chunked_delta_rule(q, k, v, g, beta, state):
     out = exp(G) Q S0 + (Q K^T o exp(G_t - G_i))_{i<=t} U and S = exp(G_C) S0 + (K o exp(G_C - G))^T U.
 
     U is affine in S0, so everything but S0 is computed for all chunks at once: with U = U_v - W_k S0,
-    out = Q_eff S0 + O_intra and S = M S0 + B. What stays sequential is one batched matmul a chunk
-    (S_{c+1} = M_c S_c + B_c): eager, launches are the cost of a long prompt, not flops."""
+    out = Q_eff S0 + O_intra and S = M S0 + B. What stays sequential is S_{c+1} = M_c S_c + B_c, chunk after
+    chunk (scan_chunk_states)."""
     r, n, h, dk = k.shape
     dv = v.shape[-1]
     size = min(CHUNK, n)  # short sequences (the profile run's 8-token ones) in one unpadded chunk: no 8x padding
@@ -68,11 +72,22 @@ def chunked_delta_rule(q, k, v, g, beta, state):
     states = torch.empty(nc + 1, r * h, dk, dv, device=q.device, dtype=state.dtype)
     states[0] = state.reshape(r * h, dk, dv)
     torch.matmul(tail_t, u_v, out=states[1:].view(nc, r, h, dk, dv))  # B_c, then S_{c+1} = M_c S_c + B_c in place
-    for c in range(nc):
-        states[c + 1].baddbmm_(trans[c], states[c])
+    scan_chunk_states(trans, states)
     out = torch.matmul(q_eff, states[:nc].view(nc, r, h, dk, dv)).add_(o_intra)  # [N, R, H, C, dv]
     out = out.permute(1, 0, 3, 2, 4).reshape(r, -1, h, dv)
     return out[:, :n], states[nc].view(r, h, dk, dv)
+
+
+def scan_chunk_states(trans, states) -> None:
+    """states[c + 1] = trans[c] @ states[c] + states[c + 1] for each chunk c in order, in place: on a GPU one launch
+    of the bundled scan kernel (kvplan/kernels/deltanet_scan.cu), else one batched matmul a chunk."""
+    if trans.is_cuda:
+        from ..kernels.deltanet_scan import scan_states, scan_supported
+
+        if scan_supported(trans, states) is None:
+            return scan_states(trans, states)
+    for c in range(trans.shape[0]):
+        states[c + 1].baddbmm_(trans[c], states[c])
 
 
 class GatedDeltaNet:

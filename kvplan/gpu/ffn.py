@@ -61,6 +61,13 @@ def grouped_mm(x, w, offsets):
     return fn(x, w.transpose(-1, -2), offs=offsets)
 
 
+def _plus_shared(out, shared, gate):
+    """The routed experts' sum plus the shared expert's rows times sigmoid(gate) (times 1 without a gate)."""
+    if shared is None:
+        return out
+    return out + (shared * torch.sigmoid(gate) if gate is not None else shared)
+
+
 class MLP:
     def __init__(self, arch, w: dict, rt, prefix: str = "mlp"):
         self.arch, self.rt = arch, rt
@@ -227,11 +234,9 @@ class MoE:
             else:
                 w13, w2 = w["w13"], w["w2"]
             return self.pairs.run(x.contiguous(), weights, ids, w13, w2, shared=shared, shared_gate=gate)
-        out = self._pairs(x, weights, ids) if SLOT_FACTOR * ids.numel() < self.arch.experts else \
-            self._grouped(x, weights, ids)
-        if shared is not None:
-            out = out + (shared * torch.sigmoid(gate) if gate is not None else shared)
-        return out
+        if SLOT_FACTOR * ids.numel() >= self.arch.experts:
+            return self._grouped(x, weights, ids, shared, gate)
+        return _plus_shared(self._pairs(x, weights, ids), shared, gate)
 
     def _kernel_takes(self, x, ids) -> bool:
         """Whether the bundled kernel runs these pairs: up to its max_tokens tokens in pair slots; above, by expert,
@@ -262,7 +267,7 @@ class MoE:
         y = torch.bmm(w2, h[:, :, None].to(w2.dtype))[..., 0]
         return (y.view(t, k, -1) * weights[..., None].to(y.dtype)).sum(1).to(x.dtype)
 
-    def _grouped(self, x, weights, ids):
+    def _grouped(self, x, weights, ids, shared=None, gate=None):
         a, w = self.arch, self.w
         t, k = ids.shape
         flat = ids.reshape(-1)
@@ -277,14 +282,22 @@ class MoE:
         h = mlp_activation(a.activation, grouped_mm(rows, w13, offsets), a.gated_mlp)
         w2 = self._dequantized("w2", x.dtype) if self.mxfp4 else w["w2"]  # (into the scratch w13 was in)
         y = grouped_mm(h.to(rows.dtype), w2, offsets).to(x.dtype)
-        # back in (token, slot) order, then each token's k rows weighted and summed by one batched matmul (fp32
-        # accumulation, no atomics): index_add_ over the sorted rows took 3.5 ms of Qwen3-Next's 60 ms step at 440
-        # tokens x 11 pairs (H200, session 9 forward_profile). A gather by the inverse order, not index_copy_: the
-        # scatter ran at ~1.2 TB/s (0.55 ms a layer at 8,192 tokens x 10 pairs, session 15 prefill_profile)
+        # each token's k rows, where the sort left them, weighted and summed (no atomics: index_add_ over the
+        # sorted rows took 3.5 ms of Qwen3-Next's 60 ms step at 440 tokens x 11 pairs, H200, session 9); on a GPU
+        # one launch of the bundled gather-sum reads each row once, with the shared expert added in it
         where = torch.empty_like(order)
         where[order] = torch.arange(order.numel(), device=order.device, dtype=order.dtype)
+        if y.is_cuda:
+            from ..kernels.moe_gather_sum import gather_sum, gather_sum_supported
+
+            why = gather_sum_supported(y, where, weights, shared, gate)
+            self.rt.labels["moe combine"] = "bundled gather-sum (moe_gather_sum.cu)" if why is None else \
+                f"torch gather + batched matmul (the gather-sum kernel refused: {why})"
+            if why is None:
+                return gather_sum(y, where, weights, shared, gate)
         rows_tk = y.index_select(0, where).view(t, k, -1)
-        return torch.bmm(weights[:, None, :].to(y.dtype), rows_tk)[:, 0].to(x.dtype)
+        out = torch.bmm(weights[:, None, :].to(y.dtype), rows_tk)[:, 0].to(x.dtype)
+        return _plus_shared(out, shared, gate)
 
     def __call__(self, x):
         if self.arch.shared_gate:

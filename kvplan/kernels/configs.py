@@ -371,6 +371,26 @@ class PageOrderConfig(_AsWritten):
 
 
 @dataclass(frozen=True)
+class DeltaNetScanConfig(_AsWritten):
+    """deltanet_scan.cu: a chunked DeltaNet prefill's chunk-to-chunk state recurrence (one instantiation)."""
+
+    source = "deltanet_scan.cu"
+    kernels = ("kvp_dn_scan",)
+    name = "deltanet_scan"
+    compile_cost = 0.1
+
+
+@dataclass(frozen=True)
+class MoeGatherSumConfig(_AsWritten):
+    """moe_gather_sum.cu: the grouped MoE path's weighted sum of each token's pair rows (one instantiation)."""
+
+    source = "moe_gather_sum.cu"
+    kernels = ("kvp_moe_gather_sum_bf16", "kvp_moe_gather_sum_f16")
+    name = "moe_gather_sum"
+    compile_cost = 0.1
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     """One instantiation of router.cu per logits dtype."""
 
@@ -552,6 +572,7 @@ INSTANTIATION_SETS = (
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
     lambda arch: [PageOrderConfig()],
+    lambda arch: [DeltaNetScanConfig(), MoeGatherSumConfig()],
     # both launches, CTAs in order and rotated, and the row-owned form's two (verify times every form,
     # kvplan/gpu/gemm.py)
     lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1]) for r in (False, True)]

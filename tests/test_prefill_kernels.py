@@ -1,0 +1,149 @@
+"""Two kernels of verify's prefill (TTFT): the chunked DeltaNet's chunk-to-chunk state recurrence
+(kvplan/kernels/deltanet_scan.cu) and the weighted sum that ends MoE's grouped path (moe_gather_sum.cu).
+
+CPU: what each takes, the reasons it gives for what it does not, and that CI compiles both. GPU (skips without
+CUDA): each against a float64 reference written from its equation (the scan: S[c+1] = M[c] S[c] + B[c] chunk by
+chunk; the sum: each token's pair rows by hand), and the chunked DeltaNet with the scan kernel against the
+token-by-token recurrence at Qwen3-Next's head dims."""
+
+import math
+
+import pytest
+
+from kvplan.kernels.configs import INSTANTIATION_SETS, DeltaNetScanConfig, MoeGatherSumConfig
+
+torch = pytest.importorskip("torch")
+
+from kvplan.kernels.deltanet_scan import scan_states, scan_supported  # noqa: E402
+from kvplan.kernels.moe_gather_sum import gather_sum, gather_sum_supported  # noqa: E402
+
+
+def test_ci_compiles_both_for_every_arch():
+    for arch in ("sm_80", "sm_89", "sm_90"):
+        names = {c.name for make in INSTANTIATION_SETS for c in make(arch)}
+        assert {DeltaNetScanConfig().name, MoeGatherSumConfig().name} <= names
+
+
+def test_cpu_tensors_are_refused_with_a_reason():
+    m, states = torch.zeros(2, 3, 128, 128), torch.zeros(3, 3, 128, 128)
+    assert scan_supported(m, states) == "the tensors are not on one CUDA device"
+    with pytest.raises(ValueError, match="DeltaNet scan kernel cannot take these tensors: the tensors are not"):
+        scan_states(m, states)
+    y, where, w = torch.zeros(8, 16, dtype=torch.bfloat16), torch.arange(8), torch.zeros(4, 2)
+    assert gather_sum_supported(y, where, w) == "the tensors are not on one CUDA device"
+    with pytest.raises(ValueError, match="gather-sum kernel cannot take these tensors"):
+        gather_sum(y, where, w)
+
+
+# ---- GPU ---------------------------------------------------------------------------------------------------------
+
+def _cuda():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from kvplan.kernels._runtime import kernel_unavailable_reason
+
+    why = kernel_unavailable_reason()
+    if why:
+        pytest.skip(why)
+
+
+def _maps(gen, chunks, heads):
+    """M = a I - (a small product), as the DeltaNet's maps are: a decay times the identity, minus a rank-64 part."""
+    decay = torch.rand(chunks, heads, 1, 1, device="cuda", generator=gen) * 0.5 + 0.5
+    low = torch.randn(chunks, heads, 128, 64, device="cuda", generator=gen) / 64
+    right = torch.randn(chunks, heads, 64, 128, device="cuda", generator=gen) / 16
+    return decay * torch.eye(128, device="cuda") - low @ right
+
+
+@pytest.mark.parametrize("chunks,heads,dv", [(1, 1, 128), (37, 3, 128), (128, 16, 128), (5, 2, 16), (9, 4, 48),
+                                             (0, 2, 32)])
+def test_scan_is_the_chunk_recurrence(chunks, heads, dv):
+    _cuda()
+    gen = torch.Generator(device="cuda").manual_seed(chunks * 7 + dv)
+    m = _maps(gen, chunks, heads).contiguous()
+    states = torch.randn(chunks + 1, heads, 128, dv, device="cuda", generator=gen)
+    want = states.double().clone()
+    for c in range(chunks):
+        want[c + 1] += m[c].double() @ want[c]
+    assert scan_supported(m, states) is None
+    scan_states(m, states)
+    torch.cuda.synchronize()
+    scale = want.abs().max()
+    assert float((states.double() - want).abs().max() / scale) < 1e-5
+
+
+def test_scan_refuses_shapes_it_does_not_compile():
+    _cuda()
+    m = torch.zeros(2, 1, 64, 64, device="cuda")
+    assert "not [chunks, heads, 128, 128]" in scan_supported(m, torch.zeros(3, 1, 64, 64, device="cuda"))
+    m = torch.zeros(2, 1, 128, 128, device="cuda")
+    assert "a multiple of 16" in scan_supported(m, torch.zeros(3, 1, 128, 40, device="cuda"))
+    assert "float32" in scan_supported(m.half(), torch.zeros(3, 1, 128, 32, device="cuda").half())
+
+
+def test_chunked_delta_rule_with_the_scan_is_the_recurrence():
+    """Qwen3-Next's head dims (128 x 128) over 3 chunks and a tail, one sequence and two heads, on the GPU."""
+    _cuda()
+    from kvplan.gpu.deltanet import CHUNK, chunked_delta_rule
+
+    gen = torch.Generator(device="cuda").manual_seed(11)
+    r, n, h, d = 1, 3 * CHUNK + 9, 2, 128
+    q = torch.randn(r, n, h, d, device="cuda", generator=gen) / math.sqrt(d)
+    k = torch.randn(r, n, h, d, device="cuda", generator=gen)
+    k = k / k.norm(dim=-1, keepdim=True)
+    v = torch.randn(r, n, h, d, device="cuda", generator=gen)
+    g = -torch.rand(r, n, h, device="cuda", generator=gen) * 0.2
+    beta = torch.rand(r, n, h, device="cuda", generator=gen)
+    s0 = torch.randn(r, h, d, d, device="cuda", generator=gen) * 0.1
+    out, s = chunked_delta_rule(q, k, v, g, beta, s0.clone())
+    state = s0[0].double().clone()  # [h, dk, dv]
+    want = torch.empty(n, h, d, dtype=torch.float64, device="cuda")
+    for t in range(n):  # S <- a S;  S <- S + k (beta (v - S^T k))^T;  o = S^T q
+        kk, vv = k[0, t].double(), v[0, t].double()
+        state = state * torch.exp(g[0, t].double())[:, None, None]
+        delta = beta[0, t].double()[:, None] * (vv - (kk[:, None, :] @ state)[:, 0])
+        state = state + kk[:, :, None] * delta[:, None, :]
+        want[t] = (q[0, t].double()[:, None, :] @ state)[:, 0]
+    assert float((out[0].double() - want).abs().max() / want.abs().max()) < 1e-4
+    assert float((s[0].double() - state).abs().max() / state.abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("tokens,k,h,shared", [(1, 1, 8, None), (257, 10, 2048, None), (33, 6, 136, "plain"),
+                                               (64, 4, 2880, "gated")])
+def test_gather_sum_is_each_tokens_weighted_rows(dtype, tokens, k, h, shared):
+    _cuda()
+    gen = torch.Generator(device="cuda").manual_seed(tokens + k + h)
+    pairs = tokens * k
+    y = torch.randn(pairs + 5, h, device="cuda", generator=gen).to(dtype)  # 5 rows no pair points at
+    where = torch.randperm(pairs + 5, device="cuda", generator=gen)[:pairs]
+    weights = torch.rand(tokens, k, device="cuda", generator=gen)
+    extra = gate = None
+    if shared:
+        extra = torch.randn(tokens, h, device="cuda", generator=gen).to(dtype)
+    if shared == "gated":  # the gate as the last column of a joint router output: a strided [T, 1] view
+        joint = torch.randn(tokens, 9, device="cuda", generator=gen).to(dtype)
+        gate = joint[:, 8:]
+    assert gather_sum_supported(y, where, weights, extra, gate) is None
+    got = gather_sum(y, where, weights, extra, gate)
+    want = torch.zeros(tokens, h, dtype=torch.float64, device="cuda")
+    for j in range(k):
+        want += weights[:, j, None].double() * y[where.view(tokens, k)[:, j]].double()
+    if extra is not None:
+        s = torch.sigmoid(gate.double()).view(tokens, 1) if gate is not None else 1.0
+        want += extra.double() * s
+    assert got.dtype == dtype and got.shape == (tokens, h)
+    tol = 8e-3 if dtype == torch.bfloat16 else 1e-3  # one rounding of the fp32 sum to the output dtype
+    assert float((got.double() - want).abs().max() / want.abs().max()) < tol
+
+
+def test_gather_sum_refuses_what_it_does_not_take():
+    _cuda()
+    y = torch.zeros(8, 12, device="cuda", dtype=torch.bfloat16)
+    w = torch.zeros(4, 2, device="cuda")
+    where = torch.arange(8, device="cuda")
+    assert "multiple of 8" in gather_sum_supported(y, where, w)
+    y = torch.zeros(8, 16, device="cuda", dtype=torch.bfloat16)
+    assert "int64" in gather_sum_supported(y, where.int(), w)
+    assert "float32" in gather_sum_supported(y, where, w.half())
+    assert "shared expert's rows" in gather_sum_supported(y, where, w, torch.zeros(4, 16, device="cuda"))
