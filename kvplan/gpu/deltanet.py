@@ -45,10 +45,12 @@ def chunked_delta_rule(q, k, v, g, beta, state):
     size = min(CHUNK, n)  # short sequences (the profile run's 8-token ones) in one unpadded chunk: no 8x padding
     pad = -n % size
 
-    def chunks(x):  # [R, L, H, ..] -> [N, R, H, C, ..]: chunk-major, so the sequential part reads M_c in place
-        x = F.pad(x, (0, 0) * (x.dim() - 3) + (0, 0, 0, pad)) if x.dim() == 4 else F.pad(x, (0, 0, 0, pad))
+    def chunks(x):  # [R, L, H, ..] -> [N, R, H, C, ..] contiguous: chunk-major, so the sequential part reads M_c
+        # in place; one copy here spares each matmul below its own (a permuted operand is copied by every matmul)
+        if pad:
+            x = F.pad(x, (0, 0) * (x.dim() - 3) + (0, 0, 0, pad))
         x = x.view(r, -1, size, h, *x.shape[3:])
-        return x.permute(1, 0, 3, 2, 4) if x.dim() == 5 else x.permute(1, 0, 3, 2)
+        return (x.permute(1, 0, 3, 2, 4) if x.dim() == 5 else x.permute(1, 0, 3, 2)).contiguous()
 
     qc, kc, vc, gc, bc = chunks(q), chunks(k), chunks(v), chunks(g), chunks(beta)
     cum = gc.cumsum(-1)  # [N, R, H, C]
