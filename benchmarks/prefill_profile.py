@@ -3,12 +3,13 @@ one prompt of `tokens` tokens into a paged cache (as verify's `time_prefill` run
 profiled with torch.profiler (GPU time per kernel name, launches, and the host time of the whole call).
 
     python3 benchmarks/prefill_profile.py MODEL [--tokens 8192] [--tp 1] [--top 20] [--chunk N] [--old-deltanet M]
-                                                [--torch-scan] [--torch-combine] [--tf32]
+                                                [--torch-deltanet] [--torch-combine] [--tf32]
 
 `--chunk` sets the DeltaNet prefill's chunk length; `--old-deltanet M` takes `chunked_delta_rule` from module M
-(an older copy, for an A/B on the same machine). `--torch-scan` / `--torch-combine` run the torch forms in place
-of the DeltaNet scan kernel / the MoE gather-sum kernel (their refusal path), `--tf32` lets fp32 matmuls use TF32
-(what the chunked DeltaNet's fp32 GEMMs would gain)."""
+(an older copy, for an A/B on the same machine). `--torch-deltanet` (in session 33 call 1 `--torch-scan`, the scan
+alone) / `--torch-combine` run the torch forms in place of the DeltaNet prefill kernels / the MoE gather-sum kernel
+(their refusal path); `--tf32` lets every fp32 matmul use TF32 (session 33 call 1 measured what the chunked
+DeltaNet's fp32 GEMMs gain by it; they have used TF32 since)."""
 
 from __future__ import annotations
 
@@ -35,14 +36,15 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=20)
     ap.add_argument("--chunk", type=int)
     ap.add_argument("--old-deltanet")
-    ap.add_argument("--torch-scan", action="store_true")
+    ap.add_argument("--torch-deltanet", "--torch-scan", dest="torch_deltanet", action="store_true")
     ap.add_argument("--torch-combine", action="store_true")
     ap.add_argument("--tf32", action="store_true")
     a = ap.parse_args()
-    if a.torch_scan:
-        from kvplan.kernels import deltanet_scan
+    if a.torch_deltanet:
+        from kvplan.kernels import deltanet_prefill
 
-        deltanet_scan.scan_supported = lambda *args: "--torch-scan"
+        deltanet_prefill.scan_supported = lambda *args: "--torch-deltanet"
+        deltanet_prefill.conv_supported = lambda *args: "--torch-deltanet"
     if a.torch_combine:
         from kvplan.kernels import moe_gather_sum
 
@@ -69,7 +71,7 @@ def main() -> None:
     host_ms = (time.perf_counter() - t0) * 1e3
     table = kernel_rows(prof)
     print(f"{a.model} tp {a.tp} prefill of {a.tokens:,} tokens (chunk {deltanet.CHUNK}, "
-          f"{'old' if a.old_deltanet else 'current'} DeltaNet, scan {'torch' if a.torch_scan else 'kernel'}, "
+          f"{'old' if a.old_deltanet else 'current'} DeltaNet, DeltaNet kernels {'off' if a.torch_deltanet else 'on'}, "
           f"combine {'torch' if a.torch_combine else 'kernel'}, tf32 {a.tf32}): {timing['ms']:.1f} ms "
           f"(min {timing['ms_min']:.1f}), "
           f"GPU kernel time {sum(r[2] for r in table) / 1e3:.1f} ms in {sum(r[1] for r in table):,.0f} launches, "

@@ -1,4 +1,4 @@
-# session 33 call 1 (issue 13): two prefill kernels (deltanet_scan.cu: the chunked DeltaNet's chunk-to-chunk state
+# session 33 call 1 (issue 13): two prefill kernels (deltanet_prefill.cu: the chunked DeltaNet's chunk-to-chunk state
 # recurrence in one launch; moe_gather_sum.cu: the grouped MoE path's weighted sum in one launch). Their GPU tests and
 # verify's GPU forward tests; Qwen3-Next's prefill profile with both kernels, with the torch forms (A/B, same machine),
 # and with TF32 allowed; then verify on the four MoE models (TTFT against the prefill estimate).

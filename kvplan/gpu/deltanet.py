@@ -1,7 +1,7 @@
 """Gated DeltaNet (Qwen3-Next's linear-attention layers). Decode on a GPU runs kvplan's step kernel
 (kvplan/kernels/deltanet_step.cu, two launches per layer) where it supports the shape; otherwise, on the CPU,
 and for prefill, plain torch (a clearly labelled torch path), but for the prefill's chunk-to-chunk state
-recurrence, which on a GPU is one launch of kvplan/kernels/deltanet_scan.cu. Per value head the layer keeps a
+recurrence, which on a GPU is one launch of kvplan/kernels/deltanet_prefill.cu. Per value head the layer keeps a
 recurrent state S [key_dim, value_dim] and a causal-convolution window over its q/k/v inputs; one token updates
 them as
 
@@ -14,6 +14,8 @@ token-by-token recurrence."""
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -23,7 +25,7 @@ CHUNK = 64
 LABEL = "torch gated-DeltaNet step (recurrent state read and written once per token; NOT a CUDA kernel)"
 KERNEL_LABEL = ("kvplan's gated-DeltaNet step kernel (deltanet_step.cu: conv window, delta-rule update of the state in "
                 "its slot, gated output norm; 2 launches per layer); prefill: torch, chunked, the chunk-to-chunk state "
-                "recurrence in one launch of deltanet_scan.cu")
+                "recurrence in one launch of deltanet_prefill.cu")
 
 
 def _decay_and_gate(w, a, b):
@@ -31,7 +33,28 @@ def _decay_and_gate(w, a, b):
     return g, torch.sigmoid(b.float())
 
 
+@contextlib.contextmanager
+def _tf32_matmuls(on: bool):
+    """fp32 matmuls through TF32 tensor cores while inside (on a GPU): the chunks' products ran as SIMT fp32 GEMMs,
+    ~25 of Qwen3-Next's 280 prefill ms (H200, session 33; TF32 took 10 ms off). The engine's own kernels (vLLM's
+    fla chunk_gated_delta_rule) multiply in bf16, coarser still; the state recurrence stays fp32 (scan kernel)."""
+    before = torch.get_float32_matmul_precision()
+    if on:
+        torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def chunked_delta_rule(q, k, v, g, beta, state):
+    """The gated delta rule over whole prompts, chunk by chunk (see _chunked_delta_rule); on a GPU its fp32
+    matmuls in TF32 (_tf32_matmuls)."""
+    with _tf32_matmuls(q.is_cuda):
+        return _chunked_delta_rule(q, k, v, g, beta, state)
+
+
+def _chunked_delta_rule(q, k, v, g, beta, state):
     """q, k [R, L, H, dk]; v [R, L, H, dv]; g, beta [R, L, H]; state [R, H, dk, dv] (float32) ->
     (out [R, L, H, dv], final state). Within a chunk with cumulative log-decay G, U solves
     (I + diag(beta) (K K^T o exp(G_t - G_i))_{i<t}) U = diag(beta) (V - diag(exp G) K S0); then
@@ -82,9 +105,9 @@ def chunked_delta_rule(q, k, v, g, beta, state):
 
 def scan_chunk_states(trans, states) -> None:
     """states[c + 1] = trans[c] @ states[c] + states[c + 1] for each chunk c in order, in place: on a GPU one launch
-    of the bundled scan kernel (kvplan/kernels/deltanet_scan.cu), else one batched matmul a chunk."""
+    of the bundled scan kernel (kvplan/kernels/deltanet_prefill.cu), else one batched matmul a chunk."""
     if trans.is_cuda:
-        from ..kernels.deltanet_scan import scan_states, scan_supported
+        from ..kernels.deltanet_prefill import scan_states, scan_supported
 
         if scan_supported(trans, states) is None:
             return scan_states(trans, states)
@@ -133,6 +156,19 @@ class GatedDeltaNet:
         pool[slots, :self.conv_elements] = conv.reshape(b, -1).to(pool.dtype)
         pool[slots, self.conv_elements:] = recurrent.reshape(b, -1).to(pool.dtype)
 
+    def _convolved(self, mixed, r: int, n: int):
+        """silu of the causal depthwise convolution of each of the r sequences of n tokens, [r n, C] float32: on a
+        GPU one launch of the bundled kernel (deltanet_prefill.cu), else torch's conv1d over [R, C, L]."""
+        w = self.w["conv"]
+        if mixed.is_cuda:
+            from ..kernels.deltanet_prefill import conv_prefill, conv_supported
+
+            if conv_supported(mixed, w, n) is None:
+                return conv_prefill(mixed, w, n)
+        seq = F.pad(mixed.float().view(r, n, -1).transpose(1, 2), (self.kernel - 1, 0))  # [R, C, L + K - 1]
+        out = F.conv1d(seq, w.float()[:, None, :], groups=self.conv_dim)
+        return F.silu(out).transpose(1, 2).reshape(r * n, -1)
+
     def _split(self, mixed):
         q, k, v = mixed.split([self.nk * self.dk, self.nk * self.dk, self.nv * self.dv], dim=-1)
         rep = self.nv // self.nk
@@ -154,11 +190,10 @@ class GatedDeltaNet:
             return rt.comm.all_reduce(rt.mm(gated, w["o"]))
         b, a_gate = ba.split([self.nv, self.nv], dim=-1)
         g, beta = _decay_and_gate(w, a_gate, b)
-        conv_w = w["conv"].float()
         if step.decode:
             conv, state = self._state_views(cache, step.state_slots)
             window = torch.cat([conv.float(), mixed.float()[:, :, None]], dim=-1)  # [B, C, K]
-            mixed = F.silu((window * conv_w[None]).sum(-1))
+            mixed = F.silu((window * w["conv"].float()[None]).sum(-1))
             q, k, v = self._split(mixed)
             s = state.float().contiguous().mul_(torch.exp(g)[..., None, None])  # [B, H, dk, dv], in place
             delta = (v - (k[..., None, :] @ s)[..., 0, :]) * beta[..., None]
@@ -173,17 +208,16 @@ class GatedDeltaNet:
             out = torch.zeros(t, self.nv, self.dv, device=x.device)
         else:
             r, n = step.seqs, step.seq_len
-            seq = mixed.float().view(r, n, -1).transpose(1, 2)  # [R, C, L]
-            conv_in = F.pad(seq, (self.kernel - 1, 0))
-            mixed = F.silu(F.conv1d(conv_in, conv_w[:, None, :], groups=self.conv_dim)).transpose(1, 2).reshape(t, -1)
-            q, k, v = self._split(mixed)
+            taps = self.kernel - 1  # the inputs a sequence's convolution window keeps: its last ones
+            window = F.pad(mixed.view(r, n, -1)[:, max(0, n - taps):].transpose(1, 2), (max(0, taps - n), 0))
+            q, k, v = self._split(self._convolved(mixed, r, n))
             zero = torch.zeros(r, self.nv, self.dk, self.dv, device=x.device)
             out, s = chunked_delta_rule(q.view(r, n, self.nv, self.dk), k.view(r, n, self.nv, self.dk),
                                         v.view(r, n, self.nv, self.dv), g.view(r, n, self.nv),
                                         beta.view(r, n, self.nv), zero)
             out = out.reshape(t, self.nv, self.dv)
             if cache is not None and step.state_slots is not None:
-                self._store(cache, step.state_slots, conv_in[:, :, -(self.kernel - 1):], s)
+                self._store(cache, step.state_slots, window, s)
         normed = out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + a.norm_eps) * w["o_norm"].float()
         gated = (normed * F.silu(z.float().unflatten(-1, (self.nv, self.dv)))).to(x.dtype)
         return rt.comm.all_reduce(rt.mm(gated.reshape(t, -1), w["o"]))

@@ -371,12 +371,13 @@ class PageOrderConfig(_AsWritten):
 
 
 @dataclass(frozen=True)
-class DeltaNetScanConfig(_AsWritten):
-    """deltanet_scan.cu: a chunked DeltaNet prefill's chunk-to-chunk state recurrence (one instantiation)."""
+class DeltaNetPrefillConfig(_AsWritten):
+    """deltanet_prefill.cu: the DeltaNet prefill's causal convolution and its chunk-to-chunk state recurrence (one
+    instantiation)."""
 
-    source = "deltanet_scan.cu"
-    kernels = ("kvp_dn_scan",)
-    name = "deltanet_scan"
+    source = "deltanet_prefill.cu"
+    kernels = ("kvp_dn_conv_prefill_bf16", "kvp_dn_conv_prefill_f16", "kvp_dn_scan")
+    name = "deltanet_prefill"
     compile_cost = 0.1
 
 
@@ -572,7 +573,7 @@ INSTANTIATION_SETS = (
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
     lambda arch: [PageOrderConfig()],
-    lambda arch: [DeltaNetScanConfig(), MoeGatherSumConfig()],
+    lambda arch: [DeltaNetPrefillConfig(), MoeGatherSumConfig()],
     # both launches, CTAs in order and rotated, and the row-owned form's two (verify times every form,
     # kvplan/gpu/gemm.py)
     lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1]) for r in (False, True)]

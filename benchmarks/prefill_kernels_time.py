@@ -1,0 +1,87 @@
+"""The three prefill kernels against the torch forms they replace, at one rank of Qwen3-Next-80B at tp 2 and 8,192
+tokens (16 value heads of 128 x 128, 4,096 convolution channels of width 4, 10 routed experts a token over a
+2,048 hidden size), CUDA events around each call, the median of `--reps`:
+
+    python3 benchmarks/prefill_kernels_time.py [--tokens 8192] [--reps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, ".")
+from kvplan.kernels.deltanet_prefill import conv_prefill, scan_states  # noqa: E402
+from kvplan.kernels.moe_gather_sum import gather_sum  # noqa: E402
+
+
+def timed(fn, reps: int) -> float:
+    """Median ms of one call."""
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        times.append(a.elapsed_time(b))
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tokens", type=int, default=8192)
+    ap.add_argument("--reps", type=int, default=20)
+    a = ap.parse_args()
+    t, dev = a.tokens, "cuda"
+    rows = []
+
+    heads, chunks = 16, -(-t // 64)
+    eye = torch.eye(128, device=dev)
+    m = (0.9 * eye - torch.randn(chunks, heads, 128, 64, device=dev) @ torch.randn(64, 128, device=dev) / 1e3)
+    states = torch.randn(chunks + 1, heads, 128, 128, device=dev)
+
+    def loop():
+        for c in range(chunks):
+            states[c + 1].baddbmm_(m[c], states[c])
+
+    rows.append(("chunk-state scan", timed(loop, a.reps), timed(lambda: scan_states(m, states), a.reps)))
+
+    channels, taps = 4096, 4
+    proj = torch.randn(t, channels + 2048, device=dev, dtype=torch.bfloat16)
+    x, w = proj[:, :channels], torch.randn(channels, taps, device=dev, dtype=torch.bfloat16)
+
+    def conv_torch():
+        seq = F.pad(x.float().view(1, t, -1).transpose(1, 2), (taps - 1, 0))
+        return F.silu(F.conv1d(seq, w.float()[:, None, :], groups=channels)).transpose(1, 2).reshape(t, -1)
+
+    rows.append(("causal conv + SiLU", timed(conv_torch, a.reps), timed(lambda: conv_prefill(x, w, t), a.reps)))
+
+    k, hidden = 10, 2048
+    y = torch.randn(t * k, hidden, device=dev, dtype=torch.bfloat16)
+    where = torch.randperm(t * k, device=dev)
+    weights = torch.rand(t, k, device=dev)
+    shared = torch.randn(t, hidden, device=dev, dtype=torch.bfloat16)
+    gate = torch.randn(t, 1, device=dev, dtype=torch.bfloat16)
+
+    def combine_torch():
+        out = torch.bmm(weights[:, None, :].to(y.dtype), y.index_select(0, where).view(t, k, -1))[:, 0]
+        return out + shared * torch.sigmoid(gate)
+
+    rows.append(("MoE gather + weighted sum + shared", timed(combine_torch, a.reps),
+                 timed(lambda: gather_sum(y, where, weights, shared, gate), a.reps)))
+
+    print(f"{torch.cuda.get_device_name()}, {t:,} tokens, median of {a.reps}, ms a layer")
+    print("| step | torch | kernel | ratio |\n|---|---|---|---|")
+    for name, before, after in rows:
+        print(f"| {name} | {before:.3f} | {after:.3f} | {before / after:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+// kvplan: two kernels of the gated-DeltaNet prefill (kvplan/gpu/deltanet.py), compiled at run time with NVRTC.
+//
+// kvp_dn_conv_prefill_{bf16,f16}: the causal depthwise convolution over each sequence's tokens, SiLU, fp32 out,
+// reading the projection's rows where they lie. torch ran it as a transpose to [R, C, L], a pad, its generic
+// depthwise conv2d kernel (0.35 ms a layer at 8,192 tokens on an H200), SiLU and a transpose back.
+//
+// kvp_dn_scan: the sequential part of the chunked delta rule (chunked_delta_rule). Every chunk's state follows
+// from the one before through an affine map,
+//     S[c + 1] = M[c] S[c] + B[c]        (S: [dk, dv] a value head, M: [dk, dk], fp32),
+// which torch ran as one batched matmul launch a chunk: 128 launches a layer at 8,192 tokens, 34 of Qwen3-Next's
+// 297 GPU ms (H200, session 32's prefill profile), each mostly launch and tile overhead. Here one launch runs them
+// all. The columns of S are independent, so a CTA owns 16 columns of one head's state: 128 CTAs for 16 heads of
+// dv = 128. A thread holds a 2 x 16 block of M in registers (2 rows, 16 of their columns; the next chunk's block
+// loaded while this one is multiplied) and multiplies it by the 16 rows of S it meets, which live in shared
+// memory (two buffers: one barrier a chunk); the 8 threads that share two rows add their partial sums through
+// shuffles. A first form gave each thread one row of M, which read 8x more of S from shared memory a product:
+// 7 us a chunk, not faster than torch's batched matmuls (H200, session 33). fp32 throughout, as the torch form.
+
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include "kvp_pdl.cuh"
+
+namespace {
+
+template <bool BF>
+__device__ __forceinline__ void to_float8(uint4 raw, float* f) {
+  const unsigned u[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float2 v = BF ? __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u[k]))
+                        : __half22float2(*reinterpret_cast<const __half2*>(&u[k]));
+    f[2 * k] = v.x, f[2 * k + 1] = v.y;
+  }
+}
+
+template <bool BF>
+__device__ __forceinline__ float to_float(unsigned short raw) {
+  return BF ? __bfloat162float(__ushort_as_bfloat16(raw)) : __half2float(__ushort_as_half(raw));
+}
+
+// out[t, c] = silu(sum_j w[c, j] x[t - taps + 1 + j, c]) within each sequence of n tokens (earlier positions 0)
+template <bool BF>
+__device__ __forceinline__ void conv_prefill(const unsigned short* __restrict__ x, long long x_row,
+                                             const unsigned short* __restrict__ w, int tokens, int n, int channels,
+                                             int taps, float* __restrict__ out) {
+  kvp::pdl_enter();
+  const int octs = channels / 8;
+  const long long total = (long long)tokens * octs;
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
+       i += (long long)gridDim.x * blockDim.x) {
+    const int t = (int)(i / octs), c = (int)(i - (long long)t * octs) * 8, pos = t % n;
+    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    for (int j = 0; j < taps; ++j) {
+      const int back = taps - 1 - j;
+      if (back > pos) continue;
+      float v[8];
+      to_float8<BF>(*reinterpret_cast<const uint4*>(x + (long long)(t - back) * x_row + c), v);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) acc[k] += to_float<BF>(w[(long long)(c + k) * taps + j]) * v[k];
+    }
+#pragma unroll
+    for (int k = 0; k < 8; ++k) acc[k] = acc[k] / (1.f + __expf(-acc[k]));
+    float4* o = reinterpret_cast<float4*>(out + (long long)t * channels + c);
+    o[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+    o[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+  }
+}
+
+}  // namespace
+
+extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_prefill_bf16(
+    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int channels, int taps,
+    float* out) {
+  conv_prefill<true>(x, x_row, w, tokens, n, channels, taps, out);
+}
+
+extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_prefill_f16(
+    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int channels, int taps,
+    float* out) {
+  conv_prefill<false>(x, x_row, w, tokens, n, channels, taps, out);
+}
+
+namespace {
+constexpr int DK = 128;           // key dim (rows of S and of M)
+constexpr int COLS = 16;          // columns of S a CTA owns
+constexpr int PARTS = 8;          // threads sharing two rows of M (lanes 8 w .. 8 w + 7 of a warp)
+constexpr int SPAN = DK / PARTS;  // columns of M a thread holds: the rows of S it multiplies
+constexpr int THREADS = DK / 2 * PARTS;
+// S rows padded by 4 floats every SPAN rows: the 8 parts read rows SPAN apart in one instruction, which then fall
+// in 8 different groups of 4 banks
+__device__ __forceinline__ int srow(int l) { return l * COLS + (l / SPAN) * 4; }
+constexpr int SBUF = DK * COLS + PARTS * 4;
+}  // namespace
+
+// a thread's block of M for one chunk: two rows, columns [16 part + 8 half, + 8)
+__device__ __forceinline__ void load_half(float (&a)[2][SPAN], const float* mp, int half) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r)
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const float4 v = __ldg(reinterpret_cast<const float4*>(mp + r * DK + half * 8) + i);
+      a[r][half * 8 + 4 * i] = v.x, a[r][half * 8 + 4 * i + 1] = v.y;
+      a[r][half * 8 + 4 * i + 2] = v.z, a[r][half * 8 + 4 * i + 3] = v.w;
+    }
+}
+
+// acc[r][j] += a[r][l] S[part * SPAN + l][j] for the half's 8 rows l of S
+__device__ __forceinline__ void multiply_half(float (&acc)[2][COLS], const float (&a)[2][SPAN], const float* src,
+                                              int part, int half) {
+#pragma unroll
+  for (int l = half * 8; l < half * 8 + 8; ++l) {
+    const float* srcrow = src + srow(part * SPAN + l);
+#pragma unroll
+    for (int j = 0; j < COLS; j += 4) {
+      const float4 v = *reinterpret_cast<const float4*>(srcrow + j);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const float x = a[r][l];
+        acc[r][j] += x * v.x, acc[r][j + 1] += x * v.y, acc[r][j + 2] += x * v.z, acc[r][j + 3] += x * v.w;
+      }
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+kvp_dn_scan(const float* __restrict__ m,  // [chunks, heads, DK, DK]
+            float* states,                // [chunks + 1, heads, DK, dv]: S[0], then B[c] in, S[c + 1] out
+            int chunks, int heads, int dv) {
+  __shared__ __align__(16) float s[2][SBUF];
+  const int h = blockIdx.y, col0 = blockIdx.x * COLS;
+  const int part = threadIdx.x % PARTS, row0 = threadIdx.x / PARTS * 2;
+  const long long m_step = (long long)heads * DK * DK, s_step = (long long)heads * DK * dv;
+  const float* mp = m + (long long)h * DK * DK + (long long)row0 * DK + part * SPAN;
+  // after the reduction a thread holds row row0 + bit 2 of its part, columns 4 (part & 3) .. + 3
+  const int row = row0 + ((part >> 2) & 1), quad = (part & 3) * 4;
+  float* sp = states + (long long)h * DK * dv + (long long)row * dv + col0 + quad;
+  kvp::pdl_wait();
+  *reinterpret_cast<float4*>(&s[0][srow(row) + quad]) = *reinterpret_cast<const float4*>(sp);
+  float a[2][SPAN];
+  float4 add_next = make_float4(0.f, 0.f, 0.f, 0.f);
+  if (chunks > 0) {
+    load_half(a, mp, 0);
+    load_half(a, mp, 1);
+    add_next = *reinterpret_cast<const float4*>(sp + s_step);
+  }
+  __syncthreads();
+  for (int c = 0; c < chunks; ++c) {
+    const bool more = c + 1 < chunks;
+    const float4 add = add_next;
+    if (more) add_next = *reinterpret_cast<const float4*>(sp + (c + 2) * s_step);
+    const float* src = s[c & 1];
+    float acc[2][COLS];
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+#pragma unroll
+      for (int j = 0; j < COLS; ++j) acc[r][j] = 0.f;
+    // each half of the block is reloaded with the next chunk's as soon as it has been used: the loads have the
+    // rest of this chunk (and the first half of the next) to land, in 32 registers rather than 64
+    multiply_half(acc, a, src, part, 0);
+    if (more) load_half(a, mp + (c + 1) * m_step, 0);
+    multiply_half(acc, a, src, part, 1);
+    if (more) load_half(a, mp + (c + 1) * m_step, 1);
+    // reduce-scatter over the 8 parts: bit 2 keeps a row, bit 1 eight columns, bit 0 four
+    float one[COLS];
+    const bool second = part & 4;
+#pragma unroll
+    for (int j = 0; j < COLS; ++j) {
+      const float keep = second ? acc[1][j] : acc[0][j], give = second ? acc[0][j] : acc[1][j];
+      one[j] = keep + __shfl_xor_sync(0xffffffffu, give, 4);
+    }
+    float eight[8];
+    const bool hi = part & 2;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const float keep = hi ? one[8 + j] : one[j], give = hi ? one[j] : one[8 + j];
+      eight[j] = keep + __shfl_xor_sync(0xffffffffu, give, 2);
+    }
+    float four[4];
+    const bool odd = part & 1;
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const float keep = odd ? eight[4 + j] : eight[j], give = odd ? eight[j] : eight[4 + j];
+      four[j] = keep + __shfl_xor_sync(0xffffffffu, give, 1);
+    }
+    const float4 out = make_float4(four[0] + add.x, four[1] + add.y, four[2] + add.z, four[3] + add.w);
+    *reinterpret_cast<float4*>(&s[(c + 1) & 1][srow(row) + quad]) = out;
+    *reinterpret_cast<float4*>(sp + (c + 1) * s_step) = out;
+    __syncthreads();
+  }
+  kvp::pdl_release();
+}

@@ -1,0 +1,133 @@
+"""Two launches of the gated-DeltaNet prefill (deltanet_prefill.cu):
+
+    out = conv_prefill(x, w, n)   # x [R * n, C] (bf16 / fp16, rows may be strided), w [C, taps] -> out [R * n, C]
+                                  # fp32 = silu(causal depthwise conv of each sequence of n tokens), zero history
+    scan_states(m, states)        # m [chunks, heads, 128, 128] fp32; states [chunks + 1, heads, 128, dv] fp32
+                                  # holding S[0], then B[c]; afterwards states[c + 1] = m[c] @ states[c] + B[c]
+
+`conv_supported(...)` / `scan_supported(...)` say why tensors cannot take a kernel (None when they can); the
+caller then runs the torch form (kvplan/gpu/deltanet.py)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+DK = 128  # the scan's key dim
+COLS = 16  # columns of the state a scan CTA owns
+SCAN_THREADS = 512
+CONV_THREADS = 256
+MAX_CTAS_PER_SM = 8  # the convolution's grid-stride loop: enough CTAs to fill the GPU, no more
+
+
+def _on_one_gpu(*tensors) -> Optional[str]:
+    if not all(t.is_cuda and t.device == tensors[0].device for t in tensors):
+        return "the tensors are not on one CUDA device"
+    from . import _runtime as rt
+
+    return rt.kernel_unavailable_reason()
+
+
+def conv_supported(x, w, n: int) -> Optional[str]:
+    """None when the convolution kernel runs on these tensors, else why not (one sentence)."""
+    import torch
+
+    if x.dtype not in (torch.bfloat16, torch.float16) or w.dtype != x.dtype:
+        return "the inputs and weights are not both bf16 or both fp16"
+    if x.dim() != 2 or w.dim() != 2 or w.shape[0] != x.shape[1] or x.shape[1] % 8:
+        return "the inputs are not [tokens, C] with C a multiple of 8 and the weights [C, taps]"
+    if n < 1 or x.shape[0] % n:
+        return f"{x.shape[0]} tokens are not whole sequences of {n}"
+    if x.stride(1) != 1 or x.stride(0) % 8 or x.data_ptr() % 16 or not w.is_contiguous():
+        return "the inputs' rows are not 16-byte aligned with unit column stride, or the weights not contiguous"
+    return _on_one_gpu(x, w)
+
+
+def conv_prefill(x, w, n: int, out=None):
+    """[R * n, C] fp32: silu of the causal depthwise convolution of each sequence of n tokens (see the module)."""
+    why = conv_supported(x, w, n)
+    if why is not None:
+        raise ValueError(f"the DeltaNet convolution kernel cannot take these tensors: {why}")
+    import torch
+
+    if out is None:
+        out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    if x.shape[0]:
+        _launcher(x.device.index).conv(x, w, n, out)
+    return out
+
+
+def scan_supported(m, states) -> Optional[str]:
+    """None when the scan kernel runs on these tensors, else why not (one sentence)."""
+    import torch
+
+    if m.dtype != torch.float32 or states.dtype != torch.float32:
+        return "the kernel takes float32 states and maps"
+    if m.dim() != 4 or m.shape[2:] != (DK, DK):
+        return f"the maps are {tuple(m.shape)}, not [chunks, heads, {DK}, {DK}]"
+    chunks, heads = m.shape[:2]
+    if states.dim() != 4 or states.shape[:3] != (chunks + 1, heads, DK) or states.shape[3] % COLS:
+        return f"the states are {tuple(states.shape)}, not [{chunks + 1}, {heads}, {DK}, a multiple of {COLS}]"
+    if not (m.is_contiguous() and states.is_contiguous()):
+        return "the tensors are not contiguous"
+    return _on_one_gpu(m, states)
+
+
+def scan_states(m, states) -> None:
+    """states[c + 1] = m[c] @ states[c] + states[c + 1] for c = 0, 1, .. in order, in place (see the module)."""
+    why = scan_supported(m, states)
+    if why is not None:
+        raise ValueError(f"the DeltaNet scan kernel cannot take these tensors: {why}")
+    _launcher(states.device.index).scan(m, states)
+
+
+class _Launches:
+    """deltanet_prefill.cu's entry points on one GPU, arguments packed once."""
+
+    def __init__(self, index: int):
+        from . import _runtime as rt
+        from .configs import DeltaNetPrefillConfig
+
+        self._rt, self._index = rt, index
+        dev = rt.device_info(index)
+        ld = rt.load(DeltaNetPrefillConfig(), dev)
+        conv_args = ("u64", "u64", "u64", "i32", "i32", "i32", "i32", "u64")
+        self._conv = {name: rt.PreparedLaunch(ld, f"kvp_dn_conv_prefill_{name}", conv_args, CONV_THREADS, 0, None,
+                                              "driver") for name in ("bf16", "f16")}
+        self._scan = rt.PreparedLaunch(ld, "kvp_dn_scan", ("u64", "u64", "i32", "i32", "i32"), SCAN_THREADS, 0,
+                                       None, "driver")
+        self._max_ctas = dev.sm_count * MAX_CTAS_PER_SM
+        self._lock = threading.Lock()
+
+    def _go(self, launch, values, grid) -> None:
+        import torch
+
+        with self._lock, torch.cuda.device(self._index):
+            for arg, v in zip(launch.args, values):
+                arg.value = v
+            launch.launch(grid, self._rt.current_stream_handle(torch, self._index))
+
+    def conv(self, x, w, n: int, out) -> None:
+        import torch
+
+        tokens, channels = x.shape
+        launch = self._conv["bf16" if x.dtype == torch.bfloat16 else "f16"]
+        grid = min(-(-tokens * (channels // 8) // CONV_THREADS), self._max_ctas)
+        self._go(launch, (x.data_ptr(), x.stride(0), w.data_ptr(), tokens, n, channels, w.shape[1], out.data_ptr()),
+                 (grid, 1, 1))
+
+    def scan(self, m, states) -> None:
+        chunks, heads = m.shape[:2]
+        dv = states.shape[3]
+        self._go(self._scan, (m.data_ptr(), states.data_ptr(), chunks, heads, dv), (dv // COLS, heads, 1))
+
+
+_LAUNCHERS: dict[int, _Launches] = {}
+_LAUNCHERS_LOCK = threading.Lock()
+
+
+def _launcher(index: int) -> _Launches:
+    with _LAUNCHERS_LOCK:
+        if index not in _LAUNCHERS:
+            _LAUNCHERS[index] = _Launches(index)
+        return _LAUNCHERS[index]
