@@ -13,8 +13,9 @@
 // dv = 128. A thread holds a 2 x 16 block of M in registers (2 rows, 16 of their columns; the next chunk's block
 // loaded while this one is multiplied) and multiplies it by the 16 rows of S it meets, which live in shared
 // memory (two buffers: one barrier a chunk); the 8 threads that share two rows add their partial sums through
-// shuffles. A first form gave each thread one row of M, which read 8x more of S from shared memory a product:
-// 7 us a chunk, not faster than torch's batched matmuls (H200, session 33). fp32 throughout, as the torch form.
+// shuffles. fp32 throughout, as the torch form. Session 33 (H200): a first form, a row of M a thread, read twice
+// as much of S from shared memory a product and took 7 us a chunk, no faster than torch's batched matmuls; the
+// second, 16 contiguous columns a thread, 4.6 us (half of each sector of M fetched unused); this one interleaves.
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -33,30 +34,32 @@ __device__ __forceinline__ void to_float8(uint4 raw, float* f) {
   }
 }
 
-template <bool BF>
-__device__ __forceinline__ float to_float(unsigned short raw) {
-  return BF ? __bfloat162float(__ushort_as_bfloat16(raw)) : __half2float(__ushort_as_half(raw));
-}
+constexpr int TAPS = 4;  // the convolution width compiled (Qwen3-Next's); deltanet_prefill.py refuses others
 
-// out[t, c] = silu(sum_j w[c, j] x[t - taps + 1 + j, c]) within each sequence of n tokens (earlier positions 0)
+// out[t, c] = silu(sum_j w[c, j] x[t - TAPS + 1 + j, c]) within each sequence of n tokens (earlier positions 0).
+// Eight channels a thread: their 8 x TAPS weights are contiguous (w is [C, TAPS]), TAPS 16-byte loads; 32-bit
+// indices (the host checks tokens x C / 8 < 2^31: a 64-bit division a thread cost more than the arithmetic).
 template <bool BF>
 __device__ __forceinline__ void conv_prefill(const unsigned short* __restrict__ x, long long x_row,
                                              const unsigned short* __restrict__ w, int tokens, int n, int channels,
-                                             int taps, float* __restrict__ out) {
+                                             float* __restrict__ out) {
   kvp::pdl_enter();
-  const int octs = channels / 8;
-  const long long total = (long long)tokens * octs;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-       i += (long long)gridDim.x * blockDim.x) {
-    const int t = (int)(i / octs), c = (int)(i - (long long)t * octs) * 8, pos = t % n;
+  const int octs = channels / 8, total = tokens * octs;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int t = i / octs, c = (i - t * octs) * 8, pos = t % n;
+    float wt[8 * TAPS];  // wt[k * TAPS + j]: channel c + k, tap j
+#pragma unroll
+    for (int q = 0; q < TAPS; ++q)
+      to_float8<BF>(*reinterpret_cast<const uint4*>(w + (long long)c * TAPS + 8 * q), wt + 8 * q);
     float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    for (int j = 0; j < taps; ++j) {
-      const int back = taps - 1 - j;
+#pragma unroll
+    for (int j = 0; j < TAPS; ++j) {
+      const int back = TAPS - 1 - j;
       if (back > pos) continue;
       float v[8];
       to_float8<BF>(*reinterpret_cast<const uint4*>(x + (long long)(t - back) * x_row + c), v);
 #pragma unroll
-      for (int k = 0; k < 8; ++k) acc[k] += to_float<BF>(w[(long long)(c + k) * taps + j]) * v[k];
+      for (int k = 0; k < 8; ++k) acc[k] += wt[k * TAPS + j] * v[k];
     }
 #pragma unroll
     for (int k = 0; k < 8; ++k) acc[k] = acc[k] / (1.f + __expf(-acc[k]));
@@ -69,15 +72,13 @@ __device__ __forceinline__ void conv_prefill(const unsigned short* __restrict__ 
 }  // namespace
 
 extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_prefill_bf16(
-    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int channels, int taps,
-    float* out) {
-  conv_prefill<true>(x, x_row, w, tokens, n, channels, taps, out);
+    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int channels, float* out) {
+  conv_prefill<true>(x, x_row, w, tokens, n, channels, out);
 }
 
 extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_prefill_f16(
-    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int channels, int taps,
-    float* out) {
-  conv_prefill<false>(x, x_row, w, tokens, n, channels, taps, out);
+    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int channels, float* out) {
+  conv_prefill<false>(x, x_row, w, tokens, n, channels, out);
 }
 
 namespace {
@@ -86,41 +87,46 @@ constexpr int COLS = 16;          // columns of S a CTA owns
 constexpr int PARTS = 8;          // threads sharing two rows of M (lanes 8 w .. 8 w + 7 of a warp)
 constexpr int SPAN = DK / PARTS;  // columns of M a thread holds: the rows of S it multiplies
 constexpr int THREADS = DK / 2 * PARTS;
-// S rows padded by 4 floats every SPAN rows: the 8 parts read rows SPAN apart in one instruction, which then fall
-// in 8 different groups of 4 banks
-__device__ __forceinline__ int srow(int l) { return l * COLS + (l / SPAN) * 4; }
-constexpr int SBUF = DK * COLS + PARTS * 4;
-}  // namespace
+// A thread's columns of M are 4 p + 32 q + e (part p, q and e in 0..3): the 8 parts' float4 loads of one row are
+// then 128 contiguous bytes (with 16 contiguous columns a part they were 16-byte pieces 64 bytes apart: half of
+// every sector fetched unused). The rows of S they meet in one instruction are 4 apart; each 4 rows of S are
+// padded by 4 floats so that those 8 rows fall in 8 different groups of 4 banks.
+__device__ __forceinline__ int srow(int l) { return l * COLS + (l / 4) * 4; }
+constexpr int SBUF = DK * COLS + DK;
 
-// a thread's block of M for one chunk: two rows, columns [16 part + 8 half, + 8)
+// a thread's block of M for one chunk, half h: two rows, columns 4 part + 32 q + 0..3 for q = 2 h, 2 h + 1
 __device__ __forceinline__ void load_half(float (&a)[2][SPAN], const float* mp, int half) {
 #pragma unroll
   for (int r = 0; r < 2; ++r)
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      const float4 v = __ldg(reinterpret_cast<const float4*>(mp + r * DK + half * 8) + i);
-      a[r][half * 8 + 4 * i] = v.x, a[r][half * 8 + 4 * i + 1] = v.y;
-      a[r][half * 8 + 4 * i + 2] = v.z, a[r][half * 8 + 4 * i + 3] = v.w;
+      const int q = 2 * half + i;
+      const float4 v = __ldg(reinterpret_cast<const float4*>(mp + r * DK + 32 * q));
+      a[r][4 * q] = v.x, a[r][4 * q + 1] = v.y, a[r][4 * q + 2] = v.z, a[r][4 * q + 3] = v.w;
     }
 }
 
-// acc[r][j] += a[r][l] S[part * SPAN + l][j] for the half's 8 rows l of S
+// acc[r][j] += a[r][4 q + e] S[4 part + 32 q + e][j] over the half's q and every e
 __device__ __forceinline__ void multiply_half(float (&acc)[2][COLS], const float (&a)[2][SPAN], const float* src,
                                               int part, int half) {
 #pragma unroll
-  for (int l = half * 8; l < half * 8 + 8; ++l) {
-    const float* srcrow = src + srow(part * SPAN + l);
+  for (int i = 0; i < 2; ++i)
 #pragma unroll
-    for (int j = 0; j < COLS; j += 4) {
-      const float4 v = *reinterpret_cast<const float4*>(srcrow + j);
+    for (int e = 0; e < 4; ++e) {
+      const int q = 2 * half + i;
+      const float* srcrow = src + srow(4 * part + 32 * q + e);
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float x = a[r][l];
-        acc[r][j] += x * v.x, acc[r][j + 1] += x * v.y, acc[r][j + 2] += x * v.z, acc[r][j + 3] += x * v.w;
+      for (int j = 0; j < COLS; j += 4) {
+        const float4 v = *reinterpret_cast<const float4*>(srcrow + j);
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const float x = a[r][4 * q + e];
+          acc[r][j] += x * v.x, acc[r][j + 1] += x * v.y, acc[r][j + 2] += x * v.z, acc[r][j + 3] += x * v.w;
+        }
       }
     }
-  }
 }
+}  // namespace
 
 extern "C" __global__ void __launch_bounds__(THREADS)
 kvp_dn_scan(const float* __restrict__ m,  // [chunks, heads, DK, DK]
@@ -130,7 +136,7 @@ kvp_dn_scan(const float* __restrict__ m,  // [chunks, heads, DK, DK]
   const int h = blockIdx.y, col0 = blockIdx.x * COLS;
   const int part = threadIdx.x % PARTS, row0 = threadIdx.x / PARTS * 2;
   const long long m_step = (long long)heads * DK * DK, s_step = (long long)heads * DK * dv;
-  const float* mp = m + (long long)h * DK * DK + (long long)row0 * DK + part * SPAN;
+  const float* mp = m + (long long)h * DK * DK + (long long)row0 * DK + 4 * part;
   // after the reduction a thread holds row row0 + bit 2 of its part, columns 4 (part & 3) .. + 3
   const int row = row0 + ((part >> 2) & 1), quad = (part & 3) * 4;
   float* sp = states + (long long)h * DK * dv + (long long)row * dv + col0 + quad;

@@ -1,6 +1,6 @@
 """Two launches of the gated-DeltaNet prefill (deltanet_prefill.cu):
 
-    out = conv_prefill(x, w, n)   # x [R * n, C] (bf16 / fp16, rows may be strided), w [C, taps] -> out [R * n, C]
+    out = conv_prefill(x, w, n)   # x [R * n, C] (bf16 / fp16, rows may be strided), w [C, 4] -> out [R * n, C]
                                   # fp32 = silu(causal depthwise conv of each sequence of n tokens), zero history
     scan_states(m, states)        # m [chunks, heads, 128, 128] fp32; states [chunks + 1, heads, 128, dv] fp32
                                   # holding S[0], then B[c]; afterwards states[c + 1] = m[c] @ states[c] + B[c]
@@ -18,6 +18,7 @@ COLS = 16  # columns of the state a scan CTA owns
 SCAN_THREADS = 512
 CONV_THREADS = 256
 MAX_CTAS_PER_SM = 8  # the convolution's grid-stride loop: enough CTAs to fill the GPU, no more
+TAPS = 4  # the convolution width the kernel compiles (Qwen3-Next's)
 
 
 def _on_one_gpu(*tensors) -> Optional[str]:
@@ -35,9 +36,13 @@ def conv_supported(x, w, n: int) -> Optional[str]:
     if x.dtype not in (torch.bfloat16, torch.float16) or w.dtype != x.dtype:
         return "the inputs and weights are not both bf16 or both fp16"
     if x.dim() != 2 or w.dim() != 2 or w.shape[0] != x.shape[1] or x.shape[1] % 8:
-        return "the inputs are not [tokens, C] with C a multiple of 8 and the weights [C, taps]"
+        return "the inputs are not [tokens, C] with C a multiple of 8 and the weights [C, width]"
     if n < 1 or x.shape[0] % n:
         return f"{x.shape[0]} tokens are not whole sequences of {n}"
+    if w.shape[1] != TAPS:
+        return f"a convolution {w.shape[1]} wide (the kernel compiles {TAPS})"
+    if x.shape[0] * x.shape[1] // 8 >= 2**31:
+        return "more than 2^31 groups of 8 inputs (the kernel counts in 32 bits)"
     if x.stride(1) != 1 or x.stride(0) % 8 or x.data_ptr() % 16 or not w.is_contiguous():
         return "the inputs' rows are not 16-byte aligned with unit column stride, or the weights not contiguous"
     return _on_one_gpu(x, w)
@@ -91,7 +96,7 @@ class _Launches:
         self._rt, self._index = rt, index
         dev = rt.device_info(index)
         ld = rt.load(DeltaNetPrefillConfig(), dev)
-        conv_args = ("u64", "u64", "u64", "i32", "i32", "i32", "i32", "u64")
+        conv_args = ("u64", "u64", "u64", "i32", "i32", "i32", "u64")
         self._conv = {name: rt.PreparedLaunch(ld, f"kvp_dn_conv_prefill_{name}", conv_args, CONV_THREADS, 0, None,
                                               "driver") for name in ("bf16", "f16")}
         self._scan = rt.PreparedLaunch(ld, "kvp_dn_scan", ("u64", "u64", "i32", "i32", "i32"), SCAN_THREADS, 0,
@@ -113,8 +118,7 @@ class _Launches:
         tokens, channels = x.shape
         launch = self._conv["bf16" if x.dtype == torch.bfloat16 else "f16"]
         grid = min(-(-tokens * (channels // 8) // CONV_THREADS), self._max_ctas)
-        self._go(launch, (x.data_ptr(), x.stride(0), w.data_ptr(), tokens, n, channels, w.shape[1], out.data_ptr()),
-                 (grid, 1, 1))
+        self._go(launch, (x.data_ptr(), x.stride(0), w.data_ptr(), tokens, n, channels, out.data_ptr()), (grid, 1, 1))
 
     def scan(self, m, states) -> None:
         chunks, heads = m.shape[:2]

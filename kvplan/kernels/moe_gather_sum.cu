@@ -56,11 +56,9 @@ __device__ __forceinline__ void gather_sum(const void* __restrict__ y, const lon
                                            int top_k, int h, const void* __restrict__ extra,
                                            const void* __restrict__ gate, long long gate_row) {
   kvp::pdl_enter();
-  const int octs = h / 8;
-  const long long total = (long long)tokens * octs;
-  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total;
-       i += (long long)gridDim.x * blockDim.x) {
-    const int t = (int)(i / octs), col = (int)(i - (long long)t * octs) * 8;
+  const int octs = h / 8, total = tokens * octs;  // 32-bit: the host checks tokens x h / 8 < 2^31
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int t = i / octs, col = (i - t * octs) * 8;
     float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
 #pragma unroll 4  // several rows in flight a thread: each row's address is itself a load
     for (int j = 0; j < top_k; ++j) {

@@ -30,6 +30,8 @@ def gather_sum_supported(y, where, weights, extra=None, gate=None) -> Optional[s
     if where.dtype != torch.int64 or weights.dtype != torch.float32 or weights.dim() != 2 \
             or where.shape != (weights.numel(),):
         return "where must be int64 [tokens * k] and weights float32 [tokens, k]"
+    if weights.shape[0] * y.shape[1] // 8 >= 2**31:
+        return "more than 2^31 groups of 8 outputs (the kernel counts in 32 bits)"
     if extra is not None and (extra.dtype != y.dtype or extra.shape != (weights.shape[0], y.shape[1])):
         return "the shared expert's rows are not [tokens, h] in the pair rows' dtype"
     if gate is not None and (extra is None or gate.dtype != y.dtype or gate.dim() not in (1, 2)
