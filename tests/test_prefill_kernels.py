@@ -15,7 +15,8 @@ from kvplan.kernels.configs import INSTANTIATION_SETS, DeltaNetPrefillConfig, Mo
 
 torch = pytest.importorskip("torch")
 
-from kvplan.kernels.deltanet_prefill import conv_prefill, conv_supported, scan_states, scan_supported  # noqa: E402
+from kvplan.kernels.deltanet_prefill import (  # noqa: E402
+    conv_prefill, conv_supported, gated_norm, gated_norm_supported, scan_states, scan_supported)
 from kvplan.kernels.moe_gather_sum import gather_sum, gather_sum_supported  # noqa: E402
 
 
@@ -98,6 +99,28 @@ def test_conv_is_each_sequences_causal_convolution(dtype, seqs, n, channels, tap
     assert float((got.double().view(seqs, n, channels) - want).abs().max() / want.abs().max()) < 1e-5
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("seqs,n,heads", [(1, 200, 16), (3, 8, 2), (2, 64, 4)])
+def test_gated_norm_is_the_layers_output_norm_in_token_order(dtype, seqs, n, heads):
+    _cuda()
+    gen = torch.Generator(device="cuda").manual_seed(seqs * n + heads)
+    chunk = min(64, n)
+    chunks = -(-n // chunk)
+    o = torch.randn(chunks, seqs, heads, chunk, 128, device="cuda", generator=gen)
+    zrows = torch.randn(seqs * n, heads * 128 + 40, device="cuda", generator=gen).to(dtype)
+    z = zrows[:, 40:]  # z follows the convolution's channels in the projection: strided rows
+    w = (1 + torch.randn(128, device="cuda", generator=gen) / 4).to(dtype)
+    assert gated_norm_supported(o, z, w, seqs, n) is None
+    got = gated_norm(o, z, w, seqs, n, 1e-6)
+    tokens = o.double().permute(1, 0, 3, 2, 4).reshape(seqs, chunks * chunk, heads, 128)[:, :n]
+    want = tokens / torch.sqrt((tokens ** 2).mean(-1, keepdim=True) + 1e-6) * w.double()
+    zz = z.double().view(seqs, n, heads, 128)
+    want = (want * zz * torch.sigmoid(zz)).reshape(seqs * n, heads * 128)
+    assert got.dtype == dtype and got.shape == (seqs * n, heads * 128)
+    tol = 8e-3 if dtype == torch.bfloat16 else 1e-3  # one rounding to the output dtype
+    assert float((got.double() - want).abs().max() / want.abs().max()) < tol
+
+
 def test_scan_refuses_shapes_it_does_not_compile():
     _cuda()
     m = torch.zeros(2, 1, 64, 64, device="cuda")
@@ -110,6 +133,11 @@ def test_scan_refuses_shapes_it_does_not_compile():
     assert "both bf16" in conv_supported(x, torch.zeros(64, 4, device="cuda"), 5)
     assert "multiple of 8" in conv_supported(x[:, :60], torch.zeros(60, 4, device="cuda", dtype=torch.bfloat16), 5)
     assert "3 wide" in conv_supported(x, torch.zeros(64, 3, device="cuda", dtype=torch.bfloat16), 5)
+    o = torch.zeros(2, 1, 2, 64, 128, device="cuda")
+    zb, wb = torch.zeros(100, 256, device="cuda", dtype=torch.bfloat16), torch.ones(128, device="cuda")
+    assert "do not hold 1 sequences of 200" in gated_norm_supported(o, zb, wb.bfloat16(), 1, 200)
+    assert "both bf16" in gated_norm_supported(o, zb, wb, 1, 100)
+    assert "not a contiguous float32" in gated_norm_supported(o[..., :64], zb, wb.bfloat16(), 1, 100)
 
 
 def test_chunked_delta_rule_with_the_scan_is_the_recurrence():

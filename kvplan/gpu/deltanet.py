@@ -48,15 +48,24 @@ def _tf32_matmuls(on: bool):
 
 
 def chunked_delta_rule(q, k, v, g, beta, state):
-    """The gated delta rule over whole prompts, chunk by chunk (see _chunked_delta_rule); on a GPU its fp32
-    matmuls in TF32 (_tf32_matmuls)."""
+    """The gated delta rule over whole prompts -> (out [R, L, H, dv], final state): delta_rule_chunks' output in
+    token order."""
+    out, state = delta_rule_chunks(q, k, v, g, beta, state)
+    r, n, h, dv = v.shape
+    return out.permute(1, 0, 3, 2, 4).reshape(r, -1, h, dv)[:, :n], state
+
+
+def delta_rule_chunks(q, k, v, g, beta, state):
+    """The gated delta rule chunk by chunk (see _delta_rule_chunks); on a GPU its fp32 matmuls in TF32
+    (_tf32_matmuls)."""
     with _tf32_matmuls(q.is_cuda):
-        return _chunked_delta_rule(q, k, v, g, beta, state)
+        return _delta_rule_chunks(q, k, v, g, beta, state)
 
 
-def _chunked_delta_rule(q, k, v, g, beta, state):
+def _delta_rule_chunks(q, k, v, g, beta, state):
     """q, k [R, L, H, dk]; v [R, L, H, dv]; g, beta [R, L, H]; state [R, H, dk, dv] (float32) ->
-    (out [R, L, H, dv], final state). Within a chunk with cumulative log-decay G, U solves
+    (out [N, R, H, C, dv] chunk-major, the last chunk's tail padding past L; final state). Within a chunk with
+    cumulative log-decay G, U solves
     (I + diag(beta) (K K^T o exp(G_t - G_i))_{i<t}) U = diag(beta) (V - diag(exp G) K S0); then
     out = exp(G) Q S0 + (Q K^T o exp(G_t - G_i))_{i<=t} U and S = exp(G_C) S0 + (K o exp(G_C - G))^T U.
 
@@ -99,8 +108,7 @@ def _chunked_delta_rule(q, k, v, g, beta, state):
     torch.matmul(tail_t, u_v, out=states[1:].view(nc, r, h, dk, dv))  # B_c, then S_{c+1} = M_c S_c + B_c in place
     scan_chunk_states(trans, states)
     out = torch.matmul(q_eff, states[:nc].view(nc, r, h, dk, dv)).add_(o_intra)  # [N, R, H, C, dv]
-    out = out.permute(1, 0, 3, 2, 4).reshape(r, -1, h, dv)
-    return out[:, :n], states[nc].view(r, h, dk, dv)
+    return out, states[nc].view(r, h, dk, dv)
 
 
 def scan_chunk_states(trans, states) -> None:
@@ -169,6 +177,18 @@ class GatedDeltaNet:
         out = F.conv1d(seq, w.float()[:, None, :], groups=self.conv_dim)
         return F.silu(out).transpose(1, 2).reshape(r * n, -1)
 
+    def _gated_norm_of_chunks(self, chunked, z, r: int, n: int):
+        """The output RMSNorm times SiLU(z) of the chunk-major prefill output, [r n, nv dv] in z's dtype, in one
+        launch of the bundled kernel (deltanet_prefill.cu), or None where it does not take the tensors (the
+        caller then runs the same norm in torch, token-major)."""
+        if not chunked.is_cuda:
+            return None
+        from ..kernels.deltanet_prefill import gated_norm, gated_norm_supported
+
+        if gated_norm_supported(chunked, z, self.w["o_norm"], r, n) is not None:
+            return None
+        return gated_norm(chunked, z, self.w["o_norm"], r, n, self.arch.norm_eps)
+
     def _split(self, mixed):
         q, k, v = mixed.split([self.nk * self.dk, self.nk * self.dk, self.nv * self.dv], dim=-1)
         rep = self.nv // self.nk
@@ -212,12 +232,15 @@ class GatedDeltaNet:
             window = F.pad(mixed.view(r, n, -1)[:, max(0, n - taps):].transpose(1, 2), (max(0, taps - n), 0))
             q, k, v = self._split(self._convolved(mixed, r, n))
             zero = torch.zeros(r, self.nv, self.dk, self.dv, device=x.device)
-            out, s = chunked_delta_rule(q.view(r, n, self.nv, self.dk), k.view(r, n, self.nv, self.dk),
-                                        v.view(r, n, self.nv, self.dv), g.view(r, n, self.nv),
-                                        beta.view(r, n, self.nv), zero)
-            out = out.reshape(t, self.nv, self.dv)
+            chunked, s = delta_rule_chunks(q.view(r, n, self.nv, self.dk), k.view(r, n, self.nv, self.dk),
+                                           v.view(r, n, self.nv, self.dv), g.view(r, n, self.nv),
+                                           beta.view(r, n, self.nv), zero)
             if cache is not None and step.state_slots is not None:
                 self._store(cache, step.state_slots, window, s)
+            gated = self._gated_norm_of_chunks(chunked, z, r, n)
+            if gated is not None:
+                return rt.comm.all_reduce(rt.mm(gated, w["o"]))
+            out = chunked.permute(1, 0, 3, 2, 4).reshape(r, -1, self.nv, self.dv)[:, :n].reshape(t, self.nv, self.dv)
         normed = out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + a.norm_eps) * w["o_norm"].float()
         gated = (normed * F.silu(z.float().unflatten(-1, (self.nv, self.dv)))).to(x.dtype)
         return rt.comm.all_reduce(rt.mm(gated.reshape(t, -1), w["o"]))

@@ -1,8 +1,12 @@
-// kvplan: two kernels of the gated-DeltaNet prefill (kvplan/gpu/deltanet.py), compiled at run time with NVRTC.
+// kvplan: three kernels of the gated-DeltaNet prefill (kvplan/gpu/deltanet.py), compiled at run time with NVRTC.
 //
 // kvp_dn_conv_prefill_{bf16,f16}: the causal depthwise convolution over each sequence's tokens, SiLU, fp32 out,
 // reading the projection's rows where they lie. torch ran it as a transpose to [R, C, L], a pad, its generic
 // depthwise conv2d kernel (0.35 ms a layer at 8,192 tokens on an H200), SiLU and a transpose back.
+//
+// kvp_dn_gated_norm_{bf16,f16}: the layer's output RMSNorm times SiLU(z), from the chunk-major output of the chunked
+// rule into token order in the activations' dtype: a warp a (token, head). torch ran it as a permute copy and
+// eight elementwise passes over fp32 tensors (~0.3 ms a layer at 8,192 tokens).
 //
 // kvp_dn_scan: the sequential part of the chunked delta rule (chunked_delta_rule). Every chunk's state follows
 // from the one before through an affine map,
@@ -22,6 +26,17 @@
 #include "kvp_pdl.cuh"
 
 namespace {
+
+template <bool BF>
+__device__ __forceinline__ void to_float4(uint2 raw, float* f) {
+  const unsigned u[2] = {raw.x, raw.y};
+#pragma unroll
+  for (int k = 0; k < 2; ++k) {
+    const float2 v = BF ? __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u[k]))
+                        : __half22float2(*reinterpret_cast<const __half2*>(&u[k]));
+    f[2 * k] = v.x, f[2 * k + 1] = v.y;
+  }
+}
 
 template <bool BF>
 __device__ __forceinline__ void to_float8(uint4 raw, float* f) {
@@ -69,11 +84,71 @@ __device__ __forceinline__ void conv_prefill(const unsigned short* __restrict__ 
   }
 }
 
+constexpr int NORM_DV = 128;  // the value head dim the norm compiles (Qwen3-Next's); deltanet_prefill.py checks
+
+// out[t, h] = o[t, h] rsqrt(mean(o[t, h]^2) + eps) w silu(z[t, h]), o read from [N, R, H, chunk, NORM_DV]
+template <bool BF>
+__device__ __forceinline__ void gated_norm(const float* __restrict__ o, int chunk, int seqs, int n, int heads,
+                                           const unsigned short* __restrict__ z, long long z_row,
+                                           const unsigned short* __restrict__ w, float eps,
+                                           unsigned short* __restrict__ out) {
+  kvp::pdl_enter();
+  const int lane = threadIdx.x % 32, warps = blockDim.x / 32;
+  const int rows = seqs * n * heads;  // 32-bit: the host checks
+  float wt[4], zz[4];
+  {
+    const uint2 raw = *reinterpret_cast<const uint2*>(w + lane * 4);
+    to_float4<BF>(raw, wt);
+  }
+  for (int row = blockIdx.x * warps + threadIdx.x / 32; row < rows; row += gridDim.x * warps) {
+    const int t = row / heads, h = row - t * heads, seq = t / n, pos = t - seq * n;
+    const int nc = pos / chunk, cp = pos - nc * chunk;
+    const float4 v = *reinterpret_cast<const float4*>(
+        o + ((((long long)nc * seqs + seq) * heads + h) * chunk + cp) * NORM_DV + lane * 4);
+    float ss = v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+#pragma unroll
+    for (int m = 16; m > 0; m >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, m);
+    const float r = rsqrtf(ss / NORM_DV + eps);
+    to_float4<BF>(*reinterpret_cast<const uint2*>(z + t * z_row + h * NORM_DV + lane * 4), zz);
+    const float f[4] = {v.x, v.y, v.z, v.w};
+    unsigned u[2];
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+      float g[2];
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int i = 2 * k + e;
+        g[e] = f[i] * r * wt[i] * (zz[i] / (1.f + __expf(-zz[i])));
+      }
+      if (BF) {
+        const __nv_bfloat162 p = __floats2bfloat162_rn(g[0], g[1]);
+        u[k] = *reinterpret_cast<const unsigned*>(&p);
+      } else {
+        const __half2 p = __floats2half2_rn(g[0], g[1]);
+        u[k] = *reinterpret_cast<const unsigned*>(&p);
+      }
+    }
+    *reinterpret_cast<uint2*>(out + ((long long)t * heads + h) * NORM_DV + lane * 4) = make_uint2(u[0], u[1]);
+  }
+}
+
 }  // namespace
 
 extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_prefill_bf16(
     const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int channels, float* out) {
   conv_prefill<true>(x, x_row, w, tokens, n, channels, out);
+}
+
+extern "C" __global__ void __launch_bounds__(256) kvp_dn_gated_norm_bf16(
+    const float* o, int chunk, int seqs, int n, int heads, const unsigned short* z, long long z_row,
+    const unsigned short* w, float eps, unsigned short* out) {
+  gated_norm<true>(o, chunk, seqs, n, heads, z, z_row, w, eps, out);
+}
+
+extern "C" __global__ void __launch_bounds__(256) kvp_dn_gated_norm_f16(
+    const float* o, int chunk, int seqs, int n, int heads, const unsigned short* z, long long z_row,
+    const unsigned short* w, float eps, unsigned short* out) {
+  gated_norm<false>(o, chunk, seqs, n, heads, z, z_row, w, eps, out);
 }
 
 extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_prefill_f16(

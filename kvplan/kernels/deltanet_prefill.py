@@ -1,12 +1,15 @@
-"""Two launches of the gated-DeltaNet prefill (deltanet_prefill.cu):
+"""Three launches of the gated-DeltaNet prefill (deltanet_prefill.cu):
 
     out = conv_prefill(x, w, n)   # x [R * n, C] (bf16 / fp16, rows may be strided), w [C, 4] -> out [R * n, C]
                                   # fp32 = silu(causal depthwise conv of each sequence of n tokens), zero history
     scan_states(m, states)        # m [chunks, heads, 128, 128] fp32; states [chunks + 1, heads, 128, dv] fp32
                                   # holding S[0], then B[c]; afterwards states[c + 1] = m[c] @ states[c] + B[c]
+    out = gated_norm(o, z, w, r, n, eps)  # o [N, r, H, C, 128] fp32 chunk-major (the chunked rule's output),
+                                  # z [r * n, H * 128] (bf16 / fp16, rows may be strided), w [128] -> out
+                                  # [r * n, H * 128] in z's dtype = o rsqrt(mean(o^2) + eps) w silu(z), token order
 
-`conv_supported(...)` / `scan_supported(...)` say why tensors cannot take a kernel (None when they can); the
-caller then runs the torch form (kvplan/gpu/deltanet.py)."""
+`conv_supported(...)` / `scan_supported(...)` / `gated_norm_supported(...)` say why tensors cannot take a kernel
+(None when they can); the caller then runs the torch form (kvplan/gpu/deltanet.py)."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ SCAN_THREADS = 512
 CONV_THREADS = 256
 MAX_CTAS_PER_SM = 8  # the convolution's grid-stride loop: enough CTAs to fill the GPU, no more
 TAPS = 4  # the convolution width the kernel compiles (Qwen3-Next's)
+NORM_DV = 128  # the value head dim the gated norm compiles (Qwen3-Next's)
 
 
 def _on_one_gpu(*tensors) -> Optional[str]:
@@ -86,6 +90,41 @@ def scan_states(m, states) -> None:
     _launcher(states.device.index).scan(m, states)
 
 
+def gated_norm_supported(o, z, w, r: int, n: int) -> Optional[str]:
+    """None when the gated-norm kernel runs on these tensors, else why not (one sentence)."""
+    import torch
+
+    if o.dtype != torch.float32 or o.dim() != 5 or o.shape[4] != NORM_DV or not o.is_contiguous():
+        return f"the output is not a contiguous float32 [chunks, seqs, heads, chunk, {NORM_DV}] tensor"
+    chunks, seqs, heads, chunk = o.shape[:4]
+    if seqs != r or chunks * chunk < n or (chunks - 1) * chunk >= n:
+        return f"the output's chunks do not hold {r} sequences of {n} tokens"
+    if z.dtype not in (torch.bfloat16, torch.float16) or w.dtype != z.dtype:
+        return "z and the norm weight are not both bf16 or both fp16"
+    if z.dim() != 2 or z.shape != (r * n, heads * NORM_DV) or z.stride(1) != 1 or z.stride(0) % 4 \
+            or z.data_ptr() % 8:
+        return f"z is not [{r * n}, {heads * NORM_DV}] with 8-byte aligned rows"
+    if w.shape != (NORM_DV,) or not w.is_contiguous() or w.data_ptr() % 8:
+        return f"the norm weight is not a contiguous [{NORM_DV}] vector"
+    if r * n * heads >= 2**31:
+        return "more than 2^31 (token, head) rows (the kernel counts in 32 bits)"
+    return _on_one_gpu(o, z, w)
+
+
+def gated_norm(o, z, w, r: int, n: int, eps: float, out=None):
+    """[r n, H 128] in z's dtype: the gated RMSNorm of the chunk-major output, in token order (see the module)."""
+    why = gated_norm_supported(o, z, w, r, n)
+    if why is not None:
+        raise ValueError(f"the DeltaNet gated-norm kernel cannot take these tensors: {why}")
+    import torch
+
+    if out is None:
+        out = torch.empty(z.shape, dtype=z.dtype, device=z.device)
+    if z.shape[0]:
+        _launcher(z.device.index).norm(o, z, w, r, n, eps, out)
+    return out
+
+
 class _Launches:
     """deltanet_prefill.cu's entry points on one GPU, arguments packed once."""
 
@@ -98,6 +137,9 @@ class _Launches:
         ld = rt.load(DeltaNetPrefillConfig(), dev)
         conv_args = ("u64", "u64", "u64", "i32", "i32", "i32", "u64")
         self._conv = {name: rt.PreparedLaunch(ld, f"kvp_dn_conv_prefill_{name}", conv_args, CONV_THREADS, 0, None,
+                                              "driver") for name in ("bf16", "f16")}
+        norm_args = ("u64", "i32", "i32", "i32", "i32", "u64", "u64", "u64", "f32", "u64")
+        self._norm = {name: rt.PreparedLaunch(ld, f"kvp_dn_gated_norm_{name}", norm_args, CONV_THREADS, 0, None,
                                               "driver") for name in ("bf16", "f16")}
         self._scan = rt.PreparedLaunch(ld, "kvp_dn_scan", ("u64", "u64", "i32", "i32", "i32"), SCAN_THREADS, 0,
                                        None, "driver")
@@ -119,6 +161,15 @@ class _Launches:
         launch = self._conv["bf16" if x.dtype == torch.bfloat16 else "f16"]
         grid = min(-(-tokens * (channels // 8) // CONV_THREADS), self._max_ctas)
         self._go(launch, (x.data_ptr(), x.stride(0), w.data_ptr(), tokens, n, channels, out.data_ptr()), (grid, 1, 1))
+
+    def norm(self, o, z, w, r: int, n: int, eps: float, out) -> None:
+        import torch
+
+        chunk, heads = o.shape[3], o.shape[2]
+        launch = self._norm["bf16" if z.dtype == torch.bfloat16 else "f16"]
+        grid = min(-(-r * n * heads // (CONV_THREADS // 32)), self._max_ctas)
+        self._go(launch, (o.data_ptr(), chunk, r, n, heads, z.data_ptr(), z.stride(0), w.data_ptr(), float(eps),
+                          out.data_ptr()), (grid, 1, 1))
 
     def scan(self, m, states) -> None:
         chunks, heads = m.shape[:2]
