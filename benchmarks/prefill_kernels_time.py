@@ -1,6 +1,6 @@
 """The three prefill kernels against the torch forms they replace, at one rank of Qwen3-Next-80B at tp 2 and 8,192
-tokens (16 value heads of 128 x 128, 4,096 convolution channels of width 4, 10 routed experts a token over a
-2,048 hidden size), CUDA events around each call, the median of `--reps`:
+tokens (16 value heads of 128 x 128, 8 key heads, 4,096 convolution channels of width 4, 10 routed experts a token
+over a 2,048 hidden size), CUDA events around each call, the median of `--reps`:
 
     python3 benchmarks/prefill_kernels_time.py [--tokens 8192] [--reps 20]
 """
@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, ".")
-from kvplan.kernels.deltanet_prefill import conv_prefill, scan_states  # noqa: E402
+from kvplan.gpu.ops import l2_norm  # noqa: E402
+from kvplan.kernels.deltanet_prefill import conv_chunks, gated_norm, scan_states  # noqa: E402
 from kvplan.kernels.moe_gather_sum import gather_sum  # noqa: E402
 
 
@@ -53,15 +54,36 @@ def main() -> None:
 
     rows.append(("chunk-state scan", timed(loop, a.reps), timed(lambda: scan_states(m, states), a.reps)))
 
-    channels, taps = 4096, 4
+    nk, rep, d, taps = 8, 2, 128, 4
+    channels = (2 * nk + nk * rep) * d
     proj = torch.randn(t, channels + 2048, device=dev, dtype=torch.bfloat16)
     x, w = proj[:, :channels], torch.randn(channels, taps, device=dev, dtype=torch.bfloat16)
 
-    def conv_torch():
-        seq = F.pad(x.float().view(1, t, -1).transpose(1, 2), (taps - 1, 0))
-        return F.silu(F.conv1d(seq, w.float()[:, None, :], groups=channels)).transpose(1, 2).reshape(t, -1)
+    def chunked(y):  # [1, L, H, d] -> [N, 1, H, 64, d] contiguous
+        return y.view(1, -1, 64, *y.shape[2:]).permute(1, 0, 3, 2, 4).contiguous()
 
-    rows.append(("causal conv + SiLU", timed(conv_torch, a.reps), timed(lambda: conv_prefill(x, w, t), a.reps)))
+    def conv_torch():  # the torch forms verify runs where the kernel does not: _convolved, _split, chunk_major
+        seq = F.pad(x.float().view(1, t, -1).transpose(1, 2), (taps - 1, 0))
+        act = F.silu(F.conv1d(seq, w.float()[:, None, :], groups=channels)).transpose(1, 2).reshape(t, -1)
+        q, k, v = act.split([nk * d, nk * d, nk * rep * d], dim=-1)
+        q = l2_norm(q.unflatten(-1, (nk, d))).repeat_interleave(rep, dim=-2) * d ** -0.5
+        k = l2_norm(k.unflatten(-1, (nk, d))).repeat_interleave(rep, dim=-2)
+        return [chunked(y.reshape(1, t, nk * rep, d)) for y in (q, k, v)]
+
+    rows.append(("causal conv + SiLU + q/k norms + chunk-major q, k, v", timed(conv_torch, a.reps),
+                 timed(lambda: conv_chunks(x, w, t, nk, rep, d ** -0.5, 64), a.reps)))
+
+    o = torch.randn(chunks, 1, heads, 64, 128, device=dev)
+    z = torch.randn(t, heads * 128 + 512, device=dev, dtype=torch.bfloat16)[:, 512:]
+    o_norm = torch.randn(128, device=dev, dtype=torch.bfloat16)
+
+    def norm_torch():  # the layer's torch form: token order, RMSNorm, times the weight and SiLU(z)
+        out = o.permute(1, 0, 3, 2, 4).reshape(1, -1, heads, 128)[:, :t].reshape(t, heads, 128)
+        normed = out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + 1e-6) * o_norm.float()
+        return (normed * F.silu(z.float().unflatten(-1, (heads, 128)))).to(z.dtype)
+
+    rows.append(("gated RMSNorm of the chunk-major output", timed(norm_torch, a.reps),
+                 timed(lambda: gated_norm(o, z, o_norm, 1, t, 1e-6), a.reps)))
 
     k, hidden = 10, 2048
     y = torch.randn(t * k, hidden, device=dev, dtype=torch.bfloat16)

@@ -16,7 +16,7 @@ from kvplan.kernels.configs import INSTANTIATION_SETS, DeltaNetPrefillConfig, Mo
 torch = pytest.importorskip("torch")
 
 from kvplan.kernels.deltanet_prefill import (  # noqa: E402
-    conv_prefill, conv_supported, gated_norm, gated_norm_supported, scan_states, scan_supported)
+    conv_chunks, conv_chunks_supported, gated_norm, gated_norm_supported, scan_states, scan_supported)
 from kvplan.kernels.moe_gather_sum import gather_sum, gather_sum_supported  # noqa: E402
 
 
@@ -27,10 +27,10 @@ def test_ci_compiles_both_for_every_arch():
 
 
 def test_cpu_tensors_are_refused_with_a_reason():
-    x, w = torch.zeros(8, 16, dtype=torch.bfloat16), torch.zeros(16, 4, dtype=torch.bfloat16)
-    assert conv_supported(x, w, 4) == "the tensors are not on one CUDA device"
+    x, w = torch.zeros(8, 384, dtype=torch.bfloat16), torch.zeros(384, 4, dtype=torch.bfloat16)
+    assert conv_chunks_supported(x, w, 4, 1, 1) == "the tensors are not on one CUDA device"
     with pytest.raises(ValueError, match="DeltaNet convolution kernel cannot take these tensors"):
-        conv_prefill(x, w, 4)
+        conv_chunks(x, w, 4, 1, 1, 0.1, 4)
     m, states = torch.zeros(2, 3, 128, 128), torch.zeros(3, 3, 128, 128)
     assert scan_supported(m, states) == "the tensors are not on one CUDA device"
     with pytest.raises(ValueError, match="DeltaNet scan kernel cannot take these tensors: the tensors are not"):
@@ -79,24 +79,41 @@ def test_scan_is_the_chunk_recurrence(chunks, heads, dv):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("seqs,n,channels,taps", [(1, 8192, 4096, 4), (3, 37, 136, 4), (2, 2, 64, 4), (4, 1, 8, 4)])
-def test_conv_is_each_sequences_causal_convolution(dtype, seqs, n, channels, taps):
+@pytest.mark.parametrize("seqs,n,nk,rep,chunk", [(1, 8192, 8, 2, 64), (3, 37, 1, 3, 37), (2, 70, 2, 1, 64),
+                                                 (4, 1, 1, 2, 1)])
+def test_conv_chunks_are_the_chunked_rules_inputs(dtype, seqs, n, nk, rep, chunk):
+    """Each sequence's causal convolution tap by tap, SiLU, q and k l2-normalised (q scaled), every key head
+    copied to its value heads, chunk-major with zeros past n."""
     _cuda()
-    gen = torch.Generator(device="cuda").manual_seed(n + channels)
+    gen = torch.Generator(device="cuda").manual_seed(n + nk + rep)
+    nv, d = nk * rep, 128
+    channels = (2 * nk + nv) * d
     rows = torch.randn(seqs * n, channels + 24, device="cuda", generator=gen).to(dtype)
     x = rows[:, :channels]  # a split of a wider projection: strided rows, as verify's
-    w = (torch.randn(channels, taps, device="cuda", generator=gen) / taps).to(dtype)
-    assert conv_supported(x, w, n) is None
-    got = conv_prefill(x, w, n)
+    w = (torch.randn(channels, 4, device="cuda", generator=gen) / 2).to(dtype)
+    assert conv_chunks_supported(x, w, n, nk, rep) is None
+    q, k, v = conv_chunks(x, w, n, nk, rep, 0.25, chunk)
     xs, wd = x.double().view(seqs, n, channels), w.double()
-    want = torch.zeros(seqs, n, channels, dtype=torch.float64, device="cuda")
-    for j in range(taps):  # tap j reads the input taps - 1 - j positions back; before a sequence's start: 0
-        back = taps - 1 - j
+    act = torch.zeros(seqs, n, channels, dtype=torch.float64, device="cuda")
+    for j in range(4):  # tap j reads the input 3 - j positions back; before a sequence's start: 0
+        back = 3 - j
         if back < n:
-            want[:, back:] += xs[:, :n - back] * wd[:, j]
-    want = want * torch.sigmoid(want)
-    assert got.dtype == torch.float32 and got.shape == (seqs * n, channels)
-    assert float((got.double().view(seqs, n, channels) - want).abs().max() / want.abs().max()) < 1e-5
+            act[:, back:] += xs[:, :n - back] * wd[:, j]
+    act = act * torch.sigmoid(act)
+    parts = act.split([nk * d, nk * d, nv * d], dim=-1)
+    want = []
+    for i, part in enumerate(parts):
+        part = part.reshape(seqs, n, -1, d)
+        if i < 2:
+            part = part / torch.sqrt((part ** 2).sum(-1, keepdim=True) + 1e-6) * (0.25 if i == 0 else 1.0)
+            part = part.repeat_interleave(rep, dim=2)
+        chunks = -(-n // chunk)
+        padded = torch.zeros(seqs, chunks * chunk, nv, d, dtype=torch.float64, device="cuda")
+        padded[:, :n] = part
+        want.append(padded.view(seqs, chunks, chunk, nv, d).permute(1, 0, 3, 2, 4))
+    for got, ref in zip((q, k, v), want):
+        assert got.dtype == torch.float32 and got.shape == ref.shape
+        assert float((got.double() - ref).abs().max() / ref.abs().max()) < 1e-5
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -128,11 +145,13 @@ def test_scan_refuses_shapes_it_does_not_compile():
     m = torch.zeros(2, 1, 128, 128, device="cuda")
     assert "a multiple of 16" in scan_supported(m, torch.zeros(3, 1, 128, 40, device="cuda"))
     assert "float32" in scan_supported(m.half(), torch.zeros(3, 1, 128, 32, device="cuda").half())
-    x = torch.zeros(10, 64, device="cuda", dtype=torch.bfloat16)
-    assert "whole sequences of 4" in conv_supported(x, torch.zeros(64, 4, device="cuda", dtype=torch.bfloat16), 4)
-    assert "both bf16" in conv_supported(x, torch.zeros(64, 4, device="cuda"), 5)
-    assert "multiple of 8" in conv_supported(x[:, :60], torch.zeros(60, 4, device="cuda", dtype=torch.bfloat16), 5)
-    assert "3 wide" in conv_supported(x, torch.zeros(64, 3, device="cuda", dtype=torch.bfloat16), 5)
+    x = torch.zeros(10, 512, device="cuda", dtype=torch.bfloat16)
+    w4 = torch.zeros(512, 4, device="cuda", dtype=torch.bfloat16)
+    assert conv_chunks_supported(x, w4, 5, 1, 2) is None
+    assert "whole sequences of 4" in conv_chunks_supported(x, w4, 4, 1, 2)
+    assert "both bf16" in conv_chunks_supported(x, w4.float(), 5, 1, 2)
+    assert "heads of 128" in conv_chunks_supported(x, w4, 5, 1, 1)
+    assert "[512, 4]" in conv_chunks_supported(x, w4[:, :3], 5, 1, 2)
     o = torch.zeros(2, 1, 2, 64, 128, device="cuda")
     zb, wb = torch.zeros(100, 256, device="cuda", dtype=torch.bfloat16), torch.ones(128, device="cuda")
     assert "do not hold 1 sequences of 200" in gated_norm_supported(o, zb, wb.bfloat16(), 1, 200)

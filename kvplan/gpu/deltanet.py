@@ -47,24 +47,42 @@ def _tf32_matmuls(on: bool):
         torch.set_float32_matmul_precision(before)
 
 
+def chunk_size(n: int) -> int:
+    """Tokens a chunk of a prompt of n: CHUNK, or the whole prompt when shorter (the profile run's 8-token
+    sequences in one unpadded chunk, not padded 8x)."""
+    return min(CHUNK, n)
+
+
+def chunk_major(x, size: int):
+    """[R, L, H, ..] -> [N, R, H, C, ..] contiguous, zeros past L: chunk-major, so that the sequential part reads
+    M_c in place; one copy here spares each matmul its own (a permuted operand is copied by every matmul)."""
+    r, n, h = x.shape[:3]
+    pad = -n % size
+    if pad:
+        x = F.pad(x, (0, 0) * (x.dim() - 3) + (0, 0, 0, pad))
+    x = x.view(r, -1, size, h, *x.shape[3:])
+    return (x.permute(1, 0, 3, 2, 4) if x.dim() == 5 else x.permute(1, 0, 3, 2)).contiguous()
+
+
 def chunked_delta_rule(q, k, v, g, beta, state):
-    """The gated delta rule over whole prompts -> (out [R, L, H, dv], final state): delta_rule_chunks' output in
-    token order."""
-    out, state = delta_rule_chunks(q, k, v, g, beta, state)
+    """The gated delta rule over whole prompts, token order in and out: q, k [R, L, H, dk]; v [R, L, H, dv]; g, beta
+    [R, L, H]; state [R, H, dk, dv] -> (out [R, L, H, dv], final state)."""
     r, n, h, dv = v.shape
+    size = chunk_size(n)
+    out, state = delta_rule_chunks(*(chunk_major(x, size) for x in (q, k, v, g, beta)), state)
     return out.permute(1, 0, 3, 2, 4).reshape(r, -1, h, dv)[:, :n], state
 
 
-def delta_rule_chunks(q, k, v, g, beta, state):
-    """The gated delta rule chunk by chunk (see _delta_rule_chunks); on a GPU its fp32 matmuls in TF32
+def delta_rule_chunks(qc, kc, vc, gc, bc, state):
+    """The gated delta rule on chunk-major inputs (see _delta_rule_chunks); on a GPU its fp32 matmuls in TF32
     (_tf32_matmuls)."""
-    with _tf32_matmuls(q.is_cuda):
-        return _delta_rule_chunks(q, k, v, g, beta, state)
+    with _tf32_matmuls(qc.is_cuda):
+        return _delta_rule_chunks(qc, kc, vc, gc, bc, state)
 
 
-def _delta_rule_chunks(q, k, v, g, beta, state):
-    """q, k [R, L, H, dk]; v [R, L, H, dv]; g, beta [R, L, H]; state [R, H, dk, dv] (float32) ->
-    (out [N, R, H, C, dv] chunk-major, the last chunk's tail padding past L; final state). Within a chunk with
+def _delta_rule_chunks(qc, kc, vc, gc, bc, state):
+    """qc, kc [N, R, H, C, dk]; vc [N, R, H, C, dv]; gc, bc [N, R, H, C] (chunk_major; zeros past the prompt);
+    state [R, H, dk, dv] (float32) -> (out [N, R, H, C, dv] chunk-major, final state). Within a chunk with
     cumulative log-decay G, U solves
     (I + diag(beta) (K K^T o exp(G_t - G_i))_{i<t}) U = diag(beta) (V - diag(exp G) K S0); then
     out = exp(G) Q S0 + (Q K^T o exp(G_t - G_i))_{i<=t} U and S = exp(G_C) S0 + (K o exp(G_C - G))^T U.
@@ -72,25 +90,14 @@ def _delta_rule_chunks(q, k, v, g, beta, state):
     U is affine in S0, so everything but S0 is computed for all chunks at once: with U = U_v - W_k S0,
     out = Q_eff S0 + O_intra and S = M S0 + B. What stays sequential is S_{c+1} = M_c S_c + B_c, chunk after
     chunk (scan_chunk_states)."""
-    r, n, h, dk = k.shape
-    dv = v.shape[-1]
-    size = min(CHUNK, n)  # short sequences (the profile run's 8-token ones) in one unpadded chunk: no 8x padding
-    pad = -n % size
-
-    def chunks(x):  # [R, L, H, ..] -> [N, R, H, C, ..] contiguous: chunk-major, so the sequential part reads M_c
-        # in place; one copy here spares each matmul below its own (a permuted operand is copied by every matmul)
-        if pad:
-            x = F.pad(x, (0, 0) * (x.dim() - 3) + (0, 0, 0, pad))
-        x = x.view(r, -1, size, h, *x.shape[3:])
-        return (x.permute(1, 0, 3, 2, 4) if x.dim() == 5 else x.permute(1, 0, 3, 2)).contiguous()
-
-    qc, kc, vc, gc, bc = chunks(q), chunks(k), chunks(v), chunks(g), chunks(beta)
+    nc, r, h, size, dk = kc.shape
+    dv = vc.shape[-1]
     cum = gc.cumsum(-1)  # [N, R, H, C]
-    t = torch.arange(size, device=q.device)
+    t = torch.arange(size, device=qc.device)
     diff = cum[..., :, None] - cum[..., None, :]
     incl = torch.exp(diff.masked_fill(t[None, :] > t[:, None], float("-inf")))
     strict = incl.masked_fill(t[None, :] == t[:, None], 0.0)
-    eye = torch.eye(size, device=q.device)
+    eye = torch.eye(size, device=qc.device)
     lower = eye + bc[..., :, None] * (kc @ kc.transpose(-1, -2)) * strict
     inverse = torch.linalg.solve_triangular(lower, eye.expand_as(lower), upper=False, unitriangular=True)
     u_v = inverse @ (bc[..., None] * vc)  # [N, R, H, C, dv]
@@ -99,11 +106,10 @@ def _delta_rule_chunks(q, k, v, g, beta, state):
     tail_t = (torch.exp(cum[..., -1:] - cum)[..., None] * kc).transpose(-1, -2)  # [.., dk, C]: decay to chunk end
     q_eff = torch.exp(cum)[..., None] * qc - scores @ w_k  # [N, R, H, C, dk]
     o_intra = scores @ u_v  # [N, R, H, C, dv]
-    nc = qc.shape[0]
     trans = -(tail_t @ w_k)  # M_c = exp(G_C) I - tail^T W_k: [N, R, H, dk, dk]
     trans.diagonal(dim1=-2, dim2=-1).add_(torch.exp(cum[..., -1:]))
     trans = trans.view(nc, r * h, dk, dk)
-    states = torch.empty(nc + 1, r * h, dk, dv, device=q.device, dtype=state.dtype)
+    states = torch.empty(nc + 1, r * h, dk, dv, device=qc.device, dtype=state.dtype)
     states[0] = state.reshape(r * h, dk, dv)
     torch.matmul(tail_t, u_v, out=states[1:].view(nc, r, h, dk, dv))  # B_c, then S_{c+1} = M_c S_c + B_c in place
     scan_chunk_states(trans, states)
@@ -164,17 +170,23 @@ class GatedDeltaNet:
         pool[slots, :self.conv_elements] = conv.reshape(b, -1).to(pool.dtype)
         pool[slots, self.conv_elements:] = recurrent.reshape(b, -1).to(pool.dtype)
 
-    def _convolved(self, mixed, r: int, n: int):
-        """silu of the causal depthwise convolution of each of the r sequences of n tokens, [r n, C] float32: on a
-        GPU one launch of the bundled kernel (deltanet_prefill.cu), else torch's conv1d over [R, C, L]."""
-        w = self.w["conv"]
-        if mixed.is_cuda:
-            from ..kernels.deltanet_prefill import conv_prefill, conv_supported
+    def _conv_chunks(self, mixed, r: int, n: int, size: int):
+        """(q, k, v) chunk-major, convolved, normalised and spread over the value heads, in one launch of the
+        bundled kernel (deltanet_prefill.cu), or None where it does not take the tensors (the caller then runs
+        _convolved, _split and chunk_major)."""
+        if not mixed.is_cuda:
+            return None
+        from ..kernels.deltanet_prefill import conv_chunks, conv_chunks_supported
 
-            if conv_supported(mixed, w, n) is None:
-                return conv_prefill(mixed, w, n)
+        rep, w = self.nv // self.nk, self.w["conv"]
+        if self.dk != self.dv or conv_chunks_supported(mixed, w, n, self.nk, rep) is not None:
+            return None
+        return conv_chunks(mixed, w, n, self.nk, rep, self.dk ** -0.5, size)
+
+    def _convolved(self, mixed, r: int, n: int):
+        """silu of the causal depthwise convolution of each of the r sequences of n tokens, [r n, C] float32."""
         seq = F.pad(mixed.float().view(r, n, -1).transpose(1, 2), (self.kernel - 1, 0))  # [R, C, L + K - 1]
-        out = F.conv1d(seq, w.float()[:, None, :], groups=self.conv_dim)
+        out = F.conv1d(seq, self.w["conv"].float()[:, None, :], groups=self.conv_dim)
         return F.silu(out).transpose(1, 2).reshape(r * n, -1)
 
     def _gated_norm_of_chunks(self, chunked, z, r: int, n: int):
@@ -230,11 +242,14 @@ class GatedDeltaNet:
             r, n = step.seqs, step.seq_len
             taps = self.kernel - 1  # the inputs a sequence's convolution window keeps: its last ones
             window = F.pad(mixed.view(r, n, -1)[:, max(0, n - taps):].transpose(1, 2), (max(0, taps - n), 0))
-            q, k, v = self._split(self._convolved(mixed, r, n))
+            size = chunk_size(n)
+            qkv = self._conv_chunks(mixed, r, n, size)
+            if qkv is None:
+                q, k, v = self._split(self._convolved(mixed, r, n))
+                qkv = [chunk_major(y.view(r, n, self.nv, -1), size) for y in (q, k, v)]
             zero = torch.zeros(r, self.nv, self.dk, self.dv, device=x.device)
-            chunked, s = delta_rule_chunks(q.view(r, n, self.nv, self.dk), k.view(r, n, self.nv, self.dk),
-                                           v.view(r, n, self.nv, self.dv), g.view(r, n, self.nv),
-                                           beta.view(r, n, self.nv), zero)
+            chunked, s = delta_rule_chunks(*qkv, chunk_major(g.view(r, n, self.nv), size),
+                                           chunk_major(beta.view(r, n, self.nv), size), zero)
             if cache is not None and step.state_slots is not None:
                 self._store(cache, step.state_slots, window, s)
             gated = self._gated_norm_of_chunks(chunked, z, r, n)

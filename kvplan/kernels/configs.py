@@ -376,7 +376,7 @@ class DeltaNetPrefillConfig(_AsWritten):
     output norm (one instantiation)."""
 
     source = "deltanet_prefill.cu"
-    kernels = ("kvp_dn_conv_prefill_bf16", "kvp_dn_conv_prefill_f16", "kvp_dn_scan", "kvp_dn_gated_norm_bf16",
+    kernels = ("kvp_dn_conv_chunks_bf16", "kvp_dn_conv_chunks_f16", "kvp_dn_scan", "kvp_dn_gated_norm_bf16",
                "kvp_dn_gated_norm_f16")
     name = "deltanet_prefill"
     compile_cost = 0.1

@@ -1,8 +1,10 @@
 // kvplan: three kernels of the gated-DeltaNet prefill (kvplan/gpu/deltanet.py), compiled at run time with NVRTC.
 //
-// kvp_dn_conv_prefill_{bf16,f16}: the causal depthwise convolution over each sequence's tokens, SiLU, fp32 out,
-// reading the projection's rows where they lie. torch ran it as a transpose to [R, C, L], a pad, its generic
-// depthwise conv2d kernel (0.35 ms a layer at 8,192 tokens on an H200), SiLU and a transpose back.
+// kvp_dn_conv_chunks_{bf16,f16}: the causal depthwise convolution over each sequence's tokens and SiLU, reading
+// the projection's rows where they lie, then q and k l2-normalised (q scaled), each key head's rows copied to the
+// value heads it serves, and q, k, v written chunk-major in fp32: what the chunked rule multiplies. torch ran it
+// as a transpose to [R, C, L], a pad, its generic depthwise conv2d kernel (0.35 ms a layer at 8,192 tokens on an
+// H200), SiLU, a transpose back, the norms, the copies to value heads and three chunk-major copies.
 //
 // kvp_dn_gated_norm_{bf16,f16}: the layer's output RMSNorm times SiLU(z), from the chunk-major output of the chunked
 // rule into token order in the activations' dtype: a warp a (token, head). torch ran it as a permute copy and
@@ -49,17 +51,25 @@ __device__ __forceinline__ void to_float8(uint4 raw, float* f) {
   }
 }
 
-constexpr int TAPS = 4;  // the convolution width compiled (Qwen3-Next's); deltanet_prefill.py refuses others
+constexpr int TAPS = 4;     // the convolution width compiled (Qwen3-Next's); deltanet_prefill.py refuses others
+constexpr int HEAD_DIM = 128;  // q, k and v heads of 128 (Qwen3-Next's)
 
-// out[t, c] = silu(sum_j w[c, j] x[t - TAPS + 1 + j, c]) within each sequence of n tokens (earlier positions 0).
-// Eight channels a thread: their 8 x TAPS weights are contiguous (w is [C, TAPS]), TAPS 16-byte loads; 32-bit
-// indices (the host checks tokens x C / 8 < 2^31: a 64-bit division a thread cost more than the arithmetic).
+// One token's 8 channels: the causal convolution over its sequence (earlier positions 0), SiLU, then for q and k
+// the l2 norm over the head (16 threads a head: lanes 16 h .. 16 h + 15 of a warp) and q's scale, written
+// chunk-major ([chunks, seqs, heads, chunk, 128]) to every value head the key head serves: what the chunked rule
+// multiplies, in one pass. Eight channels a thread: their 8 x TAPS weights are contiguous (w is [C, TAPS]), TAPS
+// 16-byte loads; 32-bit indices (the host checks tokens x C / 8 < 2^31; a 64-bit division a thread cost more than
+// the arithmetic).
 template <bool BF>
-__device__ __forceinline__ void conv_prefill(const unsigned short* __restrict__ x, long long x_row,
-                                             const unsigned short* __restrict__ w, int tokens, int n, int channels,
-                                             float* __restrict__ out) {
+__device__ __forceinline__ void conv_chunks(const unsigned short* __restrict__ x, long long x_row,
+                                            const unsigned short* __restrict__ w, int tokens, int n, int chunk,
+                                            int nk, int rep, float q_scale, float* __restrict__ qc,
+                                            float* __restrict__ kc, float* __restrict__ vc) {
   kvp::pdl_enter();
-  const int octs = channels / 8, total = tokens * octs;
+  const int nv = nk * rep, octs = (2 * nk + nv) * HEAD_DIM / 8, total = tokens * octs, seqs = tokens / n;
+  // a half-warp is one head of one token, all of its lanes in the loop or none (total and the stride are
+  // multiples of 16), so the norm's shuffles see every lane they name
+  const unsigned half = 0xffffu << (threadIdx.x & 16);
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
     const int t = i / octs, c = (i - t * octs) * 8, pos = t % n;
     float wt[8 * TAPS];  // wt[k * TAPS + j]: channel c + k, tap j
@@ -78,9 +88,28 @@ __device__ __forceinline__ void conv_prefill(const unsigned short* __restrict__ 
     }
 #pragma unroll
     for (int k = 0; k < 8; ++k) acc[k] = acc[k] / (1.f + __expf(-acc[k]));
-    float4* o = reinterpret_cast<float4*>(out + (long long)t * channels + c);
-    o[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
-    o[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+    const int head = c / HEAD_DIM, d = c - head * HEAD_DIM;  // over q's nk heads, k's nk, then v's nv
+    float* dst = vc;
+    int first = head - 2 * nk, count = 1;
+    if (head < 2 * nk) {
+      float ss = 0.f;
+#pragma unroll
+      for (int k = 0; k < 8; ++k) ss += acc[k] * acc[k];
+#pragma unroll
+      for (int m = 8; m > 0; m >>= 1) ss += __shfl_xor_sync(half, ss, m);
+      const float r = rsqrtf(ss + 1e-6f) * (head < nk ? q_scale : 1.f);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) acc[k] *= r;
+      dst = head < nk ? qc : kc;
+      first = (head % nk) * rep, count = rep;
+    }
+    const int seq = t / n, nc = pos / chunk, cp = pos - nc * chunk;
+    for (int h = first; h < first + count; ++h) {
+      const long long row = (((long long)nc * seqs + seq) * nv + h) * chunk + cp;
+      float4* o = reinterpret_cast<float4*>(dst + row * HEAD_DIM + d);
+      o[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+      o[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+    }
   }
 }
 
@@ -134,9 +163,10 @@ __device__ __forceinline__ void gated_norm(const float* __restrict__ o, int chun
 
 }  // namespace
 
-extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_prefill_bf16(
-    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int channels, float* out) {
-  conv_prefill<true>(x, x_row, w, tokens, n, channels, out);
+extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_chunks_bf16(
+    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int chunk, int nk, int rep,
+    float q_scale, float* qc, float* kc, float* vc) {
+  conv_chunks<true>(x, x_row, w, tokens, n, chunk, nk, rep, q_scale, qc, kc, vc);
 }
 
 extern "C" __global__ void __launch_bounds__(256) kvp_dn_gated_norm_bf16(
@@ -151,9 +181,10 @@ extern "C" __global__ void __launch_bounds__(256) kvp_dn_gated_norm_f16(
   gated_norm<false>(o, chunk, seqs, n, heads, z, z_row, w, eps, out);
 }
 
-extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_prefill_f16(
-    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int channels, float* out) {
-  conv_prefill<false>(x, x_row, w, tokens, n, channels, out);
+extern "C" __global__ void __launch_bounds__(256) kvp_dn_conv_chunks_f16(
+    const unsigned short* x, long long x_row, const unsigned short* w, int tokens, int n, int chunk, int nk, int rep,
+    float q_scale, float* qc, float* kc, float* vc) {
+  conv_chunks<false>(x, x_row, w, tokens, n, chunk, nk, rep, q_scale, qc, kc, vc);
 }
 
 namespace {

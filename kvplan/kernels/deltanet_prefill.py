@@ -1,14 +1,18 @@
 """Three launches of the gated-DeltaNet prefill (deltanet_prefill.cu):
 
-    out = conv_prefill(x, w, n)   # x [R * n, C] (bf16 / fp16, rows may be strided), w [C, 4] -> out [R * n, C]
-                                  # fp32 = silu(causal depthwise conv of each sequence of n tokens), zero history
+    q, k, v = conv_chunks(x, w, n, nk, rep, scale, chunk)  # x [R * n, C] (bf16 / fp16, rows may be strided): each
+                                  # token's q, k (nk heads each) and v (nk * rep heads) of 128, C = 128 (2 nk + nv);
+                                  # w [C, 4] -> silu(causal depthwise conv of each sequence of n tokens, zero
+                                  # history); q, k l2-normalised, q times scale, key heads copied to the rep value
+                                  # heads each serves; each [N, R, nv, chunk, 128] fp32 chunk-major (zeros past
+                                  # n), as the chunked rule takes them
     scan_states(m, states)        # m [chunks, heads, 128, 128] fp32; states [chunks + 1, heads, 128, dv] fp32
                                   # holding S[0], then B[c]; afterwards states[c + 1] = m[c] @ states[c] + B[c]
     out = gated_norm(o, z, w, r, n, eps)  # o [N, r, H, C, 128] fp32 chunk-major (the chunked rule's output),
                                   # z [r * n, H * 128] (bf16 / fp16, rows may be strided), w [128] -> out
                                   # [r * n, H * 128] in z's dtype = o rsqrt(mean(o^2) + eps) w silu(z), token order
 
-`conv_supported(...)` / `scan_supported(...)` / `gated_norm_supported(...)` say why tensors cannot take a kernel
+`conv_chunks_supported(...)` / `scan_supported(...)` / `gated_norm_supported(...)` say why tensors cannot take a kernel
 (None when they can); the caller then runs the torch form (kvplan/gpu/deltanet.py)."""
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ SCAN_THREADS = 512
 CONV_THREADS = 256
 MAX_CTAS_PER_SM = 8  # the convolution's grid-stride loop: enough CTAs to fill the GPU, no more
 TAPS = 4  # the convolution width the kernel compiles (Qwen3-Next's)
+HEAD_DIM = 128  # the q, k and v head dims the convolution kernel compiles
 NORM_DV = 128  # the value head dim the gated norm compiles (Qwen3-Next's)
 
 
@@ -33,37 +38,42 @@ def _on_one_gpu(*tensors) -> Optional[str]:
     return rt.kernel_unavailable_reason()
 
 
-def conv_supported(x, w, n: int) -> Optional[str]:
+def conv_chunks_supported(x, w, n: int, nk: int, rep: int) -> Optional[str]:
     """None when the convolution kernel runs on these tensors, else why not (one sentence)."""
     import torch
 
     if x.dtype not in (torch.bfloat16, torch.float16) or w.dtype != x.dtype:
         return "the inputs and weights are not both bf16 or both fp16"
-    if x.dim() != 2 or w.dim() != 2 or w.shape[0] != x.shape[1] or x.shape[1] % 8:
-        return "the inputs are not [tokens, C] with C a multiple of 8 and the weights [C, width]"
+    channels = (2 * nk + nk * rep) * HEAD_DIM
+    if nk < 1 or rep < 1 or x.dim() != 2 or x.shape[1] != channels or w.shape != (channels, TAPS):
+        return (f"the inputs are not [tokens, {channels}] (q, k and v heads of {HEAD_DIM}) with weights "
+                f"[{channels}, {TAPS}]")
     if n < 1 or x.shape[0] % n:
         return f"{x.shape[0]} tokens are not whole sequences of {n}"
-    if w.shape[1] != TAPS:
-        return f"a convolution {w.shape[1]} wide (the kernel compiles {TAPS})"
-    if x.shape[0] * x.shape[1] // 8 >= 2**31:
+    if x.shape[0] * channels // 8 >= 2**31:
         return "more than 2^31 groups of 8 inputs (the kernel counts in 32 bits)"
     if x.stride(1) != 1 or x.stride(0) % 8 or x.data_ptr() % 16 or not w.is_contiguous():
         return "the inputs' rows are not 16-byte aligned with unit column stride, or the weights not contiguous"
     return _on_one_gpu(x, w)
 
 
-def conv_prefill(x, w, n: int, out=None):
-    """[R * n, C] fp32: silu of the causal depthwise convolution of each sequence of n tokens (see the module)."""
-    why = conv_supported(x, w, n)
+def conv_chunks(x, w, n: int, nk: int, rep: int, scale: float, chunk: int):
+    """(q, k, v), each [N, R, nk rep, chunk, 128] fp32 chunk-major (N = ceil(n / chunk)): the convolved,
+    normalised inputs of the chunked rule (see the module)."""
+    why = conv_chunks_supported(x, w, n, nk, rep)
     if why is not None:
         raise ValueError(f"the DeltaNet convolution kernel cannot take these tensors: {why}")
     import torch
 
-    if out is None:
-        out = torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    if not 1 <= chunk <= n:
+        raise ValueError(f"chunk must be in 1..{n}, got {chunk}")
+    seqs = x.shape[0] // n
+    shape = (-(-n // chunk), seqs, nk * rep, chunk, HEAD_DIM)
+    make = torch.zeros if n % chunk else torch.empty  # the last chunk's tail past n stays 0
+    q, k, v = (make(shape, dtype=torch.float32, device=x.device) for _ in range(3))
     if x.shape[0]:
-        _launcher(x.device.index).conv(x, w, n, out)
-    return out
+        _launcher(x.device.index).conv(x, w, n, chunk, nk, rep, scale, q, k, v)
+    return q, k, v
 
 
 def scan_supported(m, states) -> Optional[str]:
@@ -135,8 +145,8 @@ class _Launches:
         self._rt, self._index = rt, index
         dev = rt.device_info(index)
         ld = rt.load(DeltaNetPrefillConfig(), dev)
-        conv_args = ("u64", "u64", "u64", "i32", "i32", "i32", "u64")
-        self._conv = {name: rt.PreparedLaunch(ld, f"kvp_dn_conv_prefill_{name}", conv_args, CONV_THREADS, 0, None,
+        conv_args = ("u64", "u64", "u64", "i32", "i32", "i32", "i32", "i32", "f32", "u64", "u64", "u64")
+        self._conv = {name: rt.PreparedLaunch(ld, f"kvp_dn_conv_chunks_{name}", conv_args, CONV_THREADS, 0, None,
                                               "driver") for name in ("bf16", "f16")}
         norm_args = ("u64", "i32", "i32", "i32", "i32", "u64", "u64", "u64", "f32", "u64")
         self._norm = {name: rt.PreparedLaunch(ld, f"kvp_dn_gated_norm_{name}", norm_args, CONV_THREADS, 0, None,
@@ -154,13 +164,14 @@ class _Launches:
                 arg.value = v
             launch.launch(grid, self._rt.current_stream_handle(torch, self._index))
 
-    def conv(self, x, w, n: int, out) -> None:
+    def conv(self, x, w, n: int, chunk: int, nk: int, rep: int, scale: float, q, k, v) -> None:
         import torch
 
         tokens, channels = x.shape
         launch = self._conv["bf16" if x.dtype == torch.bfloat16 else "f16"]
         grid = min(-(-tokens * (channels // 8) // CONV_THREADS), self._max_ctas)
-        self._go(launch, (x.data_ptr(), x.stride(0), w.data_ptr(), tokens, n, channels, out.data_ptr()), (grid, 1, 1))
+        self._go(launch, (x.data_ptr(), x.stride(0), w.data_ptr(), tokens, n, chunk, nk, rep, float(scale),
+                          q.data_ptr(), k.data_ptr(), v.data_ptr()), (grid, 1, 1))
 
     def norm(self, o, z, w, r: int, n: int, eps: float, out) -> None:
         import torch
