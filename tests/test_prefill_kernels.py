@@ -226,3 +226,53 @@ def test_gather_sum_refuses_what_it_does_not_take():
     assert "int64" in gather_sum_supported(y, where.int(), w)
     assert "float32" in gather_sum_supported(y, where, w.half())
     assert "shared expert's rows" in gather_sum_supported(y, where, w, torch.zeros(4, 16, device="cuda"))
+
+
+def _tiny_qwen3_next():
+    """The tiny Qwen3-Next of the GPU forward tests with DeltaNet heads of 128 x 128 (the prefill kernels' shape),
+    bf16, on the GPU, its state slots zeroed."""
+    from tiny_models import TINY
+
+    from kvplan.gpu.caches import small_caches
+    from kvplan.gpu.model import Runtime, Transformer
+    from kvplan.gpu.weights import engine_layout, full_weights
+    from kvplan.model import parse_config
+    from kvplan.verify.arch import architecture
+
+    raw = dict(TINY["qwen3_next"], head_dim=64, hidden_size=128, linear_key_head_dim=128, linear_value_head_dim=128)
+    arch = architecture(raw, parse_config(raw, "qwen3_next"), 1)
+    full = full_weights(arch, seed=3)
+    model = Transformer(arch, engine_layout({k: v.to("cuda", torch.bfloat16 if v.is_floating_point() else v.dtype)
+                                             for k, v in full.items()}), Runtime("cuda"))
+    model.caches = small_caches(arch, 64, 16, 2, torch.bfloat16, "cuda")
+    for c in model.caches.values():
+        if c.kind == "state":
+            c.tensors[0].zero_()
+    return arch, model
+
+
+def test_deltanet_prefill_kernels_give_the_torch_forms_logits_and_states(monkeypatch):
+    """Two prompts of 150 tokens (chunks of 64, 64 and a padded 22) through the tiny Qwen3-Next, the DeltaNet
+    prefill kernels against their torch forms (each refused): the same last logits and stored states, up to the
+    bf16 roundings of the layers' outputs."""
+    _cuda()
+    from kvplan.gpu.generate import prefill
+
+    gen = torch.Generator().manual_seed(5)
+    arch, _ = _tiny_qwen3_next()
+    tokens = torch.randint(0, arch.vocab, (2, 150), generator=gen).cuda()
+    results = []
+    for refuse in (False, True):
+        if refuse:
+            for name in ("conv_chunks_supported", "scan_supported", "gated_norm_supported"):
+                monkeypatch.setattr(f"kvplan.kernels.deltanet_prefill.{name}", lambda *a: "refused by the test")
+        _, model = _tiny_qwen3_next()
+        groups = {c.group for c in model.caches.values() if c.kind != "state"}
+        tables = {g: [list(range(0, 10)), list(range(10, 20))] for g in groups}
+        logits = prefill(model, tokens, tables, torch.tensor([0, 1], device="cuda")).float()
+        states = [c.tensors[0][:2].float() for c in model.caches.values() if c.kind == "state"]
+        results.append((logits, states))
+    (got, got_states), (want, want_states) = results
+    assert float((got - want).abs().max() / want.abs().max()) < 2e-2
+    assert want_states and all(float((a - b).abs().max() / b.abs().max()) < 2e-2
+                               for a, b in zip(got_states, want_states))
