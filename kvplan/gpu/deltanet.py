@@ -1,7 +1,8 @@
 """Gated DeltaNet (Qwen3-Next's linear-attention layers). Decode on a GPU runs kvplan's step kernel
-(kvplan/kernels/deltanet_step.cu, two launches per layer) where it supports the shape; otherwise, on the CPU,
-and for prefill, plain torch (a clearly labelled torch path), but for the prefill's chunk-to-chunk state
-recurrence, which on a GPU is one launch of kvplan/kernels/deltanet_prefill.cu. Per value head the layer keeps a
+(kvplan/kernels/deltanet_step.cu, two launches per layer) where it supports the shape; prefill on a GPU runs
+torch's chunk products between three bundled kernels (kvplan/kernels/deltanet_prefill.cu: the convolution through
+to the chunk-major q, k, v; the chunk-to-chunk state recurrence; the gated output norm); on the CPU, and for
+shapes the kernels do not compile, plain torch (a clearly labelled torch path). Per value head the layer keeps a
 recurrent state S [key_dim, value_dim] and a causal-convolution window over its q/k/v inputs; one token updates
 them as
 
@@ -24,8 +25,8 @@ from .ops import l2_norm, stacked_rows
 CHUNK = 64
 LABEL = "torch gated-DeltaNet step (recurrent state read and written once per token; NOT a CUDA kernel)"
 KERNEL_LABEL = ("kvplan's gated-DeltaNet step kernel (deltanet_step.cu: conv window, delta-rule update of the state in "
-                "its slot, gated output norm; 2 launches per layer); prefill: torch, chunked, the chunk-to-chunk state "
-                "recurrence in one launch of deltanet_prefill.cu")
+                "its slot, gated output norm; 2 launches per layer); prefill: torch's chunk products between the "
+                "convolution, state-recurrence and gated-norm kernels of deltanet_prefill.cu")
 
 
 def _decay_and_gate(w, a, b):
