@@ -8,7 +8,6 @@ over a 2,048 hidden size), CUDA events around each call, the median of `--reps`:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 
 import torch
@@ -18,21 +17,12 @@ sys.path.insert(0, ".")
 from kvplan.gpu.ops import l2_norm  # noqa: E402
 from kvplan.kernels.deltanet_prefill import conv_chunks, gated_norm, scan_states  # noqa: E402
 from kvplan.kernels.moe_gather_sum import gather_sum  # noqa: E402
+from kvplan.kernels.probes import _time  # noqa: E402
 
 
 def timed(fn, reps: int) -> float:
-    """Median ms of one call."""
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        times.append(a.elapsed_time(b))
-    return statistics.median(times)
+    """Median ms of one call (kvplan.kernels.probes' CUDA-event timer, one call between events)."""
+    return _time(torch, fn, reps, 1) * 1e3
 
 
 def main() -> None:

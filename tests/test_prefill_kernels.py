@@ -41,6 +41,36 @@ def test_cpu_tensors_are_refused_with_a_reason():
         gather_sum(y, where, w)
 
 
+def test_each_gpu_gets_its_own_launches_once_and_launches_run_in_its_context():
+    """The two helpers both kernels' modules launch through (kvplan/kernels/_runtime.py), with stand-ins for torch
+    and a prepared launch: one object a GPU index, and arguments packed, then one launch on that GPU's current
+    stream inside its device context."""
+    import contextlib
+    import types
+
+    from kvplan.kernels import _runtime as rt
+
+    made = []
+    get = rt.per_device(lambda i: made.append(i) or f"launches on {i}")
+    assert (get(1), get(0), get(1)) == ("launches on 1", "launches on 0", "launches on 1") and made == [1, 0]
+
+    events = []
+
+    @contextlib.contextmanager
+    def device(i):
+        events.append(("enter", i))
+        yield
+        events.append(("exit", i))
+
+    fake_torch = types.SimpleNamespace(cuda=types.SimpleNamespace(device=device),
+                                       _C=types.SimpleNamespace(_cuda_getCurrentRawStream=lambda i: 1000 + i))
+    launch = types.SimpleNamespace(args=[types.SimpleNamespace(value=None) for _ in range(3)],
+                                   launch=lambda grid, stream: events.append(("launch", grid, stream)))
+    rt.launch_on(fake_torch, 2, launch, (7, 8, 9), (4, 1, 1))
+    assert [a.value for a in launch.args] == [7, 8, 9]
+    assert events == [("enter", 2), ("launch", (4, 1, 1), 1002), ("exit", 2)]
+
+
 # ---- GPU ---------------------------------------------------------------------------------------------------------
 
 def _cuda():

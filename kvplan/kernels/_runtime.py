@@ -372,3 +372,26 @@ def current_stream_handle(torch, index: int) -> int:
     if raw is not None:
         return raw(index)
     return torch.cuda.current_stream(index).cuda_stream
+
+
+def per_device(make):
+    """``get(index)``: ``make(index)`` once per GPU index, thread-safe (a module's prepared launches on each GPU)."""
+    made: dict = {}
+    lock = threading.Lock()
+
+    def get(index: int):
+        with lock:
+            if index not in made:
+                made[index] = make(index)
+            return made[index]
+
+    return get
+
+
+def launch_on(torch, index: int, launch: PreparedLaunch, values, grid: tuple) -> None:
+    """Pack ``values`` into ``launch``'s arguments and launch it on torch's current stream of GPU ``index``, in
+    that GPU's context (a module is loaded into one device's context). Not thread-safe: callers hold a lock."""
+    for arg, v in zip(launch.args, values):
+        arg.value = v
+    with torch.cuda.device(index):
+        launch.launch(grid, current_stream_handle(torch, index))

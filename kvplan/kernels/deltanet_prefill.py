@@ -20,6 +20,8 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
+from . import _runtime as rt
+
 DK = 128  # the scan's key dim
 COLS = 16  # columns of the state a scan CTA owns
 SCAN_THREADS = 512
@@ -33,8 +35,6 @@ NORM_DV = 128  # the value head dim the gated norm compiles (Qwen3-Next's)
 def _on_one_gpu(*tensors) -> Optional[str]:
     if not all(t.is_cuda and t.device == tensors[0].device for t in tensors):
         return "the tensors are not on one CUDA device"
-    from . import _runtime as rt
-
     return rt.kernel_unavailable_reason()
 
 
@@ -139,10 +139,9 @@ class _Launches:
     """deltanet_prefill.cu's entry points on one GPU, arguments packed once."""
 
     def __init__(self, index: int):
-        from . import _runtime as rt
         from .configs import DeltaNetPrefillConfig
 
-        self._rt, self._index = rt, index
+        self._index = index
         dev = rt.device_info(index)
         ld = rt.load(DeltaNetPrefillConfig(), dev)
         conv_args = ("u64", "u64", "u64", "i32", "i32", "i32", "i32", "i32", "f32", "u64", "u64", "u64")
@@ -159,10 +158,8 @@ class _Launches:
     def _go(self, launch, values, grid) -> None:
         import torch
 
-        with self._lock, torch.cuda.device(self._index):
-            for arg, v in zip(launch.args, values):
-                arg.value = v
-            launch.launch(grid, self._rt.current_stream_handle(torch, self._index))
+        with self._lock:
+            rt.launch_on(torch, self._index, launch, values, grid)
 
     def conv(self, x, w, n: int, chunk: int, nk: int, rep: int, scale: float, q, k, v) -> None:
         import torch
@@ -188,12 +185,4 @@ class _Launches:
         self._go(self._scan, (m.data_ptr(), states.data_ptr(), chunks, heads, dv), (dv // COLS, heads, 1))
 
 
-_LAUNCHERS: dict[int, _Launches] = {}
-_LAUNCHERS_LOCK = threading.Lock()
-
-
-def _launcher(index: int) -> _Launches:
-    with _LAUNCHERS_LOCK:
-        if index not in _LAUNCHERS:
-            _LAUNCHERS[index] = _Launches(index)
-        return _LAUNCHERS[index]
+_launcher = rt.per_device(_Launches)  # the launches on GPU index i: _launcher(i)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
+from . import _runtime as rt
+
 THREADS = 256
 MAX_CTAS_PER_SM = 8  # a grid-stride loop: enough CTAs to fill the GPU, no more
 
@@ -39,8 +41,6 @@ def gather_sum_supported(y, where, weights, extra=None, gate=None) -> Optional[s
         return "the gate must come with the shared rows: [tokens] or [tokens, 1] in their dtype"
     if not all(t.is_contiguous() and t.data_ptr() % 16 == 0 for t in tensors if t is not gate):
         return "the tensors are not contiguous and 16-byte aligned"
-    from . import _runtime as rt
-
     return rt.kernel_unavailable_reason()
 
 
@@ -61,10 +61,9 @@ def gather_sum(y, where, weights, extra=None, gate=None, out=None):
 
 class _GatherSumLaunch:
     def __init__(self, index: int):
-        from . import _runtime as rt
         from .configs import MoeGatherSumConfig
 
-        self._rt, self._index = rt, index
+        self._index = index
         dev = rt.device_info(index)
         ld = rt.load(MoeGatherSumConfig(), dev)
         args = ("u64", "u64", "u64", "u64", "i32", "i32", "i32", "u64", "u64", "u64")
@@ -80,21 +79,11 @@ class _GatherSumLaunch:
         h = y.shape[1]
         ln = self._launches["bf16" if y.dtype == torch.bfloat16 else "f16"]
         grid = min(-(-tokens * (h // 8) // THREADS), self._max_ctas)
-        with self._lock, torch.cuda.device(self._index):
-            a = ln.args
-            for i, v in enumerate((y.data_ptr(), where.data_ptr(), weights.data_ptr(), out.data_ptr(), tokens, k, h,
-                                   0 if extra is None else extra.data_ptr(), 0 if gate is None else gate.data_ptr(),
-                                   1 if gate is None else gate.stride(0))):
-                a[i].value = v
-            ln.launch((grid, 1, 1), self._rt.current_stream_handle(torch, self._index))
+        values = (y.data_ptr(), where.data_ptr(), weights.data_ptr(), out.data_ptr(), tokens, k, h,
+                  0 if extra is None else extra.data_ptr(), 0 if gate is None else gate.data_ptr(),
+                  1 if gate is None else gate.stride(0))
+        with self._lock:
+            rt.launch_on(torch, self._index, ln, values, (grid, 1, 1))
 
 
-_LAUNCHERS: dict[int, _GatherSumLaunch] = {}
-_LAUNCHERS_LOCK = threading.Lock()
-
-
-def _launcher(index: int) -> _GatherSumLaunch:
-    with _LAUNCHERS_LOCK:
-        if index not in _LAUNCHERS:
-            _LAUNCHERS[index] = _GatherSumLaunch(index)
-        return _LAUNCHERS[index]
+_launcher = rt.per_device(_GatherSumLaunch)  # the launch on GPU index i: _launcher(i)
