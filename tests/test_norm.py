@@ -5,7 +5,7 @@ tests/test_verify_model.py), Gemma's 1 + w, in-place-free results."""
 
 import pytest
 
-from kvplan.kernels.norm import MAX_HIDDEN, norm_unsupported
+from kvplan.kernels.norm import MAX_HIDDEN, items_for, norm_unsupported
 
 
 def test_rows_it_refuses():
@@ -14,6 +14,12 @@ def test_rows_it_refuses():
     assert "multiple of 4" in norm_unsupported(2882, "bfloat16")
     assert "multiple of 4" in norm_unsupported(MAX_HIDDEN + 4, "bfloat16")
     assert "activations must be one of" in norm_unsupported(4096, "float32")
+
+
+def test_each_row_takes_the_smallest_entry_that_holds_it():
+    """256 threads of 4 values per item: 1,024 values an item (norm.cu's entries 1, 2, 4, 8, 16)."""
+    assert [items_for(n) for n in (12, 1024, 1028, 2048, 2880, 4096, 5120, 8192, 8196, 16384)] == \
+        [1, 1, 2, 2, 4, 4, 8, 8, 16, 16]
 
 
 def test_norms_torch_path_by_hand():
@@ -37,7 +43,8 @@ def test_norms_torch_path_by_hand():
 
 @pytest.mark.parametrize("tokens,hidden,plus_one,add", [(1, 2048, False, True), (3, 2880, False, True),
                                                         (2, 5376, True, True), (5, 16384, False, False),
-                                                        (1, 12, False, True)])
+                                                        (1, 12, False, True), (300, 2048, False, True),
+                                                        (257, 4096, False, True), (64, 8192, True, False)])
 def test_kernel_matches_torch(kernel_torch, tokens, hidden, plus_one, add):
     torch = kernel_torch
     from kvplan.gpu.ops import rms_norm

@@ -75,7 +75,7 @@ class MLP:
 
     def partial(self, x):
         """This rank's share of the output (before the all-reduce)."""
-        h = mlp_activation(self.arch.activation, self.rt.mm(x, self.gate_up), self.arch.gated_mlp)
+        h = mlp_activation(self.arch.activation, self.rt.mm(x, self.gate_up), self.arch.gated_mlp, self.rt.labels)
         return self.rt.mm(h, self.down)
 
     def __call__(self, x):
@@ -263,7 +263,7 @@ class MoE:
         else:
             w13, w2 = w["w13"][flat], w["w2"][flat]
         rows = x.repeat_interleave(k, dim=0)
-        h = mlp_activation(a.activation, torch.bmm(w13, rows[:, :, None])[..., 0], a.gated_mlp)
+        h = mlp_activation(a.activation, torch.bmm(w13, rows[:, :, None])[..., 0], a.gated_mlp, self.rt.labels)
         y = torch.bmm(w2, h[:, :, None].to(w2.dtype))[..., 0]
         return (y.view(t, k, -1) * weights[..., None].to(y.dtype)).sum(1).to(x.dtype)
 
@@ -279,7 +279,7 @@ class MoE:
         token = order // k
         rows = x[token]
         w13 = self._dequantized("w13", x.dtype) if self.mxfp4 else w["w13"]
-        h = mlp_activation(a.activation, grouped_mm(rows, w13, offsets), a.gated_mlp)
+        h = mlp_activation(a.activation, grouped_mm(rows, w13, offsets), a.gated_mlp, self.rt.labels)
         w2 = self._dequantized("w2", x.dtype) if self.mxfp4 else w["w2"]  # (into the scratch w13 was in)
         y = grouped_mm(h.to(rows.dtype), w2, offsets).to(x.dtype)
         # each token's k rows, where the sort left them, weighted and summed (no atomics: index_add_ over the

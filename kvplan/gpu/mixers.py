@@ -95,10 +95,18 @@ class Attention:
             o = rt.paged.gqa(q, k_cache, v_cache, step.tables[cache.group], step.seq_lens, window, a.attn_scale,
                              cache.k_scale, cache.v_scale)
         else:
-            q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
-            if cache is not None and cache.group in step.slots:
-                write_cache(cache.tensors[0], k, step.slots[cache.group], cache.k_scale, masked=True)
-                write_cache(cache.tensors[1], v, step.slots[cache.group], cache.v_scale, masked=True)
+            stored = cache is not None and cache.group in step.slots
+            k_cache, v_cache = cache.tensors if stored else (None, None)
+            slots = step.slots[cache.group] if stored else None
+            scales = (cache.k_scale, cache.v_scale) if stored else (1.0, 1.0)
+            rotated = rt.paged.rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, *scales, keys_out=True)
+            if rotated is None:
+                q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
+                if stored:
+                    write_cache(k_cache, k, slots, cache.k_scale, masked=True)
+                    write_cache(v_cache, v, slots, cache.v_scale, masked=True)
+            else:
+                q, k = rotated
             o = sdpa_prefill(q, k, v, step, window, a.attn_scale)
         o = o.reshape(t, self.heads * self.dim)
         if a.attn_output_gate:
@@ -128,26 +136,29 @@ class MLAttention:
         q_nope = q[..., :self.nope]
         cos, sin = step.rope[self.layer.rope_theta]
         kv_b = w["kv_b"].view(h, self.nope + self.v_dim, self.rank)
-        q_pe = None
-        if step.decode:
-            q_pe = rt.paged.mla_rope_cache(q, kv, w["kv_a_norm"], a.norm_eps, cos, sin, cache.tensors[0],
-                                           step.slots[cache.group])
-        if q_pe is None:
+        stored = cache is not None and cache.group in step.slots
+        fused = rt.paged.mla_rope_cache(q, kv, w["kv_a_norm"], a.norm_eps, cos, sin,
+                                        cache.tensors[0] if stored else None,
+                                        step.slots[cache.group] if stored else None, prefill=not step.decode)
+        if fused is None:
             latent = rms_norm(kv[:, :self.rank], w["kv_a_norm"], a.norm_eps)
             q_pe = Rope.apply(q[..., self.nope:], cos, sin)
             k_pe = Rope.apply(kv[:, None, self.rank:], cos, sin)[:, 0]
-            if step.decode:
-                write_cache(cache.tensors[0], torch.cat([latent, k_pe], dim=-1), step.slots[cache.group])
+            if stored:
+                write_cache(cache.tensors[0], torch.cat([latent, k_pe], dim=-1), step.slots[cache.group],
+                            masked=not step.decode)
+            q_whole = None if step.decode else torch.cat([q_nope, q_pe], dim=-1)
+        elif step.decode:
+            q_pe = fused
+        else:
+            q_whole, latent, k_pe = fused
         if step.decode:
             q_latent = torch.bmm(q_nope.transpose(0, 1), kv_b[:, :self.nope, :]).transpose(0, 1)  # [T, H, rank]
             o_latent = rt.paged.mla(q_latent.contiguous(), q_pe.contiguous(), cache.tensors[0],
                                     step.tables[cache.group], step.seq_lens, a.attn_scale)
             o = torch.bmm(o_latent.transpose(0, 1), kv_b[:, self.nope:, :].transpose(1, 2)).transpose(0, 1)
         else:
-            if cache is not None and cache.group in step.slots:
-                write_cache(cache.tensors[0], torch.cat([latent, k_pe], dim=-1), step.slots[cache.group],
-                            masked=True)
             k_nope, v = rt.mm(latent, w["kv_b"]).view(t, h, self.nope + self.v_dim).split([self.nope, self.v_dim], -1)
             k = torch.cat([k_nope, k_pe[:, None, :].expand(t, h, self.rope)], dim=-1)
-            o = sdpa_prefill(torch.cat([q_nope, q_pe], dim=-1), k, v, step, None, a.attn_scale)
+            o = sdpa_prefill(q_whole, k, v, step, None, a.attn_scale)
         return rt.comm.all_reduce(rt.mm(o.reshape(t, h * self.v_dim), w["o"]))

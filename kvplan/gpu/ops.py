@@ -84,10 +84,22 @@ def activation(name: str, x):
     return F.gelu(x, approximate="tanh") if name == "gelu_tanh" else F.silu(x)
 
 
-def mlp_activation(name: str, h, gated: bool):
-    """act(gate) * up of a fused [.., 2I] gate/up output (gated MLPs), act(h) otherwise."""
+GATED_KERNEL = "bundled act(gate) * up kernel (gated_act.cu), one launch"
+
+
+def mlp_activation(name: str, h, gated: bool, labels: dict | None = None):
+    """act(gate) * up of a fused [.., 2I] gate/up output (gated MLPs), act(h) otherwise. On a GPU the gated form
+    is one launch of kvplan/kernels/gated_act.cu (as engines fuse it); labels["activation"] says which ran."""
     if not gated:
         return activation(name, h)
+    if h.is_cuda:
+        from ..kernels.gated_act import gated_act, gated_act_supported
+
+        why = gated_act_supported(h, name)
+        if labels is not None:
+            labels["activation"] = GATED_KERNEL if why is None else f"torch act(gate) * up (the kernel refused: {why})"
+        if why is None:
+            return gated_act(h, name)
     gate, up = h.chunk(2, dim=-1)
     return activation(name, gate) * up
 

@@ -125,22 +125,24 @@ class PagedAttention:
         self.labels["attention"] = f"bundled CUDA kernel (NVRTC), plan/run: {plan.path}"
         return plan.run(q, k_cache, v_cache, table, lens, scale=scale, k_scale=k_scale, v_scale=v_scale)
 
-    def rope_cache(self, q, k, v, cos, sin, k_cache, v_cache, slots, k_scale=1.0, v_scale=1.0):
-        """q rotated (contiguous), k rotated and v stored at `slots` of the paged caches in one launch of
-        kvplan/kernels/rope_cache.cu; None where that kernel does not run (CPU, a cache dtype it does not take),
-        and the caller rotates and stores in torch."""
+    def rope_cache(self, q, k, v, cos, sin, k_cache, v_cache, slots, k_scale=1.0, v_scale=1.0, keys_out=False):
+        """q rotated (contiguous), k rotated and v stored at `slots` of the paged caches (None: no cache; a slot of
+        -1: not stored) in one launch of kvplan/kernels/rope_cache.cu, with keys_out (prefill) (q, k) rotated;
+        None where that kernel does not run (CPU, a cache dtype it does not take), and the caller rotates and
+        stores in torch."""
         if not self.cuda:
             return None
-        fp8 = k_cache.dtype == torch.float8_e4m3fn
-        key = ("rope", q.shape[1], k.shape[1], q.shape[2], cos.shape[-1], q.dtype, k_cache.dtype)
+        cache_dtype = q.dtype if k_cache is None else k_cache.dtype
+        fp8 = cache_dtype == torch.float8_e4m3fn
+        key = ("rope", q.shape[1], k.shape[1], q.shape[2], cos.shape[-1], q.dtype, cache_dtype)
         plan = self._plans.get(key)
         if plan is None:
             from ..kernels._checks import dtype_name
             from ..kernels.rope_cache import RopeCachePlan
 
             try:
-                if not fp8 and k_cache.dtype != q.dtype:
-                    raise ValueError(f"a {k_cache.dtype} cache for {q.dtype} activations")
+                if not fp8 and cache_dtype != q.dtype:
+                    raise ValueError(f"a {cache_dtype} cache for {q.dtype} activations")
                 plan = RopeCachePlan(q.shape[1], k.shape[1], q.shape[2], cos.shape[-1], dtype_name(q.dtype),
                                      fp8, q.device.index)
             except ValueError as exc:
@@ -150,26 +152,26 @@ class PagedAttention:
             self.labels["rope_cache"] = f"torch RoPE and index_put cache writes (the fused kernel refused: {plan})"
             return None
         self.labels["rope_cache"] = "bundled RoPE + paged K/V write kernel (rope_cache.cu), one launch per layer"
-        return plan.run(q, k, v, cos, sin, k_cache, v_cache, slots, k_scale, v_scale)
+        return plan.run(q, k, v, cos, sin, k_cache, v_cache, slots, k_scale, v_scale, keys_out)
 
-    def mla_rope_cache(self, q, kv, norm_w, eps, cos, sin, cache, slots):
-        """MLA decode's glue in one launch of rope_cache.cu's MLA entry: the latent part of `kv` RMS-normed and
-        stored with its rotated key part at `slots`; returns the query's rotary parts rotated (contiguous
-        [T, heads, rot]). None where that kernel does not run (CPU, a dtype it does not take): the caller runs
-        torch."""
+    def mla_rope_cache(self, q, kv, norm_w, eps, cos, sin, cache, slots, prefill=False):
+        """MLA's glue in one launch of rope_cache.cu's MLA entry: the latent part of `kv` RMS-normed and stored
+        with its rotated key part at `slots` (cache None: not stored); returns the query's rotary parts rotated
+        (contiguous [T, heads, rot]), or with prefill (the whole query, the normed latent, the rotated key part).
+        None where that kernel does not run (CPU, a dtype it does not take): the caller runs torch."""
         if not self.cuda:
             return None
-        rot = cos.shape[-1]
-        key = ("mla_rope", q.shape[1], kv.shape[1] - rot, rot, q.dtype, cache.dtype)
+        rot, cache_dtype = cos.shape[-1], (q.dtype if cache is None else cache.dtype)
+        key = ("mla_rope", q.shape[1], kv.shape[1] - rot, rot, q.dtype, cache_dtype)
         plan = self._plans.get(key)
         if plan is None:
             from ..kernels._checks import dtype_name
             from ..kernels.rope_cache import MlaRopeCachePlan
 
-            fp8 = cache.dtype == torch.float8_e4m3fn
+            fp8 = cache_dtype == torch.float8_e4m3fn
             try:
-                if not fp8 and cache.dtype != q.dtype:
-                    raise ValueError(f"a {cache.dtype} latent cache for {q.dtype} activations")
+                if not fp8 and cache_dtype != q.dtype:
+                    raise ValueError(f"a {cache_dtype} latent cache for {q.dtype} activations")
                 plan = MlaRopeCachePlan(q.shape[1], kv.shape[1] - rot, rot, dtype_name(q.dtype), fp8, q.device.index)
             except ValueError as exc:
                 plan = str(exc)
@@ -179,7 +181,7 @@ class PagedAttention:
                                             f"{plan})"
             return None
         self.labels["mla_rope_cache"] = "bundled latent norm + RoPE + latent write kernel (rope_cache.cu), one launch"
-        return plan.run(q, kv, norm_w, eps, cos, sin, cache, slots)
+        return plan.run(q, kv, norm_w, eps, cos, sin, cache, slots, prefill=prefill)
 
     def mla(self, q_latent, q_rope, cache, table, lens, scale):
         make = getattr(self._kernels, "paged_mla_decode_plan", None) if self.cuda else None

@@ -339,7 +339,7 @@ class NormConfig:
     act_dtype: str  # "float16" | "bfloat16"
 
     source = "norm.cu"
-    kernels = ("kvp_add_rms_norm",)
+    kernels = tuple(f"kvp_add_rms_norm_{items}" for items in (1, 2, 4, 8, 16))  # norm.cu ITEMS
     compile_cost = 0.2
 
     def macros(self) -> list[tuple[str, str]]:
@@ -389,6 +389,16 @@ class MoeGatherSumConfig(_AsWritten):
     source = "moe_gather_sum.cu"
     kernels = ("kvp_moe_gather_sum_bf16", "kvp_moe_gather_sum_f16")
     name = "moe_gather_sum"
+    compile_cost = 0.1
+
+
+@dataclass(frozen=True)
+class GatedActConfig(_AsWritten):
+    """gated_act.cu: a gated MLP's act(gate) * up in one pass (one instantiation)."""
+
+    source = "gated_act.cu"
+    kernels = ("kvp_gated_act_bf16", "kvp_gated_act_f16")
+    name = "gated_act"
     compile_cost = 0.1
 
 
@@ -574,7 +584,7 @@ INSTANTIATION_SETS = (
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
     lambda arch: [PageOrderConfig()],
-    lambda arch: [DeltaNetPrefillConfig(), MoeGatherSumConfig()],
+    lambda arch: [DeltaNetPrefillConfig(), MoeGatherSumConfig(), GatedActConfig()],
     # both launches, CTAs in order and rotated, and the row-owned form's two (verify times every form,
     # kvplan/gpu/gemm.py)
     lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1]) for r in (False, True)]

@@ -1,16 +1,18 @@
 // The residual add and the RMS norm after it in one launch (verify ran torch's add and F.rms_norm: two launches,
-// the norm 7-12 us in an H200's batch-1 step, 2.9-7.3 us alone; this kernel 2.7-5.1 us alone): per token row, s = x + h rounded to the activations' dtype (the
-// residual stream as the engine keeps it) and y = s * rsqrt(mean(s^2) + eps) * (w or 1 + w), float32 statistics.
+// the norm 7-12 us in an H200's batch-1 step, 2.9-7.3 us alone; this kernel 2.7-5.1 us alone): per token row,
+// s = x + h rounded to the activations' dtype (the residual stream as the engine keeps it) and
+// y = s * rsqrt(mean(s^2) + eps) * (w or 1 + w), float32 statistics.
 // Without h, y is the norm of x. One CTA of 256 threads per row; a thread holds 4 adjacent elements (one 8-byte
 // load) per 1,024 of the row, in registers until the statistics are known. hidden: a multiple of 4, at most
-// KVP_NORM_ITEMS * 1,024; rows contiguous; s may be written over x (each thread reads its elements first).
-
+// ITEMS * 1,024; rows contiguous; s may be written over x (each thread reads its elements first).
+// One entry per ITEMS (1, 2, 4, 8, 16), the host taking the smallest that holds the row: with ITEMS fixed at 16
+// every thread kept 64 floats in registers whatever the row, so that an SM held two CTAs, and a prefill's 8,192
+// rows of 2,048 ran in 31 waves (about 100 us a norm on an H200, three times its bytes' time).
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
 
 #define KVP_NORM_THREADS 256
-#define KVP_NORM_ITEMS 16
 
 #if KVP_NORM_T == 0
 typedef __half act_t;
@@ -47,19 +49,20 @@ __device__ __forceinline__ void store4(act_t* p, const float* v) {
   *reinterpret_cast<uint2*>(p) = f.raw;
 }
 
-extern "C" __global__ void __launch_bounds__(KVP_NORM_THREADS)
-kvp_add_rms_norm(const act_t* x, const act_t* __restrict__ h, const act_t* __restrict__ w, act_t* s_out,
-                 act_t* __restrict__ y, int hidden, float eps, float w_offset) {
+template <int ITEMS>
+__device__ __forceinline__ void add_rms_norm(const act_t* x, const act_t* __restrict__ h, const act_t* __restrict__ w,
+                                             act_t* s_out, act_t* __restrict__ y, int hidden, float eps,
+                                             float w_offset) {
   __shared__ float warps[KVP_NORM_THREADS / 32];
   const long long row = (long long)blockIdx.x * hidden;
   // the weight is read only after the statistics: start its (cold, per-layer) lines on their way to L2 now
   for (int line = threadIdx.x; line * 64 < hidden; line += KVP_NORM_THREADS)
     asm volatile("prefetch.global.L2 [%0];\n" ::"l"(w + line * 64));
   kvp::pdl_enter();  // x and h come from the kernels before
-  float v[KVP_NORM_ITEMS][4];
+  float v[ITEMS][4];
   float ss = 0.f;
 #pragma unroll
-  for (int k = 0; k < KVP_NORM_ITEMS; ++k) {
+  for (int k = 0; k < ITEMS; ++k) {
     const int i = (k * KVP_NORM_THREADS + threadIdx.x) * 4;
     if (i < hidden) {
       load4(x + row + i, v[k]);
@@ -82,7 +85,7 @@ kvp_add_rms_norm(const act_t* x, const act_t* __restrict__ h, const act_t* __res
   for (int i = 0; i < KVP_NORM_THREADS / 32; ++i) ss += warps[i];
   const float r = rsqrtf(ss / hidden + eps);
 #pragma unroll
-  for (int k = 0; k < KVP_NORM_ITEMS; ++k) {
+  for (int k = 0; k < ITEMS; ++k) {
     const int i = (k * KVP_NORM_THREADS + threadIdx.x) * 4;
     if (i < hidden) {
       float g[4];
@@ -93,3 +96,15 @@ kvp_add_rms_norm(const act_t* x, const act_t* __restrict__ h, const act_t* __res
     }
   }
 }
+
+#define KVP_NORM_ENTRY(ITEMS)                                                                                    \
+  extern "C" __global__ void __launch_bounds__(KVP_NORM_THREADS)                                                \
+      kvp_add_rms_norm_##ITEMS(const act_t* x, const act_t* __restrict__ h, const act_t* __restrict__ w,         \
+                               act_t* s_out, act_t* __restrict__ y, int hidden, float eps, float w_offset) {    \
+    add_rms_norm<ITEMS>(x, h, w, s_out, y, hidden, eps, w_offset);                                              \
+  }
+KVP_NORM_ENTRY(1)
+KVP_NORM_ENTRY(2)
+KVP_NORM_ENTRY(4)
+KVP_NORM_ENTRY(8)
+KVP_NORM_ENTRY(16)

@@ -12,7 +12,13 @@ from __future__ import annotations
 from .configs import NormConfig, Q_DTYPES
 
 THREADS = 256  # norm.cu KVP_NORM_THREADS
-MAX_HIDDEN = 16 * 4 * THREADS  # KVP_NORM_ITEMS rows of 4 elements per thread
+ITEMS = (1, 2, 4, 8, 16)  # norm.cu's entries: groups of 4 elements a thread holds
+MAX_HIDDEN = ITEMS[-1] * 4 * THREADS
+
+
+def items_for(hidden: int) -> int:
+    """The entry of norm.cu a row takes: the fewest groups of 4 a thread that hold it (registers: CTAs an SM)."""
+    return next(i for i in ITEMS if i * 4 * THREADS >= hidden)
 
 
 def norm_unsupported(hidden: int, act_dtype: str):
@@ -37,8 +43,8 @@ class AddRmsNormPlan:
         self.hidden = hidden
         self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
         ld = rt.load(NormConfig(act_dtype), rt.device_info(self.index))
-        self._launch = rt.PreparedLaunch(ld, "kvp_add_rms_norm", ("u64",) * 5 + ("i32", "f32", "f32"), THREADS, 0,
-                                         None, "driver")
+        self._launch = rt.PreparedLaunch(ld, f"kvp_add_rms_norm_{items_for(hidden)}",
+                                         ("u64",) * 5 + ("i32", "f32", "f32"), THREADS, 0, None, "driver")
         self._rt, self._torch = rt, torch
         self._act = getattr(torch, act_dtype)
 

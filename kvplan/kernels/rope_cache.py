@@ -1,18 +1,24 @@
-"""Decode's rotary embedding and paged cache write in one launch (rope_cache.cu), for GQA and for MLA.
+"""Decode's rotary embedding and paged cache write in one launch (rope_cache.cu), for GQA and for MLA; prefill
+takes the same launches with the rotated keys (and MLA's normed latents) also written out for attention.
 
     plan = RopeCachePlan(q_heads=32, kv_heads=8, head_dim=128, rot=128, act_dtype="bfloat16", fp8_cache=False)
     q_rot = plan.run(q, k, v, cos, sin, k_cache, v_cache, slots, k_scale=1.0, v_scale=1.0)
+    q_rot, k_rot = plan.run(q, k, v, cos, sin, k_cache, v_cache, slots, keys_out=True)   # prefill
 
 q, k, v: [T, heads, head_dim] views (heads adjacent in a row, any row stride: the fused QKV output's slices);
 cos, sin: [T, 1, rot] or [T, rot] rows in the activations' dtype; caches [blocks, block_size, kv_heads, head_dim]
-contiguous; slots [T] int64 flat slots. Returns q rotated, contiguous; writes k rotated and v into the caches.
+contiguous, or both None (nothing stored); slots [T] int64 flat slots, -1 for a token not stored. Returns q rotated,
+contiguous (and k rotated, contiguous, with keys_out); writes k rotated and v into the caches.
 
     plan = MlaRopeCachePlan(q_heads=16, rank=512, rot=64, act_dtype="bfloat16", fp8_cache=False)
     q_pe = plan.run(q, kv, norm_w, eps, cos, sin, cache, slots, scale=1.0)
+    q_whole, latent, k_pe = plan.run(q, kv, norm_w, eps, cos, sin, cache, slots, prefill=True)
 
 q: [T, heads, nope + rot] (the q projection's output, any row stride); kv: [T, rank + rot] rows (kv_a's output);
-norm_w [rank]; cache [blocks, block_size, rank + rot] contiguous. Stores RMSNorm(kv[:, :rank]) * norm_w and the
-rotated kv[:, rank:] at the slots; returns the rotated q[..., nope:] as a contiguous [T, heads, rot]."""
+norm_w [rank]; cache [blocks, block_size, rank + rot] contiguous or None. Stores RMSNorm(kv[:, :rank]) * norm_w and
+the rotated kv[:, rank:] at the slots; returns the rotated q[..., nope:] as a contiguous [T, heads, rot], or with
+prefill the whole query (nope dims, then the rotated ones) [T, heads, nope + rot], the normed latent [T, rank] and
+the rotated key part [T, rot]."""
 
 from __future__ import annotations
 
@@ -48,7 +54,7 @@ class RopeCachePlan:
         rt, torch, self.index, ld = _load(act_dtype, fp8_cache, device, "the RoPE + cache-write kernel")
         self.hq, self.hk, self.d, self.rot = q_heads, kv_heads, head_dim, rot
         self._launch = rt.PreparedLaunch(ld, "kvp_rope_cache", ("u64", "u64") * 3 + ("u64", "u64", "u64") +
-                                         ("u64",) * 4 + ("i32",) * 4 + ("f32", "f32"), THREADS, 0, None, "driver")
+                                         ("u64",) * 5 + ("i32",) * 4 + ("f32", "f32"), THREADS, 0, None, "driver")
         self._rt, self._torch = rt, torch
         self._chunks = -(-(q_heads + kv_heads) * head_dim // THREADS)  # CTAs per token: one element per thread
         self._act = getattr(torch, act_dtype)
@@ -62,29 +68,30 @@ class RopeCachePlan:
                              f"adjacent in a row")
         return t.stride(0)
 
-    def run(self, q, k, v, cos, sin, k_cache, v_cache, slots, k_scale: float = 1.0, v_scale: float = 1.0):
+    def run(self, q, k, v, cos, sin, k_cache, v_cache, slots, k_scale: float = 1.0, v_scale: float = 1.0,
+            keys_out: bool = False):
         torch = self._torch
         t = q.shape[0]
         rows = [self._rows("q", q, self.hq, t), self._rows("k", k, self.hk, t), self._rows("v", v, self.hk, t)]
-        cs = cos.reshape(t, -1), sin.reshape(t, -1)
-        if any(c.shape != (t, self.rot) or c.stride(1) != 1 or c.dtype != self._act for c in cs):
-            raise ValueError(f"cos and sin must be [{t}, {self.rot}] rows in {self._act}")
+        cs = _tables(torch, cos, sin, t, self.rot, self._act)
+        if (k_cache is None) != (v_cache is None):
+            raise ValueError("k_cache and v_cache must both be given or both be None")
         for name, c in (("k_cache", k_cache), ("v_cache", v_cache)):
-            if c.dtype != self._cache or not c.is_contiguous() or c.dim() != 4 or tuple(c.shape[2:]) != (self.hk,
-                                                                                                        self.d):
+            if c is not None and (c.dtype != self._cache or not c.is_contiguous() or c.dim() != 4
+                                  or tuple(c.shape[2:]) != (self.hk, self.d)):
                 raise ValueError(f"{name} must be a contiguous {self._cache} [blocks, block_size, {self.hk}, "
                                  f"{self.d}]")
-        if slots.shape != (t,) or slots.dtype != torch.int64:
-            raise ValueError(f"slots must be [{t}] int64")
+        if k_cache is not None:
+            _check_slots(torch, slots, t)
         q_out = torch.empty(t, self.hq, self.d, dtype=self._act, device=q.device)
-        a = self._launch.args
-        values = (q.data_ptr(), rows[0], k.data_ptr(), rows[1], v.data_ptr(), rows[2], cs[0].data_ptr(),
-                  cs[1].data_ptr(), cs[0].stride(0), q_out.data_ptr(), k_cache.data_ptr(), v_cache.data_ptr(),
-                  slots.data_ptr(), self.hq, self.hk, self.d, self.rot, 1.0 / float(k_scale), 1.0 / float(v_scale))
-        for i, val in enumerate(values):
-            a[i].value = val
-        self._launch.launch((t, self._chunks, 1), self._rt.current_stream_handle(torch, self.index))
-        return q_out
+        k_out = torch.empty(t, self.hk, self.d, dtype=self._act, device=q.device) if keys_out else None
+        if t:
+            values = (q.data_ptr(), rows[0], k.data_ptr(), rows[1], v.data_ptr(), rows[2], cs[0].data_ptr(),
+                      cs[1].data_ptr(), cs[0].stride(0), q_out.data_ptr(), _ptr(k_out), _ptr(k_cache),
+                      _ptr(v_cache), _ptr(slots) if k_cache is not None else 0, self.hq, self.hk, self.d, self.rot,
+                      1.0 / float(k_scale), 1.0 / float(v_scale))
+            _launch(self, values, (t, self._chunks, 1))
+        return (q_out, k_out) if keys_out else q_out
 
 
 class MlaRopeCachePlan:
@@ -92,16 +99,13 @@ class MlaRopeCachePlan:
         _check(act_dtype, rot, rot, "rot", q_heads=q_heads, rank=rank)
         rt, torch, self.index, ld = _load(act_dtype, fp8_cache, device, "the MLA RoPE + latent-write kernel")
         self.hq, self.rank, self.rot = q_heads, rank, rot
-        self._launch = rt.PreparedLaunch(ld, "kvp_mla_rope_cache", ("u64", "u64", "i32", "i32", "u64", "u64", "u64",
-                                                                    "u64", "u64", "u64", "u64", "u64", "u64", "i32",
-                                                                    "i32", "i32", "f32", "f32"), THREADS, 0, None,
-                                         "driver")
+        self._launch = rt.PreparedLaunch(ld, "kvp_mla_rope_cache", ("u64", "u64", "i32", "i32", "i32") + ("u64",) * 11
+                                         + ("i32",) * 3 + ("f32", "f32"), THREADS, 0, None, "driver")
         self._rt, self._torch = rt, torch
-        self._chunks = 1 + -(-q_heads * rot // THREADS)  # CTA 0: the latent row; then one q element per thread
         self._act = getattr(torch, act_dtype)
         self._cache = torch.float8_e4m3fn if fp8_cache else self._act
 
-    def run(self, q, kv, norm_w, eps: float, cos, sin, cache, slots, scale: float = 1.0):
+    def run(self, q, kv, norm_w, eps: float, cos, sin, cache, slots, scale: float = 1.0, prefill: bool = False):
         torch = self._torch
         t, width = q.shape[0], self.rank + self.rot
         if not (q.dim() == 3 and q.shape[:2] == (t, self.hq) and q.shape[2] >= self.rot and q.stride(2) == 1
@@ -111,21 +115,43 @@ class MlaRopeCachePlan:
             raise ValueError(f"kv must be [{t}, {width}] rows in {self._act}")
         if norm_w.shape != (self.rank,) or not norm_w.is_contiguous() or norm_w.dtype != self._act:
             raise ValueError(f"norm_w must be a contiguous [{self.rank}] {self._act} vector")
-        cs = cos.reshape(t, -1), sin.reshape(t, -1)
-        if any(c.shape != (t, self.rot) or c.stride(1) != 1 or c.dtype != self._act for c in cs):
-            raise ValueError(f"cos and sin must be [{t}, {self.rot}] rows in {self._act}")
-        if cache.dtype != self._cache or not cache.is_contiguous() or cache.dim() != 3 or cache.shape[2] != width:
-            raise ValueError(f"cache must be a contiguous {self._cache} [blocks, block_size, {width}]")
-        if slots.shape != (t,) or slots.dtype != torch.int64:
-            raise ValueError(f"slots must be [{t}] int64")
-        q_out = torch.empty(t, self.hq, self.rot, dtype=self._act, device=q.device)
-        if t == 0:
-            return q_out
-        a = self._launch.args
-        values = (q.data_ptr(), q.stride(0), q.stride(1), q.shape[2] - self.rot, kv.data_ptr(), kv.stride(0),
-                  norm_w.data_ptr(), cs[0].data_ptr(), cs[1].data_ptr(), cs[0].stride(0), q_out.data_ptr(),
-                  cache.data_ptr(), slots.data_ptr(), self.hq, self.rank, self.rot, float(eps), 1.0 / float(scale))
-        for i, val in enumerate(values):
-            a[i].value = val
-        self._launch.launch((t, self._chunks, 1), self._rt.current_stream_handle(torch, self.index))
-        return q_out
+        cs = _tables(torch, cos, sin, t, self.rot, self._act)
+        if cache is not None:
+            if cache.dtype != self._cache or not cache.is_contiguous() or cache.dim() != 3 or cache.shape[2] != width:
+                raise ValueError(f"cache must be a contiguous {self._cache} [blocks, block_size, {width}]")
+            _check_slots(torch, slots, t)
+        nope = q.shape[2] - self.rot
+        keep = nope if prefill else 0  # the query's leading dims copied in front of its rotated ones
+        q_out = torch.empty(t, self.hq, keep + self.rot, dtype=self._act, device=q.device)
+        latent = torch.empty(t, self.rank, dtype=self._act, device=q.device) if prefill else None
+        k_pe = torch.empty(t, self.rot, dtype=self._act, device=q.device) if prefill else None
+        if t:
+            values = (q.data_ptr(), q.stride(0), q.stride(1), nope, keep, kv.data_ptr(), kv.stride(0),
+                      norm_w.data_ptr(), cs[0].data_ptr(), cs[1].data_ptr(), cs[0].stride(0), q_out.data_ptr(),
+                      _ptr(latent), _ptr(k_pe), _ptr(cache), _ptr(slots) if cache is not None else 0, self.hq,
+                      self.rank, self.rot, float(eps), 1.0 / float(scale))
+            chunks = 1 + -(-self.hq * (keep + self.rot) // THREADS)  # CTA 0: the latent row; then a q value a thread
+            _launch(self, values, (t, chunks, 1))
+        return (q_out, latent, k_pe) if prefill else q_out
+
+
+def _launch(plan, values, grid) -> None:
+    for arg, v in zip(plan._launch.args, values):
+        arg.value = v
+    plan._launch.launch(grid, plan._rt.current_stream_handle(plan._torch, plan.index))
+
+
+def _ptr(t) -> int:
+    return 0 if t is None else t.data_ptr()
+
+
+def _tables(torch, cos, sin, t: int, rot: int, act):
+    cs = cos.reshape(t, -1), sin.reshape(t, -1)
+    if any(c.shape != (t, rot) or c.stride(1) != 1 or c.dtype != act for c in cs):
+        raise ValueError(f"cos and sin must be [{t}, {rot}] rows in {act}")
+    return cs
+
+
+def _check_slots(torch, slots, t: int) -> None:
+    if slots is None or slots.shape != (t,) or slots.dtype != torch.int64:
+        raise ValueError(f"slots must be [{t}] int64")

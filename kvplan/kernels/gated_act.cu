@@ -1,0 +1,92 @@
+// kvplan: a gated MLP's activation in one pass, act(gate) * up (vLLM runs its SiluAndMul / GeluAndMul op here),
+// compiled at run time with NVRTC. The gate/up projection leaves each row as [gate (I) | up (I)]; torch split it and
+// ran the activation and the multiply as two kernels, three passes over rows of the largest activations of a
+// prefill (8,192 tokens x 4 pairs x 2 x 2,880 values a layer in gpt-oss-20b). Here each row is read once and the
+// [rows, I] product written once. As torch and vLLM: act(gate) rounded to the activations' dtype, then times up in
+// fp32, rounded again. Eight values a thread (16-byte loads and stores); I a multiple of 8.
+//   act 0: SiLU, x / (1 + e^-x); act 1: GELU, tanh approximation (Gemma)
+
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+#include "kvp_pdl.cuh"
+
+namespace {
+
+template <bool BF>
+__device__ __forceinline__ void unpack8(uint4 raw, float* f) {
+  const unsigned u[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    float2 p;
+    if (BF) {
+      p = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u[k]));
+    } else {
+      p = __half22float2(*reinterpret_cast<const __half2*>(&u[k]));
+    }
+    f[2 * k] = p.x, f[2 * k + 1] = p.y;
+  }
+}
+
+template <bool BF>
+__device__ __forceinline__ float round16(float v) {  // to the activations' dtype and back
+  return BF ? __bfloat162float(__float2bfloat16_rn(v)) : __half2float(__float2half_rn(v));
+}
+
+template <bool BF>
+__device__ __forceinline__ uint4 pack8(const float* f) {
+  unsigned u[4];
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    if (BF) {
+      const __nv_bfloat162 v = __floats2bfloat162_rn(f[2 * k], f[2 * k + 1]);
+      u[k] = *reinterpret_cast<const unsigned*>(&v);
+    } else {
+      const __half2 v = __floats2half2_rn(f[2 * k], f[2 * k + 1]);
+      u[k] = *reinterpret_cast<const unsigned*>(&v);
+    }
+  }
+  return make_uint4(u[0], u[1], u[2], u[3]);
+}
+
+__device__ __forceinline__ float act(float x, int gelu) {
+  if (gelu) {
+    const float inner = 0.7978845608028654f * (x + 0.044715f * x * x * x);  // sqrt(2 / pi) (x + 0.044715 x^3)
+    return 0.5f * x * (1.f + tanhf(inner));
+  }
+  return x / (1.f + expf(-x));
+}
+
+// in: [rows, 2 inter] (row stride in_row elements, 16-byte aligned rows); out: [rows, inter] contiguous
+template <bool BF>
+__device__ __forceinline__ void gated_act(const unsigned short* __restrict__ in, long long in_row,
+                                          unsigned short* __restrict__ out, long long rows, int inter, int gelu) {
+  kvp::pdl_enter();
+  const int octs = inter / 8;
+  const long long total = rows * octs;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < total;
+       i += (long long)gridDim.x * blockDim.x) {
+    const long long r = i / octs;
+    const int col = (int)(i - r * octs) * 8;
+    const unsigned short* row = in + r * in_row + col;
+    float g[8], u[8];
+    unpack8<BF>(*reinterpret_cast<const uint4*>(row), g);
+    unpack8<BF>(*reinterpret_cast<const uint4*>(row + inter), u);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) g[j] = round16<BF>(act(g[j], gelu)) * u[j];
+    *reinterpret_cast<uint4*>(out + r * inter + col) = pack8<BF>(g);
+  }
+}
+
+}  // namespace
+
+extern "C" __global__ void __launch_bounds__(256) kvp_gated_act_bf16(const unsigned short* in, long long in_row,
+                                                                      unsigned short* out, long long rows,
+                                                                      int inter, int gelu) {
+  gated_act<true>(in, in_row, out, rows, inter, gelu);
+}
+
+extern "C" __global__ void __launch_bounds__(256) kvp_gated_act_f16(const unsigned short* in, long long in_row,
+                                                                     unsigned short* out, long long rows,
+                                                                     int inter, int gelu) {
+  gated_act<false>(in, in_row, out, rows, inter, gelu);
+}

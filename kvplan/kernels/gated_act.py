@@ -1,0 +1,77 @@
+"""A gated MLP's activation, act(gate) * up, in one launch (gated_act.cu; vLLM's SiluAndMul / GeluAndMul):
+
+    out = gated_act(h, "silu")         # h [..., 2I] = [gate | up] rows in bf16 / fp16 -> out [..., I]
+    out = gated_act(h, "gelu_tanh")    # Gemma's GELU (tanh approximation)
+
+`gated_act_supported(h, name)` says why a tensor cannot take the kernel (None when it can); the caller then runs
+the torch form (kvplan/gpu/ops.py mlp_activation)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Optional
+
+from . import _runtime as rt
+
+THREADS = 256
+MAX_CTAS_PER_SM = 8  # a grid-stride loop: enough CTAs to fill the GPU, no more
+ACTIVATIONS = {"silu": 0, "gelu_tanh": 1}
+
+
+def gated_act_supported(h, name: str) -> Optional[str]:
+    """None when the kernel runs on `h` with activation `name`, else why not (one sentence)."""
+    import torch
+
+    if name not in ACTIVATIONS:
+        return f"the activation is {name!r}, not one of {', '.join(ACTIVATIONS)}"
+    if not h.is_cuda:
+        return "the rows are not on a CUDA device"
+    if h.dtype not in (torch.bfloat16, torch.float16) or h.dim() < 1 or h.shape[-1] % 16:
+        return "the rows are not [..., 2I] in bf16 or fp16 with I a multiple of 8"
+    rows = h.reshape(-1, h.shape[-1]) if h.dim() != 2 else h
+    if rows.stride(-1) != 1 or (rows.shape[0] > 1 and rows.stride(0) % 8) or h.data_ptr() % 16:
+        return "the rows are not 16-byte aligned with their values adjacent"
+    return rt.kernel_unavailable_reason()
+
+
+def gated_act(h, name: str, out=None):
+    """act(h[..., :I]) * h[..., I:] in h's dtype, [..., I] (the activation rounded to that dtype first)."""
+    why = gated_act_supported(h, name)
+    if why is not None:
+        raise ValueError(f"the gated activation kernel cannot take these rows: {why}")
+    import torch
+
+    inter = h.shape[-1] // 2
+    rows = h.reshape(-1, h.shape[-1]) if h.dim() != 2 else h
+    if out is None:
+        out = torch.empty(*h.shape[:-1], inter, dtype=h.dtype, device=h.device)
+    if rows.shape[0]:
+        _launcher(h.device.index).run(rows, out, inter, ACTIVATIONS[name])
+    return out
+
+
+class _GatedActLaunch:
+    def __init__(self, index: int):
+        from .configs import GatedActConfig
+
+        self._index = index
+        dev = rt.device_info(index)
+        ld = rt.load(GatedActConfig(), dev)
+        args = ("u64", "u64", "u64", "u64", "i32", "i32")
+        self._launches = {name: rt.PreparedLaunch(ld, f"kvp_gated_act_{name}", args, THREADS, 0, None, "driver")
+                          for name in ("bf16", "f16")}
+        self._max_ctas = dev.sm_count * MAX_CTAS_PER_SM
+        self._lock = threading.Lock()
+
+    def run(self, rows, out, inter: int, act: int) -> None:
+        import torch
+
+        n = rows.shape[0]
+        ln = self._launches["bf16" if rows.dtype == torch.bfloat16 else "f16"]
+        grid = min(-(-n * (inter // 8) // THREADS), self._max_ctas)
+        values = (rows.data_ptr(), rows.stride(0), out.data_ptr(), n, inter, act)
+        with self._lock:
+            rt.launch_on(torch, self._index, ln, values, (grid, 1, 1))
+
+
+_launcher = rt.per_device(_GatedActLaunch)  # the launch on GPU index i: _launcher(i)
