@@ -21,8 +21,9 @@ def test_shapes_it_refuses_before_touching_a_gpu():
 
 
 @pytest.mark.parametrize("hq,hk,d,rot,fp8", [(8, 2, 128, 128, False), (4, 4, 64, 32, False), (16, 1, 256, 256, True),
-                                             (8, 2, 128, 64, True)])
+                                             (8, 2, 128, 64, True), (4, 2, 40, 24, False), (2, 1, 72, 40, True)])
 def test_matches_the_torch_path(kernel_torch, hq, hk, d, rot, fp8):
+    """rot a multiple of 16 takes the eight-values-a-thread entry, the last two shapes the one-value entry."""
     torch = kernel_torch
     from kvplan.gpu.ops import Rope
     from kvplan.gpu.step import write_cache
@@ -41,9 +42,10 @@ def test_matches_the_torch_path(kernel_torch, hq, hk, d, rot, fp8):
     want_q = Rope.apply(q, cos, sin)
     write_cache(want_k, Rope.apply(k, cos, sin), slots, k_scale)
     write_cache(want_v, v, slots, v_scale)
-    got_q = RopeCachePlan(hq, hk, d, rot, "bfloat16", fp8).run(q, k, v, cos, sin, got_k, got_v, slots, k_scale,
-                                                               v_scale)
+    plan = RopeCachePlan(hq, hk, d, rot, "bfloat16", fp8)
+    got_q = plan.run(q, k, v, cos, sin, got_k, got_v, slots, k_scale, v_scale)
     torch.cuda.synchronize()
+    assert plan.vectorized == (rot % 16 == 0)
     assert got_q.is_contiguous() and torch.allclose(got_q.float(), want_q.float(), atol=0.04, rtol=0.02)
     for got, want in ((got_k, want_k), (got_v, want_v)):
         # one rounding vs torch's two or three: within two bf16 steps, or one fp8 e4m3 step (12.5%)
@@ -66,7 +68,8 @@ def test_mla_shapes_it_refuses_before_touching_a_gpu():
         MlaRopeCachePlan(16, 512, 64, "float8_e4m3fn", False)
 
 
-@pytest.mark.parametrize("heads,rank,rot,fp8", [(16, 512, 64, False), (128, 512, 64, True), (3, 96, 32, False)])
+@pytest.mark.parametrize("heads,rank,rot,fp8", [(16, 512, 64, False), (128, 512, 64, True), (3, 96, 32, False),
+                                                (3, 96, 24, True)])
 def test_mla_matches_the_torch_path(kernel_torch, heads, rank, rot, fp8):
     """DeepSeek-V2-Lite (16 heads) and V3 at TP 1 (128 heads, fp8 latent cache), plus an odd small shape: the latent
     norm, both RoPEs and the latent write against verify's torch path (F.rms_norm, Rope.apply, write_cache)."""
@@ -90,8 +93,10 @@ def test_mla_matches_the_torch_path(kernel_torch, heads, rank, rot, fp8):
     k_pe = Rope.apply(kv[:, None, rank:], cos, sin)[:, 0]
     write_cache(want, torch.cat([latent, k_pe], dim=-1), slots)
     want_q = Rope.apply(q[..., nope:], cos, sin)
-    got_q = MlaRopeCachePlan(heads, rank, rot, "bfloat16", fp8).run(q, kv, norm_w, 1e-6, cos, sin, got, slots)
+    plan = MlaRopeCachePlan(heads, rank, rot, "bfloat16", fp8)
+    got_q = plan.run(q, kv, norm_w, 1e-6, cos, sin, got, slots)
     torch.cuda.synchronize()
+    assert plan.vectorized == (rot % 16 == 0)
     assert got_q.shape == (t, heads, rot) and got_q.is_contiguous()
     assert torch.allclose(got_q.float(), want_q.float(), atol=0.04, rtol=0.02)
     assert torch.allclose(got.float(), want.float(), atol=0.03, rtol=0.13 if fp8 else 0.02)
@@ -102,8 +107,9 @@ def test_mla_matches_the_torch_path(kernel_torch, heads, rank, rot, fp8):
     assert torch.equal(flat(got), flat(fill))
 
 
-@pytest.mark.parametrize("fp8,with_cache", [(False, True), (True, True), (False, False)])
-def test_prefill_writes_the_rotated_keys_out_and_skips_slots_of_minus_one(kernel_torch, fp8, with_cache):
+@pytest.mark.parametrize("fp8,with_cache,shift", [(False, True, 0), (True, True, 0), (False, False, 0),
+                                                   (True, True, 1)])
+def test_prefill_writes_the_rotated_keys_out_and_skips_slots_of_minus_one(kernel_torch, fp8, with_cache, shift):
     """Prefill's form: k rotated also into a contiguous k_out (attention over the prompt reads it); a slot of -1
     (a window's token kept out of the cache) stores nothing, and without caches (the profile run) nothing is
     stored at all. Against the torch path of verify's prefill (Rope.apply, write_cache with masked slots)."""
@@ -113,7 +119,8 @@ def test_prefill_writes_the_rotated_keys_out_and_skips_slots_of_minus_one(kernel
 
     gen = torch.Generator(device="cuda").manual_seed(11 + fp8)
     hq, hk, d, rot, t, blocks, bs, act = 8, 2, 64, 64, 300, 40, 16, torch.bfloat16
-    qkv = torch.randn(t, (hq + 2 * hk) * d, device="cuda", generator=gen).to(act)
+    # shift 1: every row one value in (not 16-byte aligned), which takes the one-value entry
+    qkv = torch.randn(t, (hq + 2 * hk) * d + shift, device="cuda", generator=gen).to(act)[:, shift:]
     q, k, v = (p.view(t, -1, d) for p in qkv.split([hq * d, hk * d, hk * d], dim=-1))
     cos, sin = Rope(rot, "cuda", act).tables(torch.arange(t, device="cuda"), 10000.0)
     cdt = torch.float8_e4m3fn if fp8 else act
@@ -128,6 +135,7 @@ def test_prefill_writes_the_rotated_keys_out_and_skips_slots_of_minus_one(kernel
     caches = (got_k, got_v, slots) if with_cache else (None, None, None)
     got_q, got_k_out = plan.run(q, k, v, cos, sin, *caches, k_scale, v_scale, keys_out=True)
     torch.cuda.synchronize()
+    assert plan.vectorized == (shift == 0)
     for got, want in ((got_q, Rope.apply(q, cos, sin)), (got_k_out, Rope.apply(k, cos, sin))):
         assert got.is_contiguous() and torch.allclose(got.float(), want.float(), atol=0.04, rtol=0.02)
     if not with_cache:

@@ -313,7 +313,7 @@ class RopeCacheConfig:
     fp8_cache: bool = False
 
     source = "rope_cache.cu"
-    kernels = ("kvp_rope_cache", "kvp_mla_rope_cache")
+    kernels = ("kvp_rope_cache", "kvp_rope_cache_v8", "kvp_mla_rope_cache", "kvp_mla_rope_cache_v8")
     compile_cost = 0.3
 
     def macros(self) -> list[tuple[str, str]]:

@@ -53,10 +53,15 @@ class RopeCachePlan:
         _check(act_dtype, rot, head_dim, "head_dim", q_heads=q_heads, kv_heads=kv_heads, head_dim=head_dim)
         rt, torch, self.index, ld = _load(act_dtype, fp8_cache, device, "the RoPE + cache-write kernel")
         self.hq, self.hk, self.d, self.rot = q_heads, kv_heads, head_dim, rot
-        self._launch = rt.PreparedLaunch(ld, "kvp_rope_cache", ("u64", "u64") * 3 + ("u64", "u64", "u64") +
-                                         ("u64",) * 5 + ("i32",) * 4 + ("f32", "f32"), THREADS, 0, None, "driver")
+        args = ("u64", "u64") * 3 + ("u64", "u64", "u64") + ("u64",) * 5 + ("i32",) * 4 + ("f32", "f32")
+        self._launches = [rt.PreparedLaunch(ld, name, args, THREADS, 0, None, "driver")
+                          for name in ("kvp_rope_cache", "kvp_rope_cache_v8")]
         self._rt, self._torch = rt, torch
-        self._chunks = -(-(q_heads + kv_heads) * head_dim // THREADS)  # CTAs per token: one element per thread
+        # CTAs per token: one element a thread, or eight (rotated pairs of 8-value groups, copies of 8, v's groups)
+        per_head = rot // 16 + (head_dim - rot) // 8
+        self._chunks = [-(-(q_heads + kv_heads) * head_dim // THREADS),
+                        -(-((q_heads + kv_heads) * per_head + kv_heads * head_dim // 8) // THREADS)]
+        self._v8_shape = rot % 16 == 0 and head_dim % 8 == 0
         self._act = getattr(torch, act_dtype)
         self._cache = torch.float8_e4m3fn if fp8_cache else self._act
 
@@ -90,7 +95,9 @@ class RopeCachePlan:
                       cs[1].data_ptr(), cs[0].stride(0), q_out.data_ptr(), _ptr(k_out), _ptr(k_cache),
                       _ptr(v_cache), _ptr(slots) if k_cache is not None else 0, self.hq, self.hk, self.d, self.rot,
                       1.0 / float(k_scale), 1.0 / float(v_scale))
-            _launch(self, values, (t, self._chunks, 1))
+            v8 = int(self._v8_shape and _aligned([*rows, cs[0].stride(0)], (q, k, v, *cs, k_out, k_cache, v_cache)))
+            self.vectorized = bool(v8)  # which entry the last run took (tests)
+            _launch(self, self._launches[v8], values, (t, self._chunks[v8], 1))
         return (q_out, k_out) if keys_out else q_out
 
 
@@ -99,8 +106,9 @@ class MlaRopeCachePlan:
         _check(act_dtype, rot, rot, "rot", q_heads=q_heads, rank=rank)
         rt, torch, self.index, ld = _load(act_dtype, fp8_cache, device, "the MLA RoPE + latent-write kernel")
         self.hq, self.rank, self.rot = q_heads, rank, rot
-        self._launch = rt.PreparedLaunch(ld, "kvp_mla_rope_cache", ("u64", "u64", "i32", "i32", "i32") + ("u64",) * 11
-                                         + ("i32",) * 3 + ("f32", "f32"), THREADS, 0, None, "driver")
+        args = ("u64", "u64", "i32", "i32", "i32") + ("u64",) * 11 + ("i32",) * 3 + ("f32", "f32")
+        self._launches = [rt.PreparedLaunch(ld, name, args, THREADS, 0, None, "driver")
+                          for name in ("kvp_mla_rope_cache", "kvp_mla_rope_cache_v8")]
         self._rt, self._torch = rt, torch
         self._act = getattr(torch, act_dtype)
         self._cache = torch.float8_e4m3fn if fp8_cache else self._act
@@ -130,15 +138,25 @@ class MlaRopeCachePlan:
                       norm_w.data_ptr(), cs[0].data_ptr(), cs[1].data_ptr(), cs[0].stride(0), q_out.data_ptr(),
                       _ptr(latent), _ptr(k_pe), _ptr(cache), _ptr(slots) if cache is not None else 0, self.hq,
                       self.rank, self.rot, float(eps), 1.0 / float(scale))
-            chunks = 1 + -(-self.hq * (keep + self.rot) // THREADS)  # CTA 0: the latent row; then a q value a thread
-            _launch(self, values, (t, chunks, 1))
+            v8 = int(self.rot % 16 == 0 and nope % 8 == 0
+                     and _aligned([q.stride(0), q.stride(1), cs[0].stride(0)], (q, *cs)))
+            self.vectorized = bool(v8)
+            # CTA 0: the latent row; then a q value a thread, or 8 (groups copied, rotated pairs of groups)
+            units = self.hq * (keep // 8 + self.rot // 16) if v8 else self.hq * (keep + self.rot)
+            _launch(self, self._launches[v8], values, (t, 1 + -(-units // THREADS), 1))
         return (q_out, latent, k_pe) if prefill else q_out
 
 
-def _launch(plan, values, grid) -> None:
-    for arg, v in zip(plan._launch.args, values):
+def _launch(plan, launch, values, grid) -> None:
+    for arg, v in zip(launch.args, values):
         arg.value = v
-    plan._launch.launch(grid, plan._rt.current_stream_handle(plan._torch, plan.index))
+    launch.launch(grid, plan._rt.current_stream_handle(plan._torch, plan.index))
+
+
+def _aligned(strides, tensors) -> bool:
+    """Whether the eight-values-a-thread entries may take these: strides (elements) multiples of 8 and every
+    tensor (None: absent) starting 16 bytes aligned."""
+    return all(r % 8 == 0 for r in strides) and all(t is None or t.data_ptr() % 16 == 0 for t in tensors)
 
 
 def _ptr(t) -> int:
