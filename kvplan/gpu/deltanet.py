@@ -103,22 +103,19 @@ def _delta_rule_chunks(qc, kc, vc, gc, bc, state):
     inverse = torch.linalg.solve_triangular(lower, eye.expand_as(lower), upper=False, unitriangular=True)
     u_v = inverse @ (bc[..., None] * vc)  # [N, R, H, C, dv]
     w_k = inverse @ ((bc * torch.exp(cum))[..., None] * kc)  # [N, R, H, C, dk]
-    scores = (qc @ kc.transpose(-1, -2)).mul_(incl)
+    scores = (qc @ kc.transpose(-1, -2)) * incl
     tail_t = (torch.exp(cum[..., -1:] - cum)[..., None] * kc).transpose(-1, -2)  # [.., dk, C]: decay to chunk end
-    # the products below as batched matmuls that scale and add their own inputs (baddbmm's alpha / beta): each
-    # saves a pass over a [chunks x heads, 64-128, 128] fp32 tensor that a separate negation or sum would make
-    batch = nc * r * h
-    flat = (lambda x: x.reshape(batch, x.shape[-2], x.shape[-1]))
-    q_eff = torch.baddbmm(flat(torch.exp(cum)[..., None] * qc), flat(scores), flat(w_k), alpha=-1)  # [B, C, dk]
-    trans = torch.baddbmm(flat(qc.new_empty(nc, r, h, dk, dk)), flat(tail_t), flat(w_k), beta=0, alpha=-1)
-    trans.view(nc, r, h, dk, dk).diagonal(dim1=-2, dim2=-1).add_(torch.exp(cum[..., -1:]))  # M_c: + exp(G_C) I
+    q_eff = torch.exp(cum)[..., None] * qc - scores @ w_k  # [N, R, H, C, dk]
+    o_intra = scores @ u_v  # [N, R, H, C, dv]
+    trans = -(tail_t @ w_k)  # M_c = exp(G_C) I - tail^T W_k: [N, R, H, dk, dk]
+    trans.diagonal(dim1=-2, dim2=-1).add_(torch.exp(cum[..., -1:]))
     trans = trans.view(nc, r * h, dk, dk)
     states = torch.empty(nc + 1, r * h, dk, dv, device=qc.device, dtype=state.dtype)
     states[0] = state.reshape(r * h, dk, dv)
     torch.matmul(tail_t, u_v, out=states[1:].view(nc, r, h, dk, dv))  # B_c, then S_{c+1} = M_c S_c + B_c in place
     scan_chunk_states(trans, states)
-    out = torch.baddbmm(flat(scores @ u_v), q_eff, states[:nc].reshape(batch, dk, dv))  # + O_intra: [B, C, dv]
-    return out.view(nc, r, h, size, dv), states[nc].view(r, h, dk, dv)
+    out = torch.matmul(q_eff, states[:nc].view(nc, r, h, dk, dv)).add_(o_intra)  # [N, R, H, C, dv]
+    return out, states[nc].view(r, h, dk, dv)
 
 
 def scan_chunk_states(trans, states) -> None:
