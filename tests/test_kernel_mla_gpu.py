@@ -113,6 +113,24 @@ def test_mla_long_context_and_split_variants(kv_dtype):
     check(plan_for(case, num_splits=200), case)
 
 
+@pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
+@pytest.mark.parametrize("H", [16, 128])
+def test_mla_merge_of_few_splits_and_of_many(kv_dtype, H):
+    """Up to limits.MERGE_FEW_SPLITS splits the merge takes two rows a CTA (kvp_mla_merge_few), above that one row
+    a CTA: both against the float64 reference at 2-8 and 9 splits (empty and short sequences leave splits with no
+    tokens), and the two merges within a bf16 step of each other where both run."""
+    from kvplan.kernels import limits
+
+    case = make_mla_case(H, 64, [0, 3, 700, 4096, 9001], kv_dtype)
+    for splits in (2, 3, 8, 9):
+        few = check(plan_for(case, num_splits=splits), case)
+        one = check(plan_for(case, num_splits=splits, few_merge=False), case)
+        if splits <= limits.MERGE_FEW_SPLITS:
+            assert torch.allclose(few.float(), one.float(), rtol=1e-2, atol=1e-3)
+        else:
+            assert torch.equal(few, one)  # the same merge
+
+
 @pytest.mark.parametrize("tokens, stages", [(16, 4), (16, 3), (32, 3), (64, 2)])
 @pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
 @pytest.mark.parametrize("H", [16, 128])

@@ -101,7 +101,7 @@ class MLAConfig:
     tma: int = 0  # heads in M: one tensor copy (TMA, 128-byte swizzle) per box of a step instead of 32 row copies
 
     source = "paged_mla_decode.cu"
-    kernels = ("kvp_mla_decode", "kvp_mla_merge")
+    kernels = ("kvp_mla_decode", "kvp_mla_merge", "kvp_mla_merge_few")
 
     def __post_init__(self):
         if self.heads_in_m and not mla_heads_in_m_eligible(self.kv_dtype, self.head_group, self.bulk, self.tokens):
@@ -141,7 +141,7 @@ class MLAWgConfig:
     early_free: int = 0  # bf16: PV in this many commit groups, each group's blocks refilled once it completes
 
     source = "paged_mla_wg.cu"
-    kernels = ("kvp_mla_wg", "kvp_mla_merge")
+    kernels = ("kvp_mla_wg", "kvp_mla_merge", "kvp_mla_merge_few")
     arch_suffix = "a"
     compile_cost = 0.5
 
@@ -158,7 +158,8 @@ class MLAWgConfig:
 
     def macros(self) -> list[tuple[str, str]]:
         out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
-               ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma)))]
+               ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma))),
+               ("KVP_MERGE_FEW", str(limits.MERGE_FEW_SPLITS))]
         if self.early_free:
             out.append(("KVP_MLA_EARLY", str(self.early_free)))
         return out + [("KVP_MLA_F8MMA", "1"), ("KVP_MLA_VALUE_WGS", str(limits.MLA_WG_E4M3_VALUE_WGS)),

@@ -16,7 +16,7 @@ MAX_GROUP = 128  # query heads per KV head
 STEP_TOKENS = 16  # tokens per ring stage (one m16n8k16 M tile)
 MAX_STAGES = 8  # ring depth; cp.async.wait_group takes an immediate, the source switches over 0..6
 MAX_SPLITS = 128  # sequence splits (Flash-Decoding)
-MERGE_FEW_SPLITS = 8  # up to this many splits the GQA merge takes several rows a CTA (kvp_merge_few)
+MERGE_FEW_SPLITS = 8  # up to this many splits the GQA and MLA merges take several rows a CTA (*_merge_few)
 MIN_SPLIT_TOKENS = 256  # shortest chunk worth a split of its own
 SORT_MIN_STEPS = 64  # KVP_SORT: a CTA orders its steps by address when it has at least this many
 SORT_MAX_STEPS = 512  # ... and at most this many (and 4 a thread)
@@ -218,6 +218,7 @@ def mla_macros(head_group: int, kv_dtype: str, tokens: int | None = None, hm: bo
         "KVP_MLA_ROW_ODD": odd,
         "KVP_MBAR_AREA": MBAR_AREA,
         "KVP_MAX_STAGES": MAX_STAGES,
+        "KVP_MERGE_FEW": MERGE_FEW_SPLITS,
     }
     if hm:
         vals.update(KVP_MLA_HM=1, KVP_MLA_ROW_MASK=mask)

@@ -42,7 +42,8 @@ class PagedMLADecodePlan:
 
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
-                 lazy_rescale=None, tma=None, wgmma=None, head_group=None, e4m3_mma=None, early_free=None):
+                 lazy_rescale=None, tma=None, wgmma=None, head_group=None, e4m3_mma=None, early_free=None,
+                 few_merge=True):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -88,6 +89,7 @@ class PagedMLADecodePlan:
         self._slot = _SLOTS[self.wgmma]
         self._tok = ln.step_tokens
         self._entries: dict[int, tuple] = {}
+        self._few_merge = bool(few_merge)  # kvp_mla_merge_few up to limits.MERGE_FEW_SPLITS splits
         self._lock = threading.Lock()
         self._scales = (object(), None)  # nothing matches: the first run sets the scales
         self._cbase, self._vscale = 0.0, 1.0
@@ -129,7 +131,10 @@ class PagedMLADecodePlan:
             splits, chunk = self._splits(batch)
             types = _WG_ARGS if self.wgmma else _MAIN_ARGS + (("tmap",) if self.tma else ())
             main = rt.PreparedLaunch(self._ld, self._kernel, types, self._threads, self.smem, None, self._launcher)
-            merge = rt.PreparedLaunch(self._ld, "kvp_mla_merge", _MERGE_ARGS, 256, 0, None, self._launcher)
+            few = self._few_merge and splits <= limits.MERGE_FEW_SPLITS
+            merge = rt.PreparedLaunch(self._ld, "kvp_mla_merge_few" if few else "kvp_mla_merge", _MERGE_ARGS, 256, 0,
+                                      None, self._launcher)
+            merge.rows_per_cta = 256 // (limits.MLA_KV_LORA_RANK // 4) if few else 1
             a, ix = main.args, self._slot
             a[ix["heads"]].value, a[ix["chunk"]].value = self.q_heads, chunk
             a[ix["log2bs"]].value = int(math.log2(self.block_size))
@@ -225,7 +230,7 @@ class PagedMLADecodePlan:
             m[0].value, m[1].value = main.args[self._slot["opart"]].value, main.args[self._slot["lse"]].value
             m[2].value = out.data_ptr()
             m[3].value, m[4].value = rows, splits
-            merge.launch((rows, 1, 1), stream)
+            merge.launch((-(-rows // merge.rows_per_cta), 1, 1), stream)
 
     def _check_run(self, q_nope, q_rope, latent_cache, block_table, seq_lens) -> int:
         R, P = limits.MLA_KV_LORA_RANK, limits.MLA_ROPE_DIM
@@ -361,7 +366,7 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
                           heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-                          head_group=None, e4m3_mma=None, early_free=None) -> PagedMLADecodePlan:
+                          head_group=None, e4m3_mma=None, early_free=None, few_merge=True) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
@@ -376,11 +381,12 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     16 heads a CTA: e4m3 MMAs with q and P split in two e4m3 parts, instead of widening the latents to fp16);
     ``early_free`` (wgmma, bf16 latents: PV in 2 or 4 commit groups, each group's latent blocks refilled with the
     step after next as soon as its MMAs complete, the rope block once QK has; one tensor copy per block; 0 none;
-    None: configs.mla_early_free_default, 2 at 16 heads a CTA).
+    None: configs.mla_early_free_default, 2 at 16 heads a CTA); ``few_merge`` (False: the one-row-a-CTA merge at
+    every split count, for benchmarks' A/B; by default up to limits.MERGE_FEW_SPLITS splits two rows a CTA).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
                               device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma,
-                              wgmma, head_group, e4m3_mma, early_free)
+                              wgmma, head_group, e4m3_mma, early_free, few_merge)

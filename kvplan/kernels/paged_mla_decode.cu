@@ -544,3 +544,11 @@ kvp_mla_merge(const float* __restrict__ opart, const float* __restrict__ lse, un
               int rows, int nsplit) {
   merge_split_rows<RANK, true>(opart, lse, out, nsplit);
 }
+
+// up to KVP_MERGE_FEW splits (limits.MERGE_FEW_SPLITS): two rows a CTA, each thread reading its own partials, no
+// shared memory (kvp_common.cuh merge_few_splits; one 256-thread CTA a row left half its threads on one split each)
+extern "C" __global__ void __launch_bounds__(256)
+kvp_mla_merge_few(const float* __restrict__ opart, const float* __restrict__ lse, unsigned short* __restrict__ out,
+                  int rows, int nsplit) {
+  merge_few_splits<RANK, true, KVP_MERGE_FEW>(opart, lse, out, rows, nsplit);
+}
