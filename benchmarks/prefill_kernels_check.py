@@ -1,4 +1,4 @@
-"""Small launches of the four prefill kernels, for compute-sanitizer (memcheck, racecheck, synccheck):
+"""Small launches of the prefill kernels (deltanet_prefill.cu's five, moe_gather_sum.cu), for compute-sanitizer (memcheck, racecheck, synccheck):
 
     compute-sanitizer --tool racecheck python3 benchmarks/prefill_kernels_check.py
 """
@@ -8,7 +8,7 @@ import sys
 import torch
 
 sys.path.insert(0, ".")
-from kvplan.kernels.deltanet_prefill import conv_chunks, gated_norm, scan_states  # noqa: E402
+from kvplan.kernels.deltanet_prefill import conv_chunks, gated_norm, scan_states, solve_chunks  # noqa: E402
 from kvplan.kernels.moe_gather_sum import gather_sum  # noqa: E402
 
 
@@ -17,6 +17,9 @@ def main() -> None:
     m = torch.randn(5, 2, 128, 128, device=dev) / 64
     states = torch.randn(6, 2, 128, 32, device=dev)
     scan_states(m, states)
+    kc = torch.randn(3, 2, 64, 128, device=dev)
+    u, w = solve_chunks(kc @ kc.transpose(-1, -2) / 128, kc, torch.randn(3, 2, 64, 96, device=dev),
+                        (-torch.rand(3, 2, 64, device=dev)).cumsum(-1), torch.rand(3, 2, 64, device=dev))
     x = torch.randn(2 * 37, 3 * 128 + 8, device=dev, dtype=torch.bfloat16)[:, :3 * 128]
     q, k, v = conv_chunks(x, torch.randn(3 * 128, 4, device=dev, dtype=torch.bfloat16), 37, 1, 1, 0.1, 16)
     o = torch.randn(3, 2, 1, 16, 128, device=dev)
@@ -27,7 +30,8 @@ def main() -> None:
                      torch.randn(10, 64, device=dev, dtype=torch.bfloat16), torch.randn(10, 1, device=dev,
                                                                                           dtype=torch.bfloat16))
     torch.cuda.synchronize()
-    print("ok", float(states.abs().sum()), float(q.abs().sum() + k.abs().sum() + v.abs().sum()),
+    print("ok", float(states.abs().sum() + u.abs().sum() + w.abs().sum()), float(q.abs().sum() + k.abs().sum()
+                                                                                 + v.abs().sum()),
           float(out.float().abs().sum()))
 
 

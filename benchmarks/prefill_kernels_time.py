@@ -1,4 +1,4 @@
-"""The three prefill kernels against the torch forms they replace, at one rank of Qwen3-Next-80B at tp 2 and 8,192
+"""The prefill kernels against the torch forms they replace, at one rank of Qwen3-Next-80B at tp 2 and 8,192
 tokens (16 value heads of 128 x 128, 8 key heads, 4,096 convolution channels of width 4, 10 routed experts a token
 over a 2,048 hidden size), CUDA events around each call, the median of `--reps`:
 
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, ".")
 from kvplan.gpu.ops import l2_norm  # noqa: E402
-from kvplan.kernels.deltanet_prefill import conv_chunks, gated_norm, scan_states  # noqa: E402
+from kvplan.kernels.deltanet_prefill import conv_chunks, gated_norm, scan_states, solve_chunks  # noqa: E402
 from kvplan.kernels.moe_gather_sum import gather_sum  # noqa: E402
 from kvplan.kernels.probes import _time  # noqa: E402
 
@@ -43,6 +43,27 @@ def main() -> None:
             states[c + 1].baddbmm_(m[c], states[c])
 
     rows.append(("chunk-state scan", timed(loop, a.reps), timed(lambda: scan_states(m, states), a.reps)))
+
+    kc = torch.randn(chunks, 1, heads, 64, 128, device=dev)
+    kc = kc / kc.norm(dim=-1, keepdim=True)
+    vc = torch.randn(chunks, 1, heads, 64, 128, device=dev)
+    cum = (-torch.rand(chunks, 1, heads, 64, device=dev) * 0.1).cumsum(-1)
+    bc = torch.rand(chunks, 1, heads, 64, device=dev)
+    kk = kc @ kc.transpose(-1, -2)
+    tri = torch.arange(64, device=dev)
+    incl = torch.exp((cum[..., :, None] - cum[..., None, :]).masked_fill(tri[None, :] > tri[:, None], float("-inf")))
+
+    def solve_torch():  # deltanet._solve's torch form (its products in TF32, as delta_rule_chunks runs it)
+        torch.set_float32_matmul_precision("high")
+        eye64 = torch.eye(64, device=dev)
+        lower = eye64 + bc[..., :, None] * kk * incl.tril(-1)
+        inverse = torch.linalg.solve_triangular(lower, eye64.expand_as(lower), upper=False, unitriangular=True)
+        out = inverse @ (bc[..., None] * vc), inverse @ ((bc * torch.exp(cum))[..., None] * kc)
+        torch.set_float32_matmul_precision("highest")
+        return out
+
+    rows.append(("chunk solve: (I + A)^-1 [beta V | beta exp(G) K]", timed(solve_torch, a.reps),
+                 timed(lambda: solve_chunks(kk, kc, vc, cum, bc), a.reps)))
 
     nk, rep, d, taps = 8, 2, 128, 4
     channels = (2 * nk + nk * rep) * d

@@ -1,11 +1,12 @@
-"""Three kernels of verify's prefill (TTFT): the DeltaNet's causal convolution and its chunk-to-chunk state
-recurrence (kvplan/kernels/deltanet_prefill.cu), and the weighted sum that ends MoE's grouped path
-(moe_gather_sum.cu).
+"""Kernels of verify's prefill (TTFT): the DeltaNet's causal convolution, per-chunk triangular solve, chunk-to-chunk
+state recurrence and gated output norm (kvplan/kernels/deltanet_prefill.cu), and the weighted sum that ends MoE's
+grouped path (moe_gather_sum.cu).
 
 CPU: what each takes, the reasons it gives for what it does not, and that CI compiles them. GPU (skips without
 CUDA): each against a float64 reference written from its equation (the convolution: tap by tap over each
-sequence; the scan: S[c+1] = M[c] S[c] + B[c] chunk by chunk; the sum: each token's pair rows by hand), and the
-chunked DeltaNet with the scan kernel against the token-by-token recurrence at Qwen3-Next's head dims."""
+sequence; the solve: torch's float64 triangular solve of the same system; the scan: S[c+1] = M[c] S[c] + B[c]
+chunk by chunk; the sum: each token's pair rows by hand), and the chunked DeltaNet with the kernels against the
+token-by-token recurrence at Qwen3-Next's head dims."""
 
 import math
 
@@ -16,7 +17,8 @@ from kvplan.kernels.configs import INSTANTIATION_SETS, DeltaNetPrefillConfig, Mo
 torch = pytest.importorskip("torch")
 
 from kvplan.kernels.deltanet_prefill import (  # noqa: E402
-    conv_chunks, conv_chunks_supported, gated_norm, gated_norm_supported, scan_states, scan_supported)
+    conv_chunks, conv_chunks_supported, gated_norm, gated_norm_supported, scan_states, scan_supported, solve_chunks,
+    solve_supported)
 from kvplan.kernels.moe_gather_sum import gather_sum, gather_sum_supported  # noqa: E402
 
 
@@ -35,6 +37,15 @@ def test_cpu_tensors_are_refused_with_a_reason():
     assert scan_supported(m, states) == "the tensors are not on one CUDA device"
     with pytest.raises(ValueError, match="DeltaNet scan kernel cannot take these tensors: the tensors are not"):
         scan_states(m, states)
+    kk, kc, cum = torch.zeros(3, 64, 64), torch.zeros(3, 64, 128), torch.zeros(3, 64)
+    assert solve_supported(kk, kc, kc, cum, cum) == "the tensors are not on one CUDA device"
+    short = (torch.zeros(3, 37, 37), torch.zeros(3, 37, 128), torch.zeros(3, 37, 128), torch.zeros(3, 37),
+             torch.zeros(3, 37))
+    assert solve_supported(*short).startswith("the chunks are not of 64 tokens")
+    assert solve_supported(kk, kc, kc.double(), cum, cum) == "the tensors are not all contiguous float32"
+    assert "dk + dv <= 256" in solve_supported(kk, kc, torch.zeros(3, 64, 160), cum, cum)
+    with pytest.raises(ValueError, match="DeltaNet solve kernel cannot take these tensors: the tensors are not on"):
+        solve_chunks(kk, kc, kc, cum, cum)
     y, where, w = torch.zeros(8, 16, dtype=torch.bfloat16), torch.arange(8), torch.zeros(4, 2)
     assert gather_sum_supported(y, where, w) == "the tensors are not on one CUDA device"
     with pytest.raises(ValueError, match="gather-sum kernel cannot take these tensors"):
@@ -189,8 +200,34 @@ def test_scan_refuses_shapes_it_does_not_compile():
     assert "not a contiguous float32" in gated_norm_supported(o[..., :64], zb, wb.bfloat16(), 1, 100)
 
 
+@pytest.mark.parametrize("mats,dk,dv", [(1, 128, 128), (2048, 128, 128), (5, 64, 32), (3, 32, 96)])
+def test_solve_is_the_unit_lower_triangular_solve(mats, dk, dv):
+    """A = beta_i (K K^T)[i][t] exp(G_i - G_t) below the diagonal, then (I + A) [U | W] = [beta V | beta exp(G) K]
+    solved in float64 by torch (solve_triangular) against the kernel's forward substitution in fp32."""
+    _cuda()
+    gen = torch.Generator(device="cuda").manual_seed(mats + dk + dv)
+    c = 64
+    k = torch.randn(mats, c, dk, device="cuda", generator=gen)
+    k = k / k.norm(dim=-1, keepdim=True)
+    v = torch.randn(mats, c, dv, device="cuda", generator=gen)
+    cum = (-torch.rand(mats, c, device="cuda", generator=gen) * 0.3).cumsum(-1)
+    beta = torch.rand(mats, c, device="cuda", generator=gen)
+    kk = k @ k.transpose(-1, -2)
+    assert solve_supported(kk, k, v, cum, beta) is None
+    u, w = solve_chunks(kk, k, v, cum, beta)
+    torch.cuda.synchronize()
+    g, b = cum.double(), beta.double()
+    a = b[:, :, None] * kk.double() * torch.exp(g[:, :, None] - g[:, None, :])
+    lower = torch.eye(c, dtype=torch.float64, device="cuda") + a.tril(-1)
+    rhs = torch.cat([b[..., None] * v.double(), (b * torch.exp(g))[..., None] * k.double()], dim=-1)
+    want = torch.linalg.solve_triangular(lower, rhs, upper=False, unitriangular=True)
+    got = torch.cat([u, w], dim=-1).double()
+    assert float((got - want).abs().max() / want.abs().max()) < 1e-5
+
+
 def test_chunked_delta_rule_with_the_scan_is_the_recurrence():
-    """Qwen3-Next's head dims (128 x 128) over 3 chunks and a tail, one sequence and two heads, on the GPU."""
+    """Qwen3-Next's head dims (128 x 128) over 3 chunks and a tail, one sequence and two heads, on the GPU (the
+    solve and scan kernels between torch's products)."""
     _cuda()
     from kvplan.gpu.deltanet import CHUNK, chunked_delta_rule
 

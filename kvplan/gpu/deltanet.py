@@ -1,7 +1,8 @@
 """Gated DeltaNet (Qwen3-Next's linear-attention layers). Decode on a GPU runs kvplan's step kernel
 (kvplan/kernels/deltanet_step.cu, two launches per layer) where it supports the shape; prefill on a GPU runs
-torch's chunk products between three bundled kernels (kvplan/kernels/deltanet_prefill.cu: the convolution through
-to the chunk-major q, k, v; the chunk-to-chunk state recurrence; the gated output norm); on the CPU, and for
+torch's chunk products between four bundled kernels (kvplan/kernels/deltanet_prefill.cu: the convolution through
+to the chunk-major q, k, v; each chunk's triangular solve; the chunk-to-chunk state recurrence; the gated output
+norm); on the CPU, and for
 shapes the kernels do not compile, plain torch (a clearly labelled torch path). Per value head the layer keeps a
 recurrent state S [key_dim, value_dim] and a causal-convolution window over its q/k/v inputs; one token updates
 them as
@@ -24,9 +25,9 @@ from .ops import l2_norm, stacked_rows
 
 CHUNK = 64
 LABEL = "torch gated-DeltaNet step (recurrent state read and written once per token; NOT a CUDA kernel)"
-KERNEL_LABEL = ("kvplan's gated-DeltaNet step kernel (deltanet_step.cu: conv window, delta-rule update of the state in "
-                "its slot, gated output norm; 2 launches per layer); prefill: torch's chunk products between the "
-                "convolution, state-recurrence and gated-norm kernels of deltanet_prefill.cu")
+KERNEL_LABEL = ("kvplan's gated-DeltaNet step kernel (deltanet_step.cu: conv window, delta-rule update of the "
+                "state in its slot, gated output norm; 2 launches per layer); prefill: torch's chunk products between "
+                "the convolution, chunk-solve, state-recurrence and gated-norm kernels of deltanet_prefill.cu")
 
 
 def _decay_and_gate(w, a, b):
@@ -97,12 +98,7 @@ def _delta_rule_chunks(qc, kc, vc, gc, bc, state):
     t = torch.arange(size, device=qc.device)
     diff = cum[..., :, None] - cum[..., None, :]
     incl = torch.exp(diff.masked_fill(t[None, :] > t[:, None], float("-inf")))
-    strict = incl.masked_fill(t[None, :] == t[:, None], 0.0)
-    eye = torch.eye(size, device=qc.device)
-    lower = eye + bc[..., :, None] * (kc @ kc.transpose(-1, -2)) * strict
-    inverse = torch.linalg.solve_triangular(lower, eye.expand_as(lower), upper=False, unitriangular=True)
-    u_v = inverse @ (bc[..., None] * vc)  # [N, R, H, C, dv]
-    w_k = inverse @ ((bc * torch.exp(cum))[..., None] * kc)  # [N, R, H, C, dk]
+    u_v, w_k = _solve(kc @ kc.transpose(-1, -2), kc, vc, cum, bc, incl)  # [N, R, H, C, dv], [N, R, H, C, dk]
     scores = (qc @ kc.transpose(-1, -2)) * incl
     tail_t = (torch.exp(cum[..., -1:] - cum)[..., None] * kc).transpose(-1, -2)  # [.., dk, C]: decay to chunk end
     q_eff = torch.exp(cum)[..., None] * qc - scores @ w_k  # [N, R, H, C, dk]
@@ -116,6 +112,22 @@ def _delta_rule_chunks(qc, kc, vc, gc, bc, state):
     scan_chunk_states(trans, states)
     out = torch.matmul(q_eff, states[:nc].view(nc, r, h, dk, dv)).add_(o_intra)  # [N, R, H, C, dv]
     return out, states[nc].view(r, h, dk, dv)
+
+
+def _solve(kk, kc, vc, cum, bc, incl):
+    """(U_v, W_k) = (I + A)^-1 (diag(beta) V, diag(beta exp G) K), A = diag(beta) (K K^T o exp(G_i - G_t))_{t<i}: on
+    a GPU one launch of the bundled solve kernel (kvplan/kernels/deltanet_prefill.cu), else a triangular solve
+    against the identity and two products."""
+    if kk.is_cuda:
+        from ..kernels.deltanet_prefill import solve_chunks, solve_supported
+
+        if solve_supported(kk, kc, vc, cum, bc) is None:
+            return solve_chunks(kk, kc, vc, cum, bc)
+    size = kk.shape[-1]
+    eye = torch.eye(size, device=kk.device)
+    lower = eye + bc[..., :, None] * kk * incl.tril(-1)
+    inverse = torch.linalg.solve_triangular(lower, eye.expand_as(lower), upper=False, unitriangular=True)
+    return inverse @ (bc[..., None] * vc), inverse @ ((bc * torch.exp(cum))[..., None] * kc)
 
 
 def scan_chunk_states(trans, states) -> None:

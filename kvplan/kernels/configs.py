@@ -373,12 +373,12 @@ class PageOrderConfig(_AsWritten):
 
 @dataclass(frozen=True)
 class DeltaNetPrefillConfig(_AsWritten):
-    """deltanet_prefill.cu: the DeltaNet prefill's causal convolution, chunk-to-chunk state recurrence and gated
-    output norm (one instantiation)."""
+    """deltanet_prefill.cu: the DeltaNet prefill's causal convolution, per-chunk triangular solve, chunk-to-chunk
+    state recurrence and gated output norm (one instantiation)."""
 
     source = "deltanet_prefill.cu"
     kernels = ("kvp_dn_conv_chunks_bf16", "kvp_dn_conv_chunks_f16", "kvp_dn_scan", "kvp_dn_gated_norm_bf16",
-               "kvp_dn_gated_norm_f16")
+               "kvp_dn_gated_norm_f16", "kvp_dn_solve")
     name = "deltanet_prefill"
     compile_cost = 0.1
 

@@ -301,3 +301,64 @@ kvp_dn_scan(const float* __restrict__ m,  // [chunks, heads, DK, DK]
   }
   kvp::pdl_release();
 }
+
+// kvp_dn_solve: the chunked rule's triangular solve for every (chunk, sequence, head) at once. Within a chunk of
+// SOLVE_C tokens with cumulative log-decay G and gates beta,
+//     A[i][t] = beta_i (K K^T)[i][t] exp(G_i - G_t)   (t < i; 0 on and above the diagonal),
+//     [U | W] = (I + A)^-1 [beta V | beta exp(G) K],
+// the U_v and W_k of chunked_delta_rule. torch built A in three elementwise passes, inverted I + A with cuBLAS's
+// batched trsm against the identity (7.7 ms of Qwen3-Next's prefill, H200, session 33) and multiplied the inverse
+// into both right-hand sides (two batched TF32 GEMMs), the right-hand sides made in two more passes. Here a CTA takes
+// one matrix: A built in shared memory from K K^T (the caller's matmul), then forward substitution with a thread a
+// column of [beta V | beta exp(G) K] in registers, A's rows read as broadcasts. fp32 throughout.
+constexpr int SOLVE_C = 64;  // tokens a chunk (deltanet.py CHUNK); deltanet_prefill.py refuses other chunks
+
+extern "C" __global__ void __launch_bounds__(256)
+kvp_dn_solve(const float* __restrict__ kk,    // [B, C, C]: K K^T of each chunk
+             const float* __restrict__ k,     // [B, C, dk]
+             const float* __restrict__ v,     // [B, C, dv]
+             const float* __restrict__ cum,   // [B, C]: cumulative log-decay G
+             const float* __restrict__ beta,  // [B, C]
+             float* __restrict__ u,           // [B, C, dv] out
+             float* __restrict__ w,           // [B, C, dk] out
+             int dk, int dv) {
+  constexpr int C = SOLVE_C;
+  __shared__ __align__(16) float a[C][C];
+  __shared__ float g[C], b[C];
+  kvp::pdl_enter();
+  const long long mat = blockIdx.x;
+  for (int i = threadIdx.x; i < C; i += blockDim.x) {
+    g[i] = cum[mat * C + i];
+    b[i] = beta[mat * C + i];
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < C * C; e += blockDim.x) {
+    const int i = e / C, t = e % C;
+    a[i][t] = t < i ? b[i] * kk[mat * C * C + e] * __expf(g[i] - g[t]) : 0.f;
+  }
+  __syncthreads();
+  const int j = threadIdx.x;
+  if (j >= dv + dk) return;
+  const bool is_u = j < dv;
+  const int width = is_u ? dv : dk, col = is_u ? j : j - dv;
+  const float* src = (is_u ? v : k) + mat * C * width + col;
+  float x[C];
+#pragma unroll
+  for (int i = 0; i < C; ++i) x[i] = src[(long long)i * width] * b[i] * (is_u ? 1.f : __expf(g[i]));
+#pragma unroll
+  for (int i = 1; i < C; ++i) {
+    float s[4] = {0.f, 0.f, 0.f, 0.f};  // four chains: the sum's latency, not its length
+#pragma unroll
+    for (int t = 0; t < i; t += 4) {
+      const float4 r = *reinterpret_cast<const float4*>(&a[i][t]);  // a[i][t..t+3]: zero from t = i on
+      s[0] += r.x * x[t];
+      if (t + 1 < i) s[1] += r.y * x[t + 1];
+      if (t + 2 < i) s[2] += r.z * x[t + 2];
+      if (t + 3 < i) s[3] += r.w * x[t + 3];
+    }
+    x[i] -= (s[0] + s[1]) + (s[2] + s[3]);
+  }
+  float* dst = (is_u ? u : w) + mat * C * width + col;
+#pragma unroll
+  for (int i = 0; i < C; ++i) dst[(long long)i * width] = x[i];
+}

@@ -1,4 +1,4 @@
-"""Three launches of the gated-DeltaNet prefill (deltanet_prefill.cu):
+"""Four launches of the gated-DeltaNet prefill (deltanet_prefill.cu):
 
     q, k, v = conv_chunks(x, w, n, nk, rep, scale, chunk)  # x [R * n, C] (bf16 / fp16, rows may be strided): each
                                   # token's q, k (nk heads each) and v (nk * rep heads) of 128, C = 128 (2 nk + nv);
@@ -6,13 +6,17 @@
                                   # history); q, k l2-normalised, q times scale, key heads copied to the rep value
                                   # heads each serves; each [N, R, nv, chunk, 128] fp32 chunk-major (zeros past
                                   # n), as the chunked rule takes them
+    u, w = solve_chunks(kk, k, v, cum, beta)  # per chunk (kk = K K^T [.., C, C], k [.., C, dk], v [.., C, dv], cum
+                                  # and beta [.., C], fp32, C = 64): A = beta_i kk[i][t] exp(cum_i - cum_t) below
+                                  # the diagonal, [u | w] = (I + A)^-1 [beta v | beta exp(cum) k]
     scan_states(m, states)        # m [chunks, heads, 128, 128] fp32; states [chunks + 1, heads, 128, dv] fp32
                                   # holding S[0], then B[c]; afterwards states[c + 1] = m[c] @ states[c] + B[c]
     out = gated_norm(o, z, w, r, n, eps)  # o [N, r, H, C, 128] fp32 chunk-major (the chunked rule's output),
                                   # z [r * n, H * 128] (bf16 / fp16, rows may be strided), w [128] -> out
                                   # [r * n, H * 128] in z's dtype = o rsqrt(mean(o^2) + eps) w silu(z), token order
 
-`conv_chunks_supported(...)` / `scan_supported(...)` / `gated_norm_supported(...)` say why tensors cannot take a kernel
+`conv_chunks_supported(...)` / `solve_supported(...)` / `scan_supported(...)` / `gated_norm_supported(...)` say why
+tensors cannot take a kernel
 (None when they can); the caller then runs the torch form (kvplan/gpu/deltanet.py)."""
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ MAX_CTAS_PER_SM = 8  # the convolution's grid-stride loop: enough CTAs to fill t
 TAPS = 4  # the convolution width the kernel compiles (Qwen3-Next's)
 HEAD_DIM = 128  # the q, k and v head dims the convolution kernel compiles
 NORM_DV = 128  # the value head dim the gated norm compiles (Qwen3-Next's)
+SOLVE_C = 64  # the chunk the solve compiles (deltanet.py CHUNK); a thread a column of [v | k]: dk + dv <= 256
+SOLVE_THREADS = 256
 
 
 def _on_one_gpu(*tensors) -> Optional[str]:
@@ -74,6 +80,35 @@ def conv_chunks(x, w, n: int, nk: int, rep: int, scale: float, chunk: int):
     if x.shape[0]:
         _launcher(x.device.index).conv(x, w, n, chunk, nk, rep, scale, q, k, v)
     return q, k, v
+
+
+def solve_supported(kk, k, v, cum, beta) -> Optional[str]:
+    """None when the solve kernel runs on these tensors, else why not (one sentence)."""
+    import torch
+
+    tensors = (kk, k, v, cum, beta)
+    if any(t.dtype != torch.float32 or not t.is_contiguous() for t in tensors):
+        return "the tensors are not all contiguous float32"
+    lead = kk.shape[:-2]
+    if kk.shape[-2:] != (SOLVE_C, SOLVE_C) or cum.shape != (*lead, SOLVE_C) or beta.shape != cum.shape:
+        return f"the chunks are not of {SOLVE_C} tokens ([.., {SOLVE_C}, {SOLVE_C}] products, [.., {SOLVE_C}] gates)"
+    if k.shape[:-1] != cum.shape or v.shape[:-1] != cum.shape or k.shape[-1] + v.shape[-1] > SOLVE_THREADS:
+        return f"k and v are not [.., {SOLVE_C}, d] with dk + dv <= {SOLVE_THREADS}"
+    return _on_one_gpu(*tensors)
+
+
+def solve_chunks(kk, k, v, cum, beta):
+    """(u, w) = (I + A)^-1 (beta v, beta exp(cum) k) for every chunk, A from kk, cum and beta (see the module)."""
+    why = solve_supported(kk, k, v, cum, beta)
+    if why is not None:
+        raise ValueError(f"the DeltaNet solve kernel cannot take these tensors: {why}")
+    import torch
+
+    u, w = torch.empty_like(v), torch.empty_like(k)
+    mats = cum.numel() // SOLVE_C
+    if mats:
+        _launcher(k.device.index).solve(kk, k, v, cum, beta, u, w, mats)
+    return u, w
 
 
 def scan_supported(m, states) -> Optional[str]:
@@ -152,6 +187,8 @@ class _Launches:
                                               "driver") for name in ("bf16", "f16")}
         self._scan = rt.PreparedLaunch(ld, "kvp_dn_scan", ("u64", "u64", "i32", "i32", "i32"), SCAN_THREADS, 0,
                                        None, "driver")
+        self._solve = rt.PreparedLaunch(ld, "kvp_dn_solve", ("u64",) * 7 + ("i32", "i32"), SOLVE_THREADS, 0, None,
+                                        "driver")
         self._max_ctas = dev.sm_count * MAX_CTAS_PER_SM
         self._lock = threading.Lock()
 
@@ -178,6 +215,10 @@ class _Launches:
         grid = min(-(-r * n * heads // (CONV_THREADS // 32)), self._max_ctas)
         self._go(launch, (o.data_ptr(), chunk, r, n, heads, z.data_ptr(), z.stride(0), w.data_ptr(), float(eps),
                           out.data_ptr()), (grid, 1, 1))
+
+    def solve(self, kk, k, v, cum, beta, u, w, mats: int) -> None:
+        self._go(self._solve, (kk.data_ptr(), k.data_ptr(), v.data_ptr(), cum.data_ptr(), beta.data_ptr(),
+                               u.data_ptr(), w.data_ptr(), k.shape[-1], v.shape[-1]), (mats, 1, 1))
 
     def scan(self, m, states) -> None:
         chunks, heads = m.shape[:2]
