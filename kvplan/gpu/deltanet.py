@@ -2,10 +2,9 @@
 (kvplan/kernels/deltanet_step.cu, two launches per layer) where it supports the shape; prefill on a GPU runs
 torch's chunk products between four bundled kernels (kvplan/kernels/deltanet_prefill.cu: the convolution through
 to the chunk-major q, k, v; each chunk's triangular solve; the chunk-to-chunk state recurrence; the gated output
-norm); on the CPU, and for
-shapes the kernels do not compile, plain torch (a clearly labelled torch path). Per value head the layer keeps a
-recurrent state S [key_dim, value_dim] and a causal-convolution window over its q/k/v inputs; one token updates
-them as
+norm); on the CPU, and for shapes the kernels do not compile, plain torch (a clearly labelled torch path). Per
+value head the layer keeps a recurrent state S [key_dim, value_dim] and a causal-convolution window over its q/k/v
+inputs; one token updates them as
 
     S <- a S;   S <- S + k (beta (v - S^T k))^T;   out = S^T q        (a = exp(g), g <= 0)
 
