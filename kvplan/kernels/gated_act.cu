@@ -9,43 +9,13 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
+#include "kvp_vec8.cuh"
 
 namespace {
 
 template <bool BF>
-__device__ __forceinline__ void unpack8(uint4 raw, float* f) {
-  const unsigned u[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    float2 p;
-    if (BF) {
-      p = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u[k]));
-    } else {
-      p = __half22float2(*reinterpret_cast<const __half2*>(&u[k]));
-    }
-    f[2 * k] = p.x, f[2 * k + 1] = p.y;
-  }
-}
-
-template <bool BF>
 __device__ __forceinline__ float round16(float v) {  // to the activations' dtype and back
   return BF ? __bfloat162float(__float2bfloat16_rn(v)) : __half2float(__float2half_rn(v));
-}
-
-template <bool BF>
-__device__ __forceinline__ uint4 pack8(const float* f) {
-  unsigned u[4];
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    if (BF) {
-      const __nv_bfloat162 v = __floats2bfloat162_rn(f[2 * k], f[2 * k + 1]);
-      u[k] = *reinterpret_cast<const unsigned*>(&v);
-    } else {
-      const __half2 v = __floats2half2_rn(f[2 * k], f[2 * k + 1]);
-      u[k] = *reinterpret_cast<const unsigned*>(&v);
-    }
-  }
-  return make_uint4(u[0], u[1], u[2], u[3]);
 }
 
 // GELU as x sigmoid(2 u), which is 0.5 x (1 + tanh u): the package builds with fast math, whose tanh is good to
@@ -72,11 +42,11 @@ __device__ __forceinline__ void gated_act(const unsigned short* __restrict__ in,
     const int col = (int)(i - r * octs) * 8;
     const unsigned short* row = in + r * in_row + col;
     float g[8], u[8];
-    unpack8<BF>(*reinterpret_cast<const uint4*>(row), g);
-    unpack8<BF>(*reinterpret_cast<const uint4*>(row + inter), u);
+    kvp::unpack8<BF>(*reinterpret_cast<const uint4*>(row), g);
+    kvp::unpack8<BF>(*reinterpret_cast<const uint4*>(row + inter), u);
 #pragma unroll
     for (int j = 0; j < 8; ++j) g[j] = round16<BF>(act(g[j], gelu)) * u[j];
-    *reinterpret_cast<uint4*>(out + r * inter + col) = pack8<BF>(g);
+    *reinterpret_cast<uint4*>(out + r * inter + col) = kvp::pack8<BF>(g);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
+#include "kvp_vec8.cuh"
 
 namespace {
 
@@ -35,22 +36,6 @@ __device__ __forceinline__ float scalar(const void* p, long long i) {
 }
 
 template <bool BF>
-__device__ __forceinline__ uint4 pack8(const float* f) {
-  unsigned u[4];
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    if (BF) {
-      const __nv_bfloat162 v = __floats2bfloat162_rn(f[2 * k], f[2 * k + 1]);
-      u[k] = *reinterpret_cast<const unsigned*>(&v);
-    } else {
-      const __half2 v = __floats2half2_rn(f[2 * k], f[2 * k + 1]);
-      u[k] = *reinterpret_cast<const unsigned*>(&v);
-    }
-  }
-  return make_uint4(u[0], u[1], u[2], u[3]);
-}
-
-template <bool BF>
 __device__ __forceinline__ void gather_sum(const void* __restrict__ y, const long long* __restrict__ where,
                                            const float* __restrict__ weights, void* __restrict__ out, int tokens,
                                            int top_k, int h, const void* __restrict__ extra,
@@ -72,7 +57,7 @@ __device__ __forceinline__ void gather_sum(const void* __restrict__ y, const lon
       add8<BF>(acc, *reinterpret_cast<const uint4*>(reinterpret_cast<const unsigned short*>(extra)
                                                     + (long long)t * h + col), s);
     }
-    *reinterpret_cast<uint4*>(reinterpret_cast<unsigned short*>(out) + (long long)t * h + col) = pack8<BF>(acc);
+    *reinterpret_cast<uint4*>(reinterpret_cast<unsigned short*>(out) + (long long)t * h + col) = kvp::pack8<BF>(acc);
   }
 }
 

@@ -41,13 +41,14 @@ __device__ __forceinline__ float rotated(const act_t* x, const act_t* c, const a
 // q [T, hq, d] (row stride q_row, heads d apart), k / v [T, hk, d] likewise; cos / sin [T, rot] (row stride
 // cs_row); q_out [T, hq, d] contiguous; k_out [T, hk, d] contiguous or null; kc / vc null (no cache) or caches
 // with slots [T] int64 (-1: not stored).
-extern "C" __global__ void __launch_bounds__(256)
-kvp_rope_cache(const act_t* __restrict__ q, long long q_row, const act_t* __restrict__ k, long long k_row,
-               const act_t* __restrict__ v, long long v_row, const act_t* __restrict__ cos_t,
-               const act_t* __restrict__ sin_t, long long cs_row, act_t* __restrict__ q_out,
-               act_t* __restrict__ k_out, cache_t* __restrict__ kc, cache_t* __restrict__ vc,
-               const long long* __restrict__ slots, int hq, int hk, int d, int rot, float inv_k_scale,
-               float inv_v_scale) {
+#define KVP_RC_ARGS                                                                                              \
+  const act_t *__restrict__ q, long long q_row, const act_t *__restrict__ k, long long k_row,                    \
+      const act_t *__restrict__ v, long long v_row, const act_t *__restrict__ cos_t,                            \
+      const act_t *__restrict__ sin_t, long long cs_row, act_t *__restrict__ q_out, act_t *__restrict__ k_out,   \
+      cache_t *__restrict__ kc, cache_t *__restrict__ vc, const long long *__restrict__ slots, int hq, int hk,   \
+      int d, int rot, float inv_k_scale, float inv_v_scale
+
+extern "C" __global__ void __launch_bounds__(256) kvp_rope_cache(KVP_RC_ARGS) {
   // grid (tokens, chunks): a token's q, k and v elements are spread over gridDim.y CTAs, one element per thread
   // (one CTA looping over a batch-1 token's 4,096 q values took 7 us on an H200, a chain of dependent loads)
   kvp::pdl_enter();
@@ -133,13 +134,7 @@ __device__ __forceinline__ void rotate8(const act_t* x, const act_t* c, const ac
 
 // kvp_rope_cache's work, a unit a thread: per head rot / 16 rotated pairs of groups, then (d - rot) / 8 groups
 // copied; q's heads, then k's; then v's d / 8 groups a head (cache only).
-extern "C" __global__ void __launch_bounds__(256)
-kvp_rope_cache_v8(const act_t* __restrict__ q, long long q_row, const act_t* __restrict__ k, long long k_row,
-                  const act_t* __restrict__ v, long long v_row, const act_t* __restrict__ cos_t,
-                  const act_t* __restrict__ sin_t, long long cs_row, act_t* __restrict__ q_out,
-                  act_t* __restrict__ k_out, cache_t* __restrict__ kc, cache_t* __restrict__ vc,
-                  const long long* __restrict__ slots, int hq, int hk, int d, int rot, float inv_k_scale,
-                  float inv_v_scale) {
+extern "C" __global__ void __launch_bounds__(256) kvp_rope_cache_v8(KVP_RC_ARGS) {
   kvp::pdl_enter();
   const int t = blockIdx.x, half = rot >> 1, pairs = half >> 3, per_head = pairs + ((d - rot) >> 3);
   const int nq = hq * per_head, nk = hk * per_head, nv = hk * (d >> 3);
