@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ROOT, run_installed, run_kvplan
 from hub_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, GEMMA2_9B, GEMMA3_27B, GPT_OSS_20B, LLAMA3_8B,
-                         LLAMA4_SCOUT, MISTRAL_7B_V01, QWEN3_NEXT_80B)
+                         LLAMA4_SCOUT, MISTRAL_7B_V01, NEMOTRON_H_8B, QWEN3_NEXT_80B)
 from kvplan import verify as V
 from kvplan.plan.budget import flag_budget
 from kvplan.errors import KvplanError
@@ -92,7 +92,7 @@ def test_linear_state_is_one_slot_per_sequence():
 
 
 @pytest.mark.parametrize("config", [LLAMA3_8B, MISTRAL_7B_V01, GEMMA2_9B, GEMMA3_27B, DEEPSEEK_V2_LITE, DEEPSEEK_V3,
-                                    QWEN3_NEXT_80B, GPT_OSS_20B, LLAMA4_SCOUT])
+                                    QWEN3_NEXT_80B, GPT_OSS_20B, LLAMA4_SCOUT, NEMOTRON_H_8B])
 @pytest.mark.parametrize("context,tp,kv_dtype,block", [(8192, 1, "auto", 16), (32768, 2, "fp8", 32),
                                                        (1000, 4, "bf16", 8), (131072, 8, "fp16", 128)])
 def test_layout_bytes_equal_the_plan(config, context, tp, kv_dtype, block):

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from hub_configs import DEEPSEEK_V2_LITE, LLAMA3_8B
+from hub_configs import DEEPSEEK_V2_LITE, JAMBA, LLAMA3_8B, NEMOTRON_H_8B
 from tiny_models import TINY
 
 torch = pytest.importorskip("torch")
@@ -19,6 +19,8 @@ from kvplan.gpu import paged  # noqa: E402
 from kvplan.gpu.caches import small_caches  # noqa: E402
 from kvplan.gpu.deltanet import CHUNK, chunked_delta_rule  # noqa: E402
 from kvplan.gpu.generate import decode, prefill  # noqa: E402
+from kvplan.gpu.mamba import CHUNK as SSD_CHUNK, ssd_chunks  # noqa: E402
+from kvplan.gpu.caches import state_elements  # noqa: E402
 from kvplan.gpu.model import Runtime, Transformer  # noqa: E402
 from kvplan.gpu.reference import Reference, decode_mxfp4  # noqa: E402
 from kvplan.gpu.step import prefill_step, write_cache  # noqa: E402
@@ -241,6 +243,61 @@ def test_chunked_delta_rule_is_the_recurrence(n):
                 state[b, head] = st
                 assert torch.allclose(out[b, t, head].double(), st.T @ q[b, t, head].double(), atol=1e-4)
     assert torch.allclose(s.double(), state, atol=1e-4)
+
+
+@pytest.mark.parametrize("n,chunk", [(2 * SSD_CHUNK + 7, SSD_CHUNK), (53, 16), (16, 16), (1, 16)])
+def test_ssd_chunks_is_the_recurrence(n, chunk):
+    """The chunked Mamba-2 state space, from a non-zero state, against its token recurrence in float64."""
+    gen = torch.Generator().manual_seed(5)
+    r, h, g, p, s_dim = 2, 4, 2, 3, 5
+    x = torch.randn(r, n, h, p, generator=gen)
+    dt = torch.rand(r, n, h, generator=gen) * 0.5
+    a = -torch.rand(h, generator=gen) * 2
+    b, c = torch.randn(r, n, g, s_dim, generator=gen), torch.randn(r, n, g, s_dim, generator=gen)
+    s0 = torch.randn(r, h, p, s_dim, generator=gen)
+    y, s = ssd_chunks(x, dt, a, b, c, s0.clone(), chunk)
+    state = s0.double().clone()
+    for t in range(n):  # S <- exp(dt a) S + dt x B^T;  y = S C
+        for head in range(h):
+            grp = head // (h // g)
+            decay = torch.exp(dt[:, t, head].double() * float(a[head]))[:, None, None]
+            state[:, head] = decay * state[:, head] + (dt[:, t, head, None, None].double() * x[:, t, head, :, None]
+                                                       * b[:, t, grp, None, :])
+            want = (state[:, head] @ c[:, t, grp, :, None].double())[..., 0]
+            assert torch.allclose(y[:, t, head].double(), want, atol=1e-4), (t, head)
+    assert torch.allclose(s.double(), state, atol=1e-4)
+
+
+def test_nemotron_h_blocks_and_state_slots():
+    """nvidia/Nemotron-H-8B-Base-8K: its pattern's blocks by hand, the mixers' cache places in spec.layers, the
+    forward's tensors adding up to the published 8,100,852,736 parameters (tests/test_params.py), and a state
+    slot of the size the cache layout gives it."""
+    spec = parse_config(NEMOTRON_H_8B, "nemotron-h-8b")
+    arch = architecture(NEMOTRON_H_8B, spec, 1)
+    pattern = NEMOTRON_H_8B["hybrid_override_pattern"]
+    assert [layer.mixer for layer in arch.layers] == [{"M": "mamba", "*": "attention", "-": "none"}[k] for k in pattern]
+    assert [layer.ffn for layer in arch.layers] == ["dense" if k == "-" else "none" for k in pattern]
+    caches = [layer.cache for layer in arch.layers if layer.cache is not None]
+    assert caches == list(range(len(spec.layers))) == list(range(28))  # 24 Mamba-2 + 4 attention blocks
+    assert arch.rope_dim == 0 and arch.activation == "relu2" and not arch.gated_mlp
+    assert sum(s.elements(1) for s in rank_weights(arch)) == 8_100_852_736
+    for tp in (1, 2, 4, 8):
+        sharded = architecture(NEMOTRON_H_8B, spec, tp)
+        assert state_elements(sharded) == spec.linear_layers[0].state_elements_per_sequence(tp)
+    assert state_elements(arch) == 3 * (8192 + 2 * 8 * 128) + 128 * 64 * 128
+
+
+def test_verify_refuses_the_mamba_forms_it_does_not_run():
+    from kvplan.errors import KvplanError
+
+    with pytest.raises(KvplanError, match="not Mamba-1 \\(Jamba\\)"):
+        architecture(JAMBA, parse_config(JAMBA, "jamba"), 1)
+    moe = {**NEMOTRON_H_8B, "hybrid_override_pattern": "M*E" * 2, "num_hidden_layers": 6, "n_routed_experts": 8,
+           "num_experts_per_tok": 2, "moe_intermediate_size": 256}
+    with pytest.raises(KvplanError, match="MoE blocks routed by sigmoid scores"):
+        architecture(moe, parse_config(moe, "nemotron-moe"), 1)
+    with pytest.raises(KvplanError, match="n_groups \\(8\\) is not divisible by tp 16"):
+        architecture(NEMOTRON_H_8B, parse_config(NEMOTRON_H_8B, "nemotron-h-8b"), 16)
 
 
 def test_mxfp4_dequantisation_matches_the_bitwise_decoding():

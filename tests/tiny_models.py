@@ -28,4 +28,9 @@ TINY = {
                    "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_conv_kernel_dim": 4,
                    "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
                    "shared_expert_intermediate_size": 32, "norm_topk_prob": True, "decoder_sparse_step": 1},
+    # Mamba-2 (M), attention without RoPE (*) and relu2 MLP (-) blocks, each block one of them
+    "nemotron_h": {**BASE, "model_type": "nemotron_h", "hybrid_override_pattern": "M-*M-", "num_hidden_layers": 5,
+                   "intermediate_size": 96, "mlp_hidden_act": "relu2", "mamba_num_heads": 8, "mamba_head_dim": 8,
+                   "n_groups": 2, "ssm_state_size": 8, "conv_kernel": 4, "use_conv_bias": True,
+                   "mamba_proj_bias": False, "tie_word_embeddings": False},
 }

@@ -11,12 +11,21 @@ from .step import LayerCache
 KINDS = {"full": "kv", "sliding": "kv", "mla": "latent", "linear": "state"}
 
 
+def state_elements(arch) -> int:
+    """Elements of one sequence's state slot on a rank (gated DeltaNet or Mamba-2): the convolution window
+    [conv_dim, K - 1], then the recurrent state."""
+    conv = arch.conv_dim // arch.tp * (arch.conv_kernel - 1)
+    if arch.mamba_heads:
+        return conv + arch.mamba_heads // arch.tp * arch.mamba_head_dim * arch.ssm_state
+    return conv + arch.lin_value_heads // arch.tp * arch.lin_key_dim * arch.lin_value_dim
+
+
 def dtype_of(name: str):
     return getattr(torch, TORCH_DTYPES[name])
 
 
 def caches_from_layout(layout, device, pools: dict | None = None) -> dict:
-    """layer index -> LayerCache over freshly allocated tensors of the layout's shapes (torch.empty: the caller
+    """cache index (a layer's place in spec.layers, LayerArch.cache) -> LayerCache over freshly allocated tensors of the layout's shapes (torch.empty: the caller
     fills them). `pools` (group name -> blocks) overrides the layout's block counts (a minimal profile pool)."""
     caches = {}
     for group in layout.groups:
@@ -36,17 +45,17 @@ def small_caches(arch, blocks: int, block_size: int, slots: int, dtype, device="
     caches = {}
     for layer in arch.layers:
         name = str(layer.index)
+        if layer.mixer == "none":
+            continue
         if layer.mixer == "attention":
             shape = (blocks, block_size, arch.kv_heads_rank, arch.head_dim)
             tensors = (torch.full(shape, fill, dtype=dtype, device=device),
                        torch.full(shape, fill, dtype=dtype, device=device))
-            caches[layer.index] = LayerCache("kv", name, tensors, layer.window)
+            caches[layer.cache] = LayerCache("kv", name, tensors, layer.window)
         elif layer.mixer == "mla":
             shape = (blocks, block_size, arch.kv_lora_rank + arch.qk_rope_dim)
-            caches[layer.index] = LayerCache("latent", name, (torch.full(shape, fill, dtype=dtype, device=device),))
+            caches[layer.cache] = LayerCache("latent", name, (torch.full(shape, fill, dtype=dtype, device=device),))
         else:
-            elements = arch.conv_dim_rank * (arch.conv_kernel - 1) + \
-                (arch.lin_value_heads // arch.tp) * arch.lin_key_dim * arch.lin_value_dim
-            caches[layer.index] = LayerCache("state", name, (torch.full((slots, elements), fill, dtype=dtype,
-                                                                         device=device),))
+            caches[layer.cache] = LayerCache("state", name, (torch.full((slots, state_elements(arch)), fill,
+                                                                         dtype=dtype, device=device),))
     return caches

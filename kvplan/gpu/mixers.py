@@ -85,9 +85,9 @@ class Attention:
         if step.decode:
             k_cache, v_cache = cache.tensors
             slots = step.slots[cache.group]
-            rotated = rt.paged.rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, cache.k_scale, cache.v_scale)
+            rotated = self._rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, cache.k_scale, cache.v_scale)
             if rotated is None:
-                q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
+                q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
                 write_cache(k_cache, k, slots, cache.k_scale)
                 write_cache(v_cache, v, slots, cache.v_scale)
             else:
@@ -99,9 +99,9 @@ class Attention:
             k_cache, v_cache = cache.tensors if stored else (None, None)
             slots = step.slots[cache.group] if stored else None
             scales = (cache.k_scale, cache.v_scale) if stored else (1.0, 1.0)
-            rotated = rt.paged.rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, *scales, keys_out=True)
+            rotated = self._rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, *scales, keys_out=True)
             if rotated is None:
-                q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
+                q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
                 if stored:
                     write_cache(k_cache, k, slots, cache.k_scale, masked=True)
                     write_cache(v_cache, v, slots, cache.v_scale, masked=True)
@@ -112,6 +112,17 @@ class Attention:
         if a.attn_output_gate:
             o = o * torch.sigmoid(parts[1])
         return rt.comm.all_reduce(rt.mm(o, w["o"]))
+
+    def _rope_cache(self, *args, **kwargs):
+        """The fused RoPE + cache-write kernel's result, or None: the caller rotates (if the model rotates) and
+        writes in torch. Nemotron-H's attention has no rotary embedding: nothing to fuse."""
+        if self.arch.rope_dim:
+            return self.rt.paged.rope_cache(*args, **kwargs)
+        self.rt.paged.labels["rope_cache"] = "no rotary embedding (NoPE); torch index_put cache writes"
+        return None
+
+    def _rotate(self, x, cos, sin):
+        return Rope.apply(x, cos, sin) if self.arch.rope_dim else x
 
 
 class MLAttention:

@@ -1,8 +1,9 @@
 """verify's forward pass of a decoder-only model, one TP rank, read top to bottom:
 
     tokens -> embedding (vocabulary split across ranks, all-reduced)
-           -> per layer: norm -> mixer (attention | MLA | gated DeltaNet) -> [norm] -> + residual
-                         norm -> feed-forward (MLP | MoE)                  -> [norm] -> + residual
+           -> per layer: norm -> mixer (attention | MLA | gated DeltaNet | Mamba-2) -> [norm] -> + residual
+                         norm -> feed-forward (MLP | MoE)                            -> [norm] -> + residual
+              (a Nemotron-H block has one of the two: its mixer or its feed-forward)
            -> final norm -> LM head (logits gathered across ranks)
 
 Decode processes one new token per sequence against the paged caches; prefill processes R sequences of L
@@ -17,11 +18,13 @@ import torch.nn.functional as F
 from .comm import LocalComm
 from .deltanet import GatedDeltaNet
 from .ffn import MLP, MoE
+from .mamba import Mamba2
 from .mixers import Attention, MLAttention
 from .ops import Matmul, Norms, Rope
 from .paged import PagedAttention
 
-MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet}
+MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet, "mamba": Mamba2}
+FFNS = {"dense": MLP, "moe": MoE}
 
 
 class Runtime:
@@ -47,9 +50,9 @@ class Block:
     is fused into the norm after it (rt.norms), as engines fuse it."""
 
     def __init__(self, arch, layer, w: dict, rt: Runtime):
-        self.arch, self.index, self.w, self.rt = arch, layer.index, w, rt
-        self.mixer = MIXERS[layer.mixer](arch, layer, w, rt)
-        self.ffn = MoE(arch, w, rt) if layer.ffn == "moe" else MLP(arch, w, rt)
+        self.arch, self.index, self.cache, self.w, self.rt = arch, layer.index, layer.cache, w, rt
+        self.mixer = MIXERS[layer.mixer](arch, layer, w, rt) if layer.mixer != "none" else None
+        self.ffn = FFNS[layer.ffn](arch, w, rt) if layer.ffn != "none" else None
 
     def add_norm(self, x, h, name: str):
         return self.rt.norms.add_norm(x, h, self.w[name], self.arch.norm_eps, self.arch.norm_plus_one)
@@ -58,14 +61,16 @@ class Block:
         return self.add_norm(x, None, name)[1]
 
     def __call__(self, x, h, step, cache):
-        x, n = self.add_norm(x, h, "attn_norm")
-        h = self.mixer(n, step, cache)
-        if self.arch.sandwich_norms:
-            h = self.norm(h, "post_attn_norm")
-        x, n = self.add_norm(x, h, "ffn_norm")
-        h = self.ffn(n)
-        if self.arch.sandwich_norms:
-            h = self.norm(h, "post_ffn_norm")
+        if self.mixer is not None:
+            x, n = self.add_norm(x, h, "attn_norm")
+            h = self.mixer(n, step, cache)
+            if self.arch.sandwich_norms:
+                h = self.norm(h, "post_attn_norm")
+        if self.ffn is not None:
+            x, n = self.add_norm(x, h, "ffn_norm")
+            h = self.ffn(n)
+            if self.arch.sandwich_norms:
+                h = self.norm(h, "post_ffn_norm")
         return x, h
 
 
@@ -76,7 +81,7 @@ class Transformer:
         dtype = weights["norm"].dtype if weights["norm"].is_floating_point() else None
         self.rope = Rope(arch.qk_rope_dim if "mla" in arch.mixers else arch.rope_dim, rt.device, dtype)
         self.thetas = sorted({layer.rope_theta for layer in arch.layers})
-        self.caches: dict = {}  # layer index -> LayerCache (none during the profile run)
+        self.caches: dict = {}  # cache index (LayerArch.cache) -> LayerCache (none during the profile run)
 
     def embed(self, tokens):
         a, comm = self.arch, self.rt.comm
@@ -101,7 +106,7 @@ class Transformer:
         step.rope = {theta: self.rope.tables(step.positions, theta) for theta in self.thetas}
         x, h = self.embed(tokens), None
         for block in self.blocks:
-            x, h = block(x, h, step, self.caches.get(block.index))
+            x, h = block(x, h, step, self.caches.get(block.cache))
         x = self.rt.norms.add_norm(x, h, self.w["norm"], self.arch.norm_eps, self.arch.norm_plus_one)[1]
         if not step.decode:
             x = x.view(step.seqs, step.seq_len, -1)[:, -1]

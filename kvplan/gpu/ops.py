@@ -81,6 +81,8 @@ def l2_norm(x, eps: float = 1e-6):
 
 
 def activation(name: str, x):
+    if name == "relu2":  # Nemotron-H's squared ReLU (vLLM ReLUSquaredActivation)
+        return torch.square(F.relu(x))
     return F.gelu(x, approximate="tanh") if name == "gelu_tanh" else F.silu(x)
 
 

@@ -1,6 +1,7 @@
 """A straightforward dense reference of verify's forward pass, for the tests: float64, one sequence, one token
 at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet as its
-token recurrence, RoPE as complex rotation, mxfp4 decoded bit by bit. Same weights (tp 1 shapes) as
+token recurrence, Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit by
+bit. Same weights (tp 1 shapes) as
 kvplan/gpu/model.py; written separately so that the two agree only if both are right."""
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def decode_mxfp4(blocks, scales):
 
 
 def _act(name, x):
+    if name == "relu2":
+        return x.clamp(min=0) ** 2
     if name == "gelu_tanh":
         return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
     return x / (1 + torch.exp(-x))
@@ -155,27 +158,56 @@ class Reference:
             out[head] = o * z[head] / (1 + torch.exp(-z[head]))
         return w["o"] @ out.flatten()
 
+    def _mamba(self, x, w, cache):
+        a = self.a
+        heads, p, groups, n = a.mamba_heads, a.mamba_head_dim, a.mamba_groups, a.ssm_state
+        inner, kernel = heads * p, a.conv_kernel
+        if not cache:
+            cache += [torch.zeros(a.conv_dim, kernel - 1, dtype=D), torch.zeros(heads, p, n, dtype=D)]
+        y = w["in_proj"] @ x
+        z, xbc, dt = y[:inner], y[inner:inner + a.conv_dim], y[inner + a.conv_dim:]
+        window = torch.cat([cache[0], xbc[:, None]], dim=1)
+        cache[0] = window[:, 1:]
+        conv = (window * w["conv"]).sum(-1) + (w["conv_bias"] if a.conv_bias else 0)
+        conv = conv / (1 + torch.exp(-conv))
+        xs = conv[:inner].view(heads, p)
+        bs, cs = conv[inner:inner + groups * n].view(groups, n), conv[inner + groups * n:].view(groups, n)
+        out = torch.zeros(heads, p, dtype=D)
+        for head in range(heads):
+            g = head // (heads // groups)
+            step = math.log1p(math.exp(float(dt[head] + w["dt_bias"][head])))  # softplus
+            decay = math.exp(-step * math.exp(float(w["A_log"][head])))
+            cache[1][head] = decay * cache[1][head] + step * torch.outer(xs[head], bs[g])
+            out[head] = cache[1][head] @ cs[g] + w["D"][head] * xs[head]
+        gated = (out.flatten() * z / (1 + torch.exp(-z))).view(groups, -1)
+        normed = gated / torch.sqrt((gated * gated).mean(-1, keepdim=True) + a.norm_eps)
+        return w["o"] @ (normed.flatten() * w["o_norm"])
+
     def step(self, token: int):
         """Logits [vocab] after feeding `token` at the next position."""
         a, w = self.a, self.w
         x = w["embed"][token] * a.embed_scale
         for layer in a.layers:
             lw = {k.split(".", 2)[2]: v for k, v in w.items() if k.startswith(f"layers.{layer.index}.")}
-            h = _norm(x, lw["attn_norm"], a.norm_eps, a.norm_plus_one)
             cache = self.cache[layer.index]
-            if layer.mixer == "attention":
-                h = self._attention(h, lw, layer, cache)
-            elif layer.mixer == "mla":
-                h = self._mla(h, lw, layer, cache)
-            else:
-                h = self._deltanet(h, lw, cache)
-            if a.sandwich_norms:
-                h = _norm(h, lw["post_attn_norm"], a.norm_eps, a.norm_plus_one)
-            x = x + h
-            h = self._ffn(_norm(x, lw["ffn_norm"], a.norm_eps, a.norm_plus_one), lw, layer.ffn == "moe")
-            if a.sandwich_norms:
-                h = _norm(h, lw["post_ffn_norm"], a.norm_eps, a.norm_plus_one)
-            x = x + h
+            if layer.mixer != "none":
+                h = _norm(x, lw["attn_norm"], a.norm_eps, a.norm_plus_one)
+                if layer.mixer == "attention":
+                    h = self._attention(h, lw, layer, cache)
+                elif layer.mixer == "mla":
+                    h = self._mla(h, lw, layer, cache)
+                elif layer.mixer == "mamba":
+                    h = self._mamba(h, lw, cache)
+                else:
+                    h = self._deltanet(h, lw, cache)
+                if a.sandwich_norms:
+                    h = _norm(h, lw["post_attn_norm"], a.norm_eps, a.norm_plus_one)
+                x = x + h
+            if layer.ffn != "none":
+                h = self._ffn(_norm(x, lw["ffn_norm"], a.norm_eps, a.norm_plus_one), lw, layer.ffn == "moe")
+                if a.sandwich_norms:
+                    h = _norm(h, lw["post_ffn_norm"], a.norm_eps, a.norm_plus_one)
+                x = x + h
         self.pos += 1
         x = _norm(x, w["norm"], a.norm_eps, a.norm_plus_one)
         return (w.get("lm_head", w["embed"]) @ x)[:a.vocab]

@@ -11,7 +11,7 @@ from typing import Optional
 from ..errors import KvplanError
 from ..model.config import Config
 from ..model.kinds import LinearState, MLALatent
-from ..model.layers import ffn_kinds
+from ..model.layers import ffn_kinds, mixer_kinds
 from ..model.spec import ModelSpec
 from ..model.tensors import FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT
 
@@ -22,10 +22,11 @@ MXFP4_BLOCK = 32  # elements per E8M0 scale
 @dataclass(frozen=True)
 class LayerArch:
     index: int
-    mixer: str  # attention | mla | linear
+    mixer: str  # attention | mla | linear (gated DeltaNet) | mamba (Mamba-2) | none (Nemotron-H's MLP blocks)
     window: Optional[int]  # sliding / chunked window in tokens (attention only)
-    ffn: str  # dense | moe
+    ffn: str  # dense | moe | none (Nemotron-H: a block holds a mixer or a feed-forward, never both)
     rope_theta: float
+    cache: Optional[int] = None  # the layer's place in spec.layers (the cache layout's index); None: no cache
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Arch:
     embed_scale: float  # Gemma multiplies embeddings by sqrt(hidden)
     sandwich_norms: bool  # Gemma 2/3: norms after attention and around the MLP too
     tied_embeddings: bool
-    activation: str  # silu | gelu_tanh
+    activation: str  # silu | gelu_tanh | relu2
     gated_mlp: bool
     # softmax attention
     heads: int = 0
@@ -67,6 +68,12 @@ class Arch:
     lin_key_dim: int = 0
     lin_value_dim: int = 0
     conv_kernel: int = 0
+    # Mamba-2 (vLLM model_executor/layers/mamba/mamba_mixer2.py): heads of head_dim values, n_groups of B and C
+    mamba_heads: int = 0
+    mamba_head_dim: int = 0
+    mamba_groups: int = 0
+    ssm_state: int = 0
+    conv_bias: bool = False
     # feed-forward
     intermediate: int = 0
     experts: int = 0
@@ -102,6 +109,8 @@ class Arch:
 
     @property
     def conv_dim(self) -> int:
+        if self.mamba_heads:  # x, B and C go through the convolution
+            return self.mamba_heads * self.mamba_head_dim + 2 * self.mamba_groups * self.ssm_state
         return 2 * self.lin_key_heads * self.lin_key_dim + self.lin_value_heads * self.lin_value_dim
 
     @property
@@ -113,22 +122,32 @@ class Arch:
         return {layer.mixer for layer in self.layers}
 
 
-def _layer_kinds(spec: ModelSpec) -> list:
-    if len(spec.layers) != spec.num_hidden_layers:
-        raise KvplanError(f"{spec.name} has decoder layers without attention or state (MLP-only blocks); "
-                          f"verify's forward pass covers models whose every layer has a mixer.")
+def _layer_kinds(cfg: Config, spec: ModelSpec) -> list:
+    """(mixer, window, cache index) per decoder layer. spec.layers holds the layers with a cache, in order; a
+    Nemotron-H MLP or MoE block has none (mixer "none")."""
+    mixers, _ = mixer_kinds(cfg, spec.num_hidden_layers)
+    cached = iter(enumerate(spec.layers))
     kinds = []
-    for layer in spec.layers:
+    for mixer in mixers:
+        if mixer == "none":
+            kinds.append(("none", None, None))
+            continue
+        index, layer = next(cached, (None, None))
+        if layer is None:
+            raise KvplanError(f"{spec.name}: its config names more mixer layers than the model spec holds.")
         if isinstance(layer, MLALatent):
-            kinds.append(("mla", None))
+            kinds.append(("mla", None, index))
         elif isinstance(layer, LinearState):
-            if layer.flavor != "gated-deltanet":
-                raise KvplanError(f"{spec.name} has {layer.flavor} layers; verify's forward pass has a recurrent "
-                                  f"step for gated DeltaNet (Qwen3-Next) only.")
-            kinds.append(("linear", None))
+            if layer.flavor not in LINEAR_MIXERS:
+                raise KvplanError(f"{spec.name} has {layer.flavor} layers; verify's forward pass has gated DeltaNet "
+                                  f"(Qwen3-Next) and Mamba-2 (Nemotron-H) layers, not Mamba-1 (Jamba).")
+            kinds.append((LINEAR_MIXERS[layer.flavor], None, index))
         else:
-            kinds.append(("attention", layer.window))
+            kinds.append(("attention", layer.window, index))
     return kinds
+
+
+LINEAR_MIXERS = {"gated-deltanet": "linear", "mamba2": "mamba"}
 
 
 def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
@@ -137,17 +156,17 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     family = cfg.model_type
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
-    kinds = _layer_kinds(spec)
+    kinds = _layer_kinds(cfg, spec)
     experts = spec.experts if spec.experts_per_token else 0
     ffns, _ = ffn_kinds(cfg, n)  # the model's own rule for which layers route to experts
-    if "none" in ffns:
-        raise KvplanError(f"{spec.name} has decoder layers without a feed-forward block; verify's forward pass "
-                          f"covers models whose every layer has one.")
+    if family.startswith("nemotron_h") and "moe" in ffns:
+        raise KvplanError(f"{spec.name} has MoE blocks routed by sigmoid scores with a correction bias and expert "
+                          f"groups; verify's MoE routes by softmax top-k only.")
     theta = float(cfg.get("rope_theta", 10000.0))
     local_theta = float(cfg.get("rope_local_base_freq", theta))
-    layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts else "dense",
-                             local_theta if window is not None else theta)
-                   for i, (mixer, window) in enumerate(kinds))
+    layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts or ffns[i] == "none" else "dense",
+                             local_theta if window is not None else theta, cache)
+                   for i, (mixer, window, cache) in enumerate(kinds))
     notes = []
     heads = spec.num_attention_heads
     head_dim = spec.head_dim or 0
@@ -157,9 +176,11 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                   norm_plus_one=gemma, embed_scale=math.sqrt(hidden) if gemma else 1.0,
                   sandwich_norms=family in FOUR_NORMS,
                   tied_embeddings=cfg.flag("tie_word_embeddings", family in TIED_BY_DEFAULT),
-                  activation="gelu_tanh" if gemma else "silu", gated_mlp=family not in NON_GATED_MLP, heads=heads)
-    if "attention" in {k for k, _ in kinds}:
-        partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 1.0))
+                  activation=_activation(cfg), gated_mlp=family not in NON_GATED_MLP, heads=heads)
+    if "attention" in {k for k, _, _ in kinds}:
+        # Nemotron-H's attention has no rotary embedding (vLLM models/nemotron_h.py NemotronHAttention)
+        partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if
+                                family.startswith("nemotron_h") else 1.0))
         scalar = cfg.get("query_pre_attn_scalar")
         common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=int(head_dim * partial) // 2 * 2,
                       qk_norm=family in QK_NORM,
@@ -172,7 +193,15 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                       qk_nope_dim=nope, qk_rope_dim=rope, v_head_dim=cfg.int("v_head_dim", default=nope),
                       attn_scale=(nope + rope) ** -0.5)
         notes.append("MLA RoPE without YaRN scaling (the shapes and bytes are the same)")
-    if spec.linear_layers:
+    if any(layer.mixer == "mamba" for layer in layers):
+        common.update(mamba_heads=cfg.int("mamba_num_heads"), mamba_head_dim=cfg.int("mamba_head_dim"),
+                      mamba_groups=cfg.int(("n_groups", "mamba_n_groups"), default=1),
+                      ssm_state=cfg.int(("ssm_state_size", "mamba_d_state")),
+                      conv_kernel=cfg.int(("conv_kernel", "mamba_d_conv"), default=4),
+                      conv_bias=cfg.flag("use_conv_bias", True) and cfg.flag("mamba_conv_bias", True))
+        if cfg.flag("mamba_proj_bias", False) or cfg.flag("use_bias", False):
+            raise KvplanError(f"{spec.name} has biases on its Mamba projections; verify's Mamba-2 layer has none.")
+    elif spec.linear_layers:
         common.update(lin_key_heads=cfg.int("linear_num_key_heads"), lin_value_heads=cfg.int("linear_num_value_heads"),
                       lin_key_dim=cfg.int("linear_key_head_dim"), lin_value_dim=cfg.int("linear_value_head_dim"),
                       conv_kernel=cfg.int("linear_conv_kernel_dim"))
@@ -199,14 +228,30 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     return arch
 
 
+def _activation(cfg: Config) -> str:
+    """The feed-forward's activation: Gemma's tanh GELU, Nemotron-H's squared ReLU, SiLU otherwise."""
+    if cfg.model_type.startswith("gemma"):
+        return "gelu_tanh"
+    if cfg.model_type.startswith("nemotron_h"):
+        act = cfg.get("mlp_hidden_act", "relu2")
+        if act != "relu2":
+            raise KvplanError(f"{cfg.name}: mlp_hidden_act {act!r}; verify's Nemotron-H MLP takes relu2.")
+        return "relu2"
+    return "silu"
+
+
 def _check_divisible(arch: Arch) -> None:
     tp = arch.tp
     checks = [("intermediate_size", arch.intermediate), ("moe_intermediate_size", arch.expert_intermediate),
               ("shared expert intermediate size", arch.shared_intermediate),
-              ("linear_num_value_heads", arch.lin_value_heads), ("linear_num_key_heads", arch.lin_key_heads)]
+              ("linear_num_value_heads", arch.lin_value_heads), ("linear_num_key_heads", arch.lin_key_heads),
+              ("mamba_num_heads", arch.mamba_heads)]
     for name, value in checks:
         if value and value % tp:
             raise KvplanError(f"{arch.name}: {name} ({value}) is not divisible by tp {tp}, so vLLM cannot shard it.")
+    if arch.mamba_groups % tp:  # vLLM replicates fewer groups than ranks; verify's layer splits them only
+        raise KvplanError(f"{arch.name}: n_groups ({arch.mamba_groups}) is not divisible by tp {tp}; verify's Mamba-2 "
+                          f"layer splits its B/C groups across ranks and does not replicate them.")
     if arch.padded_vocab % tp:
         raise KvplanError(f"{arch.name}: the padded vocabulary ({arch.padded_vocab}) is not divisible by tp {tp}.")
     if arch.experts_format == "mxfp4" and (arch.expert_intermediate // tp) % MXFP4_BLOCK:

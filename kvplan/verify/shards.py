@@ -1,7 +1,8 @@
 """The tensors one TP rank holds for an Arch, with vLLM's sharding (vllm/model_executor/layers/linear.py,
 vocab_parallel_embedding.py, fused_moe/layer.py):
 
-- column-parallel fused projections (QKV, gate/up, DeltaNet's qkvz) split part by part along their output rows,
+- column-parallel fused projections (QKV, gate/up, DeltaNet's qkvz, Mamba-2's in_proj) split part by part along
+  their output rows,
   KV heads replicated one per rank when there are fewer of them than ranks;
 - row-parallel output and down projections split along their input columns (an all-reduce follows each);
 - routed experts split along their intermediate dimension (every rank holds every expert, a slice of each);
@@ -73,8 +74,12 @@ def _rows(count: int) -> tuple:
 def layer_weights(arch: Arch, layer: LayerArch) -> list:
     """WeightSpecs of one decoder layer (names relative to the layer)."""
     h = arch.hidden
-    w = [WeightSpec("attn_norm", (h,), "model")]
-    if layer.mixer == "attention":
+    w = [WeightSpec("attn_norm", (h,), "model")] if layer.mixer != "none" else []
+    if layer.mixer == "none":
+        pass
+    elif layer.mixer == "mamba":
+        w += _mamba2(arch)
+    elif layer.mixer == "attention":
         hd = arch.head_dim
         parts = [_heads(arch.heads, hd)] + [_heads(arch.heads, hd)] * arch.attn_output_gate
         parts += [_heads(arch.kv_heads, hd), _heads(arch.kv_heads, hd)]
@@ -109,6 +114,8 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
               WeightSpec("o", (h, nv * dv), "model", 1, (_heads(nv, dv),))]
     if arch.sandwich_norms:
         w += [WeightSpec("post_attn_norm", (h,), "model"), WeightSpec("post_ffn_norm", (h,), "model")]
+    if layer.ffn == "none":
+        return w
     w.append(WeightSpec("ffn_norm", (h,), "model"))
     if layer.ffn == "dense":
         w += _mlp("mlp", arch, arch.intermediate)
@@ -119,6 +126,22 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
             if arch.shared_gate:
                 w.append(WeightSpec("shared_gate", (1, h), "model"))
     return w
+
+
+def _mamba2(arch: Arch) -> list:
+    """vLLM's MambaMixer2 (model_executor/layers/mamba/mamba_mixer2.py): in_proj yields z, x, B, C and dt, each
+    split by heads (B and C by groups); the depthwise convolution over x, B and C; A, D and dt_bias per head; the
+    gated RMSNorm over z's width; out_proj row-parallel."""
+    heads, p, groups, n = arch.mamba_heads, arch.mamba_head_dim, arch.mamba_groups, arch.ssm_state
+    xbc = (_heads(heads, p), _heads(groups, n), _heads(groups, n))
+    parts = (_heads(heads, p),) + xbc + (_rows(heads),)
+    w = [WeightSpec("in_proj", (sum(q[0] for q in parts), arch.hidden), "model", 0, parts),
+         WeightSpec("conv", (arch.conv_dim, arch.conv_kernel), "model", 0, xbc)]
+    if arch.conv_bias:
+        w.append(WeightSpec("conv_bias", (arch.conv_dim,), "model", 0, xbc))
+    w += [WeightSpec(name, (heads,), "model", 0, (_rows(heads),)) for name in ("A_log", "D", "dt_bias")]
+    return w + [WeightSpec("o_norm", (heads * p,), "model", 0, (_heads(heads, p),)),
+                WeightSpec("o", (arch.hidden, heads * p), "model", 1, (_heads(heads, p),))]
 
 
 def _mlp(prefix: str, arch: Arch, inter: int) -> list:

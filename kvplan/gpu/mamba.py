@@ -1,0 +1,150 @@
+"""The Mamba-2 mixer of a Nemotron-H block, as vLLM's MambaMixer2 runs it (model_executor/layers/mamba/
+mamba_mixer2.py): in_proj -> z, xBC, dt; a causal depthwise convolution (+ bias) and SiLU over xBC; the selective
+state space over x with B and C (a scalar decay exp(dt A) per head and token, state [head_dim, state] per head);
+D x added; the gated RMSNorm (y SiLU(z), normed per group of heads); out_proj and its all-reduce.
+
+Per head h and token t, with B_t and C_t of the head's group:
+    S_t = exp(dt_t A_h) S_{t-1} + dt_t x_t B_t^T        y_t = S_t C_t + D_h x_t
+
+This is a clearly labelled torch path, not a bundled kernel: decode runs the recurrence's one step in torch ops
+(graph-capturable), prefill the chunked form (ssd_chunks) in float32 matmuls. The cache slot of a sequence holds
+its convolution window [conv_dim, K - 1] and then its state [heads, head_dim, state], as for gated DeltaNet."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LABEL = ("torch Mamba-2 path (decode: the recurrent step in torch ops; prefill: the chunked state-space form in "
+         "float32 torch matmuls); no bundled kernel")
+CHUNK = 128  # tokens a chunk of the prefill form (Nemotron-H's chunk_size)
+
+
+def ssd_chunks(x, dt, a, b, c, state, chunk: int = CHUNK):
+    """The state space over whole prompts without the D term: x [R, L, H, P], dt [R, L, H] (after softplus), a [H]
+    (negative), b, c [R, L, G, N] (G groups of H / G heads), state [R, H, P, N] -> (y [R, L, H, P], final state),
+    float32.
+
+    Within a chunk with cumulative log-decay Gc (Gc_t = sum of dt A up to t):
+        y_t = sum_{s <= t} exp(Gc_t - Gc_s) (C_t . B_s) dt_s x_s + exp(Gc_t) S_in C_t
+    and the chunk hands on S_out = exp(Gc_last) S_in + sum_s exp(Gc_last - Gc_s) dt_s x_s B_s^T. The decay is a
+    scalar per head, so the hand-over over all chunks is one product: with Gm the cumulative sum of the chunks'
+    Gc_last, S_in of chunk z = sum_{j < z} exp(Gm_z - Gm_{j+1}) Bj + exp(Gm_z) S0."""
+    r, n, h, p = x.shape
+    g, s_dim = b.shape[2], b.shape[3]
+    rep = h // g
+    pad = -n % chunk
+    if pad:  # padded tokens: dt 0 (no decay, no input), x, B, C 0
+        x, b, c = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (x, b, c))
+        dt = F.pad(dt, (0, 0, 0, pad))
+    nc = x.shape[1] // chunk
+    x = x.float().view(r, nc, chunk, g, rep, p)
+    b = b.float().view(r, nc, chunk, g, s_dim)
+    c = c.float().view(r, nc, chunk, g, s_dim)
+    dt = dt.float().view(r, nc, chunk, g, rep)
+    cum = (dt * a.float().view(g, rep)).cumsum(2)  # [R, nc, C, G, rep]
+    t = torch.arange(chunk, device=x.device)
+    diff = cum[:, :, :, None] - cum[:, :, None]  # [R, nc, C(t), C(s), G, rep]
+    decay = torch.exp(diff.masked_fill((t[None, :] > t[:, None])[..., None, None], float("-inf")))
+    scores = torch.einsum("rztgn,rzsgn->rztsg", c, b)[..., None] * decay  # [R, nc, t, s, G, rep]
+    dx = dt[..., None] * x  # [R, nc, C, G, rep, P]
+    y = torch.einsum("rztsgi,rzsgip->rztgip", scores, dx)
+    last = cum[:, :, -1]  # [R, nc, G, rep]
+    to_end = torch.exp(last[:, :, None] - cum)[..., None] * dx  # [R, nc, C, G, rep, P]
+    handed = torch.einsum("rzsgip,rzsgn->rzgipn", to_end, b)  # each chunk's own contribution to its S_out
+    marks = F.pad(last.cumsum(1), (0, 0, 0, 0, 1, 0))  # [R, nc + 1, G, rep]: Gm_0 = 0 .. Gm_nc
+    z = torch.arange(nc + 1, device=x.device)
+    spans = marks[:, :, None] - marks[:, None, 1:]  # [R, nc + 1 (z), nc (j), G, rep]: Gm_z - Gm_{j+1}
+    weights = torch.exp(spans.masked_fill((z[None, :nc] >= z[:, None])[..., None, None], float("-inf")))
+    s0 = state.float().view(r, g, rep, p, s_dim)
+    starts = torch.einsum("rzjgi,rjgipn->rzgipn", weights, handed) + torch.exp(marks)[..., None, None] * s0[:, None]
+    y = y + torch.exp(cum)[..., None] * torch.einsum("rztgn,rzgipn->rztgip", c, starts[:, :nc])
+    y = y.reshape(r, nc * chunk, h, p)[:, :n]
+    return y, starts[:, nc].reshape(r, h, p, s_dim)
+
+
+class Mamba2:
+    def __init__(self, arch, layer, w: dict, rt):
+        self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
+        tp = arch.tp
+        self.heads, self.p, self.n = arch.mamba_heads // tp, arch.mamba_head_dim, arch.ssm_state
+        self.groups = arch.mamba_groups // tp
+        self.inner = self.heads * self.p
+        self.conv_dim, self.kernel = arch.conv_dim_rank, arch.conv_kernel
+        self.conv_elements = self.conv_dim * (self.kernel - 1)
+        self.sizes = [self.inner, self.conv_dim, self.heads]
+
+    def _split_xbc(self, xbc):
+        """x [T, H, P], B and C [T, G, N] of the convolved xBC rows."""
+        x, b, c = xbc.split([self.inner, self.groups * self.n, self.groups * self.n], dim=-1)
+        return x.unflatten(-1, (self.heads, self.p)), b.unflatten(-1, (self.groups, self.n)), \
+            c.unflatten(-1, (self.groups, self.n))
+
+    def _dt(self, dt):
+        return F.softplus(dt.float() + self.w["dt_bias"].float())
+
+    def _conv_bias(self):
+        bias = self.w.get("conv_bias")
+        return None if bias is None else bias.float()
+
+    def _step(self, xbc, dt, cache, slots):
+        """One token per sequence: the convolution window and the state read from the sequences' slots, advanced,
+        written back. -> y [B, H, P] float32 (D x included)."""
+        pool, bsz = cache.tensors[0], xbc.shape[0]
+        rows = pool[slots]
+        conv = rows[:, :self.conv_elements].view(bsz, self.conv_dim, self.kernel - 1)
+        state = rows[:, self.conv_elements:].view(bsz, self.groups, self.heads // self.groups, self.p, self.n)
+        window = torch.cat([conv.float(), xbc.float()[:, :, None]], dim=-1)  # [B, C, K]
+        out = (window * self.w["conv"].float()[None]).sum(-1)
+        bias = self._conv_bias()
+        x, b, c = self._split_xbc(F.silu(out + bias if bias is not None else out))
+        dt = self._dt(dt)  # [B, H]
+        decay = torch.exp(dt * -torch.exp(self.w["A_log"].float()))
+        xg = (dt[..., None] * x).view(bsz, self.groups, -1, self.p)  # [B, G, rep, P]
+        s = state.float() * decay.view(bsz, self.groups, -1)[..., None, None] + xg[..., None] * b[:, :, None, None]
+        y = (s @ c[:, :, None, :, None])[..., 0].reshape(bsz, self.heads, self.p)
+        pool[slots, :self.conv_elements] = window[:, :, 1:].reshape(bsz, -1).to(pool.dtype)
+        pool[slots, self.conv_elements:] = s.reshape(bsz, -1).to(pool.dtype)
+        return y + self.w["D"].float()[:, None] * x
+
+    def _prefill(self, xbc, dt, step, cache):
+        """R sequences of L tokens from empty states; their last convolution windows and final states stored at
+        step.state_slots. -> y [R L, H, P] float32 (D x included)."""
+        r, n = step.seqs, step.seq_len
+        taps = self.kernel - 1
+        rows = xbc.view(r, n, -1)
+        window = F.pad(rows[:, max(0, n - taps):].transpose(1, 2), (max(0, taps - n), 0))  # [R, C, K - 1]
+        seq = F.pad(rows.float().transpose(1, 2), (taps, 0))  # [R, C, L + K - 1]
+        conv = F.conv1d(seq, self.w["conv"].float()[:, None, :], self._conv_bias(), groups=self.conv_dim)
+        x, b, c = self._split_xbc(F.silu(conv).transpose(1, 2).reshape(r * n, -1))
+        dt = self._dt(dt).view(r, n, self.heads)
+        a = -torch.exp(self.w["A_log"].float())
+        zero = torch.zeros(r, self.heads, self.p, self.n, device=xbc.device)
+        y, s = ssd_chunks(x.view(r, n, self.heads, self.p), dt, a, b.view(r, n, self.groups, self.n),
+                          c.view(r, n, self.groups, self.n), zero)
+        if cache is not None and step.state_slots is not None:
+            pool = cache.tensors[0]
+            pool[step.state_slots, :self.conv_elements] = window.reshape(r, -1).to(pool.dtype)
+            pool[step.state_slots, self.conv_elements:] = s.reshape(r, -1).to(pool.dtype)
+        return y.reshape(r * n, self.heads, self.p) + self.w["D"].float()[:, None] * x
+
+    def _gated_norm(self, y, z, dtype):
+        """RMSNorm(y SiLU(z)) over each group's heads, times the norm weight (vLLM's Mixer2RMSNormGated)."""
+        t = y.shape[0]
+        gated = (y.reshape(t, self.groups, -1) * F.silu(z.float()).view(t, self.groups, -1))
+        normed = gated * torch.rsqrt(gated.pow(2).mean(-1, keepdim=True) + self.arch.norm_eps)
+        return (normed.view(t, -1) * self.w["o_norm"].float()).to(dtype)
+
+    def __call__(self, x, step, cache):
+        rt, w = self.rt, self.w
+        z, xbc, dt = rt.mm(x, w["in_proj"]).split(self.sizes, dim=-1)
+        if step.decode:
+            rt.labels["mamba"] = LABEL
+            y = self._step(xbc, dt, cache, step.state_slots)
+        elif step.state_slots is None:
+            # the profile run (no cache exists yet): vLLM 0.32's MambaMixer2 returns the x part of xBC before its
+            # convolution and state space when attn_metadata is None (conv_ssm_forward); the norm and out_proj run
+            y = xbc[:, :self.inner].float().clone()
+        else:
+            y = self._prefill(xbc, dt, step, cache)
+        return rt.comm.all_reduce(rt.mm(self._gated_norm(y, z, x.dtype), w["o"]))
