@@ -23,6 +23,7 @@ RUNS = [  # name, kvplan verify arguments (order: value first)
     ("llama70b-tp2", ["meta-llama/Llama-3.1-70B-Instruct", "--tp", "2"]),
     ("qwen3next-tp2", ["Qwen/Qwen3-Next-80B-A3B-Thinking", "--tp", "2"]),
     ("llama1b", ["meta-llama/Llama-3.2-1B-Instruct"]),
+    ("nemotron-h-8b", ["benchmarks/configs/nvidia--Nemotron-H-8B-Base-8K.json"]),
 ]
 PER_RUN_S = 150
 
@@ -51,9 +52,11 @@ def main(argv):
         t0 = time.monotonic()
         with open(os.path.join(out, "pytest.txt"), "w") as log:
             rc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
-                                 "tests/test_verify_gpu.py", "tests/test_deltanet_step.py"], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                 "tests/test_verify_gpu.py", "tests/test_deltanet_step.py", "tests/test_mamba_step.py"],
+                                stdout=log, stderr=subprocess.STDOUT, env=env,
                                 timeout=240).returncode
-        say(f"pytest tests/test_verify_gpu.py tests/test_deltanet_step.py rc={rc} {time.monotonic() - t0:.0f}s")
+        say(f"pytest tests/test_verify_gpu.py tests/test_deltanet_step.py tests/test_mamba_step.py rc={rc} "
+            f"{time.monotonic() - t0:.0f}s")
     if "models" in stages:
         names = only.split(",") if only else [n for n, _ in RUNS]
         with open(os.path.join(out, "results.jsonl"), "a") as results, \

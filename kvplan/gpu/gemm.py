@@ -16,8 +16,8 @@ from .timing import capture, time_replays
 from .weights import JOINT_ROWS
 
 SKINNY = (1, 2, 4, 8)
-LINEAR_NAMES = ("qkv", "o", "q", "q_a", "q_b", "kv_a", "qkvz", "ba", "router", "shared_gate", "gate_up", "down",
-                "lm_head")
+LINEAR_NAMES = ("qkv", "o", "q", "q_a", "q_b", "kv_a", "qkvz", "ba", "in_proj", "router", "shared_gate", "gate_up",
+                "down", "lm_head")
 DEEP_OWN = {"ctas_per_sm": 2, "depth": 8}  # MM_FORMS[6]: the row-owned launch with 128 KB in flight per SM
 PREFER_MARGIN = 0.97  # another form must beat F.linear by 3% to be chosen (F.linear is what engines run)
 

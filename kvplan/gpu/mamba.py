@@ -6,9 +6,11 @@ D x added; the gated RMSNorm (y SiLU(z), normed per group of heads); out_proj an
 Per head h and token t, with B_t and C_t of the head's group:
     S_t = exp(dt_t A_h) S_{t-1} + dt_t x_t B_t^T        y_t = S_t C_t + D_h x_t
 
-This is a clearly labelled torch path, not a bundled kernel: decode runs the recurrence's one step in torch ops
-(graph-capturable), prefill the chunked form (ssd_chunks) in float32 matmuls. The cache slot of a sequence holds
-its convolution window [conv_dim, K - 1] and then its state [heads, head_dim, state], as for gated DeltaNet."""
+On a GPU decode runs the bundled step kernel (kvplan/kernels/mamba_step.cu: the convolution, each head's state
+update in its slot and the gated norm, in two launches); elsewhere, and for prefill, a clearly labelled torch
+path: the recurrence's one step in torch ops (graph-capturable), the chunked form (ssd_chunks) in float32
+matmuls. The cache slot of a sequence holds its convolution window [conv_dim, K - 1] and then its state [heads,
+head_dim, state], as for gated DeltaNet."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ import torch
 import torch.nn.functional as F
 
 LABEL = ("torch Mamba-2 path (decode: the recurrent step in torch ops; prefill: the chunked state-space form in "
-         "float32 torch matmuls); no bundled kernel")
+         "float32 torch matmuls)")
+KERNEL_LABEL = ("bundled Mamba-2 step kernel in decode (mamba_step.cu: convolution, state update in the slot, gated "
+                "norm; two launches); prefill: the chunked state-space form in float32 torch matmuls")
 CHUNK = 128  # tokens a chunk of the prefill form (Nemotron-H's chunk_size)
 
 
@@ -73,6 +77,25 @@ class Mamba2:
         self.conv_dim, self.kernel = arch.conv_dim_rank, arch.conv_kernel
         self.conv_elements = self.conv_dim * (self.kernel - 1)
         self.sizes = [self.inner, self.conv_dim, self.heads]
+        self.label = LABEL
+        self._plans: dict = {}
+
+    def _step_plan(self, x, pool):
+        """The step kernel's plan for these dtypes, or None (CPU, no NVRTC, a shape it does not take)."""
+        key = (x.dtype, pool.dtype)
+        if key not in self._plans:
+            self._plans[key] = None
+            if x.is_cuda:
+                from ..kernels._checks import dtype_name
+                from ..kernels._runtime import kernel_unavailable_reason
+                from ..kernels.mamba_step import MambaStepPlan, mamba_step_supported
+
+                shape = (self.heads, self.groups, self.p, self.n, self.kernel, dtype_name(x.dtype),
+                         dtype_name(pool.dtype))
+                if kernel_unavailable_reason() is None and mamba_step_supported(*shape) is None:
+                    self._plans[key] = MambaStepPlan(*shape, x.device)
+                    self.label = KERNEL_LABEL
+        return self._plans[key]
 
     def _split_xbc(self, xbc):
         """x [T, H, P], B and C [T, G, N] of the convolved xBC rows."""
@@ -138,8 +161,14 @@ class Mamba2:
     def __call__(self, x, step, cache):
         rt, w = self.rt, self.w
         z, xbc, dt = rt.mm(x, w["in_proj"]).split(self.sizes, dim=-1)
+        plan = self._step_plan(x, cache.tensors[0]) if step.decode else None
         if step.decode:
-            rt.labels["mamba"] = LABEL
+            rt.labels["mamba"] = self.label  # which code ran, for verify's report
+        if plan is not None:
+            gated = plan.run(xbc, dt, z, cache.tensors[0], step.state_slots_int32(), w["conv"], w.get("conv_bias"),
+                             w["A_log"], w["D"], w["dt_bias"], w["o_norm"], self.arch.norm_eps)
+            return rt.comm.all_reduce(rt.mm(gated, w["o"]))
+        if step.decode:
             y = self._step(xbc, dt, cache, step.state_slots)
         elif step.state_slots is None:
             # the profile run (no cache exists yet): vLLM 0.32's MambaMixer2 returns the x part of xBC before its

@@ -23,6 +23,7 @@ from ..verify.terms import (decode_prediction, measured_kv_budget, predicted_ter
 from . import rank as R
 from .deltanet import LABEL as DELTANET_LABEL
 from .ffn import GROUPED_LABEL, MXFP4_LABEL
+from .mamba import LABEL as MAMBA_LABEL
 from .nvml import Nvml, import_stack
 
 
@@ -154,6 +155,8 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         labels.setdefault("moe", MXFP4_LABEL if arch.experts_format == "mxfp4" else GROUPED_LABEL)
     if "linear" in arch.mixers:
         labels.setdefault("linear", DELTANET_LABEL)
+    if "mamba" in arch.mixers:
+        labels.setdefault("mamba", MAMBA_LABEL)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),
                     judge_budget(plan.max_concurrency, engine_view.max_concurrency, responsible),
                     judge_decode([{"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": p["estimate_ms"],

@@ -286,7 +286,7 @@ class DeltaNetStepConfig:
     key_dim: int = 128
 
     source = "deltanet_step.cu"
-    kernels = ("kvp_dn_conv", "kvp_dn_delta")
+    kernels = ("kvp_state_conv", "kvp_dn_delta")
     compile_cost = 0.35
 
     def macros(self) -> list[tuple[str, str]]:
@@ -297,6 +297,31 @@ class DeltaNetStepConfig:
     @property
     def name(self) -> str:
         return f"deltanet_{self.act_dtype}_state{self.state_dtype}_dk{self.key_dim}"
+
+
+@dataclass(frozen=True)
+class MambaStepConfig:
+    """One instantiation of mamba_step.cu (activations and state slots as for the DeltaNet step)."""
+
+    act_dtype: str
+    state_dtype: str
+
+    source = "mamba_step.cu"
+    kernels = ("kvp_state_conv", "kvp_mb_ssm")
+    compile_cost = 0.3
+
+    def macros(self) -> list[tuple[str, str]]:
+        return [("KVP_DN_T", str(DELTANET_ACT_DTYPES[self.act_dtype])),
+                ("KVP_DN_S", str(DELTANET_STATE_DTYPES[self.state_dtype]))]
+
+    @property
+    def name(self) -> str:
+        return f"mamba_{self.act_dtype}_state{self.state_dtype}"
+
+
+def all_mamba_configs() -> list[MambaStepConfig]:
+    """The instantiations CI compiles: state slots in the activations' dtype or float32."""
+    return [MambaStepConfig(a, s) for a in DELTANET_ACT_DTYPES for s in (a, "float32")]
 
 
 def all_deltanet_configs() -> list[DeltaNetStepConfig]:
@@ -570,6 +595,7 @@ INSTANTIATION_SETS = (
     all_configs,
     all_mla_configs,
     lambda arch: all_deltanet_configs(),
+    lambda arch: all_mamba_configs(),
     lambda arch: [ReadProbeConfig()],
     lambda arch: [MLAWgConfig(d, h, early_free=mla_early_free_default(d, h)) for d in ("bfloat16", "float8_e4m3fn")
                   for h in limits.MLA_WG_HEAD_GROUPS] + [MLAWgConfig("float8_e4m3fn", 16, e4m3_mma=True)]

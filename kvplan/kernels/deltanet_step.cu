@@ -1,9 +1,9 @@
 // One decode step of a gated DeltaNet layer (Qwen3-Next's linear attention) for a batch of sequences, in two
 // kernels that replace ~40 small torch kernels per layer:
 //
-//   kvp_dn_conv   per (sequence, channel): the causal depthwise convolution of width K over the channel's
-//                 K-1 stored inputs and the new one, SiLU, and the window shifted in place in the state slot.
-//                 (A separate kernel because the q/k channels are shared by several value heads: one writer.)
+//   kvp_state_conv  per (sequence, channel): the causal depthwise convolution (kvp_state_step.cuh), SiLU, and
+//                 the window shifted in place in the state slot. (A separate kernel because the q/k channels
+//                 are shared by several value heads: one writer.)
 //   kvp_dn_delta  per (sequence, value head): l2-normalised q and k, decay a = exp(g) and beta from the gate
 //                 inputs, then with the head's state S [dk, dv] (read and written once, in its slot):
 //                     S <- a S;  delta = beta (v - S^T k);  S <- S + k delta^T;  out = S^T q
@@ -16,72 +16,11 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
-
-#if KVP_DN_T == 0
-typedef __half act_t;
-#define ACT_TO_F(x) __half2float(x)
-#define F_TO_ACT(x) __float2half_rn(x)
-#else
-typedef __nv_bfloat16 act_t;
-#define ACT_TO_F(x) __bfloat162float(x)
-#define F_TO_ACT(x) __float2bfloat16_rn(x)
-#endif
-
-#if KVP_DN_S == 0
-typedef __half state_t;
-#define S_TO_F(x) __half2float(x)
-#define F_TO_S(x) __float2half_rn(x)
-#elif KVP_DN_S == 1
-typedef __nv_bfloat16 state_t;
-#define S_TO_F(x) __bfloat162float(x)
-#define F_TO_S(x) __float2bfloat16_rn(x)
-#else
-typedef float state_t;
-#define S_TO_F(x) (x)
-#define F_TO_S(x) (x)
-#endif
+#include "kvp_state_step.cuh"
 
 #define DK KVP_DN_DK
 #define DKS 4
 #define RPT (DK / DKS)
-
-__device__ __forceinline__ float silu(float x) { return x / (1.0f + __expf(-x)); }
-
-// mixed [B, C] (activations), slot [B] int32, pool rows of `row_stride` elements: [C, K-1] window, then state.
-// conv_w [C, K] (activations' dtype). out [B, C] float32: SiLU(conv).
-extern "C" __global__ void __launch_bounds__(256)
-kvp_dn_conv(const act_t* __restrict__ mixed, long long mixed_stride, const int* __restrict__ slot,
-            state_t* __restrict__ pool, long long row_stride, const act_t* __restrict__ conv_w, int channels,
-            int taps, float* __restrict__ out) {
-  kvp::pdl_enter();
-  const int b = blockIdx.y;
-  const int c = blockIdx.x * blockDim.x + threadIdx.x;
-  if (c >= channels) return;
-  state_t* win = pool + (long long)slot[b] * row_stride + (long long)c * (taps - 1);
-  const act_t* w = conv_w + (long long)c * taps;
-  const float x = ACT_TO_F(mixed[(long long)b * mixed_stride + c]);
-  float acc = 0.0f;
-  for (int j = 0; j < taps - 1; ++j) {
-    const float s = S_TO_F(win[j]);
-    acc += s * ACT_TO_F(w[j]);
-    if (j > 0) win[j - 1] = F_TO_S(s);  // shift left: the oldest input leaves the window
-  }
-  acc += x * ACT_TO_F(w[taps - 1]);
-  if (taps > 1) win[taps - 2] = F_TO_S(x);
-  out[(long long)b * channels + c] = silu(acc);
-}
-
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
-  // every thread gets the sum of v over the block (blockDim.x threads, a multiple of 32)
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  const int tid = threadIdx.x, warps = blockDim.x >> 5;
-  __syncthreads();
-  if ((tid & 31) == 0) scratch[tid >> 5] = v;
-  __syncthreads();
-  float s = 0.0f;
-  for (int i = 0; i < warps; ++i) s += scratch[i];
-  return s;
-}
 
 // conv_out [B, C] float32 (q | k | v channels: nk*DK, nk*DK, nv*dv); ba [B, >= 2 nv] activations (beta logits
 // then decay inputs); z [B, nv*dv] activations (row stride z_stride); A_log, dt_bias [nv]; o_norm [dv].

@@ -16,6 +16,9 @@ from .configs import DELTANET_STATE_DTYPES as STATE_DTYPES
 from .configs import DeltaNetStepConfig, all_deltanet_configs  # noqa: F401  (re-exported)
 
 DKS = 4  # threads sharing one state column (deltanet_step.cu)
+# kvp_state_conv (kvp_state_step.cuh): mixed, its row stride, slots, pool, its row stride, weights, bias (or 0),
+# channels, taps, out
+CONV_ARGS = ("u64", "u64", "u64", "u64", "u64", "u64", "u64", "i32", "i32", "u64")
 
 
 def deltanet_step_supported(nk: int, nv: int, dk: int, dv: int, act_dtype: str, state_dtype: str) -> Optional[str]:
@@ -54,8 +57,7 @@ class DeltaNetStepPlan:
         dev = rt.device_info(self.index)
         ld = rt.load(DeltaNetStepConfig(act_dtype, state_dtype, dk), dev)
         self._rt, self._torch = rt, torch
-        self._conv = rt.PreparedLaunch(ld, "kvp_dn_conv", ("u64", "u64", "u64", "u64", "u64", "u64", "i32", "i32",
-                                                           "u64"), 256, 0, None, "driver")
+        self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
         self._delta = rt.PreparedLaunch(ld, "kvp_dn_delta", ("u64", "i32", "u64", "u64", "u64", "u64", "u64", "u64",
                                                              "u64", "u64", "u64", "u64", "u64", "i32", "i32", "i32",
                                                              "f32", "u64"), dv * DKS, 0, None, "driver")
@@ -89,8 +91,8 @@ class DeltaNetStepPlan:
         stream = self._rt.current_stream_handle(torch, self.index)
         a = self._conv.args
         for i, v in enumerate((mixed.data_ptr(), mixed.stride(0), slots.data_ptr(), pool.data_ptr(),
-                               pool.stride(0), weights[0].data_ptr(), self.channels, self.taps,
-                               conv_out.data_ptr())):
+                               pool.stride(0), weights[0].data_ptr(), 0, self.channels, self.taps,
+                               conv_out.data_ptr())):  # 0: no convolution bias
             a[i].value = v
         self._conv.launch((-(-self.channels // 256), b, 1), stream)
         d = self._delta.args

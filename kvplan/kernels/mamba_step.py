@@ -1,0 +1,110 @@
+"""One Mamba-2 decode step on the GPU (mamba_step.cu): the causal convolution with its window, each head's state
+update in its slot, D x and the group's gated RMSNorm, in two launches.
+
+    plan = MambaStepPlan(heads=128, groups=8, head_dim=64, state=128, taps=4, act_dtype="bfloat16",
+                         state_dtype="bfloat16")
+    gated = plan.run(xbc, dt, z, pool, slots, conv_w, conv_b, a_log, d, dt_bias, o_norm, eps)   # [B, heads * P]
+
+`mamba_step_supported(...)` says why a shape cannot run here (the caller then takes the torch path)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .configs import DELTANET_ACT_DTYPES as ACT_DTYPES
+from .configs import DELTANET_STATE_DTYPES as STATE_DTYPES
+from .configs import MambaStepConfig, all_mamba_configs  # noqa: F401  (re-exported)
+from .deltanet_step import CONV_ARGS
+
+THREADS = 256  # kvp_mb_ssm's CTA
+SSM_ARGS = ("u64", "i32", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "i32",
+            "i32", "i32", "i32", "f32", "u64")
+
+
+def mamba_step_supported(heads: int, groups: int, head_dim: int, state: int, taps: int, act_dtype: str,
+                         state_dtype: str) -> Optional[str]:
+    """None when the kernel runs this shape, else why not (one sentence)."""
+    if state % 8 or state // 8 not in (1, 2, 4, 8, 16, 32):
+        return f"state size {state} is not 8 x a power of two up to 256"
+    if groups < 1 or heads % groups:
+        return f"{heads} heads are not a multiple of {groups} groups"
+    if head_dim < 1 or taps < 1:
+        return f"head dim {head_dim} and convolution width {taps} must be positive"
+    if (2 * state + heads // groups * head_dim + 32) * 4 > 48 * 1024:
+        return f"a group of {heads // groups} heads of {head_dim} needs more than 48 KB of shared memory"
+    if act_dtype not in ACT_DTYPES:
+        return f"activations in {act_dtype} (the kernel takes {' or '.join(ACT_DTYPES)})"
+    if state_dtype not in STATE_DTYPES:
+        return f"state slots in {state_dtype} (the kernel takes {', '.join(STATE_DTYPES)})"
+    return None
+
+
+class MambaStepPlan:
+    """Shapes checked and kernels loaded once; `run` packs pointers and launches on torch's current stream."""
+
+    def __init__(self, heads: int, groups: int, head_dim: int, state: int, taps: int, act_dtype: str,
+                 state_dtype: str, device=None):
+        why = mamba_step_supported(heads, groups, head_dim, state, taps, act_dtype, state_dtype)
+        if why:
+            raise ValueError(f"the Mamba-2 step kernel cannot run this layer: {why}")
+        import torch
+
+        from . import _runtime as rt
+
+        self.heads, self.groups, self.p, self.n, self.taps = heads, groups, head_dim, state, taps
+        self.inner = heads * head_dim
+        self.channels = self.inner + 2 * groups * state
+        self.state_offset = self.channels * (taps - 1)
+        self.row_elements = self.state_offset + heads * head_dim * state
+        self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
+        dev = rt.device_info(self.index)
+        ld = rt.load(MambaStepConfig(act_dtype, state_dtype), dev)
+        self._rt, self._torch = rt, torch
+        smem = (2 * state + heads // groups * head_dim + 32) * 4
+        self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
+        self._ssm = rt.PreparedLaunch(ld, "kvp_mb_ssm", SSM_ARGS, THREADS, smem, None, "driver")
+        self._act = getattr(torch, act_dtype)
+        self._state = getattr(torch, state_dtype)
+
+    def _check(self, xbc, dt, z, pool, slots) -> None:
+        b = xbc.shape[0]
+        for name, t, width in (("xbc", xbc, self.channels), ("dt", dt, self.heads), ("z", z, self.inner)):
+            if t.dim() != 2 or t.shape[0] != b or t.shape[1] < width or t.stride(-1) != 1 or t.dtype != self._act:
+                raise ValueError(f"{name} must be [{b}, >= {width}] {self._act} with unit last stride")
+        if pool.dim() != 2 or pool.shape[1] != self.row_elements or not pool.is_contiguous() \
+                or pool.dtype != self._state:
+            raise ValueError(f"the state pool must be contiguous [slots, {self.row_elements}] {self._state}")
+        if self.state_offset % 8 or self.row_elements % 8 or pool.data_ptr() % 16:
+            raise ValueError("the state slots must start on 8-value boundaries (conv_dim x (taps - 1) and the row "
+                             "a multiple of 8)")
+        if slots.shape != (b,) or slots.dtype != self._torch.int32:
+            raise ValueError(f"slots must be [{b}] int32")
+
+    def run(self, xbc, dt, z, pool, slots, conv_w, conv_b, a_log, d, dt_bias, o_norm, eps: float, out=None):
+        """xbc [B, channels], dt [B, heads], z [B, heads P] (activations, any row stride); pool [slots, row] (state
+        dtype), slots [B] int32; conv_w [channels, taps], conv_b [channels] or None, a_log / d / dt_bias [heads],
+        o_norm [heads P] (activations) -> [B, heads P]."""
+        torch = self._torch
+        self._check(xbc, dt, z, pool, slots)
+        b = xbc.shape[0]
+        conv_out = torch.empty(b, self.channels, dtype=torch.float32, device=xbc.device)
+        if out is None:
+            out = torch.empty(b, self.inner, dtype=self._act, device=xbc.device)
+        weights = [None if t is None else t.contiguous().to(self._act)
+                   for t in (conv_w, conv_b, a_log, d, dt_bias, o_norm)]
+        stream = self._rt.current_stream_handle(torch, self.index)
+        a = self._conv.args
+        for i, v in enumerate((xbc.data_ptr(), xbc.stride(0), slots.data_ptr(), pool.data_ptr(), pool.stride(0),
+                               weights[0].data_ptr(), 0 if weights[1] is None else weights[1].data_ptr(),
+                               self.channels, self.taps, conv_out.data_ptr())):
+            a[i].value = v
+        self._conv.launch((-(-self.channels // 256), b, 1), stream)
+        s = self._ssm.args
+        for i, v in enumerate((conv_out.data_ptr(), self.channels, dt.data_ptr(), dt.stride(0), z.data_ptr(),
+                               z.stride(0), slots.data_ptr(), pool.data_ptr(), pool.stride(0), self.state_offset,
+                               weights[2].data_ptr(), weights[3].data_ptr(), weights[4].data_ptr(),
+                               weights[5].data_ptr(), self.heads, self.groups, self.p, self.n, float(eps),
+                               out.data_ptr())):
+            s[i].value = v
+        self._ssm.launch((self.groups, b, 1), stream)
+        return out
