@@ -17,7 +17,6 @@ def test_supported_shapes_and_reasons():
     assert mamba_step_supported(64, 4, 64, 128, 4, "bfloat16", "float32") is None  # tp 2, float32 state
     assert "state size 96" in mamba_step_supported(8, 2, 64, 96, 4, "bfloat16", "bfloat16")
     assert "not a multiple of 3 groups" in mamba_step_supported(8, 3, 64, 128, 4, "bfloat16", "bfloat16")
-    assert "48 KB of shared memory" in mamba_step_supported(256, 1, 64, 128, 4, "bfloat16", "bfloat16")
     assert "float8" in mamba_step_supported(8, 2, 64, 128, 4, "bfloat16", "float8_e4m3fn")
     with pytest.raises(ValueError, match="cannot run this layer: state size 12"):
         MambaStepPlan(8, 2, 64, 12, 4, "bfloat16", "bfloat16")
@@ -39,8 +38,10 @@ def _torch_cuda():
 
 
 def _reference(torch, xbc, dt, z, rows, w, heads, groups, p, n, taps, eps):
-    """float64, one sequence and one head at a time, straight from the equations."""
+    """float64 on the CPU, one sequence and one head at a time, straight from the equations."""
     f = torch.float64
+    xbc, dt, z, rows = xbc.cpu(), dt.cpu(), z.cpu(), rows.cpu()
+    w = [None if t is None else t.cpu() for t in w]
     conv_w, conv_b, a_log, d, dt_bias, o_norm = (None if t is None else t.to(f) for t in w)
     channels = xbc.shape[1]
     inner, rep = heads * p, heads // groups
@@ -102,7 +103,7 @@ def test_step_matches_float64(heads, groups, p, n, batch, state, bias):
     torch.cuda.synchronize()
     assert (got.double().cpu() - want.cpu()).abs().max().item() < 0.05 * max(1.0, want.abs().max().item())
     tol = 1e-2 if state == "bfloat16" else 1e-4
-    err = (pool[slots.long()].double() - want_rows).abs().max().item()
+    err = (pool[slots.long()].double().cpu() - want_rows).abs().max().item()
     assert err < tol * max(1.0, want_rows.abs().max().item())
     others = torch.ones(pool.shape[0], dtype=torch.bool, device="cuda")
     others[slots.long()] = False

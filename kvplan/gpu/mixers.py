@@ -122,7 +122,7 @@ class Attention:
         return None
 
     def _rotate(self, x, cos, sin):
-        return Rope.apply(x, cos, sin) if self.arch.rope_dim else x
+        return Rope.apply(x, cos, sin) if self.arch.rope_dim else x.contiguous()  # the kernels take whole rows
 
 
 class MLAttention:
