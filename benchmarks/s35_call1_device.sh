@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Session 35, calls 1-2 (CALL=2 names the log of the second): the Mamba-2 step kernel and verify's Nemotron-H forward on the GPU (issue 13).
+# Session 35, calls 1-2 (CALL=2 names the log of the second): the Mamba-2 step kernel and verify's Nemotron-H
+# forward on the GPU (issue 13).
 # GPU tests (step kernels, verify's tiny forwards vs float64 incl. nemotron_h, end-to-end), sanitizers over small
 # step launches, the step kernel against the torch path at Nemotron-H-8B's shapes, then kvplan verify on it.
 set -u
