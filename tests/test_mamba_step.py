@@ -17,6 +17,7 @@ def test_supported_shapes_and_reasons():
     assert mamba_step_supported(64, 4, 64, 128, 4, "bfloat16", "float32") is None  # tp 2, float32 state
     assert "state size 96" in mamba_step_supported(8, 2, 64, 96, 4, "bfloat16", "bfloat16")
     assert "not a multiple of 3 groups" in mamba_step_supported(8, 3, 64, 128, 4, "bfloat16", "bfloat16")
+    assert "48 KB of shared memory" in mamba_step_supported(256, 1, 64, 128, 4, "bfloat16", "bfloat16")
     assert "float8" in mamba_step_supported(8, 2, 64, 128, 4, "bfloat16", "float8_e4m3fn")
     with pytest.raises(ValueError, match="cannot run this layer: state size 12"):
         MambaStepPlan(8, 2, 64, 12, 4, "bfloat16", "bfloat16")
