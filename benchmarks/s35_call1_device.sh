@@ -14,7 +14,7 @@ LOG=$OUT/s35_call${CALL:-1}_h200_2026-12-03.txt
   for tool in memcheck racecheck synccheck; do
     echo "== $tool"; compute-sanitizer --report-api-errors no --tool $tool python3 benchmarks/mamba_step_check.py 2>&1 | tail -3
   done
-  python3 benchmarks/mamba_step_time.py --batches=1,64,256 2>&1 | tail -6
+  python3 benchmarks/mamba_step_time.py --batches=1,16,64,256,630 2>&1 | tail -6
 } 2>&1 | tee "$LOG"
 python3 benchmarks/verify_device_run.py models --only=nemotron-h-8b --budget=200 2>&1 | tail -5 | tee -a "$LOG"
 tail -c 3000 "$OUT/progress.txt" >> "$LOG" 2>/dev/null

@@ -9,7 +9,7 @@ import math
 
 import pytest
 
-from kvplan.kernels.mamba_step import MambaStepPlan, all_mamba_configs, mamba_step_supported
+from kvplan.kernels.mamba_step import MambaStepPlan, all_mamba_configs, heads_per_cta, mamba_step_supported
 
 
 def test_supported_shapes_and_reasons():
@@ -17,10 +17,18 @@ def test_supported_shapes_and_reasons():
     assert mamba_step_supported(64, 4, 64, 128, 4, "bfloat16", "float32") is None  # tp 2, float32 state
     assert "state size 96" in mamba_step_supported(8, 2, 64, 96, 4, "bfloat16", "bfloat16")
     assert "not a multiple of 3 groups" in mamba_step_supported(8, 3, 64, 128, 4, "bfloat16", "bfloat16")
-    assert "48 KB of shared memory" in mamba_step_supported(256, 1, 64, 128, 4, "bfloat16", "bfloat16")
     assert "float8" in mamba_step_supported(8, 2, 64, 128, 4, "bfloat16", "float8_e4m3fn")
     with pytest.raises(ValueError, match="cannot run this layer: state size 12"):
         MambaStepPlan(8, 2, 64, 12, 4, "bfloat16", "bfloat16")
+
+
+def test_heads_per_cta_fills_the_gpu_first():
+    # Nemotron-H-8B on 132 SMs: a head a CTA until 8 CTAs an SM are there, then a group's heads share CTAs
+    assert heads_per_cta(128, 8, 1, 132) == 1
+    assert heads_per_cta(128, 8, 16, 132) == 1  # 2,048 CTAs >= 1,056 only at one head each
+    assert heads_per_cta(128, 8, 64, 132) == 4  # 2,048 CTAs of 4 heads
+    assert heads_per_cta(128, 8, 256, 132) == 16  # a CTA a group
+    assert heads_per_cta(6, 3, 100, 132) == 1  # 600 CTAs: even one head each leaves the GPU short
 
 
 def test_ci_compiles_both_state_precisions():

@@ -7,7 +7,7 @@ Per head h and token t, with B_t and C_t of the head's group:
     S_t = exp(dt_t A_h) S_{t-1} + dt_t x_t B_t^T        y_t = S_t C_t + D_h x_t
 
 On a GPU decode runs the bundled step kernels (kvplan/kernels/mamba_step.cu: the convolution, each head's state
-update in its slot and the gated norm, in two launches); elsewhere, and for prefill, a clearly labelled torch
+update in its slot and the gated norm, in three launches); elsewhere, and for prefill, a clearly labelled torch
 path: the recurrence's one step in torch ops (graph-capturable), the chunked form (ssd_chunks) in float32
 matmuls. The cache slot of a sequence holds its convolution window [conv_dim, K - 1] and then its state [heads,
 head_dim, state], as for gated DeltaNet."""
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 LABEL = ("torch Mamba-2 path (decode: the recurrent step in torch ops; prefill: the chunked state-space form in "
          "float32 torch matmuls)")
 KERNEL_LABEL = ("bundled Mamba-2 step kernel in decode (mamba_step.cu: convolution, state update in the slot, gated "
-                "norm; two launches); prefill: the chunked state-space form in float32 torch matmuls")
+                "norm; three launches); prefill: the chunked state-space form in float32 torch matmuls")
 CHUNK = 128  # tokens a chunk of the prefill form (Nemotron-H's chunk_size)
 
 

@@ -307,7 +307,7 @@ class MambaStepConfig:
     state_dtype: str
 
     source = "mamba_step.cu"
-    kernels = ("kvp_state_conv", "kvp_mb_ssm")
+    kernels = ("kvp_state_conv", "kvp_mb_ssm", "kvp_mb_norm")
     compile_cost = 0.3
 
     def macros(self) -> list[tuple[str, str]]:

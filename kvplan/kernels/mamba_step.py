@@ -1,5 +1,5 @@
 """One Mamba-2 decode step on the GPU (mamba_step.cu): the causal convolution with its window, each head's state
-update in its slot with D x and the group's gated RMSNorm, in two launches.
+update in its slot with D x, and the group's gated RMSNorm, in three launches.
 
     plan = MambaStepPlan(heads=128, groups=8, head_dim=64, state=128, taps=4, act_dtype="bfloat16",
                          state_dtype="bfloat16")
@@ -16,9 +16,22 @@ from .configs import DELTANET_STATE_DTYPES as STATE_DTYPES
 from .configs import MambaStepConfig, all_mamba_configs  # noqa: F401  (re-exported)
 from .deltanet_step import CONV_ARGS
 
-THREADS = 256  # kvp_mb_ssm's CTA
-SSM_ARGS = ("u64", "i32", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "i32",
-            "i32", "i32", "i32", "f32", "u64")
+THREADS = 256  # kvp_mb_ssm's and kvp_mb_norm's CTAs
+SSM_ARGS = ("u64", "i32", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "i32", "i32", "i32", "i32",
+            "i32", "u64")
+NORM_ARGS = ("u64", "u64", "u64", "u64", "i32", "i32", "f32", "u64")
+CTAS_PER_SM = 8  # kvp_mb_ssm's CTAs a launch wants per SM before a CTA takes more than one head
+
+
+def heads_per_cta(heads: int, groups: int, batch: int, sm_count: int) -> int:
+    """The most heads of a group a CTA takes while the launch still has CTAS_PER_SM CTAs per SM (1 if even a head
+    a CTA has fewer)."""
+    rep = heads // groups
+    best = 1
+    for hc in range(1, rep + 1):
+        if rep % hc == 0 and heads // hc * batch >= CTAS_PER_SM * sm_count:
+            best = hc
+    return best
 
 
 def mamba_step_supported(heads: int, groups: int, head_dim: int, state: int, taps: int, act_dtype: str,
@@ -30,8 +43,6 @@ def mamba_step_supported(heads: int, groups: int, head_dim: int, state: int, tap
         return f"{heads} heads are not a multiple of {groups} groups"
     if head_dim < 1 or taps < 1:
         return f"head dim {head_dim} and convolution width {taps} must be positive"
-    if (2 * state + heads // groups * head_dim + 32) * 4 > 48 * 1024:
-        return f"a group of {heads // groups} heads of {head_dim} needs more than 48 KB of shared memory"
     if act_dtype not in ACT_DTYPES:
         return f"activations in {act_dtype} (the kernel takes {' or '.join(ACT_DTYPES)})"
     if state_dtype not in STATE_DTYPES:
@@ -61,8 +72,9 @@ class MambaStepPlan:
         ld = rt.load(MambaStepConfig(act_dtype, state_dtype), dev)
         self._rt, self._torch = rt, torch
         self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
-        smem = (2 * state + heads // groups * head_dim + 32) * 4
-        self._ssm = rt.PreparedLaunch(ld, "kvp_mb_ssm", SSM_ARGS, THREADS, smem, None, "driver")
+        self._ssm = rt.PreparedLaunch(ld, "kvp_mb_ssm", SSM_ARGS, THREADS, 2 * state * 4, None, "driver")
+        self._norm = rt.PreparedLaunch(ld, "kvp_mb_norm", NORM_ARGS, THREADS, 0, None, "driver")
+        self.sm_count = dev.sm_count
         self._act = getattr(torch, act_dtype)
         self._state = getattr(torch, state_dtype)
 
@@ -99,12 +111,18 @@ class MambaStepPlan:
                                self.channels, self.taps, conv_out.data_ptr())):
             a[i].value = v
         self._conv.launch((-(-self.channels // 256), b, 1), stream)
+        hc = heads_per_cta(self.heads, self.groups, b, self.sm_count)
+        y = torch.empty(b, self.inner, dtype=torch.float32, device=xbc.device)
         s = self._ssm.args
-        for i, v in enumerate((conv_out.data_ptr(), self.channels, dt.data_ptr(), dt.stride(0), z.data_ptr(),
-                               z.stride(0), slots.data_ptr(), pool.data_ptr(), pool.stride(0), self.state_offset,
-                               weights[2].data_ptr(), weights[3].data_ptr(), weights[4].data_ptr(),
-                               weights[5].data_ptr(), self.heads, self.groups, self.p, self.n, float(eps),
-                               out.data_ptr())):
+        for i, v in enumerate((conv_out.data_ptr(), self.channels, dt.data_ptr(), dt.stride(0), slots.data_ptr(),
+                               pool.data_ptr(), pool.stride(0), self.state_offset, weights[2].data_ptr(),
+                               weights[3].data_ptr(), weights[4].data_ptr(), self.heads, self.groups, self.p, self.n,
+                               hc, y.data_ptr())):
             s[i].value = v
-        self._ssm.launch((self.groups, b, 1), stream)
+        self._ssm.launch((self.heads // hc, b, 1), stream)
+        n = self._norm.args
+        for i, v in enumerate((y.data_ptr(), z.data_ptr(), z.stride(0), weights[5].data_ptr(), self.groups,
+                               self.inner // self.groups, float(eps), out.data_ptr())):
+            n[i].value = v
+        self._norm.launch((self.groups, b, 1), stream)
         return out
