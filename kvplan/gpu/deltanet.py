@@ -15,12 +15,11 @@ token-by-token recurrence."""
 
 from __future__ import annotations
 
-import contextlib
 
 import torch
 import torch.nn.functional as F
 
-from .ops import l2_norm, stacked_rows
+from .ops import l2_norm, stacked_rows, tf32_matmuls
 
 CHUNK = 64
 LABEL = "torch gated-DeltaNet step (recurrent state read and written once per token; NOT a CUDA kernel)"
@@ -32,20 +31,6 @@ KERNEL_LABEL = ("kvplan's gated-DeltaNet step kernel (deltanet_step.cu: conv win
 def _decay_and_gate(w, a, b):
     g = -torch.exp(w["A_log"].float()) * F.softplus(a.float() + w["dt_bias"].float())
     return g, torch.sigmoid(b.float())
-
-
-@contextlib.contextmanager
-def _tf32_matmuls(on: bool):
-    """fp32 matmuls through TF32 tensor cores while inside (on a GPU): the chunks' products ran as SIMT fp32 GEMMs,
-    ~25 of Qwen3-Next's 280 prefill ms (H200, session 33; TF32 took 10 ms off). The engine's own kernels (vLLM's
-    fla chunk_gated_delta_rule) multiply in bf16, coarser still; the state recurrence stays fp32 (scan kernel)."""
-    before = torch.get_float32_matmul_precision()
-    if on:
-        torch.set_float32_matmul_precision("high")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(before)
 
 
 def chunk_size(n: int) -> int:
@@ -76,8 +61,8 @@ def chunked_delta_rule(q, k, v, g, beta, state):
 
 def delta_rule_chunks(qc, kc, vc, gc, bc, state):
     """The gated delta rule on chunk-major inputs (see _delta_rule_chunks); on a GPU its fp32 matmuls in TF32
-    (_tf32_matmuls)."""
-    with _tf32_matmuls(qc.is_cuda):
+    (tf32_matmuls)."""
+    with tf32_matmuls(qc.is_cuda):
         return _delta_rule_chunks(qc, kc, vc, gc, bc, state)
 
 

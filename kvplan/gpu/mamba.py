@@ -9,13 +9,15 @@ Per head h and token t, with B_t and C_t of the head's group:
 On a GPU decode runs the bundled step kernels (kvplan/kernels/mamba_step.cu: the convolution, each head's state
 update in its slot and the gated norm, in three launches); elsewhere, and for prefill, a clearly labelled torch
 path: the recurrence's one step in torch ops (graph-capturable), the chunked form (ssd_chunks) in float32
-matmuls. The cache slot of a sequence holds its convolution window [conv_dim, K - 1] and then its state [heads,
+matmuls (TF32 on a GPU, as for gated DeltaNet). The cache slot of a sequence holds its convolution window [conv_dim, K - 1] and then its state [heads,
 head_dim, state], as for gated DeltaNet."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from .ops import tf32_matmuls
 
 LABEL = ("torch Mamba-2 path (decode: the recurrent step in torch ops; prefill: the chunked state-space form in "
          "float32 torch matmuls)")
@@ -24,16 +26,17 @@ KERNEL_LABEL = ("bundled Mamba-2 step kernel in decode (mamba_step.cu: convoluti
 CHUNK = 128  # tokens a chunk of the prefill form (Nemotron-H's chunk_size)
 
 
-def ssd_chunks(x, dt, a, b, c, state, chunk: int = CHUNK):
+def ssd_chunks(x, dt, a, b, c, state=None, chunk: int = CHUNK):
     """The state space over whole prompts without the D term: x [R, L, H, P], dt [R, L, H] (after softplus), a [H]
-    (negative), b, c [R, L, G, N] (G groups of H / G heads), state [R, H, P, N] -> (y [R, L, H, P], final state),
-    float32.
+    (negative), b, c [R, L, G, N] (G groups of H / G heads), state [R, H, P, N] or None (zeros) -> (y [R, L, H,
+    P], final state), float32.
 
     Within a chunk with cumulative log-decay Gc (Gc_t = sum of dt A up to t):
         y_t = sum_{s <= t} exp(Gc_t - Gc_s) (C_t . B_s) dt_s x_s + exp(Gc_t) S_in C_t
     and the chunk hands on S_out = exp(Gc_last) S_in + sum_s exp(Gc_last - Gc_s) dt_s x_s B_s^T. The decay is a
     scalar per head, so the hand-over over all chunks is one product: with Gm the cumulative sum of the chunks'
-    Gc_last, S_in of chunk z = sum_{j < z} exp(Gm_z - Gm_{j+1}) Bj + exp(Gm_z) S0."""
+    Gc_last, S_in of chunk z = sum_{j < z} exp(Gm_z - Gm_{j+1}) Bj + exp(Gm_z) S0. Laid out heads before tokens
+    ([R, nc, G, rep, C, ..]) so that every product is a batched matmul over contiguous operands."""
     r, n, h, p = x.shape
     g, s_dim = b.shape[2], b.shape[3]
     rep = h // g
@@ -42,29 +45,29 @@ def ssd_chunks(x, dt, a, b, c, state, chunk: int = CHUNK):
         x, b, c = (F.pad(t, (0, 0, 0, 0, 0, pad)) for t in (x, b, c))
         dt = F.pad(dt, (0, 0, 0, pad))
     nc = x.shape[1] // chunk
-    x = x.float().view(r, nc, chunk, g, rep, p)
-    b = b.float().view(r, nc, chunk, g, s_dim)
-    c = c.float().view(r, nc, chunk, g, s_dim)
-    dt = dt.float().view(r, nc, chunk, g, rep)
-    cum = (dt * a.float().view(g, rep)).cumsum(2)  # [R, nc, C, G, rep]
-    t = torch.arange(chunk, device=x.device)
-    diff = cum[:, :, :, None] - cum[:, :, None]  # [R, nc, C(t), C(s), G, rep]
-    decay = torch.exp(diff.masked_fill((t[None, :] > t[:, None])[..., None, None], float("-inf")))
-    scores = torch.einsum("rztgn,rzsgn->rztsg", c, b)[..., None] * decay  # [R, nc, t, s, G, rep]
-    dx = dt[..., None] * x  # [R, nc, C, G, rep, P]
-    y = torch.einsum("rztsgi,rzsgip->rztgip", scores, dx)
-    last = cum[:, :, -1]  # [R, nc, G, rep]
-    to_end = torch.exp(last[:, :, None] - cum)[..., None] * dx  # [R, nc, C, G, rep, P]
-    handed = torch.einsum("rzsgip,rzsgn->rzgipn", to_end, b)  # each chunk's own contribution to its S_out
+    x = x.float().view(r, nc, chunk, g, rep, p).permute(0, 1, 3, 4, 2, 5)  # [R, nc, G, rep, C, P]
+    b = b.float().view(r, nc, chunk, g, s_dim).transpose(2, 3).contiguous()  # [R, nc, G, C, N]
+    c = c.float().view(r, nc, chunk, g, s_dim).transpose(2, 3).contiguous()
+    dt = dt.float().view(r, nc, chunk, g, rep).permute(0, 1, 3, 4, 2)  # [R, nc, G, rep, C]
+    cum = (dt * a.float().view(g, rep, 1)).cumsum(-1)
+    dx = (dt[..., None] * x).contiguous()  # [R, nc, G, rep, C, P]
+    # exp(Gc_t - Gc_s) for s <= t: above the diagonal the difference is positive and may overflow; tril zeroes it
+    decay = (cum[..., :, None] - cum[..., None, :]).exp_().tril_()  # [R, nc, G, rep, C(t), C(s)]
+    y = decay.mul_((c @ b.transpose(-1, -2))[:, :, :, None]) @ dx
+    del decay
+    last = cum[..., -1]  # [R, nc, G, rep]
+    handed = (torch.exp(last[..., None] - cum)[..., None] * dx).transpose(-1, -2) @ b[:, :, :, None]  # [.., P, N]
     marks = F.pad(last.cumsum(1), (0, 0, 0, 0, 1, 0))  # [R, nc + 1, G, rep]: Gm_0 = 0 .. Gm_nc
     z = torch.arange(nc + 1, device=x.device)
-    spans = marks[:, :, None] - marks[:, None, 1:]  # [R, nc + 1 (z), nc (j), G, rep]: Gm_z - Gm_{j+1}
-    weights = torch.exp(spans.masked_fill((z[None, :nc] >= z[:, None])[..., None, None], float("-inf")))
-    s0 = state.float().view(r, g, rep, p, s_dim)
-    starts = torch.einsum("rzjgi,rjgipn->rzgipn", weights, handed) + torch.exp(marks)[..., None, None] * s0[:, None]
-    y = y + torch.exp(cum)[..., None] * torch.einsum("rztgn,rzgipn->rztgip", c, starts[:, :nc])
-    y = y.reshape(r, nc * chunk, h, p)[:, :n]
-    return y, starts[:, nc].reshape(r, h, p, s_dim)
+    spans = (marks[:, :, None] - marks[:, None, 1:]).permute(0, 3, 4, 1, 2)  # [R, G, rep, nc + 1 (z), nc (j)]
+    weights = torch.exp(spans.masked_fill(z[:nc] >= z[:, None], float("-inf")))
+    starts = weights @ handed.permute(0, 2, 3, 1, 4, 5).reshape(r, g, rep, nc, p * s_dim)  # [R, G, rep, nc + 1, PN]
+    if state is not None:
+        starts += torch.exp(marks).permute(0, 2, 3, 1)[..., None] * state.float().view(r, g, rep, 1, p * s_dim)
+    inner = starts[:, :, :, :nc].view(r, g, rep, nc, p, s_dim).permute(0, 3, 1, 2, 5, 4)  # [R, nc, G, rep, N, P]
+    y += torch.exp(cum)[..., None] * (c[:, :, :, None] @ inner)
+    y = y.permute(0, 1, 4, 2, 3, 5).reshape(r, nc * chunk, h, p)[:, :n]
+    return y, starts[:, :, :, nc].reshape(r, h, p, s_dim)
 
 
 class Mamba2:
@@ -142,9 +145,9 @@ class Mamba2:
         x, b, c = self._split_xbc(F.silu(conv).transpose(1, 2).reshape(r * n, -1))
         dt = self._dt(dt).view(r, n, self.heads)
         a = -torch.exp(self.w["A_log"].float())
-        zero = torch.zeros(r, self.heads, self.p, self.n, device=xbc.device)
-        y, s = ssd_chunks(x.view(r, n, self.heads, self.p), dt, a, b.view(r, n, self.groups, self.n),
-                          c.view(r, n, self.groups, self.n), zero)
+        with tf32_matmuls(xbc.is_cuda):
+            y, s = ssd_chunks(x.view(r, n, self.heads, self.p), dt, a, b.view(r, n, self.groups, self.n),
+                              c.view(r, n, self.groups, self.n))
         if cache is not None and step.state_slots is not None:
             pool = cache.tensors[0]
             pool[step.state_slots, :self.conv_elements] = window.reshape(r, -1).to(pool.dtype)

@@ -3,6 +3,8 @@ multiply whose form (x @ W^T or W @ x^T) is chosen per weight shape and token co
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 
@@ -78,6 +80,21 @@ class Norms:
 
 def l2_norm(x, eps: float = 1e-6):
     return x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True) + eps)
+
+
+@contextlib.contextmanager
+def tf32_matmuls(on: bool):
+    """fp32 matmuls through TF32 tensor cores while inside (on a GPU): the linear-attention prefills' chunk products
+    (gated DeltaNet, Mamba-2) ran as SIMT fp32 GEMMs, ~25 of Qwen3-Next's 280 prefill ms (H200, session 33; TF32
+    took 10 ms off). The engines' own kernels (vLLM's fla chunk_gated_delta_rule, its Mamba-2 SSD) multiply in
+    bf16, coarser still; the DeltaNet state recurrence stays fp32 (scan kernel)."""
+    before = torch.get_float32_matmul_precision()
+    if on:
+        torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 def activation(name: str, x):
