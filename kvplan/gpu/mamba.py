@@ -140,9 +140,7 @@ class Mamba2:
         taps = self.kernel - 1
         rows = xbc.view(r, n, -1)
         window = F.pad(rows[:, max(0, n - taps):].transpose(1, 2), (max(0, taps - n), 0))  # [R, C, K - 1]
-        seq = F.pad(rows.float().transpose(1, 2), (taps, 0))  # [R, C, L + K - 1]
-        conv = F.conv1d(seq, self.w["conv"].float()[:, None, :], self._conv_bias(), groups=self.conv_dim)
-        x, b, c = self._split_xbc(F.silu(conv).transpose(1, 2).reshape(r * n, -1))
+        x, b, c = self._split_xbc(F.silu(self._causal_conv(rows), inplace=True).view(r * n, -1))
         dt = self._dt(dt).view(r, n, self.heads)
         a = -torch.exp(self.w["A_log"].float())
         with tf32_matmuls(xbc.is_cuda):
@@ -153,6 +151,19 @@ class Mamba2:
             pool[step.state_slots, :self.conv_elements] = window.reshape(r, -1).to(pool.dtype)
             pool[step.state_slots, self.conv_elements:] = s.reshape(r, -1).to(pool.dtype)
         return y.reshape(r * n, self.heads, self.p) + self.w["D"].float()[:, None] * x
+
+    def _causal_conv(self, rows):
+        """The causal depthwise convolution (+ bias) of rows [R, L, C] token-major, float32 [R, L, C]: K shifted
+        multiply-adds over the rows as they are (H200, Nemotron-H-8B at 8,192 tokens: torch's depthwise conv1d
+        over the transposed rows took 0.9 ms a layer in its generic fp32 kernel, plus two transposing copies)."""
+        taps, n = self.kernel, rows.shape[1]
+        seq = F.pad(rows.float(), (0, 0, taps - 1, 0))  # [R, L + K - 1, C]
+        w = self.w["conv"].float()
+        out = seq[:, :n] * w[:, 0]
+        for k in range(1, taps):
+            out.addcmul_(seq[:, k:k + n], w[:, k])
+        bias = self._conv_bias()
+        return out if bias is None else out.add_(bias)
 
     def _gated_norm(self, y, z, dtype):
         """RMSNorm(y SiLU(z)) over each group's heads, times the norm weight (vLLM's Mixer2RMSNormGated)."""
