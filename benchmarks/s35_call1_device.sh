@@ -12,7 +12,8 @@ LOG=$OUT/s35_call${CALL:-1}_h200_2026-12-03.txt
   python3 -m pytest -q -x -p no:cacheprovider tests/test_mamba_step.py tests/test_deltanet_step.py \
     tests/test_verify_gpu.py -k "mamba or step or forward_on_gpu" 2>&1 | tail -8
   for tool in memcheck racecheck synccheck; do
-    echo "== $tool"; compute-sanitizer --report-api-errors no --tool $tool python3 benchmarks/mamba_step_check.py 2>&1 | tail -3
+    echo "== $tool"
+    compute-sanitizer --report-api-errors no --tool $tool python3 benchmarks/mamba_step_check.py 2>&1 | tail -3
   done
   python3 benchmarks/mamba_step_time.py --batches=1,16,64,256,630 2>&1 | tail -6
 } 2>&1 | tee "$LOG"

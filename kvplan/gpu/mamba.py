@@ -9,8 +9,8 @@ Per head h and token t, with B_t and C_t of the head's group:
 On a GPU decode runs the bundled step kernels (kvplan/kernels/mamba_step.cu: the convolution, each head's state
 update in its slot and the gated norm, in three launches); elsewhere, and for prefill, a clearly labelled torch
 path: the recurrence's one step in torch ops (graph-capturable), the chunked form (ssd_chunks) in float32
-matmuls (TF32 on a GPU, as for gated DeltaNet). The cache slot of a sequence holds its convolution window [conv_dim, K - 1] and then its state [heads,
-head_dim, state], as for gated DeltaNet."""
+matmuls (TF32 on a GPU, as for gated DeltaNet). The cache slot of a sequence holds its convolution window
+[conv_dim, K - 1] and then its state [heads, head_dim, state], as for gated DeltaNet."""
 
 from __future__ import annotations
 
