@@ -12,3 +12,25 @@ def graph_replay(plan, case):
     g.replay()
     torch.cuda.synchronize()
     return out
+
+
+def step_graph_replay(plan, args, pool, before, like):
+    """plan.run(*args, out=...) of a decode-step kernel that updates `pool` in place, from `before` each time: run
+    once on a side stream (warm-up), captured in a CUDA graph, and replayed once -> the replay's output (shaped as
+    `like`)."""
+    import torch
+
+    out = torch.empty_like(like)
+    pool.copy_(before)
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        plan.run(*args, out=out)
+    torch.cuda.synchronize()
+    pool.copy_(before)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        plan.run(*args, out=out)
+    pool.copy_(before)
+    graph.replay()
+    torch.cuda.synchronize()
+    return out

@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from cuda_graphs import step_graph_replay
 from kvplan.kernels.deltanet_step import DeltaNetStepPlan, all_deltanet_configs, deltanet_step_supported
 
 
@@ -107,17 +108,5 @@ def test_step_matches_float64(nk, nv, dv, batch, state):
     assert torch.equal(pool[others], before[others])
 
     # the same step from a CUDA graph, on a restored pool
-    pool.copy_(before)
-    out = torch.empty_like(got)
-    stream = torch.cuda.Stream()
-    with torch.cuda.stream(stream):
-        plan.run(mixed, ba, z, pool, slots, conv_w, a_log, dt_bias, o_norm, eps, out=out)  # warm-up
-    torch.cuda.synchronize()
-    pool.copy_(before)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        plan.run(mixed, ba, z, pool, slots, conv_w, a_log, dt_bias, o_norm, eps, out=out)
-    pool.copy_(before)
-    graph.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(out, got)
+    args = (mixed, ba, z, pool, slots, conv_w, a_log, dt_bias, o_norm, eps)
+    assert torch.equal(step_graph_replay(plan, args, pool, before, got), got)

@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from cuda_graphs import step_graph_replay
 from kvplan.kernels.mamba_step import MambaStepPlan, all_mamba_configs, heads_per_cta, mamba_step_supported
 
 
@@ -119,17 +120,4 @@ def test_step_matches_float64(heads, groups, p, n, batch, state, bias):
     assert torch.equal(pool[others], before[others])
 
     # the same step from a CUDA graph, on a restored pool
-    pool.copy_(before)
-    out = torch.empty_like(got)
-    stream = torch.cuda.Stream()
-    with torch.cuda.stream(stream):
-        plan.run(xbc, dt, z, pool, slots, *w, eps, out=out)  # warm-up
-    torch.cuda.synchronize()
-    pool.copy_(before)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        plan.run(xbc, dt, z, pool, slots, *w, eps, out=out)
-    pool.copy_(before)
-    graph.replay()
-    torch.cuda.synchronize()
-    assert torch.equal(out, got)
+    assert torch.equal(step_graph_replay(plan, (xbc, dt, z, pool, slots, *w, eps), pool, before, got), got)
