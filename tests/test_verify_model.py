@@ -268,6 +268,19 @@ def test_ssd_chunks_is_the_recurrence(n, chunk):
     assert torch.allclose(s.double(), state, atol=1e-4)
 
 
+def test_mamba_gated_norm_in_row_slices_and_the_profile_run(monkeypatch):
+    """The gated norm taken a few rows at a time gives the reference's logits; the profile run (no caches: vLLM
+    skips the convolution and the state space then) gives finite logits of every sequence."""
+    from kvplan.gpu import mamba
+
+    monkeypatch.setattr(mamba, "NORM_ROWS", 3)
+    arch = tiny("nemotron_h")
+    assert run_against_reference(arch, prompt_lens=(7, 13), steps=2) < TOL
+    model = Transformer(arch, full_weights(arch, 1), Runtime("cpu"))
+    logits = prefill(model, torch.randint(0, arch.vocab, (3, 8)))
+    assert logits.shape == (3, arch.vocab) and bool(torch.isfinite(logits).all())
+
+
 def test_nemotron_h_blocks_and_state_slots():
     """nvidia/Nemotron-H-8B-Base-8K: its pattern's blocks by hand, the mixers' cache places in spec.layers, the
     forward's tensors adding up to the published 8,100,852,736 parameters (tests/test_params.py), and a state
