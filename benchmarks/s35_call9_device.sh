@@ -5,6 +5,5 @@ set -u
 cd "$(dirname "$0")/.."
 LOG=$OUT/s35_call9_h200_2026-12-03.txt
 python3 -m pytest -q -x -p no:cacheprovider tests/test_verify_gpu.py -k "forward_on_gpu and nemotron" 2>&1 | tail -2 | tee "$LOG"
-sed -i 's#"benchmarks/configs/nvidia--Nemotron-H-8B-Base-8K.json"#"nvidia/Nemotron-H-8B-Base-8K"#' benchmarks/verify_device_run.py
 python3 benchmarks/verify_device_run.py models --only=nemotron-h-8b --budget=100 2>&1 | tail -2 | tee -a "$LOG"
 python3 benchmarks/verify_summary_md.py "$OUT/results.jsonl" 2>&1 | tail -6 | tee -a "$LOG"

@@ -23,7 +23,7 @@ RUNS = [  # name, kvplan verify arguments (order: value first)
     ("llama70b-tp2", ["meta-llama/Llama-3.1-70B-Instruct", "--tp", "2"]),
     ("qwen3next-tp2", ["Qwen/Qwen3-Next-80B-A3B-Thinking", "--tp", "2"]),
     ("llama1b", ["meta-llama/Llama-3.2-1B-Instruct"]),
-    ("nemotron-h-8b", ["benchmarks/configs/nvidia--Nemotron-H-8B-Base-8K.json"]),
+    ("nemotron-h-8b", ["nvidia/Nemotron-H-8B-Base-8K"]),  # session 35 calls 1-7: its config file, benchmarks/configs
 ]
 PER_RUN_S = 150
 
