@@ -147,3 +147,11 @@ def test_bad_plan_options_are_named_before_a_gpu_is_needed(options, word):
     k = options.pop("k", 512)
     with pytest.raises(ValueError, match=word):
         gemv_stream_plan(64, k, "bfloat16", **options)
+
+
+def test_e4m3_rows_step_128_values_at_a_time():
+    """An e4m3 row of k values streams as a 16-bit row of k / 2 (gemv_stream.cu): k a multiple of 128."""
+    gs.check_shape(4096, 5120, gs.E4M3, 8)
+    with pytest.raises(ValueError, match="k must be a multiple of 128"):
+        gs.check_shape(4096, 192, gs.E4M3, 8)
+    assert "kvp_gemv_stream_e4m3" in gs.GemvStreamConfig().kernels

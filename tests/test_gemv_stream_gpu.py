@@ -63,6 +63,46 @@ def test_every_batch_twice(dtype, n, k, ctas_per_sm, order):
             assert_close(got, ref, 1e-2, f"{n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM, rotate {rotate})")
 
 
+def e4m3(*shape, scale):
+    """Random e4m3 values (of x / scale, saturated) and their float64 values times scale."""
+    q = (torch.randn(*shape, device=DEV, generator=GEN) / scale).clamp(-448, 448).to(torch.float8_e4m3fn)
+    return q, q.double() * scale
+
+
+@pytest.mark.parametrize("order", list(ORDERS))
+@pytest.mark.parametrize("ctas_per_sm", [1, 2])
+@pytest.mark.parametrize("n, k", [(1001, 1024), (16, 128), (3, 384), (4096, 5120), (2048, 8192), (50000, 256),
+                                  (3072, 2048), (6144, 1024), (14779, 512)])
+def test_e4m3_every_batch_twice(n, k, ctas_per_sm, order):
+    """W8A8: e4m3 x and w, the fp32 sums times `scale` in bf16, against float64 over the same e4m3 values; the
+    same cuts of the work as the 16-bit kernels (a step is 128 values); rows owned refuse k not a multiple of 512."""
+    if order == "own" and k % 512:
+        with pytest.raises(ValueError, match="multiple of 512"):
+            gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=ctas_per_sm, own=True)
+        return
+    w, w64 = e4m3(n, k, scale=k ** -0.5 / 16)
+    plan = gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=ctas_per_sm, **ORDERS[order])
+    for b in range(1, 9):
+        x, x64 = e4m3(b, k, scale=1 / 32)
+        ref = x64 @ w64.t()
+        for rep in range(2):
+            out = torch.full((b, n), float("nan"), dtype=torch.bfloat16, device=DEV)
+            got = plan.run(x, w, out=out, scale=(1 / 32) * (k ** -0.5 / 16))
+            assert got.data_ptr() == out.data_ptr()
+            assert_close(got, ref, 1e-2, f"e4m3 {n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM, {order})")
+
+
+def test_e4m3_bad_arguments_name_them():
+    plan = gemv_stream_plan(64, 256, torch.float8_e4m3fn, device=0)
+    w, _ = e4m3(64, 256, scale=1.0)
+    with pytest.raises(ValueError, match="x must be float8_e4m3fn"):
+        plan.run(randn(2, 256), w)
+    with pytest.raises(ValueError, match="out must be bfloat16"):
+        plan.run(e4m3(2, 256, scale=1.0)[0], w, out=torch.empty(2, 64, dtype=torch.float8_e4m3fn, device=DEV))
+    with pytest.raises(ValueError, match="k must be a multiple of 128"):
+        gemv_stream_plan(64, 192, torch.float8_e4m3fn, device=0)
+
+
 @pytest.mark.parametrize("depth, mma_tiles, l2", [(4, 1, 256), (6, 1, 0), (12, 1, 128), (6, 2, 256), (4, 2, 64)])
 def test_other_rings_boxes_and_l2_promotions(depth, mma_tiles, l2):
     for n, k in ((1500, 2048), (200, 8192)):

@@ -31,12 +31,19 @@ def gpu_config(name):
     at 128 x 128 the bf16 forward is 0.18 off the float64 reference with every DeltaNet kernel refused, the torch
     forms alone; H200, session 33. tests/test_prefill_kernels.py holds the kernels to those torch forms there.)"""
     raw = dict(CONFIGS[name], head_dim=64, hidden_size=128)
+    if name == "llama_fp8":  # rows of 512 and 1,024 e4m3 values: every GEMV form takes some (rows owned: k % 512)
+        raw.update(hidden_size=512, intermediate_size=1024)
     if "kv_lora_rank" in raw:
         raw.update(kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=64, v_head_dim=64)
     return raw
 
 
-def _run_tiny(name, graph):
+def _keep_stored(v):
+    """float32 test weights in bf16 on the GPU; e4m3 and packed ones as stored."""
+    return v.to("cuda", torch.bfloat16 if v.dtype == torch.float32 else v.dtype)
+
+
+def _run_tiny(name, graph, mm_form=None):
     from kvplan.gpu.caches import small_caches
     from kvplan.gpu.generate import decode, prefill
     from kvplan.gpu.model import Runtime, Transformer
@@ -55,10 +62,19 @@ def _run_tiny(name, graph):
         full[key] = full[key] * 8
     # laid out as verify allocates them (weights.engine_layout): the pairs run as one matmul, their outputs as views,
     # shared experts inside the routed experts' launches; the reference reads the separate tensors
-    separate = {k: v.to("cuda", torch.bfloat16 if v.is_floating_point() else v.dtype) for k, v in full.items()}
+    separate = {k: _keep_stored(v) for k, v in full.items()}
     weights = engine_layout(dict(separate))
     rt = Runtime("cuda")
     model = Transformer(arch, weights, rt)
+    if mm_form:  # every decode matmul the form's kernel takes runs through it (2 tokens)
+        from kvplan.gpu.gemm import decode_linears, kernel_plan
+
+        for shape, tensors in decode_linears(weights, arch.tied_embeddings).items():
+            plan = kernel_plan(mm_form, shape, tensors[0].dtype, 8)
+            if not isinstance(plan, str):
+                rt.mm.kernel_plans(mm_form)[shape] = plan
+                rt.mm.forms[(*shape, 2)] = mm_form
+                rt.labels.setdefault("mm", []).append(shape)
     model.caches = small_caches(arch, 64, 16, 4, torch.bfloat16, "cuda")
     for c in model.caches.values():
         if c.kind == "state":
@@ -68,7 +84,7 @@ def _run_tiny(name, graph):
     lens = [37, 20]
     rows = [ids[:8], ids[8:16]]
     paged = {c.group for c in model.caches.values() if c.kind != "state"}
-    refs = [Reference(arch, {k: v.to(torch.float64) if v.is_floating_point() else v
+    refs = [Reference(arch, {k: v.to(torch.float64) if v.dtype == torch.bfloat16 else v
                              for k, v in ((k, w.cpu()) for k, w in separate.items())}) for _ in lens]
     worst = 0.0
     gen = torch.Generator().manual_seed(2)
@@ -114,6 +130,16 @@ def test_forward_on_gpu_matches_the_reference(name, graph):
     if "moe" in labels:  # decode (2 tokens) runs the routed experts through the bundled pairs kernel
         assert labels["moe"].startswith("bundled MoE pairs kernel"), labels["moe"]
         assert ("shared expert as" in labels["moe"]) == (name in ("deepseek_v2", "deepseek_shared2", "qwen3_next"))
+
+
+@pytest.mark.parametrize("form", ["kvplan streaming GEMV", "kvplan streaming GEMV, rotated",
+                                  "kvplan streaming GEMV, rows owned"])
+def test_fp8_linears_through_the_gemv_match_the_reference(form):
+    """W8A8 decode through the GEMV's e4m3 kernel (x quantised, scaled bf16 out) on the shapes it takes (k a
+    multiple of 128; 512 rows owned), cuBLAS's fp8 GEMM on the rest, graphed, against the float64 reference."""
+    worst, labels = _run_tiny("llama_fp8", True, mm_form=form)
+    assert labels["mm"], "no weight shape took the GEMV"
+    assert worst < 0.1, worst
 
 
 def _memory():

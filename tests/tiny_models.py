@@ -7,6 +7,11 @@ BASE = {"torch_dtype": "bfloat16", "max_position_embeddings": 4096, "vocab_size"
 TINY = {
     "llama": {**BASE, "model_type": "llama", "intermediate_size": 96, "num_hidden_layers": 2,
               "tie_word_embeddings": True, "rope_theta": 500000.0},
+    # fp8 per-tensor checkpoint (Devstral-Small-2's quantization_config): W8A8 linears
+    "llama_fp8": {**BASE, "model_type": "llama", "intermediate_size": 96, "num_hidden_layers": 2,
+                  "tie_word_embeddings": False, "rope_theta": 500000.0,
+                  "quantization_config": {"quant_method": "fp8", "activation_scheme": "static",
+                                          "weight_block_size": None}},
     "gemma3": {**BASE, "model_type": "gemma3_text", "intermediate_size": 96, "num_hidden_layers": 3,
                "sliding_window": 8, "sliding_window_pattern": 3, "query_pre_attn_scalar": 16,
                "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import fp8
 from .ops import MM_FORMS, stacked_rows
 from .timing import capture, time_replays
 from .weights import JOINT_ROWS
@@ -42,6 +43,8 @@ def decode_linears(weights: dict, tied: bool) -> dict:
 
 
 def _form(mm, form: str, x, w):
+    if w.dtype == fp8.E4M3:
+        return mm.fp8(form, x, w)
     if form == MM_FORMS[0]:
         return F.linear(x, w)
     if form == MM_FORMS[1]:
@@ -82,9 +85,10 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     for batch in batches:
         total_bytes, total_ms = 0, 0.0
         for (out, inp), tensors in shapes.items():
-            x = torch.randn(batch, inp, dtype=tensors[0].dtype, device=tensors[0].device)
+            w8 = tensors[0].dtype == fp8.E4M3  # W8A8: cuBLAS's fp8 GEMM as the first form, no W @ x^T
+            x = torch.randn(batch, inp, dtype=torch.bfloat16 if w8 else tensors[0].dtype, device=tensors[0].device)
             nbytes = sum(t.numel() * t.element_size() for t in tensors)
-            forms = MM_FORMS[:2] + tuple(f for f in MM_FORMS[2:] if (out, inp) in mm.kernel_plans(f))
+            forms = MM_FORMS[:1 if w8 else 2] + tuple(f for f in MM_FORMS[2:] if (out, inp) in mm.kernel_plans(f))
             times = {}
             for form in forms:
                 graph, _ = capture(lambda: [_form(mm, form, x, w) for w in tensors])
@@ -105,6 +109,7 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     return {"method": "per (shape, batch) the fastest of F.linear (x @ W^T), torch.mm(W, x^T), the bundled skinny "
                       "kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) and the bundled streaming GEMV "
                       "(kvplan/kernels/gemv_stream.cu, sm_90; CTAs in order, rotated, or owning whole rows at rings "
-                      "of 6 or 8), CUDA graphs over every layer's weight of the shape",
+                      "of 6 or 8), CUDA graphs over every layer's weight of the shape; fp8 weights: cuBLAS's fp8 "
+                      "GEMM (torch._scaled_mm) and the GEMV's e4m3 kernel, each after quantising x (W8A8)",
             "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
             "stream_refused": refused[MM_FORMS[3]]}

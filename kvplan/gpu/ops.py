@@ -8,6 +8,8 @@ import contextlib
 import torch
 import torch.nn.functional as F
 
+from . import fp8
+
 STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multiple of this (16 bytes of 16-bit output)
 
 # F.linear, torch.mm(W, x^T), the bundled NVRTC kernels (kvplan/kernels/skinny.py, kvplan/kernels/gemv_stream.py;
@@ -172,6 +174,9 @@ class Matmul:
 
     def __call__(self, x, w, bias=None):
         form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))
+        if w.dtype == fp8.E4M3:
+            out = self.fp8(form, x, w)
+            return out + bias if bias is not None else out
         if form in MM_FORMS[2:] and x.dtype == w.dtype:
             out = self.kernel_plans(form)[(w.shape[0], w.shape[1])].run(x.contiguous(), w)
             return out + bias if bias is not None else out
@@ -179,6 +184,12 @@ class Matmul:
             out = torch.mm(w, x.t()).t().contiguous()
             return out + bias if bias is not None else out
         return F.linear(x, w, bias)
+
+    def fp8(self, form, x, w):
+        """x @ W^T for an e4m3 weight, W8A8: the streaming GEMV's e4m3 kernel in its `form` (MM_FORMS[3:]) where
+        it has a plan for the shape, cuBLAS's fp8 GEMM (torch._scaled_mm) otherwise."""
+        plan = self.kernel_plans(form).get(tuple(w.shape)) if form in MM_FORMS[3:] else None
+        return fp8.gemv(plan, x, w) if plan is not None else fp8.linear(x, w, x.dtype)
 
     def pair(self, x, a, b, joint=None):
         """(x @ a^T, x @ b^T): one matmul over `joint` (stacked_rows(a, b)) where given, its output split."""

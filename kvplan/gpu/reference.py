@@ -1,7 +1,7 @@
 """A straightforward dense reference of verify's forward pass, for the tests: float64, one sequence, one token
 at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet as its
 token recurrence, Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit by
-bit. Same weights (tp 1 shapes) as
+bit, fp8 linears with their activations quantised. Same weights (tp 1 shapes) as
 kvplan/gpu/model.py; written separately so that the two agree only if both are right."""
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from . import fp8
 
 D = torch.float64
 
@@ -49,11 +51,23 @@ def _act(name, x):
     return x / (1 + torch.exp(-x))
 
 
+class _W8A8:
+    """An fp8 weight matrix: its e4m3 values times the weight scale, and what it multiplies quantised to e4m3 at
+    the static input scale first (kvplan/gpu/fp8.py)."""
+
+    def __init__(self, values):
+        self.w = values.to(D) * fp8.WEIGHT_SCALE
+
+    def __matmul__(self, x):
+        return self.w @ (fp8.quantize(x).to(D) * fp8.INPUT_SCALE)
+
+
 class Reference:
     def __init__(self, arch, weights: dict):
         assert arch.tp == 1
         self.a = arch
-        self.w = {k: v.to(D) for k, v in weights.items() if v.dtype != torch.uint8}
+        self.w = {k: _W8A8(v) if v.dtype == fp8.E4M3 else v.to(D) for k, v in weights.items()
+                  if v.dtype != torch.uint8}
         for name in [k for k, v in weights.items() if k.endswith("_blocks")]:
             base = name[: -len("_blocks")]
             self.w[base] = decode_mxfp4(weights[name], weights[base + "_scales"])

@@ -7,16 +7,23 @@ from __future__ import annotations
 import torch
 
 from ..verify.arch import Arch
+from . import fp8
 from .ops import STACK_ROWS_ALIGN
 from ..verify.shards import WeightSpec, rank_weights, shard_slices
 
 FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, -0.0, -0.5, -1.0, -1.5, -2.0, -3.0, -4.0, -6.0)
 E8M0_BIAS = 127
+FILL_ROWS = 4096  # rows of an fp8 matrix drawn in float32 at once
 SCALE_BYTES = (119, 124)  # E8M0 scales 2^-8 .. 2^-4 keep dequantised experts near fan_in^-0.5
 
 
 def torch_dtype(name: str):
     return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def _stored(spec: WeightSpec, dtype):
+    """The torch dtype of a WeightSpec: packed bytes, e4m3, or the model's `dtype`."""
+    return {"u8": torch.uint8, "fp8": fp8.E4M3}.get(spec.dtype, dtype)
 
 
 def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
@@ -34,7 +41,13 @@ def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
         t.normal_(0.0, 0.1, generator=generator)
     else:
         fan_in = spec.full_shape[-1] if len(spec.full_shape) > 1 else 1
-        t.normal_(0.0, fan_in ** -0.5, generator=generator)
+        if t.dtype != fp8.E4M3:
+            t.normal_(0.0, fan_in ** -0.5, generator=generator)
+            return
+        for row in range(0, t.shape[0], FILL_ROWS):  # through float32 a slice at a time (no whole-matrix copy)
+            part = t[row:row + FILL_ROWS]
+            values = torch.empty(part.shape, dtype=torch.float32, device=t.device)
+            fp8.store_weights(part, values.normal_(0.0, fan_in ** -0.5, generator=generator))
 
 
 def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
@@ -56,7 +69,7 @@ def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
                 continue
             if base in ("w13", "w2"):
                 shape = (shape[0] + joined[prefix], *shape[1:])
-        t = torch.empty(shape, dtype=torch.uint8 if spec.dtype == "u8" else dtype, device=device)
+        t = torch.empty(shape, dtype=_stored(spec, dtype), device=device)
         if fill:
             _fill(spec, t, arch.norm_plus_one)
         weights[spec.name] = t
@@ -149,7 +162,7 @@ def full_weights(arch: Arch, seed: int, dtype=torch.float32) -> dict:
     gen = torch.Generator().manual_seed(seed)
     out = {}
     for spec in rank_weights(arch):
-        t = torch.empty(spec.full_shape, dtype=torch.uint8 if spec.dtype == "u8" else dtype)
+        t = torch.empty(spec.full_shape, dtype=_stored(spec, dtype))
         _fill(spec, t, arch.norm_plus_one, gen)
         out[spec.name] = t
     return out

@@ -1,4 +1,5 @@
-// Weight-streaming GEMV for decode: y[b, row] = sum_k W[row, k] * x[b, k] for 1..8 tokens, 16-bit weights.
+// Weight-streaming GEMV for decode: y[b, row] = sum_k W[row, k] * x[b, k] for 1..8 tokens, 16-bit weights, or
+// e4m3 weights and x (kvp_gemv_stream_e4m3: W8A8, y in bf16 times `scale`).
 //
 // Why a second dense kernel beside skinny_gemm.cu: a decode step is a chain of matmuls of 8-250 MB each, and a
 // kernel that ends and a kernel that starts leave the memory system idle for a few microseconds, which is what
@@ -21,6 +22,9 @@
 // (ptxas waits for all of a warp's outstanding loads at the first use of any); per-warp cp.async or 2 KB TMA
 // rings reached 67-81% of DRAM bandwidth on Llama-3.1-8B's gate_up where cuBLAS's 8 KB TMA boxes reach 86%.
 // sm_90 only (TMA, PDL); the plan refuses other GPUs.
+// e4m3: the mma.m16n8k32 fragments of 8-bit values hold the same bytes where m16n8k16's hold 16-bit ones, so the
+// kernel streams an e4m3 row of k values as a 16-bit row of k / 2 (the host passes k / 2 and encodes the map over
+// 16-bit units): every copy, swizzle and ldmatrix is the 16-bit kernel's, a step 64 rows x 128 values.
 //
 //   map       a CUtensorMap over w [n, k] (16-bit, k a multiple of 64): dims {k, n}, box {64, 64}, 128-byte swizzle
 //   x         [batch, k] (written by the kernel before: read after the wait)
@@ -46,6 +50,7 @@
 #endif
 #define GV_TILE_ROWS (64 * KVP_GV_MT)
 #define GV_TILE_VALUES 128  // a 16-row cell x 8 columns
+#define GV_E4M3 2  // the kernels' element kinds: 1 bf16, 0 f16, GV_E4M3 e4m3 weights and x (bf16 y)
 // The weights' copies carry an L2 evict-first policy (each weight is read once a step; H200, whole-model stream
 // +1.5-2.5 points, benchmarks/RESULTS.md session 19); KVP_GV_EVICT_FIRST=0 leaves the default policy, to compare.
 #ifndef KVP_GV_EVICT_FIRST
@@ -104,6 +109,7 @@ struct GvArgs {
   float* ws;
   unsigned* counters;
   int n, k, batch, per_cta;
+  float scale;  // e4m3: s_x s_w (1 otherwise)
 #if KVP_GV_TRACE
   unsigned long long* trace;
 #endif
@@ -156,10 +162,15 @@ __device__ __forceinline__ void gv_cp_arrive(unsigned bar) {
   asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
 }
 
-template <bool BF>
+template <int BF>
 __device__ __forceinline__ void gv_mma(float (&d)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3,
                                        unsigned b0, unsigned b1) {
-  if (BF) {
+  if (BF == GV_E4M3) {  // the same fragments' bytes: 32 e4m3 values where 16-bit types have 16
+    asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else if (BF) {
     asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -172,12 +183,14 @@ __device__ __forceinline__ void gv_mma(float (&d)[4], unsigned a0, unsigned a1, 
   }
 }
 
-template <bool BF>
-__device__ __forceinline__ void gv_store(void* y, long long i, float v) {
-  if (BF) {
-    reinterpret_cast<__nv_bfloat16*>(y)[i] = __float2bfloat16(v);
+template <int BF>
+__device__ __forceinline__ void gv_store(const GvArgs& a, long long i, float v) {
+  if (BF == GV_E4M3) {  // W8A8: the sums times both scales, in bf16
+    reinterpret_cast<__nv_bfloat16*>(a.y)[i] = __float2bfloat16(v * a.scale);
+  } else if (BF) {
+    reinterpret_cast<__nv_bfloat16*>(a.y)[i] = __float2bfloat16(v);
   } else {
-    reinterpret_cast<__half*>(y)[i] = __float2half(v);
+    reinterpret_cast<__half*>(a.y)[i] = __float2half(v);
   }
 }
 
@@ -238,7 +251,7 @@ __device__ __forceinline__ int gv_slot(int t, int steps_per_tile, int per_cta, i
 
 // A tile's sums for this warp: stored when the warp owns the whole tile, otherwise added into the workspace (no
 // fence here; gv_finish fences once, after the warp's last step).
-template <bool BF>
+template <int BF>
 __device__ __forceinline__ void gv_flush(const GvArgs& a, int tile, int slot, const float (&acc)[4], bool owned, int g,
                                          int c) {
   const int rows[2] = {tile * 16 + g, tile * 16 + g + 8};
@@ -247,7 +260,7 @@ __device__ __forceinline__ void gv_flush(const GvArgs& a, int tile, int slot, co
 #pragma unroll
     for (int i = 0; i < 4; ++i)
       if (rows[i / 2] < a.n && cols[i % 2] < a.batch)
-        gv_store<BF>(a.y, (long long)cols[i % 2] * a.n + rows[i / 2], acc[i]);
+        gv_store<BF>(a, (long long)cols[i % 2] * a.n + rows[i / 2], acc[i]);
     return;
   }
   float* cell = a.ws + (long long)slot * GV_TILE_VALUES;
@@ -265,7 +278,7 @@ __device__ __forceinline__ int gv_last_cta(int t, int steps_per_tile, int per_ct
 // A shared tile's cell at the end of this warp's part of it (rotated order): the tile's last CTA waits until every
 // other contributor has counted in, then adds their sums to its own and stores, leaving cell and counter zeroed; any
 // other contributor adds its sums into the cell and counts in.
-template <bool BF>
+template <int BF>
 __device__ __forceinline__ void gv_share(const GvArgs& a, int cell, int slot, const float (&acc)[4], bool last,
                                          unsigned others, int g, int c, int lane) {
   unsigned* counter = a.counters + slot;
@@ -291,7 +304,7 @@ __device__ __forceinline__ void gv_share(const GvArgs& a, int cell, int slot, co
     const int row = rows[i / 2], col = 2 * c + (i % 2);
     if (col < a.batch) {
       const float v = atomicExch(ws + (i / 2 * 8 + g) * 8 + col, 0.f) + acc[i];
-      if (row < a.n) gv_store<BF>(a.y, (long long)col * a.n + row, v);
+      if (row < a.n) gv_store<BF>(a, (long long)col * a.n + row, v);
     }
   }
   if (lane == 0) *counter = 0;  // the next launch counts after this grid has ended (griddepcontrol.wait)
@@ -299,7 +312,7 @@ __device__ __forceinline__ void gv_share(const GvArgs& a, int cell, int slot, co
 #endif
 
 // The last arriving warp of a shared cell: store its sums, leave the workspace zeroed (the counter: the caller).
-template <bool BF>
+template <int BF>
 __device__ __forceinline__ void gv_drain(const GvArgs& a, int tile, int slot, int g, int c) {
   float* cell = a.ws + (long long)slot * GV_TILE_VALUES;
 #pragma unroll
@@ -307,7 +320,7 @@ __device__ __forceinline__ void gv_drain(const GvArgs& a, int tile, int slot, in
     const int row = tile * 16 + g + (i / 2) * 8, col = 2 * c + (i % 2);
     if (col < a.batch) {
       const float v = atomicExch(cell + (i / 2 * 8 + g) * 8 + col, 0.f);
-      if (row < a.n) gv_store<BF>(a.y, (long long)col * a.n + row, v);
+      if (row < a.n) gv_store<BF>(a, (long long)col * a.n + row, v);
     }
   }
 }
@@ -316,7 +329,7 @@ __device__ __forceinline__ void gv_drain(const GvArgs& a, int tile, int slot, in
 // 1 when the range has one tile): one fence, lane 0 counts the first tile and lane 1 the last in one atomic
 // instruction, so the two round trips overlap (whole-model stream +1.5 points against one tile after the other,
 // session 19). The last warp to arrive at a cell stores its sums and leaves the workspace and counter zeroed.
-template <bool BF>
+template <int BF>
 __device__ __forceinline__ void gv_finish(const GvArgs& a, int tile0, int slot0, int count0, int tile1, int slot1,
                                           int count1, int g, int c, int lane) {
   if (count0 == 1 && count1 == 1) return;
@@ -334,7 +347,7 @@ __device__ __forceinline__ void gv_finish(const GvArgs& a, int tile0, int slot0,
   if ((lane == 0 && last0) || (lane == 1 && last1)) a.counters[lane ? slot1 : slot0] = 0;
 }
 
-template <bool BF>
+template <int BF>
 __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int D = KVP_GV_DEPTH;
@@ -532,7 +545,7 @@ __device__ __forceinline__ int gv_own_next(int ks, const GvGroup& g, int steps_p
   return ks == steps_per_slice ? 0 : ks;
 }
 
-template <bool BF>
+template <int BF>
 __device__ __forceinline__ void gemv_own(const GvArgs& a) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   constexpr int D = KVP_GV_DEPTH;
@@ -676,12 +689,13 @@ struct GvMaps {
 #define GV_KERNEL(NAME, BF)                                                                                      \
   extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)                                                    \
       NAME(const __grid_constant__ GvMaps maps, const unsigned char* x, void* y, float* ws, unsigned* counters,  \
-           int n, int k, int batch, int per_cta GV_TRACE_ARG) {                                               \
-    const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta GV_TRACE_VAL};                        \
+           int n, int k, int batch, int per_cta, float scale GV_TRACE_ARG) {                                  \
+    const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta, scale GV_TRACE_VAL};                 \
     if (KVP_GV_OWN)                                                                                             \
       GV_OWN_CALL(BF);                                                                                           \
     else                                                                                                         \
       gemv_stream<BF>(a);                                                                                        \
   }
-GV_KERNEL(kvp_gemv_stream_bf16, true)
-GV_KERNEL(kvp_gemv_stream_f16, false)
+GV_KERNEL(kvp_gemv_stream_bf16, 1)
+GV_KERNEL(kvp_gemv_stream_f16, 0)
+GV_KERNEL(kvp_gemv_stream_e4m3, GV_E4M3)

@@ -2,6 +2,8 @@
 
     plan = gemv_stream_plan(n=4096, k=14336, dtype=torch.bfloat16, device=0)
     y = plan.run(x, w)            # x [B <= 8, k], w [n, k] -> y [B, n] = x @ w^T, fp32 accumulation
+    plan = gemv_stream_plan(n, k, dtype=torch.float8_e4m3fn)   # W8A8: e4m3 x and w, k a multiple of 128
+    y = plan.run(x_e4m3, w_e4m3, scale=s_x * s_w)              # y in bf16
 
 A persistent grid of one CTA per SM (under half of its shared memory: the next launch's CTA fits beside it; two
 with shorter rings for tall weights such as gate_up, as measured best: gemv_stream_config.launch_shape); each
@@ -26,11 +28,12 @@ from __future__ import annotations
 import ctypes
 import threading
 
-from .gemv_stream_config import (L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS, DEPTH,
+from .gemv_stream_config import (E4M3, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS, DEPTH,
                                  DEPTHS, CELL_ROWS, TRACE_STAMPS, GemvStreamConfig, check_shape, launch_shape,
                                  own_launch, own_share, smem_bytes, steps_per_cta)
 
-_ARGS = ("u64",) * 4 + ("i32",) * 4  # after the tensor map(s)
+_ARGS = ("u64",) * 4 + ("i32",) * 4 + ("f32",)  # after the tensor map(s)
+KERNELS = {"bfloat16": "kvp_gemv_stream_bf16", "float16": "kvp_gemv_stream_f16", E4M3: "kvp_gemv_stream_e4m3"}
 
 
 def gemv_stream_plan(n, k, dtype, max_batch=MAX_BATCH, device=None, **options) -> "GemvStreamPlan":
@@ -65,9 +68,10 @@ class GemvStreamPlan:
                 raise ValueError(f"{flag} must be True or False, got {value!r}")
         if own and (rotate or mma_tiles != 1):
             raise ValueError("own=True takes neither rotate=True nor mma_tiles=2 (its CTAs share no tile)")
-        if own and k % (4 * STEP_K):
-            raise ValueError(f"k must be a multiple of {4 * STEP_K} for own=True (a slice's k in steps of four), "
-                             f"got {k}")
+        units = k // 2 if name == E4M3 else k  # a row in 16-bit units (e4m3: k / 2, gemv_stream.cu)
+        if own and units % (4 * STEP_K):
+            raise ValueError(f"k must be a multiple of {4 * STEP_K * k // units} for own=True (a slice's k in steps "
+                             f"of four), got {k}")
         rt.require_kernel("the streaming GEMV kernel")
         self.device_index = rt.device_index(device)
         dev = rt.device_info(self.device_index)
@@ -76,18 +80,20 @@ class GemvStreamPlan:
                                             f"{dev.arch}")
         if ctas_per_sm is None:  # the launch measured best for the shape; one CTA per SM when only depth is given
             ctas_per_sm, depth = ((1, depth) if depth is not None else own_launch(n, dev.sm_count) if own
-                                  else launch_shape(n, k))
+                                  else launch_shape(n, units))
         self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate, own)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         ld = rt.load(self.config, dev)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
+        self.units = units
+        self.out_dtype = torch.bfloat16 if name == E4M3 else self.dtype
         self.ctas = dev.sm_count * ctas_per_sm
         self.rows = self.config.tile_rows
         if own:  # per_cta: 16-row slices a CTA
             self.ctas, self.per_cta = own_share(n, self.ctas)
         else:
-            self.per_cta = steps_per_cta(n, k, self.ctas, self.rows)
-        kernel = "kvp_gemv_stream_bf16" if name == "bfloat16" else "kvp_gemv_stream_f16"
+            self.per_cta = steps_per_cta(n, units, self.ctas, self.rows)
+        kernel = KERNELS[name]
         self.registers = ld.regs.get(kernel)
         self.smem = smem_bytes(self.config.depth, mma_tiles, own)
         maps = ("tmap4",) if own else ("tmap",)
@@ -105,9 +111,10 @@ class GemvStreamPlan:
         self._maps: dict = {}  # weight pointer -> its encoded tensor map (one per layer's matrix)
         self._map_of = None
 
-    def run(self, x, w, out=None, trace=None):
+    def run(self, x, w, out=None, trace=None, scale=1.0):
         """``trace``: with ``trace=True`` plans only, an int64 CUDA tensor of TRACE_STAMPS x ``ctas`` entries, zeroed
-        before the launch: per CTA the globaltimer (ns) at the points gemv_stream.cu's KVP_GV_TRACE lists."""
+        before the launch: per CTA the globaltimer (ns) at the points gemv_stream.cu's KVP_GV_TRACE lists.
+        ``scale``: e4m3 plans multiply the sums by it (s_x s_w) into a bf16 ``out``."""
         import torch
 
         from .skinny import dense_call
@@ -118,7 +125,7 @@ class GemvStreamPlan:
             a = self._launch.args
             self._set_map(w.data_ptr())
             for i, v in enumerate((x.data_ptr(), out.data_ptr(), self._ws.data_ptr(), self._counters.data_ptr(),
-                                   self.n, self.k, b, self.per_cta) + extra):
+                                   self.n, self.units, b, self.per_cta, float(scale)) + extra):
                 a[1 + i].value = v
             self._launch.launch((self.ctas, 1, 1), self._rt.current_stream_handle(torch, self.device_index))
         return out
@@ -146,7 +153,7 @@ class GemvStreamPlan:
             if self.config.own:
                 tm = self._own_maps(ptr)
             else:
-                tm = self._rt.encode_tensor_map(ptr, (self.k, self.n), (self.k * 2,), (STEP_K, self.rows),
+                tm = self._rt.encode_tensor_map(ptr, (self.units, self.n), (self.units * 2,), (STEP_K, self.rows),
                                                 l2_promotion=self._l2)
             self._maps[ptr] = tm
         ctypes.memmove(ctypes.addressof(self._launch.args[0]), tm, len(tm))
@@ -155,6 +162,7 @@ class GemvStreamPlan:
     def _own_maps(self, ptr: int) -> bytes:
         """The row-owned form's four views of W as {64 k, row, k step} (a 3-D view, so that one box holds a group's
         slices at several k steps), boxes of 16 h rows x q k steps for groups of h = 1..4 slices (gv_group)."""
-        return b"".join(self._rt.encode_tensor_map(ptr, (STEP_K, self.n, self.k // STEP_K), (self.k * 2, STEP_K * 2),
+        return b"".join(self._rt.encode_tensor_map(ptr, (STEP_K, self.n, self.units // STEP_K),
+                                                   (self.units * 2, STEP_K * 2),
                                                    (STEP_K, CELL_ROWS * h, 4 // h if h <= 2 else 1),
                                                    l2_promotion=self._l2) for h in (1, 2, 3, 4))

@@ -28,6 +28,7 @@ CTAS_PER_SM = 1  # shared memory for two: the other is the next launch's
 TALL = 4
 TALL_LAUNCH = (2, 6)
 DTYPES = ("bfloat16", "float16")
+E4M3 = "float8_e4m3fn"  # W8A8: e4m3 weights and x, streamed as 16-bit rows of k / 2 (gemv_stream.cu)
 L2_PROMOTIONS = {0: 0, 64: 1, 128: 2, 256: 3}  # bytes -> CUtensorMapL2promotion
 # 128 (a box row's own line): H200, whole-model stream 1.5-2.4 points ahead of 256-byte promotion, which fetches the
 # next step's half line early (benchmarks/RESULTS.md, session 17); none measured equal to 128
@@ -47,7 +48,7 @@ class GemvStreamConfig:
     own: bool = False  # a CTA owns whole 16-row slices: no tile cut between CTAs (KVP_GV_OWN)
 
     source = "gemv_stream.cu"
-    kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16")
+    kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16", "kvp_gemv_stream_e4m3")
     compile_cost = 0.3
 
     @property
@@ -73,9 +74,10 @@ class GemvStreamConfig:
 def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
     """ValueError naming the argument when the GEMV cannot take this shape: the skinny GEMM's dense checks
     (skinny_config.check_dense), then this kernel's own limits."""
-    check_dense(n, k, dtype, max_batch)
-    if k % STEP_K:
-        raise ValueError(f"k must be a multiple of {STEP_K} for the streaming GEMV, got {k}")
+    check_dense(n, k, "bfloat16" if dtype == E4M3 else dtype, max_batch)
+    step = 2 * STEP_K if dtype == E4M3 else STEP_K  # a step is 128 bytes of a row
+    if k % step:
+        raise ValueError(f"k must be a multiple of {step} for the streaming GEMV of {dtype}, got {k}")
     if max_batch > MAX_BATCH:
         raise ValueError(f"max_batch must be at most {MAX_BATCH} for the streaming GEMV, got {max_batch}")
 

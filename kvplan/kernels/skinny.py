@@ -125,9 +125,10 @@ def dense_call(torch, plan, x, w, out):
         raise ValueError(f"x has {b} rows; this plan takes 1..{plan.max_batch}")
     _check_tensor(torch, "x", x, (b, plan.k), plan.dtype, plan.device_index)
     _check_tensor(torch, "w", w, (plan.n, plan.k), plan.dtype, plan.device_index)
+    out_dtype = getattr(plan, "out_dtype", plan.dtype)  # e4m3 GEMV plans write bf16
     if out is None:
-        return b, x.new_empty(b, plan.n)
-    _check_tensor(torch, "out", out, (b, plan.n), plan.dtype, plan.device_index)
+        return b, x.new_empty(b, plan.n, dtype=out_dtype)
+    _check_tensor(torch, "out", out, (b, plan.n), out_dtype, plan.device_index)
     return b, out
 
 

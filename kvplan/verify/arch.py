@@ -12,6 +12,7 @@ from ..errors import KvplanError
 from ..model.config import Config
 from ..model.kinds import LinearState, MLALatent
 from ..model.layers import ffn_kinds, mixer_kinds
+from ..model.params import quantized_format
 from ..model.spec import ModelSpec
 from ..model.tensors import FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT
 
@@ -84,6 +85,7 @@ class Arch:
     renormalize: bool = True
     routed_scale: float = 1.0
     experts_format: str = "bf16"  # bf16 | mxfp4
+    linear_format: str = "model"  # model | fp8 (the layers' attention and MLP matrices, one scale each: W8A8)
     notes: tuple = field(default_factory=tuple)
 
     # ---- per-rank sizes ---------------------------------------------------------------------------------------
@@ -214,7 +216,13 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                   renormalize=bool(cfg.get("norm_topk_prob", not family.startswith("deepseek"))),
                   routed_scale=float(cfg.get("routed_scaling_factor", 1.0)),
                   experts_format="mxfp4" if stored.get("experts") == "mxfp4" else "bf16")
-    quantized = sorted({g.stored for g in spec.params if g.parameters and g.stored not in (spec.dtype, "mxfp4")})
+    linear_format = _linear_format(cfg, spec, layers)
+    common.update(linear_format=linear_format)
+    if linear_format == "fp8":
+        notes.append("fp8 linears with one static scale each for weights and activations (W8A8, as vLLM's "
+                     "Fp8LinearMethod runs them on fp8 tensor cores)")
+    quantized = sorted({g.stored for g in spec.params
+                        if g.parameters and g.stored not in (spec.dtype, "mxfp4", linear_format)})
     if quantized:
         raise KvplanError(f"{spec.name} stores weights as {quantized[0]}; verify's forward pass runs bf16/fp16 "
                           f"weights and mxfp4 experts only.")
@@ -226,6 +234,33 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     arch = Arch(**common, notes=tuple(notes))
     _check_divisible(arch)
     return arch
+
+
+FP8_LINEAR_GROUPS = {"attention", "dense"}  # kvplan/model/params.py groups
+
+
+def _linear_format(cfg: Config, spec: ModelSpec, layers: tuple) -> str:
+    """"fp8" where the checkpoint stores its layers' linear weights in fp8 with one scale per matrix (vLLM's
+    Fp8LinearMethod: the weight and the activation each quantised per tensor, the product on fp8 tensor cores),
+    "model" where they are 16-bit. Block-scaled fp8, fp8 experts and fp8 MLA / DeltaNet / Mamba projections are
+    refused in one line each."""
+    fp8 = {g.name for g in spec.params if g.parameters and g.stored == "fp8"}
+    if not fp8:
+        return "model"
+    qcfg = cfg.get("quantization_config")
+    _, opts = quantized_format(qcfg if isinstance(qcfg, dict) else {})
+    if opts.get("block"):
+        rows, cols = opts["block"]
+        raise KvplanError(f"{spec.name} stores fp8 weights in {rows}x{cols} blocks with a scale each; verify's fp8 "
+                          f"linears take one scale per matrix (per-tensor checkpoints).")
+    if fp8 - FP8_LINEAR_GROUPS:
+        raise KvplanError(f"{spec.name} stores its {sorted(fp8 - FP8_LINEAR_GROUPS)[0].replace('_', ' ')} weights "
+                          f"in fp8; verify's fp8 linears are attention and dense-MLP matrices only.")
+    others = {layer.mixer for layer in layers} - {"attention", "none"}
+    if others:
+        raise KvplanError(f"{spec.name} stores fp8 weights in {sorted(others)[0]} layers; verify's fp8 linears are "
+                          f"softmax attention and dense-MLP matrices only.")
+    return "fp8"
 
 
 def _activation(cfg: Config) -> str:

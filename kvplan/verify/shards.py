@@ -29,7 +29,7 @@ class WeightSpec:
 
     name: str
     full_shape: tuple
-    dtype: str  # model | u8
+    dtype: str  # model | u8 | fp8 (e4m3, Arch.linear_format)
     axis: Optional[int] = None
     segments: tuple = ()
 
@@ -84,12 +84,12 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
         parts = [_heads(arch.heads, hd)] + [_heads(arch.heads, hd)] * arch.attn_output_gate
         parts += [_heads(arch.kv_heads, hd), _heads(arch.kv_heads, hd)]
         rows = sum(p[0] for p in parts)
-        w.append(WeightSpec("qkv", (rows, h), "model", 0, tuple(parts)))
+        w.append(WeightSpec("qkv", (rows, h), arch.linear_format, 0, tuple(parts)))
         if arch.qkv_bias:
             w.append(WeightSpec("qkv_bias", (rows,), "model", 0, tuple(parts)))
         if arch.qk_norm:
             w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("k_norm", (hd,), "model")]
-        w.append(WeightSpec("o", (h, arch.heads * hd), "model", 1, (_heads(arch.heads, hd),)))
+        w.append(WeightSpec("o", (h, arch.heads * hd), arch.linear_format, 1, (_heads(arch.heads, hd),)))
     elif layer.mixer == "mla":
         qk = arch.qk_nope_dim + arch.qk_rope_dim
         if arch.q_lora_rank:
@@ -146,8 +146,9 @@ def _mamba2(arch: Arch) -> list:
 
 def _mlp(prefix: str, arch: Arch, inter: int) -> list:
     parts = (_rows(inter), _rows(inter)) if arch.gated_mlp else (_rows(inter),)
-    return [WeightSpec(f"{prefix}.gate_up", (len(parts) * inter, arch.hidden), "model", 0, parts),
-            WeightSpec(f"{prefix}.down", (arch.hidden, inter), "model", 1, (_rows(inter),))]
+    stored = arch.linear_format if prefix == "mlp" else "model"
+    return [WeightSpec(f"{prefix}.gate_up", (len(parts) * inter, arch.hidden), stored, 0, parts),
+            WeightSpec(f"{prefix}.down", (arch.hidden, inter), stored, 1, (_rows(inter),))]
 
 
 def _experts(arch: Arch) -> list:
@@ -180,5 +181,5 @@ def rank_weights(arch: Arch) -> list:
 
 
 def weight_bytes(arch: Arch, element_bytes: int = 2) -> int:
-    """Bytes of this rank's weights (model-dtype tensors at `element_bytes`, packed tensors at 1)."""
-    return sum(s.elements(arch.tp) * (1 if s.dtype == "u8" else element_bytes) for s in rank_weights(arch))
+    """Bytes of this rank's weights (model-dtype tensors at `element_bytes`, packed and fp8 tensors at 1)."""
+    return sum(s.elements(arch.tp) * (element_bytes if s.dtype == "model" else 1) for s in rank_weights(arch))

@@ -1,0 +1,52 @@
+"""fp8 linears of a per-tensor checkpoint (Arch.linear_format "fp8"), as vLLM's Fp8LinearMethod runs them on
+fp8 tensor cores (model_executor/layers/quantization/fp8.py, activation_scheme static): the weight is stored in
+e4m3 with one float32 scale, the activation is quantised to e4m3 with the layer's static input scale, and the
+product is accumulated in fp32 and scaled by both: y = s_x s_w (q(x / s_x) @ W_q^T).
+
+Dummy weights carry one scale for every matrix, so the stacked QKV and gate/up parts share it (vLLM requantises
+a fused layer's parts to their largest scale, requantize_with_max_scale): values drawn from N(0, fan_in^-0.5) are
+stored as multiples of WEIGHT_SCALE. Timing does not depend on the scales; the float64 reference applies the same
+ones."""
+
+from __future__ import annotations
+
+import torch
+
+E4M3 = torch.float8_e4m3fn
+E4M3_MAX = 448.0
+WEIGHT_SCALE = 2.0 ** -10  # N(0, fan_in^-0.5) at fan_in 1K-64K lands on values of about 4-32 (of 448)
+INPUT_SCALE = 2.0 ** -5  # activations up to 14 in magnitude (RMS-normed rows: ~1); larger ones saturate
+
+
+def quantize(x, scale: float = INPUT_SCALE):
+    """x / scale in e4m3, saturating at +-448 (as vLLM's scaled_fp8_quant)."""
+    return (x.float() / scale).clamp_(-E4M3_MAX, E4M3_MAX).to(E4M3)
+
+
+def store_weights(t, values) -> None:
+    """Write float `values` into the e4m3 tensor `t` as multiples of WEIGHT_SCALE."""
+    t.copy_((values / WEIGHT_SCALE).clamp_(-E4M3_MAX, E4M3_MAX))
+
+
+_SCALES: dict = {}
+
+
+def _scale(value: float, device):
+    key = (value, str(device))
+    if key not in _SCALES:
+        _SCALES[key] = torch.tensor(value, dtype=torch.float32, device=device)
+    return _SCALES[key]
+
+
+def linear(x, w, out_dtype):
+    """x [tokens, in] (16-bit) times the e4m3 weight w [out, in], in `out_dtype`: cuBLAS's fp8 GEMM
+    (torch._scaled_mm), W8A8 as the engine runs it."""
+    return torch._scaled_mm(quantize(x), w.t(), _scale(INPUT_SCALE, x.device), _scale(WEIGHT_SCALE, x.device),
+                            out_dtype=out_dtype)
+
+
+def gemv(plan, x, w):
+    """The same product through the streaming GEMV's e4m3 kernel (kvplan/kernels/gemv_stream.py), x quantised
+    first as the engine's quantisation kernel does; its bf16 output in x's dtype."""
+    out = plan.run(quantize(x), w, scale=INPUT_SCALE * WEIGHT_SCALE)
+    return out if out.dtype == x.dtype else out.to(x.dtype)
