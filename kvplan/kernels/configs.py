@@ -429,6 +429,16 @@ class GatedActConfig(_AsWritten):
 
 
 @dataclass(frozen=True)
+class Fp8QuantConfig(_AsWritten):
+    """fp8_quant.cu: activations to e4m3 for an fp8 linear (one instantiation; runs on sm_89 and later)."""
+
+    source = "fp8_quant.cu"
+    kernels = ("kvp_fp8_quant_bf16", "kvp_fp8_quant_f16")
+    name = "fp8_quant"
+    compile_cost = 0.1
+
+
+@dataclass(frozen=True)
 class RouterConfig:
     """One instantiation of router.cu per logits dtype."""
 
@@ -611,7 +621,7 @@ INSTANTIATION_SETS = (
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
     lambda arch: [PageOrderConfig()],
-    lambda arch: [DeltaNetPrefillConfig(), MoeGatherSumConfig(), GatedActConfig()],
+    lambda arch: [DeltaNetPrefillConfig(), MoeGatherSumConfig(), GatedActConfig(), Fp8QuantConfig()],
     # both launches, CTAs in order and rotated, and the row-owned form's two (verify times every form,
     # kvplan/gpu/gemm.py)
     lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1]) for r in (False, True)]
