@@ -2,7 +2,7 @@
 // saturated to +-448, rounded to nearest, in one pass (torch needs four: to float32, divide, clamp, cast; and an
 // fp32 copy of a whole prefill's rows). compiled at run time with NVRTC. Eight values a thread (a 16-byte load, an
 // 8-byte store); the tensor's length a multiple of 8. It lets the next kernel (the GEMV, whose weights need no
-// input) start at once: that one waits for this grid before it reads y.
+// input) start before its own wait: that one waits for this grid before it reads y.
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -25,8 +25,8 @@ __device__ __forceinline__ unsigned short e4m3x2(float a, float b) {
 template <bool BF>
 __device__ __forceinline__ void quant(const unsigned short* __restrict__ x, uint2* __restrict__ y, long long octs,
                                       float inv_scale) {
+  kvp::pdl_release();  // the GEMV after may start copying its weights while this waits for x
   kvp::pdl_wait();
-  kvp::pdl_release();
   for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < octs;
        i += (long long)gridDim.x * blockDim.x) {
     float v[8];
