@@ -16,20 +16,23 @@ def e4m3(shape, scale, gen):
 
 
 def main(argv):
+    quick = "--quick" in argv  # the failing launch alone (compute-sanitizer runs)
+    argv = [a for a in argv if a != "--quick"]
     n, k = (int(argv[0]), int(argv[1])) if len(argv) >= 2 else (4096, 5120)
     gen = torch.Generator(device="cuda").manual_seed(0)
     bf = torch.randn(n, k // 2, device="cuda", generator=gen).mul_((k // 2) ** -0.5).bfloat16()
-    for form in ({"ctas_per_sm": 1}, {"ctas_per_sm": 2}):  # the 16-bit kernel on the same bytes (k / 2 values)
+    for form in () if quick else ({"ctas_per_sm": 1}, {"ctas_per_sm": 2}):  # the 16-bit kernel on the same bytes (k / 2 values)
         plan = gemv_stream_plan(n, k // 2, torch.bfloat16, device=0, **form)
         for rep in range(3):
             x = torch.randn(1, k // 2, device="cuda", generator=gen).bfloat16()
             ref = x.double() @ bf.double().t()
             rel = float(((plan.run(x, bf).double() - ref).norm() / ref.norm()))
             print(f"bf16 {n}x{k // 2} {form} run {rep}: rel {rel:.2e}", flush=True)
-    for wscale, label in ((k ** -0.5 / 16, "saturated w"), (k ** -0.5 / 64, "w in range")):
+    for wscale, label in ((k ** -0.5 / 16, "saturated w"),) + (() if quick else ((k ** -0.5 / 64, "w in range"),)):
         w, w64 = e4m3((n, k), wscale, gen)
-        for form in ({"ctas_per_sm": 1}, {"ctas_per_sm": 2}, {"ctas_per_sm": 2, "rotate": True},
-                     {"ctas_per_sm": 1, "own": True}):
+        forms = ({"ctas_per_sm": 1}, {"ctas_per_sm": 2}, {"ctas_per_sm": 2, "rotate": True},
+                 {"ctas_per_sm": 1, "own": True})
+        for form in forms[1:2] if quick else forms:
             try:
                 plan = gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, **form)
             except ValueError as exc:
