@@ -84,3 +84,22 @@ def test_strided_rows_and_the_forwards_label(kernel_torch):
     got = mlp_activation("silu", odd, gated=True, labels=labels)
     assert "torch act(gate) * up (the kernel refused: the rows are not [..., 2I]" in labels["activation"]
     assert torch.allclose(got.double(), _reference(odd, "silu"), rtol=3 * 2 ** -8, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("shape", [(1, 2 * 32768), (300, 2 * 1024)])
+def test_e4m3_output_is_its_own_product_quantised(kernel_torch, dtype, shape):
+    """quant_inv > 0: the product in e4m3 for an fp8 down projection, bit for bit the 16-bit product of the same
+    kernel quantised by torch (kvplan/gpu/fp8.py quantize: / s, saturated)."""
+    from kvplan.gpu import fp8
+    from kvplan.kernels._runtime import device_info
+    from kvplan.kernels.gated_act import E4M3_ARCHS, gated_act
+
+    if device_info(0).arch not in E4M3_ARCHS:
+        pytest.skip("the GPU converts to e4m3 from sm_89 on")
+    g = torch.Generator(device="cuda").manual_seed(shape[0])
+    h = (torch.randn(*shape, device="cuda", generator=g) * 4).to(dtype)  # products past 448 x 2^-5 saturate
+    want = (gated_act(h, "silu").float() / fp8.INPUT_SCALE).clamp(-448, 448).to(torch.float8_e4m3fn)
+    got = gated_act(h, "silu", quant_inv=1 / fp8.INPUT_SCALE)
+    assert got.dtype == torch.float8_e4m3fn and torch.equal(got.view(torch.uint8), want.view(torch.uint8))
+    assert (got.float().abs() == 448).any()

@@ -61,3 +61,26 @@ def test_kernel_matches_torch(kernel_torch, tokens, hidden, plus_one, add):
     assert torch.equal(s, want_s) and torch.equal(x, x_before)  # the sum rounds once, as torch's add does
     want_y = rms_norm(want_s, w, 1e-6, plus_one)
     assert torch.allclose(y.float(), want_y.float(), atol=0.02, rtol=0.016)
+
+
+@pytest.mark.parametrize("tokens,hidden,add", [(1, 5120, True), (3, 2048, False), (300, 4096, True)])
+def test_kernel_e4m3_output_is_its_own_norm_quantised(kernel_torch, tokens, hidden, add):
+    """quant_inv > 0: y in e4m3 for an fp8 linear, bit for bit the 16-bit y of the same launch quantised by torch
+    (kvplan/gpu/fp8.py quantize: y / s saturated), the residual sum unchanged."""
+    torch = kernel_torch
+    from kvplan.gpu import fp8
+    from kvplan.kernels.norm import AddRmsNormPlan
+
+    gen = torch.Generator(device="cuda").manual_seed(tokens)
+    x = (torch.randn(tokens, hidden, device="cuda", generator=gen) * 4).bfloat16()
+    h = torch.randn(tokens, hidden, device="cuda", generator=gen).bfloat16() if add else None
+    w = (torch.rand(hidden, device="cuda", generator=gen) * 40).bfloat16()  # some of y saturates at 448 x 2^-5
+    plan = AddRmsNormPlan(hidden, "bfloat16")
+    if not plan.e4m3:
+        pytest.skip("the GPU converts to e4m3 from sm_89 on")
+    s16, y16 = plan.run(x, h, w, 1e-6)
+    s8, y8 = plan.run(x, h, w, 1e-6, quant_inv=1 / fp8.INPUT_SCALE)
+    want = (y16.float() / fp8.INPUT_SCALE).clamp(-448, 448).to(torch.float8_e4m3fn)
+    assert y8.dtype == torch.float8_e4m3fn and torch.equal(s8, s16)
+    assert torch.equal(y8.view(torch.uint8), want.view(torch.uint8))
+    assert (y8.float().abs() == 448).any()

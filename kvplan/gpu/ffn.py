@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import KvplanError
+from . import fp8
 from .ops import mlp_activation, stacked_rows
 from .weights import dequantize_mxfp4
 
@@ -75,7 +76,8 @@ class MLP:
 
     def partial(self, x):
         """This rank's share of the output (before the all-reduce)."""
-        h = mlp_activation(self.arch.activation, self.rt.mm(x, self.gate_up), self.arch.gated_mlp, self.rt.labels)
+        h = mlp_activation(self.arch.activation, self.rt.mm(x, self.gate_up), self.arch.gated_mlp, self.rt.labels,
+                           quant=self.down.dtype == fp8.E4M3)
         return self.rt.mm(h, self.down)
 
     def __call__(self, x):

@@ -44,15 +44,19 @@ def _scale(value: float, device):
     return _SCALES[key]
 
 
+def _quantized(x):
+    return x if x.dtype == E4M3 else quantize(x)
+
+
 def linear(x, w, out_dtype):
-    """x [tokens, in] (16-bit) times the e4m3 weight w [out, in], in `out_dtype`: cuBLAS's fp8 GEMM
-    (torch._scaled_mm), W8A8 as the engine runs it."""
-    return torch._scaled_mm(quantize(x), w.t(), _scale(INPUT_SCALE, x.device), _scale(WEIGHT_SCALE, x.device),
+    """x [tokens, in] (16-bit, or e4m3 at INPUT_SCALE: a norm quantised it) times the e4m3 weight w [out, in], in
+    `out_dtype`: cuBLAS's fp8 GEMM (torch._scaled_mm), W8A8 as the engine runs it."""
+    return torch._scaled_mm(_quantized(x), w.t(), _scale(INPUT_SCALE, x.device), _scale(WEIGHT_SCALE, x.device),
                             out_dtype=out_dtype)
 
 
-def gemv(plan, x, w):
-    """The same product through the streaming GEMV's e4m3 kernel (kvplan/kernels/gemv_stream.py), x quantised
-    first as the engine's quantisation kernel does; its bf16 output in x's dtype."""
-    out = plan.run(quantize(x), w, scale=INPUT_SCALE * WEIGHT_SCALE)
-    return out if out.dtype == x.dtype else out.to(x.dtype)
+def gemv(plan, x, w, out_dtype):
+    """The same product through the streaming GEMV's e4m3 kernel (kvplan/kernels/gemv_stream.py); it writes
+    bf16."""
+    out = plan.run(_quantized(x), w, scale=INPUT_SCALE * WEIGHT_SCALE)
+    return out if out.dtype == out_dtype else out.to(out_dtype)

@@ -53,21 +53,24 @@ class Block:
         self.arch, self.index, self.cache, self.w, self.rt = arch, layer.index, layer.cache, w, rt
         self.mixer = MIXERS[layer.mixer](arch, layer, w, rt) if layer.mixer != "none" else None
         self.ffn = FFNS[layer.ffn](arch, w, rt) if layer.ffn != "none" else None
+        # an fp8 checkpoint's norms feed fp8 linears only (QKV, gate/up: arch.py refuses other layers in fp8): they
+        # hand over e4m3 rows, as vLLM's fused RMSNorm + quant does
+        self.fp8_inputs = arch.linear_format == "fp8"
 
-    def add_norm(self, x, h, name: str):
-        return self.rt.norms.add_norm(x, h, self.w[name], self.arch.norm_eps, self.arch.norm_plus_one)
+    def add_norm(self, x, h, name: str, quant: bool = False):
+        return self.rt.norms.add_norm(x, h, self.w[name], self.arch.norm_eps, self.arch.norm_plus_one, quant)
 
     def norm(self, x, name: str):
         return self.add_norm(x, None, name)[1]
 
     def __call__(self, x, h, step, cache):
         if self.mixer is not None:
-            x, n = self.add_norm(x, h, "attn_norm")
+            x, n = self.add_norm(x, h, "attn_norm", self.fp8_inputs)
             h = self.mixer(n, step, cache)
             if self.arch.sandwich_norms:
                 h = self.norm(h, "post_attn_norm")
         if self.ffn is not None:
-            x, n = self.add_norm(x, h, "ffn_norm")
+            x, n = self.add_norm(x, h, "ffn_norm", self.fp8_inputs)
             h = self.ffn(n)
             if self.arch.sandwich_norms:
                 h = self.norm(h, "post_ffn_norm")
@@ -79,6 +82,7 @@ class Transformer:
         self.arch, self.w, self.rt = arch, weights, rt
         self.blocks = [Block(arch, layer, layer_weights(weights, layer.index), rt) for layer in arch.layers]
         dtype = weights["norm"].dtype if weights["norm"].is_floating_point() else None
+        rt.mm.out_dtype = dtype or rt.mm.out_dtype  # what fp8 linears over e4m3 rows return
         self.rope = Rope(arch.qk_rope_dim if "mla" in arch.mixers else arch.rope_dim, rt.device, dtype)
         self.thetas = sorted({layer.rope_theta for layer in arch.layers})
         self.caches: dict = {}  # cache index (LayerArch.cache) -> LayerCache (none during the profile run)

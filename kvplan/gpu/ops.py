@@ -68,16 +68,22 @@ class Norms:
                     self._plans[key] = AddRmsNormPlan(x.shape[-1], act, x.device)
         return self._plans[key]
 
-    def add_norm(self, x, h, weight, eps: float, plus_one: bool = False):
+    def add_norm(self, x, h, weight, eps: float, plus_one: bool = False, quant: bool = False):
+        """quant: the norm in e4m3 for the fp8 linear it feeds (kvplan/gpu/fp8.py quantize), in the same launch where
+        the kernel converts to e4m3."""
         plan = self._plan(x) if (x.dim() == 2 and x.is_contiguous() and x.data_ptr() % 8 == 0
                                  and weight.dtype == x.dtype) else None
         if plan is not None and (h is None or (h.is_contiguous() and h.data_ptr() % 8 == 0)):
             self.labels["norm"] = self.KERNEL
-            return plan.run(x, h, weight, eps, plus_one)
+            if quant and plan.e4m3:
+                return plan.run(x, h, weight, eps, plus_one, quant_inv=1.0 / fp8.INPUT_SCALE)
+            s, y = plan.run(x, h, weight, eps, plus_one)
+            return s, fp8.quantize(y) if quant else y
         self.labels["norm"] = self.TORCH
         if h is not None:
             x = x + h
-        return x, rms_norm(x, weight, eps, plus_one)
+        y = rms_norm(x, weight, eps, plus_one)
+        return x, fp8.quantize(y) if quant else y
 
 
 def l2_norm(x, eps: float = 1e-6):
@@ -108,21 +114,28 @@ def activation(name: str, x):
 GATED_KERNEL = "bundled act(gate) * up kernel (gated_act.cu), one launch"
 
 
-def mlp_activation(name: str, h, gated: bool, labels: dict | None = None):
+def mlp_activation(name: str, h, gated: bool, labels: dict | None = None, quant: bool = False):
     """act(gate) * up of a fused [.., 2I] gate/up output (gated MLPs), act(h) otherwise. On a GPU the gated form
-    is one launch of kvplan/kernels/gated_act.cu (as engines fuse it); labels["activation"] says which ran."""
-    if not gated:
-        return activation(name, h)
-    if h.is_cuda:
-        from ..kernels.gated_act import gated_act, gated_act_supported
+    is one launch of kvplan/kernels/gated_act.cu (as engines fuse it); labels["activation"] says which ran.
+    quant: in e4m3 for an fp8 down projection (kvplan/gpu/fp8.py), in the same launch where the kernel can."""
+    if gated and h.is_cuda:
+        from ..kernels._runtime import device_info
+        from ..kernels.gated_act import E4M3_ARCHS, gated_act, gated_act_supported
 
         why = gated_act_supported(h, name)
         if labels is not None:
             labels["activation"] = GATED_KERNEL if why is None else f"torch act(gate) * up (the kernel refused: {why})"
         if why is None:
-            return gated_act(h, name)
-    gate, up = h.chunk(2, dim=-1)
-    return activation(name, gate) * up
+            if quant and device_info(h.device.index).arch in E4M3_ARCHS:
+                return gated_act(h, name, quant_inv=1.0 / fp8.INPUT_SCALE)
+            out = gated_act(h, name)
+            return fp8.quantize(out) if quant else out
+    if gated:
+        gate, up = h.chunk(2, dim=-1)
+        out = activation(name, gate) * up
+    else:
+        out = activation(name, h)
+    return fp8.quantize(out) if quant else out
 
 
 class Rope:
@@ -166,6 +179,7 @@ class Matmul:
         self.rotated: dict = {}  # (out, in) -> the same with rotate=True
         self.owned: dict = {}  # (out, in) -> the same with own=True
         self.owned_deep: dict = {}  # (out, in) -> the same with own=True, two CTAs per SM, rings of 8
+        self.out_dtype = torch.bfloat16  # fp8 linears over e4m3 rows: the activations' dtype (model.Transformer)
 
     def kernel_plans(self, form: str) -> dict:
         """(out, in) -> plan, for one of the bundled kernels' forms (MM_FORMS[2:])."""
@@ -189,7 +203,8 @@ class Matmul:
         """x @ W^T for an e4m3 weight, W8A8: the streaming GEMV's e4m3 kernel in its `form` (MM_FORMS[3:]) where
         it has a plan for the shape, cuBLAS's fp8 GEMM (torch._scaled_mm) otherwise."""
         plan = self.kernel_plans(form).get(tuple(w.shape)) if form in MM_FORMS[3:] else None
-        return fp8.gemv(plan, x, w) if plan is not None else fp8.linear(x, w, x.dtype)
+        out_dtype = self.out_dtype if x.dtype == fp8.E4M3 else x.dtype
+        return fp8.gemv(plan, x, w, out_dtype) if plan is not None else fp8.linear(x, w, out_dtype)
 
     def pair(self, x, a, b, joint=None):
         """(x @ a^T, x @ b^T): one matmul over `joint` (stacked_rows(a, b)) where given, its output split."""

@@ -4,6 +4,8 @@
 // prefill (8,192 tokens x 4 pairs x 2 x 2,880 values a layer in gpt-oss-20b). Here each row is read once and the
 // [rows, I] product written once. As torch and vLLM: act(gate) rounded to the activations' dtype, then times up in
 // fp32, rounded again. Eight values a thread (16-byte loads and stores); I a multiple of 8.
+// q_inv > 0 (an fp8 down projection follows): out is written in e4m3 instead, the product rounded to the activations'
+// dtype, times q_inv, saturated (vLLM's silu_and_mul + static fp8 quant); sm_89 and later.
 //   act 0: SiLU, x / (1 + e^-x); act 1: GELU, tanh approximation (Gemma)
 
 #include <cuda_fp16.h>
@@ -29,10 +31,30 @@ __device__ __forceinline__ float act(float x, int gelu) {
   return x / (1.f + expf(-x));
 }
 
-// in: [rows, 2 inter] (row stride in_row elements, 16-byte aligned rows); out: [rows, inter] contiguous
+// eight values (rounded to the activations' dtype) times q_inv as e4m3 bytes
+template <bool BF>
+__device__ __forceinline__ uint2 e4m3x8(const float* v, float q_inv) {
+  unsigned w[2] = {0u, 0u};
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+#pragma unroll
+  for (int h = 0; h < 4; ++h) {
+    unsigned short d;
+    asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n"
+        : "=h"(d) : "f"(round16<BF>(v[2 * h + 1]) * q_inv), "f"(round16<BF>(v[2 * h]) * q_inv));
+    w[h / 2] |= (unsigned)d << (16 * (h % 2));
+  }
+#else
+  __trap();  // the host asks for e4m3 on sm_89 and later only
+#endif
+  return make_uint2(w[0], w[1]);
+}
+
+// in: [rows, 2 inter] (row stride in_row elements, 16-byte aligned rows); out: [rows, inter] contiguous (16-bit, or
+// e4m3 bytes when q_inv > 0)
 template <bool BF>
 __device__ __forceinline__ void gated_act(const unsigned short* __restrict__ in, long long in_row,
-                                          unsigned short* __restrict__ out, long long rows, int inter, int gelu) {
+                                          unsigned short* __restrict__ out, long long rows, int inter, int gelu,
+                                          float q_inv) {
   kvp::pdl_enter();
   const int octs = inter / 8;
   const long long total = rows * octs;
@@ -46,7 +68,10 @@ __device__ __forceinline__ void gated_act(const unsigned short* __restrict__ in,
     kvp::unpack8<BF>(*reinterpret_cast<const uint4*>(row + inter), u);
 #pragma unroll
     for (int j = 0; j < 8; ++j) g[j] = round16<BF>(act(g[j], gelu)) * u[j];
-    *reinterpret_cast<uint4*>(out + r * inter + col) = kvp::pack8<BF>(g);
+    if (q_inv > 0.f)
+      *reinterpret_cast<uint2*>(reinterpret_cast<unsigned char*>(out) + r * inter + col) = e4m3x8<BF>(g, q_inv);
+    else
+      *reinterpret_cast<uint4*>(out + r * inter + col) = kvp::pack8<BF>(g);
   }
 }
 
@@ -54,12 +79,12 @@ __device__ __forceinline__ void gated_act(const unsigned short* __restrict__ in,
 
 extern "C" __global__ void __launch_bounds__(256) kvp_gated_act_bf16(const unsigned short* in, long long in_row,
                                                                       unsigned short* out, long long rows,
-                                                                      int inter, int gelu) {
-  gated_act<true>(in, in_row, out, rows, inter, gelu);
+                                                                      int inter, int gelu, float q_inv) {
+  gated_act<true>(in, in_row, out, rows, inter, gelu, q_inv);
 }
 
 extern "C" __global__ void __launch_bounds__(256) kvp_gated_act_f16(const unsigned short* in, long long in_row,
                                                                      unsigned short* out, long long rows,
-                                                                     int inter, int gelu) {
-  gated_act<false>(in, in_row, out, rows, inter, gelu);
+                                                                     int inter, int gelu, float q_inv) {
+  gated_act<false>(in, in_row, out, rows, inter, gelu, q_inv);
 }

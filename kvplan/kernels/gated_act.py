@@ -2,6 +2,7 @@
 
     out = gated_act(h, "silu")         # h [..., 2I] = [gate | up] rows in bf16 / fp16 -> out [..., I]
     out = gated_act(h, "gelu_tanh")    # Gemma's GELU (tanh approximation)
+    out = gated_act(h, "silu", quant_inv=32.0)   # e4m3, for an fp8 down projection
 
 `gated_act_supported(h, name)` says why a tensor cannot take the kernel (None when it can); the caller then runs
 the torch form (kvplan/gpu/ops.py mlp_activation)."""
@@ -16,6 +17,7 @@ from . import _runtime as rt
 THREADS = 256
 MAX_CTAS_PER_SM = 8  # a grid-stride loop: enough CTAs to fill the GPU, no more
 ACTIVATIONS = {"silu": 0, "gelu_tanh": 1}
+E4M3_ARCHS = ("sm_89", "sm_90")  # cvt to e4m3
 
 
 def gated_act_supported(h, name: str) -> Optional[str]:
@@ -34,9 +36,12 @@ def gated_act_supported(h, name: str) -> Optional[str]:
     return rt.kernel_unavailable_reason()
 
 
-def gated_act(h, name: str, out=None):
-    """act(h[..., :I]) * h[..., I:] in h's dtype, [..., I] (the activation rounded to that dtype first)."""
+def gated_act(h, name: str, out=None, quant_inv: float = 0.0):
+    """act(h[..., :I]) * h[..., I:] in h's dtype, [..., I] (the activation rounded to that dtype first); with
+    quant_inv > 0 in e4m3, that product times quant_inv saturated (for an fp8 down projection; sm_89 and later)."""
     why = gated_act_supported(h, name)
+    if why is None and quant_inv and rt.device_info(h.device.index).arch not in E4M3_ARCHS:
+        why = "the GPU converts to e4m3 from sm_89 on"
     if why is not None:
         raise ValueError(f"the gated activation kernel cannot take these rows: {why}")
     import torch
@@ -44,9 +49,10 @@ def gated_act(h, name: str, out=None):
     inter = h.shape[-1] // 2
     rows = h.reshape(-1, h.shape[-1]) if h.dim() != 2 else h
     if out is None:
-        out = torch.empty(*h.shape[:-1], inter, dtype=h.dtype, device=h.device)
+        out = torch.empty(*h.shape[:-1], inter, dtype=torch.float8_e4m3fn if quant_inv else h.dtype,
+                          device=h.device)
     if rows.shape[0]:
-        _launcher(h.device.index).run(rows, out, inter, ACTIVATIONS[name])
+        _launcher(h.device.index).run(rows, out, inter, ACTIVATIONS[name], float(quant_inv))
     return out
 
 
@@ -57,19 +63,19 @@ class _GatedActLaunch:
         self._index = index
         dev = rt.device_info(index)
         ld = rt.load(GatedActConfig(), dev)
-        args = ("u64", "u64", "u64", "u64", "i32", "i32")
+        args = ("u64", "u64", "u64", "u64", "i32", "i32", "f32")
         self._launches = {name: rt.PreparedLaunch(ld, f"kvp_gated_act_{name}", args, THREADS, 0, None, "driver")
                           for name in ("bf16", "f16")}
         self._max_ctas = dev.sm_count * MAX_CTAS_PER_SM
         self._lock = threading.Lock()
 
-    def run(self, rows, out, inter: int, act: int) -> None:
+    def run(self, rows, out, inter: int, act: int, quant_inv: float = 0.0) -> None:
         import torch
 
         n = rows.shape[0]
         ln = self._launches["bf16" if rows.dtype == torch.bfloat16 else "f16"]
         grid = min(-(-n * (inter // 8) // THREADS), self._max_ctas)
-        values = (rows.data_ptr(), rows.stride(0), out.data_ptr(), n, inter, act)
+        values = (rows.data_ptr(), rows.stride(0), out.data_ptr(), n, inter, act, quant_inv)
         with self._lock:
             rt.launch_on(torch, self._index, ln, values, (grid, 1, 1))
 

@@ -8,6 +8,9 @@
 // One entry per ITEMS (1, 2, 4, 8, 16), the host taking the smallest that holds the row: with ITEMS fixed at 16
 // every thread kept 64 floats in registers whatever the row, so that an SM held two CTAs, and a prefill's 8,192
 // rows of 2,048 ran in 31 waves (about 100 us a norm on an H200, three times its bytes' time).
+// q_inv > 0 (an fp8 linear follows): y is written in e4m3 instead, y rounded to the activations' dtype, times q_inv,
+// saturated (vLLM's fused RMSNorm + static fp8 quant), so that no quantisation launch sits between the norm and the
+// matmul (sm_89 and later).
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
@@ -49,10 +52,24 @@ __device__ __forceinline__ void store4(act_t* p, const float* v) {
   *reinterpret_cast<uint2*>(p) = f.raw;
 }
 
+// y's four values as e4m3 bytes (sm_89+: the host asks for them there only)
+__device__ __forceinline__ void store4_e4m3(unsigned char* p, const float* v, float q_inv) {
+  unsigned short lo = 0, hi = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  float q[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j) q[j] = A2F(F2A(v[j])) * q_inv;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(lo) : "f"(q[1]), "f"(q[0]));
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(hi) : "f"(q[3]), "f"(q[2]));
+#else
+  __trap();
+#endif
+  *reinterpret_cast<unsigned*>(p) = (unsigned)lo | ((unsigned)hi << 16);
+}
 template <int ITEMS>
 __device__ __forceinline__ void add_rms_norm(const act_t* x, const act_t* __restrict__ h, const act_t* __restrict__ w,
                                              act_t* s_out, act_t* __restrict__ y, int hidden, float eps,
-                                             float w_offset) {
+                                             float w_offset, float q_inv) {
   __shared__ float warps[KVP_NORM_THREADS / 32];
   const long long row = (long long)blockIdx.x * hidden;
   // the weight is read only after the statistics: start its (cold, per-layer) lines on their way to L2 now
@@ -92,7 +109,10 @@ __device__ __forceinline__ void add_rms_norm(const act_t* x, const act_t* __rest
       load4(w + i, g);
 #pragma unroll
       for (int j = 0; j < 4; ++j) v[k][j] = v[k][j] * r * (g[j] + w_offset);
-      store4(y + row + i, v[k]);
+      if (q_inv > 0.f)
+        store4_e4m3(reinterpret_cast<unsigned char*>(y) + row + i, v[k], q_inv);
+      else
+        store4(y + row + i, v[k]);
     }
   }
 }
@@ -100,8 +120,9 @@ __device__ __forceinline__ void add_rms_norm(const act_t* x, const act_t* __rest
 #define KVP_NORM_ENTRY(ITEMS)                                                                                    \
   extern "C" __global__ void __launch_bounds__(KVP_NORM_THREADS)                                                \
       kvp_add_rms_norm_##ITEMS(const act_t* x, const act_t* __restrict__ h, const act_t* __restrict__ w,         \
-                               act_t* s_out, act_t* __restrict__ y, int hidden, float eps, float w_offset) {    \
-    add_rms_norm<ITEMS>(x, h, w, s_out, y, hidden, eps, w_offset);                                              \
+                               act_t* s_out, act_t* __restrict__ y, int hidden, float eps, float w_offset,      \
+                               float q_inv) {                                                                    \
+    add_rms_norm<ITEMS>(x, h, w, s_out, y, hidden, eps, w_offset, q_inv);                                       \
   }
 KVP_NORM_ENTRY(1)
 KVP_NORM_ENTRY(2)
