@@ -1,12 +1,14 @@
 """The streaming GEMV's e4m3 kernel on one shape, every launch form: worst relative error against float64 per batch,
 and where the worst rows sit (64-row tiles, CTAs), to tell a precision limit from a cut-tile bug.
 
-    python3 benchmarks/gemv_e4m3_check.py [n k]"""
+    python3 benchmarks/gemv_e4m3_check.py [n k] [--quick]
+    python3 benchmarks/gemv_e4m3_check.py --variants     # the refused launch under changes, one suspect each"""
 
 import sys
 
 import torch
 
+from kvplan.kernels import gemv_stream
 from kvplan.kernels.gemv_stream import gemv_stream_plan
 
 
@@ -16,6 +18,8 @@ def e4m3(shape, scale, gen):
 
 
 def main(argv):
+    if "--variants" in argv:
+        return variants()
     quick = "--quick" in argv  # the failing launch alone (compute-sanitizer runs)
     argv = [a for a in argv if a != "--quick"]
     n, k = (int(argv[0]), int(argv[1])) if len(argv) >= 2 else (4096, 5120)
@@ -55,3 +59,32 @@ def main(argv):
 
 if __name__ == "__main__":
     main(sys.argv[1:])
+
+
+
+def variants(n=4096, k=5120, reps=10):
+    """The failing launch (e4m3, tiles cut, two CTAs per SM, batch 1) ten times in a row under changes that each
+    remove one suspect: a sync between runs, rings of 6, the default L2 policy; and the 16-bit kernel at two CTAs
+    per SM on the same bytes. Run once more with KVPLAN_PDL=0 (no programmatic dependent launch)."""
+    gemv_stream.E4M3_TWO_CTAS_CUT = True  # the refused launch, to take it apart
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    w, w64 = e4m3((n, k), k ** -0.5 / 64, gen)
+    x, x64 = e4m3((1, k), 1 / 32, gen)
+    ref = x64 @ w64.t()
+    cases = [("default", {}, False), ("sync between runs", {}, True), ("depth 6", {"depth": 6}, False),
+             ("evict_first off", {"evict_first": False}, False), ("rows owned", {"own": True}, False)]
+    for label, opts, sync in cases:
+        plan = gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=2, **opts)
+        errs = []
+        for _ in range(reps):
+            got = plan.run(x, w, scale=(k ** -0.5 / 64) / 32).double()
+            if sync:
+                torch.cuda.synchronize()
+            errs.append(float((got - ref).norm() / ref.norm()))
+        print(f"variant {label}: ctas {plan.ctas}, rel err per run " + " ".join(f"{e:.1e}" for e in errs), flush=True)
+    wb = torch.randn(n, k // 2, device="cuda", generator=gen).mul_((k // 2) ** -0.5).bfloat16()
+    xb = torch.randn(1, k // 2, device="cuda", generator=gen).bfloat16()
+    refb = xb.double() @ wb.double().t()
+    plan = gemv_stream_plan(n, k // 2, torch.bfloat16, device=0, ctas_per_sm=2)
+    errs = [float((plan.run(xb, wb).double() - refb).norm() / refb.norm()) for _ in range(reps)]
+    print("variant bf16 same bytes: rel err per run " + " ".join(f"{e:.1e}" for e in errs), flush=True)

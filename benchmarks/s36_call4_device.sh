@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 LOG=$OUT/s36_call4_h200_2026-12-03.txt
 python3 -m pytest -q -p no:cacheprovider tests/test_norm.py tests/test_gated_act.py tests/test_fp8_quant.py tests/test_gemv_stream_gpu.py 2>&1 | grep -E "passed|failed|Error|rel err" | head -12 | tee "$LOG"
 python3 -m pytest -q -p no:cacheprovider tests/test_verify_gpu.py -k "forward_on_gpu or fp8" 2>&1 | grep -E "passed|failed|assert|Error" | head -12 | tee -a "$LOG"
+PYTHONPATH=$PWD python3 benchmarks/gemv_e4m3_check.py --variants 2>&1 | tail -7 | tee -a "$LOG"
+KVPLAN_PDL=0 PYTHONPATH=$PWD python3 benchmarks/gemv_e4m3_check.py --variants 2>&1 | tail -7 | sed "s/^/PDL off: /" | tee -a "$LOG"
 python3 benchmarks/verify_device_run.py models --only=devstral-small-fp8,llama8b-8k --budget=200 2>&1 | tail -3 | tee -a "$LOG"
 python3 benchmarks/verify_summary_md.py "$OUT/results.jsonl" 2>&1 | tail -9 | tee -a "$LOG"
 python3 benchmarks/gemm_forms_md.py "$OUT/results.jsonl" --shapes 2>&1 | grep -v "131072x" | head -20 | tee -a "$LOG"
