@@ -313,6 +313,30 @@ def test_verify_refuses_the_mamba_forms_it_does_not_run():
         architecture(NEMOTRON_H_8B, parse_config(NEMOTRON_H_8B, "nemotron-h-8b"), 16)
 
 
+def test_fp8_checkpoints_per_tensor_run_and_the_others_are_refused():
+    """Devstral-Small-2 (one scale a matrix, the bundled spec) allocates its attention and MLP matrices in e4m3:
+    this rank's bytes are the estimate's but for its 280 float32 scales (40 layers x q, k, v, o, gate, up, down,
+    which verify holds as one constant). Block-scaled fp8 (DeepSeek-V3) and fp8 experts are refused in one line."""
+    from kvplan.errors import KvplanError
+
+    raw: list = []
+    spec = resolve("mistralai/Devstral-Small-2-24B-Instruct-2512", raw_out=raw)
+    arch = architecture(raw[0], spec, 1)
+    assert arch.linear_format == "fp8"
+    stored = {s.name.rsplit(".", 1)[-1]: s.dtype for s in rank_weights(arch)}
+    assert {k: stored[k] for k in ("qkv", "o", "gate_up", "down", "embed", "lm_head", "attn_norm")} == {
+        "qkv": "fp8", "o": "fp8", "gate_up": "fp8", "down": "fp8", "embed": "model", "lm_head": "model",
+        "attn_norm": "model"}
+    assert sum(g.bytes for g in spec.params) - weight_bytes(arch) == 280 * 4
+    raw = []
+    v3 = resolve("deepseek-ai/DeepSeek-V3", raw_out=raw)
+    with pytest.raises(KvplanError, match="fp8 weights in 128x128 blocks"):
+        architecture(raw[0], v3, 8)
+    moe = {**TINY["mixtral"], "quantization_config": {"quant_method": "fp8", "activation_scheme": "dynamic"}}
+    with pytest.raises(KvplanError, match="its routed-expert weights in fp8"):
+        architecture(moe, parse_config(moe, "mixtral-fp8"), 1)
+
+
 def test_mxfp4_dequantisation_matches_the_bitwise_decoding():
     gen = torch.Generator().manual_seed(5)
     blocks = torch.randint(0, 256, (3, 4, 32), dtype=torch.uint8, generator=gen)

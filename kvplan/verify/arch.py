@@ -237,6 +237,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
 
 
 FP8_LINEAR_GROUPS = {"attention", "dense"}  # kvplan/model/params.py groups
+GROUP_NAMES = {"experts": "routed-expert", "shared_experts": "shared-expert", "linear": "linear-attention"}
 
 
 def _linear_format(cfg: Config, spec: ModelSpec, layers: tuple) -> str:
@@ -254,8 +255,9 @@ def _linear_format(cfg: Config, spec: ModelSpec, layers: tuple) -> str:
         raise KvplanError(f"{spec.name} stores fp8 weights in {rows}x{cols} blocks with a scale each; verify's fp8 "
                           f"linears take one scale per matrix (per-tensor checkpoints).")
     if fp8 - FP8_LINEAR_GROUPS:
-        raise KvplanError(f"{spec.name} stores its {sorted(fp8 - FP8_LINEAR_GROUPS)[0].replace('_', ' ')} weights "
-                          f"in fp8; verify's fp8 linears are attention and dense-MLP matrices only.")
+        group = sorted(fp8 - FP8_LINEAR_GROUPS)[0]
+        raise KvplanError(f"{spec.name} stores its {GROUP_NAMES.get(group, group)} weights in fp8; verify's fp8 "
+                          f"linears are attention and dense-MLP matrices only.")
     others = {layer.mixer for layer in layers} - {"attention", "none"}
     if others:
         raise KvplanError(f"{spec.name} stores fp8 weights in {sorted(others)[0]} layers; verify's fp8 linears are "
