@@ -57,9 +57,6 @@ def main(argv):
             print(label, form, f"ctas {plan.ctas} per_cta {plan.per_cta}", "; ".join(worst), flush=True)
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])
-
 
 
 def variants(n=4096, k=5120, reps=10):
@@ -88,3 +85,7 @@ def variants(n=4096, k=5120, reps=10):
     plan = gemv_stream_plan(n, k // 2, torch.bfloat16, device=0, ctas_per_sm=2)
     errs = [float((plan.run(xb, wb).double() - refb).norm() / refb.norm()) for _ in range(reps)]
     print("variant bf16 same bytes: rel err per run " + " ".join(f"{e:.1e}" for e in errs), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
