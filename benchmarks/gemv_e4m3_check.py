@@ -2,13 +2,12 @@
 and where the worst rows sit (64-row tiles, CTAs), to tell a precision limit from a cut-tile bug.
 
     python3 benchmarks/gemv_e4m3_check.py [n k] [--quick]
-    python3 benchmarks/gemv_e4m3_check.py --variants     # the refused launch under changes, one suspect each"""
+    python3 benchmarks/gemv_e4m3_check.py --variants     # the failing launch under changes, one suspect each"""
 
 import sys
 
 import torch
 
-from kvplan.kernels import gemv_stream
 from kvplan.kernels.gemv_stream import gemv_stream_plan
 
 
@@ -60,10 +59,10 @@ def main(argv):
 
 
 def variants(n=4096, k=5120, reps=10):
-    """The failing launch (e4m3, tiles cut, two CTAs per SM, batch 1) ten times in a row under changes that each
-    remove one suspect: a sync between runs, rings of 6, the default L2 policy; and the 16-bit kernel at two CTAs
-    per SM on the same bytes. Run once more with KVPLAN_PDL=0 (no programmatic dependent launch)."""
-    gemv_stream.E4M3_TWO_CTAS_CUT = True  # the refused launch, to take it apart
+    """The launch that failed in session 36 (e4m3, tiles cut, two CTAs per SM, batch 1) ten times in a row under
+    changes that each remove one suspect: a sync between runs, rings of 6, the default L2 policy; and the 16-bit
+    kernel at two CTAs per SM on the same bytes. Run once more with KVPLAN_PDL=0 (no programmatic dependent
+    launch)."""
     gen = torch.Generator(device="cuda").manual_seed(1)
     w, w64 = e4m3((n, k), k ** -0.5 / 64, gen)
     x, x64 = e4m3((1, k), 1 / 32, gen)

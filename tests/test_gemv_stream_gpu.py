@@ -75,15 +75,12 @@ def e4m3(*shape, scale):
                                   (3072, 2048), (6144, 1024), (14779, 512)])
 def test_e4m3_every_batch_twice(n, k, ctas_per_sm, order):
     """W8A8: e4m3 x and w, the fp32 sums times `scale` in bf16, against float64 over the same e4m3 values; the
-    same cuts of the work as the 16-bit kernels (a step is 128 values) but tiles cut at one CTA per SM only; rows
-    owned refuse k not a multiple of 512. Five runs of each batch: the refused cut showed up on repeated runs."""
+    same cuts of the work as the 16-bit kernels (a step is 128 values); rows owned refuse k not a multiple of 512.
+    Five runs of each batch: a stage released before its ldmatrix loads had landed (gemv_stream.cu gv_release) gave
+    wrong sums from the second run on at batch 1, 4096 x 5120, two CTAs per SM (H200, session 36)."""
     if order == "own" and k % 512:
         with pytest.raises(ValueError, match="multiple of 512"):
             gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=ctas_per_sm, own=True)
-        return
-    if order != "own" and ctas_per_sm == 2:  # cut tiles at two CTAs per SM: refused (gemv_stream.py E4M3_CUT_TILES)
-        with pytest.raises(ValueError, match="ctas_per_sm=2 takes own=True"):
-            gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=2, **ORDERS[order])
         return
     w, w64 = e4m3(n, k, scale=k ** -0.5 / 16)
     plan = gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=ctas_per_sm, **ORDERS[order])

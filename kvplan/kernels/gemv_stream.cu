@@ -32,7 +32,8 @@
 //   ws        [CTAs * 4 * MT * 128] fp32 zeros; counters [CTAs * 4 * MT] zeros (a cell per 16-row slice of a shared
 //             tile, by the tile's first CTA: gv_slot)
 //   per_cta   steps per CTA (ceil(ceil(n / 64) * k / 64 / CTAs), the host's choice)
-//   dynamic shared memory: DEPTH x (8 KB x MT + 1 KB + 16) + 1 KB (alignment of the swizzled stages)
+//   dynamic shared memory: DEPTH x (8 KB x MT + 1 KB + 16) + 1 KB (alignment of the swizzled stages) + 4 bytes a
+//             thread (gv_release)
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -156,6 +157,16 @@ __device__ __forceinline__ void gv_ldsm4(unsigned addr, unsigned& r0, unsigned& 
 }
 __device__ __forceinline__ void gv_cp_x(unsigned dst, const unsigned char* src) {  // x: every warp reads it, L1 too
   asm volatile("cp.async.ca.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src) : "memory");
+}
+// Release a stage once this thread's ldmatrix results of it are in registers. An mbarrier arrive does not wait for
+// the thread's outstanding ldmatrix loads, and ptxas scheduled the e4m3 kernel's arrive above the conversions that
+// first use them (SASS: no wait on their scoreboards), so the stage could be refilled before it was read: at batch
+// 1 x's cp.async refills hit L1 and landed first (wrong sums, H200, session 36). A store of a value made from
+// one register of every ldmatrix issues only once they have landed, and the arrive's release keeps it after that
+// store; `sink` is the thread's own 4 bytes.
+__device__ __forceinline__ void gv_release(unsigned bar, unsigned sink, unsigned dep) {
+  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sink), "r"(dep) : "memory");
+  kvp::mbar_arrive(bar);
 }
 // the mbarrier counts one arrival once every cp.async this thread issued before has landed
 __device__ __forceinline__ void gv_cp_arrive(unsigned bar) {
@@ -367,6 +378,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   // weight stages (1024-byte aligned for the swizzle), x stages, full and empty mbarriers
   const unsigned base_s = ((unsigned)__cvta_generic_to_shared(gv_smem) + 1023u) & ~1023u;
   const unsigned wring = base_s, xring = base_s + D * WST, full = xring + D * XST, empty = full + D * 8;
+  const unsigned sink = empty + D * 8 + 4 * threadIdx.x;  // gv_release
   if (threadIdx.x == 0) {
 #pragma unroll
     for (int d = 0; d < D; ++d) {
@@ -445,18 +457,20 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     unsigned b[8];
     gv_ldsm4(xs_ + bcol * 128 + ((bq ^ bcol) << 4), b[0], b[1], b[2], b[3]);
     gv_ldsm4(xs_ + bcol * 128 + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
+    unsigned dep = b[0] ^ b[4];  // a register of every ldmatrix of the stage (gv_release)
 #pragma unroll
     for (int h = 0; h < MT; ++h)
 #pragma unroll
       for (int kb = 0; kb < 4; ++kb) {
         unsigned a0, a1, a2, a3;
         gv_ldsm4(ws_ + a_off + h * 2048 + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
+        dep ^= a0;
         gv_mma<BF>(acc[h], a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
       }
     // every lane arrives, after its own ldmatrix of the stage: lane 0 arriving after __syncwarp is as correct, as
     // fast, and racecheck reports its x refills as WAR hazards (it does not follow the order through the warp
     // barrier; H200, benchmarks/RESULTS.md session 19)
-    kvp::mbar_arrive(empty + 8 * d);
+    gv_release(empty + 8 * d, sink, dep);
     const bool wraps = KVP_GV_ROTATE && order.wrap && i + 1 == order.wrap;
     if (++step == steps_per_tile || i + 1 == steps || wraps) {
 #pragma unroll
@@ -563,6 +577,7 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
   const unsigned base_s = ((unsigned)__cvta_generic_to_shared(gv_smem) + 1023u) & ~1023u;
   const unsigned wring = base_s, xring = base_s + D * WST, full = xring + D * XST, empty = full + D * 8;
   float* red = reinterpret_cast<float*>(gv_smem + (empty + D * 8 - (unsigned)__cvta_generic_to_shared(gv_smem)));
+  const unsigned sink = empty + D * 8 + 2 * GV_WARPS * 128 * 4 + 4 * threadIdx.x;  // after red (gv_release)
   if (threadIdx.x == 0) {
 #pragma unroll
     for (int d = 0; d < D; ++d) {
@@ -630,19 +645,22 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
     const int d = (int)(i % D);
     kvp::mbar_wait(full + 8 * d, (unsigned)((i / D) & 1));
     if (KVP_GV_TRACE && i == 0 && threadIdx.x == 0) GV_MARK(4);
+    unsigned dep = 0;  // a register of every ldmatrix of the stage (gv_release)
     if (active) {
       const unsigned ws_ = wring + d * WST, xs_ = xring + d * XST + x_off;
       unsigned b[8];
       gv_ldsm4(xs_ + ((bq ^ bcol) << 4), b[0], b[1], b[2], b[3]);
       gv_ldsm4(xs_ + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
+      dep = b[0] ^ b[4];
 #pragma unroll
       for (int kb = 0; kb < 4; ++kb) {
         unsigned a0, a1, a2, a3;
         gv_ldsm4(ws_ + a_off + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
+        dep ^= a0;
         gv_mma<BF>(acc, a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
       }
     }
-    kvp::mbar_arrive(empty + 8 * d);
+    gv_release(empty + 8 * d, sink, dep);
     if (++st < gr.steps) continue;
     if (gr.q > 1) {  // the warps of a slice add up in shared memory. Only a CTA's last group has fewer than four
                      // slices, so this runs once a CTA; the second buffer would keep two such groups in a row apart

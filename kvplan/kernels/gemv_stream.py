@@ -33,13 +33,6 @@ from .gemv_stream_config import (E4M3, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, S
                                  own_launch, own_share, smem_bytes, steps_per_cta)
 
 _ARGS = ("u64",) * 4 + ("i32",) * 4 + ("f32",)  # after the tensor map(s)
-# H200, session 36 (benchmarks/gemv_e4m3_check.py): the e4m3 kernel with tiles cut between CTAs at two CTAs per SM
-# (4096 x 5120, ten steps a CTA, four CTAs a tile) gave wrong sums in a few rows at batch 1, more on repeated runs;
-# the 16-bit kernel on the same bytes, one CTA per SM and rows owned were right every run, and compute-sanitizer
-# (memcheck, racecheck) found nothing. Not yet localised: the e4m3 kernel cuts tiles at one CTA per SM only.
-E4M3_CUT_TILES = ("ctas_per_sm=2 takes own=True for float8_e4m3fn (tiles cut between two CTAs per SM gave wrong "
-                  "sums at batch 1 on an H200, not yet localised)")
-E4M3_TWO_CTAS_CUT = False  # True lets benchmarks/gemv_e4m3_check.py --variants reproduce it
 KERNELS = {"bfloat16": "kvp_gemv_stream_bf16", "float16": "kvp_gemv_stream_f16", E4M3: "kvp_gemv_stream_e4m3"}
 
 
@@ -76,8 +69,6 @@ class GemvStreamPlan:
         if own and (rotate or mma_tiles != 1):
             raise ValueError("own=True takes neither rotate=True nor mma_tiles=2 (its CTAs share no tile)")
         units = k // 2 if name == E4M3 else k  # a row in 16-bit units (e4m3: k / 2, gemv_stream.cu)
-        if name == E4M3 and ctas_per_sm == 2 and not own and not E4M3_TWO_CTAS_CUT:
-            raise ValueError(E4M3_CUT_TILES)
         if own and units % (4 * STEP_K):
             raise ValueError(f"k must be a multiple of {4 * STEP_K * k // units} for own=True (a slice's k in steps "
                              f"of four), got {k}")
@@ -89,7 +80,7 @@ class GemvStreamPlan:
                                             f"{dev.arch}")
         if ctas_per_sm is None:  # the launch measured best for the shape; one CTA per SM when only depth is given
             ctas_per_sm, depth = ((1, depth) if depth is not None else own_launch(n, dev.sm_count) if own
-                                  else (1, DEPTH) if name == E4M3 else launch_shape(n, units))
+                                  else launch_shape(n, units))
         self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate, own)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         ld = rt.load(self.config, dev)

@@ -84,10 +84,12 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
 
 def smem_bytes(depth: int, mma_tiles: int = 1, own: bool = False) -> int:
     """Dynamic shared memory of a CTA: the ring (weights, x), its mbarriers, and 1 KB to align the swizzled stages;
-    the row-owned form's stages hold x for four k steps, and two buffers of the warps' sums follow."""
+    the row-owned form's stages hold x for four k steps, and two buffers of the warps' sums follow; then a word a
+    thread."""
+    sink = 4 * THREADS  # a word a thread that a stage's release stores first (gemv_stream.cu gv_release)
     if own:
-        return depth * (8 * 1024 + 4 * 1024 + 16) + 1024 + 2 * MMA_WARPS * 128 * 4
-    return depth * (8 * 1024 * mma_tiles + 1024 + 16) + 1024
+        return depth * (8 * 1024 + 4 * 1024 + 16) + 1024 + 2 * MMA_WARPS * 128 * 4 + sink
+    return depth * (8 * 1024 * mma_tiles + 1024 + 16) + 1024 + sink
 
 
 def own_share(n: int, most_ctas: int) -> tuple[int, int]:
