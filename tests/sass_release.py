@@ -1,0 +1,82 @@
+"""Shared-memory loads still in flight when a kernel releases a ring stage, read from its SASS (nvdisasm -hex).
+
+A consumer releases a stage with a plain mbarrier arrive (SASS `SYNCS.ARRIVE.TRANS64.A1T0`); the producer may then
+refill it. The arrive does not wait for the thread's own outstanding shared loads (LDS / LDSM), and ptxas may place
+it above the instructions that first read their registers: the stage can then be overwritten before it was read
+(the streaming GEMV's e4m3 kernel, H200, session 36: wrong sums). Each instruction's control bits name the
+scoreboard it sets when its result lands (bits 110-112; 7 = none) and the scoreboards it waits on first (bits
+116-121): a load whose scoreboard no instruction waited on between it and the arrive is in flight there.
+
+The scan is linear in address order from each mbarrier wait (`SYNCS.PHASECHK`, a stage becoming ready) to the
+next arrive: branches are not followed, which fits these kernels' straight-line stage bodies."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+
+_LINE = re.compile(r"/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;\s*/\* (0x[0-9a-f]+) \*/")
+_HIGH = re.compile(r"^\s*/\* (0x[0-9a-f]+) \*/\s*$")
+
+
+def nvdisasm():
+    """The nvdisasm binary (PATH, or the nvidia-cuda-nvdisasm wheel), or None."""
+    found = shutil.which("nvdisasm")
+    if found:
+        return found
+    import importlib.util
+
+    spec = importlib.util.find_spec("nvidia")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        for path in glob.glob(os.path.join(root, "cu*", "bin", "nvdisasm")):
+            return path
+    return None
+
+
+def disassemble(cubin: bytes, tool: str, workdir: str) -> str:
+    path = os.path.join(workdir, "k.cubin")
+    with open(path, "wb") as f:
+        f.write(cubin)
+    return subprocess.run([tool, "-hex", "-c", path], capture_output=True, text=True, check=True).stdout
+
+
+def instructions(sass: str) -> dict:
+    """function -> [(address, text, scoreboard set, wait mask)]."""
+    out: dict = {}
+    current = None
+    lines = sass.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith(".text."):
+            current = out.setdefault(line[len(".text."):].rstrip(":"), [])
+            continue
+        m = _LINE.search(line)
+        if current is None or not m or i + 1 >= len(lines):
+            continue
+        high = _HIGH.match(lines[i + 1])
+        if not high:
+            continue
+        control = int(high.group(1), 16) >> 41
+        current.append((int(m.group(1), 16), m.group(2), (control >> 5) & 7, (control >> 11) & 0x3F))
+    return out
+
+
+def loads_in_flight_at_releases(code: list) -> list:
+    """[(arrive address, [load texts in flight])] for each consumer release that has any."""
+    found, pending = [], {}
+    for address, text, sets, waits in code:
+        op = re.sub(r"^@!?U?P\w+\s+", "", text)
+        for board in range(6):
+            if waits >> board & 1:
+                pending.pop(board, None)
+        if op.startswith("SYNCS.PHASECHK"):
+            pending = {}
+        elif op.startswith("SYNCS.ARRIVE.TRANS64.A1T0"):
+            if pending:
+                found.append((address, [f"{a:04x} {t}" for a, t in pending.values()]))
+            pending = {}
+        elif re.match(r"LDS(M)?\b|LDS\.", op) and sets != 7:
+            pending[sets] = (address, text)
+    return found
