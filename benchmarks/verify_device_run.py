@@ -25,6 +25,7 @@ RUNS = [  # name, kvplan verify arguments (order: value first)
     ("llama1b", ["meta-llama/Llama-3.2-1B-Instruct"]),
     ("nemotron-h-8b", ["nvidia/Nemotron-H-8B-Base-8K"]),  # session 35 calls 1-7: its config file, benchmarks/configs
     ("devstral-small-fp8", ["mistralai/Devstral-Small-2-24B-Instruct-2512"]),  # fp8 per-tensor weights (W8A8)
+    ("devstral2-123b-tp2", ["mistralai/Devstral-2-123B-Instruct-2512", "--tp", "2"]),  # fp8, one rank of two
 ]
 PER_RUN_S = 150
 
