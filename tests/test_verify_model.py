@@ -337,6 +337,20 @@ def test_fp8_checkpoints_per_tensor_run_and_the_others_are_refused():
         architecture(moe, parse_config(moe, "mixtral-fp8"), 1)
 
 
+def test_the_fp8_forward_labels_its_linears_and_hands_e4m3_rows_to_them():
+    from kvplan.gpu import fp8
+
+    arch = tiny("llama_fp8")
+    model = Transformer(arch, full_weights(arch, 0), Runtime("cpu"))
+    assert model.rt.labels["fp8 linears"] == fp8.LABEL
+    block = model.blocks[0]
+    x = torch.randn(3, arch.hidden, generator=torch.Generator().manual_seed(0))
+    _, n = block.add_norm(x, None, "attn_norm", block.fp8_inputs)
+    assert n.dtype == fp8.E4M3 and block.w["qkv"].dtype == fp8.E4M3
+    assert model.rt.mm(n, block.w["qkv"]).dtype == torch.float32  # the activations' dtype, not bf16
+    assert "fp8 linears" not in Transformer(tiny("llama"), full_weights(tiny("llama"), 0), Runtime("cpu")).rt.labels
+
+
 def test_mxfp4_dequantisation_matches_the_bitwise_decoding():
     gen = torch.Generator().manual_seed(5)
     blocks = torch.randint(0, 256, (3, 4, 32), dtype=torch.uint8, generator=gen)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import torch
 
+LABEL = ("W8A8 (e4m3 weights, one scale each): rows quantised to e4m3 by the norm or gated-activation launch before "
+         "(o's input by fp8_quant.cu; torch's ops where the GPU cannot convert), then cuBLAS's fp8 GEMM "
+         "(torch._scaled_mm) or the streaming GEMV's e4m3 kernel, the faster per shape and batch")
 E4M3 = torch.float8_e4m3fn
 E4M3_MAX = 448.0
 WEIGHT_SCALE = 2.0 ** -10  # N(0, fan_in^-0.5) at fan_in 1K-64K lands on values of about 4-32 (of 448)

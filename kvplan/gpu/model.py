@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import fp8
 from .comm import LocalComm
 from .deltanet import GatedDeltaNet
 from .ffn import MLP, MoE
@@ -83,6 +84,8 @@ class Transformer:
         self.blocks = [Block(arch, layer, layer_weights(weights, layer.index), rt) for layer in arch.layers]
         dtype = weights["norm"].dtype if weights["norm"].is_floating_point() else None
         rt.mm.out_dtype = dtype or rt.mm.out_dtype  # what fp8 linears over e4m3 rows return
+        if arch.linear_format == "fp8":
+            rt.labels["fp8 linears"] = fp8.LABEL
         self.rope = Rope(arch.qk_rope_dim if "mla" in arch.mixers else arch.rope_dim, rt.device, dtype)
         self.thetas = sorted({layer.rope_theta for layer in arch.layers})
         self.caches: dict = {}  # cache index (LayerArch.cache) -> LayerCache (none during the profile run)
