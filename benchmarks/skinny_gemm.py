@@ -148,7 +148,10 @@ GEMV_FORMS = {"gemv": {}, "c1 d8": {"ctas_per_sm": 1, "depth": 8}, "gemv d12": {
               "own c2 d5": {"own": True, "ctas_per_sm": 2, "depth": 5},
               "own c2 d6": {"own": True, "ctas_per_sm": 2, "depth": 6}, "own auto": {"own": True},
               "own c2 d8": {"own": True, "ctas_per_sm": 2, "depth": 8}, "c2 d8": {"ctas_per_sm": 2, "depth": 8},
-              "c2 d10": {"ctas_per_sm": 2, "depth": 10}}
+              "c2 d10": {"ctas_per_sm": 2, "depth": 10},
+              # session 36: the release store's cost (gemv_stream.cu gv_release), A/B on one machine
+              "gemv nors": {"release_store": False}, "own c2 d8 nors": {"own": True, "ctas_per_sm": 2, "depth": 8,
+                                                                       "release_store": False}}
 
 
 def gemv(read_bw, forms=None, per_shape_all=False):

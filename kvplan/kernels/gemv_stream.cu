@@ -164,8 +164,12 @@ __device__ __forceinline__ void gv_cp_x(unsigned dst, const unsigned char* src) 
 // 1 x's cp.async refills hit L1 and landed first (wrong sums, H200, session 36). A store of a value made from
 // one register of every ldmatrix issues only once they have landed, and the arrive's release keeps it after that
 // store; `sink` is the thread's own 4 bytes.
+// KVP_GV_RELEASE_STORE=0 drops the store (benchmarks only: what the wait costs; racy).
+#ifndef KVP_GV_RELEASE_STORE
+#define KVP_GV_RELEASE_STORE 1
+#endif
 __device__ __forceinline__ void gv_release(unsigned bar, unsigned sink, unsigned dep) {
-  asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sink), "r"(dep) : "memory");
+  if (KVP_GV_RELEASE_STORE) asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(sink), "r"(dep) : "memory");
   kvp::mbar_arrive(bar);
 }
 // the mbarrier counts one arrival once every cp.async this thread issued before has landed

@@ -46,6 +46,7 @@ class GemvStreamConfig:
     trace: bool = False  # per-CTA globaltimer readings into a trace buffer (benchmarks/gemv_trace.py)
     rotate: bool = False  # a CTA's range from its last tile, its first tile finished by it alone (gemv_stream.cu)
     own: bool = False  # a CTA owns whole 16-row slices: no tile cut between CTAs (KVP_GV_OWN)
+    release_store: bool = True  # False: a stage released without waiting for its loads (gv_release; A/B only)
 
     source = "gemv_stream.cu"
     kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16", "kvp_gemv_stream_e4m3")
@@ -56,14 +57,16 @@ class GemvStreamConfig:
         return ("gemv_stream" + ("" if self.depth == DEPTH else f"_d{self.depth}")
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
                 + ("" if self.evict_first else "_noef") + ("_trace" if self.trace else "")
-                + ("_rot" if self.rotate else "") + ("_own" if self.own else ""))
+                + ("_rot" if self.rotate else "") + ("_own" if self.own else "")
+                + ("" if self.release_store else "_nors"))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
                 + ([] if self.mma_tiles == 1 else [("KVP_GV_MT", str(self.mma_tiles))])
                 + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")])
                 + ([("KVP_GV_TRACE", "1")] if self.trace else []) + ([("KVP_GV_ROTATE", "1")] if self.rotate else [])
-                + ([("KVP_GV_OWN", "1")] if self.own else []))
+                + ([("KVP_GV_OWN", "1")] if self.own else [])
+                + ([] if self.release_store else [("KVP_GV_RELEASE_STORE", "0")]))
 
     @property
     def tile_rows(self) -> int:
