@@ -335,6 +335,9 @@ def test_fp8_checkpoints_per_tensor_run_and_the_others_are_refused():
     moe = {**TINY["mixtral"], "quantization_config": {"quant_method": "fp8", "activation_scheme": "dynamic"}}
     with pytest.raises(KvplanError, match="its routed-expert weights in fp8"):
         architecture(moe, parse_config(moe, "mixtral-fp8"), 1)
+    awq = {**TINY["llama"], "quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128}}
+    with pytest.raises(KvplanError, match="stores weights as int4-awq; .* fp8 linears with one scale a matrix"):
+        architecture(awq, parse_config(awq, "llama-awq"), 1)
 
 
 def test_the_fp8_forward_labels_its_linears_and_hands_e4m3_rows_to_them():

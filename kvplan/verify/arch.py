@@ -225,7 +225,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                         if g.parameters and g.stored not in (spec.dtype, "mxfp4", linear_format)})
     if quantized:
         raise KvplanError(f"{spec.name} stores weights as {quantized[0]}; verify's forward pass runs bf16/fp16 "
-                          f"weights and mxfp4 experts only.")
+                          f"weights, fp8 linears with one scale a matrix and mxfp4 experts only.")
     if family == "gpt_oss":
         notes.append("gpt-oss attention sinks and the clamped SwiGLU are not modelled (one scalar per head; "
                      "elementwise)")
