@@ -11,17 +11,6 @@
 
 namespace {
 
-// two floats to two e4m3 bytes, a in the low one (first in memory): cvt puts its first operand high (sm_89+)
-__device__ __forceinline__ unsigned short e4m3x2(float a, float b) {
-  unsigned short d = 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(d) : "f"(b), "f"(a));
-#else
-  __trap();  // the host runs this kernel on sm_89 and later only
-#endif
-  return d;
-}
-
 template <bool BF>
 __device__ __forceinline__ void quant(const unsigned short* __restrict__ x, uint2* __restrict__ y, long long octs,
                                       float inv_scale) {
@@ -31,12 +20,9 @@ __device__ __forceinline__ void quant(const unsigned short* __restrict__ x, uint
        i += (long long)gridDim.x * blockDim.x) {
     float v[8];
     kvp::unpack8<BF>(*reinterpret_cast<const uint4*>(x + 8 * i), v);
-    unsigned w[2];
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
-      w[h] = e4m3x2(v[4 * h] * inv_scale, v[4 * h + 1] * inv_scale) |
-             ((unsigned)e4m3x2(v[4 * h + 2] * inv_scale, v[4 * h + 3] * inv_scale) << 16);
-    y[i] = make_uint2(w[0], w[1]);
+    for (int j = 0; j < 8; ++j) v[j] *= inv_scale;
+    y[i] = make_uint2(kvp::e4m3x4(v), kvp::e4m3x4(v + 4));
   }
 }
 

@@ -31,7 +31,8 @@ __device__ __forceinline__ float act(float x, int gelu) {
   return x / (1.f + expf(-x));
 }
 
-// eight values (rounded to the activations' dtype) times q_inv as e4m3 bytes
+// eight values (rounded to the activations' dtype) times q_inv as e4m3 bytes (its own conversion, not kvp_vec8.cuh's
+// e4m3x2: through that one the sm_90 cubin's registers and order differ from the one tested on the H200, session 36)
 template <bool BF>
 __device__ __forceinline__ uint2 e4m3x8(const float* v, float q_inv) {
   unsigned w[2] = {0u, 0u};

@@ -14,6 +14,7 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
+#include "kvp_vec8.cuh"
 
 #define KVP_NORM_THREADS 256
 
@@ -54,17 +55,10 @@ __device__ __forceinline__ void store4(act_t* p, const float* v) {
 
 // y's four values as e4m3 bytes (sm_89+: the host asks for them there only)
 __device__ __forceinline__ void store4_e4m3(unsigned char* p, const float* v, float q_inv) {
-  unsigned short lo = 0, hi = 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
   float q[4];
 #pragma unroll
   for (int j = 0; j < 4; ++j) q[j] = A2F(F2A(v[j])) * q_inv;
-  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(lo) : "f"(q[1]), "f"(q[0]));
-  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;\n" : "=h"(hi) : "f"(q[3]), "f"(q[2]));
-#else
-  __trap();
-#endif
-  *reinterpret_cast<unsigned*>(p) = (unsigned)lo | ((unsigned)hi << 16);
+  *reinterpret_cast<unsigned*>(p) = kvp::e4m3x4(q);
 }
 template <int ITEMS>
 __device__ __forceinline__ void add_rms_norm(const act_t* x, const act_t* __restrict__ h, const act_t* __restrict__ w,
