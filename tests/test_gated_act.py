@@ -93,7 +93,8 @@ def test_e4m3_output_is_its_own_product_quantised(kernel_torch, dtype, shape):
     kernel quantised by torch (kvplan/gpu/fp8.py quantize: / s, saturated)."""
     from kvplan.gpu import fp8
     from kvplan.kernels._runtime import device_info
-    from kvplan.kernels.gated_act import E4M3_ARCHS, gated_act
+    from kvplan.kernels.configs import E4M3_ARCHS
+    from kvplan.kernels.gated_act import gated_act
 
     if device_info(0).arch not in E4M3_ARCHS:
         pytest.skip("the GPU converts to e4m3 from sm_89 on")

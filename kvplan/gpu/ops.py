@@ -120,7 +120,8 @@ def mlp_activation(name: str, h, gated: bool, labels: dict | None = None, quant:
     quant: in e4m3 for an fp8 down projection (kvplan/gpu/fp8.py), in the same launch where the kernel can."""
     if gated and h.is_cuda:
         from ..kernels._runtime import device_info
-        from ..kernels.gated_act import E4M3_ARCHS, gated_act, gated_act_supported
+        from ..kernels.configs import E4M3_ARCHS
+        from ..kernels.gated_act import gated_act, gated_act_supported
 
         why = gated_act_supported(h, name)
         if labels is not None:

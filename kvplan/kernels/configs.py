@@ -18,6 +18,7 @@ from .skinny_config import skinny_configs
 HERE = Path(__file__).parent
 Q_DTYPES = {"float16": 0, "bfloat16": 1}
 KV_DTYPES = {"float16": 0, "bfloat16": 1, "float8_e4m3fn": 2}
+E4M3_ARCHS = ("sm_89", "sm_90")  # GPUs whose kernels convert to e4m3 (cvt ... e4m3x2: the fp8 linears' inputs)
 DEFAULT_ARCHS = ("sm_80", "sm_89", "sm_90")
 BULK_ARCHS = ("sm_90",)  # archs on which the bulk-copy variant may be selected
 PDL_ARCHS = ("sm_90",)

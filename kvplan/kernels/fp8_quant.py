@@ -11,10 +11,10 @@ import threading
 from typing import Optional
 
 from . import _runtime as rt
+from .configs import E4M3_ARCHS
 
 THREADS = 256
 MAX_CTAS_PER_SM = 8  # a grid-stride loop: enough CTAs to fill the GPU, no more
-ARCHS = ("sm_89", "sm_90")  # cvt to e4m3
 
 
 def fp8_quant_supported(x) -> Optional[str]:
@@ -28,7 +28,7 @@ def fp8_quant_supported(x) -> Optional[str]:
     if not x.is_contiguous() or x.data_ptr() % 16:
         return "the tensor is not contiguous and 16-byte aligned"
     why = rt.kernel_unavailable_reason()
-    if why is None and rt.device_info(x.device.index).arch not in ARCHS:
+    if why is None and rt.device_info(x.device.index).arch not in E4M3_ARCHS:
         return "the GPU converts to e4m3 from sm_89 on"
     return why
 

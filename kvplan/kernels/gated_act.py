@@ -13,11 +13,11 @@ import threading
 from typing import Optional
 
 from . import _runtime as rt
+from .configs import E4M3_ARCHS
 
 THREADS = 256
 MAX_CTAS_PER_SM = 8  # a grid-stride loop: enough CTAs to fill the GPU, no more
 ACTIVATIONS = {"silu": 0, "gelu_tanh": 1}
-E4M3_ARCHS = ("sm_89", "sm_90")  # cvt to e4m3
 
 
 def gated_act_supported(h, name: str) -> Optional[str]:

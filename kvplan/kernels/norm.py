@@ -10,9 +10,7 @@ x, h: contiguous [T, hidden] in the activations' dtype, 8-byte aligned; w: [hidd
 
 from __future__ import annotations
 
-from .configs import NormConfig, Q_DTYPES
-
-E4M3_ARCHS = ("sm_89", "sm_90")  # cvt to e4m3
+from .configs import E4M3_ARCHS, NormConfig, Q_DTYPES
 
 THREADS = 256  # norm.cu KVP_NORM_THREADS
 ITEMS = (1, 2, 4, 8, 16)  # norm.cu's entries: groups of 4 elements a thread holds
