@@ -37,25 +37,21 @@ def store_weights(t, values) -> None:
     t.copy_((values / WEIGHT_SCALE).clamp_(-E4M3_MAX, E4M3_MAX))
 
 
-_SCALES: dict = {}
-
-
-def _scale(value: float, device):
-    key = (value, str(device))
-    if key not in _SCALES:
-        _SCALES[key] = torch.tensor(value, dtype=torch.float32, device=device)
-    return _SCALES[key]
+def scales(device) -> tuple:
+    """(s_x, s_w) as the float32 tensors torch._scaled_mm takes; the caller keeps them (a model's Matmul), so that
+    they are made outside any CUDA-graph capture and released with the model."""
+    return (torch.tensor(INPUT_SCALE, dtype=torch.float32, device=device),
+            torch.tensor(WEIGHT_SCALE, dtype=torch.float32, device=device))
 
 
 def _quantized(x):
     return x if x.dtype == E4M3 else quantize(x)
 
 
-def linear(x, w, out_dtype):
+def linear(x, w, out_dtype, scale_tensors):
     """x [tokens, in] (16-bit, or e4m3 at INPUT_SCALE: a norm quantised it) times the e4m3 weight w [out, in], in
-    `out_dtype`: cuBLAS's fp8 GEMM (torch._scaled_mm), W8A8 as the engine runs it."""
-    return torch._scaled_mm(_quantized(x), w.t(), _scale(INPUT_SCALE, x.device), _scale(WEIGHT_SCALE, x.device),
-                            out_dtype=out_dtype)
+    `out_dtype`: cuBLAS's fp8 GEMM (torch._scaled_mm), W8A8 as the engine runs it; `scale_tensors` from scales()."""
+    return torch._scaled_mm(_quantized(x), w.t(), *scale_tensors, out_dtype=out_dtype)
 
 
 def gemv(plan, x, w, out_dtype):

@@ -181,6 +181,7 @@ class Matmul:
         self.owned: dict = {}  # (out, in) -> the same with own=True
         self.owned_deep: dict = {}  # (out, in) -> the same with own=True, two CTAs per SM, rings of 8
         self.out_dtype = torch.bfloat16  # fp8 linears over e4m3 rows: the activations' dtype (model.Transformer)
+        self.fp8_scales: dict = {}  # device -> fp8.scales(device), made at the first fp8 product (eager: prefill)
 
     def kernel_plans(self, form: str) -> dict:
         """(out, in) -> plan, for one of the bundled kernels' forms (MM_FORMS[2:])."""
@@ -205,7 +206,11 @@ class Matmul:
         it has a plan for the shape, cuBLAS's fp8 GEMM (torch._scaled_mm) otherwise."""
         plan = self.kernel_plans(form).get(tuple(w.shape)) if form in MM_FORMS[3:] else None
         out_dtype = self.out_dtype if x.dtype == fp8.E4M3 else x.dtype
-        return fp8.gemv(plan, x, w, out_dtype) if plan is not None else fp8.linear(x, w, out_dtype)
+        if plan is not None:
+            return fp8.gemv(plan, x, w, out_dtype)
+        if w.device not in self.fp8_scales:
+            self.fp8_scales[w.device] = fp8.scales(w.device)
+        return fp8.linear(x, w, out_dtype, self.fp8_scales[w.device])
 
     def pair(self, x, a, b, joint=None):
         """(x @ a^T, x @ b^T): one matmul over `joint` (stacked_rows(a, b)) where given, its output split."""
