@@ -16,6 +16,7 @@ from kvplan.gpu import ffn  # noqa: E402
 from kvplan.gpu.weights import dequantize_mxfp4  # noqa: E402
 from kvplan.kernels.mxfp4 import Mxfp4DequantPlan  # noqa: E402
 from kvplan.kernels.skinny import reference_moe_pairs  # noqa: E402
+from kvplan.model.routing import Routing  # noqa: E402
 
 DEV = torch.device("cuda")
 SEED = int.from_bytes(os.urandom(4), "little")
@@ -73,7 +74,7 @@ def test_dequant_refuses_bad_arguments():
 def _gpt_oss_like_layer(experts=8, hidden=320, inter=192, top_k=4):
     arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
                                  experts_format="mxfp4", shared_intermediate=0, shared_gate=False, hidden=hidden,
-                                 renormalize=True, routed_scale=1.0)
+                                 routing=Routing())
     (b13, s13), (b2, s2) = _mxfp4(experts, 2 * inter, hidden, (118, 125)), _mxfp4(experts, hidden, inter, (118, 125))
     w = {"router": torch.randn(experts, hidden, dtype=torch.bfloat16, device=DEV, generator=GEN),
          "w13_blocks": b13, "w13_scales": s13, "w2_blocks": b2, "w2_scales": s2}

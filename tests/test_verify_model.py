@@ -306,11 +306,41 @@ def test_verify_refuses_the_mamba_forms_it_does_not_run():
     with pytest.raises(KvplanError, match="not Mamba-1 \\(Jamba\\)"):
         architecture(JAMBA, parse_config(JAMBA, "jamba"), 1)
     moe = {**NEMOTRON_H_8B, "hybrid_override_pattern": "M*E" * 2, "num_hidden_layers": 6, "n_routed_experts": 8,
-           "num_experts_per_tok": 2, "moe_intermediate_size": 256}
-    with pytest.raises(KvplanError, match="MoE blocks routed by sigmoid scores"):
+           "num_experts_per_tok": 2, "moe_intermediate_size": 256, "moe_latent_size": 1024}
+    with pytest.raises(KvplanError, match="runs its experts in a latent space \\(moe_latent_size\\)"):
         architecture(moe, parse_config(moe, "nemotron-moe"), 1)
     with pytest.raises(KvplanError, match="n_groups \\(8\\) is not divisible by tp 16"):
         architecture(NEMOTRON_H_8B, parse_config(NEMOTRON_H_8B, "nemotron-h-8b"), 16)
+
+
+@pytest.mark.parametrize("name, tp", [("meta-llama/Llama-4-Scout-17B-16E-Instruct", 2),
+                                      ("meta-llama/Llama-4-Maverick-17B-128E-Instruct", 8),
+                                      ("zai-org/GLM-4.7-Flash", 1), ("deepseek-ai/DeepSeek-V2-Lite", 1),
+                                      ("Qwen/Qwen3-30B-A3B", 2), ("mistralai/Mixtral-8x7B-v0.1", 2)])
+def test_moe_ranks_hold_the_estimates_weights(name, tp):
+    """Every tensor the estimate counts, verify allocates (vision towers aside): Llama 4's shared expert in every
+    MoE layer and Maverick's dense layers of intermediate_size_mlp (16384, not the experts' 8192), GLM's
+    float32 correction bias. The whole model's bytes from tp ranks' shards (replicated tensors tp times)."""
+    raw: list = []
+    spec = resolve(name, raw_out=raw)
+    arch = architecture(raw[0], spec, tp)
+    estimate = sum(g.bytes for g in spec.params if g.name != "vision")
+    replicated = sum(s.elements(tp) * (4 if s.dtype == "fp32" else 2) for s in rank_weights(arch) if s.axis is None)
+    assert weight_bytes(arch) * tp - (tp - 1) * replicated == estimate
+
+
+def test_llama4_routes_top1_on_the_input_with_its_shared_expert_apart():
+    """vLLM's Llama4MoE: the router's sigmoid scales the routed expert's input, the shared expert reads x as is,
+    so verify keeps it an MLP of its own (joined to the routed experts it would read the scaled input)."""
+    from kvplan.gpu.weights import allocate_weights
+
+    arch = tiny("llama4")
+    assert arch.routing.on_input and arch.shared_intermediate == 32 and arch.intermediate == 96
+    w = allocate_weights(arch, "meta", fill=False)
+    assert tuple(w["layers.1.w13"].shape) == (4, 64, 64) and "layers.1.shared.gate_up" in w
+    assert tuple(w["layers.0.mlp.gate_up"].shape) == (192, 64)
+    plain = tiny("mixtral")
+    assert not plain.routing.on_input
 
 
 def test_fp8_checkpoints_per_tensor_run_and_the_others_are_refused():
@@ -425,7 +455,7 @@ def test_architecture_reads_the_config():
     assert {layer.mixer for layer in a.layers} == {"attention"} and not a.experts
     d = architecture(DEEPSEEK_V2_LITE, parse_config(DEEPSEEK_V2_LITE, "dsv2"), 1)
     assert (d.kv_lora_rank, d.qk_rope_dim, d.v_head_dim, d.experts, d.top_k) == (512, 64, 128, 64, 6)
-    assert [layer.ffn for layer in d.layers[:2]] == ["dense", "moe"] and not d.renormalize
+    assert [layer.ffn for layer in d.layers[:2]] == ["dense", "moe"] and not d.routing.renormalize
     assert d.shared_intermediate == 2 * 1408
 
 

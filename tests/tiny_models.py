@@ -28,6 +28,20 @@ TINY = {
     "deepseek_q_lora": {**BASE, "model_type": "deepseek_v3", "intermediate_size": 96, "num_hidden_layers": 1,
                         "num_key_value_heads": 4, "q_lora_rank": 24, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
                         "qk_rope_head_dim": 8, "v_head_dim": 16, "norm_topk_prob": True},
+    # DeepSeek-V3's router: sigmoid scores chosen with a correction bias from the best 2 of 4 expert groups
+    "deepseek_v3_groups": {**BASE, "model_type": "deepseek_v3", "intermediate_size": 96, "num_hidden_layers": 2,
+                           "num_key_value_heads": 4, "q_lora_rank": 24, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
+                           "qk_rope_head_dim": 8, "v_head_dim": 16, "n_routed_experts": 16, "num_experts_per_tok": 3,
+                           "n_shared_experts": 1, "moe_intermediate_size": 32, "first_k_dense_replace": 1,
+                           "n_group": 4, "topk_group": 2, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
+                           "scoring_func": "sigmoid", "topk_method": "noaux_tc"},
+    # Llama 4: every second layer MoE (top 1, the router's sigmoid weighing the expert's input) with a shared
+    # expert; the dense layers' MLP of intermediate_size_mlp
+    "llama4": {"model_type": "llama4", "torch_dtype": "bfloat16",
+               "text_config": {**BASE, "model_type": "llama4_text", "intermediate_size": 32,
+                               "intermediate_size_mlp": 96, "num_hidden_layers": 2, "interleave_moe_layer_step": 2,
+                               "num_local_experts": 4, "num_experts_per_tok": 1, "rope_theta": 500000.0,
+                               "tie_word_embeddings": False}},
     "qwen3_next": {**BASE, "model_type": "qwen3_next", "intermediate_size": 96, "num_hidden_layers": 4,
                    "full_attention_interval": 2, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
                    "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_conv_kernel_dim": 4,
@@ -38,4 +52,13 @@ TINY = {
                    "intermediate_size": 96, "mlp_hidden_act": "relu2", "mamba_num_heads": 8, "mamba_head_dim": 8,
                    "n_groups": 2, "ssm_state_size": 8, "conv_kernel": 4, "use_conv_bias": True,
                    "mamba_proj_bias": False, "tie_word_embeddings": False},
+    # Nemotron-H with MoE blocks (E, as NVIDIA-Nemotron-3-Nano): relu2 experts and shared expert, sigmoid scores
+    # chosen with a correction bias from the best 1 of 2 groups
+    "nemotron_h_moe": {**BASE, "model_type": "nemotron_h", "hybrid_override_pattern": "ME*E", "num_hidden_layers": 4,
+                       "intermediate_size": 96, "mlp_hidden_act": "relu2", "mamba_num_heads": 8,
+                       "mamba_head_dim": 8, "n_groups": 2, "ssm_state_size": 8, "conv_kernel": 4,
+                       "use_conv_bias": True, "mamba_proj_bias": False, "tie_word_embeddings": False,
+                       "n_routed_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+                       "moe_shared_expert_intermediate_size": 48, "n_shared_experts": 1, "n_group": 2,
+                       "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5},
 }

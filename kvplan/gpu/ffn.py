@@ -62,6 +62,27 @@ def grouped_mm(x, w, offsets):
     return fn(x, w.transpose(-1, -2), offs=offsets)
 
 
+def route_torch(r, top_k: int, logits, correction=None, logit_bias=None):
+    """(weights [T, k] float32, expert ids [T, k]) of `logits` [T, E] by Routing `r` (kvplan/model/routing.py), in
+    torch; `correction` the float32 correction bias, `logit_bias` the router's own bias, where the rule has them."""
+    logits = logits.float() + (logit_bias.float() if r.logit_bias else 0)
+    scores = torch.softmax(logits, dim=-1) if r.scoring == "softmax" else torch.sigmoid(logits)
+    choose = scores + correction.float() if r.correction_bias else scores
+    if r.grouped:
+        t = choose.shape[0]
+        runs = choose.view(t, r.groups, -1)
+        best = runs.topk(2, dim=-1).values.sum(-1) if r.correction_bias else runs.amax(-1)
+        allowed = torch.zeros_like(best, dtype=torch.bool).scatter_(1, best.topk(r.topk_groups, -1).indices, True)
+        choose = choose.masked_fill(~allowed.repeat_interleave(runs.shape[2], dim=1), float("-inf"))
+    # unsorted: the pairs are summed, so the order of a token's k experts does not matter, and the sort
+    # after the selection was a second kernel per layer (H200: 3.8 us of 8.1 per layer at batch 1)
+    ids = torch.topk(choose, top_k, dim=-1, sorted=False).indices
+    weights = scores.gather(1, ids)
+    if r.renormalize:
+        weights = weights / weights.sum(-1, keepdim=True)
+    return weights * r.scale, ids
+
+
 def _plus_shared(out, shared, gate):
     """The routed experts' sum plus the shared expert's rows times sigmoid(gate) (times 1 without a gate)."""
     if shared is None:
@@ -173,21 +194,17 @@ class MoE:
                                   mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
 
     def route(self, logits, gate=None):
-        """(weights [T, k + joined] float32, expert ids [T, k + joined]) from the router's logits: softmax, the top
-        k, renormalised where the model does so, times the routed scaling factor; then the joined shared expert's
-        parts (ids E, E + 1, ...) at weight sigmoid(gate), or 1 without a gate. On a GPU in one launch of the
-        bundled router kernel (kvplan/kernels/router.cu), else in torch."""
-        a = self.arch
+        """(weights [T, k + joined] float32, expert ids [T, k + joined]) from the router's logits by the model's rule
+        (arch.routing, kvplan/model/routing.py: scores, correction bias, groups, top k, renormalised where the model
+        does so, times the routed scaling factor); then the joined shared expert's parts (ids E, E + 1, ...) at
+        weight sigmoid(gate), or 1 without a gate. On a GPU in one launch of the bundled router kernel
+        (kvplan/kernels/router.cu), else in torch."""
+        a, r = self.arch, self.arch.routing
         plan = self._router_plan(logits)
         if plan is not None:
-            return plan.run(logits, gate if self.joined else None)
-        probs = torch.softmax(logits.float(), dim=-1)
-        # unsorted: the pairs are summed, so the order of a token's k experts does not matter, and the sort
-        # after the selection was a second kernel per layer (H200: 3.8 us of 8.1 per layer at batch 1)
-        weights, ids = torch.topk(probs, a.top_k, dim=-1, sorted=False)
-        if a.renormalize:
-            weights = weights / weights.sum(-1, keepdim=True)
-        weights = weights * a.routed_scale
+            return plan.run(logits, gate if self.joined else None, correction=self.w.get("router_correction"),
+                            logit_bias=self.w.get("router_bias"))
+        weights, ids = route_torch(r, a.top_k, logits, self.w.get("router_correction"), self.w.get("router_bias"))
         if self.joined:
             t = logits.shape[0]
             share = torch.sigmoid(gate.float()).reshape(t, 1) if gate is not None else weights.new_ones(t, 1)
@@ -199,11 +216,12 @@ class MoE:
     def _router_plan(self, logits):
         """The router kernel's plan for this layer's shape (shared by the layers), or None: CPU, or refused (the
         label says why)."""
-        a = self.arch
+        a, r = self.arch, self.arch.routing
+        rule = r.describe()
         if not logits.is_cuda:
-            self.rt.labels["router"] = "torch softmax, top-k and renormalisation"
+            self.rt.labels["router"] = f"torch: {rule}"
             return None
-        key = ("router", a.experts, a.top_k, logits.dtype, a.renormalize, a.routed_scale, self.joined)
+        key = ("router", a.experts, a.top_k, logits.dtype, r, self.joined)
         plans = vars(self.rt).setdefault("moe_plans", {})
         if key not in plans:
             try:
@@ -211,15 +229,17 @@ class MoE:
                 from ..kernels.router import RouterPlan
 
                 # int32 ids: what the pairs kernel takes (int64 cost a conversion launch per layer)
-                plans[key] = RouterPlan(a.experts, a.top_k, dtype_name(logits.dtype), a.renormalize, a.routed_scale,
-                                        logits.device.index, ids_dtype="int32", shared=self.joined)
+                plans[key] = RouterPlan(a.experts, a.top_k, dtype_name(logits.dtype), r.renormalize, r.scale,
+                                        logits.device.index, ids_dtype="int32", shared=self.joined,
+                                        scoring=r.scoring, groups=r.groups, topk_groups=r.topk_groups,
+                                        correction=r.correction_bias, logit_bias=r.logit_bias)
             except (ValueError, RuntimeError, ImportError) as exc:
                 plans[key] = str(exc)
         plan = plans[key]
         if isinstance(plan, str):
-            self.rt.labels["router"] = f"torch softmax, top-k and renormalisation (the router kernel refused: {plan})"
+            self.rt.labels["router"] = f"torch: {rule} (the router kernel refused: {plan})"
             return None
-        self.rt.labels["router"] = "bundled router kernel (router.cu): softmax, top-k, renormalisation, one launch"
+        self.rt.labels["router"] = f"bundled router kernel (router.cu), one launch: {rule}"
         return plan
 
     def experts(self, x, weights, ids, shared=None, gate=None):
@@ -307,6 +327,10 @@ class MoE:
         else:
             logits, gate = self.rt.mm(x, self.w["router"]), None
         weights, ids = self.route(logits, gate)
+        routed = x
+        if self.arch.routing.on_input:  # Llama 4 (top 1): the weight scales what the expert reads, not its output
+            routed = (x * weights.to(x.dtype)).contiguous()
+            weights = torch.ones_like(weights)
         if self.shared is None:  # none, or joined to the routed experts (its gate is in `weights`)
-            return self.rt.comm.all_reduce(self.experts(x, weights, ids))
-        return self.rt.comm.all_reduce(self.experts(x, weights, ids, self.shared.partial(x).contiguous(), gate))
+            return self.rt.comm.all_reduce(self.experts(routed, weights, ids))
+        return self.rt.comm.all_reduce(self.experts(routed, weights, ids, self.shared.partial(x).contiguous(), gate))

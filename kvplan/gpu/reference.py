@@ -87,12 +87,13 @@ class Reference:
         a = self.a
         if not moe:
             return self._mlp(x, w["mlp.gate_up"], w["mlp.down"])
-        probs = torch.softmax(w["router"] @ x, dim=0)
-        top = torch.topk(probs, a.top_k)
-        weights = top.values / top.values.sum() if a.renormalize else top.values
         out = torch.zeros_like(x)
-        for p, e in zip(weights.tolist(), top.indices.tolist()):
-            out += p * a.routed_scale * self._mlp(x, w["w13"][e], w["w2"][e])
+        for p, e in route_reference(a.routing, a.top_k, (w["router"] @ x).tolist(), w.get("router_correction"),
+                                    w.get("router_bias")):
+            if a.routing.on_input:
+                out += self._mlp(p * x, w["w13"][e], w["w2"][e])
+            else:
+                out += p * self._mlp(x, w["w13"][e], w["w2"][e])
         if a.shared_intermediate:
             shared = self._mlp(x, w["shared.gate_up"], w["shared.down"])
             if a.shared_gate:
@@ -225,3 +226,25 @@ class Reference:
         self.pos += 1
         x = _norm(x, w["norm"], a.norm_eps, a.norm_plus_one)
         return (w.get("lm_head", w["embed"]) @ x)[:a.vocab]
+
+
+def route_reference(r, top_k: int, logits: list, correction=None, logit_bias=None) -> list:
+    """[(weight, expert)] of one token's router `logits` by Routing `r` (kvplan/model/routing.py), expert by
+    expert in Python floats."""
+    if r.logit_bias:
+        logits = [v + float(b) for v, b in zip(logits, logit_bias)]
+    if r.scoring == "softmax":
+        top = max(logits)
+        exps = [math.exp(v - top) for v in logits]
+        scores = [v / sum(exps) for v in exps]
+    else:
+        scores = [1 / (1 + math.exp(-v)) for v in logits]
+    choose = [s + float(b) for s, b in zip(scores, correction)] if r.correction_bias else list(scores)
+    size = len(choose) // r.groups
+    runs = [sorted(choose[g * size:(g + 1) * size], reverse=True) for g in range(r.groups)]
+    group_score = [run[0] + run[1] if r.correction_bias and r.grouped else run[0] for run in runs]
+    allowed = sorted(range(r.groups), key=lambda g: -group_score[g])[:r.topk_groups]
+    candidates = [e for g in allowed for e in range(g * size, (g + 1) * size)]
+    chosen = sorted(candidates, key=lambda e: -choose[e])[:top_k]
+    total = sum(scores[e] for e in chosen) if r.renormalize else 1.0
+    return [(scores[e] / total * r.scale, e) for e in chosen]

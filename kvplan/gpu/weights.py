@@ -22,8 +22,8 @@ def torch_dtype(name: str):
 
 
 def _stored(spec: WeightSpec, dtype):
-    """The torch dtype of a WeightSpec: packed bytes, e4m3, or the model's `dtype`."""
-    return {"u8": torch.uint8, "fp8": fp8.E4M3}.get(spec.dtype, dtype)
+    """The torch dtype of a WeightSpec: packed bytes, e4m3, float32, or the model's `dtype`."""
+    return {"u8": torch.uint8, "fp8": fp8.E4M3, "fp32": torch.float32}.get(spec.dtype, dtype)
 
 
 def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
@@ -37,7 +37,7 @@ def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
         t.normal_(0.0 if plus_one else 1.0, 0.1, generator=generator)
     elif base == "A_log":
         t.uniform_(0.0, 2.7, generator=generator)  # log(1) .. log(16)
-    elif base in ("dt_bias", "qkv_bias"):
+    elif base in ("dt_bias", "qkv_bias", "router_bias", "router_correction"):
         t.normal_(0.0, 0.1, generator=generator)
     else:
         fan_in = spec.full_shape[-1] if len(spec.full_shape) > 1 else 1
@@ -59,7 +59,8 @@ def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
     shapes = {spec.name: spec.shape(arch.tp) for spec in specs}
     # shared experts are allocated joined to the routed experts at once: joining them afterwards left each layer's
     # replaced tensors as partly reused blocks torch cannot release (Qwen3-Next at tp 2: 24 GiB reserved, unusable)
-    joined = shared_expert_parts(shapes)
+    # (not where the router's weight scales the routed experts' input, Llama 4: the shared expert reads it unscaled)
+    joined = {} if arch.routing.on_input else shared_expert_parts(shapes)
     weights = {}
     for spec in specs:
         prefix, base = _layer_part(spec.name)
@@ -73,13 +74,14 @@ def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
         if fill:
             _fill(spec, t, arch.norm_plus_one)
         weights[spec.name] = t
-    return engine_layout(weights)
+    return engine_layout(weights, join_shared=not arch.routing.on_input)
 
 
-def engine_layout(weights: dict) -> dict:
+def engine_layout(weights: dict, join_shared: bool = True) -> dict:
     """`weights`, in place, laid out as decode runs them: the JOINT_ROWS pairs stacked (stack_rows) and each MoE
-    layer's shared expert joined to its routed experts (join_shared_experts)."""
-    return join_shared_experts(stack_rows(weights))
+    layer's shared expert joined to its routed experts (join_shared_experts) unless `join_shared` is False."""
+    stack_rows(weights)
+    return join_shared_experts(weights) if join_shared else weights
 
 
 # Weights of a layer that multiply the same input, stacked row-wise in one buffer so that decode runs one matmul for

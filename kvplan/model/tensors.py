@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from .config import MAX_VOCAB, Config
 from .layers import EXPERT_KEYS, linear_state
+from .routing import routing
 
 GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
           "vision")
@@ -24,7 +25,6 @@ TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gpt2") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
 QK_NORM = ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text")  # per-head RMSNorm of q and k
 FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/post feed-forward norms
-SCORE_CORRECTION = ("deepseek_v3", "nemotron_h")  # router e_score_correction_bias, float32 in vLLM
 
 
 MAX_LAYERS_MTP = 16
@@ -114,30 +114,46 @@ def _mlp(cfg: Config, group: str, h: int, inter: int, copies: int = 1) -> list:
     return up + _matrix(group, h, inter, bias, copies)
 
 
-def _feed_forward(cfg: Config, d: dict, ffn: str) -> list:
-    h = d["hidden"]
-    inter = cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * h
-    if ffn == "dense":
-        return _mlp(cfg, "dense", h, cfg.optional_int("intermediate_size_mlp") or inter)  # Llama 4 dense layers
-    if ffn != "moe":
-        return []
-    experts = cfg.int(EXPERT_KEYS)
-    out = _mlp(cfg, "experts", h, cfg.optional_int("moe_intermediate_size") or inter, experts)
-    out += [Tensor("router", experts, h)]
-    if cfg.model_type == "gpt_oss":
-        out.append(Tensor("router", experts))
-    if cfg.model_type in SCORE_CORRECTION or cfg.get("topk_method") == "noaux_tc":
-        out.append(Tensor("router", experts, fp32=True))
-    if cfg.model_type == "nemotron_h":
-        shared = cfg.optional_int("moe_shared_expert_intermediate_size")
+class FeedForwardSizes(NamedTuple):
+    dense: int  # a dense layer's MLP intermediate size
+    expert: int  # a routed expert's
+    shared: int  # an MoE layer's shared expert(s), 0 for none
+    shared_gate: bool  # Qwen: a sigmoid gate [1, hidden] scales the shared expert
+
+
+def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
+    """The intermediate sizes of `cfg`'s feed-forward blocks (vLLM's model code names the same)."""
+    inter = cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden
+    if cfg.model_type == "nemotron_h":  # nemotron_h.py NemotronHMoE: moe_shared_expert_intermediate_size x n
+        shared = cfg.optional_int("moe_shared_expert_intermediate_size") * cfg.int("n_shared_experts", minimum=0, default=1)
     elif cfg.model_type.startswith("llama4"):
-        shared = inter  # one shared expert of intermediate_size in every MoE layer
+        shared = inter  # llama4.py Llama4MoE: one shared expert of intermediate_size in every MoE layer
     else:
         shared = (cfg.optional_int("shared_expert_intermediate_size")
                   or cfg.optional_int("n_shared_experts") * cfg.optional_int("moe_intermediate_size"))
-    if shared:
-        out += _mlp(cfg, "shared_experts", h, shared)
-    if cfg.has("shared_expert_intermediate_size"):  # Qwen: a sigmoid gate scales the shared expert
+    return FeedForwardSizes(cfg.optional_int("intermediate_size_mlp") or inter,  # Llama 4 dense layers
+                            cfg.optional_int("moe_intermediate_size") or inter, shared,
+                            cfg.has("shared_expert_intermediate_size"))
+
+
+def _feed_forward(cfg: Config, d: dict, ffn: str) -> list:
+    h = d["hidden"]
+    sizes = feed_forward_sizes(cfg, h)
+    if ffn == "dense":
+        return _mlp(cfg, "dense", h, sizes.dense)
+    if ffn != "moe":
+        return []
+    experts = cfg.int(EXPERT_KEYS)
+    out = _mlp(cfg, "experts", h, sizes.expert, experts)
+    out += [Tensor("router", experts, h)]
+    router = routing(cfg)
+    if router.logit_bias:
+        out.append(Tensor("router", experts))
+    if router.correction_bias:
+        out.append(Tensor("router", experts, fp32=True))
+    if sizes.shared:
+        out += _mlp(cfg, "shared_experts", h, sizes.shared)
+    if sizes.shared_gate:
         out.append(Tensor("shared_experts", 1, h))
     return out
 

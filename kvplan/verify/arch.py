@@ -13,8 +13,9 @@ from ..model.config import Config
 from ..model.kinds import LinearState, MLALatent
 from ..model.layers import ffn_kinds, mixer_kinds
 from ..model.params import quantized_format
+from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
-from ..model.tensors import FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT
+from ..model.tensors import FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT, feed_forward_sizes
 
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
@@ -82,8 +83,7 @@ class Arch:
     expert_intermediate: int = 0
     shared_intermediate: int = 0
     shared_gate: bool = False
-    renormalize: bool = True
-    routed_scale: float = 1.0
+    routing: Routing = Routing()
     experts_format: str = "bf16"  # bf16 | mxfp4
     linear_format: str = "model"  # model | fp8 (the layers' attention and MLP matrices, one scale each: W8A8)
     notes: tuple = field(default_factory=tuple)
@@ -161,9 +161,9 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     kinds = _layer_kinds(cfg, spec)
     experts = spec.experts if spec.experts_per_token else 0
     ffns, _ = ffn_kinds(cfg, n)  # the model's own rule for which layers route to experts
-    if family.startswith("nemotron_h") and "moe" in ffns:
-        raise KvplanError(f"{spec.name} has MoE blocks routed by sigmoid scores with a correction bias and expert "
-                          f"groups; verify's MoE routes by softmax top-k only.")
+    if family.startswith("nemotron_h") and "moe" in ffns and cfg.has("moe_latent_size"):
+        raise KvplanError(f"{spec.name} runs its experts in a latent space (moe_latent_size); verify's MoE runs them "
+                          f"on the hidden state.")
     theta = float(cfg.get("rope_theta", 10000.0))
     local_theta = float(cfg.get("rope_local_base_freq", theta))
     layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts or ffns[i] == "none" else "dense",
@@ -207,14 +207,11 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         common.update(lin_key_heads=cfg.int("linear_num_key_heads"), lin_value_heads=cfg.int("linear_num_value_heads"),
                       lin_key_dim=cfg.int("linear_key_head_dim"), lin_value_dim=cfg.int("linear_value_head_dim"),
                       conv_kernel=cfg.int("linear_conv_kernel_dim"))
-    expert_inter = cfg.optional_int("moe_intermediate_size") or spec.intermediate_size
-    shared = cfg.optional_int("n_shared_experts") * expert_inter + cfg.optional_int("shared_expert_intermediate_size")
+    sizes = feed_forward_sizes(cfg, hidden)
     stored = {g.name: g.stored for g in spec.params}
-    common.update(intermediate=spec.intermediate_size, experts=experts, top_k=spec.experts_per_token if experts else 0,
-                  expert_intermediate=expert_inter if experts else 0, shared_intermediate=shared if experts else 0,
-                  shared_gate=bool(cfg.optional_int("shared_expert_intermediate_size")),
-                  renormalize=bool(cfg.get("norm_topk_prob", not family.startswith("deepseek"))),
-                  routed_scale=float(cfg.get("routed_scaling_factor", 1.0)),
+    common.update(intermediate=sizes.dense, experts=experts, top_k=spec.experts_per_token if experts else 0,
+                  expert_intermediate=sizes.expert if experts else 0, shared_intermediate=sizes.shared if experts else 0,
+                  shared_gate=sizes.shared_gate, routing=routing(cfg),
                   experts_format="mxfp4" if stored.get("experts") == "mxfp4" else "bf16")
     linear_format = _linear_format(cfg, spec, layers)
     common.update(linear_format=linear_format)

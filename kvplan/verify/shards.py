@@ -29,7 +29,7 @@ class WeightSpec:
 
     name: str
     full_shape: tuple
-    dtype: str  # model | u8 | fp8 (e4m3, Arch.linear_format)
+    dtype: str  # model | u8 | fp8 (e4m3, Arch.linear_format) | fp32
     axis: Optional[int] = None
     segments: tuple = ()
 
@@ -155,6 +155,10 @@ def _experts(arch: Arch) -> list:
     e, h, i = arch.experts, arch.hidden, arch.expert_intermediate
     parts = 2 if arch.gated_mlp else 1
     w = [WeightSpec("router", (e, h), "model")]
+    if arch.routing.logit_bias:  # gpt-oss: the router linear's bias
+        w.append(WeightSpec("router_bias", (e,), "model"))
+    if arch.routing.correction_bias:  # e_score_correction_bias, float32 in vLLM (kvplan/model/routing.py)
+        w.append(WeightSpec("router_correction", (e,), "fp32"))
     if arch.experts_format == "mxfp4":  # 4-bit values packed two per byte, one E8M0 scale per 32 values
         groups_h, groups_i = h // MXFP4_BLOCK, i // MXFP4_BLOCK
         w += [WeightSpec("w13_blocks", (e, parts * i, h // 2), "u8", 1, ((i, i),) * parts),
@@ -180,6 +184,10 @@ def rank_weights(arch: Arch) -> list:
     return w
 
 
+STORED_BYTES = {"u8": 1, "fp8": 1, "fp32": 4}
+
+
 def weight_bytes(arch: Arch, element_bytes: int = 2) -> int:
-    """Bytes of this rank's weights (model-dtype tensors at `element_bytes`, packed and fp8 tensors at 1)."""
-    return sum(s.elements(arch.tp) * (element_bytes if s.dtype == "model" else 1) for s in rank_weights(arch))
+    """Bytes of this rank's weights (model-dtype tensors at `element_bytes`, packed and fp8 tensors at 1, float32
+    ones at 4)."""
+    return sum(s.elements(arch.tp) * STORED_BYTES.get(s.dtype, element_bytes) for s in rank_weights(arch))

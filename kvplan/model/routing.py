@@ -1,0 +1,113 @@
+"""How an MoE layer chooses its experts and weighs their outputs, per model family, as vLLM 0.32's model code
+configures its router (the one place these rules live; verify's forward pass and the float64 reference follow them,
+and the parameter count takes the router's extra tensors from here).
+
+The selection, vLLM's grouped_topk (model_executor/layers/fused_moe/router/grouped_topk_router.py), which reduces
+to plain top-k with one group:
+- scores = softmax or sigmoid of the router's logits (float32);
+- with a correction bias, the experts are chosen on scores + bias and weighed by the scores without it;
+- with groups, the experts form `groups` equal runs; a group's score is its best chosen-on value (the sum of its two
+  best with a correction bias), and only the `topk_groups` best groups' experts may be chosen;
+- the top k of what may be chosen; their weights renormalised to sum 1 where the model says so, times the scale.
+
+Llama 4 (models/llama4.py Llama4MoE.custom_routing_function) takes the top k logits and weighs by their sigmoid,
+never renormalised, and applies the weight to the expert's input (apply_router_weight_on_input, top 1 only)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import KvplanError, quote
+from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, Config
+
+SCORING = ("softmax", "sigmoid")
+
+# Routing fields a config may leave out, as transformers' config classes fill them (vLLM reads the filled-in
+# values): Glm4MoeLiteConfig / Glm4MoeConfig, DeepseekV2Config / DeepseekV3Config, NemotronHConfig (transformers
+# 5.19). DeepseekV3Config has no scoring_func / topk_method: every published V3 / R1 config names them.
+DEFAULTS = {
+    "glm4_moe_lite": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.8},
+    "glm4_moe": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.0},
+    "deepseek_v2": {"norm_topk_prob": False},
+    "deepseek_v3": {"n_group": 8, "topk_group": 4, "norm_topk_prob": True, "routed_scaling_factor": 2.5},
+    "nemotron_h": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.0},
+}
+# Families whose router vLLM builds with use_grouped_topk and the config's n_group / topk_group, and whether the
+# sigmoid scores and correction bias are fixed by the model code (else read from scoring_func / topk_method).
+GROUPED = {"deepseek_v2": False, "deepseek_v3": False, "kimi_k2": False, "glm4_moe": True, "glm4_moe_lite": True,
+           "nemotron_h": True}
+# Families whose router linear has a bias (gpt_oss.py: ReplicatedLinear(..., bias=True)).
+LOGIT_BIAS = ("gpt_oss",)
+
+
+@dataclass(frozen=True)
+class Routing:
+    scoring: str = "softmax"  # softmax | sigmoid: what turns the router's logits into scores
+    renormalize: bool = True  # the chosen scores divided by their sum
+    scale: float = 1.0  # routed_scaling_factor
+    groups: int = 1  # n_group: the experts as this many equal runs
+    topk_groups: int = 1  # topk_group: the best groups whose experts may be chosen
+    correction_bias: bool = False  # e_score_correction_bias (float32 [experts]): chooses, does not weigh
+    logit_bias: bool = False  # the router linear's own bias, added to the logits
+    on_input: bool = False  # the weight scales the expert's input instead of its output (Llama 4)
+
+    @property
+    def grouped(self) -> bool:
+        return self.topk_groups < self.groups
+
+    def describe(self) -> str:
+        """The rule in the words verify reports."""
+        if self.on_input:
+            return "the top logit's sigmoid, applied to the expert's input (Llama 4)"
+        words = (["the router's bias added"] if self.logit_bias else []) + [f"{self.scoring} scores"]
+        if self.correction_bias:
+            words.append("chosen with a correction bias")
+        if self.grouped:
+            words.append(f"from the best {self.topk_groups} of {self.groups} expert groups")
+        words.append("top-k renormalised" if self.renormalize else "top-k")
+        if self.scale != 1.0:
+            words.append(f"times {self.scale:g}")
+        return ", ".join(words)
+
+
+def routing(cfg: Config) -> Routing:
+    """The router of `cfg`'s MoE layers (a dense model gets the default, unused)."""
+    family = cfg.model_type
+    defaults = DEFAULTS.get(family, {})
+    experts = cfg.optional_int(EXPERT_KEYS)
+    top_k = cfg.optional_int(EXPERTS_PER_TOKEN_KEYS)
+    if family.startswith("llama4"):
+        if top_k > 1:
+            raise KvplanError(f"{cfg.name}: num_experts_per_tok is {top_k}; Llama 4 weighs the expert's input, "
+                              f"which vLLM does for one expert per token only.")
+        return Routing(scoring="sigmoid", renormalize=False, on_input=True)
+    renormalize = cfg.flag("norm_topk_prob", defaults.get("norm_topk_prob", True))
+    if family == "mixtral" or family in LOGIT_BIAS:  # mixtral.py, gpt_oss.py: renormalize=True
+        renormalize = True
+    if family not in GROUPED:
+        return Routing(renormalize=renormalize, logit_bias=family in LOGIT_BIAS)
+    fixed = GROUPED[family]
+    scoring = "sigmoid" if fixed else cfg.get("scoring_func", "softmax")
+    if scoring not in SCORING:
+        raise KvplanError(f"config field 'scoring_func' must be one of {', '.join(SCORING)}, got {quote(scoring)}.")
+    groups = cfg.int("n_group", default=defaults.get("n_group", 1))
+    topk_groups = cfg.int("topk_group", default=defaults.get("topk_group", 1))
+    if topk_groups > groups:
+        raise KvplanError(f"config field 'topk_group' ({topk_groups}) must be at most n_group ({groups}).")
+    if experts % groups:
+        raise KvplanError(f"config field 'n_group' ({groups}) must divide the {experts} routed experts into equal "
+                          f"groups.")
+    if top_k > topk_groups * (experts // groups):
+        allowed = topk_groups * (experts // groups)
+        raise KvplanError(f"config field 'num_experts_per_tok' ({top_k}) must be at most the {allowed} experts of "
+                          f"the topk_group ({topk_groups}) groups a token may choose from.")
+    return Routing(scoring=scoring, renormalize=renormalize, scale=_scale(cfg, defaults), groups=groups,
+                   topk_groups=topk_groups, correction_bias=fixed or cfg.get("topk_method") == "noaux_tc")
+
+
+def _scale(cfg: Config, defaults: dict) -> float:
+    value = cfg.get("routed_scaling_factor", defaults.get("routed_scaling_factor", 1.0))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise KvplanError(f"config field 'routed_scaling_factor' must be a positive number, got {quote(value)}.")
+    return float(value)
