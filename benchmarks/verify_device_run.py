@@ -26,6 +26,8 @@ RUNS = [  # name, kvplan verify arguments (order: value first)
     ("nemotron-h-8b", ["nvidia/Nemotron-H-8B-Base-8K"]),  # session 35 calls 1-7: its config file, benchmarks/configs
     ("devstral-small-fp8", ["mistralai/Devstral-Small-2-24B-Instruct-2512"]),  # fp8 per-tensor weights (W8A8)
     ("devstral2-123b-tp2", ["mistralai/Devstral-2-123B-Instruct-2512", "--tp", "2"]),  # fp8, one rank of two
+    ("glm47-flash", ["zai-org/GLM-4.7-Flash"]),  # MLA, sigmoid routing with a correction bias (session 37)
+    ("llama4-scout-tp2", ["meta-llama/Llama-4-Scout-17B-16E-Instruct", "--tp", "2"]),  # top-1 on the input
 ]
 PER_RUN_S = 150
 
