@@ -105,6 +105,12 @@ def test_layout_bytes_equal_the_plan(config, context, tp, kv_dtype, block):
     assert layout.allocated_bytes <= p.kv_budget_bytes_per_gpu
     boundary, _ = V.probe_boundary(layout, p.kv_budget_bytes_per_gpu)
     assert boundary.confirmed, boundary.reason
+    torch = pytest.importorskip("torch")
+    from kvplan.gpu.caches import caches_from_layout
+
+    # every group's kind has cache tensors (Llama 4's chunked layers once failed here on the GPU, session 37)
+    caches = caches_from_layout(layout, torch.device("meta"))
+    assert sorted(caches) == list(range(len(spec.layers)))
 
 
 def test_layout_refuses_what_it_cannot_lay_out():

@@ -8,7 +8,7 @@ import torch
 from ..verify.layout import TORCH_DTYPES
 from .step import LayerCache
 
-KINDS = {"full": "kv", "sliding": "kv", "mla": "latent", "linear": "state"}
+KINDS = {"full": "kv", "sliding": "kv", "chunked": "kv", "mla": "latent", "linear": "state"}
 
 
 def state_elements(arch) -> int:

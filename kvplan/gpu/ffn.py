@@ -115,6 +115,8 @@ class MoE:
         # the router and the shared expert's gate in one matmul where stacked (weights.py JOINT_ROWS)
         self.router_gate = stacked_rows(w["router"], w.get("shared_gate")) if arch.shared_gate else None
         self.mxfp4 = arch.experts_format == "mxfp4"
+        # the correction bias in float32 whatever the weights' dtype (vLLM keeps it so; the router kernel takes it)
+        self.correction = w["router_correction"].float().contiguous() if "router_correction" in w else None
         self.pairs, self.pairs_refused, self.mx_dequant = None, None, None
         if w["router"].is_cuda:
             self.pairs = self._pairs_plan()
@@ -202,9 +204,9 @@ class MoE:
         a, r = self.arch, self.arch.routing
         plan = self._router_plan(logits)
         if plan is not None:
-            return plan.run(logits, gate if self.joined else None, correction=self.w.get("router_correction"),
+            return plan.run(logits, gate if self.joined else None, correction=self.correction,
                             logit_bias=self.w.get("router_bias"))
-        weights, ids = route_torch(r, a.top_k, logits, self.w.get("router_correction"), self.w.get("router_bias"))
+        weights, ids = route_torch(r, a.top_k, logits, self.correction, self.w.get("router_bias"))
         if self.joined:
             t = logits.shape[0]
             share = torch.sigmoid(gate.float()).reshape(t, 1) if gate is not None else weights.new_ones(t, 1)
