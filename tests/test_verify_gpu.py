@@ -63,7 +63,7 @@ def _run_tiny(name, graph, mm_form=None):
     # laid out as verify allocates them (weights.engine_layout): the pairs run as one matmul, their outputs as views,
     # shared experts inside the routed experts' launches; the reference reads the separate tensors
     separate = {k: _keep_stored(v) for k, v in full.items()}
-    weights = engine_layout(dict(separate))
+    weights = engine_layout(dict(separate), join_shared=not arch.routing.on_input)
     rt = Runtime("cuda")
     model = Transformer(arch, weights, rt)
     if mm_form:  # every decode matmul the form's kernel takes runs through it (2 tokens)

@@ -45,7 +45,8 @@ def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0, s
     buffer each, shared experts joined to the routed ones), the reference reading the separate tensors; `built` (a
     list) receives the model."""
     weights = full_weights(arch, seed)
-    model = Transformer(arch, engine_layout(dict(weights)) if stacked else weights, Runtime("cpu"))
+    layout = engine_layout(dict(weights), join_shared=not arch.routing.on_input) if stacked else weights
+    model = Transformer(arch, layout, Runtime("cpu"))
     if built is not None:
         built.append(model)
     blocks = 64

@@ -111,6 +111,9 @@ class MoE:
         # the shared expert joined to the routed ones as `joined` more experts (weights.join_shared_experts), or
         # an MLP of its own
         self.joined = w["w13"].shape[0] - arch.experts if "w13" in w else 0
+        if self.joined and arch.routing.on_input:  # the joined pairs would read the routed experts' scaled input
+            raise ValueError("a shared expert joined to routed experts whose weight scales their input (Llama 4): "
+                             "lay the weights out with engine_layout(..., join_shared=False)")
         self.shared = MLP(arch, w, rt, "shared") if arch.shared_intermediate and not self.joined else None
         # the router and the shared expert's gate in one matmul where stacked (weights.py JOINT_ROWS)
         self.router_gate = stacked_rows(w["router"], w.get("shared_gate")) if arch.shared_gate else None
