@@ -31,6 +31,8 @@ def gpu_config(name):
     at 128 x 128 the bf16 forward is 0.18 off the float64 reference with every DeltaNet kernel refused, the torch
     forms alone; H200, session 33. tests/test_prefill_kernels.py holds the kernels to those torch forms there.)"""
     raw = dict(CONFIGS[name], head_dim=64, hidden_size=128)
+    if "text_config" in raw:  # a wrapper (Llama 4): the language model's fields are the ones read
+        raw = {**raw, "text_config": dict(raw["text_config"], head_dim=64, hidden_size=128)}
     if name == "llama_fp8":  # rows of 512 and 1,024 e4m3 values: every GEMV form takes some (rows owned: k % 512)
         raw.update(hidden_size=512, intermediate_size=1024)
     if "kv_lora_rank" in raw:
