@@ -60,8 +60,11 @@ def _run_tiny(name, graph, mm_form=None):
     for key in [k for k in full if k.endswith(".router")]:
         # decisive routing: with fan_in^-0.5 router weights the top-k choice of a token can sit within bf16
         # rounding of a tie, and a flipped expert is a different function, not an error (seen on the H200,
-        # 2026-12-01: 1 run in 8 off by 0.2-0.35 while the rest were below 0.05)
-        full[key] = full[key] * 8
+        # 2026-12-01: 1 run in 8 off by 0.2-0.35 while the rest were below 0.05). Sigmoid scores saturate at x 8
+        # and their choice falls to near ties again: the tiny Nemotron-H MoE was 1.146 off on the H200 with the
+        # gather-sum kernel and 0.012 with torch's combine, the two 3-5e-3 apart call by call; on the CPU 0.4%
+        # noise on the MoE outputs moves it from 0.011 to 1.146 at x 8, at most 0.020 at x 2 (session 37)
+        full[key] = full[key] * (2 if arch.routing.scoring == "sigmoid" else 8)
     # laid out as verify allocates them (weights.engine_layout): the pairs run as one matmul, their outputs as views,
     # shared experts inside the routed experts' launches; the reference reads the separate tensors
     separate = {k: _keep_stored(v) for k, v in full.items()}
