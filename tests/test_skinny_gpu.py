@@ -117,6 +117,23 @@ def test_moe_pairs_random_routing(tokens, activation, unroll):
     assert_close(got, reference_moe_pairs(x, weights, ids, w13, w2, activation), 2e-2, f"moe T={tokens}")
 
 
+@pytest.mark.parametrize("tokens", [1, 3, 9, 16, 40, 150])
+def test_moe_pairs_non_gated_relu2(tokens):
+    """Nemotron-H's experts: one up projection, squared ReLU, down (mode 3); pair slots up to 16 tokens, by expert
+    (a row tile per warp) above; a shared expert's rows added in the combine."""
+    experts, hidden, inter, top_k = 8, 264, 136, 2
+    x, weights, ids, _, w2 = _moe_case(experts, hidden, inter, top_k, tokens)
+    w13 = randn(experts, inter, hidden, scale=hidden ** -0.5)
+    shared = randn(tokens, hidden)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, activation="relu2", gated=False)
+    for _ in range(2):
+        got = plan.run(x, weights, ids, w13, w2, out=torch.full_like(x, float("nan")), shared=shared)
+        want = reference_moe_pairs(x, weights, ids, w13, w2, "relu2") + shared.double()
+        assert_close(got, want, 2e-2, f"relu2 experts T={tokens}")
+    with pytest.raises(ValueError, match="w13"):
+        plan.run(x, weights, ids, randn(experts, 2 * inter, hidden), w2)
+
+
 @pytest.mark.parametrize("tokens, gated", [(1, True), (3, False), (9, True), (40, True)])
 def test_moe_pairs_with_a_shared_expert(tokens, gated):
     """The combine launch adds a shared expert's output, times sigmoid of its gate (Qwen) or as is (DeepSeek);

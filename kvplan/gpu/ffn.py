@@ -137,15 +137,13 @@ class MoE:
 
             dtype = w["router"].dtype
             fmt = "mxfp4" if self.mxfp4 else ("bf16" if dtype == torch.bfloat16 else "fp16")
-            if not a.gated_mlp:
-                return "the experts are not gated MLPs"
             inter = w["w2_blocks"].shape[-1] * 2 if self.mxfp4 else w["w2"].shape[-1]
             experts, top_k = a.experts + self.joined, a.top_k + self.joined
-            key = (experts, a.hidden, inter, top_k, dtype, fmt, a.activation, self.joined)
+            key = (experts, a.hidden, inter, top_k, dtype, fmt, a.activation, self.joined, a.gated_mlp)
             plans = vars(self.rt).setdefault("moe_plans", {})  # one plan (and scratch) for every layer of the shape
             if key not in plans:
                 plans[key] = moe_pairs_plan(experts, a.hidden, inter, top_k, dtype=dtype, weight_format=fmt,
-                                            activation=a.activation, joined=self.joined)
+                                            activation=a.activation, joined=self.joined, gated=a.gated_mlp)
             return plans[key]
         except (ValueError, RuntimeError, ImportError) as exc:
             return str(exc)

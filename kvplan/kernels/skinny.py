@@ -12,6 +12,7 @@
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
+    #   (gated=False, activation="relu2": w13 [E, intermediate, hidden], act(w13[e] @ x[t]); Nemotron-H)
     out = moe.run(x, weights, ids, w13, w2, shared=s, shared_gate=g)
     #   plus s[t] (a shared expert's output [T, hidden]) times sigmoid(g[t]) (g [T, 1] or [T]; None: times 1)
 
@@ -173,12 +174,14 @@ class MoEPairsPlan:
 
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                  activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
-                 prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0, row_stages=None):
+                 prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0, row_stages=None,
+                 gated=True):
         import torch
 
         dtype = torch.bfloat16 if dtype is None else dtype
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
-        sc.check_moe(experts, hidden, intermediate, top_k, max_tokens, name, weight_format, activation)
+        sc.check_moe(experts, hidden, intermediate, top_k, max_tokens, name, weight_format, activation, gated)
+        self.gated = bool(gated)
         _forced(ksplit)
         if isinstance(joined, bool) or not isinstance(joined, int) or not 0 <= joined <= min(top_k, experts - 1):
             raise ValueError(f"joined must be an int in 0..{min(top_k, experts - 1)} (the last experts every token "
@@ -190,14 +193,14 @@ class MoEPairsPlan:
         torch, self.device_index, dev, ld = _device_setup(device, self.config)
         self.experts, self.hidden, self.intermediate, self.top_k = experts, hidden, intermediate, top_k
         self.max_tokens, self.dtype, self.weight_format = max_tokens, getattr(torch, name), weight_format
-        self.mode = sc.ACTIVATIONS[activation]
+        self.mode = (sc.ACTIVATIONS if gated else sc.PLAIN_ACTIVATIONS)[activation]
         # above max_tokens, 16-bit experts take a row tile per warp by default (no k split: skinny_by_expert_rows;
         # H200, session 10: ahead of grouped GEMMs up to ~10 pairs per expert, benchmarks/RESULTS.md)
         if expert_rows and weight_format == "mxfp4":
             raise ValueError("expert_rows needs 16-bit experts")
         self.expert_rows = weight_format != "mxfp4" if expert_rows is None else bool(expert_rows)
         fmt = weight_format if weight_format == "mxfp4" else ("bf16" if name == "bfloat16" else "fp16")
-        self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, True, launcher, self.config, rule)
+        self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, self.gated, launcher, self.config, rule)
         self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
         self._combine = rt.PreparedLaunch(ld, sc.combine_name(name), _COMBINE_ARGS, 256, 0, None, launcher)
         # split k only to fill the GPU, assuming every pair has its own expert (the most CTAs routing can give)
@@ -220,10 +223,11 @@ class MoEPairsPlan:
         """(w13 ptr, w13 scales ptr, w2 ptr, w2 scales ptr, strides) after checking shapes and dtypes."""
         e, h, i = self.experts, self.hidden, self.intermediate
         if self.weight_format != "mxfp4":
-            _check_tensor(torch, "w13", w13, (e, 2 * i, h), self.dtype, self.device_index)
+            rows = 2 * i if self.gated else i
+            _check_tensor(torch, "w13", w13, (e, rows, h), self.dtype, self.device_index)
             _check_tensor(torch, "w2", w2, (e, h, i), self.dtype, self.device_index)
             el = w13.element_size()
-            return (w13.data_ptr(), 0, w2.data_ptr(), 0, 2 * i * h * el, 0, h * i * el, 0)
+            return (w13.data_ptr(), 0, w2.data_ptr(), 0, rows * h * el, 0, h * i * el, 0)
         for name, pair in (("w13", w13), ("w2", w2)):
             if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
                 raise ValueError(f"{name} must be (blocks, scales) for mxfp4 experts")
@@ -358,15 +362,16 @@ def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", k
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                    activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
                    prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0,
-                   row_stages=None) -> MoEPairsPlan:
+                   row_stages=None, gated=True) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
     (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: 16-bit experts by
     a row tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared experts
     joined to the routed ones), their passes spread over CTA rows that start first; ``row_stages``: the row-tile
-    kernel's weight ring, in steps; see the module docstring)."""
+    kernel's weight ring, in steps; ``gated``: False for experts of one up projection and a plain activation,
+    Nemotron-H's relu2; see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
                         launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles, expert_rows, joined,
-                        row_stages)
+                        row_stages, gated)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -383,6 +388,8 @@ def reference_skinny_gemm(x, w, compute_dtype=None):
 def _act(torch, name, g):
     if name == "silu":
         return g * torch.sigmoid(g)
+    if name == "relu2":
+        return torch.relu(g) ** 2
     return 0.5 * g * (1 + torch.tanh(0.7978845608028654 * (g + 0.044715 * g ** 3)))
 
 
@@ -392,12 +399,13 @@ def reference_moe_pairs(x, weights, ids, w13, w2, activation="silu", compute_dty
 
     cd = compute_dtype or torch.float64
     t, k = ids.shape
-    inter = w13.shape[1] // 2
+    inter = w2.shape[-1]
     out = torch.zeros(t, w2.shape[1], dtype=cd, device=x.device)
     for i in range(t):
         for j in range(k):
             e = int(ids[i, j])
             hx = w13[e].to(cd) @ x[i].to(cd)
-            h = _act(torch, activation, hx[:inter]) * hx[inter:]
+            h = _act(torch, activation, hx[:inter]) * hx[inter:] if len(hx) == 2 * inter else \
+                _act(torch, activation, hx)
             out[i] += float(weights[i, j]) * (w2[e].to(cd) @ h)
     return out

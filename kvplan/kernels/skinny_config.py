@@ -25,6 +25,7 @@ MXFP4_GROUP = 32  # values per E8M0 scale
 DTYPES = ("bfloat16", "float16")
 WEIGHT_FORMATS = ("bf16", "fp16", "mxfp4")
 ACTIVATIONS = {"silu": 1, "gelu_tanh": 2}  # launch argument `mode` of the gated stage (0: plain)
+PLAIN_ACTIVATIONS = {"relu2": 3}  # `mode` of a non-gated first stage: act(up @ x) (Nemotron-H's experts)
 
 
 UNROLL = {"16bit": 2, "mxfp4": 1}  # chunks per row per lane per step (KVP_SK_U / KVP_SK_U_FP4): 128 / 64 B
@@ -218,7 +219,7 @@ def check_dense(n: int, k: int, dtype: str, max_batch: int) -> None:
 
 
 def check_moe(experts: int, hidden: int, intermediate: int, top_k: int, max_tokens: int, dtype: str,
-              weight_format: str, activation: str) -> None:
+              weight_format: str, activation: str, gated: bool = True) -> None:
     """ValueError naming the argument when the MoE pairs kernel cannot take this layer."""
     for name, v in (("experts", experts), ("hidden", hidden), ("intermediate", intermediate), ("top_k", top_k),
                     ("max_tokens", max_tokens)):
@@ -239,8 +240,12 @@ def check_moe(experts: int, hidden: int, intermediate: int, top_k: int, max_toke
     for name, v in (("hidden", hidden), ("intermediate", intermediate)):
         if v % 8:
             raise ValueError(f"{name} must be a multiple of 8 (16-byte weight rows), got {v}")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+    allowed = ACTIVATIONS if gated else PLAIN_ACTIVATIONS
+    if activation not in allowed:
+        kind = "gated" if gated else "non-gated"
+        raise ValueError(f"activation of {kind} experts must be one of {', '.join(allowed)}, got {activation!r}")
+    if not gated and weight_format == "mxfp4":
+        raise ValueError("non-gated experts must be 16-bit (mxfp4 experts are gated)")
     if top_k > experts:
         raise ValueError(f"top_k ({top_k}) exceeds experts ({experts})")
     if max_tokens > MAX_COLUMNS:

@@ -28,7 +28,7 @@
 //   k         reduction length (16-bit: multiple of 8; mxfp4: multiple of 32)
 //   ncols     dense: columns (tokens); MoE: pairs (grid.y == ncols, one CTA row per pair slot)
 //   div       x row of pair p is p / div (MoE stage 1: top_k; otherwise 1)
-//   mode      0 plain, 1 gated SiLU, 2 gated GELU (tanh)
+//   mode      0 plain, 1 gated SiLU, 2 gated GELU (tanh), 3 plain then squared ReLU (Nemotron-H's experts)
 //   out_f32   store fp32 (MoE stage 2 partial sums)
 //   ksplit    CTAs along k (grid.z); the row-tile kernel (_er): CTA rows per hot expert
 //   experts   number of experts (ids outside 0..experts-1 are skipped)
@@ -193,8 +193,14 @@ __device__ __forceinline__ void store_out(void* y, long long i, float v, int out
   }
 }
 
+__device__ __forceinline__ bool gated_mode(int mode) { return mode == 1 || mode == 2; }
+
 __device__ __forceinline__ float act(int mode, float g) {
   if (mode == 1) return g / (1.0f + __expf(-g));
+  if (mode == 3) {
+    const float r = fmaxf(g, 0.f);
+    return r * r;
+  }
   const float u = 0.7978845608028654f * (g + 0.044715f * g * g * g);
   return 0.5f * g * (1.0f + tanhf(u));
 }
@@ -239,7 +245,7 @@ __device__ __forceinline__ void store_tile(const SkArgs& a, const float (*red)[N
       const int r = i % SK_ROWS, col = i / SK_ROWS, row = tile * SK_ROWS + r;
       if (row < a.n && col < ncols) {
         const int p = cols[col];
-        float o = red[r][col];
+        float o = a.mode == 3 ? act(3, red[r][col]) : red[r][col];
         if (a.wts) o *= a.wts[p];
         store_out<BF>(a.y, (long long)p * a.n + row, o, a.out_f32);
       }
@@ -256,7 +262,7 @@ __device__ __forceinline__ void prefetch_first_steps(const SkArgs& a, int tile, 
   const unsigned char* wrow[2][2];
   const unsigned char* srow[2][2];
   bool rok[2][2];
-  weight_rows<FMT>(a, tile, 0, a.mode != 0, g, wrow, srow, rok);
+  weight_rows<FMT>(a, tile, 0, gated_mode(a.mode), g, wrow, srow, rok);
   const long long row_bytes = FMT ? a.k / 2 : a.k * 2LL;
 #pragma unroll
   for (int i = 0; i < KVP_SK_PDL_STEPS; ++i) {
@@ -290,7 +296,7 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, c = lane & 3;
   const int tile = blockIdx.x, slot = blockIdx.y, kz = blockIdx.z;
-  const bool gated = a.mode != 0;
+  const bool gated = gated_mode(a.mode);
   const int nsteps = (a.k + STEP - 1) / STEP;
   const int per = (nsteps + a.ksplit - 1) / a.ksplit;
   const int s0 = kz * per, s1 = min(nsteps, s0 + per);
@@ -516,7 +522,7 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int g = lane >> 2, c = lane & 3;
   const int tile = blockIdx.x, expert = blockIdx.y;
-  const bool gated = a.mode != 0;
+  const bool gated = gated_mode(a.mode);
   kvp::pdl_enter();
   const int lo = a.offs[expert], total = a.offs[expert + 1] - lo;
   if (total <= 0 || expert >= a.experts) return;
@@ -669,7 +675,7 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
   const bool is_hot = (int)blockIdx.y < hot_rows;
   const int expert = is_hot ? a.experts - a.hot + (int)blockIdx.y / a.ksplit : (int)blockIdx.y - hot_rows;
   const int slice = is_hot ? (int)blockIdx.y % a.ksplit : 0, stride = is_hot ? a.ksplit : 1;
-  const bool gated = a.mode != 0;
+  const bool gated = gated_mode(a.mode);
   kvp::pdl_enter();
   const int lo = a.offs[expert], total = a.offs[expert + 1] - lo;
   if (total <= slice * PASS || expert >= a.experts) return;  // the whole CTA: same expert
@@ -746,7 +752,8 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
 #pragma unroll
           for (int t = 0; t < 2; ++t) {
             const int row = tile * SK_ROWS + t * 16 + r;
-            if (row < a.n) store_out<BF>(a.y, (long long)p * a.n + row, acc[t][nt][i] * wt, a.out_f32);
+            const float o = a.mode == 3 ? act(3, acc[t][nt][i]) : acc[t][nt][i];
+            if (row < a.n) store_out<BF>(a.y, (long long)p * a.n + row, o * wt, a.out_f32);
           }
         }
       }
