@@ -8,7 +8,7 @@ import json
 import pytest
 
 from conftest import run_kvplan
-from hub_configs import FALCON_7B, GPT_OSS_20B, LLAMA3_8B, MISTRAL_7B_V01
+from hub_configs import FALCON_7B, GPT_OSS_20B, LLAMA3_8B, LLAMA4_SCOUT, MISTRAL_7B_V01
 from kvplan.engines import get_engine
 from kvplan.engines.vllm import format_gib
 from kvplan.errors import FieldError
@@ -57,6 +57,20 @@ def test_sliding_window_startup_and_resident_differ(write_config):
     (ideal,) = estimate(write_config(MISTRAL_7B_V01), "--kv-budget", "10GiB", "--context", "32768",
                         "--engine", "none")
     assert ideal["max_concurrency"] == 10 * GiB // (257 * 2 * MiB) == 19
+
+
+def test_chunked_layers_count_their_whole_chunk_while_decoding(write_config):
+    """Llama 4 Scout at 8K, 10 GiB, an H200: 8 KV heads x 128 x 2 (K, V) x 2 B = 4 KiB a token a layer, in 4 groups
+    of 12 layers (3 chunked, 1 full) sharing 16-token blocks of 12 x 16 x 4 KiB = 768 KiB: 13,653 blocks, 13,652
+    usable; a request's gate is 4 x 512 = 2,048. vLLM's KVCacheManager, holding requests of exactly 8,192 tokens, has
+    freed every chunked block (the chunk of 8,192 ends there): 512 blocks kept, (13,652 - 2,048) // 512 + 1 = 23
+    resident. A request still decoding below 8,192 holds all four groups' 512 blocks: the plan counts
+    (13,652 - 2,048) // 2,048 + 1 = 6, as vLLM's own log line says (6.67x)."""
+    (row,) = estimate(write_config(LLAMA4_SCOUT), "--kv-budget", "10GiB", "--context", "8192", "--gpu", "h200")
+    assert row["engine"]["num_gpu_blocks"] == 10 * GiB // (12 * 16 * 4 * 1024) == 13653
+    assert row["engine"]["log_lines"][-1].endswith("Maximum concurrency for 8,192 tokens per request: 6.67x")
+    assert row["engine"]["resident_sequences"] == (13652 - 2048) // 512 + 1 == 23
+    assert row["max_concurrency"] == (13652 - 2048) // 2048 + 1 == 6
 
 
 def test_max_num_seqs_caps_resident(write_config):

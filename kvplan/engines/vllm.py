@@ -287,8 +287,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     resident = one.resident(num_blocks - 1)  # the null block is never handed out
     figures = _figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs, groups,
                        per_request, resident, settings, cache)
-    capped = min(resident, settings.max_num_seqs)
-    return Startup(figures, capped, "max_num_seqs" if resident > settings.max_num_seqs else "memory")
+    decoding = one.resident(num_blocks - 1, one.decoding)  # chunked layers full again before a chunk ends
+    capped = min(decoding, settings.max_num_seqs)
+    return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory")
 
 
 def _figures(version, available, blocks, tokens, concurrency, refusal, lines, block_size, groups, per_request,

@@ -10,7 +10,12 @@ Per request, in scheduler order:
 - each prefill chunk of max_num_batched_tokens: `remove_skipped_blocks` frees what fell out of the window up to
   the processed tokens (computed minus the previous chunk still in flight under async scheduling), then the
   chunk's new blocks must be free;
-- after the prefill settles, the blocks outside the window are freed: what the request keeps is its footprint.
+- after the prefill settles, the blocks outside the window are freed: what the request keeps is its footprint
+  (what vLLM's KVCacheManager holds for a request of exactly max_model_len tokens);
+- while it decodes towards max_model_len a chunked layer refills its chunk, emptied at each chunk boundary: just
+  before a boundary it holds the whole chunk. `decoding` is the most the request holds at any point; the plan's
+  concurrency uses it (Llama 4 at 8K: the chunk of 8,192 tokens is all freed at max_model_len itself, so the
+  footprint counts 131 requests at tp 2 on an H200 where 34 decode at once; verify admits 34, session 37).
 The pool holds num_blocks - 1 usable blocks (BlockPool keeps block 0 as the null block).
 """
 
@@ -32,6 +37,11 @@ class _Blocks:
     @property
     def held(self) -> int:
         return self.length - self.nulled
+
+    def held_while_decoding(self, computed: int) -> int:
+        """Blocks held with `computed` tokens done and the next one's slot allocated."""
+        return blocks_for(computed + 1, self.block_size) - min(self.skipped_tokens(computed) // self.block_size,
+                                                               blocks_for(computed + 1, self.block_size))
 
     def skipped_tokens(self, processed: int) -> int:
         """get_num_skipped_tokens of each manager."""
@@ -119,13 +129,16 @@ class Footprint:
     gate: int
     peak: int
     held: int
+    decoding: int = 0  # the most it holds while it decodes up to max_model_len (at least `held`)
 
-    def resident(self, usable_blocks: int) -> int:
-        """Requests admitted one after another before the pool refuses one."""
+    def resident(self, usable_blocks: int, held: int | None = None) -> int:
+        """Requests admitted one after another before the pool refuses one, each keeping `held` blocks (the
+        footprint at max_model_len by default)."""
+        held = self.held if held is None else held
         need = max(self.gate, self.peak)
-        if usable_blocks < need or self.held <= 0:
+        if usable_blocks < need or held <= 0:
             return 0
-        return (usable_blocks - need) // self.held + 1
+        return (usable_blocks - need) // held + 1
 
 
 def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, mamba_align: bool,
@@ -147,6 +160,19 @@ def footprint(groups, max_model_len: int, chunk: int, in_flight_batches: int, ma
             s.allocate(computed + n, computed)
         peak = max(peak, sum(s.held for s in states))
         computed, previous = computed + n, n
+    decoding = _held_before_chunk_ends(states, groups, max_model_len)
     for s in states:
         s.remove_skipped(max_model_len)
-    return Footprint(gate, peak, sum(s.held for s in states))
+    held = sum(s.held for s in states)
+    return Footprint(gate, peak, held, max(held, decoding))
+
+
+def _held_before_chunk_ends(states, groups, max_model_len: int) -> int:
+    """The most the request holds just before one of its chunked layers' chunk boundaries (k x chunk - 1 tokens
+    computed, below max_model_len): every group at that point, Mamba states as they end. 0 without chunked layers
+    (full and sliding layers hold most at the end)."""
+    chunks = {g.spec.window for g in groups if g.spec.kind == "chunked" and g.spec.window > 0}
+    points = {k * w - 1 for w in chunks for k in range(1, max_model_len // w + 1) if k * w - 1 < max_model_len}
+    points |= {max_model_len - 1} if chunks else set()
+    return max((sum(s.held_while_decoding(c) if isinstance(s, _Blocks) else s.held for s in states)
+                for c in points), default=0)
