@@ -226,6 +226,9 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family == "gpt_oss":
         notes.append("gpt-oss attention sinks and the clamped SwiGLU are not modelled (one scalar per head; "
                      "elementwise)")
+    if family.startswith("llama4"):
+        notes.append("Llama 4's NoPE layers (no RoPE, attention temperature tuning) and the RoPE layers' L2 norm of q "
+                     "and k are not modelled (the shapes and bytes are the same)")
     if any(layer.window for layer in layers) and cfg.has("attention_chunk_size"):
         notes.append("chunked layers attend their last chunk-size tokens (window form)")
     arch = Arch(**common, notes=tuple(notes))
