@@ -12,6 +12,10 @@ TINY = {
                   "tie_word_embeddings": False, "rope_theta": 500000.0,
                   "quantization_config": {"quant_method": "fp8", "activation_scheme": "static",
                                           "weight_block_size": None}},
+    # Falcon-7B's form: multi-query attention, one non-gated MLP of exact GELU (4 x hidden), tied embeddings
+    "falcon": {"model_type": "falcon", "torch_dtype": "bfloat16", "hidden_size": 64, "n_head": 4, "n_layer": 2,
+               "multi_query": True, "parallel_attn": True, "new_decoder_architecture": False, "bias": False,
+               "vocab_size": 128, "max_position_embeddings": 4096},
     "gemma3": {**BASE, "model_type": "gemma3_text", "intermediate_size": 96, "num_hidden_layers": 3,
                "sliding_window": 8, "sliding_window_pattern": 3, "query_pre_attn_scalar": 16,
                "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0},

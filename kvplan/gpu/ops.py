@@ -108,6 +108,8 @@ def tf32_matmuls(on: bool):
 def activation(name: str, x):
     if name == "relu2":  # Nemotron-H's squared ReLU (vLLM ReLUSquaredActivation)
         return torch.square(F.relu(x))
+    if name == "gelu":  # Falcon's exact (erf) GELU
+        return F.gelu(x)
     return F.gelu(x, approximate="tanh") if name == "gelu_tanh" else F.silu(x)
 
 

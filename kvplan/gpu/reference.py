@@ -48,6 +48,8 @@ def _act(name, x):
         return x.clamp(min=0) ** 2
     if name == "gelu_tanh":
         return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    if name == "gelu":
+        return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
     return x / (1 + torch.exp(-x))
 
 

@@ -15,7 +15,7 @@ from ..model.layers import ffn_kinds, mixer_kinds
 from ..model.params import quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
-from ..model.tensors import FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT, feed_forward_sizes
+from ..model.tensors import FALCON, FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT, feed_forward_sizes
 
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
@@ -47,7 +47,7 @@ class Arch:
     embed_scale: float  # Gemma multiplies embeddings by sqrt(hidden)
     sandwich_norms: bool  # Gemma 2/3: norms after attention and around the MLP too
     tied_embeddings: bool
-    activation: str  # silu | gelu_tanh | relu2
+    activation: str  # silu | gelu_tanh | gelu | relu2
     gated_mlp: bool
     # softmax attention
     heads: int = 0
@@ -226,6 +226,9 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family == "gpt_oss":
         notes.append("gpt-oss attention sinks and the clamped SwiGLU are not modelled (one scalar per head; "
                      "elementwise)")
+    if family in FALCON:
+        notes.append("Falcon's parallel attention + MLP block and its LayerNorms run as a sequential RMS-normed block "
+                     "(the same matrices and bytes)")
     if family.startswith("llama4"):
         notes.append("Llama 4's NoPE layers (no RoPE, attention temperature tuning) and the RoPE layers' L2 norm of q "
                      "and k are not modelled (the shapes and bytes are the same)")
@@ -266,9 +269,12 @@ def _linear_format(cfg: Config, spec: ModelSpec, layers: tuple) -> str:
 
 
 def _activation(cfg: Config) -> str:
-    """The feed-forward's activation: Gemma's tanh GELU, Nemotron-H's squared ReLU, SiLU otherwise."""
+    """The feed-forward's activation: Gemma's tanh GELU, Falcon's exact GELU (vLLM falcon.py get_act_fn("gelu")),
+    Nemotron-H's squared ReLU, SiLU otherwise."""
     if cfg.model_type.startswith("gemma"):
         return "gelu_tanh"
+    if cfg.model_type in FALCON:
+        return "gelu"
     if cfg.model_type.startswith("nemotron_h"):
         act = cfg.get("mlp_hidden_act", "relu2")
         if act != "relu2":
