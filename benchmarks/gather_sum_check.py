@@ -26,9 +26,10 @@ def checked(y, where, weights, extra=None, gate=None, out=None):
     if extra is not None:
         want = want + extra.float() * (torch.sigmoid(gate.float()).view(t, 1) if gate is not None else 1.0)
     diff = float((got.float() - want).abs().max() / want.abs().max().clamp_min(1e-30))
+    shared = None if extra is None else (tuple(extra.shape), extra.stride(), extra.dtype, extra.data_ptr() % 16)
     print(f"tokens {t} k {k} y {tuple(y.shape)}{y.stride()} where {where.dtype}{tuple(where.shape)} weights "
-          f"{weights.dtype}{weights.stride()} extra {None if extra is None else (tuple(extra.shape), extra.stride(), extra.dtype, extra.data_ptr() % 16)} "
-          f"gate {None if gate is None else gate.shape}: max rel diff {diff:.2e}", flush=True)
+          f"{weights.dtype}{weights.stride()} extra {shared} gate {None if gate is None else gate.shape}: "
+          f"max rel diff {diff:.2e}", flush=True)
     return got
 
 

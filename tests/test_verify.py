@@ -282,6 +282,12 @@ def test_budget_verdict_names_the_term():
     within, why = judge_budget(100, 104, worst)
     assert not within and "activation_peak measured +1.00 GiB" in why and "+50%" in why
     assert judge_budget(5, 6, None)[0] and not judge_budget(5, 7, None)[0]  # at least one sequence of slack
+    # the engine holding more than the ideal pool admits (Llama-4-Scout at tp 2, 8K, H200, before session 37's fix:
+    # planned 131, 134 on the measured budget, 34 in the pool): an engine model under-counting blocks
+    within, why = judge_budget(131, 134, None, ideal=34)
+    assert not within and "the engine's 134 exceed the 34 the ideal pool admits" in why
+    assert judge_budget(33, 34, None, ideal=34)[0]  # after it
+    assert judge_budget(701, 691, None, ideal=932)[0]  # fewer than the ideal pool: the engine's reserves (Nemotron-3)
 
 
 def test_decode_verdict():

@@ -158,7 +158,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     if "mamba" in arch.mixers:
         labels.setdefault("mamba", MAMBA_LABEL)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),
-                    judge_budget(plan.max_concurrency, engine_view.max_concurrency, responsible),
+                    judge_budget(plan.max_concurrency, engine_view.max_concurrency, responsible, boundary.served),
                     judge_decode([{"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": p["estimate_ms"],
                                    "roofline_ms": p["roofline_ms"], "estimate_terms": p.get("estimate_terms")}
                                   for p in points]), tuple(notes))

@@ -63,11 +63,9 @@ class RouterPlan:
         self._general = int(scoring != "softmax" or self.correction or self.logit_bias or topk_groups < groups)
         self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
         ld = rt.load(RouterConfig(logits_dtype), rt.device_info(self.index))
-        self._launch = rt.PreparedLaunch(ld, "kvp_router", ("u64", "u64", "i32", "i32", "i32", "i32", "f32", "u64",
-                                                            "u64", "i32", "i32", "u64", "u64", "i32", "i32", "u64", "u64", "i32",
-                                                            "i32"),
-                                         WARPS * 32, 0,
-                                         None, "driver")
+        args = ("u64", "u64", "i32", "i32", "i32", "i32", "f32", "u64", "u64", "i32", "i32", "u64", "u64",
+                "i32", "i32", "u64", "u64", "i32", "i32")
+        self._launch = rt.PreparedLaunch(ld, "kvp_router", args, WARPS * 32, 0, None, "driver")
         self._rt, self._torch = rt, torch
         self._dtype = getattr(torch, logits_dtype)
         self._ids = getattr(torch, ids_dtype)

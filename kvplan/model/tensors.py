@@ -125,7 +125,8 @@ def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
     """The intermediate sizes of `cfg`'s feed-forward blocks (vLLM's model code names the same)."""
     inter = cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden
     if cfg.model_type == "nemotron_h":  # nemotron_h.py NemotronHMoE: moe_shared_expert_intermediate_size x n
-        shared = cfg.optional_int("moe_shared_expert_intermediate_size") * cfg.int("n_shared_experts", minimum=0, default=1)
+        count = cfg.int("n_shared_experts", minimum=0, default=1)
+        shared = cfg.optional_int("moe_shared_expert_intermediate_size") * count
     elif cfg.model_type.startswith("llama4"):
         shared = inter  # llama4.py Llama4MoE: one shared expert of intermediate_size in every MoE layer
     else:

@@ -210,7 +210,8 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     sizes = feed_forward_sizes(cfg, hidden)
     stored = {g.name: g.stored for g in spec.params}
     common.update(intermediate=sizes.dense, experts=experts, top_k=spec.experts_per_token if experts else 0,
-                  expert_intermediate=sizes.expert if experts else 0, shared_intermediate=sizes.shared if experts else 0,
+                  expert_intermediate=sizes.expert if experts else 0,
+                  shared_intermediate=sizes.shared if experts else 0,
                   shared_gate=sizes.shared_gate, routing=routing(cfg),
                   experts_format="mxfp4" if stored.get("experts") == "mxfp4" else "bf16")
     linear_format = _linear_format(cfg, spec, layers)

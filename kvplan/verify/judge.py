@@ -4,7 +4,10 @@
   layout in torch's and NVML's view, and the block allocator admits exactly the sequences they hold and
   refuses one more;
 - budget: the plan's max concurrency is within BUDGET_TOLERANCE (or one sequence) of the concurrency the
-  measured budget holds; when it is not, the term furthest from its prediction is named;
+  measured budget holds; when it is not, the term furthest from its prediction is named. The engine's concurrency
+  on the measured budget may not exceed what the ideal pool admits on it (more than BUDGET_TOLERANCE or one
+  sequence): an engine cannot hold more than every block a sequence can use, so that would mean the engine model
+  under-counts a request's blocks (it did for Llama 4's chunked layers: 134 against 34, session 37);
 - decode: the measured decode step is within DECODE_TOLERANCE of the plan's calibrated engine estimate at
   batch 1 and at max concurrency. A plan that carries no calibrated estimate is not judged (the roofline is
   shown, but a forward pass is never expected to run at the roofline).
@@ -63,11 +66,15 @@ def judge_capacity(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, boun
                   f"{boundary.context:,} tokens admitted, one more refused")
 
 
-def judge_budget(planned: int, measured: int, responsible: Optional[dict]) -> tuple:
+def judge_budget(planned: int, measured: int, responsible: Optional[dict], ideal: Optional[int] = None) -> tuple:
+    """`measured`: the engine's concurrency on the measured budget; `ideal`: what the ideal pool admitted on it."""
     slack = max(1, math.floor(BUDGET_TOLERANCE * measured))
     within = abs(planned - measured) <= slack
     head = (f"planned max concurrency {planned:,} vs {measured:,} on the measured budget "
             f"({relative_error(planned, measured):+.1%}; tolerance {BUDGET_TOLERANCE:.0%} or one sequence)")
+    if ideal is not None and measured - ideal > max(1, math.floor(BUDGET_TOLERANCE * ideal)):
+        return False, (head + f"; but the engine's {measured:,} exceed the {ideal:,} the ideal pool admits on the "
+                              f"same budget: the engine model under-counts a request's blocks")
     if responsible is not None and responsible["difference_bytes"]:
         d = responsible["difference_bytes"]
         head += (f"; furthest term: {responsible['term']} measured {d / 2**30:+.2f} GiB vs predicted"
