@@ -120,6 +120,7 @@ class MoE:
         self.mxfp4 = arch.experts_format == "mxfp4"
         # the correction bias in float32 whatever the weights' dtype (vLLM keeps it so; the router kernel takes it)
         self.correction = w["router_correction"].float().contiguous() if "router_correction" in w else None
+        self.rule = arch.routing.describe()  # the router's label, once (route() runs every layer of every step)
         self.pairs, self.pairs_refused, self.mx_dequant = None, None, None
         if w["router"].is_cuda:
             self.pairs = self._pairs_plan()
@@ -220,7 +221,7 @@ class MoE:
         """The router kernel's plan for this layer's shape (shared by the layers), or None: CPU, or refused (the
         label says why)."""
         a, r = self.arch, self.arch.routing
-        rule = r.describe()
+        rule = self.rule
         if not logits.is_cuda:
             self.rt.labels["router"] = f"torch: {rule}"
             return None
