@@ -23,8 +23,7 @@ FAST = dict(max_num_seqs=8, max_num_batched_tokens=2048)  # 5 capture sizes, a s
 
 # the tiny models, and DeepSeek's with two shared experts of the routed width (DeepSeek-V2-Lite's layout: joined to
 # the routed experts as two more, weights.join_shared_experts)
-# the tiny Falcon (exact GELU, session 37) came after that session's last GPU call: CPU-checked only until it runs here
-CONFIGS = {**{k: v for k, v in TINY.items() if k != "falcon"},
+CONFIGS = {**TINY,
            "deepseek_shared2": {**TINY["deepseek_v2"], "n_shared_experts": 2}}
 
 

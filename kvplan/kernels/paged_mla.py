@@ -43,7 +43,7 @@ class PagedMLADecodePlan:
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
                  lazy_rescale=None, tma=None, wgmma=None, head_group=None, e4m3_mma=None, early_free=None,
-                 few_merge=True):
+                 few_merge=True, qk_chains=1, pv_interleave=False):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -75,7 +75,8 @@ class PagedMLADecodePlan:
         kvn = dtype_name(self.kv_dtype)
         ln = mla_launch(kvn, self.q_heads, dev.arch, dev.smem_optin, launcher, stages=stages, tokens=tokens, bulk=bulk,
                         heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma, head_group=head_group,
-                        e4m3_mma=e4m3_mma, early_free=early_free, block_size=self.block_size)
+                        e4m3_mma=e4m3_mma, early_free=early_free, block_size=self.block_size,
+                        qk_chains=qk_chains, pv_interleave=pv_interleave)
         self.wgmma, self.heads_in_m, self.tma, self.config = ln.wgmma, ln.heads_in_m, ln.tma, ln.config
         self.head_group, self.stages, self.smem = ln.head_group, ln.stages, ln.smem
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
@@ -280,7 +281,8 @@ class MLALaunch:
 
 def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str = "driver", *, stages=None,
                tokens=None, bulk=None, heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-               head_group=None, e4m3_mma=None, early_free=None, block_size=limits.MLA_WG_TOKENS) -> MLALaunch:
+               head_group=None, e4m3_mma=None, early_free=None, block_size=limits.MLA_WG_TOKENS, qk_chains=1,
+               pv_interleave=False) -> MLALaunch:
     """The launch a plan of ``q_heads`` heads over ``kvn`` latents takes on ``arch`` (pure: no GPU needed).
 
     The warpgroup-MMA path (paged_mla_wg.cu) needs sm_90 and the driver launcher (its tensor map is a 128-byte
@@ -311,7 +313,8 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
         if f8 and not can:
             raise ValueError("e4m3_mma needs fp8 e4m3 latents and 16 heads a CTA (head_group=16)")
         early = configs.mla_early_free_default(kvn, hg) if early_free is None else early_free
-        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8, early), hg, None,
+        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8, early, qk_chains,
+                                                                       bool(pv_interleave)), hg, None,
                          limits.mla_wg_smem(kvn, hg, f8), limits.MLA_WG_TOKENS)
     if head_group is not None or e4m3_mma is not None or early_free is not None:
         raise ValueError("head_group, e4m3_mma and early_free are options of the wgmma path (wgmma=True)")
