@@ -80,6 +80,50 @@ __device__ __forceinline__ void write_route(int tok, int lane, int k, int shared
     reinterpret_cast<long long*>(ids)[(long long)tok * width + lane] = picked_id;
 }
 
+// k rounds of a warp argmax over the chosen-on values v of the experts not yet taken, then the route written.
+// Each lane keeps the best of its own experts; a round compares the 32 lanes' bests (5 shuffle levels) and only
+// the lane whose expert was taken looks again (a 4-level tree over its 16 values). A linear scan of all 16 values
+// every round, a 16-step dependent chain, took 9.1 us per call at 512 experts, top 10, on an H200. A pick weighs
+// its score s, read by the lane that holds it (SCORED: the general rule, where the values chosen on are not the
+// scores), or its softmax probability from the logit it was chosen on and the row's max m and sum.
+template <bool SCORED>
+__device__ __forceinline__ void take_top_k(float (&v)[KVP_RT_PER_LANE], const float (&s)[KVP_RT_PER_LANE], int lane,
+                                           int experts, int k, float m, float sum, int tok, int shared, int renorm,
+                                           float scale, const logit_t* gate, long long gate_row, float* weights,
+                                           void* ids, int ids32) {
+  const unsigned FULL = 0xffffffffu;
+  float lane_best;
+  int lane_e;
+  lane_argmax(v, lane, experts, lane_best, lane_e);
+  float picked_p = 0.f, picked_sum = 0.f;
+  long long picked_id = 0;
+  for (int r = 0; r < k; ++r) {
+    float best = lane_best;
+    int best_e = lane_e;
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ob = __shfl_xor_sync(FULL, best, o);
+      const int oe = __shfl_xor_sync(FULL, best_e, o);
+      if (better(ob, oe, best, best_e)) best = ob, best_e = oe;
+    }
+    float p = 0.f;
+    if ((best_e & 31) == lane) {  // taken: the lane that holds it drops it (static indices keep v in registers)
+#pragma unroll
+      for (int j = 0; j < KVP_RT_PER_LANE; ++j)
+        if (best_e == lane + 32 * j) {
+          v[j] = KVP_RT_NEG_INF;
+          if (SCORED) p = s[j];
+        }
+      lane_argmax(v, lane, experts, lane_best, lane_e);
+    }
+    p = SCORED ? __shfl_sync(FULL, p, best_e & 31) : __expf(best - m) / sum;
+    picked_sum += p;
+    if (lane == r) picked_p = p, picked_id = best_e;
+  }
+  write_route(tok, lane, k, shared, experts, renorm ? picked_p / picked_sum : picked_p, scale, picked_id, gate,
+              gate_row, weights, ids, ids32);
+}
+
 extern "C" __global__ void __launch_bounds__(128)
 kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int experts, int k, int renorm,
            float scale, float* __restrict__ weights, void* __restrict__ ids, int ids32, int shared,
@@ -151,63 +195,9 @@ kvp_router(const logit_t* __restrict__ logits, long long row, int tokens, int ex
       for (int j = 0; j < KVP_RT_PER_LANE; ++j)
         if (lane + 32 * j < experts && !((allowed >> ((lane + 32 * j) / size)) & 1u)) v[j] = KVP_RT_NEG_INF;
     }
-    float lane_best;
-    int lane_e;
-    lane_argmax(v, lane, experts, lane_best, lane_e);
-    float picked_p = 0.f, picked_sum = 0.f;
-    long long picked_id = 0;
-    for (int r = 0; r < k; ++r) {
-      float best = lane_best;
-      int best_e = lane_e;
-#pragma unroll
-      for (int o = 16; o > 0; o >>= 1) {
-        const float ob = __shfl_xor_sync(FULL, best, o);
-        const int oe = __shfl_xor_sync(FULL, best_e, o);
-        if (better(ob, oe, best, best_e)) best = ob, best_e = oe;
-      }
-      float p = 0.f;
-      if ((best_e & 31) == lane) {
-#pragma unroll
-        for (int j = 0; j < KVP_RT_PER_LANE; ++j)
-          if (best_e == lane + 32 * j) v[j] = KVP_RT_NEG_INF, p = s[j];
-        lane_argmax(v, lane, experts, lane_best, lane_e);
-      }
-      p = __shfl_sync(FULL, p, best_e & 31);
-      picked_sum += p;
-      if (lane == r) picked_p = p, picked_id = best_e;
-    }
-    write_route(tok, lane, k, shared, experts, renorm ? picked_p / picked_sum : picked_p, scale, picked_id, gate,
-                gate_row, weights, ids, ids32);
+    take_top_k<true>(v, s, lane, experts, k, m, sum, tok, shared, renorm, scale, gate, gate_row, weights, ids,
+                     ids32);
     return;
   }
-  // k rounds of a warp argmax over the experts not yet taken. Each lane keeps the best of its own experts; a
-  // round compares the 32 lanes' bests (5 shuffle levels) and only the lane whose expert was taken looks again
-  // (a 4-level tree over its 16 values). A linear scan of all 16 values every round, a 16-step dependent chain,
-  // took 9.1 us per call at 512 experts, top 10, on an H200.
-  float lane_best;
-  int lane_e;
-  lane_argmax(v, lane, experts, lane_best, lane_e);
-  float picked_p = 0.f, picked_sum = 0.f;
-  long long picked_id = 0;
-  for (int r = 0; r < k; ++r) {
-    float best = lane_best;
-    int best_e = lane_e;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-      const float ob = __shfl_xor_sync(FULL, best, o);
-      const int oe = __shfl_xor_sync(FULL, best_e, o);
-      if (better(ob, oe, best, best_e)) best = ob, best_e = oe;
-    }
-    if ((best_e & 31) == lane) {  // taken: the lane that holds it drops it (static indices keep v in registers)
-#pragma unroll
-      for (int j = 0; j < KVP_RT_PER_LANE; ++j)
-        if (best_e == lane + 32 * j) v[j] = KVP_RT_NEG_INF;
-      lane_argmax(v, lane, experts, lane_best, lane_e);
-    }
-    const float p = __expf(best - m) / sum;
-    picked_sum += p;
-    if (lane == r) picked_p = p, picked_id = best_e;
-  }
-  write_route(tok, lane, k, shared, experts, renorm ? picked_p / picked_sum : picked_p, scale, picked_id, gate,
-              gate_row, weights, ids, ids32);
+  take_top_k<false>(v, v, lane, experts, k, m, sum, tok, shared, renorm, scale, gate, gate_row, weights, ids, ids32);
 }
