@@ -420,6 +420,16 @@ class DeltaNetPrefillConfig(_AsWritten):
 
 
 @dataclass(frozen=True)
+class SsdPrefillConfig(_AsWritten):
+    """ssd_prefill.cu: the Mamba-2 prefill's chunk states, state passing and chunk scan (one instantiation)."""
+
+    source = "ssd_prefill.cu"
+    kernels = ("kvp_ssd_chunk_state", "kvp_ssd_state_pass", "kvp_ssd_chunk_scan")
+    name = "ssd_prefill"
+    compile_cost = 0.1
+
+
+@dataclass(frozen=True)
 class MoeGatherSumConfig(_AsWritten):
     """moe_gather_sum.cu: the grouped MoE path's weighted sum of each token's pair rows (one instantiation)."""
 
@@ -632,7 +642,8 @@ INSTANTIATION_SETS = (
     lambda arch: [NormConfig(d) for d in Q_DTYPES],
     lambda arch: [Mxfp4Config()],
     lambda arch: [PageOrderConfig()],
-    lambda arch: [DeltaNetPrefillConfig(), MoeGatherSumConfig(), GatedActConfig(), Fp8QuantConfig()],
+    lambda arch: [DeltaNetPrefillConfig(), SsdPrefillConfig(), MoeGatherSumConfig(), GatedActConfig(),
+                  Fp8QuantConfig()],
     # both launches, CTAs in order and rotated, and the row-owned form's two (verify times every form,
     # kvplan/gpu/gemm.py)
     lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1]) for r in (False, True)]

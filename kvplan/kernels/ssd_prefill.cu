@@ -1,0 +1,169 @@
+// kvplan: the Mamba-2 (SSD) state space over whole prompts in three launches (kvplan/gpu/mamba.py ssd_chunks
+// computes the same in torch), compiled at run time with NVRTC. Per head h (of group g) and token t of a chunk of
+// C tokens, with cum_t the chunk's cumulative log-decay (sum of dt A up to t), the chunk's input state S_in [P, N]
+// and CB[t, s] = C_t . B_s:
+//     y_t = sum_{s <= t} exp(cum_t - cum_s) CB[t, s] dt_s x_s  +  exp(cum_t) S_in C_t
+//     S_out = exp(cum_last) S_in + sum_s exp(cum_last - cum_s) dt_s x_s B_s^T
+// as vLLM's Triton kernels split it (chunk state, state passing, chunk scan):
+//
+// kvp_ssd_chunk_state  per (head, chunk, sequence): the chunk's own contribution to the state handed on,
+//                      sum_s w_s x_s B_s^T (w_s = exp(cum_last - cum_s) dt_s), [N, P] fp32
+// kvp_ssd_state_pass   per state element: along the chunks, each chunk's contribution replaced by its input state
+//                      (S_in of chunk z + 1 = exp(cum_last of z) S_in of z + contribution of z); the final state
+//                      written [H, P, N]
+// kvp_ssd_chunk_scan   per (head, chunk, sequence): y of the chunk's tokens, the two sums above as one product of
+//                      a [C, 2 C]-wide operand and a [2 C, P] one, in tiles of 32 along the shared dimension
+//
+// The torch form builds the decay exp(cum_t - cum_s) for every (head, t, s) as a tensor (537 MB a layer at 8,192
+// tokens of Nemotron-H-8B) and passes over it five times; H200, session 35: 180 of the 390 ms of that model's
+// prefill. The products here run on CUDA cores in fp32: per thread a 4 x 8 block of the output, its operands read
+// from shared memory as float4s. CB comes from a batched matmul of the caller (a group's C and B, shared by its
+// heads). x, B and C are read where they lie in the convolution's output rows (token stride `row`).
+
+#include "kvp_pdl.cuh"
+
+namespace {
+
+constexpr int CH = 128;   // tokens a chunk (Nemotron-H's chunk_size; ssd_prefill.py refuses others)
+constexpr int P = 64;     // head dim compiled
+constexpr int N = 128;    // state size compiled
+constexpr int KT = 32;    // the shared dimension's tile
+constexpr int THREADS = 256;
+constexpr int PAD = 4;    // floats after each shared-memory row stored transposed (4-way store conflicts at most)
+
+__device__ __forceinline__ void fma_block(float (&acc)[4][8], const float* a, const float* b) {
+  const float4 av = *reinterpret_cast<const float4*>(a);
+  const float4 b0 = *reinterpret_cast<const float4*>(b), b1 = *reinterpret_cast<const float4*>(b + 4);
+  const float ar[4] = {av.x, av.y, av.z, av.w};
+  const float br[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(ar[i], br[j], acc[i][j]);
+}
+
+}  // namespace
+
+// x and b: the sequence's rows (token r L + t at x + (r L + t) row), head h's P values at x + h P, group g's N at
+// b + g N. dt and cum: [R, nc, H, CH] fp32 (dt 0 past the sequence's end, so that cum_last = cum[CH - 1]).
+// states: [R, nc, H, N, P] fp32, the chunk's contribution.
+extern "C" __global__ void __launch_bounds__(THREADS)
+kvp_ssd_chunk_state(const float* __restrict__ x, const float* __restrict__ b, long long row, int seq_len,
+                    const float* __restrict__ dt, const float* __restrict__ cum, int heads, int groups,
+                    float* __restrict__ states) {
+  __shared__ __align__(16) float xs[KT][P];  // w_s x_s
+  __shared__ __align__(16) float bs[KT][N];
+  __shared__ float ws[CH];
+  const int h = blockIdx.x, z = blockIdx.y, r = blockIdx.z, nc = gridDim.y, tid = threadIdx.x;
+  const int g = h / (heads / groups);
+  const int valid = min(CH, seq_len - z * CH);
+  const long long hc = (((long long)r * nc + z) * heads + h) * CH;
+  kvp::pdl_enter();
+  if (tid < CH) ws[tid] = tid < valid ? __expf(cum[hc + CH - 1] - cum[hc + tid]) * dt[hc + tid] : 0.f;
+  const float* xr = x + ((long long)r * seq_len + (long long)z * CH) * row + h * P;
+  const float* br = b + ((long long)r * seq_len + (long long)z * CH) * row + g * N;
+  const int pg = tid >> 4, ng = tid & 15;  // outputs: p 4 pg .. + 3 (pg < 16), n 8 ng .. + 7
+  float acc[4][8] = {};
+  for (int s0 = 0; s0 < valid; s0 += KT) {
+    __syncthreads();  // ws written; the tiles before consumed
+    for (int i = tid; i < KT * P; i += THREADS) {
+      const int s = i / P, p = i % P;
+      xs[s][p] = s0 + s < valid ? xr[(long long)(s0 + s) * row + p] * ws[s0 + s] : 0.f;
+    }
+    for (int i = tid; i < KT * N; i += THREADS) {
+      const int s = i / N, n = i % N;
+      bs[s][n] = s0 + s < valid ? br[(long long)(s0 + s) * row + n] : 0.f;
+    }
+    __syncthreads();
+#pragma unroll 8
+    for (int s = 0; s < KT; ++s) fma_block(acc, &xs[s][4 * pg], &bs[s][8 * ng]);
+  }
+  kvp::pdl_release();
+  float* out = states + (((long long)r * nc + z) * heads + h) * N * P;
+#pragma unroll
+  for (int j = 0; j < 8; ++j)
+    *reinterpret_cast<float4*>(out + (8 * ng + j) * P + 4 * pg) =
+        make_float4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+}
+
+// states [R, nc, H, N P]: chunk z's contribution in, its input state out (zeros for the first chunk); final [R, H,
+// P, N]: the state after the last chunk. A thread an element of one sequence's [H, N, P] states.
+extern "C" __global__ void __launch_bounds__(THREADS)
+kvp_ssd_state_pass(float* __restrict__ states, const float* __restrict__ cum, int nc, int heads,
+                   float* __restrict__ final_state) {
+  const int r = blockIdx.y;
+  const long long per = (long long)heads * N * P;
+  const long long e = (long long)blockIdx.x * THREADS + threadIdx.x;
+  kvp::pdl_enter();
+  if (e >= per) return;
+  const int h = (int)(e / (N * P)), np = (int)(e % (N * P)), n = np / P, p = np % P;
+  float* s = states + (long long)r * nc * per + e;
+  const float* c = cum + ((long long)r * nc * heads + h) * CH + CH - 1;
+  float run = 0.f;
+  for (int z = 0; z < nc; ++z) {
+    const float own = s[z * per];
+    s[z * per] = run;
+    run = fmaf(run, __expf(c[(long long)z * heads * CH]), own);
+  }
+  final_state[((long long)r * heads + h) * N * P + (long long)p * N + n] = run;
+}
+
+// y [R L, H, P] fp32 (without D x): the chunk's tokens. c: the C rows (group g's N values at c + g N, the rows of
+// x); cb [R, nc, G, CH, CH] = C_t . B_s; states [R, nc, H, N, P]: each chunk's input state (kvp_ssd_state_pass).
+extern "C" __global__ void __launch_bounds__(THREADS)
+kvp_ssd_chunk_scan(const float* __restrict__ x, const float* __restrict__ c, long long row, int seq_len,
+                   const float* __restrict__ cb, const float* __restrict__ dt, const float* __restrict__ cum,
+                   const float* __restrict__ states, int heads, int groups, float* __restrict__ y) {
+  __shared__ __align__(16) float as[KT][CH + PAD];  // the left operand, stored [k][t]
+  __shared__ __align__(16) float bs[KT][P];         // the right one, [k][p]
+  __shared__ float cs[CH], ds[CH];
+  const int h = blockIdx.x, z = blockIdx.y, r = blockIdx.z, nc = gridDim.y, tid = threadIdx.x;
+  const int g = h / (heads / groups);
+  const int valid = min(CH, seq_len - z * CH);
+  const long long hc = (((long long)r * nc + z) * heads + h) * CH;
+  const long long first = (long long)r * seq_len + (long long)z * CH;  // the chunk's first token row
+  kvp::pdl_enter();
+  if (tid < CH) cs[tid] = cum[hc + tid], ds[tid] = dt[hc + tid];
+  const int tg = tid >> 3, pg = tid & 7;  // outputs: t 4 tg .. + 3, p 8 pg .. + 7
+  float acc[4][8] = {};
+  // exp(cum_t) C_t . S_in: the shared dimension is n
+  const float* sin = states + (((long long)r * nc + z) * heads + h) * N * P;
+  const float* cr = c + first * row + g * N;
+  for (int n0 = 0; n0 < N; n0 += KT) {
+    __syncthreads();
+    for (int i = tid; i < KT * CH; i += THREADS) {  // n fastest: a warp reads one row's 32 values
+      const int t = i / KT, n = i % KT;
+      as[n][t] = t < valid ? __expf(cs[t]) * cr[(long long)t * row + n0 + n] : 0.f;
+    }
+    for (int i = tid; i < KT * P; i += THREADS) bs[i / P][i % P] = sin[(long long)(n0 + i / P) * P + i % P];
+    __syncthreads();
+#pragma unroll 8
+    for (int k = 0; k < KT; ++k) fma_block(acc, &as[k][4 * tg], &bs[k][8 * pg]);
+  }
+  // sum_{s <= t} exp(cum_t - cum_s) CB[t, s] dt_s x_s: the shared dimension is s
+  const float* cbr = cb + (((long long)r * nc + z) * groups + g) * CH * CH;
+  const float* xr = x + first * row + h * P;
+  for (int s0 = 0; s0 < valid; s0 += KT) {
+    __syncthreads();
+    for (int i = tid; i < KT * CH; i += THREADS) {
+      const int t = i / KT, s = s0 + i % KT;
+      as[i % KT][t] = s <= t && t < valid ? __expf(cs[t] - cs[s]) * cbr[t * CH + s] * ds[s] : 0.f;
+    }
+    for (int i = tid; i < KT * P; i += THREADS) {
+      const int s = i / P, p = i % P;
+      bs[s][p] = s0 + s < valid ? xr[(long long)(s0 + s) * row + p] : 0.f;
+    }
+    __syncthreads();
+#pragma unroll 8
+    for (int k = 0; k < KT; ++k) fma_block(acc, &as[k][4 * tg], &bs[k][8 * pg]);
+  }
+  kvp::pdl_release();
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int t = 4 * tg + i;
+    if (t >= valid) continue;
+    float* out = y + ((first + t) * heads + h) * P + 8 * pg;
+    reinterpret_cast<float4*>(out)[0] = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
+    reinterpret_cast<float4*>(out)[1] = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
+  }
+}
