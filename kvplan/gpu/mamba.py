@@ -7,9 +7,10 @@ Per head h and token t, with B_t and C_t of the head's group:
     S_t = exp(dt_t A_h) S_{t-1} + dt_t x_t B_t^T        y_t = S_t C_t + D_h x_t
 
 On a GPU decode runs the bundled step kernels (kvplan/kernels/mamba_step.cu: the convolution, each head's state
-update in its slot and the gated norm, in three launches); elsewhere, and for prefill, a clearly labelled torch
-path: the recurrence's one step in torch ops (graph-capturable), the chunked form (ssd_chunks) in float32
-matmuls (TF32 on a GPU, as for gated DeltaNet). The cache slot of a sequence holds its convolution window
+update in its slot and the gated norm, in three launches) and prefill's chunked state space the bundled SSD kernels
+(kvplan/kernels/ssd_prefill.cu: chunk states, state passing, chunk scan, as vLLM's Triton kernels split it);
+elsewhere, or for shapes they refuse, a clearly labelled torch path: the recurrence's one step in torch ops
+(graph-capturable), the chunked form (ssd_chunks) in float32 matmuls (TF32 on a GPU, as for gated DeltaNet). The cache slot of a sequence holds its convolution window
 [conv_dim, K - 1] and then its state [heads, head_dim, state], as for gated DeltaNet."""
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ LABEL = ("torch Mamba-2 path (decode: the recurrent step in torch ops; prefill: 
          "float32 torch matmuls)")
 KERNEL_LABEL = ("bundled Mamba-2 step kernel in decode (mamba_step.cu: convolution, state update in the slot, gated "
                 "norm; three launches); prefill: the chunked state-space form in float32 torch matmuls")
+PREFILL_KERNEL_LABEL = ("bundled SSD prefill kernels (ssd_prefill.cu: chunk states, state passing, chunk scan in fp32; "
+                        "C B^T a TF32 torch matmul)")
+PREFILL_TORCH_LABEL = "torch chunked state space (float32 matmuls, TF32 on a GPU)"
 CHUNK = 128  # tokens a chunk of the prefill form (Nemotron-H's chunk_size)
 NORM_ROWS = 1024  # tokens a slice of the gated norm outside decode
 
@@ -144,14 +148,28 @@ class Mamba2:
         x, b, c = self._split_xbc(F.silu(self._causal_conv(rows), inplace=True).view(r * n, -1))
         dt = self._dt(dt).view(r, n, self.heads)
         a = -torch.exp(self.w["A_log"].float())
-        with tf32_matmuls(xbc.is_cuda):
-            y, s = ssd_chunks(x.view(r, n, self.heads, self.p), dt, a, b.view(r, n, self.groups, self.n),
-                              c.view(r, n, self.groups, self.n))
+        y, s = self._ssd(x.view(r, n, self.heads, self.p), dt, a, b.view(r, n, self.groups, self.n),
+                         c.view(r, n, self.groups, self.n))
         if cache is not None and step.state_slots is not None:
             pool = cache.tensors[0]
             pool[step.state_slots, :self.conv_elements] = window.reshape(r, -1).to(pool.dtype)
             pool[step.state_slots, self.conv_elements:] = s.reshape(r, -1).to(pool.dtype)
         return y.reshape(r * n, self.heads, self.p) + self.w["D"].float()[:, None] * x
+
+    def _ssd(self, x, dt, a, b, c):
+        """ssd_chunks' (y, final state): the bundled kernels where they take the tensors, else the torch form."""
+        why = "not on a GPU"
+        if x.is_cuda:
+            from ..kernels.ssd_prefill import ssd_chunks_kernel, ssd_supported
+
+            why = ssd_supported(x, dt, a, b, c, CHUNK)
+            if why is None:
+                self.rt.labels["mamba prefill"] = PREFILL_KERNEL_LABEL
+                with tf32_matmuls(True):
+                    return ssd_chunks_kernel(x, dt, a, b, c, CHUNK)
+        self.rt.labels["mamba prefill"] = f"{PREFILL_TORCH_LABEL} (the kernels refused: {why})"
+        with tf32_matmuls(x.is_cuda):
+            return ssd_chunks(x, dt, a, b, c)
 
     def _causal_conv(self, rows):
         """The causal depthwise convolution (+ bias) of rows [R, L, C] token-major, float32 [R, L, C]: K shifted
