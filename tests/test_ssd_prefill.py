@@ -1,7 +1,8 @@
-"""The Mamba-2 prefill's state space through ssd_prefill.cu (chunk states, state passing, chunk scan).
+"""The Mamba-2 prefill through ssd_prefill.cu: the causal convolution and SiLU, and the state space (chunk states,
+state passing, chunk scan).
 
 CPU: what it takes, the reasons it gives for what it does not, and that CI compiles it. GPU (skips without CUDA):
-against the token recurrence in float64 (S <- exp(dt a) S + dt x B^T, y = S C) over prompts that end inside, at and
+the convolution against its taps summed by hand in float64; the state space against the token recurrence in float64 (S <- exp(dt a) S + dt x B^T, y = S C) over prompts that end inside, at and
 past a chunk's end, from the convolution's strided output rows, and against the torch form (ssd_chunks)."""
 
 import pytest
@@ -11,7 +12,8 @@ from kvplan.kernels.configs import INSTANTIATION_SETS, SsdPrefillConfig
 torch = pytest.importorskip("torch")
 
 from kvplan.gpu.mamba import ssd_chunks  # noqa: E402
-from kvplan.kernels.ssd_prefill import CHUNK, HEAD_DIM, STATE, ssd_chunks_kernel, ssd_supported  # noqa: E402
+from kvplan.kernels.ssd_prefill import (  # noqa: E402
+    CHUNK, HEAD_DIM, STATE, TAPS, causal_conv, conv_supported, ssd_chunks_kernel, ssd_supported)
 
 GPU = torch.cuda.is_available()
 
@@ -62,6 +64,42 @@ def test_what_it_refuses_and_why():
     assert ssd_supported(x.contiguous(), dt, a, b, c) == "x, b and c do not share their rows' stride"
     strided = torch.zeros(2, 5, HEAD_DIM, 4).transpose(2, 3)  # [R, n, H, P] with P's stride H
     assert ssd_supported(strided, dt, a, b, c) == "x's rows are not one token stride apart with contiguous heads"
+
+
+def test_the_convolution_refuses_with_a_reason():
+    rows, w = torch.zeros(8, 64, dtype=torch.bfloat16), torch.zeros(64, TAPS, dtype=torch.bfloat16)
+    assert conv_supported(rows, w, None, 4) == "the tensors are not on one CUDA device"
+    with pytest.raises(ValueError, match="SSD convolution kernel cannot take these tensors: the tensors are not"):
+        causal_conv(rows, w, None, 4)
+    assert conv_supported(rows, w, None, 3) == "8 tokens are not whole sequences of 3"
+    assert conv_supported(rows.float(), w, None, 4) == "the inputs, weights and bias are not all bf16 or all fp16"
+    assert conv_supported(rows, w[:, :3].contiguous(), None, 4).startswith("the inputs are not [tokens, C]")
+    assert conv_supported(torch.zeros(8, 72, dtype=torch.bfloat16)[:, 1:65], w, None, 4).startswith(
+        "the inputs' rows are not 16-byte aligned")
+
+
+def conv_by_hand(rows, w, bias, n):
+    """SiLU(bias + sum over taps) per sequence of n rows, float64."""
+    x = rows.double().view(-1, n, rows.shape[1])
+    out = torch.zeros_like(x) + (0 if bias is None else bias.double())
+    for j in range(TAPS):
+        back = TAPS - 1 - j
+        out[:, back:] += w[:, j].double() * x[:, :n - back] if back < n else 0
+    return torch.nn.functional.silu(out).view(rows.shape)
+
+
+@pytest.mark.skipif(not GPU, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("r,n,bias", [(1, 1, True), (3, 2, False), (2, 7, True), (1, 300, True)])
+def test_the_convolution_matches_its_taps(dtype, r, n, bias):
+    gen = torch.Generator(device="cuda").manual_seed(n)
+    block = torch.randn(r * n, 200, generator=gen, device="cuda").to(dtype)
+    rows = block[:, 40:200]  # 160 channels, rows 200 apart, starting 80 bytes in
+    w = (torch.randn(160, TAPS, generator=gen, device="cuda") * 0.5).to(dtype)
+    b = (torch.randn(160, generator=gen, device="cuda") * 0.5).to(dtype) if bias else None
+    out = causal_conv(rows, w, b, n)
+    assert out.dtype == torch.float32 and out.shape == rows.shape
+    assert float((out.double() - conv_by_hand(rows, w, b, n)).abs().max()) < 1e-4
 
 
 @pytest.mark.skipif(not GPU, reason="needs a CUDA GPU")

@@ -25,7 +25,7 @@ LABEL = ("torch Mamba-2 path (decode: the recurrent step in torch ops; prefill: 
 KERNEL_LABEL = ("bundled Mamba-2 step kernel in decode (mamba_step.cu: convolution, state update in the slot, gated "
                 "norm; three launches); prefill: the chunked state-space form in float32 torch matmuls")
 PREFILL_KERNEL_LABEL = ("bundled SSD prefill kernels (ssd_prefill.cu: chunk states, state passing, chunk scan in fp32; "
-                        "C B^T a TF32 torch matmul)")
+                        "C B^T a TF32 torch matmul; the convolution one launch where it takes the rows)")
 PREFILL_TORCH_LABEL = "torch chunked state space (float32 matmuls, TF32 on a GPU)"
 CHUNK = 128  # tokens a chunk of the prefill form (Nemotron-H's chunk_size)
 NORM_ROWS = 1024  # tokens a slice of the gated norm outside decode
@@ -145,7 +145,7 @@ class Mamba2:
         taps = self.kernel - 1
         rows = xbc.view(r, n, -1)
         window = F.pad(rows[:, max(0, n - taps):].transpose(1, 2), (max(0, taps - n), 0))  # [R, C, K - 1]
-        x, b, c = self._split_xbc(F.silu(self._causal_conv(rows), inplace=True).view(r * n, -1))
+        x, b, c = self._split_xbc(self._conv_silu(xbc, n).view(r * n, -1))
         dt = self._dt(dt).view(r, n, self.heads)
         a = -torch.exp(self.w["A_log"].float())
         y, s = self._ssd(x.view(r, n, self.heads, self.p), dt, a, b.view(r, n, self.groups, self.n),
@@ -170,6 +170,18 @@ class Mamba2:
         self.rt.labels["mamba prefill"] = f"{PREFILL_TORCH_LABEL} (the kernels refused: {why})"
         with tf32_matmuls(x.is_cuda):
             return ssd_chunks(x, dt, a, b, c)
+
+    def _conv_silu(self, xbc, n: int):
+        """SiLU(causal conv + bias) of the prompts' xBC rows [R n, C] -> [R, n, C] float32: the bundled kernel where
+        it takes them, else torch's multiply-adds."""
+        if xbc.is_cuda:
+            from ..kernels.ssd_prefill import causal_conv, conv_supported
+
+            w, bias = self.w["conv"].to(xbc.dtype).contiguous(), self.w.get("conv_bias")
+            bias = None if bias is None else bias.to(xbc.dtype).contiguous()
+            if conv_supported(xbc, w, bias, n) is None:
+                return causal_conv(xbc, w, bias, n).view(-1, n, xbc.shape[1])
+        return F.silu(self._causal_conv(xbc.view(-1, n, xbc.shape[1])), inplace=True)
 
     def _causal_conv(self, rows):
         """The causal depthwise convolution (+ bias) of rows [R, L, C] token-major, float32 [R, L, C]: K shifted

@@ -421,10 +421,12 @@ class DeltaNetPrefillConfig(_AsWritten):
 
 @dataclass(frozen=True)
 class SsdPrefillConfig(_AsWritten):
-    """ssd_prefill.cu: the Mamba-2 prefill's chunk states, state passing and chunk scan (one instantiation)."""
+    """ssd_prefill.cu: the Mamba-2 prefill's convolution, chunk states, state passing and chunk scan (one
+    instantiation)."""
 
     source = "ssd_prefill.cu"
-    kernels = ("kvp_ssd_chunk_state", "kvp_ssd_state_pass", "kvp_ssd_chunk_scan")
+    kernels = ("kvp_ssd_conv_bf16", "kvp_ssd_conv_f16", "kvp_ssd_chunk_state", "kvp_ssd_state_pass",
+               "kvp_ssd_chunk_scan")
     name = "ssd_prefill"
     compile_cost = 0.1
 

@@ -6,6 +6,9 @@
 //     S_out = exp(cum_last) S_in + sum_s exp(cum_last - cum_s) dt_s x_s B_s^T
 // as vLLM's Triton kernels split it (chunk state, state passing, chunk scan):
 //
+// kvp_ssd_conv_{bf16,f16}  the causal depthwise convolution (+ bias) and SiLU over each sequence's rows of xBC, as
+//                      they lie in in_proj's output, into fp32 rows (torch: four shifted multiply-adds over fp32
+//                      copies and SiLU, 21 of Nemotron-H-8B's prefill ms at 8,192 tokens, session 35)
 // kvp_ssd_chunk_state  per (head, chunk, sequence): the chunk's own contribution to the state handed on,
 //                      sum_s w_s x_s B_s^T (w_s = exp(cum_last - cum_s) dt_s), [N, P] fp32
 // kvp_ssd_state_pass   per state element: along the chunks, each chunk's contribution replaced by its input state
@@ -20,9 +23,59 @@
 // from shared memory as float4s. CB comes from a batched matmul of the caller (a group's C and B, shared by its
 // heads). x, B and C are read where they lie in the convolution's output rows (token stride `row`).
 
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
 
 namespace {
+
+constexpr int TAPS = 4;   // the convolution width compiled (Nemotron-H's conv_kernel)
+
+template <bool BF>
+__device__ __forceinline__ void to_float8(uint4 raw, float* f) {
+  const unsigned u[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+    const float2 v = BF ? __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u[k]))
+                        : __half22float2(*reinterpret_cast<const __half2*>(&u[k]));
+    f[2 * k] = v.x, f[2 * k + 1] = v.y;
+  }
+}
+
+// out[t, c] = SiLU(bias[c] + sum_j w[c, j] in[t - (TAPS - 1) + j, c]) over earlier positions of t's sequence (of n
+// tokens; before its start 0), eight channels a thread: their 8 x TAPS weights contiguous (w is [C, TAPS]), TAPS
+// 16-byte loads of the input rows (row stride in_row, 16-byte aligned, as the host checks). 32-bit indices: the host
+// checks tokens x C / 8 < 2^31.
+template <bool BF>
+__device__ __forceinline__ void causal_conv(const unsigned short* __restrict__ in, long long in_row,
+                                            const unsigned short* __restrict__ w, const unsigned short* __restrict__ bias,
+                                            int tokens, int n, int channels, float* __restrict__ out) {
+  kvp::pdl_enter();
+  const int octs = channels / 8, total = tokens * octs;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int t = i / octs, c = (i - t * octs) * 8, pos = t % n;
+    float wt[8 * TAPS];  // wt[k * TAPS + j]: channel c + k, tap j
+#pragma unroll
+    for (int q = 0; q < TAPS; ++q)
+      to_float8<BF>(*reinterpret_cast<const uint4*>(w + (long long)c * TAPS + 8 * q), wt + 8 * q);
+    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
+    if (bias != nullptr) to_float8<BF>(*reinterpret_cast<const uint4*>(bias + c), acc);
+#pragma unroll
+    for (int j = 0; j < TAPS; ++j) {
+      const int back = TAPS - 1 - j;
+      if (back > pos) continue;
+      float v[8];
+      to_float8<BF>(*reinterpret_cast<const uint4*>(in + (long long)(t - back) * in_row + c), v);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) acc[k] = fmaf(wt[k * TAPS + j], v[k], acc[k]);
+    }
+    float4* o = reinterpret_cast<float4*>(out + (long long)t * channels + c);
+#pragma unroll
+    for (int k = 0; k < 8; ++k) acc[k] = acc[k] / (1.f + __expf(-acc[k]));
+    o[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+    o[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+  }
+}
 
 constexpr int CH = 128;   // tokens a chunk (Nemotron-H's chunk_size; ssd_prefill.py refuses others)
 constexpr int P = 64;     // head dim compiled
@@ -43,6 +96,18 @@ __device__ __forceinline__ void fma_block(float (&acc)[4][8], const float* a, co
 }
 
 }  // namespace
+
+extern "C" __global__ void __launch_bounds__(256)
+kvp_ssd_conv_bf16(const unsigned short* in, long long in_row, const unsigned short* w, const unsigned short* bias,
+                  int tokens, int n, int channels, float* out) {
+  causal_conv<true>(in, in_row, w, bias, tokens, n, channels, out);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+kvp_ssd_conv_f16(const unsigned short* in, long long in_row, const unsigned short* w, const unsigned short* bias,
+                 int tokens, int n, int channels, float* out) {
+  causal_conv<false>(in, in_row, w, bias, tokens, n, channels, out);
+}
 
 // x and b: the sequence's rows (token r L + t at x + (r L + t) row), head h's P values at x + h P, group g's N at
 // b + g N. dt and cum: [R, nc, H, CH] fp32 (dt 0 past the sequence's end, so that cum_last = cum[CH - 1]).

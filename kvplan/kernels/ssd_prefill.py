@@ -1,12 +1,15 @@
-"""The Mamba-2 state space over whole prompts in three launches (ssd_prefill.cu), what kvplan/gpu/mamba.py
-ssd_chunks computes in torch:
+"""The Mamba-2 prefill's convolution and state space over whole prompts (ssd_prefill.cu), what kvplan/gpu/mamba.py
+computes in torch (Mamba2._causal_conv and SiLU; ssd_chunks):
 
+    out = causal_conv(rows, w, bias, n)   # rows [R n, C] (bf16 / fp16, row stride any multiple of 8), w [C, 4],
+                                          # bias [C] or None -> SiLU(causal depthwise conv + bias) [R n, C] fp32,
+                                          # each sequence of n tokens from zero history
     y, final = ssd_chunks_kernel(x, dt, a, b, c)   # x [R, L, H, 64], dt [R, L, H] (after softplus), a [H]
                                                    # (negative), b, c [R, L, G, 128]: fp32, rows of one token
                                                    # stride (views of the convolution's output) -> y [R, L, H, 64]
                                                    # (without D x), final state [R, H, 64, 128], fp32
 
-`ssd_supported(...)` says why tensors cannot take the kernels (None when they can); the caller then runs the torch
+`conv_supported(...)` / `ssd_supported(...)` say why tensors cannot take the kernels (None when they can); the caller then runs the torch
 form. The per-chunk decays and C B^T come from small torch ops (a cumulative sum, a batched matmul over each group's
 C and B: TF32 where the caller allows it)."""
 
@@ -21,6 +24,43 @@ CHUNK = 128  # tokens a chunk (ssd_prefill.cu CH)
 HEAD_DIM = 64  # P
 STATE = 128  # N
 THREADS = 256
+TAPS = 4  # the convolution width compiled (Nemotron-H's)
+MAX_CTAS_PER_SM = 8  # the convolution's grid-stride loop: enough CTAs to fill the GPU, no more
+
+
+def conv_supported(rows, w, bias, n: int) -> Optional[str]:
+    """None when the convolution kernel runs on these tensors, else why not (one sentence)."""
+    import torch
+
+    if rows.dtype not in (torch.bfloat16, torch.float16) or w.dtype != rows.dtype \
+            or (bias is not None and bias.dtype != rows.dtype):
+        return "the inputs, weights and bias are not all bf16 or all fp16"
+    if rows.dim() != 2 or w.shape != (rows.shape[1], TAPS) or rows.shape[1] % 8 \
+            or (bias is not None and bias.shape != (rows.shape[1],)):
+        return f"the inputs are not [tokens, C] (C a multiple of 8) with weights [C, {TAPS}] and bias [C]"
+    if n < 1 or rows.shape[0] % n:
+        return f"{rows.shape[0]} tokens are not whole sequences of {n}"
+    if rows.shape[0] * rows.shape[1] // 8 >= 2**31:
+        return "more than 2^31 groups of 8 inputs (the kernel counts in 32 bits)"
+    if rows.stride(1) != 1 or rows.stride(0) % 8 or rows.data_ptr() % 16 or not w.is_contiguous() \
+            or (bias is not None and not bias.is_contiguous()):
+        return "the inputs' rows are not 16-byte aligned with unit column stride, or the weights not contiguous"
+    if not all(t.is_cuda and t.device == rows.device for t in (rows, w) + ((bias,) if bias is not None else ())):
+        return "the tensors are not on one CUDA device"
+    return rt.kernel_unavailable_reason()
+
+
+def causal_conv(rows, w, bias, n: int):
+    """[R n, C] fp32: SiLU of each sequence's causal depthwise convolution (+ bias), zero history."""
+    why = conv_supported(rows, w, bias, n)
+    if why is not None:
+        raise ValueError(f"the SSD convolution kernel cannot take these tensors: {why}")
+    import torch
+
+    out = torch.empty(rows.shape, dtype=torch.float32, device=rows.device)
+    if rows.shape[0]:
+        _launcher(rows.device.index).conv(rows, w, bias, n, out)
+    return out
 
 
 def ssd_supported(x, dt, a, b, c, chunk: int = CHUNK) -> Optional[str]:
@@ -93,7 +133,22 @@ class _Launches:
         self._scan = rt.PreparedLaunch(ld, "kvp_ssd_chunk_scan", ("u64", "u64", "u64", "i32", "u64", "u64", "u64",
                                                                  "u64", "i32", "i32", "u64"), THREADS, 0, None,
                                        "driver")
+        conv_args = ("u64", "u64", "u64", "u64", "i32", "i32", "i32", "u64")
+        self._conv = {name: rt.PreparedLaunch(ld, f"kvp_ssd_conv_{name}", conv_args, THREADS, 0, None, "driver")
+                      for name in ("bf16", "f16")}
+        self._max_ctas = rt.device_info(index).sm_count * MAX_CTAS_PER_SM
         self._lock = threading.Lock()
+
+    def conv(self, rows, w, bias, n: int, out) -> None:
+        import torch
+
+        tokens, channels = rows.shape
+        launch = self._conv["bf16" if rows.dtype == torch.bfloat16 else "f16"]
+        grid = min(-(-tokens * (channels // 8) // THREADS), self._max_ctas)
+        with self._lock:
+            rt.launch_on(torch, self._index, launch, (rows.data_ptr(), rows.stride(0), w.data_ptr(),
+                                                      0 if bias is None else bias.data_ptr(), tokens, n, channels,
+                                                      out.data_ptr()), (grid, 1, 1))
 
     def run(self, x, b, c, row: int, n: int, dt, cum, cb, heads: int, groups: int, states, final, y) -> None:
         import torch
