@@ -369,7 +369,8 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
                           heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-                          head_group=None, e4m3_mma=None, early_free=None, few_merge=True) -> PagedMLADecodePlan:
+                          head_group=None, e4m3_mma=None, early_free=None, few_merge=True, qk_chains=1,
+                          pv_interleave=False) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
@@ -385,11 +386,13 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     ``early_free`` (wgmma, bf16 latents: PV in 2 or 4 commit groups, each group's latent blocks refilled with the
     step after next as soon as its MMAs complete, the rope block once QK has; one tensor copy per block; 0 none;
     None: configs.mla_early_free_default, 2 at 16 heads a CTA); ``few_merge`` (False: the one-row-a-CTA merge at
-    every split count, for benchmarks' A/B; by default up to limits.MERGE_FEW_SPLITS splits two rows a CTA).
+    every split count, for benchmarks' A/B; by default up to limits.MERGE_FEW_SPLITS splits two rows a CTA);
+    ``qk_chains`` (wgmma, not e4m3 MMAs: QK's 36 wgmmas in 1-4 independent accumulator chains, summed after) and
+    ``pv_interleave`` (PV's wgmmas k-step major), issue orders for benchmarks' A/B.
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
                               device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma,
-                              wgmma, head_group, e4m3_mma, early_free, few_merge)
+                              wgmma, head_group, e4m3_mma, early_free, few_merge, qk_chains, pv_interleave)
