@@ -140,8 +140,6 @@ class MLAWgConfig:
     heads: int = 16  # query heads per CTA: limits.MLA_WG_HEAD_GROUPS
     e4m3_mma: bool = False  # fp8 latents straight into e4m3 wgmmas (16 heads), not widened to fp16
     early_free: int = 0  # bf16: PV in this many commit groups, each group's blocks refilled once it completes
-    qk_chains: int = 1  # QK's wgmmas in this many independent accumulator chains (not e4m3 MMAs)
-    pv_interleave: bool = False  # PV's wgmmas k-step major (not e4m3 MMAs)
 
     source = "paged_mla_wg.cu"
     kernels = ("kvp_mla_wg", "kvp_mla_merge", "kvp_mla_merge_few")
@@ -158,9 +156,6 @@ class MLAWgConfig:
         if isinstance(self.early_free, bool) or self.early_free not in (0, 2, 4) \
                 or (self.early_free and self.kv_dtype != "bfloat16"):
             raise ValueError(f"early_free must be 0, 2 or 4 (PV commit groups; bf16 latents), got {self.early_free!r}")
-        if isinstance(self.qk_chains, bool) or self.qk_chains not in (1, 2, 3, 4) \
-                or ((self.qk_chains > 1 or self.pv_interleave) and self.e4m3_mma):
-            raise ValueError(f"qk_chains must be 1-4 (and with pv_interleave, not e4m3 MMAs), got {self.qk_chains!r}")
 
     def macros(self) -> list[tuple[str, str]]:
         out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
@@ -168,10 +163,6 @@ class MLAWgConfig:
                ("KVP_MERGE_FEW", str(limits.MERGE_FEW_SPLITS))]
         if self.early_free:
             out.append(("KVP_MLA_EARLY", str(self.early_free)))
-        if self.qk_chains > 1:
-            out.append(("KVP_MLA_QKC", str(self.qk_chains)))
-        if self.pv_interleave:
-            out.append(("KVP_MLA_PVI", "1"))
         return out + [("KVP_MLA_F8MMA", "1"), ("KVP_MLA_VALUE_WGS", str(limits.MLA_WG_E4M3_VALUE_WGS)),
                       ("KVP_MLA_P_BUFFERS", str(limits.MLA_WG_E4M3_P_BUFFERS))] if self.e4m3_mma else out
 
@@ -183,8 +174,7 @@ class MLAWgConfig:
     @property
     def name(self) -> str:
         return f"mla_wg_kv{self.kv_dtype}" + ("" if self.heads == 16 else f"_h{self.heads}") + \
-            ("_e4m3mma" if self.e4m3_mma else "") + (f"_early{self.early_free}" if self.early_free else "") + \
-            (f"_qk{self.qk_chains}" if self.qk_chains > 1 else "") + ("_pvi" if self.pv_interleave else "")
+            ("_e4m3mma" if self.e4m3_mma else "") + (f"_early{self.early_free}" if self.early_free else "")
 
 
 @dataclass(frozen=True)

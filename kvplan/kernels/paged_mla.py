@@ -43,7 +43,7 @@ class PagedMLADecodePlan:
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
                  lazy_rescale=None, tma=None, wgmma=None, head_group=None, e4m3_mma=None, early_free=None,
-                 few_merge=True, qk_chains=1, pv_interleave=False):
+                 few_merge=True):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -75,8 +75,7 @@ class PagedMLADecodePlan:
         kvn = dtype_name(self.kv_dtype)
         ln = mla_launch(kvn, self.q_heads, dev.arch, dev.smem_optin, launcher, stages=stages, tokens=tokens, bulk=bulk,
                         heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma, head_group=head_group,
-                        e4m3_mma=e4m3_mma, early_free=early_free, block_size=self.block_size,
-                        qk_chains=qk_chains, pv_interleave=pv_interleave)
+                        e4m3_mma=e4m3_mma, early_free=early_free, block_size=self.block_size)
         self.wgmma, self.heads_in_m, self.tma, self.config = ln.wgmma, ln.heads_in_m, ln.tma, ln.config
         self.head_group, self.stages, self.smem = ln.head_group, ln.stages, ln.smem
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
@@ -281,8 +280,7 @@ class MLALaunch:
 
 def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str = "driver", *, stages=None,
                tokens=None, bulk=None, heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-               head_group=None, e4m3_mma=None, early_free=None, block_size=limits.MLA_WG_TOKENS, qk_chains=1,
-               pv_interleave=False) -> MLALaunch:
+               head_group=None, e4m3_mma=None, early_free=None, block_size=limits.MLA_WG_TOKENS) -> MLALaunch:
     """The launch a plan of ``q_heads`` heads over ``kvn`` latents takes on ``arch`` (pure: no GPU needed).
 
     The warpgroup-MMA path (paged_mla_wg.cu) needs sm_90 and the driver launcher (its tensor map is a 128-byte
@@ -313,8 +311,7 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
         if f8 and not can:
             raise ValueError("e4m3_mma needs fp8 e4m3 latents and 16 heads a CTA (head_group=16)")
         early = configs.mla_early_free_default(kvn, hg) if early_free is None else early_free
-        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8, early, qk_chains,
-                                                                       bool(pv_interleave)), hg, None,
+        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8, early), hg, None,
                          limits.mla_wg_smem(kvn, hg, f8), limits.MLA_WG_TOKENS)
     if head_group is not None or e4m3_mma is not None or early_free is not None:
         raise ValueError("head_group, e4m3_mma and early_free are options of the wgmma path (wgmma=True)")
@@ -369,8 +366,7 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
                           heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-                          head_group=None, e4m3_mma=None, early_free=None, few_merge=True, qk_chains=1,
-                          pv_interleave=False) -> PagedMLADecodePlan:
+                          head_group=None, e4m3_mma=None, early_free=None, few_merge=True) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
@@ -386,13 +382,11 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     ``early_free`` (wgmma, bf16 latents: PV in 2 or 4 commit groups, each group's latent blocks refilled with the
     step after next as soon as its MMAs complete, the rope block once QK has; one tensor copy per block; 0 none;
     None: configs.mla_early_free_default, 2 at 16 heads a CTA); ``few_merge`` (False: the one-row-a-CTA merge at
-    every split count, for benchmarks' A/B; by default up to limits.MERGE_FEW_SPLITS splits two rows a CTA);
-    ``qk_chains`` (wgmma, not e4m3 MMAs: QK's 36 wgmmas in 1-4 independent accumulator chains, summed after) and
-    ``pv_interleave`` (PV's wgmmas k-step major), issue orders for benchmarks' A/B.
+    every split count, for benchmarks' A/B; by default up to limits.MERGE_FEW_SPLITS splits two rows a CTA).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
                               device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma,
-                              wgmma, head_group, e4m3_mma, early_free, few_merge, qk_chains, pv_interleave)
+                              wgmma, head_group, e4m3_mma, early_free, few_merge)

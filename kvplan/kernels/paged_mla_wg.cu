@@ -65,15 +65,6 @@
 #if !KVP_MLA_F8MMA
 #define KVP_MLA_P_BUFFERS 1
 #endif
-#ifndef KVP_MLA_QKC  // QK's 36 wgmmas in this many independent accumulator chains (1, 2, 3 or 4), summed after
-#define KVP_MLA_QKC 1
-#endif
-#ifndef KVP_MLA_PVI  // 1: PV's wgmmas issued k-step major (consecutive ones into different accumulators)
-#define KVP_MLA_PVI 0
-#endif
-#if 36 % KVP_MLA_QKC || KVP_MLA_QKC > 4
-#error "KVP_MLA_QKC: 1, 2, 3 or 4 chains"
-#endif
 #ifndef KVP_MLA_EARLY  // bf16: PV in this many commit groups (2 or 4), each group's blocks refilled as it completes
 #define KVP_MLA_EARLY 0
 #endif
@@ -658,7 +649,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 
     // ---- QK
     float sc[ACC];
-#if KVP_MLA_QKC == 1
 #pragma unroll
     for (int e = 0; e < ACC; ++e) sc[e] = 0.f;
     wg_fence();
@@ -669,28 +659,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     wg_commit();
     wg_wait();
     hold(sc);
-#else
-    float scc[KVP_MLA_QKC][ACC];  // chain c takes k-steps c, c + QKC, ...: no wgmma waits on the one before it
-#pragma unroll
-    for (int c = 0; c < KVP_MLA_QKC; ++c)
-#pragma unroll
-      for (int e = 0; e < ACC; ++e) scc[c][e] = 0.f;
-    wg_fence();
-#pragma unroll
-    for (int ks = 0; ks < 36; ++ks)
-      wgmma_acc<HG, 0>(scc[ks % KVP_MLA_QKC], desc(tile + (ks >> 2) * TILE + 32 * (ks & 3)),
-                       desc(sb + OFF_Q + (ks >> 2) * (HG * 128) + 32 * (ks & 3)), ks >= KVP_MLA_QKC);
-    wg_commit();
-    wg_wait();
-#pragma unroll
-    for (int c = 0; c < KVP_MLA_QKC; ++c) hold(scc[c]);
-#pragma unroll
-    for (int e = 0; e < ACC; ++e) {
-      sc[e] = scc[0][e];
-#pragma unroll
-      for (int c = 1; c < KVP_MLA_QKC; ++c) sc[e] += scc[c][e];
-    }
-#endif
 
     // ---- softmax (log2 domain); the raw scores are kept, the maxima scaled (cb > 0 keeps their order)
     const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
@@ -713,19 +681,11 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     constexpr int PVG = KVP_MLA_EARLY, UG = 8 / PVG;  // commit groups, dim tiles (= latent blocks) a group
 #pragma unroll
     for (int g = 0; g < PVG; ++g) {
-#if KVP_MLA_PVI
-#pragma unroll
-      for (int kt = 0; kt < 4; ++kt)
-#pragma unroll
-        for (int u = UG * g; u < UG * (g + 1); ++u)
-          wgmma_acc<HG, 1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
-#else
 #pragma unroll
       for (int u = UG * g; u < UG * (g + 1); ++u)
 #pragma unroll
         for (int kt = 0; kt < 4; ++kt)
           wgmma_acc<HG, 1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
-#endif
       wg_commit();
     }
 #pragma unroll
@@ -736,20 +696,6 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       __syncthreads();  // every warp's wgmmas over group g's blocks (and, last, over P) have completed
       if (tid == 0 && k + STAGES < nsteps) copies.issue_part(k + STAGES, s, UG * g, UG * (g + 1), false);
     }
-#elif KVP_MLA_PVI
-#pragma unroll
-    for (int kt = 0; kt < 4; ++kt)
-#pragma unroll
-      for (int u = 0; u < 8; ++u)
-        wgmma_acc<HG, 1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
-    wg_commit();
-    wg_wait();
-#pragma unroll
-    for (int u = 0; u < 8; ++u) hold(o[u]);
-    __syncthreads();  // every warp's wgmmas over this step's tile (and over P) have completed
-#if KVP_KVT != 2
-    if (tid == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s);
-#endif
 #else
 #pragma unroll
     for (int u = 0; u < 8; ++u)
