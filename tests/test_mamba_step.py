@@ -121,3 +121,25 @@ def test_step_matches_float64(heads, groups, p, n, batch, state, bias):
 
     # the same step from a CUDA graph, on a restored pool
     assert torch.equal(step_graph_replay(plan, (xbc, dt, z, pool, slots, *w, eps), pool, before, got), got)
+
+
+@pytest.mark.parametrize("rows", [1, 37, 300])
+def test_the_norm_alone_over_a_prefills_rows(rows):
+    """gated_norm: the step's last launch over a prompt's rows (y fp32, z read through the in_proj rows' stride),
+    against RMSNorm(y SiLU(z)) per group times the weight in float64."""
+    torch = _torch_cuda()
+    from kvplan.kernels._runtime import kernel_unavailable_reason
+
+    if kernel_unavailable_reason():
+        pytest.skip(kernel_unavailable_reason())
+    heads, groups, p, eps = 16, 2, 64, 1e-5
+    plan = MambaStepPlan(heads, groups, p, 128, 4, "bfloat16", "bfloat16")
+    gen = torch.Generator(device="cuda").manual_seed(rows)
+    y = torch.randn(rows, heads * p, device="cuda", generator=gen)
+    z = torch.randn(rows, heads * p + 40, device="cuda", generator=gen).bfloat16()[:, 8:8 + heads * p]
+    weight = torch.randn(heads * p, device="cuda", generator=gen).bfloat16()
+    got = plan.gated_norm(y, z, weight, eps)
+    gated = (y.double() * torch.nn.functional.silu(z.double())).view(rows, groups, -1)
+    want = (gated * torch.rsqrt(gated.square().mean(-1, keepdim=True) + eps)).view(rows, -1) * weight.double()
+    assert got.dtype == torch.bfloat16 and got.shape == (rows, heads * p)
+    assert float((got.double() - want).abs().max()) < 0.02 * max(1.0, float(want.abs().max()))

@@ -62,6 +62,8 @@ def test_what_it_refuses_and_why():
     x, dt, a, b, c = args
     assert ssd_supported(x.double(), dt, a, b, c) == "the inputs are not float32"
     assert ssd_supported(x.contiguous(), dt, a, b, c) == "x, b and c do not share their rows' stride"
+    shifted = inputs(2, 5, 4, 2, "cpu", extra=25)  # rows of an odd number of floats
+    assert ssd_supported(*shifted) == "the rows are not 16-byte aligned"
     strided = torch.zeros(2, 5, HEAD_DIM, 4).transpose(2, 3)  # [R, n, H, P] with P's stride H
     assert ssd_supported(strided, dt, a, b, c) == "x's rows are not one token stride apart with contiguous heads"
 
@@ -112,6 +114,9 @@ def test_matches_the_recurrence_and_the_torch_form(r, n, h, g):
     scale = float(want_y.abs().max())
     assert float((y.double() - want_y).abs().max()) <= 2e-5 * max(scale, 1.0)
     assert float((state.double() - want_state).abs().max()) <= 2e-5 * max(float(want_state.abs().max()), 1.0)
+    d = torch.randn(h, device="cuda")
+    with_d, _ = ssd_chunks_kernel(*args, d=d)  # the D term folded into the scan's store
+    assert float((with_d - y - d[:, None] * args[0]).abs().max()) <= 1e-5 * max(scale, 1.0)
     torch_y, torch_state = ssd_chunks(*args)  # fp32 matmuls (TF32 off): within fp32 rounding of each other
     assert float((y - torch_y).abs().max()) <= 1e-4 * max(scale, 1.0)
     assert float((state - torch_state).abs().max()) <= 1e-4 * max(float(want_state.abs().max()), 1.0)

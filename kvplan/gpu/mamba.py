@@ -154,10 +154,11 @@ class Mamba2:
             pool = cache.tensors[0]
             pool[step.state_slots, :self.conv_elements] = window.reshape(r, -1).to(pool.dtype)
             pool[step.state_slots, self.conv_elements:] = s.reshape(r, -1).to(pool.dtype)
-        return y.reshape(r * n, self.heads, self.p) + self.w["D"].float()[:, None] * x
+        return y.reshape(r * n, self.heads, self.p)
 
     def _ssd(self, x, dt, a, b, c):
-        """ssd_chunks' (y, final state): the bundled kernels where they take the tensors, else the torch form."""
+        """(y + D x, final state) of the chunked state space: the bundled kernels where they take the tensors, else
+        the torch form (ssd_chunks)."""
         why = "not on a GPU"
         if x.is_cuda:
             from ..kernels.ssd_prefill import ssd_chunks_kernel, ssd_supported
@@ -166,10 +167,11 @@ class Mamba2:
             if why is None:
                 self.rt.labels["mamba prefill"] = PREFILL_KERNEL_LABEL
                 with tf32_matmuls(True):
-                    return ssd_chunks_kernel(x, dt, a, b, c, CHUNK)
+                    return ssd_chunks_kernel(x, dt, a, b, c, self.w["D"], CHUNK)
         self.rt.labels["mamba prefill"] = f"{PREFILL_TORCH_LABEL} (the kernels refused: {why})"
         with tf32_matmuls(x.is_cuda):
-            return ssd_chunks(x, dt, a, b, c)
+            y, s = ssd_chunks(x, dt, a, b, c)
+        return y + self.w["D"].float()[:, None] * x, s
 
     def _conv_silu(self, xbc, n: int):
         """SiLU(causal conv + bias) of the prompts' xBC rows [R n, C] -> [R, n, C] float32: the bundled kernel where
@@ -231,4 +233,9 @@ class Mamba2:
             y = xbc[:, :self.inner].clone()
         else:
             y = self._prefill(xbc, dt, step, cache)
-        return rt.comm.all_reduce(rt.mm(self._gated_norm(y, z, x.dtype), w["o"]))
+        plan = self._step_plan(x, cache.tensors[0]) if cache is not None and y.dtype == torch.float32 else None
+        if plan is not None:  # a prefill's rows through the step's norm launch
+            gated = plan.gated_norm(y.reshape(y.shape[0], -1).contiguous(), z, w["o_norm"], self.arch.norm_eps)
+        else:
+            gated = self._gated_norm(y, z, x.dtype)
+        return rt.comm.all_reduce(rt.mm(gated, w["o"]))

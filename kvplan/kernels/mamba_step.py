@@ -21,6 +21,7 @@ SSM_ARGS = ("u64", "i32", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64"
             "i32", "u64")
 NORM_ARGS = ("u64", "u64", "u64", "u64", "i32", "i32", "f32", "u64")
 CTAS_PER_SM = 8  # kvp_mb_ssm's CTAs a launch wants per SM before a CTA takes more than one head
+MAX_GRID_Y = 65535  # the norm's rows a launch (its grid's y)
 
 
 def heads_per_cta(heads: int, groups: int, batch: int, sm_count: int) -> int:
@@ -91,6 +92,29 @@ class MambaStepPlan:
                              "a multiple of 8)")
         if slots.shape != (b,) or slots.dtype != self._torch.int32:
             raise ValueError(f"slots must be [{b}] int32")
+
+    def gated_norm(self, y, z, o_norm, eps: float, out=None):
+        """The step's last launch alone, over any number of rows (a prefill's): y [T, heads P] fp32 (contiguous),
+        z [T, >= heads P] activations (unit last stride) -> [T, heads P]: RMSNorm(y SiLU(z)) over each group,
+        times o_norm."""
+        torch = self._torch
+        t = y.shape[0]
+        if y.shape != (t, self.inner) or y.dtype != torch.float32 or not y.is_contiguous():
+            raise ValueError(f"y must be contiguous [{t}, {self.inner}] float32")
+        if z.dim() != 2 or z.shape[0] != t or z.shape[1] < self.inner or z.stride(-1) != 1 or z.dtype != self._act:
+            raise ValueError(f"z must be [{t}, >= {self.inner}] {self._act} with unit last stride")
+        if out is None:
+            out = torch.empty(t, self.inner, dtype=self._act, device=y.device)
+        weight = o_norm.contiguous().to(self._act)
+        stream = self._rt.current_stream_handle(torch, self.index)
+        n = self._norm.args
+        for first in range(0, t, MAX_GRID_Y):  # rows are the grid's y
+            rows = min(MAX_GRID_Y, t - first)
+            for i, v in enumerate((y[first:].data_ptr(), z[first:].data_ptr(), z.stride(0), weight.data_ptr(),
+                                   self.groups, self.inner // self.groups, float(eps), out[first:].data_ptr())):
+                n[i].value = v
+            self._norm.launch((self.groups, rows, 1), stream)
+        return out
 
     def run(self, xbc, dt, z, pool, slots, conv_w, conv_b, a_log, d, dt_bias, o_norm, eps: float, out=None):
         """xbc [B, channels], dt [B, heads], z [B, heads P] (activations, any row stride); pool [slots, row] (state

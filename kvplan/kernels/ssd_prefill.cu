@@ -110,8 +110,9 @@ kvp_ssd_conv_f16(const unsigned short* in, long long in_row, const unsigned shor
 }
 
 // x and b: the sequence's rows (token r L + t at x + (r L + t) row), head h's P values at x + h P, group g's N at
-// b + g N. dt and cum: [R, nc, H, CH] fp32 (dt 0 past the sequence's end, so that cum_last = cum[CH - 1]).
-// states: [R, nc, H, N, P] fp32, the chunk's contribution.
+// b + g N (16-byte aligned, row a multiple of 4: the host checks). dt and cum: [R, nc, H, CH] fp32 (dt 0 past the
+// sequence's end, so that cum_last = cum[CH - 1]). states: [R, nc, H, N, P] fp32, the chunk's contribution. A
+// thread loads the next tile's values into registers (two and four float4s) while the tile before is multiplied.
 extern "C" __global__ void __launch_bounds__(THREADS)
 kvp_ssd_chunk_state(const float* __restrict__ x, const float* __restrict__ b, long long row, int seq_len,
                     const float* __restrict__ dt, const float* __restrict__ cum, int heads, int groups,
@@ -127,19 +128,40 @@ kvp_ssd_chunk_state(const float* __restrict__ x, const float* __restrict__ b, lo
   if (tid < CH) ws[tid] = tid < valid ? __expf(cum[hc + CH - 1] - cum[hc + tid]) * dt[hc + tid] : 0.f;
   const float* xr = x + ((long long)r * seq_len + (long long)z * CH) * row + h * P;
   const float* br = b + ((long long)r * seq_len + (long long)z * CH) * row + g * N;
+  constexpr int XV = KT * P / 4 / THREADS, BV = KT * N / 4 / THREADS;  // float4s a thread loads a tile
+  float4 rx[XV], rb[BV];
+  auto load = [&](int s0) {
+#pragma unroll
+    for (int q = 0; q < XV; ++q) {
+      const int i = tid + q * THREADS, s = i / (P / 4), p4 = i % (P / 4);
+      rx[q] = s0 + s < valid ? *reinterpret_cast<const float4*>(xr + (long long)(s0 + s) * row + 4 * p4)
+                             : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int q = 0; q < BV; ++q) {
+      const int i = tid + q * THREADS, s = i / (N / 4), n4 = i % (N / 4);
+      rb[q] = s0 + s < valid ? *reinterpret_cast<const float4*>(br + (long long)(s0 + s) * row + 4 * n4)
+                             : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+  };
   const int pg = tid >> 4, ng = tid & 15;  // outputs: p 4 pg .. + 3 (pg < 16), n 8 ng .. + 7
   float acc[4][8] = {};
+  load(0);
   for (int s0 = 0; s0 < valid; s0 += KT) {
-    __syncthreads();  // ws written; the tiles before consumed
-    for (int i = tid; i < KT * P; i += THREADS) {
-      const int s = i / P, p = i % P;
-      xs[s][p] = s0 + s < valid ? xr[(long long)(s0 + s) * row + p] * ws[s0 + s] : 0.f;
+    __syncthreads();  // ws written; the tile before consumed
+#pragma unroll
+    for (int q = 0; q < XV; ++q) {
+      const int i = tid + q * THREADS, s = i / (P / 4), p4 = i % (P / 4);
+      const float w = ws[min(s0 + s, CH - 1)];
+      *reinterpret_cast<float4*>(&xs[s][4 * p4]) = make_float4(rx[q].x * w, rx[q].y * w, rx[q].z * w, rx[q].w * w);
     }
-    for (int i = tid; i < KT * N; i += THREADS) {
-      const int s = i / N, n = i % N;
-      bs[s][n] = s0 + s < valid ? br[(long long)(s0 + s) * row + n] : 0.f;
+#pragma unroll
+    for (int q = 0; q < BV; ++q) {
+      const int i = tid + q * THREADS;
+      *reinterpret_cast<float4*>(&bs[i / (N / 4)][4 * (i % (N / 4))]) = rb[q];
     }
     __syncthreads();
+    if (s0 + KT < valid) load(s0 + KT);
 #pragma unroll 8
     for (int s = 0; s < KT; ++s) fma_block(acc, &xs[s][4 * pg], &bs[s][8 * ng]);
   }
@@ -152,7 +174,9 @@ kvp_ssd_chunk_state(const float* __restrict__ x, const float* __restrict__ b, lo
 }
 
 // states [R, nc, H, N P]: chunk z's contribution in, its input state out (zeros for the first chunk); final [R, H,
-// P, N]: the state after the last chunk. A thread an element of one sequence's [H, N, P] states.
+// P, N]: the state after the last chunk. A thread an element of one sequence's [H, N, P] states; it loads LOOK
+// chunks' values at once (the chain along the chunks runs on registers, not on one load's latency after another).
+constexpr int LOOK = 8;
 extern "C" __global__ void __launch_bounds__(THREADS)
 kvp_ssd_state_pass(float* __restrict__ states, const float* __restrict__ cum, int nc, int heads,
                    float* __restrict__ final_state) {
@@ -165,20 +189,31 @@ kvp_ssd_state_pass(float* __restrict__ states, const float* __restrict__ cum, in
   float* s = states + (long long)r * nc * per + e;
   const float* c = cum + ((long long)r * nc * heads + h) * CH + CH - 1;
   float run = 0.f;
-  for (int z = 0; z < nc; ++z) {
-    const float own = s[z * per];
-    s[z * per] = run;
-    run = fmaf(run, __expf(c[(long long)z * heads * CH]), own);
+  for (int z0 = 0; z0 < nc; z0 += LOOK) {
+    float own[LOOK], decay[LOOK];
+#pragma unroll
+    for (int j = 0; j < LOOK; ++j)
+      if (z0 + j < nc) own[j] = s[(z0 + j) * per], decay[j] = __expf(c[(long long)(z0 + j) * heads * CH]);
+#pragma unroll
+    for (int j = 0; j < LOOK; ++j)
+      if (z0 + j < nc) {
+        s[(z0 + j) * per] = run;
+        run = fmaf(run, decay[j], own[j]);
+      }
   }
   final_state[((long long)r * heads + h) * N * P + (long long)p * N + n] = run;
 }
 
-// y [R L, H, P] fp32 (without D x): the chunk's tokens. c: the C rows (group g's N values at c + g N, the rows of
-// x); cb [R, nc, G, CH, CH] = C_t . B_s; states [R, nc, H, N, P]: each chunk's input state (kvp_ssd_state_pass).
+// y [R L, H, P] fp32: the chunk's tokens, plus d_h x_t where d is given ([H] fp32). c: the C rows (group g's N
+// values at c + g N, the rows of x); cb [R, nc, G, CH, CH] = C_t . B_s; states [R, nc, H, N, P]: each chunk's input
+// state (kvp_ssd_state_pass). The shared dimension in tiles of KT: N / KT tiles of exp(cum_t) C_t against S_in, then
+// the tiles of s up to the chunk's end of exp(cum_t - cum_s) CB[t, s] dt_s against x_s; a warp's 16 rows t skip the
+// tiles of s past them (causal), a thread loads the next tile into registers while one is multiplied.
 extern "C" __global__ void __launch_bounds__(THREADS)
 kvp_ssd_chunk_scan(const float* __restrict__ x, const float* __restrict__ c, long long row, int seq_len,
                    const float* __restrict__ cb, const float* __restrict__ dt, const float* __restrict__ cum,
-                   const float* __restrict__ states, int heads, int groups, float* __restrict__ y) {
+                   const float* __restrict__ states, const float* __restrict__ d, int heads, int groups,
+                   float* __restrict__ y) {
   __shared__ __align__(16) float as[KT][CH + PAD];  // the left operand, stored [k][t]
   __shared__ __align__(16) float bs[KT][P];         // the right one, [k][p]
   __shared__ float cs[CH], ds[CH];
@@ -189,46 +224,74 @@ kvp_ssd_chunk_scan(const float* __restrict__ x, const float* __restrict__ c, lon
   const long long first = (long long)r * seq_len + (long long)z * CH;  // the chunk's first token row
   kvp::pdl_enter();
   if (tid < CH) cs[tid] = cum[hc + tid], ds[tid] = dt[hc + tid];
-  const int tg = tid >> 3, pg = tid & 7;  // outputs: t 4 tg .. + 3, p 8 pg .. + 7
-  float acc[4][8] = {};
-  // exp(cum_t) C_t . S_in: the shared dimension is n
   const float* sin = states + (((long long)r * nc + z) * heads + h) * N * P;
   const float* cr = c + first * row + g * N;
-  for (int n0 = 0; n0 < N; n0 += KT) {
-    __syncthreads();
-    for (int i = tid; i < KT * CH; i += THREADS) {  // n fastest: a warp reads one row's 32 values
-      const int t = i / KT, n = i % KT;
-      as[n][t] = t < valid ? __expf(cs[t]) * cr[(long long)t * row + n0 + n] : 0.f;
-    }
-    for (int i = tid; i < KT * P; i += THREADS) bs[i / P][i % P] = sin[(long long)(n0 + i / P) * P + i % P];
-    __syncthreads();
-#pragma unroll 8
-    for (int k = 0; k < KT; ++k) fma_block(acc, &as[k][4 * tg], &bs[k][8 * pg]);
-  }
-  // sum_{s <= t} exp(cum_t - cum_s) CB[t, s] dt_s x_s: the shared dimension is s
   const float* cbr = cb + (((long long)r * nc + z) * groups + g) * CH * CH;
   const float* xr = x + first * row + h * P;
-  for (int s0 = 0; s0 < valid; s0 += KT) {
-    __syncthreads();
-    for (int i = tid; i < KT * CH; i += THREADS) {
-      const int t = i / KT, s = s0 + i % KT;
-      as[i % KT][t] = s <= t && t < valid ? __expf(cs[t] - cs[s]) * cbr[t * CH + s] * ds[s] : 0.f;
+  const int inter = N / KT, tiles = inter + (valid + KT - 1) / KT;
+  constexpr int AV = KT * CH / 4 / THREADS, BV = KT * P / 4 / THREADS;  // float4s a thread loads a tile
+  float4 ra[AV], rb[BV];
+  // tile k's raw values: A a row t's 4 consecutive k (C_t[n..] or CB[t, s..]), B a row k's 4 consecutive p
+  auto load = [&](int k) {
+    const bool left = k < inter;
+    const int k0 = left ? k * KT : (k - inter) * KT;
+#pragma unroll
+    for (int q = 0; q < AV; ++q) {
+      const int i = tid + q * THREADS, t = i / (KT / 4), k4 = 4 * (i % (KT / 4));
+      ra[q] = t >= valid ? make_float4(0.f, 0.f, 0.f, 0.f)
+              : left ? *reinterpret_cast<const float4*>(cr + (long long)t * row + k0 + k4)
+                     : *reinterpret_cast<const float4*>(cbr + t * CH + k0 + k4);
     }
-    for (int i = tid; i < KT * P; i += THREADS) {
-      const int s = i / P, p = i % P;
-      bs[s][p] = s0 + s < valid ? xr[(long long)(s0 + s) * row + p] : 0.f;
+#pragma unroll
+    for (int q = 0; q < BV; ++q) {
+      const int i = tid + q * THREADS, kk = i / (P / 4), p4 = 4 * (i % (P / 4));
+      rb[q] = left ? *reinterpret_cast<const float4*>(sin + (long long)(k0 + kk) * P + p4)
+              : k0 + kk < valid ? *reinterpret_cast<const float4*>(xr + (long long)(k0 + kk) * row + p4)
+                                : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+  };
+  const int tg = tid >> 3, pg = tid & 7;  // outputs: t 4 tg .. + 3, p 8 pg .. + 7
+  const int last_t = 16 * (tid >> 5) + 15;  // the warp's last row
+  float acc[4][8] = {};
+  load(0);
+  for (int k = 0; k < tiles; ++k) {
+    const bool left = k < inter;
+    const int k0 = left ? k * KT : (k - inter) * KT;
+    __syncthreads();  // cs, ds written; the tile before consumed
+#pragma unroll
+    for (int q = 0; q < AV; ++q) {
+      const int i = tid + q * THREADS, t = i / (KT / 4), k4 = 4 * (i % (KT / 4));
+      const float v[4] = {ra[q].x, ra[q].y, ra[q].z, ra[q].w};
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int s = k0 + k4 + e;
+        as[k4 + e][t] = left ? __expf(cs[t]) * v[e] : s <= t ? __expf(cs[t] - cs[s]) * v[e] * ds[s] : 0.f;
+      }
+    }
+#pragma unroll
+    for (int q = 0; q < BV; ++q) {
+      const int i = tid + q * THREADS;
+      *reinterpret_cast<float4*>(&bs[i / (P / 4)][4 * (i % (P / 4))]) = rb[q];
     }
     __syncthreads();
+    if (k + 1 < tiles) load(k + 1);
+    if (left || k0 <= last_t) {
 #pragma unroll 8
-    for (int k = 0; k < KT; ++k) fma_block(acc, &as[k][4 * tg], &bs[k][8 * pg]);
+      for (int kk = 0; kk < KT; ++kk) fma_block(acc, &as[kk][4 * tg], &bs[kk][8 * pg]);
+    }
   }
   kvp::pdl_release();
+  const float dh = d != nullptr ? d[h] : 0.f;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int t = 4 * tg + i;
     if (t >= valid) continue;
-    float* out = y + ((first + t) * heads + h) * P + 8 * pg;
-    reinterpret_cast<float4*>(out)[0] = make_float4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
-    reinterpret_cast<float4*>(out)[1] = make_float4(acc[i][4], acc[i][5], acc[i][6], acc[i][7]);
+    const float4* xt = reinterpret_cast<const float4*>(xr + (long long)t * row + 8 * pg);
+    const float4 x0 = xt[0], x1 = xt[1];
+    float4* out = reinterpret_cast<float4*>(y + ((first + t) * heads + h) * P + 8 * pg);
+    out[0] = make_float4(fmaf(dh, x0.x, acc[i][0]), fmaf(dh, x0.y, acc[i][1]), fmaf(dh, x0.z, acc[i][2]),
+                         fmaf(dh, x0.w, acc[i][3]));
+    out[1] = make_float4(fmaf(dh, x1.x, acc[i][4]), fmaf(dh, x1.y, acc[i][5]), fmaf(dh, x1.z, acc[i][6]),
+                         fmaf(dh, x1.w, acc[i][7]));
   }
 }

@@ -4,10 +4,11 @@ computes in torch (Mamba2._causal_conv and SiLU; ssd_chunks):
     out = causal_conv(rows, w, bias, n)   # rows [R n, C] (bf16 / fp16, row stride any multiple of 8), w [C, 4],
                                           # bias [C] or None -> SiLU(causal depthwise conv + bias) [R n, C] fp32,
                                           # each sequence of n tokens from zero history
-    y, final = ssd_chunks_kernel(x, dt, a, b, c)   # x [R, L, H, 64], dt [R, L, H] (after softplus), a [H]
-                                                   # (negative), b, c [R, L, G, 128]: fp32, rows of one token
-                                                   # stride (views of the convolution's output) -> y [R, L, H, 64]
-                                                   # (without D x), final state [R, H, 64, 128], fp32
+    y, final = ssd_chunks_kernel(x, dt, a, b, c, d)   # x [R, L, H, 64], dt [R, L, H] (after softplus), a [H]
+                                                      # (negative), b, c [R, L, G, 128]: fp32, rows of one
+                                                      # token stride, 16-byte aligned (views of the convolution's
+                                                      # output); d [H] or None -> y [R, L, H, 64] (+ d x),
+                                                      # final state [R, H, 64, 128], fp32
 
 `conv_supported(...)` / `ssd_supported(...)` say why tensors cannot take the kernels (None when they can); the caller then runs the torch
 form. The per-chunk decays and C B^T come from small torch ops (a cumulative sum, a batched matmul over each group's
@@ -84,13 +85,15 @@ def ssd_supported(x, dt, a, b, c, chunk: int = CHUNK) -> Optional[str]:
             return f"{name}'s rows are not one token stride apart with contiguous heads"
     if x.stride(1) != b.stride(1) or c.stride(1) != b.stride(1):
         return "x, b and c do not share their rows' stride"
+    if x.stride(1) % 4 or any(t.data_ptr() % 16 for t in (x, b, c)):
+        return "the rows are not 16-byte aligned"
     if not all(t.is_cuda and t.device == x.device for t in (dt, a, b, c)) or not x.is_cuda:
         return "the tensors are not on one CUDA device"
     return rt.kernel_unavailable_reason()
 
 
-def ssd_chunks_kernel(x, dt, a, b, c, chunk: int = CHUNK):
-    """(y [R, L, H, P], final state [R, H, P, N]) fp32: see the module."""
+def ssd_chunks_kernel(x, dt, a, b, c, d=None, chunk: int = CHUNK):
+    """(y [R, L, H, P] (+ d x where d [H] is given), final state [R, H, P, N]) fp32: see the module."""
     why = ssd_supported(x, dt, a, b, c, chunk)
     if why is not None:
         raise ValueError(f"the SSD prefill kernels cannot take these tensors: {why}")
@@ -112,8 +115,12 @@ def ssd_chunks_kernel(x, dt, a, b, c, chunk: int = CHUNK):
     states = torch.empty(r, nc, h, s, p, dtype=torch.float32, device=x.device)
     final = torch.empty(r, h, p, s, dtype=torch.float32, device=x.device)
     y = torch.empty(r, n, h, p, dtype=torch.float32, device=x.device)
+    if d is not None:
+        d = d.float().contiguous()
+        if d.shape != (h,) or d.device != x.device:
+            raise ValueError(f"d must be [{h}] on {x.device}")
     if r and n:
-        _launcher(x.device.index).run(x, b, c, x.stride(1), n, dtc, cum, cb.contiguous(), h, g, states, final, y)
+        _launcher(x.device.index).run(x, b, c, x.stride(1), n, dtc, cum, cb.contiguous(), d, h, g, states, final, y)
     return y, final
 
 
@@ -131,8 +138,8 @@ class _Launches:
         self._pass = rt.PreparedLaunch(ld, "kvp_ssd_state_pass", ("u64", "u64", "i32", "i32", "u64"), THREADS, 0,
                                        None, "driver")
         self._scan = rt.PreparedLaunch(ld, "kvp_ssd_chunk_scan", ("u64", "u64", "u64", "i32", "u64", "u64", "u64",
-                                                                 "u64", "i32", "i32", "u64"), THREADS, 0, None,
-                                       "driver")
+                                                                 "u64", "u64", "i32", "i32", "u64"), THREADS, 0,
+                                       None, "driver")
         conv_args = ("u64", "u64", "u64", "u64", "i32", "i32", "i32", "u64")
         self._conv = {name: rt.PreparedLaunch(ld, f"kvp_ssd_conv_{name}", conv_args, THREADS, 0, None, "driver")
                       for name in ("bf16", "f16")}
@@ -150,7 +157,7 @@ class _Launches:
                                                       0 if bias is None else bias.data_ptr(), tokens, n, channels,
                                                       out.data_ptr()), (grid, 1, 1))
 
-    def run(self, x, b, c, row: int, n: int, dt, cum, cb, heads: int, groups: int, states, final, y) -> None:
+    def run(self, x, b, c, row: int, n: int, dt, cum, cb, d, heads: int, groups: int, states, final, y) -> None:
         import torch
 
         r, nc = cum.shape[:2]
@@ -162,8 +169,9 @@ class _Launches:
             rt.launch_on(torch, self._index, self._pass, (states.data_ptr(), cum.data_ptr(), nc, heads,
                                                           final.data_ptr()), (-(-elements // THREADS), r, 1))
             rt.launch_on(torch, self._index, self._scan, (x.data_ptr(), c.data_ptr(), row, n, cb.data_ptr(),
-                                                          dt.data_ptr(), cum.data_ptr(), states.data_ptr(), heads,
-                                                          groups, y.data_ptr()), (heads, nc, r))
+                                                          dt.data_ptr(), cum.data_ptr(), states.data_ptr(),
+                                                          0 if d is None else d.data_ptr(), heads, groups,
+                                                          y.data_ptr()), (heads, nc, r))
 
 
 _launcher = rt.per_device(_Launches)  # the launches on GPU index i: _launcher(i)
