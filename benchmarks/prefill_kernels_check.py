@@ -1,4 +1,5 @@
-"""Small launches of the prefill kernels (deltanet_prefill.cu's five, moe_gather_sum.cu), for compute-sanitizer (memcheck, racecheck, synccheck):
+"""Small launches of the prefill kernels (deltanet_prefill.cu's five, moe_gather_sum.cu, ssd_prefill.cu's five), for
+compute-sanitizer (memcheck, racecheck, synccheck):
 
     compute-sanitizer --tool racecheck python3 benchmarks/prefill_kernels_check.py
 """
@@ -10,10 +11,16 @@ import torch
 sys.path.insert(0, ".")
 from kvplan.kernels.deltanet_prefill import conv_chunks, gated_norm, scan_states, solve_chunks  # noqa: E402
 from kvplan.kernels.moe_gather_sum import gather_sum  # noqa: E402
+from kvplan.kernels.ssd_prefill import causal_conv, ssd_chunks_kernel  # noqa: E402
 
 
 def main() -> None:
     dev = "cuda"
+    rows = torch.randn(2 * 150, 4 * 64 + 2 * 2 * 128 + 8, device=dev, dtype=torch.bfloat16)  # 2 prompts of 150
+    conv = causal_conv(rows[:, :-8], torch.randn(rows.shape[1] - 8, 4, device=dev, dtype=torch.bfloat16), None, 150)
+    xs, bs, cs = conv.split([4 * 64, 2 * 128, 2 * 128], dim=-1)
+    ssd_chunks_kernel(xs.view(2, 150, 4, 64), torch.rand(2, 150, 4, device=dev) * 0.2, -torch.rand(4, device=dev),
+                      bs.view(2, 150, 2, 128), cs.view(2, 150, 2, 128), torch.randn(4, device=dev))
     m = torch.randn(5, 2, 128, 128, device=dev) / 64
     states = torch.randn(6, 2, 128, 32, device=dev)
     scan_states(m, states)

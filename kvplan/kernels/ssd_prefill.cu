@@ -14,13 +14,16 @@
 // kvp_ssd_state_pass   per state element: along the chunks, each chunk's contribution replaced by its input state
 //                      (S_in of chunk z + 1 = exp(cum_last of z) S_in of z + contribution of z); the final state
 //                      written [H, P, N]
-// kvp_ssd_chunk_scan   per (head, chunk, sequence): y of the chunk's tokens, the two sums above as one product of
-//                      a [C, 2 C]-wide operand and a [2 C, P] one, in tiles of 32 along the shared dimension
+// kvp_ssd_chunk_scan   per (head, chunk, sequence): y of the chunk's tokens (+ D x), the two sums above as one
+//                      product of a [C, 2 C]-wide operand and a [2 C, P] one, in tiles of 32 along the shared
+//                      dimension
 //
 // The torch form builds the decay exp(cum_t - cum_s) for every (head, t, s) as a tensor (537 MB a layer at 8,192
 // tokens of Nemotron-H-8B) and passes over it five times; H200, session 35: 180 of the 390 ms of that model's
-// prefill. The products here run on CUDA cores in fp32: per thread a 4 x 8 block of the output, its operands read
-// from shared memory as float4s. CB comes from a batched matmul of the caller (a group's C and B, shared by its
+// prefill. The products run on tensor cores in TF32 (mma.sync m16n8k8, fp32 accumulation; the torch form's
+// matmuls are TF32 too): a warp 16 rows of the output, operands converted once as they are stored to shared memory;
+// the decays and exponentials in fp32. (Session 38's first form, fp32 FMAs a thread 4 x 8 of the output, took 1.45
+// and 0.77 ms a layer for the scan and the chunk states at 8,192 tokens of Nemotron-H-8B on an H200.) CB comes from a batched matmul of the caller (a group's C and B, shared by its
 // heads). x, B and C are read where they lie in the convolution's output rows (token stride `row`).
 
 #include <cuda_fp16.h>
@@ -81,19 +84,43 @@ constexpr int CH = 128;   // tokens a chunk (Nemotron-H's chunk_size; ssd_prefil
 constexpr int P = 64;     // head dim compiled
 constexpr int N = 128;    // state size compiled
 constexpr int KT = 32;    // the shared dimension's tile
-constexpr int THREADS = 256;
-constexpr int PAD = 4;    // floats after each shared-memory row stored transposed (4-way store conflicts at most)
+constexpr int THREADS = 256;  // 8 warps: a warp 16 rows of the output, all its 64 columns
+constexpr int SKEW = 8;   // floats after each shared-memory row: fragment loads hit 32 banks
 
-__device__ __forceinline__ void fma_block(float (&acc)[4][8], const float* a, const float* b) {
-  const float4 av = *reinterpret_cast<const float4*>(a);
-  const float4 b0 = *reinterpret_cast<const float4*>(b), b1 = *reinterpret_cast<const float4*>(b + 4);
-  const float ar[4] = {av.x, av.y, av.z, av.w};
-  const float br[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(ar[i], br[j], acc[i][j]);
+__device__ __forceinline__ unsigned tf32(float v) {
+  unsigned r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(v));
+  return r;
 }
+
+// D[16 x 8] += A[16 x 8] B[8 x 8] in TF32 (fp32 accumulate); fragments as PTX's m16n8k8 .tf32 lays them out
+__device__ __forceinline__ void mma_tf32(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+               "{%0,%1,%2,%3};\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// One KT-deep tile of the product for warp w: rows 16 w .. + 15 of the left operand, stored [k][row] with row
+// index row ^ swz(k) (swz below), times the right operand [k][64 columns]; acc[j]: columns 8 j .. + 7.
+template <int LS, int RS>
+__device__ __forceinline__ void mma_tile(float (&acc)[8][4], const unsigned* left, const unsigned* right, int w,
+                                         int lane) {
+  const int g = lane >> 2, q = lane & 3;
+#pragma unroll
+  for (int k8 = 0; k8 < KT; k8 += 8) {
+    const int s0 = 4 * ((k8 >> 2) & 7), s1 = 4 * (((k8 + 4) >> 2) & 7);  // the rows' swizzle at k8 and k8 + 4
+    const unsigned a[4] = {left[(k8 + q) * LS + ((16 * w + g) ^ s0)], left[(k8 + q) * LS + ((16 * w + g + 8) ^ s0)],
+                           left[(k8 + q + 4) * LS + ((16 * w + g) ^ s1)],
+                           left[(k8 + q + 4) * LS + ((16 * w + g + 8) ^ s1)]};
+#pragma unroll
+    for (int j = 0; j < 8; ++j) mma_tf32(acc[j], a, right[(k8 + q) * RS + 8 * j + g], right[(k8 + q + 4) * RS + 8 * j + g]);
+  }
+}
+
+// the left operand's row index in shared memory: rows XOR 4 x (k / 4 mod 8), so that a warp's stores of one k
+// column (32 rows apart in k blocks) and its fragment loads (4 k x 8 rows) both hit 32 banks
+__device__ __forceinline__ int swz(int row, int k) { return row ^ (4 * ((k >> 2) & 7)); }
 
 }  // namespace
 
@@ -113,12 +140,13 @@ kvp_ssd_conv_f16(const unsigned short* in, long long in_row, const unsigned shor
 // b + g N (16-byte aligned, row a multiple of 4: the host checks). dt and cum: [R, nc, H, CH] fp32 (dt 0 past the
 // sequence's end, so that cum_last = cum[CH - 1]). states: [R, nc, H, N, P] fp32, the chunk's contribution. A
 // thread loads the next tile's values into registers (two and four float4s) while the tile before is multiplied.
-extern "C" __global__ void __launch_bounds__(THREADS)
+extern "C" __global__ void __launch_bounds__(THREADS, 2)
 kvp_ssd_chunk_state(const float* __restrict__ x, const float* __restrict__ b, long long row, int seq_len,
                     const float* __restrict__ dt, const float* __restrict__ cum, int heads, int groups,
                     float* __restrict__ states) {
-  __shared__ __align__(16) float xs[KT][P];  // w_s x_s
-  __shared__ __align__(16) float bs[KT][N];
+  // S^T [N, P] = B^T (w x): the left operand B_s[n] stored [s][n] (rows n), the right one w_s x_s[p], [s][p]
+  __shared__ __align__(16) unsigned bs[KT][N + SKEW];
+  __shared__ __align__(16) unsigned xs[KT][P + SKEW];
   __shared__ float ws[CH];
   const int h = blockIdx.x, z = blockIdx.y, r = blockIdx.z, nc = gridDim.y, tid = threadIdx.x;
   const int g = h / (heads / groups);
@@ -144,33 +172,37 @@ kvp_ssd_chunk_state(const float* __restrict__ x, const float* __restrict__ b, lo
                              : make_float4(0.f, 0.f, 0.f, 0.f);
     }
   };
-  const int pg = tid >> 4, ng = tid & 15;  // outputs: p 4 pg .. + 3 (pg < 16), n 8 ng .. + 7
-  float acc[4][8] = {};
+  const int w = tid >> 5, lane = tid & 31;
+  float acc[8][4] = {};
   load(0);
   for (int s0 = 0; s0 < valid; s0 += KT) {
     __syncthreads();  // ws written; the tile before consumed
 #pragma unroll
     for (int q = 0; q < XV; ++q) {
       const int i = tid + q * THREADS, s = i / (P / 4), p4 = i % (P / 4);
-      const float w = ws[min(s0 + s, CH - 1)];
-      *reinterpret_cast<float4*>(&xs[s][4 * p4]) = make_float4(rx[q].x * w, rx[q].y * w, rx[q].z * w, rx[q].w * w);
+      const float v = ws[min(s0 + s, CH - 1)];
+      *reinterpret_cast<uint4*>(&xs[s][4 * p4]) =
+          make_uint4(tf32(rx[q].x * v), tf32(rx[q].y * v), tf32(rx[q].z * v), tf32(rx[q].w * v));
     }
 #pragma unroll
     for (int q = 0; q < BV; ++q) {
-      const int i = tid + q * THREADS;
-      *reinterpret_cast<float4*>(&bs[i / (N / 4)][4 * (i % (N / 4))]) = rb[q];
+      const int i = tid + q * THREADS, s = i / (N / 4), n4 = i % (N / 4);  // swz keeps 4 aligned rows together
+      *reinterpret_cast<uint4*>(&bs[s][swz(4 * n4, s)]) =
+          make_uint4(tf32(rb[q].x), tf32(rb[q].y), tf32(rb[q].z), tf32(rb[q].w));
     }
     __syncthreads();
     if (s0 + KT < valid) load(s0 + KT);
-#pragma unroll 8
-    for (int s = 0; s < KT; ++s) fma_block(acc, &xs[s][4 * pg], &bs[s][8 * ng]);
+    mma_tile<N + SKEW, P + SKEW>(acc, &bs[0][0], &xs[0][0], w, lane);
   }
   kvp::pdl_release();
+  // acc[j]: n 16 w + lane / 4 (+ 8), p 8 j + 2 (lane % 4) (+ 1)
   float* out = states + (((long long)r * nc + z) * heads + h) * N * P;
+  const int n0 = 16 * w + (lane >> 2), p0 = 2 * (lane & 3);
 #pragma unroll
-  for (int j = 0; j < 8; ++j)
-    *reinterpret_cast<float4*>(out + (8 * ng + j) * P + 4 * pg) =
-        make_float4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+  for (int j = 0; j < 8; ++j) {
+    *reinterpret_cast<float2*>(out + n0 * P + 8 * j + p0) = make_float2(acc[j][0], acc[j][1]);
+    *reinterpret_cast<float2*>(out + (n0 + 8) * P + 8 * j + p0) = make_float2(acc[j][2], acc[j][3]);
+  }
 }
 
 // states [R, nc, H, N P]: chunk z's contribution in, its input state out (zeros for the first chunk); final [R, H,
@@ -209,13 +241,13 @@ kvp_ssd_state_pass(float* __restrict__ states, const float* __restrict__ cum, in
 // state (kvp_ssd_state_pass). The shared dimension in tiles of KT: N / KT tiles of exp(cum_t) C_t against S_in, then
 // the tiles of s up to the chunk's end of exp(cum_t - cum_s) CB[t, s] dt_s against x_s; a warp's 16 rows t skip the
 // tiles of s past them (causal), a thread loads the next tile into registers while one is multiplied.
-extern "C" __global__ void __launch_bounds__(THREADS)
+extern "C" __global__ void __launch_bounds__(THREADS, 2)
 kvp_ssd_chunk_scan(const float* __restrict__ x, const float* __restrict__ c, long long row, int seq_len,
                    const float* __restrict__ cb, const float* __restrict__ dt, const float* __restrict__ cum,
                    const float* __restrict__ states, const float* __restrict__ d, int heads, int groups,
                    float* __restrict__ y) {
-  __shared__ __align__(16) float as[KT][CH + PAD];  // the left operand, stored [k][t]
-  __shared__ __align__(16) float bs[KT][P];         // the right one, [k][p]
+  __shared__ __align__(16) unsigned as[KT][CH + SKEW];  // the left operand, stored [k][t] (swizzled rows)
+  __shared__ __align__(16) unsigned bs[KT][P + SKEW];   // the right one, [k][p]
   __shared__ float cs[CH], ds[CH];
   const int h = blockIdx.x, z = blockIdx.y, r = blockIdx.z, nc = gridDim.y, tid = threadIdx.x;
   const int g = h / (heads / groups);
@@ -250,9 +282,9 @@ kvp_ssd_chunk_scan(const float* __restrict__ x, const float* __restrict__ c, lon
                                 : make_float4(0.f, 0.f, 0.f, 0.f);
     }
   };
-  const int tg = tid >> 3, pg = tid & 7;  // outputs: t 4 tg .. + 3, p 8 pg .. + 7
-  const int last_t = 16 * (tid >> 5) + 15;  // the warp's last row
-  float acc[4][8] = {};
+  const int w = tid >> 5, lane = tid & 31;
+  const int last_t = 16 * w + 15;  // the warp's last row
+  float acc[8][4] = {};
   load(0);
   for (int k = 0; k < tiles; ++k) {
     const bool left = k < inter;
@@ -265,33 +297,34 @@ kvp_ssd_chunk_scan(const float* __restrict__ x, const float* __restrict__ c, lon
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int s = k0 + k4 + e;
-        as[k4 + e][t] = left ? __expf(cs[t]) * v[e] : s <= t ? __expf(cs[t] - cs[s]) * v[e] * ds[s] : 0.f;
+        as[k4 + e][swz(t, k4 + e)] =
+            tf32(left ? __expf(cs[t]) * v[e] : s <= t ? __expf(cs[t] - cs[s]) * v[e] * ds[s] : 0.f);
       }
     }
 #pragma unroll
     for (int q = 0; q < BV; ++q) {
       const int i = tid + q * THREADS;
-      *reinterpret_cast<float4*>(&bs[i / (P / 4)][4 * (i % (P / 4))]) = rb[q];
+      const float4 v = rb[q];
+      *reinterpret_cast<uint4*>(&bs[i / (P / 4)][4 * (i % (P / 4))]) =
+          make_uint4(tf32(v.x), tf32(v.y), tf32(v.z), tf32(v.w));
     }
     __syncthreads();
     if (k + 1 < tiles) load(k + 1);
-    if (left || k0 <= last_t) {
-#pragma unroll 8
-      for (int kk = 0; kk < KT; ++kk) fma_block(acc, &as[kk][4 * tg], &bs[kk][8 * pg]);
-    }
+    if (left || k0 <= last_t) mma_tile<CH + SKEW, P + SKEW>(acc, &as[0][0], &bs[0][0], w, lane);
   }
   kvp::pdl_release();
+  // acc[j]: t 16 w + lane / 4 (+ 8), p 8 j + 2 (lane % 4) (+ 1)
   const float dh = d != nullptr ? d[h] : 0.f;
+  const int p0 = 2 * (lane & 3);
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int t = 4 * tg + i;
+  for (int half = 0; half < 2; ++half) {
+    const int t = 16 * w + (lane >> 2) + 8 * half;
     if (t >= valid) continue;
-    const float4* xt = reinterpret_cast<const float4*>(xr + (long long)t * row + 8 * pg);
-    const float4 x0 = xt[0], x1 = xt[1];
-    float4* out = reinterpret_cast<float4*>(y + ((first + t) * heads + h) * P + 8 * pg);
-    out[0] = make_float4(fmaf(dh, x0.x, acc[i][0]), fmaf(dh, x0.y, acc[i][1]), fmaf(dh, x0.z, acc[i][2]),
-                         fmaf(dh, x0.w, acc[i][3]));
-    out[1] = make_float4(fmaf(dh, x1.x, acc[i][4]), fmaf(dh, x1.y, acc[i][5]), fmaf(dh, x1.z, acc[i][6]),
-                         fmaf(dh, x1.w, acc[i][7]));
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const float2 xv = *reinterpret_cast<const float2*>(xr + (long long)t * row + 8 * j + p0);
+      *reinterpret_cast<float2*>(y + ((first + t) * heads + h) * P + 8 * j + p0) =
+          make_float2(fmaf(dh, xv.x, acc[j][2 * half]), fmaf(dh, xv.y, acc[j][2 * half + 1]));
+    }
   }
 }
