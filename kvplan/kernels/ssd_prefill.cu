@@ -209,7 +209,7 @@ kvp_ssd_chunk_state(const float* __restrict__ x, const float* __restrict__ b, lo
 // P, N]: the state after the last chunk. A thread an element of one sequence's [H, N, P] states; it loads LOOK
 // chunks' values at once (the chain along the chunks runs on registers, not on one load's latency after another).
 constexpr int LOOK = 8;
-extern "C" __global__ void __launch_bounds__(THREADS)
+extern "C" __global__ void __launch_bounds__(THREADS, 8)
 kvp_ssd_state_pass(float* __restrict__ states, const float* __restrict__ cum, int nc, int heads,
                    float* __restrict__ final_state) {
   const int r = blockIdx.y;
