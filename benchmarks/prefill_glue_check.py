@@ -11,7 +11,7 @@ import torch
 
 sys.path.insert(0, ".")
 from kvplan.gpu.ops import Rope  # noqa: E402
-from kvplan.kernels.gated_act import gated_act  # noqa: E402
+from kvplan.kernels.gated_act import gated_act, ungated_act  # noqa: E402
 from kvplan.kernels.norm import AddRmsNormPlan  # noqa: E402
 from kvplan.kernels.rope_cache import MlaRopeCachePlan, RopeCachePlan  # noqa: E402
 
@@ -22,6 +22,7 @@ def main() -> None:
     for name in ("silu", "gelu_tanh"):
         h = torch.randn(37, 2 * 72 + 16, device=dev, dtype=bf)[:, :2 * 72]
         total += float(gated_act(h, name).float().abs().sum())
+    total += float(ungated_act(torch.randn(37, 88, device=dev, dtype=bf)[:, :72], "relu2").float().sum())
     t = 21
     cos, sin = {}, {}
     for rot in (64, 24):

@@ -11,8 +11,8 @@ from kvplan.kernels.configs import INSTANTIATION_SETS, GatedActConfig
 
 torch = pytest.importorskip("torch")
 
-from kvplan.gpu.ops import GATED_KERNEL, mlp_activation  # noqa: E402
-from kvplan.kernels.gated_act import gated_act, gated_act_supported  # noqa: E402
+from kvplan.gpu.ops import GATED_KERNEL, UNGATED_KERNEL, mlp_activation  # noqa: E402
+from kvplan.kernels.gated_act import gated_act, gated_act_supported, ungated_act, ungated_act_supported  # noqa: E402
 
 
 def test_ci_compiles_it_for_every_arch():
@@ -26,6 +26,10 @@ def test_what_it_refuses_and_why():
     assert gated_act_supported(h, "silu") == "the rows are not on a CUDA device"
     with pytest.raises(ValueError, match="gated activation kernel cannot take these rows: the rows are not on"):
         gated_act(h, "silu")
+    assert ungated_act_supported(h, "silu") == "the activation is 'silu', not one of relu2"
+    assert ungated_act_supported(h, "relu2") == "the rows are not on a CUDA device"
+    with pytest.raises(ValueError, match="activation kernel cannot take these rows: the rows are not on"):
+        ungated_act(h, "relu2")
 
 
 def test_the_torch_form_by_hand():
@@ -104,3 +108,25 @@ def test_e4m3_output_is_its_own_product_quantised(kernel_torch, dtype, shape):
     got = gated_act(h, "silu", quant_inv=1 / fp8.INPUT_SCALE)
     assert got.dtype == torch.float8_e4m3fn and torch.equal(got.view(torch.uint8), want.view(torch.uint8))
     assert (got.float().abs() == 448).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("shape", [(1, 8), (7, 21504), (3, 5, 40)])
+def test_squared_relu_is_torchs_two_ops_bit_for_bit(kernel_torch, dtype, shape):
+    """Not gated (Nemotron-H's MLP and experts): relu(h)^2 rounded once, what torch.square(F.relu(h)) gives in the
+    same dtype; through mlp_activation from rows of a wider buffer, labelled; e4m3 as its own output quantised."""
+    from kvplan.gpu import fp8
+    from kvplan.kernels._runtime import device_info
+    from kvplan.kernels.configs import E4M3_ARCHS
+
+    gen = torch.Generator(device="cuda").manual_seed(shape[-1])
+    wide = (torch.randn(*shape[:-1], shape[-1] + 24, device="cuda", generator=gen) * 3).to(dtype)
+    h = wide[..., 8:8 + shape[-1]]
+    labels: dict = {}
+    got = mlp_activation("relu2", h, gated=False, labels=labels)
+    assert labels["activation"] == UNGATED_KERNEL and got.shape == h.shape and got.dtype == dtype
+    assert torch.equal(got, torch.square(torch.nn.functional.relu(h)))
+    if device_info(0).arch in E4M3_ARCHS:
+        want = (got.float() / fp8.INPUT_SCALE).clamp(-448, 448).to(torch.float8_e4m3fn)
+        q = ungated_act(h, "relu2", quant_inv=1 / fp8.INPUT_SCALE)
+        assert torch.equal(q.view(torch.uint8), want.view(torch.uint8))

@@ -114,11 +114,13 @@ def activation(name: str, x):
 
 
 GATED_KERNEL = "bundled act(gate) * up kernel (gated_act.cu), one launch"
+UNGATED_KERNEL = "bundled act(h) kernel (gated_act.cu: squared ReLU), one launch"
 
 
 def mlp_activation(name: str, h, gated: bool, labels: dict | None = None, quant: bool = False):
-    """act(gate) * up of a fused [.., 2I] gate/up output (gated MLPs), act(h) otherwise. On a GPU the gated form
-    is one launch of kvplan/kernels/gated_act.cu (as engines fuse it); labels["activation"] says which ran.
+    """act(gate) * up of a fused [.., 2I] gate/up output (gated MLPs), act(h) otherwise. On a GPU the gated form,
+    and the squared ReLU, is one launch of kvplan/kernels/gated_act.cu (as engines fuse it); labels["activation"]
+    says which ran.
     quant: in e4m3 for an fp8 down projection (kvplan/gpu/fp8.py), in the same launch where the kernel can."""
     if gated and h.is_cuda:
         from ..kernels._runtime import device_info
@@ -132,6 +134,19 @@ def mlp_activation(name: str, h, gated: bool, labels: dict | None = None, quant:
             if quant and device_info(h.device.index).arch in E4M3_ARCHS:
                 return gated_act(h, name, quant_inv=1.0 / fp8.INPUT_SCALE)
             out = gated_act(h, name)
+            return fp8.quantize(out) if quant else out
+    if not gated and h.is_cuda:
+        from ..kernels._runtime import device_info
+        from ..kernels.configs import E4M3_ARCHS
+        from ..kernels.gated_act import ungated_act, ungated_act_supported
+
+        why = ungated_act_supported(h, name)
+        if labels is not None:
+            labels["activation"] = UNGATED_KERNEL if why is None else f"torch {name} (the kernel refused: {why})"
+        if why is None:
+            if quant and device_info(h.device.index).arch in E4M3_ARCHS:
+                return ungated_act(h, name, quant_inv=1.0 / fp8.INPUT_SCALE)
+            out = ungated_act(h, name)
             return fp8.quantize(out) if quant else out
     if gated:
         gate, up = h.chunk(2, dim=-1)

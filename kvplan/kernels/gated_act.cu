@@ -6,7 +6,9 @@
 // fp32, rounded again. Eight values a thread (16-byte loads and stores); I a multiple of 8.
 // q_inv > 0 (an fp8 down projection follows): out is written in e4m3 instead, the product rounded to the activations'
 // dtype, times q_inv, saturated (vLLM's silu_and_mul + static fp8 quant); sm_89 and later.
-//   act 0: SiLU, x / (1 + e^-x); act 1: GELU, tanh approximation (Gemma)
+//   act 0: SiLU, x / (1 + e^-x); act 1: GELU, tanh approximation (Gemma); act 2: squared ReLU, not gated (Nemotron-H's
+//   MLP and experts, vLLM's ReLUSquaredActivation: torch's relu and square, two passes): out = relu(in)^2, in [rows,
+//   inter]
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -23,10 +25,14 @@ __device__ __forceinline__ float round16(float v) {  // to the activations' dtyp
 // GELU as x sigmoid(2 u), which is 0.5 x (1 + tanh u): the package builds with fast math, whose tanh is good to
 // about 2^-11, and 1 + tanh u cancels where tanh u nears -1 (the tanh form failed its float64 test on an H200,
 // session 34 call 1)
-__device__ __forceinline__ float act(float x, int gelu) {
-  if (gelu) {
+__device__ __forceinline__ float act(float x, int kind) {
+  if (kind == 1) {
     const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);  // sqrt(2 / pi) (x + 0.044715 x^3)
     return x / (1.f + expf(-2.f * u));
+  }
+  if (kind == 2) {
+    x = fmaxf(x, 0.f);
+    return x * x;
   }
   return x / (1.f + expf(-x));
 }
@@ -50,11 +56,11 @@ __device__ __forceinline__ uint2 e4m3x8(const float* v, float q_inv) {
   return make_uint2(w[0], w[1]);
 }
 
-// in: [rows, 2 inter] (row stride in_row elements, 16-byte aligned rows); out: [rows, inter] contiguous (16-bit, or
-// e4m3 bytes when q_inv > 0)
+// in: [rows, 2 inter] (act 2: [rows, inter]; row stride in_row elements, 16-byte aligned rows); out: [rows, inter]
+// contiguous (16-bit, or e4m3 bytes when q_inv > 0)
 template <bool BF>
 __device__ __forceinline__ void gated_act(const unsigned short* __restrict__ in, long long in_row,
-                                          unsigned short* __restrict__ out, long long rows, int inter, int gelu,
+                                          unsigned short* __restrict__ out, long long rows, int inter, int kind,
                                           float q_inv) {
   kvp::pdl_enter();
   const int octs = inter / 8;
@@ -66,9 +72,14 @@ __device__ __forceinline__ void gated_act(const unsigned short* __restrict__ in,
     const unsigned short* row = in + r * in_row + col;
     float g[8], u[8];
     kvp::unpack8<BF>(*reinterpret_cast<const uint4*>(row), g);
-    kvp::unpack8<BF>(*reinterpret_cast<const uint4*>(row + inter), u);
+    if (kind == 2) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j) g[j] = round16<BF>(act(g[j], gelu)) * u[j];
+      for (int j = 0; j < 8; ++j) g[j] = act(g[j], 2);
+    } else {
+      kvp::unpack8<BF>(*reinterpret_cast<const uint4*>(row + inter), u);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) g[j] = round16<BF>(act(g[j], kind)) * u[j];
+    }
     if (q_inv > 0.f)
       *reinterpret_cast<uint2*>(reinterpret_cast<unsigned char*>(out) + r * inter + col) = e4m3x8<BF>(g, q_inv);
     else
@@ -80,12 +91,12 @@ __device__ __forceinline__ void gated_act(const unsigned short* __restrict__ in,
 
 extern "C" __global__ void __launch_bounds__(256) kvp_gated_act_bf16(const unsigned short* in, long long in_row,
                                                                       unsigned short* out, long long rows,
-                                                                      int inter, int gelu, float q_inv) {
-  gated_act<true>(in, in_row, out, rows, inter, gelu, q_inv);
+                                                                      int inter, int kind, float q_inv) {
+  gated_act<true>(in, in_row, out, rows, inter, kind, q_inv);
 }
 
 extern "C" __global__ void __launch_bounds__(256) kvp_gated_act_f16(const unsigned short* in, long long in_row,
                                                                      unsigned short* out, long long rows,
-                                                                     int inter, int gelu, float q_inv) {
-  gated_act<false>(in, in_row, out, rows, inter, gelu, q_inv);
+                                                                     int inter, int kind, float q_inv) {
+  gated_act<false>(in, in_row, out, rows, inter, kind, q_inv);
 }
