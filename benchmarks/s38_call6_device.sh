@@ -20,3 +20,6 @@ timeout 150 python3 benchmarks/prefill_profile.py nvidia/Nemotron-H-8B-Base-8K -
 python3 benchmarks/verify_device_run.py models --budget=200 --only=nemotron-h-8b,nemotron3-nano 2>&1 | tail -3 \
   | tee -a "$LOG"
 python3 benchmarks/verify_summary_md.py "$OUT/results.jsonl" 2>&1 | head -4 | tee -a "$LOG"
+echo "== prefill profile, Qwen3-Next tp 2 (for the next session)" | tee -a "$LOG"
+timeout 150 python3 benchmarks/prefill_profile.py Qwen/Qwen3-Next-80B-A3B-Thinking --tp 2 --top 25 2>&1 \
+  | grep -v -i warn | tail -26 | tee -a "$LOG"
