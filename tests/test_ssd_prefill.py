@@ -2,9 +2,9 @@
 state passing, chunk scan).
 
 CPU: what it takes, the reasons it gives for what it does not, and that CI compiles it. GPU (skips without CUDA):
-the convolution against its taps summed by hand in float64; the state space against the token recurrence in float64 (S <- exp(dt a) S + dt x B^T, y = S C) over prompts that end inside, at and
-past a chunk's end, from the convolution's strided output rows, and against the torch form (ssd_chunks), within
-TF32's rounding."""
+the convolution against its taps summed by hand in float64; the state space against the token recurrence in float64
+(S <- exp(dt a) S + dt x B^T, y = S C) over prompts that end inside, at and past a chunk's end, from the
+convolution's strided output rows, and against the torch form (ssd_chunks), within TF32's rounding."""
 
 import pytest
 
@@ -59,7 +59,8 @@ def test_what_it_refuses_and_why():
     with pytest.raises(ValueError, match="SSD prefill kernels cannot take these tensors: the tensors are not"):
         ssd_chunks_kernel(*args)
     assert ssd_supported(*args, chunk=64) == "chunks of 64 tokens (the kernels take 128)"
-    assert ssd_supported(*inputs(2, 5, 4, 2, "cpu", p=32)) == "heads of 32 with states of 128 (the kernels take 64 x 128)"
+    assert ssd_supported(*inputs(2, 5, 4, 2, "cpu", p=32)) == \
+        "heads of 32 with states of 128 (the kernels take 64 x 128)"
     assert ssd_supported(*inputs(2, 5, 6, 4, "cpu")) == "6 heads are not a multiple of 4 groups, or a is not [6]"
     x, dt, a, b, c = args
     assert ssd_supported(x.double(), dt, a, b, c) == "the inputs are not float32"

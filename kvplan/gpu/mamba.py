@@ -1,7 +1,7 @@
 """The Mamba-2 mixer of a Nemotron-H block, as vLLM's MambaMixer2 runs it (model_executor/layers/mamba/
 mamba_mixer2.py): in_proj -> z, xBC, dt; a causal depthwise convolution (+ bias) and SiLU over xBC; the selective
-state space over x with B and C (a scalar decay exp(dt A) per head and token, state [head_dim, state] per head);
-D x added; the gated RMSNorm (y SiLU(z), normed per group of heads); out_proj and its all-reduce.
+state space over x with B and C (a scalar decay exp(dt A) per head and token, state [head_dim, state] per head); D x
+added; the gated RMSNorm (y SiLU(z), normed per group of heads); out_proj and its all-reduce.
 
 Per head h and token t, with B_t and C_t of the head's group:
     S_t = exp(dt_t A_h) S_{t-1} + dt_t x_t B_t^T        y_t = S_t C_t + D_h x_t
@@ -10,8 +10,9 @@ On a GPU decode runs the bundled step kernels (kvplan/kernels/mamba_step.cu: the
 update in its slot and the gated norm, in three launches) and prefill's chunked state space the bundled SSD kernels
 (kvplan/kernels/ssd_prefill.cu: chunk states, state passing, chunk scan, as vLLM's Triton kernels split it);
 elsewhere, or for shapes they refuse, a clearly labelled torch path: the recurrence's one step in torch ops
-(graph-capturable), the chunked form (ssd_chunks) in float32 matmuls (TF32 on a GPU, as for gated DeltaNet). The cache slot of a sequence holds its convolution window
-[conv_dim, K - 1] and then its state [heads, head_dim, state], as for gated DeltaNet."""
+(graph-capturable), the chunked form (ssd_chunks) in float32 matmuls (TF32 on a GPU, as for gated DeltaNet). The
+cache slot of a sequence holds its convolution window [conv_dim, K - 1] and then its state [heads, head_dim, state],
+as for gated DeltaNet."""
 
 from __future__ import annotations
 

@@ -26,6 +26,8 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
+#include "kvp_vec8.cuh"
+#include "kvp_conv8.cuh"
 
 namespace {
 
@@ -34,17 +36,6 @@ __device__ __forceinline__ void to_float4(uint2 raw, float* f) {
   const unsigned u[2] = {raw.x, raw.y};
 #pragma unroll
   for (int k = 0; k < 2; ++k) {
-    const float2 v = BF ? __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u[k]))
-                        : __half22float2(*reinterpret_cast<const __half2*>(&u[k]));
-    f[2 * k] = v.x, f[2 * k + 1] = v.y;
-  }
-}
-
-template <bool BF>
-__device__ __forceinline__ void to_float8(uint4 raw, float* f) {
-  const unsigned u[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
     const float2 v = BF ? __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u[k]))
                         : __half22float2(*reinterpret_cast<const __half2*>(&u[k]));
     f[2 * k] = v.x, f[2 * k + 1] = v.y;
@@ -72,20 +63,8 @@ __device__ __forceinline__ void conv_chunks(const unsigned short* __restrict__ x
   const unsigned half = 0xffffu << (threadIdx.x & 16);
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
     const int t = i / octs, c = (i - t * octs) * 8, pos = t % n;
-    float wt[8 * TAPS];  // wt[k * TAPS + j]: channel c + k, tap j
-#pragma unroll
-    for (int q = 0; q < TAPS; ++q)
-      to_float8<BF>(*reinterpret_cast<const uint4*>(w + (long long)c * TAPS + 8 * q), wt + 8 * q);
     float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int j = 0; j < TAPS; ++j) {
-      const int back = TAPS - 1 - j;
-      if (back > pos) continue;
-      float v[8];
-      to_float8<BF>(*reinterpret_cast<const uint4*>(x + (long long)(t - back) * x_row + c), v);
-#pragma unroll
-      for (int k = 0; k < 8; ++k) acc[k] += wt[k * TAPS + j] * v[k];
-    }
+    kvp::causal_conv8<BF, TAPS>(x, x_row, w, t, c, pos, acc);
 #pragma unroll
     for (int k = 0; k < 8; ++k) acc[k] = acc[k] / (1.f + __expf(-acc[k]));
     const int head = c / HEAD_DIM, d = c - head * HEAD_DIM;  // over q's nk heads, k's nk, then v's nv

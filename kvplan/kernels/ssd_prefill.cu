@@ -23,55 +23,35 @@
 // prefill. The products run on tensor cores in TF32 (mma.sync m16n8k8, fp32 accumulation; the torch form's
 // matmuls are TF32 too): a warp 16 rows of the output, operands converted once as they are stored to shared memory;
 // the decays and exponentials in fp32. (Session 38's first form, fp32 FMAs a thread 4 x 8 of the output, took 1.45
-// and 0.77 ms a layer for the scan and the chunk states at 8,192 tokens of Nemotron-H-8B on an H200.) CB comes from a batched matmul of the caller (a group's C and B, shared by its
-// heads). x, B and C are read where they lie in the convolution's output rows (token stride `row`).
+// and 0.77 ms a layer for the scan and the chunk states at 8,192 tokens of Nemotron-H-8B on an H200.) CB comes from
+// a batched matmul of the caller (a group's C and B, shared by its heads). x, B and C are read where they lie in the
+// convolution's output rows (token stride `row`).
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
+#include "kvp_vec8.cuh"
+#include "kvp_conv8.cuh"
 
 namespace {
 
 constexpr int TAPS = 4;   // the convolution width compiled (Nemotron-H's conv_kernel)
 
-template <bool BF>
-__device__ __forceinline__ void to_float8(uint4 raw, float* f) {
-  const unsigned u[4] = {raw.x, raw.y, raw.z, raw.w};
-#pragma unroll
-  for (int k = 0; k < 4; ++k) {
-    const float2 v = BF ? __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&u[k]))
-                        : __half22float2(*reinterpret_cast<const __half2*>(&u[k]));
-    f[2 * k] = v.x, f[2 * k + 1] = v.y;
-  }
-}
-
 // out[t, c] = SiLU(bias[c] + sum_j w[c, j] in[t - (TAPS - 1) + j, c]) over earlier positions of t's sequence (of n
-// tokens; before its start 0), eight channels a thread: their 8 x TAPS weights contiguous (w is [C, TAPS]), TAPS
-// 16-byte loads of the input rows (row stride in_row, 16-byte aligned, as the host checks). 32-bit indices: the host
-// checks tokens x C / 8 < 2^31.
+// tokens; before its start 0), eight channels a thread (kvp_conv8.cuh, as the DeltaNet prefill's). 32-bit indices:
+// the host checks tokens x C / 8 < 2^31.
 template <bool BF>
 __device__ __forceinline__ void causal_conv(const unsigned short* __restrict__ in, long long in_row,
-                                            const unsigned short* __restrict__ w, const unsigned short* __restrict__ bias,
+                                            const unsigned short* __restrict__ w,
+                                            const unsigned short* __restrict__ bias,
                                             int tokens, int n, int channels, float* __restrict__ out) {
   kvp::pdl_enter();
   const int octs = channels / 8, total = tokens * octs;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
     const int t = i / octs, c = (i - t * octs) * 8, pos = t % n;
-    float wt[8 * TAPS];  // wt[k * TAPS + j]: channel c + k, tap j
-#pragma unroll
-    for (int q = 0; q < TAPS; ++q)
-      to_float8<BF>(*reinterpret_cast<const uint4*>(w + (long long)c * TAPS + 8 * q), wt + 8 * q);
     float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};
-    if (bias != nullptr) to_float8<BF>(*reinterpret_cast<const uint4*>(bias + c), acc);
-#pragma unroll
-    for (int j = 0; j < TAPS; ++j) {
-      const int back = TAPS - 1 - j;
-      if (back > pos) continue;
-      float v[8];
-      to_float8<BF>(*reinterpret_cast<const uint4*>(in + (long long)(t - back) * in_row + c), v);
-#pragma unroll
-      for (int k = 0; k < 8; ++k) acc[k] = fmaf(wt[k * TAPS + j], v[k], acc[k]);
-    }
+    if (bias != nullptr) kvp::unpack8<BF>(*reinterpret_cast<const uint4*>(bias + c), acc);
+    kvp::causal_conv8<BF, TAPS>(in, in_row, w, t, c, pos, acc);
     float4* o = reinterpret_cast<float4*>(out + (long long)t * channels + c);
 #pragma unroll
     for (int k = 0; k < 8; ++k) acc[k] = acc[k] / (1.f + __expf(-acc[k]));
@@ -114,7 +94,8 @@ __device__ __forceinline__ void mma_tile(float (&acc)[8][4], const unsigned* lef
                            left[(k8 + q + 4) * LS + ((16 * w + g) ^ s1)],
                            left[(k8 + q + 4) * LS + ((16 * w + g + 8) ^ s1)]};
 #pragma unroll
-    for (int j = 0; j < 8; ++j) mma_tf32(acc[j], a, right[(k8 + q) * RS + 8 * j + g], right[(k8 + q + 4) * RS + 8 * j + g]);
+    for (int j = 0; j < 8; ++j)
+      mma_tf32(acc[j], a, right[(k8 + q) * RS + 8 * j + g], right[(k8 + q + 4) * RS + 8 * j + g]);
   }
 }
 

@@ -10,9 +10,9 @@ computes in torch (Mamba2._causal_conv and SiLU; ssd_chunks):
                                                       # output); d [H] or None -> y [R, L, H, 64] (+ d x),
                                                       # final state [R, H, 64, 128], fp32
 
-`conv_supported(...)` / `ssd_supported(...)` say why tensors cannot take the kernels (None when they can); the caller then runs the torch
-form. The per-chunk decays and C B^T come from small torch ops (a cumulative sum, a batched matmul over each group's
-C and B: TF32 where the caller allows it)."""
+`conv_supported(...)` / `ssd_supported(...)` say why tensors cannot take the kernels (None when they can); the
+caller then runs the torch form. The per-chunk decays and C B^T come from small torch ops (a cumulative sum, a
+batched matmul over each group's C and B: TF32 where the caller allows it)."""
 
 from __future__ import annotations
 
