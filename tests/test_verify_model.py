@@ -276,7 +276,10 @@ def test_mamba_gated_norm_in_row_slices_and_the_profile_run(monkeypatch):
 
     monkeypatch.setattr(mamba, "NORM_ROWS", 3)
     arch = tiny("nemotron_h")
-    assert run_against_reference(arch, prompt_lens=(7, 13), steps=2) < TOL
+    built: list = []
+    assert run_against_reference(arch, prompt_lens=(7, 13), steps=2, built=built) < TOL
+    # the prefill said which state space ran: the torch chunked form on the CPU, with the kernels' reason
+    assert built[0].rt.labels["mamba prefill"] == f"{mamba.PREFILL_TORCH_LABEL} (the kernels refused: not on a GPU)"
     model = Transformer(arch, full_weights(arch, 1), Runtime("cpu"))
     logits = prefill(model, torch.randint(0, arch.vocab, (3, 8)))
     assert logits.shape == (3, arch.vocab) and bool(torch.isfinite(logits).all())
