@@ -25,8 +25,9 @@ LABEL = ("torch Mamba-2 path (decode: the recurrent step in torch ops; prefill: 
          "float32 torch matmuls)")
 KERNEL_LABEL = ("bundled Mamba-2 step kernel in decode (mamba_step.cu: convolution, state update in the slot, gated "
                 "norm; three launches); prefill: the chunked state-space form in float32 torch matmuls")
-PREFILL_KERNEL_LABEL = ("bundled SSD prefill kernels (ssd_prefill.cu: chunk states, state passing, chunk scan in fp32; "
-                        "C B^T a TF32 torch matmul; the convolution one launch where it takes the rows)")
+PREFILL_KERNEL_LABEL = ("bundled SSD prefill kernels (ssd_prefill.cu: chunk states, state passing, chunk scan; "
+                        "products in TF32 on tensor cores, C B^T a TF32 torch matmul; the convolution one launch "
+                        "where it takes the rows)")
 PREFILL_TORCH_LABEL = "torch chunked state space (float32 matmuls, TF32 on a GPU)"
 CHUNK = 128  # tokens a chunk of the prefill form (Nemotron-H's chunk_size)
 NORM_ROWS = 1024  # tokens a slice of the gated norm outside decode

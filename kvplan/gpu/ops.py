@@ -122,31 +122,21 @@ def mlp_activation(name: str, h, gated: bool, labels: dict | None = None, quant:
     and the squared ReLU, is one launch of kvplan/kernels/gated_act.cu (as engines fuse it); labels["activation"]
     says which ran.
     quant: in e4m3 for an fp8 down projection (kvplan/gpu/fp8.py), in the same launch where the kernel can."""
-    if gated and h.is_cuda:
+    if h.is_cuda:
+        from ..kernels import gated_act as kernel
         from ..kernels._runtime import device_info
         from ..kernels.configs import E4M3_ARCHS
-        from ..kernels.gated_act import gated_act, gated_act_supported
 
-        why = gated_act_supported(h, name)
+        run, why = (kernel.gated_act, kernel.gated_act_supported(h, name)) if gated else \
+            (kernel.ungated_act, kernel.ungated_act_supported(h, name))
         if labels is not None:
-            labels["activation"] = GATED_KERNEL if why is None else f"torch act(gate) * up (the kernel refused: {why})"
+            torch_form = "act(gate) * up" if gated else name
+            labels["activation"] = (GATED_KERNEL if gated else UNGATED_KERNEL) if why is None else \
+                f"torch {torch_form} (the kernel refused: {why})"
         if why is None:
             if quant and device_info(h.device.index).arch in E4M3_ARCHS:
-                return gated_act(h, name, quant_inv=1.0 / fp8.INPUT_SCALE)
-            out = gated_act(h, name)
-            return fp8.quantize(out) if quant else out
-    if not gated and h.is_cuda:
-        from ..kernels._runtime import device_info
-        from ..kernels.configs import E4M3_ARCHS
-        from ..kernels.gated_act import ungated_act, ungated_act_supported
-
-        why = ungated_act_supported(h, name)
-        if labels is not None:
-            labels["activation"] = UNGATED_KERNEL if why is None else f"torch {name} (the kernel refused: {why})"
-        if why is None:
-            if quant and device_info(h.device.index).arch in E4M3_ARCHS:
-                return ungated_act(h, name, quant_inv=1.0 / fp8.INPUT_SCALE)
-            out = ungated_act(h, name)
+                return run(h, name, quant_inv=1.0 / fp8.INPUT_SCALE)
+            out = run(h, name)
             return fp8.quantize(out) if quant else out
     if gated:
         gate, up = h.chunk(2, dim=-1)
