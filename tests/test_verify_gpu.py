@@ -133,6 +133,8 @@ def test_forward_on_gpu_matches_the_reference(name, graph):
     assert worst < (0.15 if name in ("gpt_oss", "qwen3_next") else 0.1), (name, worst)
     if "attention" in labels:
         assert "bundled CUDA kernel" in labels["attention"]
+    if "mamba1" in labels:  # Jamba's prompt and decode scans
+        assert labels["mamba1"].startswith("bundled Mamba-1 kernels") and labels["mamba1 prefill"] == labels["mamba1"]
     if "moe" in labels:  # decode (2 tokens) runs the routed experts through the bundled pairs kernel
         assert labels["moe"].startswith("bundled MoE pairs kernel"), labels["moe"]
         joined = ("deepseek_v2", "deepseek_shared2", "qwen3_next", "deepseek_v3_groups")

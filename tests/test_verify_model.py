@@ -304,11 +304,30 @@ def test_nemotron_h_blocks_and_state_slots():
     assert state_elements(arch) == 3 * (8192 + 2 * 8 * 128) + 128 * 64 * 128
 
 
+def test_jamba_layers_and_state_slots():
+    """Jamba-v0.1's shapes: one attention layer in eight (offset 4) without RoPE, Mamba-1 elsewhere, MoE on odd
+    layers routed by softmax top-2 without renormalising (vLLM jamba.py JambaMoE: renormalize=False)."""
+    spec = parse_config(JAMBA, "jamba")
+    arch = architecture(JAMBA, spec, 1)
+    assert [layer.mixer for layer in arch.layers] == ["attention" if i % 8 == 4 else "mamba1" for i in range(32)]
+    assert [layer.ffn for layer in arch.layers] == ["moe" if i % 2 else "dense" for i in range(32)]
+    assert arch.rope_dim == 0 and not arch.routing.renormalize and arch.routing.scoring == "softmax"
+    assert (arch.mamba1_inner, arch.ssm_state, arch.mamba_dt_rank, arch.conv_kernel) == (8192, 16, 256, 4)
+    mixer = {s.name: s.elements(1) for s in rank_weights(arch) if s.name.startswith("layers.0.")}
+    mamba = {k: v for k, v in mixer.items() if not k.endswith(("attn_norm", "ffn_norm", "gate_up", "down"))}
+    # in_proj 2 x 8192 x 4096, conv 8192 x 4 + bias, x_proj (256 + 2 x 16) x 8192, norms 256 + 16 + 16,
+    # dt_proj 8192 x 256 + bias, A 8192 x 16, D 8192, out_proj 4096 x 8192
+    assert sum(mamba.values()) == 105_308_448
+    for tp in (1, 2, 4, 8):
+        sharded = architecture(JAMBA, spec, tp)
+        assert state_elements(sharded) == spec.linear_layers[0].state_elements_per_sequence(tp)
+        assert sharded.conv_dim_rank == 8192 // tp
+    assert state_elements(arch) == 3 * 8192 + 8192 * 16
+
+
 def test_verify_refuses_the_mamba_forms_it_does_not_run():
     from kvplan.errors import KvplanError
 
-    with pytest.raises(KvplanError, match="not Mamba-1 \\(Jamba\\)"):
-        architecture(JAMBA, parse_config(JAMBA, "jamba"), 1)
     moe = {**NEMOTRON_H_8B, "hybrid_override_pattern": "M*E" * 2, "num_hidden_layers": 6, "n_routed_experts": 8,
            "num_experts_per_tok": 2, "moe_intermediate_size": 256, "moe_latent_size": 1024}
     with pytest.raises(KvplanError, match="runs its experts in a latent space \\(moe_latent_size\\)"):

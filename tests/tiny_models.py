@@ -65,4 +65,10 @@ TINY = {
                        "n_routed_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
                        "moe_shared_expert_intermediate_size": 48, "n_shared_experts": 1, "n_group": 2,
                        "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5},
+    # Jamba: Mamba-1 layers (RMSNorms on dt, B and C) with attention without RoPE in one layer of two, MoE (softmax
+    # top-2, not renormalised) in the other layer of two
+    "jamba": {**BASE, "model_type": "jamba", "intermediate_size": 96, "num_hidden_layers": 4, "attn_layer_period": 2,
+              "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 0, "num_experts": 4,
+              "num_experts_per_tok": 2, "mamba_d_state": 8, "mamba_d_conv": 4, "mamba_expand": 2,
+              "mamba_dt_rank": 4, "mamba_conv_bias": True, "mamba_proj_bias": False, "tie_word_embeddings": False},
 }

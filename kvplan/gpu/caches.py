@@ -12,11 +12,13 @@ KINDS = {"full": "kv", "sliding": "kv", "chunked": "kv", "mla": "latent", "linea
 
 
 def state_elements(arch) -> int:
-    """Elements of one sequence's state slot on a rank (gated DeltaNet or Mamba-2): the convolution window
+    """Elements of one sequence's state slot on a rank (gated DeltaNet, Mamba-2 or Mamba-1): the convolution window
     [conv_dim, K - 1], then the recurrent state."""
     conv = arch.conv_dim // arch.tp * (arch.conv_kernel - 1)
     if arch.mamba_heads:
         return conv + arch.mamba_heads // arch.tp * arch.mamba_head_dim * arch.ssm_state
+    if arch.mamba1_inner:  # a state row [ssm_state] per channel
+        return conv + arch.mamba1_inner // arch.tp * arch.ssm_state
     return conv + arch.lin_value_heads // arch.tp * arch.lin_key_dim * arch.lin_value_dim
 
 

@@ -77,6 +77,39 @@ def ssd_chunks(x, dt, a, b, c, state=None, chunk: int = CHUNK):
     return y, starts[:, :, :, nc].reshape(r, h, p, s_dim)
 
 
+def conv_silu(rows, n: int, w, bias):
+    """SiLU(causal depthwise conv + bias) of the prompts' rows [R n, C] (token-major; w [C, K], bias [C] or None)
+    -> [R, n, C] float32: the bundled kernel where it takes them, else torch's multiply-adds."""
+    if rows.is_cuda:
+        from ..kernels.ssd_prefill import causal_conv, conv_supported
+
+        w = w.to(rows.dtype).contiguous()
+        bias = None if bias is None else bias.to(rows.dtype).contiguous()
+        if conv_supported(rows, w, bias, n) is None:
+            return causal_conv(rows, w, bias, n).view(-1, n, rows.shape[1])
+    return F.silu(causal_conv_torch(rows.view(-1, n, rows.shape[1]), w, bias), inplace=True)
+
+
+def causal_conv_torch(rows, w, bias):
+    """The causal depthwise convolution (+ bias) of rows [R, L, C] token-major, float32 [R, L, C]: K shifted
+    multiply-adds over the rows as they are (H200, Nemotron-H-8B at 8,192 tokens: torch's depthwise conv1d
+    over the transposed rows took 0.9 ms a layer in its generic fp32 kernel, plus two transposing copies)."""
+    taps, n = w.shape[1], rows.shape[1]
+    seq = F.pad(rows.float(), (0, 0, taps - 1, 0))  # [R, L + K - 1, C]
+    w = w.float()
+    out = seq[:, :n] * w[:, 0]
+    for k in range(1, taps):
+        out.addcmul_(seq[:, k:k + n], w[:, k])
+    return out if bias is None else out.add_(bias.float())
+
+
+def last_window(rows, width: int):
+    """The convolution window a prompt leaves in its slot: the last `width` (K - 1) inputs of rows [R, n, C], zeros
+    before the first token -> [R, C, width]."""
+    n = rows.shape[1]
+    return F.pad(rows[:, max(0, n - width):].transpose(1, 2), (max(0, width - n), 0))
+
+
 class Mamba2:
     def __init__(self, arch, layer, w: dict, rt):
         self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
@@ -116,10 +149,6 @@ class Mamba2:
     def _dt(self, dt):
         return F.softplus(dt.float() + self.w["dt_bias"].float())
 
-    def _conv_bias(self):
-        bias = self.w.get("conv_bias")
-        return None if bias is None else bias.float()
-
     def _step(self, xbc, dt, cache, slots):
         """One token per sequence: the convolution window and the state read from the sequences' slots, advanced,
         written back. -> y [B, H, P] float32 (D x included)."""
@@ -129,8 +158,8 @@ class Mamba2:
         state = rows[:, self.conv_elements:].view(bsz, self.groups, self.heads // self.groups, self.p, self.n)
         window = torch.cat([conv.float(), xbc.float()[:, :, None]], dim=-1)  # [B, C, K]
         out = (window * self.w["conv"].float()[None]).sum(-1)
-        bias = self._conv_bias()
-        x, b, c = self._split_xbc(F.silu(out + bias if bias is not None else out))
+        bias = self.w.get("conv_bias")
+        x, b, c = self._split_xbc(F.silu(out + bias.float() if bias is not None else out))
         dt = self._dt(dt)  # [B, H]
         decay = torch.exp(dt * -torch.exp(self.w["A_log"].float()))
         xg = (dt[..., None] * x).view(bsz, self.groups, -1, self.p)  # [B, G, rep, P]
@@ -144,10 +173,8 @@ class Mamba2:
         """R sequences of L tokens from empty states; their last convolution windows and final states stored at
         step.state_slots. -> y [R L, H, P] float32 (D x included)."""
         r, n = step.seqs, step.seq_len
-        taps = self.kernel - 1
-        rows = xbc.view(r, n, -1)
-        window = F.pad(rows[:, max(0, n - taps):].transpose(1, 2), (max(0, taps - n), 0))  # [R, C, K - 1]
-        x, b, c = self._split_xbc(self._conv_silu(xbc, n).view(r * n, -1))
+        window = last_window(xbc.view(r, n, -1), self.kernel - 1)  # [R, C, K - 1]
+        x, b, c = self._split_xbc(conv_silu(xbc, n, self.w["conv"], self.w.get("conv_bias")).view(r * n, -1))
         dt = self._dt(dt).view(r, n, self.heads)
         a = -torch.exp(self.w["A_log"].float())
         y, s = self._ssd(x.view(r, n, self.heads, self.p), dt, a, b.view(r, n, self.groups, self.n),
@@ -174,31 +201,6 @@ class Mamba2:
         with tf32_matmuls(x.is_cuda):
             y, s = ssd_chunks(x, dt, a, b, c)
         return y + self.w["D"].float()[:, None] * x, s
-
-    def _conv_silu(self, xbc, n: int):
-        """SiLU(causal conv + bias) of the prompts' xBC rows [R n, C] -> [R, n, C] float32: the bundled kernel where
-        it takes them, else torch's multiply-adds."""
-        if xbc.is_cuda:
-            from ..kernels.ssd_prefill import causal_conv, conv_supported
-
-            w, bias = self.w["conv"].to(xbc.dtype).contiguous(), self.w.get("conv_bias")
-            bias = None if bias is None else bias.to(xbc.dtype).contiguous()
-            if conv_supported(xbc, w, bias, n) is None:
-                return causal_conv(xbc, w, bias, n).view(-1, n, xbc.shape[1])
-        return F.silu(self._causal_conv(xbc.view(-1, n, xbc.shape[1])), inplace=True)
-
-    def _causal_conv(self, rows):
-        """The causal depthwise convolution (+ bias) of rows [R, L, C] token-major, float32 [R, L, C]: K shifted
-        multiply-adds over the rows as they are (H200, Nemotron-H-8B at 8,192 tokens: torch's depthwise conv1d
-        over the transposed rows took 0.9 ms a layer in its generic fp32 kernel, plus two transposing copies)."""
-        taps, n = self.kernel, rows.shape[1]
-        seq = F.pad(rows.float(), (0, 0, taps - 1, 0))  # [R, L + K - 1, C]
-        w = self.w["conv"].float()
-        out = seq[:, :n] * w[:, 0]
-        for k in range(1, taps):
-            out.addcmul_(seq[:, k:k + n], w[:, k])
-        bias = self._conv_bias()
-        return out if bias is None else out.add_(bias)
 
     def _gated_norm(self, y, z, dtype):
         """RMSNorm(y SiLU(z)) over each group's heads, times the norm weight (vLLM's Mixer2RMSNormGated), in

@@ -1,8 +1,8 @@
 """verify's forward pass of a decoder-only model, one TP rank, read top to bottom:
 
     tokens -> embedding (vocabulary split across ranks, all-reduced)
-           -> per layer: norm -> mixer (attention | MLA | gated DeltaNet | Mamba-2) -> [norm] -> + residual
-                         norm -> feed-forward (MLP | MoE)                            -> [norm] -> + residual
+           -> per layer: norm -> mixer (attention | MLA | gated DeltaNet | Mamba-2 | Mamba-1) -> [norm] -> + residual
+                         norm -> feed-forward (MLP | MoE)                                      -> [norm] -> + residual
               (a Nemotron-H block has one of the two: its mixer or its feed-forward)
            -> final norm -> LM head (logits gathered across ranks)
 
@@ -20,11 +20,12 @@ from .comm import LocalComm
 from .deltanet import GatedDeltaNet
 from .ffn import MLP, MoE
 from .mamba import Mamba2
+from .mamba1 import Mamba1
 from .mixers import Attention, MLAttention
 from .ops import Matmul, Norms, Rope
 from .paged import PagedAttention
 
-MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet, "mamba": Mamba2}
+MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet, "mamba": Mamba2, "mamba1": Mamba1}
 FFNS = {"dense": MLP, "moe": MoE}
 
 

@@ -200,6 +200,29 @@ class Reference:
         normed = gated / torch.sqrt((gated * gated).mean(-1, keepdim=True) + a.norm_eps)
         return w["o"] @ (normed.flatten() * w["o_norm"])
 
+    def _mamba1(self, x, w, cache):
+        a = self.a
+        inner, n, rank, kernel = a.mamba1_inner, a.ssm_state, a.mamba_dt_rank, a.conv_kernel
+        if not cache:
+            cache += [torch.zeros(inner, kernel - 1, dtype=D), torch.zeros(inner, n, dtype=D)]
+        y = w["in_proj"] @ x
+        xs, z = y[:inner], y[inner:]
+        window = torch.cat([cache[0], xs[:, None]], dim=1)
+        cache[0] = window[:, 1:]
+        conv = (window * w["conv"]).sum(-1) + (w["conv_bias"] if a.conv_bias else 0)
+        conv = conv / (1 + torch.exp(-conv))
+        p = w["x_proj"] @ conv
+        dt, bs, cs = (_norm(v, w[name], a.norm_eps) for v, name in
+                      ((p[:rank], "dt_norm"), (p[rank:rank + n], "b_norm"), (p[rank + n:], "c_norm")))
+        dt = w["dt_proj"] @ dt + w["dt_bias"]
+        out = torch.zeros(inner, dtype=D)
+        for ch in range(inner):
+            step = math.log1p(math.exp(float(dt[ch])))  # softplus
+            decay = torch.exp(-step * torch.exp(w["A_log"][ch]))
+            cache[1][ch] = decay * cache[1][ch] + step * conv[ch] * bs
+            out[ch] = cache[1][ch] @ cs + w["D"][ch] * conv[ch]
+        return w["o"] @ (out * z / (1 + torch.exp(-z)))
+
     def step(self, token: int):
         """Logits [vocab] after feeding `token` at the next position."""
         a, w = self.a, self.w
@@ -215,6 +238,8 @@ class Reference:
                     h = self._mla(h, lw, layer, cache)
                 elif layer.mixer == "mamba":
                     h = self._mamba(h, lw, cache)
+                elif layer.mixer == "mamba1":
+                    h = self._mamba1(h, lw, cache)
                 else:
                     h = self._deltanet(h, lw, cache)
                 if a.sandwich_norms:

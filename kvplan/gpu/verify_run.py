@@ -24,6 +24,7 @@ from . import rank as R
 from .deltanet import LABEL as DELTANET_LABEL
 from .ffn import GROUPED_LABEL, MXFP4_LABEL
 from .mamba import LABEL as MAMBA_LABEL
+from .mamba1 import LABEL as MAMBA1_LABEL
 from .nvml import Nvml, import_stack
 
 
@@ -157,6 +158,8 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         labels.setdefault("linear", DELTANET_LABEL)
     if "mamba" in arch.mixers:
         labels.setdefault("mamba", MAMBA_LABEL)
+    if "mamba1" in arch.mixers:
+        labels.setdefault("mamba1", MAMBA1_LABEL)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),
                     judge_budget(plan.max_concurrency, engine_view.max_concurrency, responsible, boundary.served),
                     judge_decode([{"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": p["estimate_ms"],

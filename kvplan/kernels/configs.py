@@ -320,9 +320,24 @@ class MambaStepConfig:
         return f"mamba_{self.act_dtype}_state{self.state_dtype}"
 
 
+@dataclass(frozen=True)
+class Mamba1ScanConfig(MambaStepConfig):
+    """One instantiation of mamba1_scan.cu (Jamba's Mamba-1 scan and decode step; dtypes as for Mamba-2's step)."""
+
+    source = "mamba1_scan.cu"
+    kernels = ("kvp_state_conv", "kvp_m1_scan")
+    compile_cost = 0.2
+
+    @property
+    def name(self) -> str:
+        return f"mamba1_{self.act_dtype}_state{self.state_dtype}"
+
+
 def all_mamba_configs() -> list[MambaStepConfig]:
-    """The instantiations CI compiles: state slots in the activations' dtype or float32."""
-    return [MambaStepConfig(a, s) for a in DELTANET_ACT_DTYPES for s in (a, "float32")]
+    """The instantiations CI compiles, Mamba-2's step and Mamba-1's scan: state slots in the activations' dtype or
+    float32."""
+    return [make(a, s) for make in (MambaStepConfig, Mamba1ScanConfig) for a in DELTANET_ACT_DTYPES
+            for s in (a, "float32")]
 
 
 def all_deltanet_configs() -> list[DeltaNetStepConfig]:

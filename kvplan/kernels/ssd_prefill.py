@@ -1,5 +1,5 @@
 """The Mamba-2 prefill's convolution and state space over whole prompts (ssd_prefill.cu), what kvplan/gpu/mamba.py
-computes in torch (Mamba2._causal_conv and SiLU; ssd_chunks):
+computes in torch (causal_conv_torch and SiLU; ssd_chunks):
 
     out = causal_conv(rows, w, bias, n)   # rows [R n, C] (bf16 / fp16, row stride any multiple of 8), w [C, 4],
                                           # bias [C] or None -> SiLU(causal depthwise conv + bias) [R n, C] fp32,

@@ -85,6 +85,8 @@ def routing(cfg: Config) -> Routing:
     renormalize = cfg.flag("norm_topk_prob", defaults.get("norm_topk_prob", True))
     if family == "mixtral" or family in LOGIT_BIAS:  # mixtral.py, gpt_oss.py: renormalize=True
         renormalize = True
+    if family == "jamba":  # jamba.py JambaMoE: FusedMoE(..., renormalize=False)
+        renormalize = False
     if family not in GROUPED:
         return Routing(renormalize=renormalize, logit_bias=family in LOGIT_BIAS)
     fixed = GROUPED[family]

@@ -24,7 +24,7 @@ MXFP4_BLOCK = 32  # elements per E8M0 scale
 @dataclass(frozen=True)
 class LayerArch:
     index: int
-    mixer: str  # attention | mla | linear (gated DeltaNet) | mamba (Mamba-2) | none (Nemotron-H's MLP blocks)
+    mixer: str  # attention | mla | linear (gated DeltaNet) | mamba (Mamba-2) | mamba1 | none (Nemotron-H's MLPs)
     window: Optional[int]  # sliding / chunked window in tokens (attention only)
     ffn: str  # dense | moe | none (Nemotron-H: a block holds a mixer or a feed-forward, never both)
     rope_theta: float
@@ -76,6 +76,9 @@ class Arch:
     mamba_groups: int = 0
     ssm_state: int = 0
     conv_bias: bool = False
+    # Mamba-1 (Jamba; vLLM model_executor/layers/mamba/mamba_mixer.py): one state row of ssm_state values a channel
+    mamba1_inner: int = 0  # channels: mamba_expand x hidden
+    mamba_dt_rank: int = 0  # dt's low-rank width before dt_proj
     # feed-forward
     intermediate: int = 0
     experts: int = 0
@@ -113,6 +116,8 @@ class Arch:
     def conv_dim(self) -> int:
         if self.mamba_heads:  # x, B and C go through the convolution
             return self.mamba_heads * self.mamba_head_dim + 2 * self.mamba_groups * self.ssm_state
+        if self.mamba1_inner:  # Mamba-1 convolves x only
+            return self.mamba1_inner
         return 2 * self.lin_key_heads * self.lin_key_dim + self.lin_value_heads * self.lin_value_dim
 
     @property
@@ -142,14 +147,14 @@ def _layer_kinds(cfg: Config, spec: ModelSpec) -> list:
         elif isinstance(layer, LinearState):
             if layer.flavor not in LINEAR_MIXERS:
                 raise KvplanError(f"{spec.name} has {layer.flavor} layers; verify's forward pass has gated DeltaNet "
-                                  f"(Qwen3-Next) and Mamba-2 (Nemotron-H) layers, not Mamba-1 (Jamba).")
+                                  f"(Qwen3-Next), Mamba-2 (Nemotron-H) and Mamba-1 (Jamba) layers.")
             kinds.append((LINEAR_MIXERS[layer.flavor], None, index))
         else:
             kinds.append(("attention", layer.window, index))
     return kinds
 
 
-LINEAR_MIXERS = {"gated-deltanet": "linear", "mamba2": "mamba"}
+LINEAR_MIXERS = {"gated-deltanet": "linear", "mamba2": "mamba", "mamba": "mamba1"}
 
 
 def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
@@ -180,9 +185,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                   tied_embeddings=cfg.flag("tie_word_embeddings", family in TIED_BY_DEFAULT),
                   activation=_activation(cfg), gated_mlp=family not in NON_GATED_MLP, heads=heads)
     if "attention" in {k for k, _, _ in kinds}:
-        # Nemotron-H's attention has no rotary embedding (vLLM models/nemotron_h.py NemotronHAttention)
+        # Nemotron-H's and Jamba's attention have no rotary embedding (vLLM models/nemotron_h.py NemotronHAttention,
+        # jamba.py JambaAttentionDecoderLayer)
         partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if
-                                family.startswith("nemotron_h") else 1.0))
+                                family.startswith("nemotron_h") or family == "jamba" else 1.0))
         scalar = cfg.get("query_pre_attn_scalar")
         common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=int(head_dim * partial) // 2 * 2,
                       qk_norm=family in QK_NORM,
@@ -203,6 +209,16 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                       conv_bias=cfg.flag("use_conv_bias", True) and cfg.flag("mamba_conv_bias", True))
         if cfg.flag("mamba_proj_bias", False) or cfg.flag("use_bias", False):
             raise KvplanError(f"{spec.name} has biases on its Mamba projections; verify's Mamba-2 layer has none.")
+    elif any(layer.mixer == "mamba1" for layer in layers):
+        if family != "jamba":
+            raise KvplanError(f"{spec.name} ({family}) has Mamba-1 layers; verify's Mamba-1 layer is Jamba's (RMSNorms "
+                              f"on dt, B and C).")
+        common.update(mamba1_inner=cfg.int("mamba_expand", default=2) * hidden, ssm_state=cfg.int("mamba_d_state"),
+                      mamba_dt_rank=cfg.int("mamba_dt_rank", default=math.ceil(hidden / 16)),
+                      conv_kernel=cfg.int("mamba_d_conv", default=4), conv_bias=cfg.flag("mamba_conv_bias", True))
+        if cfg.flag("mamba_proj_bias", False):
+            raise KvplanError(f"{spec.name} has biases on its Mamba projections (mamba_proj_bias); verify's Mamba-1 "
+                              f"layer has none.")
     elif spec.linear_layers:
         common.update(lin_key_heads=cfg.int("linear_num_key_heads"), lin_value_heads=cfg.int("linear_num_value_heads"),
                       lin_key_dim=cfg.int("linear_key_head_dim"), lin_value_dim=cfg.int("linear_value_head_dim"),
@@ -289,7 +305,7 @@ def _check_divisible(arch: Arch) -> None:
     checks = [("intermediate_size", arch.intermediate), ("moe_intermediate_size", arch.expert_intermediate),
               ("shared expert intermediate size", arch.shared_intermediate),
               ("linear_num_value_heads", arch.lin_value_heads), ("linear_num_key_heads", arch.lin_key_heads),
-              ("mamba_num_heads", arch.mamba_heads)]
+              ("mamba_num_heads", arch.mamba_heads), ("mamba_expand x hidden_size", arch.mamba1_inner)]
     for name, value in checks:
         if value and value % tp:
             raise KvplanError(f"{arch.name}: {name} ({value}) is not divisible by tp {tp}, so vLLM cannot shard it.")

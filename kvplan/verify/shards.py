@@ -79,6 +79,8 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
         pass
     elif layer.mixer == "mamba":
         w += _mamba2(arch)
+    elif layer.mixer == "mamba1":
+        w += _mamba1(arch)
     elif layer.mixer == "attention":
         hd = arch.head_dim
         parts = [_heads(arch.heads, hd)] + [_heads(arch.heads, hd)] * arch.attn_output_gate
@@ -142,6 +144,27 @@ def _mamba2(arch: Arch) -> list:
     w += [WeightSpec(name, (heads,), "model", 0, (_rows(heads),)) for name in ("A_log", "D", "dt_bias")]
     return w + [WeightSpec("o_norm", (heads * p,), "model", 0, (_heads(heads, p),)),
                 WeightSpec("o", (arch.hidden, heads * p), "model", 1, (_heads(heads, p),))]
+
+
+def _mamba1(arch: Arch) -> list:
+    """vLLM's MambaMixer as Jamba builds it (model_executor/layers/mamba/mamba_mixer.py): in_proj yields x and the
+    gate z, split by channels; the depthwise convolution over x; x_proj row-parallel (an all-reduce of its dt_rank +
+    2 N outputs follows); dt_proj, its bias, A (float32, vLLM keeps -exp(A_log)) and D by channels; RMSNorms over dt,
+    B and C replicated; out_proj row-parallel."""
+    inner, n, rank = arch.mamba1_inner, arch.ssm_state, arch.mamba_dt_rank
+    ch = _rows(inner)
+    w = [WeightSpec("in_proj", (2 * inner, arch.hidden), "model", 0, (ch, ch)),
+         WeightSpec("conv", (inner, arch.conv_kernel), "model", 0, (ch,))]
+    if arch.conv_bias:
+        w.append(WeightSpec("conv_bias", (inner,), "model", 0, (ch,)))
+    return w + [WeightSpec("x_proj", (rank + 2 * n, inner), "model", 1, (ch,)),
+                WeightSpec("dt_norm", (rank,), "model"), WeightSpec("b_norm", (n,), "model"),
+                WeightSpec("c_norm", (n,), "model"),
+                WeightSpec("dt_proj", (inner, rank), "model", 0, (ch,)),
+                WeightSpec("dt_bias", (inner,), "model", 0, (ch,)),
+                WeightSpec("A_log", (inner, n), "fp32", 0, (ch,)),
+                WeightSpec("D", (inner,), "model", 0, (ch,)),
+                WeightSpec("o", (arch.hidden, inner), "model", 1, (ch,))]
 
 
 def _mlp(prefix: str, arch: Arch, inter: int) -> list:

@@ -1,0 +1,129 @@
+"""The Mamba-1 selective scan on the GPU (mamba1_scan.cu): a prompt's scan from empty states and the decode step
+from the states in the slots are one kernel; the decode step's convolution is the recurrent steps' shared launch.
+
+    plan = Mamba1Plan(channels=8192, state=16, taps=4, act_dtype="bfloat16", state_dtype="bfloat16")
+    x = plan.conv_step(xz, pool, slots, conv_w, conv_b)                      # decode: [B, C] float32, windows moved
+    y = plan.scan(x, dt, z, bc, dt_bias, a_log, d, pool, slots, tokens=1, load_state=True)   # [B, C]
+
+`mamba1_supported(...)` says why a shape cannot run here (the caller then takes the torch path)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .configs import DELTANET_ACT_DTYPES as ACT_DTYPES
+from .configs import DELTANET_STATE_DTYPES as STATE_DTYPES
+from .configs import Mamba1ScanConfig
+from .deltanet_step import CONV_ARGS
+
+THREADS = 128  # kvp_m1_scan's CTA
+STATES_A_THREAD = 4  # KVP_M1_SPT
+SCAN_ARGS = ("u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64",
+             "i32", "i32", "i32", "i32", "u64", "u64")
+MAX_GRID_Y = 65535  # sequences a launch (the grid's y)
+
+
+def mamba1_supported(channels: int, state: int, taps: int, act_dtype: str, state_dtype: str) -> Optional[str]:
+    """None when the kernels run this shape, else why not (one sentence)."""
+    lanes = state // STATES_A_THREAD
+    if state % STATES_A_THREAD or lanes not in (1, 2, 4, 8, 16, 32):
+        return f"state size {state} is not 4 x a power of two up to 128"
+    if channels < 1 or taps < 1:
+        return f"channels ({channels}) and convolution width ({taps}) must be positive"
+    if act_dtype not in ACT_DTYPES:
+        return f"activations in {act_dtype} (the kernel takes {' or '.join(ACT_DTYPES)})"
+    if state_dtype not in STATE_DTYPES:
+        return f"state slots in {state_dtype} (the kernel takes {', '.join(STATE_DTYPES)})"
+    return None
+
+
+class Mamba1Plan:
+    """Shapes checked and kernels loaded once; the launches pack pointers and run on torch's current stream."""
+
+    def __init__(self, channels: int, state: int, taps: int, act_dtype: str, state_dtype: str, device=None):
+        why = mamba1_supported(channels, state, taps, act_dtype, state_dtype)
+        if why:
+            raise ValueError(f"the Mamba-1 kernels cannot run this layer: {why}")
+        import torch
+
+        from . import _runtime as rt
+
+        self.channels, self.n, self.taps = channels, state, taps
+        self.state_offset = channels * (taps - 1)
+        self.row_elements = self.state_offset + channels * state
+        self.index = torch.cuda.current_device() if device is None else rt.device_index(device)
+        ld = rt.load(Mamba1ScanConfig(act_dtype, state_dtype), rt.device_info(self.index))
+        self._rt, self._torch = rt, torch
+        self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
+        self._scan = rt.PreparedLaunch(ld, "kvp_m1_scan", SCAN_ARGS, THREADS, 0, None, "driver")
+        self._act = getattr(torch, act_dtype)
+        self._state = getattr(torch, state_dtype)
+
+    def _check_pool(self, pool, slots, count: int) -> None:
+        if pool.dim() != 2 or pool.shape[1] != self.row_elements or not pool.is_contiguous() \
+                or pool.dtype != self._state:
+            raise ValueError(f"the state pool must be contiguous [slots, {self.row_elements}] {self._state}")
+        if slots.shape != (count,) or slots.dtype != self._torch.int32 or not slots.is_contiguous():
+            raise ValueError(f"slots must be contiguous [{count}] int32")
+
+    def _check_rows(self, rows: int, **tensors) -> None:
+        for name, (t, width) in tensors.items():
+            if t.dim() != 2 or t.shape[0] != rows or t.shape[1] < width or t.stride(-1) != 1 or t.dtype != self._act:
+                raise ValueError(f"{name} must be [{rows}, >= {width}] {self._act} with unit last stride")
+
+    def conv_step(self, xs, pool, slots, conv_w, conv_b):
+        """Decode's convolution: xs [B, >= C] activations (the new token's x, any row stride), each sequence's
+        window in its slot shifted in place -> SiLU(conv + bias) [B, C] float32."""
+        torch = self._torch
+        b = xs.shape[0]
+        self._check_rows(b, xs=(xs, self.channels))
+        self._check_pool(pool, slots, b)
+        w = conv_w.contiguous().to(self._act)
+        bias = None if conv_b is None else conv_b.contiguous().to(self._act)
+        out = torch.empty(b, self.channels, dtype=torch.float32, device=xs.device)
+        a = self._conv.args
+        for i, v in enumerate((xs.data_ptr(), xs.stride(0), slots.data_ptr(), pool.data_ptr(), pool.stride(0),
+                               w.data_ptr(), 0 if bias is None else bias.data_ptr(), self.channels, self.taps,
+                               out.data_ptr())):
+            a[i].value = v
+        self._conv.launch((-(-self.channels // 256), b, 1), self._rt.current_stream_handle(torch, self.index))
+        return out
+
+    def scan(self, x, dt, z, bc, dt_bias, a_log, d, pool=None, slots=None, tokens: int = 1, load_state: bool = False,
+             out=None):
+        """R = rows / tokens sequences of `tokens` tokens: x, dt (before its bias), z [R L, >= C] and bc [R L, >= 2 N]
+        (B then C) activations, unit last stride, any row stride; dt_bias, d [C] (activations), a_log [C, N]
+        (float32). With pool and slots [R] int32: the scan starts from the slots' states when load_state, and the
+        final states are stored there. -> y [R L, C] activations: (sum_n h C + D x) SiLU(z)."""
+        torch = self._torch
+        rows = x.shape[0]
+        if tokens < 1 or rows % tokens:
+            raise ValueError(f"{rows} rows are not whole sequences of {tokens} tokens")
+        seqs = rows // tokens
+        self._check_rows(rows, x=(x, self.channels), dt=(dt, self.channels), z=(z, self.channels),
+                         bc=(bc, 2 * self.n))
+        if (pool is None) != (slots is None) or (load_state and pool is None):
+            raise ValueError("pool and slots come together, and load_state needs them")
+        if pool is not None:
+            self._check_pool(pool, slots, seqs)
+        if a_log.shape != (self.channels, self.n) or a_log.dtype != torch.float32:
+            raise ValueError(f"a_log must be [{self.channels}, {self.n}] float32")
+        a_log = a_log.contiguous()
+        bias, dd = (t.contiguous().to(self._act) for t in (dt_bias, d))
+        if out is None:
+            out = torch.empty(rows, self.channels, dtype=self._act, device=x.device)
+        stream = self._rt.current_stream_handle(torch, self.index)
+        grid_x = -(-self.channels // (THREADS // (self.n // STATES_A_THREAD)))
+        s = self._scan.args
+        for first in range(0, seqs, MAX_GRID_Y):
+            count, row = min(MAX_GRID_Y, seqs - first), first * tokens
+            for i, v in enumerate((x[row:].data_ptr(), x.stride(0), dt[row:].data_ptr(), dt.stride(0),
+                                   z[row:].data_ptr(), z.stride(0), bc[row:].data_ptr(), bc.stride(0),
+                                   bias.data_ptr(), a_log.data_ptr(), dd.data_ptr(),
+                                   0 if slots is None else slots[first:].data_ptr(),
+                                   0 if pool is None else pool.data_ptr(), self.row_elements, self.state_offset,
+                                   int(load_state), self.channels, self.n, tokens, out[row:].data_ptr(),
+                                   out.stride(0))):
+                s[i].value = v
+            self._scan.launch((grid_x, count, 1), stream)
+        return out
