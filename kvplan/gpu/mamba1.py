@@ -41,6 +41,8 @@ def selective_scan(x, dt, a, b, c, state=None):
 
 
 class Mamba1:
+    """A_log is float32 as vLLM keeps A (the tests' bf16 copies go through .float(), a no-op on verify's weights)."""
+
     def __init__(self, arch, layer, w: dict, rt):
         self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
         self.inner, self.n, self.rank = arch.mamba1_inner // arch.tp, arch.ssm_state, arch.mamba_dt_rank
@@ -89,7 +91,7 @@ class Mamba1:
             slots = step.state_slots_int32()
             xc = plan.conv_step(xs, pool, slots, w["conv"], w.get("conv_bias")).to(xs.dtype)
             dt, bc = self._ssm_inputs(xc)
-            return plan.scan(xc, dt, z, bc, w["dt_bias"], w["A_log"], w["D"], pool, slots, tokens=1,
+            return plan.scan(xc, dt, z, bc, w["dt_bias"], w["A_log"].float(), w["D"], pool, slots, tokens=1,
                              load_state=True)
         rows = pool[step.state_slots]
         conv = rows[:, :self.conv_elements].view(bsz, self.inner, self.kernel - 1)
@@ -114,7 +116,7 @@ class Mamba1:
         plan = self._plan(xs, pool)
         self.rt.labels["mamba1 prefill"] = self.label
         if plan is not None:
-            return plan.scan(xc, dt, z, bc, w["dt_bias"], w["A_log"], w["D"], pool, step.state_slots_int32(),
+            return plan.scan(xc, dt, z, bc, w["dt_bias"], w["A_log"].float(), w["D"], pool, step.state_slots_int32(),
                              tokens=n)
         y, h = self._scan_torch(xc, dt, z, bc, r)
         pool[step.state_slots, self.conv_elements:] = h.reshape(r, -1).to(pool.dtype)

@@ -8,10 +8,13 @@
 //                   A = -exp(A_log) per (channel, state):
 //                       h[n] <- exp(dt A[n]) h[n] + dt x B[n];    y = (sum_n h[n] C[n] + D x) SiLU(z)
 //
-// Thread layout of kvp_m1_scan: N / 4 consecutive lanes share a channel (a power of two up to 32), each holding
-// four of its states in registers for the whole sequence; y is their sum by shuffles. A CTA of 128 threads covers
-// 128 / (N / 4) channels of one sequence (blockIdx.y). The next token's inputs are loaded before this token's
-// update, so that only the recurrence itself is serial. Arithmetic in fp32; the slots keep the pool's dtype.
+// Thread layout of kvp_m1_scan: N / 4 consecutive lanes share a channel (N of 8-64: two to sixteen lanes), each
+// holding four of its states in registers for the whole sequence; y is their sum by shuffles. A CTA of 128 threads
+// covers CPB = 128 / (N / 4) channels of one sequence (blockIdx.y). The inputs stream through shared memory in
+// tiles of TILE tokens (x, dt, z: [TILE][CPB]; B and C: [TILE][2 N]), 16-byte cp.async copies one tile ahead, and a
+// tile's y leaves through shared memory in 16-byte stores: the first form loaded each token's values from global
+// memory one token ahead and waited on every load (H200, Jamba's 8,192 channels: 6.0 ms for 8,192 tokens, 89 GB/s).
+// Arithmetic in fp32; the slots keep the pool's dtype.
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -19,42 +22,47 @@
 #include "kvp_state_step.cuh"
 
 #define KVP_M1_SPT 4  // states a thread
+#define KVP_M1_TILE 32  // tokens a shared-memory tile
 #define KVP_M1_LOG2E 1.4426950408889634f
 
-struct M1Token {
-  float x, dt, z, b[KVP_M1_SPT], c[KVP_M1_SPT];
-};
+__device__ __forceinline__ void m1_copy16(act_t* dst, const act_t* src, bool valid) {
+  const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
 
-__device__ __forceinline__ void m1_load(M1Token& v, long long row, const act_t* x, long long xs, const act_t* dt,
-                                        long long ds, const act_t* z, long long zs, const act_t* bc, long long bcs,
-                                        int c, int n0, int n_state) {
-  v.x = ACT_TO_F(x[row * xs + c]);
-  v.dt = ACT_TO_F(dt[row * ds + c]);
-  v.z = ACT_TO_F(z[row * zs + c]);
-  const act_t* p = bc + row * bcs + n0;
-#pragma unroll
-  for (int s = 0; s < KVP_M1_SPT; ++s) {
-    v.b[s] = ACT_TO_F(p[s]);
-    v.c[s] = ACT_TO_F(p[n_state + s]);
+// rows [first + t0, first + t0 + TILE) of a [rows, >= C] tensor, channels c0 .. c0 + cpb, into tile [TILE][cpb];
+// past the sequence's end or the channels, zeros
+__device__ __forceinline__ void m1_tile(act_t* tile, const act_t* src, long long stride, long long first, int t0,
+                                        int tokens, int c0, int cpb, int channels) {
+  const int per_row = cpb / 8;
+  for (int i = threadIdx.x; i < KVP_M1_TILE * per_row; i += blockDim.x) {
+    const int t = i / per_row, ch = c0 + (i % per_row) * 8;
+    const bool valid = t0 + t < tokens && ch < channels;
+    m1_copy16(tile + t * cpb + (i % per_row) * 8, valid ? src + (first + t0 + t) * stride + ch : src, valid);
   }
 }
 
 // x, dt, z [R L, >= C] activations (row strides xs, ds, zs; dt before its bias), bc [R L, >= 2 N] (B then C, row
 // stride bcs), dt_bias [C] and d [C] activations, a_log [C, N] float32. slot [R] int32 or null; pool rows of
 // row_stride elements, the states [C, N] at state_offset; load_state: start from the slots' states (else zeros);
-// the final states are stored when slot is given. y [R L, C] activations (row stride ys).
+// the final states are stored when slot is given. y [R L, C] activations (row stride ys). C, the strides and the
+// tensors' addresses are multiples of 8 values (16 bytes); dynamic shared memory m1_smem_bytes(N).
 extern "C" __global__ void __launch_bounds__(128)
 kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__ dt, long long ds,
             const act_t* __restrict__ z, long long zs, const act_t* __restrict__ bc, long long bcs,
             const act_t* __restrict__ dt_bias, const float* __restrict__ a_log, const act_t* __restrict__ d,
             const int* __restrict__ slot, state_t* __restrict__ pool, long long row_stride, long long state_offset,
             int load_state, int channels, int n_state, int tokens, act_t* __restrict__ y, long long ys) {
+  extern __shared__ __align__(16) act_t m1_smem[];
   const int lanes = n_state / KVP_M1_SPT;
-  const int c_raw = blockIdx.x * (blockDim.x / lanes) + threadIdx.x / lanes;
-  const bool live = c_raw < channels;
-  const int c = live ? c_raw : channels - 1;  // dead lanes still shuffle with their group
+  const int cpb = blockDim.x / lanes;
+  const int c0 = blockIdx.x * cpb, cl = threadIdx.x / lanes;
+  const bool live = c0 + cl < channels;
+  const int c = live ? c0 + cl : channels - 1;  // dead lanes still shuffle with their group
   const int n0 = (threadIdx.x % lanes) * KVP_M1_SPT;
   const int r = blockIdx.y;
+  const int tile_x = KVP_M1_TILE * cpb, tile_bc = KVP_M1_TILE * 2 * n_state, buf = 3 * tile_x + tile_bc;
+  act_t* ystage = m1_smem + 2 * buf;
   float a2[KVP_M1_SPT], h[KVP_M1_SPT];
 #pragma unroll
   for (int s = 0; s < KVP_M1_SPT; ++s) a2[s] = -__expf(a_log[(long long)c * n_state + n0 + s]) * KVP_M1_LOG2E;
@@ -64,22 +72,50 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
 #pragma unroll
   for (int s = 0; s < KVP_M1_SPT; ++s) h[s] = (load_state && st) ? S_TO_F(st[s]) : 0.0f;
   const long long first = (long long)r * tokens;
-  M1Token cur, next;
-  m1_load(cur, first, x, xs, dt, ds, z, zs, bc, bcs, c, n0, n_state);
-  for (int t = 0; t < tokens; ++t) {
-    if (t + 1 < tokens) m1_load(next, first + t + 1, x, xs, dt, ds, z, zs, bc, bcs, c, n0, n_state);
-    float step = cur.dt + bias;
-    step = step <= 20.0f ? log1pf(__expf(step)) : step;  // softplus, as vLLM's selective scan
-    const float dx = step * cur.x;
-    float acc = 0.0f;
-#pragma unroll
-    for (int s = 0; s < KVP_M1_SPT; ++s) {
-      h[s] = exp2f(step * a2[s]) * h[s] + dx * cur.b[s];
-      acc += h[s] * cur.c[s];
+  const int tiles = (tokens + KVP_M1_TILE - 1) / KVP_M1_TILE;
+  auto load = [&](int k) {
+    act_t* b = m1_smem + (k & 1) * buf;
+    const int t0 = k * KVP_M1_TILE;
+    m1_tile(b, x, xs, first, t0, tokens, c0, cpb, channels);
+    m1_tile(b + tile_x, dt, ds, first, t0, tokens, c0, cpb, channels);
+    m1_tile(b + 2 * tile_x, z, zs, first, t0, tokens, c0, cpb, channels);
+    m1_tile(b + 3 * tile_x, bc, bcs, first, t0, tokens, 0, 2 * n_state, 2 * n_state);
+    asm volatile("cp.async.commit_group;\n" ::: "memory");
+  };
+  load(0);
+  for (int k = 0; k < tiles; ++k) {
+    if (k + 1 < tiles) {
+      load(k + 1);
+      asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+    } else {
+      asm volatile("cp.async.wait_group 0;\n" ::: "memory");
     }
-    for (int o = lanes >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-    if (live && n0 == 0) y[(first + t) * ys + c] = F_TO_ACT((acc + dd * cur.x) * silu(cur.z));
-    cur = next;
+    __syncthreads();  // tile k has landed for every thread
+    const act_t* b = m1_smem + (k & 1) * buf;
+    const int count = min(KVP_M1_TILE, tokens - k * KVP_M1_TILE);
+    for (int t = 0; t < count; ++t) {
+      const float xv = ACT_TO_F(b[t * cpb + cl]);
+      float step = ACT_TO_F(b[tile_x + t * cpb + cl]) + bias;
+      step = step <= 20.0f ? log1pf(__expf(step)) : step;  // softplus, as vLLM's selective scan
+      const float dx = step * xv;
+      const act_t* bn = b + 3 * tile_x + t * 2 * n_state + n0;
+      float acc = 0.0f;
+#pragma unroll
+      for (int s = 0; s < KVP_M1_SPT; ++s) {
+        h[s] = exp2f(step * a2[s]) * h[s] + dx * ACT_TO_F(bn[s]);
+        acc += h[s] * ACT_TO_F(bn[n_state + s]);
+      }
+      for (int o = lanes >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+      if (n0 == 0) ystage[t * cpb + cl] = F_TO_ACT((acc + dd * xv) * silu(ACT_TO_F(b[2 * tile_x + t * cpb + cl])));
+    }
+    __syncthreads();  // the tile's y staged; its inputs read (the buffer is refilled next round)
+    const int per_row = cpb / 8;
+    for (int i = threadIdx.x; i < count * per_row; i += blockDim.x) {
+      const int t = i / per_row, ch = c0 + (i % per_row) * 8;
+      if (ch < channels)
+        *reinterpret_cast<uint4*>(y + (first + k * KVP_M1_TILE + t) * ys + ch) =
+            *reinterpret_cast<const uint4*>(ystage + t * cpb + (i % per_row) * 8);
+    }
   }
   if (live && st) {
 #pragma unroll

@@ -18,6 +18,7 @@ from .deltanet_step import CONV_ARGS
 
 THREADS = 128  # kvp_m1_scan's CTA
 STATES_A_THREAD = 4  # KVP_M1_SPT
+TILE = 32  # KVP_M1_TILE: tokens a shared-memory tile
 SCAN_ARGS = ("u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64",
              "i32", "i32", "i32", "i32", "u64", "u64")
 MAX_GRID_Y = 65535  # sequences a launch (the grid's y)
@@ -25,11 +26,10 @@ MAX_GRID_Y = 65535  # sequences a launch (the grid's y)
 
 def mamba1_supported(channels: int, state: int, taps: int, act_dtype: str, state_dtype: str) -> Optional[str]:
     """None when the kernels run this shape, else why not (one sentence)."""
-    lanes = state // STATES_A_THREAD
-    if state % STATES_A_THREAD or lanes not in (1, 2, 4, 8, 16, 32):
-        return f"state size {state} is not 4 x a power of two up to 128"
-    if channels < 1 or taps < 1:
-        return f"channels ({channels}) and convolution width ({taps}) must be positive"
+    if state not in (8, 16, 32, 64):
+        return f"state size {state} is not 8, 16, 32 or 64"
+    if channels < 8 or channels % 8 or taps < 1:
+        return f"{channels} channels are not a positive multiple of 8, or the convolution width {taps} is not positive"
     if act_dtype not in ACT_DTYPES:
         return f"activations in {act_dtype} (the kernel takes {' or '.join(ACT_DTYPES)})"
     if state_dtype not in STATE_DTYPES:
@@ -55,7 +55,11 @@ class Mamba1Plan:
         ld = rt.load(Mamba1ScanConfig(act_dtype, state_dtype), rt.device_info(self.index))
         self._rt, self._torch = rt, torch
         self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
-        self._scan = rt.PreparedLaunch(ld, "kvp_m1_scan", SCAN_ARGS, THREADS, 0, None, "driver")
+        per_cta = THREADS // (state // STATES_A_THREAD)  # channels a CTA
+        # two tiles of x, dt, z and B, C, and the staged y (2-byte activations)
+        self.smem = (2 * (3 * TILE * per_cta + TILE * 2 * state) + TILE * per_cta) * 2
+        self._per_cta = per_cta
+        self._scan = rt.PreparedLaunch(ld, "kvp_m1_scan", SCAN_ARGS, THREADS, self.smem, None, "driver")
         self._act = getattr(torch, act_dtype)
         self._state = getattr(torch, state_dtype)
 
@@ -70,6 +74,8 @@ class Mamba1Plan:
         for name, (t, width) in tensors.items():
             if t.dim() != 2 or t.shape[0] != rows or t.shape[1] < width or t.stride(-1) != 1 or t.dtype != self._act:
                 raise ValueError(f"{name} must be [{rows}, >= {width}] {self._act} with unit last stride")
+            if t.stride(0) % 8 or t.data_ptr() % 16:
+                raise ValueError(f"{name}'s rows must start on 16-byte boundaries (row stride a multiple of 8)")
 
     def conv_step(self, xs, pool, slots, conv_w, conv_b):
         """Decode's convolution: xs [B, >= C] activations (the new token's x, any row stride), each sequence's
@@ -113,7 +119,7 @@ class Mamba1Plan:
         if out is None:
             out = torch.empty(rows, self.channels, dtype=self._act, device=x.device)
         stream = self._rt.current_stream_handle(torch, self.index)
-        grid_x = -(-self.channels // (THREADS // (self.n // STATES_A_THREAD)))
+        grid_x = -(-self.channels // self._per_cta)
         s = self._scan.args
         for first in range(0, seqs, MAX_GRID_Y):
             count, row = min(MAX_GRID_Y, seqs - first), first * tokens
