@@ -5,7 +5,8 @@ state space, one state row of N values per channel with its own decay per value;
 out_proj and its all-reduce. x_proj is row-parallel: its dt_rank + 2 N outputs are all-reduced across ranks too.
 
 Per channel c and state value n, token t:
-    h_t[c, n] = exp(dt_t[c] A[c, n]) h_{t-1}[c, n] + dt_t[c] x_t[c] B_t[n]      y_t[c] = sum_n h_t[c, n] C_t[n] + D[c] x_t[c]
+    h_t[c, n] = exp(dt_t[c] A[c, n]) h_{t-1}[c, n] + dt_t[c] x_t[c] B_t[n]
+    y_t[c] = sum_n h_t[c, n] C_t[n] + D[c] x_t[c]
 
 On a GPU prompts and decode steps run the bundled scan kernel (kvplan/kernels/mamba1_scan.cu; decode's convolution
 is the recurrent steps' shared launch, a prompt's the SSD prefill's convolution launch); elsewhere, or for shapes

@@ -56,8 +56,8 @@ class Mamba1Plan:
         self._rt, self._torch = rt, torch
         self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
         per_cta = THREADS // (state // STATES_A_THREAD)  # channels a CTA
-        # two tiles of x, dt, z and B, C, and the staged y (2-byte activations)
-        self.smem = (2 * (3 * TILE * per_cta + TILE * 2 * state) + TILE * per_cta) * 2
+        # two tiles of x, dt, z and B, C, and the staged y (2-byte activations); the tile's steps (float32)
+        self.smem = (2 * (3 * TILE * per_cta + TILE * 2 * state) + TILE * per_cta) * 2 + TILE * per_cta * 4
         self._per_cta = per_cta
         self._scan = rt.PreparedLaunch(ld, "kvp_m1_scan", SCAN_ARGS, THREADS, self.smem, None, "driver")
         self._act = getattr(torch, act_dtype)
