@@ -18,6 +18,7 @@ from kvplan.gpu.model import Runtime  # noqa: E402
 from kvplan.gpu.step import LayerCache, Step  # noqa: E402
 from kvplan.gpu.timing import capture, time_replays  # noqa: E402
 from kvplan.gpu.weights import allocate_weights  # noqa: E402
+from kvplan.kernels import mamba1_scan as m1  # noqa: E402
 from kvplan.kernels.mamba1_scan import Mamba1Plan  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
@@ -74,9 +75,15 @@ def main(argv) -> None:
         x, dt, z = (torch.randn(tokens, ch, device="cuda", dtype=torch.bfloat16) for _ in range(3))
         bc = torch.randn(tokens, 2 * n, device="cuda", dtype=torch.bfloat16)
         a_log, d = w["A_log"], w["D"]
-        ms = _events(lambda: plan.scan(x, dt, z, bc, w["dt_bias"], a_log, d, pool, slot, tokens=tokens))
-        out = {"prompt_tokens": tokens, "scan_kernel_ms": round(ms, 3),
-               "GB_per_s_over_x_dt_z_y": round(4 * tokens * ch * 2 / ms / 1e6, 1)}
+        out = {"prompt_tokens": tokens}
+        default = m1.CTAS_PER_SM
+        for deep in (0, 4, 8, 12):  # CTAs a prompt wants per SM before it splits into segments (0: never splits)
+            m1.CTAS_PER_SM = deep
+            ms = _events(lambda: plan.scan(x, dt, z, bc, w["dt_bias"], a_log, d, pool, slot, tokens=tokens))
+            out[f"scan_ms_ctas_per_sm_{deep}"] = round(ms, 3)
+        m1.CTAS_PER_SM = default
+        ms = out[f"scan_ms_ctas_per_sm_{default}"]
+        out["GB_per_s_over_x_dt_z_y"] = round(4 * tokens * ch * 2 / ms / 1e6, 1)
         if tokens == 1024:
             mixer = Mamba1(arch, layer, w, Runtime("cuda"))
             out["scan_torch_ms"] = round(_events(lambda: mixer._scan_torch(x, dt, z, bc, 1), reps=1), 1)

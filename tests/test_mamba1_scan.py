@@ -38,6 +38,16 @@ def test_what_the_kernels_refuse_and_why():
     assert mamba1_supported(64, 16, 4, "bfloat16", "int8").startswith("state slots in int8")
 
 
+def test_long_prompts_split_into_segments_only_when_the_channels_leave_the_gpu_short():
+    from kvplan.kernels.mamba1_scan import segments
+
+    assert segments(8192, 256, 132) == 3  # one Jamba prompt: 256 CTAs of 32 channels, 528 wanted on an H200
+    assert segments(8192, 600, 132) == 1  # enough CTAs already
+    assert segments(1, 256, 132) == 1  # a decode step
+    assert segments(301, 21, 132) == 2  # the GPU tests' 3 x 7 CTAs: as many 128-token segments as fit
+    assert segments(127, 2, 132) == 1
+
+
 def test_the_torch_recurrence_is_the_definition():
     """h[c, n] <- exp(dt[c] a[c, n]) h[c, n] + dt[c] x[c] b[n]; y[c] = sum_n h[c, n] c[n], in Python floats."""
     gen = torch.Generator().manual_seed(0)
@@ -119,6 +129,26 @@ def test_the_scan_is_the_recurrence(n, state_dtype):
     assert float((states - h).abs().max() / h.abs().max()) < tol
     assert torch.isnan(pool[1]).all() and torch.isnan(pool[3]).all()  # slots not named are not touched
     assert torch.isnan(pool[slots.long(), :plan.state_offset]).all()  # the scan leaves the windows alone
+
+
+def test_segments_start_from_the_slots_state():
+    """A prompt after earlier tokens (load_state) split into segments: the first starts from the slot's state, the
+    others from what the segments before hand on."""
+    _cuda()
+    from kvplan.kernels.mamba1_scan import Mamba1Plan, segments
+
+    ch, s, n = 64, 16, 600
+    assert segments(n, 2, 132) == 4
+    plan = Mamba1Plan(ch, s, 4, "bfloat16", "float32")
+    args = _inputs(n, ch, s, torch.bfloat16, seed=4)
+    pool = _pool(plan, 2, torch.float32)
+    start = torch.randn(ch, s, device="cuda")
+    pool[1, plan.state_offset:] = start.flatten()
+    slots = torch.tensor([1], dtype=torch.int32, device="cuda")
+    y = plan.scan(*args, pool, slots, tokens=n, load_state=True)
+    want, h = _want(*args, 1, start.double()[None])
+    assert float((y.double() - want).abs().max() / want.abs().max()) < 2e-2
+    assert float((pool[1, plan.state_offset:].view(ch, s).double() - h[0]).abs().max() / h.abs().max()) < 1e-5
 
 
 def test_decode_steps_continue_a_prompts_scan():

@@ -49,12 +49,20 @@ __device__ __forceinline__ void m1_tile(act_t* tile, const act_t* src, long long
 // row_stride elements, the states [C, N] at state_offset; load_state: start from the slots' states (else zeros);
 // the final states are stored when slot is given. y [R L, C] activations (row stride ys). C, the strides and the
 // tensors' addresses are multiples of 8 values (16 bytes); dynamic shared memory as Mamba1Plan.smem.
+//
+// Segments (blockIdx.z) of seg tokens split a long prompt over more CTAs than its channels give (one prompt of
+// Jamba's 8,192 channels fills 256 CTAs): phase 1 scans every segment but the last from zero states and leaves its
+// end state h_end [R, segs, C, N] and the sum of its steps [R, segs, C] in float32 workspaces (no y); phase 2 starts
+// segment z from the state the segments before it hand on (A is constant in time, so a segment's decay is
+// exp(A * its steps' sum): h <- exp(A sum_q) h + h_end_q, q < z) and writes y; the last segment stores the final
+// state. Phase 0: one segment, no workspaces.
 extern "C" __global__ void __launch_bounds__(128)
 kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__ dt, long long ds,
             const act_t* __restrict__ z, long long zs, const act_t* __restrict__ bc, long long bcs,
             const act_t* __restrict__ dt_bias, const float* __restrict__ a_log, const act_t* __restrict__ d,
             const int* __restrict__ slot, state_t* __restrict__ pool, long long row_stride, long long state_offset,
-            int load_state, int channels, int n_state, int tokens, act_t* __restrict__ y, long long ys) {
+            int load_state, int channels, int n_state, int tokens, act_t* __restrict__ y, long long ys, int phase,
+            int seg, float* __restrict__ ws_h, float* __restrict__ ws_sum) {
   extern __shared__ __align__(16) act_t m1_smem[];
   const int lanes = n_state / KVP_M1_SPT;
   const int cpb = blockDim.x / lanes;
@@ -62,7 +70,7 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
   const bool live = c0 + cl < channels;
   const int c = live ? c0 + cl : channels - 1;  // dead lanes still shuffle with their group
   const int n0 = (threadIdx.x % lanes) * KVP_M1_SPT;
-  const int r = blockIdx.y;
+  const int r = blockIdx.y, segs = gridDim.z + (phase == 1), zi = blockIdx.z;
   const int tile_x = KVP_M1_TILE * cpb, tile_bc = KVP_M1_TILE * 2 * n_state, buf = 3 * tile_x + tile_bc;
   act_t* ystage = m1_smem + 2 * buf;
   float* steps = reinterpret_cast<float*>(ystage + tile_x);  // softplus(dt + bias) of the tile, [TILE][cpb]
@@ -73,16 +81,28 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
   kvp::pdl_enter();
   state_t* st = slot ? pool + (long long)slot[r] * row_stride + state_offset + (long long)c * n_state + n0 : nullptr;
 #pragma unroll
-  for (int s = 0; s < KVP_M1_SPT; ++s) h[s] = (load_state && st) ? S_TO_F(st[s]) : 0.0f;
-  const long long first = (long long)r * tokens;
-  const int tiles = (tokens + KVP_M1_TILE - 1) / KVP_M1_TILE;
+  for (int s = 0; s < KVP_M1_SPT; ++s) h[s] = (phase != 1 && load_state && st) ? S_TO_F(st[s]) : 0.0f;
+  const long long ws_row = ((long long)r * segs) * channels + c;  // segment q of (r, c): ws_row + q * channels
+  if (phase == 2) {
+    for (int q = 0; q < zi; ++q) {
+      const long long at = ws_row + (long long)q * channels;
+      const float sum = ws_sum[at];
+#pragma unroll
+      for (int s = 0; s < KVP_M1_SPT; ++s) h[s] = exp2f(sum * a2[s]) * h[s] + ws_h[at * n_state + n0 + s];
+    }
+  }
+  const int begin = phase ? zi * seg : 0;
+  const long long first = (long long)r * tokens + begin;
+  const int count_all = phase ? min(seg, tokens - begin) : tokens;
+  const int tiles = (count_all + KVP_M1_TILE - 1) / KVP_M1_TILE;
+  float step_sum = 0.0f;
   auto load = [&](int k) {
     act_t* b = m1_smem + (k & 1) * buf;
     const int t0 = k * KVP_M1_TILE;
-    m1_tile(b, x, xs, first, t0, tokens, c0, cpb, channels);
-    m1_tile(b + tile_x, dt, ds, first, t0, tokens, c0, cpb, channels);
-    m1_tile(b + 2 * tile_x, z, zs, first, t0, tokens, c0, cpb, channels);
-    m1_tile(b + 3 * tile_x, bc, bcs, first, t0, tokens, 0, 2 * n_state, 2 * n_state);
+    m1_tile(b, x, xs, first, t0, count_all, c0, cpb, channels);
+    m1_tile(b + tile_x, dt, ds, first, t0, count_all, c0, cpb, channels);
+    m1_tile(b + 2 * tile_x, z, zs, first, t0, count_all, c0, cpb, channels);
+    m1_tile(b + 3 * tile_x, bc, bcs, first, t0, count_all, 0, 2 * n_state, 2 * n_state);
     asm volatile("cp.async.commit_group;\n" ::: "memory");
   };
   load(0);
@@ -95,7 +115,7 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
     }
     __syncthreads();  // tile k has landed for every thread
     const act_t* b = m1_smem + (k & 1) * buf;
-    const int count = min(KVP_M1_TILE, tokens - k * KVP_M1_TILE);
+    const int count = min(KVP_M1_TILE, count_all - k * KVP_M1_TILE);
     for (int i = threadIdx.x; i < count * cpb; i += blockDim.x) {  // each (token, channel)'s dt once, not per lane
       const float v = ACT_TO_F(b[tile_x + i]) + ACT_TO_F(dt_bias[min(c0 + i % cpb, channels - 1)]);
       steps[i] = v <= 20.0f ? log1pf(__expf(v)) : v;  // softplus, as vLLM's selective scan
@@ -107,6 +127,12 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
       const float step = steps[t * cpb + cl];
       const float dx = step * xv;
       const act_t* bn = b + 3 * tile_x + t * 2 * n_state + n0;
+      if (phase == 1) {  // the segment's end state and decay only
+        step_sum += step;
+#pragma unroll
+        for (int s = 0; s < KVP_M1_SPT; ++s) h[s] = exp2f(step * a2[s]) * h[s] + dx * ACT_TO_F(bn[s]);
+        continue;
+      }
       float acc = 0.0f;
 #pragma unroll
       for (int s = 0; s < KVP_M1_SPT; ++s) {
@@ -117,6 +143,7 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
       if (n0 == 0) ystage[t * cpb + cl] = F_TO_ACT((acc + dd * xv) * silu(ACT_TO_F(b[2 * tile_x + t * cpb + cl])));
     }
     __syncthreads();  // the tile's y staged; its inputs read (the buffer is refilled next round)
+    if (phase == 1) continue;
     const int per_row = cpb / 8;
     for (int i = threadIdx.x; i < count * per_row; i += blockDim.x) {
       const int t = i / per_row, ch = c0 + (i % per_row) * 8;
@@ -125,7 +152,16 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
             *reinterpret_cast<const uint4*>(ystage + t * cpb + (i % per_row) * 8);
     }
   }
-  if (live && st) {
+  if (phase == 1) {
+    const long long at = ws_row + (long long)zi * channels;
+    if (live) {
+#pragma unroll
+      for (int s = 0; s < KVP_M1_SPT; ++s) ws_h[at * n_state + n0 + s] = h[s];
+      if (n0 == 0) ws_sum[at] = step_sum;
+    }
+    return;
+  }
+  if (live && st && (phase == 0 || zi == (int)gridDim.z - 1)) {
 #pragma unroll
     for (int s = 0; s < KVP_M1_SPT; ++s) st[s] = F_TO_S(h[s]);
   }

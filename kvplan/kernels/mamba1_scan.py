@@ -20,8 +20,18 @@ THREADS = 128  # kvp_m1_scan's CTA
 STATES_A_THREAD = 4  # KVP_M1_SPT
 TILE = 32  # KVP_M1_TILE: tokens a shared-memory tile
 SCAN_ARGS = ("u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64",
-             "i32", "i32", "i32", "i32", "u64", "u64")
+             "i32", "i32", "i32", "i32", "u64", "u64", "i32", "i32", "u64", "u64")
 MAX_GRID_Y = 65535  # sequences a launch (the grid's y)
+CTAS_PER_SM = 4  # CTAs a prompt's scan wants per SM before it splits its tokens into segments
+SEGMENT_TILES = 4  # a segment's fewest tiles (128 tokens)
+
+
+def segments(tokens: int, ctas: int, sm_count: int) -> int:
+    """Segments a scan of `tokens` tokens over `ctas` CTAs (channel blocks x sequences) splits into: 1 when the
+    CTAs already fill the GPU CTAS_PER_SM deep, else enough to, each at least SEGMENT_TILES tiles long."""
+    if ctas >= CTAS_PER_SM * sm_count:
+        return 1
+    return max(1, min(-(-CTAS_PER_SM * sm_count // ctas), tokens // (SEGMENT_TILES * TILE)))
 
 
 def mamba1_supported(channels: int, state: int, taps: int, act_dtype: str, state_dtype: str) -> Optional[str]:
@@ -59,6 +69,7 @@ class Mamba1Plan:
         # two tiles of x, dt, z and B, C, and the staged y (2-byte activations); the tile's steps (float32)
         self.smem = (2 * (3 * TILE * per_cta + TILE * 2 * state) + TILE * per_cta) * 2 + TILE * per_cta * 4
         self._per_cta = per_cta
+        self.sm_count = rt.device_info(self.index).sm_count
         self._scan = rt.PreparedLaunch(ld, "kvp_m1_scan", SCAN_ARGS, THREADS, self.smem, None, "driver")
         self._act = getattr(torch, act_dtype)
         self._state = getattr(torch, state_dtype)
@@ -123,13 +134,27 @@ class Mamba1Plan:
         s = self._scan.args
         for first in range(0, seqs, MAX_GRID_Y):
             count, row = min(MAX_GRID_Y, seqs - first), first * tokens
+            segs = segments(tokens, grid_x * count, self.sm_count)
+            seg = -(-tokens // segs // TILE) * TILE
+            segs = -(-tokens // seg)
+            ws_h = ws_sum = None
+            if segs > 1:
+                ws_h = torch.empty(count * segs * self.channels * self.n, dtype=torch.float32, device=x.device)
+                ws_sum = torch.empty(count * segs * self.channels, dtype=torch.float32, device=x.device)
             for i, v in enumerate((x[row:].data_ptr(), x.stride(0), dt[row:].data_ptr(), dt.stride(0),
                                    z[row:].data_ptr(), z.stride(0), bc[row:].data_ptr(), bc.stride(0),
                                    bias.data_ptr(), a_log.data_ptr(), dd.data_ptr(),
                                    0 if slots is None else slots[first:].data_ptr(),
                                    0 if pool is None else pool.data_ptr(), self.row_elements, self.state_offset,
                                    int(load_state), self.channels, self.n, tokens, out[row:].data_ptr(),
-                                   out.stride(0))):
+                                   out.stride(0), 0, seg, 0 if ws_h is None else ws_h.data_ptr(),
+                                   0 if ws_sum is None else ws_sum.data_ptr())):
                 s[i].value = v
-            self._scan.launch((grid_x, count, 1), stream)
+            if segs == 1:
+                self._scan.launch((grid_x, count, 1), stream)
+                continue
+            s[21].value = 1  # phase 1: every segment but the last, end states and step sums
+            self._scan.launch((grid_x, count, segs - 1), stream)
+            s[21].value = 2  # phase 2: each segment from the state handed on, y and the final state
+            self._scan.launch((grid_x, count, segs), stream)
         return out
