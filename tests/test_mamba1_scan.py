@@ -41,8 +41,8 @@ def test_what_the_kernels_refuse_and_why():
 def test_long_prompts_split_into_segments_only_when_the_channels_leave_the_gpu_short():
     from kvplan.kernels.mamba1_scan import segments
 
-    assert segments(8192, 256, 132) == 3  # one Jamba prompt: 256 CTAs of 32 channels, 528 wanted on an H200
-    assert segments(8192, 600, 132) == 1  # enough CTAs already
+    assert segments(8192, 256, 132) == 7  # one Jamba prompt: 256 CTAs of 32 channels, 1,584 wanted on an H200
+    assert segments(8192, 1600, 132) == 1  # enough CTAs already
     assert segments(1, 256, 132) == 1  # a decode step
     assert segments(301, 21, 132) == 2  # the GPU tests' 3 x 7 CTAs: as many 128-token segments as fit
     assert segments(127, 2, 132) == 1
