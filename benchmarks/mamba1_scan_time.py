@@ -77,7 +77,7 @@ def main(argv) -> None:
         a_log, d = w["A_log"], w["D"]
         out = {"prompt_tokens": tokens}
         default = m1.CTAS_PER_SM
-        for deep in (0, 4, 8, 12):  # CTAs a prompt wants per SM before it splits into segments (0: never splits)
+        for deep in (0, 2, 4, 8, 12):  # CTAs a prompt wants per SM before it splits into segments (0: never splits)
             m1.CTAS_PER_SM = deep
             ms = _events(lambda: plan.scan(x, dt, z, bc, w["dt_bias"], a_log, d, pool, slot, tokens=tokens))
             out[f"scan_ms_ctas_per_sm_{deep}"] = round(ms, 3)

@@ -29,8 +29,8 @@ def test_ci_compiles_it_for_every_arch():
 def test_what_the_kernels_refuse_and_why():
     assert mamba1_supported(8192, 16, 4, "bfloat16", "bfloat16") is None
     assert mamba1_supported(64, 64, 4, "float16", "float32") is None
-    assert mamba1_supported(64, 12, 4, "bfloat16", "bfloat16") == "state size 12 is not 8, 16, 32 or 64"
-    assert mamba1_supported(64, 128, 4, "bfloat16", "bfloat16") == "state size 128 is not 8, 16, 32 or 64"
+    assert mamba1_supported(64, 8, 4, "bfloat16", "bfloat16") == "state size 8 is not 16, 32 or 64"
+    assert mamba1_supported(64, 128, 4, "bfloat16", "bfloat16") == "state size 128 is not 16, 32 or 64"
     assert mamba1_supported(100, 16, 4, "bfloat16", "bfloat16") == \
         "100 channels are not a positive multiple of 8, or the convolution width 4 is not positive"
     assert mamba1_supported(64, 16, 4, "float32", "bfloat16") == \
@@ -41,10 +41,10 @@ def test_what_the_kernels_refuse_and_why():
 def test_long_prompts_split_into_segments_only_when_the_channels_leave_the_gpu_short():
     from kvplan.kernels.mamba1_scan import segments
 
-    assert segments(8192, 256, 132) == 7  # one Jamba prompt: 256 CTAs of 32 channels, 1,584 wanted on an H200
+    assert segments(8192, 64, 132) == 25  # one Jamba prompt: 64 CTAs of 128 channels, 1,584 wanted on an H200
     assert segments(8192, 1600, 132) == 1  # enough CTAs already
     assert segments(1, 256, 132) == 1  # a decode step
-    assert segments(301, 21, 132) == 2  # the GPU tests' 3 x 7 CTAs: as many 128-token segments as fit
+    assert segments(301, 6, 132) == 2  # the GPU tests' 3 x 2 CTAs: as many 128-token segments as fit
     assert segments(127, 2, 132) == 1
 
 
@@ -115,7 +115,7 @@ def test_the_scan_is_the_recurrence(n, state_dtype):
     _cuda()
     from kvplan.kernels.mamba1_scan import Mamba1Plan
 
-    seqs, ch, s = 3, 200, 16  # 200 channels: the last CTA of 32 channels has dead lanes
+    seqs, ch, s = 3, 200, 16  # 200 channels: the second CTA of 128 channels has dead lanes
     plan = Mamba1Plan(ch, s, 4, "bfloat16", state_dtype)
     args = _inputs(seqs * n, ch, s, torch.bfloat16)
     pool = _pool(plan, 5, getattr(torch, state_dtype))
@@ -138,7 +138,7 @@ def test_segments_start_from_the_slots_state():
     from kvplan.kernels.mamba1_scan import Mamba1Plan, segments
 
     ch, s, n = 64, 16, 600
-    assert segments(n, 2, 132) == 4
+    assert segments(n, 1, 132) == 4
     plan = Mamba1Plan(ch, s, 4, "bfloat16", "float32")
     args = _inputs(n, ch, s, torch.bfloat16, seed=4)
     pool = _pool(plan, 2, torch.float32)
@@ -178,7 +178,7 @@ def test_the_decode_convolution_moves_the_window():
     from kvplan.kernels.mamba1_scan import Mamba1Plan
 
     b, ch, taps = 3, 96, 4
-    plan = Mamba1Plan(ch, 8, taps, "bfloat16", "bfloat16")
+    plan = Mamba1Plan(ch, 16, taps, "bfloat16", "bfloat16")
     gen = torch.Generator(device="cuda").manual_seed(2)
     pool = torch.randn(4, plan.row_elements, generator=gen, device="cuda").to(torch.bfloat16)
     before = pool.clone()

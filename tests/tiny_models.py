@@ -69,6 +69,6 @@ TINY = {
     # top-2, not renormalised) in the other layer of two
     "jamba": {**BASE, "model_type": "jamba", "intermediate_size": 96, "num_hidden_layers": 4, "attn_layer_period": 2,
               "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 0, "num_experts": 4,
-              "num_experts_per_tok": 2, "mamba_d_state": 8, "mamba_d_conv": 4, "mamba_expand": 2,
+              "num_experts_per_tok": 2, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2,
               "mamba_dt_rank": 4, "mamba_conv_bias": True, "mamba_proj_bias": False, "tie_word_embeddings": False},
 }

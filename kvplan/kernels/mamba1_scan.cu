@@ -8,23 +8,23 @@
 //                   A = -exp(A_log) per (channel, state):
 //                       h[n] <- exp(dt A[n]) h[n] + dt x B[n];    y = (sum_n h[n] C[n] + D x) SiLU(z)
 //
-// Thread layout of kvp_m1_scan: N / 4 consecutive lanes share a channel (N of 8-64: two to sixteen lanes), each
-// holding four of its states in registers for the whole sequence; y is their sum by shuffles. A CTA of 128 threads
-// covers CPB = 128 / (N / 4) channels of one sequence (blockIdx.y). The inputs stream through shared memory in
-// tiles of TILE tokens (x, dt, z: [TILE][CPB]; B and C: [TILE][2 N]), 16-byte cp.async copies one tile ahead, and a
-// tile's y leaves through shared memory in 16-byte stores; softplus(dt + bias) is computed once a (token, channel)
-// into shared memory before the tile's scan, whose token loop is unrolled by four. The first form loaded each
-// token's values from global memory one token ahead and waited on every load (H200, Jamba's 8,192 channels: 6.0 ms
-// for 8,192 tokens, 89 GB/s; tiles alone: 2.8 ms).
-// Arithmetic in fp32; the slots keep the pool's dtype.
+// Thread layout of kvp_m1_scan: N / 16 lanes share a channel (one lane for Jamba's N = 16), each holding sixteen of
+// its states in registers for the whole sequence (sixteen independent recurrences a thread); with more than one
+// lane a channel's y is their sum by shuffles. A CTA of 128 threads covers CPB = 128 / (N / 16) channels of one
+// sequence (blockIdx.y). The inputs stream through shared memory in tiles of TILE tokens (x, dt, z: [TILE][CPB];
+// B and C: [TILE][2 N]) by 16-byte cp.async copies one tile ahead; a tile's B and C are widened to float32 once,
+// and each lane reads its sixteen as four 16-byte broadcasts. Arithmetic in fp32; the slots keep the pool's dtype.
+// H200, Jamba's 8,192 channels, one 8,192-token prompt (session 39): four states a thread (four lanes a channel,
+// y by shuffles), token by token from global memory, 6.0 ms; through shared-memory tiles 2.8 ms; with softplus once
+// a (token, channel) and the token loop unrolled 2.2 ms, split into 7 segments 1.7 ms.
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include "kvp_pdl.cuh"
 #include "kvp_state_step.cuh"
 
-#define KVP_M1_SPT 4  // states a thread
-#define KVP_M1_TILE 32  // tokens a shared-memory tile
+#define KVP_M1_SPT 16  // states a thread
+#define KVP_M1_TILE 16  // tokens a shared-memory tile
 #define KVP_M1_LOG2E 1.4426950408889634f
 
 __device__ __forceinline__ void m1_copy16(act_t* dst, const act_t* src, bool valid) {
@@ -51,7 +51,7 @@ __device__ __forceinline__ void m1_tile(act_t* tile, const act_t* src, long long
 // tensors' addresses are multiples of 8 values (16 bytes); dynamic shared memory as Mamba1Plan.smem.
 //
 // Segments (blockIdx.z) of seg tokens split a long prompt over more CTAs than its channels give (one prompt of
-// Jamba's 8,192 channels fills 256 CTAs): phase 1 scans every segment but the last from zero states and leaves its
+// Jamba's 8,192 channels fills 64 CTAs): phase 1 scans every segment but the last from zero states and leaves its
 // end state h_end [R, segs, C, N] and the sum of its steps [R, segs, C] in float32 workspaces (no y); phase 2 starts
 // segment z from the state the segments before it hand on (A is constant in time, so a segment's decay is
 // exp(A * its steps' sum): h <- exp(A sum_q) h + h_end_q, q < z) and writes y; the last segment stores the final
@@ -72,12 +72,11 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
   const int n0 = (threadIdx.x % lanes) * KVP_M1_SPT;
   const int r = blockIdx.y, segs = gridDim.z + (phase == 1), zi = blockIdx.z;
   const int tile_x = KVP_M1_TILE * cpb, tile_bc = KVP_M1_TILE * 2 * n_state, buf = 3 * tile_x + tile_bc;
-  act_t* ystage = m1_smem + 2 * buf;
-  float* steps = reinterpret_cast<float*>(ystage + tile_x);  // softplus(dt + bias) of the tile, [TILE][cpb]
+  float* bcf = reinterpret_cast<float*>(m1_smem + 2 * buf);  // the tile's B and C in float32, [TILE][2 N]
   float a2[KVP_M1_SPT], h[KVP_M1_SPT];
 #pragma unroll
   for (int s = 0; s < KVP_M1_SPT; ++s) a2[s] = -__expf(a_log[(long long)c * n_state + n0 + s]) * KVP_M1_LOG2E;
-  const float dd = ACT_TO_F(d[c]);
+  const float dd = ACT_TO_F(d[c]), bias = ACT_TO_F(dt_bias[c]);
   kvp::pdl_enter();
   state_t* st = slot ? pool + (long long)slot[r] * row_stride + state_offset + (long long)c * n_state + n0 : nullptr;
 #pragma unroll
@@ -113,44 +112,41 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
     } else {
       asm volatile("cp.async.wait_group 0;\n" ::: "memory");
     }
-    __syncthreads();  // tile k has landed for every thread
+    __syncthreads();  // tile k has landed for every thread; the last tile's B and C are read
     const act_t* b = m1_smem + (k & 1) * buf;
     const int count = min(KVP_M1_TILE, count_all - k * KVP_M1_TILE);
-    for (int i = threadIdx.x; i < count * cpb; i += blockDim.x) {  // each (token, channel)'s dt once, not per lane
-      const float v = ACT_TO_F(b[tile_x + i]) + ACT_TO_F(dt_bias[min(c0 + i % cpb, channels - 1)]);
-      steps[i] = v <= 20.0f ? log1pf(__expf(v)) : v;  // softplus, as vLLM's selective scan
-    }
+    for (int i = threadIdx.x; i < count * 2 * n_state; i += blockDim.x) bcf[i] = ACT_TO_F(b[3 * tile_x + i]);
     __syncthreads();
-#pragma unroll 4
-    for (int t = 0; t < count; ++t) {  // unrolled: a token's softplus, decays and sum overlap the next token's
+    for (int t = 0; t < count; ++t) {
       const float xv = ACT_TO_F(b[t * cpb + cl]);
-      const float step = steps[t * cpb + cl];
+      float step = ACT_TO_F(b[tile_x + t * cpb + cl]) + bias;
+      step = step <= 20.0f ? log1pf(__expf(step)) : step;  // softplus, as vLLM's selective scan
       const float dx = step * xv;
-      const act_t* bn = b + 3 * tile_x + t * 2 * n_state + n0;
-      if (phase == 1) {  // the segment's end state and decay only
-        step_sum += step;
-#pragma unroll
-        for (int s = 0; s < KVP_M1_SPT; ++s) h[s] = exp2f(step * a2[s]) * h[s] + dx * ACT_TO_F(bn[s]);
-        continue;
-      }
+      const float4* bq = reinterpret_cast<const float4*>(bcf + t * 2 * n_state + n0);
+      const float4* cq = reinterpret_cast<const float4*>(bcf + t * 2 * n_state + n_state + n0);
       float acc = 0.0f;
 #pragma unroll
-      for (int s = 0; s < KVP_M1_SPT; ++s) {
-        h[s] = exp2f(step * a2[s]) * h[s] + dx * ACT_TO_F(bn[s]);
-        acc += h[s] * ACT_TO_F(bn[n_state + s]);
+      for (int q = 0; q < KVP_M1_SPT / 4; ++q) {
+        const float4 bv = bq[q], cv = cq[q];
+        const float bb[4] = {bv.x, bv.y, bv.z, bv.w}, cc[4] = {cv.x, cv.y, cv.z, cv.w};
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int s = 4 * q + e;
+          h[s] = exp2f(step * a2[s]) * h[s] + dx * bb[e];
+          acc += h[s] * cc[e];
+        }
+      }
+      if (phase == 1) {  // the segment's end state and decay only
+        step_sum += step;
+        continue;
       }
       for (int o = lanes >> 1; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-      if (n0 == 0) ystage[t * cpb + cl] = F_TO_ACT((acc + dd * xv) * silu(ACT_TO_F(b[2 * tile_x + t * cpb + cl])));
+      if (live && n0 == 0) {
+        const float gate = silu(ACT_TO_F(b[2 * tile_x + t * cpb + cl]));
+        y[(first + k * KVP_M1_TILE + t) * ys + c] = F_TO_ACT((acc + dd * xv) * gate);
+      }
     }
-    __syncthreads();  // the tile's y staged; its inputs read (the buffer is refilled next round)
-    if (phase == 1) continue;
-    const int per_row = cpb / 8;
-    for (int i = threadIdx.x; i < count * per_row; i += blockDim.x) {
-      const int t = i / per_row, ch = c0 + (i % per_row) * 8;
-      if (ch < channels)
-        *reinterpret_cast<uint4*>(y + (first + k * KVP_M1_TILE + t) * ys + ch) =
-            *reinterpret_cast<const uint4*>(ystage + t * cpb + (i % per_row) * 8);
-    }
+    __syncthreads();  // every thread is done with this buffer and B, C before the next round refills them
   }
   if (phase == 1) {
     const long long at = ws_row + (long long)zi * channels;

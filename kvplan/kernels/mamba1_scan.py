@@ -17,8 +17,8 @@ from .configs import Mamba1ScanConfig
 from .deltanet_step import CONV_ARGS
 
 THREADS = 128  # kvp_m1_scan's CTA
-STATES_A_THREAD = 4  # KVP_M1_SPT
-TILE = 32  # KVP_M1_TILE: tokens a shared-memory tile
+STATES_A_THREAD = 16  # KVP_M1_SPT
+TILE = 16  # KVP_M1_TILE: tokens a shared-memory tile
 SCAN_ARGS = ("u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64",
              "i32", "i32", "i32", "i32", "u64", "u64", "i32", "i32", "u64", "u64")
 MAX_GRID_Y = 65535  # sequences a launch (the grid's y)
@@ -26,7 +26,7 @@ MAX_GRID_Y = 65535  # sequences a launch (the grid's y)
 # Jamba's 8,192 channels (256 CTAs; session 39 call 3): unsplit 2.23 ms, 4 a SM (3 segments) 2.57, 8 (5) 1.76,
 # 12 (7) 1.66
 CTAS_PER_SM = 12
-SEGMENT_TILES = 4  # a segment's fewest tiles (128 tokens)
+SEGMENT_TILES = 8  # a segment's fewest tiles (128 tokens)
 
 
 def segments(tokens: int, ctas: int, sm_count: int) -> int:
@@ -39,8 +39,8 @@ def segments(tokens: int, ctas: int, sm_count: int) -> int:
 
 def mamba1_supported(channels: int, state: int, taps: int, act_dtype: str, state_dtype: str) -> Optional[str]:
     """None when the kernels run this shape, else why not (one sentence)."""
-    if state not in (8, 16, 32, 64):
-        return f"state size {state} is not 8, 16, 32 or 64"
+    if state not in (16, 32, 64):
+        return f"state size {state} is not 16, 32 or 64"
     if channels < 8 or channels % 8 or taps < 1:
         return f"{channels} channels are not a positive multiple of 8, or the convolution width {taps} is not positive"
     if act_dtype not in ACT_DTYPES:
@@ -69,8 +69,8 @@ class Mamba1Plan:
         self._rt, self._torch = rt, torch
         self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
         per_cta = THREADS // (state // STATES_A_THREAD)  # channels a CTA
-        # two tiles of x, dt, z and B, C, and the staged y (2-byte activations); the tile's steps (float32)
-        self.smem = (2 * (3 * TILE * per_cta + TILE * 2 * state) + TILE * per_cta) * 2 + TILE * per_cta * 4
+        # two tiles of x, dt, z and B, C (2-byte activations), the tile's B and C in float32
+        self.smem = 2 * (3 * TILE * per_cta + TILE * 2 * state) * 2 + TILE * 2 * state * 4
         self._per_cta = per_cta
         self.sm_count = rt.device_info(self.index).sm_count
         self._scan = rt.PreparedLaunch(ld, "kvp_m1_scan", SCAN_ARGS, THREADS, self.smem, None, "driver")
