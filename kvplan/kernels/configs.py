@@ -325,8 +325,8 @@ class Mamba1ScanConfig(MambaStepConfig):
     """One instantiation of mamba1_scan.cu (Jamba's Mamba-1 scan and decode step; dtypes as for Mamba-2's step)."""
 
     source = "mamba1_scan.cu"
-    kernels = ("kvp_state_conv", "kvp_m1_scan")
-    compile_cost = 0.2
+    kernels = ("kvp_state_conv", "kvp_m1_scan16", "kvp_m1_scan4")
+    compile_cost = 0.5
 
     @property
     def name(self) -> str:

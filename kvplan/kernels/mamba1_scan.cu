@@ -4,14 +4,14 @@
 //
 //   kvp_state_conv  (decode) per (sequence, channel): the causal depthwise convolution + bias, SiLU, the window
 //                   shifted in its state slot (kvp_state_step.cuh)
-//   kvp_m1_scan     per (sequence, channel, state n), token by token, with dt = softplus(dt_in + dt_bias) and
+//   kvp_m1_scan*    per (sequence, channel, state n), token by token, with dt = softplus(dt_in + dt_bias) and
 //                   A = -exp(A_log) per (channel, state):
 //                       h[n] <- exp(dt A[n]) h[n] + dt x B[n];    y = (sum_n h[n] C[n] + D x) SiLU(z)
 //
-// Thread layout of kvp_m1_scan: N / 16 lanes share a channel (one lane for Jamba's N = 16), each holding sixteen of
-// its states in registers for the whole sequence (sixteen independent recurrences a thread); with more than one
-// lane a channel's y is their sum by shuffles. A CTA of 128 threads covers CPB = 128 / (N / 16) channels of one
-// sequence (blockIdx.y). The inputs stream through shared memory in tiles of TILE tokens (x, dt, z: [TILE][CPB];
+// Thread layout of kvp_m1_scan16 (prompts): N / 16 lanes share a channel (one lane for Jamba's N = 16), each holding
+// sixteen of its states in registers for the whole sequence (sixteen independent recurrences a thread); with more
+// than one lane a channel's y is their sum by shuffles (kvp_m1_scan4, decode steps: four states a lane, N / 4 lanes
+// a channel). A CTA of 128 threads covers CPB = 128 / lanes channels of one sequence (blockIdx.y). The inputs stream through shared memory in tiles of TILE tokens (x, dt, z: [TILE][CPB];
 // B and C: [TILE][2 N]) by 16-byte cp.async copies one tile ahead; a tile's B and C are widened to float32 once,
 // and each lane reads its sixteen as four 16-byte broadcasts. Arithmetic in fp32; the slots keep the pool's dtype.
 // H200, Jamba's 8,192 channels, one 8,192-token prompt (session 39): four states a thread (four lanes a channel,
@@ -23,7 +23,6 @@
 #include "kvp_pdl.cuh"
 #include "kvp_state_step.cuh"
 
-#define KVP_M1_SPT 16  // states a thread
 #define KVP_M1_TILE 16  // tokens a shared-memory tile
 #define KVP_M1_LOG2E 1.4426950408889634f
 
@@ -56,38 +55,45 @@ __device__ __forceinline__ void m1_tile(act_t* tile, const act_t* src, long long
 // segment z from the state the segments before it hand on (A is constant in time, so a segment's decay is
 // exp(A * its steps' sum): h <- exp(A sum_q) h + h_end_q, q < z) and writes y; the last segment stores the final
 // state. Phase 0: one segment, no workspaces.
-extern "C" __global__ void __launch_bounds__(128)
-kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__ dt, long long ds,
-            const act_t* __restrict__ z, long long zs, const act_t* __restrict__ bc, long long bcs,
-            const act_t* __restrict__ dt_bias, const float* __restrict__ a_log, const act_t* __restrict__ d,
-            const int* __restrict__ slot, state_t* __restrict__ pool, long long row_stride, long long state_offset,
-            int load_state, int channels, int n_state, int tokens, act_t* __restrict__ y, long long ys, int phase,
-            int seg, float* __restrict__ ws_h, float* __restrict__ ws_sum) {
+// the scan's parameters, shared by its two entry points
+#define KVP_M1_PARAMS                                                                                              \
+  const act_t *__restrict__ x, long long xs, const act_t *__restrict__ dt, long long ds,                          \
+      const act_t *__restrict__ z, long long zs, const act_t *__restrict__ bc, long long bcs,                     \
+      const act_t *__restrict__ dt_bias, const float *__restrict__ a_log, const act_t *__restrict__ d,            \
+      const int *__restrict__ slot, state_t *__restrict__ pool, long long row_stride, long long state_offset,    \
+      int load_state, int channels, int n_state, int tokens, act_t *__restrict__ y, long long ys, int phase,     \
+      int seg, float *__restrict__ ws_h, float *__restrict__ ws_sum
+#define KVP_M1_ARGS                                                                                                \
+  x, xs, dt, ds, z, zs, bc, bcs, dt_bias, a_log, d, slot, pool, row_stride, state_offset, load_state, channels,   \
+      n_state, tokens, y, ys, phase, seg, ws_h, ws_sum
+
+template <int SPT>
+__device__ __forceinline__ void m1_scan(KVP_M1_PARAMS) {
   extern __shared__ __align__(16) act_t m1_smem[];
-  const int lanes = n_state / KVP_M1_SPT;
+  const int lanes = n_state / SPT;
   const int cpb = blockDim.x / lanes;
   const int c0 = blockIdx.x * cpb, cl = threadIdx.x / lanes;
   const bool live = c0 + cl < channels;
   const int c = live ? c0 + cl : channels - 1;  // dead lanes still shuffle with their group
-  const int n0 = (threadIdx.x % lanes) * KVP_M1_SPT;
+  const int n0 = (threadIdx.x % lanes) * SPT;
   const int r = blockIdx.y, segs = gridDim.z + (phase == 1), zi = blockIdx.z;
   const int tile_x = KVP_M1_TILE * cpb, tile_bc = KVP_M1_TILE * 2 * n_state, buf = 3 * tile_x + tile_bc;
   float* bcf = reinterpret_cast<float*>(m1_smem + 2 * buf);  // the tile's B and C in float32, [TILE][2 N]
-  float a2[KVP_M1_SPT], h[KVP_M1_SPT];
+  float a2[SPT], h[SPT];
 #pragma unroll
-  for (int s = 0; s < KVP_M1_SPT; ++s) a2[s] = -__expf(a_log[(long long)c * n_state + n0 + s]) * KVP_M1_LOG2E;
+  for (int s = 0; s < SPT; ++s) a2[s] = -__expf(a_log[(long long)c * n_state + n0 + s]) * KVP_M1_LOG2E;
   const float dd = ACT_TO_F(d[c]), bias = ACT_TO_F(dt_bias[c]);
   kvp::pdl_enter();
   state_t* st = slot ? pool + (long long)slot[r] * row_stride + state_offset + (long long)c * n_state + n0 : nullptr;
 #pragma unroll
-  for (int s = 0; s < KVP_M1_SPT; ++s) h[s] = (phase != 1 && load_state && st) ? S_TO_F(st[s]) : 0.0f;
+  for (int s = 0; s < SPT; ++s) h[s] = (phase != 1 && load_state && st) ? S_TO_F(st[s]) : 0.0f;
   const long long ws_row = ((long long)r * segs) * channels + c;  // segment q of (r, c): ws_row + q * channels
   if (phase == 2) {
     for (int q = 0; q < zi; ++q) {
       const long long at = ws_row + (long long)q * channels;
       const float sum = ws_sum[at];
 #pragma unroll
-      for (int s = 0; s < KVP_M1_SPT; ++s) h[s] = exp2f(sum * a2[s]) * h[s] + ws_h[at * n_state + n0 + s];
+      for (int s = 0; s < SPT; ++s) h[s] = exp2f(sum * a2[s]) * h[s] + ws_h[at * n_state + n0 + s];
     }
   }
   const int begin = phase ? zi * seg : 0;
@@ -126,7 +132,7 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
       const float4* cq = reinterpret_cast<const float4*>(bcf + t * 2 * n_state + n_state + n0);
       float acc = 0.0f;
 #pragma unroll
-      for (int q = 0; q < KVP_M1_SPT / 4; ++q) {
+      for (int q = 0; q < SPT / 4; ++q) {
         const float4 bv = bq[q], cv = cq[q];
         const float bb[4] = {bv.x, bv.y, bv.z, bv.w}, cc[4] = {cv.x, cv.y, cv.z, cv.w};
 #pragma unroll
@@ -152,13 +158,21 @@ kvp_m1_scan(const act_t* __restrict__ x, long long xs, const act_t* __restrict__
     const long long at = ws_row + (long long)zi * channels;
     if (live) {
 #pragma unroll
-      for (int s = 0; s < KVP_M1_SPT; ++s) ws_h[at * n_state + n0 + s] = h[s];
+      for (int s = 0; s < SPT; ++s) ws_h[at * n_state + n0 + s] = h[s];
       if (n0 == 0) ws_sum[at] = step_sum;
     }
     return;
   }
   if (live && st && (phase == 0 || zi == (int)gridDim.z - 1)) {
 #pragma unroll
-    for (int s = 0; s < KVP_M1_SPT; ++s) st[s] = F_TO_S(h[s]);
+    for (int s = 0; s < SPT; ++s) st[s] = F_TO_S(h[s]);
   }
 }
+
+// SPT states a thread: 16 for prompts (one lane a channel at N = 16: sixteen independent recurrences a thread), 4
+// for decode steps (four lanes a channel: a step of one token is all prologue and state traffic, which more
+// threads a channel spread: H200, Jamba's decode layer with its matmuls at batch 256, 0.49 ms with sixteen states a
+// thread against 0.35 with session 39 call 3's four-lane form)
+extern "C" __global__ void __launch_bounds__(128) kvp_m1_scan16(KVP_M1_PARAMS) { m1_scan<16>(KVP_M1_ARGS); }
+
+extern "C" __global__ void __launch_bounds__(128) kvp_m1_scan4(KVP_M1_PARAMS) { m1_scan<4>(KVP_M1_ARGS); }

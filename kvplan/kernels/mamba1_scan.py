@@ -17,7 +17,7 @@ from .configs import Mamba1ScanConfig
 from .deltanet_step import CONV_ARGS
 
 THREADS = 128  # kvp_m1_scan's CTA
-STATES_A_THREAD = 16  # KVP_M1_SPT
+PROMPT_STATES, STEP_STATES = 16, 4  # states a thread: kvp_m1_scan16 for prompts, kvp_m1_scan4 for decode steps
 TILE = 16  # KVP_M1_TILE: tokens a shared-memory tile
 SCAN_ARGS = ("u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64",
              "i32", "i32", "i32", "i32", "u64", "u64", "i32", "i32", "u64", "u64")
@@ -39,8 +39,8 @@ def segments(tokens: int, ctas: int, sm_count: int) -> int:
 
 def mamba1_supported(channels: int, state: int, taps: int, act_dtype: str, state_dtype: str) -> Optional[str]:
     """None when the kernels run this shape, else why not (one sentence)."""
-    if state not in (16, 32, 64):
-        return f"state size {state} is not 16, 32 or 64"
+    if state not in (8, 16, 32, 64):
+        return f"state size {state} is not 8, 16, 32 or 64"
     if channels < 8 or channels % 8 or taps < 1:
         return f"{channels} channels are not a positive multiple of 8, or the convolution width {taps} is not positive"
     if act_dtype not in ACT_DTYPES:
@@ -68,12 +68,14 @@ class Mamba1Plan:
         ld = rt.load(Mamba1ScanConfig(act_dtype, state_dtype), rt.device_info(self.index))
         self._rt, self._torch = rt, torch
         self._conv = rt.PreparedLaunch(ld, "kvp_state_conv", CONV_ARGS, 256, 0, None, "driver")
-        per_cta = THREADS // (state // STATES_A_THREAD)  # channels a CTA
-        # two tiles of x, dt, z and B, C (2-byte activations), the tile's B and C in float32
-        self.smem = 2 * (3 * TILE * per_cta + TILE * 2 * state) * 2 + TILE * 2 * state * 4
-        self._per_cta = per_cta
         self.sm_count = rt.device_info(self.index).sm_count
-        self._scan = rt.PreparedLaunch(ld, "kvp_m1_scan", SCAN_ARGS, THREADS, self.smem, None, "driver")
+        self._forms = {}  # states a thread -> (launch, channels a CTA)
+        for spt in {PROMPT_STATES if state >= PROMPT_STATES else STEP_STATES, STEP_STATES}:
+            per_cta = THREADS // (state // spt)
+            # two tiles of x, dt, z and B, C (2-byte activations), the tile's B and C in float32
+            smem = 2 * (3 * TILE * per_cta + TILE * 2 * state) * 2 + TILE * 2 * state * 4
+            self._forms[spt] = (rt.PreparedLaunch(ld, f"kvp_m1_scan{spt}", SCAN_ARGS, THREADS, smem, None, "driver"),
+                                per_cta)
         self._act = getattr(torch, act_dtype)
         self._state = getattr(torch, state_dtype)
 
@@ -133,8 +135,10 @@ class Mamba1Plan:
         if out is None:
             out = torch.empty(rows, self.channels, dtype=self._act, device=x.device)
         stream = self._rt.current_stream_handle(torch, self.index)
-        grid_x = -(-self.channels // self._per_cta)
-        s = self._scan.args
+        spt = PROMPT_STATES if tokens > 1 and PROMPT_STATES in self._forms else STEP_STATES
+        launch, per_cta = self._forms[spt]
+        grid_x = -(-self.channels // per_cta)
+        s = launch.args
         for first in range(0, seqs, MAX_GRID_Y):
             count, row = min(MAX_GRID_Y, seqs - first), first * tokens
             segs = segments(tokens, grid_x * count, self.sm_count)
@@ -154,10 +158,10 @@ class Mamba1Plan:
                                    0 if ws_sum is None else ws_sum.data_ptr())):
                 s[i].value = v
             if segs == 1:
-                self._scan.launch((grid_x, count, 1), stream)
+                launch.launch((grid_x, count, 1), stream)
                 continue
             s[21].value = 1  # phase 1: every segment but the last, end states and step sums
-            self._scan.launch((grid_x, count, segs - 1), stream)
+            launch.launch((grid_x, count, segs - 1), stream)
             s[21].value = 2  # phase 2: each segment from the state handed on, y and the final state
-            self._scan.launch((grid_x, count, segs), stream)
+            launch.launch((grid_x, count, segs), stream)
         return out
