@@ -23,8 +23,8 @@ SCAN_ARGS = ("u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64", "u64
              "i32", "i32", "i32", "i32", "u64", "u64", "i32", "i32", "u64", "u64")
 MAX_GRID_Y = 65535  # sequences a launch (the grid's y)
 # CTAs a prompt's scan wants per SM before it splits its tokens into segments. H200, one 8,192-token prompt of
-# Jamba's 8,192 channels (256 CTAs; session 39 call 3): unsplit 2.23 ms, 4 a SM (3 segments) 2.57, 8 (5) 1.76,
-# 12 (7) 1.66
+# Jamba's 8,192 channels, sixteen states a thread (64 CTAs; session 39 call 5): unsplit 3.23 ms, 2 a SM (5
+# segments) 1.35, 4 (9) 1.37, 8 (17) 1.05, 12 (25) 1.03
 CTAS_PER_SM = 12
 SEGMENT_TILES = 8  # a segment's fewest tiles (128 tokens)
 
