@@ -328,6 +328,9 @@ def test_jamba_layers_and_state_slots():
 def test_verify_refuses_the_mamba_forms_it_does_not_run():
     from kvplan.errors import KvplanError
 
+    biased = {**JAMBA, "mamba_proj_bias": True}
+    with pytest.raises(KvplanError, match="biases on its Mamba projections \\(mamba_proj_bias\\); verify's Mamba-1"):
+        architecture(biased, parse_config(biased, "jamba-biased"), 1)
     moe = {**NEMOTRON_H_8B, "hybrid_override_pattern": "M*E" * 2, "num_hidden_layers": 6, "n_routed_experts": 8,
            "num_experts_per_tok": 2, "moe_intermediate_size": 256, "moe_latent_size": 1024}
     with pytest.raises(KvplanError, match="runs its experts in a latent space \\(moe_latent_size\\)"):
