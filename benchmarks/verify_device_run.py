@@ -30,6 +30,7 @@ RUNS = [  # name, kvplan verify arguments (order: value first)
     ("llama4-scout-tp2", ["meta-llama/Llama-4-Scout-17B-16E-Instruct", "--tp", "2"]),  # top-1 on the input
     ("nemotron3-nano", ["benchmarks/configs/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json"]),  # Mamba-2 + MoE
     ("jamba-mini", ["benchmarks/configs/ai21labs--AI21-Jamba-1.5-Mini.json"]),  # Mamba-1 + MoE (session 39)
+    ("jamba-mini-tp2", ["benchmarks/configs/ai21labs--AI21-Jamba-1.5-Mini.json", "--tp", "2"]),  # x_proj split
 ]
 PER_RUN_S = 150
 
