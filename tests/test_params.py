@@ -158,6 +158,40 @@ def test_nemotron_h_8b():
     assert g["experts"] == g["router"] == 0
 
 
+def _granite_tiny():
+    """The tiny Granite 4.0 hybrid config the vLLM reference figures use (benchmarks/vllm_reference/make_figures.py
+    GRANITE_4_TINY, transformers' docs print it), read from the script's source."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parents[1] / "benchmarks" / "vllm_reference" / "make_figures.py").read_text()
+    node = next(n for n in ast.parse(source).body if isinstance(n, ast.Assign)
+                and getattr(n.targets[0], "id", None) == "GRANITE_4_TINY")
+    return ast.literal_eval(node.value)
+
+
+def test_granite_4_hybrid_names_its_mamba_2_heads_its_own_way():
+    """granitemoehybrid (vLLM granitemoehybrid.py): MambaMixer2 of mamba_n_heads x mamba_d_head, mamba_n_groups,
+    mamba_d_state; 8 experts of intermediate_size and a shared MLP of shared_intermediate_size in every layer. Read as
+    Mamba-1 (mamba_d_state alone), kvplan's vLLM figures were 8.6% off vLLM's own (338.6x concurrency against 311.9x)."""
+    cfg = _granite_tiny()
+    spec = parse_config(cfg, "granite-tiny")
+    state = spec.linear_layers[0]
+    assert (state.flavor, state.conv_elements, state.ssm_elements) == ("mamba2", 3 * (8 * 128 + 2 * 128),
+                                                                        8 * 128 * 128)
+    g = groups(cfg)
+    inner, conv = 8 * 128, 8 * 128 + 2 * 128
+    mamba2 = 512 * (2 * inner + 2 * 128 + 8) + conv * 4 + conv + 3 * 8 + inner + 512 * inner
+    assert g["linear"] == 6 * mamba2 == 6 * 1_715_480
+    assert g["attention"] == 2 * 4 * 512 * 512  # 8 heads x 64, 8 KV heads, no RoPE, no bias
+    assert g["experts"] == 8 * 8 * 3 * 512 * 1024
+    assert g["shared_experts"] == 8 * 3 * 512 * 512
+    assert g["router"] == 8 * 8 * 512
+    assert sum(g.values()) == 144_552_080  # + tied embedding 49152 x 512, 2 norms a layer and the final one
+    dense = parse_config({**cfg, "num_local_experts": 0, "num_experts_per_tok": 0}, "granite-dense")
+    assert {p.name: p.parameters for p in dense.params}["dense"] == 8 * 3 * 512 * 512  # shared_mlp alone
+
+
 def test_qwen3_next_layers():
     g = groups(QWEN3_NEXT_80B)
     # 12 gated-attention layers: q_proj doubled (16 heads x 256 x 2), k/v 2 x 256, o_proj, q/k norms.

@@ -18,7 +18,7 @@ from kvplan.gpu.weights import full_weights  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
 
-MODELS = ["llama", "llama_fp8", "gemma3", "gpt_oss", "deepseek_v2", "qwen3_next", "nemotron_h", "jamba"]
+MODELS = ["llama", "llama_fp8", "gemma3", "gpt_oss", "deepseek_v2", "qwen3_next", "nemotron_h", "jamba", "granite4"]
 PROMPT = [3, 17, 5, 99, 42, 7, 1, 0, 64, 12, 100]
 
 

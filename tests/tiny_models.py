@@ -71,4 +71,11 @@ TINY = {
               "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 0, "num_experts": 4,
               "num_experts_per_tok": 2, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2,
               "mamba_dt_rank": 4, "mamba_conv_bias": True, "mamba_proj_bias": False, "tie_word_embeddings": False},
+    # Granite 4.0 hybrid (granitemoehybrid): Mamba-2 named mamba_n_heads / mamba_d_head, attention without RoPE,
+    # experts and an ungated shared MLP in every layer
+    "granite4": {**BASE, "model_type": "granitemoehybrid", "intermediate_size": 32, "num_hidden_layers": 4,
+                 "layer_types": ["mamba", "attention", "mamba", "mamba"], "position_embedding_type": "nope",
+                 "mamba_n_heads": 8, "mamba_d_head": 8, "mamba_n_groups": 2, "mamba_d_state": 8, "mamba_d_conv": 4,
+                 "mamba_expand": 1, "mamba_conv_bias": True, "mamba_proj_bias": False, "num_local_experts": 4,
+                 "num_experts_per_tok": 2, "shared_intermediate_size": 48, "tie_word_embeddings": True},
 }

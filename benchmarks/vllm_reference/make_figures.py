@@ -125,7 +125,24 @@ NEMOTRON_H_8B = {
     "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_bias": False, "use_conv_bias": True,
     "vocab_size": 131072,
 }
-SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B}
+# A Granite 4.0 hybrid (granitemoehybrid: Mamba-2 layers named mamba_n_heads / mamba_d_head, attention without
+# RoPE, 8 experts and a shared MLP in every layer): the tiny GraniteMoeHybridConfig that transformers' model docs
+# print (search index id 54994935916, "Mamba + Attention MoE Hybrid"), verbatim but for token ids and init values.
+GRANITE_4_TINY = {
+    "architectures": ["GraniteMoeHybridForCausalLM"], "model_type": "granitemoehybrid", "attention_bias": False,
+    "attention_dropout": 0.0, "attention_multiplier": 0.015625, "embedding_multiplier": 12, "hidden_act": "silu",
+    "hidden_size": 512, "intermediate_size": 1024,
+    "layer_types": ["mamba", "mamba", "mamba", "attention", "mamba", "mamba", "mamba", "attention"],
+    "logits_scaling": 2, "mamba_chunk_size": 256, "mamba_conv_bias": True, "mamba_d_conv": 4, "mamba_d_head": 128,
+    "mamba_d_state": 128, "mamba_expand": 2, "mamba_n_groups": 1, "mamba_n_heads": 8, "mamba_proj_bias": False,
+    "max_position_embeddings": 4096, "normalization_function": "rmsnorm", "num_attention_heads": 8,
+    "num_experts_per_tok": 2, "num_hidden_layers": 8, "num_key_value_heads": 8, "num_local_experts": 8,
+    "output_router_logits": False, "position_embedding_type": "nope", "residual_multiplier": 0.22,
+    "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 10000, "router_aux_loss_coef": 0.0,
+    "shared_intermediate_size": 512, "tie_word_embeddings": True, "torch_dtype": "bfloat16", "use_cache": True,
+    "vocab_size": 49152,
+}
+SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY}
 
 
 def load_model_config(model: str) -> dict:
@@ -168,6 +185,7 @@ FAMILIES = [
     ("qwen3next-gdn-hybrid", "Qwen/Qwen3-Next-80B-A3B-Thinking", [1, 2, 4], ["auto", "fp8"]),
     ("jamba-mamba1-hybrid", "tests/hub_configs.py:JAMBA", [1, 2, 4], ["auto"]),
     ("nemotronh-mamba2-hybrid", "make_figures.py:NEMOTRON_H_8B", [1, 2, 4], ["auto", "fp8"]),
+    ("granite4-mamba2-hybrid", "make_figures.py:GRANITE_4_TINY", [1, 2, 4, 8], ["auto", "fp8"]),
     ("mixtral-moe", "mistralai/Mixtral-8x7B-v0.1", [1, 2, 4, 8], ["auto"]),
     ("qwen3-moe", "Qwen/Qwen3-30B-A3B", [1, 2, 4], ["auto"]),
 ]

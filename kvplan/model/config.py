@@ -54,7 +54,8 @@ FIELDS = {
     **_ints("num_attention_heads n_head num_heads n_heads num_key_value_heads num_kv_heads n_head_kv n_kv_heads "
             "multi_query_group_num hidden_size n_embd d_model dim head_dim kv_channels kv_lora_rank "
             "linear_num_key_heads linear_num_value_heads linear_key_head_dim linear_value_head_dim "
-            "linear_conv_kernel_dim mamba_num_heads mamba_head_dim ssm_state_size mamba_d_state n_groups "
+            "linear_conv_kernel_dim mamba_num_heads mamba_n_heads mamba_head_dim mamba_d_head ssm_state_size "
+            "mamba_d_state n_groups "
             "mamba_n_groups conv_kernel mamba_d_conv mamba_expand attn_layer_period full_attention_interval "
             "no_rope_layer_interval moe_layer_freq expert_layer_period num_ln_in_parallel_attn n_group topk_group",
             1, MAX_COUNT),

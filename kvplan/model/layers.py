@@ -24,6 +24,8 @@ NEMOTRON_H_CODES = {"m": "linear", "*": "full", "-": "none", "e": "none"}
 NEMOTRON_H_FFN = {"m": "none", "*": "none", "-": "dense", "e": "moe"}
 NEMOTRON_H_FFN_TYPES = {"mlp": "dense", "moe": "moe"}
 HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
+MAMBA2_HEADS = ("mamba_num_heads", "mamba_n_heads")  # Nemotron-H, Granite 4.0 (granitemoehybrid)
+MAMBA2_HEAD_DIM = ("mamba_head_dim", "mamba_d_head")
 EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")
 
 
@@ -106,8 +108,8 @@ def linear_state(cfg: Config) -> LinearState:
         kernel = cfg.int("linear_conv_kernel_dim")
         conv = (kernel - 1) * (2 * nk * dk + nv * dv)
         return LinearState(math.gcd(nk, nv), conv, nv * dk * dv, "gated-deltanet")
-    if cfg.has("mamba_num_heads"):  # Mamba-2 (Nemotron-H)
-        heads, head_dim = cfg.int("mamba_num_heads"), cfg.int("mamba_head_dim")
+    if any(cfg.has(key) for key in MAMBA2_HEADS):  # Mamba-2 (Nemotron-H; Granite 4.0's mamba_n_heads, mamba_d_head)
+        heads, head_dim = cfg.int(MAMBA2_HEADS), cfg.int(MAMBA2_HEAD_DIM)
         state = cfg.int(("ssm_state_size", "mamba_d_state"))
         groups = cfg.int(("n_groups", "mamba_n_groups"), default=1)
         kernel = cfg.int(("conv_kernel", "mamba_d_conv"), default=4)
@@ -121,7 +123,7 @@ def linear_state(cfg: Config) -> LinearState:
         return LinearState(inner, (kernel - 1) * inner, inner * cfg.int("mamba_d_state"), "mamba")
     raise KvplanError(
         "config declares linear-attention layers but no state shape: expected linear_num_value_heads "
-        "(gated DeltaNet), mamba_num_heads (Mamba-2) or mamba_d_state (Mamba)."
+        "(gated DeltaNet), mamba_num_heads / mamba_n_heads (Mamba-2) or mamba_d_state (Mamba)."
     )
 
 

@@ -9,7 +9,7 @@ import math
 from typing import NamedTuple
 
 from .config import MAX_VOCAB, Config
-from .layers import EXPERT_KEYS, linear_state
+from .layers import EXPERT_KEYS, MAMBA2_HEAD_DIM, MAMBA2_HEADS, linear_state
 from .routing import routing
 
 GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
@@ -86,9 +86,10 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
     conv_bias = cfg.flag("mamba_conv_bias", True) and cfg.flag("use_conv_bias", True)
     kernel = cfg.int(("conv_kernel", "mamba_d_conv"), default=4)
     if flavor == "mamba2":  # Nemotron-H: in_proj yields x, z, B, C and dt; A, D, dt_bias per head; gated norm
-        heads, state = cfg.int("mamba_num_heads"), cfg.int(("ssm_state_size", "mamba_d_state"))
+        heads, state = cfg.int(MAMBA2_HEADS), cfg.int(("ssm_state_size", "mamba_d_state"))
         groups = cfg.int(("n_groups", "mamba_n_groups"), default=1)
-        inner, conv = heads * cfg.int("mamba_head_dim"), heads * cfg.int("mamba_head_dim") + 2 * groups * state
+        inner = heads * cfg.int(MAMBA2_HEAD_DIM)
+        conv = inner + 2 * groups * state
         return [*_matrix("linear", 2 * inner + 2 * groups * state + heads, h, proj_bias),
                 Tensor("linear", conv, kernel), *([Tensor("linear", conv)] if conv_bias else []),
                 Tensor("linear", heads, copies=2), Tensor("linear", heads, fp32=True), Tensor("linear", inner),
@@ -129,6 +130,10 @@ def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
         shared = cfg.optional_int("moe_shared_expert_intermediate_size") * count
     elif cfg.model_type.startswith("llama4"):
         shared = inter  # llama4.py Llama4MoE: one shared expert of intermediate_size in every MoE layer
+    elif cfg.model_type == "granitemoehybrid":  # granitemoehybrid.py: experts of intermediate_size, shared_mlp
+        shared = cfg.optional_int("shared_intermediate_size")  # of shared_intermediate_size in every layer
+        if not cfg.optional_int(EXPERT_KEYS):  # no experts: shared_mlp is the layer's only MLP
+            return FeedForwardSizes(shared or inter, inter, 0, False)
     else:
         shared = (cfg.optional_int("shared_expert_intermediate_size")
                   or cfg.optional_int("n_shared_experts") * cfg.optional_int("moe_intermediate_size"))

@@ -11,7 +11,7 @@ from typing import Optional
 from ..errors import KvplanError
 from ..model.config import Config
 from ..model.kinds import LinearState, MLALatent
-from ..model.layers import ffn_kinds, mixer_kinds
+from ..model.layers import MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, mixer_kinds
 from ..model.params import quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
@@ -186,9 +186,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                   activation=_activation(cfg), gated_mlp=family not in NON_GATED_MLP, heads=heads)
     if "attention" in {k for k, _, _ in kinds}:
         # Nemotron-H's and Jamba's attention have no rotary embedding (vLLM models/nemotron_h.py NemotronHAttention,
-        # jamba.py JambaAttentionDecoderLayer)
-        partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if
-                                family.startswith("nemotron_h") or family == "jamba" else 1.0))
+        # jamba.py JambaAttentionDecoderLayer), nor Granite 4.0's with position_embedding_type "nope"
+        # (granitemoehybrid.py GraniteMoeHybridAttention)
+        nope = family.startswith("nemotron_h") or family == "jamba" or cfg.get("position_embedding_type") == "nope"
+        partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if nope else 1.0))
         scalar = cfg.get("query_pre_attn_scalar")
         common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=int(head_dim * partial) // 2 * 2,
                       qk_norm=family in QK_NORM,
@@ -202,7 +203,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                       attn_scale=(nope + rope) ** -0.5)
         notes.append("MLA RoPE without YaRN scaling (the shapes and bytes are the same)")
     if any(layer.mixer == "mamba" for layer in layers):
-        common.update(mamba_heads=cfg.int("mamba_num_heads"), mamba_head_dim=cfg.int("mamba_head_dim"),
+        common.update(mamba_heads=cfg.int(MAMBA2_HEADS), mamba_head_dim=cfg.int(MAMBA2_HEAD_DIM),
                       mamba_groups=cfg.int(("n_groups", "mamba_n_groups"), default=1),
                       ssm_state=cfg.int(("ssm_state_size", "mamba_d_state")),
                       conv_kernel=cfg.int(("conv_kernel", "mamba_d_conv"), default=4),
@@ -246,6 +247,9 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family in FALCON:
         notes.append("Falcon's parallel attention + MLP block and its LayerNorms run as a sequential RMS-normed block "
                      "(the same matrices and bytes)")
+    if family == "granitemoehybrid":
+        notes.append("Granite's embedding, attention, residual and logits multipliers are not applied (scalars: the "
+                     "same matrices and bytes)")
     if family.startswith("llama4"):
         notes.append("Llama 4's NoPE layers (no RoPE, attention temperature tuning) and the RoPE layers' L2 norm of q "
                      "and k are not modelled (the shapes and bytes are the same)")
