@@ -172,8 +172,9 @@ def _granite_tiny():
 
 def test_granite_4_hybrid_names_its_mamba_2_heads_its_own_way():
     """granitemoehybrid (vLLM granitemoehybrid.py): MambaMixer2 of mamba_n_heads x mamba_d_head, mamba_n_groups,
-    mamba_d_state; 8 experts of intermediate_size and a shared MLP of shared_intermediate_size in every layer. Read as
-    Mamba-1 (mamba_d_state alone), kvplan's vLLM figures were 8.6% off vLLM's own (338.6x concurrency against 311.9x)."""
+    mamba_d_state; 8 experts of intermediate_size and a shared MLP of shared_intermediate_size in every layer. Read
+    as Mamba-1 (mamba_d_state alone), kvplan's vLLM figures were 8.6% off vLLM's own (338.6x concurrency against
+    311.9x)."""
     cfg = _granite_tiny()
     spec = parse_config(cfg, "granite-tiny")
     state = spec.linear_layers[0]
