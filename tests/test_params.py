@@ -158,16 +158,32 @@ def test_nemotron_h_8b():
     assert g["experts"] == g["router"] == 0
 
 
-def _granite_tiny():
-    """The tiny Granite 4.0 hybrid config the vLLM reference figures use (benchmarks/vllm_reference/make_figures.py
-    GRANITE_4_TINY, transformers' docs print it), read from the script's source."""
+def _script_config(name):
+    """A config the vLLM reference figures use (benchmarks/vllm_reference/make_figures.py), read from the script's
+    source."""
     import ast
     from pathlib import Path
 
     source = (Path(__file__).resolve().parents[1] / "benchmarks" / "vllm_reference" / "make_figures.py").read_text()
     node = next(n for n in ast.parse(source).body if isinstance(n, ast.Assign)
-                and getattr(n.targets[0], "id", None) == "GRANITE_4_TINY")
+                and getattr(n.targets[0], "id", None) == name)
     return ast.literal_eval(node.value)
+
+
+def test_falcon_h1_layers_hold_attention_and_mamba_2_side_by_side():
+    """falcon_h1.py FalconH1ParallelHybrid: every layer runs attention and a Mamba-2 mixer on the same input, then a
+    gated MLP; the Mamba-2 norm has a weight only with mamba_rms_norm (off by default). 1,554,789,760 parameters by
+    hand for the 1.5B's shapes (Falcon-H1-1.5B is published as 1.55B)."""
+    cfg = _script_config("FALCON_H1")
+    spec = parse_config(cfg, "falcon-h1")
+    kinds = [type(layer).__name__ for layer in spec.layers]
+    assert kinds == ["FullAttention", "LinearState"] * 24  # a KV cache and a state slot in every layer
+    g = groups(cfg)
+    assert g["attention"] == 24 * (2048 * 1024 + 2 * 2048 * 256 + 1024 * 2048)
+    conv = 3072 + 2 * 256
+    assert g["linear"] == 24 * (2048 * (2 * 3072 + 2 * 256 + 48) + conv * 4 + conv + 3 * 48 + 2048 * 3072)
+    assert g["dense"] == 24 * 3 * 4608 * 2048
+    assert sum(g.values()) == 1_554_789_760  # + embedding and LM head 65537 x 2048, 2 norms a layer, final norm
 
 
 def test_granite_4_hybrid_names_its_mamba_2_heads_its_own_way():
@@ -175,7 +191,7 @@ def test_granite_4_hybrid_names_its_mamba_2_heads_its_own_way():
     mamba_d_state; 8 experts of intermediate_size and a shared MLP of shared_intermediate_size in every layer. Read
     as Mamba-1 (mamba_d_state alone), kvplan's vLLM figures were 8.6% off vLLM's own (338.6x concurrency against
     311.9x)."""
-    cfg = _granite_tiny()
+    cfg = _script_config("GRANITE_4_TINY")
     spec = parse_config(cfg, "granite-tiny")
     state = spec.linear_layers[0]
     assert (state.flavor, state.conv_elements, state.ssm_elements) == ("mamba2", 3 * (8 * 128 + 2 * 128),

@@ -328,6 +328,11 @@ def test_jamba_layers_and_state_slots():
 def test_verify_refuses_the_mamba_forms_it_does_not_run():
     from kvplan.errors import KvplanError
 
+    falcon_h1 = {"model_type": "falcon_h1", "num_hidden_layers": 2, "hidden_size": 256, "num_attention_heads": 4,
+                 "num_key_value_heads": 2, "intermediate_size": 512, "vocab_size": 1000, "mamba_n_heads": 8,
+                 "mamba_d_head": 32, "mamba_d_state": 16, "mamba_n_groups": 1, "mamba_d_conv": 4}
+    with pytest.raises(KvplanError, match="side by side in every layer \\(Falcon-H1\\); verify's layers hold one"):
+        architecture(falcon_h1, parse_config(falcon_h1, "falcon-h1"), 1)
     biased = {**JAMBA, "mamba_proj_bias": True}
     with pytest.raises(KvplanError, match="biases on its Mamba projections \\(mamba_proj_bias\\); verify's Mamba-1"):
         architecture(biased, parse_config(biased, "jamba-biased"), 1)

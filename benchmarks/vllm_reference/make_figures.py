@@ -142,7 +142,17 @@ GRANITE_4_TINY = {
     "shared_intermediate_size": 512, "tie_word_embeddings": True, "torch_dtype": "bfloat16", "use_cache": True,
     "vocab_size": 49152,
 }
-SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY}
+# Falcon-H1 (attention and Mamba-2 side by side in every layer): the shapes a public test quotes for a Falcon-H1
+# config (search index ids 71543829462 and 60558215653, "FALCON_H1": 24 layers of 2048, 8 / 2 heads of 128, Mamba-2
+# 48 heads of 64, state 256, d_ssm 3072), the rest transformers' FalconH1Config defaults; max_position_embeddings
+# and torch_dtype set here (not in the quote).
+FALCON_H1 = {
+    "architectures": ["FalconH1ForCausalLM"], "model_type": "falcon_h1", "num_hidden_layers": 24, "hidden_size": 2048,
+    "intermediate_size": 4608, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 128,
+    "vocab_size": 65537, "mamba_d_state": 256, "mamba_d_conv": 4, "mamba_n_groups": 1, "mamba_n_heads": 48,
+    "mamba_d_head": 64, "mamba_d_ssm": 3072, "max_position_embeddings": 131072, "torch_dtype": "bfloat16",
+}
+SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY, "FALCON_H1": FALCON_H1}
 
 
 def load_model_config(model: str) -> dict:
@@ -186,6 +196,7 @@ FAMILIES = [
     ("jamba-mamba1-hybrid", "tests/hub_configs.py:JAMBA", [1, 2, 4], ["auto"]),
     ("nemotronh-mamba2-hybrid", "make_figures.py:NEMOTRON_H_8B", [1, 2, 4], ["auto", "fp8"]),
     ("granite4-mamba2-hybrid", "make_figures.py:GRANITE_4_TINY", [1, 2, 4, 8], ["auto", "fp8"]),
+    ("falconh1-parallel-hybrid", "make_figures.py:FALCON_H1", [1, 2], ["auto", "fp8"]),
     ("mixtral-moe", "mistralai/Mixtral-8x7B-v0.1", [1, 2, 4, 8], ["auto"]),
     ("qwen3-moe", "Qwen/Qwen3-30B-A3B", [1, 2, 4], ["auto"]),
 ]

@@ -28,8 +28,8 @@ def layout_rules(spec: ModelSpec) -> list:
     linear = [layer for layer in spec.layers if isinstance(layer, LinearState)]
     if linear:
         rules.append(f"{linear[0].flavor} state on {len(linear)} of {n} layers: fixed per sequence, no per-token KV")
-    skipped = n - len(spec.layers)
-    if skipped:
+    skipped = n - len(spec.layers)  # negative for Falcon-H1, whose layers hold a KV cache and a state slot each
+    if skipped > 0:
         rules.append(f"{skipped} of {n} layers hold no cache (MLP/MoE only)")
     return rules + list(spec.notes)
 

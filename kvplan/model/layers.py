@@ -36,8 +36,10 @@ def _window_on(cfg: Config) -> bool:
 
 
 def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
-    """One of full | sliding | chunked | linear | none per layer, and the rule that decided it."""
+    """One of full | sliding | chunked | linear | parallel | none per layer, and the rule that decided it."""
     window_on = _window_on(cfg)
+    if cfg.model_type == "falcon_h1":  # falcon_h1.py FalconH1ParallelHybrid: attention and Mamba-2 side by side
+        return ["parallel"] * n, "Falcon-H1: attention and Mamba-2 side by side in every layer"
     if cfg.has("layer_types"):
         return cfg.per_layer("layer_types", n, LAYER_TYPE_NAMES), "layer_types"
     if cfg.has("hybrid_override_pattern"):
@@ -142,7 +144,9 @@ def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
                                   "kvplan does not model that pairing.")
             cls = ChunkedAttention if kind == "chunked" else SlidingWindow
             layers.append(cls(attention.kv_heads, attention.head_dim, sliding_window=window))
-        elif kind == "linear":
+        elif kind in ("linear", "parallel"):  # a parallel layer holds an attention cache and a state slot
+            if kind == "parallel":
+                layers.append(attention)
             linear = linear or linear_state(cfg)
             layers.append(linear)
     return tuple(layers)

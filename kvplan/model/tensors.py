@@ -90,10 +90,12 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
         groups = cfg.int(("n_groups", "mamba_n_groups"), default=1)
         inner = heads * cfg.int(MAMBA2_HEAD_DIM)
         conv = inner + 2 * groups * state
+        # the gated norm's weight: Falcon-H1 has one only with mamba_rms_norm (falcon_h1.py: use_rms_norm)
+        norm = cfg.model_type != "falcon_h1" or cfg.flag("mamba_rms_norm", False)
         return [*_matrix("linear", 2 * inner + 2 * groups * state + heads, h, proj_bias),
                 Tensor("linear", conv, kernel), *([Tensor("linear", conv)] if conv_bias else []),
-                Tensor("linear", heads, copies=2), Tensor("linear", heads, fp32=True), Tensor("linear", inner),
-                *_matrix("linear", h, inner, proj_bias)]
+                Tensor("linear", heads, copies=2), Tensor("linear", heads, fp32=True),
+                *([Tensor("linear", inner)] if norm else []), *_matrix("linear", h, inner, proj_bias)]
     inner = cfg.int("mamba_expand", default=2) * h  # Mamba-1 (Jamba)
     state = cfg.int("mamba_d_state")
     rank = cfg.int("mamba_dt_rank", default=math.ceil(h / 16))
@@ -180,9 +182,9 @@ def layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str) -> list:
     """Tensors of one decoder layer with this mixer and feed-forward block."""
     width = 2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1
     out = [Tensor("norms", d["hidden"], copies=width * _layer_norms(cfg))]
-    if mixer in ("full", "sliding", "chunked"):
+    if mixer in ("full", "sliding", "chunked", "parallel"):
         out += _attention(cfg, d)
-    elif mixer == "linear":
+    if mixer in ("linear", "parallel"):
         out += _linear_mixer(cfg, d)
     return out + _feed_forward(cfg, d, ffn)
 

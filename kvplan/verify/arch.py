@@ -133,6 +133,9 @@ def _layer_kinds(cfg: Config, spec: ModelSpec) -> list:
     """(mixer, window, cache index) per decoder layer. spec.layers holds the layers with a cache, in order; a
     Nemotron-H MLP or MoE block has none (mixer "none")."""
     mixers, _ = mixer_kinds(cfg, spec.num_hidden_layers)
+    if "parallel" in mixers:
+        raise KvplanError(f"{spec.name} runs attention and Mamba-2 side by side in every layer (Falcon-H1); verify's "
+                          f"layers hold one mixer each.")
     cached = iter(enumerate(spec.layers))
     kinds = []
     for mixer in mixers:
