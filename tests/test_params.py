@@ -209,6 +209,22 @@ def test_granite_4_hybrid_names_its_mamba_2_heads_its_own_way():
     assert {p.name: p.parameters for p in dense.params}["dense"] == 8 * 3 * 512 * 512  # shared_mlp alone
 
 
+def test_lfm2_short_convolution_blocks():
+    """lfm2.py: ten short-convolution blocks (in_proj -> B, C, x; a depthwise conv of conv_L_cache taps; out_proj)
+    and six attention blocks with q/k norms, each with Lfm2MLP, whose block_ff_dim 12288 becomes int(2 x 12288 / 3)
+    = 8192 (a multiple of 256 already); tied embeddings. LFM2-1.2B's geometry (LiquidAI publishes 1.2B)."""
+    cfg = _script_config("LFM2_1_2B")
+    spec = parse_config(cfg, "lfm2")
+    state = spec.linear_layers[0]
+    assert (state.flavor, state.conv_elements, state.ssm_elements, len(spec.linear_layers)) == ("shortconv", 2 * 2048,
+                                                                                                0, 10)
+    g = groups(cfg)
+    assert g["linear"] == 10 * (3 * 2048 * 2048 + 2048 * 3 + 2048 * 2048)
+    assert g["attention"] == 6 * (2 * 2048 * 2048 + 2 * 512 * 2048 + 2 * 64)
+    assert g["dense"] == 16 * 3 * 8192 * 2048
+    assert sum(g.values()) == 1_170_340_608  # + the tied embedding 65536 x 2048, 2 norms a layer, the final norm
+
+
 def test_qwen3_next_layers():
     g = groups(QWEN3_NEXT_80B)
     # 12 gated-attention layers: q_proj doubled (16 heads x 256 x 2), k/v 2 x 256, o_proj, q/k norms.

@@ -333,6 +333,10 @@ def test_verify_refuses_the_mamba_forms_it_does_not_run():
                  "mamba_d_head": 32, "mamba_d_state": 16, "mamba_n_groups": 1, "mamba_d_conv": 4}
     with pytest.raises(KvplanError, match="side by side in every layer \\(Falcon-H1\\); verify's layers hold one"):
         architecture(falcon_h1, parse_config(falcon_h1, "falcon-h1"), 1)
+    lfm2 = {"model_type": "lfm2", "num_hidden_layers": 2, "hidden_size": 256, "num_attention_heads": 4,
+            "num_key_value_heads": 2, "vocab_size": 1000, "conv_L_cache": 3, "layer_types": ["conv", "full_attention"]}
+    with pytest.raises(KvplanError, match="has shortconv layers; verify's forward pass has gated DeltaNet"):
+        architecture(lfm2, parse_config(lfm2, "lfm2"), 1)
     biased = {**JAMBA, "mamba_proj_bias": True}
     with pytest.raises(KvplanError, match="biases on its Mamba projections \\(mamba_proj_bias\\); verify's Mamba-1"):
         architecture(biased, parse_config(biased, "jamba-biased"), 1)

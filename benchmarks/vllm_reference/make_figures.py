@@ -152,7 +152,22 @@ FALCON_H1 = {
     "vocab_size": 65537, "mamba_d_state": 256, "mamba_d_conv": 4, "mamba_n_groups": 1, "mamba_n_heads": 48,
     "mamba_d_head": 64, "mamba_d_ssm": 3072, "max_position_embeddings": 131072, "torch_dtype": "bfloat16",
 }
-SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY, "FALCON_H1": FALCON_H1}
+# LFM2 (short-convolution blocks and attention): LiquidAI/LFM2-1.2B's geometry as a public test quotes its published
+# config.json (search index id 60797780217: 16 layers, attention at 2, 5, 8, 10, 12, 14, hidden 2048, 32 / 8 heads,
+# conv_L_cache 3, max_position_embeddings 128000); conv_dim and block_dim equal to hidden_size as in the LFM2 configs
+# public tests carry (ids 66153125775, 55166637630), the feed-forward fields transformers' Lfm2Config defaults
+# (block_ff_dim 12288 read as intermediate_size, auto-adjusted, x 1.0, multiples of 256).
+LFM2_1_2B = {
+    "architectures": ["Lfm2ForCausalLM"], "model_type": "lfm2", "num_hidden_layers": 16, "hidden_size": 2048,
+    "num_attention_heads": 32, "num_key_value_heads": 8, "conv_L_cache": 3, "conv_dim": 2048, "block_dim": 2048,
+    "layer_types": ["conv", "conv", "full_attention", "conv", "conv", "full_attention", "conv", "conv",
+                    "full_attention", "conv", "full_attention", "conv", "full_attention", "conv", "full_attention",
+                    "conv"],
+    "max_position_embeddings": 128000, "vocab_size": 65536, "torch_dtype": "bfloat16", "block_ff_dim": 12288,
+    "block_auto_adjust_ff_dim": True, "block_ffn_dim_multiplier": 1.0, "block_multiple_of": 256,
+}
+SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY, "FALCON_H1": FALCON_H1,
+                  "LFM2_1_2B": LFM2_1_2B}
 
 
 def load_model_config(model: str) -> dict:
@@ -197,6 +212,7 @@ FAMILIES = [
     ("nemotronh-mamba2-hybrid", "make_figures.py:NEMOTRON_H_8B", [1, 2, 4], ["auto", "fp8"]),
     ("granite4-mamba2-hybrid", "make_figures.py:GRANITE_4_TINY", [1, 2, 4, 8], ["auto", "fp8"]),
     ("falconh1-parallel-hybrid", "make_figures.py:FALCON_H1", [1, 2], ["auto", "fp8"]),
+    ("lfm2-shortconv-hybrid", "make_figures.py:LFM2_1_2B", [1, 2, 4], ["auto", "fp8"]),
     ("mixtral-moe", "mistralai/Mixtral-8x7B-v0.1", [1, 2, 4, 8], ["auto"]),
     ("qwen3-moe", "Qwen/Qwen3-30B-A3B", [1, 2, 4], ["auto"]),
 ]

@@ -57,6 +57,7 @@ FIELDS = {
             "linear_conv_kernel_dim mamba_num_heads mamba_n_heads mamba_head_dim mamba_d_head ssm_state_size "
             "mamba_d_state n_groups "
             "mamba_n_groups conv_kernel mamba_d_conv mamba_expand attn_layer_period full_attention_interval "
+            "conv_L_cache conv_dim block_dim block_multiple_of block_ff_dim "
             "no_rope_layer_interval moe_layer_freq expert_layer_period num_ln_in_parallel_attn n_group topk_group",
             1, MAX_COUNT),
     # zero means "none" for these (no q low-rank, dense model, no shared expert, every layer MoE...)
@@ -69,11 +70,12 @@ FIELDS = {
     **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size", 1, MAX_TOKENS),
     **_ints("sliding_window", 0, MAX_TOKENS),  # 0 (or null) means no window
     **{name: ("bool",) for name in "multi_query new_decoder_architecture use_sliding_window tie_word_embeddings "
-       "attention_bias mlp_bias parallel_attn mamba_proj_bias mamba_conv_bias use_conv_bias norm_topk_prob".split()},
+       "attention_bias mlp_bias parallel_attn mamba_proj_bias mamba_conv_bias use_conv_bias norm_topk_prob "
+       "tie_embedding conv_bias block_auto_adjust_ff_dim".split()},
     **{name: ("str",) for name in "model_type torch_dtype dtype topk_method scoring_func".split()},
     "quantization_config": ("dict",),
     "vision_config": ("dict",),
-    **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers".split()},
+    **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers full_attn_idxs".split()},
     "hybrid_override_pattern": ("list or str",),
 }
 

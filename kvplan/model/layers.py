@@ -17,6 +17,7 @@ LAYER_TYPE_NAMES = {
     "chunked_attention": "chunked",
     "linear_attention": "linear", "linear": "linear", "gated_deltanet": "linear",
     "mamba": "linear", "mamba2": "linear",
+    "conv": "linear",  # LFM2's short convolution blocks: a fixed window per sequence
     "mlp": "none", "moe": "none",  # Nemotron-H as transformers 5 writes it: feed-forward-only blocks
 }
 # Nemotron-H: M mamba, * attention, - MLP, E MoE (each block is one of them, no block has both)
@@ -42,6 +43,9 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
         return ["parallel"] * n, "Falcon-H1: attention and Mamba-2 side by side in every layer"
     if cfg.has("layer_types"):
         return cfg.per_layer("layer_types", n, LAYER_TYPE_NAMES), "layer_types"
+    if cfg.model_type == "lfm2" and cfg.has("full_attn_idxs"):  # LFM2 configs without layer_types
+        attention = set(cfg.int_list("full_attn_idxs"))
+        return ["full" if i in attention else "linear" for i in range(n)], "full_attn_idxs"
     if cfg.has("hybrid_override_pattern"):
         return cfg.per_layer("hybrid_override_pattern", n, NEMOTRON_H_CODES), "hybrid_override_pattern"
     if cfg.has("attn_layer_period"):  # Jamba
@@ -118,6 +122,9 @@ def linear_state(cfg: Config) -> LinearState:
         inner = heads * head_dim
         return LinearState(math.gcd(heads, groups), (kernel - 1) * (inner + 2 * groups * state),
                            heads * head_dim * state, "mamba2")
+    if cfg.has("conv_L_cache"):  # LFM2 short convolution (vLLM short_conv.py): a window of L - 1 inputs, no state
+        width = cfg.int(("conv_dim", "hidden_size"))
+        return LinearState(width, (cfg.int("conv_L_cache") - 1) * width, 0, "shortconv")
     if cfg.has("mamba_d_state"):  # Mamba-1 (Jamba)
         hidden = cfg.int(HIDDEN_KEYS)
         inner = cfg.int("mamba_expand", default=2) * hidden

@@ -21,9 +21,9 @@ ALWAYS_BIASED = ("gpt2", "gpt_bigcode", "gpt_neox", "phi")
 FALCON = ("falcon", "refinedweb", "refinedwebmodel")
 LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
 # Families whose config class ties the LM head to the embedding unless the file says otherwise.
-TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gpt2") + FALCON
+TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gpt2", "lfm2") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
-QK_NORM = ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text")  # per-head RMSNorm of q and k
+QK_NORM = ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text", "lfm2")  # per-head RMSNorm of q and k
 FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/post feed-forward norms
 
 
@@ -82,6 +82,10 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
         return [*_matrix("linear", 2 * key + 2 * value, h), *_matrix("linear", 2 * nv, h),
                 Tensor("linear", 2 * key + value, cfg.int("linear_conv_kernel_dim")), Tensor("linear", nv),
                 Tensor("linear", nv, fp32=True), Tensor("linear", dv), *_matrix("linear", h, value)]
+    if flavor == "shortconv":  # LFM2 (vLLM short_conv.py): in_proj -> B, C, x; depthwise conv; out_proj
+        width, bias = cfg.int(("conv_dim", "hidden_size")), cfg.flag("conv_bias", False)
+        return [*_matrix("linear", 3 * width, h, bias), Tensor("linear", width, cfg.int("conv_L_cache")),
+                *([Tensor("linear", width)] if bias else []), *_matrix("linear", h, width, bias)]
     proj_bias = cfg.flag("mamba_proj_bias", False) or cfg.flag("use_bias", False)
     conv_bias = cfg.flag("mamba_conv_bias", True) and cfg.flag("use_conv_bias", True)
     kernel = cfg.int(("conv_kernel", "mamba_d_conv"), default=4)
@@ -132,6 +136,16 @@ def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
         shared = cfg.optional_int("moe_shared_expert_intermediate_size") * count
     elif cfg.model_type.startswith("llama4"):
         shared = inter  # llama4.py Llama4MoE: one shared expert of intermediate_size in every MoE layer
+    elif cfg.model_type == "lfm2":  # lfm2.py Lfm2MLP: block_ff_dim (intermediate_size) adjusted, then rounded up
+        inter = cfg.optional_int(("block_ff_dim", "intermediate_size")) or inter
+        if cfg.flag("block_auto_adjust_ff_dim", True):
+            inter = int(2 * inter / 3)
+            multiplier = cfg.get("block_ffn_dim_multiplier")
+            if multiplier is not None:
+                inter = int(multiplier * inter)
+            step = cfg.int("block_multiple_of", default=256)
+            inter = step * ((inter + step - 1) // step)
+        return FeedForwardSizes(inter, inter, 0, False)
     elif cfg.model_type == "granitemoehybrid":  # granitemoehybrid.py: experts of intermediate_size, shared_mlp
         shared = cfg.optional_int("shared_intermediate_size")  # of shared_intermediate_size in every layer
         if not cfg.optional_int(EXPERT_KEYS):  # no experts: shared_mlp is the layer's only MLP
@@ -196,7 +210,7 @@ def model_tensors(cfg: Config, d: dict) -> list:
     out = [Tensor("embed", vocab, h), Tensor("norms", h, copies=2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1)]
     if cfg.model_type in ("gpt2", "gpt_bigcode"):  # learned positions
         out.append(Tensor("embed", cfg.int(("n_positions", "max_position_embeddings")), h))
-    if not cfg.flag("tie_word_embeddings", cfg.model_type in TIED_BY_DEFAULT):
+    if not cfg.flag("tie_word_embeddings", cfg.flag("tie_embedding", cfg.model_type in TIED_BY_DEFAULT)):
         out.append(Tensor("lm_head", vocab, h))
     return out
 
