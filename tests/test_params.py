@@ -225,6 +225,23 @@ def test_lfm2_short_convolution_blocks():
     assert sum(g.values()) == 1_170_340_608  # + the tied embedding 65536 x 2048, 2 norms a layer, the final norm
 
 
+def test_lfm2_moe_dense_layers_then_experts():
+    """lfm2_moe.py: the first num_dense_layers (2) layers run Lfm2MoeMlp of intermediate_size (7168, no adjusting),
+    the other 22 route to 32 experts of 1792 by sigmoid scores with a float32 correction bias (use_expert_bias).
+    8,339,930,560 by hand (LFM2-8B-A1B is published as 8.3B)."""
+    cfg = _script_config("LFM2_8B_A1B")
+    g = groups(cfg)
+    assert g["dense"] == 2 * 3 * 7168 * 2048
+    assert g["experts"] == 22 * 32 * 3 * 1792 * 2048
+    assert g["router"] == 22 * (32 * 2048 + 32)  # the gate and its correction bias
+    assert g["linear"] == 18 * (3 * 2048 * 2048 + 2048 * 3 + 2048 * 2048)
+    assert sum(g.values()) == 8_339_930_560
+    from kvplan.model.routing import routing
+
+    r = routing(Config(cfg, "lfm2-moe"))
+    assert (r.scoring, r.correction_bias, r.renormalize) == ("sigmoid", True, True)
+
+
 def test_qwen3_next_layers():
     g = groups(QWEN3_NEXT_80B)
     # 12 gated-attention layers: q_proj doubled (16 heads x 256 x 2), k/v 2 x 256, o_proj, q/k norms.

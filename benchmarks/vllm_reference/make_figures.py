@@ -166,8 +166,21 @@ LFM2_1_2B = {
     "max_position_embeddings": 128000, "vocab_size": 65536, "torch_dtype": "bfloat16", "block_ff_dim": 12288,
     "block_auto_adjust_ff_dim": True, "block_ffn_dim_multiplier": 1.0, "block_multiple_of": 256,
 }
+# LFM2-8B-A1B (lfm2_moe: the same blocks, the first two layers dense, then 32 experts, 4 a token, by sigmoid scores
+# with a correction bias): its config as a public test quotes it (search index id 58787885414), token ids left out.
+LFM2_8B_A1B = {
+    "architectures": ["Lfm2MoeForCausalLM"], "model_type": "lfm2_moe", "vocab_size": 65536, "hidden_size": 2048,
+    "intermediate_size": 7168, "num_hidden_layers": 24, "num_attention_heads": 32, "num_key_value_heads": 8,
+    "layer_types": ["conv", "conv", "full_attention", "conv", "conv", "conv", "full_attention", "conv", "conv",
+                    "conv", "full_attention", "conv", "conv", "conv", "full_attention", "conv", "conv", "conv",
+                    "full_attention", "conv", "conv", "full_attention", "conv", "conv"],
+    "conv_L_cache": 3, "conv_bias": False, "norm_eps": 1e-05, "rope_theta": 1000000.0,
+    "max_position_embeddings": 128000, "num_experts": 32, "num_experts_per_tok": 4, "moe_intermediate_size": 1792,
+    "num_dense_layers": 2, "use_expert_bias": True, "norm_topk_prob": True, "routed_scaling_factor": 1.0,
+    "torch_dtype": "bfloat16",
+}
 SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY, "FALCON_H1": FALCON_H1,
-                  "LFM2_1_2B": LFM2_1_2B}
+                  "LFM2_1_2B": LFM2_1_2B, "LFM2_8B_A1B": LFM2_8B_A1B}
 
 
 def load_model_config(model: str) -> dict:
@@ -213,6 +226,7 @@ FAMILIES = [
     ("granite4-mamba2-hybrid", "make_figures.py:GRANITE_4_TINY", [1, 2, 4, 8], ["auto", "fp8"]),
     ("falconh1-parallel-hybrid", "make_figures.py:FALCON_H1", [1, 2], ["auto", "fp8"]),
     ("lfm2-shortconv-hybrid", "make_figures.py:LFM2_1_2B", [1, 2, 4], ["auto", "fp8"]),
+    ("lfm2-shortconv-hybrid", "make_figures.py:LFM2_8B_A1B", [1, 2], ["auto"]),
     ("mixtral-moe", "mistralai/Mixtral-8x7B-v0.1", [1, 2, 4, 8], ["auto"]),
     ("qwen3-moe", "Qwen/Qwen3-30B-A3B", [1, 2, 4], ["auto"]),
 ]

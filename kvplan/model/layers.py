@@ -88,6 +88,9 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
         period = cfg.int("expert_layer_period", default=2)
         offset = cfg.int("expert_layer_offset", minimum=0, default=1)
         return ["moe" if i % period == offset else "dense" for i in range(n)], "expert_layer_period"
+    if cfg.model_type == "lfm2_moe":  # lfm2_moe.py: the first num_dense_layers layers dense, the rest MoE
+        first = cfg.int("num_dense_layers", minimum=0, default=2)
+        return ["dense" if i < first else "moe" for i in range(n)], "num_dense_layers"
     if cfg.has("first_k_dense_replace") or cfg.model_type.startswith("deepseek"):
         first = cfg.int("first_k_dense_replace", minimum=0, default=0)  # vLLM deepseek_v2.py DeepseekV2DecoderLayer
         every = cfg.int("moe_layer_freq", default=1)

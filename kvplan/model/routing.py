@@ -32,11 +32,12 @@ DEFAULTS = {
     "deepseek_v2": {"norm_topk_prob": False},
     "deepseek_v3": {"n_group": 8, "topk_group": 4, "norm_topk_prob": True, "routed_scaling_factor": 2.5},
     "nemotron_h": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.0},
+    "lfm2_moe": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.0},
 }
 # Families whose router vLLM builds with use_grouped_topk and the config's n_group / topk_group, and whether the
 # sigmoid scores and correction bias are fixed by the model code (else read from scoring_func / topk_method).
 GROUPED = {"deepseek_v2": False, "deepseek_v3": False, "kimi_k2": False, "glm4_moe": True, "glm4_moe_lite": True,
-           "nemotron_h": True}
+           "nemotron_h": True, "lfm2_moe": True}
 # Families whose router linear has a bias (gpt_oss.py: ReplicatedLinear(..., bias=True)).
 LOGIT_BIAS = ("gpt_oss",)
 
@@ -104,8 +105,11 @@ def routing(cfg: Config) -> Routing:
         allowed = topk_groups * (experts // groups)
         raise KvplanError(f"config field 'num_experts_per_tok' ({top_k}) must be at most the {allowed} experts of "
                           f"the topk_group ({topk_groups}) groups a token may choose from.")
+    correction = fixed or cfg.get("topk_method") == "noaux_tc"
+    if family == "lfm2_moe":  # lfm2_moe.py: the gate's e_score_correction_bias only with use_expert_bias
+        correction = cfg.flag("use_expert_bias", True)
     return Routing(scoring=scoring, renormalize=renormalize, scale=_scale(cfg, defaults), groups=groups,
-                   topk_groups=topk_groups, correction_bias=fixed or cfg.get("topk_method") == "noaux_tc")
+                   topk_groups=topk_groups, correction_bias=correction)
 
 
 def _scale(cfg: Config, defaults: dict) -> float:
