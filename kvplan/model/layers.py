@@ -43,7 +43,7 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
         return ["parallel"] * n, "Falcon-H1: attention and Mamba-2 side by side in every layer"
     if cfg.has("layer_types"):
         return cfg.per_layer("layer_types", n, LAYER_TYPE_NAMES), "layer_types"
-    if cfg.model_type == "lfm2" and cfg.has("full_attn_idxs"):  # LFM2 configs without layer_types
+    if cfg.model_type.startswith("lfm2") and cfg.has("full_attn_idxs"):  # LFM2 configs without layer_types
         attention = set(cfg.int_list("full_attn_idxs"))
         return ["full" if i in attention else "linear" for i in range(n)], "full_attn_idxs"
     if cfg.has("hybrid_override_pattern"):
