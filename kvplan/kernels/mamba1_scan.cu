@@ -11,9 +11,10 @@
 // Thread layout of kvp_m1_scan16 (prompts): N / 16 lanes share a channel (one lane for Jamba's N = 16), each holding
 // sixteen of its states in registers for the whole sequence (sixteen independent recurrences a thread); with more
 // than one lane a channel's y is their sum by shuffles (kvp_m1_scan4, decode steps: four states a lane, N / 4 lanes
-// a channel). A CTA of 128 threads covers CPB = 128 / lanes channels of one sequence (blockIdx.y). The inputs stream through shared memory in tiles of TILE tokens (x, dt, z: [TILE][CPB];
-// B and C: [TILE][2 N]) by 16-byte cp.async copies one tile ahead; a tile's B and C are widened to float32 once,
-// and each lane reads its sixteen as four 16-byte broadcasts. Arithmetic in fp32; the slots keep the pool's dtype.
+// a channel). A CTA of 128 threads covers CPB = 128 / lanes channels of one sequence (blockIdx.y). The inputs
+// stream through shared memory in tiles of TILE tokens (x, dt, z: [TILE][CPB]; B and C: [TILE][2 N]) by 16-byte
+// cp.async copies one tile ahead; a tile's B and C are widened to float32 once, and each lane reads its states' B
+// and C as 16-byte broadcasts. Arithmetic in fp32; the slots keep the pool's dtype.
 // H200, Jamba's 8,192 channels, one 8,192-token prompt (session 39): four states a thread (four lanes a channel,
 // y by shuffles), token by token from global memory, 6.0 ms; through shared-memory tiles 2.8 ms; with softplus once
 // a (token, channel) and the token loop unrolled 2.2 ms, split into 7 segments 1.7 ms; sixteen states a thread, 25
@@ -56,6 +57,7 @@ __device__ __forceinline__ void m1_tile(act_t* tile, const act_t* src, long long
 // segment z from the state the segments before it hand on (A is constant in time, so a segment's decay is
 // exp(A * its steps' sum): h <- exp(A sum_q) h + h_end_q, q < z) and writes y; the last segment stores the final
 // state. Phase 0: one segment, no workspaces.
+
 // the scan's parameters, shared by its two entry points
 #define KVP_M1_PARAMS                                                                                              \
   const act_t *__restrict__ x, long long xs, const act_t *__restrict__ dt, long long ds,                          \

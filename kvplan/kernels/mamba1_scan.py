@@ -2,8 +2,8 @@
 from the states in the slots are one kernel; the decode step's convolution is the recurrent steps' shared launch.
 
     plan = Mamba1Plan(channels=8192, state=16, taps=4, act_dtype="bfloat16", state_dtype="bfloat16")
-    x = plan.conv_step(xz, pool, slots, conv_w, conv_b)                      # decode: [B, C] float32, windows moved
-    y = plan.scan(x, dt, z, bc, dt_bias, a_log, d, pool, slots, tokens=1, load_state=True)   # [B, C]
+    x = plan.conv_step(xz, pool, slots, conv_w, conv_b).to(torch.bfloat16)   # decode: windows moved in the slots
+    y = plan.scan(x, dt, z, bc, dt_bias, a_log, d, pool, slots, tokens=1, load_state=True)   # [B, C] bf16
 
 `mamba1_supported(...)` says why a shape cannot run here (the caller then takes the torch path)."""
 
