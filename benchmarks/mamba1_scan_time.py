@@ -15,11 +15,10 @@ sys.path.insert(0, ".")
 from kvplan.gpu.caches import state_elements  # noqa: E402
 from kvplan.gpu.mamba1 import Mamba1  # noqa: E402
 from kvplan.gpu.model import Runtime  # noqa: E402
-from kvplan.gpu.step import LayerCache, Step  # noqa: E402
-from kvplan.gpu.timing import capture, time_replays  # noqa: E402
 from kvplan.gpu.weights import allocate_weights  # noqa: E402
 from kvplan.kernels import mamba1_scan as m1  # noqa: E402
 from kvplan.kernels.mamba1_scan import Mamba1Plan  # noqa: E402
+from mamba_step_time import decode_step_times  # noqa: E402  (benchmarks/, the script's own folder)
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
 
@@ -51,22 +50,10 @@ def main(argv) -> None:
     w = {k.split(".", 2)[2]: v for k, v in weights.items() if k.startswith("layers.0.")}
     row = state_elements(arch)
     for b in batches:
-        pool = (torch.randn(max(b, 8) * 2, row, device="cuda") * 0.1).to(torch.bfloat16)
-        cache = LayerCache("state", "0", (pool,))
-        slots = torch.randperm(pool.shape[0], device="cuda")[:b]
-        x = torch.randn(b, arch.hidden, device="cuda", dtype=torch.bfloat16)
-        step = Step(True, torch.zeros(b, dtype=torch.int64, device="cuda"), b, state_slots=slots)
-        times = {}
-        for form in ("kernel", "torch"):
-            mixer = Mamba1(arch, layer, w, Runtime("cuda"))
-            if form == "torch":
-                mixer._plans[(x.dtype, pool.dtype)] = None
-            graph, _ = capture(lambda: mixer(x, step, cache))
-            times[form] = time_replays(graph.replay, reps=30)["ms"]
-            del graph
+        times = decode_step_times(Mamba1, arch, layer, w, b, row)
         print(json.dumps({"decode_batch": b, "kernel_ms": round(times["kernel"], 4),
                           "torch_ms": round(times["torch"], 4), "speedup": round(times["torch"] / times["kernel"], 2),
-                          "label": mixer.label}), flush=True)
+                          "label": times["kernel_label"]}), flush=True)
     ch, n = arch.mamba1_inner, arch.ssm_state
     plan = Mamba1Plan(ch, n, arch.conv_kernel, "bfloat16", "bfloat16")
     pool = torch.zeros(1, plan.row_elements, device="cuda", dtype=torch.bfloat16)

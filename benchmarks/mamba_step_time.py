@@ -24,6 +24,28 @@ from kvplan.model import parse_config  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
 
 
+def decode_step_times(mixer_cls, arch, layer, w: dict, batch: int, row: int) -> dict:
+    """Graph-replay ms of one state layer's decode step (`mixer_cls`: Mamba2 or Mamba1, with its projections) for
+    `batch` sequences on shuffled bf16 slots of `row` elements: "kernel" (the bundled kernels) and "torch" (the
+    torch path), the slot's bytes and the kernel form's label."""
+    pool = (torch.randn(max(batch, 8) * 2, row, device="cuda") * 0.1).to(torch.bfloat16)
+    cache = LayerCache("state", "0", (pool,))
+    slots = torch.randperm(pool.shape[0], device="cuda")[:batch]
+    x = torch.randn(batch, arch.hidden, device="cuda", dtype=torch.bfloat16)
+    step = Step(True, torch.zeros(batch, dtype=torch.int64, device="cuda"), batch, state_slots=slots)
+    out = {"slot_bytes": row * pool.element_size()}
+    for form in ("kernel", "torch"):
+        mixer = mixer_cls(arch, layer, w, Runtime("cuda"))
+        if form == "torch":
+            mixer._plans[(x.dtype, pool.dtype)] = None  # the torch path
+        graph, _ = capture(lambda: mixer(x, step, cache))
+        out[form] = time_replays(graph.replay, reps=30)["ms"]
+        del graph
+        if form == "kernel":
+            out["kernel_label"] = mixer.label
+    return out
+
+
 def main(argv) -> None:
     batches = [int(b) for b in next((a.split("=", 1)[1] for a in argv if a.startswith("--batches=")),
                                     "1,64,256").split(",")]
@@ -35,20 +57,8 @@ def main(argv) -> None:
     row = state_elements(arch)
     rows = []
     for b in batches:
-        pool = (torch.randn(max(b, 8) * 2, row, device="cuda") * 0.1).to(torch.bfloat16)
-        cache = LayerCache("state", "0", (pool,))
-        slots = torch.randperm(pool.shape[0], device="cuda")[:b]
-        x = torch.randn(b, arch.hidden, device="cuda", dtype=torch.bfloat16)
-        step = Step(True, torch.zeros(b, dtype=torch.int64, device="cuda"), b, state_slots=slots)
-        times = {}
-        for form in ("kernel", "torch"):
-            mixer = Mamba2(arch, layer, w, Runtime("cuda"))
-            if form == "torch":
-                mixer._plans[(x.dtype, pool.dtype)] = None  # the torch path
-            graph, _ = capture(lambda: mixer(x, step, cache))
-            times[form] = time_replays(graph.replay, reps=30)["ms"]
-            del graph
-        moved = 2 * b * row * pool.element_size()
+        times = decode_step_times(Mamba2, arch, layer, w, b, row)
+        moved = 2 * b * times["slot_bytes"]
         rows.append({"batch": b, "kernel_ms": times["kernel"], "torch_ms": times["torch"],
                      "speedup": times["torch"] / times["kernel"], "state_MB": moved / 2 / 1e6,
                      "kernel_pct_of_read": moved / (times["kernel"] / 1e3) / read * 100})
