@@ -48,9 +48,10 @@ def attempts(xq, xs, wq, ws):
     """(label, thunk) for each API / layout tried."""
     from torch.nn.functional import ScalingType
 
-    a_layouts = {"sa row-major": xs.contiguous(), "sa col-major": xs.t().contiguous().t()}
-    b_layouts = {"sb [N/128,K/128]": ws.contiguous(), "sb [K/128,N/128] view": ws.t(),
-                 "sb [K/128,N/128] contig": ws.t().contiguous()}
+    col = torch.empty(xs.shape[1], xs.shape[0], device=xs.device).t()  # strides (1, M), M = 1 included
+    col.copy_(xs)
+    a_layouts = {"sa col-major": col}
+    b_layouts = {"sb [K/128,N/128] view": ws.t()}
     out = []
     for an, sa in a_layouts.items():
         for bn, sb in b_layouts.items():
@@ -88,7 +89,7 @@ def main():
     torch.manual_seed(0)
     print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name())
     works = {}
-    for m in (1, 16, 256):
+    for m in (1, 2, 3, 8, 16, 256):
         n, k = 2112, 7168
         wq, ws = weight(n, k, dev)
         x = torch.randn(m, k, device=dev, dtype=torch.bfloat16)
@@ -105,7 +106,7 @@ def main():
             except Exception as exc:  # noqa: BLE001 - the probe reports every refusal
                 print(f"M={m} {label}: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
     print("working:", works)
-    good = [lbl for lbl, ms in works.items() if len(ms) == 3]
+    good = [lbl for lbl, ms in works.items() if len(ms) == 6]
     if not good:
         print("no block-scaled API ran at every M")
     read = None

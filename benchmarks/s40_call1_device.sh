@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 40, call 1: which block-scaled fp8 matmul torch offers on the H200 (DeepSeek-V3 / R1's 128x128 weight
+# Session 40, calls 1-2: which block-scaled fp8 matmul torch offers on the H200 (DeepSeek-V3 / R1's 128x128 weight
 # blocks), its error and speed over DeepSeek-V3's per-rank shapes at TP 8 (benchmarks/block_fp8_probe.py).
 set -u
 cd "$(dirname "$0")/.."
