@@ -31,6 +31,8 @@ RUNS = [  # name, kvplan verify arguments (order: value first)
     ("nemotron3-nano", ["benchmarks/configs/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json"]),  # Mamba-2 + MoE
     ("jamba-mini", ["benchmarks/configs/ai21labs--AI21-Jamba-1.5-Mini.json"]),  # Mamba-1 + MoE (session 39)
     ("jamba-mini-tp2", ["benchmarks/configs/ai21labs--AI21-Jamba-1.5-Mini.json", "--tp", "2"]),  # x_proj split
+    ("dsv3-tp8", ["deepseek-ai/DeepSeek-V3", "--tp", "8"]),  # block-scaled fp8, one rank of eight (session 40)
+    ("dsr1-tp8", ["deepseek-ai/DeepSeek-R1", "--tp", "8"]),
 ]
 PER_RUN_S = 150
 

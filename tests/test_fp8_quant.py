@@ -1,6 +1,7 @@
 """Activations to e4m3 for fp8 linears (kvplan/gpu/fp8.py; the kernel kvplan/kernels/fp8_quant.cu on a GPU): x / s
 saturated at +-448 and rounded to nearest, checked by hand on the CPU form, and the kernel bit for bit against it on
-a GPU (skipped without CUDA)."""
+a GPU (skipped without CUDA). The same for the per-token-group form (a scale per token and 128 columns, column-major
+over padded rows: fp8_group_quant, its torch form group_quant_reference), and its replay from a CUDA graph."""
 
 import pytest
 
@@ -34,3 +35,167 @@ def test_kernel_matches_the_torch_form_bit_for_bit(dtype, shape):
     nan = torch.isnan(want.float())
     assert torch.equal(torch.isnan(got.float()), nan)  # NaN stays NaN (its sign bit may differ)
     assert torch.equal(got.view(torch.uint8)[~nan], want.view(torch.uint8)[~nan])
+
+
+# ---- per-token-group scales (fp8_group_quant: block-fp8 linears as W8A8) ----------------------------------------
+
+def test_group_reference_by_hand():
+    """One token, two groups: [7, -3.5, 1, 0.3, -2^-20, 3 x 2^-15, 1.1875, 0...] and zeros."""
+    from kvplan.kernels.fp8_quant import GROUP_EPS, group_quant_reference
+
+    x = torch.zeros(1, 256, dtype=torch.bfloat16)
+    x[0, :7] = torch.tensor([7.0, -3.5, 1.0, 0.3, -(2.0 ** -20), 3 * 2.0 ** -15, 1.1875])
+    q, s = group_quant_reference(x)
+    assert q.shape == (1, 256) and q.dtype == torch.float8_e4m3fn
+    assert s.shape == (1, 2) and s.dtype == torch.float32 and s.stride() == (1, 1)
+    # amax 7: s = 7 / 448 = 2^-6 exactly. x / s = 448, -224, 64; bf16(0.3) = 0.30078125, x 64 = 19.25, between e4m3's
+    # 18 and 20 (steps of 2 in [16, 32)): 20; -2^-14 is below half e4m3's least subnormal 2^-9: -0 (byte 0x80);
+    # 3 x 2^-9 is its third subnormal step; 1.1875 x 64 = 76, halfway between 72 and 80 (steps of 8 in [64, 128)):
+    # the even mantissa, 80
+    assert s[0, 0].item() == 2.0 ** -6
+    got = q[0, :8].float().tolist()
+    assert got == [448.0, -224.0, 64.0, 20.0, 0.0, 3 * 2.0 ** -9, 80.0, 0.0]
+    assert q.view(torch.uint8)[0, 4].item() == 0x80
+    # the all-zero group: the smallest scale, zeros
+    assert s[0, 1].item() == torch.tensor(GROUP_EPS, dtype=torch.float32).item()
+    assert not q.view(torch.uint8)[0, 128:].any()
+
+
+def test_group_reference_saturates_its_amax():
+    """amax 1.1875: s = fl32(1.1875 / 448) is a little low, so amax / s = 448.00003 > 448: clamped to 448."""
+    from kvplan.kernels.fp8_quant import group_quant_reference
+
+    x = torch.zeros(1, 128, dtype=torch.float16)
+    x[0, 0], x[0, 1] = 1.1875, -1.1875
+    s32 = torch.tensor(1.1875) / 448
+    assert (torch.tensor(1.1875) / s32).item() > 448
+    q, s = group_quant_reference(x)
+    assert s[0, 0].item() == s32.item()
+    assert q[0, :2].float().tolist() == [448.0, -448.0]
+
+
+def test_group_reference_pads_rows_column_major():
+    from kvplan.kernels.fp8_quant import group_quant_reference
+
+    x = torch.randn(3, 384).to(torch.bfloat16) * 50
+    q, s = group_quant_reference(x, rows=16)
+    assert q.shape == (16, 384) and s.shape == (16, 3) and s.stride() == (1, 16)
+    assert not q.view(torch.uint8)[3:].any()  # padded rows: zeros
+    assert torch.equal(s[3:], torch.ones(13, 3))  # at scale one
+    q3, s3 = group_quant_reference(x)
+    assert torch.equal(q[:3].view(torch.uint8), q3.view(torch.uint8)) and torch.equal(s[:3], s3)
+    assert s3.stride() == (1, 3)
+    # each row's scale is its groups' amax / 448, and dequantised it stays within e4m3's half step (2^-4 relative)
+    assert torch.equal(s3, x.float().view(3, 3, 128).abs().amax(-1) / 448)
+    back = q3.float().view(3, 3, 128) * s3[..., None]
+    assert torch.allclose(back, x.float().view(3, 3, 128), rtol=2 ** -4, atol=0)
+    with pytest.raises(ValueError, match="rows=2 is fewer"):
+        group_quant_reference(x, rows=2)
+    with pytest.raises(ValueError, match="multiple of 128"):
+        group_quant_reference(x[:, :200])
+
+
+def test_group_supported_says_why_not():
+    from kvplan.kernels.fp8_quant import fp8_group_quant, fp8_group_quant_supported
+
+    assert "CUDA device" in fp8_group_quant_supported(torch.zeros(2, 256, dtype=torch.bfloat16))
+    assert "bf16 or fp16" in fp8_group_quant_supported(torch.zeros(2, 256, dtype=torch.float32))
+    assert "multiple of 128 columns" in fp8_group_quant_supported(torch.zeros(2, 200, dtype=torch.float16))
+    assert "multiple of 128 columns" in fp8_group_quant_supported(torch.zeros(256, dtype=torch.float16))
+    with pytest.raises(ValueError, match="cannot take this tensor: the tensor is not on a CUDA device"):
+        fp8_group_quant(torch.zeros(2, 256, dtype=torch.bfloat16))
+
+
+def _group_case(t, k, dtype, seed=0):
+    """[t, k] with each group's magnitude its own (2^-12 .. 1e4), one group zeros, a few tiny values."""
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    groups = k // 128
+    mag = torch.logspace(-12 * 0.30103, 4, steps=max(groups * t, 2), device="cuda")[: groups * t]
+    mag = mag[torch.randperm(mag.numel(), generator=g, device="cuda")].view(t, groups, 1)
+    x = torch.randn(t, groups, 128, device="cuda", generator=g) * mag / 4
+    x = x.clamp(-1e4, 1e4)
+    x[0, 0, :3] = torch.tensor([1e4, -1e4, 1.1875], device="cuda")
+    x[-1, -1] = 0  # a group of zeros
+    if groups > 1:
+        x[-1, 0, :2] = torch.tensor([2.0 ** -20, -(2.0 ** -30)], device="cuda")
+    return x.view(t, k).to(dtype)
+
+
+def _gpu_group_kernel():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from kvplan.kernels.fp8_quant import fp8_group_quant_supported
+
+    why = fp8_group_quant_supported(torch.zeros(1, 128, dtype=torch.bfloat16, device="cuda"))
+    if why:
+        pytest.skip(why)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("k", [128, 7168])
+@pytest.mark.parametrize("t", [1, 5, 16, 300])
+def test_group_kernel_matches_the_reference_bit_for_bit(t, k, dtype):
+    _gpu_group_kernel()
+    from kvplan.kernels.fp8_quant import fp8_group_quant, group_quant_reference
+
+    x = _group_case(t, k, dtype)
+    rows = 16 if t < 16 else t
+    q, s = fp8_group_quant(x, rows=rows)
+    want_q, want_s = group_quant_reference(x, rows=rows)
+    assert q.shape == (rows, k) and q.dtype == torch.float8_e4m3fn
+    assert s.shape == (rows, k // 128) and s.stride() == (1, rows)
+    assert torch.equal(q.view(torch.uint8), want_q.view(torch.uint8))
+    assert torch.equal(s, want_s)
+    assert torch.isfinite(s).all() and (s > 0).all()
+    if rows > t:
+        assert not q[t:].view(torch.uint8).any() and torch.equal(s[t:], torch.ones_like(s[t:]))
+    q1, s1 = fp8_group_quant(x)  # rows default to the tokens
+    assert s1.shape == (t, k // 128) and torch.equal(q1.view(torch.uint8), want_q[:t].view(torch.uint8))
+    assert torch.equal(s1, want_s[:t])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_group_kernel_nan_and_preallocated_outputs():
+    """A NaN makes its group's scale and values NaN (as torch's amax); out / scales are written in place."""
+    _gpu_group_kernel()
+    from kvplan.kernels.fp8_quant import fp8_group_quant, group_quant_reference, group_scales_empty
+
+    x = _group_case(7, 512, torch.bfloat16, seed=1)
+    x[2, 130] = float("nan")
+    out = torch.empty(8, 512, dtype=torch.float8_e4m3fn, device="cuda")
+    sc = group_scales_empty(8, 4, "cuda")
+    q, s = fp8_group_quant(x, rows=8, out=out, scales=sc)
+    assert q is out and s is sc
+    want_q, want_s = group_quant_reference(x, rows=8)
+    nan_q, nan_s = torch.isnan(want_q.float()), torch.isnan(want_s)
+    assert nan_s.sum() == 1 and nan_s[2, 1] and nan_q[2, 128:256].all() and nan_q.sum() == 128
+    assert torch.equal(torch.isnan(s), nan_s) and torch.equal(torch.isnan(q.float()), nan_q)
+    assert torch.equal(q.view(torch.uint8)[~nan_q], want_q.view(torch.uint8)[~nan_q])
+    assert torch.equal(s[~nan_s], want_s[~nan_s])
+    with pytest.raises(ValueError, match="strides"):
+        fp8_group_quant(x, rows=8, scales=torch.empty(8, 4, device="cuda"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_group_kernel_replays_from_a_cuda_graph():
+    _gpu_group_kernel()
+    from kvplan.kernels.fp8_quant import fp8_group_quant, group_quant_reference, group_scales_empty
+
+    x = _group_case(37, 1024, torch.bfloat16, seed=2)
+    out = torch.empty(48, 1024, dtype=torch.float8_e4m3fn, device="cuda")
+    sc = group_scales_empty(48, 8, "cuda")
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):  # warm-up (the module's load) off the capture
+        fp8_group_quant(x, rows=48, out=out, scales=sc)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fp8_group_quant(x, rows=48, out=out, scales=sc)
+    x.copy_(_group_case(37, 1024, torch.bfloat16, seed=3))  # new inputs, the same buffer
+    out.view(torch.uint8).fill_(0x7F)
+    sc.fill_(float("nan"))
+    graph.replay()
+    torch.cuda.synchronize()
+    want_q, want_s = group_quant_reference(x, rows=48)
+    assert torch.equal(out.view(torch.uint8), want_q.view(torch.uint8)) and torch.equal(sc, want_s)

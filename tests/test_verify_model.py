@@ -121,6 +121,7 @@ def test_stack_rows_keeps_names_values_and_one_buffer_per_pair():
 @pytest.mark.parametrize("name, kinds", [("deepseek_v2", {"MLAttention", "shared x1"}),
                                          ("deepseek_shared2", {"MLAttention", "shared x2"}),
                                          ("deepseek_q_lora", {"MLAttention"}),
+                                         ("deepseek_v3_fp8", {"MLAttention", "shared x1"}),
                                          ("qwen3_next", {"GatedDeltaNet", "router+gate", "shared x1"}),
                                          ("mixtral", set()), ("llama", set())])
 def test_engine_layout_runs_one_matmul_per_pair_and_matches_the_reference(name, kinds):
@@ -187,7 +188,7 @@ def test_allocation_joins_shared_experts_at_once_with_the_same_bytes():
     assert sum(t.numel() * t.element_size() for t in w.values()) == weight_bytes(arch)
 
 
-@pytest.mark.parametrize("name", ["mixtral", "deepseek_v2", "gpt_oss", "qwen3_next"])
+@pytest.mark.parametrize("name", ["mixtral", "deepseek_v2", "gpt_oss", "qwen3_next", "deepseek_v3_fp8"])
 @pytest.mark.parametrize("factor", [0, 10**6])  # 0: every call gathers each pair's expert; 10**6: grouped GEMMs
 def test_both_moe_forms_match_the_reference(name, factor, monkeypatch):
     monkeypatch.setattr(ffn, "SLOT_FACTOR", factor)
@@ -381,7 +382,7 @@ def test_llama4_routes_top1_on_the_input_with_its_shared_expert_apart():
 def test_fp8_checkpoints_per_tensor_run_and_the_others_are_refused():
     """Devstral-Small-2 (one scale a matrix, the bundled spec) allocates its attention and MLP matrices in e4m3:
     this rank's bytes are the estimate's but for its 280 float32 scales (40 layers x q, k, v, o, gate, up, down,
-    which verify holds as one constant). Block-scaled fp8 (DeepSeek-V3) and fp8 experts are refused in one line."""
+    which verify holds as one constant). Per-tensor fp8 experts and other formats are refused in one line."""
     from kvplan.errors import KvplanError
 
     raw: list = []
@@ -393,16 +394,46 @@ def test_fp8_checkpoints_per_tensor_run_and_the_others_are_refused():
         "qkv": "fp8", "o": "fp8", "gate_up": "fp8", "down": "fp8", "embed": "model", "lm_head": "model",
         "attn_norm": "model"}
     assert sum(g.bytes for g in spec.params) - weight_bytes(arch) == 280 * 4
-    raw = []
-    v3 = resolve("deepseek-ai/DeepSeek-V3", raw_out=raw)
-    with pytest.raises(KvplanError, match="fp8 weights in 128x128 blocks"):
-        architecture(raw[0], v3, 8)
     moe = {**TINY["mixtral"], "quantization_config": {"quant_method": "fp8", "activation_scheme": "dynamic"}}
     with pytest.raises(KvplanError, match="its routed-expert weights in fp8"):
         architecture(moe, parse_config(moe, "mixtral-fp8"), 1)
     awq = {**TINY["llama"], "quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 128}}
-    with pytest.raises(KvplanError, match="stores weights as int4-awq; .* fp8 linears with one scale a matrix"):
+    with pytest.raises(KvplanError, match="stores weights as int4-awq; .* fp8 linears \\(one scale a matrix"):
         architecture(awq, parse_config(awq, "llama-awq"), 1)
+
+
+def test_block_scaled_fp8_checkpoints_hold_the_estimates_bytes_and_shard_by_blocks():
+    """DeepSeek-V3 (every layer matrix e4m3, a float32 scale per 128 x 128 block): at tp 1 the tensors verify
+    allocates are exactly the estimate's bytes (kvplan/model/params.py counts the scales of each whole matrix); at
+    tp 8 each rank's scales cover its share of the weight (by hand: q_b 16 heads x 192 = 3,072 rows = 24 blocks,
+    7,168 columns = 56, the experts' 2,048 / 8 = 256 intermediate rows = 2 blocks per projection), and a tp that
+    would cut a block is refused as vLLM refuses it."""
+    from kvplan.errors import KvplanError
+
+    raw: list = []
+    spec = resolve("deepseek-ai/DeepSeek-V3", raw_out=raw)
+    one = architecture(raw[0], spec, 1)
+    assert (one.linear_format, one.experts_format) == ("fp8_block", "fp8_block")
+    assert weight_bytes(one) == sum(g.bytes for g in spec.params)
+    arch = architecture(raw[0], spec, 8)
+    specs = {s.name: s for s in rank_weights(arch)}
+    shapes = {k: specs[f"layers.5.{k}"].shape(8) for k in ("q_a", "q_a_scale", "q_b", "q_b_scale", "kv_b_scale",
+                                                            "o_scale", "w13_scale", "w2_scale", "shared.down_scale")}
+    assert shapes == {"q_a": (1536, 7168), "q_a_scale": (12, 56), "q_b": (3072, 1536), "q_b_scale": (24, 12),
+                      "kv_b_scale": (32, 4), "o_scale": (56, 16), "w13_scale": (256, 4, 56),
+                      "w2_scale": (256, 56, 2), "shared.down_scale": (56, 2)}
+    for name in ("layers.5.q_b", "layers.5.o", "layers.5.w13", "layers.0.mlp.down"):
+        weight, scale = specs[name], specs[name + "_scale"]
+        for rank in (0, 3, 7):
+            assert [(a * 128, b * 128) for a, b in shard_slices(scale, rank, 8)] == shard_slices(weight, rank, 8)
+    with pytest.raises(KvplanError, match="layers.0.mlp.gate_up holds 576 rows or columns per rank at tp 32"):
+        rank_weights(architecture(raw[0], spec, 32))
+    blocks64 = {**TINY["llama"], "quantization_config": {"quant_method": "fp8", "weight_block_size": [64, 64]}}
+    with pytest.raises(KvplanError, match="in 64x64 blocks .* take 128x128 blocks"):
+        architecture(blocks64, parse_config(blocks64, "llama-fp8-64"), 1)
+    deltanet = {**TINY["qwen3_next"], "quantization_config": {"quant_method": "fp8", "weight_block_size": [128, 128]}}
+    with pytest.raises(KvplanError, match="fp8 weights in linear layers"):
+        architecture(deltanet, parse_config(deltanet, "qwen3-next-fp8"), 1)
 
 
 def test_the_fp8_forward_labels_its_linears_and_hands_e4m3_rows_to_them():

@@ -39,6 +39,17 @@ TINY = {
                            "n_shared_experts": 1, "moe_intermediate_size": 32, "first_k_dense_replace": 1,
                            "n_group": 4, "topk_group": 2, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
                            "scoring_func": "sigmoid", "topk_method": "noaux_tc"},
+    # DeepSeek-V3's checkpoint form: every layer matrix e4m3 with a float32 scale per 128 x 128 block (the experts'
+    # 128 rows are one block, so the shared expert joins them as verify allocates it, and q_a's 128 rows stack with
+    # kv_a's 40 and their scales; the rest are part blocks)
+    "deepseek_v3_fp8": {**BASE, "model_type": "deepseek_v3", "intermediate_size": 96, "num_hidden_layers": 2,
+                        "num_key_value_heads": 4, "q_lora_rank": 128, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
+                        "qk_rope_head_dim": 8, "v_head_dim": 16, "n_routed_experts": 16, "num_experts_per_tok": 3,
+                        "n_shared_experts": 1, "moe_intermediate_size": 128, "first_k_dense_replace": 1,
+                        "n_group": 4, "topk_group": 2, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
+                        "scoring_func": "sigmoid", "topk_method": "noaux_tc",
+                        "quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                                "weight_block_size": [128, 128]}},
     # Llama 4: every second layer MoE (top 1, the router's sigmoid weighing the expert's input) with a shared
     # expert; the dense layers' MLP of intermediate_size_mlp
     "llama4": {"model_type": "llama4", "torch_dtype": "bfloat16",

@@ -22,6 +22,8 @@ GROUPED_LABEL = ("tokens sorted by expert, grouped GEMMs (torch._grouped_mm) whe
                  "are a quarter of the experts or more; below that each pair's expert weights gathered, then bmm")
 MXFP4_LABEL = ("mxfp4 experts dequantised to bf16 in torch (the routed pairs' experts when few, else every expert), "
                "then the GEMMs above")
+FP8_LABEL = ("block-scaled fp8 experts dequantised in torch (the routed pairs' experts when few, else every expert), "
+             "then the GEMMs above")
 # Gathering a pair's expert reads its weights, writes a copy and reads that (3x its bytes) plus the launches: on the
 # H200 (2026-12-01) DeepSeek-V2-Lite's 6 pairs of 64 experts ran faster gathered, Mixtral's 2 pairs of 8 slower.
 SLOT_FACTOR = 4
@@ -94,11 +96,13 @@ class MLP:
     def __init__(self, arch, w: dict, rt, prefix: str = "mlp"):
         self.arch, self.rt = arch, rt
         self.gate_up, self.down = w[f"{prefix}.gate_up"], w[f"{prefix}.down"]
+        # a per-tensor fp8 down projection takes e4m3 rows from the activation's launch; a block-scaled one bf16
+        self.quant = self.down.dtype == fp8.E4M3 and arch.linear_format == "fp8"
 
     def partial(self, x):
         """This rank's share of the output (before the all-reduce)."""
         h = mlp_activation(self.arch.activation, self.rt.mm(x, self.gate_up), self.arch.gated_mlp, self.rt.labels,
-                           quant=self.down.dtype == fp8.E4M3)
+                           quant=self.quant)
         return self.rt.mm(h, self.down)
 
     def __call__(self, x):
@@ -118,6 +122,7 @@ class MoE:
         # the router and the shared expert's gate in one matmul where stacked (weights.py JOINT_ROWS)
         self.router_gate = stacked_rows(w["router"], w.get("shared_gate")) if arch.shared_gate else None
         self.mxfp4 = arch.experts_format == "mxfp4"
+        self.fp8 = arch.experts_format == "fp8_block"  # e4m3 experts with a float32 scale per 128 x 128 block
         # the correction bias in float32 whatever the weights' dtype (vLLM keeps it so; the router kernel takes it)
         self.correction = w["router_correction"].float().contiguous() if "router_correction" in w else None
         self.rule = arch.routing.describe()  # the router's label, once (route() runs every layer of every step)
@@ -137,7 +142,7 @@ class MoE:
             from ..kernels.skinny import moe_pairs_plan
 
             dtype = w["router"].dtype
-            fmt = "mxfp4" if self.mxfp4 else ("bf16" if dtype == torch.bfloat16 else "fp16")
+            fmt = "mxfp4" if self.mxfp4 else "fp8" if self.fp8 else ("bf16" if dtype == torch.bfloat16 else "fp16")
             inter = w["w2_blocks"].shape[-1] * 2 if self.mxfp4 else w["w2"].shape[-1]
             experts, top_k = a.experts + self.joined, a.top_k + self.joined
             key = (experts, a.hidden, inter, top_k, dtype, fmt, a.activation, self.joined, a.gated_mlp)
@@ -165,6 +170,8 @@ class MoE:
     def _dequantized(self, name: str, dtype):
         """This layer's `name` experts (w13 / w2) in `dtype`: by the bundled kernel into the scratch every layer
         shares (each projection in turn: the GEMM before it on the stream has read it), else in torch."""
+        if self.fp8:
+            return fp8.dequantize_blocks(self.w[name], self.w[f"{name}_scale"], dtype)
         blocks, scales = self.w[f"{name}_blocks"], self.w[f"{name}_scales"]
         if self.mx_dequant is None or dtype != torch.bfloat16:
             return dequantize_mxfp4(blocks, scales, dtype)
@@ -179,13 +186,13 @@ class MoE:
 
     def label(self) -> str:
         """What runs the routed experts, in the words verify reports."""
-        rest = MXFP4_LABEL if self.mxfp4 else GROUPED_LABEL
+        rest = MXFP4_LABEL if self.mxfp4 else FP8_LABEL if self.fp8 else GROUPED_LABEL
         if self.joined:
             rest += (f"; the shared expert as {self.joined} more expert(s) of every token in the same launches (its "
                      f"weights joined to the routed experts', as SGLang's shared-experts fusion)")
         if self.pairs is None:
             return rest + (f" (the bundled MoE kernel refused: {self.pairs_refused})" if self.pairs_refused else "")
-        if self.mxfp4:
+        if self.mxfp4 or self.fp8:
             from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS
 
             rest = MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)
@@ -194,8 +201,9 @@ class MoE:
         elif self.pairs.expert_rows:
             joined = ", the joined shared expert's passes spread over CTAs that start first" if self.joined else ""
             rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS, joined=joined) + rest
-        return PAIRS_LABEL.format(tokens=self.pairs.max_tokens,
-                                  mxfp4=", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else "") + rest
+        packed = ", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else \
+            ", e4m3 bytes times their block scales in registers" if self.fp8 else ""
+        return PAIRS_LABEL.format(tokens=self.pairs.max_tokens, mxfp4=packed) + rest
 
     def route(self, logits, gate=None):
         """(weights [T, k + joined] float32, expert ids [T, k + joined]) from the router's logits by the model's rule
@@ -257,6 +265,8 @@ class MoE:
             w = self.w
             if self.mxfp4:
                 w13, w2 = (w["w13_blocks"], w["w13_scales"]), (w["w2_blocks"], w["w2_scales"])
+            elif self.fp8:
+                w13, w2 = (w["w13"], w["w13_scale"]), (w["w2"], w["w2_scale"])
             else:
                 w13, w2 = w["w13"], w["w2"]
             return self.pairs.run(x.contiguous(), weights, ids, w13, w2, shared=shared, shared_gate=gate)
@@ -277,6 +287,8 @@ class MoE:
             return True
         if self.mxfp4:
             return self.mx_dequant is None or t < MXFP4_GROUPED_TOKENS
+        if self.fp8:  # by expert at every token count (dequantising every expert in torch is far slower)
+            return True
         return p.expert_rows and ids.numel() <= BY_EXPERT_PAIRS * p.experts
 
     def _pairs(self, x, weights, ids):
@@ -286,6 +298,9 @@ class MoE:
         if self.mxfp4:
             w13 = dequantize_mxfp4(w["w13_blocks"][flat], w["w13_scales"][flat], x.dtype)
             w2 = dequantize_mxfp4(w["w2_blocks"][flat], w["w2_scales"][flat], x.dtype)
+        elif self.fp8:
+            w13 = fp8.dequantize_blocks(w["w13"][flat], w["w13_scale"][flat], x.dtype)
+            w2 = fp8.dequantize_blocks(w["w2"][flat], w["w2_scale"][flat], x.dtype)
         else:
             w13, w2 = w["w13"][flat], w["w2"][flat]
         rows = x.repeat_interleave(k, dim=0)
@@ -304,9 +319,9 @@ class MoE:
         offsets = torch.cumsum(counts, 0, dtype=torch.int32)
         token = order // k
         rows = x[token]
-        w13 = self._dequantized("w13", x.dtype) if self.mxfp4 else w["w13"]
+        w13 = self._dequantized("w13", x.dtype) if self.mxfp4 or self.fp8 else w["w13"]
         h = mlp_activation(a.activation, grouped_mm(rows, w13, offsets), a.gated_mlp, self.rt.labels)
-        w2 = self._dequantized("w2", x.dtype) if self.mxfp4 else w["w2"]  # (into the scratch w13 was in)
+        w2 = self._dequantized("w2", x.dtype) if self.mxfp4 or self.fp8 else w["w2"]  # (the scratch w13 was in)
         y = grouped_mm(h.to(rows.dtype), w2, offsets).to(x.dtype)
         # each token's k rows, where the sort left them, weighted and summed (no atomics: index_add_ over the
         # sorted rows took 3.5 ms of Qwen3-Next's 60 ms step at 440 tokens x 11 pairs, H200, session 9); on a GPU

@@ -59,3 +59,59 @@ def gemv(plan, x, w, out_dtype):
     bf16."""
     out = plan.run(_quantized(x), w, scale=INPUT_SCALE * WEIGHT_SCALE)
     return out if out.dtype == out_dtype else out.to(out_dtype)
+
+
+# ---- block-scaled fp8 (Arch.linear_format / experts_format "fp8_block": DeepSeek-V3 / R1, Qwen3-FP8) ------------
+# The checkpoint stores e4m3 values with one float32 scale per BLOCK x BLOCK tile of each matrix (weight_block_size
+# [128, 128]): W[r, c] = q[r, c] * s[r // 128, c // 128]. vLLM runs these as W8A8 (model_executor/layers/
+# quantization/utils/fp8_utils.py: the activation quantised per token per 128 columns, then a block-scaled GEMM).
+# verify: up to SKINNY_TOKENS rows through the bundled skinny kernel's fp8 format (bf16 x against the e4m3 weights
+# dequantised in registers, W8A16: the same weight bytes streamed), more rows through the per-token-group
+# quantisation and cuBLAS's block-scaled fp8 GEMM (torch._scaled_mm), which refuses fewer than 8 rows on the H200
+# (benchmarks/RESULTS.md, session 40), so the rows are padded to a multiple of ROW_PAD.
+
+BLOCK = 128
+SKINNY_TOKENS = 16
+ROW_PAD = 16
+BLOCK_LABEL = ("block-scaled fp8 (e4m3 weights, a float32 scale per 128 x 128 block): up to {tokens} tokens the "
+               "bundled skinny kernel's fp8 format (x in bf16, the weights dequantised in registers), beyond that x "
+               "quantised per token per 128 columns (the bundled fp8_quant.cu where the GPU takes it) and cuBLAS's block-scaled fp8 GEMM (torch._scaled_mm), "
+               "W8A8 as vLLM runs it")
+
+
+def block_rows(rows: int) -> int:
+    """Scale rows (or columns) of a matrix dimension: one per started block."""
+    return -(-rows // BLOCK)
+
+
+def dequantize_blocks(q, s, dtype=torch.float32):
+    """q [..., rows, cols] e4m3 and s [..., ceil(rows / 128), ceil(cols / 128)] float32 -> [..., rows, cols] in
+    `dtype` (torch ops: the CPU forward, its reference and the torch fallbacks)."""
+    rows, cols = q.shape[-2:]
+    full = s.to(dtype).repeat_interleave(BLOCK, dim=-2)[..., :rows, :].repeat_interleave(BLOCK, dim=-1)[..., :cols]
+    return q.to(dtype) * full
+
+
+def quantize_groups(x, rows: int):
+    """x [T, K] (K a multiple of 128) -> (e4m3 [rows, K], float32 scales [rows, K / 128] with strides (1, rows)):
+    each token's 128-column groups at their own scale, amax / 448; rows >= T, the padding rows zero at scale 1 (what
+    cuBLAS's block-scaled GEMM takes). The bundled kernel where it runs (one launch), torch's ops otherwise."""
+    if x.is_cuda:
+        from ..kernels.fp8_quant import fp8_group_quant, fp8_group_quant_supported
+
+        if fp8_group_quant_supported(x) is None:
+            return fp8_group_quant(x, rows=rows)
+    from ..kernels.fp8_quant import group_quant_reference
+
+    return group_quant_reference(x, rows=rows)
+
+
+def block_linear(x, w, s, out_dtype):
+    """x [T, K] times the block-scaled e4m3 weight w [N, K] (scales s [ceil(N / 128), K / 128]) -> [T, N] in
+    `out_dtype`: W8A8 through cuBLAS on a GPU (rows padded to ROW_PAD), the dequantised weight in torch elsewhere
+    (and where K is not whole blocks, which cuBLAS and the quantisation refuse)."""
+    if not x.is_cuda or x.shape[1] % BLOCK:  # (a part block of columns: tiny test models only)
+        return (x.float() @ dequantize_blocks(w, s).t()).to(out_dtype)
+    t = x.shape[0]
+    q, qs = quantize_groups(x.contiguous(), -(-t // ROW_PAD) * ROW_PAD)
+    return torch._scaled_mm(q, w.t(), qs, s.t(), out_dtype=out_dtype)[:t]

@@ -52,6 +52,20 @@ def _form(mm, form: str, x, w):
     return mm.kernel_plans(form)[tuple(w.shape)].run(x, w)
 
 
+BLOCK_FORM = "block-scaled fp8 (kvplan/gpu/fp8.py)"
+
+
+def _time_block(mm, tensors: list, batch: int, reps: int) -> tuple:
+    """(ms, bytes) of one decode batch through every block-scaled weight of a shape: the e4m3 values and their
+    scales, as Matmul.block runs them (the skinny kernel's fp8 form up to fp8.SKINNY_TOKENS rows)."""
+    x = torch.randn(batch, tensors[0].shape[1], dtype=torch.bfloat16, device=tensors[0].device)
+    nbytes = sum(t.numel() + mm.block_scale(t).numel() * 4 for t in tensors)
+    graph, _ = capture(lambda: [mm(x, w) for w in tensors])
+    ms = time_replays(graph.replay, reps=reps)["ms"]
+    del graph
+    return ms, nbytes
+
+
 def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
     """A bundled kernel's plan (skinny GEMM, streaming GEMV in order, rotated or rows owned) for a weight shape, or
     the reason it cannot run it (a sentence)."""
@@ -75,6 +89,9 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     shapes = decode_linears(weights, tied)
     refused = {form: {} for form in MM_FORMS[2:]}
     for shape, tensors in shapes.items():
+        if mm.block_scale(tensors[0]) is not None:  # block-scaled fp8: one form (ops.Matmul.block), its plan made now
+            mm.block_plan(tensors[0], 1)
+            continue
         for form in MM_FORMS[2:]:
             plan = kernel_plan(form, shape, tensors[0].dtype, max(batches))
             if isinstance(plan, str):
@@ -85,6 +102,12 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     for batch in batches:
         total_bytes, total_ms = 0, 0.0
         for (out, inp), tensors in shapes.items():
+            if mm.block_scale(tensors[0]) is not None:
+                ms, nbytes = _time_block(mm, tensors, batch, reps)
+                total_bytes, total_ms = total_bytes + nbytes, total_ms + ms
+                rows.append({"shape": [out, inp], "layers": len(tensors), "batch": batch, "chosen": BLOCK_FORM,
+                             f"{BLOCK_FORM} TB/s": nbytes / (ms / 1e3) / 1e12})
+                continue
             w8 = tensors[0].dtype == fp8.E4M3  # W8A8: cuBLAS's fp8 GEMM as the first form, no W @ x^T
             x = torch.randn(batch, inp, dtype=torch.bfloat16 if w8 else tensors[0].dtype, device=tensors[0].device)
             if w8:  # the weight stream alone: x in e4m3 as the norms hand it over (o and down quantise it first)
@@ -112,6 +135,7 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
                       "kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) and the bundled streaming GEMV "
                       "(kvplan/kernels/gemv_stream.cu, sm_90; CTAs in order, rotated, or owning whole rows at rings "
                       "of 6 or 8), CUDA graphs over every layer's weight of the shape; fp8 weights: cuBLAS's fp8 "
-                      "GEMM (torch._scaled_mm) and the GEMV's e4m3 kernel over x in e4m3 (W8A8)",
+                      "GEMM (torch._scaled_mm) and the GEMV's e4m3 kernel over x in e4m3 (W8A8); block-scaled fp8 weights: "
+                      "the bundled skinny kernel's fp8 form (x in bf16)",
             "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
             "stream_refused": refused[MM_FORMS[3]]}

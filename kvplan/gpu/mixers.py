@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from . import fp8
 from .ops import Rope, rms_norm, stacked_rows
 from .step import write_cache
 
@@ -137,6 +138,11 @@ class MLAttention:
             arch.v_head_dim
         self.first = "q_a" if arch.q_lora_rank else "q"  # the projection of x beside kv_a
         self.joint = stacked_rows(w.get(self.first), w.get("kv_a"))  # both in one matmul where stacked
+        # the absorbed decode multiplies by kv_b's halves in the activations' dtype: a block-scaled fp8 kv_b is
+        # dequantised once, as vLLM keeps bf16 copies of them (attention/backends/mla/common.py W_UK_T, W_UV)
+        kv_b = w["kv_b"]
+        self.kv_b = kv_b if kv_b.dtype != fp8.E4M3 else fp8.dequantize_blocks(kv_b, w["kv_b_scale"],
+                                                                              w["kv_a_norm"].dtype)
 
     def __call__(self, x, step, cache):
         a, w, rt, t, h = self.arch, self.w, self.rt, x.shape[0], self.heads
@@ -146,7 +152,7 @@ class MLAttention:
         q = q.view(t, h, self.nope + self.rope)
         q_nope = q[..., :self.nope]
         cos, sin = step.rope[self.layer.rope_theta]
-        kv_b = w["kv_b"].view(h, self.nope + self.v_dim, self.rank)
+        kv_b = self.kv_b.view(h, self.nope + self.v_dim, self.rank)
         stored = cache is not None and cache.group in step.slots
         fused = rt.paged.mla_rope_cache(q, kv, w["kv_a_norm"], a.norm_eps, cos, sin,
                                         cache.tensors[0] if stored else None,

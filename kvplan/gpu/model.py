@@ -22,8 +22,9 @@ from .ffn import MLP, MoE
 from .mamba import Mamba2
 from .mamba1 import Mamba1
 from .mixers import Attention, MLAttention
-from .ops import Matmul, Norms, Rope
+from .ops import Matmul, Norms, Rope, stacked_rows
 from .paged import PagedAttention
+from .weights import JOINT_ROWS, block_joint
 
 MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet, "mamba": Mamba2, "mamba1": Mamba1}
 FFNS = {"dense": MLP, "moe": MoE}
@@ -79,6 +80,23 @@ class Block:
         return x, h
 
 
+def register_block_scales(mm, weights: dict) -> None:
+    """Tell the model's Matmul which e4m3 weights are block-scaled, and by what: every `{name}` with a
+    `{name}_scale`, and the stacked JOINT_ROWS pairs' joint weights (the view decode multiplies by)."""
+    for name, scale in weights.items():
+        base = name[:-len("_scale")]
+        if name.endswith("_scale") and base in weights and weights[base].dtype == fp8.E4M3:
+            mm.register_block(weights[base], scale)
+    for name, w in weights.items():
+        prefix, _, base = name.rpartition(".")
+        for first, second in JOINT_ROWS:
+            if base == first:
+                joint = stacked_rows(w, weights.get(f"{prefix}.{second}"))
+                scale = block_joint(joint, weights, prefix + ".", first)
+                if scale is not None:
+                    mm.register_block(joint, scale)
+
+
 class Transformer:
     def __init__(self, arch, weights: dict, rt: Runtime):
         self.arch, self.w, self.rt = arch, weights, rt
@@ -87,6 +105,9 @@ class Transformer:
         rt.mm.out_dtype = dtype or rt.mm.out_dtype  # what fp8 linears over e4m3 rows return
         if arch.linear_format == "fp8":
             rt.labels["fp8 linears"] = fp8.LABEL
+        if arch.linear_format == "fp8_block":
+            register_block_scales(rt.mm, weights)
+            rt.labels["fp8 linears"] = fp8.BLOCK_LABEL.format(tokens=fp8.SKINNY_TOKENS)
         self.rope = Rope(arch.qk_rope_dim if "mla" in arch.mixers else arch.rope_dim, rt.device, dtype)
         self.thetas = sorted({layer.rope_theta for layer in arch.layers})
         self.caches: dict = {}  # cache index (LayerArch.cache) -> LayerCache (none during the profile run)

@@ -189,6 +189,34 @@ class Matmul:
         self.owned_deep: dict = {}  # (out, in) -> the same with own=True, two CTAs per SM, rings of 8
         self.out_dtype = torch.bfloat16  # fp8 linears over e4m3 rows: the activations' dtype (model.Transformer)
         self.fp8_scales: dict = {}  # device -> fp8.scales(device), made at the first fp8 product (eager: prefill)
+        self.block_scales: dict = {}  # (data_ptr, rows, cols) of a block-scaled e4m3 weight -> its scales
+        self.block_plans: dict = {}  # (rows, cols) -> the skinny kernel's fp8 plan, or why it cannot run the shape
+
+    def register_block(self, w, scales) -> None:
+        """Mark the e4m3 weight `w` as block-scaled by `scales` (kvplan/gpu/fp8.py block_linear)."""
+        self.block_scales[(w.data_ptr(), *w.shape)] = scales
+
+    def block_scale(self, w):
+        """The block scales of weight `w`, or None (a 16-bit or per-tensor fp8 weight)."""
+        return self.block_scales.get((w.data_ptr(), *w.shape)) if w.dtype == fp8.E4M3 else None
+
+    def block_plan(self, w, tokens: int):
+        """The skinny kernel's fp8 plan for `w`'s shape at `tokens` rows, or None: more rows than it takes, the CPU,
+        or a shape it refuses (made at the first call outside graph capture; the forms' timing makes them at
+        start)."""
+        if tokens > fp8.SKINNY_TOKENS or not w.is_cuda:
+            return None
+        key = tuple(w.shape)
+        if key not in self.block_plans and not torch.cuda.is_current_stream_capturing():
+            try:
+                from ..kernels.skinny import skinny_gemm_plan
+
+                self.block_plans[key] = skinny_gemm_plan(key[0], key[1], torch.bfloat16, max_batch=fp8.SKINNY_TOKENS,
+                                                         device=w.device, weight_format="fp8")
+            except (ValueError, RuntimeError, ImportError) as exc:  # KernelUnavailableError is a RuntimeError
+                self.block_plans[key] = str(exc)
+        plan = self.block_plans.get(key)
+        return None if isinstance(plan, str) else plan
 
     def kernel_plans(self, form: str) -> dict:
         """(out, in) -> plan, for one of the bundled kernels' forms (MM_FORMS[2:])."""
@@ -197,6 +225,10 @@ class Matmul:
 
     def __call__(self, x, w, bias=None):
         form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))
+        scales = self.block_scale(w)
+        if scales is not None:
+            out = self.block(x, w, scales)
+            return out + bias if bias is not None else out
         if w.dtype == fp8.E4M3:
             out = self.fp8(form, x, w)
             return out + bias if bias is not None else out
@@ -218,6 +250,14 @@ class Matmul:
         if w.device not in self.fp8_scales:
             self.fp8_scales[w.device] = fp8.scales(w.device)
         return fp8.linear(x, w, out_dtype, self.fp8_scales[w.device])
+
+    def block(self, x, w, scales):
+        """x @ W^T for a block-scaled e4m3 weight (kvplan/gpu/fp8.py): the skinny kernel's fp8 form at decode batches,
+        W8A8 through cuBLAS above, the dequantised weight on the CPU."""
+        plan = self.block_plan(w, x.shape[0]) if x.dtype == torch.bfloat16 else None
+        if plan is not None:
+            return plan.run(x.contiguous(), (w, scales))
+        return fp8.block_linear(x, w, scales, x.dtype if x.dtype != fp8.E4M3 else self.out_dtype)
 
     def pair(self, x, a, b, joint=None):
         """(x @ a^T, x @ b^T): one matmul over `joint` (stacked_rows(a, b)) where given, its output split."""

@@ -1,8 +1,8 @@
 """A straightforward dense reference of verify's forward pass, for the tests: float64, one sequence, one token
 at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet as its
 token recurrence, Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit by
-bit, fp8 linears with their activations quantised. Same weights (tp 1 shapes) as
-kvplan/gpu/model.py; written separately so that the two agree only if both are right."""
+bit, fp8 linears with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs).
+Same weights (tp 1 shapes) as kvplan/gpu/model.py; written separately so that the two agree only if both are right."""
 
 from __future__ import annotations
 
@@ -68,8 +68,11 @@ class Reference:
     def __init__(self, arch, weights: dict):
         assert arch.tp == 1
         self.a = arch
+        scaled = {k[:-len("_scale")] for k in weights if k.endswith("_scale") and k[:-len("_scale")] in weights}
         self.w = {k: _W8A8(v) if v.dtype == fp8.E4M3 else v.to(D) for k, v in weights.items()
-                  if v.dtype != torch.uint8}
+                  if v.dtype != torch.uint8 and k not in scaled and k[:-len("_scale")] not in scaled}
+        for name in scaled:  # block-scaled fp8: the e4m3 values times their block's scale, the input as it is
+            self.w[name] = fp8.dequantize_blocks(weights[name], weights[name + "_scale"], D)
         for name in [k for k, v in weights.items() if k.endswith("_blocks")]:
             base = name[: -len("_blocks")]
             self.w[base] = decode_mxfp4(weights[name], weights[base + "_scales"])

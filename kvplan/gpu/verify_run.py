@@ -22,7 +22,7 @@ from ..verify.terms import (decode_prediction, measured_kv_budget, predicted_ter
                             responsible_term, subtracted_terms, term_rows)
 from . import rank as R
 from .deltanet import LABEL as DELTANET_LABEL
-from .ffn import GROUPED_LABEL, MXFP4_LABEL
+from .ffn import FP8_LABEL, GROUPED_LABEL, MXFP4_LABEL
 from .mamba import LABEL as MAMBA_LABEL
 from .mamba1 import LABEL as MAMBA1_LABEL
 from .nvml import Nvml, import_stack
@@ -153,7 +153,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         notes.append(f"tp {opts.tp} simulated on one GPU: all-reduce time and NCCL memory not measured")
     labels = dict(timed["labels"])
     if arch.experts:
-        labels.setdefault("moe", MXFP4_LABEL if arch.experts_format == "mxfp4" else GROUPED_LABEL)
+        labels.setdefault("moe", {"mxfp4": MXFP4_LABEL, "fp8_block": FP8_LABEL}.get(arch.experts_format, GROUPED_LABEL))
     if "linear" in arch.mixers:
         labels.setdefault("linear", DELTANET_LABEL)
     if "mamba" in arch.mixers:

@@ -39,6 +39,8 @@ def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
         t.uniform_(0.0, 2.7, generator=generator)  # log(1) .. log(16)
     elif base in ("dt_bias", "qkv_bias", "router_bias", "router_correction"):
         t.normal_(0.0, 0.1, generator=generator)
+    elif base.endswith("_scale"):  # block scales (fp8.py): around the scale the e4m3 values were drawn at, not 2^k
+        t.uniform_(0.75 * fp8.WEIGHT_SCALE, 1.25 * fp8.WEIGHT_SCALE, generator=generator)
     else:
         fan_in = spec.full_shape[-1] if len(spec.full_shape) > 1 else 1
         if t.dtype != fp8.E4M3:
@@ -66,9 +68,9 @@ def allocate_weights(arch: Arch, device, dtype=None, fill: bool = True) -> dict:
         prefix, base = _layer_part(spec.name)
         shape = shapes[spec.name]
         if prefix in joined:
-            if base in ("shared.gate_up", "shared.down"):
+            if base.startswith(("shared.gate_up", "shared.down")):  # the matrices and their block scales
                 continue
-            if base in ("w13", "w2"):
+            if base in ("w13", "w2", "w13_scale", "w2_scale"):
                 shape = (shape[0] + joined[prefix], *shape[1:])
         t = torch.empty(shape, dtype=_stored(spec, dtype), device=device)
         if fill:
@@ -87,8 +89,10 @@ def engine_layout(weights: dict, join_shared: bool = True) -> dict:
 # Weights of a layer that multiply the same input, stacked row-wise in one buffer so that decode runs one matmul for
 # both (kvplan/gpu/ops.py stacked_rows): DeepSeek's q (or q_a) and kv_a projections (vLLM fuses q_a + kv_a as
 # fused_qkv_a_proj), DeltaNet's qkvz and ba projections, the MoE router and Qwen's shared-expert gate (a [1, hidden]
-# GEMV alone was two cuBLAS launches).
+# GEMV alone was two cuBLAS launches). Block-scaled pairs stack their scales too (`block_joint`), where the first
+# one's rows are whole blocks.
 JOINT_ROWS = (("q", "kv_a"), ("q_a", "kv_a"), ("qkvz", "ba"), ("router", "shared_gate"))
+SCALED_JOINT_ROWS = tuple((f"{a}_scale", f"{b}_scale") for a, b in JOINT_ROWS)
 
 
 def stack_rows(weights: dict) -> dict:
@@ -100,10 +104,10 @@ def stack_rows(weights: dict) -> dict:
     (H200, batch 437: 21.9 us a layer, benchmarks/RESULTS.md session 14)."""
     for name in list(weights):
         prefix, _, base = name.rpartition(".")
-        for first, second in JOINT_ROWS:
+        for first, second in JOINT_ROWS + SCALED_JOINT_ROWS:
             a, b = weights[name], weights.get(f"{prefix}.{second}")
             if base != first or b is None or a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1] \
-                    or a.dtype != b.dtype or a.device != b.device:
+                    or a.dtype != b.dtype or a.device != b.device or not _blocks_align(weights, prefix, first):
                 continue
             pad = -(a.shape[0] + b.shape[0]) % STACK_ROWS_ALIGN
             both = torch.cat([a, b, a.new_zeros(pad, a.shape[1])])
@@ -112,30 +116,58 @@ def stack_rows(weights: dict) -> dict:
     return weights
 
 
+def _blocks_align(weights: dict, prefix: str, first: str) -> bool:
+    """Whether a JOINT_ROWS pair (or its scales) may stack: always for unscaled weights; block-scaled ones only where
+    the first weight's rows are whole blocks, so that the second's scale rows start a block of the joint."""
+    base = first[:-len("_scale")] if first.endswith("_scale") else first
+    if f"{prefix}.{base}_scale" not in weights:
+        return True
+    return weights[f"{prefix}.{base}"].shape[0] % fp8.BLOCK == 0
+
+
+def block_joint(joint, weights: dict, prefix: str, first: str):
+    """The block scales of a stacked pair's joint weight (ops.stacked_rows of `first` and its partner in layer
+    `prefix`): the first's scale rows and the partner's, one per started block of the joint's rows (not the zero
+    padding rows stack_rows adds to the scales), or None where the pair is not block-scaled or not stacked."""
+    scale = weights.get(f"{prefix}{first}_scale")
+    if joint is None or scale is None:
+        return None
+    rows = fp8.block_rows(joint.shape[0])
+    if scale.untyped_storage().nbytes() < (scale.storage_offset() + rows * scale.shape[1]) * scale.element_size():
+        return None
+    return scale.as_strided((rows, scale.shape[1]), (scale.shape[1], 1))
+
+
 def join_shared_experts(weights: dict) -> dict:
     """`weights`, in place, with each MoE layer's shared expert (16-bit `shared.gate_up` [2 S I, hidden] and
     `shared.down` [hidden, S I], S I a multiple of the routed experts' I) appended to `w13` [E, 2I, hidden] and `w2`
     [E, hidden, I] as S more experts of I (gate rows s I.., then the same up rows; down's columns s I..), and the
     `shared.*` entries removed: the MoE then runs the shared expert as S more pairs of every token in the routed
     experts' launches (SGLang's shared-experts fusion) instead of an MLP of its own. The same function: the down
-    projection's sum over the intermediate splits into the S parts. Bytes unchanged."""
+    projection's sum over the intermediate splits into the S parts. Bytes unchanged. Block-scaled fp8 experts join
+    with their `*_scale` tensors the same way, in 128-row blocks."""
     for prefix, s in shared_expert_parts({k: tuple(v.shape) for k, v in weights.items()}).items():
-        w13, w2 = weights[prefix + "w13"], weights[prefix + "w2"]
-        up_gate, down = weights[prefix + "shared.gate_up"], weights[prefix + "shared.down"]
-        if up_gate.dtype != w13.dtype:
+        if weights[prefix + "shared.gate_up"].dtype != weights[prefix + "w13"].dtype:
             continue
-        inter = w13.shape[1] // 2
-        gate, up = up_gate[:s * inter].view(s, inter, -1), up_gate[s * inter:].view(s, inter, -1)
-        weights[prefix + "w13"] = torch.cat([w13, torch.cat([gate, up], dim=1)])
-        weights[prefix + "w2"] = torch.cat([w2, down.view(down.shape[0], s, inter).transpose(0, 1)])
-        del weights[prefix + "shared.gate_up"], weights[prefix + "shared.down"], w13, w2, down, up_gate, gate, up
+        inter = weights[prefix + "w13"].shape[1] // 2
+        for suffix, step in (("", 1), ("_scale", fp8.BLOCK)):  # the matrices, then block scales (fp8_block) if any
+            if prefix + "w13" + suffix not in weights:
+                continue
+            w13, w2 = weights[prefix + "w13" + suffix], weights[prefix + "w2" + suffix]
+            up_gate, down = weights[prefix + "shared.gate_up" + suffix], weights[prefix + "shared.down" + suffix]
+            part = inter // step
+            gate, up = up_gate[:s * part].view(s, part, -1), up_gate[s * part:].view(s, part, -1)
+            weights[prefix + "w13" + suffix] = torch.cat([w13, torch.cat([gate, up], dim=1)])
+            weights[prefix + "w2" + suffix] = torch.cat([w2, down.view(down.shape[0], s, part).transpose(0, 1)])
+            del weights[prefix + "shared.gate_up" + suffix], weights[prefix + "shared.down" + suffix]
+            del w13, w2, down, up_gate, gate, up
     return weights
 
 
 def shared_expert_parts(shapes: dict) -> dict:
     """{layer prefix: S} for each MoE layer (by weight name -> shape) whose 16-bit shared expert joins its routed
     experts as S more (join_shared_experts): shared.gate_up [2 S I, hidden], shared.down [hidden, S I], w13
-    [E, 2I, hidden], w2 [E, hidden, I]."""
+    [E, 2I, hidden], w2 [E, hidden, I]; block-scaled ones (`w13_scale`) only where I is whole 128-row blocks."""
     out = {}
     for name, gate_up in shapes.items():
         prefix, base = _layer_part(name)
@@ -145,6 +177,8 @@ def shared_expert_parts(shapes: dict) -> dict:
         if w13 is None or w2 is None or down is None or len(w13) != 3 or len(down) != 2:
             continue
         inter, width = w13[1] // 2, down[1]
+        if prefix + "w13_scale" in shapes and inter % fp8.BLOCK:
+            continue
         if inter and not width % inter and tuple(gate_up) == (2 * width, w13[2]) and down[0] == w2[1]:
             out[prefix] = width // inter
     return out

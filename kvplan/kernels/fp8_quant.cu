@@ -3,6 +3,15 @@
 // fp32 copy of a whole prefill's rows). compiled at run time with NVRTC. Eight values a thread (a 16-byte load, an
 // 8-byte store); the tensor's length a multiple of 8. It lets the next kernel (the GEMV, whose weights need no
 // input) start before its own wait: that one waits for this grid before it reads y.
+//
+// Also per-token-group scales (DeepSeek-V3's block-fp8 linears run as W8A8, vLLM's per_token_group_quant_fp8):
+// x [tokens, 128 * groups], s[t, g] = max(amax(|x[t, 128g : 128g + 128]|) / 448, GROUP_EPS), q = x / s saturated,
+// rounded to nearest. s is column-major over padded_rows (s[g * padded_rows + t], as cuBLAS's 1x128 block scales
+// want); rows past tokens get q = 0 and s = 1. Sixteen threads a group (a 16-byte load, an 8-byte store each),
+// its amax by shuffles within the sixteen. Both divisions are correctly rounded (__fdiv_rn: the build has
+// --use_fast_math), so q and s equal the torch form's (fp8_quant.py group_quant_reference) bit for bit; its
+// ftz changes nothing: s >= GROUP_EPS is normal, and a quotient or input below float32's normals is e4m3's +-0 either
+// way. A NaN in a group makes its scale and its q NaN, as torch's amax does.
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -26,6 +35,49 @@ __device__ __forceinline__ void quant(const unsigned short* __restrict__ x, uint
   }
 }
 
+constexpr float GROUP_EPS = 1e-10f;  // the scale of an all-zero group (fp8_quant.py GROUP_EPS)
+
+__device__ __forceinline__ float max_nan(float a, float b) { return (a > b || a != a) ? a : b; }
+
+// one warp: two groups a pass (lanes 0-15, 16-31), in the order of x; items = padded_rows * groups. The loop's
+// bound is the warp's, so every lane reaches the shuffles; a half past the end (odd items) computes on zeros
+template <bool BF>
+__device__ __forceinline__ void group_quant(const unsigned short* __restrict__ x, uint2* __restrict__ q,
+                                            float* __restrict__ s, int tokens, int padded_rows, int groups) {
+  kvp::pdl_release();
+  kvp::pdl_wait();
+  const long long items = (long long)padded_rows * groups;
+  const int lane = threadIdx.x & 15;
+  const long long warps = (long long)gridDim.x * (blockDim.x >> 5);
+  for (long long w = (long long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); 2 * w < items; w += warps) {
+    const long long item = 2 * w + ((threadIdx.x >> 4) & 1);  // row-major (t, g): x's and q's order
+    const bool live = item < items;
+    const int t = (int)(item / groups), g = (int)(item - (long long)t * groups);
+    const bool real = live && t < tokens;
+    float v[8];
+    float amax = 0.f;
+    if (real) {
+      kvp::unpack8<BF>(*reinterpret_cast<const uint4*>(x + 128 * item + 8 * lane), v);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) amax = max_nan(amax, fabsf(v[j]));
+    }
+#pragma unroll
+    for (int o = 8; o; o >>= 1) amax = max_nan(amax, __shfl_xor_sync(0xffffffffu, amax, o, 16));
+    if (!live) continue;
+    if (!real) {  // a padded row: a product of zeros, a scale of one
+      q[16 * item + lane] = make_uint2(0u, 0u);
+      if (lane == 0) s[(long long)g * padded_rows + t] = 1.f;
+      continue;
+    }
+    float scale = __fdiv_rn(amax, 448.f);
+    scale = scale < GROUP_EPS ? GROUP_EPS : scale;  // NaN stays NaN
+#pragma unroll
+    for (int j = 0; j < 8; ++j) v[j] = __fdiv_rn(v[j], scale);
+    q[16 * item + lane] = make_uint2(kvp::e4m3x4(v), kvp::e4m3x4(v + 4));
+    if (lane == 0) s[(long long)g * padded_rows + t] = scale;
+  }
+}
+
 }  // namespace
 
 extern "C" __global__ void __launch_bounds__(256) kvp_fp8_quant_bf16(const unsigned short* x, uint2* y,
@@ -36,4 +88,14 @@ extern "C" __global__ void __launch_bounds__(256) kvp_fp8_quant_bf16(const unsig
 extern "C" __global__ void __launch_bounds__(256) kvp_fp8_quant_f16(const unsigned short* x, uint2* y,
                                                                      long long octs, float inv_scale) {
   quant<false>(x, y, octs, inv_scale);
+}
+
+extern "C" __global__ void __launch_bounds__(256) kvp_fp8_group_quant_bf16(const unsigned short* x, uint2* q, float* s,
+                                                                            int tokens, int padded_rows, int groups) {
+  group_quant<true>(x, q, s, tokens, padded_rows, groups);
+}
+
+extern "C" __global__ void __launch_bounds__(256) kvp_fp8_group_quant_f16(const unsigned short* x, uint2* q, float* s,
+                                                                           int tokens, int padded_rows, int groups) {
+  group_quant<false>(x, q, s, tokens, padded_rows, groups);
 }

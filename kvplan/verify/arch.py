@@ -19,6 +19,7 @@ from ..model.tensors import FALCON, FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS
 
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
+FP8_BLOCK = 128  # rows and columns per float32 scale of a block-scaled fp8 checkpoint (kvplan/gpu/fp8.py BLOCK)
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,10 @@ class Arch:
     shared_intermediate: int = 0
     shared_gate: bool = False
     routing: Routing = Routing()
-    experts_format: str = "bf16"  # bf16 | mxfp4
-    linear_format: str = "model"  # model | fp8 (the layers' attention and MLP matrices, one scale each: W8A8)
+    experts_format: str = "bf16"  # bf16 | mxfp4 | fp8_block
+    # model | fp8 (the layers' attention and MLP matrices, one scale each: W8A8) | fp8_block (every layer matrix, a
+    # scale per FP8_BLOCK x FP8_BLOCK tile: DeepSeek-V3's weight_block_size)
+    linear_format: str = "model"
     notes: tuple = field(default_factory=tuple)
 
     # ---- per-rank sizes ---------------------------------------------------------------------------------------
@@ -239,11 +242,17 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if linear_format == "fp8":
         notes.append("fp8 linears with one static scale each for weights and activations (W8A8, as vLLM's "
                      "Fp8LinearMethod runs them on fp8 tensor cores)")
-    quantized = sorted({g.stored for g in spec.params
-                        if g.parameters and g.stored not in (spec.dtype, "mxfp4", linear_format)})
+    if linear_format == "fp8_block":
+        if experts and stored.get("experts") == "fp8":
+            common.update(experts_format="fp8_block")
+        notes.append("block-scaled fp8 linears: W8A8 with activations quantised per token per 128 columns above 16 "
+                     "tokens (as vLLM), W8A16 through the bundled skinny kernel at decode batches (the same weight "
+                     "bytes)")
+    runs = {spec.dtype, "mxfp4"} | ({"fp8"} if linear_format != "model" else set())
+    quantized = sorted({g.stored for g in spec.params if g.parameters and g.stored not in runs})
     if quantized:
         raise KvplanError(f"{spec.name} stores weights as {quantized[0]}; verify's forward pass runs bf16/fp16 "
-                          f"weights, fp8 linears with one scale a matrix and mxfp4 experts only.")
+                          f"weights, fp8 linears (one scale a matrix, or one a 128x128 block) and mxfp4 experts only.")
     if family == "gpt_oss":
         notes.append("gpt-oss attention sinks and the clamped SwiGLU are not modelled (one scalar per head; "
                      "elementwise)")
@@ -270,22 +279,28 @@ GROUP_NAMES = {"experts": "routed-expert", "shared_experts": "shared-expert", "l
 def _linear_format(cfg: Config, spec: ModelSpec, layers: tuple) -> str:
     """"fp8" where the checkpoint stores its layers' linear weights in fp8 with one scale per matrix (vLLM's
     Fp8LinearMethod: the weight and the activation each quantised per tensor, the product on fp8 tensor cores),
-    "model" where they are 16-bit. Block-scaled fp8, fp8 experts and fp8 MLA / DeltaNet / Mamba projections are
-    refused in one line each."""
+    "fp8_block" where each 128 x 128 block has its scale (DeepSeek-V3: every layer matrix, the experts' too),
+    "model" where they are 16-bit. Other block sizes, per-tensor fp8 experts and per-tensor fp8 MLA / DeltaNet /
+    Mamba projections are refused in one line each, as are block-scaled DeltaNet / Mamba projections."""
     fp8 = {g.name for g in spec.params if g.parameters and g.stored == "fp8"}
     if not fp8:
         return "model"
     qcfg = cfg.get("quantization_config")
     _, opts = quantized_format(qcfg if isinstance(qcfg, dict) else {})
+    others = {layer.mixer for layer in layers} - {"attention", "none"}
     if opts.get("block"):
         rows, cols = opts["block"]
-        raise KvplanError(f"{spec.name} stores fp8 weights in {rows}x{cols} blocks with a scale each; verify's fp8 "
-                          f"linears take one scale per matrix (per-tensor checkpoints).")
+        if (rows, cols) != (FP8_BLOCK, FP8_BLOCK):
+            raise KvplanError(f"{spec.name} stores fp8 weights in {rows}x{cols} blocks with a scale each; verify's "
+                              f"block-scaled fp8 linears take {FP8_BLOCK}x{FP8_BLOCK} blocks.")
+        if others - {"mla"}:
+            raise KvplanError(f"{spec.name} stores fp8 weights in {sorted(others - {'mla'})[0]} layers; verify's "
+                              f"block-scaled fp8 linears are attention, MLA, MLP and expert matrices only.")
+        return "fp8_block"
     if fp8 - FP8_LINEAR_GROUPS:
         group = sorted(fp8 - FP8_LINEAR_GROUPS)[0]
         raise KvplanError(f"{spec.name} stores its {GROUP_NAMES.get(group, group)} weights in fp8; verify's fp8 "
                           f"linears are attention and dense-MLP matrices only.")
-    others = {layer.mixer for layer in layers} - {"attention", "none"}
     if others:
         raise KvplanError(f"{spec.name} stores fp8 weights in {sorted(others)[0]} layers; verify's fp8 linears are "
                           f"softmax attention and dense-MLP matrices only.")

@@ -18,7 +18,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from .arch import MXFP4_BLOCK, Arch, LayerArch
+from ..errors import KvplanError
+from .arch import FP8_BLOCK, MXFP4_BLOCK, Arch, LayerArch
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class WeightSpec:
 
     name: str
     full_shape: tuple
-    dtype: str  # model | u8 | fp8 (e4m3, Arch.linear_format) | fp32
+    dtype: str  # model | u8 | fp8 (e4m3, Arch.linear_format) | fp32 (block scales among others)
     axis: Optional[int] = None
     segments: tuple = ()
 
@@ -71,6 +72,39 @@ def _rows(count: int) -> tuple:
     return (count, count)
 
 
+def _matrix(name: str, shape: tuple, fmt: str, axis: Optional[int] = None, segments: tuple = ()) -> list:
+    """A linear weight as the checkpoint stores it (`fmt`: Arch.linear_format, or "model"): 16-bit, e4m3 with one
+    scale ("fp8"), or e4m3 with a float32 scale per FP8_BLOCK x FP8_BLOCK tile ("fp8_block": `{name}_scale` over
+    its last two dimensions, split with the weight)."""
+    weight = WeightSpec(name, shape, "fp8" if fmt in ("fp8", "fp8_block") else "model", axis, segments)
+    return [weight, block_scales(weight)] if fmt == "fp8_block" else [weight]
+
+
+def block_scales(weight: WeightSpec) -> WeightSpec:
+    """The float32 block scales of a block-scaled weight: one per started FP8_BLOCK rows x FP8_BLOCK columns. Split
+    along the weight's axis part by part: by the part's units where a unit spans whole blocks (MLA's 256-row kv_b
+    heads), else by blocks (q_b's 192-row heads: 16 heads a rank are 24 blocks); check_block_shards says when a
+    rank's share would cut a block."""
+    shape = (*weight.full_shape[:-2], -(-weight.full_shape[-2] // FP8_BLOCK), -(-weight.full_shape[-1] // FP8_BLOCK))
+    segments = tuple((length // FP8_BLOCK, units if not (length // units) % FP8_BLOCK else length // FP8_BLOCK)
+                     for length, units in weight.segments)
+    return WeightSpec(weight.name + "_scale", shape, "fp32", weight.axis, segments)
+
+
+def check_block_shards(arch: Arch, specs: list) -> None:
+    """Every block-scaled weight's share on a rank must be whole blocks, as vLLM's Fp8LinearMethod requires
+    (model_executor/layers/quantization/utils/fp8_utils.py validate_fp8_block_shape)."""
+    scaled = {s.name[:-len("_scale")] for s in specs if s.name.endswith("_scale") and s.dtype == "fp32"}
+    for spec in specs:
+        if spec.name not in scaled or spec.axis is None or arch.tp == 1:
+            continue
+        for length, units in spec.segments:
+            share = length // units * (units // arch.tp if units >= arch.tp else 1)
+            if share % FP8_BLOCK:
+                raise KvplanError(f"{arch.name}: {spec.name} holds {share} rows or columns per rank at tp {arch.tp}, "
+                                  f"not a multiple of {FP8_BLOCK}, so vLLM cannot load its fp8 blocks.")
+
+
 def layer_weights(arch: Arch, layer: LayerArch) -> list:
     """WeightSpecs of one decoder layer (names relative to the layer)."""
     h = arch.hidden
@@ -86,24 +120,25 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
         parts = [_heads(arch.heads, hd)] + [_heads(arch.heads, hd)] * arch.attn_output_gate
         parts += [_heads(arch.kv_heads, hd), _heads(arch.kv_heads, hd)]
         rows = sum(p[0] for p in parts)
-        w.append(WeightSpec("qkv", (rows, h), arch.linear_format, 0, tuple(parts)))
+        w += _matrix("qkv", (rows, h), arch.linear_format, 0, tuple(parts))
         if arch.qkv_bias:
             w.append(WeightSpec("qkv_bias", (rows,), "model", 0, tuple(parts)))
         if arch.qk_norm:
             w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("k_norm", (hd,), "model")]
-        w.append(WeightSpec("o", (h, arch.heads * hd), arch.linear_format, 1, (_heads(arch.heads, hd),)))
+        w += _matrix("o", (h, arch.heads * hd), arch.linear_format, 1, (_heads(arch.heads, hd),))
     elif layer.mixer == "mla":
         qk = arch.qk_nope_dim + arch.qk_rope_dim
+        fmt = arch.linear_format  # "model" or "fp8_block" (arch.py refuses per-tensor fp8 MLA)
         if arch.q_lora_rank:
-            w += [WeightSpec("q_a", (arch.q_lora_rank, h), "model"), WeightSpec("q_a_norm", (arch.q_lora_rank,), "model"),
-                  WeightSpec("q_b", (arch.heads * qk, arch.q_lora_rank), "model", 0, (_heads(arch.heads, qk),))]
+            w += _matrix("q_a", (arch.q_lora_rank, h), fmt) + [WeightSpec("q_a_norm", (arch.q_lora_rank,), "model")]
+            w += _matrix("q_b", (arch.heads * qk, arch.q_lora_rank), fmt, 0, (_heads(arch.heads, qk),))
         else:
-            w.append(WeightSpec("q", (arch.heads * qk, h), "model", 0, (_heads(arch.heads, qk),)))
+            w += _matrix("q", (arch.heads * qk, h), fmt, 0, (_heads(arch.heads, qk),))
         kv_b = arch.qk_nope_dim + arch.v_head_dim
-        w += [WeightSpec("kv_a", (arch.kv_lora_rank + arch.qk_rope_dim, h), "model"),
-              WeightSpec("kv_a_norm", (arch.kv_lora_rank,), "model"),
-              WeightSpec("kv_b", (arch.heads * kv_b, arch.kv_lora_rank), "model", 0, (_heads(arch.heads, kv_b),)),
-              WeightSpec("o", (h, arch.heads * arch.v_head_dim), "model", 1, (_heads(arch.heads, arch.v_head_dim),))]
+        w += _matrix("kv_a", (arch.kv_lora_rank + arch.qk_rope_dim, h), fmt)
+        w.append(WeightSpec("kv_a_norm", (arch.kv_lora_rank,), "model"))
+        w += _matrix("kv_b", (arch.heads * kv_b, arch.kv_lora_rank), fmt, 0, (_heads(arch.heads, kv_b),))
+        w += _matrix("o", (h, arch.heads * arch.v_head_dim), fmt, 1, (_heads(arch.heads, arch.v_head_dim),))
     else:
         nk, nv, dk, dv = arch.lin_key_heads, arch.lin_value_heads, arch.lin_key_dim, arch.lin_value_dim
         qkvz = (_heads(nk, dk), _heads(nk, dk), _heads(nv, dv), _heads(nv, dv))
@@ -169,9 +204,10 @@ def _mamba1(arch: Arch) -> list:
 
 def _mlp(prefix: str, arch: Arch, inter: int) -> list:
     parts = (_rows(inter), _rows(inter)) if arch.gated_mlp else (_rows(inter),)
-    stored = arch.linear_format if prefix == "mlp" else "model"
-    return [WeightSpec(f"{prefix}.gate_up", (len(parts) * inter, arch.hidden), stored, 0, parts),
-            WeightSpec(f"{prefix}.down", (arch.hidden, inter), stored, 1, (_rows(inter),))]
+    # per-tensor fp8 checkpoints keep their shared experts 16-bit (arch.py refuses others); block-scaled ones do not
+    stored = arch.linear_format if prefix == "mlp" or arch.linear_format == "fp8_block" else "model"
+    return _matrix(f"{prefix}.gate_up", (len(parts) * inter, arch.hidden), stored, 0, parts) + \
+        _matrix(f"{prefix}.down", (arch.hidden, inter), stored, 1, (_rows(inter),))
 
 
 def _experts(arch: Arch) -> list:
@@ -189,8 +225,8 @@ def _experts(arch: Arch) -> list:
               WeightSpec("w2_blocks", (e, h, i // 2), "u8", 2, ((i // 2, groups_i),)),
               WeightSpec("w2_scales", (e, h, groups_i), "u8", 2, ((groups_i, groups_i),))]
     else:
-        w += [WeightSpec("w13", (e, parts * i, h), "model", 1, ((i, i),) * parts),
-              WeightSpec("w2", (e, h, i), "model", 2, ((i, i),))]
+        fmt = "fp8_block" if arch.experts_format == "fp8_block" else "model"
+        w += _matrix("w13", (e, parts * i, h), fmt, 1, ((i, i),) * parts) + _matrix("w2", (e, h, i), fmt, 2, ((i, i),))
     return w
 
 
@@ -204,6 +240,7 @@ def rank_weights(arch: Arch) -> list:
     w.append(WeightSpec("norm", (arch.hidden,), "model"))
     if not arch.tied_embeddings:
         w.append(WeightSpec("lm_head", (v, arch.hidden), "model", 0, ((v, v),)))
+    check_block_shards(arch, w)
     return w
 
 
