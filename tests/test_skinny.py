@@ -155,6 +155,108 @@ def test_moe_pair_limit():
     sc.check_moe(512, 2048, 512, 10, 16, "bfloat16", "bf16", "silu")  # Qwen3-Next: 160 pairs
 
 
+def test_fp8_kernels_and_steps_by_hand():
+    """fp8 weights (block-scaled e4m3): 16 values a 16-byte chunk, the 16-bit kernels' unroll (2 chunks: 128 values, one
+    scale block, a step); pair slots and by expert, never the row-tile kernel."""
+    assert [sc.kernel_name("bfloat16", "fp8", c) for c in (1, 8, 9, 16)] == ["kvp_skinny_fp8_c8"] * 2 + \
+        ["kvp_skinny_fp8_c16"] * 2
+    assert sc.kernel_name("bfloat16", "fp8", 16, by_expert=True) == "kvp_skinny_fp8_e"
+    for fmt in sc.QUANTISED:
+        with pytest.raises(ValueError, match="row-tile kernel takes 16-bit weights"):
+            sc.kernel_name("bfloat16", fmt, 16, by_expert=True, rows=True)
+    assert sc.k_steps(7168, "fp8", 8) == 56  # DeepSeek-V3's hidden: 56 blocks of 128
+    assert sc.k_steps(2048, "fp8", 16) == 16
+    assert sc.k_steps(7168, "fp8", 8, unroll=1) == 112 and sc.k_steps(7168, "fp8", 8, unroll=4) == 28
+    assert sc.SkinnyConfig().unroll_for("fp8") == sc.UNROLL["16bit"]
+    assert sc.variant("fp8") == sc.SkinnyConfig() and sc.variant("fp8", unroll=4).name == "skinny_gemm_u4"
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(dtype="float16"), "fp8 experts take bfloat16 activations"),
+    (dict(hidden=7104), "hidden must be a multiple of 128 for fp8"),
+    (dict(intermediate=1344), "intermediate must be a multiple of 128 for fp8"),
+])
+def test_moe_checks_fp8(kwargs, field):
+    args = dict(experts=256, hidden=7168, intermediate=2048, top_k=8, max_tokens=16, dtype="bfloat16",
+                weight_format="fp8", activation="silu") | kwargs
+    with pytest.raises(ValueError, match=field):
+        sc.check_moe(**args)
+
+
+def test_moe_and_dense_checks_take_deepseek_fp8_shapes():
+    sc.check_moe(256, 7168, 2048, 8, 16, "bfloat16", "fp8", "silu")  # DeepSeek-V3's routed experts
+    sc.check_moe(8, 512, 384, 2, 16, "bfloat16", "fp8", "relu2", gated=False)
+    sc.check_dense(2112, 7168, "bfloat16", 16, "fp8")  # q_a + kv_a: 16.5 row blocks
+    sc.check_dense(7168, 2048, "bfloat16", 16, "fp8")
+    sc.check_dense(4096, 4104, "bfloat16", 8)  # 16-bit: k a multiple of 8 only
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    (dict(dtype="float16"), "fp8 weights take bfloat16 activations"), (dict(k=7000), "k must be a multiple of 128"),
+    (dict(weight_format="mxfp4"), "weight_format of a dense plan"), (dict(weight_format="fp16"), "does not match"),
+])
+def test_dense_checks_fp8(kwargs, field):
+    args = dict(n=2112, k=7168, dtype="bfloat16", max_batch=8, weight_format="fp8") | kwargs
+    with pytest.raises(ValueError, match=field):
+        sc.check_dense(**args)
+
+
+def test_fp8_weight_pairs_are_checked_by_name():
+    """(values, scales) of fp8 weights: the argument's name and the part that is wrong (CPU tensors: shapes and dtypes
+    are checked before the device)."""
+    torch = pytest.importorskip("torch")
+    from kvplan.kernels.skinny import _fp8_weights
+
+    q = torch.zeros(4, 256, 512).to(torch.float8_e4m3fn)
+    s = torch.ones(4, 2, 4)
+    with pytest.raises(ValueError, match=r"^w13 must be \(values, scales\) for fp8 weights"):
+        _fp8_weights(torch, "w13", q, (4,), 256, 512, 0)
+    with pytest.raises(ValueError, match=r"^w13 values must be a float8_e4m3fn tensor of shape \(4, 256, 512\), "
+                                         r"got float8_e4m3fn \(4, 128, 512\)"):
+        _fp8_weights(torch, "w13", (q[:, :128], s), (4,), 256, 512, 0)
+    with pytest.raises(ValueError, match="^w2 values must be a float8_e4m3fn tensor .* got bfloat16"):
+        _fp8_weights(torch, "w2", (q.to(torch.bfloat16), s), (4,), 256, 512, 0)
+    for bad in (torch.ones(4, 2, 5), torch.ones(4, 256, 4), torch.ones(4, 2, 4, dtype=torch.float64), None):
+        with pytest.raises(ValueError, match=r"^w2 scales must be a float32 tensor of shape \(4, 2, 4\), got"):
+            _fp8_weights(torch, "w2", (q, bad), (4,), 256, 512, 0)
+    # the last row block may be partial: 2112 rows have ceil(2112 / 128) = 17 scale rows
+    q = torch.zeros(2112, 7168).to(torch.float8_e4m3fn)
+    with pytest.raises(ValueError, match=r"^w scales must be a float32 tensor of shape \(17, 56\), got float32 "
+                                         r"\(16, 56\)"):
+        _fp8_weights(torch, "w", (q, torch.ones(16, 56)), (), 2112, 7168, 0)
+    with pytest.raises(ValueError, match="^w values must be on cuda:0"):  # right shapes: then where they are
+        _fp8_weights(torch, "w", (q, torch.ones(17, 56)), (), 2112, 7168, 0)
+
+
+def test_dequantize_block_fp8_by_hand():
+    torch = pytest.importorskip("torch")
+    from kvplan.kernels.skinny import dequantize_block_fp8
+
+    # 2 x 256: one row block, two column blocks with scales 0.5 and 3
+    vals = torch.tensor([[1.0, -2.0, 0.25, 448.0], [-0.5, 3.0, -448.0, 0.0]])
+    q = torch.zeros(2, 256)
+    q[:, [0, 127, 128, 255]] = vals
+    q = q.to(torch.float8_e4m3fn)
+    w = dequantize_block_fp8(q, torch.tensor([[0.5, 3.0]]))
+    assert w.dtype == torch.float64 and w.shape == (2, 256)
+    assert w[:, [0, 127, 128, 255]].tolist() == [[0.5, -1.0, 0.75, 1344.0], [-0.25, 1.5, -1344.0, 0.0]]
+    assert int((w != 0).sum()) == 7
+    # a subnormal e4m3 value (2^-9, the smallest) is kept, not flushed
+    assert dequantize_block_fp8(torch.tensor([[2.0 ** -9]]).to(torch.float8_e4m3fn), torch.tensor([[4.0]])).item() \
+        == 2.0 ** -7
+    # partial last blocks are cropped: 3 x 3 values in 2 x 2 blocks of 2 (scales [[1, 2], [3, 4]])
+    q = torch.arange(1.0, 10.0).reshape(3, 3).to(torch.float8_e4m3fn)
+    w = dequantize_block_fp8(q, torch.tensor([[1.0, 2.0], [3.0, 4.0]]), block=2, dtype=torch.float32)
+    assert w.dtype == torch.float32
+    assert w.tolist() == [[1.0, 2.0, 6.0], [4.0, 5.0, 12.0], [21.0, 24.0, 36.0]]
+    # batched over experts: [E, rows, cols] with [E, row blocks, column blocks]
+    q = torch.ones(2, 130, 128).to(torch.float8_e4m3fn)
+    s = torch.tensor([[[1.0], [2.0]], [[3.0], [4.0]]])
+    w = dequantize_block_fp8(q, s)
+    assert w.shape == (2, 130, 128)
+    assert (w[0, 127, 0], w[0, 128, 5], w[1, 0, 0], w[1, 129, 127]) == (1, 2, 3, 4)
+
+
 def test_plans_refuse_bad_arguments_before_needing_cuda():
     torch = pytest.importorskip("torch")
     from kvplan.kernels.skinny import moe_pairs_plan, skinny_gemm_plan
@@ -173,6 +275,18 @@ def test_plans_refuse_bad_arguments_before_needing_cuda():
         moe_pairs_plan(8, 4096, 7168, 2, max_tokens=16, weight_format="mxfp4", unroll=5)
     with pytest.raises(ValueError, match="ksplit_rule"):
         skinny_gemm_plan(4096, 4096, torch.bfloat16, ksplit_rule="all")
+    with pytest.raises(ValueError, match="fp8 weights take bfloat16 activations"):
+        skinny_gemm_plan(2112, 7168, torch.float16, weight_format="fp8")
+    with pytest.raises(ValueError, match="k must be a multiple of 128 for fp8"):
+        skinny_gemm_plan(2112, 7104, torch.bfloat16, weight_format="fp8")
+    with pytest.raises(ValueError, match="expert_rows needs 16-bit experts, not fp8"):
+        moe_pairs_plan(8, 512, 256, 2, weight_format="fp8", expert_rows=True)
+    with pytest.raises(ValueError, match="expert_rows needs 16-bit experts, not mxfp4"):
+        moe_pairs_plan(8, 512, 256, 2, weight_format="mxfp4", expert_rows=True)
+    with pytest.raises(ValueError, match="fp8 experts take bfloat16 activations"):
+        moe_pairs_plan(8, 512, 256, 2, dtype=torch.float16, weight_format="fp8")
+    with pytest.raises(ValueError, match="hidden must be a multiple of 128 for fp8"):
+        moe_pairs_plan(8, 520, 256, 2, weight_format="fp8")
 
 
 def test_moe_on_the_cpu_keeps_the_torch_path_and_says_so():
@@ -231,7 +345,7 @@ def test_moe_kernel_policy_above_the_pair_slots():
     def takes(experts, tokens, pairs, mxfp4=False, dtype=torch.bfloat16, rows=True, joined=0, dequant=None):
         moe = object.__new__(ffn.MoE)
         moe.pairs = types.SimpleNamespace(max_tokens=16, experts=experts, dtype=torch.bfloat16, expert_rows=rows)
-        moe.mxfp4, moe.joined, moe.mx_dequant = mxfp4, joined, dequant
+        moe.mxfp4, moe.fp8, moe.joined, moe.mx_dequant = mxfp4, False, joined, dequant
         return moe._kernel_takes(torch.empty(tokens, 8, dtype=dtype), torch.empty(tokens, pairs))
 
     assert takes(513, 300, 11) and takes(513, 16, 11) and takes(66, 16, 8)
@@ -259,7 +373,7 @@ def test_moe_label_states_the_by_expert_limits():
     def label(joined, rows=True):
         moe = object.__new__(ffn.MoE)
         moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=rows)
-        moe.mxfp4, moe.joined, moe.pairs_refused = False, joined, None
+        moe.mxfp4, moe.fp8, moe.joined, moe.pairs_refused = False, False, joined, None
         return moe.label()
 
     assert "average <= 24, beyond that" in label(0) and "joined" not in label(0)
@@ -278,7 +392,7 @@ def test_moe_label_states_the_mxfp4_paths():
     def label(dequant):
         moe = object.__new__(ffn.MoE)
         moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=False)
-        moe.mxfp4, moe.joined, moe.pairs_refused, moe.mx_dequant = True, 0, None, dequant
+        moe.mxfp4, moe.fp8, moe.joined, moe.pairs_refused, moe.mx_dequant = True, False, 0, None, dequant
         return moe.label()
 
     assert "packed bytes read once per 1,024 tokens" in label(None) and "grouped GEMMs" not in label(None)

@@ -15,6 +15,7 @@ if not torch.cuda.is_available():
     pytest.skip("no CUDA device", allow_module_level=True)
 
 from kvplan.kernels.skinny import (  # noqa: E402
+    dequantize_block_fp8,
     moe_pairs_plan,
     reference_moe_pairs,
     reference_skinny_gemm,
@@ -318,3 +319,170 @@ def test_cuda_graph_capture_and_replay():
         torch.cuda.synchronize()
         assert_close(y, reference_skinny_gemm(x, w), 1e-2, "graph dense")
         assert_close(ym, reference_moe_pairs(xm, weights, ids, w13, w2), 2e-2, "graph moe")
+
+
+# ---------------------------------------------------------------------------------------------
+# fp8 weights: e4m3 values with a float32 scale per 128 x 128 block (DeepSeek-V3/R1)
+#
+# Tolerances: the kernel applies a block's scale in bf16 (fp8_chunk): the scale is rounded to 8 significant bits (up
+# to 2^-9 relative, the same error for a whole block: it does not average out) and so is each dequantised weight (a
+# 4-bit times an 8-bit significand: up to 2^-9, random), and the output is bf16 (2^-9). A dense GEMM is therefore
+# within ~3 x 2^-9 = 6e-3 of float64 at worst (1e-2); an MoE layer adds the gated stage (gate and up each, the bf16
+# intermediate) to the down projection's, ~8 x 2^-9 = 1.6e-2 at worst (2e-2). The scales below are not powers of
+# two, so these roundings happen (power-of-two scales would make the dequantisation exact). Seen on an H200 (2112 x
+# 7168 and 7168 x 2048, batch 1 and 16): 2.8e-3 with these scales, 1.7e-3 with power-of-two ones (the output's own
+# bf16 rounding, to the digit).
+FP8_DENSE_TOL, FP8_MOE_TOL = 1e-2, 2e-2
+
+
+def _fp8(*shape, scale_range=(0.5 * 2 ** -8, 2.0 * 2 ** -8), any_code=False):
+    """(values, scales) of block-scaled fp8 weights [*lead, rows, cols]: e4m3 values of N(0, 1) x 32 (or, any_code,
+    every finite e4m3 code: zeros, subnormals, +-448), scales [*lead, ceil(rows / 128), cols / 128] uniform in
+    scale_range (almost surely not powers of two)."""
+    *lead, rows, cols = shape
+    if any_code:
+        codes = torch.randint(0, 256, shape, dtype=torch.uint8, device=DEV, generator=GEN)
+        q = torch.where((codes & 0x7F) == 0x7F, codes ^ 0x01, codes).view(torch.float8_e4m3fn)  # no NaN
+    else:
+        q = (torch.randn(*shape, device=DEV, generator=GEN) * 32).clamp(-448, 448).to(torch.float8_e4m3fn)
+    lo, hi = scale_range
+    s = lo + (hi - lo) * torch.rand(*lead, -(-rows // 128), cols // 128, device=DEV, generator=GEN)
+    return q, s
+
+
+def _routing(tokens, experts, top_k, joined=0):
+    """ids [T, top_k]: top_k - joined distinct routed experts a token, then the last `joined` experts (every token)."""
+    routed = experts - joined
+    ids = torch.rand(tokens, routed, device=DEV, generator=GEN).topk(top_k - joined, dim=-1).indices
+    return torch.cat([ids, torch.arange(routed, experts, device=DEV).expand(tokens, joined)], 1).contiguous()
+
+
+FP8_LAYERS = {  # experts, hidden, intermediate, top_k, joined
+    "small": (8, 512, 256, 2, 0),
+    "three blocks": (16, 512, 384, 8, 0),  # intermediate 384: 3 blocks; 16 tokens x 8 over 16 experts: repeats
+    "joined": (9, 512, 256, 3, 1),  # a shared expert joined as the last expert, on every token
+    "deepseek hidden": (4, 7168, 256, 2, 0),  # k = 7168 (56 blocks) in the gated stage, 7168 rows in the down one
+}
+
+
+@pytest.mark.parametrize("layer", list(FP8_LAYERS))
+@pytest.mark.parametrize("tokens", [1, 3, 8, 16])
+def test_moe_pairs_fp8(layer, tokens):
+    """Pair slots (1..16 tokens), gated SiLU, twice (a split k must leave workspace and counters zeroed)."""
+    experts, hidden, inter, top_k, joined = FP8_LAYERS[layer]
+    (q13, s13), (q2, s2) = _fp8(experts, 2 * inter, hidden), _fp8(experts, hidden, inter)
+    x = randn(tokens, hidden)
+    ids = _routing(tokens, experts, top_k, joined)
+    weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="fp8", joined=joined)
+    assert not plan.expert_rows
+    want = reference_moe_pairs(x, weights, ids, dequantize_block_fp8(q13, s13), dequantize_block_fp8(q2, s2))
+    for _ in range(2):
+        got = plan.run(x, weights, ids, (q13, s13), (q2, s2), out=torch.full_like(x, float("nan")))
+        assert_close(got, want, FP8_MOE_TOL, f"fp8 {layer} T={tokens} split {plan.ksplits[tokens]}")
+
+
+@pytest.mark.parametrize("tokens, layer", [(17, "three blocks"), (100, "three blocks"), (100, "joined"),
+                                           (17, "deepseek hidden")])
+def test_moe_by_expert_fp8(tokens, layer):
+    """More tokens than the pair slots: the by-expert kernel (kvp_skinny_fp8_e), 64 pairs a pass."""
+    experts, hidden, inter, top_k, joined = FP8_LAYERS[layer]
+    (q13, s13), (q2, s2) = _fp8(experts, 2 * inter, hidden), _fp8(experts, hidden, inter)
+    x = randn(tokens, hidden)
+    ids = _routing(tokens, experts, top_k, joined)
+    weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="fp8", joined=joined)
+    want = reference_moe_pairs(x, weights, ids, dequantize_block_fp8(q13, s13), dequantize_block_fp8(q2, s2))
+    for _ in range(2):
+        got = plan.run(x, weights, ids, (q13, s13), (q2, s2), out=torch.full_like(x, float("nan")))
+        assert_close(got, want, FP8_MOE_TOL, f"fp8 by expert {layer} T={tokens}")
+
+
+@pytest.mark.parametrize("tokens", [2, 40])
+def test_moe_fp8_non_gated_and_bad_weights(tokens):
+    """A non-gated fp8 layer (one up projection, relu2: rows of the up matrix only), pair slots and by expert; and
+    weights that do not match the plan are refused by name."""
+    experts, hidden, inter, top_k = 8, 256, 384, 2
+    (q1, s1), (q2, s2) = _fp8(experts, inter, hidden), _fp8(experts, hidden, inter)
+    x = randn(tokens, hidden)
+    ids = _routing(tokens, experts, top_k)
+    weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, weight_format="fp8", activation="relu2", gated=False)
+    want = reference_moe_pairs(x, weights, ids, dequantize_block_fp8(q1, s1), dequantize_block_fp8(q2, s2), "relu2")
+    got = plan.run(x, weights, ids, (q1, s1), (q2, s2), out=torch.full_like(x, float("nan")))
+    assert_close(got, want, FP8_MOE_TOL, f"fp8 relu2 T={tokens}")
+    with pytest.raises(ValueError, match="w13 must be \\(values, scales\\)"):
+        plan.run(x, weights, ids, q1, (q2, s2))
+    with pytest.raises(ValueError, match="w2 scales must be a float32 tensor of shape \\(8, 2, 3\\)"):
+        plan.run(x, weights, ids, (q1, s1), (q2, s2[:, :1].contiguous()))
+    with pytest.raises(ValueError, match="w13 values must be a float8_e4m3fn tensor of shape \\(8, 384, 256\\)"):
+        plan.run(x, weights, ids, _fp8(experts, 2 * inter, hidden), (q2, s2))
+
+
+@pytest.mark.parametrize("n, k", [(2112, 7168), (7168, 2048)])
+def test_dense_fp8(n, k):
+    """DeepSeek-V3's fused q_a / kv_a projection (2112 rows: 16.5 row blocks, the last one partial) and a 7168-row
+    projection of k = 2048, at batch 1, 4 and 16, twice (split k)."""
+    q, s = _fp8(n, k)
+    plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=16, weight_format="fp8")
+    w = dequantize_block_fp8(q, s)
+    for _ in range(2):
+        for b in (1, 4, 16):
+            x = randn(b, k)
+            out = torch.full((b, n), float("nan"), dtype=torch.bfloat16, device=DEV)
+            got = plan.run(x, (q, s), out=out)
+            assert got.data_ptr() == out.data_ptr()
+            assert_close(got, reference_skinny_gemm(x, w), FP8_DENSE_TOL, f"dense fp8 {n}x{k} batch {b} split "
+                                                                          f"{plan.ksplits[b]}")
+
+
+def test_dense_fp8_every_code_and_large_scales():
+    """Every finite e4m3 code (zeros, subnormals: bf16 multiplies keep them) and scales from 2^4 to 2^9.3 (those from
+    2^7 take fp8_chunk's second factor); rows not a multiple of the 32-row tile, unroll 1 (a step of half a block)."""
+    n, k = 200, 384
+    q, s = _fp8(n, k, scale_range=(64.0, 512.0), any_code=True)
+    s[:, 0] /= 4  # below 2^7: one factor
+    s[:, 1] += 128  # from 2^7: two
+    w = dequantize_block_fp8(q, s)
+    for unroll in (None, 1):
+        plan = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=8, weight_format="fp8", unroll=unroll)
+        for b in (1, 8):
+            x = randn(b, k, scale=2 ** -10)
+            assert_close(plan.run(x, (q, s)), reference_skinny_gemm(x, w), FP8_DENSE_TOL,
+                         f"dense fp8 every code, unroll {unroll} batch {b}")
+    with pytest.raises(ValueError, match="w values must be a float8_e4m3fn tensor"):
+        plan.run(randn(1, k), (q.view(torch.uint8), s))
+    with pytest.raises(ValueError, match="w must be \\(values, scales\\)"):
+        plan.run(randn(1, k), q)
+
+
+def test_fp8_in_a_cuda_graph():
+    """A dense fp8 launch (k split) and an fp8 MoE layer (pair slots) captured, replayed with new inputs."""
+    n, k, b = 2112, 1024, 4
+    q, s = _fp8(n, k)
+    dense = skinny_gemm_plan(n, k, torch.bfloat16, max_batch=8, ksplit=2, weight_format="fp8")
+    experts, hidden, inter, top_k, tokens = 8, 512, 256, 2, 4
+    w13, w2 = _fp8(experts, 2 * inter, hidden), _fp8(experts, hidden, inter)
+    moe = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=8, weight_format="fp8")
+    x, xm = randn(b, k), randn(tokens, hidden)
+    ids = torch.zeros(tokens, top_k, dtype=torch.int64, device=DEV)
+    weights = torch.zeros(tokens, top_k, device=DEV)
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        dense.run(x, (q, s)), moe.run(xm, weights, ids, w13, w2)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y = dense.run(x, (q, s))
+        ym = moe.run(xm, weights, ids, w13, w2)
+    w, w13d, w2d = dequantize_block_fp8(q, s), dequantize_block_fp8(*w13), dequantize_block_fp8(*w2)
+    for _ in range(3):
+        x.copy_(randn(b, k))
+        xm.copy_(randn(tokens, hidden))
+        ids.copy_(_routing(tokens, experts, top_k))
+        weights.copy_(torch.rand(tokens, top_k, device=DEV, generator=GEN))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert_close(y, reference_skinny_gemm(x, w), FP8_DENSE_TOL, "graph dense fp8")
+        assert_close(ym, reference_moe_pairs(xm, weights, ids, w13d, w2d), FP8_MOE_TOL, "graph moe fp8")

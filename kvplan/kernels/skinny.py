@@ -2,6 +2,9 @@
 
     plan = skinny_gemm_plan(n=4096, k=14336, dtype=torch.bfloat16, max_batch=8, device=0)
     y = plan.run(x, w)                       # x [B <= max_batch, k], w [n, k] -> y [B, n] = x @ w^T
+    fp8 = skinny_gemm_plan(n=2112, k=7168, dtype=torch.bfloat16, max_batch=8, device=0, weight_format="fp8")
+    y = fp8.run(x, (q, scales))              # q [n, k] float8_e4m3fn, scales [ceil(n/128), k/128] fp32: x @ W^T,
+    #   W[r, c] = q[r, c] * scales[r // 128, c // 128] (DeepSeek-V3/R1's weight_block_size [128, 128]); bf16 x only
 
     moe = moe_pairs_plan(experts=64, hidden=2048, intermediate=1408, top_k=6, max_tokens=16,
                          dtype=torch.bfloat16, weight_format="bf16", activation="silu", device=0)
@@ -10,7 +13,11 @@
     #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 64 at a time
     #   (expert_rows, the default for 16-bit experts: each warp a row tile over the whole k, 32 pairs a pass)
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
-    #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise
+    #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise;
+    #   or, with weight_format="fp8" (bf16 x; hidden and intermediate multiples of 128), w13 = (q [E, 2I, hidden]
+    #   float8_e4m3fn, scales [E, 2I/128, hidden/128] fp32: one per 128 x 128 block, the up rows' blocks after the
+    #   gate rows'), w2 = (q [E, hidden, I], scales [E, hidden/128, I/128]); quantised experts never take the
+    #   row-tile kernel (expert_rows)
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
     #   (gated=False, activation="relu2": w13 [E, intermediate, hidden], act(w13[e] @ x[t]); Nemotron-H)
     out = moe.run(x, weights, ids, w13, w2, shared=s, shared_gate=g)
@@ -20,6 +27,9 @@ Tuning options of both plans (benchmarks and tests; None, the default, is what v
 chunks per lane per step: 1, 2, 4, 8), ``min_blocks`` (the launch bound's CTAs per SM), ``prefetch`` (L2 prefetch
 distance in steps), each a separate cubin (skinny_config.variant), and ``ksplit_rule`` ("wave" or "fill", see
 skinny_config.choose_ksplit).
+
+The fp8 kernels apply a block's scale in bf16 (rounded to 8 significant bits, as is each dequantised weight): about
+2^-9 relative per weight, exact for power-of-two scales; activations, MMA products and sums stay bf16 x bf16 in fp32.
 
 Both read each weight byte once (MoE: only the routed experts', each distinct expert once however many tokens
 chose it) and launch on torch's current stream with arguments packed once, so they capture in CUDA graphs.
@@ -68,7 +78,7 @@ class _Gemm:
                                       sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
         self.by_expert = rt.PreparedLaunch(ld, sc.kernel_name(dtype, weight_format, 16, True), _GEMM_ARGS,
                                            sc.THREADS, 0, None, launcher)
-        self.by_expert_rows = None if weight_format == "mxfp4" else rt.PreparedLaunch(
+        self.by_expert_rows = None if weight_format in sc.QUANTISED else rt.PreparedLaunch(
             ld, sc.kernel_name(dtype, weight_format, 16, True, rows=True), _GEMM_ARGS, sc.THREADS,
             sc.row_ring_bytes(config.row_stages), None, launcher)
 
@@ -118,14 +128,16 @@ def _check_tensor(torch, name, t, shape, dtype, device_index):
 
 def dense_call(torch, plan, x, w, out):
     """(batch, out) for ``plan.run(x, w, out)`` of a dense plan (n, k, max_batch, dtype, device_index): x [B, k] with
-    1 <= B <= max_batch, w [n, k], out [B, n] or None (allocated); ValueError naming the argument otherwise."""
+    1 <= B <= max_batch, w [n, k] (None: checked by the caller), out [B, n] or None (allocated); ValueError naming
+    the argument otherwise."""
     if not isinstance(x, torch.Tensor) or x.dim() != 2:
         raise ValueError(f"x must be a 2-D torch.Tensor [batch, {plan.k}]")
     b = x.shape[0]
     if not 1 <= b <= plan.max_batch:
         raise ValueError(f"x has {b} rows; this plan takes 1..{plan.max_batch}")
     _check_tensor(torch, "x", x, (b, plan.k), plan.dtype, plan.device_index)
-    _check_tensor(torch, "w", w, (plan.n, plan.k), plan.dtype, plan.device_index)
+    if w is not None:
+        _check_tensor(torch, "w", w, (plan.n, plan.k), plan.dtype, plan.device_index)
     out_dtype = getattr(plan, "out_dtype", plan.dtype)  # e4m3 GEMV plans write bf16
     if out is None:
         return b, x.new_empty(b, plan.n, dtype=out_dtype)
@@ -133,17 +145,38 @@ def dense_call(torch, plan, x, w, out):
     return b, out
 
 
+def _fp8_weights(torch, name, pair, lead, rows, cols, device_index):
+    """(q, scales) of fp8 weights after checking them: q [*lead, rows, cols] float8_e4m3fn, scales [*lead,
+    ceil(rows / 128), cols / 128] float32, contiguous, on cuda:device_index; ValueError naming the argument (shapes
+    and dtypes of both parts first, then where they are)."""
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+        raise ValueError(f"{name} must be (values, scales) for fp8 weights: float8_e4m3fn values and float32 scales "
+                         f"per {sc.FP8_BLOCK} x {sc.FP8_BLOCK} block")
+    q, s = pair
+    shapes = (*lead, rows, cols), (*lead, -(-rows // sc.FP8_BLOCK), cols // sc.FP8_BLOCK)
+    for part, t, shape, dt in (("values", q, shapes[0], torch.float8_e4m3fn), ("scales", s, shapes[1], torch.float32)):
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape or t.dtype != dt:
+            got = f"{dtype_name(t.dtype)} {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"{name} {part} must be a {dtype_name(dt)} tensor of shape {shape}, got {got}")
+    _check_tensor(torch, f"{name} values", q, shapes[0], torch.float8_e4m3fn, device_index)
+    if not s.is_contiguous() or not s.is_cuda or s.get_device() != device_index:
+        raise ValueError(f"{name} scales must be contiguous and on cuda:{device_index}, got {s.device}")
+    return q, s
+
+
 class SkinnyGemmPlan:
-    """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 16), fp32 accumulation."""
+    """y [B, n] = x [B, k] @ w [n, k]^T for 1 <= B <= max_batch (at most 16), fp32 accumulation; w of the plan's
+    dtype, or (``weight_format="fp8"``) block-scaled e4m3 weights (values, scales)."""
 
     def __init__(self, n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,
-                 min_blocks=None, prefetch=None, ksplit_rule=None):
+                 min_blocks=None, prefetch=None, ksplit_rule=None, weight_format=None):
         import torch
 
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
-        sc.check_dense(n, k, name, max_batch)
+        sc.check_dense(n, k, name, max_batch, weight_format)
         _forced(ksplit)
-        fmt = "bf16" if name == "bfloat16" else "fp16"
+        fmt = "fp8" if weight_format == "fp8" else ("bf16" if name == "bfloat16" else "fp16")
+        self.weight_format = fmt
         self.config = sc.variant(fmt, unroll, min_blocks, prefetch)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the skinny GEMM kernel")
@@ -158,13 +191,18 @@ class SkinnyGemmPlan:
         self._lock = threading.Lock()
 
     def run(self, x, w, out=None):
+        """y = x @ w^T into ``out`` (None: a new tensor); fp8 plans take w = (values [n, k] float8_e4m3fn, scales
+        [ceil(n / 128), k / 128] float32)."""
         import torch
 
-        b, out = dense_call(torch, self, x, w, out)
+        fp8 = self.weight_format == "fp8"
+        if fp8:
+            w, scales = _fp8_weights(torch, "w", w, (), self.n, self.k, self.device_index)
+        b, out = dense_call(torch, self, x, None if fp8 else w, out)
         with self._lock:
             self._gemm.launch(rt.current_stream_handle(torch, self.device_index), b, 1, self.ksplits[b],
-                              w.data_ptr(), 0, x.data_ptr(), out.data_ptr(), 0, 0, self._ws.data_ptr(),
-                              self._counters.data_ptr(), 0, 0, self.n, b, 1, _MODE_PLAIN, 0, 1)
+                              w.data_ptr(), scales.data_ptr() if fp8 else 0, x.data_ptr(), out.data_ptr(), 0, 0,
+                              self._ws.data_ptr(), self._counters.data_ptr(), 0, 0, self.n, b, 1, _MODE_PLAIN, 0, 1)
         return out
 
 
@@ -187,6 +225,11 @@ class MoEPairsPlan:
             raise ValueError(f"joined must be an int in 0..{min(top_k, experts - 1)} (the last experts every token "
                              f"routes to), got {joined!r}")
         self.joined = joined
+        # above max_tokens, 16-bit experts take a row tile per warp by default (no k split: skinny_by_expert_rows;
+        # H200, session 10: ahead of grouped GEMMs up to ~10 pairs per expert, benchmarks/RESULTS.md)
+        if expert_rows and weight_format in sc.QUANTISED:
+            raise ValueError(f"expert_rows needs 16-bit experts, not {weight_format}")
+        self.expert_rows = weight_format not in sc.QUANTISED if expert_rows is None else bool(expert_rows)
         self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the MoE pairs kernel")
@@ -194,12 +237,7 @@ class MoEPairsPlan:
         self.experts, self.hidden, self.intermediate, self.top_k = experts, hidden, intermediate, top_k
         self.max_tokens, self.dtype, self.weight_format = max_tokens, getattr(torch, name), weight_format
         self.mode = (sc.ACTIVATIONS if gated else sc.PLAIN_ACTIVATIONS)[activation]
-        # above max_tokens, 16-bit experts take a row tile per warp by default (no k split: skinny_by_expert_rows;
-        # H200, session 10: ahead of grouped GEMMs up to ~10 pairs per expert, benchmarks/RESULTS.md)
-        if expert_rows and weight_format == "mxfp4":
-            raise ValueError("expert_rows needs 16-bit experts")
-        self.expert_rows = weight_format != "mxfp4" if expert_rows is None else bool(expert_rows)
-        fmt = weight_format if weight_format == "mxfp4" else ("bf16" if name == "bfloat16" else "fp16")
+        fmt = weight_format if weight_format in sc.QUANTISED else ("bf16" if name == "bfloat16" else "fp16")
         self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, self.gated, launcher, self.config, rule)
         self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
         self._combine = rt.PreparedLaunch(ld, sc.combine_name(name), _COMBINE_ARGS, 256, 0, None, launcher)
@@ -222,6 +260,12 @@ class MoEPairsPlan:
     def _weights(self, torch, w13, w2):
         """(w13 ptr, w13 scales ptr, w2 ptr, w2 scales ptr, strides) after checking shapes and dtypes."""
         e, h, i = self.experts, self.hidden, self.intermediate
+        if self.weight_format == "fp8":
+            rows = 2 * i if self.gated else i
+            q13, s13 = _fp8_weights(torch, "w13", w13, (e,), rows, h, self.device_index)
+            q2, s2 = _fp8_weights(torch, "w2", w2, (e,), h, i, self.device_index)
+            return (q13.data_ptr(), s13.data_ptr(), q2.data_ptr(), s2.data_ptr(), rows * h, s13[0].numel() * 4,
+                    h * i, s2[0].numel() * 4)
         if self.weight_format != "mxfp4":
             rows = 2 * i if self.gated else i
             _check_tensor(torch, "w13", w13, (e, rows, h), self.dtype, self.device_index)
@@ -352,11 +396,12 @@ def pairs_by_expert(torch, ids, experts: int):
 
 
 def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", ksplit=None, unroll=None,
-                     min_blocks=None, prefetch=None, ksplit_rule=None) -> SkinnyGemmPlan:
-    """Plan ``x @ w^T`` for weight [n, k] and 1..max_batch (<= 16) tokens; ``ksplit`` forces CTAs along k; the
-    other tuning options are in the module docstring."""
+                     min_blocks=None, prefetch=None, ksplit_rule=None, weight_format=None) -> SkinnyGemmPlan:
+    """Plan ``x @ w^T`` for weight [n, k] and 1..max_batch (<= 16) tokens; ``ksplit`` forces CTAs along k;
+    ``weight_format``: None (weights of ``dtype``) or "fp8" (bf16 x, k a multiple of 128; run takes w = (values,
+    scales), see the module docstring); the other tuning options are in the module docstring."""
     return SkinnyGemmPlan(n, k, dtype, max_batch, device, launcher, ksplit, unroll, min_blocks, prefetch,
-                          ksplit_rule)
+                          ksplit_rule, weight_format)
 
 
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
@@ -383,6 +428,17 @@ def reference_skinny_gemm(x, w, compute_dtype=None):
 
     cd = compute_dtype or torch.float64
     return x.to(cd) @ w.to(cd).t()
+
+
+def dequantize_block_fp8(q, s, block=128, dtype=None):
+    """Block-scaled fp8 weights as ``dtype`` (float64 by default): q [..., rows, cols] (e4m3) times s [...,
+    ceil(rows / block), ceil(cols / block)] expanded over block x block tiles, the last partial tile cropped."""
+    import torch
+
+    cd = dtype or torch.float64
+    rows, cols = q.shape[-2:]
+    full = s.to(cd).repeat_interleave(block, dim=-2).repeat_interleave(block, dim=-1)[..., :rows, :cols]
+    return q.to(cd) * full
 
 
 def _act(torch, name, g):

@@ -22,13 +22,21 @@ EXPERT_CHUNK_TOKENS = 1024
 MAX_KSPLIT = 16
 WS_CELL = ROWS_PER_CTA * 16  # fp32 workspace values per (slot, row tile) when k is split across CTAs
 MXFP4_GROUP = 32  # values per E8M0 scale
+FP8_BLOCK = 128  # fp8 weights (DeepSeek-V3's e4m3 with weight_block_size [128, 128]): rows and k values per fp32 scale
 DTYPES = ("bfloat16", "float16")
-WEIGHT_FORMATS = ("bf16", "fp16", "mxfp4")
+# bf16 / fp16: 16-bit weights of the activations' dtype; mxfp4: e2m1 values with an E8M0 scale per 32 (gpt-oss);
+# fp8: e4m3 values with an fp32 scale per 128 x 128 block (DeepSeek-V3/R1). The quantised formats take bf16 activations.
+WEIGHT_FORMATS = ("bf16", "fp16", "mxfp4", "fp8")
+QUANTISED = ("mxfp4", "fp8")
 ACTIVATIONS = {"silu": 1, "gelu_tanh": 2}  # launch argument `mode` of the gated stage (0: plain)
 PLAIN_ACTIVATIONS = {"relu2": 3}  # `mode` of a non-gated first stage: act(up @ x) (Nemotron-H's experts)
 
 
-UNROLL = {"16bit": 2, "mxfp4": 1}  # chunks per row per lane per step (KVP_SK_U / KVP_SK_U_FP4): 128 / 64 B
+# chunks per row per lane per step (KVP_SK_U / KVP_SK_U_FP4): 128 / 64 B. fp8 kernels take the 16-bit ones (unroll,
+# min_blocks: 128 B of a row a step, one 128-value block; sm_90, 2 CTAs per SM: 115 / 128 registers at 8 / 16
+# columns, no spills)
+UNROLL = {"16bit": 2, "mxfp4": 1}
+CHUNK_VALUES = {"mxfp4": 32, "fp8": 16}  # values in a lane's 16-byte chunk (16-bit formats: 8)
 UNROLLS = (1, 2, 4, 8)
 MIN_BLOCKS = 2  # the launch bound's CTAs per SM: registers capped at 65536 / (2 x 256) = 128 per thread
 # mxfp4 kernels: no cap (1). Their unpacking is ALU work, not loads in flight (more chunks per lane were slower):
@@ -69,11 +77,11 @@ class SkinnyConfig:
     row_stages: int = ROW_STAGES
 
     source = "skinny_gemm.cu"
-    compile_cost = 2.2  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
+    compile_cost = 2.6  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
     kernels = ("kvp_skinny_combine_bf16", "kvp_skinny_combine_f16", "kvp_skinny_bf16_c8", "kvp_skinny_bf16_c16",
                "kvp_skinny_f16_c8", "kvp_skinny_f16_c16", "kvp_skinny_mxfp4_c8", "kvp_skinny_mxfp4_c16",
-               "kvp_skinny_bf16_e", "kvp_skinny_f16_e", "kvp_skinny_mxfp4_e", "kvp_skinny_bf16_er",
-               "kvp_skinny_f16_er")
+               "kvp_skinny_fp8_c8", "kvp_skinny_fp8_c16", "kvp_skinny_bf16_e", "kvp_skinny_f16_e",
+               "kvp_skinny_mxfp4_e", "kvp_skinny_fp8_e", "kvp_skinny_bf16_er", "kvp_skinny_f16_er")
 
     def _extra(self) -> list[tuple[str, str, str, int]]:
         """(macro, name suffix, value, default) of every variant field."""
@@ -94,6 +102,7 @@ class SkinnyConfig:
             [(m, str(v)) for m, _, v, d in self._extra() if v != d]
 
     def unroll_for(self, weight_format: str) -> int:
+        """Chunks per row per lane per step of ``weight_format``'s kernels (fp8 shares the 16-bit ones' KVP_SK_U)."""
         return self.unroll_fp4 if weight_format == "mxfp4" else self.unroll
 
 
@@ -126,7 +135,8 @@ def row_ring_bytes(stages: int = ROW_STAGES) -> int:
 def variant(weight_format: str, unroll=None, min_blocks=None, prefetch=None, expert_tiles=None,
             row_stages=None) -> SkinnyConfig:
     """The kernel config of a plan's tuning options (benchmarks and tests; None = the default); ``unroll``
-    and ``min_blocks`` apply to ``weight_format``'s kernels. ValueError naming the option when it is not one the kernel takes."""
+    and ``min_blocks`` apply to ``weight_format``'s kernels (mxfp4's own fields, or the fields that the 16-bit and fp8
+    kernels share). ValueError naming the option when it is not one the kernel takes."""
     for name, v, ok in (("unroll", unroll, UNROLLS), ("min_blocks", min_blocks, (1, 2, 3, 4)),
                         ("prefetch", prefetch, (0, 1, 2, 3, 4)), ("expert_tiles", expert_tiles, EXPERT_TILE_CHOICES),
                         ("row_stages", row_stages, ROW_STAGE_CHOICES)):
@@ -149,8 +159,10 @@ def check_ksplit_rule(rule) -> str:
 
 def kernel_name(dtype: str, weight_format: str, columns: int, by_expert: bool = False, rows: bool = False) -> str:
     """The kernel of a launch: 8 or 16 columns; ``by_expert``: MoE pairs sorted by expert, EXPERT_TILES x 8 a pass
-    (warps split k), or with ``rows`` (16-bit weights) a row tile per warp over the whole k, 32 pairs a pass."""
-    kind = "mxfp4" if weight_format == "mxfp4" else ("bf16" if dtype == "bfloat16" else "f16")
+    (warps split k), or with ``rows`` (16-bit weights only) a row tile per warp over the whole k, 32 pairs a pass."""
+    kind = weight_format if weight_format in QUANTISED else ("bf16" if dtype == "bfloat16" else "f16")
+    if rows and weight_format in QUANTISED:
+        raise ValueError(f"the row-tile kernel takes 16-bit weights, not {weight_format}")
     if by_expert:
         return f"kvp_skinny_{kind}_er" if rows else f"kvp_skinny_{kind}_e"
     return f"kvp_skinny_{kind}_c{8 if columns <= 8 else 16}"
@@ -168,8 +180,9 @@ def row_tiles(rows: int, gated: bool) -> int:
 
 def k_steps(k: int, weight_format: str, columns: int, unroll: int | None = None) -> int:
     """Warp steps along k (a step: 4 lanes x chunk x ``unroll`` chunks per lane, default the kernel's default
-    for the format: KVP_SK_U / KVP_SK_U_FP4), as the kernel counts them."""
-    chunk = 32 if weight_format == "mxfp4" else 8
+    for the format: KVP_SK_U / KVP_SK_U_FP4; a chunk is 16 bytes: 8 16-bit, 32 mxfp4 or 16 fp8 values), as the
+    kernel counts them."""
+    chunk = CHUNK_VALUES.get(weight_format, 8)
     per_lane = unroll or UNROLL["mxfp4" if weight_format == "mxfp4" else "16bit"]
     step = 4 * chunk * per_lane
     return -(-k // step)
@@ -203,13 +216,23 @@ def choose_ksplit(ctas: int, steps: int, slots: int, rule: str = "wave") -> int:
     return best
 
 
-def check_dense(n: int, k: int, dtype: str, max_batch: int) -> None:
-    """ValueError naming the argument when the dense kernel cannot take this shape."""
+def check_dense(n: int, k: int, dtype: str, max_batch: int, weight_format: str | None = None) -> None:
+    """ValueError naming the argument when the dense kernel cannot take this shape (``weight_format`` None: 16-bit
+    weights of ``dtype``; "fp8": block-scaled e4m3 weights, bfloat16 x, k a multiple of FP8_BLOCK, any n)."""
     for name, v in (("n", n), ("k", k), ("max_batch", max_batch)):
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
             raise ValueError(f"{name} must be a positive int, got {v!r}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be bfloat16 or float16, got {dtype}")
+    if weight_format not in (None, "bf16", "fp16", "fp8"):
+        raise ValueError(f"weight_format of a dense plan must be bf16, fp16, fp8 or None, got {weight_format!r}")
+    if weight_format == "fp8":
+        if dtype != "bfloat16":
+            raise ValueError(f"fp8 weights take bfloat16 activations, got {dtype}")
+        if k % FP8_BLOCK:
+            raise ValueError(f"k must be a multiple of {FP8_BLOCK} for fp8 weights (128 x 128 scale blocks), got {k}")
+    elif weight_format is not None and {"bf16": "bfloat16", "fp16": "float16"}[weight_format] != dtype:
+        raise ValueError(f"weight_format {weight_format} does not match dtype {dtype}")
     if k % 8:
         raise ValueError(f"k must be a multiple of 8 (16-byte weight rows), got {k}")
     if max_batch > MAX_COLUMNS:
@@ -235,6 +258,13 @@ def check_moe(experts: int, hidden: int, intermediate: int, top_k: int, max_toke
         for name, v in (("hidden", hidden), ("intermediate", intermediate)):
             if v % MXFP4_GROUP:
                 raise ValueError(f"{name} must be a multiple of {MXFP4_GROUP} for mxfp4 experts, got {v}")
+    elif weight_format == "fp8":
+        if dtype != "bfloat16":
+            raise ValueError(f"fp8 experts take bfloat16 activations, got {dtype}")
+        for name, v in (("hidden", hidden), ("intermediate", intermediate)):
+            if v % FP8_BLOCK:
+                raise ValueError(f"{name} must be a multiple of {FP8_BLOCK} for fp8 experts (128 x 128 scale blocks), "
+                                 f"got {v}")
     elif {"bf16": "bfloat16", "fp16": "float16"}[weight_format] != dtype:
         raise ValueError(f"weight_format {weight_format} does not match dtype {dtype}")
     for name, v in (("hidden", hidden), ("intermediate", intermediate)):

@@ -5,9 +5,17 @@
 //
 // Tensor cores do the arithmetic (mma.m16n8k16, fp32 accumulate) straight from the loaded registers. The
 // order of k inside an MMA does not matter as long as A (weights) and B (x) use the same one, so each lane
-// loads a contiguous chunk of one row (8 bf16/fp16 values, or 32 mxfp4 values = one E8M0 scale group) and
-// its pairs become the lane's A registers directly; the lane loads x at the same k for the column
-// (lane / 4) whose B fragment it holds. No shared memory staging, no ldmatrix.
+// loads a contiguous chunk of one row (16 bytes: 8 bf16/fp16 values, 32 mxfp4 values = one E8M0 scale group, or
+// 16 e4m3 values) and its pairs become the lane's A registers directly; the lane loads x at the same k for the
+// column (lane / 4) whose B fragment it holds. No shared memory staging, no ldmatrix.
+//
+// Weight formats (FMT): 0 16-bit (the type of x); 1 mxfp4 (e2m1 values, an E8M0 scale per 32), bf16 x; 2 fp8
+// (DeepSeek-V3's block-scaled e4m3: one fp32 scale per 128 x 128 block of a matrix), bf16 x. Both quantised
+// formats become bf16 A registers by bit placement and one bf16 multiply by the scale, so the MMAs are bf16 ones;
+// fp8's scale is rounded to bf16 (up to 2^-9 relative, the same error over the whole block) and so is each
+// dequantised value (a 4-bit times an 8-bit significand: up to 2^-9 relative); both exact for power-of-two
+// scales. (Exact fp32 scaling would need each 128-k block's MMAs in an accumulator of their own, scaled and added
+// after: see fp8_chunk.)
 //
 // CTA: KVP_SK_WARPS warps split the CTA's k range (interleaved steps) and reduce through shared memory.
 // A CTA owns 32 weight rows: two 16-row MMA tiles (plain), or 16 gate rows and their 16 up rows (gated:
@@ -16,8 +24,11 @@
 // finishes it and leaves workspace and counter zeroed for the next launch (no memset, graph-safe).
 //
 // Launch arguments (all run-time; templates only pick dtype, weight format and 8 or 16 columns):
-//   w         weights: [experts][rows][k] 16-bit, or [experts][rows][k/2] packed e2m1 (low nibble first)
-//   s         mxfp4 only: [experts][rows][k/32] E8M0 scales
+//   w         weights: [experts][rows][k] 16-bit, [experts][rows][k/2] packed e2m1 (low nibble first), or
+//             [experts][rows][k] e4m3 (fp8)
+//   s         mxfp4: [experts][rows][k/32] E8M0 scales; fp8: [experts][ceil(rows/128)][k/128] fp32 block scales
+//             (the weight W[r][k] = w[r][k] * s[r / 128][k / 128], r the row of the expert's matrix: a gated
+//             matrix's up rows are rows n..2n-1); null for 16-bit weights
 //   x         [*, k] activations (16-bit); column c reads x row cols[c] / div
 //   y         output: plain [pairs][n] (16-bit, or fp32 when out_f32), gated [pairs][n]
 //   ids       MoE only: [ncols] int32 expert id per pair (pair p = token * top_k + j); null for dense
@@ -25,7 +36,7 @@
 //   ws, counters  split-k workspace [slots * tiles * 32 * 16] fp32 and [slots * tiles] counters, zeroed
 //   w_stride, s_stride  bytes between experts
 //   n         plain: rows of W (outputs per column); gated: intermediate size (W has 2n rows: gate then up)
-//   k         reduction length (16-bit: multiple of 8; mxfp4: multiple of 32)
+//   k         reduction length (16-bit: multiple of 8; mxfp4: multiple of 32; fp8: multiple of 128)
 //   ncols     dense: columns (tokens); MoE: pairs (grid.y == ncols, one CTA row per pair slot)
 //   div       x row of pair p is p / div (MoE stage 1: top_k; otherwise 1)
 //   mode      0 plain, 1 gated SiLU, 2 gated GELU (tanh), 3 plain then squared ReLU (Nemotron-H's experts)
@@ -51,8 +62,8 @@
 #define KVP_SK_MAX_SLOTS 256
 #endif
 // Bytes in flight per lane (benchmark variants; skinny_config.SkinnyConfig sets them only when not default):
-// chunks per row per lane per step (16-bit weights / mxfp4), the launch bound's CTAs per SM (2 caps registers
-// at 128 per thread), and L2 prefetches of the lane's rows KVP_SK_PF of its own steps ahead (0: none).
+// chunks per row per lane per step (16-bit and fp8 weights / mxfp4), the launch bound's CTAs per SM (2 caps
+// registers at 128 per thread), and L2 prefetches of the lane's rows KVP_SK_PF of its own steps ahead (0: none).
 #ifndef KVP_SK_U
 #define KVP_SK_U 2
 #endif
@@ -80,6 +91,31 @@
 #define SK_THREADS (KVP_SK_WARPS * 32)
 #define SK_ROWS 32
 #define SK_WS_COLS 16
+
+// The weight formats (FMT): values per lane chunk (16 bytes of weights), A registers per row per chunk, 16-byte x
+// loads per chunk (bf16 x at the chunk's k), chunks per row per lane per step, the launch bound's CTAs per SM, the
+// bytes of a row of k values and the byte offset of value k0 in a row.
+template <int FMT>
+struct SkFmt;
+template <>
+struct SkFmt<0> {  // 16-bit: 8 values, the lane's pairs as loaded
+  static constexpr int CE = 8, REGS = 4, XV = 1, U = KVP_SK_U, MINB = KVP_SK_MINB;
+  static __device__ __forceinline__ long long row_bytes(int k) { return (long long)k * 2; }
+  static __device__ __forceinline__ int offset(int k0) { return k0 * 2; }
+};
+template <>
+struct SkFmt<1> {  // mxfp4: 32 values (one scale group), pairs (j, j + 4) of each 8-value word (fp4_chunk)
+  static constexpr int CE = 32, REGS = 16, XV = 4, U = KVP_SK_U_FP4, MINB = KVP_SK_MINB_FP4;
+  static __device__ __forceinline__ long long row_bytes(int k) { return (long long)(k / 2); }
+  static __device__ __forceinline__ int offset(int k0) { return k0 / 2; }
+};
+template <>
+struct SkFmt<2> {  // fp8: 16 e4m3 values, pairs in order (fp8_chunk)
+  static constexpr int CE = 16, REGS = 8, XV = 2, U = KVP_SK_U, MINB = KVP_SK_MINB;
+  static __device__ __forceinline__ long long row_bytes(int k) { return (long long)k; }
+  static __device__ __forceinline__ int offset(int k0) { return k0; }
+};
+#define SK_FP8_BLOCK 128  // fp8: rows and k values per block scale
 
 static_assert(KVP_SK_MAX_SLOTS == SK_THREADS, "one thread per pair slot when gathering an expert's columns");
 static_assert(KVP_SK_WARPS <= 32, "warp counts are summed by one warp");
@@ -182,6 +218,53 @@ __device__ __forceinline__ void x_pairs_fp4(const uint4 (&xv)[4], unsigned (&b)[
   }
 }
 
+// Bytes J and J + 1 (J = 0 or 2) of q as a bf16 pair whose value is the e4m3 value times 2^-120: each byte's
+// sign goes to bit 15 of its half and its 7 magnitude bits (4 exponent, 3 mantissa) to bits 4..10, the exponent's
+// low four bits and the mantissa's top three (bf16's exponent bias is 127, e4m3's 7; e = 0 lands on a bf16
+// subnormal, exactly the e4m3 subnormal times 2^-120; e4m3fn's NaN codes 0x7F / 0xFF read as +-480). The bytes go
+// to the top of each half first (one prmt), so that sign and magnitude each take one mask.
+template <int J>
+__device__ __forceinline__ unsigned e4m3_pair(unsigned q) {
+  const unsigned hi = __byte_perm(q, 0u, J == 0 ? 0x1404 : 0x3424);  // byte J -> byte 1, byte J + 1 -> byte 3
+  return (hi & 0x80008000u) | ((hi >> 4) & 0x07F007F0u);
+}
+
+// 8 bf16 pairs of one 16-value e4m3 chunk in natural order (pair j: values 2j, 2j + 1) times the chunk's block scale
+// s, applied in bf16: bf16(s * 2^120) (2^120 undoes e4m3_pair's placement), so the block's scale is rounded to 8
+// significant bits and each product to bf16 (exact for power-of-two scales). Scales of 2^7 and above (never seen
+// in checkpoints: a block's largest weight over 57,000) would overflow that factor and take two: s * 2^56, 2^64.
+// Exact alternative, not taken: multiply by 2^120 only (exact) and scale in fp32 per step, each step's MMAs in a
+// zeroed accumulator of their own (a step of U = 2 chunks is one 128-k block, and a tile's 16 rows share a block):
+// 8 or 16 more accumulator registers and 4 FFMAs per tile and column tile a step (the 16-column kernel is at its
+// 128-register cap already).
+__device__ __forceinline__ void fp8_chunk(const uint4 q, float s, unsigned (&a)[8]) {
+  const bool big = s >= 128.f;
+  const unsigned short f = __bfloat16_as_ushort(__float2bfloat16_rn(s * (big ? 0x1p56f : 0x1p120f)));
+  const unsigned m = f | ((unsigned)f << 16);
+  const unsigned qs[4] = {q.x, q.y, q.z, q.w};
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    a[2 * w] = bf16x2_mul(e4m3_pair<0>(qs[w]), m);
+    a[2 * w + 1] = bf16x2_mul(e4m3_pair<2>(qs[w]), m);
+  }
+  if (big) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) a[i] = bf16x2_mul(a[i], 0x5F805F80u);  // 2^64
+  }
+}
+
+// fp8: the block scale of value kb (>= 0) of a row whose block-scale row is srow. A read-only load: the four lanes of
+// a quad and the 16 rows of a tile read the same word.
+__device__ __forceinline__ float fp8_scale(const unsigned char* srow, int kb) {
+  return __ldg(reinterpret_cast<const float*>(srow) + (kb >> 7));
+}
+
+// fp8's B pairs: x at the chunk's 16 values (two 16-byte loads), in natural order like fp8_chunk's A pairs.
+__device__ __forceinline__ void x_pairs_fp8(const uint4 (&xv)[2], unsigned (&b)[8]) {
+  b[0] = xv[0].x, b[1] = xv[0].y, b[2] = xv[0].z, b[3] = xv[0].w;
+  b[4] = xv[1].x, b[5] = xv[1].y, b[6] = xv[1].z, b[7] = xv[1].w;
+}
+
 template <bool BF>
 __device__ __forceinline__ void store_out(void* y, long long i, float v, int out_f32) {
   if (out_f32) {
@@ -206,13 +289,18 @@ __device__ __forceinline__ float act(int mode, float g) {
 }
 
 // The lane's four weight rows of a CTA's tile (t: 16-row half of a plain tile, or gate / up of a gated one; h:
-// its 8-row half) and their E8M0 scale rows (mxfp4).
+// its 8-row half) and their scale rows: E8M0 scales of the row (mxfp4), or the fp32 block scales of the row's
+// 128-row block (fp8: row wr of the expert's matrix, so a gated tile's up rows, n + r, have block (n + r) / 128).
+// A tile t's 16 rows start at a multiple of 16 (plain: tile * 32 + t * 16; gated: tile * 16, and n + tile * 16 with
+// n a multiple of 16, which the fp8 plans hold to 128), so they never straddle a 128-row block: the fp8 kernels
+// read the scales of srow[t][0] for both halves (rok[t][1] implies rok[t][0]).
 template <int FMT>
 __device__ __forceinline__ void weight_rows(const SkArgs& a, int tile, int expert, bool gated, int g,
                                             const unsigned char* (&wrow)[2][2], const unsigned char* (&srow)[2][2],
                                             bool (&rok)[2][2]) {
-  const long long row_bytes = FMT ? (long long)(a.k / 2) : (long long)a.k * 2;
-  const int groups = a.k / 32;
+  const long long row_bytes = SkFmt<FMT>::row_bytes(a.k);
+  const int groups = a.k / 32;                                     // mxfp4: scales per row
+  const long long block_row = (long long)(a.k / SK_FP8_BLOCK) * 4;  // fp8: bytes per row of block scales
 #pragma unroll
   for (int t = 0; t < 2; ++t)
 #pragma unroll
@@ -221,7 +309,8 @@ __device__ __forceinline__ void weight_rows(const SkArgs& a, int tile, int exper
       rok[t][h] = r < a.n;
       const long long wr = rok[t][h] ? (gated ? r + (long long)t * a.n : r) : 0;
       wrow[t][h] = a.w + expert * a.w_stride + wr * row_bytes;
-      srow[t][h] = FMT ? a.s + expert * a.s_stride + wr * groups : nullptr;
+      const unsigned char* se = a.s + expert * a.s_stride;
+      srow[t][h] = FMT == 1 ? se + wr * groups : FMT == 2 ? se + wr / SK_FP8_BLOCK * block_row : nullptr;
     }
 }
 
@@ -263,11 +352,11 @@ __device__ __forceinline__ void prefetch_first_steps(const SkArgs& a, int tile, 
   const unsigned char* srow[2][2];
   bool rok[2][2];
   weight_rows<FMT>(a, tile, 0, gated_mode(a.mode), g, wrow, srow, rok);
-  const long long row_bytes = FMT ? a.k / 2 : a.k * 2LL;
+  const long long row_bytes = SkFmt<FMT>::row_bytes(a.k);
 #pragma unroll
   for (int i = 0; i < KVP_SK_PDL_STEPS; ++i) {
     const int st = s0 + warp + i * KVP_SK_WARPS;
-    const long long off = (long long)st * U * 64 + c * 128;  // a row's step: U * 64 contiguous bytes
+    const long long off = (long long)st * U * 64 + c * 128;  // a row's step: U * 64 contiguous bytes (all formats)
     if (st < s1 && c * 128 < U * 64 && off < row_bytes) {
 #pragma unroll
       for (int t = 0; t < 2; ++t)
@@ -278,15 +367,18 @@ __device__ __forceinline__ void prefetch_first_steps(const SkArgs& a, int tile, 
   }
 }
 
-// FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x. NT: 8-column MMA tiles (1 or 2).
+// FMT 0: 16-bit weights (T = x's type); FMT 1: mxfp4 weights, bf16 x; FMT 2: fp8 (block-scaled e4m3) weights,
+// bf16 x. NT: 8-column MMA tiles (1 or 2).
 template <bool BF, int FMT, int NT>
 __device__ __forceinline__ void skinny(const SkArgs& a) {
-  constexpr int CE = FMT ? 32 : 8;                  // elements per lane chunk (16 bytes of weights)
-  constexpr int QS = 4 * CE;                        // elements per quad of lanes
-  constexpr int U = FMT ? KVP_SK_U_FP4 : KVP_SK_U;  // chunks per row per lane per step
+  constexpr int CE = SkFmt<FMT>::CE;      // elements per lane chunk (16 bytes of weights)
+  constexpr int QS = 4 * CE;              // elements per quad of lanes
+  constexpr int U = SkFmt<FMT>::U;        // chunks per row per lane per step
   constexpr int STEP = U * QS;
   constexpr int NC = NT * 8;
-  constexpr int REGS = FMT ? 16 : 4;                // A registers per row per chunk
+  constexpr int REGS = SkFmt<FMT>::REGS;  // A registers per row per chunk
+  constexpr int XV = SkFmt<FMT>::XV;      // 16-byte x loads per chunk
+  constexpr int SB = (STEP + SK_FP8_BLOCK - 1) / SK_FP8_BLOCK;  // fp8: 128-value blocks a step touches
   __shared__ float red[KVP_SK_WARPS][SK_ROWS][NC];
   __shared__ int ids_s[KVP_SK_MAX_SLOTS];
   __shared__ int cols[NC];
@@ -358,7 +450,7 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 
   for (int st = s0 + warp; st < s1; st += KVP_SK_WARPS) {
     if constexpr (KVP_SK_PF > 0) {
-      // a row's step is U * 64 contiguous bytes (16-bit and mxfp4 alike): lanes c < max(1, U / 2) take a
+      // a row's step is U * 64 contiguous bytes (every format): lanes c < max(1, U / 2) take a
       // 128-byte line each (a hint: an unaligned row start leaves part of a line to the load itself)
       const int ahead = st + KVP_SK_PF * KVP_SK_WARPS;
       const long long off = (long long)ahead * U * 64 + c * 128;
@@ -367,12 +459,24 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
         for (int t = 0; t < 2; ++t)
 #pragma unroll
           for (int h = 0; h < 2; ++h)
-            if (rok[t][h] && off < (FMT ? a.k / 2 : a.k * 2LL)) prefetch_l2(wrow[t][h] + off);
+            if (rok[t][h] && off < SkFmt<FMT>::row_bytes(a.k)) prefetch_l2(wrow[t][h] + off);
       }
     }
     uint4 wv[U][2][2];
-    unsigned sc[U][2][2];
-    uint4 xv[U][NT][FMT ? 4 : 1];
+    unsigned sc[U][2][2];  // mxfp4: E8M0 scale per chunk and row
+    uint4 xv[U][NT][XV];
+    // fp8: the step's block scales per tile (a tile's rows lie in one 128-row block: weight_rows). A step of U * 64
+    // values from st * STEP: half a block (U = 1), or U / 2 whole ones; chunk u's is block u * QS / 128. k is a
+    // multiple of 128, so a block is either in k or past it.
+    float bs[SB][2];
+    if constexpr (FMT == 2) {
+#pragma unroll
+      for (int b = 0; b < SB; ++b) {
+        const int kb = st * STEP + b * SK_FP8_BLOCK;
+#pragma unroll
+        for (int t = 0; t < 2; ++t) bs[b][t] = kb < a.k && rok[t][0] ? fp8_scale(srow[t][0], kb) : 0.f;
+      }
+    }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const int k0 = (st * U + u) * QS + c * CE;
@@ -382,13 +486,13 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const bool ok = kok && rok[t][h];
-          wv[u][t][h] = ok ? ld_stream(wrow[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
-          if constexpr (FMT) sc[u][t][h] = ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u;
+          wv[u][t][h] = ok ? ld_stream(wrow[t][h] + SkFmt<FMT>::offset(k0)) : make_uint4(0, 0, 0, 0);
+          if constexpr (FMT == 1) sc[u][t][h] = ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u;
         }
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt)
 #pragma unroll
-        for (int i = 0; i < (FMT ? 4 : 1); ++i)
+        for (int i = 0; i < XV; ++i)
           xv[u][nt][i] = (kok && xok[nt]) ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2 + 16 * i)
                                           : make_uint4(0, 0, 0, 0);
     }
@@ -397,11 +501,13 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
       unsigned b[NT][REGS];
 #pragma unroll
       for (int nt = 0; nt < NT; ++nt) {
-        if constexpr (FMT) {
+        if constexpr (FMT == 1) {
           unsigned tmp[16];
           x_pairs_fp4(*reinterpret_cast<const uint4(*)[4]>(&xv[u][nt][0]), tmp);
 #pragma unroll
           for (int i = 0; i < REGS; ++i) b[nt][i] = tmp[i];
+        } else if constexpr (FMT == 2) {
+          x_pairs_fp8(xv[u][nt], b[nt]);
         } else {
           b[nt][0] = xv[u][nt][0].x, b[nt][1] = xv[u][nt][0].y, b[nt][2] = xv[u][nt][0].z, b[nt][3] = xv[u][nt][0].w;
         }
@@ -409,9 +515,12 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
 #pragma unroll
       for (int t = 0; t < 2; ++t) {
         unsigned r0[REGS], r1[REGS];
-        if constexpr (FMT) {
+        if constexpr (FMT == 1) {
           fp4_chunk(wv[u][t][0], sc[u][t][0], *reinterpret_cast<unsigned(*)[16]>(r0));
           fp4_chunk(wv[u][t][1], sc[u][t][1], *reinterpret_cast<unsigned(*)[16]>(r1));
+        } else if constexpr (FMT == 2) {
+          fp8_chunk(wv[u][t][0], bs[u * QS / SK_FP8_BLOCK][t], *reinterpret_cast<unsigned(*)[8]>(r0));
+          fp8_chunk(wv[u][t][1], bs[u * QS / SK_FP8_BLOCK][t], *reinterpret_cast<unsigned(*)[8]>(r1));
         } else {
           r0[0] = wv[u][t][0].x, r0[1] = wv[u][t][0].y, r0[2] = wv[u][t][0].z, r0[3] = wv[u][t][0].w;
           r1[0] = wv[u][t][1].x, r1[1] = wv[u][t][1].y, r1[2] = wv[u][t][1].z, r1[3] = wv[u][t][1].w;
@@ -513,9 +622,10 @@ __device__ __forceinline__ void pass_columns(const SkArgs& a, const int* cols, i
 
 template <bool BF, int FMT, int PT>
 __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
-  constexpr int CE = FMT ? 32 : 8;
+  constexpr int CE = SkFmt<FMT>::CE;
   constexpr int QS = 4 * CE;
-  constexpr int REGS = FMT ? 16 : 4;
+  constexpr int REGS = SkFmt<FMT>::REGS;
+  constexpr int XV = SkFmt<FMT>::XV;
   constexpr int PASS = PT * 8;
   __shared__ float red[KVP_SK_WARPS][SK_ROWS][16];
   __shared__ int cols[PASS];
@@ -544,14 +654,21 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
       const int k0 = st * QS + c * CE;
       const bool kok = k0 < a.k;
       unsigned r[2][2][REGS];
+      float bs[2];  // fp8: the tile's block scale (its rows lie in one 128-row block: weight_rows)
+      if constexpr (FMT == 2) {
+#pragma unroll
+        for (int t = 0; t < 2; ++t) bs[t] = kok && rok[t][0] ? fp8_scale(srow[t][0], st * QS) : 0.f;
+      }
 #pragma unroll
       for (int t = 0; t < 2; ++t)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const bool ok = kok && rok[t][h];
-          const uint4 wv = ok ? ld_stream(wrow[t][h] + (FMT ? k0 / 2 : k0 * 2)) : make_uint4(0, 0, 0, 0);
-          if constexpr (FMT) {
+          const uint4 wv = ok ? ld_stream(wrow[t][h] + SkFmt<FMT>::offset(k0)) : make_uint4(0, 0, 0, 0);
+          if constexpr (FMT == 1) {
             fp4_chunk(wv, ok ? ld_stream_u8(srow[t][h] + k0 / 32) : 127u, r[t][h]);
+          } else if constexpr (FMT == 2) {
+            fp8_chunk(wv, bs[t], r[t][h]);
           } else {
             r[t][h][0] = wv.x, r[t][h][1] = wv.y, r[t][h][2] = wv.z, r[t][h][3] = wv.w;
           }
@@ -559,14 +676,16 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
 #pragma unroll
       for (int nt = 0; nt < PT; ++nt) {
         if (nt >= ntiles) break;
-        uint4 xv[FMT ? 4 : 1];
+        uint4 xv[XV];
 #pragma unroll
-        for (int i = 0; i < (FMT ? 4 : 1); ++i)
+        for (int i = 0; i < XV; ++i)
           xv[i] = (kok && xok[nt]) ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2 + 16 * i)
                                    : make_uint4(0, 0, 0, 0);
         unsigned b[REGS];
-        if constexpr (FMT) {
+        if constexpr (FMT == 1) {
           x_pairs_fp4(*reinterpret_cast<const uint4(*)[4]>(&xv[0]), *reinterpret_cast<unsigned(*)[16]>(b));
+        } else if constexpr (FMT == 2) {
+          x_pairs_fp8(xv, b);
         } else {
           b[0] = xv[0].x, b[1] = xv[0].y, b[2] = xv[0].z, b[3] = xv[0].w;
         }
@@ -770,7 +889,7 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
                  experts, order, offs, hot}
 
 #define SK_KERNEL(NAME, BF, FMT, NT)                                                                             \
-  extern "C" __global__ void __launch_bounds__(SK_THREADS, FMT ? KVP_SK_MINB_FP4 : KVP_SK_MINB) NAME(SK_PARAMS) { \
+  extern "C" __global__ void __launch_bounds__(SK_THREADS, SkFmt<FMT>::MINB) NAME(SK_PARAMS) {                 \
     const SkArgs a = SK_ARGS;                                                                                    \
     skinny<BF, FMT, NT>(a);                                                                                      \
   }
@@ -787,9 +906,12 @@ SK_KERNEL(kvp_skinny_f16_c8, false, 0, 1)
 SK_KERNEL(kvp_skinny_f16_c16, false, 0, 2)
 SK_KERNEL(kvp_skinny_mxfp4_c8, true, 1, 1)
 SK_KERNEL(kvp_skinny_mxfp4_c16, true, 1, 2)
+SK_KERNEL(kvp_skinny_fp8_c8, true, 2, 1)
+SK_KERNEL(kvp_skinny_fp8_c16, true, 2, 2)
 SK_EXPERT_KERNEL(kvp_skinny_bf16_e, true, 0)
 SK_EXPERT_KERNEL(kvp_skinny_f16_e, false, 0)
 SK_EXPERT_KERNEL(kvp_skinny_mxfp4_e, true, 1)
+SK_EXPERT_KERNEL(kvp_skinny_fp8_e, true, 2)
 // by expert, a row tile per warp (16-bit weights; KVP_SK_ROW_TILES x 8 pairs a pass)
 #define SK_EXPERT_ROWS_KERNEL(NAME, BF)                                                                          \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, KVP_SK_MINB) NAME(SK_PARAMS) {                        \
