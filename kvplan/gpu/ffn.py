@@ -187,15 +187,15 @@ class MoE:
     def label(self) -> str:
         """What runs the routed experts, in the words verify reports."""
         rest = MXFP4_LABEL if self.mxfp4 else FP8_LABEL if self.fp8 else GROUPED_LABEL
-        if self.joined:
-            rest += (f"; the shared expert as {self.joined} more expert(s) of every token in the same launches (its "
-                     f"weights joined to the routed experts', as SGLang's shared-experts fusion)")
+        joined = (f"; the shared expert as {self.joined} more expert(s) of every token in the same launches (its "
+                  f"weights joined to the routed experts', as SGLang's shared-experts fusion)") if self.joined else ""
+        rest += joined
         if self.pairs is None:
             return rest + (f" (the bundled MoE kernel refused: {self.pairs_refused})" if self.pairs_refused else "")
         if self.mxfp4 or self.fp8:
             from ..kernels.skinny_config import EXPERT_CHUNK_TOKENS
 
-            rest = MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS)
+            rest = MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS) + joined
             if self.mx_dequant is not None:
                 rest += MXFP4_GROUPED_LABEL.format(tokens=MXFP4_GROUPED_TOKENS)
         elif self.pairs.expert_rows:

@@ -73,6 +73,9 @@ def gemv(plan, x, w, out_dtype):
 BLOCK = 128
 SKINNY_TOKENS = 16
 ROW_PAD = 16
+# cuBLAS's block-scaled GEMM returned garbage for K = 128 (one scale per row: 700x off) and was right for K >= 256
+# (H200, torch 2.11 + CUDA 13, benchmarks/block_fp8_check.py, session 40); such a K takes the dequantised weight
+CUBLAS_MIN_K = 2 * BLOCK
 BLOCK_LABEL = ("block-scaled fp8 (e4m3 weights, a float32 scale per 128 x 128 block): up to {tokens} tokens the "
                "bundled skinny kernel's fp8 format (x in bf16, the weights dequantised in registers), beyond that x "
                "quantised per token per 128 columns (the bundled fp8_quant.cu where the GPU takes it) and cuBLAS's block-scaled fp8 GEMM (torch._scaled_mm), "
@@ -109,8 +112,8 @@ def quantize_groups(x, rows: int):
 def block_linear(x, w, s, out_dtype):
     """x [T, K] times the block-scaled e4m3 weight w [N, K] (scales s [ceil(N / 128), K / 128]) -> [T, N] in
     `out_dtype`: W8A8 through cuBLAS on a GPU (rows padded to ROW_PAD), the dequantised weight in torch elsewhere
-    (and where K is not whole blocks, which cuBLAS and the quantisation refuse)."""
-    if not x.is_cuda or x.shape[1] % BLOCK:  # (a part block of columns: tiny test models only)
+    (and where K is not whole blocks, which cuBLAS and the quantisation refuse, or one block, CUBLAS_MIN_K)."""
+    if not x.is_cuda or x.shape[1] % BLOCK or x.shape[1] < CUBLAS_MIN_K:  # tiny test models only
         return (x.float() @ dequantize_blocks(w, s).t()).to(out_dtype)
     t = x.shape[0]
     q, qs = quantize_groups(x.contiguous(), -(-t // ROW_PAD) * ROW_PAD)

@@ -107,6 +107,7 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
     model_bytes = DTYPE_BYTES[dtype]
     counts = {name: 0 for name in GROUPS}
     stored = {name: 0.0 for name in GROUPS}
+    whole = {name: 0.0 for name in GROUPS}  # of stored: what every TP rank holds whole
     formats = {name: set() for name in GROUPS}
 
     def add(tensors, times: int = 1) -> None:
@@ -114,6 +115,7 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
             size, quantized = _stored_bytes(t, fmt, opts, model_bytes)
             counts[t.group] += times * t.elements
             stored[t.group] += times * size
+            whole[t.group] += times * size if t.replicated else 0
             if quantized:
                 formats[t.group].add(fmt)
 
@@ -124,7 +126,7 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
         add(layer_tensors(cfg, dims, mixer, ffn), times)
     add(model_tensors(cfg, dims) + vision_tensors(cfg, hidden))
     return tuple(ParamGroup(name, counts[name], stored[name] / counts[name] if counts[name] else model_bytes,
-                            next(iter(formats[name]), dtype)) for name in GROUPS)
+                            next(iter(formats[name]), dtype), round(whole[name])) for name in GROUPS)
 
 
 def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,

@@ -22,6 +22,7 @@ class ParamGroup:
     parameters: int
     bytes_per_param: float
     stored: str  # bf16, fp8, mxfp4, int4-awq, ...
+    replicated: int = 0  # stored bytes of the group every TP rank holds whole (model/tensors.py Tensor.replicated)
 
     @property
     def bytes(self) -> int:

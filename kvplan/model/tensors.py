@@ -37,6 +37,9 @@ class Tensor(NamedTuple):
     copies: int = 1
     linear: bool = False
     fp32: bool = False
+    # every TP rank holds it whole (vLLM: norms, MoE routers as ReplicatedLinear, MLA's q_a / kv_a projections
+    # with disable_tp in models/deepseek_v2.py), rather than a 1/tp share
+    replicated: bool = False
 
     @property
     def elements(self) -> int:
@@ -48,16 +51,22 @@ def _matrix(group: str, rows: int, cols: int, bias: bool = False, copies: int = 
     return out + [Tensor(group, rows, copies=copies)] if bias else out
 
 
+def _whole(tensors: list) -> list:
+    """`tensors`, each held whole by every TP rank (Tensor.replicated)."""
+    return [t._replace(replicated=True) for t in tensors]
+
+
 def _attention(cfg: Config, d: dict) -> list:
     h, heads, kv, hd = d["hidden"], d["heads"], d["kv_heads"], d["head_dim"]
     if cfg.has("kv_lora_rank"):  # MLA: low-rank q (when q_lora_rank) and a joint kv latent, each with its norm
         rope, nope = cfg.optional_int("qk_rope_head_dim"), cfg.optional_int("qk_nope_head_dim")
         v_dim = cfg.int("v_head_dim", required=False, minimum=0) or nope
         kv_rank, q_rank = cfg.int("kv_lora_rank"), cfg.optional_int("q_lora_rank")
-        q = ([*_matrix("attention", q_rank, h), Tensor("attention", q_rank),
+        # the latent projections (q_a, kv_a) and their norms are replicated; the per-head ones split
+        q = ([*_whole([*_matrix("attention", q_rank, h), Tensor("attention", q_rank)]),
               *_matrix("attention", heads * (nope + rope), q_rank)] if q_rank
              else _matrix("attention", heads * (nope + rope), h))
-        return q + [*_matrix("attention", kv_rank + rope, h), Tensor("attention", kv_rank),
+        return q + [*_whole([*_matrix("attention", kv_rank + rope, h), Tensor("attention", kv_rank)]),
                     *_matrix("attention", heads * (nope + v_dim), kv_rank), *_matrix("attention", h, heads * v_dim)]
     family = cfg.model_type
     all_biased = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias",
@@ -67,7 +76,7 @@ def _attention(cfg: Config, d: dict) -> list:
     out = [*_matrix("attention", heads * hd * gate, h, qkv), *_matrix("attention", kv * hd, h, qkv),
            *_matrix("attention", kv * hd, h, qkv), *_matrix("attention", h, heads * hd, all_biased)]
     if family in QK_NORM:
-        out += [Tensor("attention", hd, copies=2)]
+        out += [Tensor("attention", hd, copies=2, replicated=True)]
     if family == "gpt_oss":
         out.append(Tensor("attention", heads))  # attention sinks, one per head
     return out
@@ -167,16 +176,16 @@ def _feed_forward(cfg: Config, d: dict, ffn: str) -> list:
         return []
     experts = cfg.int(EXPERT_KEYS)
     out = _mlp(cfg, "experts", h, sizes.expert, experts)
-    out += [Tensor("router", experts, h)]
+    out += [Tensor("router", experts, h, replicated=True)]
     router = routing(cfg)
     if router.logit_bias:
-        out.append(Tensor("router", experts))
+        out.append(Tensor("router", experts, replicated=True))
     if router.correction_bias:
-        out.append(Tensor("router", experts, fp32=True))
+        out.append(Tensor("router", experts, fp32=True, replicated=True))
     if sizes.shared:
         out += _mlp(cfg, "shared_experts", h, sizes.shared)
     if sizes.shared_gate:
-        out.append(Tensor("shared_experts", 1, h))
+        out.append(Tensor("shared_experts", 1, h, replicated=True))
     return out
 
 
@@ -195,7 +204,7 @@ def _layer_norms(cfg: Config) -> int:
 def layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str) -> list:
     """Tensors of one decoder layer with this mixer and feed-forward block."""
     width = 2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1
-    out = [Tensor("norms", d["hidden"], copies=width * _layer_norms(cfg))]
+    out = [Tensor("norms", d["hidden"], copies=width * _layer_norms(cfg), replicated=True)]
     if mixer in ("full", "sliding", "chunked", "parallel"):
         out += _attention(cfg, d)
     if mixer in ("linear", "parallel"):
@@ -207,7 +216,8 @@ def model_tensors(cfg: Config, d: dict) -> list:
     """Tensors outside the decoder layers: embeddings, LM head, final norm."""
     h = d["hidden"]
     vocab = cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB)
-    out = [Tensor("embed", vocab, h), Tensor("norms", h, copies=2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1)]
+    out = [Tensor("embed", vocab, h),
+           Tensor("norms", h, copies=2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1, replicated=True)]
     if cfg.model_type in ("gpt2", "gpt_bigcode"):  # learned positions
         out.append(Tensor("embed", cfg.int(("n_positions", "max_position_embeddings")), h))
     if not cfg.flag("tie_word_embeddings", cfg.flag("tie_embedding", cfg.model_type in TIED_BY_DEFAULT)):

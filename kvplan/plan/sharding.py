@@ -136,18 +136,27 @@ def weights_per_gpu(spec: ModelSpec, tp: int, pp: int = 1) -> int:
 
 def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> int:
     """Weight bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings (and a vision tower)
-    on the first stage and the LM head on the last (a tied embedding is loaded again there), over tp. The whole
-    model's share when stage is None. Of what serving loads: the checkpoint less its MTP blocks."""
+    on the first stage and the LM head on the last (a tied embedding is loaded again there), over tp, but for
+    what every rank holds whole (ParamGroup.replicated: norms, MoE routers, MLA's latent projections; 0.9 GiB of
+    DeepSeek-V3's 79 GiB a GPU at tp 8). The whole model's share when stage is None. Of what serving loads: the
+    checkpoint less its MTP blocks."""
     total = spec.resident_weight_bytes
-    if stage is None or stage.stages == 1 or not spec.params:
-        return -(-total // tp)
-    per_layer = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head", "vision"))
-    embed = sum(g.bytes for g in spec.params if g.name == "embed")
-    first = embed + sum(g.bytes for g in spec.params if g.name == "vision")  # the vision tower runs first
-    head = sum(g.bytes for g in spec.params if g.name == "lm_head") or embed
     estimated = sum(g.bytes for g in spec.params)
-    share = per_layer * stage.layers / spec.num_hidden_layers + first * stage.is_first + head * stage.is_last
-    return -(-int(total * share / estimated) // tp)
+    if not estimated:
+        return -(-total // tp)
+    replicated = sum(g.replicated for g in spec.params)  # in the decoder layers but for the final norm
+    if stage is None or stage.stages == 1:
+        share, layers = 1.0, 1.0
+    else:
+        per_layer = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head", "vision"))
+        embed = sum(g.bytes for g in spec.params if g.name == "embed")
+        first = embed + sum(g.bytes for g in spec.params if g.name == "vision")  # the vision tower runs first
+        head = sum(g.bytes for g in spec.params if g.name == "lm_head") or embed
+        layers = stage.layers / spec.num_hidden_layers
+        share = (per_layer * layers + first * stage.is_first + head * stage.is_last) / estimated
+    # the estimate's split applied to the checkpoint's own bytes
+    whole = int(total * replicated * layers / estimated) if tp > 1 else 0
+    return -(-(int(total * share) - whole) // tp) + whole
 
 
 def valid_tp_degrees(spec: ModelSpec, limit: int = 64) -> list:
