@@ -108,6 +108,7 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
     counts = {name: 0 for name in GROUPS}
     stored = {name: 0.0 for name in GROUPS}
     whole = {name: 0.0 for name in GROUPS}  # of stored: what every TP rank holds whole
+    by_kv = {name: 0.0 for name in GROUPS}  # of stored: what TP splits by KV heads
     formats = {name: set() for name in GROUPS}
 
     def add(tensors, times: int = 1) -> None:
@@ -116,6 +117,7 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
             counts[t.group] += times * t.elements
             stored[t.group] += times * size
             whole[t.group] += times * size if t.replicated else 0
+            by_kv[t.group] += times * size if t.kv_split else 0
             if quantized:
                 formats[t.group].add(fmt)
 
@@ -126,7 +128,8 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
         add(layer_tensors(cfg, dims, mixer, ffn), times)
     add(model_tensors(cfg, dims) + vision_tensors(cfg, hidden))
     return tuple(ParamGroup(name, counts[name], stored[name] / counts[name] if counts[name] else model_bytes,
-                            next(iter(formats[name]), dtype), round(whole[name])) for name in GROUPS)
+                            next(iter(formats[name]), dtype), round(whole[name]), round(by_kv[name]))
+                 for name in GROUPS)
 
 
 def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,

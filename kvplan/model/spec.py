@@ -23,6 +23,7 @@ class ParamGroup:
     bytes_per_param: float
     stored: str  # bf16, fp8, mxfp4, int4-awq, ...
     replicated: int = 0  # stored bytes of the group every TP rank holds whole (model/tensors.py Tensor.replicated)
+    kv_split: int = 0  # stored bytes of the group split by KV heads (model/tensors.py Tensor.kv_split)
 
     @property
     def bytes(self) -> int:

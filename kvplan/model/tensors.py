@@ -40,6 +40,9 @@ class Tensor(NamedTuple):
     # every TP rank holds it whole (vLLM: norms, MoE routers as ReplicatedLinear, MLA's q_a / kv_a projections
     # with disable_tp in models/deepseek_v2.py), rather than a 1/tp share
     replicated: bool = False
+    # split by KV heads (the K and V projections): where tp exceeds the KV heads a rank holds one whole head
+    # (vLLM QKVParallelLinear's num_kv_head_replicas), more than a 1/tp share
+    kv_split: bool = False
 
     @property
     def elements(self) -> int:
@@ -73,8 +76,8 @@ def _attention(cfg: Config, d: dict) -> list:
                                                      family == "gpt_oss")
     qkv = all_biased or family in QKV_BIAS
     gate = 2 if family == "qwen3_next" else 1  # Qwen3-Next gated attention: q_proj also yields the output gate
-    out = [*_matrix("attention", heads * hd * gate, h, qkv), *_matrix("attention", kv * hd, h, qkv),
-           *_matrix("attention", kv * hd, h, qkv), *_matrix("attention", h, heads * hd, all_biased)]
+    kv_proj = [t._replace(kv_split=True) for t in _matrix("attention", kv * hd, h, qkv, copies=2)]
+    out = [*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj, *_matrix("attention", h, heads * hd, all_biased)]
     if family in QK_NORM:
         out += [Tensor("attention", hd, copies=2, replicated=True)]
     if family == "gpt_oss":

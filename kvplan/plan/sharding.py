@@ -138,7 +138,8 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> in
     """Weight bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings (and a vision tower)
     on the first stage and the LM head on the last (a tied embedding is loaded again there), over tp, but for
     what every rank holds whole (ParamGroup.replicated: norms, MoE routers, MLA's latent projections; 0.9 GiB of
-    DeepSeek-V3's 79 GiB a GPU at tp 8). The whole model's share when stage is None. Of what serving loads: the
+    DeepSeek-V3's 79 GiB a GPU at tp 8) and for the K / V projections where tp exceeds the KV heads (each rank one
+    whole head: ParamGroup.kv_split). The whole model's share when stage is None. Of what serving loads: the
     checkpoint less its MTP blocks."""
     total = spec.resident_weight_bytes
     estimated = sum(g.bytes for g in spec.params)
@@ -156,7 +157,10 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> in
         share = (per_layer * layers + first * stage.is_first + head * stage.is_last) / estimated
     # the estimate's split applied to the checkpoint's own bytes
     whole = int(total * replicated * layers / estimated) if tp > 1 else 0
-    return -(-(int(total * share) - whole) // tp) + whole
+    kv = spec.kv_heads
+    by_kv = sum(g.kv_split for g in spec.params) * layers * total / estimated
+    extra = int(by_kv * (1 / kv - 1 / tp)) if kv and tp > kv else 0  # one KV head a rank, not 1/tp of them
+    return -(-(int(total * share) - whole) // tp) + whole + extra
 
 
 def valid_tp_degrees(spec: ModelSpec, limit: int = 64) -> list:
