@@ -406,3 +406,25 @@ def test_a_gpus_weights_are_what_verify_allocates_on_one_rank(name, tps):
     for tp in tps:
         rank = weight_bytes(architecture(raw[0], spec, tp))
         assert abs(stage_weights(spec, tp) / rank - 1) < 1e-4, (tp, stage_weights(spec, tp), rank)
+
+
+def test_falcon_mamba_is_attention_free_mamba_1_blocks():
+    """falcon_mamba.py (vLLM's IsAttentionFree): 64 Mamba-1 blocks, no attention and no MLP, one norm a block. By
+    hand per block: in_proj 2 x 8192 x 4096, the depthwise conv 8192 x 4 and its bias, x_proj (256 + 2 x 16) x 8192,
+    dt_proj 8192 x 256 and its bias, A_log 8192 x 16, D 8192, out_proj 4096 x 8192 (no B / C / dt norm weights:
+    Falcon-Mamba's mixer norms have none); untied embedding and LM head 65,024 x 4,096. Falcon-Mamba-7B is published
+    as 7.27B. Its state per sequence (vLLM's MambaSpec page in the reference figures: 311,296 bytes in bf16 a layer):
+    a 3 x 8192 convolution window and an 8192 x 16 SSM state."""
+    cfg = _script_config("FALCON_MAMBA_7B")
+    spec = parse_config(cfg, "falcon-mamba")
+    state = spec.linear_layers[0]
+    assert (state.flavor, state.conv_elements, state.ssm_elements, len(spec.layers)) == ("mamba", 3 * 8192,
+                                                                                         8192 * 16, 64)
+    assert 2 * (state.conv_elements + state.ssm_elements) == 311_296
+    assert spec.num_attention_heads == 0 and spec.kv_heads is None and spec.max_position_embeddings is None
+    g = groups(cfg)
+    block = (2 * 8192 * 4096 + 8192 * 4 + 8192 + (256 + 32) * 8192 + 8192 * 256 + 8192 + 8192 * 16 + 8192
+             + 4096 * 8192)
+    assert g["linear"] == 64 * block and g["attention"] == g["dense"] == g["experts"] == 0
+    assert g["norms"] == 64 * 4096 + 4096
+    assert sum(g.values()) == 7_272_665_088

@@ -179,8 +179,16 @@ LFM2_8B_A1B = {
     "num_dense_layers": 2, "use_expert_bias": True, "norm_topk_prob": True, "routed_scaling_factor": 1.0,
     "torch_dtype": "bfloat16",
 }
+# Falcon-Mamba-7B (attention-free: 64 Mamba-1 blocks, no MLP, no max_position_embeddings): tiiuae/falcon-mamba-7b's
+# config.json as public test files quote it with a link to it (search index ids 32332034728, 20086630943)
+FALCON_MAMBA_7B = {
+    "architectures": ["FalconMambaForCausalLM"], "model_type": "falcon_mamba", "conv_kernel": 4, "expand": 16,
+    "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 8192, "layer_norm_epsilon": 1e-05,
+    "num_hidden_layers": 64, "residual_in_fp32": True, "state_size": 16, "tie_word_embeddings": False,
+    "time_step_rank": 256, "torch_dtype": "bfloat16", "use_bias": False, "use_conv_bias": True, "vocab_size": 65024,
+}
 SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY, "FALCON_H1": FALCON_H1,
-                  "LFM2_1_2B": LFM2_1_2B, "LFM2_8B_A1B": LFM2_8B_A1B}
+                  "LFM2_1_2B": LFM2_1_2B, "LFM2_8B_A1B": LFM2_8B_A1B, "FALCON_MAMBA_7B": FALCON_MAMBA_7B}
 
 
 def load_model_config(model: str) -> dict:
@@ -227,6 +235,7 @@ FAMILIES = [
     ("falconh1-parallel-hybrid", "make_figures.py:FALCON_H1", [1, 2], ["auto", "fp8"]),
     ("lfm2-shortconv-hybrid", "make_figures.py:LFM2_1_2B", [1, 2, 4], ["auto", "fp8"]),
     ("lfm2-shortconv-hybrid", "make_figures.py:LFM2_8B_A1B", [1, 2], ["auto"]),
+    ("falconmamba-attention-free", "make_figures.py:FALCON_MAMBA_7B", [1, 2, 4], ["auto"]),
     ("mixtral-moe", "mistralai/Mixtral-8x7B-v0.1", [1, 2, 4, 8], ["auto"]),
     ("qwen3-moe", "Qwen/Qwen3-30B-A3B", [1, 2, 4], ["auto"]),
 ]
@@ -674,9 +683,11 @@ def run_case(case: dict, sim_limit: int) -> dict:
     }
     rec["stage"] = "model"
     # Specs depend on the model, TP, kv dtype, block size and Mamba cache mode, not on the budget or (except for a
-    # Mamba block size without prefix caching) on max_model_len: build the model once per key.
+    # Mamba block size without prefix caching, hybrid or attention-free) on max_model_len: build the model once per
+    # key.
+    mamba_len = cc.mamba_cache_mode == "none" and (mc.is_hybrid or mc.is_attention_free)
     key = (case["model"], case["tp"], case["kv_cache_dtype"], case.get("block_size"), cc.mamba_cache_mode,
-           mc.max_model_len if cc.mamba_cache_mode == "none" and mc.is_hybrid else None, mc.max_model_len
+           mc.max_model_len if mamba_len else None, mc.max_model_len
            if not SPEC_CACHE_ENABLED else None)
     cached = _SPEC_CACHE.get(key)
     if cached is None:

@@ -10,7 +10,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
 - batches in flight (config/vllm.py max_concurrent_batches): pp, +1 with async scheduling (on by default with
   the V2 model runner); in-flight tokens = batches x max_num_batched_tokens (max_in_flight_tokens).
 - prefix caching on by default: Mamba layers run in "align" mode with the attention block size
-  (model_executor/models/config.py MambaModelConfig), else one state block of max_model_len tokens.
+  (model_executor/models/config.py MambaModelConfig), else one state block of max_model_len tokens; off for
+  attention-free models (with_model_defaults).
 - family quirks: see KV_DTYPE_QUIRKS.
 - start-up (v1/core/kv_cache_utils.py get_kv_cache_configs): groups from the whole model, projected on each
   pipeline stage; num_blocks = available // bytes per block on each stage, the smallest stage wins; one block
@@ -89,6 +90,15 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     return Settings(max_model_len, tokens, seqs, pp + (1 if asynchronous else 0), prefix_caching)
 
 
+def with_model_defaults(spec, settings: Settings) -> Settings:
+    """The settings vLLM starts this model with: prefix caching off for an attention-free model (every layer a
+    Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix caching'),
+    so each state block holds a whole max_model_len and a request one block."""
+    if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
+        return replace(settings, prefix_caching=False)
+    return settings
+
+
 def format_gib(value: int) -> str:
     """vllm/utils/mem_utils.py format_gib: str(round(bytes / GiB, 2)), so 6.5 not 6.50."""
     return f"{round(value / GiB, 2)}"
@@ -125,6 +135,8 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
                 lines.append(f"Padding mamba page size by {100 * (bs * per_token - page) / page:.2f}% to ensure "
                              f"that mamba page size and attention page size are exactly equal.")
     mamba_block = bs if settings.prefix_caching else settings.max_model_len
+    if mamba and len(mamba) == len(layers):  # attention-free: the state block is the only block there is
+        bs = mamba_block
     made: dict = {}  # layers of one kind are equal (frozen): one spec per kind, shared by its layers
     for layer in spec.layer_counts:
         made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block)
@@ -189,10 +201,19 @@ def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
                    f"anymore. Please use an older version of vLLM if you want to use this model architecture.", None)
 
 
-def length_refusal(max_model_len: int, derived: Optional[int]) -> Optional[Refusal]:
+# Families whose transformers config class has no length attribute at all (MambaConfig, FalconMambaConfig): vLLM's
+# derived length is then infinite and any --max-model-len is taken as given (config/model.py
+# _get_and_verify_max_len: "If max_model_len is specified, we use it"), 2048 without one. Others without the key in
+# their file still get a class default (FalconConfig: 2048), which vLLM holds them to.
+NO_LENGTH_ATTRIBUTE = ("mamba", "falcon_mamba")
+
+
+def length_refusal(max_model_len: int, derived: Optional[int], model_type: str = "") -> Optional[Refusal]:
     """config/model.py _get_and_verify_max_len: a max_model_len above the model's own (max_position_embeddings,
     2048 when the config names none) is refused unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. (RoPE scaling factors of
     linear/dynamic types, which vLLM multiplies in, are not in kvplan's spec; no bundled model uses them.)"""
+    if derived is None and model_type in NO_LENGTH_ATTRIBUTE:
+        return None
     derived = derived or 2048
     if max_model_len <= derived:
         return None
@@ -240,6 +261,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer)."""
     rules = behaviour(version)
+    settings = with_model_defaults(spec, settings)
     cache = cache_precision(spec, precision).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules)
     groups, padding = groups_for(specs, rules)
@@ -247,7 +269,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
     refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
-        length_refusal(length, spec.max_position_embeddings)
+        length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""))
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")

@@ -31,7 +31,7 @@ import math
 from typing import Optional
 
 from ..model.precision import DTYPE_BYTES
-from ..plan.budget import Budget, BudgetTerm
+from ..plan.budget import Budget, BudgetTerm, qkv_width
 from ..plan.sharding import stage_weights
 from .vllm import format_gib
 from .vllm_versions import Behaviour
@@ -102,8 +102,7 @@ def sampler_bytes_per_logit(spec, rules: Behaviour) -> int:
 def activation_per_token(spec, tp: int) -> int:
     """Bytes per token the forward pass holds at its peak (one layer's MLP): hidden state and residual, this
     rank's q/k/v, gate/up and activated outputs (x experts_per_token for MoE), in the model dtype."""
-    head_dim = spec.head_dim or spec.hidden_size // spec.num_attention_heads
-    qkv = (spec.num_attention_heads // tp + 2 * -(-(spec.kv_heads or 1) // tp)) * head_dim
+    qkv = qkv_width(spec, tp)
     experts = spec.experts_per_token if spec.experts else 1
     inter = spec.expert_intermediate_size if spec.experts else spec.intermediate_size
     return (2 * spec.hidden_size + qkv + 3 * experts * inter // tp) * DTYPE_BYTES[spec.dtype]

@@ -26,6 +26,9 @@ NEMOTRON_H_FFN = {"m": "none", "*": "none", "-": "dense", "e": "moe"}
 NEMOTRON_H_FFN_TYPES = {"mlp": "dense", "moe": "moe"}
 HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
 MAMBA2_HEADS = ("mamba_num_heads", "mamba_n_heads")  # Nemotron-H, Granite 4.0 (granitemoehybrid)
+# Attention-free models of Mamba-1 blocks only (vLLM models/mamba.py MambaForCausalLM, falcon_mamba.py: IsAttentionFree):
+# every layer a mixer without an MLP, no attention heads
+ATTENTION_FREE = ("mamba", "falcon_mamba")
 MAMBA2_HEAD_DIM = ("mamba_head_dim", "mamba_d_head")
 EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")
 
@@ -39,6 +42,8 @@ def _window_on(cfg: Config) -> bool:
 def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
     """One of full | sliding | chunked | linear | parallel | none per layer, and the rule that decided it."""
     window_on = _window_on(cfg)
+    if cfg.model_type in ATTENTION_FREE:
+        return ["linear"] * n, "attention-free: every layer Mamba"
     if cfg.model_type == "falcon_h1":  # falcon_h1.py FalconH1ParallelHybrid: attention and Mamba-2 side by side
         return ["parallel"] * n, "Falcon-H1: attention and Mamba-2 side by side in every layer"
     if cfg.has("layer_types"):
@@ -76,6 +81,8 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
 def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
     """One of dense | moe | none per decoder layer (its feed-forward block), and the rule that decided it. Each
     family's rule as its modeling code applies it; configs without routed experts are dense throughout."""
+    if cfg.model_type in ATTENTION_FREE:  # a Mamba block is the whole layer
+        return ["none"] * n, "attention-free: no MLP"
     if cfg.has("hybrid_override_pattern"):  # Nemotron-H: an MLP or MoE block is a layer of its own
         return cfg.per_layer("hybrid_override_pattern", n, NEMOTRON_H_FFN), "hybrid_override_pattern"
     if cfg.model_type.startswith("nemotron_h") and cfg.has("layer_types"):
@@ -109,6 +116,16 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
     return ["moe"] * n, "every layer MoE"  # Mixtral, gpt-oss, Qwen3-MoE without the keys
 
 
+def mamba1_inner(cfg: Config) -> int:
+    """A Mamba-1 layer's channels: Jamba's mamba_expand x hidden; the attention-free configs' intermediate_size
+    (transformers' MambaConfig derives it from expand only when the file does not state it: Falcon-Mamba-7B states
+    8,192 beside an expand of 16)."""
+    hidden = cfg.int(HIDDEN_KEYS)
+    if cfg.model_type in ATTENTION_FREE:
+        return cfg.int("intermediate_size", required=False) or cfg.int("expand", default=2) * hidden
+    return cfg.int("mamba_expand", default=2) * hidden
+
+
 def linear_state(cfg: Config) -> LinearState:
     """The fixed per-sequence state of a linear-attention or Mamba layer."""
     if cfg.has("linear_num_value_heads"):  # Qwen3-Next gated DeltaNet
@@ -128,11 +145,10 @@ def linear_state(cfg: Config) -> LinearState:
     if cfg.has("conv_L_cache"):  # LFM2 short convolution (vLLM short_conv.py): a window of L - 1 inputs, no state
         width = cfg.int(("conv_dim", "hidden_size"))
         return LinearState(width, (cfg.int("conv_L_cache") - 1) * width, 0, "shortconv")
-    if cfg.has("mamba_d_state"):  # Mamba-1 (Jamba)
-        hidden = cfg.int(HIDDEN_KEYS)
-        inner = cfg.int("mamba_expand", default=2) * hidden
-        kernel = cfg.int("mamba_d_conv", default=4)
-        return LinearState(inner, (kernel - 1) * inner, inner * cfg.int("mamba_d_state"), "mamba")
+    if cfg.has("mamba_d_state") or cfg.model_type in ATTENTION_FREE:  # Mamba-1 (Jamba; Mamba, Falcon-Mamba)
+        inner = mamba1_inner(cfg)
+        kernel = cfg.int(("mamba_d_conv", "conv_kernel"), default=4)
+        return LinearState(inner, (kernel - 1) * inner, inner * cfg.int(("mamba_d_state", "state_size")), "mamba")
     raise KvplanError(
         "config declares linear-attention layers but no state shape: expected linear_num_value_heads "
         "(gated DeltaNet), mamba_num_heads / mamba_n_heads (Mamba-2) or mamba_d_state (Mamba)."

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, MAX_VOCAB, Config
-from .layers import HIDDEN_KEYS, attention_kind, cache_layers, mixer_kinds
+from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, mixer_kinds
 from .params import estimate_weights, mtp_size, parameter_groups
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
@@ -70,17 +70,21 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     cfg = Config(raw, name)
     notes: list = list(cfg.notes)
     n = cfg.int(LAYER_KEYS)
-    heads = cfg.int(HEAD_KEYS)
     hidden = cfg.int(HIDDEN_KEYS)
-    kv = _kv_heads(cfg, heads)
     dtype = _model_dtype(cfg, notes)
     kinds, rule = mixer_kinds(cfg, n)
-    attention = attention_kind(cfg, kv, _head_dim(cfg, hidden, heads) if not cfg.has("kv_lora_rank") else 0)
+    if cfg.model_type in ATTENTION_FREE:  # no attention heads (vLLM's IsAttentionFree models)
+        heads = kv = head_dim = 0
+        attention = None
+    else:
+        heads = cfg.int(HEAD_KEYS)
+        kv = _kv_heads(cfg, heads)
+        attention = attention_kind(cfg, kv, _head_dim(cfg, hidden, heads) if not cfg.has("kv_lora_rank") else 0)
+        head_dim = getattr(attention, "head_dim", hidden // heads)
     layers = cache_layers(cfg, kinds, attention)
     if rule not in ("all layers full attention", "layer_types") and any(k != "full" for k in kinds):
         notes.append(f"layer kinds from {rule}")
 
-    head_dim = getattr(attention, "head_dim", hidden // heads)
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
                               dtype=dtype)
     mtp = mtp_size(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim, dtype=dtype)

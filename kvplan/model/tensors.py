@@ -9,7 +9,7 @@ import math
 from typing import NamedTuple
 
 from .config import MAX_VOCAB, Config
-from .layers import EXPERT_KEYS, MAMBA2_HEAD_DIM, MAMBA2_HEADS, linear_state
+from .layers import ATTENTION_FREE, EXPERT_KEYS, MAMBA2_HEAD_DIM, MAMBA2_HEADS, linear_state, mamba1_inner
 from .routing import routing
 
 GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
@@ -112,9 +112,11 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
                 Tensor("linear", conv, kernel), *([Tensor("linear", conv)] if conv_bias else []),
                 Tensor("linear", heads, copies=2), Tensor("linear", heads, fp32=True),
                 *([Tensor("linear", inner)] if norm else []), *_matrix("linear", h, inner, proj_bias)]
-    inner = cfg.int("mamba_expand", default=2) * h  # Mamba-1 (Jamba)
-    state = cfg.int("mamba_d_state")
-    rank = cfg.int("mamba_dt_rank", default=math.ceil(h / 16))
+    inner = mamba1_inner(cfg)  # Mamba-1 (Jamba, Mamba, Falcon-Mamba)
+    state = cfg.int(("mamba_d_state", "state_size"))
+    # transformers' MambaConfig: time_step_rank "auto" is ceil(hidden / 16), as Jamba's default
+    rank_key = "mamba_dt_rank" if cfg.has("mamba_dt_rank") else "time_step_rank"
+    rank = math.ceil(h / 16) if cfg.get(rank_key, "auto") == "auto" else cfg.int(rank_key)
     out = [*_matrix("linear", 2 * inner, h, proj_bias), Tensor("linear", inner, kernel),
            *([Tensor("linear", inner)] if conv_bias else []), *_matrix("linear", rank + 2 * state, inner),
            *_matrix("linear", inner, rank, True), Tensor("linear", inner, state, fp32=True), Tensor("linear", inner),
@@ -194,7 +196,7 @@ def _feed_forward(cfg: Config, d: dict, ffn: str) -> list:
 
 def _layer_norms(cfg: Config) -> int:
     family = cfg.model_type
-    if family == "nemotron_h":
+    if family == "nemotron_h" or family in ATTENTION_FREE:
         return 1  # one norm per block: each block is a mixer or a feed-forward, never both
     if family in FOUR_NORMS:
         return 4

@@ -55,14 +55,20 @@ SAMPLER_SEQUENCES = 256
 SAMPLER_COPIES = 3
 
 
+def qkv_width(spec: ModelSpec, tp: int) -> int:
+    """Values per token of one GPU's q, k and v projections (0 for an attention-free model)."""
+    if not spec.num_attention_heads:
+        return 0
+    head_dim = spec.head_dim or spec.hidden_size // spec.num_attention_heads
+    return (spec.num_attention_heads // tp + 2 * -(-(spec.kv_heads or 1) // tp)) * head_dim
+
+
 def activation_peak_bytes(spec: ModelSpec, tp: int, max_num_batched_tokens: int) -> int:
     """kvplan's generic activation reserve: a forward pass over max_num_batched_tokens tokens (hidden state +
     residual, this rank's q/k/v, gate/up and activated MLP outputs, in the model dtype), plus fp32 logits for 256
     requests, three copies (logits, probabilities, sorted for top-p/top-k)."""
     dtype_bytes = DTYPE_BYTES[spec.dtype]
-    head_dim = spec.head_dim or spec.hidden_size // spec.num_attention_heads
-    kv_per_gpu = -(-(spec.kv_heads or 1) // tp)
-    qkv = (spec.num_attention_heads // tp + 2 * kv_per_gpu) * head_dim
+    qkv = qkv_width(spec, tp)
     if spec.experts:  # routed tokens: each goes through experts_per_token experts
         mlp = 3 * spec.experts_per_token * spec.expert_intermediate_size // tp
     else:
