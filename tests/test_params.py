@@ -428,3 +428,27 @@ def test_falcon_mamba_is_attention_free_mamba_1_blocks():
     assert g["linear"] == 64 * block and g["attention"] == g["dense"] == g["experts"] == 0
     assert g["norms"] == 64 * 4096 + 4096
     assert sum(g.values()) == 7_272_665_088
+
+
+def test_mamba2_only_is_attention_free_with_one_replicated_group():
+    """mamba2.py (vLLM's IsAttentionFree): 48 Mamba-2 blocks, one norm each, no MLP, tied embedding. By hand per
+    block: in_proj (2 x 3072 + 2 x 1 x 128 + 48) x 1536, the conv over x, B and C (3,328 channels) x 4 and its bias,
+    dt_bias / D / A_log per head, the gated norm 3072, out_proj 1536 x 3072; 780,161,280 in all (state-spaces
+    mamba2-780m's name). Its one B / C group is replicated on every rank (mamba_mixer2.py
+    extra_groups_for_head_shards): at tp 2 a rank's conv window is 3 x (3072 / 2 + 2 x 128), not half of 3 x 3328."""
+    cfg = _script_config("MAMBA2_780M")
+    spec = parse_config(cfg, "mamba2")
+    state = spec.linear_layers[0]
+    assert (state.flavor, state.heads, len(spec.layers), spec.num_attention_heads) == ("mamba2", 48, 48, 0)
+    assert state.conv_per_gpu(2) == 3 * (1536 + 256) and state.state_elements_per_sequence(2) == 3 * 1792 + 24 * 64 * 128
+    assert state.tp_errors(4) == () and state.tp_errors(5)
+    g = groups(cfg)
+    block = 6448 * 1536 + 3328 * 4 + 3328 + 3 * 48 + 3072 + 1536 * 3072
+    assert g["linear"] == 48 * block and g["norms"] == 48 * 1536 + 1536 and g["lm_head"] == 0
+    assert sum(g.values()) == 780_161_280
+    # the same rule for a hybrid of one group: Granite 4.0 tiny at tp 2 is a valid split (vLLM runs it; the
+    # reference figures hold its tp 2, 4 and 8 start-ups), not "bad TP"
+    from kvplan.plan.sharding import shard
+
+    granite = parse_config(_script_config("GRANITE_4_TINY"), "granite")
+    assert all(shard(granite, tp).valid for tp in (2, 4, 8))

@@ -589,3 +589,12 @@ def test_matmul_runs_each_kernel_form_through_its_own_plans():
     x = torch.randn(len(plans) + 1, 4)
     torch.testing.assert_close(mm(x, w), x @ w.t())
     assert [p.calls for p in plans.values()] == [1] * len(plans), "no form for this many rows: F.linear"
+
+
+def test_attention_free_models_are_refused_in_one_line():
+    from kvplan.errors import KvplanError
+
+    raw: list = []
+    spec = resolve("tiiuae/falcon-mamba-7b", raw_out=raw)
+    with pytest.raises(KvplanError, match="is attention-free \\(falcon_mamba: every layer a Mamba block\\)"):
+        architecture(raw[0], spec, 1)

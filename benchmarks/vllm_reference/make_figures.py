@@ -187,7 +187,16 @@ FALCON_MAMBA_7B = {
     "num_hidden_layers": 64, "residual_in_fp32": True, "state_size": 16, "tie_word_embeddings": False,
     "time_step_rank": 256, "torch_dtype": "bfloat16", "use_bias": False, "use_conv_bias": True, "vocab_size": 65024,
 }
-SCRIPT_CONFIGS = {"NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY, "FALCON_H1": FALCON_H1,
+# Mamba-2 only (attention-free): state-spaces/mamba2-780m's declaration as a public test quotes it (search index id
+# 60432393774), with architectures added and torch_dtype bfloat16 (the quote names no dtype)
+MAMBA2_780M = {
+    "architectures": ["Mamba2ForCausalLM"], "model_type": "mamba2", "num_hidden_layers": 48, "hidden_size": 1536,
+    "vocab_size": 50288, "state_size": 128, "num_heads": 48, "head_dim": 64, "expand": 2, "conv_kernel": 4,
+    "n_groups": 1, "chunk_size": 256, "rms_norm": True, "use_bias": False, "use_conv_bias": True,
+    "hidden_act": "silu", "layer_norm_epsilon": 1e-5, "residual_in_fp32": True, "tie_word_embeddings": True,
+    "torch_dtype": "bfloat16",
+}
+SCRIPT_CONFIGS = {"MAMBA2_780M": MAMBA2_780M, "NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY, "FALCON_H1": FALCON_H1,
                   "LFM2_1_2B": LFM2_1_2B, "LFM2_8B_A1B": LFM2_8B_A1B, "FALCON_MAMBA_7B": FALCON_MAMBA_7B}
 
 
@@ -236,6 +245,7 @@ FAMILIES = [
     ("lfm2-shortconv-hybrid", "make_figures.py:LFM2_1_2B", [1, 2, 4], ["auto", "fp8"]),
     ("lfm2-shortconv-hybrid", "make_figures.py:LFM2_8B_A1B", [1, 2], ["auto"]),
     ("falconmamba-attention-free", "make_figures.py:FALCON_MAMBA_7B", [1, 2, 4], ["auto"]),
+    ("mamba2-attention-free", "make_figures.py:MAMBA2_780M", [1, 2, 4], ["auto"]),
     ("mixtral-moe", "mistralai/Mixtral-8x7B-v0.1", [1, 2, 4, 8], ["auto"]),
     ("qwen3-moe", "Qwen/Qwen3-30B-A3B", [1, 2, 4], ["auto"]),
 ]

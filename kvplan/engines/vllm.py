@@ -201,11 +201,11 @@ def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
                    f"anymore. Please use an older version of vLLM if you want to use this model architecture.", None)
 
 
-# Families whose transformers config class has no length attribute at all (MambaConfig, FalconMambaConfig): vLLM's
-# derived length is then infinite and any --max-model-len is taken as given (config/model.py
+# Families whose transformers config class has no length attribute (MambaConfig, FalconMambaConfig,
+# Mamba2Config): vLLM's derived length is then infinite and any --max-model-len is taken as given (config/model.py
 # _get_and_verify_max_len: "If max_model_len is specified, we use it"), 2048 without one. Others without the key in
 # their file still get a class default (FalconConfig: 2048), which vLLM holds them to.
-NO_LENGTH_ATTRIBUTE = ("mamba", "falcon_mamba")
+NO_LENGTH_ATTRIBUTE = ("mamba", "falcon_mamba", "mamba2")
 
 
 def length_refusal(max_model_len: int, derived: Optional[int], model_type: str = "") -> Optional[Refusal]:

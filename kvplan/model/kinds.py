@@ -179,6 +179,9 @@ class LinearState:
     conv_elements: int  # per sequence, whole model width (TP 1)
     ssm_elements: int  # per sequence, whole model width (TP 1)
     flavor: str = "linear"  # gated-deltanet | mamba | mamba2
+    # of conv_elements, what every rank holds whole: a Mamba-2 layer's one B / C group, which vLLM replicates
+    # rather than splits (model_executor/layers/mamba/mamba_mixer2.py extra_groups_for_head_shards)
+    replicated_conv: int = 0
     kind: str = field(default="linear", init=False)
 
     window = None
@@ -195,15 +198,18 @@ class LinearState:
     def bytes_per_token(self, tp: int, precision: Precision) -> int:
         return 0
 
+    def conv_per_gpu(self, tp: int) -> int:
+        return (self.conv_elements - self.replicated_conv) // tp + self.replicated_conv
+
     def state_elements_per_sequence(self, tp: int) -> int:
-        return (self.conv_elements + self.ssm_elements) // tp
+        return self.conv_per_gpu(tp) + self.ssm_elements // tp
 
     def state_bytes(self, tp: int, dtype_bytes: int, ssm_dtype_bytes: Optional[int] = None) -> int:
         """Bytes of one sequence's state on one GPU: the convolution state in `dtype_bytes`, the recurrent (SSM)
         state in `ssm_dtype_bytes` (the same by default: vLLM's mamba_ssm_cache_dtype 'auto')."""
         if ssm_dtype_bytes is None:
             return self.state_elements_per_sequence(tp) * dtype_bytes
-        return self.conv_elements // tp * dtype_bytes + self.ssm_elements // tp * ssm_dtype_bytes
+        return self.conv_per_gpu(tp) * dtype_bytes + self.ssm_elements // tp * ssm_dtype_bytes
 
     def tokens_held(self, tokens: int) -> int:
         return 0

@@ -26,9 +26,10 @@ NEMOTRON_H_FFN = {"m": "none", "*": "none", "-": "dense", "e": "moe"}
 NEMOTRON_H_FFN_TYPES = {"mlp": "dense", "moe": "moe"}
 HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
 MAMBA2_HEADS = ("mamba_num_heads", "mamba_n_heads")  # Nemotron-H, Granite 4.0 (granitemoehybrid)
-# Attention-free models of Mamba-1 blocks only (vLLM models/mamba.py MambaForCausalLM, falcon_mamba.py: IsAttentionFree):
-# every layer a mixer without an MLP, no attention heads
-ATTENTION_FREE = ("mamba", "falcon_mamba")
+# Attention-free models, Mamba blocks only (vLLM models/mamba.py MambaForCausalLM, falcon_mamba.py, mamba2.py
+# Mamba2ForCausalLM: IsAttentionFree): every layer a mixer without an MLP, no attention heads
+MAMBA1_ONLY = ("mamba", "falcon_mamba")
+ATTENTION_FREE = MAMBA1_ONLY + ("mamba2",)
 MAMBA2_HEAD_DIM = ("mamba_head_dim", "mamba_d_head")
 EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")
 
@@ -121,9 +122,20 @@ def mamba1_inner(cfg: Config) -> int:
     (transformers' MambaConfig derives it from expand only when the file does not state it: Falcon-Mamba-7B states
     8,192 beside an expand of 16)."""
     hidden = cfg.int(HIDDEN_KEYS)
-    if cfg.model_type in ATTENTION_FREE:
+    if cfg.model_type in MAMBA1_ONLY:
         return cfg.int("intermediate_size", required=False) or cfg.int("expand", default=2) * hidden
     return cfg.int("mamba_expand", default=2) * hidden
+
+
+def mamba2_shape(cfg: Config) -> tuple:
+    """(heads, head_dim, state, groups, conv kernel) of a Mamba-2 layer: Nemotron-H's and Granite 4.0's mamba_*
+    fields, or a pure Mamba-2 config's own (transformers' Mamba2Config and its defaults: 128 heads of 64, state
+    128, 8 groups, kernel 4)."""
+    if cfg.model_type == "mamba2":
+        return (cfg.int("num_heads", default=128), cfg.int("head_dim", default=64),
+                cfg.int("state_size", default=128), cfg.int("n_groups", default=8), cfg.int("conv_kernel", default=4))
+    return (cfg.int(MAMBA2_HEADS), cfg.int(MAMBA2_HEAD_DIM), cfg.int(("ssm_state_size", "mamba_d_state")),
+            cfg.int(("n_groups", "mamba_n_groups"), default=1), cfg.int(("conv_kernel", "mamba_d_conv"), default=4))
 
 
 def linear_state(cfg: Config) -> LinearState:
@@ -134,18 +146,17 @@ def linear_state(cfg: Config) -> LinearState:
         kernel = cfg.int("linear_conv_kernel_dim")
         conv = (kernel - 1) * (2 * nk * dk + nv * dv)
         return LinearState(math.gcd(nk, nv), conv, nv * dk * dv, "gated-deltanet")
-    if any(cfg.has(key) for key in MAMBA2_HEADS):  # Mamba-2 (Nemotron-H; Granite 4.0's mamba_n_heads, mamba_d_head)
-        heads, head_dim = cfg.int(MAMBA2_HEADS), cfg.int(MAMBA2_HEAD_DIM)
-        state = cfg.int(("ssm_state_size", "mamba_d_state"))
-        groups = cfg.int(("n_groups", "mamba_n_groups"), default=1)
-        kernel = cfg.int(("conv_kernel", "mamba_d_conv"), default=4)
+    if any(cfg.has(key) for key in MAMBA2_HEADS) or cfg.model_type == "mamba2":  # Mamba-2
+        heads, head_dim, state, groups, kernel = mamba2_shape(cfg)
         inner = heads * head_dim
-        return LinearState(math.gcd(heads, groups), (kernel - 1) * (inner + 2 * groups * state),
-                           heads * head_dim * state, "mamba2")
+        # one group is replicated on every rank (its B / C conv window whole), more are split with the heads
+        one = groups == 1
+        return LinearState(heads if one else math.gcd(heads, groups), (kernel - 1) * (inner + 2 * groups * state),
+                           heads * head_dim * state, "mamba2", (kernel - 1) * 2 * state if one else 0)
     if cfg.has("conv_L_cache"):  # LFM2 short convolution (vLLM short_conv.py): a window of L - 1 inputs, no state
         width = cfg.int(("conv_dim", "hidden_size"))
         return LinearState(width, (cfg.int("conv_L_cache") - 1) * width, 0, "shortconv")
-    if cfg.has("mamba_d_state") or cfg.model_type in ATTENTION_FREE:  # Mamba-1 (Jamba; Mamba, Falcon-Mamba)
+    if cfg.has("mamba_d_state") or cfg.model_type in MAMBA1_ONLY:  # Mamba-1 (Jamba; Mamba, Falcon-Mamba)
         inner = mamba1_inner(cfg)
         kernel = cfg.int(("mamba_d_conv", "conv_kernel"), default=4)
         return LinearState(inner, (kernel - 1) * inner, inner * cfg.int(("mamba_d_state", "state_size")), "mamba")

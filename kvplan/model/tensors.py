@@ -9,7 +9,7 @@ import math
 from typing import NamedTuple
 
 from .config import MAX_VOCAB, Config
-from .layers import ATTENTION_FREE, EXPERT_KEYS, MAMBA2_HEAD_DIM, MAMBA2_HEADS, linear_state, mamba1_inner
+from .layers import ATTENTION_FREE, EXPERT_KEYS, linear_state, mamba1_inner, mamba2_shape
 from .routing import routing
 
 GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
@@ -102,9 +102,8 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
     conv_bias = cfg.flag("mamba_conv_bias", True) and cfg.flag("use_conv_bias", True)
     kernel = cfg.int(("conv_kernel", "mamba_d_conv"), default=4)
     if flavor == "mamba2":  # Nemotron-H: in_proj yields x, z, B, C and dt; A, D, dt_bias per head; gated norm
-        heads, state = cfg.int(MAMBA2_HEADS), cfg.int(("ssm_state_size", "mamba_d_state"))
-        groups = cfg.int(("n_groups", "mamba_n_groups"), default=1)
-        inner = heads * cfg.int(MAMBA2_HEAD_DIM)
+        heads, head_dim, state, groups, _ = mamba2_shape(cfg)
+        inner = heads * head_dim
         conv = inner + 2 * groups * state
         # the gated norm's weight: Falcon-H1 has one only with mamba_rms_norm (falcon_h1.py: use_rms_norm)
         norm = cfg.model_type != "falcon_h1" or cfg.flag("mamba_rms_norm", False)

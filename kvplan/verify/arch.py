@@ -11,7 +11,7 @@ from typing import Optional
 from ..errors import KvplanError
 from ..model.config import Config
 from ..model.kinds import LinearState, MLALatent
-from ..model.layers import MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, mixer_kinds
+from ..model.layers import ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, mixer_kinds
 from ..model.params import quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
@@ -167,6 +167,9 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     """The forward pass of `spec` on one rank of `tp`, from the config fields the spec does not keep."""
     cfg = Config(raw, spec.name)
     family = cfg.model_type
+    if family in ATTENTION_FREE:
+        raise KvplanError(f"{spec.name} is attention-free ({family}: every layer a Mamba block); verify's forward pass "
+                          f"runs models with attention layers (hybrids included).")
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(cfg, spec)
