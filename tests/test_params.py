@@ -446,6 +446,13 @@ def test_mamba2_only_is_attention_free_with_one_replicated_group():
     block = 6448 * 1536 + 3328 * 4 + 3328 + 3 * 48 + 3072 + 1536 * 3072
     assert g["linear"] == 48 * block and g["norms"] == 48 * 1536 + 1536 and g["lm_head"] == 0
     assert sum(g.values()) == 780_161_280
+    # ... and its weights: B and C's rows of in_proj (2 x 128 x 1536) and conv channels (256 x 4 + 256) whole on each
+    # rank, 48 layers in bf16: 38,141,952 bytes, half of which a tp-2 rank holds beyond its half share
+    from kvplan.plan.sharding import stage_weights
+
+    assert sum(p.replicated for p in spec.params if p.name == "linear") == 48 * 2 * (256 * 1536 + 256 * 4 + 256)
+    assert stage_weights(spec, 2) - -(-spec.resident_weight_bytes // 2) == pytest.approx(
+        48 * (256 * 1536 + 256 * 4 + 256) + (48 * 1536 + 1536), abs=2)  # + the norms, whole too
     # the same rule for a hybrid of one group: Granite 4.0 tiny at tp 2 is a valid split (vLLM runs it; the
     # reference figures hold its tp 2, 4 and 8 start-ups), not "bad TP"
     from kvplan.plan.sharding import shard

@@ -104,11 +104,14 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
     if flavor == "mamba2":  # Nemotron-H: in_proj yields x, z, B, C and dt; A, D, dt_bias per head; gated norm
         heads, head_dim, state, groups, _ = mamba2_shape(cfg)
         inner = heads * head_dim
-        conv = inner + 2 * groups * state
         # the gated norm's weight: Falcon-H1 has one only with mamba_rms_norm (falcon_h1.py: use_rms_norm)
         norm = cfg.model_type != "falcon_h1" or cfg.flag("mamba_rms_norm", False)
-        return [*_matrix("linear", 2 * inner + 2 * groups * state + heads, h, proj_bias),
-                Tensor("linear", conv, kernel), *([Tensor("linear", conv)] if conv_bias else []),
+        # B and C's rows of in_proj and their conv channels: with one group every rank holds them whole (vLLM
+        # mamba_mixer2.py extra_groups_for_head_shards), more groups split with the heads
+        bc = [*_matrix("linear", 2 * groups * state, h, proj_bias), Tensor("linear", 2 * groups * state, kernel),
+              *([Tensor("linear", 2 * groups * state)] if conv_bias else [])]
+        return [*_matrix("linear", 2 * inner + heads, h, proj_bias), *(_whole(bc) if groups == 1 else bc),
+                Tensor("linear", inner, kernel), *([Tensor("linear", inner)] if conv_bias else []),
                 Tensor("linear", heads, copies=2), Tensor("linear", heads, fp32=True),
                 *([Tensor("linear", inner)] if norm else []), *_matrix("linear", h, inner, proj_bias)]
     inner = mamba1_inner(cfg)  # Mamba-1 (Jamba, Mamba, Falcon-Mamba)
