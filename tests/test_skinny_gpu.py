@@ -365,37 +365,34 @@ FP8_LAYERS = {  # experts, hidden, intermediate, top_k, joined
 }
 
 
-@pytest.mark.parametrize("layer", list(FP8_LAYERS))
-@pytest.mark.parametrize("tokens", [1, 3, 8, 16])
-def test_moe_pairs_fp8(layer, tokens):
-    """Pair slots (1..16 tokens), gated SiLU, twice (a split k must leave workspace and counters zeroed)."""
+def _fp8_moe_runs(layer, tokens, what):
+    """One fp8 MoE layer of FP8_LAYERS at `tokens` tokens, run twice (a split k must leave workspace and counters
+    zeroed) against the float64 reference over the dequantised experts; returns the plan."""
     experts, hidden, inter, top_k, joined = FP8_LAYERS[layer]
     (q13, s13), (q2, s2) = _fp8(experts, 2 * inter, hidden), _fp8(experts, hidden, inter)
     x = randn(tokens, hidden)
     ids = _routing(tokens, experts, top_k, joined)
     weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
     plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="fp8", joined=joined)
-    assert not plan.expert_rows
     want = reference_moe_pairs(x, weights, ids, dequantize_block_fp8(q13, s13), dequantize_block_fp8(q2, s2))
     for _ in range(2):
         got = plan.run(x, weights, ids, (q13, s13), (q2, s2), out=torch.full_like(x, float("nan")))
-        assert_close(got, want, FP8_MOE_TOL, f"fp8 {layer} T={tokens} split {plan.ksplits[tokens]}")
+        assert_close(got, want, FP8_MOE_TOL, f"fp8 {what} {layer} T={tokens}")
+    return plan
+
+
+@pytest.mark.parametrize("layer", list(FP8_LAYERS))
+@pytest.mark.parametrize("tokens", [1, 3, 8, 16])
+def test_moe_pairs_fp8(layer, tokens):
+    """Pair slots (1..16 tokens), gated SiLU."""
+    assert not _fp8_moe_runs(layer, tokens, "pair slots").expert_rows
 
 
 @pytest.mark.parametrize("tokens, layer", [(17, "three blocks"), (100, "three blocks"), (100, "joined"),
                                            (17, "deepseek hidden")])
 def test_moe_by_expert_fp8(tokens, layer):
     """More tokens than the pair slots: the by-expert kernel (kvp_skinny_fp8_e), 64 pairs a pass."""
-    experts, hidden, inter, top_k, joined = FP8_LAYERS[layer]
-    (q13, s13), (q2, s2) = _fp8(experts, 2 * inter, hidden), _fp8(experts, hidden, inter)
-    x = randn(tokens, hidden)
-    ids = _routing(tokens, experts, top_k, joined)
-    weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
-    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="fp8", joined=joined)
-    want = reference_moe_pairs(x, weights, ids, dequantize_block_fp8(q13, s13), dequantize_block_fp8(q2, s2))
-    for _ in range(2):
-        got = plan.run(x, weights, ids, (q13, s13), (q2, s2), out=torch.full_like(x, float("nan")))
-        assert_close(got, want, FP8_MOE_TOL, f"fp8 by expert {layer} T={tokens}")
+    _fp8_moe_runs(layer, tokens, "by expert")
 
 
 @pytest.mark.parametrize("tokens", [2, 40])

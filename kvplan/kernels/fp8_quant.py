@@ -38,6 +38,11 @@ def fp8_quant_supported(x) -> Optional[str]:
         return "the tensor is not on a CUDA device"
     if x.dtype not in (torch.bfloat16, torch.float16) or x.numel() % 8:
         return "the tensor is not bf16 or fp16 with a multiple of 8 values"
+    return _device_supported(x)
+
+
+def _device_supported(x) -> Optional[str]:
+    """What both kernels need of a CUDA tensor and its GPU: None, or why not."""
     if not x.is_contiguous() or x.data_ptr() % 16:
         return "the tensor is not contiguous and 16-byte aligned"
     why = rt.kernel_unavailable_reason()
@@ -70,12 +75,7 @@ def fp8_group_quant_supported(x) -> Optional[str]:
         return f"the tensor is not 2-D with a multiple of {GROUP} columns"
     if not x.is_cuda:
         return "the tensor is not on a CUDA device"
-    if not x.is_contiguous() or x.data_ptr() % 16:
-        return "the tensor is not contiguous and 16-byte aligned"
-    why = rt.kernel_unavailable_reason()
-    if why is None and rt.device_info(x.device.index).arch not in E4M3_ARCHS:
-        return "the GPU converts to e4m3 from sm_89 on"
-    return why
+    return _device_supported(x)
 
 
 def _group_rows(x, rows: Optional[int]) -> int:
