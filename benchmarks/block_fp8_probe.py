@@ -152,7 +152,8 @@ def main():
     def expert_dequant():
         out.copy_(w13)
         out.view(e, 2 * i // BLOCK, BLOCK, h // BLOCK, BLOCK).mul_(s13[:, :, None, :, None])
-    print(f"256 experts' w13 [256, 512, 7168] dequantised in torch (copy_ + mul_): {graph_time(expert_dequant, 5):.0f} us")
+    us = graph_time(expert_dequant, 5)
+    print(f"256 experts' w13 [256, 512, 7168] dequantised in torch (copy_ + mul_): {us:.0f} us")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,8 @@ MAMBA2_780M = {
     "hidden_act": "silu", "layer_norm_epsilon": 1e-5, "residual_in_fp32": True, "tie_word_embeddings": True,
     "torch_dtype": "bfloat16",
 }
-SCRIPT_CONFIGS = {"MAMBA2_780M": MAMBA2_780M, "NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY, "FALCON_H1": FALCON_H1,
+SCRIPT_CONFIGS = {"MAMBA2_780M": MAMBA2_780M, "NEMOTRON_H_8B": NEMOTRON_H_8B, "GRANITE_4_TINY": GRANITE_4_TINY,
+                  "FALCON_H1": FALCON_H1,
                   "LFM2_1_2B": LFM2_1_2B, "LFM2_8B_A1B": LFM2_8B_A1B, "FALCON_MAMBA_7B": FALCON_MAMBA_7B}
 
 

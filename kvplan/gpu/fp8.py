@@ -78,7 +78,8 @@ ROW_PAD = 16
 CUBLAS_MIN_K = 2 * BLOCK
 BLOCK_LABEL = ("block-scaled fp8 (e4m3 weights, a float32 scale per 128 x 128 block): up to {tokens} tokens the "
                "bundled skinny kernel's fp8 format (x in bf16, the weights dequantised in registers), beyond that x "
-               "quantised per token per 128 columns (the bundled fp8_quant.cu where the GPU takes it) and cuBLAS's block-scaled fp8 GEMM (torch._scaled_mm), "
+               "quantised per token per 128 columns (the bundled fp8_quant.cu where the GPU takes it) and cuBLAS's "
+               "block-scaled fp8 GEMM (torch._scaled_mm), "
                "W8A8 as vLLM runs it")
 
 

@@ -135,7 +135,8 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
                       "kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) and the bundled streaming GEMV "
                       "(kvplan/kernels/gemv_stream.cu, sm_90; CTAs in order, rotated, or owning whole rows at rings "
                       "of 6 or 8), CUDA graphs over every layer's weight of the shape; fp8 weights: cuBLAS's fp8 "
-                      "GEMM (torch._scaled_mm) and the GEMV's e4m3 kernel over x in e4m3 (W8A8); block-scaled fp8 weights: "
+                      "GEMM (torch._scaled_mm) and the GEMV's e4m3 kernel over x in e4m3 (W8A8); block-scaled fp8 "
+                      "weights: "
                       "the bundled skinny kernel's fp8 form (x in bf16)",
             "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
             "stream_refused": refused[MM_FORMS[3]]}
