@@ -7,8 +7,8 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
 - weights as loaded, per GPU: this pipeline stage's share of the checkpoint (embeddings on the first stage,
   the LM head, a copy of a tied embedding, on the last) over tp, but for the tensors every rank holds whole
   (norms, MoE routers as ReplicatedLinear, MLA's q_a / kv_a with disable_tp: plan/sharding.py). Quantised
-  checkpoints keep their stored format for the linear layers; embeddings, LM head, norms, routers (and gpt-oss attention, per its
-  modules_to_not_convert) stay bf16. MXFP4 experts are padded to the MoE kernel's tile
+  checkpoints keep their stored format for the linear layers; embeddings, LM head, norms, routers (and gpt-oss
+  attention, per its modules_to_not_convert) stay bf16. MXFP4 experts are padded to the MoE kernel's tile
   (model_executor/layers/fused_moe/oracle/mxfp4.py mxfp4_round_up_hidden_size_and_intermediate_size): 0.32 on
   Hopper runs OAI Triton (intermediate to 64), on other NVIDIA GPUs Marlin (intermediate to 128, hidden to
   256), which is also what Hopper loaded before 0.21 [A19: 65.97 GiB logged for gpt-oss-120b, 65.81 here].
