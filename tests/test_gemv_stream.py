@@ -155,3 +155,17 @@ def test_e4m3_rows_step_128_values_at_a_time():
     with pytest.raises(ValueError, match="k must be a multiple of 128"):
         gs.check_shape(4096, 192, gs.E4M3, 8)
     assert "kvp_gemv_stream_e4m3" in gs.GemvStreamConfig().kernels
+
+
+def test_block_scaled_plans_take_e4m3_in_order_or_rotated_only():
+    """Block-scaled e4m3 (DeepSeek-V3): refused for 16-bit weights and for the row-owned form, whose cubin has no
+    such entry (a step there is not one k group of one warp)."""
+    pytest.importorskip("torch")
+    from kvplan.kernels.gemv_stream import gemv_stream_plan
+
+    for dtype, options in (("bfloat16", {}), (gs.E4M3, {"own": True}), (gs.E4M3, {"block_scaled": 1})):
+        with pytest.raises(ValueError, match="block_scaled"):
+            gemv_stream_plan(64, 512, dtype, **{"block_scaled": True, **options})
+    assert gs.BLOCK_KERNEL in gs.GemvStreamConfig().kernels
+    assert gs.BLOCK_KERNEL in gs.GemvStreamConfig(rotate=True).kernels
+    assert gs.BLOCK_KERNEL not in gs.GemvStreamConfig(own=True).kernels

@@ -94,6 +94,52 @@ def test_e4m3_every_batch_twice(n, k, ctas_per_sm, order):
             assert_close(got, ref, 1e-2, f"e4m3 {n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM, {order})")
 
 
+@pytest.mark.parametrize("order", ["in-order", "rotated"])
+@pytest.mark.parametrize("ctas_per_sm, mma_tiles", [(1, 1), (2, 1), (1, 2)])
+@pytest.mark.parametrize("n, k", [(2112, 7168), (3072, 1536), (7168, 2048), (100, 256), (16, 128), (50000, 256),
+                                  (576, 7168)])
+def test_e4m3_block_scaled_every_batch(n, k, ctas_per_sm, mma_tiles, order):
+    """Block-scaled W8A8 (DeepSeek-V3's linears at tp 8: q_a + kv_a 2112 x 7168, q_b, o; rows not a multiple of the
+    128-row block, one k group, a 50,000-row head): x quantised per token per 128 values by the bundled group
+    kernel, the weights' scales drawn per 128 x 128 block over a factor of 16 (a block's scale read for the wrong
+    rows or k is off by up to 16x), x's groups at magnitudes over a factor of 100; against float64 products of the
+    dequantised values. Three runs of each batch (workspace and counters back to zero)."""
+    from kvplan.kernels.fp8_quant import fp8_group_quant
+
+    q = (torch.randn(n, k, device=DEV, generator=GEN) * 32).clamp(-448, 448).to(torch.float8_e4m3fn)
+    sw = torch.exp2(torch.rand(-(-n // 128), k // 128, device=DEV, generator=GEN) * 4 - 12)
+    w64 = q.double() * sw.double().repeat_interleave(128, 0)[:n].repeat_interleave(128, 1)
+    plan = gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=ctas_per_sm, mma_tiles=mma_tiles,
+                            block_scaled=True, **ORDERS[order])
+    for b in range(1, 9):
+        loud = torch.exp2(torch.rand(b, k // 128, 1, device=DEV, generator=GEN) * 6.6 - 3)
+        x = (torch.randn(b, k // 128, 128, device=DEV, generator=GEN) * loud).reshape(b, k).bfloat16()
+        qx, sx = fp8_group_quant(x)
+        ref = (qx.double() * sx.double().repeat_interleave(128, 1)) @ w64.t()
+        for rep in range(3):
+            out = torch.full((b, n), float("nan"), dtype=torch.bfloat16, device=DEV)
+            got = plan.run(qx, q, out=out, w_scales=sw, x_scales=sx)
+            assert_close(got, ref, 1e-2, f"e4m3 block {n}x{k} batch {b} run {rep} ({ctas_per_sm} CTAs/SM, "
+                                         f"{mma_tiles} tiles, {order})")
+
+
+def test_e4m3_block_scaled_arguments_name_them():
+    q, _ = e4m3(256, 512, scale=1.0)
+    sw = torch.ones(2, 4, device=DEV)
+    plan = gemv_stream_plan(256, 512, torch.float8_e4m3fn, device=0, block_scaled=True)
+    x, _ = e4m3(3, 512, scale=1.0)
+    sx = torch.ones(4, 3, device=DEV).t()
+    with pytest.raises(ValueError, match="w_scales must be a float32 tensor of shape \\(2, 4\\)"):
+        plan.run(x, q, w_scales=torch.ones(4, 2, device=DEV), x_scales=sx)
+    with pytest.raises(ValueError, match="x_scales must be a float32 tensor of shape \\(3, 4\\)"):
+        plan.run(x, q, w_scales=sw)
+    with pytest.raises(ValueError, match="unit stride"):
+        plan.run(x, q, w_scales=sw, x_scales=torch.ones(3, 4, device=DEV))
+    with pytest.raises(ValueError, match="block_scaled=True"):
+        gemv_stream_plan(256, 512, torch.float8_e4m3fn, device=0).run(x, q, w_scales=sw, x_scales=sx)
+    assert plan.run(x, q, w_scales=sw, x_scales=sx).shape == (3, 256)
+
+
 def test_e4m3_bad_arguments_name_them():
     plan = gemv_stream_plan(64, 256, torch.float8_e4m3fn, device=0)
     w, _ = e4m3(64, 256, scale=1.0)

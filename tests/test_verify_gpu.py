@@ -169,6 +169,38 @@ def test_block_matmul_w8a8_and_w8a16_against_float64():
         assert not isinstance(mm.block_plans[(n, k)], str), mm.block_plans[(n, k)]
 
 
+def test_block_matmul_through_the_streaming_gemv_against_float64():
+    """The same product where the decode forms' timing picks the streaming GEMV's block-scaled kernel (x quantised
+    per token per 128 values, W8A8: a few % of the largest output, as cuBLAS's form), in order and rotated, at
+    1-8 tokens; the forms' timing itself keeps one of the three forms and reports each one's bandwidth."""
+    from kvplan.gpu import fp8, gemm
+    from kvplan.gpu.ops import BLOCK_FORMS, Matmul
+
+    gen = torch.Generator(device="cuda").manual_seed(3)
+    mm = Matmul()
+    weights = {}
+    for i, (n, k) in enumerate(((2112, 7168), (7168, 2048))):
+        q = (torch.randn(n, k, device="cuda", generator=gen) * 16).clamp(-448, 448).to(fp8.E4M3)
+        s = torch.rand(fp8.block_rows(n), k // 128, device="cuda", generator=gen) * 2e-3 + 1e-3
+        mm.register_block(q, s)
+        weights[f"layers.0.{('q_a', 'o')[i]}"] = q
+        gemm.block_stream_plans(mm, (n, k), 8)
+        w = fp8.dequantize_blocks(q, s, torch.float64)
+        for form in BLOCK_FORMS[1:]:
+            assert (form, n, k) in mm.block_streams
+            for t in (1, 3, 8):
+                mm.forms[(n, k, t)] = form
+                x = torch.randn(t, k, device="cuda", generator=gen).bfloat16()
+                want = x.double() @ w.t()
+                err = float((mm(x, q).double() - want).abs().max() / want.abs().max())
+                assert err < 6e-2, (n, k, t, form, err)
+    mm.forms.clear()
+    report = gemm.choose_forms(mm, weights, tied=False, read_bw=4e12, batches=(1, 8), reps=2)
+    assert {row["chosen"] for row in report["shapes"]} <= set(BLOCK_FORMS)
+    assert all(f"{BLOCK_FORMS[1]} TB/s" in row for row in report["shapes"])
+    assert set(mm.forms) == {(2112, 7168, 1), (2112, 7168, 8), (7168, 2048, 1), (7168, 2048, 8)}
+
+
 @pytest.mark.parametrize("form", ["kvplan streaming GEMV", "kvplan streaming GEMV, rotated",
                                   "kvplan streaming GEMV, rows owned"])
 def test_fp8_linears_through_the_gemv_match_the_reference(form):

@@ -77,7 +77,9 @@ ROW_PAD = 16
 # (H200, torch 2.11 + CUDA 13, benchmarks/block_fp8_check.py, session 40); such a K takes the dequantised weight
 CUBLAS_MIN_K = 2 * BLOCK
 BLOCK_LABEL = ("block-scaled fp8 (e4m3 weights, a float32 scale per 128 x 128 block): up to {tokens} tokens the "
-               "bundled skinny kernel's fp8 format (x in bf16, the weights dequantised in registers), beyond that x "
+               "bundled skinny kernel's fp8 format (x in bf16, the weights dequantised in registers) or, where it "
+               "measured faster at 1-8 tokens, x quantised per token per 128 columns and the bundled streaming "
+               "GEMV's block-scaled e4m3 kernel; beyond that x "
                "quantised per token per 128 columns (the bundled fp8_quant.cu where the GPU takes it) and cuBLAS's "
                "block-scaled fp8 GEMM (torch._scaled_mm), "
                "W8A8 as vLLM runs it")
@@ -115,6 +117,13 @@ def quantize_groups(x, rows: int):
     from ..kernels.fp8_quant import group_quant_reference
 
     return group_quant_reference(x, rows=rows)
+
+
+def block_gemv(plan, x, w, s):
+    """x [T <= 8, K] bf16 times the block-scaled e4m3 weight w (scales s) through the streaming GEMV's block-scaled
+    kernel (kvplan/kernels/gemv_stream.py): x quantised per token per 128 values first (W8A8, as vLLM); bf16 out."""
+    q, qs = quantize_groups(x.contiguous(), x.shape[0])
+    return plan.run(q, w, w_scales=s, x_scales=qs)
 
 
 def block_linear(x, w, s, out_dtype):

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from . import fp8
-from .ops import MM_FORMS, stacked_rows
+from .ops import BLOCK_FORMS, MM_FORMS, stacked_rows
 from .timing import capture, time_replays
 from .weights import JOINT_ROWS
 
@@ -52,18 +52,36 @@ def _form(mm, form: str, x, w):
     return mm.kernel_plans(form)[tuple(w.shape)].run(x, w)
 
 
-BLOCK_FORM = "block-scaled fp8 (kvplan/gpu/fp8.py)"
+def block_stream_plans(mm, shape: tuple, max_batch: int) -> None:
+    """The streaming GEMV's block-scaled plans (in order, rotated) for a block-scaled weight shape, into
+    mm.block_streams; a shape or GPU the GEMV refuses leaves the skinny kernel's fp8 form alone."""
+    for form in BLOCK_FORMS[1:]:
+        try:
+            from ..kernels.gemv_stream import gemv_stream_plan
+
+            mm.block_streams[(form, *shape)] = gemv_stream_plan(shape[0], shape[1], fp8.E4M3, max_batch=max_batch,
+                                                                block_scaled=True, rotate=form == BLOCK_FORMS[2])
+        except (ValueError, RuntimeError, ImportError):  # KernelUnavailableError is a RuntimeError
+            return
 
 
 def _time_block(mm, tensors: list, batch: int, reps: int) -> tuple:
-    """(ms, bytes) of one decode batch through every block-scaled weight of a shape: the e4m3 values and their
-    scales, as Matmul.block runs them (the skinny kernel's fp8 form up to fp8.SKINNY_TOKENS rows)."""
+    """(bytes, {form: ms}) of one decode batch through every block-scaled weight of a shape (the e4m3 values and
+    their scales) in each of its forms as Matmul.block runs them (the GEMV's with x's quantisation), the fastest
+    kept in mm.forms."""
     x = torch.randn(batch, tensors[0].shape[1], dtype=torch.bfloat16, device=tensors[0].device)
     nbytes = sum(t.numel() + mm.block_scale(t).numel() * 4 for t in tensors)
-    graph, _ = capture(lambda: [mm(x, w) for w in tensors])
-    ms = time_replays(graph.replay, reps=reps)["ms"]
-    del graph
-    return ms, nbytes
+    key = (*tensors[0].shape, batch)
+    times = {}
+    for form in BLOCK_FORMS:
+        if form != BLOCK_FORMS[0] and (form, *tensors[0].shape) not in mm.block_streams:
+            continue
+        mm.forms[key] = form
+        graph, _ = capture(lambda: [mm(x, w) for w in tensors])
+        times[form] = time_replays(graph.replay, reps=reps)["ms"]
+        del graph
+    mm.forms[key] = min(times, key=times.get)
+    return nbytes, times
 
 
 def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
@@ -89,8 +107,9 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     shapes = decode_linears(weights, tied)
     refused = {form: {} for form in MM_FORMS[2:]}
     for shape, tensors in shapes.items():
-        if mm.block_scale(tensors[0]) is not None:  # block-scaled fp8: one form (ops.Matmul.block), its plan made now
+        if mm.block_scale(tensors[0]) is not None:  # block-scaled fp8 (ops.Matmul.block): its plans made now
             mm.block_plan(tensors[0], 1)
+            block_stream_plans(mm, shape, max(batches))
             continue
         for form in MM_FORMS[2:]:
             plan = kernel_plan(form, shape, tensors[0].dtype, max(batches))
@@ -103,10 +122,11 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
         total_bytes, total_ms = 0, 0.0
         for (out, inp), tensors in shapes.items():
             if mm.block_scale(tensors[0]) is not None:
-                ms, nbytes = _time_block(mm, tensors, batch, reps)
-                total_bytes, total_ms = total_bytes + nbytes, total_ms + ms
-                rows.append({"shape": [out, inp], "layers": len(tensors), "batch": batch, "chosen": BLOCK_FORM,
-                             f"{BLOCK_FORM} TB/s": nbytes / (ms / 1e3) / 1e12})
+                nbytes, times = _time_block(mm, tensors, batch, reps)
+                best = mm.forms[(out, inp, batch)]
+                total_bytes, total_ms = total_bytes + nbytes, total_ms + times[best]
+                rows.append({"shape": [out, inp], "layers": len(tensors), "batch": batch, "chosen": best,
+                             **{f"{form} TB/s": nbytes / (ms / 1e3) / 1e12 for form, ms in times.items()}})
                 continue
             w8 = tensors[0].dtype == fp8.E4M3  # W8A8: cuBLAS's fp8 GEMM as the first form, no W @ x^T
             x = torch.randn(batch, inp, dtype=torch.bfloat16 if w8 else tensors[0].dtype, device=tensors[0].device)
@@ -136,7 +156,7 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
                       "(kvplan/kernels/gemv_stream.cu, sm_90; CTAs in order, rotated, or owning whole rows at rings "
                       "of 6 or 8), CUDA graphs over every layer's weight of the shape; fp8 weights: cuBLAS's fp8 "
                       "GEMM (torch._scaled_mm) and the GEMV's e4m3 kernel over x in e4m3 (W8A8); block-scaled fp8 "
-                      "weights: "
-                      "the bundled skinny kernel's fp8 form (x in bf16)",
+                      "weights: the bundled skinny kernel's fp8 form (x in bf16) and the streaming GEMV's "
+                      "block-scaled e4m3 kernel (in order, rotated) over x quantised per token per 128 columns",
             "shapes": rows, "stream": stream, "skinny_refused": refused[MM_FORMS[2]],
             "stream_refused": refused[MM_FORMS[3]]}

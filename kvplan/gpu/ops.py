@@ -18,6 +18,11 @@ STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multipl
 # 8, 128 KB in flight per SM, which gains ~1 point on most shapes and loses on some, session 22 call 10)
 MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel", "kvplan streaming GEMV", "kvplan streaming GEMV, rotated",
             "kvplan streaming GEMV, rows owned", "kvplan streaming GEMV, rows owned, deep rings")
+# Block-scaled fp8 weights at decode batches: the skinny kernel's fp8 form (W8A16, the default), or x quantised per
+# token per 128 values and the streaming GEMV's block-scaled e4m3 kernel (W8A8 as vLLM runs it), in order or
+# rotated (kvplan/gpu/gemm.py times them per shape and batch)
+BLOCK_FORMS = ("kvplan skinny kernel, fp8 form", "kvplan streaming GEMV, block-scaled",
+               "kvplan streaming GEMV, block-scaled, rotated")
 
 
 def rms_norm(x, weight, eps: float, plus_one: bool = False):
@@ -191,6 +196,7 @@ class Matmul:
         self.fp8_scales: dict = {}  # device -> fp8.scales(device), made at the first fp8 product (eager: prefill)
         self.block_scales: dict = {}  # (data_ptr, rows, cols) of a block-scaled e4m3 weight -> its scales
         self.block_plans: dict = {}  # (rows, cols) -> the skinny kernel's fp8 plan, or why it cannot run the shape
+        self.block_streams: dict = {}  # (BLOCK_FORMS[1 or 2], rows, cols) -> the GEMV's block-scaled plan
 
     def register_block(self, w, scales) -> None:
         """Mark the e4m3 weight `w` as block-scaled by `scales` (kvplan/gpu/fp8.py block_linear)."""
@@ -254,6 +260,10 @@ class Matmul:
     def block(self, x, w, scales):
         """x @ W^T for a block-scaled e4m3 weight (kvplan/gpu/fp8.py): the skinny kernel's fp8 form at decode batches,
         W8A8 through cuBLAS above, the dequantised weight on the CPU."""
+        if x.dtype == torch.bfloat16:
+            stream = self.block_streams.get((self.forms.get((w.shape[0], w.shape[1], x.shape[0])), *w.shape))
+            if stream is not None:
+                return fp8.block_gemv(stream, x, w, scales)
         plan = self.block_plan(w, x.shape[0]) if x.dtype == torch.bfloat16 else None
         if plan is not None:
             return plan.run(x.contiguous(), (w, scales))

@@ -25,6 +25,11 @@
 // e4m3: the mma.m16n8k32 fragments of 8-bit values hold the same bytes where m16n8k16's hold 16-bit ones, so the
 // kernel streams an e4m3 row of k values as a 16-bit row of k / 2 (the host passes k / 2 and encodes the map over
 // 16-bit units): every copy, swizzle and ldmatrix is the 16-bit kernel's, a step 64 rows x 128 values.
+// e4m3 block-scaled (kvp_gemv_stream_e4m3b: DeepSeek-V3's checkpoints, W8A8 as vLLM runs them): W[r][k] =
+// q[r][k] sw[r / 128][k / 128] and x[b][k] = qx[b][k] sx[k / 128][b] (x quantised per token per 128 values before:
+// fp8_quant.cu's group kernel). A step is one 128-value group and a 64-row tile lies in one 128-row block, so each
+// step's MMAs go to an accumulator of their own, added into the sums times sw sx of that group: fp32 scaling, as
+// cuBLAS's block-scaled GEMM. Not in the row-owned form (the plan refuses it).
 //
 //   map       a CUtensorMap over w [n, k] (16-bit, k a multiple of 64): dims {k, n}, box {64, 64}, 128-byte swizzle
 //   x         [batch, k] (written by the kernel before: read after the wait)
@@ -52,6 +57,7 @@
 #define GV_TILE_ROWS (64 * KVP_GV_MT)
 #define GV_TILE_VALUES 128  // a 16-row cell x 8 columns
 #define GV_E4M3 2  // the kernels' element kinds: 1 bf16, 0 f16, GV_E4M3 e4m3 weights and x (bf16 y)
+#define GV_E4M3B 3  // e4m3 with block scales (sw, sx)
 // The weights' copies carry an L2 evict-first policy (each weight is read once a step; H200, whole-model stream
 // +1.5-2.5 points, benchmarks/RESULTS.md session 19); KVP_GV_EVICT_FIRST=0 leaves the default policy, to compare.
 #ifndef KVP_GV_EVICT_FIRST
@@ -111,6 +117,9 @@ struct GvArgs {
   unsigned* counters;
   int n, k, batch, per_cta;
   float scale;  // e4m3: s_x s_w (1 otherwise)
+  const float* sw;  // e4m3b: [ceil(n / 128)][k / 64] weight scales (k in 16-bit units); null otherwise
+  const float* sx;  // e4m3b: x's scales, group g of column b at sx[g * sx_stride + b]
+  int sx_stride;
 #if KVP_GV_TRACE
   unsigned long long* trace;
 #endif
@@ -180,7 +189,7 @@ __device__ __forceinline__ void gv_cp_arrive(unsigned bar) {
 template <int BF>
 __device__ __forceinline__ void gv_mma(float (&d)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3,
                                        unsigned b0, unsigned b1) {
-  if (BF == GV_E4M3) {  // the same fragments' bytes: 32 e4m3 values where 16-bit types have 16
+  if (BF >= GV_E4M3) {  // the same fragments' bytes: 32 e4m3 values where 16-bit types have 16
     asm("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
                  "{%0,%1,%2,%3};\n"
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
@@ -200,7 +209,7 @@ __device__ __forceinline__ void gv_mma(float (&d)[4], unsigned a0, unsigned a1, 
 
 template <int BF>
 __device__ __forceinline__ void gv_store(const GvArgs& a, long long i, float v) {
-  if (BF == GV_E4M3) {  // W8A8: the sums times both scales, in bf16
+  if (BF >= GV_E4M3) {  // W8A8: the sums times both scales, in bf16 (e4m3b: scaled step by step, scale 1)
     reinterpret_cast<__nv_bfloat16*>(a.y)[i] = __float2bfloat16(v * a.scale);
   } else if (BF) {
     reinterpret_cast<__nv_bfloat16*>(a.y)[i] = __float2bfloat16(v);
@@ -453,8 +462,16 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   const int tile0 = KVP_GV_ROTATE ? (int)(u0 / steps_per_tile) : cur.tile;
   int tile = cur.tile, step = cur.step;
   bool owned = gv_contributors(tile, steps_per_tile, a.per_cta) == 1;
+  // e4m3b: x's scales of columns 2c and 2c + 1 (column 0's for those past the batch: computed, never stored)
+  const int sx_col0 = 2 * c < a.batch ? 2 * c : 0, sx_col1 = 2 * c + 1 < a.batch ? 2 * c + 1 : 0;
   for (long long i = 0; i < steps; ++i) {
     const int d = (int)(i % D);
+    float sw = 0.f, sx0 = 0.f, sx1 = 0.f;
+    if (BF == GV_E4M3B) {  // the step's scales, loaded before the wait for its stage
+      sw = __ldg(a.sw + (long long)((tile * GV_TILE_ROWS) >> 7) * steps_per_tile + step);
+      sx0 = __ldg(a.sx + (long long)step * a.sx_stride + sx_col0);
+      sx1 = __ldg(a.sx + (long long)step * a.sx_stride + sx_col1);
+    }
     kvp::mbar_wait(full + 8 * d, (unsigned)((i / D) & 1));
     if (KVP_GV_TRACE && i == 0 && threadIdx.x == 0) GV_MARK(4);
     const unsigned ws_ = wring + d * WST, xs_ = xring + d * XST;
@@ -463,14 +480,23 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     gv_ldsm4(xs_ + bcol * 128 + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
     unsigned dep = b[0] ^ b[4];  // a register of every ldmatrix of the stage (gv_release)
 #pragma unroll
-    for (int h = 0; h < MT; ++h)
+    for (int h = 0; h < MT; ++h) {
+      float part[4] = {0.f, 0.f, 0.f, 0.f};  // e4m3b: this step's group alone
 #pragma unroll
       for (int kb = 0; kb < 4; ++kb) {
         unsigned a0, a1, a2, a3;
         gv_ldsm4(ws_ + a_off + h * 2048 + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
         dep ^= a0;
-        gv_mma<BF>(acc[h], a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
+        gv_mma<BF>(BF == GV_E4M3B ? part : acc[h], a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
       }
+      if (BF == GV_E4M3B) {
+        const float s0 = sw * sx0, s1 = sw * sx1;
+        acc[h][0] = fmaf(part[0], s0, acc[h][0]);
+        acc[h][1] = fmaf(part[1], s1, acc[h][1]);
+        acc[h][2] = fmaf(part[2], s0, acc[h][2]);
+        acc[h][3] = fmaf(part[3], s1, acc[h][3]);
+      }
+    }
     // every lane arrives, after its own ldmatrix of the stage: lane 0 arriving after __syncwarp is as correct, as
     // fast, and racecheck reports its x refills as WAR hazards (it does not follow the order through the warp
     // barrier; H200, benchmarks/RESULTS.md session 19)
@@ -712,7 +738,8 @@ struct GvMaps {
   extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)                                                    \
       NAME(const __grid_constant__ GvMaps maps, const unsigned char* x, void* y, float* ws, unsigned* counters,  \
            int n, int k, int batch, int per_cta, float scale GV_TRACE_ARG) {                                  \
-    const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta, scale GV_TRACE_VAL};                 \
+    const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta, scale, nullptr, nullptr, 0          \
+                      GV_TRACE_VAL};                                                                            \
     if (KVP_GV_OWN)                                                                                             \
       GV_OWN_CALL(BF);                                                                                           \
     else                                                                                                         \
@@ -721,3 +748,13 @@ struct GvMaps {
 GV_KERNEL(kvp_gemv_stream_bf16, 1)
 GV_KERNEL(kvp_gemv_stream_f16, 0)
 GV_KERNEL(kvp_gemv_stream_e4m3, GV_E4M3)
+#if !KVP_GV_OWN
+// block-scaled e4m3: the scales after the common arguments (in order and rotated forms only)
+extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)
+    kvp_gemv_stream_e4m3b(const __grid_constant__ GvMaps maps, const unsigned char* x, void* y, float* ws,
+                          unsigned* counters, int n, int k, int batch, int per_cta, float scale, const float* sw,
+                          const float* sx, int sx_stride GV_TRACE_ARG) {
+  const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta, scale, sw, sx, sx_stride GV_TRACE_VAL};
+  gemv_stream<GV_E4M3B>(a);
+}
+#endif

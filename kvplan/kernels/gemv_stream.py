@@ -4,6 +4,9 @@
     y = plan.run(x, w)            # x [B <= 8, k], w [n, k] -> y [B, n] = x @ w^T, fp32 accumulation
     plan = gemv_stream_plan(n, k, dtype=torch.float8_e4m3fn)   # W8A8: e4m3 x and w, k a multiple of 128
     y = plan.run(x_e4m3, w_e4m3, scale=s_x * s_w)              # y in bf16
+    plan = gemv_stream_plan(n, k, torch.float8_e4m3fn, block_scaled=True)   # DeepSeek-V3's 128 x 128 blocks
+    qx, sx = fp8_group_quant(x)                                # kvplan/kernels/fp8_quant.py: per token per 128
+    y = plan.run(qx, w_e4m3, w_scales=sw, x_scales=sx)         # sw [ceil(n / 128), k / 128] float32
 
 A persistent grid of one CTA per SM (under half of its shared memory: the next launch's CTA fits beside it; two
 with shorter rings for tall weights such as gate_up, as measured best: gemv_stream_config.launch_shape); each
@@ -28,11 +31,13 @@ from __future__ import annotations
 import ctypes
 import threading
 
-from .gemv_stream_config import (E4M3, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS, DEPTH,
-                                 DEPTHS, CELL_ROWS, TRACE_STAMPS, GemvStreamConfig, check_shape, launch_shape,
+from .gemv_stream_config import (BLOCK_KERNEL, E4M3, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS,
+                                 DEPTH, DEPTHS, CELL_ROWS, TRACE_STAMPS, GemvStreamConfig, check_shape, launch_shape,
                                  own_launch, own_share, smem_bytes, steps_per_cta)
 
 _ARGS = ("u64",) * 4 + ("i32",) * 4 + ("f32",)  # after the tensor map(s)
+_BLOCK_ARGS = ("u64", "u64", "i32")  # block-scaled e4m3: w's scales, x's scales and their column stride
+BLOCK = 128  # the block scales' side (rows and k of W, k of x)
 KERNELS = {"bfloat16": "kvp_gemv_stream_bf16", "float16": "kvp_gemv_stream_f16", E4M3: "kvp_gemv_stream_e4m3"}
 
 
@@ -45,7 +50,7 @@ class GemvStreamPlan:
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
                  mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
-                 trace=False, rotate=False, own=False, release_store=True):
+                 trace=False, rotate=False, own=False, release_store=True, block_scaled=False):
         import torch
 
         from . import _runtime as rt
@@ -66,6 +71,11 @@ class GemvStreamPlan:
         for flag, value in (("trace", trace), ("rotate", rotate), ("own", own)):
             if not isinstance(value, bool):
                 raise ValueError(f"{flag} must be True or False, got {value!r}")
+        if not isinstance(block_scaled, bool):
+            raise ValueError(f"block_scaled must be True or False, got {block_scaled!r}")
+        if block_scaled and (name != E4M3 or own):
+            raise ValueError("block_scaled=True takes float8_e4m3fn weights and not own=True (a scale per 128 x 128 "
+                             "block, gemv_stream.cu kvp_gemv_stream_e4m3b)")
         if own and (rotate or mma_tiles != 1):
             raise ValueError("own=True takes neither rotate=True nor mma_tiles=2 (its CTAs share no tile)")
         units = k // 2 if name == E4M3 else k  # a row in 16-bit units (e4m3: k / 2, gemv_stream.cu)
@@ -94,12 +104,13 @@ class GemvStreamPlan:
             self.ctas, self.per_cta = own_share(n, self.ctas)
         else:
             self.per_cta = steps_per_cta(n, units, self.ctas, self.rows)
-        kernel = KERNELS[name]
+        kernel = BLOCK_KERNEL if block_scaled else KERNELS[name]
+        self.block_scaled = block_scaled
         self.registers = ld.regs.get(kernel)
         self.smem = smem_bytes(self.config.depth, mma_tiles, own)
         maps = ("tmap4",) if own else ("tmap",)
-        self._launch = rt.PreparedLaunch(ld, kernel, maps + _ARGS + (("u64",) if trace else ()), THREADS, self.smem,
-                                         None, launcher)
+        self._launch = rt.PreparedLaunch(ld, kernel, maps + _ARGS + (_BLOCK_ARGS if block_scaled else ())
+                                         + (("u64",) if trace else ()), THREADS, self.smem, None, launcher)
         dev_ = torch.device("cuda", self.device_index)
         # a shared tile's cells by its first CTA (gv_slot): small and independent of n, so that verify's start-up
         # (a plan per weight shape) does not carve MBs out of a freed cached segment and pin it (NVML's allocation
@@ -112,16 +123,18 @@ class GemvStreamPlan:
         self._maps: dict = {}  # weight pointer -> its encoded tensor map (one per layer's matrix)
         self._map_of = None
 
-    def run(self, x, w, out=None, trace=None, scale=1.0):
+    def run(self, x, w, out=None, trace=None, scale=1.0, w_scales=None, x_scales=None):
         """``trace``: with ``trace=True`` plans only, an int64 CUDA tensor of TRACE_STAMPS x ``ctas`` entries, zeroed
         before the launch: per CTA the globaltimer (ns) at the points gemv_stream.cu's KVP_GV_TRACE lists.
-        ``scale``: e4m3 plans multiply the sums by it (s_x s_w) into a bf16 ``out``."""
+        ``scale``: e4m3 plans multiply the sums by it (s_x s_w) into a bf16 ``out``.
+        ``w_scales``, ``x_scales``: block-scaled plans only (and required there): float32 [ceil(n / 128), k / 128]
+        contiguous, and [B, k / 128] with unit stride along B (fp8_group_quant's layout)."""
         import torch
 
         from .skinny import dense_call
 
         b, out = dense_call(torch, self, x, w, out)
-        extra = self._trace_arg(torch, trace)
+        extra = self._block_args(torch, b, w_scales, x_scales) + self._trace_arg(torch, trace)
         with self._lock:
             a = self._launch.args
             self._set_map(w.data_ptr())
@@ -130,6 +143,24 @@ class GemvStreamPlan:
                 a[1 + i].value = v
             self._launch.launch((self.ctas, 1, 1), self._rt.current_stream_handle(torch, self.device_index))
         return out
+
+    def _block_args(self, torch, b, w_scales, x_scales) -> tuple:
+        """(w_scales, x_scales, x_scales' column stride) of a block-scaled plan after checking them; () otherwise."""
+        if not self.block_scaled:
+            if w_scales is not None or x_scales is not None:
+                raise ValueError("w_scales and x_scales need a plan made with block_scaled=True")
+            return ()
+        groups = self.k // BLOCK
+        for arg, t, shape in (("w_scales", w_scales, (-(-self.n // BLOCK), groups)), ("x_scales", x_scales,
+                                                                                      (b, groups))):
+            if (not isinstance(t, torch.Tensor) or t.dtype != torch.float32 or tuple(t.shape) != shape
+                    or t.device != torch.device("cuda", self.device_index)):
+                raise ValueError(f"{arg} must be a float32 tensor of shape {shape} on cuda:{self.device_index}")
+        if not w_scales.is_contiguous():
+            raise ValueError("w_scales must be contiguous")
+        if x_scales.stride(0) != 1 and b > 1:
+            raise ValueError("x_scales must have unit stride along its rows (fp8_group_quant's layout)")
+        return w_scales.data_ptr(), x_scales.data_ptr(), x_scales.stride(1)
 
     def _trace_arg(self, torch, trace) -> tuple:
         if not self.config.trace:

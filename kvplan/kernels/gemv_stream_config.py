@@ -29,6 +29,7 @@ TALL = 4
 TALL_LAUNCH = (2, 6)
 DTYPES = ("bfloat16", "float16")
 E4M3 = "float8_e4m3fn"  # W8A8: e4m3 weights and x, streamed as 16-bit rows of k / 2 (gemv_stream.cu)
+BLOCK_KERNEL = "kvp_gemv_stream_e4m3b"  # e4m3 with a scale per 128 x 128 block of W and per 128 values of x
 L2_PROMOTIONS = {0: 0, 64: 1, 128: 2, 256: 3}  # bytes -> CUtensorMapL2promotion
 # 128 (a box row's own line): H200, whole-model stream 1.5-2.4 points ahead of 256-byte promotion, which fetches the
 # next step's half line early (benchmarks/RESULTS.md, session 17); none measured equal to 128
@@ -49,8 +50,13 @@ class GemvStreamConfig:
     release_store: bool = True  # False: a stage released without waiting for its loads (gv_release; A/B only)
 
     source = "gemv_stream.cu"
-    kernels = ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16", "kvp_gemv_stream_e4m3")
     compile_cost = 0.3
+
+    @property
+    def kernels(self) -> tuple:
+        """The cubin's entries: bf16, f16, e4m3 (W8A8) and, but in the row-owned form, block-scaled e4m3."""
+        return ("kvp_gemv_stream_bf16", "kvp_gemv_stream_f16", "kvp_gemv_stream_e4m3") + (
+            () if self.own else (BLOCK_KERNEL,))
 
     @property
     def name(self) -> str:
