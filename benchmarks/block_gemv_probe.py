@@ -32,6 +32,9 @@ MOE_LAYERS = 8  # 257 experts of 5.5 MB a layer: 11 GB, the 9 touched a layer 40
 MOE_VARIANTS = {"default": {}, "u4": {"unroll": 4}, "fill": {"ksplit_rule": "fill"},
                 "u4 fill": {"unroll": 4, "ksplit_rule": "fill"}, "pf1": {"prefetch": 1},
                 "u8 mb1": {"unroll": 8, "min_blocks": 1}}
+if "--ksplits" in sys.argv:  # both stages' CTAs along k forced (call 3)
+    MOE_VARIANTS = {"default": {}, **{f"ks{k}": {"ksplit": k} for k in (2, 3, 4, 6, 8)},
+                    "ks4 u1": {"ksplit": 4, "unroll": 1}}
 E4M3 = torch.float8_e4m3fn
 
 
