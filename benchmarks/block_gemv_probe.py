@@ -35,6 +35,8 @@ MOE_VARIANTS = {"default": {}, "u4": {"unroll": 4}, "fill": {"ksplit_rule": "fil
 if "--ksplits" in sys.argv:  # both stages' CTAs along k forced (call 3)
     MOE_VARIANTS = {"default": {}, **{f"ks{k}": {"ksplit": k} for k in (2, 3, 4, 6, 8)},
                     "ks4 u1": {"ksplit": 4, "unroll": 1}}
+# --stages (call 4): (CTAs along k of the gate/up stage, of the down stage), set on a plan made with a split
+STAGE_SPLITS = ((1, 1), (2, 1), (3, 1), (4, 1), (7, 1), (1, 2))
 E4M3 = torch.float8_e4m3fn
 
 
@@ -118,6 +120,15 @@ def experts(read, batches):
                          torch.full((b, 1), e - 1, device=dev, dtype=torch.int64)], dim=1)
         wts = torch.softmax(torch.rand(b, top, device=dev), -1)
         distinct = int(ids.unique().numel())
+        if "--stages" in sys.argv:
+            plan = moe_pairs_plan(e, h, inter, top, weight_format="fp8", device=0, ksplit=2)
+            for up, down in STAGE_SPLITS:
+                plan.ksplits[b] = (up, down)
+                ms = timed(lambda: [plan.run(x, wts, ids, w13, w2) for w13, w2 in layers])
+                us = ms * 1e3 / MOE_LAYERS
+                print(f"experts b{b} ({distinct} distinct) splits up {up} down {down}: {us:.2f} us a layer, "
+                      f"{touched * distinct / top / (us / 1e6) / read:.1%} of read")
+            continue
         for name, opts in MOE_VARIANTS.items():
             try:
                 plan = moe_pairs_plan(e, h, inter, top, weight_format="fp8", device=0, **opts)

@@ -18,6 +18,7 @@ from ..render.text import size
 from ..verify.allocator import probe_boundary
 from ..verify.arch import architecture
 from ..verify.shards import weight_bytes
+from ..verify.judge import pool_bytes_in_nvml_view
 from ..verify.layout import cache_layout
 from ..verify.terms import capture_sizes
 from .caches import caches_from_layout
@@ -169,7 +170,7 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
                           f"lower the GPU memory utilization.")
     with progress.step(f"allocating the paged KV pools ({size(layout.allocated_bytes)}) and filling them"):
         # besides NVML's used memory, the driver's free memory and torch's reserved bytes around the same calls:
-        # DeepSeek-V3's pools grew NVML's figure 3% less than they hold (H200, session 40), these tell where
+        # pools that land in torch's own cache do not grow NVML's figure (judge.pool_bytes_in_nvml_view)
         torch_0, nvml_0 = torch.cuda.memory_allocated(), nvml.used()
         free_0, reserved_0 = torch.cuda.mem_get_info()[0], torch.cuda.memory_reserved()
         caches = held["model"].caches = caches_from_layout(layout, "cuda")
@@ -186,8 +187,11 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
     pools = {g.name: caches[g.layers[0]].tensors[0].shape[0] for g in layout.groups}
     boundary, allocator = probe_boundary(layout, budget, pools)
     held["allocator"] = allocator
+    reused = max(0, (torch_1 - torch_0) - (reserved_1 - reserved_0))
     return {"plan": plan, "layout": layout, "boundary": boundary, "allocator": allocator,
-            "torch_bytes": torch_1 - torch_0, "nvml_bytes": nvml_1 - nvml_0, "gpu_used_after_bytes": nvml_1,
+            "torch_bytes": torch_1 - torch_0, "gpu_used_after_bytes": nvml_1,
+            "nvml_bytes": pool_bytes_in_nvml_view(nvml_1 - nvml_0, torch_1 - torch_0, reserved_1 - reserved_0),
+            "nvml_growth_bytes": nvml_1 - nvml_0, "torch_cache_reused_bytes": reused,
             "driver_free_drop_bytes": free_0 - free_1, "torch_reserved_bytes": reserved_1 - reserved_0}
 
 

@@ -196,6 +196,8 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         "allocation": {"layout_bytes": layout.predicted_bytes, "torch_bytes": torch_bytes, "nvml_bytes": nvml_bytes,
                        "torch_error": relative_error(torch_bytes, layout.predicted_bytes),
                        "nvml_error": relative_error(nvml_bytes, layout.predicted_bytes),
+                       "nvml_growth_bytes": pools.get("nvml_growth_bytes"),
+                       "torch_cache_reused_bytes": pools.get("torch_cache_reused_bytes"),
                        "driver_free_drop_bytes": pools.get("driver_free_drop_bytes"),
                        "torch_reserved_bytes": pools.get("torch_reserved_bytes"),
                        "gpu_used_after_bytes": pools["gpu_used_after_bytes"],

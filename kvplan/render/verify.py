@@ -105,7 +105,9 @@ def allocation_table(r: dict):
     table.add_row("[bold]layout[/bold]", "", "", "", f"{a['layout_bytes']:,}")
     table.add_row("torch memory_allocated delta", "", f"[dim]error {a['torch_error']:+.4%}[/dim]", "",
                   f"{a['torch_bytes']:,}")
-    table.add_row("NVML used-memory delta", "", f"[dim]error {a['nvml_error']:+.4%}[/dim]", "", f"{a['nvml_bytes']:,}")
+    reused = a.get("torch_cache_reused_bytes") or 0
+    table.add_row("NVML used-memory delta" + (f" + {size(reused)} from torch's cache" if reused else ""), "",
+                  f"[dim]error {a['nvml_error']:+.4%}[/dim]", "", f"{a['nvml_bytes']:,}")
     return table
 
 
