@@ -35,6 +35,8 @@ MOE_VARIANTS = {"default": {}, "u4": {"unroll": 4}, "fill": {"ksplit_rule": "fil
 if "--ksplits" in sys.argv:  # both stages' CTAs along k forced (call 3)
     MOE_VARIANTS = {"default": {}, **{f"ks{k}": {"ksplit": k} for k in (2, 3, 4, 6, 8)},
                     "ks4 u1": {"ksplit": 4, "unroll": 1}}
+if "--default-only" in sys.argv:  # the plan as verify makes it (call 5: the down launch's warps from its k)
+    MOE_VARIANTS = {"default": {}}
 # --stages (call 4): (CTAs along k of the gate/up stage, of the down stage), set on a plan made with a split
 STAGE_SPLITS = ((1, 1), (2, 1), (3, 1), (4, 1), (7, 1), (1, 2))
 E4M3 = torch.float8_e4m3fn

@@ -397,3 +397,21 @@ def test_moe_label_states_the_mxfp4_paths():
 
     assert "packed bytes read once per 1,024 tokens" in label(None) and "grouped GEMMs" not in label(None)
     assert "from 320 tokens on every expert dequantised to bf16 by the bundled mxfp4 kernel" in label(object())
+
+
+def test_pair_slot_down_launches_take_fewer_warps_when_k_is_short():
+    """A warp step is 4 lanes x 16-byte chunks x KVP_SK_U (2) chunks: 128 fp8 values, 64 16-bit ones, 128 mxfp4
+    ones (one chunk a lane). DeepSeek-V3's experts at tp 8 (2,048 / 8 = 256 values) give two steps, so the down
+    launch takes two warps a CTA instead of six idle ones; Qwen3-Next's at tp 2 (512 / 2 in bf16) four; k long
+    enough for eight steps keeps eight (DeepSeek-V2-Lite's 1,408, gpt-oss's 2,880 mxfp4)."""
+    assert sc.pair_warps(256, "fp8") == 2
+    assert sc.pair_warps(128, "fp8") == 1
+    assert sc.pair_warps(384, "fp8") == 2  # three steps: the largest power of two under them
+    assert sc.pair_warps(256, "bf16") == 4
+    assert sc.pair_warps(1408, "bf16") == sc.WARPS
+    assert sc.pair_warps(2880, "mxfp4") == sc.WARPS
+    cfg = sc.SkinnyConfig(warps=2)
+    assert cfg.threads == 64 and cfg.name == "skinny_gemm_w2" and ("KVP_SK_WARPS", "2") in cfg.macros()
+    assert sc.SkinnyConfig().name == "skinny_gemm" and ("KVP_SK_WARPS", "8") in sc.SkinnyConfig().macros()
+    # with two warps a k of 16 steps may split up to eight ways (a step for each warp), with eight two ways
+    assert sc.choose_ksplit(1, 16, 264, "fill", warps=2) == 8 and sc.choose_ksplit(1, 16, 264, "fill") == 2

@@ -39,6 +39,7 @@ A plan owns its scratch (split-k workspace, MoE intermediates): one stream at a 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 from . import _runtime as rt
@@ -59,8 +60,8 @@ def _forced(ksplit) -> int | None:
     return ksplit
 
 
-def _slots(ld, name: str, dev) -> int:
-    return dev.sm_count * rt.occupancy(ld, name, dev, sc.THREADS, 0)
+def _slots(ld, name: str, dev, threads: int = sc.THREADS) -> int:
+    return dev.sm_count * rt.occupancy(ld, name, dev, threads, 0)
 
 
 class _Gemm:
@@ -69,12 +70,13 @@ class _Gemm:
     def __init__(self, ld, dev, dtype: str, weight_format: str, rows: int, k: int, gated: bool, launcher: str,
                  config: sc.SkinnyConfig, rule: str):
         self.ld, self.dtype, self.fmt, self.rows, self.k, self.gated = ld, dtype, weight_format, rows, k, gated
-        self.tiles, self.rule = sc.row_tiles(rows, gated), rule
+        self.tiles, self.rule, self.warps = sc.row_tiles(rows, gated), rule, config.warps
         self.launches = {}
+        threads = config.threads  # the pair-slot launches; the by-expert ones below are made with eight warps
         for columns in (8, 16):
             name = sc.kernel_name(dtype, weight_format, columns)
-            self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, sc.THREADS, 0, None, launcher),
-                                      _slots(ld, name, dev),
+            self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, threads, 0, None, launcher),
+                                      _slots(ld, name, dev, threads),
                                       sc.k_steps(k, weight_format, columns, config.unroll_for(weight_format)))
         self.by_expert = rt.PreparedLaunch(ld, sc.kernel_name(dtype, weight_format, 16, True), _GEMM_ARGS,
                                            sc.THREADS, 0, None, launcher)
@@ -84,7 +86,7 @@ class _Gemm:
 
     def ksplit(self, columns: int, slots_y: int) -> int:
         _, slots, steps = self.launches[8 if columns <= 8 else 16]
-        return sc.choose_ksplit(self.tiles * slots_y, steps, slots, self.rule)
+        return sc.choose_ksplit(self.tiles * slots_y, steps, slots, self.rule, self.warps)
 
     def launch(self, stream: int, columns: int, grid_y: int, ksplit: int, w, s, x, y, ids, wts, ws, counters,
                w_stride: int, s_stride: int, n: int, ncols: int, div: int, mode: int, out_f32: int, experts: int,
@@ -240,13 +242,18 @@ class MoEPairsPlan:
         fmt = weight_format if weight_format in sc.QUANTISED else ("bf16" if name == "bfloat16" else "fp16")
         self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, self.gated, launcher, self.config, rule)
         self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
+        # the pair-slot down launch: fewer warps a CTA where its k is short (skinny_config.pair_warps)
+        warps = sc.pair_warps(intermediate, fmt, self.config.unroll_for(fmt))
+        self._down_pairs = self._down if warps == self.config.warps else _Gemm(
+            rt.load(dataclasses.replace(self.config, warps=warps), dev), dev, name, fmt, hidden, intermediate, False,
+            launcher, dataclasses.replace(self.config, warps=warps), rule)
         self._combine = rt.PreparedLaunch(ld, sc.combine_name(name), _COMBINE_ARGS, 256, 0, None, launcher)
         # split k only to fill the GPU, assuming every pair has its own expert (the most CTAs routing can give)
         self.ksplits = {}
         for t in range(1, max_tokens + 1):
             distinct = min(t * top_k, experts)
             self.ksplits[t] = (_forced(ksplit) or self._up.ksplit(t, distinct),
-                               _forced(ksplit) or self._down.ksplit(t, distinct))
+                               _forced(ksplit) or self._down_pairs.ksplit(t, distinct))
         pairs = max_tokens * top_k
         dev_ = torch.device("cuda", self.device_index)
         split = max(max(v) for v in self.ksplits.values()) > 1
@@ -323,7 +330,7 @@ class MoEPairsPlan:
             ws, cnt = self._ws.data_ptr(), self._counters.data_ptr()
             self._up.launch(stream, t, pairs, ks_up, w13p, s13p, x.data_ptr(), self._h.data_ptr(), ids32.data_ptr(),
                             0, ws, cnt, w13s, s13s, self.intermediate, pairs, self.top_k, self.mode, 0, self.experts)
-            self._down.launch(stream, t, pairs, ks_down, w2p, s2p, self._h.data_ptr(), self._y.data_ptr(),
+            self._down_pairs.launch(stream, t, pairs, ks_down, w2p, s2p, self._h.data_ptr(), self._y.data_ptr(),
                               ids32.data_ptr(), wts.data_ptr(), ws, cnt, w2s, s2s, self.hidden, pairs, 1,
                               _MODE_PLAIN, 1, self.experts)
             self._combine_into(stream, self._y, out, t, extra)

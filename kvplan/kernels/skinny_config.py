@@ -75,6 +75,7 @@ class SkinnyConfig:
     prefetch: int = PREFETCH
     expert_tiles: int = EXPERT_TILES
     row_stages: int = ROW_STAGES
+    warps: int = WARPS  # a CTA's warps (pair_warps: fewer for a k too short to give each of eight a step)
 
     source = "skinny_gemm.cu"
     compile_cost = 2.6  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
@@ -95,11 +96,16 @@ class SkinnyConfig:
 
     @property
     def name(self) -> str:
-        return "skinny_gemm" + "".join(f"_{sfx}{v}" for _, sfx, v, d in self._extra() if v != d)
+        return ("skinny_gemm" + "".join(f"_{sfx}{v}" for _, sfx, v, d in self._extra() if v != d)
+                + ("" if self.warps == WARPS else f"_w{self.warps}"))
+
+    @property
+    def threads(self) -> int:
+        return self.warps * 32
 
     def macros(self) -> list[tuple[str, str]]:
-        return [("KVP_SK_WARPS", str(WARPS)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS)), ("KVP_SK_ROW_TILES", str(ROW_TILES))] + \
-            [(m, str(v)) for m, _, v, d in self._extra() if v != d]
+        return [("KVP_SK_WARPS", str(self.warps)), ("KVP_SK_MAX_SLOTS", str(MAX_SLOTS)),
+                ("KVP_SK_ROW_TILES", str(ROW_TILES))] + [(m, str(v)) for m, _, v, d in self._extra() if v != d]
 
     def unroll_for(self, weight_format: str) -> int:
         """Chunks per row per lane per step of ``weight_format``'s kernels (fp8 shares the 16-bit ones' KVP_SK_U)."""
@@ -188,7 +194,18 @@ def k_steps(k: int, weight_format: str, columns: int, unroll: int | None = None)
     return -(-k // step)
 
 
-def choose_ksplit(ctas: int, steps: int, slots: int, rule: str = "wave") -> int:
+def pair_warps(k: int, weight_format: str, unroll: int | None = None) -> int:
+    """Warps a CTA of the pair-slot kernels takes for reduction length ``k``: WARPS, or where k gives fewer steps
+    than that (DeepSeek-V3's experts at tp 8: a down projection of k = 256 fp8 values is two steps) the largest
+    power of two of them, so that no warp idles and more CTAs fit an SM (H200, session 41: with eight warps the
+    down stage's 2,016 CTAs of two working warps each took ~3/4 of the experts' 50 us a layer at batch 1)."""
+    steps = k_steps(k, weight_format, 8, unroll)
+    if steps >= WARPS:
+        return WARPS
+    return 1 << (max(1, steps).bit_length() - 1)
+
+
+def choose_ksplit(ctas: int, steps: int, slots: int, rule: str = "wave", warps: int = WARPS) -> int:
     """CTAs along k for ``ctas`` CTAs of output tiles on a GPU with ``slots`` resident CTAs.
 
     "wave" (the default): a wave streams at the full read bandwidth once it holds about half the resident CTAs
@@ -200,7 +217,7 @@ def choose_ksplit(ctas: int, steps: int, slots: int, rule: str = "wave") -> int:
     """
     if ctas <= 0 or slots <= 0:
         return 1
-    most = max(1, min(MAX_KSPLIT, steps // WARPS))
+    most = max(1, min(MAX_KSPLIT, steps // warps))
     if rule == "fill":
         return max([ks for ks in range(1, most + 1) if ctas * ks <= slots] or [1])
     saturating = max(1, slots // 2)

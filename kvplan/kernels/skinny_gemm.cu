@@ -117,7 +117,7 @@ struct SkFmt<2> {  // fp8: 16 e4m3 values, pairs in order (fp8_chunk)
 };
 #define SK_FP8_BLOCK 128  // fp8: rows and k values per block scale
 
-static_assert(KVP_SK_MAX_SLOTS == SK_THREADS, "one thread per pair slot when gathering an expert's columns");
+static_assert(KVP_SK_MAX_SLOTS % SK_THREADS == 0, "whole passes of threads over the pair slots");
 static_assert(KVP_SK_WARPS <= 32, "warp counts are summed by one warp");
 
 struct SkArgs {
@@ -396,27 +396,35 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   kvp::pdl_enter();
 
   int expert = 0, ncols;
-  if (a.ids) {
+  if (a.ids) {  // pair slots in passes of SK_THREADS (one pass with eight warps; more with fewer: pair_warps)
     const int pairs = a.ncols;
-    ids_s[tid] = tid < pairs ? a.ids[tid] : -1;
+#pragma unroll
+    for (int i = tid; i - tid < KVP_SK_MAX_SLOTS; i += SK_THREADS) ids_s[i] = i < pairs ? a.ids[i] : -1;
     __syncthreads();
     expert = ids_s[slot];
     // the first slot of an expert runs it for every pair routed to it; later slots of the same expert exit
-    if (__syncthreads_or(tid < slot && ids_s[tid] == expert) || expert < 0 || expert >= a.experts) return;
-    const bool mine = ids_s[tid] == expert;
-    const unsigned ball = __ballot_sync(0xffffffffu, mine);
-    if (lane == 0) wcount[warp] = __popc(ball);
-    __syncthreads();
-    int before = 0;
+    bool earlier = false;
+#pragma unroll
+    for (int i = tid; i - tid < KVP_SK_MAX_SLOTS; i += SK_THREADS) earlier |= i < slot && ids_s[i] == expert;
+    if (__syncthreads_or(earlier) || expert < 0 || expert >= a.experts) return;
     ncols = 0;
 #pragma unroll
-    for (int w = 0; w < KVP_SK_WARPS; ++w) {
-      before += w < warp ? wcount[w] : 0;
-      ncols += wcount[w];
-    }
-    if (mine) {
-      const int pos = before + __popc(ball & ((1u << lane) - 1u));
-      if (pos < NC) cols[pos] = tid;
+    for (int i = tid; i - tid < KVP_SK_MAX_SLOTS; i += SK_THREADS) {
+      const bool mine = ids_s[i] == expert;
+      const unsigned ball = __ballot_sync(0xffffffffu, mine);
+      if (lane == 0) wcount[warp] = __popc(ball);
+      __syncthreads();
+      int before = ncols;
+#pragma unroll
+      for (int w = 0; w < KVP_SK_WARPS; ++w) {
+        before += w < warp ? wcount[w] : 0;
+        ncols += wcount[w];
+      }
+      if (mine) {
+        const int pos = before + __popc(ball & ((1u << lane) - 1u));
+        if (pos < NC) cols[pos] = i;
+      }
+      if (KVP_SK_MAX_SLOTS > SK_THREADS) __syncthreads();  // wcount again in the next pass
     }
     ncols = min(ncols, NC);
   } else {
