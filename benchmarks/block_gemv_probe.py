@@ -13,6 +13,7 @@ pairs kernel's fp8 form, by variant (MOE_VARIANTS), us per layer and % of read o
 
     python3 benchmarks/block_gemv_probe.py [--batches=1,8] [--rotate]
     python3 benchmarks/block_gemv_probe.py --experts
+    python3 benchmarks/block_gemv_probe.py --prefill     # one MoE layer of a long prompt: by expert vs in chunks
 """
 from __future__ import annotations
 
@@ -54,7 +55,50 @@ def timed(fn, reps=30):
     return ms
 
 
+def prefill(sizes=(128, 256, 384, 512, 1024, 2048, 8192)):
+    """verify's MoE layer (kvplan/gpu/ffn.py) on DeepSeek-V3's experts at tp 8 (256 routed + the joined shared
+    one, top 8 + 1) over `sizes` tokens: the pairs kernel by expert against FP8_CHUNK_EXPERTS experts at a time
+    dequantised and run as grouped GEMMs; ms a layer, eager (as a prefill runs), median of five."""
+    import types
+
+    from kvplan.gpu import ffn
+
+    dev = torch.device("cuda")
+    e, h, inter, top = 257, 7168, 256, 9
+
+    def fp8(*shape):
+        q = (torch.randn(*shape, device=dev) * 16).clamp(-448, 448).to(E4M3)
+        return q, torch.rand(shape[0], -(-shape[1] // 128), shape[2] // 128, device=dev) * 1e-3 + 1e-3
+
+    (q13, s13), (q2, s2) = fp8(e, 2 * inter, h), fp8(e, h, inter)
+    arch = types.SimpleNamespace(experts=e - 1, top_k=top, activation="silu", gated_mlp=True,
+                                 experts_format="fp8_block", shared_intermediate=0, shared_gate=False, hidden=h,
+                                 routing=types.SimpleNamespace(on_input=False, describe=lambda: "top-k"))
+    moe = ffn.MoE(arch, {"router": torch.randn(e - 1, h, device=dev).bfloat16(), "w13": q13, "w13_scale": s13,
+                         "w2": q2, "w2_scale": s2}, types.SimpleNamespace(labels={}))
+    for t in sizes:
+        x = torch.randn(t, h, device=dev).bfloat16()
+        ids = torch.cat([torch.rand(t, e - 1, device=dev).topk(top - 1, dim=-1).indices,
+                         torch.full((t, 1), e - 1, device=dev, dtype=torch.int64)], dim=1)
+        wts = torch.softmax(torch.rand(t, top, device=dev), -1)
+        ms = {}
+        for name, threshold in (("by expert", 10**9), ("chunks", 1)):
+            ffn.FP8_GROUPED_TOKENS = threshold
+            times = []
+            for _ in range(6):
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                moe.experts(x, wts, ids)
+                b.record()
+                torch.cuda.synchronize()
+                times.append(a.elapsed_time(b))
+            ms[name] = sorted(times[1:])[2]
+        print(f"prefill MoE layer, {t} tokens: by expert {ms['by expert']:.3f} ms, in chunks {ms['chunks']:.3f} ms")
+
+
 def main(argv):
+    if "--prefill" in argv:
+        return prefill()
     if "--experts" in argv:
         return experts(read_bandwidth(4 * 2**30).bytes_per_s, (1, 8))
     arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--batches=")), "1,8")

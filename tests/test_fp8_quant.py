@@ -200,3 +200,64 @@ def test_group_kernel_replays_from_a_cuda_graph():
     torch.cuda.synchronize()
     want_q, want_s = group_quant_reference(x, rows=48)
     assert torch.equal(out.view(torch.uint8), want_q.view(torch.uint8)) and torch.equal(sc, want_s)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("shape", [(3, 512, 7168), (2, 200, 256), (1, 128, 128), (5, 7168, 256)])
+def test_block_dequant_matches_the_torch_form_bit_for_bit(shape):
+    """The bundled e4m3 -> bf16 dequantisation (fp8_quant.cu) against kvplan/gpu/fp8.py's torch form: rows not a
+    multiple of the 128-row block (200), every e4m3 code (NaN codes included) and scales over 2^-20..2^4."""
+    from kvplan.gpu import fp8
+    from kvplan.kernels.fp8_quant import fp8_block_dequant, fp8_block_dequant_supported
+
+    why = fp8_block_dequant_supported(torch.empty(1, 128, dtype=torch.float8_e4m3fn, device="cuda"))
+    if why is not None:
+        pytest.skip(why)
+    gen = torch.Generator(device="cuda").manual_seed(7)
+    q = torch.randint(0, 256, shape, dtype=torch.uint8, device="cuda", generator=gen).view(torch.float8_e4m3fn)
+    s = torch.exp2(torch.rand(shape[0], -(-shape[1] // 128), shape[2] // 128, device="cuda", generator=gen) * 24 - 20)
+    got = fp8_block_dequant(q, s)
+    want = fp8.dequantize_blocks(q, s, torch.bfloat16)
+    assert got.dtype == torch.bfloat16 and got.shape == q.shape
+    assert torch.equal(got.view(torch.int16), want.view(torch.int16))
+    out = torch.empty_like(want)
+    assert fp8_block_dequant(q, s, out=out).data_ptr() == out.data_ptr()
+    with pytest.raises(ValueError, match="s must be a float32 tensor of shape"):
+        fp8_block_dequant(q, s[..., :1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_fp8_experts_of_a_long_prompt_by_chunks_against_float64():
+    """verify's MoE at FP8_GROUPED_TOKENS and more tokens (kvplan/gpu/ffn.py): 40 block-fp8 experts in chunks of
+    32 (the second one short), experts 36-39 routed to by no token (an empty end of a chunk), dequantised by the
+    bundled kernel and run as grouped GEMMs; against float64 over the dequantised weights."""
+    import types
+
+    from kvplan.gpu import ffn
+    from kvplan.kernels.fp8_quant import fp8_block_dequant_supported
+    from kvplan.kernels.skinny import dequantize_block_fp8, reference_moe_pairs
+
+    if fp8_block_dequant_supported(torch.empty(1, 128, dtype=torch.float8_e4m3fn, device="cuda")) is not None:
+        pytest.skip("the dequantisation kernel cannot run here")
+    gen = torch.Generator(device="cuda").manual_seed(8)
+    experts, hidden, inter, top_k, tokens = 40, 512, 256, 4, ffn.FP8_GROUPED_TOKENS + 88
+
+    def fp8(*shape):
+        q = (torch.randn(*shape, device="cuda", generator=gen) * 32).clamp(-448, 448).to(torch.float8_e4m3fn)
+        return q, torch.rand(shape[0], -(-shape[1] // 128), shape[2] // 128, device="cuda", generator=gen) * 2e-3 + 1e-3
+
+    (q13, s13), (q2, s2) = fp8(experts, 2 * inter, hidden), fp8(experts, hidden, inter)
+    w = {"router": torch.randn(experts, hidden, device="cuda", generator=gen).bfloat16(), "w13": q13, "w13_scale": s13,
+         "w2": q2, "w2_scale": s2}
+    arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
+                                 experts_format="fp8_block", shared_intermediate=0, shared_gate=False, hidden=hidden,
+                                 routing=types.SimpleNamespace(on_input=False, describe=lambda: "top-k"))
+    moe = ffn.MoE(arch, w, types.SimpleNamespace(labels={}))
+    x = torch.randn(tokens, hidden, device="cuda", generator=gen).bfloat16()
+    ids = torch.rand(tokens, experts - 4, device="cuda", generator=gen).topk(top_k, dim=-1).indices
+    weights = torch.rand(tokens, top_k, device="cuda", generator=gen)
+    got = moe.experts(x, weights, ids)
+    want = reference_moe_pairs(x, weights, ids, dequantize_block_fp8(q13, s13), dequantize_block_fp8(q2, s2))
+    err = float((got.double() - want).abs().max() / want.abs().max())
+    assert err < 2e-2, err
+    assert "fp8_scratch" in vars(moe.rt) and "grouped GEMMs" in moe.label()

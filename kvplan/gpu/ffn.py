@@ -47,6 +47,15 @@ MXFP4_CHUNKS_LABEL = ("the same kernel by expert: the pairs sorted by expert, ea
 MXFP4_GROUPED_TOKENS = 320
 MXFP4_GROUPED_LABEL = ("; from {tokens} tokens on every expert dequantised to bf16 by the bundled mxfp4 kernel "
                        "(mxfp4.cu) into one scratch the layers share, then the grouped GEMMs")
+# Block-scaled fp8 experts from FP8_GROUPED_TOKENS tokens on: FP8_CHUNK_EXPERTS experts at a time dequantised to
+# bf16 by the bundled kernel (kvplan/kernels/fp8_quant.cu) into one scratch the layers share, then the grouped GEMMs
+# over those experts' rows (the by-expert kernel reads each expert once per 1,024 tokens and runs its MMAs on values
+# scaled in registers: DeepSeek-V3 tp 8, 8,192 tokens, 2.8 s of prefill, H200 session 40). A chunk, not the layer:
+# 256 experts of [512, 7,168] in bf16 are 1.9 GB, 32 of them 235 MB (the profile run's peak holds it).
+FP8_GROUPED_TOKENS = 512
+FP8_CHUNK_EXPERTS = 32
+FP8_GROUPED_LABEL = ("; from {tokens} tokens on {chunk} experts at a time dequantised to bf16 by the bundled kernel "
+                     "(fp8_quant.cu) into one scratch the layers share, then the grouped GEMMs")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
 BY_EXPERT_LABEL = ("the same kernel by expert (the pairs sorted by expert, a row tile per warp, each expert's weights "
@@ -198,6 +207,8 @@ class MoE:
             rest = MXFP4_CHUNKS_LABEL.format(chunk=EXPERT_CHUNK_TOKENS) + joined
             if self.mx_dequant is not None:
                 rest += MXFP4_GROUPED_LABEL.format(tokens=MXFP4_GROUPED_TOKENS)
+            if self.fp8 and self._fp8_dequant_ok():
+                rest += FP8_GROUPED_LABEL.format(tokens=FP8_GROUPED_TOKENS, chunk=FP8_CHUNK_EXPERTS)
         elif self.pairs.expert_rows:
             joined = ", the joined shared expert's passes spread over CTAs that start first" if self.joined else ""
             rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS, joined=joined) + rest
@@ -270,6 +281,9 @@ class MoE:
             else:
                 w13, w2 = w["w13"], w["w2"]
             return self.pairs.run(x.contiguous(), weights, ids, w13, w2, shared=shared, shared_gate=gate)
+        if (self.fp8 and ids.shape[0] >= FP8_GROUPED_TOKENS and self._fp8_dequant_ok(x)
+                and not torch.cuda.is_current_stream_capturing()):  # (the chunks' rows are read back to the host)
+            return self._grouped(x, weights, ids, shared, gate, chunk=FP8_CHUNK_EXPERTS)
         if SLOT_FACTOR * ids.numel() >= self.arch.experts:
             return self._grouped(x, weights, ids, shared, gate)
         return _plus_shared(self._pairs(x, weights, ids), shared, gate)
@@ -287,8 +301,8 @@ class MoE:
             return True
         if self.mxfp4:
             return self.mx_dequant is None or t < MXFP4_GROUPED_TOKENS
-        if self.fp8:  # by expert at every token count (dequantising every expert in torch is far slower)
-            return True
+        if self.fp8:  # by expert up to FP8_GROUPED_TOKENS, where the dequantisation cannot run, or in a graph capture
+            return t < FP8_GROUPED_TOKENS or not self._fp8_dequant_ok(x) or torch.cuda.is_current_stream_capturing()
         return p.expert_rows and ids.numel() <= BY_EXPERT_PAIRS * p.experts
 
     def _pairs(self, x, weights, ids):
@@ -308,7 +322,28 @@ class MoE:
         y = torch.bmm(w2, h[:, :, None].to(w2.dtype))[..., 0]
         return (y.view(t, k, -1) * weights[..., None].to(y.dtype)).sum(1).to(x.dtype)
 
-    def _grouped(self, x, weights, ids, shared=None, gate=None):
+    def _fp8_dequant_ok(self, x=None) -> bool:
+        """Whether the bundled fp8 -> bf16 kernel takes this layer's experts (and x's dtype: bf16)."""
+        from ..kernels.fp8_quant import fp8_block_dequant_supported
+
+        return (x is None or x.dtype == torch.bfloat16) and fp8_block_dequant_supported(self.w["w13"]) is None
+
+    def _fp8_chunk(self, name: str, e0: int, e1: int):
+        """Experts e0..e1-1 of `name` (w13 / w2) in bf16, by the bundled kernel into the scratch every layer shares
+        (each projection in turn: the GEMM before it on the stream has read it)."""
+        from ..kernels.fp8_quant import fp8_block_dequant
+
+        q = self.w[name][e0:e1]
+        need = max(self.w[n][0].numel() for n in ("w13", "w2")) * FP8_CHUNK_EXPERTS
+        scratch = vars(self.rt).setdefault("fp8_scratch", {})
+        key = q.device.index
+        if key not in scratch or scratch[key].numel() < need:
+            scratch[key] = torch.empty(need, dtype=torch.bfloat16, device=q.device)
+        return fp8_block_dequant(q, self.w[f"{name}_scale"][e0:e1], scratch[key][:q.numel()].view(q.shape))
+
+    def _grouped(self, x, weights, ids, shared=None, gate=None, chunk=None):
+        """`chunk`: block-fp8 experts that many at a time through the bundled dequantisation (_fp8_chunk); the
+        chunks' row ranges are read back to the host once a layer (prefill only: decode takes the pairs kernel)."""
         a, w = self.arch, self.w
         t, k = ids.shape
         flat = ids.reshape(-1)
@@ -319,10 +354,22 @@ class MoE:
         offsets = torch.cumsum(counts, 0, dtype=torch.int32)
         token = order // k
         rows = x[token]
-        w13 = self._dequantized("w13", x.dtype) if self.mxfp4 or self.fp8 else w["w13"]
-        h = mlp_activation(a.activation, grouped_mm(rows, w13, offsets), a.gated_mlp, self.rt.labels)
-        w2 = self._dequantized("w2", x.dtype) if self.mxfp4 or self.fp8 else w["w2"]  # (the scratch w13 was in)
-        y = grouped_mm(h.to(rows.dtype), w2, offsets).to(x.dtype)
+        if chunk:
+            y = torch.empty(rows.shape[0], x.shape[1], dtype=x.dtype, device=x.device)
+            ends = [0] + offsets.tolist()
+            for e0 in range(0, len(ends) - 1, chunk):
+                e1 = min(len(ends) - 1, e0 + chunk)
+                r0, r1 = ends[e0], ends[e1]
+                if r1 > r0:
+                    offs = offsets[e0:e1] - r0
+                    h = mlp_activation(a.activation, grouped_mm(rows[r0:r1], self._fp8_chunk("w13", e0, e1), offs),
+                                       a.gated_mlp, self.rt.labels)
+                    y[r0:r1] = grouped_mm(h, self._fp8_chunk("w2", e0, e1), offs)
+        else:
+            w13 = self._dequantized("w13", x.dtype) if self.mxfp4 or self.fp8 else w["w13"]
+            h = mlp_activation(a.activation, grouped_mm(rows, w13, offsets), a.gated_mlp, self.rt.labels)
+            w2 = self._dequantized("w2", x.dtype) if self.mxfp4 or self.fp8 else w["w2"]  # (the scratch w13 was in)
+            y = grouped_mm(h.to(rows.dtype), w2, offsets).to(x.dtype)
         # each token's k rows, where the sort left them, weighted and summed (no atomics: index_add_ over the
         # sorted rows took 3.5 ms of Qwen3-Next's 60 ms step at 440 tokens x 11 pairs, H200, session 9); on a GPU
         # one launch of the bundled gather-sum reads each row once, with the shared expert added in it

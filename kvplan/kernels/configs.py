@@ -458,11 +458,12 @@ class GatedActConfig(_AsWritten):
 
 @dataclass(frozen=True)
 class Fp8QuantConfig(_AsWritten):
-    """fp8_quant.cu: activations to e4m3 for an fp8 linear, with a static scale or a scale per token and 128 columns
-    (one instantiation; runs on sm_89 and later)."""
+    """fp8_quant.cu: activations to e4m3 for an fp8 linear, with a static scale or a scale per token and 128 columns,
+    and block-scaled e4m3 weights back to bf16 (one instantiation; runs on sm_89 and later)."""
 
     source = "fp8_quant.cu"
-    kernels = ("kvp_fp8_quant_bf16", "kvp_fp8_quant_f16", "kvp_fp8_group_quant_bf16", "kvp_fp8_group_quant_f16")
+    kernels = ("kvp_fp8_quant_bf16", "kvp_fp8_quant_f16", "kvp_fp8_group_quant_bf16", "kvp_fp8_group_quant_f16",
+               "kvp_fp8_block_dequant_bf16")
     name = "fp8_quant"
     compile_cost = 0.1
 

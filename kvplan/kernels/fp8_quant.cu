@@ -12,6 +12,11 @@
 // --use_fast_math), so q and s equal the torch form's (fp8_quant.py group_quant_reference) bit for bit; its
 // ftz changes nothing: s >= GROUP_EPS is normal, and a quotient or input below float32's normals is e4m3's +-0 either
 // way. A NaN in a group makes its scale and its q NaN, as torch's amax does.
+//
+// And back: block-scaled e4m3 weights to bf16 (DeepSeek-V3's experts before the grouped GEMMs of a long prefill),
+// out[m][r][c] = bf16(q[m][r][c] * s[m][r / 128][c / 128]): the fp32 product rounded to nearest, as torch's
+// q.to(bf16) * s (kvplan/gpu/fp8.py dequantize_blocks) bit for bit. Sixteen values a thread (a 16-byte load, two
+// 16-byte stores) under one scale: cols is a multiple of 128, so a run of sixteen lies in one block.
 
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
@@ -78,7 +83,45 @@ __device__ __forceinline__ void group_quant(const unsigned short* __restrict__ x
   }
 }
 
+// two e4m3 bytes (the first in memory in the low byte) as two floats, exactly (every e4m3 value is a half)
+__device__ __forceinline__ float2 e4m3x2_float2(unsigned short v) {
+  unsigned h = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;\n" : "=r"(h) : "h"(v));
+#else
+  __trap();
+#endif
+  return __half22float2(*reinterpret_cast<const __half2*>(&h));
+}
+
 }  // namespace
+
+extern "C" __global__ void __launch_bounds__(256) kvp_fp8_block_dequant_bf16(const uint4* __restrict__ q,
+                                                                              const float* __restrict__ s,
+                                                                              uint4* __restrict__ out,
+                                                                              long long sixteens, int rows, int cols) {
+  kvp::pdl_release();
+  kvp::pdl_wait();
+  const int per_row = cols >> 4, groups = cols >> 7, blocks = (rows + 127) >> 7;
+  const long long per_matrix = (long long)rows * per_row;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < sixteens;
+       i += (long long)gridDim.x * blockDim.x) {
+    const long long m = i / per_matrix, rem = i - m * per_matrix;
+    const int r = (int)(rem / per_row), c16 = (int)(rem - (long long)r * per_row);
+    const float sc = __ldg(s + (m * blocks + (r >> 7)) * groups + (c16 >> 3));
+    const uint4 v = q[i];
+    const unsigned w[4] = {v.x, v.y, v.z, v.w};
+    unsigned o[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const float2 f = e4m3x2_float2((unsigned short)(w[j >> 1] >> (16 * (j & 1))));
+      const __nv_bfloat162 b = __floats2bfloat162_rn(f.x * sc, f.y * sc);
+      o[j] = *reinterpret_cast<const unsigned*>(&b);
+    }
+    out[2 * i] = make_uint4(o[0], o[1], o[2], o[3]);
+    out[2 * i + 1] = make_uint4(o[4], o[5], o[6], o[7]);
+  }
+}
 
 extern "C" __global__ void __launch_bounds__(256) kvp_fp8_quant_bf16(const unsigned short* x, uint2* y,
                                                                       long long octs, float inv_scale) {

@@ -142,6 +142,43 @@ def fp8_group_quant(x, rows: Optional[int] = None, out=None, scales=None):
     return out, scales
 
 
+def fp8_block_dequant_supported(q) -> Optional[str]:
+    """None when the dequantisation kernel runs on the e4m3 values `q` ([..., rows, cols]), else why not."""
+    import torch
+
+    if q.dtype != torch.float8_e4m3fn or q.dim() < 2 or q.shape[-1] % GROUP:
+        return f"the tensor is not float8_e4m3fn [..., rows, cols] with cols a multiple of {GROUP}"
+    if not q.is_cuda:
+        return "the tensor is not on a CUDA device"
+    return _device_supported(q)
+
+
+def fp8_block_dequant(q, s, out=None):
+    """q [..., R, C] float8_e4m3fn and its block scales s [..., ceil(R / 128), C / 128] float32 (C a multiple of 128,
+    both contiguous) -> bf16 [..., R, C] = q * s per 128 x 128 block, in one launch (into ``out`` where given: a
+    contiguous bf16 tensor of q's shape). ValueError naming the argument otherwise."""
+    import torch
+
+    if not isinstance(q, torch.Tensor) or q.dtype != torch.float8_e4m3fn or q.dim() < 2 or q.shape[-1] % GROUP:
+        raise ValueError(f"q must be a float8_e4m3fn tensor [..., rows, cols] with cols a multiple of {GROUP}")
+    rows, cols = q.shape[-2:]
+    want = (*q.shape[:-2], -(-rows // GROUP), cols // GROUP)
+    if not isinstance(s, torch.Tensor) or s.dtype != torch.float32 or tuple(s.shape) != want:
+        raise ValueError(f"s must be a float32 tensor of shape {want}")
+    why = _device_supported(q) or (None if s.is_contiguous() and s.device == q.device else
+                                   "the scales are not contiguous on the values' device")
+    if why is not None:
+        raise ValueError(f"the fp8 dequantisation kernel cannot take these tensors: {why}")
+    if out is None:
+        out = torch.empty(q.shape, dtype=torch.bfloat16, device=q.device)
+    elif (out.dtype != torch.bfloat16 or out.shape != q.shape or not out.is_contiguous() or out.device != q.device
+          or out.data_ptr() % 16):
+        raise ValueError(f"out must be a contiguous, 16-byte aligned bfloat16 tensor of shape {tuple(q.shape)}")
+    if q.numel():
+        _launcher(q.device.index).run_dequant(q, s, out, rows, cols)
+    return out
+
+
 class _Fp8QuantLaunch:
     def __init__(self, index: int):
         from .configs import Fp8QuantConfig
@@ -155,6 +192,8 @@ class _Fp8QuantLaunch:
         gargs = ("u64", "u64", "u64", "i32", "i32", "i32")
         self._group = {name: rt.PreparedLaunch(ld, f"kvp_fp8_group_quant_{name}", gargs, THREADS, 0, None, "driver")
                        for name in ("bf16", "f16")}
+        self._dequant = rt.PreparedLaunch(ld, "kvp_fp8_block_dequant_bf16", ("u64", "u64", "u64", "u64", "i32", "i32"),
+                                          THREADS, 0, None, "driver")
         self._max_ctas = dev.sm_count * MAX_CTAS_PER_SM
         self._lock = threading.Lock()
 
@@ -179,6 +218,15 @@ class _Fp8QuantLaunch:
         with self._lock:
             rt.launch_on(torch, self._index, ln, (x.data_ptr(), q.data_ptr(), s.data_ptr(), tokens, rows, groups),
                          (grid, 1, 1))
+
+    def run_dequant(self, q, s, out, rows: int, cols: int) -> None:
+        import torch
+
+        sixteens = q.numel() // 16
+        grid = min(-(-sixteens // THREADS), self._max_ctas)
+        with self._lock:
+            rt.launch_on(torch, self._index, self._dequant, (q.data_ptr(), s.data_ptr(), out.data_ptr(), sixteens, rows,
+                                                             cols), (grid, 1, 1))
 
 
 _launcher = rt.per_device(_Fp8QuantLaunch)  # the launch on GPU index i: _launcher(i)
