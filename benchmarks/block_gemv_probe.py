@@ -55,7 +55,7 @@ def timed(fn, reps=30):
     return ms
 
 
-def prefill(sizes=(128, 256, 384, 512, 1024, 2048, 8192)):
+def prefill(sizes=(128, 256, 384, 512, 1024, 2048, 4096, 8192)):
     """verify's MoE layer (kvplan/gpu/ffn.py) on DeepSeek-V3's experts at tp 8 (256 routed + the joined shared
     one, top 8 + 1) over `sizes` tokens: the pairs kernel by expert against FP8_CHUNK_EXPERTS experts at a time
     dequantised and run as grouped GEMMs; ms a layer, eager (as a prefill runs), median of five."""
@@ -71,7 +71,7 @@ def prefill(sizes=(128, 256, 384, 512, 1024, 2048, 8192)):
         return q, torch.rand(shape[0], -(-shape[1] // 128), shape[2] // 128, device=dev) * 1e-3 + 1e-3
 
     (q13, s13), (q2, s2) = fp8(e, 2 * inter, h), fp8(e, h, inter)
-    arch = types.SimpleNamespace(experts=e - 1, top_k=top, activation="silu", gated_mlp=True,
+    arch = types.SimpleNamespace(experts=e - 1, top_k=top - 1, activation="silu", gated_mlp=True,
                                  experts_format="fp8_block", shared_intermediate=0, shared_gate=False, hidden=h,
                                  routing=types.SimpleNamespace(on_input=False, describe=lambda: "top-k"))
     moe = ffn.MoE(arch, {"router": torch.randn(e - 1, h, device=dev).bfloat16(), "w13": q13, "w13_scale": s13,
@@ -82,8 +82,9 @@ def prefill(sizes=(128, 256, 384, 512, 1024, 2048, 8192)):
                          torch.full((t, 1), e - 1, device=dev, dtype=torch.int64)], dim=1)
         wts = torch.softmax(torch.rand(t, top, device=dev), -1)
         ms = {}
-        for name, threshold in (("by expert", 10**9), ("chunks", 1)):
-            ffn.FP8_GROUPED_TOKENS = threshold
+        for name, threshold, slice_ in (("by expert", 10**9, 2048), ("chunks", 1, 2048), ("chunks 1K", 1, 1024),
+                                        ("chunks whole", 1, 10**9)):
+            ffn.FP8_GROUPED_TOKENS, ffn.FP8_SLICE_TOKENS = threshold, slice_
             times = []
             for _ in range(6):
                 a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -93,7 +94,7 @@ def prefill(sizes=(128, 256, 384, 512, 1024, 2048, 8192)):
                 torch.cuda.synchronize()
                 times.append(a.elapsed_time(b))
             ms[name] = sorted(times[1:])[2]
-        print(f"prefill MoE layer, {t} tokens: by expert {ms['by expert']:.3f} ms, in chunks {ms['chunks']:.3f} ms")
+        print(f"prefill MoE layer, {t} tokens, ms: " + ", ".join(f"{k} {v:.3f}" for k, v in ms.items()))
 
 
 def main(argv):

@@ -51,11 +51,16 @@ MXFP4_GROUPED_LABEL = ("; from {tokens} tokens on every expert dequantised to bf
 # bf16 by the bundled kernel (kvplan/kernels/fp8_quant.cu) into one scratch the layers share, then the grouped GEMMs
 # over those experts' rows (the by-expert kernel reads each expert once per 1,024 tokens and runs its MMAs on values
 # scaled in registers: DeepSeek-V3 tp 8, 8,192 tokens, 2.8 s of prefill, H200 session 40). A chunk, not the layer:
-# 256 experts of [512, 7,168] in bf16 are 1.9 GB, 32 of them 235 MB (the profile run's peak holds it).
+# 256 experts of [512, 7,168] in bf16 are 1.9 GB, 32 of them 235 MB (the profile run's peak holds it). The prompt
+# in slices of FP8_SLICE_TOKENS, each with its own dequantisations: the sorted rows and the experts' outputs of all
+# 8,192 tokens x 9 pairs are 1 GB each, which put DeepSeek-V3's profile peak at 3.2 GiB (0.95 by expert; H200,
+# session 41) and lost the budget verdict
 FP8_GROUPED_TOKENS = 512
 FP8_CHUNK_EXPERTS = 32
-FP8_GROUPED_LABEL = ("; from {tokens} tokens on {chunk} experts at a time dequantised to bf16 by the bundled kernel "
-                     "(fp8_quant.cu) into one scratch the layers share, then the grouped GEMMs")
+FP8_SLICE_TOKENS = 2048
+FP8_GROUPED_LABEL = ("; from {tokens} tokens on, {slice:,} tokens at a time, {chunk} experts at a time dequantised to "
+                     "bf16 by the bundled kernel (fp8_quant.cu) into one scratch the layers share, then the grouped "
+                     "GEMMs")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
 BY_EXPERT_LABEL = ("the same kernel by expert (the pairs sorted by expert, a row tile per warp, each expert's weights "
@@ -208,7 +213,8 @@ class MoE:
             if self.mx_dequant is not None:
                 rest += MXFP4_GROUPED_LABEL.format(tokens=MXFP4_GROUPED_TOKENS)
             if self.fp8 and self._fp8_dequant_ok():
-                rest += FP8_GROUPED_LABEL.format(tokens=FP8_GROUPED_TOKENS, chunk=FP8_CHUNK_EXPERTS)
+                rest += FP8_GROUPED_LABEL.format(tokens=FP8_GROUPED_TOKENS, slice=FP8_SLICE_TOKENS,
+                                                 chunk=FP8_CHUNK_EXPERTS)
         elif self.pairs.expert_rows:
             joined = ", the joined shared expert's passes spread over CTAs that start first" if self.joined else ""
             rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS, joined=joined) + rest
@@ -283,7 +289,12 @@ class MoE:
             return self.pairs.run(x.contiguous(), weights, ids, w13, w2, shared=shared, shared_gate=gate)
         if (self.fp8 and ids.shape[0] >= FP8_GROUPED_TOKENS and self._fp8_dequant_ok(x)
                 and not torch.cuda.is_current_stream_capturing()):  # (the chunks' rows are read back to the host)
-            return self._grouped(x, weights, ids, shared, gate, chunk=FP8_CHUNK_EXPERTS)
+            def part(tensor, s):
+                return None if tensor is None else tensor[s:s + FP8_SLICE_TOKENS]
+
+            parts = [self._grouped(part(x, s), part(weights, s), part(ids, s), part(shared, s), part(gate, s),
+                                   chunk=FP8_CHUNK_EXPERTS) for s in range(0, ids.shape[0], FP8_SLICE_TOKENS)]
+            return parts[0] if len(parts) == 1 else torch.cat(parts)
         if SLOT_FACTOR * ids.numel() >= self.arch.experts:
             return self._grouped(x, weights, ids, shared, gate)
         return _plus_shared(self._pairs(x, weights, ids), shared, gate)
