@@ -227,10 +227,12 @@ def test_block_dequant_matches_the_torch_form_bit_for_bit(shape):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_fp8_experts_of_a_long_prompt_by_chunks_against_float64():
+@pytest.mark.parametrize("slice_tokens", [None, 256])
+def test_fp8_experts_of_a_long_prompt_by_chunks_against_float64(slice_tokens, monkeypatch):
     """verify's MoE at FP8_GROUPED_TOKENS and more tokens (kvplan/gpu/ffn.py): 40 block-fp8 experts in chunks of
     32 (the second one short), experts 36-39 routed to by no token (an empty end of a chunk), dequantised by the
-    bundled kernel and run as grouped GEMMs; against float64 over the dequantised weights."""
+    bundled kernel and run as grouped GEMMs, the whole prompt at once or in slices of 256 tokens (the last one
+    short); against float64 over the dequantised weights."""
     import types
 
     from kvplan.gpu import ffn
@@ -239,6 +241,8 @@ def test_fp8_experts_of_a_long_prompt_by_chunks_against_float64():
 
     if fp8_block_dequant_supported(torch.empty(1, 128, dtype=torch.float8_e4m3fn, device="cuda")) is not None:
         pytest.skip("the dequantisation kernel cannot run here")
+    if slice_tokens:
+        monkeypatch.setattr(ffn, "FP8_SLICE_TOKENS", slice_tokens)
     gen = torch.Generator(device="cuda").manual_seed(8)
     experts, hidden, inter, top_k, tokens = 40, 512, 256, 4, ffn.FP8_GROUPED_TOKENS + 88
 

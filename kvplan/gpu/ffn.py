@@ -292,9 +292,13 @@ class MoE:
             def part(tensor, s):
                 return None if tensor is None else tensor[s:s + FP8_SLICE_TOKENS]
 
-            parts = [self._grouped(part(x, s), part(weights, s), part(ids, s), part(shared, s), part(gate, s),
-                                   chunk=FP8_CHUNK_EXPERTS) for s in range(0, ids.shape[0], FP8_SLICE_TOKENS)]
-            return parts[0] if len(parts) == 1 else torch.cat(parts)
+            if ids.shape[0] <= FP8_SLICE_TOKENS:
+                return self._grouped(x, weights, ids, shared, gate, chunk=FP8_CHUNK_EXPERTS)
+            out = torch.empty_like(x)
+            for s in range(0, ids.shape[0], FP8_SLICE_TOKENS):
+                out[s:s + FP8_SLICE_TOKENS] = self._grouped(part(x, s), part(weights, s), part(ids, s), part(shared, s),
+                                                            part(gate, s), chunk=FP8_CHUNK_EXPERTS)
+            return out
         if SLOT_FACTOR * ids.numel() >= self.arch.experts:
             return self._grouped(x, weights, ids, shared, gate)
         return _plus_shared(self._pairs(x, weights, ids), shared, gate)
@@ -365,8 +369,8 @@ class MoE:
         offsets = torch.cumsum(counts, 0, dtype=torch.int32)
         token = order // k
         rows = x[token]
-        if chunk:
-            y = torch.empty(rows.shape[0], x.shape[1], dtype=x.dtype, device=x.device)
+        if chunk:  # each chunk's outputs into its own rows once its up projection has read them: no second buffer
+            y = rows
             ends = [0] + offsets.tolist()
             for e0 in range(0, len(ends) - 1, chunk):
                 e1 = min(len(ends) - 1, e0 + chunk)
