@@ -51,15 +51,18 @@ MXFP4_GROUPED_LABEL = ("; from {tokens} tokens on every expert dequantised to bf
 # bf16 by the bundled kernel (kvplan/kernels/fp8_quant.cu) into one scratch the layers share, then the grouped GEMMs
 # over those experts' rows (the by-expert kernel reads each expert once per 1,024 tokens and runs its MMAs on values
 # scaled in registers: DeepSeek-V3 tp 8, 8,192 tokens, 2.8 s of prefill, H200 session 40). A chunk, not the layer:
-# 256 experts of [512, 7,168] in bf16 are 1.9 GB, 32 of them 235 MB (the profile run's peak holds it). The prompt
-# in slices of FP8_SLICE_TOKENS, each with its own dequantisations: the sorted rows and the experts' outputs of all
-# 8,192 tokens x 9 pairs are 1 GB each (3.2 GiB of profile peak in all, against 1.27 in slices and 0.95 by expert).
+# 256 experts of [512, 7,168] in bf16 are 1.9 GB, 32 of them 235 MB (the profile run's peak holds it). Each chunk's
+# outputs overwrite its own sorted rows (8,192 tokens x 9 pairs x 7,168 bf16: 1.06 GB, once), and a prompt longer
+# than FP8_SLICE_TOKENS runs in slices with their own dequantisations. At 8,192 tokens that holds ~1.5 GB, under
+# what vLLM 0.32 itself holds for the same forward: its fused-MoE workspace (fused_moe/modular_kernel.py
+# _allocate_buffers, TritonExperts.workspace_shapes: M x topk x max(I, H) and M x topk x max(2I, H) in bf16) is
+# 1.88 GB for DeepSeek-V3 at tp 8, M = 8,192, top 8. (With a second buffer for the outputs the peak was 3.2 GiB.)
 # H200, session 41, one DeepSeek-V3 tp 8 layer, ms (benchmarks/block_gemv_probe.py --prefill), by expert / chunks
 # in slices of 2,048 / the whole prompt at once: 256 tokens 3.18 / 3.35, 384 3.51 / 3.37, 512 4.16 / 3.40, 1,024
 # 6.11 / 3.47, 2,048 11.9 / 3.65, 8,192 47.2 / 14.4 / 5.79.
 FP8_GROUPED_TOKENS = 384
 FP8_CHUNK_EXPERTS = 32
-FP8_SLICE_TOKENS = 2048
+FP8_SLICE_TOKENS = 8192  # vLLM's default max_num_batched_tokens: its own forwards are no longer
 FP8_GROUPED_LABEL = ("; from {tokens} tokens on, {slice:,} tokens at a time, {chunk} experts at a time dequantised to "
                      "bf16 by the bundled kernel (fp8_quant.cu) into one scratch the layers share, then the grouped "
                      "GEMMs")
