@@ -224,6 +224,20 @@ def test_skinny_sweep_variants_compile_without_spills_at_batch_8():
             assert _spills(rep, kern) == 0, f"{cfg.name} {kern} spills:\n{rep}"
 
 
+def test_pair_slot_warp_variants_compile_without_spills():
+    """The MoE pairs kernel's cubins with fewer warps a CTA, which verify builds at first use for a down projection
+    of short k (skinny_config.pair_warps: DeepSeek-V3 at tp 8 two, tp 16 one, Qwen3-Next at tp 2 four): they compile
+    for Hopper and for the A100 (sm_80), and their 8-column kernels keep everything in registers."""
+    _require_nvrtc()
+    from kvplan.kernels import skinny_config as sc
+
+    jobs = [(sc.SkinnyConfig(warps=w), "sm_90") for w in (1, 2, 4)] + [(sc.SkinnyConfig(warps=2), "sm_80")]
+    for cfg, arch in jobs:
+        rep = build.compile_entry(cfg, arch)[1]
+        for kern in ("kvp_skinny_bf16_c8", "kvp_skinny_fp8_c8"):
+            assert _spills(rep, kern) == 0, f"{cfg.name} {arch} {kern} spills:\n{rep}"
+
+
 def test_heads_in_m_variants_compile_without_spills():
     """The heads-in-M step with its opt-in parts (the lazy rescale, page_runs; the default heads-in-M configs are in
     CI's default set): what plan_cta builds for 16 heads per warp on sm_90, bulk ring and cp.async ring, 16-bit and fp8 caches,
