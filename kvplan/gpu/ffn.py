@@ -343,10 +343,11 @@ class MoE:
         return (y.view(t, k, -1) * weights[..., None].to(y.dtype)).sum(1).to(x.dtype)
 
     def _fp8_dequant_ok(self, x=None) -> bool:
-        """Whether the bundled fp8 -> bf16 kernel takes this layer's experts (and x's dtype: bf16)."""
+        """Whether the bundled fp8 -> bf16 kernel takes this layer's experts, both projections (and x's dtype: bf16)."""
         from ..kernels.fp8_quant import fp8_block_dequant_supported
 
-        return (x is None or x.dtype == torch.bfloat16) and fp8_block_dequant_supported(self.w["w13"]) is None
+        return (x is None or x.dtype == torch.bfloat16) and all(fp8_block_dequant_supported(self.w[n]) is None
+                                                                  for n in ("w13", "w2"))
 
     def _fp8_chunk(self, name: str, e0: int, e1: int):
         """Experts e0..e1-1 of `name` (w13 / w2) in bf16, by the bundled kernel into the scratch every layer shares
