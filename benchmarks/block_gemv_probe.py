@@ -13,6 +13,7 @@ pairs kernel's fp8 form, by variant (MOE_VARIANTS), us per layer and % of read o
 
     python3 benchmarks/block_gemv_probe.py [--batches=1,8] [--rotate]
     python3 benchmarks/block_gemv_probe.py --experts
+    python3 benchmarks/block_gemv_probe.py --experts --by-expert   # 32 / 84 / 256 tokens: k split vs row tiles
     python3 benchmarks/block_gemv_probe.py --prefill     # one MoE layer of a long prompt: by expert vs in chunks
 """
 from __future__ import annotations
@@ -36,6 +37,8 @@ MOE_VARIANTS = {"default": {}, "u4": {"unroll": 4}, "fill": {"ksplit_rule": "fil
 if "--ksplits" in sys.argv:  # both stages' CTAs along k forced (call 3)
     MOE_VARIANTS = {"default": {}, **{f"ks{k}": {"ksplit": k} for k in (2, 3, 4, 6, 8)},
                     "ks4 u1": {"ksplit": 4, "unroll": 1}}
+if "--by-expert" in sys.argv:  # above the pair slots: the k-split by-expert kernel against the row-tile one
+    MOE_VARIANTS = {"by expert (k split)": {}, "by expert (row tiles)": {"expert_rows": True}}
 if "--default-only" in sys.argv:  # the plan as verify makes it (call 5: the down launch's warps from its k)
     MOE_VARIANTS = {"default": {}}
 # --stages (call 4): (CTAs along k of the gate/up stage, of the down stage), set on a plan made with a split
@@ -101,7 +104,7 @@ def main(argv):
     if "--prefill" in argv:
         return prefill()
     if "--experts" in argv:
-        return experts(read_bandwidth(4 * 2**30).bytes_per_s, (1, 8))
+        return experts(read_bandwidth(4 * 2**30).bytes_per_s, (32, 84, 256) if "--by-expert" in argv else (1, 8))
     arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--batches=")), "1,8")
     batches = [int(b) for b in arg.split(",")]
     rotate = "--rotate" in argv
@@ -182,7 +185,7 @@ def experts(read, batches):
                 ms = timed(lambda: [plan.run(x, wts, ids, w13, w2) for w13, w2 in layers])
                 us = ms * 1e3 / MOE_LAYERS
                 print(f"experts b{b} ({distinct} distinct) {name}: {us:.2f} us a layer, "
-                      f"{touched * distinct / top / (us / 1e6) / read:.1%} of read, ksplits {plan.ksplits[b]}")
+                      f"{touched * distinct / top / (us / 1e6) / read:.1%} of read, ksplits {plan.ksplits.get(b, "by expert")}")
             except Exception as exc:  # noqa: BLE001  (a variant that cannot build or run is reported, the rest go on)
                 print(f"experts b{b} {name}: {type(exc).__name__}: {str(exc)[:200]}")
 

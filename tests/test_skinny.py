@@ -157,13 +157,13 @@ def test_moe_pair_limit():
 
 def test_fp8_kernels_and_steps_by_hand():
     """fp8 weights (block-scaled e4m3): 16 values a 16-byte chunk, the 16-bit kernels' unroll (2 chunks: 128 values, one
-    scale block, a step); pair slots and by expert, never the row-tile kernel."""
+    scale block, a step); pair slots and by expert, the row-tile kernel when asked (expert_rows=True)."""
     assert [sc.kernel_name("bfloat16", "fp8", c) for c in (1, 8, 9, 16)] == ["kvp_skinny_fp8_c8"] * 2 + \
         ["kvp_skinny_fp8_c16"] * 2
     assert sc.kernel_name("bfloat16", "fp8", 16, by_expert=True) == "kvp_skinny_fp8_e"
-    for fmt in sc.QUANTISED:
-        with pytest.raises(ValueError, match="row-tile kernel takes 16-bit weights"):
-            sc.kernel_name("bfloat16", fmt, 16, by_expert=True, rows=True)
+    with pytest.raises(ValueError, match="row-tile kernel takes 16-bit or fp8 weights, not mxfp4"):
+        sc.kernel_name("bfloat16", "mxfp4", 16, by_expert=True, rows=True)
+    assert sc.kernel_name("bfloat16", "fp8", 16, by_expert=True, rows=True) == "kvp_skinny_fp8_er"
     assert sc.k_steps(7168, "fp8", 8) == 56  # DeepSeek-V3's hidden: 56 blocks of 128
     assert sc.k_steps(2048, "fp8", 16) == 16
     assert sc.k_steps(7168, "fp8", 8, unroll=1) == 112 and sc.k_steps(7168, "fp8", 8, unroll=4) == 28
@@ -279,9 +279,7 @@ def test_plans_refuse_bad_arguments_before_needing_cuda():
         skinny_gemm_plan(2112, 7168, torch.float16, weight_format="fp8")
     with pytest.raises(ValueError, match="k must be a multiple of 128 for fp8"):
         skinny_gemm_plan(2112, 7104, torch.bfloat16, weight_format="fp8")
-    with pytest.raises(ValueError, match="expert_rows needs 16-bit experts, not fp8"):
-        moe_pairs_plan(8, 512, 256, 2, weight_format="fp8", expert_rows=True)
-    with pytest.raises(ValueError, match="expert_rows needs 16-bit experts, not mxfp4"):
+    with pytest.raises(ValueError, match="expert_rows needs 16-bit or fp8 experts, not mxfp4"):
         moe_pairs_plan(8, 512, 256, 2, weight_format="mxfp4", expert_rows=True)
     with pytest.raises(ValueError, match="fp8 experts take bfloat16 activations"):
         moe_pairs_plan(8, 512, 256, 2, dtype=torch.float16, weight_format="fp8")

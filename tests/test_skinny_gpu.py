@@ -365,7 +365,7 @@ FP8_LAYERS = {  # experts, hidden, intermediate, top_k, joined
 }
 
 
-def _fp8_moe_runs(layer, tokens, what):
+def _fp8_moe_runs(layer, tokens, what, **options):
     """One fp8 MoE layer of FP8_LAYERS at `tokens` tokens, run twice (a split k must leave workspace and counters
     zeroed) against the float64 reference over the dequantised experts; returns the plan."""
     experts, hidden, inter, top_k, joined = FP8_LAYERS[layer]
@@ -373,7 +373,7 @@ def _fp8_moe_runs(layer, tokens, what):
     x = randn(tokens, hidden)
     ids = _routing(tokens, experts, top_k, joined)
     weights = torch.rand(tokens, top_k, device=DEV, generator=GEN)
-    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="fp8", joined=joined)
+    plan = moe_pairs_plan(experts, hidden, inter, top_k, max_tokens=16, weight_format="fp8", joined=joined, **options)
     want = reference_moe_pairs(x, weights, ids, dequantize_block_fp8(q13, s13), dequantize_block_fp8(q2, s2))
     for _ in range(2):
         got = plan.run(x, weights, ids, (q13, s13), (q2, s2), out=torch.full_like(x, float("nan")))
@@ -386,6 +386,15 @@ def _fp8_moe_runs(layer, tokens, what):
 def test_moe_pairs_fp8(layer, tokens):
     """Pair slots (1..16 tokens), gated SiLU."""
     assert not _fp8_moe_runs(layer, tokens, "pair slots").expert_rows
+
+
+@pytest.mark.parametrize("tokens, layer", [(17, "three blocks"), (100, "three blocks"), (100, "joined"),
+                                           (17, "deepseek hidden"), (300, "joined"), (84, "deepseek hidden")])
+def test_moe_by_expert_rows_fp8(tokens, layer):
+    """The row-tile kernel for fp8 experts (kvp_skinny_fp8_er, opt-in: expert_rows=True): a warp's 32 rows over the
+    whole k, each 16-value chunk dequantised by its block's scale; three blocks of k, a joined expert's passes spread
+    over CTA rows (300 tokens), DeepSeek-V3's hidden of 7,168 (56 blocks)."""
+    assert _fp8_moe_runs(layer, tokens, "row tiles", expert_rows=True).expert_rows
 
 
 @pytest.mark.parametrize("tokens, layer", [(17, "three blocks"), (100, "three blocks"), (100, "joined"),

@@ -760,7 +760,7 @@ __device__ __forceinline__ void skinny_by_expert(const SkArgs& a) {
 #ifndef KVP_SK_ROW_STAGES
 #define KVP_SK_ROW_STAGES 2
 #endif
-#define SK_ROW_U 2      // chunks per row per lane per step: a step is 64 k of 32 rows (4 KB a warp)
+#define SK_ROW_U 2      // chunks per row per lane per step: a step is 64 k (fp8: 128) of 32 rows (4 KB a warp)
 #define SK_ROW_CHUNKS (SK_ROW_U * 4)  // 16-byte chunks a lane copies per step: U x (2 tiles x 2 halves)
 
 __device__ __forceinline__ void row_copy16(unsigned dst, const unsigned char* src, bool ok) {
@@ -769,29 +769,35 @@ __device__ __forceinline__ void row_copy16(unsigned dst, const unsigned char* sr
 
 // Step `st` of the lane's four weight rows into ring stage `stage` (zero-filled past k or past the rows), one
 // commit group per step (an empty one when `live` is false, so that the group count stays one per step).
+template <int FMT>
 __device__ __forceinline__ void row_issue(unsigned ring, int stage, int lane, const unsigned char* (&wrow)[2][2],
                                           const bool (&rok)[2][2], int k, int st, int c, bool live) {
+  constexpr int CE = SkFmt<FMT>::CE, QS = 4 * CE;
   if (live) {
 #pragma unroll
     for (int u = 0; u < SK_ROW_U; ++u) {
-      const int k0 = (st * SK_ROW_U + u) * 32 + c * 8;
+      const int k0 = (st * SK_ROW_U + u) * QS + c * CE;
 #pragma unroll
       for (int t = 0; t < 2; ++t)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const int j = u * 4 + t * 2 + h;
           const bool ok = k0 < k && rok[t][h];
-          row_copy16(ring + ((stage * SK_ROW_CHUNKS + j) * 32 + lane) * 16, ok ? wrow[t][h] + k0 * 2 : wrow[0][0],
-                     ok);
+          row_copy16(ring + ((stage * SK_ROW_CHUNKS + j) * 32 + lane) * 16,
+                     ok ? wrow[t][h] + SkFmt<FMT>::offset(k0) : wrow[0][0], ok);
         }
     }
   }
   asm volatile("cp.async.commit_group;\n" ::: "memory");
 }
 
-template <bool BF, int PT>
+// FMT 0 (16-bit) or 2 (fp8: a lane's 16-byte chunk is 16 e4m3 values, dequantised in registers by its 128 x 128
+// block's scale as the pair-slot kernel does (fp8_chunk); a step of U chunks is one block along k).
+template <bool BF, int FMT, int PT>
 __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
-  constexpr int CE = 8, QS = 4 * CE, U = SK_ROW_U, D = KVP_SK_ROW_STAGES, PASS = PT * 8;
+  static_assert(FMT == 0 || FMT == 2, "16-bit or fp8 weights");
+  constexpr int CE = SkFmt<FMT>::CE, QS = 4 * CE, XV = SkFmt<FMT>::XV, U = SK_ROW_U, D = KVP_SK_ROW_STAGES;
+  constexpr int PASS = PT * 8;
   static_assert(D >= 2, "a ring of at least two steps");
   __shared__ int cols[PASS];
   extern __shared__ __align__(16) unsigned char sk_ring[];
@@ -811,12 +817,12 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
   const unsigned char* wrow[2][2];
   const unsigned char* srow[2][2];
   bool rok[2][2];
-  weight_rows<0>(a, active ? tile : 0, expert, gated, g, wrow, srow, rok);
+  weight_rows<FMT>(a, active ? tile : 0, expert, gated, g, wrow, srow, rok);
   const int nsteps = (a.k + U * QS - 1) / (U * QS), all = passes * nsteps;
   const unsigned ring = (unsigned)__cvta_generic_to_shared(sk_ring) + warp * D * SK_ROW_CHUNKS * 32 * 16;
   // the ring's first D - 1 steps, before the columns (global step i is k step i % nsteps of pass i / nsteps)
 #pragma unroll
-  for (int i = 0; i < D - 1; ++i) row_issue(ring, i, lane, wrow, rok, a.k, i % nsteps, c, active && i < all);
+  for (int i = 0; i < D - 1; ++i) row_issue<FMT>(ring, i, lane, wrow, rok, a.k, i % nsteps, c, active && i < all);
   int step = 0;  // global steps consumed
   for (int p0 = slice * PASS; p0 < total; p0 += stride * PASS) {
     const int ncols = min(PASS, total - p0), ntiles = (ncols + 7) / 8;
@@ -830,15 +836,23 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
     pass_columns<PT>(a, cols, ncols, g, xrow, xok, acc);
     for (int st = 0; st < nsteps; ++st, ++step) {
       const int ahead = step + D - 1;  // refills the stage the step before this one read
-      row_issue(ring, ahead % D, lane, wrow, rok, a.k, ahead % nsteps, c, ahead < all);
-      uint4 xv[U][PT];
+      row_issue<FMT>(ring, ahead % D, lane, wrow, rok, a.k, ahead % nsteps, c, ahead < all);
+      uint4 xv[U][PT];  // 16-bit: x of the whole step, loaded before the wait (fp8: a chunk's x at its use)
+      if constexpr (FMT == 0) {
 #pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const int k0 = (st * U + u) * QS + c * CE;
+        for (int u = 0; u < U; ++u) {
+          const int k0 = (st * U + u) * QS + c * CE;
 #pragma unroll
-        for (int nt = 0; nt < PT; ++nt)
-          xv[u][nt] = k0 < a.k && xok[nt] && nt < ntiles ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2)
-                                                         : make_uint4(0, 0, 0, 0);
+          for (int nt = 0; nt < PT; ++nt)
+            xv[u][nt] = k0 < a.k && xok[nt] && nt < ntiles ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2)
+                                                           : make_uint4(0, 0, 0, 0);
+        }
+      }
+      float bs[2] = {0.f, 0.f};  // fp8: the step's block scale per tile (a step is one 128-value block along k)
+      if constexpr (FMT == 2) {
+        const int kb = st * U * QS;
+#pragma unroll
+        for (int t = 0; t < 2; ++t) bs[t] = kb < a.k && rok[t][0] ? fp8_scale(srow[t][0], kb) : 0.f;
       }
       asm volatile("cp.async.wait_group %0;\n" ::"n"(D - 1) : "memory");  // this step's group has landed
       const uint4* mine = reinterpret_cast<const uint4*>(sk_ring) + ((warp * D + step % D) * SK_ROW_CHUNKS * 32 + lane);
@@ -849,14 +863,39 @@ __device__ __forceinline__ void skinny_by_expert_rows(const SkArgs& a) {
         for (int t = 0; t < 2; ++t)
 #pragma unroll
           for (int h = 0; h < 2; ++h) wv[t][h] = mine[(u * 4 + t * 2 + h) * 32];
-#pragma unroll
-        for (int nt = 0; nt < PT; ++nt) {
-          if (nt >= ntiles) break;
-          const uint4 x = xv[u][nt];
+        if constexpr (FMT == 2) {
+          // a tile's chunks dequantised, then each column tile's x (16 values, read for each tile: L1 hits)
+          const int k0 = (st * U + u) * QS + c * CE;
 #pragma unroll
           for (int t = 0; t < 2; ++t) {
-            mma16816<BF>(acc[t][nt], wv[t][0].x, wv[t][1].x, wv[t][0].y, wv[t][1].y, x.x, x.y);
-            mma16816<BF>(acc[t][nt], wv[t][0].z, wv[t][1].z, wv[t][0].w, wv[t][1].w, x.z, x.w);
+            unsigned r0[8], r1[8];
+            fp8_chunk(wv[t][0], bs[t], r0);
+            fp8_chunk(wv[t][1], bs[t], r1);
+#pragma unroll
+            for (int nt = 0; nt < PT; ++nt) {
+              if (nt >= ntiles) break;
+              uint4 x2[XV];
+#pragma unroll
+              for (int i = 0; i < XV; ++i)
+                x2[i] = k0 < a.k && xok[nt] ? *reinterpret_cast<const uint4*>(xrow[nt] + k0 * 2 + 16 * i)
+                                            : make_uint4(0, 0, 0, 0);
+              unsigned b[8];
+              x_pairs_fp8(x2, b);
+#pragma unroll
+              for (int i = 0; i < 4; ++i)
+                mma16816<BF>(acc[t][nt], r0[2 * i], r1[2 * i], r0[2 * i + 1], r1[2 * i + 1], b[2 * i], b[2 * i + 1]);
+            }
+          }
+        } else {
+#pragma unroll
+          for (int nt = 0; nt < PT; ++nt) {
+            if (nt >= ntiles) break;
+            const uint4 x = xv[u][nt];
+#pragma unroll
+            for (int t = 0; t < 2; ++t) {
+              mma16816<BF>(acc[t][nt], wv[t][0].x, wv[t][1].x, wv[t][0].y, wv[t][1].y, x.x, x.y);
+              mma16816<BF>(acc[t][nt], wv[t][0].z, wv[t][1].z, wv[t][0].w, wv[t][1].w, x.z, x.w);
+            }
           }
         }
       }
@@ -920,14 +959,15 @@ SK_EXPERT_KERNEL(kvp_skinny_bf16_e, true, 0)
 SK_EXPERT_KERNEL(kvp_skinny_f16_e, false, 0)
 SK_EXPERT_KERNEL(kvp_skinny_mxfp4_e, true, 1)
 SK_EXPERT_KERNEL(kvp_skinny_fp8_e, true, 2)
-// by expert, a row tile per warp (16-bit weights; KVP_SK_ROW_TILES x 8 pairs a pass)
-#define SK_EXPERT_ROWS_KERNEL(NAME, BF)                                                                          \
+// by expert, a row tile per warp (16-bit or fp8 weights; KVP_SK_ROW_TILES x 8 pairs a pass)
+#define SK_EXPERT_ROWS_KERNEL(NAME, BF, FMT)                                                                     \
   extern "C" __global__ void __launch_bounds__(SK_THREADS, KVP_SK_MINB) NAME(SK_PARAMS) {                        \
     const SkArgs a = SK_ARGS;                                                                                    \
-    skinny_by_expert_rows<BF, KVP_SK_ROW_TILES>(a);                                                              \
+    skinny_by_expert_rows<BF, FMT, KVP_SK_ROW_TILES>(a);                                                         \
   }
-SK_EXPERT_ROWS_KERNEL(kvp_skinny_bf16_er, true)
-SK_EXPERT_ROWS_KERNEL(kvp_skinny_f16_er, false)
+SK_EXPERT_ROWS_KERNEL(kvp_skinny_bf16_er, true, 0)
+SK_EXPERT_ROWS_KERNEL(kvp_skinny_f16_er, false, 0)
+SK_EXPERT_ROWS_KERNEL(kvp_skinny_fp8_er, true, 2)
 
 template <bool BF>
 __device__ __forceinline__ float load16(const void* p, long long i) {
