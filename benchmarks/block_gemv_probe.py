@@ -184,8 +184,9 @@ def experts(read, batches):
                 plan = moe_pairs_plan(e, h, inter, top, weight_format="fp8", device=0, **opts)
                 ms = timed(lambda: [plan.run(x, wts, ids, w13, w2) for w13, w2 in layers])
                 us = ms * 1e3 / MOE_LAYERS
+                split = plan.ksplits.get(b, "by expert")
                 print(f"experts b{b} ({distinct} distinct) {name}: {us:.2f} us a layer, "
-                      f"{touched * distinct / top / (us / 1e6) / read:.1%} of read, ksplits {plan.ksplits.get(b, "by expert")}")
+                      f"{touched * distinct / top / (us / 1e6) / read:.1%} of read, ksplits {split}")
             except Exception as exc:  # noqa: BLE001  (a variant that cannot build or run is reported, the rest go on)
                 print(f"experts b{b} {name}: {type(exc).__name__}: {str(exc)[:200]}")
 
