@@ -72,7 +72,7 @@ class _Gemm:
         self.ld, self.dtype, self.fmt, self.rows, self.k, self.gated = ld, dtype, weight_format, rows, k, gated
         self.tiles, self.rule, self.warps = sc.row_tiles(rows, gated), rule, config.warps
         self.launches = {}
-        threads = config.threads  # the pair-slot launches; the by-expert ones below are made with eight warps
+        threads = config.threads  # pair slots; the by-expert launches below run from eight-warp cubins only
         for columns in (8, 16):
             name = sc.kernel_name(dtype, weight_format, columns)
             self.launches[columns] = (rt.PreparedLaunch(ld, name, _GEMM_ARGS, threads, 0, None, launcher),
@@ -245,10 +245,9 @@ class MoEPairsPlan:
         self._up = _Gemm(ld, dev, name, fmt, intermediate, hidden, self.gated, launcher, self.config, rule)
         self._down = _Gemm(ld, dev, name, fmt, hidden, intermediate, False, launcher, self.config, rule)
         # the pair-slot down launch: fewer warps a CTA where its k is short (skinny_config.pair_warps)
-        warps = sc.pair_warps(intermediate, fmt, self.config.unroll_for(fmt))
-        self._down_pairs = self._down if warps == self.config.warps else _Gemm(
-            rt.load(dataclasses.replace(self.config, warps=warps), dev), dev, name, fmt, hidden, intermediate, False,
-            launcher, dataclasses.replace(self.config, warps=warps), rule)
+        few = dataclasses.replace(self.config, warps=sc.pair_warps(intermediate, fmt, self.config.unroll_for(fmt)))
+        self._down_pairs = self._down if few == self.config else _Gemm(rt.load(few, dev), dev, name, fmt, hidden,
+                                                                        intermediate, False, launcher, few, rule)
         self._combine = rt.PreparedLaunch(ld, sc.combine_name(name), _COMBINE_ARGS, 256, 0, None, launcher)
         # split k only to fill the GPU, assuming every pair has its own expert (the most CTAs routing can give)
         self.ksplits = {}
