@@ -265,3 +265,37 @@ def test_fp8_experts_of_a_long_prompt_by_chunks_against_float64(slice_tokens, mo
     err = float((got.double() - want).abs().max() / want.abs().max())
     assert err < 2e-2, err
     assert "fp8_scratch" in vars(moe.rt) and "grouped GEMMs" in moe.label()
+
+
+def test_fp8_experts_by_chunks_on_the_cpu_against_float64():
+    """The chunked block-fp8 MoE's bookkeeping (kvplan/gpu/ffn.py _grouped with chunk, here in torch on the CPU:
+    the dequantisation in torch, torch._grouped_mm): 11 experts in chunks of 4 (the last one short), expert 5 and
+    experts 9-10 routed to by no token (an empty group inside a chunk and an empty chunk end), each chunk's
+    outputs over its own sorted rows; against float64 over the dequantised weights."""
+    import types
+
+    from kvplan.gpu import ffn
+    from kvplan.kernels.skinny import dequantize_block_fp8, reference_moe_pairs
+
+    gen = torch.Generator().manual_seed(9)
+    experts, hidden, inter, top_k, tokens = 11, 256, 128, 3, 40
+
+    def fp8(*shape):
+        q = (torch.randn(*shape, generator=gen) * 32).clamp(-448, 448).to(torch.float8_e4m3fn)
+        return q, torch.rand(shape[0], -(-shape[1] // 128), shape[2] // 128, generator=gen) * 2e-3 + 1e-3
+
+    (q13, s13), (q2, s2) = fp8(experts, 2 * inter, hidden), fp8(experts, hidden, inter)
+    arch = types.SimpleNamespace(experts=experts, top_k=top_k, activation="silu", gated_mlp=True,
+                                 experts_format="fp8_block", shared_intermediate=0, shared_gate=False, hidden=hidden,
+                                 routing=types.SimpleNamespace(on_input=False, describe=lambda: "top-k"))
+    w = {"router": torch.randn(experts, hidden, generator=gen).bfloat16(), "w13": q13, "w13_scale": s13, "w2": q2,
+         "w2_scale": s2}
+    moe = ffn.MoE(arch, w, types.SimpleNamespace(labels={}))
+    routed = torch.tensor([0, 1, 2, 3, 4, 6, 7, 8])  # 5, 9 and 10 never chosen
+    ids = routed[torch.rand(tokens, len(routed), generator=gen).topk(top_k, dim=-1).indices]
+    x = torch.randn(tokens, hidden, generator=gen).bfloat16()
+    weights = torch.rand(tokens, top_k, generator=gen)
+    got = moe._grouped(x, weights, ids, chunk=4)
+    want = reference_moe_pairs(x, weights, ids, dequantize_block_fp8(q13, s13), dequantize_block_fp8(q2, s2))
+    err = float((got.double() - want).abs().max() / want.abs().max())
+    assert err < 2e-2, err

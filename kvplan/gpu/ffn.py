@@ -351,10 +351,12 @@ class MoE:
 
     def _fp8_chunk(self, name: str, e0: int, e1: int):
         """Experts e0..e1-1 of `name` (w13 / w2) in bf16, by the bundled kernel into the scratch every layer shares
-        (each projection in turn: the GEMM before it on the stream has read it)."""
+        (each projection in turn: the GEMM before it on the stream has read it); torch's form off the GPU."""
         from ..kernels.fp8_quant import fp8_block_dequant
 
         q = self.w[name][e0:e1]
+        if not q.is_cuda:
+            return fp8.dequantize_blocks(q, self.w[f"{name}_scale"][e0:e1], torch.bfloat16)
         need = max(self.w[n][0].numel() for n in ("w13", "w2")) * FP8_CHUNK_EXPERTS
         scratch = vars(self.rt).setdefault("fp8_scratch", {})
         key = q.device.index
