@@ -299,3 +299,18 @@ def test_fp8_experts_by_chunks_on_the_cpu_against_float64():
     want = reference_moe_pairs(x, weights, ids, dequantize_block_fp8(q13, s13), dequantize_block_fp8(q2, s2))
     err = float((got.double() - want).abs().max() / want.abs().max())
     assert err < 2e-2, err
+
+
+def test_block_dequant_says_why_not():
+    """The e4m3 -> bf16 dequantisation's refusals, one sentence each, on any machine: a dtype or shape it does not
+    take, then a tensor off the GPU; its arguments are checked before the device."""
+    from kvplan.kernels.fp8_quant import fp8_block_dequant, fp8_block_dequant_supported
+
+    q = torch.zeros(2, 128, 256, dtype=torch.float8_e4m3fn)
+    assert "float8_e4m3fn" in fp8_block_dequant_supported(torch.zeros(128, 256))
+    assert "multiple of 128" in fp8_block_dequant_supported(torch.zeros(128, 200, dtype=torch.float8_e4m3fn))
+    assert fp8_block_dequant_supported(q) == "the tensor is not on a CUDA device"
+    with pytest.raises(ValueError, match="s must be a float32 tensor of shape \\(2, 1, 2\\)"):
+        fp8_block_dequant(q, torch.ones(2, 2, 2))
+    with pytest.raises(ValueError, match="cannot take these tensors: the tensor is not on a CUDA device"):
+        fp8_block_dequant(q, torch.ones(2, 1, 2))

@@ -165,8 +165,8 @@ def fp8_block_dequant(q, s, out=None):
     want = (*q.shape[:-2], -(-rows // GROUP), cols // GROUP)
     if not isinstance(s, torch.Tensor) or s.dtype != torch.float32 or tuple(s.shape) != want:
         raise ValueError(f"s must be a float32 tensor of shape {want}")
-    why = _device_supported(q) or (None if s.is_contiguous() and s.device == q.device else
-                                   "the scales are not contiguous on the values' device")
+    why = fp8_block_dequant_supported(q) or (None if s.is_contiguous() and s.device == q.device else
+                                             "the scales are not contiguous on the values' device")
     if why is not None:
         raise ValueError(f"the fp8 dequantisation kernel cannot take these tensors: {why}")
     if out is None:
