@@ -37,7 +37,8 @@ def predicted_peak(name: str, tp: int) -> int:
 
 
 def main() -> None:
-    print("| model | tp | experts per token | vLLM 0.32 Triton MoE workspace GiB | kvplan's predicted profile peak GiB |")
+    print("| model | tp | experts per token | vLLM 0.32 Triton MoE workspace GiB | kvplan's predicted profile peak "
+          "GiB |")
     print("|---|---|---|---|---|")
     for name, tp in CASES:
         spec = resolve(name)
