@@ -314,3 +314,38 @@ def test_block_dequant_says_why_not():
         fp8_block_dequant(q, torch.ones(2, 2, 2))
     with pytest.raises(ValueError, match="cannot take these tensors: the tensor is not on a CUDA device"):
         fp8_block_dequant(q, torch.ones(2, 1, 2))
+
+
+def test_block_matmul_takes_the_form_the_timing_chose():
+    """verify's Matmul routes a block-scaled weight by the form gpu/gemm.py stored for (rows, cols, tokens): the
+    streaming GEMV's plan (here a stand-in that multiplies what it is handed: x quantised per token per 128 values by
+    fp8.block_gemv, the weight's own scales) where one is stored, else the skinny kernel's form (none on the CPU:
+    the dequantised weight in torch); both against the float64 product."""
+    from kvplan.gpu import fp8
+    from kvplan.gpu.ops import BLOCK_FORMS, Matmul
+
+    gen = torch.Generator().manual_seed(10)
+    n, k, t = 200, 256, 3
+    q = (torch.randn(n, k, generator=gen) * 16).clamp(-448, 448).to(torch.float8_e4m3fn)
+    s = torch.rand(2, 2, generator=gen) * 2e-3 + 1e-3
+    x = torch.randn(t, k, generator=gen).bfloat16()
+    want = x.double() @ fp8.dequantize_blocks(q, s, torch.float64).t()
+
+    class StandIn:
+        calls = []
+
+        def run(self, qx, w, w_scales=None, x_scales=None):
+            self.calls.append((qx.dtype, tuple(x_scales.shape)))
+            xs = qx.double() * x_scales.double().repeat_interleave(128, 1)
+            return (xs @ fp8.dequantize_blocks(w, w_scales, torch.float64).t()).bfloat16()
+
+    mm = Matmul()
+    mm.register_block(q, s)
+    plan = StandIn()
+    mm.block_streams[(BLOCK_FORMS[1], n, k)] = plan
+    for form, calls in ((BLOCK_FORMS[1], 1), (BLOCK_FORMS[0], 1), (BLOCK_FORMS[2], 1)):
+        mm.forms[(n, k, t)] = form
+        got = mm(x, q)
+        assert float((got.double() - want).abs().max() / want.abs().max()) < 6e-2, form
+        assert len(plan.calls) == calls  # only the form with a plan ran it
+    assert plan.calls == [(torch.float8_e4m3fn, (t, k // 128))]
