@@ -1,0 +1,24 @@
+"""Run another benchmark script with fp8 experts above the pair slots on the row-tile kernel (kvp_skinny_fp8_er)
+instead of the k-split one, so both can be profiled in the same forward before one becomes the default:
+
+    python3 benchmarks/with_fp8_expert_rows.py benchmarks/forward_profile.py deepseek-ai/DeepSeek-V3 --tp 8 ...
+"""
+
+import runpy
+import sys
+
+import kvplan.kernels.skinny as skinny
+
+_plain_init = skinny.MoEPairsPlan.__init__
+
+
+def _rows_init(self, *args, expert_rows=None, **kwargs):
+    if expert_rows is None and kwargs.get("weight_format") == "fp8":
+        expert_rows = True
+    _plain_init(self, *args, expert_rows=expert_rows, **kwargs)
+
+
+if __name__ == "__main__":
+    skinny.MoEPairsPlan.__init__ = _rows_init
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
