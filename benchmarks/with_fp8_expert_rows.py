@@ -9,16 +9,16 @@ import sys
 
 import kvplan.kernels.skinny as skinny
 
-_plain_init = skinny.MoEPairsPlan.__init__
+_plain_plan = skinny.moe_pairs_plan
 
 
-def _rows_init(self, *args, expert_rows=None, **kwargs):
+def _rows_plan(*args, expert_rows=None, **kwargs):
     if expert_rows is None and kwargs.get("weight_format") == "fp8":
         expert_rows = True
-    _plain_init(self, *args, expert_rows=expert_rows, **kwargs)
+    return _plain_plan(*args, expert_rows=expert_rows, **kwargs)
 
 
 if __name__ == "__main__":
-    skinny.MoEPairsPlan.__init__ = _rows_init
+    skinny.moe_pairs_plan = _rows_plan
     sys.argv = sys.argv[1:]
     runpy.run_path(sys.argv[0], run_name="__main__")

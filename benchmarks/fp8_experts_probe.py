@@ -1,0 +1,72 @@
+"""DeepSeek-V3's routed experts at tp 8 (257 with the shared one joined, hidden 7,168, intermediate 256, e4m3 with
+a float32 scale per 128 x 128 block) above the pair slots: the by-expert kernels (k split, row tiles) with and
+without the joined expert dealt over CTA rows, and the row tiles' ring depth, graph-timed over 8 layers.
+
+    python3 benchmarks/fp8_experts_probe.py              # the table
+    python3 benchmarks/fp8_experts_probe.py --one=NAME   # one layer of one variant at 84 tokens, 3 runs (for ncu)
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+sys.path.insert(0, ".")
+from kvplan.gpu.timing import capture, time_replays  # noqa: E402
+from kvplan.kernels.probes import read_bandwidth  # noqa: E402
+from kvplan.kernels.skinny import moe_pairs_plan  # noqa: E402
+
+E, H, INTER, TOP = 257, 7168, 256, 9  # 256 routed + the shared expert joined as the last, top 8 + 1
+LAYERS = 8
+VARIANTS = {"k split": {}, "k split, joined": {"joined": 1}, "rows": {"expert_rows": True},
+            "rows, joined": {"expert_rows": True, "joined": 1},
+            "rows, joined, ring 3": {"expert_rows": True, "joined": 1, "row_stages": 3},
+            "rows, joined, ring 4": {"expert_rows": True, "joined": 1, "row_stages": 4}}
+
+
+def fp8(dev, *shape):
+    q = (torch.randn(*shape, device=dev) * 16).clamp(-448, 448).to(torch.float8_e4m3fn)
+    return q, torch.rand(shape[0], shape[1] // 128, shape[2] // 128, device=dev) * 1e-3 + 1e-3
+
+
+def routing(tokens, dev):
+    ids = torch.cat([torch.rand(tokens, E - 1, device=dev).topk(TOP - 1, dim=-1).indices,
+                     torch.full((tokens, 1), E - 1, device=dev, dtype=torch.int64)], dim=1)
+    return ids, torch.softmax(torch.rand(tokens, TOP, device=dev), -1)
+
+
+def main(argv):
+    dev = torch.device("cuda")
+    one = next((a.split("=", 1)[1] for a in argv if a.startswith("--one=")), None)
+    layers = [(fp8(dev, E, 2 * INTER, H), fp8(dev, E, H, INTER)) for _ in range(1 if one else LAYERS)]
+    if one:
+        plan = moe_pairs_plan(E, H, INTER, TOP, weight_format="fp8", device=0, **VARIANTS[one])
+        x = torch.randn(84, H, device=dev).bfloat16()
+        ids, wts = routing(84, dev)
+        for _ in range(3):
+            plan.run(x, wts, ids, *layers[0])
+        torch.cuda.synchronize()
+        return
+    read = read_bandwidth(4 * 2**30).bytes_per_s
+    per_expert = 3 * INTER * H * (1 + 4 / 128 ** 2)
+    print(f"read bandwidth {read / 1e12:.2f} TB/s; us a layer, % of reading each distinct expert once")
+    for tokens in (32, 84, 256):
+        x = torch.randn(tokens, H, device=dev).bfloat16()
+        ids, wts = routing(tokens, dev)
+        distinct = int(ids.unique().numel())
+        cells = []
+        for name, opts in VARIANTS.items():
+            try:
+                plan = moe_pairs_plan(E, H, INTER, TOP, weight_format="fp8", device=0, **opts)
+                graph, _ = capture(lambda: [plan.run(x, wts, ids, w13, w2) for w13, w2 in layers])
+                us = time_replays(graph.replay, reps=20)["ms"] * 1e3 / LAYERS
+                del graph
+                cells.append(f"{name} {us:.1f} ({per_expert * distinct / (us / 1e6) / read:.0%})")
+            except Exception as exc:  # noqa: BLE001  (a variant that cannot build or run is reported)
+                cells.append(f"{name} {type(exc).__name__}: {str(exc)[:120]}")
+        print(f"{tokens} tokens, {distinct} distinct: " + " | ".join(cells))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
