@@ -1,6 +1,7 @@
 """DeepSeek-V3's routed experts at tp 8 (257 with the shared one joined, hidden 7,168, intermediate 256, e4m3 with
 a float32 scale per 128 x 128 block) above the pair slots: the by-expert kernels (k split, row tiles) with and
-without the joined expert dealt over CTA rows, and the row tiles' ring depth, graph-timed over 8 layers.
+without the joined expert dealt over CTA rows, the row tiles' ring depth and a joined expert's passes per CTA row,
+graph-timed over 8 layers.
 
     python3 benchmarks/fp8_experts_probe.py              # the table
     python3 benchmarks/fp8_experts_probe.py --one=NAME   # one layer of one variant at 84 tokens, 3 runs (for ncu)
@@ -15,14 +16,29 @@ import torch
 sys.path.insert(0, ".")
 from kvplan.gpu.timing import capture, time_replays  # noqa: E402
 from kvplan.kernels.probes import read_bandwidth  # noqa: E402
+from kvplan.kernels import skinny_config as sc  # noqa: E402
 from kvplan.kernels.skinny import moe_pairs_plan  # noqa: E402
+
+ROW_PASSES_PER_CTA = sc.ROW_PASSES_PER_CTA
 
 E, H, INTER, TOP = 257, 7168, 256, 9  # 256 routed + the shared expert joined as the last, top 8 + 1
 LAYERS = 8
-VARIANTS = {"k split": {}, "k split, joined": {"joined": 1}, "rows": {"expert_rows": True},
-            "rows, joined": {"expert_rows": True, "joined": 1},
-            "rows, joined, ring 3": {"expert_rows": True, "joined": 1, "row_stages": 3},
-            "rows, joined, ring 4": {"expert_rows": True, "joined": 1, "row_stages": 4}}
+VARIANTS = {"k split, joined": {"expert_rows": False, "joined": 1}, "rows, joined": {"joined": 1},
+            "rows, joined, 1 pass a CTA": {"joined": 1, "passes_per_cta": 1},
+            "rows, joined, ring 3": {"joined": 1, "row_stages": 3}}
+if "--s42-call2" in sys.argv:  # the table of call 2 (k split, then row tiles, with and without the joined expert)
+    VARIANTS = {"k split": {"expert_rows": False}, "k split, joined": {"expert_rows": False, "joined": 1},
+                "rows": {"expert_rows": True}, "rows, joined": {"expert_rows": True, "joined": 1},
+                "rows, joined, ring 3": {"expert_rows": True, "joined": 1, "row_stages": 3},
+                "rows, joined, ring 4": {"expert_rows": True, "joined": 1, "row_stages": 4}}
+
+
+def make_plan(name):
+    """The variant's plan; passes_per_cta sets how many of a joined expert's passes of 32 pairs one CTA row takes
+    (skinny_config.ROW_PASSES_PER_CTA, read at each run)."""
+    opts = dict(VARIANTS[name])
+    sc.ROW_PASSES_PER_CTA = opts.pop("passes_per_cta", ROW_PASSES_PER_CTA)
+    return moe_pairs_plan(E, H, INTER, TOP, weight_format="fp8", device=0, **opts)
 
 
 def fp8(dev, *shape):
@@ -41,7 +57,7 @@ def main(argv):
     one = next((a.split("=", 1)[1] for a in argv if a.startswith("--one=")), None)
     layers = [(fp8(dev, E, 2 * INTER, H), fp8(dev, E, H, INTER)) for _ in range(1 if one else LAYERS)]
     if one:
-        plan = moe_pairs_plan(E, H, INTER, TOP, weight_format="fp8", device=0, **VARIANTS[one])
+        plan = make_plan(one)
         x = torch.randn(84, H, device=dev).bfloat16()
         ids, wts = routing(84, dev)
         for _ in range(3):
@@ -56,9 +72,9 @@ def main(argv):
         ids, wts = routing(tokens, dev)
         distinct = int(ids.unique().numel())
         cells = []
-        for name, opts in VARIANTS.items():
+        for name in VARIANTS:
             try:
-                plan = moe_pairs_plan(E, H, INTER, TOP, weight_format="fp8", device=0, **opts)
+                plan = make_plan(name)
                 graph, _ = capture(lambda: [plan.run(x, wts, ids, w13, w2) for w13, w2 in layers])
                 us = time_replays(graph.replay, reps=20)["ms"] * 1e3 / LAYERS
                 del graph

@@ -397,6 +397,25 @@ def test_moe_label_states_the_mxfp4_paths():
     assert "from 320 tokens on every expert dequantised to bf16 by the bundled mxfp4 kernel" in label(object())
 
 
+def test_moe_label_states_the_fp8_by_expert_kernel():
+    """DeepSeek-V3: fp8 experts above the pair slots take the row-tile kernel by default and the label says so; asked
+    for the k-split kernel (expert_rows=False), it names that one's chunks of tokens."""
+    pytest.importorskip("torch")
+    import types
+
+    from kvplan.gpu import ffn
+
+    def label(rows):
+        moe = object.__new__(ffn.MoE)
+        moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=rows)
+        moe.mxfp4, moe.fp8, moe.joined, moe.pairs_refused, moe.mx_dequant = False, True, 0, None, None
+        moe._fp8_dequant_ok = lambda x=None: False
+        return moe.label()
+
+    assert "a row tile per warp, each expert's e4m3 bytes read once per 32 pairs" in label(True)
+    assert "read once per 1,024 tokens and its pairs taken 64 at a time" in label(False)
+
+
 def test_pair_slot_down_launches_take_fewer_warps_when_k_is_short():
     """A warp step is 4 lanes x 16-byte chunks x KVP_SK_U (2) chunks: 128 fp8 values, 64 16-bit ones, 128 mxfp4
     ones (one chunk a lane). DeepSeek-V3's experts at tp 8 (2,048 / 8 = 256 values) give two steps, so the down

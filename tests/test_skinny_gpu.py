@@ -385,23 +385,23 @@ def _fp8_moe_runs(layer, tokens, what, **options):
 @pytest.mark.parametrize("tokens", [1, 3, 8, 16])
 def test_moe_pairs_fp8(layer, tokens):
     """Pair slots (1..16 tokens), gated SiLU."""
-    assert not _fp8_moe_runs(layer, tokens, "pair slots").expert_rows
+    _fp8_moe_runs(layer, tokens, "pair slots")
 
 
 @pytest.mark.parametrize("tokens, layer", [(17, "three blocks"), (100, "three blocks"), (100, "joined"),
                                            (17, "deepseek hidden"), (300, "joined"), (84, "deepseek hidden")])
 def test_moe_by_expert_rows_fp8(tokens, layer):
-    """The row-tile kernel for fp8 experts (kvp_skinny_fp8_er, opt-in: expert_rows=True): a warp's 32 rows over the
-    whole k, each 16-value chunk dequantised by its block's scale; three blocks of k, a joined expert's passes spread
-    over CTA rows (300 tokens), DeepSeek-V3's hidden of 7,168 (56 blocks)."""
-    assert _fp8_moe_runs(layer, tokens, "row tiles", expert_rows=True).expert_rows
+    """The row-tile kernel for fp8 experts (kvp_skinny_fp8_er, the default above the pair slots): a warp's 32 rows
+    over the whole k, each 16-value chunk dequantised by its block's scale; three blocks of k, a joined expert's
+    passes spread over CTA rows (300 tokens), DeepSeek-V3's hidden of 7,168 (56 blocks) at its max concurrency."""
+    assert _fp8_moe_runs(layer, tokens, "row tiles").expert_rows
 
 
 @pytest.mark.parametrize("tokens, layer", [(17, "three blocks"), (100, "three blocks"), (100, "joined"),
                                            (17, "deepseek hidden")])
 def test_moe_by_expert_fp8(tokens, layer):
-    """More tokens than the pair slots: the by-expert kernel (kvp_skinny_fp8_e), 64 pairs a pass."""
-    _fp8_moe_runs(layer, tokens, "by expert")
+    """More tokens than the pair slots, asked for the k-split by-expert kernel (kvp_skinny_fp8_e), 64 pairs a pass."""
+    assert not _fp8_moe_runs(layer, tokens, "by expert", expert_rows=False).expert_rows
 
 
 @pytest.mark.parametrize("tokens", [2, 40])

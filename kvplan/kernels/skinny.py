@@ -11,12 +11,12 @@
     out = moe.run(x, weights, ids, w13, w2)  # x [T, hidden], weights [T, top_k] fp32, ids [T, top_k] int
     #   T <= max_tokens: one CTA row per (token, expert) pair slot, the first slot of an expert runs all of its
     #   pairs; T > max_tokens: the pairs sorted by expert, each expert's CTAs walk its pairs 64 at a time
-    #   (expert_rows, the default for 16-bit experts: each warp a row tile over the whole k, 32 pairs a pass)
+    #   (expert_rows, the default for 16-bit and fp8 experts: each warp a row tile over the whole k, 32 pairs a pass)
     #   w13 [E, 2 * intermediate, hidden] (gate rows, then up rows), w2 [E, hidden, intermediate]; or, with
     #   weight_format="mxfp4", w13 = (blocks [E, 2I, hidden/2] u8, scales [E, 2I, hidden/32] u8), w2 likewise;
     #   or, with weight_format="fp8" (bf16 x; hidden and intermediate multiples of 128), w13 = (q [E, 2I, hidden]
     #   float8_e4m3fn, scales [E, 2I/128, hidden/128] fp32: one per 128 x 128 block, the up rows' blocks after the
-    #   gate rows'), w2 = (q [E, hidden, I], scales [E, hidden/128, I/128]); quantised experts never take the
+    #   gate rows'), w2 = (q [E, hidden, I], scales [E, hidden/128, I/128]); mxfp4 experts never take the
     #   row-tile kernel (expert_rows)
     #   out[t] = sum_j weights[t, j] * w2[e] @ (act(gate_e @ x[t]) * (up_e @ x[t])),  e = ids[t, j]
     #   (gated=False, activation="relu2": w13 [E, intermediate, hidden], act(w13[e] @ x[t]); Nemotron-H)
@@ -227,13 +227,13 @@ class MoEPairsPlan:
             raise ValueError(f"joined must be an int in 0..{min(top_k, experts - 1)} (the last experts every token "
                              f"routes to), got {joined!r}")
         self.joined = joined
-        # above max_tokens, 16-bit experts take a row tile per warp by default (no k split: skinny_by_expert_rows;
-        # H200, session 10: ahead of grouped GEMMs up to ~10 pairs per expert, benchmarks/RESULTS.md)
-        # fp8 experts take it when asked (kvp_skinny_fp8_er: compiled without spills, its GPU tests written in session
-        # 41 but not yet run on a GPU, so not the default; the k-split kernel is)
+        # above max_tokens, 16-bit and fp8 experts take a row tile per warp by default (no k split:
+        # skinny_by_expert_rows; H200, benchmarks/RESULTS.md: 16-bit session 10, ahead of grouped GEMMs up to ~10
+        # pairs per expert; fp8 session 42, DeepSeek-V3's experts at tp 8 2.3-2.6x faster than the k-split kernel at
+        # 32-256 tokens, which stays for expert_rows=False)
         if expert_rows and weight_format == "mxfp4":
             raise ValueError(f"expert_rows needs 16-bit or fp8 experts, not {weight_format}")
-        self.expert_rows = weight_format not in sc.QUANTISED if expert_rows is None else bool(expert_rows)
+        self.expert_rows = weight_format != "mxfp4" if expert_rows is None else bool(expert_rows)
         self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the MoE pairs kernel")
@@ -417,8 +417,8 @@ def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=No
                    prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0,
                    row_stages=None, gated=True) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
-    (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: 16-bit experts by
-    a row tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared experts
+    (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: 16-bit and fp8
+    experts by a row tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared experts
     joined to the routed ones), their passes spread over CTA rows that start first; ``row_stages``: the row-tile
     kernel's weight ring, in steps; ``gated``: False for experts of one up projection and a plain activation,
     Nemotron-H's relu2; see the module docstring)."""
