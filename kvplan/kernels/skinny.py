@@ -234,6 +234,7 @@ class MoEPairsPlan:
         if expert_rows and weight_format == "mxfp4":
             raise ValueError(f"expert_rows needs 16-bit or fp8 experts, not {weight_format}")
         self.expert_rows = weight_format != "mxfp4" if expert_rows is None else bool(expert_rows)
+        self.passes_per_cta = sc.row_passes_per_cta(weight_format)  # a joined expert's passes a CTA row
         self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the MoE pairs kernel")
@@ -374,8 +375,8 @@ class MoEPairsPlan:
         y = torch.empty(pairs, self.hidden, dtype=torch.float32, device=x.device)
         w13p, s13p, w2p, s2p, w13s, s13s, w2s, s2s = ptrs
         # row tiles: a joined expert's passes of ROW_PASS pairs (it sees all t tokens) dealt over CTA rows, at most
-        # ROW_PASSES_PER_CTA each; every other expert is one CTA row
-        z = -(-t // (sc.ROW_PASS * sc.ROW_PASSES_PER_CTA)) if self.expert_rows and self.joined else 1
+        # passes_per_cta each; every other expert is one CTA row
+        z = -(-t // (sc.ROW_PASS * self.passes_per_cta)) if self.expert_rows and self.joined else 1
         with self._lock:
             stream = rt.current_stream_handle(torch, self.device_index)
             ws, cnt = self._ws.data_ptr(), self._counters.data_ptr()
