@@ -234,7 +234,7 @@ class MoEPairsPlan:
         if expert_rows and weight_format == "mxfp4":
             raise ValueError(f"expert_rows needs 16-bit or fp8 experts, not {weight_format}")
         self.expert_rows = weight_format != "mxfp4" if expert_rows is None else bool(expert_rows)
-        self.passes_per_cta = sc.row_passes_per_cta(weight_format)  # a joined expert's passes a CTA row
+        self.passes_per_cta = sc.ROW_PASSES_PER_CTA  # a joined expert's passes a CTA row (benchmarks may set it)
         self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the MoE pairs kernel")

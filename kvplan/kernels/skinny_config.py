@@ -47,15 +47,11 @@ PREFETCH = 0  # L2 prefetch distance in the lane's own steps (0: none)
 EXPERT_TILES = 8  # by-expert kernels: 8-column MMA tiles per pass over an expert's pairs (KVP_SK_EXPERT_TILES)
 ROW_TILES = 4  # the row-tile by-expert kernel: 8-column tiles per pass (KVP_SK_ROW_TILES) ...
 ROW_PASS = ROW_TILES * 8  # ... so pairs per pass
-# a hot (joined) expert's passes dealt over CTA rows, at most this many each: fp8 one (its passes cost more in
-# dequantisation; H200, session 42, DeepSeek-V3's experts at tp 8: 84 tokens 803 -> 582 us a layer, 256 tokens
-# 940 -> 755, 32 tokens the same), 16-bit two (session 14's measurements were taken with it)
-ROW_PASSES_PER_CTA = {"fp8": 1}
-ROW_PASSES_PER_CTA_16BIT = 2
-
-
-def row_passes_per_cta(weight_format: str) -> int:
-    return ROW_PASSES_PER_CTA.get(weight_format, ROW_PASSES_PER_CTA_16BIT)
+# a hot (joined) expert's passes dealt over CTA rows, at most this many each. H200, session 42
+# (benchmarks/fp8_experts_probe.py, us a layer, one pass a CTA row against two): DeepSeek-V3's fp8 experts at tp 8,
+# 84 tokens 601 vs 816, 256 tokens 745 vs 940, 32 tokens the same; Qwen3-Next's bf16 experts at tp 2, 440 tokens
+# 527 vs 537, 64 and 128 tokens the same
+ROW_PASSES_PER_CTA = 1
 # the row-tile kernel's weight ring (KVP_SK_ROW_STAGES): steps of 4 KB per warp copied ahead with cp.async; 2 stages
 # of 8 warps are 64 KB of shared memory, two CTAs per SM (the launch bound's register cap allows two). H200,
 # `skinny_gemm.py --moe-batch` (benchmarks/RESULTS.md, session 14): 2 stages 1-2% ahead of 3 on every shape, 4 (one
