@@ -150,6 +150,55 @@ def test_batch_defaults_follow_the_gpu():
     assert got["h100"].in_flight_tokens == 2 * 8192  # async scheduling: two batches in flight
 
 
+# ---- the fused-MoE buffers of the profile's forward --------------------------------------------------------------
+
+def _moe_bytes(model, tp, version, tokens=8192):
+    """The profile forward's MLP part over `tokens` tokens: its whole peak less the tokens' hidden, residual, q/k/v."""
+    from kvplan.engines.vllm_budget import activation_per_token, forward_peak
+    from kvplan.engines.vllm_versions import behaviour
+    from kvplan.model.sources import resolve
+
+    spec = resolve(model)
+    return forward_peak(spec, tp, tokens, behaviour(version)) - tokens * activation_per_token(spec, tp)
+
+
+def test_fused_moe_buffers_follow_the_release():
+    """DeepSeek-V3 at tp 8 (hidden 7,168, 256 intermediate rows a rank, 8 routed experts a token), 8,192 tokens:
+    vLLM 0.13's fused_experts_impl holds M x k x max(2I, H) and M x k x I bf16 (928 MiB), 0.14+'s TritonExperts
+    workspace M x k x max(I, H) and M x k x max(2I, H) (1,792 MiB) (read in the released wheels,
+    engines/vllm_versions.py); kvplan's earlier rule, kept for V0, three I-wide buffers a pair (96 MiB)."""
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.13.0") == 928 * MiB
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.14.0") == _moe_bytes("deepseek-ai/DeepSeek-V3", 8,
+                                                                           "0.32.0") == 1792 * MiB
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.7.0") == 96 * MiB
+
+
+def test_fused_moe_buffers_agree_where_the_intermediate_is_wider():
+    """Mixtral-8x7B at tp 2 (7,168 intermediate rows a rank, over its hidden of 4,096): every release holds 3 x 2
+    x 7,168 bf16 values a token, 672 MiB over 8,192 tokens (vLLM 0.32's workspace by its shapes: 0.66 GiB,
+    benchmarks/RESULTS.md session 41); gpt-oss-20b's MXFP4 experts (OAI Triton, not these shapes) keep 3 x 4 x
+    2,880 a token, 540 MiB."""
+    assert {_moe_bytes("mistralai/Mixtral-8x7B-v0.1", 2, v) for v in ("0.6.0", "0.13.0", "0.32.0")} == {672 * MiB}
+    assert {_moe_bytes("openai/gpt-oss-20b", 1, v) for v in ("0.10.1", "0.32.0")} == {540 * MiB}
+
+
+def test_fused_moe_buffers_chunk_as_the_release_did():
+    """VLLM_FUSED_MOE_CHUNK_SIZE: 16,384 tokens in 0.12-0.17 (32,768 before), gone from 0.18: at 32,768 tokens
+    DeepSeek-V3's workspace covers half of them in 0.17 and all of them in 0.18; 0.11 covers them all."""
+    half = _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.17.1", 32768)
+    assert half == _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.17.1", 16384) == 2 * 1792 * MiB
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.18.0", 32768) == 4 * 1792 * MiB
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.11.2", 32768) == 4 * 928 * MiB
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.12.0", 32768) == 2 * 928 * MiB
+
+
+def test_profile_peak_names_the_moe_buffers():
+    (row,) = estimate("deepseek-ai/DeepSeek-V3", "--gpu", "h200", "--tp", "8", "--context", "8192")
+    peak = {t["name"]: t for t in row["budget"]["terms"]}["profile_peak"]
+    assert "forward over 8192 tokens with the fused-MoE workspace" in peak["source"]
+    assert peak["bytes"] > 1792 * MiB  # the workspace and the tokens' own activations
+
+
 # ---- pipeline parallel -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("layers, pp, split", [

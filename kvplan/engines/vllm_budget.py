@@ -100,27 +100,55 @@ def sampler_bytes_per_logit(spec, rules: Behaviour) -> int:
 
 
 def activation_per_token(spec, tp: int) -> int:
-    """Bytes per token the forward pass holds at its peak (one layer's MLP): hidden state and residual, this
-    rank's q/k/v, gate/up and activated outputs (x experts_per_token for MoE), in the model dtype."""
-    qkv = qkv_width(spec, tp)
-    experts = spec.experts_per_token if spec.experts else 1
-    inter = spec.expert_intermediate_size if spec.experts else spec.intermediate_size
-    return (2 * spec.hidden_size + qkv + 3 * experts * inter // tp) * DTYPE_BYTES[spec.dtype]
+    """Bytes per token the forward pass holds at its peak besides the MLP's intermediates: hidden state and
+    residual and this rank's q/k/v, in the model dtype."""
+    return (2 * spec.hidden_size + qkv_width(spec, tp)) * DTYPE_BYTES[spec.dtype]
+
+
+def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
+    """Bytes per token of the MLP's intermediates: a dense MLP's gate/up and activated outputs (3 I), or the
+    fused-MoE buffers of the release (vllm_versions module docstring) for k routed pairs of N = 2 I gate/up rows
+    and K = hidden: caches k (max(N, K) + I), workspace k (max(I, K) + max(N, K)); V0 and MXFP4 experts (OAI
+    Triton / Marlin, not the Triton experts these shapes are) keep three I-wide buffers per pair. They differ only
+    where the hidden size exceeds the intermediate (DeepSeek-V3, Qwen3 MoE): Mixtral and gpt-oss read the same."""
+    if not spec.experts:
+        return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
+    k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // tp, spec.hidden_size
+    mxfp4 = any(g.name == "experts" and g.stored == "mxfp4" for g in spec.params)
+    if rules.moe_buffers == "three" or mxfp4:
+        width = 3 * inter
+    elif rules.moe_buffers == "caches":
+        width = max(2 * inter, hidden) + inter
+    else:
+        width = max(inter, hidden) + max(2 * inter, hidden)
+    return k * width * DTYPE_BYTES[spec.dtype]
+
+
+MOE_BUFFERS = {"three": "MoE's three I-wide buffers a pair", "caches": "fused-MoE caches",
+               "workspace": "fused-MoE workspace"}
+
+
+def forward_peak(spec, tp: int, tokens: int, rules: Behaviour) -> int:
+    """The profile forward's activations over `tokens` tokens; the fused-MoE buffers cover at most the release's
+    chunk of tokens."""
+    moe_tokens = min(tokens, rules.moe_chunk_tokens or tokens) if spec.experts else tokens
+    return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules)
 
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour) -> tuple:
     last = stage is None or stage.is_last
+    moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if rules.era == "v0":
         tokens = max(settings.max_model_len, 2048) if settings.max_model_len <= 32768 else 512
-        forward = tokens * activation_per_token(spec, tp)
-        return forward, f"forward over {tokens} tokens (V0 profile, chunked prefill off up to 32K)"
+        forward = forward_peak(spec, tp, tokens, rules)
+        return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K)"
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
     per_logit = sampler_bytes_per_logit(spec, rules)
-    forward = tokens * activation_per_token(spec, tp)
+    forward = forward_peak(spec, tp, tokens, rules)
     sampler = requests * spec.vocab_size * per_logit if last else 0
-    return max(forward, sampler), (f"max(forward over {tokens} tokens {format_gib(forward)} GiB, sampler over "
-                                   f"{requests} requests x {spec.vocab_size} logits x {per_logit} B "
+    return max(forward, sampler), (f"max(forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler "
+                                   f"over {requests} requests x {spec.vocab_size} logits x {per_logit} B "
                                    f"{format_gib(sampler)} GiB)")
 
 

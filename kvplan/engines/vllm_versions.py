@@ -15,11 +15,23 @@ special cases scattered through the engine.
 - 0.32.0 (pinned): one log line for size and concurrency, null block held back before the check
   (kv_cache_utils.get_kv_cache_configs), async scheduling on by default (two batches in flight),
   --gpu-memory-utilization 0.92.
+
+The fused-MoE buffers of the profile's forward (Triton experts, no expert parallelism; read in the released wheels
+0.8.5, 0.9.2, 0.10.1, 0.11.0, 0.13.0, 0.14.0, 0.15.1, 0.20.2, 0.32.0, the releases between grep-checked; N = 2I
+gate/up rows per rank, K = hidden):
+- "caches" (0.8-0.13): fused_moe.py fused_experts_impl allocates M x k x max(N, K) (intermediate caches 1 and 3
+  share it) and M x k x N / 2 per call, freed after the layer; M is the tokens up to VLLM_FUSED_MOE_CHUNK_SIZE
+  (32,768 until 0.11, 16,384 in 0.12-0.17).
+- "workspace" (0.14 on): the modular kernel (FusedMoEModularKernel with TritonExperts) takes its buffers from the
+  process-wide workspace manager (v1/worker/workspace.py), which keeps its high-water mark: TritonExperts.
+  workspace_shapes M x k x max(N / 2, K) and M x k x max(N, K); the chunking is gone from 0.18.
+- "three" (V0): kvplan's earlier rule, three I-wide buffers per routed pair (those releases were not read).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from ..errors import FieldError, quote
 
@@ -35,14 +47,22 @@ class Behaviour:
     async_by_default: bool
     graphs_subtracted: bool
     default_gpu_util: float
+    moe_buffers: str  # three | caches | workspace (the fused-MoE buffers, module docstring)
+    moe_chunk_tokens: Optional[int]  # VLLM_FUSED_MOE_CHUNK_SIZE's default; None: no chunking
 
 
 BEHAVIOURS = {
-    "v0": Behaviour("v0", "blocks", False, False, False, False, 0.9),
-    "v1": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9),
-    "0.21": Behaviour("v1-graphs", "concurrency", False, True, True, True, 0.92),
-    "0.32": Behaviour("v1-graphs", "concurrency", True, True, True, True, 0.92),
+    "v0": Behaviour("v0", "blocks", False, False, False, False, 0.9, "three", None),
+    "v1": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 32768),
+    "0.12": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 16384),
+    "0.14": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", 16384),
+    "0.18": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", None),
+    "0.21": Behaviour("v1-graphs", "concurrency", False, True, True, True, 0.92, "workspace", None),
+    "0.32": Behaviour("v1-graphs", "concurrency", True, True, True, True, 0.92, "workspace", None),
 }
+# the first release of each entry, newest first
+_FROM = ((0, 32), "0.32"), ((0, 21), "0.21"), ((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), \
+    ((0, 8), "v1"), ((0, 2), "v0")
 
 
 def parse_version(text: str) -> tuple:
@@ -57,8 +77,4 @@ def behaviour(version: str) -> Behaviour:
     v = parse_version(version)
     if v < (0, 2) or v > (0, 32, 99):
         raise FieldError("engine", f"vllm=={version} is outside the releases kvplan models (0.2 to {PINNED}).")
-    if v < (0, 8):
-        return BEHAVIOURS["v0"]
-    if v < (0, 21):
-        return BEHAVIOURS["v1"]
-    return BEHAVIOURS["0.21"] if v < (0, 32) else BEHAVIOURS["0.32"]
+    return next(BEHAVIOURS[name] for first, name in _FROM if v >= first)
