@@ -166,10 +166,11 @@ def test_fused_moe_buffers_follow_the_release():
     """DeepSeek-V3 at tp 8 (hidden 7,168, 256 intermediate rows a rank, 8 routed experts a token), 8,192 tokens:
     vLLM 0.13's fused_experts_impl holds M x k x max(2I, H) and M x k x I bf16 (928 MiB), 0.14+'s TritonExperts
     workspace M x k x max(I, H) and M x k x max(2I, H) (1,792 MiB) (read in the released wheels,
-    engines/vllm_versions.py); kvplan's earlier rule, kept for V0, three I-wide buffers a pair (96 MiB)."""
-    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.13.0") == 928 * MiB
+    engines/vllm_versions.py); both quantise x and the activated intermediate to e4m3 for its fp8 experts, 8,192 x
+    (7,168 + 8 x 256) bytes = 72 MiB. kvplan's earlier rule, kept for V0: three I-wide buffers a pair (96 MiB)."""
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.13.0") == (928 + 72) * MiB
     assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.14.0") == _moe_bytes("deepseek-ai/DeepSeek-V3", 8,
-                                                                           "0.32.0") == 1792 * MiB
+                                                                           "0.32.0") == (1792 + 72) * MiB
     assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.7.0") == 96 * MiB
 
 
@@ -184,12 +185,13 @@ def test_fused_moe_buffers_agree_where_the_intermediate_is_wider():
 
 def test_fused_moe_buffers_chunk_as_the_release_did():
     """VLLM_FUSED_MOE_CHUNK_SIZE: 16,384 tokens in 0.12-0.17 (32,768 before), gone from 0.18: at 32,768 tokens
-    DeepSeek-V3's workspace covers half of them in 0.17 and all of them in 0.18; 0.11 covers them all."""
+    DeepSeek-V3's buffers (above: 1,864 MiB a 8,192 tokens from 0.14, 1,000 before) cover half of them in 0.17 and
+    all of them in 0.18; 0.11 covers them all, 0.12 half."""
     half = _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.17.1", 32768)
-    assert half == _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.17.1", 16384) == 2 * 1792 * MiB
-    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.18.0", 32768) == 4 * 1792 * MiB
-    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.11.2", 32768) == 4 * 928 * MiB
-    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.12.0", 32768) == 2 * 928 * MiB
+    assert half == _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.17.1", 16384) == 2 * 1864 * MiB
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.18.0", 32768) == 4 * 1864 * MiB
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.11.2", 32768) == 4 * 1000 * MiB
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.12.0", 32768) == 2 * 1000 * MiB
 
 
 def test_profile_peak_names_the_moe_buffers():

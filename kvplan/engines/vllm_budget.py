@@ -108,20 +108,26 @@ def activation_per_token(spec, tp: int) -> int:
 def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
     """Bytes per token of the MLP's intermediates: a dense MLP's gate/up and activated outputs (3 I), or the
     fused-MoE buffers of the release (vllm_versions module docstring) for k routed pairs of N = 2 I gate/up rows
-    and K = hidden: caches k (max(N, K) + I), workspace k (max(I, K) + max(N, K)); V0 and MXFP4 experts (OAI
-    Triton / Marlin, not the Triton experts these shapes are) keep three I-wide buffers per pair. They differ only
+    and K = hidden: caches k (max(N, K) + I), workspace k (max(I, K) + max(N, K)), plus e4m3 copies of x and of
+    the activated intermediate for fp8 experts; V0 and MXFP4 experts (OAI Triton / Marlin, not the Triton experts
+    these shapes are) keep three I-wide buffers per pair. Triton is what vLLM 0.32 runs for 16-bit experts on
+    Hopper and for block-fp8 experts on Hopper without expert parallelism (fused_moe/oracle/unquantized.py, fp8.py
+    _get_priority_backends); other GPUs' and backends' buffers are not modelled. They differ only
     where the hidden size exceeds the intermediate (DeepSeek-V3, Qwen3 MoE): Mixtral and gpt-oss read the same."""
     if not spec.experts:
         return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
     k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // tp, spec.hidden_size
-    mxfp4 = any(g.name == "experts" and g.stored == "mxfp4" for g in spec.params)
-    if rules.moe_buffers == "three" or mxfp4:
-        width = 3 * inter
-    elif rules.moe_buffers == "caches":
+    stored = {g.stored for g in spec.params if g.name == "experts"}
+    if rules.moe_buffers == "three" or "mxfp4" in stored:
+        return k * 3 * inter * DTYPE_BYTES[spec.dtype]
+    if rules.moe_buffers == "caches":
         width = max(2 * inter, hidden) + inter
     else:
         width = max(inter, hidden) + max(2 * inter, hidden)
-    return k * width * DTYPE_BYTES[spec.dtype]
+    # fp8 experts (W8A8): x and the activated intermediate quantised to e4m3 for the two GEMMs
+    # (moe_kernel_quantize_input in the prepare step and experts/triton_moe.py apply; their scales not counted)
+    quantised = hidden + k * inter if "fp8" in stored else 0
+    return k * width * DTYPE_BYTES[spec.dtype] + quantised
 
 
 MOE_BUFFERS = {"three": "MoE's three I-wide buffers a pair", "caches": "fused-MoE caches",
