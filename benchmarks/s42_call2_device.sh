@@ -10,10 +10,12 @@ LOG=$OUT/s42_call2_h200_2026-12-04.txt
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
 timeout 150 python3 benchmarks/fp8_experts_probe.py 2>&1 | grep -v -i warn | tee -a "$LOG"
 S=smsp__average_warps_issue_stalled
-M=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active
+M=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed
+M=$M,sm__warps_active.avg.pct_of_peak_sustained_active
 M=$M,launch__grid_size,launch__registers_per_thread,launch__occupancy_limit_registers,launch__occupancy_limit_shared_mem
 for r in long_scoreboard short_scoreboard barrier wait math_pipe_throttle lg_throttle mio_throttle no_instruction \
-  not_selected selected membar drain imc_miss branch_resolving dispatch_stall; do M=$M,${S}_${r}_per_issue_active.ratio; done
+  not_selected selected membar drain imc_miss branch_resolving dispatch_stall; do
+  M=$M,${S}_${r}_per_issue_active.ratio; done
 for v in "k split, joined" "rows, joined"; do
   echo "== ncu: $v, 84 tokens (run 2 of 3: up, then down)" | tee -a "$LOG"
   timeout 150 ncu --clock-control none --kernel-name regex:kvp_skinny_fp8 --launch-skip 2 --launch-count 2 \

@@ -15,7 +15,8 @@ timeout 100 compute-sanitizer --report-api-errors no --tool memcheck python3 -m 
   tests/test_skinny_gpu.py -k "test_moe_by_expert_rows_fp8" 2>&1 | tail -2 | tee -a "$LOG"
 timeout 150 python3 benchmarks/fp8_experts_probe.py 2>&1 | grep -v -i warn | tee -a "$LOG"
 S=smsp__average_warps_issue_stalled
-M=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed,sm__warps_active.avg.pct_of_peak_sustained_active
+M=gpu__time_duration.sum,dram__throughput.avg.pct_of_peak_sustained_elapsed
+M=$M,sm__warps_active.avg.pct_of_peak_sustained_active
 for r in long_scoreboard short_scoreboard barrier wait math_pipe_throttle not_selected selected; do
   M=$M,${S}_${r}_per_issue_active.ratio; done
 echo "== ncu: rows, joined, 84 tokens (up, then down)" | tee -a "$LOG"

@@ -10,7 +10,7 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_skinny_gpu.py -k "fp8 or rows or joined" 2>&1 \
   | tail -2 | tee -a "$LOG"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_verify_gpu.py 2>&1 | tail -2 | tee -a "$LOG"
-python3 benchmarks/verify_device_run.py models --budget=200 --only=qwen3next-tp2,dsv2-lite,glm47-flash,nemotron3-nano,dsr1-tp8 \
-  2>&1 | tail -6 | tee -a "$LOG"
+ONLY=qwen3next-tp2,dsv2-lite,glm47-flash,nemotron3-nano,dsr1-tp8
+python3 benchmarks/verify_device_run.py models --budget=200 --only=$ONLY 2>&1 | tail -6 | tee -a "$LOG"
 python3 benchmarks/verify_summary_md.py "$OUT/results.jsonl" 2>&1 | head -16 | tee -a "$LOG"
 cp "$OUT/results.jsonl" "$OUT/verify_h200_2026-12-04_s42_call5.jsonl" 2>/dev/null

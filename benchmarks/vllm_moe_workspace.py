@@ -1,5 +1,6 @@
 """What vLLM 0.32 holds for its fused-MoE workspace in the profile run, beside kvplan's predicted profile peak
-(benchmarks/RESULTS.md session 41; the engine rule since session 42: engines/vllm_budget.py mlp_per_token). vLLM 0.32 allocates it through the process-wide workspace
+(benchmarks/RESULTS.md session 41; the engine rule since session 42: engines/vllm_budget.py mlp_per_token).
+vLLM 0.32 allocates it through the process-wide workspace
 manager (model_executor/layers/fused_moe/modular_kernel.py _allocate_buffers: one buffer for workspace13 and the
 output, max of their sizes, and workspace2), with M the forward's tokens (max_num_batched_tokens; no M chunking in
 0.32). The shapes are TritonExperts.workspace_shapes (experts/triton_moe.py): workspace13 M x topk x max(N_act, K),

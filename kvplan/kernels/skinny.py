@@ -419,9 +419,9 @@ def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=No
                    row_stages=None, gated=True) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
     (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: 16-bit and fp8
-    experts by a row tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared experts
-    joined to the routed ones), their passes spread over CTA rows that start first; ``row_stages``: the row-tile
-    kernel's weight ring, in steps; ``gated``: False for experts of one up projection and a plain activation,
+    experts by a row tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared
+    experts joined to the routed ones), their passes spread over CTA rows that start first; ``row_stages``: the
+    row-tile kernel's weight ring, in steps; ``gated``: False for experts of one up projection and a plain activation,
     Nemotron-H's relu2; see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
                         launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles, expert_rows, joined,
