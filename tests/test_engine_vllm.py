@@ -4,6 +4,7 @@ hand from vLLM 0.32.0's rules (benchmarks/vllm_reference/RULES.md); the exhausti
 code is tests/test_engine_vllm_reference.py."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -181,6 +182,15 @@ def test_fused_moe_buffers_agree_where_the_intermediate_is_wider():
     2,880 a token, 540 MiB."""
     assert {_moe_bytes("mistralai/Mixtral-8x7B-v0.1", 2, v) for v in ("0.6.0", "0.13.0", "0.32.0")} == {672 * MiB}
     assert {_moe_bytes("openai/gpt-oss-20b", 1, v) for v in ("0.10.1", "0.32.0")} == {540 * MiB}
+
+
+def test_fused_moe_buffers_of_experts_without_a_gate():
+    """Nemotron-3-Nano's relu2 experts (hidden 2,688, 1,856 up rows, 6 a token): vLLM 0.32 sizes the workspace by
+    N = 1,856 and an activation output of N (adjust_N_for_activation), both under the hidden, so two hidden-wide
+    buffers a pair: 6 x 2 x 2,688 bf16 values a token, 504 MiB over 8,192 tokens (a gated reading, 2 N = 3,712
+    rows, would say 600)."""
+    config = Path(__file__).resolve().parents[1] / "benchmarks/configs/nvidia--NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.json"
+    assert _moe_bytes(str(config), 1, "0.32.0") == 504 * MiB
 
 
 def test_fused_moe_buffers_chunk_as_the_release_did():

@@ -31,6 +31,7 @@ import math
 from typing import Optional
 
 from ..model.precision import DTYPE_BYTES
+from ..model.tensors import NON_GATED_MLP
 from ..plan.budget import Budget, BudgetTerm, qkv_width
 from ..plan.sharding import stage_weights
 from .vllm import format_gib
@@ -108,7 +109,7 @@ def activation_per_token(spec, tp: int) -> int:
 def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
     """Bytes per token of the MLP's intermediates: a dense MLP's gate/up and activated outputs (3 I), or the
     fused-MoE buffers of the release (vllm_versions module docstring) for k routed pairs of N = 2 I gate/up rows
-    and K = hidden: caches k (max(N, K) + I), workspace k (max(I, K) + max(N, K)), plus e4m3 copies of x and of
+    (I up rows where the experts have no gate) and K = hidden: caches k (max(N, K) + I), workspace k (max(I, K) + max(N, K)), plus e4m3 copies of x and of
     the activated intermediate for fp8 experts; V0 and MXFP4 experts (OAI Triton / Marlin, not the Triton experts
     these shapes are) keep three I-wide buffers per pair. Triton is what vLLM 0.32 runs for 16-bit experts on
     Hopper and for block-fp8 experts on Hopper without expert parallelism (fused_moe/oracle/unquantized.py, fp8.py
@@ -120,10 +121,13 @@ def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
     stored = {g.stored for g in spec.params if g.name == "experts"}
     if rules.moe_buffers == "three" or "mxfp4" in stored:
         return k * 3 * inter * DTYPE_BYTES[spec.dtype]
+    # non-gated experts (Nemotron-H's relu2) have N = I up rows and an activation of I outputs
+    # (modular_kernel.py adjust_N_for_activation in 0.32)
+    n = inter if spec.model_type in NON_GATED_MLP else 2 * inter
     if rules.moe_buffers == "caches":
-        width = max(2 * inter, hidden) + inter
+        width = max(n, hidden) + inter
     else:
-        width = max(inter, hidden) + max(2 * inter, hidden)
+        width = max(inter, hidden) + max(n, hidden)
     # fp8 experts (W8A8): x and the activated intermediate quantised to e4m3 for the two GEMMs
     # (moe_kernel_quantize_input in the prepare step and experts/triton_moe.py apply; their scales not counted)
     quantised = hidden + k * inter if "fp8" in stored else 0
