@@ -109,12 +109,13 @@ def activation_per_token(spec, tp: int) -> int:
 def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
     """Bytes per token of the MLP's intermediates: a dense MLP's gate/up and activated outputs (3 I), or the
     fused-MoE buffers of the release (vllm_versions module docstring) for k routed pairs of N = 2 I gate/up rows
-    (I up rows where the experts have no gate) and K = hidden: caches k (max(N, K) + I), workspace k (max(I, K) + max(N, K)), plus e4m3 copies of x and of
-    the activated intermediate for fp8 experts; V0 and MXFP4 experts (OAI Triton / Marlin, not the Triton experts
-    these shapes are) keep three I-wide buffers per pair. Triton is what vLLM 0.32 runs for 16-bit experts on
-    Hopper and for block-fp8 experts on Hopper without expert parallelism (fused_moe/oracle/unquantized.py, fp8.py
-    _get_priority_backends); other GPUs' and backends' buffers are not modelled. They differ only
-    where the hidden size exceeds the intermediate (DeepSeek-V3, Qwen3 MoE): Mixtral and gpt-oss read the same."""
+    (I up rows where the experts have no gate) and K = hidden: caches k (max(N, K) + I), workspace
+    k (max(I, K) + max(N, K)), plus e4m3 copies of x and of the activated intermediate for fp8 experts. V0 and
+    MXFP4 experts (OAI Triton / Marlin, not the Triton experts these shapes are) keep three I-wide buffers a pair.
+    Triton is what vLLM 0.32 runs for 16-bit experts on Hopper and for block-fp8 experts on Hopper without expert
+    parallelism (fused_moe/oracle/unquantized.py, fp8.py _get_priority_backends); other GPUs' and backends' buffers
+    are not modelled. The rules differ only where the hidden size exceeds a rank's expert intermediate (DeepSeek-V3,
+    Qwen3 MoE, any MoE at a high enough tp): Mixtral at tp 2 and gpt-oss read the same in all."""
     if not spec.experts:
         return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
     k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // tp, spec.hidden_size
