@@ -167,20 +167,23 @@ def test_fused_moe_buffers_follow_the_release():
     """DeepSeek-V3 at tp 8 (hidden 7,168, 256 intermediate rows a rank, 8 routed experts a token), 8,192 tokens:
     vLLM 0.13's fused_experts_impl holds M x k x max(2I, H) and M x k x I bf16 (928 MiB), 0.14+'s TritonExperts
     workspace M x k x max(I, H) and M x k x max(2I, H) (1,792 MiB) (read in the released wheels,
-    engines/vllm_versions.py); both quantise x and the activated intermediate to e4m3 for its fp8 experts, 8,192 x
-    (7,168 + 8 x 256) bytes = 72 MiB. kvplan's earlier rule, kept for V0: three I-wide buffers a pair (96 MiB)."""
+    engines/vllm_versions.py); V0's fused_experts (0.7) three separate buffers M x k x 2I, M x k x I, M x k x H
+    (992 MiB); each quantises x and the activated intermediate to e4m3 for its fp8 experts, 8,192 x (7,168 + 8 x
+    256) bytes = 72 MiB."""
     assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.13.0") == (928 + 72) * MiB
     assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.14.0") == _moe_bytes("deepseek-ai/DeepSeek-V3", 8,
                                                                            "0.32.0") == (1792 + 72) * MiB
-    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.7.0") == 96 * MiB
+    assert _moe_bytes("deepseek-ai/DeepSeek-V3", 8, "0.7.0") == (992 + 72) * MiB
 
 
 def test_fused_moe_buffers_agree_where_the_intermediate_is_wider():
-    """Mixtral-8x7B at tp 2 (7,168 intermediate rows a rank, over its hidden of 4,096): every release holds 3 x 2
-    x 7,168 bf16 values a token, 672 MiB over 8,192 tokens (vLLM 0.32's workspace by its shapes: 0.66 GiB,
-    benchmarks/RESULTS.md session 41); gpt-oss-20b's MXFP4 experts (OAI Triton, not these shapes) keep 3 x 4 x
-    2,880 a token, 540 MiB."""
-    assert {_moe_bytes("mistralai/Mixtral-8x7B-v0.1", 2, v) for v in ("0.6.0", "0.13.0", "0.32.0")} == {672 * MiB}
+    """Mixtral-8x7B at tp 2 (7,168 intermediate rows a rank, over its hidden of 4,096): the shared caches (0.8-0.13)
+    and the workspace (0.14+) both hold 3 x 2 x 7,168 bf16 values a token, 672 MiB over 8,192 tokens (vLLM 0.32's
+    workspace by its shapes: 0.66 GiB, benchmarks/RESULTS.md session 41); V0's separate buffers add the down
+    projection's 2 x 4,096 outputs, 800 MiB. gpt-oss-20b's MXFP4 experts (OAI Triton, not these shapes) keep 3 x 4
+    x 2,880 a token, 540 MiB."""
+    assert {_moe_bytes("mistralai/Mixtral-8x7B-v0.1", 2, v) for v in ("0.8.5", "0.13.0", "0.32.0")} == {672 * MiB}
+    assert _moe_bytes("mistralai/Mixtral-8x7B-v0.1", 2, "0.6.4") == 800 * MiB
     assert {_moe_bytes("openai/gpt-oss-20b", 1, v) for v in ("0.10.1", "0.32.0")} == {540 * MiB}
 
 

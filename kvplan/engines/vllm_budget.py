@@ -109,23 +109,25 @@ def activation_per_token(spec, tp: int) -> int:
 def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
     """Bytes per token of the MLP's intermediates: a dense MLP's gate/up and activated outputs (3 I), or the
     fused-MoE buffers of the release (vllm_versions module docstring) for k routed pairs of N = 2 I gate/up rows
-    (I up rows where the experts have no gate) and K = hidden: caches k (max(N, K) + I), workspace
-    k (max(I, K) + max(N, K)), plus e4m3 copies of x and of the activated intermediate for fp8 experts. V0 and
+    (I up rows where the experts have no gate) and K = hidden: separate k (N + I + K), caches k (max(N, K) + I),
+    workspace k (max(I, K) + max(N, K)), plus e4m3 copies of x and of the activated intermediate for fp8 experts.
     MXFP4 experts (OAI Triton / Marlin, not the Triton experts these shapes are) keep three I-wide buffers a pair.
     Triton is what vLLM 0.32 runs for 16-bit experts on Hopper and for block-fp8 experts on Hopper without expert
     parallelism (fused_moe/oracle/unquantized.py, fp8.py _get_priority_backends); other GPUs' and backends' buffers
-    are not modelled. The rules differ only where the hidden size exceeds a rank's expert intermediate (DeepSeek-V3,
-    Qwen3 MoE, any MoE at a high enough tp): Mixtral at tp 2 and gpt-oss read the same in all."""
+    are not modelled. The caches and the workspace differ only where the hidden size exceeds a rank's expert
+    intermediate (DeepSeek-V3, Qwen3 MoE, any MoE at a high enough tp)."""
     if not spec.experts:
         return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
     k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // tp, spec.hidden_size
     stored = {g.stored for g in spec.params if g.name == "experts"}
-    if rules.moe_buffers == "three" or "mxfp4" in stored:
+    if "mxfp4" in stored:  # OAI Triton / Marlin experts: their buffers not read, kvplan's earlier three I a pair
         return k * 3 * inter * DTYPE_BYTES[spec.dtype]
     # non-gated experts (Nemotron-H's relu2) have N = I up rows and an activation of I outputs
     # (modular_kernel.py adjust_N_for_activation in 0.32)
     n = inter if spec.model_type in NON_GATED_MLP else 2 * inter
-    if rules.moe_buffers == "caches":
+    if rules.moe_buffers == "separate":
+        width = n + inter + hidden
+    elif rules.moe_buffers == "caches":
         width = max(n, hidden) + inter
     else:
         width = max(inter, hidden) + max(n, hidden)
@@ -135,8 +137,7 @@ def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
     return k * width * DTYPE_BYTES[spec.dtype] + quantised
 
 
-MOE_BUFFERS = {"three": "MoE's three I-wide buffers a pair", "caches": "fused-MoE caches",
-               "workspace": "fused-MoE workspace"}
+MOE_BUFFERS = {"separate": "fused-MoE buffers", "caches": "fused-MoE caches", "workspace": "fused-MoE workspace"}
 
 
 def forward_peak(spec, tp: int, tokens: int, rules: Behaviour) -> int:

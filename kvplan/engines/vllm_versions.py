@@ -17,15 +17,16 @@ special cases scattered through the engine.
   --gpu-memory-utilization 0.92.
 
 The fused-MoE buffers of the profile's forward (Triton experts, no expert parallelism; read in the released wheels
-0.8.5, 0.9.2, 0.10.1, 0.11.0, 0.13.0, 0.14.0, 0.15.1, 0.20.2, 0.32.0, the releases between grep-checked; N = 2I
-gate/up rows per rank, K = hidden):
+0.4.3, 0.5.4, 0.6.4, 0.7.3, 0.8.5, 0.9.2, 0.10.1, 0.11.0, 0.13.0, 0.14.0, 0.15.1, 0.20.2, 0.32.0, the releases
+between 0.8.5 and 0.32.0 grep-checked; N = 2I gate/up rows per rank, K = hidden):
+- "separate" (V0, <= 0.7): fused_moe.py fused_experts allocates M x k x N, M x k x N / 2 and M x k x K per call
+  (chunks of 65,536 tokens in 0.5, 32,768 in 0.6-0.7, none in 0.4: V0's profile never reaches them).
 - "caches" (0.8-0.13): fused_moe.py fused_experts_impl allocates M x k x max(N, K) (intermediate caches 1 and 3
   share it) and M x k x N / 2 per call, freed after the layer; M is the tokens up to VLLM_FUSED_MOE_CHUNK_SIZE
   (32,768 until 0.11, 16,384 in 0.12-0.17).
 - "workspace" (0.14 on): the modular kernel (FusedMoEModularKernel with TritonExperts) takes its buffers from the
   process-wide workspace manager (v1/worker/workspace.py), which keeps its high-water mark: TritonExperts.
   workspace_shapes M x k x max(N / 2, K) and M x k x max(N, K); the chunking is gone from 0.18.
-- "three" (V0): kvplan's earlier rule, three I-wide buffers per routed pair (those releases were not read).
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ class Behaviour:
     async_by_default: bool
     graphs_subtracted: bool
     default_gpu_util: float
-    moe_buffers: str  # three | caches | workspace (the fused-MoE buffers, module docstring)
+    moe_buffers: str  # separate | caches | workspace (the fused-MoE buffers, module docstring)
     moe_chunk_tokens: Optional[int]  # VLLM_FUSED_MOE_CHUNK_SIZE's default; None: no chunking
 
 
 BEHAVIOURS = {
-    "v0": Behaviour("v0", "blocks", False, False, False, False, 0.9, "three", None),
+    "v0": Behaviour("v0", "blocks", False, False, False, False, 0.9, "separate", None),
     "v1": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 32768),
     "0.12": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 16384),
     "0.14": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", 16384),
