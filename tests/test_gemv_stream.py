@@ -90,12 +90,13 @@ def test_tall_weights_take_two_ctas_per_sm_with_shorter_rings():
 
 def test_ci_compiles_both_default_launches():
     """A default plan can need the one-CTA ring or the tall shapes' shorter ring, its CTAs in order or rotated, or
-    the row-owned form's rings of 8 or 6 (verify times every form): CI compiles the six for sm_90."""
+    the row-owned form's rings of 8 or 6 (verify times every form), and an MoE layer's experts at one token in
+    either launch (the gather form): CI compiles the eight for sm_90."""
     from kvplan.kernels.configs import INSTANTIATION_SETS
 
     names = {c.name for make in INSTANTIATION_SETS for c in make("sm_90") if isinstance(c, gs.GemvStreamConfig)}
     assert names == {"gemv_stream", "gemv_stream_d6", "gemv_stream_rot", "gemv_stream_d6_rot", "gemv_stream_own",
-                     "gemv_stream_d6_own"}
+                     "gemv_stream_d6_own", "gemv_stream_gather", "gemv_stream_d6_gather"}
 
 
 def test_the_trace_form_is_its_own_cubin_and_the_default_has_none():
@@ -169,3 +170,41 @@ def test_block_scaled_plans_take_e4m3_in_order_or_rotated_only():
     assert gs.BLOCK_KERNEL in gs.GemvStreamConfig().kernels
     assert gs.BLOCK_KERNEL in gs.GemvStreamConfig(rotate=True).kernels
     assert gs.BLOCK_KERNEL not in gs.GemvStreamConfig(own=True).kernels
+
+
+def test_the_gather_form_is_its_own_cubin():
+    gather = gs.GemvStreamConfig(gather=True)
+    assert gather.name == "gemv_stream_gather" and gather.macros() == [("KVP_GV_GATHER", "1")]
+    assert gs.GemvStreamConfig().macros() == []
+
+
+@pytest.mark.parametrize("args, word", [
+    (("cols", 8, 2, 128, 1, False), "gather must be one of"),
+    (("rows", 0, 2, 128, 1, False), "experts must be a positive int"),
+    (("k", 8, True, 128, 1, False), "pairs must be a positive int"),
+    (("rows", 8, 2, 128, 1, True), "in order only"),
+    (("k", 8, 2, 128, 2, False), "one token"),
+    (("rows", 8, 2, 100, 1, False), "multiple of 64"),  # a tile would straddle two experts' rows
+    ((None, 8, 0, 128, 1, False), "experts and pairs are for gather plans"),
+])
+def test_bad_gather_options_name_them(args, word):
+    with pytest.raises(ValueError, match=word):
+        gs.check_gather(*args)
+
+
+def test_gather_k_takes_rows_not_a_multiple_of_the_tile():
+    """The down stage's rows are the hidden size: its tiles are one matrix's, zero-filled past n like a dense plan."""
+    gs.check_gather("k", 257, 9, 100, 1, False)
+    gs.check_gather(None, 0, 0, 100, 8, False)
+
+
+def test_bad_one_token_moe_options_are_named_before_a_gpu_is_needed():
+    torch = pytest.importorskip("torch")
+    from kvplan.kernels.moe_one_token import one_token_moe_plan
+
+    for options, word in (({"weight_format": "mxfp4"}, "weight_format"), ({"activation": "relu2"}, "activation"),
+                          ({"dtype": torch.float32}, "dtype"), ({"weight_format": "fp8", "dtype": torch.float16},
+                                                               "dtype")):
+        kw = {"dtype": torch.bfloat16, **options}
+        with pytest.raises(ValueError, match=word):
+            one_token_moe_plan(8, 256, 128, 2, **kw)

@@ -70,6 +70,13 @@ FP8_GROUPED_LABEL = ("; from {tokens} tokens on, {slice:,} tokens at a time, {ch
                      "GEMMs")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
+# One token (a batch-1 decode step) on Hopper: the routed experts as two streaming GEMVs over the token's experts
+# (kvplan/kernels/moe_one_token.py, gemv_stream.cu's gather form), the activation between, the weighted sum out of
+# the down launch. ONE_TOKEN_GEMV False keeps the pairs kernel there (benchmarks' A/B).
+ONE_TOKEN_GEMV = True
+ONE_TOKEN_LABEL = ("; at one token the streaming GEMV over the token's experts instead (kvplan/kernels/"
+                   "moe_one_token.py: gate/up and down a launch each, the activation between, the routing weights "
+                   "applied in the down launch)")
 BY_EXPERT_LABEL = ("the same kernel by expert (the pairs sorted by expert, a row tile per warp, each expert's weights "
                    "read once per 32 pairs{joined}) while the pairs per expert average <= {pairs}, beyond that ")
 
@@ -147,9 +154,10 @@ class MoE:
         # the correction bias in float32 whatever the weights' dtype (vLLM keeps it so; the router kernel takes it)
         self.correction = w["router_correction"].float().contiguous() if "router_correction" in w else None
         self.rule = arch.routing.describe()  # the router's label, once (route() runs every layer of every step)
-        self.pairs, self.pairs_refused, self.mx_dequant = None, None, None
+        self.pairs, self.pairs_refused, self.mx_dequant, self.one_token = None, None, None, None
         if w["router"].is_cuda:
             self.pairs = self._pairs_plan()
+            self.one_token = self._one_token_plan()
             if isinstance(self.pairs, str):
                 self.pairs, self.pairs_refused = None, self.pairs
             if self.mxfp4 and w["router"].dtype == torch.bfloat16:
@@ -174,6 +182,28 @@ class MoE:
             return plans[key]
         except (ValueError, RuntimeError, ImportError) as exc:
             return str(exc)
+
+    def _one_token_plan(self):
+        """The streaming GEMV's plan for this layer's experts at one token, or None where it cannot run them (not
+        Hopper, mxfp4 experts, shapes off its tiles: the pairs kernel then)."""
+        a, w = self.arch, self.w
+        if not ONE_TOKEN_GEMV or self.mxfp4:
+            return None
+        dtype, inter = w["router"].dtype, w["w2"].shape[-1]
+        experts, pairs = a.experts + self.joined, a.top_k + self.joined
+        key = ("one_token", experts, a.hidden, inter, pairs, dtype, self.fp8, a.activation, a.gated_mlp)
+        plans = vars(self.rt).setdefault("moe_plans", {})
+        if key not in plans:
+            try:
+                from ..kernels.moe_one_token import one_token_moe_plan
+
+                plans[key] = one_token_moe_plan(experts, a.hidden, inter, pairs, dtype,
+                                                weight_format="fp8" if self.fp8 else "16bit",
+                                                activation=a.activation, gated=a.gated_mlp,
+                                                device=w["router"].device.index)
+            except (ValueError, RuntimeError, ImportError):
+                plans[key] = None
+        return plans[key]
 
     def _mx_dequant_plan(self, device):
         """The mxfp4 -> bf16 kernel's plan, shared by the layers, or None where it cannot build (torch then)."""
@@ -228,7 +258,8 @@ class MoE:
             rest = BY_EXPERT_LABEL.format(pairs=BY_EXPERT_PAIRS, joined=joined) + rest
         packed = ", mxfp4 as packed bytes dequantised in registers" if self.mxfp4 else \
             ", e4m3 bytes times their block scales in registers" if self.fp8 else ""
-        return PAIRS_LABEL.format(tokens=self.pairs.max_tokens, mxfp4=packed) + rest
+        one = ONE_TOKEN_LABEL if self.one_token is not None else ""
+        return PAIRS_LABEL.format(tokens=self.pairs.max_tokens, mxfp4=packed) + rest + one
 
     def route(self, logits, gate=None):
         """(weights [T, k + joined] float32, expert ids [T, k + joined]) from the router's logits by the model's rule
@@ -286,6 +317,11 @@ class MoE:
         and run as grouped GEMMs (cost ~ every expert: the grouped kernel does each expert's tile work even for
         the experts no token chose). The bundled kernel, where it takes the pairs (_kernel_takes), adds the shared
         expert in its combine launch."""
+        if self.one_token is not None and ids.shape[0] == 1 and x.dtype == self.one_token.dtype:
+            w = self.w
+            w13, w2 = ((w["w13"], w["w13_scale"]), (w["w2"], w["w2_scale"])) if self.fp8 else (w["w13"], w["w2"])
+            out = self.one_token.run(x.contiguous(), weights, ids.to(torch.int32), w13, w2)
+            return _plus_shared(out, shared, gate)
         if self._kernel_takes(x, ids):
             w = self.w
             if self.mxfp4:

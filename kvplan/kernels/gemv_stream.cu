@@ -92,6 +92,23 @@
 #ifndef KVP_GV_OWN
 #define KVP_GV_OWN 0
 #endif
+// KVP_GV_GATHER=1 (plan(gather=...)): an MoE layer's experts at one token as one GEMV. W is [experts, rows, k] (a 3-D
+// tensor map {k, rows, expert}) and `ids` [pairs] the token's experts (the router's output: read after the wait, so
+// no weights go out before it). g_tiles > 0 ("rows", the gate/up stage): the virtual W is the pairs' matrices stacked,
+// [pairs x rows, k], row tile t of pair t / g_tiles, y [pairs x rows]. g_ksteps > 0 ("k", the down stage): the
+// virtual W is [rows, pairs x k], k step s of pair s / g_ksteps, x the pairs' activations laid end to end, each
+// step's sums times the pair's routing weight wts[j] before they are added, y [rows] the routed experts' sum. One
+// launch a stage instead of the pair-slot kernel's CTA per (pair, 32 rows) and its combine launch. In order only.
+#ifndef KVP_GV_GATHER
+#define KVP_GV_GATHER 0
+#endif
+#if KVP_GV_GATHER
+#define GV_GATHER_ARG , const int *ids, const float *wts, int g_tiles, int g_ksteps, long long sw_stride
+#define GV_GATHER_VAL ids, wts, g_tiles, g_ksteps, sw_stride
+#else
+#define GV_GATHER_ARG
+#define GV_GATHER_VAL nullptr, nullptr, 0, 0, 0
+#endif
 #if KVP_GV_TRACE
 #define GV_TRACE_ARG , unsigned long long* trace
 #define GV_TRACE_VAL , trace
@@ -120,6 +137,10 @@ struct GvArgs {
   const float* sw;  // e4m3b: [ceil(n / 128)][k / 64] weight scales (k in 16-bit units); null otherwise
   const float* sx;  // e4m3b: x's scales, group g of column b at sx[g * sx_stride + b]
   int sx_stride;
+  const int* ids;  // KVP_GV_GATHER: the pairs' experts, their routing weights (the "k" stage), the stage's
+  const float* wts;  // 64-row tiles or k steps per pair, and (e4m3b) floats between experts' block scales
+  int g_tiles, g_ksteps;
+  long long sw_stride;
 #if KVP_GV_TRACE
   unsigned long long* trace;
 #endif
@@ -158,6 +179,50 @@ __device__ __forceinline__ void gv_weights(unsigned dst, const GvTmap* map, int 
   gv_tma_hint(dst, map, k0, row, bar, policy);
 #else
   gv_tma(dst, map, k0, row, bar);
+#endif
+}
+#if KVP_GV_GATHER
+// Where a unit (tile, k step) of the virtual W lies: pair j, expert e, the row of the expert's matrix its tile
+// starts at, its k step in the expert's matrix, and that matrix's k steps.
+struct GvAt {
+  int j, e, row, ks, ksteps;
+};
+__device__ __forceinline__ GvAt gv_at(const GvArgs& a, int tile, int step, int steps_per_tile) {
+  GvAt at;
+  if (a.g_tiles) {
+    at.j = tile / a.g_tiles;
+    at.row = (tile - at.j * a.g_tiles) * GV_TILE_ROWS;
+    at.ks = step;
+    at.ksteps = steps_per_tile;
+  } else {
+    at.j = step / a.g_ksteps;
+    at.row = tile * GV_TILE_ROWS;
+    at.ks = step - at.j * a.g_ksteps;
+    at.ksteps = a.g_ksteps;
+  }
+  at.e = a.ids[at.j];  // an id outside the map's experts reads zeros (the copy's out-of-bounds fill)
+  return at;
+}
+// the unit's box through the 3-D map {k, row, expert}
+__device__ __forceinline__ void gv_gather_weights(unsigned dst, const GvArgs& a, const GvAt& at, unsigned bar,
+                                                  unsigned long long policy) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile(
+      "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.L2::cache_hint [%0], [%1, {%2, "
+      "%3, %4}], [%5], %6;\n"
+      ::"r"(dst), "l"(reinterpret_cast<unsigned long long>(a.map)), "r"(at.ks * GV_STEP_K), "r"(at.row), "r"(at.e),
+      "r"(bar), "l"(policy)
+      : "memory");
+#endif
+}
+#endif
+// a step's weights at the cursor
+__device__ __forceinline__ void gv_step_weights(unsigned dst, const GvArgs& a, int tile, int step, int steps_per_tile,
+                                                unsigned bar, unsigned long long policy) {
+#if KVP_GV_GATHER
+  gv_gather_weights(dst, a, gv_at(a, tile, step, steps_per_tile), bar, policy);
+#else
+  gv_weights(dst, a.map, step * GV_STEP_K, tile * GV_TILE_ROWS, bar, policy);
 #endif
 }
 __device__ __forceinline__ void gv_ldsm4(unsigned addr, unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3) {
@@ -419,14 +484,15 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     const GvCursor first = cur;
     const int pre = (int)min((long long)D, steps);
     const unsigned long long policy = gv_evict_first_policy();
+    if (KVP_GV_GATHER) kvp::pdl_wait();  // which experts: the router's output
     for (int d = 0; d < pre; ++d) {  // weights before the wait
       if (lane == 0) {
         kvp::mbar_arrive_tx(full + 8 * d, WST);
-        gv_weights(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d, policy);
+        gv_step_weights(wring + d * WST, a, cur.tile, cur.step, steps_per_tile, full + 8 * d, policy);
       }
       gv_next(cur, d, order, steps_per_tile);
     }
-    kvp::pdl_wait();
+    if (!KVP_GV_GATHER) kvp::pdl_wait();
     if (KVP_GV_TRACE && lane == 0) GV_MARK(1);
     GvCursor xc = first;
     for (int d = 0; d < pre; ++d) {
@@ -439,7 +505,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
       kvp::mbar_wait(empty + 8 * d, (unsigned)((i / D - 1) & 1));  // the MMA warps are done with its last use
       if (lane == 0) {
         kvp::mbar_arrive_tx(full + 8 * d, WST);
-        gv_weights(wring + d * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * d, policy);
+        gv_step_weights(wring + d * WST, a, cur.tile, cur.step, steps_per_tile, full + 8 * d, policy);
       }
       gv_copy_x(a, cur.step, xring + d * XST, lane);
       gv_cp_arrive(full + 8 * d);
@@ -466,9 +532,15 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   const int sx_col0 = 2 * c < a.batch ? 2 * c : 0, sx_col1 = 2 * c + 1 < a.batch ? 2 * c + 1 : 0;
   for (long long i = 0; i < steps; ++i) {
     const int d = (int)(i % D);
-    float sw = 0.f, sx0 = 0.f, sx1 = 0.f;
+    float sw = 0.f, sx0 = 0.f, sx1 = 0.f, wj = 1.f;
+#if KVP_GV_GATHER
+    const GvAt at = gv_at(a, tile, step, steps_per_tile);
+    if (a.g_ksteps) wj = a.wts[at.j];
+    if (BF == GV_E4M3B) sw = __ldg(a.sw + at.e * a.sw_stride + (long long)(at.row >> 7) * at.ksteps + at.ks);
+#else
+    if (BF == GV_E4M3B) sw = __ldg(a.sw + (long long)((tile * GV_TILE_ROWS) >> 7) * steps_per_tile + step);
+#endif
     if (BF == GV_E4M3B) {  // the step's scales, loaded before the wait for its stage
-      sw = __ldg(a.sw + (long long)((tile * GV_TILE_ROWS) >> 7) * steps_per_tile + step);
       sx0 = __ldg(a.sx + (long long)step * a.sx_stride + sx_col0);
       sx1 = __ldg(a.sx + (long long)step * a.sx_stride + sx_col1);
     }
@@ -481,16 +553,17 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     unsigned dep = b[0] ^ b[4];  // a register of every ldmatrix of the stage (gv_release)
 #pragma unroll
     for (int h = 0; h < MT; ++h) {
+      constexpr bool PART = BF == GV_E4M3B || KVP_GV_GATHER;  // the step scaled before it is added
       float part[4] = {0.f, 0.f, 0.f, 0.f};  // e4m3b: this step's group alone
 #pragma unroll
       for (int kb = 0; kb < 4; ++kb) {
         unsigned a0, a1, a2, a3;
         gv_ldsm4(ws_ + a_off + h * 2048 + (((2 * kb + ahalf) ^ a_sw) << 4), a0, a1, a2, a3);
         dep ^= a0;
-        gv_mma<BF>(BF == GV_E4M3B ? part : acc[h], a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
+        gv_mma<BF>(PART ? part : acc[h], a0, a1, a2, a3, b[2 * kb], b[2 * kb + 1]);
       }
-      if (BF == GV_E4M3B) {
-        const float s0 = sw * sx0, s1 = sw * sx1;
+      if (PART) {
+        const float s0 = BF == GV_E4M3B ? sw * sx0 * wj : wj, s1 = BF == GV_E4M3B ? sw * sx1 * wj : wj;
         acc[h][0] = fmaf(part[0], s0, acc[h][0]);
         acc[h][1] = fmaf(part[1], s1, acc[h][1]);
         acc[h][2] = fmaf(part[2], s0, acc[h][2]);
@@ -737,9 +810,9 @@ struct GvMaps {
 #define GV_KERNEL(NAME, BF)                                                                                      \
   extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)                                                    \
       NAME(const __grid_constant__ GvMaps maps, const unsigned char* x, void* y, float* ws, unsigned* counters,  \
-           int n, int k, int batch, int per_cta, float scale GV_TRACE_ARG) {                                  \
-    const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta, scale, nullptr, nullptr, 0          \
-                      GV_TRACE_VAL};                                                                            \
+           int n, int k, int batch, int per_cta, float scale GV_GATHER_ARG GV_TRACE_ARG) {                    \
+    const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta, scale, nullptr, nullptr, 0,         \
+                      GV_GATHER_VAL GV_TRACE_VAL};                                                              \
     if (KVP_GV_OWN)                                                                                             \
       GV_OWN_CALL(BF);                                                                                           \
     else                                                                                                         \
@@ -753,8 +826,9 @@ GV_KERNEL(kvp_gemv_stream_e4m3, GV_E4M3)
 extern "C" __global__ void __launch_bounds__(GV_THREADS, 2)
     kvp_gemv_stream_e4m3b(const __grid_constant__ GvMaps maps, const unsigned char* x, void* y, float* ws,
                           unsigned* counters, int n, int k, int batch, int per_cta, float scale, const float* sw,
-                          const float* sx, int sx_stride GV_TRACE_ARG) {
-  const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta, scale, sw, sx, sx_stride GV_TRACE_VAL};
+                          const float* sx, int sx_stride GV_GATHER_ARG GV_TRACE_ARG) {
+  const GvArgs a = {maps.view, x, y, ws, counters, n, k, batch, per_cta, scale, sw, sx, sx_stride, GV_GATHER_VAL
+                    GV_TRACE_VAL};
   gemv_stream<GV_E4M3B>(a);
 }
 #endif

@@ -32,11 +32,12 @@ import ctypes
 import threading
 
 from .gemv_stream_config import (BLOCK_KERNEL, E4M3, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS,
-                                 DEPTH, DEPTHS, CELL_ROWS, TRACE_STAMPS, GemvStreamConfig, check_shape, launch_shape,
-                                 own_launch, own_share, smem_bytes, steps_per_cta)
+                                 DEPTH, DEPTHS, CELL_ROWS, TILE_ROWS, TRACE_STAMPS, GemvStreamConfig, check_gather,
+                                 check_shape, launch_shape, own_launch, own_share, smem_bytes, steps_per_cta)
 
 _ARGS = ("u64",) * 4 + ("i32",) * 4 + ("f32",)  # after the tensor map(s)
 _BLOCK_ARGS = ("u64", "u64", "i32")  # block-scaled e4m3: w's scales, x's scales and their column stride
+_GATHER_ARGS = ("u64", "u64", "i32", "i32", "u64")  # ids, wts, tiles / k steps a pair, floats between experts' scales
 BLOCK = 128  # the block scales' side (rows and k of W, k of x)
 KERNELS = {"bfloat16": "kvp_gemv_stream_bf16", "float16": "kvp_gemv_stream_f16", E4M3: "kvp_gemv_stream_e4m3"}
 
@@ -50,7 +51,8 @@ class GemvStreamPlan:
 
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
                  mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
-                 trace=False, rotate=False, own=False, release_store=True, block_scaled=False):
+                 trace=False, rotate=False, own=False, release_store=True, block_scaled=False, gather=None,
+                 experts=0, pairs=0):
         import torch
 
         from . import _runtime as rt
@@ -78,6 +80,13 @@ class GemvStreamPlan:
                              "block, gemv_stream.cu kvp_gemv_stream_e4m3b)")
         if own and (rotate or mma_tiles != 1):
             raise ValueError("own=True takes neither rotate=True nor mma_tiles=2 (its CTAs share no tile)")
+        check_gather(gather, experts, pairs, n, max_batch, rotate or own or trace or mma_tiles != 1)
+        self.gather, self.experts, self.pairs = gather, experts, pairs
+        self.expert_rows, self.expert_units = n, (k // 2 if name == E4M3 else k)
+        if gather == "rows":  # the virtual matrix the kernel streams (gemv_stream.cu KVP_GV_GATHER)
+            n *= pairs
+        elif gather == "k":
+            k *= pairs
         units = k // 2 if name == E4M3 else k  # a row in 16-bit units (e4m3: k / 2, gemv_stream.cu)
         if own and units % (4 * STEP_K):
             raise ValueError(f"k must be a multiple of {4 * STEP_K * k // units} for own=True (a slice's k in steps "
@@ -92,7 +101,7 @@ class GemvStreamPlan:
             ctas_per_sm, depth = ((1, depth) if depth is not None else own_launch(n, dev.sm_count) if own
                                   else launch_shape(n, units))
         self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate, own,
-                                       bool(release_store))
+                                       bool(release_store), gather is not None)
         self._l2 = L2_PROMOTIONS[l2_promotion]
         ld = rt.load(self.config, dev)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)
@@ -110,7 +119,8 @@ class GemvStreamPlan:
         self.smem = smem_bytes(self.config.depth, mma_tiles, own)
         maps = ("tmap4",) if own else ("tmap",)
         self._launch = rt.PreparedLaunch(ld, kernel, maps + _ARGS + (_BLOCK_ARGS if block_scaled else ())
-                                         + (("u64",) if trace else ()), THREADS, self.smem, None, launcher)
+                                         + (_GATHER_ARGS if gather else ()) + (("u64",) if trace else ()), THREADS,
+                                         self.smem, None, launcher)
         dev_ = torch.device("cuda", self.device_index)
         # a shared tile's cells by its first CTA (gv_slot): small and independent of n, so that verify's start-up
         # (a plan per weight shape) does not carve MBs out of a freed cached segment and pin it (NVML's allocation
@@ -123,18 +133,23 @@ class GemvStreamPlan:
         self._maps: dict = {}  # weight pointer -> its encoded tensor map (one per layer's matrix)
         self._map_of = None
 
-    def run(self, x, w, out=None, trace=None, scale=1.0, w_scales=None, x_scales=None):
+    def run(self, x, w, out=None, trace=None, scale=1.0, w_scales=None, x_scales=None, ids=None, wts=None):
         """``trace``: with ``trace=True`` plans only, an int64 CUDA tensor of TRACE_STAMPS x ``ctas`` entries, zeroed
         before the launch: per CTA the globaltimer (ns) at the points gemv_stream.cu's KVP_GV_TRACE lists.
         ``scale``: e4m3 plans multiply the sums by it (s_x s_w) into a bf16 ``out``.
         ``w_scales``, ``x_scales``: block-scaled plans only (and required there): float32 [ceil(n / 128), k / 128]
-        contiguous, and [B, k / 128] with unit stride along B (fp8_group_quant's layout)."""
+        contiguous (gather plans: [experts, ...]), and [B, k / 128] with unit stride along B (fp8_group_quant's
+        layout; gather "k" plans: the pairs' activations laid end to end, k = pairs x the expert's k).
+        Gather plans (one token): w [experts, n, k], ``ids`` int32 [pairs] the token's experts, ``wts`` float32
+        [pairs] their routing weights ("k" plans); x [1, k] ("rows") or [1, pairs x k] ("k"); out [1, pairs x n]
+        ("rows": the pairs' outputs in order) or [1, n] ("k": their weighted sum)."""
         import torch
 
         from .skinny import dense_call
 
-        b, out = dense_call(torch, self, x, w, out)
-        extra = self._block_args(torch, b, w_scales, x_scales) + self._trace_arg(torch, trace)
+        b, out = dense_call(torch, self, x, None if self.gather else w, out)
+        gather = self._gather_args(torch, w, ids, wts) if self.gather else ()
+        extra = self._block_args(torch, b, w_scales, x_scales) + gather + self._trace_arg(torch, trace)
         with self._lock:
             a = self._launch.args
             self._set_map(w.data_ptr())
@@ -151,8 +166,10 @@ class GemvStreamPlan:
                 raise ValueError("w_scales and x_scales need a plan made with block_scaled=True")
             return ()
         groups = self.k // BLOCK
-        for arg, t, shape in (("w_scales", w_scales, (-(-self.n // BLOCK), groups)), ("x_scales", x_scales,
-                                                                                      (b, groups))):
+        w_shape = (-(-self.n // BLOCK), groups)
+        if self.gather:  # each expert's own blocks
+            w_shape = (self.experts, -(-self.expert_rows // BLOCK), self.expert_units * 2 // BLOCK)
+        for arg, t, shape in (("w_scales", w_scales, w_shape), ("x_scales", x_scales, (b, groups))):
             if (not isinstance(t, torch.Tensor) or t.dtype != torch.float32 or tuple(t.shape) != shape
                     or t.device != torch.device("cuda", self.device_index)):
                 raise ValueError(f"{arg} must be a float32 tensor of shape {shape} on cuda:{self.device_index}")
@@ -161,6 +178,25 @@ class GemvStreamPlan:
         if x_scales.stride(0) != 1 and b > 1:
             raise ValueError("x_scales must have unit stride along its rows (fp8_group_quant's layout)")
         return w_scales.data_ptr(), x_scales.data_ptr(), x_scales.stride(1)
+
+    def _gather_args(self, torch, w, ids, wts) -> tuple:
+        """(ids, wts, tiles a pair, k steps a pair, floats between experts' block scales) after checking w, ids and
+        wts; ValueError naming the argument otherwise."""
+        from .skinny import _check_tensor
+
+        dev = self.device_index
+        cols = self.expert_units * (2 if self.dtype == torch.float8_e4m3fn else 1)
+        _check_tensor(torch, "w", w, (self.experts, self.expert_rows, cols), self.dtype, dev)
+        _check_tensor(torch, "ids", ids, (self.pairs,), torch.int32, dev)
+        if self.gather == "k":
+            _check_tensor(torch, "wts", wts, (self.pairs,), torch.float32, dev)
+        elif wts is not None:
+            raise ValueError("wts is for gather='k' plans (the down stage weighs the pairs' sums)")
+        self._set_map(w.data_ptr())
+        blocks = -(-self.expert_rows // BLOCK) * (cols // BLOCK) if self.block_scaled else 0
+        return (ids.data_ptr(), 0 if wts is None else wts.data_ptr(),
+                self.expert_rows // TILE_ROWS if self.gather == "rows" else 0,
+                self.expert_units // STEP_K if self.gather == "k" else 0, blocks)
 
     def _trace_arg(self, torch, trace) -> tuple:
         if not self.config.trace:
@@ -184,6 +220,10 @@ class GemvStreamPlan:
                 self._maps.clear()
             if self.config.own:
                 tm = self._own_maps(ptr)
+            elif self.gather:  # {k, row, expert}: a box is 64 rows x 64 k of one expert's matrix
+                u, r = self.expert_units, self.expert_rows
+                tm = self._rt.encode_tensor_map(ptr, (u, r, self.experts), (u * 2, r * u * 2), (STEP_K, self.rows, 1),
+                                                l2_promotion=self._l2)
             else:
                 tm = self._rt.encode_tensor_map(ptr, (self.units, self.n), (self.units * 2,), (STEP_K, self.rows),
                                                 l2_promotion=self._l2)

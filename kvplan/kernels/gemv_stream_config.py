@@ -48,6 +48,7 @@ class GemvStreamConfig:
     rotate: bool = False  # a CTA's range from its last tile, its first tile finished by it alone (gemv_stream.cu)
     own: bool = False  # a CTA owns whole 16-row slices: no tile cut between CTAs (KVP_GV_OWN)
     release_store: bool = True  # False: a stage released without waiting for its loads (gv_release; A/B only)
+    gather: bool = False  # an MoE layer's experts at one token, a stage a launch (KVP_GV_GATHER)
 
     source = "gemv_stream.cu"
     compile_cost = 0.3
@@ -64,7 +65,7 @@ class GemvStreamConfig:
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
                 + ("" if self.evict_first else "_noef") + ("_trace" if self.trace else "")
                 + ("_rot" if self.rotate else "") + ("_own" if self.own else "")
-                + ("" if self.release_store else "_nors"))
+                + ("" if self.release_store else "_nors") + ("_gather" if self.gather else ""))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
@@ -72,7 +73,8 @@ class GemvStreamConfig:
                 + ([] if self.evict_first else [("KVP_GV_EVICT_FIRST", "0")])
                 + ([("KVP_GV_TRACE", "1")] if self.trace else []) + ([("KVP_GV_ROTATE", "1")] if self.rotate else [])
                 + ([("KVP_GV_OWN", "1")] if self.own else [])
-                + ([] if self.release_store else [("KVP_GV_RELEASE_STORE", "0")]))
+                + ([] if self.release_store else [("KVP_GV_RELEASE_STORE", "0")])
+                + ([("KVP_GV_GATHER", "1")] if self.gather else []))
 
     @property
     def tile_rows(self) -> int:
@@ -89,6 +91,28 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
         raise ValueError(f"k must be a multiple of {step} for the streaming GEMV of {dtype}, got {k}")
     if max_batch > MAX_BATCH:
         raise ValueError(f"max_batch must be at most {MAX_BATCH} for the streaming GEMV, got {max_batch}")
+
+
+GATHER_MODES = ("rows", "k")  # KVP_GV_GATHER: the gate/up stage (pairs' rows stacked), the down stage (their k)
+
+
+def check_gather(gather, experts, pairs, n: int, max_batch: int, other_form: bool) -> None:
+    """ValueError naming the argument when a gather plan (an MoE layer's experts at one token) cannot be made."""
+    if gather is None:
+        if experts or pairs:
+            raise ValueError("experts and pairs are for gather plans (gather='rows' or 'k')")
+        return
+    if gather not in GATHER_MODES:
+        raise ValueError(f"gather must be one of {GATHER_MODES} or None, got {gather!r}")
+    for name, v in (("experts", experts), ("pairs", pairs)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int for a gather plan, got {v!r}")
+    if other_form:
+        raise ValueError("gather plans run in order only (not rotate, own, trace or mma_tiles=2)")
+    if max_batch != 1:
+        raise ValueError(f"gather plans take one token (max_batch=1), got max_batch={max_batch}")
+    if gather == "rows" and n % TILE_ROWS:
+        raise ValueError(f"n must be a multiple of {TILE_ROWS} for gather='rows' (a tile lies in one expert), got {n}")
 
 
 def smem_bytes(depth: int, mma_tiles: int = 1, own: bool = False) -> int:
