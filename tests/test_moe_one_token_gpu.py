@@ -38,20 +38,24 @@ def act64(name, g):
     return torch.relu(g) ** 2
 
 
-def reference(x64, wts, ids, w13, w2, activation, gated, experts, quant_h=None):
-    """sum_j wts[j] W2[e_j] act(W13[e_j] x) in float64 (an id past the experts adds nothing); the activations
-    rounded to bf16 as the kernels store them, and quantised by `quant_h` where given (fp8)."""
+def reference(x64, wts, ids, w13, w2, activation, gated, experts, quant_h=None, dtype=torch.bfloat16):
+    """sum_j wts[j] W2[e_j] act(W13[e_j] x) in float64 (an id past the experts adds nothing), rounded where the
+    kernels round: the gate/up output and act(gate) to `dtype`, the activations too (then quantised by `quant_h`
+    where given: fp8), so that an e4m3 rounding boundary sits where the kernels' does."""
+    def rnd(t):
+        return t.to(dtype).double()
+
     hs, wjs, es = [], [], []
     for j, e in enumerate(ids.view(-1).tolist()):
         if e >= experts:
             continue
-        y = w13[e] @ x64.view(-1)
+        y = rnd(w13[e] @ x64.view(-1))
         inter = w2.shape[-1]
-        h = act64(activation, y[:inter]) * y[inter:] if gated else act64(activation, y)
+        h = rnd(act64(activation, y[:inter])) * y[inter:] if gated else act64(activation, y)
         hs.append(h), wjs.append(float(wts.view(-1)[j])), es.append(e)
     if not hs:
         return torch.zeros(1, w2.shape[1], dtype=torch.float64, device=DEV)
-    h = torch.stack(hs).to(torch.bfloat16)
+    h = torch.stack(hs).to(dtype)
     if quant_h is not None:
         h = quant_h(h)
     else:
@@ -86,11 +90,11 @@ def test_16bit_experts_twice(name, dtype):
     for rep in range(2):
         x = randn(1, hidden).to(dtype)
         wts, ids = route(e, pairs)
-        ref = reference(x.double(), wts, ids, w13.double(), w2.double(), activation, gated, e)
+        ref = reference(x.double(), wts, ids, w13.double(), w2.double(), activation, gated, e, dtype=dtype)
         out = torch.full((1, hidden), float("nan"), dtype=dtype, device=DEV)
         got = plan.run(x, wts, ids, w13, w2, out=out)
         assert got is out
-        assert_close(got, ref, 1e-2, f"{name} {dtype} run {rep}")
+        assert_close(got, ref, 5e-3, f"{name} {dtype} run {rep}")
 
 
 def test_an_id_past_the_experts_adds_nothing():
@@ -131,7 +135,7 @@ def test_block_scaled_e4m3_experts_as_deepseek_v3_at_tp8():
         wts, ids = route(e, pairs)
         ref = reference(dequant(x), wts, ids, w13, w2, "silu", True, e,
                         quant_h=lambda h: dequant(h.reshape(1, -1)).view(h.shape))
-        assert_close(plan.run(x, wts, ids, (q13, s13), (q2, s2)), ref, 1e-2, f"DeepSeek-V3 fp8 run {rep}")
+        assert_close(plan.run(x, wts, ids, (q13, s13), (q2, s2)), ref, 5e-3, f"DeepSeek-V3 fp8 run {rep}")
 
 
 def test_a_graph_reads_the_routers_ids_and_weights_at_run_time():

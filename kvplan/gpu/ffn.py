@@ -70,13 +70,15 @@ FP8_GROUPED_LABEL = ("; from {tokens} tokens on, {slice:,} tokens at a time, {ch
                      "GEMMs")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
-# One token (a batch-1 decode step) on Hopper: the routed experts as two streaming GEMVs over the token's experts
-# (kvplan/kernels/moe_one_token.py, gemv_stream.cu's gather form), the activation between, the weighted sum out of
-# the down launch. ONE_TOKEN_GEMV False keeps the pairs kernel there (benchmarks' A/B).
+# One token (a batch-1 decode step) on Hopper, 16-bit experts: the routed experts as two streaming GEMVs over the
+# token's experts (kvplan/kernels/moe_one_token.py, gemv_stream.cu's gather form), the activation and the routing
+# weights inside the down launch. ONE_TOKEN_GEMV False keeps the pairs kernel there (benchmarks' A/B). Block-scaled
+# fp8 experts keep the pairs kernel: with x and the activations quantised per 128 values first (five launches) they
+# ran slower (H200, session 43, benchmarks/moe_one_token_probe.py: DeepSeek-V3 at tp 8 40.9 against 33.5 us a layer).
 ONE_TOKEN_GEMV = True
 ONE_TOKEN_LABEL = ("; at one token the streaming GEMV over the token's experts instead (kvplan/kernels/"
-                   "moe_one_token.py: gate/up and down a launch each, the activation between, the routing weights "
-                   "applied in the down launch)")
+                   "moe_one_token.py: gate/up and down a launch each, the activation and the routing weights taken "
+                   "into the down launch)")
 BY_EXPERT_LABEL = ("the same kernel by expert (the pairs sorted by expert, a row tile per warp, each expert's weights "
                    "read once per 32 pairs{joined}) while the pairs per expert average <= {pairs}, beyond that ")
 
@@ -184,10 +186,10 @@ class MoE:
             return str(exc)
 
     def _one_token_plan(self):
-        """The streaming GEMV's plan for this layer's experts at one token, or None where it cannot run them (not
-        Hopper, mxfp4 experts, shapes off its tiles: the pairs kernel then)."""
+        """The streaming GEMV's plan for this layer's experts at one token, or None where it does not run them (not
+        Hopper, quantised experts, shapes off its tiles: the pairs kernel then)."""
         a, w = self.arch, self.w
-        if not ONE_TOKEN_GEMV or self.mxfp4:
+        if not ONE_TOKEN_GEMV or self.mxfp4 or self.fp8:
             return None
         dtype, inter = w["router"].dtype, w["w2"].shape[-1]
         experts, pairs = a.experts + self.joined, a.top_k + self.joined
