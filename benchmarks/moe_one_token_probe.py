@@ -59,9 +59,12 @@ def main(argv):
             forms["pairs kernel"] = lambda: [pp.run(x, wts, ids, w13, w2) for w13, w2 in layers]
         except Exception as exc:  # noqa: BLE001  (a form that cannot build is reported, the rest go on)
             print(f"{name}: pairs kernel refused: {exc}")
-        op = one_token_moe_plan(e, h, inter, pairs, torch.bfloat16, weight_format="fp8" if fmt == "fp8" else "16bit",
-                                activation=act, gated=gated, device=0)
-        forms["one-token GEMVs"] = lambda: [op.run(x, wts, ids, w13, w2) for w13, w2 in layers]
+        for early in (True, False):
+            op = one_token_moe_plan(e, h, inter, pairs, torch.bfloat16,
+                                    weight_format="fp8" if fmt == "fp8" else "16bit", activation=act, gated=gated,
+                                    device=0, early_ids=early)
+            forms[f"one-token GEMVs{'' if early else ', ids after the wait'}"] = \
+                lambda op=op: [op.run(x, wts, ids, w13, w2) for w13, w2 in layers]
         cells, outs = [], {}
         for form, fn in forms.items():
             graph, out = capture(fn)
@@ -69,8 +72,8 @@ def main(argv):
             outs[form] = out[-1].float()
             del graph
             cells.append(f"{form} {us:.1f} ({per_expert * pairs / (us / 1e6) / read:.0%})")
-        if len(outs) == 2:
-            a, b = outs.values()
+        if len(outs) >= 2:
+            a, b = list(outs.values())[:2]
             cells.append(f"outputs differ by {float((a - b).norm() / b.norm()):.2e} (relative)")
         print(f"{name}, {pairs} experts of {per_expert / 1e6:.1f} MB: " + " | ".join(cells))
         del layers

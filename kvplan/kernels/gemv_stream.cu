@@ -99,23 +99,18 @@
 // virtual W is [rows, pairs x k], k step s of pair s / g_ksteps, x the pairs' activations laid end to end, each
 // step's sums times the pair's routing weight wts[j] before they are added, y [rows] the routed experts' sum. One
 // launch a stage instead of the pair-slot kernel's CTA per (pair, 32 rows) and its combine launch. In order only.
-// The "k" stage may take the gate/up stage's output itself (g_act 1 SiLU, 2 GELU-tanh: x [pairs, 2 k] = [gate | up]
-// rows; 3 squared ReLU: x [pairs, k]): the producer copies a step's gate values as x column 0 and its up values as
-// column 1, and the MMA warps make column 0's B fragments act(gate) * up (act rounded to the 16-bit type first, as
-// gated_act.cu) from the two before the MMAs, so no activation launch runs between the stages (16-bit only).
 // g_early: the ids were written two waiting launches before this one or earlier (the router, then the gate/up stage,
-// whose wait returned only once the router's grid had ended), so the producer reads them and copies its first steps
-// before its own wait, as the dense form does.
+// which releases its dependents only after its wait, once the router's grid has ended; then the activation), so the
+// producer reads them and copies its first steps before its own wait, as the dense form does.
 #ifndef KVP_GV_GATHER
 #define KVP_GV_GATHER 0
 #endif
 #if KVP_GV_GATHER
-#define GV_GATHER_ARG \
-  , const int *ids, const float *wts, int g_tiles, int g_ksteps, long long sw_stride, int g_act, int g_early
-#define GV_GATHER_VAL ids, wts, g_tiles, g_ksteps, sw_stride, g_act, g_early
+#define GV_GATHER_ARG , const int *ids, const float *wts, int g_tiles, int g_ksteps, long long sw_stride, int g_early
+#define GV_GATHER_VAL ids, wts, g_tiles, g_ksteps, sw_stride, g_early
 #else
 #define GV_GATHER_ARG
-#define GV_GATHER_VAL nullptr, nullptr, 0, 0, 0, 0, 0
+#define GV_GATHER_VAL nullptr, nullptr, 0, 0, 0, 0
 #endif
 #if KVP_GV_TRACE
 #define GV_TRACE_ARG , unsigned long long* trace
@@ -149,7 +144,7 @@ struct GvArgs {
   const float* wts;  // 64-row tiles or k steps per pair, and (e4m3b) floats between experts' block scales
   int g_tiles, g_ksteps;
   long long sw_stride;
-  int g_act, g_early;  // the activation taken into the "k" stage (0: none), ids read before the wait
+  int g_early;  // ids read before the wait
 #if KVP_GV_TRACE
   unsigned long long* trace;
 #endif
@@ -283,61 +278,6 @@ __device__ __forceinline__ void gv_mma(float (&d)[4], unsigned a0, unsigned a1, 
   }
 }
 
-#if KVP_GV_GATHER
-template <int BF>
-__device__ __forceinline__ float gv_round(float v) {  // to the 16-bit type and back
-  return BF ? __bfloat162float(__float2bfloat16_rn(v)) : __half2float(__float2half_rn(v));
-}
-template <int BF>
-__device__ __forceinline__ float2 gv_unpack2(unsigned r) {
-  if (BF) return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&r));
-  return __half22float2(*reinterpret_cast<const __half2*>(&r));
-}
-template <int BF>
-__device__ __forceinline__ unsigned gv_pack2(float lo, float hi) {
-  if (BF) {
-    const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<const unsigned*>(&v);
-  }
-  const __half2 v = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<const unsigned*>(&v);
-}
-// g_act's activation of one value (SiLU; GELU as x sigmoid(2u), the tanh form; squared ReLU)
-__device__ __forceinline__ float gv_act(float x, int kind) {
-  if (kind == 2) return x / (1.f + expf(-2.f * 0.7978845608028654f * (x + 0.044715f * x * x * x)));
-  if (kind == 3) {
-    x = fmaxf(x, 0.f);
-    return x * x;
-  }
-  return x / (1.f + expf(-x));
-}
-// Column 0's B fragments (lanes 0-3) from the gate values there and the up values of column 1 (lanes 4-7, the same
-// k): act(gate) rounded, times up (squared ReLU: act(x) alone). The other columns' lanes compute on whatever they
-// hold: those columns are never stored (batch 1).
-template <int BF>
-__device__ __forceinline__ void gv_act_b(unsigned (&b)[8], int kind) {
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float2 g = gv_unpack2<BF>(b[i]), u = gv_unpack2<BF>(__shfl_down_sync(0xffffffffu, b[i], 4));
-    b[i] = kind == 3 ? gv_pack2<BF>(gv_act(g.x, 3), gv_act(g.y, 3))
-                     : gv_pack2<BF>(gv_round<BF>(gv_act(g.x, kind)) * u.x, gv_round<BF>(gv_act(g.y, kind)) * u.y);
-  }
-}
-// The step's x for g_act: its pair's gate values as column 0 and up values as column 1 (swizzled as gv_copy_x);
-// the other columns copy column 0.
-__device__ __forceinline__ void gv_copy_x_act(const GvArgs& a, int step, unsigned xs, int lane) {
-  const int j = lane >> 2, p = step / a.g_ksteps, inter = a.g_ksteps * GV_STEP_K;
-  const long long row = a.g_act == 3 ? inter : 2LL * inter;  // x's row: [gate | up] or the ungated one
-  const long long at = p * row + (long long)(step - p * a.g_ksteps) * GV_STEP_K + (j == 1 && a.g_act != 3 ? inter : 0);
-  const unsigned char* src = a.x + at * 2;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int q = 2 * (lane & 3) + h;
-    gv_cp_x(xs + j * 128 + ((q ^ j) << 4), src + q * 16);
-  }
-}
-#endif
-
 template <int BF>
 __device__ __forceinline__ void gv_store(const GvArgs& a, long long i, float v) {
   if (BF >= GV_E4M3) {  // W8A8: the sums times both scales, in bf16 (e4m3b: scaled step by step, scale 1)
@@ -387,14 +327,6 @@ __device__ __forceinline__ void gv_copy_x(const GvArgs& a, int step, unsigned xs
     const int q = 2 * (lane & 3) + h;
     gv_cp_x(xs + j * 128 + ((q ^ j) << 4), src + q * 16);
   }
-}
-
-// a step's x: the gate/up stage's output when the activation is taken in (gather "k" stage), else x itself
-__device__ __forceinline__ void gv_step_x(const GvArgs& a, int step, unsigned xs, int lane) {
-#if KVP_GV_GATHER
-  if (a.g_act) return gv_copy_x_act(a, step, xs, lane);
-#endif
-  gv_copy_x(a, step, xs, lane);
 }
 
 // CTAs whose step range touches 64-row tile t (ranges of per_cta steps from 0): they all add into its cells.
@@ -579,7 +511,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     if (KVP_GV_TRACE && lane == 0) GV_MARK(1);
     GvCursor xc = first;
     for (int d = 0; d < pre; ++d) {
-      gv_step_x(a, xc.step, xring + d * XST, lane);
+      gv_copy_x(a, xc.step, xring + d * XST, lane);
       gv_cp_arrive(full + 8 * d);
       gv_next(xc, d, order, steps_per_tile);
     }
@@ -590,7 +522,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
         kvp::mbar_arrive_tx(full + 8 * d, WST);
         gv_step_weights(wring + d * WST, a, cur.tile, cur.step, steps_per_tile, full + 8 * d, policy);
       }
-      gv_step_x(a, cur.step, xring + d * XST, lane);
+      gv_copy_x(a, cur.step, xring + d * XST, lane);
       gv_cp_arrive(full + 8 * d);
       gv_next(cur, i, order, steps_per_tile);
     }
@@ -634,9 +566,6 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     gv_ldsm4(xs_ + bcol * 128 + ((bq ^ bcol) << 4), b[0], b[1], b[2], b[3]);
     gv_ldsm4(xs_ + bcol * 128 + (((4 + bq) ^ bcol) << 4), b[4], b[5], b[6], b[7]);
     unsigned dep = b[0] ^ b[4];  // a register of every ldmatrix of the stage (gv_release)
-#if KVP_GV_GATHER
-    if (BF < GV_E4M3 && a.g_act) gv_act_b<BF>(b, a.g_act);
-#endif
 #pragma unroll
     for (int h = 0; h < MT; ++h) {
       constexpr bool PART = BF == GV_E4M3B || KVP_GV_GATHER;  // the step scaled before it is added

@@ -32,14 +32,13 @@ import ctypes
 import threading
 
 from .gemv_stream_config import (BLOCK_KERNEL, E4M3, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS,
-                                 DEPTH, DEPTHS, CELL_ROWS, GATHER_ACTS, TILE_ROWS, TRACE_STAMPS, GemvStreamConfig,
-                                 check_gather,
+                                 DEPTH, DEPTHS, CELL_ROWS, TILE_ROWS, TRACE_STAMPS, GemvStreamConfig, check_gather,
                                  check_shape, launch_shape, own_launch, own_share, smem_bytes, steps_per_cta)
 
 _ARGS = ("u64",) * 4 + ("i32",) * 4 + ("f32",)  # after the tensor map(s)
 _BLOCK_ARGS = ("u64", "u64", "i32")  # block-scaled e4m3: w's scales, x's scales and their column stride
-# ids, wts, tiles / k steps a pair, floats between experts' block scales, the activation taken in, ids before the wait
-_GATHER_ARGS = ("u64", "u64", "i32", "i32", "u64", "i32", "i32")
+# ids, wts, tiles / k steps a pair, floats between experts' block scales, ids read before the wait
+_GATHER_ARGS = ("u64", "u64", "i32", "i32", "u64", "i32")
 BLOCK = 128  # the block scales' side (rows and k of W, k of x)
 KERNELS = {"bfloat16": "kvp_gemv_stream_bf16", "float16": "kvp_gemv_stream_f16", E4M3: "kvp_gemv_stream_e4m3"}
 
@@ -54,7 +53,7 @@ class GemvStreamPlan:
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
                  mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
                  trace=False, rotate=False, own=False, release_store=True, block_scaled=False, gather=None,
-                 experts=0, pairs=0, gather_act=None, early_ids=False):
+                 experts=0, pairs=0, early_ids=False):
         import torch
 
         from . import _runtime as rt
@@ -82,10 +81,8 @@ class GemvStreamPlan:
                              "block, gemv_stream.cu kvp_gemv_stream_e4m3b)")
         if own and (rotate or mma_tiles != 1):
             raise ValueError("own=True takes neither rotate=True nor mma_tiles=2 (its CTAs share no tile)")
-        check_gather(gather, experts, pairs, n, max_batch, rotate or own or trace or mma_tiles != 1, gather_act,
-                     early_ids, name)
-        self.gather, self.experts, self.pairs = gather, experts, pairs
-        self.gather_act, self.early_ids = gather_act, bool(early_ids)
+        check_gather(gather, experts, pairs, n, max_batch, rotate or own or trace or mma_tiles != 1, early_ids)
+        self.gather, self.experts, self.pairs, self.early_ids = gather, experts, pairs, bool(early_ids)
         self.expert_rows, self.expert_units = n, (k // 2 if name == E4M3 else k)
         if gather == "rows":  # the virtual matrix the kernel streams (gemv_stream.cu KVP_GV_GATHER)
             n *= pairs
@@ -151,10 +148,7 @@ class GemvStreamPlan:
 
         from .skinny import dense_call
 
-        x_for_check = x
-        if self.gather_act is not None:  # x: the gate/up stage's [pairs, 2I] (or [pairs, I]) output, any 2-D view
-            x_for_check = self._act_input(torch, x)
-        b, out = dense_call(torch, self, x_for_check, None if self.gather else w, out)
+        b, out = dense_call(torch, self, x, None if self.gather else w, out)
         gather = self._gather_args(torch, w, ids, wts) if self.gather else ()
         extra = self._block_args(torch, b, w_scales, x_scales) + gather + self._trace_arg(torch, trace)
         with self._lock:
@@ -203,19 +197,7 @@ class GemvStreamPlan:
         blocks = -(-self.expert_rows // BLOCK) * (cols // BLOCK) if self.block_scaled else 0
         return (ids.data_ptr(), 0 if wts is None else wts.data_ptr(),
                 self.expert_rows // TILE_ROWS if self.gather == "rows" else 0,
-                self.expert_units // STEP_K if self.gather == "k" else 0, blocks,
-                GATHER_ACTS.get(self.gather_act, 0), int(self.early_ids))
-
-    def _act_input(self, torch, x):
-        """x as the [1, pairs x I] view dense_call checks, after checking it holds the gate/up stage's output:
-        [1, pairs x 2I] or [pairs, 2I] ([.., I] for the squared ReLU), contiguous."""
-        from .skinny import _check_tensor
-
-        width = self.expert_units * (1 if self.gather_act == "relu2" else 2)
-        if not isinstance(x, torch.Tensor) or x.numel() != self.pairs * width:
-            raise ValueError(f"x must hold the gate/up stage's output, {self.pairs} x {width} values")
-        _check_tensor(torch, "x", x, tuple(x.shape), self.dtype, self.device_index)
-        return x.view(-1)[:self.k].view(1, self.k)
+                self.expert_units // STEP_K if self.gather == "k" else 0, blocks, int(self.early_ids))
 
     def _trace_arg(self, torch, trace) -> tuple:
         if not self.config.trace:

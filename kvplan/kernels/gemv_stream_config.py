@@ -94,20 +94,16 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
 
 
 GATHER_MODES = ("rows", "k")  # KVP_GV_GATHER: the gate/up stage (pairs' rows stacked), the down stage (their k)
-GATHER_ACTS = {"silu": 1, "gelu_tanh": 2, "relu2": 3}  # activations the "k" stage takes in (gemv_stream.cu g_act)
 
 
-def check_gather(gather, experts, pairs, n: int, max_batch: int, other_form: bool, act=None, early_ids=False,
-                 dtype: str = "bfloat16") -> None:
+def check_gather(gather, experts, pairs, n: int, max_batch: int, other_form: bool, early_ids=False) -> None:
     """ValueError naming the argument when a gather plan (an MoE layer's experts at one token) cannot be made."""
     if gather is None:
-        if experts or pairs or act is not None or early_ids:
-            raise ValueError("experts, pairs, gather_act and early_ids are for gather plans (gather='rows' or 'k')")
+        if experts or pairs or early_ids:
+            raise ValueError("experts, pairs and early_ids are for gather plans (gather='rows' or 'k')")
         return
-    if (act is not None or early_ids) and gather != "k":
-        raise ValueError("gather_act and early_ids are for the down stage (gather='k')")
-    if act is not None and (act not in GATHER_ACTS or dtype == E4M3):
-        raise ValueError(f"gather_act must be one of {', '.join(GATHER_ACTS)} with 16-bit weights, got {act!r}")
+    if early_ids and gather != "k":
+        raise ValueError("early_ids is for the down stage (gather='k': its ids were written two launches before)")
     if gather not in GATHER_MODES:
         raise ValueError(f"gather must be one of {GATHER_MODES} or None, got {gather!r}")
     for name, v in (("experts", experts), ("pairs", pairs)):

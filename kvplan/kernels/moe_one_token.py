@@ -6,16 +6,16 @@
 The gate/up stage is one GEMV over the token's experts' [2I, hidden] matrices stacked (a tile of 64 rows in one
 expert, found through ids by the TMA copy), then the down stage as one GEMV whose k runs over the experts'
 activations laid end to end, each expert's sums times its routing weight before they are added: the weighted sum
-over the experts leaves the down launch, with no combine launch. 16-bit experts take the activation inside the down
-launch (act(gate) * up made from the gate/up output as it is read): two launches a layer. Why: at one token the pair-slot
+over the experts leaves the down launch, with no combine launch: three launches a layer. (The activation taken into
+the down launch, made from the gate/up output in every MMA warp as it was read, ran slower: H200, session 43,
+GLM-4.7-Flash 56 against 36 us a layer.) Why: at one token the pair-slot
 kernel (skinny_gemm.cu) gives each (pair, 32 rows) a CTA of a few k steps, and a launch of such CTAs leaves the
 memory system waiting (H200: DeepSeek-V3's experts at tp 8 32% of read, GLM-4.7-Flash's 44%,
 benchmarks/RESULTS.md sessions 39 and 41); the streaming GEMV keeps a ring of 8 KB TMA boxes per SM over the stage.
 
 Weights: 16-bit (w13 [experts, 2I or I, hidden], w2 [experts, hidden, I]) or ``weight_format="fp8"``, DeepSeek-V3's
 block-scaled e4m3 as (values, scales) pairs; then x and the activations are quantised per 128 values first
-(fp8_quant.cu's group kernel: W8A8 as vLLM runs those experts) and the activation runs as its own launch
-(gated_act.cu): five launches. ``gated=False``: experts without
+(fp8_quant.cu's group kernel: W8A8 as vLLM runs those experts): five launches. ``gated=False``: experts without
 a gate (Nemotron-H's squared ReLU). Bad arguments raise ``ValueError`` naming the argument; no CUDA / NVRTC or a GPU
 other than sm_90 raises ``KernelUnavailableError``.
 """
@@ -26,15 +26,15 @@ FORMATS = ("16bit", "fp8")
 
 
 def one_token_moe_plan(experts, hidden, inter, pairs, dtype, weight_format="16bit", activation="silu", gated=True,
-                       device=None) -> "OneTokenMoEPlan":
-    return OneTokenMoEPlan(experts, hidden, inter, pairs, dtype, weight_format, activation, gated, device)
+                       device=None, early_ids=True) -> "OneTokenMoEPlan":
+    return OneTokenMoEPlan(experts, hidden, inter, pairs, dtype, weight_format, activation, gated, device, early_ids)
 
 
 class OneTokenMoEPlan:
     """Both stages' GEMV plans (each with its own small workspace: one stream at a time)."""
 
     def __init__(self, experts, hidden, inter, pairs, dtype, weight_format="16bit", activation="silu", gated=True,
-                 device=None):
+                 device=None, early_ids=True):
         import torch
 
         from .gated_act import ACTIVATIONS, UNGATED
@@ -54,10 +54,10 @@ class OneTokenMoEPlan:
         w = torch.float8_e4m3fn if self.fp8 else dtype
         common = dict(max_batch=1, device=device, experts=experts, pairs=pairs, block_scaled=self.fp8)
         self.up = gemv_stream_plan(self.up_rows, hidden, w, gather="rows", **common)
-        # 16-bit: the activation taken into the down launch, which reads the router's ids before its wait (the gate/up
-        # launch between waited for the router's grid to end)
-        fused = {} if self.fp8 else {"gather_act": activation, "early_ids": True}
-        self.down = gemv_stream_plan(hidden, inter, w, gather="k", **common, **fused)
+        # the down launch reads the router's ids before its wait: the gate/up launch released its dependents only after
+        # its own wait had seen the router's grid end, and the activation launch between waits before it releases
+        # (early_ids=False: read after the wait, for benchmarks' A/B)
+        self.down = gemv_stream_plan(hidden, inter, w, gather="k", early_ids=bool(early_ids), **common)
 
     def run(self, x, wts, ids, w13, w2, out=None):
         """x [1, hidden]; wts float32 and ids int32, [1, pairs] (the router's); w13, w2 the layer's experts (fp8:
@@ -71,11 +71,12 @@ class OneTokenMoEPlan:
             y13 = self.up.run(qx, q13, w_scales=s13, x_scales=sx, ids=ids)
         else:
             y13 = self.up.run(x, w13, ids=ids)
-            return self.down.run(y13, w2, out, ids=ids, wts=wts)
         rows = y13.view(self.pairs, self.up_rows)
         h = (gated_act if self.gated else ungated_act)(rows, self.activation).view(1, self.pairs * self.inter)
-        qh, sh = self._quant(h)
-        return self.down.run(qh, q2, out, w_scales=s2, x_scales=sh, ids=ids, wts=wts)
+        if self.fp8:
+            qh, sh = self._quant(h)
+            return self.down.run(qh, q2, out, w_scales=s2, x_scales=sh, ids=ids, wts=wts)
+        return self.down.run(h, w2, out, ids=ids, wts=wts)
 
     @staticmethod
     def _quant(x):
