@@ -59,12 +59,9 @@ def main(argv):
             forms["pairs kernel"] = lambda: [pp.run(x, wts, ids, w13, w2) for w13, w2 in layers]
         except Exception as exc:  # noqa: BLE001  (a form that cannot build is reported, the rest go on)
             print(f"{name}: pairs kernel refused: {exc}")
-        for early in (True, False):
-            op = one_token_moe_plan(e, h, inter, pairs, torch.bfloat16,
-                                    weight_format="fp8" if fmt == "fp8" else "16bit", activation=act, gated=gated,
-                                    device=0, early_ids=early)
-            forms[f"one-token GEMVs{'' if early else ', ids after the wait'}"] = \
-                lambda op=op: [op.run(x, wts, ids, w13, w2) for w13, w2 in layers]
+        op = one_token_moe_plan(e, h, inter, pairs, torch.bfloat16, weight_format="fp8" if fmt == "fp8" else "16bit",
+                                activation=act, gated=gated, device=0)
+        forms["one-token GEMVs"] = lambda: [op.run(x, wts, ids, w13, w2) for w13, w2 in layers]
         cells, outs = [], {}
         for form, fn in forms.items():
             graph, out = capture(fn)

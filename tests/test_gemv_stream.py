@@ -186,7 +186,6 @@ def test_the_gather_form_is_its_own_cubin():
     (("k", 8, 2, 128, 2, False), "one token"),
     (("rows", 8, 2, 100, 1, False), "multiple of 64"),  # a tile would straddle two experts' rows
     ((None, 8, 0, 128, 1, False), "are for gather plans"),
-    (("rows", 8, 2, 128, 1, False, True), "for the down stage"),  # the gate/up stage's ids are the router's last
 ])
 def test_bad_gather_options_name_them(args, word):
     with pytest.raises(ValueError, match=word):

@@ -70,15 +70,20 @@ FP8_GROUPED_LABEL = ("; from {tokens} tokens on, {slice:,} tokens at a time, {ch
                      "GEMMs")
 PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) at <= {tokens} tokens: each distinct "
                "routed expert read once{mxfp4}, activation fused, weighted sum in a third launch; above that ")
-# One token (a batch-1 decode step) on Hopper, 16-bit experts: the routed experts as two streaming GEMVs over the
-# token's experts (kvplan/kernels/moe_one_token.py, gemv_stream.cu's gather form), the activation and the routing
-# weights inside the down launch. ONE_TOKEN_GEMV False keeps the pairs kernel there (benchmarks' A/B). Block-scaled
-# fp8 experts keep the pairs kernel: with x and the activations quantised per 128 values first (five launches) they
-# ran slower (H200, session 43, benchmarks/moe_one_token_probe.py: DeepSeek-V3 at tp 8 40.9 against 33.5 us a layer).
+# One token (a batch-1 decode step) on Hopper, 16-bit experts of at least ONE_TOKEN_MIN_INTER intermediate values
+# per rank: the routed experts as two streaming GEMVs over the token's experts (kvplan/kernels/moe_one_token.py,
+# gemv_stream.cu's gather form), the activation between, the routing weights inside the down launch. H200, session
+# 43 (benchmarks/moe_one_token_probe.py, 8 layers in a graph, us a layer, pairs kernel against the GEMVs): GLM-4.7-
+# Flash (I 1,536) 41.6 / 36.2, Nemotron-3-Nano (1,856, no gate) 51.5 / 49.5, Mixtral tp 2 (7,168) 104.3 / 101.3,
+# DeepSeek-V2-Lite (1,408) 47.9 / 48.0, Qwen3-Next tp 2 (256) 19.3 / 22.9: three launches of a few MB each lose to
+# the pairs kernel's. Block-scaled fp8 experts keep the pairs kernel: with x and the activations quantised per 128
+# values first (five launches) DeepSeek-V3's at tp 8 ran 40.9 against 33.5. ONE_TOKEN_GEMV False: the pairs kernel
+# everywhere (benchmarks' A/B).
 ONE_TOKEN_GEMV = True
+ONE_TOKEN_MIN_INTER = 1536
 ONE_TOKEN_LABEL = ("; at one token the streaming GEMV over the token's experts instead (kvplan/kernels/"
-                   "moe_one_token.py: gate/up and down a launch each, the activation and the routing weights taken "
-                   "into the down launch)")
+                   "moe_one_token.py: gate/up and down a launch each, the activation between, the routing weights "
+                   "applied in the down launch)")
 BY_EXPERT_LABEL = ("the same kernel by expert (the pairs sorted by expert, a row tile per warp, each expert's weights "
                    "read once per 32 pairs{joined}) while the pairs per expert average <= {pairs}, beyond that ")
 
@@ -189,7 +194,7 @@ class MoE:
         """The streaming GEMV's plan for this layer's experts at one token, or None where it does not run them (not
         Hopper, quantised experts, shapes off its tiles: the pairs kernel then)."""
         a, w = self.arch, self.w
-        if not ONE_TOKEN_GEMV or self.mxfp4 or self.fp8:
+        if not ONE_TOKEN_GEMV or self.mxfp4 or self.fp8 or w["w2"].shape[-1] < ONE_TOKEN_MIN_INTER:
             return None
         dtype, inter = w["router"].dtype, w["w2"].shape[-1]
         experts, pairs = a.experts + self.joined, a.top_k + self.joined

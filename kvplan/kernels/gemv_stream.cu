@@ -99,18 +99,15 @@
 // virtual W is [rows, pairs x k], k step s of pair s / g_ksteps, x the pairs' activations laid end to end, each
 // step's sums times the pair's routing weight wts[j] before they are added, y [rows] the routed experts' sum. One
 // launch a stage instead of the pair-slot kernel's CTA per (pair, 32 rows) and its combine launch. In order only.
-// g_early: the ids were written two waiting launches before this one or earlier (the router, then the gate/up stage,
-// which releases its dependents only after its wait, once the router's grid has ended; then the activation), so the
-// producer reads them and copies its first steps before its own wait, as the dense form does.
 #ifndef KVP_GV_GATHER
 #define KVP_GV_GATHER 0
 #endif
 #if KVP_GV_GATHER
-#define GV_GATHER_ARG , const int *ids, const float *wts, int g_tiles, int g_ksteps, long long sw_stride, int g_early
-#define GV_GATHER_VAL ids, wts, g_tiles, g_ksteps, sw_stride, g_early
+#define GV_GATHER_ARG , const int *ids, const float *wts, int g_tiles, int g_ksteps, long long sw_stride
+#define GV_GATHER_VAL ids, wts, g_tiles, g_ksteps, sw_stride
 #else
 #define GV_GATHER_ARG
-#define GV_GATHER_VAL nullptr, nullptr, 0, 0, 0, 0
+#define GV_GATHER_VAL nullptr, nullptr, 0, 0, 0
 #endif
 #if KVP_GV_TRACE
 #define GV_TRACE_ARG , unsigned long long* trace
@@ -144,7 +141,6 @@ struct GvArgs {
   const float* wts;  // 64-row tiles or k steps per pair, and (e4m3b) floats between experts' block scales
   int g_tiles, g_ksteps;
   long long sw_stride;
-  int g_early;  // ids read before the wait
 #if KVP_GV_TRACE
   unsigned long long* trace;
 #endif
@@ -204,8 +200,7 @@ __device__ __forceinline__ GvAt gv_at(const GvArgs& a, int tile, int step, int s
     at.ks = step - at.j * a.g_ksteps;
     at.ksteps = a.g_ksteps;
   }
-  // through L2 (another kernel wrote it; g_early reads it before the wait); an id outside the map's experts reads
-  // zeros (the copy's out-of-bounds fill)
+  // through L2 (the router wrote it); an id outside the map's experts reads zeros (the copy's out-of-bounds fill)
   at.e = __ldcg(a.ids + at.j);
   return at;
 }
@@ -453,12 +448,9 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   const long long total = (long long)((a.n + GV_TILE_ROWS - 1) / GV_TILE_ROWS) * steps_per_tile;
   const long long u0 = (long long)blockIdx.x * a.per_cta, u1 = min(total, u0 + a.per_cta);
   if (KVP_GV_TRACE && threadIdx.x == 0) GV_MARK(0);
-  // the gather form releases the next launch only after its wait: a g_early launch after it reads the router's ids
-  // before its own wait, so the router's grid must have ended by then
-  if (!KVP_GV_GATHER) kvp::pdl_release();
+  kvp::pdl_release();
   if (u0 >= u1) {
     kvp::pdl_wait();
-    if (KVP_GV_GATHER) kvp::pdl_release();
     if (KVP_GV_TRACE && threadIdx.x == 0) GV_MARK(1);
     return;
   }
@@ -493,10 +485,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     const GvCursor first = cur;
     const int pre = (int)min((long long)D, steps);
     const unsigned long long policy = gv_evict_first_policy();
-    if (KVP_GV_GATHER && !a.g_early) {  // which experts: the router's output
-      kvp::pdl_wait();
-      kvp::pdl_release();
-    }
+    if (KVP_GV_GATHER) kvp::pdl_wait();  // which experts: the router's output
     for (int d = 0; d < pre; ++d) {  // weights before the wait
       if (lane == 0) {
         kvp::mbar_arrive_tx(full + 8 * d, WST);
@@ -504,10 +493,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
       }
       gv_next(cur, d, order, steps_per_tile);
     }
-    if (!KVP_GV_GATHER || a.g_early) {
-      kvp::pdl_wait();
-      if (KVP_GV_GATHER) kvp::pdl_release();
-    }
+    if (!KVP_GV_GATHER) kvp::pdl_wait();
     if (KVP_GV_TRACE && lane == 0) GV_MARK(1);
     GvCursor xc = first;
     for (int d = 0; d < pre; ++d) {

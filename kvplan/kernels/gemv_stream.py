@@ -37,8 +37,7 @@ from .gemv_stream_config import (BLOCK_KERNEL, E4M3, L2_PROMOTION, L2_PROMOTIONS
 
 _ARGS = ("u64",) * 4 + ("i32",) * 4 + ("f32",)  # after the tensor map(s)
 _BLOCK_ARGS = ("u64", "u64", "i32")  # block-scaled e4m3: w's scales, x's scales and their column stride
-# ids, wts, tiles / k steps a pair, floats between experts' block scales, ids read before the wait
-_GATHER_ARGS = ("u64", "u64", "i32", "i32", "u64", "i32")
+_GATHER_ARGS = ("u64", "u64", "i32", "i32", "u64")  # ids, wts, tiles / k steps a pair, floats between experts' scales
 BLOCK = 128  # the block scales' side (rows and k of W, k of x)
 KERNELS = {"bfloat16": "kvp_gemv_stream_bf16", "float16": "kvp_gemv_stream_f16", E4M3: "kvp_gemv_stream_e4m3"}
 
@@ -53,7 +52,7 @@ class GemvStreamPlan:
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
                  mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
                  trace=False, rotate=False, own=False, release_store=True, block_scaled=False, gather=None,
-                 experts=0, pairs=0, early_ids=False):
+                 experts=0, pairs=0):
         import torch
 
         from . import _runtime as rt
@@ -81,8 +80,8 @@ class GemvStreamPlan:
                              "block, gemv_stream.cu kvp_gemv_stream_e4m3b)")
         if own and (rotate or mma_tiles != 1):
             raise ValueError("own=True takes neither rotate=True nor mma_tiles=2 (its CTAs share no tile)")
-        check_gather(gather, experts, pairs, n, max_batch, rotate or own or trace or mma_tiles != 1, early_ids)
-        self.gather, self.experts, self.pairs, self.early_ids = gather, experts, pairs, bool(early_ids)
+        check_gather(gather, experts, pairs, n, max_batch, rotate or own or trace or mma_tiles != 1)
+        self.gather, self.experts, self.pairs = gather, experts, pairs
         self.expert_rows, self.expert_units = n, (k // 2 if name == E4M3 else k)
         if gather == "rows":  # the virtual matrix the kernel streams (gemv_stream.cu KVP_GV_GATHER)
             n *= pairs
@@ -197,7 +196,7 @@ class GemvStreamPlan:
         blocks = -(-self.expert_rows // BLOCK) * (cols // BLOCK) if self.block_scaled else 0
         return (ids.data_ptr(), 0 if wts is None else wts.data_ptr(),
                 self.expert_rows // TILE_ROWS if self.gather == "rows" else 0,
-                self.expert_units // STEP_K if self.gather == "k" else 0, blocks, int(self.early_ids))
+                self.expert_units // STEP_K if self.gather == "k" else 0, blocks)
 
     def _trace_arg(self, torch, trace) -> tuple:
         if not self.config.trace:

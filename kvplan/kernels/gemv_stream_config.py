@@ -96,14 +96,12 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
 GATHER_MODES = ("rows", "k")  # KVP_GV_GATHER: the gate/up stage (pairs' rows stacked), the down stage (their k)
 
 
-def check_gather(gather, experts, pairs, n: int, max_batch: int, other_form: bool, early_ids=False) -> None:
+def check_gather(gather, experts, pairs, n: int, max_batch: int, other_form: bool) -> None:
     """ValueError naming the argument when a gather plan (an MoE layer's experts at one token) cannot be made."""
     if gather is None:
-        if experts or pairs or early_ids:
-            raise ValueError("experts, pairs and early_ids are for gather plans (gather='rows' or 'k')")
+        if experts or pairs:
+            raise ValueError("experts and pairs are for gather plans (gather='rows' or 'k')")
         return
-    if early_ids and gather != "k":
-        raise ValueError("early_ids is for the down stage (gather='k': its ids were written two launches before)")
     if gather not in GATHER_MODES:
         raise ValueError(f"gather must be one of {GATHER_MODES} or None, got {gather!r}")
     for name, v in (("experts", experts), ("pairs", pairs)):

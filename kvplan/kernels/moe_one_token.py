@@ -8,7 +8,8 @@ expert, found through ids by the TMA copy), then the down stage as one GEMV whos
 activations laid end to end, each expert's sums times its routing weight before they are added: the weighted sum
 over the experts leaves the down launch, with no combine launch: three launches a layer. (The activation taken into
 the down launch, made from the gate/up output in every MMA warp as it was read, ran slower: H200, session 43,
-GLM-4.7-Flash 56 against 36 us a layer.) Why: at one token the pair-slot
+GLM-4.7-Flash 56 against 36 us a layer; so did the down launch reading the ids before its wait, which needs the
+gate/up launch to release its dependents only after its own wait: 41 us.) Why: at one token the pair-slot
 kernel (skinny_gemm.cu) gives each (pair, 32 rows) a CTA of a few k steps, and a launch of such CTAs leaves the
 memory system waiting (H200: DeepSeek-V3's experts at tp 8 32% of read, GLM-4.7-Flash's 44%,
 benchmarks/RESULTS.md sessions 39 and 41); the streaming GEMV keeps a ring of 8 KB TMA boxes per SM over the stage.
@@ -26,15 +27,15 @@ FORMATS = ("16bit", "fp8")
 
 
 def one_token_moe_plan(experts, hidden, inter, pairs, dtype, weight_format="16bit", activation="silu", gated=True,
-                       device=None, early_ids=True) -> "OneTokenMoEPlan":
-    return OneTokenMoEPlan(experts, hidden, inter, pairs, dtype, weight_format, activation, gated, device, early_ids)
+                       device=None) -> "OneTokenMoEPlan":
+    return OneTokenMoEPlan(experts, hidden, inter, pairs, dtype, weight_format, activation, gated, device)
 
 
 class OneTokenMoEPlan:
     """Both stages' GEMV plans (each with its own small workspace: one stream at a time)."""
 
     def __init__(self, experts, hidden, inter, pairs, dtype, weight_format="16bit", activation="silu", gated=True,
-                 device=None, early_ids=True):
+                 device=None):
         import torch
 
         from .gated_act import ACTIVATIONS, UNGATED
@@ -54,10 +55,7 @@ class OneTokenMoEPlan:
         w = torch.float8_e4m3fn if self.fp8 else dtype
         common = dict(max_batch=1, device=device, experts=experts, pairs=pairs, block_scaled=self.fp8)
         self.up = gemv_stream_plan(self.up_rows, hidden, w, gather="rows", **common)
-        # the down launch reads the router's ids before its wait: the gate/up launch released its dependents only after
-        # its own wait had seen the router's grid end, and the activation launch between waits before it releases
-        # (early_ids=False: read after the wait, for benchmarks' A/B)
-        self.down = gemv_stream_plan(hidden, inter, w, gather="k", early_ids=bool(early_ids), **common)
+        self.down = gemv_stream_plan(hidden, inter, w, gather="k", **common)
 
     def run(self, x, wts, ids, w13, w2, out=None):
         """x [1, hidden]; wts float32 and ids int32, [1, pairs] (the router's); w13, w2 the layer's experts (fp8:
