@@ -184,7 +184,8 @@ def test_the_gather_form_is_its_own_cubin():
     (("k", 8, True, 128, 1, False), "pairs must be a positive int"),
     (("rows", 8, 2, 128, 1, True), "in order only"),
     (("k", 8, 2, 128, 2, False), "one token"),
-    (("rows", 8, 2, 100, 1, False), "multiple of 64"),  # a tile would straddle two experts' rows
+    (("rows", 8, 2, 100, 1, False), "multiple of 64"),
+    (("k", 64, 33, 128, 1, False), "at most 32"),  # a tile would straddle two experts' rows
     ((None, 8, 0, 128, 1, False), "are for gather plans"),
 ])
 def test_bad_gather_options_name_them(args, word):

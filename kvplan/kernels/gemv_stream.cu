@@ -181,13 +181,31 @@ __device__ __forceinline__ void gv_weights(unsigned dst, const GvTmap* map, int 
   gv_tma(dst, map, k0, row, bar);
 #endif
 }
+// The token's pairs in the lanes of a warp (gather form): lane j holds pair j's expert and routing weight, read once
+// after the wait through L2 (the router wrote them); a step's pair comes by shuffle (a load a step held the producer
+// to L2's latency: H200, session 43, GLM-4.7-Flash's experts 36 -> 41 us a layer).
+struct GvPairs {
+  int id;
+  float wt;
+};
 #if KVP_GV_GATHER
-// Where a unit (tile, k step) of the virtual W lies: pair j, expert e, the row of the expert's matrix its tile
-// starts at, its k step in the expert's matrix, and that matrix's k steps.
+__device__ __forceinline__ GvPairs gv_pairs(const GvArgs& a, int lane) {
+  const int pairs = a.g_tiles ? a.n / (a.g_tiles * GV_TILE_ROWS) : a.k / (a.g_ksteps * GV_STEP_K);
+  GvPairs p = {-1, 0.f};
+  if (lane < pairs) {
+    p.id = __ldcg(a.ids + lane);
+    if (a.g_ksteps) p.wt = __ldcg(a.wts + lane);
+  }
+  return p;
+}
+// Where a unit (tile, k step) of the virtual W lies: pair j, expert e (an id outside the map's experts reads zeros:
+// the copy's out-of-bounds fill), its routing weight, the row of the expert's matrix its tile starts at, its k step
+// in the expert's matrix, and that matrix's k steps. Every lane of the warp calls it (the shuffles).
 struct GvAt {
   int j, e, row, ks, ksteps;
+  float wt;
 };
-__device__ __forceinline__ GvAt gv_at(const GvArgs& a, int tile, int step, int steps_per_tile) {
+__device__ __forceinline__ GvAt gv_at(const GvArgs& a, int tile, int step, int steps_per_tile, const GvPairs& p) {
   GvAt at;
   if (a.g_tiles) {
     at.j = tile / a.g_tiles;
@@ -200,8 +218,8 @@ __device__ __forceinline__ GvAt gv_at(const GvArgs& a, int tile, int step, int s
     at.ks = step - at.j * a.g_ksteps;
     at.ksteps = a.g_ksteps;
   }
-  // through L2 (the router wrote it); an id outside the map's experts reads zeros (the copy's out-of-bounds fill)
-  at.e = __ldcg(a.ids + at.j);
+  at.e = __shfl_sync(0xffffffffu, p.id, at.j);
+  at.wt = __shfl_sync(0xffffffffu, p.wt, at.j);
   return at;
 }
 // the unit's box through the 3-D map {k, row, expert}
@@ -217,15 +235,26 @@ __device__ __forceinline__ void gv_gather_weights(unsigned dst, const GvArgs& a,
 #endif
 }
 #endif
-// a step's weights at the cursor
-__device__ __forceinline__ void gv_step_weights(unsigned dst, const GvArgs& a, int tile, int step, int steps_per_tile,
-                                                unsigned bar, unsigned long long policy) {
+// The producer's copy of stage d's weights at the cursor, issued by lane 0 (the gather form: every lane finds the
+// step's expert by shuffle first)
 #if KVP_GV_GATHER
-  gv_gather_weights(dst, a, gv_at(a, tile, step, steps_per_tile), bar, policy);
+#define GV_ISSUE(d)                                                                            \
+  do {                                                                                         \
+    const GvAt at_ = gv_at(a, cur.tile, cur.step, steps_per_tile, pairs);                      \
+    if (lane == 0) {                                                                           \
+      kvp::mbar_arrive_tx(full + 8 * (d), WST);                                                \
+      gv_gather_weights(wring + (d) * WST, a, at_, full + 8 * (d), policy);                    \
+    }                                                                                          \
+  } while (0)
 #else
-  gv_weights(dst, a.map, step * GV_STEP_K, tile * GV_TILE_ROWS, bar, policy);
+#define GV_ISSUE(d)                                                                                               \
+  do {                                                                                                            \
+    if (lane == 0) {                                                                                              \
+      kvp::mbar_arrive_tx(full + 8 * (d), WST);                                                                   \
+      gv_weights(wring + (d) * WST, a.map, cur.step * GV_STEP_K, cur.tile * GV_TILE_ROWS, full + 8 * (d), policy); \
+    }                                                                                                             \
+  } while (0)
 #endif
-}
 __device__ __forceinline__ void gv_ldsm4(unsigned addr, unsigned& r0, unsigned& r1, unsigned& r2, unsigned& r3) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r0), "=r"(r1), "=r"(r2), "=r"(r3) : "r"(addr));
@@ -485,12 +514,13 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     const GvCursor first = cur;
     const int pre = (int)min((long long)D, steps);
     const unsigned long long policy = gv_evict_first_policy();
-    if (KVP_GV_GATHER) kvp::pdl_wait();  // which experts: the router's output
+    GvPairs pairs = {0, 0.f};
+#if KVP_GV_GATHER
+    kvp::pdl_wait();  // which experts: the router's output
+    pairs = gv_pairs(a, lane);
+#endif
     for (int d = 0; d < pre; ++d) {  // weights before the wait
-      if (lane == 0) {
-        kvp::mbar_arrive_tx(full + 8 * d, WST);
-        gv_step_weights(wring + d * WST, a, cur.tile, cur.step, steps_per_tile, full + 8 * d, policy);
-      }
+      GV_ISSUE(d);
       gv_next(cur, d, order, steps_per_tile);
     }
     if (!KVP_GV_GATHER) kvp::pdl_wait();
@@ -504,10 +534,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     for (long long i = D; i < steps; ++i) {
       const int d = (int)(i % D);
       kvp::mbar_wait(empty + 8 * d, (unsigned)((i / D - 1) & 1));  // the MMA warps are done with its last use
-      if (lane == 0) {
-        kvp::mbar_arrive_tx(full + 8 * d, WST);
-        gv_step_weights(wring + d * WST, a, cur.tile, cur.step, steps_per_tile, full + 8 * d, policy);
-      }
+      GV_ISSUE(d);
       gv_copy_x(a, cur.step, xring + d * XST, lane);
       gv_cp_arrive(full + 8 * d);
       gv_next(cur, i, order, steps_per_tile);
@@ -520,6 +547,9 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
   constexpr int MT = KVP_GV_MT;
   kvp::pdl_wait();
   if (KVP_GV_TRACE && threadIdx.x == 0) GV_MARK(2);
+#if KVP_GV_GATHER
+  const GvPairs pairs = gv_pairs(a, lane);
+#endif
   const int g = lane >> 2, c = lane & 3;
   const int arow = 16 * MT * wid + (lane & 15), ahalf = lane >> 4, bcol = lane & 7, bq = lane >> 3;
   const unsigned a_off = arow * 128, a_sw = arow & 7;  // + 2 KB per h: the swizzle repeats every 8 rows
@@ -535,8 +565,8 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     const int d = (int)(i % D);
     float sw = 0.f, sx0 = 0.f, sx1 = 0.f, wj = 1.f;
 #if KVP_GV_GATHER
-    const GvAt at = gv_at(a, tile, step, steps_per_tile);
-    if (a.g_ksteps) wj = __ldcg(a.wts + at.j);
+    const GvAt at = gv_at(a, tile, step, steps_per_tile, pairs);
+    if (a.g_ksteps) wj = at.wt;
     if (BF == GV_E4M3B) sw = __ldg(a.sw + at.e * a.sw_stride + (long long)(at.row >> 7) * at.ksteps + at.ks);
 #else
     if (BF == GV_E4M3B) sw = __ldg(a.sw + (long long)((tile * GV_TILE_ROWS) >> 7) * steps_per_tile + step);
@@ -737,6 +767,9 @@ __device__ __forceinline__ void gemv_own(const GvArgs& a) {
 
   kvp::pdl_wait();
   if (KVP_GV_TRACE && threadIdx.x == 0) GV_MARK(2);
+#if KVP_GV_GATHER
+  const GvPairs pairs = gv_pairs(a, lane);
+#endif
   const int g = lane >> 2, c = lane & 3;
   const int arow = 16 * wid + (lane & 15), ahalf = lane >> 4, bcol = lane & 7, bq = lane >> 3;
   const unsigned a_off = arow * 128, a_sw = arow & 7;

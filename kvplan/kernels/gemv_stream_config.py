@@ -94,6 +94,7 @@ def check_shape(n: int, k: int, dtype: str, max_batch: int) -> None:
 
 
 GATHER_MODES = ("rows", "k")  # KVP_GV_GATHER: the gate/up stage (pairs' rows stacked), the down stage (their k)
+GATHER_MAX_PAIRS = 32  # the pairs sit in the lanes of a warp (gemv_stream.cu gv_pairs)
 
 
 def check_gather(gather, experts, pairs, n: int, max_batch: int, other_form: bool) -> None:
@@ -107,6 +108,8 @@ def check_gather(gather, experts, pairs, n: int, max_batch: int, other_form: boo
     for name, v in (("experts", experts), ("pairs", pairs)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive int for a gather plan, got {v!r}")
+    if pairs > GATHER_MAX_PAIRS:
+        raise ValueError(f"pairs must be at most {GATHER_MAX_PAIRS} (one a lane of a warp), got {pairs}")
     if other_form:
         raise ValueError("gather plans run in order only (not rotate, own, trace or mma_tiles=2)")
     if max_batch != 1:
