@@ -371,7 +371,7 @@ def test_moe_label_states_the_by_expert_limits():
     def label(joined, rows=True):
         moe = object.__new__(ffn.MoE)
         moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=rows)
-        moe.mxfp4, moe.fp8, moe.joined, moe.pairs_refused = False, False, joined, None
+        moe.mxfp4, moe.fp8, moe.joined, moe.pairs_refused, moe.one_token = False, False, joined, None, None
         return moe.label()
 
     assert "average <= 24, beyond that" in label(0) and "joined" not in label(0)
@@ -391,10 +391,53 @@ def test_moe_label_states_the_mxfp4_paths():
         moe = object.__new__(ffn.MoE)
         moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=False)
         moe.mxfp4, moe.fp8, moe.joined, moe.pairs_refused, moe.mx_dequant = True, False, 0, None, dequant
+        moe.one_token = None
         return moe.label()
 
     assert "packed bytes read once per 1,024 tokens" in label(None) and "grouped GEMMs" not in label(None)
     assert "from 320 tokens on every expert dequantised to bf16 by the bundled mxfp4 kernel" in label(object())
+
+
+def test_one_token_gemvs_take_16bit_experts_of_at_least_1536_values_a_rank(monkeypatch):
+    """At one token the streaming GEMVs run 16-bit experts whose per-rank intermediate is >= ONE_TOKEN_MIN_INTER
+    (GLM-4.7-Flash 1,536, Nemotron-3-Nano 1,856, Mixtral at tp 2 7,168: faster on the H200); narrower ones
+    (Qwen3-Next at tp 2 256, DeepSeek-V2-Lite 1,408), fp8 and mxfp4 experts keep the pairs kernel. The label says
+    which; a plan that cannot be made leaves the pairs kernel."""
+    torch = pytest.importorskip("torch")
+    import types
+
+    from kvplan.gpu import ffn
+    from kvplan.kernels import moe_one_token
+
+    made = []
+
+    def fake_plan(experts, hidden, inter, pairs, dtype, **kw):
+        made.append((experts, hidden, inter, pairs, kw["weight_format"], kw["gated"]))
+        if hidden == 0:
+            raise ValueError("refused")
+        return types.SimpleNamespace(dtype=dtype)
+
+    monkeypatch.setattr(moe_one_token, "one_token_moe_plan", fake_plan)
+
+    def plan(inter, hidden=2048, fmt=None, experts=64, top_k=4, joined=1, gated=True):
+        moe = object.__new__(ffn.MoE)
+        moe.arch = types.SimpleNamespace(experts=experts, top_k=top_k, hidden=hidden, activation="silu",
+                                         gated_mlp=gated)
+        moe.w = {"router": torch.empty(experts, 8, dtype=torch.bfloat16), "w2": torch.empty(1, hidden, inter)}
+        moe.rt = types.SimpleNamespace()
+        moe.mxfp4, moe.fp8, moe.joined = fmt == "mxfp4", fmt == "fp8", joined
+        return moe._one_token_plan()
+
+    assert plan(1536) is not None and made[-1] == (65, 2048, 1536, 5, "16bit", True)
+    assert plan(1856, hidden=2688, experts=128, top_k=6, gated=False) is not None and made[-1][-1] is False
+    n = len(made)
+    assert plan(1408) is None and plan(256) is None and plan(1536, fmt="fp8") is None
+    assert plan(2880, fmt="mxfp4") is None and len(made) == n  # none of these asked for a plan
+    assert plan(1536, hidden=0) is None  # refused: the pairs kernel
+    moe = object.__new__(ffn.MoE)
+    moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=True)
+    moe.mxfp4, moe.fp8, moe.joined, moe.pairs_refused, moe.one_token = False, False, 0, None, object()
+    assert "at one token the streaming GEMV over the token's experts" in moe.label()
 
 
 def test_moe_label_states_the_fp8_by_expert_kernel():
@@ -409,6 +452,7 @@ def test_moe_label_states_the_fp8_by_expert_kernel():
         moe = object.__new__(ffn.MoE)
         moe.pairs = types.SimpleNamespace(max_tokens=16, expert_rows=rows)
         moe.mxfp4, moe.fp8, moe.joined, moe.pairs_refused, moe.mx_dequant = False, True, 0, None, None
+        moe.one_token = None
         moe._fp8_dequant_ok = lambda x=None: False
         return moe.label()
 
