@@ -24,6 +24,8 @@ SHAPES = [("16h B1 4K", 1, 4096, 16, torch.bfloat16), ("16h B1 32K", 1, 32768, 1
           ("64h fp8 B32 8K", 32, 8192, 64, torch.float8_e4m3fn), ("128h fp8 B8 8K", 8, 8192, 128, torch.float8_e4m3fn),
           ("128h fp8 B32 4K", 32, 4096, 128, torch.float8_e4m3fn), ("128h B32 4K", 32, 4096, 128, torch.bfloat16),
           ("128h B8 8K", 8, 8192, 128, torch.bfloat16), ("128h B1 32K", 1, 32768, 128, torch.bfloat16)]
+SHAPES += [("16h B1 8K", 1, 8192, 16, torch.bfloat16), ("16h B2 8K", 2, 8192, 16, torch.bfloat16),
+           ("16h B4 8K", 4, 8192, 16, torch.bfloat16)]  # verify's batch-1 steps at 8K (DeepSeek-V3 at tp 8)
 SHAPES += [("16h B32 8K bs16", 32, 8192, 16, torch.bfloat16, 16),  # (a 6th entry: the block size; 64 otherwise)
            ("16h B400 8K bs16", 400, 8192, 16, torch.bfloat16, 16), ("16h B400 8K", 400, 8192, 16, torch.bfloat16)]
 SHAPES += [(f"16h B{b} {ctx // 1024}K", b, ctx, 16, torch.bfloat16)  # 2 to 11 waves of CTAs (bf16 16 heads)

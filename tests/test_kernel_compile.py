@@ -125,7 +125,9 @@ def test_disk_cache_roundtrip(tmp_cache):
     assert len(files) == 1 and files[0].suffix == ".cubin"
     assert not list(tmp_cache.glob("*.tmp"))
     assert cache.decode(files[0].read_bytes()) == (first, report)
-    assert "registers" in report
+    # NVRTC's info log names the registers where it writes one (CI's nvidia-cuda-nvrtc 13.0 wheel; the GPU machine's
+    # CUDA 13 NVRTC returns an empty log on success: benchmarks/RESULTS.md session 39)
+    assert "registers" in report or report == ""
     assert build.compile_entry(cfg, "sm_90") == (first, report)  # a hit
     # other arch / options / source -> other key
     assert build.cache_key(cfg, "sm_90") != build.cache_key(cfg, "sm_80")
