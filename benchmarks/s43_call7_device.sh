@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Session 43, call 7: the pairs kernel with each warp's first 8 / 16 steps sent to L2 once the CTA's expert is known
-# (a variant, KVP_SK_PAIR_PF; outputs compared bit for bit with the default), on every probe shape at one token;
-# memcheck over the variant's fp8 shape.
+# (a variant, KVP_SK_PAIR_PF; outputs compared bit for bit with the default), on every probe shape at one token.
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD
