@@ -215,7 +215,7 @@ class MoEPairsPlan:
     def __init__(self, experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                  activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
                  prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0, row_stages=None,
-                 gated=True, pair_prefetch=None):
+                 gated=True):
         import torch
 
         dtype = torch.bfloat16 if dtype is None else dtype
@@ -235,7 +235,7 @@ class MoEPairsPlan:
             raise ValueError(f"expert_rows needs 16-bit or fp8 experts, not {weight_format}")
         self.expert_rows = weight_format != "mxfp4" if expert_rows is None else bool(expert_rows)
         self.passes_per_cta = sc.ROW_PASSES_PER_CTA  # a joined expert's passes a CTA row (benchmarks may set it)
-        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages, pair_prefetch)
+        self.config = sc.variant(weight_format, unroll, min_blocks, prefetch, expert_tiles, row_stages)
         rule = sc.check_ksplit_rule(ksplit_rule)
         rt.require_kernel("the MoE pairs kernel")
         torch, self.device_index, dev, ld = _device_setup(device, self.config)
@@ -416,7 +416,7 @@ def skinny_gemm_plan(n, k, dtype, max_batch=8, device=None, launcher="driver", k
 def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=None, weight_format="bf16",
                    activation="silu", device=None, launcher="driver", ksplit=None, unroll=None, min_blocks=None,
                    prefetch=None, ksplit_rule=None, expert_tiles=None, expert_rows=None, joined=0,
-                   row_stages=None, gated=True, pair_prefetch=None) -> MoEPairsPlan:
+                   row_stages=None, gated=True) -> MoEPairsPlan:
     """Plan the routed experts of one MoE layer: pair slots for 1..max_tokens (<= 16) tokens, by expert above
     (``expert_tiles``: 8-column tiles per pass of the k-split by-expert kernels; ``expert_rows``: 16-bit and fp8
     experts by a row tile per warp, the default; ``joined``: the last ``joined`` experts take every token (shared
@@ -425,7 +425,7 @@ def moe_pairs_plan(experts, hidden, intermediate, top_k, max_tokens=16, dtype=No
     Nemotron-H's relu2; see the module docstring)."""
     return MoEPairsPlan(experts, hidden, intermediate, top_k, max_tokens, dtype, weight_format, activation, device,
                         launcher, ksplit, unroll, min_blocks, prefetch, ksplit_rule, expert_tiles, expert_rows, joined,
-                        row_stages, gated, pair_prefetch)
+                        row_stages, gated)
 
 
 # ---------------------------------------------------------------------------------------------

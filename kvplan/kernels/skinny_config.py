@@ -60,7 +60,6 @@ ROW_STAGES = 2
 ROW_STAGE_CHOICES = (2, 3, 4)
 ROW_STEP_BYTES = 32 * 8 * 16  # a warp's step: 32 lanes x 8 chunks of 16 bytes (2 k chunks x 4 weight rows a lane)
 EXPERT_TILE_CHOICES = (2, 4, 8)
-PAIR_PREFETCH_CHOICES = (0, 4, 8, 16)
 KSPLIT_RULES = ("wave", "fill")  # see choose_ksplit; "wave" is the default
 
 
@@ -81,7 +80,6 @@ class SkinnyConfig:
     expert_tiles: int = EXPERT_TILES
     row_stages: int = ROW_STAGES
     warps: int = WARPS  # a CTA's warps (pair_warps: fewer for a k too short to give each of eight a step)
-    pair_prefetch: int = 0  # pair slots: the first this many of a warp's steps sent to L2 once the expert is known
 
     source = "skinny_gemm.cu"
     compile_cost = 2.6  # rough NVRTC seconds on one CI core (batch.py schedules longest first)
@@ -99,8 +97,7 @@ class SkinnyConfig:
                 ("KVP_SK_MINB_FP4", "fmb", self.min_blocks_fp4, MIN_BLOCKS_FP4),
                 ("KVP_SK_PF", "pf", self.prefetch, PREFETCH),
                 ("KVP_SK_EXPERT_TILES", "et", self.expert_tiles, EXPERT_TILES),
-                ("KVP_SK_ROW_STAGES", "rs", self.row_stages, ROW_STAGES),
-                ("KVP_SK_PAIR_PF", "ppf", self.pair_prefetch, 0)]
+                ("KVP_SK_ROW_STAGES", "rs", self.row_stages, ROW_STAGES)]
 
     @property
     def name(self) -> str:
@@ -147,18 +144,17 @@ def row_ring_bytes(stages: int = ROW_STAGES) -> int:
 
 
 def variant(weight_format: str, unroll=None, min_blocks=None, prefetch=None, expert_tiles=None,
-            row_stages=None, pair_prefetch=None) -> SkinnyConfig:
+            row_stages=None) -> SkinnyConfig:
     """The kernel config of a plan's tuning options (benchmarks and tests; None = the default); ``unroll``
     and ``min_blocks`` apply to ``weight_format``'s kernels (mxfp4's own fields, or the fields that the 16-bit and fp8
     kernels share). ValueError naming the option when it is not one the kernel takes."""
     for name, v, ok in (("unroll", unroll, UNROLLS), ("min_blocks", min_blocks, (1, 2, 3, 4)),
                         ("prefetch", prefetch, (0, 1, 2, 3, 4)), ("expert_tiles", expert_tiles, EXPERT_TILE_CHOICES),
-                        ("row_stages", row_stages, ROW_STAGE_CHOICES),
-                        ("pair_prefetch", pair_prefetch, PAIR_PREFETCH_CHOICES)):
+                        ("row_stages", row_stages, ROW_STAGE_CHOICES)):
         if v is not None and (isinstance(v, bool) or v not in ok):
             raise ValueError(f"{name} must be one of {', '.join(map(str, ok))} or None, got {v!r}")
     fp4 = weight_format == "mxfp4"
-    fields = {"prefetch": prefetch, "expert_tiles": expert_tiles, "row_stages": row_stages, "pair_prefetch": pair_prefetch,
+    fields = {"prefetch": prefetch, "expert_tiles": expert_tiles, "row_stages": row_stages,
               "unroll_fp4" if fp4 else "unroll": unroll,
               "min_blocks_fp4" if fp4 else "min_blocks": min_blocks}
     return SkinnyConfig(**{k: v for k, v in fields.items() if v is not None})

@@ -81,12 +81,6 @@
 #endif
 // Dense launches: steps per warp of the CTA's weights prefetched to L2 before pdl_wait (8 KB per warp at 2 with
 // 16-bit weights), so that a GEMM's first loads overlap the end of the kernel before it
-// KVP_SK_PAIR_PF > 0 (a benchmark variant): a pair-slot CTA, once its expert is known, sends the first
-// KVP_SK_PAIR_PF of each warp's own steps of its rows to L2 at once (at one token a warp's few steps otherwise
-// go out one dependent round at a time).
-#ifndef KVP_SK_PAIR_PF
-#define KVP_SK_PAIR_PF 0
-#endif
 #ifndef KVP_SK_PDL_STEPS
 #define KVP_SK_PDL_STEPS 2
 #endif
@@ -444,23 +438,6 @@ __device__ __forceinline__ void skinny(const SkArgs& a) {
   const unsigned char* srow[2][2];
   bool rok[2][2];
   weight_rows<FMT>(a, tile, expert, gated, g, wrow, srow, rok);
-#if KVP_SK_PAIR_PF > 0
-  if (a.ids) {  // a row's step: U * 64 contiguous bytes (every format), a 128-byte line for lanes c < max(1, U / 2)
-    const long long row_bytes = SkFmt<FMT>::row_bytes(a.k);
-#pragma unroll
-    for (int i = 0; i < KVP_SK_PAIR_PF; ++i) {
-      const int st = s0 + warp + i * KVP_SK_WARPS;
-      const long long off = (long long)st * U * 64 + c * 128;
-      if (st < s1 && c * 128 < U * 64 && off < row_bytes) {
-#pragma unroll
-        for (int t = 0; t < 2; ++t)
-#pragma unroll
-          for (int h = 0; h < 2; ++h)
-            if (rok[t][h]) prefetch_l2(wrow[t][h] + off);
-      }
-    }
-  }
-#endif
   const unsigned char* xrow[NT];
   bool xok[NT];
 #pragma unroll
