@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Session 43, call 7: the pairs kernel with each warp's first 8 / 16 steps sent to L2 once the CTA's expert is known
 # (a variant, KVP_SK_PAIR_PF; outputs compared bit for bit with the default), on every probe shape at one token.
-# (Slower on every shape; the variant and the probe options were removed after this call: git show 6 commits
-# before the session-43 RESULTS entry for the code. Kept as the record of what ran.)
+# (Slower on every shape; the variant and the probe options were removed after this call: commit 6e982d2 has the code.
+# Kept as the record of what ran.)
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD
