@@ -137,8 +137,10 @@ struct GvArgs {
   const float* sw;  // e4m3b: [ceil(n / 128)][k / 64] weight scales (k in 16-bit units); null otherwise
   const float* sx;  // e4m3b: x's scales, group g of column b at sx[g * sx_stride + b]
   int sx_stride;
-  const int* ids;  // KVP_GV_GATHER: the pairs' experts, their routing weights (the "k" stage), the stage's
-  const float* wts;  // 64-row tiles or k steps per pair, and (e4m3b) floats between experts' block scales
+  // KVP_GV_GATHER only: the pairs' experts [pairs] and routing weights [pairs] ("k" stage); 64-row tiles a pair
+  // ("rows" stage) or k steps a pair ("k" stage), the other 0; e4m3b: floats between experts' block scales
+  const int* ids;
+  const float* wts;
   int g_tiles, g_ksteps;
   long long sw_stride;
 #if KVP_GV_TRACE
@@ -519,7 +521,7 @@ __device__ __forceinline__ void gemv_stream(const GvArgs& a) {
     kvp::pdl_wait();  // which experts: the router's output
     pairs = gv_pairs(a, lane);
 #endif
-    for (int d = 0; d < pre; ++d) {  // weights before the wait
+    for (int d = 0; d < pre; ++d) {  // weights before the wait (but in the gather form)
       GV_ISSUE(d);
       gv_next(cur, d, order, steps_per_tile);
     }

@@ -23,6 +23,11 @@ CTAs per SM with rings of 6 where there are more slices than SMs: gemv_stream_co
 raise ``ValueError`` naming the argument; no CUDA/NVRTC or a GPU other than sm_90 raises
 ``KernelUnavailableError``.
 
+``gather="rows"`` / ``gather="k"`` (one token, ``experts`` and ``pairs`` given; in order only): an MoE layer's
+experts [experts, n, k] through a 3-D tensor map, the token's experts found through ``ids`` at run time: the gate/up
+stage as the pairs' matrices stacked, the down stage as their k laid end to end, each pair's sums times its routing
+weight (``wts``). kvplan/kernels/moe_one_token.py runs both for an MoE layer.
+
 The pure parts (the shape check, each CTA's share, which CTAs meet in a tile) are gemv_stream_config.py.
 """
 
