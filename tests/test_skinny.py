@@ -412,7 +412,7 @@ def test_one_token_gemvs_take_16bit_experts_of_at_least_1536_values_a_rank(monke
     made = []
 
     def fake_plan(experts, hidden, inter, pairs, dtype, **kw):
-        made.append((experts, hidden, inter, pairs, kw["weight_format"], kw["gated"]))
+        made.append((experts, hidden, inter, pairs, kw.get("weight_format", "16bit"), kw["gated"]))
         if hidden == 0:
             raise ValueError("refused")
         return types.SimpleNamespace(dtype=dtype)

@@ -198,16 +198,14 @@ class MoE:
             return None
         dtype, inter = w["router"].dtype, w["w2"].shape[-1]
         experts, pairs = a.experts + self.joined, a.top_k + self.joined
-        key = ("one_token", experts, a.hidden, inter, pairs, dtype, self.fp8, a.activation, a.gated_mlp)
+        key = ("one_token", experts, a.hidden, inter, pairs, dtype, a.activation, a.gated_mlp)
         plans = vars(self.rt).setdefault("moe_plans", {})
         if key not in plans:
             try:
                 from ..kernels.moe_one_token import one_token_moe_plan
 
-                plans[key] = one_token_moe_plan(experts, a.hidden, inter, pairs, dtype,
-                                                weight_format="fp8" if self.fp8 else "16bit",
-                                                activation=a.activation, gated=a.gated_mlp,
-                                                device=w["router"].device.index)
+                plans[key] = one_token_moe_plan(experts, a.hidden, inter, pairs, dtype, activation=a.activation,
+                                                gated=a.gated_mlp, device=w["router"].device.index)
             except (ValueError, RuntimeError, ImportError):
                 plans[key] = None
         return plans[key]
@@ -325,9 +323,7 @@ class MoE:
         the experts no token chose). The bundled kernel, where it takes the pairs (_kernel_takes), adds the shared
         expert in its combine launch."""
         if self.one_token is not None and ids.shape[0] == 1 and x.dtype == self.one_token.dtype:
-            w = self.w
-            w13, w2 = ((w["w13"], w["w13_scale"]), (w["w2"], w["w2_scale"])) if self.fp8 else (w["w13"], w["w2"])
-            out = self.one_token.run(x.contiguous(), weights, ids.to(torch.int32), w13, w2)
+            out = self.one_token.run(x.contiguous(), weights, ids.to(torch.int32), self.w["w13"], self.w["w2"])
             return _plus_shared(out, shared, gate)
         if self._kernel_takes(x, ids):
             w = self.w

@@ -197,7 +197,6 @@ class GemvStreamPlan:
             _check_tensor(torch, "wts", wts, (self.pairs,), torch.float32, dev)
         elif wts is not None:
             raise ValueError("wts is for gather='k' plans (the down stage weighs the pairs' sums)")
-        self._set_map(w.data_ptr())
         blocks = -(-self.expert_rows // BLOCK) * (cols // BLOCK) if self.block_scaled else 0
         return (ids.data_ptr(), 0 if wts is None else wts.data_ptr(),
                 self.expert_rows // TILE_ROWS if self.gather == "rows" else 0,
