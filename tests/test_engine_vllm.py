@@ -126,8 +126,9 @@ def test_budget_terms_carry_their_sources(write_config):
 
 
 def test_sampler_pass_follows_the_release():
-    """V1 (0.10) sorts float32 logits for top-k/top-p (fitted on A19/A20: 37 B per logit); the V2 runner of 0.21+
-    holds the bf16 logits only (gpu/sample/gumbel.py). gpt-oss-20b, 1024 requests x 201,088 logits on an H100."""
+    """The V1 runner (0.10) samples float32 logits with top-k/top-p (fitted on A19/A20: 37 B per logit); the V2
+    runner (0.32; which releases run it for which model: tests/test_vllm_runner.py) holds the bf16 logits only
+    (gpu/sample/gumbel.py). gpt-oss-20b, 1024 requests x 201,088 logits on an H100."""
     peaks = {}
     for engine in ("vllm==0.10.1", "vllm"):
         (row,) = estimate("openai/gpt-oss-20b", "--gpu", "h100", "--engine", engine)

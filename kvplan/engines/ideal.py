@@ -28,7 +28,9 @@ class IdealEngine:
     name = "none"
     version = None
     default_gpu_util = 0.9
-    dummy_sampler = "gumbel"  # no sampler terms of its own: verify's profile run takes the lightest pass
+
+    def dummy_sampler(self, spec, gpu=None) -> str:
+        return "gumbel"  # no sampler terms of its own: verify's profile run takes the lightest pass
 
     def default_block_size(self) -> int:
         return 16

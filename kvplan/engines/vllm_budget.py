@@ -13,13 +13,15 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   Hopper runs OAI Triton (intermediate to 64), on other NVIDIA GPUs Marlin (intermediate to 128, hidden to
   256), which is also what Hopper loaded before 0.21 [A19: 65.97 GiB logged for gpt-oss-120b, 65.81 here].
 - profile peak: the dummy forward over max_num_batched_tokens (chunked prefill) and, on the last stage, the
-  sampler over min(max_num_seqs, max_num_batched_tokens) dummy requests (gpu_model_runner.py profile_run);
+  sampler over min(max_num_seqs, max_num_batched_tokens) dummy requests (gpu_model_runner.py profile_run; the
+  sampler as the model runner samples, vllm_runner.py);
   the forward's activations are freed before the sampler runs, so the peak is the larger of the two. V0
   profiled max(max_model_len, 2048) tokens when chunked prefill was off (max_model_len <= 32K) [A01, A02].
 - non-torch memory: what CUDA allocates outside torch after the baseline snapshot (cuBLAS and attention
   workspaces; V0's baseline also preceded the CUDA context and NCCL).
-- CUDA graphs: 0.21+ profiles graph capture and subtracts its estimate (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS);
-  earlier releases sized the cache first and captured graphs after.
+- CUDA graphs: 0.21+ subtracts the model runner's estimate of graph capture (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS),
+  which is 0 for Model Runner V2 before 0.29 and on ROCm (vllm_runner.py); earlier releases sized the cache first
+  and captured graphs after.
 
 Constants and the public start-up logs (../shared/groundtruth/vllm-startup-logs.yaml) they were fitted on are
 in CONSTANTS; benchmarks/engine_budget_calibration.py scores every other case with them.
@@ -35,6 +37,7 @@ from ..model.tensors import NON_GATED_MLP
 from ..plan.budget import Budget, BudgetTerm, qkv_width
 from ..plan.sharding import stage_weights
 from .vllm import format_gib
+from .vllm_runner import Runner, is_rocm, model_runner
 from .vllm_versions import Behaviour
 
 GiB = 2**30
@@ -84,18 +87,18 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour) -> tup
                                                   f"the MoE kernel's tile, attention/embeddings/LM head bf16")
 
 
-def dummy_sampler(rules: Behaviour) -> str:
-    """How the profile run's sampler pass samples: "gumbel" (0.21+, the V2 model runner: v1/worker/gpu/
-    model_runner.py _dummy_sampler_run -> sample/sampler.py; dummy requests need no logits processing, so the
-    logits stay in the LM head's dtype and sample/gumbel.py gumbel_sample draws in one Triton kernel whose only
-    buffers are [requests, vocab / 1024] partial maxima) or "sort" (V1: float32 logits, top-k/top-p by sorting)."""
-    return "gumbel" if rules.graphs_subtracted else "sort"
+def dummy_sampler(runner: Runner) -> str:
+    """How the profile run's sampler pass samples: "gumbel" (Model Runner V2: v1/worker/gpu/model_runner.py
+    _dummy_sampler_run -> sample/sampler.py; dummy requests need no logits processing, so the logits stay in the
+    LM head's dtype and sample/gumbel.py gumbel_sample draws in one Triton kernel whose only buffers are
+    [requests, vocab / 1024] partial maxima) or "sort" (the V1 runner: float32 logits, top-k/top-p by sorting)."""
+    return "gumbel" if runner.name == "V2" else "sort"
 
 
-def sampler_bytes_per_logit(spec, rules: Behaviour) -> int:
+def sampler_bytes_per_logit(spec, runner: Runner) -> int:
     """Bytes the profile's sampler pass holds per logit: V1's fitted constant, or (V2) the logits themselves in
     the model dtype (model_executor/layers/logits_processor.py _apply_head: the LM head's output dtype)."""
-    if dummy_sampler(rules) == "sort":
+    if dummy_sampler(runner) == "sort":
         return _value("v1_sampler_bytes_per_logit")
     return DTYPE_BYTES[spec.dtype]
 
@@ -147,7 +150,7 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour) -> int:
     return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules)
 
 
-def profile_peak(spec, tp: int, stage, settings, rules: Behaviour) -> tuple:
+def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner) -> tuple:
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if rules.era == "v0":
@@ -156,7 +159,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour) -> tuple:
         return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K)"
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
-    per_logit = sampler_bytes_per_logit(spec, rules)
+    per_logit = sampler_bytes_per_logit(spec, runner)
     forward = forward_peak(spec, tp, tokens, rules)
     sampler = requests * spec.vocab_size * per_logit if last else 0
     return max(forward, sampler), (f"max(forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler "
@@ -164,12 +167,24 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour) -> tuple:
                                    f"{format_gib(sampler)} GiB)")
 
 
+def graph_reserve(rules: Behaviour, runner: Runner, gpu) -> tuple:
+    """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
+    if not rules.graphs_subtracted:
+        return 0, "0: graphs captured after the cache was sized"
+    if is_rocm(gpu):
+        return 0, "0: the worker skips the graph profile on ROCm (gpu_worker.py determine_available_memory)"
+    if not runner.graphs_profiled:
+        return 0, f"0: {runner.why}"
+    return _value("cuda_graphs"), f"{runner.name}'s profiled capture, {CONSTANTS['cuda_graphs'][1]}"
+
+
 def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
                 gpu_memory: Optional[int] = None, stage=None) -> Budget:
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
-    peak, peak_source = profile_peak(spec, tp, stage, settings, rules)
+    runner = model_runner(spec, rules, gpu)
+    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner)
     if rules.era == "v0":
         name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
         non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0
@@ -178,8 +193,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         non_torch, nccl = _value("v1_non_torch"), 0
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
-    graphs = _value("cuda_graphs") if rules.graphs_subtracted else 0
-    graph_source = CONSTANTS["cuda_graphs"][1] if graphs else "0: graphs captured after the cache was sized"
+    graphs, graph_source = graph_reserve(rules, runner, gpu)
     available = requested - weights - peak - non_torch - nccl - graphs
     terms = (
         BudgetTerm("memory", requested, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),

@@ -24,11 +24,12 @@ class VllmEngine:
     def default_gpu_util(self) -> float:
         return self.rules.default_gpu_util
 
-    @property
-    def dummy_sampler(self) -> str:
+    def dummy_sampler(self, spec, gpu=None) -> str:
+        """How the profile run samples for `spec` on `gpu` (None: a CUDA GPU): as its model runner does."""
         from .vllm_budget import dummy_sampler
+        from .vllm_runner import model_runner
 
-        return dummy_sampler(self.rules)
+        return dummy_sampler(model_runner(spec, self.rules, gpu))
 
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
                  max_num_seqs: Optional[int] = None):

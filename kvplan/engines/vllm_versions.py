@@ -12,6 +12,8 @@ special cases scattered through the engine.
 - 0.21-0.31: CUDA graph memory profiled and subtracted (gpu_worker.py determine_available_memory, "default
   since v0.21.0"); tokens = int(concurrency x max_model_len) and two log lines [A21, 0.24.0]; the rest as 0.32
   (when the null-block check, async scheduling and the 0.92 default arrived is not in any public log).
+- 0.22 on: the model runner (V1 or Model Runner V2) picked per model, which decides the CUDA-graph term and the
+  profile's sampler pass (vllm_runner.py).
 - 0.32.0 (pinned): one log line for size and concurrency, null block held back before the check
   (kv_cache_utils.get_kv_cache_configs), async scheduling on by default (two batches in flight),
   --gpu-memory-utilization 0.92.
@@ -31,7 +33,7 @@ between 0.8.5 and 0.32.0 grep-checked; N = 2I gate/up rows per rank, K = hidden)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
@@ -50,6 +52,7 @@ class Behaviour:
     default_gpu_util: float
     moe_buffers: str  # separate | caches | workspace (the fused-MoE buffers, module docstring)
     moe_chunk_tokens: Optional[int]  # VLLM_FUSED_MOE_CHUNK_SIZE's default; None: no chunking
+    runner: str = "v1"  # how the release picks its model runner: a key of vllm_runner.RULES
 
 
 BEHAVIOURS = {
@@ -59,11 +62,15 @@ BEHAVIOURS = {
     "0.14": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", 16384),
     "0.18": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", None),
     "0.21": Behaviour("v1-graphs", "concurrency", False, True, True, True, 0.92, "workspace", None),
-    "0.32": Behaviour("v1-graphs", "concurrency", True, True, True, True, 0.92, "workspace", None),
+    "0.32": Behaviour("v1-graphs", "concurrency", True, True, True, True, 0.92, "workspace", None, "0.32"),
 }
+# 0.22-0.31 are 0.21 but for how they pick the model runner (vllm_runner.py)
+BEHAVIOURS.update({key: replace(BEHAVIOURS["0.21"], runner=key)
+                   for key in ("0.22", "0.23", "0.24", "0.25", "0.26", "0.27", "0.28", "0.29", "0.30")})
 # the first release of each entry, newest first
-_FROM = ((0, 32), "0.32"), ((0, 21), "0.21"), ((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), \
-    ((0, 8), "v1"), ((0, 2), "v0")
+_FROM = ((0, 32), "0.32"), ((0, 30), "0.30"), ((0, 29), "0.29"), ((0, 28), "0.28"), ((0, 27), "0.27"), \
+    ((0, 26), "0.26"), ((0, 25), "0.25"), ((0, 24), "0.24"), ((0, 23), "0.23"), ((0, 22), "0.22"), \
+    ((0, 21), "0.21"), ((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 8), "v1"), ((0, 2), "v0")
 
 
 def parse_version(text: str) -> tuple:

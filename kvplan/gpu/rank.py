@@ -140,7 +140,7 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
         gemm = choose_forms(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
     with progress.step(f"profile run: prefill of {opts.max_num_batched_tokens:,} tokens + sampler"):
         profile = profile_run(model, model.arch.vocab, opts.max_num_batched_tokens, opts.max_num_seqs,
-                              get_engine(opts.engine).dummy_sampler)
+                              get_engine(opts.engine).dummy_sampler(spec))
         torch.cuda.synchronize()  # growth of memory outside torch's pool since the baseline (NVML)
         outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
     sizes = capture_sizes(opts.max_num_seqs, opts.max_num_batched_tokens)

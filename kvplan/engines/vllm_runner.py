@@ -1,0 +1,116 @@
+"""Which model runner a vLLM release runs a model with, and the two budget terms that follow from it.
+
+vLLM 0.22 added Model Runner V2 (vllm/v1/worker/gpu/model_runner.py) beside the V1 runner
+(vllm/v1/worker/gpu_model_runner.py); VllmConfig.use_v2_model_runner (vllm/config/vllm.py) picks one per model.
+Read in the released wheels of 0.21.0-0.32.0 (tests/data/vllm_model_runner.py runs each release's own method
+bodies over every combination of the properties below; tests/test_vllm_runner.py holds this module to them):
+
+- 0.21: V1 (gpu_worker.py reads VLLM_USE_V2_MODEL_RUNNER, default "0").
+- 0.22-0.23: V2 for the architectures of DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES, dense and unquantised only.
+- 0.24: V2 for those architectures, whatever their experts or quantisation.
+- 0.25-0.26: V2 for every model but hybrid (Mamba / linear attention beside attention) and attention-free ones,
+  MoE models only where their architecture is listed.
+- 0.27-0.28: as 0.25, and hybrids whose architecture is listed; on ROCm each lists one fewer.
+- 0.29 on: V2 for every model (on ROCm, 0.29-0.31 keep V1 for a few sparse-attention architectures).
+
+What the runner changes in the budget (gpu_worker.py determine_available_memory, 0.21 on):
+- CUDA graphs: the worker subtracts `model_runner.profile_cudagraph_memory()`. V1 profiles a capture; V2's was a
+  placeholder returning 0 until 0.29 (then vllm/v1/worker/gpu/cudagraph_utils.py profile_cudagraph_memory). The
+  worker skips the profile on ROCm (and with cudagraph_mode NONE), so there it is 0 too.
+- The profile's sampler pass: V1 samples with top-k / top-p over float32 logits, V2 by one Gumbel-max kernel over
+  the logits as the LM head leaves them (vllm_budget.dummy_sampler).
+
+vLLM's is_quantized reads the checkpoint's quantization_config; kvplan counts `--quantization` (a checkpoint
+quantised at load) as quantised too, which differs only for 0.22-0.23's dense-and-unquantised rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model.quantization import checkpoint_format
+
+# DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES (vllm/config/vllm.py), by the first release that has each set
+_V22 = frozenset({"Qwen3ForCausalLM"})
+_V23 = _V22 | {"LlamaForCausalLM", "MistralForCausalLM"}
+_V24 = _V23 | {"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"}
+_V25 = frozenset({"DeepseekV2ForCausalLM", "Qwen2MoeForCausalLM", "GraniteMoeForCausalLM"})
+_V26 = _V25 | {"InklingForCausalLM", "InklingForConditionalGeneration", "LongcatFlashNgramForCausalLM"}
+_V27 = _V26 | {"KimiK3ForConditionalGeneration"}
+_V28 = _V27 | {"DeepseekV4ForCausalLM"}
+# ROCm: 0.27's ROCM_EXCLUDED_V2_MODEL_RUNNER_ARCHITECTURES, 0.29-0.31's ROCM_DEFAULT_MRV1_ARCHITECTURES
+_ROCM_V1_29 = frozenset({"DeepseekV32ForCausalLM", "DeepseekV4ForCausalLM"})
+_ROCM_V1_30 = _ROCM_V1_29 | {"GlmMoeDsaForCausalLM"}
+
+
+@dataclass(frozen=True)
+class RunnerRule:
+    """How one range of releases picks the runner (`check`, below) and whether its V2 profiles graph memory."""
+
+    check: str  # v1 | dense_listed | listed | not_hybrid | hybrid_listed | v2
+    listed: frozenset = frozenset()
+    rocm_v1: frozenset = frozenset()  # architectures ROCm keeps off V2
+    v2_profiles_graphs: bool = False
+
+
+RULES = {  # vllm_versions.Behaviour.runner -> its rule
+    "v1": RunnerRule("v1"),
+    "0.22": RunnerRule("dense_listed", _V22),
+    "0.23": RunnerRule("dense_listed", _V23),
+    "0.24": RunnerRule("listed", _V24),
+    "0.25": RunnerRule("not_hybrid", _V25),
+    "0.26": RunnerRule("not_hybrid", _V26),
+    "0.27": RunnerRule("hybrid_listed", _V27, frozenset({"KimiK3ForConditionalGeneration"})),
+    "0.28": RunnerRule("hybrid_listed", _V28, frozenset({"DeepseekV4ForCausalLM"})),
+    "0.29": RunnerRule("v2", rocm_v1=_ROCM_V1_29, v2_profiles_graphs=True),
+    "0.30": RunnerRule("v2", rocm_v1=_ROCM_V1_30, v2_profiles_graphs=True),
+    "0.32": RunnerRule("v2", v2_profiles_graphs=True),
+}
+
+
+def uses_v2(rule: RunnerRule, arch: str, is_moe: bool, is_quantized: bool, is_hybrid: bool, attention_free: bool,
+            rocm: bool = False) -> bool:
+    """VllmConfig.use_v2_model_runner for a text-generation model without speculative decoding or the other
+    features that force one runner."""
+    listed = arch in rule.listed and not (rocm and arch in rule.rocm_v1)
+    if rule.check == "v1":
+        return False
+    if rule.check == "dense_listed":
+        return listed and not is_moe and not is_quantized
+    if rule.check == "listed":
+        return listed
+    if rule.check == "not_hybrid":
+        return not is_hybrid and not attention_free and (listed or not is_moe)
+    if rule.check == "hybrid_listed":
+        return not (is_hybrid and not listed) and not attention_free and (listed or not is_moe)
+    return not (rocm and arch in rule.rocm_v1)
+
+
+@dataclass(frozen=True)
+class Runner:
+    name: str  # "V1" | "V2"
+    graphs_profiled: bool  # whether profile_cudagraph_memory measures a capture (else it returns 0)
+    why: str
+
+
+def is_rocm(gpu) -> bool:
+    """An AMD GPU (its driver names in the catalog); None: a CUDA GPU."""
+    return gpu is not None and any(name.startswith("AMD ") for name in gpu.device_names)
+
+
+def model_runner(spec, rules, gpu) -> Runner:
+    """The runner vLLM `rules` (a vllm_versions.Behaviour) runs `spec` with on `gpu` (None: a CUDA GPU), and why."""
+    rule = RULES[rules.runner]
+    arch = spec.architecture
+    hybrid = bool(spec.linear_layers) and bool(spec.attention_layers)
+    v2 = uses_v2(rule, arch, spec.experts > 0, checkpoint_format(spec) is not None, hybrid,
+                 not spec.attention_layers, is_rocm(gpu))
+    if not v2:
+        why = ("V1 (vllm/v1/worker/gpu_model_runner.py): " + ("this release has no V2 default" if rule.check == "v1"
+                                                               else f"{arch or 'this architecture'} is not a V2 "
+                                                                    f"default here (VllmConfig.use_v2_model_runner)"))
+        return Runner("V1", True, why)
+    if rule.v2_profiles_graphs:
+        return Runner("V2", True, "V2 (vllm/v1/worker/gpu/model_runner.py), which profiles graph capture")
+    return Runner("V2", False, "V2 (vllm/v1/worker/gpu/model_runner.py), whose profile_cudagraph_memory returns 0 "
+                               "before 0.29")

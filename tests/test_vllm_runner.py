@@ -1,0 +1,104 @@
+"""Which model runner each vLLM release runs a model with (kvplan/engines/vllm_runner.py), held to the releases' own
+code: tests/data/vllm_model_runner.json is what each release's VllmConfig.use_v2_model_runner returned, run over
+every combination of the properties it reads (tests/data/vllm_model_runner.py), and whether its Model Runner V2
+profiled CUDA-graph memory. Then what the runner changes in a budget: the CUDA-graph term and the sampler pass."""
+
+import json
+from itertools import product
+from pathlib import Path
+
+import pytest
+
+from conftest import run_kvplan
+from kvplan.engines.vllm_runner import RULES, model_runner, uses_v2
+from kvplan.engines.vllm_versions import behaviour
+from kvplan.model.sources import resolve
+from kvplan.plan.catalog import find_gpu
+
+DATA = json.loads((Path(__file__).parent / "data" / "vllm_model_runner.json").read_text())
+RELEASES = sorted(DATA["releases"], key=lambda v: tuple(int(p) for p in v.split(".")))
+GiB = 2**30
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_runner_choice_is_the_releases_own(version):
+    release = DATA["releases"][version]
+    rule = RULES[behaviour(version).runner]
+    assert rule.v2_profiles_graphs == release["v2_profiles_graphs"]
+    for platform in ("cuda", "rocm"):
+        for arch, bits in release[platform].items():
+            for bit, flags in zip(bits, product((False, True), repeat=4)):
+                got = uses_v2(rule, arch, *flags, rocm=platform == "rocm")
+                assert got == (bit == "1"), (version, platform, arch, dict(zip(DATA["flags"], flags)))
+
+
+def test_every_release_between_has_a_rule():
+    """Patch releases and the minors not read (none here) take the rule of the minor they belong to."""
+    assert behaviour("0.25.0").runner == behaviour("0.25.1").runner == "0.25"
+    assert behaviour("0.31.2").runner == "0.30" and behaviour("0.21.9").runner == "v1"
+    assert behaviour("0.20.2").runner == "v1"
+
+
+# the bundled specs' properties as vLLM reads them: MoE, quantised checkpoint, hybrid, attention-free
+@pytest.mark.parametrize("model,version,runner", [
+    ("meta-llama/Llama-3.1-8B-Instruct", "0.21.0", "V1"),  # no V2 default yet
+    ("meta-llama/Llama-3.1-8B-Instruct", "0.22.0", "V1"),  # 0.22 lists Qwen3 only
+    ("Qwen/Qwen3-8B", "0.22.0", "V2"),
+    ("meta-llama/Llama-3.1-8B-Instruct", "0.23.0", "V2"),
+    ("deepseek-ai/DeepSeek-V2-Lite", "0.23.0", "V1"),  # not listed before 0.24
+    ("deepseek-ai/DeepSeek-V2-Lite", "0.24.0", "V2"),
+    ("google/gemma-3-27b-it", "0.24.0", "V1"),
+    ("google/gemma-3-27b-it", "0.25.1", "V2"),  # 0.25: every dense, non-hybrid model
+    ("mistralai/Mixtral-8x7B-v0.1", "0.28.0", "V1"),  # MoE, not listed
+    ("openai/gpt-oss-20b", "0.25.1", "V1"),
+    ("deepseek-ai/DeepSeek-V2-Lite", "0.26.0", "V2"),  # MoE, listed
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", "0.27.1", "V1"),  # hybrid, not listed
+    ("tiiuae/falcon-mamba-7b", "0.26.0", "V1"),  # attention-free
+    ("mistralai/Mixtral-8x7B-v0.1", "0.29.0", "V2"),
+    ("tiiuae/falcon-mamba-7b", "0.32.0", "V2"),
+])
+def test_bundled_models_take_the_releases_runner(model, version, runner):
+    assert model_runner(resolve(model), behaviour(version), find_gpu("h100")).name == runner
+
+
+def _terms(model, engine, gpu="h100"):
+    (row,) = json.loads(run_kvplan("estimate", model, "--gpu", gpu, "-c", "8192", "--engine", engine,
+                                   "--format", "json").stdout)["plans"]
+    return {t["name"]: t for t in row["budget"]["terms"]}, row["engine"]["available_kv_cache_bytes"]
+
+
+def test_v2_before_0_29_subtracts_no_graphs():
+    """Llama-3.1-8B on an H100 (1,024 dummy requests x 128,256 logits, 8,192 profile tokens): 0.21 runs V1 (graph
+    estimate subtracted, float32 sort sampler at 37 B a logit: 1024 x 128256 x 37 = 4,859,363,328 bytes), 0.25 runs
+    V2 with its placeholder estimate (0) and its bf16 Gumbel sampler (262,668,288 bytes, under the forward's 0.88
+    GiB), 0.32 runs V2 with the profiled estimate. Same weights, non-torch memory and GPU in all three."""
+    v1, avail_v1 = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.21.0")
+    v2_early, avail_early = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.25.1")
+    v2, avail_v2 = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.32.0")
+    assert v1["profile_peak"]["bytes"] == 4_859_363_328 and "x 37 B" in v1["profile_peak"]["source"]
+    assert v1["cuda_graphs"]["bytes"] == int(1.25 * GiB) and v1["cuda_graphs"]["source"].startswith("V1")
+    assert v2_early["cuda_graphs"]["bytes"] == 0 and "returns 0 before 0.29" in v2_early["cuda_graphs"]["source"]
+    assert "x 2 B" in v2_early["profile_peak"]["source"]
+    # the forward then sets the peak: 8,192 tokens x (hidden, residual, q/k/v 6,144 and 3 x 14,336 MLP values) x 2 B
+    assert v2_early["profile_peak"]["bytes"] == v2["profile_peak"]["bytes"] == 939_524_096
+    assert v2["cuda_graphs"]["bytes"] == int(1.25 * GiB)
+    # 0.25.1 and 0.32 differ by the graph term alone (0.32's memory request is the same ceil(total x 0.92))
+    assert avail_early - avail_v2 == int(1.25 * GiB)
+    assert avail_early - avail_v1 == int(1.25 * GiB) + 4_859_363_328 - v2["profile_peak"]["bytes"]
+
+
+def test_rocm_subtracts_no_graphs():
+    """gpu_worker.py determine_available_memory profiles graphs on CUDA only."""
+    terms, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm", gpu="mi300x")
+    assert terms["cuda_graphs"]["bytes"] == 0 and "ROCm" in terms["cuda_graphs"]["source"]
+    terms, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.20.2", gpu="h100")
+    assert terms["cuda_graphs"]["bytes"] == 0 and "after the cache was sized" in terms["cuda_graphs"]["source"]
+
+
+def test_verify_profiles_the_sampler_the_runner_runs():
+    from kvplan.engines import get_engine
+
+    assert get_engine("vllm==0.21.0").dummy_sampler(resolve("meta-llama/Llama-3.1-8B-Instruct")) == "sort"
+    assert get_engine("vllm==0.25.1").dummy_sampler(resolve("meta-llama/Llama-3.1-8B-Instruct")) == "gumbel"
+    assert get_engine("vllm==0.25.1").dummy_sampler(resolve("mistralai/Mixtral-8x7B-v0.1")) == "sort"
+    assert get_engine("vllm").dummy_sampler(resolve("mistralai/Mixtral-8x7B-v0.1")) == "gumbel"
