@@ -234,9 +234,10 @@ def test_pair_slot_warp_variants_compile_without_spills():
     from kvplan.kernels import skinny_config as sc
 
     jobs = [(sc.SkinnyConfig(warps=w), "sm_90") for w in (1, 2, 4)] + [(sc.SkinnyConfig(warps=2), "sm_80")]
+    res = batch.compile_all(pairs=jobs)  # in the process pool: four ~8 s cubins
     for cfg, arch in jobs:
-        rep = build.compile_entry(cfg, arch)[1]
         for kern in ("kvp_skinny_bf16_c8", "kvp_skinny_fp8_c8"):
+            rep = _report(res, cfg, kern, arch)
             assert _spills(rep, kern) == 0, f"{cfg.name} {arch} {kern} spills:\n{rep}"
 
 

@@ -138,16 +138,19 @@ def _job(job) -> tuple[str, str, Built]:
     return config.name, arch, Built("cubin", len(data), report)
 
 
-def compile_all(archs=kconfigs.DEFAULT_ARCHS, configs=None, *, use_cache: bool = True, twins: bool = True,
-                pch: bool = True, workers: int | None = None) -> dict:
+def compile_all(archs=kconfigs.DEFAULT_ARCHS, configs=None, *, pairs=None, use_cache: bool = True,
+                twins: bool = True, pch: bool = True, workers: int | None = None) -> dict:
     """Compile every instantiation for every arch in ``archs``; raise on the first failure.
 
     Returns ``{(config.name, arch): Built}``. ``configs`` replaces the registered instantiations (each built for
-    every arch); ``twins=False`` builds every cubin, twins included; ``pch`` parses the CUDA headers once per
+    every arch), ``pairs`` names the (config, arch) jobs outright (``archs`` then only picks twin bases);
+    ``twins=False`` builds every cubin, twins included; ``pch`` parses the CUDA headers once per
     arch (build.create_pch, in a temporary folder). Runs in ``workers`` processes (default: one per CPU, at most
     8; NVRTC holds the GIL), longest jobs first; intact cache entries are not compiled again.
     """
-    if configs is None:
+    if pairs is not None:
+        pairs = list(pairs)
+    elif configs is None:
         pairs = every_instantiation(archs)
     else:
         pairs = [(c, a) for a in archs for c in configs]
