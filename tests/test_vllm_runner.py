@@ -102,3 +102,24 @@ def test_verify_profiles_the_sampler_the_runner_runs():
     assert get_engine("vllm==0.25.1").dummy_sampler(resolve("meta-llama/Llama-3.1-8B-Instruct")) == "gumbel"
     assert get_engine("vllm==0.25.1").dummy_sampler(resolve("mistralai/Mixtral-8x7B-v0.1")) == "sort"
     assert get_engine("vllm").dummy_sampler(resolve("mistralai/Mixtral-8x7B-v0.1")) == "gumbel"
+
+
+# vLLM 0.32's model classes (vllm/model_executor/models/): the IsHybrid ones among the bundled architectures
+# (jamba.py, nemotron_h.py, qwen3_next.py, qwen3_5.py: Qwen3_5ForConditionalGeneration and its MoE subclass) and the
+# IsAttentionFree one (mamba.py MambaForCausalLM, which registry.py serves FalconMambaForCausalLM with)
+VLLM_HYBRID = {"JambaForCausalLM", "NemotronHForCausalLM", "Qwen3NextForCausalLM", "Qwen3_5ForConditionalGeneration",
+               "Qwen3_5MoeForConditionalGeneration"}
+VLLM_ATTENTION_FREE = {"FalconMambaForCausalLM"}
+
+
+def test_bundled_specs_read_hybrid_and_attention_free_as_vllm_does():
+    """model_runner derives vLLM's is_hybrid / is_attention_free from the layer kinds (a state layer beside
+    attention / no attention layer); for every bundled spec that is what vLLM's model class says."""
+    from kvplan.engines.vllm_runner import model_properties
+    from kvplan.model.bundled import bundled_names
+
+    for name in bundled_names():
+        spec = resolve(name)
+        _, _, hybrid, attention_free = model_properties(spec)
+        assert hybrid == (spec.architecture in VLLM_HYBRID), name
+        assert attention_free == (spec.architecture in VLLM_ATTENTION_FREE), name

@@ -93,6 +93,14 @@ class Runner:
     why: str
 
 
+def model_properties(spec) -> tuple:
+    """(is_moe, is_quantized, is_hybrid, is_attention_free) as vLLM's ModelConfig answers them: routed experts; a
+    quantised checkpoint (or --quantization, module docstring); a state layer (Mamba, linear attention) beside
+    attention layers (the model class's IsHybrid); no attention layer at all (IsAttentionFree)."""
+    return (spec.experts > 0, checkpoint_format(spec) is not None,
+            bool(spec.linear_layers) and bool(spec.attention_layers), not spec.attention_layers)
+
+
 def is_rocm(gpu) -> bool:
     """An AMD GPU (its driver names in the catalog); None: a CUDA GPU."""
     return gpu is not None and any(name.startswith("AMD ") for name in gpu.device_names)
@@ -102,9 +110,7 @@ def model_runner(spec, rules, gpu) -> Runner:
     """The runner vLLM `rules` (a vllm_versions.Behaviour) runs `spec` with on `gpu` (None: a CUDA GPU), and why."""
     rule = RULES[rules.runner]
     arch = spec.architecture
-    hybrid = bool(spec.linear_layers) and bool(spec.attention_layers)
-    v2 = uses_v2(rule, arch, spec.experts > 0, checkpoint_format(spec) is not None, hybrid,
-                 not spec.attention_layers, is_rocm(gpu))
+    v2 = uses_v2(rule, arch, *model_properties(spec), rocm=is_rocm(gpu))
     if not v2:
         why = ("V1 (vllm/v1/worker/gpu_model_runner.py): " + ("this release has no V2 default" if rule.check == "v1"
                                                                else f"{arch or 'this architecture'} is not a V2 "
