@@ -55,8 +55,9 @@ CONSTANTS = {
                                        "peak beyond kvplan's 65.90 GiB of weights and 0.5 GiB non-torch is 7.0 and "
                                        "7.1 GiB over 1024 dummy requests x 201,088 logits; 36.5 and 37.1 bytes "
                                        "per logit)"),
-    "cuda_graphs": (int(1.25 * GiB), "assumed (kvplan's earlier graph reserve): no public 0.21+ log with a "
-                                     "known model states vLLM's estimate"),
+    "cuda_graphs": (int(1.25 * GiB), "assumed (kvplan's earlier graph reserve): public 0.21+ estimates run from "
+                                     "0.21 GiB (Qwen2.5-0.5B, vllm#50159) to ~9.5 (Llama-3.1-70B fp8 tp 8, "
+                                     "vllm#49224), too few with their settings to fit a rule"),
 }
 SMALL_GPU = 32 * GiB  # below: consumer cards, whose V0 non-torch memory was ~0.2-0.35 GiB [A01, A13, A25]
 
