@@ -62,11 +62,13 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              gpu_memory: Optional[Union[int, str]] = None, gpu_memory_utilization: Optional[float] = None,
              max_num_batched_tokens: Optional[Union[int, str]] = None, max_num_seqs: Optional[int] = None,
              quantization: Optional[str] = None, dtype: Optional[str] = None, batch: Optional[Many] = None,
-             input_len: Optional[int] = None, engine: str = "vllm", revision: Optional[str] = None) -> list:
+             input_len: Optional[int] = None, engine: str = "vllm", revision: Optional[str] = None,
+             enforce_eager: bool = False) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
-    max_num_seqs: what the engine picks); sizes take ints (bytes) or vLLM-style strings ('10G')."""
+    max_num_seqs: what the engine picks); sizes take ints (bytes) or vLLM-style strings ('10G'); enforce_eager as
+    vLLM's (no CUDA-graph reserve)."""
     from .commands.estimate import estimate as run
     from .units import human_int
 
@@ -79,7 +81,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                  gpu_memory=None if gpu_memory is None else str(gpu_memory), gpu_util=gpu_memory_utilization,
                  max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, quantization=quantization, dtype=dtype,
                  batches=tuple(_many(batch, "batch")) if batch is not None else (), input_len=input_len,
-                 engine=engine, revision=revision, spell=keyword, auto_fit=auto_fit)
+                 engine=engine, revision=revision, spell=keyword, auto_fit=auto_fit, enforce_eager=enforce_eager)
     return list(result.plans)
 
 

@@ -123,3 +123,38 @@ def test_bundled_specs_read_hybrid_and_attention_free_as_vllm_does():
         _, _, hybrid, attention_free = model_properties(spec)
         assert hybrid == (spec.architecture in VLLM_HYBRID), name
         assert attention_free == (spec.architecture in VLLM_ATTENTION_FREE), name
+
+
+def test_enforce_eager_reserves_no_graph_memory():
+    """vLLM's --enforce-eager sets cudagraph_mode NONE and gpu_worker.py determine_available_memory then skips
+    profile_cudagraph_memory: 0.32 gives back the 1.25 GiB graph term, 0.20 (graphs never subtracted) nothing."""
+    graphs, avail = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm")
+    out = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
+                     "--enforce-eager", "--format", "json")
+    (row,) = json.loads(out.stdout)["plans"]
+    eager = {t["name"]: t for t in row["budget"]["terms"]}
+    assert eager["cuda_graphs"]["bytes"] == 0 and "--enforce-eager" in eager["cuda_graphs"]["source"]
+    assert row["engine"]["available_kv_cache_bytes"] - avail == graphs["cuda_graphs"]["bytes"] == int(1.25 * GiB)
+    assert row["budget"]["engine"] == "vllm 0.32.0, enforce eager"
+    old = [json.loads(run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
+                                 "--engine", "vllm==0.20.2", *flags, "--format", "json").stdout)["plans"][0]
+           for flags in ((), ("--enforce-eager",))]
+    assert old[0]["engine"]["available_kv_cache_bytes"] == old[1]["engine"]["available_kv_cache_bytes"]
+
+
+def test_enforce_eager_says_the_times_assume_graphs():
+    out = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192", "--enforce-eager",
+                     env={"COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    assert "--enforce-eager: the decode and prefill times assume CUDA graphs" in " ".join(out.stdout.split())
+    plain = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
+                       env={"COLUMNS": "200"})
+    assert "--enforce-eager" not in plain.stdout
+
+
+def test_api_takes_enforce_eager():
+    import kvplan
+
+    eager, = kvplan.estimate("meta-llama/Llama-3.1-8B-Instruct", gpu="h100", max_model_len=8192, enforce_eager=True)
+    plain, = kvplan.estimate("meta-llama/Llama-3.1-8B-Instruct", gpu="h100", max_model_len=8192)
+    assert eager.budget.cuda_graph_bytes == 0 and plain.budget.cuda_graph_bytes == int(1.25 * GiB)

@@ -114,6 +114,8 @@ def estimate(
                                         "float16, bfloat16, float, float32."),
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
                                             "(default: the max model length)."),
+    enforce_eager: bool = typer.Option(False, "--enforce-eager", help="As vLLM's --enforce-eager: no CUDA graphs, "
+                                       "so vLLM 0.21+ reserves no graph memory (decode times still assume graphs)."),
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -137,7 +139,8 @@ def estimate(
                      gpu_memory=gpu_memory, gpu_util=gpu_util, max_num_batched_tokens=batched,
                      max_num_seqs=max_num_seqs, engine=engine, pp=pp, pp_partition=partition, revision=revision,
                      batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
-                     dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit)
+                     dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit,
+                     enforce_eager=enforce_eager)
     show(result, fmt, chart=chart)
 
 

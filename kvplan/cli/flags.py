@@ -13,7 +13,7 @@ FLAGS = {
     "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
     "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
-    "hub_timeout": "--hub-timeout",
+    "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {

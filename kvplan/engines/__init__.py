@@ -14,8 +14,9 @@ ENGINE_NAMES = ("vllm", "none")
 VALID = "vllm (vLLM 0.32.0), vllm==<release> (an older vLLM, 0.2 to 0.32), none (ideal paging, no engine)"
 
 
-def get_engine(name):
-    """An engine model by name; FieldError('engine', ...) listing the valid names otherwise."""
+def get_engine(name, enforce_eager: bool = False):
+    """An engine model by name; FieldError('engine', ...) listing the valid names otherwise. `enforce_eager`:
+    vLLM's --enforce-eager (no CUDA graphs; the ideal engine has no graph term either way)."""
     from .ideal import IdealEngine
     from .vllm_engine import VllmEngine
     from .vllm_versions import PINNED, behaviour
@@ -24,9 +25,9 @@ def get_engine(name):
     if text == "none":
         return IdealEngine()
     if text == "vllm":
-        return VllmEngine(PINNED)
+        return VllmEngine(PINNED, enforce_eager)
     if text is not None and text.startswith("vllm=="):
         version = text[len("vllm=="):]
         behaviour(version)  # FieldError for a release outside the table
-        return VllmEngine(version)
+        return VllmEngine(version, enforce_eager)
     raise FieldError("engine", f"{quote(name)} is not an engine kvplan models; use one of {VALID}.")

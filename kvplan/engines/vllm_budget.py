@@ -168,10 +168,12 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
                                    f"{format_gib(sampler)} GiB)")
 
 
-def graph_reserve(rules: Behaviour, runner: Runner, gpu) -> tuple:
+def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
     if not rules.graphs_subtracted:
         return 0, "0: graphs captured after the cache was sized"
+    if eager:
+        return 0, "0: --enforce-eager sets cudagraph_mode NONE, so the worker skips the graph profile"
     if is_rocm(gpu):
         return 0, "0: the worker skips the graph profile on ROCm (gpu_worker.py determine_available_memory)"
     if not runner.graphs_profiled:
@@ -180,7 +182,7 @@ def graph_reserve(rules: Behaviour, runner: Runner, gpu) -> tuple:
 
 
 def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
-                gpu_memory: Optional[int] = None, stage=None) -> Budget:
+                gpu_memory: Optional[int] = None, stage=None, eager: bool = False) -> Budget:
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
@@ -194,7 +196,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         non_torch, nccl = _value("v1_non_torch"), 0
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
-    graphs, graph_source = graph_reserve(rules, runner, gpu)
+    graphs, graph_source = graph_reserve(rules, runner, gpu, eager)
     available = requested - weights - peak - non_torch - nccl - graphs
     terms = (
         BudgetTerm("memory", requested, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),
@@ -205,4 +207,5 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         BudgetTerm("nccl", nccl, nccl_source if tp > 1 else "tp 1"),
     )
     return Budget(available, "gpu", gpu.name, memory, gpu_util, requested, weights, peak, non_torch, graphs, nccl,
-                  f"vllm {version}", None if stage is None else stage.index, terms)
+                  f"vllm {version}" + (", enforce eager" if eager else ""), None if stage is None else stage.index,
+                  terms)

@@ -13,9 +13,10 @@ from .vllm_versions import PINNED, behaviour
 class VllmEngine:
     name = "vllm"
 
-    def __init__(self, version: str = PINNED):
+    def __init__(self, version: str = PINNED, enforce_eager: bool = False):
         self.version = version
         self.rules = behaviour(version)
+        self.enforce_eager = enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 
     def default_block_size(self) -> Optional[int]:
         return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids
@@ -56,7 +57,8 @@ class VllmEngine:
         settings = self.settings(length, memory_gpu, 1 if stage is None else stage.stages, max_num_batched_tokens,
                                  max_num_seqs)
         util = self.default_gpu_util if gpu_util is None else gpu_util
-        return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage)
+        return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage,
+                           self.enforce_eager)
 
 
 def _with_memory(gpu, memory: int):

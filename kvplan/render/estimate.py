@@ -96,6 +96,10 @@ def speed_lines(plans: list) -> list:
     lines = ["ITL and tok/s: engine estimate = bytes read / bandwidth + per-layer fixed cost + all-reduce latency + "
              "matmul FLOPs over the dense peak, constants fitted on public engine measurements (--format json: "
              "every batch, the roofline floor, the constants and their source)."]
+    if any(p.budget.engine.endswith("enforce eager") for p in plans if p.budget.engine):
+        lines.append("[yellow]--enforce-eager:[/yellow] the decode and prefill times assume CUDA graphs, as the "
+                     "measurements they are fitted on ran; eager steps launch every kernel from the host and run "
+                     "slower at small batches.")
     for p in plans:
         if p.decode and p.decode.constants["fallback"]:
             lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
