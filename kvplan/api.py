@@ -90,16 +90,16 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           min_concurrency: Optional[int] = None, max_model_len: Optional[Union[int, str]] = None,
           kv_cache_dtype: Optional[str] = None, gpu: Optional[str] = None,
           gpu_memory_utilization: Optional[float] = None, kv_cache_memory_bytes: Optional[Union[int, str]] = None,
-          revision: Optional[str] = None) -> list:
+          revision: Optional[str] = None, engine: Optional[str] = None, enforce_eager: bool = False) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
-    ...), the same dicts as `kvplan check --format json`."""
+    ...), the same dicts as `kvplan check --format json`; `engine` as `kvplan estimate` takes it."""
     from .commands import check as run
     from .commands.deployments import model_deployments
 
     deployments = model_deployments(model, _many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, gpu=gpu,
                                     gpu_util=gpu_memory_utilization, kv_budget=kv_cache_memory_bytes,
                                     context=max_model_len, kv_dtype=kv_cache_dtype, min_concurrency=min_concurrency,
-                                    revision=revision)
+                                    revision=revision, engine=engine, enforce_eager=enforce_eager or None)
     return run.check(deployments, spell=keyword).results
 
 

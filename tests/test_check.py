@@ -465,3 +465,53 @@ def test_usage_errors(tmp_path):
     assert_bad_input(kvplan("check", "--file", path, "--gpu", "H100"), "--gpu applies to MODEL only")
     assert_bad_input(kvplan("check", "--file", path, "--suggest"), "--suggest takes a MODEL")
     assert_bad_input(kvplan("check", llama, llama, "--tp", "2"), "takes one MODEL")
+
+
+# ---- the engine a deployment runs --------------------------------------------------------------------------
+
+def test_deployment_names_its_vllm_release_and_eager_mode(tmp_path):
+    """Llama-3.1-8B at 8,192 tokens on an H100: 1 GiB of KV a sequence (512 blocks of 2 MiB), one null block.
+    vLLM 0.32 subtracts the graph term (1.25 GiB), 0.25.1 runs Model Runner V2 whose graph estimate is 0, and
+    --enforce-eager drops the term; 0.21.0 runs V1, whose sampler pass (1024 x 128,256 x 37 B) sets the peak."""
+    entries = "".join(f"""  - name: {name}
+    model: meta-llama/Llama-3.1-8B-Instruct
+    tp: 1
+    gpu: H100
+    context: 8192
+{extra}""" for name, extra in (("pinned", ""), ("old", "    engine: vllm==0.21.0\n"),
+                               ("v2", "    engine: vllm==0.25.1\n"), ("eager", "    enforce_eager: true\n")))
+    report = check_json("--file", deploy_file(tmp_path, "deployments:\n" + entries), expect=0)
+    got = {r["name"]: r for r in report["results"]}
+    graphs = int(1.25 * 2**30)
+    assert got["v2"]["kv_budget_bytes_per_gpu"] == got["eager"]["kv_budget_bytes_per_gpu"] == \
+        got["pinned"]["kv_budget_bytes_per_gpu"] + graphs
+    # blocks: budget // 2 MiB - 1 null block, then 512 a sequence
+    for name, budget, have in (("pinned", 59_336_999_240, 55), ("v2", 60_679_176_520, 56),
+                               ("old", 55_417_160_008, 51)):
+        assert got[name]["kv_budget_bytes_per_gpu"] == budget and got[name]["max_concurrency"] == have, name
+        assert (budget // 2**21 - 1) // 512 == have
+
+
+def test_engine_flags_for_one_model():
+    report = check_json("meta-llama/Llama-3.1-8B-Instruct", "-tp", "1", "--gpu", "h100", "-c", "8192",
+                        "--engine", "vllm==0.25.1", "--min-concurrency", "56", expect=0)
+    assert report["results"][0]["max_concurrency"] == 56
+    report = check_json("meta-llama/Llama-3.1-8B-Instruct", "-tp", "1", "--gpu", "h100", "-c", "8192",
+                        "--enforce-eager", "--min-concurrency", "57", expect=1)
+    assert "max_concurrency 56 < min_concurrency 57" in report["results"][0]["errors"][0]
+
+
+@pytest.mark.parametrize("value,needles", [
+    ("engine: sglang", ("deployments.yaml:5", "'engine'", "sglang", "vllm==<release>")),
+    ("engine: vllm==9.9", ("deployments.yaml:5", "'engine'", "0.2 to 0.32")),
+    ("enforce_eager: yes please", ("deployments.yaml:5", "'enforce_eager'", "true or false")),
+    ("enforce_eager: 1", ("deployments.yaml:5", "'enforce_eager'", "true or false")),
+])
+def test_bad_engine_keys_are_bad_input(tmp_path, value, needles):
+    path = deploy_file(tmp_path, f"""deployments:
+  - name: x
+    model: meta-llama/Llama-3.1-8B-Instruct
+    tp: 1
+    {value}
+""")
+    assert_bad_input(kvplan("check", "--file", path), *needles)

@@ -169,7 +169,8 @@ def check(
                                                 "deployment files (as pre-commit passes them)."),
     file: Optional[str] = typer.Option(None, "--file", help="YAML file with a list under 'deployments:' "
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
-                                       "kv_dtype, min_concurrency, revision). See docs/ci.md."),
+                                       "kv_dtype, min_concurrency, revision, engine, enforce_eager). See "
+                                       "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
     pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
@@ -183,6 +184,10 @@ def check(
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
+    engine: Optional[str] = typer.Option(None, "--engine", help="Engine model (kvplan's flag): vllm (0.32.0, the "
+                                         "default), vllm==<release> for the vLLM the deployment runs, or none."),
+    enforce_eager: bool = typer.Option(False, "--enforce-eager", help="As vLLM's --enforce-eager: no CUDA graphs, "
+                                       "so vLLM 0.21+ reserves no graph memory."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -197,7 +202,8 @@ def check(
     check_format(fmt)
     models = list(model or [])
     options = dict(pp=pp, gpu=gpu, gpu_util=gpu_util, kv_budget=kv_budget, context=context, kv_dtype=kv_dtype,
-                   min_concurrency=min_concurrency, revision=revision)
+                   min_concurrency=min_concurrency, revision=revision, engine=engine,
+                   enforce_eager=enforce_eager or None)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -74,17 +74,18 @@ def _spec_for(dep: Deployment) -> ModelSpec:
                                    f"{exc}")) from None
 
 
-ENGINE = "vllm"
-
-
 def _budget_for(spec: ModelSpec, dep: Deployment):
     """budget_for(tp[, stage]) as plan() takes it: vLLM's budget of one GPU of each pipeline stage (its own
     layers and weights: embeddings on the first stage, the LM head on the last), or the deployment's kv_budget
     on every GPU."""
     device = choose_gpu(dep.gpu)
     kv_budget = dep.kv_budget
-    return device, budget_function(spec, engine=get_engine(ENGINE), device=device, gpu_util=dep.gpu_util,
+    return device, budget_function(spec, engine=_engine(dep), device=device, gpu_util=dep.gpu_util,
                                    context=dep.context, kv_budget=kv_budget)
+
+
+def _engine(dep: Deployment):
+    return get_engine(dep.engine, dep.enforce_eager)
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:
@@ -97,7 +98,7 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
                      spell: Callable[[str], str], device=None) -> str:
     """The nearest changes that hold `target` sequences, in the caller's words for each field."""
     changes = fitting_changes(spec, dep.context, precision, dep.tp, None, budget_for, target, dep.pp,
-                              settings=dict(engine=get_engine(ENGINE), gpu=device))
+                              settings=dict(engine=_engine(dep), gpu=device))
     if not changes:
         return f"no tp up to {MAX_TP}, fp8 KV or shorter context reaches it on this budget"
     options = [f"{spell(key)} {value}" for key, value in changes]
@@ -134,7 +135,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     budget_per_gpu = None
     if sharding.valid:
         result = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
-                      suggest=False, speed=False, engine=ENGINE, pp=pp, gpu=device)
+                      suggest=False, speed=False, engine=_engine(dep), pp=pp, gpu=device)
         budget_per_gpu = result.kv_budget_bytes_per_gpu
         have, want = result.max_concurrency, dep.min_concurrency
         per_sequence = result.kv_bytes_per_sequence_per_gpu + result.state_bytes_per_sequence_per_gpu
@@ -144,7 +145,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
                        max_concurrency_limited_by=result.max_concurrency_limited_by,
                        engine=result.engine.to_dict() if result.engine else None)
         shape = f"tp {dep.tp}" + (f", pp {pp} ({','.join(map(str, result.pp_partition))} layers)" if pp > 1 else "")
-        where = (f"vLLM keeps {have} sequences of {dep.context} tokens resident on a KV budget of "
+        who = "an ideal paged pool" if dep.engine == "none" else "vLLM"
+        where = (f"{who} keeps {have} sequences of {dep.context} tokens resident on a KV budget of "
                  f"{size(budget_per_gpu)} per GPU ({size(per_sequence)} of KV each per GPU at {shape}, kv_dtype "
                  f"{precision.name})")
         refusal = result.engine.refusal if result.engine else None

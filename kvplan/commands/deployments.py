@@ -18,7 +18,8 @@ from ..units import parse_size, parse_tokens, require_fraction, require_positive
 DEFAULT_CONTEXT = None  # vLLM's default: the model's max length (plan/max_len.py)
 DEFAULT_GPU_UTIL = None  # the engine's own default (vLLM 0.32: 0.92)
 REQUIRED_KEYS = ("name", "model", "tp")
-OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision")
+OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
+                 "engine", "enforce_eager")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -38,6 +39,8 @@ class Deployment:
     kv_dtype: str = "auto"
     min_concurrency: Optional[int] = None
     revision: Optional[str] = None
+    engine: str = "vllm"  # the engine model (engines.get_engine): "vllm", "vllm==<release>", "none"
+    enforce_eager: bool = False  # vLLM's --enforce-eager
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -62,6 +65,23 @@ def _gpu(value) -> str:
     return find_gpu(value).name
 
 
+def _engine(value) -> str:
+    from ..engines import get_engine
+
+    if not isinstance(value, str):
+        raise FieldError("engine", f"must be vllm, vllm==<release> or none, got {quote(value)}.")
+    get_engine(value)  # FieldError naming the valid engines
+    return value.strip().lower()
+
+
+def _flag(name: str):
+    def check(value) -> bool:
+        if not isinstance(value, bool):
+            raise FieldError(name, f"must be true or false, got {quote(value)}.")
+        return value
+    return check
+
+
 # field -> validator of its value; each raises FieldError naming the field
 VALIDATORS = {
     "tp": lambda v: require_positive("tp", v),
@@ -73,8 +93,11 @@ VALIDATORS = {
     "kv_dtype": check_kv_dtype,
     "min_concurrency": lambda v: require_positive("min_concurrency", v),
     "revision": check_revision,
+    "engine": _engine,
+    "enforce_eager": _flag("enforce_eager"),
 }
-DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto"}
+DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
+            "enforce_eager": False}
 
 
 def deployment_fields(values: dict) -> dict:
@@ -107,7 +130,7 @@ MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
 INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget")
-TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision")  # a scalar YAML reads as a number or date: its text
+TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine")  # a scalar YAML reads as a number or date: its text
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 INT_TAG = "tag:yaml.org,2002:int"
 
