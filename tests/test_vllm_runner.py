@@ -158,3 +158,17 @@ def test_api_takes_enforce_eager():
     eager, = kvplan.estimate("meta-llama/Llama-3.1-8B-Instruct", gpu="h100", max_model_len=8192, enforce_eager=True)
     plain, = kvplan.estimate("meta-llama/Llama-3.1-8B-Instruct", gpu="h100", max_model_len=8192)
     assert eager.budget.cuda_graph_bytes == 0 and plain.budget.cuda_graph_bytes == int(1.25 * GiB)
+
+
+def test_the_public_report_of_v2s_missing_graph_reserve():
+    """vllm#49224: Llama-3.1-70B-Instruct FP8 at TP 8 on L40S started on 0.23.0, whose V1 runner reserved graph
+    memory, and ran out of memory capturing graphs on 0.25.1, where Model Runner V2 (now the default for dense
+    models) estimated 0."""
+    args = ("meta-llama/Llama-3.1-70B-Instruct", "-q", "fp8", "--tp", "8", "--gpu", "l40s", "-c", "8192")
+    graphs = {}
+    for release in ("0.23.0", "0.25.1"):
+        (row,) = json.loads(run_kvplan("estimate", *args, "--engine", f"vllm=={release}",
+                                       "--format", "json").stdout)["plans"]
+        graphs[release] = {t["name"]: t for t in row["budget"]["terms"]}["cuda_graphs"]
+    assert graphs["0.23.0"]["bytes"] > 0 and graphs["0.23.0"]["source"].startswith("V1")
+    assert graphs["0.25.1"]["bytes"] == 0 and "V2" in graphs["0.25.1"]["source"]
