@@ -296,3 +296,24 @@ def test_bad_engine_flags(write_config, args, needles):
                                                for n in needles) for e in row["tp_errors"]), row["tp_errors"]
     else:
         _one_line_error(result, *needles)
+
+
+def test_gpu_memory_utilization_default_by_release():
+    """config/cache.py CacheConfig.gpu_memory_utilization: 0.9 through 0.19, 0.92 from 0.20.0."""
+    for engine, util in (("vllm==0.19.0", 0.9), ("vllm==0.20.0", 0.92), ("vllm", 0.92)):
+        (row,) = estimate("meta-llama/Llama-3.1-8B", "--gpu", "h100", "-c", "8192", "--engine", engine)
+        assert row["budget"]["gpu_util"] == util, engine
+
+
+@pytest.mark.parametrize("engine,pp,blocks", [
+    # gpt-oss-20b at 32,768 tokens on an H100 (8,192 batched tokens, 16-token blocks): a full-attention group of
+    # 2,048 blocks and a 128-token sliding group of cdiv(min(127 + in-flight tokens, 32768), 16) + 1
+    ("vllm==0.25.1", 1, 2048 + 520 + 1),  # one batch: 127 + 8,192 (SlidingWindowSpec before 0.26)
+    ("vllm==0.25.1", 2, 2048 + 520 + 1),  # PP did not count either
+    ("vllm==0.26.0", 1, 2048 + 1032 + 1),  # max_in_flight_tokens: 2 batches (async scheduling), 127 + 16,384
+    ("vllm==0.26.0", 2, 2048 + 1032 + 1),  # the V1 runner (MoE, not a V2 default) overlaps no batches under PP
+    ("vllm", 2, 2048 + 1544 + 1),  # 0.32's V2 runner: pp + 1 = 3 batches, 127 + 24,576
+])
+def test_sliding_reserve_counts_the_batches_in_flight_of_the_release(engine, pp, blocks):
+    (row,) = estimate("openai/gpt-oss-20b", "--gpu", "h100", "-c", "32768", "--pp", str(pp), "--engine", engine)
+    assert row["engine"]["blocks_per_request"] == blocks

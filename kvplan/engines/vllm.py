@@ -7,8 +7,9 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   batched tokens / 1024 sequences; >= 70 GiB and not an A100: 8192 / 1024; others 2048 / 256; then
   max_num_batched_tokens <= max_num_seqs x max_model_len and max_num_seqs <= max_num_batched_tokens
   (_set_default_max_num_seqs_and_batched_tokens_args).
-- batches in flight (config/vllm.py max_concurrent_batches): pp, +1 with async scheduling (on by default with
-  the V2 model runner); in-flight tokens = batches x max_num_batched_tokens (max_in_flight_tokens).
+- batches in flight (config/vllm.py max_concurrent_batches): pp, +1 with async scheduling (on by default); the V1
+  model runner (vllm_runner.py) overlaps two batches only without PP; in-flight tokens = batches x
+  max_num_batched_tokens (max_in_flight_tokens). Releases before 0.26 reserved one batch (vllm_versions.py).
 - prefix caching on by default: Mamba layers run in "align" mode with the attention block size
   (model_executor/models/config.py MambaModelConfig), else one state block of max_model_len tokens; off for
   attention-free models (with_model_defaults).
@@ -79,15 +80,21 @@ class Settings:
 def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int = 1,
                      max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
                      version: str = PINNED, async_scheduling: Optional[bool] = None,
-                     prefix_caching: bool = True) -> Settings:
+                     prefix_caching: bool = True, v1_runner: bool = False) -> Settings:
     rules = behaviour(version)
     tokens, seqs = batch_defaults(gpu_name, gpu_memory)
     seqs = seqs if max_num_seqs is None else max_num_seqs
     tokens = min(seqs * max_model_len, tokens) if max_num_batched_tokens is None else max_num_batched_tokens
     if max_num_seqs is None:
         seqs = min(seqs, tokens)
-    asynchronous = rules.async_by_default if async_scheduling is None else async_scheduling
-    return Settings(max_model_len, tokens, seqs, pp + (1 if asynchronous else 0), prefix_caching)
+    asynchronous = async_scheduling is not False  # on by default (0.14+) unless something turns it off
+    if not rules.concurrent_batches:
+        batches = 1
+    elif v1_runner:
+        batches = 2 if asynchronous and pp <= 1 else pp
+    else:
+        batches = pp + (1 if asynchronous else 0)
+    return Settings(max_model_len, tokens, seqs, batches, prefix_caching)
 
 
 def with_model_defaults(spec, settings: Settings) -> Settings:

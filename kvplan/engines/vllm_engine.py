@@ -33,14 +33,18 @@ class VllmEngine:
         return dummy_sampler(model_runner(spec, self.rules, gpu))
 
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
-                 max_num_seqs: Optional[int] = None):
+                 max_num_seqs: Optional[int] = None, spec=None):
+        """The engine's settings on `gpu`; with `spec`, the batches in flight as its model runner runs them."""
+        from .vllm_runner import model_runner
+
+        v1 = spec is not None and model_runner(spec, self.rules, gpu).name == "V1"
         return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
-                                self.version)
+                                self.version, v1_runner=v1)
 
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,
                  max_num_batched_tokens: Optional[int] = None) -> EngineResult:
-        settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs)
+        settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version)
         f = result.figures
@@ -55,7 +59,7 @@ class VllmEngine:
         length = context or spec.max_position_embeddings or 8192
         memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
         settings = self.settings(length, memory_gpu, 1 if stage is None else stage.stages, max_num_batched_tokens,
-                                 max_num_seqs)
+                                 max_num_seqs, spec)
         util = self.default_gpu_util if gpu_util is None else gpu_util
         return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage,
                            self.enforce_eager)

@@ -6,17 +6,20 @@ special cases scattered through the engine.
 - engine "v0" (<= 0.7): "# GPU blocks: N, # CPU blocks: M"; the profile run covers max(max_model_len, 2048)
   tokens when chunked prefill is off (max_model_len <= 32K) [A01, A02]; KV = total x util - peak memory.
 - engine "v1" 0.8-0.20: "GPU KV cache size: N tokens" with N = num_blocks // groups x block_size [A14: 317,136
-  tokens at 102.78x for 3,072-token requests], concurrency over groups; sliding reserve window - 1 + one batch
-  (no async scheduling by default); no null block in the start-up check; CUDA graphs captured after the cache is
-  sized, so not subtracted [A19, A20, A27].
+  tokens at 102.78x for 3,072-token requests], concurrency over groups; no null block in the start-up check; CUDA
+  graphs captured after the cache is sized, so not subtracted [A19, A20, A27]; --gpu-memory-utilization 0.9, 0.92
+  from 0.20 (config/cache.py CacheConfig, read in 0.19.0 and 0.20.0).
+- up to 0.25 a sliding or chunked layer reserves window - 1 + one batch (v1/kv_cache_interface.py
+  SlidingWindowSpec.max_memory_usage_bytes: max_num_batched_tokens, whatever the pipeline or async scheduling,
+  which is on by default from 0.14); from 0.26 max_in_flight_tokens = VllmConfig.max_concurrent_batches x
+  max_num_batched_tokens (read in 0.25.1 and 0.26.0).
 - 0.21-0.31: CUDA graph memory profiled and subtracted (gpu_worker.py determine_available_memory, "default
   since v0.21.0"); tokens = int(concurrency x max_model_len) and two log lines [A21, 0.24.0]; the rest as 0.32
   (when the null-block check, async scheduling and the 0.92 default arrived is not in any public log).
 - 0.22 on: the model runner (V1 or Model Runner V2) picked per model, which decides the CUDA-graph term and the
   profile's sampler pass (vllm_runner.py).
 - 0.32.0 (pinned): one log line for size and concurrency, null block held back before the check
-  (kv_cache_utils.get_kv_cache_configs), async scheduling on by default (two batches in flight),
-  --gpu-memory-utilization 0.92.
+  (kv_cache_utils.get_kv_cache_configs), async scheduling on by default (two batches in flight).
 
 The fused-MoE buffers of the profile's forward (Triton experts, no expert parallelism; read in the released wheels
 0.4.3, 0.5.4, 0.6.4, 0.7.3, 0.8.5, 0.9.2, 0.10.1, 0.11.0, 0.13.0, 0.14.0, 0.15.1, 0.20.2, 0.32.0, the releases
@@ -47,7 +50,7 @@ class Behaviour:
     tokens_rule: str  # blocks | blocks_per_group | concurrency
     one_log_line: bool  # "GPU KV cache size: ..., Maximum concurrency ..." on one line
     null_block_in_check: bool
-    async_by_default: bool
+    concurrent_batches: bool  # reserves count VllmConfig.max_concurrent_batches batches in flight (0.26+), else one
     graphs_subtracted: bool
     default_gpu_util: float
     moe_buffers: str  # separate | caches | workspace (the fused-MoE buffers, module docstring)
@@ -61,16 +64,19 @@ BEHAVIOURS = {
     "0.12": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 16384),
     "0.14": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", 16384),
     "0.18": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", None),
-    "0.21": Behaviour("v1-graphs", "concurrency", False, True, True, True, 0.92, "workspace", None),
+    "0.20": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.92, "workspace", None),
+    "0.21": Behaviour("v1-graphs", "concurrency", False, True, False, True, 0.92, "workspace", None),
     "0.32": Behaviour("v1-graphs", "concurrency", True, True, True, True, 0.92, "workspace", None, "0.32"),
 }
-# 0.22-0.31 are 0.21 but for how they pick the model runner (vllm_runner.py)
-BEHAVIOURS.update({key: replace(BEHAVIOURS["0.21"], runner=key)
+# 0.22-0.31 are 0.21 but for how they pick the model runner (vllm_runner.py) and, from 0.26, the batches in flight
+BEHAVIOURS.update({key: replace(BEHAVIOURS["0.21"], runner=key, concurrent_batches=key in ("0.26", "0.27", "0.28",
+                                                                                          "0.29", "0.30"))
                    for key in ("0.22", "0.23", "0.24", "0.25", "0.26", "0.27", "0.28", "0.29", "0.30")})
 # the first release of each entry, newest first
 _FROM = ((0, 32), "0.32"), ((0, 30), "0.30"), ((0, 29), "0.29"), ((0, 28), "0.28"), ((0, 27), "0.27"), \
     ((0, 26), "0.26"), ((0, 25), "0.25"), ((0, 24), "0.24"), ((0, 23), "0.23"), ((0, 22), "0.22"), \
-    ((0, 21), "0.21"), ((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 8), "v1"), ((0, 2), "v0")
+    ((0, 21), "0.21"), ((0, 20), "0.20"), ((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 8), "v1"), \
+    ((0, 2), "v0")
 
 
 def parse_version(text: str) -> tuple:
