@@ -317,3 +317,38 @@ def test_gpu_memory_utilization_default_by_release():
 def test_sliding_reserve_counts_the_batches_in_flight_of_the_release(engine, pp, blocks):
     (row,) = estimate("openai/gpt-oss-20b", "--gpu", "h100", "-c", "32768", "--pp", str(pp), "--engine", engine)
     assert row["engine"]["blocks_per_request"] == blocks
+
+
+def test_start_up_rules_change_at_the_releases_that_changed_them():
+    """Read in the wheels on both sides of each boundary. Llama-3.1-8B, 8,192 tokens: a request needs 512 blocks of
+    2 MiB, exactly 1 GiB. 0.29 holds the null block back before checking that one request fits
+    (kv_cache_utils.check_enough_kv_cache_memory), 0.28 did not; 0.28 logs size and concurrency on one line, 0.27
+    on two."""
+    rows = {v: estimate("meta-llama/Llama-3.1-8B-Instruct", "-c", "8192", "--kv-cache-memory-bytes", "1G",
+                        "--engine", f"vllm=={v}")[0]["engine"] for v in ("0.27.1", "0.28.0", "0.29.0")}
+    assert rows["0.28.0"]["starts"] and rows["0.28.0"]["num_gpu_blocks"] == 512
+    assert not rows["0.29.0"]["starts"] and "1.0 GiB KV cache is needed" in rows["0.29.0"]["refusal"]["reason"]
+    assert rows["0.27.1"]["log_lines"][-2:] == ["GPU KV cache size: 8,192 tokens",
+                                                "Maximum concurrency for 8,192 tokens per request: 1.00x"]
+    assert rows["0.28.0"]["log_lines"][-1] == ("GPU KV cache size: 8,192 tokens, Maximum concurrency for 8,192 "
+                                               "tokens per request: 1.00x")
+
+
+def test_graph_profile_and_its_utilisation_arrived_in_0_20_0():
+    """envs.py VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS: "0" in 0.19.0, "1" in 0.20.0 (its log line says "default
+    since v0.21.0"), with --gpu-memory-utilization 0.92."""
+    for engine, graphs in (("vllm==0.19.0", 0), ("vllm==0.20.0", int(1.25 * 2**30))):
+        (row,) = estimate("meta-llama/Llama-3.1-8B", "--gpu", "h100", "-c", "8192", "--engine", engine)
+        assert {t["name"]: t["bytes"] for t in row["budget"]["terms"]}["cuda_graphs"] == graphs, engine
+
+
+def test_logged_tokens_follow_concurrency_from_0_20_1():
+    """kv_cache_utils.py: 0.20.0 logs num_blocks // groups x block_size, 0.20.1 int(concurrency x max_model_len).
+    gpt-oss-20b at 32,768 tokens with 10 GiB: two groups of 12 layers, a block 12 x 16 tokens x 8 heads x 64 x 2 x
+    2 B = 384 KiB, so 27,306 blocks; a request 2,048 full + 521 sliding blocks (127 + 8,192 tokens, one batch)."""
+    got = {v: estimate("openai/gpt-oss-20b", "-c", "32768", "--kv-cache-memory-bytes", "10G", "--engine",
+                       f"vllm=={v}")[0]["engine"] for v in ("0.20.0", "0.20.1")}
+    for figures in got.values():
+        assert (figures["num_gpu_blocks"], figures["blocks_per_request"]) == (27306, 2569)
+    assert got["0.20.0"]["gpu_kv_cache_tokens"] == 27306 // 2 * 16 == 218448
+    assert got["0.20.1"]["gpu_kv_cache_tokens"] == 348292  # 27,306 / 2,569 = 10.629x of 32,768 tokens

@@ -91,7 +91,7 @@ def test_rocm_subtracts_no_graphs():
     """gpu_worker.py determine_available_memory profiles graphs on CUDA only."""
     terms, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm", gpu="mi300x")
     assert terms["cuda_graphs"]["bytes"] == 0 and "ROCm" in terms["cuda_graphs"]["source"]
-    terms, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.20.2", gpu="h100")
+    terms, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.19.0", gpu="h100")
     assert terms["cuda_graphs"]["bytes"] == 0 and "after the cache was sized" in terms["cuda_graphs"]["source"]
 
 
@@ -127,7 +127,7 @@ def test_bundled_specs_read_hybrid_and_attention_free_as_vllm_does():
 
 def test_enforce_eager_reserves_no_graph_memory():
     """vLLM's --enforce-eager sets cudagraph_mode NONE and gpu_worker.py determine_available_memory then skips
-    profile_cudagraph_memory: 0.32 gives back the 1.25 GiB graph term, 0.20 (graphs never subtracted) nothing."""
+    profile_cudagraph_memory: 0.32 gives back the 1.25 GiB graph term, 0.19 (graphs never subtracted) nothing."""
     graphs, avail = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm")
     out = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
                      "--enforce-eager", "--format", "json")
@@ -137,7 +137,7 @@ def test_enforce_eager_reserves_no_graph_memory():
     assert row["engine"]["available_kv_cache_bytes"] - avail == graphs["cuda_graphs"]["bytes"] == int(1.25 * GiB)
     assert row["budget"]["engine"] == "vllm 0.32.0, enforce eager"
     old = [json.loads(run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
-                                 "--engine", "vllm==0.20.2", *flags, "--format", "json").stdout)["plans"][0]
+                                 "--engine", "vllm==0.19.0", *flags, "--format", "json").stdout)["plans"][0]
            for flags in ((), ("--enforce-eager",))]
     assert old[0]["engine"]["available_kv_cache_bytes"] == old[1]["engine"]["available_kv_cache_bytes"]
 

@@ -1,7 +1,7 @@
 """vLLM's "Available KV cache memory" of one GPU, term by term (vllm/v1/worker/gpu_worker.py
 determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.0):
 
-    available = requested - weights - profile peak - non-torch memory - CUDA graphs (0.21+)
+    available = requested - weights - profile peak - non-torch memory - CUDA graphs (0.20+)
 
 - requested: ceil(total_memory x gpu_memory_utilization) (v1/worker/utils.py request_memory; V0: no ceil).
 - weights as loaded, per GPU: this pipeline stage's share of the checkpoint (embeddings on the first stage,
@@ -19,7 +19,7 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   profiled max(max_model_len, 2048) tokens when chunked prefill was off (max_model_len <= 32K) [A01, A02].
 - non-torch memory: what CUDA allocates outside torch after the baseline snapshot (cuBLAS and attention
   workspaces; V0's baseline also preceded the CUDA context and NCCL).
-- CUDA graphs: 0.21+ subtracts the model runner's estimate of graph capture (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS),
+- CUDA graphs: 0.20+ subtracts the model runner's estimate of graph capture (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS),
   which is 0 for Model Runner V2 before 0.29 and on ROCm (vllm_runner.py); earlier releases sized the cache first
   and captured graphs after.
 
@@ -70,7 +70,7 @@ def mxfp4_padding(spec, tp: int, gpu_name: str, rules: Behaviour) -> float:
     """Bytes of padded MXFP4 experts over stored bytes."""
     hidden, inter = spec.hidden_size, -(-spec.expert_intermediate_size // tp)
     hopper = any(k in gpu_name.lower() for k in ("h100", "h200", "gh200", "h20"))
-    if hopper and rules.graphs_subtracted:  # 0.32 Hopper: OAI Triton kernels
+    if hopper and rules.era == "v1-graphs":  # 0.21+ (0.32 read) Hopper: OAI Triton kernels
         padded = (hidden, -(-inter // 64) * 64)
     else:  # Marlin (and pre-0.21 Hopper)
         padded = (-(-hidden // 256) * 256, -(-inter // 128) * 128)

@@ -5,7 +5,7 @@ vLLM 0.22 added Model Runner V2 (vllm/v1/worker/gpu/model_runner.py) beside the 
 Read in the released wheels of 0.21.0-0.32.0 (tests/data/vllm_model_runner.py runs each release's own method
 bodies over every combination of the properties below; tests/test_vllm_runner.py holds this module to them):
 
-- 0.21: V1 (gpu_worker.py reads VLLM_USE_V2_MODEL_RUNNER, default "0").
+- 0.20-0.21: V1 (gpu_worker.py reads VLLM_USE_V2_MODEL_RUNNER, default "0").
 - 0.22-0.23: V2 for the architectures of DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES, dense and unquantised only.
 - 0.24: V2 for those architectures, whatever their experts or quantisation.
 - 0.25-0.26: V2 for every model but hybrid (Mamba / linear attention beside attention) and attention-free ones,
@@ -13,7 +13,7 @@ bodies over every combination of the properties below; tests/test_vllm_runner.py
 - 0.27-0.28: as 0.25, and hybrids whose architecture is listed; on ROCm each lists one fewer.
 - 0.29 on: V2 for every model (on ROCm, 0.29-0.31 keep V1 for a few sparse-attention architectures).
 
-What the runner changes in the budget (gpu_worker.py determine_available_memory, 0.21 on):
+What the runner changes in the budget (gpu_worker.py determine_available_memory, 0.20 on):
 - CUDA graphs: the worker subtracts `model_runner.profile_cudagraph_memory()`. V1 profiles a capture; V2's was a
   placeholder returning 0 until 0.29 (then vllm/v1/worker/gpu/cudagraph_utils.py profile_cudagraph_memory). The
   worker skips the profile on ROCm (and with cudagraph_mode NONE), so there it is 0 too.

@@ -7,19 +7,22 @@ special cases scattered through the engine.
   tokens when chunked prefill is off (max_model_len <= 32K) [A01, A02]; KV = total x util - peak memory.
 - engine "v1" 0.8-0.20: "GPU KV cache size: N tokens" with N = num_blocks // groups x block_size [A14: 317,136
   tokens at 102.78x for 3,072-token requests], concurrency over groups; no null block in the start-up check; CUDA
-  graphs captured after the cache is sized, so not subtracted [A19, A20, A27]; --gpu-memory-utilization 0.9, 0.92
-  from 0.20 (config/cache.py CacheConfig, read in 0.19.0 and 0.20.0).
+  graphs captured after the cache is sized, so not subtracted [A19, A20, A27], until 0.20.0 turned the graph
+  profile on (envs.py VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS "1"; its log line says "default since v0.21.0") and
+  --gpu-memory-utilization from 0.9 to 0.92 (config/cache.py CacheConfig; read in 0.19.0 and 0.20.0).
+- 0.20.1 on: tokens = int(concurrency x max_model_len) (v1/core/kv_cache_utils.py; 0.20.0 still num_blocks //
+  groups x block_size), two log lines [A21, 0.24.0] until 0.28 logs one.
+- 0.20 on: CUDA graph memory profiled and subtracted (gpu_worker.py determine_available_memory), as the model
+  runner counts it; 0.22 on: the model runner (V1 or Model Runner V2) picked per model, which decides that term
+  and the profile's sampler pass (vllm_runner.py).
 - up to 0.25 a sliding or chunked layer reserves window - 1 + one batch (v1/kv_cache_interface.py
   SlidingWindowSpec.max_memory_usage_bytes: max_num_batched_tokens, whatever the pipeline or async scheduling,
   which is on by default from 0.14); from 0.26 max_in_flight_tokens = VllmConfig.max_concurrent_batches x
   max_num_batched_tokens (read in 0.25.1 and 0.26.0).
-- 0.21-0.31: CUDA graph memory profiled and subtracted (gpu_worker.py determine_available_memory, "default
-  since v0.21.0"); tokens = int(concurrency x max_model_len) and two log lines [A21, 0.24.0]; the rest as 0.32
-  (when the null-block check, async scheduling and the 0.92 default arrived is not in any public log).
-- 0.22 on: the model runner (V1 or Model Runner V2) picked per model, which decides the CUDA-graph term and the
-  profile's sampler pass (vllm_runner.py).
-- 0.32.0 (pinned): one log line for size and concurrency, null block held back before the check
-  (kv_cache_utils.get_kv_cache_configs), async scheduling on by default (two batches in flight).
+- 0.29 on: the null block held back before the start-up check (check_enough_kv_cache_memory: "Reserve the null
+  block BlockPool permanently holds back"); before, a request that fit the whole pool passed.
+- 0.32.0 (pinned): as 0.29-0.31 but for the model runner rule.
+Each boundary was read in the wheels on both sides of it (0.19.0-0.32.0, 0.20.1 and 0.20.2 for the tokens rule).
 
 The fused-MoE buffers of the profile's forward (Triton experts, no expert parallelism; read in the released wheels
 0.4.3, 0.5.4, 0.6.4, 0.7.3, 0.8.5, 0.9.2, 0.10.1, 0.11.0, 0.13.0, 0.14.0, 0.15.1, 0.20.2, 0.32.0, the releases
@@ -46,7 +49,7 @@ PINNED = "0.32.0"
 
 @dataclass(frozen=True)
 class Behaviour:
-    era: str  # v0 | v1 | v1-graphs
+    era: str  # v0 | v1 | v1-graphs (0.21 on: Hopper's MXFP4 experts on OAI Triton, vllm_budget.mxfp4_padding)
     tokens_rule: str  # blocks | blocks_per_group | concurrency
     one_log_line: bool  # "GPU KV cache size: ..., Maximum concurrency ..." on one line
     null_block_in_check: bool
@@ -64,19 +67,32 @@ BEHAVIOURS = {
     "0.12": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 16384),
     "0.14": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", 16384),
     "0.18": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", None),
-    "0.20": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.92, "workspace", None),
-    "0.21": Behaviour("v1-graphs", "concurrency", False, True, False, True, 0.92, "workspace", None),
-    "0.32": Behaviour("v1-graphs", "concurrency", True, True, True, True, 0.92, "workspace", None, "0.32"),
 }
-# 0.22-0.31 are 0.21 but for how they pick the model runner (vllm_runner.py) and, from 0.26, the batches in flight
-BEHAVIOURS.update({key: replace(BEHAVIOURS["0.21"], runner=key, concurrent_batches=key in ("0.26", "0.27", "0.28",
-                                                                                          "0.29", "0.30"))
-                   for key in ("0.22", "0.23", "0.24", "0.25", "0.26", "0.27", "0.28", "0.29", "0.30")})
-# the first release of each entry, newest first
-_FROM = ((0, 32), "0.32"), ((0, 30), "0.30"), ((0, 29), "0.29"), ((0, 28), "0.28"), ((0, 27), "0.27"), \
-    ((0, 26), "0.26"), ((0, 25), "0.25"), ((0, 24), "0.24"), ((0, 23), "0.23"), ((0, 22), "0.22"), \
-    ((0, 21), "0.21"), ((0, 20), "0.20"), ((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 8), "v1"), \
-    ((0, 2), "v0")
+# From 0.20 each release changes a few rules; each entry is the one before with its changes (read in the wheels:
+# config/cache.py, v1/core/kv_cache_utils.py, v1/worker/gpu_worker.py, config/vllm.py)
+_STEPS = (
+    # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults to "1" from 0.20.0 (the log line says "default since
+    # v0.21.0"; 0.19.0's default is "0"), with the 0.92 default utilisation beside it
+    ((0, 20), "0.20", dict(default_gpu_util=0.92, graphs_subtracted=True)),
+    ((0, 20, 1), "0.20.1", dict(tokens_rule="concurrency")),  # tokens = int(concurrency x max_model_len)
+    ((0, 21), "0.21", dict(era="v1-graphs")),
+    ((0, 22), "0.22", dict(runner="0.22")),
+    ((0, 23), "0.23", dict(runner="0.23")),
+    ((0, 24), "0.24", dict(runner="0.24")),
+    ((0, 25), "0.25", dict(runner="0.25")),
+    ((0, 26), "0.26", dict(runner="0.26", concurrent_batches=True)),  # max_in_flight_tokens
+    ((0, 27), "0.27", dict(runner="0.27")),
+    ((0, 28), "0.28", dict(runner="0.28", one_log_line=True)),
+    ((0, 29), "0.29", dict(runner="0.29", null_block_in_check=True)),  # check_enough_kv_cache_memory
+    ((0, 30), "0.30", dict(runner="0.30")),
+    ((0, 32), "0.32", dict(runner="0.32")),
+)
+_FROM = [((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 8), "v1"), ((0, 2), "v0")]
+_before = "0.18"
+for _first, _key, _changes in _STEPS:
+    BEHAVIOURS[_key] = replace(BEHAVIOURS[_before], **_changes)
+    _FROM.insert(0, (_first, _key))  # the first release of each entry, newest first
+    _before = _key
 
 
 def parse_version(text: str) -> tuple:

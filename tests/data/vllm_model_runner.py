@@ -4,13 +4,13 @@ V2 profiles CUDA-graph memory (vllm/v1/worker/gpu/model_runner.py profile_cudagr
 kvplan/engines/vllm_runner.py. No vLLM install needed: it runs each release's own method bodies, taken from the
 released wheel's source by `ast`, against a stand-in config object.
 
-    for v in 0.21.0 0.22.0 ... 0.32.0; do pip download -q --no-deps vllm==$v -d whl/$v
+    for v in 0.20.0 0.21.0 ... 0.32.0; do pip download -q --no-deps vllm==$v -d whl/$v
         unzip -q whl/$v/*.whl 'vllm/config/vllm.py' 'vllm/envs.py' 'vllm/v1/worker/*' -d src/$v; done
     python tests/data/vllm_model_runner.py src > tests/data/vllm_model_runner.json
 
 The stand-in: a text-generation model with no speculative decoding, PP 1, no prefill context parallelism, no
 dual-batch overlap, no HiSparse or watermarking, Triton present, VLLM_USE_V2_MODEL_RUNNER at the release's default
-(0.21: "0", later: unset). Each combination of (architecture, is_moe, is_quantized, is_hybrid, is_attention_free,
+(0.20-0.21: "0", later: unset). Each combination of (architecture, is_moe, is_quantized, is_hybrid, is_attention_free,
 ROCm) gives one bit.
 """
 
@@ -21,8 +21,8 @@ import types
 from itertools import product
 from pathlib import Path
 
-VERSIONS = ("0.21.0", "0.22.0", "0.23.0", "0.24.0", "0.25.1", "0.26.0", "0.27.1", "0.28.0", "0.29.0", "0.30.0",
-            "0.31.0", "0.32.0")
+VERSIONS = ("0.20.0", "0.21.0", "0.22.0", "0.23.0", "0.24.0", "0.25.1", "0.26.0", "0.27.1", "0.28.0", "0.29.0",
+            "0.30.0", "0.31.0", "0.32.0")
 # the bundled specs' architectures and each release's default-V2 / ROCm-V1 sets (collected below)
 BUNDLED = ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "Exaone4ForCausalLM", "FalconMambaForCausalLM",
            "Gemma2ForCausalLM", "Gemma3ForConditionalGeneration", "Glm4MoeLiteForCausalLM", "GptOssForCausalLM",
@@ -85,7 +85,7 @@ def _decider(src: Path, rocm: bool):
     env_default = "1" if 'os.getenv("VLLM_USE_V2_MODEL_RUNNER", "1")' in (src / "vllm/envs.py").read_text() else None
     sets = _frozensets(tree)
     use_src = _function_source(tree, text, "VllmConfig", "use_v2_model_runner")
-    if use_src is None:  # 0.21: gpu_worker.py reads envs.VLLM_USE_V2_MODEL_RUNNER, default "0"
+    if use_src is None:  # 0.20-0.21: gpu_worker.py reads envs.VLLM_USE_V2_MODEL_RUNNER, default "0"
         return lambda arch, flags: env_default == "1"
     platforms = types.ModuleType("vllm.platforms")
     platforms.current_platform = _platform(rocm)
