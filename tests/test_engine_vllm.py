@@ -352,3 +352,18 @@ def test_logged_tokens_follow_concurrency_from_0_20_1():
         assert (figures["num_gpu_blocks"], figures["blocks_per_request"]) == (27306, 2569)
     assert got["0.20.0"]["gpu_kv_cache_tokens"] == 27306 // 2 * 16 == 218448
     assert got["0.20.1"]["gpu_kv_cache_tokens"] == 348292  # 27,306 / 2,569 = 10.629x of 32,768 tokens
+
+
+@pytest.mark.parametrize("engine,gpu,defaults", [
+    # engine/arg_utils.py: 0.8's _set_default_args_v1 had no A100 exception, 0.9-0.27 no 160 GiB tier
+    ("vllm==0.8.5", "a100-80g", (8192, 1024)),
+    ("vllm==0.9.0", "a100-80g", (2048, 256)),
+    ("vllm==0.27.1", "b200", (8192, 1024)),
+    ("vllm==0.28.0", "b200", (16384, 1024)),
+    ("vllm==0.27.1", "h100", (8192, 1024)),
+])
+def test_batch_defaults_by_release(engine, gpu, defaults):
+    from kvplan.plan.catalog import find_gpu
+
+    s = get_engine(engine).settings(32768, find_gpu(gpu))
+    assert (s.max_num_batched_tokens, s.max_num_seqs) == defaults

@@ -4,7 +4,8 @@ its refusal) and how many max_model_len sequences it then keeps resident.
 
 Rules and where vLLM 0.32.0 has them (paths under vllm/):
 - batch defaults (engine/arg_utils.py EngineArgs.get_batch_defaults, `vllm serve`): >= 160 GiB GPUs 16384
-  batched tokens / 1024 sequences; >= 70 GiB and not an A100: 8192 / 1024; others 2048 / 256; then
+  batched tokens / 1024 sequences; >= 70 GiB and not an A100: 8192 / 1024; others 2048 / 256 (older releases:
+  vllm_versions.py); then
   max_num_batched_tokens <= max_num_seqs x max_model_len and max_num_seqs <= max_num_batched_tokens
   (_set_default_max_num_seqs_and_batched_tokens_args).
 - batches in flight (config/vllm.py max_concurrent_batches): pp, +1 with async scheduling (on by default); the V1
@@ -53,11 +54,12 @@ SSM_DTYPE_QUIRKS = {
 }
 
 
-def batch_defaults(gpu_name: str, gpu_memory: int) -> tuple:
-    """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks on this GPU."""
-    if gpu_memory >= 160 * GiB:
+def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple:
+    """(max_num_batched_tokens, max_num_seqs) that `vllm serve` picks on this GPU, by the release's tiers
+    (vllm_versions.Behaviour.batch_defaults: the 160 GiB tier from 0.28, the A100 exception from 0.9)."""
+    if tiers == "0.28" and gpu_memory >= 160 * GiB:
         return 16384, 1024
-    if gpu_memory >= 70 * GiB and "a100" not in gpu_name.lower():
+    if gpu_memory >= 70 * GiB and (tiers == "0.8" or "a100" not in gpu_name.lower()):
         return 8192, 1024
     return 2048, 256
 
@@ -82,7 +84,7 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
                      version: str = PINNED, async_scheduling: Optional[bool] = None,
                      prefix_caching: bool = True, v1_runner: bool = False) -> Settings:
     rules = behaviour(version)
-    tokens, seqs = batch_defaults(gpu_name, gpu_memory)
+    tokens, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
     seqs = seqs if max_num_seqs is None else max_num_seqs
     tokens = min(seqs * max_model_len, tokens) if max_num_batched_tokens is None else max_num_batched_tokens
     if max_num_seqs is None:

@@ -21,6 +21,9 @@ special cases scattered through the engine.
   max_num_batched_tokens (read in 0.25.1 and 0.26.0).
 - 0.29 on: the null block held back before the start-up check (check_enough_kv_cache_memory: "Reserve the null
   block BlockPool permanently holds back"); before, a request that fit the whole pool passed.
+- `vllm serve`'s batch defaults (engine/arg_utils.py get_batch_defaults, _set_default_args_v1 in 0.8): 8,192
+  tokens / 1,024 sequences from 70 GiB, else 2,048 / 256; 0.9 on, not on an A100; 0.28 on, 16,384 / 1,024 from
+  160 GiB (read in 0.8.5, 0.9.0, 0.27.1, 0.28.0).
 - 0.32.0 (pinned): as 0.29-0.31 but for the model runner rule.
 Each boundary was read in the wheels on both sides of it (0.19.0-0.32.0, 0.20.1 and 0.20.2 for the tokens rule).
 
@@ -59,11 +62,13 @@ class Behaviour:
     moe_buffers: str  # separate | caches | workspace (the fused-MoE buffers, module docstring)
     moe_chunk_tokens: Optional[int]  # VLLM_FUSED_MOE_CHUNK_SIZE's default; None: no chunking
     runner: str = "v1"  # how the release picks its model runner: a key of vllm_runner.RULES
+    batch_defaults: str = "0.9"  # the tiers of `vllm serve`'s batch defaults (vllm.batch_defaults): 0.8 | 0.9 | 0.28
 
 
 BEHAVIOURS = {
     "v0": Behaviour("v0", "blocks", False, False, False, False, 0.9, "separate", None),
-    "v1": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 32768),
+    "v1": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 32768, batch_defaults="0.8"),
+    "0.9": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 32768),
     "0.12": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 16384),
     "0.14": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", 16384),
     "0.18": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", None),
@@ -82,12 +87,12 @@ _STEPS = (
     ((0, 25), "0.25", dict(runner="0.25")),
     ((0, 26), "0.26", dict(runner="0.26", concurrent_batches=True)),  # max_in_flight_tokens
     ((0, 27), "0.27", dict(runner="0.27")),
-    ((0, 28), "0.28", dict(runner="0.28", one_log_line=True)),
+    ((0, 28), "0.28", dict(runner="0.28", one_log_line=True, batch_defaults="0.28")),
     ((0, 29), "0.29", dict(runner="0.29", null_block_in_check=True)),  # check_enough_kv_cache_memory
     ((0, 30), "0.30", dict(runner="0.30")),
     ((0, 32), "0.32", dict(runner="0.32")),
 )
-_FROM = [((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 8), "v1"), ((0, 2), "v0")]
+_FROM = [((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 9), "0.9"), ((0, 8), "v1"), ((0, 2), "v0")]
 _before = "0.18"
 for _first, _key, _changes in _STEPS:
     BEHAVIOURS[_key] = replace(BEHAVIOURS[_before], **_changes)
