@@ -172,3 +172,14 @@ def test_the_public_report_of_v2s_missing_graph_reserve():
         graphs[release] = {t["name"]: t for t in row["budget"]["terms"]}["cuda_graphs"]
     assert graphs["0.23.0"]["bytes"] > 0 and graphs["0.23.0"]["source"].startswith("V1")
     assert graphs["0.25.1"]["bytes"] == 0 and "V2" in graphs["0.25.1"]["source"]
+
+
+def test_the_table_says_why_a_release_reserves_no_graph_memory():
+    out = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192", "--engine",
+                     "vllm==0.25.1", env={"COLUMNS": "200"})
+    text = " ".join(out.stdout.split())
+    assert "no CUDA-graph reserve: V2 (vllm/v1/worker/gpu/model_runner.py), whose profile_cudagraph_memory " \
+           "returns 0 before 0.29" in text
+    plain = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
+                       env={"COLUMNS": "200"})
+    assert "no CUDA-graph reserve" not in plain.stdout and "CUDA graphs 1.25 GiB" in " ".join(plain.stdout.split())

@@ -79,7 +79,11 @@ def budget_line(plan: Plan, spell=str) -> str:
     where = f" pp stage {b.stage}" if b.stage is not None else ""
     left = b.kv_budget_bytes_per_gpu
     total = size(left) if left > 0 else f"nothing left (short by {size(-left)})"
-    return f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}"
+    # a release that reserves graph memory but not here: say why (model runner, --enforce-eager, ROCm)
+    why = next((t.source[3:] for t in b.terms if t.name == "cuda_graphs" and not t.bytes
+                and t.source.startswith("0: ") and "after the cache was sized" not in t.source), None)
+    return f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}" + (f"; no CUDA-graph reserve: {why}"
+                                                                           if why else "")
 
 
 def decode_cells(p: Plan) -> tuple:
