@@ -183,3 +183,13 @@ def test_the_table_says_why_a_release_reserves_no_graph_memory():
     plain = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "-c", "8192",
                        env={"COLUMNS": "200"})
     assert "no CUDA-graph reserve" not in plain.stdout and "CUDA graphs 1.25 GiB" in " ".join(plain.stdout.split())
+
+
+def test_enforce_eager_drops_the_ideal_engines_graph_reserve_too():
+    """--engine none reserves kvplan's generic 1.25 GiB for graphs; without graphs it reserves nothing."""
+    plans = [json.loads(run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--engine", "none", "--gpu",
+                                   "h100", "-c", "8192", *flags, "--format", "json").stdout)["plans"][0]
+             for flags in ((), ("--enforce-eager",))]
+    graphs = [{t["name"]: t["bytes"] for t in p["budget"]["terms"]}["cuda_graphs"] for p in plans]
+    assert graphs == [int(1.25 * GiB), 0]
+    assert plans[1]["kv_budget_bytes_per_gpu"] - plans[0]["kv_budget_bytes_per_gpu"] == int(1.25 * GiB)

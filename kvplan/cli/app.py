@@ -115,7 +115,7 @@ def estimate(
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
                                             "(default: the max model length)."),
     enforce_eager: bool = typer.Option(False, "--enforce-eager", help="As vLLM's --enforce-eager: no CUDA graphs, "
-                                       "so vLLM 0.21+ reserves no graph memory (decode times still assume graphs)."),
+                                       "so vLLM 0.20+ reserves no graph memory (decode times still assume graphs)."),
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -187,7 +187,7 @@ def check(
     engine: Optional[str] = typer.Option(None, "--engine", help="Engine model (kvplan's flag): vllm (0.32.0, the "
                                          "default), vllm==<release> for the vLLM the deployment runs, or none."),
     enforce_eager: bool = typer.Option(False, "--enforce-eager", help="As vLLM's --enforce-eager: no CUDA graphs, "
-                                       "so vLLM 0.21+ reserves no graph memory."),
+                                       "so vLLM 0.20+ reserves no graph memory."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),

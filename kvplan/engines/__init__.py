@@ -16,14 +16,14 @@ VALID = "vllm (vLLM 0.32.0), vllm==<release> (an older vLLM, 0.2 to 0.32), none 
 
 def get_engine(name, enforce_eager: bool = False):
     """An engine model by name; FieldError('engine', ...) listing the valid names otherwise. `enforce_eager`:
-    vLLM's --enforce-eager (no CUDA graphs; the ideal engine has no graph term either way)."""
+    vLLM's --enforce-eager (no CUDA graphs, so no graph reserve)."""
     from .ideal import IdealEngine
     from .vllm_engine import VllmEngine
     from .vllm_versions import PINNED, behaviour
 
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "none":
-        return IdealEngine()
+        return IdealEngine(enforce_eager)
     if text == "vllm":
         return VllmEngine(PINNED, enforce_eager)
     if text is not None and text.startswith("vllm=="):

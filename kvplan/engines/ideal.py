@@ -29,6 +29,9 @@ class IdealEngine:
     version = None
     default_gpu_util = 0.9
 
+    def __init__(self, enforce_eager: bool = False):
+        self.enforce_eager = enforce_eager  # no CUDA graphs: no graph reserve
+
     def dummy_sampler(self, spec, gpu=None) -> str:
         return "gumbel"  # no sampler terms of its own: verify's profile run takes the lightest pass
 
@@ -39,7 +42,7 @@ class IdealEngine:
                stage=None, context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
                max_num_seqs: Optional[int] = None):
         util = self.default_gpu_util if gpu_util is None else gpu_util
-        return gpu_budget(spec, tp, gpu, util, max_num_batched_tokens, gpu_memory, stage)
+        return gpu_budget(spec, tp, gpu, util, max_num_batched_tokens, gpu_memory, stage, not self.enforce_eager)
 
     def capacity(self, stage_specs: list, *, context: int, precision, tp: int, budgets: list,
                  block_size: int, max_num_seqs: Optional[int] = None, **_) -> EngineResult:

@@ -79,30 +79,32 @@ def activation_peak_bytes(spec: ModelSpec, tp: int, max_num_batched_tokens: int)
 
 
 def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batched_tokens: Optional[int] = None,
-               gpu_memory: Optional[int] = None, stage=None) -> Budget:
+               gpu_memory: Optional[int] = None, stage=None, graphs: bool = True) -> Budget:
     """kvplan's generic estimate, engine-agnostic (the budget of `--engine none`):
 
         kv_budget = gpu_memory x gpu_util - weights / tp - activation_peak - cuda_context - cuda_graphs - nccl
 
     with fixed reserves: CUDA context 0.5 GiB, CUDA graphs 1.25 GiB and, when tp > 1, NCCL 1.75 GiB (calibrated
     before kvplan had an engine model, on vLLM PR #10511's Llama-3-8B H100 profile, case A11). `stage`: a
-    sharding.Stage, whose own layers and embeddings the GPU holds."""
+    sharding.Stage, whose own layers and embeddings the GPU holds. `graphs=False`: no CUDA graphs (--enforce-eager)."""
     tokens = max_num_batched_tokens or 8192
     memory = gpu_memory or gpu.memory_bytes
     usable = int(memory * gpu_util)
     weights = stage_weights(spec, tp, stage)
     activation = activation_peak_bytes(spec, tp, tokens)
     nccl = NCCL_BYTES if tp > 1 else 0
-    kv = usable - weights - activation - CUDA_CONTEXT_BYTES - CUDA_GRAPH_BYTES - nccl
+    graph_bytes = CUDA_GRAPH_BYTES if graphs else 0
+    kv = usable - weights - activation - CUDA_CONTEXT_BYTES - graph_bytes - nccl
     terms = (BudgetTerm("memory", usable, f"{gpu.name} memory as the CUDA runtime reports it x gpu_util"),
              BudgetTerm("weights", weights, f"{spec.weights.source}, split over {tp} GPU(s)"),
              BudgetTerm("activation", activation, f"forward over {tokens} tokens + fp32 logits of "
                                                   f"{SAMPLER_SEQUENCES} requests x {SAMPLER_COPIES} (generic)"),
              BudgetTerm("cuda_context", CUDA_CONTEXT_BYTES, "fixed 0.5 GiB (CUDA context, cuBLAS workspaces)"),
-             BudgetTerm("cuda_graphs", CUDA_GRAPH_BYTES, "fixed 1.25 GiB (decode graphs)"),
+             BudgetTerm("cuda_graphs", graph_bytes, "fixed 1.25 GiB (decode graphs)" if graphs else
+                        "0: --enforce-eager (no CUDA graphs)"),
              BudgetTerm("nccl", nccl, "fixed 1.75 GiB at tp > 1 (NCCL, custom all-reduce)"))
     return Budget(kv, "gpu", gpu.name, memory, gpu_util, usable, weights, activation, CUDA_CONTEXT_BYTES,
-                  CUDA_GRAPH_BYTES, nccl, None, None if stage is None else stage.index, terms)
+                  graph_bytes, nccl, None, None if stage is None else stage.index, terms)
 
 
 def flag_budget(kv_budget: int, stage: Optional[int] = None) -> Budget:
