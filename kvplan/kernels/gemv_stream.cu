@@ -92,6 +92,10 @@
 #ifndef KVP_GV_OWN
 #define KVP_GV_OWN 0
 #endif
+// KVP_GV_SPLIT3=1 (with KVP_GV_OWN, GemvStreamConfig.split3): a group of three slices runs as two then one
+#ifndef KVP_GV_SPLIT3
+#define KVP_GV_SPLIT3 0
+#endif
 // KVP_GV_GATHER=1 (plan(gather=...)): an MoE layer's experts at one token as one GEMV. W is [experts, rows, k] (a 3-D
 // tensor map {k, rows, expert}) and `ids` [pairs] the token's experts (the router's output: read after the wait, so
 // no weights go out before it). g_tiles > 0 ("rows", the gate/up stage): the virtual W is the pairs' matrices stacked,
@@ -683,6 +687,9 @@ __device__ __forceinline__ GvGroup gv_group(int s, int s1, int steps_per_slice) 
   GvGroup g;
   g.first = s;
   g.h = min(4, s1 - s);
+#if KVP_GV_SPLIT3
+  if (g.h == 3) g.h = 2;  // three slices as two then one: 8 KB a step, every warp busy (not 6 KB, one warp idle)
+#endif
   g.q = g.h <= 2 ? 4 / g.h : 1;
   g.steps = steps_per_slice / g.q;
   g.k0 = (int)((unsigned)blockIdx.x * (unsigned)g.steps / gridDim.x) * g.q;  // the first step's k step

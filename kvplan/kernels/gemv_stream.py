@@ -57,7 +57,7 @@ class GemvStreamPlan:
     def __init__(self, n, k, dtype, max_batch=MAX_BATCH, device=None, ctas_per_sm=None, depth=None,
                  mma_tiles=1, l2_promotion=L2_PROMOTION, launcher="driver", evict_first=True,
                  trace=False, rotate=False, own=False, release_store=True, block_scaled=False, gather=None,
-                 experts=0, pairs=0):
+                 experts=0, pairs=0, split3=False):
         import torch
 
         from . import _runtime as rt
@@ -105,8 +105,10 @@ class GemvStreamPlan:
         if ctas_per_sm is None:  # the launch measured best for the shape; one CTA per SM when only depth is given
             ctas_per_sm, depth = ((1, depth) if depth is not None else own_launch(n, dev.sm_count) if own
                                   else launch_shape(n, units))
+        if split3 and not own:
+            raise ValueError("split3=True is a form of own=True (three slices a group run as two then one)")
         self.config = GemvStreamConfig(DEPTH if depth is None else depth, mma_tiles, evict_first, trace, rotate, own,
-                                       bool(release_store), gather is not None)
+                                       bool(release_store), gather is not None, bool(split3))
         self._l2 = L2_PROMOTIONS[l2_promotion]
         ld = rt.load(self.config, dev)
         self.n, self.k, self.max_batch, self.dtype = n, k, max_batch, getattr(torch, name)

@@ -49,6 +49,7 @@ class GemvStreamConfig:
     own: bool = False  # a CTA owns whole 16-row slices: no tile cut between CTAs (KVP_GV_OWN)
     release_store: bool = True  # False: a stage released without waiting for its loads (gv_release; A/B only)
     gather: bool = False  # an MoE layer's experts at one token, a stage a launch (KVP_GV_GATHER)
+    split3: bool = False  # rows owned: three slices as two then one (KVP_GV_SPLIT3; benchmarks/own_ring_probe.py)
 
     source = "gemv_stream.cu"
     compile_cost = 0.3
@@ -65,7 +66,8 @@ class GemvStreamConfig:
                 + ("" if self.mma_tiles == 1 else f"_mt{self.mma_tiles}")
                 + ("" if self.evict_first else "_noef") + ("_trace" if self.trace else "")
                 + ("_rot" if self.rotate else "") + ("_own" if self.own else "")
-                + ("" if self.release_store else "_nors") + ("_gather" if self.gather else ""))
+                + ("" if self.release_store else "_nors") + ("_gather" if self.gather else "")
+                + ("_s3" if self.split3 else ""))
 
     def macros(self) -> list[tuple[str, str]]:
         return (([] if self.depth == DEPTH else [("KVP_GV_DEPTH", str(self.depth))])
@@ -74,7 +76,7 @@ class GemvStreamConfig:
                 + ([("KVP_GV_TRACE", "1")] if self.trace else []) + ([("KVP_GV_ROTATE", "1")] if self.rotate else [])
                 + ([("KVP_GV_OWN", "1")] if self.own else [])
                 + ([] if self.release_store else [("KVP_GV_RELEASE_STORE", "0")])
-                + ([("KVP_GV_GATHER", "1")] if self.gather else []))
+                + ([("KVP_GV_GATHER", "1")] if self.gather else []) + ([("KVP_GV_SPLIT3", "1")] if self.split3 else []))
 
     @property
     def tile_rows(self) -> int:
