@@ -9,5 +9,5 @@ nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee "$LOG"
 echo "== probe" | tee -a "$LOG"
 timeout 300 python3 benchmarks/own_ring_probe.py 2>&1 | tail -20 | tee -a "$LOG"
 echo "== tests" | tee -a "$LOG"
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_gemv_stream_gpu.py -k "own" 2>&1 | tail -3 \
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_gemv_stream_gpu.py -k "own and every_batch" 2>&1 | tail -3 \
   | tee -a "$LOG"

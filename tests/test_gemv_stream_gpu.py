@@ -32,7 +32,8 @@ def assert_close(got, ref, tol, what):
     assert float(rel.max()) <= tol, f"{what}: rel err {float(rel.max()):.3g} at row {int(rel.argmax())} (seed {SEED})"
 
 
-ORDERS = {"in-order": {}, "rotated": {"rotate": True}, "own": {"own": True}}
+ORDERS = {"in-order": {}, "rotated": {"rotate": True}, "own": {"own": True},
+          "own-split3": {"own": True, "split3": True}}
 
 
 @pytest.mark.parametrize("order", list(ORDERS))
@@ -46,9 +47,9 @@ def test_every_batch_twice(dtype, n, k, ctas_per_sm, order):
     own: whole 16-row slices a CTA, in groups of 1 (four k steps a step: 2048x8192), 2 (two: 4096x4096), 3 (6144x1024
     on 132 SMs) and 4 then 3 (14779x256: seven slices a CTA, the last one cut short); it refuses k not a multiple
     of 256."""
-    if order == "own" and k % 256:
+    if order.startswith("own") and k % 256:
         with pytest.raises(ValueError, match="multiple of 256"):
-            gemv_stream_plan(n, k, dtype, device=0, ctas_per_sm=ctas_per_sm, own=True)
+            gemv_stream_plan(n, k, dtype, device=0, ctas_per_sm=ctas_per_sm, **ORDERS[order])
         return
     w = randn(n, k, dtype=dtype, scale=k ** -0.5)
     plan = gemv_stream_plan(n, k, dtype, device=0, ctas_per_sm=ctas_per_sm, **ORDERS[order])
@@ -78,9 +79,9 @@ def test_e4m3_every_batch_twice(n, k, ctas_per_sm, order):
     same cuts of the work as the 16-bit kernels (a step is 128 values); rows owned refuse k not a multiple of 512.
     Five runs of each batch: a stage released before its ldmatrix loads had landed (gemv_stream.cu gv_release) gave
     wrong sums from the second run on at batch 1, 4096 x 5120, two CTAs per SM (H200, session 36)."""
-    if order == "own" and k % 512:
+    if order.startswith("own") and k % 512:
         with pytest.raises(ValueError, match="multiple of 512"):
-            gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=ctas_per_sm, own=True)
+            gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=ctas_per_sm, **ORDERS[order])
         return
     w, w64 = e4m3(n, k, scale=k ** -0.5 / 16)
     plan = gemv_stream_plan(n, k, torch.float8_e4m3fn, device=0, ctas_per_sm=ctas_per_sm, **ORDERS[order])
