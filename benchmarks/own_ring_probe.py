@@ -31,7 +31,6 @@ FORMS = {  # name -> gemv_stream_plan options (None: F.linear)
     "own 1x12 s3": dict(own=True, ctas_per_sm=1, depth=12, split3=True),
     "own 3x4": dict(own=True, ctas_per_sm=3, depth=4),
     "own 3x5": dict(own=True, ctas_per_sm=3, depth=5),
-    "own 4x4": dict(own=True, ctas_per_sm=4, depth=4),
 }
 
 

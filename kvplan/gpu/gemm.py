@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from . import fp8
+from ..kernels.gemv_stream_config import OWN_THREE_LAUNCH
 from .ops import BLOCK_FORMS, MM_FORMS, stacked_rows
 from .timing import capture, time_replays
 from .weights import JOINT_ROWS
@@ -20,6 +21,11 @@ SKINNY = (1, 2, 4, 8)
 LINEAR_NAMES = ("qkv", "o", "q", "q_a", "q_b", "kv_a", "qkvz", "ba", "in_proj", "router", "shared_gate", "gate_up",
                 "down", "lm_head")
 DEEP_OWN = {"ctas_per_sm": 2, "depth": 8}  # MM_FORMS[6]: the row-owned launch with 128 KB in flight per SM
+# MM_FORMS[7]: a slice a CTA where 16-row slices outnumber two CTAs an SM (Qwen3-14B's o, 320 on 132 SMs); three
+# rings of 5 fit an SM. H200, session 44, % of read at batch 1 / 8 against the best of the other forms: 14B o
+# 82.7 / 77.6 vs 73.7 / 73.6, 8B qkv 87.1 / 79.6 vs 76.5 / 76.1, Gemma-3-27B o 82.8 / 80.9 vs 74.3 / 75.8; worse
+# where slices are fewer (8B o 67 vs 81.5), so it is one more form timed per shape (benchmarks/own_ring_probe.py)
+THREE_OWN = dict(zip(("ctas_per_sm", "depth"), OWN_THREE_LAUNCH))
 PREFER_MARGIN = 0.97  # another form must beat F.linear by 3% to be chosen (F.linear is what engines run)
 
 
@@ -96,6 +102,8 @@ def kernel_plan(form: str, shape: tuple, dtype, max_batch: int):
 
         if form == MM_FORMS[6]:
             return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch, own=True, **DEEP_OWN)
+        if form == MM_FORMS[7]:
+            return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch, own=True, **THREE_OWN)
         return gemv_stream_plan(shape[0], shape[1], dtype, max_batch=max_batch, rotate=form == MM_FORMS[4],
                                 own=form == MM_FORMS[5])
     except (ValueError, RuntimeError, ImportError) as exc:  # KernelUnavailableError is a RuntimeError

@@ -17,7 +17,8 @@ STACK_ROWS_ALIGN = 8  # a stacked pair's rows padded with zero rows to a multipl
 # whole 16-row slices a CTA, no tile cut between CTAs, session 22; and rows owned by two CTAs per SM with rings of
 # 8, 128 KB in flight per SM, which gains ~1 point on most shapes and loses on some, session 22 call 10)
 MM_FORMS = ("x @ W^T", "W @ x^T", "kvplan skinny kernel", "kvplan streaming GEMV", "kvplan streaming GEMV, rotated",
-            "kvplan streaming GEMV, rows owned", "kvplan streaming GEMV, rows owned, deep rings")
+            "kvplan streaming GEMV, rows owned", "kvplan streaming GEMV, rows owned, deep rings",
+            "kvplan streaming GEMV, rows owned, three CTAs an SM")
 # Block-scaled fp8 weights at decode batches: the skinny kernel's fp8 form (W8A16, the default), or x quantised per
 # token per 128 values and the streaming GEMV's block-scaled e4m3 kernel (W8A8 as vLLM runs it), in order or
 # rotated (kvplan/gpu/gemm.py times them per shape and batch)
@@ -192,6 +193,7 @@ class Matmul:
         self.rotated: dict = {}  # (out, in) -> the same with rotate=True
         self.owned: dict = {}  # (out, in) -> the same with own=True
         self.owned_deep: dict = {}  # (out, in) -> the same with own=True, two CTAs per SM, rings of 8
+        self.owned_three: dict = {}  # (out, in) -> own=True on a grid of three CTAs an SM, rings of 5
         self.out_dtype = torch.bfloat16  # fp8 linears over e4m3 rows: the activations' dtype (model.Transformer)
         self.fp8_scales: dict = {}  # device -> fp8.scales(device), made at the first fp8 product (eager: prefill)
         self.block_scales: dict = {}  # (data_ptr, rows, cols) of a block-scaled e4m3 weight -> its scales
@@ -227,7 +229,7 @@ class Matmul:
     def kernel_plans(self, form: str) -> dict:
         """(out, in) -> plan, for one of the bundled kernels' forms (MM_FORMS[2:])."""
         return {MM_FORMS[2]: self.skinny, MM_FORMS[3]: self.stream, MM_FORMS[4]: self.rotated,
-                MM_FORMS[5]: self.owned, MM_FORMS[6]: self.owned_deep}[form]
+                MM_FORMS[5]: self.owned, MM_FORMS[6]: self.owned_deep, MM_FORMS[7]: self.owned_three}[form]
 
     def __call__(self, x, w, bias=None):
         form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))

@@ -65,9 +65,9 @@ class GemvStreamPlan:
 
         name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
         check_shape(n, k, name, max_batch)
-        if ctas_per_sm is not None and (isinstance(ctas_per_sm, bool) or ctas_per_sm not in ((1, 2, 3, 4) if own
+        if ctas_per_sm is not None and (isinstance(ctas_per_sm, bool) or ctas_per_sm not in ((1, 2, 3) if own
                                                                                           else (1, 2))):
-            raise ValueError(f"ctas_per_sm must be 1 or 2 (rows owned: up to 4), got {ctas_per_sm!r}")
+            raise ValueError(f"ctas_per_sm must be 1 or 2 (rows owned: 1, 2 or 3), got {ctas_per_sm!r}")
         if depth is not None and depth not in DEPTHS:
             raise ValueError(f"depth must be one of {DEPTHS}, got {depth!r}")
         if mma_tiles not in (1, 2):

@@ -160,6 +160,9 @@ def launch_shape(n: int, k: int) -> tuple[int, int]:
 # whole model's matmuls in a chain, b1: Llama-3.1-8B 79.8 / 68.7 / 90.8, 1B 63.9 / 67.5 / 72.7, Qwen3-14B 71.1 /
 # 87.2 / 80.4 (benchmarks/RESULTS.md session 22).
 OWN_LAUNCHES = ((2, 6), (1, 8))
+# A grid of three CTAs an SM with rings of 5 (three fit an SM's shared memory): one 16-row slice a CTA where slices
+# outnumber two CTAs an SM. Not a default launch: verify times it as one more form (kvplan/gpu/gemm.py THREE_OWN).
+OWN_THREE_LAUNCH = (3, 5)
 
 
 def own_launch(n: int, sm_count: int) -> tuple[int, int]:
