@@ -1,0 +1,29 @@
+"""verify's measured CUDA-graph memory with and without the three-CTA row-owned form (session 44: it rose by ~0.64
+GiB on three dense models when the form arrived). Runs `kvplan verify MODEL --format json` in this process with
+the form refused (`off`) or allowed (`on`) and prints the graphs' bytes.
+
+    python3 benchmarks/graph_form_ab.py off meta-llama/Llama-3.1-8B-Instruct
+"""
+
+import json
+import sys
+
+import kvplan.gpu.gemm as gemm
+
+
+def main(mode: str, model: str) -> None:
+    if mode == "off":
+        original = gemm.kernel_plan
+        gemm.kernel_plan = lambda form, *a, **k: "off" if form == gemm.MM_FORMS[7] else original(form, *a, **k)
+    from kvplan.commands.verify import verify
+
+    r = verify(model).to_dict()
+    r = r.get("result", r)
+    g = r["graphs"]
+    print(json.dumps({"mode": mode, "model": model, "graphs_MiB": g["bytes"] / 2**20,
+                      "pool_MiB": g["pool_bytes"] / 2**20,
+                      "stream": {b: round(100 * v["fraction_of_read"], 1) for b, v in r["gemm"]["stream"].items()}}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
