@@ -12,9 +12,22 @@ import kvplan.gpu.gemm as gemm
 
 
 def main(mode: str, model: str) -> None:
-    if mode == "off":
+    if mode == "off":  # the form refused: no plans
         original = gemm.kernel_plan
         gemm.kernel_plan = lambda form, *a, **k: "off" if form == gemm.MM_FORMS[7] else original(form, *a, **k)
+    if mode == "unused":  # its plans made and timed, never chosen
+        import kvplan.gpu.rank as rank
+
+        choose = rank.choose_forms
+
+        def unused(mm, *a, **k):
+            report = choose(mm, *a, **k)
+            for key, form in list(mm.forms.items()):
+                if form == gemm.MM_FORMS[7]:
+                    mm.forms[key] = gemm.MM_FORMS[5]
+            return report
+
+        rank.choose_forms = unused
     from kvplan.commands.verify import verify
 
     r = verify(model).to_dict()
