@@ -12,18 +12,22 @@ import kvplan.gpu.gemm as gemm
 
 
 def main(mode: str, model: str) -> None:
-    if mode == "off":  # the form refused: no plans
+    if mode == "off":  # the form refused: no plans (KVPLAN_GEMV_THREE_CTAS=1 needed for the other modes)
         original = gemm.kernel_plan
         gemm.kernel_plan = lambda form, *a, **k: "off" if form == gemm.MM_FORMS[7] else original(form, *a, **k)
-    if mode == "unused":  # its plans made and timed, never chosen
-        import kvplan.gpu.rank as rank
+    if mode in ("unused", "own5"):  # unused: its plans made and timed, never chosen (the default own form instead);
+        import kvplan.gpu.rank as rank  # own5: refused, and the deep own form's choices moved to the default own form
 
         choose = rank.choose_forms
+        if mode == "own5":
+            original = gemm.kernel_plan
+            gemm.kernel_plan = lambda form, *a, **k: "off" if form == gemm.MM_FORMS[7] else original(form, *a, **k)
+        moved = gemm.MM_FORMS[7] if mode == "unused" else gemm.MM_FORMS[6]
 
         def unused(mm, *a, **k):
             report = choose(mm, *a, **k)
             for key, form in list(mm.forms.items()):
-                if form == gemm.MM_FORMS[7]:
+                if form == moved:
                     mm.forms[key] = gemm.MM_FORMS[5]
             return report
 
