@@ -241,6 +241,19 @@ def test_pair_slot_warp_variants_compile_without_spills():
             assert _spills(rep, kern) == 0, f"{cfg.name} {arch} {kern} spills:\n{rep}"
 
 
+def test_opt_in_gemv_variants_compile_without_spills():
+    """The streaming GEMV's opt-in row-owned launches (benchmarks/own_ring_probe.py): three CTAs an SM with rings of
+    5 (KVPLAN_GEMV_THREE_CTAS=1 makes verify time it) and split3, for sm_90, registers only."""
+    _require_nvrtc()
+    from kvplan.kernels.gemv_stream_config import OWN_THREE_LAUNCH, GemvStreamConfig
+
+    variants = [GemvStreamConfig(OWN_THREE_LAUNCH[1], own=True), GemvStreamConfig(own=True, split3=True)]
+    res = batch.compile_all(("sm_90",), variants)
+    for cfg in variants:
+        for kern in ("kvp_gemv_stream_bf16", "kvp_gemv_stream_e4m3"):
+            assert _spills(_report(res, cfg, kern), kern) == 0, f"{cfg.name} {kern}"
+
+
 def test_heads_in_m_variants_compile_without_spills():
     """The heads-in-M step with its opt-in parts (the lazy rescale, page_runs; the default heads-in-M configs are in
     CI's default set): what plan_cta builds for 16 heads per warp on sm_90, bulk ring and cp.async ring, 16-bit and fp8 caches,
