@@ -11,9 +11,23 @@ GiB = 2**30
 READ_BYTES = 4 * GiB  # read probe buffer: far larger than any L2
 
 
+_SIDE: dict = {}  # device index -> the one side stream warm-ups run on
+
+
+def side_stream():
+    """The side stream warm-ups run on, one a device. A new torch.cuda.Stream() each time cycles through torch's
+    pool of 32 streams, and cuBLAS keeps a 32 MiB workspace for every stream it has run on: verify's measured graph
+    memory took 640 MiB of such workspaces whenever the stream count before it shifted (H200, session 44,
+    benchmarks/graph_pool_snapshot.py)."""
+    device = torch.cuda.current_device()
+    if device not in _SIDE:
+        _SIDE[device] = torch.cuda.Stream()
+    return _SIDE[device]
+
+
 def warm_up(fn) -> None:
     """Run fn once on a side stream (as graph capture wants: lazy cuBLAS/kernel set-up happens outside it)."""
-    side = torch.cuda.Stream()
+    side = side_stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
         fn()
