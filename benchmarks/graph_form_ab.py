@@ -1,5 +1,6 @@
-"""verify's measured CUDA-graph memory with and without the three-CTA row-owned form (session 44: it rose by ~0.64
-GiB on three dense models when the form arrived). Runs `kvplan verify MODEL --format json` in this process with
+"""verify's measured CUDA-graph memory with and without the three-CTA row-owned form (session 44: it rose by 640 MiB
+on three dense models when the form arrived — cuBLAS workspaces of the fresh side streams warm-ups ran on, which
+shifted with the number of streams made before; one side stream a device since, kvplan/gpu/timing.py). Runs `kvplan verify MODEL --format json` in this process with
 the form refused (`off`) or allowed (`on`) and prints the graphs' bytes.
 
     python3 benchmarks/graph_form_ab.py off meta-llama/Llama-3.1-8B-Instruct
@@ -12,7 +13,7 @@ import kvplan.gpu.gemm as gemm
 
 
 def main(mode: str, model: str) -> None:
-    if mode == "off":  # the form refused: no plans (KVPLAN_GEMV_THREE_CTAS=1 needed for the other modes)
+    if mode == "off":  # the form refused: no plans
         original = gemm.kernel_plan
         gemm.kernel_plan = lambda form, *a, **k: "off" if form == gemm.MM_FORMS[7] else original(form, *a, **k)
     if mode in ("unused", "own5"):  # unused: its plans made and timed, never chosen (the default own form instead);

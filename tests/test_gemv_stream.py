@@ -90,13 +90,13 @@ def test_tall_weights_take_two_ctas_per_sm_with_shorter_rings():
 
 def test_ci_compiles_both_default_launches():
     """A default plan can need the one-CTA ring or the tall shapes' shorter ring, its CTAs in order or rotated, or
-    the row-owned form's rings of 8 or 6 (verify times every form), and an MoE layer's experts at one token in
-    either launch (the gather form): CI compiles the eight for sm_90."""
+    the row-owned form's rings of 8, 6 or 5 (three CTAs an SM; verify times every form), and an MoE layer's experts
+    at one token in either launch (the gather form): CI compiles the nine for sm_90."""
     from kvplan.kernels.configs import INSTANTIATION_SETS
 
     names = {c.name for make in INSTANTIATION_SETS for c in make("sm_90") if isinstance(c, gs.GemvStreamConfig)}
     assert names == {"gemv_stream", "gemv_stream_d6", "gemv_stream_rot", "gemv_stream_d6_rot", "gemv_stream_own",
-                     "gemv_stream_d6_own", "gemv_stream_gather", "gemv_stream_d6_gather"}
+                     "gemv_stream_d6_own", "gemv_stream_d5_own", "gemv_stream_gather", "gemv_stream_d6_gather"}
 
 
 def test_the_trace_form_is_its_own_cubin_and_the_default_has_none():

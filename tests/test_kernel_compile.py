@@ -242,12 +242,12 @@ def test_pair_slot_warp_variants_compile_without_spills():
 
 
 def test_opt_in_gemv_variants_compile_without_spills():
-    """The streaming GEMV's opt-in row-owned launches (benchmarks/own_ring_probe.py): three CTAs an SM with rings of
-    5 (KVPLAN_GEMV_THREE_CTAS=1 makes verify time it) and split3, for sm_90, registers only."""
+    """The streaming GEMV's opt-in row-owned split3 form (benchmarks/own_ring_probe.py), for sm_90, registers
+    only."""
     _require_nvrtc()
-    from kvplan.kernels.gemv_stream_config import OWN_THREE_LAUNCH, GemvStreamConfig
+    from kvplan.kernels.gemv_stream_config import GemvStreamConfig
 
-    variants = [GemvStreamConfig(OWN_THREE_LAUNCH[1], own=True), GemvStreamConfig(own=True, split3=True)]
+    variants = [GemvStreamConfig(own=True, split3=True)]
     res = batch.compile_all(("sm_90",), variants)
     for cfg in variants:
         for kern in ("kvp_gemv_stream_bf16", "kvp_gemv_stream_e4m3"):

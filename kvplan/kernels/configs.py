@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import limits
 from .gemv_stream_config import ARCHS as GEMV_STREAM_ARCHS
-from .gemv_stream_config import DEPTH as GEMV_DEPTH, OWN_LAUNCHES, TALL_LAUNCH, GemvStreamConfig
+from .gemv_stream_config import DEPTH as GEMV_DEPTH, OWN_LAUNCHES, OWN_THREE_LAUNCH, TALL_LAUNCH, GemvStreamConfig
 from .skinny_config import skinny_configs
 
 HERE = Path(__file__).parent
@@ -656,6 +656,6 @@ INSTANTIATION_SETS = (
     # both launches, CTAs in order and rotated, and the row-owned form's two (verify times every form,
     # kvplan/gpu/gemm.py); an MoE layer's experts at one token in both launches (kvplan/gpu/ffn.py)
     lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1]) for r in (False, True)]
-    + [GemvStreamConfig(d, own=True) for _, d in OWN_LAUNCHES]
+    + [GemvStreamConfig(d, own=True) for _, d in OWN_LAUNCHES + (OWN_THREE_LAUNCH,)]
     + [GemvStreamConfig(d, gather=True) for d in (GEMV_DEPTH, TALL_LAUNCH[1])] if arch in GEMV_STREAM_ARCHS else [],
 )

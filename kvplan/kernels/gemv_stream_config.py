@@ -161,8 +161,7 @@ def launch_shape(n: int, k: int) -> tuple[int, int]:
 # 87.2 / 80.4 (benchmarks/RESULTS.md session 22).
 OWN_LAUNCHES = ((2, 6), (1, 8))
 # A grid of three CTAs an SM with rings of 5 (three fit an SM's shared memory): one 16-row slice a CTA where slices
-# outnumber two CTAs an SM. Not a default launch (verify times it with KVPLAN_GEMV_THREE_CTAS=1, gpu/gemm.py THREE_OWN;
-# compiled by tests/test_kernel_compile.py test_opt_in_gemv_variants_compile_without_spills).
+# outnumber two CTAs an SM. verify times it as one more form (gpu/gemm.py THREE_OWN), so CI compiles it.
 OWN_THREE_LAUNCH = (3, 5)
 
 
