@@ -1,7 +1,7 @@
 """The skinny matmuls of decode, chosen at start: for every linear weight shape of the model and every batch of
 1-8 tokens, the ways of writing x @ W^T (F.linear and W @ x^T through cuBLAS, and where they run the bundled skinny
 kernel of kvplan/kernels/skinny.py and streaming GEMV of kvplan/kernels/gemv_stream.py, its CTAs in order,
-rotated or owning whole rows at two ring depths) are timed in CUDA graphs
+rotated or owning whole rows at two ring depths or on three CTAs an SM) are timed in CUDA graphs
 over all the layers' weights of that shape (so that they stream from HBM, not L2), and the fastest is kept in the
 model's Matmul. The same timings give the
 weight stream's bandwidth at each batch, the figure held to >= 90% of the measured read bandwidth."""

@@ -653,7 +653,7 @@ INSTANTIATION_SETS = (
     lambda arch: [PageOrderConfig()],
     lambda arch: [DeltaNetPrefillConfig(), SsdPrefillConfig(), MoeGatherSumConfig(), GatedActConfig(),
                   Fp8QuantConfig()],
-    # both launches, CTAs in order and rotated, and the row-owned form's two (verify times every form,
+    # both launches, CTAs in order and rotated, and the row-owned form's three (verify times every form,
     # kvplan/gpu/gemm.py); an MoE layer's experts at one token in both launches (kvplan/gpu/ffn.py)
     lambda arch: [GemvStreamConfig(d, rotate=r) for d in (GEMV_DEPTH, TALL_LAUNCH[1]) for r in (False, True)]
     + [GemvStreamConfig(d, own=True) for _, d in OWN_LAUNCHES + (OWN_THREE_LAUNCH,)]
