@@ -77,7 +77,8 @@ def _engine(value) -> str:
 def _flag(name: str):
     def check(value) -> bool:
         if not isinstance(value, bool):
-            raise FieldError(name, f"must be true or false, got {quote(value)}.")
+            what = f"the text {quote(value)}" if isinstance(value, str) else quote(value)
+            raise FieldError(name, f"must be true or false (a YAML boolean, unquoted), got {what}.")
         return value
     return check
 
