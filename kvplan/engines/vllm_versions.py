@@ -92,12 +92,20 @@ _STEPS = (
     ((0, 30), "0.30", dict(runner="0.30")),
     ((0, 32), "0.32", dict(runner="0.32")),
 )
-_FROM = [((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 9), "0.9"), ((0, 8), "v1"), ((0, 2), "v0")]
-_before = "0.18"
-for _first, _key, _changes in _STEPS:
-    BEHAVIOURS[_key] = replace(BEHAVIOURS[_before], **_changes)
-    _FROM.insert(0, (_first, _key))  # the first release of each entry, newest first
-    _before = _key
+
+
+def _chain(steps, base: str) -> list:
+    """Add each step's entry (the one before with its changes) to BEHAVIOURS; (first release, entry) newest first."""
+    firsts = []
+    for first, key, changes in steps:
+        BEHAVIOURS[key] = replace(BEHAVIOURS[base], **changes)
+        firsts.insert(0, (first, key))
+        base = key
+    return firsts
+
+
+_FROM = _chain(_STEPS, "0.18") + [((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 9), "0.9"),
+                                  ((0, 8), "v1"), ((0, 2), "v0")]
 
 
 def parse_version(text: str) -> tuple:
