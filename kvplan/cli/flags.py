@@ -13,7 +13,7 @@ FLAGS = {
     "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
     "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
-    "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager",
+    "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -23,7 +23,7 @@ ALIASES = {
 }
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
-                       "engine", "enforce_eager")
+                       "engine", "enforce_eager", "skip_mm_profiling")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."

@@ -85,7 +85,7 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 
 
 def _engine(dep: Deployment):
-    return get_engine(dep.engine, dep.enforce_eager)
+    return get_engine(dep.engine, dep.enforce_eager, dep.skip_mm_profiling)
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

@@ -17,6 +17,8 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   sampler as the model runner samples, vllm_runner.py);
   the forward's activations are freed before the sampler runs, so the peak is the larger of the two. V0
   profiled max(max_model_len, 2048) tokens when chunked prefill was off (max_model_len <= 32K) [A01, A02].
+  A multimodal model's vision tower runs first, over a batch of dummy images (encoder_pass), and its outputs stay
+  in the encoder cache through the text forward and the sampler.
 - non-torch memory: what CUDA allocates outside torch after the baseline snapshot (cuBLAS and attention
   workspaces; V0's baseline also preceded the CUDA context and NCCL).
 - CUDA graphs: 0.20+ subtracts the model runner's estimate of graph capture (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS),
@@ -151,7 +153,38 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour) -> int:
     return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules)
 
 
-def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner) -> tuple:
+MM_LIMIT_PER_PROMPT = 999  # V1's images a prompt when --limit-mm-per-prompt leaves the modality out
+
+
+def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool) -> Optional[tuple]:
+    """(peak, held, source) of the profile's vision-tower pass, or None where there is none: the tower's own peak,
+    and what stays allocated through the text forward after it (the encoder cache). vLLM 0.32
+    (multimodal/encoder_budget.py MultiModalBudget, v1/core/encoder_cache_manager.py compute_mm_encoder_budget; the
+    same rule in every V1 release read, 0.8.5-0.32.0): images = max(1, min(budget // T, max_num_seqs x 999)), T the
+    embeddings an image becomes and budget = max(max_num_batched_tokens, T), run as one batch. SigLIP
+    (model_executor/models/siglip.py, unchanged 0.8.5-0.32.0) peaks in a layer's MLP: the encoder's first input
+    (hidden_states_pool[0], kept all pass), the layer's input (still the caller's), the attention output plus
+    residual, the second LayerNorm's output, fc1's output and the activation's (a new tensor) are alive at once, so
+    4 hidden + 2 intermediate / tp values a patch, in the model dtype; the pixel values (cast to the model dtype
+    with the processor's output, multimodal/processing/context.py call_hf_processor) beside them. The encoder cache
+    holds images x T embeddings of the language model's width until profile_run ends."""
+    enc = spec.vision_encoder
+    first = stage is None or stage.index == 0  # V2 gates it to the first pipeline stage; V1's runs on every stage
+    if skip or not spec.multimodal or not runner.encoder_profiled or (runner.name == "V2" and not first):
+        return None
+    if enc is None:
+        return 0, 0, "the vision tower's profile pass not modelled for this family (Gemma 3's SigLIP only)"
+    width = DTYPE_BYTES[spec.dtype]
+    t = enc.tokens_per_item
+    images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * MM_LIMIT_PER_PROMPT))
+    patches = images * enc.patches_per_item
+    peak = patches * (4 * enc.hidden + 2 * enc.intermediate // tp) * width + images * enc.pixels_per_item * width
+    held = images * t * spec.hidden_size * width
+    return peak, held, (f"vision tower over {images} images x {enc.patches_per_item} patches "
+                        f"{format_gib(peak)} GiB, then its {images} x {t} embeddings {format_gib(held)} GiB held")
+
+
+def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False) -> tuple:
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if rules.era == "v0":
@@ -163,9 +196,13 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     per_logit = sampler_bytes_per_logit(spec, runner)
     forward = forward_peak(spec, tp, tokens, rules)
     sampler = requests * spec.vocab_size * per_logit if last else 0
-    return max(forward, sampler), (f"max(forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler "
-                                   f"over {requests} requests x {spec.vocab_size} logits x {per_logit} B "
-                                   f"{format_gib(sampler)} GiB)")
+    source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {requests} requests x "
+              f"{spec.vocab_size} logits x {per_logit} B {format_gib(sampler)} GiB")
+    encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm)
+    if encoder is None:
+        return max(forward, sampler), f"max({source})"
+    peak, held, how = encoder
+    return max(peak, held + max(forward, sampler)), f"max({how}; then {source})"
 
 
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
@@ -182,12 +219,12 @@ def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) ->
 
 
 def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
-                gpu_memory: Optional[int] = None, stage=None, eager: bool = False) -> Budget:
+                gpu_memory: Optional[int] = None, stage=None, eager: bool = False, skip_mm: bool = False) -> Budget:
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
     runner = model_runner(spec, rules, gpu)
-    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner)
+    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm)
     if rules.era == "v0":
         name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
         non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0

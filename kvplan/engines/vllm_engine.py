@@ -5,18 +5,25 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ..errors import FieldError
 from .ideal import EngineResult
 from .vllm import resolve_settings, start
-from .vllm_versions import PINNED, behaviour
+from .vllm_versions import PINNED, behaviour, parse_version
+
+SKIP_MM_PROFILING_SINCE = (0, 10, 1)  # MultiModalConfig.skip_mm_profiling (vllm#22950)
 
 
 class VllmEngine:
     name = "vllm"
 
-    def __init__(self, version: str = PINNED, enforce_eager: bool = False):
+    def __init__(self, version: str = PINNED, enforce_eager: bool = False, skip_mm_profiling: bool = False):
         self.version = version
         self.rules = behaviour(version)
         self.enforce_eager = enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
+        if skip_mm_profiling and parse_version(version) < SKIP_MM_PROFILING_SINCE:
+            raise FieldError("skip_mm_profiling", f"needs vLLM 0.10.1 or later (vllm=={version} has no such flag); "
+                                                  f"leave it off or pick a later release.")
+        self.skip_mm_profiling = skip_mm_profiling  # vLLM's --skip-mm-profiling: no vision-tower profile pass
 
     def default_block_size(self) -> Optional[int]:
         return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids
@@ -62,7 +69,7 @@ class VllmEngine:
                                  max_num_seqs, spec)
         util = self.default_gpu_util if gpu_util is None else gpu_util
         return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage,
-                           self.enforce_eager)
+                           self.enforce_eager, self.skip_mm_profiling)
 
 
 def _with_memory(gpu, memory: int):

@@ -19,6 +19,9 @@ What the runner changes in the budget (gpu_worker.py determine_available_memory,
   worker skips the profile on ROCm (and with cudagraph_mode NONE), so there it is 0 too.
 - The profile's sampler pass: V1 samples with top-k / top-p over float32 logits, V2 by one Gumbel-max kernel over
   the logits as the LM head leaves them (vllm_budget.dummy_sampler).
+- A multimodal model's encoder pass: V1 runs the vision tower over a batch of dummy images before the text
+  forward (gpu_model_runner.py profile_run); V2's profile_run ran the text forward alone until 0.27
+  (v1/worker/gpu/model_runner.py, 0.26.0; 0.27.0 added encoder_runner.profile_encoder_cache).
 
 vLLM's is_quantized reads the checkpoint's quantization_config; kvplan counts `--quantization` (a checkpoint
 quantised at load) as quantised too, which differs only for 0.22-0.23's dense-and-unquantised rule.
@@ -51,6 +54,7 @@ class RunnerRule:
     listed: frozenset = frozenset()
     rocm_v1: frozenset = frozenset()  # architectures ROCm keeps off V2
     v2_profiles_graphs: bool = False
+    v2_profiles_encoder: bool = False  # V2's profile_run runs a multimodal model's vision tower (0.27 on)
 
 
 RULES = {  # vllm_versions.Behaviour.runner -> its rule
@@ -60,11 +64,12 @@ RULES = {  # vllm_versions.Behaviour.runner -> its rule
     "0.24": RunnerRule("listed", _V24),
     "0.25": RunnerRule("not_hybrid", _V25),
     "0.26": RunnerRule("not_hybrid", _V26),
-    "0.27": RunnerRule("hybrid_listed", _V27, frozenset({"KimiK3ForConditionalGeneration"})),
-    "0.28": RunnerRule("hybrid_listed", _V28, frozenset({"DeepseekV4ForCausalLM"})),
-    "0.29": RunnerRule("v2", rocm_v1=_ROCM_V1_29, v2_profiles_graphs=True),
-    "0.30": RunnerRule("v2", rocm_v1=_ROCM_V1_30, v2_profiles_graphs=True),
-    "0.32": RunnerRule("v2", v2_profiles_graphs=True),
+    "0.27": RunnerRule("hybrid_listed", _V27, frozenset({"KimiK3ForConditionalGeneration"}),
+                       v2_profiles_encoder=True),
+    "0.28": RunnerRule("hybrid_listed", _V28, frozenset({"DeepseekV4ForCausalLM"}), v2_profiles_encoder=True),
+    "0.29": RunnerRule("v2", rocm_v1=_ROCM_V1_29, v2_profiles_graphs=True, v2_profiles_encoder=True),
+    "0.30": RunnerRule("v2", rocm_v1=_ROCM_V1_30, v2_profiles_graphs=True, v2_profiles_encoder=True),
+    "0.32": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True),
 }
 
 
@@ -91,6 +96,7 @@ class Runner:
     name: str  # "V1" | "V2"
     graphs_profiled: bool  # whether profile_cudagraph_memory measures a capture (else it returns 0)
     why: str
+    encoder_profiled: bool = True  # whether profile_run runs a multimodal model's vision tower
 
 
 def model_properties(spec) -> tuple:
@@ -117,6 +123,7 @@ def model_runner(spec, rules, gpu) -> Runner:
                                                                     f"default here (VllmConfig.use_v2_model_runner)"))
         return Runner("V1", True, why)
     if rule.v2_profiles_graphs:
-        return Runner("V2", True, "V2 (vllm/v1/worker/gpu/model_runner.py), which profiles graph capture")
+        return Runner("V2", True, "V2 (vllm/v1/worker/gpu/model_runner.py), which profiles graph capture",
+                      rule.v2_profiles_encoder)
     return Runner("V2", False, "V2 (vllm/v1/worker/gpu/model_runner.py), whose profile_cudagraph_memory returns 0 "
-                               "before 0.29")
+                               "before 0.29", rule.v2_profiles_encoder)

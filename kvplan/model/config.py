@@ -58,7 +58,8 @@ FIELDS = {
             "mamba_d_state n_groups "
             "mamba_n_groups conv_kernel mamba_d_conv mamba_expand attn_layer_period full_attention_interval "
             "conv_L_cache conv_dim block_dim block_multiple_of block_ff_dim "
-            "no_rope_layer_interval moe_layer_freq expert_layer_period num_ln_in_parallel_attn n_group topk_group",
+            "no_rope_layer_interval moe_layer_freq expert_layer_period num_ln_in_parallel_attn n_group topk_group "
+            "mm_tokens_per_image",
             1, MAX_COUNT),
     # zero means "none" for these (no q low-rank, dense model, no shared expert, every layer MoE...)
     **_ints("intermediate_size n_inner ffn_hidden_size moe_intermediate_size intermediate_size_mlp "

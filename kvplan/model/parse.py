@@ -12,6 +12,7 @@ from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, m
 from .params import estimate_weights, mtp_size, parameter_groups
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
+from .vision import vision_encoder
 
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 HEAD_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
@@ -109,6 +110,8 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         model_type=cfg.model_type,
         architecture=_architecture(cfg),
         mtp=mtp,
+        multimodal=isinstance(cfg.get("vision_config"), dict),
+        vision_encoder=vision_encoder(cfg),
     )
 
 

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Optional
 
 from .kinds import FullAttention, LinearState, MLALatent
+from .vision import VisionEncoder
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class ModelSpec:
     model_type: str = ""  # the config's model_type: engine models key their family quirks on it
     architecture: str = ""  # the config's first `architectures` entry (engines refuse ones they dropped)
     mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
+    multimodal: bool = False  # a vision_config beside the language model: engines load and profile its tower
+    vision_encoder: Optional[VisionEncoder] = None  # the tower's profile shape where kvplan models it (vision.py)
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)

@@ -6,6 +6,9 @@ alone."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 from .config import Config
 from .tensors import Tensor
 
@@ -69,10 +72,50 @@ def _llama4(cfg: Config, text_hidden: int) -> list:
 
 def vision_tensors(cfg: Config, text_hidden: int) -> list:
     """Tensors of the vision tower and projector, [] when the family's tower is not modelled or absent."""
-    if not isinstance(cfg.get("vision_config"), dict) or not _sized(cfg):
+    if not has_vision_tower(cfg):
         return []
     if cfg.model_type in ("gemma3", "gemma3_text"):
         return _siglip(cfg, text_hidden)
     if cfg.model_type.startswith("llama4"):
         return _llama4(cfg, text_hidden)
     return []
+
+
+# transformers' Gemma3Config default: the soft tokens one image becomes in the language model (the projector pools
+# the 64 x 64 SigLIP patches of an 896-pixel image 4 x 4 into 256)
+GEMMA3_TOKENS_PER_IMAGE = 256
+
+
+@dataclass(frozen=True)
+class VisionEncoder:
+    """What a serving engine's profile run feeds the vision tower: images of the most features, each as a grid of
+    patches through a pre-norm encoder of `layers` layers (hidden, intermediate), then `tokens_per_item`
+    language-model embeddings. Gemma 3 (SigLIP) only: its processor makes one 896-pixel crop an image unless
+    pan-and-scan is asked for (off by default in vLLM's Gemma3 processor), so every image is the same size."""
+
+    tokens_per_item: int
+    patches_per_item: int
+    pixels_per_item: int  # channels x image_size^2 pixel values
+    hidden: int
+    intermediate: int
+    layers: int
+
+
+def vision_encoder(cfg: Config) -> Optional[VisionEncoder]:
+    """The vision tower's profile shape where kvplan models it (Gemma 3), else None; `has_vision_tower` says
+    whether a config has a tower at all."""
+    if not has_vision_tower(cfg) or cfg.model_type not in ("gemma3", "gemma3_text"):
+        return None
+    v = _vision_config(cfg, SIGLIP_DEFAULTS)
+    patch, image = v.int("vision_config.patch_size"), v.int("vision_config.image_size")
+    return VisionEncoder(tokens_per_item=cfg.int("mm_tokens_per_image", default=GEMMA3_TOKENS_PER_IMAGE),
+                         patches_per_item=(image // patch) ** 2,
+                         pixels_per_item=v.int("vision_config.num_channels") * image * image,
+                         hidden=v.int("vision_config.hidden_size"),
+                         intermediate=v.int("vision_config.intermediate_size"),
+                         layers=v.int("vision_config.num_hidden_layers"))
+
+
+def has_vision_tower(cfg: Config) -> bool:
+    """A config with a sized vision_config: vLLM loads and profiles its encoder."""
+    return isinstance(cfg.get("vision_config"), dict) and _sized(cfg)

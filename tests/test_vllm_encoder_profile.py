@@ -1,0 +1,124 @@
+"""A multimodal model's profile run: vLLM runs the vision tower over a batch of dummy images before the text
+forward (kvplan/engines/vllm_budget.py encoder_pass). Expected figures are hand arithmetic from the shapes in the
+bundled google/gemma-3-27b-it spec (SigLIP: 896-pixel images of 14-pixel patches, hidden 1152, intermediate 4304;
+256 embeddings an image; language model width 5376, bf16)."""
+
+import json
+
+import pytest
+
+from conftest import run_kvplan
+
+GiB = 2**30
+GEMMA = "google/gemma-3-27b-it"
+
+
+def _peak(*args) -> dict:
+    result = run_kvplan("estimate", *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["plans"]
+    return {t["name"]: t for t in row["budget"]["terms"]}["profile_peak"]
+
+
+def test_gemma3_profiles_32_images_on_an_h200():
+    """H200 `vllm serve` defaults: 8,192 batched tokens, so 8,192 // 256 = 32 images of (896 / 14)^2 = 4,096
+    patches, 131,072 patches through SigLIP at once. A layer's MLP holds 4 x 1152 + 2 x 4304 = 13,216 bf16 values a
+    patch: 131,072 x 13,216 x 2 = 3,464,495,104 bytes; the bf16 pixels 32 x 3 x 896 x 896 x 2 = 154,140,672 beside
+    them: 3,618,635,776 (3.37 GiB). The text forward's peak (1.27 GiB) plus the 32 x 256 x 5376 x 2 = 88,080,384
+    bytes of cached embeddings is lower, so the vision tower sets the peak."""
+    peak = _peak(GEMMA, "--gpu", "h200", "--context", "8192")
+    assert peak["bytes"] == 3_618_635_776
+    assert "vision tower over 32 images x 4096 patches" in peak["source"]
+    assert "32 x 256 embeddings" in peak["source"]
+
+
+def test_the_image_count_follows_the_batched_tokens():
+    """images = max(1, min(max(max_num_batched_tokens, 256) // 256, max_num_seqs x 999)): 2,048 tokens give 8
+    images (8 x 4,096 x 13,216 x 2 + 8 x 4,816,896 = 904,658,944 bytes); 100 tokens, less than one image's 256,
+    still one (113,082,368); two sequences of 999 images each do not bind."""
+    assert _peak(GEMMA, "--gpu", "h200", "--context", "8192", "--max-num-batched-tokens", "2048")["bytes"] == max(
+        904_658_944, _text_peak("--max-num-batched-tokens", "2048"))
+    one = _peak(GEMMA, "--gpu", "h200", "--context", "8192", "--max-num-batched-tokens", "100")
+    assert "over 1 images" in one["source"]
+    two_seqs = _peak(GEMMA, "--gpu", "h200", "--context", "8192", "--max-num-seqs", "2")
+    assert "over 32 images" in two_seqs["source"]
+
+
+def _text_peak(*args) -> int:
+    """The profile peak without the vision tower (--skip-mm-profiling) plus the 8-image cache (8 x 256 x 5376 x
+    2 = 22,020,096 bytes) it would hold through the text forward."""
+    return _peak(GEMMA, "--gpu", "h200", "--context", "8192", "--skip-mm-profiling", *args)["bytes"] + 22_020_096
+
+
+def test_tensor_parallel_splits_the_towers_mlp():
+    """vLLM shards SigLIP's fc1 / fc2 over the TP ranks (mm_encoder_tp_mode "weights"): at tp 2 a patch holds
+    4 x 1152 + 4304 values: 131,072 x 8,912 x 2 + 154,140,672 = 2,490,368,000 bytes."""
+    assert _peak(GEMMA, "--gpu", "h200", "--context", "8192", "--tp", "2")["bytes"] == 2_490_368_000
+
+
+def test_skip_mm_profiling_leaves_the_text_forward():
+    peak = _peak(GEMMA, "--gpu", "h200", "--context", "8192", "--skip-mm-profiling")
+    assert peak["bytes"] < 1.5 * GiB and "vision" not in peak["source"]
+
+
+def test_skip_mm_profiling_needs_the_release_that_has_it():
+    """vLLM 0.10.1 added --skip-mm-profiling (vllm#22950); 0.10.0 refuses it, one line, exit 2."""
+    assert _peak(GEMMA, "--gpu", "h200", "--context", "8192", "--skip-mm-profiling", "--engine", "vllm==0.10.1")
+    run = run_kvplan("estimate", GEMMA, "--gpu", "h200", "--skip-mm-profiling", "--engine", "vllm==0.10.0")
+    assert run.returncode == 2 and run.stdout == ""
+    assert "--skip-mm-profiling needs vLLM 0.10.1 or later" in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("engine, profiled", [
+    ("vllm==0.21.0", True),  # Model Runner V1 profiles the tower (gpu_model_runner.py profile_run)
+    ("vllm==0.26.0", False),  # V2 for a dense model; its profile_run ran the text forward alone
+    ("vllm==0.27.0", True),  # V2 with encoder_runner.profile_encoder_cache
+    ("vllm", True),
+])
+def test_the_model_runner_decides_whether_the_tower_is_profiled(engine, profiled):
+    peak = _peak(GEMMA, "--gpu", "h200", "--context", "8192", "--engine", engine)
+    assert ("vision tower over 32 images" in peak["source"]) is profiled
+
+
+def test_a_tower_kvplan_does_not_model_says_so():
+    """Llama 4's vision encoder is loaded and counted in the weights, but its profile pass is not modelled: the
+    peak is the text forward's, and the source says what was left out."""
+    peak = _peak("meta-llama/Llama-4-Scout-17B-16E-Instruct", "--gpu", "h200", "--tp", "4", "--context", "8192")
+    assert "profile pass not modelled" in peak["source"]
+
+
+def test_text_models_have_no_tower_pass():
+    peak = _peak("meta-llama/Llama-3.1-8B", "--gpu", "h200", "--context", "8192")
+    assert "vision" not in peak["source"]
+
+
+def test_pipeline_stages_after_the_first_skip_the_tower_on_model_runner_v2():
+    """V2 profiles the encoder on the first pipeline stage only (v1/worker/gpu/model_runner.py profile_run); V1
+    (0.21) on every stage."""
+    from types import SimpleNamespace
+
+    from kvplan.engines import get_engine
+    from kvplan.engines.vllm_budget import encoder_pass
+    from kvplan.engines.vllm_runner import model_runner
+    from kvplan.model.sources import resolve
+    from kvplan.plan.catalog import find_gpu
+
+    spec, gpu = resolve(GEMMA), find_gpu("h200")
+    for engine, second_stage in (("vllm", False), ("vllm==0.21.0", True)):
+        model = get_engine(engine)
+        settings = model.settings(8192, gpu, 2, spec=spec)
+        runner = model_runner(spec, model.rules, None)
+        stages = [SimpleNamespace(index=i, is_last=i == 1) for i in (0, 1)]
+        profiled = [encoder_pass(spec, 1, s, settings, runner, skip=False) is not None for s in stages]
+        assert profiled == [True, second_stage], engine
+
+
+def test_check_takes_skip_mm_profiling_from_a_deployment(tmp_path):
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n  - name: g\n    model: google/gemma-3-27b-it\n    tp: 1\n    gpu: h200\n"
+                    "    context: 8192\n    skip_mm_profiling: true\n")
+    with_flag = run_kvplan("check", "--file", path, "--format", "json")
+    path.write_text(path.read_text().replace("skip_mm_profiling: true", "skip_mm_profiling: \"yes\""))
+    quoted = run_kvplan("check", "--file", path)
+    assert with_flag.returncode == 0, with_flag.stderr
+    assert quoted.returncode == 2 and "'skip_mm_profiling' must be true or false" in quoted.stderr
