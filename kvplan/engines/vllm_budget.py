@@ -161,24 +161,21 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool) -> 
     and what stays allocated through the text forward after it (the encoder cache). vLLM 0.32
     (multimodal/encoder_budget.py MultiModalBudget, v1/core/encoder_cache_manager.py compute_mm_encoder_budget; the
     same rule in every V1 release read, 0.8.5-0.32.0): images = max(1, min(budget // T, max_num_seqs x 999)), T the
-    embeddings an image becomes and budget = max(max_num_batched_tokens, T), run as one batch. SigLIP
-    (model_executor/models/siglip.py, unchanged 0.8.5-0.32.0) peaks in a layer's MLP: the encoder's first input
-    (hidden_states_pool[0], kept all pass), the layer's input (still the caller's), the attention output plus
-    residual, the second LayerNorm's output, fc1's output and the activation's (a new tensor) are alive at once, so
-    4 hidden + 2 intermediate / tp values a patch, in the model dtype; the pixel values (cast to the model dtype
-    with the processor's output, multimodal/processing/context.py call_hf_processor) beside them. The encoder cache
-    holds images x T embeddings of the language model's width until profile_run ends."""
+    embeddings an image becomes and budget = max(max_num_batched_tokens, T), run as one batch. The tower's peak a
+    patch: VisionEncoder.peak_bytes_per_patch; the pixel values (cast to the model dtype with the processor's
+    output, multimodal/processing/context.py call_hf_processor) beside them. The encoder cache holds images x T
+    embeddings of the language model's width until profile_run ends."""
     enc = spec.vision_encoder
     first = stage is None or stage.index == 0  # V2 gates it to the first pipeline stage; V1's runs on every stage
     if skip or not spec.multimodal or not runner.encoder_profiled or (runner.name == "V2" and not first):
         return None
     if enc is None:
-        return 0, 0, "the vision tower's profile pass not modelled for this family (Gemma 3's SigLIP only)"
+        return 0, 0, "the vision tower's profile pass not modelled for this family (Gemma 3 and Llama 4 only)"
     width = DTYPE_BYTES[spec.dtype]
     t = enc.tokens_per_item
     images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * MM_LIMIT_PER_PROMPT))
     patches = images * enc.patches_per_item
-    peak = patches * (4 * enc.hidden + 2 * enc.intermediate // tp) * width + images * enc.pixels_per_item * width
+    peak = patches * enc.peak_bytes_per_patch(width, tp) + images * enc.pixels_per_item * width
     held = images * t * spec.hidden_size * width
     return peak, held, (f"vision tower over {images} images x {enc.patches_per_item} patches "
                         f"{format_gib(peak)} GiB, then its {images} x {t} embeddings {format_gib(held)} GiB held")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..errors import KvplanError, quote
 from .config import Config
 from .tensors import Tensor
 
@@ -84,36 +85,71 @@ def vision_tensors(cfg: Config, text_hidden: int) -> list:
 # transformers' Gemma3Config default: the soft tokens one image becomes in the language model (the projector pools
 # the 64 x 64 SigLIP patches of an 896-pixel image 4 x 4 into 256)
 GEMMA3_TOKENS_PER_IMAGE = 256
+# Llama 4's image processor (transformers Llama4ImageProcessorFast max_patches, as the published preprocessor
+# configs keep it): up to 16 tiles an image, and a global tile beside them when there is more than one
+LLAMA4_MAX_TILES = 16
+LLAMA4_DEFAULTS_SHUFFLE = 0.5  # Llama4VisionConfig pixel_shuffle_ratio
 
 
 @dataclass(frozen=True)
 class VisionEncoder:
-    """What a serving engine's profile run feeds the vision tower: images of the most features, each as a grid of
-    patches through a pre-norm encoder of `layers` layers (hidden, intermediate), then `tokens_per_item`
-    language-model embeddings. Gemma 3 (SigLIP) only: its processor makes one 896-pixel crop an image unless
-    pan-and-scan is asked for (off by default in vLLM's Gemma3 processor), so every image is the same size."""
+    """What a serving engine's profile run feeds the vision tower: images of the most features, each a set of
+    tiles of patches through a pre-norm encoder of hidden / intermediate width, then `tokens_per_item`
+    language-model embeddings. Gemma 3 (SigLIP): one 896-pixel crop an image (pan-and-scan is off by default in
+    vLLM's Gemma3 processor). Llama 4: the tallest image, 16 tiles and the global tile, of 577 patches (the class
+    token among them) each."""
 
+    family: str  # "siglip" | "llama4": which layer's live tensors set the peak (peak_bytes_per_patch)
     tokens_per_item: int
     patches_per_item: int
-    pixels_per_item: int  # channels x image_size^2 pixel values
+    pixels_per_item: int  # channels x tile size^2 x tiles
     hidden: int
     intermediate: int
-    layers: int
+
+    def peak_bytes_per_patch(self, width: int, tp: int) -> int:
+        """The bytes a patch holds at the tower's peak, in the model dtype (`width` bytes a value) and TP degree
+        (vLLM shards the towers' q/k/v and MLP columns: mm_encoder_tp_mode "weights"). vLLM 0.32
+        model_executor/models/siglip.py and mllama4.py, held to the towers themselves run on the CPU
+        (tests/data/vllm_vision_profile_peak.json). Both keep the encoder's input and the layer's input (the
+        callers' variables) beside the layer's own tensors. In the MLP: the attention output plus residual, the
+        second LayerNorm's output, fc1's and the activation's outputs: 4 hidden + 2 intermediate / tp values. In
+        Llama 4's attention: the first LayerNorm's output, q/k/v, and the rotary step's float32 q and k and their
+        complex64 products (16 hidden / tp bytes) before its q and k come back in the model dtype."""
+        h, inter = self.hidden, self.intermediate
+        mlp = width * (4 * h + 2 * inter // tp)
+        if self.family != "llama4":
+            return mlp  # SigLIP's attention holds 4 h + 4 h / tp values: below its MLP (intermediate > 2 hidden)
+        return max(mlp, width * (3 * h + 5 * h // tp) + 16 * h // tp)
 
 
 def vision_encoder(cfg: Config) -> Optional[VisionEncoder]:
-    """The vision tower's profile shape where kvplan models it (Gemma 3), else None; `has_vision_tower` says
-    whether a config has a tower at all."""
-    if not has_vision_tower(cfg) or cfg.model_type not in ("gemma3", "gemma3_text"):
+    """The vision tower's profile shape where kvplan models it (Gemma 3, Llama 4), else None; `has_vision_tower`
+    says whether a config has a tower at all."""
+    if not has_vision_tower(cfg):
         return None
-    v = _vision_config(cfg, SIGLIP_DEFAULTS)
-    patch, image = v.int("vision_config.patch_size"), v.int("vision_config.image_size")
-    return VisionEncoder(tokens_per_item=cfg.int("mm_tokens_per_image", default=GEMMA3_TOKENS_PER_IMAGE),
-                         patches_per_item=(image // patch) ** 2,
-                         pixels_per_item=v.int("vision_config.num_channels") * image * image,
-                         hidden=v.int("vision_config.hidden_size"),
-                         intermediate=v.int("vision_config.intermediate_size"),
-                         layers=v.int("vision_config.num_hidden_layers"))
+    if cfg.model_type in ("gemma3", "gemma3_text"):
+        v = _vision_config(cfg, SIGLIP_DEFAULTS)
+        patch, image = v.int("vision_config.patch_size"), v.int("vision_config.image_size")
+        return VisionEncoder("siglip", tokens_per_item=cfg.int("mm_tokens_per_image", default=GEMMA3_TOKENS_PER_IMAGE),
+                             patches_per_item=(image // patch) ** 2,
+                             pixels_per_item=v.int("vision_config.num_channels") * image * image,
+                             hidden=v.int("vision_config.hidden_size"),
+                             intermediate=v.int("vision_config.intermediate_size"))
+    if cfg.model_type.startswith("llama4"):
+        v = _vision_config(cfg, LLAMA4_DEFAULTS)
+        patch, image = v.int("vision_config.patch_size"), v.int("vision_config.image_size")
+        tiles = LLAMA4_MAX_TILES + 1
+        grid = (image // patch) ** 2
+        shuffle = v.get("vision_config.pixel_shuffle_ratio", LLAMA4_DEFAULTS_SHUFFLE)
+        if isinstance(shuffle, bool) or not isinstance(shuffle, (int, float)) or not 0 < shuffle <= 1:
+            raise KvplanError(f"config field 'vision_config.pixel_shuffle_ratio' must be a number in (0, 1] (0.5 in "
+                              f"Llama 4), got {quote(shuffle)}.")
+        return VisionEncoder("llama4", tokens_per_item=tiles * round(grid * shuffle * shuffle),
+                             patches_per_item=tiles * (grid + 1),
+                             pixels_per_item=tiles * v.int("vision_config.num_channels") * image * image,
+                             hidden=v.int("vision_config.hidden_size"),
+                             intermediate=v.int("vision_config.intermediate_size"))
+    return None
 
 
 def has_vision_tower(cfg: Config) -> bool:

