@@ -165,3 +165,11 @@ def test_the_towers_peak_is_what_vllms_own_towers_hold():
             peak, _, source = encoder_pass(spec, 1, None, settings, runner, skip=False)
             assert f"over {images} images" in source
             assert peak * case["items"] == case["peak_bytes"] * tiles * images, (tower, case, peak)
+
+
+def test_gemma3_on_an_mi300x_profiles_64_images_as_a_public_log_shows():
+    """vllm#44952 (2026-06, a ROCm CI run of Gemma 3 with max_num_seqs=256 on an MI300): "profiled 64 image items
+    of the maximum feature size". kvplan: the 160 GiB tier of `vllm serve`'s batch defaults (16,384 batched tokens
+    from 0.28) over 256 embeddings an image."""
+    peak = _peak("google/gemma-3-4b-it", "--gpu", "mi300x", "--context", "8192", "--max-num-seqs", "256")
+    assert "vision tower over 64 images" in peak["source"]
