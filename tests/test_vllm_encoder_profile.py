@@ -84,7 +84,7 @@ def test_a_tower_kvplan_does_not_model_says_so():
     """Devstral Small 2 (Mistral 3 with a Pixtral tower) names a vision_config; its tower's profile pass is not
     modelled: the peak is the text forward's, and the source says what was left out."""
     peak = _peak("mistralai/Devstral-Small-2-24B-Instruct-2512", "--gpu", "h200", "--context", "8192")
-    assert "profile pass not modelled" in peak["source"]
+    assert "profile pass is not modelled" in peak["source"]
 
 
 def test_llama4_profiles_three_images_of_seventeen_tiles():

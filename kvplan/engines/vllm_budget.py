@@ -170,7 +170,8 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool) -> 
     if skip or not spec.multimodal or not runner.encoder_profiled or (runner.name == "V2" and not first):
         return None
     if enc is None:
-        return 0, 0, "the vision tower's profile pass not modelled for this family (Gemma 3 and Llama 4 only)"
+        return 0, 0, ("a multimodal architecture whose vision tower's profile pass is not modelled (Gemma 3's and "
+                      "Llama 4's are)")
     width = DTYPE_BYTES[spec.dtype]
     t = enc.tokens_per_item
     images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * MM_LIMIT_PER_PROMPT))

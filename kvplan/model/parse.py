@@ -110,9 +110,15 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         model_type=cfg.model_type,
         architecture=_architecture(cfg),
         mtp=mtp,
-        multimodal=isinstance(cfg.get("vision_config"), dict),
+        multimodal=_multimodal(cfg),
         vision_encoder=vision_encoder(cfg),
     )
+
+
+def _multimodal(cfg: Config) -> bool:
+    """A vision_config beside the language model, or an architecture named as vLLM names its multimodal models
+    (Qwen3_5ForConditionalGeneration, Mistral3ForConditionalGeneration): vLLM loads and profiles their towers."""
+    return isinstance(cfg.get("vision_config"), dict) or _architecture(cfg).endswith("ForConditionalGeneration")
 
 
 def _architecture(cfg: Config) -> str:

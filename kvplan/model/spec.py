@@ -65,7 +65,7 @@ class ModelSpec:
     model_type: str = ""  # the config's model_type: engine models key their family quirks on it
     architecture: str = ""  # the config's first `architectures` entry (engines refuse ones they dropped)
     mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
-    multimodal: bool = False  # a vision_config beside the language model: engines load and profile its tower
+    multimodal: bool = False  # a vision tower beside the language model (parse._multimodal): engines profile it
     vision_encoder: Optional[VisionEncoder] = None  # the tower's profile shape where kvplan models it (vision.py)
 
     def param_count(self, name: str) -> int:
