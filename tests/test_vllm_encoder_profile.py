@@ -173,3 +173,15 @@ def test_gemma3_on_an_mi300x_profiles_64_images_as_a_public_log_shows():
     from 0.28) over 256 embeddings an image."""
     peak = _peak("google/gemma-3-4b-it", "--gpu", "mi300x", "--context", "8192", "--max-num-seqs", "256")
     assert "vision tower over 64 images" in peak["source"]
+
+
+def test_verify_plans_a_multimodal_model_without_its_tower():
+    """verify builds the language model alone, so it plans as vLLM with --skip-mm-profiling: the peak it compares
+    with its measured text forward has no vision pass in it."""
+    pytest.importorskip("torch")
+    from kvplan.gpu.rank import Options, plan_engine
+    from kvplan.model.sources import resolve
+
+    opts = Options(1, 8192, "auto", None, None, None, None)
+    assert plan_engine(resolve(GEMMA), opts).skip_mm_profiling
+    assert not plan_engine(resolve("meta-llama/Llama-3.1-8B"), opts).skip_mm_profiling

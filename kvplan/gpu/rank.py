@@ -42,9 +42,15 @@ class Options:
     engine: str = "vllm"
 
 
+def plan_engine(spec, opts: Options):
+    """The engine model verify plans with. Verify builds the language model alone, so a multimodal model is
+    planned as vLLM runs it with --skip-mm-profiling: the profile peak it measures is the text forward's."""
+    return get_engine(opts.engine, skip_mm_profiling=spec.multimodal)
+
+
 def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
     """The options with the engine's defaults filled in for this GPU (gpu_memory_utilization, batch limits)."""
-    engine = get_engine(opts.engine)
+    engine = plan_engine(spec, opts)
     device = replace(gpu, memory_bytes=total)
     util = engine.default_gpu_util if opts.gpu_util is None else opts.gpu_util
     seqs, tokens = opts.max_num_seqs, opts.max_num_batched_tokens
@@ -81,7 +87,7 @@ def no_fit_message(spec, plan, gpu_name: str) -> str:
 def predicted_plan(spec, opts: Options, gpu, total: int, budget=None):
     """The engine's plan of this GPU (its budget terms and resident concurrency), or, given `budget`, the same
     engine's plan of that many KV bytes (what the measured budget holds)."""
-    engine = get_engine(opts.engine)
+    engine = plan_engine(spec, opts)
     device = replace(gpu, memory_bytes=total)
 
     def budget_for(t, stage=None):
@@ -140,7 +146,7 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
         gemm = choose_forms(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
     with progress.step(f"profile run: prefill of {opts.max_num_batched_tokens:,} tokens + sampler"):
         profile = profile_run(model, model.arch.vocab, opts.max_num_batched_tokens, opts.max_num_seqs,
-                              get_engine(opts.engine).dummy_sampler(spec))
+                              plan_engine(spec, opts).dummy_sampler(spec))
         torch.cuda.synchronize()  # growth of memory outside torch's pool since the baseline (NVML)
         outside = nvml.used() - baseline[0] - (torch.cuda.memory_reserved() - baseline[1])
     sizes = capture_sizes(opts.max_num_seqs, opts.max_num_batched_tokens)

@@ -151,6 +151,9 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     notes = list(arch.notes)
     if group is None and opts.tp > 1:
         notes.append(f"tp {opts.tp} simulated on one GPU: all-reduce time and NCCL memory not measured")
+    if spec.multimodal:
+        notes.append("the language model only: planned as vLLM with --skip-mm-profiling (the vision tower and its "
+                     "profile pass are not built)")
     labels = dict(timed["labels"])
     if arch.experts:
         labels.setdefault("moe", {"mxfp4": MXFP4_LABEL, "fp8_block": FP8_LABEL}.get(arch.experts_format, GROUPED_LABEL))
