@@ -19,6 +19,6 @@ for line in open(sys.argv[1]):
     r = json.loads(line).get("result") or {}
     g = r.get("gemm") or {}
     print(r.get("model"), {b: round(100 * v["fraction_of_read"], 1) for b, v in g.get("stream", {}).items()},
-          [n for n in r.get("notes", []) if "vision" in n or "skip" in n])
+          [n for n in (r.get("verdict") or {}).get("notes", []) if "vision" in n])
 PY
 cp "$OUT/results.jsonl" "$OUT/verify_h200_2026-12-04_s45_call3.jsonl" 2>/dev/null
