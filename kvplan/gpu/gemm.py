@@ -128,6 +128,27 @@ def _plain_input(tensors: list, batch: int):
     return fp8.quantize(x) if w8 else x
 
 
+RETIME_SLACK = 1.03  # a chosen form timed again this much slower than at its choice: the runner-up is timed too
+
+
+def _timed_again(mm, key: tuple, x, tensors: list, times: dict, reps: int) -> float:
+    """The chosen form (mm.forms[key]) timed again, as decode runs it. Where it runs slower than when it was
+    chosen, the fastest other form is timed again too and the faster of the two kept: F.linear's cuBLAS kernel
+    can change between captures (H200, session 45: Gemma-3-27B's gate_up at batch 1-4 read 4.27-4.30 TB/s when
+    chosen and 3.91-3.94 when captured again, in three runs of three)."""
+    best = mm.forms[key]
+    again = _graph_ms(lambda: [mm(x, w) for w in tensors], reps)
+    others = [form for form in times if form != best]
+    if best not in times or not others or again <= RETIME_SLACK * times[best]:
+        return again
+    mm.forms[key] = min(others, key=times.get)
+    other = _graph_ms(lambda: [mm(x, w) for w in tensors], reps)
+    if other < again:
+        return other
+    mm.forms[key] = best
+    return again
+
+
 def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, reps: int = 8) -> dict:
     """Time every form per (shape, batch), store the fastest in `mm.forms`, and report bandwidths. The weight
     stream is the chosen forms timed again after the choice, so that picking the fastest of several noisy times
@@ -165,10 +186,11 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
             rows.append({"shape": [out, inp], "layers": len(tensors), "batch": batch,
                          "chosen": mm.forms[(out, inp, batch)],
                          **{f"{form} TB/s": nbytes / (ms / 1e3) / 1e12 for form, ms in times.items()}})
-            chosen.append((rows[-1], nbytes, x, tensors))
+            chosen.append((rows[-1], nbytes, x, tensors, times))
         total_bytes, total_ms = 0, 0.0
-        for row, nbytes, x, tensors in chosen:  # a pass of its own: no shape right after its own nine timings
-            again = _graph_ms(lambda: [mm(x, w) for w in tensors], reps)  # as decode runs it (mm.forms)
+        for row, nbytes, x, tensors, times in chosen:  # a pass of its own: no shape right after its own timings
+            again = _timed_again(mm, (row["shape"][0], row["shape"][1], batch), x, tensors, times, reps)
+            row["chosen"] = mm.forms[(row["shape"][0], row["shape"][1], batch)]
             row["chosen, timed again TB/s"] = nbytes / (again / 1e3) / 1e12
             total_bytes, total_ms = total_bytes + nbytes, total_ms + again
         achieved = total_bytes / (total_ms / 1e3)
