@@ -185,3 +185,13 @@ def test_verify_plans_a_multimodal_model_without_its_tower():
     opts = Options(1, 8192, "auto", None, None, None, None)
     assert plan_engine(resolve(GEMMA), opts).skip_mm_profiling
     assert not plan_engine(resolve("meta-llama/Llama-3.1-8B"), opts).skip_mm_profiling
+
+
+def test_the_budget_line_says_the_tower_is_in_the_peak():
+    result = run_kvplan("estimate", GEMMA, "--gpu", "h200", "--context", "8192")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert "the profile peak holds the vision tower's pass over 32 dummy images" in text
+    skipped = " ".join(run_kvplan("estimate", GEMMA, "--gpu", "h200", "--context", "8192",
+                                  "--skip-mm-profiling").stdout.split())
+    assert "vision tower" not in skipped

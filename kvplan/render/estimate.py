@@ -5,6 +5,8 @@ important first, when the terminal is narrow."""
 
 from __future__ import annotations
 
+import re
+
 from typing import Optional
 
 from ..plan.plan import Plan
@@ -82,8 +84,18 @@ def budget_line(plan: Plan, spell=str) -> str:
     # a release that reserves graph memory but not here: say why (model runner, --enforce-eager, ROCm)
     why = next((t.source[3:] for t in b.terms if t.name == "cuda_graphs" and not t.bytes
                 and t.source.startswith("0: ") and "after the cache was sized" not in t.source), None)
-    return f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}" + (f"; no CUDA-graph reserve: {why}"
-                                                                           if why else "")
+    return (f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}"
+            + (f"; no CUDA-graph reserve: {why}" if why else "") + vision_note(b))
+
+
+def vision_note(b) -> str:
+    """What the profile peak says of a multimodal model's vision tower (vllm_budget.encoder_pass), for the line."""
+    peak = next((t.source for t in b.terms if t.name == "profile_peak"), "")
+    images = re.search(r"vision tower over (\d+) images", peak)
+    if images:
+        return (f"; the profile peak holds the vision tower's pass over {images.group(1)} dummy images "
+                f"(--skip-mm-profiling leaves it out, as vLLM's)")
+    return "; this architecture's vision-tower profile pass is not modelled" if "not modelled" in peak else ""
 
 
 def decode_cells(p: Plan) -> tuple:
