@@ -98,9 +98,10 @@ def test_rocm_subtracts_no_graphs():
 def test_verify_profiles_the_sampler_the_runner_runs():
     from kvplan.engines import get_engine
 
-    assert get_engine("vllm==0.21.0").dummy_sampler(resolve("meta-llama/Llama-3.1-8B-Instruct")) == "sort"
+    # V1 samples with FlashInfer's kernels by default again from 0.21 (tests/test_vllm_sampler.py)
+    assert get_engine("vllm==0.21.0").dummy_sampler(resolve("meta-llama/Llama-3.1-8B-Instruct")) == "flashinfer"
     assert get_engine("vllm==0.25.1").dummy_sampler(resolve("meta-llama/Llama-3.1-8B-Instruct")) == "gumbel"
-    assert get_engine("vllm==0.25.1").dummy_sampler(resolve("mistralai/Mixtral-8x7B-v0.1")) == "sort"
+    assert get_engine("vllm==0.25.1").dummy_sampler(resolve("mistralai/Mixtral-8x7B-v0.1")) == "flashinfer"
     assert get_engine("vllm").dummy_sampler(resolve("mistralai/Mixtral-8x7B-v0.1")) == "gumbel"
 
 

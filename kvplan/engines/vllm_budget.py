@@ -37,6 +37,7 @@ from typing import Optional
 from ..model.precision import DTYPE_BYTES
 from ..model.tensors import NON_GATED_MLP
 from ..plan.budget import Budget, BudgetTerm, qkv_width
+from ..plan.catalog import DEFAULT_SM_COUNT, sm_count
 from ..plan.sharding import stage_weights
 from .vllm import format_gib
 from .vllm_runner import Runner, is_rocm, model_runner
@@ -53,7 +54,8 @@ CONSTANTS = {
     "v0_nccl": (int(2.18 * GiB), "fitted on A11's TP 2 run (non_torch 3.58 vs 1.79 GiB at TP 1)"),
     "v1_non_torch": (GiB // 2, "assumed: V1 snapshots its baseline after the CUDA context and NCCL exist "
                                "(gpu_worker.py init_device), leaving cuBLAS/attention workspaces"),
-    "v1_sampler_bytes_per_logit": (37, "fitted on A19 and A20 (gpt-oss-120b on an H100, 0.10.1 and 0.11: the "
+    "v1_sampler_bytes_per_logit": (37, "V1 with FlashInfer's sampler (the default up to 0.11.0 and from 0.21); "
+                                       "fitted on A19 and A20 (gpt-oss-120b on an H100, 0.10.1 and 0.11: the "
                                        "peak beyond kvplan's 65.90 GiB of weights and 0.5 GiB non-torch is 7.0 and "
                                        "7.1 GiB over 1024 dummy requests x 201,088 logits; 36.5 and 37.1 bytes "
                                        "per logit)"),
@@ -90,20 +92,46 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour) -> tup
                                                   f"the MoE kernel's tile, attention/embeddings/LM head bf16")
 
 
-def dummy_sampler(runner: Runner) -> str:
+def dummy_sampler(runner: Runner, rules: Behaviour, gpu=None) -> str:
     """How the profile run's sampler pass samples: "gumbel" (Model Runner V2: v1/worker/gpu/model_runner.py
     _dummy_sampler_run -> sample/sampler.py; dummy requests need no logits processing, so the logits stay in the
     LM head's dtype and sample/gumbel.py gumbel_sample draws in one Triton kernel whose only buffers are
-    [requests, vocab / 1024] partial maxima) or "sort" (the V1 runner: float32 logits, top-k/top-p by sorting)."""
-    return "gumbel" if runner.name == "V2" else "sort"
+    [requests, vocab / 1024] partial maxima), or the V1 runner's top-k / top-p over float32 logits
+    (v1/sample/sampler.py, ops/topk_topp_sampler.py TopKTopPSampler): "flashinfer" (FlashInfer's sampling kernels,
+    the default on CUDA up to 0.11.0 and from 0.21), "sort" (PyTorch: a sorted copy, 0.11.1-0.16 and ROCm before
+    0.17) or "triton" (0.17 on: the Triton top-k / top-p kernel)."""
+    if runner.name == "V2":
+        return "gumbel"
+    if rules.v1_sampler == "flashinfer" and not is_rocm(gpu):
+        return "flashinfer"
+    return rules.topk_topp
 
 
-def sampler_bytes_per_logit(spec, runner: Runner) -> int:
-    """Bytes the profile's sampler pass holds per logit: V1's fitted constant, or (V2) the logits themselves in
-    the model dtype (model_executor/layers/logits_processor.py _apply_head: the LM head's output dtype)."""
-    if dummy_sampler(runner) == "sort":
-        return _value("v1_sampler_bytes_per_logit")
-    return DTYPE_BYTES[spec.dtype]
+def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
+    """(bytes, how) the profile's sampler pass holds over `requests` dummy requests. FlashInfer's: V1's fitted
+    constant a logit. The others from the code (the bf16 logits the LM head made are held by _dummy_sampler_run
+    throughout; Sampler.forward's float32 copy; temperature in place): "sort" (0.11.1-0.16 apply_top_k_top_p) adds
+    the sorted logits and their int64 order, the top-k and top-p masks, the sorted probabilities and the new tensor
+    the sorted logits are scattered into: width + 26 bytes a logit. "triton" (0.17-0.20) from 8 requests masks the
+    float32 logits in place, keeping a float32 vocabulary row for each of min(next power of two of min(SMs,
+    requests), SMs) programs (topk_topp_triton.py, cached), then the softmax's probabilities and random_sample's
+    exponential race: width + 12 a logit; below 8 requests the sort, scattered in place: width + 22 (24 for bf16
+    logits, as vLLM 0.32's own V1 sampler measures on the CPU, tests/data/vllm_sampler_profile_peak.json). V2's
+    Gumbel kernel: the logits alone."""
+    vocab, width = spec.vocab_size, DTYPE_BYTES[spec.dtype]
+    logits = requests * vocab
+    if kind == "gumbel":
+        return logits * width, f"{requests} requests x {vocab} logits x {width} B"
+    if kind == "flashinfer":
+        per = _value("v1_sampler_bytes_per_logit")
+        return logits * per, f"{requests} requests x {vocab} logits x {per} B (FlashInfer)"
+    if kind == "triton" and requests >= 8:
+        sms = sm_count(gpu) if gpu is not None else DEFAULT_SM_COUNT
+        rows = min(1 << (min(sms, requests) - 1).bit_length(), sms)
+        return (logits * (width + 12) + rows * vocab * 4, f"{requests} requests x {vocab} logits x {width + 12} B + "
+                                                          f"Triton top-k/top-p rows {rows} x {vocab} x 4 B")
+    per = width + (22 if kind == "triton" else 26)
+    return logits * per, f"{requests} requests x {vocab} logits x {per} B (top-k/top-p by sorting)"
 
 
 def activation_per_token(spec, tp: int) -> int:
@@ -182,7 +210,8 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool) -> 
                         f"{format_gib(peak)} GiB, then its {images} x {t} embeddings {format_gib(held)} GiB held")
 
 
-def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False) -> tuple:
+def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
+                 gpu=None) -> tuple:
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if rules.era == "v0":
@@ -191,11 +220,11 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
         return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K)"
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
-    per_logit = sampler_bytes_per_logit(spec, runner)
     forward = forward_peak(spec, tp, tokens, rules)
-    sampler = requests * spec.vocab_size * per_logit if last else 0
-    source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {requests} requests x "
-              f"{spec.vocab_size} logits x {per_logit} B {format_gib(sampler)} GiB")
+    sampler, how = sampler_pass_bytes(spec, dummy_sampler(runner, rules, gpu), requests, gpu)
+    sampler = sampler if last else 0
+    source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "
+              f"{format_gib(sampler)} GiB")
     encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm)
     if encoder is None:
         return max(forward, sampler), f"max({source})"
@@ -222,7 +251,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
     runner = model_runner(spec, rules, gpu)
-    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm)
+    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu)
     if rules.era == "v0":
         name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
         non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0

@@ -37,7 +37,7 @@ class VllmEngine:
         from .vllm_budget import dummy_sampler
         from .vllm_runner import model_runner
 
-        return dummy_sampler(model_runner(spec, self.rules, gpu))
+        return dummy_sampler(model_runner(spec, self.rules, gpu), self.rules, gpu)
 
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
                  max_num_seqs: Optional[int] = None, spec=None):

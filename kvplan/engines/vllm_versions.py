@@ -24,6 +24,9 @@ special cases scattered through the engine.
 - `vllm serve`'s batch defaults (engine/arg_utils.py get_batch_defaults, _set_default_args_v1 in 0.8): 8,192
   tokens / 1,024 sequences from 70 GiB, else 2,048 / 256; 0.9 on, not on an A100; 0.28 on, 16,384 / 1,024 from
   160 GiB (read in 0.8.5, 0.9.0, 0.27.1, 0.28.0).
+- the V1 runner's sampler pass (vllm_budget.dummy_sampler): FlashInfer's kernels while VLLM_USE_FLASHINFER_SAMPLER
+  unset means on (up to 0.11.0, and from 0.21), PyTorch's top-k / top-p by sorting 0.11.1-0.16, the Triton top-k /
+  top-p kernel from 0.17 (v1/sample/ops/topk_topp_triton.py) [A27].
 - 0.32.0 (pinned): as 0.29-0.31 but for the model runner rule.
 Each boundary was read in the wheels on both sides of it (0.19.0-0.32.0, 0.20.1 and 0.20.2 for the tokens rule).
 
@@ -63,16 +66,27 @@ class Behaviour:
     moe_chunk_tokens: Optional[int]  # VLLM_FUSED_MOE_CHUNK_SIZE's default; None: no chunking
     runner: str = "v1"  # how the release picks its model runner: a key of vllm_runner.RULES
     batch_defaults: str = "0.9"  # the tiers of `vllm serve`'s batch defaults (vllm.batch_defaults): 0.8 | 0.9 | 0.28
+    # The V1 runner's top-k / top-p sampling (vllm_budget.dummy_sampler): "flashinfer" by default where FlashInfer
+    # runs, or "native"; and the native path's top-k / top-p: "sort" (a sorted copy, scattered into a new tensor)
+    # or "triton" (the Triton kernel in place from 8 requests, else the sort scattered in place)
+    v1_sampler: str = "flashinfer"
+    topk_topp: str = "sort"
 
 
 BEHAVIOURS = {
     "v0": Behaviour("v0", "blocks", False, False, False, False, 0.9, "separate", None),
     "v1": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 32768, batch_defaults="0.8"),
     "0.9": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 32768),
-    "0.12": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 16384),
-    "0.14": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", 16384),
-    "0.18": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", None),
+    "0.12": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "caches", 16384, v1_sampler="native"),
+    "0.14": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", 16384,
+                      v1_sampler="native"),
+    "0.18": Behaviour("v1", "blocks_per_group", False, False, False, False, 0.9, "workspace", None,
+                      v1_sampler="native", topk_topp="triton"),
 }
+# VLLM_USE_FLASHINFER_SAMPLER (envs.py): unset means FlashInfer's sampler up to 0.11.0 (`is not False`), opt-in from
+# 0.11.1 to 0.20, on again from 0.21; v1/sample/ops/topk_topp_triton.py from 0.17 (read in the wheels 0.8.5-0.21.0)
+BEHAVIOURS["0.11.1"] = replace(BEHAVIOURS["0.9"], v1_sampler="native")
+BEHAVIOURS["0.17"] = replace(BEHAVIOURS["0.14"], topk_topp="triton")
 # From 0.20 each release changes a few rules; each entry is the one before with its changes (read in the wheels:
 # config/cache.py, v1/core/kv_cache_utils.py, v1/worker/gpu_worker.py, config/vllm.py)
 _STEPS = (
@@ -80,7 +94,7 @@ _STEPS = (
     # v0.21.0"; 0.19.0's default is "0"), with the 0.92 default utilisation beside it
     ((0, 20), "0.20", dict(default_gpu_util=0.92, graphs_subtracted=True)),
     ((0, 20, 1), "0.20.1", dict(tokens_rule="concurrency")),  # tokens = int(concurrency x max_model_len)
-    ((0, 21), "0.21", dict(era="v1-graphs")),
+    ((0, 21), "0.21", dict(era="v1-graphs", v1_sampler="flashinfer")),
     ((0, 22), "0.22", dict(runner="0.22")),
     ((0, 23), "0.23", dict(runner="0.23")),
     ((0, 24), "0.24", dict(runner="0.24")),
@@ -104,8 +118,8 @@ def _chain(steps, base: str) -> list:
     return firsts
 
 
-_FROM = _chain(_STEPS, "0.18") + [((0, 18), "0.18"), ((0, 14), "0.14"), ((0, 12), "0.12"), ((0, 9), "0.9"),
-                                  ((0, 8), "v1"), ((0, 2), "v0")]
+_FROM = _chain(_STEPS, "0.18") + [((0, 18), "0.18"), ((0, 17), "0.17"), ((0, 14), "0.14"), ((0, 12), "0.12"),
+                                  ((0, 11, 1), "0.11.1"), ((0, 9), "0.9"), ((0, 8), "v1"), ((0, 2), "v0")]
 
 
 def parse_version(text: str) -> tuple:

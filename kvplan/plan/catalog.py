@@ -170,6 +170,19 @@ def match_device_name(device_name: str) -> Optional[GPU]:
 # -- Speed: what the decode and prefill estimates need of a GPU (kvplan/plan/speed.py, prefill.py) ---------------
 
 
+# Streaming multiprocessors (AMD: compute units) per device, from the vendors' whitepapers and datasheets: what an
+# engine sizes per-SM buffers by (vLLM's Triton top-k/top-p keeps one vocabulary row a program, up to one a SM).
+SM_COUNTS = {"A100-40GB": 108, "A100-80GB": 108, "A100-80GB-PCIe": 108, "H100-80GB-SXM": 132, "H100-80GB-PCIe": 114,
+             "H100-NVL": 132, "GH200": 132, "H20": 78, "H200": 132, "B200": 148, "L40S": 142, "L40": 142,
+             "RTX-6000-Ada": 142, "L4": 58, "A10G": 80, "A10": 72, "T4": 40, "RTX-3090": 82, "RTX-4090": 128,
+             "MI250X": 110, "MI300X": 304, "MI325X": 304}
+DEFAULT_SM_COUNT = 132  # a GPU outside the catalog: an H100's / H200's
+
+
+def sm_count(gpu: GPU) -> int:
+    return SM_COUNTS.get(gpu.name, DEFAULT_SM_COUNT)
+
+
 @dataclass(frozen=True)
 class Compute:
     """Dense tensor-core peaks (no 2:4 sparsity) by the precision the matmuls run in, and the link an
