@@ -217,7 +217,8 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     if rules.era == "v0":
         tokens = max(settings.max_model_len, 2048) if settings.max_model_len <= 32768 else 512
         forward = forward_peak(spec, tp, tokens, rules)
-        return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K)"
+        mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
+        return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K){mm}"
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
     forward = forward_peak(spec, tp, tokens, rules)
