@@ -156,7 +156,7 @@ def test_batch_defaults_follow_the_gpu():
 
 def _moe_bytes(model, tp, version, tokens=8192):
     """The profile forward's MLP part over `tokens` tokens: its whole peak less the tokens' hidden, residual, q/k/v."""
-    from kvplan.engines.vllm_budget import activation_per_token, forward_peak
+    from kvplan.engines.vllm_profile import activation_per_token, forward_peak
     from kvplan.engines.vllm_versions import behaviour
     from kvplan.model.sources import resolve
 

@@ -1,5 +1,5 @@
 """A multimodal model's profile run: vLLM runs the vision tower over a batch of dummy images before the text
-forward (kvplan/engines/vllm_budget.py encoder_pass). Expected figures are hand arithmetic from the shapes in the
+forward (kvplan/engines/vllm_profile.py encoder_pass). Expected figures are hand arithmetic from the shapes in the
 bundled google/gemma-3-27b-it spec (SigLIP: 896-pixel images of 14-pixel patches, hidden 1152, intermediate 4304;
 256 embeddings an image; language model width 5376, bf16)."""
 
@@ -111,7 +111,7 @@ def test_pipeline_stages_after_the_first_skip_the_tower_on_model_runner_v2():
     from types import SimpleNamespace
 
     from kvplan.engines import get_engine
-    from kvplan.engines.vllm_budget import encoder_pass
+    from kvplan.engines.vllm_profile import encoder_pass
     from kvplan.engines.vllm_runner import model_runner
     from kvplan.model.sources import resolve
     from kvplan.plan.catalog import find_gpu
@@ -146,7 +146,7 @@ def test_the_towers_peak_is_what_vllms_own_towers_hold():
     from pathlib import Path
 
     from kvplan.engines import get_engine
-    from kvplan.engines.vllm_budget import encoder_pass
+    from kvplan.engines.vllm_profile import encoder_pass
     from kvplan.engines.vllm_runner import model_runner
     from kvplan.model.sources import resolve
     from kvplan.plan.catalog import find_gpu

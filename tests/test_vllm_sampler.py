@@ -1,4 +1,4 @@
-"""The V1 runner's sampler pass in vLLM's profile run, by release (kvplan/engines/vllm_budget.py dummy_sampler,
+"""The V1 runner's sampler pass in vLLM's profile run, by release (kvplan/engines/vllm_profile.py dummy_sampler,
 sampler_pass_bytes): FlashInfer's kernels by default up to 0.11.0 and from 0.21 (VLLM_USE_FLASHINFER_SAMPLER unset,
 envs.py), PyTorch's top-k / top-p by sorting 0.11.1-0.16, the Triton top-k / top-p kernel 0.17-0.20
 (v1/sample/ops/topk_topp_triton.py, from 8 requests)."""
@@ -64,7 +64,7 @@ def test_below_eight_requests_the_sort_runs_in_place_as_vllms_own_sampler_measur
     apply_top_k_top_p_pytorch as 0.17-0.20's, scatter_ in place) run on the CPU over bf16 logits
     (benchmarks/vllm_reference/sampler_profile_peak.py): 24 bytes a logit. kvplan's 0.19 figure for 4 requests is
     the same to the byte, but for a few small tensors."""
-    from kvplan.engines.vllm_budget import sampler_pass_bytes
+    from kvplan.engines.vllm_profile import sampler_pass_bytes
     from kvplan.model.sources import resolve
     from kvplan.plan.catalog import find_gpu
 
@@ -82,7 +82,7 @@ def test_below_eight_requests_the_sort_runs_in_place_as_vllms_own_sampler_measur
 def test_rocm_never_samples_with_flashinfer():
     """TopKTopPSampler takes FlashInfer only on CUDA; an MI300X on 0.32's V1 (a ROCm V1 architecture there) and on
     0.21 sorts or runs the Triton kernel."""
-    from kvplan.engines.vllm_budget import dummy_sampler
+    from kvplan.engines.vllm_profile import dummy_sampler
     from kvplan.engines.vllm_runner import Runner
     from kvplan.engines.vllm_versions import behaviour
     from kvplan.plan.catalog import find_gpu

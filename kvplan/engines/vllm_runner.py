@@ -18,7 +18,7 @@ What the runner changes in the budget (gpu_worker.py determine_available_memory,
   placeholder returning 0 until 0.29 (then vllm/v1/worker/gpu/cudagraph_utils.py profile_cudagraph_memory). The
   worker skips the profile on ROCm (and with cudagraph_mode NONE), so there it is 0 too.
 - The profile's sampler pass: V1 samples with top-k / top-p over float32 logits, V2 by one Gumbel-max kernel over
-  the logits as the LM head leaves them (vllm_budget.dummy_sampler).
+  the logits as the LM head leaves them (vllm_profile.dummy_sampler).
 - A multimodal model's encoder pass: V1 runs the vision tower over a batch of dummy images before the text
   forward (gpu_model_runner.py profile_run); V2's profile_run ran the text forward alone until 0.27
   (v1/worker/gpu/model_runner.py, 0.26.0; 0.27.0 added encoder_runner.profile_encoder_cache).

@@ -24,7 +24,7 @@ special cases scattered through the engine.
 - `vllm serve`'s batch defaults (engine/arg_utils.py get_batch_defaults, _set_default_args_v1 in 0.8): 8,192
   tokens / 1,024 sequences from 70 GiB, else 2,048 / 256; 0.9 on, not on an A100; 0.28 on, 16,384 / 1,024 from
   160 GiB (read in 0.8.5, 0.9.0, 0.27.1, 0.28.0).
-- the V1 runner's sampler pass (vllm_budget.dummy_sampler): FlashInfer's kernels while VLLM_USE_FLASHINFER_SAMPLER
+- the V1 runner's sampler pass (vllm_profile.dummy_sampler): FlashInfer's kernels while VLLM_USE_FLASHINFER_SAMPLER
   unset means on (up to 0.11.0, and from 0.21), PyTorch's top-k / top-p by sorting 0.11.1-0.16, the Triton top-k /
   top-p kernel from 0.17 (v1/sample/ops/topk_topp_triton.py) [A27].
 - 0.32.0 (pinned): as 0.29-0.31 but for the model runner rule.
@@ -66,7 +66,7 @@ class Behaviour:
     moe_chunk_tokens: Optional[int]  # VLLM_FUSED_MOE_CHUNK_SIZE's default; None: no chunking
     runner: str = "v1"  # how the release picks its model runner: a key of vllm_runner.RULES
     batch_defaults: str = "0.9"  # the tiers of `vllm serve`'s batch defaults (vllm.batch_defaults): 0.8 | 0.9 | 0.28
-    # The V1 runner's top-k / top-p sampling (vllm_budget.dummy_sampler): "flashinfer" by default where FlashInfer
+    # The V1 runner's top-k / top-p sampling (vllm_profile.dummy_sampler): "flashinfer" by default where FlashInfer
     # runs, or "native"; and the native path's top-k / top-p: "sort" (a sorted copy, scattered into a new tensor)
     # or "triton" (the Triton kernel in place from 8 requests, else the sort scattered in place)
     v1_sampler: str = "flashinfer"

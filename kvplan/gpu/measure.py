@@ -29,7 +29,7 @@ GUMBEL_ROWS = 64  # rows per chunk: the engine's Triton kernel draws the noise i
 
 
 def sampler_pass(logits, kind: str = "gumbel", temperature: float = 0.5, top_p: float = 0.9):
-    """The engine's dummy sampler over `logits` [requests, vocab], holding what it holds (engines/vllm_budget.py
+    """The engine's dummy sampler over `logits` [requests, vocab], holding what it holds (engines/vllm_profile.py
     dummy_sampler says which): "gumbel" keeps the logits in their dtype and takes argmax(logits / T + Gumbel
     noise) a few rows at a time; every V1 kind ("flashinfer", "sort", "triton") runs here as V1's float32
     temperature, top-p by sorting, softmax and an exponential race (verify plans with vLLM 0.32, whose runner is

@@ -89,7 +89,7 @@ def budget_line(plan: Plan, spell=str) -> str:
 
 
 def vision_note(b) -> str:
-    """What the profile peak says of a multimodal model's vision tower (vllm_budget.encoder_pass), for the line."""
+    """What the profile peak says of a multimodal model's vision tower (vllm_profile.encoder_pass), for the line."""
     peak = next((t.source for t in b.terms if t.name == "profile_peak"), "")
     images = re.search(r"vision tower over (\d+) images", peak)
     if images:
