@@ -183,8 +183,8 @@ def test_verify_plans_a_multimodal_model_without_its_tower():
     from kvplan.model.sources import resolve
 
     opts = Options(1, 8192, "auto", None, None, None, None)
-    assert plan_engine(resolve(GEMMA), opts).skip_mm_profiling
-    assert not plan_engine(resolve("meta-llama/Llama-3.1-8B"), opts).skip_mm_profiling
+    assert plan_engine(resolve(GEMMA), opts).flags.skip_mm_profiling
+    assert not plan_engine(resolve("meta-llama/Llama-3.1-8B"), opts).flags.skip_mm_profiling
 
 
 def test_the_budget_line_says_the_tower_is_in_the_peak():
@@ -195,3 +195,29 @@ def test_the_budget_line_says_the_tower_is_in_the_peak():
     skipped = " ".join(run_kvplan("estimate", GEMMA, "--gpu", "h200", "--context", "8192",
                                   "--skip-mm-profiling").stdout.split())
     assert "vision tower" not in skipped
+
+
+def _terms(*args) -> dict:
+    result = run_kvplan("estimate", *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["plans"]
+    return {t["name"]: t for t in row["budget"]["terms"]}
+
+
+def test_language_model_only_loads_and_profiles_no_tower():
+    """vLLM's --language-model-only (0.17+; every modality's limit 0) builds no tower components
+    (interfaces.py _mark_tower_model): Gemma 3's SigLIP and projector, by hand from the shapes: patch embedding
+    1152 x 588 + 1152, positions 4096 x 1152, 27 layers of q/k/v/o 4 x (1152^2 + 1152), two LayerNorms 4 x 1152 and
+    the MLP 2 x 1152 x 4304 + 4304 + 1152, the post LayerNorm 2 x 1152, the projector 1152 x 5376 and its norm 1152:
+    423,060,336 parameters, 846,120,672 bf16 bytes fewer; and no tower pass in the profile peak."""
+    args = (GEMMA, "--gpu", "h200", "--context", "8192")
+    full, text = _terms(*args), _terms(*args, "--language-model-only")
+    assert full["weights"]["bytes"] - text["weights"]["bytes"] == 846_120_672
+    assert text["profile_peak"]["bytes"] == _terms(*args, "--skip-mm-profiling")["profile_peak"]["bytes"]
+    assert "vision" not in text["profile_peak"]["source"]
+
+
+def test_language_model_only_needs_the_release_that_has_it():
+    run = run_kvplan("estimate", GEMMA, "--gpu", "h200", "--language-model-only", "--engine", "vllm==0.16.0")
+    assert run.returncode == 2 and "--language-model-only needs vLLM 0.17 or later" in run.stderr
+    assert len(run.stderr.splitlines()) == 1

@@ -118,6 +118,9 @@ def estimate(
                                        "so vLLM 0.20+ reserves no graph memory (decode times still assume graphs)."),
     skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help="As vLLM's --skip-mm-profiling "
                                            "(0.10.1+): no vision-tower pass in a multimodal model's profile run."),
+    language_model_only: bool = typer.Option(False, "--language-model-only", help="As vLLM's --language-model-only "
+                                             "(0.17+; --limit-mm-per-prompt 0 for every modality does the same): no "
+                                             "vision tower, loaded or profiled."),
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -127,6 +130,7 @@ def estimate(
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
     lists sweep."""
     from ..commands.estimate import estimate as run
+    from ..engines import EngineFlags
     from ..render import check_format
     from ..units import human_int
 
@@ -142,7 +146,7 @@ def estimate(
                      max_num_seqs=max_num_seqs, engine=engine, pp=pp, pp_partition=partition, revision=revision,
                      batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
                      dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit,
-                     enforce_eager=enforce_eager, skip_mm_profiling=skip_mm_profiling)
+                     flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only))
     show(result, fmt, chart=chart)
 
 
@@ -172,7 +176,7 @@ def check(
     file: Optional[str] = typer.Option(None, "--file", help="YAML file with a list under 'deployments:' "
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
-                                       "skip_mm_profiling). See docs/ci.md."),
+                                       "skip_mm_profiling, language_model_only). See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
     pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
@@ -192,6 +196,9 @@ def check(
                                        "so vLLM 0.20+ reserves no graph memory."),
     skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help="As vLLM's --skip-mm-profiling "
                                            "(0.10.1+): no vision-tower pass in a multimodal model's profile run."),
+    language_model_only: bool = typer.Option(False, "--language-model-only", help="As vLLM's --language-model-only "
+                                             "(0.17+; --limit-mm-per-prompt 0 for every modality does the same): no "
+                                             "vision tower, loaded or profiled."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -207,7 +214,8 @@ def check(
     models = list(model or [])
     options = dict(pp=pp, gpu=gpu, gpu_util=gpu_util, kv_budget=kv_budget, context=context, kv_dtype=kv_dtype,
                    min_concurrency=min_concurrency, revision=revision, engine=engine,
-                   enforce_eager=enforce_eager or None, skip_mm_profiling=skip_mm_profiling or None)
+                   enforce_eager=enforce_eager or None, skip_mm_profiling=skip_mm_profiling or None,
+                   language_model_only=language_model_only or None)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -14,6 +14,7 @@ FLAGS = {
     "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
     "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
+    "language_model_only": "--language-model-only",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -23,7 +24,7 @@ ALIASES = {
 }
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
-                       "engine", "enforce_eager", "skip_mm_profiling")
+                       "engine", "enforce_eager", "skip_mm_profiling", "language_model_only")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."

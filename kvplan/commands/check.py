@@ -13,7 +13,7 @@ from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
-from ..engines import get_engine
+from ..engines import EngineFlags, get_engine
 from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import MAX_TP, fitting_changes, plan
@@ -85,7 +85,7 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 
 
 def _engine(dep: Deployment):
-    return get_engine(dep.engine, dep.enforce_eager, dep.skip_mm_profiling)
+    return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

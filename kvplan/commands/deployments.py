@@ -19,7 +19,7 @@ DEFAULT_CONTEXT = None  # vLLM's default: the model's max length (plan/max_len.p
 DEFAULT_GPU_UTIL = None  # the engine's own default (vLLM 0.32: 0.92)
 REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
-                 "engine", "enforce_eager", "skip_mm_profiling")
+                 "engine", "enforce_eager", "skip_mm_profiling", "language_model_only")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -42,6 +42,7 @@ class Deployment:
     engine: str = "vllm"  # the engine model (engines.get_engine): "vllm", "vllm==<release>", "none"
     enforce_eager: bool = False  # vLLM's --enforce-eager
     skip_mm_profiling: bool = False  # vLLM's --skip-mm-profiling
+    language_model_only: bool = False  # vLLM's --language-model-only
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -98,9 +99,10 @@ VALIDATORS = {
     "engine": _engine,
     "enforce_eager": _flag("enforce_eager"),
     "skip_mm_profiling": _flag("skip_mm_profiling"),
+    "language_model_only": _flag("language_model_only"),
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
-            "enforce_eager": False, "skip_mm_profiling": False}
+            "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False}
 
 
 def deployment_fields(values: dict) -> dict:

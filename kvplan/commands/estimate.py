@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Optional
 
-from ..engines import get_engine
+from ..engines import EngineFlags, get_engine
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
 from ..model.quantization import apply_weight_precision
@@ -68,14 +68,14 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
              pp_partition: Optional[tuple] = None, revision: Optional[str] = None, batches: tuple = (),
              quantization: Optional[str] = None, dtype: Optional[str] = None, input_len: Optional[int] = None,
              spell: Callable[[str], str] = str, chart: bool = False, auto_fit: bool = False,
-             enforce_eager: bool = False, skip_mm_profiling: bool = False) -> EstimateResult:
+             flags: EngineFlags = EngineFlags()) -> EstimateResult:
     """Plans for the cross product of contexts (default: the model's own max length, as vLLM), kv_dtypes and
     tps. `chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py).
     `auto_fit`: vLLM's `--max-model-len auto` (or -1): start from the model's own length and, where the engine
     would refuse it, plan the length vLLM's auto-fit picks (kv_cache_utils._auto_fit_max_model_len: the same
-    estimate its refusal names). `enforce_eager`: vLLM's --enforce-eager (no CUDA-graph term);
-    `skip_mm_profiling`: vLLM's --skip-mm-profiling (no vision-tower pass in the profile peak)."""
-    engine_model = get_engine(engine, enforce_eager, skip_mm_profiling)
+    estimate its refusal names). `flags`: the engine's flags that change its budget (--enforce-eager,
+    --skip-mm-profiling, --language-model-only: engines.EngineFlags)."""
+    engine_model = get_engine(engine, flags)
     if gpu_util is not None:
         require_fraction("gpu_util", gpu_util)
     sweep = len(contexts or [0]) * len(kv_dtypes) * len(tps)

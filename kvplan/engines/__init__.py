@@ -8,27 +8,37 @@ start-up figures, resident sequences). One module per engine; `get_engine(name)`
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..errors import FieldError, quote
 
 ENGINE_NAMES = ("vllm", "none")
 VALID = "vllm (vLLM 0.32.0), vllm==<release> (an older vLLM, 0.2 to 0.32), none (ideal paging, no engine)"
 
 
-def get_engine(name, enforce_eager: bool = False, skip_mm_profiling: bool = False):
-    """An engine model by name; FieldError('engine', ...) listing the valid names otherwise. `enforce_eager`:
-    vLLM's --enforce-eager (no CUDA graphs, so no graph reserve); `skip_mm_profiling`: vLLM's
-    --skip-mm-profiling (no vision-tower pass in the profile run; the ideal engine has no profile run)."""
+@dataclass(frozen=True)
+class EngineFlags:
+    """The engine's own flags that change its budget (vLLM's names). The ideal engine reads enforce_eager only: it
+    has no profile run and loads whatever the model holds."""
+
+    enforce_eager: bool = False  # --enforce-eager: no CUDA graphs, so no graph reserve
+    skip_mm_profiling: bool = False  # --skip-mm-profiling: no vision-tower pass in the profile run (0.10.1+)
+    language_model_only: bool = False  # --language-model-only: no vision tower at all, loaded or profiled (0.17+)
+
+
+def get_engine(name, flags: EngineFlags = EngineFlags()):
+    """An engine model by name, with its flags; FieldError('engine', ...) listing the valid names otherwise."""
     from .ideal import IdealEngine
     from .vllm_engine import VllmEngine
     from .vllm_versions import PINNED, behaviour
 
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "none":
-        return IdealEngine(enforce_eager)
+        return IdealEngine(flags.enforce_eager)
     if text == "vllm":
-        return VllmEngine(PINNED, enforce_eager, skip_mm_profiling)
+        return VllmEngine(PINNED, flags)
     if text is not None and text.startswith("vllm=="):
         version = text[len("vllm=="):]
         behaviour(version)  # FieldError for a release outside the table
-        return VllmEngine(version, enforce_eager, skip_mm_profiling)
+        return VllmEngine(version, flags)
     raise FieldError("engine", f"{quote(name)} is not an engine kvplan models; use one of {VALID}.")

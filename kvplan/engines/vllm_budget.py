@@ -36,6 +36,7 @@ from ..plan.sharding import stage_weights
 from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, profile_peak
 from .vllm_runner import Runner, is_rocm, model_runner
+from . import EngineFlags
 from .vllm_versions import Behaviour
 
 GiB = 2**30
@@ -83,6 +84,18 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour) -> tup
                                                   f"the MoE kernel's tile, attention/embeddings/LM head bf16")
 
 
+def without_towers(spec, tp: int, stage, weights: int, source: str) -> tuple:
+    """--language-model-only: the model's tower components (vision tower, projector) are not built
+    (model_executor/models/interfaces.py _mark_tower_model, 0.15 on); they sit on the first pipeline stage,
+    sharded over tp as the rest (kvplan/plan/sharding.py stage_weights)."""
+    estimated = sum(g.bytes for g in spec.params)
+    tower = sum(g.bytes for g in spec.params if g.name == "vision")
+    if not tower or not estimated or not (stage is None or stage.is_first):
+        return weights, source + "; no vision tower counted"
+    share = -(-spec.resident_weight_bytes * tower // estimated // tp)
+    return weights - share, source + f"; without the vision tower ({format_gib(share)} GiB, --language-model-only)"
+
+
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
     if not rules.graphs_subtracted:
@@ -97,11 +110,14 @@ def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) ->
 
 
 def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
-                gpu_memory: Optional[int] = None, stage=None, eager: bool = False, skip_mm: bool = False) -> Budget:
+                gpu_memory: Optional[int] = None, stage=None, flags: EngineFlags = EngineFlags()) -> Budget:
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
+    if flags.language_model_only and spec.multimodal:
+        weights, weights_source = without_towers(spec, tp, stage, weights, weights_source)
     runner = model_runner(spec, rules, gpu)
+    skip_mm = flags.skip_mm_profiling or flags.language_model_only
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu)
     if rules.era == "v0":
         name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
@@ -111,7 +127,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         non_torch, nccl = _value("v1_non_torch"), 0
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
-    graphs, graph_source = graph_reserve(rules, runner, gpu, eager)
+    graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager)
     available = requested - weights - peak - non_torch - nccl - graphs
     terms = (
         BudgetTerm("memory", requested, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),
@@ -122,5 +138,6 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         BudgetTerm("nccl", nccl, nccl_source if tp > 1 else "tp 1"),
     )
     return Budget(available, "gpu", gpu.name, memory, gpu_util, requested, weights, peak, non_torch, graphs, nccl,
-                  f"vllm {version}" + (", enforce eager" if eager else ""), None if stage is None else stage.index,
+                  f"vllm {version}" + (", enforce eager" if flags.enforce_eager else ""),
+                  None if stage is None else stage.index,
                   terms)

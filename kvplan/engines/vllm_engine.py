@@ -6,24 +6,28 @@ from __future__ import annotations
 from typing import Optional
 
 from ..errors import FieldError
+from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import resolve_settings, start
 from .vllm_versions import PINNED, behaviour, parse_version
 
-SKIP_MM_PROFILING_SINCE = (0, 10, 1)  # MultiModalConfig.skip_mm_profiling (vllm#22950)
+# the first release with each flag (engine/arg_utils.py): skip_mm_profiling vllm#22950; language_model_only
+# (config/multimodal.py MultiModalConfig), whose towers' weights every release with it skips (_mark_tower_model, 0.15)
+FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17)}
 
 
 class VllmEngine:
     name = "vllm"
 
-    def __init__(self, version: str = PINNED, enforce_eager: bool = False, skip_mm_profiling: bool = False):
+    def __init__(self, version: str = PINNED, flags: EngineFlags = EngineFlags()):
         self.version = version
         self.rules = behaviour(version)
-        self.enforce_eager = enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
-        if skip_mm_profiling and parse_version(version) < SKIP_MM_PROFILING_SINCE:
-            raise FieldError("skip_mm_profiling", f"needs vLLM 0.10.1 or later (vllm=={version} has no such flag); "
-                                                  f"leave it off or pick a later release.")
-        self.skip_mm_profiling = skip_mm_profiling  # vLLM's --skip-mm-profiling: no vision-tower profile pass
+        for name, since in FLAG_SINCE.items():
+            if getattr(flags, name) and parse_version(version) < since:
+                raise FieldError(name, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} has no "
+                                       f"such flag); leave it off or pick a later release.")
+        self.flags = flags
+        self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 
     def default_block_size(self) -> Optional[int]:
         return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids
@@ -68,8 +72,7 @@ class VllmEngine:
         settings = self.settings(length, memory_gpu, 1 if stage is None else stage.stages, max_num_batched_tokens,
                                  max_num_seqs, spec)
         util = self.default_gpu_util if gpu_util is None else gpu_util
-        return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage,
-                           self.enforce_eager, self.skip_mm_profiling)
+        return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage, self.flags)
 
 
 def _with_memory(gpu, memory: int):

@@ -11,7 +11,7 @@ from typing import Optional
 import torch
 
 from ..errors import FieldError, KvplanError
-from ..engines import get_engine
+from ..engines import EngineFlags, get_engine
 from ..plan.budget import flag_budget
 from ..plan.plan import plan as make_plan
 from ..render.text import size
@@ -45,7 +45,7 @@ class Options:
 def plan_engine(spec, opts: Options):
     """The engine model verify plans with. Verify builds the language model alone, so a multimodal model is
     planned as vLLM runs it with --skip-mm-profiling: the profile peak it measures is the text forward's."""
-    return get_engine(opts.engine, skip_mm_profiling=spec.multimodal)
+    return get_engine(opts.engine, EngineFlags(skip_mm_profiling=spec.multimodal))
 
 
 def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
