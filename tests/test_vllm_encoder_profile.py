@@ -221,3 +221,17 @@ def test_language_model_only_needs_the_release_that_has_it():
     run = run_kvplan("estimate", GEMMA, "--gpu", "h200", "--language-model-only", "--engine", "vllm==0.16.0")
     assert run.returncode == 2 and "--language-model-only needs vLLM 0.17 or later" in run.stderr
     assert len(run.stderr.splitlines()) == 1
+
+
+def test_check_takes_language_model_only_from_a_deployment(tmp_path):
+    """The deployment key holds one more Gemma 3 sequence at 8K on an H200: 65 with the tower neither loaded nor
+    profiled, 63 with both (test_gemma3_profiles_32_images_on_an_h200)."""
+    path = tmp_path / "deployments.yaml"
+    entry = "deployments:\n  - name: g\n    model: google/gemma-3-27b-it\n    tp: 1\n    gpu: h200\n    context: 8192\n"
+    counts = []
+    for extra in ("", "    language_model_only: true\n"):
+        path.write_text(entry + extra)
+        result = run_kvplan("check", "--file", path, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        counts.append(json.loads(result.stdout)["results"][0]["max_concurrency"])
+    assert counts == [63, 65]
