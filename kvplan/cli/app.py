@@ -9,8 +9,9 @@ from typing import List, Optional
 import typer
 
 from ..errors import FieldError, KvplanError
-from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, DEFAULT_GPU_HELP, FORMAT_HELP, GPU_UTIL_HELP,
-                    HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP, MODEL_HELP, SUFFIXES, _complete_gpu,
+from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, DEFAULT_GPU_HELP, ENFORCE_EAGER_HELP,
+                    FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
+                    LANGUAGE_MODEL_ONLY_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP, SUFFIXES, _complete_gpu,
                     _complete_kv_dtype, _complete_model, flag, typed)
 
 app = typer.Typer(
@@ -114,13 +115,9 @@ def estimate(
                                         "float16, bfloat16, float, float32."),
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
                                             "(default: the max model length)."),
-    enforce_eager: bool = typer.Option(False, "--enforce-eager", help="As vLLM's --enforce-eager: no CUDA graphs, "
-                                       "so vLLM 0.20+ reserves no graph memory (decode times still assume graphs)."),
-    skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help="As vLLM's --skip-mm-profiling "
-                                           "(0.10.1+): no vision-tower pass in a multimodal model's profile run."),
-    language_model_only: bool = typer.Option(False, "--language-model-only", help="As vLLM's --language-model-only "
-                                             "(0.17+; --limit-mm-per-prompt 0 for every modality does the same): no "
-                                             "vision tower, loaded or profiled."),
+    enforce_eager: bool = typer.Option(False, "--enforce-eager", help=ENFORCE_EAGER_HELP),
+    skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help=SKIP_MM_PROFILING_HELP),
+    language_model_only: bool = typer.Option(False, "--language-model-only", help=LANGUAGE_MODEL_ONLY_HELP),
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -192,13 +189,9 @@ def check(
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     engine: Optional[str] = typer.Option(None, "--engine", help="Engine model (kvplan's flag): vllm (0.32.0, the "
                                          "default), vllm==<release> for the vLLM the deployment runs, or none."),
-    enforce_eager: bool = typer.Option(False, "--enforce-eager", help="As vLLM's --enforce-eager: no CUDA graphs, "
-                                       "so vLLM 0.20+ reserves no graph memory."),
-    skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help="As vLLM's --skip-mm-profiling "
-                                           "(0.10.1+): no vision-tower pass in a multimodal model's profile run."),
-    language_model_only: bool = typer.Option(False, "--language-model-only", help="As vLLM's --language-model-only "
-                                             "(0.17+; --limit-mm-per-prompt 0 for every modality does the same): no "
-                                             "vision tower, loaded or profiled."),
+    enforce_eager: bool = typer.Option(False, "--enforce-eager", help=ENFORCE_EAGER_HELP),
+    skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help=SKIP_MM_PROFILING_HELP),
+    language_model_only: bool = typer.Option(False, "--language-model-only", help=LANGUAGE_MODEL_ONLY_HELP),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),

@@ -43,6 +43,13 @@ KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float
 KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G = 10 GiB, 10g = 10^10 (vLLM's "
                   "rule), or 10GiB / 80GB.")
 GPU_UTIL_HELP = "Fraction of GPU memory the engine may use (default: the engine's, 0.92 for vLLM 0.32)."
+# the engine flags that change its budget (engines.EngineFlags), for estimate and check alike
+ENFORCE_EAGER_HELP = ("As vLLM's --enforce-eager: no CUDA graphs, so vLLM 0.20+ reserves no graph memory (decode "
+                      "times still assume graphs).")
+SKIP_MM_PROFILING_HELP = ("As vLLM's --skip-mm-profiling (0.10.1+): no vision-tower pass in a multimodal model's "
+                          "profile run.")
+LANGUAGE_MODEL_ONLY_HELP = ("As vLLM's --language-model-only (0.17+; --limit-mm-per-prompt 0 for every modality does the "
+                            "same): no vision tower, loaded or profiled.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 
