@@ -48,8 +48,8 @@ ENFORCE_EAGER_HELP = ("As vLLM's --enforce-eager: no CUDA graphs, so vLLM 0.20+ 
                       "times still assume graphs).")
 SKIP_MM_PROFILING_HELP = ("As vLLM's --skip-mm-profiling (0.10.1+): no vision-tower pass in a multimodal model's "
                           "profile run.")
-LANGUAGE_MODEL_ONLY_HELP = ("As vLLM's --language-model-only (0.17+; --limit-mm-per-prompt 0 for every modality does the "
-                            "same): no vision tower, loaded or profiled.")
+LANGUAGE_MODEL_ONLY_HELP = ("As vLLM's --language-model-only (0.17+; --limit-mm-per-prompt 0 for every modality does "
+                            "the same): no vision tower, loaded or profiled.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 
