@@ -88,7 +88,7 @@ GEMMA3_TOKENS_PER_IMAGE = 256
 # Llama 4's image processor (transformers Llama4ImageProcessorFast max_patches, as the published preprocessor
 # configs keep it): up to 16 tiles an image, and a global tile beside them when there is more than one
 LLAMA4_MAX_TILES = 16
-LLAMA4_DEFAULTS_SHUFFLE = 0.5  # Llama4VisionConfig pixel_shuffle_ratio
+LLAMA4_PIXEL_SHUFFLE = 0.5  # Llama4VisionConfig pixel_shuffle_ratio
 
 
 @dataclass(frozen=True)
@@ -140,11 +140,11 @@ def vision_encoder(cfg: Config) -> Optional[VisionEncoder]:
         patch, image = v.int("vision_config.patch_size"), v.int("vision_config.image_size")
         tiles = LLAMA4_MAX_TILES + 1
         grid = (image // patch) ** 2
-        shuffle = v.get("vision_config.pixel_shuffle_ratio", LLAMA4_DEFAULTS_SHUFFLE)
+        shuffle = v.get("vision_config.pixel_shuffle_ratio", LLAMA4_PIXEL_SHUFFLE)
         if isinstance(shuffle, bool) or not isinstance(shuffle, (int, float)) or not 0 < shuffle <= 1:
             raise KvplanError(f"config field 'vision_config.pixel_shuffle_ratio' must be a number in (0, 1] (0.5 in "
                               f"Llama 4), got {quote(shuffle)}.")
-        return VisionEncoder("llama4", tokens_per_item=tiles * round(grid * shuffle * shuffle),
+        return VisionEncoder("llama4", tokens_per_item=tiles * max(1, round(grid * shuffle * shuffle)),
                              patches_per_item=tiles * (grid + 1),
                              pixels_per_item=tiles * v.int("vision_config.num_channels") * image * image,
                              hidden=v.int("vision_config.hidden_size"),
