@@ -235,3 +235,13 @@ def test_check_takes_language_model_only_from_a_deployment(tmp_path):
         assert result.returncode == 0, result.stderr
         counts.append(json.loads(result.stdout)["results"][0]["max_concurrency"])
     assert counts == [63, 65]
+
+
+def test_a_bad_pixel_shuffle_ratio_is_one_line(write_config):
+    from hub_configs import LLAMA4_SCOUT
+
+    vision = {**LLAMA4_SCOUT["vision_config"], "intermediate_size": 5632, "pixel_shuffle_ratio": "half"}
+    path = write_config({**LLAMA4_SCOUT, "vision_config": vision})
+    run = run_kvplan("estimate", path, "--gpu", "h200", "--tp", "8", "--context", "8192")
+    assert run.returncode == 2 and run.stdout == "" and len(run.stderr.splitlines()) == 1
+    assert "vision_config.pixel_shuffle_ratio" in run.stderr and "(0, 1]" in run.stderr
