@@ -34,6 +34,7 @@ The pure parts (the shape check, each CTA's share, which CTAs meet in a tile) ar
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 
 from .gemv_stream_config import (BLOCK_KERNEL, E4M3, L2_PROMOTION, L2_PROMOTIONS, MAX_BATCH, STEP_K, THREADS, ARCHS,
@@ -125,6 +126,9 @@ class GemvStreamPlan:
         self.block_scaled = block_scaled
         self.registers = ld.regs.get(kernel)
         self.smem = smem_bytes(self.config.depth, mma_tiles, own)
+        if os.environ.get("KVPLAN_GV_SPREAD") == "1":  # A/B only (benchmarks/chain_pairs_probe.py): no more CTAs an
+            # SM than the launch is shaped for, however much shared memory a kernel before it leaves free there
+            self.smem = max(self.smem, min(dev.smem_optin - 1024, dev.smem_per_sm // ctas_per_sm - 1024 - 16))
         maps = ("tmap4",) if own else ("tmap",)
         self._launch = rt.PreparedLaunch(ld, kernel, maps + _ARGS + (_BLOCK_ARGS if block_scaled else ())
                                          + (_GATHER_ARGS if gather else ()) + (("u64",) if trace else ()), THREADS,
