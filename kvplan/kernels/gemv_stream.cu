@@ -5,8 +5,9 @@
 // kernel that ends and a kernel that starts leave the memory system idle for a few microseconds, which is what
 // keeps a whole model's weight stream under 85% of read bandwidth with cuBLAS. This kernel is built so that the
 // next one's weights are already on their way while the one before drains:
-//   - a persistent grid of one CTA per SM that leaves room on every SM for the next launch's CTA (shared memory
-//     DEPTH x 9 KB, under half of an SM's);
+//   - a persistent grid of one CTA per SM (shared memory DEPTH x 9 KB; the plan pads each launch's shared memory
+//     so that no SM takes more of its CTAs than it is shaped for, even when the launch before leaves room:
+//     gemv_stream.py, RESULTS.md session 45; as the CTAs of the launch before exit, the next one's take their SMs);
 //   - programmatic dependent launch: the next grid is released at once, and its producer starts copying the
 //     first DEPTH steps of weights before griddepcontrol.wait (weights are constants; only x comes from the
 //     kernel before);
