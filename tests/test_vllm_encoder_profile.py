@@ -245,3 +245,11 @@ def test_a_bad_pixel_shuffle_ratio_is_one_line(write_config):
     run = run_kvplan("estimate", path, "--gpu", "h200", "--tp", "8", "--context", "8192")
     assert run.returncode == 2 and run.stdout == "" and len(run.stderr.splitlines()) == 1
     assert "vision_config.pixel_shuffle_ratio" in run.stderr and "(0, 1]" in run.stderr
+
+
+def test_short_requests_hold_fewer_images_a_prompt():
+    """0.10.2 on a prompt holds max(1, min(999, max_model_len // 256)) images: at --max-model-len 300 one, so with
+    --max-num-seqs 16 the decoder budget is 16 images, fewer than the encoder budget's 4,800 // 256 = 18 (vLLM caps
+    the batched tokens at max_num_seqs x max_model_len = 4,800)."""
+    peak = _peak(GEMMA, "--gpu", "h200", "--context", "300", "--max-num-seqs", "16")
+    assert "vision tower over 16 images" in peak["source"]

@@ -120,8 +120,10 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool) -> 
     """(peak, held, source) of the profile's vision-tower pass, or None where there is none: the tower's own peak,
     and what stays allocated through the text forward after it (the encoder cache). vLLM 0.32
     (multimodal/encoder_budget.py MultiModalBudget, v1/core/encoder_cache_manager.py compute_mm_encoder_budget; the
-    same rule in every V1 release read, 0.8.5-0.32.0): images = max(1, min(budget // T, max_num_seqs x 999)), T the
-    embeddings an image becomes and budget = max(max_num_batched_tokens, T), run as one batch. The tower's peak a
+    same rule in every V1 release read, 0.8.5-0.32.0): images = max(1, min(budget // T, max_num_seqs x per prompt)),
+    T the embeddings an image becomes, budget = max(max_num_batched_tokens, T) and per prompt = max(1, min(999,
+    max_model_len // T)) (0.10.2 on; before, 999 whatever the length: a difference only where max_num_seqs is
+    smaller than the budget's images), run as one batch. The tower's peak a
     patch: VisionEncoder.peak_bytes_per_patch; the pixel values (cast to the model dtype with the processor's
     output, multimodal/processing/context.py call_hf_processor) beside them. The encoder cache holds images x T
     embeddings of the language model's width until profile_run ends."""
@@ -134,7 +136,8 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool) -> 
                       "Llama 4's are)")
     width = DTYPE_BYTES[spec.dtype]
     t = enc.tokens_per_item
-    images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * MM_LIMIT_PER_PROMPT))
+    per_prompt = max(1, min(MM_LIMIT_PER_PROMPT, settings.max_model_len // t))
+    images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * per_prompt))
     patches = images * enc.patches_per_item
     peak = patches * enc.peak_bytes_per_patch(width, tp) + images * enc.pixels_per_item * width
     held = images * t * spec.hidden_size * width
