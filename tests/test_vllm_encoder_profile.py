@@ -253,3 +253,14 @@ def test_short_requests_hold_fewer_images_a_prompt():
     the batched tokens at max_num_seqs x max_model_len = 4,800)."""
     peak = _peak(GEMMA, "--gpu", "h200", "--context", "300", "--max-num-seqs", "16")
     assert "vision tower over 16 images" in peak["source"]
+
+
+def test_check_names_a_text_only_deployment_among_the_changes_that_fit():
+    """63 Gemma-3-27B sequences at 8K on an H200 and 65 without the tower: a min_concurrency of 65 fails, and the
+    changes that would hold it include --language-model-only; a text model's never does."""
+    result = run_kvplan("check", GEMMA, "--tp", "1", "--gpu", "h200", "--context", "8192", "--min-concurrency", "65")
+    assert result.returncode == 1
+    assert "--language-model-only (text only: no vision tower)" in " ".join(result.stdout.split())
+    text = run_kvplan("check", "meta-llama/Llama-3.1-8B", "--tp", "1", "--gpu", "l4", "--context", "8192",
+                      "--min-concurrency", "64")
+    assert text.returncode == 1 and "language-model-only" not in text.stdout

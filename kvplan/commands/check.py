@@ -99,10 +99,25 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
     """The nearest changes that hold `target` sequences, in the caller's words for each field."""
     changes = fitting_changes(spec, dep.context, precision, dep.tp, None, budget_for, target, dep.pp,
                               settings=dict(engine=_engine(dep), gpu=device))
-    if not changes:
+    options = [f"{spell(key)} {value}" for key, value in changes] + _text_only_option(spec, dep, target, spell)
+    if not options:
         return f"no tp up to {MAX_TP}, fp8 KV or shorter context reaches it on this budget"
-    options = [f"{spell(key)} {value}" for key, value in changes]
     return "would fit with " + ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
+
+
+def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Callable[[str], str]) -> list:
+    """A multimodal deployment that would hold `target` sequences without its vision tower (vLLM's
+    --language-model-only: a text-only deployment), as one more option; [] where it would not, or cannot apply."""
+    if not spec.multimodal or dep.language_model_only or dep.kv_budget is not None:
+        return []
+    text = replace(dep, language_model_only=True)
+    try:
+        device, budget_for = _budget_for(spec, text)
+        held = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for, suggest=False,
+                    speed=False, engine=_engine(text), pp=dep.pp or 1, gpu=device).max_concurrency
+    except KvplanError:  # a release without the flag
+        return []
+    return [f"{spell('language_model_only')} (text only: no vision tower)"] if held >= target else []
 
 
 def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict:
