@@ -264,3 +264,13 @@ def test_check_names_a_text_only_deployment_among_the_changes_that_fit():
     text = run_kvplan("check", "meta-llama/Llama-3.1-8B", "--tp", "1", "--gpu", "l4", "--context", "8192",
                       "--min-concurrency", "64")
     assert text.returncode == 1 and "language-model-only" not in text.stdout
+
+
+def test_check_says_why_fewer_fit_than_the_bytes_would_hold():
+    """Gemma-3-27B at 32K on an H100: 3 resident, and 4 x 2.91 GiB would fit the 16.6 GiB budget as bytes; vLLM's
+    seven block groups (one a layer pattern position, equal pages) are what hold only 3, and the error says so."""
+    result = run_kvplan("check", GEMMA, "--tp", "1", "--gpu", "h100", "--context", "32768", "--min-concurrency", "4")
+    text = " ".join(result.stdout.split())
+    assert result.returncode == 1
+    assert "4 need about 11.7 GiB per GPU as bytes, but vLLM's 7 KV-cache block groups (equal pages, padded) hold " \\
+           "only 3" in text

@@ -168,9 +168,12 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         if refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
         if want is not None and have < want:
+            need = f"{want} need about {size(want * per_sequence)} per GPU"
+            groups = result.engine.num_kv_cache_groups if result.engine else 0
+            if groups > 1 and want * per_sequence <= budget_per_gpu:  # bytes would hold them, the block groups don't
+                need += f" as bytes, but vLLM's {groups} KV-cache block groups (equal pages, padded) hold only {have}"
             add("error", "min_concurrency",
-                f"max_concurrency {have} < min_concurrency {want}: {where}, and {want} need about "
-                f"{size(want * per_sequence)} per GPU; "
+                f"max_concurrency {have} < min_concurrency {want}: {where}, and {need}; "
                 f"{what_would_reach(spec, dep, budget_for, want, precision, spell, device)}.")
         elif want is None and have == 0:
             add("warning", None, f"not one sequence fits: {where}; "
