@@ -272,5 +272,5 @@ def test_check_says_why_fewer_fit_than_the_bytes_would_hold():
     result = run_kvplan("check", GEMMA, "--tp", "1", "--gpu", "h100", "--context", "32768", "--min-concurrency", "4")
     text = " ".join(result.stdout.split())
     assert result.returncode == 1
-    assert "4 need about 11.7 GiB per GPU as bytes, but vLLM's 7 KV-cache block groups (equal pages, padded) hold " \\
-           "only 3" in text
+    assert ("4 need about 11.7 GiB per GPU as bytes, but vLLM's 7 KV-cache block groups (equal pages, padded) hold "
+            "only 3") in text
