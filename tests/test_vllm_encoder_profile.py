@@ -274,3 +274,28 @@ def test_check_says_why_fewer_fit_than_the_bytes_would_hold():
     assert result.returncode == 1
     assert ("4 need about 11.7 GiB per GPU as bytes, but vLLM's 7 KV-cache block groups (equal pages, padded) hold "
             "only 3") in text
+
+
+def test_limit_mm_per_prompt_as_vllm_takes_it(tmp_path):
+    """An image limit of 0 ('{"image": 0}', image=0, or a deployment's mapping) leaves the tower out as
+    --language-model-only does (0.15+: not built; weights and pass); a limit of 1 at --max-num-seqs 16 bounds the
+    dummy images at 16 x 1 (below the budget's 8,192 // 256 = 32); bad forms are one line, exit 2."""
+    args = (GEMMA, "--gpu", "h200", "--context", "8192")
+    text = _terms(*args, "--language-model-only")
+    for form in ('{"image": 0}', "image=0", '{"image": {"count": 0}}'):
+        zero = _terms(*args, "--limit-mm-per-prompt", form)
+        assert zero["weights"]["bytes"] == text["weights"]["bytes"]
+        assert zero["profile_peak"]["bytes"] == text["profile_peak"]["bytes"]
+    one = _peak(*args, "--max-num-seqs", "16", "--limit-mm-per-prompt", "image=1")
+    assert "vision tower over 16 images" in one["source"]
+    older = _terms(*args, "--limit-mm-per-prompt", "image=0", "--engine", "vllm==0.14.0")  # tower built, not profiled
+    assert older["weights"]["bytes"] == _terms(*args, "--engine", "vllm==0.14.0")["weights"]["bytes"]
+    assert "vision tower" not in older["profile_peak"]["source"]
+    bad = run_kvplan("estimate", *args, "--limit-mm-per-prompt", "image=-1")
+    assert bad.returncode == 2 and "--limit-mm-per-prompt must be vLLM's form" in bad.stderr
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n  - name: g\n    model: google/gemma-3-27b-it\n    tp: 1\n    gpu: h200\n"
+                    "    context: 8192\n    limit_mm_per_prompt: {image: 0}\n")
+    result = run_kvplan("check", "--file", path, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["max_concurrency"] == 65

@@ -14,7 +14,7 @@ FLAGS = {
     "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
     "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
-    "language_model_only": "--language-model-only",
+    "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -24,7 +24,7 @@ ALIASES = {
 }
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
-                       "engine", "enforce_eager", "skip_mm_profiling", "language_model_only")
+                       "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -50,6 +50,8 @@ SKIP_MM_PROFILING_HELP = ("As vLLM's --skip-mm-profiling (0.10.1+): no vision-to
                           "profile run.")
 LANGUAGE_MODEL_ONLY_HELP = ("As vLLM's --language-model-only (0.17+; --limit-mm-per-prompt 0 for every modality does "
                             "the same): no vision tower, loaded or profiled.")
+LIMIT_MM_HELP = ("As vLLM's --limit-mm-per-prompt ('{\"image\": 2}' or image=2): images a prompt, which bound the "
+                 "profile run's dummy images; 0 leaves out the vision tower (0.15+: not loaded) and its pass.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

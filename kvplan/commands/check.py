@@ -85,7 +85,8 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 
 
 def _engine(dep: Deployment):
-    return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only))
+    return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only,
+                                              dep.limit_mm_per_prompt))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

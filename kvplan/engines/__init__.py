@@ -9,6 +9,7 @@ start-up figures, resident sequences). One module per engine; `get_engine(name)`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from ..errors import FieldError, quote
 
@@ -24,6 +25,36 @@ class EngineFlags:
     enforce_eager: bool = False  # --enforce-eager: no CUDA graphs, so no graph reserve
     skip_mm_profiling: bool = False  # --skip-mm-profiling: no vision-tower pass in the profile run (0.10.1+)
     language_model_only: bool = False  # --language-model-only: no vision tower at all, loaded or profiled (0.17+)
+    images_per_prompt: Optional[int] = None  # --limit-mm-per-prompt's image count (None: vLLM's 999); 0: no tower
+
+
+def images_per_prompt(value) -> Optional[int]:
+    """The image count of vLLM's --limit-mm-per-prompt: JSON ('{"image": 2}', '{"image": {"count": 2}}'), the older
+    image=2,video=1 form, or a mapping; None where it names no image limit (vLLM's default of 999 applies)."""
+    import json
+
+    def count(item):
+        if isinstance(item, dict):
+            item = item.get("count")
+        if isinstance(item, bool) or not isinstance(item, int) or item < 0:
+            raise ValueError
+        return item
+
+    text = "" if isinstance(value, dict) else str(value).strip()
+    try:
+        if isinstance(value, dict):  # a deployments file's mapping: limit_mm_per_prompt: {image: 0}
+            limits = value
+        elif text.startswith("{"):
+            limits = json.loads(text)
+            if not isinstance(limits, dict):
+                raise ValueError
+        else:
+            limits = dict(part.split("=", 1) for part in text.split(",")) if text else {}
+            limits = {k.strip(): int(v) for k, v in limits.items()}
+        return count(limits["image"]) if "image" in limits else None
+    except (ValueError, TypeError):
+        raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0 (a count of "
+                                                f"0 or more a modality), got {quote(value)}.") from None
 
 
 def get_engine(name, flags: EngineFlags = EngineFlags()):

@@ -37,7 +37,7 @@ from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, profile_peak
 from .vllm_runner import Runner, is_rocm, model_runner
 from . import EngineFlags
-from .vllm_versions import Behaviour
+from .vllm_versions import Behaviour, parse_version
 
 GiB = 2**30
 
@@ -84,16 +84,19 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour) -> tup
                                                   f"the MoE kernel's tile, attention/embeddings/LM head bf16")
 
 
-def without_towers(spec, tp: int, stage, weights: int, source: str) -> tuple:
-    """--language-model-only: the model's tower components (vision tower, projector) are not built
-    (model_executor/models/interfaces.py _mark_tower_model, 0.15 on); they sit on the first pipeline stage,
-    sharded over tp as the rest (kvplan/plan/sharding.py stage_weights)."""
+TOWERLESS_SINCE = (0, 15)  # model_executor/models/interfaces.py _mark_tower_model: no tower for a limit of 0
+
+
+def without_towers(spec, tp: int, stage, weights: int, source: str, why: str) -> tuple:
+    """--language-model-only or an image limit of 0 (0.15 on): the model's tower components (vision tower,
+    projector) are not built (model_executor/models/interfaces.py _mark_tower_model); they sit on the first
+    pipeline stage, sharded over tp as the rest (kvplan/plan/sharding.py stage_weights)."""
     estimated = sum(g.bytes for g in spec.params)
     tower = sum(g.bytes for g in spec.params if g.name == "vision")
     if not tower or not estimated or not (stage is None or stage.is_first):
         return weights, source + "; no vision tower counted"
     share = -(-spec.resident_weight_bytes * tower // estimated // tp)
-    return weights - share, source + f"; without the vision tower ({format_gib(share)} GiB, --language-model-only)"
+    return weights - share, source + f"; without the vision tower ({format_gib(share)} GiB, {why})"
 
 
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
@@ -114,11 +117,13 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
-    if flags.language_model_only and spec.multimodal:
-        weights, weights_source = without_towers(spec, tp, stage, weights, weights_source)
+    no_images = flags.images_per_prompt == 0
+    if spec.multimodal and (flags.language_model_only or no_images and parse_version(version) >= TOWERLESS_SINCE):
+        why = "--language-model-only" if flags.language_model_only else "--limit-mm-per-prompt image 0"
+        weights, weights_source = without_towers(spec, tp, stage, weights, weights_source, why)
     runner = model_runner(spec, rules, gpu)
-    skip_mm = flags.skip_mm_profiling or flags.language_model_only
-    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu)
+    skip_mm = flags.skip_mm_profiling or flags.language_model_only or no_images
+    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.images_per_prompt)
     if rules.era == "v0":
         name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
         non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0

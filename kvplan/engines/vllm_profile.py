@@ -116,17 +116,18 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour) -> int:
 MM_LIMIT_PER_PROMPT = 999  # V1's images a prompt when --limit-mm-per-prompt leaves the modality out
 
 
-def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool) -> Optional[tuple]:
+def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
+                 limit: Optional[int] = None) -> Optional[tuple]:
     """(peak, held, source) of the profile's vision-tower pass, or None where there is none: the tower's own peak,
     and what stays allocated through the text forward after it (the encoder cache). vLLM 0.32
     (multimodal/encoder_budget.py MultiModalBudget, v1/core/encoder_cache_manager.py compute_mm_encoder_budget; the
     same rule in every V1 release read, 0.8.5-0.32.0): images = max(1, min(budget // T, max_num_seqs x per prompt)),
-    T the embeddings an image becomes, budget = max(max_num_batched_tokens, T) and per prompt = max(1, min(999,
-    max_model_len // T)) (0.10.2 on; before, 999 whatever the length: a difference only where max_num_seqs is
-    smaller than the budget's images), run as one batch. The tower's peak a
-    patch: VisionEncoder.peak_bytes_per_patch; the pixel values (cast to the model dtype with the processor's
-    output, multimodal/processing/context.py call_hf_processor) beside them. The encoder cache holds images x T
-    embeddings of the language model's width until profile_run ends."""
+    T the embeddings an image becomes, budget = max(max_num_batched_tokens, T), per prompt = max(1, min(`limit`
+    (--limit-mm-per-prompt's image count, 999 by default), max_model_len // T)) (0.10.2 on; before, the limit
+    whatever the length: a difference only where max_num_seqs is smaller than the budget's images), run as one
+    batch. The tower's peak a patch: VisionEncoder.peak_bytes_per_patch; the pixel values (cast to the model dtype
+    with the processor's output, multimodal/processing/context.py call_hf_processor) beside them. The encoder cache
+    holds images x T embeddings of the language model's width until profile_run ends."""
     enc = spec.vision_encoder
     first = stage is None or stage.index == 0  # V2 gates it to the first pipeline stage; V1's runs on every stage
     if skip or not spec.multimodal or not runner.encoder_profiled or (runner.name == "V2" and not first):
@@ -136,7 +137,7 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool) -> 
                       "Llama 4's are)")
     width = DTYPE_BYTES[spec.dtype]
     t = enc.tokens_per_item
-    per_prompt = max(1, min(MM_LIMIT_PER_PROMPT, settings.max_model_len // t))
+    per_prompt = max(1, min(limit or MM_LIMIT_PER_PROMPT, settings.max_model_len // t))
     images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * per_prompt))
     patches = images * enc.patches_per_item
     peak = patches * enc.peak_bytes_per_patch(width, tp) + images * enc.pixels_per_item * width
@@ -146,7 +147,7 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool) -> 
 
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
-                 gpu=None) -> tuple:
+                 gpu=None, images_per_prompt: Optional[int] = None) -> tuple:
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if rules.era == "v0":
@@ -161,7 +162,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     sampler = sampler if last else 0
     source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "
               f"{format_gib(sampler)} GiB")
-    encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm)
+    encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, images_per_prompt)
     if encoder is None:
         return max(forward, sampler), f"max({source})"
     peak, held, how = encoder
