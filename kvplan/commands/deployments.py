@@ -107,7 +107,7 @@ VALIDATORS = {
     "enforce_eager": _flag("enforce_eager"),
     "skip_mm_profiling": _flag("skip_mm_profiling"),
     "language_model_only": _flag("language_model_only"),
-    "limit_mm_per_prompt": lambda v: _images(v),
+    "limit_mm_per_prompt": _images,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False}
