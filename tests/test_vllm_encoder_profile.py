@@ -299,3 +299,21 @@ def test_limit_mm_per_prompt_as_vllm_takes_it(tmp_path):
     result = run_kvplan("check", "--file", path, "--format", "json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["results"][0]["max_concurrency"] == 65
+
+
+def test_every_pipeline_stage_holds_the_tower():
+    """vLLM builds a multimodal model's tower and projector on every pipeline rank and loads their weights there
+    (gemma3_mm.py and mllama4.py __init__: no get_pp_group() check; 0.8.5 to 0.32.0 read): at pp 2 each of Gemma
+    3's two stages holds the 846,120,672 tower bytes counted by hand above, so the stages together hold the model,
+    one tower more (kvplan had put it on the first stage only) and the tied embedding again as the last stage's LM
+    head (262,208 x 5,376 bf16: 2,819,260,416 bytes); --language-model-only takes the tower off each."""
+    from kvplan.engines.vllm_budget import without_towers
+    from kvplan.model.sources import resolve
+    from kvplan.plan.sharding import pp_stages, stage_weights
+
+    spec = resolve(GEMMA)
+    stages = pp_stages(spec.num_hidden_layers, 2)
+    held = [stage_weights(spec, 1, s) for s in stages]
+    assert sum(held) - stage_weights(spec, 1) == pytest.approx(846_120_672 + 2_819_260_416, abs=2)
+    for weights in held:
+        assert weights - without_towers(spec, 1, weights, "", "")[0] == 846_120_672

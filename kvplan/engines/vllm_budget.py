@@ -87,13 +87,13 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour) -> tup
 TOWERLESS_SINCE = (0, 15)  # model_executor/models/interfaces.py _mark_tower_model: no tower for a limit of 0
 
 
-def without_towers(spec, tp: int, stage, weights: int, source: str, why: str) -> tuple:
+def without_towers(spec, tp: int, weights: int, source: str, why: str) -> tuple:
     """--language-model-only or an image limit of 0 (0.15 on): the model's tower components (vision tower,
-    projector) are not built (model_executor/models/interfaces.py _mark_tower_model); they sit on the first
-    pipeline stage, sharded over tp as the rest (kvplan/plan/sharding.py stage_weights)."""
+    projector) are not built (model_executor/models/interfaces.py _mark_tower_model); every pipeline stage holds
+    them otherwise, sharded over tp as the rest (kvplan/plan/sharding.py stage_weights)."""
     estimated = sum(g.bytes for g in spec.params)
     tower = sum(g.bytes for g in spec.params if g.name == "vision")
-    if not tower or not estimated or not (stage is None or stage.is_first):
+    if not tower or not estimated:
         return weights, source + "; no vision tower counted"
     share = -(-spec.resident_weight_bytes * tower // estimated // tp)
     return weights - share, source + f"; without the vision tower ({format_gib(share)} GiB, {why})"
@@ -120,7 +120,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     no_images = flags.images_per_prompt == 0
     if spec.multimodal and (flags.language_model_only or no_images and parse_version(version) >= TOWERLESS_SINCE):
         why = "--language-model-only" if flags.language_model_only else "--limit-mm-per-prompt image 0"
-        weights, weights_source = without_towers(spec, tp, stage, weights, weights_source, why)
+        weights, weights_source = without_towers(spec, tp, weights, weights_source, why)
     runner = model_runner(spec, rules, gpu)
     skip_mm = flags.skip_mm_profiling or flags.language_model_only or no_images
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.images_per_prompt)

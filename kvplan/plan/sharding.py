@@ -135,8 +135,8 @@ def weights_per_gpu(spec: ModelSpec, tp: int, pp: int = 1) -> int:
 
 
 def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> int:
-    """Weight bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings (and a vision tower)
-    on the first stage and the LM head on the last (a tied embedding is loaded again there), over tp, but for
+    """Weight bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings on the first stage, the LM
+    head on the last (a tied embedding is loaded again there) and a vision tower on every stage, over tp, but for
     what every rank holds whole (ParamGroup.replicated: norms, MoE routers, MLA's latent projections; 0.9 GiB of
     DeepSeek-V3's 79 GiB a GPU at tp 8) and for the K / V projections where tp exceeds the KV heads (each rank one
     whole head: ParamGroup.kv_split). The whole model's share when stage is None. Of what serving loads: the
@@ -151,10 +151,12 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> in
     else:
         per_layer = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head", "vision"))
         embed = sum(g.bytes for g in spec.params if g.name == "embed")
-        first = embed + sum(g.bytes for g in spec.params if g.name == "vision")  # the vision tower runs first
+        # vLLM builds a multimodal model's tower and projector on every pipeline rank (gemma3_mm.py, mllama4.py
+        # __init__: no get_pp_group() check, 0.8.5 to 0.32.0 read), and loads their weights there
+        tower = sum(g.bytes for g in spec.params if g.name == "vision")
         head = sum(g.bytes for g in spec.params if g.name == "lm_head") or embed
         layers = stage.layers / spec.num_hidden_layers
-        share = (per_layer * layers + first * stage.is_first + head * stage.is_last) / estimated
+        share = (per_layer * layers + embed * stage.is_first + head * stage.is_last + tower) / estimated
     # the estimate's split applied to the checkpoint's own bytes
     whole = int(total * replicated * layers / estimated) if tp > 1 else 0
     kv = spec.kv_heads
