@@ -554,3 +554,26 @@ def test_pools_in_torch_cache_count_in_nvml_view():
     assert relative_error(48_131_735_552, 49_742_456_832) < -0.03  # the raw growth: the -3.2% of before
     assert pool_bytes_in_nvml_view(10**9 + 2 * 2**20, 10**9, 10**9) == 10**9 + 2 * 2**20  # driver overhead shows
     assert pool_bytes_in_nvml_view(10**9, 10**9, 10**9 + 2**21) == 10**9  # reserved beyond the pools: none reused
+
+
+def test_the_weight_stream_in_decode_order_renders_beside_the_shape_by_shape_one():
+    """H200, session 46 (benchmarks/verify_h200_2026-12-04_s46_call2.jsonl): Llama-3.1-8B's linears timed shape by
+    shape read 92.5% of the read probe at batch 1 and 89.6% at batch 8, in decode order (one graph of every linear,
+    gpu/gemm.py decode_order_stream) 92.8% and 89.3%; the report line gives both."""
+    import json as _json
+    from pathlib import Path
+
+    from kvplan.commands.verify import VerifyResult
+    from kvplan.render import emit
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "verify_h200_2026-12-04_s46_call2.jsonl"
+    run = next(r for r in map(_json.loads, path.read_text().splitlines()) if r["name"] == "llama8b-8k")
+    chain = run["result"]["gemm"]["decode_order"]
+    assert round(100 * chain["1"]["fraction_of_read"], 1) == 92.8 and round(100 * chain["8"]["fraction_of_read"],
+                                                                             1) == 89.3
+    text = " ".join(emit(VerifyResult(run["result"]), "table").split())
+    assert "Weight stream (dense linears, chosen forms, shape by shape): batch 1:" in text
+    assert "in decode order (one graph of every linear) batch 1: 93%, batch 2: 92%, batch 4: 92%, batch 8: 89%" \
+        in text
+    del run["result"]["gemm"]["decode_order"]  # results recorded before session 46 have none
+    assert "in decode order" not in emit(VerifyResult(run["result"]), "table")

@@ -598,3 +598,21 @@ def test_attention_free_models_are_refused_in_one_line():
     spec = resolve("tiiuae/falcon-mamba-7b", raw_out=raw)
     with pytest.raises(KvplanError, match="is attention-free \\(falcon_mamba: every layer a Mamba block\\)"):
         architecture(raw[0], spec, 1)
+
+
+def test_decode_order_is_layer_by_layer_with_the_lm_head_last():
+    """verify's weight stream in decode order (gpu/gemm.py decode_order_stream) runs the linears as a decode step
+    does: each layer's qkv, o, gate_up, down, then the next layer's, the (tied) LM head last; a stacked pair
+    (Qwen3-Next's router and shared-expert gate) once, at its first part's place, and not its parts."""
+    from kvplan.gpu.gemm import decode_linears, decode_order
+
+    w = stack_rows(dict(full_weights(tiny("llama"), 0)))
+    order = decode_order(w, True)
+    expect = [w[f"layers.{i}.{p}"] for i in range(2) for p in ("qkv", "o", "mlp.gate_up", "mlp.down")] + [w["embed"]]
+    assert len(order) == len(expect) and all(a is b for a, b in zip(order, expect))
+    assert decode_order(w, False)[-1] is w["layers.1.mlp.down"]  # untied: no LM head among these weights
+    s = stack_rows(dict(full_weights(tiny("qwen3_next"), 0)))
+    order = decode_order(s, False)
+    assert not any(t is s["layers.0.shared_gate"] or t is s["layers.0.router"] for t in order)
+    grouped = decode_linears(s, False)
+    assert sum(len(ts) for ts in grouped.values()) == len(order)

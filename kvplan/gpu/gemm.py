@@ -32,22 +32,27 @@ THREE_OWN = dict(zip(("ctas_per_sm", "depth"), OWN_THREE_LAUNCH))
 PREFER_MARGIN = 0.99
 
 
-def decode_linears(weights: dict, tied: bool) -> dict:
-    """(rows, cols) -> the 2-D weights decode multiplies by, every layer's; a stacked JOINT_ROWS pair counts as
-    the one weight decode multiplies by (kvplan/gpu/ops.py stacked_rows)."""
-    shapes: dict = {}
-    joined = set()
-    for name, w in weights.items():
+def decode_order(weights: dict, tied: bool) -> list:
+    """The 2-D weights decode multiplies by, in the order a decode step runs them (layer by layer, the LM head
+    last); a stacked JOINT_ROWS pair is the one weight decode multiplies by (kvplan/gpu/ops.py stacked_rows)."""
+    stacked, seconds = {}, set()  # a pair's first name -> the stacked weight; its second's name
+    for name in weights:
         prefix, _, base = name.rpartition(".")
         for first, second in JOINT_ROWS:
-            both = stacked_rows(w, weights.get(f"{prefix}.{second}")) if base == first else None
+            both = stacked_rows(weights[name], weights.get(f"{prefix}.{second}")) if base == first else None
             if both is not None:
-                shapes.setdefault(tuple(both.shape), []).append(both)
-                joined |= {name, f"{prefix}.{second}"}
-    for name, w in weights.items():
-        base = name.rsplit(".", 1)[-1]
-        if name not in joined and w.dim() == 2 and (base in LINEAR_NAMES or (tied and name == "embed")):
-            shapes.setdefault(tuple(w.shape), []).append(w)
+                stacked[name] = both
+                seconds.add(f"{prefix}.{second}")
+    order = [stacked.get(name, w) for name, w in weights.items() if name not in seconds
+             and (name in stacked or w.dim() == 2 and name.rsplit(".", 1)[-1] in LINEAR_NAMES)]
+    return order + ([weights["embed"]] if tied and "embed" in weights else [])
+
+
+def decode_linears(weights: dict, tied: bool) -> dict:
+    """(rows, cols) -> the 2-D weights decode multiplies by, every layer's (decode_order grouped by shape)."""
+    shapes: dict = {}
+    for w in decode_order(weights, tied):
+        shapes.setdefault(tuple(w.shape), []).append(w)
     return shapes
 
 
@@ -148,6 +153,30 @@ def _timed_again(mm, key: tuple, x, tensors: list, times: dict, reps: int) -> fl
         return other
     mm.forms[key] = best
     return again
+
+
+def decode_order_stream(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, reps: int = 8) -> dict:
+    """The chosen forms (mm.forms) over every linear in decode order, one CUDA graph a batch, nothing between them
+    (attention, norms and activations left out): the weight stream as a decode step meets it, where launches of
+    different forms sit side by side (H200, session 45: Qwen3-14B's linears in decode order read at 58% until the
+    GEMV's launches were padded to their intended CTAs an SM, 89-92% after, against 89-91% shape by shape)."""
+    order = decode_order(weights, tied)
+    nbytes = sum(w.numel() * w.element_size() + (0 if mm.block_scale(w) is None else mm.block_scale(w).numel() * 4)
+                 for w in order)
+    stream = {}
+    for batch in batches:
+        xs: dict = {}
+        for w in order:  # one x per input width and kind, as choose_forms times each shape
+            key = (w.shape[1], w.dtype, mm.block_scale(w) is not None)
+            if key not in xs:
+                xs[key] = (torch.randn(batch, w.shape[1], dtype=torch.bfloat16, device=w.device) if key[2]
+                           else _plain_input([w], batch))
+        ms = _graph_ms(lambda: [mm(xs[(w.shape[1], w.dtype, mm.block_scale(w) is not None)], w) for w in order],
+                       reps)
+        stream[batch] = {"bytes": nbytes, "ms": ms, "bytes_per_s": nbytes / (ms / 1e3),
+                         "fraction_of_read": nbytes / (ms / 1e3) / read_bw if read_bw else None}
+    torch.cuda.empty_cache()
+    return stream
 
 
 def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, reps: int = 8) -> dict:

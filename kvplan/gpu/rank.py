@@ -23,7 +23,7 @@ from ..verify.layout import cache_layout
 from ..verify.terms import capture_sizes
 from .caches import caches_from_layout
 from .decode import time_decode, time_prefill
-from .gemm import choose_forms
+from .gemm import choose_forms, decode_order_stream
 from .measure import graph_memory, profile_run
 from .model import Runtime, Transformer
 from .timing import capture, read_bandwidth, time_replays
@@ -144,6 +144,7 @@ def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: floa
     model = held["model"]
     with progress.step("choosing the skinny matmul form per weight shape (batches 1-8)"):
         gemm = choose_forms(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
+        gemm["decode_order"] = decode_order_stream(model.rt.mm, held["weights"], model.arch.tied_embeddings, read_bw)
     with progress.step(f"profile run: prefill of {opts.max_num_batched_tokens:,} tokens + sampler"):
         profile = profile_run(model, model.arch.vocab, opts.max_num_batched_tokens, opts.max_num_seqs,
                               plan_engine(spec, opts).dummy_sampler(spec))

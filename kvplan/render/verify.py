@@ -131,7 +131,11 @@ def gemm_line(r: dict) -> str:
             chosen.setdefault(row["chosen"], set()).add(f"{row['shape'][0]}x{row['shape'][1]}@{row['batch']}")
     forms = "".join(f"; {form} chosen for {', '.join(sorted(where))}" for form, where in sorted(chosen.items())) \
         or "; F.linear (x @ W^T) everywhere"
-    return f"Weight stream (dense linears, chosen forms): {'; '.join(parts)}{forms}."
+    chain = r["gemm"].get("decode_order") or {}
+    in_order = "; in decode order (one graph of every linear) " + ", ".join(
+        f"batch {b}: {s['fraction_of_read']:.0%}" for b, s in chain.items() if s.get("fraction_of_read")) \
+        if any(s.get("fraction_of_read") for s in chain.values()) else ""
+    return f"Weight stream (dense linears, chosen forms, shape by shape): {'; '.join(parts)}{in_order}{forms}."
 
 
 def decode_table(r: dict):
