@@ -77,7 +77,8 @@ PAIRS_LABEL = ("bundled MoE pairs kernel (NVRTC, kvplan/kernels/skinny_gemm.cu) 
 # Flash (I 1,536) 41.6 / 36.2, Nemotron-3-Nano (1,856, no gate) 51.5 / 49.5, Mixtral tp 2 (7,168) 104.3 / 101.3,
 # DeepSeek-V2-Lite (1,408) 47.9 / 48.0, Qwen3-Next tp 2 (256) 19.3 / 22.9: three launches of a few MB each lose to
 # the pairs kernel's. Block-scaled fp8 experts keep the pairs kernel: with x and the activations quantised per 128
-# values first (five launches) DeepSeek-V3's at tp 8 ran 40.9 against 33.5. ONE_TOKEN_GEMV False: the pairs kernel
+# values first (five launches) DeepSeek-V3's at tp 8 ran 40.9 against 33.5, and 33.4 against 33.0 once the GEMV's
+# launches were padded to their CTAs an SM (session 46): a tie. ONE_TOKEN_GEMV False: the pairs kernel
 # everywhere (benchmarks' A/B).
 ONE_TOKEN_GEMV = True
 ONE_TOKEN_MIN_INTER = 1536

@@ -126,13 +126,13 @@ class GemvStreamPlan:
         self.block_scaled = block_scaled
         self.registers = ld.regs.get(kernel)
         self.smem = smem_bytes(self.config.depth, mma_tiles, own)
-        if gather is None and not block_scaled and os.environ.get("KVPLAN_GV_SPREAD", "1") != "0":
+        if os.environ.get("KVPLAN_GV_SPREAD", "1") != "0":
             # No more CTAs an SM than the launch is shaped for (each CTA has a fixed share), however much shared
             # memory a kernel before it leaves free there: a grid launched early (PDL) onto SMs part-filled by the
             # one before filled the free room, some SMs taking more CTAs than intended. H200, session 45
-            # (benchmarks/chain_pairs_probe.py): Qwen3-14B's linears in decode order 58 -> 92% of read at batch 1.
-            # Dense weights only, as measured (the MoE gather and block-scaled launches keep theirs);
-            # KVPLAN_GV_SPREAD=0 the old launch, A/B only.
+            # (benchmarks/chain_pairs_probe.py): Qwen3-14B's linears in decode order 58 -> 92% of read at batch 1;
+            # session 46 (benchmarks/moe_one_token_probe.py): DeepSeek-V3's block-scaled experts at one token 40.5
+            # -> 33.4 us a layer, 16-bit MoE gather launches level. KVPLAN_GV_SPREAD=0 the old launch, A/B only.
             self.smem = max(self.smem, min(dev.smem_optin - 1024, dev.smem_per_sm // ctas_per_sm - 1024 - 16))
         maps = ("tmap4",) if own else ("tmap",)
         self._launch = rt.PreparedLaunch(ld, kernel, maps + _ARGS + (_BLOCK_ARGS if block_scaled else ())
