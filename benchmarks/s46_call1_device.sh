@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Session 46, call 1: the balanced row-owned GEMV (own=True, balanced=True; gemv_stream.cu gemv_bal): its GPU tests,
-# memcheck and racecheck of one launch with slices cut between CTAs, then benchmarks/balanced_own_probe.py.
+# Session 46, call 1, on branch gemv-balanced-s46 (git checkout gemv-balanced-s46 && bash benchmarks/s46_call1_device.sh):
+# the balanced row-owned GEMV (own=True, balanced=True; gemv_stream.cu gemv_bal), not merged: its GPU tests, memcheck
+# and racecheck of one launch with slices cut between CTAs, then benchmarks/balanced_own_probe.py.
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD
