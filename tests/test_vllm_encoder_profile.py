@@ -81,9 +81,9 @@ def test_the_model_runner_decides_whether_the_tower_is_profiled(engine, profiled
 
 
 def test_a_tower_kvplan_does_not_model_says_so():
-    """Devstral Small 2 (Mistral 3 with a Pixtral tower) names a vision_config; its tower's profile pass is not
-    modelled: the peak is the text forward's, and the source says what was left out."""
-    peak = _peak("mistralai/Devstral-Small-2-24B-Instruct-2512", "--gpu", "h200", "--context", "8192")
+    """Qwen3.5 (Qwen3_5ForConditionalGeneration; the bundled config copy names no vision_config): its tower's
+    profile pass is not modelled: the peak is the text forward's, and the source says what was left out."""
+    peak = _peak("Qwen/Qwen3.5-9B", "--gpu", "h200", "--context", "8192")
     assert "profile pass is not modelled" in peak["source"]
 
 
@@ -317,3 +317,53 @@ def test_every_pipeline_stage_holds_the_tower():
     assert sum(held) - stage_weights(spec, 1) == pytest.approx(846_120_672 + 2_819_260_416, abs=2)
     for weights in held:
         assert weights - without_towers(spec, 1, weights, "", "")[0] == 846_120_672
+
+
+DEVSTRAL = "mistralai/Devstral-Small-2-24B-Instruct-2512"
+
+
+def _frozen_towers() -> dict:
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "data" / "vllm_vision_profile_peak.json").read_text())["towers"]
+
+
+def test_the_towers_parameters_are_what_vllm_builds():
+    """The vision weights kvplan counts against the parameters of vLLM 0.32.0's own modules (frozen by
+    benchmarks/vllm_reference/vision_profile_peak.py). Mistral 3's (Devstral-Small-2) by hand: the patch convolution
+    1024 x 3 x 14 x 14, ln_pre 1024, 24 layers of q/k/v/o 4 x 1024^2, gate/up/down 3 x 1024 x 4096 and two RMSNorms
+    2 x 1024, the projector's RMSNorm 1024, patch merger 4096 x 1024, linears 1024 x 5120 and 5120 x 5120:
+    438,958,080, all bf16 (the checkpoint's fp8 skips the tower and projector). kvplan had counted none of them
+    (0.82 GiB more weights a GPU at tp 1). Gemma 3's reference builds the SigLIP tower alone: kvplan's count less
+    its projector (1152 x 5376) and the projector's norm (1152)."""
+    from kvplan.model.sources import resolve
+
+    towers = _frozen_towers()
+
+    def vision(name):
+        return next(g.bytes for g in resolve(name).params if g.name == "vision") // 2  # bf16
+
+    hand = (1024 * 3 * 14 * 14 + 1024 + 24 * (4 * 1024 ** 2 + 3 * 1024 * 4096 + 2 * 1024) + 1024 + 4096 * 1024
+            + 1024 * 5120 + 5120 * 5120)
+    assert hand == 438_958_080 == vision(DEVSTRAL) == towers["pixtral"]["parameters"]
+    assert vision("meta-llama/Llama-4-Scout-17B-16E-Instruct") == towers["llama4"]["parameters"]
+    assert vision(GEMMA) - 1152 * 5376 - 1152 == towers["siglip"]["parameters"]
+
+
+def test_devstral_small_2_profiles_two_1540_pixel_images():
+    """Mistral 3's dummy image is the processor's longest edge, 1540 pixels: 110 x 110 patches of 14, one embedding
+    a 2 x 2 block (55 x 55 = 3,025); 8,192 batched tokens hold two. vLLM's own Pixtral tower and projector on the
+    CPU (frozen) hold 38,312 bytes a patch with its pixel values at 280, 560 and 1,540 pixels and 1, 2 and 4 images,
+    plus the packed-sequence lengths (int32, images + 2 of them) kvplan leaves out; kvplan: 37,136 a patch (the MLP:
+    6 x 1024 + 3 x 4096 values, the rotary cos / sin 2 x 64, the positions 16 bytes) and 3 x 14 x 14 pixel values."""
+    from kvplan.model.sources import resolve
+
+    enc = resolve(DEVSTRAL).vision_encoder
+    assert (enc.family, enc.tokens_per_item, enc.patches_per_item) == ("pixtral", 3025, 12100)
+    per_patch = enc.peak_bytes_per_patch(2, 1)
+    assert per_patch == 2 * (6 * 1024 + 3 * 4096 + 2 * 64) + 16 == 37_136
+    for case in _frozen_towers()["pixtral"]["cases"]:
+        patches = (case["pixels"] // 14) ** 2 * case["items"]
+        assert case["peak_bytes"] - 4 * (case["items"] + 2) == patches * (per_patch + 3 * 14 * 14 * 2), case
+    peak = _peak(DEVSTRAL, "--gpu", "h200", "--context", "8192")
+    assert "vision tower over 2 images x 12100 patches" in peak["source"]

@@ -10,6 +10,13 @@ one operator.
 - llama4: vllm/model_executor/models/mllama4.py Llama4VisionModel and the projector to the language model
   (encode_image_chunks), Llama 4 Scout's shapes (336-pixel tiles, 14-pixel patches, hidden 1408, intermediate
   5632, 16 heads, 34 layers, pixel shuffle 0.5 to 4096, text width 5120); an item is one tile.
+- pixtral: vllm/model_executor/models/pixtral.py PixtralHFVisionModel and mistral3.py Mistral3MultiModalProjector
+  (its RMSNorm, the 2 x 2 patch merger, two linears to the text width) as Mistral3ForConditionalGeneration runs them
+  (_process_image_input), Devstral-Small-2's shapes (14-pixel patches, hidden 1024, intermediate 4096, 16 heads,
+  24 layers, image_size 1540, text width 5120); an item is one square image of --pixtral-pixels pixels a side (the
+  profile's 1540-pixel images are 12,100 patches each, hours of CPU: the peak is measured at smaller ones).
+
+Each tower's parameter count (tower and projector, as the model builds them) is recorded too.
 
     /work/vllm-venv/bin/python benchmarks/vllm_reference/vision_profile_peak.py --items 1,2,4 \
         --out tests/data/vllm_vision_profile_peak.json
@@ -34,7 +41,11 @@ SHAPES = {
                    projector_output_dim=4096, vision_output_dim=4096, multi_modal_projector_bias=False,
                    rope_theta=10000),
 }
-TEXT_WIDTH = {"llama4": 5120}  # Llama 4 Scout's language model: the projector's output
+PIXTRAL = dict(hidden_size=1024, intermediate_size=4096, num_attention_heads=16, head_dim=64, image_size=1540,
+               patch_size=14, num_channels=3, num_hidden_layers=24, rope_theta=10000.0, hidden_act="silu")
+SHAPES["pixtral"] = PIXTRAL
+TEXT_WIDTH = {"llama4": 5120, "pixtral": 5120}  # Llama 4 Scout's and Devstral-Small-2's language models
+SPATIAL_MERGE = 2  # Mistral3Config.spatial_merge_size
 
 
 class LiveBytes(TorchDispatchMode):
@@ -82,7 +93,8 @@ class LiveBytes(TorchDispatchMode):
 
 
 def _stub_torchvision() -> None:
-    """transformers' Llama 4 image processor (imported by mllama4.py, unused here) imports torchvision, whose
+    """transformers' Llama 4 and Pixtral image processors (imported by mllama4.py and pixtral.py, unused here) import
+    torchvision, whose
     PyPI build does not load beside the CPU torch: a stand-in module that answers every name."""
     import sys
     import types
@@ -103,6 +115,9 @@ def _stub_torchvision() -> None:
 
 def _tower(name: str):
     """The tower as the multimodal model runs it on pixel values: a module taking [items, 3, size, size]."""
+    if name == "pixtral":
+        _stub_torchvision()  # pixtral.py imports transformers' Pixtral image processor (unused here)
+        return _Mistral3Vision()
     if name == "siglip":
         from transformers import SiglipVisionConfig
         from vllm.model_executor.models.siglip import SiglipVisionModel
@@ -122,6 +137,26 @@ def _tower(name: str):
     return torch.nn.Sequential(tower, projector)  # mllama4.py encode_image_chunks
 
 
+class _Mistral3Vision(torch.nn.Module):
+    """mistral3.py _process_image_input: the tower over a list of images, then the projector with their sizes."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import PixtralVisionConfig
+        from vllm.model_executor.models.mistral3 import Mistral3MultiModalProjector
+        from vllm.model_executor.models.pixtral import PixtralHFVisionModel
+
+        self.tower = PixtralHFVisionModel(PixtralVisionConfig(**PIXTRAL), None, prefix="vision_tower")
+        self.projector = Mistral3MultiModalProjector(PIXTRAL["hidden_size"], TEXT_WIDTH["pixtral"], SPATIAL_MERGE,
+                                                     PIXTRAL["patch_size"], "gelu", False, None,
+                                                     prefix="multi_modal_projector")
+
+    def forward(self, images):
+        features = self.tower(list(images))
+        sizes = [(img.shape[-2], img.shape[-1]) for img in images]
+        return self.projector(torch.cat(features) if isinstance(features, (list, tuple)) else features, sizes)
+
+
 def build(name: str):
     from vllm.config import VllmConfig, set_current_vllm_config
     from vllm.distributed import parallel_state as ps
@@ -139,13 +174,26 @@ def build(name: str):
     for m in model.modules():  # the CUDA path's GEMM (F.linear), where the CPU path would repack the weights
         if hasattr(m, "quant_method"):
             m.cpu_linear = torch.nn.functional.linear
+        if type(m).__name__ == "SiluAndMul":  # one output, as on a GPU
+            m._forward_method = _silu_and_mul_one_output
     return vc, model
+
+
+def _silu_and_mul_one_output(x):
+    """SiluAndMul as a GPU runs it: one output of half x's width (activation.py forward_cuda's fused op, or
+    forward_native compiled by Inductor where custom ops are off, vLLM's default), where the CPU's eager
+    forward_native also holds silu(gate) beside it (8,192 more bytes a Pixtral patch)."""
+    d = x.shape[-1] // 2
+    out = torch.empty(x.shape[:-1] + (d,), dtype=x.dtype)
+    torch.sigmoid(x[..., :d], out=out)
+    return out.mul_(x[..., :d]).mul_(x[..., d:])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--towers", default="siglip,llama4")
     ap.add_argument("--items", default="1,2")
+    ap.add_argument("--pixtral-pixels", default="280,560", help="the side of pixtral's square images, in pixels")
     ap.add_argument("--out")
     args = ap.parse_args()
     import vllm
@@ -158,16 +206,20 @@ def main() -> None:
     for name in args.towers.split(","):
         vc, model = build(name)
         shapes, cases = SHAPES[name], []
-        for items in (int(v) for v in args.items.split(",")):
-            pixels = torch.randn(items, 3, shapes["image_size"], shapes["image_size"], dtype=torch.bfloat16)
-            t0 = time.time()
-            weights = [*model.parameters(), *model.buffers()]
-            with set_current_vllm_config(vc), torch.inference_mode(), LiveBytes(weights, [pixels]) as live:
-                out = model(pixels)
-                del out
-            cases.append({"items": items, "peak_bytes": live.peak, "seconds": round(time.time() - t0, 1)})
-            print(name, json.dumps(cases[-1]), flush=True)
-        result["towers"][name] = {"shapes": shapes, "text_width": TEXT_WIDTH.get(name), "cases": cases}
+        sides = [int(v) for v in args.pixtral_pixels.split(",")] if name == "pixtral" else [shapes["image_size"]]
+        for side in sides:
+            for items in (int(v) for v in args.items.split(",")):
+                pixels = torch.randn(items, 3, side, side, dtype=torch.bfloat16)
+                t0 = time.time()
+                weights = [*model.parameters(), *model.buffers()]
+                with set_current_vllm_config(vc), torch.inference_mode(), LiveBytes(weights, [pixels]) as live:
+                    out = model(pixels)
+                    del out
+                cases.append({"items": items, "peak_bytes": live.peak, "seconds": round(time.time() - t0, 1)}
+                             | ({"pixels": side} if name == "pixtral" else {}))
+                print(name, json.dumps(cases[-1]), flush=True)
+        result["towers"][name] = {"shapes": shapes, "text_width": TEXT_WIDTH.get(name), "cases": cases,
+                                  "parameters": sum(p.numel() for p in model.parameters())}
         from vllm.distributed import parallel_state as ps
 
         ps.destroy_model_parallel()

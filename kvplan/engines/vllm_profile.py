@@ -133,8 +133,8 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
     if skip or not spec.multimodal or not runner.encoder_profiled or (runner.name == "V2" and not first):
         return None
     if enc is None:
-        return 0, 0, ("a multimodal architecture whose vision tower's profile pass is not modelled (Gemma 3's and "
-                      "Llama 4's are)")
+        return 0, 0, ("a multimodal architecture whose vision tower's profile pass is not modelled (Gemma 3's, "
+                      "Llama 4's and Mistral 3's are)")
     width = DTYPE_BYTES[spec.dtype]
     t = enc.tokens_per_item
     per_prompt = max(1, min(limit or MM_LIMIT_PER_PROMPT, settings.max_model_len // t))

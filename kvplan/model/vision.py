@@ -1,6 +1,6 @@
-"""Vision towers whose weights a multimodal checkpoint carries beside its language model, by shape, for the two
-families whose public parameter counts include them: Gemma 3 (SigLIP encoder + projector) and Llama 4 (its own
-encoder, pixel-shuffle adapter + projector). vLLM loads them, so they count towards the resident weights; they
+"""Vision towers whose weights a multimodal checkpoint carries beside its language model, by shape: Gemma 3 (SigLIP
+encoder + projector), Llama 4 (its own encoder, pixel-shuffle adapter + projector) and Mistral 3 (Pixtral encoder,
+patch merger + projector; Devstral-Small-2). vLLM loads them, so they count towards the resident weights; they
 stay in the model dtype. Other multimodal configs (InternVL, Qwen2-VL, ...) are counted as their language model
 alone."""
 
@@ -19,6 +19,10 @@ from .tensors import Tensor
 SIGLIP_DEFAULTS = {"num_channels": 3, "vision_use_head": False}
 LLAMA4_DEFAULTS = {"num_channels": 3, "projector_input_dim": 4096, "projector_output_dim": 4096,
                    "vision_output_dim": 4096, "multi_modal_projector_bias": False}
+# transformers' PixtralVisionConfig and Mistral3Config defaults (16 heads of 64, a 2 x 2 patch merger, no projector
+# bias), as Mistral Small 3.x and Devstral-Small-2 keep them
+PIXTRAL_DEFAULTS = {"num_channels": 3, "num_attention_heads": 16}
+MISTRAL3_SPATIAL_MERGE = 2
 
 
 SHAPE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_size", "image_size")
@@ -71,6 +75,22 @@ def _llama4(cfg: Config, text_hidden: int) -> list:
             Tensor("vision", text_hidden, v.int("vision_config.vision_output_dim") + projector_bias)]
 
 
+def _mistral3(cfg: Config, text_hidden: int) -> list:
+    """vLLM 0.32 pixtral.py PixtralHFVisionModel (a patch convolution without bias, RMSNorms, q/k/v/o and a gated MLP
+    without biases, 2-D rotary positions: no position table) and mistral3.py Mistral3MultiModalProjector (an
+    RMSNorm, the patch merger's merge^2 x hidden -> hidden linear, two linears to the text width)."""
+    v = _vision_config(cfg, PIXTRAL_DEFAULTS)
+    hidden, inter = v.int("vision_config.hidden_size"), v.int("vision_config.intermediate_size")
+    patch, layers = v.int("vision_config.patch_size"), v.int("vision_config.num_hidden_layers")
+    merge = cfg.int("spatial_merge_size", default=MISTRAL3_SPATIAL_MERGE)
+    bias = int(cfg.flag("multimodal_projector_bias", False))
+    return [Tensor("vision", hidden, v.int("vision_config.num_channels") * patch * patch), Tensor("vision", hidden),
+            Tensor("vision", hidden, hidden, copies=4 * layers), Tensor("vision", inter, hidden, copies=2 * layers),
+            Tensor("vision", hidden, inter, copies=layers), Tensor("vision", hidden, copies=2 * layers),
+            Tensor("vision", hidden), Tensor("vision", hidden, merge * merge * hidden),
+            Tensor("vision", text_hidden, hidden + bias), Tensor("vision", text_hidden, text_hidden + bias)]
+
+
 def vision_tensors(cfg: Config, text_hidden: int) -> list:
     """Tensors of the vision tower and projector, [] when the family's tower is not modelled or absent."""
     if not has_vision_tower(cfg):
@@ -79,7 +99,17 @@ def vision_tensors(cfg: Config, text_hidden: int) -> list:
         return _siglip(cfg, text_hidden)
     if cfg.model_type.startswith("llama4"):
         return _llama4(cfg, text_hidden)
+    if _is_mistral3(cfg):
+        return _mistral3(cfg, text_hidden)
     return []
+
+
+def _is_mistral3(cfg: Config) -> bool:
+    """Mistral 3's multimodal checkpoints (a Pixtral encoder): by architecture or tower type, since the config read
+    here carries the text model's model_type (ministral3, mistral)."""
+    archs = cfg.get("architectures")
+    return ("Mistral3ForConditionalGeneration" in archs if isinstance(archs, list) else False) or \
+        cfg.get("vision_config").get("model_type") == "pixtral"
 
 
 # transformers' Gemma3Config default: the soft tokens one image becomes in the language model (the projector pools
@@ -99,12 +129,13 @@ class VisionEncoder:
     vLLM's Gemma3 processor). Llama 4: the tallest image, 16 tiles and the global tile, of 577 patches (the class
     token among them) each."""
 
-    family: str  # "siglip" | "llama4": which layer's live tensors set the peak (peak_bytes_per_patch)
+    family: str  # "siglip" | "llama4" | "pixtral": which layer's live tensors set the peak (peak_bytes_per_patch)
     tokens_per_item: int
     patches_per_item: int
     pixels_per_item: int  # channels x tile size^2 x tiles
     hidden: int
     intermediate: int
+    head_dim: int = 0  # pixtral: its 2-D rotary table's width
 
     def peak_bytes_per_patch(self, width: int, tp: int) -> int:
         """The bytes a patch holds at the tower's peak, in the model dtype (`width` bytes a value) and TP degree
@@ -116,6 +147,11 @@ class VisionEncoder:
         Llama 4's attention: the first LayerNorm's output, q/k/v, and the rotary step's float32 q and k and their
         complex64 products (16 hidden / tp bytes) before its q and k come back in the model dtype."""
         h, inter = self.hidden, self.intermediate
+        if self.family == "pixtral":  # pixtral.py: six hidden-wide tensors in the MLP (the callers' four, the
+            # residual sum, ffn_norm's output) beside gate_up and its one activation output (SiluAndMul as a GPU runs
+            # it); in the attention's rotary step four beside qkv and four q / k-sized terms; and through both the
+            # rotary cos and sin (head_dim each, model dtype) and the int64 (row, column) of every patch
+            return width * (max(6 * h + 3 * inter // tp, 4 * h + 7 * h // tp) + 2 * self.head_dim) + 16
         mlp = width * (4 * h + 2 * inter // tp)
         if self.family != "llama4":
             return mlp  # SigLIP's attention holds 4 h + 4 h / tp values: below its MLP (intermediate > 2 hidden)
@@ -123,10 +159,23 @@ class VisionEncoder:
 
 
 def vision_encoder(cfg: Config) -> Optional[VisionEncoder]:
-    """The vision tower's profile shape where kvplan models it (Gemma 3, Llama 4), else None; `has_vision_tower`
-    says whether a config has a tower at all."""
+    """The vision tower's profile shape where kvplan models it (Gemma 3, Llama 4, Mistral 3), else None;
+    `has_vision_tower` says whether a config has a tower at all."""
     if not has_vision_tower(cfg):
         return None
+    if _is_mistral3(cfg):  # mistral3.py Mistral3ProcessingInfo: the largest image is the processor's longest edge
+        # (vision_config.image_size, 1540 in the published checkpoints), whole patches a side; an image becomes one
+        # embedding a merge x merge block of patches
+        v = _vision_config(cfg, PIXTRAL_DEFAULTS)
+        patch, image = v.int("vision_config.patch_size"), v.int("vision_config.image_size")
+        hidden, heads = v.int("vision_config.hidden_size"), v.int("vision_config.num_attention_heads")
+        merge = cfg.int("spatial_merge_size", default=MISTRAL3_SPATIAL_MERGE)
+        side = -(-image // patch)
+        return VisionEncoder("pixtral", tokens_per_item=(-(-image // (patch * merge))) ** 2,
+                             patches_per_item=side ** 2,
+                             pixels_per_item=v.int("vision_config.num_channels") * (side * patch) ** 2, hidden=hidden,
+                             intermediate=v.int("vision_config.intermediate_size"),
+                             head_dim=v.int("vision_config.head_dim", default=hidden // heads))
     if cfg.model_type in ("gemma3", "gemma3_text"):
         v = _vision_config(cfg, SIGLIP_DEFAULTS)
         patch, image = v.int("vision_config.patch_size"), v.int("vision_config.image_size")
