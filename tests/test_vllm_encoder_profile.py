@@ -367,3 +367,15 @@ def test_devstral_small_2_profiles_two_1540_pixel_images():
         assert case["peak_bytes"] - 4 * (case["items"] + 2) == patches * (per_patch + 3 * 14 * 14 * 2), case
     peak = _peak(DEVSTRAL, "--gpu", "h200", "--context", "8192")
     assert "vision tower over 2 images x 12100 patches" in peak["source"]
+
+
+def test_a_multimodal_size_without_its_tower_says_so():
+    """Qwen3.5 (Qwen3_5ForConditionalGeneration) is sized from a config copy that names no vision_config: vLLM
+    loads a tower kvplan cannot count, and the weights term and the table's weights line say so; the towers kvplan
+    counts (Gemma 3, Devstral-Small-2's Pixtral) say nothing of the kind."""
+    for name, uncounted in (("Qwen/Qwen3.5-9B", True), (GEMMA, False), (DEVSTRAL, False)):
+        terms = _terms(name, "--gpu", "h200", "--context", "8192")
+        assert ("no vision tower counted" in terms["weights"]["source"]) is uncounted, name
+    table = " ".join(run_kvplan("estimate", "Qwen/Qwen3.5-9B", "--gpu", "h200").stdout.split())
+    assert "estimated from config; no vision tower counted (the config names none kvplan sizes; vLLM loads one)" \
+        in table

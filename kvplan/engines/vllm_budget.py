@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from ..model.vision import UNCOUNTED_TOWER
 from ..plan.budget import Budget, BudgetTerm
 from ..plan.sharding import stage_weights
 from .vllm import format_gib
@@ -77,7 +78,8 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour) -> tup
     weights = stage_weights(spec, tp, stage)
     experts = [g for g in spec.params if g.name == "experts" and g.stored == "mxfp4"]
     if not experts:
-        return weights, f"{spec.weights.source}; {spec.weights.dtype}, split over {tp} GPU(s)"
+        return weights, (f"{spec.weights.source}; {spec.weights.dtype}, split over {tp} GPU(s)"
+                         + (f"; {UNCOUNTED_TOWER}" if spec.tower_uncounted else ""))
     stored = sum(g.bytes for g in experts) / sum(g.bytes for g in spec.params) * weights
     factor = mxfp4_padding(spec, tp, gpu_name, rules)
     return int(weights + stored * (factor - 1)), (f"{spec.weights.source}; MXFP4 experts padded x{factor:.4f} to "

@@ -77,6 +77,13 @@ class ModelSpec:
         routes to; the router is read every step)."""
         return self.param_count("experts") / max(1, sum(g.parameters for g in self.params))
 
+    @property
+    def tower_uncounted(self) -> bool:
+        """A multimodal model whose size is estimated from its config without its vision tower: the config names
+        no tower kvplan sizes (model/vision.py), while vLLM loads one."""
+        return (self.multimodal and "estimated from config" in self.weights.source
+                and not any(g.bytes for g in self.params if g.name == "vision"))
+
     @cached_property
     def resident_weight_bytes(self) -> int:
         """What serving loads: the checkpoint less its multi-token-prediction blocks (model/tensors.py

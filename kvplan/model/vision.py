@@ -23,6 +23,8 @@ LLAMA4_DEFAULTS = {"num_channels": 3, "projector_input_dim": 4096, "projector_ou
 # bias), as Mistral Small 3.x and Devstral-Small-2 keep them
 PIXTRAL_DEFAULTS = {"num_channels": 3, "num_attention_heads": 16}
 MISTRAL3_SPATIAL_MERGE = 2
+# said of a multimodal model sized from its config without a tower (ModelSpec.tower_uncounted)
+UNCOUNTED_TOWER = "no vision tower counted (the config names none kvplan sizes; vLLM loads one)"
 
 
 SHAPE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_size", "image_size")

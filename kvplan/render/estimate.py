@@ -9,6 +9,7 @@ import re
 
 from typing import Optional
 
+from ..model.vision import UNCOUNTED_TOWER
 from ..plan.plan import Plan
 from .text import Column, fitted_table, size
 
@@ -190,8 +191,9 @@ def footnotes(result, plans: list, spell=str) -> list:
     spec = result.spec
     lines = [f"Rules: {rule}." for rule in layout_rules(spec)]
     w = spec.weights
+    tower = f"; {UNCOUNTED_TOWER}" if spec.tower_uncounted else ""
     lines.append(f"Weights: {w.parameters / 1e9:,.2f}B parameters, {size(w.bytes)} stored ({w.dtype or 'mixed'}; "
-                 f"{w.source}).")
+                 f"{w.source}{tower}).")
     seen = set()
     for p in plans:
         if p.tp not in seen:
