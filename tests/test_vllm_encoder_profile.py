@@ -379,3 +379,34 @@ def test_a_multimodal_size_without_its_tower_says_so():
     table = " ".join(run_kvplan("estimate", "Qwen/Qwen3.5-9B", "--gpu", "h200").stdout.split())
     assert "estimated from config; no vision tower counted (the config names none kvplan sizes; vLLM loads one)" \
         in table
+
+
+# Qwen/Qwen3-VL-4B-Instruct's config.json as published (the fields kvplan reads)
+QWEN3_VL_4B = {
+    "architectures": ["Qwen3VLForConditionalGeneration"], "model_type": "qwen3_vl", "tie_word_embeddings": True,
+    "text_config": {"head_dim": 128, "hidden_act": "silu", "hidden_size": 2560, "intermediate_size": 9728,
+                    "max_position_embeddings": 262144, "model_type": "qwen3_vl_text", "num_attention_heads": 32,
+                    "num_hidden_layers": 36, "num_key_value_heads": 8, "rms_norm_eps": 1e-6, "rope_theta": 5000000,
+                    "tie_word_embeddings": True, "vocab_size": 151936, "dtype": "bfloat16"},
+    "vision_config": {"deepstack_visual_indexes": [5, 11, 17], "depth": 24, "hidden_act": "gelu_pytorch_tanh",
+                      "hidden_size": 1024, "in_channels": 3, "intermediate_size": 4096, "model_type": "qwen3_vl",
+                      "num_heads": 16, "num_position_embeddings": 2304, "out_hidden_size": 2560, "patch_size": 16,
+                      "spatial_merge_size": 2, "temporal_patch_size": 2},
+}
+
+
+def test_qwen3_vl_counts_vllms_vision_transformer():
+    """Qwen3-VL (and Qwen3.5, which builds the same Qwen3_VisionTransformer in vLLM) names its tower by depth and a
+    position table: kvplan counted none of it. By hand for Qwen3-VL-4B: the patch Conv3d 1024 x 3 x 2 x 16 x 16 and
+    its bias, positions 2304 x 1024, 24 layers of two LayerNorms (4 x 1024), qkv 3072 x 1025, proj 1024 x 1025, fc1
+    4096 x 1025, fc2 1024 x 4097, the merger (LayerNorm 2 x 1024, 4096 x 4097, 2560 x 4097) and three deepstack
+    mergers (LayerNorm 2 x 4096 each): 415,347,712, as vLLM 0.32.0's module holds (frozen,
+    vision_profile_peak.py). Its profile pass stays unmodelled (the dummy image is the processor's) and says so."""
+    from kvplan.model.parse import parse_config
+
+    spec = parse_config(QWEN3_VL_4B, "qwen3-vl-4b")
+    hand = (1024 * 1536 + 1024 + 2304 * 1024 + 24 * (4 * 1024 + 3072 * 1025 + 1024 * 1025 + 4096 * 1025 + 1024 * 4097)
+            + 2 * 1024 + 4096 * 4097 + 2560 * 4097 + 3 * (2 * 4096 + 4096 * 4097 + 2560 * 4097))
+    vision = next(g.parameters for g in spec.params if g.name == "vision")
+    assert hand == vision == _frozen_towers()["qwen3_vl"]["parameters"] == 415_347_712
+    assert spec.multimodal and spec.vision_encoder is None and not spec.tower_uncounted

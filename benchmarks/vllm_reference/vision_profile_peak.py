@@ -16,9 +16,14 @@ one operator.
   24 layers, image_size 1540, text width 5120); an item is one square image of --pixtral-pixels pixels a side (the
   profile's 1540-pixel images are 12,100 patches each, hours of CPU: the peak is measured at smaller ones).
 
+- qwen3_vl: vllm/model_executor/models/qwen3_vl.py Qwen3_VisionTransformer (Qwen3-VL, Qwen3-VL-MoE and Qwen3.5
+  build it), Qwen3-VL-4B-Instruct's vision_config: its parameter count only (no cases: kvplan does not model its
+  profile pass, whose dummy image is the processor's largest).
+
 Each tower's parameter count (tower and projector, as the model builds them) is recorded too.
 
-    /work/vllm-venv/bin/python benchmarks/vllm_reference/vision_profile_peak.py --items 1,2,4 \
+    HF_HUB_OFFLINE=1 /work/vllm-venv/bin/python benchmarks/vllm_reference/vision_profile_peak.py \
+        --towers siglip,llama4,pixtral,qwen3_vl --items 1,2,4 --pixtral-pixels 280,560,1540 \
         --out tests/data/vllm_vision_profile_peak.json
 """
 
@@ -44,6 +49,10 @@ SHAPES = {
 PIXTRAL = dict(hidden_size=1024, intermediate_size=4096, num_attention_heads=16, head_dim=64, image_size=1540,
                patch_size=14, num_channels=3, num_hidden_layers=24, rope_theta=10000.0, hidden_act="silu")
 SHAPES["pixtral"] = PIXTRAL
+SHAPES["qwen3_vl"] = dict(deepstack_visual_indexes=[5, 11, 17], depth=24, hidden_act="gelu_pytorch_tanh",
+                          hidden_size=1024, in_channels=3, intermediate_size=4096, num_heads=16,
+                          num_position_embeddings=2304, out_hidden_size=2560, patch_size=16, spatial_merge_size=2,
+                          temporal_patch_size=2)  # Qwen/Qwen3-VL-4B-Instruct
 TEXT_WIDTH = {"llama4": 5120, "pixtral": 5120}  # Llama 4 Scout's and Devstral-Small-2's language models
 SPATIAL_MERGE = 2  # Mistral3Config.spatial_merge_size
 
@@ -115,6 +124,13 @@ def _stub_torchvision() -> None:
 
 def _tower(name: str):
     """The tower as the multimodal model runs it on pixel values: a module taking [items, 3, size, size]."""
+    if name == "qwen3_vl":
+        _stub_torchvision()
+        from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLVisionConfig
+        from vllm.model_executor.models.qwen3_vl import Qwen3_VisionTransformer
+
+        return Qwen3_VisionTransformer(Qwen3VLVisionConfig(**SHAPES[name]), norm_eps=1e-6, quant_config=None,
+                                       prefix="visual")
     if name == "pixtral":
         _stub_torchvision()  # pixtral.py imports transformers' Pixtral image processor (unused here)
         return _Mistral3Vision()
@@ -206,7 +222,8 @@ def main() -> None:
     for name in args.towers.split(","):
         vc, model = build(name)
         shapes, cases = SHAPES[name], []
-        sides = [int(v) for v in args.pixtral_pixels.split(",")] if name == "pixtral" else [shapes["image_size"]]
+        sides = ([int(v) for v in args.pixtral_pixels.split(",")] if name == "pixtral" else [] if name == "qwen3_vl"
+                 else [shapes["image_size"]])
         for side in sides:
             for items in (int(v) for v in args.items.split(",")):
                 pixels = torch.randn(items, 3, side, side, dtype=torch.bfloat16)

@@ -1,8 +1,9 @@
 """Vision towers whose weights a multimodal checkpoint carries beside its language model, by shape: Gemma 3 (SigLIP
-encoder + projector), Llama 4 (its own encoder, pixel-shuffle adapter + projector) and Mistral 3 (Pixtral encoder,
-patch merger + projector; Devstral-Small-2). vLLM loads them, so they count towards the resident weights; they
-stay in the model dtype. Other multimodal configs (InternVL, Qwen2-VL, ...) are counted as their language model
-alone."""
+encoder + projector), Llama 4 (its own encoder, pixel-shuffle adapter + projector), Mistral 3 (Pixtral encoder,
+patch merger + projector; Devstral-Small-2) and Qwen3-VL / Qwen3.5 (vLLM's Qwen3_VisionTransformer: encoder,
+merger and the deepstack mergers; weights only, its profile pass is not modelled: the dummy image's size is the
+processor's, not the config's). vLLM loads them, so they count towards the resident weights; they stay in the model
+dtype. Other multimodal configs (InternVL, Qwen2-VL, ...) are counted as their language model alone."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ UNCOUNTED_TOWER = "no vision tower counted (the config names none kvplan sizes; 
 
 
 SHAPE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_size", "image_size")
+# Qwen3-VL's vision_config (transformers Qwen3VLVisionConfig) names its shape otherwise: depth for the layers, a
+# learned position table instead of an image size, and the width it hands the language model
+QWEN3_VL_KEYS = ("hidden_size", "intermediate_size", "depth", "patch_size", "num_position_embeddings",
+                 "out_hidden_size", "spatial_merge_size", "temporal_patch_size")
+QWEN3_VL_DEFAULTS = {"in_channels": 3, "deepstack_visual_indexes": []}
 
 
 def _vision_config(cfg: Config, defaults: dict) -> Config:
@@ -38,7 +44,41 @@ def _vision_config(cfg: Config, defaults: dict) -> Config:
 def _sized(cfg: Config) -> bool:
     """A vision_config that names the tower's shape; a copy trimmed to the language model's needs is not sized
     and its tower is left out rather than guessed."""
-    return all(cfg.get("vision_config").get(key) is not None for key in SHAPE_KEYS)
+    vision = cfg.get("vision_config")
+    return any(all(vision.get(key) is not None for key in keys) for keys in (SHAPE_KEYS, QWEN3_VL_KEYS))
+
+
+def _is_qwen3_vl(cfg: Config) -> bool:
+    return all(cfg.get("vision_config").get(key) is not None for key in QWEN3_VL_KEYS)
+
+
+def _qwen3_vl(cfg: Config) -> list:
+    """vLLM 0.32 qwen3_vl.py Qwen3_VisionTransformer (Qwen3-VL, Qwen3-VL-MoE and Qwen3.5 build it): a biased Conv3d
+    patch embedding over (temporal x patch x patch) pixels, the learned position table, depth pre-norm layers
+    (two LayerNorms with biases, biased qkv and proj, a biased two-matrix MLP), then the merger (a LayerNorm over
+    the hidden width, two biased linears from merge^2 x hidden to out_hidden_size) and one more merger a
+    deepstack layer (its LayerNorm over the merged width)."""
+    v = Config({f"vision_config.{k}": val for k, val in {**QWEN3_VL_DEFAULTS, **cfg.get("vision_config")}.items()},
+               cfg.name)
+    hidden, inter = v.int("vision_config.hidden_size"), v.int("vision_config.intermediate_size")
+    patch, layers = v.int("vision_config.patch_size"), v.int("vision_config.depth")
+    out, merged = v.int("vision_config.out_hidden_size"), v.int("vision_config.spatial_merge_size") ** 2 * hidden
+    pixels = v.int("vision_config.in_channels") * v.int("vision_config.temporal_patch_size") * patch * patch
+    deepstack = v.get("vision_config.deepstack_visual_indexes")
+    if not isinstance(deepstack, list):
+        raise KvplanError(f"config field 'vision_config.deepstack_visual_indexes' must be a list of layer indices, "
+                          f"got {quote(deepstack)}.")
+
+    def merger(norm_width: int, copies: int = 1) -> list:
+        return [Tensor("vision", norm_width, copies=2 * copies), Tensor("vision", merged, merged + 1, copies=copies),
+                Tensor("vision", out, merged + 1, copies=copies)]
+
+    return [Tensor("vision", hidden, pixels + 1), Tensor("vision", v.int("vision_config.num_position_embeddings"),
+                                                          hidden),
+            Tensor("vision", hidden, copies=4 * layers), Tensor("vision", 3 * hidden, hidden + 1, copies=layers),
+            Tensor("vision", hidden, hidden + 1, copies=layers), Tensor("vision", inter, hidden + 1, copies=layers),
+            Tensor("vision", hidden, inter + 1, copies=layers),
+            *merger(hidden), *(merger(merged, len(deepstack)) if deepstack else [])]
 
 
 def _encoder_layers(v: Config, hidden: int, inter: int) -> list:
@@ -103,6 +143,8 @@ def vision_tensors(cfg: Config, text_hidden: int) -> list:
         return _llama4(cfg, text_hidden)
     if _is_mistral3(cfg):
         return _mistral3(cfg, text_hidden)
+    if _is_qwen3_vl(cfg):
+        return _qwen3_vl(cfg)
     return []
 
 
