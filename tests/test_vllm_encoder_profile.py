@@ -410,3 +410,24 @@ def test_qwen3_vl_counts_vllms_vision_transformer():
     vision = next(g.parameters for g in spec.params if g.name == "vision")
     assert hand == vision == _frozen_towers()["qwen3_vl"]["parameters"] == 415_347_712
     assert spec.multimodal and spec.vision_encoder is None and not spec.tower_uncounted
+
+
+def test_qwen2_5_vl_counts_vllms_vision_transformer():
+    """Qwen2.5-VL-7B's vision_config (as published: depth 32, hidden 1280, intermediate 3420, 16 heads, 14-pixel
+    patches over 2 frames, window 112, out 3584): vLLM's Qwen2_5_VisionTransformer holds the Conv3d 1280 x 1176
+    without bias, 32 layers of two RMSNorms (2 x 1280), qkv 3840 x 1281, proj 1280 x 1281, gate_up 6840 x 1281 and
+    down 1280 x 3421, the merger's RMSNorm 1280, 5120 x 5121 and 3584 x 5121: 676,550,144 (frozen, vLLM 0.32.0's
+    module). The profile pass stays unmodelled."""
+    from kvplan.model.parse import parse_config
+
+    cfg = {**QWEN3_VL_4B, "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
+           "vision_config": {"depth": 32, "hidden_act": "silu", "hidden_size": 1280, "intermediate_size": 3420,
+                             "num_heads": 16, "in_chans": 3, "out_hidden_size": 3584, "patch_size": 14,
+                             "spatial_merge_size": 2, "spatial_patch_size": 14, "temporal_patch_size": 2,
+                             "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2}}
+    spec = parse_config(cfg, "qwen2.5-vl-7b-tower")
+    hand = (1280 * 1176 + 32 * (2 * 1280 + 3840 * 1281 + 1280 * 1281 + 6840 * 1281 + 1280 * 3421) + 1280
+            + 5120 * 5121 + 3584 * 5121)
+    vision = next(g.parameters for g in spec.params if g.name == "vision")
+    assert hand == vision == _frozen_towers()["qwen2_5_vl"]["parameters"] == 676_550_144
+    assert spec.vision_encoder is None and not spec.tower_uncounted

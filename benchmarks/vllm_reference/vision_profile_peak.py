@@ -19,11 +19,13 @@ one operator.
 - qwen3_vl: vllm/model_executor/models/qwen3_vl.py Qwen3_VisionTransformer (Qwen3-VL, Qwen3-VL-MoE and Qwen3.5
   build it), Qwen3-VL-4B-Instruct's vision_config: its parameter count only (no cases: kvplan does not model its
   profile pass, whose dummy image is the processor's largest).
+- qwen2_5_vl: vllm/model_executor/models/qwen2_5_vl.py Qwen2_5_VisionTransformer, Qwen2.5-VL-7B-Instruct's
+  vision_config: its parameter count only, as qwen3_vl.
 
 Each tower's parameter count (tower and projector, as the model builds them) is recorded too.
 
     HF_HUB_OFFLINE=1 /work/vllm-venv/bin/python benchmarks/vllm_reference/vision_profile_peak.py \
-        --towers siglip,llama4,pixtral,qwen3_vl --items 1,2,4 --pixtral-pixels 280,560,1540 \
+        --towers siglip,llama4,pixtral,qwen3_vl,qwen2_5_vl --items 1,2,4 --pixtral-pixels 280,560,1540 \
         --out tests/data/vllm_vision_profile_peak.json
 """
 
@@ -53,6 +55,11 @@ SHAPES["qwen3_vl"] = dict(deepstack_visual_indexes=[5, 11, 17], depth=24, hidden
                           hidden_size=1024, in_channels=3, intermediate_size=4096, num_heads=16,
                           num_position_embeddings=2304, out_hidden_size=2560, patch_size=16, spatial_merge_size=2,
                           temporal_patch_size=2)  # Qwen/Qwen3-VL-4B-Instruct
+SHAPES["qwen2_5_vl"] = dict(depth=32, hidden_act="silu", hidden_size=1280, intermediate_size=3420, num_heads=16,
+                            in_chans=3, out_hidden_size=3584, patch_size=14, spatial_merge_size=2,
+                            temporal_patch_size=2, window_size=112,
+                            fullatt_block_indexes=[7, 15, 23, 31])  # Qwen/Qwen2.5-VL-7B-Instruct
+PARAMS_ONLY = ("qwen3_vl", "qwen2_5_vl")
 TEXT_WIDTH = {"llama4": 5120, "pixtral": 5120}  # Llama 4 Scout's and Devstral-Small-2's language models
 SPATIAL_MERGE = 2  # Mistral3Config.spatial_merge_size
 
@@ -124,6 +131,13 @@ def _stub_torchvision() -> None:
 
 def _tower(name: str):
     """The tower as the multimodal model runs it on pixel values: a module taking [items, 3, size, size]."""
+    if name == "qwen2_5_vl":
+        _stub_torchvision()
+        from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLVisionConfig
+        from vllm.model_executor.models.qwen2_5_vl import Qwen2_5_VisionTransformer
+
+        return Qwen2_5_VisionTransformer(Qwen2_5_VLVisionConfig(**SHAPES[name]), norm_eps=1e-6, quant_config=None,
+                                         prefix="visual")
     if name == "qwen3_vl":
         _stub_torchvision()
         from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLVisionConfig
@@ -222,7 +236,7 @@ def main() -> None:
     for name in args.towers.split(","):
         vc, model = build(name)
         shapes, cases = SHAPES[name], []
-        sides = ([int(v) for v in args.pixtral_pixels.split(",")] if name == "pixtral" else [] if name == "qwen3_vl"
+        sides = ([int(v) for v in args.pixtral_pixels.split(",")] if name == "pixtral" else [] if name in PARAMS_ONLY
                  else [shapes["image_size"]])
         for side in sides:
             for items in (int(v) for v in args.items.split(",")):

@@ -1,9 +1,10 @@
 """Vision towers whose weights a multimodal checkpoint carries beside its language model, by shape: Gemma 3 (SigLIP
 encoder + projector), Llama 4 (its own encoder, pixel-shuffle adapter + projector), Mistral 3 (Pixtral encoder,
-patch merger + projector; Devstral-Small-2) and Qwen3-VL / Qwen3.5 (vLLM's Qwen3_VisionTransformer: encoder,
-merger and the deepstack mergers; weights only, its profile pass is not modelled: the dummy image's size is the
-processor's, not the config's). vLLM loads them, so they count towards the resident weights; they stay in the model
-dtype. Other multimodal configs (InternVL, Qwen2-VL, ...) are counted as their language model alone."""
+patch merger + projector; Devstral-Small-2), Qwen3-VL / Qwen3.5 (vLLM's Qwen3_VisionTransformer: encoder, merger
+and the deepstack mergers) and Qwen2.5-VL (Qwen2_5_VisionTransformer). vLLM loads them, so they count towards the
+resident weights; they stay in the model dtype. The first three's profile pass is modelled too (VisionEncoder);
+the Qwen towers' is not: their dummy image is the processor's largest, which config.json does not give. Other
+multimodal configs (InternVL, Qwen2-VL, ...) are counted as their language model alone."""
 
 from __future__ import annotations
 
@@ -34,6 +35,9 @@ SHAPE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_si
 QWEN3_VL_KEYS = ("hidden_size", "intermediate_size", "depth", "patch_size", "num_position_embeddings",
                  "out_hidden_size", "spatial_merge_size", "temporal_patch_size")
 QWEN3_VL_DEFAULTS = {"in_channels": 3, "deepstack_visual_indexes": []}
+# Qwen2.5-VL's (transformers Qwen2_5_VLVisionConfig): windowed attention, RMSNorms, a gated MLP
+QWEN2_5_VL_KEYS = ("hidden_size", "intermediate_size", "depth", "patch_size", "out_hidden_size", "spatial_merge_size",
+                   "temporal_patch_size", "window_size")
 
 
 def _vision_config(cfg: Config, defaults: dict) -> Config:
@@ -45,7 +49,29 @@ def _sized(cfg: Config) -> bool:
     """A vision_config that names the tower's shape; a copy trimmed to the language model's needs is not sized
     and its tower is left out rather than guessed."""
     vision = cfg.get("vision_config")
-    return any(all(vision.get(key) is not None for key in keys) for keys in (SHAPE_KEYS, QWEN3_VL_KEYS))
+    return any(all(vision.get(key) is not None for key in keys) for keys in (SHAPE_KEYS, QWEN3_VL_KEYS,
+                                                                             QWEN2_5_VL_KEYS))
+
+
+def _is_qwen2_5_vl(cfg: Config) -> bool:
+    return all(cfg.get("vision_config").get(key) is not None for key in QWEN2_5_VL_KEYS)
+
+
+def _qwen2_5_vl(cfg: Config) -> list:
+    """vLLM 0.32 qwen2_5_vl.py Qwen2_5_VisionTransformer: a Conv3d patch embedding without bias, depth layers of two
+    RMSNorms, biased qkv and proj, a biased gated MLP, then the merger (an RMSNorm, merge^2 x hidden squared and
+    out_hidden_size x merge^2 x hidden, both biased); no position table (rotary)."""
+    raw = {"in_chans": 3, **cfg.get("vision_config")}
+    v = Config({f"vision_config.{k}": val for k, val in raw.items()}, cfg.name)
+    hidden, inter = v.int("vision_config.hidden_size"), v.int("vision_config.intermediate_size")
+    patch, layers = v.int("vision_config.patch_size"), v.int("vision_config.depth")
+    out, merged = v.int("vision_config.out_hidden_size"), v.int("vision_config.spatial_merge_size") ** 2 * hidden
+    pixels = v.int("vision_config.in_chans") * v.int("vision_config.temporal_patch_size") * patch * patch
+    return [Tensor("vision", hidden, pixels), Tensor("vision", hidden, copies=2 * layers),
+            Tensor("vision", 3 * hidden, hidden + 1, copies=layers),
+            Tensor("vision", hidden, hidden + 1, copies=layers), Tensor("vision", 2 * inter, hidden + 1, copies=layers),
+            Tensor("vision", hidden, inter + 1, copies=layers), Tensor("vision", hidden),
+            Tensor("vision", merged, merged + 1), Tensor("vision", out, merged + 1)]
 
 
 def _is_qwen3_vl(cfg: Config) -> bool:
@@ -145,6 +171,8 @@ def vision_tensors(cfg: Config, text_hidden: int) -> list:
         return _mistral3(cfg, text_hidden)
     if _is_qwen3_vl(cfg):
         return _qwen3_vl(cfg)
+    if _is_qwen2_5_vl(cfg):
+        return _qwen2_5_vl(cfg)
     return []
 
 
