@@ -410,6 +410,11 @@ def test_qwen3_vl_counts_vllms_vision_transformer():
     vision = next(g.parameters for g in spec.params if g.name == "vision")
     assert hand == vision == _frozen_towers()["qwen3_vl"]["parameters"] == 415_347_712
     assert spec.multimodal and spec.vision_encoder is None and not spec.tower_uncounted
+    from kvplan.errors import KvplanError
+
+    bad = {**QWEN3_VL_4B, "vision_config": {**QWEN3_VL_4B["vision_config"], "deepstack_visual_indexes": "x"}}
+    with pytest.raises(KvplanError, match="'vision_config.deepstack_visual_indexes' must be a list"):
+        parse_config(bad, "qwen3-vl-bad")
 
 
 def test_qwen2_5_vl_counts_vllms_vision_transformer():
