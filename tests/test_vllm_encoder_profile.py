@@ -436,3 +436,21 @@ def test_qwen2_5_vl_counts_vllms_vision_transformer():
     vision = next(g.parameters for g in spec.params if g.name == "vision")
     assert hand == vision == _frozen_towers()["qwen2_5_vl"]["parameters"] == 676_550_144
     assert spec.vision_encoder is None and not spec.tower_uncounted
+
+
+def test_qwen2_vl_counts_vllms_vision_transformer():
+    """Qwen2-VL-7B's vision_config (as published: depth 32, embed_dim 1280, mlp_ratio 4, 16 heads, hidden_size
+    3584 the language model's width): vLLM's Qwen2VisionTransformer holds the Conv3d 1280 x 1176 without bias, 32
+    layers of two LayerNorms (4 x 1280), qkv 3840 x 1281, proj 1280 x 1281, fc1 5120 x 1281 and fc2 1280 x 5121, the
+    merger's LayerNorm 2 x 1280, 5120 x 5121 and 3584 x 5121: 675,759,104 (frozen, vLLM 0.32.0's module)."""
+    from kvplan.model.parse import parse_config
+
+    cfg = {**QWEN3_VL_4B, "architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl",
+           "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3,
+                             "hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2,
+                             "temporal_patch_size": 2}}
+    spec = parse_config(cfg, "qwen2-vl-7b-tower")
+    hand = (1280 * 1176 + 32 * (4 * 1280 + 3840 * 1281 + 1280 * 1281 + 5120 * 1281 + 1280 * 5121) + 2 * 1280
+            + 5120 * 5121 + 3584 * 5121)
+    vision = next(g.parameters for g in spec.params if g.name == "vision")
+    assert hand == vision == _frozen_towers()["qwen2_vl"]["parameters"] == 675_759_104

@@ -21,11 +21,13 @@ one operator.
   profile pass, whose dummy image is the processor's largest).
 - qwen2_5_vl: vllm/model_executor/models/qwen2_5_vl.py Qwen2_5_VisionTransformer, Qwen2.5-VL-7B-Instruct's
   vision_config: its parameter count only, as qwen3_vl.
+- qwen2_vl: vllm/model_executor/models/qwen2_vl.py Qwen2VisionTransformer, Qwen2-VL-7B-Instruct's vision_config:
+  its parameter count only.
 
 Each tower's parameter count (tower and projector, as the model builds them) is recorded too.
 
     HF_HUB_OFFLINE=1 /work/vllm-venv/bin/python benchmarks/vllm_reference/vision_profile_peak.py \
-        --towers siglip,llama4,pixtral,qwen3_vl,qwen2_5_vl --items 1,2,4 --pixtral-pixels 280,560,1540 \
+        --towers siglip,llama4,pixtral,qwen3_vl,qwen2_5_vl,qwen2_vl --items 1,2,4 --pixtral-pixels 280,560,1540 \
         --out tests/data/vllm_vision_profile_peak.json
 """
 
@@ -59,7 +61,10 @@ SHAPES["qwen2_5_vl"] = dict(depth=32, hidden_act="silu", hidden_size=1280, inter
                             in_chans=3, out_hidden_size=3584, patch_size=14, spatial_merge_size=2,
                             temporal_patch_size=2, window_size=112,
                             fullatt_block_indexes=[7, 15, 23, 31])  # Qwen/Qwen2.5-VL-7B-Instruct
-PARAMS_ONLY = ("qwen3_vl", "qwen2_5_vl")
+SHAPES["qwen2_vl"] = dict(depth=32, embed_dim=1280, hidden_act="quick_gelu", hidden_size=3584, mlp_ratio=4,
+                          num_heads=16, in_chans=3, patch_size=14, spatial_merge_size=2,
+                          temporal_patch_size=2)  # Qwen/Qwen2-VL-7B-Instruct
+PARAMS_ONLY = ("qwen3_vl", "qwen2_5_vl", "qwen2_vl")
 TEXT_WIDTH = {"llama4": 5120, "pixtral": 5120}  # Llama 4 Scout's and Devstral-Small-2's language models
 SPATIAL_MERGE = 2  # Mistral3Config.spatial_merge_size
 
@@ -131,6 +136,13 @@ def _stub_torchvision() -> None:
 
 def _tower(name: str):
     """The tower as the multimodal model runs it on pixel values: a module taking [items, 3, size, size]."""
+    if name == "qwen2_vl":
+        _stub_torchvision()
+        from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
+        from vllm.model_executor.models.qwen2_vl import Qwen2VisionTransformer
+
+        return Qwen2VisionTransformer(Qwen2VLVisionConfig(**SHAPES[name]), norm_eps=1e-6, quant_config=None,
+                                      prefix="visual")
     if name == "qwen2_5_vl":
         _stub_torchvision()
         from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLVisionConfig

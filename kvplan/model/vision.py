@@ -1,10 +1,11 @@
 """Vision towers whose weights a multimodal checkpoint carries beside its language model, by shape: Gemma 3 (SigLIP
 encoder + projector), Llama 4 (its own encoder, pixel-shuffle adapter + projector), Mistral 3 (Pixtral encoder,
 patch merger + projector; Devstral-Small-2), Qwen3-VL / Qwen3.5 (vLLM's Qwen3_VisionTransformer: encoder, merger
-and the deepstack mergers) and Qwen2.5-VL (Qwen2_5_VisionTransformer). vLLM loads them, so they count towards the
-resident weights; they stay in the model dtype. The first three's profile pass is modelled too (VisionEncoder);
-the Qwen towers' is not: their dummy image is the processor's largest, which config.json does not give. Other
-multimodal configs (InternVL, Qwen2-VL, ...) are counted as their language model alone."""
+and the deepstack mergers), Qwen2.5-VL (Qwen2_5_VisionTransformer) and Qwen2-VL (Qwen2VisionTransformer). vLLM
+loads them, so they count towards the resident weights; they stay in the model dtype. The first three's profile
+pass is modelled too (VisionEncoder); the Qwen towers' is not: their dummy image is the processor's largest, which
+config.json does not give. Other multimodal configs (InternVL, ...) are counted as their language model alone, and
+say so."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ SHAPE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_si
 QWEN3_VL_KEYS = ("hidden_size", "intermediate_size", "depth", "patch_size", "num_position_embeddings",
                  "out_hidden_size", "spatial_merge_size", "temporal_patch_size")
 QWEN3_VL_DEFAULTS = {"in_channels": 3, "deepstack_visual_indexes": []}
+# Qwen2-VL's (transformers Qwen2VLVisionConfig): embed_dim is the tower's width, hidden_size the language model's
+QWEN2_VL_KEYS = ("embed_dim", "depth", "hidden_size", "mlp_ratio", "patch_size", "spatial_merge_size",
+                 "temporal_patch_size")
 # Qwen2.5-VL's (transformers Qwen2_5_VLVisionConfig): windowed attention, RMSNorms, a gated MLP
 QWEN2_5_VL_KEYS = ("hidden_size", "intermediate_size", "depth", "patch_size", "out_hidden_size", "spatial_merge_size",
                    "temporal_patch_size", "window_size")
@@ -50,7 +54,31 @@ def _sized(cfg: Config) -> bool:
     and its tower is left out rather than guessed."""
     vision = cfg.get("vision_config")
     return any(all(vision.get(key) is not None for key in keys) for keys in (SHAPE_KEYS, QWEN3_VL_KEYS,
-                                                                             QWEN2_5_VL_KEYS))
+                                                                             QWEN2_5_VL_KEYS, QWEN2_VL_KEYS))
+
+
+def _is_qwen2_vl(cfg: Config) -> bool:
+    return all(cfg.get("vision_config").get(key) is not None for key in QWEN2_VL_KEYS)
+
+
+def _qwen2_vl(cfg: Config) -> list:
+    """vLLM 0.32 qwen2_vl.py Qwen2VisionTransformer: a Conv3d patch embedding without bias, depth layers of two
+    LayerNorms, biased qkv and proj, a biased MLP of embed_dim x mlp_ratio, then the merger (a LayerNorm, merge^2 x
+    embed_dim squared and hidden_size x merge^2 x embed_dim, both biased)."""
+    raw = {"in_chans": 3, **cfg.get("vision_config")}
+    v = Config({f"vision_config.{k}": val for k, val in raw.items()}, cfg.name)
+    width, patch, layers = (v.int("vision_config.embed_dim"), v.int("vision_config.patch_size"),
+                            v.int("vision_config.depth"))
+    ratio = v.get("vision_config.mlp_ratio")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
+        raise KvplanError(f"config field 'vision_config.mlp_ratio' must be a positive number, got {quote(ratio)}.")
+    inter, out = int(width * ratio), v.int("vision_config.hidden_size")
+    merged = v.int("vision_config.spatial_merge_size") ** 2 * width
+    pixels = v.int("vision_config.in_chans") * v.int("vision_config.temporal_patch_size") * patch * patch
+    return [Tensor("vision", width, pixels), Tensor("vision", width, copies=4 * layers),
+            Tensor("vision", 3 * width, width + 1, copies=layers), Tensor("vision", width, width + 1, copies=layers),
+            Tensor("vision", inter, width + 1, copies=layers), Tensor("vision", width, inter + 1, copies=layers),
+            Tensor("vision", width, copies=2), Tensor("vision", merged, merged + 1), Tensor("vision", out, merged + 1)]
 
 
 def _is_qwen2_5_vl(cfg: Config) -> bool:
@@ -173,6 +201,8 @@ def vision_tensors(cfg: Config, text_hidden: int) -> list:
         return _qwen3_vl(cfg)
     if _is_qwen2_5_vl(cfg):
         return _qwen2_5_vl(cfg)
+    if _is_qwen2_vl(cfg):
+        return _qwen2_vl(cfg)
     return []
 
 
