@@ -454,3 +454,63 @@ def test_qwen2_vl_counts_vllms_vision_transformer():
             + 5120 * 5121 + 3584 * 5121)
     vision = next(g.parameters for g in spec.params if g.name == "vision")
     assert hand == vision == _frozen_towers()["qwen2_vl"]["parameters"] == 675_759_104
+
+
+SCOUT = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
+
+
+def test_encoder_tp_data_holds_the_whole_tower_and_shares_the_tiles():
+    """--mm-encoder-tp-mode data (vLLM 0.10.2+; Llama 4's class sets supports_encoder_tp_data): every TP rank builds
+    the whole tower and projector (disable_tp) and runs its share of the tiles (vision.py run_dp_sharded_vision_model).
+    Llama 4 Scout at tp 4 on H200s: 871,932,416 tower parameters in bf16, 1,743,864,832 bytes whole on each rank
+    instead of a quarter (435,966,208): 1,307,898,624 bytes more weights a GPU. Its profile pass: 3 images of 17
+    tiles = 51 tiles, 13 a rank, through the whole tower (45,056 bytes a patch at tp 1, 577 patches a tile), beside
+    the 51 tiles' pixel values and their copy padded to 52 (3 x 336 x 336 bf16 each):
+    13 x 577 x 45,056 + 103 x 677,376 = 407,734,784 bytes."""
+    from kvplan.engines import get_engine
+    from kvplan.engines.vllm_profile import encoder_pass
+    from kvplan.engines.vllm_runner import model_runner
+    from kvplan.model.sources import resolve
+    from kvplan.plan.catalog import find_gpu
+
+    args = (SCOUT, "--gpu", "h200", "-tp", "4", "--context", "8192")
+    weights, data = _terms(*args)["weights"], _terms(*args, "--mm-encoder-tp-mode", "data")["weights"]
+    assert data["bytes"] - weights["bytes"] == 1_743_864_832 - 435_966_208 == 1_307_898_624
+    assert "the vision tower whole on every rank" in data["source"]
+    spec, engine = resolve(SCOUT), get_engine("vllm")
+    settings = engine.settings(8192, find_gpu("h200"), spec=spec)
+    runner = model_runner(spec, engine.rules, None)
+    peak, _, source = encoder_pass(spec, 4, None, settings, runner, False, None, True)
+    assert peak == 13 * 577 * 45_056 + 103 * 3 * 336 * 336 * 2 == 407_734_784
+    assert "13 of their 51 tiles on this rank (data-parallel)" in source
+
+
+def test_encoder_tp_data_where_vllm_falls_back_and_where_it_has_no_such_flag():
+    """Gemma 3's class does not support data mode: vLLM warns and keeps weights mode, so do kvplan's figures (and
+    the weights term says so); a release before 0.10.2 has no such flag; a value other than weights or data is
+    refused in one line; a deployments file takes the key."""
+    args = (GEMMA, "--gpu", "h200", "-tp", "2", "--context", "8192")
+    plain, data = _terms(*args), _terms(*args, "--mm-encoder-tp-mode", "data")
+    assert data["weights"]["bytes"] == plain["weights"]["bytes"]
+    assert data["profile_peak"]["bytes"] == plain["profile_peak"]["bytes"]
+    assert "--mm-encoder-tp-mode data falls back to weights" in data["weights"]["source"]
+    old = run_kvplan("estimate", GEMMA, "--mm-encoder-tp-mode", "data", "--engine", "vllm==0.10.1")
+    assert old.returncode == 2 and "--mm-encoder-tp-mode needs vLLM 0.10.2 or later" in old.stderr
+    bad = run_kvplan("estimate", GEMMA, "--mm-encoder-tp-mode", "both")
+    assert bad.returncode == 2 and bad.stderr.strip() == (
+        "kvplan: error: --mm-encoder-tp-mode must be one of weights, data (vLLM's values), got 'both'.")
+
+
+def test_a_deployment_takes_mm_encoder_tp_mode(tmp_path):
+    path = tmp_path / "deployments.yaml"
+    entry = f"deployments:\n  - name: s\n    model: {SCOUT}\n    tp: 4\n    gpu: h200\n    context: 8192\n"
+    counts = []
+    for extra in ("", "    mm_encoder_tp_mode: data\n"):
+        path.write_text(entry + extra)
+        result = run_kvplan("check", "--file", path, "--format", "json")
+        assert result.returncode == 0, result.stderr
+        counts.append(json.loads(result.stdout)["results"][0]["max_concurrency"])
+    assert counts[1] < counts[0]  # 1.2 GiB more weights a GPU
+    path.write_text(entry + "    mm_encoder_tp_mode: yes\n")
+    result = run_kvplan("check", "--file", path)
+    assert result.returncode == 2 and "mm_encoder_tp_mode" in result.stderr and "weights, data" in result.stderr

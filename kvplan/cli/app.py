@@ -11,8 +11,8 @@ import typer
 from ..errors import FieldError, KvplanError
 from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, DEFAULT_GPU_HELP, ENFORCE_EAGER_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
-                    LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP, SUFFIXES,
-                    _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
+                    LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
+                    SUFFIXES, _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
 
 app = typer.Typer(
     add_completion=True,
@@ -119,6 +119,7 @@ def estimate(
     skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help=SKIP_MM_PROFILING_HELP),
     language_model_only: bool = typer.Option(False, "--language-model-only", help=LANGUAGE_MODEL_ONLY_HELP),
     limit_mm_per_prompt: Optional[str] = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP),
+    mm_encoder_tp_mode: Optional[str] = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP),
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -128,7 +129,7 @@ def estimate(
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
     lists sweep."""
     from ..commands.estimate import estimate as run
-    from ..engines import EngineFlags, images_per_prompt
+    from ..engines import EngineFlags, encoder_tp_mode, images_per_prompt
     from ..render import check_format
     from ..units import human_int
 
@@ -145,7 +146,8 @@ def estimate(
                      batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
                      dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit,
                      flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
-                                       None if limit_mm_per_prompt is None else images_per_prompt(limit_mm_per_prompt)))
+                                       None if limit_mm_per_prompt is None else images_per_prompt(limit_mm_per_prompt),
+                                       encoder_tp_mode(mm_encoder_tp_mode)))
     show(result, fmt, chart=chart)
 
 
@@ -175,7 +177,8 @@ def check(
     file: Optional[str] = typer.Option(None, "--file", help="YAML file with a list under 'deployments:' "
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
-                                       "skip_mm_profiling, language_model_only, limit_mm_per_prompt). See "
+                                       "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
+                                       "mm_encoder_tp_mode). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -196,6 +199,7 @@ def check(
     skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help=SKIP_MM_PROFILING_HELP),
     language_model_only: bool = typer.Option(False, "--language-model-only", help=LANGUAGE_MODEL_ONLY_HELP),
     limit_mm_per_prompt: Optional[str] = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP),
+    mm_encoder_tp_mode: Optional[str] = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -212,7 +216,8 @@ def check(
     options = dict(pp=pp, gpu=gpu, gpu_util=gpu_util, kv_budget=kv_budget, context=context, kv_dtype=kv_dtype,
                    min_concurrency=min_concurrency, revision=revision, engine=engine,
                    enforce_eager=enforce_eager or None, skip_mm_profiling=skip_mm_profiling or None,
-                   language_model_only=language_model_only or None, limit_mm_per_prompt=limit_mm_per_prompt)
+                   language_model_only=language_model_only or None, limit_mm_per_prompt=limit_mm_per_prompt,
+                   mm_encoder_tp_mode=mm_encoder_tp_mode)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -15,6 +15,7 @@ FLAGS = {
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
     "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
     "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
+    "mm_encoder_tp_mode": "--mm-encoder-tp-mode",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -24,7 +25,8 @@ ALIASES = {
 }
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
-                       "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt")
+                       "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
+                       "mm_encoder_tp_mode")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -52,6 +54,9 @@ LANGUAGE_MODEL_ONLY_HELP = ("As vLLM's --language-model-only (0.17+; --limit-mm-
                             "the same): no vision tower, loaded or profiled.")
 LIMIT_MM_HELP = ("As vLLM's --limit-mm-per-prompt ('{\"image\": 2}' or image=2): images a prompt, which bound the "
                  "profile run's dummy images; 0 leaves out the vision tower (0.15+: not loaded) and its pass.")
+MM_ENCODER_TP_HELP = ("As vLLM's --mm-encoder-tp-mode (0.10.2+): weights (the vision tower split over the TP ranks, "
+                      "the default) or data (every rank holds the whole tower and runs its share of the images; "
+                      "Llama 4 and the Qwen VL models, others fall back to weights).")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

@@ -19,7 +19,8 @@ DEFAULT_CONTEXT = None  # vLLM's default: the model's max length (plan/max_len.p
 DEFAULT_GPU_UTIL = None  # the engine's own default (vLLM 0.32: 0.92)
 REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
-                 "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt")
+                 "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
+                 "mm_encoder_tp_mode")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -44,6 +45,7 @@ class Deployment:
     skip_mm_profiling: bool = False  # vLLM's --skip-mm-profiling
     language_model_only: bool = False  # vLLM's --language-model-only
     limit_mm_per_prompt: Optional[int] = None  # the image count of vLLM's --limit-mm-per-prompt (None: 999)
+    mm_encoder_tp_mode: Optional[str] = None  # vLLM's --mm-encoder-tp-mode (None: weights)
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -92,6 +94,12 @@ def _images(value) -> Optional[int]:
     return images_per_prompt(value)
 
 
+def _encoder_tp_mode(value) -> Optional[str]:
+    from ..engines import encoder_tp_mode
+
+    return encoder_tp_mode(value)
+
+
 # field -> validator of its value; each raises FieldError naming the field
 VALIDATORS = {
     "tp": lambda v: require_positive("tp", v),
@@ -108,6 +116,7 @@ VALIDATORS = {
     "skip_mm_profiling": _flag("skip_mm_profiling"),
     "language_model_only": _flag("language_model_only"),
     "limit_mm_per_prompt": _images,
+    "mm_encoder_tp_mode": _encoder_tp_mode,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False}

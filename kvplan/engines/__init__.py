@@ -26,6 +26,21 @@ class EngineFlags:
     skip_mm_profiling: bool = False  # --skip-mm-profiling: no vision-tower pass in the profile run (0.10.1+)
     language_model_only: bool = False  # --language-model-only: no vision tower at all, loaded or profiled (0.17+)
     images_per_prompt: Optional[int] = None  # --limit-mm-per-prompt's image count (None: vLLM's 999); 0: no tower
+    mm_encoder_tp_mode: Optional[str] = None  # --mm-encoder-tp-mode weights | data (0.10.2+; None: vLLM's weights)
+
+
+ENCODER_TP_MODES = ("weights", "data")
+
+
+def encoder_tp_mode(value) -> Optional[str]:
+    """vLLM's --mm-encoder-tp-mode: weights (the tower's layers split over the TP ranks, the default) or data (every
+    rank holds the whole tower and runs its share of the images); None when not given."""
+    if value is None:
+        return None
+    if value not in ENCODER_TP_MODES:
+        raise FieldError("mm_encoder_tp_mode", f"must be one of {', '.join(ENCODER_TP_MODES)} (vLLM's values), got "
+                                               f"{quote(value)}.")
+    return value
 
 
 def images_per_prompt(value) -> Optional[int]:

@@ -35,7 +35,7 @@ from ..model.vision import UNCOUNTED_TOWER
 from ..plan.budget import Budget, BudgetTerm
 from ..plan.sharding import stage_weights
 from .vllm import format_gib
-from .vllm_profile import FLASHINFER_SAMPLER_BYTES, profile_peak
+from .vllm_profile import FLASHINFER_SAMPLER_BYTES, profile_peak, tower_data_parallel
 from .vllm_runner import Runner, is_rocm, model_runner
 from . import EngineFlags
 from .vllm_versions import Behaviour, parse_version
@@ -101,6 +101,18 @@ def without_towers(spec, tp: int, weights: int, source: str, why: str) -> tuple:
     return weights - share, source + f"; without the vision tower ({format_gib(share)} GiB, {why})"
 
 
+def whole_towers(spec, tp: int, weights: int, source: str) -> tuple:
+    """--mm-encoder-tp-mode data where the architecture supports it (vllm_profile.ENCODER_TP_DATA): every TP rank
+    holds the whole tower and projector (built with disable_tp), not a 1/tp share of them."""
+    estimated = sum(g.bytes for g in spec.params)
+    tower = sum(g.bytes for g in spec.params if g.name == "vision")
+    if not tower or not estimated or tp == 1:
+        return weights, source
+    whole = spec.resident_weight_bytes * tower // estimated
+    return weights + whole - -(-whole // tp), (source + f"; the vision tower whole on every rank ({format_gib(whole)} "
+                                                         f"GiB, --mm-encoder-tp-mode data)")
+
+
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
     if not rules.graphs_subtracted:
@@ -120,12 +132,20 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
     no_images = flags.images_per_prompt == 0
-    if spec.multimodal and (flags.language_model_only or no_images and parse_version(version) >= TOWERLESS_SINCE):
+    towerless = spec.multimodal and (flags.language_model_only
+                                     or no_images and parse_version(version) >= TOWERLESS_SINCE)
+    if towerless:
         why = "--language-model-only" if flags.language_model_only else "--limit-mm-per-prompt image 0"
         weights, weights_source = without_towers(spec, tp, weights, weights_source, why)
-    runner = model_runner(spec, rules, gpu)
     skip_mm = flags.skip_mm_profiling or flags.language_model_only or no_images
-    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.images_per_prompt)
+    data_parallel = tower_data_parallel(spec, flags.mm_encoder_tp_mode)
+    if data_parallel and not towerless:
+        weights, weights_source = whole_towers(spec, tp, weights, weights_source)
+    elif flags.mm_encoder_tp_mode == "data" and spec.multimodal and not towerless:
+        weights_source += "; --mm-encoder-tp-mode data falls back to weights for this architecture (vLLM warns)"
+    runner = model_runner(spec, rules, gpu)
+    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.images_per_prompt,
+                                     data_parallel)
     if rules.era == "v0":
         name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
         non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0

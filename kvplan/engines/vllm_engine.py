@@ -12,8 +12,9 @@ from .vllm import resolve_settings, start
 from .vllm_versions import PINNED, behaviour, parse_version
 
 # the first release with each flag (engine/arg_utils.py): skip_mm_profiling vllm#22950; language_model_only
-# (config/multimodal.py MultiModalConfig), whose towers' weights every release with it skips (_mark_tower_model, 0.15)
-FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17)}
+# (config/multimodal.py MultiModalConfig), whose towers' weights every release with it skips (_mark_tower_model, 0.15);
+# mm_encoder_tp_mode (arg_utils.py, read in 0.10.2, not in 0.10.1)
+FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2)}
 
 
 class VllmEngine:

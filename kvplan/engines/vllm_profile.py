@@ -115,9 +115,24 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour) -> int:
 
 MM_LIMIT_PER_PROMPT = 999  # V1's images a prompt when --limit-mm-per-prompt leaves the modality out
 
+# Architectures whose vLLM class sets supports_encoder_tp_data (0.32 read: mllama4.py, qwen2_vl.py, qwen2_5_vl.py,
+# qwen3_vl.py, and qwen3_5.py's subclasses of it): with --mm-encoder-tp-mode data every TP rank builds the whole tower
+# (its layers with disable_tp) and runs its share of the images (vision.py run_dp_sharded_vision_model); any other
+# falls back to weights with a warning (config/model.py).
+ENCODER_TP_DATA = ("Llama4ForConditionalGeneration", "Qwen2VLForConditionalGeneration",
+                   "Qwen2_5_VLForConditionalGeneration", "Qwen3VLForConditionalGeneration",
+                   "Qwen3VLMoeForConditionalGeneration", "Qwen3_5ForConditionalGeneration",
+                   "Qwen3_5MoeForConditionalGeneration")
+
+
+def tower_data_parallel(spec, mode) -> bool:
+    """Whether vLLM runs this model's tower data-parallel over the TP ranks (--mm-encoder-tp-mode data where its
+    class supports it)."""
+    return mode == "data" and spec.architecture in ENCODER_TP_DATA
+
 
 def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
-                 limit: Optional[int] = None) -> Optional[tuple]:
+                 limit: Optional[int] = None, data_parallel: bool = False) -> Optional[tuple]:
     """(peak, held, source) of the profile's vision-tower pass, or None where there is none: the tower's own peak,
     and what stays allocated through the text forward after it (the encoder cache). vLLM 0.32
     (multimodal/encoder_budget.py MultiModalBudget, v1/core/encoder_cache_manager.py compute_mm_encoder_budget; the
@@ -127,7 +142,9 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
     whatever the length: a difference only where max_num_seqs is smaller than the budget's images), run as one
     batch. The tower's peak a patch: VisionEncoder.peak_bytes_per_patch; the pixel values (cast to the model dtype
     with the processor's output, multimodal/processing/context.py call_hf_processor) beside them. The encoder cache
-    holds images x T embeddings of the language model's width until profile_run ends."""
+    holds images x T embeddings of the language model's width until profile_run ends. Data-parallel
+    (--mm-encoder-tp-mode data, Llama 4): run_dp_sharded_vision_model pads the batch's tiles to a multiple of tp
+    (a second copy of the pixel values) and each rank runs ceil(tiles / tp) of them through the whole tower."""
     enc = spec.vision_encoder
     first = stage is None or stage.index == 0  # V2 gates it to the first pipeline stage; V1's runs on every stage
     if skip or not spec.multimodal or not runner.encoder_profiled or (runner.name == "V2" and not first):
@@ -141,13 +158,20 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
     images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * per_prompt))
     patches = images * enc.patches_per_item
     peak = patches * enc.peak_bytes_per_patch(width, tp) + images * enc.pixels_per_item * width
+    how = f"vision tower over {images} images x {enc.patches_per_item} patches"
+    if data_parallel and enc.tiles_per_item > 1:
+        tiles = images * enc.tiles_per_item
+        share = -(-tiles // tp)  # tiles a rank runs
+        tile_pixels = enc.pixels_per_item // enc.tiles_per_item * width
+        peak = (share * enc.patches_per_item // enc.tiles_per_item * enc.peak_bytes_per_patch(width, 1)
+                + (tiles + share * tp) * tile_pixels)
+        how += f", {share} of their {tiles} tiles on this rank (data-parallel)"
     held = images * t * spec.hidden_size * width
-    return peak, held, (f"vision tower over {images} images x {enc.patches_per_item} patches "
-                        f"{format_gib(peak)} GiB, then its {images} x {t} embeddings {format_gib(held)} GiB held")
+    return peak, held, f"{how} {format_gib(peak)} GiB, then its {images} x {t} embeddings {format_gib(held)} GiB held"
 
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
-                 gpu=None, images_per_prompt: Optional[int] = None) -> tuple:
+                 gpu=None, images_per_prompt: Optional[int] = None, data_parallel: bool = False) -> tuple:
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if rules.era == "v0":
@@ -162,7 +186,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     sampler = sampler if last else 0
     source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "
               f"{format_gib(sampler)} GiB")
-    encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, images_per_prompt)
+    encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, images_per_prompt, data_parallel)
     if encoder is None:
         return max(forward, sampler), f"max({source})"
     peak, held, how = encoder

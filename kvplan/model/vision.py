@@ -238,6 +238,7 @@ class VisionEncoder:
     hidden: int
     intermediate: int
     head_dim: int = 0  # pixtral: its 2-D rotary table's width
+    tiles_per_item: int = 1  # llama4: an image's tiles, the unit vLLM shares out over TP ranks in data mode
 
     def peak_bytes_per_patch(self, width: int, tp: int) -> int:
         """The bytes a patch holds at the tower's peak, in the model dtype (`width` bytes a value) and TP degree
@@ -299,7 +300,7 @@ def vision_encoder(cfg: Config) -> Optional[VisionEncoder]:
                              patches_per_item=tiles * (grid + 1),
                              pixels_per_item=tiles * v.int("vision_config.num_channels") * image * image,
                              hidden=v.int("vision_config.hidden_size"),
-                             intermediate=v.int("vision_config.intermediate_size"))
+                             intermediate=v.int("vision_config.intermediate_size"), tiles_per_item=tiles)
     return None
 
 
