@@ -226,15 +226,19 @@ def test_language_model_only_needs_the_release_that_has_it():
 def test_check_takes_language_model_only_from_a_deployment(tmp_path):
     """The deployment key holds one more Gemma 3 sequence at 8K on an H200: 65 with the tower neither loaded nor
     profiled, 63 with both (test_gemma3_profiles_32_images_on_an_h200)."""
-    path = tmp_path / "deployments.yaml"
     entry = "deployments:\n  - name: g\n    model: google/gemma-3-27b-it\n    tp: 1\n    gpu: h200\n    context: 8192\n"
+    assert _deployment_counts(tmp_path / "deployments.yaml", entry, "    language_model_only: true\n") == [63, 65]
+
+
+def _deployment_counts(path, entry: str, extra: str) -> list:
+    """max_concurrency of a one-entry deployments file without and with `extra` keys."""
     counts = []
-    for extra in ("", "    language_model_only: true\n"):
-        path.write_text(entry + extra)
+    for text in (entry, entry + extra):
+        path.write_text(text)
         result = run_kvplan("check", "--file", path, "--format", "json")
         assert result.returncode == 0, result.stderr
         counts.append(json.loads(result.stdout)["results"][0]["max_concurrency"])
-    assert counts == [63, 65]
+    return counts
 
 
 def test_a_bad_pixel_shuffle_ratio_is_one_line(write_config):
@@ -504,12 +508,7 @@ def test_encoder_tp_data_where_vllm_falls_back_and_where_it_has_no_such_flag():
 def test_a_deployment_takes_mm_encoder_tp_mode(tmp_path):
     path = tmp_path / "deployments.yaml"
     entry = f"deployments:\n  - name: s\n    model: {SCOUT}\n    tp: 4\n    gpu: h200\n    context: 8192\n"
-    counts = []
-    for extra in ("", "    mm_encoder_tp_mode: data\n"):
-        path.write_text(entry + extra)
-        result = run_kvplan("check", "--file", path, "--format", "json")
-        assert result.returncode == 0, result.stderr
-        counts.append(json.loads(result.stdout)["results"][0]["max_concurrency"])
+    counts = _deployment_counts(path, entry, "    mm_encoder_tp_mode: data\n")
     assert counts[1] < counts[0]  # 1.2 GiB more weights a GPU
     path.write_text(entry + "    mm_encoder_tp_mode: yes\n")
     result = run_kvplan("check", "--file", path)
