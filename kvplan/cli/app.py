@@ -9,7 +9,8 @@ from typing import List, Optional
 import typer
 
 from ..errors import FieldError, KvplanError
-from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, DEFAULT_GPU_HELP, ENFORCE_EAGER_HELP,
+from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
+                    ENFORCE_EAGER_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
                     SUFFIXES, _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
@@ -120,6 +121,7 @@ def estimate(
     language_model_only: bool = typer.Option(False, "--language-model-only", help=LANGUAGE_MODEL_ONLY_HELP),
     limit_mm_per_prompt: Optional[str] = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP),
     mm_encoder_tp_mode: Optional[str] = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP),
+    cpu_offload: Optional[str] = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP),
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -129,7 +131,7 @@ def estimate(
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
     lists sweep."""
     from ..commands.estimate import estimate as run
-    from ..engines import EngineFlags, encoder_tp_mode, images_per_prompt
+    from ..engines import EngineFlags, cpu_offload_gb, encoder_tp_mode, images_per_prompt
     from ..render import check_format
     from ..units import human_int
 
@@ -147,7 +149,7 @@ def estimate(
                      dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit,
                      flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
                                        None if limit_mm_per_prompt is None else images_per_prompt(limit_mm_per_prompt),
-                                       encoder_tp_mode(mm_encoder_tp_mode)))
+                                       encoder_tp_mode(mm_encoder_tp_mode), cpu_offload_gb(cpu_offload)))
     show(result, fmt, chart=chart)
 
 
@@ -178,7 +180,7 @@ def check(
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
-                                       "mm_encoder_tp_mode). See "
+                                       "mm_encoder_tp_mode, cpu_offload_gb). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -200,6 +202,7 @@ def check(
     language_model_only: bool = typer.Option(False, "--language-model-only", help=LANGUAGE_MODEL_ONLY_HELP),
     limit_mm_per_prompt: Optional[str] = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP),
     mm_encoder_tp_mode: Optional[str] = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP),
+    cpu_offload: Optional[str] = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -217,7 +220,7 @@ def check(
                    min_concurrency=min_concurrency, revision=revision, engine=engine,
                    enforce_eager=enforce_eager or None, skip_mm_profiling=skip_mm_profiling or None,
                    language_model_only=language_model_only or None, limit_mm_per_prompt=limit_mm_per_prompt,
-                   mm_encoder_tp_mode=mm_encoder_tp_mode)
+                   mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

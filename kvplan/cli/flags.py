@@ -15,7 +15,7 @@ FLAGS = {
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
     "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
     "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
-    "mm_encoder_tp_mode": "--mm-encoder-tp-mode",
+    "mm_encoder_tp_mode": "--mm-encoder-tp-mode", "cpu_offload_gb": "--cpu-offload-gb",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -26,7 +26,7 @@ ALIASES = {
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
-                       "mm_encoder_tp_mode")
+                       "mm_encoder_tp_mode", "cpu_offload_gb")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -57,6 +57,9 @@ LIMIT_MM_HELP = ("As vLLM's --limit-mm-per-prompt ('{\"image\": 2}' or image=2):
 MM_ENCODER_TP_HELP = ("As vLLM's --mm-encoder-tp-mode (0.10.2+): weights (the vision tower split over the TP ranks, "
                       "the default) or data (every rank holds the whole tower and runs its share of the images; "
                       "Llama 4 and the Qwen VL models, others fall back to weights).")
+CPU_OFFLOAD_HELP = ("As vLLM's --cpu-offload-gb (0.5.3+): GiB of each GPU's decoder-layer weights held in CPU "
+                    "memory, which the KV cache gains (Model Runner V2 before 0.28 ignores it); decode times do "
+                    "not count reading them back.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

@@ -86,7 +86,7 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 
 def _engine(dep: Deployment):
     return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only,
-                                              dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode))
+                                              dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode, dep.cpu_offload_gb))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

@@ -20,7 +20,7 @@ DEFAULT_GPU_UTIL = None  # the engine's own default (vLLM 0.32: 0.92)
 REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
-                 "mm_encoder_tp_mode")
+                 "mm_encoder_tp_mode", "cpu_offload_gb")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -46,6 +46,7 @@ class Deployment:
     language_model_only: bool = False  # vLLM's --language-model-only
     limit_mm_per_prompt: Optional[int] = None  # the image count of vLLM's --limit-mm-per-prompt (None: 999)
     mm_encoder_tp_mode: Optional[str] = None  # vLLM's --mm-encoder-tp-mode (None: weights)
+    cpu_offload_gb: Optional[float] = None  # vLLM's --cpu-offload-gb
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -100,6 +101,12 @@ def _encoder_tp_mode(value) -> Optional[str]:
     return encoder_tp_mode(value)
 
 
+def _cpu_offload_gb(value) -> Optional[float]:
+    from ..engines import cpu_offload_gb
+
+    return cpu_offload_gb(value)
+
+
 # field -> validator of its value; each raises FieldError naming the field
 VALIDATORS = {
     "tp": lambda v: require_positive("tp", v),
@@ -117,6 +124,7 @@ VALIDATORS = {
     "language_model_only": _flag("language_model_only"),
     "limit_mm_per_prompt": _images,
     "mm_encoder_tp_mode": _encoder_tp_mode,
+    "cpu_offload_gb": _cpu_offload_gb,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False}

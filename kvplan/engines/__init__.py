@@ -27,9 +27,24 @@ class EngineFlags:
     language_model_only: bool = False  # --language-model-only: no vision tower at all, loaded or profiled (0.17+)
     images_per_prompt: Optional[int] = None  # --limit-mm-per-prompt's image count (None: vLLM's 999); 0: no tower
     mm_encoder_tp_mode: Optional[str] = None  # --mm-encoder-tp-mode weights | data (0.10.2+; None: vLLM's weights)
+    cpu_offload_gb: Optional[float] = None  # --cpu-offload-gb: GiB of each GPU's weights held in CPU memory (0.5.3+)
 
 
 ENCODER_TP_MODES = ("weights", "data")
+
+
+def cpu_offload_gb(value) -> Optional[float]:
+    """vLLM's --cpu-offload-gb: GiB (2^30 bytes) of weights a GPU keeps in CPU memory; None or 0 when not given."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if isinstance(value, bool) or not number >= 0 or number == float("inf"):
+        raise FieldError("cpu_offload_gb", f"must be a number of GiB, 0 or more (vLLM's --cpu-offload-gb), got "
+                                           f"{quote(value)}.")
+    return number or None
 
 
 def encoder_tp_mode(value) -> Optional[str]:

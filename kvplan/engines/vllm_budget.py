@@ -113,6 +113,23 @@ def whole_towers(spec, tp: int, weights: int, source: str) -> tuple:
                                                          f"GiB, --mm-encoder-tp-mode data)")
 
 
+def offloaded_weights(spec, tp: int, stage, weights: int, source: str, gib: float, runner: Runner) -> tuple:
+    """--cpu-offload-gb: vLLM's UVA offloader (model_executor/offloader/uva.py, models/utils.py before) moves the
+    decoder layers' parameters (make_layers wraps them; not the embeddings or the LM head) to pinned CPU memory one
+    tensor at a time until `gib` GiB are off the GPU: at least that much, at most one tensor more, never more than
+    the layers hold. Model Runner V2 installs the offloader only from 0.28 (before, the flag did nothing:
+    vllm#51396)."""
+    if not runner.offloads:
+        return weights, source + f"; --cpu-offload-gb {gib:g} does nothing on {runner.name} before 0.28 (vllm#51396)"
+    estimated = sum(g.bytes for g in spec.params)
+    layers = sum(g.bytes for g in spec.params if g.name not in ("embed", "lm_head", "vision"))
+    share = stage.layers / spec.num_hidden_layers if stage is not None and stage.stages > 1 else 1.0
+    offloadable = int(spec.resident_weight_bytes * layers * share / estimated / tp) if estimated else 0
+    moved = min(int(gib * GiB), offloadable)
+    return weights - moved, source + (f"; {format_gib(moved)} GiB of the decoder layers' weights in CPU memory "
+                                      f"(--cpu-offload-gb; decode times do not count reading them over the host link)")
+
+
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
     if not rules.graphs_subtracted:
@@ -144,6 +161,9 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     elif flags.mm_encoder_tp_mode == "data" and spec.multimodal and not towerless:
         weights_source += "; --mm-encoder-tp-mode data falls back to weights for this architecture (vLLM warns)"
     runner = model_runner(spec, rules, gpu)
+    if flags.cpu_offload_gb:
+        weights, weights_source = offloaded_weights(spec, tp, stage, weights, weights_source, flags.cpu_offload_gb,
+                                                    runner)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.images_per_prompt,
                                      data_parallel)
     if rules.era == "v0":

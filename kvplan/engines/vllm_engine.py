@@ -13,8 +13,10 @@ from .vllm_versions import PINNED, behaviour, parse_version
 
 # the first release with each flag (engine/arg_utils.py): skip_mm_profiling vllm#22950; language_model_only
 # (config/multimodal.py MultiModalConfig), whose towers' weights every release with it skips (_mark_tower_model, 0.15);
-# mm_encoder_tp_mode (arg_utils.py, read in 0.10.2, not in 0.10.1)
-FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2)}
+# mm_encoder_tp_mode (arg_utils.py, read in 0.10.2, not in 0.10.1); cpu_offload_gb (vllm#6496: in 0.5.3's
+# arg_utils.py, not in 0.5.2's)
+FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2),
+              "cpu_offload_gb": (0, 5, 3)}
 
 
 class VllmEngine:

@@ -55,6 +55,7 @@ class RunnerRule:
     rocm_v1: frozenset = frozenset()  # architectures ROCm keeps off V2
     v2_profiles_graphs: bool = False
     v2_profiles_encoder: bool = False  # V2's profile_run runs a multimodal model's vision tower (0.27 on)
+    v2_offloads: bool = False  # V2 installs the weight offloader (0.28 on: set_offloader in its __init__)
 
 
 RULES = {  # vllm_versions.Behaviour.runner -> its rule
@@ -66,10 +67,13 @@ RULES = {  # vllm_versions.Behaviour.runner -> its rule
     "0.26": RunnerRule("not_hybrid", _V26),
     "0.27": RunnerRule("hybrid_listed", _V27, frozenset({"KimiK3ForConditionalGeneration"}),
                        v2_profiles_encoder=True),
-    "0.28": RunnerRule("hybrid_listed", _V28, frozenset({"DeepseekV4ForCausalLM"}), v2_profiles_encoder=True),
-    "0.29": RunnerRule("v2", rocm_v1=_ROCM_V1_29, v2_profiles_graphs=True, v2_profiles_encoder=True),
-    "0.30": RunnerRule("v2", rocm_v1=_ROCM_V1_30, v2_profiles_graphs=True, v2_profiles_encoder=True),
-    "0.32": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True),
+    "0.28": RunnerRule("hybrid_listed", _V28, frozenset({"DeepseekV4ForCausalLM"}), v2_profiles_encoder=True,
+                       v2_offloads=True),
+    "0.29": RunnerRule("v2", rocm_v1=_ROCM_V1_29, v2_profiles_graphs=True, v2_profiles_encoder=True,
+                       v2_offloads=True),
+    "0.30": RunnerRule("v2", rocm_v1=_ROCM_V1_30, v2_profiles_graphs=True, v2_profiles_encoder=True,
+                       v2_offloads=True),
+    "0.32": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True),
 }
 
 
@@ -97,6 +101,7 @@ class Runner:
     graphs_profiled: bool  # whether profile_cudagraph_memory measures a capture (else it returns 0)
     why: str
     encoder_profiled: bool = True  # whether profile_run runs a multimodal model's vision tower
+    offloads: bool = True  # whether --cpu-offload-gb takes effect (V2 before 0.28 never installs the offloader)
 
 
 def model_properties(spec) -> tuple:
@@ -124,6 +129,6 @@ def model_runner(spec, rules, gpu) -> Runner:
         return Runner("V1", True, why)
     if rule.v2_profiles_graphs:
         return Runner("V2", True, "V2 (vllm/v1/worker/gpu/model_runner.py), which profiles graph capture",
-                      rule.v2_profiles_encoder)
+                      rule.v2_profiles_encoder, rule.v2_offloads)
     return Runner("V2", False, "V2 (vllm/v1/worker/gpu/model_runner.py), whose profile_cudagraph_memory returns 0 "
-                               "before 0.29", rule.v2_profiles_encoder)
+                               "before 0.29", rule.v2_profiles_encoder, rule.v2_offloads)
