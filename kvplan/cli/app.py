@@ -57,6 +57,15 @@ def show(result, fmt: str, **options) -> None:
         raise KvplanError(f"cannot write the output to stdout: {getattr(exc, 'strerror', None) or exc}.") from None
 
 
+# the engine flags that change its budget (engines.EngineFlags), declared once for estimate and check
+ENFORCE_EAGER = typer.Option(False, "--enforce-eager", help=ENFORCE_EAGER_HELP)
+SKIP_MM_PROFILING = typer.Option(False, "--skip-mm-profiling", help=SKIP_MM_PROFILING_HELP)
+LANGUAGE_MODEL_ONLY = typer.Option(False, "--language-model-only", help=LANGUAGE_MODEL_ONLY_HELP)
+LIMIT_MM_PER_PROMPT = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP)
+MM_ENCODER_TP_MODE = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP)
+CPU_OFFLOAD_GB = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP)
+
+
 def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
     from ..units import int_list
 
@@ -116,12 +125,12 @@ def estimate(
                                         "float16, bfloat16, float, float32."),
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
                                             "(default: the max model length)."),
-    enforce_eager: bool = typer.Option(False, "--enforce-eager", help=ENFORCE_EAGER_HELP),
-    skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help=SKIP_MM_PROFILING_HELP),
-    language_model_only: bool = typer.Option(False, "--language-model-only", help=LANGUAGE_MODEL_ONLY_HELP),
-    limit_mm_per_prompt: Optional[str] = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP),
-    mm_encoder_tp_mode: Optional[str] = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP),
-    cpu_offload: Optional[str] = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP),
+    enforce_eager: bool = ENFORCE_EAGER,
+    skip_mm_profiling: bool = SKIP_MM_PROFILING,
+    language_model_only: bool = LANGUAGE_MODEL_ONLY,
+    limit_mm_per_prompt: Optional[str] = LIMIT_MM_PER_PROMPT,
+    mm_encoder_tp_mode: Optional[str] = MM_ENCODER_TP_MODE,
+    cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -197,12 +206,12 @@ def check(
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     engine: Optional[str] = typer.Option(None, "--engine", help="Engine model (kvplan's flag): vllm (0.32.0, the "
                                          "default), vllm==<release> for the vLLM the deployment runs, or none."),
-    enforce_eager: bool = typer.Option(False, "--enforce-eager", help=ENFORCE_EAGER_HELP),
-    skip_mm_profiling: bool = typer.Option(False, "--skip-mm-profiling", help=SKIP_MM_PROFILING_HELP),
-    language_model_only: bool = typer.Option(False, "--language-model-only", help=LANGUAGE_MODEL_ONLY_HELP),
-    limit_mm_per_prompt: Optional[str] = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP),
-    mm_encoder_tp_mode: Optional[str] = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP),
-    cpu_offload: Optional[str] = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP),
+    enforce_eager: bool = ENFORCE_EAGER,
+    skip_mm_profiling: bool = SKIP_MM_PROFILING,
+    language_model_only: bool = LANGUAGE_MODEL_ONLY,
+    limit_mm_per_prompt: Optional[str] = LIMIT_MM_PER_PROMPT,
+    mm_encoder_tp_mode: Optional[str] = MM_ENCODER_TP_MODE,
+    cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
