@@ -36,6 +36,7 @@ SHAPE_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_si
 QWEN3_VL_KEYS = ("hidden_size", "intermediate_size", "depth", "patch_size", "num_position_embeddings",
                  "out_hidden_size", "spatial_merge_size", "temporal_patch_size")
 QWEN3_VL_DEFAULTS = {"in_channels": 3, "deepstack_visual_indexes": []}
+QWEN2_VL_DEFAULTS = {"in_chans": 3}  # Qwen2-VL's and Qwen2.5-VL's name for it
 # Qwen2-VL's (transformers Qwen2VLVisionConfig): embed_dim is the tower's width, hidden_size the language model's
 QWEN2_VL_KEYS = ("embed_dim", "depth", "hidden_size", "mlp_ratio", "patch_size", "spatial_merge_size",
                  "temporal_patch_size")
@@ -49,24 +50,26 @@ def _vision_config(cfg: Config, defaults: dict) -> Config:
     return Config({f"vision_config.{k}": v for k, v in raw.items()}, cfg.name)
 
 
+def _names(cfg: Config, keys: tuple) -> bool:
+    """Whether the vision_config gives every one of `keys`."""
+    return all(cfg.get("vision_config").get(key) is not None for key in keys)
+
+
 def _sized(cfg: Config) -> bool:
     """A vision_config that names the tower's shape; a copy trimmed to the language model's needs is not sized
     and its tower is left out rather than guessed."""
-    vision = cfg.get("vision_config")
-    return any(all(vision.get(key) is not None for key in keys) for keys in (SHAPE_KEYS, QWEN3_VL_KEYS,
-                                                                             QWEN2_5_VL_KEYS, QWEN2_VL_KEYS))
+    return any(_names(cfg, keys) for keys in (SHAPE_KEYS, QWEN3_VL_KEYS, QWEN2_5_VL_KEYS, QWEN2_VL_KEYS))
 
 
 def _is_qwen2_vl(cfg: Config) -> bool:
-    return all(cfg.get("vision_config").get(key) is not None for key in QWEN2_VL_KEYS)
+    return _names(cfg, QWEN2_VL_KEYS)
 
 
 def _qwen2_vl(cfg: Config) -> list:
     """vLLM 0.32 qwen2_vl.py Qwen2VisionTransformer: a Conv3d patch embedding without bias, depth layers of two
     LayerNorms, biased qkv and proj, a biased MLP of embed_dim x mlp_ratio, then the merger (a LayerNorm, merge^2 x
     embed_dim squared and hidden_size x merge^2 x embed_dim, both biased)."""
-    raw = {"in_chans": 3, **cfg.get("vision_config")}
-    v = Config({f"vision_config.{k}": val for k, val in raw.items()}, cfg.name)
+    v = _vision_config(cfg, QWEN2_VL_DEFAULTS)
     width, patch, layers = (v.int("vision_config.embed_dim"), v.int("vision_config.patch_size"),
                             v.int("vision_config.depth"))
     ratio = v.get("vision_config.mlp_ratio")
@@ -82,15 +85,14 @@ def _qwen2_vl(cfg: Config) -> list:
 
 
 def _is_qwen2_5_vl(cfg: Config) -> bool:
-    return all(cfg.get("vision_config").get(key) is not None for key in QWEN2_5_VL_KEYS)
+    return _names(cfg, QWEN2_5_VL_KEYS)
 
 
 def _qwen2_5_vl(cfg: Config) -> list:
     """vLLM 0.32 qwen2_5_vl.py Qwen2_5_VisionTransformer: a Conv3d patch embedding without bias, depth layers of two
     RMSNorms, biased qkv and proj, a biased gated MLP, then the merger (an RMSNorm, merge^2 x hidden squared and
     out_hidden_size x merge^2 x hidden, both biased); no position table (rotary)."""
-    raw = {"in_chans": 3, **cfg.get("vision_config")}
-    v = Config({f"vision_config.{k}": val for k, val in raw.items()}, cfg.name)
+    v = _vision_config(cfg, QWEN2_VL_DEFAULTS)
     hidden, inter = v.int("vision_config.hidden_size"), v.int("vision_config.intermediate_size")
     patch, layers = v.int("vision_config.patch_size"), v.int("vision_config.depth")
     out, merged = v.int("vision_config.out_hidden_size"), v.int("vision_config.spatial_merge_size") ** 2 * hidden
@@ -103,7 +105,7 @@ def _qwen2_5_vl(cfg: Config) -> list:
 
 
 def _is_qwen3_vl(cfg: Config) -> bool:
-    return all(cfg.get("vision_config").get(key) is not None for key in QWEN3_VL_KEYS)
+    return _names(cfg, QWEN3_VL_KEYS)
 
 
 def _qwen3_vl(cfg: Config) -> list:
@@ -112,8 +114,7 @@ def _qwen3_vl(cfg: Config) -> list:
     (two LayerNorms with biases, biased qkv and proj, a biased two-matrix MLP), then the merger (a LayerNorm over
     the hidden width, two biased linears from merge^2 x hidden to out_hidden_size) and one more merger a
     deepstack layer (its LayerNorm over the merged width)."""
-    v = Config({f"vision_config.{k}": val for k, val in {**QWEN3_VL_DEFAULTS, **cfg.get("vision_config")}.items()},
-               cfg.name)
+    v = _vision_config(cfg, QWEN3_VL_DEFAULTS)
     hidden, inter = v.int("vision_config.hidden_size"), v.int("vision_config.intermediate_size")
     patch, layers = v.int("vision_config.patch_size"), v.int("vision_config.depth")
     out, merged = v.int("vision_config.out_hidden_size"), v.int("vision_config.spatial_merge_size") ** 2 * hidden
