@@ -10,7 +10,7 @@ import typer
 
 from ..errors import FieldError, KvplanError
 from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
-                    ENFORCE_EAGER_HELP,
+                    ENFORCE_EAGER_HELP, GPU_BLOCKS_OVERRIDE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
                     SUFFIXES, _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
@@ -64,6 +64,7 @@ LANGUAGE_MODEL_ONLY = typer.Option(False, "--language-model-only", help=LANGUAGE
 LIMIT_MM_PER_PROMPT = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP)
 MM_ENCODER_TP_MODE = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP)
 CPU_OFFLOAD_GB = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP)
+NUM_GPU_BLOCKS_OVERRIDE = typer.Option(None, "--num-gpu-blocks-override", help=GPU_BLOCKS_OVERRIDE_HELP)
 
 
 def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
@@ -131,6 +132,7 @@ def estimate(
     limit_mm_per_prompt: Optional[str] = LIMIT_MM_PER_PROMPT,
     mm_encoder_tp_mode: Optional[str] = MM_ENCODER_TP_MODE,
     cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
+    gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -140,7 +142,7 @@ def estimate(
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
     lists sweep."""
     from ..commands.estimate import estimate as run
-    from ..engines import EngineFlags, cpu_offload_gb, encoder_tp_mode, images_per_prompt
+    from ..engines import EngineFlags, cpu_offload_gb, encoder_tp_mode, gpu_blocks_override, images_per_prompt
     from ..render import check_format
     from ..units import human_int
 
@@ -158,7 +160,8 @@ def estimate(
                      dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit,
                      flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
                                        None if limit_mm_per_prompt is None else images_per_prompt(limit_mm_per_prompt),
-                                       encoder_tp_mode(mm_encoder_tp_mode), cpu_offload_gb(cpu_offload)))
+                                       encoder_tp_mode(mm_encoder_tp_mode), cpu_offload_gb(cpu_offload),
+                                       num_gpu_blocks_override=gpu_blocks_override(gpu_blocks)))
     show(result, fmt, chart=chart)
 
 
@@ -189,7 +192,7 @@ def check(
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
-                                       "mm_encoder_tp_mode, cpu_offload_gb). See "
+                                       "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -212,6 +215,7 @@ def check(
     limit_mm_per_prompt: Optional[str] = LIMIT_MM_PER_PROMPT,
     mm_encoder_tp_mode: Optional[str] = MM_ENCODER_TP_MODE,
     cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
+    gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -229,7 +233,8 @@ def check(
                    min_concurrency=min_concurrency, revision=revision, engine=engine,
                    enforce_eager=enforce_eager or None, skip_mm_profiling=skip_mm_profiling or None,
                    language_model_only=language_model_only or None, limit_mm_per_prompt=limit_mm_per_prompt,
-                   mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload)
+                   mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload,
+                   num_gpu_blocks_override=gpu_blocks)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -16,6 +16,7 @@ FLAGS = {
     "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
     "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
     "mm_encoder_tp_mode": "--mm-encoder-tp-mode", "cpu_offload_gb": "--cpu-offload-gb",
+    "num_gpu_blocks_override": "--num-gpu-blocks-override",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -26,7 +27,7 @@ ALIASES = {
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
-                       "mm_encoder_tp_mode", "cpu_offload_gb")
+                       "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -60,6 +61,9 @@ MM_ENCODER_TP_HELP = ("As vLLM's --mm-encoder-tp-mode (0.10.2+): weights (the vi
 CPU_OFFLOAD_HELP = ("As vLLM's --cpu-offload-gb (0.5.3+): GiB of each GPU's decoder-layer weights held in CPU "
                     "memory, which the KV cache gains (Model Runner V2 before 0.28 ignores it); decode times do "
                     "not count reading them back.")
+GPU_BLOCKS_OVERRIDE_HELP = ("As vLLM's --num-gpu-blocks-override: the KV cache holds exactly this many blocks of "
+                            "every cache group, whatever the budget leaves; vLLM does not check it against free "
+                            "memory, so a pool the budget cannot hold fails to allocate.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

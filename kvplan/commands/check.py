@@ -22,6 +22,8 @@ from .estimate import budget_function
 from ..render.text import size
 from .deployments import Deployment, one_line
 
+OVERRIDE_FAILS = "--num-gpu-blocks-override"  # engines/vllm.py OVERRIDE_TOO_BIG: the pool cannot be allocated
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -86,7 +88,8 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 
 def _engine(dep: Deployment):
     return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only,
-                                              dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode, dep.cpu_offload_gb))
+                                              dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode, dep.cpu_offload_gb,
+                                              num_gpu_blocks_override=dep.num_gpu_blocks_override))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:
@@ -166,7 +169,10 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
                  f"{size(budget_per_gpu)} per GPU ({size(per_sequence)} of KV each per GPU at {shape}, kv_dtype "
                  f"{precision.name})")
         refusal = result.engine.refusal if result.engine else None
-        if refusal is not None:
+        crashes = refusal is not None and refusal.reason.startswith(OVERRIDE_FAILS)
+        if crashes:  # a crash at start-up, not one of vLLM's refusals
+            add("error", "num_gpu_blocks_override", refusal.reason + ".")
+        elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
         if want is not None and have < want:
             need = f"{want} need about {size(want * per_sequence)} per GPU"
@@ -176,7 +182,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
             add("error", "min_concurrency",
                 f"max_concurrency {have} < min_concurrency {want}: {where}, and {need}; "
                 f"{what_would_reach(spec, dep, budget_for, want, precision, spell, device)}.")
-        elif want is None and have == 0:
+        elif want is None and have == 0 and not crashes:
             add("warning", None, f"not one sequence fits: {where}; "
                                  f"{what_would_reach(spec, dep, budget_for, 1, precision, spell, device)} "
                                  f"(set min_concurrency to make capacity a rule).")

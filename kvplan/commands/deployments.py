@@ -20,7 +20,7 @@ DEFAULT_GPU_UTIL = None  # the engine's own default (vLLM 0.32: 0.92)
 REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
-                 "mm_encoder_tp_mode", "cpu_offload_gb")
+                 "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -47,6 +47,7 @@ class Deployment:
     limit_mm_per_prompt: Optional[int] = None  # the image count of vLLM's --limit-mm-per-prompt (None: 999)
     mm_encoder_tp_mode: Optional[str] = None  # vLLM's --mm-encoder-tp-mode (None: weights)
     cpu_offload_gb: Optional[float] = None  # vLLM's --cpu-offload-gb
+    num_gpu_blocks_override: Optional[int] = None  # vLLM's --num-gpu-blocks-override
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -107,6 +108,15 @@ def _cpu_offload_gb(value) -> Optional[float]:
     return cpu_offload_gb(value)
 
 
+def _gpu_blocks(value) -> Optional[int]:
+    from ..engines import gpu_blocks_override
+
+    if isinstance(value, str):  # a YAML integer, not text (as tp)
+        raise FieldError("num_gpu_blocks_override", f"must be a whole number of KV-cache blocks, unquoted, got "
+                                                    f"{quote(value)}.")
+    return gpu_blocks_override(value)
+
+
 # field -> validator of its value; each raises FieldError naming the field
 VALIDATORS = {
     "tp": lambda v: require_positive("tp", v),
@@ -125,6 +135,7 @@ VALIDATORS = {
     "limit_mm_per_prompt": _images,
     "mm_encoder_tp_mode": _encoder_tp_mode,
     "cpu_offload_gb": _cpu_offload_gb,
+    "num_gpu_blocks_override": _gpu_blocks,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False}
@@ -159,7 +170,7 @@ def model_deployments(model: str, tps: list, **options) -> list:
 MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
-INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget")
+INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override")
 TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine")  # a scalar YAML reads as a number or date: its text
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 INT_TAG = "tag:yaml.org,2002:int"

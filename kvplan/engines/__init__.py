@@ -28,9 +28,11 @@ class EngineFlags:
     images_per_prompt: Optional[int] = None  # --limit-mm-per-prompt's image count (None: vLLM's 999); 0: no tower
     mm_encoder_tp_mode: Optional[str] = None  # --mm-encoder-tp-mode weights | data (0.10.2+; None: vLLM's weights)
     cpu_offload_gb: Optional[float] = None  # --cpu-offload-gb: GiB of each GPU's weights held in CPU memory (0.5.3+)
+    num_gpu_blocks_override: Optional[int] = None  # --num-gpu-blocks-override: the pool's blocks, whatever the budget
 
 
 ENCODER_TP_MODES = ("weights", "data")
+MAX_BLOCKS = 2**48  # more blocks than any GPU's memory holds pages of: a bound on the numbers, not vLLM's
 
 
 def cpu_offload_gb(value) -> Optional[float]:
@@ -45,6 +47,20 @@ def cpu_offload_gb(value) -> Optional[float]:
         raise FieldError("cpu_offload_gb", f"must be a number of GiB, 0 or more (vLLM's --cpu-offload-gb), got "
                                            f"{quote(value)}.")
     return number or None
+
+
+def gpu_blocks_override(value) -> Optional[int]:
+    """vLLM's --num-gpu-blocks-override: a whole number of blocks, 1 or more (config/cache.py CacheConfig takes an
+    int); None when not given."""
+    if value is None:
+        return None
+    number = value
+    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_BLOCKS:
+        raise FieldError("num_gpu_blocks_override", f"must be a whole number of KV-cache blocks, 1 to 2^48 (vLLM's "
+                                                    f"--num-gpu-blocks-override), got {quote(value)}.")
+    return number
 
 
 def encoder_tp_mode(value) -> Optional[str]:

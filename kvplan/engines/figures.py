@@ -32,8 +32,14 @@ class EngineFigures:
     resident_sequences: Optional[int]  # before the max_num_seqs cap
     max_num_seqs: int
     max_num_batched_tokens: int
+    # --num-gpu-blocks-override: the blocks asked for and the bytes a GPU's pool of them takes (keys only with it)
+    num_gpu_blocks_override: Optional[int] = None
+    override_kv_cache_bytes: Optional[int] = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["log_lines"] = list(self.log_lines)
+        for key in ("num_gpu_blocks_override", "override_kv_cache_bytes"):
+            if data[key] is None:
+                del data[key]
         return data

@@ -21,6 +21,7 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   else vLLM refuses with its estimate of the longest max_model_len that would (estimate_max_model_len);
   concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
 - resident sequences: vllm_admission.py.
+- --num-gpu-blocks-override N: OVERRIDE_RULES.
 """
 
 from __future__ import annotations
@@ -235,6 +236,32 @@ def length_refusal(max_model_len: int, derived: Optional[int], model_type: str =
         f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived)
 
 
+# --num-gpu-blocks-override N (config/cache.py CacheConfig.num_gpu_blocks_override, "used for testing preemption"):
+# the pool holds N blocks of every group whatever the profiled memory; nothing compares N blocks with that memory,
+# so a pool larger than the budget fails when the worker allocates it (or runs past gpu_memory_utilization).
+# By release (first release -> rule, newest first):
+# - "checked" (0.20.1 on, vllm#41069): get_kv_cache_configs replaces each worker's available memory by N x bytes
+#   per block, so the one-request check (null block held back) and auto-fit run against N blocks.
+# - "after_check" (0.8-0.9.0, 0.9.2-0.20.0): the check runs on the profiled memory, then may_override_num_blocks
+#   (get_num_blocks) sets N: a pool too small for one request starts and never schedules it.
+# - "ignored" (0.9.1): get_num_blocks logs the override and keeps the profiled count (fixed by vllm#19503).
+# - V0 (<= 0.7): LLMEngine._initialize_kv_caches sets N; the worker's raise_if_cache_size_invalid checks N x
+#   block_size tokens against max_model_len, as "checked" does.
+OVERRIDE_RULES = (((0, 20, 1), "checked"), ((0, 9, 2), "after_check"), ((0, 9, 1), "ignored"),
+                  ((0, 8), "after_check"), ((0, 2), "checked"))
+OVERRIDE_TOO_BIG = ("--num-gpu-blocks-override {n:,} asks for {needed} GiB of KV cache a GPU, more than the {left} "
+                    "GiB the budget leaves: vLLM does not check the override against free memory "
+                    "(v1/core/kv_cache_utils.py get_kv_cache_configs), so allocating the cache would fail with CUDA "
+                    "out of memory (or run past --gpu-memory-utilization)")
+
+
+def override_rule(version: str) -> str:
+    from .vllm_versions import parse_version
+
+    v = parse_version(version)
+    return next(rule for first, rule in OVERRIDE_RULES if v >= first)
+
+
 SWAP_SPACE = 4 * GiB  # V0's default --swap-space per worker: "# CPU blocks" = this // bytes per block
 
 
@@ -266,9 +293,9 @@ class Startup:
 
 
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
-          block_size: Optional[int] = None, version: str = PINNED) -> Startup:
+          block_size: Optional[int] = None, version: str = PINNED, override: Optional[int] = None) -> Startup:
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
-    indices each stage holds; None: one stage holding every layer)."""
+    indices each stage holds; None: one stage holding every layer); `override`: --num-gpu-blocks-override."""
     rules = behaviour(version)
     settings = with_model_defaults(spec, settings)
     cache = cache_precision(spec, precision).name
@@ -288,11 +315,19 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
                   for pad, n in padding]
     blocks = []
+    rule = override_rule(version) if override else None
+    too_big = None  # (bytes N blocks take, bytes the budget leaves) on the first stage short of them
     for stage, memory in zip(stages, available):  # get_kv_cache_configs: every worker checked, in order
         per_block = max(g.bytes_per_block(stage) for g in groups)
         if per_block == 0:
             continue
-        blocks.append(memory // per_block)
+        if rule is not None:
+            lines.append(f"Overriding num_gpu_blocks={memory // per_block} with num_gpu_blocks_override={override}")
+            if rule != "ignored" and override * per_block > memory and too_big is None:
+                too_big = (override * per_block, memory)
+            if rule == "checked":
+                memory = override * per_block
+        blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
         check = memory - per_block if rules.null_block_in_check else memory
         if refusal is not None:
             continue
@@ -305,19 +340,24 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             else:
                 estimate = estimate_max_model_len(groups, settings, per_block, check, length)
                 refusal = Refusal(refusal_message(length, per_block * per_request, check, estimate, rules), estimate)
+    if refusal is None and too_big is not None:
+        refusal = Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
+                                                  left=format_gib(max(too_big[1], 0))), None)
     num_blocks = max(min(blocks), 0) if blocks else 0
     per_block = max(g.bytes_per_block(stages[0]) for g in groups)
     tokens, concurrency, size = size_lines(num_blocks, per_request, groups, settings, rules, per_block)
+    overridden = dict(num_gpu_blocks_override=override, override_kv_cache_bytes=override * per_block) \
+        if rule is not None and rule != "ignored" else {}
     if refusal is not None:
         if rules.era == "v0":  # V0 logged its block counts before refusing
             lines += size
-        return Startup(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
-                                per_request, 0, settings, cache), 0, "memory")
+        return Startup(replace(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
+                                        per_request, 0, settings, cache), **overridden), 0, "memory")
     one = footprint(groups, length, settings.max_num_batched_tokens, settings.in_flight_batches,
                     settings.prefix_caching, settings.in_flight_tokens)
     resident = one.resident(num_blocks - 1)  # the null block is never handed out
-    figures = _figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs, groups,
-                       per_request, resident, settings, cache)
+    figures = replace(_figures(version, min(available), num_blocks, tokens, concurrency, None, lines + size, bs,
+                               groups, per_request, resident, settings, cache), **overridden)
     decoding = one.resident(num_blocks - 1, one.decoding)  # chunked layers full again before a chunk ends
     capped = min(decoding, settings.max_num_seqs)
     return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory")

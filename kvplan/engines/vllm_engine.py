@@ -60,7 +60,7 @@ class VllmEngine:
                  max_num_batched_tokens: Optional[int] = None) -> EngineResult:
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
-                       block_size=block_size, version=self.version)
+                       block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override)
         f = result.figures
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
                             f.gpu_kv_cache_tokens or 0, f.block_size)

@@ -86,7 +86,17 @@ def budget_line(plan: Plan, spell=str) -> str:
     why = next((t.source[3:] for t in b.terms if t.name == "cuda_graphs" and not t.bytes
                 and t.source.startswith("0: ") and "after the cache was sized" not in t.source), None)
     return (f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}"
-            + (f"; no CUDA-graph reserve: {why}" if why else "") + vision_note(b))
+            + (f"; no CUDA-graph reserve: {why}" if why else "") + vision_note(b) + override_note(plan, spell))
+
+
+def override_note(plan: Plan, spell=str) -> str:
+    """The KV cache a --num-gpu-blocks-override sizes, whatever the budget leaves (engines/vllm.py OVERRIDE_RULES)."""
+    e = _engine(plan)
+    blocks = getattr(e, "num_gpu_blocks_override", None)
+    if not blocks:
+        return ""
+    return (f"; the KV cache is {blocks:,} blocks ({size(e.override_kv_cache_bytes)}) by "
+            f"{spell('num_gpu_blocks_override')}, not what the budget leaves")
 
 
 def vision_note(b) -> str:
@@ -97,6 +107,18 @@ def vision_note(b) -> str:
         return (f"; the profile peak holds the vision tower's pass over {images.group(1)} dummy images "
                 f"(--skip-mm-profiling leaves it out, as vLLM's)")
     return "; this architecture's vision-tower profile pass is not modelled" if "not modelled" in peak else ""
+
+
+def override_fix(plan: Plan, spell=str) -> str:
+    """What --num-gpu-blocks-override would have to be for a plan it keeps from starting."""
+    e, flag = _engine(plan), spell("num_gpu_blocks_override")
+    per_block = e.override_kv_cache_bytes // e.num_gpu_blocks_override
+    most = plan.kv_budget_bytes_per_gpu // per_block
+    if e.override_kv_cache_bytes > plan.kv_budget_bytes_per_gpu:
+        return f"{flag} {e.num_gpu_blocks_override:,} blocks do not fit the budget; at most {most:,} do."
+    return (f"{flag} {e.num_gpu_blocks_override:,} blocks hold no request of max len; one needs "
+            f"{e.blocks_per_request + 1:,} (the null block included)" + (f", and the budget holds {most:,}."
+                                                                           if most > 0 else "."))
 
 
 def decode_cells(p: Plan) -> tuple:
@@ -236,6 +258,9 @@ def footnotes(result, plans: list, spell=str) -> list:
             lines.append(f"[yellow]! tp {p.tp}:[/yellow] {message}")
         if weights_exceed(p):
             lines.append(_weights_message(p, spec, spell))
+        elif not p.fits and override_note(p):
+            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not start:[/red] "
+                         + override_fix(p, spell))
         elif not p.fits:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
                          f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
