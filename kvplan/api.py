@@ -65,17 +65,19 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              input_len: Optional[int] = None, engine: str = "vllm", revision: Optional[str] = None,
              enforce_eager: bool = False, skip_mm_profiling: bool = False, language_model_only: bool = False,
              limit_mm_per_prompt=None, mm_encoder_tp_mode: Optional[str] = None,
-             cpu_offload_gb: Optional[float] = None, num_gpu_blocks_override: Optional[int] = None) -> list:
+             cpu_offload_gb: Optional[float] = None, num_gpu_blocks_override: Optional[int] = None,
+             speculative_config=None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
     max_num_seqs: what the engine picks); sizes take ints (bytes) or vLLM-style strings ('10G'); enforce_eager as
     vLLM's (no CUDA-graph reserve), skip_mm_profiling (no vision-tower pass in the profile peak) and
     language_model_only (no vision tower at all), limit_mm_per_prompt ('{"image": 0}', image=0 or a dict),
-    mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU) and num_gpu_blocks_override (blocks) as
-    vLLM's."""
+    mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU), num_gpu_blocks_override (blocks) and
+    speculative_config (JSON text or a dict) as vLLM's."""
     from .commands.estimate import estimate as run
-    from .engines import EngineFlags, cpu_offload_gb as offload, encoder_tp_mode, gpu_blocks_override, images_per_prompt
+    from .engines import (EngineFlags, cpu_offload_gb as offload, encoder_tp_mode, gpu_blocks_override,
+                          images_per_prompt, speculative_config as speculative)
     from .units import human_int
 
     auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in ("auto", "-1")
@@ -91,7 +93,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                  flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
                                    None if limit_mm_per_prompt is None else images_per_prompt(limit_mm_per_prompt),
                                    encoder_tp_mode(mm_encoder_tp_mode), offload(cpu_offload_gb),
-                                   num_gpu_blocks_override=gpu_blocks_override(num_gpu_blocks_override)))
+                                   num_gpu_blocks_override=gpu_blocks_override(num_gpu_blocks_override),
+                                   speculative=speculative(speculative_config)))
     return list(result.plans)
 
 
@@ -103,7 +106,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           revision: Optional[str] = None, engine: Optional[str] = None, enforce_eager: bool = False,
           skip_mm_profiling: bool = False, language_model_only: bool = False, limit_mm_per_prompt=None,
           mm_encoder_tp_mode: Optional[str] = None, cpu_offload_gb: Optional[float] = None,
-          num_gpu_blocks_override: Optional[int] = None) -> list:
+          num_gpu_blocks_override: Optional[int] = None, speculative_config=None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine` as `kvplan estimate` takes it."""
     from .commands import check as run
@@ -116,7 +119,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     skip_mm_profiling=skip_mm_profiling or None,
                                     language_model_only=language_model_only or None,
                                     limit_mm_per_prompt=limit_mm_per_prompt, mm_encoder_tp_mode=mm_encoder_tp_mode,
-                                    cpu_offload_gb=cpu_offload_gb, num_gpu_blocks_override=num_gpu_blocks_override)
+                                    cpu_offload_gb=cpu_offload_gb, num_gpu_blocks_override=num_gpu_blocks_override,
+                                    speculative_config=speculative_config)
     return run.check(deployments, spell=keyword).results
 
 

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import FieldError, KvplanError
 from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
-                    ENFORCE_EAGER_HELP, GPU_BLOCKS_OVERRIDE_HELP,
+                    ENFORCE_EAGER_HELP, GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
                     SUFFIXES, _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
@@ -65,6 +65,7 @@ LIMIT_MM_PER_PROMPT = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_
 MM_ENCODER_TP_MODE = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP)
 CPU_OFFLOAD_GB = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP)
 NUM_GPU_BLOCKS_OVERRIDE = typer.Option(None, "--num-gpu-blocks-override", help=GPU_BLOCKS_OVERRIDE_HELP)
+SPECULATIVE_CONFIG = typer.Option(None, "--speculative-config", help=SPECULATIVE_HELP)
 
 
 def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
@@ -133,6 +134,7 @@ def estimate(
     mm_encoder_tp_mode: Optional[str] = MM_ENCODER_TP_MODE,
     cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
     gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
+    speculative: Optional[str] = SPECULATIVE_CONFIG,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -142,7 +144,8 @@ def estimate(
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
     lists sweep."""
     from ..commands.estimate import estimate as run
-    from ..engines import EngineFlags, cpu_offload_gb, encoder_tp_mode, gpu_blocks_override, images_per_prompt
+    from ..engines import (EngineFlags, cpu_offload_gb, encoder_tp_mode, gpu_blocks_override, images_per_prompt,
+                           speculative_config)
     from ..render import check_format
     from ..units import human_int
 
@@ -161,7 +164,8 @@ def estimate(
                      flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
                                        None if limit_mm_per_prompt is None else images_per_prompt(limit_mm_per_prompt),
                                        encoder_tp_mode(mm_encoder_tp_mode), cpu_offload_gb(cpu_offload),
-                                       num_gpu_blocks_override=gpu_blocks_override(gpu_blocks)))
+                                       num_gpu_blocks_override=gpu_blocks_override(gpu_blocks),
+                                       speculative=speculative_config(speculative)))
     show(result, fmt, chart=chart)
 
 
@@ -192,7 +196,8 @@ def check(
                                        "(name, model, tp; optional pp, gpu, gpu_util, kv_budget, context, "
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
-                                       "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override). See "
+                                       "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
+                                       "speculative_config). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -216,6 +221,7 @@ def check(
     mm_encoder_tp_mode: Optional[str] = MM_ENCODER_TP_MODE,
     cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
     gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
+    speculative: Optional[str] = SPECULATIVE_CONFIG,
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -234,7 +240,7 @@ def check(
                    enforce_eager=enforce_eager or None, skip_mm_profiling=skip_mm_profiling or None,
                    language_model_only=language_model_only or None, limit_mm_per_prompt=limit_mm_per_prompt,
                    mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload,
-                   num_gpu_blocks_override=gpu_blocks)
+                   num_gpu_blocks_override=gpu_blocks, speculative_config=speculative)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

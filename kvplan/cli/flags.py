@@ -16,7 +16,7 @@ FLAGS = {
     "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
     "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
     "mm_encoder_tp_mode": "--mm-encoder-tp-mode", "cpu_offload_gb": "--cpu-offload-gb",
-    "num_gpu_blocks_override": "--num-gpu-blocks-override",
+    "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -27,7 +27,7 @@ ALIASES = {
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
-                       "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override")
+                       "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -64,6 +64,9 @@ CPU_OFFLOAD_HELP = ("As vLLM's --cpu-offload-gb (0.5.3+): GiB of each GPU's deco
 GPU_BLOCKS_OVERRIDE_HELP = ("As vLLM's --num-gpu-blocks-override: the KV cache holds exactly this many blocks of "
                             "every cache group, whatever the budget leaves; vLLM does not check it against free "
                             "memory, so a pool the budget cannot hold fails to allocate.")
+SPECULATIVE_HELP = ("As vLLM 0.32's --speculative-config ('{\"method\": \"mtp\", \"num_speculative_tokens\": 1}'): "
+                    "ngram and suffix add nothing to memory; mtp adds the model's MTP modules' weights and their KV "
+                    "layers. Decode speed-ups (acceptance) are not modelled.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

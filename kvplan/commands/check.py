@@ -14,6 +14,7 @@ from ..model.precision import resolve_kv_dtype
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..engines import EngineFlags, get_engine
+from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import MAX_TP, fitting_changes, plan
@@ -89,7 +90,8 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 def _engine(dep: Deployment):
     return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only,
                                               dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode, dep.cpu_offload_gb,
-                                              num_gpu_blocks_override=dep.num_gpu_blocks_override))
+                                              num_gpu_blocks_override=dep.num_gpu_blocks_override,
+                                              speculative=dep.speculative_config))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:
@@ -125,7 +127,7 @@ def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Call
 
 
 def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict:
-    spec = _spec_for(dep)
+    spec = served(_spec_for(dep), _engine(dep), dep.pp or 1)
     if dep.context is None:  # vLLM's default: the model's own max length
         dep = replace(dep, context=default_max_model_len(spec))
     precision = resolve_kv_dtype(dep.kv_dtype, spec.dtype)

@@ -20,7 +20,7 @@ DEFAULT_GPU_UTIL = None  # the engine's own default (vLLM 0.32: 0.92)
 REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
-                 "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override")
+                 "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -48,6 +48,7 @@ class Deployment:
     mm_encoder_tp_mode: Optional[str] = None  # vLLM's --mm-encoder-tp-mode (None: weights)
     cpu_offload_gb: Optional[float] = None  # vLLM's --cpu-offload-gb
     num_gpu_blocks_override: Optional[int] = None  # vLLM's --num-gpu-blocks-override
+    speculative_config: Optional[object] = None  # vLLM's --speculative-config (engines/vllm_speculative.py)
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -117,6 +118,12 @@ def _gpu_blocks(value) -> Optional[int]:
     return gpu_blocks_override(value)
 
 
+def _speculative(value):
+    from ..engines import speculative_config
+
+    return speculative_config(value)
+
+
 # field -> validator of its value; each raises FieldError naming the field
 VALIDATORS = {
     "tp": lambda v: require_positive("tp", v),
@@ -136,6 +143,7 @@ VALIDATORS = {
     "mm_encoder_tp_mode": _encoder_tp_mode,
     "cpu_offload_gb": _cpu_offload_gb,
     "num_gpu_blocks_override": _gpu_blocks,
+    "speculative_config": _speculative,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False}

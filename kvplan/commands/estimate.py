@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Callable, Optional
 
 from ..engines import EngineFlags, get_engine
+from ..engines.vllm_speculative import served
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
 from ..model.quantization import apply_weight_precision
@@ -92,7 +93,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     require_positive("pp", pp)
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
-    spec = apply_weight_precision(resolve(model, revision), quantization, dtype)
+    spec = served(apply_weight_precision(resolve(model, revision), quantization, dtype), engine_model, pp)
     device = choose_gpu(gpu)
     if memory is not None:
         from dataclasses import replace

@@ -29,6 +29,7 @@ class EngineFlags:
     mm_encoder_tp_mode: Optional[str] = None  # --mm-encoder-tp-mode weights | data (0.10.2+; None: vLLM's weights)
     cpu_offload_gb: Optional[float] = None  # --cpu-offload-gb: GiB of each GPU's weights held in CPU memory (0.5.3+)
     num_gpu_blocks_override: Optional[int] = None  # --num-gpu-blocks-override: the pool's blocks, whatever the budget
+    speculative: Optional[object] = None  # --speculative-config: vllm_speculative.Speculative (0.32 rules)
 
 
 ENCODER_TP_MODES = ("weights", "data")
@@ -61,6 +62,13 @@ def gpu_blocks_override(value) -> Optional[int]:
         raise FieldError("num_gpu_blocks_override", f"must be a whole number of KV-cache blocks, 1 to 2^48 (vLLM's "
                                                     f"--num-gpu-blocks-override), got {quote(value)}.")
     return number
+
+
+def speculative_config(value):
+    """vLLM's --speculative-config (engines/vllm_speculative.py); None when not given."""
+    from .vllm_speculative import speculative_config as parse
+
+    return parse(value)
 
 
 def encoder_tp_mode(value) -> Optional[str]:

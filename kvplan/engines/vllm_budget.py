@@ -130,6 +130,21 @@ def offloaded_weights(spec, tp: int, stage, weights: int, source: str, gib: floa
                                       f"(--cpu-offload-gb; decode times do not count reading them over the host link)")
 
 
+def with_drafter(spec, tp: int, settings, weights: int, weights_source: str, peak: int, peak_source: str) -> tuple:
+    """--speculative-config (vllm_speculative.py): the drafter's weights on this rank, and its pass after the
+    target's in the profile run."""
+    from .vllm_speculative import draft_pass, draft_weights
+
+    drafter = spec.draft
+    if not drafter.modules:
+        return weights, weights_source + f"; {drafter.describe}", peak, peak_source
+    extra, held = draft_weights(drafter, tp, spec.kv_heads), draft_pass(spec, settings.max_num_batched_tokens)
+    return (weights + extra, weights_source + f"; + {format_gib(extra)} GiB: {drafter.describe} (embedding and LM "
+                                              f"head the target's)",
+            peak + held, peak_source + f" + the drafter's pass {format_gib(held)} GiB (the target's hidden states "
+                                       f"held, its 2h input; MoE workspace shared)")
+
+
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
     if not rules.graphs_subtracted:
@@ -166,6 +181,9 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
                                                     runner)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.images_per_prompt,
                                      data_parallel)
+    if spec.draft is not None:
+        weights, weights_source, peak, peak_source = with_drafter(spec, tp, settings, weights, weights_source, peak,
+                                                                  peak_source)
     if rules.era == "v0":
         name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
         non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0

@@ -122,6 +122,10 @@ def model_runner(spec, rules, gpu) -> Runner:
     rule = RULES[rules.runner]
     arch = spec.architecture
     v2 = uses_v2(rule, arch, *model_properties(spec), rocm=is_rocm(gpu))
+    draft = getattr(spec.draft, "config", None)
+    if v2 and draft is not None and draft.method == "suffix":
+        return Runner("V1", True, "V1 (vllm/v1/worker/gpu_model_runner.py): V2 has no suffix decoding "
+                                  "(VllmConfig._get_v2_model_runner_unsupported_features)")
     if not v2:
         why = ("V1 (vllm/v1/worker/gpu_model_runner.py): " + ("this release has no V2 default" if rule.check == "v1"
                                                                else f"{arch or 'this architecture'} is not a V2 "

@@ -30,7 +30,7 @@ from .config import Config
 from .layers import ffn_kinds, mixer_kinds
 from .precision import DTYPE_BYTES
 from .spec import ParamGroup, Weights
-from .tensors import GROUPS, layer_tensors, model_tensors, mtp_blocks, mtp_tensors
+from .tensors import GROUPS, layer_tensors, model_tensors, mtp_blocks, mtp_module_tensors, mtp_tensors
 from .vision import vision_tensors
 
 QUANTIZED_GROUPS = ("attention", "linear", "dense", "shared_experts", "experts")
@@ -98,11 +98,8 @@ def decoder_layers(cfg: Config, n: int) -> list:
     return list(zip(mixers, ffns))
 
 
-def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
-                     dtype: str) -> tuple:
-    """ParamGroups of this config (see the module docstring), each with its stored bytes per parameter."""
-    dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
-    qcfg = cfg.get("quantization_config")
+def _grouped(layers: list, qcfg, dtype: str) -> tuple:
+    """ParamGroups of [(tensors, times)], each tensor priced in the checkpoint's stored format."""
     fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
     model_bytes = DTYPE_BYTES[dtype]
     counts = {name: 0 for name in GROUPS}
@@ -110,8 +107,7 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
     whole = {name: 0.0 for name in GROUPS}  # of stored: what every TP rank holds whole
     by_kv = {name: 0.0 for name in GROUPS}  # of stored: what TP splits by KV heads
     formats = {name: set() for name in GROUPS}
-
-    def add(tensors, times: int = 1) -> None:
+    for tensors, times in layers:
         for t in tensors:
             size, quantized = _stored_bytes(t, fmt, opts, model_bytes)
             counts[t.group] += times * t.elements
@@ -120,16 +116,31 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
             by_kv[t.group] += times * size if t.kv_split else 0
             if quantized:
                 formats[t.group].add(fmt)
-
-    structure: dict = {}
-    for kind in decoder_layers(cfg, layers):
-        structure[kind] = structure.get(kind, 0) + 1
-    for (mixer, ffn), times in structure.items():
-        add(layer_tensors(cfg, dims, mixer, ffn), times)
-    add(model_tensors(cfg, dims) + vision_tensors(cfg, hidden))
     return tuple(ParamGroup(name, counts[name], stored[name] / counts[name] if counts[name] else model_bytes,
                             next(iter(formats[name]), dtype), round(whole[name]), round(by_kv[name]))
                  for name in GROUPS)
+
+
+def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
+                     dtype: str) -> tuple:
+    """ParamGroups of this config (see the module docstring), each with its stored bytes per parameter."""
+    dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
+    structure: dict = {}
+    for kind in decoder_layers(cfg, layers):
+        structure[kind] = structure.get(kind, 0) + 1
+    parts = [(layer_tensors(cfg, dims, mixer, ffn), times) for (mixer, ffn), times in structure.items()]
+    return _grouped(parts + [(model_tensors(cfg, dims) + vision_tensors(cfg, hidden), 1)],
+                    cfg.get("quantization_config"), dtype)
+
+
+def mtp_module_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
+                      dtype: str) -> tuple:
+    """ParamGroups of one MTP module as vLLM builds it to draft (tensors.mtp_module_tensors); () without one."""
+    if not mtp_blocks(cfg):
+        return ()
+    dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
+    tensors = mtp_module_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
+    return tuple(g for g in _grouped([(tensors, 1)], cfg.get("quantization_config"), dtype) if g.parameters)
 
 
 def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,

@@ -9,7 +9,8 @@ from typing import Any, Optional
 from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, MAX_VOCAB, Config
 from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, mixer_kinds
-from .params import estimate_weights, mtp_size, parameter_groups
+from .params import estimate_weights, mtp_module_groups, mtp_size, parameter_groups
+from .tensors import mtp_blocks
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
 from .vision import vision_encoder
@@ -110,6 +111,9 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         model_type=cfg.model_type,
         architecture=_architecture(cfg),
         mtp=mtp,
+        mtp_modules=mtp_blocks(cfg),
+        mtp_module=mtp_module_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
+                                     dtype=dtype),
         multimodal=_multimodal(cfg),
         vision_encoder=vision_encoder(cfg),
     )

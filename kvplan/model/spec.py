@@ -65,8 +65,11 @@ class ModelSpec:
     model_type: str = ""  # the config's model_type: engine models key their family quirks on it
     architecture: str = ""  # the config's first `architectures` entry (engines refuse ones they dropped)
     mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
+    mtp_modules: int = 0  # those blocks: the MTP modules vLLM builds to draft with (speculative method mtp)
+    mtp_module: tuple = ()  # ParamGroups of one of them as vLLM builds it (params.mtp_module_groups)
     multimodal: bool = False  # a vision tower beside the language model (parse._multimodal): engines profile it
     vision_encoder: Optional[VisionEncoder] = None  # the tower's profile shape where kvplan models it (vision.py)
+    draft: Optional[object] = None  # engines/vllm_speculative.py Drafter: what --speculative-config adds to serving
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)

@@ -242,12 +242,23 @@ def mtp_blocks(cfg: Config) -> int:
     return n or (1 if cfg.model_type == "qwen3_next" else 0)
 
 
+def mtp_module_tensors(cfg: Config, d: dict, kind: tuple) -> list:
+    """One MTP module as vLLM 0.32 builds it to draft: a decoder layer of the model's last layer's kind, three norms
+    and the 2h -> h projection in the model dtype. DeepSeek-style modules (num_nextn_predict_layers; deepseek_mtp.py,
+    glm4_moe_mtp.py DeepSeekMultiTokenPredictorLayer) hold enorm, hnorm, shared_head.norm and eh_proj, an nn.Linear
+    every TP rank holds whole; Qwen3-Next's (qwen3_next_mtp.py) pre_fc_norm_hidden / _embedding, norm and fc, a
+    ColumnParallelLinear split over the ranks. Embedding and LM head are the target's (mtp_tensors adds the copies
+    a checkpoint ships)."""
+    h, deepseek = d["hidden"], cfg.has("num_nextn_predict_layers")
+    return layer_tensors(cfg, d, *kind) + [Tensor("norms", h, copies=3, replicated=True),
+                                           Tensor("norms", 2 * h, h, replicated=deepseek)]
+
+
 def mtp_tensors(cfg: Config, d: dict, kind: tuple) -> list:
-    """Tensors of one MTP block: a decoder layer of the model's last layer's kind, its input norms and the 2h -> h
-    projection (eh_proj / fc, kept in the model dtype); DeepSeek-style blocks (num_nextn_predict_layers) also
-    hold their own embed_tokens and shared_head.head copies."""
+    """Tensors of one MTP block as a checkpoint ships it: mtp_module_tensors; DeepSeek-style blocks
+    (num_nextn_predict_layers) also hold their own embed_tokens and shared_head.head copies."""
     h = d["hidden"]
-    out = layer_tensors(cfg, d, *kind) + [Tensor("norms", h, copies=3), Tensor("norms", 2 * h, h)]
+    out = mtp_module_tensors(cfg, d, kind)
     if cfg.has("num_nextn_predict_layers"):
         vocab = cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB)
         out.append(Tensor("embed", vocab, h, copies=2))

@@ -216,6 +216,9 @@ def footnotes(result, plans: list, spell=str) -> list:
     tower = f"; {UNCOUNTED_TOWER}" if spec.tower_uncounted else ""
     lines.append(f"Weights: {w.parameters / 1e9:,.2f}B parameters, {size(w.bytes)} stored ({w.dtype or 'mixed'}; "
                  f"{w.source}{tower}).")
+    if spec.draft is not None:
+        lines.append(f"{spell('speculative_config')}: {spec.draft.describe}; its memory is counted (draft weights, "
+                     f"KV layers), not its speed-up: decode times are the target's alone (acceptance not modelled).")
     seen = set()
     for p in plans:
         if p.tp not in seen:

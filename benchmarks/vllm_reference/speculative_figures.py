@@ -1,0 +1,120 @@
+"""What vLLM 0.32.0 makes of --speculative-config, run by its own code on the CPU (no GPU, no weights): for each
+case, make_figures.py's pipeline (Hopper emulation, meta-device model, the engine core's get_kv_cache_configs, the
+KVCacheManager admission) with the speculative config given to EngineArgs, and the drafter built beside the target
+as the proposer builds it (v1/spec_decode/llm_base_proposer.py load_model -> get_model with the draft model config),
+so its attention layers join the KV cache specs (v1/worker/gpu/attn_utils.py get_kv_cache_spec reads every
+attention layer the config registered). The drafter's parameters are counted per TP rank by module; the ones the
+proposer replaces by the target's (_maybe_share_embeddings, _maybe_share_lm_head: embed_tokens and the MTP
+shared_head.head, at pipeline size 1) are listed apart, as vLLM frees them.
+
+    HF_HUB_OFFLINE=1 /tmp/vllm-venv/bin/python benchmarks/vllm_reference/speculative_figures.py \
+        --out tests/data/vllm_speculative_figures.json
+"""
+
+import argparse
+import datetime as _dt
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import make_figures as mf  # noqa: E402
+
+GIB = 1 << 30
+# (model, tp, max_model_len, budget, speculative config)
+CASES = [
+    ("deepseek-ai/DeepSeek-V3", 8, 32768, 40 * GIB, {"method": "mtp", "num_speculative_tokens": 1}),
+    ("deepseek-ai/DeepSeek-V3", 8, 32768, 40 * GIB, {"method": "mtp", "num_speculative_tokens": 3}),
+    ("deepseek-ai/DeepSeek-V3", 8, 32768, 40 * GIB, None),
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", 4, 32768, 10 * GIB, {"method": "mtp", "num_speculative_tokens": 2}),
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", 4, 32768, 10 * GIB, None),
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", 4, 32768, 10 * GIB, {"method": "ngram", "num_speculative_tokens": 4,
+                                                               "prompt_lookup_max": 4}),
+    ("meta-llama/Llama-3.1-8B", 1, 32768, 10 * GIB, {"method": "ngram", "num_speculative_tokens": 4,
+                                                      "prompt_lookup_max": 4}),
+]
+SHARED = ("embed_tokens.", "shared_head.head.", "lm_head.")  # replaced by the target's at pipeline size 1
+DRAFTS: list = []
+
+
+def _drafter_too(orig):
+    """initialize_model that also builds the drafter, in the same config, when the target is built."""
+    def both(vllm_config, **kwargs):
+        model = orig(vllm_config=vllm_config, **kwargs)
+        sc = vllm_config.speculative_config
+        if sc is not None and "model_config" not in kwargs and sc.method not in ("ngram", "suffix"):
+            draft = orig(vllm_config=vllm_config, model_config=sc.draft_model_config, prefix="draft")
+            modules: dict = {}
+            for name, p in draft.named_parameters():
+                shared = any(s in "." + name + "." for s in ("." + t for t in SHARED))
+                key = name.rsplit(".", 1)[0] if shared else ".".join(name.split(".")[:4])
+                row = modules.setdefault(key, {"parameters": 0, "bytes": 0, "shared_with_target": shared})
+                row["parameters"] += p.numel()
+                row["bytes"] += p.numel() * p.element_size()
+            DRAFTS.append({"architecture": sc.draft_model_config.architecture, "modules": modules})
+            model._kvref_draft = draft  # kept alive with the target
+        return model
+    return both
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    import vllm
+    from vllm.model_executor.model_loader import utils
+
+    made = mf.make_vllm_config
+
+    def with_speculation(case, drop_quant):
+        from vllm.engine.arg_utils import EngineArgs
+        from vllm.usage.usage_lib import UsageContext
+
+        if case.get("speculative_config") is None:
+            return made(case, drop_quant)
+        name, memory = mf.GPUS[case["gpu"]]
+        mf._EMULATED_GPU.update(name=name, memory=memory)
+        kwargs = dict(model=mf.config_dir(case["model"], drop_quant), skip_tokenizer_init=True, load_format="dummy",
+                      kv_cache_dtype=case["kv_cache_dtype"], tensor_parallel_size=case["tp"],
+                      max_model_len=case["max_model_len"], speculative_config=dict(case["speculative_config"]))
+        return EngineArgs(**kwargs).create_engine_config(UsageContext.OPENAI_API_SERVER)
+
+    mf.make_vllm_config = with_speculation
+    utils.initialize_model = _drafter_too(utils.initialize_model)
+    mf.install_gpu_emulation()
+    mf.attach_capture()
+    records = []
+    for model, tp, length, budget, speculative in CASES:
+        DRAFTS.clear()
+        mf._SPEC_CACHE.clear()  # its key has no speculative config: build every case
+        case = dict(model=model, family=model, tp=tp, kv_cache_dtype="auto", available_kv_cache_bytes=budget,
+                    max_model_len=length, gpu=mf.DEFAULT_GPU, grid="speculative", speculative_config=speculative)
+        rec = mf.run_case(case, 4096)
+        rec["draft"] = DRAFTS[0] if DRAFTS else None
+        vc = None
+        try:
+            vc = with_speculation(case, bool(rec.get("weights_quantization_dropped")))
+        except Exception:  # noqa: BLE001
+            pass
+        if vc is not None:
+            rec["speculation"] = {"num_speculative_tokens": vc.num_speculative_tokens,
+                                  "num_lookahead_tokens": vc.num_lookahead_tokens,
+                                  "num_prefill_lookahead_tokens": vc.num_prefill_lookahead_tokens,
+                                  "max_num_batched_tokens": vc.scheduler_config.max_num_batched_tokens,
+                                  "max_num_seqs": vc.scheduler_config.max_num_seqs}
+        print(json.dumps({"inputs": rec["inputs"], "starts": rec.get("starts"), "error": rec.get("error"),
+                          "layers": rec.get("layer_specs"), "kv": {k: rec.get("kv", {}).get(k) for k in (
+                              "num_gpu_blocks", "bytes_per_block", "num_groups", "gpu_kv_cache_tokens")},
+                          "resident": rec.get("resident", {}).get("requests"), "log": rec.get("log_lines"),
+                          "speculation": rec.get("speculation"), "draft": rec["draft"]}), flush=True)
+        records.append(rec)
+    if args.out:
+        header = {"vllm_version": vllm.__version__, "script": "benchmarks/vllm_reference/speculative_figures.py",
+                  "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                  "method": "make_figures.py run_case with EngineArgs(speculative_config=...) and the drafter "
+                            "built beside the target on the meta device"}
+        Path(args.out).write_text(json.dumps({"header": header, "cases": records}, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

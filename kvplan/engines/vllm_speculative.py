@@ -1,0 +1,170 @@
+"""vLLM's speculative decoding (--speculative-config) as it moves the memory budget and the KV cache, read in vLLM
+0.32.0 (paths under vllm/). Decode-speed effects (acceptance rates) are not modelled.
+
+- The config (config/speculative.py SpeculativeConfig.__post_init__): a JSON object; `method` inferred as "ngram"
+  from model "ngram"/"[ngram]", else "draft_model"; the per-model MTP names (deepseek_mtp, qwen3_next_mtp, ...)
+  are deprecated spellings of "mtp"; num_speculative_tokens > 0 (a pydantic Field(gt=0)); for MTP a count above the
+  model's n_predict must be a multiple of it ("must be divisible by n_predict").
+- ngram, ngram_gpu, suffix: no weights, no KV layers; VllmConfig.num_lookahead_tokens is 0 (only EAGLE-family and
+  draft-model methods reserve lookahead slots). Suffix decoding runs on the V1 model runner only
+  (VllmConfig._get_v2_model_runner_unsupported_features).
+- mtp: the proposer builds the checkpoint's n_predict MTP modules (deepseek_mtp.py, glm4_moe_mtp.py,
+  qwen3_next_mtp.py) with the target's quantisation and TP, and takes the target's embedding and LM head
+  (v1/spec_decode/llm_base_proposer.py _maybe_share_embeddings / _maybe_share_lm_head: "Detected MTP model";
+  the copies it loaded are freed before the model's memory is read), so the weights term grows by the modules'
+  decoder layers, norms and 2h -> h projection (model/tensors.py mtp_module_tensors). Each module's attention
+  layer registers a KV cache layer of the target's attention kind, so it joins the cache groups (one more MLA
+  layer for DeepSeek-V3: 62 x 576 x 2 bytes a token at bf16). num_lookahead_tokens = num_speculative_tokens:
+  the scheduler asks allocate_slots for that many slots past the scheduled tokens, capped at max_model_len
+  (v1/core/kv_cache_manager.py allocate_slots: min(tokens + lookahead, max_model_len)), so a request of
+  max_model_len tokens holds no more blocks and the resident count at the boundary does not move.
+- the profile run (v1/worker/gpu/model_runner.py _dummy_run): after the target's forward the drafter proposes
+  over the same tokens, the target's hidden states still held, on the workspace lane 0 it shares with the
+  target (only DSpark gets its own), so the fused-MoE workspace does not grow; kvplan adds the held hidden
+  states and the module's 2h input to the forward peak (DRAFT_PASS).
+Not modelled (refused with a sentence, exit 2): draft models and EAGLE heads (a second config), the other
+methods, releases before 0.32 (their model-runner and MTP rules were not read), pipeline parallelism, and models
+with Mamba / linear-attention layers, whose state vLLM widens for speculative tokens (conv state plus the
+draft tokens; MambaSpec.num_speculative_blocks more state blocks a request).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from ..errors import FieldError, quote
+
+FIELD = "speculative_config"
+NO_WEIGHTS = ("ngram", "ngram_gpu", "suffix")
+# config/speculative.py MTPModelTypes: deprecated spellings of "mtp"
+MTP_NAMES = ("deepseek_mtp", "dots3_note_mtp", "mimo_mtp", "mimo_v2_mtp", "glm4_moe_mtp", "glm4_moe_lite_mtp",
+             "glm_ocr_mtp", "ernie_mtp", "nemotron_h_mtp", "exaone_moe_mtp", "exaone4_5_mtp", "qwen3_next_mtp",
+             "qwen4_exp_mtp", "qwen3_5_mtp", "longcat_flash_mtp", "bailing_hybrid_v3_mtp", "minimax_m3_mtp",
+             "bailing_hybrid_mtp", "kimi_k3_mtp", "pangu_ultra_moe_mtp", "step3p5_mtp", "hy_v3_mtp", "hy_v4_mtp",
+             "gemma4_mtp", "inkling_mtp", "glm5_next_mtp")
+NOT_MODELLED = ("eagle", "eagle3", "draft_model", "medusa", "mlp_speculator", "custom_class", "dflash", "dspark",
+                "extract_hidden_states")
+MODELLED = NO_WEIGHTS + ("mtp",)
+# config/speculative.py hf_config_override: the model types whose MTP modules vLLM builds, as kvplan counts them
+MTP_MODEL_TYPES = ("deepseek_v3", "deepseek_v32", "glm4_moe", "glm4_moe_lite", "qwen3_next")
+SINCE = (0, 32)  # the rules above were read in 0.32.0 only
+
+
+@dataclass(frozen=True)
+class Speculative:
+    """--speculative-config, as vLLM resolves what kvplan models of it."""
+
+    method: str  # ngram | ngram_gpu | suffix | mtp
+    num_speculative_tokens: int
+
+    @property
+    def lookahead(self) -> int:
+        """VllmConfig.num_lookahead_tokens: KV slots reserved past the scheduled tokens."""
+        return 0 if self.method in NO_WEIGHTS else self.num_speculative_tokens
+
+
+def speculative_config(value) -> Optional[Speculative]:
+    """vLLM's --speculative-config: a JSON object (a mapping from a deployments file); None when not given."""
+    if value is None:
+        return None
+    config = value
+    if not isinstance(value, dict):
+        try:
+            config = json.loads(str(value))
+        except ValueError:
+            raise FieldError(FIELD, f"must be a JSON object like '{{\"method\": \"mtp\", \"num_speculative_tokens\": "
+                                    f"1}}' (vLLM's --speculative-config), got {quote(value)}.") from None
+    if not isinstance(config, dict):
+        raise FieldError(FIELD, f"must be a JSON object (vLLM's --speculative-config), got {quote(value)}.")
+    method, model = config.get("method"), config.get("model")
+    if method is None:  # SpeculativeConfig.__post_init__: inferred from the model
+        method = "ngram" if model in ("ngram", "[ngram]") else "draft_model" if model is not None else None
+    if method is None:
+        raise FieldError(FIELD, "names neither a method nor a model: give \"method\" (ngram, suffix, mtp, ...).")
+    method = "mtp" if method in MTP_NAMES else "ngram" if method == "[ngram]" else method
+    if method in NOT_MODELLED:
+        raise FieldError(FIELD, f"method {quote(method)} is not modelled yet (kvplan models {', '.join(MODELLED)}): "
+                                f"its draft weights and KV cache would be missing from the estimate.")
+    if method not in MODELLED:
+        raise FieldError(FIELD, f"method {quote(method)} is not one of vLLM's speculative methods ("
+                                f"{', '.join(MODELLED + NOT_MODELLED)}).")
+    tokens = config.get("num_speculative_tokens")
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+        what = "is missing" if tokens is None else f"must be a whole number, 1 or more, got {quote(tokens)}"
+        raise FieldError(FIELD, f"num_speculative_tokens {what} (the draft tokens a step proposes).")
+    return Speculative(method, tokens)
+
+
+@dataclass(frozen=True)
+class Drafter:
+    """What a speculative config adds to serving a model: its weights (ParamGroups, each rank's share as the
+    target's) and its cache layers, appended to the model's."""
+
+    config: Speculative
+    modules: int  # MTP modules built
+    params: tuple  # ParamGroups of all of them
+    layers: tuple  # cache layer kinds they add
+
+    @property
+    def describe(self) -> str:
+        c = self.config
+        built = f", {self.modules} MTP module{'s' * (self.modules > 1)}" if self.modules else ", no draft weights"
+        return f"speculative {c.method}, {c.num_speculative_tokens} draft tokens a step{built}"
+
+
+def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
+    """`spec` as vLLM serves it with `config` (module docstring), or FieldError where kvplan does not model it."""
+    from .vllm_versions import parse_version
+
+    if parse_version(version) < SINCE:
+        raise FieldError(FIELD, f"is modelled as vLLM 0.32 treats it; vllm=={version}'s rules (model runner, MTP "
+                                f"support) are not, so use the default engine or leave it off.")
+    if pp > 1:
+        raise FieldError(FIELD, "is not modelled with pipeline parallelism (where vLLM places the drafter); use pp 1.")
+    if spec.linear_layers:
+        raise FieldError(FIELD, f"is not modelled yet for {spec.name}: vLLM widens its Mamba / linear-attention "
+                                f"state for the draft tokens (conv state, MambaSpec.num_speculative_blocks).")
+    if config.method != "mtp":
+        return replace(spec, draft=Drafter(config, 0, (), ()))
+    n = spec.mtp_modules
+    if not n:
+        raise FieldError(FIELD, f"method mtp needs the model's own MTP layers; {spec.name}'s config names none "
+                                f"(num_nextn_predict_layers, mtp_num_hidden_layers).")
+    if spec.model_type not in MTP_MODEL_TYPES:
+        raise FieldError(FIELD, f"method mtp is not modelled yet for model type {quote(spec.model_type)} (kvplan "
+                                f"counts the MTP modules of {', '.join(MTP_MODEL_TYPES)}).")
+    k = config.num_speculative_tokens
+    if k > n and k % n:  # SpeculativeConfig.__post_init__
+        raise FieldError(FIELD, f"num_speculative_tokens {k} must be divisible by the model's {n} MTP modules, as "
+                                f"vLLM requires (n_predict={n}).")
+    attention = spec.attention_layers[-1]  # each module's decoder layer attends as the model's last layer
+    params = tuple(replace(g, parameters=g.parameters * n, replicated=g.replicated * n, kv_split=g.kv_split * n)
+                   for g in spec.mtp_module)
+    return replace(spec, layers=spec.layers + (attention,) * n, draft=Drafter(config, n, params, (attention,) * n))
+
+
+def served(spec, engine, pp: int = 1):
+    """The model as `engine` serves it: with its drafter where the engine's flags name a speculative config."""
+    config = getattr(getattr(engine, "flags", None), "speculative", None)
+    return spec if config is None else with_drafter(spec, config, engine.version, pp)
+
+
+def draft_weights(drafter: Drafter, tp: int, kv_heads: Optional[int] = None) -> int:
+    """Bytes of the drafter's weights on one TP rank: what every rank holds whole (norms, eh_proj, MLA's latent
+    projections, routers), one whole KV head's K / V projections where tp exceeds `kv_heads` (as
+    plan/sharding.py stage_weights), the rest split as the target's layers are."""
+    total = sum(g.bytes for g in drafter.params)
+    whole = sum(g.replicated for g in drafter.params) if tp > 1 else 0
+    by_kv = sum(g.kv_split for g in drafter.params)
+    extra = int(by_kv * (1 / kv_heads - 1 / tp)) if kv_heads and tp > kv_heads else 0
+    return -(-(total - whole) // tp) + whole + extra
+
+
+def draft_pass(spec, tokens: int) -> int:
+    """DRAFT_PASS: what the drafter's profile pass holds beyond a decoder layer's forward: the target's hidden
+    states it reads and its 2h input (embeddings and hidden states concatenated), tokens wide in the model dtype."""
+    from ..model.precision import DTYPE_BYTES
+
+    return 3 * tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype] if spec.draft.modules else 0

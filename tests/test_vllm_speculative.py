@@ -1,0 +1,189 @@
+"""vLLM's --speculative-config in the engine model (engines/vllm_speculative.py): ngram adds nothing to memory; mtp
+adds the model's MTP modules' weights (embedding and LM head the target's) and their attention layers to the KV
+cache groups. Held to vLLM 0.32.0's own code run on the CPU with the drafter built beside the target
+(tests/data/vllm_speculative_figures.json, made by benchmarks/vllm_reference/speculative_figures.py) and to hand
+arithmetic from DeepSeek-V3's config."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_kvplan
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("engine_vllm_reference",
+                                               ROOT / "benchmarks" / "engine_vllm_reference.py")
+reference = sys.modules.setdefault("engine_vllm_reference", importlib.util.module_from_spec(_spec))
+if not hasattr(reference, "kvplan_startup"):
+    _spec.loader.exec_module(reference)
+DATA = json.loads((ROOT / "tests" / "data" / "vllm_speculative_figures.json").read_text())
+CASES = [c for c in DATA["cases"] if not c["inputs"]["model"].startswith("Qwen/Qwen3-Next")]
+V3 = "deepseek-ai/DeepSeek-V3"
+MTP = '{"method": "mtp", "num_speculative_tokens": 1}'
+
+
+def _served(case: dict):
+    from kvplan.engines.vllm_speculative import speculative_config, with_drafter
+
+    inputs = case["inputs"]
+    spec = reference.model_spec(inputs["model"])
+    config = speculative_config(inputs["speculative_config"])
+    return spec if config is None else with_drafter(spec, config, "0.32.0")
+
+
+def _id(case: dict) -> str:
+    config = case["inputs"]["speculative_config"] or {}
+    return f"{case['inputs']['model']}-{config.get('method')}-{config.get('num_speculative_tokens')}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_cache_as_vllm_builds_it_with_the_drafter(case):
+    """vLLM's KV cache specs with the drafter's layers, num_gpu_blocks, its size line and the requests its
+    KVCacheManager admits with num_lookahead_tokens slots (capped at max_model_len, so 1 or 3 draft tokens hold
+    the same 18 DeepSeek-V3 requests of 32K)."""
+    from kvplan.engines.vllm import start
+    from kvplan.model.precision import resolve_kv_dtype
+
+    inputs = case["inputs"]
+    spec = _served(case)
+    _, settings = reference.kvplan_startup(case)
+    result = start(spec, tp=inputs["tp"], precision=resolve_kv_dtype("auto", spec.dtype), settings=settings,
+                   available=[inputs["available_kv_cache_bytes"]])
+    fig = result.figures
+    assert len(spec.layers) == case["num_kv_layers_per_rank"]
+    assert fig.num_gpu_blocks == case["kv"]["num_gpu_blocks"]
+    assert list(fig.log_lines[1:]) == case["log_lines"]
+    assert fig.resident_sequences == case["resident"]["requests"]
+    lookahead = spec.draft.config.lookahead if spec.draft is not None else 0
+    assert lookahead == case["speculation"]["num_lookahead_tokens"]
+
+
+def test_deepseek_v3_mtp_module_per_rank_is_vllms():
+    """The drafter vLLM builds for DeepSeek-V3 at TP 8 (DeepSeekMultiTokenPredictorLayer), module by module, less
+    what the proposer shares with the target (embed_tokens, shared_head.head): 1,661,047,968 bytes a rank."""
+    from kvplan.engines.vllm_speculative import draft_weights
+
+    case = next(c for c in DATA["cases"] if c["inputs"]["model"] == V3 and c["draft"])
+    modules = case["draft"]["modules"]
+    own = sum(m["bytes"] for m in modules.values() if not m["shared_with_target"])
+    assert own == 1_661_047_968
+    assert draft_weights(_served(case).draft, 8) == own
+
+
+def test_qwen3_next_mtp_module_per_rank_is_vllms():
+    """Qwen3NextMTP at TP 4 as vLLM builds it (fc split over the ranks, one whole KV head of the 2 a rank, 512
+    experts split), less the embedding and LM head it shares: kvplan's count of the module is vLLM's, though
+    serving it is refused (the model's linear-attention state, below)."""
+    from kvplan.engines.vllm_speculative import Drafter, Speculative, draft_weights
+
+    case = next(c for c in DATA["cases"] if c["inputs"]["model"].startswith("Qwen/Qwen3-Next") and c["draft"])
+    own = sum(m["bytes"] for m in case["draft"]["modules"].values() if not m["shared_with_target"])
+    spec = reference.model_spec(case["inputs"]["model"])
+    assert draft_weights(Drafter(Speculative("mtp", 2), 1, spec.mtp_module, ()), 4, spec.kv_heads) == own
+
+
+def test_deepseek_v3_mtp_module_by_hand():
+    """The same figure from the config's numbers (h 7168, 128 heads, q_lora 1536, kv_lora 512, rope 64, nope 128,
+    v 128, 256 experts of 2048, one shared expert, fp8 in 128 x 128 blocks with float32 scales): what every rank
+    holds whole (MLA's q_a / kv_a and their norms, the router, the layer norms; enorm, hnorm, shared_head.norm,
+    eh_proj in bf16) plus an eighth of the rest."""
+    h = 7168
+    fp8_whole = 1536 * h + 576 * h  # q_a_proj, kv_a_proj_with_mqa
+    fp8_split = 128 * 192 * 1536 + 128 * 256 * 512 + h * 128 * 128 + 256 * 3 * 2048 * h + 3 * 2048 * h
+    scales_whole = (12 + 5) * 56  # 128 x 128 blocks of q_a (1536 x h) and kv_a (576 x h)
+    scales_split = (192 * 12 + 256 * 4 + 56 * 128 + 257 * (32 * 56 + 56 * 16))  # q_b, kv_b, o_proj, experts + shared
+    # q_a / kv_a norms, layer norms, router; enorm, hnorm, shared_head.norm; eh_proj
+    bf16_whole = 1536 + 512 + 2 * h + 256 * h + 3 * h + 2 * h * h
+    per_rank = (fp8_whole + 4 * scales_whole + 2 * bf16_whole + 4 * 256  # + the float32 score-correction bias
+                + (fp8_split + 4 * scales_split) // 8)
+    assert per_rank == 1_661_047_968
+    run = run_kvplan("estimate", V3, "-tp", "8", "--gpu", "h200", "-c", "32K", "--format", "json")
+    drafted = run_kvplan("estimate", V3, "-tp", "8", "--gpu", "h200", "-c", "32K", "--format", "json",
+                         "--speculative-config", MTP)
+    (plain,), (plan,) = json.loads(run.stdout)["plans"], json.loads(drafted.stdout)["plans"]
+    assert plan["budget"]["weights_bytes_per_gpu"] - plain["budget"]["weights_bytes_per_gpu"] == per_rank
+    # one more MLA layer a token: 62 (not 61) x (512 + 64) x 2 bytes, on every rank
+    assert (plain["kv_bytes_per_token_per_gpu"], plan["kv_bytes_per_token_per_gpu"]) == (61 * 576 * 2, 62 * 576 * 2)
+    peak = next(t for t in plan["budget"]["terms"] if t["name"] == "profile_peak")
+    plain_peak = next(t for t in plain["budget"]["terms"] if t["name"] == "profile_peak")
+    assert peak["bytes"] - plain_peak["bytes"] == 3 * 8192 * h * 2  # the drafter's pass: hidden states + 2h input
+    assert plan["max_concurrency"] < plain["max_concurrency"]
+
+
+def test_ngram_changes_no_memory():
+    base = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json")
+    ngram = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json", "--speculative-config",
+                       '{"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4}')
+    (a,), (b,) = json.loads(base.stdout)["plans"], json.loads(ngram.stdout)["plans"]
+    for key in ("max_concurrency", "engine"):
+        assert a[key] == b[key]
+    assert a["budget"]["weights_bytes_per_gpu"] == b["budget"]["weights_bytes_per_gpu"]
+
+
+def test_suffix_decoding_runs_on_the_v1_runner():
+    """V2 has no suffix decoding (VllmConfig._get_v2_model_runner_unsupported_features): Llama-3.1-8B, a V2 model
+    in 0.32, falls back to V1, whose graph profile kvplan counts the same; the source names why."""
+    run = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json", "--speculative-config",
+                     '{"method": "suffix", "num_speculative_tokens": 8}')
+    graphs = next(t for t in json.loads(run.stdout)["plans"][0]["budget"]["terms"] if t["name"] == "cuda_graphs")
+    assert graphs["source"].startswith("V1's profiled capture")
+
+
+def test_hybrid_models_are_refused_because_vllm_widens_their_state():
+    """vLLM widens Qwen3-Next's linear-attention state for the draft tokens even for ngram (bytes a block 3,342,336
+    -> 3,538,944 with 4 tokens: conv state + draft tokens, MambaSpec.num_speculative_blocks): not modelled yet."""
+    qwen = {(c["inputs"]["speculative_config"] or {}).get("method"): c["kv"]["bytes_per_block"]
+            for c in DATA["cases"] if c["inputs"]["model"].startswith("Qwen/Qwen3-Next")}
+    assert qwen[None] == 3_342_336 and qwen["ngram"] == 3_538_944
+    run = run_kvplan("estimate", "Qwen/Qwen3-Next-80B-A3B-Thinking", "-tp", "4", "--speculative-config", MTP)
+    assert run.returncode == 2 and "not modelled yet" in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("value, words", [
+    ('{"method": "eagle", "num_speculative_tokens": 2}', "method 'eagle' is not modelled yet"),
+    ('{"method": "draft_model", "model": "x", "num_speculative_tokens": 2}', "'draft_model' is not modelled yet"),
+    ('{"method": "lookahead", "num_speculative_tokens": 2}', "is not one of vLLM's speculative methods"),
+    ('{"method": "mtp"}', "num_speculative_tokens is missing"),
+    ('{"method": "mtp", "num_speculative_tokens": 0}', "must be a whole number, 1 or more"),
+    ('{"method": "mtp", "num_speculative_tokens": true}', "must be a whole number, 1 or more"),
+    ('{"method": "mtp", "num_speculative_tokens": 3,', "must be a JSON object"),
+    ('[1, 2]', "must be a JSON object"),
+    ('{"num_speculative_tokens": 2}', "names neither a method nor a model"),
+])
+def test_bad_configs_are_one_line(value, words):
+    run = run_kvplan("estimate", V3, "-tp", "8", "--speculative-config", value)
+    assert run.returncode == 2 and run.stdout == "" and len(run.stderr.splitlines()) == 1
+    assert run.stderr.count("--speculative-config") >= 1 and words in run.stderr
+
+
+def test_models_without_mtp_layers_releases_and_pipelines():
+    for args, words in ((("meta-llama/Llama-3.1-8B-Instruct",), "needs the model's own MTP layers"),
+                        ((V3, "-tp", "8", "--engine", "vllm==0.30.0"), "is modelled as vLLM 0.32 treats it"),
+                        ((V3, "-tp", "8", "-pp", "2"), "not modelled with pipeline parallelism")):
+        run = run_kvplan("estimate", *args, "--speculative-config", MTP)
+        assert run.returncode == 2 and words in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+def test_the_estimate_says_what_is_counted_and_check_takes_the_key(tmp_path):
+    run = run_kvplan("estimate", V3, "-tp", "8", "--gpu", "h200", "-c", "32K", "--speculative-config", MTP)
+    text = " ".join(run.stdout.split())
+    assert "its memory is counted (draft weights, KV layers), not its speed-up" in text
+    assert "1 of 62 layers are the drafter's MTP modules" in text
+    path = tmp_path / "d.yaml"
+    path.write_text(f"deployments:\n  - name: v3\n    model: {V3}\n    tp: 8\n    gpu: h200\n    context: 32768\n"
+                    "    speculative_config: {method: mtp, num_speculative_tokens: 1}\n")
+    result = run_kvplan("check", "--file", path, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["results"][0]["kv_bytes_per_token_per_gpu"] == 62 * 576 * 2
+    path.write_text(f"deployments:\n  - name: v3\n    model: {V3}\n    tp: 8\n"
+                    "    speculative_config: {method: eagle3}\n")
+    bad = run_kvplan("check", "--file", path)
+    assert bad.returncode == 2 and "speculative_config" in bad.stderr and len(bad.stderr.splitlines()) == 1
+
+
+def test_the_data_is_vllms_own():
+    assert DATA["header"]["vllm_version"] == "0.32.0"
+    assert {c["draft"]["architecture"] for c in DATA["cases"] if c["draft"]} == {"DeepSeekMTPModel", "Qwen3NextMTP"}
