@@ -74,3 +74,16 @@ def kernel_torch():
     if reason:
         pytest.skip(reason)
     return torch
+
+
+def vllm_reference():
+    """benchmarks/engine_vllm_reference.py (kvplan's start-up for the inputs of a vLLM reference case), loaded once."""
+    import importlib.util
+
+    module = sys.modules.get("engine_vllm_reference")
+    if module is None or not hasattr(module, "kvplan_startup"):
+        spec = importlib.util.spec_from_file_location("engine_vllm_reference",
+                                                      ROOT / "benchmarks" / "engine_vllm_reference.py")
+        module = sys.modules["engine_vllm_reference"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module

@@ -3,21 +3,15 @@ blocks, capacity follows from N, and nothing in vLLM compares N blocks with the 
 0.32.0's own EngineCore._initialize_kv_caches and KVCacheManager run on the CPU with the override set
 (tests/data/vllm_gpu_blocks_override.json, made by benchmarks/vllm_reference/gpu_blocks_override.py)."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import run_kvplan
+from conftest import run_kvplan, vllm_reference
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("engine_vllm_reference",
-                                               ROOT / "benchmarks" / "engine_vllm_reference.py")
-reference = sys.modules.setdefault("engine_vllm_reference", importlib.util.module_from_spec(_spec))
-if not hasattr(reference, "kvplan_startup"):
-    _spec.loader.exec_module(reference)
+reference = vllm_reference()
 DATA = json.loads((ROOT / "tests" / "data" / "vllm_gpu_blocks_override.json").read_text())
 LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
 

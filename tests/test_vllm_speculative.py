@@ -4,21 +4,15 @@ cache groups. Held to vLLM 0.32.0's own code run on the CPU with the drafter bui
 (tests/data/vllm_speculative_figures.json, made by benchmarks/vllm_reference/speculative_figures.py) and to hand
 arithmetic from DeepSeek-V3's config."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import run_kvplan
+from conftest import run_kvplan, vllm_reference
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("engine_vllm_reference",
-                                               ROOT / "benchmarks" / "engine_vllm_reference.py")
-reference = sys.modules.setdefault("engine_vllm_reference", importlib.util.module_from_spec(_spec))
-if not hasattr(reference, "kvplan_startup"):
-    _spec.loader.exec_module(reference)
+reference = vllm_reference()
 DATA = json.loads((ROOT / "tests" / "data" / "vllm_speculative_figures.json").read_text())
 CASES = [c for c in DATA["cases"] if not c["inputs"]["model"].startswith("Qwen/Qwen3-Next")]
 V3 = "deepseek-ai/DeepSeek-V3"
