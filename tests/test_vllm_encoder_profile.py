@@ -399,13 +399,30 @@ QWEN3_VL_4B = {
 }
 
 
+# Qwen/Qwen2.5-VL-7B-Instruct's config.json as published (the fields kvplan reads)
+QWEN2_5_VL_7B = {
+    "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl", "hidden_size": 3584,
+    "intermediate_size": 18944, "num_attention_heads": 28, "num_hidden_layers": 28, "num_key_value_heads": 4,
+    "max_position_embeddings": 128000, "vocab_size": 152064, "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+    "torch_dtype": "bfloat16", "tie_word_embeddings": False, "hidden_act": "silu",
+    "vision_config": {"depth": 32, "hidden_act": "silu", "hidden_size": 1280, "intermediate_size": 3420,
+                      "num_heads": 16, "in_chans": 3, "out_hidden_size": 3584, "patch_size": 14,
+                      "spatial_merge_size": 2, "spatial_patch_size": 14, "temporal_patch_size": 2,
+                      "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2}}
+# Qwen2-VL-7B's vision_config (as published) on the Qwen3-VL-4B fixture's language model
+QWEN2_VL_7B = {**QWEN3_VL_4B, "architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl",
+               "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3,
+                                 "hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2,
+                                 "temporal_patch_size": 2}}
+
+
 def test_qwen3_vl_counts_vllms_vision_transformer():
     """Qwen3-VL (and Qwen3.5, which builds the same Qwen3_VisionTransformer in vLLM) names its tower by depth and a
     position table: kvplan counted none of it. By hand for Qwen3-VL-4B: the patch Conv3d 1024 x 3 x 2 x 16 x 16 and
     its bias, positions 2304 x 1024, 24 layers of two LayerNorms (4 x 1024), qkv 3072 x 1025, proj 1024 x 1025, fc1
     4096 x 1025, fc2 1024 x 4097, the merger (LayerNorm 2 x 1024, 4096 x 4097, 2560 x 4097) and three deepstack
     mergers (LayerNorm 2 x 4096 each): 415,347,712, as vLLM 0.32.0's module holds (frozen,
-    vision_profile_peak.py). Its profile pass stays unmodelled (the dummy image is the processor's) and says so."""
+    vision_profile_peak.py)."""
     from kvplan.model.parse import parse_config
 
     spec = parse_config(QWEN3_VL_4B, "qwen3-vl-4b")
@@ -413,7 +430,7 @@ def test_qwen3_vl_counts_vllms_vision_transformer():
             + 2 * 1024 + 4096 * 4097 + 2560 * 4097 + 3 * (2 * 4096 + 4096 * 4097 + 2560 * 4097))
     vision = next(g.parameters for g in spec.params if g.name == "vision")
     assert hand == vision == _frozen_towers()["qwen3_vl"]["parameters"] == 415_347_712
-    assert spec.multimodal and spec.vision_encoder is None and not spec.tower_uncounted
+    assert spec.multimodal and spec.vision_encoder.family == "qwen3_vl" and not spec.tower_uncounted
     from kvplan.errors import KvplanError
 
     bad = {**QWEN3_VL_4B, "vision_config": {**QWEN3_VL_4B["vision_config"], "deepstack_visual_indexes": "x"}}
@@ -426,20 +443,15 @@ def test_qwen2_5_vl_counts_vllms_vision_transformer():
     patches over 2 frames, window 112, out 3584): vLLM's Qwen2_5_VisionTransformer holds the Conv3d 1280 x 1176
     without bias, 32 layers of two RMSNorms (2 x 1280), qkv 3840 x 1281, proj 1280 x 1281, gate_up 6840 x 1281 and
     down 1280 x 3421, the merger's RMSNorm 1280, 5120 x 5121 and 3584 x 5121: 676,550,144 (frozen, vLLM 0.32.0's
-    module). The profile pass stays unmodelled."""
+    module)."""
     from kvplan.model.parse import parse_config
 
-    cfg = {**QWEN3_VL_4B, "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
-           "vision_config": {"depth": 32, "hidden_act": "silu", "hidden_size": 1280, "intermediate_size": 3420,
-                             "num_heads": 16, "in_chans": 3, "out_hidden_size": 3584, "patch_size": 14,
-                             "spatial_merge_size": 2, "spatial_patch_size": 14, "temporal_patch_size": 2,
-                             "window_size": 112, "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2}}
-    spec = parse_config(cfg, "qwen2.5-vl-7b-tower")
+    spec = parse_config(QWEN2_5_VL_7B, "qwen2.5-vl-7b")
     hand = (1280 * 1176 + 32 * (2 * 1280 + 3840 * 1281 + 1280 * 1281 + 6840 * 1281 + 1280 * 3421) + 1280
             + 5120 * 5121 + 3584 * 5121)
     vision = next(g.parameters for g in spec.params if g.name == "vision")
     assert hand == vision == _frozen_towers()["qwen2_5_vl"]["parameters"] == 676_550_144
-    assert spec.vision_encoder is None and not spec.tower_uncounted
+    assert spec.vision_encoder.family == "qwen2_5_vl" and not spec.tower_uncounted
 
 
 def test_qwen2_vl_counts_vllms_vision_transformer():
@@ -449,11 +461,7 @@ def test_qwen2_vl_counts_vllms_vision_transformer():
     merger's LayerNorm 2 x 1280, 5120 x 5121 and 3584 x 5121: 675,759,104 (frozen, vLLM 0.32.0's module)."""
     from kvplan.model.parse import parse_config
 
-    cfg = {**QWEN3_VL_4B, "architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl",
-           "vision_config": {"depth": 32, "embed_dim": 1280, "mlp_ratio": 4, "num_heads": 16, "in_chans": 3,
-                             "hidden_size": 3584, "patch_size": 14, "spatial_merge_size": 2,
-                             "temporal_patch_size": 2}}
-    spec = parse_config(cfg, "qwen2-vl-7b-tower")
+    spec = parse_config(QWEN2_VL_7B, "qwen2-vl-7b-tower")
     hand = (1280 * 1176 + 32 * (4 * 1280 + 3840 * 1281 + 1280 * 1281 + 5120 * 1281 + 1280 * 5121) + 2 * 1280
             + 5120 * 5121 + 3584 * 5121)
     vision = next(g.parameters for g in spec.params if g.name == "vision")
@@ -513,3 +521,104 @@ def test_a_deployment_takes_mm_encoder_tp_mode(tmp_path):
     path.write_text(entry + "    mm_encoder_tp_mode: yes\n")
     result = run_kvplan("check", "--file", path)
     assert result.returncode == 2 and "mm_encoder_tp_mode" in result.stderr and "weights, data" in result.stderr
+
+
+# kvplan's Qwen tower peak a patch at tp 1 (bf16), by hand from the shapes: the peak layer's values, the rotary cos /
+# sin (head_dim), Qwen3-VL's interpolated positions (hidden) and deepstack outputs (3 x 2560 a merged token of 4
+# patches), Qwen2.5-VL's window index and its inverse (2 x 8 bytes a merged token)
+QWEN_PER_PATCH = {
+    # QuickGELU's three 5120-wide tensors beside three 1280-wide (the attention holds 11 x 1280 = 14,080)
+    "qwen2_vl": 2 * (3 * 1280 + 3 * 5120 + 80),  # 38,560
+    # down_proj beside gate_up (2 x 3420), SiluAndMul's 3420 and five 1280-wide tensors
+    "qwen2_5_vl": 2 * (5 * 1280 + 3 * 3420 + 80) + 16 // 4,  # 33,484
+    # GELU beside fc1 (2 x 4096) and three 1024-wide, the attention's 11 x 1024 alike
+    "qwen3_vl": 2 * (3 * 1024 + 2 * 4096 + 1024 + 64 + 3 * 2560 // 4),  # 28,544
+}
+QWEN_PIXELS = {"qwen2_vl": 2 * 3 * 2 * 14 * 14, "qwen2_5_vl": 2 * 3 * 2 * 14 * 14, "qwen3_vl": 2 * 3 * 2 * 16 * 16}
+QWEN_CONFIGS = {"qwen2_vl": QWEN2_VL_7B, "qwen2_5_vl": QWEN2_5_VL_7B, "qwen3_vl": QWEN3_VL_4B}
+
+
+def test_the_qwen_towers_peak_is_what_vllms_own_towers_hold():
+    """tests/data/vllm_vision_profile_peak.json: vLLM 0.32.0's Qwen2VisionTransformer (Qwen2-VL-7B's shapes),
+    Qwen2_5_VisionTransformer (Qwen2.5-VL-7B's) and Qwen3_VisionTransformer (Qwen3-VL-4B's), all their layers, bf16,
+    run on the CPU over 1, 2 and 4 items of 16 x 16, 32 x 32 and 64 x 64 patches and 2-frame-step videos of 32 x 32.
+    Each case is the hand count a patch (QWEN_PER_PATCH) and its pixel values, plus what the pass holds once for
+    the items' one shape: Qwen2.5-VL's cached rotary cos / sin (80 x 2 bytes a patch of one item); and what a GPU
+    keeps in host memory where the CPU reference counts it: Qwen2.5-VL's cached window index (8 bytes a merged
+    token of one item), Qwen3-VL's cached position ids (16 bytes a patch of one frame). What is left is the grids'
+    int32 / int64 bookkeeping (grid_thw, cu_seqlens, Qwen2.5-VL's window bounds): under 64 bytes an item and 64
+    more, and 16 a window of 8 x 8 patches; 0.002% of the peak at most."""
+    from kvplan.model.parse import parse_config
+
+    towers = _frozen_towers()
+    for family, cfg in QWEN_CONFIGS.items():
+        enc = parse_config(cfg, family).vision_encoder
+        assert enc.peak_bytes_per_patch(2, 1) == QWEN_PER_PATCH[family], family
+        assert enc.pixels_per_item == enc.patches_per_item * QWEN_PIXELS[family] // 2
+        assert enc.once_bytes(2) == (160 * enc.patches_per_item if family == "qwen2_5_vl" else 0)
+        assert towers[family]["cases"], family
+        for case in towers[family]["cases"]:
+            t, h, w = case["grid_thw"]
+            item = t * h * w
+            once = {"qwen2_5_vl": 160 * item + 2 * item, "qwen3_vl": 16 * h * w}.get(family, 0)
+            hand = case["items"] * item * (QWEN_PER_PATCH[family] + QWEN_PIXELS[family]) + once
+            windows = case["items"] * t * (h // 8 + 1) * (w // 8 + 1) if family == "qwen2_5_vl" else 0
+            assert 0 <= case["peak_bytes"] - hand < 64 * (case["items"] + 1) + 16 * windows, (family, case, hand)
+            assert (case["peak_bytes"] - hand) / case["peak_bytes"] < 2e-5
+
+
+def test_qwen3_vl_profiles_one_4096_pixel_image():
+    """Qwen3-VL's dummy image is the processor's largest (Qwen3-VL's and Qwen3.5's preprocessor_config.json:
+    size.longest_edge 16,777,216 pixels): 16,384 merged tokens of 2 x 2 patches of 16 pixels, 4096 x 4096, 65,536
+    patches; its dummy video (longest_edge 25,165,824 over 2 frames: 12,288 tokens) has fewer tokens, so the image is
+    profiled, one of them (budget max(8,192, 16,384) // 16,384). 65,536 x (28,544 + 3,072 pixel bytes) =
+    2,071,986,176 bytes (1.93 GiB), above the text forward (0.62 GiB) with the image's embeddings held beside it,
+    the merger's and three deepstack mergers' (16,384 x 2,560 x 4 x 2 = 335,544,320)."""
+    peak = _peak(_qwen_config("qwen3_vl"), "--gpu", "h200")
+    assert peak["bytes"] == 65_536 * (28_544 + 3_072) == 2_071_986_176
+    assert "vision tower over 1 images x 65536 patches (4096 x 4096 pixels: the processor's size.longest_edge " \
+           "16777216 assumed)" in peak["source"]
+    assert "then its 1 x 16384 x 4 embeddings 0.31 GiB held" in peak["source"]
+
+
+def _qwen_config(family: str) -> str:
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "config.json"
+    path.write_text(json.dumps(QWEN_CONFIGS[family]))
+    return str(path)
+
+
+def test_qwen2_5_vl_profiles_its_dummy_video():
+    """Qwen2-VL's and Qwen2.5-VL's dummy video (qwen2_vl.py get_num_frames_with_most_features) is frames of the
+    largest image (max_pixels 12,845,056: 3584 x 3584, 16,384 tokens) a step of 2 frames, as many as max_model_len
+    holds up to 14; a video's tokens are never fewer than an image's, and vLLM profiles the video on the tie
+    (encoder_budget.py get_modality_with_max_tokens). Qwen2.5-VL-7B at its 128,000 tokens: 14 frames, 7 x 65,536 =
+    458,752 patches, one video; x (33,484 + 2,352) and its cached rotary cos / sin (160 a patch): 16,513,236,992
+    bytes (15.38 GiB), above the text forward. At 32,768 tokens 4 frames (131,072 patches), at 8,192 one frame (a
+    step of it repeated, 65,536)."""
+    config = _qwen_config("qwen2_5_vl")
+    peak = _peak(config, "--gpu", "h200")
+    assert peak["bytes"] == 458_752 * (33_484 + 2_352 + 160) == 16_513_236_992
+    assert "vision tower over 1 videos x 458752 patches (14 frames of 3584 x 3584 pixels: the processor's " \
+           "max_pixels 12845056 assumed)" in peak["source"]
+    assert "then its 1 x 114688 embeddings" in peak["source"]
+    for length, frames, patches in ((32768, 4, 131_072), (8192, 1, 65_536)):
+        peak = _peak(config, "--gpu", "h200", "--max-model-len", str(length))
+        assert f"1 videos x {patches} patches ({frames} frames of" in peak["source"]
+        assert peak["bytes"] >= patches * (33_484 + 2_352 + 160)
+
+
+def test_qwen_towers_at_tp_2_by_weights_and_by_data():
+    """Weights mode shards the MLP and q/k/v: Qwen2.5-VL's MLP holds 5 x 1280 + 3 x 3420 / 2 = 11,530 values a
+    patch (the attention 3 x 1280 + 8 x 1280 / 2 = 8,960), with the rotary table 2 x (11,530 + 80) + 4 = 23,224
+    bytes; 131,072 patches at 32,768 tokens: 131,072 x (23,224 + 2,352 + 160) = 3,373,268,992. Data mode
+    (qwen2_5_vl.py run_dp_sharded_mrope_vision_model) gives each rank whole items: the one video runs whole on one
+    rank through the unsharded tower (33,484 a patch) beside the pixel values and that rank's copy of them:
+    131,072 x (33,484 + 2 x 2,352 + 160) = 5,026,349,056."""
+    args = (_qwen_config("qwen2_5_vl"), "--gpu", "h200", "-tp", "2", "--max-model-len", "32768")
+    weights, data = _terms(*args)["profile_peak"], _terms(*args, "--mm-encoder-tp-mode", "data")["profile_peak"]
+    assert weights["bytes"] == 131_072 * (23_224 + 2_352 + 160) == 3_373_268_992
+    assert data["bytes"] == 131_072 * (33_484 + 2 * 2_352 + 160) == 5_026_349_056
+    assert "1 of them on this rank (data-parallel)" in data["source"]

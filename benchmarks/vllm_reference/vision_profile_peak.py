@@ -17,18 +17,22 @@ one operator.
   profile's 1540-pixel images are 12,100 patches each, hours of CPU: the peak is measured at smaller ones).
 
 - qwen3_vl: vllm/model_executor/models/qwen3_vl.py Qwen3_VisionTransformer (Qwen3-VL, Qwen3-VL-MoE and Qwen3.5
-  build it), Qwen3-VL-4B-Instruct's vision_config: its parameter count only (no cases: kvplan does not model its
-  profile pass, whose dummy image is the processor's largest).
-- qwen2_5_vl: vllm/model_executor/models/qwen2_5_vl.py Qwen2_5_VisionTransformer, Qwen2.5-VL-7B-Instruct's
-  vision_config: its parameter count only, as qwen3_vl.
-- qwen2_vl: vllm/model_executor/models/qwen2_vl.py Qwen2VisionTransformer, Qwen2-VL-7B-Instruct's vision_config:
-  its parameter count only.
+  build it), Qwen3-VL-4B-Instruct's vision_config; qwen2_5_vl: qwen2_5_vl.py Qwen2_5_VisionTransformer,
+  Qwen2.5-VL-7B-Instruct's; qwen2_vl: qwen2_vl.py Qwen2VisionTransformer, Qwen2-VL-7B-Instruct's. As
+  _process_image_input / _process_video_input run them (self.visual(pixel_values, grid_thw=...)): an item is one
+  image or video of --qwen-grids (t x h x w patches: t temporal patches of 2 frames, h x w 14- or 16-pixel patches;
+  the profile's images are 1 x 256 x 256, hours of CPU and a 65,536-patch attention: measured at smaller ones), its
+  pixel values [t h w, 3 x 2 x patch^2] and its grid_thw made by the profile. Qwen2.5-VL's rotary / window-index
+  cache (get_rope_by_thw) and Qwen3-VL's position-id cache (rot_pos_ids) are emptied before each case, as the
+  profile run is the first to see its shapes.
 
 Each tower's parameter count (tower and projector, as the model builds them) is recorded too.
 
     HF_HUB_OFFLINE=1 /work/vllm-venv/bin/python benchmarks/vllm_reference/vision_profile_peak.py \
         --towers siglip,llama4,pixtral,qwen3_vl,qwen2_5_vl,qwen2_vl --items 1,2,4 --pixtral-pixels 280,560,1540 \
-        --out tests/data/vllm_vision_profile_peak.json
+        --qwen-grids 1x16x16,1x32x32,1x64x64,2x32x32 --out tests/data/vllm_vision_profile_peak.json
+
+--merge-into adds the towers run to an existing output file, keeping its other towers' cases.
 """
 
 import argparse
@@ -64,7 +68,7 @@ SHAPES["qwen2_5_vl"] = dict(depth=32, hidden_act="silu", hidden_size=1280, inter
 SHAPES["qwen2_vl"] = dict(depth=32, embed_dim=1280, hidden_act="quick_gelu", hidden_size=3584, mlp_ratio=4,
                           num_heads=16, in_chans=3, patch_size=14, spatial_merge_size=2,
                           temporal_patch_size=2)  # Qwen/Qwen2-VL-7B-Instruct
-PARAMS_ONLY = ("qwen3_vl", "qwen2_5_vl", "qwen2_vl")
+QWEN = ("qwen3_vl", "qwen2_5_vl", "qwen2_vl")
 TEXT_WIDTH = {"llama4": 5120, "pixtral": 5120}  # Llama 4 Scout's and Devstral-Small-2's language models
 SPATIAL_MERGE = 2  # Mistral3Config.spatial_merge_size
 
@@ -141,22 +145,22 @@ def _tower(name: str):
         from transformers.models.qwen2_vl.configuration_qwen2_vl import Qwen2VLVisionConfig
         from vllm.model_executor.models.qwen2_vl import Qwen2VisionTransformer
 
-        return Qwen2VisionTransformer(Qwen2VLVisionConfig(**SHAPES[name]), norm_eps=1e-6, quant_config=None,
-                                      prefix="visual")
+        return _QwenVision(Qwen2VisionTransformer(Qwen2VLVisionConfig(**SHAPES[name]), norm_eps=1e-6,
+                                                  quant_config=None, prefix="visual"))
     if name == "qwen2_5_vl":
         _stub_torchvision()
         from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLVisionConfig
         from vllm.model_executor.models.qwen2_5_vl import Qwen2_5_VisionTransformer
 
-        return Qwen2_5_VisionTransformer(Qwen2_5_VLVisionConfig(**SHAPES[name]), norm_eps=1e-6, quant_config=None,
-                                         prefix="visual")
+        return _QwenVision(Qwen2_5_VisionTransformer(Qwen2_5_VLVisionConfig(**SHAPES[name]), norm_eps=1e-6,
+                                                     quant_config=None, prefix="visual"))
     if name == "qwen3_vl":
         _stub_torchvision()
         from transformers.models.qwen3_vl.configuration_qwen3_vl import Qwen3VLVisionConfig
         from vllm.model_executor.models.qwen3_vl import Qwen3_VisionTransformer
 
-        return Qwen3_VisionTransformer(Qwen3VLVisionConfig(**SHAPES[name]), norm_eps=1e-6, quant_config=None,
-                                       prefix="visual")
+        return _QwenVision(Qwen3_VisionTransformer(Qwen3VLVisionConfig(**SHAPES[name]), norm_eps=1e-6,
+                                                   quant_config=None, prefix="visual"))
     if name == "pixtral":
         _stub_torchvision()  # pixtral.py imports transformers' Pixtral image processor (unused here)
         return _Mistral3Vision()
@@ -199,6 +203,32 @@ class _Mistral3Vision(torch.nn.Module):
         return self.projector(torch.cat(features) if isinstance(features, (list, tuple)) else features, sizes)
 
 
+class _QwenVision(torch.nn.Module):
+    """qwen2_vl.py / qwen2_5_vl.py / qwen3_vl.py _process_image_input: self.visual(pixel_values, grid_thw=grid_thw)
+    over the batch's patches, grid_thw one [t, h, w] row an item."""
+
+    def __init__(self, visual):
+        super().__init__()
+        self.visual = visual
+
+    def forward(self, pixels, grid_thw):
+        for name in ("_rope_by_thw_cache", "_rot_pos_ids_cache"):  # Qwen2.5-VL's rotary / window index, Qwen3-VL's
+            cache = getattr(self.visual, name, None)  # position ids: the profile run is the first to see the shapes
+            if cache is not None:
+                cache.clear()
+        return self.visual(pixels, grid_thw=grid_thw)
+
+
+def _qwen_inputs(name: str, grid: tuple, items: int) -> tuple:
+    """The pixel values and grid_thw of `items` items of grid (t, h, w) patches, as the processor makes them."""
+    shapes = SHAPES[name]
+    t, h, w = grid
+    width = shapes.get("in_channels", shapes.get("in_chans", 3)) * shapes["temporal_patch_size"] * shapes[
+        "patch_size"] ** 2
+    return (torch.randn(items * t * h * w, width, dtype=torch.bfloat16),
+            torch.tensor([list(grid)] * items, dtype=torch.int64))
+
+
 def build(name: str):
     from vllm.config import VllmConfig, set_current_vllm_config
     from vllm.distributed import parallel_state as ps
@@ -231,36 +261,56 @@ def _silu_and_mul_one_output(x):
     return out.mul_(x[..., :d]).mul_(x[..., d:])
 
 
+def _run_case(vc, model, inputs) -> int:
+    """The peak live bytes of one pass over `inputs` (made by the profile run, so counted)."""
+    from vllm.config import set_current_vllm_config
+
+    weights = [*model.parameters(), *model.buffers()]
+    with set_current_vllm_config(vc), torch.inference_mode(), LiveBytes(weights, inputs) as live:
+        out = model(*inputs)
+        del out
+    return live.peak
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--towers", default="siglip,llama4")
     ap.add_argument("--items", default="1,2")
     ap.add_argument("--pixtral-pixels", default="280,560", help="the side of pixtral's square images, in pixels")
+    ap.add_argument("--qwen-grids", default="1x16x16,1x32x32", help="the Qwen towers' items, t x h x w patches")
+    ap.add_argument("--merge-into", help="an earlier output whose other towers are kept")
     ap.add_argument("--out")
     args = ap.parse_args()
     import vllm
-    from vllm.config import set_current_vllm_config
 
     result = {"vllm": vllm.__version__, "torch": torch.__version__, "dtype": "bfloat16",
               "counted": "the bf16 pixel values and every operator output's storage until its last tensor is "
                          "freed; not the weights and buffers, not an operator's internal scratch",
               "script": "benchmarks/vllm_reference/vision_profile_peak.py", "towers": {}}
+    if args.merge_into:
+        with open(args.merge_into) as f:
+            result["towers"] = json.load(f)["towers"]
+    items_list = [int(v) for v in args.items.split(",")]
     for name in args.towers.split(","):
         vc, model = build(name)
         shapes, cases = SHAPES[name], []
-        sides = ([int(v) for v in args.pixtral_pixels.split(",")] if name == "pixtral" else [] if name in PARAMS_ONLY
-                 else [shapes["image_size"]])
-        for side in sides:
-            for items in (int(v) for v in args.items.split(",")):
-                pixels = torch.randn(items, 3, side, side, dtype=torch.bfloat16)
-                t0 = time.time()
-                weights = [*model.parameters(), *model.buffers()]
-                with set_current_vllm_config(vc), torch.inference_mode(), LiveBytes(weights, [pixels]) as live:
-                    out = model(pixels)
-                    del out
-                cases.append({"items": items, "peak_bytes": live.peak, "seconds": round(time.time() - t0, 1)}
-                             | ({"pixels": side} if name == "pixtral" else {}))
-                print(name, json.dumps(cases[-1]), flush=True)
+        if name in QWEN:
+            for grid in (tuple(int(v) for v in g.split("x")) for g in args.qwen_grids.split(",")):
+                for items in items_list:
+                    t0 = time.time()
+                    peak = _run_case(vc, model, _qwen_inputs(name, grid, items))
+                    cases.append({"items": items, "grid_thw": list(grid), "peak_bytes": peak,
+                                  "seconds": round(time.time() - t0, 1)})
+                    print(name, json.dumps(cases[-1]), flush=True)
+        else:
+            sides = [int(v) for v in args.pixtral_pixels.split(",")] if name == "pixtral" else [shapes["image_size"]]
+            for side in sides:
+                for items in items_list:
+                    t0 = time.time()
+                    peak = _run_case(vc, model, [torch.randn(items, 3, side, side, dtype=torch.bfloat16)])
+                    cases.append({"items": items, "peak_bytes": peak, "seconds": round(time.time() - t0, 1)}
+                                 | ({"pixels": side} if name == "pixtral" else {}))
+                    print(name, json.dumps(cases[-1]), flush=True)
         result["towers"][name] = {"shapes": shapes, "text_width": TEXT_WIDTH.get(name), "cases": cases,
                                   "parameters": sum(p.numel() for p in model.parameters())}
         from vllm.distributed import parallel_state as ps

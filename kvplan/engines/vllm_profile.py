@@ -144,30 +144,44 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
     with the processor's output, multimodal/processing/context.py call_hf_processor) beside them. The encoder cache
     holds images x T embeddings of the language model's width until profile_run ends. Data-parallel
     (--mm-encoder-tp-mode data, Llama 4): run_dp_sharded_vision_model pads the batch's tiles to a multiple of tp
-    (a second copy of the pixel values) and each rank runs ceil(tiles / tp) of them through the whole tower."""
+    (a second copy of the pixel values) and each rank runs ceil(tiles / tp) of them through the whole tower; Qwen's
+    items are shared whole (VisionEncoder.profiled: Qwen2-VL's and Qwen2.5-VL's are dummy videos)."""
     enc = spec.vision_encoder
     first = stage is None or stage.index == 0  # V2 gates it to the first pipeline stage; V1's runs on every stage
     if skip or not spec.multimodal or not runner.encoder_profiled or (runner.name == "V2" and not first):
         return None
     if enc is None:
         return 0, 0, ("a multimodal architecture whose vision tower's profile pass is not modelled (Gemma 3's, "
-                      "Llama 4's and Mistral 3's are)")
+                      "Llama 4's, Mistral 3's and the Qwen-VL towers' are)")
     width = DTYPE_BYTES[spec.dtype]
+    enc = enc.profiled(settings.max_model_len)
     t = enc.tokens_per_item
+    if enc.item == "videos":  # kvplan reads --limit-mm-per-prompt's image count only: video keeps vLLM's 999
+        limit = None
     per_prompt = max(1, min(limit or MM_LIMIT_PER_PROMPT, settings.max_model_len // t))
     images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * per_prompt))
     patches = images * enc.patches_per_item
-    peak = patches * enc.peak_bytes_per_patch(width, tp) + images * enc.pixels_per_item * width
-    how = f"vision tower over {images} images x {enc.patches_per_item} patches"
-    if data_parallel and enc.tiles_per_item > 1:
+    peak = (patches * enc.peak_bytes_per_patch(width, tp) + images * enc.pixels_per_item * width
+            + enc.once_bytes(width))
+    how = f"vision tower over {images} {enc.item} x {enc.patches_per_item} patches"
+    how += f" ({enc.assumed})" if enc.assumed else ""
+    if data_parallel and enc.tiles_per_item == 1:  # Qwen: run_dp_sharded_mrope_vision_model gives each rank whole
+        # items (balanced by patches) and copies its share of the pixel values (torch.cat) before the whole tower
+        share = -(-images // tp)
+        peak = (share * enc.patches_per_item * enc.peak_bytes_per_patch(width, 1)
+                + (images + share) * enc.pixels_per_item * width + enc.once_bytes(width))
+        how += f", {share} of them on this rank (data-parallel)"
+    elif data_parallel:
         tiles = images * enc.tiles_per_item
         share = -(-tiles // tp)  # tiles a rank runs
         tile_pixels = enc.pixels_per_item // enc.tiles_per_item * width
         peak = (share * enc.patches_per_item // enc.tiles_per_item * enc.peak_bytes_per_patch(width, 1)
                 + (tiles + share * tp) * tile_pixels)
         how += f", {share} of their {tiles} tiles on this rank (data-parallel)"
-    held = images * t * spec.hidden_size * width
-    return peak, held, f"{how} {format_gib(peak)} GiB, then its {images} x {t} embeddings {format_gib(held)} GiB held"
+    held = images * t * spec.hidden_size * enc.embed_copies * width  # Qwen3-VL: deepstack's embeddings too
+    copies = f" x {enc.embed_copies}" if enc.embed_copies > 1 else ""
+    return peak, held, (f"{how} {format_gib(peak)} GiB, then its {images} x {t}{copies} embeddings "
+                        f"{format_gib(held)} GiB held")
 
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,

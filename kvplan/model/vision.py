@@ -2,14 +2,14 @@
 encoder + projector), Llama 4 (its own encoder, pixel-shuffle adapter + projector), Mistral 3 (Pixtral encoder,
 patch merger + projector; Devstral-Small-2), Qwen3-VL / Qwen3.5 (vLLM's Qwen3_VisionTransformer: encoder, merger
 and the deepstack mergers), Qwen2.5-VL (Qwen2_5_VisionTransformer) and Qwen2-VL (Qwen2VisionTransformer). vLLM
-loads them, so they count towards the resident weights; they stay in the model dtype. The first three's profile
-pass is modelled too (VisionEncoder); the Qwen towers' is not: their dummy image is the processor's largest, which
-config.json does not give. Other multimodal configs (InternVL, ...) are counted as their language model alone, and
-say so."""
+loads them, so they count towards the resident weights; they stay in the model dtype. Their profile pass is
+modelled too (VisionEncoder; the Qwen towers' dummy item from the processor's published limits, which config.json
+does not carry). Other multimodal configs (InternVL, ...) are counted as their language model alone, and say so."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import KvplanError, quote
@@ -72,16 +72,21 @@ def _qwen2_vl(cfg: Config) -> list:
     v = _vision_config(cfg, QWEN2_VL_DEFAULTS)
     width, patch, layers = (v.int("vision_config.embed_dim"), v.int("vision_config.patch_size"),
                             v.int("vision_config.depth"))
-    ratio = v.get("vision_config.mlp_ratio")
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
-        raise KvplanError(f"config field 'vision_config.mlp_ratio' must be a positive number, got {quote(ratio)}.")
-    inter, out = int(width * ratio), v.int("vision_config.hidden_size")
+    inter, out = _qwen2_vl_intermediate(v), v.int("vision_config.hidden_size")
     merged = v.int("vision_config.spatial_merge_size") ** 2 * width
     pixels = v.int("vision_config.in_chans") * v.int("vision_config.temporal_patch_size") * patch * patch
     return [Tensor("vision", width, pixels), Tensor("vision", width, copies=4 * layers),
             Tensor("vision", 3 * width, width + 1, copies=layers), Tensor("vision", width, width + 1, copies=layers),
             Tensor("vision", inter, width + 1, copies=layers), Tensor("vision", width, inter + 1, copies=layers),
             Tensor("vision", width, copies=2), Tensor("vision", merged, merged + 1), Tensor("vision", out, merged + 1)]
+
+
+def _qwen2_vl_intermediate(v: Config) -> int:
+    """Qwen2-VL's MLP width: embed_dim x mlp_ratio (qwen2_vl.py Qwen2VisionBlock)."""
+    ratio = v.get("vision_config.mlp_ratio")
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
+        raise KvplanError(f"config field 'vision_config.mlp_ratio' must be a positive number, got {quote(ratio)}.")
+    return int(v.int("vision_config.embed_dim") * ratio)
 
 
 def _is_qwen2_5_vl(cfg: Config) -> bool:
@@ -119,10 +124,7 @@ def _qwen3_vl(cfg: Config) -> list:
     patch, layers = v.int("vision_config.patch_size"), v.int("vision_config.depth")
     out, merged = v.int("vision_config.out_hidden_size"), v.int("vision_config.spatial_merge_size") ** 2 * hidden
     pixels = v.int("vision_config.in_channels") * v.int("vision_config.temporal_patch_size") * patch * patch
-    deepstack = v.get("vision_config.deepstack_visual_indexes")
-    if not isinstance(deepstack, list):
-        raise KvplanError(f"config field 'vision_config.deepstack_visual_indexes' must be a list of layer indices, "
-                          f"got {quote(deepstack)}.")
+    deepstack = _deepstack(v)
 
     def merger(norm_width: int, copies: int = 1) -> list:
         return [Tensor("vision", norm_width, copies=2 * copies), Tensor("vision", merged, merged + 1, copies=copies),
@@ -134,6 +136,15 @@ def _qwen3_vl(cfg: Config) -> list:
             Tensor("vision", hidden, hidden + 1, copies=layers), Tensor("vision", inter, hidden + 1, copies=layers),
             Tensor("vision", hidden, inter + 1, copies=layers),
             *merger(hidden), *(merger(merged, len(deepstack)) if deepstack else [])]
+
+
+def _deepstack(v: Config) -> list:
+    """Qwen3-VL's deepstack layers: each one's features go through a merger of their own to the language model."""
+    deepstack = v.get("vision_config.deepstack_visual_indexes")
+    if not isinstance(deepstack, list):
+        raise KvplanError(f"config field 'vision_config.deepstack_visual_indexes' must be a list of layer indices, "
+                          f"got {quote(deepstack)}.")
+    return deepstack
 
 
 def _encoder_layers(v: Config, hidden: int, inter: int) -> list:
@@ -224,49 +235,162 @@ LLAMA4_MAX_TILES = 16
 LLAMA4_PIXEL_SHUFFLE = 0.5  # Llama4VisionConfig pixel_shuffle_ratio
 
 
+# The Qwen-VL image processors' largest image (qwen2_vl.py get_image_size_with_most_features reads the processor's
+# size.longest_edge / max_pixels from preprocessor_config.json, which kvplan does not read): the public checkpoints'
+# values, 16,384 merged tokens each. Qwen2-VL-*-Instruct and Qwen2.5-VL-*-Instruct: max_pixels 12,845,056 (16,384 x
+# 28^2; transformers' Qwen2VLImageProcessor class default, image_processing_qwen2_vl.py size, is 28 x 28 x 1280);
+# Qwen3-VL and Qwen3.5: size.longest_edge 16,777,216 (16,384 x 32^2).
+QWEN2_VL_MAX_PIXELS = 12_845_056
+QWEN3_VL_MAX_PIXELS = 16_777_216
+# qwen2_vl.py _MAX_FRAMES_PER_VIDEO (vLLM 0.11.0 on; 16 before): the dummy video's frames at most
+QWEN2_VL_MAX_FRAMES = 14
+QWEN_HEADS = 16  # transformers' Qwen2VLVisionConfig, Qwen2_5_VLVisionConfig and Qwen3VLVisionConfig num_heads
+
+
 @dataclass(frozen=True)
 class VisionEncoder:
-    """What a serving engine's profile run feeds the vision tower: images of the most features, each a set of
+    """What a serving engine's profile run feeds the vision tower: items of the most features, each a set of
     tiles of patches through a pre-norm encoder of hidden / intermediate width, then `tokens_per_item`
     language-model embeddings. Gemma 3 (SigLIP): one 896-pixel crop an image (pan-and-scan is off by default in
     vLLM's Gemma3 processor). Llama 4: the tallest image, 16 tiles and the global tile, of 577 patches (the class
-    token among them) each."""
+    token among them) each. Qwen: the processor's largest image (QWEN*_MAX_PIXELS), or for Qwen2-VL and Qwen2.5-VL
+    the dummy video, whose items hold at least as many tokens (`video_frames`; vLLM profiles the modality of the
+    most tokens an item, the video on a tie: encoder_budget.py get_modality_with_max_tokens)."""
 
-    family: str  # "siglip" | "llama4" | "pixtral": which layer's live tensors set the peak (peak_bytes_per_patch)
+    family: str  # "siglip" | "llama4" | "pixtral" | "qwen2_vl" | "qwen2_5_vl" | "qwen3_vl": the peak's layer
     tokens_per_item: int
     patches_per_item: int
-    pixels_per_item: int  # channels x tile size^2 x tiles
+    pixels_per_item: int  # channels x tile size^2 x tiles (x temporal patch for Qwen)
     hidden: int
     intermediate: int
-    head_dim: int = 0  # pixtral: its 2-D rotary table's width
+    head_dim: int = 0  # pixtral, qwen: the 2-D rotary table's width
     tiles_per_item: int = 1  # llama4: an image's tiles, the unit vLLM shares out over TP ranks in data mode
+    merge: int = 1  # qwen: the merger's spatial merge (merge^2 patches a token)
+    deepstack_width: int = 0  # qwen3_vl: the deepstack mergers' outputs a token, held to the end of the pass
+    embed_copies: int = 1  # qwen3_vl: a token's embeddings (the merger's and each deepstack merger's)
+    video_frames: int = 0  # qwen2_vl, qwen2_5_vl: the dummy video's frames at most (0: images are profiled)
+    temporal: int = 1  # qwen: frames a temporal patch
+    item: str = "images"
+    assumed: str = ""  # the processor limit kvplan assumes, for the budget line
+
+    def profiled(self, max_model_len: int) -> "VisionEncoder":
+        """The item as the profile run builds it. Qwen2-VL's dummy video (qwen2_vl.py
+        get_num_frames_with_most_features, vLLM 0.11 on): the most frames, up to 14, whose tokens fit in
+        max_model_len (one frame at least), a temporal patch of frames each the largest image's tokens."""
+        if not self.video_frames:
+            return self
+        frames = min(self.video_frames, self.temporal * (max_model_len // self.tokens_per_item)) or 1
+        steps = -(-frames // self.temporal)
+        return replace(self, tokens_per_item=steps * self.tokens_per_item,
+                       patches_per_item=steps * self.patches_per_item, pixels_per_item=steps * self.pixels_per_item,
+                       item="videos", assumed=f"{frames} frames of {self.assumed}")
 
     def peak_bytes_per_patch(self, width: int, tp: int) -> int:
         """The bytes a patch holds at the tower's peak, in the model dtype (`width` bytes a value) and TP degree
         (vLLM shards the towers' q/k/v and MLP columns: mm_encoder_tp_mode "weights"). vLLM 0.32
-        model_executor/models/siglip.py and mllama4.py, held to the towers themselves run on the CPU
-        (tests/data/vllm_vision_profile_peak.json). Both keep the encoder's input and the layer's input (the
-        callers' variables) beside the layer's own tensors. In the MLP: the attention output plus residual, the
-        second LayerNorm's output, fc1's and the activation's outputs: 4 hidden + 2 intermediate / tp values. In
-        Llama 4's attention: the first LayerNorm's output, q/k/v, and the rotary step's float32 q and k and their
-        complex64 products (16 hidden / tp bytes) before its q and k come back in the model dtype."""
+        model_executor/models/siglip.py, mllama4.py, pixtral.py, qwen2_vl.py, qwen2_5_vl.py and qwen3_vl.py, held to
+        the towers themselves run on the CPU (tests/data/vllm_vision_profile_peak.json). SigLIP and Llama 4 keep
+        the encoder's input and the layer's input (the callers' variables) beside the layer's own tensors. In the
+        MLP: the attention output plus residual, the second LayerNorm's output, fc1's and the activation's outputs:
+        4 hidden + 2 intermediate / tp values. In Llama 4's attention: the first LayerNorm's output, q/k/v, and the
+        rotary step's float32 q and k and their complex64 products (16 hidden / tp bytes) before its q and k come
+        back in the model dtype."""
         h, inter = self.hidden, self.intermediate
         if self.family == "pixtral":  # pixtral.py: six hidden-wide tensors in the MLP (the callers' four, the
             # residual sum, ffn_norm's output) beside gate_up and its one activation output (SiluAndMul as a GPU runs
             # it); in the attention's rotary step four beside qkv and four q / k-sized terms; and through both the
             # rotary cos and sin (head_dim each, model dtype) and the int64 (row, column) of every patch
             return width * (max(6 * h + 3 * inter // tp, 4 * h + 7 * h // tp) + 2 * self.head_dim) + 16
+        if self.family.startswith("qwen"):
+            return self._qwen_peak_bytes_per_patch(width, tp)
         mlp = width * (4 * h + 2 * inter // tp)
         if self.family != "llama4":
             return mlp  # SigLIP's attention holds 4 h + 4 h / tp values: below its MLP (intermediate > 2 hidden)
         return max(mlp, width * (3 * h + 5 * h // tp) + 16 * h // tp)
 
+    def _qwen_peak_bytes_per_patch(self, width: int, tp: int) -> int:
+        """The Qwen towers' blocks (the caller's hidden states beside each). Attention (Qwen2_5_VisionAttention,
+        which Qwen3-VL reuses, and Qwen2VisionAttention) at its output projection: the block's input, the first
+        norm's output and proj's, with qkv, the q / k copy and its rotated form, and the attention's output: 3 h +
+        8 h / tp; Qwen2-VL at tp > 1 also all-gathers qkv (split_qkv, 3 h). On the CPU vLLM's ViT attention is
+        torch SDPA inside one custom op (vit_attn_wrappers.py torch_sdpa_wrapper), so its scores are an operator's
+        scratch, not counted; a GPU's flash attention keeps none either. The CPU's eager rotary (ApplyRotaryEmb
+        forward_native) holds four q / k halves where a GPU's flash-attention kernel makes its one output: both peak
+        at the same 11 h at tp 1. MLP: Qwen2-VL's QuickGELU runs eagerly on a GPU too (vLLM's custom ops are off by
+        default), x * sigmoid(1.702 x): three intermediate-wide tensors beside fc1's input (the block's input, the
+        residual sum, norm2's output); Qwen2.5-VL's down projection beside gate_up, SiluAndMul's one output (compiled
+        on a GPU) and five hidden-wide tensors (the block's input, the attention output, the fused add-RMSNorm's
+        two new outputs, down's own); Qwen3-VL's GELU beside fc1 and three hidden. Held through the pass: the
+        rotary cos and sin (head_dim a patch together), Qwen2.5-VL's window index and its inverse (int64 a merged
+        token each), Qwen3-VL's interpolated position embeddings (hidden) and the deepstack mergers' outputs."""
+        h, inter = self.hidden, self.intermediate
+        attention = 3 * h + 8 * h // tp + (3 * h if self.family == "qwen2_vl" and tp > 1 else 0)
+        if self.family == "qwen2_vl":
+            layer, held = max(3 * h + 3 * inter // tp, 4 * h + inter // tp, attention), 0
+        elif self.family == "qwen2_5_vl":
+            layer, held = max(5 * h + 3 * inter // tp, attention), 0
+        else:
+            layer, held = max(3 * h + 2 * inter // tp, 4 * h + inter // tp, attention), h
+        index = 16 // self.merge ** 2 if self.family == "qwen2_5_vl" else 0
+        return width * (layer + held + self.head_dim + self.deepstack_width // self.merge ** 2) + index
+
+    def once_bytes(self, width: int) -> int:
+        """Bytes the pass holds once, whatever its items: Qwen2.5-VL caches an item shape's rotary cos and sin
+        (qwen2_5_vl.py get_rope_by_thw, on the GPU), and every dummy item has the same shape."""
+        return width * self.head_dim * self.patches_per_item if self.family == "qwen2_5_vl" else 0
+
+
+def _qwen_largest_image(patch: int, merge: int, max_pixels: int) -> tuple:
+    """qwen2_vl.py Qwen2VLProcessingInfo.get_image_size_with_most_features: max_pixels // (patch x merge)^2 merged
+    tokens as the closest factor pair (an aspect ratio of 200 at most, else fewer tokens); (tokens, width,
+    height) in tokens and pixels."""
+    unit = patch * merge
+    for tokens in range(max_pixels // (unit * unit), 0, -1):
+        rows = next(d for d in range(math.isqrt(tokens), 0, -1) if tokens % d == 0)
+        if tokens // rows <= 200 * rows:
+            return tokens, unit * (tokens // rows), unit * rows
+    raise KvplanError(f"config field 'vision_config.patch_size' leaves no image under {max_pixels} pixels.")
+
+
+def _qwen_encoder(cfg: Config) -> Optional[VisionEncoder]:
+    """The Qwen towers' profile item: the largest image of the processor's published limit (QWEN*_MAX_PIXELS),
+    patches of temporal x patch x patch pixels (an image is its frame repeated), merge x merge patches a token."""
+    if _is_qwen3_vl(cfg):
+        family, v, max_pixels = "qwen3_vl", _vision_config(cfg, QWEN3_VL_DEFAULTS), QWEN3_VL_MAX_PIXELS
+        hidden, inter = v.int("vision_config.hidden_size"), v.int("vision_config.intermediate_size")
+        channels = v.int("vision_config.in_channels")
+    elif _is_qwen2_5_vl(cfg) or _is_qwen2_vl(cfg):
+        family = "qwen2_5_vl" if _is_qwen2_5_vl(cfg) else "qwen2_vl"
+        v, max_pixels = _vision_config(cfg, QWEN2_VL_DEFAULTS), QWEN2_VL_MAX_PIXELS
+        if family == "qwen2_vl":
+            hidden, inter = v.int("vision_config.embed_dim"), _qwen2_vl_intermediate(v)
+        else:
+            hidden, inter = v.int("vision_config.hidden_size"), v.int("vision_config.intermediate_size")
+        channels = v.int("vision_config.in_chans")
+    else:
+        return None
+    patch, merge = v.int("vision_config.patch_size"), v.int("vision_config.spatial_merge_size")
+    temporal = v.int("vision_config.temporal_patch_size")
+    tokens, width, height = _qwen_largest_image(patch, merge, max_pixels)
+    deepstack = len(_deepstack(v)) if family == "qwen3_vl" else 0
+    out = v.int("vision_config.out_hidden_size") if deepstack else 0
+    limit = "size.longest_edge" if family == "qwen3_vl" else "max_pixels"
+    return VisionEncoder(family, tokens_per_item=tokens, patches_per_item=tokens * merge * merge,
+                         pixels_per_item=tokens * merge * merge * channels * temporal * patch * patch, hidden=hidden,
+                         intermediate=inter, head_dim=hidden // v.int("vision_config.num_heads", default=QWEN_HEADS),
+                         merge=merge, deepstack_width=deepstack * out, embed_copies=1 + deepstack,
+                         video_frames=0 if family == "qwen3_vl" else QWEN2_VL_MAX_FRAMES, temporal=temporal,
+                         assumed=f"{width} x {height} pixels: the processor's {limit} {max_pixels} assumed")
+
 
 def vision_encoder(cfg: Config) -> Optional[VisionEncoder]:
-    """The vision tower's profile shape where kvplan models it (Gemma 3, Llama 4, Mistral 3), else None;
-    `has_vision_tower` says whether a config has a tower at all."""
+    """The vision tower's profile shape where kvplan models it (Gemma 3, Llama 4, Mistral 3, the Qwen-VL
+    families), else None; `has_vision_tower` says whether a config has a tower at all."""
     if not has_vision_tower(cfg):
         return None
+    qwen = _qwen_encoder(cfg)
+    if qwen is not None:
+        return qwen
     if _is_mistral3(cfg):  # mistral3.py Mistral3ProcessingInfo: the largest image is the processor's longest edge
         # (vision_config.image_size, 1540 in the published checkpoints), whole patches a side; an image becomes one
         # embedding a merge x merge block of patches
