@@ -107,6 +107,25 @@ def test_deepseek_v3_mtp_module_by_hand():
     assert plan["max_concurrency"] < plain["max_concurrency"]
 
 
+@pytest.mark.parametrize("tp", [1, 2])
+def test_a_draft_model_weighs_what_vllm_builds(tp):
+    """Llama-3.2-1B drafting for Llama-3.1-8B (DraftModelProposer: the whole draft, its own tied embedding, at the
+    target's TP): vLLM's module count a rank, and by hand 1,235,814,400 bf16 parameters, of which at TP 2 the
+    16 x 2 + 1 norms of 2,048 stay whole and the rest halves. The budget's weights grow by that."""
+    case = next(c for c in DATA["cases"] if c["draft"] and c["draft"]["architecture"] == "LlamaForCausalLM"
+                and c["inputs"]["tp"] == tp)
+    vllm = sum(m["bytes"] for m in case["draft"]["modules"].values())
+    norms = (16 * 2 + 1) * 2048 * 2
+    assert vllm == (2 * 1_235_814_400 if tp == 1 else (2 * 1_235_814_400 - norms) // 2 + norms)
+    args = ("estimate", "meta-llama/Llama-3.1-8B-Instruct", "-tp", str(tp), "-c", "32K", "--format", "json")
+    config = '{"model": "meta-llama/Llama-3.2-1B-Instruct", "num_speculative_tokens": 4}'
+    (plain,) = json.loads(run_kvplan(*args).stdout)["plans"]
+    (drafted,) = json.loads(run_kvplan(*args, "--speculative-config", config).stdout)["plans"]
+    assert drafted["budget"]["weights_bytes_per_gpu"] - plain["budget"]["weights_bytes_per_gpu"] == vllm
+    # 32 target layers of 8 x 128 and 16 draft layers of 8 x 64 KV values, K and V, bf16, over tp
+    assert drafted["kv_bytes_per_token_per_gpu"] == (32 * 8 * 128 + 16 * 8 * 64) * 2 * 2 // tp
+
+
 def test_ngram_changes_no_memory():
     base = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json")
     ngram = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json", "--speculative-config",
@@ -138,7 +157,11 @@ def test_hybrid_models_are_refused_because_vllm_widens_their_state():
 
 @pytest.mark.parametrize("value, words", [
     ('{"method": "eagle", "num_speculative_tokens": 2}', "method 'eagle' is not modelled yet"),
-    ('{"method": "draft_model", "model": "x", "num_speculative_tokens": 2}', "'draft_model' is not modelled yet"),
+    ('{"method": "eagle3", "model": "x", "num_speculative_tokens": 2}', "'eagle3' is not modelled yet"),
+    ('{"method": "draft_model", "num_speculative_tokens": 2}', "method draft_model needs \"model\""),
+    ('{"model": "nowhere/no-such-draft", "num_speculative_tokens": 2}',
+     "draft model 'nowhere/no-such-draft' cannot be read"),
+    ('{"model": "Qwen/Qwen3-8B", "num_speculative_tokens": 2}', "has vocab_size 151936, the target 129280"),
     ('{"method": "lookahead", "num_speculative_tokens": 2}', "is not one of vLLM's speculative methods"),
     ('{"method": "mtp"}', "num_speculative_tokens is missing"),
     ('{"method": "mtp", "num_speculative_tokens": 0}', "must be a whole number, 1 or more"),
@@ -165,7 +188,7 @@ def test_the_estimate_says_what_is_counted_and_check_takes_the_key(tmp_path):
     run = run_kvplan("estimate", V3, "-tp", "8", "--gpu", "h200", "-c", "32K", "--speculative-config", MTP)
     text = " ".join(run.stdout.split())
     assert "its memory is counted (draft weights, KV layers), not its speed-up" in text
-    assert "1 of 62 layers are the drafter's MTP modules" in text
+    assert "1 of 62 cache layers are the drafter's MTP modules'" in text
     path = tmp_path / "d.yaml"
     path.write_text(f"deployments:\n  - name: v3\n    model: {V3}\n    tp: 8\n    gpu: h200\n    context: 32768\n"
                     "    speculative_config: {method: mtp, num_speculative_tokens: 1}\n")
@@ -180,4 +203,5 @@ def test_the_estimate_says_what_is_counted_and_check_takes_the_key(tmp_path):
 
 def test_the_data_is_vllms_own():
     assert DATA["header"]["vllm_version"] == "0.32.0"
-    assert {c["draft"]["architecture"] for c in DATA["cases"] if c["draft"]} == {"DeepSeekMTPModel", "Qwen3NextMTP"}
+    assert {c["draft"]["architecture"] for c in DATA["cases"] if c["draft"]} == {"DeepSeekMTPModel", "Qwen3NextMTP",
+                                                                                "LlamaForCausalLM"}

@@ -32,8 +32,14 @@ CASES = [
                                                                "prompt_lookup_max": 4}),
     ("meta-llama/Llama-3.1-8B", 1, 32768, 10 * GIB, {"method": "ngram", "num_speculative_tokens": 4,
                                                       "prompt_lookup_max": 4}),
+    # a separate draft model (method inferred from "model"), at the target's TP
+    ("meta-llama/Llama-3.1-8B", 1, 32768, 10 * GIB, {"model": "meta-llama/Llama-3.2-1B-Instruct",
+                                                      "num_speculative_tokens": 4}),
+    ("meta-llama/Llama-3.1-8B", 2, 32768, 10 * GIB, {"model": "meta-llama/Llama-3.2-1B-Instruct",
+                                                      "num_speculative_tokens": 4}),
 ]
-SHARED = ("embed_tokens.", "shared_head.head.", "lm_head.")  # replaced by the target's at pipeline size 1
+# replaced by the target's at pipeline size 1 (a draft model keeps its own: draft_model.py overrides both to pass)
+SHARED = ("embed_tokens.", "shared_head.head.", "lm_head.")
 DRAFTS: list = []
 
 
@@ -42,11 +48,19 @@ def _drafter_too(orig):
     def both(vllm_config, **kwargs):
         model = orig(vllm_config=vllm_config, **kwargs)
         sc = vllm_config.speculative_config
-        if sc is not None and "model_config" not in kwargs and sc.method not in ("ngram", "suffix"):
-            draft = orig(vllm_config=vllm_config, model_config=sc.draft_model_config, prefix="draft")
+        if sc is not None and "model_config" not in kwargs and "prefix" not in kwargs and sc.method not in (
+                "ngram", "suffix"):
+            if sc.method == "draft_model":  # v1/spec_decode/draft_model.py _create_draft_vllm_config, _get_model
+                from dataclasses import replace
+
+                draft_config = replace(vllm_config, quant_config=None, parallel_config=sc.draft_parallel_config,
+                                       model_config=sc.draft_model_config)
+                draft = orig(vllm_config=draft_config, prefix="draft_model")
+            else:
+                draft = orig(vllm_config=vllm_config, model_config=sc.draft_model_config, prefix="draft")
             modules: dict = {}
             for name, p in draft.named_parameters():
-                shared = any(s in "." + name + "." for s in ("." + t for t in SHARED))
+                shared = sc.method != "draft_model" and any(s in "." + name + "." for s in ("." + t for t in SHARED))
                 key = name.rsplit(".", 1)[0] if shared else ".".join(name.split(".")[:4])
                 row = modules.setdefault(key, {"parameters": 0, "bytes": 0, "shared_with_target": shared})
                 row["parameters"] += p.numel()
@@ -55,6 +69,14 @@ def _drafter_too(orig):
             model._kvref_draft = draft  # kept alive with the target
         return model
     return both
+
+
+def _draft_dirs(config: dict) -> dict:
+    """The speculative config with a draft model's id replaced by a directory holding its bundled config.json."""
+    config = dict(config)
+    if "model" in config:
+        config["model"] = mf.config_dir(config["model"], False)
+    return config
 
 
 def main() -> None:
@@ -76,7 +98,7 @@ def main() -> None:
         mf._EMULATED_GPU.update(name=name, memory=memory)
         kwargs = dict(model=mf.config_dir(case["model"], drop_quant), skip_tokenizer_init=True, load_format="dummy",
                       kv_cache_dtype=case["kv_cache_dtype"], tensor_parallel_size=case["tp"],
-                      max_model_len=case["max_model_len"], speculative_config=dict(case["speculative_config"]))
+                      max_model_len=case["max_model_len"], speculative_config=_draft_dirs(case["speculative_config"]))
         return EngineArgs(**kwargs).create_engine_config(UsageContext.OPENAI_API_SERVER)
 
     mf.make_vllm_config = with_speculation

@@ -66,7 +66,8 @@ GPU_BLOCKS_OVERRIDE_HELP = ("As vLLM's --num-gpu-blocks-override: the KV cache h
                             "memory, so a pool the budget cannot hold fails to allocate.")
 SPECULATIVE_HELP = ("As vLLM 0.32's --speculative-config ('{\"method\": \"mtp\", \"num_speculative_tokens\": 1}'): "
                     "ngram and suffix add nothing to memory; mtp adds the model's MTP modules' weights and their KV "
-                    "layers. Decode speed-ups (acceptance) are not modelled.")
+                    "layers, a draft model (\"model\": ID) its weights and KV layers. Decode speed-ups (acceptance) "
+                    "are not modelled.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

@@ -31,9 +31,10 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from ..errors import FieldError
 from ..model.vision import UNCOUNTED_TOWER
 from ..plan.budget import Budget, BudgetTerm
-from ..plan.sharding import stage_weights
+from ..plan.sharding import shard, stage_weights
 from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, profile_peak, tower_data_parallel
 from .vllm_runner import Runner, is_rocm, model_runner
@@ -130,19 +131,27 @@ def offloaded_weights(spec, tp: int, stage, weights: int, source: str, gib: floa
                                       f"(--cpu-offload-gb; decode times do not count reading them over the host link)")
 
 
-def with_drafter(spec, tp: int, settings, weights: int, weights_source: str, peak: int, peak_source: str) -> tuple:
+def with_drafter(spec, tp: int, settings, rules: Behaviour, weights: int, weights_source: str, peak: int,
+                 peak_source: str) -> tuple:
     """--speculative-config (vllm_speculative.py): the drafter's weights on this rank, and its pass after the
     target's in the profile run."""
-    from .vllm_speculative import draft_pass, draft_weights
+    from .vllm_speculative import FIELD, draft_pass, draft_weights
 
     drafter = spec.draft
-    if not drafter.modules:
+    if not drafter.weighs:
         return weights, weights_source + f"; {drafter.describe}", peak, peak_source
-    extra, held = draft_weights(drafter, tp, spec.kv_heads), draft_pass(spec, settings.max_num_batched_tokens)
-    return (weights + extra, weights_source + f"; + {format_gib(extra)} GiB: {drafter.describe} (embedding and LM "
-                                              f"head the target's)",
-            peak + held, peak_source + f" + the drafter's pass {format_gib(held)} GiB (the target's hidden states "
-                                       f"held, its 2h input; MoE workspace shared)")
+    if drafter.model is not None:  # DraftModelProposer._raise_if_draft_tp_mismatch; its heads split as the target's
+        if drafter.config.draft_tp not in (None, tp):
+            raise FieldError(FIELD, f"draft_tensor_parallel_size {drafter.config.draft_tp} differs from the "
+                                    f"tensor-parallel size {tp}: vLLM requires them equal.")
+        errors = shard(drafter.model, tp).errors
+        if errors:
+            raise FieldError(FIELD, f"draft model {drafter.model.name} cannot run at tp {tp}: {errors[0]}")
+    extra = draft_weights(drafter, tp, spec.kv_heads)
+    drafted = draft_pass(spec, tp, settings.max_num_batched_tokens, rules, peak)
+    return (weights + extra, weights_source + f"; + {format_gib(extra)} GiB: {drafter.describe}",
+            drafted, f"{peak_source}; with the drafter's pass after it {format_gib(drafted)} GiB (the target's "
+                     f"hidden states held{'' if drafter.model else ', its 2h input; MoE workspace shared'})")
 
 
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
@@ -182,8 +191,8 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.images_per_prompt,
                                      data_parallel)
     if spec.draft is not None:
-        weights, weights_source, peak, peak_source = with_drafter(spec, tp, settings, weights, weights_source, peak,
-                                                                  peak_source)
+        weights, weights_source, peak, peak_source = with_drafter(spec, tp, settings, rules, weights, weights_source,
+                                                                  peak, peak_source)
     if rules.era == "v0":
         name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
         non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0

@@ -22,10 +22,14 @@
   over the same tokens, the target's hidden states still held, on the workspace lane 0 it shares with the
   target (only DSpark gets its own), so the fused-MoE workspace does not grow; kvplan adds the held hidden
   states and the module's 2h input to the forward peak (DRAFT_PASS).
-Not modelled (refused with a sentence, exit 2): draft models and EAGLE heads (a second config), the other
-methods, releases before 0.32 (their model-runner and MTP rules were not read), pipeline parallelism, and models
-with Mamba / linear-attention layers, whose state vLLM widens for speculative tokens (conv state plus the
-draft tokens; MambaSpec.num_speculative_blocks more state blocks a request).
+- draft_model (inferred from "model"): a second model, read by kvplan's one config reader (model/sources.py
+  resolve: bundled spec, local path, Hub cache), built whole at the target's TP with its own embedding and LM head
+  (v1/spec_decode/draft_model.py: no sharing; draft_tensor_parallel_size must equal the target's; equal
+  vocabularies); every cache layer of it joins the groups; lookahead as MTP's.
+Not modelled (refused with a sentence, exit 2): EAGLE heads (eagle, eagle3) and the other methods, releases before
+0.32 (their model-runner and MTP rules were not read), pipeline parallelism, and models with Mamba /
+linear-attention layers, whose state vLLM widens for speculative tokens (conv state plus the draft tokens;
+MambaSpec.num_speculative_blocks more state blocks a request).
 """
 
 from __future__ import annotations
@@ -44,9 +48,9 @@ MTP_NAMES = ("deepseek_mtp", "dots3_note_mtp", "mimo_mtp", "mimo_v2_mtp", "glm4_
              "qwen4_exp_mtp", "qwen3_5_mtp", "longcat_flash_mtp", "bailing_hybrid_v3_mtp", "minimax_m3_mtp",
              "bailing_hybrid_mtp", "kimi_k3_mtp", "pangu_ultra_moe_mtp", "step3p5_mtp", "hy_v3_mtp", "hy_v4_mtp",
              "gemma4_mtp", "inkling_mtp", "glm5_next_mtp")
-NOT_MODELLED = ("eagle", "eagle3", "draft_model", "medusa", "mlp_speculator", "custom_class", "dflash", "dspark",
+NOT_MODELLED = ("eagle", "eagle3", "medusa", "mlp_speculator", "custom_class", "dflash", "dspark",
                 "extract_hidden_states")
-MODELLED = NO_WEIGHTS + ("mtp",)
+MODELLED = NO_WEIGHTS + ("mtp", "draft_model")
 # config/speculative.py hf_config_override: the model types whose MTP modules vLLM builds, as kvplan counts them
 MTP_MODEL_TYPES = ("deepseek_v3", "deepseek_v32", "glm4_moe", "glm4_moe_lite", "qwen3_next")
 SINCE = (0, 32)  # the rules above were read in 0.32.0 only
@@ -56,8 +60,10 @@ SINCE = (0, 32)  # the rules above were read in 0.32.0 only
 class Speculative:
     """--speculative-config, as vLLM resolves what kvplan models of it."""
 
-    method: str  # ngram | ngram_gpu | suffix | mtp
+    method: str  # ngram | ngram_gpu | suffix | mtp | draft_model
     num_speculative_tokens: int
+    model: Optional[str] = None  # draft_model: the draft's id or path, read as the target is (model/sources.py)
+    draft_tp: Optional[int] = None  # draft_tensor_parallel_size (vLLM: the target's, and must equal it)
 
     @property
     def lookahead(self) -> int:
@@ -94,7 +100,18 @@ def speculative_config(value) -> Optional[Speculative]:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         what = "is missing" if tokens is None else f"must be a whole number, 1 or more, got {quote(tokens)}"
         raise FieldError(FIELD, f"num_speculative_tokens {what} (the draft tokens a step proposes).")
-    return Speculative(method, tokens)
+    if method != "draft_model":
+        return Speculative(method, tokens)
+    if not isinstance(model, str) or not model.strip():
+        raise FieldError(FIELD, f"method draft_model needs \"model\": the draft's Hub id or config path, got "
+                                f"{quote(model)}.")
+    if config.get("use_heterogeneous_vocab"):
+        raise FieldError(FIELD, "use_heterogeneous_vocab (a draft with its own tokenizer) is not modelled yet.")
+    draft_tp = config.get("draft_tensor_parallel_size")
+    if draft_tp is not None and (isinstance(draft_tp, bool) or not isinstance(draft_tp, int) or draft_tp < 1):
+        raise FieldError(FIELD, f"draft_tensor_parallel_size must be a whole number, 1 or more, got "
+                                f"{quote(draft_tp)}.")
+    return Speculative(method, tokens, model.strip(), draft_tp)
 
 
 @dataclass(frozen=True)
@@ -106,12 +123,22 @@ class Drafter:
     modules: int  # MTP modules built
     params: tuple  # ParamGroups of all of them
     layers: tuple  # cache layer kinds they add
+    model: Optional[object] = None  # draft_model: the draft's ModelSpec, loaded whole at the target's TP
 
     @property
     def describe(self) -> str:
         c = self.config
-        built = f", {self.modules} MTP module{'s' * (self.modules > 1)}" if self.modules else ", no draft weights"
+        if self.model is not None:
+            built = f", draft model {self.model.name} ({len(self.layers)} cache layers, its own embedding and LM head)"
+        elif self.modules:
+            built = f", {self.modules} MTP module{'s' * (self.modules > 1)} (embedding and LM head the target's)"
+        else:
+            built = ", no draft weights"
         return f"speculative {c.method}, {c.num_speculative_tokens} draft tokens a step{built}"
+
+    @property
+    def weighs(self) -> bool:
+        return bool(self.modules or self.model is not None)
 
 
 def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
@@ -126,6 +153,8 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
     if spec.linear_layers:
         raise FieldError(FIELD, f"is not modelled yet for {spec.name}: vLLM widens its Mamba / linear-attention "
                                 f"state for the draft tokens (conv state, MambaSpec.num_speculative_blocks).")
+    if config.method == "draft_model":
+        return with_draft_model(spec, config)
     if config.method != "mtp":
         return replace(spec, draft=Drafter(config, 0, (), ()))
     n = spec.mtp_modules
@@ -145,6 +174,27 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
     return replace(spec, layers=spec.layers + (attention,) * n, draft=Drafter(config, n, params, (attention,) * n))
 
 
+def with_draft_model(spec, config: Speculative):
+    """A separate draft model (v1/spec_decode/draft_model.py DraftModelProposer): its config read as the target's,
+    built whole with its own embedding and LM head (_maybe_share_embeddings / _maybe_share_lm_head do nothing),
+    every cache layer of it beside the target's; vLLM refuses a draft whose vocabulary differs
+    (SpeculativeConfig.verify_equal_vocab_size_if_draft_model)."""
+    from ..errors import KvplanError
+    from ..model.sources import resolve
+
+    try:
+        draft = resolve(config.model, None)
+    except KvplanError as exc:
+        raise FieldError(FIELD, f"draft model {quote(config.model)} cannot be read: {exc}") from None
+    if draft.vocab_size != spec.vocab_size:
+        raise FieldError(FIELD, f"draft model {quote(config.model)} has vocab_size {draft.vocab_size}, the target "
+                                f"{spec.vocab_size}: vLLM refuses a draft model with another vocabulary.")
+    if draft.linear_layers or not draft.layers:
+        raise FieldError(FIELD, f"draft model {quote(config.model)} has Mamba / linear-attention layers: not "
+                                f"modelled yet.")
+    return replace(spec, layers=spec.layers + draft.layers, draft=Drafter(config, 0, (), draft.layers, draft))
+
+
 def served(spec, engine, pp: int = 1):
     """The model as `engine` serves it: with its drafter where the engine's flags name a speculative config."""
     config = getattr(getattr(engine, "flags", None), "speculative", None)
@@ -152,9 +202,13 @@ def served(spec, engine, pp: int = 1):
 
 
 def draft_weights(drafter: Drafter, tp: int, kv_heads: Optional[int] = None) -> int:
-    """Bytes of the drafter's weights on one TP rank: what every rank holds whole (norms, eh_proj, MLA's latent
-    projections, routers), one whole KV head's K / V projections where tp exceeds `kv_heads` (as
-    plan/sharding.py stage_weights), the rest split as the target's layers are."""
+    """Bytes of the drafter's weights on one TP rank: a draft model's as the target's (plan/sharding.py
+    stage_weights); MTP modules' what every rank holds whole (norms, eh_proj, MLA's latent projections, routers),
+    one whole KV head's K / V projections where tp exceeds `kv_heads`, the rest split as the target's layers are."""
+    if drafter.model is not None:
+        from ..plan.sharding import stage_weights
+
+        return stage_weights(drafter.model, tp)
     total = sum(g.bytes for g in drafter.params)
     whole = sum(g.replicated for g in drafter.params) if tp > 1 else 0
     by_kv = sum(g.kv_split for g in drafter.params)
@@ -162,9 +216,15 @@ def draft_weights(drafter: Drafter, tp: int, kv_heads: Optional[int] = None) -> 
     return -(-(total - whole) // tp) + whole + extra
 
 
-def draft_pass(spec, tokens: int) -> int:
-    """DRAFT_PASS: what the drafter's profile pass holds beyond a decoder layer's forward: the target's hidden
-    states it reads and its 2h input (embeddings and hidden states concatenated), tokens wide in the model dtype."""
+def draft_pass(spec, tp: int, tokens: int, rules, peak: int) -> int:
+    """DRAFT_PASS: the profile peak with the drafter's pass after the target's. MTP modules: the target's forward
+    peak plus the target's hidden states they read and their 2h input (embeddings and hidden states
+    concatenated), tokens wide in the model dtype (a decoder layer of the target's kind, the MoE workspace shared);
+    a draft model: the target's hidden states held while the draft's own forward runs, if that is higher."""
     from ..model.precision import DTYPE_BYTES
+    from .vllm_profile import forward_peak
 
-    return 3 * tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype] if spec.draft.modules else 0
+    hidden = tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
+    if spec.draft.model is not None:
+        return max(peak, hidden + forward_peak(spec.draft.model, tp, tokens, rules))
+    return peak + 3 * hidden if spec.draft.modules else peak
