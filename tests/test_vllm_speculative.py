@@ -14,7 +14,7 @@ from conftest import run_kvplan, vllm_reference
 ROOT = Path(__file__).resolve().parents[1]
 reference = vllm_reference()
 DATA = json.loads((ROOT / "tests" / "data" / "vllm_speculative_figures.json").read_text())
-CASES = [c for c in DATA["cases"] if not c["inputs"]["model"].startswith("Qwen/Qwen3-Next")]
+CASES = DATA["cases"]
 V3 = "deepseek-ai/DeepSeek-V3"
 MTP = '{"method": "mtp", "num_speculative_tokens": 1}'
 
@@ -37,7 +37,8 @@ def _id(case: dict) -> str:
 def test_cache_as_vllm_builds_it_with_the_drafter(case):
     """vLLM's KV cache specs with the drafter's layers, num_gpu_blocks, its size line and the requests its
     KVCacheManager admits with num_lookahead_tokens slots (capped at max_model_len, so 1 or 3 draft tokens hold
-    the same 18 DeepSeek-V3 requests of 32K)."""
+    the same 18 DeepSeek-V3 requests of 32K); Qwen3-Next's linear-attention state widened for the draft tokens and
+    its num_speculative_blocks (25 requests without, 23 with ngram's 4 tokens, 22 with MTP's 2 and its layer)."""
     from kvplan.engines.vllm import start
     from kvplan.model.precision import resolve_kv_dtype
 
@@ -49,7 +50,8 @@ def test_cache_as_vllm_builds_it_with_the_drafter(case):
     fig = result.figures
     assert len(spec.layers) == case["num_kv_layers_per_rank"]
     assert fig.num_gpu_blocks == case["kv"]["num_gpu_blocks"]
-    assert list(fig.log_lines[1:]) == case["log_lines"]
+    assert reference.sizing(fig.log_lines) == case["log_lines"]
+    assert fig.block_size == case["kv"]["block_size"]
     assert fig.resident_sequences == case["resident"]["requests"]
     lookahead = spec.draft.config.lookahead if spec.draft is not None else 0
     assert lookahead == case["speculation"]["num_lookahead_tokens"]
@@ -145,14 +147,23 @@ def test_suffix_decoding_runs_on_the_v1_runner():
     assert graphs["source"].startswith("V1's profiled capture")
 
 
-def test_hybrid_models_are_refused_because_vllm_widens_their_state():
-    """vLLM widens Qwen3-Next's linear-attention state for the draft tokens even for ngram (bytes a block 3,342,336
-    -> 3,538,944 with 4 tokens: conv state + draft tokens, MambaSpec.num_speculative_blocks): not modelled yet."""
-    qwen = {(c["inputs"]["speculative_config"] or {}).get("method"): c["kv"]["bytes_per_block"]
-            for c in DATA["cases"] if c["inputs"]["model"].startswith("Qwen/Qwen3-Next")}
-    assert qwen[None] == 3_342_336 and qwen["ngram"] == 3_538_944
-    run = run_kvplan("estimate", "Qwen/Qwen3-Next-80B-A3B-Thinking", "-tp", "4", "--speculative-config", MTP)
-    assert run.returncode == 2 and "not modelled yet" in run.stderr and len(run.stderr.splitlines()) == 1
+def test_hybrid_state_widens_for_the_draft_tokens():
+    """Qwen3-Next's gated DeltaNet keeps conv_kernel - 1 + k inputs (mamba_utils.py gated_delta_net_state_shape,
+    num_spec) and k more state blocks a request (MambaSpec.num_speculative_blocks), even for ngram: at TP 4 the
+    conv state is (2 x 16 x 128 + 32 x 128) / 4 = 2,048 channels x (3 + 4) bf16 and the temporal state
+    32 / 4 x 128 x 128 bf16, so a page grows from 2,048 x 3 x 2 + 131,072 x 2 = 274,432 to 290,816 bytes and a
+    request holds 2 + 4 state blocks a group instead of 2, as vLLM's figures say (6 blocks, pages of 294,912 after
+    the block size rises to 288 tokens)."""
+    from kvplan.engines.vllm_speculative import speculative_config, with_drafter
+    from kvplan.model.kinds import LinearState
+
+    spec = reference.model_spec("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    served = with_drafter(spec, speculative_config('{"method": "ngram", "num_speculative_tokens": 4}'), "0.32.0")
+    before, after = (next(x for x in s.layers if isinstance(x, LinearState)) for s in (spec, served))
+    assert (before.state_bytes(4, 2), after.state_bytes(4, 2)) == (2048 * 3 * 2 + 131072 * 2, 2048 * 7 * 2 + 131072 * 2)
+    case = next(c for c in DATA["cases"] if (c["inputs"]["speculative_config"] or {}).get("method") == "ngram"
+                and c["inputs"]["model"].startswith("Qwen/Qwen3-Next"))
+    assert {g["blocks_per_request"] for g in case["kv"]["groups"] if g["kind"] == "mamba"} == {6}
 
 
 @pytest.mark.parametrize("value, words", [

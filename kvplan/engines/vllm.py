@@ -148,8 +148,9 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     if mamba and len(mamba) == len(layers):  # attention-free: the state block is the only block there is
         bs = mamba_block
     made: dict = {}  # layers of one kind are equal (frozen): one spec per kind, shared by its layers
+    drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0  # --speculative-config
     for layer in spec.layer_counts:
-        made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block)
+        made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block, drafts)
     specs = [made[layer] for layer in layers]
     if mamba and any(s.kind != "mamba" for s in specs):
         page = max(s.page_bytes for s in specs if s.kind != "mamba")

@@ -33,6 +33,8 @@ class _Blocks:
     def __init__(self, spec, max_model_len: int):
         self.spec, self.length, self.nulled = spec, 0, 0
         self.block_size = max_model_len if spec.kind == "mamba" else spec.block_size  # "none" mode
+        # MambaManager without "align": the draft tokens' states as num_speculative_blocks more blocks
+        self.extra = spec.speculative_blocks if spec.kind == "mamba" else 0
 
     @property
     def held(self) -> int:
@@ -41,7 +43,7 @@ class _Blocks:
     def held_while_decoding(self, computed: int) -> int:
         """Blocks held with `computed` tokens done and the next one's slot allocated."""
         return blocks_for(computed + 1, self.block_size) - min(self.skipped_tokens(computed) // self.block_size,
-                                                               blocks_for(computed + 1, self.block_size))
+                                                               blocks_for(computed + 1, self.block_size)) + self.extra
 
     def skipped_tokens(self, processed: int) -> int:
         """get_num_skipped_tokens of each manager."""
@@ -55,7 +57,7 @@ class _Blocks:
         return 0
 
     def gate(self, tokens: int, cap) -> int:
-        needed = blocks_for(tokens, self.block_size)
+        needed = blocks_for(tokens, self.block_size) + self.extra
         return needed if cap is None else min(needed, cap)
 
     def remove_skipped(self, processed: int) -> None:
@@ -64,7 +66,7 @@ class _Blocks:
             self.nulled = max(self.nulled, min(skipped // self.block_size, self.length))
 
     def allocate(self, tokens: int, start: int = 0) -> None:
-        self.length = max(self.length, blocks_for(tokens, self.block_size))
+        self.length = max(self.length, blocks_for(tokens, self.block_size) + self.extra)
 
 
 class _MambaAlign:
@@ -77,10 +79,12 @@ class _MambaAlign:
         self.block_size, self.length, self.real = spec.block_size, 0, set()
         self.retired, self.last_state, self.allocated = 0, None, False
         self.checkpoints, self.prompt = spec.checkpoint_blocks > 0, max_model_len
+        # num_speculative_blocks: allocated with the first state block, then relocated, never freed
+        self.speculative = spec.speculative_blocks
 
     @property
     def held(self) -> int:
-        return len(self.real)
+        return len(self.real) + (self.speculative if self.allocated else 0)
 
     def needs_checkpoint(self, start: int, end: int) -> bool:
         """v1/kv_cache_interface.py is_mamba_prefill_checkpoint_valid, on the chunk that reaches the prompt end."""
@@ -94,8 +98,8 @@ class _MambaAlign:
         return valid and column >= 0 and (column >= self.length or column not in self.real)
 
     def gate(self, tokens: int, cap) -> int:
-        # physical_block_cap: 1 (+ the checkpoint) without speculative decoding
-        return min(blocks_for(tokens, self.block_size), 1 + self.needs_checkpoint(0, tokens))
+        # physical_block_cap: 1 (+ the checkpoint), + num_speculative_blocks on the first allocation
+        return min(blocks_for(tokens, self.block_size), 1 + self.needs_checkpoint(0, tokens)) + self.speculative
 
     def remove_skipped(self, processed: int) -> None:
         if processed - 1 > 0:

@@ -35,6 +35,7 @@ class CacheSpec:
     window: int = 0  # sliding window / attention chunk (tokens)
     shape: tuple = ()
     checkpoint_blocks: int = 0  # Mamba: MambaSpec.num_prefill_checkpoint_blocks
+    speculative_blocks: int = 0  # Mamba: MambaSpec.num_speculative_blocks (the draft tokens' states)
 
     @property
     def uniform_type(self) -> tuple:
@@ -57,7 +58,7 @@ class CacheSpec:
     def blocks_per_request(self, max_model_len: int, in_flight: int, mamba_align: bool) -> int:
         """cdiv(max_memory_usage_bytes, page_size_bytes) of the spec."""
         if self.kind == "mamba":  # MambaSpec.max_memory_usage_bytes: 2 pages (+ checkpoint) in "align", else 1
-            return 2 + self.checkpoint_blocks if mamba_align else 1
+            return (2 + self.checkpoint_blocks if mamba_align else 1) + self.speculative_blocks
         cap = self.admission_cap(max_model_len, in_flight)
         return cap if cap is not None else blocks_for(max_model_len, self.block_size)
 
@@ -94,14 +95,17 @@ def mamba_page(layer: LinearState, tp: int, conv_bytes: int, ssm_bytes: int) -> 
     return layer.state_bytes(tp, conv_bytes, ssm_bytes)
 
 
-def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, mamba_block: int) -> CacheSpec:
+def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, mamba_block: int,
+               speculative: int = 0) -> CacheSpec:
     """One layer's spec (v1/kv_cache_interface.py). `precision` is the cache precision this layer really uses
-    (family quirks applied by the caller); `state_bytes` = (conv, temporal) bytes per element of Mamba states."""
+    (family quirks applied by the caller); `state_bytes` = (conv, temporal) bytes per element of Mamba states;
+    `speculative`: VllmConfig.num_speculative_tokens, the extra state blocks of a Mamba layer
+    (model_executor/layers/mamba/abstract.py get_kv_cache_spec: num_speculative_blocks, ReplaySSM off)."""
     if isinstance(layer, LinearState):
         page = mamba_page(layer, tp, *state_bytes)
         # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint
         checkpoint = 1 if layer.flavor == "mamba2" else 0
-        return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page), checkpoint)
+        return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page), checkpoint, speculative)
     page = layer.page_bytes(block_size, tp, precision)
     shape = (layer.bytes_per_token(tp, precision), precision.name)
     if isinstance(layer, ChunkedAttention):

@@ -26,10 +26,12 @@
   resolve: bundled spec, local path, Hub cache), built whole at the target's TP with its own embedding and LM head
   (v1/spec_decode/draft_model.py: no sharing; draft_tensor_parallel_size must equal the target's; equal
   vocabularies); every cache layer of it joins the groups; lookahead as MTP's.
+- Mamba / linear-attention layers, whatever the method: the convolution state keeps conv_kernel - 1 + k inputs
+  (model_executor/layers/mamba/mamba_utils.py MambaStateShapeCalculator num_spec: gated DeltaNet, Mamba-2, short
+  conv; not Mamba-1) and a request holds k more state blocks (abstract.py MambaSpec num_speculative_blocks,
+  allocated with its first state block: v1/core/single_type_kv_cache_manager.py MambaManager).
 Not modelled (refused with a sentence, exit 2): EAGLE heads (eagle, eagle3) and the other methods, releases before
-0.32 (their model-runner and MTP rules were not read), pipeline parallelism, and models with Mamba /
-linear-attention layers, whose state vLLM widens for speculative tokens (conv state plus the draft tokens;
-MambaSpec.num_speculative_blocks more state blocks a request).
+0.32 (their model-runner and MTP rules were not read) and pipeline parallelism.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
+from ..model.kinds import LinearState
 
 FIELD = "speculative_config"
 NO_WEIGHTS = ("ngram", "ngram_gpu", "suffix")
@@ -150,9 +153,10 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
                                 f"support) are not, so use the default engine or leave it off.")
     if pp > 1:
         raise FieldError(FIELD, "is not modelled with pipeline parallelism (where vLLM places the drafter); use pp 1.")
-    if spec.linear_layers:
-        raise FieldError(FIELD, f"is not modelled yet for {spec.name}: vLLM widens its Mamba / linear-attention "
-                                f"state for the draft tokens (conv state, MambaSpec.num_speculative_blocks).")
+    if spec.linear_layers:  # every state layer keeps the draft tokens' inputs (Mamba-1 excepted)
+        k = config.num_speculative_tokens
+        spec = replace(spec, layers=tuple(layer.widened(k) if isinstance(layer, LinearState) else layer
+                                          for layer in spec.layers))
     if config.method == "draft_model":
         return with_draft_model(spec, config)
     if config.method != "mtp":

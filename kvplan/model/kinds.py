@@ -7,7 +7,7 @@ the kind; none of them branches on it."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional, Union
 
 from .precision import Precision
@@ -182,6 +182,7 @@ class LinearState:
     # of conv_elements, what every rank holds whole: a Mamba-2 layer's one B / C group, which vLLM replicates
     # rather than splits (model_executor/layers/mamba/mamba_mixer2.py extra_groups_for_head_shards)
     replicated_conv: int = 0
+    conv_window: int = 0  # inputs the convolution state keeps (kernel - 1); 0 where vLLM never widens it
     kind: str = field(default="linear", init=False)
 
     window = None
@@ -197,6 +198,15 @@ class LinearState:
 
     def bytes_per_token(self, tp: int, precision: Precision) -> int:
         return 0
+
+    def widened(self, tokens: int) -> "LinearState":
+        """The layer with its convolution state `tokens` inputs wider (vLLM keeps the draft tokens' inputs there
+        under speculative decoding: mamba_utils.py MambaStateShapeCalculator, conv_kernel - 1 + num_spec)."""
+        if not self.conv_window:
+            return self
+        per = self.conv_window + tokens
+        return replace(self, conv_elements=self.conv_elements // self.conv_window * per,
+                       replicated_conv=self.replicated_conv // self.conv_window * per, conv_window=per)
 
     def conv_per_gpu(self, tp: int) -> int:
         return (self.conv_elements - self.replicated_conv) // tp + self.replicated_conv

@@ -145,17 +145,18 @@ def linear_state(cfg: Config) -> LinearState:
         dk, dv = cfg.int("linear_key_head_dim"), cfg.int("linear_value_head_dim")
         kernel = cfg.int("linear_conv_kernel_dim")
         conv = (kernel - 1) * (2 * nk * dk + nv * dv)
-        return LinearState(math.gcd(nk, nv), conv, nv * dk * dv, "gated-deltanet")
+        return LinearState(math.gcd(nk, nv), conv, nv * dk * dv, "gated-deltanet", conv_window=kernel - 1)
     if any(cfg.has(key) for key in MAMBA2_HEADS) or cfg.model_type == "mamba2":  # Mamba-2
         heads, head_dim, state, groups, kernel = mamba2_shape(cfg)
         inner = heads * head_dim
         # one group is replicated on every rank (its B / C conv window whole), more are split with the heads
         one = groups == 1
         return LinearState(heads if one else math.gcd(heads, groups), (kernel - 1) * (inner + 2 * groups * state),
-                           heads * head_dim * state, "mamba2", (kernel - 1) * 2 * state if one else 0)
+                           heads * head_dim * state, "mamba2", (kernel - 1) * 2 * state if one else 0, kernel - 1)
     if cfg.has("conv_L_cache"):  # LFM2 short convolution (vLLM short_conv.py): a window of L - 1 inputs, no state
         width = cfg.int(("conv_dim", "hidden_size"))
-        return LinearState(width, (cfg.int("conv_L_cache") - 1) * width, 0, "shortconv")
+        return LinearState(width, (cfg.int("conv_L_cache") - 1) * width, 0, "shortconv",
+                           conv_window=cfg.int("conv_L_cache") - 1)
     if cfg.has("mamba_d_state") or cfg.model_type in MAMBA1_ONLY:  # Mamba-1 (Jamba; Mamba, Falcon-Mamba)
         inner = mamba1_inner(cfg)
         kernel = cfg.int(("mamba_d_conv", "conv_kernel"), default=4)
