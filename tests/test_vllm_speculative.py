@@ -19,12 +19,20 @@ V3 = "deepseek-ai/DeepSeek-V3"
 MTP = '{"method": "mtp", "num_speculative_tokens": 1}'
 
 
-def _served(case: dict):
+def _served(case: dict, tmp_path=None):
+    """The target as kvplan serves it with the case's speculative config; a draft config the reference script
+    carries (inputs.draft_config) is read from a local config.json, as a user's would be."""
     from kvplan.engines.vllm_speculative import speculative_config, with_drafter
 
     inputs = case["inputs"]
     spec = reference.model_spec(inputs["model"])
-    config = speculative_config(inputs["speculative_config"])
+    raw = dict(inputs["speculative_config"] or {})
+    if "draft_config" in inputs:
+        path = tmp_path / "draft" / "config.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(inputs["draft_config"]))
+        raw["model"] = str(path)
+    config = speculative_config(raw or None)
     return spec if config is None else with_drafter(spec, config, "0.32.0")
 
 
@@ -34,7 +42,7 @@ def _id(case: dict) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
-def test_cache_as_vllm_builds_it_with_the_drafter(case):
+def test_cache_as_vllm_builds_it_with_the_drafter(case, tmp_path):
     """vLLM's KV cache specs with the drafter's layers, num_gpu_blocks, its size line and the requests its
     KVCacheManager admits with num_lookahead_tokens slots (capped at max_model_len, so 1 or 3 draft tokens hold
     the same 18 DeepSeek-V3 requests of 32K); Qwen3-Next's linear-attention state widened for the draft tokens and
@@ -43,7 +51,7 @@ def test_cache_as_vllm_builds_it_with_the_drafter(case):
     from kvplan.model.precision import resolve_kv_dtype
 
     inputs = case["inputs"]
-    spec = _served(case)
+    spec = _served(case, tmp_path)
     _, settings = reference.kvplan_startup(case)
     result = start(spec, tp=inputs["tp"], precision=resolve_kv_dtype("auto", spec.dtype), settings=settings,
                    available=[inputs["available_kv_cache_bytes"]])
@@ -128,6 +136,27 @@ def test_a_draft_model_weighs_what_vllm_builds(tp):
     assert drafted["kv_bytes_per_token_per_gpu"] == (32 * 8 * 128 + 16 * 8 * 64) * 2 * 2 // tp
 
 
+@pytest.mark.parametrize("method", ["eagle", "eagle3"])
+def test_an_eagle_head_weighs_what_vllm_builds(method, tmp_path):
+    """vLLM's EAGLE head for Llama-3.1-8B (TP 1) and EAGLE-3 head (TP 2), module by module, less the target's
+    embedding: by hand from the head config (h 4,096, 32 heads, 8 KV heads of 128, MLP 14,336, bf16):
+    EAGLE: attention (4,096 + 2 x 1,024 + 4,096) x 4,096, MLP 3 x 14,336 x 4,096, one norm (layer 0 has no
+    input_layernorm), fc 8,192 x 4,096 whole; EAGLE-3 at TP 2: the same layer with q / k / v reading 8,192, over 2,
+    four norms and fc 12,288 x 4,096 whole, a 32,000-row LM head over 2, and the int64 draft -> target map whole."""
+    from kvplan.engines.vllm_speculative import draft_weights
+
+    case = next(c for c in DATA["cases"] if (c["inputs"]["speculative_config"] or {}).get("method") == method)
+    vllm = sum(m["bytes"] for m in case["draft"]["modules"].values() if not m["shared_with_target"])
+    h, kv, mlp = 4096, 1024, 3 * 14336 * 4096
+    attention = (h + 2 * kv + h) * h
+    if method == "eagle":
+        by_hand = 2 * (attention + mlp + h + 2 * h * h)
+    else:
+        by_hand = 2 * ((attention + (h + 2 * kv) * h + mlp + 32000 * h) // 2 + 4 * h + 3 * h * h) + 8 * 32000
+    assert vllm == by_hand
+    assert draft_weights(_served(case, tmp_path).draft, case["inputs"]["tp"]) == vllm
+
+
 def test_ngram_changes_no_memory():
     base = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json")
     ngram = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json", "--speculative-config",
@@ -167,8 +196,9 @@ def test_hybrid_state_widens_for_the_draft_tokens():
 
 
 @pytest.mark.parametrize("value, words", [
-    ('{"method": "eagle", "num_speculative_tokens": 2}', "method 'eagle' is not modelled yet"),
-    ('{"method": "eagle3", "model": "x", "num_speculative_tokens": 2}', "'eagle3' is not modelled yet"),
+    ('{"method": "eagle", "num_speculative_tokens": 2}', "method eagle needs \"model\""),
+    ('{"method": "medusa", "model": "x", "num_speculative_tokens": 2}', "'medusa' is not modelled yet"),
+    ('{"method": "eagle3", "model": "Qwen/Qwen3-8B", "num_speculative_tokens": 2}', "is not a Llama head"),
     ('{"method": "draft_model", "num_speculative_tokens": 2}', "method draft_model needs \"model\""),
     ('{"model": "nowhere/no-such-draft", "num_speculative_tokens": 2}',
      "draft model 'nowhere/no-such-draft' cannot be read"),
@@ -214,5 +244,5 @@ def test_the_estimate_says_what_is_counted_and_check_takes_the_key(tmp_path):
 
 def test_the_data_is_vllms_own():
     assert DATA["header"]["vllm_version"] == "0.32.0"
-    assert {c["draft"]["architecture"] for c in DATA["cases"] if c["draft"]} == {"DeepSeekMTPModel", "Qwen3NextMTP",
-                                                                                "LlamaForCausalLM"}
+    assert {c["draft"]["architecture"] for c in DATA["cases"] if c["draft"]} == {
+        "DeepSeekMTPModel", "Qwen3NextMTP", "LlamaForCausalLM", "EagleLlamaForCausalLM", "LlamaForCausalLMEagle3"}

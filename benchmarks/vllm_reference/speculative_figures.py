@@ -21,6 +21,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 import make_figures as mf  # noqa: E402
 
 GIB = 1 << 30
+# EAGLE heads for Llama-3.1-8B-Instruct in the shape of the public EAGLE checkpoints' config.json (one Llama decoder
+# layer; EAGLE-3 with a 32,000-token draft vocabulary), kept here and frozen with the records (inputs.draft_config)
+EAGLE_LLAMA = {"architectures": ["LlamaForCausalLM"], "hidden_act": "silu", "hidden_size": 4096,
+               "intermediate_size": 14336, "max_position_embeddings": 8192, "model_type": "llama",
+               "num_attention_heads": 32, "num_key_value_heads": 8, "num_hidden_layers": 1, "rms_norm_eps": 1e-05,
+               "rope_theta": 500000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "vocab_size": 128256}
+EAGLE3_LLAMA = dict(EAGLE_LLAMA, architectures=["LlamaForCausalLMEagle3"], draft_vocab_size=32000,
+                    max_position_embeddings=2048)
+mf.SCRIPT_CONFIGS.update(EAGLE_LLAMA=EAGLE_LLAMA, EAGLE3_LLAMA=EAGLE3_LLAMA)
 # (model, tp, max_model_len, budget, speculative config)
 CASES = [
     ("deepseek-ai/DeepSeek-V3", 8, 32768, 40 * GIB, {"method": "mtp", "num_speculative_tokens": 1}),
@@ -37,8 +46,14 @@ CASES = [
                                                       "num_speculative_tokens": 4}),
     ("meta-llama/Llama-3.1-8B", 2, 32768, 10 * GIB, {"model": "meta-llama/Llama-3.2-1B-Instruct",
                                                       "num_speculative_tokens": 4}),
+    ("meta-llama/Llama-3.1-8B", 1, 32768, 10 * GIB, {"method": "eagle", "model": "make_figures.py:EAGLE_LLAMA",
+                                                      "num_speculative_tokens": 3}),
+    ("meta-llama/Llama-3.1-8B", 2, 32768, 10 * GIB, {"method": "eagle3", "model": "make_figures.py:EAGLE3_LLAMA",
+                                                      "num_speculative_tokens": 3}),
 ]
-# replaced by the target's at pipeline size 1 (a draft model keeps its own: draft_model.py overrides both to pass)
+# replaced by the target's at pipeline size 1 (a draft model keeps its own: draft_model.py overrides both to pass);
+# for EAGLE heads as the public checkpoints are laid out: no embed_tokens of their own (EAGLE-3's 32,000-row
+# lm_head is its own: process_eagle_weight sets has_own_lm_head, and it differs from the target's)
 SHARED = ("embed_tokens.", "shared_head.head.", "lm_head.")
 DRAFTS: list = []
 
@@ -61,6 +76,7 @@ def _drafter_too(orig):
             modules: dict = {}
             for name, p in draft.named_parameters():
                 shared = sc.method != "draft_model" and any(s in "." + name + "." for s in ("." + t for t in SHARED))
+                shared &= not (sc.method == "eagle3" and name.startswith("lm_head."))  # its own, draft_vocab_size
                 key = name.rsplit(".", 1)[0] if shared else ".".join(name.split(".")[:4])
                 row = modules.setdefault(key, {"parameters": 0, "bytes": 0, "shared_with_target": shared})
                 row["parameters"] += p.numel()
@@ -112,6 +128,8 @@ def main() -> None:
         case = dict(model=model, family=model, tp=tp, kv_cache_dtype="auto", available_kv_cache_bytes=budget,
                     max_model_len=length, gpu=mf.DEFAULT_GPU, grid="speculative", speculative_config=speculative)
         rec = mf.run_case(case, 4096)
+        if speculative and str(speculative.get("model", "")).startswith("make_figures.py:"):
+            rec["inputs"]["draft_config"] = mf.load_model_config(speculative["model"])
         rec["draft"] = DRAFTS[0] if DRAFTS else None
         vc = None
         try:

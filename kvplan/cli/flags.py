@@ -66,8 +66,8 @@ GPU_BLOCKS_OVERRIDE_HELP = ("As vLLM's --num-gpu-blocks-override: the KV cache h
                             "memory, so a pool the budget cannot hold fails to allocate.")
 SPECULATIVE_HELP = ("As vLLM 0.32's --speculative-config ('{\"method\": \"mtp\", \"num_speculative_tokens\": 1}'): "
                     "ngram and suffix add no weights; mtp adds the model's MTP modules' weights and their KV "
-                    "layers, a draft model (\"model\": ID) its weights and KV layers; Mamba states widen for the "
-                    "draft tokens. Decode speed-ups (acceptance) are not modelled.")
+                    "layers, a draft model or Llama EAGLE head (\"model\": ID) its weights and KV layers; Mamba "
+                    "states widen for the draft tokens. Decode speed-ups (acceptance) are not modelled.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

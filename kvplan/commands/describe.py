@@ -13,7 +13,8 @@ def layout_rules(spec: ModelSpec) -> list:
     """One line per accounting rule this model triggered."""
     drafted = len(spec.draft.layers) if spec.draft is not None else 0  # --speculative-config's MTP layers
     n = spec.num_hidden_layers + drafted
-    whose = "draft model's" if getattr(spec.draft, "model", None) is not None else "drafter's MTP modules'"
+    whose = ("draft model's" if getattr(spec.draft, "whole", False) else "EAGLE head's"
+             if getattr(spec.draft, "model", None) is not None else "drafter's MTP modules'")
     rules = [f"{drafted} of {n} cache layers are the {whose} (--speculative-config), cached as the model's"] \
         if drafted else []
     if any(isinstance(layer, FullAttention) for layer in spec.layers):

@@ -141,7 +141,7 @@ def with_drafter(spec, tp: int, settings, rules: Behaviour, weights: int, weight
     if not drafter.weighs:
         return weights, weights_source + f"; {drafter.describe}", peak, peak_source
     if drafter.model is not None:  # DraftModelProposer._raise_if_draft_tp_mismatch; its heads split as the target's
-        if drafter.config.draft_tp not in (None, tp):
+        if drafter.whole and drafter.config.draft_tp not in (None, tp):
             raise FieldError(FIELD, f"draft_tensor_parallel_size {drafter.config.draft_tp} differs from the "
                                     f"tensor-parallel size {tp}: vLLM requires them equal.")
         errors = shard(drafter.model, tp).errors

@@ -30,8 +30,11 @@
   (model_executor/layers/mamba/mamba_utils.py MambaStateShapeCalculator num_spec: gated DeltaNet, Mamba-2, short
   conv; not Mamba-1) and a request holds k more state blocks (abstract.py MambaSpec num_speculative_blocks,
   allocated with its first state block: v1/core/single_type_kv_cache_manager.py MambaManager).
-Not modelled (refused with a sentence, exit 2): EAGLE heads (eagle, eagle3) and the other methods, releases before
-0.32 (their model-runner and MTP rules were not read) and pipeline parallelism.
+- eagle, eagle3: a Llama EAGLE head (with_eagle_head), read as a draft model is; its attention layers join the
+  groups; lookahead as MTP's.
+Not modelled (refused with a sentence, exit 2): the other methods (medusa, mlp_speculator, dflash, dspark, ...),
+non-Llama EAGLE heads, releases before 0.32 (their model-runner and MTP rules were not read) and pipeline
+parallelism.
 """
 
 from __future__ import annotations
@@ -51,9 +54,9 @@ MTP_NAMES = ("deepseek_mtp", "dots3_note_mtp", "mimo_mtp", "mimo_v2_mtp", "glm4_
              "qwen4_exp_mtp", "qwen3_5_mtp", "longcat_flash_mtp", "bailing_hybrid_v3_mtp", "minimax_m3_mtp",
              "bailing_hybrid_mtp", "kimi_k3_mtp", "pangu_ultra_moe_mtp", "step3p5_mtp", "hy_v3_mtp", "hy_v4_mtp",
              "gemma4_mtp", "inkling_mtp", "glm5_next_mtp")
-NOT_MODELLED = ("eagle", "eagle3", "medusa", "mlp_speculator", "custom_class", "dflash", "dspark",
-                "extract_hidden_states")
-MODELLED = NO_WEIGHTS + ("mtp", "draft_model")
+NOT_MODELLED = ("medusa", "mlp_speculator", "custom_class", "dflash", "dspark", "extract_hidden_states")
+EAGLE = ("eagle", "eagle3")
+MODELLED = NO_WEIGHTS + ("mtp", "draft_model") + EAGLE
 # config/speculative.py hf_config_override: the model types whose MTP modules vLLM builds, as kvplan counts them
 MTP_MODEL_TYPES = ("deepseek_v3", "deepseek_v32", "glm4_moe", "glm4_moe_lite", "qwen3_next")
 SINCE = (0, 32)  # the rules above were read in 0.32.0 only
@@ -103,10 +106,10 @@ def speculative_config(value) -> Optional[Speculative]:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         what = "is missing" if tokens is None else f"must be a whole number, 1 or more, got {quote(tokens)}"
         raise FieldError(FIELD, f"num_speculative_tokens {what} (the draft tokens a step proposes).")
-    if method != "draft_model":
+    if method not in ("draft_model",) + EAGLE:
         return Speculative(method, tokens)
     if not isinstance(model, str) or not model.strip():
-        raise FieldError(FIELD, f"method draft_model needs \"model\": the draft's Hub id or config path, got "
+        raise FieldError(FIELD, f"method {method} needs \"model\": the draft's Hub id or config path, got "
                                 f"{quote(model)}.")
     if config.get("use_heterogeneous_vocab"):
         raise FieldError(FIELD, "use_heterogeneous_vocab (a draft with its own tokenizer) is not modelled yet.")
@@ -126,13 +129,16 @@ class Drafter:
     modules: int  # MTP modules built
     params: tuple  # ParamGroups of all of them
     layers: tuple  # cache layer kinds they add
-    model: Optional[object] = None  # draft_model: the draft's ModelSpec, loaded whole at the target's TP
+    model: Optional[object] = None  # draft_model / EAGLE: the ModelSpec of the draft's config
+    whole: bool = False  # draft_model: every weight of `model` loaded, at the target's TP
 
     @property
     def describe(self) -> str:
         c = self.config
-        if self.model is not None:
-            built = f", draft model {self.model.name} ({len(self.layers)} cache layers, its own embedding and LM head)"
+        if self.whole:
+            built = f", draft model {self.model.name} ({self.cached}, its own embedding and LM head)"
+        elif self.model is not None:
+            built = f", {c.method} head {self.model.name} ({self.cached}, the target's embedding)"
         elif self.modules:
             built = f", {self.modules} MTP module{'s' * (self.modules > 1)} (embedding and LM head the target's)"
         else:
@@ -140,8 +146,17 @@ class Drafter:
         return f"speculative {c.method}, {c.num_speculative_tokens} draft tokens a step{built}"
 
     @property
+    def cached(self) -> str:
+        return f"{len(self.layers)} cache layer{'s' * (len(self.layers) != 1)}"
+
+    @property
     def weighs(self) -> bool:
         return bool(self.modules or self.model is not None)
+
+    @property
+    def reads(self) -> int:
+        """Target hidden states a token the drafter's profile pass holds: EAGLE-3's aux layers, else one."""
+        return 3 if self.config.method == "eagle3" else 1
 
 
 def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
@@ -159,6 +174,8 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
                                           for layer in spec.layers))
     if config.method == "draft_model":
         return with_draft_model(spec, config)
+    if config.method in EAGLE:
+        return with_eagle_head(spec, config)
     if config.method != "mtp":
         return replace(spec, draft=Drafter(config, 0, (), ()))
     n = spec.mtp_modules
@@ -186,17 +203,43 @@ def with_draft_model(spec, config: Speculative):
     from ..errors import KvplanError
     from ..model.sources import resolve
 
-    try:
-        draft = resolve(config.model, None)
-    except KvplanError as exc:
-        raise FieldError(FIELD, f"draft model {quote(config.model)} cannot be read: {exc}") from None
+    draft = read_draft(config.model)
     if draft.vocab_size != spec.vocab_size:
         raise FieldError(FIELD, f"draft model {quote(config.model)} has vocab_size {draft.vocab_size}, the target "
                                 f"{spec.vocab_size}: vLLM refuses a draft model with another vocabulary.")
     if draft.linear_layers or not draft.layers:
         raise FieldError(FIELD, f"draft model {quote(config.model)} has Mamba / linear-attention layers: not "
                                 f"modelled yet.")
-    return replace(spec, layers=spec.layers + draft.layers, draft=Drafter(config, 0, (), draft.layers, draft))
+    return replace(spec, layers=spec.layers + draft.layers, draft=Drafter(config, 0, (), draft.layers, draft, True))
+
+
+def read_draft(model: str, raw: Optional[list] = None):
+    """The draft's spec through kvplan's one config reader (model/sources.py resolve: bundled spec, local path,
+    Hub cache), or FieldError naming the flag."""
+    from ..errors import KvplanError
+    from ..model.sources import resolve
+
+    try:
+        return resolve(model, None, raw_out=raw)
+    except KvplanError as exc:
+        raise FieldError(FIELD, f"draft model {quote(model)} cannot be read: {exc}") from None
+
+
+def with_eagle_head(spec, config: Speculative):
+    """An EAGLE / EAGLE-3 head (model/tensors.py eagle_head_tensors: llama_eagle.py, llama_eagle3.py), its
+    attention layers in the cache groups. vLLM shares the target's embedding (and EAGLE's LM head) only when the
+    checkpoint has none of its own or an identical one (_maybe_share_embeddings, _maybe_share_lm_head compare
+    tensors); kvplan, reading configs only, assumes the public heads' layout: no embedding of their own, EAGLE
+    without an LM head, EAGLE-3 with one of draft_vocab_size rows."""
+    from ..model.parse import eagle_head_groups
+
+    raw: list = []
+    head = read_draft(config.model, raw)
+    if head.model_type != "llama" or not raw or head.linear_layers:
+        raise FieldError(FIELD, f"{config.method} head {quote(config.model)} is not a Llama head (model_type "
+                                f"{quote(head.model_type)}): only llama_eagle.py / llama_eagle3.py are modelled yet.")
+    params = eagle_head_groups(raw[0], head.name, config.method == "eagle3", spec.vocab_size, spec.dtype)
+    return replace(spec, layers=spec.layers + head.layers, draft=Drafter(config, 0, params, head.layers, head))
 
 
 def served(spec, engine, pp: int = 1):
@@ -209,10 +252,11 @@ def draft_weights(drafter: Drafter, tp: int, kv_heads: Optional[int] = None) -> 
     """Bytes of the drafter's weights on one TP rank: a draft model's as the target's (plan/sharding.py
     stage_weights); MTP modules' what every rank holds whole (norms, eh_proj, MLA's latent projections, routers),
     one whole KV head's K / V projections where tp exceeds `kv_heads`, the rest split as the target's layers are."""
-    if drafter.model is not None:
+    if drafter.whole:
         from ..plan.sharding import stage_weights
 
         return stage_weights(drafter.model, tp)
+    kv_heads = drafter.model.kv_heads if drafter.model is not None else kv_heads
     total = sum(g.bytes for g in drafter.params)
     whole = sum(g.replicated for g in drafter.params) if tp > 1 else 0
     by_kv = sum(g.kv_split for g in drafter.params)
@@ -229,6 +273,6 @@ def draft_pass(spec, tp: int, tokens: int, rules, peak: int) -> int:
     from .vllm_profile import forward_peak
 
     hidden = tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
-    if spec.draft.model is not None:
-        return max(peak, hidden + forward_peak(spec.draft.model, tp, tokens, rules))
+    if spec.draft.model is not None:  # a draft model, or an EAGLE head reading the target's (aux) hidden states
+        return max(peak, spec.draft.reads * hidden + forward_peak(spec.draft.model, tp, tokens, rules))
     return peak + 3 * hidden if spec.draft.modules else peak

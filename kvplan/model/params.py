@@ -98,7 +98,7 @@ def decoder_layers(cfg: Config, n: int) -> list:
     return list(zip(mixers, ffns))
 
 
-def _grouped(layers: list, qcfg, dtype: str) -> tuple:
+def grouped(layers: list, qcfg, dtype: str) -> tuple:
     """ParamGroups of [(tensors, times)], each tensor priced in the checkpoint's stored format."""
     fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
     model_bytes = DTYPE_BYTES[dtype]
@@ -129,7 +129,7 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
     for kind in decoder_layers(cfg, layers):
         structure[kind] = structure.get(kind, 0) + 1
     parts = [(layer_tensors(cfg, dims, mixer, ffn), times) for (mixer, ffn), times in structure.items()]
-    return _grouped(parts + [(model_tensors(cfg, dims) + vision_tensors(cfg, hidden), 1)],
+    return grouped(parts + [(model_tensors(cfg, dims) + vision_tensors(cfg, hidden), 1)],
                     cfg.get("quantization_config"), dtype)
 
 
@@ -140,7 +140,7 @@ def mtp_module_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_h
         return ()
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
     tensors = mtp_module_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
-    return tuple(g for g in _grouped([(tensors, 1)], cfg.get("quantization_config"), dtype) if g.parameters)
+    return tuple(g for g in grouped([(tensors, 1)], cfg.get("quantization_config"), dtype) if g.parameters)
 
 
 def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,

@@ -9,8 +9,8 @@ from typing import Any, Optional
 from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, MAX_VOCAB, Config
 from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, mixer_kinds
-from .params import estimate_weights, mtp_module_groups, mtp_size, parameter_groups
-from .tensors import mtp_blocks
+from .params import estimate_weights, grouped, mtp_module_groups, mtp_size, parameter_groups
+from .tensors import eagle_head_tensors, mtp_blocks
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
 from .vision import vision_encoder
@@ -117,6 +117,17 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         multimodal=_multimodal(cfg),
         vision_encoder=vision_encoder(cfg),
     )
+
+
+def eagle_head_groups(raw: dict, name: str, eagle3: bool, target_vocab: int, dtype: str) -> tuple:
+    """ParamGroups of an EAGLE head's config as vLLM builds it (tensors.eagle_head_tensors), in `dtype` (the
+    target's: the draft's ModelConfig takes it) and the head's own quantisation."""
+    cfg = Config(raw, name)
+    hidden, heads = cfg.int(HIDDEN_KEYS), cfg.int(HEAD_KEYS)
+    kv = _kv_heads(cfg, heads)
+    dims = {"hidden": hidden, "heads": heads, "kv_heads": kv, "head_dim": _head_dim(cfg, hidden, heads)}
+    tensors = eagle_head_tensors(cfg, dims, eagle3, target_vocab)
+    return tuple(g for g in grouped([(tensors, 1)], cfg.get("quantization_config"), dtype) if g.parameters)
 
 
 def _multimodal(cfg: Config) -> bool:

@@ -254,6 +254,41 @@ def mtp_module_tensors(cfg: Config, d: dict, kind: tuple) -> list:
                                            Tensor("norms", 2 * h, h, replicated=deepseek)]
 
 
+def eagle_head_tensors(cfg: Config, d: dict, eagle3: bool, target_vocab: int) -> list:
+    """An EAGLE head (a Llama config) as vLLM 0.32 builds it, less the target's embedding the proposer shares
+    (v1/spec_decode/llm_base_proposer.py _maybe_share_embeddings: a head without its own, or with an identical one,
+    takes the target's). EAGLE (llama_eagle.py EagleLlamaForCausalLM): Llama decoder layers, the first without its
+    input_layernorm, fc 2h -> h (ReplicatedLinear: whole on every rank); no final norm, and the target's LM head.
+    EAGLE-3 (llama_eagle3.py Eagle3LlamaForCausalLM): the first layer's q / k / v read 2h (embeddings and hidden
+    states), a hidden_norm, a final norm, fc from the target's aux hidden states (3 layers unless
+    eagle_config.eagle_aux_hidden_state_layer_ids says) to h, whole on every rank, optional input / fc norms, its
+    own LM head of draft_vocab_size rows and, where that differs from the target's, the draft -> target id map
+    (int64, whole)."""
+    h, heads, kv, hd = d["hidden"], d["heads"], d["kv_heads"], d["head_dim"]
+    n = cfg.int(("num_hidden_layers", "n_layer", "num_layers", "n_layers"))
+    layer = layer_tensors(cfg, d, "full", "dense")
+    if not eagle3:
+        first = [layer[0]._replace(copies=layer[0].copies - 1)] + layer[1:]
+        return first + layer * (n - 1) + [Tensor("dense", h, 2 * h, linear=True, replicated=True)]
+    aux = cfg.get("eagle_config")
+    aux = len(aux.get("eagle_aux_hidden_state_layer_ids") or [0] * 3) if isinstance(aux, dict) else 3
+    target_hidden = cfg.int("target_hidden_size", default=h)
+    width = aux * target_hidden
+    out = layer * n + [Tensor("attention", heads * hd, h, linear=True),  # the first layer's 2h q / k / v
+                       Tensor("attention", kv * hd, h, copies=2, linear=True, kv_split=True),
+                       Tensor("norms", h, copies=2, replicated=True),  # hidden_norm, final norm
+                       Tensor("dense", h, width, linear=True, replicated=True)]
+    if cfg.flag("norm_before_fc", False):
+        out.append(Tensor("norms", width, replicated=True))
+    if cfg.flag("fc_norm", False):
+        out.append(Tensor("norms", target_hidden, copies=aux, replicated=True))
+    draft_vocab = cfg.int("draft_vocab_size", default=target_vocab)
+    out.append(Tensor("lm_head", draft_vocab, h))
+    if draft_vocab != target_vocab:  # int64: two float32-wide words a token
+        out.append(Tensor("router", draft_vocab, copies=2, fp32=True, replicated=True))
+    return out
+
+
 def mtp_tensors(cfg: Config, d: dict, kind: tuple) -> list:
     """Tensors of one MTP block as a checkpoint ships it: mtp_module_tensors; DeepSeek-style blocks
     (num_nextn_predict_layers) also hold their own embed_tokens and shared_head.head copies."""
