@@ -77,7 +77,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     speculative_config (JSON text or a dict) as vLLM's."""
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, encoder_tp_mode, gpu_blocks_override,
-                          images_per_prompt, speculative_config as speculative)
+                          media_limits, speculative_config as speculative)
     from .units import human_int
 
     auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in ("auto", "-1")
@@ -91,7 +91,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                  batches=tuple(_many(batch, "batch")) if batch is not None else (), input_len=input_len,
                  engine=engine, revision=revision, spell=keyword, auto_fit=auto_fit,
                  flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
-                                   None if limit_mm_per_prompt is None else images_per_prompt(limit_mm_per_prompt),
+                                   media_limits(limit_mm_per_prompt),
                                    encoder_tp_mode(mm_encoder_tp_mode), offload(cpu_offload_gb),
                                    num_gpu_blocks_override=gpu_blocks_override(num_gpu_blocks_override),
                                    speculative=speculative(speculative_config)))

@@ -622,3 +622,48 @@ def test_qwen_towers_at_tp_2_by_weights_and_by_data():
     assert weights["bytes"] == 131_072 * (23_224 + 2_352 + 160) == 3_373_268_992
     assert data["bytes"] == 131_072 * (33_484 + 2 * 2_352 + 160) == 5_026_349_056
     assert "1 of them on this rank (data-parallel)" in data["source"]
+
+
+def test_qwen_vl_towers_serve_video_too():
+    """The Qwen-VL classes mark their tower for image and video (qwen2_5_vl.py, qwen3_vl.py: _mark_tower_model(...,
+    {"image", "video"})), so vLLM builds it unless both limits are 0, and profiles the modality of the most tokens
+    among those not limited to 0 (encoder_budget.py get_modality_with_max_tokens). Qwen2.5-VL-7B at 32,768 tokens:
+    image=0 keeps the tower and its dummy video (4 frames, 131,072 patches); video=0 profiles its largest image
+    instead, 16,384 tokens of 4 patches: 65,536 x (33,484 + 2,352 + 160) = 2,359,033,856 bytes; both 0 load no
+    tower (676,550,144 bf16 parameters fewer, the count vLLM's own module gives) and profile none. Qwen3-VL with
+    image=0 is profiled on its dummy video, which kvplan does not model, and says so."""
+    config = _qwen_config("qwen2_5_vl")
+    args = (config, "--gpu", "h200", "--max-model-len", "32768")
+    full = _terms(*args)
+    no_image = _terms(*args, "--limit-mm-per-prompt", '{"image": 0}')
+    assert no_image["weights"]["bytes"] == full["weights"]["bytes"]
+    assert no_image["profile_peak"]["bytes"] == full["profile_peak"]["bytes"]
+    assert "1 videos x 131072 patches (4 frames of" in no_image["profile_peak"]["source"]
+    no_video = _peak(*args, "--limit-mm-per-prompt", "video=0")
+    assert no_video["bytes"] == 65_536 * (33_484 + 2_352 + 160) == 2_359_033_856
+    assert "vision tower over 1 images x 65536 patches (3584 x 3584 pixels" in no_video["source"]
+    neither = _terms(*args, "--limit-mm-per-prompt", "image=0,video=0")
+    assert full["weights"]["bytes"] - neither["weights"]["bytes"] == 2 * 676_550_144
+    assert "--limit-mm-per-prompt image and video 0" in neither["weights"]["source"]
+    assert "vision tower" not in neither["profile_peak"]["source"]
+    assert neither["profile_peak"]["bytes"] == _terms(*args, "--language-model-only")["profile_peak"]["bytes"]
+    qwen3 = _peak(_qwen_config("qwen3_vl"), "--gpu", "h200", "--limit-mm-per-prompt", '{"image": 0, "video": 1}')
+    assert "profiled on its dummy video, which kvplan does not model" in qwen3["source"]
+
+
+def test_media_limits_read_every_form():
+    """vLLM's --limit-mm-per-prompt forms: JSON with counts or {"count": n} mappings, the older key=value list, a
+    deployments file's mapping; modalities it does not name stay None (vLLM's 999)."""
+    from kvplan.engines import MediaLimits, media_limits
+    from kvplan.errors import FieldError
+
+    assert media_limits(None) is None
+    assert media_limits('{"image": 2, "video": 0}') == MediaLimits(2, 0)
+    assert media_limits('{"video": {"count": 1}}') == MediaLimits(None, 1)
+    assert media_limits("image=0, video=3") == MediaLimits(0, 3)
+    assert media_limits({"image": 0}) == MediaLimits(0, None)
+    assert MediaLimits(0, None).shut(("image",)) and not MediaLimits(0, None).shut(("image", "video"))
+    assert MediaLimits(0, 0).shut(("image", "video"))
+    for bad in ("video=-1", '{"image": true}', "[1]", "image"):
+        with pytest.raises(FieldError, match="limit_mm_per_prompt"):
+            media_limits(bad)

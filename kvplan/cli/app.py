@@ -144,7 +144,7 @@ def estimate(
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
     lists sweep."""
     from ..commands.estimate import estimate as run
-    from ..engines import (EngineFlags, cpu_offload_gb, encoder_tp_mode, gpu_blocks_override, images_per_prompt,
+    from ..engines import (EngineFlags, cpu_offload_gb, encoder_tp_mode, gpu_blocks_override, media_limits,
                            speculative_config)
     from ..render import check_format
     from ..units import human_int
@@ -162,7 +162,7 @@ def estimate(
                      batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
                      dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit,
                      flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
-                                       None if limit_mm_per_prompt is None else images_per_prompt(limit_mm_per_prompt),
+                                       media_limits(limit_mm_per_prompt),
                                        encoder_tp_mode(mm_encoder_tp_mode), cpu_offload_gb(cpu_offload),
                                        num_gpu_blocks_override=gpu_blocks_override(gpu_blocks),
                                        speculative=speculative_config(speculative)))

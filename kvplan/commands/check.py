@@ -114,7 +114,9 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
 def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Callable[[str], str]) -> list:
     """A multimodal deployment that would hold `target` sequences without its vision tower (vLLM's
     --language-model-only: a text-only deployment), as one more option; [] where it would not, or cannot apply."""
-    if not spec.multimodal or dep.language_model_only or dep.limit_mm_per_prompt == 0 or dep.kv_budget is not None:
+    shut = dep.limit_mm_per_prompt is not None and dep.limit_mm_per_prompt.shut(
+        spec.vision_encoder.modalities if spec.vision_encoder is not None else ("image",))
+    if not spec.multimodal or dep.language_model_only or shut or dep.kv_budget is not None:
         return []
     text = replace(dep, language_model_only=True)
     try:

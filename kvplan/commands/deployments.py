@@ -7,13 +7,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..errors import FieldError, KvplanError, quote
 from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu
 from ..units import parse_size, parse_tokens, require_fraction, require_positive
+
+if TYPE_CHECKING:
+    from ..engines import MediaLimits
 
 DEFAULT_CONTEXT = None  # vLLM's default: the model's max length (plan/max_len.py)
 DEFAULT_GPU_UTIL = None  # the engine's own default (vLLM 0.32: 0.92)
@@ -44,7 +47,7 @@ class Deployment:
     enforce_eager: bool = False  # vLLM's --enforce-eager
     skip_mm_profiling: bool = False  # vLLM's --skip-mm-profiling
     language_model_only: bool = False  # vLLM's --language-model-only
-    limit_mm_per_prompt: Optional[int] = None  # the image count of vLLM's --limit-mm-per-prompt (None: 999)
+    limit_mm_per_prompt: Optional["MediaLimits"] = None  # vLLM's --limit-mm-per-prompt (None: 999 a modality)
     mm_encoder_tp_mode: Optional[str] = None  # vLLM's --mm-encoder-tp-mode (None: weights)
     cpu_offload_gb: Optional[float] = None  # vLLM's --cpu-offload-gb
     num_gpu_blocks_override: Optional[int] = None  # vLLM's --num-gpu-blocks-override
@@ -91,10 +94,10 @@ def _flag(name: str):
     return check
 
 
-def _images(value) -> Optional[int]:
-    from ..engines import images_per_prompt
+def _media_limits(value):
+    from ..engines import media_limits
 
-    return images_per_prompt(value)
+    return media_limits(value)
 
 
 def _encoder_tp_mode(value) -> Optional[str]:
@@ -139,7 +142,7 @@ VALIDATORS = {
     "enforce_eager": _flag("enforce_eager"),
     "skip_mm_profiling": _flag("skip_mm_profiling"),
     "language_model_only": _flag("language_model_only"),
-    "limit_mm_per_prompt": _images,
+    "limit_mm_per_prompt": _media_limits,
     "mm_encoder_tp_mode": _encoder_tp_mode,
     "cpu_offload_gb": _cpu_offload_gb,
     "num_gpu_blocks_override": _gpu_blocks,

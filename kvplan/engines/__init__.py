@@ -25,7 +25,7 @@ class EngineFlags:
     enforce_eager: bool = False  # --enforce-eager: no CUDA graphs, so no graph reserve
     skip_mm_profiling: bool = False  # --skip-mm-profiling: no vision-tower pass in the profile run (0.10.1+)
     language_model_only: bool = False  # --language-model-only: no vision tower at all, loaded or profiled (0.17+)
-    images_per_prompt: Optional[int] = None  # --limit-mm-per-prompt's image count (None: vLLM's 999); 0: no tower
+    mm_limits: Optional["MediaLimits"] = None  # --limit-mm-per-prompt's image / video counts (None: vLLM's 999)
     mm_encoder_tp_mode: Optional[str] = None  # --mm-encoder-tp-mode weights | data (0.10.2+; None: vLLM's weights)
     cpu_offload_gb: Optional[float] = None  # --cpu-offload-gb: GiB of each GPU's weights held in CPU memory (0.5.3+)
     num_gpu_blocks_override: Optional[int] = None  # --num-gpu-blocks-override: the pool's blocks, whatever the budget
@@ -82,10 +82,26 @@ def encoder_tp_mode(value) -> Optional[str]:
     return value
 
 
-def images_per_prompt(value) -> Optional[int]:
-    """The image count of vLLM's --limit-mm-per-prompt: JSON ('{"image": 2}', '{"image": {"count": 2}}'), the older
-    image=2,video=1 form, or a mapping; None where it names no image limit (vLLM's default of 999 applies)."""
+@dataclass(frozen=True)
+class MediaLimits:
+    """The image and video counts of vLLM's --limit-mm-per-prompt; None where it names none (vLLM's 999)."""
+
+    image: Optional[int] = None
+    video: Optional[int] = None
+
+    def shut(self, modalities: tuple) -> bool:
+        """Whether every modality a tower serves is limited to 0: vLLM then builds no tower (interfaces.py
+        _mark_tower_model skips a tower whose modalities are all 0; Qwen-VL's serve image and video)."""
+        return all(getattr(self, modality) == 0 for modality in modalities)
+
+
+def media_limits(value) -> Optional[MediaLimits]:
+    """vLLM's --limit-mm-per-prompt: JSON ('{"image": 2, "video": 0}', '{"image": {"count": 2}}'), the older
+    image=2,video=1 form, or a mapping; None when not given."""
     import json
+
+    if value is None:
+        return None
 
     def count(item):
         if isinstance(item, dict):
@@ -105,10 +121,10 @@ def images_per_prompt(value) -> Optional[int]:
         else:
             limits = dict(part.split("=", 1) for part in text.split(",")) if text else {}
             limits = {k.strip(): int(v) for k, v in limits.items()}
-        return count(limits["image"]) if "image" in limits else None
+        return MediaLimits(*(count(limits[m]) if m in limits else None for m in ("image", "video")))
     except (ValueError, TypeError):
-        raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0 (a count of "
-                                                f"0 or more a modality), got {quote(value)}.") from None
+        raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0,video=0 (a "
+                                                f"count of 0 or more a modality), got {quote(value)}.") from None
 
 
 def get_engine(name, flags: EngineFlags = EngineFlags()):

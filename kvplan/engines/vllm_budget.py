@@ -172,13 +172,15 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
-    no_images = flags.images_per_prompt == 0
+    modalities = spec.vision_encoder.modalities if spec.vision_encoder is not None else ("image",)
+    no_media = spec.multimodal and flags.mm_limits is not None and flags.mm_limits.shut(modalities)
     towerless = spec.multimodal and (flags.language_model_only
-                                     or no_images and parse_version(version) >= TOWERLESS_SINCE)
+                                     or no_media and parse_version(version) >= TOWERLESS_SINCE)
     if towerless:
-        why = "--language-model-only" if flags.language_model_only else "--limit-mm-per-prompt image 0"
+        why = ("--language-model-only" if flags.language_model_only
+               else f"--limit-mm-per-prompt {' and '.join(modalities)} 0")
         weights, weights_source = without_towers(spec, tp, weights, weights_source, why)
-    skip_mm = flags.skip_mm_profiling or flags.language_model_only or no_images
+    skip_mm = flags.skip_mm_profiling or flags.language_model_only or no_media
     data_parallel = tower_data_parallel(spec, flags.mm_encoder_tp_mode)
     if data_parallel and not towerless:
         weights, weights_source = whole_towers(spec, tp, weights, weights_source)
@@ -188,7 +190,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     if flags.cpu_offload_gb:
         weights, weights_source = offloaded_weights(spec, tp, stage, weights, weights_source, flags.cpu_offload_gb,
                                                     runner)
-    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.images_per_prompt,
+    peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel)
     if spec.draft is not None:
         weights, weights_source, peak, peak_source = with_drafter(spec, tp, settings, rules, weights, weights_source,

@@ -13,6 +13,7 @@ from ..model.precision import DTYPE_BYTES
 from ..model.tensors import NON_GATED_MLP
 from ..plan.budget import qkv_width
 from ..plan.catalog import DEFAULT_SM_COUNT, sm_count
+from . import MediaLimits
 from .vllm import format_gib
 from .vllm_runner import Runner, is_rocm
 from .vllm_versions import Behaviour
@@ -132,20 +133,22 @@ def tower_data_parallel(spec, mode) -> bool:
 
 
 def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
-                 limit: Optional[int] = None, data_parallel: bool = False) -> Optional[tuple]:
+                 limits: Optional[MediaLimits] = None, data_parallel: bool = False) -> Optional[tuple]:
     """(peak, held, source) of the profile's vision-tower pass, or None where there is none: the tower's own peak,
     and what stays allocated through the text forward after it (the encoder cache). vLLM 0.32
     (multimodal/encoder_budget.py MultiModalBudget, v1/core/encoder_cache_manager.py compute_mm_encoder_budget; the
     same rule in every V1 release read, 0.8.5-0.32.0): images = max(1, min(budget // T, max_num_seqs x per prompt)),
-    T the embeddings an image becomes, budget = max(max_num_batched_tokens, T), per prompt = max(1, min(`limit`
-    (--limit-mm-per-prompt's image count, 999 by default), max_model_len // T)) (0.10.2 on; before, the limit
+    T the embeddings an image becomes, budget = max(max_num_batched_tokens, T), per prompt = max(1, min(the
+    modality's --limit-mm-per-prompt count (999 by default), max_model_len // T)) (0.10.2 on; before, the limit
     whatever the length: a difference only where max_num_seqs is smaller than the budget's images), run as one
     batch. The tower's peak a patch: VisionEncoder.peak_bytes_per_patch; the pixel values (cast to the model dtype
     with the processor's output, multimodal/processing/context.py call_hf_processor) beside them. The encoder cache
     holds images x T embeddings of the language model's width until profile_run ends. Data-parallel
     (--mm-encoder-tp-mode data, Llama 4): run_dp_sharded_vision_model pads the batch's tiles to a multiple of tp
     (a second copy of the pixel values) and each rank runs ceil(tiles / tp) of them through the whole tower; Qwen's
-    items are shared whole (VisionEncoder.profiled: Qwen2-VL's and Qwen2.5-VL's are dummy videos)."""
+    items are shared whole (VisionEncoder.profiled: Qwen2-VL's and Qwen2.5-VL's are dummy videos). The modality
+    profiled is the one of the most tokens an item among those not limited to 0 (encoder_budget.py
+    get_modality_with_max_tokens over the active modalities)."""
     enc = spec.vision_encoder
     first = stage is None or stage.index == 0  # V2 gates it to the first pipeline stage; V1's runs on every stage
     if skip or not spec.multimodal or not runner.encoder_profiled or (runner.name == "V2" and not first):
@@ -153,11 +156,16 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
     if enc is None:
         return 0, 0, ("a multimodal architecture whose vision tower's profile pass is not modelled (Gemma 3's, "
                       "Llama 4's, Mistral 3's and the Qwen-VL towers' are)")
+    limits = limits or MediaLimits()
+    if limits.image == 0 and "video" in enc.modalities and not enc.video_frames:  # Qwen3-VL: its image (the item
+        # of more tokens) shut, vLLM profiles its dummy video instead
+        return 0, 0, ("a vision tower profiled on its dummy video, which kvplan does not model (its image is: "
+                      "--limit-mm-per-prompt image above 0)")
     width = DTYPE_BYTES[spec.dtype]
-    enc = enc.profiled(settings.max_model_len)
+    video = bool(enc.video_frames) and limits.video != 0
+    enc = enc.profiled(settings.max_model_len) if video else enc
+    limit = limits.video if video else limits.image
     t = enc.tokens_per_item
-    if enc.item == "videos":  # kvplan reads --limit-mm-per-prompt's image count only: video keeps vLLM's 999
-        limit = None
     per_prompt = max(1, min(limit or MM_LIMIT_PER_PROMPT, settings.max_model_len // t))
     images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * per_prompt))
     patches = images * enc.patches_per_item
@@ -185,7 +193,7 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
 
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
-                 gpu=None, images_per_prompt: Optional[int] = None, data_parallel: bool = False) -> tuple:
+                 gpu=None, mm_limits: Optional[MediaLimits] = None, data_parallel: bool = False) -> tuple:
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if rules.era == "v0":
@@ -200,7 +208,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     sampler = sampler if last else 0
     source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "
               f"{format_gib(sampler)} GiB")
-    encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, images_per_prompt, data_parallel)
+    encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, mm_limits, data_parallel)
     if encoder is None:
         return max(forward, sampler), f"max({source})"
     peak, held, how = encoder

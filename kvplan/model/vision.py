@@ -273,6 +273,12 @@ class VisionEncoder:
     item: str = "images"
     assumed: str = ""  # the processor limit kvplan assumes, for the budget line
 
+    @property
+    def modalities(self) -> tuple:
+        """The media the tower serves: vLLM builds it unless --limit-mm-per-prompt gives 0 for every one
+        (interfaces.py _mark_tower_model: the Qwen-VL classes mark theirs for image and video)."""
+        return ("image", "video") if self.family.startswith("qwen") else ("image",)
+
     def profiled(self, max_model_len: int) -> "VisionEncoder":
         """The item as the profile run builds it. Qwen2-VL's dummy video (qwen2_vl.py
         get_num_frames_with_most_features, vLLM 0.11 on): the most frames, up to 14, whose tokens fit in
