@@ -15,6 +15,7 @@ from .errors import FieldError
 KEYWORDS = {
     "context": "max_model_len", "kv_dtype": "kv_cache_dtype", "tp": "tensor_parallel_size",
     "pp": "pipeline_parallel_size", "gpu_util": "gpu_memory_utilization", "kv_budget": "kv_cache_memory_bytes",
+    "dp": "data_parallel_size",
 }
 
 Many = Union[int, str, Sequence]
@@ -47,6 +48,12 @@ def _many(value, field: str, tokens: bool = False) -> list:
     return [parse_tokens(v, field) if tokens else require_positive(field, v) for v in values]
 
 
+def _flag(value, field: str) -> bool:
+    if not isinstance(value, bool):
+        raise FieldError(field, f"must be True or False, got {value!r}.")
+    return value
+
+
 def _strings(value, field: str) -> list:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",")]
@@ -66,7 +73,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              enforce_eager: bool = False, skip_mm_profiling: bool = False, language_model_only: bool = False,
              limit_mm_per_prompt=None, mm_encoder_tp_mode: Optional[str] = None,
              cpu_offload_gb: Optional[float] = None, num_gpu_blocks_override: Optional[int] = None,
-             speculative_config=None) -> list:
+             speculative_config=None, data_parallel_size: Optional[int] = None,
+             enable_expert_parallel: bool = False) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -74,10 +82,11 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     vLLM's (no CUDA-graph reserve), skip_mm_profiling (no vision-tower pass in the profile peak) and
     language_model_only (no vision tower at all), limit_mm_per_prompt ('{"image": 0}', image=0 or a dict),
     mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU), num_gpu_blocks_override (blocks) and
-    speculative_config (JSON text or a dict) as vLLM's."""
+    speculative_config (JSON text or a dict), data_parallel_size and enable_expert_parallel as vLLM's (each plan's
+    figures are one DP rank's; Plan.total_concurrency the deployment's)."""
     from .commands.estimate import estimate as run
-    from .engines import (EngineFlags, cpu_offload_gb as offload, encoder_tp_mode, gpu_blocks_override,
-                          media_limits, speculative_config as speculative)
+    from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, encoder_tp_mode,
+                          gpu_blocks_override, media_limits, speculative_config as speculative)
     from .units import human_int
 
     auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in ("auto", "-1")
@@ -94,7 +103,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    media_limits(limit_mm_per_prompt),
                                    encoder_tp_mode(mm_encoder_tp_mode), offload(cpu_offload_gb),
                                    num_gpu_blocks_override=gpu_blocks_override(num_gpu_blocks_override),
-                                   speculative=speculative(speculative_config)))
+                                   speculative=speculative(speculative_config), dp=replicas(data_parallel_size),
+                                   enable_expert_parallel=_flag(enable_expert_parallel, "enable_expert_parallel")))
     return list(result.plans)
 
 
@@ -106,7 +116,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           revision: Optional[str] = None, engine: Optional[str] = None, enforce_eager: bool = False,
           skip_mm_profiling: bool = False, language_model_only: bool = False, limit_mm_per_prompt=None,
           mm_encoder_tp_mode: Optional[str] = None, cpu_offload_gb: Optional[float] = None,
-          num_gpu_blocks_override: Optional[int] = None, speculative_config=None) -> list:
+          num_gpu_blocks_override: Optional[int] = None, speculative_config=None,
+          data_parallel_size: Optional[int] = None, enable_expert_parallel: bool = False) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine` as `kvplan estimate` takes it."""
     from .commands import check as run
@@ -120,7 +131,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     language_model_only=language_model_only or None,
                                     limit_mm_per_prompt=limit_mm_per_prompt, mm_encoder_tp_mode=mm_encoder_tp_mode,
                                     cpu_offload_gb=cpu_offload_gb, num_gpu_blocks_override=num_gpu_blocks_override,
-                                    speculative_config=speculative_config)
+                                    speculative_config=speculative_config, dp=data_parallel_size,
+                                    enable_expert_parallel=enable_expert_parallel or None)
     return run.check(deployments, spell=keyword).results
 
 

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import FieldError, KvplanError
 from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
-                    ENFORCE_EAGER_HELP, GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
+                    DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
                     SUFFIXES, _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
@@ -66,6 +66,8 @@ MM_ENCODER_TP_MODE = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_
 CPU_OFFLOAD_GB = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP)
 NUM_GPU_BLOCKS_OVERRIDE = typer.Option(None, "--num-gpu-blocks-override", help=GPU_BLOCKS_OVERRIDE_HELP)
 SPECULATIVE_CONFIG = typer.Option(None, "--speculative-config", help=SPECULATIVE_HELP)
+DATA_PARALLEL_SIZE = typer.Option(None, "-dp", "--data-parallel-size", "--dp", help=DP_HELP)
+ENABLE_EXPERT_PARALLEL = typer.Option(False, "--enable-expert-parallel", "-ep", help=EP_HELP)
 
 
 def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
@@ -135,6 +137,8 @@ def estimate(
     cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
     gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
     speculative: Optional[str] = SPECULATIVE_CONFIG,
+    dp: Optional[str] = DATA_PARALLEL_SIZE,
+    expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -144,8 +148,8 @@ def estimate(
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
     lists sweep."""
     from ..commands.estimate import estimate as run
-    from ..engines import (EngineFlags, cpu_offload_gb, encoder_tp_mode, gpu_blocks_override, media_limits,
-                           speculative_config)
+    from ..engines import (EngineFlags, cpu_offload_gb, data_parallel_size, encoder_tp_mode, gpu_blocks_override,
+                           media_limits, speculative_config)
     from ..render import check_format
     from ..units import human_int
 
@@ -165,7 +169,8 @@ def estimate(
                                        media_limits(limit_mm_per_prompt),
                                        encoder_tp_mode(mm_encoder_tp_mode), cpu_offload_gb(cpu_offload),
                                        num_gpu_blocks_override=gpu_blocks_override(gpu_blocks),
-                                       speculative=speculative_config(speculative)))
+                                       speculative=speculative_config(speculative), dp=data_parallel_size(dp),
+                                       enable_expert_parallel=expert_parallel))
     show(result, fmt, chart=chart)
 
 
@@ -197,7 +202,7 @@ def check(
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
-                                       "speculative_config). See "
+                                       "speculative_config, dp, enable_expert_parallel). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -222,6 +227,8 @@ def check(
     cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
     gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
     speculative: Optional[str] = SPECULATIVE_CONFIG,
+    dp: Optional[str] = DATA_PARALLEL_SIZE,
+    expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -229,6 +236,7 @@ def check(
 ) -> int:
     """CI gate: TP/PP sharding and capacity targets. Exit 0 pass, 1 a rule fails, 2 bad input.
     Under GitHub Actions, also prints ::error/::warning annotations (to stderr)."""
+    from ..engines import data_parallel_size, gpu_blocks_override
     from ..commands import check as run
     from ..commands.deployments import VALID_KEYS, load_deployments, model_deployments
     from ..render import check_format
@@ -240,7 +248,9 @@ def check(
                    enforce_eager=enforce_eager or None, skip_mm_profiling=skip_mm_profiling or None,
                    language_model_only=language_model_only or None, limit_mm_per_prompt=limit_mm_per_prompt,
                    mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload,
-                   num_gpu_blocks_override=gpu_blocks, speculative_config=speculative)
+                   num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
+                   speculative_config=speculative, dp=data_parallel_size(dp),
+                   enable_expert_parallel=expert_parallel or None)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

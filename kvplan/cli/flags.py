@@ -17,17 +17,20 @@ FLAGS = {
     "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
     "mm_encoder_tp_mode": "--mm-encoder-tp-mode", "cpu_offload_gb": "--cpu-offload-gb",
     "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
+    "dp": "--data-parallel-size", "enable_expert_parallel": "--enable-expert-parallel",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
     "tp": ("-tp", "--tensor-parallel-size", "--tp"), "pp": ("-pp", "--pipeline-parallel-size", "--pp"),
     "context": ("--max-model-len", "--context", "-c"), "kv_dtype": ("--kv-cache-dtype", "--kv-dtype"),
     "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"), "gpu_util": ("--gpu-memory-utilization", "--gpu-util"),
+    "dp": ("-dp", "--data-parallel-size", "--dp"), "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
 }
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
-                       "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config")
+                       "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
+                       "dp", "enable_expert_parallel")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -69,6 +72,12 @@ SPECULATIVE_HELP = ("As vLLM 0.32's --speculative-config ('{\"method\": \"mtp\",
                     "ngram and suffix add no weights; mtp adds the model's MTP modules' weights and their KV "
                     "layers, a draft model or Llama EAGLE head (\"model\": ID) its weights and KV layers; Mamba "
                     "states widen for the draft tokens. Decode speed-ups (acceptance) are not modelled.")
+DP_HELP = ("As vLLM's --data-parallel-size (0.9+): engine replicas of TP GPUs each, every one with its own KV "
+           "cache, scheduler and max_num_seqs; the figures are one replica's (what its log prints), the total "
+           "resident requests D times them. An MoE model's experts span all D x TP GPUs (vLLM's FusedMoE).")
+EP_HELP = ("As vLLM's --enable-expert-parallel / -ep (0.9+): each of the TP x DP GPUs holds its share of the routed "
+           "experts whole (experts / ranks, the first ranks one more); attention, shared experts and embeddings "
+           "stay split over TP. vLLM refuses it on a model without experts.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

@@ -91,7 +91,8 @@ def _engine(dep: Deployment):
     return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only,
                                               dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode, dep.cpu_offload_gb,
                                               num_gpu_blocks_override=dep.num_gpu_blocks_override,
-                                              speculative=dep.speculative_config))
+                                              speculative=dep.speculative_config, dp=dep.dp,
+                                              enable_expert_parallel=dep.enable_expert_parallel))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:
@@ -167,11 +168,15 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
                        kv_bytes_per_sequence_per_gpu=result.kv_bytes_per_sequence_per_gpu, max_concurrency=have,
                        max_concurrency_limited_by=result.max_concurrency_limited_by,
                        engine=result.engine.to_dict() if result.engine else None)
+        if result.parallel is not None:  # min_concurrency holds one DP rank to it, as max_concurrency is one rank's
+            numbers.update(data_parallel_size=result.parallel.dp, max_concurrency_total=result.total_concurrency)
         shape = f"tp {dep.tp}" + (f", pp {pp} ({','.join(map(str, result.pp_partition))} layers)" if pp > 1 else "")
         who = "an ideal paged pool" if dep.engine == "none" else "vLLM"
         where = (f"{who} keeps {have} sequences of {dep.context} tokens resident on a KV budget of "
                  f"{size(budget_per_gpu)} per GPU ({size(per_sequence)} of KV each per GPU at {shape}, kv_dtype "
                  f"{precision.name})")
+        if result.parallel is not None and result.parallel.dp > 1:
+            where += f", on each of {result.parallel.dp} DP ranks ({result.total_concurrency} in all)"
         refusal = result.engine.refusal if result.engine else None
         crashes = refusal is not None and refusal.reason.startswith(OVERRIDE_FAILS)
         if crashes:  # a crash at start-up, not one of vLLM's refusals

@@ -23,7 +23,8 @@ DEFAULT_GPU_UTIL = None  # the engine's own default (vLLM 0.32: 0.92)
 REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
-                 "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config")
+                 "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
+                 "enable_expert_parallel")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -52,6 +53,8 @@ class Deployment:
     cpu_offload_gb: Optional[float] = None  # vLLM's --cpu-offload-gb
     num_gpu_blocks_override: Optional[int] = None  # vLLM's --num-gpu-blocks-override
     speculative_config: Optional[object] = None  # vLLM's --speculative-config (engines/vllm_speculative.py)
+    dp: Optional[int] = None  # vLLM's --data-parallel-size (None: 1)
+    enable_expert_parallel: bool = False  # vLLM's --enable-expert-parallel
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -121,6 +124,14 @@ def _gpu_blocks(value) -> Optional[int]:
     return gpu_blocks_override(value)
 
 
+def _dp(value) -> Optional[int]:
+    from ..engines import data_parallel_size
+
+    if isinstance(value, str):  # a YAML integer, not text (as tp)
+        raise FieldError("dp", f"must be a whole number of engine replicas, unquoted, got {quote(value)}.")
+    return data_parallel_size(value)
+
+
 def _speculative(value):
     from ..engines import speculative_config
 
@@ -147,9 +158,12 @@ VALIDATORS = {
     "cpu_offload_gb": _cpu_offload_gb,
     "num_gpu_blocks_override": _gpu_blocks,
     "speculative_config": _speculative,
+    "dp": _dp,
+    "enable_expert_parallel": _flag("enable_expert_parallel"),
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
-            "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False}
+            "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,
+            "enable_expert_parallel": False}
 
 
 def deployment_fields(values: dict) -> dict:
@@ -181,7 +195,7 @@ def model_deployments(model: str, tps: list, **options) -> list:
 MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
-INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override")
+INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp")
 TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine")  # a scalar YAML reads as a number or date: its text
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 INT_TAG = "tag:yaml.org,2002:int"

@@ -30,6 +30,15 @@ class EngineFlags:
     cpu_offload_gb: Optional[float] = None  # --cpu-offload-gb: GiB of each GPU's weights held in CPU memory (0.5.3+)
     num_gpu_blocks_override: Optional[int] = None  # --num-gpu-blocks-override: the pool's blocks, whatever the budget
     speculative: Optional[object] = None  # --speculative-config: vllm_speculative.Speculative (0.32 rules)
+    dp: Optional[int] = None  # --data-parallel-size: engine cores of T GPUs each (None: 1)
+    enable_expert_parallel: bool = False  # --enable-expert-parallel: routed experts whole, over T x D ranks
+
+    def moe_layout(self, spec, tp: int, version: Optional[tuple] = None):
+        """The routed experts on one GPU under these flags (plan/sharding.py moe_layout, the rule's one place)."""
+        from ..plan.sharding import moe_layout
+
+        return moe_layout(spec, tp, self.dp or 1, self.enable_expert_parallel,
+                          remainder_last=version is not None and version < (0, 10, 1))
 
 
 ENCODER_TP_MODES = ("weights", "data")
@@ -48,6 +57,19 @@ def cpu_offload_gb(value) -> Optional[float]:
         raise FieldError("cpu_offload_gb", f"must be a number of GiB, 0 or more (vLLM's --cpu-offload-gb), got "
                                            f"{quote(value)}.")
     return number or None
+
+
+def data_parallel_size(value) -> Optional[int]:
+    """vLLM's --data-parallel-size: engine replicas, a whole number 1 or more; None when not given or 1."""
+    if value is None:
+        return None
+    number = value
+    if isinstance(value, str) and value.strip().lstrip("+").isdigit():
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 4096:
+        raise FieldError("dp", f"must be a whole number of engine replicas, 1 to 4096 (vLLM's --data-parallel-size), "
+                               f"got {quote(value)}.")
+    return number if number > 1 else None
 
 
 def gpu_blocks_override(value) -> Optional[int]:
@@ -135,6 +157,10 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
 
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "none":
+        if flags.dp or flags.enable_expert_parallel:
+            field = "dp" if flags.dp else "enable_expert_parallel"
+            raise FieldError(field, "is modelled with the vLLM engine only (--engine vllm): the ideal engine has "
+                                    "no expert or data-parallel layout.")
         return IdealEngine(flags.enforce_eager)
     if text == "vllm":
         return VllmEngine(PINNED, flags)

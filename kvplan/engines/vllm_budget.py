@@ -65,7 +65,7 @@ def _value(name: str) -> int:
 
 
 def mxfp4_padding(spec, tp: int, gpu_name: str, rules: Behaviour) -> float:
-    """Bytes of padded MXFP4 experts over stored bytes."""
+    """Bytes of padded MXFP4 experts over stored bytes (`tp`: the experts' own TP degree)."""
     hidden, inter = spec.hidden_size, -(-spec.expert_intermediate_size // tp)
     hopper = any(k in gpu_name.lower() for k in ("h100", "h200", "gh200", "h20"))
     if hopper and rules.era == "v1-graphs":  # 0.21+ (0.32 read) Hopper: OAI Triton kernels
@@ -75,14 +75,20 @@ def mxfp4_padding(spec, tp: int, gpu_name: str, rules: Behaviour) -> float:
     return padded[0] * padded[1] / (hidden * inter)
 
 
-def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour) -> tuple:
-    weights = stage_weights(spec, tp, stage)
+def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=None) -> tuple:
+    """`moe` (plan/sharding.py MoeLayout): the routed experts as --data-parallel-size / --enable-expert-parallel
+    lay them out; None or the default: split over tp as the rest."""
+    weights = stage_weights(spec, tp, stage, moe)
+    split = f"split over {tp} GPU(s)"
+    if moe is not None and not moe.default:
+        split += f", {moe.describe()}"
     experts = [g for g in spec.params if g.name == "experts" and g.stored == "mxfp4"]
     if not experts:
-        return weights, (f"{spec.weights.source}; {spec.weights.dtype}, split over {tp} GPU(s)"
+        return weights, (f"{spec.weights.source}; {spec.weights.dtype}, {split}"
                          + (f"; {UNCOUNTED_TOWER}" if spec.tower_uncounted else ""))
-    stored = sum(g.bytes for g in experts) / sum(g.bytes for g in spec.params) * weights
-    factor = mxfp4_padding(spec, tp, gpu_name, rules)
+    fraction = sum(g.bytes for g in experts) / sum(g.bytes for g in spec.params)
+    stored = fraction * weights if moe is None or moe.default else fraction * spec.resident_weight_bytes * moe.share
+    factor = mxfp4_padding(spec, moe.moe_tp if moe is not None else tp, gpu_name, rules)
     return int(weights + stored * (factor - 1)), (f"{spec.weights.source}; MXFP4 experts padded x{factor:.4f} to "
                                                   f"the MoE kernel's tile, attention/embeddings/LM head bf16")
 
@@ -171,7 +177,8 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
                 gpu_memory: Optional[int] = None, stage=None, flags: EngineFlags = EngineFlags()) -> Budget:
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
-    weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules)
+    layout = flags.moe_layout(spec, tp, parse_version(version))
+    weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules, layout)
     modalities = spec.vision_encoder.modalities if spec.vision_encoder is not None else ("image",)
     no_media = spec.multimodal and flags.mm_limits is not None and flags.mm_limits.shut(modalities)
     towerless = spec.multimodal and (flags.language_model_only
@@ -191,7 +198,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         weights, weights_source = offloaded_weights(spec, tp, stage, weights, weights_source, flags.cpu_offload_gb,
                                                     runner)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
-                                     data_parallel)
+                                     data_parallel, layout)
     if spec.draft is not None:
         weights, weights_source, peak, peak_source = with_drafter(spec, tp, settings, rules, weights, weights_source,
                                                                   peak, peak_source)

@@ -9,14 +9,19 @@ from ..errors import FieldError
 from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import resolve_settings, start
+from .vllm_speculative import NO_WEIGHTS
 from .vllm_versions import PINNED, behaviour, parse_version
 
 # the first release with each flag (engine/arg_utils.py): skip_mm_profiling vllm#22950; language_model_only
 # (config/multimodal.py MultiModalConfig), whose towers' weights every release with it skips (_mark_tower_model, 0.15);
 # mm_encoder_tp_mode (arg_utils.py, read in 0.10.2, not in 0.10.1); cpu_offload_gb (vllm#6496: in 0.5.3's
 # arg_utils.py, not in 0.5.2's)
+# dp (--data-parallel-size) / enable_expert_parallel: modelled as 0.9.0 on lays the experts out (fused_moe/layer.py
+# FusedMoEParallelConfig.make flattens TP across DP; 0.8.5's does not: not modelled)
 FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2),
-              "cpu_offload_gb": (0, 5, 3)}
+              "cpu_offload_gb": (0, 5, 3), "dp": (0, 9), "enable_expert_parallel": (0, 9)}
+
+MODELLED_SINCE = ("dp", "enable_expert_parallel")  # older releases have the flags, not the layout kvplan models
 
 
 class VllmEngine:
@@ -26,9 +31,17 @@ class VllmEngine:
         self.version = version
         self.rules = behaviour(version)
         for name, since in FLAG_SINCE.items():
+            if getattr(flags, name) and parse_version(version) < since and name in MODELLED_SINCE:
+                raise FieldError(name, f"is modelled from vLLM {'.'.join(map(str, since))} on, as that release lays "
+                                       f"out the experts (vllm=={version} is older); pick 0.9 or later.")
             if getattr(flags, name) and parse_version(version) < since:
                 raise FieldError(name, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} has no "
                                        f"such flag); leave it off or pick a later release.")
+        drafts = flags.speculative is not None and flags.speculative.method not in NO_WEIGHTS
+        if drafts and (flags.dp or flags.enable_expert_parallel):  # the drafter's experts, layout not read
+            raise FieldError("speculative_config", f"method {flags.speculative.method} with --data-parallel-size / "
+                                                   f"--enable-expert-parallel is not modelled yet (kvplan lays out "
+                                                   f"the target's experts only); ngram and suffix are.")
         self.flags = flags
         self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 

@@ -73,7 +73,7 @@ def activation_per_token(spec, tp: int) -> int:
     return (2 * spec.hidden_size + qkv_width(spec, tp)) * DTYPE_BYTES[spec.dtype]
 
 
-def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
+def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
     """Bytes per token of the MLP's intermediates: a dense MLP's gate/up and activated outputs (3 I), or the
     fused-MoE buffers of the release (vllm_versions module docstring) for k routed pairs of N = 2 I gate/up rows
     (I up rows where the experts have no gate) and K = hidden: separate k (N + I + K), caches k (max(N, K) + I),
@@ -82,10 +82,12 @@ def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
     Triton is what vLLM 0.32 runs for 16-bit experts on Hopper and for block-fp8 experts on Hopper without expert
     parallelism (fused_moe/oracle/unquantized.py, fp8.py _get_priority_backends); other GPUs' and backends' buffers
     are not modelled. The caches and the workspace differ only where the hidden size exceeds a rank's expert
-    intermediate (DeepSeek-V3, Qwen3 MoE, any MoE at a high enough tp)."""
+    intermediate (DeepSeek-V3, Qwen3 MoE, any MoE at a high enough tp). `moe` (sharding.MoeLayout): the experts'
+    own TP degree under DP / EP (1 with EP: whole experts, so the whole intermediate a pair)."""
     if not spec.experts:
         return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
-    k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // tp, spec.hidden_size
+    moe_tp = tp if moe is None else moe.moe_tp
+    k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // moe_tp, spec.hidden_size
     stored = {g.stored for g in spec.params if g.name == "experts"}
     if "mxfp4" in stored:  # OAI Triton / Marlin experts: their buffers not read, kvplan's earlier three I a pair
         return k * 3 * inter * DTYPE_BYTES[spec.dtype]
@@ -107,11 +109,16 @@ def mlp_per_token(spec, tp: int, rules: Behaviour) -> int:
 MOE_BUFFERS = {"separate": "fused-MoE buffers", "caches": "fused-MoE caches", "workspace": "fused-MoE workspace"}
 
 
-def forward_peak(spec, tp: int, tokens: int, rules: Behaviour) -> int:
+def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
     """The profile forward's activations over `tokens` tokens; the fused-MoE buffers cover at most the release's
-    chunk of tokens."""
-    moe_tokens = min(tokens, rules.moe_chunk_tokens or tokens) if spec.experts else tokens
-    return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules)
+    chunk of tokens. With D > 1 data-parallel ranks (`moe`: sharding.MoeLayout) the MoE layers run on every DP
+    rank's tokens: the default all2all backend (config/parallel.py all2all_backend "allgather_reducescatter", 0.32)
+    all-gathers them before the experts (fused_moe/runner/moe_runner.py _maybe_dispatch, dispatch_router_logits),
+    and every DP rank's profile run is a dummy batch of max_num_batched_tokens, so the experts see D x tokens. That
+    backend keeps no workspace of its own (NCCL all-gather / reduce-scatter, no buffer before the KV cache)."""
+    gathered = tokens * moe.dp if moe is not None and spec.experts and moe.dp > 1 else tokens
+    moe_tokens = min(gathered, rules.moe_chunk_tokens or gathered) if spec.experts else tokens
+    return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules, moe)
 
 
 MM_LIMIT_PER_PROMPT = 999  # V1's images a prompt when --limit-mm-per-prompt leaves the modality out
@@ -193,17 +200,21 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
 
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
-                 gpu=None, mm_limits: Optional[MediaLimits] = None, data_parallel: bool = False) -> tuple:
+                 gpu=None, mm_limits: Optional[MediaLimits] = None, data_parallel: bool = False,
+                 layout=None) -> tuple:
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
+    if spec.experts and layout is not None and not layout.default:
+        moe += (f" (experts at TP {layout.moe_tp}" + (f", over the {layout.dp} DP ranks' tokens" if layout.dp > 1
+                                                      else "") + ")")
     if rules.era == "v0":
         tokens = max(settings.max_model_len, 2048) if settings.max_model_len <= 32768 else 512
-        forward = forward_peak(spec, tp, tokens, rules)
+        forward = forward_peak(spec, tp, tokens, rules, layout)
         mm = "; V0's multimodal dummy data not modelled" if spec.multimodal and not skip_mm else ""
         return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K){mm}"
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
-    forward = forward_peak(spec, tp, tokens, rules)
+    forward = forward_peak(spec, tp, tokens, rules, layout)
     sampler, how = sampler_pass_bytes(spec, dummy_sampler(runner, rules, gpu), requests, gpu)
     sampler = sampler if last else 0
     source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "

@@ -25,7 +25,7 @@ from .budget import Budget
 from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
 from .prefill import Prefill, prefill
-from .sharding import pp_stages, shard, stage_cache_layers
+from .sharding import MoeLayout, pp_stages, shard, stage_cache_layers
 from .speed import Decode, decode
 
 DEFAULT_BLOCK_SIZE = 16
@@ -63,6 +63,15 @@ class Plan:
     engine: Optional[object]  # engines.figures.EngineFigures; None with engine "none"
     decode: Optional[Decode]  # whenever the TP degree is valid and a GPU is known
     prefill: Optional[Prefill]
+    parallel: Optional[MoeLayout] = None  # --data-parallel-size / --enable-expert-parallel (None: neither given)
+
+    @property
+    def total_concurrency(self) -> Optional[int]:
+        """Requests the whole deployment keeps resident: each of the D data-parallel engine cores holds
+        max_concurrency (its own KV cache, scheduler and max_num_seqs)."""
+        if self.max_concurrency is None:
+            return None
+        return self.max_concurrency * (self.parallel.dp if self.parallel is not None else 1)
 
     def suggestion(self, spell: Callable[[str], str] = str) -> Optional[str]:
         """What would fit, in the caller's words for each field (`spell`: field -> flag or key)."""
@@ -84,6 +93,15 @@ class Plan:
         data["engine"] = self.engine.to_dict() if self.engine is not None else None
         del data["fits_with"]
         data["suggestion"] = self.suggestion(spell)
+        layout = data.pop("parallel")
+        if layout is not None:  # only when DP / EP was asked: the default JSON keeps its keys
+            data["data_parallel"] = {
+                "data_parallel_size": layout["dp"], "enable_expert_parallel": layout["expert_parallel"],
+                "gpus": layout["dp"] * self.tp * self.pp, "expert_parallel_size": layout["ep"],
+                "experts_tp": layout["moe_tp"], "routed_experts": layout["experts"],
+                "routed_experts_per_gpu": layout["local_experts"],
+                "max_concurrency_per_dp_rank": self.max_concurrency, "max_concurrency_total": self.total_concurrency,
+                "prefill": "TP-equivalent (DP / EP not modelled in time to first token)"}
         return data
 
 
@@ -91,6 +109,16 @@ def _engine(engine):
     from ..engines import get_engine
 
     return get_engine(engine) if isinstance(engine, str) else engine
+
+
+def moe_layout_of(model, spec: ModelSpec, tp: int) -> Optional[MoeLayout]:
+    """The DP / EP layout the engine model's flags ask for (engines.EngineFlags.moe_layout); None without them."""
+    flags = getattr(model, "flags", None)
+    if flags is None or not (flags.dp or flags.enable_expert_parallel):
+        return None
+    from ..engines.vllm_versions import parse_version
+
+    return flags.moe_layout(spec, tp, parse_version(model.version))
 
 
 def _stage_specs(spec: ModelSpec, layer_sets: list) -> list:
@@ -132,8 +160,9 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
+    layout = moe_layout_of(model, spec, tp)
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=precision.scheme,
-                  tp=tp, pp=pp, pp_partition=sharding.partition, tp_valid=sharding.valid,
+                  tp=tp, pp=pp, pp_partition=sharding.partition, tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors, tp_warnings=sharding.warnings,
                   kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget)
     if not sharding.valid:
@@ -166,7 +195,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
         chunk = result.figures.max_num_batched_tokens if result.figures is not None else \
             (max_num_batched_tokens or 8192)
-        steps = decode(spec, tp, precision, context, result.max_concurrency, batches, profile, rate)
+        steps = decode(spec, tp, precision, context, result.max_concurrency, batches, profile, rate, layout)
         prompt = prefill(spec, tp, precision, input_len or context, chunk, profile, rate)
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, precision) * tp, kv_blocks=result.kv_blocks,

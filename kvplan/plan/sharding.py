@@ -6,13 +6,17 @@ linear-attention state heads split evenly).
 Pipeline stages take contiguous decoder layers as vllm/distributed/utils.py get_pp_indices deals them (vLLM
 0.32.0): num_hidden_layers // pp each, the remainder one more each on the stages before the last, counting back
 from the second-to-last (61 layers at pp 2: [31, 30]; 62 at pp 4: [15, 16, 16, 15]); VLLM_PP_LAYER_PARTITION's
-explicit list (`pp_partition`) replaces that and must sum to num_hidden_layers. Any layer count splits."""
+explicit list (`pp_partition`) replaces that and must sum to num_hidden_layers. Any layer count splits.
+
+Data and expert parallelism (--data-parallel-size D, --enable-expert-parallel), the one place kvplan lays out an MoE
+model's routed experts (moe_layout, MoeLayout): see moe_layout's docstring."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
+from ..errors import FieldError
 from ..model.kinds import LinearState, kv_heads_per_gpu
 from ..model.spec import ModelSpec
 from ..units import require_positive
@@ -129,18 +133,90 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optiona
     return Sharding(tp, pp, tuple(errors), warnings, per_gpu, replicated, split)
 
 
+@dataclass(frozen=True)
+class MoeLayout:
+    """The routed experts of one MoE layer on one GPU of a D x T deployment (moe_layout)."""
+
+    tp: int  # the attention's TP degree (T)
+    dp: int = 1  # --data-parallel-size (D): engine cores, each with its own KV cache and scheduler
+    expert_parallel: bool = False  # --enable-expert-parallel as given
+    moe_tp: int = 1  # the experts' TP degree: T x D without EP, 1 with EP
+    ep: int = 1  # ep_size: T x D with EP, else 1
+    experts: int = 0  # routed experts a layer (0: a dense model)
+    local_experts: int = 0  # routed experts the busiest rank holds whole
+    remainder_last: bool = False  # before 0.10.1 the last EP rank took the E % ep experts left over
+
+    def experts_on(self, rank: int) -> int:
+        """Routed experts EP rank `rank` holds (determine_expert_map: the first E % ep ranks one more)."""
+        if self.ep <= 1:
+            return self.experts
+        base, extra = divmod(self.experts, self.ep)
+        return base + extra * (rank == self.ep - 1) if self.remainder_last else base + (rank < extra)
+
+    @property
+    def share(self) -> float:
+        """Of the routed experts' bytes, what the busiest GPU holds."""
+        return self.local_experts / self.experts / self.moe_tp if self.experts else 1 / self.tp
+
+    @property
+    def default(self) -> bool:
+        """The experts split as everything else: 1/T a rank (D 1, no EP): kvplan's figures before DP/EP."""
+        return self.moe_tp == self.tp and self.ep == 1
+
+    def describe(self) -> str:
+        if not self.experts:
+            return f"dense model: {self.dp} independent engine(s) of TP {self.tp}"
+        if self.ep > 1:
+            return (f"EP {self.ep}: {self.local_experts} of {self.experts} routed experts whole on the busiest GPU, "
+                    f"attention/shared experts/embeddings over TP {self.tp}, copied on the {self.dp} DP rank(s)")
+        return f"routed experts split over TP {self.moe_tp} (T x D), the rest over TP {self.tp}"
+
+
+def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = False,
+               remainder_last: bool = False) -> MoeLayout:
+    """vLLM's layout of the routed experts (0.32.0 read; the same from 0.9 on but where noted):
+    - config/parallel.py ParallelConfig: --data-parallel-size D engine cores (v1/engine/core.py run_engine_core:
+      DPEngineCoreProc for an MoE model), each with T GPUs, its own KV cache pool, scheduler and max_num_seqs; a
+      dense model's DP ranks are independent engines (reconfigure_for_independent_dp_rank).
+    - fused_moe/config.py FusedMoEParallelConfig.make: the MoE layers flatten TP across DP (T x D ranks). Without
+      EP the experts are TP-sharded over all T x D GPUs (intermediate / (T x D) a rank); with EP (and T x D > 1)
+      ep_size = T x D and the MoE's TP is 1: each rank holds its experts whole.
+    - fused_moe/expert_map_manager.py determine_expert_map: E // ep experts a rank, the first E % ep ranks one more
+      (0.10.1 on; before, layer.py gave the last rank the remainder): the busiest rank holds ceil(E / ep).
+    - attention, dense MLP layers, shared experts, routers, embeddings and the LM head stay TP-sharded over T and are
+      copied on every DP rank.
+    - config/model.py _verify_with_expert_parallelism: EP on a model without experts is refused."""
+    if isinstance(dp, bool) or not isinstance(dp, int) or dp < 1:
+        raise FieldError("dp", f"must be a whole number of engine replicas, 1 or more (vLLM's --data-parallel-size), "
+                               f"got {dp!r}.")
+    experts = spec.experts
+    if expert_parallel and not experts:
+        raise FieldError("enable_expert_parallel", f"needs a model with routed experts, and {spec.name} has none: "
+                                                   f"vLLM refuses it (\"Number of experts in the model must be "
+                                                   f"greater than 0 when expert parallelism is enabled\").")
+    if not experts:
+        return MoeLayout(tp, dp, expert_parallel, tp, 1, 0, 0)
+    ranks = tp * dp
+    if not (expert_parallel and ranks > 1):
+        return MoeLayout(tp, dp, expert_parallel, ranks, 1, experts, experts)
+    base, extra = divmod(experts, ranks)
+    local = base + extra if remainder_last else base + (extra > 0)
+    return MoeLayout(tp, dp, expert_parallel, 1, ranks, experts, local, remainder_last)
+
+
 def weights_per_gpu(spec: ModelSpec, tp: int, pp: int = 1) -> int:
     """Weight bytes one GPU holds: an even share of what serving loads (rounded up)."""
     return -(-spec.resident_weight_bytes // (tp * pp))
 
 
-def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> int:
+def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: Optional[MoeLayout] = None) -> int:
     """Weight bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings on the first stage, the LM
     head on the last (a tied embedding is loaded again there) and a vision tower on every stage, over tp, but for
     what every rank holds whole (ParamGroup.replicated: norms, MoE routers, MLA's latent projections; 0.9 GiB of
     DeepSeek-V3's 79 GiB a GPU at tp 8) and for the K / V projections where tp exceeds the KV heads (each rank one
     whole head: ParamGroup.kv_split). The whole model's share when stage is None. Of what serving loads: the
-    checkpoint less its MTP blocks."""
+    checkpoint less its MTP blocks. `moe`: the routed experts laid out by DP / EP (moe_layout), MoeLayout.share of
+    them on this GPU instead of 1/tp."""
     total = spec.resident_weight_bytes
     estimated = sum(g.bytes for g in spec.params)
     if not estimated:
@@ -162,6 +238,9 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None) -> in
     kv = spec.kv_heads
     by_kv = sum(g.kv_split for g in spec.params) * layers * total / estimated
     extra = int(by_kv * (1 / kv - 1 / tp)) if kv and tp > kv else 0  # one KV head a rank, not 1/tp of them
+    if moe is not None and not moe.default:  # the routed experts' checkpoint bytes, moe.share of them here
+        routed = total * sum(g.bytes for g in spec.params if g.name == "experts") * layers / estimated
+        extra += round(routed * moe.share) - round(routed / tp)
     return -(-(int(total * share) - whole) // tp) + whole + extra
 
 

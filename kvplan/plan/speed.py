@@ -6,6 +6,10 @@
       roofline
     + layer_us x layers                                      launches and small kernels, per layer
     + 2 x layers x (allreduce_us x log2(TP) + bytes / link)  two all-reduces per layer at TP > 1
+  With D > 1 data-parallel ranks of an MoE model the MoE's all-reduce gives way to the default all2all backend's
+  all-gather of the D ranks' tokens and reduce-scatter back (allgather_reducescatter, vLLM 0.32): per layer one
+  all-reduce over TP (attention) + those two over the T x D ranks, each at allreduce_us x log2(ranks) + bytes / link
+  (every layer priced as an MoE layer).
     + matmul FLOPs / (dense peak x gemm_efficiency)          rows padded to the MMA tile; + attention FLOPs
   The three constants per GPU are fitted offline (benchmarks/calibrate_decode.py) with each source left out
   in turn, and shipped as data in plan/catalog.py."""
@@ -45,6 +49,11 @@ def basis(work: PassWork, bandwidth: float, compute: Compute) -> Basis:
     ring = 2 * (tp - 1) / tp  # bytes each GPU sends in a ring all-reduce, per byte reduced
     flops_ms = sum(f / compute.peak(stored) for stored, f in work.linear_flops.items()) * 1e3
     flops_ms += work.attention_flops / compute.peak(work.dtype) * 1e3
+    if work.dp > 1:  # attention's all-reduce over TP; the MoE's all-gather + reduce-scatter over T x D ranks
+        ranks = tp * work.dp
+        latency = work.layers * math.log2(tp) + 2 * work.layers * math.log2(ranks)
+        moved = work.layers * (ring * activation + 2 * (ranks - 1) / ranks * activation * work.dp)
+        return Basis(work.bytes / bandwidth * 1e3, work.layers, latency, moved / compute.link * 1e3, flops_ms)
     return Basis(work.bytes / bandwidth * 1e3, work.layers, calls * math.log2(tp) if tp > 1 else 0,
                  calls * ring * activation / compute.link * 1e3, flops_ms)
 
@@ -92,20 +101,21 @@ def profile_constants(profile: SpeedProfile, bandwidth: float) -> dict:
 
 
 def decode_point(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, profile: SpeedProfile,
-                 bandwidth: float, fits: bool) -> DecodePoint:
-    b = basis(decode_work(spec, tp, precision, context, batch), bandwidth, profile.compute)
+                 bandwidth: float, fits: bool, moe=None) -> DecodePoint:
+    b = basis(decode_work(spec, tp, precision, context, batch, moe), bandwidth, profile.compute)
     fit = profile.fit
     itl = engine_ms(b, fit.layer_us, fit.allreduce_us, fit.gemm_efficiency)
     return DecodePoint(batch, itl, b.roofline_ms, batch * 1e3 / itl, fits)
 
 
 def decode(spec: ModelSpec, tp: int, precision: Precision, context: int, max_concurrency: int, batches,
-           profile: SpeedProfile, bandwidth: float) -> Decode:
+           profile: SpeedProfile, bandwidth: float, moe=None) -> Decode:
     """Decode at batch 1, at max concurrency (when anything fits) and at every asked batch size; batches
-    beyond max concurrency are estimated too and marked fits=False."""
+    beyond max concurrency are estimated too and marked fits=False. Under DP (`moe`: sharding.MoeLayout) a batch
+    is one DP rank's, every rank running one as large in the same step."""
     wanted = sorted({1, *(b for b in batches), *([max_concurrency] if max_concurrency > 0 else [])})
-    points = tuple(decode_point(spec, tp, precision, context, b, profile, bandwidth, b <= max_concurrency)
+    points = tuple(decode_point(spec, tp, precision, context, b, profile, bandwidth, b <= max_concurrency, moe)
                    for b in wanted)
-    one = decode_work(spec, tp, precision, context, 1)
+    one = decode_work(spec, tp, precision, context, 1, moe)
     return Decode(context, points, bandwidth, int(sum(one.weight_bytes.values())), int(one.kv_bytes),
                   profile_constants(profile, bandwidth))

@@ -9,6 +9,12 @@ Bytes a decode step reads, per group:
 - experts (routed): the expected touched share of their PARAMETERS, 1 - (1 - k/E)^tokens (each token picks k
   of E experts), times their stored bytes, split by TP;
 - router, norms: read whole on every GPU (vLLM's MoE gate is a ReplicatedLinear).
+Under --data-parallel-size D / --enable-expert-parallel (`moe`: sharding.MoeLayout) the MoE layers run on all D
+ranks' tokens (D x batch, all-gathered); a GPU reads the experts of its own that those tokens touch
+(rank_expert_share): without EP its 1/(T x D) slice of every touched expert; with EP its whole local experts that
+are touched, at the busiest rank's expectation (each layer's step waits for its slowest rank): uniform routing,
+the count of a rank's L experts touched ~ mean L p, sd sqrt(L p (1 - p)), the busiest of ep ranks taken as
+mean + sd sqrt(2 ln ep) (the Gaussian bound on a maximum), at most L.
 FLOPs: 2 x parameters x rows / TP per weight matrix, where a matrix multiplies at least TILE_ROWS rows (a
 tensor-core MMA is 16 rows tall: a decode batch of 3 costs what 16 rows cost) and a routed expert multiplies
 only the tokens routed to it; plus attention over the tokens each layer reads."""
@@ -37,6 +43,17 @@ def touched_share(spec: ModelSpec, tokens: int) -> float:
     return 1 - (1 - spec.experts_per_token / spec.experts) ** tokens
 
 
+def rank_expert_share(spec: ModelSpec, moe, tokens: int) -> float:
+    """Share of all routed experts' bytes one GPU reads for `tokens` tokens through the MoE layers (the module
+    docstring: the busiest rank under EP)."""
+    p = touched_share(spec, tokens)
+    if moe.ep <= 1:
+        return p / moe.moe_tp
+    local = moe.local_experts
+    busiest = local * p + math.sqrt(local * p * (1 - p) * 2 * math.log(moe.ep))
+    return min(local, busiest) / spec.experts
+
+
 def padded(rows: float) -> float:
     return math.ceil(rows / TILE_ROWS - 1e-6) * TILE_ROWS if rows > 0 else 0.0  # 16.0000001 tokens: one tile
 
@@ -55,19 +72,25 @@ def kv_read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int, 
                     + 2 * layer.state_bytes(tp, dtype)) for layer, n in kinds or layer_kinds(spec))
 
 
-def weight_bytes_read(spec: ModelSpec, tp: int, tokens: int) -> dict:
-    """Bytes of each parameter group one GPU reads in one forward pass over `tokens` tokens."""
+def _laid_out(moe) -> bool:
+    return moe is not None and not moe.default
+
+
+def weight_bytes_read(spec: ModelSpec, tp: int, tokens: int, moe=None) -> dict:
+    """Bytes of each parameter group one GPU reads in one forward pass over `tokens` tokens (of this DP rank)."""
     out: dict = {}
     for group in spec.params:
         if group.name in NOT_STREAMED:
             continue
         share = touched_share(spec, tokens) if group.name == "experts" else 1.0
         split = 1 if group.name in REPLICATED else tp
+        if group.name == "experts" and _laid_out(moe):
+            share, split = rank_expert_share(spec, moe, tokens * moe.dp), 1
         out[group.name] = out.get(group.name, 0.0) + _group_params(spec, group) * group.bytes_per_param * share / split
     return out
 
 
-def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int) -> dict:
+def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int, moe=None) -> dict:
     """FLOPs of the weight matmuls on one GPU, per stored precision (it picks the tensor-core peak): every
     matrix over `tokens` rows padded to the MMA tile, routed experts each over the rows routed to it, the LM
     head over `head_tokens` rows (decode: every sequence; prefill: the last token of the chunk)."""
@@ -76,13 +99,16 @@ def linear_flops(spec: ModelSpec, tp: int, tokens: int, head_tokens: int) -> dic
         if group.name in NOT_STREAMED + NO_MATMUL:
             continue
         params = _group_params(spec, group)
+        split = 1 if group.name in REPLICATED else tp
         if group.name == "experts" and spec.experts and spec.experts_per_token:
-            touched = touched_share(spec, tokens)
-            per_expert = tokens * spec.experts_per_token / (spec.experts * touched)
+            routed = tokens * moe.dp if _laid_out(moe) else tokens
+            touched = touched_share(spec, routed)
+            per_expert = routed * spec.experts_per_token / (spec.experts * touched)
+            if _laid_out(moe):  # this GPU's touched experts (or slices of them), each over its routed rows
+                touched, split = rank_expert_share(spec, moe, routed), 1
             rows = touched * padded(per_expert)  # in units of "all experts' parameters"
         else:
             rows = padded(head_tokens if group.name == "lm_head" else tokens)
-        split = 1 if group.name in REPLICATED else tp
         out[group.stored] = out.get(group.stored, 0.0) + 2 * params * rows / split
     return out
 
@@ -138,18 +164,20 @@ class PassWork:
     kv_bytes: float  # paged KV read + linear state read and written
     linear_flops: dict  # stored precision -> FLOPs
     attention_flops: float
+    dp: int = 1  # data-parallel ranks whose tokens the MoE layers all-gather (sharding.MoeLayout.dp)
 
     @property
     def bytes(self) -> float:
         return sum(self.weight_bytes.values()) + self.kv_bytes
 
 
-def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int) -> PassWork:
-    """One decode step: `batch` sequences of `context` tokens each add one."""
+def decode_work(spec: ModelSpec, tp: int, precision: Precision, context: int, batch: int, moe=None) -> PassWork:
+    """One decode step: `batch` sequences of `context` tokens each add one (on every DP rank, under `moe`)."""
+    dp = moe.dp if _laid_out(moe) and spec.experts else 1
     return PassWork(batch, tp, spec.dtype, spec.num_hidden_layers, spec.hidden_size,
-                    weight_bytes_read(spec, tp, batch), batch * read_bytes(spec, tp, precision, context),
-                    linear_flops(spec, tp, batch, batch),
-                    batch * attention_flops(spec, tp, context - 1, 1, decode=True))
+                    weight_bytes_read(spec, tp, batch, moe), batch * read_bytes(spec, tp, precision, context),
+                    linear_flops(spec, tp, batch, batch, moe),
+                    batch * attention_flops(spec, tp, context - 1, 1, decode=True), dp)
 
 
 def prefill_work(spec: ModelSpec, tp: int, precision: Precision, start: int, count: int) -> PassWork:

@@ -268,8 +268,22 @@ def footnotes(result, plans: list, spell=str) -> list:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
                          f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
                          f"{size(max(p.kv_budget_bytes_per_gpu, 0))}; {p.suggestion(spell)}.")
+    lines += [parallel_line(p, spell) for p in plans if p.parallel is not None and p.tp_valid]
     lines.extend(speed_lines(plans))
     return sorted(set(lines), key=lines.index)
+
+
+def parallel_line(p: Plan, spell=str) -> str:
+    """--data-parallel-size / --enable-expert-parallel: what the figures are one of, and the deployment's total."""
+    layout = p.parallel
+    gpus = layout.dp * p.tp * p.pp
+    held = f"{p.total_concurrency:,} requests resident in all" if p.fits else "none resident"
+    return (f"{spell('dp')} {layout.dp}{' + ' + spell('enable_expert_parallel') if layout.expert_parallel else ''} "
+            f"(tp {p.tp}): {layout.dp} engine core(s) x {p.tp * p.pp} GPU(s) = {gpus} GPUs; the figures above are "
+            f"one DP rank's, as its vLLM log prints them: {held}. {layout.describe()[0].upper()}"
+            f"{layout.describe()[1:]}. Decode at batch b = b requests on every DP rank in the same step (MoE layers "
+            f"over all ranks' tokens; under EP the busiest rank's touched experts); time to first token as without "
+            f"DP / EP.")
 
 
 def legend(shown: list, columns: list = COLUMNS):
