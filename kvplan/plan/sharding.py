@@ -169,6 +169,8 @@ class MoeLayout:
         if self.ep > 1:
             return (f"EP {self.ep}: {self.local_experts} of {self.experts} routed experts whole on the busiest GPU, "
                     f"attention/shared experts/embeddings over TP {self.tp}, copied on the {self.dp} DP rank(s)")
+        if self.moe_tp == 1:  # FusedMoEParallelConfig.make: use_ep needs T x D > 1
+            return "one GPU holds every expert: expert parallelism changes nothing on a single rank"
         return f"routed experts split over TP {self.moe_tp} (T x D), the rest over TP {self.tp}"
 
 
