@@ -4,8 +4,9 @@ the CPU (no GPU, no weights): EngineArgs(tensor_parallel_size=T, data_parallel_s
 reporting T ranks and the DP group D ranks, at a chosen flattened rank (dp_rank x T + tp_rank), so FusedMoE's
 parallel config comes from its own FusedMoEParallelConfig.make (model_executor/layers/fused_moe/config.py) and its
 experts from determine_expert_map (fused_moe/expert_map_manager.py). Each record: the rank's parameters and bytes,
-split into the routed experts' own (fused_moe/routed_experts.py RoutedExperts; the router gate is apart) and the rest, plus what
-the first RoutedExperts reports (its moe_parallel_config sizes, local_num_experts, intermediate size a rank).
+split into the routed experts' own (fused_moe/routed_experts.py RoutedExperts; the router gate is apart) and the
+rest, plus what the first RoutedExperts reports (its moe_parallel_config sizes, local_num_experts, intermediate
+size a rank).
 
     HF_HUB_OFFLINE=1 /tmp/vllm-venv/bin/python benchmarks/vllm_reference/expert_parallel.py \
         --out tests/data/vllm_expert_parallel.json

@@ -114,11 +114,16 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
     chunk of tokens. With D > 1 data-parallel ranks (`moe`: sharding.MoeLayout) the MoE layers run on every DP
     rank's tokens: the default all2all backend (config/parallel.py all2all_backend "allgather_reducescatter", 0.32)
     all-gathers them before the experts (fused_moe/runner/moe_runner.py _maybe_dispatch, dispatch_router_logits),
-    and every DP rank's profile run is a dummy batch of max_num_batched_tokens, so the experts see D x tokens. That
-    backend keeps no workspace of its own (NCCL all-gather / reduce-scatter, no buffer before the KV cache)."""
-    gathered = tokens * moe.dp if moe is not None and spec.experts and moe.dp > 1 else tokens
+    and every DP rank's profile run is a dummy batch of max_num_batched_tokens (gpu_model_runner.py profile_run ->
+    _dummy_run(max_num_tokens) on every rank), so the experts see D x tokens, and the gathered hidden states are one
+    more D x tokens x hidden tensor (the router logits gathered beside them not counted). That backend keeps no
+    workspace of its own (device_communicators/all2all.py AgRsAll2AllManager: NCCL all-gather / reduce-scatter over
+    the DP group, or the EP group with sequence-parallel MoE; nothing allocated before the KV cache)."""
+    dp = moe.dp if moe is not None and spec.experts and moe.dp > 1 else 1
+    gathered = tokens * dp
     moe_tokens = min(gathered, rules.moe_chunk_tokens or gathered) if spec.experts else tokens
-    return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules, moe)
+    held = gathered * spec.hidden_size * DTYPE_BYTES[spec.dtype] if dp > 1 else 0
+    return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules, moe) + held
 
 
 MM_LIMIT_PER_PROMPT = 999  # V1's images a prompt when --limit-mm-per-prompt leaves the modality out

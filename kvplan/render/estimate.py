@@ -280,8 +280,8 @@ def parallel_line(p: Plan, spell=str) -> str:
     held = f"{p.total_concurrency:,} requests resident in all" if p.fits else "none resident"
     flags = ([f"{spell('dp')} {layout.dp}"] if layout.dp > 1 else []) + (
         [spell("enable_expert_parallel")] if layout.expert_parallel else [])
-    return (f"{' + '.join(flags)} (tp {p.tp}): {layout.dp} engine core(s) x {p.tp * p.pp} GPU(s) = {gpus} GPUs; the figures above are "
-            f"one DP rank's, as its vLLM log prints them: {held}. {layout.describe()[0].upper()}"
+    return (f"{' + '.join(flags)} (tp {p.tp}): {layout.dp} engine core(s) x {p.tp * p.pp} GPU(s) = {gpus} GPUs; "
+            f"the figures above are one DP rank's, as its vLLM log prints them: {held}. {layout.describe()[0].upper()}"
             f"{layout.describe()[1:]}. Decode at batch b = b requests on every DP rank in the same step (MoE layers "
             f"over all ranks' tokens; under EP the busiest rank's touched experts); time to first token as without "
             f"DP / EP.")
