@@ -74,7 +74,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              limit_mm_per_prompt=None, mm_encoder_tp_mode: Optional[str] = None,
              cpu_offload_gb: Optional[float] = None, num_gpu_blocks_override: Optional[int] = None,
              speculative_config=None, data_parallel_size: Optional[int] = None,
-             enable_expert_parallel: bool = False) -> list:
+             enable_expert_parallel: bool = False, enable_eplb: bool = False) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -85,10 +85,11 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     speculative_config (JSON text or a dict), data_parallel_size and enable_expert_parallel as vLLM's (each plan's
     figures are one DP rank's; Plan.total_concurrency the deployment's)."""
     from .commands.estimate import estimate as run
-    from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, encoder_tp_mode,
-                          gpu_blocks_override, media_limits, speculative_config as speculative)
+    from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
+                          encoder_tp_mode, gpu_blocks_override, media_limits, speculative_config as speculative)
     from .units import human_int
 
+    eplb(enable_eplb)
     auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in ("auto", "-1")
     contexts = None if max_model_len is None or auto_fit else _many(max_model_len, "context", tokens=True)
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
@@ -117,7 +118,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           skip_mm_profiling: bool = False, language_model_only: bool = False, limit_mm_per_prompt=None,
           mm_encoder_tp_mode: Optional[str] = None, cpu_offload_gb: Optional[float] = None,
           num_gpu_blocks_override: Optional[int] = None, speculative_config=None,
-          data_parallel_size: Optional[int] = None, enable_expert_parallel: bool = False) -> list:
+          data_parallel_size: Optional[int] = None, enable_expert_parallel: bool = False,
+          enable_eplb: bool = False) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine` as `kvplan estimate` takes it."""
     from .commands import check as run
@@ -132,7 +134,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     limit_mm_per_prompt=limit_mm_per_prompt, mm_encoder_tp_mode=mm_encoder_tp_mode,
                                     cpu_offload_gb=cpu_offload_gb, num_gpu_blocks_override=num_gpu_blocks_override,
                                     speculative_config=speculative_config, dp=data_parallel_size,
-                                    enable_expert_parallel=enable_expert_parallel or None)
+                                    enable_expert_parallel=enable_expert_parallel or None,
+                                    enable_eplb=enable_eplb or None)
     return run.check(deployments, spell=keyword).results
 
 

@@ -17,7 +17,7 @@ FLAGS = {
     "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
     "mm_encoder_tp_mode": "--mm-encoder-tp-mode", "cpu_offload_gb": "--cpu-offload-gb",
     "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
-    "dp": "--data-parallel-size", "enable_expert_parallel": "--enable-expert-parallel",
+    "dp": "--data-parallel-size", "enable_expert_parallel": "--enable-expert-parallel", "enable_eplb": "--enable-eplb",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -30,7 +30,7 @@ typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
-                       "dp", "enable_expert_parallel")
+                       "dp", "enable_expert_parallel", "enable_eplb")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -78,6 +78,7 @@ DP_HELP = ("As vLLM's --data-parallel-size (0.9+): engine replicas of TP GPUs ea
 EP_HELP = ("As vLLM's --enable-expert-parallel / -ep (0.9+): each of the TP x DP GPUs holds its share of the routed "
            "experts whole (experts / ranks, the first ranks one more); attention, shared experts and embeddings "
            "stay split over TP. vLLM refuses it on a model without experts.")
+EPLB_HELP = "As vLLM's --enable-eplb: refused, not modelled yet (redundant experts and EPLB's buffers)."
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

@@ -72,6 +72,20 @@ def data_parallel_size(value) -> Optional[int]:
     return number if number > 1 else None
 
 
+def enable_eplb(value) -> bool:
+    """vLLM's --enable-eplb: refused as not modelled (False passes). With it vLLM holds (E + redundant) / ep experts a
+    rank (fused_moe/layer.py: the sum must divide evenly) and builds EplbState at model load, before the KV cache is
+    sized (distributed/eplb/eplb_state.py: one MoE layer's local experts again as a transfer buffer, load windows,
+    int64 expert maps of 1,024 slots an expert), which kvplan has not held to vLLM's build yet."""
+    if value is False or value is None:
+        return False
+    if value is not True:
+        raise FieldError("enable_eplb", f"must be true or false, got {quote(value)}.")
+    raise FieldError("enable_eplb", "is not modelled yet: vLLM's EPLB adds redundant experts and load-balancing "
+                                    "buffers at model load that kvplan has not held to vLLM's build; plan without "
+                                    "it (its redundant experts add (E + R) / ep - E / ep experts a GPU).")
+
+
 def gpu_blocks_override(value) -> Optional[int]:
     """vLLM's --num-gpu-blocks-override: a whole number of blocks, 1 or more (config/cache.py CacheConfig takes an
     int); None when not given."""
