@@ -74,7 +74,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              limit_mm_per_prompt=None, mm_encoder_tp_mode: Optional[str] = None,
              cpu_offload_gb: Optional[float] = None, num_gpu_blocks_override: Optional[int] = None,
              speculative_config=None, data_parallel_size: Optional[int] = None,
-             enable_expert_parallel: bool = False, enable_eplb: bool = False) -> list:
+             enable_expert_parallel: bool = False, enable_eplb: bool = False, mm_processor_kwargs=None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -83,10 +83,12 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     language_model_only (no vision tower at all), limit_mm_per_prompt ('{"image": 0}', image=0 or a dict),
     mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU), num_gpu_blocks_override (blocks) and
     speculative_config (JSON text or a dict), data_parallel_size and enable_expert_parallel as vLLM's (each plan's
-    figures are one DP rank's; Plan.total_concurrency the deployment's)."""
+    figures are one DP rank's; Plan.total_concurrency the deployment's); mm_processor_kwargs (JSON text or a dict:
+    the Qwen-VL processors' size limits size the profile run's dummy image and video)."""
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
-                          encoder_tp_mode, gpu_blocks_override, media_limits, speculative_config as speculative)
+                          encoder_tp_mode, gpu_blocks_override, media_limits, mm_processor_kwargs as processor,
+                          speculative_config as speculative)
     from .units import human_int
 
     eplb(enable_eplb)
@@ -105,7 +107,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    encoder_tp_mode(mm_encoder_tp_mode), offload(cpu_offload_gb),
                                    num_gpu_blocks_override=gpu_blocks_override(num_gpu_blocks_override),
                                    speculative=speculative(speculative_config), dp=replicas(data_parallel_size),
-                                   enable_expert_parallel=_flag(enable_expert_parallel, "enable_expert_parallel")))
+                                   enable_expert_parallel=_flag(enable_expert_parallel, "enable_expert_parallel"),
+                                   mm_processor_kwargs=processor(mm_processor_kwargs)))
     return list(result.plans)
 
 
@@ -119,7 +122,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           mm_encoder_tp_mode: Optional[str] = None, cpu_offload_gb: Optional[float] = None,
           num_gpu_blocks_override: Optional[int] = None, speculative_config=None,
           data_parallel_size: Optional[int] = None, enable_expert_parallel: bool = False,
-          enable_eplb: bool = False) -> list:
+          enable_eplb: bool = False, mm_processor_kwargs=None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine` as `kvplan estimate` takes it."""
     from .commands import check as run
@@ -135,7 +138,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     cpu_offload_gb=cpu_offload_gb, num_gpu_blocks_override=num_gpu_blocks_override,
                                     speculative_config=speculative_config, dp=data_parallel_size,
                                     enable_expert_parallel=enable_expert_parallel or None,
-                                    enable_eplb=enable_eplb or None)
+                                    enable_eplb=enable_eplb or None, mm_processor_kwargs=mm_processor_kwargs)
     return run.check(deployments, spell=keyword).results
 
 

@@ -631,7 +631,7 @@ def test_qwen_vl_towers_serve_video_too():
     image=0 keeps the tower and its dummy video (4 frames, 131,072 patches); video=0 profiles its largest image
     instead, 16,384 tokens of 4 patches: 65,536 x (33,484 + 2,352 + 160) = 2,359,033,856 bytes; both 0 load no
     tower (676,550,144 bf16 parameters fewer, the count vLLM's own module gives) and profile none. Qwen3-VL with
-    image=0 is profiled on its dummy video, which kvplan does not model, and says so."""
+    image=0 is profiled on its dummy video (test_qwen3_vl_profiles_its_dummy_video_without_images)."""
     config = _qwen_config("qwen2_5_vl")
     args = (config, "--gpu", "h200", "--max-model-len", "32768")
     full = _terms(*args)
@@ -648,7 +648,7 @@ def test_qwen_vl_towers_serve_video_too():
     assert "vision tower" not in neither["profile_peak"]["source"]
     assert neither["profile_peak"]["bytes"] == _terms(*args, "--language-model-only")["profile_peak"]["bytes"]
     qwen3 = _peak(_qwen_config("qwen3_vl"), "--gpu", "h200", "--limit-mm-per-prompt", '{"image": 0, "video": 1}')
-    assert "profiled on its dummy video, which kvplan does not model" in qwen3["source"]
+    assert "vision tower over 1 videos x 49152 patches (2 frames of 4096 x 3072 pixels" in qwen3["source"]
 
 
 def test_media_limits_read_every_form():

@@ -10,6 +10,7 @@ import typer
 
 from ..errors import FieldError, KvplanError
 from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
+                    MM_PROCESSOR_KWARGS_HELP,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_HELP, GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
@@ -64,6 +65,7 @@ LANGUAGE_MODEL_ONLY = typer.Option(False, "--language-model-only", help=LANGUAGE
 LIMIT_MM_PER_PROMPT = typer.Option(None, "--limit-mm-per-prompt", help=LIMIT_MM_HELP)
 MM_ENCODER_TP_MODE = typer.Option(None, "--mm-encoder-tp-mode", help=MM_ENCODER_TP_HELP)
 CPU_OFFLOAD_GB = typer.Option(None, "--cpu-offload-gb", help=CPU_OFFLOAD_HELP)
+MM_PROCESSOR_KWARGS = typer.Option(None, "--mm-processor-kwargs", help=MM_PROCESSOR_KWARGS_HELP)
 NUM_GPU_BLOCKS_OVERRIDE = typer.Option(None, "--num-gpu-blocks-override", help=GPU_BLOCKS_OVERRIDE_HELP)
 SPECULATIVE_CONFIG = typer.Option(None, "--speculative-config", help=SPECULATIVE_HELP)
 DATA_PARALLEL_SIZE = typer.Option(None, "-dp", "--data-parallel-size", "--dp", help=DP_HELP)
@@ -136,6 +138,7 @@ def estimate(
     limit_mm_per_prompt: Optional[str] = LIMIT_MM_PER_PROMPT,
     mm_encoder_tp_mode: Optional[str] = MM_ENCODER_TP_MODE,
     cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
+    processor_kwargs: Optional[str] = MM_PROCESSOR_KWARGS,
     gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
     speculative: Optional[str] = SPECULATIVE_CONFIG,
     dp: Optional[str] = DATA_PARALLEL_SIZE,
@@ -151,7 +154,7 @@ def estimate(
     lists sweep."""
     from ..commands.estimate import estimate as run
     from ..engines import (EngineFlags, cpu_offload_gb, data_parallel_size, enable_eplb, encoder_tp_mode,
-                           gpu_blocks_override, media_limits, speculative_config)
+                           gpu_blocks_override, media_limits, mm_processor_kwargs, speculative_config)
     from ..render import check_format
     from ..units import human_int
 
@@ -173,7 +176,8 @@ def estimate(
                                        encoder_tp_mode(mm_encoder_tp_mode), cpu_offload_gb(cpu_offload),
                                        num_gpu_blocks_override=gpu_blocks_override(gpu_blocks),
                                        speculative=speculative_config(speculative), dp=data_parallel_size(dp),
-                                       enable_expert_parallel=expert_parallel))
+                                       enable_expert_parallel=expert_parallel,
+                                       mm_processor_kwargs=mm_processor_kwargs(processor_kwargs)))
     show(result, fmt, chart=chart)
 
 
@@ -205,7 +209,8 @@ def check(
                                        "kv_dtype, min_concurrency, revision, engine, enforce_eager, "
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
-                                       "speculative_config, dp, enable_expert_parallel, enable_eplb). See "
+                                       "speculative_config, dp, enable_expert_parallel, enable_eplb, "
+                                       "mm_processor_kwargs). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -228,6 +233,7 @@ def check(
     limit_mm_per_prompt: Optional[str] = LIMIT_MM_PER_PROMPT,
     mm_encoder_tp_mode: Optional[str] = MM_ENCODER_TP_MODE,
     cpu_offload: Optional[str] = CPU_OFFLOAD_GB,
+    processor_kwargs: Optional[str] = MM_PROCESSOR_KWARGS,
     gpu_blocks: Optional[str] = NUM_GPU_BLOCKS_OVERRIDE,
     speculative: Optional[str] = SPECULATIVE_CONFIG,
     dp: Optional[str] = DATA_PARALLEL_SIZE,
@@ -254,7 +260,8 @@ def check(
                    mm_encoder_tp_mode=mm_encoder_tp_mode, cpu_offload_gb=cpu_offload,
                    num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
                    speculative_config=speculative, dp=data_parallel_size(dp),
-                   enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None)
+                   enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
+                   mm_processor_kwargs=processor_kwargs)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

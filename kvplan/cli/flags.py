@@ -18,6 +18,7 @@ FLAGS = {
     "mm_encoder_tp_mode": "--mm-encoder-tp-mode", "cpu_offload_gb": "--cpu-offload-gb",
     "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
     "dp": "--data-parallel-size", "enable_expert_parallel": "--enable-expert-parallel", "enable_eplb": "--enable-eplb",
+    "mm_processor_kwargs": "--mm-processor-kwargs",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -30,7 +31,7 @@ typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
-                       "dp", "enable_expert_parallel", "enable_eplb")
+                       "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -62,6 +63,10 @@ LIMIT_MM_HELP = ("As vLLM's --limit-mm-per-prompt ('{\"image\": 2, \"video\": 0}
 MM_ENCODER_TP_HELP = ("As vLLM's --mm-encoder-tp-mode (0.10.2+): weights (the vision tower split over the TP ranks, "
                       "the default) or data (every rank holds the whole tower and runs its share of the images; "
                       "Llama 4 and the Qwen VL models, others fall back to weights).")
+MM_PROCESSOR_KWARGS_HELP = ("As vLLM's --mm-processor-kwargs (JSON, e.g. '{\"max_pixels\": 1003520}'): the Qwen-VL "
+                             "processors' size limits (max_pixels, min_pixels, size.longest_edge / shortest_edge, "
+                             "flat or under images_kwargs / videos_kwargs) size the profile run's dummy image and "
+                             "video; other keys reach only the processor, so they change nothing here.")
 CPU_OFFLOAD_HELP = ("As vLLM's --cpu-offload-gb (0.5.3+): GiB of each GPU's decoder-layer weights held in CPU "
                     "memory, which the KV cache gains (Model Runner V2 before 0.28 ignores it); decode times do "
                     "not count reading them back.")

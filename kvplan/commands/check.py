@@ -92,7 +92,8 @@ def _engine(dep: Deployment):
                                               dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode, dep.cpu_offload_gb,
                                               num_gpu_blocks_override=dep.num_gpu_blocks_override,
                                               speculative=dep.speculative_config, dp=dep.dp,
-                                              enable_expert_parallel=dep.enable_expert_parallel))
+                                              enable_expert_parallel=dep.enable_expert_parallel,
+                                              mm_processor_kwargs=dep.mm_processor_kwargs))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

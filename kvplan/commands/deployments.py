@@ -24,7 +24,7 @@ REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                  "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
-                 "enable_expert_parallel", "enable_eplb")
+                 "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -56,6 +56,7 @@ class Deployment:
     dp: Optional[int] = None  # vLLM's --data-parallel-size (None: 1)
     enable_expert_parallel: bool = False  # vLLM's --enable-expert-parallel
     enable_eplb: bool = False  # vLLM's --enable-eplb: refused as not modelled (engines.enable_eplb)
+    mm_processor_kwargs: Optional[object] = None  # vLLM's --mm-processor-kwargs (engines.ProcessorKwargs)
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -139,6 +140,12 @@ def _eplb(value) -> bool:
     return enable_eplb(_flag("enable_eplb")(value))
 
 
+def _processor_kwargs(value):
+    from ..engines import mm_processor_kwargs
+
+    return mm_processor_kwargs(value)
+
+
 def _speculative(value):
     from ..engines import speculative_config
 
@@ -168,6 +175,7 @@ VALIDATORS = {
     "dp": _dp,
     "enable_expert_parallel": _flag("enable_expert_parallel"),
     "enable_eplb": _eplb,
+    "mm_processor_kwargs": _processor_kwargs,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,

@@ -32,6 +32,7 @@ class EngineFlags:
     speculative: Optional[object] = None  # --speculative-config: vllm_speculative.Speculative (0.32 rules)
     dp: Optional[int] = None  # --data-parallel-size: engine cores of T GPUs each (None: 1)
     enable_expert_parallel: bool = False  # --enable-expert-parallel: routed experts whole, over T x D ranks
+    mm_processor_kwargs: Optional["ProcessorKwargs"] = None  # --mm-processor-kwargs: the Qwen-VL dummy items' size
 
     def moe_layout(self, spec, tp: int, version: Optional[tuple] = None):
         """The routed experts on one GPU under these flags (plan/sharding.py moe_layout, the rule's one place)."""
@@ -161,6 +162,75 @@ def media_limits(value) -> Optional[MediaLimits]:
     except (ValueError, TypeError):
         raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0,video=0 (a "
                                                 f"count of 0 or more a modality), got {quote(value)}.") from None
+
+
+# vLLM 0.32 multimodal/processing/context.py get_merged_mm_kwargs: flat kwargs go to every processor scope whose
+# processor takes them, a scope's own value winning; the Qwen-VL image and video processors both take these
+QWEN_SIZE_KEYS = ("size", "min_pixels", "max_pixels")
+SCOPES = {"image": "images_kwargs", "video": "videos_kwargs"}
+EDGES = {"min_pixels": "shortest_edge", "max_pixels": "longest_edge"}
+
+
+@dataclass(frozen=True)
+class ProcessorKwargs:
+    """vLLM's --mm-processor-kwargs as its Qwen-VL dummy items read them (qwen2_vl.py _get_vision_size over the
+    images' and videos' scopes; get_image_size_with_most_features, get_max_video_tokens, qwen3_vl.py
+    get_dummy_mm_data): each modality's size edges, (modality, ((edge, pixels), ...)) pairs. Other keys (fps,
+    num_frames, do_sample_frames, ...) reach the HF processor but not the dummy items' size, so kvplan ignores them."""
+
+    sizes: tuple = ()
+    text: str = ""  # the size keys as given, for the budget line
+
+    def size(self, modality: str, default: tuple) -> tuple:
+        """(shortest_edge, longest_edge) for `modality`, over the processor's own `default`."""
+        edges = dict(dict(self.sizes).get(modality, ()))
+        return edges.get("shortest_edge", default[0]), edges.get("longest_edge", default[1])
+
+
+def _scope_size(kwargs: dict, scope: str) -> tuple:
+    """A scope's size edges as vLLM resolves them: the scope's size over the flat one (merged key by key), then
+    min_pixels / max_pixels over the shortest / longest edge (qwen2_vl.py _get_vision_size)."""
+    own = kwargs.get(scope) or {}
+    if not isinstance(own, dict):
+        raise ValueError
+    merged = {}
+    for key in QWEN_SIZE_KEYS:
+        flat, scoped = kwargs.get(key), own.get(key)
+        if isinstance(flat, dict) and isinstance(scoped, dict):
+            merged[key] = {**flat, **scoped}
+        else:
+            merged[key] = scoped if key in own else flat
+    size = merged["size"] if isinstance(merged["size"], dict) else {}
+    if merged["size"] is not None and not isinstance(merged["size"], dict):
+        raise ValueError
+    edges = {edge: size[edge] for edge in ("shortest_edge", "longest_edge") if size.get(edge) is not None}
+    edges.update({EDGES[key]: merged[key] for key in EDGES if merged[key] is not None})
+    for pixels in edges.values():
+        if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels <= 0:
+            raise ValueError
+    return tuple(sorted(edges.items()))
+
+
+def mm_processor_kwargs(value) -> Optional[ProcessorKwargs]:
+    """vLLM's --mm-processor-kwargs: a JSON object ('{"max_pixels": 1003520}') or a deployments file's mapping;
+    None when not given. Pixel counts must be whole numbers above 0."""
+    import json
+
+    if value is None:
+        return None
+    try:
+        kwargs = value if isinstance(value, dict) else json.loads(str(value))
+        if not isinstance(kwargs, dict):
+            raise ValueError
+        sizes = tuple((m, edges) for m, edges in ((m, _scope_size(kwargs, s)) for m, s in SCOPES.items()) if edges)
+    except (ValueError, TypeError, RecursionError):
+        raise FieldError("mm_processor_kwargs", f"must be vLLM's form, a JSON object such as '{{\"max_pixels\": "
+                                                f"1003520}}' (pixel counts whole numbers above 0), got "
+                                                f"{quote(value)}.") from None
+    said = {k: v for k, v in kwargs.items() if k in QWEN_SIZE_KEYS}
+    said.update({s: {k: v for k, v in kwargs[s].items() if k in QWEN_SIZE_KEYS} for s in SCOPES.values()
+                 if isinstance(kwargs.get(s), dict) and set(kwargs[s]) & set(QWEN_SIZE_KEYS)})
+    return ProcessorKwargs(sizes, json.dumps(said, separators=(", ", ": ")))
 
 
 def get_engine(name, flags: EngineFlags = EngineFlags()):

@@ -198,7 +198,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         weights, weights_source = offloaded_weights(spec, tp, stage, weights, weights_source, flags.cpu_offload_gb,
                                                     runner)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
-                                     data_parallel, layout)
+                                     data_parallel, layout, flags.mm_processor_kwargs)
     if spec.draft is not None:
         weights, weights_source, peak, peak_source = with_drafter(spec, tp, settings, rules, weights, weights_source,
                                                                   peak, peak_source)

@@ -13,7 +13,7 @@ from ..model.precision import DTYPE_BYTES
 from ..model.tensors import NON_GATED_MLP
 from ..plan.budget import qkv_width
 from ..plan.catalog import DEFAULT_SM_COUNT, sm_count
-from . import MediaLimits
+from . import MediaLimits, ProcessorKwargs
 from .vllm import format_gib
 from .vllm_runner import Runner, is_rocm
 from .vllm_versions import Behaviour
@@ -145,7 +145,8 @@ def tower_data_parallel(spec, mode) -> bool:
 
 
 def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
-                 limits: Optional[MediaLimits] = None, data_parallel: bool = False) -> Optional[tuple]:
+                 limits: Optional[MediaLimits] = None, data_parallel: bool = False,
+                 processor_kwargs: Optional[ProcessorKwargs] = None) -> Optional[tuple]:
     """(peak, held, source) of the profile's vision-tower pass, or None where there is none: the tower's own peak,
     and what stays allocated through the text forward after it (the encoder cache). vLLM 0.32
     (multimodal/encoder_budget.py MultiModalBudget, v1/core/encoder_cache_manager.py compute_mm_encoder_budget; the
@@ -160,7 +161,9 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
     (a second copy of the pixel values) and each rank runs ceil(tiles / tp) of them through the whole tower; Qwen's
     items are shared whole (VisionEncoder.profiled: Qwen2-VL's and Qwen2.5-VL's are dummy videos). The modality
     profiled is the one of the most tokens an item among those not limited to 0 (encoder_budget.py
-    get_modality_with_max_tokens over the active modalities)."""
+    get_modality_with_max_tokens over the active modalities). --mm-processor-kwargs sizes the Qwen-VL dummy items
+    (VisionEncoder.with_processor_kwargs: vLLM's ProcessingInfo reads the merged kwargs, context.py
+    get_merged_mm_kwargs)."""
     enc = spec.vision_encoder
     first = stage is None or stage.index == 0  # V2 gates it to the first pipeline stage; V1's runs on every stage
     if skip or not spec.multimodal or not runner.encoder_profiled or (runner.name == "V2" and not first):
@@ -169,14 +172,10 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
         return 0, 0, ("a multimodal architecture whose vision tower's profile pass is not modelled (Gemma 3's, "
                       "Llama 4's, Mistral 3's and the Qwen-VL towers' are)")
     limits = limits or MediaLimits()
-    if limits.image == 0 and "video" in enc.modalities and not enc.video_frames:  # Qwen3-VL: its image (the item
-        # of more tokens) shut, vLLM profiles its dummy video instead
-        return 0, 0, ("a vision tower profiled on its dummy video, which kvplan does not model (its image is: "
-                      "--limit-mm-per-prompt image above 0)")
     width = DTYPE_BYTES[spec.dtype]
-    video = bool(enc.video_frames) and limits.video != 0
-    enc = enc.profiled(settings.max_model_len) if video else enc
-    limit = limits.video if video else limits.image
+    enc = enc.with_processor_kwargs(processor_kwargs).profiled(settings.max_model_len, limits.image != 0,
+                                                               limits.video != 0)
+    limit = limits.video if enc.item == "videos" else limits.image
     t = enc.tokens_per_item
     per_prompt = max(1, min(limit or MM_LIMIT_PER_PROMPT, settings.max_model_len // t))
     images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * per_prompt))
@@ -206,7 +205,7 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
                  gpu=None, mm_limits: Optional[MediaLimits] = None, data_parallel: bool = False,
-                 layout=None) -> tuple:
+                 layout=None, processor_kwargs: Optional[ProcessorKwargs] = None) -> tuple:
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if spec.experts and layout is not None and not layout.default:
@@ -224,7 +223,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     sampler = sampler if last else 0
     source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "
               f"{format_gib(sampler)} GiB")
-    encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, mm_limits, data_parallel)
+    encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, mm_limits, data_parallel, processor_kwargs)
     if encoder is None:
         return max(forward, sampler), f"max({source})"
     peak, held, how = encoder

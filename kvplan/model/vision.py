@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from ..errors import KvplanError, quote
+from ..errors import FieldError, KvplanError, quote
 from .config import Config
 from .tensors import Tensor
 
@@ -235,16 +235,99 @@ LLAMA4_MAX_TILES = 16
 LLAMA4_PIXEL_SHUFFLE = 0.5  # Llama4VisionConfig pixel_shuffle_ratio
 
 
-# The Qwen-VL image processors' largest image (qwen2_vl.py get_image_size_with_most_features reads the processor's
-# size.longest_edge / max_pixels from preprocessor_config.json, which kvplan does not read): the public checkpoints'
-# values, 16,384 merged tokens each. Qwen2-VL-*-Instruct and Qwen2.5-VL-*-Instruct: max_pixels 12,845,056 (16,384 x
-# 28^2; transformers' Qwen2VLImageProcessor class default, image_processing_qwen2_vl.py size, is 28 x 28 x 1280);
-# Qwen3-VL and Qwen3.5: size.longest_edge 16,777,216 (16,384 x 32^2).
+# The Qwen-VL processors' size limits, (shortest_edge, longest_edge) in pixels, as the public checkpoints publish
+# them (preprocessor_config.json, video_preprocessor_config.json; kvplan reads neither, --mm-processor-kwargs overrides
+# them). Qwen2-VL-*-Instruct and Qwen2.5-VL-*-Instruct: min_pixels 3,136, max_pixels 12,845,056 (16,384 x 28^2;
+# transformers' class default is 28 x 28 x 1280), which vLLM applies to videos too (qwen2_vl.py _get_vision_info
+# sizes both by the image processor's size); Qwen3-VL and Qwen3.5: images 65,536 to 16,777,216 (16,384 x 32^2),
+# videos 4,096 to 25,165,824 over their 2 frames (qwen3_vl.py reads the video processor's own size).
 QWEN2_VL_MAX_PIXELS = 12_845_056
+QWEN2_VL_PIXELS = (3_136, QWEN2_VL_MAX_PIXELS)
 QWEN3_VL_MAX_PIXELS = 16_777_216
+QWEN3_VL_PIXELS = (65_536, QWEN3_VL_MAX_PIXELS)
+QWEN3_VL_VIDEO_PIXELS = (4_096, 25_165_824)
 # qwen2_vl.py _MAX_FRAMES_PER_VIDEO (vLLM 0.11.0 on; 16 before): the dummy video's frames at most
 QWEN2_VL_MAX_FRAMES = 14
+QWEN3_VL_VIDEO_FRAMES = 2  # qwen3_vl.py Qwen3VLDummyInputsBuilder.get_dummy_mm_data: "treat videos as special images"
 QWEN_HEADS = 16  # transformers' Qwen2VLVisionConfig, Qwen2_5_VLVisionConfig and Qwen3VLVisionConfig num_heads
+
+
+def _smart_resize(height: int, width: int, unit: int, size: tuple, frames: int = 1, temporal: int = 1) -> tuple:
+    """transformers' Qwen2-VL smart_resize (image_processing_qwen2_vl.py; Qwen3-VL's video form,
+    video_processing_qwen3_vl.py, counts the frames, rounded to the temporal patch, in the pixels): each side a
+    multiple of `unit`, the pixels within size's (shortest_edge, longest_edge). (height, width) in pixels."""
+    low, high = size
+    frames_bar = max(round(frames / temporal), 1) * temporal if temporal > 1 else 1
+    h_bar, w_bar = round(height / unit) * unit, round(width / unit) * unit
+    if frames_bar * h_bar * w_bar > high:
+        beta = math.sqrt(frames * height * width / high) if temporal > 1 else math.sqrt(height * width / high)
+        h_bar, w_bar = (max(unit, math.floor(height / beta / unit) * unit),
+                        max(unit, math.floor(width / beta / unit) * unit))
+    elif frames_bar * h_bar * w_bar < low:
+        beta = math.sqrt(low / (frames * height * width)) if temporal > 1 else math.sqrt(low / (height * width))
+        h_bar, w_bar = math.ceil(height * beta / unit) * unit, math.ceil(width * beta / unit) * unit
+    return h_bar, w_bar
+
+
+@dataclass(frozen=True)
+class QwenProcessor:
+    """What vLLM sizes a Qwen-VL tower's dummy items by (qwen2_vl.py / qwen3_vl.py Qwen2VLProcessingInfo,
+    Qwen3VLProcessingInfo and their DummyInputsBuilders): the tower's patch geometry from config.json and the
+    processor's size limits for images and videos, (shortest_edge, longest_edge) pixels."""
+
+    qwen3: bool
+    patch: int
+    merge: int
+    temporal: int
+    channels: int
+    image: tuple
+    video: tuple
+    said: str = ""  # --mm-processor-kwargs as given, where they set the limits (else the published ones)
+
+    def source(self, modality: str) -> str:
+        """Where `modality`'s limits come from, for the budget line."""
+        if self.said:
+            return self.said
+        if not self.qwen3:
+            return f"the processor's max_pixels {self.image[1]} assumed"
+        if modality == "video":
+            return f"the video processor's size.longest_edge {self.video[1]} assumed"
+        return f"the processor's size.longest_edge {self.image[1]} assumed"
+
+    def _item(self, grid_h: int, grid_w: int, steps: int = 1) -> tuple:
+        """(tokens, patches, pixel values) of an item of `steps` temporal patches of grid_h x grid_w patches."""
+        patches = steps * grid_h * grid_w
+        return patches // self.merge ** 2, patches, patches * self.channels * self.temporal * self.patch ** 2
+
+    def largest_image(self, longest: int) -> tuple:
+        """qwen2_vl.py get_image_size_with_most_features: (width, height) in pixels."""
+        _, width, height = _qwen_largest_image(self.patch, self.merge, longest)
+        return width, height
+
+    def image_item(self) -> tuple:
+        """The dummy image, resized as the processor does (get_num_image_tokens): (tokens, patches, pixel values,
+        width, height)."""
+        width, height = self.largest_image(self.image[1])
+        h, w = _smart_resize(height, width, self.patch * self.merge, self.image)
+        return (*self._item(h // self.patch, w // self.patch), w, h)
+
+    def video_item(self, max_model_len: int) -> tuple:
+        """The dummy video: (tokens, patches, pixel values, frames, width, height). Qwen2-VL's (qwen2_vl.py
+        get_num_frames_with_most_features, _get_max_video_frames): frames of the largest image, each resized by
+        the videos' size limits, as many as max_model_len holds up to 14 (one at least), padded to whole temporal
+        patches. Qwen3-VL's (qwen3_vl.py get_dummy_mm_data): 2 frames of the largest image under half the videos'
+        longest_edge (a temporal patch), resized over both frames."""
+        if self.qwen3:
+            width, height = self.largest_image(self.video[1] // self.temporal)
+            frames = QWEN3_VL_VIDEO_FRAMES
+            h, w = _smart_resize(height, width, self.patch * self.merge, self.video, frames, self.temporal)
+        else:
+            width, height = self.largest_image(self.image[1])
+            h, w = _smart_resize(height, width, self.patch * self.merge, self.video)
+            step = self._item(h // self.patch, w // self.patch)[0]
+            frames = min(QWEN2_VL_MAX_FRAMES, self.temporal * (max_model_len // step)) or 1
+        steps = -(-frames // self.temporal)
+        return (*self._item(h // self.patch, w // self.patch, steps), frames, w, h)
 
 
 @dataclass(frozen=True)
@@ -253,9 +336,8 @@ class VisionEncoder:
     tiles of patches through a pre-norm encoder of hidden / intermediate width, then `tokens_per_item`
     language-model embeddings. Gemma 3 (SigLIP): one 896-pixel crop an image (pan-and-scan is off by default in
     vLLM's Gemma3 processor). Llama 4: the tallest image, 16 tiles and the global tile, of 577 patches (the class
-    token among them) each. Qwen: the processor's largest image (QWEN*_MAX_PIXELS), or for Qwen2-VL and Qwen2.5-VL
-    the dummy video, whose items hold at least as many tokens (`video_frames`; vLLM profiles the modality of the
-    most tokens an item, the video on a tie: encoder_budget.py get_modality_with_max_tokens)."""
+    token among them) each. Qwen: the processor's largest image (QWEN*_PIXELS), or its dummy video where that holds
+    more tokens an item (`processor`, `profiled`; Qwen2-VL's and Qwen2.5-VL's at the processor's own limits)."""
 
     family: str  # "siglip" | "llama4" | "pixtral" | "qwen2_vl" | "qwen2_5_vl" | "qwen3_vl": the peak's layer
     tokens_per_item: int
@@ -268,10 +350,9 @@ class VisionEncoder:
     merge: int = 1  # qwen: the merger's spatial merge (merge^2 patches a token)
     deepstack_width: int = 0  # qwen3_vl: the deepstack mergers' outputs a token, held to the end of the pass
     embed_copies: int = 1  # qwen3_vl: a token's embeddings (the merger's and each deepstack merger's)
-    video_frames: int = 0  # qwen2_vl, qwen2_5_vl: the dummy video's frames at most (0: images are profiled)
-    temporal: int = 1  # qwen: frames a temporal patch
     item: str = "images"
     assumed: str = ""  # the processor limit kvplan assumes, for the budget line
+    processor: Optional[QwenProcessor] = None  # qwen: what sizes the dummy image and video
 
     @property
     def modalities(self) -> tuple:
@@ -279,17 +360,36 @@ class VisionEncoder:
         (interfaces.py _mark_tower_model: the Qwen-VL classes mark theirs for image and video)."""
         return ("image", "video") if self.family.startswith("qwen") else ("image",)
 
-    def profiled(self, max_model_len: int) -> "VisionEncoder":
-        """The item as the profile run builds it. Qwen2-VL's dummy video (qwen2_vl.py
-        get_num_frames_with_most_features, vLLM 0.11 on): the most frames, up to 14, whose tokens fit in
-        max_model_len (one frame at least), a temporal patch of frames each the largest image's tokens."""
-        if not self.video_frames:
+    def with_processor_kwargs(self, kwargs) -> "VisionEncoder":
+        """The tower under vLLM's --mm-processor-kwargs (engines.ProcessorKwargs: the size limits its images' and
+        videos' kwargs resolve to); only the Qwen-VL dummy items read them."""
+        if self.processor is None or kwargs is None or not kwargs.sizes:
             return self
-        frames = min(self.video_frames, self.temporal * (max_model_len // self.tokens_per_item)) or 1
-        steps = -(-frames // self.temporal)
-        return replace(self, tokens_per_item=steps * self.tokens_per_item,
-                       patches_per_item=steps * self.patches_per_item, pixels_per_item=steps * self.pixels_per_item,
-                       item="videos", assumed=f"{frames} frames of {self.assumed}")
+        image, video = kwargs.size("image", self.processor.image), kwargs.size("video", self.processor.video)
+        if (image, video) == (self.processor.image, self.processor.video):
+            return self
+        processor = replace(self.processor, image=image, video=video, said=f"--mm-processor-kwargs {kwargs.text}")
+        unit = (processor.patch * processor.merge) ** 2
+        if min(image[1], video[1] // processor.temporal if processor.qwen3 else video[1]) < unit:
+            raise FieldError("mm_processor_kwargs", f"leaves no image: the longest edge (max_pixels) must be at "
+                                                    f"least {unit} pixels (one {processor.patch * processor.merge}-"
+                                                    f"pixel square), got {kwargs.text}.")
+        tokens, patches, pixels, width, height = processor.image_item()
+        return replace(self, tokens_per_item=tokens, patches_per_item=patches, pixels_per_item=pixels,
+                       processor=processor, assumed=f"{width} x {height} pixels: {processor.source('image')}")
+
+    def profiled(self, max_model_len: int, image: bool = True, video: bool = True) -> "VisionEncoder":
+        """The item the profile run builds: of the modality of the most tokens an item among those not limited
+        to 0, the video on a tie (encoder_budget.py get_modality_with_max_tokens); Qwen-VL's dummy video
+        (QwenProcessor.video_item) beside its image. Qwen2-VL's video holds at least the image's tokens."""
+        if self.processor is None or not video:
+            return self
+        tokens, patches, pixels, frames, width, height = self.processor.video_item(max_model_len)
+        if image and tokens < self.tokens_per_item:
+            return self
+        return replace(self, tokens_per_item=tokens, patches_per_item=patches, pixels_per_item=pixels,
+                       item="videos",
+                       assumed=f"{frames} frames of {width} x {height} pixels: {self.processor.source('video')}")
 
     def peak_bytes_per_patch(self, width: int, tp: int) -> int:
         """The bytes a patch holds at the tower's peak, in the model dtype (`width` bytes a value) and TP degree
@@ -359,15 +459,16 @@ def _qwen_largest_image(patch: int, merge: int, max_pixels: int) -> tuple:
 
 
 def _qwen_encoder(cfg: Config) -> Optional[VisionEncoder]:
-    """The Qwen towers' profile item: the largest image of the processor's published limit (QWEN*_MAX_PIXELS),
-    patches of temporal x patch x patch pixels (an image is its frame repeated), merge x merge patches a token."""
+    """The Qwen towers' profile item: the largest image of the processor's published limits (QWEN*_PIXELS),
+    patches of temporal x patch x patch pixels (an image is its frame repeated), merge x merge patches a token;
+    the dummy video beside it (QwenProcessor)."""
     if _is_qwen3_vl(cfg):
-        family, v, max_pixels = "qwen3_vl", _vision_config(cfg, QWEN3_VL_DEFAULTS), QWEN3_VL_MAX_PIXELS
+        family, v, sizes = "qwen3_vl", _vision_config(cfg, QWEN3_VL_DEFAULTS), (QWEN3_VL_PIXELS, QWEN3_VL_VIDEO_PIXELS)
         hidden, inter = v.int("vision_config.hidden_size"), v.int("vision_config.intermediate_size")
         channels = v.int("vision_config.in_channels")
     elif _is_qwen2_5_vl(cfg) or _is_qwen2_vl(cfg):
         family = "qwen2_5_vl" if _is_qwen2_5_vl(cfg) else "qwen2_vl"
-        v, max_pixels = _vision_config(cfg, QWEN2_VL_DEFAULTS), QWEN2_VL_MAX_PIXELS
+        v, sizes = _vision_config(cfg, QWEN2_VL_DEFAULTS), (QWEN2_VL_PIXELS, QWEN2_VL_PIXELS)
         if family == "qwen2_vl":
             hidden, inter = v.int("vision_config.embed_dim"), _qwen2_vl_intermediate(v)
         else:
@@ -375,18 +476,17 @@ def _qwen_encoder(cfg: Config) -> Optional[VisionEncoder]:
         channels = v.int("vision_config.in_chans")
     else:
         return None
-    patch, merge = v.int("vision_config.patch_size"), v.int("vision_config.spatial_merge_size")
-    temporal = v.int("vision_config.temporal_patch_size")
-    tokens, width, height = _qwen_largest_image(patch, merge, max_pixels)
+    merge = v.int("vision_config.spatial_merge_size")
+    processor = QwenProcessor(family == "qwen3_vl", v.int("vision_config.patch_size"), merge,
+                              v.int("vision_config.temporal_patch_size"), channels, *sizes)
+    tokens, patches, pixels, width, height = processor.image_item()
     deepstack = len(_deepstack(v)) if family == "qwen3_vl" else 0
     out = v.int("vision_config.out_hidden_size") if deepstack else 0
-    limit = "size.longest_edge" if family == "qwen3_vl" else "max_pixels"
-    return VisionEncoder(family, tokens_per_item=tokens, patches_per_item=tokens * merge * merge,
-                         pixels_per_item=tokens * merge * merge * channels * temporal * patch * patch, hidden=hidden,
-                         intermediate=inter, head_dim=hidden // v.int("vision_config.num_heads", default=QWEN_HEADS),
-                         merge=merge, deepstack_width=deepstack * out, embed_copies=1 + deepstack,
-                         video_frames=0 if family == "qwen3_vl" else QWEN2_VL_MAX_FRAMES, temporal=temporal,
-                         assumed=f"{width} x {height} pixels: the processor's {limit} {max_pixels} assumed")
+    return VisionEncoder(family, tokens_per_item=tokens, patches_per_item=patches, pixels_per_item=pixels,
+                         hidden=hidden, intermediate=inter,
+                         head_dim=hidden // v.int("vision_config.num_heads", default=QWEN_HEADS), merge=merge,
+                         deepstack_width=deepstack * out, embed_copies=1 + deepstack, processor=processor,
+                         assumed=f"{width} x {height} pixels: {processor.source('image')}")
 
 
 def vision_encoder(cfg: Config) -> Optional[VisionEncoder]:
