@@ -141,3 +141,30 @@ def test_the_api_takes_it():
     (result,) = api.check(_qwen_config("qwen2_5_vl"), tensor_parallel_size=1, gpu="h200",
                           mm_processor_kwargs='{"max_pixels": 1003520}')
     assert result["max_concurrency"] == 16
+
+
+def test_the_dummy_items_are_what_vllms_own_processing_info_makes():
+    """tests/data/vllm_qwen_processor_kwargs.json (benchmarks/vllm_reference/qwen_processor_kwargs.py): vLLM
+    0.32.0's Qwen2VLProcessingInfo (Qwen2.5-VL-7B) and Qwen3VLProcessingInfo with Qwen3VLDummyInputsBuilder
+    (Qwen3-VL-4B) under ten --mm-processor-kwargs, vLLM's own merge and routing: the largest image (size and
+    tokens), the dummy video (frames, processed size, tokens), and the modality profiled (the most tokens an
+    item, the video on a tie) at 128K, 32K and 8K tokens; kvplan's items match every one."""
+    from pathlib import Path
+
+    from kvplan.engines import mm_processor_kwargs
+    from kvplan.model.parse import parse_config
+    from test_vllm_encoder_profile import QWEN2_5_VL_7B, QWEN3_VL_4B
+
+    frozen = json.loads((Path(__file__).parent / "data" / "vllm_qwen_processor_kwargs.json").read_text())
+    assert frozen["vllm"] == "0.32.0" and len(frozen["cases"]) == 40
+    specs = {"qwen2_5_vl": parse_config(QWEN2_5_VL_7B, "q25"), "qwen3_vl": parse_config(QWEN3_VL_4B, "q3")}
+    for case in frozen["cases"]:
+        kwargs, length = case["mm_processor_kwargs"], case["max_model_len"]
+        enc = specs[case["family"]].vision_encoder.with_processor_kwargs(mm_processor_kwargs(kwargs))
+        tokens, _, _, width, height = enc.processor.image_item()
+        assert {"width": width, "height": height, "tokens": tokens} == case["image"], case
+        tokens, _, _, frames, width, height = enc.processor.video_item(length)
+        assert {"frames": frames, "width": width, "height": height, "tokens": tokens} == case["video"], case
+        most = max(case["max_tokens_per_item"].items(), key=lambda item: (item[1], item[0]))
+        item = enc.profiled(length)
+        assert (item.item, item.tokens_per_item) == (most[0] + "s", most[1]), case
