@@ -168,3 +168,51 @@ def test_the_dummy_items_are_what_vllms_own_processing_info_makes():
         most = max(case["max_tokens_per_item"].items(), key=lambda item: (item[1], item[0]))
         item = enc.profiled(length)
         assert (item.item, item.tokens_per_item) == (most[0] + "s", most[1]), case
+
+
+def test_limit_mm_per_prompt_dummy_options_shrink_the_item_as_vllm_does():
+    """--limit-mm-per-prompt's richer form (vLLM 0.32 config/multimodal.py ImageDummyOptions width / height,
+    VideoDummyOptions num_frames / width / height) caps the dummy item (dummy_inputs.py _get_dummy_images /
+    _get_dummy_videos: the smaller of each and the model's own; Qwen3-VL keeps 2 frames and caps its sides after
+    its own resize), which the processor then resizes: ten cases frozen from vLLM's own builders
+    (tests/data/vllm_qwen_processor_kwargs.json dummy_options), kvplan's item matches each."""
+    from pathlib import Path
+
+    from kvplan.engines import media_limits, mm_processor_kwargs
+    from kvplan.model.parse import parse_config
+    from test_vllm_encoder_profile import QWEN2_5_VL_7B, QWEN3_VL_4B
+
+    frozen = json.loads((Path(__file__).parent / "data" / "vllm_qwen_processor_kwargs.json").read_text())
+    assert len(frozen["dummy_options"]) == 10
+    specs = {"qwen2_5_vl": parse_config(QWEN2_5_VL_7B, "q25"), "qwen3_vl": parse_config(QWEN3_VL_4B, "q3")}
+    for case in frozen["dummy_options"]:
+        enc = specs[case["family"]].vision_encoder.with_processor_kwargs(
+            mm_processor_kwargs(case["mm_processor_kwargs"]))
+        limits = media_limits(case["limit_mm_per_prompt"])
+        item = enc.profiled(case["max_model_len"], image=case["modality"] == "image",
+                            video=case["modality"] == "video", limits=limits)
+        assert item.tokens_per_item == case["processed"]["tokens"], case
+        assert f"{case['processed']['width']} x {case['processed']['height']} pixels" in item.assumed, case
+        assert item.patches_per_item == item.tokens_per_item * 4
+
+
+def test_the_dummy_options_size_the_item_not_the_batch():
+    """Qwen2.5-VL-7B at 128K with video width 1280, height 720, num_frames 8: the dummy video is 8 frames of 1280 x
+    720, resized to 1288 x 728 (46 x 26 units of 28 pixels: 1,196 tokens a step), 4 steps: 4,784 tokens, 19,136
+    patches; the batch is still sized by the largest video (114,688 tokens: one). 19,136 x 35,996 =
+    688,819,456 bytes, below the text forward, so the profile peak is the forward plus the held embeddings
+    (4,784 x 3,584 x 2 bytes). Bad options (an unknown key, 0 frames) are one sentence, exit 2."""
+    config = _qwen_config("qwen2_5_vl")
+    limits = '{"video": {"count": 1, "width": 1280, "height": 720, "num_frames": 8}}'
+    peak = _peak(config, "--gpu", "h200", "--limit-mm-per-prompt", limits)
+    assert "vision tower over 1 videos x 19136 patches (8 frames of 1288 x 728 pixels: --limit-mm-per-prompt's " \
+           "video size" in peak["source"]
+    assert "then its 1 x 4784 embeddings" in peak["source"]
+    tower = 19_136 * QWEN2_5_PATCH
+    assert tower == 688_819_456 and peak["bytes"] > tower
+    for bad in ('{"video": {"count": 1, "fps": 2}}', '{"video": {"num_frames": 0}}', '{"image": {"width": -1}}'):
+        result = run_kvplan("estimate", config, "--gpu", "h200", "--limit-mm-per-prompt", bad)
+        assert result.returncode == 2 and "--limit-mm-per-prompt must be vLLM's form" in result.stderr, bad
+    gemma = _peak("google/gemma-3-27b-it", "--gpu", "h200", "--context", "8192", "--limit-mm-per-prompt",
+                  '{"image": {"count": 2, "width": 448, "height": 448}}')
+    assert "image size not modelled for this tower: its largest image assumed" in gemma["source"]

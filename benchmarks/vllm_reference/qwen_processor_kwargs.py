@@ -54,8 +54,9 @@ from transformers.models.qwen3_vl.processing_qwen3_vl import Qwen3VLProcessorKwa
 from transformers.models.qwen3_vl.video_processing_qwen3_vl import Qwen3VLVideoProcessor  # noqa: E402
 
 import vllm  # noqa: E402
-from vllm.config.multimodal import MultiModalConfig  # noqa: E402
-from vllm.model_executor.models.qwen2_vl import Qwen2VLProcessingInfo  # noqa: E402
+from vllm.config.multimodal import ImageDummyOptions, MultiModalConfig, VideoDummyOptions  # noqa: E402
+from vllm.model_executor.models.qwen2_vl import (Qwen2VLDummyInputsBuilder,  # noqa: E402
+                                                 Qwen2VLProcessingInfo)
 from vllm.model_executor.models.qwen3_vl import Qwen3VLDummyInputsBuilder, Qwen3VLProcessingInfo  # noqa: E402
 from vllm.model_executor.models import qwen3_vl as vllm_qwen3_vl  # noqa: E402
 from vllm.multimodal.processing.context import InputProcessingContext  # noqa: E402
@@ -68,11 +69,19 @@ QWEN3_VL_4B_VISION = {"deepstack_visual_indexes": [5, 11, 17], "depth": 24, "hid
                       "hidden_size": 1024, "in_channels": 3, "intermediate_size": 4096, "num_heads": 16,
                       "num_position_embeddings": 2304, "out_hidden_size": 2560, "patch_size": 16,
                       "spatial_merge_size": 2, "temporal_patch_size": 2}
-KWARGS = [{}, {"max_pixels": 1003520}, {"size": {"longest_edge": 1003520}}, {"images_kwargs": {"max_pixels": 1003520}},
-          {"videos_kwargs": {"max_pixels": 1003520}}, {"max_pixels": 602112, "min_pixels": 3136},
+KWARGS = [{}, {"max_pixels": 1003520}, {"size": {"longest_edge": 1003520}},
+          {"images_kwargs": {"max_pixels": 1003520}}, {"videos_kwargs": {"max_pixels": 1003520}},
+          {"max_pixels": 602112, "min_pixels": 3136},
           {"size": {"longest_edge": 4194304, "shortest_edge": 65536}}, {"fps": 1, "num_frames": 8},
-          {"max_pixels": 1003520, "videos_kwargs": {"max_pixels": 401408}}, {"min_pixels": 200704, "max_pixels": 230000}]
+          {"max_pixels": 1003520, "videos_kwargs": {"max_pixels": 401408}},
+          {"min_pixels": 200704, "max_pixels": 230000}]
 SEQ_LENS = [128000, 32768, 8192]
+# --limit-mm-per-prompt's dummy options (config/multimodal.py ImageDummyOptions, VideoDummyOptions), with kwargs
+OPTIONS = [({}, {"image": {"count": 1, "width": 1024, "height": 768}}),
+           ({}, {"video": {"count": 1, "num_frames": 4}}),
+           ({}, {"video": {"count": 1, "width": 1280, "height": 720, "num_frames": 8}}),
+           ({"max_pixels": 1003520}, {"image": {"count": 1, "width": 4000, "height": 300}}),
+           ({"max_pixels": 1003520}, {"video": {"count": 1, "width": 640, "height": 4000, "num_frames": 3}})]
 
 
 class _Context:
@@ -101,12 +110,16 @@ def _video_processor(cls, size, patch, valid_kwargs=None):
     return video
 
 
-def qwen2_5(kwargs, seq_len):
+def _qwen2_5_info(kwargs):
     config = Qwen2_5_VLConfig(vision_config=QWEN2_5_VL_7B_VISION)
     image = Qwen2VLImageProcessorPil(min_pixels=3136, max_pixels=12845056)
     processor = SimpleNamespace(image_processor=image, valid_processor_kwargs=Qwen2_5_VLProcessorKwargs,
                                 video_processor=_video_processor(Qwen2VLVideoProcessor, image.size, 14))
-    info = Qwen2VLProcessingInfo(_Context(config, processor, kwargs))
+    return Qwen2VLProcessingInfo(_Context(config, processor, kwargs)), image, Qwen2VLDummyInputsBuilder
+
+
+def qwen2_5(kwargs, seq_len):
+    info, image, _ = _qwen2_5_info(kwargs)
     width, height = info.get_image_size_with_most_features()
     frames = info.get_num_frames_with_most_features(seq_len, {"video": 1})
     video_size, video_tokens = info._get_vision_info(image_width=width, image_height=height, num_frames=frames,
@@ -118,7 +131,7 @@ def qwen2_5(kwargs, seq_len):
             "max_tokens_per_item": dict(maxima)}
 
 
-def qwen3(kwargs, seq_len):
+def _qwen3_info(kwargs):
     config = Qwen3VLConfig(vision_config=QWEN3_VL_4B_VISION)
     image = Qwen2VLImageProcessorPil(size={"shortest_edge": 65536, "longest_edge": 16777216}, patch_size=16)
     # the class vLLM's module checks against (isinstance in Qwen3VLProcessingInfo._get_vision_info)
@@ -127,6 +140,11 @@ def qwen3(kwargs, seq_len):
     processor = SimpleNamespace(image_processor=image, video_processor=video,
                                 valid_processor_kwargs=Qwen3VLProcessorKwargs)
     info = Qwen3VLProcessingInfo(_Context(config, processor, kwargs))
+    return info, image, video
+
+
+def qwen3(kwargs, seq_len):
+    info, image, video = _qwen3_info(kwargs)
     width, height = info.get_image_size_with_most_features()
     dummy = Qwen3VLDummyInputsBuilder(info).get_dummy_mm_data(seq_len, {"video": 1}, {})
     item = dummy["video"][0]
@@ -140,6 +158,30 @@ def qwen3(kwargs, seq_len):
             "max_tokens_per_item": dict(maxima)}
 
 
+def dummy_item(family, kwargs, limits, seq_len):
+    """The dummy item get_dummy_mm_data builds under the dummy options, and the tokens the processor makes of it
+    (_get_vision_info, the processor's own resize: vLLM's prediction of its grid)."""
+    if family == "qwen2_5_vl":
+        info, image, builder = _qwen2_5_info(kwargs)
+        video = image  # Qwen2-VL sizes videos by the image processor's size
+    else:
+        info, image, video = _qwen3_info(kwargs)
+        builder = Qwen3VLDummyInputsBuilder
+    modality = next(iter(limits))
+    options = {"image": ImageDummyOptions, "video": VideoDummyOptions}[modality](**limits[modality])
+    data = builder(info).get_dummy_mm_data(seq_len, {modality: 1}, {modality: options})[modality][0]
+    if modality == "image":
+        width, height, frames = data.width, data.height, 1
+    else:
+        array = data[0] if isinstance(data, tuple) else data
+        frames, height, width = array.shape[:3]
+    size, tokens = info._get_vision_info(image_width=width, image_height=height, num_frames=int(frames),
+                                         image_processor=image if modality == "image" else video, mm_kwargs={},
+                                         modality=modality)
+    return {"modality": modality, "dummy": {"frames": int(frames), "width": int(width), "height": int(height)},
+            "processed": {"width": size.width, "height": size.height, "tokens": tokens}}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
@@ -151,10 +193,16 @@ def main():
                 cases.append({"family": family, "mm_processor_kwargs": kwargs, "max_model_len": seq_len,
                               **run(kwargs, seq_len)})
                 print(json.dumps(cases[-1]), flush=True)
+    options = []
+    for family in ("qwen2_5_vl", "qwen3_vl"):
+        for kwargs, limits in OPTIONS:
+            options.append({"family": family, "mm_processor_kwargs": kwargs, "limit_mm_per_prompt": limits,
+                            "max_model_len": 128000, **dummy_item(family, kwargs, limits, 128000)})
+            print(json.dumps(options[-1]), flush=True)
     out = {"vllm": vllm.__version__, "script": "benchmarks/vllm_reference/qwen_processor_kwargs.py",
            "processor_sizes": {"qwen2_5_vl": {"image": [3136, 12845056], "video": "the image processor's"},
                                "qwen3_vl": {"image": [65536, 16777216], "video": [4096, 25165824]}},
-           "cases": cases}
+           "cases": cases, "dummy_options": options}
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")

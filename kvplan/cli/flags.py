@@ -59,7 +59,9 @@ LANGUAGE_MODEL_ONLY_HELP = ("As vLLM's --language-model-only (0.17+; --limit-mm-
                             "the same): no vision tower, loaded or profiled.")
 LIMIT_MM_HELP = ("As vLLM's --limit-mm-per-prompt ('{\"image\": 2, \"video\": 0}' or image=2,video=0): items a "
                  "prompt, which bound the profile run's dummy items; 0 for every modality the tower serves (image; "
-                 "Qwen-VL: image and video) leaves it out (0.15+: not loaded) and its pass.")
+                 "Qwen-VL: image and video) leaves it out (0.15+: not loaded) and its pass. vLLM's dummy options "
+                 "('{\"video\": {\"count\": 1, \"num_frames\": 8, \"width\": 1280, \"height\": 720}}', image "
+                 "width / height) cap the Qwen-VL dummy item.")
 MM_ENCODER_TP_HELP = ("As vLLM's --mm-encoder-tp-mode (0.10.2+): weights (the vision tower split over the TP ranks, "
                       "the default) or data (every rank holds the whole tower and runs its share of the images; "
                       "Llama 4 and the Qwen VL models, others fall back to weights).")

@@ -121,10 +121,18 @@ def encoder_tp_mode(value) -> Optional[str]:
 
 @dataclass(frozen=True)
 class MediaLimits:
-    """The image and video counts of vLLM's --limit-mm-per-prompt; None where it names none (vLLM's 999)."""
+    """The image and video counts of vLLM's --limit-mm-per-prompt; None where it names none (vLLM's 999). Its
+    richer form's dummy-data options (config/multimodal.py ImageDummyOptions width / height, VideoDummyOptions
+    num_frames / width / height) bound the profile run's dummy item (multimodal/processing/dummy_inputs.py
+    _get_dummy_images / _get_dummy_videos: the smaller of each and the model's own), not the budget's tokens."""
 
     image: Optional[int] = None
     video: Optional[int] = None
+    image_width: Optional[int] = None
+    image_height: Optional[int] = None
+    video_width: Optional[int] = None
+    video_height: Optional[int] = None
+    video_frames: Optional[int] = None  # VideoDummyOptions.num_frames
 
     def shut(self, modalities: tuple) -> bool:
         """Whether every modality a tower serves is limited to 0: vLLM then builds no tower (interfaces.py
@@ -147,6 +155,18 @@ def media_limits(value) -> Optional[MediaLimits]:
             raise ValueError
         return item
 
+    def options(limits, modality, keys):  # the dummy options vLLM takes (extra keys forbidden, each above 0)
+        item = limits.get(modality)
+        if not isinstance(item, dict):
+            return [None] * len(keys)
+        if set(item) - {"count", *keys}:
+            raise ValueError
+        for key in keys:
+            if item.get(key) is not None and (isinstance(item[key], bool) or not isinstance(item[key], int)
+                                              or item[key] <= 0):
+                raise ValueError
+        return [item.get(key) for key in keys]
+
     text = "" if isinstance(value, dict) else str(value).strip()
     try:
         if isinstance(value, dict):  # a deployments file's mapping: limit_mm_per_prompt: {image: 0}
@@ -158,10 +178,14 @@ def media_limits(value) -> Optional[MediaLimits]:
         else:
             limits = dict(part.split("=", 1) for part in text.split(",")) if text else {}
             limits = {k.strip(): int(v) for k, v in limits.items()}
-        return MediaLimits(*(count(limits[m]) if m in limits else None for m in ("image", "video")))
+        counts = [count(limits[m]) if m in limits and (not isinstance(limits[m], dict) or "count" in limits[m])
+                  else None for m in ("image", "video")]
+        return MediaLimits(*counts, *options(limits, "image", ("width", "height")),
+                           *options(limits, "video", ("width", "height", "num_frames")))
     except (ValueError, TypeError):
         raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0,video=0 (a "
-                                                f"count of 0 or more a modality), got {quote(value)}.") from None
+                                                f"count of 0 or more a modality; image width / height, video "
+                                                f"num_frames / width / height above 0), got {quote(value)}.") from None
 
 
 # vLLM 0.32 multimodal/processing/context.py get_merged_mm_kwargs: flat kwargs go to every processor scope whose

@@ -174,16 +174,18 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
     limits = limits or MediaLimits()
     width = DTYPE_BYTES[spec.dtype]
     enc = enc.with_processor_kwargs(processor_kwargs).profiled(settings.max_model_len, limits.image != 0,
-                                                               limits.video != 0)
+                                                               limits.video != 0, limits)
     limit = limits.video if enc.item == "videos" else limits.image
-    t = enc.tokens_per_item
-    per_prompt = max(1, min(limit or MM_LIMIT_PER_PROMPT, settings.max_model_len // t))
-    images = max(1, min(max(settings.max_num_batched_tokens, t) // t, settings.max_num_seqs * per_prompt))
+    t, most = enc.tokens_per_item, enc.budget_tokens or enc.tokens_per_item  # the batch: by the largest item
+    per_prompt = max(1, min(limit or MM_LIMIT_PER_PROMPT, settings.max_model_len // most))
+    images = max(1, min(max(settings.max_num_batched_tokens, most) // most, settings.max_num_seqs * per_prompt))
     patches = images * enc.patches_per_item
     peak = (patches * enc.peak_bytes_per_patch(width, tp) + images * enc.pixels_per_item * width
             + enc.once_bytes(width))
     how = f"vision tower over {images} {enc.item} x {enc.patches_per_item} patches"
     how += f" ({enc.assumed})" if enc.assumed else ""
+    if enc.processor is None and (limits.image_width or limits.image_height):
+        how += " (--limit-mm-per-prompt's image size not modelled for this tower: its largest image assumed)"
     if data_parallel and enc.tiles_per_item == 1:  # Qwen: run_dp_sharded_mrope_vision_model gives each rank whole
         # items (balanced by patches) and copies its share of the pixel values (torch.cat) before the whole tower
         share = -(-images // tp)

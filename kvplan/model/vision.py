@@ -304,28 +304,36 @@ class QwenProcessor:
         _, width, height = _qwen_largest_image(self.patch, self.merge, longest)
         return width, height
 
-    def image_item(self) -> tuple:
+    def image_item(self, cap: tuple = (None, None)) -> tuple:
         """The dummy image, resized as the processor does (get_num_image_tokens): (tokens, patches, pixel values,
-        width, height)."""
+        width, height). `cap`: --limit-mm-per-prompt's image (width, height), each the smaller of it and the
+        largest image's (dummy_inputs.py _get_dummy_images), before the processor resizes it."""
         width, height = self.largest_image(self.image[1])
+        width, height = min(width, cap[0] or width), min(height, cap[1] or height)
         h, w = _smart_resize(height, width, self.patch * self.merge, self.image)
         return (*self._item(h // self.patch, w // self.patch), w, h)
 
-    def video_item(self, max_model_len: int) -> tuple:
+    def video_item(self, max_model_len: int, cap: tuple = (None, None, None)) -> tuple:
         """The dummy video: (tokens, patches, pixel values, frames, width, height). Qwen2-VL's (qwen2_vl.py
         get_num_frames_with_most_features, _get_max_video_frames): frames of the largest image, each resized by
         the videos' size limits, as many as max_model_len holds up to 14 (one at least), padded to whole temporal
         patches. Qwen3-VL's (qwen3_vl.py get_dummy_mm_data): 2 frames of the largest image under half the videos'
-        longest_edge (a temporal patch), resized over both frames."""
+        longest_edge (a temporal patch), resized over both frames. `cap`: --limit-mm-per-prompt's video (width,
+        height, num_frames), each the smaller of it and the model's (Qwen3-VL: frames stay 2, its sides capped
+        after its own resize), the processor resizing the capped frames again."""
+        unit, (cap_w, cap_h, cap_frames) = self.patch * self.merge, cap
         if self.qwen3:
             width, height = self.largest_image(self.video[1] // self.temporal)
             frames = QWEN3_VL_VIDEO_FRAMES
-            h, w = _smart_resize(height, width, self.patch * self.merge, self.video, frames, self.temporal)
+            h, w = _smart_resize(height, width, unit, self.video, frames, self.temporal)
+            if cap_w or cap_h:
+                h, w = _smart_resize(min(h, cap_h or h), min(w, cap_w or w), unit, self.video, frames, self.temporal)
         else:
             width, height = self.largest_image(self.image[1])
-            h, w = _smart_resize(height, width, self.patch * self.merge, self.video)
-            step = self._item(h // self.patch, w // self.patch)[0]
+            step = self._item(*(side // self.patch for side in _smart_resize(height, width, unit, self.video)))[0]
             frames = min(QWEN2_VL_MAX_FRAMES, self.temporal * (max_model_len // step)) or 1
+            frames = min(frames, cap_frames or frames)
+            h, w = _smart_resize(min(height, cap_h or height), min(width, cap_w or width), unit, self.video)
         steps = -(-frames // self.temporal)
         return (*self._item(h // self.patch, w // self.patch, steps), frames, w, h)
 
@@ -353,6 +361,7 @@ class VisionEncoder:
     item: str = "images"
     assumed: str = ""  # the processor limit kvplan assumes, for the budget line
     processor: Optional[QwenProcessor] = None  # qwen: what sizes the dummy image and video
+    budget_tokens: int = 0  # the modality's largest item, which sizes the batch, where the dummy is smaller (0: same)
 
     @property
     def modalities(self) -> tuple:
@@ -378,18 +387,31 @@ class VisionEncoder:
         return replace(self, tokens_per_item=tokens, patches_per_item=patches, pixels_per_item=pixels,
                        processor=processor, assumed=f"{width} x {height} pixels: {processor.source('image')}")
 
-    def profiled(self, max_model_len: int, image: bool = True, video: bool = True) -> "VisionEncoder":
+    def profiled(self, max_model_len: int, image: bool = True, video: bool = True, limits=None) -> "VisionEncoder":
         """The item the profile run builds: of the modality of the most tokens an item among those not limited
         to 0, the video on a tie (encoder_budget.py get_modality_with_max_tokens); Qwen-VL's dummy video
-        (QwenProcessor.video_item) beside its image. Qwen2-VL's video holds at least the image's tokens."""
-        if self.processor is None or not video:
+        (QwenProcessor.video_item) beside its image. Qwen2-VL's video holds at least the image's tokens.
+        `limits` (engines.MediaLimits): --limit-mm-per-prompt's dummy options shrink the Qwen item itself, while
+        vLLM sizes the batch by the modality's largest item (`budget_tokens`)."""
+        if self.processor is None:
             return self
         tokens, patches, pixels, frames, width, height = self.processor.video_item(max_model_len)
-        if image and tokens < self.tokens_per_item:
-            return self
+        if not video or image and tokens < self.tokens_per_item:
+            if limits is None or not (limits.image_width or limits.image_height):
+                return self
+            tokens, patches, pixels, width, height = self.processor.image_item((limits.image_width,
+                                                                                 limits.image_height))
+            return replace(self, tokens_per_item=tokens, patches_per_item=patches, pixels_per_item=pixels,
+                           budget_tokens=self.tokens_per_item, assumed=f"{width} x {height} pixels: "
+                           f"--limit-mm-per-prompt's image size, under {self.processor.source('image')}")
+        budget, said = tokens, self.processor.source("video")
+        if limits is not None and (limits.video_width or limits.video_height or limits.video_frames):
+            tokens, patches, pixels, frames, width, height = self.processor.video_item(
+                max_model_len, (limits.video_width, limits.video_height, limits.video_frames))
+            said = f"--limit-mm-per-prompt's video size, under {said}"
         return replace(self, tokens_per_item=tokens, patches_per_item=patches, pixels_per_item=pixels,
-                       item="videos",
-                       assumed=f"{frames} frames of {width} x {height} pixels: {self.processor.source('video')}")
+                       item="videos", budget_tokens=budget,
+                       assumed=f"{frames} frames of {width} x {height} pixels: {said}")
 
     def peak_bytes_per_patch(self, width: int, tp: int) -> int:
         """The bytes a patch holds at the tower's peak, in the model dtype (`width` bytes a value) and TP degree
