@@ -127,6 +127,19 @@ def test_dense_dp_ranks_are_independent_engines():
     assert dp2["data_parallel"]["max_concurrency_total"] == 2 * plain["max_concurrency"]
 
 
+def test_a_sweep_names_each_total_by_its_plan():
+    """-tp 1,2 with -c 8K,32K -dp 2: four DP footnotes, two a TP degree with different totals; each names the plan
+    it totals (max len, KV dtype, tp), so two lines of "(tp 1)" with different totals do not contradict each other."""
+    result = run_kvplan("estimate", QWEN, "--gpu", "H200", "-tp", "1,2", "-c", "8K,32K", "-dp", "2", "-ep")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    for context in ("8,192", "32,768"):
+        for tp in (1, 2):
+            assert f"--enable-expert-parallel (max len {context} bf16 tp {tp}): 2 engine core(s)" in text
+    single = " ".join(run_kvplan("estimate", QWEN, "--gpu", "H200", "-c", "8K", "-dp", "2").stdout.split())
+    assert "--data-parallel-size 2 (tp 1): 2 engine core(s)" in single
+
+
 def test_decode_reads_the_busiest_rank_experts():
     """DeepSeek-R1 at TP 8 + EP, batch 1: one token picks 8 of 256 experts, each a rank's 32 with p = 8/256; the
     busiest of 8 ranks is taken as mean + sd x sqrt(2 ln 8) = 1 + sqrt(32 p (1 - p) x 2 ln 8) experts, against 1/8

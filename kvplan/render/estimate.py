@@ -261,26 +261,30 @@ def footnotes(result, plans: list, spell=str) -> list:
             lines.append(f"[yellow]! tp {p.tp}:[/yellow] {message}")
         if weights_exceed(p):
             lines.append(_weights_message(p, spec, spell))
-        elif not p.fits and override_note(p):
-            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not start:[/red] "
+        elif not p.fits and override_note(p):  # releases before 0.20.1 start, and never schedule one
+            outcome = "starts but holds no request" if _engine(p).starts else "does not start"
+            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} {outcome}:[/red] "
                          + override_fix(p, spell))
         elif not p.fits:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
                          f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
                          f"{size(max(p.kv_budget_bytes_per_gpu, 0))}; {p.suggestion(spell)}.")
-    lines += [parallel_line(p, spell) for p in plans if p.parallel is not None and p.tp_valid]
+    swept = len({(p.context, p.kv_dtype) for p in plans}) > 1  # then tp alone does not name the plan
+    lines += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
     lines.extend(speed_lines(plans))
     return sorted(set(lines), key=lines.index)
 
 
-def parallel_line(p: Plan, spell=str) -> str:
-    """--data-parallel-size / --enable-expert-parallel: what the figures are one of, and the deployment's total."""
+def parallel_line(p: Plan, spell=str, swept: bool = False) -> str:
+    """--data-parallel-size / --enable-expert-parallel: what the figures are one of, and the deployment's total;
+    `swept`: the plans differ in max len or KV dtype, so the line names them as well as tp."""
     layout = p.parallel
+    which = f"max len {p.context:,} {p.kv_dtype} tp {p.tp}" if swept else f"tp {p.tp}"
     gpus = layout.dp * p.tp * p.pp
     held = f"{p.total_concurrency:,} requests resident in all" if p.fits else "none resident"
     flags = ([f"{spell('dp')} {layout.dp}"] if layout.dp > 1 else []) + (
         [spell("enable_expert_parallel")] if layout.expert_parallel else [])
-    return (f"{' + '.join(flags)} (tp {p.tp}): {layout.dp} engine core(s) x {p.tp * p.pp} GPU(s) = {gpus} GPUs; "
+    return (f"{' + '.join(flags)} ({which}): {layout.dp} engine core(s) x {p.tp * p.pp} GPU(s) = {gpus} GPUs; "
             f"the figures above are one DP rank's, as its vLLM log prints them: {held}. {layout.describe()[0].upper()}"
             f"{layout.describe()[1:]}. Decode at batch b = b requests on every DP rank in the same step (MoE layers "
             f"over all ranks' tokens; under EP the busiest rank's touched experts); time to first token as without "
