@@ -108,6 +108,21 @@ def test_releases_before_0_20_1_check_the_profiled_memory():
     assert ignored["engine"]["num_gpu_blocks"] > 10_000 and "num_gpu_blocks_override" not in ignored["engine"]
 
 
+def test_the_footnote_says_what_the_log_says():
+    """300 blocks hold no 8K request (512 blocks): 0.32 refuses to start, and the footnote says so; 0.20.0 starts (its
+    log shows the pool and a 0.59x concurrency, no refusal) and never schedules one, so the footnote must not say
+    "does not start" there."""
+    def footnote(version):
+        run = run_kvplan("estimate", LLAMA, "--gpu", "l40s", "-c", "8192", "--num-gpu-blocks-override", "300",
+                         "--engine", f"vllm=={version}")
+        assert run.returncode == 0, run.stderr
+        return " ".join(run.stdout.split())
+    new, old = footnote("0.32.0"), footnote("0.20.0")
+    assert "max len 8,192 bf16 tp 1 does not start: --num-gpu-blocks-override 300 blocks hold no request" in new
+    assert "max len 8,192 bf16 tp 1 starts but holds no request: --num-gpu-blocks-override 300 blocks" in old
+    assert "does not start" not in old and "refuses to start" not in old
+
+
 @pytest.mark.parametrize("value", ["0", "-4", "1.5", "lots", "true"])
 def test_bad_values_are_one_line(value):
     run = run_kvplan("estimate", LLAMA, "--num-gpu-blocks-override", value)
