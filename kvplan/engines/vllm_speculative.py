@@ -66,7 +66,7 @@ SINCE = (0, 32)  # the rules above were read in 0.32.0 only
 class Speculative:
     """--speculative-config, as vLLM resolves what kvplan models of it."""
 
-    method: str  # ngram | ngram_gpu | suffix | mtp | draft_model
+    method: str  # ngram | ngram_gpu | suffix | mtp | draft_model | eagle | eagle3
     num_speculative_tokens: int
     model: Optional[str] = None  # draft_model: the draft's id or path, read as the target is (model/sources.py)
     draft_tp: Optional[int] = None  # draft_tensor_parallel_size (vLLM: the target's, and must equal it)
@@ -200,9 +200,6 @@ def with_draft_model(spec, config: Speculative):
     built whole with its own embedding and LM head (_maybe_share_embeddings / _maybe_share_lm_head do nothing),
     every cache layer of it beside the target's; vLLM refuses a draft whose vocabulary differs
     (SpeculativeConfig.verify_equal_vocab_size_if_draft_model)."""
-    from ..errors import KvplanError
-    from ..model.sources import resolve
-
     draft = read_draft(config.model)
     if draft.vocab_size != spec.vocab_size:
         raise FieldError(FIELD, f"draft model {quote(config.model)} has vocab_size {draft.vocab_size}, the target "
