@@ -161,6 +161,11 @@ def test_decode_reads_the_busiest_rank_experts():
     (("-dp", "-2"), "-dp must be a whole number of engine replicas"),
     (("--data-parallel-size", "two"), "--data-parallel-size must be a whole number of engine replicas"),
     (("-dp", "2", "--engine", "none"), "-dp is modelled with the vLLM engine only"),
+    # the ideal engine's figures would silently leave these vLLM flags out: refused as -dp is
+    (("--speculative-config", '{"method": "mtp", "num_speculative_tokens": 1}', "--engine", "none"),
+     "--speculative-config is modelled with the vLLM engine only"),
+    (("--num-gpu-blocks-override", "5000", "--engine", "none"),
+     "--num-gpu-blocks-override is modelled with the vLLM engine only"),
     (("-ep", "--engine", "vllm==0.8.5"), "-ep is modelled from vLLM 0.9 on"),
     (("-ep", "--speculative-config", '{"method": "mtp", "num_speculative_tokens": 1}'), "is not modelled yet"),
     (("-ep", "--enable-eplb"), "--enable-eplb is not modelled yet"),

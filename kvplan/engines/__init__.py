@@ -265,10 +265,13 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
 
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "none":
-        if flags.dp or flags.enable_expert_parallel:
-            field = "dp" if flags.dp else "enable_expert_parallel"
-            raise FieldError(field, "is modelled with the vLLM engine only (--engine vllm): the ideal engine has "
-                                    "no expert or data-parallel layout.")
+        vllm_only = {"dp": "no expert or data-parallel layout", "enable_expert_parallel": "no expert layout",
+                     "num_gpu_blocks_override": "no blocks to override", "speculative": "no drafter"}
+        for name, missing in vllm_only.items():  # refused, not silently left out of the figures
+            if getattr(flags, name):
+                field = "speculative_config" if name == "speculative" else name
+                raise FieldError(field, f"is modelled with the vLLM engine only (--engine vllm): the ideal engine "
+                                        f"has {missing}.")
         return IdealEngine(flags.enforce_eager)
     if text == "vllm":
         return VllmEngine(PINNED, flags)
