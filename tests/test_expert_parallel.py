@@ -140,6 +140,21 @@ def test_a_sweep_names_each_total_by_its_plan():
     assert "--data-parallel-size 2 (tp 1): 2 engine core(s)" in single
 
 
+def test_the_html_page_says_whose_figures_it_shows():
+    """--format html showed one DP rank's requests with nothing saying so (the text footnotes were left out); the
+    page now carries the DP / EP line with the deployment's total, the override's pool and the drafter line."""
+    page = run_kvplan("estimate", QWEN, "--gpu", "H200", "-c", "8K", "-dp", "2", "-ep", "--num-gpu-blocks-override",
+                      "3000", "--speculative-config", '{"method": "ngram", "num_speculative_tokens": 1}',
+                      "--format", "html")
+    assert page.returncode == 0, page.stderr
+    text = " ".join(page.stdout.split())
+    assert "the figures above are one DP rank&#x27;s" in text and "requests resident in all" in text
+    assert "the KV cache is 3,000 blocks" in text and "by --num-gpu-blocks-override" in text
+    assert "--speculative-config: speculative ngram, 1 draft token a step, no draft weights" in text
+    plain = run_kvplan("estimate", QWEN, "--gpu", "H200", "-c", "8K", "--format", "html").stdout
+    assert "engine core(s)" not in plain and "--num-gpu-blocks-override" not in plain
+
+
 def test_decode_reads_the_busiest_rank_experts():
     """DeepSeek-R1 at TP 8 + EP, batch 1: one token picks 8 of 256 experts, each a rank's 32 with p = 8/256; the
     busiest of 8 ranks is taken as mean + sd x sqrt(2 ln 8) = 1 + sqrt(32 p (1 - p) x 2 ln 8) experts, against 1/8

@@ -143,7 +143,8 @@ class Drafter:
             built = f", {self.modules} MTP module{'s' * (self.modules > 1)} (embedding and LM head the target's)"
         else:
             built = ", no draft weights"
-        return f"speculative {c.method}, {c.num_speculative_tokens} draft tokens a step{built}"
+        tokens = f"{c.num_speculative_tokens} draft token{'s' * (c.num_speculative_tokens != 1)}"
+        return f"speculative {c.method}, {tokens} a step{built}"
 
     @property
     def cached(self) -> str:

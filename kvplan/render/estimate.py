@@ -217,8 +217,7 @@ def footnotes(result, plans: list, spell=str) -> list:
     lines.append(f"Weights: {w.parameters / 1e9:,.2f}B parameters, {size(w.bytes)} stored ({w.dtype or 'mixed'}; "
                  f"{w.source}{tower}).")
     if spec.draft is not None:
-        lines.append(f"{spell('speculative_config')}: {spec.draft.describe}; its memory is counted (draft weights, "
-                     f"KV layers), not its speed-up: decode times are the target's alone (acceptance not modelled).")
+        lines.append(drafter_line(spec, spell))
     seen = set()
     for p in plans:
         if p.tp not in seen:
@@ -273,6 +272,12 @@ def footnotes(result, plans: list, spell=str) -> list:
     lines += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
     lines.extend(speed_lines(plans))
     return sorted(set(lines), key=lines.index)
+
+
+def drafter_line(spec, spell=str) -> str:
+    """--speculative-config: what the drafter adds to the figures, and what it does not."""
+    return (f"{spell('speculative_config')}: {spec.draft.describe}; its memory is counted (draft weights, KV "
+            f"layers), not its speed-up: decode times are the target's alone (acceptance not modelled).")
 
 
 def parallel_line(p: Plan, spell=str, swept: bool = False) -> str:

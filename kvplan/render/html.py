@@ -124,9 +124,26 @@ def _estimate_body(result) -> str:
         cells = [_strip_markup(cell) for cell in _row(p)]
         body += "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>"
     parts.append(f"<h2>Plans</h2><table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>")
+    notes = flag_notes(result)
+    if notes:
+        parts.append("<ul class='note'>" + "".join(f"<li>{escape(_strip_markup(n))}</li>" for n in notes) + "</ul>")
     parts.append("<ul class='note'>" + "".join(f"<li><b>{escape(c.header)}</b>: {escape(c.legend)}</li>"
                                                for c in COLUMNS if c.legend) + "</ul>")
     return "".join(parts)
+
+
+def flag_notes(result) -> list:
+    """What the table's figures are under --data-parallel-size / --enable-expert-parallel (one DP rank's),
+    --num-gpu-blocks-override (the pool's blocks) and --speculative-config (the drafter counted): the text
+    footnotes' lines, so the page does not show one rank's figures as the deployment's."""
+    from .estimate import drafter_line, override_note, parallel_line
+
+    spell, plans = getattr(result, "spell", str), result.plans
+    notes = [drafter_line(result.spec, spell)] if result.spec.draft is not None else []
+    notes += [f"tp {p.tp}: {override_note(p, spell)[2:]}." for p in plans if override_note(p, spell)]
+    swept = len({(p.context, p.kv_dtype) for p in plans}) > 1
+    notes += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
+    return sorted(set(notes), key=notes.index)
 
 
 def _strip_markup(text: str) -> str:
