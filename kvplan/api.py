@@ -127,7 +127,12 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
     ...), the same dicts as `kvplan check --format json`; `engine` as `kvplan estimate` takes it."""
     from .commands import check as run
     from .commands.deployments import model_deployments
+    from .engines import data_parallel_size as replicas, enable_eplb as eplb, gpu_blocks_override
 
+    # read as estimate() reads them (a deployments file's validators would take "2" for a quoted YAML value)
+    data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
+        num_gpu_blocks_override)
+    enable_expert_parallel, enable_eplb = _flag(enable_expert_parallel, "enable_expert_parallel"), eplb(enable_eplb)
     deployments = model_deployments(model, _many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, gpu=gpu,
                                     gpu_util=gpu_memory_utilization, kv_budget=kv_cache_memory_bytes,
                                     context=max_model_len, kv_dtype=kv_cache_dtype, min_concurrency=min_concurrency,

@@ -135,3 +135,24 @@ def test_the_readme_example_runs_and_prints_what_it_says(capsys):
     printed = capsys.readouterr().out.split("\n")
     claimed = re.search(r"# (8192 bf16 \d+, 8192 fp8_e4m3 \d+, 32768 bf16 \d+)", block).group(1).split(", ")
     assert printed[:3] == claimed
+
+
+@pytest.mark.parametrize("keywords", [
+    {"data_parallel_size": "2"}, {"num_gpu_blocks_override": "3000"}, {"enable_expert_parallel": "yes"},
+    {"enable_eplb": "no"}, {"data_parallel_size": 2.0},
+])
+def test_check_reads_the_new_keywords_as_estimate_does(keywords):
+    """check() handed data_parallel_size / num_gpu_blocks_override / the EP flags to the deployments file's
+    validators, which take "2" for a quoted YAML value ("unquoted", "a YAML boolean"), while estimate() read "2" as
+    2: the same keyword now means the same in both, and an error names the keyword, not YAML."""
+    R1 = "deepseek-ai/DeepSeek-R1"
+    outcomes = []
+    for call in (kvplan.estimate, kvplan.check):
+        try:
+            call(R1, tensor_parallel_size=8, gpu="H200", max_model_len=8192, **keywords)
+            outcomes.append("ok")
+        except kvplan.KvplanError as exc:
+            assert "YAML" not in str(exc) and "unquoted" not in str(exc)
+            assert str(exc).startswith(next(iter(keywords))), str(exc)
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
