@@ -211,3 +211,19 @@ def test_deployments_file_keys(tmp_path):
     path.write_text(f"deployments:\n  - name: r1\n    model: {R1}\n    tp: 8\n    enable_eplb: true\n")
     run = run_kvplan("check", "--file", path)
     assert run.returncode == 2 and "'enable_eplb' is not modelled yet" in run.stderr
+
+
+@pytest.mark.parametrize("entry, key, line, text", [
+    ("    tp: 8\n    pp: 2\n    speculative_config: {method: ngram, num_speculative_tokens: 2}\n", "speculative_config",
+     6, "is not modelled with pipeline parallelism"),
+    ("    tp: 8\n    engine: vllm==0.8.5\n    dp: 2\n", "dp", 6, "is modelled from vLLM 0.9 on"),
+])
+def test_an_engine_rule_on_a_file_key_names_the_file_line_and_key(tmp_path, entry, key, line, text):
+    """An engine rule met while checking a file's entry (a drafter with pp, a release before the layout) was said
+    in the command line's words (--speculative-config, -dp) with no file or line; it now names them as the file's
+    own validators do."""
+    path = tmp_path / "d.yaml"
+    path.write_text(f"deployments:\n  - name: r1\n    model: {R1}\n" + entry)
+    run = run_kvplan("check", "--file", path)
+    assert run.returncode == 2 and run.stdout == "" and len(run.stderr.splitlines()) == 1
+    assert f"{path}:{line}: deployment 'r1' field '{key}' {text}" in run.stderr

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Optional
 
-from ..errors import KvplanError
+from ..errors import FieldError, KvplanError, quote
 from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
 from ..model.sources import resolve
@@ -21,7 +21,7 @@ from ..plan.plan import MAX_TP, fitting_changes, plan
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import budget_function
 from ..render.text import size
-from .deployments import Deployment, one_line
+from .deployments import VALID_KEYS, Deployment, one_line
 
 OVERRIDE_FAILS = "--num-gpu-blocks-override"  # engines/vllm.py OVERRIDE_TOO_BIG: the pool cannot be allocated
 
@@ -227,7 +227,16 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
 def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:
     """Every deployment; suggestions name the fields as `spell` writes them (a deployments file's keys by
     default: tp 4, kv_dtype fp8, context 16384)."""
-    return CheckResult([check_deployment(dep, spell) for dep in deployments])
+    results = []
+    for dep in deployments:
+        try:
+            results.append(check_deployment(dep, spell))
+        except FieldError as exc:  # an engine rule on a file's key (a release without the flag, pp with a drafter)
+            if dep.file is None or exc.field not in VALID_KEYS:
+                raise
+            raise KvplanError(one_line(f"{dep.file}:{dep.line_of(exc.field)}: deployment {quote(dep.name)} field "
+                                       f"'{exc.field}' {exc.problem}")) from None
+    return CheckResult(results)
 
 
 def suggest(model: str, revision: Optional[str] = None) -> SuggestResult:
