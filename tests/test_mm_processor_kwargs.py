@@ -216,3 +216,17 @@ def test_the_dummy_options_size_the_item_not_the_batch():
     gemma = _peak("google/gemma-3-27b-it", "--gpu", "h200", "--context", "8192", "--limit-mm-per-prompt",
                   '{"image": {"count": 2, "width": 448, "height": 448}}')
     assert "image size not modelled for this tower: its largest image assumed" in gemma["source"]
+
+
+def test_the_dummy_options_need_the_release_that_has_them():
+    """ImageDummyOptions / VideoDummyOptions (config/multimodal.py) are first in vLLM 0.11.1's sources, not in
+    0.11.0's: an older release takes a count a modality only, so the size options are refused there in one sentence,
+    while counts alone still work."""
+    config = _qwen_config("qwen2_5_vl")
+    sized = '{"video": {"count": 1, "num_frames": 8}}'
+    old = run_kvplan("estimate", config, "--gpu", "h200", "--limit-mm-per-prompt", sized, "--engine", "vllm==0.11.0")
+    assert old.returncode == 2 and "need vLLM 0.11.1 or later" in old.stderr and old.stdout == ""
+    assert run_kvplan("estimate", config, "--gpu", "h200", "--limit-mm-per-prompt", sized,
+                      "--engine", "vllm==0.11.1").returncode == 0
+    assert run_kvplan("estimate", config, "--gpu", "h200", "--limit-mm-per-prompt", "video=0",
+                      "--engine", "vllm==0.11.0").returncode == 0

@@ -134,6 +134,12 @@ class MediaLimits:
     video_height: Optional[int] = None
     video_frames: Optional[int] = None  # VideoDummyOptions.num_frames
 
+    @property
+    def sized(self) -> bool:
+        """Whether any dummy-data option (a size or a frame count) is given."""
+        return any(v is not None for v in (self.image_width, self.image_height, self.video_width, self.video_height,
+                                            self.video_frames))
+
     def shut(self, modalities: tuple) -> bool:
         """Whether every modality a tower serves is limited to 0: vLLM then builds no tower (interfaces.py
         _mark_tower_model skips a tower whose modalities are all 0; Qwen-VL's serve image and video)."""

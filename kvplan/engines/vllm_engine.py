@@ -22,6 +22,9 @@ FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "
               "cpu_offload_gb": (0, 5, 3), "dp": (0, 9), "enable_expert_parallel": (0, 9)}
 
 MODELLED_SINCE = ("dp", "enable_expert_parallel")  # older releases have the flags, not the layout kvplan models
+# --limit-mm-per-prompt's dummy-data options (width / height / num_frames): config/multimodal.py ImageDummyOptions and
+# VideoDummyOptions, first in 0.11.1's sources (absent from 0.11.0's); older releases take counts only
+DUMMY_OPTIONS_SINCE = (0, 11, 1)
 
 
 class VllmEngine:
@@ -37,6 +40,9 @@ class VllmEngine:
             if getattr(flags, name) and parse_version(version) < since:
                 raise FieldError(name, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} has no "
                                        f"such flag); leave it off or pick a later release.")
+        if flags.mm_limits is not None and flags.mm_limits.sized and parse_version(version) < DUMMY_OPTIONS_SINCE:
+            raise FieldError("limit_mm_per_prompt", f"width / height / num_frames options need vLLM 0.11.1 or later "
+                                                    f"(vllm=={version} takes a count a modality only).")
         drafts = flags.speculative is not None and flags.speculative.method not in NO_WEIGHTS
         if drafts and (flags.dp or flags.enable_expert_parallel):  # the drafter's experts, layout not read
             raise FieldError("speculative_config", f"method {flags.speculative.method} with --data-parallel-size / "
