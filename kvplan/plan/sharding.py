@@ -13,7 +13,7 @@ model's routed experts (moe_layout, MoeLayout): see moe_layout's docstring."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError
@@ -201,9 +201,9 @@ def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = Fa
     ranks = tp * dp
     if not (expert_parallel and ranks > 1):
         return MoeLayout(tp, dp, expert_parallel, ranks, 1, experts, experts)
-    base, extra = divmod(experts, ranks)
-    local = base + extra if remainder_last else base + (extra > 0)
-    return MoeLayout(tp, dp, expert_parallel, 1, ranks, experts, local, remainder_last)
+    layout = MoeLayout(tp, dp, expert_parallel, 1, ranks, experts, 0, remainder_last)
+    busiest = max(layout.experts_on(0), layout.experts_on(ranks - 1))  # the first rank, or the last before 0.10.1
+    return replace(layout, local_experts=busiest)
 
 
 def weights_per_gpu(spec: ModelSpec, tp: int, pp: int = 1) -> int:
