@@ -91,6 +91,13 @@ def test_a_pool_larger_than_the_budget_fails_to_allocate(tmp_path):
     assert result.returncode == 1
     (finding,) = json.loads(result.stdout)["results"][0]["findings"]
     assert finding["key"] == "num_gpu_blocks_override" and "CUDA out of memory" in finding["message"]
+    as_json = run_kvplan("estimate", LLAMA, "--gpu", "l40s", "-c", "8192", "--num-gpu-blocks-override", "20000",
+                         "--format", "json")
+    (plan,) = json.loads(as_json.stdout)["plans"]
+    assert plan["engine"]["refusal"]["allocation_fails"] is True  # a crash, not one of vLLM's own refusals
+    refused = run_kvplan("estimate", LLAMA, "--gpu", "l4", "--format", "json")  # 131,072 tokens: vLLM refuses
+    (plan,) = json.loads(refused.stdout)["plans"]
+    assert plan["engine"]["refusal"] is not None and "allocation_fails" not in plan["engine"]["refusal"]
 
 
 def test_releases_before_0_20_1_check_the_profiled_memory():

@@ -23,7 +23,6 @@ from .estimate import budget_function
 from ..render.text import size
 from .deployments import VALID_KEYS, Deployment, one_line
 
-OVERRIDE_FAILS = "--num-gpu-blocks-override"  # engines/vllm.py OVERRIDE_TOO_BIG: the pool cannot be allocated
 
 
 @dataclass(frozen=True)
@@ -179,7 +178,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         if result.parallel is not None and result.parallel.dp > 1:
             where += f", on each of {result.parallel.dp} DP ranks ({result.total_concurrency} in all)"
         refusal = result.engine.refusal if result.engine else None
-        crashes = refusal is not None and refusal.reason.startswith(OVERRIDE_FAILS)
+        crashes = refusal is not None and refusal.allocation_fails
         if crashes:  # a crash at start-up, not one of vLLM's refusals
             add("error", "num_gpu_blocks_override", refusal.reason + ".")
         elif refusal is not None:

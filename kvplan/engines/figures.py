@@ -12,6 +12,9 @@ class Refusal:
 
     reason: str
     estimated_max_model_len: Optional[int]
+    # not one of the engine's own checks: start-up would crash allocating the cache (--num-gpu-blocks-override past
+    # the budget); in the JSON only when true
+    allocation_fails: bool = False
 
 
 @dataclass(frozen=True)
@@ -42,4 +45,6 @@ class EngineFigures:
         for key in ("num_gpu_blocks_override", "override_kv_cache_bytes"):
             if data[key] is None:
                 del data[key]
+        if data["refusal"] is not None and not data["refusal"]["allocation_fails"]:
+            del data["refusal"]["allocation_fails"]
         return data

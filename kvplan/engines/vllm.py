@@ -343,7 +343,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                 refusal = Refusal(refusal_message(length, per_block * per_request, check, estimate, rules), estimate)
     if refusal is None and too_big is not None:
         refusal = Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
-                                                  left=format_gib(max(too_big[1], 0))), None)
+                                                  left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
     num_blocks = max(min(blocks), 0) if blocks else 0
     per_block = max(g.bytes_per_block(stages[0]) for g in groups)
     tokens, concurrency, size = size_lines(num_blocks, per_request, groups, settings, rules, per_block)
