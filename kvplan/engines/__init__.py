@@ -20,7 +20,7 @@ VALID = "vllm (vLLM 0.32.0), vllm==<release> (an older vLLM, 0.2 to 0.32), none 
 @dataclass(frozen=True)
 class EngineFlags:
     """The engine's own flags that change its budget (vLLM's names). The ideal engine reads enforce_eager only: it
-    has no profile run and loads whatever the model holds."""
+    has no profile run and loads whatever the model holds, so get_engine refuses the others with it."""
 
     enforce_eager: bool = False  # --enforce-eager: no CUDA graphs, so no graph reserve
     skip_mm_profiling: bool = False  # --skip-mm-profiling: no vision-tower pass in the profile run (0.10.1+)
@@ -272,10 +272,14 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "none":
         vllm_only = {"dp": "no expert or data-parallel layout", "enable_expert_parallel": "no expert layout",
-                     "num_gpu_blocks_override": "no blocks to override", "speculative": "no drafter"}
+                     "num_gpu_blocks_override": "no blocks to override", "speculative": "no drafter",
+                     "cpu_offload_gb": "no CPU offload", "skip_mm_profiling": "no profile run",
+                     "language_model_only": "no vision-tower rules", "mm_limits": "no profile run",
+                     "mm_encoder_tp_mode": "no vision-tower rules", "mm_processor_kwargs": "no profile run"}
+        fields = {"speculative": "speculative_config", "mm_limits": "limit_mm_per_prompt"}
         for name, missing in vllm_only.items():  # refused, not silently left out of the figures
             if getattr(flags, name):
-                field = "speculative_config" if name == "speculative" else name
+                field = fields.get(name, name)
                 raise FieldError(field, f"is modelled with the vLLM engine only (--engine vllm): the ideal engine "
                                         f"has {missing}.")
         return IdealEngine(flags.enforce_eager)
