@@ -33,9 +33,10 @@ COLUMNS = (
     Column("per request", priority=3, legend="KV bytes one request of max len holds per GPU (paged, windows "
                                              "capped)"),
     Column("per token", priority=5, legend="KV bytes of one token per GPU, all layers"),
-    Column("ITL ms b1|max", priority=6, legend="predicted inter-token latency (ms per output token) at batch 1 | at max "
-                                        "requests"),
-    Column("tok/s b1|max", priority=7, legend="output tokens per second of the whole batch, at batch 1 | at max requests"),
+    Column("ITL ms b1|max", priority=6,
+           legend="predicted inter-token latency (ms per output token) at batch 1 | at max requests"),
+    Column("tok/s b1|max", priority=7,
+           legend="output tokens per second of the whole batch, at batch 1 | at max requests"),
 )
 
 
