@@ -14,7 +14,6 @@ size a rank).
 
 import argparse
 import copy
-import datetime as _dt
 import json
 import sys
 from pathlib import Path
@@ -103,7 +102,6 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     args = ap.parse_args()
-    import vllm
 
     mf.install_gpu_emulation()
     mf.attach_capture()
@@ -119,11 +117,9 @@ def main() -> None:
             print(json.dumps(rec), flush=True)
             records.append(rec)
     if args.out:
-        header = {"vllm_version": vllm.__version__, "script": "benchmarks/vllm_reference/expert_parallel.py",
-                  "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                  "method": "EngineArgs(tp, dp, enable_expert_parallel) -> model on the meta device with the TP and "
-                            "DP groups reporting the case's sizes at the chosen rank; parameters counted per rank"}
-        Path(args.out).write_text(json.dumps({"header": header, "cases": records}, indent=1) + "\n")
+        mf.write_frozen(args.out, "benchmarks/vllm_reference/expert_parallel.py",
+                        "EngineArgs(tp, dp, enable_expert_parallel) -> model on the meta device with the TP and "
+                        "DP groups reporting the case's sizes at the chosen rank; parameters counted per rank", records)
 
 
 if __name__ == "__main__":

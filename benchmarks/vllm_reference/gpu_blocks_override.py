@@ -9,7 +9,6 @@ by N x bytes per block before the one-request check) and the KVCacheManager admi
 """
 
 import argparse
-import datetime as _dt
 import json
 import sys
 from pathlib import Path
@@ -33,7 +32,6 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     args = ap.parse_args()
-    import vllm
 
     made = mf.make_vllm_config
 
@@ -56,10 +54,8 @@ def main() -> None:
               rec.get("resident", {}).get("requests"), flush=True)
         records.append(rec)
     if args.out:
-        header = {"vllm_version": vllm.__version__, "script": "benchmarks/vllm_reference/gpu_blocks_override.py",
-                  "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                  "method": "make_figures.py run_case with cache_config.num_gpu_blocks_override set"}
-        Path(args.out).write_text(json.dumps({"header": header, "cases": records}, indent=1) + "\n")
+        mf.write_frozen(args.out, "benchmarks/vllm_reference/gpu_blocks_override.py",
+                        "make_figures.py run_case with cache_config.num_gpu_blocks_override set", records)
 
 
 if __name__ == "__main__":

@@ -396,6 +396,18 @@ def attach_capture():
         logger.addHandler(CAPTURE)
 
 
+def write_frozen(out: str, script: str, method: str, records: list) -> None:
+    """A reference script's frozen figures: a header (vLLM's version, the script, the date, how the figures were
+    made) and the cases, as the tests read them."""
+    import datetime as _dt
+
+    import vllm
+
+    header = {"vllm_version": vllm.__version__, "script": script,
+              "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "method": method}
+    Path(out).write_text(json.dumps({"header": header, "cases": records}, indent=1) + "\n")
+
+
 def clear_once_caches():
     import vllm.logger as vlog
 

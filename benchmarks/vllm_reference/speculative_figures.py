@@ -12,7 +12,6 @@ shared_head.head, at pipeline size 1) are listed apart, as vLLM frees them.
 """
 
 import argparse
-import datetime as _dt
 import json
 import sys
 from pathlib import Path
@@ -99,7 +98,6 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     args = ap.parse_args()
-    import vllm
     from vllm.model_executor.model_loader import utils
 
     made = mf.make_vllm_config
@@ -149,11 +147,9 @@ def main() -> None:
                           "speculation": rec.get("speculation"), "draft": rec["draft"]}), flush=True)
         records.append(rec)
     if args.out:
-        header = {"vllm_version": vllm.__version__, "script": "benchmarks/vllm_reference/speculative_figures.py",
-                  "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                  "method": "make_figures.py run_case with EngineArgs(speculative_config=...) and the drafter "
-                            "built beside the target on the meta device"}
-        Path(args.out).write_text(json.dumps({"header": header, "cases": records}, indent=1) + "\n")
+        mf.write_frozen(args.out, "benchmarks/vllm_reference/speculative_figures.py",
+                        "make_figures.py run_case with EngineArgs(speculative_config=...) and the drafter "
+                        "built beside the target on the meta device", records)
 
 
 if __name__ == "__main__":
