@@ -11,6 +11,7 @@ from .config import MAX_TOKENS, MAX_VOCAB, Config
 from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, mixer_kinds
 from .params import estimate_weights, grouped, mtp_module_groups, mtp_size, parameter_groups
 from .tensors import eagle_head_tensors, mtp_blocks
+from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
 from .vision import vision_encoder
@@ -70,6 +71,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     """Turn a config.json (already loaded) into a ModelSpec. `weights` comes from safetensors metadata or a
     bundled spec when known; otherwise the size is estimated from the config."""
     cfg = Config(raw, name)
+    refuse_unmodelled(_architecture(cfg), cfg.get, name)
     notes: list = list(cfg.notes)
     n = cfg.int(LAYER_KEYS)
     hidden = cfg.int(HIDDEN_KEYS)

@@ -1,0 +1,69 @@
+"""Cache layouts vLLM serves that kvplan does not size. A config of one of these architectures reads as an
+ordinary decoder to the generic reader (it names layers, heads and a head_dim) while its cache, or its weights,
+follow rules kvplan has no layer kind for: sized anyway, the answer would look right and be wrong. So the reader
+refuses them in one sentence that names what it saw. Each entry is what vLLM 0.32.0's model code reads
+(model_executor/models/registry.py names the module); a field also catches a derivative under another name."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..errors import KvplanError
+
+_COMPRESSED = "compressed sparse attention (config field 'compress_ratios'; vllm/models/deepseek_v4/attention.py)"
+_KDA = ("Kimi Delta Attention recurrent layers beside MLA layers (config field 'linear_attn_config'; "
+        "vllm/models/kimi_k3)")
+_KV_SHARING = ("KV sharing: the last num_kv_shared_layers layers read earlier layers' caches, and per-layer input "
+               "embeddings (model_executor/models/gemma3n.py, gemma4.py)")
+_SWA_HEADS = ("sliding-window layers with their own KV head count and head sizes (config field "
+              "'swa_num_key_value_heads'; model_executor/models/mimo_v2.py, vllm/models/inkling)")
+_SWA_LATENT = "sliding-window MLA layers with their own latent rank (config field 'swa_kv_lora_rank'; dots3_note)"
+_KPOOL = "a pooled sparse indexer (config field 'index_kpool'; vllm/models/glm5next)"
+_M3_SPARSE = "MiniMax-M3's sparse attention and index cache (config field 'sparse_attention_config'; minimax_m3)"
+_HYPER = "an indexer cache and hyper-connections (vllm/models/hy_v4, qwen4_exp)"
+
+ARCHITECTURES = {
+    **dict.fromkeys(("DeepseekV4ForCausalLM", "DeepseekV4ForConditionalGeneration", "DeepseekV41ForCausalLM"),
+                    _COMPRESSED),
+    **dict.fromkeys(("KimiLinearForCausalLM", "KimiK3ForConditionalGeneration"), _KDA),
+    **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration", "Gemma4ForCausalLM",
+                     "Gemma4ForConditionalGeneration", "Gemma4UnifiedForConditionalGeneration"), _KV_SHARING),
+    **dict.fromkeys(("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM", "MiMoV2OmniForCausalLM", "InklingForCausalLM",
+                     "InklingForConditionalGeneration"), _SWA_HEADS),
+    "Dots3NoteForCausalLM": _SWA_LATENT,
+    **dict.fromkeys(("Glm5NextForCausalLM", "Glm5NextForConditionalGeneration"), _KPOOL),
+    **dict.fromkeys(("MiniMaxM3SparseForCausalLM", "MiniMaxM3SparseForConditionalGeneration"), _M3_SPARSE),
+    **dict.fromkeys(("HYV4ForCausalLM", "Qwen4ExpForCausalLM", "Qwen4ExpForConditionalGeneration"), _HYPER),
+}
+
+# A field present (and, for a count, above 0) marks the layout whatever the architecture is called.
+FIELDS = {
+    "compress_ratios": _COMPRESSED,
+    "linear_attn_config": _KDA,
+    "num_kv_shared_layers": _KV_SHARING,
+    "swa_num_key_value_heads": _SWA_HEADS,
+    "swa_kv_lora_rank": _SWA_LATENT,
+    "index_kpool": _KPOOL,
+    "sparse_attention_config": _M3_SPARSE,
+}
+
+
+def _present(value) -> bool:
+    return value not in (None, 0, False, [], {}, "")
+
+
+def unmodelled_layout(architecture: str, get) -> Optional[str]:
+    """Why kvplan cannot size this config (None when it can): `get` reads a config field (Config.get, which
+    looks through a multimodal wrapper to its language model)."""
+    if architecture in ARCHITECTURES:
+        return f"architecture {architecture} has {ARCHITECTURES[architecture]}"
+    field = next((key for key in FIELDS if _present(get(key))), None)
+    return None if field is None else f"config field '{field}' marks {FIELDS[field]}"
+
+
+def refuse_unmodelled(architecture: str, get, name: str) -> None:
+    reason = unmodelled_layout(architecture, get)
+    if reason is not None:
+        raise KvplanError(f"{name}: {reason}, which kvplan does not model; it refuses rather than mis-size the "
+                          f"KV cache and weights (kvplan sizes MHA / GQA / MQA, MLA, sliding and chunked windows, "
+                          f"Mamba and linear-attention hybrids).")
