@@ -53,7 +53,7 @@ def test_unmodelled_architectures_are_refused_in_one_line(write_config, config, 
 @pytest.mark.parametrize("field, value", [
     ("compress_ratios", [0, 4]), ("num_kv_shared_layers", 10), ("swa_num_key_value_heads", 4),
     ("linear_attn_config", {"kda_layers": [1]}), ("swa_kv_lora_rank", 256), ("index_kpool", 4),
-    ("sparse_attention_config", {"topk": 2048}),
+    ("sparse_attention_config", {"topk": 2048}), ("is_encoder_decoder", True),
 ])
 def test_a_derivative_is_caught_by_its_field_under_any_name(field, value):
     config = with_fields(LLAMA3_8B, "SomeNewForCausalLM", **{field: value})

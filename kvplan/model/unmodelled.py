@@ -21,6 +21,8 @@ _SWA_LATENT = "sliding-window MLA layers with their own latent rank (config fiel
 _KPOOL = "a pooled sparse indexer (config field 'index_kpool'; vllm/models/glm5next)"
 _M3_SPARSE = "MiniMax-M3's sparse attention and index cache (config field 'sparse_attention_config'; minimax_m3)"
 _HYPER = "an indexer cache and hyper-connections (vllm/models/hy_v4, qwen4_exp)"
+_ENCODER_DECODER = ("an encoder and a decoder with cross-attention caches over the encoder's output (config field "
+                    "'is_encoder_decoder'; model_executor/models/whisper.py)")
 
 ARCHITECTURES = {
     **dict.fromkeys(("DeepseekV4ForCausalLM", "DeepseekV4ForConditionalGeneration", "DeepseekV41ForCausalLM"),
@@ -34,6 +36,7 @@ ARCHITECTURES = {
     **dict.fromkeys(("Glm5NextForCausalLM", "Glm5NextForConditionalGeneration"), _KPOOL),
     **dict.fromkeys(("MiniMaxM3SparseForCausalLM", "MiniMaxM3SparseForConditionalGeneration"), _M3_SPARSE),
     **dict.fromkeys(("HYV4ForCausalLM", "Qwen4ExpForCausalLM", "Qwen4ExpForConditionalGeneration"), _HYPER),
+    "WhisperForConditionalGeneration": _ENCODER_DECODER,
 }
 
 # A field present (and, for a count, above 0) marks the layout whatever the architecture is called.
@@ -45,6 +48,7 @@ FIELDS = {
     "swa_kv_lora_rank": _SWA_LATENT,
     "index_kpool": _KPOOL,
     "sparse_attention_config": _M3_SPARSE,
+    "is_encoder_decoder": _ENCODER_DECODER,
 }
 
 
