@@ -102,7 +102,8 @@ def test_r1_dp8_weights_and_peak_with_32_redundant_experts():
     extra = with_eplb["weights"] - terms["weights"]
     assert abs(extra - (58 * 4 * 44_050_944 + 1_776_021_509)) < 2e-4 * extra
     assert with_eplb["profile_peak"] == terms["profile_peak"]
-    assert eplb["data_parallel"]["routed_experts_per_gpu"] == 36 and eplb["data_parallel"]["num_redundant_experts"] == 32
+    laid_out = eplb["data_parallel"]
+    assert laid_out["routed_experts_per_gpu"] == 36 and laid_out["num_redundant_experts"] == 32
     assert eplb["max_concurrency"] < plain["max_concurrency"]
 
 

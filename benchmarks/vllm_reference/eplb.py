@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import make_figures as mf  # noqa: E402
+from expert_parallel import routed_parameters  # noqa: E402
 
 V3, QWEN = "deepseek-ai/DeepSeek-V3", "Qwen/Qwen3-30B-A3B"
 # (model, tp, dp, enable_expert_parallel, num_redundant_experts, flattened ranks to build)
@@ -120,8 +121,6 @@ def _eplb_state(vc, model) -> dict:
 
 
 def build(model: str, tp: int, dp: int, ep: bool, redundant: int, rank: int) -> dict:
-    from vllm.model_executor.layers.fused_moe.routed_experts import RoutedExperts
-
     rec = {"model": model, "tp": tp, "dp": dp, "enable_expert_parallel": ep, "enable_eplb": True,
            "num_redundant_experts": redundant, "rank": rank}
     vc = _engine_config(model, tp, dp, ep, redundant, rec)
@@ -132,19 +131,10 @@ def build(model: str, tp: int, dp: int, ep: bool, redundant: int, rank: int) -> 
     except Exception as e:  # noqa: BLE001  (FusedMoE's own refusal)
         rec["error"] = f"{type(e).__name__}: {e}"[:600]
         return rec
-    moe_names, first = set(), None
-    for name, mod in m.named_modules():
-        if isinstance(mod, RoutedExperts):
-            moe_names.update(f"{name}.{p}" for p, _ in mod.named_parameters(recurse=True))
-            if first is None:
-                mp = mod.moe_config.moe_parallel_config
-                first = {"tp_size": mp.tp_size, "ep_size": mp.ep_size, "ep_rank": mp.ep_rank, "use_ep": mp.use_ep,
-                         "local_num_experts": mod.local_num_experts, "global_num_experts": mod.global_num_experts}
-    parts = {"experts": {"parameters": 0, "bytes": 0}, "rest": {"parameters": 0, "bytes": 0}}
-    for name, p in m.named_parameters():
-        part = parts["experts" if name in moe_names else "rest"]
-        part["parameters"] += p.numel()
-        part["bytes"] += _tensor_bytes(p)
+    mod, parts = routed_parameters(m)
+    mp = mod.moe_config.moe_parallel_config
+    first = {"tp_size": mp.tp_size, "ep_size": mp.ep_size, "ep_rank": mp.ep_rank, "use_ep": mp.use_ep,
+             "local_num_experts": mod.local_num_experts, "global_num_experts": mod.global_num_experts}
     rec.update(fused_moe=first, parameters=parts, eplb_state=_eplb_state(vc, m))
     del m
     return rec
