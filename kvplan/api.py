@@ -74,7 +74,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              limit_mm_per_prompt=None, mm_encoder_tp_mode: Optional[str] = None,
              cpu_offload_gb: Optional[float] = None, num_gpu_blocks_override: Optional[int] = None,
              speculative_config=None, data_parallel_size: Optional[int] = None,
-             enable_expert_parallel: bool = False, enable_eplb: bool = False, mm_processor_kwargs=None) -> list:
+             enable_expert_parallel: bool = False, enable_eplb: bool = False, mm_processor_kwargs=None,
+             eplb_config=None, num_redundant_experts: Optional[int] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -84,14 +85,15 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU), num_gpu_blocks_override (blocks) and
     speculative_config (JSON text or a dict), data_parallel_size and enable_expert_parallel as vLLM's (each plan's
     figures are one DP rank's; Plan.total_concurrency the deployment's); mm_processor_kwargs (JSON text or a dict:
-    the Qwen-VL processors' size limits size the profile run's dummy image and video)."""
+    the Qwen-VL processors' size limits size the profile run's dummy image and video); enable_eplb with
+    eplb_config (JSON text or a dict: '{"num_redundant_experts": 32}') or num_redundant_experts (vLLM before 0.12)."""
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
                           encoder_tp_mode, gpu_blocks_override, media_limits, mm_processor_kwargs as processor,
                           speculative_config as speculative)
     from .units import human_int
 
-    eplb(enable_eplb)
+    balancer = eplb(enable_eplb, eplb_config, num_redundant_experts)
     auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in ("auto", "-1")
     contexts = None if max_model_len is None or auto_fit else _many(max_model_len, "context", tokens=True)
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
@@ -108,7 +110,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    num_gpu_blocks_override=gpu_blocks_override(num_gpu_blocks_override),
                                    speculative=speculative(speculative_config), dp=replicas(data_parallel_size),
                                    enable_expert_parallel=_flag(enable_expert_parallel, "enable_expert_parallel"),
-                                   mm_processor_kwargs=processor(mm_processor_kwargs)))
+                                   mm_processor_kwargs=processor(mm_processor_kwargs), enable_eplb=balancer))
     return list(result.plans)
 
 
@@ -122,17 +124,22 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           mm_encoder_tp_mode: Optional[str] = None, cpu_offload_gb: Optional[float] = None,
           num_gpu_blocks_override: Optional[int] = None, speculative_config=None,
           data_parallel_size: Optional[int] = None, enable_expert_parallel: bool = False,
-          enable_eplb: bool = False, mm_processor_kwargs=None) -> list:
+          enable_eplb: bool = False, mm_processor_kwargs=None, eplb_config=None,
+          num_redundant_experts: Optional[int] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine` as `kvplan estimate` takes it."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines import data_parallel_size as replicas, enable_eplb as eplb, gpu_blocks_override
+    from .engines.vllm_eplb import eplb_config as eplb_config_of, redundant_count
 
     # read as estimate() reads them (a deployments file's validators would take "2" for a quoted YAML value)
     data_parallel_size, num_gpu_blocks_override = replicas(data_parallel_size), gpu_blocks_override(
         num_gpu_blocks_override)
-    enable_expert_parallel, enable_eplb = _flag(enable_expert_parallel, "enable_expert_parallel"), eplb(enable_eplb)
+    enable_expert_parallel = _flag(enable_expert_parallel, "enable_expert_parallel")
+    eplb(enable_eplb, eplb_config, num_redundant_experts)  # refused here as estimate() refuses it
+    config = None if eplb_config is None else eplb_config_of(eplb_config)
+    redundant = redundant_count(num_redundant_experts)
     deployments = model_deployments(model, _many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, gpu=gpu,
                                     gpu_util=gpu_memory_utilization, kv_budget=kv_cache_memory_bytes,
                                     context=max_model_len, kv_dtype=kv_cache_dtype, min_concurrency=min_concurrency,
@@ -143,7 +150,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     cpu_offload_gb=cpu_offload_gb, num_gpu_blocks_override=num_gpu_blocks_override,
                                     speculative_config=speculative_config, dp=data_parallel_size,
                                     enable_expert_parallel=enable_expert_parallel or None,
-                                    enable_eplb=enable_eplb or None, mm_processor_kwargs=mm_processor_kwargs)
+                                    enable_eplb=enable_eplb or None, mm_processor_kwargs=mm_processor_kwargs,
+                                    eplb_config=config, num_redundant_experts=redundant)
     return run.check(deployments, spell=keyword).results
 
 

@@ -188,7 +188,6 @@ def test_decode_reads_the_busiest_rank_experts():
      "--mm-processor-kwargs is modelled with the vLLM engine only"),
     (("-ep", "--engine", "vllm==0.8.5"), "-ep is modelled from vLLM 0.9 on"),
     (("-ep", "--speculative-config", '{"method": "mtp", "num_speculative_tokens": 1}'), "is not modelled yet"),
-    (("-ep", "--enable-eplb"), "--enable-eplb is not modelled yet"),
 ])
 def test_bad_input_is_one_sentence(args, text):
     run = run_kvplan("estimate", R1, "-tp", "8", *args)
@@ -213,9 +212,6 @@ def test_deployments_file_keys(tmp_path):
     path.write_text(f"deployments:\n  - name: r1\n    model: {R1}\n    tp: 1\n    enable_expert_parallel: 'yes'\n")
     run = run_kvplan("check", "--file", path)
     assert run.returncode == 2 and "enable_expert_parallel" in run.stderr
-    path.write_text(f"deployments:\n  - name: r1\n    model: {R1}\n    tp: 8\n    enable_eplb: true\n")
-    run = run_kvplan("check", "--file", path)
-    assert run.returncode == 2 and "'enable_eplb' is not modelled yet" in run.stderr
 
 
 @pytest.mark.parametrize("entry, key, line, text", [

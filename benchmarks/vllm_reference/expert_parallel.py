@@ -42,7 +42,6 @@ def build(model: str, tp: int, dp: int, ep: bool, rank: int) -> dict:
     from vllm.config import set_current_vllm_config
     from vllm.distributed import parallel_state as ps
     from vllm.engine.arg_utils import EngineArgs
-    from vllm.model_executor.layers.fused_moe.routed_experts import RoutedExperts
     from vllm.model_executor.model_loader.utils import initialize_model
     from vllm.usage.usage_lib import UsageContext
     from vllm.utils.torch_utils import set_default_torch_dtype
@@ -77,25 +76,33 @@ def build(model: str, tp: int, dp: int, ep: bool, rank: int) -> dict:
                 m = initialize_model(vllm_config=vc)
         finally:
             ps._DP = saved_dp
-    moe_names = set()
-    first = None
+    mod, parts = routed_parameters(m)
+    mp = mod.moe_config.moe_parallel_config
+    first = {"tp_size": mp.tp_size, "ep_size": mp.ep_size, "ep_rank": mp.ep_rank, "dp_size": mp.dp_size,
+             "use_ep": mp.use_ep, "local_num_experts": mod.local_num_experts,
+             "global_num_experts": mod.global_num_experts,
+             "intermediate_size_per_partition": mod.intermediate_size_per_partition} if mod is not None else None
+    rec.update(fused_moe=first, parameters=parts)
+    del m
+    return rec
+
+
+def routed_parameters(m) -> tuple:
+    """(the first RoutedExperts module or None, the rank's parameters and bytes split into the routed experts'
+    own and the rest)."""
+    from vllm.model_executor.layers.fused_moe.routed_experts import RoutedExperts
+
+    moe_names, first = set(), None
     for name, mod in m.named_modules():
         if isinstance(mod, RoutedExperts):
             moe_names.update(f"{name}.{p}" for p, _ in mod.named_parameters(recurse=True))
-            if first is None:
-                mp = mod.moe_config.moe_parallel_config
-                first = {"tp_size": mp.tp_size, "ep_size": mp.ep_size, "ep_rank": mp.ep_rank, "dp_size": mp.dp_size,
-                         "use_ep": mp.use_ep, "local_num_experts": mod.local_num_experts,
-                         "global_num_experts": mod.global_num_experts,
-                         "intermediate_size_per_partition": mod.intermediate_size_per_partition}
+            first = first or mod
     parts = {"experts": {"parameters": 0, "bytes": 0}, "rest": {"parameters": 0, "bytes": 0}}
     for name, p in m.named_parameters():
         part = parts["experts" if name in moe_names else "rest"]
         part["parameters"] += p.numel()
         part["bytes"] += p.numel() * p.element_size()
-    rec.update(fused_moe=first, parameters=parts)
-    del m
-    return rec
+    return first, parts
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ import typer
 from ..errors import FieldError, KvplanError
 from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP,
-                    DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_HELP, GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
+                    DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
+                    GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
                     SUFFIXES, _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
@@ -71,6 +72,8 @@ SPECULATIVE_CONFIG = typer.Option(None, "--speculative-config", help=SPECULATIVE
 DATA_PARALLEL_SIZE = typer.Option(None, "-dp", "--data-parallel-size", "--dp", help=DP_HELP)
 ENABLE_EXPERT_PARALLEL = typer.Option(False, "--enable-expert-parallel", "-ep", help=EP_HELP)
 ENABLE_EPLB = typer.Option(False, "--enable-eplb", help=EPLB_HELP)
+EPLB_CONFIG = typer.Option(None, "--eplb-config", help=EPLB_CONFIG_HELP)
+NUM_REDUNDANT_EXPERTS = typer.Option(None, "--num-redundant-experts", help=REDUNDANT_HELP)
 
 
 def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
@@ -144,6 +147,8 @@ def estimate(
     dp: Optional[str] = DATA_PARALLEL_SIZE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
+    eplb_config: Optional[str] = EPLB_CONFIG,
+    redundant: Optional[str] = NUM_REDUNDANT_EXPERTS,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -159,7 +164,7 @@ def estimate(
     from ..units import human_int
 
     check_format(fmt)
-    enable_eplb(eplb)
+    balancer = enable_eplb(eplb, eplb_config, redundant)
     auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
     contexts = None if context is None or auto_fit else _list(context, "context", "8192,32K", tokens=True)
     partition = tuple(_list(pp_partition, "pp_partition", "31,30")) if pp_partition else None
@@ -177,7 +182,8 @@ def estimate(
                                        num_gpu_blocks_override=gpu_blocks_override(gpu_blocks),
                                        speculative=speculative_config(speculative), dp=data_parallel_size(dp),
                                        enable_expert_parallel=expert_parallel,
-                                       mm_processor_kwargs=mm_processor_kwargs(processor_kwargs)))
+                                       mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
+                                       enable_eplb=balancer))
     show(result, fmt, chart=chart)
 
 
@@ -210,7 +216,7 @@ def check(
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
                                        "speculative_config, dp, enable_expert_parallel, enable_eplb, "
-                                       "mm_processor_kwargs). See "
+                                       "eplb_config, num_redundant_experts, mm_processor_kwargs). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -239,6 +245,8 @@ def check(
     dp: Optional[str] = DATA_PARALLEL_SIZE,
     expert_parallel: bool = ENABLE_EXPERT_PARALLEL,
     eplb: bool = ENABLE_EPLB,
+    eplb_config: Optional[str] = EPLB_CONFIG,
+    redundant: Optional[str] = NUM_REDUNDANT_EXPERTS,
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -261,7 +269,7 @@ def check(
                    num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
                    speculative_config=speculative, dp=data_parallel_size(dp),
                    enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
-                   mm_processor_kwargs=processor_kwargs)
+                   mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config, num_redundant_experts=redundant)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

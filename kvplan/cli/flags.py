@@ -18,7 +18,8 @@ FLAGS = {
     "mm_encoder_tp_mode": "--mm-encoder-tp-mode", "cpu_offload_gb": "--cpu-offload-gb",
     "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
     "dp": "--data-parallel-size", "enable_expert_parallel": "--enable-expert-parallel", "enable_eplb": "--enable-eplb",
-    "mm_processor_kwargs": "--mm-processor-kwargs",
+    "mm_processor_kwargs": "--mm-processor-kwargs", "eplb_config": "--eplb-config",
+    "num_redundant_experts": "--num-redundant-experts",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -31,7 +32,8 @@ typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
-                       "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs")
+                       "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
+                       "num_redundant_experts")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -85,7 +87,13 @@ DP_HELP = ("As vLLM's --data-parallel-size (0.9+): engine replicas of TP GPUs ea
 EP_HELP = ("As vLLM's --enable-expert-parallel / -ep (0.9+): each of the TP x DP GPUs holds its share of the routed "
            "experts whole (experts / ranks, the first ranks one more); attention, shared experts and embeddings "
            "stay split over TP. vLLM refuses it on a model without experts.")
-EPLB_HELP = "As vLLM's --enable-eplb: refused, not modelled yet (redundant experts and EPLB's buffers)."
+EPLB_HELP = ("As vLLM's --enable-eplb (with -ep; modelled from 0.24): E + redundant experts, (E + R) / (TP x DP) a "
+             "GPU; EPLB's state (one MoE layer's experts again, maps, load window) in the weights, its profile step "
+             "(an all-gather of EP x one layer's largest expert tensor) in the profile peak.")
+EPLB_CONFIG_HELP = ("As vLLM's --eplb-config (0.10.2+), JSON: '{\"num_redundant_experts\": 32}'; window_size and "
+                    "communicator count too (nixl: no profile reservation; unnamed: torch_gloo, vLLM without NIXL).")
+REDUNDANT_HELP = ("As vLLM 0.9.2-0.11.2's --num-redundant-experts (0.12+ take --eplb-config); kvplan models EPLB from "
+                  "0.24, so it is refused with an engine that old.")
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

@@ -24,7 +24,7 @@ REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                  "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
-                 "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs")
+                 "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -55,7 +55,9 @@ class Deployment:
     speculative_config: Optional[object] = None  # vLLM's --speculative-config (engines/vllm_speculative.py)
     dp: Optional[int] = None  # vLLM's --data-parallel-size (None: 1)
     enable_expert_parallel: bool = False  # vLLM's --enable-expert-parallel
-    enable_eplb: bool = False  # vLLM's --enable-eplb: refused as not modelled (engines.enable_eplb)
+    enable_eplb: bool = False  # vLLM's --enable-eplb (engines/vllm_eplb.py, with the next two)
+    eplb_config: Optional[object] = None  # vLLM's --eplb-config: its JSON object, as a mapping
+    num_redundant_experts: Optional[int] = None  # vLLM 0.9.2-0.11.2's --num-redundant-experts
     mm_processor_kwargs: Optional[object] = None  # vLLM's --mm-processor-kwargs (engines.ProcessorKwargs)
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
@@ -134,10 +136,18 @@ def _dp(value) -> Optional[int]:
     return data_parallel_size(value)
 
 
-def _eplb(value) -> bool:
-    from ..engines import enable_eplb
+def _eplb_config(value) -> dict:
+    from ..engines.vllm_eplb import eplb_config
 
-    return enable_eplb(_flag("enable_eplb")(value))
+    return eplb_config(value)
+
+
+def _redundant(value) -> Optional[int]:
+    from ..engines.vllm_eplb import redundant_count
+
+    if isinstance(value, str):  # a YAML integer, not text (as tp)
+        raise FieldError("num_redundant_experts", f"must be a whole number of experts, unquoted, got {quote(value)}.")
+    return redundant_count(value)
 
 
 def _processor_kwargs(value):
@@ -174,7 +184,9 @@ VALIDATORS = {
     "speculative_config": _speculative,
     "dp": _dp,
     "enable_expert_parallel": _flag("enable_expert_parallel"),
-    "enable_eplb": _eplb,
+    "enable_eplb": _flag("enable_eplb"),
+    "eplb_config": _eplb_config,
+    "num_redundant_experts": _redundant,
     "mm_processor_kwargs": _processor_kwargs,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
@@ -211,7 +223,8 @@ def model_deployments(model: str, tps: list, **options) -> list:
 MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
-INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp")
+INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp",
+              "num_redundant_experts")
 TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine")  # a scalar YAML reads as a number or date: its text
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 INT_TAG = "tag:yaml.org,2002:int"

@@ -33,13 +33,17 @@ class EngineFlags:
     dp: Optional[int] = None  # --data-parallel-size: engine cores of T GPUs each (None: 1)
     enable_expert_parallel: bool = False  # --enable-expert-parallel: routed experts whole, over T x D ranks
     mm_processor_kwargs: Optional["ProcessorKwargs"] = None  # --mm-processor-kwargs: the Qwen-VL dummy items' size
+    enable_eplb: Optional[object] = None  # --enable-eplb with --eplb-config: vllm_eplb.Eplb (None: off)
 
     def moe_layout(self, spec, tp: int, version: Optional[tuple] = None):
         """The routed experts on one GPU under these flags (plan/sharding.py moe_layout, the rule's one place)."""
         from ..plan.sharding import moe_layout
 
+        eplb = self.enable_eplb
         return moe_layout(spec, tp, self.dp or 1, self.enable_expert_parallel,
-                          remainder_last=version is not None and version < (0, 10, 1))
+                          remainder_last=version is not None and version < (0, 10, 1), eplb=eplb is not None,
+                          redundant=eplb.redundant if eplb else 0,
+                          redundant_field=eplb.spelling if eplb else "enable_eplb")
 
 
 ENCODER_TP_MODES = ("weights", "data")
@@ -73,18 +77,12 @@ def data_parallel_size(value) -> Optional[int]:
     return number if number > 1 else None
 
 
-def enable_eplb(value) -> bool:
-    """vLLM's --enable-eplb: refused as not modelled (False passes). With it vLLM holds (E + redundant) / ep experts a
-    rank (fused_moe/layer.py: the sum must divide evenly) and builds EplbState at model load, before the KV cache is
-    sized (distributed/eplb/eplb_state.py: one MoE layer's local experts again as a transfer buffer, load windows,
-    int64 expert maps of 1,024 slots an expert), which kvplan has not held to vLLM's build yet."""
-    if value is False or value is None:
-        return False
-    if value is not True:
-        raise FieldError("enable_eplb", f"must be true or false, got {quote(value)}.")
-    raise FieldError("enable_eplb", "is not modelled yet: vLLM's EPLB adds redundant experts and load-balancing "
-                                    "buffers at model load that kvplan has not held to vLLM's build; plan without "
-                                    "it (its redundant experts add (E + R) / ep - E / ep experts a GPU).")
+def enable_eplb(value, config=None, redundant=None):
+    """vLLM's --enable-eplb with --eplb-config (0.10.2+) or --num-redundant-experts (0.9.2 to 0.11.2):
+    engines/vllm_eplb.py Eplb, or None when EPLB is off."""
+    from .vllm_eplb import eplb
+
+    return eplb(value, config, redundant)
 
 
 def gpu_blocks_override(value) -> Optional[int]:
@@ -272,6 +270,7 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "none":
         vllm_only = {"dp": "no expert or data-parallel layout", "enable_expert_parallel": "no expert layout",
+                     "enable_eplb": "no expert load balancer",
                      "num_gpu_blocks_override": "no blocks to override", "speculative": "no drafter",
                      "cpu_offload_gb": "no CPU offload", "skip_mm_profiling": "no profile run",
                      "language_model_only": "no vision-tower rules", "mm_limits": "no profile run",

@@ -12,6 +12,8 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   (model_executor/layers/fused_moe/oracle/mxfp4.py mxfp4_round_up_hidden_size_and_intermediate_size): 0.32 on
   Hopper runs OAI Triton (intermediate to 64), on other NVIDIA GPUs Marlin (intermediate to 128, hidden to
   256), which is also what Hopper loaded before 0.21 [A19: 65.97 GiB logged for gpt-oss-120b, 65.81 here].
+- --enable-eplb (vllm_eplb.py): EplbState's buffers at load in the weights; the profile run's EPLB step (its
+  all-gather reservation) beside the forward in the profile peak.
 - profile peak (vllm_profile.py): a multimodal model's vision tower over a batch of dummy images, the dummy
   forward over max_num_batched_tokens (chunked prefill) and, on the last stage, the sampler over min(max_num_seqs,
   max_num_batched_tokens) dummy requests as the model runner samples (gpu_model_runner.py profile_run). V0
@@ -160,6 +162,20 @@ def with_drafter(spec, tp: int, settings, rules: Behaviour, weights: int, weight
                      f"hidden states held{'' if drafter.model else ', its 2h input; MoE workspace shared'})")
 
 
+def with_eplb(spec, layout, config, stage, weights: int, weights_source: str, peak: int, peak_source: str) -> tuple:
+    """--enable-eplb: EplbState.add_model's buffers join the weights (built inside load_model's memory profiler);
+    the profile run's EPLB step, after the forward, peaks on its own (vllm_eplb.py)."""
+    from .vllm_eplb import describe, reservation_bytes, state_bytes
+
+    state, reserved = state_bytes(spec, layout, config, stage), reservation_bytes(spec, layout, config, stage)
+    weights_source += (f"; {describe(config, layout)}: + {format_gib(state)} GiB EplbState at load (one layer's "
+                       f"experts again, expert maps, load window)")
+    step = (f"EPLB's profile step {format_gib(reserved)} GiB (one layer's experts again, NCCL all-gather of "
+            f"{layout.ep} x its largest tensor)" if reserved else "EPLB's profile step: none with NIXL")
+    inner = peak_source[4:-1] if peak_source.startswith("max(") and peak_source.endswith(")") else peak_source
+    return weights + state, weights_source, max(peak, reserved), f"max({inner}; {step})"
+
+
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
     if not rules.graphs_subtracted:
@@ -199,6 +215,9 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
                                                     runner)
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs)
+    if flags.enable_eplb:
+        weights, weights_source, peak, peak_source = with_eplb(spec, layout, flags.enable_eplb, stage, weights,
+                                                               weights_source, peak, peak_source)
     if spec.draft is not None:
         weights, weights_source, peak, peak_source = with_drafter(spec, tp, settings, rules, weights, weights_source,
                                                                   peak, peak_source)

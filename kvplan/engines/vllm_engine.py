@@ -16,12 +16,18 @@ from .vllm_versions import PINNED, behaviour, parse_version
 # (config/multimodal.py MultiModalConfig), whose towers' weights every release with it skips (_mark_tower_model, 0.15);
 # mm_encoder_tp_mode (arg_utils.py, read in 0.10.2, not in 0.10.1); cpu_offload_gb (vllm#6496: in 0.5.3's
 # arg_utils.py, not in 0.5.2's)
-# dp (--data-parallel-size) / enable_expert_parallel: modelled as 0.9.0 on lays the experts out (fused_moe/layer.py
-# FusedMoEParallelConfig.make flattens TP across DP; 0.8.5's does not: not modelled)
+# dp (--data-parallel-size) / enable_expert_parallel: in 0.8.5 already, modelled as 0.9.0 on lays the experts out
+# (fused_moe/layer.py FusedMoEParallelConfig.make flattens TP across DP; 0.8.5's does not): MODELLED_SINCE
+# enable_eplb: --enable-eplb in 0.9.2's arg_utils.py (not 0.9.1's); modelled as 0.24 on builds EplbState
+# (eplb_state.py add_model's transfer buffer from 0.12, the communicator choice preferring NIXL from 0.24)
 FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "mm_encoder_tp_mode": (0, 10, 2),
-              "cpu_offload_gb": (0, 5, 3), "dp": (0, 9), "enable_expert_parallel": (0, 9)}
+              "cpu_offload_gb": (0, 5, 3), "enable_eplb": (0, 9, 2)}
 
-MODELLED_SINCE = ("dp", "enable_expert_parallel")  # older releases have the flags, not the layout kvplan models
+# older releases have these flags, not what kvplan models: (first release modelled, what it models)
+MODELLED_SINCE = {"dp": ((0, 9), "lays out the experts"), "enable_expert_parallel": ((0, 9), "lays out the experts"),
+                  "enable_eplb": ((0, 24), "builds EPLB's state and picks its communicator")}
+# how the redundant experts were spelled (arg_utils.py): --num-redundant-experts 0.9.2 to 0.11.2, --eplb-config 0.10.2+
+EPLB_CONFIG_SINCE, REDUNDANT_FLAG_UNTIL = (0, 10, 2), (0, 11, 2)
 # --limit-mm-per-prompt's dummy-data options (width / height / num_frames): config/multimodal.py ImageDummyOptions and
 # VideoDummyOptions, first in 0.11.1's sources (absent from 0.11.0's); older releases take counts only
 DUMMY_OPTIONS_SINCE = (0, 11, 1)
@@ -34,12 +40,19 @@ class VllmEngine:
         self.version = version
         self.rules = behaviour(version)
         for name, since in FLAG_SINCE.items():
-            if getattr(flags, name) and parse_version(version) < since and name in MODELLED_SINCE:
-                raise FieldError(name, f"is modelled from vLLM {'.'.join(map(str, since))} on, as that release lays "
-                                       f"out the experts (vllm=={version} is older); pick 0.9 or later.")
             if getattr(flags, name) and parse_version(version) < since:
                 raise FieldError(name, f"needs vLLM {'.'.join(map(str, since))} or later (vllm=={version} has no "
                                        f"such flag); leave it off or pick a later release.")
+        if flags.enable_eplb:
+            _eplb_spelling(flags.enable_eplb.spelling, version)
+        for name, (since, what) in MODELLED_SINCE.items():
+            if getattr(flags, name) and parse_version(version) < since:
+                release = ".".join(map(str, since))
+                raise FieldError(name, f"is modelled from vLLM {release} on, as that release {what} (vllm=={version} "
+                                       f"is older); pick {release} or later.")
+        if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
+            raise FieldError("enable_eplb", "needs --enable-expert-parallel: vLLM refuses EPLB without it "
+                                            "(\"enable_expert_parallel must be True to use EPLB\").")
         if flags.mm_limits is not None and flags.mm_limits.sized and parse_version(version) < DUMMY_OPTIONS_SINCE:
             raise FieldError("limit_mm_per_prompt", f"width / height / num_frames options need vLLM 0.11.1 or later "
                                                     f"(vllm=={version} takes a count a modality only).")
@@ -95,6 +108,17 @@ class VllmEngine:
                                  max_num_seqs, spec)
         util = self.default_gpu_util if gpu_util is None else gpu_util
         return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage, self.flags)
+
+
+def _eplb_spelling(spelling: str, version: str) -> None:
+    """The redundant experts' flag as `version` spells it (engine/arg_utils.py)."""
+    release = parse_version(version)
+    if spelling == "eplb_config" and release < EPLB_CONFIG_SINCE:
+        raise FieldError("eplb_config", f"needs vLLM 0.10.2 or later (vllm=={version} takes "
+                                        f"--num-redundant-experts N).")
+    if spelling == "num_redundant_experts" and release > REDUNDANT_FLAG_UNTIL:
+        raise FieldError("num_redundant_experts", f"was removed in vLLM 0.12 (vllm=={version} takes --eplb-config "
+                                                  f"'{{\"num_redundant_experts\": N}}').")
 
 
 def _with_memory(gpu, memory: int):

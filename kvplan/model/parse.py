@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, MAX_VOCAB, Config
-from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, mixer_kinds
+from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, mixer_kinds
 from .params import estimate_weights, grouped, mtp_module_groups, mtp_size, parameter_groups
 from .tensors import eagle_head_tensors, mtp_blocks
 from .unmodelled import refuse_unmodelled
@@ -107,6 +107,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         intermediate_size=cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden,
         vocab_size=cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB),
         experts=experts,
+        moe_layers=ffn_kinds(cfg, n)[0].count("moe") if experts else 0,
         experts_per_token=experts_per_token if experts else 0,
         expert_intermediate_size=cfg.optional_int(("moe_intermediate_size", "intermediate_size")),
         notes=tuple(notes),

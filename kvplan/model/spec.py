@@ -59,6 +59,7 @@ class ModelSpec:
     intermediate_size: int = 0
     vocab_size: int = 0
     experts: int = 0  # routed experts per MoE layer
+    moe_layers: int = 0  # decoder layers that route to experts (layers.py ffn_kinds)
     experts_per_token: int = 0
     expert_intermediate_size: int = 0
     notes: tuple = ()  # parser decisions worth telling the user ("dtype float32 served as bf16")

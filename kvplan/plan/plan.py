@@ -100,6 +100,7 @@ class Plan:
                 "gpus": layout["dp"] * self.tp * self.pp, "expert_parallel_size": layout["ep"],
                 "experts_tp": layout["moe_tp"], "routed_experts": layout["experts"],
                 "routed_experts_per_gpu": layout["local_experts"],
+                **({"enable_eplb": True, "num_redundant_experts": layout["redundant"]} if layout["eplb"] else {}),
                 "max_concurrency_per_dp_rank": self.max_concurrency, "max_concurrency_total": self.total_concurrency,
                 "prefill": "TP-equivalent (DP / EP not modelled in time to first token)"}
         return data
@@ -195,7 +196,9 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
         chunk = result.figures.max_num_batched_tokens if result.figures is not None else \
             (max_num_batched_tokens or 8192)
-        steps = decode(spec, tp, precision, context, result.max_concurrency, batches, profile, rate, layout)
+        # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
+        reads = layout.logical() if layout is not None else None
+        steps = decode(spec, tp, precision, context, result.max_concurrency, batches, profile, rate, reads)
         prompt = prefill(spec, tp, precision, input_len or context, chunk, profile, rate)
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, precision) * tp, kv_blocks=result.kv_blocks,

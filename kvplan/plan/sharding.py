@@ -142,20 +142,24 @@ class MoeLayout:
     expert_parallel: bool = False  # --enable-expert-parallel as given
     moe_tp: int = 1  # the experts' TP degree: T x D without EP, 1 with EP
     ep: int = 1  # ep_size: T x D with EP, else 1
-    experts: int = 0  # routed experts a layer (0: a dense model)
-    local_experts: int = 0  # routed experts the busiest rank holds whole
+    experts: int = 0  # routed (logical) experts a layer (0: a dense model)
+    local_experts: int = 0  # routed experts the busiest rank holds whole (physical ones under EPLB)
     remainder_last: bool = False  # before 0.10.1 the last EP rank took the E % ep experts left over
+    eplb: bool = False  # --enable-eplb
+    redundant: int = 0  # EPLB's redundant experts: E + redundant physical experts over the EP ranks
 
     def experts_on(self, rank: int) -> int:
-        """Routed experts EP rank `rank` holds (determine_expert_map: the first E % ep ranks one more)."""
+        """Routed experts EP rank `rank` holds (determine_expert_map: the first E % ep ranks one more; under EPLB
+        the E + R physical experts, which split evenly)."""
+        physical = self.experts + self.redundant
         if self.ep <= 1:
-            return self.experts
-        base, extra = divmod(self.experts, self.ep)
+            return physical
+        base, extra = divmod(physical, self.ep)
         return base + extra * (rank == self.ep - 1) if self.remainder_last else base + (rank < extra)
 
     @property
     def share(self) -> float:
-        """Of the routed experts' bytes, what the busiest GPU holds."""
+        """Of the routed experts' bytes, what the busiest GPU holds (a redundant expert is a second copy)."""
         return self.local_experts / self.experts / self.moe_tp if self.experts else 1 / self.tp
 
     @property
@@ -163,19 +167,46 @@ class MoeLayout:
         """The experts split as everything else: 1/T a rank (D 1, no EP): kvplan's figures before DP/EP."""
         return self.moe_tp == self.tp and self.ep == 1
 
+    def logical(self) -> "MoeLayout":
+        """This layout without EPLB's redundant copies: what a token reads (one replica of each expert it routes
+        to), the busiest rank holding ceil(E / ep) of the logical experts."""
+        if not self.redundant:
+            return self
+        plain = replace(self, redundant=0)
+        return replace(plain, local_experts=max(plain.experts_on(0), plain.experts_on(self.ep - 1)))
+
     def describe(self) -> str:
         if not self.experts:
             return f"dense model: {self.dp} independent engine(s) of TP {self.tp}"
         if self.ep > 1:
-            return (f"EP {self.ep}: {self.local_experts} of {self.experts} routed experts whole on the busiest GPU, "
-                    f"attention/shared experts/embeddings over TP {self.tp}, copied on the {self.dp} DP rank(s)")
+            held = (f"{self.local_experts} of the {self.experts} + {self.redundant} redundant (EPLB) = "
+                    f"{self.experts + self.redundant} routed experts"
+                    if self.redundant else f"{self.local_experts} of {self.experts} routed experts")
+            return (f"EP {self.ep}: {held} whole on the busiest GPU, attention/shared experts/embeddings over TP "
+                    f"{self.tp}, copied on the {self.dp} DP rank(s)")
         if self.moe_tp == 1:  # FusedMoEParallelConfig.make: use_ep needs T x D > 1
             return "one GPU holds every expert: expert parallelism changes nothing on a single rank"
         return f"routed experts split over TP {self.moe_tp} (T x D), the rest over TP {self.tp}"
 
 
+def _eplb_errors(experts: int, ranks: int, redundant: int, field: str) -> None:
+    """vLLM's refusals of --enable-eplb that need the layout: config/parallel.py ParallelConfig (EPLB needs TP x DP
+    > 1) and fused_moe/layer.py FusedMoEFactory (the E + R physical experts split evenly over the ep ranks)."""
+    if ranks <= 1:
+        raise FieldError("enable_eplb", "needs more than one GPU in the expert-parallel group (TP x DP > 1): vLLM "
+                                        "refuses it (\"EPLB requires tensor, prefill-context, or data parallelism\").")
+    physical = experts + redundant
+    if physical % ranks:
+        fits = ", ".join(str(r) for r in range(-experts % ranks, 3 * ranks, ranks))
+        raise FieldError(field, f"gives {experts} + {redundant} = {physical} physical experts, which do not split "
+                                f"evenly over the {ranks} EP ranks (TP x DP): vLLM refuses it (\"EPLB currently only "
+                                f"supports even distribution of experts across ranks\"); num_redundant_experts "
+                                f"{fits}, ... would.")
+
+
 def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = False,
-               remainder_last: bool = False) -> MoeLayout:
+               remainder_last: bool = False, eplb: bool = False, redundant: int = 0,
+               redundant_field: str = "enable_eplb") -> MoeLayout:
     """vLLM's layout of the routed experts (0.32.0 read; the same from 0.9 on but where noted):
     - config/parallel.py ParallelConfig: --data-parallel-size D engine cores (v1/engine/core.py run_engine_core:
       DPEngineCoreProc for an MoE model), each with T GPUs, its own KV cache pool, scheduler and max_num_seqs; a
@@ -185,9 +216,12 @@ def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = Fa
       ep_size = T x D and the MoE's TP is 1: each rank holds its experts whole.
     - fused_moe/expert_map_manager.py determine_expert_map: E // ep experts a rank, the first E % ep ranks one more
       (0.10.1 on; before, layer.py gave the last rank the remainder): the busiest rank holds ceil(E / ep).
+    - --enable-eplb with R redundant experts (fused_moe/layer.py determine_expert_counts): E + R physical experts,
+      (E + R) / ep a rank, refused unless they split evenly (FusedMoEFactory) and unless T x D > 1 (ParallelConfig).
     - attention, dense MLP layers, shared experts, routers, embeddings and the LM head stay TP-sharded over T and are
       copied on every DP rank.
-    - config/model.py _verify_with_expert_parallelism: EP on a model without experts is refused."""
+    - config/model.py _verify_with_expert_parallelism: EP on a model without experts is refused.
+    `redundant_field`: the flag that set R (errors name it)."""
     if isinstance(dp, bool) or not isinstance(dp, int) or dp < 1:
         raise FieldError("dp", f"must be a whole number of engine replicas, 1 or more (vLLM's --data-parallel-size), "
                                f"got {dp!r}.")
@@ -199,11 +233,26 @@ def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = Fa
     if not experts:
         return MoeLayout(tp, dp, expert_parallel, tp, 1, 0, 0)
     ranks = tp * dp
+    if eplb:
+        _eplb_errors(experts, ranks, redundant, redundant_field if redundant else "enable_eplb")
     if not (expert_parallel and ranks > 1):
         return MoeLayout(tp, dp, expert_parallel, ranks, 1, experts, experts)
-    layout = MoeLayout(tp, dp, expert_parallel, 1, ranks, experts, 0, remainder_last)
+    layout = MoeLayout(tp, dp, expert_parallel, 1, ranks, experts, 0, remainder_last, eplb, redundant)
     busiest = max(layout.experts_on(0), layout.experts_on(ranks - 1))  # the first rank, or the last before 0.10.1
     return replace(layout, local_experts=busiest)
+
+
+def routed_expert_bytes(spec: ModelSpec, moe: MoeLayout) -> int:
+    """The routed experts' checkpoint bytes on this GPU under `moe`, over all the model's MoE layers (the same
+    split of the checkpoint's own bytes as stage_weights)."""
+    return round(_routed_bytes(spec, 1.0) * moe.share)
+
+
+def _routed_bytes(spec: ModelSpec, layers: float) -> float:
+    """The whole model's routed-expert checkpoint bytes, `layers` of them (a stage's share of the layers)."""
+    estimated = sum(g.bytes for g in spec.params)
+    experts = sum(g.bytes for g in spec.params if g.name == "experts")
+    return spec.resident_weight_bytes * experts * layers / estimated if estimated else 0.0
 
 
 def weights_per_gpu(spec: ModelSpec, tp: int, pp: int = 1) -> int:
@@ -241,7 +290,7 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
     by_kv = sum(g.kv_split for g in spec.params) * layers * total / estimated
     extra = int(by_kv * (1 / kv - 1 / tp)) if kv and tp > kv else 0  # one KV head a rank, not 1/tp of them
     if moe is not None and not moe.default:  # the routed experts' checkpoint bytes, moe.share of them here
-        routed = total * sum(g.bytes for g in spec.params if g.name == "experts") * layers / estimated
+        routed = _routed_bytes(spec, layers)
         extra += round(routed * moe.share) - round(routed / tp)
     return -(-(int(total * share) - whole) // tp) + whole + extra
 

@@ -289,12 +289,22 @@ def parallel_line(p: Plan, spell=str, swept: bool = False) -> str:
     gpus = layout.dp * p.tp * p.pp
     held = f"{p.total_concurrency:,} requests resident in all" if p.fits else "none resident"
     flags = ([f"{spell('dp')} {layout.dp}"] if layout.dp > 1 else []) + (
-        [spell("enable_expert_parallel")] if layout.expert_parallel else [])
+        [spell("enable_expert_parallel")] if layout.expert_parallel else []) + (
+        [spell("enable_eplb")] if layout.eplb else [])
     return (f"{' + '.join(flags)} ({which}): {layout.dp} engine core(s) x {p.tp * p.pp} GPU(s) = {gpus} GPUs; "
             f"the figures above are one DP rank's, as its vLLM log prints them: {held}. {layout.describe()[0].upper()}"
             f"{layout.describe()[1:]}. Decode at batch b = b requests on every DP rank in the same step (MoE layers "
             f"over all ranks' tokens; under EP the busiest rank's touched experts); time to first token as without "
-            f"DP / EP.")
+            f"DP / EP.{eplb_note(layout)}")
+
+
+def eplb_note(layout) -> str:
+    """--enable-eplb: its memory is counted; its effect on speed is assumed away."""
+    if not layout.eplb:
+        return ""
+    return (" EPLB: its redundant experts and buffers are counted in the budget; decode reads as without them (a "
+            "token reads one replica of each expert; rebalancing assumed to keep the busiest rank at uniform "
+            "routing's load, its weight transfers not timed).")
 
 
 def legend(shown: list, columns: list = COLUMNS):
