@@ -323,6 +323,22 @@ def install_gpu_emulation():
     for name in ("flash_attn_varlen_func", "get_scheduler_metadata"):
         if not hasattr(fa_utils, name):
             setattr(fa_utils, name, None)
+    # fa_utils.py:325 flash_attn_supports_mla: FA3 on SM90 (the emulated GPU); False on a CPU, which would move a
+    # 16-bit sparse MLA cache from FLASH_ATTN_MLA_SPARSE to FLASHMLA_SPARSE.
+    fa_utils.flash_attn_supports_mla = lambda: True
+
+    # FLASH_ATTN_MLA_SPARSE (v1/attention/backends/mla/flashattn_mla_sparse.py:33) imports flash_attn_varlen_func
+    # from vllm.vllm_flash_attn, whose __init__ refuses to import without the CUDA extensions: a stand-in module
+    # with the name set to None (only called at run time).
+    import sys
+    import types
+
+    for name in ("vllm.vllm_flash_attn", "vllm.vllm_flash_attn.flash_attn_interface"):
+        if name not in sys.modules:
+            stub = types.ModuleType(name)
+            stub.flash_attn_varlen_func = None
+            stub.__path__ = []
+            sys.modules[name] = stub
 
     from vllm.engine.arg_utils import EngineArgs
     from vllm.platforms import current_platform
@@ -334,6 +350,14 @@ def install_gpu_emulation():
             vllm_config.parallel_config.worker_cls = "vllm.v1.worker.gpu_worker.Worker"
 
     CpuPlatform.check_and_update_config = classmethod(check_and_update_config)
+    cpu_backend_cls = CpuPlatform.get_attn_backend_cls.__func__
+
+    def get_attn_backend_cls(cls, selected_backend, attn_selector_config, num_heads=None):
+        if attn_selector_config.use_sparse:  # cpu.py:149-150 raises; pick as cuda.py does on SM90
+            return sparse_backend_path(attn_selector_config)
+        return cpu_backend_cls(cls, selected_backend, attn_selector_config, num_heads)
+
+    CpuPlatform.get_attn_backend_cls = classmethod(get_attn_backend_cls)
     CpuPlatform.update_block_size_for_backend = classmethod(
         lambda cls, vllm_config: Platform.update_block_size_for_backend(vllm_config))
 
@@ -356,6 +380,28 @@ def install_gpu_emulation():
     EngineArgs.get_batch_defaults = classmethod(get_batch_defaults)
 
 
+# cuda.py:_get_backend_priorities, SM90, sparse MLA with a 576-wide latent (DeepSeek-V3.2): the dense MLA backends
+# ahead of these refuse use_sparse; FLASHINFER_MLA_SPARSE_SM90 moves first only for head size 512.
+SM90_SPARSE_MLA = ("FLASH_ATTN_MLA_SPARSE", "FLASHMLA_SPARSE", "FLASHINFER_MLA_SPARSE_SM90")
+
+
+def sparse_backend_path(selector) -> str:
+    """The sparse MLA backend CudaPlatform.get_attn_backend_cls selects on SM90: the first in priority order whose
+    own validate_configuration accepts the case (FLASH_ATTN_MLA_SPARSE takes only 16-bit caches, so an fp8 cache
+    lands on FLASHMLA_SPARSE)."""
+    from vllm.platforms.interface import DeviceCapability
+    from vllm.v1.attention.backends.registry import AttentionBackendEnum as E
+
+    reasons = {}
+    for name in SM90_SPARSE_MLA:
+        backend = E[name].get_class()
+        reasons[name] = backend.validate_configuration(device_capability=DeviceCapability(9, 0),
+                                                       **selector._asdict())
+        if not reasons[name]:
+            return f"{backend.__module__}.{backend.__qualname__}"
+    raise ValueError(f"no SM90 sparse MLA backend accepts {selector}: {reasons}")
+
+
 def gpu_backend_for(layer, kv_cache_dtype: str):
     """The attention backend CudaPlatform selects on SM90 (cuda.py:_get_backend_priorities), for this layer."""
     from vllm.model_executor.layers.attention.chunked_local_attention import (
@@ -364,6 +410,8 @@ def gpu_backend_for(layer, kv_cache_dtype: str):
     )
     from vllm.v1.attention.backends.registry import AttentionBackendEnum as E
 
+    if layer.get_attn_backend().is_sparse():  # already the SM90 choice (sparse_backend_path)
+        return layer.get_attn_backend()
     if layer.get_attn_backend().is_mla():
         quantized = kv_cache_dtype.startswith("fp8")
         return (E.FLASHMLA if quantized else E.FLASH_ATTN_MLA).get_class()
@@ -640,6 +688,12 @@ def _build_specs(vc, mc, cc) -> dict:
     from vllm.v1.worker.gpu.attn_utils import get_kv_cache_spec
 
     settings = {}
+    from vllm.v1.worker import workspace
+
+    if workspace._manager is None:  # FLASHMLA_SPARSE reserves its workspace when built (GPUModelRunner.__init__)
+        workspace.init_workspace_manager(torch.device("meta"))
+        # growing it empties the accelerator cache (workspace.py:261), which raises without an accelerator
+        torch.accelerator.empty_cache = lambda: None
     with set_default_torch_dtype(mc.dtype), torch.device("meta"):
         model = initialize_model(vllm_config=vc)
     with set_current_vllm_config(vc):
