@@ -51,8 +51,13 @@ QWEN3_NEXT_MTP = (  # Qwen3-Next's MTP block (vLLM qwen3_next.py drops the "mtp.
     + 512 * 3 * 2048 * 512 + 3 * 2048 * 512 + 2048 + 512 * 2048 + 2 * 2048
     + 2 * 2048 * 2048 + 3 * 2048)
 
+# DeepSeek-V3.2's lightning indexer, a layer (its MTP layer's included): wq_b 8,192 x 1,536, wk 128 x 7,168,
+# weights_proj 64 x 7,168, k_norm weight and bias; the fp8 wq_b's and wk's 128x128 block scales (64 x 12, 1 x 56).
+DSA_INDEXER, DSA_INDEXER_SCALES = 8192 * 1536 + 192 * 7168 + 2 * 128, 64 * 12 + 56
+
 # What each cited count holds beyond the config's resident weights, and why.
 BEYOND_CONFIG = {
+    "deepseek-ai/DeepSeek-V3.2": deepseek_v3_mtp_layer() + DSA_INDEXER + DEEPSEEK_V3_SCALES + 62 * DSA_INDEXER_SCALES,
     "deepseek-ai/DeepSeek-V3": deepseek_v3_mtp_layer() + DEEPSEEK_V3_SCALES,
     "deepseek-ai/DeepSeek-R1": deepseek_v3_mtp_layer() + DEEPSEEK_V3_SCALES,
     "Qwen/Qwen3-Next-80B-A3B-Thinking": QWEN3_NEXT_MTP,

@@ -33,6 +33,18 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   (FlashInfer/Triton would give identical specs: block 16, no customize_spec, no layout preference), FLASH_ATTN_MLA
   for MLA with kv dtype auto, FLASHMLA for MLA with fp8 (FLASH_ATTN_MLA has no fp8 KV). FLASH_ATTN_MLA's module
   imports two CUDA-only kernels by name; they are set to None in fa_utils before import (only called at run time).
+- Sparse MLA (DeepSeek-V3.2, session 48): CpuPlatform.get_attn_backend_cls raises for sparse attention
+  (cpu.py:149-150); it is replaced, for sparse layers only, by the SM90 order of cuda.py:_get_backend_priorities
+  (FLASH_ATTN_MLA_SPARSE, FLASHMLA_SPARSE, FLASHINFER_MLA_SPARSE_SM90), each backend's own validate_configuration
+  at capability 9.0 deciding, with fa_utils.flash_attn_supports_mla reporting FA3 on SM90 (True) as the CUDA wheel
+  does; vllm.vllm_flash_attn (CUDA-only) is a stand-in module whose flash_attn_varlen_func is None; the workspace
+  manager FLASHMLA_SPARSE reserves at build time lives on the meta device and torch.accelerator.empty_cache is a
+  no-op. On a CPU vLLM builds DeepSeek-V3.2 with model_executor/models/deepseek_v2.py (models/deepseek_v32/
+  __init__.py picks it off CUDA/ROCm); on CUDA it builds models/deepseek_v32/nvidia/model.py, whose indexer,
+  indexer cache (DeepseekV32IndexerCache), top-k buffers and MLAAttention specs are the same classes with the
+  same arguments (read, 0.32.0). The kv.bytes_per_block field of these cases is _pool_bytes_per_block on the
+  scheduler's config, which counts each layer at the indexer's page; num_gpu_blocks divides by the full
+  (latent + indexer) page.
 - CpuPlatform.update_block_size_for_backend (cpu.py:533, hybrid alignment only) is replaced by the base
   Platform.update_block_size_for_backend that CudaPlatform inherits (interface.py:750).
 - KV cache layout: resolved by vLLM's resolve_kv_cache_layout from the GPU backends' declarations (LBNHC), not from
@@ -251,6 +263,8 @@ FAMILIES = [
     ("qwen3-moe", "Qwen/Qwen3-30B-A3B", [1, 2, 4], ["auto"]),
 ]
 
+DSA_MODEL = "deepseek-ai/DeepSeek-V3.2"
+
 # Models whose attention window/chunk/state makes the in-flight reserve, async scheduling and prefix caching matter.
 RESERVE_MODELS = [
     "mistralai/Mistral-7B-v0.1",
@@ -307,6 +321,12 @@ def build_cases() -> list[dict]:
     # explicit --block-size
     for model in ("meta-llama/Llama-3.1-8B", "mistralai/Mistral-7B-v0.1", "openai/gpt-oss-20b"):
         add(model, fam_of[model], budget=10 * GIB, ctx=32768, grid="block_size", block_size=32)
+    # DeepSeek sparse attention (session 48): at TP 8 on H100 / H200 batch defaults (the same tier), both cache
+    # dtypes, a small and a large budget, 32K, 128K and the default length
+    for kv in ("auto", "fp8"):
+        for budget in (BUDGETS[0], BUDGETS[2]):
+            for ctx in (32768, 131072, None):
+                add(DSA_MODEL, "deepseek-dsa", tp=8, kv=kv, budget=budget, ctx=ctx, grid="dsa")
     return cases
 
 
@@ -323,6 +343,22 @@ def install_gpu_emulation():
     for name in ("flash_attn_varlen_func", "get_scheduler_metadata"):
         if not hasattr(fa_utils, name):
             setattr(fa_utils, name, None)
+    # fa_utils.py:325 flash_attn_supports_mla: FA3 on SM90 (the emulated GPU); False on a CPU, which would move a
+    # 16-bit sparse MLA cache from FLASH_ATTN_MLA_SPARSE to FLASHMLA_SPARSE.
+    fa_utils.flash_attn_supports_mla = lambda: True
+
+    # FLASH_ATTN_MLA_SPARSE (v1/attention/backends/mla/flashattn_mla_sparse.py:33) imports flash_attn_varlen_func
+    # from vllm.vllm_flash_attn, whose __init__ refuses to import without the CUDA extensions: a stand-in module
+    # with the name set to None (only called at run time).
+    import sys
+    import types
+
+    for name in ("vllm.vllm_flash_attn", "vllm.vllm_flash_attn.flash_attn_interface"):
+        if name not in sys.modules:
+            stub = types.ModuleType(name)
+            stub.flash_attn_varlen_func = None
+            stub.__path__ = []
+            sys.modules[name] = stub
 
     from vllm.engine.arg_utils import EngineArgs
     from vllm.platforms import current_platform
@@ -334,6 +370,14 @@ def install_gpu_emulation():
             vllm_config.parallel_config.worker_cls = "vllm.v1.worker.gpu_worker.Worker"
 
     CpuPlatform.check_and_update_config = classmethod(check_and_update_config)
+    cpu_backend_cls = CpuPlatform.get_attn_backend_cls.__func__
+
+    def get_attn_backend_cls(cls, selected_backend, attn_selector_config, num_heads=None):
+        if attn_selector_config.use_sparse:  # cpu.py:149-150 raises; pick as cuda.py does on SM90
+            return sparse_backend_path(attn_selector_config)
+        return cpu_backend_cls(cls, selected_backend, attn_selector_config, num_heads)
+
+    CpuPlatform.get_attn_backend_cls = classmethod(get_attn_backend_cls)
     CpuPlatform.update_block_size_for_backend = classmethod(
         lambda cls, vllm_config: Platform.update_block_size_for_backend(vllm_config))
 
@@ -356,6 +400,28 @@ def install_gpu_emulation():
     EngineArgs.get_batch_defaults = classmethod(get_batch_defaults)
 
 
+# cuda.py:_get_backend_priorities, SM90, sparse MLA with a 576-wide latent (DeepSeek-V3.2): the dense MLA backends
+# ahead of these refuse use_sparse; FLASHINFER_MLA_SPARSE_SM90 moves first only for head size 512.
+SM90_SPARSE_MLA = ("FLASH_ATTN_MLA_SPARSE", "FLASHMLA_SPARSE", "FLASHINFER_MLA_SPARSE_SM90")
+
+
+def sparse_backend_path(selector) -> str:
+    """The sparse MLA backend CudaPlatform.get_attn_backend_cls selects on SM90: the first in priority order whose
+    own validate_configuration accepts the case (FLASH_ATTN_MLA_SPARSE takes only 16-bit caches, so an fp8 cache
+    lands on FLASHMLA_SPARSE)."""
+    from vllm.platforms.interface import DeviceCapability
+    from vllm.v1.attention.backends.registry import AttentionBackendEnum as E
+
+    reasons = {}
+    for name in SM90_SPARSE_MLA:
+        backend = E[name].get_class()
+        reasons[name] = backend.validate_configuration(device_capability=DeviceCapability(9, 0),
+                                                       **selector._asdict())
+        if not reasons[name]:
+            return f"{backend.__module__}.{backend.__qualname__}"
+    raise ValueError(f"no SM90 sparse MLA backend accepts {selector}: {reasons}")
+
+
 def gpu_backend_for(layer, kv_cache_dtype: str):
     """The attention backend CudaPlatform selects on SM90 (cuda.py:_get_backend_priorities), for this layer."""
     from vllm.model_executor.layers.attention.chunked_local_attention import (
@@ -364,6 +430,8 @@ def gpu_backend_for(layer, kv_cache_dtype: str):
     )
     from vllm.v1.attention.backends.registry import AttentionBackendEnum as E
 
+    if layer.get_attn_backend().is_sparse():  # already the SM90 choice (sparse_backend_path)
+        return layer.get_attn_backend()
     if layer.get_attn_backend().is_mla():
         quantized = kv_cache_dtype.startswith("fp8")
         return (E.FLASHMLA if quantized else E.FLASH_ATTN_MLA).get_class()
@@ -640,6 +708,12 @@ def _build_specs(vc, mc, cc) -> dict:
     from vllm.v1.worker.gpu.attn_utils import get_kv_cache_spec
 
     settings = {}
+    from vllm.v1.worker import workspace
+
+    if workspace._manager is None:  # FLASHMLA_SPARSE reserves its workspace when built (GPUModelRunner.__init__)
+        workspace.init_workspace_manager(torch.device("meta"))
+        # growing it empties the accelerator cache (workspace.py:261), which raises without an accelerator
+        torch.accelerator.empty_cache = lambda: None
     with set_default_torch_dtype(mc.dtype), torch.device("meta"):
         model = initialize_model(vllm_config=vc)
     with set_current_vllm_config(vc):
@@ -856,6 +930,8 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="one case per model (10 GiB, 32K, bf16, TP 1)")
     parser.add_argument("--no-spec-cache", action="store_true",
                         help="instantiate the model for every case (slower; same figures)")
+    parser.add_argument("--append-to", default=None,
+                        help="keep this frozen file's cases and add the selected cases it lacks (ids continue)")
     parser.add_argument("--sim-limit", type=int, default=4096,
                         help="stop the resident simulation after this many requests (max_num_seqs is 1024 at most)")
     args = parser.parse_args()
@@ -874,12 +950,16 @@ def main():
                  and c["max_model_len"] == 32768]
     if args.limit_cases:
         cases = cases[: args.limit_cases]
+    kept = json.loads(Path(args.append_to).read_text()) if args.append_to else {"cases": []}
+    done = [c["inputs"] for c in kept["cases"]]
+    cases = [c for c in cases if c not in done]
+    first_id = 1 + max((c["id"] for c in kept["cases"]), default=-1)
     records = []
     t0 = time.time()
     for i, case in enumerate(cases):
         t = time.time()
         rec = run_case(case, args.sim_limit)
-        rec["id"] = i
+        rec["id"] = first_id + i
         rec["seconds"] = round(time.time() - t, 2)
         records.append(rec)
         kv = rec.get("kv", {})
@@ -905,8 +985,13 @@ def main():
         "notes": NOTES,
         "fields": "see benchmarks/vllm_reference/README.md; the rules behind the numbers: RULES.md there",
     }
+    if args.append_to:  # the frozen header stays; the additions are said in its notes
+        header = {**kept["header"], "notes": kept["header"]["notes"] + [
+            f"{len(records)} cases added {header['date']} by --append-to --only {args.only} "
+            f"({header['runtime_seconds']} s); the cases before them unchanged."]}
+        header["settings_undone"] = _docstring_bullets("CPU-platform behaviour undone")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"header": header, "cases": records}, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps({"header": header, "cases": kept["cases"] + records}, indent=1) + "\n")
     print(f"wrote {len(records)} cases to {args.out} in {time.time() - t0:.0f}s")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..model.kinds import ChunkedAttention, FullAttention, LinearState, MLALatent
+from ..model.kinds import ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent
 from ..model.spec import ModelSpec
 
 
@@ -25,6 +25,12 @@ def layout_rules(spec: ModelSpec) -> list:
     if mla:
         rules.append(f"MLA latent {mla[0].latent_dim} ({mla[0].kv_lora_rank} + rope {mla[0].qk_rope_head_dim}) "
                      f"per token on {len(mla)} of {n} layers, replicated over TP")
+    indexers = [layer for layer in spec.layers if isinstance(layer, IndexerKeys)]
+    if indexers:
+        key = indexers[0]
+        rules.append(f"sparse attention: an indexer key of {key.bytes_per_token(1, None)} bytes per token (fp8 "
+                     f"{key.head_dim} + float32 scales) on {len(indexers)} of {n} layers, replicated over TP; "
+                     f"decode attends {mla[0].index_topk} latents and scores every key")
     for window, count in sorted(spec.windows.items()):
         chunked = any(isinstance(layer, ChunkedAttention) and layer.window == window for layer in spec.layers)
         what = "chunked attention" if chunked else "sliding window"
@@ -32,7 +38,8 @@ def layout_rules(spec: ModelSpec) -> list:
     linear = [layer for layer in spec.layers if isinstance(layer, LinearState)]
     if linear:
         rules.append(f"{linear[0].flavor} state on {len(linear)} of {n} layers: fixed per sequence, no per-token KV")
-    skipped = n - len(spec.layers)  # negative for Falcon-H1, whose layers hold a KV cache and a state slot each
+    # negative for Falcon-H1 (a KV cache and a state slot a layer) and sparse attention (a latent and indexer keys)
+    skipped = n - len(spec.layers) + len(indexers)
     if skipped > 0:
         rules.append(f"{skipped} of {n} layers hold no cache (MLP/MoE only)")
     return rules + list(spec.notes)

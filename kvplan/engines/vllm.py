@@ -114,10 +114,21 @@ def format_gib(value: int) -> str:
     return f"{round(value / GiB, 2)}"
 
 
+# Sparse MLA (DeepSeek-V3.2) on Hopper: an fp8 cache runs on FLASHMLA_SPARSE, which stores any quantized dtype in
+# its own 656-byte fp8_ds_mla entry (model_executor/layers/attention/mla_attention.py
+# _canonicalize_sparse_mla_kv_cache_dtype; the format: v1/attention/backends/mla/flashmla_sparse.py); a 16-bit one
+# stays the model dtype (model_executor/models/config.py DeepseekV32ForCausalLM.verify_and_update_config turns
+# 'bfloat16' into 'auto').
+SPARSE_MLA_FP8 = "fp8_ds_mla"
+
+
 def cache_precision(spec, precision):
-    """The precision the attention cache really uses (KV_DTYPE_QUIRKS)."""
+    """The precision the attention cache really uses (KV_DTYPE_QUIRKS; sparse MLA's fp8 layout)."""
     if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS and precision.bits < DTYPE_BYTES[spec.dtype] * 8:
         return PRECISIONS[spec.dtype]
+    sparse = any(getattr(layer, "sparse", False) for layer in spec.layers)
+    if sparse and precision.bits == 8 and precision.layout == "plain":
+        return PRECISIONS[SPARSE_MLA_FP8]
     return precision
 
 

@@ -14,6 +14,8 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   256), which is also what Hopper loaded before 0.21 [A19: 65.97 GiB logged for gpt-oss-120b, 65.81 here].
 - --enable-eplb (vllm_eplb.py): EplbState's buffers at load in the weights; the profile run's EPLB step (its
   all-gather reservation) beside the forward in the profile peak.
+- sparse attention's top-k index buffers (DeepSeek-V3.2), allocated while the model is built and so measured with
+  the weights: sparse_index_buffers.
 - profile peak (vllm_profile.py): a multimodal model's vision tower over a batch of dummy images, the dummy
   forward over max_num_batched_tokens (chunked prefill) and, on the last stage, the sampler over min(max_num_seqs,
   max_num_batched_tokens) dummy requests as the model runner samples (gpu_model_runner.py profile_run). V0
@@ -176,6 +178,28 @@ def with_eplb(spec, layout, config, stage, weights: int, weights_source: str, pe
     return weights + state, weights_source, max(peak, reserved), f"max({inner}; {step})"
 
 
+INDEX_BYTES = 4  # int32 token indices
+
+
+def sparse_index_buffers(spec, settings, stage=None) -> int:
+    """Bytes of the top-k index buffers a sparse-attention model allocates when built, which vLLM counts in its
+    weights term (v1/worker/gpu_model_runner.py load_model measures the model's construction): the shared
+    topk_indices_buffer, max_num_batched_tokens x index_topk int32 (models/deepseek_v32/nvidia/model.py
+    DeepseekV32Model), and for each layer with an indexer a physical copy and a count of (max decode rows + 1)
+    rows, max decode rows = min(max_num_batched_tokens, max_num_seqs x (1 + draft tokens))
+    (v1/attention/backends/mla/index_group.py SparseMLAIndexGroupBuilder.register_layer,
+    get_sparse_mla_index_group_max_rows). 0 for models without sparse attention."""
+    topk = max((getattr(layer, "index_topk", 0) for layer in spec.layers), default=0)
+    if not topk:
+        return 0
+    indexers = sum(layer.kind == "indexer" for layer in spec.layers)
+    if stage is not None and stage.stages > 1:
+        indexers = indexers * stage.layers // spec.num_hidden_layers
+    drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0
+    rows = min(settings.max_num_batched_tokens, settings.max_num_seqs * (1 + drafts)) + 1
+    return INDEX_BYTES * (settings.max_num_batched_tokens * topk + indexers * rows * (topk + 1))
+
+
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
     if not rules.graphs_subtracted:
@@ -213,6 +237,10 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     if flags.cpu_offload_gb:
         weights, weights_source = offloaded_weights(spec, tp, stage, weights, weights_source, flags.cpu_offload_gb,
                                                     runner)
+    index_buffers = sparse_index_buffers(spec, settings, stage)
+    if index_buffers:
+        weights += index_buffers
+        weights_source += f"; + {format_gib(index_buffers)} GiB of sparse attention's top-k index buffers"
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs)
     if flags.enable_eplb:

@@ -19,9 +19,13 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import KvplanError
-from ..model.kinds import ChunkedAttention, LinearState, MLALatent, SlidingWindow, blocks_for
+from ..model.kinds import ChunkedAttention, IndexerKeys, LinearState, MLALatent, SlidingWindow, blocks_for
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
+# Sparse MLA on Hopper (platforms/cuda.py _get_backend_priorities: FLASH_ATTN_MLA_SPARSE for a 16-bit cache,
+# FLASHMLA_SPARSE for fp8): both kernels take MultipleOf(64) blocks (v1/attention/backends/mla/
+# flashattn_mla_sparse.py and flashmla_sparse.py get_supported_kernel_block_sizes), so the block is 64.
+SPARSE_MLA_BLOCK = 64
 
 
 @dataclass(frozen=True)
@@ -29,7 +33,7 @@ class CacheSpec:
     """What vLLM's KVCacheSpec of one layer says about memory. `shape` holds the rest of the spec's identity
     (heads, head size, dtype): two layers share a bucket only when their specs are equal."""
 
-    kind: str  # full | mla | sliding | chunked | mamba
+    kind: str  # full | mla | indexer | sliding | chunked | mamba
     block_size: int
     page_bytes: int  # one block of one layer, padding included
     window: int = 0  # sliding window / attention chunk (tokens)
@@ -40,8 +44,8 @@ class CacheSpec:
     @property
     def uniform_type(self) -> tuple:
         """kv_cache_spec_registry uniform_type_base_spec + is_uniform_with_collection: MLA groups with full
-        attention; windows and Mamba pages must match."""
-        if self.kind in ("full", "mla"):
+        attention, and so does a sparse-attention indexer's key cache (an MLAAttentionSpec of role INDEXER)."""
+        if self.kind in ("full", "mla", "indexer"):
             return ("full",)
         if self.kind == "mamba":
             return ("mamba", self.page_bytes)
@@ -83,6 +87,8 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     flashmla.py get_supported_kernel_block_sizes); FlashAttention takes MultipleOf(16)."""
     if block_size is not None:
         return block_size
+    if any(getattr(layer, "sparse", False) for layer in layers):
+        return SPARSE_MLA_BLOCK
     if kv_quantized and any(isinstance(layer, MLALatent) for layer in layers):
         return 64
     return 16
@@ -112,6 +118,8 @@ def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, m
         return CacheSpec("chunked", block_size, page, layer.window, shape)
     if isinstance(layer, SlidingWindow):
         return CacheSpec("sliding", block_size, page, layer.window, shape)
+    if isinstance(layer, IndexerKeys):  # raw bytes whatever the cache dtype (DeepseekV32IndexerCache: uint8)
+        return CacheSpec("indexer", block_size, page, 0, (layer.bytes_per_token(tp, precision), "uint8"))
     kind = "mla" if isinstance(layer, MLALatent) else "full"
     return CacheSpec(kind, block_size, page, 0, shape)
 

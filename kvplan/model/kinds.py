@@ -138,11 +138,22 @@ class MLALatent(PagedKV):
 
     kv_lora_rank: int
     qk_rope_head_dim: int
+    # DeepSeek sparse attention (DSA): a decode step attends only the index_topk latents the layer's lightning
+    # indexer picks (0: dense MLA, every latent)
+    index_topk: int = 0
     kind: str = field(default="mla", init=False)
 
     @property
     def latent_dim(self) -> int:
         return self.kv_lora_rank + self.qk_rope_head_dim
+
+    @property
+    def sparse(self) -> bool:
+        return self.index_topk > 0
+
+    def tokens_read(self, context: int) -> int:
+        held = self.tokens_held(context)
+        return min(held, self.index_topk) if self.sparse else held
 
     def heads_per_gpu(self, tp: int) -> int:
         return 1
@@ -247,7 +258,47 @@ class LinearState:
         return (self.kind, None, self.conv_elements, self.ssm_elements)
 
 
-KVLayer = Union[FullAttention, SlidingWindow, ChunkedAttention, MLALatent, LinearState]
+INDEXER_SCALE_BLOCK = 128  # values under one float32 scale in an indexer key (vLLM: quant_block_size)
+
+
+@dataclass(frozen=True)
+class IndexerKeys(PagedKV):
+    """DeepSeek sparse attention's lightning-indexer key cache, beside the MLA latent of the same layer: one key
+    of `head_dim` fp8 values and a float32 scale per 128 of them a token, stored as raw bytes whatever the
+    --kv-cache-dtype (vLLM models/deepseek_v2.py DeepseekV32IndexerCache: uint8, head_dim + head_dim // 128 * 4)
+    and replicated on every TP rank. A decode step scores every key to pick the latents it attends."""
+
+    head_dim: int
+    heads: int = 1  # index_n_heads: query heads scoring each key, all of them on every rank
+    kind: str = field(default="indexer", init=False)
+
+    def heads_per_gpu(self, tp: int) -> int:
+        return 1
+
+    def elements_per_token(self, tp: int) -> int:
+        return self.head_dim
+
+    def vectors_per_token(self, tp: int) -> int:
+        return self.head_dim // INDEXER_SCALE_BLOCK
+
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        return self.head_dim + self.vectors_per_token(tp) * 4  # fp8 values + float32 scales, any precision
+
+    def tp_errors(self, tp: int) -> tuple:
+        return ()  # replicated, as the latent
+
+    def tp_warnings(self, tp: int) -> tuple:
+        return ()
+
+    def page_shapes(self, blocks: int, block_size: int, tp: int) -> tuple:
+        return ((blocks, block_size, self.bytes_per_token(tp, None)),)
+
+    @property
+    def group_key(self) -> tuple:
+        return (self.kind, None, self.head_dim)
+
+
+KVLayer = Union[FullAttention, SlidingWindow, ChunkedAttention, MLALatent, IndexerKeys, LinearState]
 
 
 def layer_bytes(shapes: tuple, element_bytes: int) -> int:

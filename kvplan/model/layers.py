@@ -7,7 +7,7 @@ import math
 
 from ..errors import KvplanError
 from .config import MAX_TOKENS, Config
-from .kinds import ChunkedAttention, FullAttention, LinearState, MLALatent, SlidingWindow
+from .kinds import ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SlidingWindow
 
 LAYER_TYPE_NAMES = {
     "full_attention": "full", "attention": "full", "global_attention": "full", "full": "full",
@@ -167,13 +167,39 @@ def linear_state(cfg: Config) -> LinearState:
     )
 
 
+# DeepSeek sparse attention as vLLM 0.32.0 serves it (models/deepseek_v32/attention.py DeepseekV32Attention): the
+# architecture whose every layer builds an indexer; others with index_topk share indexers across layers or compress
+# their cache (GLM-5's index_topk_freq, DeepSeek-V4's compress_ratios), which kvplan does not model.
+DSA_ARCHITECTURES = ("DeepseekV32ForCausalLM",)
+DSA_SHARING_KEYS = ("index_topk_freq", "index_topk_pattern", "indexer_types", "compress_ratios")
+
+
+def indexer_keys(cfg: Config):
+    """The lightning-indexer key cache every layer of a DeepSeek sparse-attention model keeps (None without
+    index_topk); a config with index_topk that kvplan cannot size is refused rather than sized as dense MLA."""
+    if not cfg.has("index_topk"):
+        return None
+    arch = (cfg.get("architectures") or ["?"])[0]
+    shared = [key for key in DSA_SHARING_KEYS if cfg.has(key) and cfg.get(key) not in (1, None)]
+    if arch not in DSA_ARCHITECTURES or shared or not cfg.has("kv_lora_rank"):
+        why = f"sets {', '.join(shared)}" if shared else f"is {arch}"
+        raise KvplanError(f"config has index_topk (DeepSeek sparse attention) but {why}: kvplan sizes only "
+                          f"{', '.join(DSA_ARCHITECTURES)} with an indexer on every MLA layer, so it will not "
+                          f"size this model as dense attention.")
+    return IndexerKeys(cfg.int("index_head_dim"), cfg.int("index_n_heads"))
+
+
 def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
-    """One layer kind per decoder layer that holds a cache (MLP-only layers are left out)."""
+    """One layer kind per cache a decoder layer holds (MLP-only layers are left out; a sparse-attention layer
+    holds its latent and then its indexer keys)."""
     mla = isinstance(attention, MLALatent)
+    indexer = indexer_keys(cfg)
     layers, linear = [], None
     for kind in kinds:
         if kind == "full":
             layers.append(attention)
+            if indexer is not None:
+                layers.append(indexer)
         elif kind in ("sliding", "chunked"):
             key = "attention_chunk_size" if kind == "chunked" else "sliding_window"
             window = cfg.int(key, maximum=MAX_TOKENS)
@@ -193,5 +219,6 @@ def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
 def attention_kind(cfg: Config, kv_heads: int, head_dim: int):
     """The full-attention layer of this model: MLA latents when the config has kv_lora_rank."""
     if cfg.has("kv_lora_rank"):
-        return MLALatent(cfg.int("kv_lora_rank"), cfg.int("qk_rope_head_dim", minimum=0))
+        return MLALatent(cfg.int("kv_lora_rank"), cfg.int("qk_rope_head_dim", minimum=0),
+                         cfg.int("index_topk", required=False, minimum=1) or 0)
     return FullAttention(kv_heads, head_dim)

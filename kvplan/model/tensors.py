@@ -70,7 +70,8 @@ def _attention(cfg: Config, d: dict) -> list:
               *_matrix("attention", heads * (nope + rope), q_rank)] if q_rank
              else _matrix("attention", heads * (nope + rope), h))
         return q + [*_whole([*_matrix("attention", kv_rank + rope, h), Tensor("attention", kv_rank)]),
-                    *_matrix("attention", heads * (nope + v_dim), kv_rank), *_matrix("attention", h, heads * v_dim)]
+                    *_matrix("attention", heads * (nope + v_dim), kv_rank), *_matrix("attention", h, heads * v_dim),
+                    *_indexer(cfg, h, q_rank)]
     family = cfg.model_type
     all_biased = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias",
                                                      family == "gpt_oss")
@@ -83,6 +84,18 @@ def _attention(cfg: Config, d: dict) -> list:
     if family == "gpt_oss":
         out.append(Tensor("attention", heads))  # attention sinks, one per head
     return out
+
+
+def _indexer(cfg: Config, hidden: int, q_rank: int) -> list:
+    """DeepSeek sparse attention's lightning indexer, every rank holding it whole (vLLM models/deepseek_v32/
+    attention.py DeepseekV32Indexer): wq_b a quantised ReplicatedLinear over the q latent; wk and weights_proj one
+    MergedColumnParallelLinear with disable_tp and no quant_config (an fp8 wk upcast to the model dtype when
+    loaded); k_norm a float32 LayerNorm, weight and bias."""
+    if not cfg.has("index_topk"):
+        return []
+    heads, dim = cfg.int("index_n_heads"), cfg.int("index_head_dim")
+    return _whole([*_matrix("attention", heads * dim, q_rank), Tensor("attention", dim + heads, hidden),
+                   Tensor("attention", dim, copies=2, fp32=True)])
 
 
 def _linear_mixer(cfg: Config, d: dict) -> list:

@@ -129,8 +129,9 @@ def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bo
     q.K over the keys each query sees and p.V back, query heads split by TP. MLA decode runs absorbed (each head
     scores against the latent, kv_lora_rank + rope dims, and sums its kv_lora_rank part); MLA prefill runs with
     keys and values up-projected, priced at DeepSeek's head shape (qk_nope = v = kv_lora_rank / 4, plus the rope
-    dims; the latent kind does not carry them). A linear-attention layer updates and reads its state: about 4
-    FLOPs per state element per token."""
+    dims; the latent kind does not carry them). Sparse MLA attends at most index_topk keys a query; its indexer
+    scores every key with all its heads on every rank (index_head_dim a head, no value sum). A linear-attention
+    layer updates and reads its state: about 4 FLOPs per state element per token."""
     heads = spec.num_attention_heads / tp
     total = 0.0
     for layer, n in kinds or layer_kinds(spec):
@@ -140,13 +141,16 @@ def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bo
         if decode:
             keys = count * layer.tokens_read(start + count)
         else:
-            keys = _attended(start, count, layer.window)
-        if layer.kind == "mla":
+            keys = _attended(start, count, getattr(layer, "index_topk", 0) or layer.window)
+        scoring = heads
+        if layer.kind == "indexer":
+            per_key, scoring = layer.head_dim, layer.heads
+        elif layer.kind == "mla":
             per_key = (layer.latent_dim + layer.kv_lora_rank) if decode else \
                 (layer.kv_lora_rank // 4 + layer.qk_rope_head_dim + layer.kv_lora_rank // 4)
         else:
             per_key = layer.head_dim + layer.value_dim
-        total += n * 2 * heads * per_key * keys
+        total += n * 2 * scoring * per_key * keys
     return total
 
 

@@ -170,6 +170,11 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family in ATTENTION_FREE:
         raise KvplanError(f"{spec.name} is attention-free ({family}: every layer a Mamba block); verify's forward pass "
                           f"runs models with attention layers (hybrids included).")
+    sparse = next((layer for layer in spec.layers if getattr(layer, "sparse", False)), None)
+    if sparse is not None:
+        raise KvplanError(f"{spec.name} uses DeepSeek sparse attention (a lightning indexer picks the index_topk "
+                          f"{sparse.index_topk} latents each query attends); verify's forward pass runs dense MLA "
+                          f"only, so it would not measure this model.")
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(cfg, spec)

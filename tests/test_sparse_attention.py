@@ -1,0 +1,99 @@
+"""DeepSeek-V3.2's sparse attention (DSA): the indexer key cache, sparse decode reads, the indexer's weights, vLLM
+0.32.0's cache rules and top-k buffers, and the refusals. Expected values are hand arithmetic from the config and
+vLLM's frozen figures (tests/data/vllm_0.32.0_kv_figures.json cases 790-801, made by vLLM's own code)."""
+
+import json
+
+from conftest import run_kvplan
+
+from kvplan.engines.vllm import cache_precision, resolve_settings
+from kvplan.engines.vllm_budget import sparse_index_buffers
+from kvplan.model.sources import resolve
+from kvplan.model.kinds import IndexerKeys
+from kvplan.model.precision import PRECISIONS
+from kvplan.plan.capacity import read_bytes, token_bytes
+
+V32, V3 = "deepseek-ai/DeepSeek-V3.2", "deepseek-ai/DeepSeek-V3"
+GiB = 2**30
+
+
+def test_every_layer_holds_a_latent_and_an_indexer_key():
+    spec = resolve(V32)
+    assert len(spec.layers) == 2 * 61 and sum(isinstance(layer, IndexerKeys) for layer in spec.layers) == 61
+    key = spec.layers[1]
+    assert key.bytes_per_token(8, PRECISIONS["bf16"]) == 128 + 4  # 128 fp8 values, one float32 scale
+    # 61 x (576 x 2 + 132) bytes a token on every rank, replicated whatever the TP degree
+    assert token_bytes(spec, 8, PRECISIONS["bf16"]) == token_bytes(spec, 1, PRECISIONS["bf16"]) == 61 * 1284
+
+
+def test_a_decode_step_reads_topk_latents_and_every_key():
+    spec, dense = resolve(V32), resolve(V3)
+    bf16 = PRECISIONS["bf16"]
+    assert read_bytes(spec, 8, bf16, 1000) == 61 * 1000 * (1152 + 132)
+    assert read_bytes(spec, 8, bf16, 32768) == 61 * (2048 * 1152 + 32768 * 132)
+    assert read_bytes(dense, 8, bf16, 32768) == 61 * 32768 * 1152  # V3: every latent
+
+
+def test_the_indexer_weights_are_counted():
+    """wq_b 8,192 x 1,536, wk + weights_proj (128 + 64) x 7,168, k_norm weight and bias 2 x 128, a layer."""
+    per_layer = 8192 * 1536 + 192 * 7168 + 2 * 128
+    assert resolve(V32).param_count("attention") - resolve(V3).param_count("attention") == 61 * per_layer
+
+
+def test_vllm_fp8_is_the_656_byte_sparse_entry_and_bf16_stays():
+    spec = resolve(V32)
+    assert cache_precision(spec, PRECISIONS["fp8_e4m3"]).name == "fp8_ds_mla"
+    assert cache_precision(spec, PRECISIONS["bf16"]).name == "bf16"
+    assert cache_precision(resolve(V3), PRECISIONS["fp8_e4m3"]).name == "fp8_e4m3"
+
+
+def _startup(*args):
+    out = json.loads(run_kvplan("estimate", V32, "--gpu", "h100", "--tp", "8", "--format", "json", *args).stdout)
+    (plan,) = out["plans"]
+    return plan["engine"]
+
+
+def test_blocks_tokens_and_concurrency_match_vllm():
+    """Cases 793 and 799: 40 GiB at 32K. One block is 64 tokens of every layer's latent and key: 61 x 64 x
+    (1,152 + 132) = 5,012,736 bytes (bf16), 61 x 64 x (656 + 132) = 3,076,352 (fp8)."""
+    bf16 = _startup("--max-model-len", "32768", "--kv-cache-memory-bytes", str(40 * GiB))
+    assert (bf16["num_gpu_blocks"], bf16["gpu_kv_cache_tokens"]) == (40 * GiB // 5012736, 548352) == (8568, 548352)
+    fp8 = _startup("--max-model-len", "32768", "--kv-cache-memory-bytes", str(40 * GiB), "--kv-cache-dtype", "fp8")
+    assert (fp8["num_gpu_blocks"], fp8["gpu_kv_cache_tokens"]) == (40 * GiB // 3076352, 893504) == (13961, 893504)
+
+
+def test_the_topk_index_buffers_are_counted_with_the_weights():
+    """8,192 x 2,048 int32 shared, and per layer (1,024 + 1) rows of 2,048 indices and one count: 512,454,900
+    bytes over 61 layers, what vLLM's own model holds (61 SparseMLAIndexGroups, counted on the meta device)."""
+    settings = resolve_settings(32768, "NVIDIA H200", 141 * 10**9)
+    assert sparse_index_buffers(resolve(V32), settings) == 8192 * 2048 * 4 + 512454900
+    assert sparse_index_buffers(resolve(V3), settings) == 0
+
+
+def _one_error_line(result) -> str:
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_verify_refuses_sparse_attention_in_one_line():
+    line = _one_error_line(run_kvplan("verify", V32, "--tp", "8"))
+    assert "sparse attention" in line and "dense MLA only" in line
+
+
+def test_a_config_with_shared_indexers_is_refused(tmp_path):
+    """GLM-5's index_topk_freq (indexers shared across layers) is not sized as dense MLA."""
+    config = {"architectures": ["GlmMoeDsaForCausalLM"], "model_type": "glm_moe_dsa", "hidden_size": 6144,
+              "num_hidden_layers": 78, "num_attention_heads": 64, "q_lora_rank": 2048, "kv_lora_rank": 512,
+              "qk_nope_head_dim": 192, "qk_rope_head_dim": 64, "v_head_dim": 256, "index_head_dim": 128,
+              "index_n_heads": 32, "index_topk": 2048, "index_topk_freq": 4, "vocab_size": 154880}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    line = _one_error_line(run_kvplan("estimate", str(path), "--gpu", "h200"))
+    assert "index_topk_freq" in line and "DeepseekV32ForCausalLM" in line
+
+
+def test_the_rules_line_says_what_the_indexer_adds():
+    out = run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768").stdout
+    assert "indexer key of 132 bytes per token" in " ".join(out.split())
