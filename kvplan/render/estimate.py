@@ -57,8 +57,8 @@ def log_block(plan, spell=str) -> list:
     out = [f"[bold]{escape(e.name)} {escape(e.version)}[/bold] at {spell('context')} {plan.context}, "
            f"{spell('kv_dtype')} {vllm_name(plan.kv_dtype)}, {spell('tp')} {plan.tp}{pp}:"]
     if e.kv_cache_dtype != plan.kv_dtype:
-        out.append(f"  [yellow]this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} whatever the KV "
-                   f"dtype asks (a family quirk of the engine)[/yellow]")
+        out.append(f"  [yellow]this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} where the KV "
+                   f"dtype asks {vllm_name(plan.kv_dtype)} (the engine's rule for this attention)[/yellow]")
     out += [f"  {escape(line)}" for line in e.log_lines]
     if e.refusal is not None:
         out.append(f"  [red]refuses to start:[/red] {escape(e.refusal.reason)}")
