@@ -23,7 +23,7 @@ That is the checkpoint's layout, which is what vLLM allocates before loading. On
 repacks (Marlin) or swizzles (CUTLASS NVFP4 block scales, padded to 128 rows x 4 columns) without changing the size
 for the row and column counts models use (multiples of 128 and 64); kvplan prices the checkpoint layout.
 
-What vLLM 0.32.0 refuses or kvplan does not price is one sentence naming the field (FieldError), never a guess."""
+What vLLM 0.32.0 refuses or kvplan does not price is one sentence naming the config field, never a guess."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ import re
 from fnmatch import fnmatch
 from typing import NamedTuple, Optional
 
-from ..errors import FieldError, quote
+from ..errors import KvplanError, quote
 
 # kvplan parameter groups a checkpoint can store quantised, and the projections vLLM names in each
 _PROJECTIONS = {
@@ -62,6 +62,11 @@ class Scheme(NamedTuple):
     packed: bool = False  # int4 / int8 values in int32 words (pack-quantized WNA16)
 
 
+def _refused(field: str, problem: str) -> KvplanError:
+    """A config field kvplan cannot price, named as the config spells it."""
+    return KvplanError(f"config field '{field}' {problem}")
+
+
 def scheme_bytes(scheme: Scheme, rows: int, cols: int, model_bytes: int) -> float:
     """Bytes one rows x cols weight matrix holds in `scheme` (see the module docstring)."""
     if scheme.scales == "nvfp4":
@@ -87,7 +92,7 @@ def _ct_scheme(group: dict, top_format: str, name: str) -> Optional[Scheme]:
     strategy = str(weights.get("strategy") or "tensor").lower()
     group_size = weights.get("group_size")
     if weights.get("actorder") in ("group", "dynamic"):
-        raise FieldError(f"{where}.weights.actorder", f"{quote(weights.get('actorder'))} is refused by vLLM 0.32 "
+        raise _refused(f"{where}.weights.actorder", f"{quote(weights.get('actorder'))} is refused by vLLM 0.32 "
                                                       f"(group/dynamic activation ordering); use static or none.")
     if kind == "float" and bits == 4 and strategy in ("tensor_group", "group") and group_size == NVFP4_GROUP:
         return Scheme("nvfp4" if inputs else "nvfp4-w4a16", 4, "nvfp4", input_scales=1 if inputs else 0)
@@ -95,7 +100,7 @@ def _ct_scheme(group: dict, top_format: str, name: str) -> Optional[Scheme]:
             and not inputs:
         size = group_size if strategy == "group" else 0
         if strategy == "group" and not (isinstance(size, int) and size > 0):
-            raise FieldError(f"{where}.weights.group_size", f"{quote(size)} is not a group size; give a positive "
+            raise _refused(f"{where}.weights.group_size", f"{quote(size)} is not a group size; give a positive "
                                                             f"integer for the group strategy.")
         return Scheme(f"int{bits}-w{bits}a16", bits, strategy, size or 0,
                       zero_points=weights.get("symmetric") is False, packed=True)
@@ -103,15 +108,15 @@ def _ct_scheme(group: dict, top_format: str, name: str) -> Optional[Scheme]:
         static = 1 if isinstance(inputs, dict) and inputs.get("dynamic") is False else 0
         act = "8" if inputs else "16"
         if kind == "int" and (not inputs or strategy == "block"):
-            raise FieldError(f"{where}.weights", "is int8 without activation quantization or in blocks, which "
+            raise _refused(f"{where}.weights", "is int8 without activation quantization or in blocks, which "
                                                  "vLLM 0.32 has no compressed-tensors scheme for.")
         block = weights.get("block_structure") or [0, 0]
         if strategy == "block" and not (isinstance(block, list) and len(block) == 2
                                         and all(isinstance(b, int) and b > 0 for b in block)):
-            raise FieldError(f"{where}.weights.block_structure", f"{quote(block)} is not two positive block sizes.")
+            raise _refused(f"{where}.weights.block_structure", f"{quote(block)} is not two positive block sizes.")
         stored = f"{'fp8' if kind == 'float' else 'int8'}-w8a{act}"
         return Scheme(stored, 8, strategy, block[0], block[1], input_scales=static)
-    raise FieldError(where, f"(weights {kind} {bits}-bit {strategy}, format {quote(fmt)}) is a compressed-tensors "
+    raise _refused(where, f"(weights {kind} {bits}-bit {strategy}, format {quote(fmt)}) is a compressed-tensors "
                             f"scheme kvplan does not price; it prices fp8/int8 W8A8 and fp8 W8A16 (tensor, channel, "
                             f"block), pack-quantized int4/int8 W4A16/W8A16 (group, channel) and NVFP4 (group 16).")
 
@@ -124,7 +129,7 @@ def _modelopt_scheme(algo: str, group_size) -> Scheme:
     if algo == "FP8_PB_WO":
         return Scheme("fp8-w8a8", 8, "block", 128, 128)
     if group_size not in (None, NVFP4_GROUP):
-        raise FieldError("quantization_config.group_size", f"{quote(group_size)} is not NVFP4's group size; "
+        raise _refused("quantization_config.group_size", f"{quote(group_size)} is not NVFP4's group size; "
                                                            f"ModelOpt NVFP4 checkpoints use {NVFP4_GROUP}.")
     return Scheme("nvfp4" if algo == "NVFP4" else "nvfp4-w4a16", 4, "nvfp4", input_scales=1 if algo == "NVFP4" else 0)
 
@@ -148,13 +153,13 @@ class CheckpointFormat:
     def _init_compressed_tensors(self, qcfg: dict) -> None:
         groups = qcfg.get("config_groups")
         if not isinstance(groups, dict) or not groups:
-            raise FieldError("quantization_config.config_groups", "is missing; a compressed-tensors checkpoint names "
+            raise _refused("quantization_config.config_groups", "is missing; a compressed-tensors checkpoint names "
                                                                   "its quantised layers in config groups.")
         self.targets = []  # (target, scheme), in vLLM's order
         for name, group in groups.items():
             targets = group.get("targets") if isinstance(group, dict) else None
             if not isinstance(targets, list):
-                raise FieldError(f"quantization_config.config_groups.{name}.targets", "is missing; give a list of "
+                raise _refused(f"quantization_config.config_groups.{name}.targets", "is missing; give a list of "
                                                                                       "layer names or classes.")
             if len(targets) == 1 and str(targets[0]).endswith("Attention"):
                 continue  # vLLM drops attention-only groups (from_config): KV-cache scales, not weights
@@ -166,7 +171,7 @@ class CheckpointFormat:
         inner = qcfg.get("quantization") if isinstance(qcfg.get("quantization"), dict) else qcfg
         algo = str(inner.get("quant_algo") or "").upper()
         if algo not in MODELOPT_ALGOS:
-            raise FieldError("quantization_config.quant_algo", f"{quote(inner.get('quant_algo'))} is not a ModelOpt "
+            raise _refused("quantization_config.quant_algo", f"{quote(inner.get('quant_algo'))} is not a ModelOpt "
                                                                f"algorithm kvplan prices; use one of "
                                                                f"{', '.join(MODELOPT_ALGOS)}.")
         self.scheme_all = _modelopt_scheme(algo, inner.get("group_size"))
@@ -201,7 +206,7 @@ class CheckpointFormat:
         else:
             found = {None if self._modelopt_excluded(n) else self.scheme_all for n in names}
         if len(found) > 1:
-            raise FieldError("quantization_config.ignore", f"leaves some of layer {index}'s {group} projections "
+            raise _refused("quantization_config.ignore", f"leaves some of layer {index}'s {group} projections "
                                                            f"unquantised and quantises others; kvplan prices a "
                                                            f"layer's {group} in one format.")
         return found.pop()
