@@ -2,9 +2,9 @@
 spec's config.json with a public checkpoint's `quantization_config` block put in, EngineArgs -> VllmConfig (Hopper
 emulation of make_figures.py), the model built on the meta device at TP 1, and every parameter it registers
 counted (numel x element size), split into the routed experts' own (RoutedExperts) and the rest, and per parameter
-name suffix (weight, weight_packed, weight_scale, ...). These are the parameters the quantisation methods' create_weights
-register: the checkpoint's layout. What process_weights_after_loading changes on a GPU is not run here (see
-kvplan/model/quantized.py for what it changes and why kvplan prices the checkpoint layout).
+name suffix (weight, weight_packed, weight_scale, ...). These are the parameters the quantisation methods'
+create_weights register: the checkpoint's layout. What process_weights_after_loading changes on a GPU is not run
+here (see kvplan/model/quantized.py for what it changes and why kvplan prices the checkpoint layout).
 
 Kernel selection that needs a CUDA device is stubbed where it does not decide a parameter's shape: the NVFP4 linear
 kernel (init_nvfp4_linear_kernel, chosen at scheme construction; it only acts in process_weights_after_loading).
