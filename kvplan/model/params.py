@@ -19,21 +19,26 @@ Stored precision, per tensor:
   the config names no block size; embeddings, lm_head, norms, router and vision stay in the model dtype;
 - AWQ/GPTQ/marlin/autoround: those same matrices at bits/8 per weight, plus per output row and group_size inputs
   (the whole row for group_size -1) one fp16 scale and one packed zero of `bits` bits (GPTQ's g_idx is left out);
-- bitsandbytes: nf4 at 0.5 byte + one float32 absmax per 64, int8 at 1 byte; compressed-tensors: 1 byte assumed.
+- bitsandbytes: nf4 at 0.5 byte + one float32 absmax per 64, int8 at 1 byte;
+- compressed-tensors and ModelOpt (NVIDIA's FP8 / NVFP4): each layer's format from its config groups' targets and
+  ignore list, or ModelOpt's quant_algo and exclude list, priced by its scheme (quantized.py, which says why).
 """
 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 from .config import Config
 from .layers import ffn_kinds, mixer_kinds
 from .precision import DTYPE_BYTES
+from .quantized import CheckpointFormat, scheme_bytes
 from .spec import ParamGroup, Weights
 from .tensors import GROUPS, layer_tensors, model_tensors, mtp_blocks, mtp_module_tensors, mtp_tensors
 from .vision import vision_tensors
 
 QUANTIZED_GROUPS = ("attention", "linear", "dense", "shared_experts", "experts")
+PER_LAYER_METHODS = ("compressed-tensors", "modelopt")  # a format per layer, from names (quantized.py)
 
 
 def quantized_format(qcfg: dict) -> tuple[str, dict]:
@@ -55,8 +60,8 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         return f"int{bits}-{method}", {"bits": bits, "group": group}
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
-    if method == "compressed-tensors":
-        return "compressed-tensors (8-bit assumed)", {"bits": 8, "group": -1, "plain": True}
+    if method in PER_LAYER_METHODS or method.startswith("modelopt"):
+        return method.split("_")[0], {"checkpoint": CheckpointFormat(qcfg)}
     return f"{method or 'quantized'} {bits}-bit", {"bits": bits, "group": -1, "plain": True}
 
 
@@ -80,15 +85,35 @@ def quantized_bytes(fmt: str, opts: dict, rows: int, cols: int) -> float:
     return n * bits / 8 + rows * math.ceil(cols / group) * (2 + bits / 8)
 
 
-def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int) -> tuple[float, bool]:
-    """(stored bytes, in the quantised format?) of one tensor."""
+def projection_styles(cfg: Optional[Config]) -> dict:
+    """Which of vLLM's projection names a group's layers carry where a family differs (quantized._PROJECTIONS)."""
+    if cfg is None:
+        return {}
+    styles = {"attention": "mla"} if cfg.has("kv_lora_rank") else {}
+    if cfg.has("shared_expert_intermediate_size"):
+        styles["shared_experts"] = "shared_expert"
+    if cfg.model_type != "qwen3_next":
+        styles["linear"] = "mixer"
+    return styles
+
+
+def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: Optional[int] = None,
+                  styles: Optional[dict] = None) -> tuple[float, Optional[str]]:
+    """(stored bytes, the quantised format's name or None) of one tensor of decoder layer `index`."""
     if tensor.fp32:
-        return 4 * tensor.elements, False
+        return 4 * tensor.elements, None
+    if "checkpoint" in opts:  # compressed-tensors / ModelOpt: the layer's own scheme, by its names
+        quantizable = tensor.group in QUANTIZED_GROUPS or tensor.group == "lm_head"
+        scheme = opts["checkpoint"].scheme(tensor.group, index, (styles or {}).get(tensor.group, "")) \
+            if quantizable and tensor.linear or tensor.group == "lm_head" else None
+        if scheme is None:
+            return model_bytes * tensor.elements, None
+        return tensor.copies * scheme_bytes(scheme, tensor.rows, tensor.cols, model_bytes), scheme.stored
     quantized = bool(fmt) and tensor.linear and (
         tensor.group == "experts" if fmt == "mxfp4" else tensor.group in QUANTIZED_GROUPS)
     if quantized:
-        return tensor.copies * quantized_bytes(fmt, opts, tensor.rows, tensor.cols), True
-    return model_bytes * tensor.elements, False
+        return tensor.copies * quantized_bytes(fmt, opts, tensor.rows, tensor.cols), fmt
+    return model_bytes * tensor.elements, None
 
 
 def decoder_layers(cfg: Config, n: int) -> list:
@@ -98,26 +123,28 @@ def decoder_layers(cfg: Config, n: int) -> list:
     return list(zip(mixers, ffns))
 
 
-def grouped(layers: list, qcfg, dtype: str) -> tuple:
-    """ParamGroups of [(tensors, times)], each tensor priced in the checkpoint's stored format."""
+def grouped(layers: list, qcfg, dtype: str, cfg: Optional[Config] = None) -> tuple:
+    """ParamGroups of [(tensors, times)] or [(tensors, times, decoder layer index)], each tensor priced in the
+    checkpoint's stored format (per layer where the format names layers: compressed-tensors, ModelOpt)."""
     fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
+    styles = projection_styles(cfg)
     model_bytes = DTYPE_BYTES[dtype]
     counts = {name: 0 for name in GROUPS}
     stored = {name: 0.0 for name in GROUPS}
     whole = {name: 0.0 for name in GROUPS}  # of stored: what every TP rank holds whole
     by_kv = {name: 0.0 for name in GROUPS}  # of stored: what TP splits by KV heads
     formats = {name: set() for name in GROUPS}
-    for tensors, times in layers:
+    for tensors, times, *index in layers:
         for t in tensors:
-            size, quantized = _stored_bytes(t, fmt, opts, model_bytes)
+            size, quantized = _stored_bytes(t, fmt, opts, model_bytes, index[0] if index else None, styles)
             counts[t.group] += times * t.elements
             stored[t.group] += times * size
             whole[t.group] += times * size if t.replicated else 0
             by_kv[t.group] += times * size if t.kv_split else 0
             if quantized:
-                formats[t.group].add(fmt)
+                formats[t.group].add(quantized)
     return tuple(ParamGroup(name, counts[name], stored[name] / counts[name] if counts[name] else model_bytes,
-                            next(iter(formats[name]), dtype), round(whole[name]), round(by_kv[name]))
+                            min(formats[name], default=dtype), round(whole[name]), round(by_kv[name]))
                  for name in GROUPS)
 
 
@@ -125,12 +152,21 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
                      dtype: str) -> tuple:
     """ParamGroups of this config (see the module docstring), each with its stored bytes per parameter."""
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
-    structure: dict = {}
-    for kind in decoder_layers(cfg, layers):
-        structure[kind] = structure.get(kind, 0) + 1
-    parts = [(layer_tensors(cfg, dims, mixer, ffn), times) for (mixer, ffn), times in structure.items()]
-    return grouped(parts + [(model_tensors(cfg, dims) + vision_tensors(cfg, hidden), 1)],
-                    cfg.get("quantization_config"), dtype)
+    qcfg = cfg.get("quantization_config")
+    per_layer = quantized_format(qcfg)[1].get("checkpoint") if isinstance(qcfg, dict) else None
+    structure: dict = {}  # layers alike in kind (and, where the format is per layer, in format) priced once
+    first: dict = {}
+    for index, kind in enumerate(decoder_layers(cfg, layers)):
+        key = kind + (_layer_formats(per_layer, index, projection_styles(cfg)) if per_layer else ())
+        structure[key] = structure.get(key, 0) + 1
+        first.setdefault(key, index)
+    parts = [(layer_tensors(cfg, dims, key[0], key[1]), times, first[key]) for key, times in structure.items()]
+    return grouped(parts + [(model_tensors(cfg, dims) + vision_tensors(cfg, hidden), 1)], qcfg, dtype, cfg)
+
+
+def _layer_formats(checkpoint: CheckpointFormat, index: int, styles: dict) -> tuple:
+    """The scheme of each quantisable group in decoder layer `index` (a key: layers alike share it)."""
+    return tuple(checkpoint.scheme(g, index, styles.get(g, "")) for g in QUANTIZED_GROUPS)
 
 
 def mtp_module_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
@@ -140,7 +176,9 @@ def mtp_module_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_h
         return ()
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
     tensors = mtp_module_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
-    return tuple(g for g in grouped([(tensors, 1)], cfg.get("quantization_config"), dtype) if g.parameters)
+    # vLLM names the MTP layer after the model's last (deepseek_mtp.py: model.layers.{num_hidden_layers})
+    return tuple(g for g in grouped([(tensors, 1, layers)], cfg.get("quantization_config"), dtype, cfg)
+                 if g.parameters)
 
 
 def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
@@ -154,7 +192,8 @@ def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int
     qcfg = cfg.get("quantization_config")
     fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
     tensors = mtp_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
-    stored = sum(_stored_bytes(t, fmt, opts, DTYPE_BYTES[dtype])[0] for t in tensors)
+    styles = projection_styles(cfg)
+    stored = sum(_stored_bytes(t, fmt, opts, DTYPE_BYTES[dtype], layers, styles)[0] for t in tensors)
     return blocks * sum(t.elements for t in tensors), int(blocks * stored)
 
 

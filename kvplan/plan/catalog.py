@@ -195,12 +195,17 @@ class Compute:
     link: float
     architecture: str
     source: str
+    fp4: Optional[float] = None  # NVFP4 tensor cores (Blackwell); None elsewhere
 
     def peak(self, stored: str) -> float:
-        """FLOP/s of a matmul whose weights are stored as `stored`: fp8 on fp8 tensor cores where there are any;
-        4-bit and other packed formats are dequantised to 16 bits (W4A16), so the 16-bit peak."""
-        if stored == "fp8" and self.fp8:
+        """FLOP/s of a matmul whose weights are stored as `stored`: fp8 (W8A8) on fp8 tensor cores where there are
+        any; NVFP4 W4A4 on fp4 tensor cores where there are any, else as vLLM 0.32 runs it without them (Marlin
+        weight-only FP4, kernels/linear/nvfp4/marlin.py: 16-bit matmuls); 4-bit and other packed formats, W8A16
+        and int8 W8A8 (the catalog holds no int8 peak: an upper bound on its time) at the 16-bit peak."""
+        if (stored == "fp8" or stored.startswith("fp8-w8a8")) and self.fp8:
             return self.fp8
+        if stored == "nvfp4" and self.fp4:
+            return self.fp4
         return self.fp32 if stored == "fp32" else self.bf16
 
 
@@ -220,8 +225,8 @@ COMPUTE = {
                     f"NVIDIA H200 SXM datasheet ({_HALVED}): BF16 989.4, FP8 1978.9 TFLOPS, FP32 66.9; "
                     f"NVLink 900 GB/s (both ways)"),
     "B200": Compute(2250e12, 4500e12, 75e12, 900e9, "blackwell",
-                    f"NVIDIA HGX B200 datasheet per GPU ({_HALVED}): BF16 2.25, FP8 4.5 PFLOPS, FP32 75 TFLOPS; "
-                    f"NVLink 1.8 TB/s (both ways)"),
+                    f"NVIDIA HGX B200 datasheet per GPU ({_HALVED}): BF16 2.25, FP8 4.5, FP4 9 PFLOPS, FP32 75 TFLOPS; "
+                    f"NVLink 1.8 TB/s (both ways)", fp4=9000e12),
     "L40S": Compute(362.05e12, 733e12, 91.6e12, 32e9, "ada",
                     f"NVIDIA L40S datasheet ({_HALVED}): BF16 362.05, FP8 733 TFLOPS, FP32 91.6; PCIe Gen4 x16"),
     "L4": Compute(121e12, 242.5e12, 30.3e12, 32e9, "ada",
