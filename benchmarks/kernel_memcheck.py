@@ -7,7 +7,8 @@
 lacks, and each probe's CUDA_ERROR_INVALID_VALUE from cuGetProcAddress counted as an error: 34 a run, every case
 alike, none from a kernel.)
 
-(--mla: the MLA cases alone; --moe: the row-tile MoE kernel's cases alone (skinny_gemm.cu); I: case I alone)
+(--mla: the MLA cases alone; --mla3: the three-stage MLA cases alone (wg_stages=3); --moe: the row-tile MoE
+kernel's cases alone (skinny_gemm.cu); I: case I alone)
 
 Covers: one split and several (merge kernel), token slices merged in shared memory, head tiles
 sharing a ring (named barriers), fp8, head dims 64/256, sliding window, empty sequences, partial
@@ -121,11 +122,18 @@ def main():
         # bf16 with each step's blocks refilled as their MMAs complete (opt-in early_free)
         (16, 64, [0, 1, 63, 64, 65, 700], torch.bfloat16, dict(wgmma=True, early_free=2)),
         (40, 16, [0, 1, 65, 700, 300], torch.bfloat16, dict(wgmma=True, early_free=4, num_splits=2)),
+        # the opt-in third stage (wg_stages=3: value blocks in 3 stages, rope blocks in 2 slots with P over the step's),
+        # without and with the early refill (the last two cases: --mla3, or --mla -2 and --mla -1)
+        (16, 64, [0, 1, 63, 64, 65, 129, 200, 700], torch.bfloat16, dict(wgmma=True, wg_stages=3)),
+        (20, 128, [0, 1, 65, 300, 2000], torch.bfloat16, dict(wgmma=True, wg_stages=3, head_group=16, early_free=2,
+                                                             num_splits=2)),
     ]
     if "--moe" in sys.argv:  # the row-tile MoE kernel's cases alone (skinny_gemm.cu, its per-warp cp.async ring)
         return moe_cases()
     if "--mla" in sys.argv:  # the MLA cases alone
         runs = []
+    if "--mla3" in sys.argv:  # the three-stage MLA cases alone (wg_stages=3)
+        runs, mla_runs = [], [r for r in mla_runs if r[4].get("wg_stages") == 3]
     only = int(sys.argv[-1]) if sys.argv[-1].lstrip("-").isdigit() else None  # --only I: one case (I < 0: from
     if only is not None:  # the end); to localise a report
         only += len(runs) + len(mla_runs) if only < 0 else 0

@@ -2,7 +2,10 @@
 
 python3 benchmarks/mla_probe.py [VARIANTS]  VARIANTS: "k=v k2=v2;..." of paged_mla_decode_plan options ("" = default).
 L2-resident: every block-table entry points into 32 pages (2.4 MB), so the copies hit L2 and the time is the
-kernel's own step cost. Times: CUDA graphs, median (kernel_vs_flashinfer.time_calls).
+kernel's own step cost. Times: CUDA graphs, median (kernel_vs_flashinfer.time_calls). Each variant's output is also
+compared with the default's on the same inputs (max |difference|; bf16 outputs of two kernels differ by ~1e-3).
+E.g. the three-stage form beside the default (session 48):
+  python3 benchmarks/mla_probe.py "wg_stages=3;wg_stages=3 early_free=2;early_free=0" "16h B32 8K,16h B8 32K"
 """
 import sys
 
@@ -49,6 +52,7 @@ def main():
         BS = bs[0] if bs else 64
         kv_bytes, copies, lat, bts, qn, qr, outs, sl = mla_inputs(B, ctx, H, dt, l2, BS)
         hot = [(bt % 32).contiguous() for bt in bts]
+        first = None  # the default's output on copy 0
         for var in variants_:
             try:
                 plan = paged_mla_decode_plan(H, 512, 64, BS, dt, B, ctx // BS, DEV, **var)
@@ -58,10 +62,14 @@ def main():
             def calls(tables):
                 return [lambda i=i: plan.run(qn[i], qr[i], lat, tables[i], sl, scale=0.07, out=outs[i])
                         for i in range(copies)]
+            got = plan.run(qn[0], qr[0], lat, bts[0], sl, scale=0.07, out=outs[0]).float()
+            first = got.clone() if first is None else first
+            diff = float((got - first).abs().max()) if torch.isfinite(got).all() else float("nan")
             cold = time_calls(calls(bts)) * 1e6
             warm = time_calls(calls(hot)) * 1e6
             print(f"{label:16s} {str(var):32s} splits {plan.splits_for(B):3d}  DRAM {cold:7.1f} us "
-                  f"({kv_bytes / cold / 1e6 / 4.49:5.1%} of 4.49 TB/s)  L2-resident {warm:7.1f} us", flush=True)
+                  f"({kv_bytes / cold / 1e6 / 4.49:5.1%} of 4.49 TB/s)  L2-resident {warm:7.1f} us  "
+                  f"|out - default| {diff:.1e}", flush=True)
 
 
 if __name__ == "__main__":

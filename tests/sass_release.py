@@ -80,3 +80,15 @@ def loads_in_flight_at_releases(code: list) -> list:
         elif re.match(r"LDS(M)?\b|LDS\.", op) and sets != 7:
             pending[sets] = (address, text)
     return found
+
+
+def elf_sections(blob: bytes) -> dict:
+    """{section name: size} of an ELF64 file (a cubin): the static shared memory ptxas gave each kernel
+    (.nv.shared.NAME) without a GPU."""
+    import struct
+
+    shoff = struct.unpack_from("<Q", blob, 0x28)[0]
+    entsize, count, names_at = struct.unpack_from("<HHH", blob, 0x3A)
+    heads = [struct.unpack_from("<IIQQQQ", blob, shoff + i * entsize) for i in range(count)]
+    names = blob[heads[names_at][4]:heads[names_at][4] + heads[names_at][5]]
+    return {names[h[0]:names.index(b"\0", h[0])].decode(): h[5] for h in heads}

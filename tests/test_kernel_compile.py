@@ -316,3 +316,21 @@ def test_decode_wg_variants_compile_without_spills():
     for cfg in variants:
         rep = _report(res, cfg, "kvp_decode_wg")
         assert _spills(rep, "kvp_decode_wg") == 0, f"{cfg.name} spills:\n{rep}"
+
+
+def test_mla_three_stage_variants_compile_without_spills():
+    """The warpgroup-MMA MLA kernel's opt-in third stage (bf16, 16 heads a CTA; with and without the early refill)
+    builds for sm_90a with its accumulators in registers, and its only static shared memory is the 1 KB window sm_90
+    reserves (aligned to 1,024): the kernel's 232,448 dynamic bytes, with no alignment slack, then start on 1,024, as
+    the kernel checks (it traps otherwise)."""
+    _require_nvrtc()
+    from sass_release import elf_sections
+
+    variants = [configs.MLAWgConfig("bfloat16", 16, early_free=g, stages=3) for g in (0, 2)]
+    res = batch.compile_all(("sm_90",), variants)
+    for cfg in variants:
+        rep = _report(res, cfg, "kvp_mla_wg")
+        assert _spills(rep, "kvp_mla_wg") == 0, f"{cfg.name} spills:\n{rep}"
+        assert cfg.smem == 232448 and ("KVP_MLA_WG_SMEM", "232448") in cfg.macros()
+        sections = elf_sections(build.compile_entry(cfg, "sm_90")[0])
+        assert sections[".nv.shared.kvp_mla_wg"] == 1024, sections

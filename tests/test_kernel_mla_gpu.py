@@ -246,6 +246,32 @@ def test_mla_wgmma_early_free_matches_reference(groups, H, BS):
 
 
 @pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
+@pytest.mark.parametrize("early", [0, 2])
+@pytest.mark.parametrize("H,BS", [(16, 64), (3, 128), (40, 64)])
+def test_mla_wgmma_three_stages_matches_reference(early, H, BS):
+    """The opt-in third stage (wg_stages=3: value blocks in a ring of 3 stages, rope blocks in 2 slots with P written
+    over the step's; all 232,448 bytes of an sm_90 CTA), without and with the early refill of the value blocks: 1-6
+    steps a split and more (fewer steps than stages; every stage and slot parity), ragged ends at 0, 1 and 63 mod 64,
+    empty and 1-token sequences, > 64K tokens, one split and several, 40 heads as three 16-head CTAs, a graph replay;
+    against float64 and against the default two-stage kernel. Never taken by default."""
+    lens = [0, 1, 2, 63, 64, 65, 127, 128, 129, 191, 192, 193, 255, 256, 257, 1000, 4099, 70000]
+    case = make_mla_case(H, BS, lens)
+    kw16 = dict(head_group=16) if H > 16 else {}
+    default = plan_for(case, wgmma=True, **kw16)
+    assert default.config.stages == 2 and plan_for(case).config.stages == 2
+    base = check(default, case, scale=0.07)
+    for kw in (dict(), dict(num_splits=1), dict(num_splits=9), dict(num_splits=200)):
+        plan = plan_for(case, wgmma=True, wg_stages=3, early_free=early, **kw16, **kw)
+        assert plan.config.stages == 3 and plan.config.early_free == early and plan.smem == 232448
+        assert "three value stages" in plan.path
+        got = check(plan, case, scale=0.07)
+        assert float((got.double() - base.double()).abs().max()) < 0.05
+    check(plan, case)  # default scale 1/sqrt(576)
+    check(plan, batch_subset(case, 5))
+    assert torch.equal(graph_replay(plan, case), check(plan, case))
+
+
+@pytest.mark.skipif(not HOPPER, reason="warpgroup MMAs need sm_90")
 @pytest.mark.parametrize("kv_dtype", [torch.bfloat16, F8], ids=["bf16", "fp8"])
 def test_mla_wgmma_long_context_graph_and_subsets(kv_dtype):
     """> 64K tokens in one split and in many; batch subsets (their own split counts); a CUDA graph replay gives the
@@ -264,6 +290,8 @@ def test_mla_wgmma_long_context_graph_and_subsets(kv_dtype):
     (dict(launcher="cuda.core"), "driver launcher"),
     (dict(tokens=32), "drop tokens"), (dict(stages=3, heads_in_m=True), "drop stages, heads_in_m"),
     (dict(early_free=3), "early_free"), (dict(early_free=2, kv_dtype=F8), "early_free"),
+    (dict(wg_stages=3, kv_dtype=F8), "wg_stages=3 needs bf16"), (dict(wg_stages=3, block_size=32), "pages of 64"),
+    (dict(wg_stages=3, q_heads=40), "16 heads a CTA"), (dict(wg_stages=4), "wg_stages must be"),
 ])
 def test_mla_wgmma_refuses_what_it_cannot_run(kw, needle):
     base = dict(q_heads=16, kv_lora_rank=512, rope_dim=64, block_size=64, kv_dtype=torch.bfloat16, max_batch=4,

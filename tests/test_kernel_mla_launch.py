@@ -93,6 +93,31 @@ def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     assert not launch("float8_e4m3fn", 16, stages=3).wgmma  # (fp8 16 heads: the head tiles' stages)
 
 
+def test_three_stages_are_opt_in_and_fill_an_sm90_cta_exactly():
+    """wg_stages=3 (bf16 at 16 heads a CTA, pages of 64+ tokens): its own cubin (KVP_MLA_STAGES=3), no early refill
+    unless asked, and shared memory of 1 KB barriers and buffers + 18 KB q + three 64 KB value stages + two 8 KB rope
+    slots (P in the step's slot, no alignment slack): the sm_90 opt-in limit exactly. Never the default."""
+    ln = launch(heads=16, wg_stages=3)
+    assert ln.wgmma and ln.config.stages == 3 and ln.config.early_free == 0
+    assert ln.config.name == "mla_wg_kvbfloat16_s3" and ("KVP_MLA_STAGES", "3") in ln.config.macros()
+    assert ln.smem == 1024 + 9 * 16 * 128 + 3 * 8 * 64 * 128 + 2 * 64 * 128 == limits.SM90_SMEM_OPTIN == H200_SMEM
+    assert ("KVP_MLA_WG_SMEM", str(H200_SMEM)) in ln.config.macros()
+    assert launch(heads=16, wg_stages=3, early_free=2).config.name == "mla_wg_kvbfloat16_early2_s3"
+    assert launch(heads=40, wg_stages=3, head_group=16, block_size=128).config.stages == 3
+    for kw in (dict(), dict(wg_stages=2), dict(wg_stages=None), dict(wgmma=True)):
+        ln2 = launch(heads=16, **kw)
+        assert ln2.config.stages == 2 and ln2.config.early_free == 2 and ln2.smem == 169984
+        assert not any(name == "KVP_MLA_STAGES" for name, _ in ln2.config.macros())
+    for fn in configs.INSTANTIATION_SETS:  # CI's default set has none (tests/test_kernel_compile.py compiles it)
+        assert not any(getattr(c, "stages", 2) == 3 and isinstance(c, configs.MLAWgConfig) for c in fn("sm_90"))
+    with pytest.raises(ValueError, match="three stages"):
+        limits.mla_wg_smem("float8_e4m3fn", 16, stages=3)
+    with pytest.raises(ValueError, match="wg_stages"):
+        configs.MLAWgConfig("bfloat16", 32, stages=3)
+    with pytest.raises(ValueError, match="wg_stages=3 needs 232448 bytes of shared memory, the device has 200000"):
+        mla_launch("bfloat16", 16, "sm_90", 200000, wg_stages=3)
+
+
 @pytest.mark.parametrize("kw,needle", [
     (dict(arch="sm_80", wgmma=True), "sm_90 GPU"), (dict(launcher="cuda.core", wgmma=True), "driver launcher"),
     (dict(wgmma=True, tokens=32), "drop tokens"), (dict(wgmma=True, stages=3, tma=True), "drop stages, tma"),
@@ -105,6 +130,15 @@ def test_options_of_the_other_paths_keep_the_default_off_wgmma():
     (dict(wgmma=True, early_free=3), "early_free must be"), (dict(wgmma=True, early_free=True), "early_free must"),
     (dict(kvn="float8_e4m3fn", wgmma=True, early_free=2), "early_free must"),
     (dict(heads=128, wgmma=False, early_free=2), "are options of the wgmma path"),
+    (dict(wg_stages=4), "wg_stages must be"), (dict(wg_stages=True), "wg_stages must be"),
+    (dict(kvn="float8_e4m3fn", wg_stages=3), "wg_stages=3 needs bf16"),
+    (dict(kvn="float8_e4m3fn", wg_stages=3, e4m3_mma=False), "wg_stages=3 needs bf16"),
+    (dict(heads=40, wg_stages=3), "wg_stages=3 needs .* 16 heads"),
+    (dict(heads=128, head_group=32, wg_stages=3), "wg_stages=3 needs"),
+    (dict(wgmma=True, block_size=32, wg_stages=3), "pages of 64"),
+    (dict(block_size=16, wg_stages=3), "wg_stages are options of the wgmma path"),
+    (dict(wgmma=False, wg_stages=3), "wg_stages are options of the wgmma path"),
+    (dict(heads=128, stages=3, wg_stages=3), "wg_stages are options of the wgmma path"),
 ])
 def test_refusals_name_the_option(kw, needle):
     with pytest.raises(ValueError, match=needle):

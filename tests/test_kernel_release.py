@@ -1,7 +1,8 @@
 """No kernel releases a ring stage while its own shared-memory loads of it are in flight (tests/sass_release.py):
 the streaming GEMV's three kernels in every form CI compiles, the paged decode's head_dim-128 instantiations (its
-shared ring) and one of each warpgroup-MMA kernel (MLA, GQA). (Every sm_90 instantiation CI compiles was clean on
-2026-12-03; these cover each kind of stage body at a tenth of the compile time.) Needs NVRTC and nvdisasm (the nvidia-cuda-nvdisasm wheel .ci/run installs); skipped without them
+shared ring), one of each warpgroup-MMA kernel (MLA, GQA) and the MLA kernel's opt-in three-stage form. (Every
+sm_90 instantiation CI compiles was clean on 2026-12-03; these cover each kind of stage body at a tenth of the
+compile time.) Needs NVRTC and nvdisasm (the nvidia-cuda-nvdisasm wheel .ci/run installs); skipped without them
 unless KVPLAN_REQUIRE_NVRTC=1."""
 
 import os
@@ -52,6 +53,7 @@ def _configs():
     for make in configs.INSTANTIATION_SETS:  # one of each warpgroup-MMA kernel (their hand-overs are arrives too)
         out += [next((c for c in make("sm_90") if type(c).__name__ == kind), None)
                 for kind in ("MLAWgConfig", "DecodeWgConfig")]
+    out.append(configs.MLAWgConfig("bfloat16", 16, stages=3))  # the opt-in third stage (two rings, P over the rope)
     return [c for c in out if c is not None]
 
 

@@ -140,6 +140,7 @@ class MLAWgConfig:
     heads: int = 16  # query heads per CTA: limits.MLA_WG_HEAD_GROUPS
     e4m3_mma: bool = False  # fp8 latents straight into e4m3 wgmmas (16 heads), not widened to fp16
     early_free: int = 0  # bf16: PV in this many commit groups, each group's blocks refilled once it completes
+    stages: int = 2  # 3: a third stage of value blocks, P in the rope block (bf16, 16 heads; KVP_MLA_STAGES)
 
     source = "paged_mla_wg.cu"
     kernels = ("kvp_mla_wg", "kvp_mla_merge", "kvp_mla_merge_few")
@@ -156,13 +157,21 @@ class MLAWgConfig:
         if isinstance(self.early_free, bool) or self.early_free not in (0, 2, 4) \
                 or (self.early_free and self.kv_dtype != "bfloat16"):
             raise ValueError(f"early_free must be 0, 2 or 4 (PV commit groups; bf16 latents), got {self.early_free!r}")
+        if isinstance(self.stages, bool) or self.stages not in limits.MLA_WG_STAGES \
+                or (self.stages == 3 and (self.kv_dtype != "bfloat16" or self.heads != 16)):
+            raise ValueError(f"wg_stages must be 2, or 3 for bf16 latents at 16 heads a CTA, got {self.stages!r}")
+
+    @property
+    def smem(self) -> int:
+        return limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma, self.stages)
 
     def macros(self) -> list[tuple[str, str]]:
         out = [("KVP_KVT", str(KV_DTYPES[self.kv_dtype])), ("KVP_MLA_WG_HEADS", str(self.heads)),
-               ("KVP_MLA_WG_SMEM", str(limits.mla_wg_smem(self.kv_dtype, self.heads, self.e4m3_mma))),
-               ("KVP_MERGE_FEW", str(limits.MERGE_FEW_SPLITS))]
+               ("KVP_MLA_WG_SMEM", str(self.smem)), ("KVP_MERGE_FEW", str(limits.MERGE_FEW_SPLITS))]
         if self.early_free:
             out.append(("KVP_MLA_EARLY", str(self.early_free)))
+        if self.stages != 2:
+            out.append(("KVP_MLA_STAGES", str(self.stages)))
         return out + [("KVP_MLA_F8MMA", "1"), ("KVP_MLA_VALUE_WGS", str(limits.MLA_WG_E4M3_VALUE_WGS)),
                       ("KVP_MLA_P_BUFFERS", str(limits.MLA_WG_E4M3_P_BUFFERS))] if self.e4m3_mma else out
 
@@ -174,7 +183,8 @@ class MLAWgConfig:
     @property
     def name(self) -> str:
         return f"mla_wg_kv{self.kv_dtype}" + ("" if self.heads == 16 else f"_h{self.heads}") + \
-            ("_e4m3mma" if self.e4m3_mma else "") + (f"_early{self.early_free}" if self.early_free else "")
+            ("_e4m3mma" if self.e4m3_mma else "") + (f"_early{self.early_free}" if self.early_free else "") + \
+            (f"_s{self.stages}" if self.stages != 2 else "")
 
 
 @dataclass(frozen=True)
@@ -589,7 +599,7 @@ def mla_wgmma_default(kv_dtype: str, q_heads: int, block_size: int = limits.MLA_
     return q_heads > limits.MLA_HM_HEADS or kv_dtype == "float8_e4m3fn" or block_size >= limits.MLA_WG_TOKENS
 
 
-def mla_early_free_default(kv_dtype: str, head_group: int) -> int:
+def mla_early_free_default(kv_dtype: str, head_group: int, stages: int = 2) -> int:
     """PV commit groups of the warpgroup-MMA path (each group's latent blocks refilled as soon as its MMAs complete,
     the rope block after QK; paged_mla_wg.cu KVP_MLA_EARLY): 2 for bf16 at 16 heads a CTA, where the kernel waits on
     memory (H200, session 26: L2-resident 54 against 85 us from DRAM at B32 8K) and the earlier refill gains 2.4-3.7%
@@ -597,8 +607,11 @@ def mla_early_free_default(kv_dtype: str, head_group: int) -> int:
     127.5 us with 2 groups), and none for fp8 (widened or e4m3, their own refill points). At many waves of CTAs
     (B400 8K: 18) it costs 5% against no early refill (1007.4 against 958.9 us), still ahead of heads in M (1047.0),
     while at one split and 2-8 waves heads in M is fastest (session 27): no per-launch choice is made, since every MLA
-    shape of issue 14's bar (B 1-128) is one wave, where the early refill is ahead."""
-    return 2 if kv_dtype == "bfloat16" and head_group == 16 else 0
+    shape of issue 14's bar (B 1-128) is one wave, where the early refill is ahead. None in the opt-in three-stage
+    form (``stages=3``, not measured): its third stage gives each value copy a whole step more, the rope block holds
+    P until PV is done (no refill after QK), and with the refill the two-stage kernel's own step grew (L2-resident
+    B32 8K 54.4 -> 71.9 us, session 26); ``early_free=2`` with it is there for the probe's A/B."""
+    return 2 if kv_dtype == "bfloat16" and head_group == 16 and stages == 2 else 0
 
 
 def mla_e4m3_mma_default() -> bool:

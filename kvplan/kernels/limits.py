@@ -121,9 +121,20 @@ MLA_WG_TOKENS = 64
 MLA_WG_E4M3_STAGES = 5
 
 
-def mla_wg_smem(kv_dtype: str, heads: int = 16, e4m3_mma: bool = False) -> int:
+MLA_WG_STAGES = (2, 3)  # bf16 at 16 heads a CTA may take a third stage of value blocks (paged_mla_wg.cu, the top)
+SM90_SMEM_OPTIN = 232448  # shared memory an sm_90 CTA may opt in to (cudaDevAttrMaxSharedMemoryPerBlockOptin)
+
+
+def mla_wg_smem(kv_dtype: str, heads: int = 16, e4m3_mma: bool = False, stages: int = 2) -> int:
+    """Shared memory of paged_mla_wg.cu (its static_asserts check the same sum). ``stages=3`` (bf16, 16 heads): 1 KB
+    of mbarriers and buffers, q, three stages of the 8 value blocks, two rope slots (P in the step's slot), no P buffer
+    and no alignment slack: 1,024 + 18,432 + 3 x 65,536 + 2 x 8,192 = 232,448, the sm_90 limit exactly."""
     tile = 9 * MLA_WG_TOKENS * 128
     fixed = -(-(64 + 3 * 4 * heads * 4 + 4 * heads) // 1024) * 1024
+    if stages == 3:
+        if kv_bytes(kv_dtype) != 2 or heads != 16 or e4m3_mma:
+            raise ValueError("three stages: bf16 latents at 16 heads a CTA")
+        return fixed + 9 * heads * 128 + 3 * (tile * 8 // 9) + 2 * (tile // 9)
     if e4m3_mma:
         q_and_p = (9 + MLA_WG_E4M3_P_BUFFERS) * 2 * heads * 64
         return fixed + q_and_p + MLA_WG_E4M3_STAGES * tile // 2 + 1024

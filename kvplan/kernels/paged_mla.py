@@ -43,7 +43,7 @@ class PagedMLADecodePlan:
     def __init__(self, q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq, device,
                  stages=None, num_splits=None, bulk=None, launcher="driver", tokens=None, heads_in_m=None,
                  lazy_rescale=None, tma=None, wgmma=None, head_group=None, e4m3_mma=None, early_free=None,
-                 few_merge=True):
+                 few_merge=True, wg_stages=None):
         import torch
 
         rt.require_kernel("the CUDA MLA decode kernel")
@@ -75,7 +75,7 @@ class PagedMLADecodePlan:
         kvn = dtype_name(self.kv_dtype)
         ln = mla_launch(kvn, self.q_heads, dev.arch, dev.smem_optin, launcher, stages=stages, tokens=tokens, bulk=bulk,
                         heads_in_m=heads_in_m, lazy_rescale=lazy_rescale, tma=tma, wgmma=wgmma, head_group=head_group,
-                        e4m3_mma=e4m3_mma, early_free=early_free, block_size=self.block_size)
+                        e4m3_mma=e4m3_mma, early_free=early_free, block_size=self.block_size, wg_stages=wg_stages)
         self.wgmma, self.heads_in_m, self.tma, self.config = ln.wgmma, ln.heads_in_m, ln.tma, ln.config
         self.head_group, self.stages, self.smem = ln.head_group, ln.stages, ln.smem
         self._tmaps: dict = {}  # (latent pointer, blocks) -> encoded tensor map
@@ -105,8 +105,11 @@ class PagedMLADecodePlan:
         if self.wgmma:
             e4m3 = ", e4m3 MMAs" if self.config.e4m3_mma else ""
             groups = self.config.early_free
-            early = f", blocks refilled after QK and {groups} PV groups" if groups else ""
-            return f"warpgroup MMAs{e4m3}, {self.head_group} heads a CTA{early} (paged_mla_wg.cu)"
+            three = self.config.stages == 3
+            early = f", value blocks refilled after {groups} PV groups" if groups and three else \
+                f", blocks refilled after QK and {groups} PV groups" if groups else ""
+            stages = ", three value stages (P in the rope block)" if three else ""
+            return f"warpgroup MMAs{e4m3}, {self.head_group} heads a CTA{stages}{early} (paged_mla_wg.cu)"
         return "16 heads as the MMAs' M (paged_mla_hm.cuh)" if self.heads_in_m else \
             f"head tiles of {self.head_group} heads (paged_mla_decode.cu)"
 
@@ -208,7 +211,8 @@ class PagedMLADecodePlan:
                 es = latent_cache.element_size()
                 tbox = min(self.block_size, limits.MLA_WG_TOKENS)
                 swizzle = 128 if es == 2 else 64 if self.config.e4m3_mma else 0  # the MMAs' operand layouts
-                whole = tbox == limits.MLA_WG_TOKENS and not self.config.early_free  # a step in one box
+                whole = tbox == limits.MLA_WG_TOKENS and not self.config.early_free and self.config.stages == 2
+                # (a step in one box; else one box per 64-dim block)
                 tm = rt.encode_tensor_map(key[0], (64, tokens, 9), (limits.MLA_ROW * es, 64 * es),
                                           (64, tbox, 9 if whole else 1),
                                           swizzle=swizzle, elem_bytes=es)
@@ -280,7 +284,8 @@ class MLALaunch:
 
 def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str = "driver", *, stages=None,
                tokens=None, bulk=None, heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-               head_group=None, e4m3_mma=None, early_free=None, block_size=limits.MLA_WG_TOKENS) -> MLALaunch:
+               head_group=None, e4m3_mma=None, early_free=None, block_size=limits.MLA_WG_TOKENS,
+               wg_stages=None) -> MLALaunch:
     """The launch a plan of ``q_heads`` heads over ``kvn`` latents takes on ``arch`` (pure: no GPU needed).
 
     The warpgroup-MMA path (paged_mla_wg.cu) needs sm_90 and the driver launcher (its tensor map is a 128-byte
@@ -288,7 +293,9 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
     latent pages of ``block_size`` tokens) and no such option is given; ``head_group`` (its heads a CTA, 16 or 32)
     defaults to configs.mla_wgmma_heads;
     ``e4m3_mma`` (fp8 latents, 16 heads a CTA: e4m3 wgmmas instead of widening to fp16) defaults to
-    configs.mla_e4m3_mma_default. Otherwise heads in M (paged_mla_hm.cuh) where it can run, else the head tiles."""
+    configs.mla_e4m3_mma_default; ``wg_stages`` (None: 2) = 3 takes the three-stage form (bf16 latents, 16 heads a
+    CTA, pages of 64+ tokens; its early refill defaults to none). Otherwise heads in M (paged_mla_hm.cuh) where it can
+    run, else the head tiles."""
     given = [name for name, value in dict(stages=stages, tokens=tokens, bulk=bulk, heads_in_m=heads_in_m,
                                           lazy_rescale=lazy_rescale, tma=tma).items() if value is not None]
     wg_runs = arch in configs.WGMMA_ARCHS and launcher == "driver"
@@ -310,11 +317,19 @@ def mla_launch(kvn: str, q_heads: int, arch: str, smem_optin: int, launcher: str
         f8 = can and configs.mla_e4m3_mma_default() if e4m3_mma is None else bool(e4m3_mma)
         if f8 and not can:
             raise ValueError("e4m3_mma needs fp8 e4m3 latents and 16 heads a CTA (head_group=16)")
-        early = configs.mla_early_free_default(kvn, hg) if early_free is None else early_free
-        return MLALaunch(True, False, True, configs.MLAWgConfig(kvn, hg, f8, early), hg, None,
-                         limits.mla_wg_smem(kvn, hg, f8), limits.MLA_WG_TOKENS)
-    if head_group is not None or e4m3_mma is not None or early_free is not None:
-        raise ValueError("head_group, e4m3_mma and early_free are options of the wgmma path (wgmma=True)")
+        ws = 2 if wg_stages is None else wg_stages
+        if isinstance(ws, bool) or ws not in limits.MLA_WG_STAGES:
+            raise ValueError(f"wg_stages must be one of {limits.MLA_WG_STAGES} or None, got {wg_stages!r}")
+        if ws == 3 and (kvn != "bfloat16" or hg != 16 or block_size < limits.MLA_WG_TOKENS):
+            raise ValueError(f"wg_stages=3 needs bf16 latents, 16 heads a CTA (head_group=16) and pages of "
+                             f"{limits.MLA_WG_TOKENS}+ tokens (got {kvn}, {hg} heads a CTA, {block_size}-token pages)")
+        early = configs.mla_early_free_default(kvn, hg, ws) if early_free is None else early_free
+        config = configs.MLAWgConfig(kvn, hg, f8, early, ws)
+        if config.smem > smem_optin:
+            raise ValueError(f"wg_stages={ws} needs {config.smem} bytes of shared memory, the device has {smem_optin}")
+        return MLALaunch(True, False, True, config, hg, None, config.smem, limits.MLA_WG_TOKENS)
+    if head_group is not None or e4m3_mma is not None or early_free is not None or wg_stages is not None:
+        raise ValueError("head_group, e4m3_mma, early_free and wg_stages are options of the wgmma path (wgmma=True)")
     head_group = configs.mla_head_group(q_heads)
     if tokens is not None and (isinstance(tokens, bool) or tokens not in limits.MLA_STEP_TOKENS):
         raise ValueError(f"tokens must be one of {', '.join(map(str, limits.MLA_STEP_TOKENS))} or None, "
@@ -366,7 +381,8 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
                           kv_dtype=None, max_batch=1, max_blocks_per_seq=1, device=None, *, stages=None,
                           num_splits=None, bulk=None, launcher="driver", tokens=None,
                           heads_in_m=None, lazy_rescale=None, tma=None, wgmma=None,
-                          head_group=None, e4m3_mma=None, early_free=None, few_merge=True) -> PagedMLADecodePlan:
+                          head_group=None, e4m3_mma=None, early_free=None, few_merge=True,
+                          wg_stages=None) -> PagedMLADecodePlan:
     """Validate an MLA layer shape (q heads per rank 1..128, rank 512 + rope 64, block size 16..128, bf16 or
     fp8 e4m3 latents) and plan its launch; ``plan.run(q_nope, q_rope, latent_cache, block_table, seq_lens)``.
 
@@ -382,11 +398,14 @@ def paged_mla_decode_plan(q_heads, kv_lora_rank=limits.MLA_KV_LORA_RANK, rope_di
     ``early_free`` (wgmma, bf16 latents: PV in 2 or 4 commit groups, each group's latent blocks refilled with the
     step after next as soon as its MMAs complete, the rope block once QK has; one tensor copy per block; 0 none;
     None: configs.mla_early_free_default, 2 at 16 heads a CTA); ``few_merge`` (False: the one-row-a-CTA merge at
-    every split count, for benchmarks' A/B; by default up to limits.MERGE_FEW_SPLITS splits two rows a CTA).
+    every split count, for benchmarks' A/B; by default up to limits.MERGE_FEW_SPLITS splits two rows a CTA);
+    ``wg_stages`` (wgmma, bf16 latents at 16 heads a CTA on pages of 64+ tokens: 3 puts a third stage of the 8 value
+    blocks in flight, the rope blocks in two slots of their own with P written over the step's; all of an sm_90 CTA's
+    232,448 bytes; not measured, opt-in; None: 2, whole 72 KB stages).
     """
     import torch
 
     kv_dtype = torch.bfloat16 if kv_dtype is None else kv_dtype
     return PagedMLADecodePlan(q_heads, kv_lora_rank, rope_dim, block_size, kv_dtype, max_batch, max_blocks_per_seq,
                               device, stages, num_splits, bulk, launcher, tokens, heads_in_m, lazy_rescale, tma,
-                              wgmma, head_group, e4m3_mma, early_free, few_merge)
+                              wgmma, head_group, e4m3_mma, early_free, few_merge, wg_stages)

@@ -24,6 +24,27 @@
 // (PV never reads it), the value blocks after each of KVP_MLA_EARLY wgmma commit groups of PV; the stage's mbarrier
 // is armed with the whole step's bytes at the first of them. Two stages of 72 KB are all that fit, and the kernel
 // waits on memory (H200, session 26: B32 8K 84.9 us from DRAM, 54.4 L2-resident): 2.4-3.7% faster with 2 groups.
+// Three stages (KVP_MLA_STAGES == 3, opt-in `wg_stages=3`; bf16, 16 heads a CTA, pages of 64+ tokens; not measured
+// yet): a third stage of the 8 value blocks fits if P lies in the step's rope block and the alignment slack goes.
+// The value blocks of a step land in a ring of 3 stages, its rope block in a ring of 2 slots, each on its own
+// "full" mbarrier (the TMA bytes); a stage or slot is empty once every warp's wgmmas over it have completed, which
+// one warpgroup knows from a CTA barrier after its waits (thread 0, one of the readers, then refills it). P is
+// written over the rope block after the CTA barrier that follows every warp's QK wait, and the slot takes the rope
+// block of step k + 2 after the barrier that follows every warp's PV wait. So the values of step k + 3 and the rope
+// of step k + 2 are issued at the end of step k (the two-stage kernel: all of step k + 2). Shared memory, bytes
+// from the 1,024-aligned base:
+//        0 -     40  mbarriers: value stages [3], then rope slots [2] (8 bytes each)
+//       64 -    832  reduction buffers [3][4 warps][16 heads] fp32 (832 - 896: q exponents, fp8 only: unused)
+//    1,024 - 19,456  q [9 blocks][16 heads][128 bytes]
+//   19,456 - 216,064 value stages [3][8 blocks][64 tokens][128 bytes] (65,536 each)
+//  216,064 - 232,448 rope slots [2][64 tokens][128 bytes] (8,192 each); P [16 heads][64 tokens] bf16 (2,048 bytes)
+//                    over the first 2 KB of the current step's slot once QK is done with it
+// 232,448 in all: the sm_90 opt-in limit, with no slack to align the base (sm_90 starts dynamic shared memory at
+// 1,024, after the CTA's reserved 1 KB; the kernel traps if it does not). The early refill (KVP_MLA_EARLY) is off
+// by default there (configs.mla_early_free_default): the third stage gives each value copy a whole step more, the
+// rope block cannot be refilled after QK (P lies in it), and with the early refill the two-stage kernel's own step
+// grew (L2-resident B32 8K 54.4 -> 71.9 us, session 26); with it (early_free=2) the value blocks of step k + 3
+// follow each PV commit group. Tensor copies: one per 64-dim block (9 a step on pages of 64+ tokens).
 // Rows past the sequence end: their scores are masked by a select and, in the last step, their value rows zeroed
 // in shared memory before PV (NaN x 0 = NaN).
 // fp8 e4m3 latents (KVP_KVT == 2): a step lands raw as [9 blocks][64 tokens][64 bytes] (three raw stages of 36 KB)
@@ -71,6 +92,12 @@
 #if KVP_MLA_EARLY && (KVP_KVT == 2 || (KVP_MLA_EARLY != 2 && KVP_MLA_EARLY != 4))
 #error "KVP_MLA_EARLY: 2 or 4 PV groups, bf16 latents"
 #endif
+#ifndef KVP_MLA_STAGES  // 3: the three-stage form (bf16, 16 heads a CTA); 2 (the default): two whole stages
+#define KVP_MLA_STAGES 2
+#endif
+#if KVP_MLA_STAGES != 2 && (KVP_MLA_STAGES != 3 || KVP_KVT == 2 || KVP_MLA_WG_HEADS != 16 || KVP_MLA_F8MMA)
+#error "KVP_MLA_STAGES: 2, or 3 for bf16 latents at 16 heads a CTA"
+#endif
 
 namespace kvp {
 namespace mlawg {
@@ -87,7 +114,9 @@ constexpr int TILE = TOK * 128;          // one block of a step's 16-bit operand
 constexpr int OPERAND = BLOCKS * TILE;   // 73,728 bytes
 constexpr int RAW = FP8 ? BLOCKS * TOK * 64 : OPERAND;  // bytes a step lands as
 constexpr bool F8MMA = KVP_MLA_F8MMA != 0;
-constexpr int STAGES = F8MMA ? 5 : FP8 ? 3 : 2;
+constexpr bool S3 = KVP_MLA_STAGES == 3;  // the three-stage form (see the top): values and rope blocks in two rings
+constexpr int STAGES = F8MMA ? 5 : FP8 ? 3 : KVP_MLA_STAGES;
+constexpr int ROPES = S3 ? 2 : 0;        // rope slots of the three-stage form (else the rope block is in the stage)
 constexpr int QRB = F8MMA ? 64 : 128;     // bytes of a q / P row in one 64-dim block (resp. of 64 tokens)
 constexpr int QROWS = F8MMA ? 2 * HG : HG;  // q / P rows: e4m3 MMAs hold each head twice (hi, then lo)
 constexpr int OFF_HB = 64;               // e4m3: the hand-over mbarriers [PBUF] READY, then [PBUF] FREE
@@ -98,12 +127,17 @@ constexpr int PBUF = KVP_MLA_P_BUFFERS;  // P buffers (e4m3: the steps the score
 constexpr int RED_FLOATS = F8MMA ? 2 * 4 * HG + (PBUF + 1) * HG : 3 * 4 * HG;
 constexpr int OFF_QX = OFF_RED + RED_FLOATS * 4;  // fp8: per-head q exponents [HG] (int)
 constexpr int OFF_Q = (OFF_QX + 4 * HG + 1023) / 1024 * 1024;  // [9 blocks][QROWS][QRB bytes]
-constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [PBUF][QROWS][64 tokens], 16-bit or e4m3
-constexpr int OFF_ST = OFF_P + PBUF * QROWS * QRB;  // the stages (bf16: each is its operand tile)
-constexpr int OFF_CV = OFF_ST + STAGES * RAW;     // fp8 widened: the operand tile
+constexpr int OFF_P = OFF_Q + BLOCKS * QROWS * QRB;  // [PBUF][QROWS][64 tokens], 16-bit or e4m3 (S3: none)
+constexpr int OFF_ST = OFF_P + (S3 ? 0 : PBUF * QROWS * QRB);  // the stages (bf16: each is its operand tile)
+constexpr int STAGE_B = S3 ? (BLOCKS - 1) * TILE : RAW;  // bytes of a stage (S3: the value blocks only)
+constexpr int OFF_ROPE = OFF_ST + STAGES * STAGE_B;  // S3: the rope slots [ROPES][TILE]
+constexpr int OFF_CV = OFF_ROPE + ROPES * TILE;     // fp8 widened: the operand tile
+constexpr int SLACK = S3 ? 0 : 1024;                // to align the base to the swizzle period
 static_assert((HG == 16 || HG == 32) && OFF_ST % 1024 == 0 && OFF_CV % 1024 == 0, "shared layout");
 static_assert(!F8MMA || (FP8 && HG == 16), "e4m3 MMAs: fp8 latents, 16 heads a CTA");
-static_assert(OFF_CV + (FP8 && !F8MMA ? OPERAND : 0) + 1024 == KVP_MLA_WG_SMEM, "limits.mla_wg_smem disagrees");
+static_assert(8 * (STAGES + ROPES) <= 64 && OFF_QX + 4 * HG <= OFF_Q, "mbarriers and buffers in the first 1 KB");
+static_assert(OFF_CV + (FP8 && !F8MMA ? OPERAND : 0) + SLACK == KVP_MLA_WG_SMEM, "limits.mla_wg_smem disagrees");
+static_assert(!S3 || (OFF_ST == 19456 && OFF_ROPE == 216064 && KVP_MLA_WG_SMEM == 232448), "the three-stage map");
 
 // fp8: q's HG heads -> [9 blocks][HG heads][128 bytes] fp16, each head times 2^-x[h] with x[h] >= 0 the smallest
 // that keeps its largest |q| below 2^15 (fp16 holds 65,504); warp w takes heads HG / 4 w .. + HG / 4 - 1
@@ -354,24 +388,43 @@ struct StepCopies {
       }
     }
   }
-#if KVP_MLA_EARLY
-  // blocks b0 .. b1 - 1 of step k into stage s (their readers done); `arm`: the first part, which sets the stage's
-  // expected bytes for the whole step
-  __device__ __forceinline__ void issue_part(int k, int s, int b0, int b1, bool arm) const {
+  // blocks b0 .. b1 - 1 of step k, block blk landing at dst + blk * TOK * ROWB, completing on bar; arm > 0: first set
+  // the bar's expected bytes to `arm` blocks of the step (the first part of what lands on it)
+  __device__ __forceinline__ void blocks(int k, int b0, int b1, u32 dst, u32 bar, int arm) const {
     const int pos0 = c_lo + k * TOK, runs = (min(TOK, c_hi - pos0) + tbox - 1) / tbox;
-    const u32 bar = sb + 8 * s, dst = sb + OFF_ST + s * RAW;
-    if (arm) mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * BLOCKS));
+    if (arm) mbar_arrive_tx(bar, (u32)(runs * tbox * ROWB * arm));
     for (int p = 0; p < runs; ++p) {
       const int pos = pos0 + p * tbox, row = __ldg(btrow + (pos >> log2bs)) * bs + (pos & (bs - 1));
       for (int blk = b0; blk < b1; ++blk) tma_box(dst + (blk * TOK + p * tbox) * ROWB, tmap, row, blk, bar);
     }
   }
-#endif
-  // before the first barrier: the stages' mbarriers, then the first STAGES steps' copies
+  // blocks b0 .. b1 - 1 of step k into stage s (their readers done; S3: value blocks only); `arm`: the first part,
+  // which sets the stage's expected bytes for the whole step (S3: its value blocks)
+  __device__ __forceinline__ void issue_part(int k, int s, int b0, int b1, bool arm) const {
+    blocks(k, b0, b1, sb + OFF_ST + s * STAGE_B, sb + 8 * s, arm ? (S3 ? BLOCKS - 1 : BLOCKS) : 0);
+  }
+  // S3: step k's rope block into rope slot r, on the slot's mbarrier
+  __device__ __forceinline__ void rope(int k, int r) const {
+    blocks(k, BLOCKS - 1, BLOCKS, sb + OFF_ROPE + r * TILE - (BLOCKS - 1) * TILE, sb + 8 * (STAGES + r), 1);
+  }
+  // S3, once every warp's PV of step k (over stage s and, through P, rope slot k & 1) has completed: the rope block
+  // of step k + 2 into that slot, then (`values`: without the early refill) the value blocks of step k + 3 into s
+  __device__ __forceinline__ void refill3(int k, int s, int nsteps, bool values) const {
+    if (k + ROPES < nsteps) rope(k + ROPES, k & 1);
+    if (values && k + STAGES < nsteps) issue_part(k + STAGES, s, 0, BLOCKS - 1, true);
+  }
+  // before the first barrier: the stages' (and S3: the rope slots') mbarriers, then the first STAGES steps' copies
   __device__ __forceinline__ void start(int nsteps) const {
-    for (int s = 0; s < STAGES; ++s) mbar_init(sb + 8 * s, 1);
+    for (int s = 0; s < STAGES + ROPES; ++s) mbar_init(sb + 8 * s, 1);
     mbar_fence_init();
-    for (int k = 0; k < STAGES && k < nsteps; ++k) issue(k, k);
+    for (int k = 0; k < STAGES && k < nsteps; ++k) {
+      if (!S3) {
+        issue(k, k);
+        continue;
+      }
+      if (k < ROPES) rope(k, k);
+      issue_part(k, k, 0, BLOCKS - 1, true);
+    }
   }
 };
 
@@ -413,7 +466,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
            int Hq, int chunk, int bt_stride, int log2bs, float cbase, float vscale,
            const __grid_constant__ TmapParam tmap) {
   extern __shared__ __align__(1024) unsigned char smem_raw[];
-  const u32 raw = (u32)__cvta_generic_to_shared(smem_raw), sb = (raw + 1023u) & ~1023u;
+  const u32 raw = (u32)__cvta_generic_to_shared(smem_raw), sb = S3 ? raw : (raw + 1023u) & ~1023u;
+  if (S3 && (raw & 1023u)) __trap();  // S3 has no slack to align by (sm_90: the base is 1,024, see the top)
   unsigned char* const sm = smem_raw + (sb - raw);
   const int split = blockIdx.x, nsplit = gridDim.x, hg0 = blockIdx.y * HG, b = blockIdx.z;
   const int tid = threadIdx.x, wg = tid >> 7, warp = THREADS == 128 ? tid >> 5 : (tid >> 5) & 3;  // warpgroup, warp
@@ -631,13 +685,14 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
   for (int k = 0; k < nsteps; ++k) {
     const int nval = c_hi - (c_lo + k * TOK);
     mbar_wait(sb + 8 * s, parity);
+    if (S3) mbar_wait(sb + 8 * (STAGES + (k & 1)), (k >> 1) & 1);  // and the rope slot's
 #if KVP_KVT == 2
     const u32 tile = sb + OFF_CV;
     widen(sm, OFF_ST + s * RAW, nval);
     publish();  // the operand tile visible to the wgmmas; every thread is done with the raw stage
     if (tid == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s);
 #else
-    const u32 tile = sb + OFF_ST + s * RAW;
+    const u32 tile = sb + OFF_ST + s * STAGE_B;
     if (nval < TOK) {  // rows past the end (stale, or another sequence's): zero values before PV reads them
       for (int idx = tid; idx < (TOK - nval) * 64; idx += 128) {
         const int t = nval + (idx >> 6), blk = (idx >> 3) & 7;
@@ -646,6 +701,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       publish();
     }
 #endif
+    // the step's rope block (S3: its own slot, which takes P once QK is done with it) and P
+    const u32 rope = S3 ? sb + OFF_ROPE + (k & 1) * TILE : tile + (BLOCKS - 1) * TILE, pbuf = S3 ? rope : sb + OFF_P;
 
     // ---- QK
     float sc[ACC];
@@ -654,8 +711,8 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     wg_fence();
 #pragma unroll
     for (int ks = 0; ks < 36; ++ks)
-      wgmma_acc<HG, 0>(sc, desc(tile + (ks >> 2) * TILE + 32 * (ks & 3)), desc(sb + OFF_Q + (ks >> 2) * (HG * 128) +
-                                                                         32 * (ks & 3)), ks > 0);
+      wgmma_acc<HG, 0>(sc, desc(((ks >> 2) == BLOCKS - 1 ? rope : tile + (ks >> 2) * TILE) + 32 * (ks & 3)),
+                       desc(sb + OFF_Q + (ks >> 2) * (HG * 128) + 32 * (ks & 3)), ks > 0);
     wg_commit();
     wg_wait();
     hold(sc);
@@ -664,15 +721,16 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
     const bool v0 = 16 * warp + r < nval, v1 = 16 * warp + r + 8 < nval;
     wg_step_max<HG>(sc, v0, v1, red + (k & 1) * (4 * HG), warp, r, j);
     float* const rk = red + (k & 1) * (4 * HG);
-    __syncthreads();
+    __syncthreads();  // (S3: every warp's QK over the rope block has completed, so P may overwrite it)
 #if KVP_MLA_EARLY
-    // every warp's QK over the stage has completed: the rope block, which PV does not read, refills now
-    if (tid == 0 && k + STAGES < nsteps) copies.issue_part(k + STAGES, s, BLOCKS - 1, BLOCKS, true);
+    // every warp's QK over the stage has completed: the rope block, which PV does not read, refills now (not in S3:
+    // P is written over it)
+    if (!S3 && tid == 0 && k + STAGES < nsteps) copies.issue_part(k + STAGES, s, BLOCKS - 1, BLOCKS, true);
 #endif
     float al[NQ], mu[NQ];
     wg_new_max<HG>(rk, cb, m, l, al, mu, j);
     wg_scale_o<HG>(o, al);
-    wg_store_p<HG>(reinterpret_cast<unsigned short*>(sm + OFF_P), sc, cb, mu, l, warp, r, j);
+    wg_store_p<HG>(reinterpret_cast<unsigned short*>(sm + (pbuf - sb)), sc, cb, mu, l, warp, r, j);
     publish();  // P visible to the wgmmas
 
     // ---- PV
@@ -685,7 +743,7 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
       for (int u = UG * g; u < UG * (g + 1); ++u)
 #pragma unroll
         for (int kt = 0; kt < 4; ++kt)
-          wgmma_acc<HG, 1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
+          wgmma_acc<HG, 1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(pbuf + 32 * kt), 1);
       wg_commit();
     }
 #pragma unroll
@@ -694,21 +752,23 @@ kvp_mla_wg(const unsigned short* __restrict__ qn,   // [B, Hq, 512] bf16 (absorb
 #pragma unroll
       for (int u = UG * g; u < UG * (g + 1); ++u) hold(o[u]);
       __syncthreads();  // every warp's wgmmas over group g's blocks (and, last, over P) have completed
-      if (tid == 0 && k + STAGES < nsteps) copies.issue_part(k + STAGES, s, UG * g, UG * (g + 1), false);
+      if (S3 && tid == 0 && g == PVG - 1) copies.refill3(k, s, nsteps, false);  // P's rope slot
+      if (tid == 0 && k + STAGES < nsteps) copies.issue_part(k + STAGES, s, UG * g, UG * (g + 1), S3 && g == 0);
     }
 #else
 #pragma unroll
     for (int u = 0; u < 8; ++u)
 #pragma unroll
       for (int kt = 0; kt < 4; ++kt)
-        wgmma_acc<HG, 1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(sb + OFF_P + 32 * kt), 1);
+        wgmma_acc<HG, 1>(o[u], desc(tile + u * TILE + kt * 16 * 128), desc(pbuf + 32 * kt), 1);
     wg_commit();
     wg_wait();
 #pragma unroll
     for (int u = 0; u < 8; ++u) hold(o[u]);
     __syncthreads();  // every warp's wgmmas over this step's tile (and over P) have completed
 #if KVP_KVT != 2
-    if (tid == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s);
+    if (S3 && tid == 0) copies.refill3(k, s, nsteps, true);
+    if (!S3 && tid == 0 && k + STAGES < nsteps) copies.issue(k + STAGES, s);
 #endif
 #endif
     if (++s == STAGES) s = 0, parity ^= 1u;
