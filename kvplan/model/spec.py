@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
-from .kinds import FullAttention, LinearState, MLALatent
+from .kinds import FullAttention, LinearState, MLALatent, SharedKV
 from .vision import VisionEncoder
 
 
@@ -104,7 +104,8 @@ class ModelSpec:
 
     @cached_property
     def attention_layers(self) -> tuple:
-        return tuple(layer for layer in self.layers if not isinstance(layer, LinearState))
+        """Layers holding an attention cache (not a recurrent state, not another layer's cache: SharedKV)."""
+        return tuple(layer for layer in self.layers if not isinstance(layer, (LinearState, SharedKV)))
 
     @cached_property
     def linear_layers(self) -> tuple:
@@ -128,7 +129,7 @@ class ModelSpec:
     @cached_property
     def windows(self) -> dict:
         """window -> number of layers with that window."""
-        return dict(Counter(layer.window for layer in self.layers if layer.window is not None))
+        return dict(Counter(layer.window for layer in self.attention_layers if layer.window is not None))
 
     @cached_property
     def uniform(self) -> bool:

@@ -68,8 +68,8 @@ def _group_params(spec: ModelSpec, group) -> int:
 def kv_read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int, kinds: Optional[tuple] = None) -> int:
     """capacity.read_bytes over the model's distinct layer kinds (equal by test; asked once per prefill chunk)."""
     dtype = DTYPE_BYTES[spec.dtype]
-    return sum(n * (layer.bytes_per_token(tp, precision) * layer.tokens_read(context)
-                    + 2 * layer.state_bytes(tp, dtype)) for layer, n in kinds or layer_kinds(spec))
+    return sum(n * (layer.bytes_read(context, tp, precision) + 2 * layer.state_bytes(tp, dtype))
+               for layer, n in kinds or layer_kinds(spec))
 
 
 def _laid_out(moe) -> bool:
