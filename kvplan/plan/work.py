@@ -59,9 +59,9 @@ def padded(rows: float) -> float:
 
 
 def _group_params(spec: ModelSpec, group) -> int:
-    """A tied LM head has no group of its own: it reads the embedding matrix."""
+    """A tied LM head has no group of its own: it reads the embedding matrix (not Gemma 4's per-layer table)."""
     if group.name == "lm_head" and group.parameters == 0:
-        return spec.param_count("embed")
+        return spec.param_count("embed") - spec.per_layer_table
     return group.parameters
 
 
