@@ -27,7 +27,8 @@ E4B, DENSE = "google/gemma-4-E4B-it", "google/gemma-4-31B-it"
 BF16, FP8 = PRECISIONS["bf16"], PRECISIONS["fp8_e4m3"]
 GiB = 2**30
 
-_spec = importlib.util.spec_from_file_location("engine_vllm_reference", ROOT / "benchmarks" / "engine_vllm_reference.py")
+_spec = importlib.util.spec_from_file_location("engine_vllm_reference",
+                                               ROOT / "benchmarks" / "engine_vllm_reference.py")
 reference = sys.modules["engine_vllm_reference"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reference)
 FROZEN = [c for c in reference.load()["cases"] if c["inputs"]["grid"] == "gemma4"]

@@ -217,7 +217,8 @@ def _gemma4(cfg: Config, text_hidden: int) -> list:
     width = heads * head_dim
     out = [Tensor("vision", hidden, 3 * patch * patch),
            Tensor("vision", 2 * v.int("vision_config.position_embedding_size"), hidden),
-           Tensor("vision", width, hidden, copies=2 * layers), Tensor("vision", kv * head_dim, hidden, copies=2 * layers),
+           Tensor("vision", width, hidden, copies=2 * layers),
+           Tensor("vision", kv * head_dim, hidden, copies=2 * layers),
            Tensor("vision", head_dim, copies=2 * layers), Tensor("vision", hidden, copies=4 * layers),
            Tensor("vision", inter, hidden, copies=3 * layers)]
     if v.flag("vision_config.standardize", False):
