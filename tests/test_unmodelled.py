@@ -37,7 +37,7 @@ def with_fields(base: dict, architecture: str, **fields) -> dict:
 @pytest.mark.parametrize("config, needles", [
     (V4_FLASH, ("DeepseekV4ForCausalLM", "compress_ratios")),
     (KIMI_K3, ("KimiK3ForConditionalGeneration", "linear_attn_config")),
-    (with_fields(GEMMA3_27B, "Gemma3nForConditionalGeneration", num_kv_shared_layers=15), ("Gemma3n", "KV sharing")),
+    (with_fields(GEMMA3_27B, "Gemma3nForConditionalGeneration", num_kv_shared_layers=15), ("Gemma3n", "AltUp")),
     (with_fields(LLAMA3_8B, "MiMoV2FlashForCausalLM", swa_num_key_value_heads=8), ("MiMoV2Flash",
                                                                                     "swa_num_key_value_heads")),
 ])

@@ -120,7 +120,8 @@ def load_hub_configs() -> dict[str, dict]:
 # built instead: the same decoder class the wrapper instantiates (gemma3_mm.py / mllama4.py build Gemma3ForCausalLM /
 # Llama4ForCausalLM from text_config), so the same attention layers; the vision towers hold no KV cache.
 TEXT_ONLY = {"Gemma3ForConditionalGeneration": "Gemma3ForCausalLM",
-             "Llama4ForConditionalGeneration": "Llama4ForCausalLM"}
+             "Llama4ForConditionalGeneration": "Llama4ForCausalLM",
+             "Gemma4ForConditionalGeneration": "Gemma4ForCausalLM"}
 
 
 # Nemotron-H is in neither kvplan's bundled specs nor tests/hub_configs.py. Public copy of
@@ -264,6 +265,10 @@ FAMILIES = [
 ]
 
 DSA_MODEL = "deepseek-ai/DeepSeek-V3.2"
+# Gemma 4 (session 48): heterogeneous head sizes (sliding 256, full 512), K = V full layers (31B), KV-sharing layers
+# and per-layer inputs (E4B); TP sizes each model's heads allow
+GEMMA4_MODELS = [("gemma4-kv-shared", "google/gemma-4-E4B-it", [1, 2]),
+                 ("gemma4-k-eq-v", "google/gemma-4-31B-it", [1, 2, 4])]
 
 # Models whose attention window/chunk/state makes the in-flight reserve, async scheduling and prefix caching matter.
 RESERVE_MODELS = [
@@ -327,6 +332,16 @@ def build_cases() -> list[dict]:
         for budget in (BUDGETS[0], BUDGETS[2]):
             for ctx in (32768, 131072, None):
                 add(DSA_MODEL, "deepseek-dsa", tp=8, kv=kv, budget=budget, ctx=ctx, grid="dsa")
+    # Gemma 4 (session 48): both cache dtypes at TP 1, a small and a large budget, 32K and the default length;
+    # then the wider TP sizes at the large budget
+    for family, model, tps in GEMMA4_MODELS:
+        for kv in ("auto", "fp8"):
+            for budget in (BUDGETS[0], BUDGETS[2]):
+                for ctx in (32768, None):
+                    add(model, family, kv=kv, budget=budget, ctx=ctx, grid="gemma4")
+        for tp in tps[1:]:
+            for ctx in (32768, None):
+                add(model, family, tp=tp, budget=BUDGETS[2], ctx=ctx, grid="gemma4")
     return cases
 
 

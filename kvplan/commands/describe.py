@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..model.kinds import ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent
+from ..model.kinds import ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV
 from ..model.spec import ModelSpec
 
 
@@ -17,10 +17,19 @@ def layout_rules(spec: ModelSpec) -> list:
              if getattr(spec.draft, "model", None) is not None else "drafter's MTP modules'")
     rules = [f"{drafted} of {n} cache layers are the {whose} (--speculative-config), cached as the model's"] \
         if drafted else []
-    if any(isinstance(layer, FullAttention) for layer in spec.layers):
+    shapes = Counter((layer.kv_heads, layer.head_dim) for layer in spec.layers if isinstance(layer, FullAttention))
+    if len(shapes) == 1:
         kv, heads, dim = spec.kv_heads, spec.num_attention_heads, spec.head_dim
         style = "MHA" if kv == heads else "MQA" if kv == 1 else "GQA"
         rules.append(f"{style}: {kv} KV heads for {heads} query heads, head_dim {dim}")
+    elif shapes:  # Gemma 4: sliding and full layers of their own head shapes
+        each = ", ".join(f"{kv} KV heads of {dim} on {count}" for (kv, dim), count in shapes.items())
+        rules.append(f"attention shapes per layer ({spec.num_attention_heads} query heads): {each} layers")
+    shared = [layer for layer in spec.layers if isinstance(layer, SharedKV)]
+    if shared:
+        sources = " or ".join(str(source) for source in sorted({layer.source for layer in shared}))
+        rules.append(f"KV sharing: the last {len(shared)} of {n} layers hold no cache; each reads again the cache "
+                     f"of layer {sources} (the last earlier layer of its type)")
     mla = [layer for layer in spec.layers if isinstance(layer, MLALatent)]
     if mla:
         rules.append(f"MLA latent {mla[0].latent_dim} ({mla[0].kv_lora_rank} + rope {mla[0].qk_rope_head_dim}) "

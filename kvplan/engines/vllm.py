@@ -163,15 +163,17 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     for layer in spec.layer_counts:
         made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block, drafts)
     specs = [made[layer] for layer in layers]
-    if mamba and any(s.kind != "mamba" for s in specs):
-        page = max(s.page_bytes for s in specs if s.kind != "mamba")
-        specs = [s if s.kind != "mamba" else replace(s, page_bytes=max(page, s.page_bytes)) for s in specs]
+    if mamba and any(s.kind != "mamba" for s in specs if s is not None):
+        page = max(s.page_bytes for s in specs if s is not None and s.kind != "mamba")
+        specs = [s if s is None or s.kind != "mamba" else replace(s, page_bytes=max(page, s.page_bytes))
+                 for s in specs]
     return specs, bs, lines
 
 
 def groups_for(specs, rules: Behaviour):
     if rules.era == "v0":  # no cache groups: every layer in one block table
-        return kv_cache_groups([specs[0]] * len(specs))[0], []
+        first = next(s for s in specs if s is not None)
+        return kv_cache_groups([first if s is not None else None for s in specs])[0], []
     return kv_cache_groups(specs)
 
 

@@ -36,6 +36,7 @@ import math
 from typing import Optional
 
 from ..errors import FieldError
+from ..model.precision import DTYPE_BYTES
 from ..model.vision import UNCOUNTED_TOWER
 from ..plan.budget import Budget, BudgetTerm
 from ..plan.sharding import shard, stage_weights
@@ -200,6 +201,20 @@ def sparse_index_buffers(spec, settings, stage=None) -> int:
     return INDEX_BYTES * (settings.max_num_batched_tokens * topk + indexers * rows * (topk + 1))
 
 
+# The multimodal Gemma 4 wrappers (gemma4_mm.py, and gemma4_unified.py's subclass) keep a per-layer-input buffer
+PER_LAYER_INPUT_WRAPPERS = ("Gemma4ForConditionalGeneration", "Gemma4UnifiedForConditionalGeneration")
+
+
+def per_layer_input_buffer(spec, settings) -> int:
+    """Bytes of the per-layer-input buffer Gemma 4's multimodal wrapper allocates when built, for CUDA graphs
+    (model_executor/models/gemma4_mm.py Gemma4ForConditionalGeneration.__init__: zeros of max_num_batched_tokens x
+    num_hidden_layers x hidden_size_per_layer_input in the model dtype), which the weights term measures. 0 without
+    per-layer inputs or for Gemma4ForCausalLM."""
+    if not spec.per_layer_input or spec.architecture not in PER_LAYER_INPUT_WRAPPERS:
+        return 0
+    return settings.max_num_batched_tokens * spec.num_hidden_layers * spec.per_layer_input * DTYPE_BYTES[spec.dtype]
+
+
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
     if not rules.graphs_subtracted:
@@ -241,6 +256,10 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     if index_buffers:
         weights += index_buffers
         weights_source += f"; + {format_gib(index_buffers)} GiB of sparse attention's top-k index buffers"
+    ple_buffer = per_layer_input_buffer(spec, settings)
+    if ple_buffer:
+        weights += ple_buffer
+        weights_source += f"; + {format_gib(ple_buffer)} GiB per-layer-input buffer (Gemma 4's multimodal wrapper)"
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs)
     if flags.enable_eplb:

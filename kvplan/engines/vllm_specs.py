@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import KvplanError
-from ..model.kinds import ChunkedAttention, IndexerKeys, LinearState, MLALatent, SlidingWindow, blocks_for
+from ..model.kinds import ChunkedAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow, blocks_for
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
 # Sparse MLA on Hopper (platforms/cuda.py _get_backend_priorities: FLASH_ATTN_MLA_SPARSE for a 16-bit cache,
@@ -102,11 +102,16 @@ def mamba_page(layer: LinearState, tp: int, conv_bytes: int, ssm_bytes: int) -> 
 
 
 def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, mamba_block: int,
-               speculative: int = 0) -> CacheSpec:
+               speculative: int = 0) -> Optional[CacheSpec]:
     """One layer's spec (v1/kv_cache_interface.py). `precision` is the cache precision this layer really uses
     (family quirks applied by the caller); `state_bytes` = (conv, temporal) bytes per element of Mamba states;
     `speculative`: VllmConfig.num_speculative_tokens, the extra state blocks of a Mamba layer
-    (model_executor/layers/mamba/abstract.py get_kv_cache_spec: num_speculative_blocks, ReplaySSM off)."""
+    (model_executor/layers/mamba/abstract.py get_kv_cache_spec: num_speculative_blocks, ReplaySSM off). None for a
+    KV-sharing layer: v1/worker/gpu_model_runner.py get_kv_cache_spec skips it ("KV cache management logic will act
+    as this layer does not exist"), and add_kv_sharing_layers_to_kv_cache_groups (v1/worker/utils.py) only adds its
+    name to its target's group, no page."""
+    if isinstance(layer, SharedKV):
+        return None
     if isinstance(layer, LinearState):
         page = mamba_page(layer, tp, *state_bytes)
         # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint
@@ -152,11 +157,13 @@ def unify_pages(specs: list) -> list:
 
 def kv_cache_groups(specs: list) -> tuple:
     """(groups, [(padding layers, bucket layers)] per padded bucket) as get_kv_cache_groups builds them for the
+    layers with a spec (a group's layers are indices into `specs`, whose None entries hold no cache) and for the
     hybrid allocator (on by default) and vLLM's default layer-outermost layout (the packed, block-outermost path
     of _get_packed_kv_cache_groups is not modelled: no default GPU backend asks for it)."""
+    everyone = tuple(i for i, s in enumerate(specs) if s is not None)  # a KV-sharing layer has no spec (None)
+    specs = [specs[i] for i in everyone]
     if not specs:
         return (), []
-    everyone = tuple(range(len(specs)))
     if all(s == specs[0] for s in specs):  # is_kv_cache_spec_uniform
         return (Group(specs[0], everyone, tuple(s.page_bytes for s in specs)),), []
     if len({s.block_size for s in specs}) == 1 and len({s.uniform_type for s in specs}) == 1:
@@ -164,7 +171,7 @@ def kv_cache_groups(specs: list) -> tuple:
         return (Group(specs[0], everyone, tuple(s.page_bytes for s in specs)),), []
     specs = unify_pages(specs)
     buckets: dict = {}
-    for i, s in enumerate(specs):  # same_type_layers, in first-seen order
+    for i, s in zip(everyone, specs):  # same_type_layers, in first-seen order
         buckets.setdefault(s, []).append(i)
     sizes = [len(v) for v in buckets.values()]
     group_size = max(sizes) if max(sizes) < min(sizes) * 1.5 else min(sizes)

@@ -86,6 +86,10 @@ FAMILY_DEFAULTS = {
     # transformers Gemma3TextConfig defaults (google/gemma-3-4b-it's text_config names only 5 fields)
     "gemma3_text": {"num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256, "vocab_size": 262208,
                     "sliding_window": 4096, "sliding_window_pattern": 6, "max_position_embeddings": 131072},
+    # transformers Gemma4TextConfig defaults (5.19: configuration_gemma4.py; global_head_dim popped with 512)
+    "gemma4_text": {"head_dim": 256, "global_head_dim": 512, "vocab_size": 262144, "sliding_window": 512,
+                    "hidden_size_per_layer_input": 256, "vocab_size_per_layer_input": 262144,
+                    "max_position_embeddings": 131072, "tie_word_embeddings": True},
 }
 
 

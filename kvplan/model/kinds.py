@@ -51,6 +51,10 @@ class PagedKV:
         """Paged blocks one sequence of `tokens` holds in this layer (ideal paging, no engine reserves)."""
         return blocks_for(tokens, block_size)
 
+    def bytes_read(self, context: int, tp: int, precision: Precision) -> int:
+        """Cache bytes one decode step reads in this layer for a sequence of `context` tokens, on one GPU."""
+        return self.bytes_per_token(tp, precision) * self.tokens_read(context)
+
 
 @dataclass(frozen=True)
 class FullAttention(PagedKV):
@@ -238,6 +242,9 @@ class LinearState:
     def tokens_read(self, context: int) -> int:
         return 0
 
+    def bytes_read(self, context: int, tp: int, precision: Precision) -> int:
+        return 0  # the state is read (and written back) per sequence: state_bytes
+
     def blocks_per_sequence(self, tokens: int, block_size: int) -> int:
         return 0
 
@@ -298,7 +305,74 @@ class IndexerKeys(PagedKV):
         return (self.kind, None, self.head_dim)
 
 
-KVLayer = Union[FullAttention, SlidingWindow, ChunkedAttention, MLALatent, IndexerKeys, LinearState]
+@dataclass(frozen=True)
+class SharedKV:
+    """A layer that attends over an earlier layer's cache and keeps none of its own (Gemma 4's last
+    num_kv_shared_layers layers: vLLM gives them no KV cache spec, so they take no pages and no blocks, yet each
+    decode step reads the target's keys and values again with this layer's queries). `target` is the kind of the
+    layer whose cache it reads, `source` that layer's decoder index."""
+
+    target: FullAttention
+    source: int
+    kind: str = field(default="shared", init=False)
+
+    @property
+    def window(self) -> Optional[int]:
+        return self.target.window  # attends as its target does (the window bounds its keys), holding nothing
+
+    @property
+    def head_dim(self) -> int:
+        return self.target.head_dim
+
+    @property
+    def value_dim(self) -> int:
+        return self.target.value_dim
+
+    def heads_per_gpu(self, tp: int) -> int:
+        return self.target.heads_per_gpu(tp)
+
+    def elements_per_token(self, tp: int) -> int:
+        return 0
+
+    def vectors_per_token(self, tp: int) -> int:
+        return 0
+
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        return 0
+
+    def state_bytes(self, tp: int, dtype_bytes: int) -> int:
+        return 0
+
+    def page_bytes(self, block_size: int, tp: int, precision: Precision) -> int:
+        return 0
+
+    def tokens_held(self, tokens: int) -> int:
+        return 0
+
+    def tokens_read(self, context: int) -> int:
+        return self.target.tokens_read(context)
+
+    def bytes_read(self, context: int, tp: int, precision: Precision) -> int:
+        return self.target.bytes_read(context, tp, precision)
+
+    def blocks_per_sequence(self, tokens: int, block_size: int) -> int:
+        return 0
+
+    def tp_errors(self, tp: int) -> tuple:
+        return ()  # the target's heads are checked where the target is
+
+    def tp_warnings(self, tp: int) -> tuple:
+        return ()
+
+    def page_shapes(self, blocks: int, block_size: int, tp: int) -> tuple:
+        return ()
+
+    @property
+    def group_key(self) -> tuple:
+        return (self.kind, self.source)
+
+
+KVLayer = Union[FullAttention, SlidingWindow, ChunkedAttention, MLALatent, IndexerKeys, LinearState, SharedKV]
 
 
 def layer_bytes(shapes: tuple, element_bytes: int) -> int:

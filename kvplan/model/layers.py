@@ -7,7 +7,7 @@ import math
 
 from ..errors import KvplanError
 from .config import MAX_TOKENS, Config
-from .kinds import ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SlidingWindow
+from .kinds import ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow
 
 LAYER_TYPE_NAMES = {
     "full_attention": "full", "attention": "full", "global_attention": "full", "full": "full",
@@ -47,6 +47,8 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
         return ["linear"] * n, "attention-free: every layer Mamba"
     if cfg.model_type == "falcon_h1":  # falcon_h1.py FalconH1ParallelHybrid: attention and Mamba-2 side by side
         return ["parallel"] * n, "Falcon-H1: attention and Mamba-2 side by side in every layer"
+    if cfg.model_type.startswith("gemma4"):
+        return gemma4_mixers(cfg, n)
     if cfg.has("layer_types"):
         return cfg.per_layer("layer_types", n, LAYER_TYPE_NAMES), "layer_types"
     if cfg.model_type.startswith("lfm2") and cfg.has("full_attn_idxs"):  # LFM2 configs without layer_types
@@ -77,6 +79,16 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
     if window_on:
         return ["sliding"] * n, "sliding_window"
     return ["full"] * n, "all layers full attention"
+
+
+def gemma4_mixers(cfg: Config, n: int) -> tuple[list, str]:
+    """transformers' Gemma4TextConfig: layer_types, or every 6th layer full without them; the last layer is made
+    full whatever the file says (it warns), and vLLM builds from that config."""
+    if cfg.has("layer_types"):
+        kinds, rule = cfg.per_layer("layer_types", n, LAYER_TYPE_NAMES), "layer_types"
+    else:
+        kinds, rule = ["full" if (i + 1) % 6 == 0 else "sliding" for i in range(n)], "Gemma 4 default: every 6th full"
+    return kinds[:-1] + ["full"], rule
 
 
 def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
@@ -189,9 +201,69 @@ def indexer_keys(cfg: Config):
     return IndexerKeys(cfg.int("index_head_dim"), cfg.int("index_n_heads"))
 
 
+def is_gemma4(cfg: Config) -> bool:
+    """Gemma 4's language model (gemma4_text under gemma4 / gemma4_unified): vLLM 0.32.0 model_executor/models/
+    gemma4.py builds it, whatever wrapper the checkpoint names."""
+    return cfg.model_type.startswith("gemma4")
+
+
+def first_shared_layer(cfg: Config, n: int) -> int:
+    """The first of the last num_kv_shared_layers layers, which keep no cache (n when none do)."""
+    return n - cfg.int("num_kv_shared_layers", minimum=0, maximum=n, default=0)
+
+
+def _gemma4_override(cfg: Config, i: int) -> dict:
+    table = cfg.get("per_layer_config")
+    if not isinstance(table, dict):
+        return {}
+    entry = table.get(str(i), table.get(i))
+    return entry if isinstance(entry, dict) else {}
+
+
+def gemma4_attention(cfg: Config, kind: str, i: int, kv_heads: int, head_dim: int) -> FullAttention:
+    """Layer i's attention shape as transformers' Gemma4TextConfig gives it (per_layer_config, built when the file
+    has none): full layers take global_head_dim and, with attention_k_eq_v, num_global_key_value_heads; sliding
+    layers head_dim and num_key_value_heads (vLLM gemma4.py Gemma4DecoderLayer reads per_layer_config[i]). A
+    k_eq_v layer still caches K and V: vLLM loads k_proj into both shards and V is normed without a weight."""
+    if kind == "full":
+        k_eq_v = cfg.flag("attention_k_eq_v", False)
+        global_kv = cfg.int("num_global_key_value_heads", required=False) if k_eq_v else None
+        kv_heads, head_dim = global_kv or kv_heads, cfg.int("global_head_dim", default=512)
+    override = _gemma4_override(cfg, i)
+    kv_heads = override.get("num_key_value_heads") or kv_heads
+    head_dim = override.get("head_dim") or head_dim
+    if kind == "sliding":
+        return SlidingWindow(kv_heads, head_dim, sliding_window=cfg.int("sliding_window", maximum=MAX_TOKENS))
+    return FullAttention(kv_heads, head_dim)
+
+
+def gemma4_cache_layers(cfg: Config, kinds: list, attention: FullAttention) -> tuple:
+    """Gemma 4: each layer's own head shape, and the last num_kv_shared_layers layers reading the cache of the last
+    earlier layer of their type (vLLM 0.32.0 gemma4.py Gemma4Attention: kv_sharing_target_layer_name; such a
+    layer gets no KV cache spec, v1/worker/gpu_model_runner.py get_kv_cache_spec)."""
+    first = first_shared_layer(cfg, len(kinds))
+    own = [gemma4_attention(cfg, kind, i, attention.kv_heads, attention.head_dim)
+           for i, kind in enumerate(kinds[:first])]
+    layers = list(own)
+    for i, kind in enumerate(kinds[first:], start=first):
+        source = max((j for j in range(first) if kinds[j] == kind), default=None)
+        if source is None:
+            raise KvplanError(f"config field 'num_kv_shared_layers' leaves layer {i} ({kind}) no earlier "
+                              f"{kind} layer to share a cache with: it must be less than the layers before the "
+                              f"first {kind} layer of the shared block.")
+        layers.append(SharedKV(own[source], source))
+    return tuple(layers)
+
+
 def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
     """One layer kind per cache a decoder layer holds (MLP-only layers are left out; a sparse-attention layer
-    holds its latent and then its indexer keys)."""
+    holds its latent and then its indexer keys; a Gemma 4 KV-sharing layer holds none but is kept, as SharedKV,
+    for the reads and the attention it does)."""
+    if is_gemma4(cfg):
+        if any(kind not in ("full", "sliding") for kind in kinds):
+            raise KvplanError("config field 'layer_types' of a Gemma 4 model must name only full_attention and "
+                              "sliding_attention layers.")
+        return gemma4_cache_layers(cfg, kinds, attention)
     mla = isinstance(attention, MLALatent)
     indexer = indexer_keys(cfg)
     layers, linear = [], None

@@ -30,11 +30,12 @@ import math
 from typing import Optional
 
 from .config import Config
-from .layers import ffn_kinds, mixer_kinds
+from .layers import ffn_kinds, first_shared_layer, gemma4_attention, is_gemma4, mixer_kinds
 from .precision import DTYPE_BYTES
 from .quantized import CheckpointFormat, scheme_bytes
 from .spec import ParamGroup, Weights
-from .tensors import GROUPS, layer_tensors, model_tensors, mtp_blocks, mtp_module_tensors, mtp_tensors
+from .tensors import (GROUPS, gemma4_layer_tensors, gemma4_load_delta, gemma4_model_tensors, layer_tensors,
+                      model_tensors, mtp_blocks, mtp_module_tensors, mtp_tensors)
 from .vision import vision_tensors
 
 QUANTIZED_GROUPS = ("attention", "linear", "dense", "shared_experts", "experts")
@@ -152,6 +153,10 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
                      dtype: str) -> tuple:
     """ParamGroups of this config (see the module docstring), each with its stored bytes per parameter."""
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
+    if is_gemma4(cfg):
+        return grouped(gemma4_parts(cfg, dims, layers, 0) + [(gemma4_model_tensors(cfg, dims) +
+                                                               vision_tensors(cfg, hidden), 1)],
+                       cfg.get("quantization_config"), dtype, cfg)
     qcfg = cfg.get("quantization_config")
     per_layer = quantized_format(qcfg)[1].get("checkpoint") if isinstance(qcfg, dict) else None
     structure: dict = {}  # layers alike in kind (and, where the format is per layer, in format) priced once
@@ -167,6 +172,45 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
 def _layer_formats(checkpoint: CheckpointFormat, index: int, styles: dict) -> tuple:
     """The scheme of each quantisable group in decoder layer `index` (a key: layers alike share it)."""
     return tuple(checkpoint.scheme(g, index, styles.get(g, "")) for g in QUANTIZED_GROUPS)
+
+
+def gemma4_layer_shapes(cfg: Config, dims: dict, n: int) -> dict:
+    """(layer dims, KV-sharing?, K = V?) -> number of Gemma 4 layers of that shape (layers.gemma4_attention)."""
+    kinds, _ = mixer_kinds(cfg, n)
+    first = first_shared_layer(cfg, n)
+    k_eq_v = cfg.flag("attention_k_eq_v", False)
+    shapes: dict = {}
+    for i, kind in enumerate(kinds):
+        attention = gemma4_attention(cfg, kind, i, dims["kv_heads"], dims["head_dim"])
+        layer = {**dims, "kv_heads": attention.kv_heads, "head_dim": attention.head_dim}
+        key = (tuple(layer.items()), i >= first, k_eq_v and kind == "full" and i < first)
+        shapes[key] = shapes.get(key, 0) + 1
+    return shapes
+
+
+def gemma4_parts(cfg: Config, dims: dict, n: int, side: int) -> list:
+    """[(tensors, times)] of Gemma 4's layers as vLLM allocates them (side 0), or of what vLLM allocates beyond the
+    checkpoint (side 1) and what the checkpoint ships that vLLM drops (side 2): tensors.gemma4_load_delta."""
+    parts = []
+    for (layer, shared, k_eq_v), times in gemma4_layer_shapes(cfg, dims, n).items():
+        d = dict(layer)
+        tensors = gemma4_layer_tensors(cfg, d, shared) if side == 0 else gemma4_load_delta(cfg, d, shared,
+                                                                                           k_eq_v)[side - 1]
+        parts.append((tensors, times))
+    return parts
+
+
+def load_delta(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
+               dtype: str) -> tuple:
+    """(parameters, stored bytes) vLLM holds beyond the checkpoint (negative: fewer): Gemma 4's K = V layers gain
+    their V rows, its KV-sharing layers drop the K / V projections checkpoints ship. (0, 0) for other models."""
+    if not is_gemma4(cfg):
+        return 0, 0
+    dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
+    qcfg = cfg.get("quantization_config")
+    added, dropped = (grouped(gemma4_parts(cfg, dims, layers, side), qcfg, dtype) for side in (1, 2))
+    return (sum(g.parameters for g in added) - sum(g.parameters for g in dropped),
+            sum(g.bytes for g in added) - sum(g.bytes for g in dropped))
 
 
 def mtp_module_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
@@ -197,9 +241,10 @@ def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int
     return blocks * sum(t.elements for t in tensors), int(blocks * stored)
 
 
-def estimate_weights(groups: tuple, dtype: str) -> Weights:
-    """Stored size of the parameter groups of a config."""
-    total = sum(g.parameters for g in groups)
-    stored = sum(g.bytes for g in groups)
+def estimate_weights(groups: tuple, dtype: str, delta: tuple = (0, 0)) -> Weights:
+    """Stored size of the checkpoint whose loaded parameter groups these are (`delta`: load_delta, what loading
+    adds to the checkpoint)."""
+    total = sum(g.parameters for g in groups) - delta[0]
+    stored = sum(g.bytes for g in groups) - delta[1]
     fmt = next((g.stored for g in groups if g.parameters and g.stored != dtype), dtype)
     return Weights(total, stored, fmt, "estimated from config")

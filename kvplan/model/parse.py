@@ -9,8 +9,8 @@ from typing import Any, Optional
 from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, MAX_VOCAB, Config
 from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, mixer_kinds
-from .params import estimate_weights, grouped, mtp_module_groups, mtp_size, parameter_groups
-from .tensors import eagle_head_tensors, mtp_blocks
+from .params import estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size, parameter_groups
+from .tensors import eagle_head_tensors, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
@@ -92,6 +92,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
                               dtype=dtype)
     mtp = mtp_size(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim, dtype=dtype)
+    delta = load_delta(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim, dtype=dtype)
     experts = cfg.optional_int(("n_routed_experts", "num_local_experts", "num_experts"))
     experts_per_token = cfg.optional_int(("num_experts_per_tok", "num_experts_per_token", "moe_topk"))
     return ModelSpec(
@@ -102,7 +103,10 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         hidden_size=hidden,
         dtype=dtype,
         max_position_embeddings=cfg.int(POSITION_KEYS, required=False, maximum=MAX_TOKENS),
-        weights=weights or estimate_weights(groups, dtype),
+        weights=weights or estimate_weights(groups, dtype, delta),
+        load_delta=delta,
+        per_layer_input=per_layer_input(cfg),
+        per_layer_table=per_layer_table(cfg, n),
         params=groups,
         intermediate_size=cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden,
         vocab_size=cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Optional
 
-from .kinds import FullAttention, LinearState, MLALatent
+from .kinds import FullAttention, LinearState, MLALatent, SharedKV
 from .vision import VisionEncoder
 
 
@@ -71,6 +71,11 @@ class ModelSpec:
     multimodal: bool = False  # a vision tower beside the language model (parse._multimodal): engines profile it
     vision_encoder: Optional[VisionEncoder] = None  # the tower's profile shape where kvplan models it (vision.py)
     draft: Optional[object] = None  # engines/vllm_speculative.py Drafter: what --speculative-config adds to serving
+    # (parameters, stored bytes) vLLM loads beyond the checkpoint, negative for fewer (params.load_delta: Gemma 4's
+    # K = V layers gain V rows, its KV-sharing layers drop the K / V the checkpoint ships)
+    load_delta: tuple = (0, 0)
+    per_layer_input: int = 0  # Gemma 4's hidden_size_per_layer_input (per-layer embeddings; 0: none)
+    per_layer_table: int = 0  # of the embed group, the per-layer embedding table's parameters (not the LM head's)
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)
@@ -91,10 +96,10 @@ class ModelSpec:
     @cached_property
     def resident_weight_bytes(self) -> int:
         """What serving loads: the checkpoint less its multi-token-prediction blocks (model/tensors.py
-        mtp_blocks: no engine loads them for the model itself). An estimate from the config never held them."""
-        if self.weights.source == "estimated from config":
-            return self.weights.bytes
-        return max(0, self.weights.bytes - self.mtp[1])
+        mtp_blocks: no engine loads them for the model itself; an estimate from the config never held them), and
+        with what loading adds or drops (load_delta)."""
+        mtp = 0 if self.weights.source == "estimated from config" else self.mtp[1]
+        return max(0, self.weights.bytes - mtp + self.load_delta[1])
 
     @cached_property
     def layer_counts(self) -> tuple:
@@ -104,7 +109,8 @@ class ModelSpec:
 
     @cached_property
     def attention_layers(self) -> tuple:
-        return tuple(layer for layer in self.layers if not isinstance(layer, LinearState))
+        """Layers holding an attention cache (not a recurrent state, not another layer's cache: SharedKV)."""
+        return tuple(layer for layer in self.layers if not isinstance(layer, (LinearState, SharedKV)))
 
     @cached_property
     def linear_layers(self) -> tuple:
@@ -128,7 +134,7 @@ class ModelSpec:
     @cached_property
     def windows(self) -> dict:
         """window -> number of layers with that window."""
-        return dict(Counter(layer.window for layer in self.layers if layer.window is not None))
+        return dict(Counter(layer.window for layer in self.attention_layers if layer.window is not None))
 
     @cached_property
     def uniform(self) -> bool:

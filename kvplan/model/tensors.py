@@ -9,7 +9,7 @@ import math
 from typing import NamedTuple
 
 from .config import MAX_VOCAB, Config
-from .layers import ATTENTION_FREE, EXPERT_KEYS, linear_state, mamba1_inner, mamba2_shape
+from .layers import ATTENTION_FREE, EXPERT_KEYS, is_gemma4, linear_state, mamba1_inner, mamba2_shape
 from .routing import routing
 
 GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
@@ -21,7 +21,8 @@ ALWAYS_BIASED = ("gpt2", "gpt_bigcode", "gpt_neox", "phi")
 FALCON = ("falcon", "refinedweb", "refinedwebmodel")
 LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
 # Families whose config class ties the LM head to the embedding unless the file says otherwise.
-TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gpt2", "lfm2", "lfm2_moe") + FALCON
+TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma4", "gemma4_text", "gpt2", "lfm2",
+                   "lfm2_moe") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
 QK_NORM = ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text", "lfm2", "lfm2_moe")  # per-head q/k norms
 FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/post feed-forward norms
@@ -243,6 +244,76 @@ def model_tensors(cfg: Config, d: dict) -> list:
     if not cfg.flag("tie_word_embeddings", cfg.flag("tie_embedding", cfg.model_type in TIED_BY_DEFAULT)):
         out.append(Tensor("lm_head", vocab, h))
     return out
+
+
+def per_layer_input(cfg: Config) -> int:
+    """Gemma 4's per-layer input width (hidden_size_per_layer_input; 0 or absent: no per-layer embeddings)."""
+    return cfg.optional_int("hidden_size_per_layer_input") if is_gemma4(cfg) else 0
+
+
+def per_layer_table(cfg: Config, n: int) -> int:
+    """Parameters of Gemma 4's embed_tokens_per_layer table (0 without per-layer inputs)."""
+    width = per_layer_input(cfg)
+    return cfg.int("vocab_size_per_layer_input") * n * width if width else 0
+
+
+def _gemma4_kv(d: dict, shared: bool) -> list:
+    """A Gemma 4 layer's K and V projections (one QKVParallelLinear with q) and k_norm, as vLLM builds them: none on
+    a KV-sharing layer; a K = V layer gets its V rows too (loaded from k_proj)."""
+    if shared:
+        return []
+    rows = d["kv_heads"] * d["head_dim"]
+    return [Tensor("attention", rows, d["hidden"], copies=2, linear=True, kv_split=True),
+            Tensor("attention", d["head_dim"], replicated=True)]
+
+
+def gemma4_layer_tensors(cfg: Config, d: dict, shared: bool) -> list:
+    """One Gemma 4 decoder layer as vLLM 0.32.0 gemma4.py Gemma4DecoderLayer builds it, `d` holding this layer's
+    head shape: q / o projections and q_norm (v_norm has no weight); four norms, a post-norm for the per-layer input
+    and three more with the MoE block; the layer_scalar buffer the checkpoint fills; the gated MLP, twice as wide on
+    KV-sharing layers with use_double_wide_mlp; the MoE block beside it (experts, a router with its scale and
+    per-expert scale); the per-layer input gate and projection (ReplicatedLinear: whole on every rank)."""
+    h, heads, hd, ple = d["hidden"], d["heads"], d["head_dim"], per_layer_input(cfg)
+    experts = cfg.optional_int("num_experts")
+    norms = 4 + (1 if ple else 0) + (3 if experts else 0)
+    out = [Tensor("norms", h, copies=norms, replicated=True), Tensor("norms", 1, replicated=True),
+           Tensor("attention", heads * hd, h, linear=True), *_gemma4_kv(d, shared),
+           Tensor("attention", h, heads * hd, linear=True), Tensor("attention", hd, replicated=True)]
+    wide = 2 if shared and cfg.flag("use_double_wide_mlp", False) else 1
+    out += _mlp(cfg, "dense", h, wide * cfg.int("intermediate_size"))
+    if experts:
+        inter = cfg.int(("moe_intermediate_size", "expert_intermediate_size"))
+        out += _mlp(cfg, "experts", h, inter, experts)
+        out += [Tensor("router", experts, h, replicated=True), Tensor("router", h, replicated=True),
+                Tensor("router", experts, replicated=True)]
+    if ple:
+        out += _whole([Tensor("dense", ple, h, linear=True), Tensor("dense", h, ple, linear=True)])
+    return out
+
+
+def gemma4_model_tensors(cfg: Config, d: dict) -> list:
+    """Gemma 4 outside its layers: the embedding (tied LM head) and final norm, and with per-layer inputs the
+    embed_tokens_per_layer table (vocab_size_per_layer_input x layers x width, a VocabParallelEmbedding), the
+    per_layer_model_projection (ColumnParallelLinear) and its norm."""
+    h, ple = d["hidden"], per_layer_input(cfg)
+    out = model_tensors(cfg, d)
+    if ple:
+        n = cfg.int("num_hidden_layers")
+        out += [Tensor("embed", per_layer_table(cfg, n)), Tensor("dense", n * ple, h, linear=True),
+                Tensor("norms", ple, replicated=True)]
+    return out
+
+
+def gemma4_load_delta(cfg: Config, d: dict, shared: bool, k_eq_v: bool) -> tuple:
+    """(tensors vLLM allocates that the checkpoint lacks, tensors the checkpoint ships that vLLM drops) of one Gemma 4
+    layer (gemma4.py _gemma4_layer_weights_mapper): a K = V layer's V rows, loaded from k_proj; a KV-sharing
+    layer's k_proj, v_proj and k_norm, which original checkpoints still ship."""
+    rows = d["kv_heads"] * d["head_dim"]
+    if shared:
+        return [], [Tensor("attention", rows, d["hidden"], copies=2, linear=True), Tensor("attention", d["head_dim"])]
+    if k_eq_v:
+        return [Tensor("attention", rows, d["hidden"], linear=True, kv_split=True)], []
+    return [], []
 
 
 def mtp_blocks(cfg: Config) -> int:

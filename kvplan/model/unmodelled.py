@@ -13,8 +13,10 @@ from ..errors import KvplanError
 _COMPRESSED = "compressed sparse attention (config field 'compress_ratios'; vllm/models/deepseek_v4/attention.py)"
 _KDA = ("Kimi Delta Attention recurrent layers beside MLA layers (config field 'linear_attn_config'; "
         "vllm/models/kimi_k3)")
-_KV_SHARING = ("KV sharing: the last num_kv_shared_layers layers read earlier layers' caches, and per-layer input "
-               "embeddings (model_executor/models/gemma3n.py, gemma4.py)")
+_GEMMA3N = ("AltUp streams, Laurel blocks and activation-sparse MLPs beside its shared KV layers, whose weights kvplan "
+            "does not size (model_executor/models/gemma3n.py; Gemma 4's KV sharing and per-layer inputs are modelled)")
+_KV_SHARING = ("KV sharing outside Gemma 4: its last num_kv_shared_layers layers read earlier layers' caches by a "
+               "rule kvplan knows only for Gemma 4 (model_executor/models/gemma4.py)")
 _SWA_HEADS = ("sliding-window layers with their own KV head count and head sizes (config field "
               "'swa_num_key_value_heads'; model_executor/models/mimo_v2.py, vllm/models/inkling)")
 _SWA_LATENT = "sliding-window MLA layers with their own latent rank (config field 'swa_kv_lora_rank'; dots3_note)"
@@ -28,8 +30,7 @@ ARCHITECTURES = {
     **dict.fromkeys(("DeepseekV4ForCausalLM", "DeepseekV4ForConditionalGeneration", "DeepseekV41ForCausalLM"),
                     _COMPRESSED),
     **dict.fromkeys(("KimiLinearForCausalLM", "KimiK3ForConditionalGeneration"), _KDA),
-    **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration", "Gemma4ForCausalLM",
-                     "Gemma4ForConditionalGeneration", "Gemma4UnifiedForConditionalGeneration"), _KV_SHARING),
+    **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration"), _GEMMA3N),
     **dict.fromkeys(("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM", "MiMoV2OmniForCausalLM", "InklingForCausalLM",
                      "InklingForConditionalGeneration"), _SWA_HEADS),
     "Dots3NoteForCausalLM": _SWA_LATENT,
@@ -39,10 +40,13 @@ ARCHITECTURES = {
     "WhisperForConditionalGeneration": _ENCODER_DECODER,
 }
 
-# A field present (and, for a count, above 0) marks the layout whatever the architecture is called.
+# A field present (and, for a count, above 0) marks the layout whatever the architecture is called, but in the
+# families kvplan models it for (layers.py: Gemma 4's KV sharing, by model_type).
+MODELLED_IN = {"num_kv_shared_layers": ("gemma4",)}
 FIELDS = {
     "compress_ratios": _COMPRESSED,
     "linear_attn_config": _KDA,
+    "altup_num_inputs": _GEMMA3N,
     "num_kv_shared_layers": _KV_SHARING,
     "swa_num_key_value_heads": _SWA_HEADS,
     "swa_kv_lora_rank": _SWA_LATENT,
@@ -61,7 +65,9 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
     looks through a multimodal wrapper to its language model)."""
     if architecture in ARCHITECTURES:
         return f"architecture {architecture} has {ARCHITECTURES[architecture]}"
-    field = next((key for key in FIELDS if _present(get(key))), None)
+    family = str(get("model_type") or "").lower()
+    field = next((key for key in FIELDS if _present(get(key))
+                  and not family.startswith(MODELLED_IN.get(key, ("\0",)))), None)
     return None if field is None else f"config field '{field}' marks {FIELDS[field]}"
 
 

@@ -45,6 +45,10 @@ QWEN2_5_VL_KEYS = ("hidden_size", "intermediate_size", "depth", "patch_size", "o
                    "temporal_patch_size", "window_size")
 
 
+# Gemma 4's vision_config (transformers Gemma4VisionConfig): a patch table rather than an image size
+GEMMA4_KEYS = ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_size", "position_embedding_size")
+
+
 def _vision_config(cfg: Config, defaults: dict) -> Config:
     raw = {**defaults, **cfg.get("vision_config")}
     return Config({f"vision_config.{k}": v for k, v in raw.items()}, cfg.name)
@@ -58,7 +62,7 @@ def _names(cfg: Config, keys: tuple) -> bool:
 def _sized(cfg: Config) -> bool:
     """A vision_config that names the tower's shape; a copy trimmed to the language model's needs is not sized
     and its tower is left out rather than guessed."""
-    return any(_names(cfg, keys) for keys in (SHAPE_KEYS, QWEN3_VL_KEYS, QWEN2_5_VL_KEYS, QWEN2_VL_KEYS))
+    return any(_names(cfg, keys) for keys in (SHAPE_KEYS, QWEN3_VL_KEYS, QWEN2_5_VL_KEYS, QWEN2_VL_KEYS, GEMMA4_KEYS))
 
 
 def _is_qwen2_vl(cfg: Config) -> bool:
@@ -199,6 +203,29 @@ def _mistral3(cfg: Config, text_hidden: int) -> list:
             Tensor("vision", text_hidden, hidden + bias), Tensor("vision", text_hidden, text_hidden + bias)]
 
 
+def _gemma4(cfg: Config, text_hidden: int) -> list:
+    """transformers' Gemma4VisionModel as vLLM 0.32 gemma4_mm.py builds it (AutoModel.from_config, model dtype): a
+    bias-free patch projection from 3 x patch^2 pixels, a two-axis position table, pre/post-normed layers of q/k/v/o
+    with q/k norms and a gated MLP, the optional standardisation bias and scale; then Gemma4MultimodalEmbedder's
+    projection to the text width (its pre-projection norm has no weight)."""
+    v = _vision_config(cfg, {})
+    hidden, inter = v.int("vision_config.hidden_size"), v.int("vision_config.intermediate_size")
+    patch, layers = v.int("vision_config.patch_size"), v.int("vision_config.num_hidden_layers")
+    heads = v.int("vision_config.num_attention_heads", default=12)
+    head_dim = v.int("vision_config.head_dim", default=hidden // heads)
+    kv = v.int("vision_config.num_key_value_heads", default=heads)
+    width = heads * head_dim
+    out = [Tensor("vision", hidden, 3 * patch * patch),
+           Tensor("vision", 2 * v.int("vision_config.position_embedding_size"), hidden),
+           Tensor("vision", width, hidden, copies=2 * layers),
+           Tensor("vision", kv * head_dim, hidden, copies=2 * layers),
+           Tensor("vision", head_dim, copies=2 * layers), Tensor("vision", hidden, copies=4 * layers),
+           Tensor("vision", inter, hidden, copies=3 * layers)]
+    if v.flag("vision_config.standardize", False):
+        out.append(Tensor("vision", hidden, copies=2))
+    return out + [Tensor("vision", text_hidden, hidden)]
+
+
 def vision_tensors(cfg: Config, text_hidden: int) -> list:
     """Tensors of the vision tower and projector, [] when the family's tower is not modelled or absent."""
     if not has_vision_tower(cfg):
@@ -207,6 +234,8 @@ def vision_tensors(cfg: Config, text_hidden: int) -> list:
         return _siglip(cfg, text_hidden)
     if cfg.model_type.startswith("llama4"):
         return _llama4(cfg, text_hidden)
+    if cfg.model_type.startswith("gemma4"):
+        return _gemma4(cfg, text_hidden)
     if _is_mistral3(cfg):
         return _mistral3(cfg, text_hidden)
     if _is_qwen3_vl(cfg):

@@ -33,9 +33,9 @@ def sequence_bytes(spec: ModelSpec, tp: int, precision: Precision, tokens: int, 
 
 
 def read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int) -> int:
-    """Cache bytes one decode step reads for one sequence: each layer its tokens read, the recurrent state read
-    and written back."""
-    kv = sum(n * layer.bytes_per_token(tp, precision) * layer.tokens_read(context) for layer, n in layer_kinds(spec))
+    """Cache bytes one decode step reads for one sequence: each layer its tokens read (a KV-sharing layer its
+    target's again), the recurrent state read and written back."""
+    kv = sum(n * layer.bytes_read(context, tp, precision) for layer, n in layer_kinds(spec))
     return kv + 2 * state_bytes(spec, tp)
 
 

@@ -59,17 +59,17 @@ def padded(rows: float) -> float:
 
 
 def _group_params(spec: ModelSpec, group) -> int:
-    """A tied LM head has no group of its own: it reads the embedding matrix."""
+    """A tied LM head has no group of its own: it reads the embedding matrix (not Gemma 4's per-layer table)."""
     if group.name == "lm_head" and group.parameters == 0:
-        return spec.param_count("embed")
+        return spec.param_count("embed") - spec.per_layer_table
     return group.parameters
 
 
 def kv_read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int, kinds: Optional[tuple] = None) -> int:
     """capacity.read_bytes over the model's distinct layer kinds (equal by test; asked once per prefill chunk)."""
     dtype = DTYPE_BYTES[spec.dtype]
-    return sum(n * (layer.bytes_per_token(tp, precision) * layer.tokens_read(context)
-                    + 2 * layer.state_bytes(tp, dtype)) for layer, n in kinds or layer_kinds(spec))
+    return sum(n * (layer.bytes_read(context, tp, precision) + 2 * layer.state_bytes(tp, dtype))
+               for layer, n in kinds or layer_kinds(spec))
 
 
 def _laid_out(moe) -> bool:

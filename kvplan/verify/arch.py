@@ -175,6 +175,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} uses DeepSeek sparse attention (a lightning indexer picks the index_topk "
                           f"{sparse.index_topk} latents each query attends); verify's forward pass runs dense MLA "
                           f"only, so it would not measure this model.")
+    if family.startswith("gemma4"):
+        raise KvplanError(f"{spec.name} is a Gemma 4 model (sliding and full layers of different head sizes, "
+                          f"KV-sharing layers, per-layer inputs); verify's forward pass runs one head size and a cache "
+                          f"in every layer, so it would not measure this model.")
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(cfg, spec)
