@@ -170,7 +170,8 @@ def check_kv_dtype(name) -> str:
     raise FieldError("kv_dtype", f"{quote(name)} is not a KV-cache dtype vLLM takes; use one of {VALID_KV_DTYPES}.")
 
 
-def resolve_kv_dtype(name: str, model_dtype: str) -> Precision:
-    """`auto` means the model's own dtype, as in vLLM."""
+def resolve_kv_dtype(name: str, model_dtype: str, auto: str = "") -> Precision:
+    """`auto` means the model's own dtype, as in vLLM, or the cache format a model's attention defaults to
+    (`auto`: ModelSpec.auto_kv_dtype)."""
     key = kv_dtype_name(check_kv_dtype(name))
-    return PRECISIONS[model_dtype if key == "auto" else key]
+    return PRECISIONS[(auto or model_dtype) if key == "auto" else key]

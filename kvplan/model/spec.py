@@ -71,6 +71,9 @@ class ModelSpec:
     multimodal: bool = False  # a vision tower beside the language model (parse._multimodal): engines profile it
     vision_encoder: Optional[VisionEncoder] = None  # the tower's profile shape where kvplan models it (vision.py)
     draft: Optional[object] = None  # engines/vllm_speculative.py Drafter: what --speculative-config adds to serving
+    # the cache format `--kv-cache-dtype auto` means when it is not the model dtype: DeepSeek-V4's attention turns
+    # auto into its fp8_ds_mla layout (vLLM models/deepseek_v4/attention.py _resolve_dsv4_kv_cache_dtype)
+    auto_kv_dtype: str = ""
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)
@@ -128,7 +131,9 @@ class ModelSpec:
     @cached_property
     def windows(self) -> dict:
         """window -> number of layers with that window."""
-        return dict(Counter(layer.window for layer in self.layers if layer.window is not None))
+        # DeepSeek-V4's compressor states keep a few tokens' rows by a window of their own, not the sequence's
+        return dict(Counter(layer.window for layer in self.layers
+                            if layer.window is not None and layer.kind != "v4_state"))
 
     @cached_property
     def uniform(self) -> bool:
