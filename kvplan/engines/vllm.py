@@ -131,7 +131,7 @@ V4_REFUSAL = ("DeepseekV4 fp8_ds_mla layout only supports fp8 kv-cache, got {dty
 
 
 def is_v4(spec) -> bool:
-    return any(isinstance(layer, V4_KINDS) for layer in spec.layers)
+    return any(isinstance(layer, V4_KINDS) for layer in spec.layers)  # also ModelSpec.compressed_attention
 
 
 def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:

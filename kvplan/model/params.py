@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 
 from .config import Config
-from .layers import ffn_kinds, mixer_kinds
+from .layers import ffn_kinds, is_v4, mixer_kinds, v4_ratios
 from .precision import DTYPE_BYTES
 from .spec import ParamGroup, Weights
 from .tensors import GROUPS, layer_tensors, model_tensors, mtp_blocks, mtp_module_tensors, mtp_tensors
@@ -50,7 +50,7 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
     if method in ("fp8", "fbgemm_fp8") or "fp8" in str(qcfg.get("fmt", "")):
         block = qcfg.get("weight_block_size")
         ok = isinstance(block, list) and len(block) == 2 and all(isinstance(b, int) and b > 0 for b in block)
-        return "fp8", {"block": tuple(block) if ok else None}
+        return "fp8", {"block": tuple(block) if ok else None, "experts": qcfg.get("expert_dtype") == "fp4" and "mxfp4"}
     if method in ("awq", "gptq", "marlin", "autoround"):
         return f"int{bits}-{method}", {"bits": bits, "group": group}
     if method == "bitsandbytes":
@@ -86,13 +86,28 @@ def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int) -> tuple[float
         return 4 * tensor.elements, False
     quantized = bool(fmt) and tensor.linear and (
         tensor.group == "experts" if fmt == "mxfp4" else tensor.group in QUANTIZED_GROUPS)
+    if quantized and tensor.group == "experts" and opts.get("experts") == "mxfp4":  # DeepSeek-V4 expert_dtype fp4
+        return tensor.copies * quantized_bytes("mxfp4", {}, tensor.rows, tensor.cols), True
     if quantized:
         return tensor.copies * quantized_bytes(fmt, opts, tensor.rows, tensor.cols), True
     return model_bytes * tensor.elements, False
 
 
+def quantization(cfg: Config):
+    """The checkpoint's quantization_config, with DeepSeek-V4's top-level expert_dtype (fp4: MXFP4 routed experts
+    beside fp8 block-quantised linears; vLLM models/deepseek_v4/quant_config.py DeepseekV4FP8Config)."""
+    qcfg = cfg.get("quantization_config")
+    if isinstance(qcfg, dict) and is_v4(cfg):
+        return {**qcfg, "expert_dtype": cfg.get("expert_dtype", "fp4")}
+    return qcfg
+
+
 def decoder_layers(cfg: Config, n: int) -> list:
-    """(mixer, feed-forward) of every decoder layer, from the same rules as the cache layout."""
+    """(mixer, feed-forward) of every decoder layer, from the same rules as the cache layout (DeepSeek-V4: its
+    compress ratio, and the first num_hash_layers MoE layers routed by a token hash)."""
+    if is_v4(cfg):
+        hashed = cfg.optional_int("num_hash_layers")
+        return [(f"v4:{ratio}", "hash_moe" if i < hashed else "moe") for i, ratio in enumerate(v4_ratios(cfg, n))]
     mixers, _ = mixer_kinds(cfg, n)
     ffns, _ = ffn_kinds(cfg, n)
     return list(zip(mixers, ffns))
@@ -115,7 +130,7 @@ def grouped(layers: list, qcfg, dtype: str) -> tuple:
             whole[t.group] += times * size if t.replicated else 0
             by_kv[t.group] += times * size if t.kv_split else 0
             if quantized:
-                formats[t.group].add(fmt)
+                formats[t.group].add(opts.get("experts") or fmt if t.group == "experts" else fmt)
     return tuple(ParamGroup(name, counts[name], stored[name] / counts[name] if counts[name] else model_bytes,
                             next(iter(formats[name]), dtype), round(whole[name]), round(by_kv[name]))
                  for name in GROUPS)
@@ -130,7 +145,7 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
         structure[kind] = structure.get(kind, 0) + 1
     parts = [(layer_tensors(cfg, dims, mixer, ffn), times) for (mixer, ffn), times in structure.items()]
     return grouped(parts + [(model_tensors(cfg, dims) + vision_tensors(cfg, hidden), 1)],
-                    cfg.get("quantization_config"), dtype)
+                    quantization(cfg), dtype)
 
 
 def mtp_module_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
@@ -140,7 +155,7 @@ def mtp_module_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_h
         return ()
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
     tensors = mtp_module_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
-    return tuple(g for g in grouped([(tensors, 1)], cfg.get("quantization_config"), dtype) if g.parameters)
+    return tuple(g for g in grouped([(tensors, 1)], quantization(cfg), dtype) if g.parameters)
 
 
 def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int,
@@ -151,7 +166,7 @@ def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int
     if not blocks:
         return 0, 0
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
-    qcfg = cfg.get("quantization_config")
+    qcfg = quantization(cfg)
     fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
     tensors = mtp_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
     stored = sum(_stored_bytes(t, fmt, opts, DTYPE_BYTES[dtype])[0] for t in tensors)

@@ -114,6 +114,11 @@ class ModelSpec:
         return tuple(layer for layer in self.layers if isinstance(layer, LinearState))
 
     @cached_property
+    def compressed_attention(self) -> bool:
+        """DeepSeek-V4's compressed sparse attention (its window cache is on every layer)."""
+        return any(layer.kind == "v4_window" for layer in self.layers)
+
+    @cached_property
     def is_mla(self) -> bool:
         return any(isinstance(layer, MLALatent) for layer in self.layers)
 
