@@ -95,9 +95,10 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=No
     stored = fraction * weights if moe is None or moe.default else fraction * spec.resident_weight_bytes * moe.share
     factor = mxfp4_padding(spec, moe.moe_tp if moe is not None else tp, gpu_name, rules)
     attention = next((g.stored for g in spec.params if g.name == "attention"), "bf16")
+    rest = "attention/embeddings/LM head bf16" if attention == "bf16" else \
+        f"attention {attention}, embeddings/LM head bf16"  # DeepSeek-V4: fp8 attention
     return int(weights + stored * (factor - 1)), (f"{spec.weights.source}; MXFP4 experts padded x{factor:.4f} to "
-                                                  f"the MoE kernel's tile, attention {attention}, embeddings/LM head "
-                                                  f"bf16")
+                                                  f"the MoE kernel's tile, {rest}")
 
 
 TOWERLESS_SINCE = (0, 15)  # model_executor/models/interfaces.py _mark_tower_model: no tower for a limit of 0
