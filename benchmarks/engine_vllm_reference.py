@@ -60,7 +60,8 @@ def kvplan_startup(case: dict):
     settings = resolve_settings(context, gpu.name, gpu.memory_bytes, max_num_batched_tokens=inputs.get(
         "max_num_batched_tokens"), async_scheduling=inputs.get("async_scheduling"),
         prefix_caching=inputs.get("enable_prefix_caching", True) is not False)
-    result = start(spec, tp=inputs["tp"], precision=resolve_kv_dtype(inputs["kv_cache_dtype"], spec.dtype),
+    precision = resolve_kv_dtype(inputs["kv_cache_dtype"], spec.dtype, spec.auto_kv_dtype)
+    result = start(spec, tp=inputs["tp"], precision=precision,
                    settings=settings, available=[inputs["available_kv_cache_bytes"]],
                    block_size=inputs.get("block_size"))
     return result, settings
@@ -76,7 +77,7 @@ def category(case: dict) -> str:
         return "starts"
     if case.get("refusal"):
         return "refused (memory)"
-    if "Value error, " in error:
+    if "Value error, " in error or error.startswith("ValueError: "):  # a config check, or a model refusing one
         return "refused (config)"
     return "not compared"
 
@@ -96,7 +97,9 @@ def compare(case: dict) -> dict:
     result, settings = kvplan_startup(case)
     fig = result.figures
     if kind == "refused (config)":
-        message = case["error"].split("Value error, ", 1)[1].split(" [type=value_error", 1)[0]
+        error = case["error"]
+        message = error.split("Value error, ", 1)[1].split(" [type=value_error", 1)[0] if "Value error, " in error \
+            else error.split("ValueError: ", 1)[1]
         return {"starts": (fig.starts, False), "refusal": (fig.refusal and fig.refusal.reason, message),
                 "log_lines": (list(fig.log_lines), [])}
     if kind == "refused (memory)":

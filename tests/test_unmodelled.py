@@ -35,7 +35,8 @@ def with_fields(base: dict, architecture: str, **fields) -> dict:
 
 
 @pytest.mark.parametrize("config, needles", [
-    (V4_FLASH, ("DeepseekV4ForCausalLM", "compress_ratios")),
+    (with_fields(V4_FLASH, "DeepseekV4ForConditionalGeneration"), ("DeepseekV4ForConditionalGeneration", "vision")),
+    (with_fields(V4_FLASH, "DeepseekV41ForCausalLM"), ("DeepseekV41ForCausalLM", "V4.1")),
     (KIMI_K3, ("KimiK3ForConditionalGeneration", "linear_attn_config")),
     (with_fields(GEMMA3_27B, "Gemma3nForConditionalGeneration", num_kv_shared_layers=15), ("Gemma3n", "AltUp")),
     (with_fields(LLAMA3_8B, "MiMoV2FlashForCausalLM", swa_num_key_value_heads=8), ("MiMoV2Flash",
@@ -53,12 +54,22 @@ def test_unmodelled_architectures_are_refused_in_one_line(write_config, config, 
 @pytest.mark.parametrize("field, value", [
     ("compress_ratios", [0, 4]), ("num_kv_shared_layers", 10), ("swa_num_key_value_heads", 4),
     ("linear_attn_config", {"kda_layers": [1]}), ("swa_kv_lora_rank", 256), ("index_kpool", 4),
-    ("sparse_attention_config", {"topk": 2048}), ("is_encoder_decoder", True),
+    ("sparse_attention_config", {"topk": 2048}), ("is_encoder_decoder", True), ("kv_source_layers", [0, 1]),
+    ("vision_n_layers", 24),
 ])
 def test_a_derivative_is_caught_by_its_field_under_any_name(field, value):
     config = with_fields(LLAMA3_8B, "SomeNewForCausalLM", **{field: value})
     with pytest.raises(KvplanError, match=f"config field '{field}' marks"):
         parse_config(config, "derivative")
+
+
+def test_deepseek_v4_is_modelled_and_its_compress_ratios_checked(write_config):
+    # DeepseekV4ForCausalLM now has layer kinds (tests/test_deepseek_v4.py); a compress_ratios that does not cover
+    # its layers is bad input naming the field
+    result = run_kvplan("estimate", write_config(V4_FLASH), "--gpu", "h200")
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    line, = result.stderr.strip().splitlines()
+    assert "config field 'compress_ratios' must list 0, 4 or 128 for each of the 43 layers" in line, line
 
 
 def test_an_absent_layout_field_refuses_nothing():

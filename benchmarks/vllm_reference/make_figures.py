@@ -45,6 +45,18 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   same arguments (read, 0.32.0). The kv.bytes_per_block field of these cases is _pool_bytes_per_block on the
   scheduler's config, which counts each layer at the indexer's page; num_gpu_blocks divides by the full
   (latent + indexer) page.
+- DeepSeek-V4 (session 48): models/deepseek_v4/__init__.py builds cpu/model.py off CUDA; its attention
+  (cpu/cpu_sparse.py DeepseekV4CPUAttention) is DeepseekV4Attention with the CPU kernels, the same cache layers
+  (DeepseekV4SWACache, DeepseekV4IndexerCache, CompressorStateCache) built with the same arguments and
+  use_fp8_ds_mla_layout True, as the class _select_dsv4_attn_cls picks on SM90 (nvidia/model.py:1013-1044,
+  DeepseekV4FlashMLAAttention; FlashInfer only on SM12x or when asked). Undone: torch.cuda.Event (the attention's
+  stream events, attention.py:330) is a no-op stand-in (the CPU torch cannot make one; used only at run time); each
+  compressed layer's backend CPU_V4_MLA_SPARSE is set to FLASHMLA_SPARSE_DSV4 (sparse_mla.py
+  DeepseekV4FlashMLABackend) and each indexer cache's CPU_V4_INDEXER to DEEPSEEK_V4_INDEXER (indexer.py
+  DeepseekV4IndexerBackend), the classes the SM90 layers name: the CPU ones subclass them and change only the
+  metadata builders, so block sizes ([256]), layouts (BLHNC, BLNHC from the indexer) and specs are the same either
+  way. A --kv-cache-dtype the FlashMLA layout refuses (bfloat16) raises while the model is built
+  (attention.py:110-116): recorded as a configuration refusal.
 - CpuPlatform.update_block_size_for_backend (cpu.py:533, hybrid alignment only) is replaced by the base
   Platform.update_block_size_for_backend that CudaPlatform inherits (interface.py:750).
 - KV cache layout: resolved by vLLM's resolve_kv_cache_layout from the GPU backends' declarations (LBNHC), not from
@@ -269,6 +281,7 @@ DSA_MODEL = "deepseek-ai/DeepSeek-V3.2"
 # and per-layer inputs (E4B); TP sizes each model's heads allow
 GEMMA4_MODELS = [("gemma4-kv-shared", "google/gemma-4-E4B-it", [1, 2]),
                  ("gemma4-k-eq-v", "google/gemma-4-31B-it", [1, 2, 4])]
+V4_MODEL = "deepseek-ai/DeepSeek-V4-Flash"
 
 # Models whose attention window/chunk/state makes the in-flight reserve, async scheduling and prefix caching matter.
 RESERVE_MODELS = [
@@ -342,6 +355,15 @@ def build_cases() -> list[dict]:
         for tp in tps[1:]:
             for ctx in (32768, None):
                 add(model, family, tp=tp, budget=BUDGETS[2], ctx=ctx, grid="gemma4")
+    # DeepSeek-V4 compressed sparse attention (session 48): TP 8 with both fp8 spellings, a small and a large
+    # budget, 128K and the model's own 1M; TP 1 and 4; bfloat16, which the FlashMLA layout refuses
+    for kv in ("auto", "fp8"):
+        for budget in (BUDGETS[0], BUDGETS[2]):
+            for ctx in (131072, None):
+                add(V4_MODEL, "deepseek-v4", tp=8, kv=kv, budget=budget, ctx=ctx, grid="dsv4")
+    for tp in (1, 4):
+        add(V4_MODEL, "deepseek-v4", tp=tp, budget=BUDGETS[2], ctx=131072, grid="dsv4")
+    add(V4_MODEL, "deepseek-v4", tp=8, kv="bfloat16", budget=BUDGETS[2], ctx=131072, grid="dsv4")
     return cases
 
 
@@ -351,7 +373,15 @@ def build_cases() -> list[dict]:
 _EMULATED_GPU = {"name": GPUS[DEFAULT_GPU][0], "memory": GPUS[DEFAULT_GPU][1]}
 
 
+class _NoEvent:
+    """torch.cuda.Event for a CPU build: DeepSeek-V4's attention makes stream events while it is built."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+
 def install_gpu_emulation():
+    torch.cuda.Event = _NoEvent
     # FLASH_ATTN_MLA (v1/attention/backends/mla/flashattn_mla.py) imports these CUDA-only kernels by name.
     from vllm.v1.attention.backends import fa_utils
 
@@ -437,6 +467,21 @@ def sparse_backend_path(selector) -> str:
     raise ValueError(f"no SM90 sparse MLA backend accepts {selector}: {reasons}")
 
 
+def _v4_flashmla():
+    from vllm.models.deepseek_v4.sparse_mla import DeepseekV4FlashMLABackend
+
+    return DeepseekV4FlashMLABackend
+
+
+def _v4_indexer():
+    from vllm.v1.attention.backends.mla.indexer import DeepseekV4IndexerBackend
+
+    return DeepseekV4IndexerBackend
+
+
+SM90_V4_BACKENDS = {"CPU_V4_MLA_SPARSE": _v4_flashmla, "CPU_V4_INDEXER": _v4_indexer}
+
+
 def gpu_backend_for(layer, kv_cache_dtype: str):
     """The attention backend CudaPlatform selects on SM90 (cuda.py:_get_backend_priorities), for this layer."""
     from vllm.model_executor.layers.attention.chunked_local_attention import (
@@ -445,6 +490,9 @@ def gpu_backend_for(layer, kv_cache_dtype: str):
     )
     from vllm.v1.attention.backends.registry import AttentionBackendEnum as E
 
+    name = layer.get_attn_backend().get_name()
+    if name in SM90_V4_BACKENDS:  # DeepSeek-V4: the classes the SM90 layers name
+        return SM90_V4_BACKENDS[name]()
     if layer.get_attn_backend().is_sparse():  # already the SM90 choice (sparse_backend_path)
         return layer.get_attn_backend()
     if layer.get_attn_backend().is_mla():
@@ -736,6 +784,9 @@ def _build_specs(vc, mc, cc) -> dict:
         for layer in layers.values():
             if hasattr(layer, "attn_backend") and not layer.get_attn_backend().is_ssm():
                 layer.attn_backend = gpu_backend_for(layer, cc.cache_dtype)
+            elif layer.get_attn_backend().get_name() in SM90_V4_BACKENDS:  # DeepSeek-V4's layers
+                backend = gpu_backend_for(layer, cc.cache_dtype)
+                layer.get_attn_backend = lambda backend=backend: backend
         backends = get_current_attn_backends(vc)
         settings["attention_backends"] = sorted({b.get_name() for b in backends})
         attach_capture()

@@ -136,7 +136,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     spec = served(_spec_for(dep), _engine(dep), dep.pp or 1)
     if dep.context is None:  # vLLM's default: the model's own max length
         dep = replace(dep, context=default_max_model_len(spec))
-    precision = resolve_kv_dtype(dep.kv_dtype, spec.dtype)
+    precision = resolve_kv_dtype(dep.kv_dtype, spec.dtype, spec.auto_kv_dtype)
     tp_only = shard(spec, dep.tp)
     sharding = shard(spec, dep.tp, dep.pp)
     findings = []

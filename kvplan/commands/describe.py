@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from ..model.kinds import ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV
+from ..model.kinds import (ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV,
+                           V4Compressed, V4CompressorState, V4IndexerKeys, V4Window)
 from ..model.spec import ModelSpec
 
 
@@ -34,6 +35,9 @@ def layout_rules(spec: ModelSpec) -> list:
     if mla:
         rules.append(f"MLA latent {mla[0].latent_dim} ({mla[0].kv_lora_rank} + rope {mla[0].qk_rope_head_dim}) "
                      f"per token on {len(mla)} of {n} layers, replicated over TP")
+    v4 = v4_rules(spec, n)
+    if v4:
+        return rules + v4 + list(spec.notes)
     indexers = [layer for layer in spec.layers if isinstance(layer, IndexerKeys)]
     if indexers:
         key = indexers[0]
@@ -52,6 +56,29 @@ def layout_rules(spec: ModelSpec) -> list:
     if skipped > 0:
         rules.append(f"{skipped} of {n} layers hold no cache (MLP/MoE only)")
     return rules + list(spec.notes)
+
+
+def v4_rules(spec: ModelSpec, n: int) -> list:
+    """DeepSeek-V4's compressed sparse attention in words (empty for other models)."""
+    windows = [layer for layer in spec.layers if isinstance(layer, V4Window)]
+    if not windows:
+        return []
+    compressed = Counter(layer.ratio for layer in spec.layers if isinstance(layer, V4Compressed))
+    topk = next((layer.index_topk for layer in spec.layers if isinstance(layer, V4Compressed) and layer.index_topk), 0)
+    key = next((layer for layer in spec.layers if isinstance(layer, V4IndexerKeys)), None)
+    states = sum(isinstance(layer, V4CompressorState) for layer in spec.layers)
+    rules = [f"compressed sparse attention (DeepSeek-V4): a window of the last {windows[0].window} tokens' "
+             f"{windows[0].head_dim}-wide latents on {len(windows)} of {n} layers, replicated over TP"]
+    if compressed.get(4):
+        rules.append(f"one compressed latent per 4 tokens on {compressed[4]} layers, each with indexer keys of "
+                     f"{key.stored_bytes()} bytes per 4 tokens; decode attends {topk} of the compressed latents "
+                     f"and scores every key")
+    if compressed.get(128):
+        rules.append(f"one compressed latent per 128 tokens on {compressed[128]} layers, attended whole")
+    if states:
+        rules.append(f"{states} compressor states: float32 rows of the tokens not yet compressed (8 or 128 "
+                     f"tokens), fixed per sequence")
+    return rules
 
 
 def model_summary(spec: ModelSpec) -> dict:

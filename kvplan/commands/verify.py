@@ -70,6 +70,8 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
     check_options(tp, context, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
     raw: list = []
     spec = resolve(model, revision, raw_out=raw)
+    if spec.compressed_attention:  # before the KV dtype: no dtype would make verify run it
+        architecture(raw[0], spec, tp)
     kernel_kv_dtype(kv_dtype, spec)
     sharding = shard(spec, tp)
     if not sharding.valid:  # before torch: a bad TP degree needs no GPU to be refused

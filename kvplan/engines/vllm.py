@@ -29,8 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from ..model.kinds import FullAttention, LinearState, MLALatent
-from ..model.precision import DTYPE_BYTES, PRECISIONS
+from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
+from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
@@ -122,10 +122,31 @@ def format_gib(value: int) -> str:
 SPARSE_MLA_FP8 = "fp8_ds_mla"
 
 
+# DeepSeek-V4 on NVIDIA Hopper and Blackwell datacenter GPUs (models/deepseek_v4/nvidia/model.py
+# _select_dsv4_attn_cls: DeepseekV4FlashMLAAttention unless SM12x or an explicit FlashInfer backend): the fp8_ds_mla
+# layout only; models/deepseek_v4/attention.py _resolve_dsv4_kv_cache_dtype turns auto and every fp8* dtype into
+# fp8_ds_mla and raises for any other.
+V4_REFUSAL = ("DeepseekV4 fp8_ds_mla layout only supports fp8 kv-cache, got {dtype}. Please set `--kv-cache-dtype "
+              "fp8` or select a backend that supports bfloat16 KV cache.")
+
+
+def is_v4(spec) -> bool:
+    return any(isinstance(layer, V4_KINDS) for layer in spec.layers)  # also ModelSpec.compressed_attention
+
+
+def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:
+    """vLLM's refusal of a DeepSeek-V4 cache dtype its FlashMLA path cannot store (None when it can)."""
+    if not is_v4(spec) or vllm_name(precision.name).startswith("fp8"):
+        return None
+    return Refusal(V4_REFUSAL.format(dtype=vllm_name(precision.name)), None)
+
+
 def cache_precision(spec, precision):
     """The precision the attention cache really uses (KV_DTYPE_QUIRKS; sparse MLA's fp8 layout)."""
     if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS and precision.bits < DTYPE_BYTES[spec.dtype] * 8:
         return PRECISIONS[spec.dtype]
+    if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
+        return PRECISIONS[SPARSE_MLA_FP8]
     sparse = any(getattr(layer, "sparse", False) for layer in spec.layers)
     if sparse and precision.bits == 8 and precision.layout == "plain":
         return PRECISIONS[SPARSE_MLA_FP8]
@@ -304,6 +325,7 @@ class Startup:
     figures: EngineFigures
     max_concurrency: int  # resident sequences, capped by max_num_seqs
     limited_by: str  # memory | max_num_seqs
+    block_size: int = 0  # the attention block the pages were sized at (figures.block_size: vLLM's final one)
 
 
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
@@ -319,7 +341,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
     refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
-        length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""))
+        length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", "")) or \
+        v4_dtype_refusal(spec, precision)
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")
@@ -374,11 +397,18 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                                groups, per_request, resident, settings, cache), **overridden)
     decoding = one.resident(num_blocks - 1, one.decoding)  # chunked layers full again before a chunk ends
     capped = min(decoding, settings.max_num_seqs)
-    return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory")
+    return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory", bs)
+
+
+def final_block_size(block_size: int, groups) -> int:
+    """cache_config.block_size once the cache is sized (v1/engine/core.py _initialize_kv_caches): the smallest
+    group's block (DeepSeek-V4: its compressor states' 4), the attention block for every other model."""
+    return min((g.spec.block_size for g in groups), default=block_size)
 
 
 def _figures(version, available, blocks, tokens, concurrency, refusal, lines, block_size, groups, per_request,
              resident, settings, cache_dtype) -> EngineFigures:
+    block_size = final_block_size(block_size, groups) if groups and refusal is None else block_size
     return EngineFigures(
         name="vllm", version=version, available_kv_cache_bytes=available, num_gpu_blocks=blocks,
         gpu_kv_cache_tokens=tokens, max_concurrency=concurrency, starts=refusal is None, refusal=refusal,

@@ -14,8 +14,9 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   256), which is also what Hopper loaded before 0.21 [A19: 65.97 GiB logged for gpt-oss-120b, 65.81 here].
 - --enable-eplb (vllm_eplb.py): EplbState's buffers at load in the weights; the profile run's EPLB step (its
   all-gather reservation) beside the forward in the profile peak.
-- sparse attention's top-k index buffers (DeepSeek-V3.2), allocated while the model is built and so measured with
-  the weights: sparse_index_buffers.
+- sparse attention's top-k index buffers (DeepSeek-V3.2; DeepSeek-V4's one shared buffer), allocated while the
+  model is built and so measured with the weights: sparse_index_buffers. DeepSeek-V4's prefill gather workspace,
+  reserved in the profile run, joins the profile peak: v4_prefill_workspace.
 - profile peak (vllm_profile.py): a multimodal model's vision tower over a batch of dummy images, the dummy
   forward over max_num_batched_tokens (chunked prefill) and, on the last stage, the sampler over min(max_num_seqs,
   max_num_batched_tokens) dummy requests as the model runner samples (gpu_model_runner.py profile_run). V0
@@ -94,8 +95,11 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=No
     fraction = sum(g.bytes for g in experts) / sum(g.bytes for g in spec.params)
     stored = fraction * weights if moe is None or moe.default else fraction * spec.resident_weight_bytes * moe.share
     factor = mxfp4_padding(spec, moe.moe_tp if moe is not None else tp, gpu_name, rules)
+    attention = next((g.stored for g in spec.params if g.name == "attention"), "bf16")
+    rest = "attention/embeddings/LM head bf16" if attention == "bf16" else \
+        f"attention {attention}, embeddings/LM head bf16"  # DeepSeek-V4: fp8 attention
     return int(weights + stored * (factor - 1)), (f"{spec.weights.source}; MXFP4 experts padded x{factor:.4f} to "
-                                                  f"the MoE kernel's tile, attention/embeddings/LM head bf16")
+                                                  f"the MoE kernel's tile, {rest}")
 
 
 TOWERLESS_SINCE = (0, 15)  # model_executor/models/interfaces.py _mark_tower_model: no tower for a limit of 0
@@ -189,7 +193,9 @@ def sparse_index_buffers(spec, settings, stage=None) -> int:
     DeepseekV32Model), and for each layer with an indexer a physical copy and a count of (max decode rows + 1)
     rows, max decode rows = min(max_num_batched_tokens, max_num_seqs x (1 + draft tokens))
     (v1/attention/backends/mla/index_group.py SparseMLAIndexGroupBuilder.register_layer,
-    get_sparse_mla_index_group_max_rows). 0 for models without sparse attention."""
+    get_sparse_mla_index_group_max_rows). DeepSeek-V4 (models/deepseek_v4/nvidia/model.py DeepseekV4Model) has the
+    shared buffer only: its indexers (kind v4_indexer) register no index group. 0 for models without sparse
+    attention."""
     topk = max((getattr(layer, "index_topk", 0) for layer in spec.layers), default=0)
     if not topk:
         return 0
@@ -213,6 +219,24 @@ def per_layer_input_buffer(spec, settings) -> int:
     if not spec.per_layer_input or spec.architecture not in PER_LAYER_INPUT_WRAPPERS:
         return 0
     return settings.max_num_batched_tokens * spec.num_hidden_layers * spec.per_layer_input * DTYPE_BYTES[spec.dtype]
+
+
+def v4_prefill_workspace(spec, settings) -> int:
+    """Bytes of the workspace DeepSeek-V4's FlashMLA attention reserves in the profile run, which stays allocated
+    (models/deepseek_v4/nvidia/flashmla.py forward_mqa, dummy run): for its widest layer (ratio 4) a bf16 gather
+    of PREFILL_CHUNK_SIZE = 4 rows of (max_model_len / 4 compressed + window + max_num_batched_tokens) latents,
+    and int32 top-k indices and lengths for max_num_batched_tokens rows (index_topk + window rounded up to 128).
+    0 for other models."""
+    compressed = [layer for layer in spec.layers if layer.kind == "v4_compressed"]
+    if not compressed:
+        return 0
+    window = next(layer.window for layer in spec.layers if layer.kind == "v4_window")
+    tokens = settings.max_num_batched_tokens
+    rows = max(-(-settings.max_model_len // layer.ratio) for layer in compressed) + window + tokens
+    topk = max(layer.index_topk for layer in compressed)
+    combined = -(-(topk + window) // 128) * 128
+    dim = compressed[0].head_dim
+    return 4 * rows * dim * 2 + tokens * combined * INDEX_BYTES + tokens * INDEX_BYTES
 
 
 def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
@@ -262,6 +286,10 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         weights_source += f"; + {format_gib(ple_buffer)} GiB per-layer-input buffer (Gemma 4's multimodal wrapper)"
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
                                      data_parallel, layout, flags.mm_processor_kwargs)
+    workspace = v4_prefill_workspace(spec, settings)
+    if workspace:
+        peak += workspace
+        peak_source += f"; + {format_gib(workspace)} GiB of DeepSeek-V4's prefill gather workspace"
     if flags.enable_eplb:
         weights, weights_source, peak, peak_source = with_eplb(spec, layout, flags.enable_eplb, stage, weights,
                                                                weights_source, peak, peak_source)

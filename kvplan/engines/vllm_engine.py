@@ -95,7 +95,7 @@ class VllmEngine:
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override)
         f = result.figures
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
-                            f.gpu_kv_cache_tokens or 0, f.block_size)
+                            f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)
 
     def budget(self, spec, tp: int, gpu, gpu_util: Optional[float], *, gpu_memory: Optional[int] = None, stage=None,
                context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,

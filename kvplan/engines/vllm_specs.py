@@ -18,14 +18,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from ..errors import KvplanError
-from ..model.kinds import ChunkedAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow, blocks_for
+from ..errors import FieldError, KvplanError
+from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow,
+                           V4Compressed, V4IndexerKeys, blocks_for)
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
 # Sparse MLA on Hopper (platforms/cuda.py _get_backend_priorities: FLASH_ATTN_MLA_SPARSE for a 16-bit cache,
 # FLASHMLA_SPARSE for fp8): both kernels take MultipleOf(64) blocks (v1/attention/backends/mla/
 # flashattn_mla_sparse.py and flashmla_sparse.py get_supported_kernel_block_sizes), so the block is 64.
 SPARSE_MLA_BLOCK = 64
+# DeepSeek-V4 (models/deepseek_v4/sparse_mla.py DeepseekV4SparseMLABackend and v1/attention/backends/mla/indexer.py
+# DeepseekV4IndexerBackend: kernel blocks [256] only; the window cache's backend prefers 256): the compressed and
+# indexer caches page 256 tokens. The window cache (64) and the compressor states (4 / 8) keep blocks of their own.
+V4_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ class CacheSpec:
     shape: tuple = ()
     checkpoint_blocks: int = 0  # Mamba: MambaSpec.num_prefill_checkpoint_blocks
     speculative_blocks: int = 0  # Mamba: MambaSpec.num_speculative_blocks (the draft tokens' states)
+    # the layer's backend takes only block-outermost layouts (DeepseekV4IndexerBackend.supported_kv_cache_layouts:
+    # BLHNC, BLNHC), so the whole model's cache is laid out that way and grouped by packed_groups
+    block_outermost: bool = False
 
     @property
     def uniform_type(self) -> tuple:
@@ -85,6 +93,12 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     """platforms/interface.py update_block_size_for_backend, phase 1: 16 unless the backend wants more. On
     Hopper an fp8 MLA cache runs on FLASHMLA, whose only kernel block is 64 (v1/attention/backends/mla/
     flashmla.py get_supported_kernel_block_sizes); FlashAttention takes MultipleOf(16)."""
+    if any(isinstance(layer, V4_KINDS) for layer in layers):
+        if block_size is not None and block_size % V4_BLOCK:
+            raise FieldError("block_size", f"DeepSeek-V4's compressed and indexer caches take blocks of a multiple "
+                                           f"of {V4_BLOCK} tokens in vLLM 0.32 (their backends' kernel block sizes), "
+                                           f"got {block_size}.")
+        return block_size or V4_BLOCK
     if block_size is not None:
         return block_size
     if any(getattr(layer, "sparse", False) for layer in layers):
@@ -117,6 +131,8 @@ def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, m
         # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint
         checkpoint = 1 if layer.flavor == "mamba2" else 0
         return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page), checkpoint, speculative)
+    if isinstance(layer, V4_KINDS):
+        return v4_spec(layer, block_size, tp, precision)
     page = layer.page_bytes(block_size, tp, precision)
     shape = (layer.bytes_per_token(tp, precision), precision.name)
     if isinstance(layer, ChunkedAttention):
@@ -127,6 +143,21 @@ def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, m
         return CacheSpec("indexer", block_size, page, 0, (layer.bytes_per_token(tp, precision), "uint8"))
     kind = "mla" if isinstance(layer, MLALatent) else "full"
     return CacheSpec(kind, block_size, page, 0, shape)
+
+
+def v4_spec(layer, block_size: int, tp: int, precision) -> CacheSpec:
+    """A DeepSeek-V4 cache as vLLM 0.32's spec of it: the compressed and indexer caches MLAAttentionSpecs of the
+    engine's block (models/deepseek_v4/attention.py get_kv_cache_spec, tokens_per_state = the ratio), the window
+    cache and the compressor states SlidingWindowMLASpecs of their own block and window (sparse_swa.py
+    DeepseekV4SWACache, compressor.py CompressorStateCache); each page padded as the kind says."""
+    block = layer.block(block_size)
+    page = layer.page_bytes(block, tp, precision)
+    shape = (layer.kind, layer.group_key, page)
+    if isinstance(layer, V4IndexerKeys):
+        return CacheSpec("indexer", block, page, 0, shape, block_outermost=True)
+    if isinstance(layer, V4Compressed):
+        return CacheSpec("mla", block, page, 0, shape)
+    return CacheSpec("sliding", block, page, layer.window, shape)
 
 
 def hybrid_block_size(attention_bytes_per_token: int, mamba_page: int, block_size: int, mla: bool) -> int:
@@ -155,11 +186,68 @@ def unify_pages(specs: list) -> list:
     return out
 
 
+def _approximate_gcd(values: list, lower: int) -> int:
+    """kv_cache_utils._approximate_gcd: the chunk d in [lower, max] that pads `values` up to multiples of d least,
+    the larger d on ties."""
+    def padding(d: int) -> int:
+        return sum(-v % d for v in values)
+
+    return min(range(max(1, lower), max(max(values), lower) + 1), key=lambda d: (padding(d), -d))
+
+
+def packed_groups(specs: list) -> tuple:
+    """Groups for a block-outermost layout (kv_cache_utils._get_packed_kv_cache_groups, 0.32): layers in buckets of
+    one uniform type (first fit, in registration order), each bucket's layers listed by page size; a bucket whose
+    page sizes have equal layer counts repeats a pattern and splits into groups of whole repeats (the number of
+    repeats per group: the least-padding divisor at least the largest mixed bucket's repeats), other buckets stay
+    whole; state buckets (Mamba) split further to fit the widest group's bytes. One block is a page of every
+    layer of a group; the pool strides blocks by the widest group."""
+    buckets: list = []  # [[layer index, ...], ...]
+    for i, s in enumerate(specs):
+        fits = next((b for b in buckets if specs[b[0]].block_size == s.block_size
+                     and specs[b[0]].uniform_type == s.uniform_type), None)
+        if fits is None:
+            buckets.append([i])
+        else:
+            fits.append(i)
+    by_page = []
+    for bucket in buckets:
+        pages: dict = {}
+        for i in bucket:
+            pages.setdefault(specs[i].page_bytes, []).append(i)
+        by_page.append(pages)
+    balanced = [len({len(v) for v in pages.values()}) == 1 for pages in by_page]
+    most = [max(len(v) for v in pages.values()) for pages in by_page]
+    floor = max((m for m, b, pages in zip(most, balanced, by_page) if b and len(pages) > 1), default=0)
+    repeats = _approximate_gcd([m for m, b in zip(most, balanced) if b], floor) if floor else None
+
+    def count(k: int) -> int:
+        return -(-most[k] // repeats) if balanced[k] and repeats is not None else 1
+
+    def is_state(k: int) -> bool:
+        kind = specs[buckets[k][0]].kind
+        return kind == "mamba" or (repeats is None and kind == "sliding")
+
+    def widest(k: int, n: int) -> int:
+        return sum(-(-len(v) // n) * page for page, v in by_page[k].items())
+
+    anchor = max(widest(k, len(buckets[k]) if is_state(k) else count(k)) for k in range(len(buckets)))
+    groups = []
+    for k, bucket in enumerate(buckets):
+        n = count(k)
+        if anchor and is_state(k):
+            n = max(n, -(-len(bucket) // max(anchor // specs[bucket[0]].page_bytes, 1)))
+        members = [bucket] if n == 1 else \
+            [[i for repeat in list(zip(*by_page[k].values()))[g::n] for i in repeat] for g in range(n)]
+        groups += [Group(specs[m[0]], tuple(m), tuple(specs[i].page_bytes for i in m)) for m in members]
+    return tuple(groups), []
+
+
 def kv_cache_groups(specs: list) -> tuple:
     """(groups, [(padding layers, bucket layers)] per padded bucket) as get_kv_cache_groups builds them for the
     layers with a spec (a group's layers are indices into `specs`, whose None entries hold no cache) and for the
-    hybrid allocator (on by default) and vLLM's default layer-outermost layout (the packed, block-outermost path
-    of _get_packed_kv_cache_groups is not modelled: no default GPU backend asks for it)."""
+    hybrid allocator (on by default): vLLM's default layer-outermost layout, or the block-outermost one
+    (packed_groups) where a backend takes only that (DeepSeek-V4's indexer)."""
     everyone = tuple(i for i, s in enumerate(specs) if s is not None)  # a KV-sharing layer has no spec (None)
     specs = [specs[i] for i in everyone]
     if not specs:
@@ -169,6 +257,9 @@ def kv_cache_groups(specs: list) -> tuple:
     if len({s.block_size for s in specs}) == 1 and len({s.uniform_type for s in specs}) == 1:
         # UniformTypeKVCacheSpecs.from_specs: one group, each layer its own page
         return (Group(specs[0], everyone, tuple(s.page_bytes for s in specs)),), []
+    if any(s.block_outermost for s in specs) and len({s.page_bytes for s in specs}) > 1:
+        groups, padding = packed_groups(specs)  # the layout is block-outermost (get_kv_cache_groups tries it next)
+        return tuple(replace(g, layers=tuple(everyone[i] for i in g.layers)) for g in groups), padding
     specs = unify_pages(specs)
     buckets: dict = {}
     for i, s in zip(everyone, specs):  # same_type_layers, in first-seen order

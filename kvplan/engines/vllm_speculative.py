@@ -169,6 +169,9 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
                                 f"support) are not, so use the default engine or leave it off.")
     if pp > 1:
         raise FieldError(FIELD, "is not modelled with pipeline parallelism (where vLLM places the drafter); use pp 1.")
+    if spec.compressed_attention:
+        raise FieldError(FIELD, "is not modelled for DeepSeek-V4 (its MTP and DSpark drafters, models/deepseek_v4/"
+                                "nvidia/mtp.py, dspark.py, and the draft tokens' window caches); leave it off.")
     if spec.linear_layers:  # every state layer keeps the draft tokens' inputs (Mamba-1 excepted)
         k = config.num_speculative_tokens
         spec = replace(spec, layers=tuple(layer.widened(k) if isinstance(layer, LinearState) else layer

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Optional, Union
 
+from ..errors import FieldError
 from .precision import Precision
 
 
@@ -51,9 +52,17 @@ class PagedKV:
         """Paged blocks one sequence of `tokens` holds in this layer (ideal paging, no engine reserves)."""
         return blocks_for(tokens, block_size)
 
-    def bytes_read(self, context: int, tp: int, precision: Precision) -> int:
-        """Cache bytes one decode step reads in this layer for a sequence of `context` tokens, on one GPU."""
-        return self.bytes_per_token(tp, precision) * self.tokens_read(context)
+    def sequence_bytes(self, tokens: int, block_size: int, tp: int, precision: Precision) -> int:
+        """Paged bytes one sequence of `tokens` holds in this layer (its blocks, whole)."""
+        return self.blocks_per_sequence(tokens, block_size) * self.page_bytes(block_size, tp, precision)
+
+    def held_bytes(self, tokens: int, tp: int, precision: Precision) -> int:
+        """Bytes one sequence of `tokens` holds in this layer, unpaged."""
+        return self.tokens_held(tokens) * self.bytes_per_token(tp, precision)
+
+    def read_bytes(self, context: int, tp: int, precision: Precision) -> int:
+        """Cache bytes one decode step reads in this layer for a sequence of `context` tokens."""
+        return self.tokens_read(context) * self.bytes_per_token(tp, precision)
 
 
 @dataclass(frozen=True)
@@ -242,11 +251,17 @@ class LinearState:
     def tokens_read(self, context: int) -> int:
         return 0
 
-    def bytes_read(self, context: int, tp: int, precision: Precision) -> int:
-        return 0  # the state is read (and written back) per sequence: state_bytes
-
     def blocks_per_sequence(self, tokens: int, block_size: int) -> int:
         return 0
+
+    def sequence_bytes(self, tokens: int, block_size: int, tp: int, precision: Precision) -> int:
+        return 0
+
+    def held_bytes(self, tokens: int, tp: int, precision: Precision) -> int:
+        return 0
+
+    def read_bytes(self, context: int, tp: int, precision: Precision) -> int:
+        return 0  # the state is read (and written back) per sequence: state_bytes
 
     def tp_errors(self, tp: int) -> tuple:
         if self.heads % tp:
@@ -352,10 +367,16 @@ class SharedKV:
     def tokens_read(self, context: int) -> int:
         return self.target.tokens_read(context)
 
-    def bytes_read(self, context: int, tp: int, precision: Precision) -> int:
-        return self.target.bytes_read(context, tp, precision)
+    def read_bytes(self, context: int, tp: int, precision: Precision) -> int:
+        return self.target.read_bytes(context, tp, precision)
 
     def blocks_per_sequence(self, tokens: int, block_size: int) -> int:
+        return 0
+
+    def sequence_bytes(self, tokens: int, block_size: int, tp: int, precision: Precision) -> int:
+        return 0
+
+    def held_bytes(self, tokens: int, tp: int, precision: Precision) -> int:
         return 0
 
     def tp_errors(self, tp: int) -> tuple:
@@ -372,7 +393,264 @@ class SharedKV:
         return (self.kind, self.source)
 
 
-KVLayer = Union[FullAttention, SlidingWindow, ChunkedAttention, MLALatent, IndexerKeys, LinearState, SharedKV]
+# DeepSeek-V4's caches (compressed sparse attention) as vLLM 0.32 lays them out (models/deepseek_v4/attention.py,
+# compressor.py, v1/attention/backends/mla/sparse_swa.py): every page rounded up to the FlashMLA packing stride of
+# 576 bytes under fp8_ds_mla, to 512 bytes otherwise (v1/kv_cache_interface.py _apply_alignment_padding).
+V4_DS_MLA_ALIGN = 576
+V4_PLAIN_ALIGN = 512
+V4_SCALE_BLOCK = 64  # nope values under one UE8M0 scale byte in a fp8_ds_mla entry
+V4_SWA_BLOCK = 64  # DeepseekV4SWACache's own block size, whatever --block-size says
+
+
+def round_up(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def v4_alignment(precision: Precision) -> int:
+    return V4_DS_MLA_ALIGN if precision is not None and precision.layout == "ds_mla" else V4_PLAIN_ALIGN
+
+
+def v4_entry_bytes(head_dim: int, rope_dim: int, precision: Precision) -> int:
+    """One 512-wide V4 latent (K and V in one) in the cache: fp8_ds_mla packs the nope part as fp8 with one UE8M0
+    scale byte per 64 (plus one pad byte) and the rope part as bf16 (448 + 8 + 128 = 584 bytes); a plain cache
+    stores the row in its element dtype (bf16 1,024, per-tensor fp8 512)."""
+    if precision.layout == "ds_mla":
+        if precision.bits != 8:
+            raise FieldError("kv_dtype", f"DeepSeek-V4 takes fp8_ds_mla, fp8 or a 16-bit cache, not {precision.name} "
+                                         f"(vLLM models/deepseek_v4/attention.py _resolve_dsv4_kv_cache_dtype).")
+        nope = head_dim - rope_dim
+        return nope + nope // V4_SCALE_BLOCK + 1 + 2 * rope_dim
+    if precision.layout != "plain":
+        raise FieldError("kv_dtype", f"DeepSeek-V4 takes fp8_ds_mla, fp8 or a 16-bit cache, not {precision.name}.")
+    return head_dim * precision.bits // 8
+
+
+class V4Cache(PagedKV):
+    """What DeepSeek-V4's caches answer alike: replicated on every TP rank (one 'head', max_tp_shards 1), pages
+    rounded up to the packing stride, and (for the state and window caches) a block size of their own."""
+
+    own_block: Optional[int] = None  # tokens a page holds whatever the engine's block size (None: the engine's)
+
+    def block(self, block_size: int) -> int:
+        return self.own_block or block_size
+
+    def heads_per_gpu(self, tp: int) -> int:
+        return 1
+
+    def tp_errors(self, tp: int) -> tuple:
+        return ()
+
+    def tp_warnings(self, tp: int) -> tuple:
+        return ()
+
+    def stored_bytes(self, precision: Precision) -> int:
+        """Bytes one stored entry (a token, or a compressed group of tokens) takes."""
+        raise NotImplementedError
+
+    def entries(self, tokens: int) -> int:
+        """Entries `tokens` tokens make in this cache."""
+        return tokens
+
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        return self.stored_bytes(precision)
+
+    def page_bytes(self, block_size: int, tp: int, precision: Precision) -> int:
+        block = self.block(block_size)
+        return round_up(self.entries(block) * self.stored_bytes(precision), v4_alignment(precision))
+
+    def sequence_bytes(self, tokens: int, block_size: int, tp: int, precision: Precision) -> int:
+        block = self.block(block_size)
+        return self.blocks_per_sequence(tokens, block) * self.page_bytes(block, tp, precision)
+
+    def page_shapes(self, blocks: int, block_size: int, tp: int) -> tuple:
+        return ((blocks, self.block(block_size), self.head_dim),)
+
+    def keys_attended(self, start: int, count: int, decode: bool) -> float:
+        """Entries the queries at positions start .. start+count-1 attend in total."""
+        return 0.0
+
+    def attention_flops(self, heads: float, start: int, count: int, decode: bool) -> float:
+        """FLOPs of `count` queries over this cache on one GPU: q.k and p.v over the 512-wide latent a head."""
+        return 2 * heads * 2 * self.head_dim * self.keys_attended(start, count, decode)
+
+
+def attended_keys(start: int, count: int, ratio: int = 1, cap: Optional[int] = None) -> float:
+    """Keys the queries at positions start .. start+count-1 see in total when every `ratio` tokens make one key
+    and a query sees at most `cap` of them (the first position's keys, then one more every `ratio`)."""
+    total = 0.0
+    for first in range(start, start + count, max(1, count // 64)):  # 64 samples at most: prefill chunks are long
+        step = min(max(1, count // 64), start + count - first)
+        seen = (first + 1) // ratio
+        total += step * (seen if cap is None else min(seen, cap))
+    return total
+
+
+@dataclass(frozen=True)
+class V4Window(V4Cache):
+    """DeepSeek-V4's sliding-window cache, on every layer (DeepseekV4SWACache): the last `sliding_window` tokens'
+    512-wide latents, in blocks of 64 tokens."""
+
+    head_dim: int
+    rope_dim: int
+    sliding_window: int
+    o_groups: int = 0  # the grouped output projection's groups, split over TP
+    kind: str = field(default="v4_window", init=False)
+    own_block = V4_SWA_BLOCK
+
+    def tp_errors(self, tp: int) -> tuple:
+        if self.o_groups and self.o_groups % tp:
+            return (f"o_groups ({self.o_groups}) is not divisible by tp {tp}: vLLM splits DeepSeek-V4's grouped "
+                    f"output projection by groups (models/deepseek_v4/attention.py n_local_groups), so tp must "
+                    f"divide {self.o_groups}.",)
+        return ()
+
+    @property
+    def window(self) -> int:
+        return self.sliding_window
+
+    def stored_bytes(self, precision: Precision) -> int:
+        return v4_entry_bytes(self.head_dim, self.rope_dim, precision)
+
+    def blocks_per_sequence(self, tokens: int, block_size: int) -> int:
+        return min(blocks_for(tokens, block_size), blocks_for(self.window - 1, block_size) + 1)
+
+    def keys_attended(self, start: int, count: int, decode: bool) -> float:
+        return attended_keys(start, count, cap=self.window)
+
+    @property
+    def group_key(self) -> tuple:
+        return (self.kind, self.window, self.head_dim)
+
+
+@dataclass(frozen=True)
+class V4Compressed(V4Cache):
+    """DeepSeek-V4's compressed cache (a layer with compress_ratio 4 or 128): one latent per `ratio` tokens, paged
+    by tokens (a block of 256 tokens holds 256 / ratio entries). A ratio-4 layer attends the `index_topk` entries its
+    indexer picks; a ratio-128 layer (index_topk 0) attends every entry."""
+
+    head_dim: int
+    rope_dim: int
+    ratio: int
+    index_topk: int = 0
+    kind: str = field(default="v4_compressed", init=False)
+
+    def stored_bytes(self, precision: Precision) -> int:
+        return v4_entry_bytes(self.head_dim, self.rope_dim, precision)
+
+    def entries(self, tokens: int) -> int:
+        return tokens // self.ratio
+
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        """A token's share of its entry, rounded up."""
+        return -(-self.stored_bytes(precision) // self.ratio)
+
+    def tokens_read(self, context: int) -> int:
+        """Entries a decode step attends (not tokens)."""
+        held = self.entries(context)
+        return min(held, self.index_topk) if self.index_topk else held
+
+    def held_bytes(self, tokens: int, tp: int, precision: Precision) -> int:
+        return self.entries(tokens) * self.stored_bytes(precision)
+
+    def read_bytes(self, context: int, tp: int, precision: Precision) -> int:
+        return self.tokens_read(context) * self.stored_bytes(precision)
+
+    def keys_attended(self, start: int, count: int, decode: bool) -> float:
+        return attended_keys(start, count, self.ratio, self.index_topk or None)
+
+    @property
+    def group_key(self) -> tuple:
+        return (self.kind, self.ratio, self.head_dim)
+
+
+@dataclass(frozen=True)
+class V4IndexerKeys(IndexerKeys):
+    """A ratio-4 layer's lightning-indexer keys (DeepseekV4IndexerCache): one 132-byte fp8 key per `ratio` tokens,
+    paged by tokens and padded to the packing stride; a decode step scores every one."""
+
+    ratio: int = 4
+    kind: str = field(default="v4_indexer", init=False)
+
+    def block(self, block_size: int) -> int:
+        return block_size
+
+    def entries(self, tokens: int) -> int:
+        return tokens // self.ratio
+
+    def stored_bytes(self) -> int:
+        return IndexerKeys.bytes_per_token(self, 1, None)
+
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        return -(-self.stored_bytes() // self.ratio)
+
+    def page_bytes(self, block_size: int, tp: int, precision: Precision) -> int:
+        return round_up(self.entries(block_size) * self.stored_bytes(), v4_alignment(precision))
+
+    def tokens_read(self, context: int) -> int:
+        return self.entries(context)
+
+    def held_bytes(self, tokens: int, tp: int, precision: Precision) -> int:
+        return self.entries(tokens) * self.stored_bytes()
+
+    def read_bytes(self, context: int, tp: int, precision: Precision) -> int:
+        return self.entries(context) * self.stored_bytes()
+
+    def attention_flops(self, heads: float, start: int, count: int, decode: bool) -> float:
+        """Every index head of every rank scores every key (index_head_dim a head, no value sum)."""
+        return 2 * self.heads * self.head_dim * attended_keys(start, count, self.ratio)
+
+    @property
+    def group_key(self) -> tuple:
+        return (self.kind, self.ratio, self.head_dim)
+
+
+@dataclass(frozen=True)
+class V4CompressorState(V4Cache):
+    """A DeepSeek-V4 compressor's running state (CompressorStateCache): float32 KV and score rows of the tokens not
+    yet folded into an entry, `width` values a token (2 x coff x head_dim, coff 2 for the overlapping ratio-4
+    compressors), kept for the last coff x ratio tokens in blocks of 4 (ratio 4) or 8 (ratio 128). A decode step
+    reads that window once per `ratio` tokens."""
+
+    width: int
+    ratio: int
+    kind: str = field(default="v4_state", init=False)
+
+    @property
+    def coff(self) -> int:
+        return 2 if self.ratio == 4 else 1
+
+    @property
+    def window(self) -> int:
+        return self.coff * self.ratio
+
+    @property
+    def head_dim(self) -> int:
+        return self.width
+
+    @property
+    def own_block(self) -> int:
+        return 4 if self.ratio == 4 else 8
+
+    def stored_bytes(self, precision: Precision) -> int:
+        return 4 * self.width
+
+    def blocks_per_sequence(self, tokens: int, block_size: int) -> int:
+        return min(blocks_for(tokens, block_size), blocks_for(self.window - 1, block_size) + 1)
+
+    def tokens_read(self, context: int) -> int:
+        return min(context, self.window) // self.ratio
+
+    def read_bytes(self, context: int, tp: int, precision: Precision) -> int:
+        return min(context, self.window) * self.stored_bytes(precision) // self.ratio
+
+    @property
+    def group_key(self) -> tuple:
+        return (self.kind, self.window, self.width)
+
+
+V4_KINDS = (V4Window, V4Compressed, V4IndexerKeys, V4CompressorState)
+KVLayer = Union[FullAttention, SlidingWindow, ChunkedAttention, MLALatent, IndexerKeys, LinearState, SharedKV,
+                V4Compressed, V4IndexerKeys, V4CompressorState]
 
 
 def layer_bytes(shapes: tuple, element_bytes: int) -> int:

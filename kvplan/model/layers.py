@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 
-from ..errors import KvplanError
+from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, Config
-from .kinds import ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow
+from .kinds import (ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV,
+                    SlidingWindow, V4Compressed, V4CompressorState, V4IndexerKeys, V4Window)
 
 LAYER_TYPE_NAMES = {
     "full_attention": "full", "attention": "full", "global_attention": "full", "full": "full",
@@ -43,6 +44,8 @@ def _window_on(cfg: Config) -> bool:
 def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
     """One of full | sliding | chunked | linear | parallel | none per layer, and the rule that decided it."""
     window_on = _window_on(cfg)
+    if is_v4(cfg):  # every layer attends (its window and, by compress_ratios, a compressed cache)
+        return ["full"] * n, "compress_ratios"
     if cfg.model_type in ATTENTION_FREE:
         return ["linear"] * n, "attention-free: every layer Mamba"
     if cfg.model_type == "falcon_h1":  # falcon_h1.py FalconH1ParallelHybrid: attention and Mamba-2 side by side
@@ -189,7 +192,7 @@ DSA_SHARING_KEYS = ("index_topk_freq", "index_topk_pattern", "indexer_types", "c
 def indexer_keys(cfg: Config):
     """The lightning-indexer key cache every layer of a DeepSeek sparse-attention model keeps (None without
     index_topk); a config with index_topk that kvplan cannot size is refused rather than sized as dense MLA."""
-    if not cfg.has("index_topk"):
+    if not cfg.has("index_topk") or is_v4(cfg):
         return None
     arch = (cfg.get("architectures") or ["?"])[0]
     shared = [key for key in DSA_SHARING_KEYS if cfg.has(key) and cfg.get(key) not in (1, None)]
@@ -255,10 +258,50 @@ def gemma4_cache_layers(cfg: Config, kinds: list, attention: FullAttention) -> t
     return tuple(layers)
 
 
+# DeepSeek-V4 (compressed sparse attention) as vLLM 0.32.0 builds it: models/deepseek_v4/attention.py
+# DeepseekV4Attention. The vision variant and V4.1 (shared KV / index sources, engram) stay refused (unmodelled.py).
+V4_ARCHITECTURE = "DeepseekV4ForCausalLM"
+V4_RATIOS = (0, 4, 128)  # 0: window only; 4: compressed + indexer (C4A); 128: compressed, attended whole (C128A)
+
+
+def is_v4(cfg: Config) -> bool:
+    return (cfg.get("architectures") or [""])[0] == V4_ARCHITECTURE
+
+
+def v4_ratios(cfg: Config, n: int) -> list:
+    """compress_ratios of the n decoder layers (the file lists one more per MTP layer, which vLLM skips)."""
+    value = cfg.get("compress_ratios")
+    if not isinstance(value, list) or len(value) < n or any(r not in V4_RATIOS for r in value[:n]):
+        raise KvplanError(f"config field 'compress_ratios' must list 0, 4 or 128 for each of the {n} layers "
+                          f"(DeepSeek-V4), got {quote(value)}.")
+    return [int(r) for r in value[:n]]
+
+
+def v4_layer_caches(cfg: Config, ratio: int) -> list:
+    """The caches one V4 layer registers, in vLLM's order: a ratio-4 layer's indexer keys and its compressor's
+    state first (DeepseekV4Indexer is built inside the attention), then every layer's window cache, then the
+    layer's own compressed cache and its compressor's state."""
+    dim, rope = cfg.int("head_dim"), cfg.int("qk_rope_head_dim")
+    window = [V4Window(dim, rope, cfg.int("sliding_window", maximum=MAX_TOKENS), cfg.int("o_groups"))]
+    if ratio == 0:
+        return window
+    coff = 2 if ratio == 4 else 1
+    own = [V4Compressed(dim, rope, ratio, cfg.int("index_topk") if ratio == 4 else 0),
+           V4CompressorState(2 * coff * dim, ratio)]
+    if ratio == 128:
+        return window + own
+    index_dim = cfg.int("index_head_dim")
+    indexer = [V4IndexerKeys(index_dim, cfg.int("index_n_heads"), ratio=ratio),
+               V4CompressorState(2 * coff * index_dim, ratio)]
+    return indexer + window + own
+
+
 def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
     """One layer kind per cache a decoder layer holds (MLP-only layers are left out; a sparse-attention layer
     holds its latent and then its indexer keys; a Gemma 4 KV-sharing layer holds none but is kept, as SharedKV,
     for the reads and the attention it does)."""
+    if is_v4(cfg):
+        return tuple(cache for ratio in v4_ratios(cfg, len(kinds)) for cache in v4_layer_caches(cfg, ratio))
     if is_gemma4(cfg):
         if any(kind not in ("full", "sliding") for kind in kinds):
             raise KvplanError("config field 'layer_types' of a Gemma 4 model must name only full_attention and "

@@ -30,7 +30,7 @@ import math
 from typing import Optional
 
 from .config import Config
-from .layers import ffn_kinds, first_shared_layer, gemma4_attention, is_gemma4, mixer_kinds
+from .layers import ffn_kinds, first_shared_layer, gemma4_attention, is_gemma4, is_v4, mixer_kinds, v4_ratios
 from .precision import DTYPE_BYTES
 from .quantized import CheckpointFormat, scheme_bytes
 from .spec import ParamGroup, Weights
@@ -56,7 +56,8 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
     if method in ("fp8", "fbgemm_fp8") or "fp8" in str(qcfg.get("fmt", "")):
         block = qcfg.get("weight_block_size")
         ok = isinstance(block, list) and len(block) == 2 and all(isinstance(b, int) and b > 0 for b in block)
-        return "fp8", {"block": tuple(block) if ok else None}
+        experts = "mxfp4" if qcfg.get("expert_dtype") == "fp4" else None  # DeepSeek-V4's MXFP4 routed experts
+        return "fp8", {"block": tuple(block) if ok else None, "experts": experts}
     if method in ("awq", "gptq", "marlin", "autoround"):
         return f"int{bits}-{method}", {"bits": bits, "group": group}
     if method == "bitsandbytes":
@@ -112,13 +113,28 @@ def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: Optiona
         return tensor.copies * scheme_bytes(scheme, tensor.rows, tensor.cols, model_bytes), scheme.stored
     quantized = bool(fmt) and tensor.linear and (
         tensor.group == "experts" if fmt == "mxfp4" else tensor.group in QUANTIZED_GROUPS)
+    if quantized and tensor.group == "experts" and opts.get("experts") == "mxfp4":  # DeepSeek-V4 expert_dtype fp4
+        return tensor.copies * quantized_bytes("mxfp4", {}, tensor.rows, tensor.cols), "mxfp4"
     if quantized:
         return tensor.copies * quantized_bytes(fmt, opts, tensor.rows, tensor.cols), fmt
     return model_bytes * tensor.elements, None
 
 
+def quantization(cfg: Config):
+    """The checkpoint's quantization_config, with DeepSeek-V4's top-level expert_dtype (fp4: MXFP4 routed experts
+    beside fp8 block-quantised linears; vLLM models/deepseek_v4/quant_config.py DeepseekV4FP8Config)."""
+    qcfg = cfg.get("quantization_config")
+    if isinstance(qcfg, dict) and is_v4(cfg):
+        return {**qcfg, "expert_dtype": cfg.get("expert_dtype", "fp4")}
+    return qcfg
+
+
 def decoder_layers(cfg: Config, n: int) -> list:
-    """(mixer, feed-forward) of every decoder layer, from the same rules as the cache layout."""
+    """(mixer, feed-forward) of every decoder layer, from the same rules as the cache layout (DeepSeek-V4: its
+    compress ratio, and the first num_hash_layers MoE layers routed by a token hash)."""
+    if is_v4(cfg):
+        hashed = cfg.optional_int("num_hash_layers")
+        return [(f"v4:{ratio}", "hash_moe" if i < hashed else "moe") for i, ratio in enumerate(v4_ratios(cfg, n))]
     mixers, _ = mixer_kinds(cfg, n)
     ffns, _ = ffn_kinds(cfg, n)
     return list(zip(mixers, ffns))
@@ -156,8 +172,8 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
     if is_gemma4(cfg):
         return grouped(gemma4_parts(cfg, dims, layers, 0) + [(gemma4_model_tensors(cfg, dims) +
                                                                vision_tensors(cfg, hidden), 1)],
-                       cfg.get("quantization_config"), dtype, cfg)
-    qcfg = cfg.get("quantization_config")
+                       quantization(cfg), dtype, cfg)
+    qcfg = quantization(cfg)
     per_layer = quantized_format(qcfg)[1].get("checkpoint") if isinstance(qcfg, dict) else None
     structure: dict = {}  # layers alike in kind (and, where the format is per layer, in format) priced once
     first: dict = {}
@@ -221,7 +237,7 @@ def mtp_module_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_h
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
     tensors = mtp_module_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
     # vLLM names the MTP layer after the model's last (deepseek_mtp.py: model.layers.{num_hidden_layers})
-    return tuple(g for g in grouped([(tensors, 1, layers)], cfg.get("quantization_config"), dtype, cfg)
+    return tuple(g for g in grouped([(tensors, 1, layers)], quantization(cfg), dtype, cfg)
                  if g.parameters)
 
 
@@ -233,7 +249,7 @@ def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int
     if not blocks:
         return 0, 0
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
-    qcfg = cfg.get("quantization_config")
+    qcfg = quantization(cfg)
     fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
     tensors = mtp_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
     styles = projection_styles(cfg)

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, MAX_VOCAB, Config
-from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, mixer_kinds
+from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4, mixer_kinds
 from .params import estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size, parameter_groups
 from .tensors import eagle_head_tensors, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
@@ -86,7 +86,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         attention = attention_kind(cfg, kv, _head_dim(cfg, hidden, heads) if not cfg.has("kv_lora_rank") else 0)
         head_dim = getattr(attention, "head_dim", hidden // heads)
     layers = cache_layers(cfg, kinds, attention)
-    if rule not in ("all layers full attention", "layer_types") and any(k != "full" for k in kinds):
+    if rule not in ("all layers full attention", "layer_types", "compress_ratios") and any(k != "full" for k in kinds):
         notes.append(f"layer kinds from {rule}")
 
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
@@ -123,6 +123,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
                                      dtype=dtype),
         multimodal=_multimodal(cfg),
         vision_encoder=vision_encoder(cfg),
+        auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else "",
     )
 
 

@@ -111,8 +111,8 @@ PRECISIONS = {p.name: p for p in (
     _tq("turboquant_3bit_nc", 3, 3),
     Precision("ultraquant_4bit", 4, "UltraQuant: fp4 K and V codes + one UE8M0 scale per 32 values, one slot "
                                     "per head", "ultraquant"),
-    Precision("fp8_ds_mla", 8, "FlashMLA-sparse fp8 entry: 656 bytes per token per MLA layer", "ds_mla",
-              mla_token_bytes=656),
+    Precision("fp8_ds_mla", 8, "FlashMLA-sparse fp8 entry: 656 bytes per token per MLA layer (DeepSeek-V4: 584 "
+                               "per latent)", "ds_mla", mla_token_bytes=656),
     Precision("nvfp4_ds_mla", 4, "FlashMLA-sparse NVFP4 entry: 352 bytes per token per MLA layer", "ds_mla",
               mla_token_bytes=352),
 )}
@@ -170,7 +170,8 @@ def check_kv_dtype(name) -> str:
     raise FieldError("kv_dtype", f"{quote(name)} is not a KV-cache dtype vLLM takes; use one of {VALID_KV_DTYPES}.")
 
 
-def resolve_kv_dtype(name: str, model_dtype: str) -> Precision:
-    """`auto` means the model's own dtype, as in vLLM."""
+def resolve_kv_dtype(name: str, model_dtype: str, auto: str = "") -> Precision:
+    """`auto` means the model's own dtype, as in vLLM, or the cache format a model's attention defaults to
+    (`auto`: ModelSpec.auto_kv_dtype)."""
     key = kv_dtype_name(check_kv_dtype(name))
-    return PRECISIONS[model_dtype if key == "auto" else key]
+    return PRECISIONS[(auto or model_dtype) if key == "auto" else key]

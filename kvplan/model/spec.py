@@ -76,6 +76,9 @@ class ModelSpec:
     load_delta: tuple = (0, 0)
     per_layer_input: int = 0  # Gemma 4's hidden_size_per_layer_input (per-layer embeddings; 0: none)
     per_layer_table: int = 0  # of the embed group, the per-layer embedding table's parameters (not the LM head's)
+    # the cache format `--kv-cache-dtype auto` means when it is not the model dtype: DeepSeek-V4's attention turns
+    # auto into its fp8_ds_mla layout (vLLM models/deepseek_v4/attention.py _resolve_dsv4_kv_cache_dtype)
+    auto_kv_dtype: str = ""
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)
@@ -117,6 +120,11 @@ class ModelSpec:
         return tuple(layer for layer in self.layers if isinstance(layer, LinearState))
 
     @cached_property
+    def compressed_attention(self) -> bool:
+        """DeepSeek-V4's compressed sparse attention (its window cache is on every layer)."""
+        return any(layer.kind == "v4_window" for layer in self.layers)
+
+    @cached_property
     def is_mla(self) -> bool:
         return any(isinstance(layer, MLALatent) for layer in self.layers)
 
@@ -134,7 +142,9 @@ class ModelSpec:
     @cached_property
     def windows(self) -> dict:
         """window -> number of layers with that window."""
-        return dict(Counter(layer.window for layer in self.attention_layers if layer.window is not None))
+        # DeepSeek-V4's compressor states keep a few tokens' rows by a window of their own, not the sequence's
+        return dict(Counter(layer.window for layer in self.attention_layers
+                            if layer.window is not None and layer.kind != "v4_state"))
 
     @cached_property
     def uniform(self) -> bool:

@@ -9,7 +9,7 @@ import math
 from typing import NamedTuple
 
 from .config import MAX_VOCAB, Config
-from .layers import ATTENTION_FREE, EXPERT_KEYS, is_gemma4, linear_state, mamba1_inner, mamba2_shape
+from .layers import ATTENTION_FREE, EXPERT_KEYS, is_gemma4, is_v4, linear_state, mamba1_inner, mamba2_shape
 from .routing import routing
 
 GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
@@ -97,6 +97,60 @@ def _indexer(cfg: Config, hidden: int, q_rank: int) -> list:
     heads, dim = cfg.int("index_n_heads"), cfg.int("index_head_dim")
     return _whole([*_matrix("attention", heads * dim, q_rank), Tensor("attention", dim + heads, hidden),
                    Tensor("attention", dim, copies=2, fp32=True)])
+
+
+def v4_attention(cfg: Config, d: dict, ratio: int) -> list:
+    """A DeepSeek-V4 attention layer as vLLM 0.32 builds it (models/deepseek_v4/attention.py DeepseekV4Attention):
+    fused_wqa_wkv (hidden -> q_lora_rank + head_dim, quantised, whole on every rank) and its two norms; wq_b to every
+    head (split); the grouped output projection wo_a (o_groups blocks of heads x head_dim / o_groups -> o_lora_rank,
+    split by groups) and wo_b (o_groups x o_lora_rank -> hidden, split); a float32 attention sink a head. A
+    compressed layer adds its compressor (compressor.py: float32 ape [ratio, coff x head_dim], fused_wkv_wgate
+    hidden -> 2 x coff x head_dim unquantised and whole, a norm); a ratio-4 layer its indexer (wq_b quantised and
+    whole, weights_proj hidden -> index_n_heads unquantised and whole, and a compressor of its own)."""
+    h, heads = d["hidden"], d["heads"]
+    dim, q_rank, groups = cfg.int("head_dim"), cfg.int("q_lora_rank"), cfg.int("o_groups")
+    out_rank = cfg.int("o_lora_rank")
+    out = [*_whole([*_matrix("attention", q_rank + dim, h), Tensor("attention", q_rank), Tensor("attention", dim)]),
+           *_matrix("attention", heads * dim, q_rank), *_matrix("attention", groups * out_rank, heads * dim // groups),
+           *_matrix("attention", h, groups * out_rank), Tensor("attention", heads, fp32=True)]
+    if ratio:
+        out += _v4_compressor(h, dim, ratio)
+    if ratio == 4:
+        index_heads, index_dim = cfg.int("index_n_heads"), cfg.int("index_head_dim")
+        out += [*_whole(_matrix("attention", index_heads * index_dim, q_rank)),
+                Tensor("attention", index_heads, h, replicated=True), *_v4_compressor(h, index_dim, ratio)]
+    return out
+
+
+def _v4_compressor(hidden: int, dim: int, ratio: int) -> list:
+    coff = 2 if ratio == 4 else 1
+    return _whole([Tensor("attention", ratio, coff * dim, fp32=True), Tensor("attention", 2 * coff * dim, hidden),
+                   Tensor("attention", dim)])
+
+
+def v4_hyper_connections(hidden: int, streams: int, copies: int = 2) -> list:
+    """Manifold-constrained hyper-connections (models/deepseek_v4/nvidia/model.py DeepseekV4DecoderLayer): per
+    mixer (attention, feed-forward) a float32 mixing function [(2 + hc) x hc, hc x hidden], a base and 3 scales,
+    whole on every rank."""
+    mix = (2 + streams) * streams
+    return _whole([Tensor("norms", mix, streams * hidden, copies, fp32=True),
+                   Tensor("norms", mix + 3, copies=copies, fp32=True)])
+
+
+def _v4_layer(cfg: Config, d: dict, ratio: int, hashed: bool) -> list:
+    """A DeepSeek-V4 decoder layer: two norms, hyper-connections, attention, MoE (its router the model dtype,
+    float32 score correction on learned-routing layers; a hash layer's int32 token -> experts table instead,
+    [vocab, experts per token], whole on every rank: DeepseekV4MoE)."""
+    h = d["hidden"]
+    experts, k = cfg.int(EXPERT_KEYS), cfg.int("num_experts_per_tok")
+    vocab = cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB)
+    router = Tensor("router", vocab, k, fp32=True, replicated=True) if hashed else \
+        Tensor("router", experts, fp32=True, replicated=True)
+    inter = cfg.int("moe_intermediate_size")
+    return [Tensor("norms", h, copies=2, replicated=True), *v4_hyper_connections(h, cfg.int("hc_mult")),
+            *v4_attention(cfg, d, ratio), *_mlp(cfg, "experts", h, inter, experts),
+            Tensor("router", experts, h, replicated=True), router,
+            *_mlp(cfg, "shared_experts", h, inter * cfg.optional_int("n_shared_experts"))]
 
 
 def _linear_mixer(cfg: Config, d: dict) -> list:
@@ -223,7 +277,10 @@ def _layer_norms(cfg: Config) -> int:
 
 
 def layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str) -> list:
-    """Tensors of one decoder layer with this mixer and feed-forward block."""
+    """Tensors of one decoder layer with this mixer and feed-forward block (DeepSeek-V4: mixer 'v4:<ratio>', ffn
+    'moe' or 'hash_moe', from params.decoder_layers)."""
+    if mixer.startswith("v4:"):
+        return _v4_layer(cfg, d, int(mixer[3:]), ffn == "hash_moe")
     width = 2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1
     out = [Tensor("norms", d["hidden"], copies=width * _layer_norms(cfg), replicated=True)]
     if mixer in ("full", "sliding", "chunked", "parallel"):
@@ -243,6 +300,8 @@ def model_tensors(cfg: Config, d: dict) -> list:
         out.append(Tensor("embed", cfg.int(("n_positions", "max_position_embeddings")), h))
     if not cfg.flag("tie_word_embeddings", cfg.flag("tie_embedding", cfg.model_type in TIED_BY_DEFAULT)):
         out.append(Tensor("lm_head", vocab, h))
+    if is_v4(cfg):  # the head's hyper-connection collapse (DeepseekV4Model hc_head_fn, _base, _scale)
+        out += v4_hyper_connections(h, cfg.int("hc_mult"), copies=1)
     return out
 
 

@@ -10,7 +10,12 @@ from typing import Optional
 
 from ..errors import KvplanError
 
-_COMPRESSED = "compressed sparse attention (config field 'compress_ratios'; vllm/models/deepseek_v4/attention.py)"
+_COMPRESSED = ("compressed sparse attention (config field 'compress_ratios'; vllm/models/deepseek_v4/attention.py) "
+               "in a form other than DeepseekV4ForCausalLM's")
+_V4_VISION = ("DeepSeek-V4's vision variant: image spans widen the window caches and a vision tower is profiled "
+              "(vllm/models/deepseek_v4/common/vl_model.py)")
+_V41 = ("DeepSeek-V4.1's shared KV and index sources across layers and engram layers (config fields "
+        "'kv_source_layers', 'index_source_layers', 'engram_layer_ids'; vllm/models/deepseek_v41)")
 _KDA = ("Kimi Delta Attention recurrent layers beside MLA layers (config field 'linear_attn_config'; "
         "vllm/models/kimi_k3)")
 _GEMMA3N = ("AltUp streams, Laurel blocks and activation-sparse MLPs beside its shared KV layers, whose weights kvplan "
@@ -27,8 +32,8 @@ _ENCODER_DECODER = ("an encoder and a decoder with cross-attention caches over t
                     "'is_encoder_decoder'; model_executor/models/whisper.py)")
 
 ARCHITECTURES = {
-    **dict.fromkeys(("DeepseekV4ForCausalLM", "DeepseekV4ForConditionalGeneration", "DeepseekV41ForCausalLM"),
-                    _COMPRESSED),
+    "DeepseekV4ForConditionalGeneration": _V4_VISION,
+    "DeepseekV41ForCausalLM": _V41,
     **dict.fromkeys(("KimiLinearForCausalLM", "KimiK3ForConditionalGeneration"), _KDA),
     **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration"), _GEMMA3N),
     **dict.fromkeys(("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM", "MiMoV2OmniForCausalLM", "InklingForCausalLM",
@@ -41,10 +46,15 @@ ARCHITECTURES = {
 }
 
 # A field present (and, for a count, above 0) marks the layout whatever the architecture is called, but in the
-# families kvplan models it for (layers.py: Gemma 4's KV sharing, by model_type).
+# families kvplan models it for (layers.py: Gemma 4's KV sharing, by model_type) and for the fields an
+# architecture kvplan models declares itself (DeepSeek-V4's compress_ratios).
 MODELLED_IN = {"num_kv_shared_layers": ("gemma4",)}
+MODELLED_FIELDS = {"DeepseekV4ForCausalLM": ("compress_ratios",)}
 FIELDS = {
     "compress_ratios": _COMPRESSED,
+    "kv_source_layers": _V41,
+    "kv_source_layer_ids": _V41,
+    "vision_n_layers": _V4_VISION,
     "linear_attn_config": _KDA,
     "altup_num_inputs": _GEMMA3N,
     "num_kv_shared_layers": _KV_SHARING,
@@ -66,7 +76,8 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
     if architecture in ARCHITECTURES:
         return f"architecture {architecture} has {ARCHITECTURES[architecture]}"
     family = str(get("model_type") or "").lower()
-    field = next((key for key in FIELDS if _present(get(key))
+    own = MODELLED_FIELDS.get(architecture, ())
+    field = next((key for key in FIELDS if key not in own and _present(get(key))
                   and not family.startswith(MODELLED_IN.get(key, ("\0",)))), None)
     return None if field is None else f"config field '{field}' marks {FIELDS[field]}"
 
@@ -76,4 +87,4 @@ def refuse_unmodelled(architecture: str, get, name: str) -> None:
     if reason is not None:
         raise KvplanError(f"{name}: {reason}, which kvplan does not model; it refuses rather than mis-size the "
                           f"KV cache and weights (kvplan sizes MHA / GQA / MQA, MLA, sliding and chunked windows, "
-                          f"Mamba and linear-attention hybrids).")
+                          f"Mamba and linear-attention hybrids, DeepSeek-V4's compressed attention).")

@@ -28,14 +28,13 @@ def state_bytes(spec: ModelSpec, tp: int) -> int:
 
 def sequence_bytes(spec: ModelSpec, tp: int, precision: Precision, tokens: int, block_size: int) -> int:
     """Paged bytes one sequence of `tokens` holds on one GPU (window caps and block rounding), state apart."""
-    return sum(n * layer.blocks_per_sequence(tokens, block_size) * block_size * layer.bytes_per_token(tp, precision)
-               for layer, n in layer_kinds(spec))
+    return sum(n * layer.sequence_bytes(tokens, block_size, tp, precision) for layer, n in layer_kinds(spec))
 
 
 def read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int) -> int:
     """Cache bytes one decode step reads for one sequence: each layer its tokens read (a KV-sharing layer its
     target's again), the recurrent state read and written back."""
-    kv = sum(n * layer.bytes_read(context, tp, precision) for layer, n in layer_kinds(spec))
+    kv = sum(n * layer.read_bytes(context, tp, precision) for layer, n in layer_kinds(spec))
     return kv + 2 * state_bytes(spec, tp)
 
 
@@ -60,8 +59,7 @@ def capacity(spec: ModelSpec, tp: int, precision: Precision, context: int, block
     max_concurrency = usable // (per_sequence + state) if per_sequence + state else 0
     blocks = usable // (block_size * per_token) if per_token else 0
     max_len = max(spec.max_position_embeddings or context, context)
-    contiguous = sum(n * layer.bytes_per_token(tp, precision) * layer.tokens_held(max_len)
-                     for layer, n in layer_kinds(spec))
+    contiguous = sum(n * layer.held_bytes(max_len, tp, precision) for layer, n in layer_kinds(spec))
     contiguous += state
     return Capacity(
         kv_bytes_per_token=per_token * tp,

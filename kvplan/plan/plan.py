@@ -156,7 +156,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         from .catalog import DEFAULT_GPU, find_gpu
 
         engine_gpu = find_gpu(DEFAULT_GPU)
-    precision = resolve_kv_dtype(kv_dtype, spec.dtype)
+    precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     sharding = shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]

@@ -68,7 +68,7 @@ def _group_params(spec: ModelSpec, group) -> int:
 def kv_read_bytes(spec: ModelSpec, tp: int, precision: Precision, context: int, kinds: Optional[tuple] = None) -> int:
     """capacity.read_bytes over the model's distinct layer kinds (equal by test; asked once per prefill chunk)."""
     dtype = DTYPE_BYTES[spec.dtype]
-    return sum(n * (layer.bytes_read(context, tp, precision) + 2 * layer.state_bytes(tp, dtype))
+    return sum(n * (layer.read_bytes(context, tp, precision) + 2 * layer.state_bytes(tp, dtype))
                for layer, n in kinds or layer_kinds(spec))
 
 
@@ -135,6 +135,9 @@ def attention_flops(spec: ModelSpec, tp: int, start: int, count: int, decode: bo
     heads = spec.num_attention_heads / tp
     total = 0.0
     for layer, n in kinds or layer_kinds(spec):
+        if hasattr(layer, "attention_flops"):  # kinds that price their own attention (DeepSeek-V4's caches)
+            total += n * layer.attention_flops(heads, start, count, decode)
+            continue
         if layer.kind == "linear":
             total += n * 4 * layer.state_elements_per_sequence(tp) * count
             continue

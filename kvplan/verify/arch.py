@@ -170,6 +170,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family in ATTENTION_FREE:
         raise KvplanError(f"{spec.name} is attention-free ({family}: every layer a Mamba block); verify's forward pass "
                           f"runs models with attention layers (hybrids included).")
+    if spec.compressed_attention:
+        raise KvplanError(f"{spec.name} uses DeepSeek-V4's compressed sparse attention (window, compressed and "
+                          f"indexer caches, compressor states, hyper-connections); verify's forward pass does not run "
+                          f"it, so use estimate.")
     sparse = next((layer for layer in spec.layers if getattr(layer, "sparse", False)), None)
     if sparse is not None:
         raise KvplanError(f"{spec.name} uses DeepSeek sparse attention (a lightning indexer picks the index_topk "

@@ -89,7 +89,7 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
         raise FieldError("tp", f"{plan.tp} cannot shard {spec.name}: {plan.tp_errors[0]}")
     if not plan.fits:
         raise KvplanError(f"{spec.name} plan has no room for one sequence; nothing to lay out.")
-    precision = resolve_kv_dtype(plan.kv_dtype, spec.dtype)
+    precision = resolve_kv_dtype(plan.kv_dtype, spec.dtype, spec.auto_kv_dtype)
     if precision.scale_bytes_per_vector or precision.name not in TORCH_DTYPES:
         raise FieldError("kv_dtype", f"{plan.kv_dtype} is not laid out by verify (its per-head scales have no "
                                      f"tensor layout here); use one of {', '.join(KERNEL_KV_DTYPES)}.")
@@ -122,14 +122,14 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
 def attention_read_bytes(spec: ModelSpec, plan: Plan) -> int:
     """KV bytes one sequence's decode step reads over all attention layers (a window reads at most its
     window): the attention part of plan.decode's kv_bytes_read_per_sequence, without the linear state."""
-    precision = resolve_kv_dtype(plan.kv_dtype, spec.dtype)
+    precision = resolve_kv_dtype(plan.kv_dtype, spec.dtype, spec.auto_kv_dtype)
     return sum(layer.bytes_per_token(plan.tp, precision) * layer.tokens_read(plan.context)
                for layer in spec.attention_layers)
 
 
 def kernel_kv_dtype(kv_dtype: str, spec: ModelSpec) -> Precision:
     """The KV precision verify times: one the bundled kernel reads."""
-    precision = resolve_kv_dtype(kv_dtype, spec.dtype)
+    precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     if precision.name not in KERNEL_KV_DTYPES:
         raise FieldError("kv_dtype", f"{kv_dtype} resolves to {precision.name}, which the bundled kernel does not "
                                      f"read; verify takes {', '.join(KERNEL_KV_DTYPES)} (or auto).")
