@@ -264,6 +264,7 @@ FAMILIES = [
 ]
 
 DSA_MODEL = "deepseek-ai/DeepSeek-V3.2"
+SHARED_INDEXER_MODEL = "zai-org/GLM-5.2"  # an indexer every index_topk_freq layers, the rest reuse its top-k
 
 # Models whose attention window/chunk/state makes the in-flight reserve, async scheduling and prefix caching matter.
 RESERVE_MODELS = [
@@ -327,6 +328,13 @@ def build_cases() -> list[dict]:
         for budget in (BUDGETS[0], BUDGETS[2]):
             for ctx in (32768, 131072, None):
                 add(DSA_MODEL, "deepseek-dsa", tp=8, kv=kv, budget=budget, ctx=ctx, grid="dsa")
+    # shared indexers (GLM-5.2): TP 4 and 8, both cache dtypes, a small and a large budget, 32K, 128K and the
+    # default 1M length (which neither budget holds: refusals)
+    for tp in (4, 8):
+        for kv in ("auto", "fp8"):
+            for budget in (BUDGETS[0], BUDGETS[2]):
+                for ctx in (32768, 131072, None):
+                    add(SHARED_INDEXER_MODEL, "glm-dsa-shared", tp=tp, kv=kv, budget=budget, ctx=ctx, grid="dsa")
     return cases
 
 
@@ -735,6 +743,18 @@ def _build_specs(vc, mc, cc) -> dict:
     return {"specs": specs, "layout_names": layout_names, "settings": settings}
 
 
+def sparse_mla_roles(specs: dict) -> dict:
+    """How many MLAAttentionSpecs carry each (cache_role, is_index_group_leader), and the decoder layers whose
+    latent leads an index group (the fields MLAAttentionSpec.merge refuses to mix)."""
+    roles, leaders = {}, []
+    for name, spec in specs.items():
+        role = f"{spec.cache_role.value}{' leader' if spec.is_index_group_leader else ''}"
+        roles[role] = roles.get(role, 0) + 1
+        if spec.is_index_group_leader and spec.cache_role.value == "sparse":
+            leaders.append(int(re.search(r"layers\.(\d+)\.", name).group(1)))
+    return {"counts": roles, "leader_layers": sorted(leaders)}
+
+
 def run_case(case: dict, sim_limit: int) -> dict:
     from vllm.config import set_current_vllm_config
     from vllm.v1.core.kv_cache_utils import _pool_bytes_per_block, get_kv_cache_capacity, resolve_kv_cache_block_sizes
@@ -807,6 +827,8 @@ def run_case(case: dict, sim_limit: int) -> dict:
     rec["num_kv_layers_per_rank"] = len(specs)
     rec["falcon_style_dtype_check"] = sorted({str(getattr(s, "dtype", "")).replace("torch.", "") for s in specs.values()
                                               if hasattr(s, "dtype")})
+    if case["family"] == "glm-dsa-shared":
+        rec["sparse_mla_roles"] = sparse_mla_roles(specs)
 
     rec["stage"] = "kv_cache_config"
     n_workers = case["tp"]
