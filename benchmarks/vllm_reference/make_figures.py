@@ -44,7 +44,9 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   indexer cache (DeepseekV32IndexerCache), top-k buffers and MLAAttention specs are the same classes with the
   same arguments (read, 0.32.0). The kv.bytes_per_block field of these cases is _pool_bytes_per_block on the
   scheduler's config, which counts each layer at the indexer's page; num_gpu_blocks divides by the full
-  (latent + indexer) page.
+  (latent + indexer) page. GLM-5.2 (GlmMoeDsaForCausalLM) is built the same way (deepseek_v2.py on a CPU, whose
+  attention applies models/deepseek_v32/attention.py's skip rule: an indexer only every index_topk_freq layers);
+  its cases record the MLA specs' cache roles and index-group leaders (sparse_mla_roles).
 - CpuPlatform.update_block_size_for_backend (cpu.py:533, hybrid alignment only) is replaced by the base
   Platform.update_block_size_for_backend that CudaPlatform inherits (interface.py:750).
 - KV cache layout: resolved by vLLM's resolve_kv_cache_layout from the GPU backends' declarations (LBNHC), not from
