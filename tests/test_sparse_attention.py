@@ -82,16 +82,21 @@ def test_verify_refuses_sparse_attention_in_one_line():
     assert "sparse attention" in line and "dense MLA only" in line
 
 
-def test_a_config_with_shared_indexers_is_refused(tmp_path):
-    """GLM-5's index_topk_freq (indexers shared across layers) is not sized as dense MLA."""
-    config = {"architectures": ["GlmMoeDsaForCausalLM"], "model_type": "glm_moe_dsa", "hidden_size": 6144,
-              "num_hidden_layers": 78, "num_attention_heads": 64, "q_lora_rank": 2048, "kv_lora_rank": 512,
-              "qk_nope_head_dim": 192, "qk_rope_head_dim": 64, "v_head_dim": 256, "index_head_dim": 128,
-              "index_n_heads": 32, "index_topk": 2048, "index_topk_freq": 4, "vocab_size": 154880}
+def test_a_sparse_config_kvplan_cannot_size_is_refused(tmp_path):
+    """DeepSeek-V4's compressed caches (compress_ratios) and sparse attention on another architecture are not
+    sized as dense MLA."""
+    config = {"architectures": ["DeepseekV32ForCausalLM"], "model_type": "deepseek_v32", "hidden_size": 7168,
+              "num_hidden_layers": 61, "num_attention_heads": 128, "q_lora_rank": 1536, "kv_lora_rank": 512,
+              "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "index_head_dim": 128,
+              "index_n_heads": 64, "index_topk": 2048, "vocab_size": 129280, "compress_ratios": [4] * 61}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     line = _one_error_line(run_kvplan("estimate", str(path), "--gpu", "h200"))
-    assert "index_topk_freq" in line and "DeepseekV32ForCausalLM" in line
+    assert "compress_ratios" in line
+    del config["compress_ratios"]
+    path.write_text(json.dumps({**config, "architectures": ["SomeDsaForCausalLM"]}))
+    line = _one_error_line(run_kvplan("estimate", str(path), "--gpu", "h200"))
+    assert "is SomeDsaForCausalLM" in line and "GlmMoeDsaForCausalLM" in line
 
 
 def test_the_rules_line_says_what_the_indexer_adds():

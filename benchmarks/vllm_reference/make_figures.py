@@ -57,6 +57,8 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   metadata builders, so block sizes ([256]), layouts (BLHNC, BLNHC from the indexer) and specs are the same either
   way. A --kv-cache-dtype the FlashMLA layout refuses (bfloat16) raises while the model is built
   (attention.py:110-116): recorded as a configuration refusal.
+- GLM-5.2 (GlmMoeDsaForCausalLM) is built as DeepSeek-V3.2 is (deepseek_v2.py on a CPU, whose attention applies
+  models/deepseek_v32/attention.py's skip rule: an indexer only every index_topk_freq layers); its cases record the MLA specs' cache roles and index-group leaders (sparse_mla_roles).
 - CpuPlatform.update_block_size_for_backend (cpu.py:533, hybrid alignment only) is replaced by the base
   Platform.update_block_size_for_backend that CudaPlatform inherits (interface.py:750).
 - KV cache layout: resolved by vLLM's resolve_kv_cache_layout from the GPU backends' declarations (LBNHC), not from
@@ -282,6 +284,7 @@ DSA_MODEL = "deepseek-ai/DeepSeek-V3.2"
 GEMMA4_MODELS = [("gemma4-kv-shared", "google/gemma-4-E4B-it", [1, 2]),
                  ("gemma4-k-eq-v", "google/gemma-4-31B-it", [1, 2, 4])]
 V4_MODEL = "deepseek-ai/DeepSeek-V4-Flash"
+SHARED_INDEXER_MODEL = "zai-org/GLM-5.2"  # an indexer every index_topk_freq layers, the rest reuse its top-k
 
 # Models whose attention window/chunk/state makes the in-flight reserve, async scheduling and prefix caching matter.
 RESERVE_MODELS = [
@@ -364,6 +367,13 @@ def build_cases() -> list[dict]:
     for tp in (1, 4):
         add(V4_MODEL, "deepseek-v4", tp=tp, budget=BUDGETS[2], ctx=131072, grid="dsv4")
     add(V4_MODEL, "deepseek-v4", tp=8, kv="bfloat16", budget=BUDGETS[2], ctx=131072, grid="dsv4")
+    # shared indexers (GLM-5.2): TP 4 and 8, both cache dtypes, a small and a large budget, 32K, 128K and the
+    # default 1M length (which neither budget holds: refusals)
+    for tp in (4, 8):
+        for kv in ("auto", "fp8"):
+            for budget in (BUDGETS[0], BUDGETS[2]):
+                for ctx in (32768, 131072, None):
+                    add(SHARED_INDEXER_MODEL, "glm-dsa-shared", tp=tp, kv=kv, budget=budget, ctx=ctx, grid="dsa")
     return cases
 
 
@@ -801,6 +811,18 @@ def _build_specs(vc, mc, cc) -> dict:
     return {"specs": specs, "layout_names": layout_names, "settings": settings}
 
 
+def sparse_mla_roles(specs: dict) -> dict:
+    """How many MLAAttentionSpecs carry each (cache_role, is_index_group_leader), and the decoder layers whose
+    latent leads an index group (the fields MLAAttentionSpec.merge refuses to mix)."""
+    roles, leaders = {}, []
+    for name, spec in specs.items():
+        role = f"{spec.cache_role.value}{' leader' if spec.is_index_group_leader else ''}"
+        roles[role] = roles.get(role, 0) + 1
+        if spec.is_index_group_leader and spec.cache_role.value == "sparse":
+            leaders.append(int(re.search(r"layers\.(\d+)\.", name).group(1)))
+    return {"counts": roles, "leader_layers": sorted(leaders)}
+
+
 def run_case(case: dict, sim_limit: int) -> dict:
     from vllm.config import set_current_vllm_config
     from vllm.v1.core.kv_cache_utils import _pool_bytes_per_block, get_kv_cache_capacity, resolve_kv_cache_block_sizes
@@ -873,6 +895,8 @@ def run_case(case: dict, sim_limit: int) -> dict:
     rec["num_kv_layers_per_rank"] = len(specs)
     rec["falcon_style_dtype_check"] = sorted({str(getattr(s, "dtype", "")).replace("torch.", "") for s in specs.values()
                                               if hasattr(s, "dtype")})
+    if case["family"] == "glm-dsa-shared":
+        rec["sparse_mla_roles"] = sparse_mla_roles(specs)
 
     rec["stage"] = "kv_cache_config"
     n_workers = case["tp"]

@@ -12,7 +12,8 @@ from ..model.spec import ModelSpec
 
 def layout_rules(spec: ModelSpec) -> list:
     """One line per accounting rule this model triggered."""
-    drafted = len(spec.draft.layers) if spec.draft is not None else 0  # --speculative-config's MTP layers
+    # --speculative-config's decoder layers (a sparse MTP layer's indexer keys sit in its layer)
+    drafted = sum(layer.kind != "indexer" for layer in spec.draft.layers) if spec.draft is not None else 0
     n = spec.num_hidden_layers + drafted
     whose = ("draft model's" if getattr(spec.draft, "whole", False) else "EAGLE head's"
              if getattr(spec.draft, "model", None) is not None else "drafter's MTP modules'")
@@ -41,9 +42,11 @@ def layout_rules(spec: ModelSpec) -> list:
     indexers = [layer for layer in spec.layers if isinstance(layer, IndexerKeys)]
     if indexers:
         key = indexers[0]
+        reusing = sum(not layer.leads_index_group for layer in mla[:n])
+        shared = f"; the other {reusing} layers reuse the top-k of the last indexer" if reusing else ""
         rules.append(f"sparse attention: an indexer key of {key.bytes_per_token(1, None)} bytes per token (fp8 "
                      f"{key.head_dim} + float32 scales) on {len(indexers)} of {n} layers, replicated over TP; "
-                     f"decode attends {mla[0].index_topk} latents and scores every key")
+                     f"decode attends {mla[0].index_topk} latents and scores every key{shared}")
     for window, count in sorted(spec.windows.items()):
         chunked = any(isinstance(layer, ChunkedAttention) and layer.window == window for layer in spec.layers)
         what = "chunked attention" if chunked else "sliding window"

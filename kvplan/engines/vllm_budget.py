@@ -186,25 +186,42 @@ def with_eplb(spec, layout, config, stage, weights: int, weights_source: str, pe
 INDEX_BYTES = 4  # int32 token indices
 
 
+def index_group_leaders(spec) -> list:
+    """Whether each decoder layer's sparse latent runs its own indexer (drafter layers left out)."""
+    latents = [layer for layer in spec.layers if getattr(layer, "sparse", False)]
+    return [layer.leads_index_group for layer in latents[:spec.num_hidden_layers]]
+
+
+def index_groups(spec, stage=None) -> int:
+    """SparseMLAIndexGroups one rank builds (v1/attention/backends/mla/index_group.py SparseMLAIndexGroupBuilder
+    .register_layer): one per layer that runs an indexer, and one for a stage's first layer when it reuses a
+    top-k instead (the builder has no group yet)."""
+    leaders = index_group_leaders(spec)
+    first, end = (stage.first_layer, stage.end_layer) if stage is not None else (0, len(leaders))
+    mine = leaders[first:end]
+    return sum(mine) + (0 if not mine or mine[0] else 1)
+
+
 def sparse_index_buffers(spec, settings, stage=None) -> int:
     """Bytes of the top-k index buffers a sparse-attention model allocates when built, which vLLM counts in its
     weights term (v1/worker/gpu_model_runner.py load_model measures the model's construction): the shared
     topk_indices_buffer, max_num_batched_tokens x index_topk int32 (models/deepseek_v32/nvidia/model.py
-    DeepseekV32Model), and for each layer with an indexer a physical copy and a count of (max decode rows + 1)
-    rows, max decode rows = min(max_num_batched_tokens, max_num_seqs x (1 + draft tokens))
-    (v1/attention/backends/mla/index_group.py SparseMLAIndexGroupBuilder.register_layer,
-    get_sparse_mla_index_group_max_rows). DeepSeek-V4 (models/deepseek_v4/nvidia/model.py DeepseekV4Model) has the
+    DeepseekV32Model), and for each index group (index_groups) a physical copy and a count of (max decode rows
+    + 1) rows, max decode rows = min(max_num_batched_tokens, max_num_seqs x (1 + draft tokens))
+    (v1/attention/backends/mla/index_group.py get_sparse_mla_index_group_max_rows). Each MTP module, built on
+    the last stage, has its own topk_indices_buffer and one group (models/deepseek_v32/nvidia/mtp.py
+    DeepseekV32MultiTokenPredictorLayer). DeepSeek-V4 (models/deepseek_v4/nvidia/model.py DeepseekV4Model) has the
     shared buffer only: its indexers (kind v4_indexer) register no index group. 0 for models without sparse
     attention."""
     topk = max((getattr(layer, "index_topk", 0) for layer in spec.layers), default=0)
     if not topk:
         return 0
-    indexers = sum(layer.kind == "indexer" for layer in spec.layers)
-    if stage is not None and stage.stages > 1:
-        indexers = indexers * stage.layers // spec.num_hidden_layers
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0
     rows = min(settings.max_num_batched_tokens, settings.max_num_seqs * (1 + drafts)) + 1
-    return INDEX_BYTES * (settings.max_num_batched_tokens * topk + indexers * rows * (topk + 1))
+    shared, group = settings.max_num_batched_tokens * topk, rows * (topk + 1)
+    last = stage is None or stage.end_layer == spec.num_hidden_layers
+    modules = spec.draft.modules if spec.draft is not None and last else 0
+    return INDEX_BYTES * (shared + index_groups(spec, stage) * group + modules * (shared + group))
 
 
 # The multimodal Gemma 4 wrappers (gemma4_mm.py, and gemma4_unified.py's subclass) keep a per-layer-input buffer

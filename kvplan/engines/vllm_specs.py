@@ -141,6 +141,8 @@ def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, m
         return CacheSpec("sliding", block_size, page, layer.window, shape)
     if isinstance(layer, IndexerKeys):  # raw bytes whatever the cache dtype (DeepseekV32IndexerCache: uint8)
         return CacheSpec("indexer", block_size, page, 0, (layer.bytes_per_token(tp, precision), "uint8"))
+    if isinstance(layer, MLALatent) and layer.leads_index_group:  # is_index_group_leader, part of the spec's identity
+        return CacheSpec("mla", block_size, page, 0, shape + ("index group leader",))
     kind = "mla" if isinstance(layer, MLALatent) else "full"
     return CacheSpec(kind, block_size, page, 0, shape)
 

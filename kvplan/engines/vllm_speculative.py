@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
-from ..model.kinds import LinearState
+from ..model.kinds import IndexerKeys, LinearState, MLALatent
 
 FIELD = "speculative_config"
 NO_WEIGHTS = ("ngram", "ngram_gpu", "suffix")
@@ -58,7 +58,7 @@ NOT_MODELLED = ("medusa", "mlp_speculator", "custom_class", "dflash", "dspark", 
 EAGLE = ("eagle", "eagle3")
 MODELLED = NO_WEIGHTS + ("mtp", "draft_model") + EAGLE
 # config/speculative.py hf_config_override: the model types whose MTP modules vLLM builds, as kvplan counts them
-MTP_MODEL_TYPES = ("deepseek_v3", "deepseek_v32", "glm4_moe", "glm4_moe_lite", "qwen3_next")
+MTP_MODEL_TYPES = ("deepseek_v3", "deepseek_v32", "glm_moe_dsa", "glm4_moe", "glm4_moe_lite", "qwen3_next")
 SINCE = (0, 32)  # the rules above were read in 0.32.0 only
 
 
@@ -193,10 +193,21 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
     if k > n and k % n:  # SpeculativeConfig.__post_init__
         raise FieldError(FIELD, f"num_speculative_tokens {k} must be divisible by the model's {n} MTP modules, as "
                                 f"vLLM requires (n_predict={n}).")
-    attention = spec.attention_layers[-1]  # each module's decoder layer attends as the model's last layer
+    layers = mtp_cache_layers(spec) * n
     params = tuple(replace(g, parameters=g.parameters * n, replicated=g.replicated * n, kv_split=g.kv_split * n)
                    for g in spec.mtp_module)
-    return replace(spec, layers=spec.layers + (attention,) * n, draft=Drafter(config, n, params, (attention,) * n))
+    return replace(spec, layers=spec.layers + layers, draft=Drafter(config, n, params, layers))
+
+
+def mtp_cache_layers(spec) -> tuple:
+    """The cache layers one MTP module adds: its decoder layer attends as the model's last layer does; under
+    sparse attention it always runs its own indexer (models/deepseek_v32/attention.py: an MTP layer never skips
+    its top-k), so it holds a latent that leads an index group and the indexer's keys."""
+    latent = next((layer for layer in reversed(spec.layers) if isinstance(layer, MLALatent)), None)
+    indexer = next((layer for layer in spec.layers if isinstance(layer, IndexerKeys)), None)
+    if latent is not None and indexer is not None:
+        return (replace(latent, leads_index_group=True), indexer)
+    return (spec.attention_layers[-1],)
 
 
 def with_draft_model(spec, config: Speculative):

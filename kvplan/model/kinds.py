@@ -151,9 +151,12 @@ class MLALatent(PagedKV):
 
     kv_lora_rank: int
     qk_rope_head_dim: int
-    # DeepSeek sparse attention (DSA): a decode step attends only the index_topk latents the layer's lightning
-    # indexer picks (0: dense MLA, every latent)
+    # DeepSeek sparse attention (DSA): a decode step attends only the index_topk latents a lightning indexer
+    # picks (0: dense MLA, every latent)
     index_topk: int = 0
+    # the layer runs that indexer itself and leads the index group of the layers after it that reuse its top-k
+    # (GLM-5.2's shared indexers; vLLM MLAAttentionSpec.is_index_group_leader); False for a layer that reuses one
+    leads_index_group: bool = False
     kind: str = field(default="mla", init=False)
 
     @property

@@ -4,6 +4,7 @@ parameter groups and the cache layout both follow from this one answer."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, Config
@@ -182,25 +183,28 @@ def linear_state(cfg: Config) -> LinearState:
     )
 
 
-# DeepSeek sparse attention as vLLM 0.32.0 serves it (models/deepseek_v32/attention.py DeepseekV32Attention): the
-# architecture whose every layer builds an indexer; others with index_topk share indexers across layers or compress
-# their cache (GLM-5's index_topk_freq, DeepSeek-V4's compress_ratios), which kvplan does not model.
-DSA_ARCHITECTURES = ("DeepseekV32ForCausalLM",)
-DSA_SHARING_KEYS = ("index_topk_freq", "index_topk_pattern", "indexer_types", "compress_ratios")
+# DeepSeek sparse attention as vLLM 0.32.0 serves it: both architectures build models/deepseek_v32/attention.py
+# DeepseekV32Attention (GLM-5.x through the same module, models/deepseek_v32/__init__.py), whose layers either run
+# a lightning indexer or reuse the top-k of the last layer that ran one. DeepSeek-V4 compresses its cache
+# (compress_ratios), which kvplan does not model.
+DSA_ARCHITECTURES = ("DeepseekV32ForCausalLM", "GlmMoeDsaForCausalLM")
+DSA_UNMODELLED_KEYS = ("compress_ratios",)
+INDEX_SKIP_OFFSET = 2  # vLLM's default index_skip_topk_offset
+PATTERN_MARKS = {"F": True, "S": False}  # index_topk_pattern: F runs its indexer, S reuses the last top-k
 
 
 def indexer_keys(cfg: Config):
-    """The lightning-indexer key cache every layer of a DeepSeek sparse-attention model keeps (None without
-    index_topk); a config with index_topk that kvplan cannot size is refused rather than sized as dense MLA."""
+    """The lightning-indexer key cache of a DeepSeek sparse-attention model (None without index_topk); a config
+    with index_topk that kvplan cannot size is refused rather than sized as dense attention."""
     if not cfg.has("index_topk") or is_v4(cfg):
         return None
     arch = (cfg.get("architectures") or ["?"])[0]
-    shared = [key for key in DSA_SHARING_KEYS if cfg.has(key) and cfg.get(key) not in (1, None)]
-    if arch not in DSA_ARCHITECTURES or shared or not cfg.has("kv_lora_rank"):
-        why = f"sets {', '.join(shared)}" if shared else f"is {arch}"
-        raise KvplanError(f"config has index_topk (DeepSeek sparse attention) but {why}: kvplan sizes only "
-                          f"{', '.join(DSA_ARCHITECTURES)} with an indexer on every MLA layer, so it will not "
-                          f"size this model as dense attention.")
+    unmodelled = [key for key in DSA_UNMODELLED_KEYS if cfg.get(key) not in (None, 1)]
+    if arch not in DSA_ARCHITECTURES or unmodelled or not cfg.has("kv_lora_rank"):
+        why = f"sets {', '.join(unmodelled)}" if unmodelled else f"is {arch}"
+        raise KvplanError(f"config has index_topk (DeepSeek sparse attention) but {why}: kvplan sizes sparse "
+                          f"attention only for {' and '.join(DSA_ARCHITECTURES)} (MLA, an indexer every "
+                          f"index_topk_freq layers), so it will not size this model as dense attention.")
     return IndexerKeys(cfg.int("index_head_dim"), cfg.int("index_n_heads"))
 
 
@@ -296,10 +300,35 @@ def v4_layer_caches(cfg: Config, ratio: int) -> list:
     return indexer + window + own
 
 
+def _pattern_marks(cfg: Config) -> list:
+    pattern = cfg.get("index_topk_pattern")
+    marks = list(pattern) if isinstance(pattern, (str, list)) else None
+    if not marks or any(mark not in PATTERN_MARKS for mark in marks):
+        raise KvplanError(f"config field 'index_topk_pattern' is {pattern!r}; it must be a string (or list) of "
+                          f"'F' (the layer runs its indexer) and 'S' (it reuses the last top-k), one per layer.")
+    return marks
+
+
+def indexer_layers(cfg: Config, n: int) -> tuple:
+    """Whether each of the n decoder layers runs its own lightning indexer, as vLLM decides it
+    (models/deepseek_v32/attention.py DeepseekV32Attention.__init__, skip_topk): with index_topk_pattern, every
+    layer but those marked 'S' (layers past the pattern's end run one); otherwise layer i when
+    max(i - index_skip_topk_offset + 1, 0) % index_topk_freq == 0 (offset 2, freq 1 by default: every layer).
+    vLLM reads these keys, not indexer_types. () without index_topk."""
+    if not cfg.has("index_topk"):
+        return ()
+    if cfg.get("index_topk_pattern") is not None:
+        marks = _pattern_marks(cfg)
+        return tuple(PATTERN_MARKS[marks[i]] if i < len(marks) else True for i in range(n))
+    freq = cfg.int("index_topk_freq", default=1)
+    offset = cfg.int("index_skip_topk_offset", minimum=0, default=INDEX_SKIP_OFFSET)
+    return tuple(max(i - offset + 1, 0) % freq == 0 for i in range(n))
+
+
 def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
     """One layer kind per cache a decoder layer holds (MLP-only layers are left out; a sparse-attention layer
-    holds its latent and then its indexer keys; a Gemma 4 KV-sharing layer holds none but is kept, as SharedKV,
-    for the reads and the attention it does)."""
+    holds its latent and then, when it runs its own indexer, the indexer's keys; a Gemma 4 KV-sharing layer holds
+    none but is kept, as SharedKV, for the reads and the attention it does)."""
     if is_v4(cfg):
         return tuple(cache for ratio in v4_ratios(cfg, len(kinds)) for cache in v4_layer_caches(cfg, ratio))
     if is_gemma4(cfg):
@@ -309,12 +338,15 @@ def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
         return gemma4_cache_layers(cfg, kinds, attention)
     mla = isinstance(attention, MLALatent)
     indexer = indexer_keys(cfg)
+    leads = indexer_layers(cfg, len(kinds))
     layers, linear = [], None
-    for kind in kinds:
-        if kind == "full":
-            layers.append(attention)
-            if indexer is not None:
+    for i, kind in enumerate(kinds):
+        if kind == "full" and indexer is not None:
+            layers.append(replace(attention, leads_index_group=leads[i]))
+            if leads[i]:
                 layers.append(indexer)
+        elif kind == "full":
+            layers.append(attention)
         elif kind in ("sliding", "chunked"):
             key = "attention_chunk_size" if kind == "chunked" else "sliding_window"
             window = cfg.int(key, maximum=MAX_TOKENS)

@@ -30,7 +30,8 @@ import math
 from typing import Optional
 
 from .config import Config
-from .layers import ffn_kinds, first_shared_layer, gemma4_attention, is_gemma4, is_v4, mixer_kinds, v4_ratios
+from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma4, is_v4, mixer_kinds,
+                     v4_ratios)
 from .precision import DTYPE_BYTES
 from .quantized import CheckpointFormat, scheme_bytes
 from .spec import ParamGroup, Weights
@@ -177,11 +178,13 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
     per_layer = quantized_format(qcfg)[1].get("checkpoint") if isinstance(qcfg, dict) else None
     structure: dict = {}  # layers alike in kind (and, where the format is per layer, in format) priced once
     first: dict = {}
+    indexers = indexer_layers(cfg, layers)  # sparse attention: which layers build their own indexer
     for index, kind in enumerate(decoder_layers(cfg, layers)):
-        key = kind + (_layer_formats(per_layer, index, projection_styles(cfg)) if per_layer else ())
+        key = kind + (not indexers or indexers[index],)
+        key += _layer_formats(per_layer, index, projection_styles(cfg)) if per_layer else ()
         structure[key] = structure.get(key, 0) + 1
         first.setdefault(key, index)
-    parts = [(layer_tensors(cfg, dims, key[0], key[1]), times, first[key]) for key, times in structure.items()]
+    parts = [(layer_tensors(cfg, dims, *key[:3]), times, first[key]) for key, times in structure.items()]
     return grouped(parts + [(model_tensors(cfg, dims) + vision_tensors(cfg, hidden), 1)], qcfg, dtype, cfg)
 
 

@@ -24,11 +24,13 @@ from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, Config
 SCORING = ("softmax", "sigmoid")
 
 # Routing fields a config may leave out, as transformers' config classes fill them (vLLM reads the filled-in
-# values): Glm4MoeLiteConfig / Glm4MoeConfig, DeepseekV2Config / DeepseekV3Config, NemotronHConfig (transformers
-# 5.19). DeepseekV3Config has no scoring_func / topk_method: every published V3 / R1 config names them.
+# values): Glm4MoeLiteConfig / Glm4MoeConfig / GlmMoeDsaConfig, DeepseekV2Config / DeepseekV3Config,
+# NemotronHConfig (transformers 5.19). DeepseekV3Config has no scoring_func / topk_method: every published V3 / R1
+# config names them.
 DEFAULTS = {
     "glm4_moe_lite": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.8},
     "glm4_moe": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.0},
+    "glm_moe_dsa": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5},
     "deepseek_v2": {"norm_topk_prob": False},
     "deepseek_v3": {"n_group": 8, "topk_group": 4, "norm_topk_prob": True, "routed_scaling_factor": 2.5},
     "nemotron_h": {"n_group": 1, "topk_group": 1, "norm_topk_prob": True, "routed_scaling_factor": 1.0},
@@ -36,8 +38,8 @@ DEFAULTS = {
 }
 # Families whose router vLLM builds with use_grouped_topk and the config's n_group / topk_group, and whether the
 # sigmoid scores and correction bias are fixed by the model code (else read from scoring_func / topk_method).
-GROUPED = {"deepseek_v2": False, "deepseek_v3": False, "deepseek_v32": False, "kimi_k2": False, "glm4_moe": True, "glm4_moe_lite": True,
-           "nemotron_h": True, "lfm2_moe": True}
+GROUPED = {"deepseek_v2": False, "deepseek_v3": False, "deepseek_v32": False, "glm_moe_dsa": False, "kimi_k2": False,
+           "glm4_moe": True, "glm4_moe_lite": True, "nemotron_h": True, "lfm2_moe": True}
 # Families whose router linear has a bias (gpt_oss.py: ReplicatedLinear(..., bias=True)).
 LOGIT_BIAS = ("gpt_oss",)
 

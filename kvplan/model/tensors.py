@@ -60,7 +60,7 @@ def _whole(tensors: list) -> list:
     return [t._replace(replicated=True) for t in tensors]
 
 
-def _attention(cfg: Config, d: dict) -> list:
+def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
     h, heads, kv, hd = d["hidden"], d["heads"], d["kv_heads"], d["head_dim"]
     if cfg.has("kv_lora_rank"):  # MLA: low-rank q (when q_lora_rank) and a joint kv latent, each with its norm
         rope, nope = cfg.optional_int("qk_rope_head_dim"), cfg.optional_int("qk_nope_head_dim")
@@ -72,7 +72,7 @@ def _attention(cfg: Config, d: dict) -> list:
              else _matrix("attention", heads * (nope + rope), h))
         return q + [*_whole([*_matrix("attention", kv_rank + rope, h), Tensor("attention", kv_rank)]),
                     *_matrix("attention", heads * (nope + v_dim), kv_rank), *_matrix("attention", h, heads * v_dim),
-                    *_indexer(cfg, h, q_rank)]
+                    *(_indexer(cfg, h, q_rank) if indexer else [])]
     family = cfg.model_type
     all_biased = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias",
                                                      family == "gpt_oss")
@@ -276,15 +276,16 @@ def _layer_norms(cfg: Config) -> int:
     return 2
 
 
-def layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str) -> list:
+def layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str, indexer: bool = True) -> list:
     """Tensors of one decoder layer with this mixer and feed-forward block (DeepSeek-V4: mixer 'v4:<ratio>', ffn
-    'moe' or 'hash_moe', from params.decoder_layers)."""
+    'moe' or 'hash_moe', from params.decoder_layers); `indexer` False for a sparse-attention layer that reuses
+    another layer's top-k and so builds no lightning indexer (layers.indexer_layers)."""
     if mixer.startswith("v4:"):
         return _v4_layer(cfg, d, int(mixer[3:]), ffn == "hash_moe")
     width = 2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1
     out = [Tensor("norms", d["hidden"], copies=width * _layer_norms(cfg), replicated=True)]
     if mixer in ("full", "sliding", "chunked", "parallel"):
-        out += _attention(cfg, d)
+        out += _attention(cfg, d, indexer)
     if mixer in ("linear", "parallel"):
         out += _linear_mixer(cfg, d)
     return out + _feed_forward(cfg, d, ffn)

@@ -66,11 +66,17 @@ def pp_stages(num_hidden_layers: int, pp: int, partition: Optional[tuple] = None
 def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
     """The cache-layer indices (positions in spec.layers) each stage holds. Every bundled family keeps a cache in
     every decoder layer; when a config has cache-less layers (Nemotron-H MLP blocks) their positions are not in
-    the spec, so cache layers are dealt to stages in proportion (approximate)."""
-    n, total = len(spec.layers), spec.num_hidden_layers
+    the spec, so cache layers are dealt to stages in proportion (approximate). A sparse-attention indexer's keys
+    sit with the latent before them, in the same decoder layer."""
+    owners, layer = [], -1
+    for kind in spec.layers:
+        layer += kind.kind != "indexer"
+        owners.append(layer)
+    n, total = layer + 1, spec.num_hidden_layers
     def decoder_index(i: int) -> int:
-        return i if n == total else i * total // max(n, 1)
-    return [{i for i in range(n) if stage.first_layer <= decoder_index(i) < stage.end_layer} for stage in stages]
+        return owners[i] if n == total else owners[i] * total // max(n, 1)
+    return [{i for i in range(len(owners)) if stage.first_layer <= decoder_index(i) < stage.end_layer}
+            for stage in stages]
 
 
 def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple]) -> list:
