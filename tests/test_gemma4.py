@@ -119,3 +119,14 @@ def test_verify_refuses_gemma4_in_one_line():
     assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
     line, = result.stderr.strip().splitlines()
     assert "Gemma 4" in line and "KV-sharing" in line
+
+
+@pytest.mark.parametrize("model", [E4B, DENSE])
+def test_a_release_before_gemma4_refuses_it(model):
+    """registry.py lists Gemma4ForConditionalGeneration from vLLM 0.19.0 (not in 0.18.0's)."""
+    from kvplan import api
+
+    old = api.estimate(model, gpu="h100", max_model_len=8192, engine="vllm==0.18.0")[0]
+    assert not old.engine.starts and old.max_concurrency == 0
+    assert "['Gemma4ForConditionalGeneration'] are not supported for now" in old.engine.refusal.reason
+    assert api.estimate(model, gpu="h100", max_model_len=8192, engine="vllm==0.19.0")[0].engine.starts

@@ -97,3 +97,16 @@ def test_a_config_with_shared_indexers_is_refused(tmp_path):
 def test_the_rules_line_says_what_the_indexer_adds():
     out = run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768").stdout
     assert "indexer key of 132 bytes per token" in " ".join(out.split())
+
+
+def test_a_release_before_v32_refuses_it_and_0_11_serves_it():
+    """registry.py lists DeepseekV32ForCausalLM from vLLM 0.11.0 (not in 0.10.2's): an older release does not start
+    it, rather than answering with 0.32's sparse rules."""
+    from kvplan import api
+
+    old = api.estimate(V32, tensor_parallel_size=8, gpu="h200", max_model_len=32768, engine="vllm==0.10.2")[0]
+    assert not old.engine.starts and old.max_concurrency == 0
+    assert "['DeepseekV32ForCausalLM'] are not supported for now" in old.engine.refusal.reason
+    assert "v0.11.0" in old.engine.refusal.reason
+    first = api.estimate(V32, tensor_parallel_size=8, gpu="h200", max_model_len=32768, engine="vllm==0.11.0")[0]
+    assert first.engine.starts and first.engine.refusal is None and first.max_concurrency > 0
