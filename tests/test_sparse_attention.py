@@ -110,3 +110,14 @@ def test_a_release_before_v32_refuses_it_and_0_11_serves_it():
     assert "v0.11.0" in old.engine.refusal.reason
     first = api.estimate(V32, tensor_parallel_size=8, gpu="h200", max_model_len=32768, engine="vllm==0.11.0")[0]
     assert first.engine.starts and first.engine.refusal is None and first.max_concurrency > 0
+
+
+def test_a_block_size_the_sparse_backends_cannot_page_is_refused():
+    """vLLM 0.32's sparse MLA backends take MultipleOf(64) blocks: --block-size 16 leaves no backend (exit 2, one
+    line naming the flag), 128 is served."""
+    run = run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "16")
+    line = _one_error_line(run)
+    assert "--block-size must be a multiple of 64" in line and "16" in line
+    plan = json.loads(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "128",
+                                 "--format", "json").stdout)["plans"][0]
+    assert plan["block_size"] == plan["engine"]["block_size"] == 128
