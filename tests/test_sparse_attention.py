@@ -121,3 +121,16 @@ def test_a_block_size_the_sparse_backends_cannot_page_is_refused():
     plan = json.loads(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "128",
                                  "--format", "json").stdout)["plans"][0]
     assert plan["block_size"] == plan["engine"]["block_size"] == 128
+
+
+def test_the_html_page_says_what_the_text_says_of_the_engine():
+    """--format html named the fp8 row fp8_e4m3 with no word that vLLM stores fp8_ds_mla, and showed a refused
+    start as 0 requests without the refusal; the page now carries both lines the text output prints."""
+    import html
+
+    page = html.unescape(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--kv-cache-dtype",
+                                    "fp8", "--format", "html").stdout)
+    assert "keeps a fp8_ds_mla cache in vllm where the KV dtype asks fp8_e4m3" in page
+    old = html.unescape(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--engine",
+                                   "vllm==0.10.2", "--format", "html").stdout)
+    assert "refuses to start: Model architectures ['DeepseekV32ForCausalLM'] are not supported for now" in old
