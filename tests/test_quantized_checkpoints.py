@@ -113,6 +113,10 @@ def test_modelopt_reads_hf_quant_config_form_and_excludes_by_wildcard():
     (_ct({"num_bits": 4, "type": "float", "strategy": "group", "group_size": 32}, fmt="mxfp4-pack-quantized"),
      ("config_groups.group_0", "does not price")),
     ({"quant_method": "compressed-tensors", "format": "pack-quantized"}, ("config_groups", "missing")),
+    # a string, not a list: each character matched as a substring once left every layer in bf16 (vLLM refuses it)
+    ({"quant_method": "modelopt", "quantization": {"quant_algo": "NVFP4", "exclude_modules": "lm_head"}},
+     ("quantization.exclude_modules", "must be a list")),
+    ({"quant_method": "modelopt", "quant_algo": "FP8", "ignore": "lm_head"}, ("quantization_config.ignore", "list")),
 ])
 def test_unpriced_variants_are_refused_in_one_sentence(write_config, qcfg, words):
     with pytest.raises(KvplanError, match="config field"):

@@ -175,7 +175,12 @@ class CheckpointFormat:
                                                                f"algorithm kvplan prices; use one of "
                                                                f"{', '.join(MODELOPT_ALGOS)}.")
         self.scheme_all = _modelopt_scheme(algo, inner.get("group_size"))
-        excluded = inner.get("exclude_modules", inner.get("ignore")) or []
+        key = "exclude_modules" if "exclude_modules" in inner else "ignore"
+        excluded = inner.get(key) or []
+        if not isinstance(excluded, list):  # modelopt.py from_config: "exclude_modules must be a list"
+            where = "quantization_config" + (".quantization" if inner is not qcfg else "")
+            raise _refused(f"{where}.{key}", f"must be a list of module names or wildcards (vLLM refuses "
+                                             f"anything else), got {quote(excluded)}.")
         self.ignore = [str(p) for p in excluded]
 
     def _ct_match(self, name: str, linear: bool) -> Optional[Scheme]:
