@@ -134,3 +134,17 @@ def test_the_html_page_says_what_the_text_says_of_the_engine():
     old = html.unescape(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--engine",
                                    "vllm==0.10.2", "--format", "html").stdout)
     assert "refuses to start: Model architectures ['DeepseekV32ForCausalLM'] are not supported for now" in old
+
+
+def test_an_mtp_module_caches_a_latent_and_a_key_and_builds_its_own_index_buffer():
+    """vLLM 0.32's V3.2 MTP module (models/deepseek_v32/nvidia/mtp.py) is a sparse decoder layer: an MLA latent
+    (576 x 2 bytes) and an indexer key (132) a token, not the key alone, and its own 8,192 x 2,048 int32 top-k
+    buffer beside its layer's copy; with one draft token every layer's copy holds min(8,192, 1,024 x 2) + 1 rows."""
+    from kvplan.engines.vllm_speculative import speculative_config, with_drafter
+
+    spec = resolve(V32)
+    drafted = with_drafter(spec, speculative_config({"method": "mtp", "num_speculative_tokens": 1}), "0.32.0")
+    bf16 = PRECISIONS["bf16"]
+    assert token_bytes(drafted, 8, bf16) - token_bytes(spec, 8, bf16) == 1152 + 132
+    settings = resolve_settings(32768, "NVIDIA H200", 141 * 10**9)
+    assert sparse_index_buffers(drafted, settings) == 4 * (2 * 8192 * 2048 + 62 * 2049 * 2049)

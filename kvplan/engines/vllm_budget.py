@@ -189,7 +189,9 @@ def sparse_index_buffers(spec, settings, stage=None) -> int:
     DeepseekV32Model), and for each layer with an indexer a physical copy and a count of (max decode rows + 1)
     rows, max decode rows = min(max_num_batched_tokens, max_num_seqs x (1 + draft tokens))
     (v1/attention/backends/mla/index_group.py SparseMLAIndexGroupBuilder.register_layer,
-    get_sparse_mla_index_group_max_rows). 0 for models without sparse attention."""
+    get_sparse_mla_index_group_max_rows). Each MTP module builds a shared buffer of its own (models/deepseek_v32/
+    nvidia/mtp.py DeepseekV32MultiTokenPredictorLayer) beside its layer's copy. 0 for models without sparse
+    attention."""
     topk = max((getattr(layer, "index_topk", 0) for layer in spec.layers), default=0)
     if not topk:
         return 0
@@ -197,8 +199,9 @@ def sparse_index_buffers(spec, settings, stage=None) -> int:
     if stage is not None and stage.stages > 1:
         indexers = indexers * stage.layers // spec.num_hidden_layers
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0
+    shared = 1 + (spec.draft.modules if spec.draft is not None else 0)
     rows = min(settings.max_num_batched_tokens, settings.max_num_seqs * (1 + drafts)) + 1
-    return INDEX_BYTES * (settings.max_num_batched_tokens * topk + indexers * rows * (topk + 1))
+    return INDEX_BYTES * (shared * settings.max_num_batched_tokens * topk + indexers * rows * (topk + 1))
 
 
 # The multimodal Gemma 4 wrappers (gemma4_mm.py, and gemma4_unified.py's subclass) keep a per-layer-input buffer

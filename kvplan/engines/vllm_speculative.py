@@ -190,10 +190,14 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
     if k > n and k % n:  # SpeculativeConfig.__post_init__
         raise FieldError(FIELD, f"num_speculative_tokens {k} must be divisible by the model's {n} MTP modules, as "
                                 f"vLLM requires (n_predict={n}).")
-    attention = spec.attention_layers[-1]  # each module's decoder layer attends as the model's last layer
+    # each module's decoder layer caches as the model's last layer does: its cache kinds, one a layer, or two where
+    # a layer holds two (DeepSeek-V3.2: the MLA latent and the indexer key, models/deepseek_v32/nvidia/mtp.py
+    # DeepseekV32MultiTokenPredictorLayer builds a DeepseekV32DecoderLayer)
+    per_layer = len(spec.attention_layers) // spec.num_hidden_layers or 1
+    module = spec.attention_layers[-per_layer:]
     params = tuple(replace(g, parameters=g.parameters * n, replicated=g.replicated * n, kv_split=g.kv_split * n)
                    for g in spec.mtp_module)
-    return replace(spec, layers=spec.layers + (attention,) * n, draft=Drafter(config, n, params, (attention,) * n))
+    return replace(spec, layers=spec.layers + module * n, draft=Drafter(config, n, params, module * n))
 
 
 def with_draft_model(spec, config: Speculative):
