@@ -127,6 +127,11 @@ def test_decode_reads_as_without_redundant_experts():
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--eplb-config", '{"num_redundant_experts": 1024}'), "at most 1023"),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--eplb-config", '{"redundant": 4}'), "--eplb-config must be"),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--eplb-config", '{"communicator": "pynccl"}'), "use_async false"),
+    # the user's JSON spelling, not Python's (True, None)
+    ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--eplb-config", '{"num_redundant_experts": true}'),
+     "num_redundant_experts must be a whole number, 0 or more, got true."),
+    ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--eplb-config", '{"log_balancedness": null}'),
+     "log_balancedness must be true or false, got null."),
     ((QWEN, "-tp", "4", "--enable-eplb", "--engine", "none"), "--enable-eplb is modelled with the vLLM"),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--engine", "vllm==0.9.1"), "needs vLLM 0.9.2 or later"),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--engine", "vllm==0.20.0"), "is modelled from vLLM 0.24 on"),

@@ -119,3 +119,28 @@ def test_verify_refuses_gemma4_in_one_line():
     assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
     line, = result.stderr.strip().splitlines()
     assert "Gemma 4" in line and "KV-sharing" in line
+
+
+@pytest.mark.parametrize("model", [E4B, DENSE])
+def test_a_release_before_gemma4_refuses_it(model):
+    """registry.py lists Gemma4ForConditionalGeneration from vLLM 0.19.0 (not in 0.18.0's)."""
+    from kvplan import api
+
+    old = api.estimate(model, gpu="h100", max_model_len=8192, engine="vllm==0.18.0")[0]
+    assert not old.engine.starts and old.max_concurrency == 0
+    assert "['Gemma4ForConditionalGeneration'] are not supported for now" in old.engine.refusal.reason
+    assert api.estimate(model, gpu="h100", max_model_len=8192, engine="vllm==0.19.0")[0].engine.starts
+
+
+def test_a_pipeline_stage_without_the_shared_layers_targets_is_invalid():
+    """vLLM builds a stage's own layers only, and validate_kv_sharing_target refuses a KV-sharing target on another
+    stage: E4B's layers 24-41 read layers 22 (sliding) and 23 (full), so 22-41 must share the last stage."""
+    from kvplan.plan.sharding import shard
+
+    spec = resolve(E4B)
+    assert shard(spec, 1, 2).valid and shard(spec, 1, 2, (22, 20)).valid  # 21,21: 21-41 hold both targets
+    for pp, partition in ((3, None), (2, (23, 19)), (2, (30, 12))):
+        (error,) = shard(spec, 1, pp, partition).errors
+        assert "layer 22, whose KV cache it reads" in error and "ending in 20 or more" in error
+    run = run_kvplan("check", E4B, "--tp", "1", "--pp", "3", "--gpu", "h100")
+    assert run.returncode == 1 and "validate_kv_sharing_target" in " ".join(run.stdout.split())

@@ -113,6 +113,10 @@ def test_modelopt_reads_hf_quant_config_form_and_excludes_by_wildcard():
     (_ct({"num_bits": 4, "type": "float", "strategy": "group", "group_size": 32}, fmt="mxfp4-pack-quantized"),
      ("config_groups.group_0", "does not price")),
     ({"quant_method": "compressed-tensors", "format": "pack-quantized"}, ("config_groups", "missing")),
+    # a string, not a list: each character matched as a substring once left every layer in bf16 (vLLM refuses it)
+    ({"quant_method": "modelopt", "quantization": {"quant_algo": "NVFP4", "exclude_modules": "lm_head"}},
+     ("quantization.exclude_modules", "must be a list")),
+    ({"quant_method": "modelopt", "quant_algo": "FP8", "ignore": "lm_head"}, ("quantization_config.ignore", "list")),
 ])
 def test_unpriced_variants_are_refused_in_one_sentence(write_config, qcfg, words):
     with pytest.raises(KvplanError, match="config field"):
@@ -145,3 +149,17 @@ def test_verify_refuses_the_formats_it_does_not_run(qcfg):
     raw = {**LLAMA3_8B, "quantization_config": qcfg}
     with pytest.raises(KvplanError, match="stores weights as (int4-w4a16|fp8-w8a8); verify's forward pass runs"):
         architecture(raw, parse_config(raw, "llama"), 1)
+
+
+def test_a_target_naming_the_layer_wins_over_linear_whatever_the_group_order():
+    """find_matched_target tries the layer's name (and re:) against every group's targets before its class, so an
+    attention regex in a later group beats an earlier "Linear" group: Llama-3-8B's q, k, v, o (4,096 + 1,024 +
+    1,024 + 4,096 rows of 4,096) in fp8 with a float32 scale a row, in either order."""
+    fp8 = {"targets": ["re:.*self_attn.*"], "format": "float-quantized",
+           "weights": {"num_bits": 8, "type": "float", "strategy": "channel", "symmetric": True},
+           "input_activations": {"num_bits": 8, "type": "float", "strategy": "token", "dynamic": True}}
+    int4 = {"targets": ["Linear"], "format": "pack-quantized", "weights": W4A16}
+    for groups in ({"a": fp8, "b": int4}, {"b": int4, "a": fp8}):
+        qcfg = {"quant_method": "compressed-tensors", "format": "mixed", "ignore": ["lm_head"], "config_groups": groups}
+        spec = parse_config({**LLAMA3_8B, "quantization_config": qcfg}, "llama")
+        assert next(g.bytes for g in spec.params if g.name == "attention") == 32 * (10240 * 4096 + 4 * 10240)

@@ -102,3 +102,54 @@ def test_a_sparse_config_kvplan_cannot_size_is_refused(tmp_path):
 def test_the_rules_line_says_what_the_indexer_adds():
     out = run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768").stdout
     assert "indexer key of 132 bytes per token" in " ".join(out.split())
+
+
+def test_a_release_before_v32_refuses_it_and_0_11_serves_it():
+    """registry.py lists DeepseekV32ForCausalLM from vLLM 0.11.0 (not in 0.10.2's): an older release does not start
+    it, rather than answering with 0.32's sparse rules."""
+    from kvplan import api
+
+    old = api.estimate(V32, tensor_parallel_size=8, gpu="h200", max_model_len=32768, engine="vllm==0.10.2")[0]
+    assert not old.engine.starts and old.max_concurrency == 0
+    assert "['DeepseekV32ForCausalLM'] are not supported for now" in old.engine.refusal.reason
+    assert "v0.11.0" in old.engine.refusal.reason
+    first = api.estimate(V32, tensor_parallel_size=8, gpu="h200", max_model_len=32768, engine="vllm==0.11.0")[0]
+    assert first.engine.starts and first.engine.refusal is None and first.max_concurrency > 0
+
+
+def test_a_block_size_the_sparse_backends_cannot_page_is_refused():
+    """vLLM 0.32's sparse MLA backends take MultipleOf(64) blocks: --block-size 16 leaves no backend (exit 2, one
+    line naming the flag), 128 is served."""
+    run = run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "16")
+    line = _one_error_line(run)
+    assert "--block-size must be a multiple of 64" in line and "16" in line
+    plan = json.loads(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "128",
+                                 "--format", "json").stdout)["plans"][0]
+    assert plan["block_size"] == plan["engine"]["block_size"] == 128
+
+
+def test_the_html_page_says_what_the_text_says_of_the_engine():
+    """--format html named the fp8 row fp8_e4m3 with no word that vLLM stores fp8_ds_mla, and showed a refused
+    start as 0 requests without the refusal; the page now carries both lines the text output prints."""
+    import html
+
+    page = html.unescape(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--kv-cache-dtype",
+                                    "fp8", "--format", "html").stdout)
+    assert "keeps a fp8_ds_mla cache in vllm where the KV dtype asks fp8_e4m3" in page
+    old = html.unescape(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--engine",
+                                   "vllm==0.10.2", "--format", "html").stdout)
+    assert "refuses to start: Model architectures ['DeepseekV32ForCausalLM'] are not supported for now" in old
+
+
+def test_an_mtp_module_caches_a_latent_and_a_key_and_builds_its_own_index_buffer():
+    """vLLM 0.32's V3.2 MTP module (models/deepseek_v32/nvidia/mtp.py) is a sparse decoder layer: an MLA latent
+    (576 x 2 bytes) and an indexer key (132) a token, not the key alone, and its own 8,192 x 2,048 int32 top-k
+    buffer beside its layer's copy; with one draft token every layer's copy holds min(8,192, 1,024 x 2) + 1 rows."""
+    from kvplan.engines.vllm_speculative import speculative_config, with_drafter
+
+    spec = resolve(V32)
+    drafted = with_drafter(spec, speculative_config({"method": "mtp", "num_speculative_tokens": 1}), "0.32.0")
+    bf16 = PRECISIONS["bf16"]
+    assert token_bytes(drafted, 8, bf16) - token_bytes(spec, 8, bf16) == 1152 + 132
+    settings = resolve_settings(32768, "NVIDIA H200", 141 * 10**9)
+    assert sparse_index_buffers(drafted, settings) == 4 * (2 * 8192 * 2048 + 62 * 2049 * 2049)

@@ -83,3 +83,16 @@ def test_no_bundled_model_is_refused():
 
     for path in bundled_files():
         assert load_bundled(path)[1].layers, path.name
+
+
+@pytest.mark.parametrize("model, before, first", [
+    ("deepseek-ai/DeepSeek-V4-Flash", "0.19.0", "0.20.0"), ("zai-org/GLM-5.2", "0.15.1", "0.16.0"),
+])
+def test_a_release_before_the_architecture_refuses_it(model, before, first):
+    """registry.py lists DeepseekV4ForCausalLM from 0.20.0 and GlmMoeDsaForCausalLM from 0.16.0 (read in each
+    release's wheel): an older --engine release does not serve them by 0.32's rules."""
+    from kvplan import api
+
+    old = api.estimate(model, tensor_parallel_size=8, gpu="h200", max_model_len=32768, engine=f"vllm=={before}")[0]
+    assert not old.engine.starts and f"v{first}" in old.engine.refusal.reason
+    assert "not supported for now" in old.engine.refusal.reason

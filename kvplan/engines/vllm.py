@@ -48,6 +48,13 @@ KV_DTYPE_QUIRKS = {"falcon": _FALCON, "refinedweb": _FALCON, "refinedwebmodel": 
 # (vllm/model_executor/models/registry.py:849 _PREVIOUSLY_SUPPORTED_MODELS, message at 1186-1195):
 REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", "MptForCausalLM": "0.28.0",
                          "StableLMEpochForCausalLM": "0.28.0"}
+# Architectures that came later, with the first release whose registry.py lists them (checked in each release's
+# vllm/model_executor/models/registry.py); an older release refuses them in _raise_for_unsupported ("are not
+# supported for now") instead of serving them by 0.32's rules:
+ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",
+                       "GlmMoeDsaForCausalLM": "0.16.0", "Gemma4ForCausalLM": "0.19.0",
+                       "Gemma4ForConditionalGeneration": "0.19.0", "DeepseekV4ForCausalLM": "0.20.0",
+                       "Gemma4UnifiedForConditionalGeneration": "0.23.0"}
 # Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
 SSM_DTYPE_QUIRKS = {
     "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
@@ -239,6 +246,10 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
 def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
     from .vllm_versions import parse_version
 
+    first = ADDED_ARCHITECTURES.get(architecture)
+    if first is not None and parse_version(version) < parse_version(first):
+        return Refusal(f"Model architectures ['{architecture}'] are not supported for now (vLLM serves them from "
+                       f"v{first} on; vllm=={version} is older).", None)
     last = REMOVED_ARCHITECTURES.get(architecture)
     if last is None or parse_version(version) <= parse_version(last):
         return None

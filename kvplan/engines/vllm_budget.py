@@ -217,6 +217,7 @@ def sparse_index_buffers(spec, settings, stage=None) -> int:
     if not topk:
         return 0
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0
+    shared = 1 + (spec.draft.modules if spec.draft is not None else 0)
     rows = min(settings.max_num_batched_tokens, settings.max_num_seqs * (1 + drafts)) + 1
     shared, group = settings.max_num_batched_tokens * topk, rows * (topk + 1)
     last = stage is None or stage.end_layer == spec.num_hidden_layers

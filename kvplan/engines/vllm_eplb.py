@@ -63,20 +63,26 @@ def eplb_config(value) -> dict:
     for key, least in COUNT_KEYS.items():
         number = config.get(key, least)
         if isinstance(number, bool) or not isinstance(number, int) or number < least:
-            raise FieldError("eplb_config", f"{key} must be a whole number, {least} or more, got {quote(number)}.")
+            raise FieldError("eplb_config", f"{key} must be a whole number, {least} or more, got {_shown(number)}.")
     for key in FLAG_KEYS:
         if not isinstance(config.get(key, False), bool):
-            raise FieldError("eplb_config", f"{key} must be true or false, got {quote(config[key])}.")
+            raise FieldError("eplb_config", f"{key} must be true or false, got {_shown(config[key])}.")
     communicator = config.get("communicator")
     if communicator is not None and communicator not in COMMUNICATORS:
         raise FieldError("eplb_config", f"communicator must be one of {', '.join(COMMUNICATORS)}, got "
-                                        f"{quote(communicator)}.")
+                                        f"{_shown(communicator)}.")
     if config.get("use_async", True) and communicator in NCCL_COMMUNICATORS:
         raise FieldError("eplb_config", f"communicator {communicator} needs use_async false: vLLM refuses it with "
                                         f"async EPLB (NCCL multi-stream conflicts).")
     if config.get("policy", "default") != "default":
-        raise FieldError("eplb_config", f"policy must be default (vLLM's only one), got {quote(config['policy'])}.")
+        raise FieldError("eplb_config", f"policy must be default (vLLM's only one), got {_shown(config['policy'])}.")
     return config
+
+
+def _shown(value) -> str:
+    """A value of the user's JSON (or YAML) object as they wrote it: true, null, 8.0 (Python's repr would say True,
+    None); anything else as quote() shows it."""
+    return json.dumps(value) if value is None or isinstance(value, (bool, float)) else quote(value)
 
 
 def redundant_count(value) -> Optional[int]:

@@ -92,16 +92,25 @@ class Group:
 def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional[int]) -> int:
     """platforms/interface.py update_block_size_for_backend, phase 1: 16 unless the backend wants more. On
     Hopper an fp8 MLA cache runs on FLASHMLA, whose only kernel block is 64 (v1/attention/backends/mla/
-    flashmla.py get_supported_kernel_block_sizes); FlashAttention takes MultipleOf(16)."""
+    flashmla.py get_supported_kernel_block_sizes); FlashAttention takes MultipleOf(16). Sparse MLA's backends take
+    multiples of 64 only, so any other --block-size leaves vLLM no attention backend (platforms/cuda.py
+    get_valid_backends: "No valid attention backend found", reason "block_size not supported")."""
     if any(isinstance(layer, V4_KINDS) for layer in layers):
         if block_size is not None and block_size % V4_BLOCK:
             raise FieldError("block_size", f"DeepSeek-V4's compressed and indexer caches take blocks of a multiple "
                                            f"of {V4_BLOCK} tokens in vLLM 0.32 (their backends' kernel block sizes), "
                                            f"got {block_size}.")
         return block_size or V4_BLOCK
+    sparse = any(getattr(layer, "sparse", False) for layer in layers)
+    if sparse and block_size is not None and block_size % SPARSE_MLA_BLOCK:
+        raise FieldError("block_size", f"must be a multiple of {SPARSE_MLA_BLOCK} for sparse MLA (DeepSeek-V3.2's "
+                                       f"index_topk): vLLM's sparse MLA backends take blocks of multiples of "
+                                       f"{SPARSE_MLA_BLOCK} (v1/attention/backends/mla/flashmla_sparse.py "
+                                       f"get_supported_kernel_block_sizes), so it finds no attention backend for "
+                                       f"{block_size}; leave it unset ({SPARSE_MLA_BLOCK}) or give 64 or 128.")
     if block_size is not None:
         return block_size
-    if any(getattr(layer, "sparse", False) for layer in layers):
+    if sparse:
         return SPARSE_MLA_BLOCK
     if kv_quantized and any(isinstance(layer, MLALatent) for layer in layers):
         return 64

@@ -175,18 +175,24 @@ class CheckpointFormat:
                                                                f"algorithm kvplan prices; use one of "
                                                                f"{', '.join(MODELOPT_ALGOS)}.")
         self.scheme_all = _modelopt_scheme(algo, inner.get("group_size"))
-        excluded = inner.get("exclude_modules", inner.get("ignore")) or []
+        key = "exclude_modules" if "exclude_modules" in inner else "ignore"
+        excluded = inner.get(key) or []
+        if not isinstance(excluded, list):  # modelopt.py from_config: "exclude_modules must be a list"
+            where = "quantization_config" + (".quantization" if inner is not qcfg else "")
+            raise _refused(f"{where}.{key}", f"must be a list of module names or wildcards (vLLM refuses "
+                                             f"anything else), got {quote(excluded)}.")
         self.ignore = [str(p) for p in excluded]
 
     def _ct_match(self, name: str, linear: bool) -> Optional[Scheme]:
         if any(_regex_or_name(p, name) for p in self.ignore):
             return None
-        for target, scheme in self.targets:
-            # a class-name target: every linear layer's class (QKVParallelLinear, RowParallelLinear...) and the
-            # routed experts (mapped to Linear's scheme) answer to "Linear"
-            if _regex_or_name(target, name) or (linear and target.lower() == "linear"):
-                return scheme
-        return None
+        # find_matched_target: a target naming the layer (name or re:) wins over a class-name one whatever the
+        # groups' order; then the class: every linear layer's (QKVParallelLinear, RowParallelLinear...) and the
+        # routed experts (mapped to Linear's scheme) answer to "Linear"
+        named = next((scheme for target, scheme in self.targets if _regex_or_name(target, name)), None)
+        if named is not None or not linear:
+            return named
+        return next((scheme for target, scheme in self.targets if target.lower() == "linear"), None)
 
     def _modelopt_excluded(self, name: str) -> bool:
         return any(p == name or p in name or fnmatch(name, p) for p in self.ignore)

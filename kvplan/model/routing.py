@@ -38,8 +38,8 @@ DEFAULTS = {
 }
 # Families whose router vLLM builds with use_grouped_topk and the config's n_group / topk_group, and whether the
 # sigmoid scores and correction bias are fixed by the model code (else read from scoring_func / topk_method).
-GROUPED = {"deepseek_v2": False, "deepseek_v3": False, "deepseek_v32": False, "glm_moe_dsa": False, "kimi_k2": False,
-           "glm4_moe": True, "glm4_moe_lite": True, "nemotron_h": True, "lfm2_moe": True}
+GROUPED = {"deepseek_v2": False, "deepseek_v3": False, "deepseek_v32": False, "glm_moe_dsa": False,
+           "kimi_k2": False, "glm4_moe": True, "glm4_moe_lite": True, "nemotron_h": True, "lfm2_moe": True}
 # Families whose router linear has a bias (gpt_oss.py: ReplicatedLinear(..., bias=True)).
 LOGIT_BIAS = ("gpt_oss",)
 

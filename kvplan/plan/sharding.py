@@ -88,10 +88,31 @@ def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple]) -> list:
         if sum(partition) != layers or min(partition) < 1:
             return [f"pp_partition {','.join(map(str, partition))} must be {pp} positive layer counts summing to "
                     f"num_hidden_layers ({layers})."]
-        return []
-    if pp > layers:
+    elif pp > layers:
         return [f"pp {pp} exceeds num_hidden_layers ({layers}): every pipeline stage needs at least one layer."]
-    return []
+    return _sharing_errors(spec, pp_partition(layers, pp, partition))
+
+
+def _sharing_errors(spec: ModelSpec, counts: tuple) -> list:
+    """A KV-sharing layer (Gemma 4's last num_kv_shared_layers) names its target by decoder index
+    (model_executor/models/gemma4.py Gemma4Attention), and model_executor/layers/attention/attention.py
+    validate_kv_sharing_target refuses a target the stage does not build (an earlier stage's layers are
+    PPMissingLayer): the targets and every sharing layer after them must share the last stage."""
+    if len(spec.layers) != spec.num_hidden_layers:
+        return []
+    reads = {i: layer.source for i, layer in enumerate(spec.layers) if getattr(layer, "source", None) is not None}
+    if not reads:
+        return []
+    stage = [k for k, count in enumerate(counts) for _ in range(count)]  # each decoder layer's stage
+    apart = next(((i, s) for i, s in reads.items() if stage[i] != stage[s]), None)
+    if apart is None:
+        return []
+    (i, source), first = apart, min(reads.values())
+    return [f"pp {len(counts)} ({','.join(map(str, counts))} layers a stage) puts layer {i} on stage {stage[i]} and "
+            f"layer {source}, whose KV cache it reads (KV sharing), on stage {stage[source]}: vLLM refuses a sharing "
+            f"target outside the stage's own layers (attention.py validate_kv_sharing_target), so the last stage "
+            f"must hold layers {first} to {spec.num_hidden_layers - 1} (pp_partition ending in "
+            f"{spec.num_hidden_layers - first} or more)."]
 
 
 @dataclass(frozen=True)

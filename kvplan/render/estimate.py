@@ -56,15 +56,26 @@ def log_block(plan, spell=str) -> list:
 
     out = [f"[bold]{escape(e.name)} {escape(e.version)}[/bold] at {spell('context')} {plan.context}, "
            f"{spell('kv_dtype')} {vllm_name(plan.kv_dtype)}, {spell('tp')} {plan.tp}{pp}:"]
-    if e.kv_cache_dtype != plan.kv_dtype:
-        out.append(f"  [yellow]this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} where the KV "
-                   f"dtype asks {vllm_name(plan.kv_dtype)} (the engine's rule for this attention)[/yellow]")
+    note = cache_dtype_note(plan)
+    if note:
+        out.append(f"  [yellow]{note}[/yellow]")
     out += [f"  {escape(line)}" for line in e.log_lines]
     if e.refusal is not None:
         out.append(f"  [red]refuses to start:[/red] {escape(e.refusal.reason)}")
     elif plan.max_concurrency_limited_by == "max_num_seqs":
         out.append(f"  resident: {plan.max_concurrency:,} requests ({spell('max_num_seqs')} caps them)")
     return out
+
+
+def cache_dtype_note(plan) -> str:
+    """The engine's cache dtype where it is not the one asked (Falcon's bf16, V3.2's fp8_ds_mla), else ''."""
+    from ..model.precision import vllm_name
+
+    e = _engine(plan)
+    if e is None or e.kv_cache_dtype == plan.kv_dtype:
+        return ""
+    return (f"this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} where the KV dtype asks "
+            f"{vllm_name(plan.kv_dtype)} (the engine's rule for this attention)")
 
 
 TERM_NAMES = {"weights": "weights", "profile_peak": "profile peak", "activation": "activations",

@@ -101,7 +101,7 @@ def _cell(value) -> str:
 
 
 def _estimate_body(result) -> str:
-    from .estimate import _row, COLUMNS
+    from .estimate import _row, COLUMNS, cache_dtype_note
 
     spec = result.spec
     parts = [f"<h1>{escape(spec.name)}</h1>",
@@ -114,10 +114,13 @@ def _estimate_body(result) -> str:
             seen.add(p.tp)
             parts.append(_budget_bar(p))
     for p in result.plans:
-        lines = list(getattr(getattr(p, "engine", None), "log_lines", ()) or ())
-        if lines:
-            parts.append(f"<h3>vLLM at max model length {p.context:,}, {escape(p.kv_dtype)}, tp {p.tp}</h3><pre>"
-                         + escape("\n".join(lines)) + "</pre>")
+        engine = getattr(p, "engine", None)
+        lines, refusal = list(getattr(engine, "log_lines", ()) or ()), getattr(engine, "refusal", None)
+        if lines or refusal is not None:
+            notes = [cache_dtype_note(p)] + ([f"refuses to start: {refusal.reason}"] if refusal is not None else [])
+            parts.append(f"<h3>vLLM at max model length {p.context:,}, {escape(p.kv_dtype)}, tp {p.tp}</h3>"
+                         + "".join(f"<p class='note'>{escape(n)}</p>" for n in notes if n)
+                         + (f"<pre>{escape(chr(10).join(lines))}</pre>" if lines else ""))
     header = "".join(f"<th title='{escape(c.legend)}'>{escape(c.header)}</th>" for c in COLUMNS)
     body = ""
     for p in result.plans:
