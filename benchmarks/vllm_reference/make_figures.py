@@ -84,6 +84,9 @@ from types import SimpleNamespace
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Kimi Linear: KimiLinearModel asks gemm_rs_ar.maybe_init_gemm_rs_ar, which says no on SM90 (SM100 family only,
+# kernels/linear/cute_dsl/gemm_rs_ar.py:1124) but first imports cutlass, absent here: the flag off gives the same no
+os.environ.setdefault("VLLM_KIMI_K3_GEMM_AR", "0")
 
 import torch  # noqa: E402
 import yaml  # noqa: E402
@@ -270,6 +273,10 @@ DSA_MODEL = "deepseek-ai/DeepSeek-V3.2"
 GEMMA4_MODELS = [("gemma4-kv-shared", "google/gemma-4-E4B-it", [1, 2]),
                  ("gemma4-k-eq-v", "google/gemma-4-31B-it", [1, 2, 4])]
 
+# Kimi Linear (session 48): Kimi Delta Attention recurrent layers beside MLA layers (vllm/models/kimi_k3, built on a
+# CPU by its nvidia/ module: see KIMI_EMULATION)
+KIMI_MODEL = "moonshotai/Kimi-Linear-48B-A3B-Instruct"
+
 # Models whose attention window/chunk/state makes the in-flight reserve, async scheduling and prefix caching matter.
 RESERVE_MODELS = [
     "mistralai/Mistral-7B-v0.1",
@@ -342,6 +349,18 @@ def build_cases() -> list[dict]:
         for tp in tps[1:]:
             for ctx in (32768, None):
                 add(model, family, tp=tp, budget=BUDGETS[2], ctx=ctx, grid="gemma4")
+    # Kimi Linear (session 48): both cache dtypes at TP 1, a small and a large budget, 32K and the default length
+    # (1,048,576: 7 MLA layers need 8.1 GB a request, so the small budget refuses); TP 2 / 4 / 8 at the large
+    # budget; prefix caching off (one state block of max_model_len); a length above the model's own (refused)
+    for kv in ("auto", "fp8"):
+        for budget in (BUDGETS[0], BUDGETS[2]):
+            for ctx in (32768, None):
+                add(KIMI_MODEL, "kimi-kda-hybrid", kv=kv, budget=budget, ctx=ctx, grid="kimi")
+    for tp in (2, 4, 8):
+        for ctx in (32768, None):
+            add(KIMI_MODEL, "kimi-kda-hybrid", tp=tp, budget=BUDGETS[2], ctx=ctx, grid="kimi")
+    add(KIMI_MODEL, "kimi-kda-hybrid", budget=10 * GIB, ctx=32768, grid="kimi", enable_prefix_caching=False)
+    add(KIMI_MODEL, "kimi-kda-hybrid", budget=10 * GIB, ctx=2097152, grid="kimi")
     return cases
 
 
@@ -374,6 +393,11 @@ def install_gpu_emulation():
             stub.flash_attn_varlen_func = None
             stub.__path__ = []
             sys.modules[name] = stub
+
+    # Kimi Linear builds CUDA streams and events to overlap kernels (kimi_k3/nvidia/model.py:1155 KimiLinearModel,
+    # KimiMoE); they hold no memory that a KV spec or the budget reads: stand-ins on a CPU
+    if not torch.cuda.is_available():
+        torch.cuda.Stream = torch.cuda.Event = type("CudaStandIn", (), {"__init__": lambda self, *a, **k: None})
 
     from vllm.engine.arg_utils import EngineArgs
     from vllm.platforms import current_platform

@@ -76,6 +76,10 @@ class ModelSpec:
     load_delta: tuple = (0, 0)
     per_layer_input: int = 0  # Gemma 4's hidden_size_per_layer_input (per-layer embeddings; 0: none)
     per_layer_table: int = 0  # of the embed group, the per-layer embedding table's parameters (not the LM head's)
+    length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from
+    # the smallest share of an expert's intermediate size a TP rank holds, vLLM padding the experts to tp x it
+    # when tp splits them thinner (Kimi Linear: 256, kimi_k3/nvidia/model.py KimiMoE); 0: no padding
+    expert_min_partition: int = 0
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)

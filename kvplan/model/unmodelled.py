@@ -11,8 +11,13 @@ from typing import Optional
 from ..errors import KvplanError
 
 _COMPRESSED = "compressed sparse attention (config field 'compress_ratios'; vllm/models/deepseek_v4/attention.py)"
-_KDA = ("Kimi Delta Attention recurrent layers beside MLA layers (config field 'linear_attn_config'; "
-        "vllm/models/kimi_k3)")
+_KDA = ("Kimi Delta Attention recurrent layers outside Kimi Linear (config field 'linear_attn_config'; "
+        "kvplan models them in KimiLinearForCausalLM checkpoints, model_type kimi_linear)")
+_K3 = ("Kimi K3's attention residuals, gated MLA output, full-rank KDA gates and latent MoE (config fields "
+       "'attn_res_block_size', 'mla_use_output_gate', 'linear_attn_config.use_full_rank_gate', "
+       "'routed_expert_hidden_size'), whose weights and buffers kvplan does not size, beside its FlashKDA prefill "
+       "buffers and checkpoint blocks and its MoonViT vision tower (vllm/models/kimi_k3/nvidia/model.py, kda.py; "
+       "Kimi Linear's KDA and MLA layers are modelled)")
 _GEMMA3N = ("AltUp streams, Laurel blocks and activation-sparse MLPs beside its shared KV layers, whose weights kvplan "
             "does not size (model_executor/models/gemma3n.py; Gemma 4's KV sharing and per-layer inputs are modelled)")
 _KV_SHARING = ("KV sharing outside Gemma 4: its last num_kv_shared_layers layers read earlier layers' caches by a "
@@ -29,7 +34,7 @@ _ENCODER_DECODER = ("an encoder and a decoder with cross-attention caches over t
 ARCHITECTURES = {
     **dict.fromkeys(("DeepseekV4ForCausalLM", "DeepseekV4ForConditionalGeneration", "DeepseekV41ForCausalLM"),
                     _COMPRESSED),
-    **dict.fromkeys(("KimiLinearForCausalLM", "KimiK3ForConditionalGeneration"), _KDA),
+    "KimiK3ForConditionalGeneration": _K3,
     **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration"), _GEMMA3N),
     **dict.fromkeys(("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM", "MiMoV2OmniForCausalLM", "InklingForCausalLM",
                      "InklingForConditionalGeneration"), _SWA_HEADS),
@@ -42,10 +47,13 @@ ARCHITECTURES = {
 
 # A field present (and, for a count, above 0) marks the layout whatever the architecture is called, but in the
 # families kvplan models it for (layers.py: Gemma 4's KV sharing, by model_type).
-MODELLED_IN = {"num_kv_shared_layers": ("gemma4",)}
+MODELLED_IN = {"num_kv_shared_layers": ("gemma4",), "linear_attn_config": ("kimi_linear",)}
 FIELDS = {
     "compress_ratios": _COMPRESSED,
     "linear_attn_config": _KDA,
+    "attn_res_block_size": _K3,
+    "mla_use_output_gate": _K3,
+    "routed_expert_hidden_size": _K3,
     "altup_num_inputs": _GEMMA3N,
     "num_kv_shared_layers": _KV_SHARING,
     "swa_num_key_value_heads": _SWA_HEADS,
@@ -65,6 +73,9 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
     looks through a multimodal wrapper to its language model)."""
     if architecture in ARCHITECTURES:
         return f"architecture {architecture} has {ARCHITECTURES[architecture]}"
+    kda = get("linear_attn_config")
+    if isinstance(kda, dict) and _present(kda.get("use_full_rank_gate")):
+        return f"config field 'linear_attn_config.use_full_rank_gate' marks {_K3}"
     family = str(get("model_type") or "").lower()
     field = next((key for key in FIELDS if _present(get(key))
                   and not family.startswith(MODELLED_IN.get(key, ("\0",)))), None)
