@@ -45,6 +45,12 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   same arguments (read, 0.32.0). The kv.bytes_per_block field of these cases is _pool_bytes_per_block on the
   scheduler's config, which counts each layer at the indexer's page; num_gpu_blocks divides by the full
   (latent + indexer) page.
+- Kimi Linear (session 48): vllm/models/kimi_k3/__init__.py imports the nvidia/ module off ROCm and TPU, so the CPU
+  build runs the CUDA model code itself (KimiLinearForCausalLM, KimiGatedDeltaNetAttention, the Kimi MLA layer
+  whose backend is then replaced as for other MLA layers). Two CUDA-only steps of its __init__ are stood in for:
+  torch.cuda.Stream / torch.cuda.Event (kernel overlap only: no memory, no spec reads them) are placeholders, and
+  VLLM_KIMI_K3_GEMM_AR=0 skips gemm_rs_ar.maybe_init_gemm_rs_ar, which answers no on SM90 (SM100 family only,
+  kernels/linear/cute_dsl/gemm_rs_ar.py:1124) but first imports cutlass, absent here.
 - CpuPlatform.update_block_size_for_backend (cpu.py:533, hybrid alignment only) is replaced by the base
   Platform.update_block_size_for_backend that CudaPlatform inherits (interface.py:750).
 - KV cache layout: resolved by vLLM's resolve_kv_cache_layout from the GPU backends' declarations (LBNHC), not from
