@@ -109,7 +109,8 @@ def test_verify_profiles_the_sampler_the_runner_runs():
 # (jamba.py, nemotron_h.py, qwen3_next.py, qwen3_5.py: Qwen3_5ForConditionalGeneration and its MoE subclass) and the
 # IsAttentionFree one (mamba.py MambaForCausalLM, which registry.py serves FalconMambaForCausalLM with)
 VLLM_HYBRID = {"JambaForCausalLM", "NemotronHForCausalLM", "Qwen3NextForCausalLM", "Qwen3_5ForConditionalGeneration",
-               "Qwen3_5MoeForConditionalGeneration"}
+               "Qwen3_5MoeForConditionalGeneration",
+               "KimiLinearForCausalLM"}  # vllm/models/kimi_k3/nvidia/model.py:1581-1589: IsHybrid
 VLLM_ATTENTION_FREE = {"FalconMambaForCausalLM"}
 
 

@@ -59,6 +59,12 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   (attention.py:110-116): recorded as a configuration refusal.
 - GLM-5.2 (GlmMoeDsaForCausalLM) is built as DeepSeek-V3.2 is (deepseek_v2.py on a CPU, whose attention applies
   models/deepseek_v32/attention.py's skip rule: an indexer only every index_topk_freq layers); its cases record the MLA specs' cache roles and index-group leaders (sparse_mla_roles).
+- Kimi Linear (session 48): vllm/models/kimi_k3/__init__.py imports the nvidia/ module off ROCm and TPU, so the CPU
+  build runs the CUDA model code itself (KimiLinearForCausalLM, KimiGatedDeltaNetAttention, the Kimi MLA layer
+  whose backend is then replaced as for other MLA layers). Two CUDA-only steps of its __init__ are stood in for:
+  torch.cuda.Stream / torch.cuda.Event (kernel overlap only: no memory, no spec reads them) are placeholders, and
+  VLLM_KIMI_K3_GEMM_AR=0 skips gemm_rs_ar.maybe_init_gemm_rs_ar, which answers no on SM90 (SM100 family only,
+  kernels/linear/cute_dsl/gemm_rs_ar.py:1124) but first imports cutlass, absent here.
 - CpuPlatform.update_block_size_for_backend (cpu.py:533, hybrid alignment only) is replaced by the base
   Platform.update_block_size_for_backend that CudaPlatform inherits (interface.py:750).
 - KV cache layout: resolved by vLLM's resolve_kv_cache_layout from the GPU backends' declarations (LBNHC), not from
@@ -98,6 +104,9 @@ from types import SimpleNamespace
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Kimi Linear: KimiLinearModel asks gemm_rs_ar.maybe_init_gemm_rs_ar, which says no on SM90 (SM100 family only,
+# kernels/linear/cute_dsl/gemm_rs_ar.py:1124) but first imports cutlass, absent here: the flag off gives the same no
+os.environ.setdefault("VLLM_KIMI_K3_GEMM_AR", "0")
 
 import torch  # noqa: E402
 import yaml  # noqa: E402
@@ -286,6 +295,10 @@ GEMMA4_MODELS = [("gemma4-kv-shared", "google/gemma-4-E4B-it", [1, 2]),
 V4_MODEL = "deepseek-ai/DeepSeek-V4-Flash"
 SHARED_INDEXER_MODEL = "zai-org/GLM-5.2"  # an indexer every index_topk_freq layers, the rest reuse its top-k
 
+# Kimi Linear (session 48): Kimi Delta Attention recurrent layers beside MLA layers (vllm/models/kimi_k3, built on a
+# CPU by its nvidia/ module: see KIMI_EMULATION)
+KIMI_MODEL = "moonshotai/Kimi-Linear-48B-A3B-Instruct"
+
 # Models whose attention window/chunk/state makes the in-flight reserve, async scheduling and prefix caching matter.
 RESERVE_MODELS = [
     "mistralai/Mistral-7B-v0.1",
@@ -374,6 +387,18 @@ def build_cases() -> list[dict]:
             for budget in (BUDGETS[0], BUDGETS[2]):
                 for ctx in (32768, 131072, None):
                     add(SHARED_INDEXER_MODEL, "glm-dsa-shared", tp=tp, kv=kv, budget=budget, ctx=ctx, grid="dsa")
+    # Kimi Linear (session 48): both cache dtypes at TP 1, a small and a large budget, 32K and the default length
+    # (1,048,576: 7 MLA layers need 8.1 GB a request, so the small budget refuses); TP 2 / 4 / 8 at the large
+    # budget; prefix caching off (one state block of max_model_len); a length above the model's own (refused)
+    for kv in ("auto", "fp8"):
+        for budget in (BUDGETS[0], BUDGETS[2]):
+            for ctx in (32768, None):
+                add(KIMI_MODEL, "kimi-kda-hybrid", kv=kv, budget=budget, ctx=ctx, grid="kimi")
+    for tp in (2, 4, 8):
+        for ctx in (32768, None):
+            add(KIMI_MODEL, "kimi-kda-hybrid", tp=tp, budget=BUDGETS[2], ctx=ctx, grid="kimi")
+    add(KIMI_MODEL, "kimi-kda-hybrid", budget=10 * GIB, ctx=32768, grid="kimi", enable_prefix_caching=False)
+    add(KIMI_MODEL, "kimi-kda-hybrid", budget=10 * GIB, ctx=2097152, grid="kimi")
     return cases
 
 
@@ -414,6 +439,11 @@ def install_gpu_emulation():
             stub.flash_attn_varlen_func = None
             stub.__path__ = []
             sys.modules[name] = stub
+
+    # Kimi Linear builds CUDA streams and events to overlap kernels (kimi_k3/nvidia/model.py:1155 KimiLinearModel,
+    # KimiMoE); they hold no memory that a KV spec or the budget reads: stand-ins on a CPU
+    if not torch.cuda.is_available():
+        torch.cuda.Stream = torch.cuda.Event = type("CudaStandIn", (), {"__init__": lambda self, *a, **k: None})
 
     from vllm.engine.arg_utils import EngineArgs
     from vllm.platforms import current_platform

@@ -264,7 +264,8 @@ def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
 NO_LENGTH_ATTRIBUTE = ("mamba", "falcon_mamba", "mamba2")
 
 
-def length_refusal(max_model_len: int, derived: Optional[int], model_type: str = "") -> Optional[Refusal]:
+def length_refusal(max_model_len: int, derived: Optional[int], model_type: str = "",
+                   key: str = "max_position_embeddings") -> Optional[Refusal]:
     """config/model.py _get_and_verify_max_len: a max_model_len above the model's own (max_position_embeddings,
     2048 when the config names none) is refused unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. (RoPE scaling factors of
     linear/dynamic types, which vLLM multiplies in, are not in kvplan's spec; no bundled model uses them.)"""
@@ -275,7 +276,8 @@ def length_refusal(max_model_len: int, derived: Optional[int], model_type: str =
         return None
     return Refusal(
         f"User-specified max_model_len ({max_model_len}) is greater than the derived max_model_len "
-        f"(max_position_embeddings={float(derived)} or model_max_length=None in model's config.json). To allow "
+        f"({key}={float(derived)} or model_max_length={derived if key == 'model_max_length' else None} in model's "
+        f"config.json). To allow "
         f"overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. VLLM_ALLOW_LONG_MAX_MODEL_LEN "
         f"must be used with extreme caution. If the model uses relative position encoding (RoPE), positions "
         f"exceeding derived_max_model_len lead to nan. If the model uses absolute position encoding, positions "
@@ -352,7 +354,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
     refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
-        length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", "")) or \
+        length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
+                       getattr(spec, "length_key", "max_position_embeddings")) or \
         v4_dtype_refusal(spec, precision)
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,

@@ -66,15 +66,18 @@ FIELDS = {
             "shared_expert_intermediate_size n_shared_experts n_routed_experts num_local_experts num_experts "
             "num_experts_per_tok num_experts_per_token moe_topk first_k_dense_replace interleave_moe_layer_step "
             "decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim attn_layer_offset "
-            "max_window_layers expert_layer_offset moe_shared_expert_intermediate_size num_dense_layers", 0, MAX_COUNT),
+            "max_window_layers expert_layer_offset moe_shared_expert_intermediate_size num_dense_layers "
+            "num_shared_experts num_expert_group", 0, MAX_COUNT),
     **_ints("vocab_size padded_vocab_size", 0, MAX_VOCAB),
-    **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size", 1, MAX_TOKENS),
+    **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size model_max_length",
+            1, MAX_TOKENS),
     **_ints("sliding_window", 0, MAX_TOKENS),  # 0 (or null) means no window
     **{name: ("bool",) for name in "multi_query new_decoder_architecture use_sliding_window tie_word_embeddings "
        "attention_bias mlp_bias parallel_attn mamba_proj_bias mamba_conv_bias use_conv_bias norm_topk_prob "
        "tie_embedding conv_bias block_auto_adjust_ff_dim use_expert_bias".split()},
     **{name: ("str",) for name in "model_type torch_dtype dtype topk_method scoring_func".split()},
     "quantization_config": ("dict",),
+    "linear_attn_config": ("dict",),
     "vision_config": ("dict",),
     **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers full_attn_idxs".split()},
     "hybrid_override_pattern": ("list or str",),

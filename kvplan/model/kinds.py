@@ -210,6 +210,9 @@ class LinearState:
     # rather than splits (model_executor/layers/mamba/mamba_mixer2.py extra_groups_for_head_shards)
     replicated_conv: int = 0
     conv_window: int = 0  # inputs the convolution state keeps (kernel - 1); 0 where vLLM never widens it
+    # bytes of a recurrent-state element where the layer fixes its dtype whatever the model's (Kimi Delta
+    # Attention: float32, mamba_utils.py MambaStateDtypeCalculator.kda_state_dtype); 0: the dtype it is given
+    ssm_bytes: int = 0
     kind: str = field(default="linear", init=False)
 
     window = None
@@ -243,7 +246,9 @@ class LinearState:
 
     def state_bytes(self, tp: int, dtype_bytes: int, ssm_dtype_bytes: Optional[int] = None) -> int:
         """Bytes of one sequence's state on one GPU: the convolution state in `dtype_bytes`, the recurrent (SSM)
-        state in `ssm_dtype_bytes` (the same by default: vLLM's mamba_ssm_cache_dtype 'auto')."""
+        state in the layer's own dtype (ssm_bytes) or else `ssm_dtype_bytes` (the same as `dtype_bytes` by default:
+        vLLM's mamba_ssm_cache_dtype 'auto')."""
+        ssm_dtype_bytes = self.ssm_bytes or ssm_dtype_bytes
         if ssm_dtype_bytes is None:
             return self.state_elements_per_sequence(tp) * dtype_bytes
         return self.conv_per_gpu(tp) * dtype_bytes + self.ssm_elements // tp * ssm_dtype_bytes

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, Config
+from .kda import kda_config, kda_mixers, kda_state
 from .kinds import (ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV,
                     SlidingWindow, V4Compressed, V4CompressorState, V4IndexerKeys, V4Window)
 
@@ -53,6 +54,8 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
         return ["parallel"] * n, "Falcon-H1: attention and Mamba-2 side by side in every layer"
     if cfg.model_type.startswith("gemma4"):
         return gemma4_mixers(cfg, n)
+    if kda_config(cfg) is not None:  # Kimi Linear: KDA where linear_attn_config.kda_layers says, MLA elsewhere
+        return kda_mixers(cfg, n), "linear_attn_config.kda_layers"
     if cfg.has("layer_types"):
         return cfg.per_layer("layer_types", n, LAYER_TYPE_NAMES), "layer_types"
     if cfg.model_type.startswith("lfm2") and cfg.has("full_attn_idxs"):  # LFM2 configs without layer_types
@@ -156,6 +159,8 @@ def mamba2_shape(cfg: Config) -> tuple:
 
 def linear_state(cfg: Config) -> LinearState:
     """The fixed per-sequence state of a linear-attention or Mamba layer."""
+    if kda_config(cfg) is not None:  # Kimi Delta Attention
+        return kda_state(cfg)
     if cfg.has("linear_num_value_heads"):  # Qwen3-Next gated DeltaNet
         nk, nv = cfg.int("linear_num_key_heads"), cfg.int("linear_num_value_heads")
         dk, dv = cfg.int("linear_key_head_dim"), cfg.int("linear_value_head_dim")
@@ -179,7 +184,8 @@ def linear_state(cfg: Config) -> LinearState:
         return LinearState(inner, (kernel - 1) * inner, inner * cfg.int(("mamba_d_state", "state_size")), "mamba")
     raise KvplanError(
         "config declares linear-attention layers but no state shape: expected linear_num_value_heads "
-        "(gated DeltaNet), mamba_num_heads / mamba_n_heads (Mamba-2) or mamba_d_state (Mamba)."
+        "(gated DeltaNet), linear_attn_config (Kimi Delta Attention), mamba_num_heads / mamba_n_heads (Mamba-2) or "
+        "mamba_d_state (Mamba)."
     )
 
 

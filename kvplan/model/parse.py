@@ -37,6 +37,18 @@ def _model_dtype(cfg: Config, notes: list) -> str:
     return name
 
 
+# vLLM kimi_k3/nvidia/model.py KimiMoE: min_moe_intermediate_per_partition (getattr default; no config sets it)
+KIMI_MIN_EXPERT_PARTITION = 256
+
+
+def _max_length(cfg: Config):
+    """The model's own length as vLLM derives it (transformers_utils/model_arch_config_convertor.py
+    derive_max_model_len_and_key): the smallest of the position keys, but model_max_length wins when present."""
+    if cfg.has("model_max_length"):
+        return cfg.int("model_max_length", maximum=MAX_TOKENS)
+    return cfg.int(POSITION_KEYS, required=False, maximum=MAX_TOKENS)
+
+
 def _kv_heads(cfg: Config, heads: int) -> int:
     if cfg.model_type == "falcon" and not cfg.get("new_decoder_architecture"):
         kv = 1 if cfg.get("multi_query") else heads  # transformers' Falcon ignores num_kv_heads here
@@ -102,7 +114,9 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         num_attention_heads=heads,
         hidden_size=hidden,
         dtype=dtype,
-        max_position_embeddings=cfg.int(POSITION_KEYS, required=False, maximum=MAX_TOKENS),
+        max_position_embeddings=_max_length(cfg),
+        length_key="model_max_length" if cfg.has("model_max_length") else "max_position_embeddings",
+        expert_min_partition=KIMI_MIN_EXPERT_PARTITION if cfg.model_type == "kimi_linear" else 0,
         weights=weights or estimate_weights(groups, dtype, delta),
         load_delta=delta,
         per_layer_input=per_layer_input(cfg),

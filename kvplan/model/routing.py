@@ -85,6 +85,8 @@ def routing(cfg: Config) -> Routing:
             raise KvplanError(f"{cfg.name}: num_experts_per_tok is {top_k}; Llama 4 weighs the expert's input, "
                               f"which vLLM does for one expert per token only.")
         return Routing(scoring="sigmoid", renormalize=False, on_input=True)
+    if family == "kimi_linear":
+        return _kimi_routing(cfg, experts, top_k)
     renormalize = cfg.flag("norm_topk_prob", defaults.get("norm_topk_prob", True))
     if family == "mixtral" or family in LOGIT_BIAS:  # mixtral.py, gpt_oss.py: renormalize=True
         renormalize = True
@@ -98,6 +100,31 @@ def routing(cfg: Config) -> Routing:
         raise KvplanError(f"config field 'scoring_func' must be one of {', '.join(SCORING)}, got {quote(scoring)}.")
     groups = cfg.int("n_group", default=defaults.get("n_group", 1))
     topk_groups = cfg.int("topk_group", default=defaults.get("topk_group", 1))
+    _check_groups(experts, top_k, groups, topk_groups)
+    correction = fixed or cfg.get("topk_method") == "noaux_tc"
+    if family == "lfm2_moe":  # lfm2_moe.py: the gate's e_score_correction_bias only with use_expert_bias
+        correction = cfg.flag("use_expert_bias", True)
+    return Routing(scoring=scoring, renormalize=renormalize, scale=_scale(cfg, defaults), groups=groups,
+                   topk_groups=topk_groups, correction_bias=correction)
+
+
+def _kimi_routing(cfg: Config, experts: int, top_k: int) -> Routing:
+    """Kimi Linear (vllm/models/kimi_k3/nvidia/model.py KimiMoE): FusedMoE with the config's own names for the
+    scoring function, renormalisation and groups, and an e_score_correction_bias always (KimiLinearConfig
+    defaults: sigmoid, renormalised, grouped top-k over one group)."""
+    scoring = cfg.get("moe_router_activation_func", "sigmoid")
+    if scoring not in SCORING:
+        raise KvplanError(f"config field 'moe_router_activation_func' must be one of {', '.join(SCORING)}, got "
+                          f"{quote(scoring)}.")
+    grouped = cfg.flag("use_grouped_topk", True)
+    groups = cfg.int("num_expert_group", default=1) if grouped else 1
+    topk_groups = cfg.int("topk_group", default=1) if grouped else 1
+    _check_groups(experts, top_k, groups, topk_groups)
+    return Routing(scoring=scoring, renormalize=cfg.flag("moe_renormalize", True), scale=_scale(cfg, {}),
+                   groups=groups, topk_groups=topk_groups, correction_bias=True)
+
+
+def _check_groups(experts: int, top_k: int, groups: int, topk_groups: int) -> None:
     if topk_groups > groups:
         raise KvplanError(f"config field 'topk_group' ({topk_groups}) must be at most n_group ({groups}).")
     if experts % groups:
@@ -107,11 +134,6 @@ def routing(cfg: Config) -> Routing:
         allowed = topk_groups * (experts // groups)
         raise KvplanError(f"config field 'num_experts_per_tok' ({top_k}) must be at most the {allowed} experts of "
                           f"the topk_group ({topk_groups}) groups a token may choose from.")
-    correction = fixed or cfg.get("topk_method") == "noaux_tc"
-    if family == "lfm2_moe":  # lfm2_moe.py: the gate's e_score_correction_bias only with use_expert_bias
-        correction = cfg.flag("use_expert_bias", True)
-    return Routing(scoring=scoring, renormalize=renormalize, scale=_scale(cfg, defaults), groups=groups,
-                   topk_groups=topk_groups, correction_bias=correction)
 
 
 def _scale(cfg: Config, defaults: dict) -> float:

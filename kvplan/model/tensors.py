@@ -9,6 +9,7 @@ import math
 from typing import NamedTuple
 
 from .config import MAX_VOCAB, Config
+from .kda import kda_shape
 from .layers import ATTENTION_FREE, EXPERT_KEYS, is_gemma4, is_v4, linear_state, mamba1_inner, mamba2_shape
 from .routing import routing
 
@@ -153,8 +154,25 @@ def _v4_layer(cfg: Config, d: dict, ratio: int, hashed: bool) -> list:
             *_mlp(cfg, "shared_experts", h, inter * cfg.optional_int("n_shared_experts"))]
 
 
+def _kda_mixer(cfg: Config, h: int) -> list:
+    """A Kimi Linear KDA layer as vLLM 0.32.0 builds it (kimi_gdn_linear_attn.py KimiGatedDeltaNetAttention): one
+    merged input projection to q, k, v, beta (a head each) and the gate's low-rank f_a, whose head_dim rows every
+    TP rank holds whole; f_b (head_dim -> q width), dt_bias (float32), the packed q / k / v short convolution
+    (float32 weights), A_log (float32, a head each); the output gate's g_a (replicated) and g_b; the gated norm's
+    head_dim weight; o_proj."""
+    shape = kda_shape(cfg)
+    width, heads, dim = shape.width, shape.heads, shape.head_dim
+    return [*_matrix("linear", 3 * width + heads, h), *_whole(_matrix("linear", dim, h)),
+            *_matrix("linear", width, dim), Tensor("linear", width, fp32=True),
+            Tensor("linear", 3 * width, shape.kernel, fp32=True), Tensor("linear", heads, fp32=True),
+            *_whole(_matrix("linear", dim, h)), *_matrix("linear", width, dim),
+            Tensor("linear", dim, replicated=True), *_matrix("linear", h, width)]
+
+
 def _linear_mixer(cfg: Config, d: dict) -> list:
     h, flavor = d["hidden"], linear_state(cfg).flavor
+    if flavor == "kda":
+        return _kda_mixer(cfg, h)
     if flavor == "gated-deltanet":  # Qwen3-Next
         nk, nv = cfg.int("linear_num_key_heads"), cfg.int("linear_num_value_heads")
         dk, dv = cfg.int("linear_key_head_dim"), cfg.int("linear_value_head_dim")
@@ -235,8 +253,9 @@ def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
         if not cfg.optional_int(EXPERT_KEYS):  # no experts: shared_mlp is the layer's only MLP
             return FeedForwardSizes(shared or inter, inter, 0, False)
     else:
-        shared = (cfg.optional_int("shared_expert_intermediate_size")
-                  or cfg.optional_int("n_shared_experts") * cfg.optional_int("moe_intermediate_size"))
+        shared = (cfg.optional_int("shared_expert_intermediate_size")  # Kimi Linear: num_shared_experts
+                  or cfg.optional_int(("n_shared_experts", "num_shared_experts"))
+                  * cfg.optional_int("moe_intermediate_size"))
     return FeedForwardSizes(cfg.optional_int("intermediate_size_mlp") or inter,  # Llama 4 dense layers
                             cfg.optional_int("moe_intermediate_size") or inter, shared,
                             cfg.has("shared_expert_intermediate_size"))

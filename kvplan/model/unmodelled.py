@@ -16,8 +16,13 @@ _V4_VISION = ("DeepSeek-V4's vision variant: image spans widen the window caches
               "(vllm/models/deepseek_v4/common/vl_model.py)")
 _V41 = ("DeepSeek-V4.1's shared KV and index sources across layers and engram layers (config fields "
         "'kv_source_layers', 'index_source_layers', 'engram_layer_ids'; vllm/models/deepseek_v41)")
-_KDA = ("Kimi Delta Attention recurrent layers beside MLA layers (config field 'linear_attn_config'; "
-        "vllm/models/kimi_k3)")
+_KDA = ("Kimi Delta Attention recurrent layers outside Kimi Linear (config field 'linear_attn_config'; "
+        "kvplan models them in KimiLinearForCausalLM checkpoints, model_type kimi_linear)")
+_K3 = ("Kimi K3's attention residuals, gated MLA output, full-rank KDA gates and latent MoE (config fields "
+       "'attn_res_block_size', 'mla_use_output_gate', 'linear_attn_config.use_full_rank_gate', "
+       "'routed_expert_hidden_size'), whose weights and buffers kvplan does not size, beside its FlashKDA prefill "
+       "buffers and checkpoint blocks and its MoonViT vision tower (vllm/models/kimi_k3/nvidia/model.py, kda.py; "
+       "Kimi Linear's KDA and MLA layers are modelled)")
 _GEMMA3N = ("AltUp streams, Laurel blocks and activation-sparse MLPs beside its shared KV layers, whose weights kvplan "
             "does not size (model_executor/models/gemma3n.py; Gemma 4's KV sharing and per-layer inputs are modelled)")
 _KV_SHARING = ("KV sharing outside Gemma 4: its last num_kv_shared_layers layers read earlier layers' caches by a "
@@ -34,7 +39,7 @@ _ENCODER_DECODER = ("an encoder and a decoder with cross-attention caches over t
 ARCHITECTURES = {
     "DeepseekV4ForConditionalGeneration": _V4_VISION,
     "DeepseekV41ForCausalLM": _V41,
-    **dict.fromkeys(("KimiLinearForCausalLM", "KimiK3ForConditionalGeneration"), _KDA),
+    "KimiK3ForConditionalGeneration": _K3,
     **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration"), _GEMMA3N),
     **dict.fromkeys(("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM", "MiMoV2OmniForCausalLM", "InklingForCausalLM",
                      "InklingForConditionalGeneration"), _SWA_HEADS),
@@ -46,9 +51,9 @@ ARCHITECTURES = {
 }
 
 # A field present (and, for a count, above 0) marks the layout whatever the architecture is called, but in the
-# families kvplan models it for (layers.py: Gemma 4's KV sharing, by model_type) and for the fields an
-# architecture kvplan models declares itself (DeepSeek-V4's compress_ratios).
-MODELLED_IN = {"num_kv_shared_layers": ("gemma4",)}
+# families kvplan models it for (layers.py: Gemma 4's KV sharing and Kimi Linear's KDA layers, by model_type) and
+# for the fields an architecture kvplan models declares itself (DeepSeek-V4's compress_ratios).
+MODELLED_IN = {"num_kv_shared_layers": ("gemma4",), "linear_attn_config": ("kimi_linear",)}
 MODELLED_FIELDS = {"DeepseekV4ForCausalLM": ("compress_ratios",)}
 FIELDS = {
     "compress_ratios": _COMPRESSED,
@@ -56,6 +61,9 @@ FIELDS = {
     "kv_source_layer_ids": _V41,
     "vision_n_layers": _V4_VISION,
     "linear_attn_config": _KDA,
+    "attn_res_block_size": _K3,
+    "mla_use_output_gate": _K3,
+    "routed_expert_hidden_size": _K3,
     "altup_num_inputs": _GEMMA3N,
     "num_kv_shared_layers": _KV_SHARING,
     "swa_num_key_value_heads": _SWA_HEADS,
@@ -75,6 +83,9 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
     looks through a multimodal wrapper to its language model)."""
     if architecture in ARCHITECTURES:
         return f"architecture {architecture} has {ARCHITECTURES[architecture]}"
+    kda = get("linear_attn_config")
+    if isinstance(kda, dict) and _present(kda.get("use_full_rank_gate")):
+        return f"config field 'linear_attn_config.use_full_rank_gate' marks {_K3}"
     family = str(get("model_type") or "").lower()
     own = MODELLED_FIELDS.get(architecture, ())
     field = next((key for key in FIELDS if key not in own and _present(get(key))

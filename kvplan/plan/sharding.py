@@ -319,7 +319,20 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
     if moe is not None and not moe.default:  # the routed experts' checkpoint bytes, moe.share of them here
         routed = _routed_bytes(spec, layers)
         extra += round(routed * moe.share) - round(routed / tp)
+    padding = expert_padding(spec, tp, moe is not None and moe.expert_parallel)
+    if padding > 1:  # zero-filled expert columns vLLM allocates beyond the checkpoint's
+        extra += round(_routed_bytes(spec, layers) * (moe.share if moe is not None else 1 / tp) * (padding - 1))
     return -(-(int(total * share) - whole) // tp) + whole + extra
+
+
+def expert_padding(spec: ModelSpec, tp: int, expert_parallel: bool = False) -> float:
+    """How much larger than the checkpoint's the routed experts vLLM allocates: Kimi Linear pads an expert's
+    intermediate size to tp x 256 when tp > 1 splits it thinner and experts are not parallel (kimi_k3/nvidia/
+    model.py KimiMoE: padded_moe_intermediate_size, the padding zero-filled); 1.0 otherwise."""
+    floor, inter = spec.expert_min_partition, spec.expert_intermediate_size
+    if not floor or not inter or tp <= 1 or expert_parallel or inter // tp >= floor:
+        return 1.0
+    return floor * tp / inter
 
 
 def valid_tp_degrees(spec: ModelSpec, limit: int = 64) -> list:

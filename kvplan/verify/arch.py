@@ -179,6 +179,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} uses DeepSeek sparse attention (a lightning indexer picks the index_topk "
                           f"{sparse.index_topk} latents each query attends); verify's forward pass runs dense MLA "
                           f"only, so it would not measure this model.")
+    if any(layer.flavor == "kda" for layer in spec.linear_layers):
+        raise KvplanError(f"{spec.name} has Kimi Delta Attention layers (channel-wise gated delta rule, float32 "
+                          f"recurrent state) beside MLA; verify's forward pass has no KDA layer, so it would not "
+                          f"measure this model.")
     if family.startswith("gemma4"):
         raise KvplanError(f"{spec.name} is a Gemma 4 model (sliding and full layers of different head sizes, "
                           f"KV-sharing layers, per-layer inputs); verify's forward pass runs one head size and a cache "
