@@ -18,7 +18,8 @@ REQUIRED_IDS = [
     "Qwen/Qwen3-14B", "Qwen/Qwen3-32B", "Qwen/Qwen3-30B-A3B", "Qwen/Qwen3-235B-A22B",
     "Qwen/Qwen3-Next-80B-A3B-Instruct", "google/gemma-2-9b", "google/gemma-2-27b", "google/gemma-3-4b-it",
     "google/gemma-3-27b-it", "deepseek-ai/DeepSeek-V2-Lite", "deepseek-ai/DeepSeek-V3", "deepseek-ai/DeepSeek-R1",
-    "deepseek-ai/DeepSeek-V3.2", "zai-org/GLM-5.2",
+    "deepseek-ai/DeepSeek-V3.2", "zai-org/GLM-5.2", "deepseek-ai/DeepSeek-V4-Pro", "moonshotai/Kimi-K2-Instruct",
+    "Qwen/Qwen3-VL-8B-Instruct", "Qwen/Qwen3-VL-30B-A3B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct",
     "openai/gpt-oss-20b", "openai/gpt-oss-120b", "microsoft/Phi-3-mini-4k-instruct",
     "microsoft/Phi-3-medium-4k-instruct", "tiiuae/falcon-7b", "tiiuae/falcon-40b",
 ]

@@ -55,10 +55,17 @@ QWEN3_NEXT_MTP = (  # Qwen3-Next's MTP block (vLLM qwen3_next.py drops the "mtp.
 # weights_proj 64 x 7,168, k_norm weight and bias; the fp8 wq_b's and wk's 128x128 block scales (64 x 12, 1 x 56).
 DSA_INDEXER, DSA_INDEXER_SCALES = 8192 * 1536 + 192 * 7168 + 2 * 128, 64 * 12 + 56
 
+# Kimi-K2-Instruct's float32 128x128 block scales (its report's tensor list, by hand): per layer q_a 12 x 56, q_b
+# 96 x 12, kv_a 5 x 56, kv_b 128 x 4, o 56 x 64; layer 0's dense MLP 3 x 144 x 56; 60 MoE layers of 384 routed and
+# one shared expert, 3 x 16 x 56 each. No MTP layer (num_nextn_predict_layers 0).
+KIMI_K2_SCALES = 61 * (672 + 1152 + 280 + 512 + 3584) + 3 * 144 * 56 + 60 * 385 * 3 * 16 * 56
+
 # What each cited count holds beyond the config's resident weights, and why.
 BEYOND_CONFIG = {
     "deepseek-ai/DeepSeek-V3.2": deepseek_v3_mtp_layer() + DSA_INDEXER + DEEPSEEK_V3_SCALES + 62 * DSA_INDEXER_SCALES,
     "deepseek-ai/DeepSeek-V3": deepseek_v3_mtp_layer() + DEEPSEEK_V3_SCALES,
+    # Kimi-K2-Instruct: its block scales and 61 rotary_emb.inv_freq buffers of 56 bf16 values, as its report lists
+    "moonshotai/Kimi-K2-Instruct": KIMI_K2_SCALES + 61 * 56,
     "deepseek-ai/DeepSeek-R1": deepseek_v3_mtp_layer() + DEEPSEEK_V3_SCALES,
     "Qwen/Qwen3-Next-80B-A3B-Thinking": QWEN3_NEXT_MTP,
     # Llama 2's safetensors store rotary_emb.inv_freq buffers (head_dim / 2 = 64 floats per layer).

@@ -25,7 +25,8 @@ LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
 TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma4", "gemma4_text", "gpt2", "lfm2",
                    "lfm2_moe") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
-QK_NORM = ("qwen3", "qwen3_moe", "qwen3_next", "gemma3", "gemma3_text", "lfm2", "lfm2_moe")  # per-head q/k norms
+QK_NORM = ("qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl_text", "qwen3_vl_moe_text", "gemma3", "gemma3_text",
+           "lfm2", "lfm2_moe")  # per-head q/k norms (Qwen3-VL's text models are Qwen3 / Qwen3-MoE decoders)
 FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/post feed-forward norms
 
 
