@@ -37,6 +37,7 @@ import math
 from typing import Optional
 
 from ..errors import FieldError
+from ..model.kinds import MLALatent
 from ..model.precision import DTYPE_BYTES
 from ..model.vision import UNCOUNTED_TOWER
 from ..plan.budget import Budget, BudgetTerm
@@ -225,6 +226,25 @@ def sparse_index_buffers(spec, settings, stage=None) -> int:
     return INDEX_BYTES * (shared + index_groups(spec, stage) * group + modules * (shared + group))
 
 
+def mla_dequantized_copies(spec, tp: int, stage=None) -> int:
+    """Bytes of the 16-bit copies of a quantised kv_b_proj that each MLA layer adds after loading, which the weights
+    term measures (load_model runs process_weights_after_loading): the absorbed decode multiplies by kv_b_proj's
+    key and value halves, W_UK_T and W_UV, taken from get_and_maybe_dequant_weights in the activation dtype
+    (model_executor/layers/attention/mla_attention.py split_kv_b_proj, MLAAttention.process_weights_after_loading;
+    v1/attention/backends/mla/common.py in 0.8-0.10). A 16-bit kv_b_proj comes back as itself, so the halves are
+    views of it and cost nothing; a quantised one (fp8 DeepSeek-V3 / R1 / V3.2, Kimi-K2) is dequantised into a new
+    tensor of the rank's heads, kept beside the quantised weight, which prefill still uses. Drafter layers are left
+    to the drafter's term."""
+    attention = next((g for g in spec.params if g.name == "attention"), None)
+    if not spec.mla_up_elements or attention is None or attention.stored in DTYPE_BYTES:
+        return 0
+    drafted = len(spec.draft.layers) if spec.draft is not None else 0
+    latents = sum(isinstance(layer, MLALatent) for layer in spec.layers[:len(spec.layers) - drafted])
+    if stage is not None and stage.stages > 1:
+        latents = latents * stage.layers // spec.num_hidden_layers
+    return latents * (spec.mla_up_elements // tp) * DTYPE_BYTES[spec.dtype]
+
+
 # The multimodal Gemma 4 wrappers (gemma4_mm.py, and gemma4_unified.py's subclass) keep a per-layer-input buffer
 PER_LAYER_INPUT_WRAPPERS = ("Gemma4ForConditionalGeneration", "Gemma4UnifiedForConditionalGeneration")
 
@@ -298,6 +318,10 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     if index_buffers:
         weights += index_buffers
         weights_source += f"; + {format_gib(index_buffers)} GiB of sparse attention's top-k index buffers"
+    copies = mla_dequantized_copies(spec, tp, stage)
+    if copies:
+        weights += copies
+        weights_source += f"; + {format_gib(copies)} GiB of MLA's dequantised W_UK_T / W_UV copies"
     ple_buffer = per_layer_input_buffer(spec, settings)
     if ple_buffer:
         weights += ple_buffer

@@ -10,7 +10,7 @@ from ..errors import KvplanError, quote
 from .config import MAX_TOKENS, MAX_VOCAB, Config
 from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4, mixer_kinds
 from .params import estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size, parameter_groups
-from .tensors import eagle_head_tensors, mtp_blocks, per_layer_input, per_layer_table
+from .tensors import eagle_head_tensors, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
@@ -120,6 +120,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         weights=weights or estimate_weights(groups, dtype, delta),
         load_delta=delta,
         per_layer_input=per_layer_input(cfg),
+        mla_up_elements=mla_up_projection(cfg, heads),
         per_layer_table=per_layer_table(cfg, n),
         params=groups,
         intermediate_size=cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden,

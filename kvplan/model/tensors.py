@@ -62,6 +62,16 @@ def _whole(tensors: list) -> list:
     return [t._replace(replicated=True) for t in tensors]
 
 
+def mla_up_projection(cfg: Config, heads: int) -> int:
+    """Elements of one MLA layer's kv_b_proj at tp 1, heads x (qk_nope + v_head) x kv_lora_rank: the up-projection
+    whose key and value halves vLLM keeps as W_UK_T / W_UV for the absorbed decode (0 without MLA)."""
+    if not cfg.has("kv_lora_rank"):
+        return 0
+    nope = cfg.optional_int("qk_nope_head_dim")
+    v_dim = cfg.int("v_head_dim", required=False, minimum=0) or nope
+    return heads * (nope + v_dim) * cfg.int("kv_lora_rank")
+
+
 def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
     h, heads, kv, hd = d["hidden"], d["heads"], d["kv_heads"], d["head_dim"]
     if cfg.has("kv_lora_rank"):  # MLA: low-rank q (when q_lora_rank) and a joint kv latent, each with its norm
