@@ -285,6 +285,9 @@ GEMMA4_MODELS = [("gemma4-kv-shared", "google/gemma-4-E4B-it", [1, 2]),
                  ("gemma4-k-eq-v", "google/gemma-4-31B-it", [1, 2, 4])]
 V4_MODEL = "deepseek-ai/DeepSeek-V4-Flash"
 SHARED_INDEXER_MODEL = "zai-org/GLM-5.2"  # an indexer every index_topk_freq layers, the rest reuse its top-k
+# MiMo-V2-Flash (session 48): sliding layers with their own KV heads (8 against the full layers' 4), keys 192 wide
+# and values 128 in every layer
+MIMO_MODEL = "XiaomiMiMo/MiMo-V2-Flash"
 
 # Models whose attention window/chunk/state makes the in-flight reserve, async scheduling and prefix caching matter.
 RESERVE_MODELS = [
@@ -374,6 +377,17 @@ def build_cases() -> list[dict]:
             for budget in (BUDGETS[0], BUDGETS[2]):
                 for ctx in (32768, 131072, None):
                     add(SHARED_INDEXER_MODEL, "glm-dsa-shared", tp=tp, kv=kv, budget=budget, ctx=ctx, grid="dsa")
+    # MiMo-V2-Flash (session 48): both cache dtypes at TP 1, a small and a large budget, 32K and the default 256K;
+    # TP 2, 4 and 8 at the large budget; the default length in a budget that cannot hold it (a refusal)
+    for kv in ("auto", "fp8"):
+        for budget in (BUDGETS[0], BUDGETS[2]):
+            for ctx in (32768, None):
+                add(MIMO_MODEL, "mimo-v2-swa-heads", kv=kv, budget=budget, ctx=ctx, grid="mimo")
+    for tp in (2, 4, 8):
+        for ctx in (32768, None):
+            add(MIMO_MODEL, "mimo-v2-swa-heads", tp=tp, budget=BUDGETS[2], ctx=ctx, grid="mimo")
+    add(MIMO_MODEL, "mimo-v2-swa-heads", tp=8, kv="fp8", budget=BUDGETS[2], ctx=None, grid="mimo")
+    add(MIMO_MODEL, "mimo-v2-swa-heads", budget=2 * GIB, ctx=None, grid="mimo")
     return cases
 
 
@@ -508,6 +522,8 @@ def gpu_backend_for(layer, kv_cache_dtype: str):
     if layer.get_attn_backend().is_mla():
         quantized = kv_cache_dtype.startswith("fp8")
         return (E.FLASHMLA if quantized else E.FLASH_ATTN_MLA).get_class()
+    if name.endswith("_DIFFKV"):  # MiMo-V2 (keys wider than values): FA3 / FA4 accept it on SM90 (mimo_v2.py:304-318)
+        return E.FLASH_ATTN_DIFFKV.get_class()
     fa = E.FLASH_ATTN.get_class()
     if isinstance(layer, ChunkedLocalAttention):
         return create_chunked_local_attention_backend(fa, layer.attention_chunk_size)
