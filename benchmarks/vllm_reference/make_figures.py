@@ -57,6 +57,11 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   metadata builders, so block sizes ([256]), layouts (BLHNC, BLNHC from the indexer) and specs are the same either
   way. A --kv-cache-dtype the FlashMLA layout refuses (bfloat16) raises while the model is built
   (attention.py:110-116): recorded as a configuration refusal.
+- MiMo-V2-Flash (session 48): mimo_v2.py MiMoV2Attention picks a DiffKV backend for its keys wider than its values
+  (192 / 128): FLASH_ATTN_DIFFKV when FA3 / FA4 accept the shape (they do on SM90: fa_utils.py get_flash_attn_version,
+  FA3, or FA4 for the sliding layers' sinks), else TRITON_ATTN_DIFFKV, which a CPU gets (mimo_v2.py:304-318). Each
+  layer's backend is set to FLASH_ATTN_DIFFKV, the SM90 choice; it is FlashAttentionBackend with another kernel
+  (kernel blocks MultipleOf(16) for head size 192, no customize_spec), so the specs are FLASH_ATTN's.
 - GLM-5.2 (GlmMoeDsaForCausalLM) is built as DeepSeek-V3.2 is (deepseek_v2.py on a CPU, whose attention applies
   models/deepseek_v32/attention.py's skip rule: an indexer only every index_topk_freq layers); its cases record the MLA specs' cache roles and index-group leaders (sparse_mla_roles).
 - CpuPlatform.update_block_size_for_backend (cpu.py:533, hybrid alignment only) is replaced by the base
