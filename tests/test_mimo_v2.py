@@ -116,13 +116,18 @@ def test_the_frozen_cases_are_vllms_and_kvplan_reproduces_them():
         assert not mismatches, (case["id"], mismatches)
 
 
+def refusal_line(*args) -> str:
+    """kvplan's one-sentence refusal of these arguments (exit 2, nothing on stdout, no traceback)."""
+    result = run_kvplan(*args)
+    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    line, = result.stderr.strip().splitlines()
+    return line
+
+
 def test_a_config_without_its_layer_pattern_is_bad_input(write_config):
     config = copy.deepcopy(bundled_config())
     del config["hybrid_layer_pattern"]
-    result = run_kvplan("estimate", write_config(config), "--gpu", "h200")
-    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
-    line, = result.stderr.strip().splitlines()
-    assert "hybrid_layer_pattern" in line
+    assert "hybrid_layer_pattern" in refusal_line("estimate", write_config(config), "--gpu", "h200")
 
 
 @pytest.mark.parametrize("field, value", [("swa_num_key_value_heads", 3), ("hybrid_layer_pattern", [0, 1]),
@@ -135,7 +140,5 @@ def test_bad_mimo_fields_name_themselves(field, value):
 
 
 def test_verify_refuses_mimo_in_one_line():
-    result = run_kvplan("verify", FLASH)
-    assert result.returncode == 2 and result.stdout == "" and "Traceback" not in result.stderr
-    line, = result.stderr.strip().splitlines()
+    line = refusal_line("verify", FLASH)
     assert "MiMo-V2" in line and "own KV heads" in line

@@ -78,7 +78,8 @@ FIELDS = {
     **{name: ("str",) for name in "model_type torch_dtype dtype topk_method scoring_func".split()},
     "quantization_config": ("dict",),
     "vision_config": ("dict",),
-    **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers full_attn_idxs hybrid_layer_pattern".split()},
+    **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers full_attn_idxs "
+       "hybrid_layer_pattern".split()},
     # an integer period in DeepSeek (checked where layers.ffn_kinds reads it), a per-layer list in MiMo-V2
     "moe_layer_freq": ("int or list",),
     "hybrid_override_pattern": ("list or str",),
