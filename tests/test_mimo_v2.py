@@ -142,3 +142,11 @@ def test_bad_mimo_fields_name_themselves(field, value):
 def test_verify_refuses_mimo_in_one_line():
     line = refusal_line("verify", FLASH)
     assert "MiMo-V2" in line and "own KV heads" in line
+
+
+def test_its_mtp_drafter_is_refused_in_one_line(write_config):
+    config = copy.deepcopy(bundled_config())
+    config["num_nextn_predict_layers"] = 3  # the model card: 3 MTP layers ship
+    line = refusal_line("estimate", write_config(config), "--gpu", "h200", "-tp", "8",
+                        "--speculative-config", '{"method": "mtp", "num_speculative_tokens": 1}')
+    assert "--speculative-config" in line and "mimo_v2_mtp.py" in line
