@@ -39,8 +39,12 @@ def with_fields(base: dict, architecture: str, **fields) -> dict:
     (with_fields(V4_FLASH, "DeepseekV41ForCausalLM"), ("DeepseekV41ForCausalLM", "V4.1")),
     (KIMI_K3, ("KimiK3ForConditionalGeneration", "linear_attn_config")),
     (with_fields(GEMMA3_27B, "Gemma3nForConditionalGeneration", num_kv_shared_layers=15), ("Gemma3n", "AltUp")),
-    (with_fields(LLAMA3_8B, "MiMoV2FlashForCausalLM", swa_num_key_value_heads=8), ("MiMoV2Flash",
-                                                                                    "swa_num_key_value_heads")),
+    (with_fields(LLAMA3_8B, "InklingForCausalLM", swa_num_key_value_heads=8), ("InklingForCausalLM",
+                                                                                "swa_num_key_value_heads")),
+    (with_fields(LLAMA3_8B, "MiMoV2OmniForCausalLM", swa_num_key_value_heads=8), ("MiMoV2OmniForCausalLM",
+                                                                                   "audio towers")),
+    (with_fields(LLAMA3_8B, "MiMoV2ForCausalLM", vision_config={"depth": 28}), ("MiMoV2ForCausalLM",
+                                                                                 "vision_config")),
 ])
 def test_unmodelled_architectures_are_refused_in_one_line(write_config, config, needles):
     result = run_kvplan("estimate", write_config(config), "--gpu", "h200")

@@ -57,6 +57,11 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   metadata builders, so block sizes ([256]), layouts (BLHNC, BLNHC from the indexer) and specs are the same either
   way. A --kv-cache-dtype the FlashMLA layout refuses (bfloat16) raises while the model is built
   (attention.py:110-116): recorded as a configuration refusal.
+- MiMo-V2-Flash (session 48): mimo_v2.py MiMoV2Attention picks a DiffKV backend for its keys wider than its values
+  (192 / 128): FLASH_ATTN_DIFFKV when FA3 / FA4 accept the shape (they do on SM90: fa_utils.py get_flash_attn_version,
+  FA3, or FA4 for the sliding layers' sinks), else TRITON_ATTN_DIFFKV, which a CPU gets (mimo_v2.py:304-318). Each
+  layer's backend is set to FLASH_ATTN_DIFFKV, the SM90 choice; it is FlashAttentionBackend with another kernel
+  (kernel blocks MultipleOf(16) for head size 192, no customize_spec), so the specs are FLASH_ATTN's.
 - GLM-5.2 (GlmMoeDsaForCausalLM) is built as DeepSeek-V3.2 is (deepseek_v2.py on a CPU, whose attention applies
   models/deepseek_v32/attention.py's skip rule: an indexer only every index_topk_freq layers); its cases record the MLA specs' cache roles and index-group leaders (sparse_mla_roles).
 - Kimi Linear (session 48): vllm/models/kimi_k3/__init__.py imports the nvidia/ module off ROCm and TPU, so the CPU
@@ -294,6 +299,9 @@ GEMMA4_MODELS = [("gemma4-kv-shared", "google/gemma-4-E4B-it", [1, 2]),
                  ("gemma4-k-eq-v", "google/gemma-4-31B-it", [1, 2, 4])]
 V4_MODEL = "deepseek-ai/DeepSeek-V4-Flash"
 SHARED_INDEXER_MODEL = "zai-org/GLM-5.2"  # an indexer every index_topk_freq layers, the rest reuse its top-k
+# MiMo-V2-Flash (session 48): sliding layers with their own KV heads (8 against the full layers' 4), keys 192 wide
+# and values 128 in every layer
+MIMO_MODEL = "XiaomiMiMo/MiMo-V2-Flash"
 
 # Kimi Linear (session 48): Kimi Delta Attention recurrent layers beside MLA layers (vllm/models/kimi_k3, built on a
 # CPU by its nvidia/ module: see KIMI_EMULATION)
@@ -399,6 +407,17 @@ def build_cases() -> list[dict]:
             add(KIMI_MODEL, "kimi-kda-hybrid", tp=tp, budget=BUDGETS[2], ctx=ctx, grid="kimi")
     add(KIMI_MODEL, "kimi-kda-hybrid", budget=10 * GIB, ctx=32768, grid="kimi", enable_prefix_caching=False)
     add(KIMI_MODEL, "kimi-kda-hybrid", budget=10 * GIB, ctx=2097152, grid="kimi")
+    # MiMo-V2-Flash (session 48): both cache dtypes at TP 1, a small and a large budget, 32K and the default 256K;
+    # TP 2, 4 and 8 at the large budget; the default length in a budget that cannot hold it (a refusal)
+    for kv in ("auto", "fp8"):
+        for budget in (BUDGETS[0], BUDGETS[2]):
+            for ctx in (32768, None):
+                add(MIMO_MODEL, "mimo-v2-swa-heads", kv=kv, budget=budget, ctx=ctx, grid="mimo")
+    for tp in (2, 4, 8):
+        for ctx in (32768, None):
+            add(MIMO_MODEL, "mimo-v2-swa-heads", tp=tp, budget=BUDGETS[2], ctx=ctx, grid="mimo")
+    add(MIMO_MODEL, "mimo-v2-swa-heads", tp=8, kv="fp8", budget=BUDGETS[2], ctx=None, grid="mimo")
+    add(MIMO_MODEL, "mimo-v2-swa-heads", budget=2 * GIB, ctx=None, grid="mimo")
     return cases
 
 
@@ -538,6 +557,8 @@ def gpu_backend_for(layer, kv_cache_dtype: str):
     if layer.get_attn_backend().is_mla():
         quantized = kv_cache_dtype.startswith("fp8")
         return (E.FLASHMLA if quantized else E.FLASH_ATTN_MLA).get_class()
+    if name.endswith("_DIFFKV"):  # MiMo-V2 (keys wider than values): FA3 / FA4 accept it on SM90 (mimo_v2.py:304-318)
+        return E.FLASH_ATTN_DIFFKV.get_class()
     fa = E.FLASH_ATTN.get_class()
     if isinstance(layer, ChunkedLocalAttention):
         return create_chunked_local_attention_backend(fa, layer.attention_chunk_size)

@@ -19,13 +19,15 @@ def layout_rules(spec: ModelSpec) -> list:
              if getattr(spec.draft, "model", None) is not None else "drafter's MTP modules'")
     rules = [f"{drafted} of {n} cache layers are the {whose} (--speculative-config), cached as the model's"] \
         if drafted else []
-    shapes = Counter((layer.kv_heads, layer.head_dim) for layer in spec.layers if isinstance(layer, FullAttention))
+    shapes = Counter((layer.kv_heads, layer.head_dim, layer.value_dim) for layer in spec.layers
+                     if isinstance(layer, FullAttention))
     if len(shapes) == 1:
         kv, heads, dim = spec.kv_heads, spec.num_attention_heads, spec.head_dim
         style = "MHA" if kv == heads else "MQA" if kv == 1 else "GQA"
         rules.append(f"{style}: {kv} KV heads for {heads} query heads, head_dim {dim}")
-    elif shapes:  # Gemma 4: sliding and full layers of their own head shapes
-        each = ", ".join(f"{kv} KV heads of {dim} on {count}" for (kv, dim), count in shapes.items())
+    elif shapes:  # Gemma 4, MiMo-V2: sliding and full layers of their own head shapes
+        each = ", ".join(f"{kv} KV heads of {dim}{f' (values {value})' if value != dim else ''} on {count}"
+                         for (kv, dim, value), count in shapes.items())
         rules.append(f"attention shapes per layer ({spec.num_attention_heads} query heads): {each} layers")
     shared = [layer for layer in spec.layers if isinstance(layer, SharedKV)]
     if shared:

@@ -45,6 +45,7 @@ from typing import Optional
 
 from ..errors import FieldError, quote
 from ..model.kinds import IndexerKeys, LinearState, MLALatent
+from ..model.layers import MIMO_ARCHITECTURES
 
 FIELD = "speculative_config"
 NO_WEIGHTS = ("ngram", "ngram_gpu", "suffix")
@@ -172,6 +173,9 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
     if spec.compressed_attention:
         raise FieldError(FIELD, "is not modelled for DeepSeek-V4 (its MTP and DSpark drafters, models/deepseek_v4/"
                                 "nvidia/mtp.py, dspark.py, and the draft tokens' window caches); leave it off.")
+    if config.method == "mtp" and spec.architecture in MIMO_ARCHITECTURES:
+        raise FieldError(FIELD, "method mtp is not modelled for MiMo-V2 (its MTP drafter, model_executor/models/"
+                                "mimo_v2_mtp.py, is not DeepSeek's); leave it off or use an EAGLE head.")
     if spec.linear_layers:  # every state layer keeps the draft tokens' inputs (Mamba-1 excepted)
         k = config.num_speculative_tokens
         spec = replace(spec, layers=tuple(layer.widened(k) if isinstance(layer, LinearState) else layer

@@ -58,8 +58,8 @@ FIELDS = {
             "mamba_d_state n_groups "
             "mamba_n_groups conv_kernel mamba_d_conv mamba_expand attn_layer_period full_attention_interval "
             "conv_L_cache conv_dim block_dim block_multiple_of block_ff_dim "
-            "no_rope_layer_interval moe_layer_freq expert_layer_period num_ln_in_parallel_attn n_group topk_group "
-            "mm_tokens_per_image",
+            "no_rope_layer_interval expert_layer_period num_ln_in_parallel_attn n_group topk_group "
+            "mm_tokens_per_image swa_num_attention_heads swa_num_key_value_heads swa_head_dim",
             1, MAX_COUNT),
     # zero means "none" for these (no q low-rank, dense model, no shared expert, every layer MoE...)
     **_ints("intermediate_size n_inner ffn_hidden_size moe_intermediate_size intermediate_size_mlp "
@@ -67,19 +67,22 @@ FIELDS = {
             "num_experts_per_tok num_experts_per_token moe_topk first_k_dense_replace interleave_moe_layer_step "
             "decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim attn_layer_offset "
             "max_window_layers expert_layer_offset moe_shared_expert_intermediate_size num_dense_layers "
-            "num_shared_experts num_expert_group", 0, MAX_COUNT),
+            "num_shared_experts num_expert_group swa_v_head_dim", 0, MAX_COUNT),
     **_ints("vocab_size padded_vocab_size", 0, MAX_VOCAB),
-    **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size model_max_length",
-            1, MAX_TOKENS),
+    **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size model_max_length "
+            "sliding_window_size", 1, MAX_TOKENS),
     **_ints("sliding_window", 0, MAX_TOKENS),  # 0 (or null) means no window
     **{name: ("bool",) for name in "multi_query new_decoder_architecture use_sliding_window tie_word_embeddings "
        "attention_bias mlp_bias parallel_attn mamba_proj_bias mamba_conv_bias use_conv_bias norm_topk_prob "
-       "tie_embedding conv_bias block_auto_adjust_ff_dim use_expert_bias".split()},
+       "tie_embedding conv_bias block_auto_adjust_ff_dim use_expert_bias add_swa_attention_sink_bias".split()},
     **{name: ("str",) for name in "model_type torch_dtype dtype topk_method scoring_func".split()},
     "quantization_config": ("dict",),
     "linear_attn_config": ("dict",),
     "vision_config": ("dict",),
-    **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers full_attn_idxs".split()},
+    **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers full_attn_idxs "
+       "hybrid_layer_pattern".split()},
+    # an integer period in DeepSeek (checked where layers.ffn_kinds reads it), a per-layer list in MiMo-V2
+    "moe_layer_freq": ("int or list",),
     "hybrid_override_pattern": ("list or str",),
 }
 
@@ -138,6 +141,9 @@ def _check_field(key: str, value: Any) -> None:
         raise KvplanError(f"config field '{key}' must be a mapping of fields, got {quote(value)}.")
     elif kind == "list" and not isinstance(value, list):
         raise KvplanError(f"config field '{key}' must be a list (one entry per layer), got {quote(value)}.")
+    elif kind == "int or list" and as_int(value) is None and not isinstance(value, list):
+        raise KvplanError(f"config field '{key}' must be an integer or a list (one entry per layer), got "
+                          f"{quote(value)}.")
     elif kind == "list or str" and not isinstance(value, (list, str)):
         raise KvplanError(f"config field '{key}' must be a string or list of per-layer codes, got {quote(value)}.")
 

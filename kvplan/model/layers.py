@@ -54,6 +54,8 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
         return ["parallel"] * n, "Falcon-H1: attention and Mamba-2 side by side in every layer"
     if cfg.model_type.startswith("gemma4"):
         return gemma4_mixers(cfg, n)
+    if is_mimo_v2(cfg):  # before attention_chunk_size: vLLM deletes MiMo's, which names no chunked layer
+        return mimo_mixers(cfg, n)
     if kda_config(cfg) is not None:  # Kimi Linear: KDA where linear_attn_config.kda_layers says, MLA elsewhere
         return kda_mixers(cfg, n), "linear_attn_config.kda_layers"
     if cfg.has("layer_types"):
@@ -108,6 +110,8 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
     if cfg.model_type.startswith("nemotron_h") and cfg.has("layer_types"):
         kinds = cfg.per_layer("layer_types", n, {**{k: "none" for k in LAYER_TYPE_NAMES}, **NEMOTRON_H_FFN_TYPES})
         return kinds, "layer_types"
+    if is_mimo_v2(cfg):
+        return mimo_ffn_kinds(cfg, n)
     experts = cfg.optional_int(EXPERT_KEYS)
     if experts == 0 or (experts == 1 and cfg.model_type == "jamba"):
         return ["dense"] * n, "no routed experts"
@@ -268,6 +272,57 @@ def gemma4_cache_layers(cfg: Config, kinds: list, attention: FullAttention) -> t
     return tuple(layers)
 
 
+# MiMo-V2 (Flash, V2.5 text) as vLLM 0.32.0 builds it: model_executor/models/mimo_v2.py MiMoV2FlashDecoderLayer.
+# MiMoV2OmniForCausalLM (a vision and an audio tower) stays refused (unmodelled.py).
+MIMO_ARCHITECTURES = ("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM")
+MIMO_PATTERN = {"0": "full", "1": "sliding"}  # hybrid_layer_pattern: 1 is a sliding ("compressed softmax") layer
+
+
+def is_mimo_v2(cfg: Config) -> bool:
+    return (cfg.get("architectures") or [""])[0] in MIMO_ARCHITECTURES
+
+
+def mimo_mixers(cfg: Config, n: int) -> tuple[list, str]:
+    """MiMo-V2's layers by hybrid_layer_pattern (vLLM reads it for every layer, with no default)."""
+    if not cfg.has("hybrid_layer_pattern"):
+        raise KvplanError(f"config field 'hybrid_layer_pattern' is missing: a {cfg.get('architectures')[0]} config "
+                          f"must give each of its {n} layers 0 (full attention) or 1 (sliding window).")
+    return cfg.per_layer("hybrid_layer_pattern", n, MIMO_PATTERN), "hybrid_layer_pattern"
+
+
+def mimo_ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
+    """MiMo-V2's MoE layers: those whose moe_layer_freq entry is set, when it is a list; an integer (or no field)
+    leaves every layer dense (MiMoV2FlashDecoderLayer.is_moe_layer)."""
+    if not isinstance(cfg.get("moe_layer_freq"), list):
+        return ["dense"] * n, "moe_layer_freq not a list: every layer dense"
+    return cfg.per_layer("moe_layer_freq", n, {"0": "dense", "1": "moe"}), "moe_layer_freq"
+
+
+def mimo_shape(cfg: Config, kind: str) -> dict:
+    """Query heads, KV heads, key and value widths of a MiMo-V2 layer of this kind: a sliding layer's own swa_*
+    fields (swa_v_head_dim defaults to swa_head_dim), a full layer's num_* / head_dim / v_head_dim (v_head_dim
+    defaults to head_dim), as MiMoV2FlashDecoderLayer passes them to MiMoV2Attention."""
+    prefix = "swa_" if kind == "sliding" else ""
+    head_dim = cfg.int(f"{prefix}head_dim")
+    return {"heads": cfg.int(f"{prefix}num_attention_heads"), "kv_heads": cfg.int(f"{prefix}num_key_value_heads"),
+            "head_dim": head_dim, "v_head_dim": cfg.int(f"{prefix}v_head_dim", required=False) or head_dim}
+
+
+def mimo_attention(cfg: Config, kind: str) -> FullAttention:
+    """A MiMo-V2 layer's cache: a sliding layer keeps sliding_window_size tokens (vLLM reads that field, not
+    sliding_window) of its own KV heads; both kinds cache keys and values of different widths (DiffKV backends)."""
+    shape = mimo_shape(cfg, kind)
+    if shape["heads"] % shape["kv_heads"]:
+        prefix = "swa_" if kind == "sliding" else ""
+        raise KvplanError(f"config field '{prefix}num_key_value_heads' ({shape['kv_heads']}) must divide "
+                          f"{prefix}num_attention_heads ({shape['heads']}): each KV head serves a whole group of "
+                          f"query heads.")
+    dims = (shape["kv_heads"], shape["head_dim"], shape["v_head_dim"])
+    if kind == "sliding":
+        return SlidingWindow(*dims, sliding_window=cfg.int("sliding_window_size", maximum=MAX_TOKENS))
+    return FullAttention(*dims)
+
+
 # DeepSeek-V4 (compressed sparse attention) as vLLM 0.32.0 builds it: models/deepseek_v4/attention.py
 # DeepseekV4Attention. The vision variant and V4.1 (shared KV / index sources, engram) stay refused (unmodelled.py).
 V4_ARCHITECTURE = "DeepseekV4ForCausalLM"
@@ -337,6 +392,8 @@ def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
     none but is kept, as SharedKV, for the reads and the attention it does)."""
     if is_v4(cfg):
         return tuple(cache for ratio in v4_ratios(cfg, len(kinds)) for cache in v4_layer_caches(cfg, ratio))
+    if is_mimo_v2(cfg):
+        return tuple(mimo_attention(cfg, kind) for kind in kinds)
     if is_gemma4(cfg):
         if any(kind not in ("full", "sliding") for kind in kinds):
             raise KvplanError("config field 'layer_types' of a Gemma 4 model must name only full_attention and "

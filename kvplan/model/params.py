@@ -58,7 +58,7 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         block = qcfg.get("weight_block_size")
         ok = isinstance(block, list) and len(block) == 2 and all(isinstance(b, int) and b > 0 for b in block)
         experts = "mxfp4" if qcfg.get("expert_dtype") == "fp4" else None  # DeepSeek-V4's MXFP4 routed experts
-        return "fp8", {"block": tuple(block) if ok else None, "experts": experts}
+        return "fp8", {"block": tuple(block) if ok else None, "experts": experts, "ignored": fp8_ignored(qcfg)}
     if method in ("awq", "gptq", "marlin", "autoround"):
         return f"int{bits}-{method}", {"bits": bits, "group": group}
     if method == "bitsandbytes":
@@ -66,6 +66,19 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
     if method in PER_LAYER_METHODS or method.startswith("modelopt"):
         return method.split("_")[0], {"checkpoint": CheckpointFormat(qcfg)}
     return f"{method or 'quantized'} {bits}-bit", {"bits": bits, "group": -1, "plain": True}
+
+
+def fp8_ignored(qcfg: dict) -> frozenset:
+    """Module names an fp8 checkpoint leaves unquantized: ignored_layers, else modules_to_not_convert (vLLM
+    quantization/fp8.py Fp8Config.from_config), matched exactly (ignored_layers_match_mode 'exact')."""
+    names = qcfg.get("ignored_layers") or qcfg.get("modules_to_not_convert") or []
+    return frozenset(name for name in names if isinstance(name, str)) if isinstance(names, list) else frozenset()
+
+
+def layer_ignored(opts: dict, index: Optional[int]) -> tuple:
+    """The modules of decoder layer `index` an fp8 ignored_layers names (their names inside the layer)."""
+    prefix = f"model.layers.{index}."
+    return tuple(sorted(name[len(prefix):] for name in opts.get("ignored", ()) if name.startswith(prefix)))
 
 
 def quantized_bytes(fmt: str, opts: dict, rows: int, cols: int) -> float:
@@ -114,6 +127,8 @@ def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: Optiona
         return tensor.copies * scheme_bytes(scheme, tensor.rows, tensor.cols, model_bytes), scheme.stored
     quantized = bool(fmt) and tensor.linear and (
         tensor.group == "experts" if fmt == "mxfp4" else tensor.group in QUANTIZED_GROUPS)
+    if quantized and tensor.module and tensor.module in layer_ignored(opts, index):
+        quantized = False
     if quantized and tensor.group == "experts" and opts.get("experts") == "mxfp4":  # DeepSeek-V4 expert_dtype fp4
         return tensor.copies * quantized_bytes("mxfp4", {}, tensor.rows, tensor.cols), "mxfp4"
     if quantized:
@@ -176,12 +191,14 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
                        quantization(cfg), dtype, cfg)
     qcfg = quantization(cfg)
     per_layer = quantized_format(qcfg)[1].get("checkpoint") if isinstance(qcfg, dict) else None
+    fp8_opts = quantized_format(qcfg)[1] if isinstance(qcfg, dict) else {}
     structure: dict = {}  # layers alike in kind (and, where the format is per layer, in format) priced once
     first: dict = {}
     indexers = indexer_layers(cfg, layers)  # sparse attention: which layers build their own indexer
     for index, kind in enumerate(decoder_layers(cfg, layers)):
         key = kind + (not indexers or indexers[index],)
         key += _layer_formats(per_layer, index, projection_styles(cfg)) if per_layer else ()
+        key += layer_ignored(fp8_opts, index)
         structure[key] = structure.get(key, 0) + 1
         first.setdefault(key, index)
     parts = [(layer_tensors(cfg, dims, *key[:3]), times, first[key]) for key, times in structure.items()]

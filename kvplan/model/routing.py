@@ -39,7 +39,10 @@ DEFAULTS = {
 # Families whose router vLLM builds with use_grouped_topk and the config's n_group / topk_group, and whether the
 # sigmoid scores and correction bias are fixed by the model code (else read from scoring_func / topk_method).
 GROUPED = {"deepseek_v2": False, "deepseek_v3": False, "deepseek_v32": False, "glm_moe_dsa": False,
-           "kimi_k2": False, "glm4_moe": True, "glm4_moe_lite": True, "nemotron_h": True, "lfm2_moe": True}
+           "kimi_k2": False, "glm4_moe": True, "glm4_moe_lite": True, "nemotron_h": True, "lfm2_moe": True,
+           "mimo_v2_flash": True, "mimo_v2": True}
+# Families whose MoE block passes no routed_scaling_factor to FusedMoE, whatever the config says (mimo_v2.py MiMoV2MoE)
+UNSCALED = ("mimo_v2_flash", "mimo_v2")
 # Families whose router linear has a bias (gpt_oss.py: ReplicatedLinear(..., bias=True)).
 LOGIT_BIAS = ("gpt_oss",)
 
@@ -104,7 +107,8 @@ def routing(cfg: Config) -> Routing:
     correction = fixed or cfg.get("topk_method") == "noaux_tc"
     if family == "lfm2_moe":  # lfm2_moe.py: the gate's e_score_correction_bias only with use_expert_bias
         correction = cfg.flag("use_expert_bias", True)
-    return Routing(scoring=scoring, renormalize=renormalize, scale=_scale(cfg, defaults), groups=groups,
+    scale = 1.0 if family in UNSCALED else _scale(cfg, defaults)
+    return Routing(scoring=scoring, renormalize=renormalize, scale=scale, groups=groups,
                    topk_groups=topk_groups, correction_bias=correction)
 
 

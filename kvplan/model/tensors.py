@@ -10,7 +10,8 @@ from typing import NamedTuple
 
 from .config import MAX_VOCAB, Config
 from .kda import kda_shape
-from .layers import ATTENTION_FREE, EXPERT_KEYS, is_gemma4, is_v4, linear_state, mamba1_inner, mamba2_shape
+from .layers import (ATTENTION_FREE, EXPERT_KEYS, is_gemma4, is_mimo_v2, is_v4, linear_state, mamba1_inner,
+                     mamba2_shape, mimo_shape)
 from .routing import routing
 
 GROUPS = ("embed", "lm_head", "attention", "linear", "dense", "shared_experts", "experts", "router", "norms",
@@ -46,6 +47,9 @@ class Tensor(NamedTuple):
     # split by KV heads (the K and V projections): where tp exceeds the KV heads a rank holds one whole head
     # (vLLM QKVParallelLinear's num_kv_head_replicas), more than a 1/tp share
     kv_split: bool = False
+    # the module's name inside its decoder layer, where a quantization_config may name it to leave it unquantized
+    # (fp8 ignored_layers: params._stored_bytes)
+    module: str = ""
 
     @property
     def elements(self) -> int:
@@ -294,6 +298,31 @@ def _feed_forward(cfg: Config, d: dict, ffn: str) -> list:
     return out
 
 
+def mimo_layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str) -> list:
+    """A MiMo-V2 decoder layer as vLLM 0.32.0 mimo_v2.py builds it, with its layer type's own shape (layers.mimo_shape):
+    two norms; one QKVParallelLinear (q heads x key width, K and V of the KV heads at their own widths, biased with
+    attention_bias); o_proj from heads x value width, unbiased, named so that ignored_layers can keep it 16-bit; a
+    sliding layer's attention sink, one per query head (add_swa_attention_sink_bias; full layers never get one);
+    then a dense MLP or an MoE block (MiMoV2MoE: experts, a router in moe_router_dtype, float32 unless it says
+    otherwise, and a float32 correction bias, both whole on every rank)."""
+    h, shape = d["hidden"], mimo_shape(cfg, mixer)
+    heads, kv, width, value = shape["heads"], shape["kv_heads"], shape["head_dim"], shape["v_head_dim"]
+    bias = cfg.flag("attention_bias", False)
+    out = [Tensor("norms", h, copies=2, replicated=True), *_matrix("attention", heads * width, h, bias),
+           *[t._replace(kv_split=True) for t in _matrix("attention", kv * width, h, bias)],
+           *[t._replace(kv_split=True) for t in _matrix("attention", kv * value, h, bias)],
+           Tensor("attention", h, heads * value, linear=True, module="self_attn.o_proj")]
+    if mixer == "sliding" and cfg.flag("add_swa_attention_sink_bias", False):
+        out.append(Tensor("attention", heads))
+    if ffn == "dense":
+        return out + _mlp(cfg, "dense", h, cfg.int("intermediate_size"))
+    experts = cfg.int(EXPERT_KEYS)
+    router_fp32 = str(cfg.get("moe_router_dtype") or "float32") in ("float32", "fp32")
+    return out + [*_mlp(cfg, "experts", h, cfg.int("moe_intermediate_size"), experts),
+                  Tensor("router", experts, h, fp32=router_fp32, replicated=True),
+                  Tensor("router", experts, fp32=True, replicated=True)]
+
+
 def _layer_norms(cfg: Config) -> int:
     family = cfg.model_type
     if family == "nemotron_h" or family in ATTENTION_FREE:
@@ -312,6 +341,8 @@ def layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str, indexer: bool = Tr
     another layer's top-k and so builds no lightning indexer (layers.indexer_layers)."""
     if mixer.startswith("v4:"):
         return _v4_layer(cfg, d, int(mixer[3:]), ffn == "hash_moe")
+    if is_mimo_v2(cfg):
+        return mimo_layer_tensors(cfg, d, mixer, ffn)
     width = 2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1
     out = [Tensor("norms", d["hidden"], copies=width * _layer_norms(cfg), replicated=True)]
     if mixer in ("full", "sliding", "chunked", "parallel"):

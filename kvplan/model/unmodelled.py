@@ -28,7 +28,11 @@ _GEMMA3N = ("AltUp streams, Laurel blocks and activation-sparse MLPs beside its 
 _KV_SHARING = ("KV sharing outside Gemma 4: its last num_kv_shared_layers layers read earlier layers' caches by a "
                "rule kvplan knows only for Gemma 4 (model_executor/models/gemma4.py)")
 _SWA_HEADS = ("sliding-window layers with their own KV head count and head sizes (config field "
-              "'swa_num_key_value_heads'; model_executor/models/mimo_v2.py, vllm/models/inkling)")
+              "'swa_num_key_value_heads') outside MiMoV2FlashForCausalLM / MiMoV2ForCausalLM, whose rule kvplan "
+              "knows (model_executor/models/mimo_v2.py); Inkling's (vllm/models/inkling) adds short convolutions "
+              "and relative-position layers")
+_MIMO_OMNI = ("MiMo-V2-Omni's vision and audio towers, which vLLM profiles beside the language model "
+              "(model_executor/models/mimo_v2_omni.py; a MiMoV2 config with a vision_config is built as it)")
 _SWA_LATENT = "sliding-window MLA layers with their own latent rank (config field 'swa_kv_lora_rank'; dots3_note)"
 _KPOOL = "a pooled sparse indexer (config field 'index_kpool'; vllm/models/glm5next)"
 _M3_SPARSE = "MiniMax-M3's sparse attention and index cache (config field 'sparse_attention_config'; minimax_m3)"
@@ -41,8 +45,8 @@ ARCHITECTURES = {
     "DeepseekV41ForCausalLM": _V41,
     "KimiK3ForConditionalGeneration": _K3,
     **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration"), _GEMMA3N),
-    **dict.fromkeys(("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM", "MiMoV2OmniForCausalLM", "InklingForCausalLM",
-                     "InklingForConditionalGeneration"), _SWA_HEADS),
+    "MiMoV2OmniForCausalLM": _MIMO_OMNI,
+    **dict.fromkeys(("InklingForCausalLM", "InklingForConditionalGeneration"), _SWA_HEADS),
     "Dots3NoteForCausalLM": _SWA_LATENT,
     **dict.fromkeys(("Glm5NextForCausalLM", "Glm5NextForConditionalGeneration"), _KPOOL),
     **dict.fromkeys(("MiniMaxM3SparseForCausalLM", "MiniMaxM3SparseForConditionalGeneration"), _M3_SPARSE),
@@ -52,9 +56,13 @@ ARCHITECTURES = {
 
 # A field present (and, for a count, above 0) marks the layout whatever the architecture is called, but in the
 # families kvplan models it for (layers.py: Gemma 4's KV sharing and Kimi Linear's KDA layers, by model_type) and
-# for the fields an architecture kvplan models declares itself (DeepSeek-V4's compress_ratios).
+# for the fields an architecture kvplan models declares itself (DeepSeek-V4's compress_ratios, MiMo-V2's sliding heads).
 MODELLED_IN = {"num_kv_shared_layers": ("gemma4",), "linear_attn_config": ("kimi_linear",)}
-MODELLED_FIELDS = {"DeepseekV4ForCausalLM": ("compress_ratios",)}
+MODELLED_FIELDS = {"DeepseekV4ForCausalLM": ("compress_ratios",),
+                   **dict.fromkeys(("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM"), ("swa_num_key_value_heads",))}
+# vLLM builds these as MiMoV2OmniForCausalLM when the config has a vision_config
+# (transformers_utils/model_arch_config_convertor.py MimoV2ModelArchConfigConvertor)
+OMNI_WHEN_VISION = ("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM")
 FIELDS = {
     "compress_ratios": _COMPRESSED,
     "kv_source_layers": _V41,
@@ -86,6 +94,8 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
     kda = get("linear_attn_config")
     if isinstance(kda, dict) and _present(kda.get("use_full_rank_gate")):
         return f"config field 'linear_attn_config.use_full_rank_gate' marks {_K3}"
+    if architecture in OMNI_WHEN_VISION and _present(get("vision_config")):
+        return f"architecture {architecture} with a vision_config has {_MIMO_OMNI}"
     family = str(get("model_type") or "").lower()
     own = MODELLED_FIELDS.get(architecture, ())
     field = next((key for key in FIELDS if key not in own and _present(get(key))

@@ -11,7 +11,7 @@ from typing import Optional
 from ..errors import KvplanError
 from ..model.config import Config
 from ..model.kinds import LinearState, MLALatent
-from ..model.layers import ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, mixer_kinds
+from ..model.layers import ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, is_mimo_v2, mixer_kinds
 from ..model.params import quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
@@ -187,6 +187,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} is a Gemma 4 model (sliding and full layers of different head sizes, "
                           f"KV-sharing layers, per-layer inputs); verify's forward pass runs one head size and a cache "
                           f"in every layer, so it would not measure this model.")
+    if is_mimo_v2(cfg):
+        raise KvplanError(f"{spec.name} is a MiMo-V2 model (sliding layers with their own KV heads, keys wider than "
+                          f"values, attention sinks); verify's forward pass runs one head shape with equal K and V "
+                          f"widths, so it would not measure this model.")
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(cfg, spec)
