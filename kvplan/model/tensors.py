@@ -26,8 +26,11 @@ LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
 TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma4", "gemma4_text", "gpt2", "lfm2",
                    "lfm2_moe") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
-QK_NORM = ("qwen3", "qwen3_moe", "qwen3_next", "qwen3_vl_text", "qwen3_vl_moe_text", "gemma3", "gemma3_text",
-           "lfm2", "lfm2_moe")  # per-head q/k norms (Qwen3-VL's text models are Qwen3 / Qwen3-MoE decoders)
+# Qwen3-Next's attention (vLLM qwen3_next.py Qwen3NextAttention), which Qwen3.5's text decoders build too
+# (qwen3_5.py): per-head q/k norms and, unless attn_output_gate is false, an output gate out of q_proj
+QWEN3_NEXT_ATTENTION = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
+QK_NORM = ("qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text", "gemma3", "gemma3_text", "lfm2",
+           "lfm2_moe") + QWEN3_NEXT_ATTENTION  # per-head q/k norms (Qwen3-VL's text models: Qwen3 decoders)
 FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/post feed-forward norms
 
 
@@ -66,6 +69,11 @@ def _whole(tensors: list) -> list:
     return [t._replace(replicated=True) for t in tensors]
 
 
+def gated_attention(cfg: Config) -> bool:
+    """Qwen3NextAttention's output gate (qwen3_next.py: getattr(config, "attn_output_gate", True))."""
+    return cfg.model_type in QWEN3_NEXT_ATTENTION and cfg.flag("attn_output_gate", True)
+
+
 def mla_up_projection(cfg: Config, heads: int) -> int:
     """Elements of one MLA layer's kv_b_proj at tp 1, heads x (qk_nope + v_head) x kv_lora_rank: the up-projection
     whose key and value halves vLLM keeps as W_UK_T / W_UV for the absorbed decode (0 without MLA)."""
@@ -93,7 +101,7 @@ def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
     all_biased = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias",
                                                      family == "gpt_oss")
     qkv = all_biased or family in QKV_BIAS
-    gate = 2 if family == "qwen3_next" else 1  # Qwen3-Next gated attention: q_proj also yields the output gate
+    gate = 1 + gated_attention(cfg)  # q_proj also yields the output gate
     kv_proj = [t._replace(kv_split=True) for t in _matrix("attention", kv * hd, h, qkv, copies=2)]
     out = [*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj, *_matrix("attention", h, heads * hd, all_biased)]
     if family in QK_NORM:

@@ -15,7 +15,8 @@ from ..model.layers import ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_ki
 from ..model.params import quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
-from ..model.tensors import FALCON, FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT, feed_forward_sizes
+from ..model.tensors import (FALCON, FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT, feed_forward_sizes,
+                             gated_attention)
 
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
@@ -224,7 +225,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=int(head_dim * partial) // 2 * 2,
                       qk_norm=family in QK_NORM,
                       qkv_bias=bool(cfg.get("attention_bias", family in QKV_BIAS)),
-                      attn_output_gate=family == "qwen3_next",
+                      attn_output_gate=gated_attention(cfg),
                       attn_scale=float(scalar) ** -0.5 if scalar else head_dim ** -0.5)
     if spec.is_mla:
         nope, rope = cfg.int("qk_nope_head_dim"), cfg.int("qk_rope_head_dim")
