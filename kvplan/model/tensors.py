@@ -475,7 +475,8 @@ def _v4_mtp_extras(cfg: Config, h: int) -> list:
     are (V3's one 16-bit eh_proj 2h -> h); the head's hyper-connection collapse, float32 hc_head_fn [hc, hc x
     hidden], hc_head_base [hc] and hc_head_scale [1]."""
     streams = cfg.int("hc_mult")
-    return [Tensor("norms", h, copies=3, replicated=True), Tensor("dense", h, h, copies=2, linear=True, replicated=True),
+    projections = Tensor("dense", h, h, copies=2, linear=True, replicated=True)
+    return [Tensor("norms", h, copies=3, replicated=True), projections,
             *_whole([Tensor("norms", streams, streams * h, fp32=True), Tensor("norms", streams + 1, fp32=True)])]
 
 
