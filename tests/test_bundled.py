@@ -80,6 +80,27 @@ def test_models_command_json():
     assert all(m["layers"] > 0 and m["parameters"] > 0 for m in models)
 
 
+def test_models_pair_each_layers_kv_heads_with_its_own_head_dim():
+    """kv_heads and head_dim are each the largest over the layers (Gemma 4 31B: 16 and 512, a pair no layer has);
+    kv_shapes pairs them per layer shape (16 KV heads of 256 on its sliding layers, 4 of 512 on its full ones), and
+    the table shows those pairs, not the two maxima."""
+    result = run_kvplan("models", "--format", "json")
+    models = {m["id"]: m for m in json.loads(result.stdout)["models"]}
+    gemma = models["google/gemma-4-31B-it"]
+    assert (gemma["kv_heads"], gemma["head_dim"]) == (16, 512)
+    assert gemma["kv_shapes"] == ["16x256 sliding", "4x512 full"]
+    assert models["XiaomiMiMo/MiMo-V2-Flash"]["kv_shapes"] == ["4x192/128 full", "8x192/128 sliding"]
+    assert models["deepseek-ai/DeepSeek-V4-Pro"]["kv_shapes"] == ["V4 latent 512"]
+    assert models["deepseek-ai/DeepSeek-V3.2"]["kv_shapes"] == ["MLA 576 sparse"]
+    assert models["meta-llama/Llama-3.1-8B"]["kv_shapes"] == ["8x128 full"]
+    assert models["tiiuae/falcon-mamba-7b"]["kv_shapes"] == ["mamba state"]
+    table = run_kvplan("models", env={"COLUMNS": "200"}).stdout
+    gemma_row = next(line for line in table.splitlines() if line.startswith("google/gemma-4-31B-it "))
+    assert "16x256 sliding, 4x512 full" in gemma_row and "16/" not in gemma_row
+    v4_row = next(line for line in table.splitlines() if line.startswith("deepseek-ai/DeepSeek-V4-Pro "))
+    assert "MLA" not in v4_row
+
+
 def test_gpus_command():
     result = run_kvplan("gpus", "--format", "json")
     data = json.loads(result.stdout)

@@ -108,6 +108,18 @@ def test_v4_pro_weights_against_its_checkpoint_listing():
     assert spec.resident_weight_bytes == pytest.approx(850_748_205_004, rel=4e-6)
 
 
+def test_v4_pro_mtp_block_against_its_checkpoint_listing():
+    """The same listing's mtp.0.* tensors: 13,956,587,692 bytes and 25,840,145,979 parameters (a packed FP4 byte as
+    two, the e8m0 scales left out). V4's MTP block is a window-only layer (compress_ratios' entry after the 61
+    layers is 0: no compressor or indexer), with fp8 e_proj and h_proj, a [4, 4 x hidden] head collapse and no
+    embedding or LM head copies (V3's blocks ship both: 3.7 GB). kvplan's bytes: 85,824 over, the non-expert fp8
+    block scales priced as float32 where V4 stores ue8m0 (28,608 of them)."""
+    parameters, stored = resolve("deepseek-ai/DeepSeek-V4-Pro").mtp
+    assert parameters == 25_840_145_979
+    assert stored - 13_956_587_692 == 28_608 * 3
+    assert resolve("deepseek-ai/DeepSeek-V3").mtp[0] > 2 * 129280 * 7168  # V3's blocks keep their embed and head
+
+
 def _start(spec, tp, kv, length, budget, gpu="NVIDIA H100 80GB HBM3"):
     gpu = find_gpu(gpu)
     settings = resolve_settings(length, gpu.name, gpu.memory_bytes)

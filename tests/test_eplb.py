@@ -115,14 +115,8 @@ def test_decode_reads_as_without_redundant_experts():
 
 
 @pytest.mark.parametrize("args, text", [
-    # frozen case Qwen/Qwen3-30B-A3B-tp1-dp3-R0: vLLM's FusedMoE refuses 128 experts over 3 ranks
-    ((QWEN, "-dp", "3", "-ep", "--enable-eplb"), "--enable-eplb gives 128 + 0 = 128 physical experts, which do not "
-                                                 "split evenly over the 3 EP ranks"),
-    ((QWEN, "-dp", "3", "-ep", "--enable-eplb", "--eplb-config", '{"num_redundant_experts": 2}'),
-     "num_redundant_experts 1, 4, 7"),
     # frozen case Qwen/Qwen3-30B-A3B-tp4-dp1-R4 (EP off): vLLM's ParallelConfig refuses it
     ((QWEN, "-tp", "4", "--enable-eplb"), "--enable-eplb needs --enable-expert-parallel"),
-    ((QWEN, "-ep", "--enable-eplb"), "needs more than one GPU in the expert-parallel group"),
     ((QWEN, "-tp", "4", "-ep", "--eplb-config", '{"num_redundant_experts": 4}'), "without --enable-eplb"),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--eplb-config", '{"num_redundant_experts": 1024}'), "at most 1023"),
     ((QWEN, "-tp", "4", "-ep", "--enable-eplb", "--eplb-config", '{"redundant": 4}'), "--eplb-config must be"),
@@ -147,6 +141,43 @@ def test_refusals_are_one_sentence(args, text):
     assert text in run.stderr
 
 
+@pytest.mark.parametrize("args, text", [
+    # frozen case Qwen/Qwen3-30B-A3B-tp1-dp3-R0: vLLM's FusedMoE refuses 128 experts over 3 ranks
+    (("-dp", "3"), "EPLB's 128 + 0 redundant = 128 physical experts do not split evenly over the 3 EP ranks"),
+    (("-dp", "3", "--eplb-config", '{"num_redundant_experts": 2}'), "num_redundant_experts 1, 4, 7, ... would"),
+    ((), "EPLB needs more than one GPU in the expert-parallel group (TP x DP > 1)"),
+])
+def test_a_layout_vllm_refuses_is_a_bad_row_as_a_bad_tp_degree_is(args, text):
+    """EPLB's refusals that hang on the TP degree mark that plan invalid (tp_valid false, the sentence in
+    tp_errors), as a degree that does not divide the heads does, rather than refusing the command."""
+    run = run_kvplan("estimate", QWEN, "-ep", "--enable-eplb", *args, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    (plan,) = json.loads(run.stdout)["plans"]
+    assert not plan["tp_valid"] and plan["max_concurrency"] is None
+    assert len(plan["tp_errors"]) == 1 and text in plan["tp_errors"][0]
+
+
+def test_a_sweep_marks_only_the_degree_eplb_cannot_split():
+    """DeepSeek-R1's 256 + 8 physical experts split over EP 4 and 8 (66, 33 a rank), not over 16: that row is bad,
+    its footnote names the refusal, the other rows are planned and the command succeeds; check fails that one
+    deployment (exit 1)."""
+    flags = ("-tp", "4,8,16", "-ep", "--enable-eplb", "--eplb-config", '{"num_redundant_experts": 8}', "--gpu",
+             "H200", "--max-model-len", "32K")
+    run = run_kvplan("estimate", R1, *flags, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    plans = {p["tp"]: p for p in json.loads(run.stdout)["plans"]}
+    assert [plans[tp]["tp_valid"] for tp in (4, 8, 16)] == [True, True, False]
+    assert plans[8]["data_parallel"]["routed_experts_per_gpu"] == 33 and plans[8]["max_concurrency"] > 0
+    assert "264 physical experts do not split evenly over the 16 EP ranks" in plans[16]["tp_errors"][0]
+    table = run_kvplan("estimate", R1, *flags)
+    assert table.returncode == 0 and "tp 16: EPLB's 256 + 8 redundant" in " ".join(table.stdout.split())
+    checked = run_kvplan("check", R1, *flags, "--format", "json")
+    assert checked.returncode == 1, checked.stderr
+    results = {r["tp"]: r for r in json.loads(checked.stdout)["results"]}
+    assert results[8]["passed"] and not results[16]["passed"]
+    assert "num_redundant_experts 0, 16, 32, ... would" in results[16]["errors"][0]
+
+
 def test_deployments_file_and_api(tmp_path):
     """enable_eplb / eplb_config as deployment keys and API keywords, with the figures estimate gives."""
     import kvplan
@@ -165,5 +196,7 @@ def test_deployments_file_and_api(tmp_path):
     assert checked["max_concurrency"] == plan.max_concurrency
     path.write_text(f"deployments:\n  - name: qwen\n    model: {QWEN}\n    tp: 4\n    enable_expert_parallel: true\n"
                     "    enable_eplb: true\n    eplb_config: {num_redundant_experts: 3}\n")
-    run = run_kvplan("check", "--file", path)
-    assert run.returncode == 2 and len(run.stderr.splitlines()) == 1 and "'eplb_config'" in run.stderr
+    run = run_kvplan("check", "--file", path, "--format", "json")
+    assert run.returncode == 1, run.stderr
+    (finding,) = json.loads(run.stdout)["results"][0]["findings"]
+    assert finding["key"] == "eplb_config" and finding["line"] == 7 and "131 physical experts" in finding["message"]

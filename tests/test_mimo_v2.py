@@ -6,6 +6,7 @@ the cases of family mimo-v2-swa-heads made by benchmarks/vllm_reference/make_fig
 code, KV specs, grouping and admission)."""
 
 import copy
+import json
 import importlib.util
 import sys
 from pathlib import Path
@@ -137,6 +138,19 @@ def test_bad_mimo_fields_name_themselves(field, value):
     config[field] = value
     with pytest.raises(KvplanError, match=field):
         parse_config(config, "bad")
+
+
+def test_a_tp_degree_the_sliding_heads_refuse_names_their_own_field(write_config):
+    """The sliding layers' KV heads come from swa_num_key_value_heads: 12 of them (96 sliding query heads) and tp 8
+    do not divide each other, and the row's error names that field, not the full layers' num_key_value_heads (4,
+    which tp 8 replicates)."""
+    config = copy.deepcopy(bundled_config())
+    config.update(swa_num_attention_heads=96, swa_num_key_value_heads=12)
+    result = run_kvplan("estimate", write_config(config), "--gpu", "h200", "-tp", "8", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (plan,) = json.loads(result.stdout)["plans"]
+    assert plan["tp_errors"] == ["swa_num_key_value_heads (12) and tp 8 do not divide each other: vLLM needs tp to "
+                                 "divide the KV heads or the KV heads to divide tp."]
 
 
 def test_verify_refuses_mimo_in_one_line():

@@ -55,6 +55,16 @@ def test_unmodelled_architectures_are_refused_in_one_line(write_config, config, 
         assert needle in line, line
 
 
+def test_the_refusal_lists_every_layout_kvplan_sizes_in_one_short_sentence(write_config):
+    """What the refusal offers instead names the layouts with a layer kind of their own, the newer ones too."""
+    result = run_kvplan("estimate", write_config(with_fields(V4_FLASH, "DeepseekV41ForCausalLM")), "--gpu", "h200")
+    line, = result.stderr.strip().splitlines()
+    offered = line[line.index("(kvplan sizes"):]
+    for layout in ("sparse MLA", "per-layer-type heads", "shared KV layers", "KDA", "DeepSeek-V4's compressed"):
+        assert layout in offered, offered
+    assert offered.count(".") == 1 and len(offered) < 260
+
+
 @pytest.mark.parametrize("field, value", [
     ("compress_ratios", [0, 4]), ("num_kv_shared_layers", 10), ("swa_num_key_value_heads", 4),
     ("linear_attn_config", {"kda_layers": [1]}), ("swa_kv_lora_rank", 256), ("index_kpool", 4),

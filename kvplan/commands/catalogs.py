@@ -8,6 +8,7 @@ from typing import Optional
 from ..gpu.detect import detect_gpu
 from ..model.sources import bundled_files, load_bundled
 from ..plan.catalog import CATALOG, DEFAULT_GPU, GPU
+from .describe import kv_shapes
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ def models() -> ModelsResult:
             "attention_heads": spec.num_attention_heads,
             "kv_heads": spec.kv_heads,
             "head_dim": spec.head_dim,
+            "kv_shapes": kv_shapes(spec),  # kv_heads and head_dim are each the largest, maybe of different layers
             "layer_kinds": sorted({layer.kind for layer in spec.layers}),
             "parameters": spec.weights.parameters,
             "weights_bytes": spec.weights.bytes,

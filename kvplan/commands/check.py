@@ -17,7 +17,7 @@ from ..engines import EngineFlags, get_engine
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
-from ..plan.plan import MAX_TP, fitting_changes, plan
+from ..plan.plan import MAX_TP, fitting_changes, moe_layout_of, plan, with_layout_errors
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import budget_function
 from ..render.text import size
@@ -132,20 +132,28 @@ def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Call
     return [f"{spell('language_model_only')} (text only: no vision tower)"] if held >= target else []
 
 
+def _eplb_key(dep: Deployment) -> str:
+    """The deployment's key that set EPLB's redundant experts (a refusal of the layout points at its line)."""
+    balancer = _engine(dep).flags.enable_eplb
+    return balancer.spelling if balancer is not None and balancer.redundant else "enable_eplb"
+
+
 def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict:
     spec = served(_spec_for(dep), _engine(dep), dep.pp or 1)
     if dep.context is None:  # vLLM's default: the model's own max length
         dep = replace(dep, context=default_max_model_len(spec))
     precision = resolve_kv_dtype(dep.kv_dtype, spec.dtype, spec.auto_kv_dtype)
+    layout = moe_layout_of(_engine(dep), spec, dep.tp)  # EPLB's refusals at this TP degree fail it as bad TP does
     tp_only = shard(spec, dep.tp)
-    sharding = shard(spec, dep.tp, dep.pp)
+    sharding = with_layout_errors(shard(spec, dep.tp, dep.pp), layout)
     findings = []
 
     def add(level: str, key: Optional[str], message: str) -> None:
         findings.append(Finding(level, key, one_line(message), dep.line_of(key)))
 
+    refusals = layout.errors if layout is not None else ()
     for error in sharding.errors:
-        add("error", "tp" if error in tp_only.errors else "pp", error)
+        add("error", "tp" if error in tp_only.errors else _eplb_key(dep) if error in refusals else "pp", error)
     for warning in sharding.warnings:
         if "replicated" in warning:
             warning = f"{warning.rstrip('.')}; {_replication(spec, dep.tp, precision)}."

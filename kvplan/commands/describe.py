@@ -86,6 +86,25 @@ def v4_rules(spec: ModelSpec, n: int) -> list:
     return rules
 
 
+def kv_shapes(spec: ModelSpec) -> list:
+    """What one layer caches a token, per shape, in the order the shapes first appear: KV heads x head_dim (/ the
+    value width where it differs) and the layer kinds of that shape ("16x256 sliding", "4x512 full": Gemma 4's
+    layers of their own heads), MLA's latent width, DeepSeek-V4's latent and a linear layer's state. Layers that
+    cache nothing of their own (KV sharing, indexer keys beside a latent) are left to layer_kinds."""
+    shapes = {}
+    for layer in spec.layers:
+        if isinstance(layer, FullAttention):
+            value = f"/{layer.value_dim}" if layer.value_dim != layer.head_dim else ""
+            shapes.setdefault(f"{layer.kv_heads}x{layer.head_dim}{value}", {})[layer.kind] = None
+        elif isinstance(layer, MLALatent):
+            shapes.setdefault(f"MLA {layer.latent_dim}{' sparse' if layer.sparse else ''}", {})
+        elif isinstance(layer, V4Window):
+            shapes.setdefault(f"V4 latent {layer.head_dim}", {})
+        elif isinstance(layer, LinearState):
+            shapes.setdefault(f"{layer.flavor} state", {})
+    return [" ".join((shape, "/".join(kinds))).strip() for shape, kinds in shapes.items()]
+
+
 def model_summary(spec: ModelSpec) -> dict:
     return {
         "id": spec.name,

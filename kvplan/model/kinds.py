@@ -72,6 +72,8 @@ class FullAttention(PagedKV):
     kv_heads: int
     head_dim: int
     v_head_dim: Optional[int] = None  # differs from head_dim only in a few models
+    # the config field kv_heads came from, for the errors (MiMo-V2's sliding layers: swa_num_key_value_heads)
+    heads_field: str = field(default="num_key_value_heads", compare=False)
     kind: str = field(default="full", init=False)
 
     @property
@@ -96,7 +98,7 @@ class FullAttention(PagedKV):
         kv = self.kv_heads
         if kv % tp == 0 or tp % kv == 0:
             return ()
-        return (f"num_key_value_heads ({kv}) and tp {tp} do not divide each other: vLLM needs tp to divide the "
+        return (f"{self.heads_field} ({kv}) and tp {tp} do not divide each other: vLLM needs tp to divide the "
                 f"KV heads or the KV heads to divide tp.",)
 
     def tp_warnings(self, tp: int) -> tuple:

@@ -242,16 +242,20 @@ def gemma4_attention(cfg: Config, kind: str, i: int, kv_heads: int, head_dim: in
     has none): full layers take global_head_dim and, with attention_k_eq_v, num_global_key_value_heads; sliding
     layers head_dim and num_key_value_heads (vLLM gemma4.py Gemma4DecoderLayer reads per_layer_config[i]). A
     k_eq_v layer still caches K and V: vLLM loads k_proj into both shards and V is normed without a weight."""
+    heads_field = "num_key_value_heads"
     if kind == "full":
         k_eq_v = cfg.flag("attention_k_eq_v", False)
         global_kv = cfg.int("num_global_key_value_heads", required=False) if k_eq_v else None
         kv_heads, head_dim = global_kv or kv_heads, cfg.int("global_head_dim", default=512)
+        heads_field = "num_global_key_value_heads" if global_kv else heads_field
     override = _gemma4_override(cfg, i)
-    kv_heads = override.get("num_key_value_heads") or kv_heads
+    if override.get("num_key_value_heads"):
+        kv_heads, heads_field = override["num_key_value_heads"], f"per_layer_config layer {i}'s num_key_value_heads"
     head_dim = override.get("head_dim") or head_dim
     if kind == "sliding":
-        return SlidingWindow(kv_heads, head_dim, sliding_window=cfg.int("sliding_window", maximum=MAX_TOKENS))
-    return FullAttention(kv_heads, head_dim)
+        return SlidingWindow(kv_heads, head_dim, heads_field=heads_field,
+                             sliding_window=cfg.int("sliding_window", maximum=MAX_TOKENS))
+    return FullAttention(kv_heads, head_dim, heads_field=heads_field)
 
 
 def gemma4_cache_layers(cfg: Config, kinds: list, attention: FullAttention) -> tuple:
@@ -305,7 +309,8 @@ def mimo_shape(cfg: Config, kind: str) -> dict:
     prefix = "swa_" if kind == "sliding" else ""
     head_dim = cfg.int(f"{prefix}head_dim")
     return {"heads": cfg.int(f"{prefix}num_attention_heads"), "kv_heads": cfg.int(f"{prefix}num_key_value_heads"),
-            "head_dim": head_dim, "v_head_dim": cfg.int(f"{prefix}v_head_dim", required=False) or head_dim}
+            "head_dim": head_dim, "v_head_dim": cfg.int(f"{prefix}v_head_dim", required=False) or head_dim,
+            "heads_field": f"{prefix}num_key_value_heads"}
 
 
 def mimo_attention(cfg: Config, kind: str) -> FullAttention:
@@ -317,7 +322,7 @@ def mimo_attention(cfg: Config, kind: str) -> FullAttention:
         raise KvplanError(f"config field '{prefix}num_key_value_heads' ({shape['kv_heads']}) must divide "
                           f"{prefix}num_attention_heads ({shape['heads']}): each KV head serves a whole group of "
                           f"query heads.")
-    dims = (shape["kv_heads"], shape["head_dim"], shape["v_head_dim"])
+    dims = (shape["kv_heads"], shape["head_dim"], shape["v_head_dim"], shape["heads_field"])
     if kind == "sliding":
         return SlidingWindow(*dims, sliding_window=cfg.int("sliding_window_size", maximum=MAX_TOKENS))
     return FullAttention(*dims)

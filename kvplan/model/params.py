@@ -31,7 +31,7 @@ from typing import Optional
 
 from .config import Config
 from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma4, is_v4, mixer_kinds,
-                     v4_ratios)
+                     V4_RATIOS, v4_ratios)
 from .precision import DTYPE_BYTES
 from .quantized import CheckpointFormat, scheme_bytes
 from .spec import ParamGroup, Weights
@@ -156,6 +156,17 @@ def decoder_layers(cfg: Config, n: int) -> list:
     return list(zip(mixers, ffns))
 
 
+def mtp_layer_kind(cfg: Config, n: int) -> tuple:
+    """(mixer, feed-forward) of an MTP block's decoder layer: the model's last layer's; DeepSeek-V4's its own compress
+    ratio, compress_ratios' entry after the n layers' (0 in V4-Flash and V4-Pro: a window-only layer, no compressor
+    or indexer in the checkpoint's mtp.0)."""
+    if not is_v4(cfg):
+        return decoder_layers(cfg, n)[-1]
+    ratios = cfg.get("compress_ratios")
+    ratio = ratios[n] if isinstance(ratios, list) and len(ratios) > n and ratios[n] in V4_RATIOS else 0
+    return f"v4:{ratio}", "moe"
+
+
 def grouped(layers: list, qcfg, dtype: str, cfg: Optional[Config] = None) -> tuple:
     """ParamGroups of [(tensors, times)] or [(tensors, times, decoder layer index)], each tensor priced in the
     checkpoint's stored format (per layer where the format names layers: compressed-tensors, ModelOpt)."""
@@ -255,7 +266,7 @@ def mtp_module_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_h
     if not mtp_blocks(cfg):
         return ()
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
-    tensors = mtp_module_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
+    tensors = mtp_module_tensors(cfg, dims, mtp_layer_kind(cfg, layers))
     # vLLM names the MTP layer after the model's last (deepseek_mtp.py: model.layers.{num_hidden_layers})
     return tuple(g for g in grouped([(tensors, 1, layers)], quantization(cfg), dtype, cfg)
                  if g.parameters)
@@ -271,7 +282,7 @@ def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
     qcfg = quantization(cfg)
     fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
-    tensors = mtp_tensors(cfg, dims, decoder_layers(cfg, layers)[-1])
+    tensors = mtp_tensors(cfg, dims, mtp_layer_kind(cfg, layers))
     styles = projection_styles(cfg)
     stored = sum(_stored_bytes(t, fmt, opts, DTYPE_BYTES[dtype], layers, styles)[0] for t in tensors)
     return blocks * sum(t.elements for t in tensors), int(blocks * stored)

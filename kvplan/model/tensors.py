@@ -463,8 +463,21 @@ def mtp_module_tensors(cfg: Config, d: dict, kind: tuple) -> list:
     ColumnParallelLinear split over the ranks. Embedding and LM head are the target's (mtp_tensors adds the copies
     a checkpoint ships)."""
     h, deepseek = d["hidden"], cfg.has("num_nextn_predict_layers")
+    if is_v4(cfg):
+        return layer_tensors(cfg, d, *kind) + _v4_mtp_extras(cfg, h)
     return layer_tensors(cfg, d, *kind) + [Tensor("norms", h, copies=3, replicated=True),
                                            Tensor("norms", 2 * h, h, replicated=deepseek)]
+
+
+def _v4_mtp_extras(cfg: Config, h: int) -> list:
+    """DeepSeek-V4's MTP block around its decoder layer, as the checkpoint ships it (mtp.0.*, V4-Pro's tensor
+    listing): enorm, hnorm and norm; e_proj and h_proj, hidden -> hidden each, quantised as the layers' linears
+    are (V3's one 16-bit eh_proj 2h -> h); the head's hyper-connection collapse, float32 hc_head_fn [hc, hc x
+    hidden], hc_head_base [hc] and hc_head_scale [1]."""
+    streams = cfg.int("hc_mult")
+    projections = Tensor("dense", h, h, copies=2, linear=True, replicated=True)
+    return [Tensor("norms", h, copies=3, replicated=True), projections,
+            *_whole([Tensor("norms", streams, streams * h, fp32=True), Tensor("norms", streams + 1, fp32=True)])]
 
 
 def eagle_head_tensors(cfg: Config, d: dict, eagle3: bool, target_vocab: int) -> list:
@@ -504,10 +517,10 @@ def eagle_head_tensors(cfg: Config, d: dict, eagle3: bool, target_vocab: int) ->
 
 def mtp_tensors(cfg: Config, d: dict, kind: tuple) -> list:
     """Tensors of one MTP block as a checkpoint ships it: mtp_module_tensors; DeepSeek-style blocks
-    (num_nextn_predict_layers) also hold their own embed_tokens and shared_head.head copies."""
+    (num_nextn_predict_layers) also hold their own embed_tokens and shared_head.head copies; DeepSeek-V4's do not."""
     h = d["hidden"]
     out = mtp_module_tensors(cfg, d, kind)
-    if cfg.has("num_nextn_predict_layers"):
+    if cfg.has("num_nextn_predict_layers") and not is_v4(cfg):
         vocab = cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB)
         out.append(Tensor("embed", vocab, h, copies=2))
     return out

@@ -103,9 +103,14 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
     return None if field is None else f"config field '{field}' marks {FIELDS[field]}"
 
 
+# what the refusal says kvplan does size instead: every layout with a layer kind (model/kinds.py), in a few words
+SIZED = ("kvplan sizes MHA / GQA / MQA, MLA and sparse MLA, sliding and chunked windows, per-layer-type heads "
+         "(MiMo-V2), shared KV layers (Gemma 4), Mamba, linear-attention and KDA hybrids, DeepSeek-V4's compressed "
+         "attention")
+
+
 def refuse_unmodelled(architecture: str, get, name: str) -> None:
     reason = unmodelled_layout(architecture, get)
     if reason is not None:
         raise KvplanError(f"{name}: {reason}, which kvplan does not model; it refuses rather than mis-size the "
-                          f"KV cache and weights (kvplan sizes MHA / GQA / MQA, MLA, sliding and chunked windows, "
-                          f"Mamba and linear-attention hybrids, DeepSeek-V4's compressed attention).")
+                          f"KV cache and weights ({SIZED}).")

@@ -25,7 +25,7 @@ from .budget import Budget
 from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
 from .prefill import Prefill, prefill
-from .sharding import MoeLayout, pp_stages, shard, stage_cache_layers
+from .sharding import MoeLayout, Sharding, pp_stages, shard, stage_cache_layers
 from .speed import Decode, decode
 
 DEFAULT_BLOCK_SIZE = 16
@@ -122,6 +122,14 @@ def moe_layout_of(model, spec: ModelSpec, tp: int) -> Optional[MoeLayout]:
     return flags.moe_layout(spec, tp, parse_version(model.version))
 
 
+def with_layout_errors(sharding: Sharding, layout: Optional[MoeLayout]) -> Sharding:
+    """The sharding with vLLM's refusals of the experts' layout at this TP degree (MoeLayout.errors: EPLB's uneven
+    split) among its errors, so that a sweep marks that row as it marks a TP degree that does not divide the heads."""
+    if layout is None or not layout.errors:
+        return sharding
+    return replace(sharding, errors=sharding.errors + layout.errors)
+
+
 def _stage_specs(spec: ModelSpec, layer_sets: list) -> list:
     return [replace(spec, layers=tuple(spec.layers[i] for i in sorted(s))) for s in layer_sets]
 
@@ -157,11 +165,11 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
 
         engine_gpu = find_gpu(DEFAULT_GPU)
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
-    sharding = shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition)
+    layout = moe_layout_of(model, spec, tp)
+    sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition), layout)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
-    layout = moe_layout_of(model, spec, tp)
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=precision.scheme,
                   tp=tp, pp=pp, pp_partition=sharding.partition, tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors, tp_warnings=sharding.warnings,
@@ -212,8 +220,9 @@ def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None, 
     settings = settings or {}
     if not shard(spec, tp, pp if pp and pp > 1 else None, settings.get("pp_partition")).valid:
         return 0
-    return plan(spec, context=context, kv_dtype=precision.name, tp=tp, budget_for=budget_for, block_size=block_size,
-                suggest=False, speed=False, pp=pp or 1, **settings).max_concurrency
+    held = plan(spec, context=context, kv_dtype=precision.name, tp=tp, budget_for=budget_for, block_size=block_size,
+                suggest=False, speed=False, pp=pp or 1, **settings)
+    return held.max_concurrency if held.tp_valid else 0  # EPLB may refuse a degree the heads allow
 
 
 def fitting_changes(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],

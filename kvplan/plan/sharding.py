@@ -174,6 +174,7 @@ class MoeLayout:
     remainder_last: bool = False  # before 0.10.1 the last EP rank took the E % ep experts left over
     eplb: bool = False  # --enable-eplb
     redundant: int = 0  # EPLB's redundant experts: E + redundant physical experts over the EP ranks
+    errors: tuple = ()  # vLLM's refusals of this layout (eplb_errors), each a sentence
 
     def experts_on(self, rank: int) -> int:
         """Routed experts EP rank `rank` holds (determine_expert_map: the first E % ep ranks one more; under EPLB
@@ -216,24 +217,24 @@ class MoeLayout:
         return f"routed experts split over TP {self.moe_tp} (T x D), the rest over TP {self.tp}"
 
 
-def _eplb_errors(experts: int, ranks: int, redundant: int, field: str) -> None:
-    """vLLM's refusals of --enable-eplb that need the layout: config/parallel.py ParallelConfig (EPLB needs TP x DP
-    > 1) and fused_moe/layer.py FusedMoEFactory (the E + R physical experts split evenly over the ep ranks)."""
+def eplb_errors(experts: int, ranks: int, redundant: int) -> tuple:
+    """vLLM's refusals of --enable-eplb that depend on the TP degree, as sentences (a plan's tp_errors):
+    config/parallel.py ParallelConfig (EPLB needs TP x DP > 1) and fused_moe/layer.py FusedMoEFactory (the E + R
+    physical experts split evenly over the ep ranks); () when vLLM takes the layout."""
     if ranks <= 1:
-        raise FieldError("enable_eplb", "needs more than one GPU in the expert-parallel group (TP x DP > 1): vLLM "
-                                        "refuses it (\"EPLB requires tensor, prefill-context, or data parallelism\").")
+        return ("EPLB needs more than one GPU in the expert-parallel group (TP x DP > 1): vLLM refuses it "
+                "(\"EPLB requires tensor, prefill-context, or data parallelism\").",)
     physical = experts + redundant
-    if physical % ranks:
-        fits = ", ".join(str(r) for r in range(-experts % ranks, 3 * ranks, ranks))
-        raise FieldError(field, f"gives {experts} + {redundant} = {physical} physical experts, which do not split "
-                                f"evenly over the {ranks} EP ranks (TP x DP): vLLM refuses it (\"EPLB currently only "
-                                f"supports even distribution of experts across ranks\"); num_redundant_experts "
-                                f"{fits}, ... would.")
+    if not physical % ranks:
+        return ()
+    fits = ", ".join(str(r) for r in range(-experts % ranks, 3 * ranks, ranks))
+    return (f"EPLB's {experts} + {redundant} redundant = {physical} physical experts do not split evenly over the "
+            f"{ranks} EP ranks (TP x DP): vLLM refuses it (\"EPLB currently only supports even distribution of "
+            f"experts across ranks\"); num_redundant_experts {fits}, ... would.",)
 
 
 def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = False,
-               remainder_last: bool = False, eplb: bool = False, redundant: int = 0,
-               redundant_field: str = "enable_eplb") -> MoeLayout:
+               remainder_last: bool = False, eplb: bool = False, redundant: int = 0) -> MoeLayout:
     """vLLM's layout of the routed experts (0.32.0 read; the same from 0.9 on but where noted):
     - config/parallel.py ParallelConfig: --data-parallel-size D engine cores (v1/engine/core.py run_engine_core:
       DPEngineCoreProc for an MoE model), each with T GPUs, its own KV cache pool, scheduler and max_num_seqs; a
@@ -244,11 +245,11 @@ def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = Fa
     - fused_moe/expert_map_manager.py determine_expert_map: E // ep experts a rank, the first E % ep ranks one more
       (0.10.1 on; before, layer.py gave the last rank the remainder): the busiest rank holds ceil(E / ep).
     - --enable-eplb with R redundant experts (fused_moe/layer.py determine_expert_counts): E + R physical experts,
-      (E + R) / ep a rank, refused unless they split evenly (FusedMoEFactory) and unless T x D > 1 (ParallelConfig).
+      (E + R) / ep a rank, refused unless they split evenly (FusedMoEFactory) and unless T x D > 1 (ParallelConfig):
+      MoeLayout.errors, per TP degree as a plan's tp_errors (the busiest rank then holds ceil((E + R) / ep)).
     - attention, dense MLP layers, shared experts, routers, embeddings and the LM head stay TP-sharded over T and are
       copied on every DP rank.
-    - config/model.py _verify_with_expert_parallelism: EP on a model without experts is refused.
-    `redundant_field`: the flag that set R (errors name it)."""
+    - config/model.py _verify_with_expert_parallelism: EP on a model without experts is refused."""
     if isinstance(dp, bool) or not isinstance(dp, int) or dp < 1:
         raise FieldError("dp", f"must be a whole number of engine replicas, 1 or more (vLLM's --data-parallel-size), "
                                f"got {dp!r}.")
@@ -260,11 +261,10 @@ def moe_layout(spec: ModelSpec, tp: int, dp: int = 1, expert_parallel: bool = Fa
     if not experts:
         return MoeLayout(tp, dp, expert_parallel, tp, 1, 0, 0)
     ranks = tp * dp
-    if eplb:
-        _eplb_errors(experts, ranks, redundant, redundant_field if redundant else "enable_eplb")
+    refusals = eplb_errors(experts, ranks, redundant) if eplb else ()
     if not (expert_parallel and ranks > 1):
-        return MoeLayout(tp, dp, expert_parallel, ranks, 1, experts, experts)
-    layout = MoeLayout(tp, dp, expert_parallel, 1, ranks, experts, 0, remainder_last, eplb, redundant)
+        return MoeLayout(tp, dp, expert_parallel, ranks, 1, experts, experts, errors=refusals)
+    layout = MoeLayout(tp, dp, expert_parallel, 1, ranks, experts, 0, remainder_last, eplb, redundant, refusals)
     busiest = max(layout.experts_on(0), layout.experts_on(ranks - 1))  # the first rank, or the last before 0.10.1
     return replace(layout, local_experts=busiest)
 

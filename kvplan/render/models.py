@@ -12,8 +12,8 @@ from .text import Column, fitted_table, size
 COLUMNS = (
     Column("id", justify="left", wrap=False),
     Column("layers", priority=3),
-    Column("heads q/kv", priority=2),
-    Column("head_dim", priority=5),
+    Column("q heads", priority=5),
+    Column("KV a layer", justify="left", priority=2, wrap=True),
     Column("kinds", justify="left", priority=4),
     Column("max len", priority=1),
     Column("params", priority=6),
@@ -27,8 +27,7 @@ def renderable(result, width: Optional[int] = None):
 
     rows = []
     for r in result.models:
-        kv = r["kv_heads"] if r["kv_heads"] is not None else "MLA"
-        rows.append([escape(r["id"]), str(r["layers"]), f"{r['attention_heads']}/{kv}", str(r["head_dim"] or "-"),
+        rows.append([escape(r["id"]), str(r["layers"]), str(r["attention_heads"] or "-"), ", ".join(r["kv_shapes"]),
                      ",".join(r["layer_kinds"]), f"{r['max_position_embeddings'] or '-':,}" if
                      r["max_position_embeddings"] else "-", f"{r['parameters'] / 1e9:,.1f}B",
                      size(r["weights_bytes"])])
