@@ -21,7 +21,7 @@ REQUIRED_IDS = [
     "deepseek-ai/DeepSeek-V3.2", "zai-org/GLM-5.2", "deepseek-ai/DeepSeek-V4-Pro", "moonshotai/Kimi-K2-Instruct",
     "Qwen/Qwen3-VL-8B-Instruct", "Qwen/Qwen3-VL-30B-A3B-Instruct", "Qwen/Qwen2.5-VL-7B-Instruct",
     "openai/gpt-oss-20b", "openai/gpt-oss-120b", "microsoft/Phi-3-mini-4k-instruct",
-    "microsoft/Phi-3-medium-4k-instruct", "tiiuae/falcon-7b", "tiiuae/falcon-40b",
+    "microsoft/Phi-3-medium-4k-instruct", "tiiuae/falcon-7b", "tiiuae/falcon-40b", "MiniMaxAI/MiniMax-M2.7",
 ]
 
 

@@ -60,12 +60,17 @@ DSA_INDEXER, DSA_INDEXER_SCALES = 8192 * 1536 + 192 * 7168 + 2 * 128, 64 * 12 + 
 # one shared expert, 3 x 16 x 56 each. No MTP layer (num_nextn_predict_layers 0).
 KIMI_K2_SCALES = 61 * (672 + 1152 + 280 + 512 + 3584) + 3 * 144 * 56 + 60 * 385 * 3 * 16 * 56
 
+# MiniMax-M2.7's float32 128x128 block scales (its report's tensor list, by hand): per layer q 48 x 24, k and v
+# 8 x 24 each, o 24 x 48, and 256 routed experts of w1 / w3 12 x 24 and w2 24 x 12. No MTP layer ships.
+MINIMAX_M2_7_SCALES = 62 * (2 * 1152 + 2 * 192 + 256 * 3 * 288)
+
 # What each cited count holds beyond the config's resident weights, and why.
 BEYOND_CONFIG = {
     "deepseek-ai/DeepSeek-V3.2": deepseek_v3_mtp_layer() + DSA_INDEXER + DEEPSEEK_V3_SCALES + 62 * DSA_INDEXER_SCALES,
     "deepseek-ai/DeepSeek-V3": deepseek_v3_mtp_layer() + DEEPSEEK_V3_SCALES,
     # Kimi-K2-Instruct: its block scales and 61 rotary_emb.inv_freq buffers of 56 bf16 values, as its report lists
     "moonshotai/Kimi-K2-Instruct": KIMI_K2_SCALES + 61 * 56,
+    "MiniMaxAI/MiniMax-M2.7": MINIMAX_M2_7_SCALES,
     "deepseek-ai/DeepSeek-R1": deepseek_v3_mtp_layer() + DEEPSEEK_V3_SCALES,
     "Qwen/Qwen3-Next-80B-A3B-Thinking": QWEN3_NEXT_MTP,
     # Llama 2's safetensors store rotary_emb.inv_freq buffers (head_dim / 2 = 64 floats per layer).

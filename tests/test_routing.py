@@ -1,9 +1,10 @@
 """The MoE routing rules (kvplan/model/routing.py) per family, against vLLM 0.32's own routers
 (tests/data/vllm_routing.json, made by tests/data/vllm_routing.py with vLLM's grouped_topk, fused_topk's torch
-form and Llama4MoE.custom_routing_function): verify's torch routing (kvplan/gpu/ffn.py route_torch) and the
+form, fused_topk_bias's torch form and Llama4MoE.custom_routing_function): verify's torch routing (kvplan/gpu/ffn.py route_torch) and the
 float64 reference's (kvplan/gpu/reference.py route_reference) choose the same experts with the same weights."""
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,9 @@ def _rule(case) -> Routing:
     rule = case["rule"]
     if rule.get("llama4"):
         return Routing(scoring="sigmoid", renormalize=False, on_input=True)
-    if "num_expert_group" not in rule:
-        return Routing(renormalize=rule["renormalize"])
+    if "num_expert_group" not in rule:  # fused_topk (softmax), fused_topk_bias (MiniMax-M2: sigmoid + bias)
+        return Routing(scoring=rule.get("scoring_func", "softmax"), renormalize=rule["renormalize"],
+                       correction_bias=case["correction"] is not None)
     return Routing(scoring=rule["scoring_func"], renormalize=rule["renormalize"],
                    scale=rule["routed_scaling_factor"], groups=rule["num_expert_group"],
                    topk_groups=rule["topk_group"], correction_bias=case["correction"] is not None)
@@ -59,6 +61,18 @@ def test_the_groups_decide_which_experts_a_token_may_take():
     assert any(len({int(e) // 32 for e in row}) > 4 for row in ungrouped)
 
 
+def test_the_correction_bias_chooses_without_weighing():
+    """MiniMax-M2's case (fused_topk_bias, no groups): without the bias some token takes other experts; the weights
+    are the chosen experts' sigmoid scores, renormalised, the bias left out."""
+    case = next(c for c in VLLM["cases"] if c["name"] == "minimax_m2")
+    plain = Routing(scoring="sigmoid", renormalize=True)
+    _, unbiased = route_torch(plain, 8, torch.tensor(case["logits"]))
+    assert any(sorted(int(e) for e in row) != ids for row, ids in zip(unbiased, case["ids"]))
+    row, ids = case["logits"][0], case["ids"][0]
+    scores = [1 / (1 + math.exp(-row[e])) for e in ids]
+    assert case["weights"][0] == pytest.approx([s / sum(scores) for s in scores], rel=1e-6)
+
+
 def _bundled(name):
     raw = []
     spec = resolve(name, raw_out=raw)
@@ -76,6 +90,8 @@ def test_bundled_models_route_as_their_vllm_model_code():
     assert _bundled("openai/gpt-oss-20b") == Routing(logit_bias=True)  # gpt_oss.py: the router linear's bias
     assert _bundled("mistralai/Mixtral-8x7B-v0.1") == Routing()
     assert _bundled("Qwen/Qwen3-30B-A3B") == Routing()
+    # minimax_m2.py: the config's scoring_func, renormalised, use_routing_bias's correction bias, no groups
+    assert _bundled("MiniMaxAI/MiniMax-M2.7") == Routing("sigmoid", True, correction_bias=True)
 
 
 @pytest.mark.parametrize("change, message", [

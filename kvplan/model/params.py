@@ -11,12 +11,13 @@ checkpoints ship (DeepSeek V3, Qwen3-Next) are left out: vLLM does not load them
 
 Stored precision, per tensor:
 - model dtype (bf16/fp16): everything not named below;
-- float32: Mamba/DeltaNet A (vLLM allocates it float32) and DeepSeek-V3-style expert score corrections;
+- float32: Mamba/DeltaNet A (vLLM allocates it float32), DeepSeek-V3-style expert score corrections and the
+  routers vLLM keeps float32 (tensors.FP32_ROUTER: MiniMax-M2);
 - mxfp4 (gpt-oss): routed-expert weight matrices at 4.25 bits/param (4-bit values + one 8-bit scale per 32);
   their biases, attention, router, embeddings and lm_head stay in the model dtype;
 - fp8: every linear weight matrix of the decoder layers (attention, linear, dense, shared and routed experts) at
   1 byte, plus one float32 scale per weight_block_size block (ceil over each dimension), or one per matrix when
-  the config names no block size; embeddings, lm_head, norms, router and vision stay in the model dtype;
+  the config names no block size; embeddings, lm_head, norms, router and vision stay unquantised;
 - AWQ/GPTQ/marlin/autoround: those same matrices at bits/8 per weight, plus per output row and group_size inputs
   (the whole row for group_size -1) one fp16 scale and one packed zero of `bits` bits (GPTQ's g_idx is left out);
 - bitsandbytes: nf4 at 0.5 byte + one float32 absmax per 64, int8 at 1 byte;

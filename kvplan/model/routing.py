@@ -90,6 +90,8 @@ def routing(cfg: Config) -> Routing:
         return Routing(scoring="sigmoid", renormalize=False, on_input=True)
     if family == "kimi_linear":
         return _kimi_routing(cfg, experts, top_k)
+    if family == "minimax_m2":
+        return _minimax_routing(cfg)
     renormalize = cfg.flag("norm_topk_prob", defaults.get("norm_topk_prob", True))
     if family == "mixtral" or family in LOGIT_BIAS:  # mixtral.py, gpt_oss.py: renormalize=True
         renormalize = True
@@ -126,6 +128,21 @@ def _kimi_routing(cfg: Config, experts: int, top_k: int) -> Routing:
     _check_groups(experts, top_k, groups, topk_groups)
     return Routing(scoring=scoring, renormalize=cfg.flag("moe_renormalize", True), scale=_scale(cfg, {}),
                    groups=groups, topk_groups=topk_groups, correction_bias=True)
+
+
+def _minimax_routing(cfg: Config) -> Routing:
+    """MiniMax-M2 (vLLM 0.32.0 models/minimax_m2.py:85-108 MiniMaxM2MoE): FusedMoE with the config's scoring_func
+    (read with no default: a config without it does not load), renormalize=True, no use_grouped_topk and no
+    routed_scaling_factor; a float32 e_score_correction_bias when use_routing_bias (default false). Without groups
+    the bias takes it to FusedTopKBiasRouter (fused_moe/router/router_factory.py:228): chosen on scores + bias,
+    weighed by the scores, renormalised (fused_topk_bias_router.py fused_topk_bias)."""
+    scoring = cfg.get("scoring_func")
+    if scoring is None:
+        raise KvplanError(f"config field 'scoring_func' is missing: a MiniMax-M2 config must name it "
+                          f"({' or '.join(SCORING)}), as vLLM reads it with no default.")
+    if scoring not in SCORING:
+        raise KvplanError(f"config field 'scoring_func' must be one of {', '.join(SCORING)}, got {quote(scoring)}.")
+    return Routing(scoring=scoring, correction_bias=cfg.flag("use_routing_bias", False))
 
 
 def _check_groups(experts: int, top_k: int, groups: int, topk_groups: int) -> None:

@@ -32,6 +32,13 @@ QWEN3_NEXT_ATTENTION = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
 QK_NORM = ("qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text", "gemma3", "gemma3_text", "lfm2",
            "lfm2_moe") + QWEN3_NEXT_ATTENTION  # per-head q/k norms (Qwen3-VL's text models: Qwen3 decoders)
 FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/post feed-forward norms
+# q / k norms over the whole projections, heads x head_dim, split with the heads (vLLM 0.32.0 minimax_m2.py:215-232
+# MiniMaxM2Attention: MiniMaxText01RMSNormTP weights of 1/tp of q, and of k by KV heads, one whole head a rank where
+# tp exceeds them), built whatever qk_norm_type says (MiniMax-M2's configs say per_layer)
+WHOLE_QK_NORM = ("minimax_m2",)
+# Families whose MoE router vLLM keeps in float32 (minimax_m2.py:110-117 GateLinear(params_dtype=torch.float32)),
+# as their checkpoints store it
+FP32_ROUTER = ("minimax_m2",)
 
 
 MAX_LAYERS_MTP = 16
@@ -106,6 +113,8 @@ def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
     out = [*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj, *_matrix("attention", h, heads * hd, all_biased)]
     if family in QK_NORM:
         out += [Tensor("attention", hd, copies=2, replicated=True)]
+    if family in WHOLE_QK_NORM:
+        out += [Tensor("attention", heads * hd), Tensor("attention", kv * hd, kv_split=True)]
     if family == "gpt_oss":
         out.append(Tensor("attention", heads))  # attention sinks, one per head
     return out
@@ -293,7 +302,7 @@ def _feed_forward(cfg: Config, d: dict, ffn: str) -> list:
         return []
     experts = cfg.int(EXPERT_KEYS)
     out = _mlp(cfg, "experts", h, sizes.expert, experts)
-    out += [Tensor("router", experts, h, replicated=True)]
+    out += [Tensor("router", experts, h, fp32=cfg.model_type in FP32_ROUTER, replicated=True)]
     router = routing(cfg)
     if router.logit_bias:
         out.append(Tensor("router", experts, replicated=True))

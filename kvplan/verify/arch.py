@@ -15,8 +15,8 @@ from ..model.layers import ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_ki
 from ..model.params import quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
-from ..model.tensors import (FALCON, FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT, feed_forward_sizes,
-                             gated_attention)
+from ..model.tensors import (FALCON, FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT, WHOLE_QK_NORM,
+                             feed_forward_sizes, gated_attention)
 
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
@@ -192,6 +192,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} is a MiMo-V2 model (sliding layers with their own KV heads, keys wider than "
                           f"values, attention sinks); verify's forward pass runs one head shape with equal K and V "
                           f"widths, so it would not measure this model.")
+    if family in WHOLE_QK_NORM:
+        raise KvplanError(f"{spec.name} norms q and k over the whole projection, across the TP ranks (MiniMax-M2: "
+                          f"an all-reduce per norm), with a float32 router; verify's forward pass has per-head q/k "
+                          f"norms only, so it would not measure this model.")
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(cfg, spec)

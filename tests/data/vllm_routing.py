@@ -5,12 +5,20 @@ kvplan/model/routing.py. Run with vLLM installed (here vLLM 0.32.0 CPU):
 
 grouped_topk (fused_moe/router/grouped_topk_router.py, DeepSeek V2/V3, GLM-4.5/4.7, Nemotron-H; its torch body,
 without the torch.compile wrapper), fused_topk's torch form (softmax top-k, Mixtral / Qwen / gpt-oss) and
-Llama4MoE.custom_routing_function, on seeded logits and correction biases stored in the file."""
+Llama4MoE.custom_routing_function, on seeded logits and correction biases stored in the file.
+
+MiniMax-M2 (models/minimax_m2.py MiniMaxM2MoE: no grouped top-k, a correction bias) routes through
+fused_topk_bias (fused_moe/router/fused_topk_bias_router.py). Its CUDA op (topk_sigmoid) is not in the CPU build
+and the CPU router takes softmax only without groups, so the case runs that function's own torch form: the ROCm
+AITER switch is patched on and its biased-grouped kernel off, which leaves fused_topk_bias's torch tail."""
 
 import json
+from unittest import mock
 
 import torch
 from vllm import __version__
+from vllm._aiter_ops import rocm_aiter_ops
+from vllm.model_executor.layers.fused_moe.router import fused_topk_bias_router
 from vllm.model_executor.layers.fused_moe.router.grouped_topk_router import grouped_topk
 from vllm.model_executor.models.llama4 import Llama4MoE
 
@@ -26,6 +34,7 @@ CASES = [  # name, experts, top k, rule
     ("softmax_renormalised", 64, 6, dict(renormalize=True)),
     ("softmax", 64, 6, dict(renormalize=False)),
     ("llama4", 16, 1, dict(llama4=True)),
+    ("minimax_m2", 256, 8, dict(renormalize=True, scoring_func="sigmoid", fused_bias=True, bias=True)),
 ]
 TOKENS = 12
 
@@ -33,6 +42,11 @@ TOKENS = 12
 def route(experts, k, rule, logits, bias):
     if rule.get("llama4"):
         return Llama4MoE.custom_routing_function(logits, logits, k, False)
+    if rule.get("fused_bias"):
+        with mock.patch.object(rocm_aiter_ops, "is_fused_moe_enabled", return_value=True), \
+                mock.patch.object(fused_topk_bias_router, "_aiter_can_use_biased_grouped_topk", return_value=False):
+            return fused_topk_bias_router.fused_topk_bias(logits, logits, rule["scoring_func"], bias, k,
+                                                          rule["renormalize"])
     if "num_expert_group" not in rule:  # fused_topk's torch form: softmax, top k, renormalised where asked
         weights, ids = torch.topk(torch.softmax(logits, dim=-1), k, dim=-1)
         if rule["renormalize"]:
