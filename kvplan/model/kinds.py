@@ -664,7 +664,7 @@ class V4CompressorState(V4Cache):
 
 V4_KINDS = (V4Window, V4Compressed, V4IndexerKeys, V4CompressorState)
 KVLayer = Union[FullAttention, SlidingWindow, ChunkedAttention, MLALatent, IndexerKeys, LinearState, SharedKV,
-                V4Compressed, V4IndexerKeys, V4CompressorState]
+                V4Window, V4Compressed, V4IndexerKeys, V4CompressorState]
 
 
 def layer_bytes(shapes: tuple, element_bytes: int) -> int:
