@@ -139,3 +139,14 @@ def test_wheel_layout_resolves_specs_inside_the_package(tmp_path):
     assert out.returncode == 0, out.stderr
     folder, layers = out.stdout.split()
     assert Path(folder) == site / "kvplan" / "_model_specs" and layers == "32"
+
+def test_every_layer_kind_a_bundled_spec_holds_is_a_kvlayer():
+    """KVLayer, the model package's union of layer kinds, names every kind a spec's layers may hold (DeepSeek-V4's
+    window cache was left out of it when its four kinds were merged)."""
+    from typing import get_args
+
+    from kvplan.model import KVLayer
+
+    ids = [yaml.safe_load(path.read_text())["id"] for path in bundled_files()]
+    kinds = {type(layer) for model_id in ids for layer in resolve(model_id).layers}
+    assert kinds <= set(get_args(KVLayer)), kinds - set(get_args(KVLayer))

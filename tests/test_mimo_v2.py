@@ -153,6 +153,22 @@ def test_a_tp_degree_the_sliding_heads_refuse_names_their_own_field(write_config
                                  "divide the KV heads or the KV heads to divide tp."]
 
 
+def test_replicated_heads_are_warned_per_layer_type_and_the_totals_once():
+    """At tp 16 the 9 full layers' 4 KV heads are copied on 4 GPUs and the 39 sliding layers' 8 on 2: each warning
+    names its field and its layers (not 'the group holds 4x', which the whole cache does not: 480 KiB a token over
+    the 16 GPUs against 218 KiB unreplicated, 2.2x), and check gives the whole cache's figures once."""
+    result = run_kvplan("check", FLASH, "-tp", "16", "-c", "128K", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["results"]
+    full, sliding = row["warnings"]
+    assert full == ("tp 16 > 4 KV heads (num_key_value_heads): each KV head is replicated on 4 GPUs, so its 9 "
+                    "layers with them hold 4x the KV memory of an unreplicated split.")
+    assert sliding.startswith("tp 16 > 8 KV heads (swa_num_key_value_heads): each KV head is replicated on 2 "
+                              "GPUs, so its 39 layers with them hold 2x the KV memory")
+    # 48 layers x 1 head x (192 + 128) x 2 bytes x 16 GPUs; 9 x 4 + 39 x 8 heads x 320 x 2 bytes unreplicated
+    assert sliding.endswith("(491520 vs 222720 bytes, +268800).")
+
+
 def test_verify_refuses_mimo_in_one_line():
     line = refusal_line("verify", FLASH)
     assert "MiMo-V2" in line and "own KV heads" in line

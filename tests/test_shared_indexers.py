@@ -150,3 +150,9 @@ def test_verify_refuses_glm_in_one_line():
     assert result.returncode == 2 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert "sparse attention" in line and "dense MLA only" in line
+
+
+def test_a_block_size_sparse_mla_cannot_take_is_refused_without_naming_another_model():
+    result = run_kvplan("estimate", GLM, "-tp", "8", "--block-size", "32")
+    assert result.returncode == 2 and "DeepSeek-V3.2's" not in result.stderr
+    assert "--block-size must be a multiple of 64 for sparse MLA (the config's index_topk" in result.stderr

@@ -153,3 +153,22 @@ def test_an_mtp_module_caches_a_latent_and_a_key_and_builds_its_own_index_buffer
     assert token_bytes(drafted, 8, bf16) - token_bytes(spec, 8, bf16) == 1152 + 132
     settings = resolve_settings(32768, "NVIDIA H200", 141 * 10**9)
     assert sparse_index_buffers(drafted, settings) == 4 * (2 * 8192 * 2048 + 62 * 2049 * 2049)
+
+
+def test_fp8_plans_the_656_byte_entry_vllm_keeps_not_a_576_byte_one():
+    """vLLM turns --kv-cache-dtype fp8 into fp8_ds_mla for sparse MLA, so the row's bytes a token and a request,
+    and its decode reads, are those of the 656-byte entry (61 x (656 + 132) a token), as with fp8_ds_mla asked; the
+    dtype column keeps the word asked and its footnote says what vLLM keeps. --engine none keeps per-tensor fp8."""
+    def row(*args):
+        result = run_kvplan("estimate", V32, "--gpu", "h200", "-tp", "8", "-c", "32K", "--format", "json", *args)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["plans"][0]
+
+    fp8, entry, none = row("--kv-cache-dtype", "fp8"), row("--kv-cache-dtype", "fp8_ds_mla"), \
+        row("--kv-cache-dtype", "fp8", "--engine", "none")
+    assert fp8["kv_dtype"] == "fp8_e4m3" and fp8["kv_dtype_scheme"].startswith("vllm keeps fp8_ds_mla: ")
+    assert fp8["kv_bytes_per_token_per_gpu"] == entry["kv_bytes_per_token_per_gpu"] == 61 * (656 + 132)
+    for key in ("kv_bytes_per_sequence_per_gpu", "max_concurrency", "decode"):
+        assert fp8[key] == entry[key], key
+    assert fp8["decode"]["kv_bytes_read_per_sequence"] == 61 * (2048 * 656 + 32768 * 132)
+    assert none["kv_bytes_per_token_per_gpu"] == 61 * (576 + 132)

@@ -154,8 +154,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     refusals = layout.errors if layout is not None else ()
     for error in sharding.errors:
         add("error", "tp" if error in tp_only.errors else _eplb_key(dep) if error in refusals else "pp", error)
+    replicated = [warning for warning in sharding.warnings if "replicated" in warning]
     for warning in sharding.warnings:
-        if "replicated" in warning:
+        if replicated and warning == replicated[-1]:  # the whole cache's figures, once (after every layer shape's)
             warning = f"{warning.rstrip('.')}; {_replication(spec, dep.tp, precision)}."
         add("warning", "tp", warning)
     if spec.max_position_embeddings and dep.context > spec.max_position_embeddings:

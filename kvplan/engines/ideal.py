@@ -35,6 +35,9 @@ class IdealEngine:
     def dummy_sampler(self, spec, gpu=None) -> str:
         return "gumbel"  # no sampler terms of its own: verify's profile run takes the lightest pass
 
+    def cache_precision(self, spec, precision):
+        return precision  # no engine rule: the cache the KV dtype names
+
     def default_block_size(self) -> int:
         return 16
 

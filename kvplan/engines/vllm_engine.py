@@ -64,6 +64,12 @@ class VllmEngine:
         self.flags = flags
         self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 
+    def cache_precision(self, spec, precision):
+        """The cache vLLM keeps for `precision` (sparse MLA's and DeepSeek-V4's fp8_ds_mla, Falcon's bf16)."""
+        from .vllm import cache_precision
+
+        return cache_precision(spec, precision)
+
     def default_block_size(self) -> Optional[int]:
         return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids
 

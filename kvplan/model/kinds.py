@@ -101,10 +101,14 @@ class FullAttention(PagedKV):
         return (f"{self.heads_field} ({kv}) and tp {tp} do not divide each other: vLLM needs tp to divide the "
                 f"KV heads or the KV heads to divide tp.",)
 
-    def tp_warnings(self, tp: int) -> tuple:
+    def tp_warnings(self, tp: int, layers: Optional[int] = None) -> tuple:
+        """`layers`: how many layers have these KV heads, where the model's layers do not all have the same count
+        (MiMo-V2, Gemma 4): the copies then cost those layers, not the group's whole cache, `tp // kv_heads` times."""
         kv = self.kv_heads
         if tp > kv and tp % kv == 0:
-            return (f"tp {tp} > {kv} KV heads: each KV head is replicated on {tp // kv} GPUs, so the group holds "
+            holder = "the group holds" if layers is None else f"its {layers} layers with them hold"
+            heads = f"{kv} KV heads" if layers is None else f"{kv} KV heads ({self.heads_field})"
+            return (f"tp {tp} > {heads}: each KV head is replicated on {tp // kv} GPUs, so {holder} "
                     f"{tp // kv}x the KV memory of an unreplicated split.",)
         return ()
 
@@ -660,7 +664,7 @@ class V4CompressorState(V4Cache):
 
 V4_KINDS = (V4Window, V4Compressed, V4IndexerKeys, V4CompressorState)
 KVLayer = Union[FullAttention, SlidingWindow, ChunkedAttention, MLALatent, IndexerKeys, LinearState, SharedKV,
-                V4Compressed, V4IndexerKeys, V4CompressorState]
+                V4Window, V4Compressed, V4IndexerKeys, V4CompressorState]
 
 
 def layer_bytes(shapes: tuple, element_bytes: int) -> int:

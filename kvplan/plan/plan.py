@@ -165,12 +165,16 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
 
         engine_gpu = find_gpu(DEFAULT_GPU)
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
+    # the cache the engine keeps for it (V3.2 / V4 under fp8: fp8_ds_mla; Falcon under fp8: bf16), which the bytes a
+    # token and a sequence, the decode reads and the prefill count; the row keeps the dtype asked
+    kept = model.cache_precision(spec, precision)
+    scheme = precision.scheme if kept == precision else f"{model.name} keeps {kept.name}: {kept.scheme}"
     layout = moe_layout_of(model, spec, tp)
     sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition), layout)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
-    common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=precision.scheme,
+    common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme,
                   tp=tp, pp=pp, pp_partition=sharding.partition, tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors, tp_warnings=sharding.warnings,
                   kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget)
@@ -188,8 +192,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                             budgets=amounts, block_size=block_size, gpu=engine_gpu, pp=pp, max_num_seqs=max_num_seqs,
                             max_num_batched_tokens=max_num_batched_tokens)
     # arithmetic of the stage with the most cache per token, at the engine's block size
-    widest = max(stage_specs, key=lambda s: token_bytes(s, tp, precision))
-    numbers = capacity(widest, tp, precision, context, result.block_size, budget.kv_budget_bytes_per_gpu)
+    widest = max(stage_specs, key=lambda s: token_bytes(s, tp, kept))
+    numbers = capacity(widest, tp, kept, context, result.block_size, budget.kv_budget_bytes_per_gpu)
     fits = result.max_concurrency > 0
     changes = ()
     refused_model = result.figures is not None and result.figures.refusal is not None and \
@@ -206,10 +210,10 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
             (max_num_batched_tokens or 8192)
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
         reads = layout.logical() if layout is not None else None
-        steps = decode(spec, tp, precision, context, result.max_concurrency, batches, profile, rate, reads)
-        prompt = prefill(spec, tp, precision, input_len or context, chunk, profile, rate)
+        steps = decode(spec, tp, kept, context, result.max_concurrency, batches, profile, rate, reads)
+        prompt = prefill(spec, tp, kept, input_len or context, chunk, profile, rate)
     arithmetic = asdict(numbers)
-    arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, precision) * tp, kv_blocks=result.kv_blocks,
+    arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)
     return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.kv_heads_per_gpu, **arithmetic,
                 max_concurrency_limited_by=result.limited_by, fits=fits, fits_with=changes, engine=result.figures,

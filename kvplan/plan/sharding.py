@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError
-from ..model.kinds import LinearState, kv_heads_per_gpu
+from ..model.kinds import FullAttention, LinearState, kv_heads_per_gpu
 from ..model.spec import ModelSpec
 from ..units import require_positive
 from .capacity import layer_kinds
@@ -134,6 +134,18 @@ def _unique(messages) -> tuple:
     return tuple(dict.fromkeys(messages))
 
 
+def _tp_warnings(spec: ModelSpec, kind, tp: int) -> tuple:
+    """A kind's TP warnings; where the attention layers have more than one KV head count, each count's warning
+    names its field and its layers (the replicated copies cost those layers only)."""
+    counts = {}
+    for other, n in layer_kinds(spec):
+        if isinstance(other, FullAttention):
+            counts[other.kv_heads] = counts.get(other.kv_heads, 0) + n
+    if isinstance(kind, FullAttention) and len(counts) > 1:
+        return kind.tp_warnings(tp, counts[kind.kv_heads])
+    return kind.tp_warnings(tp)
+
+
 def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optional[tuple] = None) -> Sharding:
     require_positive("tp", tp)
     if pp is not None:
@@ -146,7 +158,7 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optiona
     # attention kinds, then linear ones, each once (layer_kinds: not a walk over every layer per TP degree)
     kinds = sorted((kind for kind, _ in layer_kinds(spec)), key=lambda kind: isinstance(kind, LinearState))
     errors += _unique(m for kind in kinds for m in kind.tp_errors(tp))
-    warnings = _unique(m for kind in kinds for m in kind.tp_warnings(tp))
+    warnings = _unique(m for kind in kinds for m in _tp_warnings(spec, kind, tp))
     split = ()
     if pp is not None:
         pp_errors = _pp_errors(spec, pp, partition)
