@@ -65,6 +65,32 @@ class PagedKV:
         return self.tokens_read(context) * self.bytes_per_token(tp, precision)
 
 
+class NoTokenPages:
+    """What a kind that keeps no per-token pages answers alike: a recurrent state (LinearState) or another layer's
+    cache (SharedKV) holds no bytes a token, no blocks and nothing a sequence's tokens add."""
+
+    def elements_per_token(self, tp: int) -> int:
+        return 0
+
+    def vectors_per_token(self, tp: int) -> int:
+        return 0
+
+    def bytes_per_token(self, tp: int, precision: Precision) -> int:
+        return 0
+
+    def tokens_held(self, tokens: int) -> int:
+        return 0
+
+    def blocks_per_sequence(self, tokens: int, block_size: int) -> int:
+        return 0
+
+    def sequence_bytes(self, tokens: int, block_size: int, tp: int, precision: Precision) -> int:
+        return 0
+
+    def held_bytes(self, tokens: int, tp: int, precision: Precision) -> int:
+        return 0
+
+
 @dataclass(frozen=True)
 class FullAttention(PagedKV):
     """Standard K and V per token per KV head (MHA, GQA, MQA); holds every token of the sequence."""
@@ -204,7 +230,7 @@ class MLALatent(PagedKV):
 
 
 @dataclass(frozen=True)
-class LinearState:
+class LinearState(NoTokenPages):
     """Linear-attention / Mamba layer: a fixed recurrent + convolution state per sequence, no per-token KV.
     `heads` is what TP shards; the state divides evenly by tp when tp divides heads."""
 
@@ -225,15 +251,6 @@ class LinearState:
 
     def heads_per_gpu(self, tp: int) -> int:
         return self.heads // tp
-
-    def elements_per_token(self, tp: int) -> int:
-        return 0
-
-    def vectors_per_token(self, tp: int) -> int:
-        return 0
-
-    def bytes_per_token(self, tp: int, precision: Precision) -> int:
-        return 0
 
     def widened(self, tokens: int) -> "LinearState":
         """The layer with its convolution state `tokens` inputs wider (vLLM keeps the draft tokens' inputs there
@@ -259,19 +276,7 @@ class LinearState:
             return self.state_elements_per_sequence(tp) * dtype_bytes
         return self.conv_per_gpu(tp) * dtype_bytes + self.ssm_elements // tp * ssm_dtype_bytes
 
-    def tokens_held(self, tokens: int) -> int:
-        return 0
-
     def tokens_read(self, context: int) -> int:
-        return 0
-
-    def blocks_per_sequence(self, tokens: int, block_size: int) -> int:
-        return 0
-
-    def sequence_bytes(self, tokens: int, block_size: int, tp: int, precision: Precision) -> int:
-        return 0
-
-    def held_bytes(self, tokens: int, tp: int, precision: Precision) -> int:
         return 0
 
     def read_bytes(self, context: int, tp: int, precision: Precision) -> int:
@@ -335,7 +340,7 @@ class IndexerKeys(PagedKV):
 
 
 @dataclass(frozen=True)
-class SharedKV:
+class SharedKV(NoTokenPages):
     """A layer that attends over an earlier layer's cache and keeps none of its own (Gemma 4's last
     num_kv_shared_layers layers: vLLM gives them no KV cache spec, so they take no pages and no blocks, yet each
     decode step reads the target's keys and values again with this layer's queries). `target` is the kind of the
@@ -360,22 +365,10 @@ class SharedKV:
     def heads_per_gpu(self, tp: int) -> int:
         return self.target.heads_per_gpu(tp)
 
-    def elements_per_token(self, tp: int) -> int:
-        return 0
-
-    def vectors_per_token(self, tp: int) -> int:
-        return 0
-
-    def bytes_per_token(self, tp: int, precision: Precision) -> int:
-        return 0
-
     def state_bytes(self, tp: int, dtype_bytes: int) -> int:
         return 0
 
     def page_bytes(self, block_size: int, tp: int, precision: Precision) -> int:
-        return 0
-
-    def tokens_held(self, tokens: int) -> int:
         return 0
 
     def tokens_read(self, context: int) -> int:
@@ -383,15 +376,6 @@ class SharedKV:
 
     def read_bytes(self, context: int, tp: int, precision: Precision) -> int:
         return self.target.read_bytes(context, tp, precision)
-
-    def blocks_per_sequence(self, tokens: int, block_size: int) -> int:
-        return 0
-
-    def sequence_bytes(self, tokens: int, block_size: int, tp: int, precision: Precision) -> int:
-        return 0
-
-    def held_bytes(self, tokens: int, tp: int, precision: Precision) -> int:
-        return 0
 
     def tp_errors(self, tp: int) -> tuple:
         return ()  # the target's heads are checked where the target is
