@@ -81,8 +81,8 @@ def v4_rules(spec: ModelSpec, n: int) -> list:
     if compressed.get(128):
         rules.append(f"one compressed latent per 128 tokens on {compressed[128]} layers, attended whole")
     if states:
-        rules.append(f"{states} compressor states: float32 rows of the tokens not yet compressed (8 or 128 "
-                     f"tokens), fixed per sequence")
+        rules.append(f"{states} compressor states: float32 rows of the last 8 or 128 tokens (not yet compressed), "
+                     f"paged as windows are, so counted in the per-token bytes like a window")
     return rules
 
 
