@@ -140,6 +140,7 @@ def test_wheel_layout_resolves_specs_inside_the_package(tmp_path):
     folder, layers = out.stdout.split()
     assert Path(folder) == site / "kvplan" / "_model_specs" and layers == "32"
 
+
 def test_every_layer_kind_a_bundled_spec_holds_is_a_kvlayer():
     """KVLayer, the model package's union of layer kinds, names every kind a spec's layers may hold (DeepSeek-V4's
     window cache was left out of it when its four kinds were merged)."""
