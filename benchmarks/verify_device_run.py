@@ -33,6 +33,8 @@ RUNS = [  # name, kvplan verify arguments (order: value first)
     ("jamba-mini-tp2", ["benchmarks/configs/ai21labs--AI21-Jamba-1.5-Mini.json", "--tp", "2"]),  # x_proj split
     ("dsv3-tp8", ["deepseek-ai/DeepSeek-V3", "--tp", "8"]),  # block-scaled fp8, one rank of eight (session 40)
     ("dsr1-tp8", ["deepseek-ai/DeepSeek-R1", "--tp", "8"]),
+    # whole-projection q/k norms, rotary on 64 of 128, float32 router, block-scaled fp8, one rank of four (session 48)
+    ("minimax-m27-tp4", ["MiniMaxAI/MiniMax-M2.7", "--tp", "4"]),
 ]
 PER_RUN_S = 150
 

@@ -114,8 +114,69 @@ def test_bad_routing_fields_are_named(field, value, message, write_config):
     assert message in line
 
 
-def test_verify_refuses_it_in_one_line():
-    r = run_kvplan("verify", M27)
+def _arch(tp: int, config: dict = None):
+    from kvplan.verify.arch import architecture
+
+    config = config or bundled()["config"]
+    return architecture(config, parse_config(config, M27), tp)
+
+
+def test_verify_builds_its_forward_from_the_config():
+    """The facts verify's forward pass runs (kvplan/verify/arch.py), one rank of tp 4: 12 query heads and 2 KV heads
+    of 128, rotary on the first 64 dims of each (rotary_dim), q and k normed over the whole projection (not per head),
+    the router float32, sigmoid scores chosen with the correction bias, no groups, renormalised, no scale; every
+    layer full attention and MoE of 256 experts of 1,536, top 8, no shared expert; fp8 linears and experts in
+    128 x 128 blocks."""
+    a = _arch(4)
+    assert (a.heads_rank, a.kv_heads_rank, a.head_dim, a.rope_dim) == (12, 2, 128, 64)
+    assert a.whole_qk_norm and not a.qk_norm and not a.attn_output_gate and not a.qkv_bias
+    assert a.router_fp32 and a.routing == Routing("sigmoid", True, correction_bias=True) and a.routing.scale == 1.0
+    assert (a.experts, a.top_k, a.expert_intermediate, a.shared_intermediate) == (256, 8, 1536, 0)
+    assert {(layer.mixer, layer.ffn, layer.window) for layer in a.layers} == {("attention", "moe", None)}
+    assert len(a.layers) == LAYERS and (a.linear_format, a.experts_format) == ("fp8_block", "fp8_block")
+    # a partial_rotary_factor of the config's own wins over rotary_dim (minimax_m2.py:194-198)
+    assert _arch(4, {**bundled()["config"], "partial_rotary_factor": 0.25}).rope_dim == 32
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("rotary_dim", None, "config field 'rotary_dim' is missing"),  # vLLM reads config.rotary_dim, no default
+    ("rotary_dim", 130, r"config field 'rotary_dim' \(130\) must be even and at most head_dim \(128\)"),
+    ("rotary_dim", 63, r"config field 'rotary_dim' \(63\) must be even"),
+])
+def test_a_bad_rotary_dim_is_named(field, value, message):
+    config = {k: v for k, v in bundled()["config"].items() if k != field or value is not None}
+    if value is not None:
+        config[field] = value
+    with pytest.raises(KvplanError, match=message):
+        _arch(4, config)
+
+
+def test_verify_allocates_the_checkpoints_bytes():
+    """One rank's tensors (kvplan/verify/shards.py) are the hand-priced tensor list: at tp 1 the whole 230,121,630,720
+    bytes; at tp 4 test_weights_a_gpu_at_tp_4_and_16's 57,677,307,648. The q_norm's 6,144 weights split with the query
+    heads, k_norm's 1,024 by KV heads (one whole head a rank at tp 16, as vLLM's weight_shard_world_size); the
+    router float32 on every rank."""
+    from kvplan.verify.shards import layer_weights, weight_bytes
+
+    assert weight_bytes(_arch(1)) == 230_121_630_720 and weight_bytes(_arch(4)) == 57_677_307_648
+    for tp, q_norm, k_norm in ((4, 1536, 256), (8, 768, 128), (16, 384, 128)):
+        a = _arch(tp)
+        specs = {s.name: s for s in layer_weights(a, a.layers[0])}
+        assert (specs["q_norm"].shape(tp), specs["k_norm"].shape(tp)) == ((q_norm,), (k_norm,))
+        assert (specs["router"].dtype, specs["router"].shape(tp)) == ("fp32", (256, H))
+        assert (specs["router_correction"].dtype, specs["router_correction"].shape(tp)) == ("fp32", (256,))
+        assert "shared.gate_up" not in specs
+
+
+def test_verify_runs_it_now(monkeypatch):
+    """verify used to refuse MiniMax-M2 (per-head q/k norms only); now its architecture builds and verify goes on to
+    the GPU (stopped here where it would load torch)."""
+    from kvplan.gpu import nvml
+
+    def stop():
+        raise KvplanError("stopped before torch")
+
+    monkeypatch.setattr(nvml, "import_stack", stop)
+    r = run_kvplan("verify", M27, "-tp", "4")
     assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
-    line, = r.stderr.strip().splitlines()
-    assert "whole projection" in line and "per-head q/k norms only" in line
+    assert r.stderr.strip().splitlines() == ["kvplan: error: stopped before torch"]

@@ -408,13 +408,16 @@ def test_awq_and_per_tensor_fp8_by_hand():
                                        ("deepseek-ai/DeepSeek-V2-Lite", (2, 4)),
                                        ("mistralai/Mixtral-8x7B-v0.1", (2, 8)),
                                        ("Qwen/Qwen3-Next-80B-A3B-Thinking", (2, 4, 8)),
-                                       ("meta-llama/Llama-3.1-70B-Instruct", (2, 8, 16))])
+                                       ("meta-llama/Llama-3.1-70B-Instruct", (2, 8, 16)),
+                                       ("MiniMaxAI/MiniMax-M2.7", (1, 2, 4))])
 def test_a_gpus_weights_are_what_verify_allocates_on_one_rank(name, tps):
     """The estimate's weights per GPU (plan/sharding.py stage_weights: a 1/tp share but for the replicated tensors of
     model/tensors.py) against the bytes verify allocates on one rank, tensor by tensor as vLLM shards them
     (verify/shards.py, written apart): equal to 0.01% (DeepSeek-V3's checkpoint is 0.006% above its config's count).
     Before the replicated tensors were counted, DeepSeek-V3 at tp 8 was 0.9 GiB (1.1%) short; before one KV head a
-    rank, Qwen3-Next at tp 4 (2 KV heads) 12 MiB and Llama-3.1-70B at tp 16 (8) 168 MiB."""
+    rank, Qwen3-Next at tp 4 (2 KV heads) 12 MiB and Llama-3.1-70B at tp 16 (8) 168 MiB. MiniMax-M2.7's float32
+    router (48.8M elements, on every rank) is 4 bytes an element in both: as 2 in verify it was 0.04% short at tp 1.
+    (Its fp8 experts' 1,536 rows split into whole 128-row blocks up to tp 4 only.)"""
     from kvplan.model.sources import resolve
     from kvplan.plan.sharding import stage_weights
     from kvplan.verify import architecture, weight_bytes

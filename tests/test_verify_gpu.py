@@ -40,12 +40,16 @@ def gpu_config(name):
         raw.update(kv_lora_rank=512, qk_rope_head_dim=64, qk_nope_head_dim=64, v_head_dim=64)
     if name == "deepseek_v3_fp8":  # whole 128 x 128 blocks: the bundled kernels' fp8 forms take every matrix
         raw.update(intermediate_size=256)
+    if "rotary_dim" in raw:  # MiniMax-M2: rotary on half of each head, as its 64 of 128
+        raw.update(rotary_dim=32)
     return raw
 
 
-def _keep_stored(name, v):
-    """float32 test weights in bf16 on the GPU; e4m3, packed ones and fp8 block scales as stored."""
-    return v.to("cuda", torch.bfloat16 if v.dtype == torch.float32 and not name.endswith("_scale") else v.dtype)
+def _keep_stored(name, v, arch):
+    """float32 test weights in bf16 on the GPU; e4m3, packed ones, fp8 block scales and a float32 router (MiniMax-M2:
+    its logits float32 as vLLM's) as stored."""
+    kept = name.endswith("_scale") or (arch.router_fp32 and name.endswith(".router"))
+    return v.to("cuda", torch.bfloat16 if v.dtype == torch.float32 and not kept else v.dtype)
 
 
 def _run_tiny(name, graph, mm_form=None):
@@ -70,7 +74,7 @@ def _run_tiny(name, graph, mm_form=None):
         full[key] = full[key] * (2 if arch.routing.scoring == "sigmoid" else 8)
     # laid out as verify allocates them (weights.engine_layout): the pairs run as one matmul, their outputs as views,
     # shared experts inside the routed experts' launches; the reference reads the separate tensors
-    separate = {k: _keep_stored(k, v) for k, v in full.items()}
+    separate = {k: _keep_stored(k, v, arch) for k, v in full.items()}
     weights = engine_layout(dict(separate), join_shared=not arch.routing.on_input)
     rt = Runtime("cuda")
     model = Transformer(arch, weights, rt)
@@ -140,6 +144,8 @@ def test_forward_on_gpu_matches_the_reference(name, graph):
         assert "bundled CUDA kernel" in labels["attention"]
     if "mamba1" in labels:  # Jamba's prompt and decode scans
         assert labels["mamba1"].startswith("bundled Mamba-1 kernels") and labels["mamba1 prefill"] == labels["mamba1"]
+    if CONFIGS[name].get("model_type") == "minimax_m2":  # its float32 logits through the router kernel's float32 form
+        assert labels["router"].startswith("bundled router kernel"), labels["router"]
     if "moe" in labels:  # decode (2 tokens) runs the routed experts through the bundled pairs kernel
         assert labels["moe"].startswith("bundled MoE pairs kernel"), labels["moe"]
         joined = ("deepseek_v2", "deepseek_shared2", "qwen3_next", "deepseek_v3_groups", "deepseek_v3_fp8")

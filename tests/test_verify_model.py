@@ -379,6 +379,36 @@ def test_llama4_routes_top1_on_the_input_with_its_shared_expert_apart():
     assert not plain.routing.on_input
 
 
+def test_minimax_m2_routes_on_float32_logits_from_bf16_activations(monkeypatch):
+    """MiniMax-M2's router as verify allocates it: float32 in bf16 weights (allocate_weights), so its logits are
+    float32 from x in float32, as vLLM's GateLinear(params_dtype=float32, out_dtype=float32); the experts still run
+    in bf16. The bf16 forward stays near the float64 reference (decisive routing: the router x 2, as on the GPU)."""
+    from kvplan.gpu.weights import allocate_weights
+
+    arch = tiny("minimax_m2")
+    allocated = allocate_weights(arch, "meta", fill=False)
+    assert allocated["layers.0.router"].dtype == torch.float32 and allocated["layers.0.w13"].dtype == torch.bfloat16
+    assert tuple(allocated["layers.0.q_norm"].shape) == (64,) and tuple(allocated["layers.0.k_norm"].shape) == (32,)
+    full = full_weights(arch, 3)
+    for name in [k for k in full if k.endswith(".router")]:
+        full[name] = full[name] * 2
+    weights = {k: v if k.endswith(".router") else v.bfloat16() for k, v in full.items()}
+    seen = []
+    route = ffn.MoE.route
+    monkeypatch.setattr(ffn.MoE, "route", lambda self, logits, gate=None: seen.append(logits.dtype)
+                        or route(self, logits, gate))
+    model = Transformer(arch, engine_layout(dict(weights)), Runtime("cpu"))
+    model.caches = small_caches(arch, 16, 4, 1, torch.bfloat16)
+    prompt = [3, 17, 5, 99, 42, 7]
+    out = prefill(model, torch.tensor([prompt]), {c.group: [list(range(16))] for c in model.caches.values()},
+                  torch.tensor([0]))
+    ref = Reference(arch, {k: v.double() if v.dtype == torch.bfloat16 else v for k, v in weights.items()})
+    for token in prompt:
+        want = ref.step(token)
+    assert seen == [torch.float32] * 2 and out.dtype == torch.bfloat16
+    assert float((out[0].double() - want).abs().max() / want.abs().max()) < 0.05
+
+
 def test_fp8_checkpoints_per_tensor_run_and_the_others_are_refused():
     """Devstral-Small-2 (one scale a matrix, the bundled spec) allocates its attention and MLP matrices in e4m3:
     this rank's bytes are the estimate's language model but for its 280 float32 scales (40 layers x q, k, v, o,

@@ -18,15 +18,20 @@ from kvplan.gpu.weights import full_weights  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
 
-MODELS = ["llama", "llama_fp8", "gemma3", "gpt_oss", "deepseek_v2", "qwen3_next", "nemotron_h", "jamba", "granite4"]
+# MiniMax-M2's q/k norms are over the whole projection: each rank's mean square all-reduced; with one KV head (fewer
+# than the ranks) both ranks hold it, and k's mean over the two copies is still the head's
+CONFIGS = {name: TINY[name] for name in ["llama", "llama_fp8", "gemma3", "gpt_oss", "deepseek_v2", "qwen3_next",
+                                         "nemotron_h", "jamba", "granite4", "minimax_m2"]}
+CONFIGS["minimax_m2, one KV head"] = {**TINY["minimax_m2"], "num_key_value_heads": 1}
+MODELS = list(CONFIGS)
 PROMPT = [3, 17, 5, 99, 42, 7, 1, 0, 64, 12, 100]
 
 
 def test_two_gloo_ranks_match_the_reference():
-    cases = [(TINY[name], 7, PROMPT, 2) for name in MODELS]
+    cases = [(CONFIGS[name], 7, PROMPT, 2) for name in MODELS]
     ranks = launch(forward_check, (cases,), 2, "gloo", timeout_s=300)
     for name, got0, got1 in zip(MODELS, ranks[0], ranks[1]):
-        raw = TINY[name]
+        raw = CONFIGS[name]
         arch = architecture(raw, parse_config(raw, name), 1)
         ref = Reference(arch, full_weights(arch, 7))
         for token in PROMPT:

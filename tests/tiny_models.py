@@ -57,6 +57,13 @@ TINY = {
                                "intermediate_size_mlp": 96, "num_hidden_layers": 2, "interleave_moe_layer_step": 2,
                                "num_local_experts": 4, "num_experts_per_tok": 1, "rope_theta": 500000.0,
                                "tie_word_embeddings": False}},
+    # MiniMax-M2: q and k normed over the whole projections, rotary on half of each head (rotary_dim), sigmoid
+    # scores chosen with a correction bias (no groups), a float32 router, no shared expert
+    "minimax_m2": {**BASE, "model_type": "minimax_m2", "intermediate_size": 32, "num_hidden_layers": 2,
+                   "attn_type_list": [1, 1], "num_local_experts": 8, "num_experts_per_tok": 3, "rotary_dim": 8,
+                   "scoring_func": "sigmoid", "use_routing_bias": True, "use_qk_norm": True,
+                   "qk_norm_type": "per_layer", "shared_intermediate_size": 0, "rope_theta": 5000000.0,
+                   "tie_word_embeddings": False},
     "qwen3_next": {**BASE, "model_type": "qwen3_next", "intermediate_size": 96, "num_hidden_layers": 4,
                    "full_attention_interval": 2, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
                    "linear_key_head_dim": 8, "linear_value_head_dim": 8, "linear_conv_kernel_dim": 4,

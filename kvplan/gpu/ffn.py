@@ -168,9 +168,15 @@ class MoE:
             self.one_token = self._one_token_plan()
             if isinstance(self.pairs, str):
                 self.pairs, self.pairs_refused = None, self.pairs
-            if self.mxfp4 and w["router"].dtype == torch.bfloat16:
+            if self.mxfp4 and self.dtype == torch.bfloat16:
                 self.mx_dequant = self._mx_dequant_plan(w["router"].device)
         rt.labels["moe"] = self.label()
+
+    @property
+    def dtype(self):
+        """The activations' dtype: the norm's before the layer (the router's where it is not given: a float32
+        router, MiniMax-M2's, is not the activations')."""
+        return self.w.get("ffn_norm", self.w["router"]).dtype
 
     def _pairs_plan(self):
         """The bundled kernel's plan for this layer's experts, or the sentence saying why it cannot run them."""
@@ -178,7 +184,7 @@ class MoE:
         try:
             from ..kernels.skinny import moe_pairs_plan
 
-            dtype = w["router"].dtype
+            dtype = self.dtype
             fmt = "mxfp4" if self.mxfp4 else "fp8" if self.fp8 else ("bf16" if dtype == torch.bfloat16 else "fp16")
             inter = w["w2_blocks"].shape[-1] * 2 if self.mxfp4 else w["w2"].shape[-1]
             experts, top_k = a.experts + self.joined, a.top_k + self.joined
@@ -197,7 +203,7 @@ class MoE:
         a, w = self.arch, self.w
         if not ONE_TOKEN_GEMV or self.mxfp4 or self.fp8 or w["w2"].shape[-1] < ONE_TOKEN_MIN_INTER:
             return None
-        dtype, inter = w["router"].dtype, w["w2"].shape[-1]
+        dtype, inter = self.dtype, w["w2"].shape[-1]
         experts, pairs = a.experts + self.joined, a.top_k + self.joined
         key = ("one_token", experts, a.hidden, inter, pairs, dtype, a.activation, a.gated_mlp)
         plans = vars(self.rt).setdefault("moe_plans", {})
@@ -457,7 +463,9 @@ class MoE:
         if self.arch.shared_gate:
             logits, gate = self.rt.mm.pair(x, self.w["router"], self.w["shared_gate"], self.router_gate)
         else:
-            logits, gate = self.rt.mm(x, self.w["router"]), None
+            # in the router's dtype: a float32 router (MiniMax-M2) gives float32 logits from x in float32, as vLLM's
+            # GateLinear(params_dtype=float32, out_dtype=float32); the router kernel takes them as they come
+            logits, gate = self.rt.mm(x.to(self.w["router"].dtype), self.w["router"]), None
         weights, ids = self.route(logits, gate)
         routed = x
         if self.arch.routing.on_input:  # Llama 4 (top 1): the weight scales what the expert reads, not its output

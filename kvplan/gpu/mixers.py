@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from . import fp8
-from .ops import Rope, rms_norm, stacked_rows
+from .ops import Rope, rms_norm, stacked_rows, whole_qk_norm
 from .step import write_cache
 
 
@@ -63,8 +63,8 @@ def windowed_sdpa(q, k, v, window: int, scale):
 
 
 class Attention:
-    """Softmax attention: fused QKV (+ Qwen3-Next's output gate), optional q/k norms, RoPE, cache, kernel,
-    output projection."""
+    """Softmax attention: fused QKV (+ Qwen3-Next's output gate), optional q/k norms (per head, or MiniMax-M2's over
+    the whole projection), RoPE (of rope_dim leading dims), cache, kernel, output projection."""
 
     def __init__(self, arch, layer, w: dict, rt):
         self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
@@ -75,8 +75,11 @@ class Attention:
     def __call__(self, x, step, cache):
         a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
         parts = rt.mm(x, w["qkv"], w.get("qkv_bias")).split(self.sizes, dim=-1)
-        q = parts[0].view(t, self.heads, self.dim)
-        k = parts[-2].view(t, self.kv_heads, self.dim)
+        q, k = parts[0], parts[-2]
+        if a.whole_qk_norm:  # MiniMax-M2: over each token's whole q and k, across the TP group
+            q, k = whole_qk_norm(q, k, w["q_norm"], w["k_norm"], a.norm_eps, rt.comm)
+        q = q.view(t, self.heads, self.dim)
+        k = k.view(t, self.kv_heads, self.dim)
         v = parts[-1].view(t, self.kv_heads, self.dim)
         if a.qk_norm:
             q = rms_norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one)

@@ -31,6 +31,22 @@ def rms_norm(x, weight, eps: float, plus_one: bool = False):
     return F.rms_norm(x, (x.shape[-1],), weight + 1 if plus_one else weight, eps)
 
 
+def whole_qk_norm(q, k, q_weight, k_weight, eps: float, comm):
+    """MiniMax-M2's q and k norms over the whole projections, q [T, heads x head_dim] and k [T, kv_heads x head_dim]
+    (this rank's shares), as vLLM 0.32.0 layers/minimax_rms_norm/rms_norm_tp.py runs them: each token's mean square of
+    q and of k in float32, the pair all-reduced across the TP group and divided by its size (the mean over every
+    rank's share; KV heads replicated over ranks count once per copy, the same mean), then x * rsqrt(mean + eps) * w,
+    back to x's dtype. One rank of a larger group simulated alone (LocalComm, size 1) runs no collective: its own
+    share's mean stands in for the group's (the same work and bytes on the rank, the [T, 2] all-reduce skipped, as
+    every other all-reduce is there)."""
+    qf, kf = q.float(), k.float()
+    mean_sq = torch.stack([qf.square().mean(-1), kf.square().mean(-1)], dim=-1)  # [T, 2] float32
+    if comm.size > 1:
+        mean_sq = comm.all_reduce(mean_sq) / comm.size
+    inv = torch.rsqrt(mean_sq + eps)
+    return (qf * inv[:, :1] * q_weight).to(q.dtype), (kf * inv[:, 1:] * k_weight).to(k.dtype)
+
+
 def stacked_rows(a, b):
     """The [rows_a + rows_b (+ pad), cols] weight spanning a and b when b's rows follow a's in one buffer (weights.py
     stack_rows), else None: one matmul then serves both. The zero rows stack_rows pads the buffer with to a multiple

@@ -116,6 +116,9 @@ class Reference:
         k, v = y[:kvh * hd].view(kvh, hd), y[kvh * hd:].view(kvh, hd)
         if a.qk_norm:
             q, k = _norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one), _norm(k, w["k_norm"], a.norm_eps, a.norm_plus_one)
+        if a.whole_qk_norm:  # one norm over all of q's heads at once, one over all of k's
+            q = _norm(q.flatten(), w["q_norm"], a.norm_eps).view(h, hd)
+            k = _norm(k.flatten(), w["k_norm"], a.norm_eps).view(kvh, hd)
         q, k = _rope(q, p, layer.rope_theta, a.rope_dim), _rope(k, p, layer.rope_theta, a.rope_dim)
         cache.append((k, v))
         first = max(0, len(cache) - layer.window) if layer.window else 0

@@ -15,12 +15,16 @@ from ..model.layers import ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_ki
 from ..model.params import quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
-from ..model.tensors import (FALCON, FOUR_NORMS, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT, WHOLE_QK_NORM,
-                             feed_forward_sizes, gated_attention)
+from ..model.tensors import (FALCON, FOUR_NORMS, FP32_ROUTER, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT,
+                             WHOLE_QK_NORM, feed_forward_sizes, gated_attention)
 
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
 FP8_BLOCK = 128  # rows and columns per float32 scale of a block-scaled fp8 checkpoint (kvplan/gpu/fp8.py BLOCK)
+# Families whose attention rotates config.rotary_dim leading dims of each head: vLLM 0.32.0 minimax_m2.py:274 passes
+# rotary_dim=config.rotary_dim (read with no default), and lines 194-198 make it partial_rotary_factor = rotary_dim /
+# head_dim unless the rope parameters name a partial_rotary_factor of their own
+ROTARY_DIM = ("minimax_m2",)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,10 @@ class Arch:
     kv_heads: int = 0
     head_dim: int = 0
     rope_dim: int = 0
-    qk_norm: bool = False
+    qk_norm: bool = False  # per-head q/k RMS norms (Qwen3, Gemma 3): head_dim weights each
+    # MiniMax-M2: q and k RMS-normed over the whole projection (heads x head_dim values a token, weights split with the
+    # heads, k's by KV heads); at tp > 1 the mean square is over every rank's share (vLLM all-reduces it)
+    whole_qk_norm: bool = False
     qkv_bias: bool = False
     attn_output_gate: bool = False  # Qwen3-Next: sigmoid gate on the attention output
     attn_scale: float = 0.0
@@ -89,6 +96,7 @@ class Arch:
     shared_intermediate: int = 0
     shared_gate: bool = False
     routing: Routing = Routing()
+    router_fp32: bool = False  # MiniMax-M2: the router's weight and logits float32 (vLLM GateLinear params, out)
     experts_format: str = "bf16"  # bf16 | mxfp4 | fp8_block
     # model | fp8 (the layers' attention and MLP matrices, one scale each: W8A8) | fp8_block (every layer matrix, a
     # scale per FP8_BLOCK x FP8_BLOCK tile: DeepSeek-V3's weight_block_size)
@@ -192,10 +200,6 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} is a MiMo-V2 model (sliding layers with their own KV heads, keys wider than "
                           f"values, attention sinks); verify's forward pass runs one head shape with equal K and V "
                           f"widths, so it would not measure this model.")
-    if family in WHOLE_QK_NORM:
-        raise KvplanError(f"{spec.name} norms q and k over the whole projection, across the TP ranks (MiniMax-M2: "
-                          f"an all-reduce per norm), with a float32 router; verify's forward pass has per-head q/k "
-                          f"norms only, so it would not measure this model.")
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(cfg, spec)
@@ -226,8 +230,8 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         nope = family.startswith("nemotron_h") or family == "jamba" or cfg.get("position_embedding_type") == "nope"
         partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if nope else 1.0))
         scalar = cfg.get("query_pre_attn_scalar")
-        common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=int(head_dim * partial) // 2 * 2,
-                      qk_norm=family in QK_NORM,
+        common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=_rope_dim(cfg, head_dim, partial),
+                      qk_norm=family in QK_NORM, whole_qk_norm=family in WHOLE_QK_NORM,
                       qkv_bias=bool(cfg.get("attention_bias", family in QKV_BIAS)),
                       attn_output_gate=gated_attention(cfg),
                       attn_scale=float(scalar) ** -0.5 if scalar else head_dim ** -0.5)
@@ -264,7 +268,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     common.update(intermediate=sizes.dense, experts=experts, top_k=spec.experts_per_token if experts else 0,
                   expert_intermediate=sizes.expert if experts else 0,
                   shared_intermediate=sizes.shared if experts else 0,
-                  shared_gate=sizes.shared_gate, routing=routing(cfg),
+                  shared_gate=sizes.shared_gate, routing=routing(cfg), router_fp32=family in FP32_ROUTER,
                   experts_format="mxfp4" if stored.get("experts") == "mxfp4" else "bf16")
     linear_format = _linear_format(cfg, spec, layers)
     common.update(linear_format=linear_format)
@@ -299,6 +303,17 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     arch = Arch(**common, notes=tuple(notes))
     _check_divisible(arch)
     return arch
+
+
+def _rope_dim(cfg: Config, head_dim: int, partial: float) -> int:
+    """Rotated dims of each head: head_dim x partial_rotary_factor (even), or config.rotary_dim where the family takes
+    it (ROTARY_DIM) and no partial_rotary_factor is given."""
+    if cfg.model_type not in ROTARY_DIM or cfg.has("partial_rotary_factor"):
+        return int(head_dim * partial) // 2 * 2
+    rotary = cfg.int("rotary_dim")
+    if rotary % 2 or rotary > head_dim:
+        raise KvplanError(f"config field 'rotary_dim' ({rotary}) must be even and at most head_dim ({head_dim}).")
+    return rotary
 
 
 FP8_LINEAR_GROUPS = {"attention", "dense"}  # kvplan/model/params.py groups

@@ -125,6 +125,9 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
             w.append(WeightSpec("qkv_bias", (rows,), "model", 0, tuple(parts)))
         if arch.qk_norm:
             w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("k_norm", (hd,), "model")]
+        if arch.whole_qk_norm:  # over the whole projections: split as q's heads and k's KV heads (vLLM rms_norm_tp.py)
+            w += [WeightSpec("q_norm", (arch.heads * hd,), "model", 0, (_heads(arch.heads, hd),)),
+                  WeightSpec("k_norm", (arch.kv_heads * hd,), "model", 0, (_heads(arch.kv_heads, hd),))]
         w += _matrix("o", (h, arch.heads * hd), arch.linear_format, 1, (_heads(arch.heads, hd),))
     elif layer.mixer == "mla":
         qk = arch.qk_nope_dim + arch.qk_rope_dim
@@ -213,7 +216,7 @@ def _mlp(prefix: str, arch: Arch, inter: int) -> list:
 def _experts(arch: Arch) -> list:
     e, h, i = arch.experts, arch.hidden, arch.expert_intermediate
     parts = 2 if arch.gated_mlp else 1
-    w = [WeightSpec("router", (e, h), "model")]
+    w = [WeightSpec("router", (e, h), "fp32" if arch.router_fp32 else "model")]
     if arch.routing.logit_bias:  # gpt-oss: the router linear's bias
         w.append(WeightSpec("router_bias", (e,), "model"))
     if arch.routing.correction_bias:  # e_score_correction_bias, float32 in vLLM (kvplan/model/routing.py)
