@@ -180,3 +180,12 @@ def test_verify_runs_it_now(monkeypatch):
     r = run_kvplan("verify", M27, "-tp", "4")
     assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == ["kvplan: error: stopped before torch"]
+
+
+def test_glm_routers_are_float32_as_vllm_builds_them():
+    """vLLM 0.32.0 glm4_moe.py:141-146 builds Glm4MoE's gate as GateLinear(params_dtype=torch.float32), with a
+    float32 e_score_correction_bias, and glm4_moe_lite.py's Glm4MoeLite subclasses it: GLM-4.7-Flash's 46 MoE layers
+    hold 64 x 2,048 gate weights and 64 biases each, 4 bytes apiece, on every rank."""
+    router = next(g for g in resolve("zai-org/GLM-4.7-Flash").params if g.name == "router")
+    assert router.parameters == 46 * (64 * 2048 + 64) == 6032256
+    assert router.bytes == 4 * router.parameters == router.replicated

@@ -36,9 +36,9 @@ FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/p
 # MiniMaxM2Attention: MiniMaxText01RMSNormTP weights of 1/tp of q, and of k by KV heads, one whole head a rank where
 # tp exceeds them), built whatever qk_norm_type says (MiniMax-M2's configs say per_layer)
 WHOLE_QK_NORM = ("minimax_m2",)
-# Families whose MoE router vLLM keeps in float32 (minimax_m2.py:110-117 GateLinear(params_dtype=torch.float32)),
-# as their checkpoints store it
-FP32_ROUTER = ("minimax_m2",)
+# Families whose MoE router vLLM keeps in float32 (GateLinear(params_dtype=torch.float32): minimax_m2.py:110-117,
+# glm4_moe.py:141-146 Glm4MoE, which glm4_moe_lite.py's Glm4MoeLite subclasses), whatever dtype the checkpoint has
+FP32_ROUTER = ("minimax_m2", "glm4_moe", "glm4_moe_lite")
 
 
 MAX_LAYERS_MTP = 16
