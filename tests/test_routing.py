@@ -1,7 +1,8 @@
 """The MoE routing rules (kvplan/model/routing.py) per family, against vLLM 0.32's own routers
 (tests/data/vllm_routing.json, made by tests/data/vllm_routing.py with vLLM's grouped_topk, fused_topk's torch
-form, fused_topk_bias's torch form and Llama4MoE.custom_routing_function): verify's torch routing (kvplan/gpu/ffn.py route_torch) and the
-float64 reference's (kvplan/gpu/reference.py route_reference) choose the same experts with the same weights."""
+form, fused_topk_bias's torch form and Llama4MoE.custom_routing_function): verify's torch routing
+(kvplan/gpu/ffn.py route_torch) and the float64 reference's (kvplan/gpu/reference.py route_reference) choose the
+same experts with the same weights."""
 
 import json
 import math
