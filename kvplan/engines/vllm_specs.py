@@ -105,8 +105,9 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     if sparse and block_size is not None and block_size % SPARSE_MLA_BLOCK:
         raise FieldError("block_size", f"must be a multiple of {SPARSE_MLA_BLOCK} for sparse MLA (the config's "
                                        f"index_topk: DeepSeek-V3.2, GLM-5): vLLM's sparse MLA backends take blocks "
-                                       f"of multiples of {SPARSE_MLA_BLOCK} (v1/attention/backends/mla/flashmla_sparse.py "
-                                       f"get_supported_kernel_block_sizes), so it finds no attention backend for "
+                                       f"of multiples of {SPARSE_MLA_BLOCK} (v1/attention/backends/mla/"
+                                       f"flashmla_sparse.py get_supported_kernel_block_sizes), so it finds no "
+                                       f"attention backend for "
                                        f"{block_size}; leave it unset ({SPARSE_MLA_BLOCK}) or give 64 or 128.")
     if block_size is not None:
         return block_size
