@@ -36,8 +36,8 @@ class OversizedInteger:
 NESTED_TEXT_KEYS = ("text_config", "llm_config", "language_config")
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 HEAD_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
-EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")
-EXPERTS_PER_TOKEN_KEYS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk")
+EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts", "moe_num_experts")  # the last: ERNIE-4.5
+EXPERTS_PER_TOKEN_KEYS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk", "moe_k")
 POSITION_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq_len")
 
 
@@ -58,7 +58,7 @@ FIELDS = {
             "mamba_d_state n_groups "
             "mamba_n_groups conv_kernel mamba_d_conv mamba_expand attn_layer_period full_attention_interval "
             "conv_L_cache conv_dim block_dim block_multiple_of block_ff_dim "
-            "no_rope_layer_interval expert_layer_period num_ln_in_parallel_attn n_group topk_group "
+            "no_rope_layer_interval expert_layer_period num_ln_in_parallel_attn n_group topk_group moe_layer_interval "
             "mm_tokens_per_image swa_num_attention_heads swa_num_key_value_heads swa_head_dim",
             1, MAX_COUNT),
     # zero means "none" for these (no q low-rank, dense model, no shared expert, every layer MoE...)
@@ -67,7 +67,8 @@ FIELDS = {
             "num_experts_per_tok num_experts_per_token moe_topk first_k_dense_replace interleave_moe_layer_step "
             "decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim attn_layer_offset "
             "max_window_layers expert_layer_offset moe_shared_expert_intermediate_size num_dense_layers "
-            "num_shared_experts num_expert_group swa_v_head_dim", 0, MAX_COUNT),
+            "num_shared_experts num_expert_group swa_v_head_dim moe_num_experts moe_k moe_num_shared_experts "
+            "moe_layer_start_index moe_layer_end_index", 0, MAX_COUNT),
     **_ints("vocab_size padded_vocab_size", 0, MAX_VOCAB),
     **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size model_max_length "
             "sliding_window_size", 1, MAX_TOKENS),

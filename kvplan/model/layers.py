@@ -7,7 +7,7 @@ import math
 from dataclasses import replace
 
 from ..errors import KvplanError, quote
-from .config import MAX_TOKENS, Config
+from .config import EXPERT_KEYS, MAX_TOKENS, Config
 from .kda import kda_config, kda_mixers, kda_state
 from .kinds import (ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV,
                     SlidingWindow, V4Compressed, V4CompressorState, V4IndexerKeys, V4Window)
@@ -32,9 +32,9 @@ MAMBA2_HEADS = ("mamba_num_heads", "mamba_n_heads")  # Nemotron-H, Granite 4.0 (
 # Attention-free models, Mamba blocks only (vLLM models/mamba.py MambaForCausalLM, falcon_mamba.py, mamba2.py
 # Mamba2ForCausalLM: IsAttentionFree): every layer a mixer without an MLP, no attention heads
 MAMBA1_ONLY = ("mamba", "falcon_mamba")
+ERNIE_MOE_RANGE = ("moe_layer_start_index", "moe_layer_end_index", "moe_layer_interval")  # ERNIE-4.5 MoE
 ATTENTION_FREE = MAMBA1_ONLY + ("mamba2",)
 MAMBA2_HEAD_DIM = ("mamba_head_dim", "mamba_d_head")
-EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts")
 
 
 def _window_on(cfg: Config) -> bool:
@@ -126,6 +126,8 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
         first = cfg.int("first_k_dense_replace", minimum=0, default=0)  # vLLM deepseek_v2.py DeepseekV2DecoderLayer
         every = cfg.int("moe_layer_freq", default=1)
         return ["moe" if i >= first and i % every == 0 else "dense" for i in range(n)], "first_k_dense_replace"
+    if any(cfg.has(key) for key in ERNIE_MOE_RANGE):
+        return ernie_ffn_kinds(cfg, n), "moe_layer_start_index"
     if cfg.has("moe_layers"):  # Llama 4: the explicit list wins over interleave_moe_layer_step
         moe = set(cfg.int_list("moe_layers"))
         return ["moe" if i in moe else "dense" for i in range(n)], "moe_layers"
@@ -138,6 +140,18 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
         kinds = ["moe" if i not in dense and (i + 1) % step == 0 else "dense" for i in range(n)]
         return kinds, "decoder_sparse_step"
     return ["moe"] * n, "every layer MoE"  # Mixtral, gpt-oss, Qwen3-MoE without the keys
+
+
+def ernie_ffn_kinds(cfg: Config, n: int) -> list:
+    """ERNIE-4.5 MoE (vLLM 0.32.0 ernie45_moe.py:335-350 Ernie4_5_MoeDecoderLayer): layer i is MoE when use_moe
+    (default: experts > 0), start <= i <= end and (i + 1) % interval == 0; start 0, end the last layer and
+    interval 1 by default."""
+    if not cfg.flag("use_moe", True):
+        return ["dense"] * n
+    start = cfg.int("moe_layer_start_index", minimum=0, default=0)
+    end = cfg.int("moe_layer_end_index", minimum=0, default=n - 1)
+    every = cfg.int("moe_layer_interval", default=1)
+    return ["moe" if start <= i <= end and (i + 1) % every == 0 else "dense" for i in range(n)]
 
 
 def mamba1_inner(cfg: Config) -> int:

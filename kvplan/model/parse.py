@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..errors import KvplanError, quote
-from .config import MAX_TOKENS, MAX_VOCAB, Config
+from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, MAX_VOCAB, Config
 from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4, mixer_kinds
 from .params import estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size, parameter_groups
 from .tensors import eagle_head_tensors, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
@@ -105,8 +105,8 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
                               dtype=dtype)
     mtp = mtp_size(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim, dtype=dtype)
     delta = load_delta(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim, dtype=dtype)
-    experts = cfg.optional_int(("n_routed_experts", "num_local_experts", "num_experts"))
-    experts_per_token = cfg.optional_int(("num_experts_per_tok", "num_experts_per_token", "moe_topk"))
+    experts = cfg.optional_int(EXPERT_KEYS)
+    experts_per_token = cfg.optional_int(EXPERTS_PER_TOKEN_KEYS)
     return ModelSpec(
         name=name,
         layers=layers,

@@ -92,6 +92,11 @@ def routing(cfg: Config) -> Routing:
         return _kimi_routing(cfg, experts, top_k)
     if family == "minimax_m2":
         return _minimax_routing(cfg)
+    if family == "ernie4_5_moe":
+        # ernie45_moe.py:164-197 Ernie4_5_MoeMoE: a float32 e_score_correction_bias on every MoE layer (loaded from
+        # moe_statics, :496-500), FusedMoE's default softmax, renormalize=True, no groups or scale: chosen on
+        # scores + bias, weighed by the scores (router_factory.py:228 FusedTopKBiasRouter)
+        return Routing(renormalize=True, correction_bias=True)
     renormalize = cfg.flag("norm_topk_prob", defaults.get("norm_topk_prob", True))
     if family == "mixtral" or family in LOGIT_BIAS:  # mixtral.py, gpt_oss.py: renormalize=True
         renormalize = True

@@ -37,8 +37,9 @@ FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/p
 # tp exceeds them), built whatever qk_norm_type says (MiniMax-M2's configs say per_layer)
 WHOLE_QK_NORM = ("minimax_m2",)
 # Families whose MoE router vLLM keeps in float32 (GateLinear(params_dtype=torch.float32): minimax_m2.py:110-117,
-# glm4_moe.py:141-146 Glm4MoE, which glm4_moe_lite.py's Glm4MoeLite subclasses), whatever dtype the checkpoint has
-FP32_ROUTER = ("minimax_m2", "glm4_moe", "glm4_moe_lite")
+# glm4_moe.py:141-146 Glm4MoE, which glm4_moe_lite.py's Glm4MoeLite subclasses, ernie45_moe.py:156-162
+# Ernie4_5_MoeMoE), whatever dtype the checkpoint has
+FP32_ROUTER = ("minimax_m2", "glm4_moe", "glm4_moe_lite", "ernie4_5_moe")
 
 
 MAX_LAYERS_MTP = 16
@@ -286,7 +287,8 @@ def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
             return FeedForwardSizes(shared or inter, inter, 0, False)
     else:
         shared = (cfg.optional_int("shared_expert_intermediate_size")  # Kimi Linear: num_shared_experts
-                  or cfg.optional_int(("n_shared_experts", "num_shared_experts"))
+                  # ERNIE-4.5: moe_num_shared_experts (ernie45_moe.py:168-172, one MLP of their summed width)
+                  or cfg.optional_int(("n_shared_experts", "num_shared_experts", "moe_num_shared_experts"))
                   * cfg.optional_int("moe_intermediate_size"))
     return FeedForwardSizes(cfg.optional_int("intermediate_size_mlp") or inter,  # Llama 4 dense layers
                             cfg.optional_int("moe_intermediate_size") or inter, shared,

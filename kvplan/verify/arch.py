@@ -200,6 +200,9 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} is a MiMo-V2 model (sliding layers with their own KV heads, keys wider than "
                           f"values, attention sinks); verify's forward pass runs one head shape with equal K and V "
                           f"widths, so it would not measure this model.")
+    if family == "ernie4_5_moe":  # vLLM 0.32.0 ernie45_moe.py:272-277 get_rope(..., is_neox_style=False)
+        raise KvplanError(f"{spec.name} is an ERNIE-4.5 MoE model (rotary on interleaved pairs, GPT-J style); verify's "
+                          f"forward pass rotates the two halves of each head, so it would not measure this model.")
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(cfg, spec)
