@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import make_figures as mf  # noqa: E402
-from expert_parallel import routed_parameters  # noqa: E402
+from expert_parallel import prepare_meta_moe, routed_parameters  # noqa: E402
 
 V3, QWEN = "deepseek-ai/DeepSeek-V3", "Qwen/Qwen3-30B-A3B"
 # (model, tp, dp, enable_expert_parallel, num_redundant_experts, flattened ranks to build)
@@ -145,11 +145,7 @@ def main() -> None:
     ap.add_argument("--out")
     args = ap.parse_args()
 
-    mf.install_gpu_emulation()
-    mf.attach_capture()
-    from vllm.model_executor.layers.fused_moe.expert_map_manager import ExpertMapManager
-
-    ExpertMapManager.get_compressed_map_string = lambda self: "(meta device)"
+    prepare_meta_moe()
     records = []
     for model, tp, dp, ep, redundant, ranks in CASES:
         for rank in ranks:

@@ -105,17 +105,22 @@ def routed_parameters(m) -> tuple:
     return first, parts
 
 
+def prepare_meta_moe() -> None:
+    """The CUDA emulation and log capture of make_figures, and the expert map's log line stubbed: it reads the map's
+    values, which the meta device does not hold."""
+    mf.install_gpu_emulation()
+    mf.attach_capture()
+    from vllm.model_executor.layers.fused_moe.expert_map_manager import ExpertMapManager
+
+    ExpertMapManager.get_compressed_map_string = lambda self: "(meta device)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     args = ap.parse_args()
 
-    mf.install_gpu_emulation()
-    mf.attach_capture()
-    from vllm.model_executor.layers.fused_moe.expert_map_manager import ExpertMapManager
-
-    # its log line reads the expert map's values, which the meta device does not hold
-    ExpertMapManager.get_compressed_map_string = lambda self: "(meta device)"
+    prepare_meta_moe()
     records = []
     for model, tp, dp, ep, ranks in CASES:
         for rank in ranks:
