@@ -300,6 +300,15 @@ def test_decode_verdict():
     within, why = judge_decode([{"batch": 1, "measured_ms": 5.0, "estimate_ms": None, "roofline_ms": 4.0}])
     assert within is None and why.startswith("the plan carries no calibrated decode estimate")
     assert judge_decode([])[0] is False
+    # a step in which a layer kind ran torch in place of a kernel is not judged, however close it lands
+    from kvplan.gpu.deltanet import LABEL as DELTANET_TORCH
+    from kvplan.verify.judge import stand_ins
+
+    labels = {"attention": "bundled CUDA kernel (NVRTC), plan/run: wg", "linear": DELTANET_TORCH}
+    assert stand_ins(labels) == ["linear"]
+    within, why = judge_decode([{"batch": 1, "measured_ms": 5.1, "estimate_ms": 5.0, "roofline_ms": 4.0}],
+                               tuple(stand_ins(labels)))
+    assert within is None and why.startswith("not judged: linear ran a torch stand-in") and "5.100 ms" in why
     # a miss names the term it disputes. Below the estimate (H200 verify, Llama-3.2-1B, batch 500, session 6:
     # 33.209 ms measured): the compute term, 9.0 ms, is more than the 1.809 ms this forward runs over the roofline
     terms = dict(roofline_ms=31.4, fixed_ms=0.6, allreduce_ms=0.0, compute_ms=9.0, layers=16, layer_us=37.5)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .ops import tf32_matmuls
 
 LABEL = ("torch Mamba-2 path (decode: the recurrent step in torch ops; prefill: the chunked state-space form in "
-         "float32 torch matmuls)")
+         "float32 torch matmuls; NOT a CUDA kernel)")
 KERNEL_LABEL = ("bundled Mamba-2 step kernel in decode (mamba_step.cu: convolution, state update in the slot, gated "
                 "norm; three launches); prefill: the chunked state-space form in float32 torch matmuls")
 PREFILL_KERNEL_LABEL = ("bundled SSD prefill kernels (ssd_prefill.cu: chunk states, state passing, chunk scan; "

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .mamba import conv_silu, last_window
 from .ops import rms_norm
 
-LABEL = "torch Mamba-1 path (the selective scan token by token in torch ops)"
+LABEL = "torch Mamba-1 path (the selective scan token by token in torch ops; NOT a CUDA kernel)"
 KERNEL_LABEL = ("bundled Mamba-1 kernels (mamba1_scan.cu: the selective scan of prompts and decode steps, states in "
                 "registers; decode's convolution one launch)")
 

@@ -16,7 +16,8 @@ import torch
 
 from ..errors import KvplanError
 from ..plan.catalog import GPU, match_device_name
-from ..verify.judge import judge, judge_budget, judge_capacity, judge_decode, relative_error, verdict_dict
+from ..verify.judge import (judge, judge_budget, judge_capacity, judge_decode, relative_error, stand_ins,
+                            verdict_dict)
 from ..verify.layout import kernel_kv_dtype
 from ..verify.terms import (decode_prediction, measured_kv_budget, predicted_terms, prefill_prediction,
                             responsible_term, subtracted_terms, term_rows)
@@ -167,7 +168,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
                     judge_budget(plan.max_concurrency, engine_view.max_concurrency, responsible, boundary.served),
                     judge_decode([{"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": p["estimate_ms"],
                                    "roofline_ms": p["roofline_ms"], "estimate_terms": p.get("estimate_terms")}
-                                  for p in points]), tuple(notes))
+                                  for p in points], tuple(stand_ins(labels))), tuple(notes))
     for q in (tp or {}).get("points", ()):  # the planner's TP term at the same batch, per layer
         q["planner_per_layer_us"] = decode_prediction(spec, plan, precision, q["batch"], device,
                                                       info["bandwidth_planner_bytes_per_s"])["tp_term_per_layer_us"]

@@ -10,7 +10,8 @@
   under-counts a request's blocks (it did for Llama 4's chunked layers: 134 against 34, session 37);
 - decode: the measured decode step is within DECODE_TOLERANCE of the plan's calibrated engine estimate at
   batch 1 and at max concurrency. A plan that carries no calibrated estimate is not judged (the roofline is
-  shown, but a forward pass is never expected to run at the roofline).
+  shown, but a forward pass is never expected to run at the roofline), nor is a step in which some layer kind ran
+  a torch stand-in (a label carrying STAND_IN): its time says what torch takes, not what an engine's kernels do.
 
 Why 15%: the calibrated estimate already carries the per-layer fixed cost and the compute term the roofline
 leaves out, so what remains is run-to-run and GPU-to-GPU spread; a larger miss would mislead sizing.
@@ -28,6 +29,12 @@ from .allocator import Boundary
 ALLOCATION_TOLERANCE = 0.005  # allocated bytes vs the layout, in torch's view and in NVML's
 BUDGET_TOLERANCE = 0.03  # planned vs measured max concurrency
 DECODE_TOLERANCE = 0.15  # measured decode step vs the calibrated estimate
+STAND_IN = "NOT a CUDA kernel"  # what a forward label says of a layer part that ran torch in place of a kernel
+
+
+def stand_ins(labels: dict) -> list:
+    """The layer parts whose label says they ran a torch stand-in, in label order."""
+    return [part for part, label in labels.items() if STAND_IN in str(label)]
 
 
 def relative_error(measured: float, predicted: float) -> float:
@@ -135,11 +142,17 @@ def layer_over_roofline_us(points: list) -> Optional[float]:
     return (first["measured_ms"] - terms["roofline_ms"]) / max(1, terms["layers"]) * 1e3
 
 
-def judge_decode(points: list) -> tuple:
+def judge_decode(points: list, torch_parts: tuple = ()) -> tuple:
     """points: [{'batch', 'measured_ms', 'estimate_ms' (None when the plan has none), 'roofline_ms',
-    'estimate_terms' (optional: verify/terms.py decode_prediction's, to name the term a miss disputes)}]."""
+    'estimate_terms' (optional: verify/terms.py decode_prediction's, to name the term a miss disputes)}];
+    torch_parts: the layer parts that ran a torch stand-in (stand_ins of the forward's labels)."""
     if not points:
         return False, "decode was not measured"
+    if torch_parts:
+        steps = "; ".join(f"batch {p['batch']}: {p['measured_ms']:.3f} ms" + (
+            f" (estimate {p['estimate_ms']:.3f} ms)" if p.get("estimate_ms") is not None else "") for p in points)
+        return None, (f"not judged: {', '.join(torch_parts)} ran a torch stand-in, not a CUDA kernel, so the step "
+                      f"times torch rather than an engine; {steps}")
     parts, within, judged = [], True, True
     layer_us = layer_over_roofline_us(points)
     for p in points:
