@@ -96,4 +96,17 @@ TINY = {
                  "mamba_n_heads": 8, "mamba_d_head": 8, "mamba_n_groups": 2, "mamba_d_state": 8, "mamba_d_conv": 4,
                  "mamba_expand": 1, "mamba_conv_bias": True, "mamba_proj_bias": False, "num_local_experts": 4,
                  "num_experts_per_tok": 2, "shared_intermediate_size": 48, "tie_word_embeddings": True},
+    # Gemma 4 as E2B / E4B: sliding layers of 64-wide heads, full layers of 512 (global_head_dim: wider than the
+    # bundled decode kernel takes) rotated proportionally on a quarter of their pairs, the last 3 layers reading the
+    # caches of layers 2 (full) and 3 (sliding) with MLPs twice as wide, per-layer inputs over a smaller vocabulary
+    # than the model's (tokens past it read row 0), soft-capped logits
+    "gemma4": {**BASE, "model_type": "gemma4_text", "intermediate_size": 96, "num_hidden_layers": 7, "head_dim": 64,
+               "global_head_dim": 512,
+               "layer_types": ["sliding_attention", "sliding_attention", "full_attention", "sliding_attention",
+                               "full_attention", "sliding_attention", "full_attention"],
+               "sliding_window": 8, "num_kv_shared_layers": 3, "use_double_wide_mlp": True,
+               "hidden_size_per_layer_input": 8, "vocab_size_per_layer_input": 96, "final_logit_softcapping": 30.0,
+               "rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+                                   "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25,
+                                                      "rope_theta": 1000000.0}}},
 }

@@ -47,10 +47,11 @@ def small_caches(arch, blocks: int, block_size: int, slots: int, dtype, device="
     caches = {}
     for layer in arch.layers:
         name = str(layer.index)
-        if layer.mixer == "none":
+        if layer.mixer == "none" or layer.cache is None:  # no cache (a Gemma 4 KV-sharing layer reads another's)
             continue
-        if layer.mixer == "attention":
-            shape = (blocks, block_size, arch.kv_heads_rank, arch.head_dim)
+        if layer.mixer == "attention":  # a layer's own head shape where it has one (Gemma 4)
+            heads = arch.split(layer.kv_heads) if layer.kv_heads else arch.kv_heads_rank
+            shape = (blocks, block_size, heads, layer.head_dim or arch.head_dim)
             tensors = (torch.full(shape, fill, dtype=dtype, device=device),
                        torch.full(shape, fill, dtype=dtype, device=device))
             caches[layer.cache] = LayerCache("kv", name, tensors, layer.window)

@@ -3,8 +3,9 @@
     tokens -> embedding (vocabulary split across ranks, all-reduced)
            -> per layer: norm -> mixer (attention | MLA | gated DeltaNet | Mamba-2 | Mamba-1) -> [norm] -> + residual
                          norm -> feed-forward (MLP | MoE)                                      -> [norm] -> + residual
-              (a Nemotron-H block has one of the two: its mixer or its feed-forward)
-           -> final norm -> LM head (logits gathered across ranks)
+              (a Nemotron-H block has one of the two: its mixer or its feed-forward; Gemma 4's blocks are
+              kvplan/gpu/gemma4.py's)
+           -> final norm -> LM head (logits gathered across ranks, soft-capped where the model caps them)
 
 Decode processes one new token per sequence against the paged caches; prefill processes R sequences of L
 tokens with SDPA and stores their K/V. The same code runs on the CPU with tiny shapes (the tests compare it
@@ -19,6 +20,7 @@ from . import fp8
 from .comm import LocalComm
 from .deltanet import GatedDeltaNet
 from .ffn import MLP, MoE
+from .gemma4 import Gemma4Block, Gemma4Rope, PerLayerInputs
 from .mamba import Mamba2
 from .mamba1 import Mamba1
 from .mixers import Attention, MLAttention
@@ -100,7 +102,8 @@ def register_block_scales(mm, weights: dict) -> None:
 class Transformer:
     def __init__(self, arch, weights: dict, rt: Runtime):
         self.arch, self.w, self.rt = arch, weights, rt
-        self.blocks = [Block(arch, layer, layer_weights(weights, layer.index), rt) for layer in arch.layers]
+        block = Gemma4Block if arch.is_gemma4 else Block
+        self.blocks = [block(arch, layer, layer_weights(weights, layer.index), rt) for layer in arch.layers]
         dtype = weights["norm"].dtype if weights["norm"].is_floating_point() else None
         rt.mm.out_dtype = dtype or rt.mm.out_dtype  # what fp8 linears over e4m3 rows return
         if arch.linear_format == "fp8":
@@ -110,6 +113,9 @@ class Transformer:
             rt.labels["fp8 linears"] = fp8.BLOCK_LABEL.format(tokens=fp8.SKINNY_TOKENS)
         self.rope = Rope(arch.qk_rope_dim if "mla" in arch.mixers else arch.rope_dim, rt.device, dtype)
         self.thetas = sorted({layer.rope_theta for layer in arch.layers})
+        # Gemma 4: tables per layer shape and rotation, and the per-layer inputs (kvplan/gpu/gemma4.py)
+        self.layer_rope = Gemma4Rope(arch, rt.device, dtype) if arch.is_gemma4 else None
+        self.per_layer = PerLayerInputs(arch, weights, rt) if arch.per_layer_input else None
         self.caches: dict = {}  # cache index (LayerArch.cache) -> LayerCache (none during the profile run)
 
     def embed(self, tokens):
@@ -126,14 +132,20 @@ class Transformer:
 
     def logits(self, x):
         head = self.w.get("lm_head", self.w["embed"])
-        out = self.rt.comm.all_gather_last(self.rt.mm(x, head))
-        return out[:, :self.arch.vocab]
+        out = self.rt.comm.all_gather_last(self.rt.mm(x, head))[:, :self.arch.vocab]
+        cap = self.arch.logit_softcap  # vLLM LogitsProcessor(soft_cap=...): tanh(logits / cap) x cap
+        return torch.tanh(out / cap) * cap if cap else out
 
     def forward(self, tokens, step):
         """tokens [T] -> logits [rows, vocab]: one row per decode sequence, or the last token of each prefill
         sequence."""
-        step.rope = {theta: self.rope.tables(step.positions, theta) for theta in self.thetas}
+        if self.layer_rope is not None:
+            step.rope = self.layer_rope.tables(step.positions)
+        else:
+            step.rope = {theta: self.rope.tables(step.positions, theta) for theta in self.thetas}
         x, h = self.embed(tokens), None
+        if self.per_layer is not None:
+            step.per_layer = self.per_layer(tokens, x)
         for block in self.blocks:
             x, h = block(x, h, step, self.caches.get(block.cache))
         x = self.rt.norms.add_norm(x, h, self.w["norm"], self.arch.norm_eps, self.arch.norm_plus_one)[1]

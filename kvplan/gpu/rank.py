@@ -12,6 +12,7 @@ import torch
 
 from ..errors import FieldError, KvplanError
 from ..engines import EngineFlags, get_engine
+from ..engines.vllm_budget import per_layer_input_buffer
 from ..plan.budget import flag_budget
 from ..plan.plan import plan as make_plan
 from ..render.text import size
@@ -126,17 +127,22 @@ def build(spec, raw, opts: Options, held: dict, progress, comm, total: int, gpu_
     arch_bytes = weight_bytes(arch)
     # multimodal checkpoints: the engine keeps the vision tower resident; held here as its bytes, not run
     extra = int(sum(g.bytes for g in spec.params if g.name == "vision")) // opts.tp
-    with progress.step(f"allocating and filling this rank's weights ({size(arch_bytes + extra)})"):
+    # Gemma 4's multimodal wrapper allocates a per-layer-input buffer when built (the engine's weights term)
+    buffer = per_layer_input_buffer(spec, opts)
+    with progress.step(f"allocating and filling this rank's weights ({size(arch_bytes + extra + buffer)})"):
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         weights = held["weights"] = allocate_weights(arch, "cuda")
         if extra:
             held["vision"] = torch.empty(extra, dtype=torch.uint8, device="cuda")
+        if buffer:
+            held["per_layer_input_buffer"] = torch.zeros(buffer, dtype=torch.uint8, device="cuda")
         torch.cuda.synchronize()
         measured = torch.cuda.memory_allocated() - before
     rt = Runtime("cuda", comm)
     held["model"] = Transformer(arch, weights, rt)
-    return {"arch": arch, "weights_bytes": measured, "arch_bytes": arch_bytes, "vision_held_bytes": extra}
+    return {"arch": arch, "weights_bytes": measured, "arch_bytes": arch_bytes, "vision_held_bytes": extra,
+            "per_layer_input_buffer_bytes": buffer}
 
 
 def measure_terms(spec, opts: Options, held: dict, progress, plan, read_bw: float, nvml, baseline: tuple) -> dict:

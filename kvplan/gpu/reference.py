@@ -27,6 +27,20 @@ def _rope(x, pos: int, theta: float, dim: int):
     return torch.cat([z.real, z.imag, x[..., dim:]], dim=-1)
 
 
+def _rotate_layer(x, pos: int, layer):
+    """A Gemma 4 layer's rotation: "default" as _rope; "proportional" turns each pair (i, i + head_dim/2) of the whole
+    head by pos * theta^(-2i/head_dim) for i < rope_dim/2 and leaves the other pairs as they are."""
+    if layer.rope_type != "proportional":
+        return _rope(x, pos, layer.rope_theta, layer.rope_dim)
+    half = layer.head_dim // 2
+    angles = torch.zeros(half, dtype=D)
+    turned = torch.arange(layer.rope_dim // 2, dtype=D)
+    angles[:len(turned)] = pos * layer.rope_theta ** (-2 * turned / layer.head_dim)
+    a, b = x[..., :half], x[..., half:]
+    return torch.cat([a * torch.cos(angles) - b * torch.sin(angles), b * torch.cos(angles) + a * torch.sin(angles)],
+                     dim=-1)
+
+
 def _fp4(code: int) -> float:
     sign = -1.0 if code & 8 else 1.0
     exponent, mantissa = (code >> 1) & 3, code & 1
@@ -229,9 +243,76 @@ class Reference:
             out[ch] = cache[1][ch] @ cs + w["D"][ch] * conv[ch]
         return w["o"] @ (out * z / (1 + torch.exp(-z)))
 
+    # ---- Gemma 4 (vLLM 0.32.0 gemma4.py; the shapes: kvplan/verify/gemma4.py) ---------------------------------
+
+    def _per_layer_inputs(self, token: int, x):
+        """[layers, width]: (norm(projection of x / sqrt(hidden)) + the token's table row x sqrt(width)) / sqrt(2)."""
+        a, w = self.a, self.w
+        n, width = len(a.layers), a.per_layer_input
+        row = w["ple_embed"][token if token < a.per_layer_vocab else 0].view(n, width) * math.sqrt(width)
+        projected = _norm((w["ple_model_proj"] @ x / math.sqrt(a.hidden)).view(n, width), w["ple_proj_norm"],
+                          a.norm_eps)
+        return (projected + row) / math.sqrt(2)
+
+    def _gemma4_attention(self, x, w, layer):
+        """One token through a Gemma 4 attention layer: a KV-sharing layer (layer.reads) projects q only and attends
+        over the keys and values its target stored at this position and before."""
+        a, h, hd = self.a, self.a.heads, layer.head_dim
+        if layer.reads is None:
+            kvh = layer.kv_heads
+            y = w["qkv"] @ x
+            k, v = y[h * hd:(h + kvh) * hd].view(kvh, hd), y[(h + kvh) * hd:].view(kvh, hd)
+            k = _rotate_layer(_norm(k, w["k_norm"], a.norm_eps), self.pos, layer)
+            v = v / torch.sqrt((v * v).mean(-1, keepdim=True) + a.norm_eps)  # v_norm: no weight
+            self.cache[layer.cache].append((k, v))
+            cache, q = self.cache[layer.cache], y[:h * hd]
+        else:
+            cache, q = self.cache[layer.reads], w["q"] @ x
+        q = _rotate_layer(_norm(q.view(h, hd), w["q_norm"], a.norm_eps), self.pos, layer)
+        group = h // cache[0][0].shape[0]
+        first = max(0, len(cache) - layer.window) if layer.window else 0
+        out = torch.zeros(h, hd, dtype=D)
+        for head in range(h):
+            scores = torch.stack([q[head] @ kk[head // group] for kk, _ in cache[first:]]) * a.attn_scale
+            probs = torch.softmax(scores, dim=0)
+            out[head] = sum(pr * vv[head // group] for pr, (_, vv) in zip(probs, cache[first:]))
+        return w["o"] @ out.flatten()
+
+    def _gemma4_moe(self, x, w):
+        """The router on x RMS-normed (no weight) / sqrt(hidden) x its per-dimension scale: softmax over every
+        expert, the top k renormalised, each weight times the expert's scale; the experts on x's own pre-norm."""
+        a = self.a
+        routed = x / torch.sqrt((x * x).mean() + a.norm_eps) / math.sqrt(a.hidden) * w["router_norm"]
+        y = _norm(x, w["moe_pre_norm"], a.norm_eps)
+        out = torch.zeros_like(x)
+        for p, e in route_reference(a.routing, a.top_k, (w["router"] @ routed).tolist()):
+            out += p * float(w["router_per_expert"][e]) * self._mlp(y, w["w13"][e], w["w2"][e])
+        return out
+
+    def _gemma4_step(self, token: int):
+        a, w, eps = self.a, self.w, self.a.norm_eps
+        x = w["embed"][token] * a.embed_scale
+        inputs = self._per_layer_inputs(token, x) if a.per_layer_input else None
+        for layer in a.layers:
+            lw = {k.split(".", 2)[2]: v for k, v in w.items() if k.startswith(f"layers.{layer.index}.")}
+            x = x + _norm(self._gemma4_attention(_norm(x, lw["attn_norm"], eps), lw, layer), lw["post_attn_norm"], eps)
+            h = self._mlp(_norm(x, lw["ffn_norm"], eps), lw["mlp.gate_up"], lw["mlp.down"])
+            if layer.ffn == "moe":
+                h = _norm(h, lw["mlp_post_norm"], eps) + _norm(self._gemma4_moe(x, lw), lw["moe_post_norm"], eps)
+            x = x + _norm(h, lw["post_ffn_norm"], eps)
+            if inputs is not None:
+                gate = _act("gelu_tanh", lw["ple_gate"] @ x) * inputs[layer.index]
+                x = x + _norm(lw["ple_proj"] @ gate, lw["ple_norm"], eps)
+            x = x * lw["layer_scalar"]
+        self.pos += 1
+        logits = (w.get("lm_head", w["embed"]) @ _norm(x, w["norm"], eps))[:a.vocab]
+        return a.logit_softcap * torch.tanh(logits / a.logit_softcap) if a.logit_softcap else logits
+
     def step(self, token: int):
         """Logits [vocab] after feeding `token` at the next position."""
         a, w = self.a, self.w
+        if a.is_gemma4:
+            return self._gemma4_step(token)
         x = w["embed"][token] * a.embed_scale
         for layer in a.layers:
             lw = {k.split(".", 2)[2]: v for k, v in w.items() if k.startswith(f"layers.{layer.index}.")}

@@ -41,6 +41,10 @@ class Step:
     slots: dict = field(default_factory=dict)  # group -> [T] int64 flat slot per token (-1: not stored)
     state_slots: object = None  # [B] int64 state slot per sequence (linear layers)
     rope: dict = field(default_factory=dict)  # theta -> (cos, sin), filled by the model per forward
+    # Gemma 4 (kvplan/gpu/gemma4.py): the per-layer inputs [T, layers, width], and in prefill the K/V of the layers
+    # that KV-sharing layers read (cache index -> (k, v)), filled by the model per forward
+    per_layer: object = None
+    kv_out: dict = field(default_factory=dict)
     _slots32: object = field(default=None, repr=False)
 
     @property

@@ -37,6 +37,8 @@ def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
         t.normal_(0.0 if plus_one else 1.0, 0.1, generator=generator)
     elif base == "A_log":
         t.uniform_(0.0, 2.7, generator=generator)  # log(1) .. log(16)
+    elif base in ("layer_scalar", "router_per_expert"):  # Gemma 4's scalars on a layer's output, an expert's weight
+        t.uniform_(0.8, 1.2, generator=generator)
     elif base in ("dt_bias", "qkv_bias", "router_bias", "router_correction"):
         t.normal_(0.0, 0.1, generator=generator)
     elif base.endswith("_scale"):  # block scales (fp8.py): around the scale the e4m3 values were drawn at, not 2^k

@@ -10,8 +10,9 @@ from typing import Optional
 
 from ..errors import KvplanError
 from ..model.config import Config
-from ..model.kinds import LinearState, MLALatent
-from ..model.layers import ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, is_mimo_v2, mixer_kinds
+from ..model.kinds import LinearState, MLALatent, SharedKV
+from ..model.layers import (ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, first_shared_layer,
+                            gemma4_mixers, is_mimo_v2, mixer_kinds)
 from ..model.params import quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
@@ -35,6 +36,14 @@ class LayerArch:
     ffn: str  # dense | moe | none (Nemotron-H: a block holds a mixer or a feed-forward, never both)
     rope_theta: float
     cache: Optional[int] = None  # the layer's place in spec.layers (the cache layout's index); None: no cache
+    # Gemma 4 (kvplan/verify/gemma4.py): the layer's own head shape and rotation (0 / "": the Arch's), the cache
+    # index a KV-sharing layer reads (it computes no K/V and keeps no cache), and its MLP's width
+    kv_heads: int = 0
+    head_dim: int = 0
+    rope_dim: int = 0  # rotary dims (the proportional rotation: 2 x its non-zero frequencies over the whole head)
+    rope_type: str = ""  # default | proportional
+    reads: Optional[int] = None
+    intermediate: int = 0
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,11 @@ class Arch:
     # model | fp8 (the layers' attention and MLP matrices, one scale each: W8A8) | fp8_block (every layer matrix, a
     # scale per FP8_BLOCK x FP8_BLOCK tile: DeepSeek-V3's weight_block_size)
     linear_format: str = "model"
+    # Gemma 4: per-layer inputs of per_layer_input values a layer from a table of per_layer_vocab tokens; the final
+    # logits soft-capped at logit_softcap (0: not)
+    per_layer_input: int = 0
+    per_layer_vocab: int = 0
+    logit_softcap: float = 0.0
     notes: tuple = field(default_factory=tuple)
 
     # ---- per-rank sizes ---------------------------------------------------------------------------------------
@@ -123,6 +137,14 @@ class Arch:
     @property
     def vocab_rank(self) -> int:
         return self.padded_vocab // self.tp
+
+    @property
+    def is_gemma4(self) -> bool:
+        return self.family.startswith("gemma4")
+
+    @property
+    def padded_per_layer_vocab(self) -> int:
+        return -(-self.per_layer_vocab // VOCAB_PADDING) * VOCAB_PADDING
 
     @property
     def conv_dim(self) -> int:
@@ -193,9 +215,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                           f"recurrent state) beside MLA; verify's forward pass has no KDA layer, so it would not "
                           f"measure this model.")
     if family.startswith("gemma4"):
-        raise KvplanError(f"{spec.name} is a Gemma 4 model (sliding and full layers of different head sizes, "
-                          f"KV-sharing layers, per-layer inputs); verify's forward pass runs one head size and a cache "
-                          f"in every layer, so it would not measure this model.")
+        return gemma4_architecture(raw, spec, tp)
     if is_mimo_v2(cfg):
         raise KvplanError(f"{spec.name} is a MiMo-V2 model (sliding layers with their own KV heads, keys wider than "
                           f"values, attention sinks); verify's forward pass runs one head shape with equal K and V "
@@ -385,3 +405,121 @@ def _check_divisible(arch: Arch) -> None:
         raise KvplanError(f"{arch.name}: the padded vocabulary ({arch.padded_vocab}) is not divisible by tp {tp}.")
     if arch.experts_format == "mxfp4" and (arch.expert_intermediate // tp) % MXFP4_BLOCK:
         raise KvplanError(f"{arch.name}: mxfp4 experts need intermediate/tp divisible by {MXFP4_BLOCK}.")
+
+
+# ---- Gemma 4 ------------------------------------------------------------------------------------------------
+# Gemma 4's forward pass as vLLM 0.32.0 model_executor/models/gemma4.py builds it (the layers: kvplan/gpu/gemma4.py;
+# the tensors of a rank: shards.py gemma4_layer_weights, gemma4_model_weights):
+#
+# - every layer attention, sliding or full (layers.gemma4_mixers), each of its own head shape: full layers
+#   global_head_dim wide and, under attention_k_eq_v, num_global_key_value_heads KV heads (Gemma4DecoderLayer reads
+#   per_layer_config[i], gemma4.py:560-591; layers.gemma4_attention); q and k RMS-normed per head with weights, v
+#   without one (gemma4.py:432-446); attention scaling 1.0 (gemma4.py:400);
+# - RoPE per layer type from rope_parameters (gemma4.py:455-470): the sliding layers' "default" rotation, the full
+#   layers' "proportional" one (rotary_embedding/gemma4_rope.py: rotary_dim // 2 frequencies over head_dim, the
+#   other pairs of the whole head left as they are);
+# - the last num_kv_shared_layers layers compute no K/V and keep no cache: a q_proj alone (gemma4.py:409-418,
+#   527-533), attending over the cache of the last earlier layer of its type (gemma4.py:473-492,
+#   kv_sharing_target_layer_name); their MLP twice as wide under use_double_wide_mlp (gemma4.py:598-608);
+# - per-layer inputs (PLE, the E2B / E4B models): a table of num_layers x hidden_size_per_layer_input values a token
+#   and a projection of the embeddings (gemma4.py:866-915, 1023-1066), gated into each layer's output (759-772);
+# - a dense MLP in every layer, the MoE block beside it where num_experts is set (26B-A4B; gemma4.py:630-664,
+#   736-757; the router gemma4.py:289-362, its routing 221-246); layer_scalar times every layer's output
+#   (gemma4.py:774); the final logits soft-capped (gemma4.py:1458, final_logit_softcapping).
+
+# transformers 5.19 Gemma4TextConfig.__post_init__: the rope_parameters a config without them gets
+DEFAULT_ROPE = {"sliding_attention": {"rope_type": "default", "rope_theta": 10_000.0},
+                "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25,
+                                   "rope_theta": 1_000_000.0}}
+ROPE_TYPES = ("default", "proportional")  # vLLM get_rope: RotaryEmbedding, Gemma4RotaryEmbedding
+TYPE_NAMES = {"sliding": "sliding_attention", "full": "full_attention"}
+
+
+def _gemma4_rope(cfg: Config, kind: str, head_dim: int) -> tuple:
+    """(theta, rope type, rotary dims) of a layer of `kind` (sliding | full), as gemma4.py:455-470 picks its rope
+    parameters and vLLM get_rope (rotary_embedding/__init__.py:66-72) its rotary_dim = int(head_dim x factor)."""
+    name = TYPE_NAMES[kind]
+    params = cfg.get("rope_parameters")
+    if not isinstance(params, dict):
+        params = DEFAULT_ROPE[name]
+    elif isinstance(params.get(name), dict):
+        params = params[name]
+    elif kind == "sliding":  # the legacy flat form: the sliding layers take rope_local_base_freq
+        params = {**params, "rope_theta": cfg.get("rope_local_base_freq", 10000.0)}
+    rope_type = params.get("rope_type", "default")
+    if rope_type not in ROPE_TYPES:
+        raise KvplanError(f"{cfg.name}: the {name} layers' rope_type is {rope_type!r}; verify's Gemma 4 forward "
+                          f"runs the {' and '.join(ROPE_TYPES)} rotations only.")
+    factor = float(params.get("partial_rotary_factor", 1.0))
+    rotary = params.get("rope_dim") or int(head_dim * factor)
+    if not 0 < rotary <= head_dim or rotary % 2:
+        raise KvplanError(f"{cfg.name}: the {name} layers rotate {rotary} of {head_dim} dims a head; verify takes an "
+                          f"even count from 2 to head_dim.")
+    return float(params.get("rope_theta", 10000.0)), rope_type, int(rotary)
+
+
+def _gemma4_refusals(cfg: Config, spec: ModelSpec) -> None:
+    """The Gemma 4 options verify's forward does not run, one line each."""
+    if cfg.get("attn_logit_softcapping") is not None:  # gemma4.py:591: Attention(logits_soft_cap=...)
+        raise KvplanError(f"{spec.name} soft-caps its attention logits (attn_logit_softcapping); verify's Gemma 4 "
+                          f"attention does not.")
+    if cfg.flag("attention_bias", False):
+        raise KvplanError(f"{spec.name} has attention biases (attention_bias); verify's Gemma 4 attention has none.")
+    if cfg.get("use_bidirectional_attention") == "all":
+        raise KvplanError(f"{spec.name} attends bidirectionally over every token (use_bidirectional_attention "
+                          f"'all'); verify's Gemma 4 forward is causal.")
+    stored = sorted({g.stored for g in spec.params if g.parameters and g.name != "vision"} - {spec.dtype})
+    if stored or spec.dtype not in ("bf16", "fp16"):
+        raise KvplanError(f"{spec.name} stores weights as {(stored or [spec.dtype])[0]}; verify's Gemma 4 forward "
+                          f"runs bf16/fp16 weights only.")
+
+
+def gemma4_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
+    """The forward pass of a Gemma 4 `spec` on one rank of `tp`."""
+    cfg = Config(raw, spec.name)
+    _gemma4_refusals(cfg, spec)
+    n, hidden = spec.num_hidden_layers, spec.hidden_size
+    kinds, _ = gemma4_mixers(cfg, n)
+    first = first_shared_layer(cfg, n)
+    experts = cfg.optional_int("num_experts")  # gemma4.py:630: the MoE block wherever num_experts is set
+    inter = cfg.int("intermediate_size")
+    double = cfg.flag("use_double_wide_mlp", False)
+    layers = []
+    for i, (kind, cached) in enumerate(zip(kinds, spec.layers)):
+        shared = isinstance(cached, SharedKV)
+        shape = cached.target if shared else cached
+        theta, rope_type, rotary = _gemma4_rope(cfg, kind, shape.head_dim)
+        wide = 2 if double and i >= first > 0 else 1  # gemma4.py:598-608
+        layers.append(LayerArch(i, "attention", shape.window, "moe" if experts else "dense", theta,
+                                cache=None if shared else i, kv_heads=shape.kv_heads, head_dim=shape.head_dim,
+                                rope_dim=rotary, rope_type=rope_type, reads=cached.source if shared else None,
+                                intermediate=wide * inter))
+    ple = cfg.optional_int("hidden_size_per_layer_input")
+    notes = []
+    if cfg.flag("attention_k_eq_v", False):
+        notes.append("attention_k_eq_v: vLLM loads k_proj into the full layers' V rows too; verify's dummy V rows "
+                     "hold values of their own (the same bytes and work)")
+    arch = Arch(name=spec.name, family=cfg.model_type, tp=tp, dtype=spec.dtype, hidden=hidden, vocab=spec.vocab_size,
+                layers=tuple(layers), norm_eps=float(cfg.get("rms_norm_eps", 1e-6)), norm_plus_one=False,
+                embed_scale=math.sqrt(hidden), sandwich_norms=True,
+                tied_embeddings=cfg.flag("tie_word_embeddings", True), activation="gelu_tanh", gated_mlp=True,
+                heads=spec.num_attention_heads, kv_heads=spec.kv_heads, head_dim=cfg.int("head_dim"),
+                rope_dim=cfg.int("head_dim"), qk_norm=True, attn_scale=1.0, intermediate=inter, experts=experts,
+                top_k=cfg.int("top_k_experts") if experts else 0,
+                expert_intermediate=cfg.int(("moe_intermediate_size", "expert_intermediate_size")) if experts else 0,
+                routing=Routing("softmax", True), per_layer_input=ple,
+                per_layer_vocab=cfg.int("vocab_size_per_layer_input", default=spec.vocab_size) if ple else 0,
+                logit_softcap=float(cfg.get("final_logit_softcapping", 0.0)), notes=tuple(notes))
+    _gemma4_check_divisible(arch)
+    return arch
+
+
+def _gemma4_check_divisible(arch: Arch) -> None:
+    tp = arch.tp
+    checks = [("num_attention_heads", arch.heads), ("intermediate_size", arch.intermediate),
+              ("moe_intermediate_size", arch.expert_intermediate), ("the padded vocabulary", arch.padded_vocab),
+              ("the padded per-layer-input vocabulary", arch.padded_per_layer_vocab),
+              ("num_hidden_layers x hidden_size_per_layer_input", len(arch.layers) * arch.per_layer_input)]
+    for name, value in checks:
+        if value and value % tp:
+            raise KvplanError(f"{arch.name}: {name} ({value}) is not divisible by tp {tp}, so vLLM cannot shard it.")

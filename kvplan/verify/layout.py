@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError, KvplanError
-from ..model.kinds import LinearState, layer_bytes
+from ..model.kinds import LinearState, SharedKV, layer_bytes
 from ..model.precision import DTYPE_BYTES, Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..plan.plan import Plan
@@ -79,7 +79,8 @@ def _group_name(kind: str, window: Optional[int]) -> str:
 def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
     """The tensors one TP rank allocates for `plan`, vLLM's layouts: K and V [num_blocks, block_size,
     kv_heads_per_gpu, head_dim] per full-attention layer, [num_blocks, block_size, latent_dim] per MLA layer,
-    [max_concurrency, state elements] per linear-state layer.
+    [max_concurrency, state elements] per linear-state layer; none for a layer that reads another's cache (Gemma 4's
+    KV-sharing layers).
 
     Uniform models (full attention or MLA everywhere) get one pool of plan.kv_blocks blocks per layer, as
     vLLM sizes it from the budget. Models with windows or linear state have no single token pool: each
@@ -96,11 +97,15 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
     tp, bs, context = plan.tp, plan.block_size, plan.context
     members: dict = {}
     for index, layer in enumerate(spec.layers):
+        if isinstance(layer, SharedKV):  # reads an earlier layer's pages, allocates none (vLLM: no KV cache spec)
+            continue
         members.setdefault(layer.group_key, []).append(index)
     groups = []
     for indices in members.values():
         layer = spec.layers[indices[0]]
         name = _group_name(layer.kind, layer.window)
+        if any(g.name == name for g in groups):  # same kind and window, another head shape (Gemma 4's overrides)
+            name += f" ({layer.heads_per_gpu(tp)} x {layer.head_dim})"
         if isinstance(layer, LinearState):  # one state slot per sequence, in the model dtype
             slots = plan.max_concurrency
             groups.append(CacheGroup(name, layer.kind, tuple(indices), None, slots, 1, 0,

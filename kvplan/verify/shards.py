@@ -7,7 +7,9 @@ vocab_parallel_embedding.py, fused_moe/layer.py):
 - row-parallel output and down projections split along their input columns (an all-reduce follows each);
 - routed experts split along their intermediate dimension (every rank holds every expert, a slice of each);
 - the vocabulary padded to a multiple of 64 and split across ranks (embedding and LM head);
-- MLA's latent projection (kv_a) and its norms replicated, its per-head projections split by heads.
+- MLA's latent projection (kv_a) and its norms replicated, its per-head projections split by heads;
+- Gemma 4's per-layer-input table split by vocabulary, its projection by rows, each layer's per-layer-input gate
+  and projection (ReplicatedLinear) and its MoE router replicated.
 
 kvplan/gpu/model.py builds tensors of exactly these shapes; the tests shard one set of full weights with
 `shard_slices` and check the ranks' forward against a single-process reference. Pure: no torch."""
@@ -233,13 +235,59 @@ def _experts(arch: Arch) -> list:
     return w
 
 
+def gemma4_layer_weights(arch: Arch, layer: LayerArch) -> list:
+    """WeightSpecs of one Gemma 4 decoder layer (names relative to the layer), as vLLM 0.32.0 gemma4.py
+    Gemma4DecoderLayer builds it (arch.py's Gemma 4 section has the lines): four norms
+    around attention and feed-forward, the layer_scalar buffer; a KV-sharing layer's q_proj alone, other layers' fused
+    QKV and k_norm; q_norm and o_proj; the gated MLP; the MoE block (router with its per-dimension scale and
+    per-expert scale, replicated; experts split along their intermediate dimension; three more norms); the per-layer
+    input gate, projection (ReplicatedLinear) and norm."""
+    h, heads, hd = arch.hidden, arch.heads, layer.head_dim
+    w = [WeightSpec(name, (h,), "model") for name in ("attn_norm", "post_attn_norm", "ffn_norm", "post_ffn_norm")]
+    w.append(WeightSpec("layer_scalar", (1,), "model"))
+    if layer.reads is None:
+        parts = (_heads(heads, hd), _heads(layer.kv_heads, hd), _heads(layer.kv_heads, hd))
+        w += [WeightSpec("qkv", (sum(p[0] for p in parts), h), "model", 0, parts), WeightSpec("k_norm", (hd,), "model")]
+    else:
+        w.append(WeightSpec("q", (heads * hd, h), "model", 0, (_heads(heads, hd),)))
+    w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("o", (h, heads * hd), "model", 1, (_heads(heads, hd),))]
+    w += _mlp("mlp", arch, layer.intermediate)
+    if layer.ffn == "moe":
+        router, *experts = _experts(arch)  # the router [E, h] in the model dtype (GateLinear's params), then w13, w2
+        scales = [WeightSpec("router_norm", (h,), "model"), WeightSpec("router_per_expert", (arch.experts,), "model")]
+        w += [router, *scales, *experts]
+        w += [WeightSpec(name, (h,), "model") for name in ("mlp_post_norm", "moe_pre_norm", "moe_post_norm")]
+    if arch.per_layer_input:
+        p = arch.per_layer_input
+        w += [WeightSpec("ple_gate", (p, h), "model"), WeightSpec("ple_proj", (h, p), "model"),
+              WeightSpec("ple_norm", (h,), "model")]
+    return w
+
+
+def gemma4_model_weights(arch: Arch) -> list:
+    """Gemma 4's tensors outside its layers beside the embedding, final norm and LM head: with per-layer inputs the
+    embed_tokens_per_layer table (a VocabParallelEmbedding: its vocabulary padded to 64 and split), the
+    per_layer_model_projection (ColumnParallelLinear, gather_output: its rows split) and its norm."""
+    if not arch.per_layer_input:
+        return []
+    width, vocab = len(arch.layers) * arch.per_layer_input, arch.padded_per_layer_vocab
+    return [WeightSpec("ple_embed", (vocab, width), "model", 0, ((vocab, vocab),)),
+            WeightSpec("ple_model_proj", (width, arch.hidden), "model", 0, ((width, width),)),
+            WeightSpec("ple_proj_norm", (arch.per_layer_input,), "model")]
+
+
 def rank_weights(arch: Arch) -> list:
     """Every WeightSpec of the model, layer weights named `layers.{i}.{name}`."""
     v = arch.padded_vocab
     w = [WeightSpec("embed", (v, arch.hidden), "model", 0, ((v, v),))]
+    if arch.is_gemma4:
+        per_layer = gemma4_layer_weights
+        w += gemma4_model_weights(arch)
+    else:
+        per_layer = layer_weights
     for layer in arch.layers:
         w += [WeightSpec(f"layers.{layer.index}.{s.name}", s.full_shape, s.dtype, s.axis, s.segments)
-              for s in layer_weights(arch, layer)]
+              for s in per_layer(arch, layer)]
     w.append(WeightSpec("norm", (arch.hidden,), "model"))
     if not arch.tied_embeddings:
         w.append(WeightSpec("lm_head", (v, arch.hidden), "model", 0, ((v, v),)))

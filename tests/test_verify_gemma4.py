@@ -1,0 +1,370 @@
+"""verify's Gemma 4 forward pass as vLLM 0.32.0 model_executor/models/gemma4.py builds it (the shapes:
+kvplan/verify/gemma4.py; the layers: kvplan/gpu/gemma4.py): sliding and full layers of different head shapes, the
+full layers' proportional rotation, KV-sharing layers that keep no cache and read their target's, per-layer inputs,
+the MoE block beside the MLP (26B-A4B), soft-capped logits. On the CPU against the float64 reference
+(kvplan/gpu/reference.py: one token at a time, contiguous caches) with paged caches in shuffled blocks and NaN in
+every unused slot; tp 2 on gloo ranks; the bytes a rank holds against the estimate's weights for the bundled 31B
+and E4B (the estimate's own figures are checked against the published parameter count in tests/test_gemma4.py) and
+hand arithmetic. GPU tests at the end skip without CUDA (benchmarks/s49_gemma4_device.sh runs them)."""
+
+import copy
+import math
+import random
+
+import pytest
+import yaml
+
+from conftest import ROOT, run_kvplan
+from tiny_models import TINY
+
+torch = pytest.importorskip("torch")
+
+from kvplan.errors import KvplanError  # noqa: E402
+from kvplan.gpu.caches import caches_from_layout, small_caches  # noqa: E402
+from kvplan.gpu.gemma4 import Gemma4Rope, inverse_frequencies  # noqa: E402
+from kvplan.gpu.generate import decode, prefill  # noqa: E402
+from kvplan.gpu.model import Runtime, Transformer  # noqa: E402
+from kvplan.gpu.ops import Rope  # noqa: E402
+from kvplan.gpu.reference import Reference  # noqa: E402
+from kvplan.gpu.weights import full_weights  # noqa: E402
+from kvplan.model import parse_config  # noqa: E402
+from kvplan.model.sources import resolve  # noqa: E402
+from kvplan.plan.budget import flag_budget  # noqa: E402
+from kvplan.plan.plan import plan as make_plan  # noqa: E402
+from kvplan.plan.sharding import stage_weights  # noqa: E402
+from kvplan.verify.arch import architecture  # noqa: E402
+from kvplan.verify.judge import STAND_IN, stand_ins  # noqa: E402
+from kvplan.verify.layout import cache_layout  # noqa: E402
+from kvplan.verify.shards import rank_weights, weight_bytes  # noqa: E402
+
+E4B, DENSE = "google/gemma-4-E4B-it", "google/gemma-4-31B-it"
+TOL = 5e-4
+GiB = 2**30
+# Gemma 4 as the 31B and 26B-A4B: full layers of one KV head of 512 (attention_k_eq_v, num_global_key_value_heads),
+# no sharing, no per-layer inputs; the 26B-A4B's dense MLP and MoE block side by side in every layer (softmax top 2
+# of 4, renormalised, per-expert scales). Kept here, not in TINY: its router reads hidden^-0.5 of the normed stream,
+# near ties that bf16 flips on the GPU unless the test makes the routing decisive (test_gemma4_on_the_gpu does)
+MOE = {**TINY["gemma4"], "num_hidden_layers": 4, "attention_k_eq_v": True, "num_global_key_value_heads": 1,
+       "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention"],
+       "num_kv_shared_layers": 0, "use_double_wide_mlp": False, "hidden_size_per_layer_input": 0,
+       "enable_moe_block": True, "num_experts": 4, "top_k_experts": 2, "moe_intermediate_size": 32}
+CONFIGS = {"gemma4": TINY["gemma4"], "gemma4_moe": MOE}
+
+
+def tiny(name, tp=1):
+    raw = CONFIGS[name]
+    return architecture(raw, parse_config(raw, name), tp)
+
+
+def bundled(model, tp=1):
+    raw: list = []
+    spec = resolve(model, raw_out=raw)
+    return spec, raw[0], architecture(raw[0], spec, tp)
+
+
+def bundled_config(model: str) -> dict:
+    return yaml.safe_load((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
+
+
+def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0):
+    """Worst relative error (max |diff| / max |logit|) over the prompts' last logits and every decode step, the
+    caches in shuffled blocks with NaN in every slot no token was written to."""
+    weights = full_weights(arch, seed)
+    model = Transformer(arch, weights, Runtime("cpu"))
+    blocks = 64
+    model.caches = small_caches(arch, blocks, block, len(prompt_lens), torch.float32)
+    ids = list(range(blocks))
+    random.Random(seed).shuffle(ids)
+    width = -(-(max(prompt_lens) + steps) // block)
+    rows = [ids[i * width:(i + 1) * width] for i in range(len(prompt_lens))]
+    groups = {c.group for c in model.caches.values()}
+    gen = torch.Generator().manual_seed(seed + 1)
+    refs = [Reference(arch, weights) for _ in prompt_lens]
+    worst = 0.0
+
+    def err(got, want):
+        return float((got.double() - want).abs().max() / want.abs().max())
+
+    for i, n in enumerate(prompt_lens):
+        prompt = torch.randint(0, arch.vocab, (n,), generator=gen)
+        out = prefill(model, prompt[None], {g: [rows[i]] for g in groups})
+        for token in prompt.tolist():
+            want = refs[i].step(token)
+        worst = max(worst, err(out[0], want))
+    tables = {g: torch.tensor(rows, dtype=torch.int32) for g in groups}
+    positions = torch.tensor(prompt_lens)
+    for _ in range(steps):
+        tokens = torch.randint(0, arch.vocab, (len(prompt_lens),), generator=gen)
+        out = decode(model, tokens, positions, tables)
+        for i in range(len(prompt_lens)):
+            worst = max(worst, err(out[i], refs[i].step(int(tokens[i]))))
+        positions = positions + 1
+    return worst
+
+
+# ---- the forward against the float64 reference ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("prompt_lens, block, seed", [((5, 13), 4, 0), ((30, 17), 8, 1), ((2, 21), 16, 2)])
+def test_forward_matches_the_reference(name, prompt_lens, block, seed):
+    # float32 against float64: ~2e-5; the full layers rotated on every pair (not a quarter of them) are 0.4 off, the
+    # per-layer inputs without their vocabulary mask 0.9, v without its norm 0.5, the logits uncapped 7e-3
+    assert run_against_reference(tiny(name), prompt_lens, block=block, seed=seed) < TOL
+
+
+def test_two_gloo_ranks_match_the_reference():
+    """tp 2: the sliding layers' 2 KV heads split, the MoE tiny's full layers' one KV head on both ranks, the
+    per-layer table split by vocabulary and its projection by rows (its output gathered), the experts by their
+    intermediate size; the ranks' logits are the single-process float64 reference's."""
+    from kvplan.gpu.tp import forward_check, launch
+
+    prompt = [3, 17, 5, 99, 42, 7, 1, 0, 64, 12, 100, 127, 96]  # 100, 127, 96: past the per-layer vocabulary
+    names = sorted(CONFIGS)
+    ranks = launch(forward_check, ([(CONFIGS[n], 7, prompt, 3) for n in names],), 2, "gloo", timeout_s=300)
+    for name, got0, got1 in zip(names, ranks[0], ranks[1]):
+        ref = Reference(tiny(name), full_weights(tiny(name), 7))
+        for token in prompt:
+            want = ref.step(token)
+        for step, (a, b) in enumerate(zip(got0, got1)):
+            a, b = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
+            scale = want.abs().max()
+            assert float((a - want).abs().max() / scale) < 1e-4, (name, step)
+            assert float((a - b).abs().max() / scale) < 1e-5, (name, step)
+            if step < len(got0) - 1:
+                want = ref.step(int(a.argmax()))
+
+
+# ---- the architecture from the bundled configs --------------------------------------------------------------------
+
+def test_the_31b_layers_as_vllm_builds_them():
+    """Every 6th layer full (5, 11, ..., 59): 4 KV heads (num_global_key_value_heads under attention_k_eq_v) of 512,
+    RoPE theta 1e6 turning 64 of each head's 256 pairs (partial_rotary_factor 0.25: rotary_dim 128, the
+    proportional form); the others 16 KV heads of 256 over a 1,024-token window, theta 1e4 on every pair.
+    Scaling 1.0 (gemma4.py:514), plain RMS norms (x * w, not Gemma 3's 1 + w), logits capped at 30."""
+    _, _, a = bundled(DENSE)
+    full = [layer for layer in a.layers if layer.window is None]
+    assert [layer.index for layer in full] == list(range(5, 60, 6))
+    assert {(layer.kv_heads, layer.head_dim, layer.rope_type, layer.rope_dim, layer.rope_theta) for layer in full} \
+        == {(4, 512, "proportional", 128, 1e6)}
+    sliding = [layer for layer in a.layers if layer.window is not None]
+    assert {(layer.kv_heads, layer.head_dim, layer.window, layer.rope_type, layer.rope_dim, layer.rope_theta)
+            for layer in sliding} == {(16, 256, 1024, "default", 256, 1e4)}
+    assert all(layer.reads is None and layer.cache == layer.index and layer.intermediate == 21504 for layer in a.layers)
+    assert (a.heads, a.attn_scale, a.norm_plus_one, a.logit_softcap, a.per_layer_input) == (32, 1.0, False, 30.0, 0)
+    assert a.tied_embeddings and a.embed_scale == math.sqrt(5376) and not a.experts
+
+
+def test_the_e4b_layers_as_vllm_builds_them():
+    """Layers 24-41 share: no cache, each reads the last earlier layer of its type among 0-23 (gemma4.py:555-577):
+    22 (sliding) or 23 (full); per-layer inputs of 256 values a layer over a 262,144-token table."""
+    _, _, a = bundled(E4B)
+    assert [layer.cache for layer in a.layers] == list(range(24)) + [None] * 18
+    assert [layer.reads for layer in a.layers[24:]] == [23 if layer.window is None else 22 for layer in a.layers[24:]]
+    assert {(layer.kv_heads, layer.head_dim) for layer in a.layers if layer.window is None} == {(2, 512)}
+    assert {(layer.kv_heads, layer.head_dim) for layer in a.layers if layer.window} == {(2, 256)}
+    assert (a.per_layer_input, a.per_layer_vocab, a.heads) == (256, 262144, 8)
+    assert {layer.intermediate for layer in a.layers} == {10240}  # use_double_wide_mlp false
+
+
+def test_the_tiny_double_wide_mlp_and_moe():
+    a = tiny("gemma4")
+    assert [layer.intermediate for layer in a.layers] == [96] * 4 + [192] * 3  # the 3 KV-sharing layers: 2 x 96
+    assert [layer.reads for layer in a.layers] == [None] * 4 + [2, 3, 2]
+    m = tiny("gemma4_moe")
+    assert {layer.ffn for layer in m.layers} == {"moe"} and (m.experts, m.top_k, m.expert_intermediate) == (4, 2, 32)
+    names = {s.name.split(".", 2)[-1] for s in rank_weights(m) if s.name.startswith("layers.1.")}
+    assert {"mlp.gate_up", "mlp.down", "router", "router_norm", "router_per_expert", "w13", "w2", "mlp_post_norm",
+            "moe_pre_norm", "moe_post_norm", "qkv", "k_norm"} <= names
+
+
+# ---- the bytes a rank holds --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model, tp", [(DENSE, 1), (DENSE, 2), (DENSE, 4), (E4B, 1), (E4B, 2)])
+def test_a_rank_holds_the_estimates_weights(model, tp):
+    """The tensors verify allocates on one rank are the estimate's weights a GPU (kvplan/plan/sharding.py
+    stage_weights) less the vision tower's share (verify holds the tower as its bytes beside them, gpu/rank.py)."""
+    spec, _, a = bundled(model, tp)
+    vision = sum(g.bytes for g in spec.params if g.name == "vision")
+    assert weight_bytes(a) == stage_weights(spec, tp) - vision // tp
+    if tp == 1:
+        assert weight_bytes(a) == sum(g.bytes for g in spec.params if g.name != "vision")
+
+
+def test_the_whole_models_bytes_by_hand():
+    # 31B: the checkpoint's 62,546,177,752 bytes less its vision tower, plus the V rows vLLM allocates for the 10
+    # K = V layers (4 heads x 512 x 5,376, bf16)
+    spec, _, a = bundled(DENSE)
+    vision = sum(g.bytes for g in spec.params if g.name == "vision")
+    assert weight_bytes(a) == 62_546_177_752 - vision + 10 * 2048 * 5376 * 2 == 61_614_891_640
+    # E4B's embedding and per-layer table, split by vocabulary: 262,144 x (2,560 + 42 x 256) bf16 over 2 ranks
+    specs = {s.name: s for s in rank_weights(bundled(E4B, 2)[2])}
+    assert specs["embed"].shape(2) == (131072, 2560) and specs["ple_embed"].shape(2) == (131072, 10752)
+    assert specs["ple_model_proj"].shape(2) == (5376, 2560) and specs["layers.30.ple_gate"].shape(2) == (256, 2560)
+    assert specs["layers.29.q"].shape(2) == (4 * 512, 2560) and "layers.29.qkv" not in specs  # full, KV-sharing
+    assert specs["layers.30.q"].shape(2) == (4 * 256, 2560)  # sliding, KV-sharing
+
+
+def test_at_tp_8_the_31b_full_layers_kv_heads_are_replicated():
+    """4 KV heads over 8 ranks: each rank holds a whole head of K and V (vLLM QKVParallelLinear replicates KV heads
+    fewer than the ranks), 16 / 8 = 2 of each sliding layer's 16. q: 32 / 8 = 4 heads."""
+    specs = {s.name: s for s in rank_weights(bundled(DENSE, 8)[2])}
+    assert specs["layers.5.qkv"].shape(8) == (4 * 512 + 512 + 512, 5376)
+    assert specs["layers.0.qkv"].shape(8) == (4 * 256 + 2 * 256 + 2 * 256, 5376)
+    assert specs["layers.5.o"].shape(8) == (5376, 4 * 512)
+
+
+# ---- caches ---------------------------------------------------------------------------------------------------
+
+def test_sharing_layers_allocate_nothing():
+    """The E4B's 18 KV-sharing layers have no group and no tensors; its 24 own layers hold exactly what the plan
+    predicts: 137 sequences of 8,192 tokens in 20 GiB, each 20 sliding layers x 33 blocks (a 512-token window in
+    blocks of 16) and 4 full layers x 512 blocks, 2 KV heads of 256 and 512."""
+    spec = resolve(E4B)
+    plan = make_plan(spec, context=8192, kv_dtype="auto", tp=1, budget_for=lambda t, stage=None: flag_budget(20 * GiB),
+                     block_size=16, engine="none", speed=False, suggest=False)
+    layout = cache_layout(spec, plan)
+    assert sorted(i for g in layout.groups for i in g.layers) == list(range(24))
+    per_sequence = 20 * 33 * 16 * 2 * 256 * 2 * 2 + 4 * 512 * 16 * 2 * 512 * 2 * 2
+    assert layout.max_concurrency == 20 * GiB // per_sequence == 137
+    assert layout.allocated_bytes == layout.predicted_bytes == 137 * per_sequence
+    caches = caches_from_layout(layout, "meta")
+    assert sorted(caches) == list(range(24))
+    assert caches[23].tensors[0].shape == (137 * 512, 16, 2, 512)
+    assert caches[22].tensors[0].shape == (137 * 33, 16, 2, 256)
+    a = tiny("gemma4")
+    small = small_caches(a, 8, 4, 1, torch.float32)
+    assert sorted(small) == [0, 1, 2, 3]  # layers 4-6 read 2, 3 and 2
+    assert small[2].tensors[0].shape == (8, 4, 2, 512) and small[3].tensors[0].shape == (8, 4, 2, 64)
+    model = Transformer(a, full_weights(a, 0), Runtime("cpu"))
+    assert [block.cache for block in model.blocks] == [0, 1, 2, 3, 2, 3, 2]
+
+
+def test_the_wide_layers_say_they_ran_torch():
+    """The 512-wide full layers' decode attention runs torch over gathered pages (the bundled kernel takes head_dim
+    64, 128, 256) and says so in the words judge.py reads as a stand-in: the decode step is then not judged; the
+    64-wide layers go through PagedAttention.gqa (the bundled kernel on a GPU)."""
+    a = tiny("gemma4")
+    model = Transformer(a, full_weights(a, 0), Runtime("cpu"))
+    model.caches = small_caches(a, 8, 4, 1, torch.float32)
+    groups = {c.group for c in model.caches.values()}
+    prefill(model, torch.tensor([[1, 2, 3]]), {g: [[5, 6]] for g in groups})
+    decode(model, torch.tensor([4]), torch.tensor([3]), {g: torch.tensor([[5, 6]], dtype=torch.int32) for g in groups})
+    labels = {**model.rt.paged.labels, **model.rt.labels}
+    assert stand_ins(labels) == ["attention, head_dim 512"]
+    assert STAND_IN in labels["attention, head_dim 512"] and "64, 128, 256" in labels["attention, head_dim 512"]
+    assert labels["attention"] == "torch over gathered pages (CPU)"
+    assert "KV-sharing layers" in labels
+
+
+# ---- rotations ----------------------------------------------------------------------------------------------------
+
+def test_the_proportional_rotation_by_hand():
+    """gemma4_rope.py: rotary_dim // 2 = 64 frequencies theta^(-2i / 512), then 192 zeros (pairs left as they are);
+    the default form over 256 dims theta^(-2i / 256)."""
+    inv = inverse_frequencies("proportional", 1e6, 512, 128)
+    assert len(inv) == 256 and inv[0] == 1.0 and inv[1] == pytest.approx(1e6 ** (-2 / 512))
+    assert inv[63] == pytest.approx(1e6 ** (-126 / 512)) and set(inv[64:]) == {0.0}
+    default = inverse_frequencies("default", 1e4, 256, 256)
+    assert len(default) == 128 and default[1] == pytest.approx(1e4 ** (-2 / 256))
+    layer = tiny("gemma4").layers[2]  # full, 512 wide
+    cos, sin = Gemma4Rope(tiny("gemma4"), "cpu", torch.float64).tables(torch.tensor([3]))[
+        ("proportional", 1e6, 512, 128)]
+    x = torch.randn(1, 1, 512, dtype=torch.float64)
+    y = Rope.apply(x, cos, sin)
+    # pair (0, 256) turned by 3 rad; pairs 64.. (and 320..) unchanged
+    assert torch.allclose(y[0, 0, 0], x[0, 0, 0] * math.cos(3) - x[0, 0, 256] * math.sin(3))
+    assert torch.allclose(y[0, 0, 256], x[0, 0, 256] * math.cos(3) + x[0, 0, 0] * math.sin(3))
+    assert torch.equal(y[..., 64:256], x[..., 64:256]) and torch.equal(y[..., 320:], x[..., 320:])
+    assert layer.rope_dim == 128
+
+
+# ---- refusals, one line each ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, message", [
+    ({"attn_logit_softcapping": 50.0}, "soft-caps its attention logits"),
+    ({"attention_bias": True}, "has attention biases"),
+    ({"use_bidirectional_attention": "all"}, "attends bidirectionally over every token"),
+    ({"rope_parameters": {"full_attention": {"rope_type": "yarn", "factor": 4.0}}},
+     "the full_attention layers' rope_type is 'yarn'"),
+    ({"quantization_config": {"quant_method": "fp8", "activation_scheme": "dynamic"}}, "stores weights as fp8"),
+])
+def test_what_verify_does_not_run_is_refused_in_one_line(change, message, write_config):
+    raw = {**TINY["gemma4"], **change}
+    with pytest.raises(KvplanError, match=message):
+        architecture(raw, parse_config(raw, "tiny"), 1)
+    r = run_kvplan("verify", write_config(raw))
+    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert message in line
+
+
+@pytest.mark.parametrize("model", [E4B, DENSE])
+def test_verify_runs_it_now(model, monkeypatch):
+    """verify used to refuse Gemma 4 in one line; now its architecture builds and verify goes on to the GPU (stopped
+    here where it would load torch)."""
+    from kvplan.gpu import nvml
+
+    def stop():
+        raise KvplanError("stopped before torch")
+
+    monkeypatch.setattr(nvml, "import_stack", stop)
+    r = run_kvplan("verify", model, "--context", "8192")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == ["kvplan: error: stopped before torch"]
+
+
+def test_a_tp_that_cannot_split_the_per_layer_inputs_is_refused():
+    raw = copy.deepcopy(bundled_config(E4B))
+    raw["text_config"]["hidden_size_per_layer_input"] = 250  # 42 x 250 = 10,500: not a multiple of 8 ranks
+    with pytest.raises(KvplanError, match="num_hidden_layers x hidden_size_per_layer_input \\(10500\\) is not "
+                                          "divisible by tp 8"):
+        architecture(raw, parse_config(raw, "e4b-odd"), 8)
+
+
+# ---- on a GPU (skipped without CUDA) --------------------------------------------------------------------------
+
+gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@gpu
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+@pytest.mark.parametrize("graph", [False, True])
+def test_gemma4_on_the_gpu(name, graph):
+    """bf16 on the GPU against float64: the 64-wide layers through the bundled decode kernel and the fused RoPE +
+    cache-write kernel, the 512-wide ones through torch (labelled), the decode step captured in a CUDA graph."""
+    from kvplan.gpu.timing import capture
+
+    arch = tiny(name)
+    full = full_weights(arch, 3)
+    for key in [k for k in full if k.endswith(".router")]:  # decisive routing: bf16 must not flip near ties
+        full[key] = full[key] * 64
+    weights = {k: v.to("cuda", torch.bfloat16) for k, v in full.items()}
+    rt = Runtime("cuda")
+    model = Transformer(arch, weights, rt)
+    model.caches = small_caches(arch, 64, 16, 2, torch.bfloat16, "cuda")
+    ids = list(range(64))
+    random.Random(1).shuffle(ids)
+    rows, lens = [ids[:8], ids[8:16]], [37, 20]
+    groups = {c.group for c in model.caches.values()}
+    refs = [Reference(arch, {k: v.double() for k, v in full.items()}) for _ in lens]
+    gen = torch.Generator().manual_seed(2)
+    for i, n in enumerate(lens):
+        prompt = torch.randint(0, arch.vocab, (n,), generator=gen)
+        prefill(model, prompt[None].cuda(), {g: [rows[i]] for g in groups})
+        for t in prompt.tolist():
+            refs[i].step(t)
+    tables = {g: torch.tensor(rows, dtype=torch.int32, device="cuda") for g in groups}
+    tokens = torch.randint(0, arch.vocab, (2,), generator=gen).cuda()
+    positions = torch.tensor(lens, device="cuda")
+    if graph:
+        g, out = capture(lambda: decode(model, tokens, positions, tables), warm=False)
+        g.replay()
+    else:
+        out = decode(model, tokens, positions, tables)
+    torch.cuda.synchronize()
+    for i in range(2):
+        want = refs[i].step(int(tokens[i]))
+        assert float((out[i].double().cpu() - want).abs().max() / want.abs().max()) < 0.1, (name, i)
+    labels = {**rt.paged.labels, **rt.labels}
+    assert labels["attention"].startswith("bundled CUDA kernel")
+    assert labels["rope_cache"].startswith("bundled RoPE + paged K/V write kernel")
+    assert stand_ins(labels) == ["attention, head_dim 512"]
