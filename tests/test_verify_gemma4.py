@@ -1,5 +1,5 @@
 """verify's Gemma 4 forward pass as vLLM 0.32.0 model_executor/models/gemma4.py builds it (the shapes:
-kvplan/verify/gemma4.py; the layers: kvplan/gpu/gemma4.py): sliding and full layers of different head shapes, the
+kvplan/verify/arch.py; the layers: kvplan/gpu/gemma4.py): sliding and full layers of different head shapes, the
 full layers' proportional rotation, KV-sharing layers that keep no cache and read their target's, per-layer inputs,
 the MoE block beside the MLP (26B-A4B), soft-capped logits. On the CPU against the float64 reference
 (kvplan/gpu/reference.py: one token at a time, contiguous caches) with paged caches in shuffled blocks and NaN in
@@ -134,6 +134,23 @@ def test_two_gloo_ranks_match_the_reference():
                 want = ref.step(int(a.argmax()))
 
 
+def test_wide_prefill_in_query_blocks_is_causal_attention(monkeypatch):
+    """The 512-wide layers' prefill, queries a block at a time, against one causal SDPA over the whole prompt (GQA:
+    4 query heads on 2 KV heads); and the whole forward with blocks of 8 against the reference."""
+    from kvplan.gpu import gemma4
+    from kvplan.gpu.mixers import sdpa_prefill
+    from kvplan.gpu.step import Step
+
+    monkeypatch.setattr(gemma4, "WIDE_QUERY_BLOCK", 8)
+    gen = torch.Generator().manual_seed(9)
+    step = Step(False, torch.arange(21).repeat(2), 2, seq_len=21)
+    q = torch.randn(42, 4, 512, generator=gen, dtype=torch.float64)
+    k, v = (torch.randn(42, 2, 512, generator=gen, dtype=torch.float64) for _ in range(2))
+    want = sdpa_prefill(q, k, v, step, None, 1.0)
+    assert torch.allclose(gemma4.wide_prefill(q, k, v, step, None, 1.0), want, atol=1e-12)
+    assert run_against_reference(tiny("gemma4"), (30, 17), block=8) < TOL
+
+
 # ---- the architecture from the bundled configs --------------------------------------------------------------------
 
 def test_the_31b_layers_as_vllm_builds_them():
@@ -211,6 +228,17 @@ def test_at_tp_8_the_31b_full_layers_kv_heads_are_replicated():
     assert specs["layers.5.qkv"].shape(8) == (4 * 512 + 512 + 512, 5376)
     assert specs["layers.0.qkv"].shape(8) == (4 * 256 + 2 * 256 + 2 * 256, 5376)
     assert specs["layers.5.o"].shape(8) == (5376, 4 * 512)
+
+
+def test_the_rank_holds_the_wrappers_per_layer_input_buffer():
+    """vLLM's Gemma4ForConditionalGeneration allocates max_num_batched_tokens x layers x 256 bf16 at build (the
+    estimate's weights term, engines/vllm_budget.py); verify's build holds the same bytes beside the weights."""
+    from kvplan.engines.vllm_budget import per_layer_input_buffer
+    from kvplan.gpu.rank import Options
+
+    opts = Options(1, 8192, "auto", 0.92, None, 256, 8192)
+    assert per_layer_input_buffer(resolve(E4B), opts) == 8192 * 42 * 256 * 2
+    assert per_layer_input_buffer(resolve(DENSE), opts) == 0  # no per-layer inputs
 
 
 # ---- caches ---------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Gemma 4's decoder layer, per-layer inputs and rotary tables, as vLLM 0.32.0 model_executor/models/gemma4.py runs
-them (the shapes and the lines cited: kvplan/verify/gemma4.py). kvplan/gpu/model.py's Transformer builds these
+them (the shapes and the lines cited: kvplan/verify/arch.py, its Gemma 4 section). kvplan/gpu/model.py builds these
 blocks for a Gemma 4 Arch:
 
     x -> input norm -> attention -> post-attention norm -> + x
@@ -30,6 +30,9 @@ SQRT_HALF = 2 ** -0.5  # gemma4.py Gemma4Model: per_layer_input_scale = rsqrt(2)
 WIDE_LABEL = ("torch over gathered pages, on the GPU too (head_dim {dim}: the bundled decode kernel takes "
               "{dims}); NOT a CUDA kernel")
 WIDE_ROPE_LABEL = "torch RoPE and index_put cache writes (the layers whose decode attention runs in torch)"
+WIDE_PREFILL_LABEL = ("torch SDPA, the prompt's queries {block:,} at a time (head_dim {dim}: wider than flash "
+                      "attention takes, so whichever backend runs holds one block's scores)")
+WIDE_QUERY_BLOCK = 1024
 SHARED_LABEL = ("a q projection, its norm and torch RoPE; attention over the cache of the layer it shares (no K/V "
                 "computed, no cache write)")
 
@@ -46,6 +49,26 @@ def inverse_frequencies(rope_type: str, theta: float, head_dim: int, rotary: int
     if rope_type == "proportional":
         return [theta ** (-2 * i / head_dim) if i < rotary // 2 else 0.0 for i in range(head_dim // 2)]
     return [theta ** (-2 * i / rotary) for i in range(rotary // 2)]
+
+
+def wide_prefill(q, k, v, step, window, scale):
+    """sdpa_prefill for heads wider than flash attention takes (512): without a window, a prompt longer than
+    WIDE_QUERY_BLOCK runs its queries a block at a time, each over the keys up to its last token (causal), so that
+    the memory-efficient or math backend holds one block's scores, not the whole prompt's."""
+    n = step.seq_len
+    if window or n <= WIDE_QUERY_BLOCK:
+        return sdpa_prefill(q, k, v, step, window, scale)
+    r, heads = step.seqs, q.shape[1]
+    qh, kh, vh = (t.view(r, n, t.shape[1], t.shape[2]).transpose(1, 2) for t in (q, k, v))
+    out = torch.empty(r, heads, n, v.shape[-1], dtype=q.dtype, device=q.device)
+    for start in range(0, n, WIDE_QUERY_BLOCK):
+        end = min(n, start + WIDE_QUERY_BLOCK)
+        keys = torch.arange(end, device=q.device)
+        mask = keys[None, :] <= torch.arange(start, end, device=q.device)[:, None]
+        out[:, :, start:end] = F.scaled_dot_product_attention(qh[:, :, start:end], kh[:, :, :end], vh[:, :, :end],
+                                                              attn_mask=mask, scale=scale,
+                                                              enable_gqa=kh.shape[1] != heads)
+    return out.transpose(1, 2).reshape(r * n, heads, v.shape[-1])
 
 
 class Gemma4Rope:
@@ -115,6 +138,8 @@ class Gemma4Attention:
             dims = ", ".join(map(str, HEAD_DIMS))
             rt.paged.labels[f"attention, head_dim {self.dim}"] = WIDE_LABEL.format(dim=self.dim, dims=dims)
             rt.paged.labels[f"rope_cache, head_dim {self.dim}"] = WIDE_ROPE_LABEL
+            rt.labels[f"prefill attention, head_dim {self.dim}"] = WIDE_PREFILL_LABEL.format(block=WIDE_QUERY_BLOCK,
+                                                                                            dim=self.dim)
         if self.shared:
             rt.labels["KV-sharing layers"] = SHARED_LABEL
 
@@ -180,7 +205,8 @@ class Gemma4Attention:
                 q, k = rotated
             if self.hands_over:
                 step.kv_out[self.layer.cache] = (k, v)
-        return sdpa_prefill(q, k, v, step, self.layer.window, self.arch.attn_scale)
+        attend = sdpa_prefill if self.kernel else wide_prefill
+        return attend(q, k, v, step, self.layer.window, self.arch.attn_scale)
 
 
 class Gemma4MoE:
@@ -199,7 +225,7 @@ class Gemma4MoE:
         routed = F.rms_norm(x, (a.hidden,), None, a.norm_eps) * (a.hidden ** -0.5) * w["router_norm"]
         logits = rt.mm(routed, w["router"]).float()
         weights, ids = self.moe.route(logits)
-        weights = weights * w["router_per_expert"].float()[ids]
+        weights = weights * w["router_per_expert"].float()[ids.long()]
         out = rt.comm.all_reduce(self.moe.experts(norm(x, "moe_pre_norm"), weights, ids))
         return norm(out, "moe_post_norm")
 

@@ -1,8 +1,10 @@
 """A straightforward dense reference of verify's forward pass, for the tests: float64, one sequence, one token
 at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet as its
 token recurrence, Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit by
-bit, fp8 linears with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs).
-Same weights (tp 1 shapes) as kvplan/gpu/model.py; written separately so that the two agree only if both are right."""
+bit, fp8 linears with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs),
+Gemma 4's layers of their own head shapes with its KV-sharing layers reading their target's list and its proportional
+rotation as the cosine and sine of each pair. Same weights (tp 1 shapes) as kvplan/gpu/model.py; written separately
+so that the two agree only if both are right."""
 
 from __future__ import annotations
 
@@ -243,7 +245,7 @@ class Reference:
             out[ch] = cache[1][ch] @ cs + w["D"][ch] * conv[ch]
         return w["o"] @ (out * z / (1 + torch.exp(-z)))
 
-    # ---- Gemma 4 (vLLM 0.32.0 gemma4.py; the shapes: kvplan/verify/gemma4.py) ---------------------------------
+    # ---- Gemma 4 (vLLM 0.32.0 gemma4.py; the shapes: kvplan/verify/arch.py, its Gemma 4 section) -------------
 
     def _per_layer_inputs(self, token: int, x):
         """[layers, width]: (norm(projection of x / sqrt(hidden)) + the token's table row x sqrt(width)) / sqrt(2)."""

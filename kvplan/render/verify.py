@@ -41,7 +41,9 @@ def header_lines(r: dict) -> list:
              f"{tbps(g['bandwidth_planner_bytes_per_s'])} ({g['bandwidth_planner_source']}), measured read "
              f"{tbps(g['bandwidth_read_bytes_per_s'])} ({escape(g['bandwidth_read_method'])}).",
              f"Rank: {escape(rank['mode'])}; weights {size(rank['arch_weights_bytes'])} in the forward pass"
-             + (f" + {size(rank['vision_held_bytes'])} vision tower held" if rank["vision_held_bytes"] else "") + ".",
+             + (f" + {size(rank['vision_held_bytes'])} vision tower held" if rank["vision_held_bytes"] else "")
+             + (f" + {size(rank['per_layer_input_buffer_bytes'])} per-layer-input buffer (Gemma 4's multimodal "
+                f"wrapper) held" if rank.get("per_layer_input_buffer_bytes") else "") + ".",
              f"Options: context {o['context']:,}, KV {r['plan']['kv_dtype']}, block {o['block_size']}, "
              f"--gpu-util {o['gpu_util']:.2f}, max_num_seqs {o['max_num_seqs']}, max_num_batched_tokens "
              f"{o['max_num_batched_tokens']:,}."]

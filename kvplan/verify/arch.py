@@ -36,7 +36,7 @@ class LayerArch:
     ffn: str  # dense | moe | none (Nemotron-H: a block holds a mixer or a feed-forward, never both)
     rope_theta: float
     cache: Optional[int] = None  # the layer's place in spec.layers (the cache layout's index); None: no cache
-    # Gemma 4 (kvplan/verify/gemma4.py): the layer's own head shape and rotation (0 / "": the Arch's), the cache
+    # Gemma 4 (the Gemma 4 section below): the layer's own head shape and rotation (0 / "": the Arch's), the cache
     # index a KV-sharing layer reads (it computes no K/V and keeps no cache), and its MLP's width
     kv_heads: int = 0
     head_dim: int = 0
