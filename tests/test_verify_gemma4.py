@@ -200,11 +200,35 @@ def test_the_tiny_double_wide_mlp_and_moe():
 def test_a_rank_holds_the_estimates_weights(model, tp):
     """The tensors verify allocates on one rank are the estimate's weights a GPU (kvplan/plan/sharding.py
     stage_weights) less the vision tower's share (verify holds the tower as its bytes beside them, gpu/rank.py)."""
+    from kvplan.gpu.weights import allocate_weights
+
     spec, _, a = bundled(model, tp)
     vision = sum(g.bytes for g in spec.params if g.name == "vision")
     assert weight_bytes(a) == stage_weights(spec, tp) - vision // tp
     if tp == 1:
         assert weight_bytes(a) == sum(g.bytes for g in spec.params if g.name != "vision")
+    allocated = allocate_weights(a, "meta", fill=False)  # what verify's build allocates (shapes only)
+    assert sum(t.numel() * t.element_size() for t in allocated.values()) == weight_bytes(a)
+
+
+@pytest.mark.parametrize("model, tp", [(DENSE, 1), (E4B, 1), (E4B, 2)])
+def test_the_real_shapes_run_through_the_forward(model, tp):
+    """The bundled models' real shapes through verify's forward on meta tensors (shapes only, no memory): the
+    profile run's prefill without caches (the sharing layers take their targets' K/V from the same pass), then a
+    decode step over the layout's caches; one rank of tp 2 simulated alone (its per-layer-input share stands in for
+    the gathered projection, its logits the rank's share of the vocabulary)."""
+    from kvplan.gpu.weights import allocate_weights
+
+    spec, _, a = bundled(model, tp)
+    model_ = Transformer(a, allocate_weights(a, "meta", fill=False), Runtime("meta"))
+    assert prefill(model_, torch.zeros(3, 40, dtype=torch.long, device="meta")).shape == (3, 262144 // tp)
+    plan = make_plan(spec, context=64, kv_dtype="auto", tp=tp, budget_for=lambda t, stage=None: flag_budget(GiB),
+                     block_size=16, engine="none", speed=False, suggest=False)
+    layout = cache_layout(spec, plan)
+    model_.caches = caches_from_layout(layout, "meta", pools={g.name: 8 for g in layout.groups})
+    tables = {g.name: torch.zeros(2, 4, dtype=torch.int32, device="meta") for g in layout.groups}
+    out = decode(model_, torch.zeros(2, dtype=torch.long, device="meta"), torch.tensor([40, 41], device="meta"), tables)
+    assert out.shape == (2, 262144 // tp)
 
 
 def test_the_whole_models_bytes_by_hand():
