@@ -22,9 +22,10 @@ NON_GATED_MLP = ("gpt2", "falcon", "refinedweb", "refinedwebmodel", "gpt_bigcode
 ALWAYS_BIASED = ("gpt2", "gpt_bigcode", "gpt_neox", "phi")
 FALCON = ("falcon", "refinedweb", "refinedwebmodel")
 LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
-# Families whose config class ties the LM head to the embedding unless the file says otherwise.
+# Families whose config class ties the LM head to the embedding unless the file says otherwise (ERNIE-4.5:
+# transformers 5.19 Ernie4_5Config / Ernie4_5_MoeConfig tie_word_embeddings = True, the class vLLM 0.32 reads).
 TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma4", "gemma4_text", "gpt2", "lfm2",
-                   "lfm2_moe") + FALCON
+                   "lfm2_moe", "ernie4_5", "ernie4_5_moe") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
 # Qwen3-Next's attention (vLLM qwen3_next.py Qwen3NextAttention), which Qwen3.5's text decoders build too
 # (qwen3_5.py): per-head q/k norms and, unless attn_output_gate is false, an output gate out of q_proj
