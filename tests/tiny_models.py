@@ -96,4 +96,14 @@ TINY = {
                  "mamba_n_heads": 8, "mamba_d_head": 8, "mamba_n_groups": 2, "mamba_d_state": 8, "mamba_d_conv": 4,
                  "mamba_expand": 1, "mamba_conv_bias": True, "mamba_proj_bias": False, "num_local_experts": 4,
                  "num_experts_per_tok": 2, "shared_intermediate_size": 48, "tie_word_embeddings": True},
+    # ERNIE-4.5 MoE: rotary on interleaved pairs (GPT-J style); a dense MLP before moe_layer_start_index and after
+    # moe_layer_end_index, MoE layers between of a float32 router and correction bias (softmax chosen with it,
+    # renormalised) beside two shared experts summed into one MLP (ERNIE-4.5-21B-A3B's form)
+    "ernie4_5_moe": {**BASE, "model_type": "ernie4_5_moe", "hidden_act": "silu", "intermediate_size": 96,
+                     "num_hidden_layers": 4, "moe_num_experts": 8, "moe_k": 3, "moe_intermediate_size": 32,
+                     "moe_num_shared_experts": 2, "moe_layer_start_index": 1, "moe_layer_end_index": 2,
+                     "moe_layer_interval": 1, "use_bias": False, "rope_theta": 500000.0, "tie_word_embeddings": True},
+    # ERNIE-4.5 dense (Ernie4_5ForCausalLM: vLLM's Llama with the interleaved rotary)
+    "ernie4_5": {**BASE, "model_type": "ernie4_5", "hidden_act": "silu", "intermediate_size": 96,
+                 "num_hidden_layers": 2, "use_bias": False, "rope_theta": 500000.0, "tie_word_embeddings": True},
 }

@@ -13,6 +13,9 @@ from .ops import Rope, rms_norm, stacked_rows, whole_qk_norm
 from .step import write_cache
 
 
+# Interleaved rotary pairs: torch glue around the bundled attention kernel (rope_cache.cu rotates halves only)
+INTERLEAVED_LABEL = ("torch RoPE on interleaved pairs (GPT-J style, vLLM's is_neox_style=False) and index_put cache "
+                     "writes: the fused RoPE + paged K/V write kernel (rope_cache.cu) rotates halves")
 WINDOW_BLOCK_MIN = 128  # query block of the windowed prefill: the window itself, at least this many tokens
 
 
@@ -119,14 +122,20 @@ class Attention:
 
     def _rope_cache(self, *args, **kwargs):
         """The fused RoPE + cache-write kernel's result, or None: the caller rotates (if the model rotates) and
-        writes in torch. Nemotron-H's attention has no rotary embedding: nothing to fuse."""
-        if self.arch.rope_dim:
-            return self.rt.paged.rope_cache(*args, **kwargs)
-        self.rt.paged.labels["rope_cache"] = "no rotary embedding (NoPE); torch index_put cache writes"
-        return None
+        writes in torch. Nemotron-H's attention has no rotary embedding: nothing to fuse; the kernel turns halves,
+        so an interleaved (GPT-J) rotary runs in torch too."""
+        if not self.arch.rope_dim:
+            self.rt.paged.labels["rope_cache"] = "no rotary embedding (NoPE); torch index_put cache writes"
+            return None
+        if self.arch.rope_style == "gptj":
+            self.rt.paged.labels["rope_cache"] = INTERLEAVED_LABEL
+            return None
+        return self.rt.paged.rope_cache(*args, **kwargs)
 
     def _rotate(self, x, cos, sin):
-        return Rope.apply(x, cos, sin) if self.arch.rope_dim else x.contiguous()  # the kernels take whole rows
+        if not self.arch.rope_dim:
+            return x.contiguous()  # the kernels take whole rows
+        return (Rope.apply_interleaved if self.arch.rope_style == "gptj" else Rope.apply)(x, cos, sin)
 
 
 class MLAttention:

@@ -19,11 +19,16 @@ def _norm(x, w, eps, plus_one=False):
     return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * ((1.0 + w) if plus_one else w)
 
 
-def _rope(x, pos: int, theta: float, dim: int):
-    """Rotate pairs (i, i + dim/2) of the first `dim` features by pos * theta^(-2i/dim)."""
+def _rope(x, pos: int, theta: float, dim: int, interleaved: bool = False):
+    """Rotate pairs (i, i + dim/2) of the first `dim` features by pos * theta^(-2i/dim); `interleaved`: pairs
+    (2i, 2i + 1) (GPT-J style)."""
     half = dim // 2
     freqs = theta ** (-torch.arange(half, dtype=D) * 2 / dim)
-    z = torch.complex(x[..., :half], x[..., half:dim]) * torch.polar(torch.ones(half, dtype=D), pos * freqs)
+    turn = torch.polar(torch.ones(half, dtype=D), pos * freqs)
+    if interleaved:
+        z = torch.complex(x[..., 0:dim:2], x[..., 1:dim:2]) * turn
+        return torch.cat([torch.stack([z.real, z.imag], dim=-1).flatten(-2), x[..., dim:]], dim=-1)
+    z = torch.complex(x[..., :half], x[..., half:dim]) * turn
     return torch.cat([z.real, z.imag, x[..., dim:]], dim=-1)
 
 
@@ -119,7 +124,8 @@ class Reference:
         if a.whole_qk_norm:  # one norm over all of q's heads at once, one over all of k's
             q = _norm(q.flatten(), w["q_norm"], a.norm_eps).view(h, hd)
             k = _norm(k.flatten(), w["k_norm"], a.norm_eps).view(kvh, hd)
-        q, k = _rope(q, p, layer.rope_theta, a.rope_dim), _rope(k, p, layer.rope_theta, a.rope_dim)
+        pairs = a.rope_style == "gptj"
+        q, k = _rope(q, p, layer.rope_theta, a.rope_dim, pairs), _rope(k, p, layer.rope_theta, a.rope_dim, pairs)
         cache.append((k, v))
         first = max(0, len(cache) - layer.window) if layer.window else 0
         out = torch.zeros(h, hd, dtype=D)

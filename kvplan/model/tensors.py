@@ -22,9 +22,10 @@ NON_GATED_MLP = ("gpt2", "falcon", "refinedweb", "refinedwebmodel", "gpt_bigcode
 ALWAYS_BIASED = ("gpt2", "gpt_bigcode", "gpt_neox", "phi")
 FALCON = ("falcon", "refinedweb", "refinedwebmodel")
 LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
-# Families whose config class ties the LM head to the embedding unless the file says otherwise.
+# Families whose config class ties the LM head to the embedding unless the file says otherwise (ERNIE-4.5:
+# transformers 5.19 Ernie4_5Config / Ernie4_5_MoeConfig tie_word_embeddings = True, the class vLLM 0.32 reads).
 TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma4", "gemma4_text", "gpt2", "lfm2",
-                   "lfm2_moe") + FALCON
+                   "lfm2_moe", "ernie4_5", "ernie4_5_moe") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
 # Qwen3-Next's attention (vLLM qwen3_next.py Qwen3NextAttention), which Qwen3.5's text decoders build too
 # (qwen3_5.py): per-head q/k norms and, unless attn_output_gate is false, an output gate out of q_proj
@@ -40,6 +41,12 @@ WHOLE_QK_NORM = ("minimax_m2",)
 # glm4_moe.py:141-146 Glm4MoE, which glm4_moe_lite.py's Glm4MoeLite subclasses, ernie45_moe.py:156-162
 # Ernie4_5_MoeMoE), whatever dtype the checkpoint has
 FP32_ROUTER = ("minimax_m2", "glm4_moe", "glm4_moe_lite", "ernie4_5_moe")
+# vLLM 0.32.0 builds float32 routers for families kvplan does not read (not listed: their model_types are sized, if at
+# all, as generic decoders): afmoe.py:86-92, bailing_moe_v3.py:1146-1152, step3p5.py:317-323, hy_v3.py:154-161,
+# param2moe.py:292-298, longcat_flash.py:158-168 (router_params_dtype = float32, :190), ernie45_vl_moe.py:255-262 and
+# :292-299; by the config's router_dtype: bailing_moe.py:241-254 ("fp32"), bailing_moe_linear.py:261-273 (unset or
+# "fp32"). Only the logits float32, the weight in the model dtype: deepseek_v2.py:321-326, nemotron_h.py:160-166,
+# gemma4.py:325-331, vllm/models/kimi_k3/nvidia/model.py:613-619 (Kimi Linear).
 
 
 MAX_LAYERS_MTP = 16

@@ -25,6 +25,13 @@ FP8_BLOCK = 128  # rows and columns per float32 scale of a block-scaled fp8 chec
 # rotary_dim=config.rotary_dim (read with no default), and lines 194-198 make it partial_rotary_factor = rotary_dim /
 # head_dim unless the rope parameters name a partial_rotary_factor of their own
 ROTARY_DIM = ("minimax_m2",)
+# Families whose rotary embedding turns interleaved pairs (2i, 2i + 1), GPT-J style, rather than halves (i, i + dim/2):
+# vLLM 0.32.0 ernie45_moe.py:272-277 get_rope(..., is_neox_style=False); ernie45.py:49-51 sets
+# rotary_emb.is_neox_style = False on the Llama layers Ernie4_5ForCausalLM builds
+INTERLEAVED_ROPE = ("ernie4_5", "ernie4_5_moe")
+# rope_theta where the config names none: vLLM 0.32.0 ernie45_moe.py:316 set_default_rope_theta(config, 500000)
+# (transformers' Ernie4_5Config and Ernie4_5_MoeConfig: default_theta 500000.0)
+DEFAULT_THETA = {"ernie4_5": 500000.0, "ernie4_5_moe": 500000.0}
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Arch:
     kv_heads: int = 0
     head_dim: int = 0
     rope_dim: int = 0
+    rope_style: str = "neox"  # neox: pairs (i, i + rope_dim/2); gptj: interleaved pairs (2i, 2i + 1), INTERLEAVED_ROPE
     qk_norm: bool = False  # per-head q/k RMS norms (Qwen3, Gemma 3): head_dim weights each
     # MiniMax-M2: q and k RMS-normed over the whole projection (heads x head_dim values a token, weights split with the
     # heads, k's by KV heads); at tp > 1 the mean square is over every rank's share (vLLM all-reduces it)
@@ -200,9 +208,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} is a MiMo-V2 model (sliding layers with their own KV heads, keys wider than "
                           f"values, attention sinks); verify's forward pass runs one head shape with equal K and V "
                           f"widths, so it would not measure this model.")
-    if family == "ernie4_5_moe":  # vLLM 0.32.0 ernie45_moe.py:272-277 get_rope(..., is_neox_style=False)
-        raise KvplanError(f"{spec.name} is an ERNIE-4.5 MoE model (rotary on interleaved pairs, GPT-J style); verify's "
-                          f"forward pass rotates the two halves of each head, so it would not measure this model.")
+    if family == "ernie4_5_moe" and cfg.flag("use_bias", False):
+        # ernie45_moe.py:326 qkv_bias=use_bias, :361 the dense MLPs' biases too; the estimate counts neither
+        raise KvplanError(f"{spec.name} sets use_bias (biased QKV and dense-MLP projections, vLLM ernie45_moe.py); "
+                          f"verify's ERNIE-4.5 layers have no biases, so it would not measure this model.")
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(cfg, spec)
@@ -211,7 +220,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family.startswith("nemotron_h") and "moe" in ffns and cfg.has("moe_latent_size"):
         raise KvplanError(f"{spec.name} runs its experts in a latent space (moe_latent_size); verify's MoE runs them "
                           f"on the hidden state.")
-    theta = float(cfg.get("rope_theta", 10000.0))
+    theta = float(cfg.get("rope_theta", DEFAULT_THETA.get(family, 10000.0)))
     local_theta = float(cfg.get("rope_local_base_freq", theta))
     layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts or ffns[i] == "none" else "dense",
                              local_theta if window is not None else theta, cache)
@@ -234,6 +243,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if nope else 1.0))
         scalar = cfg.get("query_pre_attn_scalar")
         common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=_rope_dim(cfg, head_dim, partial),
+                      rope_style="gptj" if family in INTERLEAVED_ROPE else "neox",
                       qk_norm=family in QK_NORM, whole_qk_norm=family in WHOLE_QK_NORM,
                       qkv_bias=bool(cfg.get("attention_bias", family in QKV_BIAS)),
                       attn_output_gate=gated_attention(cfg),
