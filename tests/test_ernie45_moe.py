@@ -53,6 +53,10 @@ def test_moe_layers_follow_start_end_and_interval():
     # (i + 1) % 2 == 0 and 1 <= i <= 5: layers 1, 3, 5
     assert kinds(moe_layer_interval=2, moe_layer_end_index=5) == ["dense", "moe"] * 3 + ["dense"] * 2
     assert kinds(use_moe=False) == ["dense"] * 8
+    # transformers' Ernie4_5_MoeConfig (what vLLM reads): start 1 when absent, end -1 is the last layer
+    assert kinds(moe_layer_end_index=-1) == kinds() == ["dense"] + ["moe"] * 7
+    no_start = {k: v for k, v in A3B.items() if k != "moe_layer_start_index"}
+    assert ffn_kinds(Config({**no_start, "num_hidden_layers": 8}, "ernie"), 8)[0] == ["dense"] + ["moe"] * 7
     assert kinds(moe_num_experts=0) == ["dense"] * 8
 
 
