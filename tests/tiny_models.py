@@ -106,4 +106,27 @@ TINY = {
     # ERNIE-4.5 dense (Ernie4_5ForCausalLM: vLLM's Llama with the interleaved rotary)
     "ernie4_5": {**BASE, "model_type": "ernie4_5", "hidden_act": "silu", "intermediate_size": 96,
                  "num_hidden_layers": 2, "use_bias": False, "rope_theta": 500000.0, "tie_word_embeddings": True},
+    # MiMo-V2 (Flash's form, toy sizes): full layers of 1 KV head and sliding layers (8 tokens) of their own 2 KV
+    # heads, keys 24 wide and values 16 (full) or 8 (sliding), a sink a query head on the sliding layers, rotary on
+    # int(24 x 0.334) = 8 dims at two bases, v scaled by attention_value_scale; a dense first layer, then MoE
+    # (sigmoid scores chosen with a correction bias, float32 router, no shared expert)
+    "mimo_v2": {"architectures": ["MiMoV2FlashForCausalLM"], "model_type": "mimo_v2_flash",
+                "torch_dtype": "bfloat16", "hidden_size": 64, "intermediate_size": 96, "moe_intermediate_size": 32,
+                "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 24,
+                "v_head_dim": 16, "swa_num_attention_heads": 4, "swa_num_key_value_heads": 2, "swa_head_dim": 24,
+                "swa_v_head_dim": 8, "hybrid_layer_pattern": [0, 1, 1, 0], "moe_layer_freq": [0, 1, 1, 1],
+                "sliding_window_size": 8, "add_swa_attention_sink_bias": True, "add_full_attention_sink_bias": False,
+                "attention_bias": False, "hidden_act": "silu", "layernorm_epsilon": 1e-5, "n_routed_experts": 8,
+                "num_experts_per_tok": 2, "n_group": 1, "topk_group": 1, "norm_topk_prob": True,
+                "scoring_func": "sigmoid", "topk_method": "noaux_tc", "vocab_size": 128,
+                "max_position_embeddings": 4096, "tie_word_embeddings": False, "rope_theta": 5000000.0,
+                "swa_rope_theta": 10000.0, "partial_rotary_factor": 0.334, "attention_value_scale": 0.707},
 }
+
+# the same in Flash's checkpoint form: every layer matrix e4m3 with a float32 scale per 128 x 128 block but the
+# o_proj of each layer, which ignored_layers keeps 16-bit
+TINY["mimo_v2_fp8"] = {**TINY["mimo_v2"], "moe_intermediate_size": 128,
+                       "quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                               "weight_block_size": [128, 128],
+                                               "ignored_layers": [f"model.layers.{i}.self_attn.o_proj"
+                                                                  for i in range(4)]}}

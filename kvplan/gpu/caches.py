@@ -49,10 +49,11 @@ def small_caches(arch, blocks: int, block_size: int, slots: int, dtype, device="
         name = str(layer.index)
         if layer.mixer == "none":
             continue
-        if layer.mixer == "attention":
-            shape = (blocks, block_size, arch.kv_heads_rank, arch.head_dim)
-            tensors = (torch.full(shape, fill, dtype=dtype, device=device),
-                       torch.full(shape, fill, dtype=dtype, device=device))
+        if layer.mixer == "attention":  # K and V of the layer's own widths (MiMo-V2: keys wider than values)
+            heads = arch.attention(layer)
+            kv = heads.kv_heads_rank(arch.tp)
+            tensors = (torch.full((blocks, block_size, kv, heads.head_dim), fill, dtype=dtype, device=device),
+                       torch.full((blocks, block_size, kv, heads.v_head_dim), fill, dtype=dtype, device=device))
             caches[layer.cache] = LayerCache("kv", name, tensors, layer.window)
         elif layer.mixer == "mla":
             shape = (blocks, block_size, arch.kv_lora_rank + arch.qk_rope_dim)

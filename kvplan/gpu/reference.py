@@ -112,28 +112,34 @@ class Reference:
         return out
 
     def _attention(self, x, w, layer, cache):
-        a, p = self.a, self.pos
-        hd, h, kvh = a.head_dim, a.heads, a.kv_heads
+        """One token through softmax attention with the layer's own heads: keys hd wide, values vd (MiMo-V2), v
+        times value_scale before it is cached, and a sink s the head where the layer has them: p_j = e^(z_j) /
+        (e^(s) + sum_i e^(z_i)), the sink adding to the denominator only."""
+        a, p, shape = self.a, self.pos, self.a.attention(layer)
+        hd, vd, h, kvh = shape.head_dim, shape.v_head_dim, shape.heads, shape.kv_heads
         y = w["qkv"] @ x + (w["qkv_bias"] if a.qkv_bias else 0)
         q, y = y[:h * hd].view(h, hd), y[h * hd:]
         if a.attn_output_gate:
             gate, y = y[:h * hd], y[h * hd:]
-        k, v = y[:kvh * hd].view(kvh, hd), y[kvh * hd:].view(kvh, hd)
+        k, v = y[:kvh * hd].view(kvh, hd), y[kvh * hd:].view(kvh, vd) * a.value_scale
         if a.qk_norm:
             q, k = _norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one), _norm(k, w["k_norm"], a.norm_eps, a.norm_plus_one)
         if a.whole_qk_norm:  # one norm over all of q's heads at once, one over all of k's
             q = _norm(q.flatten(), w["q_norm"], a.norm_eps).view(h, hd)
             k = _norm(k.flatten(), w["k_norm"], a.norm_eps).view(kvh, hd)
         pairs = a.rope_style == "gptj"
-        q, k = _rope(q, p, layer.rope_theta, a.rope_dim, pairs), _rope(k, p, layer.rope_theta, a.rope_dim, pairs)
+        q, k = _rope(q, p, layer.rope_theta, shape.rope_dim, pairs), _rope(k, p, layer.rope_theta, shape.rope_dim, pairs)
         cache.append((k, v))
         first = max(0, len(cache) - layer.window) if layer.window else 0
-        out = torch.zeros(h, hd, dtype=D)
+        out = torch.zeros(h, vd, dtype=D)
         for head in range(h):
             kv = head // (h // kvh)
-            scores = torch.stack([q[head] @ kk[kv] for kk, _ in cache[first:]]) * a.attn_scale
-            probs = torch.softmax(scores, dim=0)
-            out[head] = sum(pr * vv[kv] for pr, (_, vv) in zip(probs, cache[first:]))
+            scores = torch.stack([q[head] @ kk[kv] for kk, _ in cache[first:]]) * shape.scale
+            exps = torch.exp(scores - scores.max())
+            denominator = exps.sum()
+            if shape.sinks:
+                denominator = denominator + torch.exp(w["sinks"][head] - scores.max())
+            out[head] = sum(e / denominator * vv[kv] for e, (_, vv) in zip(exps, cache[first:]))
         out = out.flatten()
         if a.attn_output_gate:
             out = out / (1 + torch.exp(-gate))

@@ -5,14 +5,15 @@ mixer and which feed-forward every decoder layer has, with every dimension the f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from ..errors import KvplanError
 from ..model.config import Config
 from ..model.kinds import LinearState, MLALatent
-from ..model.layers import ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, is_mimo_v2, mixer_kinds
-from ..model.params import quantized_format
+from ..model.layers import (ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, is_mimo_v2, mimo_shape,
+                            mixer_kinds)
+from ..model.params import fp8_ignored, quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
 from ..model.tensors import (FALCON, FOUR_NORMS, FP32_ROUTER, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT,
@@ -35,6 +36,28 @@ DEFAULT_THETA = {"ernie4_5": 500000.0, "ernie4_5_moe": 500000.0}
 
 
 @dataclass(frozen=True)
+class HeadShape:
+    """The heads of one softmax-attention layer: query and KV heads (the whole model's), the key width (q and k)
+    and the value width, the rotated dims of each head, the score scale, and whether each query head has a learned
+    sink (a logit in the softmax denominator whose value is zero). Arch.attention(layer) gives every attention
+    layer's; a layer carries its own only where layer types differ (MiMo-V2)."""
+
+    heads: int
+    kv_heads: int
+    head_dim: int
+    v_head_dim: int
+    rope_dim: int
+    scale: float
+    sinks: bool = False
+
+    def heads_rank(self, tp: int) -> int:
+        return self.heads // tp
+
+    def kv_heads_rank(self, tp: int) -> int:
+        return self.kv_heads // tp if self.kv_heads >= tp else 1
+
+
+@dataclass(frozen=True)
 class LayerArch:
     index: int
     mixer: str  # attention | mla | linear (gated DeltaNet) | mamba (Mamba-2) | mamba1 | none (Nemotron-H's MLPs)
@@ -42,6 +65,7 @@ class LayerArch:
     ffn: str  # dense | moe | none (Nemotron-H: a block holds a mixer or a feed-forward, never both)
     rope_theta: float
     cache: Optional[int] = None  # the layer's place in spec.layers (the cache layout's index); None: no cache
+    shape: Optional[HeadShape] = None  # this attention layer's own heads (MiMo-V2); None: the Arch's
 
 
 @dataclass(frozen=True)
@@ -75,6 +99,7 @@ class Arch:
     qkv_bias: bool = False
     attn_output_gate: bool = False  # Qwen3-Next: sigmoid gate on the attention output
     attn_scale: float = 0.0
+    value_scale: float = 1.0  # MiMo-V2's attention_value_scale: v multiplied by it before the cache and attention
     # MLA
     q_lora_rank: int = 0
     kv_lora_rank: int = 0
@@ -109,6 +134,8 @@ class Arch:
     # model | fp8 (the layers' attention and MLP matrices, one scale each: W8A8) | fp8_block (every layer matrix, a
     # scale per FP8_BLOCK x FP8_BLOCK tile: DeepSeek-V3's weight_block_size)
     linear_format: str = "model"
+    # layer matrices an fp8 checkpoint keeps 16-bit in every layer (ignored_layers): "o" for MiMo-V2's o_proj
+    unquantized: tuple = ()
     notes: tuple = field(default_factory=tuple)
 
     # ---- per-rank sizes ---------------------------------------------------------------------------------------
@@ -147,6 +174,12 @@ class Arch:
     @property
     def mixers(self) -> set:
         return {layer.mixer for layer in self.layers}
+
+    def attention(self, layer: LayerArch) -> HeadShape:
+        """The heads of softmax-attention `layer`: its own, or the model's (keys and values of head_dim, no sinks)."""
+        if layer.shape is not None:
+            return layer.shape
+        return HeadShape(self.heads, self.kv_heads, self.head_dim, self.head_dim, self.rope_dim, self.attn_scale)
 
 
 def _layer_kinds(cfg: Config, spec: ModelSpec) -> list:
@@ -204,10 +237,6 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} is a Gemma 4 model (sliding and full layers of different head sizes, "
                           f"KV-sharing layers, per-layer inputs); verify's forward pass runs one head size and a cache "
                           f"in every layer, so it would not measure this model.")
-    if is_mimo_v2(cfg):
-        raise KvplanError(f"{spec.name} is a MiMo-V2 model (sliding layers with their own KV heads, keys wider than "
-                          f"values, attention sinks); verify's forward pass runs one head shape with equal K and V "
-                          f"widths, so it would not measure this model.")
     if family == "ernie4_5_moe" and cfg.flag("use_bias", False):
         # ernie45_moe.py:326 qkv_bias=use_bias, :361 the dense MLPs' biases too; the estimate counts neither
         raise KvplanError(f"{spec.name} sets use_bias (biased QKV and dense-MLP projections, vLLM ernie45_moe.py); "
@@ -283,8 +312,13 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                   shared_intermediate=sizes.shared if experts else 0,
                   shared_gate=sizes.shared_gate, routing=routing(cfg), router_fp32=family in FP32_ROUTER,
                   experts_format="mxfp4" if stored.get("experts") == "mxfp4" else "bf16")
+    if is_mimo_v2(cfg):
+        common.update(_mimo_v2(cfg, spec, tp, layers))
+        notes += _mimo_notes(cfg, common["layers"])
     linear_format = _linear_format(cfg, spec, layers)
-    common.update(linear_format=linear_format)
+    common.update(linear_format=linear_format, unquantized=_unquantized(cfg, spec, layers, linear_format))
+    if common["unquantized"]:
+        notes.append("o_proj kept 16-bit as the checkpoint stores it (quantization_config ignored_layers)")
     if linear_format == "fp8":
         notes.append("fp8 linears with one static scale each for weights and activations (W8A8, as vLLM's "
                      "Fp8LinearMethod runs them on fp8 tensor cores)")
@@ -311,7 +345,8 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family.startswith("llama4"):
         notes.append("Llama 4's NoPE layers (no RoPE, attention temperature tuning) and the RoPE layers' L2 norm of q "
                      "and k are not modelled (the shapes and bytes are the same)")
-    if any(layer.window for layer in layers) and cfg.has("attention_chunk_size"):
+    # (MiMo-V2's attention_chunk_size names no chunked layer: vLLM deletes it, model_arch_config_convertor.py)
+    if any(layer.window for layer in layers) and cfg.has("attention_chunk_size") and not is_mimo_v2(cfg):
         notes.append("chunked layers attend their last chunk-size tokens (window form)")
     arch = Arch(**common, notes=tuple(notes))
     _check_divisible(arch)
@@ -327,6 +362,103 @@ def _rope_dim(cfg: Config, head_dim: int, partial: float) -> int:
     if rotary % 2 or rotary > head_dim:
         raise KvplanError(f"config field 'rotary_dim' ({rotary}) must be even and at most head_dim ({head_dim}).")
     return rotary
+
+
+def _config_float(cfg: Config, key: str, default: Optional[float]) -> float:
+    """A positive finite number the config may give (`default` where it does not; None: required)."""
+    value = cfg.get(key, default)
+    if value is None:
+        raise KvplanError(f"config field '{key}' is missing; it must be a positive number.")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise KvplanError(f"config field '{key}' must be a positive number, got {value!r}.")
+    return float(value)
+
+
+# MiMo-V2 (Flash, V2.5 text) as vLLM 0.32.0 model_executor/models/mimo_v2.py builds it: MiMoV2FlashDecoderLayer
+# (lines 362-437) gives a sliding layer (hybrid_layer_pattern 1) the swa_* heads and widths, swa_rope_theta and, with
+# add_swa_attention_sink_bias, a sink a query head; a full layer the plain fields and no sink (it never passes the
+# sink flag); both rotate int(head_dim x partial_rotary_factor) dims (get_rope, default 1.0), score at
+# head_dim^-0.5 (MiMoV2Attention line 258) and multiply v by attention_value_scale first (lines 350-352).
+
+def _mimo_shape(cfg: Config, kind: str, tp: int) -> HeadShape:
+    shape = mimo_shape(cfg, kind)
+    heads, kv, width = shape["heads"], shape["kv_heads"], shape["head_dim"]
+    prefix = "swa_" if kind == "sliding" else ""
+    if heads % tp:
+        raise KvplanError(f"config field '{prefix}num_attention_heads' ({heads}) is not divisible by tp {tp}, so "
+                          f"vLLM cannot shard it.")
+    if kv % tp and tp % kv:
+        raise KvplanError(f"config field '{prefix}num_key_value_heads' ({kv}) and tp {tp} do not divide each other.")
+    partial = cfg.get("partial_rotary_factor", 1.0)
+    if isinstance(partial, bool) or not isinstance(partial, (int, float)) or not 0 < partial <= 1:
+        raise KvplanError(f"config field 'partial_rotary_factor' must be in (0, 1], got {partial!r}.")
+    rotary = int(width * partial)  # vLLM get_rope: int(head_size * partial_rotary_factor)
+    if rotary % 2:
+        raise KvplanError(f"config field 'partial_rotary_factor' ({partial}) rotates {rotary} of {prefix}head_dim "
+                          f"{width}; verify rotates an even number of dims.")
+    sinks = kind == "sliding" and cfg.flag("add_swa_attention_sink_bias", False)
+    return HeadShape(heads, kv, width, shape["v_head_dim"], rotary, width ** -0.5, sinks)
+
+
+def _mimo_v2(cfg: Config, spec: ModelSpec, tp: int, layers: tuple) -> dict:
+    """The Arch fields of a MiMo-V2 model: each attention layer with its type's heads and rope base, the RMS norms'
+    layernorm_epsilon (read with no default, mimo_v2.py:435), the router in moe_router_dtype (float32 unless the
+    config says otherwise, lines 158-166), no shared expert (MiMoV2MoE builds none)."""
+    theta = _config_float(cfg, "rope_theta", 1000000.0)  # getattr(config, "rope_theta", 1000000), line 371
+    shapes = {kind: _mimo_shape(cfg, kind, tp) for kind in ("full", "sliding")
+              if any((layer.window is not None) == (kind == "sliding") for layer in layers)}
+    if len({s.rope_dim for s in shapes.values()}) > 1:
+        raise KvplanError(f"{spec.name}: its full and sliding layers rotate {shapes['full'].rope_dim} and "
+                          f"{shapes['sliding'].rope_dim} dims; verify's forward pass has one rotary width.")
+    local = _config_float(cfg, "swa_rope_theta", theta)
+    layers = tuple(replace(layer, shape=shapes["sliding" if layer.window else "full"],
+                           rope_theta=local if layer.window else theta) for layer in layers)
+    first = layers[0].shape
+    value_scale = cfg.get("attention_value_scale")
+    return dict(layers=layers, heads=first.heads, kv_heads=first.kv_heads, head_dim=first.head_dim,
+                rope_dim=first.rope_dim, attn_scale=first.scale,
+                value_scale=1.0 if value_scale is None else _config_float(cfg, "attention_value_scale", None),
+                norm_eps=_config_float(cfg, "layernorm_epsilon", None), shared_intermediate=0, shared_gate=False,
+                router_fp32=str(cfg.get("moe_router_dtype") or "float32") in ("float32", "fp32"))
+
+
+def _mimo_notes(cfg: Config, layers: tuple) -> list:
+    def words(kind):
+        members = [layer for layer in layers if (layer.window is not None) == (kind == "sliding")]
+        if not members:
+            return None
+        s = members[0].shape
+        window = f" of {members[0].window} tokens" if kind == "sliding" else ""
+        sinks = ", a learned sink a query head" if s.sinks else ""
+        return (f"{len(members)} {kind} layers{window}: {s.heads} query / {s.kv_heads} KV heads, keys {s.head_dim} "
+                f"and values {s.v_head_dim} wide{sinks}")
+
+    notes = ["MiMo-V2: " + "; ".join(w for w in (words("full"), words("sliding")) if w) +
+             " (decode attention in torch over gathered pages: no bundled kernel takes keys wider than values or sinks)",
+             "MiMo-V2's MTP layers are not built or run: vLLM's main model skips every 'mtp' weight "
+             "(mimo_v2.py:762), and serving without speculative decoding runs none"]
+    if cfg.flag("add_full_attention_sink_bias", False):
+        notes.append("add_full_attention_sink_bias is not read: vLLM 0.32.0 gives full layers no sink "
+                     "(mimo_v2.py:402-418)")
+    return notes
+
+
+def _unquantized(cfg: Config, spec: ModelSpec, layers: tuple, linear_format: str) -> tuple:
+    """("o",) where an fp8 checkpoint's ignored_layers names every attention layer's self_attn.o_proj (MiMo-V2:
+    vLLM then builds those 16-bit, quantization/fp8.py Fp8Config.get_quant_method), () where it names none; some
+    but not all are refused in one line."""
+    if linear_format == "model":
+        return ()
+    qcfg = cfg.get("quantization_config")
+    ignored = fp8_ignored(qcfg if isinstance(qcfg, dict) else {})
+    attention = [layer.index for layer in layers if layer.mixer == "attention"]
+    kept = [i for i in attention if f"model.layers.{i}.self_attn.o_proj" in ignored]
+    if not kept:
+        return ()
+    if len(kept) < len(attention):
+        raise KvplanError(f"{spec.name}: quantization_config ignored_layers keeps o_proj 16-bit in {len(kept)} of "
+                          f"its {len(attention)} attention layers; verify keeps it 16-bit in every layer or none.")
+    return ("o",)
 
 
 FP8_LINEAR_GROUPS = {"attention", "dense"}  # kvplan/model/params.py groups

@@ -33,12 +33,17 @@ class WeightSpec:
     dtype: str  # model | u8 | fp8 (e4m3, Arch.linear_format) | fp32 (block scales among others)
     axis: Optional[int] = None
     segments: tuple = ()
+    # block scales of a fused QKV whose parts cut blocks on a rank: `segments` are the weight's, and the rank holds
+    # one scale row per started FP8_BLOCK of its summed rows (cut_qkv_blocks)
+    per_rank_blocks: bool = False
 
     def shape(self, tp: int) -> tuple:
         if self.axis is None or tp == 1:
             return self.full_shape
         shape = list(self.full_shape)
         shape[self.axis] = sum(length // units * (units // tp if units >= tp else 1) for length, units in self.segments)
+        if self.per_rank_blocks:
+            shape[self.axis] = -(-shape[self.axis] // FP8_BLOCK)
         return tuple(shape)
 
     def elements(self, tp: int) -> int:
@@ -49,6 +54,9 @@ def shard_slices(spec: WeightSpec, rank: int, tp: int) -> list:
     """(start, stop) ranges along spec.axis of the full tensor that rank `rank` of `tp` holds, in order."""
     if spec.axis is None or tp == 1:
         return [(0, spec.full_shape[spec.axis or 0])]
+    if spec.per_rank_blocks:  # a rank's blocks mix parts whose whole-model blocks differ: no slice of them
+        raise KvplanError(f"{spec.name}: a rank's block scales of a QKV whose parts cut blocks are not a slice of the "
+                          f"whole model's scales.")
     ranges, offset = [], 0
     for length, units in spec.segments:
         size = length // units
@@ -91,10 +99,32 @@ def block_scales(weight: WeightSpec) -> WeightSpec:
     return WeightSpec(weight.name + "_scale", shape, "fp32", weight.axis, segments)
 
 
+def _cuts_blocks(spec: WeightSpec, tp: int) -> bool:
+    return any((length // units * (units // tp if units >= tp else 1)) % FP8_BLOCK for length, units in spec.segments)
+
+
+def cut_qkv_blocks(arch: Arch, specs: list) -> list:
+    """`specs` with the block scales of each fused QKV whose parts cut blocks on a rank (MiMo-V2-Flash at tp 4: 16
+    query heads x 192 = 3,072 rows, one key head of 192, one value head of 128) sized as vLLM sizes them: a fused
+    layer whose parts are not whole blocks is let through (vllm/model_executor/layers/linear.py:549-572,
+    allow_fp8_block_shape_mismatch) and holds one scale row per started 128 of the rank's summed rows
+    (quantization/utils/fp8_utils.py:1412-1425): ceil(3,392 / 128) = 27, not the parts' 24 + 2 + 1."""
+    weights = {s.name: s for s in specs}
+    out = []
+    for spec in specs:
+        weight = weights.get(spec.name[:-len("_scale")]) if spec.name.endswith("qkv_scale") else None
+        if weight is not None and arch.tp > 1 and weight.axis == 0 and _cuts_blocks(weight, arch.tp):
+            spec = WeightSpec(spec.name, spec.full_shape, spec.dtype, 0, weight.segments, per_rank_blocks=True)
+        out.append(spec)
+    return out
+
+
 def check_block_shards(arch: Arch, specs: list) -> None:
     """Every block-scaled weight's share on a rank must be whole blocks, as vLLM's Fp8LinearMethod requires
-    (model_executor/layers/quantization/utils/fp8_utils.py validate_fp8_block_shape)."""
-    scaled = {s.name[:-len("_scale")] for s in specs if s.name.endswith("_scale") and s.dtype == "fp32"}
+    (model_executor/layers/quantization/utils/fp8_utils.py validate_fp8_block_shape), but a fused QKV's
+    (cut_qkv_blocks)."""
+    scaled = {s.name[:-len("_scale")] for s in specs
+              if s.name.endswith("_scale") and s.dtype == "fp32" and not s.per_rank_blocks}
     for spec in specs:
         if spec.name not in scaled or spec.axis is None or arch.tp == 1:
             continue
@@ -116,19 +146,7 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
     elif layer.mixer == "mamba1":
         w += _mamba1(arch)
     elif layer.mixer == "attention":
-        hd = arch.head_dim
-        parts = [_heads(arch.heads, hd)] + [_heads(arch.heads, hd)] * arch.attn_output_gate
-        parts += [_heads(arch.kv_heads, hd), _heads(arch.kv_heads, hd)]
-        rows = sum(p[0] for p in parts)
-        w += _matrix("qkv", (rows, h), arch.linear_format, 0, tuple(parts))
-        if arch.qkv_bias:
-            w.append(WeightSpec("qkv_bias", (rows,), "model", 0, tuple(parts)))
-        if arch.qk_norm:
-            w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("k_norm", (hd,), "model")]
-        if arch.whole_qk_norm:  # over the whole projections: split as q's heads and k's KV heads (vLLM rms_norm_tp.py)
-            w += [WeightSpec("q_norm", (arch.heads * hd,), "model", 0, (_heads(arch.heads, hd),)),
-                  WeightSpec("k_norm", (arch.kv_heads * hd,), "model", 0, (_heads(arch.kv_heads, hd),))]
-        w += _matrix("o", (h, arch.heads * hd), arch.linear_format, 1, (_heads(arch.heads, hd),))
+        w += _attention(arch, arch.attention(layer))
     elif layer.mixer == "mla":
         qk = arch.qk_nope_dim + arch.qk_rope_dim
         fmt = arch.linear_format  # "model" or "fp8_block" (arch.py refuses per-tensor fp8 MLA)
@@ -165,6 +183,30 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
             w += _mlp("shared", arch, arch.shared_intermediate)
             if arch.shared_gate:
                 w.append(WeightSpec("shared_gate", (1, h), "model"))
+    return w
+
+
+def _attention(arch: Arch, s) -> list:
+    """Softmax attention of HeadShape `s`: the fused QKV (+ Qwen3-Next's gate) as vLLM's QKVParallelLinear splits it
+    (keys head_dim wide, values v_head_dim: MiMo-V2's v_head_size), its bias, q/k norms, the row-parallel output
+    projection (16-bit where the checkpoint keeps it so, Arch.unquantized) and MiMo-V2's sinks, one a query head,
+    split with them (mimo_v2.py load_weights narrows attention_sink_bias by rank)."""
+    h, hd, vd = arch.hidden, s.head_dim, s.v_head_dim
+    parts = [_heads(s.heads, hd)] + [_heads(s.heads, hd)] * arch.attn_output_gate
+    parts += [_heads(s.kv_heads, hd), _heads(s.kv_heads, vd)]
+    rows = sum(p[0] for p in parts)
+    w = _matrix("qkv", (rows, h), arch.linear_format, 0, tuple(parts))
+    if arch.qkv_bias:
+        w.append(WeightSpec("qkv_bias", (rows,), "model", 0, tuple(parts)))
+    if arch.qk_norm:
+        w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("k_norm", (hd,), "model")]
+    if arch.whole_qk_norm:  # over the whole projections: split as q's heads and k's KV heads (vLLM rms_norm_tp.py)
+        w += [WeightSpec("q_norm", (s.heads * hd,), "model", 0, (_heads(s.heads, hd),)),
+              WeightSpec("k_norm", (s.kv_heads * hd,), "model", 0, (_heads(s.kv_heads, hd),))]
+    o_format = "model" if "o" in arch.unquantized else arch.linear_format
+    w += _matrix("o", (h, s.heads * vd), o_format, 1, (_heads(s.heads, vd),))
+    if s.sinks:
+        w.append(WeightSpec("sinks", (s.heads,), "model", 0, (_rows(s.heads),)))
     return w
 
 
@@ -243,6 +285,7 @@ def rank_weights(arch: Arch) -> list:
     w.append(WeightSpec("norm", (arch.hidden,), "model"))
     if not arch.tied_embeddings:
         w.append(WeightSpec("lm_head", (v, arch.hidden), "model", 0, ((v, v),)))
+    w = cut_qkv_blocks(arch, w)
     check_block_shards(arch, w)
     return w
 
