@@ -28,6 +28,11 @@ def sdpa_prefill(q, k, v, step, window, scale, sinks=None):
         return t.view(r, n, t.shape[1], t.shape[2]).transpose(1, 2)
 
     qh, kh, vh = heads_first(q), heads_first(k), heads_first(v)
+    groups = qh.shape[1] // kh.shape[1]
+    if groups > 1 and kh.shape[-1] != vh.shape[-1]:
+        # keys wider than values (MiMo-V2): no flash kernel, and torch's GQA runs only in flash or the math kernel,
+        # which holds every L x L score; K and V copied per query head (a few MB) keep the memory-efficient kernel
+        kh, vh = kh.repeat_interleave(groups, dim=1), vh.repeat_interleave(groups, dim=1)
     if window and window < n:
         out = windowed_sdpa(qh, kh, vh, window, scale, sinks)
     elif sinks is not None:
@@ -48,10 +53,13 @@ def sink_sdpa(q, k, v, mask, scale: float, sinks):
     sinks: v1/attention/ops/triton_attention_helpers.py:114-139). Done as SDPA over one more key: q gains the value
     s_h / scale in an extra dim, every key a 0 there, and an appended key is 1 there and 0 elsewhere (value 0), so
     its score is exactly s_h for every query, allowed by the mask. The engine's kernels keep the sink in float32;
-    here it passes through q's dtype (bf16 on a GPU: s_h / scale to 8 significant bits)."""
+    here it passes through q's dtype (bf16 on a GPU: s_h / scale to 8 significant bits), a sink of -inf (none) as
+    the dtype's most negative finite value (its weight still 0; -inf x 0 would be NaN in the real keys' scores)."""
     heads, kv_heads, width = q.shape[1], k.shape[1], q.shape[-1]
     pad = -(width + 1) % SINK_ALIGN + 1  # the sink dim and the zero padding after it
-    column = (sinks.to(q.dtype) / scale).view(1, heads, 1, 1).expand(*q.shape[:-1], 1)
+    limit = torch.finfo(q.dtype)
+    column = (sinks.double() / scale).clamp(limit.min, limit.max).to(q.dtype)
+    column = column.view(1, heads, 1, 1).expand(*q.shape[:-1], 1)
     q = torch.cat([q, column, q.new_zeros(*q.shape[:-1], pad - 1)], dim=-1)
     sink_key = k.new_zeros(k.shape[0], kv_heads, 1, width + pad)
     sink_key[..., width] = 1
