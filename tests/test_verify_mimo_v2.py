@@ -72,7 +72,8 @@ def test_verify_builds_flash_from_its_config():
     assert full.scale == sliding.scale == 192 ** -0.5 and full.rope_dim == sliding.rope_dim == 192
     assert {layer.rope_theta for layer in a.layers} == {1e6} and a.value_scale == 1.0 and a.norm_eps == 1e-5
     assert [layer.ffn for layer in a.layers] == ["dense"] + ["moe"] * 47
-    assert (a.experts, a.top_k, a.expert_intermediate, a.shared_intermediate, a.intermediate) == (256, 8, 2048, 0, 16384)
+    assert (a.experts, a.top_k, a.expert_intermediate, a.shared_intermediate) == (256, 8, 2048, 0)
+    assert a.intermediate == 16384
     assert a.router_fp32 and a.routing.scoring == "sigmoid" and a.routing.correction_bias and a.routing.renormalize
     assert (a.linear_format, a.experts_format, a.unquantized) == ("fp8_block", "fp8_block", ("o",))
     assert any("MTP layers are not built or run" in note for note in a.notes)
@@ -179,6 +180,35 @@ def test_fused_qkv_scales_cover_the_ranks_rows():
         shard_slices(specs["layers.0.qkv_scale"], 0, 8)
     with pytest.raises(KvplanError, match="w13 holds 64 rows or columns per rank at tp 32"):
         rank_weights(flash(32))
+
+
+@pytest.mark.parametrize("tp", [4, 8])
+def test_a_flash_rank_runs_prefill_and_decode_at_its_real_shapes(tp, monkeypatch):
+    """One rank's real tensors (72.75 GiB at tp 4) on the meta device, no memory: a 300-token prefill of two
+    sequences (the sliding layers' 128-token window in query blocks, with sinks) and a decode step go through
+    every layer, the logits this rank's share of the vocabulary."""
+    from kvplan.gpu.generate import decode, prefill
+    from kvplan.gpu.model import Runtime, Transformer
+    from kvplan.gpu.weights import allocate_weights
+
+    config = pytest.importorskip("torch.fx.experimental._config")
+    if not hasattr(config, "meta_nonzero_assume_all_nonzero"):
+        pytest.skip("this torch cannot index by a mask on the meta device")
+    monkeypatch.setattr(config, "meta_nonzero_assume_all_nonzero", True)  # the prefill's masked cache writes
+    a = flash(tp)
+    weights = allocate_weights(a, "meta", fill=False)
+    assert sum(t.numel() * t.element_size() for t in weights.values()) == weight_bytes(a)
+    model = Transformer(a, weights, Runtime("meta"))
+    model.caches = small_caches(a, 64, 16, 2, torch.bfloat16, "meta")
+    groups = {c.group for c in model.caches.values()}
+    out = prefill(model, torch.zeros(2, 300, dtype=torch.long, device="meta"),
+                  {g: [list(range(20)), list(range(20, 40))] for g in groups})
+    assert out.shape == (2, VOCAB // tp) and out.dtype == torch.bfloat16
+    tables = {g: torch.zeros(2, 20, dtype=torch.int32, device="meta") for g in groups}
+    out = decode(model, torch.zeros(2, dtype=torch.long, device="meta"), torch.tensor([300, 301], device="meta"),
+                 tables)
+    assert out.shape == (2, VOCAB // tp)
+    assert "keys 192 wide, values 128" in model.rt.paged.labels["rope_cache"]
 
 
 # ---- the paged pools -------------------------------------------------------------------------------------------
@@ -323,8 +353,9 @@ def test_a_sink_of_minus_infinity_is_no_sink_in_the_model_and_the_reference():
 
 # ---- the forward pass against the float64 reference -----------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["mimo_v2", "mimo_v2_fp8"])
-@pytest.mark.parametrize("prompts, block", [((5, 13), 4), ((30, 17), 4), ((23, 40), 8)])
+@pytest.mark.parametrize("name, prompts, block", [("mimo_v2", (5, 13), 4), ("mimo_v2", (30, 17), 4),
+                                                  ("mimo_v2", (23, 40), 8), ("mimo_v2_fp8", (5, 13), 4),
+                                                  ("mimo_v2_fp8", (30, 17), 8)])
 def test_forward_matches_the_reference(name, prompts, block):
     """Prefill then decode on paged caches (shuffled block tables, NaN in every unused slot), prompts shorter and
     longer than the 8-token window, against the float64 reference: keys 24 wide, values 16 / 8, sinks, v x 0.707,

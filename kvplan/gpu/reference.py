@@ -128,7 +128,8 @@ class Reference:
             q = _norm(q.flatten(), w["q_norm"], a.norm_eps).view(h, hd)
             k = _norm(k.flatten(), w["k_norm"], a.norm_eps).view(kvh, hd)
         pairs = a.rope_style == "gptj"
-        q, k = _rope(q, p, layer.rope_theta, shape.rope_dim, pairs), _rope(k, p, layer.rope_theta, shape.rope_dim, pairs)
+        theta, rot = layer.rope_theta, shape.rope_dim
+        q, k = _rope(q, p, theta, rot, pairs), _rope(k, p, theta, rot, pairs)
         cache.append((k, v))
         first = max(0, len(cache) - layer.window) if layer.window else 0
         out = torch.zeros(h, vd, dtype=D)

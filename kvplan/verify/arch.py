@@ -433,8 +433,8 @@ def _mimo_notes(cfg: Config, layers: tuple) -> list:
         return (f"{len(members)} {kind} layers{window}: {s.heads} query / {s.kv_heads} KV heads, keys {s.head_dim} "
                 f"and values {s.v_head_dim} wide{sinks}")
 
-    notes = ["MiMo-V2: " + "; ".join(w for w in (words("full"), words("sliding")) if w) +
-             " (decode attention in torch over gathered pages: no bundled kernel takes keys wider than values or sinks)",
+    notes = ["MiMo-V2: " + "; ".join(w for w in (words("full"), words("sliding")) if w) + " (decode attention in "
+             "torch over gathered pages: no bundled kernel takes keys wider than values or sinks)",
              "MiMo-V2's MTP layers are not built or run: vLLM's main model skips every 'mtp' weight "
              "(mimo_v2.py:762), and serving without speculative decoding runs none"]
     if cfg.flag("add_full_attention_sink_bias", False):
