@@ -42,6 +42,10 @@ def gpu_config(name):
         raw.update(intermediate_size=256)
     if "rotary_dim" in raw:  # MiniMax-M2: rotary on half of each head, as its 64 of 128
         raw.update(rotary_dim=32)
+    if name == "kimi_linear":  # every expert chosen: its top 2 of 8 sigmoid scores sit within bf16 rounding of a tie
+        # (the tiny model in bf16 on the CPU: 0.96 off in one seed of four, 0.03-0.06 with all 8 chosen); the float32
+        # CPU tests hold the choice (tests/test_verify_kda.py)
+        raw.update(num_experts_per_token=8)
     return raw
 
 
@@ -149,7 +153,7 @@ def test_forward_on_gpu_matches_the_reference(name, graph):
     if "moe" in labels:  # decode (2 tokens) runs the routed experts through the bundled pairs kernel
         assert labels["moe"].startswith("bundled MoE pairs kernel"), labels["moe"]
         joined = ("deepseek_v2", "deepseek_shared2", "qwen3_next", "deepseek_v3_groups", "deepseek_v3_fp8",
-                  "ernie4_5_moe")
+                  "ernie4_5_moe", "kimi_linear")
         assert ("shared expert as" in labels["moe"]) == (name in joined)
 
 

@@ -28,7 +28,11 @@ from .ops import l2_norm
 
 CHUNK = 64  # tokens a prefill chunk, as vLLM's FLA_CHUNK_SIZE (third_party/flash_linear_attention/ops/utils.py)
 NORM_EPS = 1e-5  # FusedRMSNormGated's default eps, which KimiGatedDeltaNetAttention's o_norm keeps (fla ops/kda.py)
-PAIR_BYTES = 256 * 2**20  # float32 bytes of per-channel pair decays [C, C, D] made at once (bounds the transient)
+PAIR_BYTES = 256 * 2**20  # bytes of per-channel pair decays [C, C, D] made at once (float64 exponents, float32 powers)
+# float32 bytes of the recurrent states a decode step gathers at once: the step runs a slice of the batch at a time,
+# so that the gathered copies (which the engine's kernel, updating the state in its slot, never makes) stay small in
+# the decode graphs' memory, a term verify measures (at tp 1 a state is 2 MiB: 32 sequences a slice)
+STATE_GATHER_BYTES = 64 * 2**20
 LABEL = ("torch Kimi Delta Attention (short convolutions, per-channel gated delta rule on the float32 state in its "
          "slot, gated RMS norm; prefill in float32 chunks of 64); NOT a CUDA kernel: kvplan has no KDA kernel")
 
@@ -85,18 +89,21 @@ def _chunks(qc, kc, vc, gc, bc, state, nc: int):
     every pair of tokens channel by channel (_pair_products). What stays sequential is S_{c+1} = M_c S_c + B_c."""
     m, size, dk = kc.shape
     dv = vc.shape[-1]
-    cum = gc.cumsum(1)
+    # the log decays summed in float64: a chunk of strong decays sums to thousands, and in float32 the difference of
+    # two such sums (a pair's decay, the decay to the chunk's end) keeps only ~1e-4 of it (1.7e-5 off the recurrence)
+    cum = gc.double().cumsum(1)
     last = cum[:, -1:]
     kk, qk = _pair_products(qc, kc, cum)
     eye = torch.eye(size, device=kc.device)
     lower = eye + bc[..., None] * kk
-    rhs = torch.cat([bc[..., None] * vc, (bc[..., None] * torch.exp(cum)) * kc], dim=-1)
+    from_start = torch.exp(cum).float()
+    rhs = torch.cat([bc[..., None] * vc, (bc[..., None] * from_start) * kc], dim=-1)
     u_v, w_k = torch.linalg.solve_triangular(lower, rhs, upper=False, unitriangular=True).split([dv, dk], dim=-1)
-    q_eff = torch.exp(cum) * qc - qk @ w_k  # [M, C, D]
+    q_eff = from_start * qc - qk @ w_k  # [M, C, D]
     o_intra = qk @ u_v  # [M, C, Dv]
-    tail = (torch.exp(last - cum) * kc).transpose(-1, -2)  # [M, D, C]
+    tail = (torch.exp(last - cum).float() * kc).transpose(-1, -2)  # [M, D, C]
     trans = -(tail @ w_k)  # [M, D, D]
-    trans.diagonal(dim1=-2, dim2=-1).add_(torch.exp(last[:, 0]))
+    trans.diagonal(dim1=-2, dim2=-1).add_(torch.exp(last[:, 0]).float())
     rows = m // nc
     states = torch.empty(nc + 1, rows, dk, dv, device=kc.device, dtype=torch.float32)
     states[0] = state
@@ -110,18 +117,19 @@ def _chunks(qc, kc, vc, gc, bc, state, nc: int):
 
 def _pair_products(qc, kc, cum):
     """(A, B) [M, C, C]: A_tj = sum_d k_t[d] k_j[d] e^(G_t[d] - G_j[d]) for j < t, B_tj = the same with q_t for
-    j <= t, zero above. The decays of every pair, channel by channel, are made a slice of chunks at a time (at most
-    PAIR_BYTES)."""
+    j <= t, zero above (cum: G in float64). The decays of every pair, channel by channel, are made a slice of chunks
+    at a time (at most PAIR_BYTES: the float64 exponents, then their float32 powers)."""
     m, size, dk = kc.shape
     kk = torch.empty(m, size, size, device=kc.device)
     qk = torch.empty_like(kk)
     t = torch.arange(size, device=kc.device)
     later = (t[None, :] > t[:, None])[..., None]  # [t, j, 1]: key j after query t
-    step = max(1, PAIR_BYTES // (size * size * dk * 4))
+    step = max(1, PAIR_BYTES // (size * size * dk * 12))
     for i in range(0, m, step):
         part = slice(i, i + step)
-        decay = (cum[part, :, None, :] - cum[part, None, :, :]).masked_fill_(later, float("-inf")).exp_()
-        keys = decay.mul_(kc[part, None, :, :])  # [m, t, j, D]: k_j decayed from j to t
+        exponent = (cum[part, :, None, :] - cum[part, None, :, :]).masked_fill_(later, float("-inf"))
+        keys = exponent.exp_().float().mul_(kc[part, None, :, :])  # [m, t, j, D]: k_j decayed from j to t
+        del exponent
         both = torch.matmul(keys, torch.stack([kc[part], qc[part]], dim=-1))  # [m, t, j, 2]
         kk[part], qk[part] = both[..., 0], both[..., 1]
     return kk.tril_(-1), qk
@@ -180,7 +188,9 @@ class KimiDeltaAttention:
             return rt.comm.all_reduce(rt.mm(torch.zeros(t, self.width, dtype=x.dtype, device=x.device), w["o"]))
         rt.labels["kda"] = LABEL
         if step.decode:
-            out = self._decode(mixed, g, beta, cache, step.state_slots)
+            per = max(1, STATE_GATHER_BYTES // (self.heads * self.dim * self.dim * 4))
+            parts = [slice(i, i + per) for i in range(0, t, per)]
+            out = torch.cat([self._decode(mixed[p], g[p], beta[p], cache, step.state_slots[p]) for p in parts])
         else:
             out = self._prefill(mixed, g, beta, cache, step)
         normed = out * torch.rsqrt(out.pow(2).mean(-1, keepdim=True) + NORM_EPS) * w["o_norm"].float()
