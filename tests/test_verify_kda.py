@@ -388,6 +388,38 @@ def test_a_real_kda_head_matches_the_reference(device):
     assert worst < TOL, worst
 
 
+def test_mla_decode_reads_the_hybrids_1920_token_blocks_as_the_kernels_pages():
+    """Kimi Linear's MLA blocks are 1,920 tokens (raised to hold a KDA state page; tests/test_kimi_linear.py), more
+    than the bundled MLA kernel takes (16-128): its plan gets them as 15 pages of 128 each, and reading them so gives
+    the attention over the 1,920-token pages (a stand-in plan runs the torch form here; NaN in unused slots)."""
+    from types import SimpleNamespace
+
+    from kvplan.gpu import paged
+
+    seen = []
+
+    def plan(heads, rank, rope, block_size, dtype, max_batch, max_blocks_per_seq, device):
+        seen.append((block_size, max_blocks_per_seq))
+        return SimpleNamespace(path="stand-in", run=lambda q, r, cache, table, lens, scale: paged.torch_paged_mla(
+            q, r, cache, table, lens, scale))
+
+    g = torch.Generator().manual_seed(3)
+    bs, width = 1920, 24
+    cache = torch.full((3, bs, width), float("nan"))
+    lens = torch.tensor([2500, 700])
+    table = torch.tensor([[2, 0], [1, 2]], dtype=torch.int32)
+    for b, n in enumerate(lens.tolist()):
+        for t in range(n):
+            cache[table[b, t // bs], t % bs] = torch.randn(width, generator=g)
+    q_latent, q_rope = torch.randn(2, 4, 16, generator=g), torch.randn(2, 4, 8, generator=g)
+    want = paged.torch_paged_mla(q_latent, q_rope, cache, table, lens, 0.2)
+    attention = paged.PagedAttention("cpu")
+    attention.cuda, attention._kernels = True, SimpleNamespace(paged_mla_decode_plan=plan)
+    got = attention.mla(q_latent, q_rope, cache, table, lens, 0.2)
+    assert seen == [(128, 2 * 15)] and attention.labels["mla"].endswith("stand-in")
+    assert torch.isfinite(got).all() and torch.allclose(got, want, atol=1e-6)
+
+
 # ---- two TP ranks ----------------------------------------------------------------------------------------------
 
 def test_two_gloo_ranks_match_the_reference():

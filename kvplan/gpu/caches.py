@@ -35,7 +35,8 @@ def dtype_of(name: str):
 
 def caches_from_layout(layout, device, pools: dict | None = None) -> dict:
     """cache index (a layer's place in spec.layers, LayerArch.cache) -> LayerCache over freshly allocated tensors of
-    the layout's shapes and precisions (torch.empty: the caller fills them). `pools` (group name -> blocks) overrides the layout's block counts (a minimal profile pool)."""
+    the layout's shapes and precisions (torch.empty: the caller fills them). `pools` (group name -> blocks)
+    overrides the layout's block counts (a minimal profile pool)."""
     caches = {}
     for group in layout.groups:
         dtypes = [dtype_of(name) for name in group.dtypes]
