@@ -284,7 +284,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
             raise KvplanError(f"{spec.name} has biases on its Mamba projections (mamba_proj_bias); verify's Mamba-1 "
                               f"layer has none.")
     elif any(layer.mixer == "kda" for layer in layers):
-        common.update(_kda_fields(cfg, spec))
+        common.update(_kda_fields(cfg))
         notes.append("Kimi Delta Attention runs in float32 torch, decode and prefill (no kvplan kernel runs it: "
                      "its decode step is not judged)")
     elif spec.linear_layers:
@@ -334,7 +334,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     return arch
 
 
-def _kda_fields(cfg: Config, spec: ModelSpec) -> dict:
+def _kda_fields(cfg: Config) -> dict:
     """The KDA layers' shape (vLLM 0.32.0 kimi_gdn_linear_attn.py: num_heads heads of head_dim for q, k and v alike,
     short_conv_kernel_size) and gate (gate_lower_bound, which vLLM asserts lies in [-5, 0))."""
     shape = kda_shape(cfg)

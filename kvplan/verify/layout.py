@@ -115,7 +115,7 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
     for indices in members.values():
         layer = spec.layers[indices[0]]
         name = _group_name(layer.kind, layer.window)
-        if isinstance(layer, LinearState):  # one state slot per sequence, in the model dtype
+        if isinstance(layer, LinearState):  # one state slot per sequence
             slots = plan.max_concurrency
             groups.append(_state_group(name, layer, tuple(indices), slots, tp, spec.dtype))
             continue
