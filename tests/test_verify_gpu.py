@@ -46,6 +46,10 @@ def gpu_config(name):
         raw.update(swa_head_dim=64, partial_rotary_factor=0.5)
     if name == "mimo_v2_fp8":  # whole 128 x 128 blocks in the dense MLP too
         raw.update(intermediate_size=256)
+    if name == "kimi_linear":  # every expert chosen: its top 2 of 8 sigmoid scores sit within bf16 rounding of a tie
+        # (the tiny model in bf16 on the CPU: 0.96 off in one seed of four, 0.03-0.06 with all 8 chosen); the float32
+        # CPU tests hold the choice (tests/test_verify_kda.py)
+        raw.update(num_experts_per_token=8)
     return raw
 
 
@@ -154,7 +158,7 @@ def test_forward_on_gpu_matches_the_reference(name, graph):
     if "moe" in labels:  # decode (2 tokens) runs the routed experts through the bundled pairs kernel
         assert labels["moe"].startswith("bundled MoE pairs kernel"), labels["moe"]
         joined = ("deepseek_v2", "deepseek_shared2", "qwen3_next", "deepseek_v3_groups", "deepseek_v3_fp8",
-                  "ernie4_5_moe")
+                  "ernie4_5_moe", "kimi_linear")
         assert ("shared expert as" in labels["moe"]) == (name in joined)
 
 

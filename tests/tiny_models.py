@@ -121,6 +121,18 @@ TINY = {
                 "scoring_func": "sigmoid", "topk_method": "noaux_tc", "vocab_size": 128,
                 "max_position_embeddings": 4096, "tie_word_embeddings": False, "rope_theta": 5000000.0,
                 "swa_rope_theta": 10000.0, "partial_rotary_factor": 0.334, "attention_value_scale": 0.707},
+    # Kimi Linear: Kimi Delta Attention (a log decay per key channel, three short convolutions, float32 state) in the
+    # layers kda_layers names (from 1), MLA without RoPE (mla_use_nope, no q LoRA) in the others; layer 0 dense, then
+    # MoE with a shared expert, sigmoid scores chosen with a correction bias, renormalised, times 2.446
+    "kimi_linear": {**BASE, "model_type": "kimi_linear", "intermediate_size": 96, "num_hidden_layers": 4,
+                    "num_key_value_heads": 4, "q_lora_rank": None, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
+                    "qk_rope_head_dim": 8, "v_head_dim": 16, "mla_use_nope": True,
+                    "linear_attn_config": {"kda_layers": [1, 2, 4], "full_attn_layers": [3], "num_heads": 4,
+                                           "head_dim": 8, "short_conv_kernel_size": 4},
+                    "num_experts": 8, "num_experts_per_token": 2, "moe_intermediate_size": 32,
+                    "num_shared_experts": 1, "first_k_dense_replace": 1, "moe_layer_freq": 1,
+                    "moe_renormalize": True, "moe_router_activation_func": "sigmoid", "routed_scaling_factor": 2.446,
+                    "use_grouped_topk": True, "num_expert_group": 1, "topk_group": 1, "tie_word_embeddings": False},
 }
 
 # the same in Flash's checkpoint form: every layer matrix e4m3 with a float32 scale per 128 x 128 block but the

@@ -1,7 +1,7 @@
 """verify's forward pass of a decoder-only model, one TP rank, read top to bottom:
 
     tokens -> embedding (vocabulary split across ranks, all-reduced)
-           -> per layer: norm -> mixer (attention | MLA | gated DeltaNet | Mamba-2 | Mamba-1) -> [norm] -> + residual
+           -> per layer: norm -> mixer (attention | MLA | DeltaNet | KDA | Mamba-2 | Mamba-1) -> [norm] -> + residual
                          norm -> feed-forward (MLP | MoE)                                      -> [norm] -> + residual
               (a Nemotron-H block has one of the two: its mixer or its feed-forward)
            -> final norm -> LM head (logits gathered across ranks)
@@ -19,6 +19,7 @@ from . import fp8
 from .comm import LocalComm
 from .deltanet import GatedDeltaNet
 from .ffn import MLP, MoE
+from .kda import KimiDeltaAttention
 from .mamba import Mamba2
 from .mamba1 import Mamba1
 from .mixers import Attention, MLAttention
@@ -26,7 +27,8 @@ from .ops import Matmul, Norms, Rope, stacked_rows
 from .paged import PagedAttention
 from .weights import JOINT_ROWS, block_joint
 
-MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet, "mamba": Mamba2, "mamba1": Mamba1}
+MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet, "kda": KimiDeltaAttention,
+          "mamba": Mamba2, "mamba1": Mamba1}
 FFNS = {"dense": MLP, "moe": MoE}
 
 
@@ -132,7 +134,10 @@ class Transformer:
     def forward(self, tokens, step):
         """tokens [T] -> logits [rows, vocab]: one row per decode sequence, or the last token of each prefill
         sequence."""
-        step.rope = {theta: self.rope.tables(step.positions, theta) for theta in self.thetas}
+        # MLA without RoPE (Kimi Linear): every position's rotation by angle 0, so that the rotary parts pass unrotated
+        # through the same code (and the fused latent kernel) as a rotated MLA's
+        positions = step.positions if self.arch.mla_rope else torch.zeros_like(step.positions)
+        step.rope = {theta: self.rope.tables(positions, theta) for theta in self.thetas}
         x, h = self.embed(tokens), None
         for block in self.blocks:
             x, h = block(x, h, step, self.caches.get(block.cache))

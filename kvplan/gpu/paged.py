@@ -223,6 +223,10 @@ class PagedAttention:
             where = "CPU" if not self.cuda else "GPU: the bundled MLA kernel has not landed"
             self.labels["mla"] = f"torch over gathered pages ({where}); NOT a CUDA kernel"
             return torch_paged_mla(q_latent, q_rope, cache, table, lens, scale)
+        from ..kernels.limits import MLA_BLOCK_SIZES
+
+        if any(cache.shape[1] % s == 0 for s in MLA_BLOCK_SIZES):  # an MLA hybrid's large blocks (Kimi Linear: 1920)
+            cache, _, table = as_kernel_pages(cache, cache, table, MLA_BLOCK_SIZES)
         key = ("mla", q_latent.shape[1], q_latent.shape[2], q_rope.shape[2], cache.shape[1], cache.dtype,
                table.shape)
         plan = self._plans.get(key)

@@ -1,7 +1,7 @@
 """A straightforward dense reference of verify's forward pass, for the tests: float64, one sequence, one token
-at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet as its
-token recurrence, Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit by
-bit, fp8 linears with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs).
+at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet and KDA as
+their token recurrences, Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit
+by bit, fp8 linears with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs).
 Same weights (tp 1 shapes) as kvplan/gpu/model.py; written separately so that the two agree only if both are right."""
 
 from __future__ import annotations
@@ -154,9 +154,10 @@ class Reference:
         else:
             q = w["q"] @ x
         q = q.view(h, nope + rope)
-        q = torch.cat([q[:, :nope], _rope(q[:, nope:], p, layer.rope_theta, rope)], dim=-1)
+        turn = (lambda y: _rope(y, p, layer.rope_theta, rope)) if a.mla_rope else (lambda y: y)  # Kimi Linear: NoPE
+        q = torch.cat([q[:, :nope], turn(q[:, nope:])], dim=-1)
         kv = w["kv_a"] @ x
-        cache.append((_norm(kv[:rank], w["kv_a_norm"], a.norm_eps), _rope(kv[rank:], p, layer.rope_theta, rope)))
+        cache.append((_norm(kv[:rank], w["kv_a_norm"], a.norm_eps), turn(kv[rank:])))
         kv_b = w["kv_b"].view(h, nope + vd, rank)
         out = []
         for head in range(h):
@@ -192,6 +193,41 @@ class Reference:
             o = s.T @ qq
             o = o / torch.sqrt((o * o).mean() + a.norm_eps) * w["o_norm"]
             out[head] = o * z[head] / (1 + torch.exp(-z[head]))
+        return w["o"] @ out.flatten()
+
+    def _kda(self, x, w, cache):
+        """Kimi Delta Attention token by token, channel by channel of the gate (vLLM 0.32.0
+        kimi_gdn_linear_attn.py, fused_recurrent.py fused_recurrent_kda_packed_decode_kernel read by hand)."""
+        a = self.a
+        heads, dim, kernel = a.lin_key_heads, a.lin_key_dim, a.conv_kernel
+        width = heads * dim
+        if not cache:
+            cache += [torch.zeros(3 * width, kernel - 1, dtype=D), torch.zeros(heads, dim, dim, dtype=D)]
+        y = w["in_proj"] @ x
+        mixed, beta_raw, f_a = y[:3 * width], y[3 * width:3 * width + heads], y[3 * width + heads:]
+        raw_gate = (w["f_b"] @ f_a).view(heads, dim) + w["dt_bias"].view(heads, dim)
+        out_gate = (w["g_b"] @ (w["g_a"] @ x)).view(heads, dim)
+        window = torch.cat([cache[0], mixed[:, None]], dim=1)
+        cache[0] = window[:, 1:]
+        conv = (window * w["conv"]).sum(-1)
+        conv = conv / (1 + torch.exp(-conv))
+        q, k, v = (conv[i * width:(i + 1) * width].view(heads, dim) for i in range(3))
+        out = torch.zeros(heads, dim, dtype=D)
+        for head in range(heads):
+            qq = q[head] / torch.sqrt((q[head] ** 2).sum() + 1e-6) / math.sqrt(dim)
+            kk = k[head] / torch.sqrt((k[head] ** 2).sum() + 1e-6)
+            rate = math.exp(float(w["A_log"][head]))
+            if a.kda_gate_lower_bound:
+                log_decay = a.kda_gate_lower_bound / (1 + torch.exp(-rate * raw_gate[head]))
+            else:
+                log_decay = -rate * torch.log1p(torch.exp(raw_gate[head]))  # softplus, one key channel each
+            s = cache[1][head] * torch.exp(log_decay)[:, None]  # [key, value]: row d decays by its own rate
+            beta = 1 / (1 + math.exp(-float(beta_raw[head])))
+            s = s + torch.outer(kk, beta * (v[head] - s.T @ kk))
+            cache[1][head] = s
+            o = s.T @ qq
+            o = o / torch.sqrt((o * o).mean() + 1e-5) * w["o_norm"]  # FusedRMSNormGated's eps, not the model's
+            out[head] = o / (1 + torch.exp(-out_gate[head]))
         return w["o"] @ out.flatten()
 
     def _mamba(self, x, w, cache):
@@ -259,6 +295,8 @@ class Reference:
                     h = self._mamba(h, lw, cache)
                 elif layer.mixer == "mamba1":
                     h = self._mamba1(h, lw, cache)
+                elif layer.mixer == "kda":
+                    h = self._kda(h, lw, cache)
                 else:
                     h = self._deltanet(h, lw, cache)
                 if a.sandwich_norms:

@@ -8,8 +8,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from ..errors import KvplanError
+from ..errors import KvplanError, quote
 from ..model.config import Config
+from ..model.kda import kda_config, kda_shape
 from ..model.kinds import LinearState, MLALatent
 from ..model.layers import (ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, is_mimo_v2, mimo_shape,
                             mixer_kinds)
@@ -60,7 +61,9 @@ class HeadShape:
 @dataclass(frozen=True)
 class LayerArch:
     index: int
-    mixer: str  # attention | mla | linear (gated DeltaNet) | mamba (Mamba-2) | mamba1 | none (Nemotron-H's MLPs)
+    # attention | mla | linear (gated DeltaNet) | kda (Kimi Delta Attention) | mamba (Mamba-2) | mamba1 | none
+    # (Nemotron-H's MLPs)
+    mixer: str
     window: Optional[int]  # sliding / chunked window in tokens (attention only)
     ffn: str  # dense | moe | none (Nemotron-H: a block holds a mixer or a feed-forward, never both)
     rope_theta: float
@@ -106,12 +109,15 @@ class Arch:
     qk_nope_dim: int = 0
     qk_rope_dim: int = 0
     v_head_dim: int = 0
-    # gated DeltaNet
+    mla_rope: bool = True  # False: Kimi Linear's mla_use_nope, the qk_rope_head_dim parts pass unrotated
+    # gated DeltaNet; Kimi Delta Attention in the same fields (key and value heads alike: linear_attn_config.num_heads
+    # of head_dim, conv_kernel its short_conv_kernel_size)
     lin_key_heads: int = 0
     lin_value_heads: int = 0
     lin_key_dim: int = 0
     lin_value_dim: int = 0
     conv_kernel: int = 0
+    kda_gate_lower_bound: float = 0.0  # linear_attn_config.gate_lower_bound (< 0), or 0: the softplus gate
     # Mamba-2 (vLLM model_executor/layers/mamba/mamba_mixer2.py): heads of head_dim values, n_groups of B and C
     mamba_heads: int = 0
     mamba_head_dim: int = 0
@@ -126,6 +132,9 @@ class Arch:
     experts: int = 0
     top_k: int = 0
     expert_intermediate: int = 0
+    # columns of each expert's intermediate a rank holds at least, zero-filled beyond its share (Kimi Linear at
+    # tp > 1: vLLM kimi_k3/nvidia/model.py KimiMoE padded_moe_intermediate_size); 0: no padding
+    expert_min_share: int = 0
     shared_intermediate: int = 0
     shared_gate: bool = False
     routing: Routing = Routing()
@@ -203,14 +212,15 @@ def _layer_kinds(cfg: Config, spec: ModelSpec) -> list:
         elif isinstance(layer, LinearState):
             if layer.flavor not in LINEAR_MIXERS:
                 raise KvplanError(f"{spec.name} has {layer.flavor} layers; verify's forward pass has gated DeltaNet "
-                                  f"(Qwen3-Next), Mamba-2 (Nemotron-H) and Mamba-1 (Jamba) layers.")
+                                  f"(Qwen3-Next), Kimi Delta Attention (Kimi Linear), Mamba-2 (Nemotron-H) and "
+                                  f"Mamba-1 (Jamba) layers.")
             kinds.append((LINEAR_MIXERS[layer.flavor], None, index))
         else:
             kinds.append(("attention", layer.window, index))
     return kinds
 
 
-LINEAR_MIXERS = {"gated-deltanet": "linear", "mamba2": "mamba", "mamba": "mamba1"}
+LINEAR_MIXERS = {"gated-deltanet": "linear", "kda": "kda", "mamba2": "mamba", "mamba": "mamba1"}
 
 
 def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
@@ -229,10 +239,6 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} uses DeepSeek sparse attention (a lightning indexer picks the index_topk "
                           f"{sparse.index_topk} latents each query attends); verify's forward pass runs dense MLA "
                           f"only, so it would not measure this model.")
-    if any(layer.flavor == "kda" for layer in spec.linear_layers):
-        raise KvplanError(f"{spec.name} has Kimi Delta Attention layers (channel-wise gated delta rule, float32 "
-                          f"recurrent state) beside MLA; verify's forward pass has no KDA layer, so it would not "
-                          f"measure this model.")
     if family.startswith("gemma4"):
         raise KvplanError(f"{spec.name} is a Gemma 4 model (sliding and full layers of different head sizes, "
                           f"KV-sharing layers, per-layer inputs); verify's forward pass runs one head size and a cache "
@@ -279,10 +285,15 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                       attn_scale=float(scalar) ** -0.5 if scalar else head_dim ** -0.5)
     if spec.is_mla:
         nope, rope = cfg.int("qk_nope_head_dim"), cfg.int("qk_rope_head_dim")
+        # Kimi Linear's MLA (vLLM 0.32.0 kimi_k3/nvidia/model.py KimiDecoderLayer asserts mla_use_nope and builds
+        # MultiHeadLatentAttention with use_rope left False, mla.py: rotary_emb None): no rotation, the scale still
+        # (nope + rope)^-0.5
+        mla_rope = not (family == "kimi_linear" and cfg.flag("mla_use_nope", False))
         common.update(q_lora_rank=cfg.optional_int("q_lora_rank"), kv_lora_rank=cfg.int("kv_lora_rank"),
                       qk_nope_dim=nope, qk_rope_dim=rope, v_head_dim=cfg.int("v_head_dim", default=nope),
-                      attn_scale=(nope + rope) ** -0.5)
-        notes.append("MLA RoPE without YaRN scaling (the shapes and bytes are the same)")
+                      attn_scale=(nope + rope) ** -0.5, mla_rope=mla_rope)
+        notes.append("MLA RoPE without YaRN scaling (the shapes and bytes are the same)" if mla_rope else
+                     "MLA without RoPE (mla_use_nope): the qk_rope_head_dim parts of q and the latent pass unrotated")
     if any(layer.mixer == "mamba" for layer in layers):
         common.update(mamba_heads=cfg.int(MAMBA2_HEADS), mamba_head_dim=cfg.int(MAMBA2_HEAD_DIM),
                       mamba_groups=cfg.int(("n_groups", "mamba_n_groups"), default=1),
@@ -301,6 +312,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         if cfg.flag("mamba_proj_bias", False):
             raise KvplanError(f"{spec.name} has biases on its Mamba projections (mamba_proj_bias); verify's Mamba-1 "
                               f"layer has none.")
+    elif any(layer.mixer == "kda" for layer in layers):
+        common.update(_kda_fields(cfg))
+        notes.append("Kimi Delta Attention runs in float32 torch, decode and prefill (no kvplan kernel runs it: "
+                     "its decode step is not judged)")
     elif spec.linear_layers:
         common.update(lin_key_heads=cfg.int("linear_num_key_heads"), lin_value_heads=cfg.int("linear_num_value_heads"),
                       lin_key_dim=cfg.int("linear_key_head_dim"), lin_value_dim=cfg.int("linear_value_head_dim"),
@@ -309,6 +324,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     stored = {g.name: g.stored for g in spec.params}
     common.update(intermediate=sizes.dense, experts=experts, top_k=spec.experts_per_token if experts else 0,
                   expert_intermediate=sizes.expert if experts else 0,
+                  expert_min_share=spec.expert_min_partition if experts and tp > 1 else 0,
                   shared_intermediate=sizes.shared if experts else 0,
                   shared_gate=sizes.shared_gate, routing=routing(cfg), router_fp32=family in FP32_ROUTER,
                   experts_format="mxfp4" if stored.get("experts") == "mxfp4" else "bf16")
@@ -351,6 +367,18 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     arch = Arch(**common, notes=tuple(notes))
     _check_divisible(arch)
     return arch
+
+
+def _kda_fields(cfg: Config) -> dict:
+    """The KDA layers' shape (vLLM 0.32.0 kimi_gdn_linear_attn.py: num_heads heads of head_dim for q, k and v alike,
+    short_conv_kernel_size) and gate (gate_lower_bound, which vLLM asserts lies in [-5, 0))."""
+    shape = kda_shape(cfg)
+    bound = (kda_config(cfg) or {}).get("gate_lower_bound")
+    if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float)) or not -5 <= bound < 0):
+        raise KvplanError(f"config field 'linear_attn_config.gate_lower_bound' must be a number in [-5, 0), got "
+                          f"{quote(bound)}.")
+    return dict(lin_key_heads=shape.heads, lin_value_heads=shape.heads, lin_key_dim=shape.head_dim,
+                lin_value_dim=shape.head_dim, conv_kernel=shape.kernel, kda_gate_lower_bound=float(bound or 0.0))
 
 
 def _rope_dim(cfg: Config, head_dim: int, partial: float) -> int:

@@ -15,7 +15,7 @@ kvplan/gpu/model.py builds tensors of exactly these shapes; the tests shard one 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import KvplanError
@@ -36,15 +36,21 @@ class WeightSpec:
     # block scales of a fused QKV whose parts cut blocks on a rank: `segments` are the weight's, and the rank holds
     # one scale row per started FP8_BLOCK of its summed rows (cut_qkv_blocks)
     per_rank_blocks: bool = False
+    # a rank's part of each segment is at least this long at tp > 1, zero-filled past its share (Arch.expert_min_share)
+    min_share: int = 0
 
     def shape(self, tp: int) -> tuple:
         if self.axis is None or tp == 1:
             return self.full_shape
         shape = list(self.full_shape)
-        shape[self.axis] = sum(length // units * (units // tp if units >= tp else 1) for length, units in self.segments)
+        shape[self.axis] = sum(self.segment_share(length, units, tp) for length, units in self.segments)
         if self.per_rank_blocks:
             shape[self.axis] = -(-shape[self.axis] // FP8_BLOCK)
         return tuple(shape)
+
+    def segment_share(self, length: int, units: int, tp: int) -> int:
+        """Rows (or columns) of a segment one rank of tp > 1 holds, padding included."""
+        return max(length // units * (units // tp if units >= tp else 1), self.min_share)
 
     def elements(self, tp: int) -> int:
         return math.prod(self.shape(tp))
@@ -160,6 +166,8 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
         w.append(WeightSpec("kv_a_norm", (arch.kv_lora_rank,), "model"))
         w += _matrix("kv_b", (arch.heads * kv_b, arch.kv_lora_rank), fmt, 0, (_heads(arch.heads, kv_b),))
         w += _matrix("o", (h, arch.heads * arch.v_head_dim), fmt, 1, (_heads(arch.heads, arch.v_head_dim),))
+    elif layer.mixer == "kda":
+        w += _kda(arch)
     else:
         nk, nv, dk, dv = arch.lin_key_heads, arch.lin_value_heads, arch.lin_key_dim, arch.lin_value_dim
         qkvz = (_heads(nk, dk), _heads(nk, dk), _heads(nv, dv), _heads(nv, dv))
@@ -208,6 +216,28 @@ def _attention(arch: Arch, s) -> list:
     if s.sinks:
         w.append(WeightSpec("sinks", (s.heads,), "model", 0, (_rows(s.heads),)))
     return w
+
+
+def _kda(arch: Arch) -> list:
+    """Kimi Delta Attention as vLLM 0.32.0 builds it (model_executor/layers/mamba/gdn/kimi_gdn_linear_attn.py
+    KimiGatedDeltaNetAttention, use_full_rank_gate off): in_proj_qkvgfab yields q, k, v (heads x head_dim each) and
+    beta (a head each), split by heads, then the gate's low-rank f_a (head_dim), which every rank holds whole
+    (_KimiGDNMergedColumnParallelLinear replicated_shard_id=4); f_b (head_dim -> q width) split by heads; dt_bias
+    float32 a key channel; the packed q / k / v short convolution float32 [3 x width, kernel], no bias; A_log
+    float32 a head; the output gate's g_a replicated (ReplicatedLinear) and g_b split; the gated norm's head_dim
+    weight (FusedRMSNormGated); o_proj row-parallel."""
+    heads, dim = arch.lin_key_heads, arch.lin_key_dim
+    width = _heads(heads, dim)
+    parts = (width, width, width, _rows(heads), (dim, 1))
+    return [WeightSpec("in_proj", (3 * heads * dim + heads + dim, arch.hidden), "model", 0, parts),
+            WeightSpec("f_b", (heads * dim, dim), "model", 0, (width,)),
+            WeightSpec("dt_bias", (heads * dim,), "fp32", 0, (width,)),
+            WeightSpec("conv", (3 * heads * dim, arch.conv_kernel), "fp32", 0, (width,) * 3),
+            WeightSpec("A_log", (heads,), "fp32", 0, (_rows(heads),)),
+            WeightSpec("g_a", (dim, arch.hidden), "model"),
+            WeightSpec("g_b", (heads * dim, dim), "model", 0, (width,)),
+            WeightSpec("o_norm", (dim,), "model"),
+            WeightSpec("o", (arch.hidden, heads * dim), "model", 1, (width,))]
 
 
 def _mamba2(arch: Arch) -> list:
@@ -272,6 +302,8 @@ def _experts(arch: Arch) -> list:
     else:
         fmt = "fp8_block" if arch.experts_format == "fp8_block" else "model"
         w += _matrix("w13", (e, parts * i, h), fmt, 1, ((i, i),) * parts) + _matrix("w2", (e, h, i), fmt, 2, ((i, i),))
+    if arch.expert_min_share:  # Kimi Linear (bf16 experts): each rank's slice of an expert padded with zeros
+        w = [replace(s, min_share=arch.expert_min_share) if s.name in ("w13", "w2") else s for s in w]
     return w
 
 
@@ -280,8 +312,7 @@ def rank_weights(arch: Arch) -> list:
     v = arch.padded_vocab
     w = [WeightSpec("embed", (v, arch.hidden), "model", 0, ((v, v),))]
     for layer in arch.layers:
-        w += [WeightSpec(f"layers.{layer.index}.{s.name}", s.full_shape, s.dtype, s.axis, s.segments)
-              for s in layer_weights(arch, layer)]
+        w += [replace(s, name=f"layers.{layer.index}.{s.name}") for s in layer_weights(arch, layer)]
     w.append(WeightSpec("norm", (arch.hidden,), "model"))
     if not arch.tied_embeddings:
         w.append(WeightSpec("lm_head", (v, arch.hidden), "model", 0, ((v, v),)))
