@@ -37,7 +37,8 @@ NESTED_TEXT_KEYS = ("text_config", "llm_config", "language_config")
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 HEAD_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
 EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts", "moe_num_experts")  # the last: ERNIE-4.5
-EXPERTS_PER_TOKEN_KEYS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk", "moe_k")
+# top_k_experts: Gemma 4's MoE block (vLLM 0.32.0 gemma4.py:648 top_k=config.top_k_experts)
+EXPERTS_PER_TOKEN_KEYS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk", "moe_k", "top_k_experts")
 POSITION_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq_len")
 
 
@@ -64,8 +65,8 @@ FIELDS = {
     # zero means "none" for these (no q low-rank, dense model, no shared expert, every layer MoE...)
     **_ints("intermediate_size n_inner ffn_hidden_size moe_intermediate_size intermediate_size_mlp "
             "shared_expert_intermediate_size n_shared_experts n_routed_experts num_local_experts num_experts "
-            "num_experts_per_tok num_experts_per_token moe_topk first_k_dense_replace interleave_moe_layer_step "
-            "decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim attn_layer_offset "
+            "num_experts_per_tok num_experts_per_token moe_topk top_k_experts first_k_dense_replace "
+            "interleave_moe_layer_step decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim attn_layer_offset "
             "max_window_layers expert_layer_offset moe_shared_expert_intermediate_size num_dense_layers "
             "num_shared_experts num_expert_group swa_v_head_dim moe_num_experts moe_k moe_num_shared_experts "
             "moe_layer_start_index", 0, MAX_COUNT),
