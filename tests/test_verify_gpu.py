@@ -158,7 +158,7 @@ def test_forward_on_gpu_matches_the_reference(name, graph):
     if "moe" in labels:  # decode (2 tokens) runs the routed experts through the bundled pairs kernel
         assert labels["moe"].startswith("bundled MoE pairs kernel"), labels["moe"]
         joined = ("deepseek_v2", "deepseek_shared2", "qwen3_next", "deepseek_v3_groups", "deepseek_v3_fp8",
-                  "ernie4_5_moe", "kimi_linear")
+                  "ernie4_5_moe", "kimi_linear", "glm4_moe")
         assert ("shared expert as" in labels["moe"]) == (name in joined)
 
 

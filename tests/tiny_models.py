@@ -133,6 +133,16 @@ TINY = {
                     "num_shared_experts": 1, "first_k_dense_replace": 1, "moe_layer_freq": 1,
                     "moe_renormalize": True, "moe_router_activation_func": "sigmoid", "routed_scaling_factor": 2.446,
                     "use_grouped_topk": True, "num_expert_group": 1, "topk_group": 1, "tie_word_embeddings": False},
+    # GLM-4.5 / 4.6 / 4.7 (glm4_moe, GLM-4.6's form): q / k / v biased, o_proj not; per-head q / k norms; rotary on
+    # half of each head (partial_rotary_factor left to its 0.5 default); a dense first layer (first_k_dense_replace),
+    # then MoE of a float32 router, sigmoid scores chosen with a correction bias, renormalised, times 2.5, beside one
+    # shared expert
+    "glm4_moe": {**BASE, "model_type": "glm4_moe", "architectures": ["Glm4MoeForCausalLM"], "hidden_act": "silu",
+                 "intermediate_size": 96, "num_hidden_layers": 3, "attention_bias": True, "use_qk_norm": True,
+                 "first_k_dense_replace": 1, "n_routed_experts": 8, "num_experts_per_tok": 3,
+                 "moe_intermediate_size": 32, "n_shared_experts": 1, "n_group": 1, "topk_group": 1,
+                 "norm_topk_prob": True, "routed_scaling_factor": 2.5, "num_nextn_predict_layers": 1,
+                 "rope_theta": 1000000.0, "tie_word_embeddings": False},
 }
 
 # the same in Flash's checkpoint form: every layer matrix e4m3 with a float32 scale per 128 x 128 block but the

@@ -99,6 +99,17 @@ FAMILY_DEFAULTS = {
     "gemma4_text": {"head_dim": 256, "global_head_dim": 512, "vocab_size": 262144, "sliding_window": 512,
                     "hidden_size_per_layer_input": 256, "vocab_size_per_layer_input": 262144,
                     "max_position_embeddings": 131072, "tie_word_embeddings": True},
+    # transformers 5.19 Glm4MoeConfig (configuration_glm4_moe.py; the object vLLM 0.32.0 glm4_moe.py reads) where a
+    # field is absent: its shapes (GLM-4.5-Air's), first_k_dense_replace 1, one shared expert, one MTP layer
+    # (num_mtp_layers, mapped to num_nextn_predict_layers), partial_rotary_factor 0.5 (its __post_init__; vLLM's
+    # glm4_moe.py:280 setdefaults the same into rope_parameters), no q/k norms, no attention biases. No head_dim:
+    # vLLM reads config.head_dim with no fallback (parse.py requires it). Routing defaults: routing.py DEFAULTS.
+    "glm4_moe": {"vocab_size": 151552, "hidden_size": 4096, "intermediate_size": 10944, "num_hidden_layers": 46,
+                 "num_attention_heads": 96, "num_key_value_heads": 8, "max_position_embeddings": 131072,
+                 "moe_intermediate_size": 1408, "num_experts_per_tok": 8, "n_shared_experts": 1,
+                 "n_routed_experts": 128, "first_k_dense_replace": 1, "num_nextn_predict_layers": 1,
+                 "partial_rotary_factor": 0.5, "use_qk_norm": False, "attention_bias": False,
+                 "tie_word_embeddings": False},
 }
 
 

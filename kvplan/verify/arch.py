@@ -17,8 +17,8 @@ from ..model.layers import (ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_k
 from ..model.params import fp8_ignored, quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
-from ..model.tensors import (FALCON, FOUR_NORMS, FP32_ROUTER, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT,
-                             WHOLE_QK_NORM, feed_forward_sizes, gated_attention)
+from ..model.tensors import (FALCON, FLAGGED_ATTENTION, FOUR_NORMS, FP32_ROUTER, NON_GATED_MLP, QKV_BIAS,
+                             TIED_BY_DEFAULT, WHOLE_QK_NORM, feed_forward_sizes, gated_attention, per_head_qk_norm)
 
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
@@ -34,6 +34,11 @@ INTERLEAVED_ROPE = ("ernie4_5", "ernie4_5_moe")
 # rope_theta where the config names none: vLLM 0.32.0 ernie45_moe.py:316 set_default_rope_theta(config, 500000)
 # (transformers' Ernie4_5Config and Ernie4_5_MoeConfig: default_theta 500000.0)
 DEFAULT_THETA = {"ernie4_5": 500000.0, "ernie4_5_moe": 500000.0}
+# Families whose rotary settings vLLM reads from config.rope_parameters, as transformers 5 builds it: its own
+# partial_rotary_factor and rope_theta (or the legacy rope_scaling mapping's) win over the top-level fields, which
+# fill it where it names none; vLLM 0.32.0 glm4_moe.py:280-285 get_rope(rope_parameters=config.rope_parameters),
+# after setdefault("partial_rotary_factor", 0.5)
+ROPE_PARAMETERS = FLAGGED_ATTENTION
 
 
 @dataclass(frozen=True)
@@ -255,7 +260,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family.startswith("nemotron_h") and "moe" in ffns and cfg.has("moe_latent_size"):
         raise KvplanError(f"{spec.name} runs its experts in a latent space (moe_latent_size); verify's MoE runs them "
                           f"on the hidden state.")
-    theta = float(cfg.get("rope_theta", DEFAULT_THETA.get(family, 10000.0)))
+    theta = _rope_field(cfg, "rope_theta", DEFAULT_THETA.get(family, 10000.0))
     local_theta = float(cfg.get("rope_local_base_freq", theta))
     layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts or ffns[i] == "none" else "dense",
                              local_theta if window is not None else theta, cache)
@@ -275,11 +280,11 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         # jamba.py JambaAttentionDecoderLayer), nor Granite 4.0's with position_embedding_type "nope"
         # (granitemoehybrid.py GraniteMoeHybridAttention)
         nope = family.startswith("nemotron_h") or family == "jamba" or cfg.get("position_embedding_type") == "nope"
-        partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if nope else 1.0))
+        partial = _rope_field(cfg, "partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if nope else 1.0)
         scalar = cfg.get("query_pre_attn_scalar")
         common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=_rope_dim(cfg, head_dim, partial),
                       rope_style="gptj" if family in INTERLEAVED_ROPE else "neox",
-                      qk_norm=family in QK_NORM, whole_qk_norm=family in WHOLE_QK_NORM,
+                      qk_norm=per_head_qk_norm(cfg), whole_qk_norm=family in WHOLE_QK_NORM,
                       qkv_bias=bool(cfg.get("attention_bias", family in QKV_BIAS)),
                       attn_output_gate=gated_attention(cfg),
                       attn_scale=float(scalar) ** -0.5 if scalar else head_dim ** -0.5)
@@ -379,6 +384,26 @@ def _kda_fields(cfg: Config) -> dict:
                           f"{quote(bound)}.")
     return dict(lin_key_heads=shape.heads, lin_value_heads=shape.heads, lin_key_dim=shape.head_dim,
                 lin_value_dim=shape.head_dim, conv_kernel=shape.kernel, kda_gate_lower_bound=float(bound or 0.0))
+
+
+def _rope_field(cfg: Config, key: str, default: float) -> float:
+    """rope_theta or partial_rotary_factor as the family's attention reads it: from rope_parameters (or rope_scaling)
+    first where the family takes them (ROPE_PARAMETERS), else the top-level field, else `default`."""
+    value = cfg.get(key)
+    if cfg.model_type in ROPE_PARAMETERS:
+        for name in ("rope_parameters", "rope_scaling"):
+            mapping = cfg.get(name)
+            if isinstance(mapping, dict) and mapping.get(key) is not None:
+                key, value = f"{name}.{key}", mapping[key]
+                break
+    if value is None:
+        return float(default)
+    partial = key.endswith("partial_rotary_factor")
+    number = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not number or (value < 0 or value > 1 if partial else value <= 0):
+        valid = "a number from 0 to 1" if partial else "a positive number"
+        raise KvplanError(f"config field '{key}' must be {valid}, got {quote(value)}.")
+    return float(value)
 
 
 def _rope_dim(cfg: Config, head_dim: int, partial: float) -> int:
