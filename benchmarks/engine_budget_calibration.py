@@ -82,7 +82,8 @@ CASES = [
             reason="GPU not named; the run used cpu_offload_gb and enforce_eager"),
     LogCase("A16", None, None, None, reason="pre-MLA DeepSeek-V2 caching in vLLM 0.5 (per-head K/V)"),
     LogCase("A17", None, None, None, reason="pre-MLA DeepSeek-V2 caching in vLLM 0.5 (per-head K/V)"),
-    LogCase("A18", None, None, None, reason="DeepSeek-V3.2 (indexer cache) is not bundled; GPU not named"),
+    LogCase("A18", None, None, None, reason="GPU and gpu_memory_utilization not in the log (DeepSeek-V3.2 is "
+            "bundled: its 1,214,464 tokens are 18,976 of the 64-token blocks kvplan plans for it)"),
     LogCase("A19", "openai/gpt-oss-120b", "H100-80GB-SXM", "0.10.1", available_gib=-2.14,
             fitted=("v1_sampler_bytes_per_logit",)),
     LogCase("A20", "openai/gpt-oss-120b", "H100-80GB-SXM", "0.11.0", gpu_util=0.95, max_num_batched_tokens=1024,

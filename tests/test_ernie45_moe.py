@@ -6,14 +6,10 @@ the bias, renormalised); moe_num_shared_experts summed into one MLP; no MTP laye
 Shapes are ERNIE-4.5-21B-A3B's and -300B-A47B's as public test fixtures copy them (no verbatim config.json of
 either was found, so neither is bundled); expected values are hand arithmetic."""
 
-import pytest
-
-from kvplan.errors import KvplanError
 from kvplan.model.config import Config
 from kvplan.model.layers import ffn_kinds
 from kvplan.model.parse import parse_config
 from kvplan.model.routing import Routing, routing
-from kvplan.verify.arch import architecture
 
 A3B = {
     "architectures": ["Ernie4_5_MoeForCausalLM"], "model_type": "ernie4_5_moe", "hidden_act": "silu",
@@ -57,13 +53,12 @@ def test_moe_layers_follow_start_end_and_interval():
     # (i + 1) % 2 == 0 and 1 <= i <= 5: layers 1, 3, 5
     assert kinds(moe_layer_interval=2, moe_layer_end_index=5) == ["dense", "moe"] * 3 + ["dense"] * 2
     assert kinds(use_moe=False) == ["dense"] * 8
+    # transformers' Ernie4_5_MoeConfig (what vLLM reads): start 1 when absent, end -1 is the last layer
+    assert kinds(moe_layer_end_index=-1) == kinds() == ["dense"] + ["moe"] * 7
+    no_start = {k: v for k, v in A3B.items() if k != "moe_layer_start_index"}
+    assert ffn_kinds(Config({**no_start, "num_hidden_layers": 8}, "ernie"), 8)[0] == ["dense"] + ["moe"] * 7
     assert kinds(moe_num_experts=0) == ["dense"] * 8
 
 
 def test_routing_is_softmax_chosen_with_the_correction_bias_renormalised():
     assert routing(Config(A3B, "ernie")) == Routing("softmax", True, correction_bias=True)
-
-
-def test_verify_refuses_the_interleaved_rotary():
-    with pytest.raises(KvplanError, match="GPT-J style"):
-        architecture(A3B, parse_config(A3B, "ernie"), 1)

@@ -137,3 +137,12 @@ def test_a_pipeline_stage_without_the_shared_layers_targets_is_invalid():
         assert "layer 22, whose KV cache it reads" in error and "ending in 20 or more" in error
     run = run_kvplan("check", E4B, "--tp", "1", "--pp", "3", "--gpu", "h100")
     assert run.returncode == 1 and "validate_kv_sharing_target" in " ".join(run.stdout.split())
+
+
+def test_a_moe_block_routes_top_k_experts():
+    """Gemma 4's MoE block takes its top k from top_k_experts (vLLM 0.32.0 gemma4.py:648); the 31B's config with
+    the block switched on (8 of 128 experts of 704 columns, as the 26B-A4B form's fields name them)."""
+    text = dict(bundled_config(DENSE)["text_config"], enable_moe_block=True, num_experts=128, top_k_experts=8,
+                moe_intermediate_size=704)
+    spec = parse_config({**bundled_config(DENSE), "text_config": text}, "gemma4-moe")
+    assert (spec.experts, spec.experts_per_token) == (128, 8)

@@ -169,11 +169,6 @@ def test_replicated_heads_are_warned_per_layer_type_and_the_totals_once():
     assert sliding.endswith("(491520 vs 222720 bytes, +268800).")
 
 
-def test_verify_refuses_mimo_in_one_line():
-    line = refusal_line("verify", FLASH)
-    assert "MiMo-V2" in line and "own KV heads" in line
-
-
 def test_its_mtp_drafter_is_refused_in_one_line(write_config):
     config = copy.deepcopy(bundled_config())
     config["num_nextn_predict_layers"] = 3  # the model card: 3 MTP layers ship

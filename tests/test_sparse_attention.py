@@ -172,3 +172,17 @@ def test_fp8_plans_the_656_byte_entry_vllm_keeps_not_a_576_byte_one():
         assert fp8[key] == entry[key], key
     assert fp8["decode"]["kv_bytes_read_per_sequence"] == 61 * (2048 * 656 + 32768 * 132)
     assert none["kv_bytes_per_token_per_gpu"] == 61 * (576 + 132)
+
+
+def test_a18_log_lines_from_its_block_count():
+    """Ground truth A18 (vLLM issue #31903: DeepSeek-V3.2, TP 8 x PP 4, max_model_len 163,840; GPU and budget not
+    in the log): its 1,214,464 tokens are a whole number of the 64-token blocks V3.2 is paged in, and with that
+    many blocks kvplan prints the log's two lines (7.41x = 1,214,464 / 163,840, one uniform group)."""
+    assert 1_214_464 % 64 == 0
+    out = json.loads(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "--pipeline-parallel-size", "4",
+                                "--max-model-len", "163840", "--num-gpu-blocks-override", str(1_214_464 // 64),
+                                "--format", "json").stdout)
+    engine = out["plans"][0]["engine"]
+    assert out["plans"][0]["block_size"] == 64
+    assert "GPU KV cache size: 1,214,464 tokens" in engine["log_lines"][-1]
+    assert "Maximum concurrency for 163,840 tokens per request: 7.41x" in engine["log_lines"][-1]

@@ -19,6 +19,8 @@ from tiny_models import TINY
 
 torch = pytest.importorskip("torch")
 
+from test_verify_model import TOL, run_against_reference  # noqa: E402
+from test_verify_tp import assert_ranks_match  # noqa: E402
 from kvplan.errors import KvplanError  # noqa: E402
 from kvplan.gpu.caches import caches_from_layout, small_caches  # noqa: E402
 from kvplan.gpu.gemma4 import Gemma4Rope, inverse_frequencies  # noqa: E402
@@ -32,13 +34,12 @@ from kvplan.model.sources import resolve  # noqa: E402
 from kvplan.plan.budget import flag_budget  # noqa: E402
 from kvplan.plan.plan import plan as make_plan  # noqa: E402
 from kvplan.plan.sharding import stage_weights  # noqa: E402
-from kvplan.verify.arch import architecture  # noqa: E402
+from kvplan.verify.arch import HeadShape, architecture  # noqa: E402
 from kvplan.verify.judge import STAND_IN, stand_ins  # noqa: E402
 from kvplan.verify.layout import cache_layout  # noqa: E402
 from kvplan.verify.shards import rank_weights, weight_bytes  # noqa: E402
 
 E4B, DENSE = "google/gemma-4-E4B-it", "google/gemma-4-31B-it"
-TOL = 5e-4
 GiB = 2**30
 # Gemma 4 as the 31B and 26B-A4B: full layers of one KV head of 512 (attention_k_eq_v, num_global_key_value_heads),
 # no sharing, no per-layer inputs; the 26B-A4B's dense MLP and MoE block side by side in every layer (softmax top 2
@@ -66,42 +67,6 @@ def bundled_config(model: str) -> dict:
     return yaml.safe_load((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
 
 
-def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0):
-    """Worst relative error (max |diff| / max |logit|) over the prompts' last logits and every decode step, the
-    caches in shuffled blocks with NaN in every slot no token was written to."""
-    weights = full_weights(arch, seed)
-    model = Transformer(arch, weights, Runtime("cpu"))
-    blocks = 64
-    model.caches = small_caches(arch, blocks, block, len(prompt_lens), torch.float32)
-    ids = list(range(blocks))
-    random.Random(seed).shuffle(ids)
-    width = -(-(max(prompt_lens) + steps) // block)
-    rows = [ids[i * width:(i + 1) * width] for i in range(len(prompt_lens))]
-    groups = {c.group for c in model.caches.values()}
-    gen = torch.Generator().manual_seed(seed + 1)
-    refs = [Reference(arch, weights) for _ in prompt_lens]
-    worst = 0.0
-
-    def err(got, want):
-        return float((got.double() - want).abs().max() / want.abs().max())
-
-    for i, n in enumerate(prompt_lens):
-        prompt = torch.randint(0, arch.vocab, (n,), generator=gen)
-        out = prefill(model, prompt[None], {g: [rows[i]] for g in groups})
-        for token in prompt.tolist():
-            want = refs[i].step(token)
-        worst = max(worst, err(out[0], want))
-    tables = {g: torch.tensor(rows, dtype=torch.int32) for g in groups}
-    positions = torch.tensor(prompt_lens)
-    for _ in range(steps):
-        tokens = torch.randint(0, arch.vocab, (len(prompt_lens),), generator=gen)
-        out = decode(model, tokens, positions, tables)
-        for i in range(len(prompt_lens)):
-            worst = max(worst, err(out[i], refs[i].step(int(tokens[i]))))
-        positions = positions + 1
-    return worst
-
-
 # ---- the forward against the float64 reference ----------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
@@ -122,16 +87,7 @@ def test_two_gloo_ranks_match_the_reference():
     names = sorted(CONFIGS)
     ranks = launch(forward_check, ([(CONFIGS[n], 7, prompt, 3) for n in names],), 2, "gloo", timeout_s=300)
     for name, got0, got1 in zip(names, ranks[0], ranks[1]):
-        ref = Reference(tiny(name), full_weights(tiny(name), 7))
-        for token in prompt:
-            want = ref.step(token)
-        for step, (a, b) in enumerate(zip(got0, got1)):
-            a, b = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
-            scale = want.abs().max()
-            assert float((a - want).abs().max() / scale) < 1e-4, (name, step)
-            assert float((a - b).abs().max() / scale) < 1e-5, (name, step)
-            if step < len(got0) - 1:
-                want = ref.step(int(a.argmax()))
+        assert_ranks_match(tiny(name), 7, prompt, got0, got1, name)
 
 
 def test_wide_prefill_in_query_blocks_is_causal_attention(monkeypatch):
@@ -161,11 +117,11 @@ def test_the_31b_layers_as_vllm_builds_them():
     _, _, a = bundled(DENSE)
     full = [layer for layer in a.layers if layer.window is None]
     assert [layer.index for layer in full] == list(range(5, 60, 6))
-    assert {(layer.kv_heads, layer.head_dim, layer.rope_type, layer.rope_dim, layer.rope_theta) for layer in full} \
-        == {(4, 512, "proportional", 128, 1e6)}
+    assert {(a.attention(layer), layer.rope_theta) for layer in full} \
+        == {(HeadShape(32, 4, 512, 512, 128, 1.0, rope_type="proportional"), 1e6)}
     sliding = [layer for layer in a.layers if layer.window is not None]
-    assert {(layer.kv_heads, layer.head_dim, layer.window, layer.rope_type, layer.rope_dim, layer.rope_theta)
-            for layer in sliding} == {(16, 256, 1024, "default", 256, 1e4)}
+    assert {(a.attention(layer), layer.window, layer.rope_theta) for layer in sliding} \
+        == {(HeadShape(32, 16, 256, 256, 256, 1.0), 1024, 1e4)}
     assert all(layer.reads is None and layer.cache == layer.index and layer.intermediate == 21504 for layer in a.layers)
     assert (a.heads, a.attn_scale, a.norm_plus_one, a.logit_softcap, a.per_layer_input) == (32, 1.0, False, 30.0, 0)
     assert a.tied_embeddings and a.embed_scale == math.sqrt(5376) and not a.experts
@@ -177,8 +133,9 @@ def test_the_e4b_layers_as_vllm_builds_them():
     _, _, a = bundled(E4B)
     assert [layer.cache for layer in a.layers] == list(range(24)) + [None] * 18
     assert [layer.reads for layer in a.layers[24:]] == [23 if layer.window is None else 22 for layer in a.layers[24:]]
-    assert {(layer.kv_heads, layer.head_dim) for layer in a.layers if layer.window is None} == {(2, 512)}
-    assert {(layer.kv_heads, layer.head_dim) for layer in a.layers if layer.window} == {(2, 256)}
+    kv = [(layer.window, a.attention(layer).kv_heads, a.attention(layer).head_dim) for layer in a.layers]
+    assert {(k, d) for w, k, d in kv if w is None} == {(2, 512)}  # KV-sharing layers: their target's heads too
+    assert {(k, d) for w, k, d in kv if w} == {(2, 256)}
     assert (a.per_layer_input, a.per_layer_vocab, a.heads) == (256, 262144, 8)
     assert {layer.intermediate for layer in a.layers} == {10240}  # use_double_wide_mlp false
 
@@ -327,7 +284,7 @@ def test_the_proportional_rotation_by_hand():
     assert torch.allclose(y[0, 0, 0], x[0, 0, 0] * math.cos(3) - x[0, 0, 256] * math.sin(3))
     assert torch.allclose(y[0, 0, 256], x[0, 0, 256] * math.cos(3) + x[0, 0, 0] * math.sin(3))
     assert torch.equal(y[..., 64:256], x[..., 64:256]) and torch.equal(y[..., 320:], x[..., 320:])
-    assert layer.rope_dim == 128
+    assert tiny("gemma4").attention(layer).rope_dim == 128
 
 
 # ---- refusals, one line each ------------------------------------------------------------------------------------

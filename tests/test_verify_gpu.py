@@ -42,6 +42,14 @@ def gpu_config(name):
         raw.update(intermediate_size=256)
     if "rotary_dim" in raw:  # MiniMax-M2: rotary on half of each head, as its 64 of 128
         raw.update(rotary_dim=32)
+    if "swa_head_dim" in raw:  # MiMo-V2: the sliding layers' keys as wide, rotary on an even share of both
+        raw.update(swa_head_dim=64, partial_rotary_factor=0.5)
+    if name == "mimo_v2_fp8":  # whole 128 x 128 blocks in the dense MLP too
+        raw.update(intermediate_size=256)
+    if name == "kimi_linear":  # every expert chosen: its top 2 of 8 sigmoid scores sit within bf16 rounding of a tie
+        # (the tiny model in bf16 on the CPU: 0.96 off in one seed of four, 0.03-0.06 with all 8 chosen); the float32
+        # CPU tests hold the choice (tests/test_verify_kda.py)
+        raw.update(num_experts_per_token=8)
     return raw
 
 
@@ -140,15 +148,17 @@ def test_forward_on_gpu_matches_the_reference(name, graph):
     # DeltaNet state and MoE): 0.096 with torch's MoE, 0.126 with the bundled MoE kernel whose rounding differs
     # (the same kernel on Mixtral's identical expert shapes: 0.029 vs torch 0.026; H200, 2026-12-01).
     assert worst < (0.15 if name in ("gpt_oss", "qwen3_next") else 0.1), (name, worst)
-    if "attention" in labels:
-        assert "bundled CUDA kernel" in labels["attention"]
+    if "attention" in labels:  # MiMo-V2 (keys wider than values, sinks): torch over gathered pages, labelled so
+        stand_in = name.startswith("mimo_v2")
+        assert ("NOT a CUDA kernel" if stand_in else "bundled CUDA kernel") in labels["attention"], labels
     if "mamba1" in labels:  # Jamba's prompt and decode scans
         assert labels["mamba1"].startswith("bundled Mamba-1 kernels") and labels["mamba1 prefill"] == labels["mamba1"]
     if CONFIGS[name].get("model_type") == "minimax_m2":  # its float32 logits through the router kernel's float32 form
         assert labels["router"].startswith("bundled router kernel"), labels["router"]
     if "moe" in labels:  # decode (2 tokens) runs the routed experts through the bundled pairs kernel
         assert labels["moe"].startswith("bundled MoE pairs kernel"), labels["moe"]
-        joined = ("deepseek_v2", "deepseek_shared2", "qwen3_next", "deepseek_v3_groups", "deepseek_v3_fp8")
+        joined = ("deepseek_v2", "deepseek_shared2", "qwen3_next", "deepseek_v3_groups", "deepseek_v3_fp8",
+                  "ernie4_5_moe", "kimi_linear", "glm4_moe")
         assert ("shared expert as" in labels["moe"]) == (name in joined)
 
 

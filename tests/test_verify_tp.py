@@ -27,22 +27,28 @@ MODELS = list(CONFIGS)
 PROMPT = [3, 17, 5, 99, 42, 7, 1, 0, 64, 12, 100]
 
 
+def assert_ranks_match(arch, seed: int, prompt: list, got0: list, got1: list, label) -> None:
+    """Two ranks' logits (forward_check's: after `prompt`, then after each greedy step) against the single-process
+    float64 reference of `arch` (tp 1) on the same seeded full weights: each rank within 1e-4 of it, the ranks within
+    1e-5 of each other (every rank holds the whole logits)."""
+    ref = Reference(arch, full_weights(arch, seed))
+    for token in prompt:
+        want = ref.step(token)
+    for step, (a, b) in enumerate(zip(got0, got1)):
+        a, b = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
+        scale = want.abs().max()
+        assert float((a - want).abs().max() / scale) < 1e-4, (label, step)
+        assert float((a - b).abs().max() / scale) < 1e-5, (label, step)
+        if step < len(got0) - 1:
+            want = ref.step(int(a.argmax()))
+
+
 def test_two_gloo_ranks_match_the_reference():
     cases = [(CONFIGS[name], 7, PROMPT, 2) for name in MODELS]
     ranks = launch(forward_check, (cases,), 2, "gloo", timeout_s=300)
     for name, got0, got1 in zip(MODELS, ranks[0], ranks[1]):
         raw = CONFIGS[name]
-        arch = architecture(raw, parse_config(raw, name), 1)
-        ref = Reference(arch, full_weights(arch, 7))
-        for token in PROMPT:
-            want = ref.step(token)
-        for step, (a, b) in enumerate(zip(got0, got1)):
-            a, b = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
-            scale = want.abs().max()
-            assert float((a - want).abs().max() / scale) < 1e-4, (name, step)
-            assert float((a - b).abs().max() / scale) < 1e-5, (name, step)  # every rank holds the whole logits
-            if step < len(got0) - 1:
-                want = ref.step(int(a.argmax()))
+        assert_ranks_match(architecture(raw, parse_config(raw, name), 1), 7, PROMPT, got0, got1, name)
 
 
 def _fails_on_rank_one(rank, world, backend):

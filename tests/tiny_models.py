@@ -96,6 +96,53 @@ TINY = {
                  "mamba_n_heads": 8, "mamba_d_head": 8, "mamba_n_groups": 2, "mamba_d_state": 8, "mamba_d_conv": 4,
                  "mamba_expand": 1, "mamba_conv_bias": True, "mamba_proj_bias": False, "num_local_experts": 4,
                  "num_experts_per_tok": 2, "shared_intermediate_size": 48, "tie_word_embeddings": True},
+    # ERNIE-4.5 MoE: rotary on interleaved pairs (GPT-J style); a dense MLP before moe_layer_start_index and after
+    # moe_layer_end_index, MoE layers between of a float32 router and correction bias (softmax chosen with it,
+    # renormalised) beside two shared experts summed into one MLP (ERNIE-4.5-21B-A3B's form)
+    "ernie4_5_moe": {**BASE, "model_type": "ernie4_5_moe", "hidden_act": "silu", "intermediate_size": 96,
+                     "num_hidden_layers": 4, "moe_num_experts": 8, "moe_k": 3, "moe_intermediate_size": 32,
+                     "moe_num_shared_experts": 2, "moe_layer_start_index": 1, "moe_layer_end_index": 2,
+                     "moe_layer_interval": 1, "use_bias": False, "rope_theta": 500000.0, "tie_word_embeddings": True},
+    # ERNIE-4.5 dense (Ernie4_5ForCausalLM: vLLM's Llama with the interleaved rotary)
+    "ernie4_5": {**BASE, "model_type": "ernie4_5", "hidden_act": "silu", "intermediate_size": 96,
+                 "num_hidden_layers": 2, "use_bias": False, "rope_theta": 500000.0, "tie_word_embeddings": True},
+    # MiMo-V2 (Flash's form, toy sizes): full layers of 1 KV head and sliding layers (8 tokens) of their own 2 KV
+    # heads, keys 24 wide and values 16 (full) or 8 (sliding), a sink a query head on the sliding layers, rotary on
+    # int(24 x 0.334) = 8 dims at two bases, v scaled by attention_value_scale; a dense first layer, then MoE
+    # (sigmoid scores chosen with a correction bias, float32 router, no shared expert)
+    "mimo_v2": {"architectures": ["MiMoV2FlashForCausalLM"], "model_type": "mimo_v2_flash",
+                "torch_dtype": "bfloat16", "hidden_size": 64, "intermediate_size": 96, "moe_intermediate_size": 32,
+                "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 1, "head_dim": 24,
+                "v_head_dim": 16, "swa_num_attention_heads": 4, "swa_num_key_value_heads": 2, "swa_head_dim": 24,
+                "swa_v_head_dim": 8, "hybrid_layer_pattern": [0, 1, 1, 0], "moe_layer_freq": [0, 1, 1, 1],
+                "sliding_window_size": 8, "add_swa_attention_sink_bias": True, "add_full_attention_sink_bias": False,
+                "attention_bias": False, "hidden_act": "silu", "layernorm_epsilon": 1e-5, "n_routed_experts": 8,
+                "num_experts_per_tok": 2, "n_group": 1, "topk_group": 1, "norm_topk_prob": True,
+                "scoring_func": "sigmoid", "topk_method": "noaux_tc", "vocab_size": 128,
+                "max_position_embeddings": 4096, "tie_word_embeddings": False, "rope_theta": 5000000.0,
+                "swa_rope_theta": 10000.0, "partial_rotary_factor": 0.334, "attention_value_scale": 0.707},
+    # Kimi Linear: Kimi Delta Attention (a log decay per key channel, three short convolutions, float32 state) in the
+    # layers kda_layers names (from 1), MLA without RoPE (mla_use_nope, no q LoRA) in the others; layer 0 dense, then
+    # MoE with a shared expert, sigmoid scores chosen with a correction bias, renormalised, times 2.446
+    "kimi_linear": {**BASE, "model_type": "kimi_linear", "intermediate_size": 96, "num_hidden_layers": 4,
+                    "num_key_value_heads": 4, "q_lora_rank": None, "kv_lora_rank": 32, "qk_nope_head_dim": 16,
+                    "qk_rope_head_dim": 8, "v_head_dim": 16, "mla_use_nope": True,
+                    "linear_attn_config": {"kda_layers": [1, 2, 4], "full_attn_layers": [3], "num_heads": 4,
+                                           "head_dim": 8, "short_conv_kernel_size": 4},
+                    "num_experts": 8, "num_experts_per_token": 2, "moe_intermediate_size": 32,
+                    "num_shared_experts": 1, "first_k_dense_replace": 1, "moe_layer_freq": 1,
+                    "moe_renormalize": True, "moe_router_activation_func": "sigmoid", "routed_scaling_factor": 2.446,
+                    "use_grouped_topk": True, "num_expert_group": 1, "topk_group": 1, "tie_word_embeddings": False},
+    # GLM-4.5 / 4.6 / 4.7 (glm4_moe, GLM-4.6's form): q / k / v biased, o_proj not; per-head q / k norms; rotary on
+    # half of each head (partial_rotary_factor left to its 0.5 default); a dense first layer (first_k_dense_replace),
+    # then MoE of a float32 router, sigmoid scores chosen with a correction bias, renormalised, times 2.5, beside one
+    # shared expert
+    "glm4_moe": {**BASE, "model_type": "glm4_moe", "architectures": ["Glm4MoeForCausalLM"], "hidden_act": "silu",
+                 "intermediate_size": 96, "num_hidden_layers": 3, "attention_bias": True, "use_qk_norm": True,
+                 "first_k_dense_replace": 1, "n_routed_experts": 8, "num_experts_per_tok": 3,
+                 "moe_intermediate_size": 32, "n_shared_experts": 1, "n_group": 1, "topk_group": 1,
+                 "norm_topk_prob": True, "routed_scaling_factor": 2.5, "num_nextn_predict_layers": 1,
+                 "rope_theta": 1000000.0, "tie_word_embeddings": False},
     # Gemma 4 as E2B / E4B: sliding layers of 64-wide heads, full layers of 512 (global_head_dim: wider than the
     # bundled decode kernel takes) rotated proportionally on a quarter of their pairs, the last 3 layers reading the
     # caches of layers 2 (full) and 3 (sliding) with MLPs twice as wide, per-layer inputs over a smaller vocabulary
@@ -110,3 +157,11 @@ TINY = {
                                    "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25,
                                                       "rope_theta": 1000000.0}}},
 }
+
+# the same in Flash's checkpoint form: every layer matrix e4m3 with a float32 scale per 128 x 128 block but the
+# o_proj of each layer, which ignored_layers keeps 16-bit
+TINY["mimo_v2_fp8"] = {**TINY["mimo_v2"], "moe_intermediate_size": 128,
+                       "quantization_config": {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                               "weight_block_size": [128, 128],
+                                               "ignored_layers": [f"model.layers.{i}.self_attn.o_proj"
+                                                                  for i in range(4)]}}

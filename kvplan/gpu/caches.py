@@ -22,21 +22,29 @@ def state_elements(arch) -> int:
     return conv + arch.lin_value_heads // arch.tp * arch.lin_key_dim * arch.lin_value_dim
 
 
+def kda_state_elements(arch) -> tuple:
+    """(convolution window, recurrent state) elements of one sequence's KDA slot on a rank: [3 x heads x head_dim,
+    kernel - 1] and [heads, head_dim, head_dim]."""
+    heads = arch.lin_key_heads // arch.tp
+    return arch.conv_dim_rank * (arch.conv_kernel - 1), heads * arch.lin_key_dim * arch.lin_value_dim
+
+
 def dtype_of(name: str):
     return getattr(torch, TORCH_DTYPES[name])
 
 
 def caches_from_layout(layout, device, pools: dict | None = None) -> dict:
-    """cache index (a layer's place in spec.layers, LayerArch.cache) -> LayerCache over freshly allocated tensors of the layout's shapes (torch.empty: the caller
-    fills them). `pools` (group name -> blocks) overrides the layout's block counts (a minimal profile pool)."""
+    """cache index (a layer's place in spec.layers, LayerArch.cache) -> LayerCache over freshly allocated tensors of
+    the layout's shapes and precisions (torch.empty: the caller fills them). `pools` (group name -> blocks)
+    overrides the layout's block counts (a minimal profile pool)."""
     caches = {}
     for group in layout.groups:
-        dtype = dtype_of(group.dtype)
+        dtypes = [dtype_of(name) for name in group.dtypes]
         for index in group.layers:
             shapes = group.tensor_shapes
             if pools is not None:
                 shapes = tuple((pools[group.name],) + tuple(s[1:]) for s in shapes)
-            tensors = tuple(torch.empty(shape, dtype=dtype, device=device) for shape in shapes)
+            tensors = tuple(torch.empty(shape, dtype=dtype, device=device) for shape, dtype in zip(shapes, dtypes))
             caches[index] = LayerCache(KINDS[group.kind], group.name, tensors, group.window)
     return caches
 
@@ -49,12 +57,17 @@ def small_caches(arch, blocks: int, block_size: int, slots: int, dtype, device="
         name = str(layer.index)
         if layer.mixer == "none" or layer.cache is None:  # no cache (a Gemma 4 KV-sharing layer reads another's)
             continue
-        if layer.mixer == "attention":  # a layer's own head shape where it has one (Gemma 4)
-            heads = arch.split(layer.kv_heads) if layer.kv_heads else arch.kv_heads_rank
-            shape = (blocks, block_size, heads, layer.head_dim or arch.head_dim)
-            tensors = (torch.full(shape, fill, dtype=dtype, device=device),
-                       torch.full(shape, fill, dtype=dtype, device=device))
+        if layer.mixer == "attention":  # K and V of the layer's own heads (MiMo-V2, Gemma 4)
+            heads = arch.attention(layer)
+            kv = heads.kv_heads_rank(arch.tp)
+            tensors = (torch.full((blocks, block_size, kv, heads.head_dim), fill, dtype=dtype, device=device),
+                       torch.full((blocks, block_size, kv, heads.v_head_dim), fill, dtype=dtype, device=device))
             caches[layer.cache] = LayerCache("kv", name, tensors, layer.window)
+        elif layer.mixer == "kda":  # the convolution window in `dtype`, the recurrent state float32 (layout.py)
+            conv, state = kda_state_elements(arch)
+            tensors = (torch.full((slots, conv), fill, dtype=dtype, device=device),
+                       torch.full((slots, state), fill, dtype=torch.float32, device=device))
+            caches[layer.cache] = LayerCache("state", name, tensors)
         elif layer.mixer == "mla":
             shape = (blocks, block_size, arch.kv_lora_rank + arch.qk_rope_dim)
             caches[layer.cache] = LayerCache("latent", name, (torch.full(shape, fill, dtype=dtype, device=device),))

@@ -21,10 +21,9 @@ import torch.nn.functional as F
 
 from ..kernels.limits import HEAD_DIMS
 from .ffn import MLP, MoE
-from .mixers import sdpa_prefill
+from .mixers import rotate_and_store, sdpa_prefill
 from .ops import Rope, activation, rms_norm
 from .paged import torch_paged_attention
-from .step import write_cache
 
 SQRT_HALF = 2 ** -0.5  # gemma4.py Gemma4Model: per_layer_input_scale = rsqrt(2)
 WIDE_LABEL = ("torch over gathered pages, on the GPU too (head_dim {dim}: the bundled decode kernel takes "
@@ -37,8 +36,10 @@ SHARED_LABEL = ("a q projection, its norm and torch RoPE; attention over the cac
                 "computed, no cache write)")
 
 
-def rope_key(layer) -> tuple:
-    return layer.rope_type, layer.rope_theta, layer.head_dim, layer.rope_dim
+def rope_key(arch, layer) -> tuple:
+    """(rotation form, theta, head_dim, rotary dims) of an attention layer: its HeadShape's and its base."""
+    shape = arch.attention(layer)
+    return shape.rope_type, layer.rope_theta, shape.head_dim, shape.rope_dim
 
 
 def inverse_frequencies(rope_type: str, theta: float, head_dim: int, rotary: int) -> list:
@@ -78,7 +79,7 @@ class Gemma4Rope:
     def __init__(self, arch, device, dtype):
         self.dtype = dtype
         self.inv = {key: torch.tensor(inverse_frequencies(*key), dtype=torch.float64, device=device).float()
-                    for key in sorted({rope_key(layer) for layer in arch.layers})}
+                    for key in sorted({rope_key(arch, layer) for layer in arch.layers})}
 
     def tables(self, positions) -> dict:
         out = {}
@@ -123,15 +124,17 @@ class PerLayerInputs:
 
 
 class Gemma4Attention:
-    """One Gemma 4 attention layer of its own head shape (gemma4.py Gemma4Attention)."""
+    """One Gemma 4 attention layer of its own head shape, Arch.attention(layer) (gemma4.py Gemma4Attention)."""
 
     def __init__(self, arch, layer, w: dict, rt):
         self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
-        self.heads, self.kv_heads, self.dim = arch.heads_rank, arch.split(layer.kv_heads), layer.head_dim
+        shape = arch.attention(layer)
+        self.heads, self.kv_heads = shape.heads_rank(arch.tp), shape.kv_heads_rank(arch.tp)
+        self.dim, self.scale = shape.head_dim, shape.scale
         self.sizes = [self.heads * self.dim, self.kv_heads * self.dim, self.kv_heads * self.dim]
         self.shared = layer.reads is not None
         self.kernel = self.dim in HEAD_DIMS
-        self.key = rope_key(layer)
+        self.key = rope_key(arch, layer)
         # a later KV-sharing layer attends over this layer's K/V: prefill hands them over (the cache may not exist)
         self.hands_over = not self.shared and any(other.reads == layer.cache for other in arch.layers)
         if not self.kernel:
@@ -163,26 +166,17 @@ class Gemma4Attention:
                                                                                          cache)
         return self.rt.comm.all_reduce(self.rt.mm(o.reshape(t, self.heads * self.dim), self.w["o"]))
 
-    def _rope_cache(self, q, k, v, cos, sin, k_cache, v_cache, slots, scales, keys_out=False):
+    def _rope_cache(self, *args, **kwargs):
         """The fused RoPE + cache-write kernel's result where the head width is the decode kernel's, else None."""
-        if not self.kernel:
-            return None
-        return self.rt.paged.rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, *scales, keys_out=keys_out)
+        return self.rt.paged.rope_cache(*args, **kwargs) if self.kernel else None
 
     def decode(self, q, k, v, cos, sin, step, cache):
-        k_cache, v_cache = cache.tensors
         if self.shared:
             q = Rope.apply(q, cos, sin)
         else:
-            slots = step.slots[cache.group]
-            rotated = self._rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, (cache.k_scale, cache.v_scale))
-            if rotated is None:
-                q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
-                write_cache(k_cache, k, slots, cache.k_scale)
-                write_cache(v_cache, v, slots, cache.v_scale)
-            else:
-                q = rotated
-        args = (k_cache, v_cache, step.tables[cache.group], step.seq_lens, self.layer.window, self.arch.attn_scale,
+            q, _ = rotate_and_store(self._rope_cache, Rope.apply, q, k, v, cos, sin, step, cache)
+        k_cache, v_cache = cache.tensors
+        args = (k_cache, v_cache, step.tables[cache.group], step.seq_lens, self.layer.window, self.scale,
                 cache.k_scale, cache.v_scale)
         return self.rt.paged.gqa(q, *args) if self.kernel else torch_paged_attention(q, *args)
 
@@ -191,22 +185,11 @@ class Gemma4Attention:
             q = Rope.apply(q, cos, sin)
             k, v = step.kv_out[self.layer.reads]
         else:
-            stored = cache is not None and cache.group in step.slots
-            k_cache, v_cache = cache.tensors if stored else (None, None)
-            slots = step.slots[cache.group] if stored else None
-            scales = (cache.k_scale, cache.v_scale) if stored else (1.0, 1.0)
-            rotated = self._rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, scales, keys_out=True)
-            if rotated is None:
-                q, k = Rope.apply(q, cos, sin), Rope.apply(k, cos, sin)
-                if stored:
-                    write_cache(k_cache, k, slots, cache.k_scale, masked=True)
-                    write_cache(v_cache, v, slots, cache.v_scale, masked=True)
-            else:
-                q, k = rotated
+            q, k = rotate_and_store(self._rope_cache, Rope.apply, q, k, v, cos, sin, step, cache)
             if self.hands_over:
                 step.kv_out[self.layer.cache] = (k, v)
         attend = sdpa_prefill if self.kernel else wide_prefill
-        return attend(q, k, v, step, self.layer.window, self.arch.attn_scale)
+        return attend(q, k, v, step, self.layer.window, self.scale)
 
 
 class Gemma4MoE:

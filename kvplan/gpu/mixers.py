@@ -13,38 +13,81 @@ from .ops import Rope, rms_norm, stacked_rows, whole_qk_norm
 from .step import write_cache
 
 
+# Interleaved rotary pairs: torch glue around the bundled attention kernel (rope_cache.cu rotates halves only)
+INTERLEAVED_LABEL = ("torch RoPE on interleaved pairs (GPT-J style, vLLM's is_neox_style=False) and index_put cache "
+                     "writes: the fused RoPE + paged K/V write kernel (rope_cache.cu) rotates halves")
 WINDOW_BLOCK_MIN = 128  # query block of the windowed prefill: the window itself, at least this many tokens
 
 
-def sdpa_prefill(q, k, v, step, window, scale):
-    """q [R*L, H, D], k/v [R*L, Hk, D*] of R sequences of L tokens -> [R*L, H, Dv], causal (and windowed)."""
+def sdpa_prefill(q, k, v, step, window, scale, sinks=None):
+    """q [R*L, H, D], k/v [R*L, Hk, D*] of R sequences of L tokens -> [R*L, H, Dv], causal (and windowed); `sinks`
+    [H]: a logit per query head in each softmax's denominator (with_sink_key)."""
     r, n = step.seqs, step.seq_len
 
     def heads_first(t):
         return t.view(r, n, t.shape[1], t.shape[2]).transpose(1, 2)
 
     qh, kh, vh = heads_first(q), heads_first(k), heads_first(v)
+    groups = qh.shape[1] // kh.shape[1]
+    if groups > 1 and kh.shape[-1] != vh.shape[-1]:
+        # keys wider than values (MiMo-V2): no flash kernel, and torch's GQA runs only in flash or the math kernel,
+        # which holds every L x L score; K and V copied per query head (a few MB) keep the memory-efficient kernel
+        kh, vh = kh.repeat_interleave(groups, dim=1), vh.repeat_interleave(groups, dim=1)
     if window and window < n:
-        out = windowed_sdpa(qh, kh, vh, window, scale)
+        out = windowed_sdpa(qh, kh, vh, window, scale, sinks)
+    elif sinks is not None:
+        i = torch.arange(n, device=q.device)
+        out = sink_sdpa(qh, kh, vh, i[None, :] <= i[:, None], scale, sinks)
     else:
         out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=True, scale=scale,
                                              enable_gqa=kh.shape[1] != qh.shape[1])
     return out.transpose(1, 2).reshape(r * n, q.shape[1], v.shape[-1])
 
 
-def windowed_sdpa(q, k, v, window: int, scale):
-    """Causal attention of q [R, H, L, D] over the last `window` keys of k/v [R, Hk, L, D*]. A mask over the
-    whole L x L costs L^2 however small the window, so where it pays, queries go in blocks of Bq tokens, each
-    over its own Bq + window keys (the window before it, zero-padded at the start and masked off)."""
+SINK_ALIGN = 8  # the widened q/k rows padded to a multiple of 8 values (what SDPA's fused kernels take)
+
+
+def sink_sdpa(q, k, v, mask, scale: float, sinks):
+    """SDPA of q [R, H, Lq, D] over k/v [R, Hk, Lk, D*] under the boolean `mask` [.., Lq, Lk], each softmax with the
+    query head's sink s_h in its denominator: softmax over [scale q.k_j ..., s_h], the sink's value 0 (vLLM's
+    sinks: v1/attention/ops/triton_attention_helpers.py:114-139). Done as SDPA over one more key: q gains the value
+    s_h / scale in an extra dim, every key a 0 there, and an appended key is 1 there and 0 elsewhere (value 0), so
+    its score is exactly s_h for every query, allowed by the mask. The engine's kernels keep the sink in float32;
+    here it passes through q's dtype (bf16 on a GPU: s_h / scale to 8 significant bits), a sink of -inf (none) as
+    the dtype's most negative finite value (its weight still 0; -inf x 0 would be NaN in the real keys' scores)."""
+    heads, kv_heads, width = q.shape[1], k.shape[1], q.shape[-1]
+    pad = -(width + 1) % SINK_ALIGN + 1  # the sink dim and the zero padding after it
+    limit = torch.finfo(q.dtype)
+    column = (sinks.double() / scale).clamp(limit.min, limit.max).to(q.dtype)
+    column = column.view(1, heads, 1, 1).expand(*q.shape[:-1], 1)
+    q = torch.cat([q, column, q.new_zeros(*q.shape[:-1], pad - 1)], dim=-1)
+    sink_key = k.new_zeros(k.shape[0], kv_heads, 1, width + pad)
+    sink_key[..., width] = 1
+    k = torch.cat([F.pad(k, (0, pad)), sink_key], dim=2)
+    v = torch.cat([v, v.new_zeros(v.shape[0], kv_heads, 1, v.shape[-1])], dim=2)
+    mask = torch.cat([mask, mask.new_ones(*mask.shape[:-1], 1)], dim=-1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=kv_heads != heads)
+
+
+def windowed_sdpa(q, k, v, window: int, scale, sinks=None):
+    """Causal attention of q [R, H, L, D] over the last `window` keys of k/v [R, Hk, L, D*] (with sink_sdpa's sinks,
+    where given). A mask over the whole L x L costs L^2 however small the window, so where it pays, queries go in
+    blocks of Bq tokens, each over its own Bq + window keys (the window before it, zero-padded at the start and
+    masked off)."""
     r, heads, n, _ = q.shape
     gqa = k.shape[1] != heads
+
+    def attend(qq, kk, vv, mask):
+        if sinks is not None:
+            return sink_sdpa(qq, kk, vv, mask, scale, sinks)
+        return F.scaled_dot_product_attention(qq, kk, vv, attn_mask=mask, scale=scale, enable_gqa=gqa)
+
     bq = max(window, WINDOW_BLOCK_MIN)
     nb = -(-n // bq)
     span = bq + window
     if nb * bq * span >= n * n:
         i = torch.arange(n, device=q.device)
-        mask = (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=gqa)
+        return attend(q, k, v, (i[None, :] <= i[:, None]) & (i[None, :] > i[:, None] - window))
 
     def key_blocks(t):  # [R, Hk, L, D] -> [R * nb, Hk, span, D]: block j holds tokens j*bq - window .. (j+1)*bq - 1
         padded = F.pad(t, (0, 0, window, nb * bq - n))
@@ -57,20 +100,44 @@ def windowed_sdpa(q, k, v, window: int, scale):
     starts = torch.arange(nb, device=q.device)[:, None, None] * bq - window  # global index of each block's key 0
     mask = (b > a) & (b <= a + window) & (starts + b >= 0)  # [nb, bq, span]
     mask = mask[None, :, None].expand(r, nb, 1, bq, span).reshape(r * nb, 1, bq, span)
-    out = F.scaled_dot_product_attention(qb, key_blocks(k), key_blocks(v), attn_mask=mask, scale=scale,
-                                         enable_gqa=gqa)
+    out = attend(qb, key_blocks(k), key_blocks(v), mask)
     return out.view(r, nb, heads, bq, -1).transpose(1, 2).reshape(r, heads, nb * bq, -1)[:, :, :n]
+
+
+def rotate_and_store(fused, rotate, q, k, v, cos, sin, step, cache):
+    """q and k rotated, k and v written to `cache` at the step's slots (decode: always; prefill: where the step stores
+    this cache, slots of -1 skipped) -> (q, k): by `fused` (the RoPE + cache-write kernel's call, or None where it does not
+    apply) or else by `rotate` and torch index_put writes. A decode step's k through the kernel comes back as None:
+    it is in the cache, and decode reads it from there."""
+    stored = step.decode or (cache is not None and cache.group in step.slots)  # decode always writes its token
+    k_cache, v_cache = cache.tensors if stored else (None, None)
+    slots = step.slots[cache.group] if stored else None
+    scales = (cache.k_scale, cache.v_scale) if stored else (1.0, 1.0)
+    rotated = fused(q, k, v, cos, sin, k_cache, v_cache, slots, *scales, keys_out=not step.decode)
+    if rotated is None:
+        q, k = rotate(q, cos, sin), rotate(k, cos, sin)
+        if stored:
+            write_cache(k_cache, k, slots, scales[0], masked=not step.decode)
+            write_cache(v_cache, v, slots, scales[1], masked=not step.decode)
+        return q, k
+    return (rotated, None) if step.decode else rotated
 
 
 class Attention:
     """Softmax attention: fused QKV (+ Qwen3-Next's output gate), optional q/k norms (per head, or MiniMax-M2's over
-    the whole projection), RoPE (of rope_dim leading dims), cache, kernel, output projection."""
+    the whole projection), RoPE (of rope_dim leading dims), cache, kernel, output projection. The layer's heads are
+    Arch.attention(layer): MiMo-V2's keys are wider than its values, its v is scaled first and its sliding layers'
+    softmax has a sink a query head (their decode runs torch, labelled, kvplan/gpu/paged.py)."""
 
     def __init__(self, arch, layer, w: dict, rt):
         self.arch, self.layer, self.w, self.rt = arch, layer, w, rt
-        self.heads, self.kv_heads, self.dim = arch.heads_rank, arch.kv_heads_rank, arch.head_dim
+        shape = arch.attention(layer)
+        self.heads, self.kv_heads = shape.heads_rank(arch.tp), shape.kv_heads_rank(arch.tp)
+        self.dim, self.v_dim, self.scale = shape.head_dim, shape.v_head_dim, shape.scale
         q = self.heads * self.dim
-        self.sizes = [q] * (2 if arch.attn_output_gate else 1) + [self.kv_heads * self.dim] * 2
+        self.sizes = [q] * (2 if arch.attn_output_gate else 1) + [self.kv_heads * self.dim, self.kv_heads * self.v_dim]
+        self.sinks = w.get("sinks")
+        self.fused = self.v_dim == self.dim  # the RoPE + cache-write kernel writes K and V rows of one width
 
     def __call__(self, x, step, cache):
         a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
@@ -80,53 +147,47 @@ class Attention:
             q, k = whole_qk_norm(q, k, w["q_norm"], w["k_norm"], a.norm_eps, rt.comm)
         q = q.view(t, self.heads, self.dim)
         k = k.view(t, self.kv_heads, self.dim)
-        v = parts[-1].view(t, self.kv_heads, self.dim)
+        v = parts[-1].view(t, self.kv_heads, self.v_dim)
+        if a.value_scale != 1.0:  # MiMo-V2 (mimo_v2.py:350-352): before the cache, so the cache holds it scaled
+            v = v * a.value_scale
         if a.qk_norm:
             q = rms_norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one)
             k = rms_norm(k, w["k_norm"], a.norm_eps, a.norm_plus_one)
         cos, sin = step.rope[self.layer.rope_theta]
         window = self.layer.window
+        q, k = rotate_and_store(self._rope_cache, self._rotate, q, k, v, cos, sin, step, cache)
         if step.decode:
             k_cache, v_cache = cache.tensors
-            slots = step.slots[cache.group]
-            rotated = self._rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, cache.k_scale, cache.v_scale)
-            if rotated is None:
-                q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
-                write_cache(k_cache, k, slots, cache.k_scale)
-                write_cache(v_cache, v, slots, cache.v_scale)
-            else:
-                q = rotated
-            o = rt.paged.gqa(q, k_cache, v_cache, step.tables[cache.group], step.seq_lens, window, a.attn_scale,
-                             cache.k_scale, cache.v_scale)
+            o = rt.paged.gqa(q, k_cache, v_cache, step.tables[cache.group], step.seq_lens, window, self.scale,
+                             cache.k_scale, cache.v_scale, self.sinks)
         else:
-            stored = cache is not None and cache.group in step.slots
-            k_cache, v_cache = cache.tensors if stored else (None, None)
-            slots = step.slots[cache.group] if stored else None
-            scales = (cache.k_scale, cache.v_scale) if stored else (1.0, 1.0)
-            rotated = self._rope_cache(q, k, v, cos, sin, k_cache, v_cache, slots, *scales, keys_out=True)
-            if rotated is None:
-                q, k = self._rotate(q, cos, sin), self._rotate(k, cos, sin)
-                if stored:
-                    write_cache(k_cache, k, slots, cache.k_scale, masked=True)
-                    write_cache(v_cache, v, slots, cache.v_scale, masked=True)
-            else:
-                q, k = rotated
-            o = sdpa_prefill(q, k, v, step, window, a.attn_scale)
-        o = o.reshape(t, self.heads * self.dim)
+            o = sdpa_prefill(q, k, v, step, window, self.scale, self.sinks)
+        o = o.reshape(t, self.heads * self.v_dim)
         if a.attn_output_gate:
             o = o * torch.sigmoid(parts[1])
         return rt.comm.all_reduce(rt.mm(o, w["o"]))
 
     def _rope_cache(self, *args, **kwargs):
         """The fused RoPE + cache-write kernel's result, or None: the caller rotates (if the model rotates) and
-        writes in torch. Nemotron-H's attention has no rotary embedding: nothing to fuse."""
-        if self.arch.rope_dim:
-            return self.rt.paged.rope_cache(*args, **kwargs)
-        self.rt.paged.labels["rope_cache"] = "no rotary embedding (NoPE); torch index_put cache writes"
-        return None
+        writes in torch. Nemotron-H's attention has no rotary embedding: nothing to fuse; the kernel turns halves,
+        so an interleaved (GPT-J) rotary runs in torch too; MiMo-V2's values are narrower than its keys: the kernel
+        writes rows of one width."""
+        if not self.arch.rope_dim:
+            self.rt.paged.labels["rope_cache"] = "no rotary embedding (NoPE); torch index_put cache writes"
+            return None
+        if self.arch.rope_style == "gptj":
+            self.rt.paged.labels["rope_cache"] = INTERLEAVED_LABEL
+            return None
+        if not self.fused:
+            self.rt.paged.labels["rope_cache"] = (f"torch RoPE and index_put cache writes (keys {self.dim} wide, "
+                                                  f"values {self.v_dim}: the fused kernel writes one width)")
+            return None
+        return self.rt.paged.rope_cache(*args, **kwargs)
 
     def _rotate(self, x, cos, sin):
-        return Rope.apply(x, cos, sin) if self.arch.rope_dim else x.contiguous()  # the kernels take whole rows
+        if not self.arch.rope_dim:
+            return x.contiguous()  # the kernels take whole rows
+        return (Rope.apply_interleaved if self.arch.rope_style == "gptj" else Rope.apply)(x, cos, sin)
 
 
 class MLAttention:

@@ -1,7 +1,7 @@
 """verify's forward pass of a decoder-only model, one TP rank, read top to bottom:
 
     tokens -> embedding (vocabulary split across ranks, all-reduced)
-           -> per layer: norm -> mixer (attention | MLA | gated DeltaNet | Mamba-2 | Mamba-1) -> [norm] -> + residual
+           -> per layer: norm -> mixer (attention | MLA | DeltaNet | KDA | Mamba-2 | Mamba-1) -> [norm] -> + residual
                          norm -> feed-forward (MLP | MoE)                                      -> [norm] -> + residual
               (a Nemotron-H block has one of the two: its mixer or its feed-forward; Gemma 4's blocks are
               kvplan/gpu/gemma4.py's)
@@ -21,6 +21,7 @@ from .comm import LocalComm
 from .deltanet import GatedDeltaNet
 from .ffn import MLP, MoE
 from .gemma4 import Gemma4Block, Gemma4Rope, PerLayerInputs
+from .kda import KimiDeltaAttention
 from .mamba import Mamba2
 from .mamba1 import Mamba1
 from .mixers import Attention, MLAttention
@@ -28,7 +29,8 @@ from .ops import Matmul, Norms, Rope, stacked_rows
 from .paged import PagedAttention
 from .weights import JOINT_ROWS, block_joint
 
-MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet, "mamba": Mamba2, "mamba1": Mamba1}
+MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet, "kda": KimiDeltaAttention,
+          "mamba": Mamba2, "mamba1": Mamba1}
 FFNS = {"dense": MLP, "moe": MoE}
 
 
@@ -139,10 +141,13 @@ class Transformer:
     def forward(self, tokens, step):
         """tokens [T] -> logits [rows, vocab]: one row per decode sequence, or the last token of each prefill
         sequence."""
-        if self.layer_rope is not None:
+        if self.layer_rope is not None:  # Gemma 4: a table per rotation of its layers
             step.rope = self.layer_rope.tables(step.positions)
         else:
-            step.rope = {theta: self.rope.tables(step.positions, theta) for theta in self.thetas}
+            # MLA without RoPE (Kimi Linear): every position's rotation by angle 0, so that the rotary parts pass
+            # unrotated through the same code (and the fused latent kernel) as a rotated MLA's
+            positions = step.positions if self.arch.mla_rope else torch.zeros_like(step.positions)
+            step.rope = {theta: self.rope.tables(positions, theta) for theta in self.thetas}
         x, h = self.embed(tokens), None
         if self.per_layer is not None:
             step.per_layer = self.per_layer(tokens, x)

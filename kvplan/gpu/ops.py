@@ -169,9 +169,11 @@ def mlp_activation(name: str, h, gated: bool, labels: dict | None = None, quant:
 
 
 class Rope:
-    """Rotary embeddings (the rotate-half form) of `dim` leading dims of each head, one inverse-frequency
-    table per base. `tables(positions)` is computed once per forward and shared by the layers: cos and sin
-    [tokens, 1, dim] in the activations' dtype, so that each application is five elementwise kernels."""
+    """Rotary embeddings of `dim` leading dims of each head, one inverse-frequency table per base: `apply` turns
+    pairs (i, i + dim/2) (the rotate-half, NeoX form), `apply_interleaved` pairs (2i, 2i + 1) (GPT-J's, ERNIE-4.5's),
+    both by angle position x theta^(-2i/dim). `tables(positions)` is computed once per forward and shared by the
+    layers: cos and sin [tokens, 1, dim] in the activations' dtype (the angles twice over: [a_0 .. a_{dim/2-1},
+    a_0 .. a_{dim/2-1}]), so that each application is five elementwise kernels."""
 
     def __init__(self, dim: int, device, dtype=torch.float32):
         self.dim, self.device, self.dtype = dim, device, dtype
@@ -193,6 +195,18 @@ class Rope:
         rot = x[..., :dim]
         first, second = rot.chunk(2, dim=-1)
         out = rot * cos + torch.cat([-second, first], dim=-1) * sin
+        return torch.cat([out, x[..., dim:]], dim=-1) if dim < x.shape[-1] else out
+
+    @staticmethod
+    def apply_interleaved(x, cos, sin):
+        """x [tokens, heads, head_dim]: rotate its first cos.shape[-1] dims as interleaved pairs (2i, 2i + 1), each
+        by the tables' angle i, as vLLM 0.32.0 rotary_embedding/common.py:134-172 ApplyRotaryEmb.forward_static
+        runs is_neox_style=False: x1 = x[..., ::2], x2 = x[..., 1::2], then (x1 cos - x2 sin, x2 cos + x1 sin)
+        interleaved back."""
+        dim = cos.shape[-1]
+        c, s = cos[..., :dim // 2], sin[..., :dim // 2]
+        even, odd = x[..., 0:dim:2], x[..., 1:dim:2]
+        out = torch.stack([even * c - odd * s, odd * c + even * s], dim=-1).flatten(-2)
         return torch.cat([out, x[..., dim:]], dim=-1) if dim < x.shape[-1] else out
 
 

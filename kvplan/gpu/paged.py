@@ -9,23 +9,29 @@ import torch
 from ..errors import KvplanError
 
 
-def _masked_softmax_attend(q, keys, values, lens, scale: float, window=None):
-    """q [B, H, D]; keys [B, N, Hk, D] and values [B, N, Hk, Dv] gathered pages (token n of sequence b at n);
-    attends tokens [max(0, len - window), len). Products in the cache's dtype (fp32 accumulation), softmax in
-    float32. `values` is a gathered copy: slots outside the attended range are zeroed in place (they may hold
-    NaN, and NaN x 0 = NaN)."""
+def _masked_softmax_attend(q, keys, values, lens, scale: float, window=None, sinks=None, positions=None):
+    """q [B, H, D]; keys [B, N, Hk, D] and values [B, N, Hk, Dv] gathered pages (token n of sequence b at n, or at
+    positions[b, n]); attends tokens [max(0, len - window), len). Products in the cache's dtype (fp32
+    accumulation), softmax in float32; `sinks` [H]: a logit per query head in the softmax's denominator with no
+    value (gpt-oss, MiMo-V2: vLLM v1/attention/ops/triton_attention_helpers.py:114-139 starts each row's running
+    max at it with a sum of 1). `values` is a gathered copy: slots outside the attended range are zeroed in place
+    (they may hold NaN, and NaN x 0 = NaN)."""
     batch, heads, _ = q.shape
     kv_heads = keys.shape[2]
     qg = q.to(keys.dtype).view(batch, kv_heads, heads // kv_heads, -1)
     scores = torch.matmul(qg, keys.permute(0, 2, 3, 1)).float() * scale  # [B, Hk, G, N]
-    n = torch.arange(keys.shape[1], device=q.device)[None, :]
+    n = torch.arange(keys.shape[1], device=q.device)[None, :] if positions is None else positions
     keep = n < lens[:, None]
     if window:
         keep &= n >= (lens[:, None] - window)
     scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
     values.masked_fill_(~keep[:, :, None, None], 0)
-    probs = torch.softmax(scores, dim=-1).to(values.dtype)
-    out = torch.matmul(probs, values.permute(0, 2, 1, 3))  # [B, Hk, G, Dv]
+    if sinks is None:
+        probs = torch.softmax(scores, dim=-1)
+    else:
+        sink = sinks.float().view(1, kv_heads, heads // kv_heads, 1).expand(batch, -1, -1, 1)
+        probs = torch.softmax(torch.cat([scores, sink], dim=-1), dim=-1)[..., :-1]
+    out = torch.matmul(probs.to(values.dtype), values.permute(0, 2, 1, 3))  # [B, Hk, G, Dv]
     return out.reshape(batch, heads, -1).to(q.dtype)
 
 
@@ -38,8 +44,26 @@ def _chunks(batch: int, row_bytes: int):
     return [slice(i, min(batch, i + step)) for i in range(0, batch, step)]
 
 
-def torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_scale=1.0, v_scale=1.0):
-    """GQA/MQA decode over a paged cache in torch: gathers each sequence's pages (a copy), then attends."""
+def window_columns(table, lens, window: int, block_size: int):
+    """(block ids [B, S], token positions [B, S * block_size]) of the S = ceil((window - 1) / bs) + 1 block-table
+    columns a window of `window` tokens can touch, from the one holding token len - window on (computed on the
+    device: graph-safe). Columns past the table are clamped to its last; their positions lie past len, so the
+    attention masks them."""
+    span = min(table.shape[1], -(-(window - 1) // block_size) + 1)
+    first = (lens.long() - window).clamp(min=0) // block_size
+    cols = first[:, None] + torch.arange(span, device=table.device)[None, :]
+    ids = table.gather(1, cols.clamp(max=table.shape[1] - 1))
+    positions = (cols[:, :, None] * block_size + torch.arange(block_size, device=table.device)).flatten(1)
+    return ids, positions
+
+
+def torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_scale=1.0, v_scale=1.0, sinks=None):
+    """GQA/MQA decode over a paged cache in torch: gathers each sequence's pages (a copy; a window's blocks only),
+    then attends. K and V may differ in width (MiMo-V2); `sinks` as _masked_softmax_attend."""
+    block_size = k_cache.shape[1]
+    positions = None
+    if window and window < table.shape[1] * block_size:
+        table, positions = window_columns(table, lens, window, block_size)
     batch, width = table.shape
     outs = []
     for part in _chunks(batch, width * k_cache[0].numel() * 8):
@@ -48,7 +72,8 @@ def torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_sca
         v = v_cache[ids].flatten(1, 2)
         if k_cache.element_size() == 1:
             k, v = k.float() * k_scale, v.float() * v_scale
-        outs.append(_masked_softmax_attend(q[part], k, v, lens[part], scale, window))
+        outs.append(_masked_softmax_attend(q[part], k, v, lens[part], scale, window, sinks,
+                                           None if positions is None else positions[part]))
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
@@ -83,6 +108,12 @@ def as_kernel_pages(k_cache, v_cache, table, supported: tuple):
     return (k_cache.view(blocks, s, *k_cache.shape[2:]), v_cache.view(blocks, s, *v_cache.shape[2:]), wide)
 
 
+# MiMo-V2 on a GPU: the bundled decode kernel takes equal K and V widths of 64, 128 or 256 and no sinks
+STAND_IN_LABEL = ("torch over gathered pages (keys {k} wide, values {v}; attention sinks where the layer has them); "
+                  "NOT a CUDA kernel: the bundled decode kernel takes keys and values of one width and no sinks, so "
+                  "this decode step times torch, not an engine's attention")
+
+
 class PagedAttention:
     """The paged decode attention of one device. `labels` says, per layer kind, which code ran."""
 
@@ -101,10 +132,13 @@ class PagedAttention:
                                   f"runtime headers).")
             self._kernels = kernels
 
-    def gqa(self, q, k_cache, v_cache, table, lens, window, scale, k_scale=1.0, v_scale=1.0):
+    def gqa(self, q, k_cache, v_cache, table, lens, window, scale, k_scale=1.0, v_scale=1.0, sinks=None):
         if not self.cuda:
             self.labels["attention"] = "torch over gathered pages (CPU)"
-            return torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_scale, v_scale)
+            return torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_scale, v_scale, sinks)
+        if sinks is not None or k_cache.shape[-1] != v_cache.shape[-1]:
+            self.labels["attention"] = STAND_IN_LABEL.format(k=k_cache.shape[-1], v=v_cache.shape[-1])
+            return torch_paged_attention(q, k_cache, v_cache, table, lens, window, scale, k_scale, v_scale, sinks)
         if q.shape[-1] not in (64, 128, 256):
             raise KvplanError(f"head_dim {q.shape[-1]} is not one the bundled kernel covers (64, 128, 256).")
         from ..kernels.limits import BLOCK_SIZES
@@ -189,6 +223,10 @@ class PagedAttention:
             where = "CPU" if not self.cuda else "GPU: the bundled MLA kernel has not landed"
             self.labels["mla"] = f"torch over gathered pages ({where}); NOT a CUDA kernel"
             return torch_paged_mla(q_latent, q_rope, cache, table, lens, scale)
+        from ..kernels.limits import MLA_BLOCK_SIZES
+
+        if any(cache.shape[1] % s == 0 for s in MLA_BLOCK_SIZES):  # an MLA hybrid's large blocks (Kimi Linear: 1920)
+            cache, _, table = as_kernel_pages(cache, cache, table, MLA_BLOCK_SIZES)
         key = ("mla", q_latent.shape[1], q_latent.shape[2], q_rope.shape[2], cache.shape[1], cache.dtype,
                table.shape)
         plan = self._plans.get(key)

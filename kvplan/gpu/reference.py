@@ -1,10 +1,10 @@
 """A straightforward dense reference of verify's forward pass, for the tests: float64, one sequence, one token
-at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet as its
-token recurrence, Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit by
-bit, fp8 linears with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs),
-Gemma 4's layers of their own head shapes with its KV-sharing layers reading their target's list and its proportional
-rotation as the cosine and sine of each pair. Same weights (tp 1 shapes) as kvplan/gpu/model.py; written separately
-so that the two agree only if both are right."""
+at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet and KDA as
+their token recurrences, Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit
+by bit, fp8 linears with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs),
+Gemma 4's layers of their own head shapes with its KV-sharing layers reading their target's list and its
+proportional rotation as the cosine and sine of each pair. Same weights (tp 1 shapes) as kvplan/gpu/model.py;
+written separately so that the two agree only if both are right."""
 
 from __future__ import annotations
 
@@ -21,26 +21,50 @@ def _norm(x, w, eps, plus_one=False):
     return x / torch.sqrt((x * x).mean(-1, keepdim=True) + eps) * ((1.0 + w) if plus_one else w)
 
 
-def _rope(x, pos: int, theta: float, dim: int):
-    """Rotate pairs (i, i + dim/2) of the first `dim` features by pos * theta^(-2i/dim)."""
+def _rope(x, pos: int, theta: float, dim: int, interleaved: bool = False):
+    """Rotate pairs (i, i + dim/2) of the first `dim` features by pos * theta^(-2i/dim); `interleaved`: pairs
+    (2i, 2i + 1) (GPT-J style)."""
     half = dim // 2
     freqs = theta ** (-torch.arange(half, dtype=D) * 2 / dim)
-    z = torch.complex(x[..., :half], x[..., half:dim]) * torch.polar(torch.ones(half, dtype=D), pos * freqs)
+    turn = torch.polar(torch.ones(half, dtype=D), pos * freqs)
+    if interleaved:
+        z = torch.complex(x[..., 0:dim:2], x[..., 1:dim:2]) * turn
+        return torch.cat([torch.stack([z.real, z.imag], dim=-1).flatten(-2), x[..., dim:]], dim=-1)
+    z = torch.complex(x[..., :half], x[..., half:dim]) * turn
     return torch.cat([z.real, z.imag, x[..., dim:]], dim=-1)
 
 
-def _rotate_layer(x, pos: int, layer):
-    """A Gemma 4 layer's rotation: "default" as _rope; "proportional" turns each pair (i, i + head_dim/2) of the whole
-    head by pos * theta^(-2i/head_dim) for i < rope_dim/2 and leaves the other pairs as they are."""
-    if layer.rope_type != "proportional":
-        return _rope(x, pos, layer.rope_theta, layer.rope_dim)
-    half = layer.head_dim // 2
+def _rotate_layer(x, pos: int, theta: float, shape):
+    """A Gemma 4 layer's rotation (HeadShape.rope_type): "default" as _rope; "proportional" turns each pair (i, i +
+    head_dim/2) of the whole head by pos * theta^(-2i/head_dim) for i < rope_dim/2 and leaves the other pairs as
+    they are."""
+    if shape.rope_type != "proportional":
+        return _rope(x, pos, theta, shape.rope_dim)
+    half = shape.head_dim // 2
     angles = torch.zeros(half, dtype=D)
-    turned = torch.arange(layer.rope_dim // 2, dtype=D)
-    angles[:len(turned)] = pos * layer.rope_theta ** (-2 * turned / layer.head_dim)
+    turned = torch.arange(shape.rope_dim // 2, dtype=D)
+    angles[:len(turned)] = pos * theta ** (-2 * turned / shape.head_dim)
     a, b = x[..., :half], x[..., half:]
     return torch.cat([a * torch.cos(angles) - b * torch.sin(angles), b * torch.cos(angles) + a * torch.sin(angles)],
                      dim=-1)
+
+
+def _attend(q, cache: list, window, shape, sinks=None):
+    """q [heads, head_dim] over the (k [kv_heads, head_dim], v [kv_heads, v_head_dim]) of `cache` (the last `window`
+    where given) -> [heads x v_head_dim]: softmax of the scaled scores, with a sink s the head where given: p_j =
+    e^(z_j) / (e^(s) + sum_i e^(z_i)), the sink adding to the denominator only."""
+    h, kvh = q.shape[0], cache[0][0].shape[0]
+    first = max(0, len(cache) - window) if window else 0
+    out = torch.zeros(h, shape.v_head_dim, dtype=D)
+    for head in range(h):
+        kv = head // (h // kvh)
+        scores = torch.stack([q[head] @ kk[kv] for kk, _ in cache[first:]]) * shape.scale
+        exps = torch.exp(scores - scores.max())
+        denominator = exps.sum()
+        if sinks is not None:
+            denominator = denominator + torch.exp(sinks[head] - scores.max())
+        out[head] = sum(e / denominator * vv[kv] for e, (_, vv) in zip(exps, cache[first:]))
+    return out.flatten()
 
 
 def _fp4(code: int) -> float:
@@ -123,28 +147,26 @@ class Reference:
         return out
 
     def _attention(self, x, w, layer, cache):
-        a, p = self.a, self.pos
-        hd, h, kvh = a.head_dim, a.heads, a.kv_heads
+        """One token through softmax attention with the layer's own heads: keys hd wide, values vd (MiMo-V2), v
+        times value_scale before it is cached, and a sink s the head where the layer has them: p_j = e^(z_j) /
+        (e^(s) + sum_i e^(z_i)), the sink adding to the denominator only."""
+        a, p, shape = self.a, self.pos, self.a.attention(layer)
+        hd, vd, h, kvh = shape.head_dim, shape.v_head_dim, shape.heads, shape.kv_heads
         y = w["qkv"] @ x + (w["qkv_bias"] if a.qkv_bias else 0)
         q, y = y[:h * hd].view(h, hd), y[h * hd:]
         if a.attn_output_gate:
             gate, y = y[:h * hd], y[h * hd:]
-        k, v = y[:kvh * hd].view(kvh, hd), y[kvh * hd:].view(kvh, hd)
+        k, v = y[:kvh * hd].view(kvh, hd), y[kvh * hd:].view(kvh, vd) * a.value_scale
         if a.qk_norm:
             q, k = _norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one), _norm(k, w["k_norm"], a.norm_eps, a.norm_plus_one)
         if a.whole_qk_norm:  # one norm over all of q's heads at once, one over all of k's
             q = _norm(q.flatten(), w["q_norm"], a.norm_eps).view(h, hd)
             k = _norm(k.flatten(), w["k_norm"], a.norm_eps).view(kvh, hd)
-        q, k = _rope(q, p, layer.rope_theta, a.rope_dim), _rope(k, p, layer.rope_theta, a.rope_dim)
+        pairs = a.rope_style == "gptj"
+        theta, rot = layer.rope_theta, shape.rope_dim
+        q, k = _rope(q, p, theta, rot, pairs), _rope(k, p, theta, rot, pairs)
         cache.append((k, v))
-        first = max(0, len(cache) - layer.window) if layer.window else 0
-        out = torch.zeros(h, hd, dtype=D)
-        for head in range(h):
-            kv = head // (h // kvh)
-            scores = torch.stack([q[head] @ kk[kv] for kk, _ in cache[first:]]) * a.attn_scale
-            probs = torch.softmax(scores, dim=0)
-            out[head] = sum(pr * vv[kv] for pr, (_, vv) in zip(probs, cache[first:]))
-        out = out.flatten()
+        out = _attend(q, cache, layer.window, shape, w["sinks"] if shape.sinks else None)
         if a.attn_output_gate:
             out = out / (1 + torch.exp(-gate))
         return w["o"] @ out
@@ -157,9 +179,10 @@ class Reference:
         else:
             q = w["q"] @ x
         q = q.view(h, nope + rope)
-        q = torch.cat([q[:, :nope], _rope(q[:, nope:], p, layer.rope_theta, rope)], dim=-1)
+        turn = (lambda y: _rope(y, p, layer.rope_theta, rope)) if a.mla_rope else (lambda y: y)  # Kimi Linear: NoPE
+        q = torch.cat([q[:, :nope], turn(q[:, nope:])], dim=-1)
         kv = w["kv_a"] @ x
-        cache.append((_norm(kv[:rank], w["kv_a_norm"], a.norm_eps), _rope(kv[rank:], p, layer.rope_theta, rope)))
+        cache.append((_norm(kv[:rank], w["kv_a_norm"], a.norm_eps), turn(kv[rank:])))
         kv_b = w["kv_b"].view(h, nope + vd, rank)
         out = []
         for head in range(h):
@@ -195,6 +218,41 @@ class Reference:
             o = s.T @ qq
             o = o / torch.sqrt((o * o).mean() + a.norm_eps) * w["o_norm"]
             out[head] = o * z[head] / (1 + torch.exp(-z[head]))
+        return w["o"] @ out.flatten()
+
+    def _kda(self, x, w, cache):
+        """Kimi Delta Attention token by token, channel by channel of the gate (vLLM 0.32.0
+        kimi_gdn_linear_attn.py, fused_recurrent.py fused_recurrent_kda_packed_decode_kernel read by hand)."""
+        a = self.a
+        heads, dim, kernel = a.lin_key_heads, a.lin_key_dim, a.conv_kernel
+        width = heads * dim
+        if not cache:
+            cache += [torch.zeros(3 * width, kernel - 1, dtype=D), torch.zeros(heads, dim, dim, dtype=D)]
+        y = w["in_proj"] @ x
+        mixed, beta_raw, f_a = y[:3 * width], y[3 * width:3 * width + heads], y[3 * width + heads:]
+        raw_gate = (w["f_b"] @ f_a).view(heads, dim) + w["dt_bias"].view(heads, dim)
+        out_gate = (w["g_b"] @ (w["g_a"] @ x)).view(heads, dim)
+        window = torch.cat([cache[0], mixed[:, None]], dim=1)
+        cache[0] = window[:, 1:]
+        conv = (window * w["conv"]).sum(-1)
+        conv = conv / (1 + torch.exp(-conv))
+        q, k, v = (conv[i * width:(i + 1) * width].view(heads, dim) for i in range(3))
+        out = torch.zeros(heads, dim, dtype=D)
+        for head in range(heads):
+            qq = q[head] / torch.sqrt((q[head] ** 2).sum() + 1e-6) / math.sqrt(dim)
+            kk = k[head] / torch.sqrt((k[head] ** 2).sum() + 1e-6)
+            rate = math.exp(float(w["A_log"][head]))
+            if a.kda_gate_lower_bound:
+                log_decay = a.kda_gate_lower_bound / (1 + torch.exp(-rate * raw_gate[head]))
+            else:
+                log_decay = -rate * torch.log1p(torch.exp(raw_gate[head]))  # softplus, one key channel each
+            s = cache[1][head] * torch.exp(log_decay)[:, None]  # [key, value]: row d decays by its own rate
+            beta = 1 / (1 + math.exp(-float(beta_raw[head])))
+            s = s + torch.outer(kk, beta * (v[head] - s.T @ kk))
+            cache[1][head] = s
+            o = s.T @ qq
+            o = o / torch.sqrt((o * o).mean() + 1e-5) * w["o_norm"]  # FusedRMSNormGated's eps, not the model's
+            out[head] = o / (1 + torch.exp(-out_gate[head]))
         return w["o"] @ out.flatten()
 
     def _mamba(self, x, w, cache):
@@ -257,28 +315,24 @@ class Reference:
         return (projected + row) / math.sqrt(2)
 
     def _gemma4_attention(self, x, w, layer):
-        """One token through a Gemma 4 attention layer: a KV-sharing layer (layer.reads) projects q only and attends
-        over the keys and values its target stored at this position and before."""
-        a, h, hd = self.a, self.a.heads, layer.head_dim
+        """One token through a Gemma 4 attention layer of its HeadShape: a KV-sharing layer (layer.reads) projects
+        q only and attends over the keys and values its target stored at this position and before."""
+        a, shape = self.a, self.a.attention(layer)
+        h, kvh, hd = shape.heads, shape.kv_heads, shape.head_dim
+
+        def turn(t):
+            return _rotate_layer(t, self.pos, layer.rope_theta, shape)
+
         if layer.reads is None:
-            kvh = layer.kv_heads
             y = w["qkv"] @ x
-            k, v = y[h * hd:(h + kvh) * hd].view(kvh, hd), y[(h + kvh) * hd:].view(kvh, hd)
-            k = _rotate_layer(_norm(k, w["k_norm"], a.norm_eps), self.pos, layer)
+            k, v = y[h * hd:(h + kvh) * hd].view(kvh, hd), y[(h + kvh) * hd:].view(kvh, shape.v_head_dim)
             v = v / torch.sqrt((v * v).mean(-1, keepdim=True) + a.norm_eps)  # v_norm: no weight
-            self.cache[layer.cache].append((k, v))
+            self.cache[layer.cache].append((turn(_norm(k, w["k_norm"], a.norm_eps)), v))
             cache, q = self.cache[layer.cache], y[:h * hd]
         else:
             cache, q = self.cache[layer.reads], w["q"] @ x
-        q = _rotate_layer(_norm(q.view(h, hd), w["q_norm"], a.norm_eps), self.pos, layer)
-        group = h // cache[0][0].shape[0]
-        first = max(0, len(cache) - layer.window) if layer.window else 0
-        out = torch.zeros(h, hd, dtype=D)
-        for head in range(h):
-            scores = torch.stack([q[head] @ kk[head // group] for kk, _ in cache[first:]]) * a.attn_scale
-            probs = torch.softmax(scores, dim=0)
-            out[head] = sum(pr * vv[head // group] for pr, (_, vv) in zip(probs, cache[first:]))
-        return w["o"] @ out.flatten()
+        q = turn(_norm(q.view(h, hd), w["q_norm"], a.norm_eps))
+        return w["o"] @ _attend(q, cache, layer.window, shape)
 
     def _gemma4_moe(self, x, w):
         """The router on x RMS-normed (no weight) / sqrt(hidden) x its per-dimension scale: softmax over every
@@ -329,6 +383,8 @@ class Reference:
                     h = self._mamba(h, lw, cache)
                 elif layer.mixer == "mamba1":
                     h = self._mamba1(h, lw, cache)
+                elif layer.mixer == "kda":
+                    h = self._kda(h, lw, cache)
                 else:
                     h = self._deltanet(h, lw, cache)
                 if a.sandwich_norms:

@@ -196,7 +196,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
                           "pool_blocks": pools["plan"].kv_blocks, "pool_sequences": pools["plan"].max_concurrency},
         "layout": [{"name": g.name, "kind": g.kind, "layers": len(g.layers), "window": g.window,
                     "num_blocks": g.num_blocks, "blocks_per_sequence": g.blocks_per_sequence,
-                    "tensor_shapes": [list(s) for s in g.tensor_shapes], "dtype": g.dtype, "bytes": g.bytes}
+                    "tensor_shapes": [list(s) for s in g.tensor_shapes], "dtype": g.dtype_label, "bytes": g.bytes}
                    for g in layout.groups],
         "allocation": {"layout_bytes": layout.predicted_bytes, "torch_bytes": torch_bytes, "nvml_bytes": nvml_bytes,
                        "torch_error": relative_error(torch_bytes, layout.predicted_bytes),

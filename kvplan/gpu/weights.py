@@ -214,7 +214,15 @@ def shard_weights(full: dict, arch: Arch, rank: int) -> dict:
         if spec.axis is None or arch.tp == 1:
             out[spec.name] = t.clone()
             continue
-        pieces = [t.narrow(spec.axis, start, stop - start) for start, stop in shard_slices(spec, rank, arch.tp)]
+        pieces = []
+        for (start, stop), (length, units) in zip(shard_slices(spec, rank, arch.tp), spec.segments):
+            piece = t.narrow(spec.axis, start, stop - start)
+            pad = spec.segment_share(length, units, arch.tp) - (stop - start)
+            if pad:  # zero columns past the rank's share (WeightSpec.min_share), as vLLM zero-fills them
+                shape = list(piece.shape)
+                shape[spec.axis] = pad
+                piece = torch.cat([piece, piece.new_zeros(shape)], dim=spec.axis)
+            pieces.append(piece)
         out[spec.name] = torch.cat(pieces, dim=spec.axis).contiguous()
         assert tuple(out[spec.name].shape) == spec.shape(arch.tp), spec.name
     return out

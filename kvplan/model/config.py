@@ -37,7 +37,8 @@ NESTED_TEXT_KEYS = ("text_config", "llm_config", "language_config")
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 HEAD_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
 EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts", "moe_num_experts")  # the last: ERNIE-4.5
-EXPERTS_PER_TOKEN_KEYS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk", "moe_k")
+# top_k_experts: Gemma 4's MoE block (vLLM 0.32.0 gemma4.py:648 top_k=config.top_k_experts)
+EXPERTS_PER_TOKEN_KEYS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk", "moe_k", "top_k_experts")
 POSITION_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq_len")
 
 
@@ -64,11 +65,12 @@ FIELDS = {
     # zero means "none" for these (no q low-rank, dense model, no shared expert, every layer MoE...)
     **_ints("intermediate_size n_inner ffn_hidden_size moe_intermediate_size intermediate_size_mlp "
             "shared_expert_intermediate_size n_shared_experts n_routed_experts num_local_experts num_experts "
-            "num_experts_per_tok num_experts_per_token moe_topk first_k_dense_replace interleave_moe_layer_step "
-            "decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim attn_layer_offset "
+            "num_experts_per_tok num_experts_per_token moe_topk top_k_experts first_k_dense_replace "
+            "interleave_moe_layer_step decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim attn_layer_offset "
             "max_window_layers expert_layer_offset moe_shared_expert_intermediate_size num_dense_layers "
             "num_shared_experts num_expert_group swa_v_head_dim moe_num_experts moe_k moe_num_shared_experts "
-            "moe_layer_start_index moe_layer_end_index", 0, MAX_COUNT),
+            "moe_layer_start_index", 0, MAX_COUNT),
+    **_ints("moe_layer_end_index", -1, MAX_COUNT),  # -1: the last layer (transformers' Ernie4_5_MoeConfig)
     **_ints("vocab_size padded_vocab_size", 0, MAX_VOCAB),
     **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size model_max_length "
             "sliding_window_size", 1, MAX_TOKENS),
@@ -97,6 +99,17 @@ FAMILY_DEFAULTS = {
     "gemma4_text": {"head_dim": 256, "global_head_dim": 512, "vocab_size": 262144, "sliding_window": 512,
                     "hidden_size_per_layer_input": 256, "vocab_size_per_layer_input": 262144,
                     "max_position_embeddings": 131072, "tie_word_embeddings": True},
+    # transformers 5.19 Glm4MoeConfig (configuration_glm4_moe.py; the object vLLM 0.32.0 glm4_moe.py reads) where a
+    # field is absent: its shapes (GLM-4.5-Air's), first_k_dense_replace 1, one shared expert, one MTP layer
+    # (num_mtp_layers, mapped to num_nextn_predict_layers), partial_rotary_factor 0.5 (its __post_init__; vLLM's
+    # glm4_moe.py:280 setdefaults the same into rope_parameters), no q/k norms, no attention biases. No head_dim:
+    # vLLM reads config.head_dim with no fallback (parse.py requires it). Routing defaults: routing.py DEFAULTS.
+    "glm4_moe": {"vocab_size": 151552, "hidden_size": 4096, "intermediate_size": 10944, "num_hidden_layers": 46,
+                 "num_attention_heads": 96, "num_key_value_heads": 8, "max_position_embeddings": 131072,
+                 "moe_intermediate_size": 1408, "num_experts_per_tok": 8, "n_shared_experts": 1,
+                 "n_routed_experts": 128, "first_k_dense_replace": 1, "num_nextn_predict_layers": 1,
+                 "partial_rotary_factor": 0.5, "use_qk_norm": False, "attention_bias": False,
+                 "tie_word_embeddings": False},
 }
 
 

@@ -144,12 +144,14 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
 
 def ernie_ffn_kinds(cfg: Config, n: int) -> list:
     """ERNIE-4.5 MoE (vLLM 0.32.0 ernie45_moe.py:335-350 Ernie4_5_MoeDecoderLayer): layer i is MoE when use_moe
-    (default: experts > 0), start <= i <= end and (i + 1) % interval == 0; start 0, end the last layer and
-    interval 1 by default."""
+    (default: experts > 0), start <= i <= end and (i + 1) % interval == 0. The defaults are transformers'
+    Ernie4_5_MoeConfig's (the config object vLLM reads, so its getattr defaults never apply): start 1, end -1 (the
+    last layer, as its __post_init__ maps it), interval 1."""
     if not cfg.flag("use_moe", True):
         return ["dense"] * n
-    start = cfg.int("moe_layer_start_index", minimum=0, default=0)
-    end = cfg.int("moe_layer_end_index", minimum=0, default=n - 1)
+    start = cfg.int("moe_layer_start_index", minimum=0, default=1)
+    end = cfg.int("moe_layer_end_index", minimum=-1, default=-1)
+    end = n - 1 if end == -1 else end
     every = cfg.int("moe_layer_interval", default=1)
     return ["moe" if start <= i <= end and (i + 1) % every == 0 else "dense" for i in range(n)]
 

@@ -67,10 +67,18 @@ def _kv_heads(cfg: Config, heads: int) -> int:
     return kv
 
 
+# Families whose vLLM model reads config.head_dim with no fallback, from a config class that fills none: vLLM 0.32.0
+# glm4_moe.py:344 head_dim=config.head_dim (transformers 5.19 Glm4MoeConfig declares no head_dim: AttributeError)
+HEAD_DIM_REQUIRED = ("glm4_moe",)
+
+
 def _head_dim(cfg: Config, hidden: int, heads: int) -> int:
     explicit = cfg.int(("head_dim", "kv_channels"), required=False)
     if explicit is not None:
         return explicit  # never derive when the config states it (Gemma, Qwen3, gpt-oss differ)
+    if cfg.model_type in HEAD_DIM_REQUIRED:
+        raise KvplanError(f"config field 'head_dim' is missing; vLLM's {cfg.model_type} model reads it with no "
+                          f"default (GLM-4.5's is 128, not hidden_size / num_attention_heads).")
     if hidden % heads:
         raise KvplanError(
             f"config has no 'head_dim' and hidden_size ({hidden}) is not a multiple of "

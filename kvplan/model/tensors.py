@@ -22,15 +22,19 @@ NON_GATED_MLP = ("gpt2", "falcon", "refinedweb", "refinedwebmodel", "gpt_bigcode
 ALWAYS_BIASED = ("gpt2", "gpt_bigcode", "gpt_neox", "phi")
 FALCON = ("falcon", "refinedweb", "refinedwebmodel")
 LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
-# Families whose config class ties the LM head to the embedding unless the file says otherwise.
+# Families whose config class ties the LM head to the embedding unless the file says otherwise (ERNIE-4.5:
+# transformers 5.19 Ernie4_5Config / Ernie4_5_MoeConfig tie_word_embeddings = True, the class vLLM 0.32 reads).
 TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma4", "gemma4_text", "gpt2", "lfm2",
-                   "lfm2_moe") + FALCON
+                   "lfm2_moe", "ernie4_5", "ernie4_5_moe") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
 # Qwen3-Next's attention (vLLM qwen3_next.py Qwen3NextAttention), which Qwen3.5's text decoders build too
 # (qwen3_5.py): per-head q/k norms and, unless attn_output_gate is false, an output gate out of q_proj
 QWEN3_NEXT_ATTENTION = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
 QK_NORM = ("qwen3", "qwen3_moe", "qwen3_vl_text", "qwen3_vl_moe_text", "gemma3", "gemma3_text", "lfm2",
            "lfm2_moe") + QWEN3_NEXT_ATTENTION  # per-head q/k norms (Qwen3-VL's text models: Qwen3 decoders)
+# GLM-4.5 / 4.6 / 4.7 (vLLM 0.32.0 glm4_moe.py:262-278 Glm4MoeAttention): q / k / v biased when attention_bias,
+# o_proj never (RowParallelLinear(bias=False)); per-head q / k norms of head_dim weights when use_qk_norm (:296-298)
+FLAGGED_ATTENTION = ("glm4_moe",)
 FOUR_NORMS = ("gemma2", "gemma3", "gemma3_text")  # pre/post attention and pre/post feed-forward norms
 # q / k norms over the whole projections, heads x head_dim, split with the heads (vLLM 0.32.0 minimax_m2.py:215-232
 # MiniMaxM2Attention: MiniMaxText01RMSNormTP weights of 1/tp of q, and of k by KV heads, one whole head a rank where
@@ -40,6 +44,12 @@ WHOLE_QK_NORM = ("minimax_m2",)
 # glm4_moe.py:141-146 Glm4MoE, which glm4_moe_lite.py's Glm4MoeLite subclasses, ernie45_moe.py:156-162
 # Ernie4_5_MoeMoE), whatever dtype the checkpoint has
 FP32_ROUTER = ("minimax_m2", "glm4_moe", "glm4_moe_lite", "ernie4_5_moe")
+# vLLM 0.32.0 builds float32 routers for families kvplan does not read (not listed: their model_types are sized, if at
+# all, as generic decoders): afmoe.py:86-92, bailing_moe_v3.py:1146-1152, step3p5.py:317-323, hy_v3.py:154-161,
+# param2moe.py:292-298, longcat_flash.py:158-168 (router_params_dtype = float32, :190), ernie45_vl_moe.py:255-262 and
+# :292-299; by the config's router_dtype: bailing_moe.py:241-254 ("fp32"), bailing_moe_linear.py:261-273 (unset or
+# "fp32"). Only the logits float32, the weight in the model dtype: deepseek_v2.py:321-326, nemotron_h.py:160-166,
+# gemma4.py:325-331, vllm/models/kimi_k3/nvidia/model.py:613-619 (Kimi Linear).
 
 
 MAX_LAYERS_MTP = 16
@@ -77,6 +87,13 @@ def _whole(tensors: list) -> list:
     return [t._replace(replicated=True) for t in tensors]
 
 
+def per_head_qk_norm(cfg: Config) -> bool:
+    """q and k RMS-normed head by head (a head_dim weight each): QK_NORM families always, GLM-4.x MoE with
+    use_qk_norm (transformers' Glm4MoeConfig: false unless the config says)."""
+    family = cfg.model_type
+    return family in QK_NORM or (family in FLAGGED_ATTENTION and cfg.flag("use_qk_norm", False))
+
+
 def gated_attention(cfg: Config) -> bool:
     """Qwen3NextAttention's output gate (qwen3_next.py: getattr(config, "attn_output_gate", True))."""
     return cfg.model_type in QWEN3_NEXT_ATTENTION and cfg.flag("attn_output_gate", True)
@@ -106,13 +123,14 @@ def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
                     *_matrix("attention", heads * (nope + v_dim), kv_rank), *_matrix("attention", h, heads * v_dim),
                     *(_indexer(cfg, h, q_rank) if indexer else [])]
     family = cfg.model_type
-    all_biased = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias",
-                                                     family == "gpt_oss")
-    qkv = all_biased or family in QKV_BIAS
+    flagged = family in FLAGGED_ATTENTION and cfg.flag("attention_bias", False)  # q / k / v only
+    all_biased = family not in FLAGGED_ATTENTION and (
+        family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias", family == "gpt_oss"))
+    qkv = all_biased or flagged or family in QKV_BIAS
     gate = 1 + gated_attention(cfg)  # q_proj also yields the output gate
     kv_proj = [t._replace(kv_split=True) for t in _matrix("attention", kv * hd, h, qkv, copies=2)]
     out = [*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj, *_matrix("attention", h, heads * hd, all_biased)]
-    if family in QK_NORM:
+    if per_head_qk_norm(cfg):
         out += [Tensor("attention", hd, copies=2, replicated=True)]
     if family in WHOLE_QK_NORM:
         out += [Tensor("attention", heads * hd), Tensor("attention", kv * hd, kv_split=True)]

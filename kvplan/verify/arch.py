@@ -5,19 +5,20 @@ mixer and which feed-forward every decoder layer has, with every dimension the f
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
-from ..errors import KvplanError
+from ..errors import KvplanError, quote
 from ..model.config import Config
+from ..model.kda import kda_config, kda_shape
 from ..model.kinds import LinearState, MLALatent, SharedKV
 from ..model.layers import (ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, first_shared_layer,
-                            gemma4_mixers, is_mimo_v2, mixer_kinds)
-from ..model.params import quantized_format
+                            gemma4_mixers, is_mimo_v2, mimo_shape, mixer_kinds)
+from ..model.params import fp8_ignored, quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
-from ..model.tensors import (FALCON, FOUR_NORMS, FP32_ROUTER, NON_GATED_MLP, QK_NORM, QKV_BIAS, TIED_BY_DEFAULT,
-                             WHOLE_QK_NORM, feed_forward_sizes, gated_attention)
+from ..model.tensors import (FALCON, FLAGGED_ATTENTION, FOUR_NORMS, FP32_ROUTER, NON_GATED_MLP, QKV_BIAS,
+                             TIED_BY_DEFAULT, WHOLE_QK_NORM, feed_forward_sizes, gated_attention, per_head_qk_norm)
 
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
@@ -26,22 +27,59 @@ FP8_BLOCK = 128  # rows and columns per float32 scale of a block-scaled fp8 chec
 # rotary_dim=config.rotary_dim (read with no default), and lines 194-198 make it partial_rotary_factor = rotary_dim /
 # head_dim unless the rope parameters name a partial_rotary_factor of their own
 ROTARY_DIM = ("minimax_m2",)
+# Families whose rotary embedding turns interleaved pairs (2i, 2i + 1), GPT-J style, rather than halves (i, i + dim/2):
+# vLLM 0.32.0 ernie45_moe.py:272-277 get_rope(..., is_neox_style=False); ernie45.py:49-51 sets
+# rotary_emb.is_neox_style = False on the Llama layers Ernie4_5ForCausalLM builds
+INTERLEAVED_ROPE = ("ernie4_5", "ernie4_5_moe")
+# rope_theta where the config names none: vLLM 0.32.0 ernie45_moe.py:316 set_default_rope_theta(config, 500000)
+# (transformers' Ernie4_5Config and Ernie4_5_MoeConfig: default_theta 500000.0)
+DEFAULT_THETA = {"ernie4_5": 500000.0, "ernie4_5_moe": 500000.0}
+# Families whose rotary settings vLLM reads from config.rope_parameters, as transformers 5 builds it: its own
+# partial_rotary_factor and rope_theta (or the legacy rope_scaling mapping's) win over the top-level fields, which
+# fill it where it names none; vLLM 0.32.0 glm4_moe.py:280-285 get_rope(rope_parameters=config.rope_parameters),
+# after setdefault("partial_rotary_factor", 0.5)
+ROPE_PARAMETERS = FLAGGED_ATTENTION
+
+
+@dataclass(frozen=True)
+class HeadShape:
+    """The heads of one softmax-attention layer: query and KV heads (the whole model's), the key width (q and k)
+    and the value width, the rotated dims of each head, the score scale, and whether each query head has a learned
+    sink (a logit in the softmax denominator whose value is zero), and the rotation's form. Arch.attention(layer)
+    gives every attention layer's; a layer carries its own only where layer types differ (MiMo-V2, Gemma 4)."""
+
+    heads: int
+    kv_heads: int
+    head_dim: int
+    v_head_dim: int
+    rope_dim: int
+    scale: float
+    sinks: bool = False
+    # default: rope_dim / 2 pairs of the first rope_dim dims at theta^(-2i / rope_dim) (Arch.rope_style pairs them);
+    # proportional (Gemma 4's full layers, vLLM rotary_embedding/gemma4_rope.py): head_dim / 2 pairs (i, i +
+    # head_dim / 2) of the whole head, the first rope_dim / 2 at theta^(-2i / head_dim), the others not turned
+    rope_type: str = "default"
+
+    def heads_rank(self, tp: int) -> int:
+        return self.heads // tp
+
+    def kv_heads_rank(self, tp: int) -> int:
+        return self.kv_heads // tp if self.kv_heads >= tp else 1
 
 
 @dataclass(frozen=True)
 class LayerArch:
     index: int
-    mixer: str  # attention | mla | linear (gated DeltaNet) | mamba (Mamba-2) | mamba1 | none (Nemotron-H's MLPs)
+    # attention | mla | linear (gated DeltaNet) | kda (Kimi Delta Attention) | mamba (Mamba-2) | mamba1 | none
+    # (Nemotron-H's MLPs)
+    mixer: str
     window: Optional[int]  # sliding / chunked window in tokens (attention only)
     ffn: str  # dense | moe | none (Nemotron-H: a block holds a mixer or a feed-forward, never both)
     rope_theta: float
     cache: Optional[int] = None  # the layer's place in spec.layers (the cache layout's index); None: no cache
-    # Gemma 4 (the Gemma 4 section below): the layer's own head shape and rotation (0 / "": the Arch's), the cache
-    # index a KV-sharing layer reads (it computes no K/V and keeps no cache), and its MLP's width
-    kv_heads: int = 0
-    head_dim: int = 0
-    rope_dim: int = 0  # rotary dims (the proportional rotation: 2 x its non-zero frequencies over the whole head)
-    rope_type: str = ""  # default | proportional
+    shape: Optional[HeadShape] = None  # this attention layer's own heads (MiMo-V2, Gemma 4); None: the Arch's
+    # Gemma 4 (the Gemma 4 section below): the cache index a KV-sharing layer reads (it computes no K/V and keeps no
+    # cache), and the layer's MLP width
     reads: Optional[int] = None
     intermediate: int = 0
 
@@ -69,6 +107,7 @@ class Arch:
     kv_heads: int = 0
     head_dim: int = 0
     rope_dim: int = 0
+    rope_style: str = "neox"  # neox: pairs (i, i + rope_dim/2); gptj: interleaved pairs (2i, 2i + 1), INTERLEAVED_ROPE
     qk_norm: bool = False  # per-head q/k RMS norms (Qwen3, Gemma 3): head_dim weights each
     # MiniMax-M2: q and k RMS-normed over the whole projection (heads x head_dim values a token, weights split with the
     # heads, k's by KV heads); at tp > 1 the mean square is over every rank's share (vLLM all-reduces it)
@@ -76,18 +115,22 @@ class Arch:
     qkv_bias: bool = False
     attn_output_gate: bool = False  # Qwen3-Next: sigmoid gate on the attention output
     attn_scale: float = 0.0
+    value_scale: float = 1.0  # MiMo-V2's attention_value_scale: v multiplied by it before the cache and attention
     # MLA
     q_lora_rank: int = 0
     kv_lora_rank: int = 0
     qk_nope_dim: int = 0
     qk_rope_dim: int = 0
     v_head_dim: int = 0
-    # gated DeltaNet
+    mla_rope: bool = True  # False: Kimi Linear's mla_use_nope, the qk_rope_head_dim parts pass unrotated
+    # gated DeltaNet; Kimi Delta Attention in the same fields (key and value heads alike: linear_attn_config.num_heads
+    # of head_dim, conv_kernel its short_conv_kernel_size)
     lin_key_heads: int = 0
     lin_value_heads: int = 0
     lin_key_dim: int = 0
     lin_value_dim: int = 0
     conv_kernel: int = 0
+    kda_gate_lower_bound: float = 0.0  # linear_attn_config.gate_lower_bound (< 0), or 0: the softplus gate
     # Mamba-2 (vLLM model_executor/layers/mamba/mamba_mixer2.py): heads of head_dim values, n_groups of B and C
     mamba_heads: int = 0
     mamba_head_dim: int = 0
@@ -102,6 +145,9 @@ class Arch:
     experts: int = 0
     top_k: int = 0
     expert_intermediate: int = 0
+    # columns of each expert's intermediate a rank holds at least, zero-filled beyond its share (Kimi Linear at
+    # tp > 1: vLLM kimi_k3/nvidia/model.py KimiMoE padded_moe_intermediate_size); 0: no padding
+    expert_min_share: int = 0
     shared_intermediate: int = 0
     shared_gate: bool = False
     routing: Routing = Routing()
@@ -110,6 +156,8 @@ class Arch:
     # model | fp8 (the layers' attention and MLP matrices, one scale each: W8A8) | fp8_block (every layer matrix, a
     # scale per FP8_BLOCK x FP8_BLOCK tile: DeepSeek-V3's weight_block_size)
     linear_format: str = "model"
+    # layer matrices an fp8 checkpoint keeps 16-bit in every layer (ignored_layers): "o" for MiMo-V2's o_proj
+    unquantized: tuple = ()
     # Gemma 4: per-layer inputs of per_layer_input values a layer from a table of per_layer_vocab tokens; the final
     # logits soft-capped at logit_softcap (0: not)
     per_layer_input: int = 0
@@ -162,6 +210,12 @@ class Arch:
     def mixers(self) -> set:
         return {layer.mixer for layer in self.layers}
 
+    def attention(self, layer: LayerArch) -> HeadShape:
+        """The heads of softmax-attention `layer`: its own, or the model's (keys and values of head_dim, no sinks)."""
+        if layer.shape is not None:
+            return layer.shape
+        return HeadShape(self.heads, self.kv_heads, self.head_dim, self.head_dim, self.rope_dim, self.attn_scale)
+
 
 def _layer_kinds(cfg: Config, spec: ModelSpec) -> list:
     """(mixer, window, cache index) per decoder layer. spec.layers holds the layers with a cache, in order; a
@@ -184,14 +238,15 @@ def _layer_kinds(cfg: Config, spec: ModelSpec) -> list:
         elif isinstance(layer, LinearState):
             if layer.flavor not in LINEAR_MIXERS:
                 raise KvplanError(f"{spec.name} has {layer.flavor} layers; verify's forward pass has gated DeltaNet "
-                                  f"(Qwen3-Next), Mamba-2 (Nemotron-H) and Mamba-1 (Jamba) layers.")
+                                  f"(Qwen3-Next), Kimi Delta Attention (Kimi Linear), Mamba-2 (Nemotron-H) and "
+                                  f"Mamba-1 (Jamba) layers.")
             kinds.append((LINEAR_MIXERS[layer.flavor], None, index))
         else:
             kinds.append(("attention", layer.window, index))
     return kinds
 
 
-LINEAR_MIXERS = {"gated-deltanet": "linear", "mamba2": "mamba", "mamba": "mamba1"}
+LINEAR_MIXERS = {"gated-deltanet": "linear", "kda": "kda", "mamba2": "mamba", "mamba": "mamba1"}
 
 
 def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
@@ -210,19 +265,12 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} uses DeepSeek sparse attention (a lightning indexer picks the index_topk "
                           f"{sparse.index_topk} latents each query attends); verify's forward pass runs dense MLA "
                           f"only, so it would not measure this model.")
-    if any(layer.flavor == "kda" for layer in spec.linear_layers):
-        raise KvplanError(f"{spec.name} has Kimi Delta Attention layers (channel-wise gated delta rule, float32 "
-                          f"recurrent state) beside MLA; verify's forward pass has no KDA layer, so it would not "
-                          f"measure this model.")
     if family.startswith("gemma4"):
         return gemma4_architecture(raw, spec, tp)
-    if is_mimo_v2(cfg):
-        raise KvplanError(f"{spec.name} is a MiMo-V2 model (sliding layers with their own KV heads, keys wider than "
-                          f"values, attention sinks); verify's forward pass runs one head shape with equal K and V "
-                          f"widths, so it would not measure this model.")
-    if family == "ernie4_5_moe":  # vLLM 0.32.0 ernie45_moe.py:272-277 get_rope(..., is_neox_style=False)
-        raise KvplanError(f"{spec.name} is an ERNIE-4.5 MoE model (rotary on interleaved pairs, GPT-J style); verify's "
-                          f"forward pass rotates the two halves of each head, so it would not measure this model.")
+    if family == "ernie4_5_moe" and cfg.flag("use_bias", False):
+        # ernie45_moe.py:326 qkv_bias=use_bias, :361 the dense MLPs' biases too; the estimate counts neither
+        raise KvplanError(f"{spec.name} sets use_bias (biased QKV and dense-MLP projections, vLLM ernie45_moe.py); "
+                          f"verify's ERNIE-4.5 layers have no biases, so it would not measure this model.")
     gemma = family.startswith("gemma")
     n, hidden = spec.num_hidden_layers, spec.hidden_size
     kinds = _layer_kinds(cfg, spec)
@@ -231,7 +279,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family.startswith("nemotron_h") and "moe" in ffns and cfg.has("moe_latent_size"):
         raise KvplanError(f"{spec.name} runs its experts in a latent space (moe_latent_size); verify's MoE runs them "
                           f"on the hidden state.")
-    theta = float(cfg.get("rope_theta", 10000.0))
+    theta = _rope_field(cfg, "rope_theta", DEFAULT_THETA.get(family, 10000.0))
     local_theta = float(cfg.get("rope_local_base_freq", theta))
     layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts or ffns[i] == "none" else "dense",
                              local_theta if window is not None else theta, cache)
@@ -251,19 +299,25 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         # jamba.py JambaAttentionDecoderLayer), nor Granite 4.0's with position_embedding_type "nope"
         # (granitemoehybrid.py GraniteMoeHybridAttention)
         nope = family.startswith("nemotron_h") or family == "jamba" or cfg.get("position_embedding_type") == "nope"
-        partial = float(cfg.get("partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if nope else 1.0))
+        partial = _rope_field(cfg, "partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if nope else 1.0)
         scalar = cfg.get("query_pre_attn_scalar")
         common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=_rope_dim(cfg, head_dim, partial),
-                      qk_norm=family in QK_NORM, whole_qk_norm=family in WHOLE_QK_NORM,
+                      rope_style="gptj" if family in INTERLEAVED_ROPE else "neox",
+                      qk_norm=per_head_qk_norm(cfg), whole_qk_norm=family in WHOLE_QK_NORM,
                       qkv_bias=bool(cfg.get("attention_bias", family in QKV_BIAS)),
                       attn_output_gate=gated_attention(cfg),
                       attn_scale=float(scalar) ** -0.5 if scalar else head_dim ** -0.5)
     if spec.is_mla:
         nope, rope = cfg.int("qk_nope_head_dim"), cfg.int("qk_rope_head_dim")
+        # Kimi Linear's MLA (vLLM 0.32.0 kimi_k3/nvidia/model.py KimiDecoderLayer asserts mla_use_nope and builds
+        # MultiHeadLatentAttention with use_rope left False, mla.py: rotary_emb None): no rotation, the scale still
+        # (nope + rope)^-0.5
+        mla_rope = not (family == "kimi_linear" and cfg.flag("mla_use_nope", False))
         common.update(q_lora_rank=cfg.optional_int("q_lora_rank"), kv_lora_rank=cfg.int("kv_lora_rank"),
                       qk_nope_dim=nope, qk_rope_dim=rope, v_head_dim=cfg.int("v_head_dim", default=nope),
-                      attn_scale=(nope + rope) ** -0.5)
-        notes.append("MLA RoPE without YaRN scaling (the shapes and bytes are the same)")
+                      attn_scale=(nope + rope) ** -0.5, mla_rope=mla_rope)
+        notes.append("MLA RoPE without YaRN scaling (the shapes and bytes are the same)" if mla_rope else
+                     "MLA without RoPE (mla_use_nope): the qk_rope_head_dim parts of q and the latent pass unrotated")
     if any(layer.mixer == "mamba" for layer in layers):
         common.update(mamba_heads=cfg.int(MAMBA2_HEADS), mamba_head_dim=cfg.int(MAMBA2_HEAD_DIM),
                       mamba_groups=cfg.int(("n_groups", "mamba_n_groups"), default=1),
@@ -282,6 +336,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         if cfg.flag("mamba_proj_bias", False):
             raise KvplanError(f"{spec.name} has biases on its Mamba projections (mamba_proj_bias); verify's Mamba-1 "
                               f"layer has none.")
+    elif any(layer.mixer == "kda" for layer in layers):
+        common.update(_kda_fields(cfg))
+        notes.append("Kimi Delta Attention runs in float32 torch, decode and prefill (no kvplan kernel runs it: "
+                     "its decode step is not judged)")
     elif spec.linear_layers:
         common.update(lin_key_heads=cfg.int("linear_num_key_heads"), lin_value_heads=cfg.int("linear_num_value_heads"),
                       lin_key_dim=cfg.int("linear_key_head_dim"), lin_value_dim=cfg.int("linear_value_head_dim"),
@@ -290,11 +348,17 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     stored = {g.name: g.stored for g in spec.params}
     common.update(intermediate=sizes.dense, experts=experts, top_k=spec.experts_per_token if experts else 0,
                   expert_intermediate=sizes.expert if experts else 0,
+                  expert_min_share=spec.expert_min_partition if experts and tp > 1 else 0,
                   shared_intermediate=sizes.shared if experts else 0,
                   shared_gate=sizes.shared_gate, routing=routing(cfg), router_fp32=family in FP32_ROUTER,
                   experts_format="mxfp4" if stored.get("experts") == "mxfp4" else "bf16")
+    if is_mimo_v2(cfg):
+        common.update(_mimo_v2(cfg, spec, tp, layers))
+        notes += _mimo_notes(cfg, common["layers"])
     linear_format = _linear_format(cfg, spec, layers)
-    common.update(linear_format=linear_format)
+    common.update(linear_format=linear_format, unquantized=_unquantized(cfg, spec, layers, linear_format))
+    if common["unquantized"]:
+        notes.append("o_proj kept 16-bit as the checkpoint stores it (quantization_config ignored_layers)")
     if linear_format == "fp8":
         notes.append("fp8 linears with one static scale each for weights and activations (W8A8, as vLLM's "
                      "Fp8LinearMethod runs them on fp8 tensor cores)")
@@ -321,11 +385,44 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family.startswith("llama4"):
         notes.append("Llama 4's NoPE layers (no RoPE, attention temperature tuning) and the RoPE layers' L2 norm of q "
                      "and k are not modelled (the shapes and bytes are the same)")
-    if any(layer.window for layer in layers) and cfg.has("attention_chunk_size"):
+    # (MiMo-V2's attention_chunk_size names no chunked layer: vLLM deletes it, model_arch_config_convertor.py)
+    if any(layer.window for layer in layers) and cfg.has("attention_chunk_size") and not is_mimo_v2(cfg):
         notes.append("chunked layers attend their last chunk-size tokens (window form)")
     arch = Arch(**common, notes=tuple(notes))
     _check_divisible(arch)
     return arch
+
+
+def _kda_fields(cfg: Config) -> dict:
+    """The KDA layers' shape (vLLM 0.32.0 kimi_gdn_linear_attn.py: num_heads heads of head_dim for q, k and v alike,
+    short_conv_kernel_size) and gate (gate_lower_bound, which vLLM asserts lies in [-5, 0))."""
+    shape = kda_shape(cfg)
+    bound = (kda_config(cfg) or {}).get("gate_lower_bound")
+    if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float)) or not -5 <= bound < 0):
+        raise KvplanError(f"config field 'linear_attn_config.gate_lower_bound' must be a number in [-5, 0), got "
+                          f"{quote(bound)}.")
+    return dict(lin_key_heads=shape.heads, lin_value_heads=shape.heads, lin_key_dim=shape.head_dim,
+                lin_value_dim=shape.head_dim, conv_kernel=shape.kernel, kda_gate_lower_bound=float(bound or 0.0))
+
+
+def _rope_field(cfg: Config, key: str, default: float) -> float:
+    """rope_theta or partial_rotary_factor as the family's attention reads it: from rope_parameters (or rope_scaling)
+    first where the family takes them (ROPE_PARAMETERS), else the top-level field, else `default`."""
+    value = cfg.get(key)
+    if cfg.model_type in ROPE_PARAMETERS:
+        for name in ("rope_parameters", "rope_scaling"):
+            mapping = cfg.get(name)
+            if isinstance(mapping, dict) and mapping.get(key) is not None:
+                key, value = f"{name}.{key}", mapping[key]
+                break
+    if value is None:
+        return float(default)
+    partial = key.endswith("partial_rotary_factor")
+    number = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not number or (value < 0 or value > 1 if partial else value <= 0):
+        valid = "a number from 0 to 1" if partial else "a positive number"
+        raise KvplanError(f"config field '{key}' must be {valid}, got {quote(value)}.")
+    return float(value)
 
 
 def _rope_dim(cfg: Config, head_dim: int, partial: float) -> int:
@@ -337,6 +434,103 @@ def _rope_dim(cfg: Config, head_dim: int, partial: float) -> int:
     if rotary % 2 or rotary > head_dim:
         raise KvplanError(f"config field 'rotary_dim' ({rotary}) must be even and at most head_dim ({head_dim}).")
     return rotary
+
+
+def _config_float(cfg: Config, key: str, default: Optional[float]) -> float:
+    """A positive finite number the config may give (`default` where it does not; None: required)."""
+    value = cfg.get(key, default)
+    if value is None:
+        raise KvplanError(f"config field '{key}' is missing; it must be a positive number.")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise KvplanError(f"config field '{key}' must be a positive number, got {value!r}.")
+    return float(value)
+
+
+# MiMo-V2 (Flash, V2.5 text) as vLLM 0.32.0 model_executor/models/mimo_v2.py builds it: MiMoV2FlashDecoderLayer
+# (lines 362-437) gives a sliding layer (hybrid_layer_pattern 1) the swa_* heads and widths, swa_rope_theta and, with
+# add_swa_attention_sink_bias, a sink a query head; a full layer the plain fields and no sink (it never passes the
+# sink flag); both rotate int(head_dim x partial_rotary_factor) dims (get_rope, default 1.0), score at
+# head_dim^-0.5 (MiMoV2Attention line 258) and multiply v by attention_value_scale first (lines 350-352).
+
+def _mimo_shape(cfg: Config, kind: str, tp: int) -> HeadShape:
+    shape = mimo_shape(cfg, kind)
+    heads, kv, width = shape["heads"], shape["kv_heads"], shape["head_dim"]
+    prefix = "swa_" if kind == "sliding" else ""
+    if heads % tp:
+        raise KvplanError(f"config field '{prefix}num_attention_heads' ({heads}) is not divisible by tp {tp}, so "
+                          f"vLLM cannot shard it.")
+    if kv % tp and tp % kv:
+        raise KvplanError(f"config field '{prefix}num_key_value_heads' ({kv}) and tp {tp} do not divide each other.")
+    partial = cfg.get("partial_rotary_factor", 1.0)
+    if isinstance(partial, bool) or not isinstance(partial, (int, float)) or not 0 < partial <= 1:
+        raise KvplanError(f"config field 'partial_rotary_factor' must be in (0, 1], got {partial!r}.")
+    rotary = int(width * partial)  # vLLM get_rope: int(head_size * partial_rotary_factor)
+    if rotary % 2:
+        raise KvplanError(f"config field 'partial_rotary_factor' ({partial}) rotates {rotary} of {prefix}head_dim "
+                          f"{width}; verify rotates an even number of dims.")
+    sinks = kind == "sliding" and cfg.flag("add_swa_attention_sink_bias", False)
+    return HeadShape(heads, kv, width, shape["v_head_dim"], rotary, width ** -0.5, sinks)
+
+
+def _mimo_v2(cfg: Config, spec: ModelSpec, tp: int, layers: tuple) -> dict:
+    """The Arch fields of a MiMo-V2 model: each attention layer with its type's heads and rope base, the RMS norms'
+    layernorm_epsilon (read with no default, mimo_v2.py:435), the router in moe_router_dtype (float32 unless the
+    config says otherwise, lines 158-166), no shared expert (MiMoV2MoE builds none)."""
+    theta = _config_float(cfg, "rope_theta", 1000000.0)  # getattr(config, "rope_theta", 1000000), line 371
+    shapes = {kind: _mimo_shape(cfg, kind, tp) for kind in ("full", "sliding")
+              if any((layer.window is not None) == (kind == "sliding") for layer in layers)}
+    if len({s.rope_dim for s in shapes.values()}) > 1:
+        raise KvplanError(f"{spec.name}: its full and sliding layers rotate {shapes['full'].rope_dim} and "
+                          f"{shapes['sliding'].rope_dim} dims; verify's forward pass has one rotary width.")
+    local = _config_float(cfg, "swa_rope_theta", theta)
+    layers = tuple(replace(layer, shape=shapes["sliding" if layer.window else "full"],
+                           rope_theta=local if layer.window else theta) for layer in layers)
+    first = layers[0].shape
+    value_scale = cfg.get("attention_value_scale")
+    return dict(layers=layers, heads=first.heads, kv_heads=first.kv_heads, head_dim=first.head_dim,
+                rope_dim=first.rope_dim, attn_scale=first.scale,
+                value_scale=1.0 if value_scale is None else _config_float(cfg, "attention_value_scale", None),
+                norm_eps=_config_float(cfg, "layernorm_epsilon", None), shared_intermediate=0, shared_gate=False,
+                router_fp32=str(cfg.get("moe_router_dtype") or "float32") in ("float32", "fp32"))
+
+
+def _mimo_notes(cfg: Config, layers: tuple) -> list:
+    def words(kind):
+        members = [layer for layer in layers if (layer.window is not None) == (kind == "sliding")]
+        if not members:
+            return None
+        s = members[0].shape
+        window = f" of {members[0].window} tokens" if kind == "sliding" else ""
+        sinks = ", a learned sink a query head" if s.sinks else ""
+        return (f"{len(members)} {kind} layers{window}: {s.heads} query / {s.kv_heads} KV heads, keys {s.head_dim} "
+                f"and values {s.v_head_dim} wide{sinks}")
+
+    notes = ["MiMo-V2: " + "; ".join(w for w in (words("full"), words("sliding")) if w) + " (decode attention in "
+             "torch over gathered pages: no bundled kernel takes keys wider than values or sinks)",
+             "MiMo-V2's MTP layers are not built or run: vLLM's main model skips every 'mtp' weight "
+             "(mimo_v2.py:762), and serving without speculative decoding runs none"]
+    if cfg.flag("add_full_attention_sink_bias", False):
+        notes.append("add_full_attention_sink_bias is not read: vLLM 0.32.0 gives full layers no sink "
+                     "(mimo_v2.py:402-418)")
+    return notes
+
+
+def _unquantized(cfg: Config, spec: ModelSpec, layers: tuple, linear_format: str) -> tuple:
+    """("o",) where an fp8 checkpoint's ignored_layers names every attention layer's self_attn.o_proj (MiMo-V2:
+    vLLM then builds those 16-bit, quantization/fp8.py Fp8Config.get_quant_method), () where it names none; some
+    but not all are refused in one line."""
+    if linear_format == "model":
+        return ()
+    qcfg = cfg.get("quantization_config")
+    ignored = fp8_ignored(qcfg if isinstance(qcfg, dict) else {})
+    attention = [layer.index for layer in layers if layer.mixer == "attention"]
+    kept = [i for i in attention if f"model.layers.{i}.self_attn.o_proj" in ignored]
+    if not kept:
+        return ()
+    if len(kept) < len(attention):
+        raise KvplanError(f"{spec.name}: quantization_config ignored_layers keeps o_proj 16-bit in {len(kept)} of "
+                          f"its {len(attention)} attention layers; verify keeps it 16-bit in every layer or none.")
+    return ("o",)
 
 
 FP8_LINEAR_GROUPS = {"attention", "dense"}  # kvplan/model/params.py groups
@@ -487,12 +681,13 @@ def gemma4_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     layers = []
     for i, (kind, cached) in enumerate(zip(kinds, spec.layers)):
         shared = isinstance(cached, SharedKV)
-        shape = cached.target if shared else cached
-        theta, rope_type, rotary = _gemma4_rope(cfg, kind, shape.head_dim)
+        kv = cached.target if shared else cached  # a KV-sharing layer attends with its target's heads
+        theta, rope_type, rotary = _gemma4_rope(cfg, kind, kv.head_dim)
+        shape = HeadShape(spec.num_attention_heads, kv.kv_heads, kv.head_dim, kv.value_dim, rotary, 1.0,
+                          rope_type=rope_type)  # scaling 1.0: gemma4.py:400
         wide = 2 if double and i >= first > 0 else 1  # gemma4.py:598-608
-        layers.append(LayerArch(i, "attention", shape.window, "moe" if experts else "dense", theta,
-                                cache=None if shared else i, kv_heads=shape.kv_heads, head_dim=shape.head_dim,
-                                rope_dim=rotary, rope_type=rope_type, reads=cached.source if shared else None,
+        layers.append(LayerArch(i, "attention", kv.window, "moe" if experts else "dense", theta,
+                                cache=None if shared else i, shape=shape, reads=cached.source if shared else None,
                                 intermediate=wide * inter))
     ple = cfg.optional_int("hidden_size_per_layer_input")
     notes = []

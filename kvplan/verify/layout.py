@@ -29,14 +29,27 @@ class CacheGroup:
     num_blocks: int  # blocks in the pool (linear: state slots)
     blocks_per_sequence: int  # what one sequence of `context` tokens holds in each layer of the group
     block_tokens: int  # tokens per block (linear: 0, a slot holds no tokens)
-    tensor_shapes: tuple  # the tensors one layer allocates: (K, V), (latent,) or (state,)
+    tensor_shapes: tuple  # the tensors one layer allocates: (K, V), (latent,), (state,) or KDA's (conv, state)
     dtype: str  # kvplan precision name of the tensors (bf16, fp8_e4m3, ...)
     element_bytes: int
     heads: int = 0  # KV heads per GPU (full/sliding), query heads per GPU are in Layout
     head_dim: int = 0  # K head dim (full/sliding), latent width (mla)
+    # each tensor's precision where they differ (KDA: the convolution window in `dtype`, the recurrent state
+    # float32); empty: every tensor in `dtype`
+    tensor_dtypes: tuple = ()
+
+    @property
+    def dtypes(self) -> tuple:
+        return self.tensor_dtypes or (self.dtype,) * len(self.tensor_shapes)
+
+    @property
+    def dtype_label(self) -> str:
+        return " + ".join(dict.fromkeys(self.dtypes))
 
     @property
     def layer_bytes(self) -> int:
+        if self.tensor_dtypes:
+            return sum(layer_bytes((shape,), DTYPE_BYTES[d]) for shape, d in zip(self.tensor_shapes, self.dtypes))
         return layer_bytes(self.tensor_shapes, self.element_bytes)
 
     @property
@@ -79,8 +92,8 @@ def _group_name(kind: str, window: Optional[int]) -> str:
 def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
     """The tensors one TP rank allocates for `plan`, vLLM's layouts: K and V [num_blocks, block_size,
     kv_heads_per_gpu, head_dim] per full-attention layer, [num_blocks, block_size, latent_dim] per MLA layer,
-    [max_concurrency, state elements] per linear-state layer; none for a layer that reads another's cache (Gemma 4's
-    KV-sharing layers).
+    [max_concurrency, state elements] per linear-state layer (KDA: its convolution window and float32 recurrent
+    state as two tensors); none for a layer that reads another's cache (Gemma 4's KV-sharing layers).
 
     Uniform models (full attention or MLA everywhere) get one pool of plan.kv_blocks blocks per layer, as
     vLLM sizes it from the budget. Models with windows or linear state have no single token pool: each
@@ -106,10 +119,9 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
         name = _group_name(layer.kind, layer.window)
         if any(g.name == name for g in groups):  # same kind and window, another head shape (Gemma 4's overrides)
             name += f" ({layer.heads_per_gpu(tp)} x {layer.head_dim})"
-        if isinstance(layer, LinearState):  # one state slot per sequence, in the model dtype
+        if isinstance(layer, LinearState):  # one state slot per sequence
             slots = plan.max_concurrency
-            groups.append(CacheGroup(name, layer.kind, tuple(indices), None, slots, 1, 0,
-                                     layer.page_shapes(slots, bs, tp), spec.dtype, DTYPE_BYTES[spec.dtype]))
+            groups.append(_state_group(name, layer, tuple(indices), slots, tp, spec.dtype))
             continue
         per_sequence = layer.blocks_per_sequence(context, bs)
         blocks = plan.kv_blocks if spec.uniform else plan.max_concurrency * per_sequence
@@ -122,6 +134,22 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
         predicted = plan.max_concurrency * (plan.kv_bytes_per_sequence_per_gpu + plan.state_bytes_per_sequence_per_gpu)
     return Layout(tuple(groups), context, bs, plan.max_concurrency, spec.uniform, predicted,
                   spec.num_attention_heads // tp)
+
+
+STATE_DTYPES = {4: "fp32"}  # a layer's own recurrent-state precision by its bytes (LinearState.ssm_bytes)
+
+
+def _state_group(name: str, layer: LinearState, indices: tuple, slots: int, tp: int, dtype: str) -> CacheGroup:
+    """One state slot per sequence: [slots, state elements] in the model dtype; a layer that fixes its recurrent
+    state's precision (KDA: float32, vLLM mamba_utils.py kda_state_dtype) holds two tensors, [slots, convolution
+    window] in the model dtype and [slots, recurrent state] in its own, as vLLM views one page as both."""
+    if not layer.ssm_bytes:
+        return CacheGroup(name, layer.kind, indices, None, slots, 1, 0, layer.page_shapes(slots, 0, tp), dtype,
+                          DTYPE_BYTES[dtype])
+    state = STATE_DTYPES[layer.ssm_bytes]
+    shapes = ((slots, layer.conv_per_gpu(tp)), (slots, layer.ssm_elements // tp))
+    return CacheGroup(name, layer.kind, indices, None, slots, 1, 0, shapes, dtype, DTYPE_BYTES[dtype],
+                      tensor_dtypes=(dtype, state))
 
 
 def attention_read_bytes(spec: ModelSpec, plan: Plan) -> int:

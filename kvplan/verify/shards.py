@@ -17,7 +17,7 @@ kvplan/gpu/model.py builds tensors of exactly these shapes; the tests shard one 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import KvplanError
@@ -35,13 +35,24 @@ class WeightSpec:
     dtype: str  # model | u8 | fp8 (e4m3, Arch.linear_format) | fp32 (block scales among others)
     axis: Optional[int] = None
     segments: tuple = ()
+    # block scales of a fused QKV whose parts cut blocks on a rank: `segments` are the weight's, and the rank holds
+    # one scale row per started FP8_BLOCK of its summed rows (cut_qkv_blocks)
+    per_rank_blocks: bool = False
+    # a rank's part of each segment is at least this long at tp > 1, zero-filled past its share (Arch.expert_min_share)
+    min_share: int = 0
 
     def shape(self, tp: int) -> tuple:
         if self.axis is None or tp == 1:
             return self.full_shape
         shape = list(self.full_shape)
-        shape[self.axis] = sum(length // units * (units // tp if units >= tp else 1) for length, units in self.segments)
+        shape[self.axis] = sum(self.segment_share(length, units, tp) for length, units in self.segments)
+        if self.per_rank_blocks:
+            shape[self.axis] = -(-shape[self.axis] // FP8_BLOCK)
         return tuple(shape)
+
+    def segment_share(self, length: int, units: int, tp: int) -> int:
+        """Rows (or columns) of a segment one rank of tp > 1 holds, padding included."""
+        return max(length // units * (units // tp if units >= tp else 1), self.min_share)
 
     def elements(self, tp: int) -> int:
         return math.prod(self.shape(tp))
@@ -51,6 +62,9 @@ def shard_slices(spec: WeightSpec, rank: int, tp: int) -> list:
     """(start, stop) ranges along spec.axis of the full tensor that rank `rank` of `tp` holds, in order."""
     if spec.axis is None or tp == 1:
         return [(0, spec.full_shape[spec.axis or 0])]
+    if spec.per_rank_blocks:  # a rank's blocks mix parts whose whole-model blocks differ: no slice of them
+        raise KvplanError(f"{spec.name}: a rank's block scales of a QKV whose parts cut blocks are not a slice of the "
+                          f"whole model's scales.")
     ranges, offset = [], 0
     for length, units in spec.segments:
         size = length // units
@@ -93,10 +107,32 @@ def block_scales(weight: WeightSpec) -> WeightSpec:
     return WeightSpec(weight.name + "_scale", shape, "fp32", weight.axis, segments)
 
 
+def _cuts_blocks(spec: WeightSpec, tp: int) -> bool:
+    return any((length // units * (units // tp if units >= tp else 1)) % FP8_BLOCK for length, units in spec.segments)
+
+
+def cut_qkv_blocks(arch: Arch, specs: list) -> list:
+    """`specs` with the block scales of each fused QKV whose parts cut blocks on a rank (MiMo-V2-Flash at tp 4: 16
+    query heads x 192 = 3,072 rows, one key head of 192, one value head of 128) sized as vLLM sizes them: a fused
+    layer whose parts are not whole blocks is let through (vllm/model_executor/layers/linear.py:549-572,
+    allow_fp8_block_shape_mismatch) and holds one scale row per started 128 of the rank's summed rows
+    (quantization/utils/fp8_utils.py:1412-1425): ceil(3,392 / 128) = 27, not the parts' 24 + 2 + 1."""
+    weights = {s.name: s for s in specs}
+    out = []
+    for spec in specs:
+        weight = weights.get(spec.name[:-len("_scale")]) if spec.name.endswith("qkv_scale") else None
+        if weight is not None and arch.tp > 1 and weight.axis == 0 and _cuts_blocks(weight, arch.tp):
+            spec = WeightSpec(spec.name, spec.full_shape, spec.dtype, 0, weight.segments, per_rank_blocks=True)
+        out.append(spec)
+    return out
+
+
 def check_block_shards(arch: Arch, specs: list) -> None:
     """Every block-scaled weight's share on a rank must be whole blocks, as vLLM's Fp8LinearMethod requires
-    (model_executor/layers/quantization/utils/fp8_utils.py validate_fp8_block_shape)."""
-    scaled = {s.name[:-len("_scale")] for s in specs if s.name.endswith("_scale") and s.dtype == "fp32"}
+    (model_executor/layers/quantization/utils/fp8_utils.py validate_fp8_block_shape), but a fused QKV's
+    (cut_qkv_blocks)."""
+    scaled = {s.name[:-len("_scale")] for s in specs
+              if s.name.endswith("_scale") and s.dtype == "fp32" and not s.per_rank_blocks}
     for spec in specs:
         if spec.name not in scaled or spec.axis is None or arch.tp == 1:
             continue
@@ -118,19 +154,7 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
     elif layer.mixer == "mamba1":
         w += _mamba1(arch)
     elif layer.mixer == "attention":
-        hd = arch.head_dim
-        parts = [_heads(arch.heads, hd)] + [_heads(arch.heads, hd)] * arch.attn_output_gate
-        parts += [_heads(arch.kv_heads, hd), _heads(arch.kv_heads, hd)]
-        rows = sum(p[0] for p in parts)
-        w += _matrix("qkv", (rows, h), arch.linear_format, 0, tuple(parts))
-        if arch.qkv_bias:
-            w.append(WeightSpec("qkv_bias", (rows,), "model", 0, tuple(parts)))
-        if arch.qk_norm:
-            w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("k_norm", (hd,), "model")]
-        if arch.whole_qk_norm:  # over the whole projections: split as q's heads and k's KV heads (vLLM rms_norm_tp.py)
-            w += [WeightSpec("q_norm", (arch.heads * hd,), "model", 0, (_heads(arch.heads, hd),)),
-                  WeightSpec("k_norm", (arch.kv_heads * hd,), "model", 0, (_heads(arch.kv_heads, hd),))]
-        w += _matrix("o", (h, arch.heads * hd), arch.linear_format, 1, (_heads(arch.heads, hd),))
+        w += _attention(arch, arch.attention(layer))
     elif layer.mixer == "mla":
         qk = arch.qk_nope_dim + arch.qk_rope_dim
         fmt = arch.linear_format  # "model" or "fp8_block" (arch.py refuses per-tensor fp8 MLA)
@@ -144,6 +168,8 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
         w.append(WeightSpec("kv_a_norm", (arch.kv_lora_rank,), "model"))
         w += _matrix("kv_b", (arch.heads * kv_b, arch.kv_lora_rank), fmt, 0, (_heads(arch.heads, kv_b),))
         w += _matrix("o", (h, arch.heads * arch.v_head_dim), fmt, 1, (_heads(arch.heads, arch.v_head_dim),))
+    elif layer.mixer == "kda":
+        w += _kda(arch)
     else:
         nk, nv, dk, dv = arch.lin_key_heads, arch.lin_value_heads, arch.lin_key_dim, arch.lin_value_dim
         qkvz = (_heads(nk, dk), _heads(nk, dk), _heads(nv, dv), _heads(nv, dv))
@@ -168,6 +194,52 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
             if arch.shared_gate:
                 w.append(WeightSpec("shared_gate", (1, h), "model"))
     return w
+
+
+def _attention(arch: Arch, s) -> list:
+    """Softmax attention of HeadShape `s`: the fused QKV (+ Qwen3-Next's gate) as vLLM's QKVParallelLinear splits it
+    (keys head_dim wide, values v_head_dim: MiMo-V2's v_head_size), its bias, q/k norms, the row-parallel output
+    projection (16-bit where the checkpoint keeps it so, Arch.unquantized) and MiMo-V2's sinks, one a query head,
+    split with them (mimo_v2.py load_weights narrows attention_sink_bias by rank)."""
+    h, hd, vd = arch.hidden, s.head_dim, s.v_head_dim
+    parts = [_heads(s.heads, hd)] + [_heads(s.heads, hd)] * arch.attn_output_gate
+    parts += [_heads(s.kv_heads, hd), _heads(s.kv_heads, vd)]
+    rows = sum(p[0] for p in parts)
+    w = _matrix("qkv", (rows, h), arch.linear_format, 0, tuple(parts))
+    if arch.qkv_bias:
+        w.append(WeightSpec("qkv_bias", (rows,), "model", 0, tuple(parts)))
+    if arch.qk_norm:
+        w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("k_norm", (hd,), "model")]
+    if arch.whole_qk_norm:  # over the whole projections: split as q's heads and k's KV heads (vLLM rms_norm_tp.py)
+        w += [WeightSpec("q_norm", (s.heads * hd,), "model", 0, (_heads(s.heads, hd),)),
+              WeightSpec("k_norm", (s.kv_heads * hd,), "model", 0, (_heads(s.kv_heads, hd),))]
+    o_format = "model" if "o" in arch.unquantized else arch.linear_format
+    w += _matrix("o", (h, s.heads * vd), o_format, 1, (_heads(s.heads, vd),))
+    if s.sinks:
+        w.append(WeightSpec("sinks", (s.heads,), "model", 0, (_rows(s.heads),)))
+    return w
+
+
+def _kda(arch: Arch) -> list:
+    """Kimi Delta Attention as vLLM 0.32.0 builds it (model_executor/layers/mamba/gdn/kimi_gdn_linear_attn.py
+    KimiGatedDeltaNetAttention, use_full_rank_gate off): in_proj_qkvgfab yields q, k, v (heads x head_dim each) and
+    beta (a head each), split by heads, then the gate's low-rank f_a (head_dim), which every rank holds whole
+    (_KimiGDNMergedColumnParallelLinear replicated_shard_id=4); f_b (head_dim -> q width) split by heads; dt_bias
+    float32 a key channel; the packed q / k / v short convolution float32 [3 x width, kernel], no bias; A_log
+    float32 a head; the output gate's g_a replicated (ReplicatedLinear) and g_b split; the gated norm's head_dim
+    weight (FusedRMSNormGated); o_proj row-parallel."""
+    heads, dim = arch.lin_key_heads, arch.lin_key_dim
+    width = _heads(heads, dim)
+    parts = (width, width, width, _rows(heads), (dim, 1))
+    return [WeightSpec("in_proj", (3 * heads * dim + heads + dim, arch.hidden), "model", 0, parts),
+            WeightSpec("f_b", (heads * dim, dim), "model", 0, (width,)),
+            WeightSpec("dt_bias", (heads * dim,), "fp32", 0, (width,)),
+            WeightSpec("conv", (3 * heads * dim, arch.conv_kernel), "fp32", 0, (width,) * 3),
+            WeightSpec("A_log", (heads,), "fp32", 0, (_rows(heads),)),
+            WeightSpec("g_a", (dim, arch.hidden), "model"),
+            WeightSpec("g_b", (heads * dim, dim), "model", 0, (width,)),
+            WeightSpec("o_norm", (dim,), "model"),
+            WeightSpec("o", (arch.hidden, heads * dim), "model", 1, (width,))]
 
 
 def _mamba2(arch: Arch) -> list:
@@ -232,25 +304,27 @@ def _experts(arch: Arch) -> list:
     else:
         fmt = "fp8_block" if arch.experts_format == "fp8_block" else "model"
         w += _matrix("w13", (e, parts * i, h), fmt, 1, ((i, i),) * parts) + _matrix("w2", (e, h, i), fmt, 2, ((i, i),))
+    if arch.expert_min_share:  # Kimi Linear (bf16 experts): each rank's slice of an expert padded with zeros
+        w = [replace(s, min_share=arch.expert_min_share) if s.name in ("w13", "w2") else s for s in w]
     return w
 
 
 def gemma4_layer_weights(arch: Arch, layer: LayerArch) -> list:
     """WeightSpecs of one Gemma 4 decoder layer (names relative to the layer), as vLLM 0.32.0 gemma4.py
-    Gemma4DecoderLayer builds it (arch.py's Gemma 4 section has the lines): four norms
-    around attention and feed-forward, the layer_scalar buffer; a KV-sharing layer's q_proj alone, other layers' fused
-    QKV and k_norm; q_norm and o_proj; the gated MLP; the MoE block (router with its per-dimension scale and
-    per-expert scale, replicated; experts split along their intermediate dimension; three more norms); the per-layer
-    input gate, projection (ReplicatedLinear) and norm."""
-    h, heads, hd = arch.hidden, arch.heads, layer.head_dim
+    Gemma4DecoderLayer builds it (arch.py's Gemma 4 section has the lines): four norms around attention and
+    feed-forward, the layer_scalar buffer; attention of the layer's HeadShape (_attention: fused QKV, q and k norms,
+    o_proj), but a KV-sharing layer's q_proj alone, q_norm and o_proj; the gated MLP; the MoE block (router with its
+    per-dimension scale and per-expert scale, replicated; experts split along their intermediate dimension; three
+    more norms); the per-layer input gate, projection (ReplicatedLinear) and norm."""
+    h, s = arch.hidden, arch.attention(layer)
     w = [WeightSpec(name, (h,), "model") for name in ("attn_norm", "post_attn_norm", "ffn_norm", "post_ffn_norm")]
     w.append(WeightSpec("layer_scalar", (1,), "model"))
     if layer.reads is None:
-        parts = (_heads(heads, hd), _heads(layer.kv_heads, hd), _heads(layer.kv_heads, hd))
-        w += [WeightSpec("qkv", (sum(p[0] for p in parts), h), "model", 0, parts), WeightSpec("k_norm", (hd,), "model")]
+        w += _attention(arch, s)
     else:
-        w.append(WeightSpec("q", (heads * hd, h), "model", 0, (_heads(heads, hd),)))
-    w += [WeightSpec("q_norm", (hd,), "model"), WeightSpec("o", (h, heads * hd), "model", 1, (_heads(heads, hd),))]
+        q = _heads(s.heads, s.head_dim)
+        w += [WeightSpec("q", (q[0], h), "model", 0, (q,)), WeightSpec("q_norm", (s.head_dim,), "model"),
+              WeightSpec("o", (h, q[0]), "model", 1, (q,))]
     w += _mlp("mlp", arch, layer.intermediate)
     if layer.ffn == "moe":
         router, *experts = _experts(arch)  # the router [E, h] in the model dtype (GateLinear's params), then w13, w2
@@ -286,11 +360,11 @@ def rank_weights(arch: Arch) -> list:
     else:
         per_layer = layer_weights
     for layer in arch.layers:
-        w += [WeightSpec(f"layers.{layer.index}.{s.name}", s.full_shape, s.dtype, s.axis, s.segments)
-              for s in per_layer(arch, layer)]
+        w += [replace(s, name=f"layers.{layer.index}.{s.name}") for s in per_layer(arch, layer)]
     w.append(WeightSpec("norm", (arch.hidden,), "model"))
     if not arch.tied_embeddings:
         w.append(WeightSpec("lm_head", (v, arch.hidden), "model", 0, ((v, v),)))
+    w = cut_qkv_blocks(arch, w)
     check_block_shards(arch, w)
     return w
 
