@@ -442,9 +442,7 @@ def _mimo_shape(cfg: Config, kind: str, tp: int) -> HeadShape:
                           f"vLLM cannot shard it.")
     if kv % tp and tp % kv:
         raise KvplanError(f"config field '{prefix}num_key_value_heads' ({kv}) and tp {tp} do not divide each other.")
-    partial = cfg.get("partial_rotary_factor", 1.0)
-    if isinstance(partial, bool) or not isinstance(partial, (int, float)) or not 0 < partial <= 1:
-        raise KvplanError(f"config field 'partial_rotary_factor' must be in (0, 1], got {partial!r}.")
+    partial = _rope_field(cfg, "partial_rotary_factor", 1.0)
     rotary = int(width * partial)  # vLLM get_rope: int(head_size * partial_rotary_factor)
     if rotary % 2:
         raise KvplanError(f"config field 'partial_rotary_factor' ({partial}) rotates {rotary} of {prefix}head_dim "
