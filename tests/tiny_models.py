@@ -99,14 +99,15 @@ TINY = {
 }
 
 # DeepSeek-V3.2's sparse attention (DSA): every layer runs a lightning indexer (16 heads of 128, the width verify
-# takes) whose top 8 latents each query attends: fewer than the tests' longer prompts, so the selection matters.
+# takes) whose top 8 latents each query attends: fewer than the tests' longer prompts, so the selection matters
+# (no shared expert: DeepSeek-V3's MoE has its own tiny models).
 # 16 heads, not 4: a key whose product with every head is <= 0 scores exactly 0 (relu), and two such keys tie; top-k
 # breaks ties as it likes (vLLM's kernels too), so the tests keep them rare (4 heads tied in a 9-token prompt)
 TINY["deepseek_v32"] = {**BASE, "architectures": ["DeepseekV32ForCausalLM"], "model_type": "deepseek_v32",
                         "intermediate_size": 96, "num_hidden_layers": 2, "num_key_value_heads": 4, "q_lora_rank": 24,
                         "kv_lora_rank": 32, "qk_nope_head_dim": 16, "qk_rope_head_dim": 8, "v_head_dim": 16,
                         "index_head_dim": 128, "index_n_heads": 16, "index_topk": 8, "n_routed_experts": 4,
-                        "num_experts_per_tok": 2, "n_shared_experts": 1, "moe_intermediate_size": 32,
+                        "num_experts_per_tok": 2, "moe_intermediate_size": 32,
                         "first_k_dense_replace": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
                         "scoring_func": "sigmoid", "topk_method": "noaux_tc", "rope_theta": 10000.0}
 # the same with a top-k wider than any test prompt: every query attends all its latents, as dense MLA

@@ -29,6 +29,8 @@ SCALE_FLOOR = 1e-4  # the smallest amax a scale is computed from (kernels.py _fp
 SCALE_BYTES = 4  # one float32 scale a key
 NORM_EPS = 1e-6  # the indexer's k_norm (LayerNorm(head_dim, eps=1e-6, dtype=float32))
 LOGITS_LIMIT = 256 * 2**20  # bytes of prefill scores [queries, heads, keys] computed at once
+FILL_CHUNK = 256 * 2**20  # bytes of bf16 draws at once when filling a key cache
+QUERY_BLOCK = 1024  # prefill queries attended at once under a selection mask
 LABEL = ("torch: lightning-indexer scores and top-{topk} over the gathered fp8 keys, then MLA over the gathered "
          "selected latents; NOT a CUDA kernel")
 
@@ -55,6 +57,17 @@ def _page_parts(pages):
     dim = width - SCALE_BYTES
     flat = pages.view(blocks, bs * width)
     return flat[:, :bs * dim].view(blocks, bs, dim), flat[:, bs * dim:].view(torch.float32)
+
+
+def fill_keys(pages, scale: float = 2.0 ** -6) -> None:
+    """Fresh random keys in a key cache, as the indexer would store them: e4m3 values of a unit normal, one scale a
+    key (a power of two), drawn through bf16 in chunks of blocks (random bytes would hold NaN patterns)."""
+    values, scales = _page_parts(pages)
+    scales.fill_(scale)
+    step = max(1, FILL_CHUNK // (values.shape[1] * values.shape[2] * 2))
+    for first in range(0, pages.shape[0], step):
+        part = values[first:first + step]
+        part.copy_(torch.randn(part.shape, device=pages.device, dtype=torch.bfloat16).to(E4M3).view(torch.uint8))
 
 
 def write_keys(pages, values, scales, slots, masked: bool = False) -> None:
@@ -132,17 +145,21 @@ def prefill_mask(q, weights, keys, key_scales, seqs: int, seq_len: int, topk: in
             i = torch.arange(start, stop, device=q.device)[:, None]
             picked = select(scores, j <= i, topk)
             mask[r, 0, start:stop].scatter_(1, torch.where(picked >= 0, picked, seq_len), True)
-    return mask[..., :seq_len]
+    return mask[..., :seq_len].contiguous()
 
 
 def masked_prefill(q, k, v, step, mask, scale: float):
-    """q/k [R L, H, D], v [R L, H, Dv] attended under `mask` [R, 1, L, L] (each query's selected keys)."""
+    """q/k [R L, H, D], v [R L, H, Dv] attended under `mask` [R, 1, L, L] (each query's selected keys), QUERY_BLOCK
+    queries at a time (should SDPA fall back to its math form, its scores stay [R, H, QUERY_BLOCK, L])."""
     r, n = step.seqs, step.seq_len
 
     def heads_first(t):
         return t.view(r, n, t.shape[1], t.shape[2]).transpose(1, 2)
 
-    out = F.scaled_dot_product_attention(heads_first(q), heads_first(k), heads_first(v), attn_mask=mask, scale=scale)
+    qh, kh, vh = heads_first(q), heads_first(k), heads_first(v)
+    out = torch.cat([F.scaled_dot_product_attention(qh[:, :, i:i + QUERY_BLOCK], kh, vh,
+                                                    attn_mask=mask[:, :, i:i + QUERY_BLOCK], scale=scale)
+                     for i in range(0, n, QUERY_BLOCK)], dim=2)
     return out.transpose(1, 2).reshape(r * n, q.shape[1], v.shape[-1])
 
 
@@ -156,21 +173,22 @@ class SparseMLAttention(MLAttention):
         self.runs_indexer = layer.keys is not None
 
     def indexer(self, x, q_c, step, keys):
-        """The indexer's e4m3 query heads [T, Hi, D] (as x's dtype), their weights [T, Hi] float32 with the query
-        scales, 1/sqrt(D) and 1/sqrt(Hi) folded in, and the e4m3 keys [T, D] with their scales [T], stored in the
-        key cache where the step has slots."""
+        """The indexer's e4m3 query heads [T, Hi, D] (as float32: exact), their weights [T, Hi] float32 with the
+        query scales, 1/sqrt(D) and 1/sqrt(Hi) folded in, and the e4m3 keys [T, D] with their scales [T], stored in
+        the key cache where the step has slots. Scores are float32 products of e4m3 values, as vLLM's fp8 MQA
+        logits accumulate them."""
         w, rt, t = self.w, self.rt, x.shape[0]
         cos, sin = step.rope[self.layer.rope_theta]
         kw = rt.mm(x, w["idx_wk_w"])
-        k = F.layer_norm(kw[:, :self.index_dim].float(), (self.index_dim,), w["idx_k_norm"], w["idx_k_norm_bias"],
-                         NORM_EPS)
+        k = F.layer_norm(kw[:, :self.index_dim].float(), (self.index_dim,), w["idx_k_norm"].float(),
+                         w["idx_k_norm_bias"].float(), NORM_EPS)  # float32 weights (vLLM's): a no-op cast
         k_values, k_scales = quantize_ue8m0(Rope.apply(k[:, None, :], cos, sin)[:, 0])
         if keys is not None and keys.group in step.slots:
             write_keys(keys.tensors[0], k_values, k_scales, step.slots[keys.group], masked=not step.decode)
         q = Rope.apply(rt.mm(q_c, w["idx_wq_b"]).view(t, self.index_heads, self.index_dim), cos, sin)
         q_values, q_scales = quantize_ue8m0(q)
         weights = kw[:, self.index_dim:].float() * q_scales * (self.index_dim ** -0.5 * self.index_heads ** -0.5)
-        return q_values.to(x.dtype), weights, k_values, k_scales
+        return q_values.float(), weights, k_values, k_scales
 
     def __call__(self, x, step, cache, keys=None):
         a, rt = self.arch, self.rt
@@ -189,7 +207,7 @@ class SparseMLAttention(MLAttention):
             q_idx, weights, k_values, k_scales = self.indexer(x, q_c, step, keys)
             step.topk = None
             if step.seq_len > self.topk:  # shorter prompts: every query attends all its tokens (vLLM's dense MHA)
-                step.topk = prefill_mask(q_idx, weights, k_values.to(x.dtype), k_scales, step.seqs, step.seq_len,
+                step.topk = prefill_mask(q_idx, weights, k_values.float(), k_scales, step.seqs, step.seq_len,
                                          self.topk)
         k, v = self.expand(latent, k_pe)
         if step.topk is None:
@@ -202,8 +220,9 @@ class SparseMLAttention(MLAttention):
         batch, width = table.shape
         n = width * pages.shape[1]
         picked = []
-        for part in _chunks(batch, n * (self.index_dim * 6 + self.index_heads * 8)):
-            values, scales = read_keys(pages, table[part], q.dtype)
+        # a token's gathered bytes, their e4m3 copy and float32 values, its scores
+        for part in _chunks(batch, n * (self.index_dim * 6 + self.index_heads * 4 + 8)):
+            values, scales = read_keys(pages, table[part], torch.float32)
             scores = index_scores(q[part], weights[part], values, scales)
             valid = torch.arange(n, device=q.device)[None, :] < step.seq_lens[part, None]
             picked.append(select(scores, valid, self.topk))
