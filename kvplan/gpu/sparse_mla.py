@@ -95,7 +95,7 @@ def read_keys(pages, table, dtype):
 
 
 def index_scores(q, weights, keys, key_scales):
-    """q [B, Hi, D] and keys [B, N, D] (e4m3 values), weights [B, Hi] (the query scales folded in), key_scales
+    """q [B, Hi, D] and keys [B, N, D] (e4m3 values as floats), weights [B, Hi] (the query scales folded in), key_scales
     [B, N] -> [B, N] float32: sum over heads of weight x relu(q_h . k_n) x the key's scale (vLLM's fp8 MQA logits,
     v1/attention/ops/rocm_aiter_mla_sparse.py fp8_paged_mqa_logits_torch)."""
     dots = torch.matmul(q.to(keys.dtype), keys.transpose(1, 2)).float()  # [B, Hi, N]
