@@ -3,6 +3,8 @@ the groups vLLM would allocate) or, for the tests and the graph-memory profile, 
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..verify.layout import TORCH_DTYPES
@@ -60,7 +62,7 @@ def small_caches(arch, blocks: int, block_size: int, slots: int, dtype, device="
             caches[layer.cache] = LayerCache("latent", name, (torch.full(shape, fill, dtype=dtype, device=device),))
             if layer.keys is not None:  # bytes 0xFF: an e4m3 NaN value, a float32 NaN scale
                 shape = (blocks, block_size, key_bytes(arch))
-                pages = torch.full(shape, 255 if fill != fill else 0, dtype=torch.uint8, device=device)
+                pages = torch.full(shape, 255 if math.isnan(fill) else 0, dtype=torch.uint8, device=device)
                 caches[layer.keys] = LayerCache("keys", f"{name}.keys", (pages,))
         else:
             caches[layer.cache] = LayerCache("state", name, (torch.full((slots, state_elements(arch)), fill,

@@ -1,15 +1,22 @@
-"""DeepSeek sparse attention (DSA: DeepSeek-V3.2, GLM-5.x) as vLLM 0.32.0 runs it (models/deepseek_v32/attention.py
-DeepseekV32Attention, model_executor/layers/sparse_attn_indexer.py), in torch:
+"""DeepSeek sparse attention (DSA: DeepSeek-V3.2, GLM-5.x) as vLLM 0.32.0 runs it on CUDA, in torch (files under
+vllm/):
 
-- the lightning indexer: a query of index_n_heads heads from the q latent (wq_b), one key a token from the hidden
-  state (wk, LayerNorm) and a weight a head (weights_proj); RoPE on the first qk_rope_head_dim values of each; key
-  and query heads quantised to e4m3 with one power-of-two (ue8m0) scale each;
-- the key cache: per block, block_size x index_head_dim e4m3 values, then block_size float32 scales
-  (DeepseekV32IndexerCache, uint8 pages of index_head_dim + 4 bytes a token);
-- a query's score of key j: sum over heads of weight x relu(q_h . k_j), keys up to the query's own position; the
-  index_topk best are the latents it attends (all of them where there are no more);
-- MLA over the selected latents only: decode absorbed (MQA over the gathered latent rows), prefill per head with a
-  mask, or plain causal attention where a prompt is no longer than index_topk (vLLM's dense MHA prefill then).
+- the lightning indexer (models/deepseek_v32/attention.py:50-127 DeepseekV32Indexer): a query of index_n_heads
+  heads from the normed q latent (wq_b, :428), one key a token from the hidden state (wk, :310, then a float32
+  LayerNorm, :87) and a weight a head (weights_proj); RoPE on the first qk_rope_head_dim values of each, rotate-half
+  unless indexer_rope_interleave (:283); key and query heads quantised to e4m3 with one power-of-two scale each
+  (models/deepseek_v32/common/kernels.py:62-73 _fp8_ue8m0_quantize), the query's scale, 1/sqrt(index_head_dim) and
+  1/sqrt(index_n_heads) folded into its head weights (kernels.py:930-946);
+- the key cache (model_executor/models/deepseek_v2.py:638 DeepseekV32IndexerCache: uint8, index_head_dim + 4
+  bytes a token): per block, block_size x index_head_dim e4m3 values, then block_size float32 scales
+  (v1/attention/ops/rocm_aiter_mla_sparse.py:440-486 fp8_paged_mqa_logits_torch reads it so);
+- a query's score of key j: sum over heads of weight x relu(q_h . k_j) x the key's scale, keys up to the query's
+  own position (rocm_aiter_mla_sparse.py:825-872 fp8_mqa_logits_torch); the index_topk best are the latents it
+  attends, all of them where there are no more (a short row's slots -1: model_executor/layers/
+  sparse_attn_indexer.py:566);
+- MLA over the selected latents only: decode absorbed (MQA over the gathered latent rows), prefill per head under a
+  mask, or plain causal attention where a prompt is no longer than index_topk (vLLM's dense MHA prefill then:
+  model_executor/layers/attention/sparse_mla_attention.py:130-138 _use_dense_mha_prefill).
 
 A layer that reuses the top-k of the last layer that ran an indexer (GLM-5.2's shared indexers) runs none.
 None of this is a CUDA kernel: the labels say so, and verify does not judge the decode step it times."""

@@ -326,10 +326,10 @@ INDEX_HEAD_DIM = 128  # the indexer key width verify takes: one fp8 scale a key 
 
 
 def _sparse_attention(cfg: Config, spec: ModelSpec, layers: tuple, notes: list) -> dict:
-    """DeepSeek sparse attention's fields (vLLM 0.32.0 models/deepseek_v32/attention.py DeepseekV32Indexer): the
-    indexer's query comes from the q latent (q_lora_rank required), one fp8 scale covers a whole key or query head
-    (quant_block_size 128 = index_head_dim: models/deepseek_v32/common/kernels.py _fp8_ue8m0_quantize), and the
-    first sparse layer runs its indexer (a later one may reuse its top-k)."""
+    """DeepSeek sparse attention's fields (vLLM 0.32.0 models/deepseek_v32/attention.py:50-127 DeepseekV32Indexer):
+    the indexer's query comes from the q latent (q_lora_rank required), one fp8 scale covers a whole key or query
+    head (quant_block_size 128 = index_head_dim: models/deepseek_v32/common/kernels.py:62-73 _fp8_ue8m0_quantize),
+    and the first sparse layer runs its indexer (a later one may reuse its top-k: attention.py:165-177)."""
     dim, topk = cfg.int("index_head_dim"), cfg.int("index_topk")
     if dim != INDEX_HEAD_DIM:
         raise KvplanError(f"{spec.name}: index_head_dim is {dim}; verify's lightning indexer takes {INDEX_HEAD_DIM} "

@@ -172,11 +172,11 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
 
 
 def _indexer(arch: Arch, fmt: str) -> list:
-    """A sparse MLA layer's lightning indexer, whole on every rank (vLLM 0.32.0 models/deepseek_v32/attention.py
+    """A sparse MLA layer's lightning indexer, whole on every rank (vLLM 0.32.0 models/deepseek_v32/attention.py:71-87
     DeepseekV32Indexer): wq_b a ReplicatedLinear over the q latent, quantised as the layer's other linears; wk and
     weights_proj one MergedColumnParallelLinear with disable_tp and no quant_config (an fp8 wk upcast to the model
-    dtype as it loads: models/deepseek_v2.py _try_load_fp8_indexer_wk); k_norm a float32 LayerNorm, weight and
-    bias."""
+    dtype as it loads: model_executor/models/deepseek_v2.py:857 _try_load_fp8_indexer_wk); k_norm a float32
+    LayerNorm, weight and bias."""
     heads, dim = arch.index_heads, arch.index_dim
     return _matrix("idx_wq_b", (heads * dim, arch.q_lora_rank), fmt) + [
         WeightSpec("idx_wk_w", (dim + heads, arch.hidden), "model"),
