@@ -1,11 +1,14 @@
 """verify's DeepSeek sparse attention (DSA: DeepSeek-V3.2, GLM-5.2's shared indexers), kvplan/gpu/sparse_mla.py:
-the architecture from the bundled configs, the lightning indexer's pieces against hand-computed cases (ue8m0
-quantisation, the key cache's page layout, scores, top-k), the tiny models' prefill and decode on paged caches
-(each pool its own shuffled block table, NaN in every unused slot) against the float64 reference, the bytes a rank
-holds against the estimate's weights, and the indexer key pools against the plan. GPU tests skip without CUDA."""
+the architecture from the bundled configs; the lightning indexer's pieces against hand-computed cases (ue8m0
+quantisation, the key cache's page layout, scores, top-k) and against vLLM's own scores over the pages; the tiny
+models' prefill and decode on paged caches (each pool its own shuffled block table, NaN in every unused slot)
+against the float64 reference; the bytes a rank holds against the estimate's weights; the indexer key pools
+against the plan. GPU tests skip without CUDA."""
 
+import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +34,7 @@ from kvplan.verify.layout import cache_layout  # noqa: E402
 from kvplan.verify.shards import rank_weights, weight_bytes  # noqa: E402
 
 V32, V3, GLM = "deepseek-ai/DeepSeek-V3.2", "deepseek-ai/DeepSeek-V3", "zai-org/GLM-5.2"
+DATA = Path(__file__).parent / "data"
 TOL = 5e-4
 GiB = 2**30
 
@@ -138,6 +142,28 @@ def test_scores_and_top_k_by_hand():
     assert S.select(poisoned, torch.tensor([[True, True, False]]), 2).tolist() == [[1, 0]]
     assert S.select(scores, torch.tensor([[False, True, False]]), 2).tolist() == [[1, -1]]
     assert S.select(scores, torch.tensor([[True, True, True]]), 8).shape == (1, 3)  # k = min(topk, keys)
+
+
+def _e4m3(rows):
+    return torch.tensor([list(bytes.fromhex(h)) for h in rows], dtype=torch.uint8).view(torch.float8_e4m3fn)
+
+
+def test_scores_over_the_pages_are_vllms_own():
+    """tests/data/vllm_indexer_logits.json (vLLM 0.32.0's fp8_paged_mqa_logits_torch over pages kvplan's write_keys
+    laid out, three sequences of 37, 5 and 64 tokens on shuffled blocks of 16): kvplan's gathered keys and scores
+    are vLLM's logits to float32 rounding, and so is each sequence's top 8."""
+    data = json.loads((DATA / "vllm_indexer_logits.json").read_text())
+    bs, table = data["block_size"], torch.tensor(data["table"], dtype=torch.int32)
+    pages = torch.zeros(data["blocks"], bs, data["dim"] + 4, dtype=torch.uint8)
+    for row, n, keys in zip(table, data["lens"], data["keys"]):
+        pos = torch.arange(n)
+        S.write_keys(pages, _e4m3(keys["values"]), torch.tensor(keys["scales"]), row.long()[pos // bs] * bs + pos % bs)
+    q = torch.stack([_e4m3(rows) for rows in data["q"]]).float()
+    scores = S.index_scores(q, torch.tensor(data["weights"]), *S.read_keys(pages, table, torch.float32))
+    for got, n, want in zip(scores, data["lens"], data["logits"]):
+        want = torch.tensor(want)
+        assert float((got[:n] - want).abs().max() / want.abs().max()) < 1e-6
+        assert set(got[:n].topk(min(8, n)).indices.tolist()) == set(want.topk(min(8, n)).indices.tolist())
 
 
 def test_prefill_mask_keeps_each_querys_top_k_of_its_own_keys():
