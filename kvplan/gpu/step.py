@@ -16,7 +16,8 @@ import torch
 @dataclass
 class LayerCache:
     """One layer's cache tensors: kind 'kv' (k, v: [blocks, block_size, heads, dim]), 'latent' ([blocks,
-    block_size, latent]) or 'state' ([slots, conv + recurrent elements])."""
+    block_size, latent]), 'keys' (a lightning indexer's uint8 pages [blocks, block_size, key bytes]) or 'state'
+    ([slots, conv + recurrent elements])."""
 
     kind: str
     group: str
@@ -41,6 +42,10 @@ class Step:
     slots: dict = field(default_factory=dict)  # group -> [T] int64 flat slot per token (-1: not stored)
     state_slots: object = None  # [B] int64 state slot per sequence (linear layers)
     rope: dict = field(default_factory=dict)  # theta -> (cos, sin), filled by the model per forward
+    # DeepSeek sparse attention: the selection of the last layer that ran its indexer, for the layers that reuse it
+    # (kvplan/gpu/sparse_mla.py): decode [B, k] token positions (-1: none); prefill a [R, 1, L, L] mask, or None
+    # where every query attends all its tokens
+    topk: object = None
     _slots32: object = field(default=None, repr=False)
 
     @property

@@ -7,7 +7,8 @@ vocab_parallel_embedding.py, fused_moe/layer.py):
 - row-parallel output and down projections split along their input columns (an all-reduce follows each);
 - routed experts split along their intermediate dimension (every rank holds every expert, a slice of each);
 - the vocabulary padded to a multiple of 64 and split across ranks (embedding and LM head);
-- MLA's latent projection (kv_a) and its norms replicated, its per-head projections split by heads.
+- MLA's latent projection (kv_a) and its norms replicated, its per-head projections split by heads;
+- a sparse MLA layer's lightning indexer replicated whole.
 
 kvplan/gpu/model.py builds tensors of exactly these shapes; the tests shard one set of full weights with
 `shard_slices` and check the ranks' forward against a single-process reference. Pure: no torch."""
@@ -166,6 +167,8 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
         w.append(WeightSpec("kv_a_norm", (arch.kv_lora_rank,), "model"))
         w += _matrix("kv_b", (arch.heads * kv_b, arch.kv_lora_rank), fmt, 0, (_heads(arch.heads, kv_b),))
         w += _matrix("o", (h, arch.heads * arch.v_head_dim), fmt, 1, (_heads(arch.heads, arch.v_head_dim),))
+        if layer.keys is not None:
+            w += _indexer(arch, fmt)
     elif layer.mixer == "kda":
         w += _kda(arch)
     else:
@@ -238,6 +241,18 @@ def _kda(arch: Arch) -> list:
             WeightSpec("g_b", (heads * dim, dim), "model", 0, (width,)),
             WeightSpec("o_norm", (dim,), "model"),
             WeightSpec("o", (arch.hidden, heads * dim), "model", 1, (width,))]
+
+
+def _indexer(arch: Arch, fmt: str) -> list:
+    """A sparse MLA layer's lightning indexer, whole on every rank (vLLM 0.32.0 models/deepseek_v32/attention.py:71-87
+    DeepseekV32Indexer): wq_b a ReplicatedLinear over the q latent, quantised as the layer's other linears; wk and
+    weights_proj one MergedColumnParallelLinear with disable_tp and no quant_config (an fp8 wk upcast to the model
+    dtype as it loads: model_executor/models/deepseek_v2.py:857 _try_load_fp8_indexer_wk); k_norm a float32
+    LayerNorm, weight and bias."""
+    heads, dim = arch.index_heads, arch.index_dim
+    return _matrix("idx_wq_b", (heads * dim, arch.q_lora_rank), fmt) + [
+        WeightSpec("idx_wk_w", (dim + heads, arch.hidden), "model"),
+        WeightSpec("idx_k_norm", (dim,), "fp32"), WeightSpec("idx_k_norm_bias", (dim,), "fp32")]
 
 
 def _mamba2(arch: Arch) -> list:
