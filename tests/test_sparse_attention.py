@@ -77,9 +77,17 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-def test_verify_refuses_sparse_attention_in_one_line():
-    line = _one_error_line(run_kvplan("verify", V32, "--tp", "8"))
-    assert "sparse attention" in line and "dense MLA only" in line
+def test_verify_builds_sparse_attention_and_goes_on_to_the_gpu(monkeypatch):
+    """verify used to refuse DSA; now its architecture builds (tests/test_verify_sparse_mla.py runs it) and verify
+    goes on to the GPU (stopped here where it would load torch)."""
+    from kvplan.errors import KvplanError
+    from kvplan.gpu import nvml
+
+    def stop():
+        raise KvplanError("stopped before torch")
+
+    monkeypatch.setattr(nvml, "import_stack", stop)
+    assert _one_error_line(run_kvplan("verify", V32, "--tp", "8")) == "kvplan: error: stopped before torch"
 
 
 def test_a_sparse_config_kvplan_cannot_size_is_refused(tmp_path):

@@ -165,3 +165,21 @@ TINY["mimo_v2_fp8"] = {**TINY["mimo_v2"], "moe_intermediate_size": 128,
                                                "weight_block_size": [128, 128],
                                                "ignored_layers": [f"model.layers.{i}.self_attn.o_proj"
                                                                   for i in range(4)]}}
+# DeepSeek-V3.2's sparse attention (DSA): every layer runs a lightning indexer (16 heads of 128, the width verify
+# takes) whose top 8 latents each query attends: fewer than the tests' longer prompts, so the selection matters
+# (no shared expert: DeepSeek-V3's MoE has its own tiny models).
+# 16 heads, not 4: a key whose product with every head is <= 0 scores exactly 0 (relu), and two such keys tie; top-k
+# breaks ties as it likes (vLLM's kernels too), so the tests keep them rare (4 heads tied in a 9-token prompt)
+TINY["deepseek_v32"] = {**BASE, "architectures": ["DeepseekV32ForCausalLM"], "model_type": "deepseek_v32",
+                        "intermediate_size": 96, "num_hidden_layers": 2, "num_key_value_heads": 4, "q_lora_rank": 24,
+                        "kv_lora_rank": 32, "qk_nope_head_dim": 16, "qk_rope_head_dim": 8, "v_head_dim": 16,
+                        "index_head_dim": 128, "index_n_heads": 16, "index_topk": 8, "n_routed_experts": 4,
+                        "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+                        "first_k_dense_replace": 1, "norm_topk_prob": True, "routed_scaling_factor": 2.5,
+                        "scoring_func": "sigmoid", "topk_method": "noaux_tc", "rope_theta": 10000.0}
+# the same with a top-k wider than any test prompt: every query attends all its latents, as dense MLA
+TINY["deepseek_v32_wide"] = {**TINY["deepseek_v32"], "index_topk": 64}
+# GLM-5.2's shared indexers (IndexShare): layers 0 and 2 run an indexer, layer 1 reuses layer 0's top-k
+# (max(i - index_skip_topk_offset + 1, 0) % index_topk_freq == 0)
+TINY["glm_dsa"] = {**TINY["deepseek_v32"], "architectures": ["GlmMoeDsaForCausalLM"], "model_type": "glm_moe_dsa",
+                   "num_hidden_layers": 3, "index_topk_freq": 2, "index_skip_topk_offset": 1, "index_topk": 6}

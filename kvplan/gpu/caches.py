@@ -3,12 +3,15 @@ the groups vLLM would allocate) or, for the tests and the graph-memory profile, 
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..verify.layout import TORCH_DTYPES
+from .sparse_mla import key_bytes
 from .step import LayerCache
 
-KINDS = {"full": "kv", "sliding": "kv", "chunked": "kv", "mla": "latent", "linear": "state"}
+KINDS = {"full": "kv", "sliding": "kv", "chunked": "kv", "mla": "latent", "indexer": "keys", "linear": "state"}
 
 
 def state_elements(arch) -> int:
@@ -71,6 +74,10 @@ def small_caches(arch, blocks: int, block_size: int, slots: int, dtype, device="
         elif layer.mixer == "mla":
             shape = (blocks, block_size, arch.kv_lora_rank + arch.qk_rope_dim)
             caches[layer.cache] = LayerCache("latent", name, (torch.full(shape, fill, dtype=dtype, device=device),))
+            if layer.keys is not None:  # bytes 0xFF: an e4m3 NaN value, a float32 NaN scale
+                shape = (blocks, block_size, key_bytes(arch))
+                pages = torch.full(shape, 255 if math.isnan(fill) else 0, dtype=torch.uint8, device=device)
+                caches[layer.keys] = LayerCache("keys", f"{name}.keys", (pages,))
         else:
             caches[layer.cache] = LayerCache("state", name, (torch.full((slots, state_elements(arch)), fill,
                                                                          dtype=dtype, device=device),))

@@ -19,7 +19,7 @@ from .weights import JOINT_ROWS
 
 SKINNY = (1, 2, 4, 8)
 LINEAR_NAMES = ("qkv", "o", "q", "q_a", "q_b", "kv_a", "qkvz", "ba", "in_proj", "f_b", "g_a", "g_b", "router",
-                "shared_gate", "gate_up", "down", "lm_head")
+                "shared_gate", "gate_up", "down", "lm_head", "idx_wq_b", "idx_wk_w")
 DEEP_OWN = {"ctas_per_sm": 2, "depth": 8}  # MM_FORMS[6]: the row-owned launch with 128 KB in flight per SM
 # MM_FORMS[7]: a slice a CTA where 16-row slices outnumber two CTAs an SM (Qwen3-14B's o, 320 on 132 SMs); three
 # rings of 5 fit an SM. H200, session 44, % of read at batch 1 / 8 against the best of the other forms: 14B o

@@ -220,6 +220,7 @@ class Gemma4Block:
     def __init__(self, arch, layer, w: dict, rt):
         self.arch, self.index, self.w, self.rt = arch, layer.index, w, rt
         self.cache = layer.cache if layer.reads is None else layer.reads  # the cache it writes, or reads
+        self.keys = None  # no indexer key cache (Block.keys: sparse MLA's)
         self.mixer = Gemma4Attention(arch, layer, w, rt)
         self.ffn = MLP(arch, w, rt)
         self.moe = Gemma4MoE(arch, w, rt) if layer.ffn == "moe" else None
@@ -230,7 +231,7 @@ class Gemma4Block:
     def norm(self, x, name: str):
         return self.add_norm(x, None, name)[1]
 
-    def __call__(self, x, h, step, cache):
+    def __call__(self, x, h, step, cache, keys=None):
         x, n = self.add_norm(x, h, "attn_norm")
         h = self.norm(self.mixer(n, step, cache), "post_attn_norm")
         x, n = self.add_norm(x, h, "ffn_norm")

@@ -208,38 +208,64 @@ class MLAttention:
         self.kv_b = kv_b if kv_b.dtype != fp8.E4M3 else fp8.dequantize_blocks(kv_b, w["kv_b_scale"],
                                                                               w["kv_a_norm"].dtype)
 
-    def __call__(self, x, step, cache):
-        a, w, rt, t, h = self.arch, self.w, self.rt, x.shape[0], self.heads
+    def project(self, x):
+        """(q [T, heads, nope + rope], kv [T, rank + rope], the normed q latent or None without q_lora_rank)."""
+        a, w, rt = self.arch, self.w, self.rt
         q, kv = rt.mm.pair(x, w[self.first], w["kv_a"], self.joint)
+        q_c = None
         if a.q_lora_rank:
-            q = rt.mm(rt.norms.add_norm(q, None, w["q_a_norm"], a.norm_eps)[1], w["q_b"])
-        q = q.view(t, h, self.nope + self.rope)
-        q_nope = q[..., :self.nope]
+            q_c = rt.norms.add_norm(q, None, w["q_a_norm"], a.norm_eps)[1]
+            q = rt.mm(q_c, w["q_b"])
+        return q.view(x.shape[0], self.heads, self.nope + self.rope), kv, q_c
+
+    def store(self, q, kv, step, cache) -> tuple:
+        """The latent normed, both rotary parts rotated, the latent row stored where the step has slots: decode
+        (q_pe,), prefill (q_whole, latent, k_pe)."""
+        a, w, rt = self.arch, self.w, self.rt
         cos, sin = step.rope[self.layer.rope_theta]
-        kv_b = self.kv_b.view(h, self.nope + self.v_dim, self.rank)
         stored = cache is not None and cache.group in step.slots
         fused = rt.paged.mla_rope_cache(q, kv, w["kv_a_norm"], a.norm_eps, cos, sin,
                                         cache.tensors[0] if stored else None,
                                         step.slots[cache.group] if stored else None, prefill=not step.decode)
-        if fused is None:
-            latent = rms_norm(kv[:, :self.rank], w["kv_a_norm"], a.norm_eps)
-            q_pe = Rope.apply(q[..., self.nope:], cos, sin)
-            k_pe = Rope.apply(kv[:, None, self.rank:], cos, sin)[:, 0]
-            if stored:
-                write_cache(cache.tensors[0], torch.cat([latent, k_pe], dim=-1), step.slots[cache.group],
-                            masked=not step.decode)
-            q_whole = None if step.decode else torch.cat([q_nope, q_pe], dim=-1)
-        elif step.decode:
-            q_pe = fused
-        else:
-            q_whole, latent, k_pe = fused
+        if fused is not None:
+            return (fused,) if step.decode else fused
+        latent = rms_norm(kv[:, :self.rank], w["kv_a_norm"], a.norm_eps)
+        q_pe = Rope.apply(q[..., self.nope:], cos, sin)
+        k_pe = Rope.apply(kv[:, None, self.rank:], cos, sin)[:, 0]
+        if stored:
+            write_cache(cache.tensors[0], torch.cat([latent, k_pe], dim=-1), step.slots[cache.group],
+                        masked=not step.decode)
+        return (q_pe,) if step.decode else (torch.cat([q[..., :self.nope], q_pe], dim=-1), latent, k_pe)
+
+    def absorb(self, q):
+        """The query's nope part times kv_b's key half: [T, heads, kv_lora_rank]."""
+        kv_b = self.kv_b.view(self.heads, self.nope + self.v_dim, self.rank)
+        return torch.bmm(q[..., :self.nope].transpose(0, 1), kv_b[:, :self.nope, :]).transpose(0, 1)
+
+    def unabsorb(self, o_latent):
+        """[T, heads, kv_lora_rank] attention output times kv_b's value half: [T, heads, v_head_dim]."""
+        kv_b = self.kv_b.view(self.heads, self.nope + self.v_dim, self.rank)
+        return torch.bmm(o_latent.transpose(0, 1), kv_b[:, self.nope:, :].transpose(1, 2)).transpose(0, 1)
+
+    def expand(self, latent, k_pe):
+        """Prefill's per-head keys [T, heads, nope + rope] and values [T, heads, v_head_dim] of the latents."""
+        t, h = latent.shape[0], self.heads
+        k_nope, v = self.rt.mm(latent, self.w["kv_b"]).view(t, h, self.nope + self.v_dim).split([self.nope,
+                                                                                                  self.v_dim], -1)
+        return torch.cat([k_nope, k_pe[:, None, :].expand(t, h, self.rope)], dim=-1), v
+
+    def out(self, o):
+        t = o.shape[0]
+        return self.rt.comm.all_reduce(self.rt.mm(o.reshape(t, self.heads * self.v_dim), self.w["o"]))
+
+    def __call__(self, x, step, cache):
+        a, rt = self.arch, self.rt
+        q, kv, _ = self.project(x)
         if step.decode:
-            q_latent = torch.bmm(q_nope.transpose(0, 1), kv_b[:, :self.nope, :]).transpose(0, 1)  # [T, H, rank]
-            o_latent = rt.paged.mla(q_latent.contiguous(), q_pe.contiguous(), cache.tensors[0],
+            (q_pe,) = self.store(q, kv, step, cache)
+            o_latent = rt.paged.mla(self.absorb(q).contiguous(), q_pe.contiguous(), cache.tensors[0],
                                     step.tables[cache.group], step.seq_lens, a.attn_scale)
-            o = torch.bmm(o_latent.transpose(0, 1), kv_b[:, self.nope:, :].transpose(1, 2)).transpose(0, 1)
-        else:
-            k_nope, v = rt.mm(latent, w["kv_b"]).view(t, h, self.nope + self.v_dim).split([self.nope, self.v_dim], -1)
-            k = torch.cat([k_nope, k_pe[:, None, :].expand(t, h, self.rope)], dim=-1)
-            o = sdpa_prefill(q_whole, k, v, step, None, a.attn_scale)
-        return rt.comm.all_reduce(rt.mm(o.reshape(t, h * self.v_dim), w["o"]))
+            return self.out(self.unabsorb(o_latent))
+        q_whole, latent, k_pe = self.store(q, kv, step, cache)
+        k, v = self.expand(latent, k_pe)
+        return self.out(sdpa_prefill(q_whole, k, v, step, None, a.attn_scale))

@@ -1,14 +1,15 @@
 """verify's forward pass of a decoder-only model, one TP rank, read top to bottom:
 
     tokens -> embedding (vocabulary split across ranks, all-reduced)
-           -> per layer: norm -> mixer (attention | MLA | DeltaNet | KDA | Mamba-2 | Mamba-1) -> [norm] -> + residual
-                         norm -> feed-forward (MLP | MoE)                                      -> [norm] -> + residual
+           -> per layer: norm -> mixer (attention | MLA | DSA | DeltaNet | KDA | Mamba-2 | Mamba-1) -> [norm] -> + res.
+                         norm -> feed-forward (MLP | MoE)                                                 -> [norm] -> + res.
               (a Nemotron-H block has one of the two: its mixer or its feed-forward; Gemma 4's blocks are
               kvplan/gpu/gemma4.py's)
            -> final norm -> LM head (logits gathered across ranks, soft-capped where the model caps them)
 
 Decode processes one new token per sequence against the paged caches; prefill processes R sequences of L
-tokens with SDPA and stores their K/V. The same code runs on the CPU with tiny shapes (the tests compare it
+tokens with SDPA and stores their K/V. DSA is DeepSeek sparse attention: MLA over the latents a lightning indexer
+picks (kvplan/gpu/sparse_mla.py). The same code runs on the CPU with tiny shapes (the tests compare it
 with kvplan/gpu/reference.py) and on the GPU with the model's real shapes."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .mamba1 import Mamba1
 from .mixers import Attention, MLAttention
 from .ops import Matmul, Norms, Rope, stacked_rows
 from .paged import PagedAttention
+from .sparse_mla import SparseMLAttention
 from .weights import JOINT_ROWS, block_joint
 
 MIXERS = {"attention": Attention, "mla": MLAttention, "linear": GatedDeltaNet, "kda": KimiDeltaAttention,
@@ -58,7 +60,9 @@ class Block:
 
     def __init__(self, arch, layer, w: dict, rt: Runtime):
         self.arch, self.index, self.cache, self.w, self.rt = arch, layer.index, layer.cache, w, rt
-        self.mixer = MIXERS[layer.mixer](arch, layer, w, rt) if layer.mixer != "none" else None
+        mixer = SparseMLAttention if layer.mixer == "mla" and arch.index_topk else MIXERS.get(layer.mixer)
+        self.mixer = mixer(arch, layer, w, rt) if mixer is not None else None
+        self.keys = layer.keys  # a sparse MLA layer's indexer key cache (its place in spec.layers)
         self.ffn = FFNS[layer.ffn](arch, w, rt) if layer.ffn != "none" else None
         # an fp8 checkpoint's norms feed fp8 linears only (QKV, gate/up: arch.py refuses other layers in fp8): they
         # hand over e4m3 rows, as vLLM's fused RMSNorm + quant does
@@ -70,10 +74,10 @@ class Block:
     def norm(self, x, name: str):
         return self.add_norm(x, None, name)[1]
 
-    def __call__(self, x, h, step, cache):
+    def __call__(self, x, h, step, cache, keys=None):
         if self.mixer is not None:
             x, n = self.add_norm(x, h, "attn_norm", self.fp8_inputs)
-            h = self.mixer(n, step, cache)
+            h = self.mixer(n, step, cache) if self.keys is None else self.mixer(n, step, cache, keys)
             if self.arch.sandwich_norms:
                 h = self.norm(h, "post_attn_norm")
         if self.ffn is not None:
@@ -152,7 +156,7 @@ class Transformer:
         if self.per_layer is not None:
             step.per_layer = self.per_layer(tokens, x)
         for block in self.blocks:
-            x, h = block(x, h, step, self.caches.get(block.cache))
+            x, h = block(x, h, step, self.caches.get(block.cache), self.caches.get(block.keys))
         x = self.rt.norms.add_norm(x, h, self.w["norm"], self.arch.norm_eps, self.arch.norm_plus_one)[1]
         if not step.decode:
             x = x.view(step.seqs, step.seq_len, -1)[:, -1]

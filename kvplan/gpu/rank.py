@@ -27,6 +27,7 @@ from .decode import time_decode, time_prefill
 from .gemm import choose_forms, decode_order_stream
 from .measure import graph_memory, profile_run
 from .model import Runtime, Transformer
+from .sparse_mla import fill_keys
 from .timing import capture, read_bandwidth, time_replays
 from .weights import allocate_weights
 
@@ -194,6 +195,8 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
             for t in cache.tensors:
                 if cache.kind == "state":
                     t.normal_(0.0, 0.1)
+                elif cache.kind == "keys":  # a lightning indexer's e4m3 values and float32 scales
+                    fill_keys(t)
                 else:
                     fill_random(t)
         torch.cuda.synchronize()

@@ -1,10 +1,11 @@
 """A straightforward dense reference of verify's forward pass, for the tests: float64, one sequence, one token
-at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption, DeltaNet and KDA as
-their token recurrences, Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit
-by bit, fp8 linears with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs),
-Gemma 4's layers of their own head shapes with its KV-sharing layers reading their target's list and its
-proportional rotation as the cosine and sine of each pair. Same weights (tp 1 shapes) as kvplan/gpu/model.py;
-written separately so that the two agree only if both are right."""
+at a time, contiguous caches (Python lists), every expert a loop, MLA without absorption (sparse MLA over the
+positions its lightning indexer ranks best, scored key by key), DeltaNet and KDA as their token recurrences,
+Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit by bit, fp8 linears
+with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs), Gemma 4's layers of
+their own head shapes with its KV-sharing layers reading their target's list and its proportional rotation as the
+cosine and sine of each pair. Same weights (tp 1 shapes) as kvplan/gpu/model.py; written separately so that the
+two agree only if both are right."""
 
 from __future__ import annotations
 
@@ -67,6 +68,19 @@ def _attend(q, cache: list, window, shape, sinks=None):
     return out.flatten()
 
 
+def _layer_norm(x, w, b, eps):
+    centred = x - x.mean()
+    return centred / torch.sqrt((centred * centred).mean() + eps) * w + b
+
+
+def _e4m3_image(x):
+    """x [..., D] as an indexer stores it: e4m3 values times one power-of-two scale a row, the scale the least
+    power of two at or above max(|x|, 1e-4) / 448 (so that the row's largest value fits e4m3's 448)."""
+    amax = x.abs().amax(-1, keepdim=True).clamp(min=1e-4)
+    scale = 2.0 ** torch.ceil(torch.log2(amax / 448.0))
+    return (x / scale).to(torch.float8_e4m3fn).to(D) * scale
+
+
 def _fp4(code: int) -> float:
     sign = -1.0 if code & 8 else 1.0
     exponent, mantissa = (code >> 1) & 3, code & 1
@@ -117,6 +131,8 @@ class Reference:
             base = name[: -len("_blocks")]
             self.w[base] = decode_mxfp4(weights[name], weights[base + "_scales"])
         self.cache = {i: [] for i in range(len(arch.layers))}
+        self.keys = {i: [] for i in range(len(arch.layers))}  # a sparse layer's indexer keys, dequantised
+        self.chosen = None  # positions the current token attends, from the last layer that ran its indexer
         self.pos = 0
 
     def _mlp(self, x, gate_up, down):
@@ -174,8 +190,10 @@ class Reference:
     def _mla(self, x, w, layer, cache):
         a, p = self.a, self.pos
         h, nope, rope, rank, vd = a.heads, a.qk_nope_dim, a.qk_rope_dim, a.kv_lora_rank, a.v_head_dim
+        q_c = None
         if a.q_lora_rank:
-            q = w["q_b"] @ _norm(w["q_a"] @ x, w["q_a_norm"], a.norm_eps)
+            q_c = _norm(w["q_a"] @ x, w["q_a_norm"], a.norm_eps)
+            q = w["q_b"] @ q_c
         else:
             q = w["q"] @ x
         q = q.view(h, nope + rope)
@@ -183,14 +201,34 @@ class Reference:
         q = torch.cat([q[:, :nope], turn(q[:, nope:])], dim=-1)
         kv = w["kv_a"] @ x
         cache.append((_norm(kv[:rank], w["kv_a_norm"], a.norm_eps), turn(kv[rank:])))
+        if a.index_topk and layer.keys is not None:
+            self.chosen = self._indexer(x, q_c, w, layer)
+        attended = [cache[j] for j in self.chosen] if a.index_topk else cache
         kv_b = w["kv_b"].view(h, nope + vd, rank)
         out = []
         for head in range(h):
-            keys = torch.stack([torch.cat([kv_b[head, :nope] @ c, kr]) for c, kr in cache])
-            values = torch.stack([kv_b[head, nope:] @ c for c, _ in cache])
+            keys = torch.stack([torch.cat([kv_b[head, :nope] @ c, kr]) for c, kr in attended])
+            values = torch.stack([kv_b[head, nope:] @ c for c, _ in attended])
             probs = torch.softmax(keys @ q[head] * a.attn_scale, dim=0)
             out.append(probs @ values)
         return w["o"] @ torch.cat(out)
+
+    def _indexer(self, x, q_c, w, layer) -> list:
+        """DeepSeek sparse attention's lightning indexer for the current token: its key joins the layer's keys; each
+        earlier key j scores sum over heads h of weights_h / sqrt(dim x heads) x relu(q_h . k_j); the index_topk
+        best positions, or all while there are no more."""
+        a, p = self.a, self.pos
+        dim, heads = a.index_dim, a.index_heads
+        kw = w["idx_wk_w"] @ x
+        k = _layer_norm(kw[:dim], w["idx_k_norm"], w["idx_k_norm_bias"], 1e-6)
+        keys = self.keys[layer.index]
+        keys.append(_e4m3_image(_rope(k, p, layer.rope_theta, a.qk_rope_dim)))
+        if len(keys) <= a.index_topk:
+            return list(range(len(keys)))
+        q = _e4m3_image(_rope((w["idx_wq_b"] @ q_c).view(heads, dim), p, layer.rope_theta, a.qk_rope_dim))
+        weights = kw[dim:] / math.sqrt(dim * heads)
+        scores = [float(sum(weights[h] * torch.clamp(q[h] @ k_j, min=0) for h in range(heads))) for k_j in keys]
+        return sorted(range(len(keys)), key=lambda j: -scores[j])[:a.index_topk]
 
     def _deltanet(self, x, w, cache):
         a = self.a

@@ -16,7 +16,8 @@ import torch
 @dataclass
 class LayerCache:
     """One layer's cache tensors: kind 'kv' (k, v: [blocks, block_size, heads, dim]), 'latent' ([blocks,
-    block_size, latent]) or 'state' ([slots, conv + recurrent elements])."""
+    block_size, latent]), 'keys' (a lightning indexer's uint8 pages [blocks, block_size, key bytes]) or 'state'
+    ([slots, conv + recurrent elements])."""
 
     kind: str
     group: str
@@ -45,6 +46,10 @@ class Step:
     # that KV-sharing layers read (cache index -> (k, v)), filled by the model per forward
     per_layer: object = None
     kv_out: dict = field(default_factory=dict)
+    # DeepSeek sparse attention: the selection of the last layer that ran its indexer, for the layers that reuse it
+    # (kvplan/gpu/sparse_mla.py): decode [B, k] token positions (-1: none); prefill a [R, 1, L, L] mask, or None
+    # where every query attends all its tokens
+    topk: object = None
     _slots32: object = field(default=None, repr=False)
 
     @property

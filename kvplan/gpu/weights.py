@@ -39,7 +39,7 @@ def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
         t.uniform_(0.0, 2.7, generator=generator)  # log(1) .. log(16)
     elif base in ("layer_scalar", "router_per_expert"):  # Gemma 4's scalars on a layer's output, an expert's weight
         t.uniform_(0.8, 1.2, generator=generator)
-    elif base in ("dt_bias", "qkv_bias", "router_bias", "router_correction"):
+    elif base in ("dt_bias", "qkv_bias", "router_bias", "router_correction", "idx_k_norm_bias"):
         t.normal_(0.0, 0.1, generator=generator)
     elif base.endswith("_scale"):  # block scales (fp8.py): around the scale the e4m3 values were drawn at, not 2^k
         t.uniform_(0.75 * fp8.WEIGHT_SCALE, 1.25 * fp8.WEIGHT_SCALE, generator=generator)

@@ -11,7 +11,7 @@ from typing import Optional
 from ..errors import KvplanError, quote
 from ..model.config import Config
 from ..model.kda import kda_config, kda_shape
-from ..model.kinds import LinearState, MLALatent, SharedKV
+from ..model.kinds import IndexerKeys, LinearState, MLALatent, SharedKV
 from ..model.layers import (ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, first_shared_layer,
                             gemma4_mixers, is_mimo_v2, mimo_shape, mixer_kinds)
 from ..model.params import fp8_ignored, quantized_format
@@ -78,6 +78,9 @@ class LayerArch:
     rope_theta: float
     cache: Optional[int] = None  # the layer's place in spec.layers (the cache layout's index); None: no cache
     shape: Optional[HeadShape] = None  # this attention layer's own heads (MiMo-V2, Gemma 4); None: the Arch's
+    # a sparse MLA layer that runs its own lightning indexer: its key cache's place in spec.layers (None: the layer
+    # is dense, or reuses the top-k of the last layer that ran one, GLM-5.2's shared indexers)
+    keys: Optional[int] = None
     # Gemma 4 (the Gemma 4 section below): the cache index a KV-sharing layer reads (it computes no K/V and keeps no
     # cache), and the layer's MLP width
     reads: Optional[int] = None
@@ -123,6 +126,10 @@ class Arch:
     qk_rope_dim: int = 0
     v_head_dim: int = 0
     mla_rope: bool = True  # False: Kimi Linear's mla_use_nope, the qk_rope_head_dim parts pass unrotated
+    # DeepSeek sparse attention (DSA): each query attends the index_topk latents a lightning indexer scores highest
+    index_topk: int = 0  # 0: dense MLA
+    index_heads: int = 0  # index_n_heads, every one on every rank
+    index_dim: int = 0  # index_head_dim (its first qk_rope_dim values rotated)
     # gated DeltaNet; Kimi Delta Attention in the same fields (key and value heads alike: linear_attn_config.num_heads
     # of head_dim, conv_kernel its short_conv_kernel_size)
     lin_key_heads: int = 0
@@ -228,22 +235,32 @@ def _layer_kinds(cfg: Config, spec: ModelSpec) -> list:
     kinds = []
     for mixer in mixers:
         if mixer == "none":
-            kinds.append(("none", None, None))
+            kinds.append(("none", None, None, None))
             continue
         index, layer = next(cached, (None, None))
         if layer is None:
             raise KvplanError(f"{spec.name}: its config names more mixer layers than the model spec holds.")
         if isinstance(layer, MLALatent):
-            kinds.append(("mla", None, index))
+            kinds.append(("mla", None, index, _indexer_keys(spec, cached) if layer.leads_index_group else None))
         elif isinstance(layer, LinearState):
             if layer.flavor not in LINEAR_MIXERS:
                 raise KvplanError(f"{spec.name} has {layer.flavor} layers; verify's forward pass has gated DeltaNet "
                                   f"(Qwen3-Next), Kimi Delta Attention (Kimi Linear), Mamba-2 (Nemotron-H) and "
                                   f"Mamba-1 (Jamba) layers.")
-            kinds.append((LINEAR_MIXERS[layer.flavor], None, index))
+            kinds.append((LINEAR_MIXERS[layer.flavor], None, index, None))
         else:
-            kinds.append(("attention", layer.window, index))
+            kinds.append(("attention", layer.window, index, None))
     return kinds
+
+
+def _indexer_keys(spec: ModelSpec, cached) -> int:
+    """The place in spec.layers of the key cache of a sparse MLA layer that runs its own indexer: the entry right
+    after its latent (kvplan/model/layers.py cache_layers appends it there)."""
+    index, layer = next(cached, (None, None))
+    if not isinstance(layer, IndexerKeys):
+        raise KvplanError(f"{spec.name}: a sparse MLA layer that runs its own indexer has no indexer key cache after "
+                          f"its latent in the model spec.")
+    return index
 
 
 LINEAR_MIXERS = {"gated-deltanet": "linear", "kda": "kda", "mamba2": "mamba", "mamba": "mamba1"}
@@ -260,11 +277,6 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} uses DeepSeek-V4's compressed sparse attention (window, compressed and "
                           f"indexer caches, compressor states, hyper-connections); verify's forward pass does not run "
                           f"it, so use estimate.")
-    sparse = next((layer for layer in spec.layers if getattr(layer, "sparse", False)), None)
-    if sparse is not None:
-        raise KvplanError(f"{spec.name} uses DeepSeek sparse attention (a lightning indexer picks the index_topk "
-                          f"{sparse.index_topk} latents each query attends); verify's forward pass runs dense MLA "
-                          f"only, so it would not measure this model.")
     if family.startswith("gemma4"):
         return gemma4_architecture(raw, spec, tp)
     if family == "ernie4_5_moe" and cfg.flag("use_bias", False):
@@ -282,8 +294,8 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     theta = _rope_field(cfg, "rope_theta", DEFAULT_THETA.get(family, 10000.0))
     local_theta = float(cfg.get("rope_local_base_freq", theta))
     layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts or ffns[i] == "none" else "dense",
-                             local_theta if window is not None else theta, cache)
-                   for i, (mixer, window, cache) in enumerate(kinds))
+                             local_theta if window is not None else theta, cache, keys=keys)
+                   for i, (mixer, window, cache, keys) in enumerate(kinds))
     notes = []
     heads = spec.num_attention_heads
     head_dim = spec.head_dim or 0
@@ -294,7 +306,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                   sandwich_norms=family in FOUR_NORMS,
                   tied_embeddings=cfg.flag("tie_word_embeddings", family in TIED_BY_DEFAULT),
                   activation=_activation(cfg), gated_mlp=family not in NON_GATED_MLP, heads=heads)
-    if "attention" in {k for k, _, _ in kinds}:
+    if "attention" in {kind[0] for kind in kinds}:
         # Nemotron-H's and Jamba's attention have no rotary embedding (vLLM models/nemotron_h.py NemotronHAttention,
         # jamba.py JambaAttentionDecoderLayer), nor Granite 4.0's with position_embedding_type "nope"
         # (granitemoehybrid.py GraniteMoeHybridAttention)
@@ -318,6 +330,8 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                       attn_scale=(nope + rope) ** -0.5, mla_rope=mla_rope)
         notes.append("MLA RoPE without YaRN scaling (the shapes and bytes are the same)" if mla_rope else
                      "MLA without RoPE (mla_use_nope): the qk_rope_head_dim parts of q and the latent pass unrotated")
+    if any(getattr(layer, "sparse", False) for layer in spec.layers):
+        common.update(_sparse_attention(cfg, spec, layers, notes))
     if any(layer.mixer == "mamba" for layer in layers):
         common.update(mamba_heads=cfg.int(MAMBA2_HEADS), mamba_head_dim=cfg.int(MAMBA2_HEAD_DIM),
                       mamba_groups=cfg.int(("n_groups", "mamba_n_groups"), default=1),
@@ -425,6 +439,33 @@ def _rope_field(cfg: Config, key: str, default: float) -> float:
     return float(value)
 
 
+INDEX_HEAD_DIM = 128  # the indexer key width verify takes: one fp8 scale a key and a query head, as vLLM's kernels
+
+
+def _sparse_attention(cfg: Config, spec: ModelSpec, layers: tuple, notes: list) -> dict:
+    """DeepSeek sparse attention's fields (vLLM 0.32.0 models/deepseek_v32/attention.py:50-127 DeepseekV32Indexer):
+    the indexer's query comes from the q latent (q_lora_rank required), one fp8 scale covers a whole key or query
+    head (quant_block_size 128 = index_head_dim: models/deepseek_v32/common/kernels.py:62-73 _fp8_ue8m0_quantize),
+    and the first sparse layer runs its indexer (a later one may reuse its top-k: attention.py:165-177)."""
+    dim, topk = cfg.int("index_head_dim"), cfg.int("index_topk")
+    if dim != INDEX_HEAD_DIM:
+        raise KvplanError(f"{spec.name}: index_head_dim is {dim}; verify's lightning indexer takes {INDEX_HEAD_DIM} "
+                          f"(one fp8 scale a key, as vLLM's indexer kernels).")
+    if not cfg.optional_int("q_lora_rank"):
+        raise KvplanError(f"{spec.name} uses DeepSeek sparse attention without q_lora_rank; vLLM's indexer reads the "
+                          f"query latent, so it needs one.")
+    first = next(layer for layer in layers if layer.mixer == "mla")
+    if first.keys is None:
+        raise KvplanError(f"{spec.name}: its first sparse layer ({first.index}) reuses a top-k no earlier layer "
+                          f"computed (index_topk_pattern / index_skip_topk_offset); verify's forward needs it to run "
+                          f"its indexer.")
+    if cfg.flag("indexer_rope_interleave", False):
+        notes.append("the indexer's RoPE in the rotate-half form, not interleaved (the shapes and bytes are the same)")
+    notes.append(f"DeepSeek sparse attention in torch: the lightning indexer (fp8 keys and queries, ue8m0 scales), "
+                 f"the top-{topk} selection and MLA over the gathered latents")
+    return dict(index_topk=topk, index_heads=cfg.int("index_n_heads"), index_dim=dim)
+
+
 def _rope_dim(cfg: Config, head_dim: int, partial: float) -> int:
     """Rotated dims of each head: head_dim x partial_rotary_factor (even), or config.rotary_dim where the family takes
     it (ROTARY_DIM) and no partial_rotary_factor is given."""
@@ -461,9 +502,7 @@ def _mimo_shape(cfg: Config, kind: str, tp: int) -> HeadShape:
                           f"vLLM cannot shard it.")
     if kv % tp and tp % kv:
         raise KvplanError(f"config field '{prefix}num_key_value_heads' ({kv}) and tp {tp} do not divide each other.")
-    partial = cfg.get("partial_rotary_factor", 1.0)
-    if isinstance(partial, bool) or not isinstance(partial, (int, float)) or not 0 < partial <= 1:
-        raise KvplanError(f"config field 'partial_rotary_factor' must be in (0, 1], got {partial!r}.")
+    partial = _rope_field(cfg, "partial_rotary_factor", 1.0)
     rotary = int(width * partial)  # vLLM get_rope: int(head_size * partial_rotary_factor)
     if rotary % 2:
         raise KvplanError(f"config field 'partial_rotary_factor' ({partial}) rotates {rotary} of {prefix}head_dim "

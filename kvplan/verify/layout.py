@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError, KvplanError
-from ..model.kinds import LinearState, SharedKV, layer_bytes
+from ..model.kinds import IndexerKeys, LinearState, SharedKV, layer_bytes
 from ..model.precision import DTYPE_BYTES, Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..plan.plan import Plan
 
 # KV precisions the bundled kernel reads (kernel.md); int8/int4 carry per-head scales it does not take.
 KERNEL_KV_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp8_e4m3": "float8_e4m3fn"}
-TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8_e4m3": "float8_e4m3fn"}
+TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8_e4m3": "float8_e4m3fn", "u8": "uint8"}
 
 
 @dataclass(frozen=True)
@@ -23,13 +23,14 @@ class CacheGroup:
     is one sequence's state slot."""
 
     name: str
-    kind: str  # full | sliding | mla | linear
+    kind: str  # full | sliding | mla | indexer | linear
     layers: tuple  # indices into spec.layers
     window: Optional[int]
     num_blocks: int  # blocks in the pool (linear: state slots)
     blocks_per_sequence: int  # what one sequence of `context` tokens holds in each layer of the group
     block_tokens: int  # tokens per block (linear: 0, a slot holds no tokens)
-    tensor_shapes: tuple  # the tensors one layer allocates: (K, V), (latent,), (state,) or KDA's (conv, state)
+    # the tensors one layer allocates: (K, V), (latent,), (indexer key bytes,), (state,) or KDA's (conv, state)
+    tensor_shapes: tuple
     dtype: str  # kvplan precision name of the tensors (bf16, fp8_e4m3, ...)
     element_bytes: int
     heads: int = 0  # KV heads per GPU (full/sliding), query heads per GPU are in Layout
@@ -86,7 +87,8 @@ class Layout:
 
 
 def _group_name(kind: str, window: Optional[int]) -> str:
-    return {"full": "full attention", "mla": "MLA latent", "linear": "linear state"}.get(kind) or f"window {window}"
+    return {"full": "full attention", "mla": "MLA latent", "indexer": "indexer keys",
+            "linear": "linear state"}.get(kind) or f"window {window}"
 
 
 def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
@@ -126,8 +128,10 @@ def cache_layout(spec: ModelSpec, plan: Plan) -> Layout:
         per_sequence = layer.blocks_per_sequence(context, bs)
         blocks = plan.kv_blocks if spec.uniform else plan.max_concurrency * per_sequence
         shapes = layer.page_shapes(blocks, bs, tp)
+        # indexer keys are raw bytes (fp8 values and float32 scales) whatever the cache dtype
+        dtype, element = ("u8", 1) if isinstance(layer, IndexerKeys) else (precision.name, precision.bits // 8)
         groups.append(CacheGroup(name, layer.kind, tuple(indices), layer.window, blocks, per_sequence, bs, shapes,
-                                 precision.name, precision.bits // 8, layer.heads_per_gpu(tp), shapes[0][-1]))
+                                 dtype, element, layer.heads_per_gpu(tp), shapes[0][-1]))
     if spec.uniform:
         predicted = plan.kv_blocks * bs * plan.kv_bytes_per_token_per_gpu
     else:
@@ -163,6 +167,12 @@ def attention_read_bytes(spec: ModelSpec, plan: Plan) -> int:
 def kernel_kv_dtype(kv_dtype: str, spec: ModelSpec) -> Precision:
     """The KV precision verify times: one the bundled kernel reads."""
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
+    if any(getattr(layer, "sparse", False) for layer in spec.layers) and precision.name.startswith("fp8"):
+        # vLLM's sparse MLA keeps any fp8 latent as fp8_ds_mla (engines/vllm.py SPARSE_MLA_FP8)
+        raise FieldError("kv_dtype", f"{kv_dtype} is not run by verify for {spec.name}'s sparse attention: vLLM keeps "
+                                     f"its fp8 latents as 656-byte fp8_ds_mla entries (512 e4m3 values, 4 float32 "
+                                     f"tile scales, 64 bf16 rope values), which verify's sparse MLA does not lay out; "
+                                     f"use auto (16-bit latents).")
     if precision.name not in KERNEL_KV_DTYPES:
         raise FieldError("kv_dtype", f"{kv_dtype} resolves to {precision.name}, which the bundled kernel does not "
                                      f"read; verify takes {', '.join(KERNEL_KV_DTYPES)} (or auto).")

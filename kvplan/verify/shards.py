@@ -8,6 +8,7 @@ vocab_parallel_embedding.py, fused_moe/layer.py):
 - routed experts split along their intermediate dimension (every rank holds every expert, a slice of each);
 - the vocabulary padded to a multiple of 64 and split across ranks (embedding and LM head);
 - MLA's latent projection (kv_a) and its norms replicated, its per-head projections split by heads;
+- a sparse MLA layer's lightning indexer replicated whole;
 - Gemma 4's per-layer-input table split by vocabulary, its projection by rows, each layer's per-layer-input gate
   and projection (ReplicatedLinear) and its MoE router replicated.
 
@@ -168,6 +169,8 @@ def layer_weights(arch: Arch, layer: LayerArch) -> list:
         w.append(WeightSpec("kv_a_norm", (arch.kv_lora_rank,), "model"))
         w += _matrix("kv_b", (arch.heads * kv_b, arch.kv_lora_rank), fmt, 0, (_heads(arch.heads, kv_b),))
         w += _matrix("o", (h, arch.heads * arch.v_head_dim), fmt, 1, (_heads(arch.heads, arch.v_head_dim),))
+        if layer.keys is not None:
+            w += _indexer(arch, fmt)
     elif layer.mixer == "kda":
         w += _kda(arch)
     else:
@@ -240,6 +243,18 @@ def _kda(arch: Arch) -> list:
             WeightSpec("g_b", (heads * dim, dim), "model", 0, (width,)),
             WeightSpec("o_norm", (dim,), "model"),
             WeightSpec("o", (arch.hidden, heads * dim), "model", 1, (width,))]
+
+
+def _indexer(arch: Arch, fmt: str) -> list:
+    """A sparse MLA layer's lightning indexer, whole on every rank (vLLM 0.32.0 models/deepseek_v32/attention.py:71-87
+    DeepseekV32Indexer): wq_b a ReplicatedLinear over the q latent, quantised as the layer's other linears; wk and
+    weights_proj one MergedColumnParallelLinear with disable_tp and no quant_config (an fp8 wk upcast to the model
+    dtype as it loads: model_executor/models/deepseek_v2.py:857 _try_load_fp8_indexer_wk); k_norm a float32
+    LayerNorm, weight and bias."""
+    heads, dim = arch.index_heads, arch.index_dim
+    return _matrix("idx_wq_b", (heads * dim, arch.q_lora_rank), fmt) + [
+        WeightSpec("idx_wk_w", (dim + heads, arch.hidden), "model"),
+        WeightSpec("idx_k_norm", (dim,), "fp32"), WeightSpec("idx_k_norm_bias", (dim,), "fp32")]
 
 
 def _mamba2(arch: Arch) -> list:
