@@ -103,7 +103,8 @@ def built(model) -> dict:
     out = {"num_layers": len(layers), "moe_layers": moe_layers, "attention": {
         "num_heads": attn.num_heads, "num_kv_heads": attn.num_kv_heads, "head_dim": attn.head_dim,
         "scaling": attn.scaling, "qkv_bias": attn.qkv_proj.bias is not None,
-        "o_proj_bias": attn.o_proj.bias is not None, "qk_norm": hasattr(attn, "q_norm"), "rotary_dim": attn.rotary_emb.rotary_dim,
+        "o_proj_bias": attn.o_proj.bias is not None, "qk_norm": hasattr(attn, "q_norm"),
+        "rotary_dim": attn.rotary_emb.rotary_dim,
         "rotary_base": attn.rotary_emb.base, "is_neox_style": attn.rotary_emb.is_neox_style,
         "rotary_class": type(attn.rotary_emb).__name__}}
     if moe_layers:

@@ -1,8 +1,8 @@
 """verify's forward pass of a decoder-only model, one TP rank, read top to bottom:
 
     tokens -> embedding (vocabulary split across ranks, all-reduced)
-           -> per layer: norm -> mixer (attention | MLA | DSA | DeltaNet | KDA | Mamba-2 | Mamba-1) -> [norm] -> + res.
-                         norm -> feed-forward (MLP | MoE)                                                 -> [norm] -> + res.
+           -> per layer: norm -> mixer (attention | MLA | DSA | DeltaNet | KDA | Mamba-2 | Mamba-1) -> [norm] -> +
+                         norm -> feed-forward (MLP | MoE)                                                 -> [norm] -> +
               (a Nemotron-H block has one of the two: its mixer or its feed-forward; Gemma 4's blocks are
               kvplan/gpu/gemma4.py's)
            -> final norm -> LM head (logits gathered across ranks, soft-capped where the model caps them)
