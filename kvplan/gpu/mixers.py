@@ -105,10 +105,10 @@ def windowed_sdpa(q, k, v, window: int, scale, sinks=None):
 
 
 def rotate_and_store(fused, rotate, q, k, v, cos, sin, step, cache):
-    """q and k rotated, k and v written to `cache` at the step's slots (decode: always; prefill: where the step stores
-    this cache, slots of -1 skipped) -> (q, k): by `fused` (the RoPE + cache-write kernel's call, or None where it does not
-    apply) or else by `rotate` and torch index_put writes. A decode step's k through the kernel comes back as None:
-    it is in the cache, and decode reads it from there."""
+    """q and k rotated, k and v written to `cache` at the step's slots (decode: always; prefill: where the step
+    stores this cache, slots of -1 skipped) -> (q, k): by `fused` (the RoPE + cache-write kernel, returning None
+    where it does not apply), else by `rotate` and torch index_put writes. A decode step's k through the kernel
+    comes back as None: it is in the cache, and decode reads it from there."""
     stored = step.decode or (cache is not None and cache.group in step.slots)  # decode always writes its token
     k_cache, v_cache = cache.tensors if stored else (None, None)
     slots = step.slots[cache.group] if stored else None
