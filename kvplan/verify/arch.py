@@ -57,7 +57,8 @@ class HeadShape:
     sinks: bool = False
     # default: rope_dim / 2 pairs of the first rope_dim dims at theta^(-2i / rope_dim) (Arch.rope_style pairs them);
     # proportional (Gemma 4's full layers, vLLM rotary_embedding/gemma4_rope.py): head_dim / 2 pairs (i, i +
-    # head_dim / 2) of the whole head, the first rope_dim / 2 at theta^(-2i / head_dim), the others not turned
+    # head_dim / 2) of the whole head, the first rope_dim / 2 at theta^(-2i / head_dim), the others not turned (only
+    # Gemma 4's attention, kvplan/gpu/gemma4.py, reads it)
     rope_type: str = "default"
 
     def heads_rank(self, tp: int) -> int:
@@ -644,13 +645,13 @@ def _check_divisible(arch: Arch) -> None:
 # Gemma 4's forward pass as vLLM 0.32.0 model_executor/models/gemma4.py builds it (the layers: kvplan/gpu/gemma4.py;
 # the tensors of a rank: shards.py gemma4_layer_weights, gemma4_model_weights):
 #
-# - every layer attention, sliding or full (layers.gemma4_mixers), each of its own head shape: full layers
-#   global_head_dim wide and, under attention_k_eq_v, num_global_key_value_heads KV heads (Gemma4DecoderLayer reads
-#   per_layer_config[i], gemma4.py:560-591; layers.gemma4_attention); q and k RMS-normed per head with weights, v
-#   without one (gemma4.py:432-446); attention scaling 1.0 (gemma4.py:400);
+# - every layer attention, sliding or full (layers.gemma4_mixers), each of its own HeadShape (LayerArch.shape):
+#   full layers global_head_dim wide and, under attention_k_eq_v, num_global_key_value_heads KV heads
+#   (Gemma4DecoderLayer reads per_layer_config[i], gemma4.py:560-591; layers.gemma4_attention); q and k RMS-normed
+#   per head with weights, v without one (gemma4.py:432-446); attention scaling 1.0 (gemma4.py:400);
 # - RoPE per layer type from rope_parameters (gemma4.py:455-470): the sliding layers' "default" rotation, the full
-#   layers' "proportional" one (rotary_embedding/gemma4_rope.py: rotary_dim // 2 frequencies over head_dim, the
-#   other pairs of the whole head left as they are);
+#   layers' "proportional" one (HeadShape.rope_type; rotary_embedding/gemma4_rope.py: rotary_dim // 2 frequencies
+#   over head_dim, the other pairs of the whole head left as they are);
 # - the last num_kv_shared_layers layers compute no K/V and keep no cache: a q_proj alone (gemma4.py:409-418,
 #   527-533), attending over the cache of the last earlier layer of its type (gemma4.py:473-492,
 #   kv_sharing_target_layer_name); their MLP twice as wide under use_double_wide_mlp (gemma4.py:598-608);
