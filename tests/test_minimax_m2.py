@@ -54,7 +54,7 @@ def test_the_router_and_norms_by_group():
     assert router.parameters == LAYERS * (256 * H + 256)
     assert router.bytes == 4 * router.parameters == router.replicated  # float32, whole on every rank
     # K / V projections and k_norm split by KV heads: fp8 with their block scales, k_norm bf16
-    assert groups["attention"].kv_split == LAYERS * (2 * (1024 * H + 4 * 8 * 24) + 2 * 1024)
+    assert groups["attention"].kv_split == ((8, LAYERS * (2 * (1024 * H + 4 * 8 * 24) + 2 * 1024)),)
 
 
 def test_weights_a_gpu_at_tp_4_and_16(write_config):

@@ -154,9 +154,12 @@ def test_rank_bytes_against_the_estimates_weights():
     311,862,256,256: kvplan/model/params.py prices q, k and v scales matrix by matrix). At tp 4 a full layer's QKV
     cuts a block (one 192-row key head): vLLM lets a fused layer do that and sizes its scales over the rank's summed
     rows (linear.py:549-572, fp8_utils.py:1412-1425), 27 rows where the estimate's 1/4 of 96 + 6 + 4 is 26.5:
-    9 layers x 0.5 x 32 columns x 4 bytes = 576 bytes more than the estimate's weights term."""
+    9 layers x 0.5 x 32 columns x 4 bytes = 576 bytes more than the estimate's weights term. At tp 8 every layer's
+    share is 14.5 scale rows (the full layers' 4 KV heads replicated on 2 ranks each, as the estimate now prices per
+    layer type), 15 held: 48 x 0.5 x 32 x 4 = 3,072 bytes (the estimate was 5.9 MB short before it priced each layer
+    type's KV heads)."""
     terms = {}
-    for tp in (1, 2, 4):
+    for tp in (1, 2, 4, 8):
         r = run_kvplan("estimate", FLASH, "--gpu", "h200", "-tp", str(tp), "--format", "json")
         assert r.returncode == 0, r.stderr
         plan = json.loads(r.stdout)["plans"][0]
@@ -164,6 +167,7 @@ def test_rank_bytes_against_the_estimates_weights():
     assert weight_bytes(flash(1)) == terms[1] == resolve(FLASH).weights.bytes == 311_862_256_256
     assert weight_bytes(flash(2)) == terms[2]
     assert weight_bytes(flash(4)) - terms[4] == 9 * 0.5 * 32 * 4 == 576
+    assert weight_bytes(flash(8)) - terms[8] == 48 * 0.5 * 32 * 4 == 3072
 
 
 def test_fused_qkv_scales_cover_the_ranks_rows():

@@ -86,7 +86,7 @@ def test_qwen3_next_mtp_module_per_rank_is_vllms():
     case = next(c for c in DATA["cases"] if c["inputs"]["model"].startswith("Qwen/Qwen3-Next") and c["draft"])
     own = sum(m["bytes"] for m in case["draft"]["modules"].values() if not m["shared_with_target"])
     spec = reference.model_spec(case["inputs"]["model"])
-    assert draft_weights(Drafter(Speculative("mtp", 2), 1, spec.mtp_module, ()), 4, spec.kv_heads) == own
+    assert draft_weights(Drafter(Speculative("mtp", 2), 1, spec.mtp_module, ()), 4) == own
 
 
 def test_deepseek_v3_mtp_module_by_hand():

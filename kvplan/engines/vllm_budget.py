@@ -163,7 +163,7 @@ def with_drafter(spec, tp: int, settings, rules: Behaviour, weights: int, weight
         errors = shard(drafter.model, tp).errors
         if errors:
             raise FieldError(FIELD, f"draft model {drafter.model.name} cannot run at tp {tp}: {errors[0]}")
-    extra = draft_weights(drafter, tp, spec.kv_heads)
+    extra = draft_weights(drafter, tp)
     drafted = draft_pass(spec, tp, settings.max_num_batched_tokens, rules, peak)
     return (weights + extra, weights_source + f"; + {format_gib(extra)} GiB: {drafter.describe}",
             drafted, f"{peak_source}; with the drafter's pass after it {format_gib(drafted)} GiB (the target's "

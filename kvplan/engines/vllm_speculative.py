@@ -198,7 +198,8 @@ def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
         raise FieldError(FIELD, f"num_speculative_tokens {k} must be divisible by the model's {n} MTP modules, as "
                                 f"vLLM requires (n_predict={n}).")
     layers = mtp_cache_layers(spec) * n
-    params = tuple(replace(g, parameters=g.parameters * n, replicated=g.replicated * n, kv_split=g.kv_split * n)
+    params = tuple(replace(g, parameters=g.parameters * n, replicated=g.replicated * n,
+                           kv_split=tuple((kv, size * n) for kv, size in g.kv_split))
                    for g in spec.mtp_module)
     return replace(spec, layers=spec.layers + layers, draft=Drafter(config, n, params, layers))
 
@@ -264,20 +265,18 @@ def served(spec, engine, pp: int = 1):
     return spec if config is None else with_drafter(spec, config, engine.version, pp)
 
 
-def draft_weights(drafter: Drafter, tp: int, kv_heads: Optional[int] = None) -> int:
+def draft_weights(drafter: Drafter, tp: int) -> int:
     """Bytes of the drafter's weights on one TP rank: a draft model's as the target's (plan/sharding.py
     stage_weights); MTP modules' what every rank holds whole (norms, eh_proj, MLA's latent projections, routers),
-    one whole KV head's K / V projections where tp exceeds `kv_heads`, the rest split as the target's layers are."""
-    if drafter.whole:
-        from ..plan.sharding import stage_weights
+    one whole KV head's K / V projections where tp exceeds their KV heads, the rest split as the target's layers
+    are."""
+    from ..plan.sharding import kv_replica_bytes, stage_weights
 
+    if drafter.whole:
         return stage_weights(drafter.model, tp)
-    kv_heads = drafter.model.kv_heads if drafter.model is not None else kv_heads
     total = sum(g.bytes for g in drafter.params)
     whole = sum(g.replicated for g in drafter.params) if tp > 1 else 0
-    by_kv = sum(g.kv_split for g in drafter.params)
-    extra = int(by_kv * (1 / kv_heads - 1 / tp)) if kv_heads and tp > kv_heads else 0
-    return -(-(total - whole) // tp) + whole + extra
+    return -(-(total - whole) // tp) + whole + int(kv_replica_bytes(drafter.params, tp))
 
 
 def draft_pass(spec, tp: int, tokens: int, rules, peak: int) -> int:

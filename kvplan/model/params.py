@@ -177,7 +177,7 @@ def grouped(layers: list, qcfg, dtype: str, cfg: Optional[Config] = None) -> tup
     counts = {name: 0 for name in GROUPS}
     stored = {name: 0.0 for name in GROUPS}
     whole = {name: 0.0 for name in GROUPS}  # of stored: what every TP rank holds whole
-    by_kv = {name: 0.0 for name in GROUPS}  # of stored: what TP splits by KV heads
+    by_kv = {name: {} for name in GROUPS}  # of stored: what TP splits by KV heads, by their count
     formats = {name: set() for name in GROUPS}
     for tensors, times, *index in layers:
         for t in tensors:
@@ -185,11 +185,13 @@ def grouped(layers: list, qcfg, dtype: str, cfg: Optional[Config] = None) -> tup
             counts[t.group] += times * t.elements
             stored[t.group] += times * size
             whole[t.group] += times * size if t.replicated else 0
-            by_kv[t.group] += times * size if t.kv_split else 0
+            if t.kv_split:
+                by_kv[t.group][t.kv_split] = by_kv[t.group].get(t.kv_split, 0.0) + times * size
             if quantized:
                 formats[t.group].add(quantized)
     return tuple(ParamGroup(name, counts[name], stored[name] / counts[name] if counts[name] else model_bytes,
-                            min(formats[name], default=dtype), round(whole[name]), round(by_kv[name]))
+                            min(formats[name], default=dtype), round(whole[name]),
+                            tuple((kv, round(size)) for kv, size in sorted(by_kv[name].items())))
                  for name in GROUPS)
 
 

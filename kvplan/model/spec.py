@@ -24,7 +24,8 @@ class ParamGroup:
     bytes_per_param: float
     stored: str  # bf16, fp8, mxfp4, int4-awq, ...
     replicated: int = 0  # stored bytes of the group every TP rank holds whole (model/tensors.py Tensor.replicated)
-    kv_split: int = 0  # stored bytes of the group split by KV heads (model/tensors.py Tensor.kv_split)
+    # (KV heads, stored bytes) of the group split by that many KV heads (model/tensors.py Tensor.kv_split)
+    kv_split: tuple = ()
 
     @property
     def bytes(self) -> int:

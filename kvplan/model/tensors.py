@@ -65,9 +65,10 @@ class Tensor(NamedTuple):
     # every TP rank holds it whole (vLLM: norms, MoE routers as ReplicatedLinear, MLA's q_a / kv_a projections
     # with disable_tp in models/deepseek_v2.py), rather than a 1/tp share
     replicated: bool = False
-    # split by KV heads (the K and V projections): where tp exceeds the KV heads a rank holds one whole head
-    # (vLLM QKVParallelLinear's num_kv_head_replicas), more than a 1/tp share
-    kv_split: bool = False
+    # the KV heads it is split by (the K and V projections; 0: not split that way): where tp exceeds them a rank
+    # holds one whole head (vLLM QKVParallelLinear's num_kv_head_replicas), more than a 1/tp share. Per tensor, as
+    # layer types may differ (Gemma 4's full layers 4 KV heads beside the sliding layers' 16; MiMo-V2's)
+    kv_split: int = 0
     # the module's name inside its decoder layer, where a quantization_config may name it to leave it unquantized
     # (fp8 ignored_layers: params._stored_bytes)
     module: str = ""
@@ -128,12 +129,12 @@ def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
         family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "attention_bias", family == "gpt_oss"))
     qkv = all_biased or flagged or family in QKV_BIAS
     gate = 1 + gated_attention(cfg)  # q_proj also yields the output gate
-    kv_proj = [t._replace(kv_split=True) for t in _matrix("attention", kv * hd, h, qkv, copies=2)]
+    kv_proj = [t._replace(kv_split=kv) for t in _matrix("attention", kv * hd, h, qkv, copies=2)]
     out = [*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj, *_matrix("attention", h, heads * hd, all_biased)]
     if per_head_qk_norm(cfg):
         out += [Tensor("attention", hd, copies=2, replicated=True)]
     if family in WHOLE_QK_NORM:
-        out += [Tensor("attention", heads * hd), Tensor("attention", kv * hd, kv_split=True)]
+        out += [Tensor("attention", heads * hd), Tensor("attention", kv * hd, kv_split=kv)]
     if family == "gpt_oss":
         out.append(Tensor("attention", heads))  # attention sinks, one per head
     return out
@@ -346,8 +347,8 @@ def mimo_layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str) -> list:
     heads, kv, width, value = shape["heads"], shape["kv_heads"], shape["head_dim"], shape["v_head_dim"]
     bias = cfg.flag("attention_bias", False)
     out = [Tensor("norms", h, copies=2, replicated=True), *_matrix("attention", heads * width, h, bias),
-           *[t._replace(kv_split=True) for t in _matrix("attention", kv * width, h, bias)],
-           *[t._replace(kv_split=True) for t in _matrix("attention", kv * value, h, bias)],
+           *[t._replace(kv_split=kv) for t in _matrix("attention", kv * width, h, bias)],
+           *[t._replace(kv_split=kv) for t in _matrix("attention", kv * value, h, bias)],
            Tensor("attention", h, heads * value, linear=True, module="self_attn.o_proj")]
     if mixer == "sliding" and cfg.flag("add_swa_attention_sink_bias", False):
         out.append(Tensor("attention", heads))
@@ -421,7 +422,7 @@ def _gemma4_kv(d: dict, shared: bool) -> list:
     if shared:
         return []
     rows = d["kv_heads"] * d["head_dim"]
-    return [Tensor("attention", rows, d["hidden"], copies=2, linear=True, kv_split=True),
+    return [Tensor("attention", rows, d["hidden"], copies=2, linear=True, kv_split=d["kv_heads"]),
             Tensor("attention", d["head_dim"], replicated=True)]
 
 
@@ -470,7 +471,7 @@ def gemma4_load_delta(cfg: Config, d: dict, shared: bool, k_eq_v: bool) -> tuple
     if shared:
         return [], [Tensor("attention", rows, d["hidden"], copies=2, linear=True), Tensor("attention", d["head_dim"])]
     if k_eq_v:
-        return [Tensor("attention", rows, d["hidden"], linear=True, kv_split=True)], []
+        return [Tensor("attention", rows, d["hidden"], linear=True, kv_split=d["kv_heads"])], []
     return [], []
 
 
@@ -530,7 +531,7 @@ def eagle_head_tensors(cfg: Config, d: dict, eagle3: bool, target_vocab: int) ->
     target_hidden = cfg.int("target_hidden_size", default=h)
     width = aux * target_hidden
     out = layer * n + [Tensor("attention", heads * hd, h, linear=True),  # the first layer's 2h q / k / v
-                       Tensor("attention", kv * hd, h, copies=2, linear=True, kv_split=True),
+                       Tensor("attention", kv * hd, h, copies=2, linear=True, kv_split=kv),
                        Tensor("norms", h, copies=2, replicated=True),  # hidden_norm, final norm
                        Tensor("dense", h, width, linear=True, replicated=True)]
     if cfg.flag("norm_before_fc", False):

@@ -325,9 +325,7 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
         share = (per_layer * layers + embed * stage.is_first + head * stage.is_last + tower) / estimated
     # the estimate's split applied to the checkpoint's own bytes
     whole = int(total * replicated * layers / estimated) if tp > 1 else 0
-    kv = spec.kv_heads
-    by_kv = sum(g.kv_split for g in spec.params) * layers * total / estimated
-    extra = int(by_kv * (1 / kv - 1 / tp)) if kv and tp > kv else 0  # one KV head a rank, not 1/tp of them
+    extra = int(kv_replica_bytes(spec.params, tp) * layers * total / estimated)
     if moe is not None and not moe.default:  # the routed experts' checkpoint bytes, moe.share of them here
         routed = _routed_bytes(spec, layers)
         extra += round(routed * moe.share) - round(routed / tp)
@@ -335,6 +333,12 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
     if padding > 1:  # zero-filled expert columns vLLM allocates beyond the checkpoint's
         extra += round(_routed_bytes(spec, layers) * (moe.share if moe is not None else 1 / tp) * (padding - 1))
     return -(-(int(total * share) - whole) // tp) + whole + extra
+
+
+def kv_replica_bytes(params, tp: int) -> float:
+    """Bytes a rank of tp holds beyond a 1/tp share of the K / V projections split by fewer KV heads than tp: one whole
+    head each (ParamGroup.kv_split, by each projection's own KV heads: layer types may differ)."""
+    return sum(size * (1 / kv - 1 / tp) for g in params for kv, size in g.kv_split if tp > kv)
 
 
 def expert_padding(spec: ModelSpec, tp: int, expert_parallel: bool = False) -> float:
