@@ -153,10 +153,12 @@ def test_the_tiny_double_wide_mlp_and_moe():
 
 # ---- the bytes a rank holds --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("model, tp", [(DENSE, 1), (DENSE, 2), (DENSE, 4), (E4B, 1), (E4B, 2)])
+@pytest.mark.parametrize("model, tp", [(DENSE, 1), (DENSE, 2), (DENSE, 4), (DENSE, 8), (E4B, 1), (E4B, 2), (E4B, 8)])
 def test_a_rank_holds_the_estimates_weights(model, tp):
     """The tensors verify allocates on one rank are the estimate's weights a GPU (kvplan/plan/sharding.py
-    stage_weights) less the vision tower's share (verify holds the tower as its bytes beside them, gpu/rank.py)."""
+    stage_weights) less the vision tower's share (verify holds the tower as its bytes beside them, gpu/rank.py). At
+    tp 8 the 31B's full layers' 4 KV heads are replicated on 2 ranks each while the sliding layers' 16 split: each
+    layer type's K / V rows by its own heads, in verify's HeadShape and the estimate's kv_split alike."""
     from kvplan.gpu.weights import allocate_weights
 
     spec, _, a = bundled(model, tp)
