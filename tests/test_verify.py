@@ -586,3 +586,18 @@ def test_the_weight_stream_in_decode_order_renders_beside_the_shape_by_shape_one
         in text
     del run["result"]["gemm"]["decode_order"]  # results recorded before session 46 have none
     assert "in decode order" not in emit(VerifyResult(run["result"]), "table")
+
+
+def test_a_stand_in_label_is_not_hidden_by_a_later_layers_kernel():
+    """Review finding (session 49): layers of two shapes, the first on a torch stand-in, the second on the kernel;
+    the part keeps saying it ran a stand-in, so the decode verdict still skips the step."""
+    pytest.importorskip("torch")
+    from kvplan.gpu.paged import PagedAttention
+    from kvplan.verify.judge import stand_ins
+
+    paged = PagedAttention("cpu")
+    paged.label("attention", "torch over gathered pages (sinks); NOT a CUDA kernel")
+    paged.label("attention", "bundled CUDA kernel (NVRTC), plan/run: wg")
+    paged.label("rope_cache", "bundled RoPE + paged K/V write kernel")
+    assert stand_ins(paged.labels) == ["attention"]
+    assert "NOT a CUDA kernel" in paged.labels["attention"]

@@ -183,7 +183,10 @@ def test_forward_matches_the_reference(name):
     assert run_against_reference(arch, built=built) < TOL
     assert run_against_reference(arch, stacked=True) < TOL
     labels = {**built[0].rt.paged.labels, **built[0].rt.labels}
-    assert labels["rope_cache"] == INTERLEAVED_LABEL and not any(STAND_IN in str(v) for v in labels.values())
+    # the interleaved rotation and cache writes are torch glue (some 16 launches a layer where vLLM runs one): the only
+    # stand-in, so decode is not judged
+    assert labels["rope_cache"] == INTERLEAVED_LABEL
+    assert [part for part, label in labels.items() if STAND_IN in str(label)] == ["rope_cache"]
     if name == "ernie4_5_moe":
         assert [layer.ffn for layer in arch.layers] == ["dense", "moe", "moe", "dense"]
         assert arch.router_fp32 and arch.shared_intermediate == 2 * arch.expert_intermediate == 64
@@ -244,8 +247,8 @@ def _cuda():
 @pytest.mark.parametrize("graph", [False, True])
 def test_gpu_forward_runs_the_bundled_attention_with_torch_rotary_glue(name, graph):
     """On the GPU the interleaved rotation and the cache writes run in torch (the fused rope_cache.cu kernel turns
-    halves), attention, norms, router and experts through the bundled kernels: no part is a torch stand-in, so the
-    decode step is judged. bf16 against the float64 reference, as tests/test_verify_gpu.py holds the others."""
+    halves: a stand-in, so the decode step is not judged), attention, norms, router and experts through the bundled
+    kernels. bf16 against the float64 reference, as tests/test_verify_gpu.py holds the others."""
     _cuda()
     from test_verify_gpu import _run_tiny
 
@@ -255,7 +258,7 @@ def test_gpu_forward_runs_the_bundled_attention_with_torch_rotary_glue(name, gra
     assert worst < 0.1, worst
     assert labels["rope_cache"] == INTERLEAVED_LABEL
     assert "bundled CUDA kernel" in labels["attention"]
-    assert not [part for part, label in labels.items() if STAND_IN in str(label)]
+    assert [part for part, label in labels.items() if STAND_IN in str(label)] == ["rope_cache"]
     if name == "ernie4_5_moe":
         assert labels["router"].startswith("bundled router kernel"), labels["router"]
         assert labels["moe"].startswith("bundled MoE pairs kernel") and "shared expert as 2 more" in labels["moe"]

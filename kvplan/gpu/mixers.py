@@ -15,7 +15,8 @@ from .step import write_cache
 
 # Interleaved rotary pairs: torch glue around the bundled attention kernel (rope_cache.cu rotates halves only)
 INTERLEAVED_LABEL = ("torch RoPE on interleaved pairs (GPT-J style, vLLM's is_neox_style=False) and index_put cache "
-                     "writes: the fused RoPE + paged K/V write kernel (rope_cache.cu) rotates halves")
+                     "writes; NOT a CUDA kernel (the fused RoPE + paged K/V write kernel, rope_cache.cu, rotates "
+                     "halves): some 16 launches a layer where vLLM runs one")
 WINDOW_BLOCK_MIN = 128  # query block of the windowed prefill: the window itself, at least this many tokens
 
 
@@ -173,14 +174,14 @@ class Attention:
         so an interleaved (GPT-J) rotary runs in torch too; MiMo-V2's values are narrower than its keys: the kernel
         writes rows of one width."""
         if not self.arch.rope_dim:
-            self.rt.paged.labels["rope_cache"] = "no rotary embedding (NoPE); torch index_put cache writes"
+            self.rt.paged.label("rope_cache", "no rotary embedding (NoPE); torch index_put cache writes")
             return None
         if self.arch.rope_style == "gptj":
-            self.rt.paged.labels["rope_cache"] = INTERLEAVED_LABEL
+            self.rt.paged.label("rope_cache", INTERLEAVED_LABEL)
             return None
         if not self.fused:
-            self.rt.paged.labels["rope_cache"] = (f"torch RoPE and index_put cache writes (keys {self.dim} wide, "
-                                                  f"values {self.v_dim}: the fused kernel writes one width)")
+            self.rt.paged.label("rope_cache", (f"torch RoPE and index_put cache writes (keys {self.dim} wide, "
+                                                  f"values {self.v_dim}: the fused kernel writes one width)"))
             return None
         return self.rt.paged.rope_cache(*args, **kwargs)
 
