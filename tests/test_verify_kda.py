@@ -455,3 +455,17 @@ def test_chunked_prefill_on_the_gpu_is_the_recurrence():
     got, got_state = kda.kda_chunked(*(x.float().cuda() for x in (q, k, v, g, beta, state)))
     assert float((got.double().cpu() - want).abs().max() / want.abs().max()) < 1e-4
     assert float((got_state.double().cpu() - want_state).abs().max() / want_state.abs().max()) < 1e-4
+
+
+@pytest.mark.parametrize("value", [False, None])
+def test_rotated_mla_is_refused_as_vllm_builds_none(value):
+    """Review finding (session 49): vLLM 0.32.0's Kimi Linear asserts mla_use_nope (models/kimi_k3/nvidia/model.py:918)
+    and its config class defaults it to False (transformers_utils/configs/kimi_linear.py:47): a config without it,
+    or with it false, is one that vLLM does not serve, so verify refuses it in one line."""
+    config = bundled()
+    if value is None:
+        config.pop("mla_use_nope", None)
+    else:
+        config["mla_use_nope"] = value
+    with pytest.raises(KvplanError, match="config field 'mla_use_nope' must be true"):
+        kimi_arch(1, config)

@@ -647,3 +647,24 @@ def test_decode_order_is_layer_by_layer_with_the_lm_head_last():
     assert not any(t is s["layers.0.shared_gate"] or t is s["layers.0.router"] for t in order)
     grouped = decode_linears(s, False)
     assert sum(len(ts) for ts in grouped.values()) == len(order)
+
+
+@pytest.mark.parametrize("name, field, value", [
+    ("llama", "rms_norm_eps", "x"), ("llama", "rms_norm_eps", -1), ("gemma3", "rope_local_base_freq", "x"),
+    ("gemma3", "query_pre_attn_scalar", "big"), ("ernie4_5_moe", "rms_norm_eps", None)])
+def test_bad_float_fields_are_named_in_one_line(name, field, value):
+    """Review finding (session 49): these fields went through float() unchecked (a traceback, exit 3, or a negative
+    epsilon taken); now a positive number or one line naming the field."""
+    from kvplan.errors import KvplanError
+
+    raw = {**TINY[name], field: value}
+    if value is None:  # absent: the default epsilon, no error
+        raw.pop(field)
+        assert tiny_raw(raw, name).norm_eps == 1e-6
+        return
+    with pytest.raises(KvplanError, match=f"config field '{field}' must be a positive number"):
+        tiny_raw(raw, name)
+
+
+def tiny_raw(raw, name):
+    return architecture(raw, parse_config(raw, name), 1)

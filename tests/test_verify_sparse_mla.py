@@ -424,3 +424,14 @@ def test_key_cache_round_trip_on_the_gpu():
     assert torch.equal(got[0, slots], values.float()) and torch.equal(got_scales[0, slots], scales)
     assert math.isclose(float((got[0, slots] * got_scales[0, slots, None] - k).abs().max() / k.abs().max()), 0,
                         abs_tol=0.07)  # e4m3: 3 mantissa bits
+
+
+def test_a_tp_that_cuts_an_fp8_block_is_refused_before_the_gpu():
+    """Review finding (session 49): the rank's tensors are cut before torch loads, so a tp whose share cuts a 128 x 128
+    fp8 block (DeepSeek-V3.2's dense MLP of 18,432 at tp 32: 576 rows) is one line, exit 2, even on a machine
+    without a GPU (before: "needs a CUDA GPU")."""
+    r = run_kvplan("verify", "deepseek-ai/DeepSeek-V3.2", "--tp", "32")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip().splitlines() == [
+        "kvplan: error: deepseek-ai/DeepSeek-V3.2: layers.0.mlp.gate_up holds 576 rows or columns per rank at tp 32, "
+        "not a multiple of 128, so vLLM cannot load its fp8 blocks."]

@@ -29,6 +29,7 @@ from ..units import require_fraction, require_positive
 from ..verify.arch import architecture
 from ..verify.layout import kernel_kv_dtype
 from ..verify.progress import Progress
+from ..verify.shards import rank_weights
 
 KERNEL_BLOCK_SIZES = (8, 16, 32, 64, 128)
 
@@ -76,7 +77,9 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
     sharding = shard(spec, tp)
     if not sharding.valid:  # before torch: a bad TP degree needs no GPU to be refused
         raise FieldError("tp", f"{tp} cannot shard {spec.name}: {sharding.errors[0].rstrip('.')}.")
-    architecture(raw[0], spec, tp)  # a model the forward pass does not cover is refused before torch loads
+    # a model the forward pass does not cover, or a rank's tensors it cannot shard (an fp8 block cut), is refused
+    # before torch loads
+    rank_weights(architecture(raw[0], spec, tp))
     from ..gpu.nvml import import_stack
 
     import_stack()  # no torch, no CUDA GPU, no NVML: one clear line before any module needs them

@@ -20,6 +20,10 @@ from ..model.spec import ModelSpec
 from ..model.tensors import (FALCON, FLAGGED_ATTENTION, FOUR_NORMS, FP32_ROUTER, NON_GATED_MLP, QKV_BIAS,
                              TIED_BY_DEFAULT, WHOLE_QK_NORM, feed_forward_sizes, gated_attention, per_head_qk_norm)
 
+# vLLM's DeepSeek MLA rotates interleaved pairs with YaRN (deepseek_v2.py:1122-1127 is_neox_style=False); verify's
+# MLA kernels' fused RoPE turns halves, unscaled: the same shapes, bytes and launches
+MLA_ROPE_NOTE = ("MLA RoPE on halves without YaRN scaling, where vLLM's DeepSeek MLA rotates interleaved pairs (the "
+                 "shapes, bytes and launches are the same)")
 VOCAB_PADDING = 64  # vLLM's DEFAULT_VOCAB_PADDING_SIZE
 MXFP4_BLOCK = 32  # elements per E8M0 scale
 FP8_BLOCK = 128  # rows and columns per float32 scale of a block-scaled fp8 checkpoint (kvplan/gpu/fp8.py BLOCK)
@@ -293,7 +297,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} runs its experts in a latent space (moe_latent_size); verify's MoE runs them "
                           f"on the hidden state.")
     theta = _rope_field(cfg, "rope_theta", DEFAULT_THETA.get(family, 10000.0))
-    local_theta = float(cfg.get("rope_local_base_freq", theta))
+    local_theta = _config_float(cfg, "rope_local_base_freq", theta)
     layers = tuple(LayerArch(i, mixer, window, ffns[i] if experts or ffns[i] == "none" else "dense",
                              local_theta if window is not None else theta, cache, keys=keys)
                    for i, (mixer, window, cache, keys) in enumerate(kinds))
@@ -302,7 +306,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     head_dim = spec.head_dim or 0
     common = dict(name=spec.name, family=family, tp=tp, dtype=spec.dtype if spec.dtype in ("bf16", "fp16") else "bf16",
                   hidden=hidden, vocab=spec.vocab_size, layers=layers,
-                  norm_eps=float(cfg.get("rms_norm_eps", cfg.get("layer_norm_epsilon", 1e-6))),
+                  norm_eps=_config_float(cfg, NORM_EPS[cfg.get("rms_norm_eps") is None], 1e-6),
                   norm_plus_one=gemma, embed_scale=math.sqrt(hidden) if gemma else 1.0,
                   sandwich_norms=family in FOUR_NORMS,
                   tied_embeddings=cfg.flag("tie_word_embeddings", family in TIED_BY_DEFAULT),
@@ -313,7 +317,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         # (granitemoehybrid.py GraniteMoeHybridAttention)
         nope = family.startswith("nemotron_h") or family == "jamba" or cfg.get("position_embedding_type") == "nope"
         partial = _rope_field(cfg, "partial_rotary_factor", 0.25 if family == "qwen3_next" else 0.0 if nope else 1.0)
-        scalar = cfg.get("query_pre_attn_scalar")
+        scalar = _optional_float(cfg, "query_pre_attn_scalar")
         common.update(kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=_rope_dim(cfg, head_dim, partial),
                       rope_style="gptj" if family in INTERLEAVED_ROPE else "neox",
                       qk_norm=per_head_qk_norm(cfg), whole_qk_norm=family in WHOLE_QK_NORM,
@@ -322,14 +326,18 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                       attn_scale=float(scalar) ** -0.5 if scalar else head_dim ** -0.5)
     if spec.is_mla:
         nope, rope = cfg.int("qk_nope_head_dim"), cfg.int("qk_rope_head_dim")
-        # Kimi Linear's MLA (vLLM 0.32.0 kimi_k3/nvidia/model.py KimiDecoderLayer asserts mla_use_nope and builds
+        # Kimi Linear's MLA (vLLM 0.32.0 models/kimi_k3/nvidia/model.py KimiDecoderLayer asserts mla_use_nope, builds
         # MultiHeadLatentAttention with use_rope left False, mla.py: rotary_emb None): no rotation, the scale still
         # (nope + rope)^-0.5
-        mla_rope = not (family == "kimi_linear" and cfg.flag("mla_use_nope", False))
+        if family == "kimi_linear" and not cfg.flag("mla_use_nope", False):  # the config class defaults it False
+            raise KvplanError(f"config field 'mla_use_nope' must be true for {spec.name}: vLLM 0.32.0's Kimi Linear "
+                              f"builds NoPE MLA only (kimi_k3/nvidia/model.py:918 asserts it), so it would not serve "
+                              f"this model.")
+        mla_rope = family != "kimi_linear"
         common.update(q_lora_rank=cfg.optional_int("q_lora_rank"), kv_lora_rank=cfg.int("kv_lora_rank"),
                       qk_nope_dim=nope, qk_rope_dim=rope, v_head_dim=cfg.int("v_head_dim", default=nope),
                       attn_scale=(nope + rope) ** -0.5, mla_rope=mla_rope)
-        notes.append("MLA RoPE without YaRN scaling (the shapes and bytes are the same)" if mla_rope else
+        notes.append(MLA_ROPE_NOTE if mla_rope else
                      "MLA without RoPE (mla_use_nope): the qk_rope_head_dim parts of q and the latent pass unrotated")
     if any(getattr(layer, "sparse", False) for layer in spec.layers):
         common.update(_sparse_attention(cfg, spec, layers, notes))
@@ -468,14 +476,32 @@ def _sparse_attention(cfg: Config, spec: ModelSpec, layers: tuple, notes: list) 
 
 
 def _rope_dim(cfg: Config, head_dim: int, partial: float) -> int:
-    """Rotated dims of each head: head_dim x partial_rotary_factor (even), or config.rotary_dim where the family takes
-    it (ROTARY_DIM) and no partial_rotary_factor is given."""
+    """Rotated dims of each head: head_dim x partial_rotary_factor (_partial_rotary), or config.rotary_dim where the
+    family takes it (ROTARY_DIM) and no partial_rotary_factor is given."""
     if cfg.model_type not in ROTARY_DIM or cfg.has("partial_rotary_factor"):
-        return int(head_dim * partial) // 2 * 2
+        return _partial_rotary(head_dim, partial)
     rotary = cfg.int("rotary_dim")
     if rotary % 2 or rotary > head_dim:
         raise KvplanError(f"config field 'rotary_dim' ({rotary}) must be even and at most head_dim ({head_dim}).")
     return rotary
+
+
+def _partial_rotary(head_dim: int, partial: float, prefix: str = "") -> int:
+    """int(head_dim x partial_rotary_factor), as vLLM's get_rope takes it (no rounding), which must be even: a rotation
+    turns pairs."""
+    rotary = int(head_dim * partial)
+    if rotary % 2:
+        raise KvplanError(f"config field 'partial_rotary_factor' ({partial}) rotates {rotary} of {prefix}head_dim "
+                          f"{head_dim}; a rotation turns pairs, so it must be an even number of dims.")
+    return rotary
+
+
+NORM_EPS = ("rms_norm_eps", "layer_norm_epsilon")  # the norms' epsilon: rms_norm_eps, else layer_norm_epsilon
+
+
+def _optional_float(cfg: Config, key: str) -> float:
+    """A positive number where the config gives one (0 or absent: 0.0, the feature off)."""
+    return _config_float(cfg, key, None) if cfg.get(key) else 0.0
 
 
 def _config_float(cfg: Config, key: str, default: Optional[float]) -> float:
@@ -504,10 +530,7 @@ def _mimo_shape(cfg: Config, kind: str, tp: int) -> HeadShape:
     if kv % tp and tp % kv:
         raise KvplanError(f"config field '{prefix}num_key_value_heads' ({kv}) and tp {tp} do not divide each other.")
     partial = _rope_field(cfg, "partial_rotary_factor", 1.0)
-    rotary = int(width * partial)  # vLLM get_rope: int(head_size * partial_rotary_factor)
-    if rotary % 2:
-        raise KvplanError(f"config field 'partial_rotary_factor' ({partial}) rotates {rotary} of {prefix}head_dim "
-                          f"{width}; verify rotates an even number of dims.")
+    rotary = _partial_rotary(width, partial, prefix)
     sinks = kind == "sliding" and cfg.flag("add_swa_attention_sink_bias", False)
     return HeadShape(heads, kv, width, shape["v_head_dim"], rotary, width ** -0.5, sinks)
 
@@ -735,7 +758,7 @@ def gemma4_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         notes.append("attention_k_eq_v: vLLM loads k_proj into the full layers' V rows too; verify's dummy V rows "
                      "hold values of their own (the same bytes and work)")
     arch = Arch(name=spec.name, family=cfg.model_type, tp=tp, dtype=spec.dtype, hidden=hidden, vocab=spec.vocab_size,
-                layers=tuple(layers), norm_eps=float(cfg.get("rms_norm_eps", 1e-6)), norm_plus_one=False,
+                layers=tuple(layers), norm_eps=_config_float(cfg, "rms_norm_eps", 1e-6), norm_plus_one=False,
                 embed_scale=math.sqrt(hidden), sandwich_norms=True,
                 tied_embeddings=cfg.flag("tie_word_embeddings", True), activation="gelu_tanh", gated_mlp=True,
                 heads=spec.num_attention_heads, kv_heads=spec.kv_heads, head_dim=cfg.int("head_dim"),
@@ -744,7 +767,7 @@ def gemma4_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                 expert_intermediate=cfg.int(("moe_intermediate_size", "expert_intermediate_size")) if experts else 0,
                 routing=Routing("softmax", True), per_layer_input=ple,
                 per_layer_vocab=cfg.int("vocab_size_per_layer_input", default=spec.vocab_size) if ple else 0,
-                logit_softcap=float(cfg.get("final_logit_softcapping", 0.0)), notes=tuple(notes))
+                logit_softcap=_optional_float(cfg, "final_logit_softcapping"), notes=tuple(notes))
     _gemma4_check_divisible(arch)
     return arch
 
