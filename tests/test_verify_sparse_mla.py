@@ -302,27 +302,6 @@ def as_float32(cache):
     return cache
 
 
-def test_two_gloo_ranks_split_the_heads_and_each_runs_the_whole_indexer():
-    """tp 2 on the CPU (kvplan/gpu/tp.py forward_check: two processes, one gloo group, each rank's shard of one seeded
-    set of full weights): the MLA heads split, the indexer whole on each rank, so both pick the same latents; the
-    gathered logits of an 11-token prompt (past the top 8 / 6) and two decode steps are the reference's."""
-    from kvplan.gpu.tp import forward_check, launch
-
-    prompt, names = [3, 17, 5, 99, 42, 7, 1, 0, 64, 12, 100], ["deepseek_v32", "glm_dsa"]
-    ranks = launch(forward_check, ([(TINY[name], 7, prompt, 2) for name in names],), 2, "gloo", timeout_s=300)
-    for name, got0, got1 in zip(names, ranks[0], ranks[1]):
-        arch = tiny(name)
-        ref = Reference(arch, full_weights(arch, 7))
-        for token in prompt:
-            want = ref.step(token)
-        for step, (a, b) in enumerate(zip(got0, got1)):
-            a, b = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
-            assert float((a - want).abs().max() / want.abs().max()) < 1e-4, (name, step)
-            assert float((a - b).abs().max() / want.abs().max()) < 1e-5, (name, step)
-            if step < len(got0) - 1:
-                want = ref.step(int(a.argmax()))
-
-
 # ---- bytes: a rank's weights, the pools ---------------------------------------------------------------------------
 
 def test_a_v32_rank_holds_the_estimates_weights_and_the_indexer_by_hand():

@@ -20,8 +20,14 @@ from kvplan.verify.arch import architecture  # noqa: E402
 
 # MiniMax-M2's q/k norms are over the whole projection: each rank's mean square all-reduced; with one KV head (fewer
 # than the ranks) both ranks hold it, and k's mean over the two copies is still the head's
+# Session 49's families: ERNIE-4.5 (interleaved rotation on each rank's heads, the float32 router whole on both),
+# GLM-4.x (q / k / v biases split with their heads, q / k norms whole), Kimi Linear (KDA heads split, f_a and g_a
+# whole, experts zero-padded to 256 columns a rank), MiMo-V2 (the full layers' one KV head on both ranks, sinks split
+# with the query heads, values 16 / 8 wide), DeepSeek-V3.2 / GLM-5.2 (MLA heads split, the indexer whole on each
+# rank, so both pick the same latents: the 11-token prompt is past their top 8 / 6)
 CONFIGS = {name: TINY[name] for name in ["llama", "llama_fp8", "gemma3", "gpt_oss", "deepseek_v2", "qwen3_next",
-                                         "nemotron_h", "jamba", "granite4", "minimax_m2"]}
+                                         "nemotron_h", "jamba", "granite4", "minimax_m2", "ernie4_5_moe", "glm4_moe",
+                                         "kimi_linear", "mimo_v2", "deepseek_v32", "glm_dsa"]}
 CONFIGS["minimax_m2, one KV head"] = {**TINY["minimax_m2"], "num_key_value_heads": 1}
 MODELS = list(CONFIGS)
 PROMPT = [3, 17, 5, 99, 42, 7, 1, 0, 64, 12, 100]

@@ -22,6 +22,7 @@ config.json was found), and variants of GLM-4.5-Air's written here (inputs.confi
 """
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -139,22 +140,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     args = ap.parse_args()
-    from vllm.engine.arg_utils import EngineArgs
     from vllm.model_executor.model_loader import utils
-    from vllm.usage.usage_lib import UsageContext
 
-    made = mf.make_vllm_config
-
-    def with_speculation(case, drop_quant):
-        if case.get("speculative_config") is None:
-            return made(case, drop_quant)
-        name, memory = mf.GPUS[case["gpu"]]
-        mf._EMULATED_GPU.update(name=name, memory=memory)
-        kwargs = dict(model=mf.config_dir(case["model"], drop_quant), skip_tokenizer_init=True, load_format="dummy",
-                      kv_cache_dtype=case["kv_cache_dtype"], tensor_parallel_size=case["tp"],
-                      max_model_len=case["max_model_len"], speculative_config=case["speculative_config"])
-        return EngineArgs(**kwargs).create_engine_config(UsageContext.OPENAI_API_SERVER)
-
+    with_speculation = functools.partial(sf.speculative_vllm_config, mf.make_vllm_config)
     mf.load_model_config = load_config
     mf.make_vllm_config = with_speculation
     utils.initialize_model = _target_too(sf._drafter_too(utils.initialize_model))

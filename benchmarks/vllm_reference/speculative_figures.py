@@ -12,6 +12,7 @@ shared_head.head, at pipeline size 1) are listed apart, as vLLM frees them.
 """
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -94,26 +95,29 @@ def _draft_dirs(config: dict) -> dict:
     return config
 
 
+def speculative_vllm_config(made, case, drop_quant):
+    """The case's VllmConfig with its speculative config given to EngineArgs (a draft model's id as a directory of
+    its bundled config.json); `made` (make_figures.make_vllm_config) where the case has none."""
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.usage.usage_lib import UsageContext
+
+    if case.get("speculative_config") is None:
+        return made(case, drop_quant)
+    name, memory = mf.GPUS[case["gpu"]]
+    mf._EMULATED_GPU.update(name=name, memory=memory)
+    kwargs = dict(model=mf.config_dir(case["model"], drop_quant), skip_tokenizer_init=True, load_format="dummy",
+                  kv_cache_dtype=case["kv_cache_dtype"], tensor_parallel_size=case["tp"],
+                  max_model_len=case["max_model_len"], speculative_config=_draft_dirs(case["speculative_config"]))
+    return EngineArgs(**kwargs).create_engine_config(UsageContext.OPENAI_API_SERVER)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
     args = ap.parse_args()
     from vllm.model_executor.model_loader import utils
 
-    made = mf.make_vllm_config
-
-    def with_speculation(case, drop_quant):
-        from vllm.engine.arg_utils import EngineArgs
-        from vllm.usage.usage_lib import UsageContext
-
-        if case.get("speculative_config") is None:
-            return made(case, drop_quant)
-        name, memory = mf.GPUS[case["gpu"]]
-        mf._EMULATED_GPU.update(name=name, memory=memory)
-        kwargs = dict(model=mf.config_dir(case["model"], drop_quant), skip_tokenizer_init=True, load_format="dummy",
-                      kv_cache_dtype=case["kv_cache_dtype"], tensor_parallel_size=case["tp"],
-                      max_model_len=case["max_model_len"], speculative_config=_draft_dirs(case["speculative_config"]))
-        return EngineArgs(**kwargs).create_engine_config(UsageContext.OPENAI_API_SERVER)
+    with_speculation = functools.partial(speculative_vllm_config, mf.make_vllm_config)
 
     mf.make_vllm_config = with_speculation
     utils.initialize_model = _drafter_too(utils.initialize_model)
