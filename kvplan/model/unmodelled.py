@@ -106,7 +106,7 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
 
 # what the refusal says kvplan does size instead: every layout with a layer kind (model/kinds.py), in a few words
 SIZED = ("kvplan sizes MHA / GQA / MQA, MLA and sparse MLA, sliding and chunked windows, per-layer-type heads "
-         "(MiMo-V2), shared KV layers (Gemma 4, Gemma 3n), Mamba, linear-attention and KDA hybrids, DeepSeek-V4's compressed "
+         "(MiMo-V2), shared KV layers (Gemma 4, 3n), Mamba, linear-attention and KDA hybrids, DeepSeek-V4's compressed "
          "attention")
 
 
