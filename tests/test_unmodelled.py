@@ -38,7 +38,9 @@ def with_fields(base: dict, architecture: str, **fields) -> dict:
     (with_fields(V4_FLASH, "DeepseekV4ForConditionalGeneration"), ("DeepseekV4ForConditionalGeneration", "vision")),
     (with_fields(V4_FLASH, "DeepseekV41ForCausalLM"), ("DeepseekV41ForCausalLM", "V4.1")),
     (KIMI_K3, ("KimiK3ForConditionalGeneration", "linear_attn_config")),
-    (with_fields(GEMMA3_27B, "Gemma3nForConditionalGeneration", num_kv_shared_layers=15), ("Gemma3n", "AltUp")),
+    # a Gemma 3 config (model_type gemma3) under Gemma 3n's name: sharing outside the families kvplan sizes it for
+    (with_fields(GEMMA3_27B, "Gemma3nForConditionalGeneration", num_kv_shared_layers=15),
+     ("num_kv_shared_layers", "Gemma 3n")),
     (with_fields(LLAMA3_8B, "InklingForCausalLM", swa_num_key_value_heads=8), ("InklingForCausalLM",
                                                                                 "swa_num_key_value_heads")),
     (with_fields(LLAMA3_8B, "MiMoV2OmniForCausalLM", swa_num_key_value_heads=8), ("MiMoV2OmniForCausalLM",

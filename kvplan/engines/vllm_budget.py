@@ -245,8 +245,10 @@ def mla_dequantized_copies(spec, tp: int, stage=None) -> int:
     return latents * (spec.mla_up_elements // tp) * DTYPE_BYTES[spec.dtype]
 
 
-# The multimodal Gemma 4 wrappers (gemma4_mm.py, and gemma4_unified.py's subclass) keep a per-layer-input buffer
-PER_LAYER_INPUT_WRAPPERS = ("Gemma4ForConditionalGeneration", "Gemma4UnifiedForConditionalGeneration")
+# The multimodal Gemma 4 wrappers (gemma4_mm.py, and gemma4_unified.py's subclass) keep a per-layer-input buffer, and
+# so does Gemma 3n's (gemma3n_mm.py:636-642, the same shape)
+PER_LAYER_INPUT_WRAPPERS = ("Gemma4ForConditionalGeneration", "Gemma4UnifiedForConditionalGeneration",
+                            "Gemma3nForConditionalGeneration")
 
 
 def per_layer_input_buffer(spec, settings) -> int:

@@ -99,6 +99,12 @@ FAMILY_DEFAULTS = {
     "gemma4_text": {"head_dim": 256, "global_head_dim": 512, "vocab_size": 262144, "sliding_window": 512,
                     "hidden_size_per_layer_input": 256, "vocab_size_per_layer_input": 262144,
                     "max_position_embeddings": 131072, "tie_word_embeddings": True},
+    # transformers Gemma3nTextConfig defaults (5.19: configuration_gemma3n.py; E4B's shapes)
+    "gemma3n_text": {"vocab_size": 262400, "hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 35,
+                     "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 256, "sliding_window": 512,
+                     "max_position_embeddings": 32768, "hidden_size_per_layer_input": 256,
+                     "vocab_size_per_layer_input": 262144, "altup_num_inputs": 4, "num_kv_shared_layers": 15,
+                     "laurel_rank": 64, "tie_word_embeddings": True},
     # transformers 5.19 Glm4MoeConfig (configuration_glm4_moe.py; the object vLLM 0.32.0 glm4_moe.py reads) where a
     # field is absent: its shapes (GLM-4.5-Air's), first_k_dense_replace 1, one shared expert, one MTP layer
     # (num_mtp_layers, mapped to num_nextn_predict_layers), partial_rotary_factor 0.5 (its __post_init__; vLLM's
@@ -162,6 +168,18 @@ def _check_field(key: str, value: Any) -> None:
         raise KvplanError(f"config field '{key}' must be a string or list of per-layer codes, got {quote(value)}.")
 
 
+def _per_layer_widths(cfg: dict) -> dict:
+    """Gemma 3n names one MLP width per layer (transformers Gemma3nTextConfig.intermediate_size, a list, which vLLM
+    0.32.0 gemma3n.py:468 indexes by layer): kept whole as 'intermediate_sizes', its first entry as intermediate_size
+    for the readers that want one width."""
+    widths = cfg.get("intermediate_size")
+    if not (isinstance(widths, list) and str(cfg.get("model_type") or "").lower().startswith("gemma3n")):
+        return cfg
+    for width in widths:
+        checked_int("intermediate_size", width, 1, MAX_COUNT)
+    return {**cfg, "intermediate_size": widths[0] if widths else None, "intermediate_sizes": widths}
+
+
 def _first_text_config(raw: dict) -> dict:
     for key in NESTED_TEXT_KEYS:
         inner = raw.get(key)
@@ -183,7 +201,7 @@ class Config:
         if cfg.get("model_type") is not None:
             _check_field("model_type", cfg["model_type"])
         defaults = FAMILY_DEFAULTS.get(str(cfg.get("model_type") or "").lower())
-        self.fields = {**defaults, **cfg} if defaults else cfg
+        self.fields = _per_layer_widths({**defaults, **cfg} if defaults else cfg)
         self.name = name
         self.notes: list = []
         for key, value in self.fields.items():

@@ -54,6 +54,8 @@ def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
         return ["parallel"] * n, "Falcon-H1: attention and Mamba-2 side by side in every layer"
     if cfg.model_type.startswith("gemma4"):
         return gemma4_mixers(cfg, n)
+    if is_gemma3n(cfg) and not cfg.has("layer_types"):  # transformers Gemma3nTextConfig: every 5th layer full
+        return ["full" if (i + 1) % 5 == 0 else "sliding" for i in range(n)], "Gemma 3n default: every 5th full"
     if is_mimo_v2(cfg):  # before attention_chunk_size: vLLM deletes MiMo's, which names no chunked layer
         return mimo_mixers(cfg, n)
     if kda_config(cfg) is not None:  # Kimi Linear: KDA where linear_attn_config.kda_layers says, MLA elsewhere
@@ -240,6 +242,31 @@ def is_gemma4(cfg: Config) -> bool:
     return cfg.model_type.startswith("gemma4")
 
 
+def is_gemma3n(cfg: Config) -> bool:
+    """Gemma 3n's language model (gemma3n_text under gemma3n): vLLM 0.32.0 model_executor/models/gemma3n.py."""
+    return cfg.model_type.startswith("gemma3n")
+
+
+def gemma3n_cache_layers(cfg: Config, kinds: list, attention: FullAttention) -> tuple:
+    """Gemma 3n: sliding and full layers of one head shape; the last num_kv_shared_layers layers hold no cache and
+    read a fixed layer's (vLLM 0.32.0 gemma3n.py:367-374 Gemma3nAttention: a sliding layer the one 2 before the
+    first shared layer, a full layer the one 1 before, whatever their types; such a layer gets no KV cache spec)."""
+    first = first_shared_layer(cfg, len(kinds))
+    window = cfg.int("sliding_window", maximum=MAX_TOKENS)
+    own = [SlidingWindow(attention.kv_heads, attention.head_dim, sliding_window=window) if kind == "sliding"
+           else attention for kind in kinds[:first]]
+    layers = list(own)
+    for i, kind in enumerate(kinds[first:], start=first):
+        source = first - (2 if kind == "sliding" else 1)
+        if source < 0 or kinds[source] != kind:
+            raise KvplanError(f"config field 'num_kv_shared_layers' makes layer {i} ({kind}) read layer {source}'s "
+                              f"cache, which vLLM's Gemma 3n takes from {'2' if kind == 'sliding' else '1'} before "
+                              f"the first shared layer and which is not a {kind} layer: the layer_types before the "
+                              f"shared block must end in a sliding then a full layer.")
+        layers.append(SharedKV(own[source], source))
+    return tuple(layers)
+
+
 def first_shared_layer(cfg: Config, n: int) -> int:
     """The first of the last num_kv_shared_layers layers, which keep no cache (n when none do)."""
     return n - cfg.int("num_kv_shared_layers", minimum=0, maximum=n, default=0)
@@ -420,6 +447,11 @@ def cache_layers(cfg: Config, kinds: list, attention) -> tuple:
             raise KvplanError("config field 'layer_types' of a Gemma 4 model must name only full_attention and "
                               "sliding_attention layers.")
         return gemma4_cache_layers(cfg, kinds, attention)
+    if is_gemma3n(cfg):
+        if any(kind not in ("full", "sliding") for kind in kinds):
+            raise KvplanError("config field 'layer_types' of a Gemma 3n model must name only full_attention and "
+                              "sliding_attention layers.")
+        return gemma3n_cache_layers(cfg, kinds, attention)
     mla = isinstance(attention, MLALatent)
     indexer = indexer_keys(cfg)
     leads = indexer_layers(cfg, len(kinds))

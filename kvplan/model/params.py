@@ -30,9 +30,10 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from . import gemma3n
 from .config import Config
-from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma4, is_v4, mixer_kinds,
-                     V4_RATIOS, v4_ratios)
+from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma3n, is_gemma4, is_v4,
+                     mixer_kinds, V4_RATIOS, v4_ratios)
 from .precision import DTYPE_BYTES
 from .quantized import CheckpointFormat, scheme_bytes
 from .spec import ParamGroup, Weights
@@ -199,6 +200,10 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
                      dtype: str) -> tuple:
     """ParamGroups of this config (see the module docstring), each with its stored bytes per parameter."""
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
+    if is_gemma3n(cfg):
+        return grouped(gemma3n.parts(cfg, dims, layers, 0) + [(gemma3n.model_level_tensors(cfg, dims, layers) +
+                                                                gemma3n.tower_tensors(cfg, hidden), 1)],
+                       quantization(cfg), dtype, cfg)
     if is_gemma4(cfg):
         return grouped(gemma4_parts(cfg, dims, layers, 0) + [(gemma4_model_tensors(cfg, dims) +
                                                                vision_tensors(cfg, hidden), 1)],
@@ -254,11 +259,12 @@ def load_delta(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: i
                dtype: str) -> tuple:
     """(parameters, stored bytes) vLLM holds beyond the checkpoint (negative: fewer): Gemma 4's K = V layers gain
     their V rows, its KV-sharing layers drop the K / V projections checkpoints ship. (0, 0) for other models."""
-    if not is_gemma4(cfg):
+    if not is_gemma4(cfg) and not is_gemma3n(cfg):
         return 0, 0
     dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
     qcfg = cfg.get("quantization_config")
-    added, dropped = (grouped(gemma4_parts(cfg, dims, layers, side), qcfg, dtype) for side in (1, 2))
+    family_parts = gemma3n.parts if is_gemma3n(cfg) else gemma4_parts
+    added, dropped = (grouped(family_parts(cfg, dims, layers, side), qcfg, dtype) for side in (1, 2))
     return (sum(g.parameters for g in added) - sum(g.parameters for g in dropped),
             sum(g.bytes for g in added) - sum(g.bytes for g in dropped))
 

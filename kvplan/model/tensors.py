@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from .config import MAX_VOCAB, Config
 from .kda import kda_shape
-from .layers import (ATTENTION_FREE, EXPERT_KEYS, is_gemma4, is_mimo_v2, is_v4, linear_state, mamba1_inner,
+from .layers import (ATTENTION_FREE, EXPERT_KEYS, is_gemma3n, is_gemma4, is_mimo_v2, is_v4, linear_state, mamba1_inner,
                      mamba2_shape, mimo_shape)
 from .routing import routing
 
@@ -24,8 +24,8 @@ FALCON = ("falcon", "refinedweb", "refinedwebmodel")
 LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
 # Families whose config class ties the LM head to the embedding unless the file says otherwise (ERNIE-4.5:
 # transformers 5.19 Ernie4_5Config / Ernie4_5_MoeConfig tie_word_embeddings = True, the class vLLM 0.32 reads).
-TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma4", "gemma4_text", "gpt2", "lfm2",
-                   "lfm2_moe", "ernie4_5", "ernie4_5_moe") + FALCON
+TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma3n", "gemma3n_text", "gemma4", "gemma4_text",
+                   "gpt2", "lfm2", "lfm2_moe", "ernie4_5", "ernie4_5_moe") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
 # Qwen3-Next's attention (vLLM qwen3_next.py Qwen3NextAttention), which Qwen3.5's text decoders build too
 # (qwen3_5.py): per-head q/k norms and, unless attn_output_gate is false, an output gate out of q_proj
@@ -406,8 +406,8 @@ def model_tensors(cfg: Config, d: dict) -> list:
 
 
 def per_layer_input(cfg: Config) -> int:
-    """Gemma 4's per-layer input width (hidden_size_per_layer_input; 0 or absent: no per-layer embeddings)."""
-    return cfg.optional_int("hidden_size_per_layer_input") if is_gemma4(cfg) else 0
+    """Gemma 4's and Gemma 3n's per-layer input width (hidden_size_per_layer_input; 0 or absent: none)."""
+    return cfg.optional_int("hidden_size_per_layer_input") if is_gemma4(cfg) or is_gemma3n(cfg) else 0
 
 
 def per_layer_table(cfg: Config, n: int) -> int:

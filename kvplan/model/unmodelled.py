@@ -23,10 +23,10 @@ _K3 = ("Kimi K3's attention residuals, gated MLA output, full-rank KDA gates and
        "'routed_expert_hidden_size'), whose weights and buffers kvplan does not size, beside its FlashKDA prefill "
        "buffers and checkpoint blocks and its MoonViT vision tower (vllm/models/kimi_k3/nvidia/model.py, kda.py; "
        "Kimi Linear's KDA and MLA layers are modelled)")
-_GEMMA3N = ("AltUp streams, Laurel blocks and activation-sparse MLPs beside its shared KV layers, whose weights kvplan "
-            "does not size (model_executor/models/gemma3n.py; Gemma 4's KV sharing and per-layer inputs are modelled)")
-_KV_SHARING = ("KV sharing outside Gemma 4: its last num_kv_shared_layers layers read earlier layers' caches by a "
-               "rule kvplan knows only for Gemma 4 (model_executor/models/gemma4.py)")
+_KV_SHARING = ("KV sharing outside Gemma 4 and Gemma 3n: its last num_kv_shared_layers layers read earlier layers' "
+               "caches by a rule kvplan knows only for those (model_executor/models/gemma4.py, gemma3n.py)")
+_ALTUP = ("AltUp streams outside Gemma 3n (config field 'altup_num_inputs'; kvplan sizes them in Gemma3n "
+          "checkpoints, model_type gemma3n, as model_executor/models/gemma3n.py builds them)")
 _SWA_HEADS = ("sliding-window layers with their own KV head count and head sizes (config field "
               "'swa_num_key_value_heads') outside MiMoV2FlashForCausalLM / MiMoV2ForCausalLM, whose rule kvplan "
               "knows (model_executor/models/mimo_v2.py); Inkling's (vllm/models/inkling) adds short convolutions "
@@ -44,7 +44,6 @@ ARCHITECTURES = {
     "DeepseekV4ForConditionalGeneration": _V4_VISION,
     "DeepseekV41ForCausalLM": _V41,
     "KimiK3ForConditionalGeneration": _K3,
-    **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration"), _GEMMA3N),
     "MiMoV2OmniForCausalLM": _MIMO_OMNI,
     **dict.fromkeys(("InklingForCausalLM", "InklingForConditionalGeneration"), _SWA_HEADS),
     "Dots3NoteForCausalLM": _SWA_LATENT,
@@ -55,9 +54,11 @@ ARCHITECTURES = {
 }
 
 # A field present (and, for a count, above 0) marks the layout whatever the architecture is called, but in the
-# families kvplan models it for (layers.py: Gemma 4's KV sharing and Kimi Linear's KDA layers, by model_type) and
-# for the fields an architecture kvplan models declares itself (DeepSeek-V4's compress_ratios, MiMo-V2's sliding heads).
-MODELLED_IN = {"num_kv_shared_layers": ("gemma4",), "linear_attn_config": ("kimi_linear",)}
+# families kvplan models it for (layers.py: Gemma 4's and Gemma 3n's KV sharing, Gemma 3n's AltUp, Kimi Linear's KDA
+# layers, by model_type) and for the fields an architecture kvplan models declares itself (DeepSeek-V4's
+# compress_ratios, MiMo-V2's sliding heads).
+MODELLED_IN = {"num_kv_shared_layers": ("gemma4", "gemma3n"), "linear_attn_config": ("kimi_linear",),
+               "altup_num_inputs": ("gemma3n",)}
 MODELLED_FIELDS = {"DeepseekV4ForCausalLM": ("compress_ratios",),
                    **dict.fromkeys(("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM"), ("swa_num_key_value_heads",))}
 # vLLM builds these as MiMoV2OmniForCausalLM when the config has a vision_config
@@ -72,7 +73,7 @@ FIELDS = {
     "attn_res_block_size": _K3,
     "mla_use_output_gate": _K3,
     "routed_expert_hidden_size": _K3,
-    "altup_num_inputs": _GEMMA3N,
+    "altup_num_inputs": _ALTUP,
     "num_kv_shared_layers": _KV_SHARING,
     "swa_num_key_value_heads": _SWA_HEADS,
     "swa_kv_lora_rank": _SWA_LATENT,
@@ -105,7 +106,7 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
 
 # what the refusal says kvplan does size instead: every layout with a layer kind (model/kinds.py), in a few words
 SIZED = ("kvplan sizes MHA / GQA / MQA, MLA and sparse MLA, sliding and chunked windows, per-layer-type heads "
-         "(MiMo-V2), shared KV layers (Gemma 4), Mamba, linear-attention and KDA hybrids, DeepSeek-V4's compressed "
+         "(MiMo-V2), shared KV layers (Gemma 4, 3n), Mamba, linear-attention and KDA hybrids, DeepSeek-V4's compressed "
          "attention")
 
 

@@ -282,6 +282,10 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
         raise KvplanError(f"{spec.name} uses DeepSeek-V4's compressed sparse attention (window, compressed and "
                           f"indexer caches, compressor states, hyper-connections); verify's forward pass does not run "
                           f"it, so use estimate.")
+    if family.startswith("gemma3n"):
+        raise KvplanError(f"{spec.name} is Gemma 3n (AltUp streams, Laurel blocks, activation-sparse MLPs, KV-sharing "
+                          f"layers, per-layer inputs); verify's forward pass for it is not written, so use estimate, "
+                          f"which sizes it as vLLM 0.32 builds it.")
     if family.startswith("gemma4"):
         return gemma4_architecture(raw, spec, tp)
     if family == "ernie4_5_moe" and cfg.flag("use_bias", False):
