@@ -78,6 +78,19 @@ def test_weights_equal_vllms_meta_device_count(model):
     assert spec.weights.parameters == vllm["parameters"] + shared * (2 * 512 * 2048 + 256)
 
 
+@pytest.mark.parametrize("model", [E2B, DEFAULTS])
+@pytest.mark.parametrize("tp", [1, 2])
+def test_a_ranks_bytes_are_vllms_rank_parameters_in_bf16_and_the_float32_altup_scales(model, tp):
+    """vLLM's rank 0 at tp 1 and 2 (the frozen weights entries: the towers whole on every rank, the embeddings and
+    the layers split): kvplan's weights a GPU are 2 bytes a parameter plus 2 more for each of AltUp's float32
+    correct_output_scale values, hidden_size a layer, held whole (E2B 30 layers, E4B's shape 35)."""
+    from kvplan.plan.sharding import stage_weights
+
+    (vllm,) = [w for w in FIGURES["weights"] if w["model"] == model and w["tp"] == tp]
+    layers = 30 if model == E2B else 35
+    assert stage_weights(spec_of(model), tp) == 2 * vllm["parameters"] + 2 * layers * 2048
+
+
 def test_hand_counted_parts():
     """E2B by hand from its config: AltUp 4 x 4 + 16 x 4 + 4 x 2048 + two 2048 vectors a layer, Laurel 2 x 64 x 2048,
     per-layer table 262144 x 30 x 256, the audio encoder 681,348,640 (12 blocks of 24 h^2 + 14 h + 192, h = 1536,
