@@ -57,6 +57,9 @@ def test_moe_layers_follow_start_end_and_interval():
     assert kinds(moe_layer_end_index=-1) == kinds() == ["dense"] + ["moe"] * 7
     no_start = {k: v for k, v in A3B.items() if k != "moe_layer_start_index"}
     assert ffn_kinds(Config({**no_start, "num_hidden_layers": 8}, "ernie"), 8)[0] == ["dense"] + ["moe"] * 7
+    # none of the three keys (review finding, session 49): still ERNIE's rule, layer 0 dense
+    bare = {k: v for k, v in A3B.items() if not k.startswith("moe_layer_")}
+    assert ffn_kinds(Config({**bare, "num_hidden_layers": 8}, "ernie"), 8)[0] == ["dense"] + ["moe"] * 7
     assert kinds(moe_num_experts=0) == ["dense"] * 8
 
 

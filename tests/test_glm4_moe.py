@@ -221,6 +221,17 @@ def test_transformers_defaults_where_the_config_is_silent():
     assert routing(Config(minimal, "m")) == Routing("sigmoid", True, 1.0, correction_bias=True)
     a = _arch(minimal, 1)
     assert (a.rope_dim, a.qk_norm, a.qkv_bias, a.shared_intermediate) == (64, False, False, 1408)
+    no_eps = {k: v for k, v in minimal.items() if k != "rms_norm_eps"}
+    assert _arch(no_eps, 1).norm_eps == 1e-5  # Glm4MoeConfig's epsilon (verify's generic fallback is 1e-6)
+
+
+def test_num_mtp_layers_is_glm_4s_name_for_num_nextn_predict_layers():
+    """Review finding (session 49): Glm4MoeConfig's attribute_map reads num_mtp_layers as num_nextn_predict_layers
+    (configuration_glm4_moe.py:86-89), so a config saying num_mtp_layers 0 has no MTP module to draft with."""
+    base = {k: v for k, v in AIR.items() if k != "num_nextn_predict_layers"}
+    assert parse_config({**base, "num_mtp_layers": 0}, "a").mtp_modules == 0
+    assert parse_config({**base, "num_mtp_layers": 2}, "a").mtp_modules == 2
+    assert parse_config(base, "a").mtp_modules == 1  # the class default
 
 
 def test_rope_parameters_win_over_the_top_level_fields():

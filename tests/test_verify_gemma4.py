@@ -10,6 +10,7 @@ hand arithmetic. GPU tests at the end skip without CUDA (benchmarks/s49_gemma4_d
 import copy
 import math
 import random
+import re
 
 import pytest
 import yaml
@@ -34,7 +35,7 @@ from kvplan.model.sources import resolve  # noqa: E402
 from kvplan.plan.budget import flag_budget  # noqa: E402
 from kvplan.plan.plan import plan as make_plan  # noqa: E402
 from kvplan.plan.sharding import stage_weights  # noqa: E402
-from kvplan.verify.arch import HeadShape, architecture  # noqa: E402
+from kvplan.verify.arch import DEFAULT_ROPE, HeadShape, architecture  # noqa: E402
 from kvplan.verify.judge import STAND_IN, stand_ins  # noqa: E402
 from kvplan.verify.layout import cache_layout  # noqa: E402
 from kvplan.verify.shards import rank_weights, weight_bytes  # noqa: E402
@@ -113,7 +114,7 @@ def test_the_31b_layers_as_vllm_builds_them():
     """Every 6th layer full (5, 11, ..., 59): 4 KV heads (num_global_key_value_heads under attention_k_eq_v) of 512,
     RoPE theta 1e6 turning 64 of each head's 256 pairs (partial_rotary_factor 0.25: rotary_dim 128, the
     proportional form); the others 16 KV heads of 256 over a 1,024-token window, theta 1e4 on every pair.
-    Scaling 1.0 (gemma4.py:514), plain RMS norms (x * w, not Gemma 3's 1 + w), logits capped at 30."""
+    Scaling 1.0 (gemma4.py:400), plain RMS norms (x * w, not Gemma 3's 1 + w), logits capped at 30."""
     _, _, a = bundled(DENSE)
     full = [layer for layer in a.layers if layer.window is None]
     assert [layer.index for layer in full] == list(range(5, 60, 6))
@@ -128,7 +129,7 @@ def test_the_31b_layers_as_vllm_builds_them():
 
 
 def test_the_e4b_layers_as_vllm_builds_them():
-    """Layers 24-41 share: no cache, each reads the last earlier layer of its type among 0-23 (gemma4.py:555-577):
+    """Layers 24-41 share: no cache, each reads the last earlier layer of its type among 0-23 (gemma4.py:473-492):
     22 (sliding) or 23 (full); per-layer inputs of 256 values a layer over a 262,144-token table."""
     _, _, a = bundled(E4B)
     assert [layer.cache for layer in a.layers] == list(range(24)) + [None] * 18
@@ -261,7 +262,8 @@ def test_the_wide_layers_say_they_ran_torch():
     prefill(model, torch.tensor([[1, 2, 3]]), {g: [[5, 6]] for g in groups})
     decode(model, torch.tensor([4]), torch.tensor([3]), {g: torch.tensor([[5, 6]], dtype=torch.int32) for g in groups})
     labels = {**model.rt.paged.labels, **model.rt.labels}
-    assert stand_ins(labels) == ["attention, head_dim 512"]
+    # the wide layers' attention and their torch RoPE + cache writes, and the sharing layers' torch RoPE on q
+    assert stand_ins(labels) == ["attention, head_dim 512", "rope_cache, head_dim 512", "KV-sharing layers"]
     assert STAND_IN in labels["attention, head_dim 512"] and "64, 128, 256" in labels["attention, head_dim 512"]
     assert labels["attention"] == "torch over gathered pages (CPU)"
     assert "KV-sharing layers" in labels
@@ -378,4 +380,47 @@ def test_gemma4_on_the_gpu(name, graph):
     labels = {**rt.paged.labels, **rt.labels}
     assert labels["attention"].startswith("bundled CUDA kernel")
     assert labels["rope_cache"].startswith("bundled RoPE + paged K/V write kernel")
-    assert stand_ins(labels) == ["attention, head_dim 512"]
+    # the wide layers' attention and their torch RoPE + cache writes, and the sharing layers' torch RoPE on q
+    assert stand_ins(labels) == ["attention, head_dim 512", "rope_cache, head_dim 512", "KV-sharing layers"]
+
+
+def test_one_simulated_rank_reads_ids_past_its_vocabulary_slice_as_zeros():
+    """Review finding (session 49): one rank of tp 2 simulated alone (verify on a machine with fewer GPUs) takes ids
+    from the whole vocabulary; the per-layer-input table's and the embedding's slices are half of it, so an id past
+    the slice must read zeros (as a real rank's does before the all-reduce), not index past the table."""
+    raw = dict(TINY["gemma4"], vocab_size_per_layer_input=256, vocab_size=256)
+    arch = architecture(raw, parse_config(raw, "tiny-gemma4"), 2)
+    from kvplan.gpu.weights import allocate_weights
+
+    model = Transformer(arch, allocate_weights(arch, "cpu", torch.float32), Runtime("cpu"))
+    out = prefill(model, torch.tensor([[1, 200, 3]]))
+    assert out.shape == (1, arch.vocab_rank) and bool(torch.isfinite(out).all())
+
+
+@pytest.mark.parametrize("layer, field, value, message", [
+    ("full_attention", "rope_theta", "x", "config field 'rope_parameters.full_attention.rope_theta' must be a positive"),
+    ("full_attention", "rope_theta", 0, "config field 'rope_parameters.full_attention.rope_theta' must be a positive"),
+    ("sliding_attention", "partial_rotary_factor", "half",
+     "config field 'rope_parameters.sliding_attention.partial_rotary_factor' must be a number from 0 to 1"),
+    ("full_attention", "rope_dim", "8", "the full_attention layers rotate '8' of 512 dims a head")])
+def test_bad_rope_parameters_are_named_in_one_line(layer, field, value, message):
+    """Review finding (session 49): these went through float() / int() unchecked (an internal error, exit 3, or a
+    theta of 0 dividing by zero on the GPU)."""
+    config = copy.deepcopy(bundled_config(DENSE))
+    text = config["text_config"]
+    text["rope_parameters"] = copy.deepcopy(DEFAULT_ROPE)
+    text["rope_parameters"][layer][field] = value
+    with pytest.raises(KvplanError, match=re.escape(message)):
+        architecture(config, parse_config(config, DENSE), 1)
+
+
+def test_the_mlp_activation_is_the_configs():
+    """Review finding (session 49): vLLM's Gemma 4 MLP takes hidden_activation by name (gemma4.py:280
+    get_act_and_mul_fn); verify had tanh GELU whatever it said."""
+    config = copy.deepcopy(bundled_config(DENSE))
+    config["text_config"]["hidden_activation"] = "silu"
+    assert architecture(config, parse_config(config, DENSE), 1).activation == "silu"
+    config["text_config"]["hidden_activation"] = "relu"
+    with pytest.raises(KvplanError, match="config field 'hidden_activation' is 'relu'"):
+        architecture(config, parse_config(config, DENSE), 1)
+    assert bundled(DENSE)[2].activation == "gelu_tanh"  # its config's gelu_pytorch_tanh

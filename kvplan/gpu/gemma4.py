@@ -22,18 +22,19 @@ import torch.nn.functional as F
 from ..kernels.limits import HEAD_DIMS
 from .ffn import MLP, MoE
 from .mixers import rotate_and_store, sdpa_prefill
-from .ops import Rope, activation, rms_norm
+from .ops import Rope, activation, rms_norm, vocab_parallel_embedding
 from .paged import torch_paged_attention
 
 SQRT_HALF = 2 ** -0.5  # gemma4.py Gemma4Model: per_layer_input_scale = rsqrt(2)
 WIDE_LABEL = ("torch over gathered pages, on the GPU too (head_dim {dim}: the bundled decode kernel takes "
               "{dims}); NOT a CUDA kernel")
-WIDE_ROPE_LABEL = "torch RoPE and index_put cache writes (the layers whose decode attention runs in torch)"
+WIDE_ROPE_LABEL = ("torch RoPE and index_put cache writes (the layers whose decode attention runs in torch); NOT a "
+                   "CUDA kernel")
 WIDE_PREFILL_LABEL = ("torch SDPA, the prompt's queries {block:,} at a time (head_dim {dim}: wider than flash "
                       "attention takes, so whichever backend runs holds one block's scores)")
 WIDE_QUERY_BLOCK = 1024
-SHARED_LABEL = ("a q projection, its norm and torch RoPE; attention over the cache of the layer it shares (no K/V "
-                "computed, no cache write)")
+SHARED_LABEL = ("a q projection, its norm and torch RoPE (NOT a CUDA kernel: some 7 launches where vLLM runs one); "
+                "attention over the cache of the layer it shares (no K/V computed, no cache write)")
 
 
 def rope_key(arch, layer) -> tuple:
@@ -90,15 +91,6 @@ class Gemma4Rope:
         return out
 
 
-def vocab_parallel_embedding(tokens, table, rows: int, comm):
-    """The rows of `tokens` in a table split by vocabulary across ranks (this rank's `rows`), all-reduced."""
-    if comm.size == 1 and table.shape[0] == rows:
-        return F.embedding(tokens, table)
-    local = tokens - comm.rank * rows
-    inside = (local >= 0) & (local < rows)
-    return comm.all_reduce(F.embedding(local.clamp(0, rows - 1), table) * inside[:, None].to(table.dtype))
-
-
 class PerLayerInputs:
     """Every layer's per-layer input [T, layers, width] from the tokens and their scaled embeddings x:
     (norm(per_layer_model_projection(x) / sqrt(hidden)) + embed_tokens_per_layer(token) x sqrt(width)) / sqrt(2),
@@ -113,7 +105,7 @@ class PerLayerInputs:
         a, w, comm = self.arch, self.w, self.rt.comm
         t, layers, width = tokens.shape[0], len(a.layers), a.per_layer_input
         ids = torch.where(tokens < a.per_layer_vocab, tokens, torch.zeros_like(tokens))
-        table = vocab_parallel_embedding(ids, w["ple_embed"], a.padded_per_layer_vocab // a.tp, comm)
+        table = vocab_parallel_embedding(ids, w["ple_embed"], a.padded_per_layer_vocab // a.tp, a.tp, comm)
         table = table * math.sqrt(width)
         projected = comm.all_gather_last(self.rt.mm(x, w["ple_model_proj"]))
         if projected.shape[-1] < layers * width:  # one simulated rank of a larger group (LocalComm): its share again
@@ -139,8 +131,8 @@ class Gemma4Attention:
         self.hands_over = not self.shared and any(other.reads == layer.cache for other in arch.layers)
         if not self.kernel:
             dims = ", ".join(map(str, HEAD_DIMS))
-            rt.paged.labels[f"attention, head_dim {self.dim}"] = WIDE_LABEL.format(dim=self.dim, dims=dims)
-            rt.paged.labels[f"rope_cache, head_dim {self.dim}"] = WIDE_ROPE_LABEL
+            rt.paged.label(f"attention, head_dim {self.dim}", WIDE_LABEL.format(dim=self.dim, dims=dims))
+            rt.paged.label(f"rope_cache, head_dim {self.dim}", WIDE_ROPE_LABEL)
             rt.labels[f"prefill attention, head_dim {self.dim}"] = WIDE_PREFILL_LABEL.format(block=WIDE_QUERY_BLOCK,
                                                                                             dim=self.dim)
         if self.shared:

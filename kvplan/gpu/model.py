@@ -15,7 +15,6 @@ with kvplan/gpu/reference.py) and on the GPU with the model's real shapes."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from . import fp8
 from .comm import LocalComm
@@ -26,7 +25,7 @@ from .kda import KimiDeltaAttention
 from .mamba import Mamba2
 from .mamba1 import Mamba1
 from .mixers import Attention, MLAttention
-from .ops import Matmul, Norms, Rope, stacked_rows
+from .ops import Matmul, Norms, Rope, stacked_rows, vocab_parallel_embedding
 from .paged import PagedAttention
 from .sparse_mla import SparseMLAttention
 from .weights import JOINT_ROWS, block_joint
@@ -127,13 +126,7 @@ class Transformer:
     def embed(self, tokens):
         a, comm = self.arch, self.rt.comm
         table = self.w["embed"]
-        if a.tp == 1:
-            x = F.embedding(tokens, table)
-        else:  # this rank's slice of the vocabulary; other ranks fill in the rest through the all-reduce
-            local = tokens - comm.rank * a.vocab_rank
-            inside = (local >= 0) & (local < a.vocab_rank)
-            x = F.embedding(local.clamp(0, a.vocab_rank - 1), table) * inside[:, None].to(table.dtype)
-            x = comm.all_reduce(x)
+        x = vocab_parallel_embedding(tokens, table, a.vocab_rank, a.tp, comm)
         return x * a.embed_scale if a.embed_scale != 1.0 else x
 
     def logits(self, x):

@@ -47,6 +47,17 @@ def whole_qk_norm(q, k, q_weight, k_weight, eps: float, comm):
     return (qf * inv[:, :1] * q_weight).to(q.dtype), (kf * inv[:, 1:] * k_weight).to(k.dtype)
 
 
+def vocab_parallel_embedding(tokens, table, rows: int, tp: int, comm):
+    """The rows of `tokens` in a table split by vocabulary over tp ranks (this rank's `rows`, from comm.rank x rows),
+    summed over the group: at tp 1 a plain lookup. One rank simulated alone (comm of size 1, tp > 1) keeps its slice,
+    so ids outside it read zeros as a real rank's do (never an index past the table)."""
+    if tp == 1:
+        return F.embedding(tokens, table)
+    local = tokens - comm.rank * rows
+    inside = (local >= 0) & (local < rows)
+    return comm.all_reduce(F.embedding(local.clamp(0, rows - 1), table) * inside[:, None].to(table.dtype))
+
+
 def stacked_rows(a, b):
     """The [rows_a + rows_b (+ pad), cols] weight spanning a and b when b's rows follow a's in one buffer (weights.py
     stack_rows), else None: one matmul then serves both. The zero rows stack_rows pads the buffer with to a multiple

@@ -115,8 +115,10 @@ FAMILY_DEFAULTS = {
                  "moe_intermediate_size": 1408, "num_experts_per_tok": 8, "n_shared_experts": 1,
                  "n_routed_experts": 128, "first_k_dense_replace": 1, "num_nextn_predict_layers": 1,
                  "partial_rotary_factor": 0.5, "use_qk_norm": False, "attention_bias": False,
-                 "tie_word_embeddings": False},
+                 "tie_word_embeddings": False, "rms_norm_eps": 1e-5},
 }
+# Names a family's config class reads as another field (transformers' attribute_map): the file's alias sets it
+FAMILY_ALIASES = {"glm4_moe": {"num_mtp_layers": "num_nextn_predict_layers", "num_local_experts": "n_routed_experts"}}
 
 
 def _is_int(value: Any) -> bool:
@@ -200,7 +202,9 @@ class Config:
         cfg = _first_text_config(raw)
         if cfg.get("model_type") is not None:
             _check_field("model_type", cfg["model_type"])
-        defaults = FAMILY_DEFAULTS.get(str(cfg.get("model_type") or "").lower())
+        family = str(cfg.get("model_type") or "").lower()
+        cfg = {FAMILY_ALIASES.get(family, {}).get(key, key): value for key, value in cfg.items()}
+        defaults = FAMILY_DEFAULTS.get(family)
         self.fields = _per_layer_widths({**defaults, **cfg} if defaults else cfg)
         self.name = name
         self.notes: list = []

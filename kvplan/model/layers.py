@@ -128,7 +128,7 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
         first = cfg.int("first_k_dense_replace", minimum=0, default=0)  # vLLM deepseek_v2.py DeepseekV2DecoderLayer
         every = cfg.int("moe_layer_freq", default=1)
         return ["moe" if i >= first and i % every == 0 else "dense" for i in range(n)], "first_k_dense_replace"
-    if any(cfg.has(key) for key in ERNIE_MOE_RANGE):
+    if cfg.model_type == "ernie4_5_moe" or any(cfg.has(key) for key in ERNIE_MOE_RANGE):
         return ernie_ffn_kinds(cfg, n), "moe_layer_start_index"
     if cfg.has("moe_layers"):  # Llama 4: the explicit list wins over interleave_moe_layer_step
         moe = set(cfg.int_list("moe_layers"))

@@ -442,8 +442,12 @@ def _rope_field(cfg: Config, key: str, default: float) -> float:
             if isinstance(mapping, dict) and mapping.get(key) is not None:
                 key, value = f"{name}.{key}", mapping[key]
                 break
-    if value is None:
-        return float(default)
+    return float(default) if value is None else rope_number(key, value)
+
+
+def rope_number(key: str, value) -> float:
+    """A rotary setting named `key` checked: a partial_rotary_factor from 0 to 1, anything else (a theta, a base
+    frequency) a positive number; one line naming the field otherwise."""
     partial = key.endswith("partial_rotary_factor")
     number = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     if not number or (value < 0 or value > 1 if partial else value <= 0):
@@ -635,11 +639,21 @@ def _linear_format(cfg: Config, spec: ModelSpec, layers: tuple) -> str:
     return "fp8"
 
 
+# vLLM 0.32.0 layers/activation.py:845-854 _ACTIVATION_AND_MUL_REGISTRY, those verify's MLP runs
+GATED_ACTIVATIONS = {"gelu_pytorch_tanh": "gelu_tanh", "gelu": "gelu", "geglu": "gelu", "silu": "silu",
+                     "swish": "silu"}
+
+
 def _activation(cfg: Config) -> str:
     """The feed-forward's activation: Gemma's tanh GELU, Falcon's exact GELU (vLLM falcon.py get_act_fn("gelu")),
     Nemotron-H's squared ReLU, SiLU otherwise."""
-    if cfg.model_type.startswith("gemma"):
-        return "gelu_tanh"
+    if cfg.model_type.startswith("gemma"):  # hidden_activation: gemma3.py:87 / gemma4.py:280 get_act_and_mul_fn
+        act = str(cfg.get("hidden_activation") or "gelu_pytorch_tanh").lower()
+        allowed = GATED_ACTIVATIONS if cfg.model_type[:6] in ("gemma3", "gemma4") else ("gelu_pytorch_tanh",)
+        if act not in allowed:  # Gemma 1 / 2 (gemma2.py:81) take gelu_pytorch_tanh only
+            raise KvplanError(f"config field 'hidden_activation' is {quote(act)}; vLLM's {cfg.model_type} MLP takes "
+                              f"{', '.join(allowed)}.")
+        return GATED_ACTIVATIONS[act]
     if cfg.model_type in FALCON:
         return "gelu"
     if cfg.model_type.startswith("nemotron_h"):
@@ -706,17 +720,18 @@ def _gemma4_rope(cfg: Config, kind: str, head_dim: int) -> tuple:
     elif isinstance(params.get(name), dict):
         params = params[name]
     elif kind == "sliding":  # the legacy flat form: the sliding layers take rope_local_base_freq
-        params = {**params, "rope_theta": cfg.get("rope_local_base_freq", 10000.0)}
+        params = {**params, "rope_theta": rope_number("rope_local_base_freq", cfg.get("rope_local_base_freq", 1e4))}
     rope_type = params.get("rope_type", "default")
     if rope_type not in ROPE_TYPES:
         raise KvplanError(f"{cfg.name}: the {name} layers' rope_type is {rope_type!r}; verify's Gemma 4 forward "
                           f"runs the {' and '.join(ROPE_TYPES)} rotations only.")
-    factor = float(params.get("partial_rotary_factor", 1.0))
+    field = f"rope_parameters.{name}."
+    factor = rope_number(field + "partial_rotary_factor", params.get("partial_rotary_factor", 1.0))
     rotary = params.get("rope_dim") or int(head_dim * factor)
-    if not 0 < rotary <= head_dim or rotary % 2:
-        raise KvplanError(f"{cfg.name}: the {name} layers rotate {rotary} of {head_dim} dims a head; verify takes an "
-                          f"even count from 2 to head_dim.")
-    return float(params.get("rope_theta", 10000.0)), rope_type, int(rotary)
+    if isinstance(rotary, bool) or not isinstance(rotary, int) or not 0 < rotary <= head_dim or rotary % 2:
+        raise KvplanError(f"{cfg.name}: the {name} layers rotate {quote(rotary)} of {head_dim} dims a head; verify "
+                          f"takes an even count from 2 to head_dim.")
+    return rope_number(field + "rope_theta", params.get("rope_theta", 10000.0)), rope_type, rotary
 
 
 def _gemma4_refusals(cfg: Config, spec: ModelSpec) -> None:
@@ -764,7 +779,7 @@ def gemma4_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     arch = Arch(name=spec.name, family=cfg.model_type, tp=tp, dtype=spec.dtype, hidden=hidden, vocab=spec.vocab_size,
                 layers=tuple(layers), norm_eps=_config_float(cfg, "rms_norm_eps", 1e-6), norm_plus_one=False,
                 embed_scale=math.sqrt(hidden), sandwich_norms=True,
-                tied_embeddings=cfg.flag("tie_word_embeddings", True), activation="gelu_tanh", gated_mlp=True,
+                tied_embeddings=cfg.flag("tie_word_embeddings", True), activation=_activation(cfg), gated_mlp=True,
                 heads=spec.num_attention_heads, kv_heads=spec.kv_heads, head_dim=cfg.int("head_dim"),
                 rope_dim=cfg.int("head_dim"), qk_norm=True, attn_scale=1.0, intermediate=inter, experts=experts,
                 top_k=cfg.int("top_k_experts") if experts else 0,
