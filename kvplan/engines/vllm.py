@@ -34,7 +34,7 @@ from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
-from .vllm_versions import PINNED, Behaviour, behaviour
+from .vllm_versions import PINNED, Behaviour, behaviour, parse_version
 
 GiB = 2**30
 
@@ -127,6 +127,24 @@ def format_gib(value: int) -> str:
 # stays the model dtype (model_executor/models/config.py DeepseekV32ForCausalLM.verify_and_update_config turns
 # 'bfloat16' into 'auto').
 SPARSE_MLA_FP8 = "fp8_ds_mla"
+# What `--kv-cache-dtype auto` stores for DeepSeek-V3.2's latent, by the first release of each rule (newest first);
+# every release from 0.11.0 turns fp8* into fp8_ds_mla on Hopper (cache_precision), and the indexer's keys are
+# 132 raw bytes in all of them (models/deepseek_v2.py DeepseekV32IndexerCache, uint8)
+SPARSE_MLA_AUTO = (
+    ((0, 11, 1), "", "0.11.1 model_executor/models/config.py:478 DeepseekV32ForCausalLM.verify_and_update_config: "
+                     "fp8* only becomes fp8_ds_mla, auto keeps the model dtype (so to 0.32.0)"),
+    ((0, 11, 0), SPARSE_MLA_FP8, "0.11.0 model_executor/models/config.py:419-421: 'auto' or fp8* becomes "
+                                 "fp8_ds_mla ('we use a custom fp8 format as default')"),
+)
+
+
+def auto_kv_dtype(spec, version: str = PINNED) -> str:
+    """The cache `--kv-cache-dtype auto` names for `spec` in vLLM `version` ("" for the model dtype):
+    ModelSpec.auto_kv_dtype, or DeepSeek-V3.2's fp8_ds_mla where the release defaults to it (SPARSE_MLA_AUTO)."""
+    if getattr(spec, "architecture", "") != "DeepseekV32ForCausalLM" or spec.auto_kv_dtype:
+        return spec.auto_kv_dtype
+    release = parse_version(version)
+    return next((auto for first, auto, _ in SPARSE_MLA_AUTO if release >= first), "")  # older: refused
 
 
 # DeepSeek-V4 on NVIDIA Hopper and Blackwell datacenter GPUs (models/deepseek_v4/nvidia/model.py
@@ -135,6 +153,13 @@ SPARSE_MLA_FP8 = "fp8_ds_mla"
 # fp8_ds_mla and raises for any other.
 V4_REFUSAL = ("DeepseekV4 fp8_ds_mla layout only supports fp8 kv-cache, got {dtype}. Please set `--kv-cache-dtype "
               "fp8` or select a backend that supports bfloat16 KV cache.")
+
+
+def release_view(spec, version: str):
+    """`spec` as vLLM `version` builds it, where that differs from 0.32.0: what `--kv-cache-dtype auto` stores
+    (auto_kv_dtype)."""
+    auto = auto_kv_dtype(spec, version)
+    return spec if auto == spec.auto_kv_dtype else replace(spec, auto_kv_dtype=auto)
 
 
 def is_v4(spec) -> bool:
@@ -160,12 +185,13 @@ def cache_precision(spec, precision):
     return precision
 
 
-def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Optional[int], rules: Behaviour):
-    """(per-layer CacheSpecs, block size, log lines) for the whole model."""
+def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Optional[int], rules: Behaviour,
+                version: str = PINNED):
+    """(per-layer CacheSpecs, block size, log lines) for the whole model in vLLM `version`."""
     precision = cache_precision(spec, precision)
     layers = spec.layers
     quantized = precision.bits < 16
-    bs = attention_block_size(layers, quantized, block_size)
+    bs = attention_block_size(layers, quantized, block_size, version)
     lines = []
     mamba = [layer for layer in layers if isinstance(layer, LinearState)]
     ssm = SSM_DTYPE_QUIRKS.get(getattr(spec, "model_type", ""), (spec.dtype,))[0]
@@ -348,7 +374,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     rules = behaviour(version)
     settings = with_model_defaults(spec, settings)
     cache = cache_precision(spec, precision).name
-    specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules)
+    specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version)
     groups, padding = groups_for(specs, rules)
     stages = stages or [set(range(len(specs)))]
     length = settings.max_model_len

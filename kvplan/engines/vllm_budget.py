@@ -46,7 +46,7 @@ from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, profile_peak, tower_data_parallel
 from .vllm_runner import Runner, is_rocm, model_runner
 from . import EngineFlags
-from .vllm_versions import Behaviour, parse_version
+from .vllm_versions import PINNED, Behaviour, parse_version
 
 GiB = 2**30
 
@@ -185,6 +185,23 @@ def with_eplb(spec, layout, config, stage, weights: int, weights_source: str, pe
 
 
 INDEX_BYTES = 4  # int32 token indices
+# What a sparse-attention model allocates for its top-k indices beside the shared buffer, by the first release of
+# each rule (newest first); the shared max_num_batched_tokens x index_topk int32 buffer (and one per MTP module)
+# is in every release from 0.11.0
+INDEX_GROUP_RULES = (
+    ((0, 31), "groups", "0.31.0 v1/attention/backends/mla/index_group.py:366-377 SparseMLAIndexGroupBuilder"
+                        ".register_layer: (rows + 1) x index_topk indices and rows + 1 counts a group; so to 0.32.0"),
+    ((0, 30), "groups+ids", "0.30.0 v1/attention/backends/mla/index_group.py:466-483: as 0.31, and request_ids, "
+                            "an int32 arange of rows a group"),
+    ((0, 11), "shared", "0.11.0 model_executor/models/deepseek_v2.py:1118 DeepseekV2Model (0.29.0: models/"
+                        "deepseek_v32/nvidia/model.py:185): the shared buffer only, no index groups"),
+)
+
+
+def index_group_rule(version: str) -> str:
+    """INDEX_GROUP_RULES' rule for vLLM `version`."""
+    release = parse_version(version)
+    return next((rule for first, rule, _ in INDEX_GROUP_RULES if release >= first), "shared")
 
 
 def index_group_leaders(spec) -> list:
@@ -203,7 +220,7 @@ def index_groups(spec, stage=None) -> int:
     return sum(mine) + (0 if not mine or mine[0] else 1)
 
 
-def sparse_index_buffers(spec, settings, stage=None) -> int:
+def sparse_index_buffers(spec, settings, stage=None, version: str = PINNED) -> int:
     """Bytes of the top-k index buffers a sparse-attention model allocates when built, which vLLM counts in its
     weights term (v1/worker/gpu_model_runner.py load_model measures the model's construction): the shared
     topk_indices_buffer, max_num_batched_tokens x index_topk int32 (models/deepseek_v32/nvidia/model.py
@@ -213,14 +230,16 @@ def sparse_index_buffers(spec, settings, stage=None) -> int:
     the last stage, has its own topk_indices_buffer and one group (models/deepseek_v32/nvidia/mtp.py
     DeepseekV32MultiTokenPredictorLayer). DeepSeek-V4 (models/deepseek_v4/nvidia/model.py DeepseekV4Model) has the
     shared buffer only: its indexers (kind v4_indexer) register no index group. 0 for models without sparse
-    attention."""
+    attention. Releases before 0.30 have no index groups, 0.30 a request-id row more a group (INDEX_GROUP_RULES)."""
     topk = max((getattr(layer, "index_topk", 0) for layer in spec.layers), default=0)
     if not topk:
         return 0
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0
     shared = 1 + (spec.draft.modules if spec.draft is not None else 0)
     rows = min(settings.max_num_batched_tokens, settings.max_num_seqs * (1 + drafts)) + 1
+    rule = index_group_rule(version)
     shared, group = settings.max_num_batched_tokens * topk, rows * (topk + 1)
+    group = 0 if rule == "shared" else group + (rows - 1 if rule == "groups+ids" else 0)
     last = stage is None or stage.end_layer == spec.num_hidden_layers
     modules = spec.draft.modules if spec.draft is not None and last else 0
     return INDEX_BYTES * (shared + index_groups(spec, stage) * group + modules * (shared + group))
@@ -316,7 +335,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     if flags.cpu_offload_gb:
         weights, weights_source = offloaded_weights(spec, tp, stage, weights, weights_source, flags.cpu_offload_gb,
                                                     runner)
-    index_buffers = sparse_index_buffers(spec, settings, stage)
+    index_buffers = sparse_index_buffers(spec, settings, stage, version)
     if index_buffers:
         weights += index_buffers
         weights_source += f"; + {format_gib(index_buffers)} GiB of sparse attention's top-k index buffers"

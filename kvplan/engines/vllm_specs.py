@@ -21,12 +21,27 @@ from typing import Optional
 from ..errors import FieldError, KvplanError
 from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow,
                            V4Compressed, V4IndexerKeys, blocks_for)
+from .vllm_versions import PINNED, parse_version
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
 # Sparse MLA on Hopper (platforms/cuda.py _get_backend_priorities: FLASH_ATTN_MLA_SPARSE for a 16-bit cache,
 # FLASHMLA_SPARSE for fp8): both kernels take MultipleOf(64) blocks (v1/attention/backends/mla/
 # flashattn_mla_sparse.py and flashmla_sparse.py get_supported_kernel_block_sizes), so the block is 64.
 SPARSE_MLA_BLOCK = 64
+# How a release sets sparse MLA's block, by its first release (newest first):
+SPARSE_MLA_BLOCK_RULES = (
+    ((0, 18), "multiple", "0.18.0 platforms/interface.py:427 update_block_size_for_backend (unset: the backend's "
+                          "preferred block, 64) and v1/attention/backend.py:170 supports_block_size (--block-size a "
+                          "multiple of the kernel's 64, else no backend); so to 0.32.0"),
+    ((0, 11), "forced", "0.11.0 platforms/cuda.py:181-185 (0.17.0: 270-274) check_and_update_config: 'Forcing kv "
+                        "cache block size to 64 for FlashMLASparse backend' whatever --block-size says"),
+)
+
+
+def sparse_block_rule(version: str) -> str:
+    """SPARSE_MLA_BLOCK_RULES' rule for vLLM `version` ("multiple" before 0.11, which refuses the model anyway)."""
+    release = parse_version(version)
+    return next((rule for first, rule, _ in SPARSE_MLA_BLOCK_RULES if release >= first), "multiple")
 # DeepSeek-V4 (models/deepseek_v4/sparse_mla.py DeepseekV4SparseMLABackend and v1/attention/backends/mla/indexer.py
 # DeepseekV4IndexerBackend: kernel blocks [256] only; the window cache's backend prefers 256): the compressed and
 # indexer caches page 256 tokens. The window cache (64) and the compressor states (4 / 8) keep blocks of their own.
@@ -89,12 +104,14 @@ class Group:
         return sum(p for i, p in zip(self.layers, self.page_bytes_of_layers) if on is None or i in on)
 
 
-def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional[int]) -> int:
+def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional[int],
+                         version: str = PINNED) -> int:
     """platforms/interface.py update_block_size_for_backend, phase 1: 16 unless the backend wants more. On
     Hopper an fp8 MLA cache runs on FLASHMLA, whose only kernel block is 64 (v1/attention/backends/mla/
     flashmla.py get_supported_kernel_block_sizes); FlashAttention takes MultipleOf(16). Sparse MLA's backends take
     multiples of 64 only, so any other --block-size leaves vLLM no attention backend (platforms/cuda.py
-    get_valid_backends: "No valid attention backend found", reason "block_size not supported")."""
+    get_valid_backends: "No valid attention backend found", reason "block_size not supported"); before 0.18 vLLM
+    forced sparse MLA's block to 64 whatever --block-size said (SPARSE_MLA_BLOCK_RULES)."""
     if any(isinstance(layer, V4_KINDS) for layer in layers):
         if block_size is not None and block_size % V4_BLOCK:
             raise FieldError("block_size", f"DeepSeek-V4's compressed and indexer caches take blocks of a multiple "
@@ -102,6 +119,8 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
                                            f"got {block_size}.")
         return block_size or V4_BLOCK
     sparse = any(getattr(layer, "sparse", False) for layer in layers)
+    if sparse and sparse_block_rule(version) == "forced":
+        return SPARSE_MLA_BLOCK
     if sparse and block_size is not None and block_size % SPARSE_MLA_BLOCK:
         raise FieldError("block_size", f"must be a multiple of {SPARSE_MLA_BLOCK} for sparse MLA (the config's "
                                        f"index_topk: DeepSeek-V3.2, GLM-5): vLLM's sparse MLA backends take blocks "
