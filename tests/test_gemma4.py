@@ -146,3 +146,12 @@ def test_a_moe_block_routes_top_k_experts():
                 moe_intermediate_size=704)
     spec = parse_config({**bundled_config(DENSE), "text_config": text}, "gemma4-moe")
     assert (spec.experts, spec.experts_per_token) == (128, 8)
+
+
+@pytest.mark.parametrize("field, value", [("head_dim", "x"), ("num_key_value_heads", -2), ("head_dim", 1.5)])
+def test_a_bad_per_layer_override_is_named_in_one_line(field, value):
+    """Review note (session 49): per_layer_config entries went through unchecked (an internal error, exit 3)."""
+    config = copy.deepcopy(bundled_config(DENSE))
+    config["text_config"]["per_layer_config"] = {"5": {field: value}}
+    with pytest.raises(KvplanError, match=f"config field 'per_layer_config.5.{field}' must be a positive integer"):
+        parse_config(config, DENSE)

@@ -7,7 +7,7 @@ import math
 from dataclasses import replace
 
 from ..errors import KvplanError, quote
-from .config import EXPERT_KEYS, MAX_TOKENS, Config
+from .config import EXPERT_KEYS, MAX_COUNT, MAX_TOKENS, Config, checked_int
 from .kda import kda_config, kda_mixers, kda_state
 from .kinds import (ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV,
                     SlidingWindow, V4Compressed, V4CompressorState, V4IndexerKeys, V4Window)
@@ -293,8 +293,11 @@ def gemma4_attention(cfg: Config, kind: str, i: int, kv_heads: int, head_dim: in
         heads_field = "num_global_key_value_heads" if global_kv else heads_field
     override = _gemma4_override(cfg, i)
     if override.get("num_key_value_heads"):
-        kv_heads, heads_field = override["num_key_value_heads"], f"per_layer_config layer {i}'s num_key_value_heads"
-    head_dim = override.get("head_dim") or head_dim
+        heads_field = f"per_layer_config layer {i}'s num_key_value_heads"
+        kv_heads = checked_int(f"per_layer_config.{i}.num_key_value_heads", override["num_key_value_heads"], 1,
+                               MAX_COUNT)
+    if override.get("head_dim"):
+        head_dim = checked_int(f"per_layer_config.{i}.head_dim", override["head_dim"], 1, MAX_COUNT)
     if kind == "sliding":
         return SlidingWindow(kv_heads, head_dim, heads_field=heads_field,
                              sliding_window=cfg.int("sliding_window", maximum=MAX_TOKENS))
