@@ -5,7 +5,7 @@ bandwidth from the vendor's datasheet. `--gpu` takes any alias, case-insensitive
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
@@ -28,6 +28,9 @@ class GPU:
     aliases: tuple = ()
     memory_source: str = ""
     detected: bool = False
+    # CUDA compute capability (major, minor); () for AMD GPUs and GPUs outside the catalog. vLLM picks attention
+    # backends by it (platforms/cuda.py _get_backend_priorities: sparse MLA on SM10x, engines/vllm.py)
+    compute_capability: tuple = ()
 
     @property
     def device_names(self) -> tuple:
@@ -49,7 +52,7 @@ def _gib(value: float) -> int:
 # the H100 keeps 0.47 GiB of 79.65, the H200 0.60 GiB of 140.4). Aliases hold every name nvidia-smi / torch
 # print for the card ("NVIDIA H100 80GB HBM3"; RunPod's GPU type ids are those names, search index id
 # 49336059078) and the short names people type. Bandwidths are the vendors' datasheet figures.
-CATALOG = (
+_ENTRIES = (
     GPU("A100-40GB", _gib(39.39), 1.555e12, ("a100-40g", "a100-40gb", "a100-sxm4-40gb", "a100 40gb",
                                              "NVIDIA A100-SXM4-40GB", "NVIDIA A100-PCIE-40GB", "a100-pcie-40gb"),
         "vLLM logs: total_gpu_memory 39.39GiB"),
@@ -105,6 +108,16 @@ CATALOG = (
     GPU("MI325X", _gib(255.98), 6.0e12, ("mi325", "AMD Instinct MI325X", "AMD Instinct MI325X OAM"),
         "approx: 256 GB HBM3E less reserve; 6 TB/s: AMD MI325X datasheet"),
 )
+
+# CUDA compute capabilities, from NVIDIA's table "CUDA GPUs - Compute Capability" (developer.nvidia.com/cuda-gpus):
+# Ampere datacenter 8.0, Ampere GDDR6 8.6, Ada 8.9, Hopper 9.0, Blackwell datacenter 10.0, Turing 7.5.
+COMPUTE_CAPABILITIES = {
+    "A100-40GB": (8, 0), "A100-80GB": (8, 0), "A100-80GB-PCIe": (8, 0), "H100-80GB-SXM": (9, 0),
+    "H100-80GB-PCIe": (9, 0), "H100-NVL": (9, 0), "GH200": (9, 0), "H20": (9, 0), "H200": (9, 0), "B200": (10, 0),
+    "L40S": (8, 9), "L40": (8, 9), "RTX-6000-Ada": (8, 9), "L4": (8, 9), "A10G": (8, 6), "A10": (8, 6), "T4": (7, 5),
+    "RTX-3090": (8, 6), "RTX-4090": (8, 9),
+}
+CATALOG = tuple(replace(gpu, compute_capability=COMPUTE_CAPABILITIES.get(gpu.name, ())) for gpu in _ENTRIES)
 
 # Names that fit several catalog entries: --gpu lists the choices instead of guessing.
 AMBIGUOUS = {
