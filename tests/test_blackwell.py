@@ -127,3 +127,15 @@ def test_catalog_capabilities():
     assert match_device_name("NVIDIA B200").compute_capability == (10, 0)
     nvidia = [g for g in CATALOG if not g.name.startswith("MI")]
     assert all(len(g.compute_capability) == 2 for g in nvidia)
+
+
+def test_b300_and_gb200_in_the_catalog():
+    """nvidia-smi's names and totals (275040 / 189471 MiB) from public outputs; SM10x: sparse MLA's SM10x rules."""
+    assert match_device_name("NVIDIA B300 SXM6 AC").name == "B300"
+    assert match_device_name("NVIDIA GB200").name == "GB200"
+    assert find_gpu("B300").compute_capability == (10, 3) and find_gpu("GB200").compute_capability == (10, 0)
+    assert 267 * 2**30 < find_gpu("B300").memory_bytes < 275040 * 2**20
+    assert 184 * 2**30 < find_gpu("GB200").memory_bytes < 189471 * 2**20
+    for gpu in ("B300", "GB200"):
+        p = run(V32, "fp8", gpu)
+        assert p.kv_bytes_per_token_per_gpu == per_token(V32, "fp8") and p.engine.num_gpu_blocks == blocks(V32, "fp8")
