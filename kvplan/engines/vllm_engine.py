@@ -64,11 +64,18 @@ class VllmEngine:
         self.flags = flags
         self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 
-    def cache_precision(self, spec, precision):
-        """The cache vLLM keeps for `precision` (sparse MLA's and DeepSeek-V4's fp8_ds_mla, Falcon's bf16)."""
+    def cache_precision(self, spec, precision, gpu=None):
+        """The cache vLLM keeps for `precision` on `gpu` (sparse MLA's and DeepSeek-V4's fp8_ds_mla, Falcon's bf16;
+        sparse MLA's plain fp8 on SM10x)."""
         from .vllm import cache_precision
 
-        return cache_precision(spec, precision)
+        return cache_precision(spec, precision, _capability(gpu))
+
+    def on_gpu(self, spec, gpu=None):
+        """`spec` as vLLM serves it on `gpu`: GLM-5.x's `auto` is fp8 on SM10x (vllm.on_gpu)."""
+        from .vllm import on_gpu
+
+        return on_gpu(spec, _capability(gpu))
 
     def default_block_size(self) -> Optional[int]:
         return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids
@@ -98,7 +105,8 @@ class VllmEngine:
                  max_num_batched_tokens: Optional[int] = None) -> EngineResult:
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
-                       block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override)
+                       block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
+                       capability=_capability(gpu))
         f = result.figures
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
                             f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)
@@ -125,6 +133,11 @@ def _eplb_spelling(spelling: str, version: str) -> None:
     if spelling == "num_redundant_experts" and release > REDUNDANT_FLAG_UNTIL:
         raise FieldError("num_redundant_experts", f"was removed in vLLM 0.12 (vllm=={version} takes --eplb-config "
                                                   f"'{{\"num_redundant_experts\": N}}').")
+
+
+def _capability(gpu) -> tuple:
+    """The GPU's CUDA compute capability (catalog.GPU.compute_capability); () when unknown."""
+    return getattr(gpu, "compute_capability", ()) or ()
 
 
 def _with_memory(gpu, memory: int):

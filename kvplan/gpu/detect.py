@@ -6,6 +6,7 @@ None and planning uses the stated default GPU."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -35,8 +36,7 @@ def detect_gpu() -> Optional[GPU]:
             return None
         known = match_device_name(name)
         if known is not None:
-            return GPU(known.name, known.memory_bytes, known.bandwidth, known.aliases,
-                       f"{known.memory_source}; detected {name}", detected=True)
+            return replace(known, memory_source=f"{known.memory_source}; detected {name}", detected=True)
     return _nvml_gpu()
 
 
@@ -55,12 +55,13 @@ def _nvml_gpu() -> Optional[GPU]:
         name = name.decode() if isinstance(name, bytes) else name
         known = match_device_name(name)
         if known is not None:
-            return GPU(known.name, known.memory_bytes, known.bandwidth, known.aliases,
-                       f"{known.memory_source}; detected {name}", detected=True)
+            return replace(known, memory_source=f"{known.memory_source}; detected {name}", detected=True)
         memory = pynvml.nvmlDeviceGetMemoryInfo(handle).total
         bus_bits = pynvml.nvmlDeviceGetMemoryBusWidth(handle)
         clock_mhz = pynvml.nvmlDeviceGetMaxClockInfo(handle, pynvml.NVML_CLOCK_MEM)
-        return GPU(name, memory, bus_bits / 8 * clock_mhz * 1e6 * 2, (), "NVML (detected)", detected=True)
+        capability = tuple(pynvml.nvmlDeviceGetCudaComputeCapability(handle))
+        return GPU(name, memory, bus_bits / 8 * clock_mhz * 1e6 * 2, (), "NVML (detected)", detected=True,
+                   compute_capability=capability)
     except Exception:
         return None
     finally:

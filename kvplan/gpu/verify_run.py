@@ -46,7 +46,7 @@ def device_gpu(info: dict, total: int) -> tuple:
     """(GPU the planner sizes with, where its bandwidth came from)."""
     known = match_device_name(info["name"])
     if known is not None:
-        return GPU(known.name, total, known.bandwidth, known.aliases, "torch.cuda.mem_get_info", True), \
+        return replace(known, memory_bytes=total, memory_source="torch.cuda.mem_get_info", detected=True), \
             f"catalog {known.name}"
     if info.get("bandwidth_nvml_bytes_per_s"):
         return GPU(info["name"], total, info["bandwidth_nvml_bytes_per_s"], (), "torch.cuda.mem_get_info", True), \

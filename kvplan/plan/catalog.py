@@ -5,7 +5,7 @@ bandwidth from the vendor's datasheet. `--gpu` takes any alias, case-insensitive
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
@@ -28,6 +28,9 @@ class GPU:
     aliases: tuple = ()
     memory_source: str = ""
     detected: bool = False
+    # CUDA compute capability (major, minor); () for AMD GPUs and GPUs outside the catalog. vLLM picks attention
+    # backends by it (platforms/cuda.py _get_backend_priorities: sparse MLA on SM10x, engines/vllm.py)
+    compute_capability: tuple = ()
 
     @property
     def device_names(self) -> tuple:
@@ -49,7 +52,7 @@ def _gib(value: float) -> int:
 # the H100 keeps 0.47 GiB of 79.65, the H200 0.60 GiB of 140.4). Aliases hold every name nvidia-smi / torch
 # print for the card ("NVIDIA H100 80GB HBM3"; RunPod's GPU type ids are those names, search index id
 # 49336059078) and the short names people type. Bandwidths are the vendors' datasheet figures.
-CATALOG = (
+_ENTRIES = (
     GPU("A100-40GB", _gib(39.39), 1.555e12, ("a100-40g", "a100-40gb", "a100-sxm4-40gb", "a100 40gb",
                                              "NVIDIA A100-SXM4-40GB", "NVIDIA A100-PCIE-40GB", "a100-pcie-40gb"),
         "vLLM logs: total_gpu_memory 39.39GiB"),
@@ -76,6 +79,12 @@ CATALOG = (
         "measured: torch total_memory on an H200 (nvidia-smi 143771 MiB), driver 580"),
     GPU("B200", _gib(178.35), 8.0e12, ("b200-180gb", "b200-sxm", "NVIDIA B200"),
         "approx: 183359 MiB nvidia-smi less reserve"),
+    GPU("B300", _gib(267.88), 8.0e12, ("b300-288gb", "b300-sxm", "b300 sxm6", "NVIDIA B300 SXM6 AC"),
+        "approx: 275040 MiB nvidia-smi (public nvidia-smi outputs, search index ids 51978882626, 63125688786) less "
+        "the B200's 0.71 GiB reserve; 8 TB/s: HGX B300 specifications as published ('up to 8 TB/s per GPU')"),
+    GPU("GB200", _gib(184.32), 8.0e12, ("gb200-186gb", "gb200 nvl72", "NVIDIA GB200"),
+        "approx: 189471 MiB nvidia-smi (public nvidia-smi outputs, search index ids 57445483512, 51864327511) less "
+        "the B200's 0.71 GiB reserve; 8 TB/s: GB200 NVL72's 576 TB/s HBM bandwidth over its 72 GPUs"),
     GPU("L40S", _gib(44.39), 864e9, ("l40s-48gb", "NVIDIA L40S"), "approx: 46068 MiB nvidia-smi less driver reserve"),
     GPU("L40", _gib(44.39), 864e9, ("l40-48gb", "NVIDIA L40"),
         "approx: 46068 MiB nvidia-smi (as the L40S, same 48 GB GDDR6) less driver reserve; 864 GB/s: NVIDIA L40 "
@@ -105,6 +114,17 @@ CATALOG = (
     GPU("MI325X", _gib(255.98), 6.0e12, ("mi325", "AMD Instinct MI325X", "AMD Instinct MI325X OAM"),
         "approx: 256 GB HBM3E less reserve; 6 TB/s: AMD MI325X datasheet"),
 )
+
+# CUDA compute capabilities, from NVIDIA's table "CUDA GPUs - Compute Capability" (developer.nvidia.com/cuda-gpus):
+# Ampere datacenter 8.0, Ampere GDDR6 8.6, Ada 8.9, Hopper 9.0, Blackwell datacenter 10.0, Turing 7.5.
+COMPUTE_CAPABILITIES = {
+    "A100-40GB": (8, 0), "A100-80GB": (8, 0), "A100-80GB-PCIe": (8, 0), "H100-80GB-SXM": (9, 0),
+    "H100-80GB-PCIe": (9, 0), "H100-NVL": (9, 0), "GH200": (9, 0), "H20": (9, 0), "H200": (9, 0), "B200": (10, 0),
+    "GB200": (10, 0), "B300": (10, 3),  # B300: sm_103 (torch reports cc=(10, 3): search index id 53869921643)
+    "L40S": (8, 9), "L40": (8, 9), "RTX-6000-Ada": (8, 9), "L4": (8, 9), "A10G": (8, 6), "A10": (8, 6), "T4": (7, 5),
+    "RTX-3090": (8, 6), "RTX-4090": (8, 9),
+}
+CATALOG = tuple(replace(gpu, compute_capability=COMPUTE_CAPABILITIES.get(gpu.name, ())) for gpu in _ENTRIES)
 
 # Names that fit several catalog entries: --gpu lists the choices instead of guessing.
 AMBIGUOUS = {
@@ -152,7 +172,7 @@ def match_device_name(device_name: str) -> Optional[GPU]:
         return exact
     text = device_name.lower()
     rules = (("h100", "nvl", "H100-NVL"), ("h100", "pcie", "H100-80GB-PCIe"), ("h100", "", "H100-80GB-SXM"),
-             ("gh200", "", "GH200"), ("h200", "", "H200"), ("h20", "", "H20"), ("b200", "", "B200"),
+             ("gh200", "", "GH200"), ("h200", "", "H200"), ("h20", "", "H20"), ("gb200", "", "GB200"), ("b200", "", "B200"), ("b300", "", "B300"),
              ("a100", "40gb", "A100-40GB"), ("a100", "pcie", "A100-80GB-PCIe"), ("a100", "", "A100-80GB"),
              ("l40s", "", "L40S"), ("l40", "", "L40"), ("a10g", "", "A10G"), ("rtx 6000 ada", "", "RTX-6000-Ada"),
              ("rtx 3090", "", "RTX-3090"), ("rtx 4090", "", "RTX-4090"), ("mi300x", "", "MI300X"),

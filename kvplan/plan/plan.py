@@ -164,10 +164,12 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         from .catalog import DEFAULT_GPU, find_gpu
 
         engine_gpu = find_gpu(DEFAULT_GPU)
+    if hasattr(model, "on_gpu"):  # what `auto` stores on this GPU (GLM-5.x: fp8 on SM10x)
+        spec = model.on_gpu(spec, engine_gpu)
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     # the cache the engine keeps for it (V3.2 / V4 under fp8: fp8_ds_mla; Falcon under fp8: bf16), which the bytes a
     # token and a sequence, the decode reads and the prefill count; the row keeps the dtype asked
-    kept = model.cache_precision(spec, precision)
+    kept = model.cache_precision(spec, precision, engine_gpu)
     scheme = precision.scheme if kept == precision else f"{model.name} keeps {kept.name}: {kept.scheme}"
     layout = moe_layout_of(model, spec, tp)
     sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition), layout)
