@@ -34,7 +34,7 @@ from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
-from .vllm_versions import PINNED, Behaviour, behaviour, parse_version
+from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
 
@@ -143,8 +143,7 @@ def auto_kv_dtype(spec, version: str = PINNED) -> str:
     ModelSpec.auto_kv_dtype, or DeepSeek-V3.2's fp8_ds_mla where the release defaults to it (SPARSE_MLA_AUTO)."""
     if getattr(spec, "architecture", "") != "DeepseekV32ForCausalLM" or spec.auto_kv_dtype:
         return spec.auto_kv_dtype
-    release = parse_version(version)
-    return next((auto for first, auto, _ in SPARSE_MLA_AUTO if release >= first), "")  # older: refused
+    return release_rule(SPARSE_MLA_AUTO, version, "")  # older: refused
 
 
 # DeepSeek-V4 on NVIDIA Hopper and Blackwell datacenter GPUs (models/deepseek_v4/nvidia/model.py
@@ -337,8 +336,6 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
 
 
 def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
-    from .vllm_versions import parse_version
-
     first = ADDED_ARCHITECTURES.get(architecture)
     if first is not None and parse_version(version) < parse_version(first):
         return Refusal(f"Model architectures ['{architecture}'] are not supported for now (vLLM serves them from "
@@ -397,10 +394,7 @@ OVERRIDE_TOO_BIG = ("--num-gpu-blocks-override {n:,} asks for {needed} GiB of KV
 
 
 def override_rule(version: str) -> str:
-    from .vllm_versions import parse_version
-
-    v = parse_version(version)
-    return next(rule for first, rule in OVERRIDE_RULES if v >= first)
+    return release_rule(OVERRIDE_RULES, version)
 
 
 SWAP_SPACE = 4 * GiB  # V0's default --swap-space per worker: "# CPU blocks" = this // bytes per block

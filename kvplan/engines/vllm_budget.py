@@ -46,7 +46,7 @@ from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, profile_peak, tower_data_parallel
 from .vllm_runner import Runner, is_rocm, model_runner
 from . import EngineFlags
-from .vllm_versions import PINNED, Behaviour, parse_version
+from .vllm_versions import PINNED, Behaviour, parse_version, release_rule
 
 GiB = 2**30
 
@@ -200,8 +200,7 @@ INDEX_GROUP_RULES = (
 
 def index_group_rule(version: str) -> str:
     """INDEX_GROUP_RULES' rule for vLLM `version`."""
-    release = parse_version(version)
-    return next((rule for first, rule, _ in INDEX_GROUP_RULES if release >= first), "shared")
+    return release_rule(INDEX_GROUP_RULES, version, "shared")
 
 
 def index_group_leaders(spec) -> list:

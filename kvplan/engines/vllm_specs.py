@@ -21,7 +21,7 @@ from typing import Optional
 from ..errors import FieldError, KvplanError
 from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow,
                            V4Compressed, V4IndexerKeys, blocks_for)
-from .vllm_versions import PINNED, parse_version
+from .vllm_versions import PINNED, release_rule
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
 # Sparse MLA on Hopper (platforms/cuda.py _get_backend_priorities: FLASH_ATTN_MLA_SPARSE for a 16-bit cache,
@@ -40,8 +40,7 @@ SPARSE_MLA_BLOCK_RULES = (
 
 def sparse_block_rule(version: str) -> str:
     """SPARSE_MLA_BLOCK_RULES' rule for vLLM `version` ("multiple" before 0.11, which refuses the model anyway)."""
-    release = parse_version(version)
-    return next((rule for first, rule, _ in SPARSE_MLA_BLOCK_RULES if release >= first), "multiple")
+    return release_rule(SPARSE_MLA_BLOCK_RULES, version, "multiple")
 # DeepSeek-V4 (models/deepseek_v4/sparse_mla.py DeepseekV4SparseMLABackend and v1/attention/backends/mla/indexer.py
 # DeepseekV4IndexerBackend: kernel blocks [256] only; the window cache's backend prefers 256): the compressed and
 # indexer caches page 256 tokens. The window cache (64) and the compressor states (4 / 8) keep blocks of their own.

@@ -129,6 +129,13 @@ def parse_version(text: str) -> tuple:
     return tuple(int(p) for p in parts)
 
 
+def release_rule(rules, version: str, default=None):
+    """The rule of the newest row of `rules` ((first release, rule, ...citation), newest first) that vLLM `version`
+    has reached; `default` before the oldest."""
+    release = parse_version(version)
+    return next((row[1] for row in rules if release >= row[0]), default)
+
+
 def behaviour(version: str) -> Behaviour:
     """The behaviour of a vLLM release (0.2 to 0.32)."""
     v = parse_version(version)
