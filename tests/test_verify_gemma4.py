@@ -398,8 +398,8 @@ def test_one_simulated_rank_reads_ids_past_its_vocabulary_slice_as_zeros():
 
 
 @pytest.mark.parametrize("layer, field, value, message", [
-    ("full_attention", "rope_theta", "x", "config field 'rope_parameters.full_attention.rope_theta' must be a positive"),
-    ("full_attention", "rope_theta", 0, "config field 'rope_parameters.full_attention.rope_theta' must be a positive"),
+    ("full_attention", "rope_theta", "x", "'rope_parameters.full_attention.rope_theta' must be a positive"),
+    ("full_attention", "rope_theta", 0, "'rope_parameters.full_attention.rope_theta' must be a positive"),
     ("sliding_attention", "partial_rotary_factor", "half",
      "config field 'rope_parameters.sliding_attention.partial_rotary_factor' must be a number from 0 to 1"),
     ("full_attention", "rope_dim", "8", "the full_attention layers rotate '8' of 512 dims a head")])

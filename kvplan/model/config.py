@@ -67,9 +67,9 @@ FIELDS = {
             "shared_expert_intermediate_size n_shared_experts n_routed_experts num_local_experts num_experts "
             "num_experts_per_tok num_experts_per_token moe_topk top_k_experts first_k_dense_replace "
             "interleave_moe_layer_step decoder_sparse_step q_lora_rank qk_rope_head_dim qk_nope_head_dim v_head_dim "
-            "attn_layer_offset max_window_layers expert_layer_offset moe_shared_expert_intermediate_size num_dense_layers "
-            "num_shared_experts num_expert_group swa_v_head_dim moe_num_experts moe_k moe_num_shared_experts "
-            "moe_layer_start_index", 0, MAX_COUNT),
+            "attn_layer_offset max_window_layers expert_layer_offset moe_shared_expert_intermediate_size "
+            "num_dense_layers num_shared_experts num_expert_group swa_v_head_dim moe_num_experts moe_k "
+            "moe_num_shared_experts moe_layer_start_index", 0, MAX_COUNT),
     **_ints("moe_layer_end_index", -1, MAX_COUNT),  # -1: the last layer (transformers' Ernie4_5_MoeConfig)
     **_ints("vocab_size padded_vocab_size", 0, MAX_VOCAB),
     **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size model_max_length "
