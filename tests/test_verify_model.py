@@ -668,3 +668,14 @@ def test_bad_float_fields_are_named_in_one_line(name, field, value):
 
 def tiny_raw(raw, name):
     return architecture(raw, parse_config(raw, name), 1)
+
+
+@pytest.mark.parametrize("hidden", [5376, 3840, 2560, 2048, 1152])
+@pytest.mark.parametrize("dtype, torch_dtype", [("bf16", "bfloat16"), ("fp16", "float16")])
+def test_gemmas_embedding_scale_is_held_in_the_model_dtype(hidden, dtype, torch_dtype):
+    """Review note (session 49): vLLM holds Gemma's sqrt(hidden) as a tensor of the model dtype; the pure rounding
+    in arch.py against torch's own cast."""
+    from kvplan.verify.arch import embedding_scale
+
+    want = torch.tensor(math.sqrt(hidden), dtype=getattr(torch, torch_dtype)).item()
+    assert embedding_scale(hidden, dtype) == want

@@ -5,6 +5,7 @@ mixer and which feed-forward every decoder layer has, with every dimension the f
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -308,10 +309,11 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     notes = []
     heads = spec.num_attention_heads
     head_dim = spec.head_dim or 0
-    common = dict(name=spec.name, family=family, tp=tp, dtype=spec.dtype if spec.dtype in ("bf16", "fp16") else "bf16",
-                  hidden=hidden, vocab=spec.vocab_size, layers=layers,
+    dtype = spec.dtype if spec.dtype in ("bf16", "fp16") else "bf16"
+    common = dict(name=spec.name, family=family, tp=tp, dtype=dtype, hidden=hidden, vocab=spec.vocab_size,
+                  layers=layers,
                   norm_eps=_config_float(cfg, NORM_EPS[cfg.get("rms_norm_eps") is None], 1e-6),
-                  norm_plus_one=gemma, embed_scale=math.sqrt(hidden) if gemma else 1.0,
+                  norm_plus_one=gemma, embed_scale=embedding_scale(hidden, dtype) if gemma else 1.0,
                   sandwich_norms=family in FOUR_NORMS,
                   tied_embeddings=cfg.flag("tie_word_embeddings", family in TIED_BY_DEFAULT),
                   activation=_activation(cfg), gated_mlp=family not in NON_GATED_MLP, heads=heads)
@@ -502,6 +504,18 @@ def _partial_rotary(head_dim: int, partial: float, prefix: str = "") -> int:
         raise KvplanError(f"config field 'partial_rotary_factor' ({partial}) rotates {rotary} of {prefix}head_dim "
                           f"{head_dim}; a rotation turns pairs, so it must be an even number of dims.")
     return rotary
+
+
+def embedding_scale(hidden: int, dtype: str) -> float:
+    """Gemma's sqrt(hidden) embedding scale as vLLM holds it: a tensor in the model's dtype (gemma3.py's normalizer
+    buffer built under the model dtype, gemma4.py:1090-1097 torch.tensor(..., dtype=dtype)), so rounded to bf16 / fp16
+    (the 31B's 73.32 is 73.5 in bf16)."""
+    value = math.sqrt(hidden)
+    if dtype == "fp16":
+        return struct.unpack("<e", struct.pack("<e", value))[0]
+    bits = struct.unpack("<I", struct.pack("<f", value))[0]
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16 << 16  # round to nearest even on the top 16 bits
+    return struct.unpack("<f", struct.pack("<I", bits))[0]
 
 
 NORM_EPS = ("rms_norm_eps", "layer_norm_epsilon")  # the norms' epsilon: rms_norm_eps, else layer_norm_epsilon
@@ -778,7 +792,7 @@ def gemma4_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                      "hold values of their own (the same bytes and work)")
     arch = Arch(name=spec.name, family=cfg.model_type, tp=tp, dtype=spec.dtype, hidden=hidden, vocab=spec.vocab_size,
                 layers=tuple(layers), norm_eps=_config_float(cfg, "rms_norm_eps", 1e-6), norm_plus_one=False,
-                embed_scale=math.sqrt(hidden), sandwich_norms=True,
+                embed_scale=embedding_scale(hidden, spec.dtype), sandwich_norms=True,
                 tied_embeddings=cfg.flag("tie_word_embeddings", True), activation=_activation(cfg), gated_mlp=True,
                 heads=spec.num_attention_heads, kv_heads=spec.kv_heads, head_dim=cfg.int("head_dim"),
                 rope_dim=cfg.int("head_dim"), qk_norm=True, attn_scale=1.0, intermediate=inter, experts=experts,
