@@ -39,26 +39,31 @@ def tiny(name, tp=1):
     return architecture(raw, parse_config(raw, name), tp)
 
 
-def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0, stacked=False, built=None):
+def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0, stacked=False, built=None,
+                          caches=None, tables=None, table_per_group=False):
     """Worst relative error (max |diff| / max |logit|) over the prompts' last logits and every decode step.
     `stacked`: the model's weights laid out as verify allocates them (weights.engine_layout: JOINT_ROWS pairs in one
     buffer each, shared experts joined to the routed ones), the reference reading the separate tensors; `built` (a
-    list) receives the model."""
+    list) receives the model. `caches` / `tables` ({group: rows}) replace the NaN-filled pools and the shuffled block
+    tables; `table_per_group`: each pool its own shuffle of block ids (sparse MLA's latent and indexer pools)."""
     weights = full_weights(arch, seed)
     layout = engine_layout(dict(weights), join_shared=not arch.routing.on_input) if stacked else weights
     model = Transformer(arch, layout, Runtime("cpu"))
     if built is not None:
         built.append(model)
     blocks = 64
-    model.caches = small_caches(arch, blocks, block, len(prompt_lens), torch.float32)
+    model.caches = caches or small_caches(arch, blocks, block, len(prompt_lens), torch.float32)
     for cache in model.caches.values():
         if cache.kind == "state":
             cache.tensors[0].zero_()
-    ids = list(range(blocks))
-    random.Random(seed).shuffle(ids)
     width = -(-(max(prompt_lens) + steps) // block)
-    rows = [ids[i * width:(i + 1) * width] for i in range(len(prompt_lens))]
-    paged_groups = {c.group for c in model.caches.values() if c.kind != "state"}
+    paged_groups = sorted({c.group for c in model.caches.values() if c.kind != "state"})
+    if tables is None:
+        tables = {}
+        for n, group in enumerate(paged_groups):
+            ids = list(range(blocks))
+            random.Random(seed * 100 + n if table_per_group else seed).shuffle(ids)
+            tables[group] = [ids[i * width:(i + 1) * width] for i in range(len(prompt_lens))]
     gen = torch.Generator().manual_seed(seed + 1)
     refs = [Reference(arch, weights) for _ in prompt_lens]
     worst = 0.0
@@ -68,15 +73,15 @@ def run_against_reference(arch, prompt_lens=(5, 13), steps=3, block=4, seed=0, s
 
     for i, n in enumerate(prompt_lens):
         prompt = torch.randint(0, arch.vocab, (n,), generator=gen)
-        out = prefill(model, prompt[None], {g: [rows[i]] for g in paged_groups}, torch.tensor([i]))
+        out = prefill(model, prompt[None], {g: [rows[i]] for g, rows in tables.items()}, torch.tensor([i]))
         for token in prompt.tolist():
             want = refs[i].step(token)
         worst = max(worst, err(out[0], want))
-    tables = {g: torch.tensor(rows, dtype=torch.int32) for g in paged_groups}
+    stacked_tables = {g: torch.tensor(rows, dtype=torch.int32) for g, rows in tables.items()}
     positions = torch.tensor(prompt_lens)
     for _ in range(steps):
         tokens = torch.randint(0, arch.vocab, (len(prompt_lens),), generator=gen)
-        out = decode(model, tokens, positions, tables, torch.arange(len(prompt_lens)))
+        out = decode(model, tokens, positions, stacked_tables, torch.arange(len(prompt_lens)))
         for i in range(len(prompt_lens)):
             worst = max(worst, err(out[i], refs[i].step(int(tokens[i]))))
         positions = positions + 1

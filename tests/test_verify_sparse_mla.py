@@ -17,6 +17,7 @@ from tiny_models import TINY
 
 torch = pytest.importorskip("torch")
 
+from test_verify_model import run_against_reference  # noqa: E402
 from kvplan.gpu import sparse_mla as S  # noqa: E402
 from kvplan.gpu.caches import caches_from_layout, small_caches  # noqa: E402
 from kvplan.gpu.generate import decode, prefill  # noqa: E402
@@ -179,42 +180,10 @@ def test_prefill_mask_keeps_each_querys_top_k_of_its_own_keys():
 # ---- the forward against the float64 reference --------------------------------------------------------------------
 
 def run_sparse(arch, prompt_lens, steps=3, block=4, seed=0, caches=None, tables=None):
-    """Worst relative error (max |diff| / max |logit|) of the prompts' last logits and every decode step against
-    the float64 reference. Every pool (each layer's latent, each indexer's keys) gets its own shuffled block ids;
-    unused cache slots hold NaN (latents) and 0xFF bytes (keys: an e4m3 NaN and a float32 NaN scale)."""
-    weights = full_weights(arch, seed)
-    model = Transformer(arch, weights, Runtime("cpu"))
-    blocks = 64
-    model.caches = caches or small_caches(arch, blocks, block, len(prompt_lens), torch.float32)
-    width = -(-(max(prompt_lens) + steps) // block)
-    if tables is None:
-        tables = {}
-        for n, group in enumerate(sorted({c.group for c in model.caches.values()})):
-            ids = list(range(blocks))
-            random.Random(seed * 100 + n).shuffle(ids)
-            tables[group] = [ids[i * width:(i + 1) * width] for i in range(len(prompt_lens))]
-    gen = torch.Generator().manual_seed(seed + 1)
-    refs = [Reference(arch, weights) for _ in prompt_lens]
-    worst = 0.0
-
-    def err(got, want):
-        return float((got.double() - want).abs().max() / want.abs().max())
-
-    for i, n in enumerate(prompt_lens):
-        prompt = torch.randint(0, arch.vocab, (n,), generator=gen)
-        out = prefill(model, prompt[None], {g: [rows[i]] for g, rows in tables.items()})
-        for token in prompt.tolist():
-            want = refs[i].step(token)
-        worst = max(worst, err(out[0], want))
-    stacked = {g: torch.tensor(rows, dtype=torch.int32) for g, rows in tables.items()}
-    positions = torch.tensor(prompt_lens)
-    for _ in range(steps):
-        tokens = torch.randint(0, arch.vocab, (len(prompt_lens),), generator=gen)
-        out = decode(model, tokens, positions, stacked)
-        for i in range(len(prompt_lens)):
-            worst = max(worst, err(out[i], refs[i].step(int(tokens[i]))))
-        positions = positions + 1
-    return worst
+    """run_against_reference with every pool (each layer's latent, each indexer's keys) on its own shuffled block
+    ids; unused cache slots hold NaN (latents) and 0xFF bytes (keys: an e4m3 NaN and a float32 NaN scale)."""
+    return run_against_reference(arch, prompt_lens, steps, block, seed, caches=caches, tables=tables,
+                                 table_per_group=True)
 
 
 @pytest.mark.parametrize("name", ["deepseek_v32", "deepseek_v32_wide", "glm_dsa"])
