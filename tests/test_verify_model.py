@@ -627,15 +627,6 @@ def test_matmul_runs_each_kernel_form_through_its_own_plans():
     assert [p.calls for p in plans.values()] == [1] * len(plans), "no form for this many rows: F.linear"
 
 
-def test_attention_free_models_are_refused_in_one_line():
-    from kvplan.errors import KvplanError
-
-    raw: list = []
-    spec = resolve("tiiuae/falcon-mamba-7b", raw_out=raw)
-    with pytest.raises(KvplanError, match="is attention-free \\(falcon_mamba: every layer a Mamba block\\)"):
-        architecture(raw[0], spec, 1)
-
-
 def test_decode_order_is_layer_by_layer_with_the_lm_head_last():
     """verify's weight stream in decode order (gpu/gemm.py decode_order_stream) runs the linears as a decode step
     does: each layer's qkv, o, gate_up, down, then the next layer's, the (tied) LM head last; a stacked pair

@@ -183,3 +183,25 @@ TINY["deepseek_v32_wide"] = {**TINY["deepseek_v32"], "index_topk": 64}
 # (max(i - index_skip_topk_offset + 1, 0) % index_topk_freq == 0)
 TINY["glm_dsa"] = {**TINY["deepseek_v32"], "architectures": ["GlmMoeDsaForCausalLM"], "model_type": "glm_moe_dsa",
                    "num_hidden_layers": 3, "index_topk_freq": 2, "index_skip_topk_offset": 1, "index_topk": 6}
+# Attention-free models (vLLM mamba.py / mamba2.py): every layer an RMSNorm and a Mamba mixer, no MLP.
+# Falcon-Mamba's form: intermediate_size, not expand x hidden, sets the channels (its 7B: 8,192 beside an expand of
+# 16); dt, B and C RMS-normed without weights at mixer_rms_eps (0.05 here, so that the norms' eps against the block
+# norms' layer_norm_epsilon is seen); untied LM head
+TINY["falcon_mamba"] = {"model_type": "falcon_mamba", "architectures": ["FalconMambaForCausalLM"],
+                        "torch_dtype": "bfloat16", "vocab_size": 128, "hidden_size": 64, "num_hidden_layers": 3,
+                        "intermediate_size": 128, "expand": 16, "state_size": 16, "conv_kernel": 4,
+                        "time_step_rank": 8, "use_bias": False, "use_conv_bias": True, "hidden_act": "silu",
+                        "layer_norm_epsilon": 1e-5, "mixer_rms_eps": 0.05, "residual_in_fp32": True,
+                        "tie_word_embeddings": False}
+# Mamba (state-spaces/mamba-*-hf's form): no norms on dt, B and C, time_step_rank "auto" (ceil(64 / 16) = 4), the
+# channels expand x hidden, the LM head tied (transformers' MambaConfig default)
+TINY["mamba"] = {"model_type": "mamba", "architectures": ["MambaForCausalLM"], "torch_dtype": "bfloat16",
+                 "vocab_size": 128, "hidden_size": 64, "num_hidden_layers": 3, "expand": 2, "state_size": 16,
+                 "conv_kernel": 4, "time_step_rank": "auto", "use_bias": False, "use_conv_bias": True,
+                 "hidden_act": "silu", "layer_norm_epsilon": 1e-5}
+# Mamba-2 (Mamba2ForCausalLM): 8 heads of 16 (= expand x hidden), 2 groups of B and C, the gated norm per group
+TINY["mamba2"] = {"model_type": "mamba2", "architectures": ["Mamba2ForCausalLM"], "torch_dtype": "bfloat16",
+                  "vocab_size": 128, "hidden_size": 64, "num_hidden_layers": 3, "expand": 2, "num_heads": 8,
+                  "head_dim": 16, "state_size": 16, "n_groups": 2, "conv_kernel": 4, "use_bias": False,
+                  "use_conv_bias": True, "hidden_act": "silu", "layer_norm_epsilon": 1e-5,
+                  "tie_word_embeddings": False}

@@ -1,8 +1,9 @@
-"""The Mamba-1 mixer of a Jamba layer, as vLLM's MambaMixer runs it (model_executor/layers/mamba/mamba_mixer.py,
-use_rms_norm=True): in_proj -> x, z; a causal depthwise convolution (+ bias) and SiLU over x; x_proj -> dt (of
-dt_rank values), B and C, each RMS-normed; dt_proj (its bias added in the scan, then softplus); the selective
-state space, one state row of N values per channel with its own decay per value; D x added, times SiLU(z);
-out_proj and its all-reduce. x_proj is row-parallel: its dt_rank + 2 N outputs are all-reduced across ranks too.
+"""The Mamba-1 mixer of a Jamba, Mamba or Falcon-Mamba layer, as vLLM's MambaMixer runs it (model_executor/layers/
+mamba/mamba_mixer.py): in_proj -> x, z; a causal depthwise convolution (+ bias) and SiLU over x; x_proj -> dt (of
+dt_rank values), B and C, each RMS-normed (Jamba: with weights; Falcon-Mamba: without; Mamba: not normed);
+dt_proj (its bias added in the scan, then softplus); the selective state space, one state row of N values per
+channel with its own decay per value; D x added, times SiLU(z); out_proj and its all-reduce. x_proj is
+row-parallel: its dt_rank + 2 N outputs are all-reduced across ranks too.
 
 Per channel c and state value n, token t:
     h_t[c, n] = exp(dt_t[c] A[c, n]) h_{t-1}[c, n] + dt_t[c] x_t[c] B_t[n]
@@ -68,12 +69,19 @@ class Mamba1:
                     self.label = KERNEL_LABEL
         return self._plans[key]
 
+    def _norm(self, v, name: str):
+        """The mixer's RMSNorm of dt, B or C (Arch.mamba1_norm): with its weight (Jamba), without (Falcon-Mamba: w
+        holds none), or none at all (Mamba)."""
+        if self.arch.mamba1_norm == "none":
+            return v
+        return rms_norm(v.contiguous(), self.w.get(name), self.arch.mamba1_norm_eps)
+
     def _ssm_inputs(self, xc):
         """dt (dt_proj's output, before its bias) [T, C] and B, C side by side [T, 2 N] of the convolved x rows."""
-        rt, w, eps = self.rt, self.w, self.arch.norm_eps
+        rt, w = self.rt, self.w
         dt, b, c = rt.comm.all_reduce(rt.mm(xc, w["x_proj"])).split([self.rank, self.n, self.n], dim=-1)
-        bc = torch.cat([rms_norm(b, w["b_norm"], eps), rms_norm(c, w["c_norm"], eps)], dim=-1)
-        return rt.mm(rms_norm(dt.contiguous(), w["dt_norm"], eps), w["dt_proj"]), bc
+        bc = torch.cat([self._norm(b, "b_norm"), self._norm(c, "c_norm")], dim=-1)
+        return rt.mm(self._norm(dt, "dt_norm").contiguous(), w["dt_proj"]), bc
 
     def _scan_torch(self, xc, dt, z, bc, seqs: int, state=None):
         """(y [R L, C] in the activations' dtype, final states [R, C, N]) by the token-by-token recurrence."""

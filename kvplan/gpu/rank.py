@@ -21,7 +21,7 @@ from ..verify.arch import architecture
 from ..verify.shards import weight_bytes
 from ..verify.judge import pool_bytes_in_nvml_view
 from ..verify.layout import cache_layout
-from ..verify.terms import capture_sizes
+from ..verify.terms import capture_sizes, decode_batches
 from .caches import caches_from_layout
 from .decode import time_decode, time_prefill
 from .gemm import choose_forms, decode_order_stream
@@ -213,9 +213,8 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
 
 def time_forward(spec, opts: Options, held: dict, progress, pools: dict, input_len: int) -> dict:
     model, layout, allocator = held["model"], pools["layout"], pools["allocator"]
-    served = pools["boundary"].served
     points = []
-    for batch in dict.fromkeys((1, served)):
+    for batch in decode_batches(pools["boundary"].served, opts.max_num_seqs):
         with progress.step(f"decode, batch {batch} (CUDA graph of the whole step)"):
             points.append(time_decode(model, layout, allocator, batch, opts.context))
     with progress.step(f"prefill of one {input_len:,}-token prompt (TTFT)"):
@@ -228,13 +227,14 @@ def bandwidth(progress) -> dict:
         return read_bandwidth(min(4 * 2**30, torch.cuda.mem_get_info()[0] // 4))
 
 
-def time_all_reduce(held: dict, progress, served: int, plan) -> dict:
-    """The decode step's collectives alone: two all-reduces of [batch, hidden] per layer, in a CUDA graph."""
+def time_all_reduce(held: dict, progress, batches: tuple, plan) -> dict:
+    """The decode step's collectives alone: two all-reduces of [batch, hidden] per layer, in a CUDA graph, at the
+    decode batches timed (terms.decode_batches)."""
     model = held["model"]
     comm, arch = model.rt.comm, model.arch
     layers = len(arch.layers)
     points = []
-    for batch in dict.fromkeys((1, served)):
+    for batch in batches:
         with progress.step(f"all-reduce, batch {batch} (2 per layer, CUDA graph)"):
             x = torch.randn(batch, arch.hidden, dtype=held["weights"]["norm"].dtype, device="cuda")
             graph, _ = capture(lambda: [comm.all_reduce(x) for _ in range(2 * layers)])

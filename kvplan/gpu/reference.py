@@ -330,8 +330,11 @@ class Reference:
         conv = (window * w["conv"]).sum(-1) + (w["conv_bias"] if a.conv_bias else 0)
         conv = conv / (1 + torch.exp(-conv))
         p = w["x_proj"] @ conv
-        dt, bs, cs = (_norm(v, w[name], a.norm_eps) for v, name in
-                      ((p[:rank], "dt_norm"), (p[rank:rank + n], "b_norm"), (p[rank + n:], "c_norm")))
+        parts = ((p[:rank], "dt_norm"), (p[rank:rank + n], "b_norm"), (p[rank + n:], "c_norm"))
+        if a.mamba1_norm == "none":  # Mamba: dt, B and C as x_proj gives them
+            dt, bs, cs = (v for v, _ in parts)
+        else:  # Falcon-Mamba's norms have no weight (a weight of ones)
+            dt, bs, cs = (_norm(v, w.get(name, torch.ones_like(v)), a.mamba1_norm_eps) for v, name in parts)
         dt = w["dt_proj"] @ dt + w["dt_bias"]
         out = torch.zeros(inner, dtype=D)
         for ch in range(inner):

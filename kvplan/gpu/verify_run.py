@@ -16,11 +16,11 @@ import torch
 
 from ..errors import KvplanError
 from ..plan.catalog import GPU, match_device_name
-from ..verify.judge import (judge, judge_budget, judge_capacity, judge_decode, relative_error, stand_ins,
+from ..verify.judge import (budget_counts, judge, judge_budget, judge_capacity, judge_decode, relative_error, stand_ins,
                             verdict_dict)
 from ..verify.layout import kernel_kv_dtype
-from ..verify.terms import (decode_prediction, measured_kv_budget, predicted_terms, prefill_prediction,
-                            responsible_term, subtracted_terms, term_rows)
+from ..verify.terms import (decode_batches, decode_prediction, measured_kv_budget, predicted_terms,
+                            prefill_prediction, responsible_term, subtracted_terms, term_rows)
 from . import rank as R
 from .deltanet import LABEL as DELTANET_LABEL
 from .ffn import FP8_LABEL, GROUPED_LABEL, MXFP4_LABEL
@@ -125,7 +125,8 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     device = replace(gpu, memory_bytes=total)
     ttft_estimate = prefill_prediction(spec, plan, precision, input_len, opts.max_num_batched_tokens, device,
                                        gpu.decode_bandwidth)
-    tp = R.time_all_reduce(held, progress, pools["boundary"].served, plan) if comm is not None and comm.real else None
+    batches = decode_batches(pools["boundary"].served, opts.max_num_seqs)
+    tp = R.time_all_reduce(held, progress, batches, plan) if comm is not None and comm.real else None
     return _result(spec, opts, info, plan, precision, facts, m, measured, usable, budget, pools, timed,
                    ttft_estimate, tp, group, t0, engine_view, subtracted, device)
 
@@ -164,8 +165,9 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         labels.setdefault("mamba", MAMBA_LABEL)
     if "mamba1" in arch.mixers:
         labels.setdefault("mamba1", MAMBA1_LABEL)
+    planned, measured_count, counted = budget_counts(plan, engine_view)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),
-                    judge_budget(plan.max_concurrency, engine_view.max_concurrency, responsible, boundary.served),
+                    judge_budget(planned, measured_count, responsible, boundary.served, counted),
                     judge_decode([{"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": p["estimate_ms"],
                                    "roofline_ms": p["roofline_ms"], "estimate_terms": p.get("estimate_terms")}
                                   for p in points], tuple(stand_ins(labels))), tuple(notes))
@@ -193,6 +195,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         "measured_plan": {"kv_budget_bytes_per_gpu": budget, "kv_blocks": engine_view.kv_blocks,
                           "max_concurrency": engine_view.max_concurrency,
                           "max_concurrency_limited_by": engine_view.max_concurrency_limited_by,
+                          "resident_sequences": engine_view.engine and engine_view.engine.resident_sequences,
                           "pool_blocks": pools["plan"].kv_blocks, "pool_sequences": pools["plan"].max_concurrency},
         "layout": [{"name": g.name, "kind": g.kind, "layers": len(g.layers), "window": g.window,
                     "num_blocks": g.num_blocks, "blocks_per_sequence": g.blocks_per_sequence,

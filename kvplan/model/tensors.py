@@ -23,9 +23,10 @@ ALWAYS_BIASED = ("gpt2", "gpt_bigcode", "gpt_neox", "phi")
 FALCON = ("falcon", "refinedweb", "refinedwebmodel")
 LAYER_NORM_WITH_BIAS = ALWAYS_BIASED + FALCON
 # Families whose config class ties the LM head to the embedding unless the file says otherwise (ERNIE-4.5:
-# transformers 5.19 Ernie4_5Config / Ernie4_5_MoeConfig tie_word_embeddings = True, the class vLLM 0.32 reads).
+# transformers 5.19 Ernie4_5Config / Ernie4_5_MoeConfig tie_word_embeddings = True, the class vLLM 0.32 reads; Mamba
+# and Falcon-Mamba: MambaConfig / FalconMambaConfig tie_word_embeddings = True, vLLM mamba.py:196 ties on it).
 TIED_BY_DEFAULT = ("gemma", "gemma2", "gemma3", "gemma3_text", "gemma3n", "gemma3n_text", "gemma4", "gemma4_text",
-                   "gpt2", "lfm2", "lfm2_moe", "ernie4_5", "ernie4_5_moe") + FALCON
+                   "gpt2", "lfm2", "lfm2_moe", "ernie4_5", "ernie4_5_moe", "mamba", "falcon_mamba") + FALCON
 QKV_BIAS = ("qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl")  # q/k/v biases, none on o_proj
 # Qwen3-Next's attention (vLLM qwen3_next.py Qwen3NextAttention), which Qwen3.5's text decoders build too
 # (qwen3_5.py): per-head q/k norms and, unless attn_output_gate is false, an output gate out of q_proj

@@ -13,8 +13,8 @@ from ..errors import KvplanError, quote
 from ..model.config import Config
 from ..model.kda import kda_config, kda_shape
 from ..model.kinds import IndexerKeys, LinearState, MLALatent, SharedKV
-from ..model.layers import (ATTENTION_FREE, MAMBA2_HEAD_DIM, MAMBA2_HEADS, ffn_kinds, first_shared_layer,
-                            gemma4_mixers, is_mimo_v2, mimo_shape, mixer_kinds)
+from ..model.layers import (ATTENTION_FREE, MAMBA1_ONLY, ffn_kinds, first_shared_layer, gemma4_mixers, is_mimo_v2,
+                            mamba1_inner, mamba2_shape, mimo_shape, mixer_kinds)
 from ..model.params import fp8_ignored, quantized_format
 from ..model.routing import Routing, routing
 from ..model.spec import ModelSpec
@@ -151,8 +151,12 @@ class Arch:
     ssm_state: int = 0
     conv_bias: bool = False
     # Mamba-1 (Jamba; vLLM model_executor/layers/mamba/mamba_mixer.py): one state row of ssm_state values a channel
-    mamba1_inner: int = 0  # channels: mamba_expand x hidden
+    mamba1_inner: int = 0  # channels: mamba_expand x hidden (Jamba), intermediate_size (Mamba, Falcon-Mamba)
     mamba_dt_rank: int = 0  # dt's low-rank width before dt_proj
+    # the RMSNorms on dt, B and C before the scan (MambaMixer use_rms_norm, rms_norm_has_weight): "weighted" (Jamba:
+    # a weight each), "unweighted" (Falcon-Mamba: none), "none" (Mamba: no norms); at mamba1_norm_eps
+    mamba1_norm: str = "weighted"
+    mamba1_norm_eps: float = 0.0
     # feed-forward
     intermediate: int = 0
     experts: int = 0
@@ -277,8 +281,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     cfg = Config(raw, spec.name)
     family = cfg.model_type
     if family in ATTENTION_FREE:
-        raise KvplanError(f"{spec.name} is attention-free ({family}: every layer a Mamba block); verify's forward pass "
-                          f"runs models with attention layers (hybrids included).")
+        _attention_free_refusals(cfg, spec)
     if spec.compressed_attention:
         raise KvplanError(f"{spec.name} uses DeepSeek-V4's compressed sparse attention (window, compressed and "
                           f"indexer caches, compressor states, hyper-connections); verify's forward pass does not run "
@@ -348,23 +351,18 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if any(getattr(layer, "sparse", False) for layer in spec.layers):
         common.update(_sparse_attention(cfg, spec, layers, notes))
     if any(layer.mixer == "mamba" for layer in layers):
-        common.update(mamba_heads=cfg.int(MAMBA2_HEADS), mamba_head_dim=cfg.int(MAMBA2_HEAD_DIM),
-                      mamba_groups=cfg.int(("n_groups", "mamba_n_groups"), default=1),
-                      ssm_state=cfg.int(("ssm_state_size", "mamba_d_state")),
-                      conv_kernel=cfg.int(("conv_kernel", "mamba_d_conv"), default=4),
+        # Nemotron-H's and Granite 4.0's mamba_* fields, or a pure Mamba-2 config's own (layers.mamba2_shape)
+        heads, head_dim, state, groups, kernel = mamba2_shape(cfg)
+        common.update(mamba_heads=heads, mamba_head_dim=head_dim, mamba_groups=groups, ssm_state=state,
+                      conv_kernel=kernel,
                       conv_bias=cfg.flag("use_conv_bias", True) and cfg.flag("mamba_conv_bias", True))
         if cfg.flag("mamba_proj_bias", False) or cfg.flag("use_bias", False):
             raise KvplanError(f"{spec.name} has biases on its Mamba projections; verify's Mamba-2 layer has none.")
     elif any(layer.mixer == "mamba1" for layer in layers):
-        if family != "jamba":
-            raise KvplanError(f"{spec.name} ({family}) has Mamba-1 layers; verify's Mamba-1 layer is Jamba's (RMSNorms "
-                              f"on dt, B and C).")
-        common.update(mamba1_inner=cfg.int("mamba_expand", default=2) * hidden, ssm_state=cfg.int("mamba_d_state"),
-                      mamba_dt_rank=cfg.int("mamba_dt_rank", default=math.ceil(hidden / 16)),
-                      conv_kernel=cfg.int("mamba_d_conv", default=4), conv_bias=cfg.flag("mamba_conv_bias", True))
-        if cfg.flag("mamba_proj_bias", False):
-            raise KvplanError(f"{spec.name} has biases on its Mamba projections (mamba_proj_bias); verify's Mamba-1 "
-                              f"layer has none.")
+        if family != "jamba" and family not in MAMBA1_ONLY:
+            raise KvplanError(f"{spec.name} ({family}) has Mamba-1 layers; verify's Mamba-1 layer is Jamba's, "
+                              f"Mamba's and Falcon-Mamba's.")
+        common.update(_mamba1_fields(cfg, spec, hidden))
     elif any(layer.mixer == "kda" for layer in layers):
         common.update(_kda_fields(cfg))
         notes.append("Kimi Delta Attention runs in float32 torch, decode and prefill (no kvplan kernel runs it: "
@@ -405,6 +403,8 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     if family == "gpt_oss":
         notes.append("gpt-oss attention sinks and the clamped SwiGLU are not modelled (one scalar per head; "
                      "elementwise)")
+    if family in ATTENTION_FREE:
+        notes += _attention_free_notes(cfg)
     if family in FALCON:
         notes.append("Falcon's parallel attention + MLP block and its LayerNorms run as a sequential RMS-normed block "
                      "(the same matrices and bytes)")
@@ -420,6 +420,57 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
     arch = Arch(**common, notes=tuple(notes))
     _check_divisible(arch)
     return arch
+
+
+# Attention-free models as vLLM 0.32.0 builds them (model_executor/models/mamba.py MambaForCausalLM, which
+# FalconMambaForCausalLM maps to (registry.py:104); mamba2.py Mamba2ForCausalLM): every layer an RMSNorm (eps
+# layer_norm_epsilon) and a Mamba mixer, no MLP (mamba.py:48-97, mamba2.py:46-92); the residual carried in the model
+# dtype (neither reads residual_in_fp32); norm_f; the LM head tied where tie_word_embeddings says (mamba.py:196).
+# Falcon-Mamba's mixer norms dt, B and C without weights at mixer_rms_eps (mamba.py:60-73: use_rms_norm and
+# rms_norm_has_weight=not is_falcon_mamba), Mamba's does not norm them.
+MAMBA1_NORMS = {"jamba": "weighted", "falcon_mamba": "unweighted", "mamba": "none"}
+MIXER_RMS_EPS = 1e-6  # transformers 5.19 FalconMambaConfig.mixer_rms_eps
+
+
+def _attention_free_refusals(cfg: Config, spec: ModelSpec) -> None:
+    """The attention-free forms verify's Mamba layers do not run, one line each: a convolution activation other than
+    SiLU (vLLM passes hidden_act to causal_conv1d, mamba.py:74 / mamba2.py:70), projection biases (use_bias)."""
+    act = str(cfg.get("hidden_act") or "silu").lower()
+    if act not in ("silu", "swish"):
+        raise KvplanError(f"{spec.name}: hidden_act is {quote(act)}; verify's Mamba layers run the convolution's SiLU "
+                          f"only.")
+    if cfg.flag("use_bias", False):
+        raise KvplanError(f"{spec.name} has biases on its Mamba projections (use_bias); verify's Mamba layers have "
+                          f"none.")
+
+
+def _mamba1_fields(cfg: Config, spec: ModelSpec, hidden: int) -> dict:
+    """A Mamba-1 layer's shape: Jamba's mamba_* fields (jamba.py:128-143, its norms at rms_norm_eps), or the
+    attention-free configs' own (mamba.py:63-79: intermediate_size, state_size, conv_kernel, time_step_rank ("auto":
+    ceil(hidden / 16), transformers' MambaConfig), use_conv_bias)."""
+    if cfg.model_type == "jamba":
+        if cfg.flag("mamba_proj_bias", False):
+            raise KvplanError(f"{spec.name} has biases on its Mamba projections (mamba_proj_bias); verify's Mamba-1 "
+                              f"layer has none.")
+        return dict(mamba1_inner=mamba1_inner(cfg), ssm_state=cfg.int("mamba_d_state"),
+                    mamba_dt_rank=cfg.int("mamba_dt_rank", default=math.ceil(hidden / 16)),
+                    conv_kernel=cfg.int("mamba_d_conv", default=4), conv_bias=cfg.flag("mamba_conv_bias", True),
+                    mamba1_norm="weighted", mamba1_norm_eps=_config_float(cfg, "rms_norm_eps", 1e-6))
+    rank = cfg.get("time_step_rank", "auto")
+    eps = _config_float(cfg, "mixer_rms_eps", MIXER_RMS_EPS) if cfg.model_type == "falcon_mamba" else 0.0
+    return dict(mamba1_inner=mamba1_inner(cfg), ssm_state=cfg.int("state_size"),
+                mamba_dt_rank=math.ceil(hidden / 16) if rank == "auto" else cfg.int("time_step_rank"),
+                conv_kernel=cfg.int("conv_kernel", default=4), conv_bias=cfg.flag("use_conv_bias", True),
+                mamba1_norm=MAMBA1_NORMS[cfg.model_type], mamba1_norm_eps=eps)
+
+
+def _attention_free_notes(cfg: Config) -> list:
+    notes = ["attention-free: every layer a Mamba block, no KV cache; one state slot a sequence in each layer "
+             "(vLLM's block for a Mamba group is one request's state)"]
+    if cfg.flag("residual_in_fp32", False):
+        notes.append("residual_in_fp32 is not applied: vLLM 0.32.0's mamba.py / mamba2.py carry the residual in the "
+                     "model dtype (neither reads it)")
+    return notes
 
 
 def _kda_fields(cfg: Config) -> dict:

@@ -84,11 +84,27 @@ def judge_capacity(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, boun
                   f"{boundary.context:,} tokens admitted, one more refused")
 
 
-def judge_budget(planned: int, measured: int, responsible: Optional[dict], ideal: Optional[int] = None) -> tuple:
-    """`measured`: the engine's concurrency on the measured budget; `ideal`: what the ideal pool admitted on it."""
+def budget_counts(plan, engine_view) -> tuple:
+    """(planned, measured, what they count) for the budget verdict: the plans' max concurrency, or, where max_num_seqs
+    caps both, the sequences each budget keeps resident before the cap (EngineFigures.resident_sequences). Capped
+    figures agree whatever the budget terms are: an attention-free model's state pool (one block a request) holds
+    thousands of sequences at vLLM's defaults, against a cap of 1,024 (Falcon-Mamba-7B: 3,072 on an 80 GB GPU)."""
+    capped = plan.max_concurrency_limited_by == engine_view.max_concurrency_limited_by == "max_num_seqs"
+    if capped and plan.engine is not None and engine_view.engine is not None \
+            and plan.engine.resident_sequences is not None and engine_view.engine.resident_sequences is not None:
+        what = (f"resident sequences (before the max_num_seqs cap of {plan.engine.max_num_seqs:,} that both plans' "
+                f"max concurrency meet)")
+        return plan.engine.resident_sequences, engine_view.engine.resident_sequences, what
+    return plan.max_concurrency, engine_view.max_concurrency, "max concurrency"
+
+
+def judge_budget(planned: int, measured: int, responsible: Optional[dict], ideal: Optional[int] = None,
+                 what: str = "max concurrency") -> tuple:
+    """`measured`: the engine's concurrency on the measured budget; `ideal`: what the ideal pool admitted on it;
+    `what`: what the two count (budget_counts)."""
     slack = max(1, math.floor(BUDGET_TOLERANCE * measured))
     within = abs(planned - measured) <= slack
-    head = (f"planned max concurrency {planned:,} vs {measured:,} on the measured budget "
+    head = (f"planned {what} {planned:,} vs {measured:,} on the measured budget "
             f"({relative_error(planned, measured):+.1%}; tolerance {BUDGET_TOLERANCE:.0%} or one sequence)")
     if ideal is not None and measured - ideal > max(1, math.floor(BUDGET_TOLERANCE * ideal)):
         return False, (head + f"; but the engine's {measured:,} exceed the {ideal:,} the ideal pool admits on the "

@@ -274,20 +274,23 @@ def _mamba2(arch: Arch) -> list:
 
 
 def _mamba1(arch: Arch) -> list:
-    """vLLM's MambaMixer as Jamba builds it (model_executor/layers/mamba/mamba_mixer.py): in_proj yields x and the
-    gate z, split by channels; the depthwise convolution over x; x_proj row-parallel (an all-reduce of its dt_rank +
-    2 N outputs follows); dt_proj, its bias, A (float32, vLLM keeps -exp(A_log)) and D by channels; RMSNorms over dt,
-    B and C replicated; out_proj row-parallel."""
+    """vLLM's MambaMixer (model_executor/layers/mamba/mamba_mixer.py) as Jamba, Mamba and Falcon-Mamba build it:
+    in_proj yields x and the gate z, split by channels; the depthwise convolution over x; x_proj row-parallel (an
+    all-reduce of its dt_rank + 2 N outputs follows); dt_proj, its bias, A (float32, vLLM keeps -exp(A_log)) and D by
+    channels; Jamba's RMSNorms over dt, B and C replicated (Falcon-Mamba's have no weight: RMSNorm has_weight=False
+    keeps a plain ones tensor, no parameter, mamba_mixer.py:161-189, layernorm.py:62-65; Mamba's none); out_proj
+    row-parallel."""
     inner, n, rank = arch.mamba1_inner, arch.ssm_state, arch.mamba_dt_rank
     ch = _rows(inner)
     w = [WeightSpec("in_proj", (2 * inner, arch.hidden), "model", 0, (ch, ch)),
          WeightSpec("conv", (inner, arch.conv_kernel), "model", 0, (ch,))]
     if arch.conv_bias:
         w.append(WeightSpec("conv_bias", (inner,), "model", 0, (ch,)))
-    return w + [WeightSpec("x_proj", (rank + 2 * n, inner), "model", 1, (ch,)),
-                WeightSpec("dt_norm", (rank,), "model"), WeightSpec("b_norm", (n,), "model"),
-                WeightSpec("c_norm", (n,), "model"),
-                WeightSpec("dt_proj", (inner, rank), "model", 0, (ch,)),
+    w.append(WeightSpec("x_proj", (rank + 2 * n, inner), "model", 1, (ch,)))
+    if arch.mamba1_norm == "weighted":
+        w += [WeightSpec("dt_norm", (rank,), "model"), WeightSpec("b_norm", (n,), "model"),
+              WeightSpec("c_norm", (n,), "model")]
+    return w + [WeightSpec("dt_proj", (inner, rank), "model", 0, (ch,)),
                 WeightSpec("dt_bias", (inner,), "model", 0, (ch,)),
                 WeightSpec("A_log", (inner, n), "fp32", 0, (ch,)),
                 WeightSpec("D", (inner,), "model", 0, (ch,)),

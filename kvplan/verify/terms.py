@@ -80,6 +80,13 @@ def capture_sizes(max_num_seqs: int, max_num_batched_tokens: int) -> list:
     return sorted(set(sizes))
 
 
+def decode_batches(served: int, max_num_seqs: int) -> tuple:
+    """The decode batches verify times: 1 and the most sequences the engine runs in one step, which is what the
+    pools admit (the boundary's served) but never above max_num_seqs (vLLM's scheduler admits no more: an
+    attention-free model's state pool, one block a request, holds thousands more at vLLM's defaults)."""
+    return tuple(dict.fromkeys((1, min(served, max_num_seqs))))
+
+
 def decode_prediction(spec, plan, precision, batch: int, gpu, bandwidth: float, collectives: bool = True) -> dict:
     """What the planner predicts for one decode step of `batch` sequences of the plan's context on `gpu`: the
     calibrated engine estimate (plan/speed.py, the same function the plan's decode points come from, here at
