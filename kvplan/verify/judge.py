@@ -4,7 +4,8 @@
   layout in torch's and NVML's view, and the block allocator admits exactly the sequences they hold and
   refuses one more;
 - budget: the plan's max concurrency is within BUDGET_TOLERANCE (or one sequence) of the concurrency the
-  measured budget holds; when it is not, the term furthest from its prediction is named. The engine's concurrency
+  measured budget holds (where max_num_seqs caps both, the sequences each keeps resident before the cap:
+  budget_counts); when it is not, the term furthest from its prediction is named. The engine's concurrency
   on the measured budget may not exceed what the ideal pool admits on it (more than BUDGET_TOLERANCE or one
   sequence): an engine cannot hold more than every block a sequence can use, so that would mean the engine model
   under-counts a request's blocks (it did for Llama 4's chunked layers: 134 against 34, session 37);
