@@ -165,9 +165,8 @@ def test_altup_outside_gemma3n_is_still_refused():
         parse_config(config, "x")
 
 
-def test_verify_refuses_gemma3n_in_one_line():
+def test_verify_builds_gemma3n():
+    """verify used to refuse Gemma 3n; its forward pass is tests/test_verify_gemma3n.py's."""
     from kvplan.verify.arch import architecture
 
-    with pytest.raises(KvplanError, match="Gemma 3n") as error:
-        architecture(bundled_config(), resolve(E2B), 1)
-    assert "forward" in str(error.value) and "\n" not in str(error.value)
+    assert architecture(bundled_config(), resolve(E2B), 1).is_gemma3n

@@ -205,3 +205,16 @@ TINY["mamba2"] = {"model_type": "mamba2", "architectures": ["Mamba2ForCausalLM"]
                   "head_dim": 16, "state_size": 16, "n_groups": 2, "conv_kernel": 4, "use_bias": False,
                   "use_conv_bias": True, "hidden_act": "silu", "layer_norm_epsilon": 1e-5,
                   "tie_word_embeddings": False}
+# Gemma 3n as E2B / E4B: four AltUp streams, Laurel blocks of rank 8, per-layer inputs over a smaller vocabulary
+# than the model's, a width of its own in each layer's MLP and activation sparsity in some (0.95 and 0.8: a shared
+# layer's too), 64-wide heads, the last 3 layers reading the caches of layers 2 (sliding, 2 before the first shared
+# layer) and 3 (full, 1 before), soft-capped logits
+TINY["gemma3n"] = {**BASE, "architectures": ["Gemma3nForConditionalGeneration"], "model_type": "gemma3n_text",
+                   "num_hidden_layers": 7, "head_dim": 64, "intermediate_size": [96, 128, 64, 96, 128, 64, 96],
+                   "layer_types": ["sliding_attention", "full_attention", "sliding_attention", "full_attention",
+                                   "sliding_attention", "sliding_attention", "full_attention"],
+                   "activation_sparsity_pattern": [0.95, 0.8, 0.95, 0.0, 0.0, 0.95, 0.0], "sliding_window": 8,
+                   "num_kv_shared_layers": 3, "altup_num_inputs": 4, "altup_active_idx": 0, "altup_coef_clip": 120.0,
+                   "altup_correct_scale": True, "laurel_rank": 8, "hidden_size_per_layer_input": 8,
+                   "vocab_size_per_layer_input": 96, "final_logit_softcapping": 30.0, "rope_theta": 1000000.0,
+                   "rope_local_base_freq": 10000.0, "hidden_activation": "gelu_pytorch_tanh"}

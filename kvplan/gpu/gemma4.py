@@ -100,19 +100,23 @@ class PerLayerInputs:
 
     def __init__(self, arch, w: dict, rt):
         self.arch, self.w, self.rt = arch, w, rt
+        # the table's scale, the projection's before its norm (1.0: none) and the sum's (Gemma 3n's differ)
+        self.table_scale, self.projection_scale, self.sum_scale = math.sqrt(arch.per_layer_input), \
+            arch.hidden ** -0.5, SQRT_HALF
 
     def __call__(self, tokens, x):
         a, w, comm = self.arch, self.w, self.rt.comm
         t, layers, width = tokens.shape[0], len(a.layers), a.per_layer_input
         ids = torch.where(tokens < a.per_layer_vocab, tokens, torch.zeros_like(tokens))
         table = vocab_parallel_embedding(ids, w["ple_embed"], a.padded_per_layer_vocab // a.tp, a.tp, comm)
-        table = table * math.sqrt(width)
+        table = table * self.table_scale
         projected = comm.all_gather_last(self.rt.mm(x, w["ple_model_proj"]))
         if projected.shape[-1] < layers * width:  # one simulated rank of a larger group (LocalComm): its share again
             projected = projected.repeat(1, layers * width // projected.shape[-1])
-        projected = projected * a.hidden ** -0.5
+        if self.projection_scale != 1.0:
+            projected = projected * self.projection_scale
         projected = rms_norm(projected.view(t, layers, width), w["ple_proj_norm"], a.norm_eps)
-        return (projected + table.view(t, layers, width)) * SQRT_HALF
+        return (projected + table.view(t, layers, width)) * self.sum_scale
 
 
 class Gemma4Attention:

@@ -4,7 +4,7 @@
            -> per layer: norm -> mixer (attention | MLA | DSA | DeltaNet | KDA | Mamba-2 | Mamba-1) -> [norm] -> +
                          norm -> feed-forward (MLP | MoE)                                                 -> [norm] -> +
               (a Nemotron-H block has one of the two: its mixer or its feed-forward; Gemma 4's blocks are
-              kvplan/gpu/gemma4.py's)
+              kvplan/gpu/gemma4.py's, Gemma 3n's kvplan/gpu/gemma3n.py's over its AltUp streams)
            -> final norm -> LM head (logits gathered across ranks, soft-capped where the model caps them)
 
 Decode processes one new token per sequence against the paged caches; prefill processes R sequences of L
@@ -20,6 +20,7 @@ from . import fp8
 from .comm import LocalComm
 from .deltanet import GatedDeltaNet
 from .ffn import MLP, MoE
+from .gemma3n import AltUpStreams, Gemma3nBlock, Gemma3nPerLayerInputs
 from .gemma4 import Gemma4Block, Gemma4Rope, PerLayerInputs
 from .kda import KimiDeltaAttention
 from .mamba import Mamba2
@@ -107,7 +108,7 @@ def register_block_scales(mm, weights: dict) -> None:
 class Transformer:
     def __init__(self, arch, weights: dict, rt: Runtime):
         self.arch, self.w, self.rt = arch, weights, rt
-        block = Gemma4Block if arch.is_gemma4 else Block
+        block = Gemma4Block if arch.is_gemma4 else Gemma3nBlock if arch.is_gemma3n else Block
         self.blocks = [block(arch, layer, layer_weights(weights, layer.index), rt) for layer in arch.layers]
         dtype = weights["norm"].dtype if weights["norm"].is_floating_point() else None
         rt.mm.out_dtype = dtype or rt.mm.out_dtype  # what fp8 linears over e4m3 rows return
@@ -118,9 +119,12 @@ class Transformer:
             rt.labels["fp8 linears"] = fp8.BLOCK_LABEL.format(tokens=fp8.SKINNY_TOKENS)
         self.rope = Rope(arch.qk_rope_dim if "mla" in arch.mixers else arch.rope_dim, rt.device, dtype)
         self.thetas = sorted({layer.rope_theta for layer in arch.layers})
-        # Gemma 4: tables per layer shape and rotation, and the per-layer inputs (kvplan/gpu/gemma4.py)
-        self.layer_rope = Gemma4Rope(arch, rt.device, dtype) if arch.is_gemma4 else None
-        self.per_layer = PerLayerInputs(arch, weights, rt) if arch.per_layer_input else None
+        # Gemma 4 and 3n: tables per layer shape and rotation, and the per-layer inputs (kvplan/gpu/gemma4.py);
+        # Gemma 3n's AltUp streams (kvplan/gpu/gemma3n.py)
+        self.layer_rope = Gemma4Rope(arch, rt.device, dtype) if arch.is_gemma4 or arch.is_gemma3n else None
+        inputs = Gemma3nPerLayerInputs if arch.is_gemma3n else PerLayerInputs
+        self.per_layer = inputs(arch, weights, rt) if arch.per_layer_input else None
+        self.streams = AltUpStreams(arch, weights, rt) if arch.is_gemma3n else None
         self.caches: dict = {}  # cache index (LayerArch.cache) -> LayerCache (none during the profile run)
 
     def embed(self, tokens):
@@ -138,7 +142,7 @@ class Transformer:
     def forward(self, tokens, step):
         """tokens [T] -> logits [rows, vocab]: one row per decode sequence, or the last token of each prefill
         sequence."""
-        if self.layer_rope is not None:  # Gemma 4: a table per rotation of its layers
+        if self.layer_rope is not None:  # Gemma 4 and 3n: a table per rotation of their layers
             step.rope = self.layer_rope.tables(step.positions)
         else:
             # MLA without RoPE (Kimi Linear): every position's rotation by angle 0, so that the rotary parts pass
@@ -148,8 +152,12 @@ class Transformer:
         x, h = self.embed(tokens), None
         if self.per_layer is not None:
             step.per_layer = self.per_layer(tokens, x)
+        if self.streams is not None:  # Gemma 3n: the blocks take and return its AltUp streams
+            x = self.streams.embed(x)
         for block in self.blocks:
             x, h = block(x, h, step, self.caches.get(block.cache), self.caches.get(block.keys))
+        if self.streams is not None:
+            x = self.streams.unembed(x)
         x = self.rt.norms.add_norm(x, h, self.w["norm"], self.arch.norm_eps, self.arch.norm_plus_one)[1]
         if not step.decode:
             x = x.view(step.seqs, step.seq_len, -1)[:, -1]

@@ -18,7 +18,7 @@ from ..plan.plan import plan as make_plan
 from ..render.text import size
 from ..verify.allocator import probe_boundary
 from ..verify.arch import architecture
-from ..verify.shards import weight_bytes
+from ..verify.shards import tower_bytes, weight_bytes
 from ..verify.judge import pool_bytes_in_nvml_view
 from ..verify.layout import cache_layout
 from ..verify.terms import capture_sizes, decode_batches
@@ -126,8 +126,8 @@ def build(spec, raw, opts: Options, held: dict, progress, comm, total: int, gpu_
     """Weights and model of this rank; the weights term measured. Returns facts for the result."""
     arch = architecture(raw, spec, opts.tp)
     arch_bytes = weight_bytes(arch)
-    # multimodal checkpoints: the engine keeps the vision tower resident; held here as its bytes, not run
-    extra = int(sum(g.bytes for g in spec.params if g.name == "vision")) // opts.tp
+    # multimodal checkpoints: the engine keeps the towers resident; held here as their bytes on a rank, not run
+    extra = tower_bytes(spec, opts.tp)
     # Gemma 4's multimodal wrapper allocates a per-layer-input buffer when built (the engine's weights term)
     buffer = per_layer_input_buffer(spec, opts)
     with progress.step(f"allocating and filling this rank's weights ({size(arch_bytes + extra + buffer)})"):

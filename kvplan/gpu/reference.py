@@ -4,12 +4,13 @@ positions its lightning indexer ranks best, scored key by key), DeltaNet and KDA
 Mamba-2 as its state recurrence head by head, RoPE as complex rotation, mxfp4 decoded bit by bit, fp8 linears
 with their activations quantised (one scale a matrix) or not (block-scaled: what decode runs), Gemma 4's layers of
 their own head shapes with its KV-sharing layers reading their target's list and its proportional rotation as the
-cosine and sine of each pair. Same weights (tp 1 shapes) as kvplan/gpu/model.py; written separately so that the
-two agree only if both are right."""
+cosine and sine of each pair, Gemma 3n's AltUp streams as lists of vectors mixed coefficient by coefficient. Same
+weights (tp 1 shapes) as kvplan/gpu/model.py; written separately so that the two agree only if both are right."""
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import torch
 
@@ -119,9 +120,11 @@ class _W8A8:
 
 
 class Reference:
-    def __init__(self, arch, weights: dict):
+    def __init__(self, arch, weights: dict, shards: int = 1):
+        """`shards`: the TP ranks of the run compared with, each taking its activation-sparse MLP gate's statistics
+        over its own share of the gate (Gemma 3n: vLLM keeps them local to a rank)."""
         assert arch.tp == 1
-        self.a = arch
+        self.a, self.shards = arch, shards
         scaled = {k[:-len("_scale")] for k in weights if k.endswith("_scale") and k[:-len("_scale")] in weights}
         self.w = {k: _W8A8(v) if v.dtype == fp8.E4M3 else v.to(D) for k, v in weights.items()
                   if v.dtype != torch.uint8 and k not in scaled and k[:-len("_scale")] not in scaled}
@@ -405,11 +408,91 @@ class Reference:
         logits = (w.get("lm_head", w["embed"]) @ _norm(x, w["norm"], eps))[:a.vocab]
         return a.logit_softcap * torch.tanh(logits / a.logit_softcap) if a.logit_softcap else logits
 
+    # ---- Gemma 3n (vLLM 0.32.0 gemma3n.py, gemma3n_mm.py; the shapes: kvplan/verify/arch.py, its Gemma 3n
+    # section). The model dtype's constants rounded here as vLLM's buffers hold them ----------------------------
+
+    def _held(self, value: float) -> float:
+        return float(torch.tensor(value, dtype=torch.float16 if self.a.dtype == "fp16" else torch.bfloat16))
+
+    def _gemma3n_per_layer_inputs(self, token: int, x):
+        """[layers, width]: (norm(projection of x) + the token's table row x sqrt(width)) x rsqrt(2); the projection
+        normed alone where the table is not read (Gemma3nForCausalLM)."""
+        a, w = self.a, self.w
+        n, width = len(a.layers), a.per_layer_input
+        projected = _norm((w["ple_model_proj"] @ x).view(n, width), w["ple_proj_norm"], a.norm_eps)
+        if not a.per_layer_table:
+            return projected
+        row = w["ple_embed"][token if token < a.per_layer_vocab else 0].view(n, width) * self._held(math.sqrt(width))
+        return (projected + row) * self._held(1 / math.sqrt(2))
+
+    def _gemma3n_mlp(self, x, w, sparsity: float):
+        """The gated tanh-GELU MLP; at sparsity s > 0 each shard's gate less (its mean + its population std x the
+        standard normal's s-quantile), floored at 0, first."""
+        h = w["mlp.gate_up"] @ x
+        gate, up = h[:h.shape[0] // 2], h[h.shape[0] // 2:]
+        if sparsity:
+            z = NormalDist().inv_cdf(sparsity)
+            kept = []
+            for part in gate.chunk(self.shards):
+                mean = part.mean()
+                std = torch.sqrt(((part - mean) ** 2).mean())
+                kept.append(torch.clamp(part - (mean + z * std), min=0.0))
+            gate = torch.cat(kept)
+        return w["mlp.down"] @ (_act("gelu_tanh", gate) * up)
+
+    def _gemma3n_layer(self, streams: list, w: dict, layer, per_layer_input) -> list:
+        """One layer over the N streams (vectors): predict, attention + Laurel + MLP on the active prediction,
+        correct, the per-layer input gated into every stream but the first."""
+        a, eps, n, act = self.a, self.a.norm_eps, self.a.altup_inputs, self.a.altup_active
+        scale = self._held(1 / a.hidden)
+
+        def router(v):
+            return torch.tanh(w["altup_router"] @ (_norm(v, w["altup_router_norm"], eps) * scale))
+
+        mix = (w["altup_prediction"] @ router(streams[act])).view(n, n)  # row i: how stream i is predicted
+        predicted = [streams[i] + sum(mix[i, j] * streams[j] for j in range(n)) for i in range(n)]
+        active = predicted[act]
+        normed = _norm(active, w["attn_norm"], eps)
+        laurel = normed + _norm(w["laurel_right"] @ (w["laurel_left"] @ normed), w["laurel_norm"], eps)
+        attn = _norm(self._gemma4_attention(normed, w, layer), w["post_attn_norm"], eps)
+        x = (attn + active + laurel) / math.sqrt(2)
+        x = x + _norm(self._gemma3n_mlp(_norm(x, w["ffn_norm"], eps), w, layer.sparsity), w["post_ffn_norm"], eps)
+        weights = w["altup_correction"] @ router(x) + 1
+        corrected = [predicted[i] + weights[i] * (x - active) for i in range(n)]
+        gate = _act("gelu_tanh", w["ple_gate"] @ (corrected[act] * w["altup_output_scale"])) * per_layer_input
+        added = _norm(w["ple_proj"] @ gate, w["ple_norm"], eps)
+        return [v if i == 0 else v + added for i, v in enumerate(corrected)]
+
+    def _gemma3n_step(self, token: int):
+        a, w, eps = self.a, self.w, self.a.norm_eps
+
+        def magnitude(v):
+            return torch.sqrt((v * v).mean())
+
+        x = w["embed"][token] * self._held(math.sqrt(a.hidden))
+        inputs = self._gemma3n_per_layer_inputs(token, x)
+        streams = [x]
+        for i in range(a.altup_inputs - 1):
+            y = w[f"altup_proj.{i}"] @ x
+            streams.append(y * magnitude(x) / magnitude(y))
+        for layer in a.layers:
+            lw = {k.split(".", 2)[2]: v for k, v in w.items() if k.startswith(f"layers.{layer.index}.")}
+            streams = self._gemma3n_layer(streams, lw, layer, inputs[layer.index])
+        outs = [streams[0]]
+        for i in range(1, a.altup_inputs):
+            y = w[f"altup_unembed.{i - 1}"] @ streams[i]
+            outs.append(y * magnitude(streams[0]) / magnitude(y))
+        self.pos += 1
+        logits = (w["embed"] @ _norm(sum(outs) / len(outs), w["norm"], eps))[:a.vocab]
+        return a.logit_softcap * torch.tanh(logits / a.logit_softcap)
+
     def step(self, token: int):
         """Logits [vocab] after feeding `token` at the next position."""
         a, w = self.a, self.w
         if a.is_gemma4:
             return self._gemma4_step(token)
+        if a.is_gemma3n:
+            return self._gemma3n_step(token)
         x = w["embed"][token] * a.embed_scale
         for layer in a.layers:
             lw = {k.split(".", 2)[2]: v for k, v in w.items() if k.startswith(f"layers.{layer.index}.")}

@@ -37,7 +37,8 @@ def _fill(spec: WeightSpec, t, plus_one: bool, generator=None) -> None:
         t.normal_(0.0 if plus_one else 1.0, 0.1, generator=generator)
     elif base == "A_log":
         t.uniform_(0.0, 2.7, generator=generator)  # log(1) .. log(16)
-    elif base in ("layer_scalar", "router_per_expert"):  # Gemma 4's scalars on a layer's output, an expert's weight
+    elif base in ("layer_scalar", "router_per_expert", "altup_output_scale"):
+        # Gemma 4's scalars on a layer's output, an expert's weight; Gemma 3n's on its corrected active stream
         t.uniform_(0.8, 1.2, generator=generator)
     elif base in ("dt_bias", "qkv_bias", "router_bias", "router_correction", "idx_k_norm_bias"):
         t.normal_(0.0, 0.1, generator=generator)

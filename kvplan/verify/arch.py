@@ -91,6 +91,9 @@ class LayerArch:
     # cache), and the layer's MLP width
     reads: Optional[int] = None
     intermediate: int = 0
+    # Gemma 3n: the layer's activation_sparsity_pattern entry (0: a dense tanh-GELU MLP; else the gate keeps what
+    # lies above its mean + std x the standard normal's quantile at this value, the Gemma 3n section below)
+    sparsity: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,12 @@ class Arch:
     per_layer_input: int = 0
     per_layer_vocab: int = 0
     logit_softcap: float = 0.0
+    # Gemma 3n: altup_num_inputs residual streams, the active one altup_active_idx; Laurel's rank-r pair
+    altup_inputs: int = 0
+    altup_active: int = 0
+    laurel_rank: int = 0
+    # False: the per-layer inputs are the normed projection alone, the table not read (vLLM's Gemma3nForCausalLM)
+    per_layer_table: bool = True
     notes: tuple = field(default_factory=tuple)
 
     # ---- per-rank sizes ---------------------------------------------------------------------------------------
@@ -206,6 +215,10 @@ class Arch:
     @property
     def is_gemma4(self) -> bool:
         return self.family.startswith("gemma4")
+
+    @property
+    def is_gemma3n(self) -> bool:
+        return self.family.startswith("gemma3n")
 
     @property
     def padded_per_layer_vocab(self) -> int:
@@ -287,9 +300,7 @@ def architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
                           f"indexer caches, compressor states, hyper-connections); verify's forward pass does not run "
                           f"it, so use estimate.")
     if family.startswith("gemma3n"):
-        raise KvplanError(f"{spec.name} is Gemma 3n (AltUp streams, Laurel blocks, activation-sparse MLPs, KV-sharing "
-                          f"layers, per-layer inputs); verify's forward pass for it is not written, so use estimate, "
-                          f"which sizes it as vLLM 0.32 builds it.")
+        return gemma3n_architecture(raw, spec, tp)
     if family.startswith("gemma4"):
         return gemma4_architecture(raw, spec, tp)
     if family == "ernie4_5_moe" and cfg.flag("use_bias", False):
@@ -864,4 +875,159 @@ def _gemma4_check_divisible(arch: Arch) -> None:
               ("num_hidden_layers x hidden_size_per_layer_input", len(arch.layers) * arch.per_layer_input)]
     for name, value in checks:
         if value and value % tp:
+            raise KvplanError(f"{arch.name}: {name} ({value}) is not divisible by tp {tp}, so vLLM cannot shard it.")
+
+
+# ---- Gemma 3n -----------------------------------------------------------------------------------------------
+# Gemma 3n's language model as vLLM 0.32.0 model_executor/models/gemma3n.py runs it (gemma3n_mm.py wraps it with
+# the towers; the layers: kvplan/gpu/gemma3n.py; the tensors of a rank: shards.py gemma3n_layer_weights,
+# gemma3n_model_weights):
+#
+# - altup_num_inputs residual streams (AltUp, gemma3n.py:64-184): the first the scaled embedding, the others its
+#   altup_projections rescaled to its RMS (altup_embed, 712-723); each layer predicts every stream from all of them
+#   by coefficients a router reads off the active stream (predict), runs on the active prediction and corrects every
+#   stream by the innovation (correct); at the end the other streams go through altup_unembed_projections, are
+#   rescaled to the active stream's RMS and the streams averaged (altup_unembed, 1047-1067). altup_coef_clip is
+#   stored (gemma3n.py:87) and read nowhere in the forward (transformers clamps the coefficients in training only);
+# - a Laurel block beside attention (187-226): x + norm(right(left(x))), a rank-laurel_rank pair;
+# - attention of one head shape, sliding or full by layer_types with their own RoPE theta (gemma3n.py:349-389,
+#   transformers' Gemma3nTextConfig: rope_local_base_freq and rope_theta), scaling 1.0, q and k RMS-normed per head
+#   with weights, v without (336-347); the last num_kv_shared_layers layers project q alone and read a fixed earlier
+#   layer's cache (355-382; kvplan/model/layers.py gemma3n_cache_layers);
+# - each layer's MLP width (intermediate_size[i], 474), activation-sparse where activation_sparsity_pattern[i] > 0
+#   (GeluAndMulSparse: the gate less its mean + std x the standard normal's quantile, clipped at 0, statistics over
+#   each rank's own share of the gate: vllm/ir/ops/activation.py gelu_and_mul_sparse);
+# - per-layer inputs (602-707, gemma3n_mm.py:796-816): (norm(per_layer_model_projection(embedding)) + the token's
+#   row of embed_tokens_per_layer x sqrt(width)) x rsqrt(2), the scales held in the model dtype; gated into the
+#   streams after the correction (gemma3n.py:564-576);
+# - the final logits soft-capped (LogitsProcessor(soft_cap=final_logit_softcapping)), through the embedding.
+
+GEMMA3N_THETAS = {"full": ("rope_theta", 1_000_000.0), "sliding": ("rope_local_base_freq", 10_000.0)}
+GEMMA3N_SPARSE_LAYERS = 10  # transformers Gemma3nTextConfig: the first 10 layers at 0.95 where the config names none
+
+
+def _gemma3n_rope(cfg: Config, kind: str, head_dim: int) -> tuple:
+    """(theta, rotary dims) of a layer of `kind` (sliding | full): config.rope_parameters[layer type] as transformers
+    5.19 Gemma3nTextConfig.convert_rope_params_to_dict builds it (rope_scaling merged into the full layers', the
+    theta from rope_theta / rope_local_base_freq where it names none), which gemma3n.py:353-389 hands to get_rope."""
+    name = TYPE_NAMES[kind]
+    given = cfg.get("rope_parameters")
+    if isinstance(given, dict) and any(key in given for key in TYPE_NAMES.values()):
+        params = dict(given.get(name) or {})
+    else:
+        params = dict(given) if isinstance(given, dict) and kind == "full" else {}
+    scaling = cfg.get("rope_scaling")
+    if kind == "full" and isinstance(scaling, dict):
+        params.update(scaling)
+    rope_type = params.get("rope_type", params.get("type", "default"))
+    if rope_type != "default":
+        raise KvplanError(f"{cfg.name}: the {name} layers' rope_type is {rope_type!r}; verify's Gemma 3n forward runs "
+                          f"the default rotation only.")
+    field, default = GEMMA3N_THETAS[kind]
+    if "rope_theta" in params:
+        theta = rope_number(f"rope_parameters.{name}.rope_theta", params["rope_theta"])
+    else:
+        theta = rope_number(field, cfg.get(field, default))
+    factor = rope_number(f"rope_parameters.{name}.partial_rotary_factor", params.get("partial_rotary_factor", 1.0))
+    rotary = int(head_dim * factor)
+    if not 0 < rotary <= head_dim or rotary % 2:
+        raise KvplanError(f"{cfg.name}: the {name} layers rotate {rotary} of {head_dim} dims a head; verify takes an "
+                          f"even count from 2 to head_dim.")
+    return theta, rotary
+
+
+def _gemma3n_sparsity(cfg: Config, n: int) -> list:
+    """activation_sparsity_pattern, one target sparsity a layer in [0, 1) (gemma3n.py:477-479); transformers'
+    default where the config names none."""
+    pattern = cfg.get("activation_sparsity_pattern")
+    if pattern is None:
+        sparse = GEMMA3N_SPARSE_LAYERS if n > GEMMA3N_SPARSE_LAYERS else 0
+        return [0.95] * sparse + [0.0] * (n - sparse)
+    if not isinstance(pattern, list) or len(pattern) != n:
+        raise KvplanError(f"config field 'activation_sparsity_pattern' must give one sparsity per layer ({n}), got "
+                          f"{quote(pattern)}.")
+    for value in pattern:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise KvplanError(f"config field 'activation_sparsity_pattern' must hold numbers from 0 up to (not "
+                              f"including) 1, got {quote(value)}.")
+    return [float(value) for value in pattern]
+
+
+def _gemma3n_refusals(cfg: Config, spec: ModelSpec) -> None:
+    """What vLLM's Gemma 3n refuses, or verify's forward does not run, one line each."""
+    if cfg.flag("attention_bias", False):
+        raise KvplanError(f"{spec.name} has attention biases (attention_bias); verify's Gemma 3n attention has none.")
+    act = str(cfg.get("hidden_activation") or "gelu_pytorch_tanh").lower()
+    if act != "gelu_pytorch_tanh":  # gemma3n.py:254-259 raises for any other
+        raise KvplanError(f"config field 'hidden_activation' is {quote(act)}; vLLM's Gemma 3n MLP takes "
+                          f"gelu_pytorch_tanh only.")
+    if not cfg.flag("altup_correct_scale", True):  # gemma3n.py:449 asserts it
+        raise KvplanError(f"config field 'altup_correct_scale' is false; vLLM's Gemma 3n layers require it.")
+    stored = sorted({g.stored for g in spec.params if g.parameters and g.name != "vision"} - {spec.dtype})
+    if stored or spec.dtype not in ("bf16", "fp16"):
+        raise KvplanError(f"{spec.name} stores weights as {(stored or [spec.dtype])[0]}; verify's Gemma 3n forward "
+                          f"runs bf16/fp16 weights only.")
+
+
+GEMMA3N_TOWERS_NOTE = ("the vision tower (timm's MobileNet-V5), the audio encoder and their embedders are held as a "
+                       "buffer of their bytes (whole on every rank but the embedders' split tables and projections), "
+                       "not run")
+# vLLM 0.32.0's model runner calls Gemma3nForCausalLM.forward without per_layer_inputs, so get_per_layer_inputs
+# (gemma3n.py:701-706) keeps the normed projection alone; the multimodal wrapper computes the table's part from the
+# tokens first (gemma3n_mm.py:796-816, 850)
+GEMMA3N_CAUSAL_LM_NOTE = ("Gemma3nForCausalLM: the per-layer inputs are the normed projection alone, the "
+                          "embed_tokens_per_layer table held but not read, as vLLM 0.32 runs that architecture")
+GEMMA3N_CLIP_NOTE = ("altup_coef_clip is not applied: vLLM stores it (gemma3n.py:87) and no forward reads it "
+                     "(transformers clamps the AltUp coefficients in training only)")
+
+
+def gemma3n_architecture(raw: dict, spec: ModelSpec, tp: int) -> Arch:
+    """The forward pass of a Gemma 3n `spec` on one rank of `tp`."""
+    from ..model.gemma3n import widths
+
+    cfg = Config(raw, spec.name)
+    _gemma3n_refusals(cfg, spec)
+    n, hidden, head_dim = spec.num_hidden_layers, spec.hidden_size, cfg.int("head_dim")
+    streams = cfg.int("altup_num_inputs")
+    active = cfg.int("altup_active_idx", minimum=0, maximum=streams - 1, default=0)
+    sparsity = _gemma3n_sparsity(cfg, n)
+    layers = []
+    for i, (cached, inter) in enumerate(zip(spec.layers, widths(cfg, n))):
+        shared = isinstance(cached, SharedKV)
+        kv = cached.target if shared else cached
+        kind = "sliding" if kv.window else "full"
+        theta, rotary = _gemma3n_rope(cfg, kind, head_dim)
+        shape = HeadShape(spec.num_attention_heads, kv.kv_heads, head_dim, head_dim, rotary, 1.0)  # gemma3n.py:394
+        layers.append(LayerArch(i, "attention", kv.window, "dense", theta, cache=None if shared else i, shape=shape,
+                                reads=cached.source if shared else None, intermediate=inter, sparsity=sparsity[i]))
+    notes = [GEMMA3N_CLIP_NOTE] + ([GEMMA3N_TOWERS_NOTE] if any(g.name == "vision" and g.parameters
+                                                                  for g in spec.params) else [])
+    if spec.architecture == "Gemma3nForCausalLM":
+        notes.append(GEMMA3N_CAUSAL_LM_NOTE)
+    ple = cfg.int("hidden_size_per_layer_input")
+    arch = Arch(name=spec.name, family=cfg.model_type, tp=tp, dtype=spec.dtype, hidden=hidden, vocab=spec.vocab_size,
+                layers=tuple(layers), norm_eps=_config_float(cfg, "rms_norm_eps", 1e-6), norm_plus_one=False,
+                embed_scale=embedding_scale(hidden, spec.dtype), sandwich_norms=True,
+                # the logits through embed_tokens whatever tie_word_embeddings says (gemma3n.py:1159-1164)
+                tied_embeddings=True, activation="gelu_tanh", gated_mlp=True, heads=spec.num_attention_heads,
+                kv_heads=spec.kv_heads, head_dim=head_dim, rope_dim=head_dim, qk_norm=True, attn_scale=1.0,
+                intermediate=layers[0].intermediate, per_layer_input=ple,
+                per_layer_vocab=cfg.int("vocab_size_per_layer_input"),
+                logit_softcap=_config_float(cfg, "final_logit_softcapping", 30.0), altup_inputs=streams,
+                altup_active=active, laurel_rank=cfg.int("laurel_rank"),
+                per_layer_table=spec.architecture != "Gemma3nForCausalLM", notes=tuple(notes))
+    _gemma3n_check_divisible(arch)
+    return arch
+
+
+def _gemma3n_check_divisible(arch: Arch) -> None:
+    tp = arch.tp
+    checks = [("num_attention_heads", arch.heads), ("laurel_rank", arch.laurel_rank),
+              ("hidden_size (AltUp's column-parallel projections)", arch.hidden),
+              ("the padded vocabulary", arch.padded_vocab),
+              ("the padded per-layer-input vocabulary", arch.padded_per_layer_vocab),
+              ("num_hidden_layers x hidden_size_per_layer_input", len(arch.layers) * arch.per_layer_input)]
+    checks += [(f"intermediate_size[{layer.index}]", layer.intermediate) for layer in arch.layers]
+    for name, value in checks:
+        if value % tp:
             raise KvplanError(f"{arch.name}: {name} ({value}) is not divisible by tp {tp}, so vLLM cannot shard it.")

@@ -10,7 +10,9 @@ vocab_parallel_embedding.py, fused_moe/layer.py):
 - MLA's latent projection (kv_a) and its norms replicated, its per-head projections split by heads;
 - a sparse MLA layer's lightning indexer replicated whole;
 - Gemma 4's per-layer-input table split by vocabulary, its projection by rows, each layer's per-layer-input gate
-  and projection (ReplicatedLinear) and its MoE router replicated.
+  and projection (ReplicatedLinear) and its MoE router replicated;
+- Gemma 3n's the same, its AltUp coefficients and router replicated, its AltUp embed / unembed projections split
+  by rows (their outputs gathered), Laurel's pair as a column- then row-parallel MLP.
 
 kvplan/gpu/model.py builds tensors of exactly these shapes; the tests shard one set of full weights with
 `shard_slices` and check the ranks' forward against a single-process reference. Pure: no torch."""
@@ -337,12 +339,7 @@ def gemma4_layer_weights(arch: Arch, layer: LayerArch) -> list:
     h, s = arch.hidden, arch.attention(layer)
     w = [WeightSpec(name, (h,), "model") for name in ("attn_norm", "post_attn_norm", "ffn_norm", "post_ffn_norm")]
     w.append(WeightSpec("layer_scalar", (1,), "model"))
-    if layer.reads is None:
-        w += _attention(arch, s)
-    else:
-        q = _heads(s.heads, s.head_dim)
-        w += [WeightSpec("q", (q[0], h), "model", 0, (q,)), WeightSpec("q_norm", (s.head_dim,), "model"),
-              WeightSpec("o", (h, q[0]), "model", 1, (q,))]
+    w += _attention(arch, s) if layer.reads is None else _q_only_attention(arch, s)
     w += _mlp("mlp", arch, layer.intermediate)
     if layer.ffn == "moe":
         router, *experts = _experts(arch)  # the router [E, h] in the model dtype (GateLinear's params), then w13, w2
@@ -354,6 +351,48 @@ def gemma4_layer_weights(arch: Arch, layer: LayerArch) -> list:
         w += [WeightSpec("ple_gate", (p, h), "model"), WeightSpec("ple_proj", (h, p), "model"),
               WeightSpec("ple_norm", (h,), "model")]
     return w
+
+
+def _q_only_attention(arch: Arch, s) -> list:
+    """A KV-sharing layer's attention (Gemma 4, Gemma 3n): q_proj alone (ColumnParallelLinear), q_norm, o_proj."""
+    q = _heads(s.heads, s.head_dim)
+    return [WeightSpec("q", (q[0], arch.hidden), "model", 0, (q,)), WeightSpec("q_norm", (s.head_dim,), "model"),
+            WeightSpec("o", (arch.hidden, q[0]), "model", 1, (q,))]
+
+
+def gemma3n_layer_weights(arch: Arch, layer: LayerArch) -> list:
+    """WeightSpecs of one Gemma 3n decoder layer (names relative to the layer), as vLLM 0.32.0 gemma3n.py
+    Gemma3nDecoderLayer builds it (arch.py's Gemma 3n section has the lines): AltUp's correction and prediction
+    coefficients, modality router (ReplicatedLinear) and its norm, the float32 correct_output_scale, all whole; the
+    attention of _attention (fused QKV, q and k norms, o_proj) or a KV-sharing layer's q_proj alone; the gated MLP of
+    the layer's width; Laurel's linear_left (column-parallel) and linear_right (row-parallel) and its norm; the
+    per-layer input gate and projection (ReplicatedLinear); the four norms around attention and MLP and the
+    per-layer input's."""
+    h, n, s = arch.hidden, arch.altup_inputs, arch.attention(layer)
+    rank = _rows(arch.laurel_rank)
+    w = [WeightSpec("altup_correction", (n, n), "model"), WeightSpec("altup_prediction", (n * n, n), "model"),
+         WeightSpec("altup_router", (n, h), "model"), WeightSpec("altup_router_norm", (h,), "model"),
+         WeightSpec("altup_output_scale", (h,), "fp32")]
+    w += [WeightSpec(name, (h,), "model") for name in ("attn_norm", "post_attn_norm", "ffn_norm", "post_ffn_norm")]
+    w += _attention(arch, s) if layer.reads is None else _q_only_attention(arch, s)
+    w += _mlp("mlp", arch, layer.intermediate)
+    w += [WeightSpec("laurel_left", (arch.laurel_rank, h), "model", 0, (rank,)),
+          WeightSpec("laurel_right", (h, arch.laurel_rank), "model", 1, (rank,)),
+          WeightSpec("laurel_norm", (h,), "model")]
+    p = arch.per_layer_input
+    return w + [WeightSpec("ple_gate", (p, h), "model"), WeightSpec("ple_proj", (h, p), "model"),
+                WeightSpec("ple_norm", (h,), "model")]
+
+
+def gemma3n_model_weights(arch: Arch) -> list:
+    """Gemma 3n's tensors outside its layers beside the embedding and final norm: the per-layer-input table,
+    projection and norm (gemma4_model_weights: the same shapes and sharding, gemma3n.py:619-645), and
+    altup_num_inputs - 1 AltUp embed and as many unembed projections, each a ColumnParallelLinear with
+    gather_output (its rows split; gemma3n.py:659-672, 858-871)."""
+    h, rows = arch.hidden, ((arch.hidden, arch.hidden),)
+    streams = range(arch.altup_inputs - 1)
+    return (gemma4_model_weights(arch) + [WeightSpec(f"altup_proj.{i}", (h, h), "model", 0, rows) for i in streams]
+            + [WeightSpec(f"altup_unembed.{i}", (h, h), "model", 0, rows) for i in streams])
 
 
 def gemma4_model_weights(arch: Arch) -> list:
@@ -375,6 +414,9 @@ def rank_weights(arch: Arch) -> list:
     if arch.is_gemma4:
         per_layer = gemma4_layer_weights
         w += gemma4_model_weights(arch)
+    elif arch.is_gemma3n:
+        per_layer = gemma3n_layer_weights
+        w += gemma3n_model_weights(arch)
     else:
         per_layer = layer_weights
     for layer in arch.layers:
@@ -388,6 +430,15 @@ def rank_weights(arch: Arch) -> list:
 
 
 STORED_BYTES = {"u8": 1, "fp8": 1, "fp32": 4}
+
+
+def tower_bytes(spec, tp: int) -> int:
+    """Bytes of a multimodal model's towers (its "vision" parameter group: vision and audio encoders, projectors)
+    that one rank of `tp` holds, which verify keeps as a buffer of that size beside the language model: what every
+    rank holds whole (ParamGroup.replicated: Gemma 3n's timm encoder and audio encoder) plus a 1/tp share of the
+    rest (the projections vLLM splits)."""
+    groups = [g for g in spec.params if g.name == "vision"]
+    return sum(g.replicated + (g.bytes - g.replicated) // tp for g in groups)
 
 
 def weight_bytes(arch: Arch, element_bytes: int = 2) -> int:
