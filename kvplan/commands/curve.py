@@ -38,8 +38,8 @@ def curve_contexts(longest: int, asked: list) -> list:
 
 
 def curves(plans: list, plan_at) -> tuple:
-    """One Curve per distinct (kv_dtype, tp, cache kept) of `plans`' sweep; `plan_at(context, kv_dtype, tp, suggest)` is the
-    estimate's own planner, so every point is what the table would say at that length."""
+    """One Curve per distinct (kv_dtype, tp, cache kept) of `plans`' sweep; `plan_at(context, kv_dtype, tp,
+    suggest)` is the estimate's own planner, so every point is what the table would say at that length."""
     asked = sorted({p.context for p in plans})
     contexts = curve_contexts(max(asked), asked)
     out = []

@@ -186,7 +186,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme,
-                  kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition, tp_valid=sharding.valid, parallel=layout,
+                  kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
+                  tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors, tp_warnings=sharding.warnings,
                   kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget)
     if not sharding.valid:

@@ -174,8 +174,9 @@ def main() -> None:
                 for dtype in DTYPES:
                     rows.append(dict(model=name, gpu=gpu, tp=tp, **select(model, capability, heads, dtype)))
     assert not any("SPARSE" in name for name in UNAVAILABLE), UNAVAILABLE
-    print(json.dumps({"vllm": vllm.__version__, "unavailable_on_cpu": UNAVAILABLE, "script": "tests/data/sparse_mla_backends.py", "block_size": BLOCK,
-                      "rows": rows}, indent=1))
+    print(json.dumps({"vllm": vllm.__version__, "script": "tests/data/sparse_mla_backends.py",
+                      "command": " ".join([sys.executable, *sys.argv]), "unavailable_on_cpu": UNAVAILABLE,
+                      "block_size": BLOCK, "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":
