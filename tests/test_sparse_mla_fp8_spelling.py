@@ -3,7 +3,7 @@
 
 - hand arithmetic from vLLM's source read by hand: on Hopper FLASHMLA_SPARSE lists `fp8` (flashmla_sparse.py:149-155),
   which it stores as the 656-byte fp8_ds_mla entry (mla_attention.py:358-375), and not `fp8_e4m3`, which goes on to
-  FLASHINFER_MLA_SPARSE_SM90 (cuda.py:137-157, flashinfer_mla_sparse_sm90.py:148-153) and stays a plain 576-byte
+  FLASHINFER_MLA_SPARSE_SM90 (cuda.py:137-153, flashinfer_mla_sparse_sm90.py:148-153) and stays a plain 576-byte
   latent (512 + 64 fp8 values); on SM10x FLASHINFER_MLA_SPARSE takes both (flashinfer_mla_sparse.py:86-92);
 - vLLM 0.32.0's own engine core started on the CPU (benchmarks/vllm_reference/sparse_fp8_spelling.py ->
   tests/data/vllm_sparse_fp8_spelling.json: blocks, log line, residents, the backend it chose);

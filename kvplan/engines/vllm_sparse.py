@@ -8,9 +8,9 @@ tests/data/sparse_mla_backends_0.32.0.json, made by tests/data/sparse_mla_backen
 1. models/config.py may rewrite the dtype first (GLM-5.x's `auto` on SM10x: SM10X_AUTO).
 2. The MLA layer asks the platform for a backend (platforms/cuda.py get_valid_backends, 0.32.0 cuda.py:375-415):
    _get_backend_priorities' list for the GPU, the first whose validate_configuration accepts the layer
-   (v1/attention/backend.py:276-330: its supported_kv_cache_dtypes, compute capability, supports_combination).
+   (v1/attention/backend.py:276 on: its supported_kv_cache_dtypes, compute capability, supports_combination).
    The dtype is matched as spelled (backend.py:111-116), and FLASHMLA_SPARSE lists `fp8` but not `fp8_e4m3`.
-3. mla_attention.py _canonicalize_sparse_mla_kv_cache_dtype (0.32.0 :358-375; 0.18-0.23 inline, 0.18.0 :343-356)
+3. mla_attention.py _canonicalize_sparse_mla_kv_cache_dtype (0.32.0 :358-375; 0.18-0.23 inline, 0.18.0 :342-356)
    turns a quantized dtype into the 656-byte fp8_ds_mla entry on FLASHMLA_SPARSE only; FlashInfer's sparse backends
    keep a plain fp8 latent, 576 bytes (mla_attention.py:534-543 "Using standard fp8 KV cache format").
 Before 0.18, models/config.py DeepseekV32ForCausalLM.verify_and_update_config turned every fp8* dtype into
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import FieldError
-from .vllm_versions import PINNED, parse_version, release_rule
+from .vllm_versions import PINNED, release_rule
 
 FP8_DS_MLA = "fp8_ds_mla"
 HOPPER, BLACKWELL = 9, 10  # compute capability majors (platforms/cuda.py:96 device_capability.major == 10)
@@ -41,7 +41,7 @@ FLASHMLA, FLASHINFER, FLASHINFER_SM90, FLASH_ATTN = ("FLASHMLA_SPARSE", "FLASHIN
 
 # Every fp8* dtype becomes fp8_ds_mla in models/config.py (True) or the backend decides (False), by first release:
 CONFIG_REWRITE = (
-    ((0, 18), False, "0.18.0 models/config.py:29-42 DeepseekV32ForCausalLM keeps fp8 as asked; mla_attention.py "
+    ((0, 18), False, "0.18.0 models/config.py:30-42 DeepseekV32ForCausalLM keeps fp8 as asked; mla_attention.py "
                      "canonicalizes per backend (so to 0.32.0)"),
     ((0, 11), True, "0.11.0-0.17.x models/config.py DeepseekV32ForCausalLM: cache_dtype.startswith('fp8') -> "
                     "fp8_ds_mla (0.17.0 :597-599)"),
@@ -49,16 +49,17 @@ CONFIG_REWRITE = (
 # Hopper's sparse backends in priority order (platforms/cuda.py _get_backend_priorities, the SM90 branch's tail;
 # the dense MLA backends before them refuse a sparse layer, backend.py:318-320), by first release:
 HOPPER_ORDER = (
-    ((0, 30), (FLASH_ATTN, FLASHMLA, FLASHINFER_SM90), "0.30.0 cuda.py:137-153 (0.32.0 :137-157): FlashInfer's SM90 "
-                                                       "backend last for a 576-wide latent, first for 512"),
-    ((0, 25), (FLASH_ATTN, FLASHMLA), "0.25.1 cuda.py:139-146 (0.24.0 has no FLASH_ATTN_MLA_SPARSE)"),
-    ((0, 18), (FLASHMLA,), "0.18.0 cuda.py:75-82"),
+    ((0, 30), (FLASH_ATTN, FLASHMLA, FLASHINFER_SM90), "0.30.0 cuda.py:137-153 (0.32.0 :137-153): FlashInfer's SM90 "
+                                                       "backend (new in 0.30.0) last for a 576-wide latent, first "
+                                                       "for 512"),
+    ((0, 25), (FLASH_ATTN, FLASHMLA), "0.25.1 cuda.py:134-141 (0.24.0 has no FLASH_ATTN_MLA_SPARSE)"),
+    ((0, 18), (FLASHMLA,), "0.18.0 cuda.py:74-81"),
 )
 # SM10x: when FLASHINFER_MLA_SPARSE goes before FLASHMLA_SPARSE, by first release:
 # "quantized": any quantized dtype (is_quantized_kv_cache), else at <= 16 heads a rank; "fp8": dtype.startswith
 # ("fp8"), else by heads; "heads": at <= 16 heads a rank only.
 BLACKWELL_FLASHINFER_FIRST = (
-    ((0, 20), "quantized", "0.20.0 cuda.py:91 (0.32.0 :100-122)"),
+    ((0, 20), "quantized", "0.20.0 cuda.py:91 (0.32.0 :100-118)"),
     ((0, 19), "fp8", "0.19.0 cuda.py:63-81"),
     ((0, 18), "heads", "0.18.0 cuda.py:55-66"),
 )
@@ -69,7 +70,6 @@ FLASHMLA_DTYPES = (
 )
 FLASHINFER_DTYPES = ("fp8", "fp8_e4m3")  # flashinfer_mla_sparse.py 0.18.0 :63-69, 0.32.0 :86-92
 FLASHINFER_SM90_DTYPES = ("fp8", "fp8_e4m3")  # flashinfer_mla_sparse_sm90.py 0.30.0 :69-74, 0.32.0 :148-153
-FLASHINFER_SM90_SINCE = (0, 30)  # the backend's first release (absent from 0.29.0's wheel)
 # Not modelled: 0.18.0's FLASHINFER_MLA_SPARSE took qk_nope_head_dim 128 only (flashinfer_mla_sparse.py:116-127;
 # 128 or 192 from 0.19.0), so GLM-5.x (192) on SM10x fell back to FLASHMLA_SPARSE there; kvplan's spec does not keep
 # qk_nope_head_dim.
@@ -139,8 +139,8 @@ def sparse_cache(dtype: str, capability=(), version: str = PINNED, heads: Option
                  shape: Optional[dict] = None) -> SparseCache:
     """The backend vLLM `version` gives a sparse MLA layer asked for quantized `dtype` (as spelled) on a GPU of
     `capability`, with `heads` query heads a rank and the latent `shape` (kv_lora_rank, qk_rope_head_dim), and the
-    cache dtype it keeps. Capabilities other than 9.x and 10.x keep kvplan's Hopper
-    reading (SM12x's FLASHINFER_MLA_SPARSE_SM120 is not modelled)."""
+    cache dtype it keeps. Other capabilities keep kvplan's earlier reading, fp8* as fp8_ds_mla and no refusal (SM12x's
+    FLASHINFER_MLA_SPARSE_SM120 is not modelled)."""
     shape = shape or {}
     major = major_of(capability)
     if release_rule(CONFIG_REWRITE, version, True) and dtype.startswith("fp8"):
@@ -149,8 +149,6 @@ def sparse_cache(dtype: str, capability=(), version: str = PINNED, heads: Option
         return SparseCache(FLASHMLA, FP8_DS_MLA if dtype.startswith("fp8") else dtype)
     reasons = []
     for backend in _order(major, dtype, heads, version):
-        if backend == FLASHINFER_SM90 and parse_version(version) < FLASHINFER_SM90_SINCE:
-            continue
         why = _refusal(backend, dtype, major, version, shape)
         if not why:
             return SparseCache(backend, FP8_DS_MLA if backend == FLASHMLA and dtype != "nvfp4_ds_mla" else dtype)
