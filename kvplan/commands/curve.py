@@ -38,16 +38,24 @@ def curve_contexts(longest: int, asked: list) -> list:
 
 
 def curves(plans: list, plan_at) -> tuple:
-    """One Curve per distinct (kv_dtype, tp) of `plans`' sweep; `plan_at(context, kv_dtype, tp, suggest)` is the
-    estimate's own planner, so every point is what the table would say at that length."""
+    """One Curve per distinct (kv_dtype, tp, cache kept) of `plans`' sweep; `plan_at(context, kv_dtype, tp,
+    suggest)` is the estimate's own planner, so every point is what the table would say at that length."""
     asked = sorted({p.context for p in plans})
     contexts = curve_contexts(max(asked), asked)
     out = []
-    for kv_dtype, tp in dict.fromkeys((p.kv_dtype, p.tp) for p in plans if p.tp_valid):
+    # one curve per precision, TP and cache the engine keeps (fp8 and fp8_e4m3 are two caches for sparse MLA)
+    first = {}
+    for p in plans:
+        if p.tp_valid:
+            first.setdefault((p.kv_dtype, p.tp, getattr(p.engine, "kv_cache_dtype", None)), p.asked_kv_dtype)
+    keys = [(spelled, kv_dtype, tp) for (kv_dtype, tp, _), spelled in first.items()]
+    for spelled, kv_dtype, tp in keys:
         points = []
         for context in contexts:
-            p = plan_at(context, kv_dtype, tp, suggest=False)
+            p = plan_at(context, spelled, tp, suggest=False)
             point = p.decode.at(p.max_concurrency) if p.decode and p.fits else None
             points.append(CurvePoint(context, max(p.max_concurrency or 0, 0), point.itl_ms if point else None))
-        out.append(Curve(kv_dtype, tp, tuple(points)))
+        # two spellings of one precision (fp8, fp8_e4m3) may be two caches (sparse MLA): name them apart
+        twins = sum(1 for _, name, t in keys if (name, t) == (kv_dtype, tp)) > 1
+        out.append(Curve(f"{kv_dtype} ({spelled})" if twins else kv_dtype, tp, tuple(points)))
     return tuple(out)

@@ -130,7 +130,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
             estimate_len = getattr(refusal, "estimated_max_model_len", None)
             if estimate_len and estimate_len < p.context:
                 fitted.append((i, p.context))
-                plans[i] = plan_at(estimate_len, p.kv_dtype, p.tp)
+                plans[i] = plan_at(estimate_len, p.asked_kv_dtype, p.tp)
     drawn = curves(plans, plan_at) if chart else ()
     return EstimateResult(spec, plans, spell, default_context and not auto_fit, drawn,
                           tuple(fitted) if auto_fit else None)

@@ -35,7 +35,7 @@ class IdealEngine:
     def dummy_sampler(self, spec, gpu=None) -> str:
         return "gumbel"  # no sampler terms of its own: verify's profile run takes the lightest pass
 
-    def cache_precision(self, spec, precision, gpu=None):
+    def cache_precision(self, spec, precision, gpu=None, tp=None):
         return precision  # no engine rule: the cache the KV dtype names
 
     def default_block_size(self) -> int:

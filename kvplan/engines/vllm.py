@@ -33,6 +33,7 @@ from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
+from .vllm_sparse import auto_on_gpu, refusal_line, refuse_spelling, sparse_cache
 from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
@@ -121,15 +122,17 @@ def format_gib(value: int) -> str:
     return f"{round(value / GiB, 2)}"
 
 
-# Sparse MLA (DeepSeek-V3.2) on Hopper: an fp8 cache runs on FLASHMLA_SPARSE, which stores any quantized dtype in
-# its own 656-byte fp8_ds_mla entry (model_executor/layers/attention/mla_attention.py
-# _canonicalize_sparse_mla_kv_cache_dtype; the format: v1/attention/backends/mla/flashmla_sparse.py); a 16-bit one
+# Sparse MLA (DeepSeek-V3.2) on Hopper: `--kv-cache-dtype fp8` runs on FLASHMLA_SPARSE, which stores any quantized
+# dtype in its own 656-byte fp8_ds_mla entry (model_executor/layers/attention/mla_attention.py
+# _canonicalize_sparse_mla_kv_cache_dtype; the format: v1/attention/backends/mla/flashmla_sparse.py); `fp8_e4m3`,
+# which FLASHMLA_SPARSE does not list, runs on FlashInfer's SM90 backend from 0.30 (vllm_sparse.py); a 16-bit one
 # stays the model dtype (model_executor/models/config.py DeepseekV32ForCausalLM.verify_and_update_config turns
 # 'bfloat16' into 'auto').
 SPARSE_MLA_FP8 = "fp8_ds_mla"
 # What `--kv-cache-dtype auto` stores for DeepSeek-V3.2's latent, by the first release of each rule (newest first);
-# every release from 0.11.0 turns fp8* into fp8_ds_mla on Hopper (cache_precision), and the indexer's keys are
-# 132 raw bytes in all of them (models/deepseek_v2.py DeepseekV32IndexerCache, uint8)
+# what an fp8 dtype stores is vllm_sparse.py's (models/config.py turns every fp8* into fp8_ds_mla up to 0.17, the
+# backend decides from 0.18), and the indexer's keys are 132 raw bytes in all of them (models/deepseek_v2.py
+# DeepseekV32IndexerCache, uint8)
 SPARSE_MLA_AUTO = (
     ((0, 11, 1), "", "0.11.1 model_executor/models/config.py:478 DeepseekV32ForCausalLM.verify_and_update_config: "
                      "fp8* only becomes fp8_ds_mla, auto keeps the model dtype (so to 0.32.0)"),
@@ -154,68 +157,48 @@ V4_REFUSAL = ("DeepseekV4 fp8_ds_mla layout only supports fp8 kv-cache, got {dty
               "fp8` or select a backend that supports bfloat16 KV cache.")
 
 
-# Sparse MLA on Blackwell datacenter GPUs (compute capability 10.x: B200, GB200, B300, GB300), vLLM 0.32.0. The
-# backend follows the cache dtype (platforms/cuda.py:96-130 _get_backend_priorities, the first whose
-# validate_configuration accepts the layer wins, cuda.py:386-405):
-# - quantized (fp8, fp8_e4m3, fp8_ds_mla, nvfp4_ds_mla): FLASHINFER_MLA_SPARSE, then FLASHMLA_SPARSE. FlashInfer
-#   takes fp8 / fp8_e4m3 (v1/attention/backends/mla/flashinfer_mla_sparse.py:86-93) and keeps them as they are:
-#   _canonicalize_sparse_mla_kv_cache_dtype (model_executor/layers/attention/mla_attention.py:358-375) turns
-#   quantized dtypes into fp8_ds_mla on FLASHMLA_SPARSE only ("Using standard fp8 KV cache format",
-#   mla_attention.py:535-543): a plain fp8 latent, 576 bytes a token, where Hopper keeps the 656-byte fp8_ds_mla.
-#   fp8_ds_mla (FlashInfer refuses it, flashinfer_mla_sparse.py:136-139) and nvfp4_ds_mla (not in FlashInfer's list)
-#   run on FLASHMLA_SPARSE, which takes nvfp4_ds_mla on SM10x only (flashmla_sparse.py:250-254; its 352-byte entry,
-#   flashmla_sparse.py:111-123, mla_attention.py:1365).
-# - 16 bits: FLASHMLA_SPARSE, or FLASHINFER_MLA_SPARSE at <= 16 heads a rank; a bf16 latent either way.
-# Block size: the indexer's key cache takes kernel blocks of exactly 64 (indexer.py:284-285
-# DeepseekV32IndexerBackend), FlashInfer MultipleOf(32), FlashMLA 64 (flashmla_sparse.py:158-165): the smallest
-# block every backend takes is 64 (platforms/interface.py:700-739), as on Hopper (vllm_specs.SPARSE_MLA_BLOCK).
-BLACKWELL_DATACENTER = 10  # compute capability major (platforms/cuda.py:96 device_capability.major == 10)
-# GLM-5.x on SM10x: model_executor/models/config.py:43-55 GlmMoeDsaForCausalLM.verify_and_update_config turns
-# `auto` into fp8_e4m3 ("Using fp8 kv-cache for GlmMoeDsaForCausalLM on SM10x"); an explicit bfloat16 stays.
-SM10X_AUTO_KV_DTYPE = {"GlmMoeDsaForCausalLM": "fp8_e4m3"}
-# The --kv-cache-dtype values some sparse MLA backend of vLLM 0.32.0 takes on CUDA, by capability major (the union
-# of supported_kv_cache_dtypes of the backends _get_backend_priorities lists; the 16-bit ones aside):
-# SM90 FLASH_ATTN_MLA_SPARSE (auto/fp16/bf16), FLASHMLA_SPARSE (fp8, fp8_ds_mla; nvfp4_ds_mla refused off SM10x),
-# FLASHINFER_MLA_SPARSE_SM90 (fp8, fp8_e4m3); SM10x FLASHINFER_MLA_SPARSE (fp8, fp8_e4m3), FLASHMLA_SPARSE.
-SPARSE_MLA_QUANTIZED = {9: ("fp8", "fp8_e4m3", "fp8_ds_mla"), 10: ("fp8", "fp8_e4m3", "fp8_ds_mla", "nvfp4_ds_mla")}
-NO_SPARSE_BACKEND = ("No valid attention backend found for cuda (compute capability {cc}) with kv_cache_dtype "
-                     "{dtype}: no sparse MLA backend takes it ({why}).")
-
-
-def capability_major(capability) -> int:
-    """The compute capability's major number; 9 (Hopper, the rules kvplan modelled first) when unknown."""
-    return capability[0] if capability else 9
+# Sparse MLA's cache by release, GPU and --kv-cache-dtype spelling: vllm_sparse.py (FLASHMLA_SPARSE keeps the 656-byte
+# fp8_ds_mla entry, FlashInfer's sparse backends a plain 576-byte fp8 latent; `fp8` and `fp8_e4m3` are listed apart).
 
 
 def is_sparse(spec) -> bool:
     return any(getattr(layer, "sparse", False) for layer in spec.layers)
 
 
-def gpu_auto_kv_dtype(spec, capability=()) -> str:
-    """The cache `--kv-cache-dtype auto` names for `spec` on a GPU of `capability` (SM10X_AUTO_KV_DTYPE)."""
-    if capability_major(capability) == BLACKWELL_DATACENTER and not spec.auto_kv_dtype:
-        return SM10X_AUTO_KV_DTYPE.get(getattr(spec, "architecture", ""), "")
-    return spec.auto_kv_dtype
+def _sparse_layer_args(spec, tp: Optional[int]) -> tuple:
+    """(query heads a rank, latent shape) of `spec`'s sparse MLA layers, as vllm_sparse's rules read them."""
+    layer = next(layer for layer in spec.layers if getattr(layer, "sparse", False))
+    heads = spec.num_attention_heads // tp if tp else None
+    return heads, {"kv_lora_rank": layer.kv_lora_rank, "qk_rope_head_dim": layer.qk_rope_head_dim}
 
 
-def on_gpu(spec, capability=()):
-    """`spec` as vLLM serves it on a GPU of `capability`: what `auto` stores there (gpu_auto_kv_dtype)."""
-    auto = gpu_auto_kv_dtype(spec, capability)
+def sparse_choice(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
+    """vllm_sparse.sparse_cache for `spec`'s sparse MLA layers asked for `precision` (as spelled), `tp` ranks
+    splitting its query heads (None: unknown)."""
+    return sparse_cache(precision.vllm_dtype, capability, version, *_sparse_layer_args(spec, tp))
+
+
+def gpu_auto_kv_dtype(spec, capability=(), version: str = PINNED) -> str:
+    """The cache `--kv-cache-dtype auto` names for `spec` on a GPU of `capability` in `version`
+    (vllm_sparse.SM10X_AUTO)."""
+    if spec.auto_kv_dtype:
+        return spec.auto_kv_dtype
+    return auto_on_gpu(getattr(spec, "architecture", ""), capability, version)
+
+
+def on_gpu(spec, capability=(), version: str = PINNED):
+    """`spec` as vLLM `version` serves it on a GPU of `capability`: what `auto` stores there (gpu_auto_kv_dtype)."""
+    auto = gpu_auto_kv_dtype(spec, capability, version)
     return spec if auto == spec.auto_kv_dtype else replace(spec, auto_kv_dtype=auto)
 
 
-def sparse_dtype_refusal(spec, precision, capability=()) -> Optional[Refusal]:
+def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
+                         tp: Optional[int] = None) -> Optional[Refusal]:
     """vLLM's refusal of a quantized cache dtype no sparse MLA backend takes on this GPU (None when one does)."""
-    major = capability_major(capability)
-    dtype = vllm_name(precision.name)
-    if not is_sparse(spec) or is_v4(spec) or precision.bits >= 16 or major not in SPARSE_MLA_QUANTIZED:
+    if not is_sparse(spec) or is_v4(spec) or precision.bits >= 16:
         return None
-    if dtype == "fp8_e4m3" or dtype in SPARSE_MLA_QUANTIZED[major]:  # kvplan names fp8 and fp8_e4m3 alike
-        return None
-    why = ("FLASHMLA_SPARSE only supports the nvfp4_ds_mla kv-cache dtype on SM100 (Blackwell)"
-           if dtype == "nvfp4_ds_mla" else "kv_cache_dtype not supported")
-    cc = f"{capability[0]}.{capability[1]}" if capability else "9.0"
-    return Refusal(NO_SPARSE_BACKEND.format(cc=cc, dtype=dtype, why=why), None)
+    choice = sparse_choice(spec, precision, capability, version, tp)
+    return None if choice.backend else Refusal(refusal_line(precision.vllm_dtype, capability, choice.why), None)
 
 
 def release_view(spec, version: str):
@@ -236,17 +219,20 @@ def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:
     return Refusal(V4_REFUSAL.format(dtype=vllm_name(precision.name)), None)
 
 
-def cache_precision(spec, precision, capability=()):
-    """The precision the attention cache really uses on a GPU of `capability` (KV_DTYPE_QUIRKS; sparse MLA's fp8
-    layout on Hopper, its plain fp8 on SM10x: BLACKWELL_DATACENTER)."""
+def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
+    """The precision the attention cache really uses on a GPU of `capability` in `version` (KV_DTYPE_QUIRKS; sparse
+    MLA's 656-byte fp8_ds_mla on FLASHMLA_SPARSE or plain fp8 on FlashInfer's backends: sparse_choice). A plain
+    8-bit dtype no sparse backend takes keeps the entry's bytes as before (its row is refused: sparse_dtype_refusal);
+    `fp8` / `fp8_e4m3` spelled where none takes it is a usage error (vllm_sparse.refuse_spelling)."""
     if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS and precision.bits < DTYPE_BYTES[spec.dtype] * 8:
         return PRECISIONS[spec.dtype]
     if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
         return PRECISIONS[SPARSE_MLA_FP8]
     if is_sparse(spec) and precision.bits == 8 and precision.layout == "plain":
-        if capability_major(capability) == BLACKWELL_DATACENTER and precision.name == "fp8_e4m3":
-            return precision  # FLASHINFER_MLA_SPARSE keeps a plain fp8 latent
-        return PRECISIONS[SPARSE_MLA_FP8]
+        choice = sparse_choice(spec, precision, capability, version, tp)
+        if choice.backend is None:
+            refuse_spelling(precision.vllm_dtype, capability, version, *_sparse_layer_args(spec, tp))
+        return precision if choice.cache == precision.vllm_dtype else PRECISIONS[SPARSE_MLA_FP8]
     return precision
 
 
@@ -254,7 +240,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
                 version: str = PINNED, capability=()):
     """(per-layer CacheSpecs, block size, log lines) for the whole model in vLLM `version` on a GPU of
     `capability` (the CUDA compute capability: sparse MLA's cache, cache_precision)."""
-    precision = cache_precision(spec, precision, capability)
+    precision = cache_precision(spec, precision, capability, version, tp)
     layers = spec.layers
     quantized = precision.bits < 16
     bs = attention_block_size(layers, quantized, block_size, version)
@@ -436,7 +422,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     `capability`: the GPU's CUDA compute capability (() for Hopper's rules)."""
     rules = behaviour(version)
     settings = with_model_defaults(spec, settings)
-    cache = cache_precision(spec, precision, capability).name
+    cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
     groups, padding = groups_for(specs, rules)
     stages = stages or [set(range(len(specs)))]
@@ -445,7 +431,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
-        v4_dtype_refusal(spec, precision) or sparse_dtype_refusal(spec, precision, capability)
+        v4_dtype_refusal(spec, precision) or sparse_dtype_refusal(spec, precision, capability, version, tp)
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")

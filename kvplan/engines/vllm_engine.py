@@ -64,18 +64,18 @@ class VllmEngine:
         self.flags = flags
         self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 
-    def cache_precision(self, spec, precision, gpu=None):
-        """The cache vLLM keeps for `precision` on `gpu` (sparse MLA's and DeepSeek-V4's fp8_ds_mla, Falcon's bf16;
-        sparse MLA's plain fp8 on SM10x)."""
+    def cache_precision(self, spec, precision, gpu=None, tp=None):
+        """The cache vLLM keeps for `precision` (as spelled) on `gpu` at `tp` ranks (sparse MLA's and DeepSeek-V4's
+        fp8_ds_mla, Falcon's bf16; sparse MLA's plain fp8 on FlashInfer's backends: vllm_sparse.py)."""
         from .vllm import cache_precision
 
-        return cache_precision(spec, precision, _capability(gpu))
+        return cache_precision(spec, precision, _capability(gpu), self.version, tp)
 
     def on_gpu(self, spec, gpu=None):
-        """`spec` as vLLM serves it on `gpu`: GLM-5.x's `auto` is fp8 on SM10x (vllm.on_gpu)."""
+        """`spec` as this release serves it on `gpu`: GLM-5.x's `auto` is fp8_e4m3 on SM10x from 0.32 (vllm.on_gpu)."""
         from .vllm import on_gpu
 
-        return on_gpu(spec, _capability(gpu))
+        return on_gpu(spec, _capability(gpu), self.version)
 
     def default_block_size(self) -> Optional[int]:
         return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids

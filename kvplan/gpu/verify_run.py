@@ -18,7 +18,7 @@ from ..errors import KvplanError
 from ..plan.catalog import GPU, match_device_name
 from ..verify.judge import (budget_counts, judge, judge_budget, judge_capacity, judge_decode, relative_error, stand_ins,
                             verdict_dict)
-from ..verify.layout import kernel_kv_dtype
+from ..verify.layout import kernel_kv_dtype, served_spec
 from ..verify.terms import (decode_batches, decode_prediction, measured_kv_budget, predicted_terms,
                             prefill_prediction, responsible_term, subtracted_terms, term_rows)
 from . import rank as R
@@ -43,14 +43,16 @@ def release(held: dict) -> None:
 
 
 def device_gpu(info: dict, total: int) -> tuple:
-    """(GPU the planner sizes with, where its bandwidth came from)."""
+    """(GPU the planner sizes with, where its bandwidth came from). Its compute capability, which the engine's
+    rules read (sparse MLA's backend and `auto`, engines/vllm_sparse.py), is the catalog's for a GPU it knows and
+    the device's own (info's, from torch on CUDA) for one it does not."""
     known = match_device_name(info["name"])
     if known is not None:
         return replace(known, memory_bytes=total, memory_source="torch.cuda.mem_get_info", detected=True), \
             f"catalog {known.name}"
     if info.get("bandwidth_nvml_bytes_per_s"):
-        return GPU(info["name"], total, info["bandwidth_nvml_bytes_per_s"], (), "torch.cuda.mem_get_info", True), \
-            "NVML bus width x memory clock"
+        return GPU(info["name"], total, info["bandwidth_nvml_bytes_per_s"], (), "torch.cuda.mem_get_info", True,
+                   compute_capability=tuple(info.get("compute_capability") or ())), "NVML bus width x memory clock"
     raise KvplanError(f"GPU {info['name']} is not in the catalog and NVML reports no memory bus width or clock, "
                       f"so there is no bandwidth to predict decode with.")
 
@@ -88,7 +90,9 @@ def _gpu_info(nvml, held: dict, group) -> tuple:
     free, total = torch.cuda.mem_get_info()
     props = torch.cuda.get_device_properties(torch.cuda.current_device())
     info.update(memory_total_bytes=int(total), memory_free_bytes=int(free), sm_count=props.multi_processor_count,
-                torch=torch.__version__, cuda=torch.version.cuda)
+                torch=torch.__version__, cuda=torch.version.cuda,
+                # CUDA's (major, minor); ROCm's numbers are a gfx arch, not one vLLM's CUDA rules read
+                compute_capability=[props.major, props.minor] if torch.version.cuda else [])
     return info, baseline, int(total)
 
 
@@ -98,6 +102,7 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
         info, baseline, total = _gpu_info(nvml, held, group)
         gpu, source = device_gpu(info, total)
     info.update(bandwidth_planner_bytes_per_s=gpu.decode_bandwidth, bandwidth_planner_source=source)
+    spec = served_spec(spec, R.plan_engine(spec, opts), gpu)  # `auto` as the estimate resolves it on this GPU
     precision = kernel_kv_dtype(opts.kv_dtype, spec)
     R.check_fits_gpu(spec, raw, opts, total, info["name"])
     opts = R.resolve_options(spec, opts, gpu, total)
@@ -168,9 +173,9 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     planned, measured_count, counted = budget_counts(plan, engine_view)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),
                     judge_budget(planned, measured_count, responsible, boundary.served, counted),
-                    judge_decode([{"batch": p["batch"], "measured_ms": p["measured_ms"], "estimate_ms": p["estimate_ms"],
-                                   "roofline_ms": p["roofline_ms"], "estimate_terms": p.get("estimate_terms")}
-                                  for p in points], tuple(stand_ins(labels))), tuple(notes))
+                    judge_decode([{k: p.get(k) for k in ("batch", "measured_ms", "estimate_ms", "roofline_ms",
+                                                         "estimate_terms")} for p in points],
+                                 tuple(stand_ins(labels))), tuple(notes))
     for q in (tp or {}).get("points", ()):  # the planner's TP term at the same batch, per layer
         q["planner_per_layer_us"] = decode_prediction(spec, plan, precision, q["batch"], device,
                                                       info["bandwidth_planner_bytes_per_s"])["tp_term_per_layer_us"]
@@ -181,7 +186,8 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         "options": {"tp": opts.tp, "context": opts.context, "kv_dtype": opts.kv_dtype, "gpu_util": opts.gpu_util,
                     "block_size": opts.block_size, "max_num_seqs": opts.max_num_seqs,
                     "max_num_batched_tokens": opts.max_num_batched_tokens},
-        "rank": {"tp": opts.tp, "mode": mode, "real_group": group is not None, "weights_bytes_total": spec.weights.bytes,
+        "rank": {"tp": opts.tp, "mode": mode, "real_group": group is not None,
+                 "weights_bytes_total": spec.weights.bytes,
                  "weights_bytes_per_gpu": plan.budget.weights_bytes_per_gpu, "arch_weights_bytes": facts["arch_bytes"],
                  "vision_held_bytes": facts["vision_held_bytes"],
                  "per_layer_input_buffer_bytes": facts["per_layer_input_buffer_bytes"]},

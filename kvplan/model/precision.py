@@ -20,13 +20,15 @@ cache out (their `customize_spec`, which sets the page's per-head content bytes)
 - fp8_ds_mla / nvfp4_ds_mla: FlashMLA-sparse's opaque per-token MLA entry, 656 / 352 bytes
   (mla_attention.py), for DeepSeek-style latents only.
 
-kvplan's JSON names a plan's precision by its short name (bf16, fp16, fp8_e4m3, ...), stable across releases.
+kvplan's JSON names a plan's precision by its short name (bf16, fp16, fp8_e4m3, ...), stable across releases. The
+value as written (`fp8` or `fp8_e4m3`: one precision, but vLLM's sparse MLA backends list them apart) rides along as
+Precision.spelling for the engine rules that read it (engines/vllm_sparse.py).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
@@ -42,6 +44,14 @@ class Precision:
     layout: str = "plain"  # plain | per_token_head | nvfp4 | turboquant | ultraquant | ds_mla
     key_bits: Optional[int] = None  # turboquant: key bits (8 = fp8 keys)
     mla_token_bytes: Optional[int] = None  # ds_mla: the opaque per-token entry
+    # the --kv-cache-dtype value as asked ("fp8" or "fp8_e4m3" for fp8_e4m3); "" for auto or a precision built here
+    spelling: str = ""
+
+    @property
+    def vllm_dtype(self) -> str:
+        """The --kv-cache-dtype value this precision was asked as; vLLM's own first spelling when not known
+        ("fp8" for fp8_e4m3: the spelling kvplan modelled before it kept the two apart)."""
+        return self.spelling or {"fp8_e4m3": "fp8"}.get(self.name) or vllm_name(self.name)
 
     @property
     def scale_bytes_per_vector(self) -> int:
@@ -172,6 +182,10 @@ def check_kv_dtype(name) -> str:
 
 def resolve_kv_dtype(name: str, model_dtype: str, auto: str = "") -> Precision:
     """`auto` means the model's own dtype, as in vLLM, or the cache format a model's attention defaults to
-    (`auto`: ModelSpec.auto_kv_dtype)."""
+    (`auto`: ModelSpec.auto_kv_dtype). An explicit value keeps its spelling (Precision.spelling): vLLM's sparse MLA
+    backends take `fp8` and `fp8_e4m3` apart."""
     key = kv_dtype_name(check_kv_dtype(name))
-    return PRECISIONS[(auto or model_dtype) if key == "auto" else key]
+    if key == "auto":
+        resolved = PRECISIONS[auto or model_dtype]
+        return replace(resolved, spelling=auto) if auto else resolved  # a model's own default (GLM-5.x on SM10x)
+    return replace(PRECISIONS[key], spelling=vllm_name(name.strip().lower()))

@@ -64,6 +64,14 @@ class Plan:
     decode: Optional[Decode]  # whenever the TP degree is valid and a GPU is known
     prefill: Optional[Prefill]
     parallel: Optional[MoeLayout] = None  # --data-parallel-size / --enable-expert-parallel (None: neither given)
+    # the KV dtype as asked (auto, fp8, fp8_e4m3, ...): `kv_dtype` names fp8 and fp8_e4m3 alike, vLLM's sparse MLA
+    # backends do not (engines/vllm_sparse.py); a re-plan (auto-fit, curves, suggestions) asks it again
+    kv_cache_dtype: str = ""
+
+    @property
+    def asked_kv_dtype(self) -> str:
+        """The KV dtype to plan this row again with: as asked, or the precision's name."""
+        return self.kv_cache_dtype or self.kv_dtype
 
     @property
     def total_concurrency(self) -> Optional[int]:
@@ -92,6 +100,7 @@ class Plan:
         data["budget"] = self.budget.to_dict()
         data["engine"] = self.engine.to_dict() if self.engine is not None else None
         del data["fits_with"]
+        del data["kv_cache_dtype"]  # the JSON keeps its keys; engine.kv_cache_dtype says what the engine keeps
         data["suggestion"] = self.suggestion(spell)
         layout = data.pop("parallel")
         if layout is not None:  # only when DP / EP was asked: the default JSON keeps its keys
@@ -169,15 +178,16 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     # the cache the engine keeps for it (V3.2 / V4 under fp8: fp8_ds_mla; Falcon under fp8: bf16), which the bytes a
     # token and a sequence, the decode reads and the prefill count; the row keeps the dtype asked
-    kept = model.cache_precision(spec, precision, engine_gpu)
-    scheme = precision.scheme if kept == precision else f"{model.name} keeps {kept.name}: {kept.scheme}"
+    kept = model.cache_precision(spec, precision, engine_gpu, tp)
+    scheme = precision.scheme if kept.name == precision.name else f"{model.name} keeps {kept.name}: {kept.scheme}"
     layout = moe_layout_of(model, spec, tp)
     sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition), layout)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme,
-                  tp=tp, pp=pp, pp_partition=sharding.partition, tp_valid=sharding.valid, parallel=layout,
+                  kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
+                  tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors, tp_warnings=sharding.warnings,
                   kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget)
     if not sharding.valid:
@@ -226,8 +236,8 @@ def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None, 
     settings = settings or {}
     if not shard(spec, tp, pp if pp and pp > 1 else None, settings.get("pp_partition")).valid:
         return 0
-    held = plan(spec, context=context, kv_dtype=precision.name, tp=tp, budget_for=budget_for, block_size=block_size,
-                suggest=False, speed=False, pp=pp or 1, **settings)
+    held = plan(spec, context=context, kv_dtype=precision.spelling or precision.name, tp=tp, budget_for=budget_for,
+                block_size=block_size, suggest=False, speed=False, pp=pp or 1, **settings)
     return held.max_concurrency if held.tp_valid else 0  # EPLB may refuse a degree the heads allow
 
 

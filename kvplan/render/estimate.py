@@ -52,10 +52,8 @@ def log_block(plan, spell=str) -> list:
     if e is None or not (e.log_lines or e.refusal):
         return []
     pp = f", {spell('pp')} {plan.pp}" if plan.pp > 1 else ""
-    from ..model.precision import vllm_name
-
     out = [f"[bold]{escape(e.name)} {escape(e.version)}[/bold] at {spell('context')} {plan.context}, "
-           f"{spell('kv_dtype')} {vllm_name(plan.kv_dtype)}, {spell('tp')} {plan.tp}{pp}:"]
+           f"{spell('kv_dtype')} {asked_vllm_name(plan)}, {spell('tp')} {plan.tp}{pp}:"]
     note = cache_dtype_note(plan)
     if note:
         out.append(f"  [yellow]{note}[/yellow]")
@@ -67,15 +65,33 @@ def log_block(plan, spell=str) -> list:
     return out
 
 
-def cache_dtype_note(plan) -> str:
-    """The engine's cache dtype where it is not the one asked (Falcon's bf16, V3.2's fp8_ds_mla), else ''."""
+def dtype_label(plan, kept_only: bool = False) -> str:
+    """The KV dtype asked: kvplan's name, or the spelling asked where it is another spelling of that precision
+    (`fp8` for fp8_e4m3: vLLM's sparse MLA keeps the two apart). `kept_only`: the spelling only where the engine
+    keeps another cache than the name (a row then still matches the JSON's kv_dtype wherever the two agree)."""
+    from ..model.precision import kv_dtype_name, vllm_name
+
+    asked = getattr(plan, "kv_cache_dtype", "")
+    alias = asked not in ("", "auto", plan.kv_dtype, vllm_name(plan.kv_dtype)) and kv_dtype_name(asked) == plan.kv_dtype
+    if kept_only and alias:
+        e = _engine(plan)
+        alias = e is not None and e.kv_cache_dtype not in (None, plan.kv_dtype)
+    return asked if alias else plan.kv_dtype
+
+
+def asked_vllm_name(plan) -> str:
     from ..model.precision import vllm_name
 
+    return vllm_name(dtype_label(plan))
+
+
+def cache_dtype_note(plan) -> str:
+    """The engine's cache dtype where it is not the one asked (Falcon's bf16, V3.2's fp8_ds_mla), else ''."""
     e = _engine(plan)
     if e is None or e.kv_cache_dtype == plan.kv_dtype:
         return ""
     return (f"this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} where the KV dtype asks "
-            f"{vllm_name(plan.kv_dtype)} (the engine's rule for this attention)")
+            f"{asked_vllm_name(plan)} (the engine's rule for this attention)")
 
 
 TERM_NAMES = {"weights": "weights", "profile_peak": "profile peak", "activation": "activations",
@@ -167,7 +183,7 @@ def weights_exceed(plan: Plan) -> bool:
 
 
 def _row(p: Plan) -> list:
-    head = [f"{p.context:,}", p.kv_dtype, str(p.tp)]
+    head = [f"{p.context:,}", dtype_label(p, kept_only=True), str(p.tp)]
     if not p.tp_valid:
         return head + ["[red]bad TP[/red]", size(p.kv_budget_bytes_per_gpu), "-", "-", "-", "-", "-"]
     if weights_exceed(p):

@@ -164,15 +164,29 @@ def attention_read_bytes(spec: ModelSpec, plan: Plan) -> int:
                for layer in spec.attention_layers)
 
 
+def served_spec(spec: ModelSpec, engine, gpu) -> ModelSpec:
+    """`spec` as `engine` serves it on `gpu`, as the estimate plans it (plan.plan: the engine's on_gpu): what
+    `--kv-cache-dtype auto` stores there (vLLM 0.32 turns GLM-5.x's auto into fp8_e4m3 on SM10x, engines/
+    vllm_sparse.py SM10X_AUTO). Verify resolves auto with it, so its kernel check, its plan and its pools agree with
+    the estimate for the detected GPU."""
+    return engine.on_gpu(spec, gpu) if hasattr(engine, "on_gpu") else spec
+
+
 def kernel_kv_dtype(kv_dtype: str, spec: ModelSpec) -> Precision:
-    """The KV precision verify times: one the bundled kernel reads."""
+    """The KV precision verify times: one the bundled kernel reads. `spec` as served on the GPU (served_spec) when
+    it is known: `auto` is what it stores there."""
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     if any(getattr(layer, "sparse", False) for layer in spec.layers) and precision.name.startswith("fp8"):
-        # vLLM's sparse MLA keeps any fp8 latent as fp8_ds_mla (engines/vllm.py SPARSE_MLA_FP8)
-        raise FieldError("kv_dtype", f"{kv_dtype} is not run by verify for {spec.name}'s sparse attention: vLLM keeps "
+        # vLLM's sparse MLA keeps fp8 as a 656-byte fp8_ds_mla entry (FLASHMLA_SPARSE) or a plain 576-byte latent
+        # (FlashInfer's sparse backends: engines/vllm_sparse.py); verify's sparse MLA lays out neither
+        asked = (f"auto (which vLLM serves as {precision.spelling} for {spec.name} on this GPU)"
+                 if kv_dtype.strip().lower() == "auto" else kv_dtype)
+        raise FieldError("kv_dtype", f"{asked} is not run by verify for {spec.name}'s sparse attention: vLLM keeps "
                                      f"its fp8 latents as 656-byte fp8_ds_mla entries (512 e4m3 values, 4 float32 "
-                                     f"tile scales, 64 bf16 rope values), which verify's sparse MLA does not lay out; "
-                                     f"use auto (16-bit latents).")
+                                     f"tile scales, 64 bf16 rope values) or plain 576-byte fp8 latents (FlashInfer's "
+                                     f"sparse backends), which verify's sparse MLA does not lay out; use "
+                                     f"{'bfloat16' if kv_dtype.strip().lower() == 'auto' else 'auto'} (16-bit "
+                                     f"latents).")
     if precision.name not in KERNEL_KV_DTYPES:
         raise FieldError("kv_dtype", f"{kv_dtype} resolves to {precision.name}, which the bundled kernel does not "
                                      f"read; verify takes {', '.join(KERNEL_KV_DTYPES)} (or auto).")

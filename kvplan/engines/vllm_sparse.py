@@ -1,0 +1,184 @@
+"""Sparse MLA (DeepSeek-V3.2, GLM-5.x: a config with index_topk) in vLLM, release by release: which attention
+backend a quantized --kv-cache-dtype lands on for the GPU's compute capability, the latent that backend keeps, or
+vLLM's refusal when none takes it. DeepSeek-V4 has its own path (vllm.py V4_REFUSAL); 16-bit caches keep a bf16
+latent on every backend. Paths are under vllm/ of the release named; kvplan copies no vLLM code.
+
+How vLLM gets there (0.18 on; 0.32.0's is also frozen from vLLM's own functions in
+tests/data/sparse_mla_backends_0.32.0.json, made by tests/data/sparse_mla_backends.py):
+1. models/config.py may rewrite the dtype first (GLM-5.x's `auto` on SM10x: SM10X_AUTO).
+2. The MLA layer asks the platform for a backend (platforms/cuda.py get_valid_backends, 0.32.0 cuda.py:375-415):
+   _get_backend_priorities' list for the GPU, the first whose validate_configuration accepts the layer
+   (v1/attention/backend.py:276 on: its supported_kv_cache_dtypes, compute capability, supports_combination).
+   The dtype is matched as spelled (backend.py:111-116), and FLASHMLA_SPARSE lists `fp8` but not `fp8_e4m3`.
+3. mla_attention.py _canonicalize_sparse_mla_kv_cache_dtype (0.32.0 :358-375; 0.18-0.23 inline, 0.18.0 :342-356)
+   turns a quantized dtype into the 656-byte fp8_ds_mla entry on FLASHMLA_SPARSE only; FlashInfer's sparse backends
+   keep a plain fp8 latent, 576 bytes (mla_attention.py:534-543 "Using standard fp8 KV cache format").
+Before 0.18, models/config.py DeepseekV32ForCausalLM.verify_and_update_config turned every fp8* dtype into
+fp8_ds_mla before any backend was chosen (0.11.1 config.py:478-480 ... 0.17.0 config.py:597-599; 0.11.0 :419-421,
+auto too) and FLASHMLA_SPARSE served it on every GPU: CONFIG_REWRITE.
+
+Block sizes: every sparse backend here takes kernel blocks of a multiple of 64 on Hopper (FLASHMLA_SPARSE,
+FLASH_ATTN_MLA_SPARSE, FLASHINFER_MLA_SPARSE_SM90: MultipleOf(64), 0.32.0 flashinfer_mla_sparse_sm90.py:155-157)
+and FLASHINFER_MLA_SPARSE MultipleOf(32) on SM10x (flashinfer_mla_sparse.py:94-96), beside the indexer's exact 64
+(indexer.py:283-285): the block stays 64 (vllm_specs.SPARSE_MLA_BLOCK). Their block-stride alignments
+(sparse_utils.py:44-47 align_blocks_to_rows: one 576-byte row on SM90's FlashInfer (flashinfer_mla_sparse_sm90.py
+:159-161, 0.32.0 only), 32 rows on SM10x's (flashinfer_mla_sparse.py:74-79); FLASHMLA_SPARSE MultipleOf(64) of its
+entries, flashmla_sparse.py:166-175) divide every page of a multiple of 64 tokens, so they pad nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import FieldError
+from .vllm_versions import PINNED, release_rule
+
+FP8_DS_MLA = "fp8_ds_mla"
+HOPPER, BLACKWELL = 9, 10  # compute capability majors (platforms/cuda.py:96 device_capability.major == 10)
+FLASHMLA, FLASHINFER, FLASHINFER_SM90, FLASH_ATTN = ("FLASHMLA_SPARSE", "FLASHINFER_MLA_SPARSE",
+                                                      "FLASHINFER_MLA_SPARSE_SM90", "FLASH_ATTN_MLA_SPARSE")
+
+# Every fp8* dtype becomes fp8_ds_mla in models/config.py (True) or the backend decides (False), by first release:
+CONFIG_REWRITE = (
+    ((0, 18), False, "0.18.0 models/config.py:30-42 DeepseekV32ForCausalLM keeps fp8 as asked; mla_attention.py "
+                     "canonicalizes per backend (so to 0.32.0)"),
+    ((0, 11), True, "0.11.0-0.17.x models/config.py DeepseekV32ForCausalLM: cache_dtype.startswith('fp8') -> "
+                    "fp8_ds_mla (0.17.0 :597-599)"),
+)
+# Hopper's sparse backends in priority order (platforms/cuda.py _get_backend_priorities, the SM90 branch's tail;
+# the dense MLA backends before them refuse a sparse layer, backend.py:318-320), by first release:
+HOPPER_ORDER = (
+    ((0, 30), (FLASH_ATTN, FLASHMLA, FLASHINFER_SM90), "0.30.0 cuda.py:137-153 (0.32.0 :137-153): FlashInfer's SM90 "
+                                                       "backend (new in 0.30.0) last for a 576-wide latent, first "
+                                                       "for 512"),
+    ((0, 25), (FLASH_ATTN, FLASHMLA), "0.25.1 cuda.py:134-141 (0.24.0 has no FLASH_ATTN_MLA_SPARSE)"),
+    ((0, 18), (FLASHMLA,), "0.18.0 cuda.py:74-81"),
+)
+# SM10x: when FLASHINFER_MLA_SPARSE goes before FLASHMLA_SPARSE, by first release:
+# "quantized": any quantized dtype (is_quantized_kv_cache), else at <= 16 heads a rank; "fp8": dtype.startswith
+# ("fp8"), else by heads; "heads": at <= 16 heads a rank only.
+BLACKWELL_FLASHINFER_FIRST = (
+    ((0, 20), "quantized", "0.20.0 cuda.py:91 (0.32.0 :100-118)"),
+    ((0, 19), "fp8", "0.19.0 cuda.py:63-81"),
+    ((0, 18), "heads", "0.18.0 cuda.py:55-66"),
+)
+# The quantized dtypes each backend's supported_kv_cache_dtypes lists, by first release:
+FLASHMLA_DTYPES = (
+    ((0, 30), ("fp8", FP8_DS_MLA, "nvfp4_ds_mla"), "0.30.0 flashmla_sparse.py:132-138 (0.32.0 :149-155)"),
+    ((0, 18), ("fp8", FP8_DS_MLA), "0.18.0 flashmla_sparse.py:82-87 (the 'fp8' alias; 0.17.0 had fp8_ds_mla only)"),
+)
+FLASHINFER_DTYPES = ("fp8", "fp8_e4m3")  # flashinfer_mla_sparse.py 0.18.0 :63-69, 0.32.0 :86-92
+FLASHINFER_SM90_DTYPES = ("fp8", "fp8_e4m3")  # flashinfer_mla_sparse_sm90.py 0.30.0 :69-74, 0.32.0 :148-153
+# Not modelled: 0.18.0's FLASHINFER_MLA_SPARSE took qk_nope_head_dim 128 only (flashinfer_mla_sparse.py:116-127;
+# 128 or 192 from 0.19.0), so GLM-5.x (192) on SM10x fell back to FLASHMLA_SPARSE there; kvplan's spec does not keep
+# qk_nope_head_dim.
+# FLASHINFER_MLA_SPARSE_SM90 needs FlashInfer's SM90 MLA (supports_combination, 0.32.0 :205-210: the keyword-only
+# ckv_scale_arr of BatchMLAPagedAttentionWrapper.run, utils/flashinfer.py:414-437, FlashInfer >= 0.6.18), and a
+# 512-wide latent with 0 or 64 rope dims (:213-223): vLLM's CUDA wheels pin flashinfer-python 0.6.18.post1 (0.30.0)
+# and 0.7.0.post1 (0.31.0, 0.32.0), both with it (flashinfer/mla/_core.py:2309, mla/_batch_mla/_wrapper.py:780).
+FLASHINFER_SM90_LATENT = 512
+# GLM-5.x on SM10x: models/config.py:43-55 GlmMoeDsaForCausalLM turns `auto` into fp8_e4m3 ("Using fp8 kv-cache for
+# GlmMoeDsaForCausalLM on SM10x"), from 0.32.0 (0.31.0's class sets DCP defaults only); an explicit bfloat16 stays.
+SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/config.py:43-55"),)
+NO_BACKEND = ("No valid attention backend found for cuda (compute capability {cc}) with kv_cache_dtype {dtype}: no "
+              "sparse MLA backend takes it ({why}).")
+
+
+@dataclass(frozen=True)
+class SparseCache:
+    """What one sparse MLA layer keeps for a quantized dtype: the backend, the cache dtype it keeps (fp8_ds_mla or
+    the dtype as asked), or, with backend None, why vLLM found none."""
+
+    backend: Optional[str]
+    cache: Optional[str]
+    why: str = ""
+
+
+def major_of(capability) -> int:
+    """The compute capability's major number; Hopper's 9 when unknown (the rules kvplan modelled first)."""
+    return capability[0] if capability else HOPPER
+
+
+def auto_on_gpu(architecture: str, capability=(), version: str = PINNED) -> str:
+    """What models/config.py turns `auto` into on this GPU ("" for no rewrite): SM10X_AUTO."""
+    if major_of(capability) != BLACKWELL:
+        return ""
+    return release_rule(SM10X_AUTO, version, {}).get(architecture, "")
+
+
+def _order(major: int, dtype: str, heads: Optional[int], version: str) -> tuple:
+    if major == HOPPER:
+        return release_rule(HOPPER_ORDER, version, (FLASHMLA,))
+    rule = release_rule(BLACKWELL_FLASHINFER_FIRST, version, "heads")
+    first = (rule == "quantized" or (rule == "fp8" and dtype.startswith("fp8"))
+             or (heads is not None and heads <= 16))
+    return (FLASHINFER, FLASHMLA) if first else (FLASHMLA, FLASHINFER)
+
+
+def _refusal(backend: str, dtype: str, major: int, version: str, shape: dict) -> str:
+    """Why `backend` does not take this layer ('' when it does): its dtype list, capability, supports_combination."""
+    if backend == FLASH_ATTN:
+        return "kv_cache_dtype not supported"  # 16-bit only (flashattn_mla_sparse.py:38-42)
+    if backend == FLASHMLA:
+        if dtype not in release_rule(FLASHMLA_DTYPES, version, (FP8_DS_MLA,)):
+            return "kv_cache_dtype not supported"
+        if dtype == "nvfp4_ds_mla" and major != BLACKWELL:  # flashmla_sparse.py:250-254
+            return "FLASHMLA_SPARSE only supports the nvfp4_ds_mla kv-cache dtype on SM100 (Blackwell)"
+        return ""
+    if backend == FLASHINFER:
+        return "" if dtype in FLASHINFER_DTYPES else "kv_cache_dtype not supported"
+    if dtype not in FLASHINFER_SM90_DTYPES:  # FLASHINFER_SM90
+        return "kv_cache_dtype not supported"
+    if shape.get("kv_lora_rank", FLASHINFER_SM90_LATENT) != FLASHINFER_SM90_LATENT:
+        return "FLASHINFER_MLA_SPARSE_SM90 requires kv_lora_rank=512"
+    return "" if shape.get("qk_rope_head_dim", 64) in (0, 64) else "requires qk_rope_head_dim in (0, 64)"
+
+
+def sparse_cache(dtype: str, capability=(), version: str = PINNED, heads: Optional[int] = None,
+                 shape: Optional[dict] = None) -> SparseCache:
+    """The backend vLLM `version` gives a sparse MLA layer asked for quantized `dtype` (as spelled) on a GPU of
+    `capability`, with `heads` query heads a rank and the latent `shape` (kv_lora_rank, qk_rope_head_dim), and the
+    cache dtype it keeps. Other capabilities keep kvplan's earlier reading, fp8* as fp8_ds_mla and no refusal (SM12x's
+    FLASHINFER_MLA_SPARSE_SM120 is not modelled)."""
+    shape = shape or {}
+    major = major_of(capability)
+    if release_rule(CONFIG_REWRITE, version, True) and dtype.startswith("fp8"):
+        return SparseCache(FLASHMLA, FP8_DS_MLA)
+    if major not in (HOPPER, BLACKWELL):
+        return SparseCache(FLASHMLA, FP8_DS_MLA if dtype.startswith("fp8") else dtype)
+    reasons = []
+    for backend in _order(major, dtype, heads, version):
+        why = _refusal(backend, dtype, major, version, shape)
+        if not why:
+            return SparseCache(backend, FP8_DS_MLA if backend == FLASHMLA and dtype != "nvfp4_ds_mla" else dtype)
+        reasons.append(why)
+    why = next((r for r in reasons if r.startswith("FLASHMLA_SPARSE only")), reasons[0] if reasons else "")
+    return SparseCache(None, None, why)
+
+
+def taken_dtypes(capability=(), version: str = PINNED, heads: Optional[int] = None,
+                 shape: Optional[dict] = None) -> tuple:
+    """The --kv-cache-dtype values a sparse MLA layer starts with in `version` on this GPU: the 16-bit ones and the
+    quantized ones some backend takes."""
+    quantized = ("fp8", "fp8_e4m3", "fp8_e5m2", FP8_DS_MLA, "nvfp4_ds_mla")
+    return ("auto", "bfloat16") + tuple(d for d in quantized
+                                        if sparse_cache(d, capability, version, heads, shape).backend is not None)
+
+
+def refuse_spelling(dtype: str, capability=(), version: str = PINNED, heads: Optional[int] = None,
+                    shape: Optional[dict] = None) -> None:
+    """`fp8` / `fp8_e4m3` with no backend to take it in this release and GPU (e.g. fp8_e4m3 on Hopper before
+    FLASHINFER_MLA_SPARSE_SM90, 0.18-0.29): a usage error naming the flag and the values that start."""
+    if dtype not in ("fp8", "fp8_e4m3") or sparse_cache(dtype, capability, version, heads, shape).backend:
+        return
+    cc = f"{capability[0]}.{capability[1]}" if capability else "9.0"
+    valid = ", ".join(taken_dtypes(capability, version, heads, shape))
+    raise FieldError("kv_dtype", f"{dtype} starts no sparse MLA backend in vLLM {version} on compute capability "
+                                 f"{cc} (FLASHMLA_SPARSE lists fp8 but not fp8_e4m3, and no FlashInfer sparse backend "
+                                 f"takes this layer there); use one of {valid}.")
+
+
+def refusal_line(dtype: str, capability=(), why: str = "") -> str:
+    cc = f"{capability[0]}.{capability[1]}" if capability else "9.0"
+    return NO_BACKEND.format(cc=cc, dtype=dtype, why=why)
