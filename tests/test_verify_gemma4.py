@@ -9,7 +9,6 @@ hand arithmetic. GPU tests at the end skip without CUDA (benchmarks/s49_gemma4_d
 
 import copy
 import math
-import random
 import re
 
 import pytest
@@ -20,6 +19,7 @@ from tiny_models import TINY
 
 torch = pytest.importorskip("torch")
 
+from bf16_forward import unit_attention_logits, worst_bf16_error  # noqa: E402
 from test_verify_model import TOL, run_against_reference  # noqa: E402
 from test_verify_tp import assert_ranks_match  # noqa: E402
 from kvplan.errors import KvplanError  # noqa: E402
@@ -28,7 +28,6 @@ from kvplan.gpu.gemma4 import Gemma4Rope, inverse_frequencies  # noqa: E402
 from kvplan.gpu.generate import decode, prefill  # noqa: E402
 from kvplan.gpu.model import Runtime, Transformer  # noqa: E402
 from kvplan.gpu.ops import Rope  # noqa: E402
-from kvplan.gpu.reference import Reference  # noqa: E402
 from kvplan.gpu.weights import full_weights  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
@@ -344,45 +343,34 @@ gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU
 @pytest.mark.parametrize("graph", [False, True])
 def test_gemma4_on_the_gpu(name, graph):
     """bf16 on the GPU against float64: the 64-wide layers through the bundled decode kernel and the fused RoPE +
-    cache-write kernel, the 512-wide ones through torch (labelled), the decode step captured in a CUDA graph."""
-    from kvplan.gpu.timing import capture
-
+    cache-write kernel, the 512-wide ones through torch (labelled), the decode step captured in a CUDA graph. The
+    tolerance is the same model's bf16 error on the CPU (torch throughout), doubled: the tiny Gemma 4 in bf16 runs
+    0.03-0.12 off float64 by rounding alone over seeds 3-6 (session 50), where a wrong kernel is off by ~1."""
     arch = tiny(name)
     full = full_weights(arch, 3)
     for key in [k for k in full if k.endswith(".router")]:  # decisive routing: bf16 must not flip near ties
         full[key] = full[key] * 64
-    weights = {k: v.to("cuda", torch.bfloat16) for k, v in full.items()}
-    rt = Runtime("cuda")
-    model = Transformer(arch, weights, rt)
-    model.caches = small_caches(arch, 64, 16, 2, torch.bfloat16, "cuda")
-    ids = list(range(64))
-    random.Random(1).shuffle(ids)
-    rows, lens = [ids[:8], ids[8:16]], [37, 20]
-    groups = {c.group for c in model.caches.values()}
-    refs = [Reference(arch, {k: v.double() for k, v in full.items()}) for _ in lens]
-    gen = torch.Generator().manual_seed(2)
-    for i, n in enumerate(lens):
-        prompt = torch.randint(0, arch.vocab, (n,), generator=gen)
-        prefill(model, prompt[None].cuda(), {g: [rows[i]] for g in groups})
-        for t in prompt.tolist():
-            refs[i].step(t)
-    tables = {g: torch.tensor(rows, dtype=torch.int32, device="cuda") for g in groups}
-    tokens = torch.randint(0, arch.vocab, (2,), generator=gen).cuda()
-    positions = torch.tensor(lens, device="cuda")
-    if graph:
-        g, out = capture(lambda: decode(model, tokens, positions, tables), warm=False)
-        g.replay()
-    else:
-        out = decode(model, tokens, positions, tables)
-    torch.cuda.synchronize()
-    for i in range(2):
-        want = refs[i].step(int(tokens[i]))
-        assert float((out[i].double().cpu() - want).abs().max() / want.abs().max()) < 0.1, (name, i)
-    labels = {**rt.paged.labels, **rt.labels}
+    full = unit_attention_logits(arch, full)
+    cpu, _ = worst_bf16_error(arch, full, "cpu")
+    gpu, labels = worst_bf16_error(arch, full, "cuda", graph)
+    assert gpu < max(0.1, 2 * cpu), (name, gpu, cpu)
     assert labels["attention"].startswith("bundled CUDA kernel")
     assert labels["rope_cache"].startswith("bundled RoPE + paged K/V write kernel")
     # the wide layers' attention and their torch RoPE + cache writes, and the sharing layers' torch RoPE on q
     assert stand_ins(labels) == ["attention, head_dim 512", "rope_cache, head_dim 512", "KV-sharing layers"]
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_gemma4_in_bf16_on_the_cpu_is_the_gpu_tests_noise_floor(name):
+    """The GPU test's yardstick: torch's bf16 forward on the CPU, with unit-variance attention logits, stays within
+    the rounding the GPU test allows (0.031 / 0.119 at seed 3, session 50); at the tiny's unit q/k norm weights it was
+    0.34 / 0.16 off, as the H200 measured (0.18-0.34)."""
+    arch = tiny(name)
+    full = full_weights(arch, 3)
+    for key in [k for k in full if k.endswith(".router")]:
+        full[key] = full[key] * 64
+    assert worst_bf16_error(arch, unit_attention_logits(arch, full), "cpu")[0] < 0.15
+    assert worst_bf16_error(arch, full, "cpu")[0] > 0.15  # what the conditioning is for
 
 
 def test_one_simulated_rank_reads_ids_past_its_vocabulary_slice_as_zeros():

@@ -13,6 +13,7 @@ from tiny_models import TINY
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
+from bf16_forward import unit_attention_logits  # noqa: E402
 from kvplan import verify as V  # noqa: E402
 from kvplan.commands.verify import verify as run_verify  # noqa: E402
 from kvplan.errors import KvplanError  # noqa: E402
@@ -82,6 +83,7 @@ def _run_tiny(name, graph, mm_form=None):
         # gather-sum kernel and 0.012 with torch's combine, the two 3-5e-3 apart call by call; on the CPU 0.4%
         # noise on the MoE outputs moves it from 0.011 to 1.146 at x 8, at most 0.020 at x 2 (session 37)
         full[key] = full[key] * (2 if arch.routing.scoring == "sigmoid" else 8)
+    full = unit_attention_logits(arch, full)  # Gemma 3n / 4: scale 1.0 behind q/k norms (bf16_forward.py)
     # laid out as verify allocates them (weights.engine_layout): the pairs run as one matmul, their outputs as views,
     # shared experts inside the routed experts' launches; the reference reads the separate tensors
     separate = {k: _keep_stored(k, v, arch) for k, v in full.items()}

@@ -414,7 +414,8 @@ def test_mimo_decode_on_gpu_in_a_cuda_graph():
     lens = torch.tensor([240, 17, 129, 200], dtype=torch.int32)
     q, sinks = torch.randn(4, 16, 192, generator=gen), torch.randn(16, generator=gen)
     args = [t.cuda() for t in (q.bfloat16(), k.bfloat16(), v.bfloat16(), table, lens)]
-    graph, out = capture(lambda: paged.torch_paged_attention(*args, 128, 192 ** -0.5, sinks=sinks.cuda().bfloat16()))
+    sinks_gpu = sinks.cuda().bfloat16()  # no host-to-device copy inside the capture (torch refuses unpinned ones)
+    graph, out = capture(lambda: paged.torch_paged_attention(*args, 128, 192 ** -0.5, sinks=sinks_gpu))
     graph.replay()
     torch.cuda.synchronize()
     want = paged.torch_paged_attention(q.bfloat16().double(), k.bfloat16().double(), v.bfloat16().double(), table,
