@@ -54,3 +54,27 @@ def test_a_runner_up_no_faster_leaves_the_choice(monkeypatch):
     times = {MM_FORMS[0]: 1.0, MM_FORMS[3]: 1.01}
     assert gemm._timed_again(mm, (4, 4, 1), None, [None], times, 2) == 1.09
     assert mm.forms[(4, 4, 1)] == MM_FORMS[0]
+
+
+def test_a_shapes_16_bit_and_block_scaled_weights_get_forms_of_their_own():
+    """MiMo-V2-Flash keeps o_proj 16-bit beside block-scaled fp8 layers: its o_proj and the dense down_proj are both
+    hidden x (2 x hidden). The H200 (session 50) refused the forms' timing when both went through the 16-bit plans;
+    each kind is now a group of its own with a key of its own, and a call runs its own kind's form."""
+    from kvplan.gpu import fp8
+    from kvplan.gpu.ops import Matmul
+
+    mm = Matmul()
+    plain = torch.randn(256, 128)
+    block = (torch.randn(256, 128) * 16).clamp(-448, 448).to(fp8.E4M3)
+    mm.register_block(block, torch.full((2, 1), 1e-2))
+    weights = {"layers.0.o": plain, "layers.0.mlp.down": block, "layers.0.mlp.down_scale": torch.ones(2, 1)}
+    groups = gemm.kind_groups(mm, weights, False)
+    assert [(shape, [t.dtype for t in ts]) for shape, ts in groups] == [((256, 128), [torch.float32]),
+                                                                      ((256, 128), [fp8.E4M3])]
+    assert mm.form_key(plain, 4) == (256, 128, 4) and mm.form_key(block, 4) == (256, 128, 4, "block")
+    assert mm.plan_key(plain) == (256, 128) and mm.plan_key(block) == (256, 128, "e4m3")
+    mm.forms[mm.form_key(plain, 4)] = MM_FORMS[1]  # W @ x^T for the 16-bit weight only
+    x = torch.randn(4, 128)
+    assert torch.allclose(mm(x, plain), x @ plain.t(), atol=1e-4)
+    want = x.double() @ fp8.dequantize_blocks(block, mm.block_scale(block), torch.float64).t()
+    assert float((mm(x, block).double() - want).abs().max() / want.abs().max()) < 1e-2  # the block path, not W @ x^T

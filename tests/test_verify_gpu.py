@@ -91,13 +91,13 @@ def _run_tiny(name, graph, mm_form=None):
     rt = Runtime("cuda")
     model = Transformer(arch, weights, rt)
     if mm_form:  # every decode matmul the form's kernel takes runs through it (2 tokens)
-        from kvplan.gpu.gemm import decode_linears, kernel_plan
+        from kvplan.gpu.gemm import kind_groups, kernel_plan
 
-        for shape, tensors in decode_linears(weights, arch.tied_embeddings).items():
+        for shape, tensors in kind_groups(rt.mm, weights, arch.tied_embeddings):
             plan = kernel_plan(mm_form, shape, tensors[0].dtype, 8)
             if not isinstance(plan, str):
-                rt.mm.kernel_plans(mm_form)[shape] = plan
-                rt.mm.forms[(*shape, 2)] = mm_form
+                rt.mm.kernel_plans(mm_form)[rt.mm.plan_key(tensors[0])] = plan
+                rt.mm.forms[rt.mm.form_key(tensors[0], 2)] = mm_form
                 rt.labels.setdefault("mm", []).append(shape)
     model.caches = small_caches(arch, 64, 16, 4, torch.bfloat16, "cuda")
     for c in model.caches.values():
@@ -209,7 +209,7 @@ def test_block_matmul_through_the_streaming_gemv_against_float64():
         for form in BLOCK_FORMS[1:]:
             assert (form, n, k) in mm.block_streams
             for t in (1, 3, 8):
-                mm.forms[(n, k, t)] = form
+                mm.forms[mm.form_key(q, t)] = form
                 x = torch.randn(t, k, device="cuda", generator=gen).bfloat16()
                 want = x.double() @ w.t()
                 err = float((mm(x, q).double() - want).abs().max() / want.abs().max())

@@ -56,6 +56,16 @@ def decode_linears(weights: dict, tied: bool) -> dict:
     return shapes
 
 
+def kind_groups(mm, weights: dict, tied: bool) -> list:
+    """[(shape, weights)] of decode_linears apart by kind (16-bit, e4m3, block-scaled: Matmul.kind), each timed and
+    given forms of its own."""
+    groups: dict = {}
+    for shape, tensors in decode_linears(weights, tied).items():
+        for w in tensors:
+            groups.setdefault((shape, mm.kind(w)), []).append(w)
+    return [(shape, tensors) for (shape, _), tensors in groups.items()]
+
+
 def _graph_ms(fn, reps: int) -> float:
     """Milliseconds of fn's launches replayed as one CUDA graph (median of reps)."""
     graph, _ = capture(fn)
@@ -93,7 +103,7 @@ def _time_block(mm, tensors: list, batch: int, reps: int) -> tuple:
     kept in mm.forms."""
     x = torch.randn(batch, tensors[0].shape[1], dtype=torch.bfloat16, device=tensors[0].device)
     nbytes = sum(t.numel() + mm.block_scale(t).numel() * 4 for t in tensors)
-    key = (*tensors[0].shape, batch)
+    key = mm.form_key(tensors[0], batch)
     times = {}
     for form in BLOCK_FORMS:
         if form != BLOCK_FORMS[0] and (form, *tensors[0].shape) not in mm.block_streams:
@@ -183,9 +193,9 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
     """Time every form per (shape, batch), store the fastest in `mm.forms`, and report bandwidths. The weight
     stream is the chosen forms timed again after the choice, so that picking the fastest of several noisy times
     does not flatter it."""
-    shapes = decode_linears(weights, tied)
+    groups = kind_groups(mm, weights, tied)
     refused = {form: {} for form in MM_FORMS[2:]}
-    for shape, tensors in shapes.items():
+    for shape, tensors in groups:
         if mm.block_scale(tensors[0]) is not None:  # block-scaled fp8 (ops.Matmul.block): its plans made now
             mm.block_plan(tensors[0], 1)
             block_stream_plans(mm, shape, max(batches))
@@ -195,11 +205,12 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
             if isinstance(plan, str):
                 refused[form][f"{shape[0]}x{shape[1]}"] = plan
             else:
-                mm.kernel_plans(form)[shape] = plan
+                mm.kernel_plans(form)[mm.plan_key(tensors[0])] = plan
     rows, stream = [], {}
     for batch in batches:
         chosen = []
-        for (out, inp), tensors in shapes.items():
+        for (out, inp), tensors in groups:
+            key = mm.form_key(tensors[0], batch)
             if mm.block_scale(tensors[0]) is not None:
                 nbytes, times = _time_block(mm, tensors, batch, reps)
                 x = torch.randn(batch, inp, dtype=torch.bfloat16, device=tensors[0].device)
@@ -208,19 +219,18 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
                 nbytes = sum(t.numel() * t.element_size() for t in tensors)
                 w8 = tensors[0].dtype == fp8.E4M3  # W8A8: cuBLAS's fp8 GEMM as the first form, no W @ x^T
                 forms = MM_FORMS[:1 if w8 else 2] + tuple(f for f in MM_FORMS[2:]
-                                                           if (out, inp) in mm.kernel_plans(f))
+                                                           if mm.plan_key(tensors[0]) in mm.kernel_plans(f))
                 times = {form: _graph_ms(lambda: [_form(mm, form, x, w) for w in tensors], reps) for form in forms}
                 fastest = min(forms[1:], key=times.get, default=MM_FORMS[0])
                 best = fastest if times[fastest] < PREFER_MARGIN * times[MM_FORMS[0]] else MM_FORMS[0]
-                mm.forms[(out, inp, batch)] = best
-            rows.append({"shape": [out, inp], "layers": len(tensors), "batch": batch,
-                         "chosen": mm.forms[(out, inp, batch)],
+                mm.forms[key] = best
+            rows.append({"shape": [out, inp], "layers": len(tensors), "batch": batch, "chosen": mm.forms[key],
                          **{f"{form} TB/s": nbytes / (ms / 1e3) / 1e12 for form, ms in times.items()}})
-            chosen.append((rows[-1], nbytes, x, tensors, times))
+            chosen.append((rows[-1], key, nbytes, x, tensors, times))
         total_bytes, total_ms = 0, 0.0
-        for row, nbytes, x, tensors, times in chosen:  # a pass of its own: no shape right after its own timings
-            again = _timed_again(mm, (row["shape"][0], row["shape"][1], batch), x, tensors, times, reps)
-            row["chosen"] = mm.forms[(row["shape"][0], row["shape"][1], batch)]
+        for row, key, nbytes, x, tensors, times in chosen:  # a pass of its own: no shape right after its own timings
+            again = _timed_again(mm, key, x, tensors, times, reps)
+            row["chosen"] = mm.forms[key]
             row["chosen, timed again TB/s"] = nbytes / (again / 1e3) / 1e12
             total_bytes, total_ms = total_bytes + nbytes, total_ms + again
         achieved = total_bytes / (total_ms / 1e3)

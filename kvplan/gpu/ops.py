@@ -249,6 +249,21 @@ class Matmul:
         """The block scales of weight `w`, or None (a 16-bit or per-tensor fp8 weight)."""
         return self.block_scales.get((w.data_ptr(), *w.shape)) if w.dtype == fp8.E4M3 else None
 
+    def kind(self, w) -> str:
+        """What runs weight `w`: "" (16-bit), "e4m3" (per-tensor fp8) or "block" (block-scaled fp8)."""
+        return "block" if self.block_scale(w) is not None else "e4m3" if w.dtype == fp8.E4M3 else ""
+
+    def form_key(self, w, tokens: int) -> tuple:
+        """The key of `forms` for `w` at `tokens` rows: (out, in, tokens), and w's kind beside them for fp8. One shape
+        can hold two kinds (MiMo-V2-Flash: a 16-bit o_proj and block-scaled down_proj of the same shape), and each
+        kind has forms of its own (H200, session 50: a block-scaled weight timed through a 16-bit plan refused)."""
+        kind = self.kind(w)
+        return (w.shape[0], w.shape[1], tokens) + ((kind,) if kind else ())
+
+    def plan_key(self, w) -> tuple:
+        """The key of the bundled kernels' plans for `w`: (out, in), and "e4m3" for an e4m3 weight's (W8A8) plans."""
+        return (w.shape[0], w.shape[1]) + (("e4m3",) if w.dtype == fp8.E4M3 else ())
+
     def block_plan(self, w, tokens: int):
         """The skinny kernel's fp8 plan for `w`'s shape at `tokens` rows, or None: more rows than it takes, the CPU,
         or a shape it refuses (made at the first call outside graph capture; the forms' timing makes them at
@@ -273,7 +288,7 @@ class Matmul:
                 MM_FORMS[5]: self.owned, MM_FORMS[6]: self.owned_deep, MM_FORMS[7]: self.owned_three}[form]
 
     def __call__(self, x, w, bias=None):
-        form = self.forms.get((w.shape[0], w.shape[1], x.shape[0]))
+        form = self.forms.get(self.form_key(w, x.shape[0]))
         scales = self.block_scale(w)
         if scales is not None:
             out = self.block(x, w, scales)
@@ -292,7 +307,7 @@ class Matmul:
     def fp8(self, form, x, w):
         """x @ W^T for an e4m3 weight, W8A8: the streaming GEMV's e4m3 kernel in its `form` (MM_FORMS[3:]) where
         it has a plan for the shape, cuBLAS's fp8 GEMM (torch._scaled_mm) otherwise."""
-        plan = self.kernel_plans(form).get(tuple(w.shape)) if form in MM_FORMS[3:] else None
+        plan = self.kernel_plans(form).get(self.plan_key(w)) if form in MM_FORMS[3:] else None
         out_dtype = self.out_dtype if x.dtype == fp8.E4M3 else x.dtype
         if plan is not None:
             return fp8.gemv(plan, x, w, out_dtype)
@@ -304,7 +319,7 @@ class Matmul:
         """x @ W^T for a block-scaled e4m3 weight (kvplan/gpu/fp8.py): the skinny kernel's fp8 form at decode batches,
         W8A8 through cuBLAS above, the dequantised weight on the CPU."""
         if x.dtype == torch.bfloat16:
-            stream = self.block_streams.get((self.forms.get((w.shape[0], w.shape[1], x.shape[0])), *w.shape))
+            stream = self.block_streams.get((self.forms.get(self.form_key(w, x.shape[0])), *w.shape))
             if stream is not None:
                 return fp8.block_gemv(stream, x, w, scales)
         plan = self.block_plan(w, x.shape[0]) if x.dtype == torch.bfloat16 else None
