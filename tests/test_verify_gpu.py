@@ -218,7 +218,8 @@ def test_block_matmul_through_the_streaming_gemv_against_float64():
     report = gemm.choose_forms(mm, weights, tied=False, read_bw=4e12, batches=(1, 8), reps=2)
     assert {row["chosen"] for row in report["shapes"]} <= set(BLOCK_FORMS)
     assert all(f"{BLOCK_FORMS[1]} TB/s" in row for row in report["shapes"])
-    assert set(mm.forms) == {(2112, 7168, 1), (2112, 7168, 8), (7168, 2048, 1), (7168, 2048, 8)}
+    assert set(mm.forms) == {(2112, 7168, 1, "block"), (2112, 7168, 8, "block"), (7168, 2048, 1, "block"),
+                             (7168, 2048, 8, "block")}  # Matmul.form_key: block-scaled forms apart
 
 
 @pytest.mark.parametrize("form", ["kvplan streaming GEMV", "kvplan streaming GEMV, rotated",
