@@ -601,3 +601,22 @@ def test_a_stand_in_label_is_not_hidden_by_a_later_layers_kernel():
     paged.label("rope_cache", "bundled RoPE + paged K/V write kernel")
     assert stand_ins(paged.labels) == ["attention"]
     assert "NOT a CUDA kernel" in paged.labels["attention"]
+
+
+def test_nvml_counts_the_caching_allocators_rounding_of_each_pool_tensor():
+    """GLM-5.2 at tp 16 on an H200 (session 50, benchmarks/s49_sparsemla_device.sh): 78 latent tensors [6458, 64, 576]
+    bf16 and 21 indexer key tensors [6458, 64, 132] bytes; torch counted their 38,284,263,936 bytes, NVML
+    38,484,836,352 (+0.524%, over the 0.5% tolerance): each tensor's segment rounded up to 2 MiB, by hand
+    78 x 228 x 2 MiB + 21 x 27 x 2 MiB."""
+    from kvplan.verify.judge import judge_capacity
+    from kvplan.verify.layout import CacheGroup, Layout
+
+    latent = CacheGroup("MLA latent", "mla", tuple(range(78)), None, 6458, 128, 64, ((6458, 64, 576),), "bf16", 2)
+    keys = CacheGroup("indexer keys", "indexer", tuple(range(21)), None, 6458, 128, 64, ((6458, 64, 132),), "u8", 1)
+    layout = Layout((latent, keys), 8192, 64, 50, False, 38_284_263_936, 4)
+    assert layout.allocated_bytes == 38_284_263_936
+    assert layout.allocated_bytes + layout.rounding_bytes == 78 * 228 * 2**21 + 21 * 27 * 2**21 == 38_484_836_352
+    measured = 38_484_836_352
+    assert not judge_capacity(layout.predicted_bytes, 38_284_263_936, measured, _boundary())[0]
+    ok, why = judge_capacity(layout.predicted_bytes, 38_284_263_936, measured, _boundary(), layout.rounding_bytes)
+    assert ok and "NVML +0.000%" in why, why

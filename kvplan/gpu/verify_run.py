@@ -171,7 +171,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     if "mamba1" in arch.mixers:
         labels.setdefault("mamba1", MAMBA1_LABEL)
     planned, measured_count, counted = budget_counts(plan, engine_view)
-    verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary),
+    verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary, layout.rounding_bytes),
                     judge_budget(planned, measured_count, responsible, boundary.served, counted),
                     judge_decode([{k: p.get(k) for k in ("batch", "measured_ms", "estimate_ms", "roofline_ms",
                                                          "estimate_terms")} for p in points],
@@ -209,7 +209,8 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
                    for g in layout.groups],
         "allocation": {"layout_bytes": layout.predicted_bytes, "torch_bytes": torch_bytes, "nvml_bytes": nvml_bytes,
                        "torch_error": relative_error(torch_bytes, layout.predicted_bytes),
-                       "nvml_error": relative_error(nvml_bytes, layout.predicted_bytes),
+                       "nvml_error": relative_error(nvml_bytes, layout.predicted_bytes + layout.rounding_bytes),
+                       "allocator_rounding_bytes": layout.rounding_bytes,
                        "nvml_growth_bytes": pools.get("nvml_growth_bytes"),
                        "torch_cache_reused_bytes": pools.get("torch_cache_reused_bytes"),
                        "driver_free_drop_bytes": pools.get("driver_free_drop_bytes"),

@@ -73,8 +73,12 @@ def pool_bytes_in_nvml_view(nvml_growth: int, torch_growth: int, reserved_growth
     return nvml_growth + max(0, torch_growth - reserved_growth)
 
 
-def judge_capacity(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, boundary: Boundary) -> tuple:
-    errors = {"torch": relative_error(torch_bytes, predicted_bytes), "NVML": relative_error(nvml_bytes, predicted_bytes)}
+def judge_capacity(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, boundary: Boundary,
+                   rounding_bytes: int = 0) -> tuple:
+    """torch's view (bytes in tensors) against the predicted pools; NVML's (device memory) against them plus what the
+    caching allocator's rounding adds (Layout.rounding_bytes)."""
+    errors = {"torch": relative_error(torch_bytes, predicted_bytes),
+              "NVML": relative_error(nvml_bytes, predicted_bytes + rounding_bytes)}
     off = [f"{view} {err:+.3%}" for view, err in errors.items() if abs(err) > ALLOCATION_TOLERANCE]
     views = ", ".join(f"{view} {err:+.3%}" for view, err in errors.items())
     if off:
@@ -123,8 +127,9 @@ def responsible_decode_term(measured_ms: float, terms: dict, layer_over_us: Opti
     layer (what the fixed cost would have to be). Below it, with this forward pass's own per-layer cost
     (`layer_over_us`: its batch-1 step over the roofline, per layer; at batch 1 the matmuls' FLOPs are a few
     percent of that; the estimate's roofline, at the planner's bandwidth like the fitted cost, where verify's
-    per_layer_fixed_us takes the measured read bandwidth): its time over the roofline split into that cost x layers and the rest (its compute and
-    all-reduces), each set against the estimate's terms, and the one further off named. Without it: the largest
+    per_layer_fixed_us takes the measured read bandwidth): its time over the roofline split into that cost x layers
+    and the rest (its compute and all-reduces), each set against the estimate's terms, and the one further off named.
+    Without it: the largest
     added term, set against the whole time this forward pass spends over the roofline."""
     over = measured_ms - terms["roofline_ms"]
     added = {"per-layer fixed cost": terms["fixed_ms"], "all-reduce": terms["allreduce_ms"],
