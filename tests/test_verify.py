@@ -620,3 +620,15 @@ def test_nvml_counts_the_caching_allocators_rounding_of_each_pool_tensor():
     assert not judge_capacity(layout.predicted_bytes, 38_284_263_936, measured, _boundary())[0]
     ok, why = judge_capacity(layout.predicted_bytes, 38_284_263_936, measured, _boundary(), layout.rounding_bytes)
     assert ok and "NVML +0.000%" in why, why
+
+
+def test_graphs_grown_by_a_stand_in_say_so():
+    """Kimi-Linear on an H200 (session 50): the graphs measured 5,796,528,128 bytes against 1,342,177,280, its KDA
+    step a torch stand-in; a note names it. No note where nothing ran torch, or the graphs came in under."""
+    from kvplan.verify.judge import stand_in_graphs_note
+
+    grown = {"term": "cuda_graphs", "error": 5_796_528_128 / 1_342_177_280 - 1}
+    assert "torch stand-ins (kda)" in stand_in_graphs_note(["kda"], grown)[0]
+    assert stand_in_graphs_note([], grown) == []
+    assert stand_in_graphs_note(["kda"], {"term": "cuda_graphs", "error": -0.5}) == []
+    assert stand_in_graphs_note(["kda"], {"term": "activation_peak", "error": 1.4}) == []

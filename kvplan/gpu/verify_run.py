@@ -16,8 +16,8 @@ import torch
 
 from ..errors import KvplanError
 from ..plan.catalog import GPU, match_device_name
-from ..verify.judge import (budget_counts, judge, judge_budget, judge_capacity, judge_decode, relative_error, stand_ins,
-                            verdict_dict)
+from ..verify.judge import (budget_counts, judge, judge_budget, judge_capacity, judge_decode, relative_error,
+                            stand_in_graphs_note, stand_ins, verdict_dict)
 from ..verify.layout import kernel_kv_dtype, served_spec
 from ..verify.terms import (decode_batches, decode_prediction, measured_kv_budget, predicted_terms,
                             prefill_prediction, responsible_term, subtracted_terms, term_rows)
@@ -170,12 +170,14 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         labels.setdefault("mamba", MAMBA_LABEL)
     if "mamba1" in arch.mixers:
         labels.setdefault("mamba1", MAMBA1_LABEL)
+    parts = stand_ins(labels)
+    notes += stand_in_graphs_note(parts, responsible)
     planned, measured_count, counted = budget_counts(plan, engine_view)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary, layout.rounding_bytes),
                     judge_budget(planned, measured_count, responsible, boundary.served, counted),
                     judge_decode([{k: p.get(k) for k in ("batch", "measured_ms", "estimate_ms", "roofline_ms",
                                                          "estimate_terms")} for p in points],
-                                 tuple(stand_ins(labels))), tuple(notes))
+                                 tuple(parts)), tuple(notes))
     for q in (tp or {}).get("points", ()):  # the planner's TP term at the same batch, per layer
         q["planner_per_layer_us"] = decode_prediction(spec, plan, precision, q["batch"], device,
                                                       info["bandwidth_planner_bytes_per_s"])["tp_term_per_layer_us"]
