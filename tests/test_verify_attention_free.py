@@ -115,8 +115,8 @@ def _pools(budget: int, context: int = 2048):
     from kvplan.verify.layout import cache_layout
 
     _, spec, _ = falcon_mamba()
-    ideal = make_plan(spec, context=context, kv_dtype="auto", tp=1, budget_for=lambda t, stage=None: flag_budget(budget),
-                      engine="none", speed=False, suggest=False)
+    ideal = make_plan(spec, context=context, kv_dtype="auto", tp=1,
+                      budget_for=lambda t, stage=None: flag_budget(budget), engine="none", speed=False, suggest=False)
     engine = make_plan(spec, context=context, kv_dtype="auto", tp=1, engine="vllm", gpu=find_gpu("h100"),
                        budget_for=lambda t, stage=None: flag_budget(budget), speed=False, suggest=False)
     return spec, cache_layout(spec, ideal), engine

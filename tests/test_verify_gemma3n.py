@@ -319,6 +319,13 @@ def test_verify_runs_it_now(monkeypatch):
 gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
+def test_gemma3n_in_bf16_on_the_cpu_is_the_gpu_tests_noise_floor():
+    """The GPU test's yardstick, pinned: torch's bf16 forward of the tiny Gemma 3n on the CPU, unit-variance
+    attention logits, 0.0206 off float64 at seed 3 (session 50)."""
+    arch = tiny()
+    assert worst_bf16_error(arch, unit_attention_logits(arch, full_weights(arch, 3)), "cpu")[0] < 0.05
+
+
 @gpu
 @pytest.mark.parametrize("graph", [False, True])
 def test_gemma3n_on_the_gpu(graph):

@@ -81,7 +81,7 @@ def _form(mm, form: str, x, w):
         return F.linear(x, w)
     if form == MM_FORMS[1]:
         return torch.mm(w, x.t())
-    return mm.kernel_plans(form)[tuple(w.shape)].run(x, w)
+    return mm.kernel_plans(form)[mm.plan_key(w)].run(x, w)
 
 
 def block_stream_plans(mm, shape: tuple, max_batch: int) -> None:
@@ -224,7 +224,8 @@ def choose_forms(mm, weights: dict, tied: bool, read_bw: float, batches=SKINNY, 
                 fastest = min(forms[1:], key=times.get, default=MM_FORMS[0])
                 best = fastest if times[fastest] < PREFER_MARGIN * times[MM_FORMS[0]] else MM_FORMS[0]
                 mm.forms[key] = best
-            rows.append({"shape": [out, inp], "layers": len(tensors), "batch": batch, "chosen": mm.forms[key],
+            rows.append({"shape": [out, inp], "kind": mm.kind(tensors[0]) or "16-bit", "layers": len(tensors),
+                         "batch": batch, "chosen": mm.forms[key],
                          **{f"{form} TB/s": nbytes / (ms / 1e3) / 1e12 for form, ms in times.items()}})
             chosen.append((rows[-1], key, nbytes, x, tensors, times))
         total_bytes, total_ms = 0, 0.0

@@ -283,7 +283,7 @@ class Matmul:
         return None if isinstance(plan, str) else plan
 
     def kernel_plans(self, form: str) -> dict:
-        """(out, in) -> plan, for one of the bundled kernels' forms (MM_FORMS[2:])."""
+        """plan_key(w) -> plan, for one of the bundled kernels' forms (MM_FORMS[2:])."""
         return {MM_FORMS[2]: self.skinny, MM_FORMS[3]: self.stream, MM_FORMS[4]: self.rotated,
                 MM_FORMS[5]: self.owned, MM_FORMS[6]: self.owned_deep, MM_FORMS[7]: self.owned_three}[form]
 
@@ -297,7 +297,7 @@ class Matmul:
             out = self.fp8(form, x, w)
             return out + bias if bias is not None else out
         if form in MM_FORMS[2:] and x.dtype == w.dtype:
-            out = self.kernel_plans(form)[(w.shape[0], w.shape[1])].run(x.contiguous(), w)
+            out = self.kernel_plans(form)[self.plan_key(w)].run(x.contiguous(), w)
             return out + bias if bias is not None else out
         if form == MM_FORMS[1]:
             out = torch.mm(w, x.t()).t().contiguous()

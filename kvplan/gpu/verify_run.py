@@ -16,8 +16,8 @@ import torch
 
 from ..errors import KvplanError
 from ..plan.catalog import GPU, match_device_name
-from ..verify.judge import (budget_counts, judge, judge_budget, judge_capacity, judge_decode, relative_error,
-                            stand_in_graphs_note, stand_ins, verdict_dict)
+from ..verify.judge import (budget_counts, capacity_errors, judge, judge_budget, judge_capacity, judge_decode,
+                            relative_error, stand_in_graphs_note, stand_ins, verdict_dict)
 from ..verify.layout import kernel_kv_dtype, served_spec
 from ..verify.terms import (decode_batches, decode_prediction, measured_kv_budget, predicted_terms,
                             prefill_prediction, responsible_term, subtracted_terms, term_rows)
@@ -173,6 +173,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     parts = stand_ins(labels)
     notes += stand_in_graphs_note(parts, responsible)
     planned, measured_count, counted = budget_counts(plan, engine_view)
+    errors = capacity_errors(layout.predicted_bytes, torch_bytes, nvml_bytes, layout.rounding_bytes)
     verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary, layout.rounding_bytes),
                     judge_budget(planned, measured_count, responsible, boundary.served, counted),
                     judge_decode([{k: p.get(k) for k in ("batch", "measured_ms", "estimate_ms", "roofline_ms",
@@ -210,8 +211,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
                     "tensor_shapes": [list(s) for s in g.tensor_shapes], "dtype": g.dtype_label, "bytes": g.bytes}
                    for g in layout.groups],
         "allocation": {"layout_bytes": layout.predicted_bytes, "torch_bytes": torch_bytes, "nvml_bytes": nvml_bytes,
-                       "torch_error": relative_error(torch_bytes, layout.predicted_bytes),
-                       "nvml_error": relative_error(nvml_bytes, layout.predicted_bytes + layout.rounding_bytes),
+                       "torch_error": errors["torch"], "nvml_error": errors["NVML"],
                        "allocator_rounding_bytes": layout.rounding_bytes,
                        "nvml_growth_bytes": pools.get("nvml_growth_bytes"),
                        "torch_cache_reused_bytes": pools.get("torch_cache_reused_bytes"),

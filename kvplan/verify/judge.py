@@ -42,7 +42,8 @@ def stand_in_graphs_note(parts: list, responsible) -> list:
     """A note where the decode graphs, grown past their prediction, captured torch stand-ins: what they allocate is
     theirs, not an engine's (Kimi-Linear on an H200, session 50: 5.40 GiB of graphs against 1.25 predicted, its KDA
     step in float32 torch, and the budget verdict 300 vs 264 sequences)."""
-    if not parts or responsible is None or responsible["term"] != "cuda_graphs" or not responsible["error"] > 0:
+    if not parts or responsible is None or responsible["term"] != "cuda_graphs" \
+            or not (responsible["difference_bytes"] or 0) > 0:
         return []
     return [f"cuda_graphs: the captured decode graphs hold what the torch stand-ins ({', '.join(parts)}) allocate, "
             f"which an engine's fused kernels do not: the measured graph memory, and the budget verdict it moves, "
@@ -84,12 +85,16 @@ def pool_bytes_in_nvml_view(nvml_growth: int, torch_growth: int, reserved_growth
     return nvml_growth + max(0, torch_growth - reserved_growth)
 
 
-def judge_capacity(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, boundary: Boundary,
-                   rounding_bytes: int = 0) -> tuple:
+def capacity_errors(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, rounding_bytes: int = 0) -> dict:
     """torch's view (bytes in tensors) against the predicted pools; NVML's (device memory) against them plus what the
     caching allocator's rounding adds (Layout.rounding_bytes)."""
-    errors = {"torch": relative_error(torch_bytes, predicted_bytes),
-              "NVML": relative_error(nvml_bytes, predicted_bytes + rounding_bytes)}
+    return {"torch": relative_error(torch_bytes, predicted_bytes),
+            "NVML": relative_error(nvml_bytes, predicted_bytes + rounding_bytes)}
+
+
+def judge_capacity(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, boundary: Boundary,
+                   rounding_bytes: int = 0) -> tuple:
+    errors = capacity_errors(predicted_bytes, torch_bytes, nvml_bytes, rounding_bytes)
     off = [f"{view} {err:+.3%}" for view, err in errors.items() if abs(err) > ALLOCATION_TOLERANCE]
     views = ", ".join(f"{view} {err:+.3%}" for view, err in errors.items())
     if off:

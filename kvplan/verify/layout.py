@@ -51,10 +51,14 @@ class CacheGroup:
         return " + ".join(dict.fromkeys(self.dtypes))
 
     @property
+    def tensor_bytes(self) -> tuple:
+        """Bytes of each tensor one layer allocates."""
+        sizes = [DTYPE_BYTES[d] for d in self.dtypes] if self.tensor_dtypes else [self.element_bytes] * len(self.dtypes)
+        return tuple(layer_bytes((shape,), size) for shape, size in zip(self.tensor_shapes, sizes))
+
+    @property
     def layer_bytes(self) -> int:
-        if self.tensor_dtypes:
-            return sum(layer_bytes((shape,), DTYPE_BYTES[d]) for shape, d in zip(self.tensor_shapes, self.dtypes))
-        return layer_bytes(self.tensor_shapes, self.element_bytes)
+        return sum(self.tensor_bytes)
 
     @property
     def bytes(self) -> int:
@@ -65,12 +69,8 @@ class CacheGroup:
         """The device memory the group's tensors take as the caching allocator rounds them (ALLOCATOR_ROUND): GLM-5.2
         at tp 16 on an H200 (session 50), 78 latent tensors of 476,135,424 bytes and 21 indexer tensors of 54,557,184
         took 38,484,836,352 bytes in NVML's view, 0.52% over their sum and exactly their rounded sizes."""
-        one = 0
-        sizes = [DTYPE_BYTES[d] for d in self.dtypes] if self.tensor_dtypes else [self.element_bytes] * len(self.dtypes)
-        for shape, element in zip(self.tensor_shapes, sizes):
-            n = layer_bytes((shape,), element)
-            one += -(-n // ALLOCATOR_ROUND) * ALLOCATOR_ROUND if n >= ALLOCATOR_LARGE else n
-        return len(self.layers) * one
+        rounded = (-(-n // ALLOCATOR_ROUND) * ALLOCATOR_ROUND if n >= ALLOCATOR_LARGE else n for n in self.tensor_bytes)
+        return len(self.layers) * sum(rounded)
 
     @property
     def block_bytes(self) -> int:
