@@ -46,7 +46,8 @@ CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the mod
                 f"as vLLM; auto (or -1): the longest that fits, as vLLM's auto-fit. {SUFFIXES}.")
 AUTO_LENGTHS = ("auto", "-1")  # vLLM's human_readable_int_or_auto
 KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float16, bfloat16, fp8 (fp8_e4m3's "
-                 "bytes; sparse MLA keeps fp8 and fp8_e4m3 apart as vLLM's backends do), fp8_e5m2, fp8_inc, fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "
+                 "bytes; sparse MLA keeps fp8 and fp8_e4m3 apart as vLLM's backends do), fp8_e5m2, fp8_inc, "
+                 "fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "
                  "nvfp4_4over6, turboquant_k8v4, turboquant_4bit_nc, turboquant_k3v4_nc, turboquant_3bit_nc, "
                  "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla.")
 KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G = 10 GiB, 10g = 10^10 (vLLM's "
