@@ -15,7 +15,8 @@ tests/data/sparse_mla_backends_0.32.0.json, made by tests/data/sparse_mla_backen
    keep a plain fp8 latent, 576 bytes (mla_attention.py:534-543 "Using standard fp8 KV cache format").
 Before 0.18, models/config.py DeepseekV32ForCausalLM.verify_and_update_config turned every fp8* dtype into
 fp8_ds_mla before any backend was chosen (0.11.1 config.py:478-480 ... 0.17.0 config.py:597-599; 0.11.0 :419-421,
-auto too) and FLASHMLA_SPARSE served it on every GPU: CONFIG_REWRITE.
+auto too) and FLASHMLA_SPARSE served it on every GPU: CONFIG_REWRITE, for that architecture only (GLM-5.x's fp8 on
+0.16-0.17 finds no backend). AMD GPUs follow vLLM's ROCm platform instead: ROCM_DTYPES.
 
 Block sizes: every sparse backend here takes kernel blocks of a multiple of 64 on Hopper (FLASHMLA_SPARSE,
 FLASH_ATTN_MLA_SPARSE, FLASHINFER_MLA_SPARSE_SM90: MultipleOf(64), 0.32.0 flashinfer_mla_sparse_sm90.py:155-157)
