@@ -12,7 +12,7 @@
 
 And release by release from each release's sources (vllm_sparse.py cites them): fp8* became fp8_ds_mla in
 models/config.py up to 0.17; from 0.18 the backend decides, and Hopper had no backend for fp8_e4m3 before
-FLASHINFER_MLA_SPARSE_SM90 (0.30).
+FLASHINFER_MLA_SPARSE_SM90 (0.30): vLLM refuses to start there, a refused row like fp8_e5m2's.
 
 V3.2: 61 layers, each a latent and a 132-byte indexer key (128 fp8 + one float32 scale); GLM-5.2 78 latents and 21
 keys; block 64 tokens (the indexer's kernel block, indexer.py:283-285)."""
@@ -145,7 +145,7 @@ def test_estimate_rows_match_the_selection_file():
 
 # -- release by release (each release's sources) ---------------------------------------------------------------------
 
-# (release, GPU, TP, --kv-cache-dtype, latent bytes kept or None for a usage error)
+# (release, GPU, TP, --kv-cache-dtype, latent bytes kept or None for a refused row)
 RELEASES = [
     # up to 0.17 models/config.py turns every fp8* into fp8_ds_mla before any backend: 656 on both GPUs
     ("0.11.1", "H200", 8, "fp8_e4m3", 656), ("0.15.1", "H200", 8, "fp8", 656), ("0.17.0", "H200", 8, "fp8_e4m3", 656),
@@ -164,24 +164,28 @@ RELEASES = [
 
 @pytest.mark.parametrize("release,gpu,tp,kv,latent", RELEASES)
 def test_release_by_release(release, gpu, tp, kv, latent):
-    if latent is None:
-        with pytest.raises(FieldError, match="starts no sparse MLA backend"):
-            plan(kv=kv, gpu=gpu, tp=tp, engine=release, length=32768)
-        return
     p = plan(kv=kv, gpu=gpu, tp=tp, engine=release, length=32768)
+    if latent is None:  # no backend takes it: vLLM does not start (platforms/cuda.py "No valid attention backend")
+        assert not p.engine.starts and not p.engine.num_gpu_blocks and p.max_concurrency == 0
+        assert p.engine.refusal.reason.startswith(f"No valid attention backend found for cuda (compute capability 9.0) "
+                                                  f"with kv_cache_dtype {kv}")
+        return
     assert p.engine.starts and p.kv_bytes_per_token_per_gpu == 61 * (latent + 132), (release, gpu, kv)
     assert p.engine.num_gpu_blocks == BUDGET // (64 * 61 * (latent + 132))
 
 
-def test_fp8_e4m3_without_a_backend_is_one_line_naming_the_flag_and_the_values_that_start():
+def test_fp8_e4m3_without_a_backend_is_a_refused_row_like_fp8_e5m2():
+    """0.29.0 on Hopper: FLASHMLA_SPARSE lists fp8 but neither fp8_e4m3 nor fp8_e5m2, and no other sparse backend
+    takes a quantized cache there: both rows say vLLM's refusal, the command exits 0, and the fp8 row stays."""
     r = run_kvplan("estimate", V32, "--gpu", "h200", "-tp", "8", "--engine", "vllm==0.29.0", "--kv-cache-dtype",
-                   "fp8_e4m3")
-    assert r.returncode == 2 and r.stdout == "" and "Traceback" not in r.stderr
-    (line,) = r.stderr.strip().splitlines()
-    assert line.startswith("kvplan: error: --kv-cache-dtype fp8_e4m3 starts no sparse MLA backend in vLLM 0.29.0")
-    assert line.endswith("use one of auto, bfloat16, fp8, fp8_ds_mla.")
-    ok = run_kvplan("estimate", V32, "--gpu", "h200", "-tp", "8", "--engine", "vllm==0.29.0", "--kv-cache-dtype", "fp8")
-    assert ok.returncode == 0, ok.stderr
+                   "fp8,fp8_e4m3,fp8_e5m2", "-c", "32K")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    for kv in ("fp8_e4m3", "fp8_e5m2"):
+        assert (f"refuses to start: No valid attention backend found for cuda (compute capability 9.0) with "
+                f"kv_cache_dtype {kv}") in " ".join(r.stdout.split())
+    assert r.stdout.count("keeps a fp8_ds_mla cache") == 1  # the fp8 row only: a refused row keeps no cache
+    rows = [line.split() for line in r.stdout.splitlines() if line.strip().startswith("32,768")]
+    assert [row[1] for row in rows] == ["fp8", "fp8_e4m3", "fp8_e5m2"] and [row[3] for row in rows][1:] == ["0", "0"]
 
 
 def test_glm_auto_is_fp8_on_sm10x_from_0_32_only():

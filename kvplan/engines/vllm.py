@@ -33,7 +33,7 @@ from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
-from .vllm_sparse import auto_on_gpu, refusal_line, refuse_spelling, sparse_cache
+from .vllm_sparse import auto_on_gpu, refusal_line, sparse_cache
 from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
@@ -166,10 +166,12 @@ def is_sparse(spec) -> bool:
 
 
 def _sparse_layer_args(spec, tp: Optional[int]) -> tuple:
-    """(query heads a rank, latent shape) of `spec`'s sparse MLA layers, as vllm_sparse's rules read them."""
+    """(query heads a rank, latent shape, architecture) of `spec`'s sparse MLA layers, as vllm_sparse's rules read
+    them (models/config.py rewrites the dtype by architecture before 0.18: vllm_sparse.CONFIG_REWRITE)."""
     layer = next(layer for layer in spec.layers if getattr(layer, "sparse", False))
     heads = spec.num_attention_heads // tp if tp else None
-    return heads, {"kv_lora_rank": layer.kv_lora_rank, "qk_rope_head_dim": layer.qk_rope_head_dim}
+    shape = {"kv_lora_rank": layer.kv_lora_rank, "qk_rope_head_dim": layer.qk_rope_head_dim}
+    return heads, shape, getattr(spec, "architecture", "")
 
 
 def sparse_choice(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
@@ -221,18 +223,17 @@ def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:
 
 def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
     """The precision the attention cache really uses on a GPU of `capability` in `version` (KV_DTYPE_QUIRKS; sparse
-    MLA's 656-byte fp8_ds_mla on FLASHMLA_SPARSE or plain fp8 on FlashInfer's backends: sparse_choice). A plain
-    8-bit dtype no sparse backend takes keeps the entry's bytes as before (its row is refused: sparse_dtype_refusal);
-    `fp8` / `fp8_e4m3` spelled where none takes it is a usage error (vllm_sparse.refuse_spelling)."""
+    MLA's 656-byte fp8_ds_mla on FLASHMLA_SPARSE or plain fp8 on FlashInfer's and ROCm's backends: sparse_choice). A
+    plain 8-bit dtype no sparse backend takes keeps the dtype as asked: its row is refused (sparse_dtype_refusal)."""
     if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS and precision.bits < DTYPE_BYTES[spec.dtype] * 8:
         return PRECISIONS[spec.dtype]
     if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
         return PRECISIONS[SPARSE_MLA_FP8]
     if is_sparse(spec) and precision.bits == 8 and precision.layout == "plain":
         choice = sparse_choice(spec, precision, capability, version, tp)
-        if choice.backend is None:
-            refuse_spelling(precision.vllm_dtype, capability, version, *_sparse_layer_args(spec, tp))
-        return precision if choice.cache == precision.vllm_dtype else PRECISIONS[SPARSE_MLA_FP8]
+        if choice.backend is None or choice.cache == precision.vllm_dtype:
+            return precision
+        return PRECISIONS[SPARSE_MLA_FP8]
     return precision
 
 

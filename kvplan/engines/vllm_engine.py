@@ -136,8 +136,12 @@ def _eplb_spelling(spelling: str, version: str) -> None:
 
 
 def _capability(gpu) -> tuple:
-    """The GPU's CUDA compute capability (catalog.GPU.compute_capability); () when unknown."""
-    return getattr(gpu, "compute_capability", ()) or ()
+    """The GPU's CUDA compute capability (catalog.GPU.compute_capability); () when unknown; vllm_sparse.ROCM for an
+    AMD GPU (vLLM's ROCm platform picks its own backends)."""
+    from .vllm_runner import is_rocm
+    from .vllm_sparse import ROCM
+
+    return ROCM if is_rocm(gpu) else (getattr(gpu, "compute_capability", ()) or ())
 
 
 def _with_memory(gpu, memory: int):

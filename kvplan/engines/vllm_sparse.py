@@ -15,7 +15,8 @@ tests/data/sparse_mla_backends_0.32.0.json, made by tests/data/sparse_mla_backen
    keep a plain fp8 latent, 576 bytes (mla_attention.py:534-543 "Using standard fp8 KV cache format").
 Before 0.18, models/config.py DeepseekV32ForCausalLM.verify_and_update_config turned every fp8* dtype into
 fp8_ds_mla before any backend was chosen (0.11.1 config.py:478-480 ... 0.17.0 config.py:597-599; 0.11.0 :419-421,
-auto too) and FLASHMLA_SPARSE served it on every GPU: CONFIG_REWRITE.
+auto too) and FLASHMLA_SPARSE served it on every GPU: CONFIG_REWRITE, for that architecture only (GLM-5.x's fp8 on
+0.16-0.17 finds no backend). AMD GPUs follow vLLM's ROCm platform instead: ROCM_DTYPES.
 
 Block sizes: every sparse backend here takes kernel blocks of a multiple of 64 on Hopper (FLASHMLA_SPARSE,
 FLASH_ATTN_MLA_SPARSE, FLASHINFER_MLA_SPARSE_SM90: MultipleOf(64), 0.32.0 flashinfer_mla_sparse_sm90.py:155-157)
@@ -31,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import FieldError
 from .vllm_versions import PINNED, release_rule
 
 FP8_DS_MLA = "fp8_ds_mla"
@@ -39,12 +39,16 @@ HOPPER, BLACKWELL = 9, 10  # compute capability majors (platforms/cuda.py:96 dev
 FLASHMLA, FLASHINFER, FLASHINFER_SM90, FLASH_ATTN = ("FLASHMLA_SPARSE", "FLASHINFER_MLA_SPARSE",
                                                       "FLASHINFER_MLA_SPARSE_SM90", "FLASH_ATTN_MLA_SPARSE")
 
-# Every fp8* dtype becomes fp8_ds_mla in models/config.py (True) or the backend decides (False), by first release:
+# The architectures whose every fp8* dtype models/config.py turns into fp8_ds_mla before any backend is chosen
+# (MODELS_CONFIG_MAP, looked up by the model's architecture: 0.16.0 config/vllm.py:1387-1396, 0.17.0 :1577-1588), by
+# first release. GlmMoeDsaForCausalLM (GLM-5.x, registered from 0.16.0: models/registry.py:117) is not in the map in
+# 0.16.0 or 0.17.0 (models/config.py 0.16.0 :592-615, 0.17.0 :659-688), so its fp8 reaches backend selection as
+# spelled there, where FLASHMLA_SPARSE lists fp8_ds_mla only (FLASHMLA_DTYPES' default) and vLLM refuses to start.
 CONFIG_REWRITE = (
-    ((0, 18), False, "0.18.0 models/config.py:30-42 DeepseekV32ForCausalLM keeps fp8 as asked; mla_attention.py "
-                     "canonicalizes per backend (so to 0.32.0)"),
-    ((0, 11), True, "0.11.0-0.17.x models/config.py DeepseekV32ForCausalLM: cache_dtype.startswith('fp8') -> "
-                    "fp8_ds_mla (0.17.0 :597-599)"),
+    ((0, 18), (), "0.18.0 models/config.py:30-42 DeepseekV32ForCausalLM keeps fp8 as asked; mla_attention.py "
+                  "canonicalizes per backend (so to 0.32.0)"),
+    ((0, 11), ("DeepseekV32ForCausalLM",), "0.11.0-0.17.x models/config.py DeepseekV32ForCausalLM: cache_dtype."
+                                           "startswith('fp8') -> fp8_ds_mla (0.16.0 :557-558, 0.17.0 :597-599)"),
 )
 # Hopper's sparse backends in priority order (platforms/cuda.py _get_backend_priorities, the SM90 branch's tail;
 # the dense MLA backends before them refuse a sparse layer, backend.py:318-320), by first release:
@@ -68,7 +72,11 @@ FLASHMLA_DTYPES = (
     ((0, 30), ("fp8", FP8_DS_MLA, "nvfp4_ds_mla"), "0.30.0 flashmla_sparse.py:132-138 (0.32.0 :149-155)"),
     ((0, 18), ("fp8", FP8_DS_MLA), "0.18.0 flashmla_sparse.py:82-87 (the 'fp8' alias; 0.17.0 had fp8_ds_mla only)"),
 )
-FLASHINFER_DTYPES = ("fp8", "fp8_e4m3")  # flashinfer_mla_sparse.py 0.18.0 :63-69, 0.32.0 :86-92
+FLASHINFER_DTYPES = (
+    ((0, 18), ("fp8", "fp8_e4m3"), "flashinfer_mla_sparse.py 0.18.0 :63-69, 0.32.0 :86-92"),
+    ((0, 11), (), "0.17.0 flashinfer_mla_sparse.py:63-66 auto/bfloat16 only (0.16.0 has no FLASHINFER_MLA_SPARSE: "
+                  "its SM10x list ends in FLASHMLA_SPARSE, cuda.py:51-59, which refuses all the same)"),
+)
 FLASHINFER_SM90_DTYPES = ("fp8", "fp8_e4m3")  # flashinfer_mla_sparse_sm90.py 0.30.0 :69-74, 0.32.0 :148-153
 # Not modelled: 0.18.0's FLASHINFER_MLA_SPARSE took qk_nope_head_dim 128 only (flashinfer_mla_sparse.py:116-127;
 # 128 or 192 from 0.19.0), so GLM-5.x (192) on SM10x fell back to FLASHMLA_SPARSE there; kvplan's spec does not keep
@@ -81,8 +89,21 @@ FLASHINFER_SM90_LATENT = 512
 # GLM-5.x on SM10x: models/config.py:43-55 GlmMoeDsaForCausalLM turns `auto` into fp8_e4m3 ("Using fp8 kv-cache for
 # GlmMoeDsaForCausalLM on SM10x"), from 0.32.0 (0.31.0's class sets DCP defaults only); an explicit bfloat16 stays.
 SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/config.py:43-55"),)
-NO_BACKEND = ("No valid attention backend found for cuda (compute capability {cc}) with kv_cache_dtype {dtype}: no "
-              "sparse MLA backend takes it ({why}).")
+# ROCm: every sparse MLA layer gets ROCM_AITER_MLA_SPARSE, the only backend its priority list holds (platforms/
+# rocm.py _get_backend_priorities: 0.18.0 :315-316, 0.32.0 :485-486), and mla_attention.py turns nothing there into
+# fp8_ds_mla (0.32.0 :358-375 rewrites on FLASHMLA_SPARSE and FLASHINFER_MLA_SPARSE_SM120 only): the dtype it takes
+# keeps a plain latent. Its quantized dtypes by first release (None: rocm.py raises for any fp8* dtype):
+ROCM_DTYPES = (
+    ((0, 21), ("fp8", "fp8_e4m3"), "rocm_aiter_mla_sparse.py 0.21.0 :266-272, 0.32.0 :353-359 (read 0.21-0.32)"),
+    ((0, 18), (), "rocm_aiter_mla_sparse.py 0.18.0 :83-87, 0.20.0 :85-89: auto/float16/bfloat16 only"),
+    # 0.12.0-0.17.0 rocm.py get_attn_backend_cls (0.17.0 :364-368) raises; 0.11.x has no ROCm sparse backend and is not
+    # read further: it keeps 0.12's rule
+    ((0, 0), None, "0.12.0 rocm.py:226, 0.17.0 :367"),
+)
+ROCM = ("rocm",)  # a GPU's "capability" for an AMD GPU (catalog: none): vLLM's ROCm platform, not CUDA's rules
+ROCM_FP8_REFUSAL = "ROCMAiterMLASparseBackend doesn't support fp8 kv_cache_dtype."  # 0.17.0 rocm.py:366-368
+NO_BACKEND = ("No valid attention backend found for {platform} with kv_cache_dtype {dtype}: no sparse MLA backend "
+              "takes it ({why}).")
 
 
 @dataclass(frozen=True)
@@ -127,7 +148,7 @@ def _refusal(backend: str, dtype: str, major: int, version: str, shape: dict) ->
             return "FLASHMLA_SPARSE only supports the nvfp4_ds_mla kv-cache dtype on SM100 (Blackwell)"
         return ""
     if backend == FLASHINFER:
-        return "" if dtype in FLASHINFER_DTYPES else "kv_cache_dtype not supported"
+        return "" if dtype in release_rule(FLASHINFER_DTYPES, version, ()) else "kv_cache_dtype not supported"
     if dtype not in FLASHINFER_SM90_DTYPES:  # FLASHINFER_SM90
         return "kv_cache_dtype not supported"
     if shape.get("kv_lora_rank", FLASHINFER_SM90_LATENT) != FLASHINFER_SM90_LATENT:
@@ -135,16 +156,31 @@ def _refusal(backend: str, dtype: str, major: int, version: str, shape: dict) ->
     return "" if shape.get("qk_rope_head_dim", 64) in (0, 64) else "requires qk_rope_head_dim in (0, 64)"
 
 
+def is_rocm_platform(capability) -> bool:
+    return tuple(capability or ()) == ROCM
+
+
+def _rocm_cache(dtype: str, version: str) -> SparseCache:
+    """ROCM_AITER_MLA_SPARSE's answer for a quantized `dtype` after models/config.py (ROCM_DTYPES)."""
+    taken = release_rule(ROCM_DTYPES, version)
+    if taken is None:
+        return SparseCache(None, None, ROCM_FP8_REFUSAL)
+    return SparseCache("ROCM_AITER_MLA_SPARSE", dtype) if dtype in taken else SparseCache(
+        None, None, "kv_cache_dtype not supported")
+
+
 def sparse_cache(dtype: str, capability=(), version: str = PINNED, heads: Optional[int] = None,
-                 shape: Optional[dict] = None) -> SparseCache:
-    """The backend vLLM `version` gives a sparse MLA layer asked for quantized `dtype` (as spelled) on a GPU of
-    `capability`, with `heads` query heads a rank and the latent `shape` (kv_lora_rank, qk_rope_head_dim), and the
-    cache dtype it keeps. Other capabilities keep kvplan's earlier reading, fp8* as fp8_ds_mla and no refusal (SM12x's
-    FLASHINFER_MLA_SPARSE_SM120 is not modelled)."""
+                 shape: Optional[dict] = None, architecture: str = "") -> SparseCache:
+    """The backend vLLM `version` gives a sparse MLA layer of `architecture` asked for quantized `dtype` (as spelled)
+    on a GPU of `capability` (ROCM: an AMD GPU), with `heads` query heads a rank and the latent `shape`
+    (kv_lora_rank, qk_rope_head_dim), and the cache dtype it keeps. Other capabilities keep kvplan's earlier reading,
+    fp8* as fp8_ds_mla and no refusal (SM12x's FLASHINFER_MLA_SPARSE_SM120 is not modelled)."""
     shape = shape or {}
+    if dtype.startswith("fp8") and architecture in release_rule(CONFIG_REWRITE, version, ()):
+        dtype = FP8_DS_MLA  # models/config.py, before any platform chooses a backend
+    if is_rocm_platform(capability):
+        return _rocm_cache(dtype, version)
     major = major_of(capability)
-    if release_rule(CONFIG_REWRITE, version, True) and dtype.startswith("fp8"):
-        return SparseCache(FLASHMLA, FP8_DS_MLA)
     if major not in (HOPPER, BLACKWELL):
         return SparseCache(FLASHMLA, FP8_DS_MLA if dtype.startswith("fp8") else dtype)
     reasons = []
@@ -158,27 +194,17 @@ def sparse_cache(dtype: str, capability=(), version: str = PINNED, heads: Option
 
 
 def taken_dtypes(capability=(), version: str = PINNED, heads: Optional[int] = None,
-                 shape: Optional[dict] = None) -> tuple:
-    """The --kv-cache-dtype values a sparse MLA layer starts with in `version` on this GPU: the 16-bit ones and the
-    quantized ones some backend takes."""
+                 shape: Optional[dict] = None, architecture: str = "") -> tuple:
+    """The --kv-cache-dtype values a sparse MLA layer of `architecture` starts with in `version` on this GPU: the
+    16-bit ones and the quantized ones some backend takes."""
     quantized = ("fp8", "fp8_e4m3", "fp8_e5m2", FP8_DS_MLA, "nvfp4_ds_mla")
-    return ("auto", "bfloat16") + tuple(d for d in quantized
-                                        if sparse_cache(d, capability, version, heads, shape).backend is not None)
-
-
-def refuse_spelling(dtype: str, capability=(), version: str = PINNED, heads: Optional[int] = None,
-                    shape: Optional[dict] = None) -> None:
-    """`fp8` / `fp8_e4m3` with no backend to take it in this release and GPU (e.g. fp8_e4m3 on Hopper before
-    FLASHINFER_MLA_SPARSE_SM90, 0.18-0.29): a usage error naming the flag and the values that start."""
-    if dtype not in ("fp8", "fp8_e4m3") or sparse_cache(dtype, capability, version, heads, shape).backend:
-        return
-    cc = f"{capability[0]}.{capability[1]}" if capability else "9.0"
-    valid = ", ".join(taken_dtypes(capability, version, heads, shape))
-    raise FieldError("kv_dtype", f"{dtype} starts no sparse MLA backend in vLLM {version} on compute capability "
-                                 f"{cc} (FLASHMLA_SPARSE lists fp8 but not fp8_e4m3, and no FlashInfer sparse backend "
-                                 f"takes this layer there); use one of {valid}.")
+    return ("auto", "bfloat16") + tuple(d for d in quantized if sparse_cache(d, capability, version, heads, shape,
+                                                                             architecture).backend is not None)
 
 
 def refusal_line(dtype: str, capability=(), why: str = "") -> str:
+    """vLLM's refusal when no sparse MLA backend takes `dtype`: ROCm's own words on ROCm, else the CUDA platform's."""
+    if is_rocm_platform(capability):
+        return why if why == ROCM_FP8_REFUSAL else NO_BACKEND.format(platform="rocm", dtype=dtype, why=why)
     cc = f"{capability[0]}.{capability[1]}" if capability else "9.0"
-    return NO_BACKEND.format(cc=cc, dtype=dtype, why=why)
+    return NO_BACKEND.format(platform=f"cuda (compute capability {cc})", dtype=dtype, why=why)
