@@ -3,8 +3,9 @@ vllm/config/cache.py), and what one token of one layer costs in each, as vLLM's 
 cache out (their `customize_spec`, which sets the page's per-head content bytes):
 
 - auto: the model's dtype. float16 / bfloat16: 2 bytes per element.
-- fp8 (= fp8_e4m3), fp8_e4m3, fp8_e5m2, fp8_inc (Intel Gaudi's e4m3): 1 byte per element; the per-tensor K/V
-  scales live outside the paged cache.
+- fp8 (fp8_e4m3's bytes here; the engine model keeps the two spellings apart where vLLM's sparse MLA backends do),
+  fp8_e4m3, fp8_e5m2, fp8_inc (Intel Gaudi's e4m3): 1 byte per element; the per-tensor K/V scales live outside the
+  paged cache.
 - int8_per_token_head, fp8_per_token_head: 1 byte per element plus an fp32 scale after each head's K and V
   (v1/attention/backends/triton_attn.py); MLA keeps one fp32 scale pair after the latent
   (model_executor/layers/attention/mla_attention.py `MLACommonBackend.customize_spec`).
