@@ -125,3 +125,19 @@ def test_h200_0_25_1_fp8_and_fp8_e4m3_give_two_rows_the_second_refused():
     assert ("refuses to start: No valid attention backend found for cuda (compute capability 9.0) with kv_cache_dtype "
             "fp8_e4m3") in text
     assert text.count("keeps a fp8_ds_mla cache") == 1
+
+
+def test_a_refused_configuration_says_it_does_not_start_not_that_it_does_not_fit():
+    """The refused fp8_e4m3 row (above) used to read "does not fit: one request needs 1.32 GiB ... no TP degree up to
+    64 or fp8 makes it fit" beside a 41.8 GiB budget: vLLM refuses the dtype whatever the memory. Now the row says
+    vLLM does not start and why; the JSON marks the refusal `configuration` (absent from memory refusals)."""
+    r = run_kvplan("estimate", V32, "--gpu", "h200", "-tp", "8", "--engine", "vllm==0.25.1", "--kv-cache-dtype",
+                   "fp8,fp8_e4m3", "--max-model-len", "32768")
+    text = " ".join(r.stdout.split())
+    assert "fp8_e4m3 tp 8 does not start: vllm 0.25.1 refuses the configuration: No valid attention backend" in text
+    assert "does not fit" not in text
+    refused, started = plan(V32, "fp8_e4m3", "h200", "0.25.1"), plan(V32, "fp8", "h200", "0.25.1")
+    assert refused.to_dict()["engine"]["refusal"]["configuration"] is True and started.engine.refusal is None
+    short = estimate(V32, kv_cache_dtype="fp8", tensor_parallel_size=8, gpu="h200", engine="vllm==0.25.1",
+                     kv_cache_memory_bytes=2**30, max_model_len=32768)[0].to_dict()["engine"]["refusal"]
+    assert short["reason"].startswith("To serve at least one request") and "configuration" not in short

@@ -15,6 +15,9 @@ class Refusal:
     # not one of the engine's own checks: start-up would crash allocating the cache (--num-gpu-blocks-override past
     # the budget); in the JSON only when true
     allocation_fails: bool = False
+    # the engine refuses the configuration itself (a cache dtype no attention backend takes), whatever the memory:
+    # no TP degree or length changes it; in the JSON only when true
+    configuration: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class EngineFigures:
         for key in ("num_gpu_blocks_override", "override_kv_cache_bytes"):
             if data[key] is None:
                 del data[key]
-        if data["refusal"] is not None and not data["refusal"]["allocation_fails"]:
-            del data["refusal"]["allocation_fails"]
+        for key in ("allocation_fails", "configuration"):
+            if data["refusal"] is not None and not data["refusal"][key]:
+                del data["refusal"][key]
         return data

@@ -200,7 +200,8 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
     if not is_sparse(spec) or is_v4(spec) or precision.bits >= 16:
         return None
     choice = sparse_choice(spec, precision, capability, version, tp)
-    return None if choice.backend else Refusal(refusal_line(precision.vllm_dtype, capability, choice.why), None)
+    return None if choice.backend else Refusal(refusal_line(precision.vllm_dtype, capability, choice.why), None,
+                                                configuration=True)
 
 
 def release_view(spec, version: str):
@@ -218,7 +219,7 @@ def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:
     """vLLM's refusal of a DeepSeek-V4 cache dtype its FlashMLA path cannot store (None when it can)."""
     if not is_v4(spec) or vllm_name(precision.name).startswith("fp8"):
         return None
-    return Refusal(V4_REFUSAL.format(dtype=vllm_name(precision.name)), None)
+    return Refusal(V4_REFUSAL.format(dtype=vllm_name(precision.name)), None, configuration=True)
 
 
 def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):

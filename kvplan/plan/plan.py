@@ -88,6 +88,9 @@ class Plan:
         refusal = self.engine.refusal if self.engine is not None else None
         if refusal is not None and refusal.reason.startswith("Model architecture"):
             return f"{self.engine.name} {self.engine.version} refuses the model: {refusal.reason.split('. ')[0]}"
+        if refusal is not None and refusal.configuration:
+            return (f"{self.engine.name} {self.engine.version} refuses the configuration: "
+                    f"{refusal.reason.split(': ')[0].rstrip('.')}")
         if not self.fits_with:
             return "nothing up to tp 64 fits: the weights alone exceed the budget of one GPU" \
                 if self.kv_budget_bytes_per_gpu <= 0 else "no TP degree up to 64 or fp8 makes it fit"

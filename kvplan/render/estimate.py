@@ -292,6 +292,9 @@ def footnotes(result, plans: list, spell=str) -> list:
             outcome = "starts but holds no request" if _engine(p).starts else "does not start"
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} {outcome}:[/red] "
                          + override_fix(p, spell))
+        elif not p.fits and _engine(p) is not None and getattr(_engine(p).refusal, "configuration", False):
+            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not start:[/red] "
+                         f"{p.suggestion(spell)}.")
         elif not p.fits:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
                          f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
