@@ -141,3 +141,29 @@ def test_a_refused_configuration_says_it_does_not_start_not_that_it_does_not_fit
     short = estimate(V32, kv_cache_dtype="fp8", tensor_parallel_size=8, gpu="h200", engine="vllm==0.25.1",
                      kv_cache_memory_bytes=2**30, max_model_len=32768)[0].to_dict()["engine"]["refusal"]
     assert short["reason"].startswith("To serve at least one request") and "configuration" not in short
+
+
+def test_check_fails_a_deployment_whose_cache_dtype_vllm_refuses():
+    """Second review (session 50): after fp8_e4m3 became a refused row, `check` passed the deployment with a warning
+    ("not one sequence fits ... no tp up to 64, fp8 KV or shorter context reaches it"), though vLLM 0.25.1 does not
+    start (platforms/cuda.py:134-141: no Hopper sparse backend lists fp8_e4m3) and fp8 holds 27 requests there. Now
+    an error on kv_dtype naming vLLM's refusal and the spellings that start (exit 1: a violation)."""
+    r = run_kvplan("check", V32, "-tp", "8", "--gpu", "H200", "--engine", "vllm==0.25.1", "--kv-cache-dtype",
+                   "fp8_e4m3", "-c", "32K")
+    text = " ".join(r.stdout.split())
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "vLLM 0.25.1 does not start: No valid attention backend found" in text
+    assert "it starts with --kv-cache-dtype auto, bfloat16, fp8, fp8_ds_mla." in text
+    ok = run_kvplan("check", V32, "-tp", "8", "--gpu", "H200", "--engine", "vllm==0.25.1", "--kv-cache-dtype", "fp8",
+                    "-c", "32K")
+    assert ok.returncode == 0, ok.stdout
+
+
+def test_glm5_fp8_on_0_17_names_the_spelling_that_starts():
+    """0.17.0: GLM-5's fp8 reaches backend selection unrewritten (models/config.py:659-688 has no GlmMoeDsa entry) and
+    FLASHMLA_SPARSE takes only auto / bfloat16 / fp8_ds_mla (flashmla_sparse.py:82-86): the row says so."""
+    r = run_kvplan("estimate", GLM, "-tp", "8", "--gpu", "H200", "--engine", "vllm==0.17.0", "--kv-cache-dtype",
+                   "fp8", "--kv-cache-memory-bytes", "40G", "-c", "auto")
+    text = " ".join(r.stdout.split())
+    assert "fp8 tp 8 does not start" in text and "it starts with --kv-cache-dtype auto, bfloat16, fp8_ds_mla." in text
+    assert "the model's full length fits" not in text

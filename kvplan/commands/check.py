@@ -191,8 +191,12 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
             where += f", on each of {result.parallel.dp} DP ranks ({result.total_concurrency} in all)"
         refusal = result.engine.refusal if result.engine else None
         crashes = refusal is not None and refusal.allocation_fails
+        refused = refusal is not None and refusal.configuration  # whatever the memory: the dtype, not capacity
         if crashes:  # a crash at start-up, not one of vLLM's refusals
             add("error", "num_gpu_blocks_override", refusal.reason + ".")
+        elif refused:
+            add("error", "kv_dtype", f"vLLM {result.engine.version} does not start: {refusal.reason.rstrip('.')}"
+                + (f"; {refusal.remedy}" if refusal.remedy else "") + ".")
         elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
         if want is not None and have < want:
@@ -203,7 +207,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
             add("error", "min_concurrency",
                 f"max_concurrency {have} < min_concurrency {want}: {where}, and {need}; "
                 f"{what_would_reach(spec, dep, budget_for, want, precision, spell, device)}.")
-        elif want is None and have == 0 and not crashes:
+        elif want is None and have == 0 and not crashes and not refused:
             add("warning", None, f"not one sequence fits: {where}; "
                                  f"{what_would_reach(spec, dep, budget_for, 1, precision, spell, device)} "
                                  f"(set min_concurrency to make capacity a rule).")

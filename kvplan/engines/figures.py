@@ -18,6 +18,7 @@ class Refusal:
     # the engine refuses the configuration itself (a cache dtype no attention backend takes), whatever the memory:
     # no TP degree or length changes it; in the JSON only when true
     configuration: bool = False
+    remedy: str = ""  # kvplan's words: what would start instead (in the JSON only when set)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class EngineFigures:
         for key in ("num_gpu_blocks_override", "override_kv_cache_bytes"):
             if data[key] is None:
                 del data[key]
-        for key in ("allocation_fails", "configuration"):
+        for key in ("allocation_fails", "configuration", "remedy"):
             if data["refusal"] is not None and not data["refusal"][key]:
                 del data["refusal"][key]
         return data

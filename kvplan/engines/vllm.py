@@ -33,7 +33,7 @@ from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
-from .vllm_sparse import auto_on_gpu, refusal_line, sparse_cache
+from .vllm_sparse import auto_on_gpu, refusal_line, sparse_cache, taken_dtypes
 from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
@@ -200,8 +200,11 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
     if not is_sparse(spec) or is_v4(spec) or precision.bits >= 16:
         return None
     choice = sparse_choice(spec, precision, capability, version, tp)
-    return None if choice.backend else Refusal(refusal_line(precision.vllm_dtype, capability, choice.why), None,
-                                                configuration=True)
+    if choice.backend:
+        return None
+    taken = taken_dtypes(capability, version, *_sparse_layer_args(spec, tp))
+    return Refusal(refusal_line(precision.vllm_dtype, capability, choice.why), None, configuration=True,
+                   remedy=f"it starts with --kv-cache-dtype {', '.join(taken)}")
 
 
 def release_view(spec, version: str):

@@ -90,7 +90,7 @@ class Plan:
             return f"{self.engine.name} {self.engine.version} refuses the model: {refusal.reason.split('. ')[0]}"
         if refusal is not None and refusal.configuration:
             return (f"{self.engine.name} {self.engine.version} refuses the configuration: "
-                    f"{refusal.reason.split(': ')[0].rstrip('.')}")
+                    f"{refusal.reason.split(': ')[0].rstrip('.')}" + (f"; {refusal.remedy}" if refusal.remedy else ""))
         if not self.fits_with:
             return "nothing up to tp 64 fits: the weights alone exceed the budget of one GPU" \
                 if self.kv_budget_bytes_per_gpu <= 0 else "no TP degree up to 64 or fp8 makes it fit"

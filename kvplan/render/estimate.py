@@ -267,7 +267,7 @@ def footnotes(result, plans: list, spell=str) -> list:
             lines.append(f"{spell('context')} auto: vLLM's auto-fit reduces max_model_len from {original:,} to "
                          f"{p.context:,} for {p.kv_dtype} tp {p.tp} to fit the available KV cache memory; planned at "
                          f"that length.")
-        if not fitted:
+        if not fitted and all(p.fits for p in plans):  # a refused row fits nothing (its own line says why)
             lines.append(f"{spell('context')} auto: the model's full length fits (vLLM's auto-fit keeps it).")
     for context in sorted({p.context for p in plans}):
         if limit and context > limit:
@@ -293,7 +293,7 @@ def footnotes(result, plans: list, spell=str) -> list:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} {outcome}:[/red] "
                          + override_fix(p, spell))
         elif not p.fits and _engine(p) is not None and getattr(_engine(p).refusal, "configuration", False):
-            lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not start:[/red] "
+            lines.append(f"[red]max len {p.context:,} {dtype_label(p)} tp {p.tp} does not start:[/red] "
                          f"{p.suggestion(spell)}.")
         elif not p.fits:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
