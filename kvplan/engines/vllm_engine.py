@@ -10,7 +10,8 @@ from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import resolve_settings, start
 from .vllm_speculative import NO_WEIGHTS
-from .vllm_versions import PINNED, behaviour, parse_version
+from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
+from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, kv_dtype_choices, parse_version
 
 # the first release with each flag (engine/arg_utils.py): skip_mm_profiling vllm#22950; language_model_only
 # (config/multimodal.py MultiModalConfig), whose towers' weights every release with it skips (_mark_tower_model, 0.15);
@@ -63,6 +64,17 @@ class VllmEngine:
                                                    f"the target's experts only); ngram and suffix are.")
         self.flags = flags
         self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
+
+    def check_kv_dtype(self, name: str) -> None:
+        """Refuse a --kv-cache-dtype value this release does not list (its argparse choices: KV_DTYPE_SINCE); one
+        no release takes as precision.check_kv_dtype does."""
+        check_kv_dtype(name)
+        asked = vllm_name(kv_dtype_name(name)) if name.strip().lower() in RESULT_NAMES else name.strip().lower()
+        choices = kv_dtype_choices(self.version)
+        if asked not in choices:
+            first = ".".join(map(str, KV_DTYPE_SINCE[asked])) if asked in KV_DTYPE_SINCE else "a later release"
+            raise FieldError("kv_dtype", f"{asked} is not a choice of vLLM {self.version} (first listed in {first}); "
+                                         f"it takes {', '.join(choices)}.")
 
     def cache_precision(self, spec, precision, gpu=None, tp=None):
         """The cache vLLM keeps for `precision` (as spelled) on `gpu` at `tp` ranks (sparse MLA's and DeepSeek-V4's
