@@ -167,3 +167,13 @@ def test_glm5_fp8_on_0_17_names_the_spelling_that_starts():
     text = " ".join(r.stdout.split())
     assert "fp8 tp 8 does not start" in text and "it starts with --kv-cache-dtype auto, bfloat16, fp8_ds_mla." in text
     assert "the model's full length fits" not in text
+
+
+def test_rocm_before_0_12_refuses_sparse_attention_whatever_the_dtype():
+    """0.11.0 platforms/rocm.py:199-201 (0.11.1 / 0.11.2 :225): get_attn_backend_cls raises "Sparse Attention is not
+    supported on ROCm." for any sparse model (second review: kvplan started V3.2 bf16 on an MI300X there)."""
+    for dtype in ("auto", "bfloat16"):
+        p = estimate(V32, kv_cache_dtype=dtype, tensor_parallel_size=8, gpu="MI300X", kv_cache_memory_bytes=BUDGET,
+                     max_model_len=32768, engine="vllm==0.11.0")[0]
+        assert p.engine.refusal.reason == "Sparse Attention is not supported on ROCm." and not p.fits, dtype
+    assert plan(V32, "bfloat16", "MI300X", "0.12.0").engine.refusal is None  # 0.12 serves it in 16 bits

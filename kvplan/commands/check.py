@@ -142,6 +142,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     spec = served(_spec_for(dep), _engine(dep), dep.pp or 1)
     if dep.context is None:  # vLLM's default: the model's own max length
         dep = replace(dep, context=default_max_model_len(spec))
+    if hasattr(_engine(dep), "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
+        _engine(dep).check_kv_dtype(dep.kv_dtype)
     precision = resolve_kv_dtype(dep.kv_dtype, spec.dtype, spec.auto_kv_dtype)
     layout = moe_layout_of(_engine(dep), spec, dep.tp)  # EPLB's refusals at this TP degree fail it as bad TP does
     tp_only = shard(spec, dep.tp)

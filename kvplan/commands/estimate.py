@@ -93,6 +93,9 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     require_positive("pp", pp)
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
+    if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
+        for kv_dtype in kv_dtypes:
+            engine_model.check_kv_dtype(kv_dtype)
     spec = served(apply_weight_precision(resolve(model, revision), quantization, dtype), engine_model, pp)
     device = choose_gpu(gpu)
     if memory is not None:

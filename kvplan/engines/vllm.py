@@ -33,7 +33,8 @@ from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
-from .vllm_sparse import auto_on_gpu, refusal_line, sparse_cache, taken_dtypes
+from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line, sparse_cache,
+                          taken_dtypes)
 from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
@@ -196,8 +197,13 @@ def on_gpu(spec, capability=(), version: str = PINNED):
 
 def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
                          tp: Optional[int] = None) -> Optional[Refusal]:
-    """vLLM's refusal of a quantized cache dtype no sparse MLA backend takes on this GPU (None when one does)."""
-    if not is_sparse(spec) or is_v4(spec) or precision.bits >= 16:
+    """vLLM's refusal of a quantized cache dtype no sparse MLA backend takes on this GPU (None when one does), or
+    of sparse attention itself (ROCm before 0.12)."""
+    if not is_sparse(spec) or is_v4(spec):
+        return None
+    if is_rocm_platform(capability) and parse_version(version) + (0,) < ROCM_SPARSE_SINCE:
+        return Refusal(ROCM_NO_SPARSE, None, configuration=True, remedy="vLLM 0.12 or later serves it on ROCm")
+    if precision.bits >= 16:
         return None
     choice = sparse_choice(spec, precision, capability, version, tp)
     if choice.backend:

@@ -96,10 +96,11 @@ SM10X_AUTO = (((0, 32), {"GlmMoeDsaForCausalLM": "fp8_e4m3"}, "0.32.0 models/con
 ROCM_DTYPES = (
     ((0, 21), ("fp8", "fp8_e4m3"), "rocm_aiter_mla_sparse.py 0.21.0 :266-272, 0.32.0 :353-359 (read 0.21-0.32)"),
     ((0, 18), (), "rocm_aiter_mla_sparse.py 0.18.0 :83-87, 0.20.0 :85-89: auto/float16/bfloat16 only"),
-    # 0.12.0-0.17.0 rocm.py get_attn_backend_cls (0.17.0 :364-368) raises; 0.11.x has no ROCm sparse backend and is not
-    # read further: it keeps 0.12's rule
+    # 0.12.0-0.17.0 rocm.py get_attn_backend_cls (0.17.0 :364-368) raises for fp8; 0.11.x: ROCM_NO_SPARSE
     ((0, 0), None, "0.12.0 rocm.py:226, 0.17.0 :367"),
 )
+# 0.11.x's ROCm platform refuses sparse attention whatever the dtype (0.11.0 rocm.py:199-201, 0.11.1 / 0.11.2 :225)
+ROCM_SPARSE_SINCE, ROCM_NO_SPARSE = (0, 12), "Sparse Attention is not supported on ROCm."
 ROCM = ("rocm",)  # a GPU's "capability" for an AMD GPU (catalog: none): vLLM's ROCm platform, not CUDA's rules
 ROCM_FP8_REFUSAL = "ROCMAiterMLASparseBackend doesn't support fp8 kv_cache_dtype."  # 0.17.0 rocm.py:366-368
 NO_BACKEND = ("No valid attention backend found for {platform} with kv_cache_dtype {dtype}: no sparse MLA backend "

@@ -178,8 +178,6 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         engine_gpu = find_gpu(DEFAULT_GPU)
     if hasattr(model, "on_gpu"):  # what `auto` stores on this GPU (GLM-5.x: fp8 on SM10x)
         spec = model.on_gpu(spec, engine_gpu)
-    if hasattr(model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
-        model.check_kv_dtype(kv_dtype)
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     # the cache the engine keeps for it (V3.2 / V4 under fp8: fp8_ds_mla; Falcon under fp8: bf16), which the bytes a
     # token and a sequence, the decode reads and the prefill count; the row keeps the dtype asked
