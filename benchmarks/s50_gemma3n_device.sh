@@ -26,22 +26,4 @@ timeout 300 python3 -m kvplan verify google/gemma-3n-E2B --context 8192 --format
   2> "$OUT/gemma3n_e2b.err"
 echo "rc $?" | tee -a "$LOG"
 tail -4 "$OUT/gemma3n_e2b.err" | cut -c1-300 | tee -a "$LOG"
-python3 - "$OUT/gemma3n_e2b.json" <<'PY' 2>&1 | tee -a "$LOG"
-import json, sys
-try:
-    r = json.load(open(sys.argv[1]))
-except Exception as exc:  # no JSON: the run failed (its stderr is above)
-    sys.exit(f"no result: {exc}")
-print("verdict", json.dumps(r["verdict"])[:900])
-print("rank", json.dumps(r["rank"]))
-print("allocation", {k: r["allocation"][k] for k in ("layout_bytes", "torch_error", "nvml_error")})
-print("budget", {k: r["budget"][k] for k in ("predicted_kv_budget_bytes", "measured_kv_budget_bytes",
-                                             "responsible_term")})
-print("terms", [(t["term"], t.get("predicted_bytes"), t.get("measured_bytes")) for t in r["terms"]])
-print("layout", [(g["name"], g["layers"], g["num_blocks"], g["blocks_per_sequence"]) for g in r["layout"]])
-print("decode", [(p["batch"], round(p["measured_ms"], 3), p.get("estimate_ms")) for p in r["decode"]["points"]])
-print("prefill", {k: r["prefill"].get(k) for k in ("input_len", "ttft_ms", "estimate_ms")})
-for part, label in r["forward"]["labels"].items():
-    print(f"  {part}: {str(label)[:200]}")
-print("notes", r["forward"]["notes"])
-PY
+python3 benchmarks/verify_result_summary.py "$OUT/gemma3n_e2b.json" 2>&1 | tee -a "$LOG"
