@@ -200,6 +200,19 @@ def test_both_moe_forms_match_the_reference(name, factor, monkeypatch):
     assert run_against_reference(tiny(name), prompt_lens=(6,), steps=2) < TOL
 
 
+def test_grouped_rows_in_float32_or_float64_keep_their_precision():
+    """The GPU's float32 / float64 grouped GEMM (torch._grouped_mm takes 16-bit rows there) gathers each row's weight:
+    the product of each group's rows by hand, an empty group included."""
+    from kvplan.gpu.ffn import _gathered_mm
+
+    g = torch.Generator().manual_seed(5)
+    x, w = torch.randn(9, 6, dtype=torch.float64, generator=g), torch.randn(4, 3, 6, dtype=torch.float64, generator=g)
+    ends = torch.tensor([2, 2, 7, 9], dtype=torch.int32)  # group 1 empty
+    want = torch.cat([x[0:2] @ w[0].T, x[2:7] @ w[2].T, x[7:9] @ w[3].T])
+    assert torch.allclose(_gathered_mm(x, w, ends), want, rtol=0, atol=1e-12)
+    assert _gathered_mm(x.float(), w.float(), ends).dtype == torch.float32
+
+
 def test_long_prompts_cross_chunks_and_windows():
     # 150 tokens: three DeltaNet chunks of 64; the windowed layers (8 tokens) drop most of the prompt
     assert run_against_reference(tiny("qwen3_next"), prompt_lens=(150, 70), steps=2, block=8) < TOL

@@ -356,10 +356,9 @@ def test_on_the_gpu_in_float32_with_a_graphed_decode(name):
     torch.cuda.synchronize()
     for i in range(2):
         want = refs[i].step(int(tokens[i]))
-        # 1e-2, not float32's 1e-3: the H200 ran 0.31% / 0.57% off (session 50), the CPU 1e-6. The two devices'
-        # float32 runs of the same weights part by 0.3-0.5% with every V3.2 selection the same
-        # (benchmarks/s50_sparse_mla_diag.py), so some CUDA path of the float32 forward rounds coarser (not found)
-        assert float((out[i].double().cpu() - want).abs().max() / want.abs().max()) < 1e-2
+        # float32's 1e-3: session 50's H200 ran 0.31% / 0.57% off while grouped_mm rounded float32 rows through bf16
+        # on the GPU (found in session 51: benchmarks/s51_dsa_float32_ops.py; now a gathered bmm)
+        assert float((out[i].double().cpu() - want).abs().max() / want.abs().max()) < 1e-3
     assert "NOT a CUDA kernel" in model.rt.paged.labels["sparse mla"]
 
 

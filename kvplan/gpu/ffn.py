@@ -96,8 +96,18 @@ def grouped_mm(x, w, offsets):
     if fn is None:
         raise KvplanError(f"torch {torch.__version__} has no torch._grouped_mm; verify's MoE needs torch >= 2.8.")
     if x.dtype in (torch.float32, torch.float64) and x.is_cuda:
-        x, w = x.bfloat16(), w.bfloat16()
+        return _gathered_mm(x, w, offsets)
     return fn(x, w.transpose(-1, -2), offs=offsets)
+
+
+def _gathered_mm(x, w, offsets):
+    """grouped_mm in x's own float precision on a GPU (the tests' float32 / float64 runs): torch._grouped_mm takes
+    16-bit rows only there, and rounding through bf16 put the float32 MoE forwards 0.3-0.6% off float64 (H200,
+    session 51: benchmarks/s51_dsa_float32_ops.py). Each row's weight gathered, one batched matmul; no host sync,
+    so a CUDA graph captures it."""
+    rows = torch.arange(x.shape[0], device=x.device, dtype=offsets.dtype)
+    group = torch.searchsorted(offsets, rows, right=True).clamp_(max=w.shape[0] - 1)
+    return torch.bmm(w[group].to(x.dtype), x.unsqueeze(-1)).squeeze(-1)
 
 
 def route_torch(r, top_k: int, logits, correction=None, logit_bias=None):
