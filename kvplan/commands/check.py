@@ -132,6 +132,14 @@ def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Call
     return [f"{spell('language_model_only')} (text only: no vision tower)"] if held >= target else []
 
 
+def refused_message(refusal, version: str, spell: Callable[[str], str]) -> str:
+    """vLLM's refusal of a deployment's configuration (whatever the memory), in its own first sentence, and kvplan's
+    remedy naming the field as `spell` writes it; vLLM's whole message where kvplan has no remedy of its own."""
+    if not refusal.remedy:
+        return f"vLLM {version} does not start: {refusal.reason.rstrip('.')}."
+    return f"vLLM {version} does not start: {refusal.first_sentence}; {refusal.advice(spell)}."
+
+
 def _eplb_key(dep: Deployment) -> str:
     """The deployment's key that set EPLB's redundant experts (a refusal of the layout points at its line)."""
     balancer = _engine(dep).flags.enable_eplb
@@ -181,7 +189,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
                        kv_bytes_per_token_per_gpu=result.kv_bytes_per_token_per_gpu,
                        kv_bytes_per_sequence_per_gpu=result.kv_bytes_per_sequence_per_gpu, max_concurrency=have,
                        max_concurrency_limited_by=result.max_concurrency_limited_by,
-                       engine=result.engine.to_dict() if result.engine else None)
+                       engine=result.engine.to_dict(spell) if result.engine else None)
         if result.parallel is not None:  # min_concurrency holds one DP rank to it, as max_concurrency is one rank's
             numbers.update(data_parallel_size=result.parallel.dp, max_concurrency_total=result.total_concurrency)
         shape = f"tp {dep.tp}" + (f", pp {pp} ({','.join(map(str, result.pp_partition))} layers)" if pp > 1 else "")
@@ -193,15 +201,16 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
             where += f", on each of {result.parallel.dp} DP ranks ({result.total_concurrency} in all)"
         refusal = result.engine.refusal if result.engine else None
         crashes = refusal is not None and refusal.allocation_fails
-        refused = refusal is not None and refusal.configuration  # whatever the memory: the dtype, not capacity
+        refused = refusal is not None and refusal.configuration  # whatever the memory: not a capacity question
         if crashes:  # a crash at start-up, not one of vLLM's refusals
             add("error", "num_gpu_blocks_override", refusal.reason + ".")
         elif refused:
-            add("error", "kv_dtype", f"vLLM {result.engine.version} does not start: {refusal.reason.rstrip('.')}"
-                + (f"; {refusal.remedy}" if refusal.remedy else "") + ".")
+            add("error", refusal.field or "kv_dtype", refused_message(refusal, result.engine.version, spell))
+            if refusal.field == "context":  # the error on context says it, in vLLM's words
+                findings[:] = [f for f in findings if not (f.level == "warning" and f.key == "context")]
         elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
-        if want is not None and have < want:
+        if want is not None and have < want and not refused:  # a server that does not start holds no capacity
             need = f"{want} need about {size(want * per_sequence)} per GPU"
             groups = result.engine.num_kv_cache_groups if result.engine else 0
             if groups > 1 and want * per_sequence <= budget_per_gpu:  # bytes would hold them, the block groups don't

@@ -15,6 +15,9 @@ class CurvePoint:
     context: int
     max_concurrency: int
     itl_ms_at_max: float | None  # predicted ms per output token with every resident request decoding
+    # the field at fault where the engine refuses this configuration whatever the memory (context: a length past
+    # the model's own), '' where it starts or runs out of memory; in the JSON only when set
+    refused: str = ""
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class Curve:
     def to_dict(self) -> dict:
         return {"kv_dtype": self.kv_dtype, "tp": self.tp,
                 "points": [{"context": p.context, "max_concurrency": p.max_concurrency,
-                            "itl_ms_at_max": p.itl_ms_at_max} for p in self.points]}
+                            "itl_ms_at_max": p.itl_ms_at_max, **({"refused": p.refused} if p.refused else {})}
+                           for p in self.points]}
 
 
 def curve_contexts(longest: int, asked: list) -> list:
@@ -54,7 +58,10 @@ def curves(plans: list, plan_at) -> tuple:
         for context in contexts:
             p = plan_at(context, spelled, tp, suggest=False)
             point = p.decode.at(p.max_concurrency) if p.decode and p.fits else None
-            points.append(CurvePoint(context, max(p.max_concurrency or 0, 0), point.itl_ms if point else None))
+            refusal = getattr(p.engine, "refusal", None)
+            refused = refusal.field or "configuration" if getattr(refusal, "configuration", False) else ""
+            points.append(CurvePoint(context, max(p.max_concurrency or 0, 0), point.itl_ms if point else None,
+                                     refused))
         # two spellings of one precision (fp8, fp8_e4m3) may be two caches (sparse MLA): name them apart
         twins = sum(1 for _, name, t in keys if (name, t) == (kv_dtype, tp)) > 1
         out.append(Curve(f"{kv_dtype} ({spelled})" if twins else kv_dtype, tp, tuple(points)))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Callable, Optional
+
+FIELD = "{field}"  # in a Refusal's remedy: where the field at fault is named (Refusal.advice)
 
 
 @dataclass(frozen=True)
@@ -15,10 +17,24 @@ class Refusal:
     # not one of the engine's own checks: start-up would crash allocating the cache (--num-gpu-blocks-override past
     # the budget); in the JSON only when true
     allocation_fails: bool = False
-    # the engine refuses the configuration itself (a cache dtype no attention backend takes), whatever the memory:
-    # no TP degree or length changes it; in the JSON only when true
+    # the engine refuses the configuration itself (a cache dtype no attention backend takes, a max_model_len past
+    # the model's own, an architecture the release does not serve), whatever the memory; in the JSON only when true
     configuration: bool = False
-    remedy: str = ""  # kvplan's words: what would start instead (in the JSON only when set)
+    # kvplan's words: what would start instead, FIELD standing for the faulty field as the caller spells it
+    # (`advice`); in the JSON only when set
+    remedy: str = ""
+    # the field at fault for a configuration refusal, as deployments files name it: kv_dtype, context (the max
+    # model length), engine (the release); in the JSON only when set
+    field: str = ""
+
+    @property
+    def first_sentence(self) -> str:
+        """The engine's message up to its first full stop (its advice after that is the remedy's job)."""
+        return self.reason.split(". ")[0].rstrip(".")
+
+    def advice(self, spell: Callable[[str], str] = str) -> str:
+        """The remedy, naming the field at fault as `spell` writes it (a flag, or a deployments file's key)."""
+        return self.remedy.replace(FIELD, spell(self.field)) if self.field else self.remedy
 
 
 @dataclass(frozen=True)
@@ -43,13 +59,16 @@ class EngineFigures:
     num_gpu_blocks_override: Optional[int] = None
     override_kv_cache_bytes: Optional[int] = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self, spell: Callable[[str], str] = str) -> dict:
+        """`spell`: how the refusal's remedy names the field at fault (Refusal.advice)."""
         data = asdict(self)
         data["log_lines"] = list(self.log_lines)
         for key in ("num_gpu_blocks_override", "override_kv_cache_bytes"):
             if data[key] is None:
                 del data[key]
-        for key in ("allocation_fails", "configuration", "remedy"):
+        if self.refusal is not None:
+            data["refusal"]["remedy"] = self.refusal.advice(spell)
+        for key in ("allocation_fails", "configuration", "remedy", "field"):
             if data["refusal"] is not None and not data["refusal"][key]:
                 del data["refusal"][key]
         return data

@@ -31,7 +31,7 @@ from typing import Optional
 
 from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
-from .figures import EngineFigures, Refusal
+from .figures import FIELD, EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line, sparse_cache,
                           taken_dtypes)
@@ -202,7 +202,8 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
     if not is_sparse(spec) or is_v4(spec):
         return None
     if is_rocm_platform(capability) and parse_version(version) + (0,) < ROCM_SPARSE_SINCE:
-        return Refusal(ROCM_NO_SPARSE, None, configuration=True, remedy="vLLM 0.12 or later serves it on ROCm")
+        return Refusal(ROCM_NO_SPARSE, None, configuration=True, field="engine",
+                       remedy=f"vLLM 0.12 or later serves it on ROCm ({FIELD} vllm==0.12.0 or newer)")
     if precision.bits >= 16:
         return None
     choice = sparse_choice(spec, precision, capability, version, tp)
@@ -210,7 +211,7 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
         return None
     taken = taken_dtypes(capability, version, *_sparse_layer_args(spec, tp))
     return Refusal(refusal_line(precision.vllm_dtype, capability, choice.why), None, configuration=True,
-                   remedy=f"it starts with --kv-cache-dtype {', '.join(taken)}")
+                   field="kv_dtype", remedy=f"it starts with {FIELD} {', '.join(taken)}")
 
 
 def release_view(spec, version: str):
@@ -228,7 +229,7 @@ def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:
     """vLLM's refusal of a DeepSeek-V4 cache dtype its FlashMLA path cannot store (None when it can)."""
     if not is_v4(spec) or vllm_name(precision.name).startswith("fp8"):
         return None
-    return Refusal(V4_REFUSAL.format(dtype=vllm_name(precision.name)), None, configuration=True)
+    return Refusal(V4_REFUSAL.format(dtype=vllm_name(precision.name)), None, configuration=True, field="kv_dtype")
 
 
 def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
@@ -333,15 +334,21 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
 
 
 def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
+    """model_executor/models/registry.py (0.32.0:1186-1209, _raise_for_unsupported): an architecture the release's
+    registry does not list is refused while the config is read, whatever the memory; the release is at fault
+    (field engine), and the remedy names the releases that serve it."""
     first = ADDED_ARCHITECTURES.get(architecture)
     if first is not None and parse_version(version) < parse_version(first):
         return Refusal(f"Model architectures ['{architecture}'] are not supported for now (vLLM serves them from "
-                       f"v{first} on; vllm=={version} is older).", None)
+                       f"v{first} on; vllm=={version} is older).", None, configuration=True, field="engine",
+                       remedy=f"vLLM {first} and later serve it ({FIELD} vllm=={first} or newer)")
     last = REMOVED_ARCHITECTURES.get(architecture)
     if last is None or parse_version(version) <= parse_version(last):
         return None
     return Refusal(f"Model architecture {architecture} was supported in vLLM until v{last}, and is not supported "
-                   f"anymore. Please use an older version of vLLM if you want to use this model architecture.", None)
+                   f"anymore. Please use an older version of vLLM if you want to use this model architecture.", None,
+                   configuration=True, field="engine",
+                   remedy=f"vLLM {last} and earlier serve it ({FIELD} vllm=={last} or older)")
 
 
 # Families whose transformers config class has no length attribute (MambaConfig, FalconMambaConfig,
@@ -353,9 +360,11 @@ NO_LENGTH_ATTRIBUTE = ("mamba", "falcon_mamba", "mamba2")
 
 def length_refusal(max_model_len: int, derived: Optional[int], model_type: str = "",
                    key: str = "max_position_embeddings") -> Optional[Refusal]:
-    """config/model.py _get_and_verify_max_len: a max_model_len above the model's own (max_position_embeddings,
-    2048 when the config names none) is refused unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. (RoPE scaling factors of
-    linear/dynamic types, which vLLM multiplies in, are not in kvplan's spec; no bundled model uses them.)"""
+    """config/model.py _get_and_verify_max_len (0.32.0:2637-2666): a max_model_len above the model's own
+    (max_position_embeddings, 2048 when the config names none) is refused while the config is read, whatever the
+    memory, unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1; the length is at fault (field context), and the remedy is the
+    model's own maximum (also `estimated_max_model_len`). (RoPE scaling factors of linear/dynamic types, which vLLM
+    multiplies in, are not in kvplan's spec; no bundled model uses them.)"""
     if derived is None and model_type in NO_LENGTH_ATTRIBUTE:
         return None
     derived = derived or 2048
@@ -368,7 +377,10 @@ def length_refusal(max_model_len: int, derived: Optional[int], model_type: str =
         f"overriding this maximum, set the env var VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. VLLM_ALLOW_LONG_MAX_MODEL_LEN "
         f"must be used with extreme caution. If the model uses relative position encoding (RoPE), positions "
         f"exceeding derived_max_model_len lead to nan. If the model uses absolute position encoding, positions "
-        f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived)
+        f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived,
+        configuration=True, field="context",
+        remedy=f"{FIELD} {derived} or less is accepted (the model's own maximum; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, "
+               f"at your own risk)")
 
 
 # --num-gpu-blocks-override N (config/cache.py CacheConfig.num_gpu_blocks_override, "used for testing preemption"):

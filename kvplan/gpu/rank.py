@@ -75,6 +75,9 @@ def fill_random(t) -> None:
 
 
 def no_fit_message(spec, plan, gpu_name: str) -> str:
+    refusal = plan.engine.refusal if plan.engine is not None else None
+    if refusal is not None and refusal.configuration:  # refused whatever the memory: no byte count explains it
+        return f"{spec.name} at tp {plan.tp}, {plan.context:,}-token sequences: {plan.suggestion()}."
     b = plan.budget
     reserves = sum(v or 0 for v in (b.activation_bytes, b.cuda_context_bytes, b.cuda_graph_bytes, b.nccl_bytes))
     why = (f"KV budget {size(plan.kv_budget_bytes_per_gpu)} = {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f} - "

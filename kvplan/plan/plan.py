@@ -86,22 +86,34 @@ class Plan:
         if self.fits or not self.tp_valid:
             return None
         refusal = self.engine.refusal if self.engine is not None else None
-        if refusal is not None and refusal.reason.startswith("Model architecture"):
-            return f"{self.engine.name} {self.engine.version} refuses the model: {refusal.reason.split('. ')[0]}"
         if refusal is not None and refusal.configuration:
-            return (f"{self.engine.name} {self.engine.version} refuses the configuration: "
-                    f"{refusal.reason.split(': ')[0].rstrip('.')}" + (f"; {refusal.remedy}" if refusal.remedy else ""))
+            return self._refused(refusal, spell)
         if not self.fits_with:
             return "nothing up to tp 64 fits: the weights alone exceed the budget of one GPU" \
                 if self.kv_budget_bytes_per_gpu <= 0 else "no TP degree up to 64 or fp8 makes it fit"
         return "would fit with " + " or ".join(f"{spell(key)} {value}" for key, value in self.fits_with)
+
+    def _refused(self, refusal, spell: Callable[[str], str]) -> str:
+        """The engine's refusal of the configuration (whatever the memory), its remedy and, for a length past the
+        model's own, what fits at the model's own (fits_with was searched there: fitting_changes_for)."""
+        whom = "the model" if refusal.reason.startswith("Model architecture") else "the configuration"
+        words = f"{self.engine.name} {self.engine.version} refuses {whom}: {refusal.first_sentence.split(': ')[0]}"
+        advice = refusal.advice(spell)
+        words += f"; {advice}" if advice else ""
+        if refusal.field != "context" or not self.fits_with:  # (none found, or none searched: suggest=False)
+            return words
+        longest = refusal.estimated_max_model_len
+        if self.fits_with == (("context", longest),):
+            return words + f"; would fit with {spell('context')} {longest}"
+        return words + f"; at {spell('context')} {longest} it would fit with " + " or ".join(
+            f"{spell(k)} {v}" for k, v in self.fits_with)
 
     def to_dict(self, spell: Callable[[str], str] = str) -> dict:
         data = asdict(self)
         data["tp_errors"], data["tp_warnings"] = list(self.tp_errors), list(self.tp_warnings)
         data["pp_partition"] = list(self.pp_partition)
         data["budget"] = self.budget.to_dict()
-        data["engine"] = self.engine.to_dict() if self.engine is not None else None
+        data["engine"] = self.engine.to_dict(spell) if self.engine is not None else None
         del data["fits_with"]
         del data["kv_cache_dtype"]  # the JSON keeps its keys; engine.kv_cache_dtype says what the engine keeps
         data["suggestion"] = self.suggestion(spell)
@@ -211,13 +223,12 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     numbers = capacity(widest, tp, kept, context, result.block_size, budget.kv_budget_bytes_per_gpu)
     fits = result.max_concurrency > 0
     changes = ()
-    refused_model = result.figures is not None and result.figures.refusal is not None and \
-        result.figures.refusal.reason.startswith("Model architecture")
-    if not fits and suggest and not refused_model:
-        changes = tuple(fitting_changes(spec, context, precision, tp, block_size, budget_for, pp=pp,
-                                        settings=dict(engine=model, pp_partition=pp_partition, gpu=gpu,
-                                                      max_num_seqs=max_num_seqs,
-                                                      max_num_batched_tokens=max_num_batched_tokens)))
+    refusal = result.figures.refusal if result.figures is not None else None
+    if not fits and suggest and not (refusal is not None and refusal.field == "engine"):  # no change of ours helps
+        changes = tuple(fitting_changes_for(refusal, spec, context, precision, tp, block_size, budget_for, pp=pp,
+                                            settings=dict(engine=model, pp_partition=pp_partition, gpu=gpu,
+                                                          max_num_seqs=max_num_seqs,
+                                                          max_num_batched_tokens=max_num_batched_tokens)))
     steps = prompt = None
     if gpu is not None and speed:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
@@ -242,6 +253,20 @@ def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None, 
     held = plan(spec, context=context, kv_dtype=precision.spelling or precision.name, tp=tp, budget_for=budget_for,
                 block_size=block_size, suggest=False, speed=False, pp=pp or 1, **settings)
     return held.max_concurrency if held.tp_valid else 0  # EPLB may refuse a degree the heads allow
+
+
+def fitting_changes_for(refusal, spec: ModelSpec, context: int, precision: Precision, tp: int,
+                        block_size: Optional[int], budget_for: Callable[..., Budget], pp: Optional[int] = None,
+                        settings: Optional[dict] = None) -> list:
+    """fitting_changes for a plan the engine refused (`refusal`, None for none). A length past the model's own
+    (field context) is refused whatever the TP degree or dtype, so the search runs at the model's own maximum:
+    [("context", that maximum)] when it fits there, else the changes that fit at it."""
+    if refusal is None or refusal.field != "context" or not refusal.estimated_max_model_len:
+        return fitting_changes(spec, context, precision, tp, block_size, budget_for, pp=pp, settings=settings)
+    longest = refusal.estimated_max_model_len
+    if _concurrency(spec, longest, precision, tp, block_size, budget_for, pp, settings) >= 1:
+        return [("context", longest)]
+    return fitting_changes(spec, longest, precision, tp, block_size, budget_for, pp=pp, settings=settings)
 
 
 def fitting_changes(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],

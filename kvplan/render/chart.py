@@ -48,6 +48,8 @@ def concurrency_chart(result, width: Optional[int]):
     contexts = [p.context for p in curves[0].points]
     top = max(p.max_concurrency for c in curves for p in c.points)
     def label(point) -> str:
+        if getattr(point, "refused", ""):
+            return " refused"
         if not point.max_concurrency:
             return " 0"
         itl = f" {point.itl_ms_at_max:.0f} ms" if point.itl_ms_at_max else ""
@@ -73,7 +75,10 @@ def concurrency_chart(result, width: Optional[int]):
             n = c.points[i].max_concurrency
             row.append(Text.assemble((_bar(n, top, cells), "green"), label(c.points[i])))
         table.add_row(*row)
-    notes = [table, Text("(0: one request of that length does not fit)", style="dim")]
+    refused = any(getattr(p, "refused", "") for c in curves for p in c.points)
+    notes = [table, Text("(0: one request of that length does not fit" + (
+        "; refused: vLLM refuses that configuration whatever the memory: the notes above say why" if refused else "")
+        + ")", style="dim")]
     if len(result.curves) > MAX_SERIES:
         notes.append(Text(f"({len(result.curves) - MAX_SERIES} more series in --format json or html)"))
     return notes

@@ -45,6 +45,13 @@ def _engine(plan):
     return getattr(plan, "engine", None)
 
 
+def configuration_refusal(plan):
+    """The engine's refusal of this plan's configuration whatever the memory (a cache dtype, a length past the
+    model's own, an architecture the release does not serve), else None."""
+    refusal = getattr(_engine(plan), "refusal", None)
+    return refusal if getattr(refusal, "configuration", False) else None
+
+
 def log_block(plan, spell=str) -> list:
     """vLLM's startup lines for one plan, verbatim, under a header naming the plan; its refusal when it would
     not start; what stays resident."""
@@ -170,7 +177,7 @@ def speed_lines(plans: list) -> list:
     for p in plans:
         if p.decode and p.decode.constants["fallback"]:
             lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
-        if p.prefill:
+        if p.prefill and not configuration_refusal(p):  # no prompt runs where the engine refuses to start
             lines.append(f"Time to first token, {p.prefill.input_len:,}-token prompt at batch 1 (tp {p.tp}): "
                          f"{p.prefill.ttft_ms:,.0f} ms ({p.prefill.chunks} chunk"
                          f"{'s' if p.prefill.chunks > 1 else ''} of at most {p.prefill.chunk_tokens:,} tokens).")
@@ -286,15 +293,15 @@ def footnotes(result, plans: list, spell=str) -> list:
             continue
         for message in p.tp_warnings:
             lines.append(f"[yellow]! tp {p.tp}:[/yellow] {message}")
-        if weights_exceed(p):
+        if not p.fits and configuration_refusal(p):  # refused whatever the memory: no byte count explains it
+            lines.append(f"[red]max len {p.context:,} {dtype_label(p)} tp {p.tp} does not start:[/red] "
+                         f"{escape(p.suggestion(spell))}.")
+        elif weights_exceed(p):
             lines.append(_weights_message(p, spec, spell))
         elif not p.fits and override_note(p):  # releases before 0.20.1 start, and never schedule one
             outcome = "starts but holds no request" if _engine(p).starts else "does not start"
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} {outcome}:[/red] "
                          + override_fix(p, spell))
-        elif not p.fits and _engine(p) is not None and getattr(_engine(p).refusal, "configuration", False):
-            lines.append(f"[red]max len {p.context:,} {dtype_label(p)} tp {p.tp} does not start:[/red] "
-                         f"{p.suggestion(spell)}.")
         elif not p.fits:
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} does not fit:[/red] one request "
                          f"needs {size(p.kv_bytes_per_sequence_per_gpu)} of KV per GPU, the budget is "
