@@ -79,10 +79,12 @@ def test_glm5_evidence_command_is_a_refused_row():
 def test_rocm_0_32_keeps_a_plain_576_byte_latent(gpu, kv):
     """0.32.0 platforms/rocm.py:485-486: a sparse layer gets ROCM_AITER_MLA_SPARSE only, which lists fp8 and fp8_e4m3
     (rocm_aiter_mla_sparse.py:353-359); _canonicalize_sparse_mla_kv_cache_dtype (mla_attention.py:358-375) rewrites
-    only on FLASHMLA_SPARSE and FLASHINFER_MLA_SPARSE_SM120: a plain fp8 latent, 43,188 bytes a token."""
+    only on FLASHMLA_SPARSE and FLASHINFER_MLA_SPARSE_SM120: a plain fp8 latent, 43,188 bytes a token. ROCm pages it
+    in vLLM's default 16-token blocks, not CUDA's 64 (its kernels take blocks of 1: tests/test_rocm_sparse_block.py):
+    40 GiB // (16 x 43,188) = 62,155 blocks."""
     p = plan(V32, kv, gpu, "0.32.0")
     assert p.engine.starts and p.engine.kv_cache_dtype == "fp8_e4m3"
-    assert p.kv_bytes_per_token_per_gpu == 43188 and p.engine.num_gpu_blocks == 15538
+    assert p.kv_bytes_per_token_per_gpu == 43188 and p.engine.num_gpu_blocks == 62155 and p.block_size == 16
 
 
 def test_rocm_fp8_e5m2_is_refused_in_rocm_words():
@@ -176,4 +178,6 @@ def test_rocm_before_0_12_refuses_sparse_attention_whatever_the_dtype():
         p = estimate(V32, kv_cache_dtype=dtype, tensor_parallel_size=8, gpu="MI300X", kv_cache_memory_bytes=BUDGET,
                      max_model_len=32768, engine="vllm==0.11.0")[0]
         assert p.engine.refusal.reason == "Sparse Attention is not supported on ROCm." and not p.fits, dtype
-    assert plan(V32, "bfloat16", "MI300X", "0.12.0").engine.refusal is None  # 0.12 serves it in 16 bits
+    # 0.12 serves it in 16 bits, at --block-size 1 (rocm.py:228-230 asserts it: tests/test_rocm_sparse_block.py)
+    assert estimate(V32, kv_cache_dtype="bfloat16", tensor_parallel_size=8, gpu="MI300X", kv_cache_memory_bytes=BUDGET,
+                    max_model_len=32768, engine="vllm==0.12.0", block_size=1)[0].engine.refusal is None

@@ -33,8 +33,8 @@ from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import FIELD, EngineFigures, Refusal
 from .vllm_admission import footprint
-from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line, sparse_cache,
-                          taken_dtypes)
+from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
+                          rocm_block_refusal, sparse_cache, taken_dtypes)
 from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
@@ -214,6 +214,15 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
                    field="kv_dtype", remedy=f"it starts with {FIELD} {', '.join(taken)}")
 
 
+def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's AssertionError for a sparse MLA layer on ROCm 0.12-0.17 at any block but 1, the unset --block-size (16)
+    included (vllm_sparse.ROCM_BLOCK_RULES); None elsewhere."""
+    if not is_sparse(spec) or is_v4(spec) or not is_rocm_platform(capability):
+        return None
+    why = rocm_block_refusal(block_size, version)
+    return Refusal(why, None, configuration=True, remedy="it starts with --block-size 1") if why else None
+
+
 def release_view(spec, version: str):
     """`spec` as vLLM `version` builds it, where that differs from 0.32.0: what `--kv-cache-dtype auto` stores
     (auto_kv_dtype)."""
@@ -255,7 +264,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     precision = cache_precision(spec, precision, capability, version, tp)
     layers = spec.layers
     quantized = precision.bits < 16
-    bs = attention_block_size(layers, quantized, block_size, version)
+    bs = attention_block_size(layers, quantized, block_size, version, capability)
     lines = []
     mamba = [layer for layer in layers if isinstance(layer, LinearState)]
     ssm = SSM_DTYPE_QUIRKS.get(getattr(spec, "model_type", ""), (spec.dtype,))[0]
@@ -454,7 +463,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
-        v4_dtype_refusal(spec, precision) or sparse_dtype_refusal(spec, precision, capability, version, tp)
+        v4_dtype_refusal(spec, precision) or sparse_dtype_refusal(spec, precision, capability, version, tp) or \
+        sparse_block_refusal(spec, block_size, capability, version)
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")

@@ -24,7 +24,8 @@ and FLASHINFER_MLA_SPARSE MultipleOf(32) on SM10x (flashinfer_mla_sparse.py:94-9
 (indexer.py:283-285): the block stays 64 (vllm_specs.SPARSE_MLA_BLOCK). Their block-stride alignments
 (sparse_utils.py:44-47 align_blocks_to_rows: one 576-byte row on SM90's FlashInfer (flashinfer_mla_sparse_sm90.py
 :159-161, 0.32.0 only), 32 rows on SM10x's (flashinfer_mla_sparse.py:74-79); FLASHMLA_SPARSE MultipleOf(64) of its
-entries, flashmla_sparse.py:166-175) divide every page of a multiple of 64 tokens, so they pad nothing.
+entries, flashmla_sparse.py:166-175) divide every page of a multiple of 64 tokens, so they pad nothing. On ROCm both
+backends take kernel blocks of 1: the block is --block-size or 16, and 0.12-0.17 start at 1 only (ROCM_BLOCK_RULES).
 """
 
 from __future__ import annotations
@@ -103,6 +104,26 @@ ROCM_DTYPES = (
 ROCM_SPARSE_SINCE, ROCM_NO_SPARSE = (0, 12), "Sparse Attention is not supported on ROCm."
 ROCM = ("rocm",)  # a GPU's "capability" for an AMD GPU (catalog: none): vLLM's ROCm platform, not CUDA's rules
 ROCM_FP8_REFUSAL = "ROCMAiterMLASparseBackend doesn't support fp8 kv_cache_dtype."  # 0.17.0 rocm.py:366-368
+# ROCm's block for a sparse MLA layer (CUDA's is vllm_specs.SPARSE_MLA_BLOCK_RULES). An unset --block-size is 16 in
+# every release: 0.12-0.18 platforms/rocm.py check_and_update_config sets it (0.12.0 :386-387, 0.17.0 :658-673, 0.18.0
+# :692-707; 64 only under VLLM_ROCM_USE_AITER_UNIFIED_ATTENTION=1 with VLLM_ROCM_USE_AITER=1, 0.13-0.18), and from
+# 0.19 platforms/interface.py update_block_size_for_backend keeps the default 16 since both backends a V3.2 layer uses
+# take kernel blocks of 1 (AttentionBackend.supports_block_size: 16 % 1 == 0): ROCM_AITER_MLA_SPARSE [1] (0.18.0
+# rocm_aiter_mla_sparse.py:90-91), [1, 64] (0.21.0 :275-276), [1, MultipleOf(16)] (0.28.0 :277-278, 0.32.0
+# :362-363); the indexer's DeepseekV32IndexerBackend the same on ROCm (indexer.py 0.18.0 :39-40, 0.24.0 :124-125, 0.32.0
+# :284-285). Whether a block starts, by first release:
+# - "one": get_attn_backend_cls asserts block_size == 1 for a sparse layer, after its fp8 check (0.12.0 rocm.py:228-230,
+#   0.13.0 :207-209, 0.14.0 and 0.14.1 :206-208, 0.15.0 and 0.15.1 :244-246, 0.16.0 :283-285, 0.17.0 and 0.17.1
+#   :369-371), called while the model's MLA layers are built (attention/layer.py 0.12.0 :605-625 with
+#   cache_config.block_size): the default 16 and any --block-size but 1 stop start-up with an AssertionError.
+# - "any": 0.18.0 validates ROCm's backends without a block size (rocm.py:441 _replace(block_size=None)) and 0.19 on
+#   every block is a multiple of the kernels' 1: --block-size as given, else 16.
+ROCM_BLOCK_RULES = (
+    ((0, 18), "any", "0.18.0 rocm.py:441, :692-707; 0.19.0 interface.py:427-474; 0.32.0 interface.py:750-781"),
+    ((0, 12), "one", "rocm.py get_attn_backend_cls: assert block_size == 1 (0.12.0 :228-230 ... 0.17.0 :369-371)"),
+)
+ROCM_DEFAULT_BLOCK = 16
+ROCM_BLOCK_ASSERT = "Sparse MLA backend on ROCm only supports block size 1 for now."  # 0.17.0 rocm.py:369-371
 NO_BACKEND = ("No valid attention backend found for {platform} with kv_cache_dtype {dtype}: no sparse MLA backend "
               "takes it ({why}).")
 
@@ -168,6 +189,19 @@ def _rocm_cache(dtype: str, version: str) -> SparseCache:
         return SparseCache(None, None, ROCM_FP8_REFUSAL)
     return SparseCache("ROCM_AITER_MLA_SPARSE", dtype) if dtype in taken else SparseCache(
         None, None, "kv_cache_dtype not supported")
+
+
+def rocm_sparse_block(block_size: Optional[int]) -> int:
+    """The block a sparse MLA layer pages on ROCm: --block-size as given, else vLLM's ROCm default (ROCM_BLOCK_RULES;
+    in 0.12-0.17 that default is then refused: rocm_block_refusal)."""
+    return ROCM_DEFAULT_BLOCK if block_size is None else block_size
+
+
+def rocm_block_refusal(block_size: Optional[int], version: str = PINNED) -> str:
+    """vLLM's AssertionError for a sparse MLA layer at `block_size` (None: unset) on ROCm in `version`, '' when it
+    starts (ROCM_BLOCK_RULES; releases before 0.12 refuse sparse attention on ROCm first: ROCM_NO_SPARSE)."""
+    one = release_rule(ROCM_BLOCK_RULES, version, "any") == "one"
+    return ROCM_BLOCK_ASSERT if one and rocm_sparse_block(block_size) != 1 else ""
 
 
 def sparse_cache(dtype: str, capability=(), version: str = PINNED, heads: Optional[int] = None,

@@ -21,6 +21,7 @@ from typing import Optional
 from ..errors import FieldError, KvplanError
 from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow,
                            V4Compressed, V4IndexerKeys, blocks_for)
+from .vllm_sparse import is_rocm_platform, rocm_sparse_block
 from .vllm_versions import PINNED, release_rule
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
@@ -104,13 +105,14 @@ class Group:
 
 
 def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional[int],
-                         version: str = PINNED) -> int:
+                         version: str = PINNED, capability=()) -> int:
     """platforms/interface.py update_block_size_for_backend, phase 1: 16 unless the backend wants more. On
     Hopper an fp8 MLA cache runs on FLASHMLA, whose only kernel block is 64 (v1/attention/backends/mla/
     flashmla.py get_supported_kernel_block_sizes); FlashAttention takes MultipleOf(16). Sparse MLA's backends take
     multiples of 64 only, so any other --block-size leaves vLLM no attention backend (platforms/cuda.py
     get_valid_backends: "No valid attention backend found", reason "block_size not supported"); before 0.18 vLLM
-    forced sparse MLA's block to 64 whatever --block-size said (SPARSE_MLA_BLOCK_RULES)."""
+    forced sparse MLA's block to 64 whatever --block-size said (SPARSE_MLA_BLOCK_RULES). On ROCm (`capability`
+    vllm_sparse.ROCM) sparse MLA takes --block-size as given, else 16 (vllm_sparse.ROCM_BLOCK_RULES)."""
     if any(isinstance(layer, V4_KINDS) for layer in layers):
         if block_size is not None and block_size % V4_BLOCK:
             raise FieldError("block_size", f"DeepSeek-V4's compressed and indexer caches take blocks of a multiple "
@@ -118,6 +120,8 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
                                            f"got {block_size}.")
         return block_size or V4_BLOCK
     sparse = any(getattr(layer, "sparse", False) for layer in layers)
+    if sparse and is_rocm_platform(capability):
+        return rocm_sparse_block(block_size)
     if sparse and sparse_block_rule(version) == "forced":
         return SPARSE_MLA_BLOCK
     if sparse and block_size is not None and block_size % SPARSE_MLA_BLOCK:
