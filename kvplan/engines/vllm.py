@@ -216,11 +216,13 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
 
 def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED) -> Optional[Refusal]:
     """vLLM's AssertionError for a sparse MLA layer on ROCm 0.12-0.17 at any block but 1, the unset --block-size (16)
-    included (vllm_sparse.ROCM_BLOCK_RULES); None elsewhere."""
+    included (vllm_sparse.ROCM_BLOCK_RULES); None elsewhere. The remedy names vLLM's flag as such: `check` has no
+    block_size field to spell it by."""
     if not is_sparse(spec) or is_v4(spec) or not is_rocm_platform(capability):
         return None
     why = rocm_block_refusal(block_size, version)
-    return Refusal(why, None, configuration=True, remedy="it starts with --block-size 1") if why else None
+    return Refusal(why, None, configuration=True, field="block_size", remedy="it starts with --block-size 1") \
+        if why else None
 
 
 def release_view(spec, version: str):
