@@ -4,7 +4,7 @@ GLM-4.5-Air (24q / 2kv at tp 4) or GLM-4.6 (12q / 1kv at tp 8) at batch 1 took 3
 MIN_SPLIT_TOKENS = 256 caps the splits at span / 256, so few pairs launch few one-warp CTAs. Each shape under the
 default plan and the options that change it; CUDA graphs, pages shuffled, % of the read probe.
 
-    python3 benchmarks/s51_few_kv_heads_probe.py [--json PATH]
+    python3 benchmarks/s51_few_kv_heads_probe.py [--json PATH] [--options NAME,NAME]
 """
 import json
 import os
@@ -43,10 +43,11 @@ def main():
     l2 = torch.cuda.get_device_properties(0).L2_cache_size
     print(f"{torch.cuda.get_device_name(0)}; read {read / 1e12:.3f} TB/s", flush=True)
     rows = []
+    wanted = sys.argv[sys.argv.index("--options") + 1].split(",") if "--options" in sys.argv else list(OPTIONS)
     for label, b, ctx, hq, hkv in SHAPES:
         case = Case(b, ctx, hq, hkv, 128, l2_bytes=l2, with_baselines=False)
         line = [f"{label} ({case.kv_bytes / 1e6:.0f} MB)"]
-        for name, opts in OPTIONS.items():
+        for name, opts in ((n, OPTIONS[n]) for n in wanted):
             try:
                 plan = paged_decode_plan(hq, hkv, 128, 16, torch.bfloat16, torch.bfloat16, b, ctx // 16,
                                          options=opts)

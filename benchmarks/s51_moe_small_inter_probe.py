@@ -22,9 +22,7 @@ SHAPES = {  # experts (the joined shared one counted), hidden, rows a rank, pair
     "DeepSeek-V2-Lite (control)": (66, 2048, 1408, 8),
 }
 VARIANTS = {"default": {}, "ksplit 1": {"ksplit": 1}, "ksplit 2": {"ksplit": 2}, "ksplit 4": {"ksplit": 4},
-            "rule fill": {"ksplit_rule": "fill"}, "unroll 4": {"unroll": 4}, "unroll 1": {"unroll": 1},
-            "row_stages 4": {"row_stages": 4}, "min_blocks 1": {"min_blocks": 1}, "prefetch 2": {"prefetch": 2},
-            "expert_rows off": {"expert_rows": False}}
+            "rule fill": {"ksplit_rule": "fill"}, "row_stages 4": {"row_stages": 4}}
 
 
 def main():

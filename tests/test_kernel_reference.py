@@ -350,6 +350,28 @@ def test_heads_in_m_is_checked_defaulted_and_takes_one_slice(monkeypatch):
         plan_cta((64, 1, 128, "bfloat16", "bfloat16"), ampere, KernelOptions(heads_in_m=True, page_runs=True), False)
 
 
+def test_lone_pairs_of_middling_groups_stream_8_slices_a_cta(monkeypatch):
+    """A TP rank's few KV heads at batch 1-16 (GLM-4.5-Air tp 4: 24q / 2kv) leave heads in M's one-warp CTAs too
+    few to stream (H200: B1 8K 32.6 -> 12.3 us with 8 slices): lone pairs (up to SMs / 8) of groups 9-16 at
+    head_dim 128, 16-bit, take the default layout's 8 slices; few pairs, larger groups, fp8 and options keep theirs."""
+    from kvplan.kernels import _runtime as rt
+    from kvplan.kernels.decode_launch import pair_tier, plan_cta
+
+    monkeypatch.setattr(rt, "load", lambda config, dev: config)
+    monkeypatch.setattr(rt, "occupancy", lambda ld, name, dev, threads, smem: 1)
+    dev = rt.Device(**H200)
+    assert [pair_tier(p, 132) for p in (1, 16, 17, 66, 67)] == ["lone", "lone", "few", "few", "many"]
+
+    def launch(group, lone, kv_dtype="bfloat16", head_dim=128, **opts):
+        shape = plan_cta((group, 2, head_dim, "bfloat16", kv_dtype), dev, KernelOptions(**opts), True, lone)[0]
+        return shape.config.heads_in_m, shape.slices
+
+    assert launch(12, True) == launch(16, True) == (0, 8)
+    assert launch(12, False) == launch(64, True) == launch(12, True, "float8_e4m3fn") == (1, 1)
+    assert launch(12, True, head_dim=64) == launch(12, True, heads_in_m=True) == (1, 1)
+    assert launch(8, True)[0] == 0  # 8 heads a warp: never heads in M
+
+
 def test_register_cap_is_passed_and_checked(monkeypatch):
     """max_registers reaches ptxas as KVP_MAXREG (page runs take 168 by default, three 4-warp CTAs per SM); a cap
     that the CTA's threads cannot all get is refused before anything compiles."""

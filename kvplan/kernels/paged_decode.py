@@ -14,7 +14,7 @@ from . import _runtime as rt
 from . import limits
 from .decode_wg import WgDecode, takes_wg
 from ._checks import dtype_name, positive_float, positive_int, torch_dtype_arg, window_arg
-from .decode_launch import Launch, choose_splits, plan_cta, resolve_options
+from .decode_launch import Launch, choose_splits, lone_leaves_heads_in_m, pair_tier, plan_cta, resolve_options
 from .options import KernelOptions
 
 LOG2E = 1.4426950408889634
@@ -75,7 +75,10 @@ class PagedDecodePlan:
             self._wg = WgDecode(self._dev, self.group, self.kv_heads, self.head_dim, self.block_size, heads[3],
                                 self.options)
         else:
-            self._shapes = {few: plan_cta(heads, self._dev, self.options, few) for few in (True, False)}
+            self._shapes = {tier: plan_cta(heads, self._dev, self.options, tier != "many") for tier in ("few", "many")}
+            # lone pairs: their own launch where it differs (planned now: nothing compiles inside a graph capture)
+            lone = lone_leaves_heads_in_m(self.group, self.head_dim, heads[4]) and self.options.heads_in_m is None
+            self._shapes["lone"] = plan_cta(heads, self._dev, self.options, True, True) if lone else self._shapes["few"]
         self.span = self.max_blocks_per_seq * self.block_size
         if self.window is not None:
             self.span = min(self.span, self.window)
@@ -122,10 +125,10 @@ class PagedDecodePlan:
         splits = self._wg.splits(batch, span)[0] if self._wg else self._splits(batch, span)[1]
         return batch * self.q_heads * splits * (self.head_dim + 1) if splits > 1 else 0
 
-    def _splits(self, batch: int, span: int) -> tuple[bool, int, int]:
-        """(few pairs, splits, chunk) for ``batch`` sequences whose longest attended range is ``span``."""
-        few = batch * self.kv_heads <= self._dev.sm_count // 2
-        shape = self._shapes[few][0]
+    def _splits(self, batch: int, span: int) -> tuple[str, int, int]:
+        """(pair tier, splits, chunk) for ``batch`` sequences whose longest attended range is ``span``."""
+        tier = pair_tier(batch * self.kv_heads, self._dev.sm_count)
+        shape = self._shapes[tier][0]
         if self.options.num_splits is None:
             splits = choose_splits(batch * (self.kv_heads // shape.kv_per_cta), span, shape.slots,
                                    self.options.min_split_tokens)
@@ -133,15 +136,15 @@ class PagedDecodePlan:
             splits = self.options.num_splits
         chunk = max(16, -(-max(span, 1) // splits))
         chunk = -(-chunk // 16) * 16
-        return few, max(1, -(-max(span, 1) // chunk)), chunk
+        return tier, max(1, -(-max(span, 1) // chunk)), chunk
 
     def _entry(self, batch: int, span: int):
         key = (batch, span)
         e = self._launches.get(key)
         if e is not None:
             return e
-        few, splits, chunk = self._splits(batch, span)
-        shape, ld = self._shapes[few]
+        tier, splits, chunk = self._splits(batch, span)
+        shape, ld = self._shapes[tier]
         launch = Launch(shape.config, shape.head_tiles, shape.slices, shape.kv_per_cta, shape.stages, splits,
                         chunk, shape.smem)
         pdl = bool(self.options.pdl)
