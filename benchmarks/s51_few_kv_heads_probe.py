@@ -25,6 +25,7 @@ SHAPES = [  # label, batch, context, q heads, kv heads
     ("GLM-4.6 tp8 B1 8K", 1, 8192, 12, 1), ("GLM-4.6 tp8 B8 8K", 8, 8192, 12, 1),
     ("70B tp8 (G=8) B1 8K", 1, 8192, 8, 1), ("MQA 64q/1kv B8 32K", 8, 32768, 64, 1),
     ("64q/4kv B16 16K", 16, 16384, 64, 4), ("G=16 2kv B1 8K", 1, 8192, 32, 2),
+    ("Llama-3-8B B1 4K", 1, 4096, 32, 8), ("Llama-3-8B B1 32K", 1, 32768, 32, 8), ("Llama-3-8B B2 8K", 2, 8192, 32, 8),
 ]
 OPTIONS = {
     "default": KernelOptions(),
