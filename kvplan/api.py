@@ -125,9 +125,10 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           num_gpu_blocks_override: Optional[int] = None, speculative_config=None,
           data_parallel_size: Optional[int] = None, enable_expert_parallel: bool = False,
           enable_eplb: bool = False, mm_processor_kwargs=None, eplb_config=None,
-          num_redundant_experts: Optional[int] = None) -> list:
+          num_redundant_experts: Optional[int] = None, block_size: Optional[int] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
-    ...), the same dicts as `kvplan check --format json`; `engine` as `kvplan estimate` takes it."""
+    ...), the same dicts as `kvplan check --format json`; `engine` and `block_size` as `kvplan estimate` takes
+    them."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines import data_parallel_size as replicas, enable_eplb as eplb, gpu_blocks_override
@@ -151,7 +152,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     speculative_config=speculative_config, dp=data_parallel_size,
                                     enable_expert_parallel=enable_expert_parallel or None,
                                     enable_eplb=enable_eplb or None, mm_processor_kwargs=mm_processor_kwargs,
-                                    eplb_config=config, num_redundant_experts=redundant)
+                                    eplb_config=config, num_redundant_experts=redundant, block_size=block_size)
     return run.check(deployments, spell=keyword).results
 
 

@@ -73,8 +73,8 @@ def test_estimate_says_a_length_past_the_models_own_does_not_start_not_that_it_d
     assert r.returncode == 0, r.stderr
     text = flat(r.stdout)
     assert ("max len 500,000 bf16 tp 1 does not start: vllm 0.32.0 refuses the configuration: " + LENGTH_FIRST
-            + "; --max-model-len 131072 or less is accepted (the model's own maximum; or "
-              "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk); would fit with --max-model-len 131072.") in text
+            + "; it starts with --max-model-len 131072 or less (the model's own maximum; or "
+              "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk).") in text  # planned there: it fits
     assert "does not fit" not in text and "one request needs" not in text
     # vLLM's own words stay verbatim in the start-up block
     assert "refuses to start: " + LENGTH_REASON in text
@@ -88,10 +88,10 @@ def test_the_remedy_is_spelled_as_the_other_suggestions_are():
     """The command line teaches vLLM's flag (as "would fit with" does), whatever alias was typed; the Python API
     and deployments files name the field."""
     text = flat(run_kvplan("estimate", LLAMA_1B, "--context", "500000", "--gpu", "h100").stdout)
-    assert "; --max-model-len 131072 or less is accepted" in text and "would fit with --max-model-len 131072." in text
-    (plan,) = estimate(LLAMA_1B, max_model_len=500000, gpu="h100")
-    assert "; context 131072 or less is accepted" in plan.suggestion()
-    assert plan.to_dict()["engine"]["refusal"]["remedy"].startswith("context 131072 or less is accepted")
+    assert "; it starts with --max-model-len 131072 or less" in text
+    (plan,) = estimate(LLAMA_1B, max_model_len=500000, gpu="h100")  # the API's keyword (api.py KEYWORDS)
+    assert "; it starts with max_model_len 131072 or less" in plan.suggestion()
+    assert plan.to_dict()["engine"]["refusal"]["remedy"].startswith("it starts with max_model_len 131072 or less")
 
 
 def test_json_marks_the_length_refusal_a_configuration_refusal_on_context():
@@ -99,14 +99,15 @@ def test_json_marks_the_length_refusal_a_configuration_refusal_on_context():
     refusal = plan["engine"]["refusal"]
     assert refusal == {"reason": LENGTH_REASON, "estimated_max_model_len": 131072, "configuration": True,
                        "field": "context",
-                       "remedy": "--max-model-len 131072 or less is accepted (the model's own maximum; or "
+                       "remedy": "it starts with --max-model-len 131072 or less (the model's own maximum; or "
                                  "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk)"}
     assert plan["engine"]["starts"] is False and plan["max_concurrency"] == 0
     assert plan["max_concurrency_limited_by"] in ("memory", "max_num_seqs")  # design.md: no new values
     # memory is not the reason: the bytes of one request are far below the budget
     assert plan["kv_bytes_per_sequence_per_gpu"] < plan["kv_budget_bytes_per_gpu"] / 4
     assert plan["suggestion"].startswith("vllm 0.32.0 refuses the configuration: " + LENGTH_FIRST + "; ")
-    assert plan["suggestion"].endswith("; would fit with --max-model-len 131072")
+    assert plan["suggestion"].endswith("; it starts with --max-model-len 131072 or less (the model's own maximum; "
+                                       "or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk)")
 
 
 def test_a_memory_refusal_keeps_its_keys_and_words():
@@ -127,18 +128,24 @@ def test_the_suggestion_for_a_refused_length_is_searched_at_the_models_own():
     tp 1 does not (the weights)."""
     (one,) = estimate(LLAMA_70B, max_model_len=32768, gpu="h200")
     assert one.fits_with == (("tp", 2),)
-    assert one.suggestion().endswith("; at context 8192 it would fit with tp 2")
+    assert one.suggestion().endswith("; vLLM accepts max_model_len 8192 or less (the model's own maximum; or "
+                                     "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk), but at max_model_len 8192 "
+                                     "the weights alone do not fit; at max_model_len 8192 it would fit with "
+                                     "tensor_parallel_size 2")
     assert estimate(LLAMA_70B, max_model_len=8192, gpu="h200", tensor_parallel_size=2)[0].max_concurrency > 0
     assert estimate(LLAMA_70B, max_model_len=8192, gpu="h200")[0].max_concurrency == 0
     (two,) = estimate(LLAMA_70B, max_model_len=32768, gpu="h200", tensor_parallel_size=2)
-    assert two.fits_with == (("context", 8192),) and two.suggestion().endswith("; would fit with context 8192")
+    assert two.fits_with == (("context", 8192),) and two.suggestion().endswith(
+        "; it starts with max_model_len 8192 or less (the model's own maximum; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at "
+        "your own risk)")
     (small,) = estimate(LLAMA_1B, max_model_len=500000, gpu="h100")
     assert small.fits_with == (("context", 131072),)  # never a TP degree: none starts at 500,000
     text = flat(run_kvplan("estimate", LLAMA_70B, "--max-model-len", "32K", "--gpu", "h200").stdout)
     assert ("max len 32,768 bf16 tp 1 does not start: vllm 0.32.0 refuses the configuration: User-specified "
             "max_model_len (32768) is greater than the derived max_model_len (max_position_embeddings=8192.0") in text
     assert "at --max-model-len 8192 it would fit with --tensor-parallel-size 2." in text
-    assert "the weights alone do not fit" not in text
+    # the weights would stop it next (vLLM reports its first error only): said too, without claiming it starts
+    assert "the weights alone do not fit at tp 1" in text and "it starts with" not in text
 
 
 def test_check_fails_a_refused_length_on_context(tmp_path):
@@ -147,7 +154,7 @@ def test_check_fails_a_refused_length_on_context(tmp_path):
     r = run_kvplan("check", LLAMA_1B, "-tp", "1", "--max-model-len", "500000", "--gpu", "h100")
     assert r.returncode == 1, (r.stdout, r.stderr)
     text = flat(r.stdout)
-    assert ("vLLM 0.32.0 does not start: " + LENGTH_FIRST + "; --max-model-len 131072 or less is accepted (the "
+    assert ("vLLM 0.32.0 does not start: " + LENGTH_FIRST + "; it starts with --max-model-len 131072 or less (the "
             "model's own maximum; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk).") in text
     assert "not one sequence fits" not in text and "keeps 0 sequences" not in text
     path = deployments(tmp_path, """  - name: long
@@ -164,10 +171,10 @@ def test_check_fails_a_refused_length_on_context(tmp_path):
     (finding,) = result["findings"]  # the context warning and the capacity error said the same thing, or worse
     assert finding["level"] == "error" and finding["key"] == "context"
     assert finding["line"] == line_of(path, "context: 500000", "name: long")
-    assert finding["message"].endswith("; context 131072 or less is accepted (the model's own maximum; or "
+    assert finding["message"].endswith("; it starts with context 131072 or less (the model's own maximum; or "
                                        "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk).")
     assert result["engine"]["refusal"]["field"] == "context"
-    assert result["engine"]["refusal"]["remedy"].startswith("context 131072 or less")
+    assert result["engine"]["refusal"]["remedy"].startswith("it starts with context 131072 or less")
     assert result["max_concurrency_limited_by"] in ("memory", "max_num_seqs")
 
 
@@ -199,7 +206,7 @@ def test_verify_says_vllm_refuses_the_length():
     message = no_fit_message(plan_spec(), plan, "H100")
     assert message.startswith("meta-llama/Llama-3.2-1B-Instruct at tp 1, 4,000,000-token sequences: vllm 0.32.0 "
                               "refuses the configuration: User-specified max_model_len (4000000)")
-    assert "leaves no room" not in message and "context 131072 or less is accepted" in message
+    assert "leaves no room" not in message and "it starts with max_model_len 131072 or less" in message
 
 
 def plan_spec():
@@ -217,15 +224,15 @@ REMOVED_FIRST = ("Model architecture RWForCausalLM was supported in vLLM until v
 def test_estimate_says_a_removed_architecture_does_not_start():
     text = flat(run_kvplan("estimate", FALCON, "--gpu", "h100").stdout)
     assert ("max len 2,048 bf16 tp 1 does not start: vllm 0.32.0 refuses the model: " + REMOVED_FIRST
-            + "; vLLM 0.28.0 and earlier serve it (--engine vllm==0.28.0 or older).") in text
+            + "; it starts with --engine vllm==0.28.0 or older.") in text
     assert "does not fit" not in text and "Time to first token" not in text
     (plan,) = json_of("estimate", FALCON, "--gpu", "h100")["plans"]
     refusal = plan["engine"]["refusal"]
     assert refusal["reason"] == (REMOVED_FIRST + ". Please use an older version of vLLM if you want to use this "
                                  "model architecture.")  # registry.py:1190-1195, verbatim
     assert (refusal["configuration"], refusal["field"]) == (True, "engine")
-    assert refusal["remedy"] == "vLLM 0.28.0 and earlier serve it (--engine vllm==0.28.0 or older)"
-    assert plan["suggestion"].endswith("; vLLM 0.28.0 and earlier serve it (--engine vllm==0.28.0 or older)")
+    assert refusal["remedy"] == "it starts with --engine vllm==0.28.0 or older"
+    assert plan["suggestion"].endswith("; it starts with --engine vllm==0.28.0 or older")
 
 
 def test_the_architecture_remedy_is_true():
@@ -233,8 +240,8 @@ def test_the_architecture_remedy_is_true():
     refuses."""
     assert estimate(FALCON, gpu="h100", engine="vllm==0.28.0")[0].max_concurrency > 0
     (old,) = estimate(V32, gpu="h200", tensor_parallel_size=8, max_model_len=32768, engine="vllm==0.10.2")
-    assert old.engine.refusal.field == "engine" and old.fits_with == ()
-    assert old.engine.refusal.advice() == "vLLM 0.11.0 and later serve it (engine vllm==0.11.0 or newer)"
+    assert old.engine.refusal.field == "engine" and old.fits_with == (("engine", "vllm==0.11.0"),)
+    assert old.engine.refusal.advice() == "it starts with engine vllm==0.11.0 or newer"
     (new,) = estimate(V32, gpu="h200", tensor_parallel_size=8, max_model_len=32768, engine="vllm==0.11.0")
     assert new.engine.refusal is None and new.max_concurrency > 0
 
@@ -242,8 +249,8 @@ def test_the_architecture_remedy_is_true():
 def test_check_fails_a_removed_architecture_on_engine(tmp_path):
     r = run_kvplan("check", FALCON, "-tp", "1", "--gpu", "h100")
     assert r.returncode == 1, (r.stdout, r.stderr)
-    assert ("vLLM 0.32.0 does not start: " + REMOVED_FIRST + "; vLLM 0.28.0 and earlier serve it (--engine "
-            "vllm==0.28.0 or older).") in flat(r.stdout)
+    assert ("vLLM 0.32.0 does not start: " + REMOVED_FIRST + "; it starts with --engine vllm==0.28.0 or older.") \
+        in flat(r.stdout)
     path = deployments(tmp_path, """  - name: old
     model: tiiuae/falcon-7b
     tp: 1
@@ -254,7 +261,7 @@ def test_check_fails_a_removed_architecture_on_engine(tmp_path):
     (finding,) = result["findings"]
     assert (finding["level"], finding["key"]) == ("error", "engine")
     assert finding["line"] == line_of(path, "engine: vllm", "name: old")
-    assert finding["message"].endswith("(engine vllm==0.28.0 or older).")
+    assert finding["message"].endswith("; it starts with engine vllm==0.28.0 or older.")
     path = deployments(tmp_path, """  - name: older
     model: tiiuae/falcon-7b
     tp: 1

@@ -70,7 +70,7 @@ def test_0_12_to_0_17_refuse_every_block_but_1(release, block):
     refusal = p.engine.refusal
     assert not p.engine.starts and not p.fits and p.max_concurrency == 0
     assert refusal.reason == ASSERT and refusal.configuration and refusal.field == "block_size"
-    assert refusal.remedy == "it starts with --block-size 1"  # vLLM's flag (and estimate's), whoever spells it
+    assert refusal.remedy == "it starts with block_size 1"  # the API's name for it (planned: 40 GiB hold it)
     assert p.block_size == (16 if block is None else block)  # the block vLLM asserted on
 
 

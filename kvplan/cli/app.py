@@ -216,7 +216,7 @@ def check(
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
                                        "speculative_config, dp, enable_expert_parallel, enable_eplb, "
-                                       "eplb_config, num_redundant_experts, mm_processor_kwargs). See "
+                                       "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -227,6 +227,8 @@ def check(
     context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", help=CONTEXT_HELP),
     kv_dtype: Optional[str] = typer.Option(None, "--kv-cache-dtype", "--kv-dtype",
                                            help="KV-cache dtype (default auto = the model's dtype)."),
+    block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
+                                             "(default: the engine's; vLLM uses 16, 64 for fp8 MLA)."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP),
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
@@ -269,7 +271,8 @@ def check(
                    num_gpu_blocks_override=None if gpu_blocks is None else gpu_blocks_override(gpu_blocks),
                    speculative_config=speculative, dp=data_parallel_size(dp),
                    enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
-                   mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config, num_redundant_experts=redundant)
+                   mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config, num_redundant_experts=redundant,
+                   block_size=block_size)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

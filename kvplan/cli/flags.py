@@ -33,7 +33,7 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
                        "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
-                       "num_redundant_experts")
+                       "num_redundant_experts", "block_size")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."

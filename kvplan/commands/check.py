@@ -107,7 +107,7 @@ def _replication(spec: ModelSpec, tp: int, precision) -> str:
 def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, precision,
                      spell: Callable[[str], str], device=None) -> str:
     """The nearest changes that hold `target` sequences, in the caller's words for each field."""
-    changes = fitting_changes(spec, dep.context, precision, dep.tp, None, budget_for, target, dep.pp,
+    changes = fitting_changes(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
                               settings=dict(engine=_engine(dep), gpu=device))
     options = [f"{spell(key)} {value}" for key, value in changes] + _text_only_option(spec, dep, target, spell)
     if not options:
@@ -126,10 +126,20 @@ def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Call
     try:
         device, budget_for = _budget_for(spec, text)
         held = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for, suggest=False,
-                    speed=False, engine=_engine(text), pp=dep.pp or 1, gpu=device).max_concurrency
+                    speed=False, engine=_engine(text), pp=dep.pp or 1, gpu=device,
+                    block_size=dep.block_size).max_concurrency
     except KvplanError:  # a release without the flag
         return []
     return [f"{spell('language_model_only')} (text only: no vision tower)"] if held >= target else []
+
+
+def other_engine(dep: Deployment):
+    """plan()'s other_engine for `dep`: the deployment under another release (a remedy's), as check plans it."""
+    def build(name: str, context: int):
+        other = replace(dep, engine=name, context=context)
+        spec = served(_spec_for(other), _engine(other), other.pp or 1)
+        return (spec, _engine(other), _budget_for(spec, other)[1])
+    return build
 
 
 def refused_message(refusal, version: str, spell: Callable[[str], str]) -> str:
@@ -181,7 +191,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     budget_per_gpu = None
     if sharding.valid:
         result = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
-                      suggest=False, speed=False, engine=_engine(dep), pp=pp, gpu=device)
+                      block_size=dep.block_size, suggest=False, remedies=True, speed=False, engine=_engine(dep),
+                      pp=pp, gpu=device, spell=spell, other_engine=other_engine(dep))
         budget_per_gpu = result.kv_budget_bytes_per_gpu
         have, want = result.max_concurrency, dep.min_concurrency
         per_sequence = result.kv_bytes_per_sequence_per_gpu + result.state_bytes_per_sequence_per_gpu
@@ -247,6 +258,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         "kv_budget_bytes_per_gpu": budget_per_gpu,
         **numbers,
         "min_concurrency": dep.min_concurrency,
+        **({"block_size": dep.block_size} if dep.block_size is not None else {}),  # only when set: the JSON's keys
     }
 
 

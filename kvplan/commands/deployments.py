@@ -24,7 +24,8 @@ REQUIRED_KEYS = ("name", "model", "tp")
 OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                  "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
-                 "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts")
+                 "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts",
+                 "block_size")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -43,6 +44,7 @@ class Deployment:
     context: Optional[int] = DEFAULT_CONTEXT
     kv_dtype: str = "auto"
     min_concurrency: Optional[int] = None
+    block_size: Optional[int] = None  # vLLM's --block-size (None: the engine's own)
     revision: Optional[str] = None
     engine: str = "vllm"  # the engine model (engines.get_engine): "vllm", "vllm==<release>", "none"
     enforce_eager: bool = False  # vLLM's --enforce-eager
@@ -156,6 +158,20 @@ def _processor_kwargs(value):
     return mm_processor_kwargs(value)
 
 
+MAX_BLOCK_SIZE = 2**16
+
+
+def block_size(value) -> int:
+    """vLLM's --block-size: tokens a KV-cache block, a power of two (CacheConfig's choices; estimate takes the
+    same)."""
+    if isinstance(value, str):  # a YAML integer, not text (as tp)
+        raise FieldError("block_size", f"must be a whole number of tokens, unquoted, got {quote(value)}.")
+    require_positive("block_size", value, maximum=MAX_BLOCK_SIZE)
+    if value & (value - 1):
+        raise FieldError("block_size", f"must be a positive power of two (16 is vLLM's default), got {value}.")
+    return value
+
+
 def _speculative(value):
     from ..engines import speculative_config
 
@@ -188,6 +204,7 @@ VALIDATORS = {
     "eplb_config": _eplb_config,
     "num_redundant_experts": _redundant,
     "mm_processor_kwargs": _processor_kwargs,
+    "block_size": block_size,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,
@@ -224,7 +241,7 @@ MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
 INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp",
-              "num_redundant_experts")
+              "num_redundant_experts", "block_size")
 TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine")  # a scalar YAML reads as a number or date: its text
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 INT_TAG = "tag:yaml.org,2002:int"

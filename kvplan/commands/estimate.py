@@ -18,11 +18,11 @@ from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
 from ..units import parse_size, require_fraction, require_positive
 from .curve import curves
+from .deployments import block_size as valid_block_size
 from .describe import model_summary
 
 
 MAX_PLANS = 256
-MAX_BLOCK_SIZE = 2**16
 MAX_PREFILL_CHUNKS = 2**15  # prompt chunks priced one by one (plan/prefill.py, the engine's admission): per run
 MAX_LAYER_PLANS = 2**13  # plans x decoder layers per run: the engine model walks every layer of a plan ~10 times
 
@@ -84,9 +84,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         raise KvplanError(f"the sweep asks for {sweep:,} plans (contexts x KV dtypes x TP degrees); at most "
                           f"{MAX_PLANS} per run.")
     if block_size is not None:
-        require_positive("block_size", block_size, maximum=MAX_BLOCK_SIZE)
-    if block_size is not None and (block_size < 1 or block_size & (block_size - 1)):
-        raise FieldError("block_size", f"must be a positive power of two (16 is vLLM's default), got {block_size}.")
+        valid_block_size(block_size)
     for field, value in (("max_num_batched_tokens", max_num_batched_tokens), ("max_num_seqs", max_num_seqs)):
         if value is not None:
             require_positive(field, value)
@@ -96,7 +94,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         for kv_dtype in kv_dtypes:
             engine_model.check_kv_dtype(kv_dtype)
-    spec = served(apply_weight_precision(resolve(model, revision), quantization, dtype), engine_model, pp)
+    weighted = apply_weight_precision(resolve(model, revision), quantization, dtype)
+    spec = served(weighted, engine_model, pp)
     device = choose_gpu(gpu)
     if memory is not None:
         from dataclasses import replace
@@ -117,7 +116,17 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         return plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
                     gpu=device, batches=tuple(batches), input_len=input_len, engine=engine_model, pp=pp,
                     pp_partition=pp_partition, max_num_seqs=max_num_seqs,
-                    max_num_batched_tokens=max_num_batched_tokens, suggest=suggest)
+                    max_num_batched_tokens=max_num_batched_tokens, suggest=suggest, spell=spell,
+                    other_engine=other_engine)
+
+    def other_engine(name: str, context: int):
+        """This deployment under another release (a remedy's): its spec as that release serves it, the engine
+        model with the same flags, and its budget."""
+        release = get_engine(name, flags)
+        served_spec = served(weighted, release, pp)
+        return served_spec, release, budget_function(
+            served_spec, engine=release, device=device, gpu_util=gpu_util, context=context, kv_budget=budget_bytes,
+            gpu_memory=memory, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
 
     @lru_cache(maxsize=None)
     def budgets(context: int):

@@ -2,10 +2,62 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Optional
 
-FIELD = "{field}"  # in a Refusal's remedy: where the field at fault is named (Refusal.advice)
+ONWARD = {"newer": "or newer", "older": "or older", "less": "or less"}  # Fix.onward, in words
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One way past a configuration refusal: the fields to change, each checked against every configuration refusal
+    of the engine (the refused field first; a release as an engine name, "vllm==0.18.0"), and, once the planner has
+    planned the changed configuration, whether it then holds a request."""
+
+    changes: tuple  # ((field, value), ...)
+    onward: str = ""  # the first change's values past it do as well: "newer" / "older" releases, a "less" length
+    note: str = ""  # kvplan's words on the first change (a length past the model's own: the env var that allows it)
+    fits: Optional[bool] = None  # None: not planned; True: it starts and holds a request; False: it does not
+    shortfall: str = ""  # with fits False: what stops it then, in kvplan's words ("the weights alone do not fit")
+
+    def words(self, spell: Callable[[str], str] = str, onward: bool = True) -> str:
+        """The changes as `spell` names the fields: "--engine vllm==0.12.0 or newer and --block-size 1"."""
+        parts = [f"{spell(field)} {value}" for field, value in self.changes]
+        if onward and self.onward:
+            parts[0] += " " + ONWARD[self.onward]
+        return " and ".join(parts) + (f" ({self.note})" if self.note else "")
+
+
+def fixes_advice(fixes: tuple, spell: Callable[[str], str] = str) -> str:
+    """kvplan's remedy from planned fixes: "it starts with A, or with B" where the changed configuration holds a
+    request; "vLLM accepts A, but then ..." where memory then stops it ("but at --max-model-len N ..." for a length
+    and the shorter ones); "vLLM accepts A" where it was not planned. Values of one field that stand alone are
+    listed together ("--kv-cache-dtype auto, bfloat16")."""
+    starts, accepted = [], {}  # what stops it (None: not planned) -> the fixes' words
+    for fix in _merged(fixes):
+        if fix.fits:
+            starts.append(fix.words(spell))
+        else:
+            at = f"at {replace(fix, note='').words(spell, onward=False)}" if fix.onward == "less" else "then"
+            accepted.setdefault(None if fix.fits is None else f"{at} {fix.shortfall}", []).append(fix.words(spell))
+    clauses = ["it starts with " + ", or with ".join(starts)] if starts else []
+    for stop, words in accepted.items():
+        clauses.append("vLLM accepts " + ", or ".join(words) + (f", but {stop}" if stop else ""))
+    return "; or ".join(clauses)
+
+
+def _merged(fixes: tuple) -> list:
+    """Single-change fixes of one field with the same outcome, as one fix listing their values."""
+    out: list = []
+    for fix in fixes:
+        last = out[-1] if out else None
+        if (last is not None and len(fix.changes) == len(last.changes) == 1 and not fix.onward and not last.onward
+                and fix.changes[0][0] == last.changes[0][0] and (fix.fits, fix.shortfall) == (last.fits, last.shortfall)):
+            field, value = last.changes[0]
+            out[-1] = replace(last, changes=((field, f"{value}, {fix.changes[0][1]}"),))
+        else:
+            out.append(fix)
+    return out
 
 
 @dataclass(frozen=True)
@@ -18,14 +70,23 @@ class Refusal:
     # the budget); in the JSON only when true
     allocation_fails: bool = False
     # the engine refuses the configuration itself (a cache dtype no attention backend takes, a max_model_len past
-    # the model's own, an architecture the release does not serve), whatever the memory; in the JSON only when true
+    # the model's own, an architecture the release does not serve, a block size), whatever the memory; in the JSON
+    # only when true
     configuration: bool = False
-    # kvplan's words: what would start instead, FIELD standing for the faulty field as the caller spells it
-    # (`advice`); in the JSON only when set
+    # kvplan's words: what would start instead (fixes_advice of `fixes`, the fields named as the caller of the plan
+    # spells them); in the JSON only when set
     remedy: str = ""
     # the field at fault for a configuration refusal, as deployments files name it: kv_dtype, context (the max
-    # model length), engine (the release); in the JSON only when set
+    # model length), engine (the release), block_size; in the JSON only when set
     field: str = ""
+    # the values of `field` that pass this check (a release as an engine name), and whether the values past them
+    # do as well (Fix.onward); kvplan's note on them. Not in the JSON: the engine's search starts from them
+    options: tuple = ()
+    onward: str = ""
+    note: str = ""
+    # what clears it, checked against every configuration refusal and planned (plan.plan); not in the JSON: the
+    # remedy says it
+    fixes: tuple = ()
 
     @property
     def first_sentence(self) -> str:
@@ -33,8 +94,8 @@ class Refusal:
         return self.reason.split(". ")[0].rstrip(".")
 
     def advice(self, spell: Callable[[str], str] = str) -> str:
-        """The remedy, naming the field at fault as `spell` writes it (a flag, or a deployments file's key)."""
-        return self.remedy.replace(FIELD, spell(self.field)) if self.field else self.remedy
+        """The remedy, naming the fields as `spell` writes them (a flag, a deployments file's key, an API keyword)."""
+        return fixes_advice(self.fixes, spell) if self.fixes else self.remedy
 
 
 @dataclass(frozen=True)
@@ -68,6 +129,9 @@ class EngineFigures:
                 del data[key]
         if self.refusal is not None:
             data["refusal"]["remedy"] = self.refusal.advice(spell)
+        if data["refusal"] is not None:
+            for key in ("options", "onward", "note", "fixes"):
+                del data["refusal"][key]
         for key in ("allocation_fails", "configuration", "remedy", "field"):
             if data["refusal"] is not None and not data["refusal"][key]:
                 del data["refusal"][key]

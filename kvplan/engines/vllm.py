@@ -31,7 +31,7 @@ from typing import Optional
 
 from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
-from .figures import FIELD, EngineFigures, Refusal
+from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
                           rocm_block_refusal, sparse_cache, taken_dtypes)
@@ -203,7 +203,7 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
         return None
     if is_rocm_platform(capability) and parse_version(version) + (0,) < ROCM_SPARSE_SINCE:
         return Refusal(ROCM_NO_SPARSE, None, configuration=True, field="engine",
-                       remedy=f"vLLM 0.12 or later serves it on ROCm ({FIELD} vllm==0.12.0 or newer)")
+                       options=("vllm==" + ".".join(map(str, ROCM_SPARSE_SINCE + (0,))),), onward="newer")
     if precision.bits >= 16:
         return None
     choice = sparse_choice(spec, precision, capability, version, tp)
@@ -211,18 +211,16 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
         return None
     taken = taken_dtypes(capability, version, *_sparse_layer_args(spec, tp))
     return Refusal(refusal_line(precision.vllm_dtype, capability, choice.why), None, configuration=True,
-                   field="kv_dtype", remedy=f"it starts with {FIELD} {', '.join(taken)}")
+                   field="kv_dtype", options=taken)
 
 
 def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED) -> Optional[Refusal]:
     """vLLM's AssertionError for a sparse MLA layer on ROCm 0.12-0.17 at any block but 1, the unset --block-size (16)
-    included (vllm_sparse.ROCM_BLOCK_RULES); None elsewhere. The remedy names vLLM's flag as such: `check` has no
-    block_size field to spell it by."""
+    included (vllm_sparse.ROCM_BLOCK_RULES); None elsewhere. Block 1 passes it."""
     if not is_sparse(spec) or is_v4(spec) or not is_rocm_platform(capability):
         return None
     why = rocm_block_refusal(block_size, version)
-    return Refusal(why, None, configuration=True, field="block_size", remedy="it starts with --block-size 1") \
-        if why else None
+    return Refusal(why, None, configuration=True, field="block_size", options=(1,)) if why else None
 
 
 def release_view(spec, version: str):
@@ -230,6 +228,14 @@ def release_view(spec, version: str):
     (auto_kv_dtype)."""
     auto = auto_kv_dtype(spec, version)
     return spec if auto == spec.auto_kv_dtype else replace(spec, auto_kv_dtype=auto)
+
+
+def unviewed(spec):
+    """`spec` before release_view: the one thing it changes is DeepSeek-V3.2's `auto` (fp8_ds_mla in 0.11.0 only,
+    SPARSE_MLA_AUTO), which that architecture's config never names itself."""
+    if getattr(spec, "architecture", "") == "DeepseekV32ForCausalLM" and spec.auto_kv_dtype == SPARSE_MLA_FP8:
+        return replace(spec, auto_kv_dtype="")
+    return spec
 
 
 def is_v4(spec) -> bool:
@@ -350,16 +356,15 @@ def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
     (field engine), and the remedy names the releases that serve it."""
     first = ADDED_ARCHITECTURES.get(architecture)
     if first is not None and parse_version(version) < parse_version(first):
-        return Refusal(f"Model architectures ['{architecture}'] are not supported for now (vLLM serves them from "
-                       f"v{first} on; vllm=={version} is older).", None, configuration=True, field="engine",
-                       remedy=f"vLLM {first} and later serve it ({FIELD} vllm=={first} or newer)")
+        return Refusal(f"Model architectures ['{architecture}'] are not supported for now (vLLM's registry lists "
+                       f"them from v{first} on; vllm=={version} is older).", None, configuration=True, field="engine",
+                       options=(f"vllm=={first}",), onward="newer")
     last = REMOVED_ARCHITECTURES.get(architecture)
     if last is None or parse_version(version) <= parse_version(last):
         return None
     return Refusal(f"Model architecture {architecture} was supported in vLLM until v{last}, and is not supported "
                    f"anymore. Please use an older version of vLLM if you want to use this model architecture.", None,
-                   configuration=True, field="engine",
-                   remedy=f"vLLM {last} and earlier serve it ({FIELD} vllm=={last} or older)")
+                   configuration=True, field="engine", options=(f"vllm=={last}",), onward="older")
 
 
 # Families whose transformers config class has no length attribute (MambaConfig, FalconMambaConfig,
@@ -389,9 +394,8 @@ def length_refusal(max_model_len: int, derived: Optional[int], model_type: str =
         f"must be used with extreme caution. If the model uses relative position encoding (RoPE), positions "
         f"exceeding derived_max_model_len lead to nan. If the model uses absolute position encoding, positions "
         f"exceeding derived_max_model_len will cause a CUDA array out-of-bounds error.", derived,
-        configuration=True, field="context",
-        remedy=f"{FIELD} {derived} or less is accepted (the model's own maximum; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, "
-               f"at your own risk)")
+        configuration=True, field="context", options=(derived,), onward="less",
+        note="the model's own maximum; or VLLM_ALLOW_LONG_MAX_MODEL_LEN=1, at your own risk")
 
 
 # --num-gpu-blocks-override N (config/cache.py CacheConfig.num_gpu_blocks_override, "used for testing preemption"):
@@ -440,6 +444,19 @@ def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, ru
     return tokens, concurrency, [f"{size}, {most}"] if rules.one_log_line else [size, most]
 
 
+def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: Optional[int],
+                          version: str = PINNED, capability=()) -> Optional[Refusal]:
+    """vLLM's first refusal of the configuration itself, whatever the memory, in the order start-up meets them: the
+    architecture and the length while the config is read, then the cache dtype and the block size while the
+    attention layers pick their backends (the ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0
+    :364-371); None when it gets as far as profiling memory."""
+    return architecture_refusal(getattr(spec, "architecture", ""), version) or \
+        length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
+                       getattr(spec, "length_key", "max_position_embeddings")) or \
+        v4_dtype_refusal(spec, precision) or sparse_dtype_refusal(spec, precision, capability, version, tp) or \
+        sparse_block_refusal(spec, block_size, capability, version)
+
+
 @dataclass(frozen=True)
 class Startup:
     figures: EngineFigures
@@ -462,11 +479,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     stages = stages or [set(range(len(specs)))]
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
-    refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
-        length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
-                       getattr(spec, "length_key", "max_position_embeddings")) or \
-        v4_dtype_refusal(spec, precision) or sparse_dtype_refusal(spec, precision, capability, version, tp) or \
-        sparse_block_refusal(spec, block_size, capability, version)
+    refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
+                                    capability=capability)
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")

@@ -3,6 +3,7 @@ figures and resident sequences (vllm.py)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 from ..errors import FieldError
@@ -89,6 +90,37 @@ class VllmEngine:
 
         return on_gpu(spec, _capability(gpu), self.version)
 
+    def configuration_refusal(self, spec, asked: dict, tp: int, gpu=None):
+        """vLLM's first refusal of the configuration `asked` (engine, kv_dtype as spelled, context, block_size) for
+        `spec` (as any release serves it) at `tp` ranks on `gpu`, whatever the memory (vllm.configuration_refusal);
+        None when start-up gets as far as profiling memory. A release that lacks one of this deployment's flags, or
+        the dtype asked, refuses it on that field (no value to try there)."""
+        from ..engines import get_engine
+        from ..model.precision import resolve_kv_dtype
+        from .figures import Refusal
+        from .vllm import configuration_refusal, on_gpu, release_view, unviewed
+
+        try:
+            engine = self if asked["engine"] == f"vllm=={self.version}" else get_engine(asked["engine"], self.flags)
+            engine.check_kv_dtype(asked["kv_dtype"])
+        except FieldError as exc:
+            return Refusal(str(exc), None, configuration=True, field=exc.field)
+        capability = _capability(gpu)
+        viewed = on_gpu(release_view(unviewed(spec), engine.version), capability, engine.version)
+        precision = resolve_kv_dtype(asked["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
+        return configuration_refusal(viewed, precision, tp=tp, length=asked["context"],
+                                     block_size=asked["block_size"], version=engine.version, capability=capability)
+
+    def fixes(self, spec, refusal, *, kv_dtype: str, context: int, block_size: Optional[int], tp: int,
+              gpu=None) -> tuple:
+        """What clears `refusal` of this deployment, each fix checked against every configuration refusal
+        (vllm_remedy.configuration_fixes); memory is the planner's to judge."""
+        from .vllm_remedy import configuration_fixes
+
+        asked = dict(engine=f"vllm=={self.version}", kv_dtype=kv_dtype, context=context, block_size=block_size)
+        return configuration_fixes(lambda trial: self.configuration_refusal(spec, trial, tp, gpu), asked, refusal,
+                                   releases())
+
     def default_block_size(self) -> Optional[int]:
         return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids
 
@@ -134,6 +166,16 @@ class VllmEngine:
                                  max_num_seqs, spec)
         util = self.default_gpu_util if gpu_util is None else gpu_util
         return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage, self.flags)
+
+
+@functools.lru_cache(maxsize=None)
+def releases() -> tuple:
+    """The releases a remedy tries: the first of every configuration rule's rows and of every flag here
+    (vllm_remedy.release_boundaries)."""
+    from .vllm_remedy import release_boundaries
+
+    flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
+    return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE])
 
 
 def _eplb_spelling(spelling: str, version: str) -> None:

@@ -41,6 +41,11 @@ class Budget:
     stage: Optional[int] = None  # pipeline stage this budget is for (None: the whole model on each GPU)
     terms: tuple = ()
 
+    @property
+    def weights_exceed(self) -> bool:
+        """The weights alone take all the GPU memory the engine may use (nothing else can fit beside them)."""
+        return self.source == "gpu" and self.weights_bytes_per_gpu >= self.usable_bytes
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["terms"] = [asdict(t) for t in self.terms]

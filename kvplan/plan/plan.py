@@ -14,10 +14,11 @@ smallest stage budget, and capacity comes from the tightest stage."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field as dataclass_field, replace
 from typing import Callable, Optional
 
-from ..errors import FieldError
+from ..engines.figures import Fix, fixes_advice
+from ..errors import FieldError, KvplanError
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..units import require_positive
@@ -58,7 +59,9 @@ class Plan:
     contiguous_bytes_per_sequence_per_gpu: Optional[int]
     contiguous_max_concurrency: Optional[int]
     fits: bool
-    fits_with: tuple  # the nearest single changes that fit, as (field, value): ("tp", 4), ("kv_dtype", "fp8")
+    # the nearest single changes that fit, as (field, value): ("tp", 4), ("kv_dtype", "fp8"); for a configuration
+    # the engine refuses, searched at its first fix (fitting_changes_for)
+    fits_with: tuple
     budget: Budget
     engine: Optional[object]  # engines.figures.EngineFigures; None with engine "none"
     decode: Optional[Decode]  # whenever the TP degree is valid and a GPU is known
@@ -67,6 +70,9 @@ class Plan:
     # the KV dtype as asked (auto, fp8, fp8_e4m3, ...): `kv_dtype` names fp8 and fp8_e4m3 alike, vLLM's sparse MLA
     # backends do not (engines/vllm_sparse.py); a re-plan (auto-fit, curves, suggestions) asks it again
     kv_cache_dtype: str = ""
+    # how the caller names fields (field -> flag, deployments key or API keyword): suggestion() and to_dict() speak
+    # its words unless told otherwise, as the engine's remedy already does (plan(spell=...)); not in the JSON
+    spell: Callable[[str], str] = dataclass_field(default=str, compare=False, repr=False)
 
     @property
     def asked_kv_dtype(self) -> str:
@@ -81,8 +87,10 @@ class Plan:
             return None
         return self.max_concurrency * (self.parallel.dp if self.parallel is not None else 1)
 
-    def suggestion(self, spell: Callable[[str], str] = str) -> Optional[str]:
-        """What would fit, in the caller's words for each field (`spell`: field -> flag or key)."""
+    def suggestion(self, spell: Optional[Callable[[str], str]] = None) -> Optional[str]:
+        """What would fit, in the caller's words for each field (`spell`: field -> flag or key; the plan's own by
+        default)."""
+        spell = spell or self.spell
         if self.fits or not self.tp_valid:
             return None
         refusal = self.engine.refusal if self.engine is not None else None
@@ -94,22 +102,22 @@ class Plan:
         return "would fit with " + " or ".join(f"{spell(key)} {value}" for key, value in self.fits_with)
 
     def _refused(self, refusal, spell: Callable[[str], str]) -> str:
-        """The engine's refusal of the configuration (whatever the memory), its remedy and, for a length past the
-        model's own, what fits at the model's own (fits_with was searched there: fitting_changes_for)."""
+        """The engine's refusal of the configuration (whatever the memory), its remedy (Refusal.advice: each fix
+        planned) and, where the first fix does not hold a request, what would at it (fits_with was searched there:
+        fitting_changes_for)."""
         whom = "the model" if refusal.reason.startswith("Model architecture") else "the configuration"
         words = f"{self.engine.name} {self.engine.version} refuses {whom}: {refusal.first_sentence.split(': ')[0]}"
         advice = refusal.advice(spell)
         words += f"; {advice}" if advice else ""
-        if refusal.field != "context" or not self.fits_with:  # (none found, or none searched: suggest=False)
+        first = refusal.fixes[0] if refusal.fixes else None
+        if first is None or first.fits is not False or not self.fits_with:  # (none found, or none searched)
             return words
-        longest = refusal.estimated_max_model_len
-        if self.fits_with == (("context", longest),):
-            return words + f"; would fit with {spell('context')} {longest}"
-        return words + f"; at {spell('context')} {longest} it would fit with " + " or ".join(
-            f"{spell(k)} {v}" for k, v in self.fits_with)
+        return words + "; " + fits_at(first, self.fits_with, spell)
 
-    def to_dict(self, spell: Callable[[str], str] = str) -> dict:
+    def to_dict(self, spell: Optional[Callable[[str], str]] = None) -> dict:
+        spell = spell or self.spell
         data = asdict(self)
+        del data["spell"]
         data["tp_errors"], data["tp_warnings"] = list(self.tp_errors), list(self.tp_warnings)
         data["pp_partition"] = list(self.pp_partition)
         data["budget"] = self.budget.to_dict()
@@ -162,14 +170,19 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
          block_size: Optional[int] = None, gpu: Optional[GPU] = None, bandwidth: Optional[float] = None,
          batches: tuple = (), input_len: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
          suggest: bool = True, engine="none", pp: int = 1, pp_partition: Optional[tuple] = None,
-         max_num_seqs: Optional[int] = None, speed: bool = True) -> Plan:
+         max_num_seqs: Optional[int] = None, speed: bool = True, spell: Callable[[str], str] = str,
+         remedies: Optional[bool] = None, other_engine: Optional[Callable] = None) -> Plan:
     """`budget_for(tp)` gives the budget of one GPU at that TP degree (weights shrink with TP), so a plan that
     does not fit can say which TP degree would; with pp > 1 it is called as budget_for(tp, stage). `engine` is a
     name ("vllm", "vllm==0.10", "none") or an engine model; `gpu` sets the engine's batch defaults (the default
     GPU's when None). With a `gpu` (and `speed`), decode is estimated at batch 1, at max concurrency and at every
     one of `batches` (`bandwidth` overrides the GPU's), and prefill for `input_len` prompt tokens (default: the
-    whole context) at batch 1."""
+    whole context) at batch 1. A configuration the engine refuses whatever the memory gets its remedies planned
+    (`remedies`, by default with `suggest`): each fix the engine finds is planned here, under another release
+    through `other_engine(engine name, context) -> (spec, engine, budget_for)` (without it such a fix is left
+    unplanned), and the remedy is worded in `spell`'s names (the caller's: flags, keys, API keywords)."""
     require_positive("context", context)
+    asked_spec = spec
     require_positive("pp", pp)
     model = _engine(engine)
     if block_size is None:
@@ -200,7 +213,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
-    common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme,
+    common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme, spell=spell,
                   kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
                   tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors, tp_warnings=sharding.warnings,
@@ -223,12 +236,21 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     numbers = capacity(widest, tp, kept, context, result.block_size, budget.kv_budget_bytes_per_gpu)
     fits = result.max_concurrency > 0
     changes = ()
-    refusal = result.figures.refusal if result.figures is not None else None
-    if not fits and suggest and not (refusal is not None and refusal.field == "engine"):  # no change of ours helps
+    figures = result.figures
+    refusal = figures.refusal if figures is not None else None
+    asked = Replan(asked_spec, context, kv_dtype.strip().lower(), block_size, tp, budget_for,
+                   dict(engine=model, pp=pp, pp_partition=pp_partition, gpu=gpu, max_num_seqs=max_num_seqs,
+                        max_num_batched_tokens=max_num_batched_tokens), other_engine)
+    if refusal is not None and refusal.configuration and (suggest if remedies is None else remedies):
+        fixes = planned_fixes(model, refusal, asked, engine_gpu)
+        refusal = replace(refusal, fixes=fixes, remedy=fixes_advice(fixes, spell) if fixes else refusal.remedy)
+        figures = replace(figures, refusal=refusal)
+    if not fits and suggest:
         changes = tuple(fitting_changes_for(refusal, spec, context, precision, tp, block_size, budget_for, pp=pp,
                                             settings=dict(engine=model, pp_partition=pp_partition, gpu=gpu,
                                                           max_num_seqs=max_num_seqs,
-                                                          max_num_batched_tokens=max_num_batched_tokens)))
+                                                          max_num_batched_tokens=max_num_batched_tokens),
+                                            asked=asked))
     steps = prompt = None
     if gpu is not None and speed:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
@@ -242,7 +264,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)
     return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.kv_heads_per_gpu, **arithmetic,
-                max_concurrency_limited_by=result.limited_by, fits=fits, fits_with=changes, engine=result.figures,
+                max_concurrency_limited_by=result.limited_by, fits=fits, fits_with=changes, engine=figures,
                 decode=steps, prefill=prompt)
 
 
@@ -257,16 +279,20 @@ def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None, 
 
 def fitting_changes_for(refusal, spec: ModelSpec, context: int, precision: Precision, tp: int,
                         block_size: Optional[int], budget_for: Callable[..., Budget], pp: Optional[int] = None,
-                        settings: Optional[dict] = None) -> list:
-    """fitting_changes for a plan the engine refused (`refusal`, None for none). A length past the model's own
-    (field context) is refused whatever the TP degree or dtype, so the search runs at the model's own maximum:
-    [("context", that maximum)] when it fits there, else the changes that fit at it."""
-    if refusal is None or refusal.field != "context" or not refusal.estimated_max_model_len:
+                        settings: Optional[dict] = None, asked: Optional["Replan"] = None) -> list:
+    """fitting_changes for a plan the engine may have refused (`refusal`, None for none). A configuration refusal
+    holds whatever the TP degree or dtype (a length past the model's own, a block size, a release), so the search
+    runs at its first planned fix (Refusal.fixes, `asked` plans it): that fix's one change when it holds a request
+    there (a fix of several changes needs them all: the remedy names them), else the changes that fit at it; none
+    when it has no fix or that fix could not be planned."""
+    if refusal is None or not refusal.configuration:
         return fitting_changes(spec, context, precision, tp, block_size, budget_for, pp=pp, settings=settings)
-    longest = refusal.estimated_max_model_len
-    if _concurrency(spec, longest, precision, tp, block_size, budget_for, pp, settings) >= 1:
-        return [("context", longest)]
-    return fitting_changes(spec, longest, precision, tp, block_size, budget_for, pp=pp, settings=settings)
+    first = refusal.fixes[0] if refusal.fixes else None
+    if first is None or first.fits is None or asked is None:
+        return []
+    if first.fits:
+        return list(first.changes) if len(first.changes) == 1 else []
+    return asked.fitting_changes_at(first.changes)
 
 
 def fitting_changes(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],
@@ -293,3 +319,107 @@ def fitting_changes(spec: ModelSpec, context: int, precision: Precision, tp: int
     if low > 0:
         changes.append(("context", low))
     return changes
+
+
+@dataclass(frozen=True)
+class Replan:
+    """A plan's deployment as asked (the spec before the GPU's view, the KV dtype as spelled, the block size as
+    given), to plan again with some of its fields changed: a configuration refusal's fixes (engine, kv_dtype,
+    block_size, context), and the changes that fit at one of them."""
+
+    spec: ModelSpec
+    context: int
+    kv_dtype: str
+    block_size: Optional[int]
+    tp: int
+    budget_for: Callable[..., Budget]
+    settings: dict  # engine, pp, pp_partition, gpu, max_num_seqs, max_num_batched_tokens
+    other_engine: Optional[Callable] = None  # (engine name, context) -> (spec, engine, budget_for)
+
+    def _changed(self, changes: tuple) -> Optional[tuple]:
+        """(spec, plan() keywords) with `changes` made; None where a release cannot be planned here."""
+        fields = dict(context=self.context, kv_dtype=self.kv_dtype, block_size=self.block_size)
+        fields.update((field, value) for field, value in changes if field != "engine")
+        spec, settings = self.spec, dict(self.settings, budget_for=self.budget_for)
+        release = dict(changes).get("engine")
+        if release is not None:
+            if self.other_engine is None:
+                return None
+            spec, settings["engine"], settings["budget_for"] = self.other_engine(release, fields["context"])
+        return spec, dict(settings, tp=self.tp, **fields)
+
+    def at(self, changes: tuple) -> Optional[Plan]:
+        """The plan with `changes` made (no suggestions, no speed); None where it cannot be planned here."""
+        changed = self._changed(changes)
+        if changed is None:
+            return None
+        spec, keywords = changed
+        return plan(spec, suggest=False, speed=False, **keywords)
+
+    def fitting_changes_at(self, changes: tuple) -> list:
+        """fitting_changes of the plan with `changes` made."""
+        spec, keywords = self._changed(changes)
+        model = _engine(keywords["engine"])
+        gpu = keywords["gpu"]
+        if gpu is None:
+            from .catalog import DEFAULT_GPU, find_gpu
+
+            gpu = find_gpu(DEFAULT_GPU)
+        viewed = model.on_gpu(spec, gpu) if hasattr(model, "on_gpu") else spec
+        precision = resolve_kv_dtype(keywords["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
+        settings = {k: keywords[k] for k in ("engine", "pp_partition", "gpu", "max_num_seqs", "max_num_batched_tokens")}
+        return fitting_changes(spec, keywords["context"], precision, self.tp, keywords["block_size"],
+                               keywords["budget_for"], pp=keywords["pp"], settings=settings)
+
+
+def planned_fixes(model, refusal, asked: Replan, gpu) -> tuple:
+    """The engine's fixes of `refusal` (checked against its configuration refusals), each planned: whether it then
+    holds a request (Fix.fits), else what stops it (Fix.shortfall). A fix that cannot be planned here (a release
+    without other_engine) stays unplanned; one whose planning fails on a field (a flag its release lacks) is
+    dropped."""
+    if not hasattr(model, "fixes"):
+        return ()
+    out = []
+    for fix in model.fixes(asked.spec, refusal, kv_dtype=asked.kv_dtype, context=asked.context,
+                           block_size=asked.block_size, tp=asked.tp, gpu=gpu):
+        try:
+            held = asked.at(fix.changes)
+        except KvplanError:
+            continue
+        if held is None:
+            out.append(fix)
+        elif held.fits:
+            out.append(replace(fix, fits=True))
+        else:
+            out.append(replace(fix, fits=False, shortfall=shortfall(held)))
+    return tuple(out)
+
+
+def shortfall(held: Plan) -> str:
+    """What keeps a plan from holding one request, in kvplan's words (a fix's planned outcome)."""
+    refusal = held.engine.refusal if held.engine is not None else None
+    if not held.tp_valid:
+        return f"tp {held.tp} is refused ({held.tp_errors[0].rstrip('.')})"
+    if held.budget.weights_exceed:
+        return "the weights alone do not fit"
+    if held.kv_budget_bytes_per_gpu <= 0:
+        return "no KV memory is left"
+    if refusal is not None and refusal.configuration:
+        return f"vLLM refuses it: {refusal.first_sentence}"
+    if held.engine is not None and held.engine.starts:
+        return "it holds no request"
+    return "one request does not fit the KV budget"
+
+
+def fits_at(fix: Fix, changes: tuple, spell: Callable[[str], str] = str) -> str:
+    """The changes found at a fix that does not hold a request by itself (fitting_changes_for), in words: a change
+    of a field the fix sets stands alone ("would fit with --max-model-len 27504"), the others hold at the fix ("at
+    --max-model-len 131072 with --tensor-parallel-size 2")."""
+    fields = dict(fix.changes)
+    alone = [Fix(tuple((f, value if f == field else v) for f, v in fix.changes)).words(spell)
+             for field, value in changes if field in fields]
+    others = " or ".join(f"{spell(field)} {value}" for field, value in changes if field not in fields)
+    at = Fix(fix.changes).words(spell)
+    if alone and others:
+        return "would fit with " + " or ".join(alone) + f", or at {at} with {others}"
+    return "would fit with " + " or ".join(alone) if alone else f"at {at} it would fit with {others}"

@@ -177,7 +177,7 @@ def speed_lines(plans: list) -> list:
     for p in plans:
         if p.decode and p.decode.constants["fallback"]:
             lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
-        if p.prefill and not configuration_refusal(p):  # no prompt runs where the engine refuses to start
+        if p.prefill and p.fits:  # no prompt runs where not one request is held (refused, or no room for it)
             lines.append(f"Time to first token, {p.prefill.input_len:,}-token prompt at batch 1 (tp {p.tp}): "
                          f"{p.prefill.ttft_ms:,.0f} ms ({p.prefill.chunks} chunk"
                          f"{'s' if p.prefill.chunks > 1 else ''} of at most {p.prefill.chunk_tokens:,} tokens).")
@@ -185,8 +185,7 @@ def speed_lines(plans: list) -> list:
 
 
 def weights_exceed(plan: Plan) -> bool:
-    b = plan.budget
-    return b.source == "gpu" and b.weights_bytes_per_gpu >= b.usable_bytes
+    return plan.budget.weights_exceed
 
 
 def _row(p: Plan) -> list:
@@ -227,7 +226,8 @@ def plans_table(plans: list, title: str, width: Optional[int]):
 def _weights_message(plan: Plan, spec, spell) -> str:
     b = plan.budget
     fp8 = spec.weights.bytes / max(spec.weights.parameters, 1) > 1.5  # 16-bit weights: fp8 halves them
-    options = [f"{spell(k)} {v}" for k, v in plan.fits_with if k == "tp"]
+    # a refused row's changes were searched at its remedy (its own line says so), not at this configuration
+    options = [] if configuration_refusal(plan) else [f"{spell(k)} {v}" for k, v in plan.fits_with if k == "tp"]
     reserves = b.usable_bytes - b.weights_bytes_per_gpu - b.kv_budget_bytes_per_gpu  # activations, runtime
     room = b.usable_bytes - reserves
     if room > 0:
@@ -296,6 +296,8 @@ def footnotes(result, plans: list, spell=str) -> list:
         if not p.fits and configuration_refusal(p):  # refused whatever the memory: no byte count explains it
             lines.append(f"[red]max len {p.context:,} {dtype_label(p)} tp {p.tp} does not start:[/red] "
                          f"{escape(p.suggestion(spell))}.")
+            if weights_exceed(p):  # vLLM stops at its first error; the weights would stop it next
+                lines.append(_weights_message(p, spec, spell))
         elif weights_exceed(p):
             lines.append(_weights_message(p, spec, spell))
         elif not p.fits and override_note(p):  # releases before 0.20.1 start, and never schedule one

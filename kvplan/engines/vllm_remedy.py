@@ -1,0 +1,130 @@
+"""What clears a configuration refusal of vLLM (vllm.configuration_refusal): a value of the refused field that passes
+that check (Refusal.options, and the values past them where Refusal.onward says so) counts only if no other
+configuration refusal then stops start-up. So each candidate is put back through the whole chain, and where the next
+refusal is on another field, that field is changed in turn (each field at most once): DeepSeek-V3.2 on ROCm under
+vLLM 0.10.2 is refused for its architecture (registered from 0.11.0), then 0.11.x refuses sparse attention on ROCm
+(0.11.0 platforms/rocm.py:199-201), then 0.12.0-0.17.1 assert block size 1 (0.12.0 rocm.py:228-230 ... 0.17.0
+:369-371), and 0.18.0 takes the default 16 (rocm.py:692-707): "0.18.0 or newer, or 0.12.0 or newer with
+--block-size 1". Memory is not judged here: plan.plan plans each fix (Fix.fits).
+
+Releases: a rule kvplan models changes only at the first release of one of its rows, so those releases (and the
+pinned one) are the ones to try; "0.18.0 or newer" is claimed only when every later one of them passes with the
+same other changes, "0.28.0 or older" only when every earlier one does (else that release alone)."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from .figures import Fix, Refusal
+from .vllm_versions import PINNED, parse_version
+
+MAX_FIELDS = 3  # fields one fix may change (engine, kv_dtype, block_size: the longest chain kvplan models)
+
+
+def release_boundaries(firsts_elsewhere=()) -> tuple:
+    """The first release of every row of the rules a configuration refusal reads (and `firsts_elsewhere`: the
+    engine's flags), oldest first, as vLLM names them."""
+    from . import vllm, vllm_sparse, vllm_versions
+
+    firsts = {(0, 2), parse_version(PINNED)}
+    for table in (vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
+                  vllm_sparse.FLASHMLA_DTYPES, vllm_sparse.FLASHINFER_DTYPES, vllm_sparse.SM10X_AUTO,
+                  vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm.SPARSE_MLA_AUTO, vllm_versions._FROM):
+        firsts.update(row[0] for row in table)
+    firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)
+    firsts.update(vllm_versions.KV_DTYPE_SINCE.values())
+    firsts.update(firsts_elsewhere)
+    firsts.update(parse_version(v) for v in vllm.ADDED_ARCHITECTURES.values())
+    # the last release that serves a removed architecture (the next boundary refuses it as any later release does)
+    firsts.update(parse_version(v) for v in vllm.REMOVED_ARCHITECTURES.values())
+    named = {tuple(v) + (0,) * (3 - len(v)) for v in firsts if v >= (0, 2)}  # kvplan models 0.2 on
+    return tuple(".".join(map(str, v)) for v in sorted(named))
+
+
+# (the configuration with one field changed) -> its first configuration refusal, None when vLLM gets past them all
+Refused = Callable[[dict], Optional[Refusal]]
+
+
+def release_of(engine: str) -> tuple:
+    return parse_version(engine.split("==", 1)[1]) if "==" in engine else parse_version(PINNED)
+
+
+def _candidates(refusal: Refusal, releases: tuple) -> list:
+    """The values of the refused field to try, nearest first: the releases from the one it names on in its
+    direction, or its options as they are."""
+    if refusal.field != "engine" or refusal.onward not in ("newer", "older"):
+        return list(refusal.options)
+    first = min(release_of(option) for option in refusal.options) if refusal.onward == "newer" else \
+        max(release_of(option) for option in refusal.options)
+    newer = refusal.onward == "newer"
+    ordered = releases if newer else tuple(reversed(releases))
+    return [f"vllm=={r}" for r in ordered if (parse_version(r) >= first if newer else parse_version(r) <= first)]
+
+
+def _clearing(refused: Refused, asked: dict, refusal: Refusal, changed: tuple, releases: tuple) -> list:
+    """Every way past `refusal` from `asked` (already changed in `changed`), as tuples of (field, value): the
+    refused field's candidates, each alone where it clears the chain, else with the next refused field's first
+    clearing change."""
+    field = refusal.field
+    if not field or field in dict(changed) or len(changed) >= MAX_FIELDS:
+        return []
+    found = []
+    for value in _candidates(refusal, releases):
+        trial = {**asked, field: value}
+        after = refused(trial)
+        if after is None:
+            found.append(((field, value),))
+        elif after.field != field:
+            tails = _clearing(refused, trial, after, changed + ((field, value),), releases)
+            found += [((field, value),) + tail for tail in tails[:1]]
+    return found
+
+
+def _holds_onward(refused: Refused, asked: dict, changes: tuple, onward: str, releases: tuple) -> bool:
+    """Every release kvplan models past the fix's own, in its direction, passes with the same other changes."""
+    release = release_of(changes[0][1])
+    rest = dict(changes[1:])
+    for r in releases:
+        past = parse_version(r) > release if onward == "newer" else parse_version(r) < release
+        if past and refused({**asked, **rest, "engine": f"vllm=={r}"}) is not None:
+            return False
+    return True
+
+
+def configuration_fixes(refused: Refused, asked: dict, refusal: Refusal, releases: tuple) -> tuple:
+    """What clears `refusal` of the configuration `asked` (field -> value: engine, kv_dtype, context, block_size),
+    each fix checked with `refused`: the fixes that change the refused field alone, then, where the nearest value
+    needs another change too, that one (the true minimum: "0.12.0 or newer with --block-size 1"); for a release,
+    the nearest that passes onward ("or newer" / "or older") for each set of other changes; `releases`: those to
+    try (release_boundaries)."""
+    ways = _clearing(refused, asked, refusal, (), releases)
+    if refusal.field == "engine" and refusal.onward in ("newer", "older"):
+        ways = _nearest_releases(refused, asked, ways, refusal.onward, releases)
+        fixes = [Fix(way, onward=onward) for way, onward in ways]
+    else:
+        onward = refusal.onward if refusal.onward == "less" else ""
+        fixes = [Fix(way, onward=onward if way[0][1] in refusal.options else "", note=refusal.note) for way in ways]
+    alone = [fix for fix in fixes if len(fix.changes) == 1]
+    more = [fix for fix in fixes if len(fix.changes) > 1]
+    if refusal.field != "engine" and alone:
+        return tuple(alone)
+    if not alone:
+        return tuple(more[:1])
+    earlier = [fix for fix in more if fixes.index(fix) < fixes.index(alone[0])]
+    return tuple(alone[:1] + earlier[:1])
+
+
+def _nearest_releases(refused: Refused, asked: dict, ways: list, onward: str, releases: tuple) -> list:
+    """For each set of other changes, the nearest release that passes onward with them ((way, "newer" / "older"));
+    where none does, the nearest that passes alone (way, "")."""
+    out, seen = [], set()
+    for way in ways:
+        rest = way[1:]
+        if rest not in seen and _holds_onward(refused, asked, way, onward, releases):
+            seen.add(rest)
+            out.append((way, onward))
+    for way in ways:
+        if way[1:] not in seen:
+            seen.add(way[1:])
+            out.append((way, ""))
+    return sorted(out, key=lambda item: ways.index(item[0]))
