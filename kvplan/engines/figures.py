@@ -51,8 +51,9 @@ def _merged(fixes: tuple) -> list:
     out: list = []
     for fix in fixes:
         last = out[-1] if out else None
-        if (last is not None and len(fix.changes) == len(last.changes) == 1 and not fix.onward and not last.onward
-                and fix.changes[0][0] == last.changes[0][0] and (fix.fits, fix.shortfall) == (last.fits, last.shortfall)):
+        same_outcome = last is not None and (fix.fits, fix.shortfall) == (last.fits, last.shortfall)
+        if (same_outcome and len(fix.changes) == len(last.changes) == 1 and not fix.onward and not last.onward
+                and fix.changes[0][0] == last.changes[0][0]):
             field, value = last.changes[0]
             out[-1] = replace(last, changes=((field, f"{value}, {fix.changes[0][1]}"),))
         else:

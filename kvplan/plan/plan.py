@@ -182,8 +182,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     through `other_engine(engine name, context) -> (spec, engine, budget_for)` (without it such a fix is left
     unplanned), and the remedy is worded in `spell`'s names (the caller's: flags, keys, API keywords)."""
     require_positive("context", context)
-    asked_spec = spec
     require_positive("pp", pp)
+    asked_spec = spec  # before the GPU's view: a remedy's search asks the engine again (Replan)
     model = _engine(engine)
     if block_size is None:
         block_size = model.default_block_size()
