@@ -2,6 +2,9 @@
 `gpu_memory_utilization`, `kv_cache_dtype`, `tensor_parallel_size`, `kv_cache_memory_bytes`, ...). Errors are
 `kvplan.errors.FieldError` / `KvplanError` whose message names the keyword, never a command-line flag.
 
+Results speak the same names: a `Plan` from `estimate` words its `suggestion()`, `to_dict()` and its engine refusal's
+`remedy` with these keywords ("max_model_len 131072", "block_size 1"), as `check`'s result dicts do.
+
 Nothing heavy is imported until a function runs (no typer, no rich, no Hub client)."""
 
 from __future__ import annotations

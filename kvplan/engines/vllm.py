@@ -22,6 +22,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
 - resident sequences: vllm_admission.py.
 - --num-gpu-blocks-override N: OVERRIDE_RULES.
+- configurations refused whatever the memory (architecture, length, cache dtype, ROCm's sparse block):
+  configuration_refusal; what clears each, checked against all of them: vllm_remedy.py.
 """
 
 from __future__ import annotations
