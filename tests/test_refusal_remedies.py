@@ -302,3 +302,27 @@ def test_no_ttft_line_for_a_row_that_holds_no_request():
     (row,) = json.loads(run_kvplan("estimate", LLAMA_1B, "-c", "131072", "--kv-cache-memory-bytes", "1GiB", "--gpu",
                                    "h100", "--format", "json").stdout)["plans"]
     assert row["prefill"]["ttft_ms"] > 0  # the JSON keeps its keys (design.md)
+
+
+# -- the search itself (engines/vllm_remedy.py), on a made-up chain ----------------------------------------------------
+
+def test_or_newer_is_claimed_only_where_every_later_release_passes():
+    """A release that passes while a later one refuses again is named alone, never "or newer"; a fix of two fields
+    is offered beside the nearest single one only where it reaches an earlier release."""
+    from kvplan.engines.figures import Refusal
+    from kvplan.engines.vllm_remedy import configuration_fixes
+
+    releases = ("0.10.0", "0.12.0", "0.18.0", "0.20.0", "0.30.0")
+    engine = Refusal("old", None, configuration=True, field="engine", options=("vllm==0.12.0",), onward="newer")
+    block = Refusal("block", None, configuration=True, field="block_size", options=(1,))
+
+    def refused(asked):  # 0.12-0.17 need block 1; 0.20.0 refuses everything; the rest pass
+        release = asked["engine"].split("==")[1]
+        if release in ("0.10.0", "0.20.0"):
+            return engine
+        return block if release == "0.12.0" and asked["block_size"] != 1 else None
+
+    asked = dict(engine="vllm==0.10.0", kv_dtype="auto", context=1024, block_size=None)
+    fixes = configuration_fixes(refused, asked, engine, releases)
+    assert [(f.changes, f.onward) for f in fixes] == [((("engine", "vllm==0.30.0"),), "newer"),
+                                                      ((("engine", "vllm==0.12.0"), ("block_size", 1)), "")]
