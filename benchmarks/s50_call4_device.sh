@@ -20,8 +20,8 @@ echo "== MiMo end to end, traceback" | tee -a "$LOG"
 timeout 80 python3 -m pytest -q -p no:cacheprovider -x --tb=long \
   tests/test_verify_mimo_v2.py::test_small_mimo_end_to_end > "$OUT/mimo_e2e.txt" 2>&1
 tail -3 "$OUT/mimo_e2e.txt" | tee -a "$LOG"
-echo "== DSA float32, CPU against GPU" | tee -a "$LOG"
-timeout 50 python3 benchmarks/s50_sparse_mla_diag.py 2>&1 | tail -40 | tee -a "$LOG"
+echo "== DSA float32, CPU against GPU (session 51: benchmarks/s51_dsa_float32_ops.py, which replaced the script run here)" | tee -a "$LOG"
+timeout 50 python3 benchmarks/s51_dsa_float32_ops.py 2>&1 | tail -40 | tee -a "$LOG"
 echo "== verify tiiuae/falcon-mamba-7b" | tee -a "$LOG"
 timeout 110 python3 -m kvplan verify tiiuae/falcon-mamba-7b --format json > "$OUT/fmamba.json" 2> "$OUT/fmamba.err"
 echo "rc $?" | tee -a "$LOG"
