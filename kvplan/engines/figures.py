@@ -19,13 +19,21 @@ class Fix:
     note: str = ""  # kvplan's words on the first change (a length past the model's own: the env var that allows it)
     fits: Optional[bool] = None  # None: not planned; True: it starts and holds a request; False: it does not
     shortfall: str = ""  # with fits False: what stops it then, in kvplan's words ("the weights alone do not fit")
+    until: str = ""  # a release fix's other end where the outcome holds over a closed range only ("0.28.0")
 
     def words(self, spell: Callable[[str], str] = str, onward: bool = True) -> str:
         """The changes as `spell` names the fields: "--engine vllm==0.12.0 or newer and --block-size 1"."""
         parts = [f"{spell(field)} {value}" for field, value in self.changes]
-        if onward and self.onward:
+        if self.until:  # releases between two boundaries act as the older one, so the closed range is exact
+            low, high = sorted((self.changes[0][1].split("==", 1)[1], self.until), key=_release)
+            parts[0] = f"{spell(self.changes[0][0])} vllm=={low} to {high}"
+        elif onward and self.onward:
             parts[0] += " " + ONWARD[self.onward]
         return " and ".join(parts) + (f" ({self.note})" if self.note else "")
+
+
+def _release(name: str) -> tuple:
+    return tuple(int(part) for part in name.split("."))
 
 
 def fixes_advice(fixes: tuple, spell: Callable[[str], str] = str) -> str:
@@ -53,6 +61,7 @@ def _merged(fixes: tuple) -> list:
         last = out[-1] if out else None
         same_outcome = last is not None and (fix.fits, fix.shortfall) == (last.fits, last.shortfall)
         if (same_outcome and len(fix.changes) == len(last.changes) == 1 and not fix.onward and not last.onward
+                and not fix.until and not last.until
                 and fix.changes[0][0] == last.changes[0][0]):
             field, value = last.changes[0]
             out[-1] = replace(last, changes=((field, f"{value}, {fix.changes[0][1]}"),))

@@ -121,6 +121,10 @@ class VllmEngine:
         return configuration_fixes(lambda trial: self.configuration_refusal(spec, trial, tp, gpu), asked, refusal,
                                    releases())
 
+    def boundary_releases(self) -> tuple:
+        """The releases at which a rule kvplan models changes (releases), to plan a remedy's range at."""
+        return releases()
+
     def default_block_size(self) -> Optional[int]:
         return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids
 

@@ -375,24 +375,82 @@ class Replan:
 def planned_fixes(model, refusal, asked: Replan, gpu) -> tuple:
     """The engine's fixes of `refusal` (checked against its configuration refusals), each planned: whether it then
     holds a request (Fix.fits), else what stops it (Fix.shortfall). A fix that cannot be planned here (a release
-    without other_engine) stays unplanned; one whose planning fails on a field (a flag its release lacks) is
-    dropped."""
+    without other_engine, or one whose planning fails on a field: a flag its release lacks) stays unplanned ("vLLM
+    accepts ..."). A release fix that holds onward ("or newer") is planned at every boundary release that way
+    (ranged_fixes)."""
     if not hasattr(model, "fixes"):
         return ()
     out = []
     for fix in model.fixes(asked.spec, refusal, kv_dtype=asked.kv_dtype, context=asked.context,
                            block_size=asked.block_size, tp=asked.tp, gpu=gpu):
-        try:
-            held = asked.at(fix.changes)
-        except KvplanError:
-            continue
-        if held is None:
+        outcome = _outcome(asked, fix.changes)
+        if outcome is None:
             out.append(fix)
-        elif held.fits:
-            out.append(replace(fix, fits=True))
+        elif fix.onward in ("newer", "older") and hasattr(model, "boundary_releases"):
+            out += ranged_fixes(asked, fix, outcome, model.boundary_releases())
         else:
-            out.append(replace(fix, fits=False, shortfall=shortfall(held)))
+            out.append(replace(fix, fits=outcome[0], shortfall=outcome[1]))
     return tuple(out)
+
+
+def _outcome(asked: Replan, changes: tuple) -> Optional[tuple]:
+    """(fits, shortfall) of the plan with `changes` made; None where it cannot be planned here."""
+    try:
+        held = asked.at(changes)
+    except KvplanError:
+        return None
+    if held is None:
+        return None
+    return (True, "") if held.fits else (False, shortfall(held))
+
+
+def ranged_fixes(asked: Replan, fix: Fix, outcome: tuple, boundaries: tuple) -> list:
+    """A release fix whose configuration passes onward ("0.19.0 or newer"), planned at each boundary release that way
+    (a rule kvplan models, memory's included, changes only at one): the range is claimed only for an outcome every
+    one of them shares. Else the releases that hold a request, nearest first, as a closed range ("0.19.0 to 0.22.0",
+    releases between two boundaries acting as the older one) or alone; and, where the nearest does not hold one,
+    what stops it over the run of releases it stops alike."""
+    first = release_number(fix.changes[0][1])
+    newer = fix.onward == "newer"
+    onward = [r for r in boundaries if (release_number(r) > first if newer else release_number(r) < first)]
+    onward.sort(key=release_number, reverse=not newer)
+    rest = fix.changes[1:]
+    outcomes = [(fix.changes[0][1].split("==", 1)[1], outcome)]
+    for release in onward:
+        outcomes.append((release, _outcome(asked, (("engine", f"vllm=={release}"),) + rest)))
+    if all(o == outcome for _, o in outcomes):
+        return [replace(fix, fits=outcome[0], shortfall=outcome[1])]
+    found = []
+    fitting = _first_run(outcomes, (True, ""))
+    if fitting:
+        found.append(_ranged(fix, fitting, outcomes, fits=True))
+    if not outcome[0]:
+        found.insert(0, _ranged(fix, _first_run(outcomes, outcome), outcomes, fits=False, shortfall=outcome[1]))
+    return found
+
+
+def _first_run(outcomes: list, wanted: tuple) -> list:
+    """The releases of the first unbroken run with outcome `wanted`, nearest first."""
+    run = []
+    for release, outcome in outcomes:
+        if outcome == wanted:
+            run.append(release)
+        elif run:
+            break
+    return run
+
+
+def _ranged(fix: Fix, run: list, outcomes: list, **outcome) -> Fix:
+    """`fix` moved to the first release of `run`: onward where the run reaches the last boundary, else a closed
+    range to the run's last release, or that release alone."""
+    changes = (("engine", f"vllm=={run[0]}"),) + fix.changes[1:]
+    if run[-1] == outcomes[-1][0]:
+        return replace(fix, changes=changes, **outcome)
+    return replace(fix, changes=changes, onward="", until=run[-1] if len(run) > 1 else "", **outcome)
+
+
+def release_number(name: str) -> tuple:
+    return tuple(int(part) for part in name.split("==")[-1].split("."))
 
 
 def shortfall(held: Plan) -> str:

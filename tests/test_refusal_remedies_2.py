@@ -1,0 +1,98 @@
+"""A remedy's words hold at every release they name (second review of the configuration refusals' remedies).
+
+A rule kvplan models, memory's included, changes only at a boundary release (vllm_engine.releases), and the releases
+between two boundaries act as the older one. So "it starts with --engine vllm==0.19.0 or newer" is true only where
+every later boundary release holds a request, planned with its own memory rules (not a fixed budget); each test here
+plans the releases the remedy names and the one just past them with kvplan's own estimate, one release at a time.
+
+By vLLM's source (paths under vllm/ of the release named):
+- Gemma 4 is in the registry from 0.19.0 (model_executor/models/registry.py); Falcon's RW architecture until 0.28.0.
+- Sparse MLA on CUDA from 0.18.0: the backends take blocks of a multiple of 64 (v1/attention/backends/mla/
+  flashmla_sparse.py get_supported_kernel_block_sizes; platforms/interface.py:427 update_block_size_for_backend and
+  v1/attention/backend.py:170 supports_block_size), so --block-size 16 leaves no attention backend ("No valid
+  attention backend found"); 0.11.0-0.17.x forced the block to 64 whatever --block-size said (platforms/cuda.py
+  0.11.0 :181-185).
+- engine/arg_utils.py's --kv-cache-dtype choices: ultraquant_4bit is not a choice of any release kvplan models, so
+  no release fixes it alone; the releases list their own choices (vllm_versions.KV_DTYPE_SINCE)."""
+
+import json
+import re
+
+import pytest
+
+from conftest import run_kvplan
+
+from kvplan.api import estimate
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def remedy(*args) -> str:
+    """The estimate's footnote for its one refused row, after "does not start: "."""
+    r = run_kvplan("estimate", *args, env={"COLUMNS": "2000"})
+    assert r.returncode in (0, 1), r.stderr
+    (line,) = [line for line in r.stdout.splitlines() if " does not start: " in line]
+    return flat(line.split(" does not start: ", 1)[1])
+
+
+def holds(model, release, **kw) -> bool:
+    """kvplan's own plan of `model` at `release` (its memory rules, not a fixed budget) holds one request."""
+    (p,) = estimate(model, engine=f"vllm=={release}", **kw)
+    return p.engine.refusal is None and p.max_concurrency > 0
+
+
+def weights_fit(model, release, **kw) -> bool:
+    (p,) = estimate(model, engine=f"vllm=={release}", **kw)
+    return not p.budget.weights_exceed
+
+
+GEMMA = dict(gpu="h100", max_model_len=65536, kv_cache_dtype="fp8")
+FALCON = dict(gpu="L4", tensor_parallel_size=4, max_model_len=2048)
+GLM = dict(gpu="mi300x", tensor_parallel_size=8)
+
+
+# -- 1. a release range is claimed only where every release in it holds a request --------------------------------------
+
+def test_gemma4_names_the_closed_range_that_holds_a_request():
+    """Was "it starts with --engine vllm==0.19.0 or newer": 0.21.0 on holds no request at 64K fp8 on an H100."""
+    text = remedy("google/gemma-4-31B-it", "--gpu", "h100", "-c", "64K", "--kv-cache-dtype", "fp8",
+                  "--engine", "vllm==0.18.0")
+    assert "or newer" not in text
+    (low, high) = re.search(r"it starts with --engine vllm==(\S+) to (\S+?)\.?$", text).groups()
+    assert (low, high) == ("0.19.0", "0.20.1")
+    for release in ("0.19.0", "0.20.0", "0.20.1"):
+        assert holds("google/gemma-4-31B-it", release, **GEMMA), release
+    for release in ("0.21.0", "0.24.0"):  # the next boundary and the reviewer's
+        assert not holds("google/gemma-4-31B-it", release, **GEMMA), release
+
+
+def test_falcon40b_names_the_closed_range_that_holds_a_request():
+    """Was "it starts with --engine vllm==0.28.0 or older": 0.24.0 and older hold none on four L4s."""
+    text = remedy("tiiuae/falcon-40b", "--gpu", "L4", "-tp", "4", "-c", "2048")
+    assert text.endswith("it starts with --engine vllm==0.25.0 to 0.28.0."), text
+    for release in ("0.25.0", "0.26.0", "0.27.0", "0.28.0"):
+        assert holds("tiiuae/falcon-40b", release, **FALCON), release
+    for release in ("0.24.0", "0.20.0"):
+        assert not holds("tiiuae/falcon-40b", release, **FALCON), release
+
+
+def test_glm5_says_the_weights_do_not_fit_only_where_they_do_not():
+    """Was "vLLM accepts --engine vllm==0.18.0 or newer ..., but then the weights alone do not fit": from 0.20.0 the
+    weights fit (the shortfall is KV memory)."""
+    text = remedy("zai-org/GLM-5.2", "--gpu", "mi300x", "-tp", "8", "--engine", "vllm==0.10.2")
+    assert "or newer" not in text
+    assert "vLLM accepts --engine vllm==0.18.0 to 0.19.0" in text
+    assert "but then the weights alone do not fit" in text
+    for release in ("0.18.0", "0.19.0"):
+        assert not weights_fit("zai-org/GLM-5.2", release, **GLM), release
+    assert weights_fit("zai-org/GLM-5.2", "0.20.0", **GLM)
+
+
+def test_a_range_every_release_holds_is_still_claimed_onward():
+    """The ROCm sparse chain (tests/test_refusal_remedies.py) with memory out of the way: every release from 0.18.0
+    holds a request, so the range stays open."""
+    text = remedy("deepseek-ai/DeepSeek-V3.2", "--gpu", "mi300x", "-tp", "8", "-c", "32K", "--engine", "vllm==0.10.2",
+                  "--kv-cache-memory-bytes", "40G")
+    assert "it starts with --engine vllm==0.18.0 or newer" in text
