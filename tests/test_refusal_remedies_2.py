@@ -96,3 +96,48 @@ def test_a_range_every_release_holds_is_still_claimed_onward():
     text = remedy("deepseek-ai/DeepSeek-V3.2", "--gpu", "mi300x", "-tp", "8", "-c", "32K", "--engine", "vllm==0.10.2",
                   "--kv-cache-memory-bytes", "40G")
     assert "it starts with --engine vllm==0.18.0 or newer" in text
+
+
+# -- 2. CUDA's sparse MLA block is a configuration refusal, as ROCm's is ----------------------------------------------
+
+V32 = "deepseek-ai/DeepSeek-V3.2"
+
+
+def test_check_finds_the_cuda_sparse_block_on_its_key(tmp_path):
+    """Was exit 2 (bad input), aborting the whole file: now a finding on block_size, the next deployment still read."""
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n"
+                    "  - name: small\n    model: deepseek-ai/DeepSeek-V3.2\n    gpu: h200\n    tp: 8\n"
+                    "    context: 32768\n    block_size: 16\n"
+                    "  - name: wide\n    model: deepseek-ai/DeepSeek-V3.2\n    gpu: h200\n    tp: 8\n"
+                    "    context: 32768\n    block_size: 128\n")
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 1, r.stderr
+    small, wide = json.loads(r.stdout)["results"]
+    (finding,) = small["findings"]
+    assert (finding["level"], finding["key"], finding["line"]) == ("error", "block_size", 7)
+    assert finding["message"].startswith("vLLM 0.32.0 does not start: No valid attention backend found for sparse "
+                                         "MLA at block size 16")
+    assert finding["message"].endswith("; it starts with block_size 64, 128.")
+    assert wide["passed"] and wide["block_size"] == 128
+
+
+def test_estimate_sweeps_past_the_cuda_sparse_block():
+    """Each length of the sweep is a row that does not start (was: the sweep aborted on the flag)."""
+    r = run_kvplan("estimate", V32, "--gpu", "h200", "-tp", "8", "-c", "4K,32K", "--block-size", "16",
+                   env={"COLUMNS": "2000"})
+    assert r.returncode == 0 and r.stderr == ""
+    rows = [line for line in r.stdout.splitlines() if " does not start: " in line]
+    assert len(rows) == 2 and all("it starts with --block-size 64, 128." in row for row in rows)
+
+
+@pytest.mark.parametrize("release, block, refused", [("0.17.0", 16, False),  # forced to 64 (cuda.py 0.11.0 :181-185)
+                                                     ("0.18.0", 16, True), ("0.18.0", 32, True),
+                                                     ("0.18.0", 64, False), ("0.32.0", 128, False)])
+def test_the_cuda_sparse_block_rule_by_release(release, block, refused):
+    (p,) = estimate(V32, gpu="h200", tensor_parallel_size=8, max_model_len=32768, engine=f"vllm=={release}",
+                    block_size=block)
+    got = p.engine.refusal
+    assert (got is not None and got.configuration and got.field == "block_size") == refused
+    if refused:
+        assert got.options == (64, 128) and p.max_concurrency == 0

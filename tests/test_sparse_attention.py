@@ -126,11 +126,13 @@ def test_a_release_before_v32_refuses_it_and_0_11_serves_it():
 
 
 def test_a_block_size_the_sparse_backends_cannot_page_is_refused():
-    """vLLM 0.32's sparse MLA backends take MultipleOf(64) blocks: --block-size 16 leaves no backend (exit 2, one
-    line naming the flag), 128 is served."""
-    run = run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "16")
-    line = _one_error_line(run)
-    assert "--block-size must be a multiple of 64" in line and "16" in line
+    """vLLM 0.32's sparse MLA backends take MultipleOf(64) blocks: --block-size 16 leaves no backend (a configuration
+    refusal whose remedy names the blocks they take; was exit 2), 128 is served."""
+    run = run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "16",
+                     env={"COLUMNS": "2000"})
+    assert run.returncode == 0 and run.stderr == ""
+    assert "does not start: vllm 0.32.0 refuses the configuration: No valid attention backend found for sparse MLA at " \
+           "block size 16; it starts with --block-size 64, 128." in run.stdout
     plan = json.loads(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "128",
                                  "--format", "json").stdout)["plans"][0]
     assert plan["block_size"] == plan["engine"]["block_size"] == 128

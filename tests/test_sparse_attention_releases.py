@@ -60,7 +60,8 @@ def test_block_size_forced_to_64_before_0_18():
     assert _blocks(_plan(None, "--block-size", "128")) == ("bf16", 128, bf16_128)
     refused = run_kvplan("estimate", V32, "--gpu", "h100", "--tp", "8", "--engine", "vllm==0.18.0",
                          "--block-size", "32")
-    assert refused.returncode == 2 and "multiple of 64" in refused.stderr and "Traceback" not in refused.stderr
+    assert refused.returncode == 0 and "No valid attention backend found for sparse MLA at block size 32" in \
+        " ".join(refused.stdout.split())
 
 
 def test_topk_buffers_by_release():

@@ -37,7 +37,8 @@ from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
                           rocm_block_refusal, sparse_cache, taken_dtypes)
-from .vllm_specs import attention_block_size, hybrid_block_size, kv_cache_groups, layer_spec, mamba_page
+from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
+                         layer_spec, mamba_page)
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
@@ -218,9 +219,13 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
 
 def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED) -> Optional[Refusal]:
     """vLLM's AssertionError for a sparse MLA layer on ROCm 0.12-0.17 at any block but 1, the unset --block-size (16)
-    included (vllm_sparse.ROCM_BLOCK_RULES); None elsewhere. Block 1 passes it."""
-    if not is_sparse(spec) or is_v4(spec) or not is_rocm_platform(capability):
+    included (vllm_sparse.ROCM_BLOCK_RULES); block 1 passes it. On CUDA from 0.18.0, no attention backend for a block
+    that is not a multiple of 64 (vllm_specs.cuda_sparse_block_refusal): 64 and 128 pass."""
+    if not is_sparse(spec) or is_v4(spec):
         return None
+    if not is_rocm_platform(capability):
+        why = cuda_sparse_block_refusal(block_size, version)
+        return Refusal(why, None, configuration=True, field="block_size", options=(64, 128)) if why else None
     why = rocm_block_refusal(block_size, version)
     return Refusal(why, None, configuration=True, field="block_size", options=(1,)) if why else None
 

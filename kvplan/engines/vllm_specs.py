@@ -39,6 +39,18 @@ SPARSE_MLA_BLOCK_RULES = (
 )
 
 
+def cuda_sparse_block_refusal(block_size: Optional[int], version: str = PINNED) -> str:
+    """vLLM's refusal of sparse MLA on a CUDA GPU at --block-size `block_size` (None: unset, the backend's 64), ''
+    where it starts: from 0.18.0 a block that is not a multiple of the kernels' 64 leaves no attention backend
+    (SPARSE_MLA_BLOCK_RULES "multiple": platforms/cuda.py get_valid_backends, reason "block_size not supported");
+    0.11.0-0.17.x force 64 whatever it says."""
+    if block_size is None or block_size % SPARSE_MLA_BLOCK == 0 or sparse_block_rule(version) != "multiple":
+        return ""
+    return (f"No valid attention backend found for sparse MLA at block size {block_size}: vLLM's sparse MLA backends "
+            f"take blocks of a multiple of {SPARSE_MLA_BLOCK} only (v1/attention/backends/mla/flashmla_sparse.py "
+            f"get_supported_kernel_block_sizes; 0.18.0 v1/attention/backend.py:170 supports_block_size).")
+
+
 def sparse_block_rule(version: str) -> str:
     """SPARSE_MLA_BLOCK_RULES' rule for vLLM `version` ("multiple" before 0.11, which refuses the model anyway)."""
     return release_rule(SPARSE_MLA_BLOCK_RULES, version, "multiple")
@@ -110,7 +122,8 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     Hopper an fp8 MLA cache runs on FLASHMLA, whose only kernel block is 64 (v1/attention/backends/mla/
     flashmla.py get_supported_kernel_block_sizes); FlashAttention takes MultipleOf(16). Sparse MLA's backends take
     multiples of 64 only, so any other --block-size leaves vLLM no attention backend (platforms/cuda.py
-    get_valid_backends: "No valid attention backend found", reason "block_size not supported"); before 0.18 vLLM
+    get_valid_backends: "No valid attention backend found", reason "block_size not supported": a configuration
+    refusal, vllm.sparse_block_refusal; the block is kept as given here); before 0.18 vLLM
     forced sparse MLA's block to 64 whatever --block-size said (SPARSE_MLA_BLOCK_RULES). On ROCm (`capability`
     vllm_sparse.ROCM) sparse MLA takes --block-size as given, else 16 (vllm_sparse.ROCM_BLOCK_RULES)."""
     if any(isinstance(layer, V4_KINDS) for layer in layers):
@@ -124,13 +137,6 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
         return rocm_sparse_block(block_size)
     if sparse and sparse_block_rule(version) == "forced":
         return SPARSE_MLA_BLOCK
-    if sparse and block_size is not None and block_size % SPARSE_MLA_BLOCK:
-        raise FieldError("block_size", f"must be a multiple of {SPARSE_MLA_BLOCK} for sparse MLA (the config's "
-                                       f"index_topk: DeepSeek-V3.2, GLM-5): vLLM's sparse MLA backends take blocks "
-                                       f"of multiples of {SPARSE_MLA_BLOCK} (v1/attention/backends/mla/"
-                                       f"flashmla_sparse.py get_supported_kernel_block_sizes), so it finds no "
-                                       f"attention backend for "
-                                       f"{block_size}; leave it unset ({SPARSE_MLA_BLOCK}) or give 64 or 128.")
     if block_size is not None:
         return block_size
     if sparse:
