@@ -141,3 +141,37 @@ def test_the_cuda_sparse_block_rule_by_release(release, block, refused):
     assert (got is not None and got.configuration and got.field == "block_size") == refused
     if refused:
         assert got.options == (64, 128) and p.max_concurrency == 0
+
+
+# -- 3. a fix whose release lacks the dtype or a flag asked is kept ----------------------------------------------------
+
+FALCON_7B = "tiiuae/falcon-7b"
+NGRAM = '{"method":"ngram","num_speculative_tokens":2,"prompt_lookup_max":3}'
+
+
+def test_a_release_without_the_dtype_is_paired_with_one_it_takes():
+    """ultraquant_4bit is a choice from 0.32.0 only (KV_DTYPE_SINCE) and Falcon's RW architecture is served until
+    0.28.0: no release takes both, so the remedy pairs the release with its own first choice (was: no remedy)."""
+    text = remedy(FALCON_7B, "--gpu", "h100", "--kv-cache-dtype", "ultraquant_4bit")
+    assert text.endswith("it starts with --engine vllm==0.28.0 or older and --kv-cache-dtype auto."), text
+    for release in ("0.28.0", "0.20.0", "0.10.2"):
+        assert holds(FALCON_7B, release, gpu="h100", kv_cache_dtype="auto"), release
+
+
+def test_the_release_refusal_of_a_dtype_names_that_releases_choices():
+    """The dtype check comes before the model is read (the spec is not needed for it)."""
+    from kvplan.engines import get_engine
+
+    asked = dict(engine="vllm==0.28.0", kv_dtype="ultraquant_4bit", context=2048, block_size=None)
+    got = get_engine("vllm==0.32.0").configuration_refusal(None, asked, 1)
+    assert got.configuration and got.field == "kv_dtype" and "ultraquant_4bit" not in got.options
+    # engine/arg_utils.py's choices: the four every release kvplan models lists
+    assert got.options[:4] == ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
+
+
+def test_an_unplanned_release_fix_is_kept_and_the_reason_whole():
+    """--speculative-config is modelled under 0.32 only, so the 0.28.0 fix cannot be planned: it stays as what vLLM
+    accepts (was dropped), after vLLM's whole reason."""
+    text = remedy(FALCON_7B, "--gpu", "h100", "--speculative-config", NGRAM)
+    assert text == ("vllm 0.32.0 refuses the model: Model architecture RWForCausalLM was supported in vLLM until "
+                    "v0.28.0, and is not supported anymore; vLLM accepts --engine vllm==0.28.0 or older.")

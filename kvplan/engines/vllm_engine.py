@@ -94,7 +94,7 @@ class VllmEngine:
         """vLLM's first refusal of the configuration `asked` (engine, kv_dtype as spelled, context, block_size) for
         `spec` (as any release serves it) at `tp` ranks on `gpu`, whatever the memory (vllm.configuration_refusal);
         None when start-up gets as far as profiling memory. A release that lacks one of this deployment's flags, or
-        the dtype asked, refuses it on that field (no value to try there)."""
+        the dtype asked, refuses it on that field (for the dtype, the values that release takes)."""
         from ..engines import get_engine
         from ..model.precision import resolve_kv_dtype
         from .figures import Refusal
@@ -102,9 +102,13 @@ class VllmEngine:
 
         try:
             engine = self if asked["engine"] == f"vllm=={self.version}" else get_engine(asked["engine"], self.flags)
-            engine.check_kv_dtype(asked["kv_dtype"])
         except FieldError as exc:
             return Refusal(str(exc), None, configuration=True, field=exc.field)
+        try:
+            engine.check_kv_dtype(asked["kv_dtype"])
+        except FieldError as exc:  # the release's argparse choices: the values a remedy may pair with the release
+            return Refusal(str(exc), None, configuration=True, field=exc.field,
+                           options=kv_dtype_choices(engine.version) if exc.field == "kv_dtype" else ())
         capability = _capability(gpu)
         viewed = on_gpu(release_view(unviewed(spec), engine.version), capability, engine.version)
         precision = resolve_kv_dtype(asked["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)

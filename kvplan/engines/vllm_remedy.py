@@ -77,6 +77,8 @@ def _clearing(refused: Refused, asked: dict, refusal: Refusal, changed: tuple, r
         elif after.field != field:
             tails = _clearing(refused, trial, after, changed + ((field, value),), releases)
             found += [((field, value),) + tail for tail in tails[:1]]
+        if found and changed:  # a later field's change: its caller takes the first way only
+            break
     return found
 
 
