@@ -131,8 +131,8 @@ def test_a_block_size_the_sparse_backends_cannot_page_is_refused():
     run = run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "16",
                      env={"COLUMNS": "2000"})
     assert run.returncode == 0 and run.stderr == ""
-    assert "does not start: vllm 0.32.0 refuses the configuration: No valid attention backend found for sparse MLA at " \
-           "block size 16; it starts with --block-size 64, 128." in run.stdout
+    assert ("does not start: vllm 0.32.0 refuses the configuration: No valid attention backend found for sparse MLA "
+            "at block size 16; it starts with --block-size 64, 128.") in run.stdout
     plan = json.loads(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--block-size", "128",
                                  "--format", "json").stdout)["plans"][0]
     assert plan["block_size"] == plan["engine"]["block_size"] == 128

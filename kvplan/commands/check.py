@@ -135,6 +135,7 @@ def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Call
 
 def other_engine(dep: Deployment):
     """plan()'s other_engine for `dep`: the deployment under another release (a remedy's), as check plans it."""
+    @lru_cache(maxsize=None)  # a remedy plans each release's range and the changes that fit at it
     def build(name: str, context: int):
         other = replace(dep, engine=name, context=context)
         spec = served(_spec_for(other), _engine(other), other.pp or 1)

@@ -119,6 +119,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                     max_num_batched_tokens=max_num_batched_tokens, suggest=suggest, spell=spell,
                     other_engine=other_engine)
 
+    @lru_cache(maxsize=None)  # a sweep's refused rows plan the same releases' fixes again
     def other_engine(name: str, context: int):
         """This deployment under another release (a remedy's): its spec as that release serves it, the engine
         model with the same flags, and its budget."""

@@ -166,7 +166,23 @@ V4_REFUSAL = ("DeepseekV4 fp8_ds_mla layout only supports fp8 kv-cache, got {dty
 
 
 def is_sparse(spec) -> bool:
-    return any(getattr(layer, "sparse", False) for layer in spec.layers)
+    return _layers_have(spec.layers, "sparse")
+
+
+# (id of a layers tuple) -> (that tuple, any sparse layer, any DeepSeek-V4 layer): asked for every configuration
+# refusal a remedy search tries, over every layer of the model each time
+_LAYER_KINDS: dict = {}
+
+
+def _layers_have(layers, kind: str) -> bool:
+    held = _LAYER_KINDS.get(id(layers))
+    if held is None or held[0] is not layers:
+        if len(_LAYER_KINDS) > 1000:
+            _LAYER_KINDS.clear()
+        held = (layers, any(getattr(layer, "sparse", False) for layer in layers),
+                any(isinstance(layer, V4_KINDS) for layer in layers))
+        _LAYER_KINDS[id(layers)] = held
+    return held[1] if kind == "sparse" else held[2]
 
 
 def _sparse_layer_args(spec, tp: Optional[int]) -> tuple:
@@ -246,7 +262,7 @@ def unviewed(spec):
 
 
 def is_v4(spec) -> bool:
-    return any(isinstance(layer, V4_KINDS) for layer in spec.layers)  # also ModelSpec.compressed_attention
+    return _layers_have(spec.layers, "v4")  # also ModelSpec.compressed_attention
 
 
 def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:

@@ -95,6 +95,18 @@ class VllmEngine:
         `spec` (as any release serves it) at `tp` ranks on `gpu`, whatever the memory (vllm.configuration_refusal);
         None when start-up gets as far as profiling memory. A release that lacks one of this deployment's flags, or
         the dtype asked, refuses it on that field (for the dtype, the values that release takes)."""
+        key = (id(spec), id(self.flags), self.version, asked["engine"], asked["kv_dtype"], asked["context"],
+               asked["block_size"], tp, _capability(gpu))
+        held = _REFUSALS.get(key)
+        if held is not None and held[0] is spec and held[1] is self.flags:  # ids are reused only once freed
+            return held[2]
+        if len(_REFUSALS) > MAX_REFUSALS:
+            _REFUSALS.clear()
+        refusal = self._configuration_refusal(spec, asked, tp, gpu)
+        _REFUSALS[key] = (spec, self.flags, refusal)
+        return refusal
+
+    def _configuration_refusal(self, spec, asked: dict, tp: int, gpu=None):
         from ..engines import get_engine
         from ..model.precision import resolve_kv_dtype
         from .figures import Refusal
@@ -174,6 +186,12 @@ class VllmEngine:
                                  max_num_seqs, spec)
         util = self.default_gpu_util if gpu_util is None else gpu_util
         return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage, self.flags)
+
+
+# configuration_refusal's answers within one run: a sweep's rows, and the remedy search's trials of one row, ask the
+# same (release, dtype, length, block, tp, GPU) again and again (a 128-row refused sweep: ~11,000 asks)
+_REFUSALS: dict = {}
+MAX_REFUSALS = 100_000
 
 
 @functools.lru_cache(maxsize=None)
