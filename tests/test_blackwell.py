@@ -16,7 +16,6 @@ key; GLM-5.2 78 latents and 21 indexer keys (layers 0, 1, 2, 6, ..., 74)."""
 import pytest
 
 from kvplan.api import estimate
-from kvplan.errors import FieldError
 from kvplan.plan.catalog import CATALOG, find_gpu, match_device_name
 
 V32, GLM = "deepseek-ai/DeepSeek-V3.2", "zai-org/GLM-5.2"

@@ -175,3 +175,30 @@ def test_an_unplanned_release_fix_is_kept_and_the_reason_whole():
     text = remedy(FALCON_7B, "--gpu", "h100", "--speculative-config", NGRAM)
     assert text == ("vllm 0.32.0 refuses the model: Model architecture RWForCausalLM was supported in vLLM until "
                     "v0.28.0, and is not supported anymore; vLLM accepts --engine vllm==0.28.0 or older.")
+
+
+# -- 4. a refused sweep asks each configuration refusal once ------------------------------------------------------------
+
+def test_a_refused_sweep_asks_each_configuration_once(monkeypatch):
+    """The remedy search and the sweep's rows ask the same (release, dtype, length, block, tp, GPU) again: the
+    engine works each out once per run (the 128-row V3.2 sweep: ~9,000 asks, ~3,300 worked out)."""
+    from kvplan.engines import vllm_engine
+
+    monkeypatch.setattr(vllm_engine, "_REFUSALS", {})
+    asked, worked = [], []
+    outer, inner = vllm_engine.VllmEngine.configuration_refusal, vllm_engine.VllmEngine._configuration_refusal
+
+    def counted_outer(self, spec, trial, tp, gpu=None):
+        asked.append((id(spec), tuple(sorted(trial.items(), key=str)), tp, str(gpu)))
+        return outer(self, spec, trial, tp, gpu)
+
+    def counted_inner(self, spec, trial, tp, gpu=None):
+        worked.append(1)
+        return inner(self, spec, trial, tp, gpu)
+
+    monkeypatch.setattr(vllm_engine.VllmEngine, "configuration_refusal", counted_outer)
+    monkeypatch.setattr(vllm_engine.VllmEngine, "_configuration_refusal", counted_inner)
+    plans = estimate(V32, gpu="mi300x", tensor_parallel_size=[4, 8], max_model_len=[4096, 8192],
+                     engine="vllm==0.10.2")
+    assert all(p.engine.refusal is not None for p in plans)
+    assert len(worked) == len(set(asked)) < len(asked)
