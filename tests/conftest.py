@@ -87,3 +87,17 @@ def vllm_reference():
         module = sys.modules["engine_vllm_reference"] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return module
+
+
+def deployments_file(tmp_path, body: str):
+    """A deployments YAML of `body` (the entries, indented under `deployments:`) in tmp_path."""
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n" + body)
+    return path
+
+
+def line_of(path, needle: str, after: str) -> int:
+    """The 1-based line of the first `needle` at or after the first line holding `after` (a finding's line)."""
+    lines = path.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if after in line)
+    return next(i for i in range(first, len(lines)) if needle in lines[i]) + 1

@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from conftest import run_kvplan
+from conftest import deployments_file as deployments, line_of, run_kvplan
 
 from kvplan.api import estimate
 
@@ -46,18 +46,6 @@ def json_of(*args) -> dict:
     r = run_kvplan(*args, "--format", "json")
     assert r.returncode in (0, 1), r.stderr
     return json.loads(r.stdout)
-
-
-def deployments(tmp_path, body: str):
-    path = tmp_path / "deployments.yaml"
-    path.write_text("deployments:\n" + body)
-    return path
-
-
-def line_of(path, needle: str, after: str) -> int:
-    lines = path.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if after in line)
-    return next(i for i in range(start, len(lines)) if needle in lines[i]) + 1
 
 
 # -- a length past the model's own ------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_kvplan
+from conftest import deployments_file as deployments, line_of, run_kvplan
 
 from kvplan.api import check as api_check, estimate
 
@@ -129,17 +129,6 @@ def test_fp8_on_rocm_0_18_needs_the_dtype_only():
 
 
 # -- 3. check takes block_size -----------------------------------------------------------------------------------------
-
-def deployments(tmp_path, body: str):
-    path = tmp_path / "deployments.yaml"
-    path.write_text("deployments:\n" + body)
-    return path
-
-
-def line_of(path, needle: str, after: str) -> int:
-    lines = path.read_text().splitlines()
-    first = next(i for i, line in enumerate(lines) if after in line)
-    return next(i for i in range(first, len(lines)) if needle in lines[i]) + 1
 
 
 ENTRY = """  - name: {name}
