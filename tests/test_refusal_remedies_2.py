@@ -171,10 +171,11 @@ def test_the_release_refusal_of_a_dtype_names_that_releases_choices():
 
 def test_an_unplanned_release_fix_is_kept_and_the_reason_whole():
     """--speculative-config is modelled under 0.32 only, so the 0.28.0 fix cannot be planned: it stays as what vLLM
-    accepts (was dropped), after vLLM's whole reason."""
+    accepts (was dropped), after vLLM's whole reason; no "or older": older releases' flags were not checked
+    (vLLM 0.2.0 had no speculative decoding)."""
     text = remedy(FALCON_7B, "--gpu", "h100", "--speculative-config", NGRAM)
     assert text == ("vllm 0.32.0 refuses the model: Model architecture RWForCausalLM was supported in vLLM until "
-                    "v0.28.0, and is not supported anymore; vLLM accepts --engine vllm==0.28.0 or older.")
+                    "v0.28.0, and is not supported anymore; vLLM accepts --engine vllm==0.28.0.")
 
 
 # -- 4. a refused sweep asks each configuration refusal once ------------------------------------------------------------

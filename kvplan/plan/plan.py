@@ -384,8 +384,8 @@ def planned_fixes(model, refusal, asked: Replan, gpu) -> tuple:
     for fix in model.fixes(asked.spec, refusal, kv_dtype=asked.kv_dtype, context=asked.context,
                            block_size=asked.block_size, tp=asked.tp, gpu=gpu):
         outcome = _outcome(asked, fix.changes)
-        if outcome is None:
-            out.append(fix)
+        if outcome is None:  # not planned: no release range claimed past the one named (its flags unchecked there)
+            out.append(replace(fix, onward="") if fix.onward in ("newer", "older") else fix)
         elif fix.onward in ("newer", "older") and hasattr(model, "boundary_releases"):
             out += ranged_fixes(asked, fix, outcome, model.boundary_releases())
         else:
