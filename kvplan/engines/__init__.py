@@ -14,7 +14,7 @@ from typing import Optional
 from ..errors import FieldError, quote
 
 ENGINE_NAMES = ("vllm", "none")
-VALID = "vllm (vLLM 0.32.0), vllm==<release> (an older vLLM, 0.2 to 0.32), none (ideal paging, no engine)"
+VALID = "vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, 0.2 to 0.34), none (ideal paging, no engine)"
 
 
 @dataclass(frozen=True)
