@@ -87,10 +87,15 @@ def test_v2_before_0_29_subtracts_no_graphs():
     assert avail_early - avail_v1 == int(1.25 * GiB) + 4_859_363_328 - v2["profile_peak"]["bytes"]
 
 
-def test_rocm_subtracts_no_graphs():
-    """gpu_worker.py determine_available_memory profiles graphs on CUDA only."""
-    terms, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm", gpu="mi300x")
+def test_rocm_subtracts_graphs_from_0_26():
+    """gpu_worker.py determine_available_memory profiles graphs on CUDA only up to 0.25.1 (`is_cuda()`, :479), on
+    ROCm too from 0.26.0 (`is_cuda_alike()`, :502; 0.32.0 :696-704: "ROCm is included: #44825")."""
+    terms, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.25.1", gpu="mi300x")
     assert terms["cuda_graphs"]["bytes"] == 0 and "ROCm" in terms["cuda_graphs"]["source"]
+    cuda, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.26.0", gpu="h100")
+    for release in ("vllm==0.26.0", "vllm"):
+        terms, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", release, gpu="mi300x")
+        assert terms["cuda_graphs"]["bytes"] == cuda["cuda_graphs"]["bytes"] > 0
     terms, _ = _terms("meta-llama/Llama-3.1-8B-Instruct", "vllm==0.19.0", gpu="h100")
     assert terms["cuda_graphs"]["bytes"] == 0 and "after the cache was sized" in terms["cuda_graphs"]["source"]
 

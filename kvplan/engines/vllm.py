@@ -490,10 +490,11 @@ class Startup:
 
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
           block_size: Optional[int] = None, version: str = PINNED, override: Optional[int] = None,
-          capability: tuple = ()) -> Startup:
+          capability: tuple = (), granule: Optional[int] = None) -> Startup:
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer); `override`: --num-gpu-blocks-override;
-    `capability`: the GPU's CUDA compute capability (() for Hopper's rules)."""
+    `capability`: the GPU's CUDA compute capability (() for Hopper's rules); `granule`: the cache is committed
+    per layer in these units after warmup (0.34's extensible KV cache: committed_blocks)."""
     rules = behaviour(version)
     settings = with_model_defaults(spec, settings)
     cache = cache_precision(spec, precision, capability, version, tp).name
@@ -507,7 +508,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")
-    if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
+    if granule:  # 0.34 logs what warmup left (extensible_kv_cache.py measure_kv_cache_blocks)
+        lines += [f"KV cache memory after warmup: {format_gib(a)} GiB" for a in dict.fromkeys(available)]
+    elif rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
         lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(available)]
     if rules.era != "v0":
         lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
@@ -525,6 +528,8 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                 too_big = (override * per_block, memory)
             if rule == "checked":
                 memory = override * per_block
+        if granule:  # shrink_kv_cache_configs checks the committed blocks
+            memory = committed_blocks(memory, _segment_strides(groups, stage), granule) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
         check = memory - per_block if rules.null_block_in_check else memory
         if refusal is not None:
@@ -559,6 +564,26 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     decoding = one.resident(num_blocks - 1, one.decoding)  # chunked layers full again before a chunk ends
     capped = min(decoding, settings.max_num_seqs)
     return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory", bs)
+
+
+def _segment_strides(groups, stage: set) -> tuple:
+    """The pool's layer regions on one stage, each one page a block: the widest group's layers, which every other
+    group's layers share tensors with (kv_cache_utils.get_kv_cache_config_from_groups)."""
+    widest = max(groups, key=lambda g: g.bytes_per_block(stage))
+    return tuple(p for i, p in zip(widest.layers, widest.page_bytes_of_layers) if i in stage)
+
+
+def committed_blocks(memory: int, strides: tuple, granule: int) -> int:
+    """ExtensibleKVCache.blocks_within (0.34 v1/worker/extensible_kv_cache.py:313-318): the most blocks whose layer
+    regions, each rounded up to whole granules (physical_bytes_for, :305-311), fit in `memory`."""
+    def committed(n: int) -> int:
+        return sum(-(-n * stride // granule) * granule for stride in strides)
+
+    low, high = 0, max(memory, 0) // sum(strides)  # committed(n) grows with n: the last n that fits
+    while low < high:
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if committed(mid) <= memory else (low, mid - 1)
+    return low
 
 
 def final_block_size(block_size: int, groups) -> int:

@@ -40,7 +40,7 @@ from ..errors import FieldError
 from ..model.kinds import MLALatent
 from ..model.precision import DTYPE_BYTES
 from ..model.vision import UNCOUNTED_TOWER
-from ..plan.budget import Budget, BudgetTerm
+from ..plan.budget import NCCL_BYTES, NCCL_SOURCE, Budget, BudgetTerm
 from ..plan.sharding import shard, stage_weights
 from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, profile_peak, tower_data_parallel
@@ -60,10 +60,15 @@ CONSTANTS = {
     "v1_non_torch": (GiB // 2, "assumed: V1 snapshots its baseline after the CUDA context and NCCL exist "
                                "(gpu_worker.py init_device), leaving cuBLAS/attention workspaces"),
     "v1_sampler_bytes_per_logit": FLASHINFER_SAMPLER_BYTES,
+    "cuda_context": (int(617.6 * 2**20), "measured: the CUDA context of verify's own process on an H200 (NVML; torch "
+                                         "2.11, CUDA 13; benchmarks/RESULTS.md), held before vLLM 0.34's init "
+                                         "snapshot with cuBLAS's handles"),
     "cuda_graphs": (int(1.25 * GiB), "assumed (kvplan's earlier graph reserve): public 0.21+ estimates run from "
                                      "0.21 GiB (Qwen2.5-0.5B, vllm#50159) to ~9.5 (Llama-3.1-70B fp8 tp 8, "
                                      "vllm#49224), too few with their settings to fit a rule"),
 }
+EXTENSIBLE_MARGIN_FRACTION = 0.75  # v1/worker/extensible_kv_cache.py:65 KV_CACHE_MARGIN_FRACTION (0.34)
+EXTENSIBLE_GRANULE = 2 << 20  # utils/extensible_tensor.py _MIN_GRANULARITY: CUDA's VMM granularity, floored at 2 MiB
 SMALL_GPU = 32 * GiB  # below: consumer cards, whose V0 non-torch memory was ~0.2-0.35 GiB [A01, A13, A25]
 
 
@@ -297,14 +302,67 @@ def v4_prefill_workspace(spec, settings) -> int:
     return 4 * rows * dim * 2 + tokens * combined * INDEX_BYTES + tokens * INDEX_BYTES
 
 
-def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False) -> tuple:
+def sized_after_warmup(rules: Behaviour, flags: EngineFlags) -> bool:
+    """Whether vLLM sizes the cache with its extensible KV cache (0.34 on CUDA and ROCm): config/vllm.py:3180-3268
+    _resolve_extensible_kv_cache turns it on unless --num-gpu-blocks-override or --kv-cache-memory-bytes (kvplan's
+    kv_budget, which never reaches this budget) is given; elastic expert parallelism, KV connectors that lend their
+    own memory and GPUs without virtual memory management (WSL2) also turn it off, none of which kvplan models."""
+    return rules.kv_sizing == "extensible" and not flags.num_gpu_blocks_override
+
+
+def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version: str, stage, flags: EngineFlags,
+                      tp: int, weights: BudgetTerm, peak: BudgetTerm, non_torch: BudgetTerm) -> Budget:
+    """vLLM 0.34's extensible KV cache, sized from the memory free after warmup and CUDA-graph capture
+    (v1/worker/extensible_kv_cache.py:592-618 measure_kv_cache_bytes, called by measure_kv_cache_blocks):
+
+        used      = weights + non-torch + CUDA graphs           (resident but the cache: non_kv_used)
+        headroom  = memory - baseline - used                    (free + the committed prefix)
+        margin    = max(1 GiB (3 on ROCm), 0.75 x transient)    (KV_CACHE_MARGIN_FLOOR_BYTES / _FRACTION, :64-66)
+        available = min(requested - used, headroom - margin) - max(transient, torch's reservation growth)
+
+    The baseline is what the device held at the init snapshot (gpu_worker.py init_device: the CUDA context, cuBLAS
+    from 0.33, NCCL); the transient is the largest allocated peak over the profile run and the warmup's sizing
+    steps, here the profile peak; torch's reservation growth (fragmentation) is taken as no larger. requested is
+    ceil(memory x gpu_memory_utilization), 1.0 unless given (config/cache.py:216-227), so by default the headroom
+    binds. The cache is then committed per layer in 2 MiB granules (vllm.start, Budget.granule_bytes)."""
+    rocm = is_rocm(gpu)
+    context, nccl = _value("cuda_context"), NCCL_BYTES if tp > 1 else 0
+    graphs = 0 if flags.enforce_eager else _value("cuda_graphs")  # captured whatever the platform, then measured
+    used = weights.bytes + non_torch.bytes + graphs
+    margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * peak.bytes))
+    graph_term = BudgetTerm("cuda_graphs", graphs, "0: --enforce-eager captures no graphs" if flags.enforce_eager
+                            else f"captured before the cache is sized, {CONSTANTS['cuda_graphs'][1]}")
+    if memory - context - nccl - margin < requested:  # the device's headroom binds (always at utilisation 1.0)
+        top = memory
+        fixed = (BudgetTerm("cuda_context", context, CONSTANTS["cuda_context"][1]),
+                 BudgetTerm("nccl", nccl, f"{NCCL_SOURCE}, held before the init snapshot" if nccl else "tp 1"),
+                 BudgetTerm("margin", margin, f"max({3 if rocm else 1} GiB, 0.75 x the transient peak): kept free for "
+                                              "what warmup does not show (extensible_kv_cache.py:64-66)"))
+    else:  # an explicit gpu_memory_utilization leaves more than the device's margin free
+        top = requested
+        within = "0: gpu_memory_utilization leaves more free than the device's margin"
+        fixed = (BudgetTerm("cuda_context", 0, within), BudgetTerm("nccl", 0, within), BudgetTerm("margin", 0, within))
+    available = max(top - used - sum(t.bytes for t in fixed) - peak.bytes, 0)
+    kept = BudgetTerm("profile_peak", peak.bytes, peak.source + "; kept free for transients after warmup")
+    terms = (BudgetTerm("memory", top, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),
+             fixed[0], weights, kept, non_torch, graph_term, fixed[1], fixed[2])
+    return Budget(available, "gpu", gpu.name, memory, gpu_util, top, weights.bytes, peak.bytes, non_torch.bytes,
+                  graphs, fixed[1].bytes, f"vllm {version}" + (", enforce eager" if flags.enforce_eager else ""),
+                  None if stage is None else stage.index, terms, granule_bytes=EXTENSIBLE_GRANULE)
+
+
+ROCM_GRAPHS_SINCE = (0, 26)  # gpu_worker.py determine_available_memory: is_cuda() to 0.25.1 (:479), is_cuda_alike()
+                             # from 0.26.0 (:502)
+
+
+def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, version: str = PINNED) -> tuple:
     """(bytes, source) of the CUDA-graph term: what profile_cudagraph_memory returns, where the worker asks it."""
     if not rules.graphs_subtracted:
         return 0, "0: graphs captured after the cache was sized"
     if eager:
         return 0, "0: --enforce-eager sets cudagraph_mode NONE, so the worker skips the graph profile"
-    if is_rocm(gpu):
-        return 0, "0: the worker skips the graph profile on ROCm (gpu_worker.py determine_available_memory)"
+    if is_rocm(gpu) and parse_version(version) < ROCM_GRAPHS_SINCE:
+        return 0, "0: the worker skips the graph profile on ROCm before 0.26 (gpu_worker.py determine_available_memory)"
     if not runner.graphs_profiled:
         return 0, f"0: {runner.why}"
     return _value("cuda_graphs"), f"{runner.name}'s profiled capture, {CONSTANTS['cuda_graphs'][1]}"
@@ -366,7 +424,12 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         non_torch, nccl = _value("v1_non_torch"), 0
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
-    graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager)
+    if sized_after_warmup(rules, flags):
+        return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp,
+                                 BudgetTerm("weights", weights, weights_source),
+                                 BudgetTerm("profile_peak", peak, peak_source),
+                                 BudgetTerm("non_torch", non_torch, nt_source))
+    graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version)
     available = requested - weights - peak - non_torch - nccl - graphs
     terms = (
         BudgetTerm("memory", requested, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),

@@ -146,7 +146,11 @@ class VllmEngine:
 
     @property
     def default_gpu_util(self) -> float:
-        return self.rules.default_gpu_util
+        """config/cache.py resolved_gpu_memory_utilization: 1.0 where the extensible KV cache sizes the cache from
+        measured memory (0.34), else the release's default."""
+        from .vllm_budget import sized_after_warmup
+
+        return 1.0 if sized_after_warmup(self.rules, self.flags) else self.rules.default_gpu_util
 
     def dummy_sampler(self, spec, gpu=None) -> str:
         """How the profile run samples for `spec` on `gpu` (None: a CUDA GPU): as its model runner does."""
@@ -166,11 +170,11 @@ class VllmEngine:
 
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,
-                 max_num_batched_tokens: Optional[int] = None) -> EngineResult:
+                 max_num_batched_tokens: Optional[int] = None, granule: Optional[int] = None) -> EngineResult:
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
-                       capability=_capability(gpu))
+                       capability=_capability(gpu), granule=granule)
         f = result.figures
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
                             f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)

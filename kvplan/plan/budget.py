@@ -19,7 +19,7 @@ from .sharding import stage_weights
 
 @dataclass(frozen=True)
 class BudgetTerm:
-    name: str  # memory | weights | profile_peak | non_torch | cuda_graphs | nccl
+    name: str  # memory | weights | profile_peak | non_torch | cuda_context | cuda_graphs | nccl | margin
     bytes: int
     source: str
 
@@ -40,6 +40,7 @@ class Budget:
     engine: Optional[str] = None  # whose accounting: "vllm 0.32.0", or None for kvplan's generic estimate
     stage: Optional[int] = None  # pipeline stage this budget is for (None: the whole model on each GPU)
     terms: tuple = ()
+    granule_bytes: Optional[int] = None  # the engine commits each layer's pool in units of this (vLLM 0.34: 2 MiB)
 
     @property
     def weights_exceed(self) -> bool:
@@ -49,6 +50,8 @@ class Budget:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["terms"] = [asdict(t) for t in self.terms]
+        if self.granule_bytes is None:  # a key of 0.34's sizing only: older plans' JSON stays as it was
+            del data["granule_bytes"]
         return data
 
 
@@ -56,6 +59,7 @@ GiB = 2**30
 CUDA_CONTEXT_BYTES = GiB // 2
 CUDA_GRAPH_BYTES = int(1.25 * GiB)
 NCCL_BYTES = int(1.75 * GiB)
+NCCL_SOURCE = "fixed 1.75 GiB at tp > 1 (NCCL, custom all-reduce)"
 SAMPLER_SEQUENCES = 256
 SAMPLER_COPIES = 3
 
@@ -107,7 +111,7 @@ def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batc
              BudgetTerm("cuda_context", CUDA_CONTEXT_BYTES, "fixed 0.5 GiB (CUDA context, cuBLAS workspaces)"),
              BudgetTerm("cuda_graphs", graph_bytes, "fixed 1.25 GiB (decode graphs)" if graphs else
                         "0: --enforce-eager (no CUDA graphs)"),
-             BudgetTerm("nccl", nccl, "fixed 1.75 GiB at tp > 1 (NCCL, custom all-reduce)"))
+             BudgetTerm("nccl", nccl, NCCL_SOURCE))
     return Budget(kv, "gpu", gpu.name, memory, gpu_util, usable, weights, activation, CUDA_CONTEXT_BYTES,
                   graph_bytes, nccl, None, None if stage is None else stage.index, terms)
 

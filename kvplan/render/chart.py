@@ -23,6 +23,7 @@ SEGMENTS = {
     "cuda_context": ("CUDA context", "▒", "yellow"),
     "cuda_graphs": ("CUDA graphs", "▒", "yellow"),
     "nccl": ("NCCL", "░", "cyan"),
+    "margin": ("kept free for transients", "·", "magenta"),
     "kv": ("KV cache", "■", "green"),
     "free": ("left free by utilization", "·", "bright_black"),
 }

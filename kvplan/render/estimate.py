@@ -102,7 +102,8 @@ def cache_dtype_note(plan) -> str:
 
 
 TERM_NAMES = {"weights": "weights", "profile_peak": "profile peak", "activation": "activations",
-              "non_torch": "non-torch", "cuda_context": "CUDA context", "cuda_graphs": "CUDA graphs", "nccl": "NCCL"}
+              "non_torch": "non-torch", "cuda_context": "CUDA context", "cuda_graphs": "CUDA graphs", "nccl": "NCCL",
+              "margin": "transient margin"}
 
 
 def budget_line(plan: Plan, spell=str) -> str:
