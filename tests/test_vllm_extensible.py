@@ -98,3 +98,27 @@ def test_an_override_turns_the_extensible_cache_off():
 def test_default_utilisation_follows_the_sizing():
     assert get_engine("vllm==0.34.0").default_gpu_util == 1.0
     assert get_engine("vllm==0.33.0").default_gpu_util == 0.92
+
+
+def _refusal(engine, *extra):
+    row = json.loads(run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "l4", "-c", "131072",
+                                "--engine", engine, "--format", "json", *extra).stdout)["plans"][0]
+    return row["engine"]["refusal"]["reason"]
+
+
+def test_0_34_refusals_give_0_34s_advice():
+    """0.34.0 v1/core/kv_cache_planning.py:64-96 (_more_kv_cache_memory_hint, after warmup) and :114-132: the advice
+    depends on the sizing and the utilisation; 0.33 keeps 0.32's sentence (kv_cache_utils.py:1030-1039)."""
+    default = _refusal("vllm==0.34.0")
+    assert ("The extensible KV cache already takes all device memory left after the model, its activations, CUDA "
+            "graphs and warmup; decrease `max_model_len` or `max_num_seqs`, or the model needs a device with more "
+            "memory. CUDA graphs take less with fewer or smaller capture sizes in the compilation config. Decreasing "
+            "`max_model_len` also reduces what is needed.") in default
+    assert "The KV cache gets what is left after the model, its activations, CUDA graphs and warmup within " \
+           "`gpu_memory_utilization`=0.9; increase it (with the extensible KV cache it defaults to 1.0)" in \
+           _refusal("vllm==0.34.0", "--gpu-util", "0.9")
+    assert "Try increasing `gpu_memory_utilization` when initializing the engine (this flag also controls CPU " \
+           "memory reservation on the CPU backend, despite its name). Decreasing `max_model_len`" in \
+           _refusal("vllm==0.34.0", "--num-gpu-blocks-override", "100")
+    assert "Try increasing `gpu_memory_utilization` (which also controls CPU memory on the CPU backend) or " \
+           "decreasing `max_model_len` when initializing the engine." in _refusal("vllm==0.33.0")

@@ -359,13 +359,49 @@ NO_MEMORY = ("No available memory for the cache blocks. Try increasing `gpu_memo
              "See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
 
 
-def refusal_message(max_model_len: int, needed: int, available: int, estimate: int, rules: Behaviour) -> str:
-    """kv_cache_utils._check_enough_kv_cache_memory (0.32.0); V0 said it in tokens [A02, A13, A16]."""
+def more_memory_hint(rules: Behaviour, measured_util: Optional[float]) -> Optional[str]:
+    """0.34's advice in the start-up refusals (v1/core/kv_cache_planning.py:64-96 _more_kv_cache_memory_hint);
+    `measured_util`: the gpu_memory_utilization of a cache sized after warmup (extensible), else None. None before
+    0.34, whose messages carry their own advice."""
+    if rules.kv_sizing != "extensible":
+        return None
+    if measured_util is None:
+        return ("Try increasing `gpu_memory_utilization` when initializing the engine (this flag also controls CPU "
+                "memory reservation on the CPU backend, despite its name).")
+    used_by = "the model, its activations, CUDA graphs and warmup"
+    graphs = " CUDA graphs take less with fewer or smaller capture sizes in the compilation config."
+    if measured_util < 1.0:
+        return (f"The KV cache gets what is left after {used_by} within `gpu_memory_utilization`={measured_util}; "
+                f"increase it (with the extensible KV cache it defaults to 1.0) or decrease `max_model_len` or "
+                f"`max_num_seqs`.{graphs}")
+    return (f"The extensible KV cache already takes all device memory left after {used_by}; decrease "
+            f"`max_model_len` or `max_num_seqs`, or the model needs a device with more memory.{graphs}")
+
+
+def no_memory_message(hint: Optional[str]) -> str:
+    """The refusal when no block fits (kv_cache_utils / 0.34 kv_cache_planning.py:107-112)."""
+    if hint is None:
+        return NO_MEMORY
+    return (f"No available memory for the cache blocks. {hint} "
+            f"See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
+
+
+def refusal_message(max_model_len: int, needed: int, available: int, estimate: int, rules: Behaviour,
+                    hint: Optional[str] = None) -> str:
+    """kv_cache_utils._check_enough_kv_cache_memory (0.32.0; 0.34.0 kv_cache_planning.py:114-132 with `hint`,
+    more_memory_hint); V0 said it in tokens [A02, A13, A16]."""
     if rules.era == "v0":
         return (f"The model's max seq len ({max_model_len}) is larger than the maximum number of tokens that can "
                 f"be stored in KV cache ({estimate}). Try increasing `gpu_memory_utilization` or decreasing "
                 f"`max_model_len` when initializing the engine.")
-    hint = f"Based on the available memory, the estimated maximum model length is {estimate}. " if estimate else ""
+    estimated = f"Based on the available memory, the estimated maximum model length is {estimate}. " if estimate \
+        else ""
+    if hint is not None:
+        return (f"To serve at least one request with the model's max seq len ({max_model_len}), "
+                f"({format_gib(needed)} GiB KV cache is needed, which is larger than the available KV cache memory "
+                f"({format_gib(available)} GiB). {estimated}{hint} Decreasing `max_model_len` also reduces what is "
+                f"needed. See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
+    hint = estimated
     return (f"To serve at least one request with the model's max seq len ({max_model_len}), "
             f"({format_gib(needed)} GiB KV cache is needed, which is larger than the available KV cache memory "
             f"({format_gib(available)} GiB). {hint}Try increasing `gpu_memory_utilization` (which also controls "
@@ -490,11 +526,12 @@ class Startup:
 
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
           block_size: Optional[int] = None, version: str = PINNED, override: Optional[int] = None,
-          capability: tuple = (), granule: Optional[int] = None) -> Startup:
+          capability: tuple = (), granule: Optional[int] = None, gpu_util: Optional[float] = None) -> Startup:
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer); `override`: --num-gpu-blocks-override;
     `capability`: the GPU's CUDA compute capability (() for Hopper's rules); `granule`: the cache is committed
-    per layer in these units after warmup (0.34's extensible KV cache: committed_blocks)."""
+    per layer in these units after warmup (0.34's extensible KV cache: committed_blocks), at `gpu_util`."""
+    hint = more_memory_hint(behaviour(version), (gpu_util or 1.0) if granule else None)
     rules = behaviour(version)
     settings = with_model_defaults(spec, settings)
     cache = cache_precision(spec, precision, capability, version, tp).name
@@ -535,14 +572,15 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
         if refusal is not None:
             continue
         if check <= 0 and rules.era != "v0":
-            refusal = Refusal(NO_MEMORY, 0)
+            refusal = Refusal(no_memory_message(hint), 0)
         elif per_block * per_request > check:
             if rules.era == "v0":
                 tokens = max(check, 0) // per_block * min(g.spec.block_size for g in groups)
                 refusal = Refusal(refusal_message(length, 0, check, tokens, rules), None)
             else:
                 estimate = estimate_max_model_len(groups, settings, per_block, check, length)
-                refusal = Refusal(refusal_message(length, per_block * per_request, check, estimate, rules), estimate)
+                refusal = Refusal(refusal_message(length, per_block * per_request, check, estimate, rules, hint),
+                                  estimate)
     if refusal is None and too_big is not None:
         refusal = Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
                                                   left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
