@@ -122,3 +122,14 @@ def test_0_34_refusals_give_0_34s_advice():
            _refusal("vllm==0.34.0", "--num-gpu-blocks-override", "100")
     assert "Try increasing `gpu_memory_utilization` (which also controls CPU memory on the CPU backend) or " \
            "decreasing `max_model_len` when initializing the engine." in _refusal("vllm==0.33.0")
+
+
+def test_the_penalty_counts_leave_the_measured_cache():
+    """v1/worker/gpu/sample/penalties.py (0.34.0 :43-50): int32 [max_num_seqs, vocab] counts and an int32
+    [max_num_seqs, cdiv(vocab, 32)] mask, built after the weights' profiler: 0.32's budget never sees them, 0.34's
+    measurement does. Llama-3.1-8B on an H100 (1,024 sequences, vocab 128,256): 1024 x (128256 + 4008) x 4."""
+    old, new = _plan("vllm==0.32.0"), _plan("vllm==0.34.0")
+    terms = {t["name"]: t for t in new["budget"]["terms"]}
+    assert terms["non_torch"]["bytes"] - GiB // 2 == 541_753_344
+    assert "penalty counts" in terms["non_torch"]["source"]
+    assert {t["name"]: t for t in old["budget"]["terms"]}["non_torch"]["bytes"] == GiB // 2

@@ -310,6 +310,18 @@ def sized_after_warmup(rules: Behaviour, flags: EngineFlags) -> bool:
     return rules.kv_sizing == "extensible" and not flags.num_gpu_blocks_override
 
 
+def penalty_state(spec, settings, stage=None) -> int:
+    """Bytes of Model Runner V2's penalty statistics on the last pipeline stage (v1/worker/gpu/sample/penalties.py
+    PenaltiesState, 0.29-0.34): int32 output counts [max_num_seqs, vocab] and a prompt bit mask [max_num_seqs,
+    vocab / 32], built with the sampler after the weights load (gpu/model_runner.py load_model). No profile counts
+    them (neither the weights' profiler nor the profile run's peak), so 0.32's budget never subtracts them; 0.34's
+    extensible cache measures the device and so leaves them out of the cache."""
+    if stage is not None and not stage.is_last:
+        return 0
+    vocab = spec.vocab_size or 0
+    return settings.max_num_seqs * (vocab + -(-vocab // 32)) * 4
+
+
 def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version: str, stage, flags: EngineFlags,
                       tp: int, weights: BudgetTerm, peak: BudgetTerm, non_torch: BudgetTerm) -> Budget:
     """vLLM 0.34's extensible KV cache, sized from the memory free after warmup and CUDA-graph capture
@@ -425,10 +437,13 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
     if sized_after_warmup(rules, flags):
+        state = penalty_state(spec, settings, stage)
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp,
                                  BudgetTerm("weights", weights, weights_source),
                                  BudgetTerm("profile_peak", peak, peak_source),
-                                 BudgetTerm("non_torch", non_torch, nt_source))
+                                 BudgetTerm("non_torch", non_torch + state, nt_source + (
+                                     f"; + {format_gib(state)} GiB of the sampler's penalty counts "
+                                     f"(penalty_state), measured by this sizing" if state else "")))
     graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version)
     available = requested - weights - peak - non_torch - nccl - graphs
     terms = (
