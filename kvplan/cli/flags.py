@@ -52,7 +52,8 @@ KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float
                  "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla.")
 KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G = 10 GiB, 10g = 10^10 (vLLM's "
                   "rule), or 10GiB / 80GB.")
-GPU_UTIL_HELP = "Fraction of GPU memory the engine may use (default: the engine's, 0.92 for vLLM 0.32)."
+GPU_UTIL_HELP = ("Fraction of GPU memory the engine may use (default: the engine's, 0.92 for vLLM 0.32, 1.0 for 0.34's "
+                 "extensible KV cache).")
 # the engine flags that change its budget (engines.EngineFlags), for estimate and check alike
 ENFORCE_EAGER_HELP = ("As vLLM's --enforce-eager: no CUDA graphs, so vLLM 0.20+ reserves no graph memory (decode "
                       "times still assume graphs).")
