@@ -1,4 +1,4 @@
-"""--kv-cache-dtype's choices release by release against vLLM's own CacheDType Literal of 35 releases (0.8.5-0.32.0,
+"""--kv-cache-dtype's choices release by release against vLLM's own CacheDType Literal of 37 releases (0.8.5-0.34.0,
 frozen by benchmarks/vllm_reference/cache_dtypes.py in tests/data/vllm_cache_dtypes.json): a value a release does
 not list is refused in one line naming the flag, as vLLM's argparse refuses it."""
 

@@ -5,7 +5,8 @@ tests/test_vllm_cache_dtypes.py. Reads sources only (no vLLM import).
     python benchmarks/vllm_reference/cache_dtypes.py SRC_ROOT [SRC_ROOT ...] > tests/data/vllm_cache_dtypes.json
 
 Each SRC_ROOT holds one folder a release (SRC_ROOT/0.32.0/vllm/...); session 50 ran it on /tmp/s42/src,
-/tmp/s44/src and /tmp/s49v32/src (0.8.5-0.32.0, unpacked wheels)."""
+/tmp/s44/src and /tmp/s49v32/src (0.8.5-0.32.0, unpacked wheels); session 52 added 0.33.0 and 0.34.0 from
+their source releases (/tmp/s52/sd/vllm-X/vllm, the same choices() on each)."""
 
 import json
 import re

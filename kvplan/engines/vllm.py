@@ -22,8 +22,9 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   concurrency = num_blocks / blocks per request over all groups (get_max_concurrency_for_kv_cache_config).
 - resident sequences: vllm_admission.py.
 - --num-gpu-blocks-override N: OVERRIDE_RULES.
-- configurations refused whatever the memory (architecture, length, cache dtype, ROCm's sparse block):
-  configuration_refusal; what clears each, checked against all of them: vllm_remedy.py.
+- configurations refused whatever the memory (architecture, length, a 16-bit cache dtype other than the model's
+  from 0.33, cache dtype, ROCm's sparse block, sparse MLA on a GPU no sparse backend runs on): configuration_refusal;
+  what clears each, checked against all of them: vllm_remedy.py.
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
+from ..errors import FieldError
 from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
-                          rocm_block_refusal, sparse_cache, taken_dtypes)
+                          rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes)
 from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
                          layer_spec, mamba_page)
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -51,15 +53,28 @@ _FALCON = ("vllm/model_executor/models/falcon.py:173-197: FalconAttention builds
 KV_DTYPE_QUIRKS = {"falcon": _FALCON, "refinedweb": _FALCON, "refinedwebmodel": _FALCON}
 # Architectures vLLM dropped, with the last release that ran them
 # (vllm/model_executor/models/registry.py:849 _PREVIOUSLY_SUPPORTED_MODELS, message at 1186-1195):
+# 0.34.0 registry.py:937-938 adds the Keye models (last served by 0.33.0)
 REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", "MptForCausalLM": "0.28.0",
-                         "StableLMEpochForCausalLM": "0.28.0"}
+                         "StableLMEpochForCausalLM": "0.28.0", "KeyeForConditionalGeneration": "0.33.0",
+                         "KeyeVL1_5ForConditionalGeneration": "0.33.0"}
 # Architectures that came later, with the first release whose registry.py lists them (checked in each release's
 # vllm/model_executor/models/registry.py); an older release refuses them in _raise_for_unsupported ("are not
-# supported for now") instead of serving them by 0.32's rules:
+# supported for now") instead of serving them by 0.32's rules. 0.33.0 and 0.34.0: the generative architectures their
+# registries add (the _TEXT_GENERATION_MODELS / _MULTIMODAL_MODELS dicts diffed against the release before; 0.33.0
+# registry.py:83, 111, 354, 528, 556, 648; 0.34.0 :153, 209, 220, 507, 511, 533, 568, 661) that kvplan's reader takes;
+# the rest it refuses as layouts it does not model (model/unmodelled.py: AliceAI, Dory, DomynEdge, Step5, Mistral
+# Large 4, ZAYA1, Kimi K3.1, Canary):
 ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",
                        "GlmMoeDsaForCausalLM": "0.16.0", "Gemma4ForCausalLM": "0.19.0",
                        "Gemma4ForConditionalGeneration": "0.19.0", "DeepseekV4ForCausalLM": "0.20.0",
-                       "Gemma4UnifiedForConditionalGeneration": "0.23.0"}
+                       "Gemma4UnifiedForConditionalGeneration": "0.23.0",
+                       **dict.fromkeys(("BeamForCausalLM", "FlintForCausalLM", "Alpamayo2Super",
+                                        "MiniCPMOcrForConditionalGeneration", "MuseSparkForConditionalGeneration",
+                                        "RadioMBartPrefixForCausalLM"), "0.33.0"),
+                       **dict.fromkeys(("Lfm3ForCausalLM", "RicursiveForCausalLM", "UnlimitedOCR2TextForCausalLM",
+                                        "Lfm3AudioForConditionalGeneration", "Lfm3VlForConditionalGeneration",
+                                        "MingV3ASRForConditionalGeneration",
+                                        "Nemotron3_5TranscribeForConditionalGeneration"), "0.34.0")}
 # Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
 SSM_DTYPE_QUIRKS = {
     "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
@@ -233,6 +248,19 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
                    field="kv_dtype", options=taken)
 
 
+SPARSE_GPU_REMEDY = "it starts on a Hopper or Blackwell GPU (H100, H200, B200, ...)"
+
+
+def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of a sparse MLA layer (DeepSeek-V3.2, GLM-5.x) on a CUDA GPU none of its sparse backends runs on
+    (A100, A10, L4, L40S: vllm_sparse.SPARSE_MAJORS), whatever the dtype and block. The GPU is at fault; kvplan's
+    remedy search changes the release, dtype, length and block only, so the remedy is said in words."""
+    if not is_sparse(spec) or is_v4(spec):
+        return None
+    why = sparse_gpu_refusal_line(capability, version)
+    return Refusal(why, None, configuration=True, field="gpu", remedy=SPARSE_GPU_REMEDY) if why else None
+
+
 def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED) -> Optional[Refusal]:
     """vLLM's AssertionError for a sparse MLA layer on ROCm 0.12-0.17 at any block but 1, the unset --block-size (16)
     included (vllm_sparse.ROCM_BLOCK_RULES); block 1 passes it. On CUDA from 0.18.0, no attention backend for a block
@@ -272,10 +300,64 @@ def v4_dtype_refusal(spec, precision) -> Optional[Refusal]:
     return Refusal(V4_REFUSAL.format(dtype=vllm_name(precision.name)), None, configuration=True, field="kv_dtype")
 
 
+# A float16 / bfloat16 --kv-cache-dtype other than the model's dtype, from 0.33 (config/vllm.py 0.33.0:1492-1508
+# VllmConfig._reject_mismatched_float_kv_cache, 0.34.0 :1431-1447): called in __post_init__ right after
+# try_verify_and_update_config (0.33.0 :1539-1540, 0.34.0 :1483-1484), so a per-architecture rewrite comes first:
+# DeepSeek-V3.2's bfloat16 becomes auto (model_executor/models/config.py 0.33.0:84-86, 0.34.0 :91-93).
+FLOAT_KV_SINCE = (0, 33)
+FLOAT_KV_REWRITTEN = {"DeepseekV32ForCausalLM": "bfloat16"}
+FLOAT_KV_REFUSAL = ('kv_cache_dtype="{asked}" is incompatible with dtype="{model}". Please set `--kv-cache-dtype` '
+                    'to {allowed}.')
+_TORCH_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # str(torch dtype) less "torch."
+
+
+def float_kv_refusal(spec, precision, version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of an explicit float16 / bfloat16 cache that is not the model's dtype (FLOAT_KV_SINCE on);
+    `auto` and the model's own dtype pass."""
+    asked = precision.spelling
+    if asked not in ("float16", "bfloat16") or parse_version(version)[:2] < FLOAT_KV_SINCE:
+        return None
+    if FLOAT_KV_REWRITTEN.get(getattr(spec, "architecture", "")) == asked:
+        return None
+    model = _TORCH_NAMES.get(spec.dtype, spec.dtype)
+    if model == asked:
+        return None
+    same = model in ("float16", "bfloat16")
+    allowed = f"`auto` or `{model}`" if same else "`auto`"
+    return Refusal(FLOAT_KV_REFUSAL.format(asked=asked, model=model, allowed=allowed), None, configuration=True,
+                   field="kv_dtype", options=("auto", model) if same else ("auto",))
+
+
+# The octave_* formats (0.33 on) are ROCm's: ROCM_OCTAVE is the only backend that lists them (0.33.0
+# v1/attention/backends/rocm_octave_attn.py:95-99 supported_kv_cache_dtypes; on ROCm platforms/rocm.py:566), so on
+# CUDA every backend answers "kv_cache_dtype not supported" and platforms/cuda.py raises (0.33.0 :471-475, 0.34.0
+# :512-516). On ROCm the slot depends on the model's rotary width (rocm_octave.py:76-98 rope_dim_from_hf_config),
+# which kvplan's spec does not keep, and the backend runs on RDNA3 / CDNA3 with head_size 256 and 64 rotary dims only
+# (rocm_octave_attn.py:120-127, :292-301): not modelled yet.
+OCTAVE_NO_BACKEND = ("No valid attention backend found for cuda with kv_cache_dtype {dtype}: the Octave formats have "
+                     "one backend, ROCm's ROCM_OCTAVE, and every CUDA backend answers 'kv_cache_dtype not supported'.")
+OCTAVE_ON_ROCM = ("{dtype} on ROCm is not modelled yet: vLLM's ROCM_OCTAVE backend sizes its slot from the model's "
+                  "rotary dims and runs only at head_size 256 with 64 of them on RDNA3 / CDNA3 GPUs "
+                  "(v1/attention/backends/rocm_octave_attn.py), which kvplan does not check; use auto, fp8 or "
+                  "another dtype.")
+
+
+def octave_refusal(precision, capability=()) -> Optional[Refusal]:
+    """vLLM's refusal of an Octave cache on a CUDA GPU (None for other dtypes; ROCm: cache_precision refuses to plan
+    it)."""
+    if precision.layout != "octave" or is_rocm_platform(capability):
+        return None
+    return Refusal(OCTAVE_NO_BACKEND.format(dtype=precision.vllm_dtype), None, configuration=True, field="kv_dtype",
+                   options=("fp8", "auto"))
+
+
 def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
     """The precision the attention cache really uses on a GPU of `capability` in `version` (KV_DTYPE_QUIRKS; sparse
     MLA's 656-byte fp8_ds_mla on FLASHMLA_SPARSE or plain fp8 on FlashInfer's and ROCm's backends: sparse_choice). A
-    plain 8-bit dtype no sparse backend takes keeps the dtype as asked: its row is refused (sparse_dtype_refusal)."""
+    plain 8-bit dtype no sparse backend takes keeps the dtype as asked: its row is refused (sparse_dtype_refusal). An
+    Octave cache on ROCm is not planned (OCTAVE_ON_ROCM)."""
+    if precision.layout == "octave" and is_rocm_platform(capability):
+        raise FieldError("kv_dtype", OCTAVE_ON_ROCM.format(dtype=precision.vllm_dtype))
     if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS and precision.bits < DTYPE_BYTES[spec.dtype] * 8:
         return PRECISIONS[spec.dtype]
     if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
@@ -506,13 +588,17 @@ def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, ru
 def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: Optional[int],
                           version: str = PINNED, capability=()) -> Optional[Refusal]:
     """vLLM's first refusal of the configuration itself, whatever the memory, in the order start-up meets them: the
-    architecture and the length while the config is read, then the cache dtype and the block size while the
-    attention layers pick their backends (the ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0
-    :364-371); None when it gets as far as profiling memory."""
+    architecture and the length while the config is read, a 16-bit cache dtype other than the model's as VllmConfig
+    checks it, then the cache dtype, the GPU and the block size while the attention layers pick their backends (the
+    ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as
+    profiling memory."""
     return architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
-        v4_dtype_refusal(spec, precision) or sparse_dtype_refusal(spec, precision, capability, version, tp) or \
+        float_kv_refusal(spec, precision, version) or \
+        v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
+        sparse_gpu_refusal(spec, capability, version) or \
+        sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         sparse_block_refusal(spec, block_size, capability, version)
 
 

@@ -20,12 +20,18 @@ auto too) and FLASHMLA_SPARSE served it on every GPU: CONFIG_REWRITE, for that a
 
 Block sizes: every sparse backend here takes kernel blocks of a multiple of 64 on Hopper (FLASHMLA_SPARSE,
 FLASH_ATTN_MLA_SPARSE, FLASHINFER_MLA_SPARSE_SM90: MultipleOf(64), 0.32.0 flashinfer_mla_sparse_sm90.py:155-157)
-and FLASHINFER_MLA_SPARSE MultipleOf(32) on SM10x (flashinfer_mla_sparse.py:94-96), beside the indexer's exact 64
-(indexer.py:283-285): the block stays 64 (vllm_specs.SPARSE_MLA_BLOCK). Their block-stride alignments
-(sparse_utils.py:44-47 align_blocks_to_rows: one 576-byte row on SM90's FlashInfer (flashinfer_mla_sparse_sm90.py
-:159-161, 0.32.0 only), 32 rows on SM10x's (flashinfer_mla_sparse.py:74-79); FLASHMLA_SPARSE MultipleOf(64) of its
-entries, flashmla_sparse.py:166-175) divide every page of a multiple of 64 tokens, so they pad nothing. On ROCm both
-backends take kernel blocks of 1: the block is --block-size or 16, and 0.12-0.17 start at 1 only (ROCM_BLOCK_RULES).
+and FLASHINFER_MLA_SPARSE on SM10x [32, 64] in 0.17-0.31 (0.17.0 flashinfer_mla_sparse.py:69-70, 0.31.0 :85-86; a
+block passes as a multiple of either, backend.py supports_block_size) and MultipleOf(32) from 0.32 (0.32.0 :95-96,
+0.34.0 :96-97), beside the indexer's exact 64 (indexer.py:283-285): the block stays 64 (vllm_specs.SPARSE_MLA_BLOCK).
+Their block-stride alignments (sparse_utils.py:44-47 align_blocks_to_rows: one 576-byte row on SM90's FlashInfer
+(flashinfer_mla_sparse_sm90.py:159-161, 0.32.0 only), 32 rows on SM10x's (flashinfer_mla_sparse.py:74-79);
+FLASHMLA_SPARSE MultipleOf(64) of its entries, flashmla_sparse.py:166-175) divide every page of a multiple of 64
+tokens, so they pad nothing. On ROCm both backends take kernel blocks of 1: the block is --block-size or 16, and
+0.12-0.17 start at 1 only (ROCM_BLOCK_RULES).
+
+GPUs: every sparse backend checks the compute capability's major (supports_compute_capability: FLASHMLA_SPARSE 9 or
+10, FLASHINFER_MLA_SPARSE 10, FLASH_ATTN_MLA_SPARSE and FLASHINFER_MLA_SPARSE_SM90 9, FLASHINFER_MLA_SPARSE_SM120 12),
+so on any other CUDA GPU (Ampere's 8.0 / 8.6, Ada's 8.9, Turing's 7.5) vLLM finds none: SPARSE_MAJORS.
 """
 
 from __future__ import annotations
@@ -126,6 +132,28 @@ ROCM_DEFAULT_BLOCK = 16
 ROCM_BLOCK_ASSERT = "Sparse MLA backend on ROCm only supports block size 1 for now."  # 0.17.0 rocm.py:369-371
 NO_BACKEND = ("No valid attention backend found for {platform} with kv_cache_dtype {dtype}: no sparse MLA backend "
               "takes it ({why}).")
+# The compute capability majors some sparse MLA backend takes on CUDA, by first release (None: no check). Any other
+# GPU gets "No valid attention backend found for cuda with {config}. Reasons: {...}" from platforms/cuda.py
+# get_attn_backend_cls while the model's first sparse layer is built, whatever the dtype (0.11.1 cuda.py:412, 0.12.0
+# :399, 0.13.0-0.14.1 :339, 0.16.0 :355, 0.17.x :393, 0.18.x :282, 0.19.x :299, 0.20.x :333, 0.21.0 :337, 0.22-0.23
+# :343, 0.24.0 :445, 0.25.x :441, 0.26-0.27 :447, 0.28.0 :451, 0.29.0 :457, 0.30.0 :503, 0.31.0 :491, 0.32.0 :471,
+# 0.33.0 :473, 0.34.0 :514).
+SPARSE_MAJORS = (
+    ((0, 24), (HOPPER, BLACKWELL, 12), "0.24.0 cuda.py:130-133 adds FLASHINFER_MLA_SPARSE_SM120 for major 12 "
+                                       "(flashinfer_mla_sparse.py supports_compute_capability major == 12; so to "
+                                       "0.34.0 :195-196)"),
+    ((0, 11, 1), (HOPPER, BLACKWELL), "flashmla_sparse.py supports_compute_capability major in [9, 10] (0.11.1 "
+                                      ":86-87, 0.34.0 the same); FLASHINFER_MLA_SPARSE 10 (0.17 on), "
+                                      "FLASH_ATTN_MLA_SPARSE 9 (0.25.1 on), FLASHINFER_MLA_SPARSE_SM90 9 (0.30 on)"),
+    # 0.11.0 cuda.py:252-255 returns FlashMLASparseBackend for any sparse layer, no capability check: start-up gets
+    # past backend selection and fails at the first sparse kernel call of the profile run
+    ((0, 11), None, "0.11.0 platforms/cuda.py:252-255"),
+)
+NO_SPARSE_GPU = ("No valid attention backend found for cuda (compute capability {cc}) with a sparse MLA layer: every "
+                 "sparse MLA backend of vLLM {version} needs compute capability {majors}.")
+UNCHECKED_SPARSE_GPU = ("FlashMLA's sparse kernels do not run on compute capability {cc}: vLLM {version} picks "
+                        "FLASHMLA_SPARSE for a sparse MLA layer on any CUDA GPU (platforms/cuda.py:252-255, no "
+                        "capability check), so start-up fails at the first sparse kernel call.")
 
 
 @dataclass(frozen=True)
@@ -235,6 +263,21 @@ def taken_dtypes(capability=(), version: str = PINNED, heads: Optional[int] = No
     quantized = ("fp8", "fp8_e4m3", "fp8_e5m2", FP8_DS_MLA, "nvfp4_ds_mla")
     return ("auto", "bfloat16") + tuple(d for d in quantized if sparse_cache(d, capability, version, heads, shape,
                                                                              architecture).backend is not None)
+
+
+def sparse_gpu_refusal_line(capability=(), version: str = PINNED) -> str:
+    """vLLM's refusal of a sparse MLA layer on a CUDA GPU no sparse backend runs on ('' when one does, on ROCm, and
+    for an unknown GPU, read as Hopper): SPARSE_MAJORS."""
+    if not capability or is_rocm_platform(capability):
+        return ""
+    majors = release_rule(SPARSE_MAJORS, version, (HOPPER, BLACKWELL))
+    cc = f"{capability[0]}.{capability[1]}"
+    if capability[0] in (majors or (HOPPER, BLACKWELL)):
+        return ""
+    if majors is None:
+        return UNCHECKED_SPARSE_GPU.format(cc=cc, version=version)
+    named = [f"{m}.x" for m in majors]
+    return NO_SPARSE_GPU.format(cc=cc, version=version, majors=", ".join(named[:-1]) + " or " + named[-1])
 
 
 def refusal_line(dtype: str, capability=(), why: str = "") -> str:

@@ -1,6 +1,7 @@
-"""KV-cache precisions: exactly the values vLLM 0.32's `--kv-cache-dtype` takes (`CacheDType` in
-vllm/config/cache.py), and what one token of one layer costs in each, as vLLM's attention backends lay the
-cache out (their `customize_spec`, which sets the page's per-head content bytes):
+"""KV-cache precisions: exactly the values vLLM 0.34's `--kv-cache-dtype` takes (`CacheDType` in
+vllm/config/cache.py; each release's own list: engines/vllm_versions.py KV_DTYPE_SINCE), and what one token of one
+layer costs in each, as vLLM's attention backends lay the cache out (their `customize_spec`, which sets the page's
+per-head content bytes):
 
 - auto: the model's dtype. float16 / bfloat16: 2 bytes per element.
 - fp8 (fp8_e4m3's bytes here; the engine model keeps the two spellings apart where vLLM's sparse MLA backends do),
@@ -18,6 +19,11 @@ cache out (their `customize_spec`, which sets the page's per-head content bytes)
   vLLM keeps the first and last two layers of a dense model unquantised; kvplan counts every layer packed.
 - ultraquant_4bit: one slot per head of fp4 K and V codes with one UE8M0 scale per 32 values
   (v1/attention/ops/ultraquant/format.py `slot_size`).
+- octave_k3v4 / octave_k3v3 / octave_k3v3_compact (vLLM 0.33 on, ROCm's ROCM_OCTAVE backend only): one packed K+V
+  slot per head (0.33.0 v1/attention/ops/rocm_octave.py:101-180 OctaveFormat.slot_bytes): K's rotary dims in 4-bit
+  codes and the rest in 3-bit (compact: every K dim 3-bit), V in 4 or 3 bits, one fp16 scale per 64 K dims (compact:
+  one) and one for V, padded to 8 bytes (compact: 4). The rotary width is the model's; kvplan counts 64, the only
+  one vLLM's kernels take (v1/attention/backends/rocm_octave_attn.py:64-65, :292-301).
 - fp8_ds_mla / nvfp4_ds_mla: FlashMLA-sparse's opaque per-token MLA entry, 656 / 352 bytes
   (mla_attention.py), for DeepSeek-style latents only.
 
@@ -42,8 +48,8 @@ class Precision:
     name: str  # kvplan's name in results: bf16, fp16, fp8_e4m3, int8_per_token_head, ...
     bits: int  # bits of one stored value
     scheme: str  # what the byte counts assume, in words
-    layout: str = "plain"  # plain | per_token_head | nvfp4 | turboquant | ultraquant | ds_mla
-    key_bits: Optional[int] = None  # turboquant: key bits (8 = fp8 keys)
+    layout: str = "plain"  # plain | per_token_head | nvfp4 | turboquant | ultraquant | octave | ds_mla
+    key_bits: Optional[int] = None  # turboquant: key bits (8 = fp8 keys); octave: bits of K's rotary dims
     mla_token_bytes: Optional[int] = None  # ds_mla: the opaque per-token entry
     # the --kv-cache-dtype value as asked ("fp8" or "fp8_e4m3" for fp8_e4m3); "" for auto or a precision built here
     spelling: str = ""
@@ -81,13 +87,15 @@ class Precision:
             return slot + slot % 2
         if self.layout == "ultraquant":
             return 2 * (head_dim // 2 + head_dim // 32)
+        if self.layout == "octave":
+            return octave_slot(head_dim, self.bits, compact=self.key_bits == OCTAVE_NOPE_BITS)
         return self._data(head_dim) + self._data(value_dim) + 2 * self.scale_bytes_per_vector
 
     def latent_bytes(self, kv_lora_rank: int, rope_dim: int) -> int:
         """Bytes one token's MLA latent (kv_lora_rank + rope dims, shared by all heads) occupies."""
         if self.layout == "ds_mla":
             return self.mla_token_bytes
-        if self.layout in ("nvfp4", "turboquant", "ultraquant"):
+        if self.layout in ("nvfp4", "turboquant", "ultraquant", "octave"):
             raise FieldError("kv_dtype", f"{self.name} is not available for MLA models in vLLM; use fp8, "
                                          f"fp8_per_token_head or fp8_ds_mla.")
         dim = kv_lora_rank + rope_dim
@@ -103,6 +111,27 @@ def _tq(name: str, key_bits: int, value_bits: int) -> Precision:
     return Precision(name, value_bits, f"TurboQuant: {keys}, {value_bits}-bit values + fp16 scale/zero, one "
                                        f"K+V slot per head (vLLM keeps the first/last 2 layers unquantised; "
                                        f"counted packed here)", "turboquant", key_bits)
+
+
+OCTAVE_BLOCK, OCTAVE_ROPE_DIM = 64, 64  # rocm_octave.py HADAMARD_BLOCK; rocm_octave_attn.py _KERNEL_ROPE_DIM
+OCTAVE_ROPE_BITS, OCTAVE_NOPE_BITS = 4, 3  # rocm_octave.py ROPE_BITS, NOPE_BITS
+
+
+def octave_slot(head_dim: int, value_bits: int, compact: bool = False, rope_dim: int = OCTAVE_ROPE_DIM) -> int:
+    """Bytes of one (token, KV head) Octave slot: [K rotary codes][K other codes][V codes][fp16 scales], padded
+    (0.33.0 rocm_octave.py OctaveFormat: off_k_nope, off_v, off_scales, slot_bytes)."""
+    wide = 0 if compact else rope_dim
+    codes = wide * OCTAVE_ROPE_BITS // 8 + (head_dim - wide) * OCTAVE_NOPE_BITS // 8 + head_dim * value_bits // 8
+    scales = (1 if compact else math.ceil(head_dim / OCTAVE_BLOCK)) + 1
+    align = 4 if compact else 8
+    return math.ceil((codes + 2 * scales) / align) * align
+
+
+def _octave(name: str, value_bits: int, compact: bool) -> Precision:
+    keys = "3-bit K codes, one scale" if compact else "4-bit rotary / 3-bit other K codes, a scale per 64 dims"
+    return Precision(name, value_bits, f"Octave (ROCm only): {keys}, {value_bits}-bit V codes + fp16 scale, one K+V "
+                                       f"slot per head (64 rotary dims counted)", "octave",
+                     OCTAVE_NOPE_BITS if compact else OCTAVE_ROPE_BITS)
 
 
 PRECISIONS = {p.name: p for p in (
@@ -122,23 +151,25 @@ PRECISIONS = {p.name: p for p in (
     _tq("turboquant_3bit_nc", 3, 3),
     Precision("ultraquant_4bit", 4, "UltraQuant: fp4 K and V codes + one UE8M0 scale per 32 values, one slot "
                                     "per head", "ultraquant"),
+    _octave("octave_k3v4", 4, False), _octave("octave_k3v3", 3, False), _octave("octave_k3v3_compact", 3, True),
     Precision("fp8_ds_mla", 8, "FlashMLA-sparse fp8 entry: 656 bytes per token per MLA layer (DeepSeek-V4: 584 "
                                "per latent)", "ds_mla", mla_token_bytes=656),
     Precision("nvfp4_ds_mla", 4, "FlashMLA-sparse NVFP4 entry: 352 bytes per token per MLA layer", "ds_mla",
               mla_token_bytes=352),
 )}
 
-# vLLM 0.32's --kv-cache-dtype values (vllm/config/cache.py CacheDType), each to its precision; `auto` is the
+# vLLM 0.34's --kv-cache-dtype values (vllm/config/cache.py CacheDType), each to its precision; `auto` is the
 # model's dtype.
 VLLM_KV_DTYPES = {
     "float16": "fp16", "bfloat16": "bf16", "fp8": "fp8_e4m3", "fp8_e4m3": "fp8_e4m3", "fp8_e5m2": "fp8_e5m2",
     **{name: name for name in ("fp8_inc", "fp8_ds_mla", "nvfp4_ds_mla", "turboquant_k8v4", "turboquant_4bit_nc",
-                               "turboquant_k3v4_nc", "turboquant_3bit_nc", "ultraquant_4bit", "int4_per_token_head",
-                               "int8_per_token_head", "fp8_per_token_head", "nvfp4", "nvfp4_4over6")},
+                               "turboquant_k3v4_nc", "turboquant_3bit_nc", "octave_k3v4", "octave_k3v3",
+                               "octave_k3v3_compact", "ultraquant_4bit", "int4_per_token_head", "int8_per_token_head",
+                               "fp8_per_token_head", "nvfp4", "nvfp4_4over6")},
 }
 # Spellings kvplan's results use (its JSON `kv_dtype`), accepted back as input.
 RESULT_NAMES = {"fp16": "fp16", "bf16": "bf16"}
-VALID_KV_DTYPES = "auto, " + ", ".join(VLLM_KV_DTYPES) + " (vLLM 0.32's --kv-cache-dtype values)"
+VALID_KV_DTYPES = "auto, " + ", ".join(VLLM_KV_DTYPES) + " (vLLM 0.34's --kv-cache-dtype values)"
 # Names vLLM does not take, with what it calls the same thing.
 NOT_VLLM = {"int8": "int8_per_token_head", "int4": "int4_per_token_head", "fp32": "auto (vLLM's KV cache has no "
             "float32)", "float32": "auto (vLLM's KV cache has no float32)", "half": "float16", "fp4": "nvfp4",

@@ -2,7 +2,9 @@
 ordinary decoder to the generic reader (it names layers, heads and a head_dim) while its cache, or its weights,
 follow rules kvplan has no layer kind for: sized anyway, the answer would look right and be wrong. So the reader
 refuses them in one sentence that names what it saw. Each entry is what vLLM 0.32.0's model code reads
-(model_executor/models/registry.py names the module); a field also catches a derivative under another name."""
+(model_executor/models/registry.py names the module; the architectures 0.33.0 and 0.34.0 add, as 0.34.0 reads them);
+a field also catches a derivative under another name. Some newer architectures kvplan sizes only from an explicit
+layer_types, as their config classes fill in a default pattern the generic reader does not know (LAYER_TYPES)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,20 @@ _M3_SPARSE = "MiniMax-M3's sparse attention and index cache (config field 'spars
 _HYPER = "an indexer cache and hyper-connections (vllm/models/hy_v4, qwen4_exp)"
 _ENCODER_DECODER = ("an encoder and a decoder with cross-attention caches over the encoder's output (config field "
                     "'is_encoder_decoder'; model_executor/models/whisper.py)")
+# vLLM 0.33.0 / 0.34.0 additions (paths under vllm/ of 0.34.0)
+_ALICE = ("Kimi Delta Attention layers set by Qwen3-Next's linear_* fields (not the gated DeltaNet those fields mean "
+          "elsewhere) and attention residuals (model_executor/models/alice_ai.py:118-138, :151, :335-345)")
+_DORY = ("recurrent loops over its layers, each loop with its own KV cache by default (config fields "
+         "'n_recurrent_loops', 'recurrent_kv_cache_mode'; model_executor/models/dory.py:109-130)")
+_DOMYN = ("a sliding window and a head size of its own in every layer (config fields 'window_sizes', "
+          "'per_layer_config'; model_executor/models/domyn_edge.py:158-170)")
+_STEP5 = ("sparse attention with an indexer and a summary cache, and per-layer attention settings (config fields "
+          "'attention_other_setting', 'swa_num_attention_heads'; vllm/models/step5)")
+_ML4 = ("sparse MLA whose layers share latent caches and indexers (config fields 'kv_source_layers', "
+        "'index_sharing'; vllm/models/mistral/common/layer_spec.py:24-40)")
+_CCA = ("Compressed Convolutional Attention: a convolution state of past queries and keys beside each layer's KV "
+        "cache (config fields 'cca_time0', 'cca_time1'; model_executor/models/zaya.py:42-47)")
+_MLP_TYPES = "dense and MoE feed-forward layers named per layer (transformers_utils/configs/beam.py:58-63)"
 
 ARCHITECTURES = {
     "DeepseekV4ForConditionalGeneration": _V4_VISION,
@@ -50,8 +66,24 @@ ARCHITECTURES = {
     **dict.fromkeys(("Glm5NextForCausalLM", "Glm5NextForConditionalGeneration"), _KPOOL),
     **dict.fromkeys(("MiniMaxM3SparseForCausalLM", "MiniMaxM3SparseForConditionalGeneration"), _M3_SPARSE),
     **dict.fromkeys(("HYV4ForCausalLM", "Qwen4ExpForCausalLM", "Qwen4ExpForConditionalGeneration"), _HYPER),
-    "WhisperForConditionalGeneration": _ENCODER_DECODER,
+    **dict.fromkeys(("WhisperForConditionalGeneration", "CanaryForConditionalGeneration"), _ENCODER_DECODER),
+    "KimiK31ForConditionalGeneration": _K3,  # 0.34.0 registry.py:493: the KimiK3 class
+    "AliceAIForCausalLM": _ALICE,
+    "DoryForCausalLM": _DORY,
+    "DomynEdgeForCausalLM": _DOMYN,
+    **dict.fromkeys(("Step5ForCausalLM", "Step5ForConditionalGeneration"), _STEP5),
+    "MistralLarge4ForCausalLM": _ML4,
+    "ZayaForCausalLM": _CCA,
 }
+
+# Architectures whose config class fills in layer_types when the file names none (0.34.0 transformers_utils/configs:
+# beam.py:50-51 every layer sliding, lfm3.py:61-68 attention at layers 2 mod 4 and 4 mod 4 among short convolutions,
+# ricursive.py:51-55 every fifth full; models/flint/configs.py:74 every layer full): kvplan reads the file only.
+LAYER_TYPES = {"BeamForCausalLM": "every layer sliding", "FlintForCausalLM": "every layer full",
+               **dict.fromkeys(("Lfm3ForCausalLM", "Lfm3VlForConditionalGeneration",
+                                "Lfm3AudioForConditionalGeneration"),
+                               "full attention at layers 2 mod 4, sliding at 4 mod 4, short convolutions between"),
+               "RicursiveForCausalLM": "every fifth layer full, the others sliding"}
 
 # A field present (and, for a count, above 0) marks the layout whatever the architecture is called, but in the
 # families kvplan models it for (layers.py: Gemma 4's and Gemma 3n's KV sharing, Gemma 3n's AltUp, Kimi Linear's KDA
@@ -64,7 +96,8 @@ MODELLED_FIELDS = {"DeepseekV4ForCausalLM": ("compress_ratios",),
 # vLLM builds these as MiMoV2OmniForCausalLM when the config has a vision_config
 # (transformers_utils/model_arch_config_convertor.py MimoV2ModelArchConfigConvertor)
 OMNI_WHEN_VISION = ("MiMoV2FlashForCausalLM", "MiMoV2ForCausalLM")
-FIELDS = {
+FIELDS = {  # in the order they are asked: Mistral Large 4's index_sharing before the kv_source_layers it shares
+    "index_sharing": _ML4,
     "compress_ratios": _COMPRESSED,
     "kv_source_layers": _V41,
     "kv_source_layer_ids": _V41,
@@ -80,6 +113,10 @@ FIELDS = {
     "index_kpool": _KPOOL,
     "sparse_attention_config": _M3_SPARSE,
     "is_encoder_decoder": _ENCODER_DECODER,
+    "n_recurrent_loops": _DORY,
+    "window_sizes": _DOMYN,
+    "attention_other_setting": _STEP5,
+    "cca_time0": _CCA,
 }
 
 
@@ -97,6 +134,12 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
         return f"config field 'linear_attn_config.use_full_rank_gate' marks {_K3}"
     if architecture in OMNI_WHEN_VISION and _present(get("vision_config")):
         return f"architecture {architecture} with a vision_config has {_MIMO_OMNI}"
+    if architecture in LAYER_TYPES and not _present(get("layer_types")):
+        return (f"architecture {architecture} without a layer_types list has the default layer pattern of its config "
+                f"class ({LAYER_TYPES[architecture]})")
+    mlp_types = get("mlp_layer_types")
+    if isinstance(mlp_types, list) and any(kind != "sparse" for kind in mlp_types):
+        return f"config field 'mlp_layer_types' marks {_MLP_TYPES}"
     family = str(get("model_type") or "").lower()
     own = MODELLED_FIELDS.get(architecture, ())
     field = next((key for key in FIELDS if key not in own and _present(get(key))
