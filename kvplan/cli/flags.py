@@ -49,7 +49,8 @@ KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float
                  "bytes; sparse MLA keeps fp8 and fp8_e4m3 apart as vLLM's backends do), fp8_e5m2, fp8_inc, "
                  "fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "
                  "nvfp4_4over6, turboquant_k8v4, turboquant_4bit_nc, turboquant_k3v4_nc, turboquant_3bit_nc, "
-                 "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla.")
+                 "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla; from vLLM 0.33 octave_k3v4, octave_k3v3, "
+                 "octave_k3v3_compact (ROCm's).")
 KV_BUDGET_HELP = ("KV-cache bytes per GPU; replaces the GPU budget, as vLLM. 10G = 10 GiB, 10g = 10^10 (vLLM's "
                   "rule), or 10GiB / 80GB.")
 GPU_UTIL_HELP = ("Fraction of GPU memory the engine may use (default: the engine's, 0.92 for vLLM 0.32, 1.0 for 0.34's "
