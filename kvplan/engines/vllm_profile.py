@@ -25,17 +25,33 @@ FLASHINFER_SAMPLER_BYTES = (37, "V1 with FlashInfer's sampler (the default up to
                                 "201,088 logits; 36.5 and 37.1 bytes per logit)")
 
 
+def flashinfer_samples(rules: Behaviour, gpu=None) -> bool:
+    """Whether FlashInfer's sampling kernels run on `gpu` (None: a CUDA GPU) by default: CUDA, and a compute
+    capability FlashInferBackend supports from 0.21 (vllm_versions.Behaviour.flashinfer_sampler_cc; 0.33
+    v1/sample/ops/topk_topp_sampler.py:102-161 flashinfer_sampler_supported). Its "more than 16 SMs" (0.31 on)
+    excludes no catalog GPU; a GPU outside the catalog (no capability known) is taken to qualify."""
+    if is_rocm(gpu):
+        return False
+    capability = gpu.compute_capability if gpu is not None else ()
+    floor = rules.flashinfer_sampler_cc
+    return not capability or not floor or floor <= capability <= (12, 1)
+
+
 def dummy_sampler(runner: Runner, rules: Behaviour, gpu=None) -> str:
     """How the profile run's sampler pass samples: "gumbel" (Model Runner V2: v1/worker/gpu/model_runner.py
     _dummy_sampler_run -> sample/sampler.py; dummy requests need no logits processing, so the logits stay in the
     LM head's dtype and sample/gumbel.py gumbel_sample draws in one Triton kernel whose only buffers are
-    [requests, vocab / 1024] partial maxima), or the V1 runner's top-k / top-p over float32 logits
-    (v1/sample/sampler.py, ops/topk_topp_sampler.py TopKTopPSampler): "flashinfer" (FlashInfer's sampling kernels,
-    the default on CUDA up to 0.11.0 and from 0.21), "sort" (PyTorch: a sorted copy, 0.11.1-0.16 and ROCm before
-    0.17) or "triton" (0.17 on: the Triton top-k / top-p kernel)."""
+    [requests, vocab / 1024] partial maxima); from 0.33 V2 then samples again with the warmup parameters
+    (model_runner.py:1008-1014), over FlashInfer's kernels ("v2-flashinfer") or the Triton top-k / top-p
+    ("v2-triton"; sampler_pass_bytes); or the V1 runner's top-k / top-p over float32 logits (v1/sample/sampler.py,
+    ops/topk_topp_sampler.py TopKTopPSampler): "flashinfer" (FlashInfer's sampling kernels, the default on CUDA up
+    to 0.11.0 and from 0.21 where they run: flashinfer_samples), "sort" (PyTorch: a sorted copy, 0.11.1-0.16 and
+    ROCm before 0.17) or "triton" (0.17 on: the Triton top-k / top-p kernel)."""
     if runner.name == "V2":
-        return "gumbel"
-    if rules.v1_sampler == "flashinfer" and not is_rocm(gpu):
+        if not runner.sampler_warmup:
+            return "gumbel"
+        return "v2-flashinfer" if flashinfer_samples(rules, gpu) else "v2-triton"
+    if rules.v1_sampler == "flashinfer" and flashinfer_samples(rules, gpu):
         return "flashinfer"
     return rules.topk_topp
 
@@ -50,7 +66,19 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
     requests), SMs) programs (topk_topp_triton.py, cached), then the softmax's probabilities and random_sample's
     exponential race: width + 12 a logit; below 8 requests the sort, scattered in place: width + 22 (24 for bf16
     logits, as vLLM 0.32's own V1 sampler measures on the CPU, tests/data/vllm_sampler_profile_peak.json). V2's
-    Gumbel kernel: the logits alone."""
+    Gumbel kernel: the logits alone.
+    V2 from 0.33 (vllm 0.33 paths; 0.34 the same) samples twice: the default pass above, freed when it returns, then
+    one with SamplingParams.for_sampler_warmup() (sampling_params.py:1477-1493: temperature, top-k 50, top-p, min-p,
+    penalties, logit bias, bad words, 5 logprobs) for every dummy request. The logits stay held; apply_sampling_params
+    copies them to float32 (v1/worker/gpu/sample/sampler.py:241-242) and the logits processors, temperature and min-p
+    work on the copy in place (their Triton kernels allocate nothing a logit). "v2-flashinfer": flashinfer_sample
+    (v1/sample/ops/topk_topp_sampler.py:631-668) calls top_k_top_p_sampling_from_logits with a per-request top-k
+    tensor, which misses FlashInfer's fast path (flashinfer-python 0.7.2.post1, the release 0.33 pins, sampling.py
+    :1583-1594; 0.7.4 the same), so top_k_mask_logits writes a masked float32 copy (:676) and torch.softmax its
+    probabilities (:1795-1796) beside it: width + 12 a logit. "v2-triton" (no FlashInfer: ROCm, a T4): the copy
+    masked in place by apply_top_k_top_p_triton (topk_topp_triton.py:1618-1726) with its cached rows as above, then
+    gumbel_sample's partial maxima: width + 4 a logit and the rows. The logprobs after either (sample/logprob.py
+    compute_topk_scores: a top-5 of the held logits) add no vocabulary-wide tensor."""
     vocab, width = spec.vocab_size, DTYPE_BYTES[spec.dtype]
     logits = requests * vocab
     if kind == "gumbel":
@@ -58,13 +86,27 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
     if kind == "flashinfer":
         per = FLASHINFER_SAMPLER_BYTES[0]
         return logits * per, f"{requests} requests x {vocab} logits x {per} B (FlashInfer)"
+    if kind == "v2-flashinfer":
+        return logits * (width + 12), (f"{requests} requests x {vocab} logits x {width + 12} B (V2's warmup-parameter "
+                                       f"pass: the logits, a float32 copy, FlashInfer's top-k mask and softmax)")
+    if kind == "v2-triton":
+        rows = triton_rows(gpu, requests)
+        return (logits * (width + 4) + rows * vocab * 4,
+                f"{requests} requests x {vocab} logits x {width + 4} B (V2's warmup-parameter pass: the logits and a "
+                f"float32 copy) + Triton top-k/top-p rows {rows} x {vocab} x 4 B")
     if kind == "triton" and requests >= 8:
-        sms = sm_count(gpu) if gpu is not None else DEFAULT_SM_COUNT
-        rows = min(1 << (min(sms, requests) - 1).bit_length(), sms)
+        rows = triton_rows(gpu, requests)
         return (logits * (width + 12) + rows * vocab * 4, f"{requests} requests x {vocab} logits x {width + 12} B + "
                                                           f"Triton top-k/top-p rows {rows} x {vocab} x 4 B")
     per = width + (22 if kind == "triton" else 26)
     return logits * per, f"{requests} requests x {vocab} logits x {per} B (top-k/top-p by sorting)"
+
+
+def triton_rows(gpu, requests: int) -> int:
+    """The float32 vocabulary rows apply_top_k_top_p_triton caches: one a program, min(SMs, requests) programs,
+    allocated as min(next power of two of them, SMs) (v1/sample/ops/topk_topp_triton.py:1688-1696 in 0.33)."""
+    sms = sm_count(gpu) if gpu is not None else DEFAULT_SM_COUNT
+    return min(1 << (min(sms, requests) - 1).bit_length(), sms)
 
 
 def activation_per_token(spec, tp: int) -> int:
