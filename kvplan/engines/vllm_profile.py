@@ -3,7 +3,8 @@ peak torch memory of its dummy passes, which vllm_budget.py subtracts as "profil
 tower over a batch of dummy images first (its embeddings kept in the encoder cache), then the text forward over
 max_num_batched_tokens tokens, then, on the last pipeline stage, the sampler over min(max_num_seqs,
 max_num_batched_tokens) dummy requests; each pass's activations are freed before the next, so the peak is the largest
-pass plus what stays allocated under it."""
+pass plus what stays allocated under it: the encoder cache under the text passes, and under the sampler the forward's
+output hidden states and the fused-MoE workspace (held_under_sampler)."""
 
 from __future__ import annotations
 
@@ -130,9 +131,26 @@ def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
         return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
     moe_tp = tp if moe is None else moe.moe_tp
     k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // moe_tp, spec.hidden_size
-    stored = {g.stored for g in spec.params if g.name == "experts"}
-    if "mxfp4" in stored:  # OAI Triton / Marlin experts: their buffers not read, kvplan's earlier three I a pair
+    if mxfp4_experts(spec):  # OAI Triton / Marlin experts: their buffers not read, kvplan's earlier three I a pair
         return k * 3 * inter * DTYPE_BYTES[spec.dtype]
+    # fp8 experts (W8A8): x and the activated intermediate quantised to e4m3 for the two GEMMs
+    # (moe_kernel_quantize_input in the prepare step and experts/triton_moe.py apply; their scales not counted)
+    quantised = hidden + k * inter if "fp8" in _expert_formats(spec) else 0
+    return expert_buffers_per_token(spec, tp, rules, moe) + quantised
+
+
+def _expert_formats(spec) -> set:
+    return {g.stored for g in spec.params if g.name == "experts"}
+
+
+def mxfp4_experts(spec) -> bool:
+    return "mxfp4" in _expert_formats(spec)
+
+
+def expert_buffers_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
+    """Bytes per token of the Triton experts' buffers of the release (mlp_per_token), in the model dtype."""
+    moe_tp = tp if moe is None else moe.moe_tp
+    k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // moe_tp, spec.hidden_size
     # non-gated experts (Nemotron-H's relu2) have N = I up rows and an activation of I outputs
     # (modular_kernel.py adjust_N_for_activation in 0.32)
     n = inter if spec.model_type in NON_GATED_MLP else 2 * inter
@@ -142,10 +160,7 @@ def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
         width = max(n, hidden) + inter
     else:
         width = max(inter, hidden) + max(n, hidden)
-    # fp8 experts (W8A8): x and the activated intermediate quantised to e4m3 for the two GEMMs
-    # (moe_kernel_quantize_input in the prepare step and experts/triton_moe.py apply; their scales not counted)
-    quantised = hidden + k * inter if "fp8" in stored else 0
-    return k * width * DTYPE_BYTES[spec.dtype] + quantised
+    return k * width * DTYPE_BYTES[spec.dtype]
 
 
 MOE_BUFFERS = {"separate": "fused-MoE buffers", "caches": "fused-MoE caches", "workspace": "fused-MoE workspace"}
@@ -161,11 +176,42 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
     more D x tokens x hidden tensor (the router logits gathered beside them not counted). That backend keeps no
     workspace of its own (device_communicators/all2all.py AgRsAll2AllManager: NCCL all-gather / reduce-scatter over
     the DP group, or the EP group with sequence-parallel MoE; nothing allocated before the KV cache)."""
-    dp = moe.dp if moe is not None and spec.experts and moe.dp > 1 else 1
+    dp = _dp_ranks(spec, moe)
     gathered = tokens * dp
-    moe_tokens = min(gathered, rules.moe_chunk_tokens or gathered) if spec.experts else tokens
+    moe_tokens = expert_tokens(spec, tokens, rules, moe) if spec.experts else tokens
     held = gathered * spec.hidden_size * DTYPE_BYTES[spec.dtype] if dp > 1 else 0
     return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules, moe) + held
+
+
+def _dp_ranks(spec, moe) -> int:
+    """The DP ranks whose tokens the MoE layers gather (forward_peak); 1 for a dense model."""
+    return moe.dp if moe is not None and spec.experts and moe.dp > 1 else 1
+
+
+def expert_tokens(spec, tokens: int, rules: Behaviour, moe=None) -> int:
+    """The tokens the fused-MoE buffers cover: every DP rank's, at most the release's chunk (forward_peak)."""
+    gathered = tokens * _dp_ranks(spec, moe)
+    return min(gathered, rules.moe_chunk_tokens or gathered)
+
+
+def moe_workspace(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
+    """Bytes of the fused-MoE workspace the profile forward leaves allocated. From 0.14 the modular kernel takes its
+    buffers from the process-wide WorkspaceManager (fused_moe/modular_kernel.py:1141 get_simultaneous, 0.32), whose
+    tensor only ever grows (v1/worker/workspace.py:209-266 _ensure_workspace_size, 0.33: replaced by a larger one,
+    never freed), so the sampler pass runs on top of it. 0 where the buffers are freed after each layer ("caches",
+    "separate") and for MXFP4 experts (their kernels' buffers are not the modular kernel's)."""
+    if not spec.experts or rules.moe_buffers != "workspace" or mxfp4_experts(spec):
+        return 0
+    return expert_tokens(spec, tokens, rules, moe) * expert_buffers_per_token(spec, tp, rules, moe)
+
+
+def held_under_sampler(spec, tp: int, tokens: int, requests: int, rules: Behaviour, kind: str, moe=None) -> int:
+    """Bytes the profile holds while its sampler pass runs: profile_run keeps the forward's output hidden states
+    (tokens x hidden) and their rows for the dummy requests (requests x hidden) until the sampler returns
+    (v1/worker/gpu/model_runner.py:1034-1050 in 0.33; gpu_model_runner.py:6193-6204 in 0.32's V1), and the fused-MoE
+    workspace stays (moe_workspace). FlashInfer's fitted constant already counts the hidden states (measured peaks)."""
+    hidden = 0 if kind == "flashinfer" else (tokens + requests) * spec.hidden_size * DTYPE_BYTES[spec.dtype]
+    return hidden + moe_workspace(spec, tp, tokens, rules, moe)
 
 
 MM_LIMIT_PER_PROMPT = 999  # V1's images a prompt when --limit-mm-per-prompt leaves the modality out
@@ -263,10 +309,13 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
     forward = forward_peak(spec, tp, tokens, rules, layout)
-    sampler, how = sampler_pass_bytes(spec, dummy_sampler(runner, rules, gpu), requests, gpu)
-    sampler = sampler if last else 0
+    kind = dummy_sampler(runner, rules, gpu)
+    sampler, how = sampler_pass_bytes(spec, kind, requests, gpu)
+    held = held_under_sampler(spec, tp, tokens, requests, rules, kind, layout) if last else 0
+    sampler = sampler + held if last else 0
+    held_how = f", {format_gib(held)} GiB of it held from the forward" if held else ""
     source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "
-              f"{format_gib(sampler)} GiB")
+              f"{format_gib(sampler)} GiB{held_how}")
     encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, mm_limits, data_parallel, processor_kwargs)
     if encoder is None:
         return max(forward, sampler), f"max({source})"
