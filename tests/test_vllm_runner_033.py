@@ -159,3 +159,17 @@ def test_llama_3_1_8b_forward_by_hand():
     """0.32's peak above: the forward, 8,192 x (2 x 4,096 + 6,144 q/k/v + 3 x 14,336 MLP) x 2 bytes."""
     old, _ = _terms(LLAMA, "vllm==0.32.0")
     assert old["profile_peak"]["bytes"] == 8192 * (2 * 4096 + 6144 + 3 * 14336) * 2 == 939_524_096
+
+
+@pytest.mark.parametrize("kind", ["v2-flashinfer", "v2-triton"])
+def test_verify_runs_the_warmup_pass(kind):
+    """verify's own profile run (kvplan/gpu/measure.py) takes the kind dummy_sampler names; with the warmup
+    parameters every token drawn is among its row's 50 largest logits (top_k 50), here on the CPU."""
+    torch = pytest.importorskip("torch")
+    from kvplan.gpu.measure import sampler_pass
+
+    torch.manual_seed(0)
+    logits = torch.randn(130, 1000).bfloat16()
+    sampled = sampler_pass(logits, kind)
+    fiftieth = logits.float().topk(50, dim=-1).values[:, -1:]
+    assert sampled.shape == (130,) and bool((logits.float().gather(1, sampled[:, None]) >= fiftieth).all())
