@@ -111,12 +111,16 @@ def test_deepseek_r1_dp8_ep_against_tp8():
 def test_profile_run_moe_buffers_cover_every_dp_rank_tokens():
     """Qwen3-30B-A3B at TP 1: DP 2 + EP all-gathers both ranks' dummy batches before the experts (moe_runner.py
     _maybe_dispatch, allgather_reducescatter), so the fused-MoE workspace covers 2 x max_num_batched_tokens: one more
-    batch of k x (max(I, K) + max(N, K)) x 2 bytes = 8 x (2048 + 2048) x 2 = 65,536 bytes a token, and the gathered
-    hidden states are a tensor of 2 x tokens x 2048 x 2 bytes."""
+    batch of k x (max(I, K) + max(N, K)) x 2 bytes = 8 x (2048 + 2048) x 2 = 65,536 bytes a token. The workspace
+    stays allocated (v1/worker/workspace.py) under the sampler pass, which sets both peaks: 1,024 x 151,936 logits x 2
+    bytes and the forward's (8,192 + 1,024) x 2,048 x 2 hidden states held, above the forward's own 8,192 x (2 x 2,048
+    + 5,120 q/k/v) x 2 bytes (and, with DP, its 2 x 8,192 x 2,048 x 2 gathered hidden states)."""
     one, two = _plan(QWEN, "--gpu", "H200", "-c", "8192"), _plan(QWEN, "--gpu", "H200", "-c", "8192", "-dp", "2",
                                                                   "-ep")
     tokens = one["engine"]["max_num_batched_tokens"]
-    assert _term(two, "profile_peak") - _term(one, "profile_peak") == tokens * 8 * (2048 + 2048) * 2 + 2 * tokens * 4096
+    workspace = tokens * 8 * (2048 + 2048) * 2
+    assert _term(one, "profile_peak") == 1024 * 151936 * 2 + (tokens + 1024) * 2048 * 2 + workspace
+    assert _term(two, "profile_peak") - _term(one, "profile_peak") == workspace
     assert _term(two, "weights") < _term(one, "weights")
 
 

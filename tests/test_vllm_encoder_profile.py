@@ -93,11 +93,24 @@ def test_llama4_profiles_three_images_of_seventeen_tiles():
     the rotary step, 3 x 1408 bf16 values whole, 5 x 1408 / 4 = 1,760 of this rank's q/k/v and q/k out, and
     16 x 1408 / 4 = 5,632 bytes of float32 and complex64 q and k: 2 x (4,224 + 1,760) + 5,632 = 17,600 bytes
     (its MLP: 2 x (5,632 + 2,816) = 16,896). 29,427 patches x 17,600 + 3 x 17 x 3 x 336 x 336 x 2 bf16 pixels
-    (34,546,176) = 552,461,376 bytes."""
+    (34,546,176) = 552,461,376 bytes. The text passes after it peak higher: the cached embeddings (3 x 2,448 x 5,120
+    x 2 = 75,202,560) under the sampler over 1,024 x 202,048 bf16 logits (413,794,304), with the forward's (8,192 +
+    1,024) x 5,120 x 2 hidden states (94,371,840) and the fused-MoE workspace, 8,192 x 1 x (5,120 + 5,120) x 2
+    (167,772,160), still held."""
+    from kvplan.engines import get_engine
+    from kvplan.engines.vllm_profile import encoder_pass
+    from kvplan.engines.vllm_runner import model_runner
+    from kvplan.model.sources import resolve
+    from kvplan.plan.catalog import find_gpu
+
     peak = _peak("meta-llama/Llama-4-Scout-17B-16E-Instruct", "--gpu", "h200", "--tp", "4", "--context", "8192")
     assert "vision tower over 3 images x 9809 patches" in peak["source"]
     assert "3 x 2448 embeddings" in peak["source"]
-    assert peak["bytes"] == 552_461_376  # above the cached embeddings plus the text pass (0.07 + 0.39 GiB)
+    assert peak["bytes"] == 75_202_560 + 413_794_304 + 94_371_840 + 167_772_160
+    engine, spec, gpu = get_engine("vllm"), resolve("meta-llama/Llama-4-Scout-17B-16E-Instruct"), find_gpu("h200")
+    tower, held, _ = encoder_pass(spec, 4, None, engine.settings(8192, gpu, spec=spec),
+                                  model_runner(spec, engine.rules, gpu), False)
+    assert (tower, held) == (552_461_376, 75_202_560)
 
 
 def test_text_models_have_no_tower_pass():

@@ -161,12 +161,16 @@ class VllmEngine:
 
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
                  max_num_seqs: Optional[int] = None, spec=None):
-        """The engine's settings on `gpu`; with `spec`, the batches in flight as its model runner runs them."""
-        from .vllm_runner import model_runner
+        """The engine's settings on `gpu`; with `spec`, the batches in flight as its model runner runs them (and
+        async scheduling as its speculative method leaves it: vllm_runner.async_scheduling)."""
+        from .vllm_runner import async_scheduling, model_runner
 
-        v1 = spec is not None and model_runner(spec, self.rules, gpu).name == "V1"
+        if spec is None:
+            return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
+                                    self.version)
+        runner = model_runner(spec, self.rules, gpu)
         return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
-                                self.version, v1_runner=v1)
+                                self.version, async_scheduling(spec, self.rules, runner), v1_runner=runner.name == "V1")
 
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,

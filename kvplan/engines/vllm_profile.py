@@ -3,7 +3,8 @@ peak torch memory of its dummy passes, which vllm_budget.py subtracts as "profil
 tower over a batch of dummy images first (its embeddings kept in the encoder cache), then the text forward over
 max_num_batched_tokens tokens, then, on the last pipeline stage, the sampler over min(max_num_seqs,
 max_num_batched_tokens) dummy requests; each pass's activations are freed before the next, so the peak is the largest
-pass plus what stays allocated under it."""
+pass plus what stays allocated under it: the encoder cache under the text passes, and under the sampler the forward's
+output hidden states and the fused-MoE workspace (held_under_sampler)."""
 
 from __future__ import annotations
 
@@ -25,17 +26,33 @@ FLASHINFER_SAMPLER_BYTES = (37, "V1 with FlashInfer's sampler (the default up to
                                 "201,088 logits; 36.5 and 37.1 bytes per logit)")
 
 
+def flashinfer_samples(rules: Behaviour, gpu=None) -> bool:
+    """Whether FlashInfer's sampling kernels run on `gpu` (None: a CUDA GPU) by default: CUDA, and a compute
+    capability FlashInferBackend supports from 0.21 (vllm_versions.Behaviour.flashinfer_sampler_cc; 0.33
+    v1/sample/ops/topk_topp_sampler.py:102-161 flashinfer_sampler_supported). Its "more than 16 SMs" (0.31 on)
+    excludes no catalog GPU; a GPU outside the catalog (no capability known) is taken to qualify."""
+    if is_rocm(gpu):
+        return False
+    capability = gpu.compute_capability if gpu is not None else ()
+    floor = rules.flashinfer_sampler_cc
+    return not capability or not floor or floor <= capability <= (12, 1)
+
+
 def dummy_sampler(runner: Runner, rules: Behaviour, gpu=None) -> str:
     """How the profile run's sampler pass samples: "gumbel" (Model Runner V2: v1/worker/gpu/model_runner.py
     _dummy_sampler_run -> sample/sampler.py; dummy requests need no logits processing, so the logits stay in the
     LM head's dtype and sample/gumbel.py gumbel_sample draws in one Triton kernel whose only buffers are
-    [requests, vocab / 1024] partial maxima), or the V1 runner's top-k / top-p over float32 logits
-    (v1/sample/sampler.py, ops/topk_topp_sampler.py TopKTopPSampler): "flashinfer" (FlashInfer's sampling kernels,
-    the default on CUDA up to 0.11.0 and from 0.21), "sort" (PyTorch: a sorted copy, 0.11.1-0.16 and ROCm before
-    0.17) or "triton" (0.17 on: the Triton top-k / top-p kernel)."""
+    [requests, vocab / 1024] partial maxima); from 0.33 V2 then samples again with the warmup parameters
+    (model_runner.py:1008-1014), over FlashInfer's kernels ("v2-flashinfer") or the Triton top-k / top-p
+    ("v2-triton"; sampler_pass_bytes); or the V1 runner's top-k / top-p over float32 logits (v1/sample/sampler.py,
+    ops/topk_topp_sampler.py TopKTopPSampler): "flashinfer" (FlashInfer's sampling kernels, the default on CUDA up
+    to 0.11.0 and from 0.21 where they run: flashinfer_samples), "sort" (PyTorch: a sorted copy, 0.11.1-0.16 and
+    ROCm before 0.17) or "triton" (0.17 on: the Triton top-k / top-p kernel)."""
     if runner.name == "V2":
-        return "gumbel"
-    if rules.v1_sampler == "flashinfer" and not is_rocm(gpu):
+        if not runner.sampler_warmup:
+            return "gumbel"
+        return "v2-flashinfer" if flashinfer_samples(rules, gpu) else "v2-triton"
+    if rules.v1_sampler == "flashinfer" and flashinfer_samples(rules, gpu):
         return "flashinfer"
     return rules.topk_topp
 
@@ -50,7 +67,19 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
     requests), SMs) programs (topk_topp_triton.py, cached), then the softmax's probabilities and random_sample's
     exponential race: width + 12 a logit; below 8 requests the sort, scattered in place: width + 22 (24 for bf16
     logits, as vLLM 0.32's own V1 sampler measures on the CPU, tests/data/vllm_sampler_profile_peak.json). V2's
-    Gumbel kernel: the logits alone."""
+    Gumbel kernel: the logits alone.
+    V2 from 0.33 (vllm 0.33 paths; 0.34 the same) samples twice: the default pass above, freed when it returns, then
+    one with SamplingParams.for_sampler_warmup() (sampling_params.py:1477-1493: temperature, top-k 50, top-p, min-p,
+    penalties, logit bias, bad words, 5 logprobs) for every dummy request. The logits stay held; apply_sampling_params
+    copies them to float32 (v1/worker/gpu/sample/sampler.py:241-242) and the logits processors, temperature and min-p
+    work on the copy in place (their Triton kernels allocate nothing a logit). "v2-flashinfer": flashinfer_sample
+    (v1/sample/ops/topk_topp_sampler.py:631-668) calls top_k_top_p_sampling_from_logits with a per-request top-k
+    tensor, which misses FlashInfer's fast path (flashinfer-python 0.7.2.post1, the release 0.33 pins, sampling.py
+    :1583-1594; 0.7.4 the same), so top_k_mask_logits writes a masked float32 copy (:676) and torch.softmax its
+    probabilities (:1795-1796) beside it: width + 12 a logit. "v2-triton" (no FlashInfer: ROCm, a T4): the copy
+    masked in place by apply_top_k_top_p_triton (topk_topp_triton.py:1618-1726) with its cached rows as above, then
+    gumbel_sample's partial maxima: width + 4 a logit and the rows. The logprobs after either (sample/logprob.py
+    compute_topk_scores: a top-5 of the held logits) add no vocabulary-wide tensor."""
     vocab, width = spec.vocab_size, DTYPE_BYTES[spec.dtype]
     logits = requests * vocab
     if kind == "gumbel":
@@ -58,13 +87,27 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
     if kind == "flashinfer":
         per = FLASHINFER_SAMPLER_BYTES[0]
         return logits * per, f"{requests} requests x {vocab} logits x {per} B (FlashInfer)"
+    if kind == "v2-flashinfer":
+        return logits * (width + 12), (f"{requests} requests x {vocab} logits x {width + 12} B (V2's warmup-parameter "
+                                       f"pass: the logits, a float32 copy, FlashInfer's top-k mask and softmax)")
+    if kind == "v2-triton":
+        rows = triton_rows(gpu, requests)
+        return (logits * (width + 4) + rows * vocab * 4,
+                f"{requests} requests x {vocab} logits x {width + 4} B (V2's warmup-parameter pass: the logits and a "
+                f"float32 copy) + Triton top-k/top-p rows {rows} x {vocab} x 4 B")
     if kind == "triton" and requests >= 8:
-        sms = sm_count(gpu) if gpu is not None else DEFAULT_SM_COUNT
-        rows = min(1 << (min(sms, requests) - 1).bit_length(), sms)
+        rows = triton_rows(gpu, requests)
         return (logits * (width + 12) + rows * vocab * 4, f"{requests} requests x {vocab} logits x {width + 12} B + "
                                                           f"Triton top-k/top-p rows {rows} x {vocab} x 4 B")
     per = width + (22 if kind == "triton" else 26)
     return logits * per, f"{requests} requests x {vocab} logits x {per} B (top-k/top-p by sorting)"
+
+
+def triton_rows(gpu, requests: int) -> int:
+    """The float32 vocabulary rows apply_top_k_top_p_triton caches: one a program, min(SMs, requests) programs,
+    allocated as min(next power of two of them, SMs) (v1/sample/ops/topk_topp_triton.py:1688-1696 in 0.33)."""
+    sms = sm_count(gpu) if gpu is not None else DEFAULT_SM_COUNT
+    return min(1 << (min(sms, requests) - 1).bit_length(), sms)
 
 
 def activation_per_token(spec, tp: int) -> int:
@@ -88,9 +131,26 @@ def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
         return 3 * spec.intermediate_size // tp * DTYPE_BYTES[spec.dtype]
     moe_tp = tp if moe is None else moe.moe_tp
     k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // moe_tp, spec.hidden_size
-    stored = {g.stored for g in spec.params if g.name == "experts"}
-    if "mxfp4" in stored:  # OAI Triton / Marlin experts: their buffers not read, kvplan's earlier three I a pair
+    if mxfp4_experts(spec):  # OAI Triton / Marlin experts: their buffers not read, kvplan's earlier three I a pair
         return k * 3 * inter * DTYPE_BYTES[spec.dtype]
+    # fp8 experts (W8A8): x and the activated intermediate quantised to e4m3 for the two GEMMs
+    # (moe_kernel_quantize_input in the prepare step and experts/triton_moe.py apply; their scales not counted)
+    quantised = hidden + k * inter if "fp8" in _expert_formats(spec) else 0
+    return expert_buffers_per_token(spec, tp, rules, moe) + quantised
+
+
+def _expert_formats(spec) -> set:
+    return {g.stored for g in spec.params if g.name == "experts"}
+
+
+def mxfp4_experts(spec) -> bool:
+    return "mxfp4" in _expert_formats(spec)
+
+
+def expert_buffers_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
+    """Bytes per token of the Triton experts' buffers of the release (mlp_per_token), in the model dtype."""
+    moe_tp = tp if moe is None else moe.moe_tp
+    k, inter, hidden = spec.experts_per_token, spec.expert_intermediate_size // moe_tp, spec.hidden_size
     # non-gated experts (Nemotron-H's relu2) have N = I up rows and an activation of I outputs
     # (modular_kernel.py adjust_N_for_activation in 0.32)
     n = inter if spec.model_type in NON_GATED_MLP else 2 * inter
@@ -100,10 +160,7 @@ def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
         width = max(n, hidden) + inter
     else:
         width = max(inter, hidden) + max(n, hidden)
-    # fp8 experts (W8A8): x and the activated intermediate quantised to e4m3 for the two GEMMs
-    # (moe_kernel_quantize_input in the prepare step and experts/triton_moe.py apply; their scales not counted)
-    quantised = hidden + k * inter if "fp8" in stored else 0
-    return k * width * DTYPE_BYTES[spec.dtype] + quantised
+    return k * width * DTYPE_BYTES[spec.dtype]
 
 
 MOE_BUFFERS = {"separate": "fused-MoE buffers", "caches": "fused-MoE caches", "workspace": "fused-MoE workspace"}
@@ -119,11 +176,42 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
     more D x tokens x hidden tensor (the router logits gathered beside them not counted). That backend keeps no
     workspace of its own (device_communicators/all2all.py AgRsAll2AllManager: NCCL all-gather / reduce-scatter over
     the DP group, or the EP group with sequence-parallel MoE; nothing allocated before the KV cache)."""
-    dp = moe.dp if moe is not None and spec.experts and moe.dp > 1 else 1
+    dp = _dp_ranks(spec, moe)
     gathered = tokens * dp
-    moe_tokens = min(gathered, rules.moe_chunk_tokens or gathered) if spec.experts else tokens
+    moe_tokens = expert_tokens(spec, tokens, rules, moe) if spec.experts else tokens
     held = gathered * spec.hidden_size * DTYPE_BYTES[spec.dtype] if dp > 1 else 0
     return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules, moe) + held
+
+
+def _dp_ranks(spec, moe) -> int:
+    """The DP ranks whose tokens the MoE layers gather (forward_peak); 1 for a dense model."""
+    return moe.dp if moe is not None and spec.experts and moe.dp > 1 else 1
+
+
+def expert_tokens(spec, tokens: int, rules: Behaviour, moe=None) -> int:
+    """The tokens the fused-MoE buffers cover: every DP rank's, at most the release's chunk (forward_peak)."""
+    gathered = tokens * _dp_ranks(spec, moe)
+    return min(gathered, rules.moe_chunk_tokens or gathered)
+
+
+def moe_workspace(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
+    """Bytes of the fused-MoE workspace the profile forward leaves allocated. From 0.14 the modular kernel takes its
+    buffers from the process-wide WorkspaceManager (fused_moe/modular_kernel.py:1141 get_simultaneous, 0.32), whose
+    tensor only ever grows (v1/worker/workspace.py:209-266 _ensure_workspace_size, 0.33: replaced by a larger one,
+    never freed), so the sampler pass runs on top of it. 0 where the buffers are freed after each layer ("caches",
+    "separate") and for MXFP4 experts (their kernels' buffers are not the modular kernel's)."""
+    if not spec.experts or rules.moe_buffers != "workspace" or mxfp4_experts(spec):
+        return 0
+    return expert_tokens(spec, tokens, rules, moe) * expert_buffers_per_token(spec, tp, rules, moe)
+
+
+def held_under_sampler(spec, tp: int, tokens: int, requests: int, rules: Behaviour, kind: str, moe=None) -> int:
+    """Bytes the profile holds while its sampler pass runs: profile_run keeps the forward's output hidden states
+    (tokens x hidden) and their rows for the dummy requests (requests x hidden) until the sampler returns
+    (v1/worker/gpu/model_runner.py:1034-1050 in 0.33; gpu_model_runner.py:6193-6204 in 0.32's V1), and the fused-MoE
+    workspace stays (moe_workspace). FlashInfer's fitted constant already counts the hidden states (measured peaks)."""
+    hidden = 0 if kind == "flashinfer" else (tokens + requests) * spec.hidden_size * DTYPE_BYTES[spec.dtype]
+    return hidden + moe_workspace(spec, tp, tokens, rules, moe)
 
 
 MM_LIMIT_PER_PROMPT = 999  # V1's images a prompt when --limit-mm-per-prompt leaves the modality out
@@ -221,10 +309,13 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
     forward = forward_peak(spec, tp, tokens, rules, layout)
-    sampler, how = sampler_pass_bytes(spec, dummy_sampler(runner, rules, gpu), requests, gpu)
-    sampler = sampler if last else 0
+    kind = dummy_sampler(runner, rules, gpu)
+    sampler, how = sampler_pass_bytes(spec, kind, requests, gpu)
+    held = held_under_sampler(spec, tp, tokens, requests, rules, kind, layout) if last else 0
+    sampler = sampler + held if last else 0
+    held_how = f", {format_gib(held)} GiB of it held from the forward" if held else ""
     source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "
-              f"{format_gib(sampler)} GiB")
+              f"{format_gib(sampler)} GiB{held_how}")
     encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, mm_limits, data_parallel, processor_kwargs)
     if encoder is None:
         return max(forward, sampler), f"max({source})"

@@ -3,7 +3,8 @@
 vLLM 0.22 added Model Runner V2 (vllm/v1/worker/gpu/model_runner.py) beside the V1 runner
 (vllm/v1/worker/gpu_model_runner.py); VllmConfig.use_v2_model_runner (vllm/config/vllm.py) picks one per model.
 Read in the released wheels of 0.21.0-0.32.0 (tests/data/vllm_model_runner.py runs each release's own method
-bodies over every combination of the properties below; tests/test_vllm_runner.py holds this module to them):
+bodies over every combination of the properties below; tests/test_vllm_runner.py holds this module to them), and
+in the source releases of 0.33.0 and 0.34.0 (tests/test_vllm_runner_033.py):
 
 - 0.20-0.21: V1 (gpu_worker.py reads VLLM_USE_V2_MODEL_RUNNER, default "0").
 - 0.22-0.23: V2 for the architectures of DEFAULT_V2_MODEL_RUNNER_ARCHITECTURES, dense and unquantised only.
@@ -11,14 +12,22 @@ bodies over every combination of the properties below; tests/test_vllm_runner.py
 - 0.25-0.26: V2 for every model but hybrid (Mamba / linear attention beside attention) and attention-free ones,
   MoE models only where their architecture is listed.
 - 0.27-0.28: as 0.25, and hybrids whose architecture is listed; on ROCm each lists one fewer.
-- 0.29 on: V2 for every model (on ROCm, 0.29-0.31 keep V1 for a few sparse-attention architectures).
+- 0.29-0.33: V2 for every model (on ROCm, 0.29-0.31 keep V1 for a few sparse-attention architectures).
+- 0.34: V2 only: gpu_model_runner.py is gone, gpu_worker.py:579-587 builds v1/worker/gpu/model_runner.py's
+  GPUModelRunner for every generating model, and platforms/interface.py:1481-1490 refuses VLLM_USE_V2_MODEL_RUNNER != 1.
+Up to 0.33 suffix decoding sends any model back to V1 (_get_v2_model_runner_unsupported_features, 0.33
+config/vllm.py:3066-3068: "suffix" and "custom_class"); 0.34 runs it on V2 (v1/worker/gpu/spec_decode/suffix/).
 
 What the runner changes in the budget (gpu_worker.py determine_available_memory, 0.20 on):
 - CUDA graphs: the worker subtracts `model_runner.profile_cudagraph_memory()`. V1 profiles a capture; V2's was a
   placeholder returning 0 until 0.29 (then vllm/v1/worker/gpu/cudagraph_utils.py profile_cudagraph_memory). The
   worker skips the profile on ROCm (and with cudagraph_mode NONE), so there it is 0 too.
 - The profile's sampler pass: V1 samples with top-k / top-p over float32 logits, V2 by one Gumbel-max kernel over
-  the logits as the LM head leaves them (vllm_profile.dummy_sampler).
+  the logits as the LM head leaves them (vllm_profile.dummy_sampler); from 0.33 V2 samples a second time with
+  SamplingParams.for_sampler_warmup(), top-k / top-p over a float32 copy (v1/worker/gpu/model_runner.py:1008-1014).
+- Async scheduling, on by default: CPU-side drafting (ngram, suffix) turns it off on either runner up to 0.32
+  (0.32 config/vllm.py:1597-1610), on the V1 runner only in 0.33 (:1651-1666, 1711-1717), never in 0.34
+  (:1610-1637); what it changes is VllmConfig.max_concurrent_batches (vllm.resolve_settings).
 - A multimodal model's encoder pass: V1 runs the vision tower over a batch of dummy images before the text
   forward (gpu_model_runner.py profile_run); V2's profile_run ran the text forward alone until 0.27
   (v1/worker/gpu/model_runner.py, 0.26.0; 0.27.0 added encoder_runner.profile_encoder_cache).
@@ -56,6 +65,9 @@ class RunnerRule:
     v2_profiles_graphs: bool = False
     v2_profiles_encoder: bool = False  # V2's profile_run runs a multimodal model's vision tower (0.27 on)
     v2_offloads: bool = False  # V2 installs the weight offloader (0.28 on: set_offloader in its __init__)
+    v2_sampler_warmup: bool = False  # V2's profile samples again with the warmup parameters (0.33 on)
+    has_v1: bool = True  # the V1 runner still exists (removed in 0.34), so suffix decoding runs on it
+    cpu_drafting_async: str = "never"  # the runners keeping async scheduling with ngram / suffix: never | v2 | both
 
 
 RULES = {  # vllm_versions.Behaviour.runner -> its rule
@@ -74,9 +86,14 @@ RULES = {  # vllm_versions.Behaviour.runner -> its rule
     "0.30": RunnerRule("v2", rocm_v1=_ROCM_V1_30, v2_profiles_graphs=True, v2_profiles_encoder=True,
                        v2_offloads=True),
     "0.32": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True),
-    "0.33": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True),
-    "0.34": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True),
+    "0.33": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True,
+                       v2_sampler_warmup=True, cpu_drafting_async="v2"),
+    "0.34": RunnerRule("v2", v2_profiles_graphs=True, v2_profiles_encoder=True, v2_offloads=True,
+                       v2_sampler_warmup=True, has_v1=False, cpu_drafting_async="both"),
 }
+# Speculative methods whose drafting keeps async scheduling in every release: EagleModelTypes (eagle, eagle3, mtp),
+# NgramGPUTypes and draft_model (0.32 config/vllm.py:1597-1603); of kvplan's methods, ngram and suffix are not
+ASYNC_DRAFTING = ("eagle", "eagle3", "mtp", "ngram_gpu", "draft_model")
 
 
 def uses_v2(rule: RunnerRule, arch: str, is_moe: bool, is_quantized: bool, is_hybrid: bool, attention_free: bool,
@@ -104,6 +121,7 @@ class Runner:
     why: str
     encoder_profiled: bool = True  # whether profile_run runs a multimodal model's vision tower
     offloads: bool = True  # whether --cpu-offload-gb takes effect (V2 before 0.28 never installs the offloader)
+    sampler_warmup: bool = False  # whether profile_run samples again with SamplingParams.for_sampler_warmup()
 
 
 def model_properties(spec) -> tuple:
@@ -124,8 +142,7 @@ def model_runner(spec, rules, gpu) -> Runner:
     rule = RULES[rules.runner]
     arch = spec.architecture
     v2 = uses_v2(rule, arch, *model_properties(spec), rocm=is_rocm(gpu))
-    draft = getattr(spec.draft, "config", None)
-    if v2 and draft is not None and draft.method == "suffix":
+    if v2 and rule.has_v1 and draft_method(spec) == "suffix":
         return Runner("V1", True, "V1 (vllm/v1/worker/gpu_model_runner.py): V2 has no suffix decoding "
                                   "(VllmConfig._get_v2_model_runner_unsupported_features)")
     if not v2:
@@ -135,6 +152,24 @@ def model_runner(spec, rules, gpu) -> Runner:
         return Runner("V1", True, why)
     if rule.v2_profiles_graphs:
         return Runner("V2", True, "V2 (vllm/v1/worker/gpu/model_runner.py), which profiles graph capture",
-                      rule.v2_profiles_encoder, rule.v2_offloads)
+                      rule.v2_profiles_encoder, rule.v2_offloads, rule.v2_sampler_warmup)
     return Runner("V2", False, "V2 (vllm/v1/worker/gpu/model_runner.py), whose profile_cudagraph_memory returns 0 "
                                "before 0.29", rule.v2_profiles_encoder, rule.v2_offloads)
+
+
+def draft_method(spec) -> str:
+    """The --speculative-config method `spec` carries ("" without one)."""
+    draft = getattr(spec.draft, "config", None)
+    return draft.method if draft is not None else ""
+
+
+def async_scheduling(spec, rules, runner: Runner) -> bool:
+    """Whether vLLM `rules` turns async scheduling on by default for `spec` on `runner`: off for drafting on the CPU
+    (ngram, suffix) up to 0.32 (config/vllm.py:1597-1610, whatever the runner), on V1 only in 0.33 (:1651-1666: the
+    check moved under `not self.use_v2_model_runner`), never from 0.34 (:1610-1637 keep the pooling, executor and
+    ROCm DeepEP conditions only)."""
+    method = draft_method(spec)
+    if not method or method in ASYNC_DRAFTING:
+        return True
+    keeps = RULES[rules.runner].cpu_drafting_async
+    return keeps == "both" or (keeps == "v2" and runner.name == "V2")

@@ -6,8 +6,9 @@
   are deprecated spellings of "mtp"; num_speculative_tokens > 0 (a pydantic Field(gt=0)); for MTP a count above the
   model's n_predict must be a multiple of it ("must be divisible by n_predict").
 - ngram, ngram_gpu, suffix: no weights, no KV layers; VllmConfig.num_lookahead_tokens is 0 (only EAGLE-family and
-  draft-model methods reserve lookahead slots). Suffix decoding runs on the V1 model runner only
-  (VllmConfig._get_v2_model_runner_unsupported_features).
+  draft-model methods reserve lookahead slots). Suffix decoding runs on the V1 model runner through 0.33
+  (VllmConfig._get_v2_model_runner_unsupported_features), on V2 in 0.34; ngram and suffix turn async scheduling off
+  (vllm_runner.async_scheduling).
 - mtp: the proposer builds the checkpoint's n_predict MTP modules (deepseek_mtp.py, glm4_moe_mtp.py,
   qwen3_next_mtp.py) with the target's quantisation and TP, and takes the target's embedding and LM head
   (v1/spec_decode/llm_base_proposer.py _maybe_share_embeddings / _maybe_share_lm_head: "Detected MTP model";

@@ -25,10 +25,11 @@ special cases scattered through the engine.
   tokens / 1,024 sequences from 70 GiB, else 2,048 / 256; 0.9 on, not on an A100; 0.28 on, 16,384 / 1,024 from
   160 GiB (read in 0.8.5, 0.9.0, 0.27.1, 0.28.0).
 - the V1 runner's sampler pass (vllm_profile.dummy_sampler): FlashInfer's kernels while VLLM_USE_FLASHINFER_SAMPLER
-  unset means on (up to 0.11.0, and from 0.21), PyTorch's top-k / top-p by sorting 0.11.1-0.16, the Triton top-k /
-  top-p kernel from 0.17 (v1/sample/ops/topk_topp_triton.py) [A27].
+  unset means on (up to 0.11.0, and from 0.21 on compute capability 7.5-12.1, 8.0-12.1 from 0.24), PyTorch's top-k /
+  top-p by sorting 0.11.1-0.16, the Triton top-k / top-p kernel from 0.17 (v1/sample/ops/topk_topp_triton.py) [A27].
 - 0.32.0 (pinned): as 0.29-0.31 but for the model runner rule.
-- 0.33.0: as 0.32 but for the model runner's profile sampler (vllm_runner.py).
+- 0.33.0: as 0.32 but for the model runner's profile sampler (Model Runner V2 samples a second time with the
+  warmup parameters: vllm_profile.sampler_pass_bytes) and async scheduling with CPU drafting (vllm_runner.py).
 - 0.34.0: Model Runner V1 removed; the extensible KV cache on by default on CUDA and ROCm, sized from memory
   measured after warmup and graph capture with gpu_memory_utilization 1.0 unless given (kv_sizing "extensible",
   vllm_budget.extensible_budget); DEFAULT_BLOCK_SIZE 64 (config/cache.py:185, 16 before).
@@ -77,6 +78,9 @@ class Behaviour:
     # or "triton" (the Triton kernel in place from 8 requests, else the sort scattered in place)
     v1_sampler: str = "flashinfer"
     topk_topp: str = "sort"
+    # The oldest compute capability FlashInfer's sampler runs on by default (vllm_profile.flashinfer_samples):
+    # (): any CUDA GPU (no check up to 0.11.0); FlashInferBackend.supports_compute_capability's floor from 0.21
+    flashinfer_sampler_cc: tuple = ()
     # How the KV cache is sized: "profile" (requested - the profile run's consumption, 0.32's gpu_worker.py
     # determine_available_memory) or "extensible" (0.34 on CUDA / ROCm by default: vllm_budget.extensible_budget)
     kv_sizing: str = "profile"
@@ -104,10 +108,13 @@ _STEPS = (
     # v0.21.0"; 0.19.0's default is "0"), with the 0.92 default utilisation beside it
     ((0, 20), "0.20", dict(default_gpu_util=0.92, graphs_subtracted=True)),
     ((0, 20, 1), "0.20.1", dict(tokens_rule="concurrency")),  # tokens = int(concurrency x max_model_len)
-    ((0, 21), "0.21", dict(era="v1-graphs", v1_sampler="flashinfer")),
+    # TopKTopPSampler asks FlashInferBackend.supports_compute_capability (v1/sample/ops/topk_topp_sampler.py:44 in
+    # 0.21): 7.5-12.1 (v1/attention/backends/flashinfer.py:407-410 in 0.23), 8.0-12.1 from 0.24 (:426-434: "broken on
+    # SM75 (Turing)"; 0.33 :696-704), so a T4 falls back to the native top-k / top-p from 0.24
+    ((0, 21), "0.21", dict(era="v1-graphs", v1_sampler="flashinfer", flashinfer_sampler_cc=(7, 5))),
     ((0, 22), "0.22", dict(runner="0.22")),
     ((0, 23), "0.23", dict(runner="0.23")),
-    ((0, 24), "0.24", dict(runner="0.24")),
+    ((0, 24), "0.24", dict(runner="0.24", flashinfer_sampler_cc=(8, 0))),
     ((0, 25), "0.25", dict(runner="0.25")),
     ((0, 26), "0.26", dict(runner="0.26", concurrent_batches=True)),  # max_in_flight_tokens
     ((0, 27), "0.27", dict(runner="0.27")),

@@ -28,12 +28,16 @@ def used_bytes() -> int:
 GUMBEL_ROWS = 64  # rows per chunk: the engine's Triton kernel draws the noise in registers; chunks keep ours small
 
 
+WARMUP_TOP_K = 50  # SamplingParams.for_sampler_warmup()'s top_k (vLLM 0.33 sampling_params.py:1477-1493)
+
+
 def sampler_pass(logits, kind: str = "gumbel", temperature: float = 0.5, top_p: float = 0.9):
     """The engine's dummy sampler over `logits` [requests, vocab], holding what it holds (engines/vllm_profile.py
     dummy_sampler says which): "gumbel" keeps the logits in their dtype and takes argmax(logits / T + Gumbel
-    noise) a few rows at a time; every V1 kind ("flashinfer", "sort", "triton") runs here as V1's float32
-    temperature, top-p by sorting, softmax and an exponential race (verify plans with vLLM 0.32, whose runner is
-    V2 for every model on CUDA)."""
+    noise) a few rows at a time; "v2-flashinfer" / "v2-triton" (Model Runner V2 from vLLM 0.33) add the warmup
+    parameters' pass (warmup_pass); every V1 kind ("flashinfer", "sort", "triton") runs here as V1's float32
+    temperature, top-p by sorting, softmax and an exponential race (verify plans with vLLM 0.32 by default, whose
+    runner is V2 for every model on CUDA)."""
     if kind == "gumbel":
         out = torch.empty(logits.shape[0], dtype=torch.int64, device=logits.device)
         for i in range(0, logits.shape[0], GUMBEL_ROWS):
@@ -41,12 +45,43 @@ def sampler_pass(logits, kind: str = "gumbel", temperature: float = 0.5, top_p: 
             noise = torch.empty_like(rows).exponential_().log_().neg_()
             out[i:i + GUMBEL_ROWS] = rows.add_(noise).argmax(dim=-1)
         return out
+    if kind in ("v2-flashinfer", "v2-triton"):
+        sampler_pass(logits, "gumbel", temperature)  # the default pass, freed before the next
+        return warmup_pass(logits, kind == "v2-flashinfer", temperature)
     logits = logits.float() / temperature
     ordered, order = logits.sort(dim=-1)
     cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
     ordered = ordered.masked_fill(cumulative <= 1 - top_p, float("-inf"))
     probs = torch.empty_like(logits).scatter_(-1, order, ordered).softmax(dim=-1)
     return probs.div_(torch.empty_like(probs).exponential_()).argmax(dim=-1)
+
+
+def warmup_pass(logits, masked_copy: bool, temperature: float = 0.9):
+    """V2's pass with the warmup parameters, holding what vLLM 0.33 holds (vllm_profile.sampler_pass_bytes): the
+    logits, a float32 copy with temperature applied in place, then the top-k either masked into a new tensor whose
+    softmax is a third ("v2-flashinfer": FlashInfer's top_k_mask_logits and softmax) or masked in place with the
+    Triton kernel's cached float32 rows beside it ("v2-triton"), and a Gumbel draw a few rows at a time."""
+    processed = logits.float().div_(temperature)
+    kth = torch.cat([processed[i:i + GUMBEL_ROWS].topk(WARMUP_TOP_K, dim=-1).values[:, -1:]
+                     for i in range(0, processed.shape[0], GUMBEL_ROWS)])  # by rows: torch.topk's workspace
+    if masked_copy:
+        probs = processed.masked_fill(processed < kth, float("-inf")).softmax(dim=-1)
+        return sampler_pass(probs.log_(), "gumbel", 1.0)
+    rows = triton_rows(logits)
+    for i in range(0, processed.shape[0], GUMBEL_ROWS):  # in place, a few rows' boolean mask at a time
+        chunk = processed[i:i + GUMBEL_ROWS]
+        chunk.masked_fill_(chunk < kth[i:i + GUMBEL_ROWS], float("-inf"))
+    sampled = sampler_pass(processed, "gumbel", 1.0)
+    del rows
+    return sampled
+
+
+def triton_rows(logits):
+    """The float32 vocabulary rows vLLM's Triton top-k / top-p kernel caches: min(next power of two of min(SMs,
+    requests), SMs) (v1/sample/ops/topk_topp_triton.py:1688-1696 in 0.33)."""
+    requests, vocab = logits.shape
+    sms = torch.cuda.get_device_properties(logits.device).multi_processor_count if logits.is_cuda else 1
+    return torch.empty(min(1 << (min(sms, requests) - 1).bit_length(), sms), vocab, device=logits.device)
 
 
 def profile_run(model, vocab: int, tokens: int, max_num_seqs: int, sampler: str = "gumbel") -> dict:
