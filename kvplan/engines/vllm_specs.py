@@ -93,17 +93,17 @@ def _flashinfer_sparse_takes(dtype: str, version: str) -> bool:
 
 
 def no_common_block(block_size: int, version: str, layers: tuple = ()) -> str:
-    """select_common_block_size's ValueError for a sparse MLA model at `block_size` on SM10x (COMMON_BLOCK_WORDS),
-    then why."""
+    """Why a sparse MLA model does not start at `block_size` on SM10x, then select_common_block_size's ValueError in
+    vLLM `version`'s words (COMMON_BLOCK_WORDS), last: the first sentence is kvplan's, for the one-line summaries."""
     sizes = release_rule(COMMON_BLOCK_WORDS, version, " ")
-    words = f"No common block size for {block_size}."
+    words = f"No common block size for {block_size}.{sizes if sizes == ' ' else ''}"
     if sizes.startswith("["):
         groups = [INDEXER_GROUP if g == "indexer" else f"{FLASHINFER}: {sizes}" for g in _attention_groups(layers)]
         words = f"No common block size for {block_size} ({'; '.join(groups)})."
-    return (f"{words}{sizes if sizes == ' ' else ' '}On SM10x (Blackwell) the sparse MLA layers run on {FLASHINFER} "
-            f"at a block of a multiple of {FLASHINFER_SPARSE_BLOCK}, but the indexer's key cache takes kernel blocks of "
-            f"{SPARSE_MLA_BLOCK} only (v1/worker/utils.py select_common_block_size, raised while the KV cache is set "
-            f"up).")
+    return (f"No common block size for {block_size}: on SM10x (Blackwell) the sparse MLA layers run on {FLASHINFER}, "
+            f"which takes a block of a multiple of {FLASHINFER_SPARSE_BLOCK}, but the indexer's key cache takes kernel "
+            f"blocks of {SPARSE_MLA_BLOCK} only. vLLM {version} stops while it sets up the KV cache (v1/worker/utils.py "
+            f"select_common_block_size): {words}")
 
 
 def _attention_groups(layers: tuple) -> list:
