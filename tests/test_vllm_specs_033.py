@@ -225,7 +225,8 @@ def test_unset_redundant_experts_split_evenly_from_0_34():
     named = eplb(True, '{"num_redundant_experts": 0}')
     assert named.named and named.redundant_for(128, 3, "0.34.0") == 0  # an explicit 0 is kept (not None)
     assert eplb(True, '{"window_size": 10}').redundant_for(128, 3, "0.34.0") == 1
-    assert Eplb(4, named=True).redundant_for(128, 3, "0.34.0") == 4
+    assert Eplb(4).redundant_for(128, 3, "0.34.0") == 4  # a count given is kept
+    assert Eplb(0, named=True).redundant_for(128, 3, "0.34.0") == 0
 
 
 def test_qwen3_moe_over_three_ranks_starts_in_0_34():

@@ -52,7 +52,7 @@ class Eplb:
     window_size: int = DEFAULT_WINDOW
     communicator: Optional[str] = None  # None: vLLM picks NIXL where installed, else torch_gloo
     spelling: str = "enable_eplb"  # the flag that set the redundant experts: eplb_config, num_redundant_experts
-    named: bool = False  # the user set num_redundant_experts (0 included); else the release's default, redundant_for
+    named: bool = False  # the user set num_redundant_experts, 0 included (a count above 0 is named whatever this says)
 
     @property
     def reserves(self) -> bool:
@@ -65,7 +65,7 @@ class Eplb:
         experts over `ep` EP ranks (TP x DP; kvplan has no prefill context parallelism): the count given, else 0 up
         to 0.33 and from 0.34 (ep - E % ep) % ep, the fewest that split evenly (UNSET_REDUNDANT)."""
         release = ".".join(map(str, version)) if isinstance(version, tuple) else version or PINNED
-        if self.named or release_rule(UNSET_REDUNDANT, release) != "even":
+        if self.named or self.redundant or release_rule(UNSET_REDUNDANT, release) != "even":
             return self.redundant
         return (ep - experts % ep) % ep
 
