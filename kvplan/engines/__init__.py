@@ -42,7 +42,7 @@ class EngineFlags:
         eplb = self.enable_eplb
         return moe_layout(spec, tp, self.dp or 1, self.enable_expert_parallel,
                           remainder_last=version is not None and version < (0, 10, 1), eplb=eplb is not None,
-                          redundant=eplb.redundant if eplb else 0)
+                          redundant=eplb.redundant_for(spec.experts, tp * (self.dp or 1), version) if eplb else 0)
 
 
 ENCODER_TP_MODES = ("weights", "data")

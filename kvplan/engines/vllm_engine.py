@@ -142,7 +142,8 @@ class VllmEngine:
         return releases()
 
     def default_block_size(self) -> Optional[int]:
-        return None  # vLLM's own choice: 16, 64 for fp8 MLA, raised for Mamba hybrids
+        # vLLM's own choice (vllm_specs.attention_block_size): 16 (64 from 0.34), 64 for fp8 MLA, raised for hybrids
+        return None
 
     @property
     def default_gpu_util(self) -> float:

@@ -5,6 +5,10 @@
   --enable-expert-parallel, without TP x DP > 1 (plan/sharding.py moe_layout, which needs the TP degree) and redundant
   experts without EPLB.
 - fused_moe/layer.py FusedMoEFactory: E + R physical experts, (E + R) / ep a rank (plan/sharding.py moe_layout).
+- R unset: 0 up to 0.33 (0.33.0 config/parallel.py:77 EPLBConfig.num_redundant_experts = 0); from 0.34 the fewest
+  that split evenly, (ep - E % ep) % ep over ep = TP x PCP x DP (0.34.0 config/parallel.py:78 default None,
+  :652-682 compute_eplb_num_redundant_experts, called by config/vllm.py:1492-1496 with the model's experts):
+  Eplb.redundant_for.
 - v1/worker/gpu_model_runner.py load_model builds EplbState inside the weights' DeviceMemoryProfiler, so what
   distributed/eplb/eplb_state.py EplbState.add_model allocates lands in the weights term ("Model loading took"):
   state_bytes.
@@ -20,6 +24,7 @@ from typing import Optional
 
 from ..errors import FieldError, quote
 from ..model.tensors import NON_GATED_MLP
+from .vllm_versions import PINNED, release_rule
 
 MAX_REDUNDANT = 1023  # eplb_state.py add_model: MAX_EXPERT_REDUNDANCY
 MAP_SLOTS = MAX_REDUNDANT + 1  # logical_to_physical_map's slots an expert, whatever R is
@@ -32,6 +37,11 @@ CONFIG_KEYS = ("window_size", "step_interval", "num_redundant_experts", "log_bal
 COUNT_KEYS = {"window_size": 1, "step_interval": 1, "num_redundant_experts": 0, "log_balancedness_interval": 1}
 FLAG_KEYS = ("log_balancedness", "use_async", "enable_migration_batching")
 INT64, INT32 = 8, 4
+# An unset num_redundant_experts, by first release (newest first): "even", the fewest that make E + R split evenly
+# over the EP ranks; else 0
+UNSET_REDUNDANT = (
+    ((0, 34), "even", "0.34.0 config/parallel.py:78 (None), :652-682 compute_eplb_num_redundant_experts"),
+)
 
 
 @dataclass(frozen=True)
@@ -42,12 +52,22 @@ class Eplb:
     window_size: int = DEFAULT_WINDOW
     communicator: Optional[str] = None  # None: vLLM picks NIXL where installed, else torch_gloo
     spelling: str = "enable_eplb"  # the flag that set the redundant experts: eplb_config, num_redundant_experts
+    named: bool = False  # the user set num_redundant_experts, 0 included (a count above 0 is named whatever this says)
 
     @property
     def reserves(self) -> bool:
         """Whether the profile run reserves the transfer memory: every communicator but NIXL's. kvplan takes
         torch_gloo, vLLM's pick without NIXL (pip's vllm), when none is named."""
         return (self.communicator or "torch_gloo") in RESERVES
+
+    def redundant_for(self, experts: int, ep: int, version=None) -> int:
+        """The redundant experts vLLM `version` (a release string or tuple; None: PINNED) runs for `experts` logical
+        experts over `ep` EP ranks (TP x DP; kvplan has no prefill context parallelism): the count given, else 0 up
+        to 0.33 and from 0.34 (ep - E % ep) % ep, the fewest that split evenly (UNSET_REDUNDANT)."""
+        release = ".".join(map(str, version)) if isinstance(version, tuple) else version or PINNED
+        if self.named or self.redundant or release_rule(UNSET_REDUNDANT, release) != "even":
+            return self.redundant
+        return (ep - experts % ep) % ep
 
 
 def eplb_config(value) -> dict:
@@ -107,6 +127,7 @@ def eplb(enable, config=None, redundant=None) -> Optional[Eplb]:
                                                   "and later take it in --eplb-config; give one.")
     spelling = "eplb_config" if parsed is not None else "num_redundant_experts" if count is not None else "enable_eplb"
     parsed = parsed or {}
+    named = count is not None or "num_redundant_experts" in parsed
     count = parsed.get("num_redundant_experts", 0) if count is None else count
     if not enable:
         if count:
@@ -116,7 +137,7 @@ def eplb(enable, config=None, redundant=None) -> Optional[Eplb]:
     if count > MAX_REDUNDANT:
         raise FieldError(spelling, f"sets {count} redundant experts; vLLM takes at most {MAX_REDUNDANT} "
                                    f"(eplb_state.py MAX_EXPERT_REDUNDANCY).")
-    return Eplb(count, parsed.get("window_size", DEFAULT_WINDOW), parsed.get("communicator"), spelling)
+    return Eplb(count, parsed.get("window_size", DEFAULT_WINDOW), parsed.get("communicator"), spelling, named)
 
 
 def _moe_layers(spec, stage) -> int:
@@ -141,7 +162,7 @@ def state_bytes(spec, layout, config: Eplb, stage=None) -> int:
     (window_size x L x P), and two scalars (one int32 a micro-batch, one bool): L the MoE layers, E the logical
     experts, P = E + R the physical ones."""
     layers, logical = _moe_layers(spec, stage), layout.experts
-    physical = logical + config.redundant
+    physical = logical + layout.redundant  # the count the release runs (Eplb.redundant_for, in moe_layout)
     maps = layers * (physical * INT64 + logical * MAP_SLOTS * INT64 + 2 * logical * INT64)
     loads = layers * physical * INT32 * (1 + config.window_size)
     return expert_layer_bytes(spec, layout) + maps + loads + INT32 + 1
@@ -162,7 +183,8 @@ def reservation_bytes(spec, layout, config: Eplb, stage=None) -> int:
 
 
 def describe(config: Eplb, layout) -> str:
-    """The budget lines' words for EPLB."""
-    return (f"EPLB: {layout.experts} + {config.redundant} redundant = {layout.experts + config.redundant} physical "
-            f"experts over EP {layout.ep}, window {config.window_size}, communicator "
+    """The budget lines' words for EPLB (the redundant experts the layout runs: Eplb.redundant_for)."""
+    unset = " (unset: the fewest that split evenly, vLLM 0.34)" if layout.redundant != config.redundant else ""
+    return (f"EPLB: {layout.experts} + {layout.redundant} redundant{unset} = {layout.experts + layout.redundant} "
+            f"physical experts over EP {layout.ep}, window {config.window_size}, communicator "
             f"{config.communicator or 'torch_gloo (vLLM without NIXL)'}")

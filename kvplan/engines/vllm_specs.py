@@ -6,7 +6,8 @@ function it mirrors (paths under vllm/); nothing here is copied from vLLM.
   Mamba state (conv + temporal) of one sequence, padded to the attention page in hybrids.
 - Per-request blocks (`max_memory_usage_bytes` / page): full and MLA cdiv(max_model_len, bs); sliding window
   cdiv(min(w - 1 + in_flight, max_model_len), bs) + 1; chunked local cdiv(min(chunk + in_flight, max_model_len),
-  bs); Mamba 2 pages with prefix caching ("align" mode), else 1.
+  bs); Mamba 2 pages with prefix caching ("align" mode), else 1, + 1 prefill checkpoint (Mamba-2; Qwen's gated
+  DeltaNet from 0.33 where FlashInfer runs its prefill: PREFILL_CHECKPOINTS).
 - Groups (v1/core/kv_cache_utils.py get_kv_cache_groups): all specs equal, or one "uniform type" -> one group;
   otherwise pages are unified (`unify_kv_cache_spec_page_size`) and each bucket of equal specs is split into
   groups of `group_size` layers (`_get_kv_cache_groups_uniform_page_size`: the smallest bucket, or the largest
@@ -18,11 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
+from math import lcm
+
 from ..errors import FieldError, KvplanError
 from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow,
                            V4Compressed, V4IndexerKeys, blocks_for)
-from .vllm_sparse import is_rocm_platform, rocm_sparse_block
-from .vllm_versions import PINNED, release_rule
+from .vllm_sparse import (BLACKWELL, FLASHINFER, FLASHINFER_DTYPES, is_rocm_platform, major_of,
+                          rocm_sparse_block)
+from .vllm_versions import PINNED, behaviour, release_rule
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
 # Sparse MLA on Hopper (platforms/cuda.py _get_backend_priorities: FLASH_ATTN_MLA_SPARSE for a 16-bit cache,
@@ -39,16 +43,79 @@ SPARSE_MLA_BLOCK_RULES = (
 )
 
 
-def cuda_sparse_block_refusal(block_size: Optional[int], version: str = PINNED) -> str:
-    """vLLM's refusal of sparse MLA on a CUDA GPU at --block-size `block_size` (None: unset, the backend's 64), ''
-    where it starts: from 0.18.0 a block that is not a multiple of the kernels' 64 leaves no attention backend
-    (SPARSE_MLA_BLOCK_RULES "multiple": platforms/cuda.py get_valid_backends, reason "block_size not supported");
+# On SM10x a multiple of 32 still finds FLASHINFER_MLA_SPARSE (kernel blocks [32, 64] in 0.18.0 flashinfer_mla_sparse.py
+# :72-73 ... 0.31.0 :85-86, MultipleOf(32) in 0.32.0 :95-96 ... 0.34.0 :96-97) for every dtype it stores (16-bit, and
+# vllm_sparse.FLASHINFER_DTYPES), whose priority list puts it beside FLASHMLA_SPARSE (platforms/cuda.py
+# _get_backend_priorities); but the indexer's keys take kernel blocks of exactly 64 (v1/attention/backends/mla/
+# indexer.py DeepseekV32IndexerBackend.get_supported_kernel_block_sizes: 0.18.0 :40, 0.32.0 :285, 0.34.0 :238), so
+# setting up the KV cache fails in v1/worker/utils.py select_common_block_size (prepare_kernel_block_sizes: the
+# cache group holds both). Its ValueError by first release (newest first):
+FLASHINFER_SPARSE_BLOCK = 32
+COMMON_BLOCK_WORDS = (
+    ((0, 32), "[MultipleOf(32)]", "0.32.0 and 0.33.0 utils.py:554-561, 0.34.0 :547-554: each attention group's "
+                                  "backend and its kernel block sizes, MultipleOf's repr (v1/attention/backend.py:55)"),
+    ((0, 31), "[32, 64]", "0.31.0 utils.py:386-392: the same list, FLASHINFER_MLA_SPARSE's [32, 64]"),
+    ((0, 30), "", "0.30.0 utils.py:386 'No common block size for N.'"),
+    ((0, 18), " ", "0.18.0 utils.py:326 ... 0.22.1 :326, 0.23.0-0.25.1 :328, 0.26.0 :348, 0.27.x :332, 0.28.0 :367, "
+                   "0.29.0 :376: 'No common block size for N. ' (a trailing space)"),
+)
+# The attention groups vLLM lists, in the order their layers registered (config/vllm.py get_layers_from_vllm_config:
+# static_forward_context): a decoder layer builds its indexer, whose key cache registers, before the MLA layer itself
+# (models/deepseek_v32/attention.py DeepseekV32Attention.__init__, 0.30.0-0.33.0 :189-202, 0.34.0 :184-196); layers
+# that share an index group's top-k have a spec of their own (MLAAttentionSpec.is_index_group_leader, mla_attention.py
+# 0.32.0 :1376), so a group of their own (gpu_model_runner.py get_attn_backends_for_group: backend, spec, heads).
+INDEXER_GROUP = "DEEPSEEK_V32_INDEXER: [64]"
+SIXTEEN_BIT = ("auto", "bfloat16", "float16")
+
+
+def cuda_sparse_block_refusal(block_size: Optional[int], version: str = PINNED, capability=(), dtype: str = "auto",
+                              layers: tuple = ()) -> str:
+    """vLLM's refusal of sparse MLA on a CUDA GPU of `capability` at --block-size `block_size` (None: unset, the
+    backend's 64) for --kv-cache-dtype `dtype` (as spelled), '' where it starts: from 0.18.0 a block that is not a
+    multiple of the kernels' 64 leaves no attention backend (SPARSE_MLA_BLOCK_RULES "multiple": platforms/cuda.py
+    get_valid_backends, reason "block_size not supported"), but on SM10x one of 32 leaves FLASHINFER_MLA_SPARSE and no
+    kernel block the indexer shares (COMMON_BLOCK_WORDS; `layers`, the model's cache layers, name the groups listed);
     0.11.0-0.17.x force 64 whatever it says."""
     if block_size is None or block_size % SPARSE_MLA_BLOCK == 0 or sparse_block_rule(version) != "multiple":
         return ""
+    if block_size % FLASHINFER_SPARSE_BLOCK == 0 and major_of(capability) == BLACKWELL and \
+            _flashinfer_sparse_takes(dtype, version):
+        return no_common_block(block_size, version, layers)
     return (f"No valid attention backend found for sparse MLA at block size {block_size}: vLLM's sparse MLA backends "
             f"take blocks of a multiple of {SPARSE_MLA_BLOCK} only (v1/attention/backends/mla/flashmla_sparse.py "
             f"get_supported_kernel_block_sizes; 0.18.0 v1/attention/backend.py:170 supports_block_size).")
+
+
+def _flashinfer_sparse_takes(dtype: str, version: str) -> bool:
+    """Whether FLASHINFER_MLA_SPARSE stores `dtype` (its supported_kv_cache_dtypes: 16-bit ones, and
+    vllm_sparse.FLASHINFER_DTYPES)."""
+    return dtype in SIXTEEN_BIT or dtype in release_rule(FLASHINFER_DTYPES, version, ())
+
+
+def no_common_block(block_size: int, version: str, layers: tuple = ()) -> str:
+    """Why a sparse MLA model does not start at `block_size` on SM10x, then select_common_block_size's ValueError in
+    vLLM `version`'s words (COMMON_BLOCK_WORDS), last: the first sentence is kvplan's, for the one-line summaries."""
+    sizes = release_rule(COMMON_BLOCK_WORDS, version, " ")
+    words = f"No common block size for {block_size}.{sizes if sizes == ' ' else ''}"
+    if sizes.startswith("["):
+        groups = [INDEXER_GROUP if g == "indexer" else f"{FLASHINFER}: {sizes}" for g in _attention_groups(layers)]
+        words = f"No common block size for {block_size} ({'; '.join(groups)})."
+    return (f"No common block size for {block_size}: on SM10x (Blackwell) the sparse MLA layers run on {FLASHINFER}, "
+            f"which takes a block of a multiple of {FLASHINFER_SPARSE_BLOCK}, but the indexer's key cache takes kernel "
+            f"blocks of {SPARSE_MLA_BLOCK} only. vLLM {version} stops while it sets up the KV cache (v1/worker/utils.py "
+            f"select_common_block_size): {words}")
+
+
+def _attention_groups(layers: tuple) -> list:
+    """The attention groups of a sparse MLA model's cache group, in registration order: "indexer" and "leader" for
+    a layer that runs its own indexer (its keys first), "shared" for one that reuses the top-k of the one before."""
+    order = []
+    for layer in layers:
+        if isinstance(layer, MLALatent) and layer.sparse:
+            for group in (("indexer", "leader") if layer.leads_index_group else ("shared",)):
+                if group not in order:
+                    order.append(group)
+    return order or ["indexer", "leader"]  # DeepSeek-V3.2's: an indexer on every layer
 
 
 def sparse_block_rule(version: str) -> str:
@@ -118,23 +185,26 @@ class Group:
 
 def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional[int],
                          version: str = PINNED, capability=()) -> int:
-    """platforms/interface.py update_block_size_for_backend, phase 1: 16 unless the backend wants more. On
-    Hopper an fp8 MLA cache runs on FLASHMLA, whose only kernel block is 64 (v1/attention/backends/mla/
-    flashmla.py get_supported_kernel_block_sizes); FlashAttention takes MultipleOf(16). Sparse MLA's backends take
-    multiples of 64 only, so any other --block-size leaves vLLM no attention backend (platforms/cuda.py
-    get_valid_backends: "No valid attention backend found", reason "block_size not supported": a configuration
-    refusal, vllm.sparse_block_refusal; the block is kept as given here); before 0.18 vLLM
-    forced sparse MLA's block to 64 whatever --block-size said (SPARSE_MLA_BLOCK_RULES). On ROCm (`capability`
-    vllm_sparse.ROCM) sparse MLA takes --block-size as given, else 16 (vllm_sparse.ROCM_BLOCK_RULES)."""
+    """platforms/interface.py update_block_size_for_backend, phase 1: the release's default block
+    (default_block_size: 16, 64 from 0.34) unless the backend wants more. On Hopper an fp8 MLA cache runs on
+    FLASHMLA, whose only kernel block is 64 (v1/attention/backends/mla/flashmla.py get_supported_kernel_block_sizes);
+    FlashAttention takes MultipleOf(16). Sparse MLA's backends take multiples of 64 only, so any other --block-size
+    leaves vLLM no attention backend (platforms/cuda.py get_valid_backends: "No valid attention backend found",
+    reason "block_size not supported": a configuration refusal, vllm.sparse_block_refusal; the block is kept as given
+    here); before 0.18 vLLM forced sparse MLA's block to 64 whatever --block-size said (SPARSE_MLA_BLOCK_RULES). On
+    ROCm (`capability` vllm_sparse.ROCM) sparse MLA takes --block-size as given, else the release's default (16,
+    vllm_sparse.ROCM_BLOCK_RULES; 64 from 0.34, which both its backends take: [1, MultipleOf(16)], 0.34.0
+    rocm_aiter_mla_sparse.py:361-362, indexer.py:238)."""
     if any(isinstance(layer, V4_KINDS) for layer in layers):
         if block_size is not None and block_size % V4_BLOCK:
             raise FieldError("block_size", f"DeepSeek-V4's compressed and indexer caches take blocks of a multiple "
                                            f"of {V4_BLOCK} tokens in vLLM 0.32 (their backends' kernel block sizes), "
                                            f"got {block_size}.")
         return block_size or V4_BLOCK
+    default = default_block_size(version)
     sparse = any(getattr(layer, "sparse", False) for layer in layers)
     if sparse and is_rocm_platform(capability):
-        return rocm_sparse_block(block_size)
+        return block_size or max(rocm_sparse_block(None), default)
     if sparse and sparse_block_rule(version) == "forced":
         return SPARSE_MLA_BLOCK
     if block_size is not None:
@@ -142,8 +212,58 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     if sparse:
         return SPARSE_MLA_BLOCK
     if kv_quantized and any(isinstance(layer, MLALatent) for layer in layers):
-        return 64
-    return 16
+        return max(64, default)
+    return default
+
+
+def default_block_size(version: str = PINNED) -> int:
+    """config/cache.py CacheConfig.DEFAULT_BLOCK_SIZE: 16 up to 0.33 (0.33.0 :185), 64 from 0.34 (0.34.0 :185). Phase 1
+    keeps it wherever the backend takes it (v1/attention/backend.py:158-166 get_preferred_block_size:
+    supports_block_size, a multiple of any listed size): FlashAttention and Triton (MultipleOf(16)), FlashInfer
+    ([16, 32, 64]), FLASHMLA ([64]), FLASHINFER_MLA ([32, 64]) and sparse MLA (MultipleOf(64)) all take 64 in 0.34;
+    CUTLASS_MLA ([128]) would raise it to 128 (kvplan does not model SM10x's dense MLA backends)."""
+    return behaviour(version).block_size
+
+
+# Qwen's gated DeltaNet (kvplan's flavor "gated-deltanet"; model_executor/layers/mamba/gdn/qwen_gdn_linear_attn.py
+# QwenGatedDeltaNetAttention, which qwen3_next.py and qwen3_5.py build) exports prefill checkpoints from 0.33 (0.32.0
+# has none): in "align" mode (prefix caching on, vLLM's default for hybrids: config/cache.py:257
+# enable_prefix_caching True, models/config.py:765 MambaModelConfig -> "align"; 0.34.0 :267, :1096) and on
+# FlashInfer's GDN prefill (0.33.0 :689-702, 0.34.0 :847-860) its spec gets num_prefill_checkpoint_blocks=1
+# (:739-750, 0.34.0 :901-912), a third state block a request (kv_cache_interface.py MambaSpec.max_memory_usage_bytes),
+# and declares an alignment of 64 tokens (v1/attention/backends/gdn_attn.py:34 FLASHINFER_GDN_CHECKPOINT_ALIGNMENT;
+# 0.34.0 :35) that platforms/interface.py _align_hybrid_block_size folds into the hybrid block by lcm (0.33.0
+# :1089-1094, 0.34.0 :1101-1106). Both only when every Mamba layer declares an alignment (abstract.py:98-113
+# get_mamba_prefill_checkpoint_alignment; :752-760 _exports_checkpoints): Mamba-2 declares none (it checkpoints by
+# its own rule, layer_spec), so only an all-GDN model. FlashInfer's GDN prefill (_resolve_gdn_prefill_backend,
+# 0.33.0 :148-270, 0.34.0 :187-348): CUDA compute capability 9.0 exactly, or the 10.x / 12.x families with
+# linear_key_head_dim 128 and a CUDA 13 runtime; else Triton (Ampere, Ada, ROCm). kvplan assumes both on SM10x /
+# SM12x: vLLM's PyPI wheels are built for CUDA 13.0 (envs.py VLLM_MAIN_CUDA_VERSION "13.0": 0.33.0 :625, 0.34.0
+# :668), and every Qwen3-Next / Qwen3.5 config has linear_key_head_dim 128 (kvplan's layer does not keep it).
+GDN_FLAVOR = "gated-deltanet"
+GDN_CHECKPOINT_ALIGNMENT = 64
+PREFILL_CHECKPOINTS = (
+    ((0, 33), "flashinfer-gdn", "0.33.0 qwen_gdn_linear_attn.py:689-760, platforms/interface.py:1089-1094 (so to "
+                                "0.34.0: :847-922, :1101-1106)"),
+)
+FLASHINFER_GDN_MAJORS = (10, 12)  # with Hopper's (9, 0): is_device_capability_family(100) / (120)
+
+
+def prefill_checkpoint_alignment(layers, version: str = PINNED, capability=()) -> Optional[int]:
+    """get_mamba_prefill_checkpoint_alignment in "align" mode (the caller asks only with prefix caching on): the lcm
+    of every Mamba layer's alignment, None when one declares none (PREFILL_CHECKPOINTS)."""
+    states = [layer for layer in layers if isinstance(layer, LinearState)]
+    if not states or not gdn_prefill_on_flashinfer(version, capability):
+        return None
+    return GDN_CHECKPOINT_ALIGNMENT if all(layer.flavor == GDN_FLAVOR for layer in states) else None
+
+
+def gdn_prefill_on_flashinfer(version: str = PINNED, capability=()) -> bool:
+    """Whether vLLM `version` runs the GDN prefill on FlashInfer on a GPU of `capability` (() is Hopper) with a
+    checkpoint to export (PREFILL_CHECKPOINTS)."""
+    if release_rule(PREFILL_CHECKPOINTS, version) is None or is_rocm_platform(capability):
+        return False
+    return tuple(capability[:2]) in ((), (9, 0)) or major_of(capability) in FLASHINFER_GDN_MAJORS
 
 
 def mamba_page(layer: LinearState, tp: int, conv_bytes: int, ssm_bytes: int) -> int:
@@ -154,20 +274,22 @@ def mamba_page(layer: LinearState, tp: int, conv_bytes: int, ssm_bytes: int) -> 
 
 
 def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, mamba_block: int,
-               speculative: int = 0) -> Optional[CacheSpec]:
+               speculative: int = 0, prefill_alignment: Optional[int] = None) -> Optional[CacheSpec]:
     """One layer's spec (v1/kv_cache_interface.py). `precision` is the cache precision this layer really uses
     (family quirks applied by the caller); `state_bytes` = (conv, temporal) bytes per element of Mamba states;
     `speculative`: VllmConfig.num_speculative_tokens, the extra state blocks of a Mamba layer
     (model_executor/layers/mamba/abstract.py get_kv_cache_spec: num_speculative_blocks, ReplaySSM off). None for a
     KV-sharing layer: v1/worker/gpu_model_runner.py get_kv_cache_spec skips it ("KV cache management logic will act
     as this layer does not exist"), and add_kv_sharing_layers_to_kv_cache_groups (v1/worker/utils.py) only adds its
-    name to its target's group, no page."""
+    name to its target's group, no page. `prefill_alignment`: the model's prefill_checkpoint_alignment (None: no
+    gated DeltaNet checkpoints)."""
     if isinstance(layer, SharedKV):
         return None
     if isinstance(layer, LinearState):
         page = mamba_page(layer, tp, *state_bytes)
-        # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint
-        checkpoint = 1 if layer.flavor == "mamba2" else 0
+        # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint; Qwen's
+        # gated DeltaNet from 0.33 where prefill_checkpoint_alignment says so (PREFILL_CHECKPOINTS)
+        checkpoint = int(layer.flavor == "mamba2" or (layer.flavor == GDN_FLAVOR and prefill_alignment is not None))
         return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page), checkpoint, speculative)
     if isinstance(layer, V4_KINDS):
         return v4_spec(layer, block_size, tp, precision)
@@ -200,10 +322,14 @@ def v4_spec(layer, block_size: int, tp: int, precision) -> CacheSpec:
     return CacheSpec("sliding", block, page, layer.window, shape)
 
 
-def hybrid_block_size(attention_bytes_per_token: int, mamba_page: int, block_size: int, mla: bool) -> int:
-    """platforms/interface.py _align_hybrid_block_size: the smallest block (a multiple of the kernel block,
-    128 for MLA) whose attention page holds one Mamba state; never below the block size already chosen."""
-    align = max(16, block_size, MLA_ALIGN_BLOCK if mla else 0)
+def hybrid_block_size(attention_bytes_per_token: int, mamba_page: int, block_size: int, mla: bool,
+                      prefill_alignment: Optional[int] = None) -> int:
+    """platforms/interface.py _align_hybrid_block_size: the smallest block (a multiple of the kernel block
+    alignment: max(the backend's smallest kernel block, the block chosen so far), at least 128 for MLA, and from 0.33
+    in "align" mode the lcm with the layers' prefill_alignment, 64 for gated DeltaNet on FlashInfer) whose attention
+    page holds one Mamba state; never below the block size already chosen. The block chosen so far is the release's
+    default from 0.34 (64), so Mamba-hybrid blocks are multiples of 64 there."""
+    align = lcm(max(16, block_size, MLA_ALIGN_BLOCK if mla else 0), prefill_alignment or 1)
     raised = align * blocks_for(mamba_page, align * attention_bytes_per_token)
     return max(block_size, -(-raised // 16) * 16)
 
