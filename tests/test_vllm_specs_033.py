@@ -11,7 +11,6 @@ the rule as read in the sources (vllm-0.3x.0/vllm, paths below):
 - 0.34 config/parallel.py:652-682: an unset num_redundant_experts is (ep - E % ep) % ep (0.33.0 :77 default 0).
 """
 
-import inspect
 import json
 
 import pytest
@@ -33,10 +32,6 @@ HOPPER, AMPERE, ADA, B200, B300, SM120 = (9, 0), (8, 0), (8, 9), (10, 0), (10, 3
 # Qwen3-Next: 2 KV heads x 256 x (K, V) x 2 bytes = 2,048 B a token; a GDN state of 3 x (2 x 16 x 128 + 32 x 128)
 # conv + 32 x 128 x 128 recurrent elements in bf16 = 1,097,728 B (TP 1)
 NEXT_TOKEN, NEXT_STATE = 2 * 256 * 2 * 2, (3 * (2 * 16 * 128 + 32 * 128) + 32 * 128 * 128) * 2
-# the vllm.py wiring of the GDN checkpoints and the SM10x block refusal (vllm.layer_specs, vllm.sparse_block_refusal)
-WIRED = "prefill_checkpoint_alignment" in vars(vllm) and \
-    "dtype" in inspect.signature(vllm.sparse_block_refusal).parameters
-needs_wiring = pytest.mark.skipif(not WIRED, reason="vllm.py does not pass the 0.33 rules' arguments yet")
 
 
 def _engine(model, *args):
@@ -130,7 +125,6 @@ def test_qwen3_next_block_544_becomes_576_with_the_alignment():
     assert hybrid_block_size(NEXT_TOKEN, NEXT_STATE, 64, False) == 576
 
 
-@needs_wiring
 def test_qwen35_9b_by_release_and_gpu():
     """Qwen3.5-9B: 4 KV heads x 256 x 2 x 2 = 4,096 B a token, the same 1,097,728-byte GDN state: 16 x 17 = 272
     tokens, or 64 x 5 = 320 aligned to 64. At 32K, one group of the 16 attention layers and three of the 48 GDN
@@ -145,7 +139,6 @@ def test_qwen35_9b_by_release_and_gpu():
         assert (engine["block_size"], engine["blocks_per_request"]) == (block, per_request), (gpu, release)
 
 
-@needs_wiring
 def test_prefix_caching_off_keeps_0_32s_block():
     """No "align" mode, no checkpoint and no alignment (qwen_gdn_linear_attn.py:692-694, interface.py:1089): 272."""
     spec, bf16 = resolve(QWEN35_9B), PRECISIONS["bf16"]
@@ -199,7 +192,6 @@ def test_glm52s_shared_indexer_layers_are_a_group_of_their_own():
                         "FLASHINFER_MLA_SPARSE: [MultipleOf(32)]).")
 
 
-@needs_wiring
 def test_estimate_names_the_blackwell_refusal():
     run = run_kvplan("estimate", V32, "--gpu", "B200", "-tp", "8", "-c", "32K", "--block-size", "32")
     assert run.returncode == 0

@@ -40,7 +40,7 @@ from .vllm_admission import footprint
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
                           rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes)
 from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
-                         layer_spec, mamba_page)
+                         layer_spec, mamba_page, prefill_checkpoint_alignment)
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
@@ -261,14 +261,16 @@ def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[R
     return Refusal(why, None, configuration=True, field="gpu", remedy=SPARSE_GPU_REMEDY) if why else None
 
 
-def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED) -> Optional[Refusal]:
+def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version: str = PINNED,
+                         dtype: str = "auto") -> Optional[Refusal]:
     """vLLM's AssertionError for a sparse MLA layer on ROCm 0.12-0.17 at any block but 1, the unset --block-size (16)
     included (vllm_sparse.ROCM_BLOCK_RULES); block 1 passes it. On CUDA from 0.18.0, no attention backend for a block
-    that is not a multiple of 64 (vllm_specs.cuda_sparse_block_refusal): 64 and 128 pass."""
+    that is not a multiple of 64 (vllm_specs.cuda_sparse_block_refusal; on SM10x one of 32 finds no kernel block the
+    indexer shares, for a `dtype` FLASHINFER_MLA_SPARSE stores): 64 and 128 pass."""
     if not is_sparse(spec) or is_v4(spec):
         return None
     if not is_rocm_platform(capability):
-        why = cuda_sparse_block_refusal(block_size, version)
+        why = cuda_sparse_block_refusal(block_size, version, capability, dtype, spec.layers)
         return Refusal(why, None, configuration=True, field="block_size", options=(64, 128)) if why else None
     why = rocm_block_refusal(block_size, version)
     return Refusal(why, None, configuration=True, field="block_size", options=(1,)) if why else None
@@ -382,12 +384,14 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     mamba = [layer for layer in layers if isinstance(layer, LinearState)]
     ssm = SSM_DTYPE_QUIRKS.get(getattr(spec, "model_type", ""), (spec.dtype,))[0]
     state_bytes = (DTYPE_BYTES[spec.dtype], DTYPE_BYTES[ssm])
+    # in "align" mode only (prefix caching on): Qwen's gated DeltaNet checkpoints from 0.33 (vllm_specs)
+    alignment = prefill_checkpoint_alignment(layers, version, capability) if settings.prefix_caching else None
     if mamba:
         attention = next((layer for layer in layers if isinstance(layer, (FullAttention, MLALatent))), None)
         page = max(mamba_page(layer, tp, *state_bytes) for layer in mamba)
         if attention is not None:
             per_token = attention.bytes_per_token(tp, precision)
-            raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent))
+            raised = hybrid_block_size(per_token, page, bs, isinstance(attention, MLALatent), alignment)
             if raised > bs:
                 lines.append(f"Setting attention block size to {raised} tokens to ensure that attention page "
                              f"size is >= mamba page size.")
@@ -401,7 +405,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     made: dict = {}  # layers of one kind are equal (frozen): one spec per kind, shared by its layers
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0  # --speculative-config
     for layer in spec.layer_counts:
-        made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block, drafts)
+        made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block, drafts, alignment)
     specs = [made[layer] for layer in layers]
     if mamba and any(s.kind != "mamba" for s in specs if s is not None):
         page = max(s.page_bytes for s in specs if s is not None and s.kind != "mamba")
@@ -599,7 +603,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
-        sparse_block_refusal(spec, block_size, capability, version)
+        sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype)
 
 
 @dataclass(frozen=True)
