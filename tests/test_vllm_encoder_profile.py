@@ -237,10 +237,10 @@ def test_language_model_only_needs_the_release_that_has_it():
 
 
 def test_check_takes_language_model_only_from_a_deployment(tmp_path):
-    """The deployment key holds one more Gemma 3 sequence at 8K on an H200: 65 with the tower neither loaded nor
-    profiled, 63 with both (test_gemma3_profiles_32_images_on_an_h200)."""
+    """The deployment key holds two more Gemma 3 sequences at 8K on an H200: 64 with the tower neither loaded nor
+    profiled, 62 with both (test_gemma3_profiles_32_images_on_an_h200)."""
     entry = "deployments:\n  - name: g\n    model: google/gemma-3-27b-it\n    tp: 1\n    gpu: h200\n    context: 8192\n"
-    assert _deployment_counts(tmp_path / "deployments.yaml", entry, "    language_model_only: true\n") == [63, 65]
+    assert _deployment_counts(tmp_path / "deployments.yaml", entry, "    language_model_only: true\n") == [62, 64]
 
 
 def _deployment_counts(path, entry: str, extra: str) -> list:
@@ -273,9 +273,9 @@ def test_short_requests_hold_fewer_images_a_prompt():
 
 
 def test_check_names_a_text_only_deployment_among_the_changes_that_fit():
-    """63 Gemma-3-27B sequences at 8K on an H200 and 65 without the tower: a min_concurrency of 65 fails, and the
+    """62 Gemma-3-27B sequences at 8K on an H200 and 64 without the tower: a min_concurrency of 64 fails, and the
     changes that would hold it include --language-model-only; a text model's never does."""
-    result = run_kvplan("check", GEMMA, "--tp", "1", "--gpu", "h200", "--context", "8192", "--min-concurrency", "65")
+    result = run_kvplan("check", GEMMA, "--tp", "1", "--gpu", "h200", "--context", "8192", "--min-concurrency", "64")
     assert result.returncode == 1
     assert "--language-model-only (text only: no vision tower)" in " ".join(result.stdout.split())
     text = run_kvplan("check", "meta-llama/Llama-3.1-8B", "--tp", "1", "--gpu", "l4", "--context", "8192",
@@ -284,13 +284,13 @@ def test_check_names_a_text_only_deployment_among_the_changes_that_fit():
 
 
 def test_check_says_why_fewer_fit_than_the_bytes_would_hold():
-    """Gemma-3-27B at 32K on an H100: 3 resident, and 4 x 2.91 GiB would fit the 16.6 GiB budget as bytes; vLLM's
-    seven block groups (one a layer pattern position, equal pages) are what hold only 3, and the error says so."""
+    """Gemma-3-27B at 32K on an H100: 2 resident, and 4 x 2.91 GiB would fit the 15.6 GiB budget as bytes; vLLM's
+    seven block groups (one a layer pattern position, equal pages) are what hold only 2, and the error says so."""
     result = run_kvplan("check", GEMMA, "--tp", "1", "--gpu", "h100", "--context", "32768", "--min-concurrency", "4")
     text = " ".join(result.stdout.split())
     assert result.returncode == 1
     assert ("4 need about 11.7 GiB per GPU as bytes, but vLLM's 7 KV-cache block groups (equal pages, padded) hold "
-            "only 3") in text
+            "only 2") in text
 
 
 def test_limit_mm_per_prompt_as_vllm_takes_it(tmp_path):
@@ -315,7 +315,7 @@ def test_limit_mm_per_prompt_as_vllm_takes_it(tmp_path):
                     "    context: 8192\n    limit_mm_per_prompt: {image: 0}\n")
     result = run_kvplan("check", "--file", path, "--format", "json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["results"][0]["max_concurrency"] == 65
+    assert json.loads(result.stdout)["results"][0]["max_concurrency"] == 64
 
 
 def test_every_pipeline_stage_holds_the_tower():

@@ -32,6 +32,10 @@ CASES = [  # name, memory, baseline, resident, transient, utilisation, margin fl
     ("granules bind: small pages", 25_000_000_000, 647_600_537, 2_000_000_000, 300_000_000, 1.0, GiB,
      [4_096] * 100),
     ("nothing left", 25_000_000_000, 647_600_537, 24_000_000_000, 300_000_000, 1.0, GiB, [131_072] * 32),
+    ("mixed pages: full and sliding groups", 150_000_000_000, 647_600_537, 60_000_000_000, 2_000_000_000, 1.0, GiB,
+     [262_144] * 10 + [69_632] * 52),
+    ("one block-outermost segment", 150_000_000_000, 2_526_648_729, 80_000_000_000, 3_000_000_000, 1.0, GiB,
+     [3_000_000]),
 ]
 
 
@@ -45,14 +49,14 @@ def blocks_within(kv_bytes: int, strides: list) -> int:
 def main():
     out = {"vllm": "0.34.0", "granule": GRANULE, "cases": []}
     for name, memory, baseline, resident, transient, util, floor, strides in CASES:
-        assert len(set(strides)) == 1  # one page size a layer: frozen as stride x layers
         committed = len(strides) * GRANULE  # the one block committed at creation, a granule a layer
         available = measure_kv_cache_bytes(
             init_free_memory=memory - baseline, free_memory=memory - baseline - resident - committed,
             committed_bytes=committed, requested_memory=math.ceil(memory * util), transient_peak_bytes=transient,
             torch_reserve_growth_bytes=transient, margin_floor_bytes=floor)
         out["cases"].append(dict(name=name, memory=memory, baseline=baseline, resident=resident, transient=transient,
-                                 utilization=util, margin_floor=floor, stride=strides[0], layers=len(strides),
+                                 utilization=util, margin_floor=floor,
+                                 strides=[[stride, strides.count(stride)] for stride in dict.fromkeys(strides)],
                                  available=available,
                                  blocks=blocks_within(available, strides)))
     print(json.dumps(out, indent=1))

@@ -30,6 +30,7 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Optional
 
 from ..errors import FieldError
@@ -445,17 +446,19 @@ NO_MEMORY = ("No available memory for the cache blocks. Try increasing `gpu_memo
              "See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
 
 
-def more_memory_hint(rules: Behaviour, measured_util: Optional[float]) -> Optional[str]:
+def more_memory_hint(rules: Behaviour, measured_util: Optional[float], after_warmup: bool = True) -> Optional[str]:
     """0.34's advice in the start-up refusals (v1/core/kv_cache_planning.py:64-96 _more_kv_cache_memory_hint);
-    `measured_util`: the gpu_memory_utilization of a cache sized after warmup (extensible), else None. None before
-    0.34, whose messages carry their own advice."""
+    `measured_util`: the gpu_memory_utilization of a cache sized after warmup (extensible), else None;
+    `after_warmup`: the check on the measured cache (else the profile run's, before warmup). None before 0.34, whose
+    messages carry their own advice."""
     if rules.kv_sizing != "extensible":
         return None
     if measured_util is None:
         return ("Try increasing `gpu_memory_utilization` when initializing the engine (this flag also controls CPU "
                 "memory reservation on the CPU backend, despite its name).")
-    used_by = "the model, its activations, CUDA graphs and warmup"
-    graphs = " CUDA graphs take less with fewer or smaller capture sizes in the compilation config."
+    used_by = "the model, its activations, CUDA graphs and warmup" if after_warmup else "the model and its activations"
+    graphs = " CUDA graphs take less with fewer or smaller capture sizes in the compilation config." \
+        if after_warmup else ""
     if measured_util < 1.0:
         return (f"The KV cache gets what is left after {used_by} within `gpu_memory_utilization`={measured_util}; "
                 f"increase it (with the extensible KV cache it defaults to 1.0) or decrease `max_model_len` or "
@@ -616,12 +619,11 @@ class Startup:
 
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
           block_size: Optional[int] = None, version: str = PINNED, override: Optional[int] = None,
-          capability: tuple = (), granule: Optional[int] = None, gpu_util: Optional[float] = None) -> Startup:
+          capability: tuple = (), measured: Optional[list] = None) -> Startup:
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer); `override`: --num-gpu-blocks-override;
-    `capability`: the GPU's CUDA compute capability (() for Hopper's rules); `granule`: the cache is committed
-    per layer in these units after warmup (0.34's extensible KV cache: committed_blocks), at `gpu_util`."""
-    hint = more_memory_hint(behaviour(version), (gpu_util or 1.0) if granule else None)
+    `capability`: the GPU's CUDA compute capability (() for Hopper's rules); `measured`: each stage's
+    plan.budget.MeasuredSizing where the cache is sized after warmup (0.34's extensible KV cache), else None."""
     rules = behaviour(version)
     settings = with_model_defaults(spec, settings)
     cache = cache_precision(spec, precision, capability, version, tp).name
@@ -635,18 +637,22 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")
-    if granule:  # 0.34 logs what warmup left (extensible_kv_cache.py measure_kv_cache_blocks)
-        lines += [f"KV cache memory after warmup: {format_gib(a)} GiB" for a in dict.fromkeys(available)]
-    elif rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
-        lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(available)]
-    if rules.era != "v0":
+    profiled = [m.profiled_bytes for m in measured] if measured else available
+    if rules.era != "v0":  # V0 logged a "Memory profiling results" line instead
+        lines += [f"Available KV cache memory: {format_gib(a)} GiB" for a in dict.fromkeys(profiled)]
         lines += [f"Add {pad} padding layers, may waste at most {100 * pad / n:.2f}% KV cache memory"
                   for pad, n in padding]
+    check = partial(memory_refusal, groups=groups, settings=settings, per_request=per_request, rules=rules)
+    util = measured[0].gpu_util if measured else None
+    if measured:  # get_kv_cache_configs checks the profiled figure of every worker before warmup
+        refusal = next((r for stage, memory in zip(stages, profiled)
+                        if (r := check(memory, _stage_block(groups, stage),
+                                       hint=more_memory_hint(rules, util, after_warmup=False))) is not None), None)
     blocks = []
     rule = override_rule(version) if override else None
     too_big = None  # (bytes N blocks take, bytes the budget leaves) on the first stage short of them
-    for stage, memory in zip(stages, available):  # get_kv_cache_configs: every worker checked, in order
-        per_block = max(g.bytes_per_block(stage) for g in groups)
+    for index, (stage, memory) in enumerate(zip(stages, available)):  # every worker checked, in order
+        per_block = _stage_block(groups, stage)
         if per_block == 0:
             continue
         if rule is not None:
@@ -655,27 +661,17 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                 too_big = (override * per_block, memory)
             if rule == "checked":
                 memory = override * per_block
-        if granule:  # shrink_kv_cache_configs checks the committed blocks
-            memory = committed_blocks(memory, _segment_strides(groups, stage), granule) * per_block
+        if measured:  # the blocks whose granules fit (blocks_within), then shrink_kv_cache_configs checks them
+            memory = committed_blocks(memory, _segment_strides(spec, groups, stage),
+                                      measured[index].granule_bytes) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
-        check = memory - per_block if rules.null_block_in_check else memory
-        if refusal is not None:
-            continue
-        if check <= 0 and rules.era != "v0":
-            refusal = Refusal(no_memory_message(hint), 0)
-        elif per_block * per_request > check:
-            if rules.era == "v0":
-                tokens = max(check, 0) // per_block * min(g.spec.block_size for g in groups)
-                refusal = Refusal(refusal_message(length, 0, check, tokens, rules), None)
-            else:
-                estimate = estimate_max_model_len(groups, settings, per_block, check, length)
-                refusal = Refusal(refusal_message(length, per_block * per_request, check, estimate, rules, hint),
-                                  estimate)
+        if refusal is None:
+            refusal = check(memory, per_block, hint=more_memory_hint(rules, util))
     if refusal is None and too_big is not None:
         refusal = Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
                                                   left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
     num_blocks = max(min(blocks), 0) if blocks else 0
-    per_block = max(g.bytes_per_block(stages[0]) for g in groups)
+    per_block = _stage_block(groups, stages[0])
     tokens, concurrency, size = size_lines(num_blocks, per_request, groups, settings, rules, per_block)
     overridden = dict(num_gpu_blocks_override=override, override_kv_cache_bytes=override * per_block) \
         if rule is not None and rule != "ignored" else {}
@@ -684,6 +680,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             lines += size
         return Startup(replace(_figures(version, min(available), num_blocks, None, None, refusal, lines, bs, groups,
                                         per_request, 0, settings, cache), **overridden), 0, "memory")
+    if measured:  # extensible_kv_cache.py:536-540, each worker once it commits the agreed count
+        committed = committed_bytes(num_blocks, _segment_strides(spec, groups, stages[0]), measured[0].granule_bytes)
+        lines.append(f"Extended KV cache to {num_blocks} blocks ({committed / 2**30:.2f} GiB).")
     one = footprint(groups, length, settings.max_num_batched_tokens, settings.in_flight_batches,
                     settings.prefix_caching, settings.in_flight_tokens)
     resident = one.resident(num_blocks - 1)  # the null block is never handed out
@@ -694,23 +693,51 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory", bs)
 
 
-def _segment_strides(groups, stage: set) -> tuple:
-    """The pool's layer regions on one stage, each one page a block: the widest group's layers, which every other
-    group's layers share tensors with (kv_cache_utils.get_kv_cache_config_from_groups)."""
+def _stage_block(groups, stage: set) -> int:
+    """Pool bytes a block on one stage: the widest group's (every other group's layers share its tensors)."""
+    return max(g.bytes_per_block(stage) for g in groups)
+
+
+def memory_refusal(memory: int, per_block: int, *, groups, settings: Settings, per_request: int, rules: Behaviour,
+                   hint: Optional[str] = None) -> Optional[Refusal]:
+    """kv_cache_utils._check_enough_kv_cache_memory on one worker's `memory`, the null block held back from 0.29:
+    no block at all, or too few for one max_model_len request (with vLLM's estimate of the longest that fits)."""
+    check = memory - per_block if rules.null_block_in_check else memory
+    if check <= 0 and rules.era != "v0":
+        return Refusal(no_memory_message(hint), 0)
+    if per_block * per_request <= check:
+        return None
+    length = settings.max_model_len
+    if rules.era == "v0":
+        tokens = max(check, 0) // per_block * min(g.spec.block_size for g in groups)
+        return Refusal(refusal_message(length, 0, check, tokens, rules), None)
+    estimate = estimate_max_model_len(groups, settings, per_block, check, length)
+    return Refusal(refusal_message(length, per_block * per_request, check, estimate, rules, hint), estimate)
+
+
+def _segment_strides(spec, groups, stage: set) -> tuple:
+    """The extensible cache's segments on one stage, each one page a block (ExtensibleKVCache._segments, 0.34
+    v1/worker/extensible_kv_cache.py:128-170): a region a layer of the widest group, which every other group's layers
+    share tensors with (kv_cache_utils.get_kv_cache_config_from_groups), under the default layer-outermost layout;
+    one region for all under a block-outermost one, which DeepSeek-V4's indexer imposes (its backend takes BLHNC /
+    BLNHC only, v1/attention/backends/mla/indexer.py:300-303)."""
     widest = max(groups, key=lambda g: g.bytes_per_block(stage))
-    return tuple(p for i, p in zip(widest.layers, widest.page_bytes_of_layers) if i in stage)
+    strides = tuple(p for i, p in zip(widest.layers, widest.page_bytes_of_layers) if i in stage)
+    return (sum(strides),) if any(isinstance(layer, V4_KINDS) for layer in spec.layers) else strides
+
+
+def committed_bytes(blocks: int, strides: tuple, granule: int) -> int:
+    """ExtensibleKVCache.physical_bytes_for (0.34 v1/worker/extensible_kv_cache.py:305-311): each segment's `blocks`
+    pages rounded up to whole granules."""
+    return sum(-(-blocks * stride // granule) * granule for stride in strides)
 
 
 def committed_blocks(memory: int, strides: tuple, granule: int) -> int:
-    """ExtensibleKVCache.blocks_within (0.34 v1/worker/extensible_kv_cache.py:313-318): the most blocks whose layer
-    regions, each rounded up to whole granules (physical_bytes_for, :305-311), fit in `memory`."""
-    def committed(n: int) -> int:
-        return sum(-(-n * stride // granule) * granule for stride in strides)
-
-    low, high = 0, max(memory, 0) // sum(strides)  # committed(n) grows with n: the last n that fits
+    """ExtensibleKVCache.blocks_within (:313-318): the most blocks whose committed bytes fit in `memory`."""
+    low, high = 0, max(memory, 0) // sum(strides)  # committed_bytes grows with the blocks: the last that fits
     while low < high:
         mid = (low + high + 1) // 2
-        low, high = (mid, high) if committed(mid) <= memory else (low, mid - 1)
+        low, high = (mid, high) if committed_bytes(mid, strides, granule) <= memory else (low, mid - 1)
     return low
 
 

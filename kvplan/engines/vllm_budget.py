@@ -40,10 +40,10 @@ from ..errors import FieldError
 from ..model.kinds import MLALatent
 from ..model.precision import DTYPE_BYTES
 from ..model.vision import UNCOUNTED_TOWER
-from ..plan.budget import NCCL_BYTES, NCCL_SOURCE, Budget, BudgetTerm
+from ..plan.budget import NCCL_BYTES, NCCL_SOURCE, Budget, BudgetTerm, MeasuredSizing
 from ..plan.sharding import shard, stage_weights
 from .vllm import format_gib
-from .vllm_profile import FLASHINFER_SAMPLER_BYTES, profile_peak, tower_data_parallel
+from .vllm_profile import FLASHINFER_SAMPLER_BYTES, persistent_after_profile, profile_peak, tower_data_parallel
 from .vllm_runner import Runner, is_rocm, model_runner
 from . import EngineFlags
 from .vllm_versions import PINNED, Behaviour, parse_version, release_rule
@@ -310,57 +310,74 @@ def sized_after_warmup(rules: Behaviour, flags: EngineFlags) -> bool:
     return rules.kv_sizing == "extensible" and not flags.num_gpu_blocks_override
 
 
-def penalty_state(spec, settings, stage=None) -> int:
+PENALTY_COUNTED_SINCE = (0, 27)  # utils/mem_utils.py memory_profiling: total_consumed (free memory since the init
+                                 # snapshot) from 0.27.0; before, weights + the profile's peak + non-torch growth
+
+
+def penalty_state(spec, settings, runner: Runner, version: str, stage=None) -> int:
     """Bytes of Model Runner V2's penalty statistics on the last pipeline stage (v1/worker/gpu/sample/penalties.py
-    PenaltiesState, 0.29-0.34): int32 output counts [max_num_seqs, vocab] and a prompt bit mask [max_num_seqs,
-    vocab / 32], built with the sampler after the weights load (gpu/model_runner.py load_model). No profile counts
-    them (neither the weights' profiler nor the profile run's peak), so 0.32's budget never subtracts them; 0.34's
-    extensible cache measures the device and so leaves them out of the cache."""
-    if stage is not None and not stage.is_last:
+    PenaltiesState, 0.22 on): int32 output counts [max_num_seqs, vocab] and an int32 prompt bit mask [max_num_seqs,
+    vocab / 32], built with the sampler after the weights' profiler and before the profile run (gpu/model_runner.py
+    load_model). Before 0.27 no term sees them; from 0.27 the profile's total_consumed does (0.32 mem_utils.py:311-321:
+    the device's free memory since the init snapshot), as does 0.34's measured sizing."""
+    if runner.name != "V2" or parse_version(version) < PENALTY_COUNTED_SINCE or (stage is not None
+                                                                                 and not stage.is_last):
         return 0
     vocab = spec.vocab_size or 0
     return settings.max_num_seqs * (vocab + -(-vocab // 32)) * 4
 
 
 def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version: str, stage, flags: EngineFlags,
-                      tp: int, weights: BudgetTerm, peak: BudgetTerm, non_torch: BudgetTerm) -> Budget:
+                      tp: int, terms: dict, persistent: int) -> Budget:
     """vLLM 0.34's extensible KV cache, sized from the memory free after warmup and CUDA-graph capture
     (v1/worker/extensible_kv_cache.py:592-618 measure_kv_cache_bytes, called by measure_kv_cache_blocks):
 
-        used      = weights + non-torch + CUDA graphs           (resident but the cache: non_kv_used)
+        used      = weights + non-torch + penalty counts + CUDA graphs + what the profile left allocated
         headroom  = memory - baseline - used                    (free + the committed prefix)
         margin    = max(1 GiB (3 on ROCm), 0.75 x transient)    (KV_CACHE_MARGIN_FLOOR_BYTES / _FRACTION, :64-66)
         available = min(requested - used, headroom - margin) - max(transient, torch's reservation growth)
 
-    The baseline is what the device held at the init snapshot (gpu_worker.py init_device: the CUDA context, cuBLAS
-    from 0.33, NCCL); the transient is the largest allocated peak over the profile run and the warmup's sizing
-    steps, here the profile peak; torch's reservation growth (fragmentation) is taken as no larger. requested is
-    ceil(memory x gpu_memory_utilization), 1.0 unless given (config/cache.py:216-227), so by default the headroom
-    binds. The cache is then committed per layer in 2 MiB granules (vllm.start, Budget.granule_bytes)."""
+    `terms`: this budget's weights, profile_peak, non_torch and sampler_state BudgetTerms; `persistent`: the part of
+    the profile peak still allocated after it (vllm_profile.persistent_after_profile), the rest being the transient
+    (mem_utils.py transient_peak_headroom = torch peak - torch allocated). The baseline is what the device held at the
+    init snapshot (gpu_worker.py init_device: the CUDA context, cuBLAS from 0.33, NCCL); torch's reservation growth
+    (fragmentation) is taken as no larger than the transient. requested is ceil(memory x gpu_memory_utilization),
+    1.0 unless given (config/cache.py:216-227), so by default the headroom binds. The profile run's own figure
+    (requested - the profile's consumption, no graph estimate: gpu/model_runner.py:1121-1128) is checked first
+    (MeasuredSizing.profiled_bytes); the cache is then committed per layer in 2 MiB granules (vllm.start)."""
     rocm = is_rocm(gpu)
-    context, nccl = _value("cuda_context"), NCCL_BYTES if tp > 1 else 0
+    context, nccl = _value("cuda_context"), NCCL_BYTES if tp > 1 or stage is not None else 0
+    peak = terms["profile_peak"].bytes
+    transient = peak - persistent
     graphs = 0 if flags.enforce_eager else _value("cuda_graphs")  # captured whatever the platform, then measured
-    used = weights.bytes + non_torch.bytes + graphs
-    margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * peak.bytes))
+    used = terms["weights"].bytes + terms["non_torch"].bytes + terms["sampler_state"].bytes + graphs
+    margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * transient))
     graph_term = BudgetTerm("cuda_graphs", graphs, "0: --enforce-eager captures no graphs" if flags.enforce_eager
                             else f"captured before the cache is sized, {CONSTANTS['cuda_graphs'][1]}")
     if memory - context - nccl - margin < requested:  # the device's headroom binds (always at utilisation 1.0)
         top = memory
         fixed = (BudgetTerm("cuda_context", context, CONSTANTS["cuda_context"][1]),
-                 BudgetTerm("nccl", nccl, f"{NCCL_SOURCE}, held before the init snapshot" if nccl else "tp 1"),
-                 BudgetTerm("margin", margin, f"max({3 if rocm else 1} GiB, 0.75 x the transient peak): kept free for "
-                                              "what warmup does not show (extensible_kv_cache.py:64-66)"))
+                 BudgetTerm("nccl", nccl, f"{NCCL_SOURCE}, held before the init snapshot" if nccl else "one GPU"),
+                 BudgetTerm("margin", margin, f"max({3 if rocm else 1} GiB, 0.75 x the transient peak "
+                                              f"{format_gib(transient)} GiB): kept free for what warmup does not show "
+                                              "(extensible_kv_cache.py:64-66)"))
     else:  # an explicit gpu_memory_utilization leaves more than the device's margin free
         top = requested
         within = "0: gpu_memory_utilization leaves more free than the device's margin"
         fixed = (BudgetTerm("cuda_context", 0, within), BudgetTerm("nccl", 0, within), BudgetTerm("margin", 0, within))
-    available = max(top - used - sum(t.bytes for t in fixed) - peak.bytes, 0)
-    kept = BudgetTerm("profile_peak", peak.bytes, peak.source + "; kept free for transients after warmup")
-    terms = (BudgetTerm("memory", top, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),
-             fixed[0], weights, kept, non_torch, graph_term, fixed[1], fixed[2])
-    return Budget(available, "gpu", gpu.name, memory, gpu_util, top, weights.bytes, peak.bytes, non_torch.bytes,
-                  graphs, fixed[1].bytes, f"vllm {version}" + (", enforce eager" if flags.enforce_eager else ""),
-                  None if stage is None else stage.index, terms, granule_bytes=EXTENSIBLE_GRANULE)
+    available = max(top - used - sum(t.bytes for t in fixed) - peak, 0)
+    kept = BudgetTerm("profile_peak", peak, terms["profile_peak"].source + (
+        f"; {format_gib(persistent)} GiB of it stays allocated" if persistent else "") + ", the rest kept free")
+    profiled = requested - used + graphs - peak
+    budget_terms = (BudgetTerm("memory", top, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization "
+                                              f"{gpu_util}"),
+                    fixed[0], terms["weights"], kept, terms["non_torch"], terms["sampler_state"], graph_term, fixed[1],
+                    fixed[2])
+    return Budget(available, "gpu", gpu.name, memory, gpu_util, top, terms["weights"].bytes, peak,
+                  terms["non_torch"].bytes, graphs, fixed[1].bytes,
+                  f"vllm {version}" + (", enforce eager" if flags.enforce_eager else ""),
+                  None if stage is None else stage.index, budget_terms,
+                  measured=MeasuredSizing(profiled, EXTENSIBLE_GRANULE, gpu_util))
 
 
 ROCM_GRAPHS_SINCE = (0, 26)  # gpu_worker.py determine_available_memory: is_cuda() to 0.25.1 (:479), is_cuda_alike()
@@ -436,21 +453,24 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         non_torch, nccl = _value("v1_non_torch"), 0
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
+    state = penalty_state(spec, settings, runner, version, stage)
+    state_term = BudgetTerm("sampler_state", state, (
+        f"Model Runner V2's penalty counts, int32 max_num_seqs {settings.max_num_seqs:,} x (vocab {spec.vocab_size:,} "
+        f"+ a 1/32 mask), built after the weights (penalty_state)") if state else "0: none counted here")
     if sized_after_warmup(rules, flags):
-        state = penalty_state(spec, settings, stage)
-        return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp,
-                                 BudgetTerm("weights", weights, weights_source),
-                                 BudgetTerm("profile_peak", peak, peak_source),
-                                 BudgetTerm("non_torch", non_torch + state, nt_source + (
-                                     f"; + {format_gib(state)} GiB of the sampler's penalty counts "
-                                     f"(penalty_state), measured by this sizing" if state else "")))
+        terms = {t.name: t for t in (BudgetTerm("weights", weights, weights_source),
+                                     BudgetTerm("profile_peak", peak, peak_source),
+                                     BudgetTerm("non_torch", non_torch, nt_source), state_term)}
+        persistent = persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout)
+        return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent)
     graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version)
-    available = requested - weights - peak - non_torch - nccl - graphs
+    available = requested - weights - peak - non_torch - state - nccl - graphs
     terms = (
         BudgetTerm("memory", requested, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),
         BudgetTerm("weights", weights, weights_source),
         BudgetTerm("profile_peak", peak, peak_source),
         BudgetTerm("non_torch", non_torch, nt_source),
+        *((state_term,) if state else ()),
         BudgetTerm("cuda_graphs", graphs, graph_source),
         BudgetTerm("nccl", nccl, nccl_source if tp > 1 else "tp 1"),
     )

@@ -205,6 +205,22 @@ def moe_workspace(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int
     return expert_tokens(spec, tokens, rules, moe) * expert_buffers_per_token(spec, tp, rules, moe)
 
 
+def persistent_after_profile(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, gpu=None,
+                             moe=None) -> int:
+    """Bytes of the profile peak still allocated when the profile run ends, which a measured sizing counts as used
+    memory rather than transient (0.34 extensible_kv_cache.py measure_kv_cache_bytes): the fused-MoE workspace
+    (moe_workspace) and, on the last stage, the Triton top-k / top-p rows (triton_rows), cached for the process
+    (v1/sample/ops/topk_topp_triton.py:1690-1696 _TRITON_BUFFER_CACHE)."""
+    tokens = settings.max_num_batched_tokens
+    workspace = moe_workspace(spec, tp, tokens, rules, moe)
+    if stage is not None and not stage.is_last:
+        return workspace
+    requests = min(settings.max_num_seqs, tokens)
+    kind = dummy_sampler(runner, rules, gpu)
+    triton = kind == "v2-triton" or (kind == "triton" and requests >= 8)
+    return workspace + (triton_rows(gpu, requests) * (spec.vocab_size or 0) * 4 if triton else 0)
+
+
 def held_under_sampler(spec, tp: int, tokens: int, requests: int, rules: Behaviour, kind: str, moe=None) -> int:
     """Bytes the profile holds while its sampler pass runs: profile_run keeps the forward's output hidden states
     (tokens x hidden) and their rows for the dummy requests (requests x hidden) until the sampler returns

@@ -25,6 +25,16 @@ class BudgetTerm:
 
 
 @dataclass(frozen=True)
+class MeasuredSizing:
+    """An engine that sizes its cache from memory measured after warmup (vLLM 0.34's extensible KV cache): the
+    profile run's own figure, checked first, and the unit each layer's pool is committed in."""
+
+    profiled_bytes: int  # what the profile run leaves for the cache (its "Available KV cache memory")
+    granule_bytes: int  # each layer's pool is committed in units of this (2 MiB)
+    gpu_util: float
+
+
+@dataclass(frozen=True)
 class Budget:
     kv_budget_bytes_per_gpu: int
     source: str  # "kv_budget" (given directly) or "gpu"
@@ -40,7 +50,7 @@ class Budget:
     engine: Optional[str] = None  # whose accounting: "vllm 0.32.0", or None for kvplan's generic estimate
     stage: Optional[int] = None  # pipeline stage this budget is for (None: the whole model on each GPU)
     terms: tuple = ()
-    granule_bytes: Optional[int] = None  # the engine commits each layer's pool in units of this (vLLM 0.34: 2 MiB)
+    measured: Optional[MeasuredSizing] = None  # the engine sizes the cache after warmup (vLLM 0.34)
 
     @property
     def weights_exceed(self) -> bool:
@@ -50,8 +60,8 @@ class Budget:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["terms"] = [asdict(t) for t in self.terms]
-        if self.granule_bytes is None:  # a key of 0.34's sizing only: older plans' JSON stays as it was
-            del data["granule_bytes"]
+        if self.measured is None:  # a key of 0.34's sizing only: older plans' JSON stays as it was
+            del data["measured"]
         return data
 
 

@@ -230,8 +230,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     amounts = [b.kv_budget_bytes_per_gpu for b in budgets]
     result = model.capacity(stage_specs, spec=spec, stages=layer_sets, context=context, precision=precision, tp=tp,
                             budgets=amounts, block_size=block_size, gpu=engine_gpu, pp=pp, max_num_seqs=max_num_seqs,
-                            max_num_batched_tokens=max_num_batched_tokens, granule=budget.granule_bytes,
-                            gpu_util=budget.gpu_util)
+                            max_num_batched_tokens=max_num_batched_tokens,
+                            measured=[b.measured for b in budgets] if budget.measured else None)
     # arithmetic of the stage with the most cache per token, at the engine's block size
     widest = max(stage_specs, key=lambda s: token_bytes(s, tp, kept))
     numbers = capacity(widest, tp, kept, context, result.block_size, budget.kv_budget_bytes_per_gpu)

@@ -24,11 +24,13 @@ TERMS = {
                     "cudaMemGetInfo used-memory delta over capturing them (torch's graph pool + driver objects)"),
     "nccl": ("NCCL communicator and buffers", "NVML used-memory delta over init_process_group and the first "
                                               "collectives (real TP group only)"),
+    "sampler_state": ("Model Runner V2's penalty counts (int32, max_num_seqs x vocab, vLLM 0.27+)",
+                      "not measured: a tensor of that exact size, taken as predicted"),
 }
 
 
 BUDGET_NAMES = {"weights": "weights", "profile_peak": "activation_peak", "non_torch": "non_torch",
-                "cuda_graphs": "cuda_graphs", "nccl": "nccl"}  # the engine budget's term names -> verify's
+                "cuda_graphs": "cuda_graphs", "nccl": "nccl", "sampler_state": "sampler_state"}  # engine's -> verify's
 
 
 def predicted_terms(plan) -> dict:
@@ -43,8 +45,9 @@ def predicted_terms(plan) -> dict:
 
 def subtracted_terms(plan) -> tuple:
     """The terms the engine takes out of the KV budget: weights, the profile peak and non-torch memory always;
-    CUDA graphs and NCCL only where that engine release counts them there (kvplan/engines/vllm_budget.py: V1
-    starts NCCL before its memory baseline, so vLLM 0.32 subtracts no NCCL term)."""
+    CUDA graphs, NCCL and the sampler's penalty counts only where that engine release counts them there
+    (kvplan/engines/vllm_budget.py: V1 starts NCCL before its memory baseline, so vLLM 0.32 subtracts no NCCL
+    term)."""
     p = predicted_terms(plan)
     return tuple(name for name in TERMS if name in ("weights", "activation_peak", "non_torch") or p[name])
 
