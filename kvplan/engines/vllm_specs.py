@@ -24,7 +24,7 @@ from math import lcm
 from ..errors import FieldError, KvplanError
 from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState, MLALatent, SharedKV, SlidingWindow,
                            V4Compressed, V4IndexerKeys, blocks_for)
-from .vllm_sparse import (BLACKWELL, FLASHINFER, FLASHINFER_DTYPES, is_rocm_platform, major_of,
+from .vllm_sparse import (BLACKWELL, FLASHINFER, FLASHINFER_DTYPES, HOPPER, is_rocm_platform, major_of,
                           rocm_sparse_block)
 from .vllm_versions import PINNED, behaviour, release_rule
 
@@ -183,18 +183,99 @@ class Group:
         return sum(p for i, p in zip(self.layers, self.page_bytes_of_layers) if on is None or i in on)
 
 
+# Dense MLA (no indexer) on a CUDA GPU: how a release sets the block, by its first release (newest first). Up to 0.17
+# platforms/cuda.py check_and_update_config forces one backend's block, given --block-size or not, whatever the cache
+# dtype; from 0.18 --block-size is kept and an unset block is the backend's preferred one. Kernel blocks (v1/attention/
+# backends/mla/*.py get_supported_kernel_block_sizes, 0.12.0 to 0.34.0 unchanged; 0.11.1's class attributes the same):
+# FLASHINFER_MLA [32, 64] (0.34.0 flashinfer_mla.py:204-205), CUTLASS_MLA [128] (cutlass_mla.py:49-50), FLASHMLA
+# [64] (flashmla.py:57-58), FLASH_ATTN_MLA MultipleOf(16) (flashattn_mla.py:49-50), TRITON_MLA MultipleOf(16) from
+# 0.18 (triton_mla.py:126-127; none before: any block).
+DENSE_MLA_BLOCK_RULES = (
+    ((0, 18), "preferred", "0.18.0 platforms/interface.py:427-474 update_block_size_for_backend (0.34.0 :760-791): "
+                           "--block-size kept (:434), else the first layer's backend's get_preferred_block_size("
+                           "DEFAULT_BLOCK_SIZE) (v1/attention/backend.py:170-197: the default where a kernel block "
+                           "divides it, else the smallest kernel block); the backend is picked with block_size None "
+                           "(v1/attention/selector.py:74-77) in platforms/cuda.py _get_backend_priorities order "
+                           "(0.18.0 :55-82, 0.34.0 :94-152): SM10x FLASHINFER_MLA first, Hopper FLASH_ATTN_MLA "
+                           "(16-bit caches only, 0.18.0 flashattn_mla.py:47) then FLASHMLA"),
+    ((0, 16), "flashinfer", "0.16.0 platforms/cuda.py:188-242 (0.17.0 / 0.17.1 :205-263): SM10x "
+                            "(is_device_capability_family(100)) forces FLASHINFER_MLA where qk_nope_head_dim == 128 "
+                            "(a block neither 32 nor a multiple of 64 becomes 64), else CUTLASS_MLA; Hopper FLASHMLA"),
+    ((0, 13), "cutlass", "0.13.0 platforms/cuda.py:183-226 (0.14.0 / 0.14.1 the same lines): SM10x "
+                         "(is_device_capability_family(100)) forces CUTLASS_MLA (a block not a multiple of 128 becomes "
+                         "128), Hopper FLASHMLA (is_flashmla_dense_supported: major 9; not a multiple of 64 "
+                         "becomes 64)"),
+    ((0, 11, 1), "cutlass-sm100", "0.11.1 platforms/cuda.py:184-225 (0.12.0 :182-223): as 0.13, but Blackwell is "
+                                  "is_device_capability(100), compute capability 10.0 exactly"),
+    ((0, 11), "exact", "0.11.0 platforms/cuda.py:142-177: compute capability 10.0 exactly forces CUTLASS_MLA's 128, "
+                       "Hopper FLASHMLA's 64 (is_flashmla_supported: major 9); any other block, multiples included, "
+                       "is replaced"),
+)
+MLA_KERNEL_BLOCKS = {"FLASHINFER_MLA": (32, 64), "CUTLASS_MLA": (128,), "FLASHMLA": (64,), "FLASH_ATTN_MLA": (16,),
+                     "TRITON_MLA": (16,)}  # a block is taken where one of them divides it (backend.py:170-186)
+FORCED_MLA_BLOCK = {"FLASHINFER_MLA": 64, "CUTLASS_MLA": 128, "FLASHMLA": 64}  # "Forcing kv cache block size to N"
+
+
+def dense_mla_block_rule(version: str) -> Optional[str]:
+    """DENSE_MLA_BLOCK_RULES' rule for vLLM `version`; None before 0.11 (not read)."""
+    return release_rule(DENSE_MLA_BLOCK_RULES, version)
+
+
+def dense_mla_backend(kv_quantized: bool, version: str = PINNED, capability=()) -> str:
+    """The MLA backend whose kernel blocks set a dense MLA model's block in vLLM `version` on a CUDA GPU of
+    `capability` (() is Hopper). Up to 0.17 the one check_and_update_config forces the block for (FLASHMLA on
+    Hopper even where FLASH_ATTN_MLA then runs a 16-bit cache); TRITON_MLA where none is forced or preferred
+    (Ampere, Ada, SM12x, and 0.11.0-0.12.x's compute capability 10.3). SM10x assumes qk_nope_head_dim 128, which
+    kvplan's MLA layer does not keep: FLASHINFER_MLA takes 64 or 128 in 0.18.x, also 192 from 0.19 (flashinfer_mla.py
+    supports_combination: 0.18.0 :87, 0.19.0 :87), else CUTLASS_MLA, as for GLM-4.7-Flash (192) in 0.16-0.18.x."""
+    rule = dense_mla_block_rule(version)
+    major = major_of(capability)
+    if major == HOPPER:
+        return "FLASH_ATTN_MLA" if rule == "preferred" and not kv_quantized else "FLASHMLA"
+    if major != BLACKWELL or (rule in ("exact", "cutlass-sm100") and tuple(capability[:2]) != (10, 0)):
+        return "TRITON_MLA"
+    return "FLASHINFER_MLA" if rule in ("preferred", "flashinfer") else "CUTLASS_MLA"
+
+
+def dense_mla_block(block_size: Optional[int], kv_quantized: bool, version: str = PINNED, capability=()) -> int:
+    """A dense MLA model's block in vLLM `version` (0.11 on) on a CUDA GPU of `capability` (DENSE_MLA_BLOCK_RULES) at
+    --block-size `block_size` (None: unset). From 0.18: as given, else the backend's preferred block (SM10x's
+    FLASHINFER_MLA: 32, 64 from 0.34; Hopper's FLASHMLA for a quantized cache: 64); up to 0.17: given or 16, then
+    replaced by the forced backend's block unless that backend takes it (0.11.0: only its own block)."""
+    rule = dense_mla_block_rule(version)
+    backend = dense_mla_backend(kv_quantized, version, capability)
+    if rule == "preferred":
+        return block_size or preferred_block(default_block_size(version), MLA_KERNEL_BLOCKS[backend])
+    block = block_size or default_block_size(version)
+    if backend not in FORCED_MLA_BLOCK:
+        return block
+    forced = FORCED_MLA_BLOCK[backend]
+    if rule == "exact":
+        return forced
+    if backend == "FLASHINFER_MLA":  # 32 kept, else multiples of 64 only (not 96: backend.py would take it)
+        return block if block == 32 or block % 64 == 0 else forced
+    return block if block % forced == 0 else forced
+
+
+def preferred_block(default: int, kernel_blocks: tuple) -> int:
+    """v1/attention/backend.py get_preferred_block_size (0.18.0 :189-197): `default` where supports_block_size takes
+    it (a multiple of any kernel block, :170-186), else the smallest kernel block."""
+    return default if any(default % size == 0 for size in kernel_blocks) else min(kernel_blocks)
+
+
 def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional[int],
                          version: str = PINNED, capability=()) -> int:
     """platforms/interface.py update_block_size_for_backend, phase 1: the release's default block
-    (default_block_size: 16, 64 from 0.34) unless the backend wants more. On Hopper an fp8 MLA cache runs on
-    FLASHMLA, whose only kernel block is 64 (v1/attention/backends/mla/flashmla.py get_supported_kernel_block_sizes);
-    FlashAttention takes MultipleOf(16). Sparse MLA's backends take multiples of 64 only, so any other --block-size
-    leaves vLLM no attention backend (platforms/cuda.py get_valid_backends: "No valid attention backend found",
-    reason "block_size not supported": a configuration refusal, vllm.sparse_block_refusal; the block is kept as given
-    here); before 0.18 vLLM forced sparse MLA's block to 64 whatever --block-size said (SPARSE_MLA_BLOCK_RULES). On
-    ROCm (`capability` vllm_sparse.ROCM) sparse MLA takes --block-size as given, else the release's default (16,
-    vllm_sparse.ROCM_BLOCK_RULES; 64 from 0.34, which both its backends take: [1, MultipleOf(16)], 0.34.0
-    rocm_aiter_mla_sparse.py:361-362, indexer.py:238)."""
+    (default_block_size: 16, 64 from 0.34) unless the backend wants more. Dense MLA on a CUDA GPU follows its
+    backend's kernel blocks by release and compute capability (dense_mla_block: on Hopper FLASHMLA's 64 up to 0.17
+    whatever the dtype, from 0.18 for a quantized cache only; on SM10x CUTLASS_MLA's 128 up to 0.15, FLASHINFER_MLA's
+    64 forced in 0.16-0.17 and its 32 preferred from 0.18 to 0.33). Sparse MLA's backends take multiples of 64 only,
+    so any other --block-size leaves vLLM no attention backend (platforms/cuda.py get_valid_backends: "No valid
+    attention backend found", reason "block_size not supported": a configuration refusal, vllm.sparse_block_refusal;
+    the block is kept as given here); before 0.18 vLLM forced sparse MLA's block to 64 whatever --block-size said
+    (SPARSE_MLA_BLOCK_RULES). On ROCm (`capability` vllm_sparse.ROCM) sparse MLA takes --block-size as given, else
+    the release's default (16, vllm_sparse.ROCM_BLOCK_RULES; 64 from 0.34, which both its backends take: [1,
+    MultipleOf(16)], 0.34.0 rocm_aiter_mla_sparse.py:361-362, indexer.py:238)."""
     if any(isinstance(layer, V4_KINDS) for layer in layers):
         if block_size is not None and block_size % V4_BLOCK:
             raise FieldError("block_size", f"DeepSeek-V4's compressed and indexer caches take blocks of a multiple "
@@ -207,11 +288,14 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
         return block_size or max(rocm_sparse_block(None), default)
     if sparse and sparse_block_rule(version) == "forced":
         return SPARSE_MLA_BLOCK
+    dense_mla = not sparse and any(isinstance(layer, MLALatent) for layer in layers)
+    if dense_mla and not is_rocm_platform(capability) and dense_mla_block_rule(version) is not None:
+        return dense_mla_block(block_size, kv_quantized, version, capability)
     if block_size is not None:
         return block_size
     if sparse:
         return SPARSE_MLA_BLOCK
-    if kv_quantized and any(isinstance(layer, MLALatent) for layer in layers):
+    if kv_quantized and dense_mla:  # ROCm, and releases before 0.11 (not read): FLASHMLA's 64
         return max(64, default)
     return default
 
@@ -221,7 +305,7 @@ def default_block_size(version: str = PINNED) -> int:
     keeps it wherever the backend takes it (v1/attention/backend.py:158-166 get_preferred_block_size:
     supports_block_size, a multiple of any listed size): FlashAttention and Triton (MultipleOf(16)), FlashInfer
     ([16, 32, 64]), FLASHMLA ([64]), FLASHINFER_MLA ([32, 64]) and sparse MLA (MultipleOf(64)) all take 64 in 0.34;
-    CUTLASS_MLA ([128]) would raise it to 128 (kvplan does not model SM10x's dense MLA backends)."""
+    CUTLASS_MLA ([128]) would raise it to 128 (dense_mla_block)."""
     return behaviour(version).block_size
 
 
