@@ -142,7 +142,8 @@ class VllmEngine:
         return releases()
 
     def default_block_size(self) -> Optional[int]:
-        # vLLM's own choice (vllm_specs.attention_block_size): 16 (64 from 0.34), 64 for fp8 MLA, raised for hybrids
+        # vLLM's own choice (vllm_specs.attention_block_size): 16 (64 from 0.34); dense MLA by GPU and release
+        # (vllm_specs.DENSE_MLA_BLOCK_RULES: 64 for fp8 on Hopper, 32 on Blackwell 0.18-0.33); raised for hybrids
         return None
 
     @property
