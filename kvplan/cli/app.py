@@ -109,7 +109,8 @@ def estimate(
     pp: int = typer.Option(1, "-pp", "--pipeline-parallel-size", "--pp", help="Pipeline stages; layers split "
                            "as vLLM splits them (uneven counts allowed)."),
     block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
-                                             "(default: the engine's; vLLM uses 16 (64 from 0.34), MLA by GPU and release)."),
+                                             "(default: the engine's; vLLM uses 16 (64 from 0.34), MLA by GPU and "
+                                             "release)."),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
     gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP, autocompletion=_complete_gpu),
     gpu_memory: Optional[str] = typer.Option(None, "--gpu-memory", help="Override the GPU's memory (80GB, "
@@ -228,7 +229,8 @@ def check(
     kv_dtype: Optional[str] = typer.Option(None, "--kv-cache-dtype", "--kv-dtype",
                                            help="KV-cache dtype (default auto = the model's dtype)."),
     block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "
-                                             "(default: the engine's; vLLM uses 16 (64 from 0.34), MLA by GPU and release)."),
+                                             "(default: the engine's; vLLM uses 16 (64 from 0.34), MLA by GPU and "
+                                             "release)."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP),
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", help=GPU_UTIL_HELP),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),

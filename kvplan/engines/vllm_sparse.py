@@ -22,8 +22,8 @@ Block sizes: every sparse backend here takes kernel blocks of a multiple of 64 o
 FLASH_ATTN_MLA_SPARSE, FLASHINFER_MLA_SPARSE_SM90: MultipleOf(64), 0.32.0 flashinfer_mla_sparse_sm90.py:155-157)
 and FLASHINFER_MLA_SPARSE on SM10x [32, 64] in 0.17-0.31 (0.17.0 flashinfer_mla_sparse.py:69-70, 0.31.0 :85-86; a
 block passes as a multiple of either, backend.py supports_block_size) and MultipleOf(32) from 0.32 (0.32.0 :95-96,
-0.34.0 :96-97), beside the indexer's exact 64 (indexer.py:283-285): the block stays 64 (vllm_specs.SPARSE_MLA_BLOCK) unless
---block-size asks another, which fails "No common block size" from 0.18 (vllm_specs.no_common_block).
+0.34.0 :96-97), beside the indexer's exact 64 (indexer.py:283-285): the block stays 64 (vllm_specs.SPARSE_MLA_BLOCK)
+unless --block-size asks another, which fails "No common block size" from 0.18 (vllm_specs.no_common_block).
 Their block-stride alignments (sparse_utils.py:44-47 align_blocks_to_rows: one 576-byte row on SM90's FlashInfer
 (flashinfer_mla_sparse_sm90.py:159-161, 0.32.0 only), 32 rows on SM10x's (flashinfer_mla_sparse.py:74-79);
 FLASHMLA_SPARSE MultipleOf(64) of its entries, flashmla_sparse.py:166-175) divide every page of a multiple of 64

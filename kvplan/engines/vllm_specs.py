@@ -102,8 +102,8 @@ def no_common_block(block_size: int, version: str, layers: tuple = ()) -> str:
         words = f"No common block size for {block_size} ({'; '.join(groups)})."
     return (f"No common block size for {block_size}: on SM10x (Blackwell) the sparse MLA layers run on {FLASHINFER}, "
             f"which takes a block of a multiple of {FLASHINFER_SPARSE_BLOCK}, but the indexer's key cache takes kernel "
-            f"blocks of {SPARSE_MLA_BLOCK} only. vLLM {version} stops while it sets up the KV cache (v1/worker/utils.py "
-            f"select_common_block_size): {words}")
+            f"blocks of {SPARSE_MLA_BLOCK} only. vLLM {version} stops while it sets up the KV cache "
+            f"(v1/worker/utils.py select_common_block_size): {words}")
 
 
 def _attention_groups(layers: tuple) -> list:
