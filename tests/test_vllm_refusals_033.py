@@ -242,10 +242,17 @@ def test_a_default_layer_pattern_is_refused_without_layer_types(write_config, na
     assert r.returncode == 2 and f"architecture {name} without a layer_types list" in r.stderr
 
 
-def test_beams_dense_layers_are_refused(write_config):
-    path = write_config(dict(BEAM, mlp_layer_types=["dense"] + ["sparse"] * 7, num_experts=8, num_experts_per_tok=2))
-    r = run_kvplan("estimate", path, "--gpu", "h100", "--engine", "vllm==0.33.0")
-    assert r.returncode == 2 and "config field 'mlp_layer_types'" in r.stderr
-    all_sparse = write_config(dict(BEAM, mlp_layer_types=["sparse"] * 8, num_experts=8, num_experts_per_tok=2),
-                              "sparse.json")
-    assert run_kvplan("estimate", all_sparse, "--gpu", "h100", "--engine", "vllm==0.33.0").returncode == 0
+def test_beams_dense_layers_plan(write_config):
+    """A "dense" mlp_layer_types entry is an MLP of intermediate_size, a "sparse" one the MoE block of
+    moe_intermediate_size experts (models/beam/nvidia/model.py:101-115, moe.py:87-90, 0.34.0): was refused, now sized.
+    One dense layer of 8: 3 x 2,048 x 6,144 = 37,748,736 dense parameters; 7 x 8 x 3 x 2,048 x 512 = 176,160,768 in
+    the experts (8 x 25,165,824 = 201,326,592 with every layer sparse)."""
+    from kvplan.model.sources import resolve
+
+    moe = dict(BEAM, num_experts=8, num_experts_per_tok=2, moe_intermediate_size=512)
+    path = write_config(dict(moe, mlp_layer_types=["dense"] + ["sparse"] * 7))
+    assert run_kvplan("estimate", path, "--gpu", "h100", "--engine", "vllm==0.33.0").returncode == 0
+    spec = resolve(str(path))
+    assert (spec.param_count("dense"), spec.param_count("experts"), spec.moe_layers) == (37748736, 176160768, 7)
+    all_sparse = resolve(str(write_config(dict(moe, mlp_layer_types=["sparse"] * 8), "sparse.json")))
+    assert (all_sparse.param_count("dense"), all_sparse.param_count("experts")) == (0, 201326592)

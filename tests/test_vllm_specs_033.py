@@ -126,23 +126,28 @@ def test_qwen3_next_block_544_becomes_576_with_the_alignment():
 
 
 def test_qwen35_9b_by_release_and_gpu():
-    """Qwen3.5-9B: 4 KV heads x 256 x 2 x 2 = 4,096 B a token, the same 1,097,728-byte GDN state: 16 x 17 = 272
-    tokens, or 64 x 5 = 320 aligned to 64. At 32K, one group of the 16 attention layers and three of the 48 GDN
-    layers: ceil(32,768 / 272) = 121 attention blocks + 3 x 2 state blocks = 127 a request in 0.32; in 0.33 on an H100
-    (or a B200) ceil(32,768 / 320) = 103 + 3 x 3 = 112; on an A100 (Triton's GDN prefill) 0.33 keeps 0.32's, and 0.34
-    pages 320 (its default 64) with 2 state blocks: 103 + 6 = 109."""
-    expected = {("H100", "0.32.0"): (272, 127), ("H100", "0.33.0"): (320, 112), ("H100", "0.34.0"): (320, 112),
-                ("B200", "0.33.0"): (320, 112), ("A100-80GB", "0.33.0"): (272, 127),
-                ("A100-80GB", "0.34.0"): (320, 109)}
+    """Qwen3.5-9B: 4 KV heads x 256 x 2 x 2 = 4,096 B a token; a GDN state of 3 x (2 x 16 x 128 + 32 x 128) = 24,576
+    conv elements in bf16 and 32 x 128 x 128 = 524,288 recurrent ones in float32 (the config's mamba_ssm_dtype, which
+    model_executor/models/config.py Qwen3_5ForConditionalGenerationConfig copies into mamba_ssm_cache_dtype: 0.32.0
+    :853-879, 0.34.0 :1293-1319): 49,152 + 2,097,152 = 2,146,304 B, what 0.34.0's own MambaSpec(shapes=
+    gated_delta_net_state_shape(1, 16, 32, 128, 128, 4), dtypes=(bf16, fp32)).page_size_bytes prints. 2,146,304 /
+    4,096 = 524 tokens: 16 x 33 = 528, or 64 x 9 = 576 aligned to 64. At 32K, one group of the 8 attention layers and
+    three of the 24 GDN layers: ceil(32,768 / 528) = 63 attention blocks + 3 x 2 state blocks = 69 a request in 0.32;
+    in 0.33 on an H100 (or a B200) ceil(32,768 / 576) = 57 + 3 x 3 = 66; on an A100 (Triton's GDN prefill) 0.33 keeps
+    0.32's, and 0.34 pages 576 (its default 64) with 2 state blocks: 57 + 6 = 63."""
+    expected = {("H100", "0.32.0"): (528, 69), ("H100", "0.33.0"): (576, 66), ("H100", "0.34.0"): (576, 66),
+                ("B200", "0.33.0"): (576, 66), ("A100-80GB", "0.33.0"): (528, 69),
+                ("A100-80GB", "0.34.0"): (576, 63)}
     for (gpu, release), (block, per_request) in expected.items():
         engine = _engine(QWEN35_9B, "--gpu", gpu, "-c", "32K", "--engine", f"vllm=={release}")["engine"]
         assert (engine["block_size"], engine["blocks_per_request"]) == (block, per_request), (gpu, release)
 
 
 def test_prefix_caching_off_keeps_0_32s_block():
-    """No "align" mode, no checkpoint and no alignment (qwen_gdn_linear_attn.py:692-694, interface.py:1089): 272."""
+    """No "align" mode, no checkpoint and no alignment (qwen_gdn_linear_attn.py:692-694, interface.py:1089): 528 (the
+    2,146,304-byte state over 4,096 B a token = 524 tokens, to a multiple of 16), against 576 aligned to 64."""
     spec, bf16 = resolve(QWEN35_9B), PRECISIONS["bf16"]
-    for caching, block, checkpoints in ((True, 320, 1), (False, 272, 0)):
+    for caching, block, checkpoints in ((True, 576, 1), (False, 528, 0)):
         settings = vllm.Settings(32768, 8192, 256, 1, caching)
         specs, bs, _ = vllm.layer_specs(spec, 1, bf16, settings, None, behaviour("0.33.0"), "0.33.0", HOPPER)
         assert bs == block

@@ -290,9 +290,10 @@ class Config:
             raise KvplanError(f"config field '{key}' must be a list of layer indices, got {quote(value)}.")
         return items
 
-    def per_layer(self, key: str, n: int, mapping: dict) -> list:
-        """One entry per layer (a list, or a string of one-letter codes), each mapped through `mapping`."""
-        value = self.fields[key]
+    def per_layer(self, key: str, n: int, mapping: dict, value: Any = None) -> list:
+        """One entry per layer (a list, or a string of one-letter codes), each mapped through `mapping`; `value`:
+        the field as the caller has trimmed it (else the file's)."""
+        value = self.fields[key] if value is None else value
         if not isinstance(value, (list, str)) or len(value) != n:
             raise KvplanError(f"config field '{key}' must give one entry per layer ({n}), got {quote(value)}.")
         kinds = []

@@ -11,6 +11,7 @@ from .config import EXPERT_KEYS, MAX_COUNT, MAX_TOKENS, Config, checked_int
 from .kda import kda_config, kda_mixers, kda_state
 from .kinds import (ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV,
                     SlidingWindow, V4Compressed, V4CompressorState, V4IndexerKeys, V4Window)
+from .precision import normalize_dtype_name
 
 LAYER_TYPE_NAMES = {
     "full_attention": "full", "attention": "full", "global_attention": "full", "full": "full",
@@ -34,6 +35,16 @@ MAMBA2_HEADS = ("mamba_num_heads", "mamba_n_heads")  # Nemotron-H, Granite 4.0 (
 MAMBA1_ONLY = ("mamba", "falcon_mamba")
 ERNIE_MOE_RANGE = ("moe_layer_start_index", "moe_layer_end_index", "moe_layer_interval")  # ERNIE-4.5 MoE
 ATTENTION_FREE = MAMBA1_ONLY + ("mamba2",)
+# Families whose vLLM model builds each layer's feed-forward block from mlp_layer_types, "dense" or "sparse" (MoE)
+# per layer (0.34.0: laguna.py:517-535, cohere2_moe.py:447-457, exaone_moe.py:336-350, AXK1.py:98-100 and
+# :657-664, step3p5.py:112-118, models/beam/nvidia/model.py:101-115, models/muse_spark/nvidia/model.py:1464-1499;
+# 0.32.0: laguna.py:519-535, cohere2_moe.py:351-362, exaone_moe.py:336-350; its AXK1.py reads first_k_dense_replace,
+# from which transformers' config derives the list). A dense layer is an MLP of
+# intermediate_size (Cohere2 MoE: prefix_dense_intermediate_size, tensors.feed_forward_sizes). Other families whose
+# transformers config class writes the list (DeepSeek-V3.2, GLM-5, Kimi Linear, ...) keep the fields vLLM reads
+# there (first_k_dense_replace), from which the list was derived.
+MLP_LAYER_TYPES_FAMILIES = ("laguna", "cohere2_moe", "exaone_moe", "axk1", "step3p5", "beam", "muse_spark_text")
+MLP_LAYER_TYPE_NAMES = {"dense": "dense", "sparse": "moe"}
 MAMBA2_HEAD_DIM = ("mamba_head_dim", "mamba_d_head")
 
 
@@ -117,6 +128,10 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
     experts = cfg.optional_int(EXPERT_KEYS)
     if experts == 0 or (experts == 1 and cfg.model_type == "jamba"):
         return ["dense"] * n, "no routed experts"
+    if cfg.model_type in MLP_LAYER_TYPES_FAMILIES:
+        kinds = mlp_layer_kinds(cfg, n)
+        if kinds is not None:
+            return kinds, "mlp_layer_types"
     if cfg.model_type == "jamba" or cfg.has("expert_layer_period"):  # JambaConfig defaults: period 2, offset 1
         period = cfg.int("expert_layer_period", default=2)
         offset = cfg.int("expert_layer_offset", minimum=0, default=1)
@@ -142,6 +157,18 @@ def ffn_kinds(cfg: Config, n: int) -> tuple[list, str]:
         kinds = ["moe" if i not in dense and (i + 1) % step == 0 else "dense" for i in range(n)]
         return kinds, "decoder_sparse_step"
     return ["moe"] * n, "every layer MoE"  # Mixtral, gpt-oss, Qwen3-MoE without the keys
+
+
+def mlp_layer_kinds(cfg: Config, n: int):
+    """dense / moe per layer from mlp_layer_types (MLP_LAYER_TYPES_FAMILIES), None when the file names none. AXK1
+    reads the first num_hidden_layers entries (AXK1.py:100); without the list, Laguna's config class fills in one
+    dense layer then MoE (transformers 5.22 configuration_laguna.py:132-133), vLLM's laguna.py:62-66 reading it."""
+    value = cfg.get("mlp_layer_types")
+    if value is None:
+        return ["dense"] + ["moe"] * (n - 1) if cfg.model_type == "laguna" else None
+    if cfg.model_type == "axk1" and isinstance(value, list):
+        value = value[:n]
+    return cfg.per_layer("mlp_layer_types", n, MLP_LAYER_TYPE_NAMES, value)
 
 
 def ernie_ffn_kinds(cfg: Config, n: int) -> list:
@@ -179,6 +206,28 @@ def mamba2_shape(cfg: Config) -> tuple:
             cfg.int(("n_groups", "mamba_n_groups"), default=1), cfg.int(("conv_kernel", "mamba_d_conv"), default=4))
 
 
+# Qwen3.5's config hook copies the config's mamba_ssm_dtype into mamba_ssm_cache_dtype while that is 'auto'
+# (model_executor/models/config.py Qwen3_5ForConditionalGenerationConfig: 0.17.0:625-651, 0.32.0:853-879,
+# 0.34.0:1293-1319), before the hybrid page-size rule reads it (config/vllm.py try_verify_and_update_config,
+# 0.17.0:1588-1591, 0.34.0:2845-2848); the gated DeltaNet keeps its recurrent state in that dtype and its
+# convolution state in the model's (model_executor/layers/mamba/mamba_utils.py gated_delta_net_state_dtype ->
+# _mamba_state_dtype, 0.34.0:106-138). MODELS_CONFIG_MAP maps these architectures from the release whose registry
+# first lists them (0.17.0 :685-686 the ConditionalGeneration pair, 0.27.0 :959-962 the CausalLM pair too), so
+# every release that serves them applies it. Qwen3-Next has no such hook: 'auto', the model dtype.
+SSM_DTYPE_FROM_CONFIG = ("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration",
+                         "Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM")
+
+
+def gdn_state_bytes(cfg: Config) -> int:
+    """Bytes of a gated DeltaNet's recurrent-state element where the config fixes them (LinearState.ssm_bytes):
+    4 for a Qwen3.5 config whose mamba_ssm_dtype is float32 (SSM_DTYPE_FROM_CONFIG), else 0 (the model dtype)."""
+    architectures = cfg.get("architectures")
+    first = architectures[0] if isinstance(architectures, list) and architectures else ""
+    dtype = cfg.get("mamba_ssm_dtype")
+    named = normalize_dtype_name(dtype) if isinstance(dtype, str) else None
+    return 4 if first in SSM_DTYPE_FROM_CONFIG and named == "fp32" else 0
+
+
 def linear_state(cfg: Config) -> LinearState:
     """The fixed per-sequence state of a linear-attention or Mamba layer."""
     if kda_config(cfg) is not None:  # Kimi Delta Attention
@@ -188,7 +237,8 @@ def linear_state(cfg: Config) -> LinearState:
         dk, dv = cfg.int("linear_key_head_dim"), cfg.int("linear_value_head_dim")
         kernel = cfg.int("linear_conv_kernel_dim")
         conv = (kernel - 1) * (2 * nk * dk + nv * dv)
-        return LinearState(math.gcd(nk, nv), conv, nv * dk * dv, "gated-deltanet", conv_window=kernel - 1)
+        return LinearState(math.gcd(nk, nv), conv, nv * dk * dv, "gated-deltanet", conv_window=kernel - 1,
+                           ssm_bytes=gdn_state_bytes(cfg))
     if any(cfg.has(key) for key in MAMBA2_HEADS) or cfg.model_type == "mamba2":  # Mamba-2
         heads, head_dim, state, groups, kernel = mamba2_shape(cfg)
         inner = heads * head_dim

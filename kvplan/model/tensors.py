@@ -301,6 +301,11 @@ def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
             step = cfg.int("block_multiple_of", default=256)
             inter = step * ((inter + step - 1) // step)
         return FeedForwardSizes(inter, inter, 0, False)
+    elif cfg.model_type == "cohere2_moe":  # 0.34.0 cohere2_moe.py (0.32.0 lines in brackets): routed experts of
+        # intermediate_size (:355 [:309]), shared ones of it x num_shared_experts (:334 [:291]), a dense layer of
+        # prefix_dense_intermediate_size when set (:450-452 [:354-356])
+        dense = cfg.optional_int("prefix_dense_intermediate_size") or inter
+        return FeedForwardSizes(dense, inter, inter * cfg.optional_int("num_shared_experts"), False)
     elif cfg.model_type == "granitemoehybrid":  # granitemoehybrid.py: experts of intermediate_size, shared_mlp
         shared = cfg.optional_int("shared_intermediate_size")  # of shared_intermediate_size in every layer
         if not cfg.optional_int(EXPERT_KEYS):  # no experts: shared_mlp is the layer's only MLP
@@ -310,8 +315,10 @@ def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
                   # ERNIE-4.5: moe_num_shared_experts (ernie45_moe.py:168-172, one MLP of their summed width)
                   or cfg.optional_int(("n_shared_experts", "num_shared_experts", "moe_num_shared_experts"))
                   * cfg.optional_int("moe_intermediate_size"))
-    return FeedForwardSizes(cfg.optional_int("intermediate_size_mlp") or inter,  # Llama 4 dense layers
-                            cfg.optional_int("moe_intermediate_size") or inter, shared,
+    # Llama 4's dense layers are intermediate_size_mlp wide; Muse Spark's are intermediate_size (its
+    # intermediate_size_mlp is the drafter's: models/muse_spark/nvidia/model.py:1492-1498, 0.34.0)
+    dense = inter if cfg.model_type.startswith("muse_spark") else cfg.optional_int("intermediate_size_mlp") or inter
+    return FeedForwardSizes(dense, cfg.optional_int("moe_intermediate_size") or inter, shared,
                             cfg.has("shared_expert_intermediate_size"))
 
 

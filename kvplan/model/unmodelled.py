@@ -50,11 +50,16 @@ _DOMYN = ("a sliding window and a head size of its own in every layer (config fi
           "'per_layer_config'; model_executor/models/domyn_edge.py:158-170)")
 _STEP5 = ("sparse attention with an indexer and a summary cache, and per-layer attention settings (config fields "
           "'attention_other_setting', 'swa_num_attention_heads'; vllm/models/step5)")
+# Step 3.5 (registered since before 0.32): KV heads in num_attention_groups, the sliding layers' query heads (and in
+# 0.32 their KV groups and head size) in attention_other_setting, MoE layers by moe_layers_enum, a head-wise gate
+_STEP3P5 = ("KV heads named 'num_attention_groups', sliding layers with attention settings of their own (config "
+            "field 'attention_other_setting': query heads, and in vLLM 0.32 KV groups and head size), MoE layers "
+            "listed in 'moe_layers_enum' and a head-wise attention gate (model_executor/models/step3p5.py "
+            "0.32.0:412-476, 0.34.0:71-84, :112-122, :436-477)")
 _ML4 = ("sparse MLA whose layers share latent caches and indexers (config fields 'kv_source_layers', "
         "'index_sharing'; vllm/models/mistral/common/layer_spec.py:24-40)")
 _CCA = ("Compressed Convolutional Attention: a convolution state of past queries and keys beside each layer's KV "
         "cache (config fields 'cca_time0', 'cca_time1'; model_executor/models/zaya.py:42-47)")
-_MLP_TYPES = "dense and MoE feed-forward layers named per layer (transformers_utils/configs/beam.py:58-63)"
 
 ARCHITECTURES = {
     "DeepseekV4ForConditionalGeneration": _V4_VISION,
@@ -72,6 +77,7 @@ ARCHITECTURES = {
     "DoryForCausalLM": _DORY,
     "DomynEdgeForCausalLM": _DOMYN,
     **dict.fromkeys(("Step5ForCausalLM", "Step5ForConditionalGeneration"), _STEP5),
+    **dict.fromkeys(("Step3p5ForCausalLM", "Step3p7ForConditionalGeneration"), _STEP3P5),
     "MistralLarge4ForCausalLM": _ML4,
     "ZayaForCausalLM": _CCA,
 }
@@ -115,7 +121,7 @@ FIELDS = {  # in the order they are asked: Mistral Large 4's index_sharing befor
     "is_encoder_decoder": _ENCODER_DECODER,
     "n_recurrent_loops": _DORY,
     "window_sizes": _DOMYN,
-    "attention_other_setting": _STEP5,
+    "attention_other_setting": _STEP3P5,
     "cca_time0": _CCA,
 }
 
@@ -137,9 +143,6 @@ def unmodelled_layout(architecture: str, get) -> Optional[str]:
     if architecture in LAYER_TYPES and not _present(get("layer_types")):
         return (f"architecture {architecture} without a layer_types list has the default layer pattern of its config "
                 f"class ({LAYER_TYPES[architecture]})")
-    mlp_types = get("mlp_layer_types")
-    if isinstance(mlp_types, list) and any(kind != "sparse" for kind in mlp_types):
-        return f"config field 'mlp_layer_types' marks {_MLP_TYPES}"
     family = str(get("model_type") or "").lower()
     own = MODELLED_FIELDS.get(architecture, ())
     field = next((key for key in FIELDS if key not in own and _present(get(key))
