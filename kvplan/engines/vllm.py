@@ -39,7 +39,8 @@ from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
-                          rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes)
+                          rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes,
+                          v4_gpu_refusal_line)
 from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
                          layer_spec, mamba_page, prefill_checkpoint_alignment)
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -65,8 +66,14 @@ REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", 
 # registry.py:83, 111, 354, 528, 556, 648; 0.34.0 :153, 209, 220, 507, 511, 533, 568, 661) that kvplan's reader takes;
 # the rest it refuses as layouts it does not model (model/unmodelled.py: AliceAI, Dory, DomynEdge, Step5, Mistral
 # Large 4, ZAYA1, Kimi K3.1, Canary):
+# Qwen3.5: the ConditionalGeneration pair from 0.17.0 (registry.py:496-503), the CausalLM pair from 0.27.0 (:201-202);
+# each release that lists them keeps their GDN recurrent state in the config's mamba_ssm_dtype (model/layers.py
+# SSM_DTYPE_FROM_CONFIG).
 ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",
                        "GlmMoeDsaForCausalLM": "0.16.0", "Gemma4ForCausalLM": "0.19.0",
+                       **dict.fromkeys(("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration"),
+                                       "0.17.0"),
+                       **dict.fromkeys(("Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"), "0.27.0"),
                        "Gemma4ForConditionalGeneration": "0.19.0", "DeepseekV4ForCausalLM": "0.20.0",
                        "Gemma4UnifiedForConditionalGeneration": "0.23.0",
                        **dict.fromkeys(("BeamForCausalLM", "FlintForCausalLM", "Alpamayo2Super",
@@ -224,10 +231,34 @@ def gpu_auto_kv_dtype(spec, capability=(), version: str = PINNED) -> str:
     return auto_on_gpu(getattr(spec, "architecture", ""), capability, version)
 
 
+# The dtype vLLM's dtype=auto serves a model in (config/model.py _resolve_auto_dtype, 0.33.0:2423-2464, 0.34.0
+# :2467-2508; the same from 0.11.0 :1647): the checkpoint's where the platform supports it, else the first the
+# platform supports. CUDA below compute capability 8.0 (a T4) supports float16 and float32, no bfloat16
+# (platforms/cuda.py supported_dtypes, 0.33.0:256-266, 0.34.0:297-307, 0.11.0:62-72); float16 is struck off for the
+# families of _FLOAT16_NOT_SUPPORTED_MODELS (0.33.0:2398-2403, 0.34.0:2442-2447; plamo2 too up to 0.26.0), whose
+# first choice left is float32. (A float32 checkpoint is already read as bf16: parse.py _model_dtype.)
+CUDA_BF16_SINCE = (8, 0)
+NO_FLOAT16 = (((0, 27), ("gemma2", "gemma3", "gemma3_text", "glm4"), "0.27.0 config/model.py drops plamo2"),
+              ((0, 11), ("gemma2", "gemma3", "gemma3_text", "plamo2", "glm4"), "0.11.0 config/model.py:1581-1588"))
+
+
+def served_dtype(spec, capability=(), version: str = PINNED) -> str:
+    """The dtype (kvplan's short name) vLLM `version` serves `spec` in on a GPU of `capability` under dtype=auto;
+    the model's own on an unknown GPU or on ROCm."""
+    cuda = bool(capability) and not is_rocm_platform(capability)
+    supported = ("fp16", "fp32") if cuda and tuple(capability) < CUDA_BF16_SINCE else ("bf16", "fp16", "fp32")
+    if getattr(spec, "model_type", "") in release_rule(NO_FLOAT16, version, ()):
+        supported = tuple(d for d in supported if d != "fp16")
+    return spec.dtype if spec.dtype in supported else supported[0]
+
+
 def on_gpu(spec, capability=(), version: str = PINNED):
-    """`spec` as vLLM `version` serves it on a GPU of `capability`: what `auto` stores there (gpu_auto_kv_dtype)."""
-    auto = gpu_auto_kv_dtype(spec, capability, version)
-    return spec if auto == spec.auto_kv_dtype else replace(spec, auto_kv_dtype=auto)
+    """`spec` as vLLM `version` serves it on a GPU of `capability`: in the 16-bit dtype it serves there
+    (served_dtype: a T4's float16 for a bfloat16 checkpoint; where vLLM serves float32, Gemma 2 / 3 and GLM-4 on a
+    T4, kvplan keeps sizing the checkpoint's 16 bits), and what `auto` stores there (gpu_auto_kv_dtype)."""
+    auto, dtype = gpu_auto_kv_dtype(spec, capability, version), served_dtype(spec, capability, version)
+    dtype = dtype if dtype in ("bf16", "fp16") else spec.dtype
+    return spec if (auto, dtype) == (spec.auto_kv_dtype, spec.dtype) else replace(spec, auto_kv_dtype=auto, dtype=dtype)
 
 
 def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
@@ -254,11 +285,15 @@ SPARSE_GPU_REMEDY = "it starts on a Hopper or Blackwell GPU (H100, H200, B200, .
 
 def sparse_gpu_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
     """vLLM's refusal of a sparse MLA layer (DeepSeek-V3.2, GLM-5.x) on a CUDA GPU none of its sparse backends runs on
-    (A100, A10, L4, L40S: vllm_sparse.SPARSE_MAJORS), whatever the dtype and block. The GPU is at fault; kvplan's
-    remedy search changes the release, dtype, length and block only, so the remedy is said in words."""
-    if not is_sparse(spec) or is_v4(spec):
+    (A100, A10, L4, L40S: vllm_sparse.SPARSE_MAJORS), or of DeepSeek-V4's attention where its FlashMLA kernels do not
+    run (vllm_sparse.V4_MAJORS), whatever the dtype and block. The GPU is at fault; kvplan's remedy search changes
+    the release, dtype, length and block only, so the remedy is said in words."""
+    if is_v4(spec):
+        why = v4_gpu_refusal_line(capability, version)
+    elif is_sparse(spec):
+        why = sparse_gpu_refusal_line(capability, version)
+    else:
         return None
-    why = sparse_gpu_refusal_line(capability, version)
     return Refusal(why, None, configuration=True, field="gpu", remedy=SPARSE_GPU_REMEDY) if why else None
 
 
@@ -314,15 +349,16 @@ FLOAT_KV_REFUSAL = ('kv_cache_dtype="{asked}" is incompatible with dtype="{model
 _TORCH_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # str(torch dtype) less "torch."
 
 
-def float_kv_refusal(spec, precision, version: str = PINNED) -> Optional[Refusal]:
-    """vLLM's refusal of an explicit float16 / bfloat16 cache that is not the model's dtype (FLOAT_KV_SINCE on);
-    `auto` and the model's own dtype pass."""
+def float_kv_refusal(spec, precision, version: str = PINNED, capability=()) -> Optional[Refusal]:
+    """vLLM's refusal of an explicit float16 / bfloat16 cache that is not the dtype the model is served in on this
+    GPU (served_dtype; FLOAT_KV_SINCE on); `auto` and that dtype pass."""
     asked = precision.spelling
     if asked not in ("float16", "bfloat16") or parse_version(version)[:2] < FLOAT_KV_SINCE:
         return None
     if FLOAT_KV_REWRITTEN.get(getattr(spec, "architecture", "")) == asked:
         return None
-    model = _TORCH_NAMES.get(spec.dtype, spec.dtype)
+    served = served_dtype(spec, capability, version)
+    model = _TORCH_NAMES.get(served, served)
     if model == asked:
         return None
     same = model in ("float16", "bfloat16")
@@ -602,7 +638,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     return architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
-        float_kv_refusal(spec, precision, version) or \
+        float_kv_refusal(spec, precision, version, capability) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \

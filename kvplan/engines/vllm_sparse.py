@@ -157,6 +157,22 @@ UNCHECKED_SPARSE_GPU = ("FlashMLA's sparse kernels do not run on compute capabil
                         "FLASHMLA_SPARSE for a sparse MLA layer on any CUDA GPU (platforms/cuda.py:252-255, no "
                         "capability check), so start-up fails at the first sparse kernel call.")
 
+# DeepSeek-V4 on CUDA: the compute capability majors its attention runs on, by first release. No platform check
+# stands in the way on the others: vLLM builds the FlashMLA path with no capability check and start-up fails at the
+# first sparse kernel, FlashMLA's being SM90 / SM100 only (models/deepseek_v4/sparse_mla.py 0.34.0:95-96
+# supports_compute_capability major in [9, 10], never asked on this path).
+V4_MAJORS = (
+    ((0, 24), (HOPPER, BLACKWELL, 12), "models/deepseek_v4/nvidia/model.py _select_dsv4_attn_cls (0.24.0 :738-768, "
+                                       "0.34.0 :539-569): FlashInfer's SM120 path on major 12 (flashinfer_sparse.py "
+                                       "0.34.0 :139-141 majors [10, 12]), FlashMLA's on every other CUDA GPU"),
+    ((0, 20), (HOPPER, BLACKWELL), "FlashMLA's path on every CUDA GPU (0.20.0 model_executor/layers/"
+                                   "deepseek_v4_attention.py:627-628, 0.22.1 models/deepseek_v4/nvidia/flashmla.py"
+                                   ":117, 0.23.0 nvidia/model.py:716-727: FlashInfer's only by --attention-backend)"),
+)
+V4_UNCHECKED_GPU = ("FlashMLA's sparse kernels do not run on compute capability {cc}: vLLM {version} builds "
+                    "DeepSeek-V4's attention on them on {where}, with no capability check, so start-up fails at the "
+                    "first sparse kernel call.")
+
 
 @dataclass(frozen=True)
 class SparseCache:
@@ -280,6 +296,15 @@ def sparse_gpu_refusal_line(capability=(), version: str = PINNED) -> str:
         return UNCHECKED_SPARSE_GPU.format(cc=cc, version=version)
     named = [f"{m}.x" for m in majors]
     return NO_SPARSE_GPU.format(cc=cc, version=version, majors=", ".join(named[:-1]) + " or " + named[-1])
+
+
+def v4_gpu_refusal_line(capability=(), version: str = PINNED) -> str:
+    """Why DeepSeek-V4 does not start on this CUDA GPU ('' where it does, on ROCm, for an unknown GPU): V4_MAJORS."""
+    majors = release_rule(V4_MAJORS, version)
+    if not capability or is_rocm_platform(capability) or majors is None or capability[0] in majors:
+        return ""
+    where = "every CUDA GPU but 12.x (FlashInfer's)" if 12 in majors else "every CUDA GPU"
+    return V4_UNCHECKED_GPU.format(cc=f"{capability[0]}.{capability[1]}", version=version, where=where)
 
 
 def refusal_line(dtype: str, capability=(), why: str = "") -> str:
