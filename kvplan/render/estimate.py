@@ -52,11 +52,26 @@ def configuration_refusal(plan):
     return refusal if getattr(refusal, "configuration", False) else None
 
 
+def gpu_refusal(plan):
+    """The engine's refusal of the GPU itself (sparse MLA or DeepSeek-V4 where no kernel of theirs runs), the same
+    for every row of an estimate: said once, in the footnotes (gpu_refusal_line), not per row."""
+    refusal = configuration_refusal(plan)
+    return refusal if refusal is not None and refusal.field == "gpu" else None
+
+
+def gpu_refusal_line(plan, spell=str) -> str:
+    """A refusal of the GPU, once for every plan it stops: vLLM's words and what would start."""
+    e, refusal = _engine(plan), gpu_refusal(plan)
+    advice = refusal.advice(spell)
+    return (f"[red]{escape(e.name)} {escape(e.version)} does not start on {escape(plan.budget.gpu_name)}:[/red] "
+            f"{escape(refusal.reason.rstrip('.'))}" + (f"; {escape(advice)}." if advice else "."))
+
+
 def log_block(plan, spell=str) -> list:
     """vLLM's startup lines for one plan, verbatim, under a header naming the plan; its refusal when it would
-    not start; what stays resident."""
+    not start (a refusal of the GPU is left to the footnotes, said once); what stays resident."""
     e = _engine(plan)
-    if e is None or not (e.log_lines or e.refusal):
+    if e is None or not (e.log_lines or e.refusal) or gpu_refusal(plan) is not None:
         return []
     pp = f", {spell('pp')} {plan.pp}" if plan.pp > 1 else ""
     out = [f"[bold]{escape(e.name)} {escape(e.version)}[/bold] at {spell('context')} {plan.context}, "
@@ -93,9 +108,10 @@ def asked_vllm_name(plan) -> str:
 
 
 def cache_dtype_note(plan) -> str:
-    """The engine's cache dtype where it is not the one asked (Falcon's bf16, V3.2's fp8_ds_mla), else ''."""
+    """The engine's cache dtype where it is not the one asked (Falcon's bf16, V3.2's fp8_ds_mla), else '' (also on a
+    GPU the engine refuses: no backend there keeps anything)."""
     e = _engine(plan)
-    if e is None or e.kv_cache_dtype == plan.kv_dtype:
+    if e is None or e.kv_cache_dtype == plan.kv_dtype or gpu_refusal(plan) is not None:
         return ""
     return (f"this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} where the KV dtype asks "
             f"{asked_vllm_name(plan)} (the engine's rule for this attention)")
@@ -259,7 +275,7 @@ def footnotes(result, plans: list, spell=str) -> list:
         if p.tp not in seen:
             seen.add(p.tp)
             lines.append(budget_line(p, spell) + ".")
-    dtypes = {p.kv_dtype: p.kv_dtype_scheme for p in plans}
+    dtypes = {p.kv_dtype: dtype_scheme(p) for p in plans}
     lines.append("KV dtype: " + "; ".join(f"{k} = {v}" for k, v in dtypes.items()) + ".")
     limit = spec.max_position_embeddings
     if getattr(result, "default_context", False):
@@ -294,7 +310,11 @@ def footnotes(result, plans: list, spell=str) -> list:
             continue
         for message in p.tp_warnings:
             lines.append(f"[yellow]! tp {p.tp}:[/yellow] {message}")
-        if not p.fits and configuration_refusal(p):  # refused whatever the memory: no byte count explains it
+        if not p.fits and gpu_refusal(p):  # the GPU itself: one line for every row it stops
+            lines.append(gpu_refusal_line(p, spell))
+            if weights_exceed(p):
+                lines.append(_weights_message(p, spec, spell))
+        elif not p.fits and configuration_refusal(p):  # refused whatever the memory: no byte count explains it
             lines.append(f"[red]max len {p.context:,} {dtype_label(p)} tp {p.tp} does not start:[/red] "
                          f"{escape(p.suggestion(spell))}.")
             if weights_exceed(p):  # vLLM stops at its first error; the weights would stop it next
@@ -313,6 +333,16 @@ def footnotes(result, plans: list, spell=str) -> list:
     lines += [parallel_line(p, spell, swept) for p in plans if p.parallel is not None and p.tp_valid]
     lines.extend(speed_lines(plans))
     return sorted(set(lines), key=lines.index)
+
+
+def dtype_scheme(plan) -> str:
+    """What the plan's KV dtype stores, for the legend: the engine's cache where it keeps another (plan.
+    kv_dtype_scheme), the dtype's own on a GPU the engine refuses (no backend there keeps anything)."""
+    from ..model.precision import PRECISIONS
+
+    if gpu_refusal(plan) is not None and plan.kv_dtype in PRECISIONS:
+        return PRECISIONS[plan.kv_dtype].scheme
+    return plan.kv_dtype_scheme
 
 
 def drafter_line(spec, spell=str) -> str:

@@ -101,7 +101,7 @@ def _cell(value) -> str:
 
 
 def _estimate_body(result) -> str:
-    from .estimate import _row, COLUMNS, cache_dtype_note
+    from .estimate import _row, COLUMNS, cache_dtype_note, gpu_refusal
 
     spec = result.spec
     parts = [f"<h1>{escape(spec.name)}</h1>",
@@ -113,9 +113,14 @@ def _estimate_body(result) -> str:
         if p.budget.source == "gpu" and p.tp not in seen:
             seen.add(p.tp)
             parts.append(_budget_bar(p))
+    refused_gpu = set()  # a refusal of the GPU is the same for every plan: shown once
     for p in result.plans:
         engine = getattr(p, "engine", None)
         lines, refusal = list(getattr(engine, "log_lines", ()) or ()), getattr(engine, "refusal", None)
+        if gpu_refusal(p) is not None:
+            if (engine.version, refusal.reason) in refused_gpu:
+                continue
+            refused_gpu.add((engine.version, refusal.reason))
         if lines or refusal is not None:
             notes = [cache_dtype_note(p)] + ([f"refuses to start: {refusal.reason}"] if refusal is not None else [])
             parts.append(f"<h3>vLLM at max model length {p.context:,}, {escape(p.kv_dtype)}, tp {p.tp}</h3>"
