@@ -115,7 +115,7 @@ def test_budget_terms_carry_their_sources(write_config):
     budget = row["budget"]
     assert budget["engine"] == "vllm 0.32.0" and budget["gpu_util"] == 0.92
     terms = {t["name"]: t for t in budget["terms"]}
-    assert set(terms) == {"memory", "weights", "profile_peak", "non_torch", "sampler_state", "cuda_graphs", "nccl"}
+    assert set(terms) == {"memory", "weights", "profile_peak", "non_torch", "runner_state", "cuda_graphs", "nccl"}
     assert all(t["source"] for t in terms.values())
     assert budget["kv_budget_bytes_per_gpu"] == terms["memory"]["bytes"] - sum(
         t["bytes"] for name, t in terms.items() if name != "memory")

@@ -384,10 +384,10 @@ def test_predicted_terms_are_the_engine_budget():
     by_name = {t.name: t.bytes for t in p.budget.terms}
     assert terms == {"weights": by_name["weights"], "activation_peak": by_name["profile_peak"],
                      "non_torch": by_name["non_torch"], "cuda_graphs": by_name["cuda_graphs"],
-                     "nccl": by_name["nccl"], "sampler_state": by_name["sampler_state"]}
+                     "nccl": by_name["nccl"], "runner_state": by_name["runner_state"]}
     # vLLM 0.32 subtracts its graph estimate and Model Runner V2's penalty counts but no NCCL term (V1 starts NCCL
     # before the memory baseline); the budget rebuilt from the subtracted terms is the plan's
-    assert V.subtracted_terms(p) == ("weights", "activation_peak", "non_torch", "cuda_graphs", "sampler_state")
+    assert V.subtracted_terms(p) == ("weights", "activation_peak", "non_torch", "cuda_graphs", "runner_state")
     assert V.measured_kv_budget(p.budget.usable_bytes, terms, V.subtracted_terms(p)) == p.kv_budget_bytes_per_gpu
     assert V.measured_kv_budget(1000, {"weights": 600, "nccl": None, "cuda_graphs": 100}) == 300
 

@@ -31,7 +31,7 @@ def _budget(case):
     terms = {"weights": BudgetTerm("weights", case["resident"] - non_torch - graphs, "test"),
              "profile_peak": BudgetTerm("profile_peak", case["transient"], "test"),
              "non_torch": BudgetTerm("non_torch", non_torch, "test"),
-             "sampler_state": BudgetTerm("sampler_state", 0, "test")}
+             "runner_state": BudgetTerm("runner_state", 0, "test")}
     return extensible_budget(gpu, case["memory"], math.ceil(case["memory"] * case["utilization"]),
                              case["utilization"], "0.34.0", None, EngineFlags(), tp, terms, 0)
 
@@ -167,7 +167,7 @@ def test_the_penalty_counts_are_counted_from_0_27():
     for release, counted in (("vllm==0.26.0", 0), ("vllm==0.27.0", 541_753_344), ("vllm==0.32.0", 541_753_344),
                              ("vllm==0.34.0", 541_753_344)):
         terms = {t["name"]: t["bytes"] for t in _plan(release)["budget"]["terms"]}
-        assert terms.get("sampler_state", 0) == counted, release
+        assert terms.get("runner_state", 0) == counted, release
 
 
 def test_deepseek_v4_commits_one_block_outermost_segment():
@@ -186,3 +186,32 @@ def test_deepseek_v4_commits_one_block_outermost_segment():
     # three regions in 10 MiB: 512 blocks take 2 + 2 + 4 MiB; 513 take 4 + 4 + 6 MiB (each rounded up to 2 MiB)
     assert committed_blocks(10 * 2**20, (4096, 4096, 8192), 2**21) == 512
     assert committed_blocks(10 * 2**20, (16384,), 2**21) == 640  # one region: 10 MiB / 16 KiB
+
+
+def test_an_ngram_drafter_keeps_every_token_on_the_gpu():
+    """0.32.0 v1/worker/gpu/model_runner.py:275-277 (use_ngram: ngram, ngram_gpu) and 0.34.0 :291-294
+    (prefer_dense_token_history: ngram/config.py:16, suffix/config.py:19) keep all_token_ids dense on the GPU
+    (states.py:37-41): int32 [max_num_seqs, max_model_len] = 1024 x 32,768 x 4 = 134,217,728 B beside the penalty
+    counts; suffix decoding runs on V1 before 0.34, which keeps no such buffer for it."""
+    ngram = '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 3}'
+    suffix = '{"method": "suffix", "num_speculative_tokens": 3}'
+    for release, config, expected in (("vllm==0.32.0", ngram, 541_753_344 + 134_217_728),
+                                      ("vllm==0.34.0", ngram, 541_753_344 + 134_217_728),
+                                      ("vllm==0.33.0", suffix, 0),
+                                      ("vllm==0.34.0", suffix, 541_753_344 + 134_217_728)):
+        terms = {t["name"]: t["bytes"] for t in _plan(release, "--speculative-config", config)["budget"]["terms"]}
+        assert terms.get("runner_state", 0) == expected, (release, config)
+
+
+def test_auto_fit_settles_where_every_check_passes():
+    """vLLM 0.34 fits --max-model-len auto on the profiled figure, then again, only shorter, on the measured cache
+    (v1/core/kv_cache_planning.py:1647-1652, :1885-1899); with pipeline stages on the smallest worker's estimate
+    (:1416-1424). kvplan's fitted length starts, where one refit at the first refusal's estimate did not."""
+    for args in (("meta-llama/Llama-3.1-8B", "--gpu", "H100", "--gpu-memory", "24GiB", "--engine", "vllm==0.34.0"),
+                 ("meta-llama/Llama-3.1-70B-Instruct", "--gpu", "H100", "-pp", "2"),
+                 ("meta-llama/Llama-3.1-70B-Instruct", "--gpu", "H100", "-pp", "2", "--engine", "vllm==0.34.0")):
+        (plan,) = json.loads(run_kvplan("estimate", *args, "-c", "auto", "--format", "json").stdout)["plans"]
+        assert plan["engine"]["starts"] and plan["context"] < 131072, args
+        longer = json.loads(run_kvplan("estimate", *args, "-c", str(plan["context"] + 2048), "--format",
+                                       "json").stdout)["plans"][0]
+        assert not longer["engine"]["starts"], args

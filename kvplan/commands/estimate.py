@@ -139,14 +139,31 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     fitted = []
     if auto_fit:
         for i, p in enumerate(plans):
-            refusal = getattr(p.engine, "refusal", None)
-            estimate_len = getattr(refusal, "estimated_max_model_len", None)
-            if estimate_len and estimate_len < p.context:
+            fit = auto_fitted(p, plan_at)
+            if fit.context != p.context:
                 fitted.append((i, p.context))
-                plans[i] = plan_at(estimate_len, p.asked_kv_dtype, p.tp)
+                plans[i] = fit
     drawn = curves(plans, plan_at) if chart else ()
     return EstimateResult(spec, plans, spell, default_context and not auto_fit, drawn,
                           tuple(fitted) if auto_fit else None)
+
+
+AUTO_FIT_ROUNDS = 8  # each round's refusal estimates a shorter length; vLLM's fits converge in two (0.34)
+
+
+def auto_fitted(plan, plan_at):
+    """vLLM's --max-model-len auto (kv_cache_utils._auto_fit_max_model_len): the longest length that every worker
+    holds one request of. vLLM fits on every worker's figure and keeps the smallest (0.34.0
+    v1/core/kv_cache_planning.py:1416-1424), and 0.34 fits again, only shorter, on the cache measured after warmup
+    (:1885-1899); kvplan re-plans at each refusal's estimate until one starts (the estimate of the first worker that
+    refuses, then of the next, then of the measured cache)."""
+    for _ in range(AUTO_FIT_ROUNDS):
+        refusal = getattr(plan.engine, "refusal", None)
+        estimate_len = getattr(refusal, "estimated_max_model_len", None)
+        if not estimate_len or estimate_len >= plan.context:
+            return plan
+        plan = plan_at(estimate_len, plan.asked_kv_dtype, plan.tp)
+    return plan
 
 
 def _bounded_prefill(contexts: list, input_len: Optional[int], max_num_batched_tokens: Optional[int], device,

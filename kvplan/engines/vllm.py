@@ -697,9 +697,9 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
                 too_big = (override * per_block, memory)
             if rule == "checked":
                 memory = override * per_block
-        if measured:  # the blocks whose granules fit (blocks_within), then shrink_kv_cache_configs checks them
-            memory = committed_blocks(memory, _segment_strides(spec, groups, stage),
-                                      measured[index].granule_bytes) * per_block
+        if measured:  # the blocks whose granules fit, at most the reserved ones (blocks_within), then checked
+            fit = committed_blocks(memory, _segment_strides(spec, groups, stage), measured[index].granule_bytes)
+            memory = min(fit, measured[index].profiled_bytes // per_block) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
         if refusal is None:
             refusal = check(memory, per_block, hint=more_memory_hint(rules, util))

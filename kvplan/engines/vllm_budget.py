@@ -327,6 +327,37 @@ def penalty_state(spec, settings, runner: Runner, version: str, stage=None) -> i
     return settings.max_num_seqs * (vocab + -(-vocab // 32)) * 4
 
 
+DENSE_HISTORY = (  # (first release, runner, speculative methods) whose drafter keeps every request's tokens on the GPU
+    ((0, 34), "V2", ("ngram", "ngram_gpu", "suffix")),  # v1/worker/gpu/model_runner.py:291-294, prefer_dense_token_history
+    ((0, 32), "V2", ("ngram", "ngram_gpu")),  # 0.32.0 v1/worker/gpu/model_runner.py:275-277 use_ngram()
+    ((0, 27), "V1", ("ngram_gpu",)),  # v1/worker/gpu_model_runner.py token_ids_gpu_tensor (0.32.0 :622-627)
+)
+
+
+def token_history(spec, settings, runner: Runner, version: str) -> int:
+    """Bytes of the drafter's dense token history: int32 [max_num_seqs, max_model_len] on the GPU of every stage
+    (0.32.0 v1/worker/gpu/states.py:37-41, all_token_ids off UVA; V1's token_ids_gpu_tensor), built in the runner's
+    __init__ after the init snapshot, so counted from 0.27 (PENALTY_COUNTED_SINCE) as the penalty counts are."""
+    method = getattr(getattr(spec.draft, "config", None), "method", None)
+    release = parse_version(version)
+    methods = next((m for first, name, m in DENSE_HISTORY if name == runner.name and release >= first), ())
+    if method not in methods or release < PENALTY_COUNTED_SINCE:
+        return 0
+    return settings.max_num_seqs * settings.max_model_len * 4
+
+
+def runner_state(spec, settings, runner: Runner, version: str, stage=None) -> BudgetTerm:
+    """The model runner's per-request buffers the budget counts (penalty_state, token_history) as one term."""
+    penalties = penalty_state(spec, settings, runner, version, stage)
+    history = token_history(spec, settings, runner, version)
+    parts = ([f"Model Runner V2's penalty counts, int32 max_num_seqs {settings.max_num_seqs:,} x (vocab "
+              f"{spec.vocab_size:,} + a 1/32 mask) (penalty_state)"] if penalties else []) + (
+        [f"the drafter's token history, int32 max_num_seqs x max_model_len {settings.max_model_len:,} "
+         f"(token_history)"] if history else [])
+    return BudgetTerm("runner_state", penalties + history, "; ".join(parts) + ", built after the weights"
+                      if parts else "0: none counted here")
+
+
 def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version: str, stage, flags: EngineFlags,
                       tp: int, terms: dict, persistent: int) -> Budget:
     """vLLM 0.34's extensible KV cache, sized from the memory free after warmup and CUDA-graph capture
@@ -337,7 +368,7 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
         margin    = max(1 GiB (3 on ROCm), 0.75 x transient)    (KV_CACHE_MARGIN_FLOOR_BYTES / _FRACTION, :64-66)
         available = min(requested - used, headroom - margin) - max(transient, torch's reservation growth)
 
-    `terms`: this budget's weights, profile_peak, non_torch and sampler_state BudgetTerms; `persistent`: the part of
+    `terms`: this budget's weights, profile_peak, non_torch and runner_state BudgetTerms; `persistent`: the part of
     the profile peak still allocated after it (vllm_profile.persistent_after_profile), the rest being the transient
     (mem_utils.py transient_peak_headroom = torch peak - torch allocated). The baseline is what the device held at the
     init snapshot (gpu_worker.py init_device: the CUDA context, cuBLAS from 0.33, NCCL); torch's reservation growth
@@ -350,7 +381,7 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     peak = terms["profile_peak"].bytes
     transient = peak - persistent
     graphs = 0 if flags.enforce_eager else _value("cuda_graphs")  # captured whatever the platform, then measured
-    used = terms["weights"].bytes + terms["non_torch"].bytes + terms["sampler_state"].bytes + graphs
+    used = terms["weights"].bytes + terms["non_torch"].bytes + terms["runner_state"].bytes + graphs
     margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * transient))
     graph_term = BudgetTerm("cuda_graphs", graphs, "0: --enforce-eager captures no graphs" if flags.enforce_eager
                             else f"captured before the cache is sized, {CONSTANTS['cuda_graphs'][1]}")
@@ -371,7 +402,7 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     profiled = requested - used + graphs - peak
     budget_terms = (BudgetTerm("memory", top, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization "
                                               f"{gpu_util}"),
-                    fixed[0], terms["weights"], kept, terms["non_torch"], terms["sampler_state"], graph_term, fixed[1],
+                    fixed[0], terms["weights"], kept, terms["non_torch"], terms["runner_state"], graph_term, fixed[1],
                     fixed[2])
     return Budget(available, "gpu", gpu.name, memory, gpu_util, top, terms["weights"].bytes, peak,
                   terms["non_torch"].bytes, graphs, fixed[1].bytes,
@@ -453,10 +484,8 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         non_torch, nccl = _value("v1_non_torch"), 0
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
-    state = penalty_state(spec, settings, runner, version, stage)
-    state_term = BudgetTerm("sampler_state", state, (
-        f"Model Runner V2's penalty counts, int32 max_num_seqs {settings.max_num_seqs:,} x (vocab {spec.vocab_size:,} "
-        f"+ a 1/32 mask), built after the weights (penalty_state)") if state else "0: none counted here")
+    state_term = runner_state(spec, settings, runner, version, stage)
+    state = state_term.bytes
     if sized_after_warmup(rules, flags):
         terms = {t.name: t for t in (BudgetTerm("weights", weights, weights_source),
                                      BudgetTerm("profile_peak", peak, peak_source),

@@ -118,7 +118,7 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     measured = {"weights": facts["weights_bytes"], "activation_peak": m["profile"]["peak_bytes"],
                 "non_torch": m["non_torch_bytes"], "cuda_graphs": m["graphs"]["bytes"],
                 "nccl": group["nccl_bytes"] if group else None,
-                "sampler_state": predicted_terms(plan)["sampler_state"]}  # a known-size tensor (verify/terms.py)
+                "runner_state": predicted_terms(plan)["runner_state"]}  # a known-size tensor (verify/terms.py)
     usable = plan.budget.usable_bytes or int(total * opts.gpu_util)
     subtracted = subtracted_terms(plan)
     budget = measured_kv_budget(usable, measured, subtracted)

@@ -24,7 +24,7 @@ SEGMENTS = {
     "cuda_graphs": ("CUDA graphs", "▒", "yellow"),
     "nccl": ("NCCL", "░", "cyan"),
     "margin": ("kept free for transients", "·", "magenta"),
-    "sampler_state": ("sampler's penalty counts", "▒", "yellow"),
+    "runner_state": ("model runner's per-request buffers", "▒", "yellow"),
     "kv": ("KV cache", "■", "green"),
     "free": ("left free by utilization", "·", "bright_black"),
 }

@@ -24,13 +24,14 @@ TERMS = {
                     "cudaMemGetInfo used-memory delta over capturing them (torch's graph pool + driver objects)"),
     "nccl": ("NCCL communicator and buffers", "NVML used-memory delta over init_process_group and the first "
                                               "collectives (real TP group only)"),
-    "sampler_state": ("Model Runner V2's penalty counts (int32, max_num_seqs x vocab, vLLM 0.27+)",
+    "runner_state": ("the model runner's per-request buffers (V2's penalty counts, an n-gram drafter's token "
+                     "history; vLLM 0.27+)",
                       "not measured: a tensor of that exact size, taken as predicted"),
 }
 
 
 BUDGET_NAMES = {"weights": "weights", "profile_peak": "activation_peak", "non_torch": "non_torch",
-                "cuda_graphs": "cuda_graphs", "nccl": "nccl", "sampler_state": "sampler_state"}  # engine's -> verify's
+                "cuda_graphs": "cuda_graphs", "nccl": "nccl", "runner_state": "runner_state"}  # engine's -> verify's
 
 
 def predicted_terms(plan) -> dict:
