@@ -157,13 +157,23 @@ class GatedDeltaNet:
         return self._plans[key]
 
     def _state_views(self, cache, slots):
-        """(conv [B, conv_dim, K-1], recurrent [B, H, dk, dv]) of the sequences' slots (gathered: a copy)."""
-        rows = cache.tensors[0][slots]
-        conv = rows[:, :self.conv_elements].view(-1, self.conv_dim, self.kernel - 1)
-        return conv, rows[:, self.conv_elements:].view(-1, self.nv, self.dk, self.dv)
+        """(conv [B, conv_dim, K-1], recurrent [B, H, dk, dv]) of the sequences' slots (gathered: a copy). One pool
+        holds both states a row; a float32 recurrent state (Qwen3.5's mamba_ssm_dtype, verify/layout.py) has its own
+        pool beside the conv one."""
+        if len(cache.tensors) == 2:
+            conv, recurrent = (t[slots] for t in cache.tensors)
+        else:
+            rows = cache.tensors[0][slots]
+            conv, recurrent = rows[:, :self.conv_elements], rows[:, self.conv_elements:]
+        return conv.view(-1, self.conv_dim, self.kernel - 1), recurrent.view(-1, self.nv, self.dk, self.dv)
 
     def _store(self, cache, slots, conv, recurrent) -> None:
-        pool, b = cache.tensors[0], conv.shape[0]
+        b = conv.shape[0]
+        if len(cache.tensors) == 2:
+            for pool, state in zip(cache.tensors, (conv, recurrent)):
+                pool[slots] = state.reshape(b, -1).to(pool.dtype)
+            return
+        pool = cache.tensors[0]
         pool[slots, :self.conv_elements] = conv.reshape(b, -1).to(pool.dtype)
         pool[slots, self.conv_elements:] = recurrent.reshape(b, -1).to(pool.dtype)
 
@@ -209,7 +219,8 @@ class GatedDeltaNet:
         a, w, rt, t = self.arch, self.w, self.rt, x.shape[0]
         qkvz, ba = rt.mm.pair(x, w["qkvz"], w["ba"], self.joint)
         mixed, z = qkvz.split([self.conv_dim, self.nv * self.dv], dim=-1)
-        plan = self._step_plan(x, cache.tensors[0]) if step.decode else None
+        # the step kernel reads one pool of both states a row; two pools (a float32 recurrent state) run in torch
+        plan = self._step_plan(x, cache.tensors[0]) if step.decode and len(cache.tensors) == 1 else None
         if step.decode:
             rt.labels["linear"] = self.label  # which code ran, for verify's report
         if plan is not None:
