@@ -243,13 +243,42 @@ NO_FLOAT16 = (((0, 27), ("gemma2", "gemma3", "gemma3_text", "glm4"), "0.27.0 con
 
 
 def served_dtype(spec, capability=(), version: str = PINNED) -> str:
-    """The dtype (kvplan's short name) vLLM `version` serves `spec` in on a GPU of `capability` under dtype=auto;
+    """The dtype (kvplan's short name) vLLM `version` serves `spec` in on a GPU of `capability` under dtype=auto
+    (config/model.py _resolve_auto_dtype); a --dtype given is served as given or refused (explicit_dtype_refusal);
     the model's own on an unknown GPU or on ROCm."""
+    if getattr(spec, "dtype_asked", False):
+        return spec.dtype
     cuda = bool(capability) and not is_rocm_platform(capability)
     supported = ("fp16", "fp32") if cuda and tuple(capability) < CUDA_BF16_SINCE else ("bf16", "fp16", "fp32")
     if getattr(spec, "model_type", "") in release_rule(NO_FLOAT16, version, ()):
         supported = tuple(d for d in supported if d != "fp16")
     return spec.dtype if spec.dtype in supported else supported[0]
+
+
+BF16_GPU_REFUSAL = ("Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your GPU has compute "
+                    "capability {cc}. You can use float16 instead by explicitly setting the `dtype` flag in CLI, for "
+                    "example: --dtype=half.")  # platforms/cuda.py check_if_supports_dtype (0.32.0 :637-654)
+# config/model.py _check_valid_dtype with the reason _FLOAT16_NOT_SUPPORTED_MODELS gives every NO_FLOAT16 model
+FLOAT16_MODEL_REFUSAL = ("The model type {model_type!r} does not support float16. Reason: Numerical instability. "
+                         "Please use bfloat16 or float32 instead.")
+
+
+def explicit_dtype_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of a --dtype given that this GPU or this model does not take: bfloat16 below compute capability
+    8.0 (platforms/cuda.py check_if_supports_dtype, 0.32.0 :637-654), float16 for the models of NO_FLOAT16 (config/
+    model.py _check_valid_dtype, 0.32.0 :2395-2400, which adds the reason). `auto` resolves per GPU instead
+    (served_dtype). The remedy is said in words: kvplan's search does not change --dtype."""
+    if not getattr(spec, "dtype_asked", False):
+        return None
+    cuda = bool(capability) and not is_rocm_platform(capability)
+    if cuda and spec.dtype == "bf16" and tuple(capability) < CUDA_BF16_SINCE:
+        return Refusal(BF16_GPU_REFUSAL.format(cc=f"{capability[0]}.{capability[1]}"), None, configuration=True,
+                       field="dtype", remedy="it starts with --dtype float16 (or auto, which vLLM resolves to it)")
+    model_type = getattr(spec, "model_type", "")
+    if spec.dtype == "fp16" and model_type in release_rule(NO_FLOAT16, version, ()):
+        return Refusal(FLOAT16_MODEL_REFUSAL.format(model_type=model_type), None, configuration=True, field="dtype",
+                       remedy="it starts with --dtype bfloat16 or auto")
+    return None
 
 
 def on_gpu(spec, capability=(), version: str = PINNED):
@@ -638,7 +667,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     return architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
-        float_kv_refusal(spec, precision, version, capability) or \
+        explicit_dtype_refusal(spec, capability, version) or float_kv_refusal(spec, precision, version, capability) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \

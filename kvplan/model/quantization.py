@@ -67,9 +67,9 @@ def with_dtype(spec: ModelSpec, dtype: Optional[str]) -> ModelSpec:
                                   f"{', '.join(DTYPES)}.")
     new = DTYPES[key]
     if new == spec.dtype:
-        return spec
+        return replace(spec, dtype_asked=True)
     groups = tuple(_reprice(g, DTYPE_BYTES[new], new) if g.stored == spec.dtype else g for g in spec.params)
-    return _with_groups(spec, groups, new, f"served as {new}")
+    return replace(_with_groups(spec, groups, new, f"served as {new}"), dtype_asked=True)
 
 
 def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
