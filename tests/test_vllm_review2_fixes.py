@@ -288,3 +288,12 @@ def test_the_json_keeps_every_rows_refusal():
                      "--format", "json")
     plans = json.loads(run.stdout)["plans"]
     assert len(plans) == 2 and all(p["engine"]["refusal"]["field"] == "gpu" for p in plans)
+
+
+def test_the_html_page_names_a_gpu_refusal_once_for_every_plan():
+    """A refusal of the GPU is the same for every plan: one heading naming the release and GPU, with what would
+    start, not the first plan's heading."""
+    page = run_kvplan("estimate", "deepseek-ai/DeepSeek-V3.2", "--gpu", "A100-80GB", "--tp", "8", "--pp", "2",
+                      "-c", "8K,32K", "--kv-cache-dtype", "auto,fp8", "--format", "html").stdout
+    assert page.count("(every plan)</h3>") == 1
+    assert "vllm 0.32.0 on A100-80GB (every plan)" in page and "it starts on a Hopper or Blackwell GPU" in page

@@ -101,7 +101,7 @@ def _cell(value) -> str:
 
 
 def _estimate_body(result) -> str:
-    from .estimate import _row, COLUMNS, cache_dtype_note, gpu_refusal
+    from .estimate import _row, COLUMNS, cache_dtype_note, gpu_refusal, gpu_refusal_line
 
     spec = result.spec
     parts = [f"<h1>{escape(spec.name)}</h1>",
@@ -117,10 +117,12 @@ def _estimate_body(result) -> str:
     for p in result.plans:
         engine = getattr(p, "engine", None)
         lines, refusal = list(getattr(engine, "log_lines", ()) or ()), getattr(engine, "refusal", None)
-        if gpu_refusal(p) is not None:
-            if (engine.version, refusal.reason) in refused_gpu:
-                continue
-            refused_gpu.add((engine.version, refusal.reason))
+        if gpu_refusal(p) is not None:  # the GPU's, not the plan's: once, with what would start
+            if (engine.version, refusal.reason) not in refused_gpu:
+                refused_gpu.add((engine.version, refusal.reason))
+                parts.append(f"<h3>{escape(engine.name)} {escape(engine.version)} on {escape(p.budget.gpu_name)} "
+                             f"(every plan)</h3><p class='note'>{escape(_strip_markup(gpu_refusal_line(p)))}</p>")
+            continue
         if lines or refusal is not None:
             notes = [cache_dtype_note(p)] + ([f"refuses to start: {refusal.reason}"] if refusal is not None else [])
             parts.append(f"<h3>vLLM at max model length {p.context:,}, {escape(p.kv_dtype)}, tp {p.tp}</h3>"
