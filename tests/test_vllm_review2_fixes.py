@@ -170,7 +170,8 @@ def test_a_t4_serves_bfloat16_checkpoints_in_float16():
     assert vllm.served_dtype(resolve(LLAMA_1B), H100, "0.33.0") == "bf16"
     assert vllm.served_dtype(resolve(GEMMA2), T4, "0.33.0") == "fp32"  # gemma2: no float16
     assert vllm.on_gpu(resolve(LLAMA_1B), T4, "0.33.0").dtype == "fp16"
-    assert vllm.on_gpu(resolve(GEMMA2), T4, "0.33.0").dtype == "bf16"  # float32 not sized: the checkpoint's 16 bits
+    served = vllm.on_gpu(resolve(GEMMA2), T4, "0.33.0")  # float32: the weights re-priced at 4 bytes an element
+    assert served.dtype == "fp32" and served.weights.bytes > 1.9 * resolve(GEMMA2).weights.bytes
 
 
 def test_float16_starts_and_bfloat16_is_refused_on_a_t4():

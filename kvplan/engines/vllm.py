@@ -282,11 +282,15 @@ def explicit_dtype_refusal(spec, capability=(), version: str = PINNED) -> Option
 
 
 def on_gpu(spec, capability=(), version: str = PINNED):
-    """`spec` as vLLM `version` serves it on a GPU of `capability`: in the 16-bit dtype it serves there
-    (served_dtype: a T4's float16 for a bfloat16 checkpoint; where vLLM serves float32, Gemma 2 / 3 and GLM-4 on a
-    T4, kvplan keeps sizing the checkpoint's 16 bits), and what `auto` stores there (gpu_auto_kv_dtype)."""
-    auto, dtype = gpu_auto_kv_dtype(spec, capability, version), served_dtype(spec, capability, version)
-    dtype = dtype if dtype in ("bf16", "fp16") else spec.dtype
+    """`spec` as vLLM `version` serves it on a GPU of `capability`: in the dtype it serves there (served_dtype: a
+    T4's float16 for a bfloat16 checkpoint, float32 for Gemma 2 / 3 and GLM-4 there, whose weights and `auto` cache
+    then take 4 bytes an element), and what `auto` stores there (gpu_auto_kv_dtype)."""
+    dtype = served_dtype(spec, capability, version)
+    if dtype == "fp32" and spec.dtype != "fp32":
+        from ..model.quantization import with_dtype
+
+        spec = replace(with_dtype(spec, "float32"), dtype_asked=False)
+    auto = gpu_auto_kv_dtype(spec, capability, version)
     return spec if (auto, dtype) == (spec.auto_kv_dtype, spec.dtype) else replace(spec, auto_kv_dtype=auto, dtype=dtype)
 
 

@@ -190,6 +190,7 @@ class VllmEngine:
                max_num_seqs: Optional[int] = None):
         from .vllm_budget import vllm_budget
 
+        spec = self.on_gpu(spec, gpu)  # the weights in the dtype vLLM serves there (a T4's float32 Gemma 3)
         length = context or spec.max_position_embeddings or 8192
         memory_gpu = gpu if gpu_memory is None else _with_memory(gpu, gpu_memory)
         settings = self.settings(length, memory_gpu, 1 if stage is None else stage.stages, max_num_batched_tokens,

@@ -273,7 +273,9 @@ def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None, 
     settings = settings or {}
     if not shard(spec, tp, pp if pp and pp > 1 else None, settings.get("pp_partition")).valid:
         return 0
-    held = plan(spec, context=context, kv_dtype=precision.spelling or precision.name, tp=tp, budget_for=budget_for,
+    # a float32 model's cache is `auto`'s only spelling (vLLM's --kv-cache-dtype has no float32)
+    asked = "auto" if precision.name == "fp32" else precision.spelling or precision.name
+    held = plan(spec, context=context, kv_dtype=asked, tp=tp, budget_for=budget_for,
                 block_size=block_size, suggest=False, speed=False, pp=pp or 1, **settings)
     return held.max_concurrency if held.tp_valid else 0  # EPLB may refuse a degree the heads allow
 

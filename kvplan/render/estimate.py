@@ -104,6 +104,8 @@ def dtype_label(plan, kept_only: bool = False) -> str:
 def asked_vllm_name(plan) -> str:
     from ..model.precision import vllm_name
 
+    if plan.kv_dtype == "fp32":  # a float32 model's cache: only `auto` names it (vLLM's list has no float32)
+        return "auto"
     return vllm_name(dtype_label(plan))
 
 
