@@ -163,7 +163,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         dep = replace(dep, context=default_max_model_len(spec))
     if hasattr(_engine(dep), "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         _engine(dep).check_kv_dtype(dep.kv_dtype)
-    precision = resolve_kv_dtype(dep.kv_dtype, spec.dtype, spec.auto_kv_dtype)
+    engine = _engine(dep)  # `auto` as the engine serves the model on this GPU (a T4's float16 or float32)
+    viewed = engine.on_gpu(spec, choose_gpu(dep.gpu)) if hasattr(engine, "on_gpu") else spec
+    precision = resolve_kv_dtype(dep.kv_dtype, viewed.dtype, viewed.auto_kv_dtype)
     layout = moe_layout_of(_engine(dep), spec, dep.tp)  # EPLB's refusals at this TP degree fail it as bad TP does
     tp_only = shard(spec, dep.tp)
     sharding = with_layout_errors(shard(spec, dep.tp, dep.pp), layout)

@@ -271,12 +271,16 @@ def explicit_dtype_refusal(spec, capability=(), version: str = PINNED) -> Option
     if not getattr(spec, "dtype_asked", False):
         return None
     cuda = bool(capability) and not is_rocm_platform(capability)
-    if cuda and spec.dtype == "bf16" and tuple(capability) < CUDA_BF16_SINCE:
-        return Refusal(BF16_GPU_REFUSAL.format(cc=f"{capability[0]}.{capability[1]}"), None, configuration=True,
-                       field="dtype", remedy="it starts with --dtype float16 (or auto, which vLLM resolves to it)")
     model_type = getattr(spec, "model_type", "")
-    if spec.dtype == "fp16" and model_type in release_rule(NO_FLOAT16, version, ()):
-        return Refusal(FLOAT16_MODEL_REFUSAL.format(model_type=model_type), None, configuration=True, field="dtype",
+    no_float16 = model_type in release_rule(NO_FLOAT16, version, ())
+    if cuda and spec.dtype == "bf16" and tuple(capability) < CUDA_BF16_SINCE:
+        served = "float32" if no_float16 else "float16"
+        return Refusal(BF16_GPU_REFUSAL.format(cc=f"{capability[0]}.{capability[1]}"), None, configuration=True,
+                       field="dtype", remedy=f"it starts with --dtype {served} (or auto, which vLLM resolves to it)")
+    if spec.dtype == "fp16" and no_float16:
+        # vLLM names hf_config.model_type: a multimodal Gemma 3's gemma3, not its text_config's gemma3_text
+        named = model_type.removesuffix("_text") if spec.multimodal else model_type
+        return Refusal(FLOAT16_MODEL_REFUSAL.format(model_type=named), None, configuration=True, field="dtype",
                        remedy="it starts with --dtype bfloat16 or auto")
     return None
 
