@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_kvplan, vllm_reference
+from conftest import run_kvplan
+from test_vllm_speculative import _served  # the reference cases' targets with their drafters
 from kvplan.engines import get_engine
 from kvplan.engines.vllm_profile import dummy_sampler, sampler_pass_bytes
 from kvplan.engines.vllm_runner import model_runner
@@ -63,20 +64,6 @@ def test_suffix_decoding_leaves_v1_in_0_34():
     assert model_runner(_drafting(LLAMA, "suffix", "0.33.0"), behaviour("0.33.0"), gpu).name == "V1"
     assert model_runner(_drafting(LLAMA, "suffix", "0.34.0"), behaviour("0.34.0"), gpu).name == "V2"
     assert model_runner(_drafting(LLAMA, "ngram", "0.33.0"), behaviour("0.33.0"), gpu).name == "V2"
-
-
-def _served(case: dict, tmp_path):
-    """The target of a vLLM 0.32 reference case with its drafter (a draft config the script carries written to a
-    config.json, as tests/test_vllm_speculative.py serves it)."""
-    inputs, reference = case["inputs"], vllm_reference()
-    raw = dict(inputs["speculative_config"] or {})
-    if "draft_config" in inputs:
-        path = tmp_path / "draft" / "config.json"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(inputs["draft_config"]))
-        raw["model"] = str(path)
-    spec = reference.model_spec(inputs["model"])
-    return spec if not raw else with_drafter(spec, speculative_config(raw), "0.32.0")
 
 
 def test_batches_in_flight_are_vllm_0_32s_own(tmp_path):
