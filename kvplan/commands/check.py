@@ -14,6 +14,7 @@ from ..model.precision import resolve_kv_dtype
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..engines import EngineFlags, get_engine
+from ..engines.figures import figure_columns
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
@@ -46,7 +47,25 @@ class CheckResult:
         return {"ok": self.ok, "results": self.results}
 
     def rows(self) -> list:
-        return [{k: v for k, v in r.items() if k != "findings"} for r in self.results]
+        """The same columns in the same order whatever the deployments (a refused, unsharded or data-parallel
+        one included): CHECK_COLUMNS, then anything else a row carries, sorted."""
+        from ..render.formats import flatten
+
+        flat = [flatten({k: v for k, v in r.items() if k not in ("findings", "engine")}) for r in self.results]
+        engines = [{k: v for k, v in (r["engine"] or {}).items() if v is not None} for r in self.results]
+        flat = [{**row, **flatten(engine, "engine_")} for row, engine in zip(flat, engines)]
+        extra = sorted({key for row in flat for key in row} - set(CHECK_COLUMNS))
+        return [{column: row.get(column) for column in CHECK_COLUMNS + tuple(extra)} for row in flat]
+
+
+# check's CSV / HTML columns: a deployment's fields and numbers, then the engine's figures, each present on every
+# row so that a script reads a column by position whatever the deployments (refused, unsharded, data-parallel)
+CHECK_COLUMNS = ("name", "model", "model_id", "file", "line", "tp", "pp", "pp_partition", "passed", "errors",
+                 "warnings", "num_attention_heads", "num_key_value_heads", "mla", "kv_heads_per_gpu",
+                 "kv_heads_replicated", "context", "kv_dtype", "gpu", "kv_budget_bytes_per_gpu", "kv_bytes_per_token",
+                 "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu", "max_concurrency",
+                 "max_concurrency_limited_by", "data_parallel_size", "max_concurrency_total", "min_concurrency",
+                 "block_size") + tuple(f"engine_{key}" for key in figure_columns())
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable, Optional
 
 ONWARD = {"newer": "or newer", "older": "or older", "less": "or less"}  # Fix.onward, in words
@@ -108,6 +108,9 @@ class Refusal:
         return fixes_advice(self.fixes, spell) if self.fixes else self.remedy
 
 
+REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes")
+
+
 @dataclass(frozen=True)
 class EngineFigures:
     name: str
@@ -140,9 +143,15 @@ class EngineFigures:
         if self.refusal is not None:
             data["refusal"]["remedy"] = self.refusal.advice(spell)
         if data["refusal"] is not None:
-            for key in ("options", "onward", "note", "fixes"):
+            for key in REFUSAL_NOT_IN_JSON:
                 del data["refusal"][key]
         for key in ("allocation_fails", "configuration", "remedy", "field"):
             if data["refusal"] is not None and not data["refusal"][key]:
                 del data["refusal"][key]
         return data
+
+
+def figure_columns() -> tuple:
+    """Every key EngineFigures.to_dict can write, its refusal's as refusal_<key>: a CSV's columns whatever the row."""
+    refusal = [f"refusal_{f.name}" for f in fields(Refusal) if f.name not in REFUSAL_NOT_IN_JSON]
+    return tuple(key for f in fields(EngineFigures) for key in (refusal if f.name == "refusal" else [f.name]))

@@ -100,8 +100,8 @@ class VllmEngine:
         held = _REFUSALS.get(key)
         if held is not None and held[0] is spec and held[1] is self.flags:  # ids are reused only once freed
             return held[2]
-        if len(_REFUSALS) > MAX_REFUSALS:
-            _REFUSALS.clear()
+        if len(_REFUSALS) >= MAX_REFUSALS:  # the oldest answer goes (and the spec it kept alive)
+            del _REFUSALS[next(iter(_REFUSALS))]
         refusal = self._configuration_refusal(spec, asked, tp, gpu)
         _REFUSALS[key] = (spec, self.flags, refusal)
         return refusal
@@ -200,9 +200,10 @@ class VllmEngine:
 
 
 # configuration_refusal's answers within one run: a sweep's rows, and the remedy search's trials of one row, ask the
-# same (release, dtype, length, block, tp, GPU) again and again (a 128-row refused sweep: ~11,000 asks)
+# same (release, dtype, length, block, tp, GPU) again and again (a 128-row refused sweep: ~11,000 asks of far fewer
+# keys); bounded because each answer keeps its spec alive
 _REFUSALS: dict = {}
-MAX_REFUSALS = 100_000
+MAX_REFUSALS = 4096
 
 
 @functools.lru_cache(maxsize=None)

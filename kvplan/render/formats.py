@@ -115,13 +115,31 @@ def _cell(value) -> str:
     return text
 
 
+def _schema(rows: list) -> dict:
+    """Every key of the rows in order of first appearance, a record's (a dict in any row) as the record of its own
+    keys: flattened, the columns in the same order whichever row carries a record first."""
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    records = {key: [row[key] for row in rows if isinstance(row.get(key), dict)] for key in keys}
+    return {key: _schema(records[key]) if records[key] else None for key in keys}
+
+
+def _without_absent_records(rows: list) -> list:
+    """A record one row lacks (None where another row has a dict: no engine figures at an unshardable TP degree, no
+    refusal) left out of that row, so that it is empty cells in the record's own columns, not a column beside them."""
+    records = {key for row in rows for key, value in row.items() if isinstance(value, dict)}
+    if not records:
+        return rows
+    inner = {key: iter(_without_absent_records([row[key] for row in rows if isinstance(row.get(key), dict)]))
+             for key in records}
+    return [{key: next(inner[key]) if key in records and isinstance(value, dict) else value
+             for key, value in row.items() if not (key in records and value is None)} for row in rows]
+
+
 def to_csv(rows: Iterable[dict]) -> str:
     rows = list(rows)
     check_numbers(rows)
-    rows = [flatten(r) for r in rows]
-    columns: list = []
-    for row in rows:
-        columns += [c for c in row if c not in columns]
+    columns = list(flatten(_schema(rows)))
+    rows = [flatten(r) for r in _without_absent_records(rows)]
     out = io.StringIO()
     for values in [columns] + [[row.get(c) for c in columns] for row in rows]:
         out.write(",".join(_cell(v) for v in values) + "\n")
