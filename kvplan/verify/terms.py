@@ -104,6 +104,8 @@ class ExtensibleSizing:
     """vLLM 0.34's sizing of the cache from measured memory, part by part (measured_extensible_budget)."""
 
     available: int  # the bytes the cache may commit (before its 2 MiB granules)
+    memory: int  # the device's memory (cudaMemGetInfo total)
+    requested: int  # ceil(memory x gpu_memory_utilization)
     used: int  # resident but the cache: weights + non-torch + runner state + graphs + what the profile left
     transient: int  # profile peak less what it left allocated: kept free in full
     margin: int  # max(floor, 0.75 x transient), kept free where the device binds
@@ -139,7 +141,8 @@ def measured_extensible_budget(memory: int, requested: int, measured: dict, base
     device = memory - baseline - used - margin
     available = max(min(requested - used, device) - max(transient, reserve_growth), 0)
     profiled = requested - used + (measured.get("cuda_graphs") or 0) - transient
-    return ExtensibleSizing(available, used, transient, margin, baseline, device < requested - used, profiled)
+    return ExtensibleSizing(available, memory, requested, used, transient, margin, baseline, device < requested - used,
+                            profiled)
 
 
 def extensible_baseline(snapshot_used: int, measured_nccl: Optional[int], predicted_nccl: int) -> int:
