@@ -97,7 +97,7 @@ def _budget_line(r: dict) -> str:
     held = (f"{engine} keeps {m['max_concurrency']:,} sequences resident on it, its plan "
             f"{r['plan']['max_concurrency']:,}{pools}.")
     if b.get("extensible"):
-        return _extensible_line(b["extensible"], b["measured_kv_budget_bytes"], m) + " " + held[0].upper() + held[1:]
+        return f"{_extensible_line(b['extensible'], b['measured_kv_budget_bytes'], m)}; {held}"
     terms = " - ".join(t.replace("_", " ") for t in b.get("subtracted_terms", ())) or "measured terms"
     return (f"KV budget = {size(b['usable_bytes'])} usable - {terms} (as measured) = "
             f"{size(b['measured_kv_budget_bytes'])}: {held}")
@@ -110,7 +110,7 @@ def _extensible_line(x: dict, budget: int, m: dict) -> str:
     return (f"KV budget, sized after warmup as vLLM 0.34 does = min(requested {size(x['requested'])} - used "
             f"{size(x['used'])}, memory {size(x['memory'])} - baseline {size(x['baseline'])} - used - margin "
             f"{size(x['margin'])}) - transient {size(x['transient'])} = {size(budget)} ({bound}; used: weights, "
-            f"non-torch, runner state, graphs and what the profile left allocated){blocks}.")
+            f"non-torch, runner state, graphs and what the profile left allocated){blocks}")
 
 
 def allocation_table(r: dict):
