@@ -87,16 +87,12 @@ def test_the_engine_reaches_the_rank_options(monkeypatch):
     import kvplan.gpu.verify_run as run
     from kvplan.commands.verify import verify
 
-    seen = {}
+    engines = []
     monkeypatch.setattr(nvml, "import_stack", lambda: (None, None))
-    monkeypatch.setattr(run, "verify_rank", lambda spec, raw, opts, progress: seen.setdefault("opts", opts) and {})
+    monkeypatch.setattr(run, "verify_rank", lambda spec, raw, opts, progress: engines.append(opts.engine) or {})
     verify("meta-llama/Llama-3.1-8B-Instruct", engine="vllm==0.34.0")
-    assert seen["opts"].engine == "vllm==0.34.0"
     verify("meta-llama/Llama-3.1-8B-Instruct")
-    assert seen["opts"].engine == "vllm==0.34.0"  # setdefault kept the first; a fresh run below
-    seen.clear()
-    verify("meta-llama/Llama-3.1-8B-Instruct")
-    assert seen["opts"].engine == "vllm==0.32.0"
+    assert engines == ["vllm==0.34.0", "vllm==0.32.0"]
 
 
 def test_rank_options_take_the_releases_defaults():
@@ -333,3 +329,38 @@ def test_a_032_result_keeps_its_line():
     assert "Options: engine vllm 0.32.0, context" in flat
     assert "usable - weights - activation peak - non torch - cuda graphs (as measured)" in flat
     assert "sized after warmup" not in flat and "the engine's baseline is taken after it" in flat
+
+
+# ---- on a GPU (next session's device run: benchmarks/s53_device.sh) ---------------------------------------------
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("gpu_util", [None, 0.3])
+def test_034_verify_on_the_gpu(gpu_util):
+    """Llama-3.2-1B under 0.34: at its default utilisation 1.0 the device binds (baseline and margin kept free), at
+    0.3 the requested memory does; the budget is the sizing's, the engine's blocks a whole number of granules."""
+    from rich.console import Console
+
+    from kvplan.commands.verify import verify
+    from kvplan.verify.progress import Progress
+
+    r = verify("meta-llama/Llama-3.2-1B-Instruct", context=4096, gpu_util=gpu_util, engine="vllm==0.34.0",
+               max_num_seqs=8, max_num_batched_tokens=2048, progress=Progress(Console(quiet=True))).result
+    b, x = r["budget"], r["budget"]["extensible"]
+    assert r["options"]["engine"] == "vllm==0.34.0" and b["engine"].startswith("vllm 0.34")
+    assert b["sizing"] == "extensible"
+    assert x["device_binds"] == (gpu_util is None) and b["measured_kv_budget_bytes"] == x["available"] > 0
+    assert r["profile"]["persistent_bytes"] >= 0 and x["transient"] == r["profile"]["peak_bytes"] - \
+        r["profile"]["persistent_bytes"]
+    rows = {row["term"]: row for row in r["terms"]}
+    assert rows["baseline"]["measured_bytes"] == x["baseline"] > 0 and rows["margin"]["measured_bytes"] >= GiB
+    # Llama-3.2-1B: a block is 64 x 8 heads x 64 x 2 x 2 bytes = 128 KiB a layer, so 16 blocks fill a 2 MiB granule
+    assert r["measured_plan"]["kv_blocks"] % 16 == 0
+    assert r["verdict"]["capacity_confirmed"]
