@@ -12,7 +12,8 @@ What it does, in order (the GPU work lives in kvplan/gpu/, the pure parts in kvp
 5. Judge (kvplan/verify/judge.py).
 
 With --tp N and N GPUs, one process per GPU runs its rank (kvplan/gpu/tp.py); with fewer, one rank is
-simulated and said to be.
+simulated and said to be. --engine vllm==X.Y.Z judges that vLLM release's plan (its defaults, budget terms and
+sizing: verify/terms.py; 0.34 sizes the cache from the memory measured after warmup).
 
 Nothing here imports torch or pynvml: `kvplan estimate` never pays for them.
 """
