@@ -328,6 +328,9 @@ def verify(
     max_num_batched_tokens: Optional[str] = typer.Option(None, "--max-num-batched-tokens", help="Tokens of the "
                                                          "profile run's forward pass, as vLLM's (default: vLLM's "
                                                          f"for this GPU); {SUFFIXES}."),
+    engine: str = typer.Option("vllm", "--engine", help="Engine model (kvplan's flag): vllm (0.32.0) or "
+                               "vllm==<release> for another vLLM (0.2 to 0.34): the release whose plan and budget "
+                               "rules verify judges."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help="Output format: table, json or yaml."),
@@ -349,7 +352,7 @@ def verify(
     with hub_deadline(hub_timeout):
         result = run(model, tp=tp, context=lengths[0], kv_dtype=kv_dtype, gpu_util=gpu_util,
                      block_size=block_size, max_num_seqs=max_num_seqs, max_num_batched_tokens=batched,
-                     revision=revision)
+                     revision=revision, engine=engine)
     show(result, fmt)
     return 0 if result.ok else 1
 

@@ -12,7 +12,8 @@ What it does, in order (the GPU work lives in kvplan/gpu/, the pure parts in kvp
 5. Judge (kvplan/verify/judge.py).
 
 With --tp N and N GPUs, one process per GPU runs its rank (kvplan/gpu/tp.py); with fewer, one rank is
-simulated and said to be.
+simulated and said to be. --engine vllm==X.Y.Z judges that vLLM release's plan (its defaults, budget terms and
+sizing: verify/terms.py; 0.34 sizes the cache from the memory measured after warmup).
 
 Nothing here imports torch or pynvml: `kvplan estimate` never pays for them.
 """
@@ -22,7 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..errors import FieldError
+from ..engines import ENGINE_NAMES, get_engine
+from ..errors import FieldError, quote
 from ..model.sources import resolve
 from ..plan.sharding import shard
 from ..units import require_fraction, require_positive
@@ -62,18 +64,35 @@ def check_options(tp: int, context: int, gpu_util: Optional[float], block_size: 
                                        f"block sizes the bundled kernel reads), got {block_size}.")
 
 
+VERIFY_ENGINES = "verify takes vllm (vLLM 0.32.0) or vllm==<release> (another vLLM release, 0.2 to 0.34)"
+
+
+def verify_engine(name) -> str:
+    """The engine release verify judges, spelled as --engine takes it (vllm==X.Y.Z), checked as get_engine checks
+    it; the ideal engine ("none") is refused: it has no budget terms to measure. Before torch loads."""
+    text = str(name).strip().lower()
+    if text != "vllm" and not text.startswith("vllm=="):
+        why = ("has no engine budget to judge (verify measures the terms a vLLM release subtracts)"
+               if text in ENGINE_NAMES else "is not an engine kvplan models")
+        raise FieldError("engine", f"{quote(name)} {why}; {VERIFY_ENGINES}.")
+    return f"vllm=={get_engine(text).version}"
+
+
 def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: Optional[float] = None,
            block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
            max_num_batched_tokens: Optional[int] = None, revision: Optional[str] = None,
-           progress: Optional[Progress] = None) -> VerifyResult:
+           progress: Optional[Progress] = None, engine: str = "vllm") -> VerifyResult:
     """Everything `kvplan verify` does. Every GPU tensor it makes is released before it returns, raises or is
-    interrupted. None means the engine's default (vLLM's, for this GPU)."""
+    interrupted. None means the engine's default (vLLM's, for this GPU); `engine`: the vLLM release whose plan is
+    judged (vllm: 0.32.0, vllm==X.Y.Z)."""
     check_options(tp, context, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
+    release = verify_engine(engine)
     raw: list = []
     spec = resolve(model, revision, raw_out=raw)
     if spec.compressed_attention:  # before the KV dtype: no dtype would make verify run it
         architecture(raw[0], spec, tp)
     kernel_kv_dtype(kv_dtype, spec)
+    get_engine(release).check_kv_dtype(kv_dtype)  # a dtype this release's --kv-cache-dtype does not list
     sharding = shard(spec, tp)
     if not sharding.valid:  # before torch: a bad TP degree needs no GPU to be refused
         raise FieldError("tp", f"{tp} cannot shard {spec.name}: {sharding.errors[0].rstrip('.')}.")
@@ -87,7 +106,7 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
 
     from ..gpu.rank import Options
 
-    options = Options(tp, context, kv_dtype, gpu_util, block_size, max_num_seqs, max_num_batched_tokens)
+    options = Options(tp, context, kv_dtype, gpu_util, block_size, max_num_seqs, max_num_batched_tokens, release)
     progress = progress or Progress()
     if tp > 1 and torch.cuda.device_count() >= tp:  # a real group: one process per GPU
         from ..gpu.tp import verify_group

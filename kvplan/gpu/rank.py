@@ -89,15 +89,16 @@ def no_fit_message(spec, plan, gpu_name: str) -> str:
             f"this {gpu_name} ({why}){hint}.")
 
 
-def predicted_plan(spec, opts: Options, gpu, total: int, budget=None):
+def predicted_plan(spec, opts: Options, gpu, total: int, budget=None, measured=None):
     """The engine's plan of this GPU (its budget terms and resident concurrency), or, given `budget`, the same
-    engine's plan of that many KV bytes (what the measured budget holds)."""
+    engine's plan of that many KV bytes (what the measured budget holds); `measured` (plan.budget.MeasuredSizing,
+    vLLM 0.34): the engine commits those bytes in granules a layer, after checking the profile run's own figure."""
     engine = plan_engine(spec, opts)
     device = replace(gpu, memory_bytes=total)
 
     def budget_for(t, stage=None):
         if budget is not None:
-            return flag_budget(budget)
+            return replace(flag_budget(budget), measured=measured)
         return engine.budget(spec, t, device, opts.gpu_util, gpu_memory=total, stage=stage, context=opts.context,
                              max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs)
 

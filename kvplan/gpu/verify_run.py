@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime
 import gc
+import math
 import traceback
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import torch
 
@@ -19,8 +20,12 @@ from ..plan.catalog import GPU, match_device_name
 from ..verify.judge import (budget_counts, capacity_errors, judge, judge_budget, judge_capacity, judge_decode,
                             relative_error, stand_in_graphs_note, stand_ins, verdict_dict)
 from ..verify.layout import kernel_kv_dtype, served_spec
-from ..verify.terms import (decode_batches, decode_prediction, measured_kv_budget, predicted_terms,
-                            prefill_prediction, responsible_term, subtracted_terms, term_rows)
+from ..engines.vllm_budget import EXTENSIBLE_GRANULE
+from ..engines.vllm_runner import is_rocm
+from ..plan.budget import MeasuredSizing
+from ..verify.terms import (decode_batches, decode_prediction, extensible_baseline, extensible_subtracted,
+                            measured_extensible_budget, measured_kv_budget, predicted_terms, prefill_prediction,
+                            responsible_term, sized_after_warmup, subtracted_terms, term_rows)
 from . import rank as R
 from .deltanet import LABEL as DELTANET_LABEL
 from .ffn import FP8_LABEL, GROUPED_LABEL, MXFP4_LABEL
@@ -115,16 +120,30 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     read = R.bandwidth(progress)
     info.update(bandwidth_read_bytes_per_s=read["bytes_per_s"], bandwidth_read_method=read["method"])
     m = R.measure_terms(spec, opts, held, progress, plan, read["bytes_per_s"], nvml, baseline)
+    predicted = predicted_terms(plan)
     measured = {"weights": facts["weights_bytes"], "activation_peak": m["profile"]["peak_bytes"],
                 "non_torch": m["non_torch_bytes"], "cuda_graphs": m["graphs"]["bytes"],
                 "nccl": group["nccl_bytes"] if group else None,
-                "runner_state": predicted_terms(plan)["runner_state"]}  # a known-size tensor (verify/terms.py)
+                "runner_state": predicted["runner_state"]}  # a known-size tensor (verify/terms.py)
     usable = plan.budget.usable_bytes or int(total * opts.gpu_util)
-    subtracted = subtracted_terms(plan)
-    budget = measured_kv_budget(usable, measured, subtracted)
+    sizing = None
+    if sized_after_warmup(plan):  # vLLM 0.34: sized from the memory measured after warmup
+        snapshot = extensible_baseline(info["memory_total_bytes"] - info["memory_free_bytes"], measured["nccl"],
+                                       predicted["nccl"])
+        sizing = measured_extensible_budget(total, math.ceil(total * opts.gpu_util), measured, snapshot,
+                                            m["profile"].get("persistent_bytes", 0), is_rocm(gpu))
+        measured.update(baseline=sizing.baseline, margin=sizing.margin)
+        usable = total if sizing.device_binds else math.ceil(total * opts.gpu_util)
+        subtracted, budget = extensible_subtracted(sizing), sizing.available
+    else:
+        subtracted = subtracted_terms(plan)
+        budget = measured_kv_budget(usable, measured, subtracted, predicted)
     if comm is not None and comm.real:  # vLLM sizes every rank's cache by the smallest budget of the group
         budget = comm.min_int(budget)
-    engine_view = R.predicted_plan(spec, opts, gpu, total, budget=budget)
+    committed = None if sizing is None else MeasuredSizing(
+        comm.min_int(sizing.profiled) if comm is not None and comm.real else sizing.profiled, EXTENSIBLE_GRANULE,
+        opts.gpu_util)  # the profile run's figure, checked first, and the 2 MiB granules 0.34 commits in
+    engine_view = R.predicted_plan(spec, opts, gpu, total, budget=budget, measured=committed)
     pools = R.allocate_pools(spec, opts, held, progress, nvml, budget, plan.block_size)
     input_len = min(opts.context, opts.max_num_batched_tokens)
     timed = R.time_forward(spec, opts, held, progress, pools, input_len)
@@ -134,11 +153,11 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     batches = decode_batches(pools["boundary"].served, opts.max_num_seqs)
     tp = R.time_all_reduce(held, progress, batches, plan) if comm is not None and comm.real else None
     return _result(spec, opts, info, plan, precision, facts, m, measured, usable, budget, pools, timed,
-                   ttft_estimate, tp, group, t0, engine_view, subtracted, device)
+                   ttft_estimate, tp, group, t0, engine_view, subtracted, device, sizing)
 
 
 def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budget, pools, timed, ttft_estimate,
-            tp, group, t0, engine_view, subtracted, device) -> dict:
+            tp, group, t0, engine_view, subtracted, device, sizing=None) -> dict:
     arch, layout, boundary = facts["arch"], pools["layout"], pools["boundary"]
     rows = term_rows(predicted_terms(plan), measured)
     responsible = responsible_term(rows)
@@ -187,7 +206,8 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
                    error=relative_error(timed["prefill"]["ttft_ms"], ttft_estimate) if ttft_estimate else None)
     return {
         "model": spec.name, "date": t0.date().isoformat(), "gpu": info,
-        "options": {"tp": opts.tp, "context": opts.context, "kv_dtype": opts.kv_dtype, "gpu_util": opts.gpu_util,
+        "options": {"engine": opts.engine, "tp": opts.tp, "context": opts.context, "kv_dtype": opts.kv_dtype,
+                    "gpu_util": opts.gpu_util,
                     "block_size": opts.block_size, "max_num_seqs": opts.max_num_seqs,
                     "max_num_batched_tokens": opts.max_num_batched_tokens},
         "rank": {"tp": opts.tp, "mode": mode, "real_group": group is not None,
@@ -200,7 +220,9 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         "terms": rows,
         "budget": {"usable_bytes": usable, "predicted_kv_budget_bytes": plan.kv_budget_bytes_per_gpu,
                    "measured_kv_budget_bytes": budget, "subtracted_terms": list(subtracted),
-                   "engine": plan.budget.engine, "responsible_term": responsible and responsible["term"]},
+                   "engine": plan.budget.engine, "responsible_term": responsible and responsible["term"],
+                   "sizing": "profile" if sizing is None else "extensible",
+                   "extensible": None if sizing is None else asdict(sizing)},
         "profile": m["profile"], "graphs": m["graphs"], "gemm": m["gemm"],
         "measured_plan": {"kv_budget_bytes_per_gpu": budget, "kv_blocks": engine_view.kv_blocks,
                           "max_concurrency": engine_view.max_concurrency,

@@ -44,11 +44,18 @@ def header_lines(r: dict) -> list:
              + (f" + {size(rank['vision_held_bytes'])} vision tower held" if rank["vision_held_bytes"] else "")
              + (f" + {size(rank['per_layer_input_buffer_bytes'])} per-layer-input buffer (Gemma 4's multimodal "
                 f"wrapper) held" if rank.get("per_layer_input_buffer_bytes") else "") + ".",
-             f"Options: context {o['context']:,}, KV {r['plan']['kv_dtype']}, block {o['block_size']}, "
+             "Options: " + (f"engine {engine_release(r)}, " if engine_release(r) else "")
+             + f"context {o['context']:,}, KV {r['plan']['kv_dtype']}, block {o['block_size']}, "
              f"--gpu-util {o['gpu_util']:.2f}, max_num_seqs {o['max_num_seqs']}, max_num_batched_tokens "
              f"{o['max_num_batched_tokens']:,}."]
     lines += [f"Forward ({kind}): {escape(label)}." for kind, label in r["forward"]["labels"].items()]
     return lines
+
+
+def engine_release(r: dict):
+    """The vLLM release whose plan is judged: the budget's engine ("vllm 0.34.0", as results recorded before
+    --engine name it), else the options' (--engine); None for a result that names neither."""
+    return r["budget"].get("engine") or r["options"].get("engine")
 
 
 def terms_table(r: dict):
@@ -76,20 +83,34 @@ def measurement_lines(r: dict) -> list:
             f"above the weights ({p['seconds']:.1f} s).",
             f"Decode graphs: {len(gr['sizes'])} sizes (1..{max(gr['sizes'])}), one pool: {size(gr['bytes'])} "
             f"(pool {size(gr['pool_bytes'])}, driver {size(gr['driver_bytes'])}; {gr['seconds']:.1f} s).",
-            f"CUDA context {size(r['gpu']['cuda_context_bytes_nvml'])} (NVML): not a budget term, the engine's "
-            f"baseline is taken after it.",
+            f"CUDA context {size(r['gpu']['cuda_context_bytes_nvml'])} (NVML): "
+            + ("in the baseline, which vLLM 0.34 keeps out of the device's memory." if r["budget"].get("extensible")
+               else "not a budget term, the engine's baseline is taken after it."),
             _budget_line(r)]
 
 
 def _budget_line(r: dict) -> str:
     b, m = r["budget"], r["measured_plan"]
-    terms = " - ".join(t.replace("_", " ") for t in b.get("subtracted_terms", ())) or "measured terms"
-    engine = b.get("engine") or "kvplan's generic budget"
+    engine = engine_release(r) or "kvplan's generic budget"
     pools = (f"; the pools below lay it out with ideal paging: {m['pool_sequences']:,} sequences"
              if "pool_sequences" in m else "")
+    held = (f"{engine} keeps {m['max_concurrency']:,} sequences resident on it, its plan "
+            f"{r['plan']['max_concurrency']:,}{pools}.")
+    if b.get("extensible"):
+        return f"{_extensible_line(b['extensible'], b['measured_kv_budget_bytes'], m)}; {held}"
+    terms = " - ".join(t.replace("_", " ") for t in b.get("subtracted_terms", ())) or "measured terms"
     return (f"KV budget = {size(b['usable_bytes'])} usable - {terms} (as measured) = "
-            f"{size(b['measured_kv_budget_bytes'])}: {engine} keeps {m['max_concurrency']:,} sequences resident on it, "
-            f"its plan {r['plan']['max_concurrency']:,}{pools}.")
+            f"{size(b['measured_kv_budget_bytes'])}: {held}")
+
+
+def _extensible_line(x: dict, budget: int, m: dict) -> str:
+    """vLLM 0.34's sizing after warmup on the measured terms (verify/terms.py measured_extensible_budget)."""
+    bound = "the device binds" if x["device_binds"] else "the requested memory binds"
+    blocks = f" and commits {m['kv_blocks']:,} blocks of it in 2 MiB granules a layer" if m.get("kv_blocks") else ""
+    return (f"KV budget, sized after warmup as vLLM 0.34 does = min(requested {size(x['requested'])} - used "
+            f"{size(x['used'])}, memory {size(x['memory'])} - baseline {size(x['baseline'])} - used - margin "
+            f"{size(x['margin'])}) - transient {size(x['transient'])} = {size(budget)} ({bound}; used: weights, "
+            f"non-torch, runner state, graphs and what the profile left allocated){blocks}")
 
 
 def allocation_table(r: dict):

@@ -1,9 +1,12 @@
 """The budget terms verify measures instead of holding, set beside what the plan predicts for each; the KV
-budget rebuilt from the measured terms (the way vLLM arrives at "Available KV cache memory"); the batch sizes
-the engine captures decode graphs for; and the decode / prefill estimates a plan carries. Pure: no torch."""
+budget rebuilt from the measured terms the way the plan's vLLM release arrives at "Available KV cache memory"
+(requested less the terms it subtracts up to 0.33; 0.34's extensible KV cache sized from the memory measured after
+warmup: measured_extensible_budget); the batch sizes the engine captures decode graphs for; and the decode /
+prefill estimates a plan carries. Pure: no torch."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 from ..plan.catalog import speed_profile
@@ -30,18 +33,42 @@ TERMS = {
 }
 
 
+# the rows only vLLM 0.34's extensible sizing has (vllm_budget.extensible_budget): what it keeps free, not used
+EXTENSIBLE_TERMS = {
+    "baseline": ("what the device holds at the engine's init snapshot: the CUDA context (cuBLAS from 0.33) and, at "
+                 "tp > 1, NCCL", "cudaMemGetInfo used memory once the CUDA context (and a real group's NCCL) "
+                             "exists; one simulated rank of a TP group adds the predicted NCCL"),
+    "margin": ("headroom kept free beside the transient peak: max(1 GiB (3 on ROCm), 0.75 x transient)",
+               "from the measured transient peak (profile peak less what the profile left allocated)"),
+}
+
 BUDGET_NAMES = {"weights": "weights", "profile_peak": "activation_peak", "non_torch": "non_torch",
                 "cuda_graphs": "cuda_graphs", "nccl": "nccl", "runner_state": "runner_state"}  # engine's -> verify's
 
 
 def predicted_terms(plan) -> dict:
-    """term -> bytes the plan's budget subtracts for it (the engine's own terms, kvplan/engines/)."""
+    """term -> bytes the plan's budget counts for it (the engine's own terms, kvplan/engines/). Every release's
+    budget names its terms from memory, weights, profile_peak, non_torch, runner_state (0.27+, where counted),
+    cuda_graphs and nccl; 0.34's extensible budget adds cuda_context and margin, which give the baseline and
+    margin rows (None where an explicit gpu_memory_utilization binds instead: the budget then keeps neither)."""
     b = plan.budget
     terms = {BUDGET_NAMES[t.name]: t.bytes for t in b.terms if t.name in BUDGET_NAMES}
     if not terms:  # a budget without its term list: the stable field names
         terms = {"weights": b.weights_bytes_per_gpu, "activation_peak": b.activation_bytes,
                  "non_torch": b.cuda_context_bytes, "cuda_graphs": b.cuda_graph_bytes, "nccl": b.nccl_bytes}
-    return {name: terms.get(name) or 0 for name in TERMS}
+    predicted = {name: terms.get(name) or 0 for name in TERMS}
+    if sized_after_warmup(plan):
+        kept = {t.name: t.bytes for t in b.terms}
+        device_binds = bool(kept.get("margin"))
+        predicted["baseline"] = kept.get("cuda_context", 0) + kept.get("nccl", 0) if device_binds else None
+        predicted["margin"] = kept.get("margin") if device_binds else None
+    return predicted
+
+
+def sized_after_warmup(plan) -> bool:
+    """Whether the plan's engine sizes the cache from memory measured after warmup (vLLM 0.34's extensible KV
+    cache: plan.budget.MeasuredSizing) rather than subtracting its terms from the requested memory."""
+    return getattr(plan.budget, "measured", None) is not None
 
 
 def subtracted_terms(plan) -> tuple:
@@ -53,15 +80,83 @@ def subtracted_terms(plan) -> tuple:
     return tuple(name for name in TERMS if name in ("weights", "activation_peak", "non_torch") or p[name])
 
 
-def measured_kv_budget(usable: int, measured: dict, subtracted=tuple(TERMS)) -> int:
-    """usable (memory x gpu_memory_utilization) less the measured terms the engine subtracts."""
-    return usable - sum(measured.get(name) or 0 for name in subtracted)
+def extensible_subtracted(sizing: ExtensibleSizing) -> tuple:
+    """The terms 0.34's measured figure takes out of the memory (device binding) or the requested memory: the
+    resident terms and the whole profile peak (persistent + transient), and where the device binds its baseline and
+    margin (NCCL sits in the baseline)."""
+    resident = ("weights", "activation_peak", "non_torch", "runner_state", "cuda_graphs")
+    return resident + (("baseline", "margin") if sizing.device_binds else ())
+
+
+def measured_kv_budget(usable: int, measured: dict, subtracted=tuple(TERMS), predicted: Optional[dict] = None) -> int:
+    """usable (memory x gpu_memory_utilization) less the measured terms the engine subtracts; a term not measured
+    (None: NCCL on one simulated rank of a TP group) counts at its prediction, given `predicted`."""
+    return usable - sum(_measured_or_predicted(name, measured, predicted) for name in subtracted)
+
+
+def _measured_or_predicted(name: str, measured: dict, predicted: Optional[dict]) -> int:
+    value = measured.get(name)
+    return value if value is not None else (predicted or {}).get(name) or 0
+
+
+@dataclass(frozen=True)
+class ExtensibleSizing:
+    """vLLM 0.34's sizing of the cache from measured memory, part by part (measured_extensible_budget)."""
+
+    available: int  # the bytes the cache may commit (before its 2 MiB granules)
+    memory: int  # the device's memory (cudaMemGetInfo total)
+    requested: int  # ceil(memory x gpu_memory_utilization)
+    used: int  # resident but the cache: weights + non-torch + runner state + graphs + what the profile left
+    transient: int  # profile peak less what it left allocated: kept free in full
+    margin: int  # max(floor, 0.75 x transient), kept free where the device binds
+    baseline: int  # the device's used memory at the init snapshot
+    device_binds: bool  # memory - baseline - margin binds (always at utilisation 1.0), not the requested memory
+    profiled: int  # the profile run's own figure, checked before warmup (MeasuredSizing.profiled_bytes)
+
+
+GiB = 2**30
+MARGIN_FLOOR = {False: 1 * GiB, True: 3 * GiB}  # v1/worker/extensible_kv_cache.py:64 KV_CACHE_MARGIN_FLOOR_BYTES (0.34)
+MARGIN_FRACTION = 0.75  # :65 KV_CACHE_MARGIN_FRACTION
+USED_TERMS = ("weights", "non_torch", "runner_state", "cuda_graphs")  # resident after warmup, beside the persistent
+
+
+def measured_extensible_budget(memory: int, requested: int, measured: dict, baseline: int, persistent: int,
+                               rocm: bool = False, reserve_growth: int = 0) -> ExtensibleSizing:
+    """vLLM 0.34's measure_kv_cache_bytes (v1/worker/extensible_kv_cache.py:592-618) on verify's measured terms:
+
+        used      = weights + non-torch + runner state + CUDA graphs + persistent   (:612 non_kv_used)
+        transient = profile peak - persistent          (utils/mem_utils.py:333-335 transient_peak_headroom)
+        margin    = max(1 GiB (3 on ROCm), int(0.75 x transient))                  (:614, :64-65)
+        available = min(requested - used, memory - baseline - used - margin)       (:613 headroom, :615)
+                    - max(transient, torch's reservation growth)                   (:616)
+
+    `memory`: the device's (cudaMemGetInfo total); `requested`: ceil(memory x gpu_memory_utilization) (0.34
+    gpu_worker.py:1236 requested_memory); `baseline`: its used memory at the init snapshot (memory less
+    init_free_memory, gpu_worker.py:1235); `persistent`: the part of the profile peak still allocated after it;
+    `reserve_growth`: torch's reservation growth over a sizing step, taken as no larger than the transient where not
+    measured. `profiled`: requested less the profile's consumption, no graphs (gpu/model_runner.py:1121-1128)."""
+    transient = max((measured.get("activation_peak") or 0) - persistent, 0)
+    used = sum(measured.get(name) or 0 for name in USED_TERMS) + persistent
+    margin = max(MARGIN_FLOOR[bool(rocm)], int(transient * MARGIN_FRACTION))
+    device = memory - baseline - used - margin
+    available = max(min(requested - used, device) - max(transient, reserve_growth), 0)
+    profiled = requested - used + (measured.get("cuda_graphs") or 0) - transient
+    return ExtensibleSizing(available, memory, requested, used, transient, margin, baseline, device < requested - used,
+                            profiled)
+
+
+def extensible_baseline(snapshot_used: int, measured_nccl: Optional[int], predicted_nccl: int) -> int:
+    """The init snapshot's used memory as the engine sees it: a real TP group's NCCL exists before it (measured
+    inside it); one simulated rank of a group starts no NCCL, so its prediction stands in."""
+    return snapshot_used + (predicted_nccl if measured_nccl is None else 0)
 
 
 def term_rows(predicted: dict, measured: dict) -> list:
-    """One row per term: predicted, measured, their difference and relative error."""
+    """One row per term: predicted, measured, their difference and relative error (0.34's baseline and margin
+    where `predicted` names them)."""
     rows = []
-    for name, (what, how) in TERMS.items():
+    extra = {name: row for name, row in EXTENSIBLE_TERMS.items() if name in predicted}
+    for name, (what, how) in {**TERMS, **extra}.items():
         p, m = predicted.get(name), measured.get(name)
         rows.append({"term": name, "what": what, "how": how, "predicted_bytes": p, "measured_bytes": m,
                      "difference_bytes": None if p is None or m is None else m - p,

@@ -1,0 +1,366 @@
+"""`kvplan verify --engine vllm==X.Y.Z` without a GPU: the flag's parsing and refusals, the measured KV budget each
+release's rules rebuild from verify's measured terms (hand arithmetic, vLLM's source cited file:line), vLLM 0.34's
+sizing after warmup against vLLM 0.34.0's own numbers (tests/data/vllm_extensible_sizing.json), the engine's view of
+the measured budget in 2 MiB granules, and the table / JSON of a fabricated 0.34 result."""
+
+import copy
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_kvplan
+from hub_configs import LLAMA3_8B
+from kvplan import verify as V
+from kvplan.engines import get_engine
+from kvplan.errors import FieldError
+from kvplan.model import parse_config
+from kvplan.plan.catalog import find_gpu
+from kvplan.plan.plan import plan
+from kvplan.verify.terms import (TERMS, extensible_baseline, extensible_subtracted, measured_extensible_budget,
+                                 sized_after_warmup)
+
+GiB, MiB = 2**30, 2**20
+REFERENCE = json.loads((Path(__file__).parent / "data" / "vllm_extensible_sizing.json").read_text())
+
+
+def _one_error_line(result):
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("kvplan: error: "), result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    return lines[0]
+
+
+def _plan(release: str, tp: int = 1, gpu_util=None, gpu_name: str = "H100"):
+    spec = parse_config(LLAMA3_8B, "m")
+    gpu, engine = find_gpu(gpu_name), get_engine(f"vllm=={release}")
+    return plan(spec, context=8192, kv_dtype="auto", tp=tp, gpu=gpu, engine=engine,
+                budget_for=lambda t, stage=None: engine.budget(spec, t, gpu, gpu_util, stage=stage, context=8192))
+
+
+# ---- the flag ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value,needle", [
+    ("vllm==0.99", "--engine vllm==0.99 is outside the releases kvplan models (0.2 to 0.34.0)"),
+    ("vllm==abc", "--engine version 'abc' is not a vLLM release"),
+    ("none", "--engine 'none' has no engine budget to judge"),
+    ("sglang", "--engine 'sglang' is not an engine kvplan models; verify takes vllm (vLLM 0.32.0) or vllm==<release>"),
+])
+def test_a_bad_engine_is_one_line_before_torch(value, needle):
+    # torch made unimportable: the engine's refusal comes first, not the missing GPU stack's
+    code = ("import sys; sys.modules['torch'] = None; "
+            f"sys.argv = ['kvplan', 'verify', 'meta-llama/Llama-3.1-8B-Instruct', '--engine', {value!r}]; "
+            "from kvplan.__main__ import entry; entry()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                            env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    assert needle in _one_error_line(result)
+
+
+def test_the_releases_kv_dtypes_are_checked():
+    # bfloat16 joined --kv-cache-dtype's choices in 0.11.0 (engines/vllm_versions.py KV_DTYPE_SINCE)
+    line = _one_error_line(run_kvplan("verify", "meta-llama/Llama-3.1-8B-Instruct", "--engine", "vllm==0.10",
+                                      "--kv-dtype", "bfloat16"))
+    assert "bfloat16 is not a choice of vLLM 0.10 (first listed in 0.11.0)" in line
+
+
+def test_help_names_the_engine_flag():
+    text = " ".join(run_kvplan("verify", "--help").stdout.split())
+    assert "--engine" in text and "vllm==<release>" in text
+
+
+def test_verify_engine_spells_the_release():
+    from kvplan.commands.verify import verify_engine
+
+    assert verify_engine("vllm") == "vllm==0.32.0"
+    assert verify_engine(" VLLM==0.34.0 ") == "vllm==0.34.0" and verify_engine("vllm==0.20.1") == "vllm==0.20.1"
+    with pytest.raises(FieldError, match="has no engine budget"):
+        verify_engine("none")
+
+
+def test_the_engine_reaches_the_rank_options(monkeypatch):
+    """commands.verify.verify hands --engine to rank.Options (the GPU half stubbed: no CUDA here)."""
+    import kvplan.gpu.nvml as nvml
+    import kvplan.gpu.verify_run as run
+    from kvplan.commands.verify import verify
+
+    engines = []
+    monkeypatch.setattr(nvml, "import_stack", lambda: (None, None))
+    monkeypatch.setattr(run, "verify_rank", lambda spec, raw, opts, progress: engines.append(opts.engine) or {})
+    verify("meta-llama/Llama-3.1-8B-Instruct", engine="vllm==0.34.0")
+    verify("meta-llama/Llama-3.1-8B-Instruct")
+    assert engines == ["vllm==0.34.0", "vllm==0.32.0"]
+
+
+def test_rank_options_take_the_releases_defaults():
+    """gpu_memory_utilization: 0.92 from 0.20 (config/cache.py), 1.0 where 0.34 sizes after warmup (0.34.0
+    config/cache.py:216-227); the block: 64 from 0.34 (config/cache.py:185), 16 before."""
+    from kvplan.gpu import rank as R
+
+    spec, gpu = parse_config(LLAMA3_8B, "m"), find_gpu("H100")
+    options = {r: R.resolve_options(spec, R.Options(1, 8192, "auto", None, None, None, None, f"vllm=={r}"), gpu,
+                                    gpu.memory_bytes) for r in ("0.19.0", "0.32.0", "0.34.0")}
+    assert [options[r].gpu_util for r in options] == [0.9, 0.92, 1.0]
+    assert R.predicted_plan(spec, options["0.34.0"], gpu, gpu.memory_bytes).block_size == 64
+    assert R.predicted_plan(spec, options["0.32.0"], gpu, gpu.memory_bytes).block_size == 16
+
+
+# ---- releases that subtract their terms from the requested memory (to 0.33) -------------------------------------
+
+def test_before_020_graphs_are_not_subtracted():
+    """0.19.0 envs.py:1654-1655: VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults to "0" (0.20.0 :1724-1725: "1"),
+    so the graphs verify measures stay out of 0.19's budget and come off 0.20's."""
+    measured = {"weights": 16 * GiB, "activation_peak": GiB, "non_torch": 600 * MiB, "cuda_graphs": 400 * MiB,
+                "nccl": None, "runner_state": 0}
+    old, new = _plan("0.19.0"), _plan("0.20.0")
+    assert V.subtracted_terms(old) == ("weights", "activation_peak", "non_torch")
+    assert V.subtracted_terms(new) == ("weights", "activation_peak", "non_torch", "cuda_graphs")
+    usable = 70 * GiB
+    assert V.measured_kv_budget(usable, measured, V.subtracted_terms(old)) == 70 * GiB - 17 * GiB - 600 * MiB
+    assert V.measured_kv_budget(usable, measured, V.subtracted_terms(new)) == 70 * GiB - 17 * GiB - 1000 * MiB
+
+
+def test_runner_state_counts_from_027():
+    """Model Runner V2's penalty counts, int32 max_num_seqs x (vocab + vocab / 32): no term of 0.26 sees them;
+    0.27.0 utils/mem_utils.py:317-326 counts total_consumed (free memory since the init snapshot), which does.
+    Llama-3-8B, 1,024 sequences, vocab 128,256: 1,024 x (128,256 + 4,008) x 4 = 541,753,344 bytes."""
+    assert V.predicted_terms(_plan("0.26.0"))["runner_state"] == 0
+    assert "runner_state" not in V.subtracted_terms(_plan("0.26.0"))
+    state = V.predicted_terms(_plan("0.27.0"))["runner_state"]
+    assert state == 1024 * (128_256 + 4_008) * 4 == 541_753_344
+    assert "runner_state" in V.subtracted_terms(_plan("0.27.0"))
+
+
+def test_an_unmeasured_nccl_counts_at_its_prediction():
+    """V0 (0.6) subtracted NCCL (vllm_budget CONSTANTS v0_nccl); one simulated rank of tp 2 starts no NCCL, so its
+    prediction stands in; 0.32 predicts none (V1 starts NCCL before its baseline), so nothing is added."""
+    v0 = _plan("0.6.0", tp=2)
+    predicted = V.predicted_terms(v0)
+    assert "nccl" in V.subtracted_terms(v0) and predicted["nccl"] == 2_340_757_176
+    measured = {"weights": 8 * GiB, "activation_peak": GiB, "non_torch": 2 * GiB, "nccl": None}
+    assert V.measured_kv_budget(70 * GiB, measured, V.subtracted_terms(v0), predicted) == \
+        70 * GiB - 11 * GiB - 2_340_757_176
+    assert V.measured_kv_budget(70 * GiB, {**measured, "nccl": GiB}, V.subtracted_terms(v0), predicted) == 58 * GiB
+    v1 = _plan("0.32.0", tp=2)
+    measured.update(cuda_graphs=GiB // 2, runner_state=GiB // 2)
+    assert V.measured_kv_budget(70 * GiB, measured, V.subtracted_terms(v1), V.predicted_terms(v1)) == 58 * GiB
+
+
+@pytest.mark.parametrize("release", ["0.6.0", "0.10.0", "0.19.0", "0.20.0", "0.26.0", "0.27.0", "0.32.0", "0.33.0"])
+@pytest.mark.parametrize("tp", [1, 2])
+def test_every_releases_terms_rebuild_its_budget(release, tp):
+    """Fed its own predictions, the measured budget of every release up to 0.33 is that release's plan: every term
+    name its budget carries is read (predicted_terms) and only those it subtracts come off (subtracted_terms)."""
+    p = _plan(release, tp)
+    names = {t.name for t in p.budget.terms}
+    assert names <= {"memory", "weights", "profile_peak", "non_torch", "runner_state", "cuda_graphs", "nccl"}
+    assert not sized_after_warmup(p)
+    terms = V.predicted_terms(p)
+    assert set(terms) == set(TERMS)
+    assert V.measured_kv_budget(p.budget.usable_bytes, terms, V.subtracted_terms(p), terms) == \
+        p.kv_budget_bytes_per_gpu
+
+
+# ---- vLLM 0.34: sized from the memory measured after warmup ------------------------------------------------------
+
+def test_034_by_hand():
+    """0.34.0 v1/worker/extensible_kv_cache.py:611-618 measure_kv_cache_bytes on an H100 (85,028,224,204 bytes):
+    used 17,940,000,000 (weights 16 GiB + non-torch 600 MiB + graphs 400 MiB + 1,134,874,112 more weights, nothing
+    left by the profile), transient 939,524,096: margin max(1 GiB, int(0.75 x 939,524,096) = 704,643,072) = 1 GiB;
+    headroom 85,028,224,204 - 647,600,537 - 17,940,000,000 = 66,440,623,667; min(85,028,224,204 - 17,940,000,000,
+    66,440,623,667 - 1,073,741,824) - 939,524,096 = 64,427,357,747 (the reference's "h100 8b tp1 default")."""
+    weights = 17_940_000_000 - 16 * GiB - 1000 * MiB + 16 * GiB
+    measured = {"weights": weights, "non_torch": 600 * MiB, "cuda_graphs": 400 * MiB, "runner_state": 0,
+                "activation_peak": 939_524_096}
+    s = measured_extensible_budget(85_028_224_204, 85_028_224_204, measured, 647_600_537, 0)
+    assert (s.used, s.transient, s.margin) == (17_940_000_000, 939_524_096, GiB)
+    assert s.available == 64_427_357_747 and s.device_binds
+    # the profile's own figure (gpu/model_runner.py:1121-1128): requested - consumption, no graph estimate
+    assert s.profiled == 85_028_224_204 - (17_940_000_000 - 400 * MiB) - 939_524_096
+    assert extensible_subtracted(s) == ("weights", "activation_peak", "non_torch", "runner_state", "cuda_graphs",
+                                        "baseline", "margin")
+
+
+def test_034_what_the_profile_leaves_allocated_is_used_not_transient():
+    """64 MiB of a 2 GiB peak left allocated (cuBLAS workspaces in torch's pool): used grows by it, the transient
+    shrinks by it (utils/mem_utils.py:333-335 transient_peak_headroom = peak - allocated), so the budget is the
+    same while the margin stays at its floor, and larger once 0.75 x transient is above the floor."""
+    base = {"weights": 20 * GiB, "non_torch": GiB // 2, "cuda_graphs": GiB, "runner_state": 0}
+    floor = measured_extensible_budget(80 * GiB, 80 * GiB, {**base, "activation_peak": GiB}, GiB // 2, 64 * MiB)
+    assert (floor.used, floor.transient, floor.margin) == (21.5 * GiB + 64 * MiB, GiB - 64 * MiB, GiB)
+    assert floor.available == 80 * GiB - GiB // 2 - 21.5 * GiB - 64 * MiB - GiB - (GiB - 64 * MiB)
+    big = measured_extensible_budget(80 * GiB, 80 * GiB, {**base, "activation_peak": 4 * GiB}, GiB // 2, 64 * MiB)
+    transient = 4 * GiB - 64 * MiB
+    assert big.margin == int(0.75 * transient) == 3 * GiB - 48 * MiB
+    assert big.available == 80 * GiB - GiB // 2 - (21.5 * GiB + 64 * MiB) - (3 * GiB - 48 * MiB) - transient
+
+
+def test_034_rocm_floor_and_a_requested_memory_that_binds():
+    """ROCm keeps 3 GiB (extensible_kv_cache.py:64); an explicit 0.5 leaves more than the margin free, so the
+    requested memory binds (:615, "the margin never reduces an explicit budget that already leaves that much free")."""
+    measured = {"weights": 10 * GiB, "activation_peak": GiB}
+    rocm = measured_extensible_budget(192 * GiB, 192 * GiB, measured, GiB, 0, rocm=True)
+    assert rocm.margin == 3 * GiB and rocm.available == 192 * GiB - GiB - 10 * GiB - 3 * GiB - GiB
+    half = measured_extensible_budget(80 * GiB, 40 * GiB, measured, GiB, 0)
+    assert not half.device_binds and half.available == 40 * GiB - 10 * GiB - GiB
+    assert extensible_subtracted(half) == ("weights", "activation_peak", "non_torch", "runner_state", "cuda_graphs")
+    nothing = measured_extensible_budget(24 * GiB, 24 * GiB, {"weights": 23 * GiB, "activation_peak": GiB}, GiB, 0)
+    assert nothing.available == 0
+
+
+@pytest.mark.parametrize("case", REFERENCE["cases"], ids=[c["name"] for c in REFERENCE["cases"]])
+def test_034_is_vllms_own_figure(case):
+    """vLLM 0.34.0's measure_kv_cache_bytes run on the same device states (benchmarks/vllm_reference/
+    extensible_sizing.py): its resident memory is verify's used (all of it in the weights here, nothing persistent
+    from the profile), its transient the profile peak; then committed_blocks is blocks_within (:313-318)."""
+    from kvplan.engines.vllm import committed_blocks
+
+    measured = {"weights": case["resident"], "activation_peak": case["transient"]}
+    s = measured_extensible_budget(case["memory"], math.ceil(case["memory"] * case["utilization"]), measured,
+                                   case["baseline"], 0, rocm=case["margin_floor"] == 3 * GiB)
+    assert s.available == case["available"]
+    strides = tuple(stride for stride, count in case["strides"] for _ in range(count))
+    assert committed_blocks(s.available, strides, REFERENCE["granule"]) == case["blocks"]
+
+
+def test_034_baseline_of_a_simulated_rank_adds_the_predicted_nccl():
+    assert extensible_baseline(600 * MiB, None, 1_879_048_192) == 600 * MiB + 1_879_048_192
+    assert extensible_baseline(2400 * MiB, 1800 * MiB, 1_879_048_192) == 2400 * MiB  # a real group: inside it
+    assert extensible_baseline(600 * MiB, None, 0) == 600 * MiB
+
+
+@pytest.mark.parametrize("tp", [1, 2])
+def test_034_plan_rebuilt_from_its_own_terms(tp):
+    """Llama-3-8B on an H100 under 0.34 (85,017,493,504 bytes, utilisation 1.0): fed the plan's predictions
+    (baseline = CUDA context 647,600,537 + NCCL 1,879,048,192 at tp 2; nothing persistent: FlashInfer's sampler),
+    the measured sizing is the plan's budget; at tp 1 by hand: 85,017,493,504 - 647,600,537 - (16,060,522,496 +
+    536,870,912 + 541,753,344 + 1,342,177,280) - int(0.75 x 1,914,175,488) - 1,914,175,488 = 62,538,761,831."""
+    p = _plan("0.34.0", tp)
+    assert sized_after_warmup(p)
+    terms = V.predicted_terms(p)
+    assert terms["baseline"] == 647_600_537 + (1_879_048_192 if tp > 1 else 0)
+    assert terms["margin"] == int(0.75 * terms["activation_peak"]) == 1_435_631_616
+    s = measured_extensible_budget(p.budget.gpu_memory_bytes, p.budget.gpu_memory_bytes, terms, terms["baseline"], 0)
+    assert s.available == p.kv_budget_bytes_per_gpu and s.profiled == p.budget.measured.profiled_bytes
+    if tp == 1:
+        assert s.available == 62_538_761_831
+    rows = {r["term"]: r for r in V.term_rows(terms, {**terms, "baseline": terms["baseline"] + MiB})}
+    assert rows["baseline"]["difference_bytes"] == MiB and rows["margin"]["error"] == 0
+
+
+def test_034_an_explicit_utilisation_predicts_no_baseline_or_margin_rows():
+    terms = V.predicted_terms(_plan("0.34.0", gpu_util=0.5))
+    assert terms["baseline"] is None and terms["margin"] is None
+    rows = {r["term"]: r for r in V.term_rows(terms, {"baseline": GiB, "margin": GiB})}
+    assert rows["baseline"]["predicted_bytes"] is None and rows["baseline"]["error"] is None
+    assert "baseline" not in {r["term"] for r in V.term_rows(V.predicted_terms(_plan("0.32.0")), {})}
+
+
+def test_034_engine_view_commits_granules():
+    """Llama-3-8B, 0.34's 64-token blocks: a page is 64 x 8 heads x 128 x 2 (K, V) x 2 bytes = 262,144 bytes a layer,
+    8 MiB a block over 32 layers; a 2 MiB granule a layer holds 8 blocks (extensible_kv_cache.py:305-318), so a budget
+    of 1,000 x 64 MiB + 40 MiB commits 8,000 blocks (not 8,005 = budget // 8 MiB); and never more than the profile
+    run's own figure allows (vllm.start: min with profiled_bytes // per block)."""
+    from kvplan.gpu import rank as R
+    from kvplan.plan.budget import MeasuredSizing
+
+    spec, gpu = parse_config(LLAMA3_8B, "m"), find_gpu("H100")
+    opts = R.resolve_options(spec, R.Options(1, 8192, "auto", None, None, None, None, "vllm==0.34.0"), gpu,
+                             gpu.memory_bytes)
+    budget = 1000 * 64 * MiB + 40 * MiB
+    view = R.predicted_plan(spec, opts, gpu, gpu.memory_bytes, budget=budget)
+    assert view.kv_blocks == 8005
+    sized = R.predicted_plan(spec, opts, gpu, gpu.memory_bytes, budget=budget,
+                             measured=MeasuredSizing(10**12, 2 * MiB, 1.0))
+    assert sized.kv_blocks == 8000 and sized.block_size == 64
+    short = R.predicted_plan(spec, opts, gpu, gpu.memory_bytes, budget=budget,
+                             measured=MeasuredSizing(500 * 8 * MiB + 5, 2 * MiB, 1.0))
+    assert short.kv_blocks == 500
+
+
+# ---- the result ------------------------------------------------------------------------------------------------
+
+def _recorded_032():
+    with open(ROOT / "benchmarks" / "verify_h200_2026-12-04_s41_call1.jsonl") as handle:
+        return next(r["result"] for r in map(json.loads, handle) if r["result"])
+
+
+def _fabricated_034():
+    """A 0.32 result recorded on an H200 as 0.34 would report it (its numbers made up, not measured)."""
+    r = copy.deepcopy(_recorded_032())
+    memory = r["gpu"]["memory_total_bytes"]
+    measured = {row["term"]: row["measured_bytes"] for row in r["terms"]}
+    s = measured_extensible_budget(memory, memory, measured, 700 * MiB, 32 * MiB)
+    r["options"]["engine"], r["options"]["gpu_util"] = "vllm==0.34.0", 1.0
+    extra = V.term_rows({"baseline": 647_600_537, "margin": GiB}, {"baseline": s.baseline, "margin": s.margin})
+    r["terms"] += extra[-2:]
+    r["budget"].update(engine="vllm 0.34.0", sizing="extensible", measured_kv_budget_bytes=s.available,
+                       extensible=s.__dict__, subtracted_terms=list(extensible_subtracted(s)), usable_bytes=memory)
+    return r, s
+
+
+def test_a_034_result_renders_its_sizing():
+    from kvplan.commands.verify import VerifyResult
+    from kvplan.render import emit
+
+    r, s = _fabricated_034()
+    text = emit(VerifyResult(r), "table")
+    flat = " ".join(text.split())
+    assert "Options: engine vllm 0.34.0, context" in flat
+    assert "KV budget, sized after warmup as vLLM 0.34 does = min(requested" in flat and "the device binds" in flat
+    assert "in the baseline, which vLLM 0.34 keeps out of the device's memory" in flat
+    lines = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert "700 MiB" in lines["baseline"] and "618 MiB" in lines["baseline"] and "margin" in lines
+    assert max(len(line) for line in text.splitlines()) <= 100
+    data = json.loads(emit(VerifyResult(r), "json"))
+    assert data["options"]["engine"] == "vllm==0.34.0" and data["budget"]["engine"] == "vllm 0.34.0"
+    assert data["budget"]["extensible"]["available"] == s.available == data["budget"]["measured_kv_budget_bytes"]
+    assert "0.34" in emit(VerifyResult(r), "yaml")
+
+
+def test_a_032_result_keeps_its_line():
+    from kvplan.commands.verify import VerifyResult
+    from kvplan.render import emit
+
+    flat = " ".join(emit(VerifyResult(_recorded_032()), "table").split())
+    assert "Options: engine vllm 0.32.0, context" in flat
+    assert "usable - weights - activation peak - non torch - cuda graphs (as measured)" in flat
+    assert "sized after warmup" not in flat and "the engine's baseline is taken after it" in flat
+
+
+# ---- on a GPU (next session's device run: benchmarks/s53_device.sh) ---------------------------------------------
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _cuda(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("gpu_util", [None, 0.3])
+def test_034_verify_on_the_gpu(gpu_util):
+    """Llama-3.2-1B under 0.34: at its default utilisation 1.0 the device binds (baseline and margin kept free), at
+    0.3 the requested memory does; the budget is the sizing's, the engine's blocks a whole number of granules."""
+    from rich.console import Console
+
+    from kvplan.commands.verify import verify
+    from kvplan.verify.progress import Progress
+
+    r = verify("meta-llama/Llama-3.2-1B-Instruct", context=4096, gpu_util=gpu_util, engine="vllm==0.34.0",
+               max_num_seqs=8, max_num_batched_tokens=2048, progress=Progress(Console(quiet=True))).result
+    b, x = r["budget"], r["budget"]["extensible"]
+    assert r["options"]["engine"] == "vllm==0.34.0" and b["engine"].startswith("vllm 0.34")
+    assert b["sizing"] == "extensible"
+    assert x["device_binds"] == (gpu_util is None) and b["measured_kv_budget_bytes"] == x["available"] > 0
+    assert r["profile"]["persistent_bytes"] >= 0 and x["transient"] == r["profile"]["peak_bytes"] - \
+        r["profile"]["persistent_bytes"]
+    rows = {row["term"]: row for row in r["terms"]}
+    assert rows["baseline"]["measured_bytes"] == x["baseline"] > 0 and rows["margin"]["measured_bytes"] >= GiB
+    # Llama-3.2-1B: a block is 64 x 8 heads x 64 x 2 x 2 bytes = 128 KiB a layer, so 16 blocks fill a 2 MiB granule
+    assert r["measured_plan"]["kv_blocks"] % 16 == 0
+    assert r["verdict"]["capacity_confirmed"]
