@@ -84,12 +84,13 @@ def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
     fmt, per_param, targets = _format_of(key, spec.hidden_size)
     current = checkpoint_format(spec)
     if current == fmt:
-        return spec
+        return replace(spec, quantization_asked=key)
     if current is not None:
         raise FieldError("quantization", f"{key} does not match the checkpoint, whose weights are stored as "
                                          f"{current}; vLLM refuses a different method for a quantised checkpoint.")
     groups = tuple(_reprice(g, per_param, fmt) if g.name in targets else g for g in spec.params)
-    spec = _with_groups(spec, groups, spec.dtype, f"weights re-priced as {key} ({fmt})")
+    spec = replace(_with_groups(spec, groups, spec.dtype, f"weights re-priced as {key} ({fmt})"),
+                   quantization_asked=key)
     if not any(g.parameters for g in groups if g.name in targets):
         spec = replace(spec, notes=spec.notes + (f"{key} quantises routed experts only and this model has none: "
                                                  f"its weights stay {spec.dtype}",))
