@@ -99,6 +99,14 @@ def test_modelopt_fp8_minimum_went_from_89_to_80_in_0_27():
 
 # -- the dtype check ------------------------------------------------------------------------------------------------
 
+def test_no_later_release_is_offered_where_the_dtype_check_would_refuse_it():
+    """Gemma 3 on a T4 under 0.12.0: fp8's minimum (80) refuses it first; 0.14.0 lowers it to 75, but float32 is
+    still not an fp8 dtype there, so no release is offered."""
+    refused = _engine(GEMMA3, "--gpu", "t4", "-q", "fp8", "--engine", "vllm==0.12.0")["refusal"]
+    assert refused["reason"].startswith("The quantization method fp8 is not supported for the current GPU.")
+    assert "--engine" not in refused["remedy"]
+
+
 def test_gemma_3_on_a_t4_with_fp8_is_refused_for_its_float32():
     """A T4 serves Gemma 3 in float32 (no bfloat16 below 8.0, vLLM refuses float16 for gemma3); fp8 takes bfloat16
     and float16 only, and no --dtype both passes here: the remedy names none."""

@@ -249,11 +249,24 @@ def served_dtype(spec, capability=(), version: str = PINNED) -> str:
     the model's own on an unknown GPU or on ROCm."""
     if getattr(spec, "dtype_asked", False):
         return spec.dtype
+    supported = servable_dtypes(spec, capability, version)
+    return spec.dtype if spec.dtype in supported else supported[0]
+
+
+def servable_dtypes(spec, capability=(), version: str = PINNED) -> tuple:
+    """The dtypes (kvplan's names, in the platform's order) vLLM `version` serves `spec` in on a GPU of `capability`:
+    no bfloat16 on CUDA below 8.0, no float16 for the models of NO_FLOAT16 (served_dtype)."""
     cuda = bool(capability) and not is_rocm_platform(capability)
     supported = ("fp16", "fp32") if cuda and tuple(capability) < CUDA_BF16_SINCE else ("bf16", "fp16", "fp32")
     if getattr(spec, "model_type", "") in release_rule(NO_FLOAT16, version, ()):
         supported = tuple(d for d in supported if d != "fp16")
-    return spec.dtype if spec.dtype in supported else supported[0]
+    return supported
+
+
+def quantization_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vllm_quant.gpu_quantization_refusal for `spec` as served on this GPU, its remedy naming only a --dtype that
+    the GPU and the model take too (servable_dtypes)."""
+    return gpu_quantization_refusal(spec, capability, version, servable=servable_dtypes(spec, capability, version))
 
 
 # platforms/cuda.py check_if_supports_dtype (0.32.0 :636-654; the same text 0.11.0 :510-515 to 0.34.0 :692-697): the
@@ -305,8 +318,7 @@ def on_gpu(spec, capability=(), version: str = PINNED):
     then take 4 bytes an element), and what `auto` stores there (gpu_auto_kv_dtype)."""
     dtype = served_dtype(spec, capability, version)
     if dtype == "fp32" and spec.dtype != "fp32":
-        from ..model.quantization import with_dtype
-        from .vllm_speculative import drafter_in_dtype
+        from ..model.quantization import drafter_in_dtype, with_dtype
 
         spec = drafter_in_dtype(replace(with_dtype(spec, "float32"), dtype_asked=False))
     auto = gpu_auto_kv_dtype(spec, capability, version)
@@ -693,7 +705,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
         model_dtype_refusal(spec, version) or float_kv_refusal(spec, precision, version, capability) or \
-        gpu_quantization_refusal(spec, capability, version) or gpu_dtype_refusal(spec, capability, version, gpu_name) or \
+        quantization_refusal(spec, capability, version) or gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \

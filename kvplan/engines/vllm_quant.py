@@ -37,6 +37,8 @@ _BF16_HALF, _HALF_BF16 = ("bf16", "fp16"), ("fp16", "bf16")
 METHODS = {
     "fp8": (((0, 14), (75, _BF16_HALF), "0.14.0 fp8.py:148-153 (Marlin's W8A16 fallback on Turing); 0.32.0 :142-147"),
             ((0, 11), (80, _BF16_HALF), "0.11.0 fp8.py:110-115")),
+    "deepseek_v4_fp8": (((0, 20), (75, _BF16_HALF), "0.32.0 models/deepseek_v4/quant_config.py:29 "
+                                                    "DeepseekV4FP8Config(Fp8Config)"),),
     "fbgemm_fp8": (((0, 11), (80, _BF16_HALF), "0.11.0 fbgemm_fp8.py:46-51; 0.32.0 :62-67"),),
     # AWQConfig (awq.py, to 0.23): the plain kernel, float16 only
     "awq": (((0, 24), (75, _HALF_BF16), "0.24.0 auto_awq.py:225-230: 'awq' is AutoAWQConfig (__init__.py:141)"),
@@ -97,6 +99,8 @@ def vllm_method(spec, capability=(), version: str = PINNED) -> Optional[str]:
         return f"{checkpoint}_marlin" if marlin and takes else asked or checkpoint
     if checkpoint == "mxfp4" and getattr(spec, "model_type", "") == "gpt_oss" and release >= GPT_OSS_SINCE:
         return "gpt_oss_mxfp4"
+    if checkpoint == "fp8" and getattr(spec, "architecture", "") == "DeepseekV4ForCausalLM":
+        return "deepseek_v4_fp8"  # models/deepseek_v4/quant_config.py:140-160 override; Fp8Config's limits (:29)
     return checkpoint
 
 
@@ -106,9 +110,11 @@ def method_rule(method: str, version: str = PINNED) -> Optional[tuple]:
     return release_rule(rows, version, rows[-1][1]) if rows else None
 
 
-def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served: str = "") -> Optional[Refusal]:
+def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served: str = "",
+                             servable: tuple = ("bf16", "fp16", "fp32")) -> Optional[Refusal]:
     """vLLM's refusal of `spec`'s weight quantisation on a CUDA GPU of `capability`, served in `served` (kvplan's
-    dtype name: bf16 / fp16 / fp32; the spec's when empty): the capability check first, then the dtype's."""
+    dtype name: bf16 / fp16 / fp32; the spec's when empty): the capability check first, then the dtype's.
+    `servable`: the dtypes vLLM serves this model in on this GPU (vllm.servable_dtypes), which a remedy may name."""
     from .vllm_sparse import is_rocm_platform
 
     if not capability or is_rocm_platform(capability):
@@ -122,12 +128,12 @@ def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served:
     cc = _capability_int(capability)
     if cc < least:
         return Refusal(GPU_REFUSAL.format(method=method, least=least, cc=cc), None, configuration=True,
-                       field="quantization", remedy=_gpu_remedy(spec, method, least, cc, version))
+                       field="quantization", remedy=_gpu_remedy(spec, method, least, capability, version, servable))
     if served not in dtypes:
         listed = ", ".join(TORCH[d] for d in dtypes)
         return Refusal(DTYPE_REFUSAL.format(dtype=TORCH[served], method=method, supported=listed), None,
                        configuration=True, field="dtype",
-                       remedy=_dtype_remedy(spec, method, dtypes, capability, version))
+                       remedy=_dtype_remedy(spec, method, dtypes, capability, servable))
     return None
 
 
@@ -138,38 +144,31 @@ def _without(spec, method: str) -> str:
     return f"the model without --quantization {getattr(spec, 'quantization_asked', '') or method}"
 
 
-def _gpu_remedy(spec, method: str, least: int, cc: int, version: str) -> str:
-    """Words: a later release whose minimum this GPU meets (the method's rows), the model without the method, or a
-    GPU that meets the minimum."""
-    later = [row[0] for row in METHODS[method] if row[1][0] <= cc and row[0] > parse_version(version)[:2]]
-    newer = f"--engine vllm=={'.'.join(map(str, min(later)))}.0 or newer, or " if later else ""
+def _gpu_remedy(spec, method: str, least: int, capability, version: str, servable: tuple) -> str:
+    """Words: the first later release (a row of the method's) whose checks pass on this GPU in this dtype (the
+    minimums only fall, so the later ones pass too), the model without the method, or a GPU that meets the
+    minimum."""
+    later = sorted(row[0] for row in METHODS[method] if row[0] > parse_version(version)[:2])
+    passing = [r for r in later if gpu_quantization_refusal(spec, capability, ".".join(map(str, r)) + ".0",
+                                                            servable=servable) is None]
+    newer = f"--engine vllm=={'.'.join(map(str, passing[0]))}.0 or newer, or " if passing else ""
     return f"vLLM accepts {newer}{_without(spec, method)}, or a GPU of compute capability {least // 10}.{least % 10} " \
            f"or more"
 
 
-def _dtype_remedy(spec, method: str, dtypes: tuple, capability, version: str) -> str:
-    """Words: a --dtype the method takes that this GPU and this model take too; else why none is, and what else
-    vLLM accepts."""
-    from .vllm import CUDA_BF16_SINCE, NO_FLOAT16
-
-    no_float16 = getattr(spec, "model_type", "") in release_rule(NO_FLOAT16, version, ())
+def _dtype_remedy(spec, method: str, dtypes: tuple, capability, servable: tuple) -> str:
+    """Words: a --dtype the method takes that this GPU and this model take too (`servable`); else why none is, and
+    what else vLLM accepts."""
     names = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
-    takes = [d for d in dtypes if d in names and not (d == "bf16" and tuple(capability) < CUDA_BF16_SINCE)
-             and not (d == "fp16" and no_float16)]
+    takes = [d for d in dtypes if d in names and d in servable]
     if takes:
         return f"vLLM accepts --dtype {names[takes[0]]}"
     why = []
     if "bf16" in dtypes:
         why.append(f"bfloat16 needs compute capability 8.0, this GPU has {capability[0]}.{capability[1]}")
-    if "fp16" in dtypes and no_float16:
+    if "fp16" in dtypes and "fp16" not in servable:
         why.append(f"vLLM refuses float16 for {spec.model_type.removesuffix('_text')}")
     gpu = ", or a GPU of compute capability 8.0 or more (bfloat16)" if "bf16" in dtypes else ""
     return f"no --dtype is both one {method} takes and one vLLM serves this model in on this GPU ({'; '.join(why)}): " \
            f"vLLM accepts {_without(spec, method)}{gpu}"
 
-
-def refuses_quantization(spec, method: str, capability=(), version: str = PINNED, served: str = "") -> bool:
-    """Whether vLLM refuses `spec` with --quantization `method` (fp8, awq, ...) on this GPU, served in `served`."""
-    from dataclasses import replace
-
-    return gpu_quantization_refusal(replace(spec, quantization_asked=method), capability, version, served) is not None

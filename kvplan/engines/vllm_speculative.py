@@ -165,30 +165,9 @@ class Drafter:
 def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
     """`spec` as vLLM serves it with `config` (module docstring), the drafter in the target's dtype
     (drafter_in_dtype), or FieldError where kvplan does not model it."""
+    from ..model.quantization import drafter_in_dtype
+
     return drafter_in_dtype(_with_drafter(spec, config, version, pp))
-
-
-_TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
-
-
-def drafter_in_dtype(spec):
-    """`spec` with its drafter's weights in the dtype the target is served in: vLLM builds a draft model's (and an
-    EAGLE head's) ModelConfig with dtype=target_model_config.dtype, the resolved torch dtype (config/speculative.py
-    0.32.0 :1289-1301), and MTP runs in the target's own ModelConfig (:1226-1263); so a float32-served target (a T4's
-    Gemma 3, --dtype float32) serves its drafter in float32, 4 bytes a weight. Quantised groups and the groups kept
-    in float32 whatever the dtype (routers) stay as stored."""
-    drafter = getattr(spec, "draft", None)
-    if drafter is None or not drafter.weighs or spec.dtype not in _TORCH_DTYPES:
-        return spec
-    from ..model.precision import DTYPE_BYTES
-    from ..model.quantization import with_dtype
-
-    params = tuple(replace(g, bytes_per_param=DTYPE_BYTES[spec.dtype], stored=spec.dtype)
-                   if g.stored in ("bf16", "fp16") and g.stored != spec.dtype else g for g in drafter.params)
-    model = drafter.model
-    if model is not None and model.dtype != spec.dtype:
-        model = replace(with_dtype(model, _TORCH_DTYPES[spec.dtype]), dtype_asked=False)
-    return replace(spec, draft=replace(drafter, params=params, model=model))
 
 
 def _with_drafter(spec, config: Speculative, version: str, pp: int = 1):

@@ -257,11 +257,11 @@ def fp8_refusal(result):
         return None
     from dataclasses import replace
 
+    from ..engines.vllm import quantization_refusal
     from ..engines.vllm_engine import _capability
-    from ..engines.vllm_quant import gpu_quantization_refusal
 
     asked = replace(served_spec(result), quantization_asked="fp8")
-    return gpu_quantization_refusal(asked, _capability(gpu), engine.version)
+    return quantization_refusal(asked, _capability(gpu), engine.version)
 
 
 def _weights_message(plan: Plan, spec, spell, fp8_refused=None) -> str:
