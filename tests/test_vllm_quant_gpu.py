@@ -233,3 +233,17 @@ def test_mtp_modules_follow_dtype_float32():
 def test_h100_takes_every_method_in_16_bits(method):
     spec = apply_weight_precision(resolve(LLAMA_1B, None), method)
     assert gpu_quantization_refusal(vllm.on_gpu(spec, H100), H100) is None
+
+
+def test_float16_refused_for_gemma_3_names_what_the_gpu_serves_it_in():
+    """No bfloat16 on a T4 (platforms/cuda.py 0.32.0:636-654): the float16 refusal's remedy names float32 there,
+    bfloat16 on an H100."""
+    assert _engine(GEMMA3, "--gpu", "t4", "--dtype", "float16")["refusal"]["remedy"] == \
+        "it starts with --dtype float32 or auto"
+    assert _engine(GEMMA3, "--gpu", "h100", "--dtype", "float16")["refusal"]["remedy"] == \
+        "it starts with --dtype bfloat16 or auto"
+
+
+def test_html_heading_names_the_served_precision():
+    r = run_kvplan("estimate", GEMMA3, "--gpu", "t4", "-c", "4096", "--format", "html")
+    assert r.returncode == 0 and "34 layers, 16.0 GiB weights (served as float32)" in r.stdout

@@ -284,7 +284,7 @@ def explicit_dtype_refusal(spec, capability=(), version: str = PINNED, gpu_name:
     8.0 (platforms/cuda.py check_if_supports_dtype, 0.32.0 :636-654; `gpu_name` as vLLM prints it), float16 for the
     models of NO_FLOAT16 (config/model.py _check_valid_dtype, 0.32.0 :2395-2400, which adds the reason). `auto`
     resolves per GPU instead (served_dtype). The remedy is said in words: kvplan's search does not change --dtype."""
-    return model_dtype_refusal(spec, version) or gpu_dtype_refusal(spec, capability, version, gpu_name)
+    return model_dtype_refusal(spec, version, capability) or gpu_dtype_refusal(spec, capability, version, gpu_name)
 
 
 def gpu_dtype_refusal(spec, capability=(), version: str = PINNED, gpu_name: str = "") -> Optional[Refusal]:
@@ -299,16 +299,18 @@ def gpu_dtype_refusal(spec, capability=(), version: str = PINNED, gpu_name: str 
                    field="dtype", remedy=f"it starts with --dtype {served} (or auto, which vLLM resolves to it)")
 
 
-def model_dtype_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
-    """ModelConfig's refusal of --dtype float16 for a model of NO_FLOAT16 (explicit_dtype_refusal)."""
+def model_dtype_refusal(spec, version: str = PINNED, capability=()) -> Optional[Refusal]:
+    """ModelConfig's refusal of --dtype float16 for a model of NO_FLOAT16 (explicit_dtype_refusal); the remedy names
+    the dtypes this GPU serves it in (servable_dtypes: float32 alone on a T4)."""
     if not getattr(spec, "dtype_asked", False):
         return None
     model_type = getattr(spec, "model_type", "")
     if spec.dtype == "fp16" and model_type in release_rule(NO_FLOAT16, version, ()):
         # vLLM names hf_config.model_type: a multimodal Gemma 3's gemma3, not its text_config's gemma3_text
         named = model_type.removesuffix("_text") if spec.multimodal else model_type
+        first = _TORCH_NAMES[servable_dtypes(spec, capability, version)[0]]  # bfloat16; float32 below 8.0
         return Refusal(FLOAT16_MODEL_REFUSAL.format(model_type=named), None, configuration=True, field="dtype",
-                       remedy="it starts with --dtype bfloat16 or auto")
+                       remedy=f"it starts with --dtype {first} or auto")
     return None
 
 
@@ -704,7 +706,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     return architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
-        model_dtype_refusal(spec, version) or float_kv_refusal(spec, precision, version, capability) or \
+        model_dtype_refusal(spec, version, capability) or float_kv_refusal(spec, precision, version, capability) or \
         quantization_refusal(spec, capability, version) or gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         sparse_gpu_refusal(spec, capability, version) or \

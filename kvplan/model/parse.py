@@ -9,7 +9,8 @@ from typing import Any, Optional
 from ..errors import KvplanError, quote
 from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, MAX_VOCAB, Config
 from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4, mixer_kinds
-from .params import checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size, parameter_groups
+from .params import (checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size,
+                     parameter_groups)
 from .tensors import eagle_head_tensors, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
