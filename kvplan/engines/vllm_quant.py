@@ -11,7 +11,7 @@ raises
 The method-level check is what every method here meets; compressed-tensors then checks each layer's scheme
 (compressed_tensors.py _check_scheme_supported, 0.32.0 :392-417, "Quantization scheme is not supported..."), whose
 minimum is 75 for every scheme kvplan prices (W8A16 fp8, int8 W8A8, WNA16, NVFP4: schemes/*.py get_min_capability;
-fp8 W8A8 asks 89 but falls back to W8A16 below it, compressed_tensors.py:894-899) and no catalog GPU is below 7.5, so
+fp8 W8A8 asks 89 but falls back to W8A16 below it, compressed_tensors.py:890-899) and no catalog GPU is below 7.5, so
 that check is not modelled. ModelOpt's FP8 and NVFP4 configs are separate methods (modelopt / modelopt_fp4), checked
 at method level.
 
@@ -65,7 +65,7 @@ METHODS = {
     "bitsandbytes": (((0, 11), (70, ("fp32", "fp16", "bf16")), "0.11.0 bitsandbytes.py:71-76, to 0.27.1"),),
 }
 # A checkpoint's AWQ / GPTQ method as ModelConfig._verify_quantization overrides it: from 0.24 (AWQ) / 0.22 (GPTQ) the
-# Auto* class claims it unless --quantization names another (auto_awq.py:203-226 override_quantization_method); before,
+# Auto* class claims it unless --quantization names another (0.32.0 auto_awq.py:263, auto_gptq.py:214); before,
 # the Marlin class claims it where check_marlin_supported passes (capability >= 80, 75 from 0.14:
 # utils/marlin_utils.py 0.11.0 :46, 0.14.0 :54) and --quantization is unset, marlin or the Marlin name; else the plain
 # class runs (awq_marlin.py / gptq_marlin.py override_quantization_method, "forcing awq" when asked for by name).
@@ -100,7 +100,7 @@ def vllm_method(spec, capability=(), version: str = PINNED) -> Optional[str]:
     if checkpoint == "mxfp4" and getattr(spec, "model_type", "") == "gpt_oss" and release >= GPT_OSS_SINCE:
         return "gpt_oss_mxfp4"
     if checkpoint == "fp8" and getattr(spec, "architecture", "") == "DeepseekV4ForCausalLM":
-        return "deepseek_v4_fp8"  # models/deepseek_v4/quant_config.py:140-160 override; Fp8Config's limits (:29)
+        return "deepseek_v4_fp8"  # 0.32.0 models/deepseek_v4/quant_config.py:140 override; Fp8Config's limits (:29)
     return checkpoint
 
 
