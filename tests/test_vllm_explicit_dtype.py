@@ -15,7 +15,7 @@ def _engine(*args):
 def test_bfloat16_asked_on_a_t4_is_refused_and_auto_is_served_in_float16():
     refused = _engine("meta-llama/Llama-3.2-1B-Instruct", "--gpu", "t4", "--dtype", "bfloat16")
     assert refused["refusal"]["reason"].startswith("Bfloat16 is only supported on GPUs with compute capability of at "
-                                                   "least 8.0. Your GPU has compute capability 7.5.")
+                                                   "least 8.0. Your Tesla T4 GPU has compute capability 7.5.")
     assert refused["refusal"]["field"] == "dtype" and "--dtype float16" in refused["refusal"]["remedy"]
     auto = _engine("meta-llama/Llama-3.2-1B-Instruct", "--gpu", "t4")
     assert auto["starts"] and auto["kv_cache_dtype"] == "fp16"  # kvplan's short name

@@ -35,6 +35,10 @@ class EstimateResult:
     default_context: bool = False  # no context was given: the model's own max length, as vLLM
     curves: tuple = ()  # commands/curve.py Curves, when a chart was asked for
     auto_fitted: Optional[tuple] = None  # with auto-fit: (plan index, the model's own length) of plans it shortened
+    # the GPU and the engine model planned on (not in the JSON): what the GPU serves the model in, and which weight
+    # quantisation the engine refuses there, for the text's heading and advice
+    gpu: Optional[object] = None
+    engine: Optional[object] = None
     view = "estimate"
 
     def to_dict(self) -> dict:
@@ -145,7 +149,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
                 plans[i] = fit
     drawn = curves(plans, plan_at) if chart else ()
     return EstimateResult(spec, plans, spell, default_context and not auto_fit, drawn,
-                          tuple(fitted) if auto_fit else None)
+                          tuple(fitted) if auto_fit else None, device, engine_model)
 
 
 AUTO_FIT_ROUNDS = 8  # each round's refusal estimates a shorter length; vLLM's fits converge in two (0.34)

@@ -41,6 +41,7 @@ from .vllm_admission import footprint
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
                           rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes,
                           v4_gpu_refusal_line)
+from .vllm_quant import gpu_quantization_refusal
 from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
                          layer_spec, mamba_page, prefill_checkpoint_alignment)
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -248,40 +249,68 @@ def served_dtype(spec, capability=(), version: str = PINNED) -> str:
     the model's own on an unknown GPU or on ROCm."""
     if getattr(spec, "dtype_asked", False):
         return spec.dtype
+    supported = servable_dtypes(spec, capability, version)
+    return spec.dtype if spec.dtype in supported else supported[0]
+
+
+def servable_dtypes(spec, capability=(), version: str = PINNED) -> tuple:
+    """The dtypes (kvplan's names, in the platform's order) vLLM `version` serves `spec` in on a GPU of `capability`:
+    no bfloat16 on CUDA below 8.0, no float16 for the models of NO_FLOAT16 (served_dtype)."""
     cuda = bool(capability) and not is_rocm_platform(capability)
     supported = ("fp16", "fp32") if cuda and tuple(capability) < CUDA_BF16_SINCE else ("bf16", "fp16", "fp32")
     if getattr(spec, "model_type", "") in release_rule(NO_FLOAT16, version, ()):
         supported = tuple(d for d in supported if d != "fp16")
-    return spec.dtype if spec.dtype in supported else supported[0]
+    return supported
 
 
-BF16_GPU_REFUSAL = ("Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your GPU has compute "
-                    "capability {cc}. You can use float16 instead by explicitly setting the `dtype` flag in CLI, for "
-                    "example: --dtype=half.")  # platforms/cuda.py check_if_supports_dtype (0.32.0 :637-654)
+def quantization_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vllm_quant.gpu_quantization_refusal for `spec` as served on this GPU, its remedy naming only a --dtype that
+    the GPU and the model take too (servable_dtypes)."""
+    return gpu_quantization_refusal(spec, capability, version, servable=servable_dtypes(spec, capability, version))
+
+
+# platforms/cuda.py check_if_supports_dtype (0.32.0 :636-654; the same text 0.11.0 :510-515 to 0.34.0 :692-697): the
+# GPU named as get_device_name gives it (NVML's name: "Tesla T4"; catalog.device_name)
+BF16_GPU_REFUSAL = ("Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your {gpu} GPU has "
+                    "compute capability {cc}. You can use float16 instead by explicitly setting the `dtype` flag in "
+                    "CLI, for example: --dtype=half.")
 # config/model.py _check_valid_dtype with the reason _FLOAT16_NOT_SUPPORTED_MODELS gives every NO_FLOAT16 model
 FLOAT16_MODEL_REFUSAL = ("The model type {model_type!r} does not support float16. Reason: Numerical instability. "
                          "Please use bfloat16 or float32 instead.")
 
 
-def explicit_dtype_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
+def explicit_dtype_refusal(spec, capability=(), version: str = PINNED, gpu_name: str = "") -> Optional[Refusal]:
     """vLLM's refusal of a --dtype given that this GPU or this model does not take: bfloat16 below compute capability
-    8.0 (platforms/cuda.py check_if_supports_dtype, 0.32.0 :637-654), float16 for the models of NO_FLOAT16 (config/
-    model.py _check_valid_dtype, 0.32.0 :2395-2400, which adds the reason). `auto` resolves per GPU instead
-    (served_dtype). The remedy is said in words: kvplan's search does not change --dtype."""
+    8.0 (platforms/cuda.py check_if_supports_dtype, 0.32.0 :636-654; `gpu_name` as vLLM prints it), float16 for the
+    models of NO_FLOAT16 (config/model.py _check_valid_dtype, 0.32.0 :2395-2400, which adds the reason). `auto`
+    resolves per GPU instead (served_dtype). The remedy is said in words: kvplan's search does not change --dtype."""
+    return model_dtype_refusal(spec, version, capability) or gpu_dtype_refusal(spec, capability, version, gpu_name)
+
+
+def gpu_dtype_refusal(spec, capability=(), version: str = PINNED, gpu_name: str = "") -> Optional[Refusal]:
+    """The worker's refusal of --dtype bfloat16 below compute capability 8.0 (explicit_dtype_refusal)."""
+    cuda = bool(capability) and not is_rocm_platform(capability)
+    if not (getattr(spec, "dtype_asked", False) and cuda and spec.dtype == "bf16"
+            and tuple(capability) < CUDA_BF16_SINCE):
+        return None
+    served = "float32" if getattr(spec, "model_type", "") in release_rule(NO_FLOAT16, version, ()) else "float16"
+    text = BF16_GPU_REFUSAL.format(gpu=gpu_name, cc=f"{capability[0]}.{capability[1]}")
+    return Refusal(text if gpu_name else text.replace("Your  GPU", "Your GPU"), None, configuration=True,
+                   field="dtype", remedy=f"it starts with --dtype {served} (or auto, which vLLM resolves to it)")
+
+
+def model_dtype_refusal(spec, version: str = PINNED, capability=()) -> Optional[Refusal]:
+    """ModelConfig's refusal of --dtype float16 for a model of NO_FLOAT16 (explicit_dtype_refusal); the remedy names
+    the dtypes this GPU serves it in (servable_dtypes: float32 alone on a T4)."""
     if not getattr(spec, "dtype_asked", False):
         return None
-    cuda = bool(capability) and not is_rocm_platform(capability)
     model_type = getattr(spec, "model_type", "")
-    no_float16 = model_type in release_rule(NO_FLOAT16, version, ())
-    if cuda and spec.dtype == "bf16" and tuple(capability) < CUDA_BF16_SINCE:
-        served = "float32" if no_float16 else "float16"
-        return Refusal(BF16_GPU_REFUSAL.format(cc=f"{capability[0]}.{capability[1]}"), None, configuration=True,
-                       field="dtype", remedy=f"it starts with --dtype {served} (or auto, which vLLM resolves to it)")
-    if spec.dtype == "fp16" and no_float16:
+    if spec.dtype == "fp16" and model_type in release_rule(NO_FLOAT16, version, ()):
         # vLLM names hf_config.model_type: a multimodal Gemma 3's gemma3, not its text_config's gemma3_text
         named = model_type.removesuffix("_text") if spec.multimodal else model_type
+        first = _TORCH_NAMES[servable_dtypes(spec, capability, version)[0]]  # bfloat16; float32 below 8.0
         return Refusal(FLOAT16_MODEL_REFUSAL.format(model_type=named), None, configuration=True, field="dtype",
-                       remedy="it starts with --dtype bfloat16 or auto")
+                       remedy=f"it starts with --dtype {first} or auto")
     return None
 
 
@@ -291,9 +320,9 @@ def on_gpu(spec, capability=(), version: str = PINNED):
     then take 4 bytes an element), and what `auto` stores there (gpu_auto_kv_dtype)."""
     dtype = served_dtype(spec, capability, version)
     if dtype == "fp32" and spec.dtype != "fp32":
-        from ..model.quantization import with_dtype
+        from ..model.quantization import drafter_in_dtype, with_dtype
 
-        spec = replace(with_dtype(spec, "float32"), dtype_asked=False)
+        spec = drafter_in_dtype(replace(with_dtype(spec, "float32"), dtype_asked=False))
     auto = gpu_auto_kv_dtype(spec, capability, version)
     return spec if (auto, dtype) == (spec.auto_kv_dtype, spec.dtype) else replace(spec, auto_kv_dtype=auto, dtype=dtype)
 
@@ -666,16 +695,19 @@ def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, ru
 
 
 def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: Optional[int],
-                          version: str = PINNED, capability=()) -> Optional[Refusal]:
+                          version: str = PINNED, capability=(), gpu_name: str = "") -> Optional[Refusal]:
     """vLLM's first refusal of the configuration itself, whatever the memory, in the order start-up meets them: the
-    architecture and the length while the config is read, a 16-bit cache dtype other than the model's as VllmConfig
-    checks it, then the cache dtype, the GPU and the block size while the attention layers pick their backends (the
-    ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as
-    profiling memory."""
+    architecture, the length and a float16 the model refuses while the config is read, a 16-bit cache dtype other
+    than the model's and the weight quantisation on this GPU in the served dtype as VllmConfig checks them
+    (vllm_quant.py: __post_init__ 0.33.0 :1540 then :1608), bfloat16 on a GPU without it as the worker starts, then
+    the cache dtype, the GPU and the block size while the attention layers pick their backends (the ROCm assert on the
+    block comes after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as profiling memory.
+    `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name)."""
     return architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
-        explicit_dtype_refusal(spec, capability, version) or float_kv_refusal(spec, precision, version, capability) or \
+        model_dtype_refusal(spec, version, capability) or float_kv_refusal(spec, precision, version, capability) or \
+        quantization_refusal(spec, capability, version) or gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
@@ -692,7 +724,7 @@ class Startup:
 
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
           block_size: Optional[int] = None, version: str = PINNED, override: Optional[int] = None,
-          capability: tuple = (), measured: Optional[list] = None) -> Startup:
+          capability: tuple = (), measured: Optional[list] = None, gpu_name: str = "") -> Startup:
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer); `override`: --num-gpu-blocks-override;
     `capability`: the GPU's CUDA compute capability (() for Hopper's rules); `measured`: each stage's
@@ -706,7 +738,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
     refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
-                                    capability=capability)
+                                    capability=capability, gpu_name=gpu_name)
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")

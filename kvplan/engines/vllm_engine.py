@@ -7,6 +7,7 @@ import functools
 from typing import Optional
 
 from ..errors import FieldError
+from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import resolve_settings, start
@@ -125,7 +126,8 @@ class VllmEngine:
         viewed = on_gpu(release_view(unviewed(spec), engine.version), capability, engine.version)
         precision = resolve_kv_dtype(asked["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
         return configuration_refusal(viewed, precision, tp=tp, length=asked["context"],
-                                     block_size=asked["block_size"], version=engine.version, capability=capability)
+                                     block_size=asked["block_size"], version=engine.version, capability=capability,
+                                     gpu_name=device_name(gpu))
 
     def fixes(self, spec, refusal, *, kv_dtype: str, context: int, block_size: Optional[int], tp: int,
               gpu=None) -> tuple:
@@ -180,7 +182,7 @@ class VllmEngine:
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
-                       capability=_capability(gpu), measured=measured)
+                       capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu))
         f = result.figures
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
                             f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)

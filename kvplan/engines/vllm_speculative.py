@@ -163,7 +163,14 @@ class Drafter:
 
 
 def with_drafter(spec, config: Speculative, version: str, pp: int = 1):
-    """`spec` as vLLM serves it with `config` (module docstring), or FieldError where kvplan does not model it."""
+    """`spec` as vLLM serves it with `config` (module docstring), the drafter in the target's dtype
+    (drafter_in_dtype), or FieldError where kvplan does not model it."""
+    from ..model.quantization import drafter_in_dtype
+
+    return drafter_in_dtype(_with_drafter(spec, config, version, pp))
+
+
+def _with_drafter(spec, config: Speculative, version: str, pp: int = 1):
     from .vllm_versions import parse_version
 
     if parse_version(version) < SINCE:

@@ -70,6 +70,21 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
     return f"{method or 'quantized'} {bits}-bit", {"bits": bits, "group": -1, "plain": True}
 
 
+def checkpoint_method(qcfg) -> str:
+    """The quantisation method a checkpoint's quantization_config names, as vLLM's ModelConfig starts from it:
+    quant_method lower-cased; a ModelOpt config by its algorithm, as ModelOptFp8Config / ModelOptNvFp4Config
+    .override_quantization_method name it (vLLM 0.32.0 quantization/modelopt.py:449-455, :772-778: "modelopt"
+    for FP8*, "modelopt_fp4" for an algorithm naming FP4); "" for none."""
+    if not isinstance(qcfg, dict):
+        return ""
+    method = str(qcfg.get("quant_method", "")).lower()
+    if method.startswith("modelopt"):
+        inner = qcfg.get("quantization") if isinstance(qcfg.get("quantization"), dict) else qcfg
+        algo = str(inner.get("quant_algo") or "").upper()
+        return "modelopt_fp4" if "FP4" in algo else "modelopt" if algo.startswith("FP8") else method
+    return method
+
+
 def fp8_ignored(qcfg: dict) -> frozenset:
     """Module names an fp8 checkpoint leaves unquantized: ignored_layers, else modules_to_not_convert (vLLM
     quantization/fp8.py Fp8Config.from_config), matched exactly (ignored_layers_match_mode 'exact')."""

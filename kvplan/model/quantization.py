@@ -84,16 +84,38 @@ def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
     fmt, per_param, targets = _format_of(key, spec.hidden_size)
     current = checkpoint_format(spec)
     if current == fmt:
-        return spec
+        # asked by name, an AWQ / GPTQ checkpoint ran the plain kernel in older vLLM (engines/vllm_quant.py)
+        return replace(spec, quantization_asked=key) if key in ("awq", "gptq") else spec
     if current is not None:
         raise FieldError("quantization", f"{key} does not match the checkpoint, whose weights are stored as "
                                          f"{current}; vLLM refuses a different method for a quantised checkpoint.")
     groups = tuple(_reprice(g, per_param, fmt) if g.name in targets else g for g in spec.params)
-    spec = _with_groups(spec, groups, spec.dtype, f"weights re-priced as {key} ({fmt})")
+    spec = replace(_with_groups(spec, groups, spec.dtype, f"weights re-priced as {key} ({fmt})"),
+                   quantization_asked=key)
     if not any(g.parameters for g in groups if g.name in targets):
         spec = replace(spec, notes=spec.notes + (f"{key} quantises routed experts only and this model has none: "
                                                  f"its weights stay {spec.dtype}",))
     return spec
+
+
+_TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
+
+
+def drafter_in_dtype(spec: ModelSpec) -> ModelSpec:
+    """`spec` with its drafter's weights (engines/vllm_speculative.py Drafter) in the dtype the target is served in:
+    vLLM builds a draft model's (and an EAGLE head's) ModelConfig with dtype=target_model_config.dtype, the resolved
+    torch dtype (config/speculative.py 0.32.0 :1289-1301), and MTP runs in the target's own ModelConfig
+    (:1226-1263); so a float32-served target (a T4's Gemma 3, --dtype float32) serves its drafter in float32, 4 bytes
+    a weight. Quantised groups stay as stored."""
+    drafter = getattr(spec, "draft", None)
+    if drafter is None or not drafter.weighs or spec.dtype not in _TORCH_DTYPES:
+        return spec
+    params = tuple(_reprice(g, DTYPE_BYTES[spec.dtype], spec.dtype) if g.stored in ("bf16", "fp16")
+                   and g.stored != spec.dtype else g for g in drafter.params)
+    model = drafter.model
+    if model is not None and model.dtype != spec.dtype:
+        model = replace(with_dtype(model, _TORCH_DTYPES[spec.dtype]), dtype_asked=False)
+    return replace(spec, draft=replace(drafter, params=params, model=model))
 
 
 def apply_weight_precision(spec: ModelSpec, quantization: Optional[str] = None,

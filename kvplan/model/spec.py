@@ -86,6 +86,11 @@ class ModelSpec:
     # the smallest share of an expert's intermediate size a TP rank holds, vLLM padding the experts to tp x it
     # when tp splits them thinner (Kimi Linear: 256, kimi_k3/nvidia/model.py KimiMoE); 0: no padding
     expert_min_partition: int = 0
+    # the weight quantisation as vLLM's ModelConfig.quantization starts from: the checkpoint's quantization_config
+    # quant_method ("fp8", "awq", "compressed-tensors"; ModelOpt's by its algorithm: "modelopt" / "modelopt_fp4"),
+    # and what --quantization asked ("" for neither); engines/vllm_quant.py resolves the method vLLM runs
+    quantization: str = ""
+    quantization_asked: str = ""
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)

@@ -43,6 +43,15 @@ class GPU:
         return self.bandwidth * ACHIEVABLE_FRACTION
 
 
+def device_name(gpu) -> str:
+    """The GPU as vLLM names it in its messages (platforms/cuda.py get_device_name: NVML's name, "Tesla T4",
+    "NVIDIA H100 80GB HBM3"): the catalog's first driver name for it, else kvplan's name; "" for none."""
+    if gpu is None:
+        return ""
+    names = getattr(gpu, "device_names", ())
+    return names[0] if names else getattr(gpu, "name", "")
+
+
 def _gib(value: float) -> int:
     return int(value * GiB)
 

@@ -242,7 +242,30 @@ def plans_table(plans: list, title: str, width: Optional[int]):
     return fitted_table(columns, rows, width, title=title)
 
 
-def _weights_message(plan: Plan, spec, spell) -> str:
+def served_spec(result):
+    """The model as the engine serves it on the GPU planned on (a T4's float32 Gemma 3: the weights the budget
+    prices); the spec as read where the engine has no such view."""
+    engine, gpu = getattr(result, "engine", None), getattr(result, "gpu", None)
+    return engine.on_gpu(result.spec, gpu) if gpu is not None and hasattr(engine, "on_gpu") else result.spec
+
+
+def fp8_refusal(result):
+    """vLLM's refusal of --quantization fp8 for this model on this GPU in the dtype it serves it in (None where it
+    takes it, or where the engine is not vLLM): the weights advice offers fp8 only where vLLM would start with it."""
+    engine, gpu = getattr(result, "engine", None), getattr(result, "gpu", None)
+    if getattr(engine, "name", "") != "vllm" or gpu is None:
+        return None
+    from dataclasses import replace
+
+    from ..engines.vllm import quantization_refusal
+    from ..engines.vllm_engine import _capability
+
+    asked = replace(served_spec(result), quantization_asked="fp8")
+    return quantization_refusal(asked, _capability(gpu), engine.version)
+
+
+def _weights_message(plan: Plan, spec, spell, fp8_refused=None) -> str:
+    """`fp8_refused`: vLLM's refusal of fp8 weights here (fp8_refusal), which then are not offered."""
     b = plan.budget
     fp8 = spec.weights.bytes / max(spec.weights.parameters, 1) > 1.5  # 16-bit weights: fp8 halves them
     # a refused row's changes were searched at its remedy (its own line says so), not at this configuration
@@ -253,18 +276,22 @@ def _weights_message(plan: Plan, spec, spell) -> str:
         stages = -(-b.weights_bytes_per_gpu // room)
         options.append(f"{spell('pp')} {stages} or more (each stage holds 1/{stages} of the layers; the "
                        f"weights alone need that)")
-    if fp8:
+    if fp8 and fp8_refused is None:
         options.append(f"fp8 weights (an fp8 checkpoint or {spell('quantization')} fp8: about "
                        f"{size(b.weights_bytes_per_gpu // 2)} per GPU)")
+    engine = f"{plan.engine.name} {plan.engine.version}" if plan.engine is not None else "the engine"
+    refused = f" Not fp8 weights: {engine} refuses them here: {escape(fp8_refused.reason.rstrip('.'))}." \
+        if fp8 and fp8_refused is not None else ""
     return (f"[red]the weights alone do not fit at tp {plan.tp}:[/red] {size(b.weights_bytes_per_gpu)} per GPU "
             f"against {size(b.usable_bytes)} usable ({b.gpu_name} {size(b.gpu_memory_bytes)} x "
-            f"{b.gpu_util:.2f}); split or shrink them: " + ", ".join(options) + ".")
+            f"{b.gpu_util:.2f}); split or shrink them: " + ", ".join(options) + "." + refused)
 
 
 def footnotes(result, plans: list, spell=str) -> list:
     from ..commands.describe import layout_rules
 
     spec = result.spec
+    fp8_refused = fp8_refusal(result)
     lines = [f"Rules: {rule}." for rule in layout_rules(spec)]
     w = spec.weights
     tower = f"; {UNCOUNTED_TOWER}" if spec.tower_uncounted else ""
@@ -315,14 +342,14 @@ def footnotes(result, plans: list, spell=str) -> list:
         if not p.fits and gpu_refusal(p):  # the GPU itself: one line for every row it stops
             lines.append(gpu_refusal_line(p, spell))
             if weights_exceed(p):
-                lines.append(_weights_message(p, spec, spell))
+                lines.append(_weights_message(p, spec, spell, fp8_refused))
         elif not p.fits and configuration_refusal(p):  # refused whatever the memory: no byte count explains it
             lines.append(f"[red]max len {p.context:,} {dtype_label(p)} tp {p.tp} does not start:[/red] "
                          f"{escape(p.suggestion(spell))}.")
             if weights_exceed(p):  # vLLM stops at its first error; the weights would stop it next
-                lines.append(_weights_message(p, spec, spell))
+                lines.append(_weights_message(p, spec, spell, fp8_refused))
         elif weights_exceed(p):
-            lines.append(_weights_message(p, spec, spell))
+            lines.append(_weights_message(p, spec, spell, fp8_refused))
         elif not p.fits and override_note(p):  # releases before 0.20.1 start, and never schedule one
             outcome = "starts but holds no request" if _engine(p).starts else "does not start"
             lines.append(f"[red]max len {p.context:,} {p.kv_dtype} tp {p.tp} {outcome}:[/red] "
@@ -396,6 +423,17 @@ def legend(shown: list, columns: list = COLUMNS):
     return grid
 
 
+SERVED_NAMES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}  # vLLM's --dtype names
+
+
+def weights_heading(spec, served) -> str:
+    """The weights as the budget prices them: in the dtype the engine serves them in on this GPU, named where it is
+    not the checkpoint's ("16.0 GiB weights (served as float32)")."""
+    if served.dtype == spec.dtype or served.weights.bytes == spec.weights.bytes:
+        return f"{size(served.weights.bytes)} weights"
+    return f"{size(served.weights.bytes)} weights (served as {SERVED_NAMES.get(served.dtype, served.dtype)})"
+
+
 def renderable(result, width: Optional[int] = None, chart: bool = False):
     from rich.console import Group
     from rich.text import Text
@@ -404,7 +442,7 @@ def renderable(result, width: Optional[int] = None, chart: bool = False):
     plans = result.plans
     gpu = plans[0].budget.gpu_name
     title = (escape(spec.name) + (f" on {gpu}" if gpu else "") + f": {spec.num_hidden_layers} layers, "
-             f"{size(spec.weights.bytes)} weights")
+             f"{weights_heading(spec, served_spec(result))}")
     parts = []
     for p in plans:
         parts += [Text.from_markup(line) for line in log_block(p, result.spell)]

@@ -101,11 +101,11 @@ def _cell(value) -> str:
 
 
 def _estimate_body(result) -> str:
-    from .estimate import _row, COLUMNS, cache_dtype_note, gpu_refusal, gpu_refusal_line
+    from .estimate import _row, COLUMNS, cache_dtype_note, gpu_refusal, gpu_refusal_line, served_spec, weights_heading
 
     spec = result.spec
     parts = [f"<h1>{escape(spec.name)}</h1>",
-             f"<p class='note'>{spec.num_hidden_layers} layers, {size(spec.weights.bytes)} weights "
+             f"<p class='note'>{spec.num_hidden_layers} layers, {weights_heading(spec, served_spec(result))} "
              f"({escape(spec.weights.source)}).</p>", "<h2>Requests held at once against max model length</h2>",
              _line_chart(result)]
     seen = set()

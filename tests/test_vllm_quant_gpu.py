@@ -1,0 +1,249 @@
+"""vLLM's refusals of a weight quantisation on a GPU and in the served dtype (engines/vllm_quant.py), the weights
+advice that no longer offers a refused fp8, the GPU's name in the bfloat16 refusal, the served precision in the
+estimate's heading, and a drafter served in a float32 target's dtype.
+
+vLLM's text, read by hand:
+- config/vllm.py 0.32.0:895-913 VllmConfig._get_quantization_config: "The quantization method {q} is not supported
+  for the current GPU. Minimum capability: {min}. Current capability: {cc}." (cc = major x 10 + minor) and
+  "{model_config.dtype} is not supported for quantization method {q}. Supported dtypes: {list}" (a list of torch
+  dtypes, printed as [torch.bfloat16, torch.float16]: repr(torch.half) is torch.float16).
+- minimums and dtypes (model_executor/layers/quantization/): fp8.py 0.11.0:110-115 80, 0.14.0:148-153 and 0.32.0
+  :142-147 75, [bfloat16, half]; mxfp4.py 0.32.0:71-80 80, [bfloat16] (GptOssMxfp4Config inherits, name
+  gpt_oss_mxfp4 from 0.20.0); awq.py 0.23.0:71-77 AWQConfig 75, [half]; auto_awq.py 0.32.0:229-234 75, [half,
+  bfloat16]; gptq.py 0.21.0:131-137 60, [half]; auto_gptq.py 0.22.0:181-186 60, [half, bfloat16]; modelopt.py
+  ModelOptFp8Config 0.11.0:81-86 89, 0.27.0:403-408 80.
+- platforms/cuda.py 0.32.0:636-654 check_if_supports_dtype: "Your {gpu_name} GPU has compute capability 7.5."
+  with get_device_name NVML's name ("Tesla T4").
+- config/speculative.py 0.32.0:1289-1301: the draft ModelConfig takes dtype=self.target_model_config.dtype.
+"""
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from tests.conftest import run_kvplan
+
+from kvplan.engines import vllm
+from kvplan.engines.vllm_quant import gpu_quantization_refusal, vllm_method
+from kvplan.engines.vllm_speculative import Speculative, draft_weights, with_drafter
+from kvplan.model.quantization import apply_weight_precision
+from kvplan.model.sources import resolve
+
+LLAMA_1B, LLAMA_70B, GEMMA3, GPT_OSS = ("meta-llama/Llama-3.2-1B-Instruct", "meta-llama/Llama-3.1-70B-Instruct",
+                                        "google/gemma-3-4b-it", "openai/gpt-oss-20b")
+T4, A100, L4, H100 = (7, 5), (8, 0), (8, 9), (9, 0)
+
+
+def _engine(*args):
+    r = run_kvplan("estimate", *args, "-c", "4096", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (plan,) = json.loads(r.stdout)["plans"]
+    return plan["engine"]
+
+
+def _text(*args):
+    r = run_kvplan("estimate", *args, env={"COLUMNS": "400"})
+    assert r.returncode == 0, r.stderr
+    return " ".join(r.stdout.split())
+
+
+# -- the capability check -----------------------------------------------------------------------------------------
+
+def test_fp8_on_a_t4_is_refused_before_0_14_and_taken_from_it():
+    refused = _engine(LLAMA_1B, "--gpu", "t4", "-q", "fp8", "--engine", "vllm==0.12.0")
+    assert not refused["starts"]
+    assert refused["refusal"]["reason"] == ("The quantization method fp8 is not supported for the current GPU. "
+                                            "Minimum capability: 80. Current capability: 75.")
+    assert refused["refusal"]["field"] == "quantization" and refused["refusal"]["configuration"]
+    assert "--engine vllm==0.14.0 or newer" in refused["refusal"]["remedy"]
+    assert "compute capability 8.0 or more" in refused["refusal"]["remedy"]
+    assert _engine(LLAMA_1B, "--gpu", "t4", "-q", "fp8", "--engine", "vllm==0.14.0")["starts"]
+    assert _engine(LLAMA_1B, "--gpu", "t4", "-q", "fp8")["starts"]  # served float16, which fp8 takes
+    assert _engine(LLAMA_1B, "--gpu", "a100-80gb", "-q", "fp8", "--engine", "vllm==0.12.0")["starts"]
+
+
+def test_gpt_oss_mxfp4_checkpoint_needs_capability_8_0():
+    """gpt-oss's checkpoint names mxfp4; vLLM 0.20 on runs it as gpt_oss_mxfp4 (Mxfp4Config's override), before as
+    mxfp4; 80 either way, so a T4 refuses it and an A100 / L4 / H100 do not."""
+    refused = _engine(GPT_OSS, "--gpu", "t4")["refusal"]
+    assert refused["reason"] == ("The quantization method gpt_oss_mxfp4 is not supported for the current GPU. "
+                                 "Minimum capability: 80. Current capability: 75.")
+    assert "a checkpoint of the model not quantised as gpt_oss_mxfp4" in refused["remedy"]
+    older = _engine(GPT_OSS, "--gpu", "t4", "--engine", "vllm==0.19.0")["refusal"]["reason"]
+    assert older.startswith("The quantization method mxfp4 is not supported")
+    spec = resolve(GPT_OSS, None)
+    for capability in (A100, L4, H100):
+        assert gpu_quantization_refusal(vllm.on_gpu(spec, capability), capability) is None
+
+
+def test_quantization_mxfp4_asked_on_a_t4():
+    refused = _engine(LLAMA_1B, "--gpu", "t4", "-q", "mxfp4")["refusal"]
+    assert refused["reason"].startswith("The quantization method mxfp4 is not supported for the current GPU. "
+                                        "Minimum capability: 80.")
+    assert "the model without --quantization mxfp4" in refused["remedy"]
+    assert "--engine" not in refused["remedy"]  # no release takes it below 8.0
+
+
+def test_modelopt_fp8_minimum_went_from_89_to_80_in_0_27():
+    """ModelOptFp8Config 89 (0.11.0 modelopt.py:85) to 0.26, 80 from 0.27.0 (:407): an A100 refused, an L4 (8.9)
+    taken, in 0.26.0."""
+    spec = replace(resolve(LLAMA_1B, None), quantization="modelopt")
+    refusal = gpu_quantization_refusal(spec, A100, "0.26.0")
+    assert refusal.reason == ("The quantization method modelopt is not supported for the current GPU. Minimum "
+                              "capability: 89. Current capability: 80.")
+    assert "--engine vllm==0.27.0 or newer" in refusal.remedy
+    assert gpu_quantization_refusal(spec, L4, "0.26.0") is None
+    assert gpu_quantization_refusal(spec, A100, "0.27.0") is None
+
+
+# -- the dtype check ------------------------------------------------------------------------------------------------
+
+def test_no_later_release_is_offered_where_the_dtype_check_would_refuse_it():
+    """Gemma 3 on a T4 under 0.12.0: fp8's minimum (80) refuses it first; 0.14.0 lowers it to 75, but float32 is
+    still not an fp8 dtype there, so no release is offered."""
+    refused = _engine(GEMMA3, "--gpu", "t4", "-q", "fp8", "--engine", "vllm==0.12.0")["refusal"]
+    assert refused["reason"].startswith("The quantization method fp8 is not supported for the current GPU.")
+    assert "--engine" not in refused["remedy"]
+
+
+def test_gemma_3_on_a_t4_with_fp8_is_refused_for_its_float32():
+    """A T4 serves Gemma 3 in float32 (no bfloat16 below 8.0, vLLM refuses float16 for gemma3); fp8 takes bfloat16
+    and float16 only, and no --dtype both passes here: the remedy names none."""
+    refused = _engine(GEMMA3, "--gpu", "t4", "-q", "fp8")["refusal"]
+    assert refused["reason"] == ("torch.float32 is not supported for quantization method fp8. Supported dtypes: "
+                                 "[torch.bfloat16, torch.float16]")
+    assert refused["field"] == "dtype" and "--dtype" not in refused["remedy"].split(": ", 1)[1]
+    assert "the model without --quantization fp8" in refused["remedy"]
+    assert "compute capability 8.0 or more (bfloat16)" in refused["remedy"]
+    assert _engine(GEMMA3, "--gpu", "a100-80gb", "-q", "fp8")["starts"]  # bfloat16 there
+
+
+def test_gpt_oss_asked_in_float16_names_bfloat16():
+    refused = _engine(GPT_OSS, "--gpu", "h100", "--dtype", "float16")["refusal"]
+    assert refused["reason"] == ("torch.float16 is not supported for quantization method gpt_oss_mxfp4. Supported "
+                                 "dtypes: [torch.bfloat16]")
+    assert refused["remedy"] == "vLLM accepts --dtype bfloat16"
+    assert _engine(GPT_OSS, "--gpu", "mi300x", "--dtype", "float16")["refusal"] is None  # ROCm: left unrefused
+
+
+def test_awq_and_gptq_by_name_ran_float16_only_kernels_before_the_auto_classes():
+    """--quantization awq kept AWQConfig (float16 only) to 0.23 (awq_marlin.py: "forcing awq"); 0.24 maps awq to
+    AutoAWQConfig (float16, bfloat16). gptq likewise: GPTQConfig to 0.21, AutoGPTQConfig from 0.22."""
+    for method, last, first in (("awq", "0.23.0", "0.24.0"), ("gptq", "0.21.0", "0.22.0")):
+        refused = _engine(LLAMA_1B, "--gpu", "a100-80gb", "-q", method, "--engine", f"vllm=={last}")["refusal"]
+        assert refused["reason"] == (f"torch.bfloat16 is not supported for quantization method {method}. Supported "
+                                     f"dtypes: [torch.float16]")
+        assert refused["remedy"] == "vLLM accepts --dtype float16"
+        assert _engine(LLAMA_1B, "--gpu", "a100-80gb", "-q", method, "--engine", f"vllm=={first}")["starts"]
+        assert _engine(LLAMA_1B, "--gpu", "a100-80gb", "-q", method, "--engine", f"vllm=={last}", "--dtype",
+                       "float16")["starts"]
+
+
+def test_the_method_an_awq_checkpoint_runs_as():
+    """Before 0.24 AWQMarlinConfig claims an AWQ checkpoint where Marlin runs (80, 75 from 0.14:
+    utils/marlin_utils.py 0.11.0:46, 0.14.0:54) and --quantization is unset; from 0.24 AutoAWQConfig (auto_awq)."""
+    awq = replace(resolve(LLAMA_1B, None), quantization="awq")
+    assert vllm_method(awq, T4, "0.12.0") == "awq" and vllm_method(awq, A100, "0.12.0") == "awq_marlin"
+    assert vllm_method(awq, T4, "0.14.0") == "awq_marlin"
+    assert vllm_method(replace(awq, quantization_asked="awq"), A100, "0.20.0") == "awq"
+    assert vllm_method(awq, T4, "0.32.0") == "auto_awq"
+    gptq = replace(awq, quantization="gptq")
+    assert vllm_method(gptq, H100, "0.21.0") == "gptq_marlin" and vllm_method(gptq, H100, "0.22.0") == "auto_gptq"
+    # a T4 before 0.14 runs the plain AWQ kernel: float16 only, so a float32 Gemma 3 is refused there
+    gemma = vllm.on_gpu(replace(resolve(GEMMA3, None), quantization="awq"), T4, "0.12.0")
+    assert gpu_quantization_refusal(gemma, T4, "0.12.0").reason == (
+        "torch.float32 is not supported for quantization method awq. Supported dtypes: [torch.float16]")
+
+
+def test_compressed_tensors_takes_float32():
+    """CompressedTensorsConfig 70, [float32, float16, bfloat16] (0.32.0 compressed_tensors.py:119-124)."""
+    spec = vllm.on_gpu(replace(resolve(GEMMA3, None), quantization="compressed-tensors"), T4)
+    assert spec.dtype == "fp32" and gpu_quantization_refusal(spec, T4) is None
+
+
+def test_check_exits_1_for_a_refused_checkpoint(tmp_path):
+    path = tmp_path / "deployments.yaml"
+    path.write_text(f"deployments:\n  - name: g\n    model: {GPT_OSS}\n    tp: 1\n    gpu: t4\n    context: 4096\n")
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 1
+    result = json.loads(r.stdout)["results"][0]
+    assert not result["passed"] and result["engine"]["refusal"]["field"] == "quantization"
+    assert result["engine"]["refusal"]["reason"].startswith("The quantization method gpt_oss_mxfp4")
+
+
+# -- the weights advice ---------------------------------------------------------------------------------------------
+
+def test_weights_advice_offers_fp8_only_where_vllm_takes_it():
+    gemma = _text(GEMMA3, "--gpu", "t4")
+    assert "--quantization fp8" not in gemma
+    assert ("Not fp8 weights: vllm 0.32.0 refuses them here: torch.float32 is not supported for quantization method "
+            "fp8. Supported dtypes: [torch.bfloat16, torch.float16].") in gemma
+    llama = _text(LLAMA_70B, "--gpu", "t4", "-c", "8192")
+    assert "fp8 weights (an fp8 checkpoint or --quantization fp8" in llama  # float16 on a T4: fp8 takes it
+    old = _text(LLAMA_70B, "--gpu", "t4", "-c", "8192", "--engine", "vllm==0.12.0")
+    assert "--quantization fp8" not in old and "Minimum capability: 80. Current capability: 75." in old
+
+
+# -- the GPU's name, the heading, the drafter -------------------------------------------------------------------------
+
+def test_bfloat16_refusal_names_the_gpu_as_nvml_does():
+    refused = _engine(LLAMA_1B, "--gpu", "t4", "--dtype", "bfloat16")["refusal"]["reason"]
+    assert refused == ("Bfloat16 is only supported on GPUs with compute capability of at least 8.0. Your Tesla T4 GPU "
+                       "has compute capability 7.5. You can use float16 instead by explicitly setting the `dtype` flag "
+                       "in CLI, for example: --dtype=half.")
+    spec = replace(resolve(LLAMA_1B, None), dtype_asked=True)
+    assert "Your GPU has compute capability 7.5." in vllm.gpu_dtype_refusal(spec, T4).reason  # no name known
+
+
+def test_heading_names_the_weights_the_budget_prices():
+    """Gemma 3 4B: 4,300,079,472 parameters (bundled), 8,600,158,944 bytes in bfloat16 (8.01 GiB); a T4 serves it
+    in float32: 17,200,317,888 bytes = 16.02 GiB, what the budget line subtracts."""
+    assert 4_300_079_472 * 2 == 8_600_158_944 and 4_300_079_472 * 4 == 17_200_317_888
+    t4 = _text(GEMMA3, "--gpu", "t4", "-c", "4096")
+    assert "google/gemma-3-4b-it on T4: 34 layers, 16.0 GiB weights (served as float32)" in t4
+    assert "- weights 16.0 GiB" in t4
+    h100 = _text(GEMMA3, "--gpu", "h100", "-c", "4096")
+    assert "google/gemma-3-4b-it on H100-80GB-SXM: 34 layers, 8.01 GiB weights " in h100 + " "
+    t4_llama = _text(LLAMA_1B, "--gpu", "t4", "-c", "4096")
+    assert "(served as" not in t4_llama  # float16 for bfloat16: the same bytes
+
+
+def test_draft_model_served_in_a_float32_targets_dtype():
+    """gemma-3-4b-it drafting for gemma-3-12b-it: 4,300,079,472 parameters, 8,600,158,944 bytes in bfloat16 on an
+    H100, 17,200,317,888 in float32 on a T4 (the target's dtype)."""
+    spec = with_drafter(resolve("google/gemma-3-12b-it", None), Speculative("draft_model", 2, GEMMA3), "0.32.0")
+    assert draft_weights(vllm.on_gpu(spec, H100).draft, 1) == 8_600_158_944
+    t4 = vllm.on_gpu(spec, T4)
+    assert t4.dtype == "fp32" and draft_weights(t4.draft, 1) == 17_200_317_888
+
+
+def test_mtp_modules_follow_dtype_float32():
+    """Qwen3-Next's one MTP module in bfloat16: attention 54,526,976 + shared expert 6,295,552 + experts
+    3,221,225,472 + router 2,097,152 + norms 16,797,696 = 3,300,942,848 bytes; --dtype float32 doubles it."""
+    spec = resolve("Qwen/Qwen3-Next-80B-A3B-Thinking", None)
+    mtp = Speculative("mtp", 1)
+    total = 54_526_976 + 6_295_552 + 3_221_225_472 + 2_097_152 + 16_797_696
+    assert draft_weights(with_drafter(spec, mtp, "0.32.0").draft, 1) == total == 3_300_942_848
+    fp32 = with_drafter(apply_weight_precision(spec, None, "float32"), mtp, "0.32.0")
+    assert draft_weights(fp32.draft, 1) == 2 * total
+
+
+@pytest.mark.parametrize("method", ["fp8", "awq", "gptq"])
+def test_h100_takes_every_method_in_16_bits(method):
+    spec = apply_weight_precision(resolve(LLAMA_1B, None), method)
+    assert gpu_quantization_refusal(vllm.on_gpu(spec, H100), H100) is None
+
+
+def test_float16_refused_for_gemma_3_names_what_the_gpu_serves_it_in():
+    """No bfloat16 on a T4 (platforms/cuda.py 0.32.0:636-654): the float16 refusal's remedy names float32 there,
+    bfloat16 on an H100."""
+    assert _engine(GEMMA3, "--gpu", "t4", "--dtype", "float16")["refusal"]["remedy"] == \
+        "it starts with --dtype float32 or auto"
+    assert _engine(GEMMA3, "--gpu", "h100", "--dtype", "float16")["refusal"]["remedy"] == \
+        "it starts with --dtype bfloat16 or auto"
+
+
+def test_html_heading_names_the_served_precision():
+    r = run_kvplan("estimate", GEMMA3, "--gpu", "t4", "-c", "4096", "--format", "html")
+    assert r.returncode == 0 and "34 layers, 16.0 GiB weights (served as float32)" in r.stdout
