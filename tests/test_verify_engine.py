@@ -462,6 +462,86 @@ def test_a_032_result_keeps_its_line():
     assert "sized after warmup" not in flat and "the engine's baseline is taken after it" in flat
 
 
+def _flat_table(r) -> str:
+    from kvplan.commands.verify import VerifyResult
+    from kvplan.render import emit
+
+    return " ".join(emit(VerifyResult(r), "table").split())
+
+
+def test_a_034_rank_of_a_group_prints_its_own_budget_and_the_groups():
+    """Rank 1 of a real TP group: its own sizing's figure is the line's result; the group sized every rank by its
+    smallest budget (3 GiB less here), said beside it, and each rank's own figure is in its summary line."""
+    from kvplan.render.text import size
+
+    r, s = _fabricated_034()
+    smallest = s.available - 3 * GiB
+    r["budget"].update(measured_kv_budget_bytes=smallest, rank_kv_budget_bytes=s.available)
+    r["ranks"] = [{"rank": k, "nccl_init_bytes": GiB, "nccl_bytes": 2 * GiB, "measured_kv_budget_bytes": smallest,
+                   "rank_kv_budget_bytes": own, "allocation": {"torch_error": 0.0}, "boundary_confirmed": True,
+                   "served": 9} for k, own in ((0, smallest), (1, s.available))]
+    flat = _flat_table(r)
+    assert f"- transient {size(s.transient)} = {size(s.available)} (the device binds;" in flat
+    assert f"; the TP group sizes every rank's cache by its smallest budget, {size(smallest)}, and commits" in flat
+    assert f"Rank 0: NCCL 1.00 GiB after init, 2.00 GiB after the first collectives; own KV budget {size(smallest)}" \
+        in flat and f"own KV budget {size(s.available)}" in flat
+
+
+def test_a_034_result_says_the_persistent_part_it_used():
+    from kvplan.render.text import size
+
+    r, s = _fabricated_034()
+    r["budget"]["extensible"].update(persistent=478_150_656, persistent_measured=16 * MiB)
+    flat = _flat_table(r)
+    assert (f"graphs and the {size(478_150_656)} the engine keeps from the profile run, as predicted, where verify's "
+            f"own run kept 16.0 MiB)") in flat
+    assert "smallest budget" not in flat
+
+
+def test_a_032_rank_of_a_group_prints_its_own_budget():
+    from kvplan.render.text import size
+
+    r = _recorded_032()
+    own = r["budget"]["measured_kv_budget_bytes"]
+    r["budget"].update(rank_kv_budget_bytes=own + GiB)
+    flat = _flat_table(r)
+    assert (f"(as measured) = {size(own + GiB)}; the TP group sizes every rank's cache by its smallest budget, "
+            f"{size(own)}: ") in flat
+
+
+def _rejudge_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("verify_rejudge", ROOT / "benchmarks" / "verify_rejudge.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rejudge_refuses_a_034_record(capsys):
+    """A record sized after warmup is not requested memory less its terms: refused in one line, nothing rebuilt."""
+    r, _ = _fabricated_034()
+    module = _rejudge_module()
+    assert module.rejudged([{"args": ["deepseek-ai/DeepSeek-V3", "--tp", "8"], "result": r}]) == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["verify_rejudge: `deepseek-ai/DeepSeek-V3 --tp 8`: not rejudged: sized after warmup (vllm 0.34.0's "
+                   "extensible KV cache), which this script does not rebuild"]
+
+
+@pytest.mark.parametrize("engine,expected", [(None, "vllm 0.32.0"), ("vllm==0.33.0", "vllm 0.33.0")])
+def test_rejudge_plans_with_the_records_engine(engine, expected):
+    """The s41 record (DeepSeek-V3, one simulated rank of tp 8 on an H200, recorded with the 0.32 engine model): the
+    plan rejudged is the release the record names (0.32 where it names none); its non-torch term is taken as recorded
+    (only records from before the engine model counted it from before the CUDA context)."""
+    r = _recorded_032()
+    if engine:
+        r["options"]["engine"] = engine
+    j = _rejudge_module().rejudge({"args": ["deepseek-ai/DeepSeek-V3", "--tp", "8"], "result": r})
+    assert j["plan"].budget.engine == expected
+    recorded = next(t["measured_bytes"] for t in r["terms"] if t["term"] == "non_torch")
+    assert next(row["measured_bytes"] for row in j["rows"] if row["term"] == "non_torch") == recorded
+
+
 # ---- on a GPU (next session's device run: benchmarks/s53_device.sh) ---------------------------------------------
 
 def _cuda() -> bool:

@@ -112,7 +112,7 @@ def _budget_line(r: dict) -> str:
 
 def _group_minimum(own: int, budget: int) -> str:
     """A real TP group sizes every rank's cache by its smallest budget: said where it is not this rank's."""
-    return "" if own == budget else f"; the TP group sizes every rank's cache by its smallest budget, {size(budget)},"
+    return "" if own == budget else f"; the TP group sizes every rank's cache by its smallest budget, {size(budget)}"
 
 
 def _extensible_line(x: dict, budget: int, m: dict) -> str:
@@ -121,12 +121,14 @@ def _extensible_line(x: dict, budget: int, m: dict) -> str:
     bound = "the device binds" if x["device_binds"] else "the requested memory binds"
     mine = x.get("persistent_measured")
     kept = (f"the {size(x.get('persistent', 0))} the engine keeps from the profile run, as predicted"
-            + (f" (verify's own run kept {size(mine)})" if mine is not None else ""))
-    blocks = f" and commits {m['kv_blocks']:,} blocks of it in 2 MiB granules a layer" if m.get("kv_blocks") else ""
+            + (f", where verify's own run kept {size(mine)}" if mine is not None else ""))
+    group = _group_minimum(x["available"], budget)
+    blocks = (f"{',' if group else ''} and commits {m['kv_blocks']:,} blocks of it in 2 MiB granules a layer"
+              if m.get("kv_blocks") else "")
     return (f"KV budget, sized after warmup as vLLM 0.34 does = min(requested {size(x['requested'])} - used "
             f"{size(x['used'])}, memory {size(x['memory'])} - baseline {size(x['baseline'])} - used - margin "
             f"{size(x['margin'])}) - transient {size(x['transient'])} = {size(x['available'])} ({bound}; used: "
-            f"weights, non-torch, runner state, graphs and {kept}){_group_minimum(x['available'], budget)}{blocks}")
+            f"weights, non-torch, runner state, graphs and {kept}){group}{blocks}")
 
 
 def allocation_table(r: dict):
