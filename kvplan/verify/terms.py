@@ -160,8 +160,11 @@ def measured_extensible_budget(memory: int, requested: int, measured: dict, base
     gpu_worker.py:1236 requested_memory); `baseline`: its used memory at the init snapshot (memory less
     init_free_memory, gpu_worker.py:1235); `persistent`: the part of the profile peak the engine keeps allocated
     after it (verify passes the engine's, as predicted: predicted_persistent); `reserve_growth`: torch's reservation
-    growth over a sizing step, taken as no larger than the transient where not measured. `profiled`: requested less the profile's consumption, no graphs (gpu/model_runner.py:1121-1128).
-    The result keeps this rank's own figure: a real TP group's minimum is taken after it (verify_run.py)."""
+    growth over a sizing step, taken as no larger than the transient where not measured. `profiled`: requested less
+    the profile's consumption, no graphs (gpu/model_runner.py:1121-1128). The result keeps this rank's own figure: a
+    real TP group's minimum is taken after it (verify_run.py). used is the sum of the measured terms, not vLLM's
+    free-memory drop since the snapshot (:612): verify's process holds what the engine's does not (the minimal caches
+    it captures graphs over, its dequant scratch) and frees its graphs before sizing."""
     transient = max((measured.get("activation_peak") or 0) - persistent, 0)
     used = sum(measured.get(name) or 0 for name in USED_TERMS) + persistent
     margin = max(MARGIN_FLOOR[bool(rocm)], int(transient * MARGIN_FRACTION))
