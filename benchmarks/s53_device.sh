@@ -22,7 +22,7 @@ echo "== 0.34 table" | tee -a "$LOG"
 timeout 100 python3 -m kvplan verify meta-llama/Llama-3.1-8B-Instruct -c 8192 --engine vllm==0.34.0 \
   >"$OUT/s53_verify_llama8b_0.34.0.txt" 2>&1
 echo "rc=$?" | tee -a "$LOG"
-grep -E "^ *(baseline|margin|KV budget)|sized after warmup|Options" -A2 "$OUT/s53_verify_llama8b_0.34.0.txt" \
+grep -E "^ *(baseline|margin|KV budget)|sized after warmup|cuBLAS handles|Options" -A2 "$OUT/s53_verify_llama8b_0.34.0.txt" \
   | head -20 | tee -a "$LOG"
 echo "== GPU tests: --engine (0.34 on the GPU), then verify's own" | tee -a "$LOG"
 timeout 100 python3 -m pytest -q -p no:cacheprovider -rf tests/test_verify_engine.py 2>&1 | tail -5 | tee -a "$LOG"

@@ -1,9 +1,12 @@
 """The recorded H200 measurements (benchmarks/verify_h200_2026-12-01.jsonl, taken when kvplan's planner still
-held generic reserves) judged against the planner as it is now: the vLLM 0.32 engine model's budget terms for
-the same settings (gpu_memory_utilization 0.9, max_num_seqs 256, max_num_batched_tokens 8192, block 16) and the
-calibrated decode / prefill estimates at the batches measured. Nothing is re-measured; one correction is
-applied to the measurement: the engine counts non-torch memory from after the CUDA context exists, the
-recording from before it, so the context (measured separately, 617.6 MiB) is taken out of that term.
+held generic reserves) judged against the planner as it is now: the budget terms of the vLLM release each record
+names (options.engine; vLLM 0.32 for records from before --engine) for the same settings (gpu_memory_utilization
+0.9, max_num_seqs 256, max_num_batched_tokens 8192, block 16) and the calibrated decode / prefill estimates at the
+batches measured. Nothing is re-measured; one correction is applied to records taken before verify compared with
+an engine model (their budget names no engine): the engine counts non-torch memory from after the CUDA context
+exists, those recordings from before it, so the context (measured separately, 617.6 MiB) is taken out of that term.
+Records sized after warmup (vLLM 0.34's extensible KV cache: budget.sizing "extensible") are refused, one line
+each: their budget is not requested memory less the terms, and is not rebuilt here.
 
     python3 benchmarks/verify_rejudge.py benchmarks/verify_h200_2026-12-01.jsonl
 """
@@ -22,18 +25,26 @@ from kvplan.verify.terms import (decode_prediction, measured_kv_budget, predicte
 GiB = 2**30
 
 
+class Refused(Exception):
+    """A record this script cannot rejudge; its message is the one line said instead."""
+
+
 def rejudge(run: dict) -> dict:
     r = run["result"]
     o = r["options"]
+    if r["budget"].get("sizing") == "extensible":
+        raise Refused(f"`{' '.join(run['args'])}`: not rejudged: sized after warmup ({r['budget'].get('engine')}'s "
+                      f"extensible KV cache), which this script does not rebuild")
     spec = resolve(r["model"])
     opts = Options(o["tp"], o["context"], o["kv_dtype"], o["gpu_util"], o["block_size"], o["max_num_seqs"],
-                   o["max_num_batched_tokens"], "vllm")
+                   o["max_num_batched_tokens"], o.get("engine", "vllm"))
     total = r["gpu"]["memory_total_bytes"]
     gpu, _ = device_gpu(r["gpu"], total)
     plan = predicted_plan(spec, opts, gpu, total)
     precision = kernel_kv_dtype(opts.kv_dtype, spec)
     measured = {t["term"]: t["measured_bytes"] for t in r["terms"]}
-    measured["non_torch"] -= r["gpu"]["cuda_context_bytes_nvml"]
+    if r["budget"].get("engine") is None:  # recorded before the engine model: non-torch counted from before the context
+        measured["non_torch"] -= r["gpu"]["cuda_context_bytes_nvml"]
     rows = term_rows(predicted_terms(plan), measured)
     subtracted = subtracted_terms(plan)
     budget = measured_kv_budget(plan.budget.usable_bytes, measured, subtracted)
@@ -53,9 +64,22 @@ def rejudge(run: dict) -> dict:
             "input_len": r["prefill"]["input_len"], "fixed_us": r["decode"]["per_layer_fixed_us"]}
 
 
+def rejudged(runs: list) -> list:
+    """Every run rejudged; a refused one said on stderr in one line and left out."""
+    judged = []
+    for run in runs:
+        try:
+            judged.append(rejudge(run))
+        except Refused as why:
+            print(f"verify_rejudge: {why}", file=sys.stderr)
+    return judged
+
+
 def main(path: str) -> None:
     runs = [json.loads(line) for line in open(path) if json.loads(line)["result"]]
-    judged = [rejudge(run) for run in runs]
+    judged = rejudged(runs)
+    if not judged:
+        sys.exit(1)
     print("| command | max concurrency: plan / measured budget | budget verdict | decode ms batch 1: measured / "
           "estimate | at max: measured / estimate | decode verdict | TTFT ms: measured / estimate |")
     print("|---|---|---|---|---|---|---|")

@@ -9,19 +9,20 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import ROOT, run_kvplan
-from hub_configs import LLAMA3_8B
+from hub_configs import DEEPSEEK_V2_LITE, LLAMA3_8B
 from kvplan import verify as V
 from kvplan.engines import get_engine
 from kvplan.errors import FieldError
 from kvplan.model import parse_config
 from kvplan.plan.catalog import find_gpu
 from kvplan.plan.plan import plan
-from kvplan.verify.terms import (TERMS, extensible_baseline, extensible_subtracted, measured_extensible_budget,
-                                 sized_after_warmup)
+from kvplan.verify.terms import (TERMS, cublas_before_snapshot, extensible_baseline, extensible_subtracted,
+                                 measured_extensible_budget, plan_sized_after_warmup, predicted_persistent)
 
 GiB, MiB = 2**30, 2**20
 REFERENCE = json.loads((Path(__file__).parent / "data" / "vllm_extensible_sizing.json").read_text())
@@ -157,11 +158,70 @@ def test_every_releases_terms_rebuild_its_budget(release, tp):
     p = _plan(release, tp)
     names = {t.name for t in p.budget.terms}
     assert names <= {"memory", "weights", "profile_peak", "non_torch", "runner_state", "cuda_graphs", "nccl"}
-    assert not sized_after_warmup(p)
+    assert not plan_sized_after_warmup(p)
     terms = V.predicted_terms(p)
     assert set(terms) == set(TERMS)
     assert V.measured_kv_budget(p.budget.usable_bytes, terms, V.subtracted_terms(p), terms) == \
         p.kv_budget_bytes_per_gpu
+
+
+# ---- the engine's init snapshot: cuBLAS's handles first from 0.33 ----------------------------------------------
+
+def test_cublas_handles_precede_the_snapshot_from_033():
+    """0.33.0 v1/worker/gpu_worker.py:527-528 and 0.34.0 :534-535 run torch.mm and a biased F.linear before the init
+    snapshot (0.34.0 :549); 0.32.0's gpu_worker.py has neither, so its first matmul comes after the snapshot."""
+    assert [cublas_before_snapshot(v) for v in ("0.6.0", "0.32.0", "0.33.0", "0.34.0")] == [False, False, True, True]
+
+
+class _FakeDevice:
+    """torch and NVML as _gpu_info sees them: the CUDA context takes 500 MiB; torch.mm makes cuBLAS's handle (8 MiB
+    of driver memory) and its 32 MiB workspace in torch's pool; the biased linear makes cuBLASLt's (4 MiB)."""
+
+    def __init__(self):
+        self.used, self.reserved, self.calls = 0, 0, []
+        cuda = dict(synchronize=lambda: None, memory_reserved=lambda: self.reserved, current_device=lambda: 0,
+                    mem_get_info=self._mem_get_info, empty_cache=lambda: self.calls.append("empty_cache"),
+                    get_device_properties=lambda i: SimpleNamespace(multi_processor_count=132, major=9, minor=0))
+        self.torch = SimpleNamespace(cuda=SimpleNamespace(**cuda), zeros=self._zeros, ones=lambda *a, **k: [0],
+                                     mm=self._mm, nn=SimpleNamespace(functional=SimpleNamespace(linear=self._linear)),
+                                     bfloat16="bf16", __version__="fake", version=SimpleNamespace(cuda="12.8"))
+        self.nvml = SimpleNamespace(used=lambda: self.used, describe=lambda: {"name": "NVIDIA H100 80GB HBM3"})
+
+    def _zeros(self, *args, **kwargs):
+        self.used += 500 * MiB
+        self.calls.append("context")
+
+    def _mm(self, *args):
+        self.used, self.reserved = self.used + 40 * MiB, self.reserved + 32 * MiB
+        self.calls.append("mm")
+
+    def _linear(self, *args):
+        self.used += 4 * MiB
+        self.calls.append("linear")
+
+    def _mem_get_info(self):
+        self.calls.append("snapshot")
+        return 80 * GiB - self.used, 80 * GiB
+
+
+@pytest.mark.parametrize("release", ["0.32.0", "0.34.0"])
+def test_the_snapshot_follows_the_releases_warmup(monkeypatch, release):
+    """From 0.33 verify's baseline is taken after the same warm-up (gpu_worker.py:533-540: mm, biased linear, gc,
+    empty_cache), so cuBLAS's 44 MiB sit in the baseline (0.34's baseline row) and not in the non-torch growth
+    measured from it; for 0.32 the baseline stays right after the CUDA context, as before."""
+    import kvplan.gpu.verify_run as run
+
+    device = _FakeDevice()
+    monkeypatch.setattr(run, "torch", device.torch)
+    info, baseline, total = run._gpu_info(device.nvml, {}, None, cublas_before_snapshot(release))
+    assert info["cuda_context_bytes_nvml"] == 500 * MiB and total == 80 * GiB
+    if release == "0.34.0":
+        assert device.calls == ["context", "mm", "linear", "empty_cache", "snapshot"]
+        assert info["cublas_warmup_bytes_nvml"] == 44 * MiB and baseline == (544 * MiB, 32 * MiB)
+        assert info["memory_total_bytes"] - info["memory_free_bytes"] == 544 * MiB  # 0.34's baseline, NCCL aside
+    else:
+        assert device.calls == ["context", "snapshot"] and "cublas_warmup_bytes_nvml" not in info
+        assert baseline == (500 * MiB, 0) and info["memory_total_bytes"] - info["memory_free_bytes"] == 500 * MiB
 
 
 # ---- vLLM 0.34: sized from the memory measured after warmup ------------------------------------------------------
@@ -226,10 +286,81 @@ def test_034_is_vllms_own_figure(case):
     assert committed_blocks(s.available, strides, REFERENCE["granule"]) == case["blocks"]
 
 
-def test_034_baseline_of_a_simulated_rank_adds_the_predicted_nccl():
-    assert extensible_baseline(600 * MiB, None, 1_879_048_192) == 600 * MiB + 1_879_048_192
-    assert extensible_baseline(2400 * MiB, 1800 * MiB, 1_879_048_192) == 2400 * MiB  # a real group: inside it
-    assert extensible_baseline(600 * MiB, None, 0) == 600 * MiB
+def test_034_baseline_of_a_simulated_rank_adds_nccl():
+    """NCCL's 1.75 GiB (plan/budget.py NCCL_BYTES: int(1.75 x 2**30) = 1,879,048,192) on one simulated rank at tp > 1;
+    a real group's NCCL is inside its snapshot; tp 1 has none."""
+    assert extensible_baseline(600 * MiB, None, 2) == 600 * MiB + 1_879_048_192
+    assert extensible_baseline(2400 * MiB, 1800 * MiB, 2) == 2400 * MiB  # a real group: inside it
+    assert extensible_baseline(600 * MiB, None, 1) == 600 * MiB
+
+
+def _rank(config, tp: int = 1, gpu_util=None):
+    """(plan, resolved options, GPU) of one rank under 0.34 on the catalog's H100 (85,017,493,504 bytes)."""
+    from kvplan.gpu import rank as R
+
+    spec, gpu = parse_config(config, "m"), find_gpu("H100")
+    opts = R.resolve_options(spec, R.Options(tp, 8192, "auto", gpu_util, None, None, None, "vllm==0.34.0"), gpu,
+                             gpu.memory_bytes)
+    return R.predicted_plan(spec, opts, gpu, gpu.memory_bytes), opts, gpu
+
+
+H100 = 85_017_493_504
+SNAPSHOT = {"memory_total_bytes": H100, "memory_free_bytes": H100 - 700 * MiB}  # 734,003,200 used at the snapshot
+
+
+def test_034_sizing_takes_the_engines_persistent_part():
+    """DeepSeek-V2-Lite, tp 1, 8,192 batched tokens: vLLM 0.34 keeps its fused-MoE workspace after the profile run
+    (0.33 v1/worker/workspace.py:209-266: grown, never freed): 8,192 tokens x 6 experts x (max(I 1,408, H 2,048) +
+    max(2 x 1,408, 2,048)) x 2 bytes = 478,150,656. Verify has no such workspace (its own run left 16 MiB): the sizing
+    counts the engine's. Measured: weights 30 GiB, non-torch 512 MiB, graphs 1 GiB, peak 2 GiB:
+    used = 32,212,254,720 + 536,870,912 + 1,073,741,824 + 478,150,656 = 34,301,018,112;
+    transient = 2,147,483,648 - 478,150,656 = 1,669,332,992; margin = int(0.75 x it) = 1,251,999,744;
+    85,017,493,504 - 734,003,200 - used - margin = 48,730,472,448 (< requested - used: the device binds);
+    available = 48,730,472,448 - 1,669,332,992 = 47,061,139,456 (with verify's 16 MiB instead: 46,715,109,376)."""
+    import kvplan.gpu.verify_run as run
+
+    plan_, opts, gpu = _rank(DEEPSEEK_V2_LITE)
+    assert predicted_persistent(plan_) == plan_.budget.measured.persistent_bytes == 8192 * 6 * (2048 + 2816) * 2
+    measured = {"weights": 30 * GiB, "activation_peak": 2 * GiB, "non_torch": 512 * MiB, "cuda_graphs": GiB,
+                "runner_state": 0, "nccl": None}
+    s = run._extensible_sizing(plan_, opts, SNAPSHOT, measured, gpu)
+    assert (s.persistent, s.used, s.transient, s.margin) == (478_150_656, 34_301_018_112, 1_669_332_992,
+                                                             1_251_999_744)
+    assert s.baseline == 734_003_200 and s.device_binds and s.available == 47_061_139_456
+    assert measured_extensible_budget(H100, H100, measured, 734_003_200, 16 * MiB).available == 46_715_109_376
+    record = run.extensible_record(s, {"persistent_bytes": 16 * MiB})
+    assert record["persistent"] == 478_150_656 and record["persistent_measured"] == 16 * MiB
+    assert record["persistent_from"].startswith("predicted") and record["available"] == s.available
+
+
+def test_034_plan_rebuilt_with_its_persistent_part():
+    """Fed its own predicted terms and baseline, the sizing with the predicted persistent part is DeepSeek-V2-Lite's
+    planned budget (engines/vllm_budget.py extensible_budget counts the same workspace as used)."""
+    plan_, _, _ = _rank(DEEPSEEK_V2_LITE)
+    terms = V.predicted_terms(plan_)
+    s = measured_extensible_budget(H100, H100, terms, terms["baseline"], predicted_persistent(plan_))
+    assert s.available == plan_.kv_budget_bytes_per_gpu and s.persistent == 478_150_656
+
+
+def test_034_a_simulated_rank_keeps_nccl_where_its_plan_does_not():
+    """Llama-3-8B, tp 2 on one H100, --gpu-util 0.95: the plan's requested memory binds, so its budget keeps no
+    NCCL (engines/vllm_budget.py extensible_budget), yet the engine's snapshot holds NCCL (0.34.0 gpu_worker.py:506-512
+    init_worker_distributed_environment before the :549 snapshot). Measured: weights 8 GiB, non-torch 512 MiB, graphs
+    1 GiB, runner state 541,753,344, peak 3 GiB: used 10,742,300,672, margin int(0.75 x 3 GiB) = 2,415,919,104;
+    requested ceil(0.95 x 85,017,493,504) = 80,766,618,829, less used: 70,024,318,157; the device: 85,017,493,504 -
+    (734,003,200 + 1,879,048,192) - used - margin = 69,246,222,336, which binds: available 69,246,222,336 -
+    3,221,225,472 = 66,024,996,864 (without NCCL the requested memory would bind: 66,803,092,685)."""
+    import kvplan.gpu.verify_run as run
+
+    plan_, opts, gpu = _rank(LLAMA3_8B, tp=2, gpu_util=0.95)
+    assert V.predicted_terms(plan_)["nccl"] == 0 and V.predicted_terms(plan_)["baseline"] is None
+    measured = {"weights": 8 * GiB, "activation_peak": 3 * GiB, "non_torch": 512 * MiB, "cuda_graphs": GiB,
+                "runner_state": 541_753_344, "nccl": None}
+    s = run._extensible_sizing(plan_, opts, SNAPSHOT, measured, gpu)
+    assert s.baseline == 734_003_200 + 1_879_048_192 and s.requested == 80_766_618_829
+    assert s.device_binds and s.available == 66_024_996_864
+    alone = measured_extensible_budget(H100, 80_766_618_829, measured, 734_003_200, 0)
+    assert not alone.device_binds and alone.available == 66_803_092_685
 
 
 @pytest.mark.parametrize("tp", [1, 2])
@@ -239,7 +370,7 @@ def test_034_plan_rebuilt_from_its_own_terms(tp):
     the measured sizing is the plan's budget; at tp 1 by hand: 85,017,493,504 - 647,600,537 - (16,060,522,496 +
     536,870,912 + 541,753,344 + 1,342,177,280) - int(0.75 x 1,914,175,488) - 1,914,175,488 = 62,538,761,831."""
     p = _plan("0.34.0", tp)
-    assert sized_after_warmup(p)
+    assert plan_sized_after_warmup(p)
     terms = V.predicted_terms(p)
     assert terms["baseline"] == 647_600_537 + (1_879_048_192 if tp > 1 else 0)
     assert terms["margin"] == int(0.75 * terms["activation_peak"]) == 1_435_631_616
@@ -331,6 +462,86 @@ def test_a_032_result_keeps_its_line():
     assert "sized after warmup" not in flat and "the engine's baseline is taken after it" in flat
 
 
+def _flat_table(r) -> str:
+    from kvplan.commands.verify import VerifyResult
+    from kvplan.render import emit
+
+    return " ".join(emit(VerifyResult(r), "table").split())
+
+
+def test_a_034_rank_of_a_group_prints_its_own_budget_and_the_groups():
+    """Rank 1 of a real TP group: its own sizing's figure is the line's result; the group sized every rank by its
+    smallest budget (3 GiB less here), said beside it, and each rank's own figure is in its summary line."""
+    from kvplan.render.text import size
+
+    r, s = _fabricated_034()
+    smallest = s.available - 3 * GiB
+    r["budget"].update(measured_kv_budget_bytes=smallest, rank_kv_budget_bytes=s.available)
+    r["ranks"] = [{"rank": k, "nccl_init_bytes": GiB, "nccl_bytes": 2 * GiB, "measured_kv_budget_bytes": smallest,
+                   "rank_kv_budget_bytes": own, "allocation": {"torch_error": 0.0}, "boundary_confirmed": True,
+                   "served": 9} for k, own in ((0, smallest), (1, s.available))]
+    flat = _flat_table(r)
+    assert f"- transient {size(s.transient)} = {size(s.available)} (the device binds;" in flat
+    assert f"; the TP group sizes every rank's cache by its smallest budget, {size(smallest)}, and commits" in flat
+    assert f"Rank 0: NCCL 1.00 GiB after init, 2.00 GiB after the first collectives; own KV budget {size(smallest)}" \
+        in flat and f"own KV budget {size(s.available)}" in flat
+
+
+def test_a_034_result_says_the_persistent_part_it_used():
+    from kvplan.render.text import size
+
+    r, s = _fabricated_034()
+    r["budget"]["extensible"].update(persistent=478_150_656, persistent_measured=16 * MiB)
+    flat = _flat_table(r)
+    assert (f"graphs and the {size(478_150_656)} the engine keeps from the profile run, as predicted, where verify's "
+            f"own run kept 16.0 MiB)") in flat
+    assert "smallest budget" not in flat
+
+
+def test_a_032_rank_of_a_group_prints_its_own_budget():
+    from kvplan.render.text import size
+
+    r = _recorded_032()
+    own = r["budget"]["measured_kv_budget_bytes"]
+    r["budget"].update(rank_kv_budget_bytes=own + GiB)
+    flat = _flat_table(r)
+    assert (f"(as measured) = {size(own + GiB)}; the TP group sizes every rank's cache by its smallest budget, "
+            f"{size(own)}: ") in flat
+
+
+def _rejudge_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("verify_rejudge", ROOT / "benchmarks" / "verify_rejudge.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rejudge_refuses_a_034_record(capsys):
+    """A record sized after warmup is not requested memory less its terms: refused in one line, nothing rebuilt."""
+    r, _ = _fabricated_034()
+    module = _rejudge_module()
+    assert module.rejudged([{"args": ["deepseek-ai/DeepSeek-V3", "--tp", "8"], "result": r}]) == []
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["verify_rejudge: `deepseek-ai/DeepSeek-V3 --tp 8`: not rejudged: sized after warmup (vllm 0.34.0's "
+                   "extensible KV cache), which this script does not rebuild"]
+
+
+@pytest.mark.parametrize("engine,expected", [(None, "vllm 0.32.0"), ("vllm==0.33.0", "vllm 0.33.0")])
+def test_rejudge_plans_with_the_records_engine(engine, expected):
+    """The s41 record (DeepSeek-V3, one simulated rank of tp 8 on an H200, recorded with the 0.32 engine model): the
+    plan rejudged is the release the record names (0.32 where it names none); its non-torch term is taken as recorded
+    (only records from before the engine model counted it from before the CUDA context)."""
+    r = _recorded_032()
+    if engine:
+        r["options"]["engine"] = engine
+    j = _rejudge_module().rejudge({"args": ["deepseek-ai/DeepSeek-V3", "--tp", "8"], "result": r})
+    assert j["plan"].budget.engine == expected
+    recorded = next(t["measured_bytes"] for t in r["terms"] if t["term"] == "non_torch")
+    assert next(row["measured_bytes"] for row in j["rows"] if row["term"] == "non_torch") == recorded
+
+
 # ---- on a GPU (next session's device run: benchmarks/s53_device.sh) ---------------------------------------------
 
 def _cuda() -> bool:
@@ -357,8 +568,11 @@ def test_034_verify_on_the_gpu(gpu_util):
     assert r["options"]["engine"] == "vllm==0.34.0" and b["engine"].startswith("vllm 0.34")
     assert b["sizing"] == "extensible"
     assert x["device_binds"] == (gpu_util is None) and b["measured_kv_budget_bytes"] == x["available"] > 0
-    assert r["profile"]["persistent_bytes"] >= 0 and x["transient"] == r["profile"]["peak_bytes"] - \
-        r["profile"]["persistent_bytes"]
+    # the engine's persistent part, as its plan predicts it, is what the sizing used; verify's own is beside it
+    assert x["persistent"] == r["plan"]["budget"]["measured"]["persistent_bytes"]
+    assert x["transient"] == max(r["profile"]["peak_bytes"] - x["persistent"], 0)
+    assert x["persistent_measured"] == r["profile"]["persistent_bytes"] >= 0
+    assert r["gpu"]["cublas_warmup_bytes_nvml"] >= 0 and b["rank_kv_budget_bytes"] == x["available"]
     rows = {row["term"]: row for row in r["terms"]}
     assert rows["baseline"]["measured_bytes"] == x["baseline"] > 0 and rows["margin"]["measured_bytes"] >= GiB
     # Llama-3.2-1B: a block is 64 x 8 heads x 64 x 2 x 2 bytes = 128 KiB a layer, so 16 blocks fill a 2 MiB granule

@@ -60,9 +60,10 @@ CONSTANTS = {
     "v1_non_torch": (GiB // 2, "assumed: V1 snapshots its baseline after the CUDA context and NCCL exist "
                                "(gpu_worker.py init_device), leaving cuBLAS/attention workspaces"),
     "v1_sampler_bytes_per_logit": FLASHINFER_SAMPLER_BYTES,
-    "cuda_context": (int(617.6 * 2**20), "measured: the CUDA context of verify's own process on an H200 (NVML; torch "
-                                         "2.11, CUDA 13; benchmarks/RESULTS.md), held before vLLM 0.34's init "
-                                         "snapshot with cuBLAS's handles"),
+    "cuda_context": (int(617.6 * 2**20), "measured: the CUDA context alone (torch.zeros(1)) of verify's own process on "
+                                         "an H200 (NVML; torch 2.11, CUDA 13; benchmarks/RESULTS.md), held before "
+                                         "vLLM 0.34's init snapshot; the cuBLAS / cuBLASLt handles and workspaces "
+                                         "0.34 also creates before it (gpu_worker.py:534-535) are not in it"),
     "cuda_graphs": (int(1.25 * GiB), "assumed (kvplan's earlier graph reserve): public 0.21+ estimates run from "
                                      "0.21 GiB (Qwen2.5-0.5B, vllm#50159) to ~9.5 (Llama-3.1-70B fp8 tp 8, "
                                      "vllm#49224), too few with their settings to fit a rule"),
@@ -408,7 +409,7 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
                   terms["non_torch"].bytes, graphs, fixed[1].bytes,
                   f"vllm {version}" + (", enforce eager" if flags.enforce_eager else ""),
                   None if stage is None else stage.index, budget_terms,
-                  measured=MeasuredSizing(profiled, EXTENSIBLE_GRANULE, gpu_util))
+                  measured=MeasuredSizing(profiled, EXTENSIBLE_GRANULE, gpu_util, persistent))
 
 
 ROCM_GRAPHS_SINCE = (0, 26)  # gpu_worker.py determine_available_memory: is_cuda() to 0.25.1 (:479), is_cuda_alike()

@@ -3,8 +3,9 @@ gpu_worker.py determine_available_memory, gpu_model_runner.py profile_run / _dum
 
 - the profile run: one forward over max_num_batched_tokens tokens split into min(max_num_seqs, tokens)
   sequences, no KV cache, then the engine's sampler pass over their last tokens' logits; its peak is torch's
-  max_memory_allocated above the weights, and what it leaves allocated (persistent) the part of that peak vLLM
-  0.34's measured sizing counts as used;
+  max_memory_allocated above the weights; what verify's own run leaves allocated (persistent) is recorded, not
+  the engine's (vLLM 0.34 keeps its Triton sampler rows and fused-MoE workspace, which verify frees or lacks, and
+  not verify's scratch): 0.34's measured sizing takes the engine's part as predicted (gpu/verify_run.py);
 - memory outside torch's allocator after it: cudaMemGetInfo's used memory less torch's reserved pool;
 - the decode CUDA graphs: captured at every engine capture size over a minimal cache (one block per pool, as
   vLLM profiles them before the KV cache exists), largest first into one shared pool; their cost is the
@@ -101,8 +102,8 @@ def profile_run(model, vocab: int, tokens: int, max_num_seqs: int, sampler: str 
     peak = torch.cuda.max_memory_allocated() - base
     del ids, logits
     torch.cuda.empty_cache()
-    # what the run left allocated (cuBLAS workspaces in torch's pool): used memory to vLLM 0.34's sizing, the rest
-    # of the peak its transient (utils/mem_utils.py:333-335 transient_peak_headroom = peak - allocated)
+    # what verify's run left allocated (its own scratch, cuBLAS workspaces in torch's pool): recorded beside the
+    # engine's part vLLM 0.34's sizing counts as used (utils/mem_utils.py:333-335 transient = peak - allocated)
     persistent = max(torch.cuda.memory_allocated() - base, 0)
     return {"tokens": seqs * per_seq, "sequences": seqs, "tokens_per_sequence": per_seq, "peak_bytes": int(peak),
             "persistent_bytes": int(persistent),

@@ -135,7 +135,8 @@ def _rank_summary(r: dict) -> dict:
     return {"rank": r["group"]["rank"], "cuda_context_bytes": r["group"]["cuda_context_bytes"],
             "nccl_init_bytes": r["group"]["nccl_init_bytes"], "nccl_bytes": r["group"]["nccl_bytes"],
             "terms": {row["term"]: row["measured_bytes"] for row in r["terms"]},
-            "measured_kv_budget_bytes": r["budget"]["measured_kv_budget_bytes"], "allocation": r["allocation"],
+            "measured_kv_budget_bytes": r["budget"]["measured_kv_budget_bytes"],
+            "rank_kv_budget_bytes": r["budget"].get("rank_kv_budget_bytes"), "allocation": r["allocation"],
             "boundary_confirmed": r["boundary"]["confirmed"], "served": r["boundary"]["served"],
             "capacity_confirmed": r["verdict"]["capacity_confirmed"], "decode_ms": [p["measured_ms"] for p in
                                                                                     r["decode"]["points"]]}

@@ -15,17 +15,18 @@ from dataclasses import asdict, replace
 
 import torch
 
+from ..engines.vllm_budget import EXTENSIBLE_GRANULE
+from ..engines.vllm_runner import is_rocm
 from ..errors import KvplanError
+from ..plan.budget import MeasuredSizing
 from ..plan.catalog import GPU, match_device_name
 from ..verify.judge import (budget_counts, capacity_errors, judge, judge_budget, judge_capacity, judge_decode,
                             relative_error, stand_in_graphs_note, stand_ins, verdict_dict)
 from ..verify.layout import kernel_kv_dtype, served_spec
-from ..engines.vllm_budget import EXTENSIBLE_GRANULE
-from ..engines.vllm_runner import is_rocm
-from ..plan.budget import MeasuredSizing
-from ..verify.terms import (decode_batches, decode_prediction, extensible_baseline, extensible_subtracted,
-                            measured_extensible_budget, measured_kv_budget, predicted_terms, prefill_prediction,
-                            responsible_term, sized_after_warmup, subtracted_terms, term_rows)
+from ..verify.terms import (ExtensibleSizing, cublas_before_snapshot, decode_batches, decode_prediction,
+                            extensible_baseline, extensible_subtracted, measured_extensible_budget, measured_kv_budget,
+                            plan_sized_after_warmup, predicted_persistent, predicted_terms, prefill_prediction,
+                            responsible_term, subtracted_terms, term_rows)
 from . import rank as R
 from .deltanet import LABEL as DELTANET_LABEL
 from .ffn import FP8_LABEL, GROUPED_LABEL, MXFP4_LABEL
@@ -83,14 +84,17 @@ def verify_rank(spec, raw: dict, opts: R.Options, progress, comm=None, group: di
                       f"memory: free it or lower --gpu-util.")
 
 
-def _gpu_info(nvml, held: dict, group) -> tuple:
+def _gpu_info(nvml, held: dict, group, warm_cublas: bool) -> tuple:
     """GPU facts, and the memory baseline the engine's non-torch term counts from: after the CUDA context
-    (and, in a TP group, NCCL) exist, as vLLM V1 snapshots it (gpu_worker.py init_device)."""
+    (and, in a TP group, NCCL) exist, as vLLM V1 snapshots it (gpu_worker.py init_device); `warm_cublas` (vLLM 0.33
+    on, terms.cublas_before_snapshot): after cuBLAS's handles and workspaces too, as those releases make them first."""
     info = nvml.describe()
     before = group["nvml_used_before_bytes"] if group else nvml.used()
     held["context"] = torch.zeros(1, device="cuda")
     torch.cuda.synchronize()
     info["cuda_context_bytes_nvml"] = group["cuda_context_bytes"] if group else nvml.used() - before
+    if warm_cublas:
+        info["cublas_warmup_bytes_nvml"] = _warm_cublas(nvml)
     baseline = (nvml.used(), int(torch.cuda.memory_reserved()))
     free, total = torch.cuda.mem_get_info()
     props = torch.cuda.get_device_properties(torch.cuda.current_device())
@@ -101,10 +105,37 @@ def _gpu_info(nvml, held: dict, group) -> tuple:
     return info, baseline, int(total)
 
 
+def _warm_cublas(nvml) -> int:
+    """Make cuBLAS's and cuBLASLt's handles and workspaces the way vLLM 0.33+'s worker does before its init snapshot
+    (0.34.0 v1/worker/gpu_worker.py:533-540: torch.mm and a biased F.linear over a 16 x 16 tensor, then gc and
+    empty_cache), so the snapshot that follows is the engine's; returns the used memory they added (NVML)."""
+    used = nvml.used()
+    x = torch.ones(16, 16, dtype=torch.bfloat16, device="cuda")  # the model's dtype in vLLM; verify's forward: bf16
+    torch.mm(x, x)
+    torch.nn.functional.linear(x, x, x[0])  # with a bias: cuBLASLt
+    del x
+    torch.cuda.synchronize()
+    gc.collect()
+    torch.cuda.empty_cache()
+    return nvml.used() - used
+
+
+def _extensible_sizing(plan, opts, info: dict, measured: dict, gpu) -> ExtensibleSizing:
+    """vLLM 0.34's sizing after warmup on this rank's measured terms (verify/terms.py measured_extensible_budget):
+    the init snapshot's used memory as the baseline (one simulated rank of a group adds NCCL), and as the part of
+    the profile peak kept allocated the engine's, predicted (its Triton sampler rows and fused-MoE workspace; verify's
+    own forward frees the one, has no other and keeps its own scratch: its figure is recorded beside it)."""
+    total = info["memory_total_bytes"]
+    baseline = extensible_baseline(total - info["memory_free_bytes"], measured["nccl"], opts.tp)
+    return measured_extensible_budget(total, math.ceil(total * opts.gpu_util), measured, baseline,
+                                      predicted_persistent(plan), is_rocm(gpu))
+
+
 def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     t0 = datetime.datetime.now()
     with progress.step("detecting the GPU (NVML) and starting CUDA"):
-        info, baseline, total = _gpu_info(nvml, held, group)
+        warm = cublas_before_snapshot(R.plan_engine(spec, opts).version)
+        info, baseline, total = _gpu_info(nvml, held, group, warm)
         gpu, source = device_gpu(info, total)
     info.update(bandwidth_planner_bytes_per_s=gpu.decode_bandwidth, bandwidth_planner_source=source)
     spec = served_spec(spec, R.plan_engine(spec, opts), gpu)  # `auto` as the estimate resolves it on this GPU
@@ -125,24 +156,20 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
                 "non_torch": m["non_torch_bytes"], "cuda_graphs": m["graphs"]["bytes"],
                 "nccl": group["nccl_bytes"] if group else None,
                 "runner_state": predicted["runner_state"]}  # a known-size tensor (verify/terms.py)
-    usable = plan.budget.usable_bytes or int(total * opts.gpu_util)
-    sizing = None
-    if sized_after_warmup(plan):  # vLLM 0.34: sized from the memory measured after warmup
-        snapshot = extensible_baseline(info["memory_total_bytes"] - info["memory_free_bytes"], measured["nccl"],
-                                       predicted["nccl"])
-        sizing = measured_extensible_budget(total, math.ceil(total * opts.gpu_util), measured, snapshot,
-                                            m["profile"].get("persistent_bytes", 0), is_rocm(gpu))
+    if plan_sized_after_warmup(plan):  # vLLM 0.34: sized from the memory measured after warmup
+        sizing = _extensible_sizing(plan, opts, info, measured, gpu)
         measured.update(baseline=sizing.baseline, margin=sizing.margin)
-        usable = total if sizing.device_binds else math.ceil(total * opts.gpu_util)
-        subtracted, budget = extensible_subtracted(sizing), sizing.available
+        usable = total if sizing.device_binds else sizing.requested
+        subtracted, own = extensible_subtracted(sizing), sizing.available
     else:
-        subtracted = subtracted_terms(plan)
-        budget = measured_kv_budget(usable, measured, subtracted, predicted)
-    if comm is not None and comm.real:  # vLLM sizes every rank's cache by the smallest budget of the group
-        budget = comm.min_int(budget)
+        sizing, subtracted = None, subtracted_terms(plan)
+        usable = plan.budget.usable_bytes or int(total * opts.gpu_util)
+        own = measured_kv_budget(usable, measured, subtracted, predicted)
+    in_group = comm is not None and comm.real  # vLLM sizes every rank's cache by the group's smallest budget
+    budget = comm.min_int(own) if in_group else own
+    # the profile run's own figure, checked first, and the 2 MiB granules 0.34 commits in
     committed = None if sizing is None else MeasuredSizing(
-        comm.min_int(sizing.profiled) if comm is not None and comm.real else sizing.profiled, EXTENSIBLE_GRANULE,
-        opts.gpu_util)  # the profile run's figure, checked first, and the 2 MiB granules 0.34 commits in
+        comm.min_int(sizing.profiled) if in_group else sizing.profiled, EXTENSIBLE_GRANULE, opts.gpu_util)
     engine_view = R.predicted_plan(spec, opts, gpu, total, budget=budget, measured=committed)
     pools = R.allocate_pools(spec, opts, held, progress, nvml, budget, plan.block_size)
     input_len = min(opts.context, opts.max_num_batched_tokens)
@@ -151,13 +178,26 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     ttft_estimate = prefill_prediction(spec, plan, precision, input_len, opts.max_num_batched_tokens, device,
                                        gpu.decode_bandwidth)
     batches = decode_batches(pools["boundary"].served, opts.max_num_seqs)
-    tp = R.time_all_reduce(held, progress, batches, plan) if comm is not None and comm.real else None
-    return _result(spec, opts, info, plan, precision, facts, m, measured, usable, budget, pools, timed,
+    tp = R.time_all_reduce(held, progress, batches, plan) if in_group else None
+    return _result(spec, opts, info, plan, precision, facts, m, measured, usable, (own, budget), pools, timed,
                    ttft_estimate, tp, group, t0, engine_view, subtracted, device, sizing)
 
 
-def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budget, pools, timed, ttft_estimate,
+PERSISTENT_FROM = ("predicted (engines/vllm_profile.py persistent_after_profile: the Triton sampler's cached rows and "
+                   "the fused-MoE workspace); verify's own forward keeps other buffers (persistent_measured)")
+
+
+def extensible_record(sizing: ExtensibleSizing, profile: dict) -> dict:
+    """0.34's sizing as the result records it: its parts (this rank's own figure as `available`), and beside the
+    persistent part it used (the engine's, predicted) what verify's own profile run left allocated."""
+    return {**asdict(sizing), "persistent_from": PERSISTENT_FROM,
+            "persistent_measured": profile.get("persistent_bytes")}
+
+
+def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budgets, pools, timed, ttft_estimate,
             tp, group, t0, engine_view, subtracted, device, sizing=None) -> dict:
+    """`budgets`: (this rank's measured KV budget, the one its cache is sized by: a real group's smallest)."""
+    own, budget = budgets
     arch, layout, boundary = facts["arch"], pools["layout"], pools["boundary"]
     rows = term_rows(predicted_terms(plan), measured)
     responsible = responsible_term(rows)
@@ -219,10 +259,11 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         "plan": plan.to_dict(),
         "terms": rows,
         "budget": {"usable_bytes": usable, "predicted_kv_budget_bytes": plan.kv_budget_bytes_per_gpu,
-                   "measured_kv_budget_bytes": budget, "subtracted_terms": list(subtracted),
+                   "measured_kv_budget_bytes": budget, "rank_kv_budget_bytes": own,
+                   "subtracted_terms": list(subtracted),
                    "engine": plan.budget.engine, "responsible_term": responsible and responsible["term"],
                    "sizing": "profile" if sizing is None else "extensible",
-                   "extensible": None if sizing is None else asdict(sizing)},
+                   "extensible": None if sizing is None else extensible_record(sizing, m["profile"])},
         "profile": m["profile"], "graphs": m["graphs"], "gemm": m["gemm"],
         "measured_plan": {"kv_budget_bytes_per_gpu": budget, "kv_blocks": engine_view.kv_blocks,
                           "max_concurrency": engine_view.max_concurrency,

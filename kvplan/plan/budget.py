@@ -32,6 +32,7 @@ class MeasuredSizing:
     profiled_bytes: int  # what the profile run leaves for the cache (its "Available KV cache memory")
     granule_bytes: int  # each layer's pool is committed in units of this (2 MiB)
     gpu_util: float
+    persistent_bytes: int = 0  # the profile peak's part still allocated after it, counted as used (not transient)
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,16 @@ def measurement_lines(r: dict) -> list:
             f"above the weights ({p['seconds']:.1f} s).",
             f"Decode graphs: {len(gr['sizes'])} sizes (1..{max(gr['sizes'])}), one pool: {size(gr['bytes'])} "
             f"(pool {size(gr['pool_bytes'])}, driver {size(gr['driver_bytes'])}; {gr['seconds']:.1f} s).",
-            f"CUDA context {size(r['gpu']['cuda_context_bytes_nvml'])} (NVML): "
+            f"CUDA context {size(r['gpu']['cuda_context_bytes_nvml'])} (NVML)" + _cublas(r["gpu"]) + ": "
             + ("in the baseline, which vLLM 0.34 keeps out of the device's memory." if r["budget"].get("extensible")
                else "not a budget term, the engine's baseline is taken after it."),
             _budget_line(r)]
+
+
+def _cublas(g: dict) -> str:
+    """cuBLAS's handles and workspaces, made before the snapshot as vLLM 0.33 on does (gpu/verify_run.py)."""
+    made = g.get("cublas_warmup_bytes_nvml")
+    return "" if made is None else f", then {size(made)} of cuBLAS handles and workspaces, as vLLM 0.33+ makes them"
 
 
 def _budget_line(r: dict) -> str:
@@ -99,18 +105,30 @@ def _budget_line(r: dict) -> str:
     if b.get("extensible"):
         return f"{_extensible_line(b['extensible'], b['measured_kv_budget_bytes'], m)}; {held}"
     terms = " - ".join(t.replace("_", " ") for t in b.get("subtracted_terms", ())) or "measured terms"
-    return (f"KV budget = {size(b['usable_bytes'])} usable - {terms} (as measured) = "
-            f"{size(b['measured_kv_budget_bytes'])}: {held}")
+    own = b.get("rank_kv_budget_bytes", b["measured_kv_budget_bytes"])
+    return (f"KV budget = {size(b['usable_bytes'])} usable - {terms} (as measured) = {size(own)}"
+            f"{_group_minimum(own, b['measured_kv_budget_bytes'])}: {held}")
+
+
+def _group_minimum(own: int, budget: int) -> str:
+    """A real TP group sizes every rank's cache by its smallest budget: said where it is not this rank's."""
+    return "" if own == budget else f"; the TP group sizes every rank's cache by its smallest budget, {size(budget)}"
 
 
 def _extensible_line(x: dict, budget: int, m: dict) -> str:
-    """vLLM 0.34's sizing after warmup on the measured terms (verify/terms.py measured_extensible_budget)."""
+    """vLLM 0.34's sizing after warmup on this rank's measured terms (verify/terms.py measured_extensible_budget):
+    this rank's own figure (`available`), and the group's (`budget`) where it is smaller."""
     bound = "the device binds" if x["device_binds"] else "the requested memory binds"
-    blocks = f" and commits {m['kv_blocks']:,} blocks of it in 2 MiB granules a layer" if m.get("kv_blocks") else ""
+    mine = x.get("persistent_measured")
+    kept = (f"the {size(x.get('persistent', 0))} the engine keeps from the profile run, as predicted"
+            + (f", where verify's own run kept {size(mine)}" if mine is not None else ""))
+    group = _group_minimum(x["available"], budget)
+    blocks = (f"{',' if group else ''} and commits {m['kv_blocks']:,} blocks of it in 2 MiB granules a layer"
+              if m.get("kv_blocks") else "")
     return (f"KV budget, sized after warmup as vLLM 0.34 does = min(requested {size(x['requested'])} - used "
             f"{size(x['used'])}, memory {size(x['memory'])} - baseline {size(x['baseline'])} - used - margin "
-            f"{size(x['margin'])}) - transient {size(x['transient'])} = {size(budget)} ({bound}; used: weights, "
-            f"non-torch, runner state, graphs and what the profile left allocated){blocks}")
+            f"{size(x['margin'])}) - transient {size(x['transient'])} = {size(x['available'])} ({bound}; used: "
+            f"weights, non-torch, runner state, graphs and {kept}){group}{blocks}")
 
 
 def allocation_table(r: dict):
@@ -193,7 +211,8 @@ def timing_lines(r: dict) -> list:
         lines.append(f"All-reduce ({r['tp']['ranks']} ranks, 2 per layer, CUDA graph): {'; '.join(parts)}.")
     for s in r.get("ranks", []):
         lines.append(f"Rank {s['rank']}: NCCL {size(s['nccl_init_bytes'])} after init, {size(s['nccl_bytes'])} after "
-                     f"the first collectives; KV budget {size(s['measured_kv_budget_bytes'])}; allocation torch "
+                     f"the first collectives; own KV budget "
+                     f"{size(s.get('rank_kv_budget_bytes') or s['measured_kv_budget_bytes'])}; allocation torch "
                      f"{s['allocation']['torch_error']:+.3%}; boundary "
                      f"{'confirmed' if s['boundary_confirmed'] else 'NOT confirmed'} ({s['served']:,} sequences).")
     return lines

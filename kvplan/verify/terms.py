@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from ..engines.vllm_versions import parse_version
+from ..plan.budget import NCCL_BYTES
 from ..plan.catalog import speed_profile
 from ..plan.prefill import prefill
 from ..plan.speed import basis, decode_point
@@ -20,9 +22,11 @@ TERMS = {
     "activation_peak": ("profile-run peak above the weights",
                         "torch.cuda.max_memory_allocated() over a prefill of max_num_batched_tokens tokens "
                         "(min(max_num_seqs, tokens) sequences) and a sampler pass over max_num_seqs rows"),
-    "non_torch": ("growth of memory outside torch's allocator once the CUDA context exists (cuBLAS, kernel "
-                  "modules)", "NVML used-memory growth less torch.cuda.memory_reserved() growth, from after the "
-                              "CUDA context (and NCCL) to after the profile run, as vLLM V1 counts it"),
+    "non_torch": ("growth of memory outside torch's allocator once the CUDA context exists (cuBLAS's handles "
+                  "before vLLM 0.33, kernel modules)",
+                  "NVML used-memory growth less torch.cuda.memory_reserved() growth, from the engine's init snapshot "
+                  "(after the CUDA context, NCCL and, from vLLM 0.33, cuBLAS's handles) to after the profile run, as "
+                  "vLLM V1 counts it"),
     "cuda_graphs": ("decode CUDA graphs at the engine's capture sizes",
                     "cudaMemGetInfo used-memory delta over capturing them (torch's graph pool + driver objects)"),
     "nccl": ("NCCL communicator and buffers", "NVML used-memory delta over init_process_group and the first "
@@ -35,9 +39,11 @@ TERMS = {
 
 # the rows only vLLM 0.34's extensible sizing has (vllm_budget.extensible_budget): what it keeps free, not used
 EXTENSIBLE_TERMS = {
-    "baseline": ("what the device holds at the engine's init snapshot: the CUDA context (cuBLAS from 0.33) and, at "
-                 "tp > 1, NCCL", "cudaMemGetInfo used memory once the CUDA context (and a real group's NCCL) "
-                             "exists; one simulated rank of a TP group adds the predicted NCCL"),
+    "baseline": ("what the device holds at the engine's init snapshot: the CUDA context, cuBLAS / cuBLASLt handles "
+                 "and workspaces and, at tp > 1, NCCL",
+                 "cudaMemGetInfo used memory once the CUDA context (and a real group's NCCL) exists and a matmul and "
+                 "a biased linear have made cuBLAS's handles, as the engine's worker does; one simulated rank of a "
+                 "TP group adds NCCL's 1.75 GiB"),
     "margin": ("headroom kept free beside the transient peak: max(1 GiB (3 on ROCm), 0.75 x transient)",
                "from the measured transient peak (profile peak less what the profile left allocated)"),
 }
@@ -57,7 +63,7 @@ def predicted_terms(plan) -> dict:
         terms = {"weights": b.weights_bytes_per_gpu, "activation_peak": b.activation_bytes,
                  "non_torch": b.cuda_context_bytes, "cuda_graphs": b.cuda_graph_bytes, "nccl": b.nccl_bytes}
     predicted = {name: terms.get(name) or 0 for name in TERMS}
-    if sized_after_warmup(plan):
+    if plan_sized_after_warmup(plan):
         kept = {t.name: t.bytes for t in b.terms}
         device_binds = bool(kept.get("margin"))
         predicted["baseline"] = kept.get("cuda_context", 0) + kept.get("nccl", 0) if device_binds else None
@@ -65,10 +71,29 @@ def predicted_terms(plan) -> dict:
     return predicted
 
 
-def sized_after_warmup(plan) -> bool:
+def plan_sized_after_warmup(plan) -> bool:
     """Whether the plan's engine sizes the cache from memory measured after warmup (vLLM 0.34's extensible KV
-    cache: plan.budget.MeasuredSizing) rather than subtracting its terms from the requested memory."""
+    cache: plan.budget.MeasuredSizing) rather than subtracting its terms from the requested memory (the engine's
+    own rule, from its release and flags: engines/vllm_budget.py sized_after_warmup)."""
     return getattr(plan.budget, "measured", None) is not None
+
+
+def predicted_persistent(plan) -> int:
+    """The part of the profile peak the plan's engine keeps allocated after the profile run (vLLM 0.34: the
+    fused-MoE workspace and the Triton sampler's cached rows, engines/vllm_profile.py persistent_after_profile),
+    which its measured sizing counts as used rather than transient; 0 for a plan sized otherwise."""
+    measured = getattr(plan.budget, "measured", None)
+    return measured.persistent_bytes if measured is not None else 0
+
+
+CUBLAS_BEFORE_SNAPSHOT_SINCE = (0, 33)  # 0.33.0 v1/worker/gpu_worker.py:527-528, 0.34.0 :534-535 (none in 0.32.0)
+
+
+def cublas_before_snapshot(version: str) -> bool:
+    """Whether the engine's worker creates cuBLAS / cuBLASLt handles and workspaces (torch.mm and a biased
+    F.linear on a 16 x 16 tensor) before its init memory snapshot, so that they count in its baseline rather than
+    its non-torch growth: vLLM 0.33 on. Verify does the same warm-up before its own snapshot for those releases."""
+    return parse_version(version) >= CUBLAS_BEFORE_SNAPSHOT_SINCE
 
 
 def subtracted_terms(plan) -> tuple:
@@ -107,11 +132,12 @@ class ExtensibleSizing:
     memory: int  # the device's memory (cudaMemGetInfo total)
     requested: int  # ceil(memory x gpu_memory_utilization)
     used: int  # resident but the cache: weights + non-torch + runner state + graphs + what the profile left
-    transient: int  # profile peak less what it left allocated: kept free in full
+    transient: int  # profile peak less what the engine leaves allocated after it: kept free in full
     margin: int  # max(floor, 0.75 x transient), kept free where the device binds
     baseline: int  # the device's used memory at the init snapshot
     device_binds: bool  # memory - baseline - margin binds (always at utilisation 1.0), not the requested memory
     profiled: int  # the profile run's own figure, checked before warmup (MeasuredSizing.profiled_bytes)
+    persistent: int = 0  # the part of the profile peak counted as used (verify: the engine's, as predicted)
 
 
 GiB = 2**30
@@ -132,9 +158,13 @@ def measured_extensible_budget(memory: int, requested: int, measured: dict, base
 
     `memory`: the device's (cudaMemGetInfo total); `requested`: ceil(memory x gpu_memory_utilization) (0.34
     gpu_worker.py:1236 requested_memory); `baseline`: its used memory at the init snapshot (memory less
-    init_free_memory, gpu_worker.py:1235); `persistent`: the part of the profile peak still allocated after it;
-    `reserve_growth`: torch's reservation growth over a sizing step, taken as no larger than the transient where not
-    measured. `profiled`: requested less the profile's consumption, no graphs (gpu/model_runner.py:1121-1128)."""
+    init_free_memory, gpu_worker.py:1235); `persistent`: the part of the profile peak the engine keeps allocated
+    after it (verify passes the engine's, as predicted: predicted_persistent); `reserve_growth`: torch's reservation
+    growth over a sizing step, taken as no larger than the transient where not measured. `profiled`: requested less
+    the profile's consumption, no graphs (gpu/model_runner.py:1121-1128). The result keeps this rank's own figure: a
+    real TP group's minimum is taken after it (verify_run.py). used is the sum of the measured terms, not vLLM's
+    free-memory drop since the snapshot (:612): verify's process holds what the engine's does not (the minimal caches
+    it captures graphs over, its dequant scratch) and frees its graphs before sizing."""
     transient = max((measured.get("activation_peak") or 0) - persistent, 0)
     used = sum(measured.get(name) or 0 for name in USED_TERMS) + persistent
     margin = max(MARGIN_FLOOR[bool(rocm)], int(transient * MARGIN_FRACTION))
@@ -142,13 +172,15 @@ def measured_extensible_budget(memory: int, requested: int, measured: dict, base
     available = max(min(requested - used, device) - max(transient, reserve_growth), 0)
     profiled = requested - used + (measured.get("cuda_graphs") or 0) - transient
     return ExtensibleSizing(available, memory, requested, used, transient, margin, baseline, device < requested - used,
-                            profiled)
+                            profiled, persistent)
 
 
-def extensible_baseline(snapshot_used: int, measured_nccl: Optional[int], predicted_nccl: int) -> int:
+def extensible_baseline(snapshot_used: int, measured_nccl: Optional[int], tp: int) -> int:
     """The init snapshot's used memory as the engine sees it: a real TP group's NCCL exists before it (measured
-    inside it); one simulated rank of a group starts no NCCL, so its prediction stands in."""
-    return snapshot_used + (predicted_nccl if measured_nccl is None else 0)
+    inside it); one simulated rank of a group (tp > 1) starts no NCCL, so NCCL's constant (plan/budget.py
+    NCCL_BYTES, the one engines/vllm_budget.py extensible_budget keeps) stands in, whether or not the plan's own
+    budget kept it (an explicit gpu_memory_utilization zeroes its baseline terms)."""
+    return snapshot_used + (NCCL_BYTES if measured_nccl is None and tp > 1 else 0)
 
 
 def term_rows(predicted: dict, measured: dict) -> list:
