@@ -25,6 +25,7 @@ CASES = [  # name, vocab, hidden (inputs_embeds size), max_num_seqs, max_num_bat
     ("Llama-3.1-8B 131K", 128_256, 4_096, 1_024, 8_192, 131_072, 0),
     ("Qwen2.5-VL-7B 128K", 152_064, 3_584, 1_024, 8_192, 128_000, 3),
     ("small batch 256 x 2048", 32_000, 4_096, 256, 2_048, 8_192, 0),
+    ("160 GiB default 1024 x 16384, M-RoPE", 152_064, 8_192, 1_024, 16_384, 131_072, 3),
 ]
 
 
@@ -91,10 +92,12 @@ def fake_vllm_config(max_num_seqs: int, vocab: int):
 
 
 def v2_parts(release: str, vocab, hidden, seqs, tokens, model_len, mrope) -> dict:
-    """Model Runner V2 (vllm/v1/worker/gpu/): what __init__ and load_model build before the profile run, and the
-    block tables initialize_kv_cache builds after it."""
+    """Model Runner V2 (vllm/v1/worker/gpu/): what __init__ and load_model build before the profile run (the
+    EncoderRunner a multimodal model's state builds, in bfloat16), and the block tables initialize_kv_cache builds
+    after it."""
     from vllm.v1.worker.gpu.block_table import BlockTables
     from vllm.v1.worker.gpu.input_batch import InputBuffers
+    from vllm.v1.worker.gpu.mm.encoder_runner import EncoderRunner
     from vllm.v1.worker.gpu.mm.rope import RopeState
     from vllm.v1.worker.gpu.sample.prompt_logprob import PromptLogprobsWorker
     from vllm.v1.worker.gpu.sample.sampler import Sampler
@@ -115,7 +118,8 @@ def v2_parts(release: str, vocab, hidden, seqs, tokens, model_len, mrope) -> dic
         "PromptLogprobsWorker": PromptLogprobsWorker(seqs, META),
         "StructuredOutputsWorker": build(StructuredOutputsWorker, known),
         "DraftTokensHandler": DraftTokensHandler(META),
-        "EncoderRunner.inputs_embeds": torch.zeros(tokens, hidden, dtype=torch.bfloat16, device=META),
+        "EncoderRunner": build(EncoderRunner, dict(known, model=torch.nn.Module(), hidden_size=hidden,
+                                                   encoder_cache=None, dtype=torch.bfloat16)),
     }
     if mrope:
         parts["RopeState"] = build(RopeState, dict(known, num_dims=mrope, has_delta=True))
@@ -164,7 +168,10 @@ def measure(release: str) -> dict:
 def main():
     if sys.argv[1] == "--merge":
         runs = [json.load(open(path)) for path in sys.argv[2:]]
-        print(json.dumps({"releases": runs}, indent=1))
+        header = {"script": "benchmarks/vllm_reference/runner_buffers.py", "date": "2026-12-05 (session 53)",
+                  "torch": "2.13.0 CPU", "note": "each part's meta tensors by attribute path; a part that holds "
+                                                 "RequestState (Sampler) lists its rows again"}
+        print(json.dumps({"header": header, "releases": runs}, indent=1))
         return
     with open(sys.argv[2], "w") as out:  # not stdout: older releases log there
         json.dump(measure(sys.argv[1]), out, indent=1)

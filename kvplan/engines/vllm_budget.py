@@ -382,14 +382,15 @@ def grammar_bitmask(spec, settings, runner: Runner, version: str, stage=None) ->
     return settings.max_num_seqs * (1 + draft) * (-(-vocab // 32) + 1) * 4
 
 
-def inputs_embeds(spec, settings, runner: Runner, version: str, stage=None) -> int:
+def inputs_embeds(spec, settings, runner: Runner, version: str, stage=None, media: bool = True) -> int:
     """Bytes of the runner's [max_num_batched_tokens, hidden] embeddings buffer in the model's dtype: V1 builds it
     for every model on every stage (0.32.0 gpu_model_runner.py:811-813), V2 for a multimodal model's first stage
-    (its EncoderRunner: gpu/model_states/interface.py:63-84, gpu/mm/encoder_runner.py:58; prompt embeddings, off by
-    default, not modelled)."""
+    (its EncoderRunner: gpu/model_states/interface.py:63-84, gpu/mm/encoder_runner.py:58) unless it runs text-only
+    (`media` False: --language-model-only or every limit 0, config/model.py:912-918 _supports_multimodal_inputs).
+    Prompt embeddings, off by default, are not modelled."""
     if not counts_runner_buffers(version):
         return 0
-    if runner.name == "V2" and (not spec.multimodal or (stage is not None and stage.index > 0)):
+    if runner.name == "V2" and (not (spec.multimodal and media) or (stage is not None and stage.index > 0)):
         return 0
     return settings.max_num_batched_tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
 
@@ -414,20 +415,29 @@ def block_tables(settings, runner: Runner, version: str, rules: Behaviour, measu
         settings.max_num_batched_tokens * 8
 
 
+def stage_inputs(spec, settings, version: str, stage=None) -> int:
+    """Bytes of a later pipeline stage's persistent inputs: hidden states and residual [max_num_batched_tokens,
+    hidden] in the model's dtype (make_empty_intermediate_tensors_factory(["hidden_states", "residual"], ...) as
+    model_executor/models/llama.py:399-401 and most decoders build it), made by V2's load_model (0.32.0
+    gpu/model_runner.py:538-541) and V1's first dummy run, then kept (gpu_model_runner.py:5801-5808)."""
+    if stage is None or stage.index == 0 or not counts_runner_buffers(version):
+        return 0
+    return 2 * settings.max_num_batched_tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
+
+
 # Left out (each under 1 MiB at 1,024 sequences and 16,384 tokens, tests/data/vllm_runner_buffers.json): input ids,
 # positions (M-RoPE's num_dims + 1 rows), padding flags, query_start_loc, sequence lengths, V1's sampling parameters
 # and logits processors, V2's RequestState rows, InputBuffers and UVA-backed rows (host memory). CPU-pinned mirrors
-# are host memory. Not modelled: a non-first pipeline stage's intermediate tensors (V2 load_model, V1 its first dummy
-# run: tokens x hidden x 2 keys), prompt embeddings, LoRA.
+# are host memory. Not modelled: a drafter's own buffers (EAGLE / MTP hidden states), prompt embeddings, LoRA.
 
 
 def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules: Behaviour = None,
-                 measured: bool = False) -> BudgetTerm:
+                 measured: bool = False, media: bool = True) -> BudgetTerm:
     """What the model runner builds on the GPU after the init snapshot and keeps, which the budget counts from 0.27
     (counts_runner_buffers) as one term: V2's penalty counts (penalty_state) and other sampler rows
     (sampler_state), its structured-output bitmask (grammar_bitmask), the embeddings buffer (inputs_embeds), block
-    tables (block_tables; `measured`: 0.34's sizing after KV-cache init) and an n-gram drafter's token history
-    (token_history)."""
+    tables (block_tables; `measured`: 0.34's sizing after KV-cache init), a later pipeline stage's inputs
+    (stage_inputs) and an n-gram drafter's token history (token_history)."""
     rules = rules or behaviour(version)
     seqs = settings.max_num_seqs
     parts = (
@@ -438,12 +448,14 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
          f"its sampler's other rows, {SAMPLER_REQUEST_BYTES:,} B a sequence (sampler_state)"),
         (grammar_bitmask(spec, settings, runner, version, stage),
          "its structured-output bitmask, int32 max_num_seqs x vocab / 32 (grammar_bitmask)"),
-        (inputs_embeds(spec, settings, runner, version, stage),
+        (inputs_embeds(spec, settings, runner, version, stage, media),
          f"{runner.name}'s embeddings buffer, max_num_batched_tokens {settings.max_num_batched_tokens:,} x hidden "
          f"{spec.hidden_size:,} (inputs_embeds)"),
         (block_tables(settings, runner, version, rules, measured),
          f"{runner.name}'s block table{'' if runner.name == 'V1' else 's'}, int32 max_num_seqs x max_model_len / "
          f"{V1_PLACEHOLDER_BLOCK if runner.name == 'V1' else rules.block_size} (block_tables)"),
+        (stage_inputs(spec, settings, version, stage),
+         "a later pipeline stage's hidden states and residual, max_num_batched_tokens x hidden (stage_inputs)"),
         (token_history(spec, settings, runner, version),
          f"the drafter's token history, int32 max_num_seqs x max_model_len {settings.max_model_len:,} "
          "(token_history)"),
@@ -581,7 +593,8 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
     measured = sized_after_warmup(rules, flags)
-    state_term = runner_state(spec, settings, runner, version, stage, rules, measured)
+    state_term = runner_state(spec, settings, runner, version, stage, rules, measured,
+                              media=not (flags.language_model_only or no_media))
     state = state_term.bytes
     if measured:
         terms = {t.name: t for t in (BudgetTerm("weights", weights, weights_source),
