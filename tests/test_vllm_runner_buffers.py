@@ -186,8 +186,10 @@ def test_the_profiled_figure_predates_the_block_tables():
     initialize_from_config :936-940): its profiled figure leaves out the block tables the measured one counts."""
     gpu = find_gpu("h100")
     memory = gpu.memory_bytes
-    terms = {"weights": BudgetTerm("weights", 16 * 2**30, "test"), "profile_peak": BudgetTerm("profile_peak", 2**30, "t"),
-             "non_torch": BudgetTerm("non_torch", 2**29, "test"), "runner_state": BudgetTerm("runner_state", 10 * MiB, "t")}
+    terms = {"weights": BudgetTerm("weights", 16 * 2**30, "test"),
+             "profile_peak": BudgetTerm("profile_peak", 2**30, "test"),
+             "non_torch": BudgetTerm("non_torch", 2**29, "test"),
+             "runner_state": BudgetTerm("runner_state", 10 * MiB, "test")}
     plain = extensible_budget(gpu, memory, memory, 1.0, "0.34.0", None, EngineFlags(), 1, terms, 0)
     tables = extensible_budget(gpu, memory, memory, 1.0, "0.34.0", None, EngineFlags(), 1, terms, 0, 4 * MiB)
     assert tables.kv_budget_bytes_per_gpu == plain.kv_budget_bytes_per_gpu

@@ -483,7 +483,8 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     (fragmentation) is taken as no larger than the transient. requested is ceil(memory x gpu_memory_utilization),
     1.0 unless given (config/cache.py:216-227), so by default the headroom binds. The profile run's own figure
     (requested - the profile's consumption, no graph estimate: gpu/model_runner.py:1121-1128; `kv_init`: the part of
-    runner_state built at KV-cache init, after it) is checked first (MeasuredSizing.profiled_bytes); the cache is then committed per layer in 2 MiB granules (vllm.start)."""
+    runner_state built at KV-cache init, after it) is checked first (MeasuredSizing.profiled_bytes); the cache is
+    then committed per layer in 2 MiB granules (vllm.start)."""
     rocm = is_rocm(gpu)
     context, nccl = _value("cuda_context"), NCCL_BYTES if tp > 1 or stage is not None else 0
     peak = terms["profile_peak"].bytes
