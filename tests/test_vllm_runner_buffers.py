@@ -59,9 +59,10 @@ def _settings(case):
 
 def test_every_release_from_0_27_keeps_the_same_sampler_rows():
     """V2's sampler keeps, beside its penalty counts, fixed-width rows a sequence: 0.32.0 sample/logit_bias.py:20-22
-    (1,024 allowed ids, 1,024 bias ids, 1,024 float32 biases, 128 stop ids), bad_words.py (envs
-    VLLM_MAX_BAD_WORDS_TOTAL_TOKENS 1,024 ids, VLLM_MAX_NUM_BAD_WORDS 128 + 1 offsets), logprob.py:244-250 (128
-    token ids), int32 or float32: 4 x (3 x 1,024 + 128 + 1,024 + 129 + 128) = 17,924 B."""
+    (1,024 allowed ids, 1,024 bias ids, 1,024 float32 biases, 128 stop ids), bad_words.py:27-36 (envs.py:115-116
+    VLLM_MAX_BAD_WORDS_TOTAL_TOKENS 1,024 ids, VLLM_MAX_NUM_BAD_WORDS 128 + 1 offsets), logprob.py:244-250
+    (sampling_params.py:32 MAX_LOGPROB_TOKEN_IDS 128), int32 or float32: 4 x (3 x 1,024 + 128 + 1,024 + 129 + 128)
+    = 17,924 B."""
     assert SAMPLER_REQUEST_BYTES == 4 * (3 * 1024 + 128 + 1024 + 129 + 128) == 17_924
     for release, case in _cases():
         rows = case["runners"]["V2"]["Sampler"]
@@ -73,7 +74,7 @@ def test_every_release_from_0_27_keeps_the_same_sampler_rows():
 
 
 def test_the_structured_output_bitmask():
-    """0.32.0 gpu/structured_outputs.py:22-27: int32 [max_num_logits, cdiv(vocab, 32)] and int32 [max_num_logits],
+    """0.32.0 gpu/structured_outputs.py:84-89: int32 [max_num_logits, cdiv(vocab, 32)] and int32 [max_num_logits],
     max_num_logits = max_num_seqs x decode_query_len (model_runner.py:518-520); Llama-3.1-8B at 1,024 sequences:
     1,024 x (4,008 + 1) x 4 = 16,420,864 B; three draft tokens make four rows a sequence."""
     for release, case in _cases():
@@ -102,7 +103,7 @@ def test_the_embeddings_buffer():
 
 
 def test_block_tables_count_where_built_before_sizing():
-    """V1's placeholder InputBatch (gpu_model_runner.py:701-745 in 0.32.0) holds int32 [max_num_seqs,
+    """V1's placeholder InputBatch (gpu_model_runner.py:701-741 in 0.32.0) holds int32 [max_num_seqs,
     cdiv(max_model_len, 16)] and an int64 slot mapping of max_num_batched_tokens, before the profile: counted.
     V2's BlockTables (gpu/block_table.py:55-81: table and input copy, slot mappings) come at initialize_kv_cache:
     after the profile's sizing (0.27-0.33), before 0.34's measured one (gpu_worker.py:936-940, :1228-1236).

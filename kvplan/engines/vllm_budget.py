@@ -349,10 +349,12 @@ def token_history(spec, settings, runner: Runner, version: str) -> int:
 # Model Runner V2's sampler keeps, beside the penalty counts, per-request rows of fixed width on the GPU (0.32.0
 # v1/worker/gpu/sample/, the same in every release 0.27.0-0.34.0: tests/data/vllm_runner_buffers.json): int32 / float32
 # [max_num_seqs, 1024] allowed ids, logit-bias ids and biases (logit_bias.py:20-21, :33-45) and bad-word ids
-# (bad_words.py, envs VLLM_MAX_BAD_WORDS_TOTAL_TOKENS 1024), int32 [, 128] stop ids (logit_bias.py:22, :50), [, 129]
-# bad-word offsets (VLLM_MAX_NUM_BAD_WORDS 128 + 1) and [, 128] logprob token ids (logprob.py:244-250)
+# (bad_words.py:27-32, envs.py:116 VLLM_MAX_BAD_WORDS_TOTAL_TOKENS 1024), int32 [, 128] stop ids (logit_bias.py:22,
+# :50), [, 129] bad-word offsets (bad_words.py:33-36, envs.py:115 VLLM_MAX_NUM_BAD_WORDS 128, + 1) and [, 128] logprob
+# token ids (logprob.py:244-250, sampling_params.py:32 MAX_LOGPROB_TOKEN_IDS)
 SAMPLER_REQUEST_BYTES = 4 * (4 * 1024 + 128 + 129 + 128)
-V1_PLACEHOLDER_BLOCK = 16  # gpu_model_runner.py (0.32.0 :686-688): cache_config.block_size or DEFAULT_BLOCK_SIZE (16)
+V1_PLACEHOLDER_BLOCK = 16  # gpu_model_runner.py (0.32.0 :701-703): cache_config.block_size or DEFAULT_BLOCK_SIZE (16;
+# --block-size, which the budget is not given, would change it)
 
 
 def counts_runner_buffers(version: str) -> bool:
@@ -373,8 +375,8 @@ def sampler_state(settings, runner: Runner, version: str, stage=None) -> int:
 def grammar_bitmask(spec, settings, runner: Runner, version: str, stage=None) -> int:
     """Bytes of Model Runner V2's structured-output buffers on the last stage: an int32 bitmask [max_num_logits,
     cdiv(vocab, 32)] and int32 logits indices [max_num_logits], max_num_logits = max_num_seqs x (1 + draft tokens)
-    (0.32.0 gpu/structured_outputs.py:22-27, built in load_model :518-520; 0.27.0 :375-377). V1 builds its bitmask
-    per step."""
+    (0.32.0 gpu/structured_outputs.py:84-89, built in load_model: model_runner.py:518-520; 0.27.0 :375-377). V1
+    builds its bitmask per step."""
     if runner.name != "V2" or not counts_runner_buffers(version) or (stage is not None and not stage.is_last):
         return 0
     draft = getattr(getattr(spec.draft, "config", None), "num_speculative_tokens", 0) or 0
@@ -385,7 +387,7 @@ def grammar_bitmask(spec, settings, runner: Runner, version: str, stage=None) ->
 def inputs_embeds(spec, settings, runner: Runner, version: str, stage=None, media: bool = True) -> int:
     """Bytes of the runner's [max_num_batched_tokens, hidden] embeddings buffer in the model's dtype: V1 builds it
     for every model on every stage (0.32.0 gpu_model_runner.py:811-813), V2 for a multimodal model's first stage
-    (its EncoderRunner: gpu/model_states/interface.py:63-84, gpu/mm/encoder_runner.py:58) unless it runs text-only
+    (its EncoderRunner: gpu/model_states/interface.py:65-84, gpu/mm/encoder_runner.py:58) unless it runs text-only
     (`media` False: --language-model-only or every limit 0, config/model.py:912-918 _supports_multimodal_inputs).
     Prompt embeddings, off by default, are not modelled."""
     if not counts_runner_buffers(version):
@@ -397,7 +399,7 @@ def inputs_embeds(spec, settings, runner: Runner, version: str, stage=None, medi
 
 def block_tables(settings, runner: Runner, version: str, rules: Behaviour, measured: bool) -> int:
     """Bytes of the block tables the budget sees. V1 builds a placeholder InputBatch in __init__ (0.32.0
-    gpu_model_runner.py:714-745): int32 [max_num_seqs, cdiv(max_model_len, 16)] and int64 slot mapping
+    gpu_model_runner.py:714-741): int32 [max_num_seqs, cdiv(max_model_len, 16)] and int64 slot mapping
     [max_num_batched_tokens] (block_table.py), rebuilt at KV-cache init only if the block sizes differ. V2 builds its
     BlockTables in initialize_kv_cache (gpu/block_table.py:55-81: the table and its input copy, int32 [max_num_seqs,
     cdiv(max_model_len, block)] each, int64 slot mappings), after the profile's sizing but before 0.34's measured one
@@ -431,6 +433,11 @@ def stage_inputs(spec, settings, version: str, stage=None) -> int:
 # are host memory. Not modelled: a drafter's own buffers (EAGLE / MTP hidden states), prompt embeddings, LoRA.
 
 
+def _mib_or_gib(size: int) -> str:
+    """A part's size as the budget line writes it: MiB below a GiB, so a 4 MiB table does not read 0.0 GiB."""
+    return f"{size / 2**20:,.1f} MiB" if size < GiB else f"{format_gib(size)} GiB"
+
+
 def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules: Behaviour = None,
                  measured: bool = False, media: bool = True) -> BudgetTerm:
     """What the model runner builds on the GPU after the init snapshot and keeps, which the budget counts from 0.27
@@ -442,15 +449,15 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
     seqs = settings.max_num_seqs
     parts = (
         (penalty_state(spec, settings, runner, version, stage),
-         f"Model Runner V2's penalty counts, int32 max_num_seqs {seqs:,} x (vocab {spec.vocab_size:,} + a 1/32 mask) "
-         "(penalty_state)"),
+         f"Model Runner V2's penalty counts, int32 max_num_seqs {seqs:,} x (vocab {spec.vocab_size or 0:,} + a 1/32 "
+         "mask) (penalty_state)"),
         (sampler_state(settings, runner, version, stage),
          f"its sampler's other rows, {SAMPLER_REQUEST_BYTES:,} B a sequence (sampler_state)"),
         (grammar_bitmask(spec, settings, runner, version, stage),
          "its structured-output bitmask, int32 max_num_seqs x vocab / 32 (grammar_bitmask)"),
         (inputs_embeds(spec, settings, runner, version, stage, media),
          f"{runner.name}'s embeddings buffer, max_num_batched_tokens {settings.max_num_batched_tokens:,} x hidden "
-         f"{spec.hidden_size:,} (inputs_embeds)"),
+         f"{spec.hidden_size or 0:,} (inputs_embeds)"),
         (block_tables(settings, runner, version, rules, measured),
          f"{runner.name}'s block table{'' if runner.name == 'V1' else 's'}, int32 max_num_seqs x max_model_len / "
          f"{V1_PLACEHOLDER_BLOCK if runner.name == 'V1' else rules.block_size} (block_tables)"),
@@ -461,7 +468,7 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
          "(token_history)"),
     )
     counted = [(size, text) for size, text in parts if size]
-    source = ("; ".join(f"{text} {format_gib(size)} GiB" for size, text in counted)
+    source = ("; ".join(f"{text} {_mib_or_gib(size)}" for size, text in counted)
               + ", built after the init snapshot") if counted else "0: none counted here"
     return BudgetTerm("runner_state", sum(size for size, _ in counted), source)
 
