@@ -10,7 +10,7 @@ memory), what it keeps on the host (pinned or not, UVA views of it) stays on the
 its object graph is walked and every meta tensor still held is counted once (a view by its base), so buffers
 allocated and dropped inside the constructor do not count. UVA is reported available (its buffers are host memory
 either way: vllm/v1/worker/gpu/buffer_utils.py UvaBuffer) so the GPU fallback NonUvaBuffer is not built.
-Session 53 ran it with the 0.32.0 and 0.34.0 source releases and CPU torch 2.13.0."""
+Session 53 ran it with the 0.27.0-0.34.0 source releases (the 0.34.0 venv, /tmp/v34) and CPU torch 2.13.0."""
 
 import inspect
 import json
