@@ -472,8 +472,9 @@ def test_usage_errors(tmp_path):
 def test_deployment_names_its_vllm_release_and_eager_mode(tmp_path):
     """Llama-3.1-8B at 8,192 tokens on an H100: 1 GiB of KV a sequence (512 blocks of 2 MiB), one null block.
     vLLM 0.32 subtracts the graph term (1.25 GiB) and V2's penalty counts (1024 x (128,256 + 4,008) x 4 B, counted
-    from 0.27), 0.25.1 runs Model Runner V2 whose graph estimate is 0, and --enforce-eager drops the graph term;
-    0.21.0 runs V1, whose sampler pass (1024 x 128,256 x 37 B) sets the peak."""
+    from 0.27) with its other sampler rows (17,924 B a sequence) and structured-output bitmask ((4,008 + 1) x 4 B a
+    sequence: tests/test_vllm_runner_buffers.py), 0.25.1 runs Model Runner V2 whose graph estimate is 0, and
+    --enforce-eager drops the graph term; 0.21.0 runs V1, whose sampler pass (1024 x 128,256 x 37 B) sets the peak."""
     entries = "".join(f"""  - name: {name}
     model: meta-llama/Llama-3.1-8B-Instruct
     tp: 1
@@ -483,11 +484,11 @@ def test_deployment_names_its_vllm_release_and_eager_mode(tmp_path):
                                ("v2", "    engine: vllm==0.25.1\n"), ("eager", "    enforce_eager: true\n")))
     report = check_json("--file", deploy_file(tmp_path, "deployments:\n" + entries), expect=0)
     got = {r["name"]: r for r in report["results"]}
-    graphs, penalties = int(1.25 * 2**30), 1024 * (128_256 + 4_008) * 4
+    graphs, penalties = int(1.25 * 2**30), 1024 * (128_256 + 4_008) * 4 + 1024 * 17_924 + 1024 * 4_009 * 4
     assert got["v2"]["kv_budget_bytes_per_gpu"] == got["eager"]["kv_budget_bytes_per_gpu"] + penalties == \
         got["pinned"]["kv_budget_bytes_per_gpu"] + graphs + penalties
     # blocks: budget // 2 MiB - 1 null block, then 512 a sequence
-    for name, budget, have in (("pinned", 58_795_245_896, 54), ("v2", 60_679_176_520, 56),
+    for name, budget, have in (("pinned", 58_760_470_856, 54), ("v2", 60_679_176_520, 56),
                                ("old", 55_417_160_008, 51)):
         assert got[name]["kv_budget_bytes_per_gpu"] == budget and got[name]["max_concurrency"] == have, name
         assert (budget // 2**21 - 1) // 512 == have
@@ -498,8 +499,8 @@ def test_engine_flags_for_one_model():
                         "--engine", "vllm==0.25.1", "--min-concurrency", "56", expect=0)
     assert report["results"][0]["max_concurrency"] == 56
     report = check_json("meta-llama/Llama-3.1-8B-Instruct", "-tp", "1", "--gpu", "h100", "-c", "8192",
-                        "--enforce-eager", "--min-concurrency", "57", expect=1)
-    assert "max_concurrency 56 < min_concurrency 57" in report["results"][0]["errors"][0]
+                        "--enforce-eager", "--min-concurrency", "56", expect=1)
+    assert "max_concurrency 55 < min_concurrency 56" in report["results"][0]["errors"][0]
 
 
 @pytest.mark.parametrize("value,needles", [

@@ -158,14 +158,23 @@ def test_the_extended_cache_is_logged():
     assert extended == f"Extended KV cache to {blocks} blocks ({committed / 2**30:.2f} GiB)."
 
 
+# Model Runner V2's other buffers for Llama-3.1-8B at 1,024 sequences (tests/test_vllm_runner_buffers.py): the
+# sampler's rows, 17,924 B a sequence, and the structured-output bitmask with its indices, (4,008 + 1) x 4 B a sequence
+V2_OTHER = 1024 * 17_924 + 1024 * 4_009 * 4
+DRAFT_ROWS = 3 * 1024 * 4_009 * 4  # three draft tokens: the bitmask's rows x (1 + 3) (max_num_seqs x decode_query_len)
+V2_TABLES_034 = 2 * 1024 * 512 * 4 + 8192 * 8  # 0.34's block tables at 32,768 tokens and block 64, slot mapping
+
+
 def test_the_penalty_counts_are_counted_from_0_27():
     """v1/worker/gpu/sample/penalties.py (0.32.0 :40-47): int32 [max_num_seqs, vocab] counts and an int32
     [max_num_seqs, cdiv(vocab, 32)] mask, built after the weights' profiler and before the profile run. Before 0.27
     the budget counted the weights, the profile's peak growth and non-torch growth (0.26.0 mem_utils.py:309-313):
     not them; from 0.27 the free memory consumed since the init snapshot (0.32.0 mem_utils.py:311-321): them too.
-    Llama-3.1-8B on an H100 (Model Runner V2, 1,024 sequences, vocab 128,256): 1024 x (128,256 + 4,008) x 4."""
-    for release, counted in (("vllm==0.26.0", 0), ("vllm==0.27.0", 541_753_344), ("vllm==0.32.0", 541_753_344),
-                             ("vllm==0.34.0", 541_753_344)):
+    Llama-3.1-8B on an H100 (Model Runner V2, 1,024 sequences, vocab 128,256): 1024 x (128,256 + 4,008) x 4, beside
+    the runner's other buffers (tests/test_vllm_runner_buffers.py): V2_OTHER from 0.27, and 0.34's block tables."""
+    for release, counted in (("vllm==0.26.0", 0), ("vllm==0.27.0", 541_753_344 + V2_OTHER),
+                             ("vllm==0.32.0", 541_753_344 + V2_OTHER),
+                             ("vllm==0.34.0", 541_753_344 + V2_OTHER + V2_TABLES_034)):
         terms = {t["name"]: t["bytes"] for t in _plan(release)["budget"]["terms"]}
         assert terms.get("runner_state", 0) == counted, release
 
@@ -195,10 +204,10 @@ def test_an_ngram_drafter_keeps_every_token_on_the_gpu():
     counts; suffix decoding runs on V1 before 0.34, which keeps no such buffer for it."""
     ngram = '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 3}'
     suffix = '{"method": "suffix", "num_speculative_tokens": 3}'
-    for release, config, expected in (("vllm==0.32.0", ngram, 541_753_344 + 134_217_728),
-                                      ("vllm==0.34.0", ngram, 541_753_344 + 134_217_728),
-                                      ("vllm==0.33.0", suffix, 0),
-                                      ("vllm==0.34.0", suffix, 541_753_344 + 134_217_728)):
+    v1 = 8192 * 4096 * 2 + 1024 * 2048 * 4 + 8192 * 8  # V1's embeddings buffer and placeholder block table
+    v2 = 541_753_344 + V2_OTHER + DRAFT_ROWS + 134_217_728
+    for release, config, expected in (("vllm==0.32.0", ngram, v2), ("vllm==0.34.0", ngram, v2 + V2_TABLES_034),
+                                      ("vllm==0.33.0", suffix, v1), ("vllm==0.34.0", suffix, v2 + V2_TABLES_034)):
         terms = {t["name"]: t["bytes"] for t in _plan(release, "--speculative-config", config)["budget"]["terms"]}
         assert terms.get("runner_state", 0) == expected, (release, config)
 

@@ -176,13 +176,14 @@ def test_when_the_default_does_not_fit_it_says_so_and_names_what_does():
     text = " ".join(r.stdout.split())
     assert "max len 131,072 = the model's own (max_position_embeddings), vLLM's default" in text
     # vLLM's own refusal and estimate: the 3.23 GiB an L4 leaves at utilization 0.92 (3,607,474,930 B less V2's
-    # penalty counts, 256 x (128,256 + 4,008) x 4 = 135,438,336 B) hold 1,655 blocks of 16 tokens x 131,072 B (32
-    # layers x 8 KV heads x 128 x 2 x 2 B) = 26,480 tokens at most; vLLM's
+    # penalty counts, 256 x (128,256 + 4,008) x 4 = 135,438,336 B, and its other runner buffers, 256 x (17,924 +
+    # (4,008 + 1) x 4) = 8,693,760 B: tests/test_vllm_runner_buffers.py) hold 1,651 blocks of 16 tokens x 131,072 B
+    # (32 layers x 8 KV heads x 128 x 2 x 2 B) = 26,416 tokens at most; vLLM's
     # binary search (kv_cache_utils._estimate_max_model_len_from_groups, checked against vLLM's own code in
     # tests/data/vllm_0.32.0_kv_figures.json) lands one block below that
     assert "refuses to start: To serve at least one request with the model's max seq len (131072)" in text
-    assert "the estimated maximum model length is 26464" in text
-    assert "does not fit" in text and "--max-model-len 26464" in text
+    assert "the estimated maximum model length is 26400" in text
+    assert "does not fit" in text and "--max-model-len 26400" in text
 
 
 def test_estimate_warns_beyond_max_position_embeddings():
@@ -201,13 +202,13 @@ def test_max_model_len_auto_is_vllms_auto_fit():
     """vLLM 0.32: --max-model-len auto (or -1) keeps the model's length when it fits, else the estimate its refusal
     names (_auto_fit_max_model_len and _check_enough_kv_cache_memory share _estimate_max_model_len_from_groups)."""
     refused = plans(MODEL, "--gpu", "L4")[0]
-    assert refused["engine"]["refusal"]["estimated_max_model_len"] == 26464
+    assert refused["engine"]["refusal"]["estimated_max_model_len"] == 26400
     for spelling in ("auto", "-1", "AUTO"):
         fitted = plans(MODEL, "--gpu", "L4", "--max-model-len", spelling)[0]
-        assert fitted["context"] == 26464 and fitted["engine"]["starts"] and fitted["max_concurrency"] == 1
+        assert fitted["context"] == 26400 and fitted["engine"]["starts"] and fitted["max_concurrency"] == 1
     assert plans(MODEL, "--gpu", "h200", "--max-model-len", "auto")[0]["context"] == 131072
     text = " ".join(run_kvplan("estimate", MODEL, "--gpu", "L4", "--max-model-len", "auto").stdout.split())
-    assert "vLLM's auto-fit reduces max_model_len from 131,072 to 26,464" in text
+    assert "vLLM's auto-fit reduces max_model_len from 131,072 to 26,400" in text
 
 
 def test_python_api_auto_fit():
@@ -216,4 +217,4 @@ def test_python_api_auto_fit():
 
     with environment({"HF_HUB_OFFLINE": "1"}):
         (plan,) = kvplan.estimate(MODEL, gpu="L4", max_model_len="auto")
-    assert plan.context == 26464
+    assert plan.context == 26400

@@ -82,9 +82,10 @@ def test_v2_before_0_29_subtracts_no_graphs():
     # the forward then sets the peak: 8,192 tokens x (hidden, residual, q/k/v 6,144 and 3 x 14,336 MLP values) x 2 B
     assert v2_early["profile_peak"]["bytes"] == v2["profile_peak"]["bytes"] == 939_524_096
     assert v2["cuda_graphs"]["bytes"] == int(1.25 * GiB)
-    # 0.25.1 and 0.32 differ by the graph term and the penalty counts counted from 0.27 (1024 x (128,256 + 4,008) x
-    # 4 B; 0.32's memory request is the same ceil(total x 0.92))
-    assert avail_early - avail_v2 == int(1.25 * GiB) + 541_753_344
+    # 0.25.1 and 0.32 differ by the graph term and the runner buffers counted from 0.27: penalty counts (1024 x
+    # (128,256 + 4,008) x 4 B), other sampler rows (1024 x 17,924 B) and the structured-output bitmask (1024 x
+    # (4,008 + 1) x 4 B) (tests/test_vllm_runner_buffers.py); 0.32's memory request is the same ceil(total x 0.92)
+    assert avail_early - avail_v2 == int(1.25 * GiB) + 541_753_344 + 1024 * 17_924 + 1024 * 4_009 * 4
     assert avail_early - avail_v1 == int(1.25 * GiB) + 4_859_363_328 - v2["profile_peak"]["bytes"]
 
 

@@ -46,7 +46,7 @@ from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, persistent_after_profile, profile_peak, tower_data_parallel
 from .vllm_runner import Runner, is_rocm, model_runner
 from . import EngineFlags
-from .vllm_versions import PINNED, Behaviour, parse_version, release_rule
+from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
 
@@ -347,24 +347,139 @@ def token_history(spec, settings, runner: Runner, version: str) -> int:
     return settings.max_num_seqs * settings.max_model_len * 4
 
 
-def runner_state(spec, settings, runner: Runner, version: str, stage=None) -> BudgetTerm:
-    """The model runner's per-request buffers the budget counts (penalty_state, token_history) as one term."""
-    penalties = penalty_state(spec, settings, runner, version, stage)
-    history = token_history(spec, settings, runner, version)
-    parts = ([f"Model Runner V2's penalty counts, int32 max_num_seqs {settings.max_num_seqs:,} x (vocab "
-              f"{spec.vocab_size:,} + a 1/32 mask) (penalty_state)"] if penalties else []) + (
-        [f"the drafter's token history, int32 max_num_seqs x max_model_len {settings.max_model_len:,} "
-         f"(token_history)"] if history else [])
-    return BudgetTerm("runner_state", penalties + history, "; ".join(parts) + ", built after the weights"
-                      if parts else "0: none counted here")
+# Model Runner V2's sampler keeps, beside the penalty counts, per-request rows of fixed width on the GPU (0.32.0
+# v1/worker/gpu/sample/, the same in every release 0.27.0-0.34.0: tests/data/vllm_runner_buffers.json): int32 / float32
+# [max_num_seqs, 1024] allowed ids, logit-bias ids and biases (logit_bias.py:20-21, :33-45) and bad-word ids
+# (bad_words.py:27-32, envs.py:116 VLLM_MAX_BAD_WORDS_TOTAL_TOKENS 1024), int32 [, 128] stop ids (logit_bias.py:22,
+# :50), [, 129] bad-word offsets (bad_words.py:33-36, envs.py:115 VLLM_MAX_NUM_BAD_WORDS 128, + 1) and [, 128] logprob
+# token ids (logprob.py:244-250, sampling_params.py:32 MAX_LOGPROB_TOKEN_IDS)
+SAMPLER_REQUEST_BYTES = 4 * (4 * 1024 + 128 + 129 + 128)
+V1_PLACEHOLDER_BLOCK = 16  # gpu_model_runner.py (0.32.0 :701-703): cache_config.block_size or DEFAULT_BLOCK_SIZE (16;
+# --block-size, which the budget is not given, would change it)
+
+
+def counts_runner_buffers(version: str) -> bool:
+    """Whether the budget sees what the model runner builds after the init snapshot (PENALTY_COUNTED_SINCE). 0.26.0
+    summed the weights' load-time growth, the profile's torch peak growth and non-torch growth (mem_utils.py:305-313,
+    gpu_worker.py:512-516): a torch buffer built between the snapshot and the profile run was in none of them."""
+    return parse_version(version) >= PENALTY_COUNTED_SINCE
+
+
+def sampler_state(settings, runner: Runner, version: str, stage=None) -> int:
+    """Bytes of Model Runner V2's other per-request sampler rows (SAMPLER_REQUEST_BYTES) on the last stage, built
+    with the penalty counts in load_model (0.32.0 gpu/model_runner.py:485 Sampler)."""
+    if runner.name != "V2" or not counts_runner_buffers(version) or (stage is not None and not stage.is_last):
+        return 0
+    return settings.max_num_seqs * SAMPLER_REQUEST_BYTES
+
+
+def grammar_bitmask(spec, settings, runner: Runner, version: str, stage=None) -> int:
+    """Bytes of Model Runner V2's structured-output buffers on the last stage: an int32 bitmask [max_num_logits,
+    cdiv(vocab, 32)] and int32 logits indices [max_num_logits], max_num_logits = max_num_seqs x (1 + draft tokens)
+    (0.32.0 gpu/structured_outputs.py:84-89, built in load_model: model_runner.py:518-520; 0.27.0 :375-377). V1
+    builds its bitmask per step."""
+    if runner.name != "V2" or not counts_runner_buffers(version) or (stage is not None and not stage.is_last):
+        return 0
+    draft = getattr(getattr(spec.draft, "config", None), "num_speculative_tokens", 0) or 0
+    vocab = spec.vocab_size or 0
+    return settings.max_num_seqs * (1 + draft) * (-(-vocab // 32) + 1) * 4
+
+
+def inputs_embeds(spec, settings, runner: Runner, version: str, stage=None, media: bool = True) -> int:
+    """Bytes of the runner's [max_num_batched_tokens, hidden] embeddings buffer in the model's dtype: V1 builds it
+    for every model on every stage (0.32.0 gpu_model_runner.py:811-813), V2 for a multimodal model's first stage
+    (its EncoderRunner: gpu/model_states/interface.py:65-84, gpu/mm/encoder_runner.py:58) unless it runs text-only
+    (`media` False: --language-model-only or every limit 0, config/model.py:912-918 _supports_multimodal_inputs).
+    Prompt embeddings, off by default, are not modelled."""
+    if not counts_runner_buffers(version):
+        return 0
+    if runner.name == "V2" and (not (spec.multimodal and media) or (stage is not None and stage.index > 0)):
+        return 0
+    return settings.max_num_batched_tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
+
+
+def block_tables(settings, runner: Runner, version: str, rules: Behaviour, measured: bool) -> int:
+    """Bytes of the block tables the budget sees. V1 builds a placeholder InputBatch in __init__ (0.32.0
+    gpu_model_runner.py:714-741): int32 [max_num_seqs, cdiv(max_model_len, 16)] and int64 slot mapping
+    [max_num_batched_tokens] (block_table.py), rebuilt at KV-cache init only if the block sizes differ. V2 builds its
+    BlockTables in initialize_kv_cache (gpu/block_table.py:55-81: the table and its input copy, int32 [max_num_seqs,
+    cdiv(max_model_len, block)] each, int64 slot mappings), after the profile's sizing but before 0.34's measured one
+    (gpu_worker.py:936-940 initialize_kv_cache, then :1228-1236 measure_kv_cache_blocks). One KV-cache group at the
+    release's default block size (a hybrid's second group, a few MiB, not counted)."""
+    if not counts_runner_buffers(version):
+        return 0
+    if runner.name == "V1":
+        block, copies = V1_PLACEHOLDER_BLOCK, 1
+    elif measured:
+        block, copies = rules.block_size, 2
+    else:
+        return 0
+    return copies * settings.max_num_seqs * -(-settings.max_model_len // block) * 4 + \
+        settings.max_num_batched_tokens * 8
+
+
+def stage_inputs(spec, settings, version: str, stage=None) -> int:
+    """Bytes of a later pipeline stage's persistent inputs: hidden states and residual [max_num_batched_tokens,
+    hidden] in the model's dtype (make_empty_intermediate_tensors_factory(["hidden_states", "residual"], ...) as
+    model_executor/models/llama.py:399-401 and most decoders build it), made by V2's load_model (0.32.0
+    gpu/model_runner.py:538-541) and V1's first dummy run, then kept (gpu_model_runner.py:5801-5808)."""
+    if stage is None or stage.index == 0 or not counts_runner_buffers(version):
+        return 0
+    return 2 * settings.max_num_batched_tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
+
+
+# Left out (each under 1 MiB at 1,024 sequences and 16,384 tokens, tests/data/vllm_runner_buffers.json): input ids,
+# positions (M-RoPE's num_dims + 1 rows), padding flags, query_start_loc, sequence lengths, V1's sampling parameters
+# and logits processors, V2's RequestState rows, InputBuffers and UVA-backed rows (host memory). CPU-pinned mirrors
+# are host memory. Not modelled: a drafter's own buffers (EAGLE / MTP hidden states), prompt embeddings, LoRA.
+
+
+def _mib_or_gib(size: int) -> str:
+    """A part's size as the budget line writes it: MiB below a GiB, so a 4 MiB table does not read 0.0 GiB."""
+    return f"{size / 2**20:,.1f} MiB" if size < GiB else f"{format_gib(size)} GiB"
+
+
+def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules: Behaviour = None,
+                 measured: bool = False, media: bool = True) -> BudgetTerm:
+    """What the model runner builds on the GPU after the init snapshot and keeps, which the budget counts from 0.27
+    (counts_runner_buffers) as one term: V2's penalty counts (penalty_state) and other sampler rows
+    (sampler_state), its structured-output bitmask (grammar_bitmask), the embeddings buffer (inputs_embeds), block
+    tables (block_tables; `measured`: 0.34's sizing after KV-cache init), a later pipeline stage's inputs
+    (stage_inputs) and an n-gram drafter's token history (token_history)."""
+    rules = rules or behaviour(version)
+    seqs = settings.max_num_seqs
+    parts = (
+        (penalty_state(spec, settings, runner, version, stage),
+         f"Model Runner V2's penalty counts, int32 max_num_seqs {seqs:,} x (vocab {spec.vocab_size or 0:,} + a 1/32 "
+         "mask) (penalty_state)"),
+        (sampler_state(settings, runner, version, stage),
+         f"its sampler's other rows, {SAMPLER_REQUEST_BYTES:,} B a sequence (sampler_state)"),
+        (grammar_bitmask(spec, settings, runner, version, stage),
+         "its structured-output bitmask, int32 max_num_seqs x vocab / 32 (grammar_bitmask)"),
+        (inputs_embeds(spec, settings, runner, version, stage, media),
+         f"{runner.name}'s embeddings buffer, max_num_batched_tokens {settings.max_num_batched_tokens:,} x hidden "
+         f"{spec.hidden_size or 0:,} (inputs_embeds)"),
+        (block_tables(settings, runner, version, rules, measured),
+         f"{runner.name}'s block table{'' if runner.name == 'V1' else 's'}, int32 max_num_seqs x max_model_len / "
+         f"{V1_PLACEHOLDER_BLOCK if runner.name == 'V1' else rules.block_size} (block_tables)"),
+        (stage_inputs(spec, settings, version, stage),
+         "a later pipeline stage's hidden states and residual, max_num_batched_tokens x hidden (stage_inputs)"),
+        (token_history(spec, settings, runner, version),
+         f"the drafter's token history, int32 max_num_seqs x max_model_len {settings.max_model_len:,} "
+         "(token_history)"),
+    )
+    counted = [(size, text) for size, text in parts if size]
+    source = ("; ".join(f"{text} {_mib_or_gib(size)}" for size, text in counted)
+              + ", built after the init snapshot") if counted else "0: none counted here"
+    return BudgetTerm("runner_state", sum(size for size, _ in counted), source)
 
 
 def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version: str, stage, flags: EngineFlags,
-                      tp: int, terms: dict, persistent: int) -> Budget:
+                      tp: int, terms: dict, persistent: int, kv_init: int = 0) -> Budget:
     """vLLM 0.34's extensible KV cache, sized from the memory free after warmup and CUDA-graph capture
     (v1/worker/extensible_kv_cache.py:592-618 measure_kv_cache_bytes, called by measure_kv_cache_blocks):
 
-        used      = weights + non-torch + penalty counts + CUDA graphs + what the profile left allocated
+        used      = weights + non-torch + runner buffers + CUDA graphs + what the profile left allocated
         headroom  = memory - baseline - used                    (free + the committed prefix)
         margin    = max(1 GiB (3 on ROCm), 0.75 x transient)    (KV_CACHE_MARGIN_FLOOR_BYTES / _FRACTION, :64-66)
         available = min(requested - used, headroom - margin) - max(transient, torch's reservation growth)
@@ -375,8 +490,9 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     init snapshot (gpu_worker.py init_device: the CUDA context, cuBLAS from 0.33, NCCL); torch's reservation growth
     (fragmentation) is taken as no larger than the transient. requested is ceil(memory x gpu_memory_utilization),
     1.0 unless given (config/cache.py:216-227), so by default the headroom binds. The profile run's own figure
-    (requested - the profile's consumption, no graph estimate: gpu/model_runner.py:1121-1128) is checked first
-    (MeasuredSizing.profiled_bytes); the cache is then committed per layer in 2 MiB granules (vllm.start)."""
+    (requested - the profile's consumption, no graph estimate: gpu/model_runner.py:1121-1128; `kv_init`: the part of
+    runner_state built at KV-cache init, after it) is checked first (MeasuredSizing.profiled_bytes); the cache is
+    then committed per layer in 2 MiB granules (vllm.start)."""
     rocm = is_rocm(gpu)
     context, nccl = _value("cuda_context"), NCCL_BYTES if tp > 1 or stage is not None else 0
     peak = terms["profile_peak"].bytes
@@ -400,7 +516,7 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     available = max(top - used - sum(t.bytes for t in fixed) - peak, 0)
     kept = BudgetTerm("profile_peak", peak, terms["profile_peak"].source + (
         f"; {format_gib(persistent)} GiB of it stays allocated" if persistent else "") + ", the rest kept free")
-    profiled = requested - used + graphs - peak
+    profiled = requested - used + kv_init + graphs - peak
     budget_terms = (BudgetTerm("memory", top, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization "
                                               f"{gpu_util}"),
                     fixed[0], terms["weights"], kept, terms["non_torch"], terms["runner_state"], graph_term, fixed[1],
@@ -485,14 +601,19 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         non_torch, nccl = _value("v1_non_torch"), 0
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
-    state_term = runner_state(spec, settings, runner, version, stage)
+    measured = sized_after_warmup(rules, flags)
+    state_term = runner_state(spec, settings, runner, version, stage, rules, measured,
+                              media=not (flags.language_model_only or no_media))
     state = state_term.bytes
-    if sized_after_warmup(rules, flags):
+    if measured:
         terms = {t.name: t for t in (BudgetTerm("weights", weights, weights_source),
                                      BudgetTerm("profile_peak", peak, peak_source),
                                      BudgetTerm("non_torch", non_torch, nt_source), state_term)}
         persistent = persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout)
-        return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent)
+        kv_init = block_tables(settings, runner, version, rules, True) - block_tables(settings, runner, version, rules,
+                                                                                       False)
+        return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,
+                                 kv_init)
     graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version)
     available = requested - weights - peak - non_torch - state - nccl - graphs
     terms = (

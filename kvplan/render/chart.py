@@ -24,7 +24,7 @@ SEGMENTS = {
     "cuda_graphs": ("CUDA graphs", "▒", "yellow"),
     "nccl": ("NCCL", "░", "cyan"),
     "margin": ("kept free for transients", "·", "magenta"),
-    "runner_state": ("model runner's per-request buffers", "▒", "yellow"),
+    "runner_state": ("model runner's persistent buffers", "▒", "yellow"),
     "kv": ("KV cache", "■", "green"),
     "free": ("left free by utilization", "·", "bright_black"),
 }

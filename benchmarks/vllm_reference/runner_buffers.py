@@ -1,0 +1,181 @@
+"""The GPU bytes the model runners' buffer-owning classes keep, built by vLLM's own constructors on the CPU, frozen
+as tests/data/vllm_runner_buffers.json for tests/test_vllm_runner_buffers.py. Pure Python, run from a source
+release (no build; vllm._C is not needed):
+
+    for v in 0.27.0 ... 0.34.0: cd vllm-$v && PYTHONPATH=. python .../runner_buffers.py $v /tmp/r$v.json
+    python .../runner_buffers.py --merge /tmp/r0.27.0.json ... /tmp/r0.34.0.json > tests/data/vllm_runner_buffers.json
+
+The device passed is torch's "meta" device: what vLLM puts on the GPU becomes a meta tensor (shape and dtype, no
+memory), what it keeps on the host (pinned or not, UVA views of it) stays on the CPU. After a constructor returns,
+its object graph is walked and every meta tensor still held is counted once (a view by its base), so buffers
+allocated and dropped inside the constructor do not count. UVA is reported available (its buffers are host memory
+either way: vllm/v1/worker/gpu/buffer_utils.py UvaBuffer) so the GPU fallback NonUvaBuffer is not built.
+Session 53 ran it with the 0.27.0-0.34.0 source releases (the 0.34.0 venv, /tmp/v34) and CPU torch 2.13.0."""
+
+import inspect
+import json
+import sys
+import types
+
+import torch
+
+META = torch.device("meta")
+CASES = [  # name, vocab, hidden (inputs_embeds size), max_num_seqs, max_num_batched_tokens, max_model_len, M-RoPE
+    ("Llama-3.1-8B 32K", 128_256, 4_096, 1_024, 8_192, 32_768, 0),
+    ("Llama-3.1-8B 131K", 128_256, 4_096, 1_024, 8_192, 131_072, 0),
+    ("Qwen2.5-VL-7B 128K", 152_064, 3_584, 1_024, 8_192, 128_000, 3),
+    ("small batch 256 x 2048", 32_000, 4_096, 256, 2_048, 8_192, 0),
+    ("160 GiB default 1024 x 16384, M-RoPE", 152_064, 8_192, 1_024, 16_384, 131_072, 3),
+]
+
+
+def meta_bytes(root) -> dict:
+    """{attribute path: bytes} of the meta tensors reachable from `root`, each storage once."""
+    seen_objects, seen_bases, found = set(), set(), {}
+
+    def walk(obj, path):
+        if id(obj) in seen_objects or isinstance(obj, (str, bytes, int, float, bool, type, types.ModuleType)):
+            return
+        seen_objects.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            base = obj._base if obj._base is not None else obj
+            if base.device.type == "meta" and id(base) not in seen_bases:
+                seen_bases.add(id(base))
+                found[path] = base.untyped_storage().nbytes()
+            return
+        if isinstance(obj, dict):
+            items = obj.items()
+        elif isinstance(obj, (list, tuple)):
+            items = enumerate(obj)
+        elif type(obj).__module__.startswith("vllm") and hasattr(obj, "__dict__"):
+            items = vars(obj).items()
+        else:
+            return
+        for key, value in items:
+            walk(value, f"{path}.{key}")
+
+    walk(root, "")
+    return {k.lstrip("."): v for k, v in found.items()}
+
+
+def host_only_uva():
+    """UVA available, its accelerator view the pinned host tensor itself (no CUDA here)."""
+    import vllm.v1.worker.gpu.buffer_utils as buffer_utils
+
+    buffer_utils.is_uva_available = lambda: True
+    buffer_utils.get_accelerator_view_from_cpu_tensor = lambda t: t
+    for name in ("zeros", "empty", "ones", "full", "tensor"):
+        setattr(torch, name, unpinned(getattr(torch, name)))
+    torch.cuda.Stream = torch.cuda.Event = NoCuda
+
+
+def unpinned(factory):
+    """`factory` without pin_memory (pinning needs CUDA; the memory is the host's either way)."""
+
+    def build(*args, pin_memory=False, **kwargs):
+        return factory(*args, **kwargs)
+
+    return build
+
+
+class NoCuda:
+    """A stream or event that is never used here."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+
+def fake_vllm_config(max_num_seqs: int, vocab: int):
+    ns = types.SimpleNamespace
+    return ns(scheduler_config=ns(max_num_seqs=max_num_seqs), model_config=ns(get_vocab_size=lambda: vocab),
+              reasoning_config=None)
+
+
+def v2_parts(release: str, vocab, hidden, seqs, tokens, model_len, mrope) -> dict:
+    """Model Runner V2 (vllm/v1/worker/gpu/): what __init__ and load_model build before the profile run (the
+    EncoderRunner a multimodal model's state builds, in bfloat16), and the block tables initialize_kv_cache builds
+    after it."""
+    from vllm.v1.worker.gpu.block_table import BlockTables
+    from vllm.v1.worker.gpu.input_batch import InputBuffers
+    from vllm.v1.worker.gpu.mm.encoder_runner import EncoderRunner
+    from vllm.v1.worker.gpu.mm.rope import RopeState
+    from vllm.v1.worker.gpu.sample.prompt_logprob import PromptLogprobsWorker
+    from vllm.v1.worker.gpu.sample.sampler import Sampler
+    from vllm.v1.worker.gpu.spec_decode.utils import DraftTokensHandler
+    from vllm.v1.worker.gpu.states import RequestState
+    from vllm.v1.worker.gpu.structured_outputs import StructuredOutputsWorker
+
+    blocks = -(-model_len // block_size(release))
+    known = dict(vllm_config=fake_vllm_config(seqs, vocab), max_num_reqs=seqs, max_model_len=model_len,
+                 max_num_batched_tokens=tokens, max_num_tokens=tokens, num_speculative_steps=0, vocab_size=vocab,
+                 device=META, max_num_logits=seqs, mask_stride=1, num_bonus_tokens=1, block_sizes=[block_size(release)],
+                 kernel_block_sizes=[block_size(release)], max_num_blocks_per_group=[blocks])
+    known["req_states"] = states = build(RequestState, known)
+    parts = {
+        "RequestState": states,
+        "InputBuffers": build(InputBuffers, known),
+        "Sampler": build(Sampler, known),
+        "PromptLogprobsWorker": PromptLogprobsWorker(seqs, META),
+        "StructuredOutputsWorker": build(StructuredOutputsWorker, known),
+        "DraftTokensHandler": DraftTokensHandler(META),
+        "EncoderRunner": build(EncoderRunner, dict(known, model=torch.nn.Module(), hidden_size=hidden,
+                                                   encoder_cache=None, dtype=torch.bfloat16)),
+    }
+    if mrope:
+        parts["RopeState"] = build(RopeState, dict(known, num_dims=mrope, has_delta=True))
+    parts["BlockTables (initialize_kv_cache)"] = build(BlockTables, known)
+    return parts
+
+
+def block_size(release: str) -> int:
+    """config/cache.py DEFAULT_BLOCK_SIZE: 64 from 0.34.0, 16 before."""
+    return 64 if release >= "0.34" else 16
+
+
+def build(cls, known: dict):
+    """cls(...) with the arguments of `known` its release's constructor takes (the rest left at their defaults)."""
+    accepted = inspect.signature(cls.__init__).parameters
+    return cls(**{name: value for name, value in known.items() if name in accepted})
+
+
+def v1_parts(vocab, hidden, seqs, tokens, model_len, mrope) -> dict:
+    """The V1 runner (vllm/v1/worker/gpu_model_runner.py, gone in 0.34): its placeholder InputBatch, built in
+    __init__ with the block size the cache config names (16 by default) before the cache is sized."""
+    from vllm.v1.worker.gpu_input_batch import InputBatch
+
+    known = dict(max_num_reqs=seqs, max_model_len=model_len, max_num_batched_tokens=tokens, device=META,
+                 vocab_size=vocab, block_sizes=[16], kernel_block_sizes=[16],
+                 max_num_blocks_per_req=[-(-model_len // 16)])
+    batch = build(InputBatch, known)
+    return {"InputBatch": batch}
+
+
+def measure(release: str) -> dict:
+    host_only_uva()
+    out = {"vllm": release, "cases": []}
+    for name, vocab, hidden, seqs, tokens, model_len, mrope in CASES:
+        case = dict(name=name, vocab=vocab, hidden=hidden, max_num_seqs=seqs, max_num_batched_tokens=tokens,
+                    max_model_len=model_len, mrope_dims=mrope, runners={})
+        for runner, parts in (("V2", v2_parts(release, vocab, hidden, seqs, tokens, model_len, mrope)),
+                              ("V1", v1_parts(vocab, hidden, seqs, tokens, model_len, mrope)
+                               if release < "0.34" else {})):
+            if parts:
+                case["runners"][runner] = {part: meta_bytes(obj) for part, obj in parts.items()}
+        out["cases"].append(case)
+    return out
+
+
+def main():
+    if sys.argv[1] == "--merge":
+        runs = [json.load(open(path)) for path in sys.argv[2:]]
+        header = {"script": "benchmarks/vllm_reference/runner_buffers.py", "date": "2026-12-05 (session 53)",
+                  "torch": "2.13.0 CPU", "note": "each part's meta tensors by attribute path; a part that holds "
+                                                 "RequestState (Sampler) lists its rows again"}
+        print(json.dumps({"header": header, "releases": runs}, indent=1))
+        return
+    with open(sys.argv[2], "w") as out:  # not stdout: older releases log there
+        json.dump(measure(sys.argv[1]), out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
