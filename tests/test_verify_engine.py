@@ -22,7 +22,8 @@ from kvplan.model import parse_config
 from kvplan.plan.catalog import find_gpu
 from kvplan.plan.plan import plan
 from kvplan.verify.terms import (TERMS, cublas_before_snapshot, extensible_baseline, extensible_subtracted,
-                                 measured_extensible_budget, plan_sized_after_warmup, predicted_persistent)
+                                 measured_extensible_budget, plan_sized_after_warmup, predicted_kv_init,
+                                 predicted_persistent)
 
 GiB, MiB = 2**30, 2**20
 REFERENCE = json.loads((Path(__file__).parent / "data" / "vllm_extensible_sizing.json").read_text())
@@ -127,11 +128,13 @@ def test_before_020_graphs_are_not_subtracted():
 def test_runner_state_counts_from_027():
     """Model Runner V2's penalty counts, int32 max_num_seqs x (vocab + vocab / 32): no term of 0.26 sees them;
     0.27.0 utils/mem_utils.py:317-326 counts total_consumed (free memory since the init snapshot), which does.
-    Llama-3-8B, 1,024 sequences, vocab 128,256: 1,024 x (128,256 + 4,008) x 4 = 541,753,344 bytes."""
+    Llama-3-8B, 1,024 sequences, vocab 128,256: 1,024 x (128,256 + 4,008) x 4 = 541,753,344 bytes, with V2's sampler
+    rows 1,024 x 17,924 = 18,354,176 and the grammar bitmask 1,024 x (4,008 + 1) x 4 = 16,420,864
+    (tests/test_vllm_runner_buffers.py: vLLM's own classes)."""
     assert V.predicted_terms(_plan("0.26.0"))["runner_state"] == 0
     assert "runner_state" not in V.subtracted_terms(_plan("0.26.0"))
     state = V.predicted_terms(_plan("0.27.0"))["runner_state"]
-    assert state == 1024 * (128_256 + 4_008) * 4 == 541_753_344
+    assert state == 541_753_344 + 18_354_176 + 16_420_864
     assert "runner_state" in V.subtracted_terms(_plan("0.27.0"))
 
 
@@ -368,16 +371,20 @@ def test_034_plan_rebuilt_from_its_own_terms(tp):
     """Llama-3-8B on an H100 under 0.34 (85,017,493,504 bytes, utilisation 1.0): fed the plan's predictions
     (baseline = CUDA context 647,600,537 + NCCL 1,879,048,192 at tp 2; nothing persistent: FlashInfer's sampler),
     the measured sizing is the plan's budget; at tp 1 by hand: 85,017,493,504 - 647,600,537 - (16,060,522,496 +
-    536,870,912 + 541,753,344 + 1,342,177,280) - int(0.75 x 1,914,175,488) - 1,914,175,488 = 62,538,761,831."""
+    536,870,912 + 577,642,496 + 1,342,177,280) - int(0.75 x 1,914,175,488) - 1,914,175,488 = 62,502,872,679, the
+    runner state being penalty counts 541,753,344 + sampler rows 18,354,176 + grammar bitmask 16,420,864 + 0.34's
+    block tables 2 x 1,024 x 128 x 4 + an int64 slot mapping of 8,192 tokens = 1,114,112
+    (tests/test_vllm_runner_buffers.py holds each to vLLM's own classes)."""
     p = _plan("0.34.0", tp)
     assert plan_sized_after_warmup(p)
     terms = V.predicted_terms(p)
     assert terms["baseline"] == 647_600_537 + (1_879_048_192 if tp > 1 else 0)
     assert terms["margin"] == int(0.75 * terms["activation_peak"]) == 1_435_631_616
-    s = measured_extensible_budget(p.budget.gpu_memory_bytes, p.budget.gpu_memory_bytes, terms, terms["baseline"], 0)
+    s = measured_extensible_budget(p.budget.gpu_memory_bytes, p.budget.gpu_memory_bytes, terms, terms["baseline"], 0,
+                                   kv_init=predicted_kv_init(p))
     assert s.available == p.kv_budget_bytes_per_gpu and s.profiled == p.budget.measured.profiled_bytes
     if tp == 1:
-        assert s.available == 62_538_761_831
+        assert s.available == 62_502_872_679
     rows = {r["term"]: r for r in V.term_rows(terms, {**terms, "baseline": terms["baseline"] + MiB})}
     assert rows["baseline"]["difference_bytes"] == MiB and rows["margin"]["error"] == 0
 

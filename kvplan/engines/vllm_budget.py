@@ -525,7 +525,7 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
                   terms["non_torch"].bytes, graphs, fixed[1].bytes,
                   f"vllm {version}" + (", enforce eager" if flags.enforce_eager else ""),
                   None if stage is None else stage.index, budget_terms,
-                  measured=MeasuredSizing(profiled, EXTENSIBLE_GRANULE, gpu_util, persistent))
+                  measured=MeasuredSizing(profiled, EXTENSIBLE_GRANULE, gpu_util, persistent, kv_init))
 
 
 ROCM_GRAPHS_SINCE = (0, 26)  # gpu_worker.py determine_available_memory: is_cuda() to 0.25.1 (:479), is_cuda_alike()

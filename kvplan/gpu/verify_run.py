@@ -25,8 +25,8 @@ from ..verify.judge import (budget_counts, capacity_errors, judge, judge_budget,
 from ..verify.layout import kernel_kv_dtype, served_spec
 from ..verify.terms import (ExtensibleSizing, cublas_before_snapshot, decode_batches, decode_prediction,
                             extensible_baseline, extensible_subtracted, measured_extensible_budget, measured_kv_budget,
-                            plan_sized_after_warmup, predicted_persistent, predicted_terms, prefill_prediction,
-                            responsible_term, subtracted_terms, term_rows)
+                            plan_sized_after_warmup, predicted_kv_init, predicted_persistent, predicted_terms,
+                            prefill_prediction, responsible_term, subtracted_terms, term_rows)
 from . import rank as R
 from .deltanet import LABEL as DELTANET_LABEL
 from .ffn import FP8_LABEL, GROUPED_LABEL, MXFP4_LABEL
@@ -128,7 +128,7 @@ def _extensible_sizing(plan, opts, info: dict, measured: dict, gpu) -> Extensibl
     total = info["memory_total_bytes"]
     baseline = extensible_baseline(total - info["memory_free_bytes"], measured["nccl"], opts.tp)
     return measured_extensible_budget(total, math.ceil(total * opts.gpu_util), measured, baseline,
-                                      predicted_persistent(plan), is_rocm(gpu))
+                                      predicted_persistent(plan), is_rocm(gpu), kv_init=predicted_kv_init(plan))
 
 
 def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:

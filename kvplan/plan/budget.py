@@ -33,6 +33,7 @@ class MeasuredSizing:
     granule_bytes: int  # each layer's pool is committed in units of this (2 MiB)
     gpu_util: float
     persistent_bytes: int = 0  # the profile peak's part still allocated after it, counted as used (not transient)
+    kv_init_bytes: int = 0  # runner buffers built with the cache (V2's block tables): in used, not in profiled_bytes
 
 
 @dataclass(frozen=True)

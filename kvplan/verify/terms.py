@@ -78,6 +78,14 @@ def plan_sized_after_warmup(plan) -> bool:
     return getattr(plan.budget, "measured", None) is not None
 
 
+def predicted_kv_init(plan) -> int:
+    """The part of the plan's runner_state its engine builds with the cache, after the profile run's own figure
+    (vLLM 0.34: V2's block tables, engines/vllm_budget.py extensible_budget's kv_init); 0 for a plan sized otherwise.
+    Taken from the prediction, as runner_state is."""
+    measured = getattr(plan.budget, "measured", None)
+    return measured.kv_init_bytes if measured is not None else 0
+
+
 def predicted_persistent(plan) -> int:
     """The part of the profile peak the plan's engine keeps allocated after the profile run (vLLM 0.34: the
     fused-MoE workspace and the Triton sampler's cached rows, engines/vllm_profile.py persistent_after_profile),
@@ -147,7 +155,7 @@ USED_TERMS = ("weights", "non_torch", "runner_state", "cuda_graphs")  # resident
 
 
 def measured_extensible_budget(memory: int, requested: int, measured: dict, baseline: int, persistent: int,
-                               rocm: bool = False, reserve_growth: int = 0) -> ExtensibleSizing:
+                               rocm: bool = False, reserve_growth: int = 0, kv_init: int = 0) -> ExtensibleSizing:
     """vLLM 0.34's measure_kv_cache_bytes (v1/worker/extensible_kv_cache.py:592-618) on verify's measured terms:
 
         used      = weights + non-torch + runner state + CUDA graphs + persistent   (:612 non_kv_used)
@@ -161,7 +169,8 @@ def measured_extensible_budget(memory: int, requested: int, measured: dict, base
     init_free_memory, gpu_worker.py:1235); `persistent`: the part of the profile peak the engine keeps allocated
     after it (verify passes the engine's, as predicted: predicted_persistent); `reserve_growth`: torch's reservation
     growth over a sizing step, taken as no larger than the transient where not measured. `profiled`: requested less
-    the profile's consumption, no graphs (gpu/model_runner.py:1121-1128). The result keeps this rank's own figure: a
+    the profile's consumption, no graphs (gpu/model_runner.py:1121-1128), nor the runner state built with the cache
+    after it (`kv_init`: predicted_kv_init). The result keeps this rank's own figure: a
     real TP group's minimum is taken after it (verify_run.py). used is the sum of the measured terms, not vLLM's
     free-memory drop since the snapshot (:612): verify's process holds what the engine's does not (the minimal caches
     it captures graphs over, its dequant scratch) and frees its graphs before sizing."""
@@ -170,7 +179,7 @@ def measured_extensible_budget(memory: int, requested: int, measured: dict, base
     margin = max(MARGIN_FLOOR[bool(rocm)], int(transient * MARGIN_FRACTION))
     device = memory - baseline - used - margin
     available = max(min(requested - used, device) - max(transient, reserve_growth), 0)
-    profiled = requested - used + (measured.get("cuda_graphs") or 0) - transient
+    profiled = requested - used + kv_init + (measured.get("cuda_graphs") or 0) - transient
     return ExtensibleSizing(available, memory, requested, used, transient, margin, baseline, device < requested - used,
                             profiled, persistent)
 
