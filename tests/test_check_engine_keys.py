@@ -250,3 +250,14 @@ def test_the_row_gains_a_key_only_when_set_and_the_csv_has_every_column(tmp_path
     assert tuple(columns) == NEW_KEYS
     assert [plain[header.index(k)] for k in NEW_KEYS] == [""] * len(NEW_KEYS)
     assert chosen[header.index("max_num_seqs")] == "32"
+
+
+def test_the_python_api_takes_them_as_estimate_does():
+    import kvplan
+
+    (row,) = kvplan.check(LLAMA_8B, tensor_parallel_size=1, gpu="H100", max_model_len=8192, quantization="fp8",
+                          max_num_seqs=64, max_num_batched_tokens="4K", gpu_memory="80GB")
+    (plan,) = kvplan.estimate(LLAMA_8B, gpu="H100", max_model_len=8192, quantization="fp8", max_num_seqs=64,
+                              max_num_batched_tokens="4K", gpu_memory="80GB")
+    assert (row["kv_budget_bytes_per_gpu"], row["max_concurrency"]) == (plan.kv_budget_bytes_per_gpu,
+                                                                        plan.max_concurrency)
