@@ -181,7 +181,7 @@ def test_a_layer_partition_without_pp_is_a_finding_on_its_key(tmp_path):
     path = _write(tmp_path, f"  - name: halves\n    model: {LLAMA_8B}\n    tp: 1\n    pp_layer_partition: [16, 16]\n")
     (finding,) = _check_file(path)[1]["halves"]["findings"]
     assert (finding["key"], finding["line"]) == ("pp_layer_partition", _line(path, "pp_layer_partition"))
-    assert finding["message"].startswith("the layer partition 16,16 has 2 stages but pp is 1")
+    assert finding["message"].startswith("pp_layer_partition has 2 stages (16,16) but pp is 1")
 
 
 # (key: value, the flag estimate takes and its value) for values both refuse
@@ -261,3 +261,11 @@ def test_the_python_api_takes_them_as_estimate_does():
                               max_num_batched_tokens="4K", gpu_memory="80GB")
     assert (row["kv_budget_bytes_per_gpu"], row["max_concurrency"]) == (plan.kv_budget_bytes_per_gpu,
                                                                         plan.max_concurrency)
+
+
+def test_the_api_remedy_names_its_keywords():
+    import kvplan
+
+    (plan,) = kvplan.estimate(LLAMA_1B, gpu="T4", max_model_len=4096, quantization="fp8", engine="vllm==0.12.0")
+    assert plan.engine.refusal.remedy == ("vLLM accepts engine vllm==0.14.0 or newer, or the model without "
+                                          "quantization fp8, or a GPU of compute capability 8.0 or more")

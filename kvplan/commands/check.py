@@ -213,6 +213,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     refusals = layout.errors if layout is not None else ()
     stages = "pp_layer_partition" if partition else "pp"  # the key a pipeline error points at
     for error in sharding.errors:
+        if partition:  # sharding names the partition as estimate's plans do; here it is this key, as spelled
+            error = error.replace("pp_partition", spell("pp_layer_partition"))
         add("error", "tp" if error in tp_only.errors else _eplb_key(dep) if error in refusals else stages, error)
     replicated = [warning for warning in sharding.warnings if "replicated" in warning]
     for warning in sharding.warnings:

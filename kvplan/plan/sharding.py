@@ -83,11 +83,11 @@ def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple]) -> list:
     layers = spec.num_hidden_layers
     if partition is not None:
         if len(partition) != pp:
-            return [f"the layer partition {','.join(map(str, partition))} has {len(partition)} stages but pp is {pp}: "
+            return [f"pp_partition has {len(partition)} stages ({','.join(map(str, partition))}) but pp is {pp}: "
                     f"vLLM needs one layer count per stage (VLLM_PP_LAYER_PARTITION)."]
         if sum(partition) != layers or min(partition) < 1:
-            return [f"the layer partition {','.join(map(str, partition))} must be {pp} positive layer counts summing "
-                    f"to num_hidden_layers ({layers})."]
+            return [f"pp_partition {','.join(map(str, partition))} must be {pp} positive layer counts summing to "
+                    f"num_hidden_layers ({layers})."]
     elif pp > layers:
         return [f"pp {pp} exceeds num_hidden_layers ({layers}): every pipeline stage needs at least one layer."]
     return _sharing_errors(spec, pp_partition(layers, pp, partition))
@@ -111,7 +111,7 @@ def _sharing_errors(spec: ModelSpec, counts: tuple) -> list:
     return [f"pp {len(counts)} ({','.join(map(str, counts))} layers a stage) puts layer {i} on stage {stage[i]} and "
             f"layer {source}, whose KV cache it reads (KV sharing), on stage {stage[source]}: vLLM refuses a sharing "
             f"target outside the stage's own layers (attention.py validate_kv_sharing_target), so the last stage "
-            f"must hold layers {first} to {spec.num_hidden_layers - 1} (a layer partition ending in "
+            f"must hold layers {first} to {spec.num_hidden_layers - 1} (pp_partition ending in "
             f"{spec.num_hidden_layers - first} or more)."]
 
 
