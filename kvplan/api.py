@@ -128,10 +128,13 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           num_gpu_blocks_override: Optional[int] = None, speculative_config=None,
           data_parallel_size: Optional[int] = None, enable_expert_parallel: bool = False,
           enable_eplb: bool = False, mm_processor_kwargs=None, eplb_config=None,
-          num_redundant_experts: Optional[int] = None, block_size: Optional[int] = None) -> list:
+          num_redundant_experts: Optional[int] = None, block_size: Optional[int] = None,
+          quantization: Optional[str] = None, dtype: Optional[str] = None, max_num_seqs: Optional[int] = None,
+          max_num_batched_tokens: Optional[Union[int, str]] = None,
+          gpu_memory: Optional[Union[int, str]] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
-    ...), the same dicts as `kvplan check --format json`; `engine` and `block_size` as `kvplan estimate` takes
-    them."""
+    ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
+    `max_num_seqs`, `max_num_batched_tokens` and `gpu_memory` as `kvplan estimate` takes them."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines import data_parallel_size as replicas, enable_eplb as eplb, gpu_blocks_override
@@ -155,7 +158,9 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     speculative_config=speculative_config, dp=data_parallel_size,
                                     enable_expert_parallel=enable_expert_parallel or None,
                                     enable_eplb=enable_eplb or None, mm_processor_kwargs=mm_processor_kwargs,
-                                    eplb_config=config, num_redundant_experts=redundant, block_size=block_size)
+                                    eplb_config=config, num_redundant_experts=redundant, block_size=block_size,
+                                    quantization=quantization, dtype=dtype, max_num_seqs=max_num_seqs,
+                                    max_num_batched_tokens=max_num_batched_tokens, gpu_memory=gpu_memory)
     return run.check(deployments, spell=keyword).results
 
 

@@ -15,7 +15,9 @@ from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
-                    SUFFIXES, _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
+                    SUFFIXES, DTYPE_HELP, GPU_MEMORY_HELP, MAX_NUM_BATCHED_TOKENS_HELP, MAX_NUM_SEQS_HELP,
+                    PP_PARTITION_HELP, QUANTIZATION_HELP,
+                    _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
 
 app = typer.Typer(
     add_completion=True,
@@ -74,6 +76,14 @@ ENABLE_EXPERT_PARALLEL = typer.Option(False, "--enable-expert-parallel", "-ep", 
 ENABLE_EPLB = typer.Option(False, "--enable-eplb", help=EPLB_HELP)
 EPLB_CONFIG = typer.Option(None, "--eplb-config", help=EPLB_CONFIG_HELP)
 NUM_REDUNDANT_EXPERTS = typer.Option(None, "--num-redundant-experts", help=REDUNDANT_HELP)
+# the other flags that change capacity, declared once for estimate and check
+QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
+DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
+MAX_NUM_SEQS = typer.Option(None, "--max-num-seqs", help=MAX_NUM_SEQS_HELP)
+MAX_NUM_BATCHED_TOKENS = typer.Option(None, "--max-num-batched-tokens", show_default=False,
+                                      help=MAX_NUM_BATCHED_TOKENS_HELP)
+PP_LAYER_PARTITION = typer.Option(None, "--pp-layer-partition", help=PP_PARTITION_HELP)
+GPU_MEMORY = typer.Option(None, "--gpu-memory", help=GPU_MEMORY_HELP)
 
 
 def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
@@ -113,27 +123,20 @@ def estimate(
                                              "release)."),
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
     gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP, autocompletion=_complete_gpu),
-    gpu_memory: Optional[str] = typer.Option(None, "--gpu-memory", help="Override the GPU's memory (80GB, "
-                                             "79.2GiB or bytes); kvplan's own flag."),
+    gpu_memory: Optional[str] = GPU_MEMORY,
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", show_default=False,
                                              help=GPU_UTIL_HELP),
-    max_num_batched_tokens: Optional[str] = typer.Option(None, "--max-num-batched-tokens", show_default=False,
-                                                         help="Tokens of the largest forward pass (default: what "
-                                                         f"vLLM picks for the GPU, 8192 on H100/H200); {SUFFIXES}."),
-    max_num_seqs: Optional[int] = typer.Option(None, "--max-num-seqs", help="Most sequences the engine runs at "
-                                               "once (default: what vLLM picks for the GPU, 1024 on H100/H200)."),
-    pp_partition: Optional[str] = typer.Option(None, "--pp-layer-partition", help="Layers per stage, like "
-                                               "VLLM_PP_LAYER_PARTITION (e.g. 31,30)."),
+    max_num_batched_tokens: Optional[str] = MAX_NUM_BATCHED_TOKENS,
+    max_num_seqs: Optional[int] = MAX_NUM_SEQS,
+    pp_partition: Optional[str] = PP_LAYER_PARTITION,
     engine: str = typer.Option("vllm", "--engine", help="Engine model (kvplan's flag): vllm (0.32.0), "
                                "vllm==<release> for an older vLLM, or none (ideal paging, no engine reserves)."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     batch: Optional[str] = typer.Option(None, "--batch", help="Decode batch sizes to estimate besides 1 and max "
                                         "concurrency (1,8,64); batches that do not fit are marked."),
-    quantization: Optional[str] = typer.Option(None, "--quantization", "-q", help="Serve the weights quantised "
-                                               "as vLLM's --quantization: fp8, awq, gptq or mxfp4."),
-    dtype: Optional[str] = typer.Option(None, "--dtype", help="Model dtype as vLLM's --dtype: auto, half, "
-                                        "float16, bfloat16, float, float32."),
+    quantization: Optional[str] = QUANTIZATION,
+    dtype: Optional[str] = DTYPE,
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
                                             "(default: the max model length)."),
     enforce_eager: bool = ENFORCE_EAGER,
@@ -158,18 +161,18 @@ def estimate(
     """What vLLM would log at startup (available KV cache memory, KV cache size in tokens, maximum
     concurrency) for each plan, with kvplan's footprint, budget, decode ITL and time to first token; comma
     lists sweep."""
+    from ..commands.deployments import batched_tokens, layer_partition
     from ..commands.estimate import estimate as run
     from ..engines import (EngineFlags, cpu_offload_gb, data_parallel_size, enable_eplb, encoder_tp_mode,
                            gpu_blocks_override, media_limits, mm_processor_kwargs, speculative_config)
     from ..render import check_format
-    from ..units import human_int
 
     check_format(fmt)
     balancer = enable_eplb(eplb, eplb_config, redundant)
     auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
     contexts = None if context is None or auto_fit else _list(context, "context", "8192,32K", tokens=True)
-    partition = tuple(_list(pp_partition, "pp_partition", "31,30")) if pp_partition else None
-    batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
+    partition = layer_partition(pp_partition, "pp_partition") if pp_partition else None
+    batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     with hub_deadline(hub_timeout):
         result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
                      tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu,
@@ -217,8 +220,9 @@ def check(
                                        "skip_mm_profiling, language_model_only, limit_mm_per_prompt, "
                                        "mm_encoder_tp_mode, cpu_offload_gb, num_gpu_blocks_override, "
                                        "speculative_config, dp, enable_expert_parallel, enable_eplb, "
-                                       "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size). See "
-                                       "docs/ci.md."),
+                                       "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size, "
+                                       "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
+                                       "pp_layer_partition, gpu_memory). See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
     pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
@@ -251,6 +255,12 @@ def check(
     eplb: bool = ENABLE_EPLB,
     eplb_config: Optional[str] = EPLB_CONFIG,
     redundant: Optional[str] = NUM_REDUNDANT_EXPERTS,
+    quantization: Optional[str] = QUANTIZATION,
+    dtype: Optional[str] = DTYPE,
+    max_num_seqs: Optional[int] = MAX_NUM_SEQS,
+    max_num_batched_tokens: Optional[str] = MAX_NUM_BATCHED_TOKENS,
+    pp_partition: Optional[str] = PP_LAYER_PARTITION,
+    gpu_memory: Optional[str] = GPU_MEMORY,
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -274,7 +284,9 @@ def check(
                    speculative_config=speculative, dp=data_parallel_size(dp),
                    enable_expert_parallel=expert_parallel or None, enable_eplb=eplb or None,
                    mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config, num_redundant_experts=redundant,
-                   block_size=block_size)
+                   block_size=block_size, quantization=quantization, dtype=dtype, max_num_seqs=max_num_seqs,
+                   max_num_batched_tokens=max_num_batched_tokens, pp_layer_partition=pp_partition,
+                   gpu_memory=gpu_memory)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -27,13 +27,15 @@ ALIASES = {
     "context": ("--max-model-len", "--context", "-c"), "kv_dtype": ("--kv-cache-dtype", "--kv-dtype"),
     "kv_budget": ("--kv-cache-memory-bytes", "--kv-budget"), "gpu_util": ("--gpu-memory-utilization", "--gpu-util"),
     "dp": ("-dp", "--data-parallel-size", "--dp"), "enable_expert_parallel": ("--enable-expert-parallel", "-ep"),
+    "quantization": ("--quantization", "-q"),
 }
 typed_args: list = []  # this run's arguments (set by run.main)
 CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "min_concurrency", "revision",
                        "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
                        "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
-                       "num_redundant_experts", "block_size")
+                       "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
+                       "max_num_batched_tokens", "pp_layer_partition", "gpu_memory")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -97,6 +99,14 @@ EPLB_CONFIG_HELP = ("As vLLM's --eplb-config (0.10.2+), JSON: '{\"num_redundant_
                     "communicator count too (nixl: no profile reservation; unnamed: torch_gloo, vLLM without NIXL).")
 REDUNDANT_HELP = ("As vLLM 0.9.2-0.11.2's --num-redundant-experts (0.12+ take --eplb-config); kvplan models EPLB from "
                   "0.24, so it is refused with an engine that old.")
+# the flags that change capacity besides the engine's (estimate and check alike)
+GPU_MEMORY_HELP = "Override the GPU's memory (80GB, 79.2GiB or bytes); kvplan's own flag."
+MAX_NUM_BATCHED_TOKENS_HELP = ("Tokens of the largest forward pass (default: what vLLM picks for the GPU, 8192 on "
+                               f"H100/H200); {SUFFIXES}.")
+MAX_NUM_SEQS_HELP = "Most sequences the engine runs at once (default: what vLLM picks for the GPU, 1024 on H100/H200)."
+PP_PARTITION_HELP = "Layers per stage, like VLLM_PP_LAYER_PARTITION (e.g. 31,30)."
+QUANTIZATION_HELP = "Serve the weights quantised as vLLM's --quantization: fp8, awq, gptq or mxfp4."
+DTYPE_HELP = "Model dtype as vLLM's --dtype: auto, half, float16, bfloat16, float, float32."
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 
 

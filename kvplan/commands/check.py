@@ -11,6 +11,7 @@ from typing import Callable, Optional
 from ..errors import FieldError, KvplanError, quote
 from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
+from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..engines import EngineFlags, get_engine
@@ -20,7 +21,7 @@ from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import MAX_TP, fitting_changes, moe_layout_of, plan, with_layout_errors
 from ..plan.sharding import shard, valid_tp_degrees
-from .estimate import budget_function
+from .estimate import batch_tiers, bounded_prefill, budget_function
 from ..render.text import size
 from .deployments import VALID_KEYS, Deployment, one_line
 
@@ -65,7 +66,8 @@ CHECK_COLUMNS = ("name", "model", "model_id", "file", "line", "tp", "pp", "pp_pa
                  "kv_heads_replicated", "context", "kv_dtype", "gpu", "kv_budget_bytes_per_gpu", "kv_bytes_per_token",
                  "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu", "max_concurrency",
                  "max_concurrency_limited_by", "data_parallel_size", "max_concurrency_total", "min_concurrency",
-                 "block_size") + tuple(f"engine_{key}" for key in figure_columns())
+                 "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
+                 "gpu_memory") + tuple(f"engine_{key}" for key in figure_columns())
 
 
 @dataclass(frozen=True)
@@ -86,23 +88,37 @@ def _resolve(model: str, revision: Optional[str]) -> ModelSpec:
 
 
 def _spec_for(dep: Deployment) -> ModelSpec:
+    """The model as the deployment serves its weights: its dtype, then its quantization (as estimate's)."""
     try:
-        return _resolve(dep.model, dep.revision)
+        spec = _resolve(dep.model, dep.revision)
     except KvplanError as exc:
         if dep.file is None:
             raise
         raise KvplanError(one_line(f"{dep.file}:{dep.line_of('model')}: deployment {dep.name!r} field 'model': "
                                    f"{exc}")) from None
+    return apply_weight_precision(spec, dep.quantization, dep.dtype)  # FieldError: check() says the key's line
+
+
+def _device(dep: Deployment):
+    """The deployment's GPU, with its gpu_memory in place of the catalog's (as estimate's --gpu-memory)."""
+    device = choose_gpu(dep.gpu)
+    return device if dep.gpu_memory is None else replace(device, memory_bytes=dep.gpu_memory)
+
+
+def _settings(dep: Deployment) -> dict:
+    """plan()'s engine settings the deployment sets: its layer partition and batch limits (None: the engine's)."""
+    return dict(pp_partition=dep.pp_layer_partition, max_num_seqs=dep.max_num_seqs,
+                max_num_batched_tokens=dep.max_num_batched_tokens)
 
 
 def _budget_for(spec: ModelSpec, dep: Deployment):
     """budget_for(tp[, stage]) as plan() takes it: vLLM's budget of one GPU of each pipeline stage (its own
     layers and weights: embeddings on the first stage, the LM head on the last), or the deployment's kv_budget
     on every GPU."""
-    device = choose_gpu(dep.gpu)
-    kv_budget = dep.kv_budget
+    device = _device(dep)
     return device, budget_function(spec, engine=_engine(dep), device=device, gpu_util=dep.gpu_util,
-                                   context=dep.context, kv_budget=kv_budget)
+                                   context=dep.context, kv_budget=dep.kv_budget, gpu_memory=dep.gpu_memory,
+                                   max_num_batched_tokens=dep.max_num_batched_tokens, max_num_seqs=dep.max_num_seqs)
 
 
 def _engine(dep: Deployment):
@@ -127,7 +143,7 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
                      spell: Callable[[str], str], device=None) -> str:
     """The nearest changes that hold `target` sequences, in the caller's words for each field."""
     changes = fitting_changes(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
-                              settings=dict(engine=_engine(dep), gpu=device))
+                              settings=dict(engine=_engine(dep), gpu=device, **_settings(dep)))
     options = [f"{spell(key)} {value}" for key, value in changes] + _text_only_option(spec, dep, target, spell)
     if not options:
         return f"no tp up to {MAX_TP}, fp8 KV or shorter context reaches it on this budget"
@@ -145,8 +161,8 @@ def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Call
     try:
         device, budget_for = _budget_for(spec, text)
         held = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for, suggest=False,
-                    speed=False, engine=_engine(text), pp=dep.pp or 1, gpu=device,
-                    block_size=dep.block_size).max_concurrency
+                    speed=False, engine=_engine(text), pp=dep.pp or 1, gpu=device, block_size=dep.block_size,
+                    **_settings(dep)).max_concurrency
     except KvplanError:  # a release without the flag
         return []
     return [f"{spell('language_model_only')} (text only: no vision tower)"] if held >= target else []
@@ -183,19 +199,23 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     if hasattr(_engine(dep), "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         _engine(dep).check_kv_dtype(dep.kv_dtype)
     engine = _engine(dep)  # `auto` as the engine serves the model on this GPU (a T4's float16 or float32)
-    viewed = engine.on_gpu(spec, choose_gpu(dep.gpu)) if hasattr(engine, "on_gpu") else spec
+    viewed = engine.on_gpu(spec, _device(dep)) if hasattr(engine, "on_gpu") else spec
     precision = resolve_kv_dtype(dep.kv_dtype, viewed.dtype, viewed.auto_kv_dtype)
     layout = moe_layout_of(_engine(dep), spec, dep.tp)  # EPLB's refusals at this TP degree fail it as bad TP does
     tp_only = shard(spec, dep.tp)
-    sharding = with_layout_errors(shard(spec, dep.tp, dep.pp), layout)
+    partition = dep.pp_layer_partition  # as plan() shards: a partition without pp is checked against pp 1
+    sharding = with_layout_errors(shard(spec, dep.tp, dep.pp or (1 if partition else None), partition), layout)
     findings = []
 
     def add(level: str, key: Optional[str], message: str) -> None:
         findings.append(Finding(level, key, one_line(message), dep.line_of(key)))
 
     refusals = layout.errors if layout is not None else ()
+    stages = "pp_layer_partition" if partition else "pp"  # the key a pipeline error points at
     for error in sharding.errors:
-        add("error", "tp" if error in tp_only.errors else _eplb_key(dep) if error in refusals else "pp", error)
+        if partition:  # sharding names the partition as estimate's plans do; here it is this key, as spelled
+            error = error.replace("pp_partition", spell("pp_layer_partition"))
+        add("error", "tp" if error in tp_only.errors else _eplb_key(dep) if error in refusals else stages, error)
     replicated = [warning for warning in sharding.warnings if "replicated" in warning]
     for warning in sharding.warnings:
         if replicated and warning == replicated[-1]:  # the whole cache's figures, once (after every layer shape's)
@@ -208,13 +228,14 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
 
     pp = dep.pp or 1
     device, budget_for = _budget_for(spec, dep)
+    bounded_prefill([dep.context], None, dep.max_num_batched_tokens, device, 1, batch_tiers(engine))
     numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu",
                              "max_concurrency", "max_concurrency_limited_by", "engine"))
     budget_per_gpu = None
     if sharding.valid:
         result = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
                       block_size=dep.block_size, suggest=False, remedies=True, speed=False, engine=_engine(dep),
-                      pp=pp, gpu=device, spell=spell, other_engine=other_engine(dep))
+                      pp=pp, gpu=device, spell=spell, other_engine=other_engine(dep), **_settings(dep))
         budget_per_gpu = result.kv_budget_bytes_per_gpu
         have, want = result.max_concurrency, dep.min_concurrency
         per_sequence = result.kv_bytes_per_sequence_per_gpu + result.state_bytes_per_sequence_per_gpu
@@ -281,7 +302,19 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         **numbers,
         "min_concurrency": dep.min_concurrency,
         **({"block_size": dep.block_size} if dep.block_size is not None else {}),  # only when set: the JSON's keys
+        **_set_keys(dep),
     }
+
+
+# the keys a row carries only when the deployment sets them (the JSON contract's other keys stay as they were)
+SET_ONLY_KEYS = ("quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
+                 "gpu_memory")
+
+
+def _set_keys(dep: Deployment) -> dict:
+    values = {key: getattr(dep, key) for key in SET_ONLY_KEYS}
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()
+            if value is not None}
 
 
 def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:

@@ -13,7 +13,7 @@ from ..errors import FieldError, KvplanError, quote
 from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu
-from ..units import parse_size, parse_tokens, require_fraction, require_positive
+from ..units import human_int, int_list, parse_size, parse_tokens, require_fraction, require_positive
 
 if TYPE_CHECKING:
     from ..engines import MediaLimits
@@ -25,7 +25,8 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "engine", "enforce_eager", "skip_mm_profiling", "language_model_only", "limit_mm_per_prompt",
                  "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
                  "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts",
-                 "block_size")
+                 "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
+                 "gpu_memory")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -61,6 +62,12 @@ class Deployment:
     eplb_config: Optional[object] = None  # vLLM's --eplb-config: its JSON object, as a mapping
     num_redundant_experts: Optional[int] = None  # vLLM 0.9.2-0.11.2's --num-redundant-experts
     mm_processor_kwargs: Optional[object] = None  # vLLM's --mm-processor-kwargs (engines.ProcessorKwargs)
+    quantization: Optional[str] = None  # vLLM's --quantization (model/quantization.py: the weights re-priced)
+    dtype: Optional[str] = None  # vLLM's --dtype (None: auto, as the model's dtype and the GPU leave it)
+    max_num_seqs: Optional[int] = None  # vLLM's --max-num-seqs (None: the engine's for the GPU)
+    max_num_batched_tokens: Optional[int] = None  # vLLM's --max-num-batched-tokens (None: the engine's for the GPU)
+    pp_layer_partition: Optional[tuple] = None  # decoder layers per stage, as vLLM's VLLM_PP_LAYER_PARTITION
+    gpu_memory: Optional[int] = None  # bytes: the GPU's memory in place of the catalog's (kvplan's own)
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -178,6 +185,37 @@ def _speculative(value):
     return speculative_config(value)
 
 
+def _quantization(value) -> str:
+    from ..model.quantization import quantization_method
+
+    return quantization_method(value)
+
+
+def _model_dtype(value) -> str:
+    from ..model.quantization import model_dtype
+
+    return model_dtype(value)
+
+
+def batched_tokens(value, field: str = "max_num_batched_tokens") -> int:
+    """vLLM's --max-num-batched-tokens: a positive token count in vLLM's human-readable form (16384, 16K, 16k)."""
+    return require_positive(field, human_int(value, field))
+
+
+def layer_partition(value, field: str = "pp_layer_partition") -> tuple:
+    """Layers per pipeline stage as VLLM_PP_LAYER_PARTITION writes them ("31,30"), or a YAML list of them; whether
+    they fit the model and pp is sharding's to say (plan/sharding.py)."""
+    if isinstance(value, list):
+        for count in value:
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise FieldError(field, f"takes positive whole numbers of layers (e.g. 31,30 or [31, 30]), got "
+                                        f"{quote(count)}.")
+        value = ",".join(map(str, value))
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise FieldError(field, f"takes layer counts separated by commas (e.g. 31,30), got {quote(value)}.")
+    return tuple(int_list(str(value), field, "31,30"))
+
+
 # field -> validator of its value; each raises FieldError naming the field
 VALIDATORS = {
     "tp": lambda v: require_positive("tp", v),
@@ -205,6 +243,12 @@ VALIDATORS = {
     "num_redundant_experts": _redundant,
     "mm_processor_kwargs": _processor_kwargs,
     "block_size": block_size,
+    "quantization": _quantization,
+    "dtype": _model_dtype,
+    "max_num_seqs": lambda v: require_positive("max_num_seqs", v),
+    "max_num_batched_tokens": batched_tokens,
+    "pp_layer_partition": layer_partition,
+    "gpu_memory": lambda v: parse_size(v, "gpu_memory"),
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,
@@ -241,8 +285,10 @@ MAX_FILE_BYTES = 2**20
 MAX_DEPTH = 32
 MAX_VALUES = 20_000
 INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp",
-              "num_redundant_experts", "block_size")
-TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine")  # a scalar YAML reads as a number or date: its text
+              "num_redundant_experts", "block_size", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
+              "gpu_memory")
+# a scalar YAML reads as a number or date: its text
+TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", "dtype")
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 INT_TAG = "tag:yaml.org,2002:int"
 

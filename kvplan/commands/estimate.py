@@ -112,8 +112,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         raise KvplanError(f"the sweep asks for {layer_plans // spec.num_hidden_layers:,} plans of a "
                           f"{spec.num_hidden_layers:,}-layer model; at most {MAX_LAYER_PLANS:,} plans x layers per "
                           f"run ({MAX_LAYER_PLANS // spec.num_hidden_layers:,} plans of this model).")
-    _bounded_prefill(contexts, input_len, max_num_batched_tokens, device, len(kv_dtypes) * len(tps),
-                     getattr(getattr(engine_model, "rules", None), "batch_defaults", "0.28"))
+    bounded_prefill(contexts, input_len, max_num_batched_tokens, device, len(kv_dtypes) * len(tps),
+                    batch_tiers(engine_model))
 
     def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True):
         budget_for = budgets(context)
@@ -170,8 +170,13 @@ def auto_fitted(plan, plan_at):
     return plan
 
 
-def _bounded_prefill(contexts: list, input_len: Optional[int], max_num_batched_tokens: Optional[int], device,
-                     plans_per_context: int, tiers: str = "0.28") -> None:
+def batch_tiers(engine_model) -> str:
+    """The release whose default batch limits the engine takes (vLLM's by GPU tier; "0.28" for an ideal pool)."""
+    return getattr(getattr(engine_model, "rules", None), "batch_defaults", "0.28")
+
+
+def bounded_prefill(contexts: list, input_len: Optional[int], max_num_batched_tokens: Optional[int], device,
+                    plans_per_context: int, tiers: str = "0.28") -> None:
     """Bounded work: a prompt runs as chunks of max_num_batched_tokens, and time to first token and the engine's
     admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead."""
     from ..engines.vllm import batch_defaults

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable, Optional
 
@@ -97,6 +98,9 @@ class Refusal:
     # what clears it, checked against every configuration refusal and planned (plan.plan); not in the JSON: the
     # remedy says it
     fixes: tuple = ()
+    # a remedy in kvplan's words that names fields by vLLM's flags: ((field, flag as written), ...), which advice()
+    # writes as the caller spells the fields (a deployments file's keys); not in the JSON
+    remedy_flags: tuple = ()
 
     @property
     def first_sentence(self) -> str:
@@ -105,10 +109,15 @@ class Refusal:
 
     def advice(self, spell: Callable[[str], str] = str) -> str:
         """The remedy, naming the fields as `spell` writes them (a flag, a deployments file's key, an API keyword)."""
-        return fixes_advice(self.fixes, spell) if self.fixes else self.remedy
+        if self.fixes:
+            return fixes_advice(self.fixes, spell)
+        text = self.remedy
+        for field, written in self.remedy_flags:
+            text = re.sub(rf"{re.escape(written)}(?![\w-])", lambda _: spell(field), text)
+        return text
 
 
-REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes")
+REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags")
 
 
 @dataclass(frozen=True)

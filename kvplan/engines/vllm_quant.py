@@ -74,6 +74,8 @@ AUTO_SINCE = {"awq": (0, 24), "gptq": (0, 22)}
 MARLIN_MIN = (((0, 14), 75, "0.14.0 utils/marlin_utils.py:54"), ((0, 11), 80, "0.11.0 utils/marlin_utils.py:46"))
 GPT_OSS_SINCE = (0, 20)  # Mxfp4Config / GptOssMxfp4Config.override_quantization_method: gpt_oss_mxfp4 (0.20.0 :117-134)
 
+# the flags the remedies below write, by field: Refusal.advice writes them as its caller spells the fields
+REMEDY_FLAGS = (("engine", "--engine"), ("quantization", "--quantization"), ("dtype", "--dtype"))
 GPU_REFUSAL = ("The quantization method {method} is not supported for the current GPU. Minimum capability: {least}. "
                "Current capability: {cc}.")
 DTYPE_REFUSAL = "{dtype} is not supported for quantization method {method}. Supported dtypes: [{supported}]"
@@ -128,12 +130,13 @@ def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served:
     cc = _capability_int(capability)
     if cc < least:
         return Refusal(GPU_REFUSAL.format(method=method, least=least, cc=cc), None, configuration=True,
-                       field="quantization", remedy=_gpu_remedy(spec, method, least, capability, version, servable))
+                       field="quantization", remedy=_gpu_remedy(spec, method, least, capability, version, servable),
+                       remedy_flags=REMEDY_FLAGS)
     if served not in dtypes:
         listed = ", ".join(TORCH[d] for d in dtypes)
         return Refusal(DTYPE_REFUSAL.format(dtype=TORCH[served], method=method, supported=listed), None,
                        configuration=True, field="dtype",
-                       remedy=_dtype_remedy(spec, method, dtypes, capability, servable))
+                       remedy=_dtype_remedy(spec, method, dtypes, capability, servable), remedy_flags=REMEDY_FLAGS)
     return None
 
 

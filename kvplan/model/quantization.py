@@ -56,15 +56,34 @@ def _with_groups(spec: ModelSpec, groups: tuple, dtype: str, what: str) -> Model
     return replace(spec, params=groups, weights=weights, dtype=dtype)
 
 
+def model_dtype(value) -> str:
+    """vLLM's --dtype value, lower-cased (auto, half, float16, bfloat16, float, float32); FieldError('dtype')
+    naming the values otherwise. Estimate's flag and check's key both go through it."""
+    key = str(value).strip().lower()
+    if key not in DTYPES:
+        raise FieldError("dtype", f"{quote(value)} is not a model dtype vLLM takes; use one of "
+                                  f"{', '.join(DTYPES)}.")
+    return key
+
+
+def quantization_method(value) -> str:
+    """A --quantization method kvplan prices (fp8, awq, gptq, mxfp4), lower-cased; FieldError('quantization')
+    naming them otherwise. Estimate's flag and check's key both go through it."""
+    key = str(value).strip().lower()
+    if key not in QUANTIZATIONS:
+        raise FieldError("quantization", f"{quote(value)} is not a weight quantization kvplan prices; use one of "
+                                         f"{', '.join(QUANTIZATIONS)}.")
+    return key
+
+
 def with_dtype(spec: ModelSpec, dtype: Optional[str]) -> ModelSpec:
     """vLLM's --dtype: the groups stored in the model dtype (all but quantised ones) and the KV cache's `auto`
     follow it."""
-    if dtype is None or str(dtype).strip().lower() == "auto":
+    if dtype is None:
         return spec
-    key = str(dtype).strip().lower()
-    if key not in DTYPES:
-        raise FieldError("dtype", f"{quote(dtype)} is not a model dtype vLLM takes; use one of "
-                                  f"{', '.join(DTYPES)}.")
+    key = model_dtype(dtype)
+    if key == "auto":
+        return spec
     new = DTYPES[key]
     if new == spec.dtype:
         return replace(spec, dtype_asked=True)
@@ -77,10 +96,7 @@ def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
     groups when it is in the model dtype, an error when it is quantised another way (as vLLM refuses)."""
     if method is None:
         return spec
-    key = str(method).strip().lower()
-    if key not in QUANTIZATIONS:
-        raise FieldError("quantization", f"{quote(method)} is not a weight quantization kvplan prices; use one of "
-                                         f"{', '.join(QUANTIZATIONS)}.")
+    key = quantization_method(method)
     fmt, per_param, targets = _format_of(key, spec.hidden_size)
     current = checkpoint_format(spec)
     if current == fmt:

@@ -244,7 +244,9 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                         max_num_batched_tokens=max_num_batched_tokens), other_engine)
     if refusal is not None and refusal.configuration and (suggest if remedies is None else remedies):
         fixes = planned_fixes(model, refusal, asked, engine_gpu)
-        refusal = replace(refusal, fixes=fixes, remedy=fixes_advice(fixes, spell) if fixes else refusal.remedy)
+        # the remedy in the caller's names: the planned fixes', or the engine's own words re-spelled (Refusal.advice)
+        refusal = replace(refusal, fixes=fixes, remedy=fixes_advice(fixes, spell) if fixes else refusal.advice(spell),
+                          remedy_flags=())
         figures = replace(figures, refusal=refusal)
     if not fits and suggest:
         changes = tuple(fitting_changes_for(refusal, spec, context, precision, tp, block_size, budget_for, pp=pp,

@@ -1,0 +1,271 @@
+"""`kvplan check` takes the flags that change capacity which `kvplan estimate` takes: quantization, dtype,
+max_num_seqs, max_num_batched_tokens, pp_layer_partition and gpu_memory, as deployments-file keys and as check's
+own flags. A deployment plans as estimate plans the same flags (the same budget, concurrency and refusal), a bad
+value is one sentence naming file:line, deployment and key (exit 2), and a refusal caused by one of them lands on
+its key's line with a remedy that names the file's keys.
+
+vLLM read by hand (0.32.0 unless named):
+- v1/core/sched/scheduler.py:129 max_num_running_reqs = scheduler_config.max_num_seqs: at most --max-num-seqs
+  requests run at once, whatever the KV cache holds.
+- distributed/utils.py:142-150 get_pp_indices: VLLM_PP_LAYER_PARTITION "41,39" gives stage 0 layers 0-40 and stage
+  1 layers 41-79; without it 80 layers split 40,40 (:152-153).
+- utils/torch_utils.py:536-538 kv_cache_dtype_str_to_dtype: `auto` is the model dtype, so --dtype float32 stores
+  the cache in 4-byte elements.
+- config/vllm.py:895-913 VllmConfig._get_quantization_config: "The quantization method {q} is not supported for the
+  current GPU. Minimum capability: {min}. Current capability: {cc}."; mxfp4.py:71-80 minimum 80 (a T4 is 75).
+- platforms/cuda.py:636-654 check_if_supports_dtype: bfloat16 needs compute capability 8.0.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from tests.conftest import run_kvplan
+
+LLAMA_8B, LLAMA_70B, LLAMA_1B, GEMMA3 = ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct",
+                                         "meta-llama/Llama-3.2-1B-Instruct", "google/gemma-3-4b-it")
+NEW_KEYS = ("quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition", "gpu_memory")
+
+
+def _write(tmp_path, entries: str):
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n" + entries)
+    return path
+
+
+def _line(path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), start=1) if text in line)
+
+
+def _estimate(*args) -> dict:
+    r = run_kvplan("estimate", *args, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (plan,) = json.loads(r.stdout)["plans"]
+    return plan
+
+
+def _check_file(path) -> tuple:
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode in (0, 1), r.stderr
+    return r.returncode, {row["name"]: row for row in json.loads(r.stdout)["results"]}
+
+
+# (name, the entry's keys, the same deployment as estimate's flags)
+SAME = [
+    ("llama8b-fp8-h100", "    model: {LLAMA_8B}\n    tp: 1\n    gpu: H100\n    context: 8192\n    quantization: fp8\n",
+     (LLAMA_8B, "--gpu", "H100", "-c", "8192", "-q", "fp8")),
+    ("gemma3-fp32-a100", "    model: {GEMMA3}\n    tp: 1\n    gpu: A100-80GB\n    dtype: float32\n",
+     (GEMMA3, "--gpu", "A100-80GB", "--dtype", "float32")),
+    ("llama70b-tp4-batch", "    model: {LLAMA_70B}\n    tp: 4\n    gpu: H100\n    context: 4096\n"
+                           "    max_num_seqs: 64\n    max_num_batched_tokens: 16384\n",
+     (LLAMA_70B, "-tp", "4", "--gpu", "H100", "-c", "4096", "--max-num-seqs", "64",
+      "--max-num-batched-tokens", "16384")),
+    ("llama70b-pp2", "    model: {LLAMA_70B}\n    tp: 2\n    pp: 2\n    gpu: H100\n    context: 8192\n"
+                     "    pp_layer_partition: 41,39\n    gpu_memory: 80GB\n",
+     (LLAMA_70B, "-tp", "2", "-pp", "2", "--gpu", "H100", "-c", "8192", "--pp-layer-partition", "41,39",
+      "--gpu-memory", "80GB")),
+    ("llama1b-mxfp4-t4", "    model: {LLAMA_1B}\n    tp: 1\n    gpu: T4\n    context: 4096\n    quantization: mxfp4\n",
+     (LLAMA_1B, "--gpu", "T4", "-c", "4096", "-q", "mxfp4")),
+]
+
+
+@pytest.fixture(scope="module")
+def same_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("same") / "deployments.yaml"
+    names = dict(LLAMA_8B=LLAMA_8B, GEMMA3=GEMMA3, LLAMA_70B=LLAMA_70B, LLAMA_1B=LLAMA_1B)
+    path.write_text("deployments:\n" + "".join(f"  - name: {name}\n" + keys.format(**names)
+                                               for name, keys, _ in SAME))
+    code, rows = _check_file(path)
+    assert code == 1  # the T4's refusal fails the file
+    return path, rows
+
+
+@pytest.mark.parametrize("name,flags", [(name, flags) for name, _, flags in SAME])
+def test_a_deployment_plans_as_estimate_plans_its_flags(same_file, name, flags):
+    path, rows = same_file
+    row, plan = rows[name], _estimate(*flags)
+    assert row["kv_budget_bytes_per_gpu"] == plan["kv_budget_bytes_per_gpu"]
+    assert row["max_concurrency"] == plan["max_concurrency"]
+    assert row["max_concurrency_limited_by"] == plan["max_concurrency_limited_by"]
+    assert row["kv_bytes_per_token"] == plan["kv_bytes_per_token"]
+    assert row["kv_dtype"] == plan["kv_dtype"]
+    refused, asked = row["engine"]["refusal"], plan["engine"]["refusal"]
+    assert (refused is None) == (asked is None)
+    if asked is not None:  # the same refusal; its remedy names the file's keys where estimate names flags
+        assert (refused["reason"], refused["field"]) == (asked["reason"], asked["field"])
+    assert (row["engine"]["max_num_seqs"], row["engine"]["max_num_batched_tokens"]) == \
+        (plan["engine"]["max_num_seqs"], plan["engine"]["max_num_batched_tokens"])
+
+
+def test_the_numbers_by_hand(same_file):
+    _, rows = same_file
+    # scheduler.py:129: 64 run at once; 80 layers x 8 KV heads x 128 x (K, V) x 2 bytes a token
+    batch = rows["llama70b-tp4-batch"]
+    assert (batch["max_concurrency"], batch["max_concurrency_limited_by"]) == (64, "max_num_seqs")
+    assert batch["kv_bytes_per_token"] == 80 * 8 * 128 * 2 * 2 == 327_680
+    assert batch["engine"]["max_num_batched_tokens"] == 16384
+    # torch_utils.py:536-538: auto follows --dtype float32: 34 layers x 4 KV heads x 256 x (K, V) x 4 bytes
+    gemma = rows["gemma3-fp32-a100"]
+    assert (gemma["kv_dtype"], gemma["kv_bytes_per_token"]) == ("fp32", 34 * 4 * 256 * 2 * 4)
+    # get_pp_indices with VLLM_PP_LAYER_PARTITION=41,39
+    assert rows["llama70b-pp2"]["pp_partition"] == [41, 39]
+
+
+def test_fp8_weights_free_a_byte_a_linear_weight(same_file, tmp_path):
+    """Fp8LinearMethod quantises a 16-bit checkpoint's linear layers online (fp8.py): a byte a weight instead of two,
+    plus one scale a matrix. Llama-3.1-8B's 32 layers hold q, o 4096x4096, k, v 4096x1024, gate, up 4096x14336 and
+    down 14336x4096: 218,103,808 weights a layer, 6,979,321,856 in all, which the KV budget gains."""
+    _, rows = same_file
+    plain = _check_file(_write(tmp_path, f"  - name: plain\n    model: {LLAMA_8B}\n    tp: 1\n    gpu: H100\n"
+                                         f"    context: 8192\n"))[1]["plain"]
+    per_layer = 2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 14336
+    gained = rows["llama8b-fp8-h100"]["kv_budget_bytes_per_gpu"] - plain["kv_budget_bytes_per_gpu"]
+    assert per_layer * 32 == 6_979_321_856
+    assert 0 <= 6_979_321_856 - gained < 4096  # the scales: a few bytes a matrix
+    assert rows["llama8b-fp8-h100"]["max_concurrency"] > plain["max_concurrency"]
+
+
+def test_a_refusal_lands_on_the_quantization_line_in_the_files_words(same_file):
+    path, rows = same_file
+    row = rows["llama1b-mxfp4-t4"]
+    assert not row["passed"]
+    (finding,) = row["findings"]
+    assert (finding["key"], finding["line"]) == ("quantization", _line(path, "quantization: mxfp4"))
+    assert finding["message"] == ("vLLM 0.32.0 does not start: The quantization method mxfp4 is not supported for the "
+                                  "current GPU; vLLM accepts the model without quantization mxfp4, or a GPU of compute "
+                                  "capability 8.0 or more.")
+
+
+def test_a_release_remedy_names_the_engine_key(tmp_path):
+    """fp8's minimum was 80 before 0.14 (fp8.py 0.11.0:110-115) and 75 from 0.14.0 (:148-153): the remedy names the
+    release as the file's engine key, the method as its quantization key; the MODEL form names vLLM's flags."""
+    path = _write(tmp_path, f"  - name: old\n    model: {LLAMA_1B}\n    tp: 1\n    gpu: T4\n    context: 4096\n"
+                            f"    engine: vllm==0.12.0\n    quantization: fp8\n")
+    (finding,) = _check_file(path)[1]["old"]["findings"]
+    assert (finding["key"], finding["line"]) == ("quantization", _line(path, "quantization: fp8"))
+    assert finding["message"].endswith("; vLLM accepts engine vllm==0.14.0 or newer, or the model without quantization "
+                                       "fp8, or a GPU of compute capability 8.0 or more.")
+    r = run_kvplan("check", LLAMA_1B, "-tp", "1", "--gpu", "T4", "-c", "4096", "--engine", "vllm==0.12.0", "-q", "fp8",
+                   "--format", "json")
+    assert r.returncode == 1, r.stderr
+    (finding,) = json.loads(r.stdout)["results"][0]["findings"]
+    assert finding["message"].endswith("; vLLM accepts --engine vllm==0.14.0 or newer, or the model without "
+                                       "--quantization fp8, or a GPU of compute capability 8.0 or more.")
+    assert "--engine vllm==0.14.0 or newer" in _estimate(LLAMA_1B, "--gpu", "T4", "-c", "4096", "--engine",
+                                                         "vllm==0.12.0", "-q", "fp8")["engine"]["refusal"]["remedy"]
+
+
+def test_a_dtype_refusal_lands_on_the_dtype_line(tmp_path):
+    """cuda.py:636-654: a T4 (7.5) refuses --dtype bfloat16; Gemma 3 takes no float16 (config/model.py
+    _check_valid_dtype), so the remedy is float32."""
+    path = _write(tmp_path, f"  - name: bf16\n    model: {GEMMA3}\n    tp: 1\n    gpu: T4\n    context: 4096\n"
+                            f"    dtype: bfloat16\n")
+    (finding,) = _check_file(path)[1]["bf16"]["findings"]
+    assert (finding["key"], finding["line"]) == ("dtype", _line(path, "dtype: bfloat16"))
+    assert finding["message"].endswith("; it starts with dtype float32 (or auto, which vLLM resolves to it).")
+
+
+def test_the_model_form_takes_the_flags():
+    r = run_kvplan("check", LLAMA_70B, "-tp", "4", "--gpu", "H100", "-c", "4096", "--max-num-seqs", "64",
+                   "--max-num-batched-tokens", "16K", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)["results"]
+    assert (row["max_concurrency"], row["max_num_seqs"], row["max_num_batched_tokens"]) == (64, 64, 16384)
+
+
+def test_a_layer_partition_without_pp_is_a_finding_on_its_key(tmp_path):
+    path = _write(tmp_path, f"  - name: halves\n    model: {LLAMA_8B}\n    tp: 1\n    pp_layer_partition: [16, 16]\n")
+    (finding,) = _check_file(path)[1]["halves"]["findings"]
+    assert (finding["key"], finding["line"]) == ("pp_layer_partition", _line(path, "pp_layer_partition"))
+    assert finding["message"].startswith("pp_layer_partition has 2 stages (16,16) but pp is 1")
+
+
+# (key: value, the flag estimate takes and its value) for values both refuse
+BAD = [
+    ("quantization: int3", ("-q", "int3")),
+    ("dtype: float64", ("--dtype", "float64")),
+    ("max_num_seqs: 0", ("--max-num-seqs", "0")),
+    ("max_num_batched_tokens: 16.5K", ("--max-num-batched-tokens", "16.5K")),
+    ("max_num_batched_tokens: 0", ("--max-num-batched-tokens", "0")),
+    ("pp_layer_partition: 16;16", ("--pp-layer-partition", "16;16")),
+    ("gpu_memory: lots", ("--gpu-memory", "lots")),
+]
+
+
+@pytest.mark.parametrize("entry,flags", BAD)
+def test_a_bad_value_names_file_line_deployment_and_key_as_estimate_words_it(tmp_path, entry, flags):
+    key = entry.split(":")[0]
+    path = _write(tmp_path, f"  - name: bad\n    model: {LLAMA_8B}\n    tp: 1\n    {entry}\n")
+    r = run_kvplan("check", "--file", path)
+    assert r.returncode == 2 and r.stdout == ""
+    (line,) = r.stderr.strip().splitlines()
+    prefix = f"kvplan: error: {path}:{_line(path, entry)}: deployment 'bad' field '{key}' "
+    assert line.startswith(prefix)
+    flag, value = flags
+    est = run_kvplan("estimate", LLAMA_8B, flag, value)
+    assert est.returncode == 2
+    assert est.stderr.strip() == f"kvplan: error: {flag} {line[len(prefix):]}"
+
+
+def test_a_quoted_count_and_a_yaml_1_1_number_are_refused(tmp_path):
+    for entry, problem in (("max_num_seqs: '64'", "must be a positive integer, got '64'."),
+                           ("max_num_batched_tokens: 0x4000", "is written '0x4000', which YAML 1.1 reads as")):
+        path = _write(tmp_path, f"  - name: bad\n    model: {LLAMA_8B}\n    tp: 1\n    {entry}\n")
+        r = run_kvplan("check", "--file", path)
+        assert r.returncode == 2 and problem in r.stderr
+
+
+def test_a_checkpoint_quantised_another_way_is_refused_at_its_line(tmp_path):
+    path = _write(tmp_path, "  - name: oss\n    model: openai/gpt-oss-20b\n    tp: 1\n    quantization: fp8\n")
+    r = run_kvplan("check", "--file", path)
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"kvplan: error: {path}:{_line(path, 'quantization')}: deployment 'oss' field "
+                                f"'quantization' fp8 does not match the checkpoint, whose weights are stored as mxfp4; "
+                                f"vLLM refuses a different method for a quantised checkpoint.")
+
+
+def test_with_a_file_the_flags_are_refused(tmp_path):
+    path = _write(tmp_path, f"  - name: a\n    model: {LLAMA_8B}\n    tp: 1\n")
+    r = run_kvplan("check", "--file", path, "-q", "fp8")
+    assert r.returncode == 2 and r.stderr.startswith("kvplan: error: -q applies to MODEL only")
+
+
+def test_the_row_gains_a_key_only_when_set_and_the_csv_has_every_column(tmp_path):
+    path = _write(tmp_path, f"  - name: plain\n    model: {LLAMA_8B}\n    tp: 1\n    context: 8192\n"
+                            f"  - name: set\n    model: {LLAMA_8B}\n    tp: 1\n    context: 8192\n"
+                            f"    quantization: FP8\n    dtype: bfloat16\n    max_num_seqs: 32\n"
+                            f"    max_num_batched_tokens: 4K\n    pp_layer_partition: [32]\n    gpu_memory: 80GiB\n")
+    rows = _check_file(path)[1]
+    assert not set(NEW_KEYS) & set(rows["plain"])
+    assert {key: rows["set"][key] for key in NEW_KEYS} == {
+        "quantization": "fp8", "dtype": "bfloat16", "max_num_seqs": 32, "max_num_batched_tokens": 4096,
+        "pp_layer_partition": [32], "gpu_memory": 80 * 2**30}
+    r = run_kvplan("check", "--file", path, "--format", "csv")
+    header, plain, chosen = list(csv.reader(io.StringIO(r.stdout)))
+    columns = header[header.index("block_size") + 1:header.index("block_size") + 1 + len(NEW_KEYS)]
+    assert tuple(columns) == NEW_KEYS
+    assert [plain[header.index(k)] for k in NEW_KEYS] == [""] * len(NEW_KEYS)
+    assert chosen[header.index("max_num_seqs")] == "32"
+
+
+def test_the_python_api_takes_them_as_estimate_does():
+    import kvplan
+
+    (row,) = kvplan.check(LLAMA_8B, tensor_parallel_size=1, gpu="H100", max_model_len=8192, quantization="fp8",
+                          max_num_seqs=64, max_num_batched_tokens="4K", gpu_memory="80GB")
+    (plan,) = kvplan.estimate(LLAMA_8B, gpu="H100", max_model_len=8192, quantization="fp8", max_num_seqs=64,
+                              max_num_batched_tokens="4K", gpu_memory="80GB")
+    assert (row["kv_budget_bytes_per_gpu"], row["max_concurrency"]) == (plan.kv_budget_bytes_per_gpu,
+                                                                        plan.max_concurrency)
+
+
+def test_the_api_remedy_names_its_keywords():
+    import kvplan
+
+    (plan,) = kvplan.estimate(LLAMA_1B, gpu="T4", max_model_len=4096, quantization="fp8", engine="vllm==0.12.0")
+    assert plan.engine.refusal.remedy == ("vLLM accepts engine vllm==0.14.0 or newer, or the model without "
+                                          "quantization fp8, or a GPU of compute capability 8.0 or more")
