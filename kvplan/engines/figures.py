@@ -97,6 +97,12 @@ class Refusal:
     # what clears it, checked against every configuration refusal and planned (plan.plan); not in the JSON: the
     # remedy says it
     fixes: tuple = ()
+    # the field `options` are values of where it is not `field` (the fix search's: a later release, "engine", for a
+    # quantisation this GPU is refused); not in the JSON
+    fix_field: str = ""
+    # kvplan's words on what else clears it, outside the fields the fix search changes (a GPU, the model without its
+    # quantisation), each checked against every configuration refusal: said after the fixes; not in the JSON
+    also: str = ""
 
     @property
     def first_sentence(self) -> str:
@@ -105,10 +111,12 @@ class Refusal:
 
     def advice(self, spell: Callable[[str], str] = str) -> str:
         """The remedy, naming the fields as `spell` writes them (a flag, a deployments file's key, an API keyword)."""
-        return fixes_advice(self.fixes, spell) if self.fixes else self.remedy
+        if not self.fixes:
+            return self.remedy
+        return fixes_advice(self.fixes, spell) + (f"; or {self.also}" if self.also else "")
 
 
-REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes")
+REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "fix_field", "also")
 
 
 @dataclass(frozen=True)
