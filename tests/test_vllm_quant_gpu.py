@@ -385,3 +385,27 @@ def test_float16_refused_for_gemma_3_names_what_the_gpu_serves_it_in():
 def test_html_heading_names_the_served_precision():
     r = run_kvplan("estimate", GEMMA3, "--gpu", "t4", "-c", "4096", "--format", "html")
     assert r.returncode == 0 and "34 layers, 16.0 GiB weights (served as float32)" in r.stdout
+
+
+# -- the review's commands, as typed --------------------------------------------------------------------------------
+
+def _typed(*args):
+    r = run_kvplan("estimate", *args, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["plans"][0]["engine"]
+
+
+def test_the_reviewed_commands_as_typed():
+    """Each command of the review, as typed: online mxfp4 taken on a T4 (online/base.py 0.32.0:205-212: 75) and in
+    float16 on an H100; no remedy vLLM would refuse in turn."""
+    assert _typed(LLAMA_1B, "--gpu", "T4", "-q", "mxfp4", "--engine", "vllm==0.32.0")["refusal"] is None
+    assert _typed(LLAMA_1B, "--gpu", "H100", "-q", "mxfp4", "--dtype", "float16")["refusal"] is None
+    for dtype in ("bfloat16", "float16"):
+        remedy = _typed(GEMMA3, "--gpu", "T4", "-q", "fp8", "--dtype", dtype)["refusal"]["remedy"]
+        assert "vLLM accepts the model without --quantization fp8 with --dtype float32" in remedy
+        assert "it starts with --dtype" not in remedy
+    remedy = _typed("deepseek-ai/DeepSeek-V3.2", "--gpu", "T4", "--engine", "vllm==0.11.0", "-c", "8192")["refusal"]
+    assert remedy["remedy"] == "vLLM accepts a GPU of compute capability 9.0 or more"
+    remedy = _typed(GPT_OSS, "--gpu", "T4", "--dtype", "float16")["refusal"]["remedy"]
+    assert remedy == ("vLLM accepts a checkpoint of the model not quantised as gpt_oss_mxfp4, or a GPU of compute "
+                      "capability 8.0 or more with --dtype bfloat16")
