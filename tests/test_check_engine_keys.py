@@ -68,8 +68,9 @@ SAME = [
                      "    pp_layer_partition: 41,39\n    gpu_memory: 80GB\n",
      (LLAMA_70B, "-tp", "2", "-pp", "2", "--gpu", "H100", "-c", "8192", "--pp-layer-partition", "41,39",
       "--gpu-memory", "80GB")),
-    ("llama1b-mxfp4-t4", "    model: {LLAMA_1B}\n    tp: 1\n    gpu: T4\n    context: 4096\n    quantization: mxfp4\n",
-     (LLAMA_1B, "--gpu", "T4", "-c", "4096", "-q", "mxfp4")),
+    ("llama1b-mxfp4-t4", "    model: {LLAMA_1B}\n    tp: 1\n    gpu: T4\n    context: 4096\n    quantization: mxfp4\n"
+                         "    engine: vllm==0.27.0\n",
+     (LLAMA_1B, "--gpu", "T4", "-c", "4096", "-q", "mxfp4", "--engine", "vllm==0.27.0")),
 ]
 
 
@@ -135,9 +136,10 @@ def test_a_refusal_lands_on_the_quantization_line_in_the_files_words(same_file):
     assert not row["passed"]
     (finding,) = row["findings"]
     assert (finding["key"], finding["line"]) == ("quantization", _line(path, "quantization: mxfp4"))
-    assert finding["message"] == ("vLLM 0.32.0 does not start: The quantization method mxfp4 is not supported for the "
-                                  "current GPU; vLLM accepts the model without quantization mxfp4, or a GPU of compute "
-                                  "capability 8.0 or more.")
+    # 0.27.0 builds Mxfp4Config (minimum 80) for --quantization mxfp4; 0.28.0 the online class (75)
+    assert finding["message"] == ("vLLM 0.27.0 does not start: The quantization method mxfp4 is not supported for the "
+                                  "current GPU; it starts with engine vllm==0.28.0 or newer; or vLLM accepts the model "
+                                  "without quantization mxfp4, or a GPU of compute capability 8.0 or more.")
 
 
 def test_a_release_remedy_names_the_engine_key(tmp_path):
@@ -147,14 +149,14 @@ def test_a_release_remedy_names_the_engine_key(tmp_path):
                             f"    engine: vllm==0.12.0\n    quantization: fp8\n")
     (finding,) = _check_file(path)[1]["old"]["findings"]
     assert (finding["key"], finding["line"]) == ("quantization", _line(path, "quantization: fp8"))
-    assert finding["message"].endswith("; vLLM accepts engine vllm==0.14.0 or newer, or the model without quantization "
-                                       "fp8, or a GPU of compute capability 8.0 or more.")
+    assert finding["message"].endswith("; it starts with engine vllm==0.14.0 or newer; or vLLM accepts the model without "
+                                       "quantization fp8, or a GPU of compute capability 8.0 or more.")
     r = run_kvplan("check", LLAMA_1B, "-tp", "1", "--gpu", "T4", "-c", "4096", "--engine", "vllm==0.12.0", "-q", "fp8",
                    "--format", "json")
     assert r.returncode == 1, r.stderr
     (finding,) = json.loads(r.stdout)["results"][0]["findings"]
-    assert finding["message"].endswith("; vLLM accepts --engine vllm==0.14.0 or newer, or the model without "
-                                       "--quantization fp8, or a GPU of compute capability 8.0 or more.")
+    assert finding["message"].endswith("; it starts with --engine vllm==0.14.0 or newer; or vLLM accepts the model "
+                                       "without --quantization fp8, or a GPU of compute capability 8.0 or more.")
     assert "--engine vllm==0.14.0 or newer" in _estimate(LLAMA_1B, "--gpu", "T4", "-c", "4096", "--engine",
                                                          "vllm==0.12.0", "-q", "fp8")["engine"]["refusal"]["remedy"]
 
@@ -267,5 +269,5 @@ def test_the_api_remedy_names_its_keywords():
     import kvplan
 
     (plan,) = kvplan.estimate(LLAMA_1B, gpu="T4", max_model_len=4096, quantization="fp8", engine="vllm==0.12.0")
-    assert plan.engine.refusal.remedy == ("vLLM accepts engine vllm==0.14.0 or newer, or the model without "
-                                          "quantization fp8, or a GPU of compute capability 8.0 or more")
+    assert plan.engine.refusal.remedy == ("it starts with engine vllm==0.14.0 or newer; or vLLM accepts the model "
+                                          "without quantization fp8, or a GPU of compute capability 8.0 or more")

@@ -25,7 +25,10 @@ import pytest
 from tests.conftest import run_kvplan
 
 from kvplan.engines import vllm
-from kvplan.engines.vllm_quant import gpu_quantization_refusal, vllm_method
+from kvplan.engines.vllm_engine import VllmEngine
+from kvplan.engines.vllm_quant import gpu_quantization_refusal, method_rule, vllm_method
+from kvplan.engines.vllm_sparse import ROCM
+from kvplan.plan.catalog import find_gpu
 from kvplan.engines.vllm_speculative import Speculative, draft_weights, with_drafter
 from kvplan.model.quantization import apply_weight_precision
 from kvplan.model.sources import resolve
@@ -77,12 +80,43 @@ def test_gpt_oss_mxfp4_checkpoint_needs_capability_8_0():
         assert gpu_quantization_refusal(vllm.on_gpu(spec, capability), capability) is None
 
 
-def test_quantization_mxfp4_asked_on_a_t4():
-    refused = _engine(LLAMA_1B, "--gpu", "t4", "-q", "mxfp4")["refusal"]
-    assert refused["reason"].startswith("The quantization method mxfp4 is not supported for the current GPU. "
-                                        "Minimum capability: 80.")
+def test_quantization_mxfp4_asked_on_a_t4_is_online_from_0_28():
+    """--quantization mxfp4 of a checkpoint without a quantization config: Mxfp4Config() to 0.27 (0.27.0
+    model_loader/weight_utils.py:363-364 `return quant_cls()`; mxfp4.py 80, [bfloat16]); from 0.28 the mxfp4 online
+    shorthand (config/quantization.py 0.28.0:135-138 _ONLINE_SHORTHANDS "mxfp4"; weight_utils.py 0.28.0:318-325 and
+    0.32.0 :359-362 build OnlineQuantizationConfig), whose limits are 75 and [bfloat16, half] (online/base.py 0.28.0
+    :109-116, 0.32.0 :205-212)."""
+    assert _engine(LLAMA_1B, "--gpu", "t4", "-q", "mxfp4", "--engine", "vllm==0.32.0")["starts"]
+    assert _engine(LLAMA_1B, "--gpu", "t4", "-q", "mxfp4", "--engine", "vllm==0.28.0")["starts"]
+    refused = _engine(LLAMA_1B, "--gpu", "t4", "-q", "mxfp4", "--engine", "vllm==0.27.0")["refusal"]
+    assert refused["reason"] == ("The quantization method mxfp4 is not supported for the current GPU. Minimum "
+                                 "capability: 80. Current capability: 75.")
+    assert "--engine vllm==0.28.0 or newer" in refused["remedy"]
     assert "the model without --quantization mxfp4" in refused["remedy"]
-    assert "--engine" not in refused["remedy"]  # no release takes it below 8.0
+    llama = resolve(LLAMA_1B, None)
+    asked = replace(llama, quantization_asked="mxfp4")
+    assert method_rule("mxfp4", "0.28.0", asked) == (75, ("bf16", "fp16"))
+    assert method_rule("mxfp4", "0.27.0", asked) == (80, ("bf16",))
+    # a checkpoint that names mxfp4 keeps its own class (weight_utils.py 0.28.0:271-287 reads it first)
+    assert method_rule("gpt_oss_mxfp4", "0.32.0", resolve(GPT_OSS, None)) == (80, ("bf16",))
+
+
+def test_quantization_mxfp4_in_float16_on_an_h100():
+    """The online class takes float16 (online/base.py 0.32.0:205-207); Mxfp4Config before 0.28 takes bfloat16 only."""
+    assert _engine(LLAMA_1B, "--gpu", "h100", "-q", "mxfp4", "--dtype", "float16")["starts"]
+    refused = _engine(LLAMA_1B, "--gpu", "h100", "-q", "mxfp4", "--dtype", "float16", "--engine",
+                      "vllm==0.27.0")["refusal"]
+    assert refused["reason"] == ("torch.float16 is not supported for quantization method mxfp4. Supported dtypes: "
+                                 "[torch.bfloat16]")
+    assert refused["remedy"] == "vLLM accepts --dtype bfloat16"
+
+
+def test_quantization_fp8_online_from_0_31_keeps_fp8s_numbers():
+    """--quantization fp8 of an unquantised checkpoint: OnlineQuantizationConfig from 0.31 (weight_utils.py 0.31.0
+    :341-349 "--quantization fp8 is deprecated for online quantization"), 75 and [bfloat16, half] as Fp8Config's
+    own from 0.14 (fp8.py 0.32.0:142-147)."""
+    asked = replace(resolve(LLAMA_1B, None), quantization_asked="fp8")
+    assert method_rule("fp8", "0.31.0", asked) == method_rule("fp8", "0.30.0", asked) == (75, ("bf16", "fp16"))
 
 
 def test_modelopt_fp8_minimum_went_from_89_to_80_in_0_27():
@@ -115,16 +149,120 @@ def test_gemma_3_on_a_t4_with_fp8_is_refused_for_its_float32():
                                  "[torch.bfloat16, torch.float16]")
     assert refused["field"] == "dtype" and "--dtype" not in refused["remedy"].split(": ", 1)[1]
     assert "the model without --quantization fp8" in refused["remedy"]
-    assert "compute capability 8.0 or more (bfloat16)" in refused["remedy"]
+    assert "a GPU of compute capability 8.0 or more" in refused["remedy"]
     assert _engine(GEMMA3, "--gpu", "a100-80gb", "-q", "fp8")["starts"]  # bfloat16 there
 
 
 def test_gpt_oss_asked_in_float16_names_bfloat16():
-    refused = _engine(GPT_OSS, "--gpu", "h100", "--dtype", "float16")["refusal"]
-    assert refused["reason"] == ("torch.float16 is not supported for quantization method gpt_oss_mxfp4. Supported "
-                                 "dtypes: [torch.bfloat16]")
-    assert refused["remedy"] == "vLLM accepts --dtype bfloat16"
-    assert _engine(GPT_OSS, "--gpu", "mi300x", "--dtype", "float16")["refusal"] is None  # ROCm: left unrefused
+    """gpt-oss's checkpoint runs as gpt_oss_mxfp4 on ROCm too (its override is platform-independent: config/model.py
+    0.32.0 _verify_quantization; "gpt_oss_mxfp4" in rocm.py 0.32.0:637), and the dtype check is VllmConfig's on
+    every platform: an MI300X refuses float16 as an H100 does."""
+    for gpu in ("h100", "mi300x"):
+        refused = _engine(GPT_OSS, "--gpu", gpu, "--dtype", "float16")["refusal"]
+        assert refused["reason"] == ("torch.float16 is not supported for quantization method gpt_oss_mxfp4. "
+                                     "Supported dtypes: [torch.bfloat16]")
+        assert refused["remedy"] == "vLLM accepts --dtype bfloat16"
+    assert _engine(GPT_OSS, "--gpu", "mi300x")["starts"]
+
+
+def test_rocm_leaves_awq_and_gptq_checkpoints_unrefused_before_the_auto_classes():
+    """Which AWQ class ROCm runs before 0.24 is not read (Marlin or not); from 0.24 AutoAWQConfig, float16 and
+    bfloat16 (auto_awq.py 0.24.0:225-230), whatever the platform."""
+    awq = replace(resolve(GEMMA3, None), quantization="awq", dtype="fp32", dtype_asked=True)
+    assert gpu_quantization_refusal(awq, ROCM, "0.20.0") is None
+    assert gpu_quantization_refusal(awq, ROCM, "0.24.0").reason == (
+        "torch.float32 is not supported for quantization method auto_awq. Supported dtypes: [torch.float16, "
+        "torch.bfloat16]")
+
+
+# -- remedies checked against every configuration refusal --------------------------------------------------------
+
+def test_dtype_remedies_with_fp8_name_no_dtype_fp8_refuses():
+    """Gemma 3 with fp8 on a T4: bfloat16 needs 8.0 (platforms/cuda.py 0.32.0:636-654), float16 is refused for
+    gemma3 (config/model.py 0.32.0:2395-2400), float32 by fp8 (fp8.py 0.32.0:142-147: [bfloat16, half]). So no
+    --dtype is named, where the worker's and the model's refusals alone named float32."""
+    for dtype in ("bfloat16", "float16"):
+        remedy = _engine(GEMMA3, "--gpu", "T4", "-q", "fp8", "--dtype", dtype)["refusal"]["remedy"]
+        assert remedy.startswith("no --dtype gets past vLLM's checks for this model on this GPU: vLLM accepts ")
+        assert "--dtype float32 (or" not in remedy and "float32 or auto" not in remedy
+        assert "the model without --quantization fp8 with --dtype float32" in remedy
+    refused = _engine(GEMMA3, "--gpu", "T4", "-q", "fp8", "--dtype", "float32")["refusal"]
+    assert refused["reason"].startswith("torch.float32 is not supported for quantization method fp8.")
+    plain = _engine(GEMMA3, "--gpu", "T4", "--dtype", "float32")["refusal"]  # without fp8: only memory stops it
+    assert plain is None or not plain.get("configuration")
+
+
+def test_gpu_remedy_offers_only_what_passes_the_rest_of_the_chain():
+    """DeepSeek-V3.2 on a T4 under 0.11.0: fp8 asks 80 there (fp8.py 0.11.0:110-115), 75 from 0.14, but no sparse MLA
+    backend runs on a T4 or an A100 (vllm_sparse.SPARSE_MAJORS: Hopper and Blackwell), so neither a release nor a
+    GPU of 8.0 is offered: a GPU of 9.0 is."""
+    remedy = _engine("deepseek-ai/DeepSeek-V3.2", "--gpu", "T4", "--engine", "vllm==0.11.0")["refusal"]["remedy"]
+    assert "--engine" not in remedy and "8.0" not in remedy
+    assert "a GPU of compute capability 9.0 or more" in remedy
+    assert not _engine("deepseek-ai/DeepSeek-V3.2", "--gpu", "a100-80gb", "--engine", "vllm==0.11.0")["starts"]
+    assert not _engine("deepseek-ai/DeepSeek-V3.2", "--gpu", "T4", "--engine", "vllm==0.14.0")["starts"]
+
+
+def test_gpt_oss_in_float16_on_a_t4_names_the_dtype_a_faster_gpu_needs():
+    """gpt_oss_mxfp4 asks 80 and takes bfloat16 only (mxfp4.py 0.32.0:71-80): an A100 refuses float16 too."""
+    remedy = _engine(GPT_OSS, "--gpu", "T4", "--dtype", "float16")["refusal"]["remedy"]
+    assert "a GPU of compute capability 8.0 or more with --dtype bfloat16" in remedy
+    assert not _engine(GPT_OSS, "--gpu", "a100-80gb", "--dtype", "float16")["starts"]
+    assert _engine(GPT_OSS, "--gpu", "a100-80gb", "--dtype", "bfloat16")["starts"]
+
+
+# -- compressed-tensors' schemes, a removed method, the memo -------------------------------------------------------
+
+def _with_stored(spec, stored: str):
+    params = tuple(replace(g, stored=stored) if g.name in ("attention", "dense") else g for g in spec.params)
+    return replace(spec, quantization="compressed-tensors", params=params)
+
+
+@pytest.mark.parametrize("stored, last_80, first_75", [("fp8-w8a16", "0.14.1", "0.16.0"),
+                                                       ("fp8-w8a8", "0.14.1", "0.16.0"),
+                                                       ("nvfp4", "0.14.1", "0.16.0"),
+                                                       ("int4-w4a16", "0.11.2", "0.12.0")])
+def test_compressed_tensors_schemes_asked_8_0_in_older_releases(stored, last_80, first_75):
+    """schemes/*.py get_min_capability: w8a16_fp8 80 in 0.11.0-0.14.1, 75 in 0.16.0 (fp8 W8A8, 89, falls back to it
+    below 8.9: compressed_tensors.py 0.14.1:623-640); w4a16_nvfp4 80 to 0.14.1, 75 in 0.16.0 (W4A4 falls back to it
+    without CUTLASS FP4: :611-621); wNa16 80 in 0.11.2, 75 in 0.12.0. The check: compressed_tensors.py 0.14.0:756
+    _check_scheme_supported, "Quantization scheme is not supported for the current GPU. Min capability: ..." """
+    spec = vllm.on_gpu(_with_stored(resolve(LLAMA_1B, None), stored), T4, last_80)
+    assert gpu_quantization_refusal(spec, T4, last_80) is None  # the method itself asks 70
+    refused = vllm.scheme_refusal(spec, T4, last_80)
+    assert refused.reason == ("Quantization scheme is not supported for the current GPU. Min capability: 80. Current "
+                              "capability: 75.")
+    assert vllm.scheme_refusal(spec, T4, first_75) is None and vllm.scheme_refusal(spec, A100, last_80) is None
+    assert vllm.scheme_refusal(_with_stored(spec, "int8-w8a8"), T4, "0.11.0") is None  # w8a8_int8: 75
+
+
+def test_bitsandbytes_checkpoint_is_an_unknown_method_from_0_28():
+    """bitsandbytes.py is in 0.27.1's quantization/ and gone from 0.28.0's, so ModelConfig._verify_quantization
+    raises "Unknown quantization method: bitsandbytes. Must be one of [...]" (config/model.py 0.28.0:1280-1285)."""
+    spec = replace(resolve(LLAMA_1B, None), quantization="bitsandbytes")
+    refused = gpu_quantization_refusal(spec, A100, "0.28.0")
+    assert refused.first_sentence == "Unknown quantization method: bitsandbytes"
+    assert refused.field == "engine" and refused.options == ("vllm==0.27.1",) and refused.onward == "older"
+    assert gpu_quantization_refusal(spec, A100, "0.27.1") is None
+    assert gpu_quantization_refusal(spec, ROCM, "0.28.0") is not None  # before any platform check
+    assert gpu_quantization_refusal(spec, (), "0.28.0") is not None  # whatever the GPU
+    engine, a100 = VllmEngine("0.32.0"), find_gpu("A100-80GB")
+    asked = dict(engine="vllm==0.32.0", kv_dtype="auto", context=4096, block_size=None)
+    refused = engine.configuration_refusal(spec, asked, 1, a100)
+    fixes = engine.fixes(spec, refused, kv_dtype="auto", context=4096, block_size=None, tp=1, gpu=a100)
+    assert [fix.words() for fix in fixes] == ["engine vllm==0.27.1 or older"]
+
+
+def test_configuration_refusal_memo_tells_gpus_of_one_capability_apart():
+    """The bfloat16 refusal names the GPU (platforms/cuda.py 0.32.0:636-654), so two GPUs of capability 7.5 with
+    different names get their own answers."""
+    t4 = find_gpu("T4")
+    other = replace(t4, name="T4-other", aliases=("NVIDIA Other T4",))
+    spec = replace(resolve(LLAMA_1B, None), dtype_asked=True)
+    engine = VllmEngine()
+    asked = dict(engine="vllm==0.32.0", kv_dtype="auto", context=4096, block_size=None)
+    assert "Your Tesla T4 GPU" in engine.configuration_refusal(spec, asked, 1, t4).reason
+    assert "Your NVIDIA Other T4 GPU" in engine.configuration_refusal(spec, asked, 1, other).reason
 
 
 def test_awq_and_gptq_by_name_ran_float16_only_kernels_before_the_auto_classes():
@@ -247,3 +385,27 @@ def test_float16_refused_for_gemma_3_names_what_the_gpu_serves_it_in():
 def test_html_heading_names_the_served_precision():
     r = run_kvplan("estimate", GEMMA3, "--gpu", "t4", "-c", "4096", "--format", "html")
     assert r.returncode == 0 and "34 layers, 16.0 GiB weights (served as float32)" in r.stdout
+
+
+# -- the review's commands, as typed --------------------------------------------------------------------------------
+
+def _typed(*args):
+    r = run_kvplan("estimate", *args, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["plans"][0]["engine"]
+
+
+def test_the_reviewed_commands_as_typed():
+    """Each command of the review, as typed: online mxfp4 taken on a T4 (online/base.py 0.32.0:205-212: 75) and in
+    float16 on an H100; no remedy vLLM would refuse in turn."""
+    assert _typed(LLAMA_1B, "--gpu", "T4", "-q", "mxfp4", "--engine", "vllm==0.32.0")["refusal"] is None
+    assert _typed(LLAMA_1B, "--gpu", "H100", "-q", "mxfp4", "--dtype", "float16")["refusal"] is None
+    for dtype in ("bfloat16", "float16"):
+        remedy = _typed(GEMMA3, "--gpu", "T4", "-q", "fp8", "--dtype", dtype)["refusal"]["remedy"]
+        assert "vLLM accepts the model without --quantization fp8 with --dtype float32" in remedy
+        assert "it starts with --dtype" not in remedy
+    remedy = _typed("deepseek-ai/DeepSeek-V3.2", "--gpu", "T4", "--engine", "vllm==0.11.0", "-c", "8192")["refusal"]
+    assert remedy["remedy"] == "vLLM accepts a GPU of compute capability 9.0 or more"
+    remedy = _typed(GPT_OSS, "--gpu", "T4", "--dtype", "float16")["refusal"]["remedy"]
+    assert remedy == ("vLLM accepts a checkpoint of the model not quantised as gpt_oss_mxfp4, or a GPU of compute "
+                      "capability 8.0 or more with --dtype bfloat16")

@@ -101,6 +101,12 @@ class Refusal:
     # a remedy in kvplan's words that names fields by vLLM's flags: ((field, flag as written), ...), which advice()
     # writes as the caller spells the fields (a deployments file's keys); not in the JSON
     remedy_flags: tuple = ()
+    # the field `options` are values of where it is not `field` (the fix search's: a later release, "engine", for a
+    # quantisation this GPU is refused); not in the JSON
+    fix_field: str = ""
+    # kvplan's words on what else clears it, outside the fields the fix search changes (a GPU, the model without its
+    # quantisation), each checked against every configuration refusal: said after the fixes; not in the JSON
+    also: str = ""
 
     @property
     def first_sentence(self) -> str:
@@ -109,15 +115,18 @@ class Refusal:
 
     def advice(self, spell: Callable[[str], str] = str) -> str:
         """The remedy, naming the fields as `spell` writes them (a flag, a deployments file's key, an API keyword)."""
-        if self.fixes:
-            return fixes_advice(self.fixes, spell)
-        text = self.remedy
+        if not self.fixes:
+            return self.spelled(self.remedy, spell)
+        return fixes_advice(self.fixes, spell) + (f"; or {self.spelled(self.also, spell)}" if self.also else "")
+
+    def spelled(self, text: str, spell: Callable[[str], str]) -> str:
+        """kvplan's words with the flags of remedy_flags written as `spell` names their fields."""
         for field, written in self.remedy_flags:
             text = re.sub(rf"{re.escape(written)}(?![\w-])", lambda _: spell(field), text)
         return text
 
 
-REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags")
+REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also")
 
 
 @dataclass(frozen=True)

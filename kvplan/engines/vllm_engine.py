@@ -97,7 +97,7 @@ class VllmEngine:
         None when start-up gets as far as profiling memory. A release that lacks one of this deployment's flags, or
         the dtype asked, refuses it on that field (for the dtype, the values that release takes)."""
         key = (id(spec), id(self.flags), self.version, asked["engine"], asked["kv_dtype"], asked["context"],
-               asked["block_size"], tp, _capability(gpu))
+               asked["block_size"], tp, _capability(gpu), device_name(gpu))  # the name: bfloat16's message
         held = _REFUSALS.get(key)
         if held is not None and held[0] is spec and held[1] is self.flags:  # ids are reused only once freed
             return held[2]

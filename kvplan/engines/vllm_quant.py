@@ -7,21 +7,30 @@ raises
   {cc}." where the GPU's capability (major x 10 + minor) is below the method's get_min_capability(), then
 - "{dtype} is not supported for quantization method {q}. Supported dtypes: [...]" where the dtype the model is served
   in (a torch dtype, printed as torch.float32) is not in its get_supported_act_dtypes().
+The class whose limits count is the one get_quant_config builds: for --quantization mxfp4 on a checkpoint without a
+quantization config, from 0.28 the online one (ONLINE_SINCE: OnlineQuantizationConfig, 75, [bfloat16, float16]), before
+Mxfp4Config() itself (0.27.0 model_loader/weight_utils.py:363-364 `return quant_cls()`: 80, [bfloat16]); --quantization
+fp8 goes online from 0.31 with Fp8Config's own numbers.
 
-The method-level check is what every method here meets; compressed-tensors then checks each layer's scheme
-(compressed_tensors.py _check_scheme_supported, 0.32.0 :392-417, "Quantization scheme is not supported..."), whose
-minimum is 75 for every scheme kvplan prices (W8A16 fp8, int8 W8A8, WNA16, NVFP4: schemes/*.py get_min_capability;
-fp8 W8A8 asks 89 but falls back to W8A16 below it, compressed_tensors.py:890-899) and no catalog GPU is below 7.5, so
-that check is not modelled. ModelOpt's FP8 and NVFP4 configs are separate methods (modelopt / modelopt_fp4), checked
-at method level.
+A method vLLM no longer registers is refused before that, whatever the GPU (config/model.py _verify_quantization,
+0.28.0 :1280-1285 "Unknown quantization method: {q}. Must be one of [...]"): bitsandbytes from 0.28.0 (REMOVED).
 
-Only on a CUDA GPU of known capability. On ROCm vLLM's capability comes from the GCN arch (platforms/rocm.py 0.32.0
-:973-984: gfx90a 9.0, gfx942 9.4), past every minimum here, and every method kvplan prices is in ROCm's
-supported_quantization (rocm.py:614-638); which AWQ / GPTQ class ROCm runs before 0.22 / 0.24 (Marlin or not, whose
-dtypes differ) is not read, so ROCm is left unrefused. Releases before 0.11.0 (no sources read) are taken to refuse as
-0.11.0 does.
+compressed-tensors then checks each layer's scheme as the model is built (compressed_tensors.py get_scheme ->
+_check_scheme_supported, 0.11.0 :626, 0.14.0 :756, 0.32.0 :994): "Quantization scheme is not supported for the current
+GPU. Min capability: {min}. Current capability: {cc}." (0.11-0.14 pass the three parts as separate RuntimeError
+arguments, so vLLM prints them as a tuple; kvplan joins them). The schemes kvplan prices (CT_SCHEME_MIN) ask 75 from
+0.16.0 but 80 before: fp8 W8A16 (where fp8 W8A8, 89, falls back to it) and NVFP4 (W4A4 falls back to W4A16 without
+CUTLASS FP4) to 0.14.1, WNA16 in 0.11.x; int8 W8A8 75 throughout. kvplan reads the format a parameter group stores
+(ParamGroup.stored: one format a group), not each layer's. ModelOpt's FP8 and NVFP4 configs are separate methods
+(modelopt / modelopt_fp4), checked at method level.
+
+Only on a GPU of known capability. On ROCm vLLM's capability comes from the GCN arch (platforms/rocm.py 0.32.0
+:973-984: gfx90a 9.0, gfx942 9.4), past every minimum here, so only the dtype check can refuse there, and it is
+platform-independent: applied to every method whose class ROCm runs is known. Which AWQ / GPTQ class ROCm runs
+before 0.24 / 0.22 (Marlin or not, whose dtypes differ) is not read, so those checkpoints are left unrefused there;
+nor is ROCm's supported_quantization list (rocm.py:614-638) modelled. Releases before 0.11.0 (no sources read) are
+taken to refuse as 0.11.0 does.
 """
-
 from __future__ import annotations
 
 from typing import Optional
@@ -63,7 +72,35 @@ METHODS = {
     "modelopt_fp4": (((0, 14), (75, ("bf16", "fp16", "fp8")), "0.14.0 modelopt.py:1029-1034; 0.32.0 :764-769"),
                      ((0, 11), (80, ("bf16", "fp16", "fp8")), "0.11.0 modelopt.py:639-644 ModelOptNvFp4Config")),
     "bitsandbytes": (((0, 11), (70, ("fp32", "fp16", "bf16")), "0.11.0 bitsandbytes.py:71-76, to 0.27.1"),),
+    # online/base.py OnlineQuantizationConfig: what --quantization builds without a checkpoint config (ONLINE_SINCE)
+    "online": (((0, 28), (75, _BF16_HALF), "0.28.0 online/base.py:109-116; 0.32.0 :205-212; 0.34.0 :256-263"),),
 }
+# --quantization {method} on a checkpoint without a quantization config, from the release get_quant_config builds
+# OnlineQuantizationConfig for it: mxfp4 joined _ONLINE_SHORTHANDS in 0.28.0 (config/quantization.py 0.28.0 :135-138;
+# weight_utils.py 0.28.0 :318-325 returns the online class; 0.30.0 defers it to a checkpoint without a config,
+# :385-389, 0.32.0 :359-362); fp8 from 0.31.0 (weight_utils.py 0.31.0 :341-349, 0.32.0 :350-358: "--quantization fp8 is
+# deprecated for online quantization", fp8_per_tensor's args). Before, get_quant_config returns quant_cls() (0.27.0
+# :363-364): the method's own class.
+ONLINE_SINCE = {"mxfp4": (0, 28), "fp8": (0, 31)}
+# methods a release no longer registers (its last release): config/model.py _verify_quantization raises for them
+# (0.28.0 :1280-1285); bitsandbytes.py is gone from 0.28.0's quantization/ (0.27.1 has it)
+REMOVED = {"bitsandbytes": "0.27.1"}
+UNKNOWN_METHOD = ("Unknown quantization method: {method}. Must be one of the methods vLLM {version} registers "
+                  "(model_executor/layers/quantization/__init__.py QUANTIZATION_METHODS).")
+# compressed-tensors: the capability each scheme kvplan prices (ParamGroup.stored, model/quantized.py Scheme.stored)
+# asks as vLLM picks it below capability 8.9 (schemes/*.py get_min_capability): fp8 W8A8 falls back to W8A16 there
+# (compressed_tensors.py 0.14.1 :623-640), NVFP4 W4A4 to W4A16 without CUTLASS FP4 (:611-621)
+_FP8_CT = (((0, 16), 75, "0.16.0 schemes/compressed_tensors_w8a16_fp8.py"),
+           ((0, 11), 80, "0.11.0 schemes/compressed_tensors_w8a16_fp8.py; the same to 0.14.1"))
+_NVFP4_CT = (((0, 16), 75, "0.16.0 schemes/compressed_tensors_w4a16_nvfp4.py"),
+             ((0, 11), 80, "0.11.0 schemes/compressed_tensors_w4a16_nvfp4.py; the same to 0.14.1"))
+_WNA16_CT = (((0, 12), 75, "0.12.0 schemes/compressed_tensors_wNa16.py"),
+             ((0, 11), 80, "0.11.0 schemes/compressed_tensors_wNa16.py; the same to 0.11.2"))
+CT_SCHEME_MIN = {"fp8-w8a8": _FP8_CT, "fp8-w8a16": _FP8_CT, "nvfp4": _NVFP4_CT, "nvfp4-w4a16": _NVFP4_CT,
+                 "int4-w4a16": _WNA16_CT, "int8-w8a16": _WNA16_CT,
+                 "int8-w8a8": (((0, 11), 75, "0.11.0 schemes/compressed_tensors_w8a8_int8.py"),)}
+SCHEME_REFUSAL = ("Quantization scheme is not supported for the current GPU. Min capability: {least}. Current "
+                  "capability: {cc}.")
 # A checkpoint's AWQ / GPTQ method as ModelConfig._verify_quantization overrides it: from 0.24 (AWQ) / 0.22 (GPTQ) the
 # Auto* class claims it unless --quantization names another (0.32.0 auto_awq.py:263, auto_gptq.py:214); before,
 # the Marlin class claims it where check_marlin_supported passes (capability >= 80, 75 from 0.14:
@@ -96,7 +133,8 @@ def vllm_method(spec, capability=(), version: str = PINNED) -> Optional[str]:
     if checkpoint in AUTO_SINCE:
         if release >= AUTO_SINCE[checkpoint]:
             return f"auto_{checkpoint}" if asked in (None, checkpoint, f"{checkpoint}_marlin", "marlin") else asked
-        marlin = capability and _capability_int(capability) >= release_rule(MARLIN_MIN, version, 80)
+        cuda = len(tuple(capability or ())) == 2  # not ROCm (vllm_sparse.ROCM), whose class is not read
+        marlin = cuda and _capability_int(capability) >= release_rule(MARLIN_MIN, version, 80)
         takes = asked in (None, "marlin", f"{checkpoint}_marlin")
         return f"{checkpoint}_marlin" if marlin and takes else asked or checkpoint
     if checkpoint == "mxfp4" and getattr(spec, "model_type", "") == "gpt_oss" and release >= GPT_OSS_SINCE:
@@ -106,32 +144,101 @@ def vllm_method(spec, capability=(), version: str = PINNED) -> Optional[str]:
     return checkpoint
 
 
-def method_rule(method: str, version: str = PINNED) -> Optional[tuple]:
-    """(minimum capability, supported dtypes) of `method` in `version`; None for a method not read here."""
+def method_rule(method: str, version: str = PINNED, spec=None) -> Optional[tuple]:
+    """(minimum capability, supported dtypes) of `method` in `version`; None for a method not read here. With
+    `spec`: of the class vLLM builds for it, the online one where --quantization asked it of a checkpoint without a
+    quantization config (ONLINE_SINCE)."""
+    if spec is not None and _online(spec, method, version):
+        method = "online"
     rows = METHODS.get(method)
     return release_rule(rows, version, rows[-1][1]) if rows else None
 
 
-def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served: str = "",
-                             servable: tuple = ("bf16", "fp16", "fp32")) -> Optional[Refusal]:
-    """vLLM's refusal of `spec`'s weight quantisation on a CUDA GPU of `capability`, served in `served` (kvplan's
-    dtype name: bf16 / fp16 / fp32; the spec's when empty): the capability check first, then the dtype's.
-    `servable`: the dtypes vLLM serves this model in on this GPU (vllm.servable_dtypes), which a remedy may name."""
+def _online(spec, method: str, version: str) -> bool:
+    since = ONLINE_SINCE.get(method)
+    return bool(since) and not getattr(spec, "quantization", "") and parse_version(version) >= since
+
+
+def _rocm_class_unknown(spec, version: str) -> bool:
+    """An AWQ / GPTQ checkpoint before the Auto* classes: which class ROCm runs (Marlin or not) is not read."""
+    checkpoint = getattr(spec, "quantization", "")
+    return checkpoint in AUTO_SINCE and parse_version(version) < AUTO_SINCE[checkpoint]
+
+
+def unknown_method_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
+    """ModelConfig's refusal of a checkpoint's method the release no longer registers (REMOVED), on any platform."""
+    checkpoint = getattr(spec, "quantization", "")
+    last = REMOVED.get(checkpoint)
+    if last is None or parse_version(version) <= parse_version(last):
+        return None
+    return Refusal(UNKNOWN_METHOD.format(method=checkpoint, version=version), None, configuration=True,
+                   field="engine", options=(f"vllm=={last}",), onward="older")
+
+
+def scheme_refusal(spec, capability=(), version: str = PINNED, search: bool = True) -> Optional[Refusal]:
+    """compressed-tensors' refusal of a layer's scheme on a CUDA GPU below its minimum (CT_SCHEME_MIN), as the model
+    is built; the least capable scheme among the parameter groups' stored formats."""
     from .vllm_sparse import is_rocm_platform
 
-    if not capability or is_rocm_platform(capability):
+    if not capability or is_rocm_platform(capability) or getattr(spec, "quantization", "") != "compressed-tensors":
         return None
-    method = vllm_method(spec, capability, version)
-    rule = method_rule(method, version) if method else None
+    cc = _capability_int(capability)
+    stored = {group.stored for group in getattr(spec, "params", ()) if group.parameters}
+    least = max((release_rule(CT_SCHEME_MIN[s], version, 80) for s in stored if s in CT_SCHEME_MIN), default=0)
+    if cc >= least:
+        return None
+    later = _first_later(lambda release: scheme_refusal(spec, capability, release, False) is None, version) \
+        if search else ()
+    return Refusal(SCHEME_REFUSAL.format(least=least, cc=cc), None, configuration=True, field="quantization",
+                   remedy=f"vLLM accepts a GPU of compute capability {least // 10}.{least % 10} or more",
+                   fix_field="engine", options=later, onward="newer" if later else "")
+
+
+def _first_later(passes, version: str) -> tuple:
+    """The first release past `version` at which a rule here changes (boundaries) where `passes`, as the fix search's
+    option (an engine name), else (): the search checks it and the later ones against every configuration refusal."""
+    later = (r for r in boundaries() if r > parse_version(version))
+    first = next((r for r in later if passes(".".join(map(str, r)))), None)
+    return (f"vllm=={'.'.join(map(str, first))}",) if first else ()
+
+
+def boundaries() -> list:
+    """The releases (3-tuples, oldest first) at which a rule of this module changes: the quantisation checks pass
+    or refuse alike between two of them."""
+    firsts = {row[0] for rows in METHODS.values() for row in rows} | {row[0] for row in MARLIN_MIN}
+    firsts |= {row[0] for rows in CT_SCHEME_MIN.values() for row in rows}
+    firsts |= set(AUTO_SINCE.values()) | set(ONLINE_SINCE.values()) | {GPT_OSS_SINCE}
+    firsts |= {parse_version(last) for last in REMOVED.values()}
+    return sorted({tuple(r) + (0,) * (3 - len(r)) for r in firsts})
+
+
+def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served: str = "",
+                             servable: tuple = ("bf16", "fp16", "fp32"), search: bool = True) -> Optional[Refusal]:
+    """vLLM's refusal of `spec`'s weight quantisation on a CUDA GPU of `capability`, served in `served` (kvplan's
+    dtype name: bf16 / fp16 / fp32; the spec's when empty): the capability check first, then the dtype's.
+    `servable`: the dtypes vLLM serves this model in on this GPU (vllm.servable_dtypes), which a remedy may name;
+    `search`: the capability refusal names the first later release that takes it (_first_later)."""
+    from .vllm_sparse import is_rocm_platform
+
+    refused = unknown_method_refusal(spec, version)  # whatever the GPU
+    if refused is not None or not capability:
+        return refused
+    rocm = is_rocm_platform(capability)
+    if rocm and _rocm_class_unknown(spec, version):
+        return None
+    method = vllm_method(spec, () if rocm else capability, version)
+    rule = method_rule(method, version, spec) if method else None
     if rule is None:
         return None
     least, dtypes = rule
     served = served or spec.dtype
-    cc = _capability_int(capability)
-    if cc < least:
+    cc = 0 if rocm else _capability_int(capability)
+    if not rocm and cc < least:
+        later = _first_later(lambda release: gpu_quantization_refusal(spec, capability, release, served, servable,
+                                                                      search=False) is None, version) if search else ()
         return Refusal(GPU_REFUSAL.format(method=method, least=least, cc=cc), None, configuration=True,
-                       field="quantization", remedy=_gpu_remedy(spec, method, least, capability, version, servable),
-                       remedy_flags=REMEDY_FLAGS)
+                       field="quantization", remedy=_gpu_remedy(spec, method, least, later),
+                       fix_field="engine", options=later, onward="newer" if later else "", remedy_flags=REMEDY_FLAGS)
     if served not in dtypes:
         listed = ", ".join(TORCH[d] for d in dtypes)
         return Refusal(DTYPE_REFUSAL.format(dtype=TORCH[served], method=method, supported=listed), None,
@@ -140,23 +247,20 @@ def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served:
     return None
 
 
-def _without(spec, method: str) -> str:
+def unquantised_words(spec, method: str) -> str:
     """The model served without `method`: without --quantization, or (a quantised checkpoint) another checkpoint."""
     if getattr(spec, "quantization", ""):
         return f"a checkpoint of the model not quantised as {method}"
     return f"the model without --quantization {getattr(spec, 'quantization_asked', '') or method}"
 
 
-def _gpu_remedy(spec, method: str, least: int, capability, version: str, servable: tuple) -> str:
-    """Words: the first later release (a row of the method's) whose checks pass on this GPU in this dtype (the
-    minimums only fall, so the later ones pass too), the model without the method, or a GPU that meets the
-    minimum."""
-    later = sorted(row[0] for row in METHODS[method] if row[0] > parse_version(version)[:2])
-    passing = [r for r in later if gpu_quantization_refusal(spec, capability, ".".join(map(str, r)) + ".0",
-                                                            servable=servable) is None]
-    newer = f"--engine vllm=={'.'.join(map(str, passing[0]))}.0 or newer, or " if passing else ""
-    return f"vLLM accepts {newer}{_without(spec, method)}, or a GPU of compute capability {least // 10}.{least % 10} " \
-           f"or more"
+def _gpu_remedy(spec, method: str, least: int, later: tuple) -> str:
+    """Words, before configuration_refusal checks them against the rest of the chain (vllm_dtype_remedy): the first
+    later release whose own check passes (`later`: _first_later), the model without the method, or a GPU that meets
+    the minimum."""
+    newer = f"--engine {later[0]} or newer, or " if later else ""
+    return f"vLLM accepts {newer}{unquantised_words(spec, method)}, or a GPU of compute capability " \
+           f"{least // 10}.{least % 10} or more"
 
 
 def _dtype_remedy(spec, method: str, dtypes: tuple, capability, servable: tuple) -> str:
@@ -167,11 +271,11 @@ def _dtype_remedy(spec, method: str, dtypes: tuple, capability, servable: tuple)
     if takes:
         return f"vLLM accepts --dtype {names[takes[0]]}"
     why = []
-    if "bf16" in dtypes:
+    if "bf16" in dtypes and "bf16" not in servable:  # a CUDA GPU below 8.0
         why.append(f"bfloat16 needs compute capability 8.0, this GPU has {capability[0]}.{capability[1]}")
     if "fp16" in dtypes and "fp16" not in servable:
         why.append(f"vLLM refuses float16 for {spec.model_type.removesuffix('_text')}")
     gpu = ", or a GPU of compute capability 8.0 or more (bfloat16)" if "bf16" in dtypes else ""
     return f"no --dtype is both one {method} takes and one vLLM serves this model in on this GPU ({'; '.join(why)}): " \
-           f"vLLM accepts {_without(spec, method)}{gpu}"
+           f"vLLM accepts {unquantised_words(spec, method)}{gpu}"
 

@@ -5,7 +5,9 @@ refusal is on another field, that field is changed in turn (each field at most o
 vLLM 0.10.2 is refused for its architecture (registered from 0.11.0), then 0.11.x refuses sparse attention on ROCm
 (0.11.0 platforms/rocm.py:199-201), then 0.12.0-0.17.1 assert block size 1 (0.12.0 rocm.py:228-230 ... 0.17.0
 :369-371), and 0.18.0 takes the default 16 (rocm.py:692-707): "0.18.0 or newer, or 0.12.0 or newer with
---block-size 1". Memory is not judged here: plan.plan plans each fix (Fix.fits).
+--block-size 1". Memory is not judged here: plan.plan plans each fix (Fix.fits). A refusal whose options are another
+field's (Refusal.fix_field: a quantisation this GPU is refused, the first later release whose own check takes it) is
+searched on that field.
 
 Releases: a rule kvplan models changes only at the first release of one of its rows, so those releases (and the
 pinned one) are the ones to try; "0.18.0 or newer" is claimed only when every later one of them passes with the
@@ -32,10 +34,7 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
                   vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm.SPARSE_MLA_AUTO, vllm_versions._FROM):
         firsts.update(row[0] for row in table)
     firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)
-    firsts.update(row[0] for rows in vllm_quant.METHODS.values() for row in rows)  # the quantisation checks
-    firsts.update(row[0] for row in vllm_quant.MARLIN_MIN)
-    firsts.update(vllm_quant.AUTO_SINCE.values())
-    firsts.add(vllm_quant.GPT_OSS_SINCE)
+    firsts.update(vllm_quant.boundaries())  # the quantisation checks
     firsts.update(vllm_versions.KV_DTYPE_SINCE.values())
     firsts.update(firsts_elsewhere)
     firsts.update(parse_version(v) for v in vllm.ADDED_ARCHITECTURES.values())
@@ -53,10 +52,16 @@ def release_of(engine: str) -> tuple:
     return parse_version(engine.split("==", 1)[1]) if "==" in engine else parse_version(PINNED)
 
 
+def searched(refusal: Refusal) -> str:
+    """The field whose values `refusal.options` are: its own, or Refusal.fix_field (a later release for a
+    quantisation this GPU is refused)."""
+    return refusal.fix_field or refusal.field
+
+
 def _candidates(refusal: Refusal, releases: tuple) -> list:
     """The values of the refused field to try, nearest first: the releases from the one it names on in its
     direction, or its options as they are."""
-    if refusal.field != "engine" or refusal.onward not in ("newer", "older"):
+    if searched(refusal) != "engine" or refusal.onward not in ("newer", "older"):
         return list(refusal.options)
     first = min(release_of(option) for option in refusal.options) if refusal.onward == "newer" else \
         max(release_of(option) for option in refusal.options)
@@ -69,7 +74,7 @@ def _clearing(refused: Refused, asked: dict, refusal: Refusal, changed: tuple, r
     """Every way past `refusal` from `asked` (already changed in `changed`), as tuples of (field, value): the
     refused field's candidates, each alone where it clears the chain, else with the next refused field's first
     clearing change."""
-    field = refusal.field
+    field = searched(refusal)
     if not field or field in dict(changed) or len(changed) >= MAX_FIELDS:
         return []
     found = []
@@ -78,7 +83,7 @@ def _clearing(refused: Refused, asked: dict, refusal: Refusal, changed: tuple, r
         after = refused(trial)
         if after is None:
             found.append(((field, value),))
-        elif after.field != field:
+        elif searched(after) != field:
             tails = _clearing(refused, trial, after, changed + ((field, value),), releases)
             found += [((field, value),) + tail for tail in tails[:1]]
         if found and changed:  # a later field's change: its caller takes the first way only
@@ -104,7 +109,7 @@ def configuration_fixes(refused: Refused, asked: dict, refusal: Refusal, release
     the nearest that passes onward ("or newer" / "or older") for each set of other changes; `releases`: those to
     try (release_boundaries)."""
     ways = _clearing(refused, asked, refusal, (), releases)
-    if refusal.field == "engine" and refusal.onward in ("newer", "older"):
+    if searched(refusal) == "engine" and refusal.onward in ("newer", "older"):
         ways = _nearest_releases(refused, asked, ways, refusal.onward, releases)
         fixes = [Fix(way, onward=onward) for way, onward in ways]
     else:
@@ -112,7 +117,7 @@ def configuration_fixes(refused: Refused, asked: dict, refusal: Refusal, release
         fixes = [Fix(way, onward=onward if way[0][1] in refusal.options else "", note=refusal.note) for way in ways]
     alone = [fix for fix in fixes if len(fix.changes) == 1]
     more = [fix for fix in fixes if len(fix.changes) > 1]
-    if refusal.field != "engine" and alone:
+    if searched(refusal) != "engine" and alone:
         return tuple(alone)
     if not alone:
         return tuple(more[:1])

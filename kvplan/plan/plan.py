@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field as dataclass_field, replace
 from typing import Callable, Optional
 
-from ..engines.figures import Fix, fixes_advice
+from ..engines.figures import Fix
 from ..errors import FieldError, KvplanError
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
@@ -245,8 +245,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     if refusal is not None and refusal.configuration and (suggest if remedies is None else remedies):
         fixes = planned_fixes(model, refusal, asked, engine_gpu)
         # the remedy in the caller's names: the planned fixes', or the engine's own words re-spelled (Refusal.advice)
-        refusal = replace(refusal, fixes=fixes, remedy=fixes_advice(fixes, spell) if fixes else refusal.advice(spell),
-                          remedy_flags=())
+        refusal = replace(refusal, fixes=fixes)
+        refusal = replace(refusal, remedy=refusal.advice(spell))
         figures = replace(figures, refusal=refusal)
     if not fits and suggest:
         changes = tuple(fitting_changes_for(refusal, spec, context, precision, tp, block_size, budget_for, pp=pp,
