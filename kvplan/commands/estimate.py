@@ -53,14 +53,17 @@ class EstimateResult:
 
 def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float], context: int,
                     kv_budget: Optional[int] = None, gpu_memory: Optional[int] = None,
-                    max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None):
-    """budget_for(tp[, stage]) as plan() takes it, cached: the engine's budget of one GPU, or the given one."""
+                    max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
+                    block_size: Optional[int] = None, asked_context: Optional[int] = None):
+    """budget_for(tp[, stage]) as plan() takes it, cached: the engine's budget of one GPU, or the given one.
+    `block_size`: --block-size; `asked_context`: the length asked where --max-model-len auto plans `context`."""
     @lru_cache(maxsize=None)
     def budget_for(tp: int, stage=None):
         if kv_budget is not None:
             return flag_budget(kv_budget, None if stage is None else stage.index)
         return engine.budget(spec, tp, device, gpu_util, gpu_memory=gpu_memory, stage=stage, context=context,
-                             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
+                             max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                             block_size=block_size, asked_context=asked_context)
 
     return budget_for
 
@@ -115,8 +118,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     bounded_prefill(contexts, input_len, max_num_batched_tokens, device, len(kv_dtypes) * len(tps),
                     batch_tiers(engine_model))
 
-    def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True):
-        budget_for = budgets(context)
+    def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True, asked: Optional[int] = None):
+        budget_for = budgets(context, asked)
         return plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
                     gpu=device, batches=tuple(batches), input_len=input_len, engine=engine_model, pp=pp,
                     pp_partition=pp_partition, max_num_seqs=max_num_seqs,
@@ -131,13 +134,15 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         served_spec = served(weighted, release, pp)
         return served_spec, release, budget_function(
             served_spec, engine=release, device=device, gpu_util=gpu_util, context=context, kv_budget=budget_bytes,
-            gpu_memory=memory, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
+            gpu_memory=memory, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+            block_size=block_size)
 
     @lru_cache(maxsize=None)
-    def budgets(context: int):
+    def budgets(context: int, asked: Optional[int] = None):
         return budget_function(spec, engine=engine_model, device=device, gpu_util=gpu_util, context=context,
                                kv_budget=budget_bytes, gpu_memory=memory,
-                               max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs)
+                               max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                               block_size=block_size, asked_context=asked)
 
     plans = [plan_at(c, d, t) for c in contexts for d in kv_dtypes for t in tps]
     fitted = []
@@ -160,13 +165,15 @@ def auto_fitted(plan, plan_at):
     holds one request of. vLLM fits on every worker's figure and keeps the smallest (0.34.0
     v1/core/kv_cache_planning.py:1416-1424), and 0.34 fits again, only shorter, on the cache measured after warmup
     (:1885-1899); kvplan re-plans at each refusal's estimate until one starts (the estimate of the first worker that
-    refuses, then of the next, then of the measured cache)."""
+    refuses, then of the next, then of the measured cache). The runner's buffers built before profiling keep the
+    length asked (vllm_budget.block_tables)."""
+    asked = plan.context
     for _ in range(AUTO_FIT_ROUNDS):
         refusal = getattr(plan.engine, "refusal", None)
         estimate_len = getattr(refusal, "estimated_max_model_len", None)
         if not estimate_len or estimate_len >= plan.context:
             return plan
-        plan = plan_at(estimate_len, plan.asked_kv_dtype, plan.tp)
+        plan = plan_at(estimate_len, plan.asked_kv_dtype, plan.tp, asked=asked)
     return plan
 
 

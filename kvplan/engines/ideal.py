@@ -43,7 +43,7 @@ class IdealEngine:
 
     def budget(self, spec, tp: int, gpu, gpu_util: Optional[float], *, gpu_memory: Optional[int] = None,
                stage=None, context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
-               max_num_seqs: Optional[int] = None):
+               max_num_seqs: Optional[int] = None, **_):
         util = self.default_gpu_util if gpu_util is None else gpu_util
         return gpu_budget(spec, tp, gpu, util, max_num_batched_tokens, gpu_memory, stage, not self.enforce_eager)
 

@@ -335,16 +335,18 @@ DENSE_HISTORY = (  # (first release, runner, speculative methods) whose drafter 
 )
 
 
-def token_history(spec, settings, runner: Runner, version: str) -> int:
+def token_history(spec, settings, runner: Runner, version: str, built_len: Optional[int] = None) -> int:
     """Bytes of the drafter's dense token history: int32 [max_num_seqs, max_model_len] on the GPU of every stage
     (0.32.0 v1/worker/gpu/states.py:37-41, all_token_ids off UVA; V1's token_ids_gpu_tensor), built in the runner's
-    __init__ after the init snapshot, so counted from 0.27 (PENALTY_COUNTED_SINCE) as the penalty counts are."""
+    __init__ after the init snapshot, so counted from 0.27 (PENALTY_COUNTED_SINCE) as the penalty counts are; at the
+    length the runner was built with (`built_len`: the one asked before --max-model-len auto fits a shorter one;
+    update_max_model_len, 0.34.0 gpu/model_runner.py:381-385, resizes nothing)."""
     method = getattr(getattr(spec.draft, "config", None), "method", None)
     release = parse_version(version)
     methods = next((m for first, name, m in DENSE_HISTORY if name == runner.name and release >= first), ())
     if method not in methods or release < PENALTY_COUNTED_SINCE:
         return 0
-    return settings.max_num_seqs * settings.max_model_len * 4
+    return settings.max_num_seqs * (built_len or settings.max_model_len) * 4
 
 
 # Model Runner V2's sampler keeps, beside the penalty counts, per-request rows of fixed width on the GPU (0.32.0
@@ -354,8 +356,9 @@ def token_history(spec, settings, runner: Runner, version: str) -> int:
 # :50), [, 129] bad-word offsets (bad_words.py:33-36, envs.py:115 VLLM_MAX_NUM_BAD_WORDS 128, + 1) and [, 128] logprob
 # token ids (logprob.py:244-250, sampling_params.py:32 MAX_LOGPROB_TOKEN_IDS)
 SAMPLER_REQUEST_BYTES = 4 * (4 * 1024 + 128 + 129 + 128)
-V1_PLACEHOLDER_BLOCK = 16  # gpu_model_runner.py (0.32.0 :701-703): cache_config.block_size or DEFAULT_BLOCK_SIZE (16;
-# --block-size, which the budget is not given, would change it)
+V1_PLACEHOLDER_BLOCK = 16  # gpu_model_runner.py (0.32.0 :701-703): cache_config.block_size (--block-size) or
+# CacheConfig.DEFAULT_BLOCK_SIZE; update_block_size_for_backend sets the backend's only after load_model
+# (v1/executor/multiproc_executor.py:701, uniproc_executor.py:75), after the runner and its placeholder are built
 
 
 def counts_runner_buffers(version: str) -> bool:
@@ -398,24 +401,92 @@ def inputs_embeds(spec, settings, runner: Runner, version: str, stage=None, medi
     return settings.max_num_batched_tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
 
 
-def block_tables(settings, runner: Runner, version: str, rules: Behaviour, measured: bool) -> int:
+TABLE_TOKEN_ALIGNMENT = 128  # v1/kv_cache_interface.py:337-349 get_block_table_width (0.34.0; V1's 0.27.0
+# v1/worker/block_table.py:20-40): a table row rounded up to whole runs of 128 tokens
+
+
+def table_width(blocks: int, block: int) -> int:
+    """get_block_table_width: `blocks` rounded up to a multiple of 128 / gcd(128, block), so a row spans a whole
+    number of 128-token runs (16-token blocks: multiples of 8; 64: of 2)."""
+    step = TABLE_TOKEN_ALIGNMENT // math.gcd(TABLE_TOKEN_ALIGNMENT, block)
+    return -(-blocks // step) * step
+
+
+def group_table_width(cache, max_model_len: int, mamba_align: bool) -> int:
+    """One KV-cache group's row in 0.34's V2 tables (gpu/model_runner.py:684-709: spec.max_num_blocks_per_req, then
+    get_block_table_width with the spec's token alignment). Attention of any kind (sliding windows too:
+    SlidingWindowSpec keeps AttentionSpec's cdiv(max_len, block), kv_cache_interface.py:621-626) is aligned; a Mamba
+    state (MambaSpec :1176-1186, no alignment :1165-1166) takes cdiv(max_len, block) + its speculative blocks in
+    "align" mode (prefix caching on), else 1 + them. `cache`: a vllm_specs.CacheSpec."""
+    if cache.kind == "mamba":
+        return (-(-max_model_len // cache.block_size) if mamba_align else 1) + cache.speculative_blocks
+    return table_width(-(-max_model_len // cache.block_size), cache.block_size)
+
+
+def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Behaviour, version: str, gpu) -> tuple:
+    """The CacheSpec of each of vLLM's KV-cache groups as start-up builds them (vllm.layer_specs, vllm.groups_for:
+    kv_cache_utils.get_kv_cache_groups), every group on every pipeline stage (0.34.0 v1/core/kv_cache_planning.py
+    :1517-1562 projects each global group onto a worker, empty or not). Built for the model's `auto` cache dtype:
+    one budget serves every --kv-cache-dtype of a plan (plan.plan calls budget_for(tp, stage)), and the dtype moves
+    only a Mamba hybrid's attention block (matched to the state's page) and a dense MLA backend's block, a table's
+    width by a factor of two at most, a MiB or two at 1,024 sequences."""
+    from ..model.precision import resolve_kv_dtype
+    from .vllm import groups_for, layer_specs, with_model_defaults
+    from .vllm_sparse import ROCM
+
+    precision = resolve_kv_dtype("auto", spec.dtype, spec.auto_kv_dtype)
+    capability = ROCM if is_rocm(gpu) else (getattr(gpu, "compute_capability", ()) or ())  # as the engine's plans
+    specs, _, _ = layer_specs(spec, tp, precision, with_model_defaults(spec, settings), block_size, rules, version,
+                              capability)
+    return tuple(group.spec for group in groups_for(specs, rules)[0])
+
+
+def block_tables(settings, runner: Runner, version: str, rules: Behaviour, measured: bool, groups: tuple = (),
+                 block_size: Optional[int] = None, built_len: Optional[int] = None) -> int:
     """Bytes of the block tables the budget sees. V1 builds a placeholder InputBatch in __init__ (0.32.0
-    gpu_model_runner.py:714-741): int32 [max_num_seqs, cdiv(max_model_len, 16)] and int64 slot mapping
-    [max_num_batched_tokens] (block_table.py), rebuilt at KV-cache init only if the block sizes differ. V2 builds its
-    BlockTables in initialize_kv_cache (gpu/block_table.py:55-81: the table and its input copy, int32 [max_num_seqs,
-    cdiv(max_model_len, block)] each, int64 slot mappings), after the profile's sizing but before 0.34's measured one
-    (gpu_worker.py:936-940 initialize_kv_cache, then :1228-1236 measure_kv_cache_blocks). One KV-cache group at the
-    release's default block size (a hybrid's second group, a few MiB, not counted)."""
+    gpu_model_runner.py:701-741): int32 [max_num_seqs, width] at cache_config.block_size (--block-size, `block_size`)
+    or 16, width = cdiv(max_model_len, block) aligned (table_width), and an int64 slot mapping [max_num_batched_tokens]
+    (block_table.py:211-261), rebuilt at KV-cache init only if the block sizes differ; at the length the runner was
+    built with (`built_len`: the one asked, where --max-model-len auto fits a shorter one after profiling, 0.28.0
+    v1/engine/core.py:310-316; update_max_model_len rebuilds nothing). V2 builds its BlockTables in
+    initialize_kv_cache (0.34.0 gpu/block_table.py:66-94: a table and an input copy of int32 [max_num_seqs,
+    group_table_width] for each KV-cache group, `groups` (table_groups; none given: one full-attention group at the
+    release's block), and int64 slot mappings [groups, max_num_batched_tokens]), after the profile's sizing but
+    before 0.34's measured one (gpu_worker.py:936-940 initialize_kv_cache, then :1228-1236 measure_kv_cache_blocks),
+    after auto-fit's update_max_model_len (v1/engine/core.py:355-360): at the length planned."""
     if not counts_runner_buffers(version):
         return 0
+    seqs, tokens = settings.max_num_seqs, settings.max_num_batched_tokens
     if runner.name == "V1":
-        block, copies = V1_PLACEHOLDER_BLOCK, 1
-    elif measured:
-        block, copies = rules.block_size, 2
-    else:
+        block = block_size or V1_PLACEHOLDER_BLOCK
+        return seqs * table_width(-(-(built_len or settings.max_model_len) // block), block) * 4 + tokens * 8
+    if not measured:
         return 0
-    return copies * settings.max_num_seqs * -(-settings.max_model_len // block) * 4 + \
-        settings.max_num_batched_tokens * 8
+    widths = [group_table_width(g, settings.max_model_len, settings.prefix_caching) for g in groups] or \
+        [table_width(-(-settings.max_model_len // rules.block_size), rules.block_size)]
+    return sum(2 * seqs * width * 4 for width in widths) + len(widths) * tokens * 8
+
+
+def describe_tables(runner: Runner, groups: tuple, block_size: Optional[int], rules: Behaviour, built: int) -> str:
+    """The block-table part's words in runner_state's source (`built`: the length V1's placeholder is built at)."""
+    if runner.name == "V1":
+        return (f"V1's placeholder block table, int32 max_num_seqs x max_model_len {built:,} / "
+                f"{block_size or V1_PLACEHOLDER_BLOCK} (block_tables)")
+    blocks = sorted({g.block_size for g in groups}) or [rules.block_size]
+    count = len(groups) or 1
+    return (f"V2's block tables and input copies, int32 max_num_seqs x max_model_len / {'|'.join(map(str, blocks))}, "
+            f"{count} KV-cache group{'' if count == 1 else 's'} (block_tables)")
+
+
+def lazy_stage_inputs(spec, settings, runner: Runner, version: str, rules: Behaviour, stage=None) -> int:
+    """Bytes of a later pipeline stage's intermediate tensors (stage_inputs' shape) that the V1 runner makes in its
+    first dummy run (0.11.0 gpu_model_runner.py:3111-3117, 0.20.0 :5503-5509, 0.26.0 :6050-6057), i.e. inside
+    profile_run under memory_profiling, so up to 0.26 the profile's torch peak growth holds them
+    (gpu_worker.py:484-488). V2 builds them in load_model after its weights' profiler (0.26.0 gpu/model_runner.py
+    :367-375), where 0.26 counts nothing; from 0.27 stage_inputs counts them for either runner."""
+    if stage is None or stage.index == 0 or runner.name != "V1" or rules.era == "v0" or counts_runner_buffers(version):
+        return 0
+    return 2 * settings.max_num_batched_tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
 
 
 def stage_inputs(spec, settings, version: str, stage=None) -> int:
@@ -440,14 +511,17 @@ def _mib_or_gib(size: int) -> str:
 
 
 def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules: Behaviour = None,
-                 measured: bool = False, media: bool = True) -> BudgetTerm:
+                 measured: bool = False, media: bool = True, groups: tuple = (), block_size: Optional[int] = None,
+                 built_len: Optional[int] = None) -> BudgetTerm:
     """What the model runner builds on the GPU after the init snapshot and keeps, which the budget counts from 0.27
     (counts_runner_buffers) as one term: V2's penalty counts (penalty_state) and other sampler rows
     (sampler_state), its structured-output bitmask (grammar_bitmask), the embeddings buffer (inputs_embeds), block
-    tables (block_tables; `measured`: 0.34's sizing after KV-cache init), a later pipeline stage's inputs
-    (stage_inputs) and an n-gram drafter's token history (token_history)."""
+    tables (block_tables; `measured`: 0.34's sizing after KV-cache init, over the KV-cache `groups`; `block_size`:
+    --block-size), a later pipeline stage's inputs (stage_inputs) and an n-gram drafter's token history
+    (token_history). `built_len`: the max_model_len the runner was built with (the one asked, before auto-fit)."""
     rules = rules or behaviour(version)
     seqs = settings.max_num_seqs
+    built = built_len or settings.max_model_len
     parts = (
         (penalty_state(spec, settings, runner, version, stage),
          f"Model Runner V2's penalty counts, int32 max_num_seqs {seqs:,} x (vocab {spec.vocab_size or 0:,} + a 1/32 "
@@ -459,14 +533,12 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
         (inputs_embeds(spec, settings, runner, version, stage, media),
          f"{runner.name}'s embeddings buffer, max_num_batched_tokens {settings.max_num_batched_tokens:,} x hidden "
          f"{spec.hidden_size or 0:,} (inputs_embeds)"),
-        (block_tables(settings, runner, version, rules, measured),
-         f"{runner.name}'s block table{'' if runner.name == 'V1' else 's'}, int32 max_num_seqs x max_model_len / "
-         f"{V1_PLACEHOLDER_BLOCK if runner.name == 'V1' else rules.block_size} (block_tables)"),
+        (block_tables(settings, runner, version, rules, measured, groups, block_size, built),
+         describe_tables(runner, groups, block_size, rules, built)),
         (stage_inputs(spec, settings, version, stage),
          "a later pipeline stage's hidden states and residual, max_num_batched_tokens x hidden (stage_inputs)"),
-        (token_history(spec, settings, runner, version),
-         f"the drafter's token history, int32 max_num_seqs x max_model_len {settings.max_model_len:,} "
-         "(token_history)"),
+        (token_history(spec, settings, runner, version, built),
+         f"the drafter's token history, int32 max_num_seqs x max_model_len {built:,} (token_history)"),
     )
     counted = [(size, text) for size, text in parts if size]
     source = ("; ".join(f"{text} {_mib_or_gib(size)}" for size, text in counted)
@@ -546,7 +618,10 @@ def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, ve
 
 
 def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
-                gpu_memory: Optional[int] = None, stage=None, flags: EngineFlags = EngineFlags()) -> Budget:
+                gpu_memory: Optional[int] = None, stage=None, flags: EngineFlags = EngineFlags(),
+                block_size: Optional[int] = None, built_len: Optional[int] = None) -> Budget:
+    """`block_size`: --block-size (None: the engine's own); `built_len`: the max_model_len asked where it differs
+    from the one planned (--max-model-len auto), which the runner's buffers built before profiling keep."""
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     layout = flags.moe_layout(spec, tp, parse_version(version))
@@ -582,7 +657,8 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         weights += ple_buffer
         weights_source += f"; + {format_gib(ple_buffer)} GiB per-layer-input buffer (Gemma 4's multimodal wrapper)"
     peak, peak_source = profile_peak(spec, tp, stage, settings, rules, runner, skip_mm, gpu, flags.mm_limits,
-                                     data_parallel, layout, flags.mm_processor_kwargs)
+                                     data_parallel, layout, flags.mm_processor_kwargs,
+                                     lazy_stage_inputs(spec, settings, runner, version, rules, stage))
     workspace = v4_prefill_workspace(spec, settings)
     if workspace:
         peak += workspace
@@ -602,16 +678,18 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
     measured = sized_after_warmup(rules, flags)
+    groups = table_groups(spec, tp, settings, block_size, rules, version, gpu) if measured and runner.name == "V2" \
+        else ()
     state_term = runner_state(spec, settings, runner, version, stage, rules, measured,
-                              media=not (flags.language_model_only or no_media))
+                              not (flags.language_model_only or no_media), groups, block_size, built_len)
     state = state_term.bytes
     if measured:
         terms = {t.name: t for t in (BudgetTerm("weights", weights, weights_source),
                                      BudgetTerm("profile_peak", peak, peak_source),
                                      BudgetTerm("non_torch", non_torch, nt_source), state_term)}
         persistent = persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout)
-        kv_init = block_tables(settings, runner, version, rules, True) - block_tables(settings, runner, version, rules,
-                                                                                       False)
+        kv_init = (block_tables(settings, runner, version, rules, True, groups, block_size, built_len)
+                   - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,
                                  kv_init)
     graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version)

@@ -189,7 +189,9 @@ class VllmEngine:
 
     def budget(self, spec, tp: int, gpu, gpu_util: Optional[float], *, gpu_memory: Optional[int] = None, stage=None,
                context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
-               max_num_seqs: Optional[int] = None):
+               max_num_seqs: Optional[int] = None, block_size: Optional[int] = None,
+               asked_context: Optional[int] = None):
+        """`asked_context`: the length asked where --max-model-len auto plans a shorter `context`."""
         from .vllm_budget import vllm_budget
 
         spec = self.on_gpu(spec, gpu)  # the weights in the dtype vLLM serves there (a T4's float32 Gemma 3)
@@ -198,7 +200,8 @@ class VllmEngine:
         settings = self.settings(length, memory_gpu, 1 if stage is None else stage.stages, max_num_batched_tokens,
                                  max_num_seqs, spec)
         util = self.default_gpu_util if gpu_util is None else gpu_util
-        return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage, self.flags)
+        return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage, self.flags,
+                           block_size, asked_context)
 
 
 # configuration_refusal's answers within one run: a sweep's rows, and the remedy search's trials of one row, ask the

@@ -110,10 +110,16 @@ def triton_rows(gpu, requests: int) -> int:
     return min(1 << (min(sms, requests) - 1).bit_length(), sms)
 
 
-def activation_per_token(spec, tp: int) -> int:
+def activation_per_token(spec, tp: int, later_stage: bool = False) -> int:
     """Bytes per token the forward pass holds at its peak besides the MLP's intermediates: hidden state and
-    residual and this rank's q/k/v, in the model dtype."""
-    return (2 * spec.hidden_size + qkv_width(spec, tp)) * DTYPE_BYTES[spec.dtype]
+    residual and this rank's q/k/v, in the model dtype. On a later pipeline stage (`later_stage`) the residual is the
+    received intermediate buffer itself: the model starts from views of it (0.26.0 models/llama.py:414-417, the
+    runner's slices, gpu_model_runner.py:3370-3372) and every layer's fused add-norm updates it in place
+    (llama.py:317-325; CUDA's kernels/vllm_c.py:50-55 registers fused_add_rms_norm inplace=True), so only the hidden
+    state is new; the buffer is counted where it is built (vllm_budget.stage_inputs, lazy_stage_inputs). V0 is left
+    as it was (not re-read)."""
+    hidden = 1 if later_stage else 2
+    return (hidden * spec.hidden_size + qkv_width(spec, tp)) * DTYPE_BYTES[spec.dtype]
 
 
 def mlp_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
@@ -166,7 +172,7 @@ def expert_buffers_per_token(spec, tp: int, rules: Behaviour, moe=None) -> int:
 MOE_BUFFERS = {"separate": "fused-MoE buffers", "caches": "fused-MoE caches", "workspace": "fused-MoE workspace"}
 
 
-def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
+def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None, later_stage: bool = False) -> int:
     """The profile forward's activations over `tokens` tokens; the fused-MoE buffers cover at most the release's
     chunk of tokens. With D > 1 data-parallel ranks (`moe`: sharding.MoeLayout) the MoE layers run on every DP
     rank's tokens: the default all2all backend (config/parallel.py all2all_backend "allgather_reducescatter", 0.32)
@@ -175,12 +181,14 @@ def forward_peak(spec, tp: int, tokens: int, rules: Behaviour, moe=None) -> int:
     _dummy_run(max_num_tokens) on every rank), so the experts see D x tokens, and the gathered hidden states are one
     more D x tokens x hidden tensor (the router logits gathered beside them not counted). That backend keeps no
     workspace of its own (device_communicators/all2all.py AgRsAll2AllManager: NCCL all-gather / reduce-scatter over
-    the DP group, or the EP group with sequence-parallel MoE; nothing allocated before the KV cache)."""
+    the DP group, or the EP group with sequence-parallel MoE; nothing allocated before the KV cache). `later_stage`:
+    a later pipeline stage's residual is its intermediate buffer (activation_per_token)."""
     dp = _dp_ranks(spec, moe)
     gathered = tokens * dp
     moe_tokens = expert_tokens(spec, tokens, rules, moe) if spec.experts else tokens
     held = gathered * spec.hidden_size * DTYPE_BYTES[spec.dtype] if dp > 1 else 0
-    return tokens * activation_per_token(spec, tp) + moe_tokens * mlp_per_token(spec, tp, rules, moe) + held
+    return (tokens * activation_per_token(spec, tp, later_stage) + moe_tokens * mlp_per_token(spec, tp, rules, moe)
+            + held)
 
 
 def _dp_ranks(spec, moe) -> int:
@@ -311,7 +319,9 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
 
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
                  gpu=None, mm_limits: Optional[MediaLimits] = None, data_parallel: bool = False,
-                 layout=None, processor_kwargs: Optional[ProcessorKwargs] = None) -> tuple:
+                 layout=None, processor_kwargs: Optional[ProcessorKwargs] = None, stage_buffers: int = 0) -> tuple:
+    """(bytes, source) of the profile run's torch peak. `stage_buffers`: a later stage's intermediate tensors made
+    by the text pass's first dummy run and kept under it and the sampler (vllm_budget.lazy_stage_inputs)."""
     last = stage is None or stage.is_last
     moe = f" with the {MOE_BUFFERS[rules.moe_buffers]}" if spec.experts else ""
     if spec.experts and layout is not None and not layout.default:
@@ -324,7 +334,7 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
         return forward, f"forward over {tokens} tokens{moe} (V0 profile, chunked prefill off up to 32K){mm}"
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
-    forward = forward_peak(spec, tp, tokens, rules, layout)
+    forward = forward_peak(spec, tp, tokens, rules, layout, stage is not None and stage.index > 0)
     kind = dummy_sampler(runner, rules, gpu)
     sampler, how = sampler_pass_bytes(spec, kind, requests, gpu)
     held = held_under_sampler(spec, tp, tokens, requests, rules, kind, layout) if last else 0
@@ -332,8 +342,11 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     held_how = f", {format_gib(held)} GiB of it held from the forward" if held else ""
     source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "
               f"{format_gib(sampler)} GiB{held_how}")
+    if stage_buffers:
+        source += (f"; + {format_gib(stage_buffers)} GiB of the stage's intermediate tensors (hidden states and "
+                   f"residual), made by the first dummy run")
     encoder = encoder_pass(spec, tp, stage, settings, runner, skip_mm, mm_limits, data_parallel, processor_kwargs)
     if encoder is None:
-        return max(forward, sampler), f"max({source})"
+        return stage_buffers + max(forward, sampler), f"max({source})"
     peak, held, how = encoder
-    return max(peak, held + max(forward, sampler)), f"max({how}; then {source})"
+    return max(peak, held + stage_buffers + max(forward, sampler)), f"max({how}; then {source})"

@@ -100,7 +100,8 @@ def predicted_plan(spec, opts: Options, gpu, total: int, budget=None, measured=N
         if budget is not None:
             return replace(flag_budget(budget), measured=measured)
         return engine.budget(spec, t, device, opts.gpu_util, gpu_memory=total, stage=stage, context=opts.context,
-                             max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs)
+                             max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs,
+                             block_size=opts.block_size)
 
     return make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp, budget_for=budget_for,
                      block_size=opts.block_size, gpu=device, engine=engine, speed=budget is None,
