@@ -149,8 +149,8 @@ def test_a_release_remedy_names_the_engine_key(tmp_path):
                             f"    engine: vllm==0.12.0\n    quantization: fp8\n")
     (finding,) = _check_file(path)[1]["old"]["findings"]
     assert (finding["key"], finding["line"]) == ("quantization", _line(path, "quantization: fp8"))
-    assert finding["message"].endswith("; it starts with engine vllm==0.14.0 or newer; or vLLM accepts the model without "
-                                       "quantization fp8, or a GPU of compute capability 8.0 or more.")
+    assert finding["message"].endswith("; it starts with engine vllm==0.14.0 or newer; or vLLM accepts the model "
+                                       "without quantization fp8, or a GPU of compute capability 8.0 or more.")
     r = run_kvplan("check", LLAMA_1B, "-tp", "1", "--gpu", "T4", "-c", "4096", "--engine", "vllm==0.12.0", "-q", "fp8",
                    "--format", "json")
     assert r.returncode == 1, r.stderr
@@ -271,3 +271,35 @@ def test_the_api_remedy_names_its_keywords():
     (plan,) = kvplan.estimate(LLAMA_1B, gpu="T4", max_model_len=4096, quantization="fp8", engine="vllm==0.12.0")
     assert plan.engine.refusal.remedy == ("it starts with engine vllm==0.14.0 or newer; or vLLM accepts the model "
                                           "without quantization fp8, or a GPU of compute capability 8.0 or more")
+
+
+@pytest.mark.parametrize("written", ["[010, 24]", "[0x10, 16]", "[1_6, 16]"])
+def test_a_partition_lists_counts_are_read_strictly(tmp_path, written):
+    """YAML 1.1 reads 010 as 8 and 0x10 as 16, YAML 1.2 010 as 10: a list item in such a form is refused as the same
+    number written alone is."""
+    path = _write(tmp_path, f"  - name: a\n    model: {LLAMA_8B}\n    tp: 1\n    pp: 2\n"
+                            f"    pp_layer_partition: {written}\n")
+    r = run_kvplan("check", "--file", path)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith(f"kvplan: error: {path}:6: deployment 'a' field 'pp_layer_partition' is written ")
+
+
+def test_a_max_num_seqs_cap_under_min_concurrency_names_max_num_seqs(tmp_path):
+    """Llama-3.1-8B at 8K on an H100 holds 55 sequences of KV (1 GiB each in a ~55 GiB budget), but vLLM's scheduler
+    runs at most max_num_seqs (v1/core/sched/scheduler.py): 8 < 16 is that key's doing, not memory's."""
+    path = _write(tmp_path, f"  - name: a\n    model: {LLAMA_8B}\n    tp: 1\n    gpu: H100\n    context: 8192\n"
+                            f"    max_num_seqs: 8\n    min_concurrency: 16\n")
+    (finding,) = _check_file(path)[1]["a"]["findings"]
+    assert (finding["key"], finding["line"]) == ("max_num_seqs", _line(path, "max_num_seqs: 8"))
+    assert finding["message"].startswith("max_concurrency 8 < min_concurrency 16: vLLM runs at most max_num_seqs 8 "
+                                         "sequences at once, though its KV cache holds 55 ")
+    assert finding["message"].endswith("; raise max_num_seqs to 16 or more.")
+
+
+def test_a_context_past_the_models_own_stays_a_finding_without_max_num_batched_tokens(tmp_path):
+    """300M tokens is 36,621 chunks of the default 8,192, past what kvplan walks; with no max_num_batched_tokens in
+    the entry that is not the entry's doing: vLLM refuses the length (config/model.py), one failing finding."""
+    path = _write(tmp_path, f"  - name: big\n    model: {LLAMA_8B}\n    tp: 1\n    context: 300M\n")
+    code, rows = _check_file(path)
+    assert code == 1 and [f["key"] for f in rows["big"]["findings"]] == ["context"]
+    assert "User-specified max_model_len (314572800)" in rows["big"]["errors"][0]

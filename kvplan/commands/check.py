@@ -118,7 +118,8 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
     device = _device(dep)
     return device, budget_function(spec, engine=_engine(dep), device=device, gpu_util=dep.gpu_util,
                                    context=dep.context, kv_budget=dep.kv_budget, gpu_memory=dep.gpu_memory,
-                                   max_num_batched_tokens=dep.max_num_batched_tokens, max_num_seqs=dep.max_num_seqs)
+                                   max_num_batched_tokens=dep.max_num_batched_tokens, max_num_seqs=dep.max_num_seqs,
+                                   block_size=dep.block_size)
 
 
 def _engine(dep: Deployment):
@@ -228,7 +229,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
 
     pp = dep.pp or 1
     device, budget_for = _budget_for(spec, dep)
-    bounded_prefill([dep.context], None, dep.max_num_batched_tokens, device, 1, batch_tiers(engine))
+    if dep.max_num_batched_tokens is not None:  # a chunk the file sets that splits prompts past what kvplan walks
+        bounded_prefill([dep.context], None, dep.max_num_batched_tokens, device, 1, batch_tiers(engine))
     numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu",
                              "max_concurrency", "max_concurrency_limited_by", "engine"))
     budget_per_gpu = None
@@ -264,7 +266,15 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
                 findings[:] = [f for f in findings if not (f.level == "warning" and f.key == "context")]
         elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
-        if want is not None and have < want and not refused:  # a server that does not start holds no capacity
+        seqs_cap = result.max_concurrency_limited_by == "max_num_seqs"
+        resident = result.engine.resident_sequences if result.engine else None
+        if want is not None and have < want and not refused and seqs_cap and resident is not None and resident >= want:
+            # the scheduler's cap, not memory: the cache holds them (vLLM v1/core/sched/scheduler.py max_num_seqs)
+            add("error", "max_num_seqs" if dep.max_num_seqs is not None else "min_concurrency",
+                f"max_concurrency {have} < min_concurrency {want}: vLLM runs at most {spell('max_num_seqs')} {have} "
+                f"sequences at once, though its KV cache holds {resident} ({where}); raise {spell('max_num_seqs')} "
+                f"to {want} or more.")
+        elif want is not None and have < want and not refused:  # a server that does not start holds no capacity
             need = f"{want} need about {size(want * per_sequence)} per GPU"
             groups = result.engine.num_kv_cache_groups if result.engine else 0
             if groups > 1 and want * per_sequence <= budget_per_gpu:  # bytes would hold them, the block groups don't

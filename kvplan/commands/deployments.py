@@ -402,9 +402,13 @@ class _Values:
     def field(self, key: str, node):
         """The value of a deployment field: integer fields as plain decimal digits only; text fields as
         written."""
-        if key in INT_FIELDS and node.tag == INT_TAG and not PLAIN_INT.match(node.value):
-            raise FieldError(key, f"is written {quote(node.value)}, which YAML 1.1 reads as "
-                                  f"{_yaml_1_1_form(node.value)} and YAML 1.2 may not; write plain decimal digits.")
+        import yaml
+
+        items = node.value if key in INT_FIELDS and isinstance(node, yaml.SequenceNode) else [node]  # a list's too
+        for item in items:
+            if key in INT_FIELDS and item.tag == INT_TAG and not PLAIN_INT.match(item.value):
+                raise FieldError(key, f"is written {quote(item.value)}, which YAML 1.1 reads as "
+                                      f"{_yaml_1_1_form(item.value)} and YAML 1.2 may not; write plain decimal digits.")
         if key in TEXT_FIELDS and node.tag != "tag:yaml.org,2002:null" and not isinstance(node.value, list):
             return node.value
         return self(node)
