@@ -292,8 +292,47 @@ def test_a_max_num_seqs_cap_under_min_concurrency_names_max_num_seqs(tmp_path):
     (finding,) = _check_file(path)[1]["a"]["findings"]
     assert (finding["key"], finding["line"]) == ("max_num_seqs", _line(path, "max_num_seqs: 8"))
     assert finding["message"].startswith("max_concurrency 8 < min_concurrency 16: vLLM runs at most max_num_seqs 8 "
-                                         "sequences at once, though its KV cache holds 55 ")
+                                         "sequences at once (")
     assert finding["message"].endswith("; raise max_num_seqs to 16 or more.")
+
+
+@pytest.mark.parametrize("want,enough", [(870, True), (884, False)])
+def test_raising_max_num_seqs_is_advised_only_where_it_is_enough(want, enough):
+    """At 512 tokens a request takes 64 MiB of KV; Model Runner V2's per-request rows (penalty counts: 4 x (128,256 +
+    4,008) B, the sampler's 17,924 B, the grammar bitmask 4 x 4,009 B: 563,016 B a request) grow with max_num_seqs, so
+    at 884 the cache holds 876, not 884: the advice is planned at the raised value before it is given."""
+    r = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--max-num-seqs", "16",
+                   "--min-concurrency", want, "--format", "json")
+    (finding,) = json.loads(r.stdout)["results"][0]["findings"]
+    assert finding["message"].endswith(f"; raise --max-num-seqs to {want} or more.") == enough
+    if not enough:
+        assert f"and at --max-num-seqs {want} its KV cache holds 876; would fit with --tensor-parallel-size 2" in \
+            finding["message"] and finding["message"].endswith(f", with --max-num-seqs {want}.")
+    followed = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--max-num-seqs", want,
+                          "--min-concurrency", want)
+    assert followed.returncode == (0 if enough else 1)
+
+
+def test_a_dtype_refusal_the_quantization_brings_lands_on_its_line(tmp_path):
+    """A T4 serves Gemma 3 in float32 (no float16 for it, no bfloat16 below 8.0); fp8 takes bfloat16 or float16
+    (config/vllm.py 0.32.0:907-913): vLLM's refusal names the dtype, which the entry does not set, so the finding
+    points at the key that brought it."""
+    path = _write(tmp_path, f"  - name: g\n    model: {GEMMA3}\n    tp: 1\n    gpu: T4\n    context: 4096\n"
+                            f"    quantization: fp8\n")
+    (finding,) = _check_file(path)[1]["g"]["findings"]
+    assert (finding["key"], finding["line"]) == ("quantization", _line(path, "quantization: fp8"))
+    assert "torch.float32 is not supported for quantization method fp8" in finding["message"]
+
+
+def test_a_block_size_remedy_is_planned_on_that_block_sizes_budget():
+    """0.34's block tables are part of the budget and scale with the blocks a request needs (block_table.py): at
+    --block-size 1 they take ~1.2 GiB more than at 64, so the remedy's plan at 64 must be the plan asked at 64."""
+    args = ("deepseek-ai/DeepSeek-V3.2", "--gpu", "H200", "--gpu-memory", "103G", "--tp", "8", "--engine",
+            "vllm==0.34.0")
+    at_64 = _estimate(*args, "--block-size", "64")
+    assert at_64["max_concurrency"] == 1
+    remedy = _estimate(*args, "--block-size", "1")["engine"]["refusal"]["remedy"]
+    assert remedy.startswith("it starts with --block-size 64, 128")
 
 
 def test_a_context_past_the_models_own_stays_a_finding_without_max_num_batched_tokens(tmp_path):

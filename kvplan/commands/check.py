@@ -187,6 +187,38 @@ def refused_message(refusal, version: str, spell: Callable[[str], str]) -> str:
     return f"vLLM {version} does not start: {refusal.first_sentence}; {refusal.advice(spell)}."
 
 
+def _refusal_key(dep: Deployment, refusal) -> str:
+    """The deployment's key a configuration refusal lands on: its field, or, for a served dtype the entry does not
+    set (a T4's float32 Gemma 3 that fp8 weights refuse), the quantization that brought it."""
+    field = refusal.field or "kv_dtype"
+    if field in ("dtype", "quantization") and field not in dep.key_lines:
+        return next((key for key in ("quantization", "dtype") if key in dep.key_lines), field)
+    return field
+
+
+def _planned(spec: ModelSpec, dep: Deployment, pp: int, device, budget_for):
+    """The deployment's plan, nothing suggested, no speed."""
+    return plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
+                block_size=dep.block_size, suggest=False, speed=False, engine=_engine(dep), pp=pp, gpu=device,
+                **_settings(dep))
+
+
+def _past_the_cap(spec: ModelSpec, dep: Deployment, have: int, where: str, precision, spell, device) -> str:
+    """min_concurrency above the max_num_seqs the scheduler runs at once (v1/core/sched/scheduler.py): planned again
+    at max_num_seqs = min_concurrency, whose per-request runner buffers shrink the cache, to say whether raising it
+    is enough or what else is needed."""
+    want, flag = dep.min_concurrency, spell("max_num_seqs")
+    raised = replace(dep, max_num_seqs=want)
+    _, budget_for = _budget_for(spec, raised)
+    held = _planned(spec, raised, dep.pp or 1, device, budget_for).max_concurrency
+    head = (f"max_concurrency {have} < min_concurrency {want}: vLLM runs at most {flag} {have} sequences at once "
+            f"({where})")
+    if held >= want:
+        return f"{head}; raise {flag} to {want} or more."
+    return (f"{head}, and at {flag} {want} its KV cache holds {held}; "
+            f"{what_would_reach(spec, raised, budget_for, want, precision, spell, device)}, with {flag} {want}.")
+
+
 def _eplb_key(dep: Deployment) -> str:
     """The deployment's key that set EPLB's redundant experts (a refusal of the layout points at its line)."""
     balancer = _engine(dep).flags.enable_eplb
@@ -261,19 +293,14 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         if crashes:  # a crash at start-up, not one of vLLM's refusals
             add("error", "num_gpu_blocks_override", refusal.reason + ".")
         elif refused:
-            add("error", refusal.field or "kv_dtype", refused_message(refusal, result.engine.version, spell))
+            add("error", _refusal_key(dep, refusal), refused_message(refusal, result.engine.version, spell))
             if refusal.field == "context":  # the error on context says it, in vLLM's words
                 findings[:] = [f for f in findings if not (f.level == "warning" and f.key == "context")]
         elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
-        seqs_cap = result.max_concurrency_limited_by == "max_num_seqs"
-        resident = result.engine.resident_sequences if result.engine else None
-        if want is not None and have < want and not refused and seqs_cap and resident is not None and resident >= want:
-            # the scheduler's cap, not memory: the cache holds them (vLLM v1/core/sched/scheduler.py max_num_seqs)
+        if want is not None and have < want and not refused and result.max_concurrency_limited_by == "max_num_seqs":
             add("error", "max_num_seqs" if dep.max_num_seqs is not None else "min_concurrency",
-                f"max_concurrency {have} < min_concurrency {want}: vLLM runs at most {spell('max_num_seqs')} {have} "
-                f"sequences at once, though its KV cache holds {resident} ({where}); raise {spell('max_num_seqs')} "
-                f"to {want} or more.")
+                _past_the_cap(spec, dep, have, where, precision, spell, device))
         elif want is not None and have < want and not refused:  # a server that does not start holds no capacity
             need = f"{want} need about {size(want * per_sequence)} per GPU"
             groups = result.engine.num_kv_cache_groups if result.engine else 0

@@ -56,7 +56,13 @@ def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float
                     max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
                     block_size: Optional[int] = None, asked_context: Optional[int] = None):
     """budget_for(tp[, stage]) as plan() takes it, cached: the engine's budget of one GPU, or the given one.
-    `block_size`: --block-size; `asked_context`: the length asked where --max-model-len auto plans `context`."""
+    `block_size`: --block-size; `asked_context`: the length asked where --max-model-len auto plans `context`.
+    budget_for.at(context=..., block_size=...): the same deployment's at another length or block size (a remedy's),
+    for vLLM builds buffers the budget counts at both (engines/vllm_budget.py runner_state)."""
+    asked = dict(engine=engine, device=device, gpu_util=gpu_util, context=context, kv_budget=kv_budget,
+                 gpu_memory=gpu_memory, max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                 block_size=block_size, asked_context=asked_context)
+
     @lru_cache(maxsize=None)
     def budget_for(tp: int, stage=None):
         if kv_budget is not None:
@@ -65,6 +71,8 @@ def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float
                              max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
                              block_size=block_size, asked_context=asked_context)
 
+    budget_for.at = lambda **changes: budget_function(  # a new length is the one asked: no auto-fit behind it
+        spec, **{**asked, **changes, **({"asked_context": None} if "context" in changes else {})})
     return budget_for
 
 

@@ -351,6 +351,11 @@ class Replan:
             if self.other_engine is None:
                 return None
             spec, settings["engine"], settings["budget_for"] = self.other_engine(release, fields["context"])
+        # the budget at the changed length or block size (buffers built at both); other_engine's is at the length
+        keys = ("block_size",) if release else ("block_size", "context")
+        moved = {k: fields[k] for k in keys if fields[k] != getattr(self, k)}
+        if moved and hasattr(settings["budget_for"], "at"):
+            settings["budget_for"] = settings["budget_for"].at(**moved)
         return spec, dict(settings, tp=self.tp, **fields)
 
     def at(self, changes: tuple) -> Optional[Plan]:
