@@ -168,7 +168,7 @@ def test_a_dtype_refusal_lands_on_the_dtype_line(tmp_path):
                             f"    dtype: bfloat16\n")
     (finding,) = _check_file(path)[1]["bf16"]["findings"]
     assert (finding["key"], finding["line"]) == ("dtype", _line(path, "dtype: bfloat16"))
-    assert finding["message"].endswith("; it starts with dtype float32 (or auto, which vLLM resolves to it).")
+    assert finding["message"].endswith("; vLLM accepts dtype float32 (or auto, which vLLM resolves to it).")
 
 
 def test_the_model_form_takes_the_flags():

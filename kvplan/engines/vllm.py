@@ -296,7 +296,7 @@ def gpu_dtype_refusal(spec, capability=(), version: str = PINNED, gpu_name: str 
     served = "float32" if getattr(spec, "model_type", "") in release_rule(NO_FLOAT16, version, ()) else "float16"
     text = BF16_GPU_REFUSAL.format(gpu=gpu_name, cc=f"{capability[0]}.{capability[1]}")
     return Refusal(text if gpu_name else text.replace("Your  GPU", "Your GPU"), None, configuration=True,
-                   field="dtype", remedy=f"it starts with --dtype {served} (or auto, which vLLM resolves to it)",
+                   field="dtype", remedy=f"vLLM accepts --dtype {served} (or auto, which vLLM resolves to it)",
                    remedy_flags=REMEDY_FLAGS)
 
 
@@ -311,7 +311,7 @@ def model_dtype_refusal(spec, version: str = PINNED, capability=()) -> Optional[
         named = model_type.removesuffix("_text") if spec.multimodal else model_type
         first = _TORCH_NAMES[servable_dtypes(spec, capability, version)[0]]  # bfloat16; float32 below 8.0
         return Refusal(FLOAT16_MODEL_REFUSAL.format(model_type=named), None, configuration=True, field="dtype",
-                       remedy=f"it starts with --dtype {first} or auto", remedy_flags=REMEDY_FLAGS)
+                       remedy=f"vLLM accepts --dtype {first} or auto", remedy_flags=REMEDY_FLAGS)
     return None
 
 

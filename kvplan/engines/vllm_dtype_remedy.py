@@ -89,11 +89,11 @@ def _dtype_words(refusal, spec, capability, version: str, passing: list, auto_dt
     auto = auto_dtype(spec, capability, version)
     if refusal.reason.startswith("Bfloat16 is only supported"):
         first = passing[0]
-        return f"it starts with --dtype {NAMES[first]}" + (" (or auto, which vLLM resolves to it)" if auto == first
-                                                           else "")
+        return f"vLLM accepts --dtype {NAMES[first]}" + (" (or auto, which vLLM resolves to it)" if auto == first
+                                                         else "")
     if "does not support float16" in refusal.reason:
         first = passing[0]
-        return f"it starts with --dtype {NAMES[first]}" + (" or auto" if auto == first else "")
+        return f"vLLM accepts --dtype {NAMES[first]}" + (" or auto" if auto == first else "")
     from .vllm_quant import method_rule, vllm_method
 
     method = vllm_method(spec, capability, version)
