@@ -78,7 +78,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              cpu_offload_gb: Optional[float] = None, num_gpu_blocks_override: Optional[int] = None,
              speculative_config=None, data_parallel_size: Optional[int] = None,
              enable_expert_parallel: bool = False, enable_eplb: bool = False, mm_processor_kwargs=None,
-             eplb_config=None, num_redundant_experts: Optional[int] = None) -> list:
+             eplb_config=None, num_redundant_experts: Optional[int] = None,
+             pp_layer_partition: Optional[Union[str, Sequence]] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -89,7 +90,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     speculative_config (JSON text or a dict), data_parallel_size and enable_expert_parallel as vLLM's (each plan's
     figures are one DP rank's; Plan.total_concurrency the deployment's); mm_processor_kwargs (JSON text or a dict:
     the Qwen-VL processors' size limits size the profile run's dummy image and video); enable_eplb with
-    eplb_config (JSON text or a dict: '{"num_redundant_experts": 32}') or num_redundant_experts (vLLM before 0.12)."""
+    eplb_config (JSON text or a dict: '{"num_redundant_experts": 32}') or num_redundant_experts (vLLM before 0.12);
+    pp_layer_partition as VLLM_PP_LAYER_PARTITION ('41,39' or [41, 39])."""
+    from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
                           encoder_tp_mode, gpu_blocks_override, media_limits, mm_processor_kwargs as processor,
@@ -100,8 +103,11 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in ("auto", "-1")
     contexts = None if max_model_len is None or auto_fit else _many(max_model_len, "context", tokens=True)
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
+    partition = None if pp_layer_partition is None else layer_partition(list(pp_layer_partition) if isinstance(
+        pp_layer_partition, tuple) else pp_layer_partition)
     result = run(model, contexts=contexts, kv_dtypes=_strings(kv_cache_dtype, "kv_dtype"),
-                 tps=_many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, block_size=block_size,
+                 tps=_many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, pp_partition=partition,
+                 block_size=block_size,
                  kv_budget=None if kv_cache_memory_bytes is None else str(kv_cache_memory_bytes), gpu=gpu,
                  gpu_memory=None if gpu_memory is None else str(gpu_memory), gpu_util=gpu_memory_utilization,
                  max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, quantization=quantization, dtype=dtype,
@@ -131,10 +137,12 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           num_redundant_experts: Optional[int] = None, block_size: Optional[int] = None,
           quantization: Optional[str] = None, dtype: Optional[str] = None, max_num_seqs: Optional[int] = None,
           max_num_batched_tokens: Optional[Union[int, str]] = None,
-          gpu_memory: Optional[Union[int, str]] = None) -> list:
+          gpu_memory: Optional[Union[int, str]] = None,
+          pp_layer_partition: Optional[Union[str, Sequence]] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
-    `max_num_seqs`, `max_num_batched_tokens` and `gpu_memory` as `kvplan estimate` takes them."""
+    `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory` and `pp_layer_partition` as `kvplan estimate` takes
+    them."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines import data_parallel_size as replicas, enable_eplb as eplb, gpu_blocks_override
@@ -160,7 +168,9 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     enable_eplb=enable_eplb or None, mm_processor_kwargs=mm_processor_kwargs,
                                     eplb_config=config, num_redundant_experts=redundant, block_size=block_size,
                                     quantization=quantization, dtype=dtype, max_num_seqs=max_num_seqs,
-                                    max_num_batched_tokens=max_num_batched_tokens, gpu_memory=gpu_memory)
+                                    max_num_batched_tokens=max_num_batched_tokens, gpu_memory=gpu_memory,
+                                    pp_layer_partition=list(pp_layer_partition) if isinstance(
+                                        pp_layer_partition, tuple) else pp_layer_partition)
     return run.check(deployments, spell=keyword).results
 
 

@@ -342,3 +342,19 @@ def test_a_context_past_the_models_own_stays_a_finding_without_max_num_batched_t
     code, rows = _check_file(path)
     assert code == 1 and [f["key"] for f in rows["big"]["findings"]] == ["context"]
     assert "User-specified max_model_len (314572800)" in rows["big"]["errors"][0]
+
+
+def test_the_api_takes_a_layer_partition_as_the_commands_do():
+    """VLLM_PP_LAYER_PARTITION 41,39 for Llama-3.1-70B's 80 layers (distributed/utils.py get_pp_indices): the API's
+    estimate and check plan what the CLI plans, and refuse a zero stage as it does."""
+    import kvplan
+
+    cli = _estimate(LLAMA_70B, "--gpu", "H100", "--tp", "4", "--pp", "2", "--pp-layer-partition", "41,39", "-c", "8192")
+    (plan,) = kvplan.estimate(LLAMA_70B, gpu="H100", tensor_parallel_size=4, pipeline_parallel_size=2,
+                              pp_layer_partition=[41, 39], max_model_len=8192)
+    (row,) = kvplan.check(LLAMA_70B, gpu="H100", tensor_parallel_size=4, pipeline_parallel_size=2,
+                          pp_layer_partition="41,39", max_model_len=8192)
+    assert list(plan.pp_partition) == row["pp_partition"] == cli["pp_partition"] == [41, 39]
+    assert plan.kv_budget_bytes_per_gpu == row["kv_budget_bytes_per_gpu"] == cli["kv_budget_bytes_per_gpu"]
+    with pytest.raises(kvplan.KvplanError, match="pp_layer_partition takes positive whole numbers"):
+        kvplan.estimate(LLAMA_70B, pipeline_parallel_size=2, pp_layer_partition=[41, 0])
