@@ -293,7 +293,7 @@ def test_a_max_num_seqs_cap_under_min_concurrency_names_max_num_seqs(tmp_path):
     assert (finding["key"], finding["line"]) == ("max_num_seqs", _line(path, "max_num_seqs: 8"))
     assert finding["message"].startswith("max_concurrency 8 < min_concurrency 16: vLLM runs at most max_num_seqs 8 "
                                          "sequences at once (")
-    assert finding["message"].endswith("; raise max_num_seqs to 16 or more.")
+    assert finding["message"].endswith("; it holds 16 with max_num_seqs 16.")
 
 
 @pytest.mark.parametrize("want,enough", [(870, True), (884, False)])
@@ -304,7 +304,7 @@ def test_raising_max_num_seqs_is_advised_only_where_it_is_enough(want, enough):
     r = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--max-num-seqs", "16",
                    "--min-concurrency", want, "--format", "json")
     (finding,) = json.loads(r.stdout)["results"][0]["findings"]
-    assert finding["message"].endswith(f"; raise --max-num-seqs to {want} or more.") == enough
+    assert finding["message"].endswith(f"; it holds {want} with --max-num-seqs {want}.") == enough
     if not enough:
         assert f"and at --max-num-seqs {want} its KV cache holds 876; would fit with --tensor-parallel-size 2" in \
             finding["message"] and finding["message"].endswith(f", with --max-num-seqs {want}.")
@@ -358,3 +358,18 @@ def test_the_api_takes_a_layer_partition_as_the_commands_do():
     assert plan.kv_budget_bytes_per_gpu == row["kv_budget_bytes_per_gpu"] == cli["kv_budget_bytes_per_gpu"]
     with pytest.raises(kvplan.KvplanError, match="pp_layer_partition takes positive whole numbers"):
         kvplan.estimate(LLAMA_70B, pipeline_parallel_size=2, pp_layer_partition=[41, 0])
+
+
+def test_more_sequences_than_batched_tokens_is_refused_as_vllm_refuses_it():
+    """config/scheduler.py verify_max_model_len (0.32.0:328-333): max_num_batched_tokens must be >= max_num_seqs;
+    the H100's default 8,192 tokens take at most 8,192 sequences. check's advice raises both where it must."""
+    r = run_kvplan("estimate", LLAMA_8B, "--gpu", "H100", "-c", "512", "--max-num-seqs", "10000")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.strip() == (
+        'kvplan: error: --max-num-seqs 10000 is more than max_num_batched_tokens 8192 (the default here), which vLLM '
+        'refuses ("max_num_batched_tokens (8192) must be greater than or equal to max_num_seqs (10000)"); set '
+        'max_num_batched_tokens to 10000 or more, or max_num_seqs to 8192 or less.')
+    r = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--max-num-seqs", "16",
+                   "--max-num-batched-tokens", "512", "--min-concurrency", "870", "--format", "json")
+    (finding,) = json.loads(r.stdout)["results"][0]["findings"]
+    assert finding["message"].endswith("; it holds 870 with --max-num-seqs 870 and --max-num-batched-tokens 870.")

@@ -585,3 +585,22 @@ def test_034_verify_on_the_gpu(gpu_util):
     # Llama-3.2-1B: a block is 64 x 8 heads x 64 x 2 x 2 bytes = 128 KiB a layer, so 16 blocks fill a 2 MiB granule
     assert r["measured_plan"]["kv_blocks"] % 16 == 0
     assert r["verdict"]["capacity_confirmed"]
+
+
+def test_verifys_plan_gives_a_block_size_remedy_the_budget_at_that_block_size():
+    """verify's own plan (gpu/rank.py predicted_plan) plans a remedy's block size on the budget there, as estimate
+    does (0.34's V2 block tables scale with the blocks a request needs): DeepSeek-V3.2 at tp 8 on 103 GiB under 0.34
+    is refused at --block-size 1, and the remedy says it starts at 64, where it holds one request."""
+    pytest.importorskip("torch")
+    from kvplan.gpu import rank as R
+    from kvplan.model.sources import resolve
+
+    spec, gpu = resolve("deepseek-ai/DeepSeek-V3.2", None), find_gpu("H200")
+    total = 103 * 2**30
+    opts = R.Options(8, 163_840, "auto", None, 1, None, None, "vllm==0.34.0")
+    opts = R.resolve_options(spec, opts, gpu, total)
+    refused = R.predicted_plan(spec, opts, gpu, total)
+    assert refused.engine.refusal.remedy.startswith("it starts with block_size 64, 128")
+    at_64 = R.predicted_plan(spec, R.resolve_options(spec, R.Options(8, 163_840, "auto", None, 64, None, None,
+                                                                    "vllm==0.34.0"), gpu, total), gpu, total)
+    assert at_64.max_concurrency == 1

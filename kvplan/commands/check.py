@@ -188,11 +188,11 @@ def refused_message(refusal, version: str, spell: Callable[[str], str]) -> str:
 
 
 def _refusal_key(dep: Deployment, refusal) -> str:
-    """The deployment's key a configuration refusal lands on: its field, or, for a served dtype the entry does not
-    set (a T4's float32 Gemma 3 that fp8 weights refuse), the quantization that brought it."""
+    """The deployment's key a configuration refusal lands on: its field, or, for a served dtype the deployment does
+    not set (a T4's float32 Gemma 3 that fp8 weights refuse), the quantization that brought it."""
     field = refusal.field or "kv_dtype"
-    if field in ("dtype", "quantization") and field not in dep.key_lines:
-        return next((key for key in ("quantization", "dtype") if key in dep.key_lines), field)
+    if field == "dtype" and dep.dtype is None and dep.quantization is not None:
+        return "quantization"
     return field
 
 
@@ -208,15 +208,20 @@ def _past_the_cap(spec: ModelSpec, dep: Deployment, have: int, where: str, preci
     at max_num_seqs = min_concurrency, whose per-request runner buffers shrink the cache, to say whether raising it
     is enough or what else is needed."""
     want, flag = dep.min_concurrency, spell("max_num_seqs")
-    raised = replace(dep, max_num_seqs=want)
-    _, budget_for = _budget_for(spec, raised)
-    held = _planned(spec, raised, dep.pp or 1, device, budget_for).max_concurrency
+    raised, also = replace(dep, max_num_seqs=want), ""
+    try:
+        _, budget_for = _budget_for(spec, raised)
+        held = _planned(spec, raised, dep.pp or 1, device, budget_for).max_concurrency
+    except FieldError:  # fewer batched tokens than sequences, which vLLM refuses (engines/vllm.py resolve_settings)
+        raised, also = replace(raised, max_num_batched_tokens=want), f" and {spell('max_num_batched_tokens')} {want}"
+        _, budget_for = _budget_for(spec, raised)
+        held = _planned(spec, raised, dep.pp or 1, device, budget_for).max_concurrency
     head = (f"max_concurrency {have} < min_concurrency {want}: vLLM runs at most {flag} {have} sequences at once "
             f"({where})")
-    if held >= want:
-        return f"{head}; raise {flag} to {want} or more."
-    return (f"{head}, and at {flag} {want} its KV cache holds {held}; "
-            f"{what_would_reach(spec, raised, budget_for, want, precision, spell, device)}, with {flag} {want}.")
+    if held >= want:  # exactly there: more sequences mean more runner buffers, a smaller cache
+        return f"{head}; it holds {want} with {flag} {want}{also}."
+    return (f"{head}, and at {flag} {want}{also} its KV cache holds {held}; "
+            f"{what_would_reach(spec, raised, budget_for, want, precision, spell, device)}, with {flag} {want}{also}.")
 
 
 def _eplb_key(dep: Deployment) -> str:

@@ -126,6 +126,12 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     tokens = min(seqs * max_model_len, tokens) if max_num_batched_tokens is None else max_num_batched_tokens
     if max_num_seqs is None:
         seqs = min(seqs, tokens)
+    elif tokens < seqs:  # config/scheduler.py verify_max_model_len (0.11.0 ... 0.34.0; 0.32.0:328-333)
+        raise FieldError("max_num_seqs", f"{seqs} is more than max_num_batched_tokens {tokens}"
+                                         f"{'' if max_num_batched_tokens else ' (the default here)'}, which vLLM "
+                                         f"refuses (\"max_num_batched_tokens ({tokens}) must be greater than or "
+                                         f"equal to max_num_seqs ({seqs})\"); set max_num_batched_tokens to {seqs} "
+                                         f"or more, or max_num_seqs to {tokens} or less.")
     asynchronous = async_scheduling is not False  # on by default (0.14+) unless something turns it off
     if not rules.concurrent_batches:
         batches = 1

@@ -96,13 +96,19 @@ def predicted_plan(spec, opts: Options, gpu, total: int, budget=None, measured=N
     engine = plan_engine(spec, opts)
     device = replace(gpu, memory_bytes=total)
 
-    def budget_for(t, stage=None):
-        if budget is not None:
-            return replace(flag_budget(budget), measured=measured)
-        return engine.budget(spec, t, device, opts.gpu_util, gpu_memory=total, stage=stage, context=opts.context,
-                             max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs,
-                             block_size=opts.block_size)
+    def budget_at(context: int, block_size):
+        """budget_for at a length and block size; .at(...) another (a remedy's: buffers are built at both)."""
+        def budget_for(t, stage=None):
+            if budget is not None:
+                return replace(flag_budget(budget), measured=measured)
+            return engine.budget(spec, t, device, opts.gpu_util, gpu_memory=total, stage=stage, context=context,
+                                 max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs,
+                                 block_size=block_size)
 
+        budget_for.at = lambda **changes: budget_at(**{"context": context, "block_size": block_size, **changes})
+        return budget_for
+
+    budget_for = budget_at(opts.context, opts.block_size)
     return make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp, budget_for=budget_for,
                      block_size=opts.block_size, gpu=device, engine=engine, speed=budget is None,
                      max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs,
