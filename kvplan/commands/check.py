@@ -212,7 +212,9 @@ def _past_the_cap(spec: ModelSpec, dep: Deployment, have: int, where: str, preci
     try:
         _, budget_for = _budget_for(spec, raised)
         held = _planned(spec, raised, dep.pp or 1, device, budget_for).max_concurrency
-    except FieldError:  # fewer batched tokens than sequences, which vLLM refuses (engines/vllm.py resolve_settings)
+    except FieldError as exc:  # fewer batched tokens than sequences, which vLLM refuses (vllm.py resolve_settings)
+        if exc.field != "max_num_seqs":
+            raise
         raised, also = replace(raised, max_num_batched_tokens=want), f" and {spell('max_num_batched_tokens')} {want}"
         _, budget_for = _budget_for(spec, raised)
         held = _planned(spec, raised, dep.pp or 1, device, budget_for).max_concurrency
