@@ -45,6 +45,15 @@ def run_kvplan(*args, env=None, cwd=None):
     return Run(code, out.getvalue(), err.getvalue())
 
 
+def one_error_line(result) -> str:
+    """The one line a bad input gets: on stderr, exit 2, nothing on stdout, no traceback."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("kvplan: error: "), result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    return lines[0]
+
+
 def run_installed(*args, env=None, cwd=None):
     """The installed entry point in a fresh interpreter: for the few smoke tests that must see a real process
     (start-up imports, the Hub client's own environment handling)."""

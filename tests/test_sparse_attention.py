@@ -4,7 +4,7 @@ vLLM's frozen figures (tests/data/vllm_0.32.0_kv_figures.json cases 790-801, mad
 
 import json
 
-from conftest import run_kvplan
+from conftest import one_error_line, run_kvplan
 
 from kvplan.engines.vllm import cache_precision, resolve_settings
 from kvplan.engines.vllm_budget import sparse_index_buffers
@@ -70,12 +70,6 @@ def test_the_topk_index_buffers_are_counted_with_the_weights():
     assert sparse_index_buffers(resolve(V3), settings) == 0
 
 
-def _one_error_line(result) -> str:
-    assert result.returncode == 2 and result.stdout == "", result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr
-    return lines[0]
-
 
 def test_verify_builds_sparse_attention_and_goes_on_to_the_gpu(monkeypatch):
     """verify used to refuse DSA; now its architecture builds (tests/test_verify_sparse_mla.py runs it) and verify
@@ -87,7 +81,7 @@ def test_verify_builds_sparse_attention_and_goes_on_to_the_gpu(monkeypatch):
         raise KvplanError("stopped before torch")
 
     monkeypatch.setattr(nvml, "import_stack", stop)
-    assert _one_error_line(run_kvplan("verify", V32, "--tp", "8")) == "kvplan: error: stopped before torch"
+    assert one_error_line(run_kvplan("verify", V32, "--tp", "8")) == "kvplan: error: stopped before torch"
 
 
 def test_a_sparse_config_kvplan_cannot_size_is_refused(tmp_path):
@@ -99,11 +93,11 @@ def test_a_sparse_config_kvplan_cannot_size_is_refused(tmp_path):
               "index_n_heads": 64, "index_topk": 2048, "vocab_size": 129280, "compress_ratios": [4] * 61}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    line = _one_error_line(run_kvplan("estimate", str(path), "--gpu", "h200"))
+    line = one_error_line(run_kvplan("estimate", str(path), "--gpu", "h200"))
     assert "compress_ratios" in line
     del config["compress_ratios"]
     path.write_text(json.dumps({**config, "architectures": ["SomeDsaForCausalLM"]}))
-    line = _one_error_line(run_kvplan("estimate", str(path), "--gpu", "h200"))
+    line = one_error_line(run_kvplan("estimate", str(path), "--gpu", "h200"))
     assert "is SomeDsaForCausalLM" in line and "GlmMoeDsaForCausalLM" in line
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, run_installed, run_kvplan
+from conftest import ROOT, one_error_line, run_installed, run_kvplan
 from hub_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, GEMMA2_9B, GEMMA3_27B, GPT_OSS_20B, LLAMA3_8B,
                          LLAMA4_SCOUT, MISTRAL_7B_V01, NEMOTRON_H_8B, QWEN3_NEXT_80B)
 from kvplan import verify as V
@@ -422,18 +422,11 @@ def test_decode_prediction_is_the_plans_own_estimate():
 
 # ---- the command line --------------------------------------------------------------------------------------
 
-def _one_error_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("kvplan: error: "), result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
-    return lines[0]
-
 
 def test_no_gpu_fails_in_one_line():
     # a fresh interpreter: once this process has started CUDA (the GPU tests on a GPU machine), hiding the devices
     # from it no longer takes effect
-    line = _one_error_line(run_installed("verify", "meta-llama/Llama-3.1-8B-Instruct",
+    line = one_error_line(run_installed("verify", "meta-llama/Llama-3.1-8B-Instruct",
                                          env={"CUDA_VISIBLE_DEVICES": ""}))
     assert "kvplan verify needs" in line and ("CUDA GPU" in line or "torch is not installed" in line)
 
@@ -444,7 +437,7 @@ def test_no_torch_fails_in_one_line():
             "from kvplan.__main__ import entry; entry()")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
                             env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
-    line = _one_error_line(result)
+    line = one_error_line(result)
     assert "torch is not installed" in line and "kvplan[gpu]" in line
 
 
@@ -460,12 +453,12 @@ def test_no_torch_fails_in_one_line():
     (["--max-model-len", "1.5K"], "--max-model-len takes no decimals with the binary suffix K"),
 ])
 def test_bad_flags_fail_before_any_gpu_work(args, needle):
-    line = _one_error_line(run_kvplan("verify", "meta-llama/Llama-3.1-8B-Instruct", *args))
+    line = one_error_line(run_kvplan("verify", "meta-llama/Llama-3.1-8B-Instruct", *args))
     assert needle in line
 
 
 def test_mla_fp8_is_refused():
-    line = _one_error_line(run_kvplan("verify", "deepseek-ai/DeepSeek-V3", "--tp", "16", "--kv-dtype", "fp8"))
+    line = one_error_line(run_kvplan("verify", "deepseek-ai/DeepSeek-V3", "--tp", "16", "--kv-dtype", "fp8"))
     assert "MLA" in line
 
 

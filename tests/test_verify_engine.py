@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import ROOT, run_kvplan
+from conftest import ROOT, one_error_line, run_kvplan
 from hub_configs import DEEPSEEK_V2_LITE, LLAMA3_8B
 from kvplan import verify as V
 from kvplan.engines import get_engine
@@ -28,13 +28,6 @@ from kvplan.verify.terms import (TERMS, cublas_before_snapshot, extensible_basel
 GiB, MiB = 2**30, 2**20
 REFERENCE = json.loads((Path(__file__).parent / "data" / "vllm_extensible_sizing.json").read_text())
 
-
-def _one_error_line(result):
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("kvplan: error: "), result.stderr
-    assert "Traceback" not in result.stderr and result.stdout == ""
-    return lines[0]
 
 
 def _plan(release: str, tp: int = 1, gpu_util=None, gpu_name: str = "H100"):
@@ -59,12 +52,12 @@ def test_a_bad_engine_is_one_line_before_torch(value, needle):
             "from kvplan.__main__ import entry; entry()")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
                             env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
-    assert needle in _one_error_line(result)
+    assert needle in one_error_line(result)
 
 
 def test_the_releases_kv_dtypes_are_checked():
     # bfloat16 joined --kv-cache-dtype's choices in 0.11.0 (engines/vllm_versions.py KV_DTYPE_SINCE)
-    line = _one_error_line(run_kvplan("verify", "meta-llama/Llama-3.1-8B-Instruct", "--engine", "vllm==0.10",
+    line = one_error_line(run_kvplan("verify", "meta-llama/Llama-3.1-8B-Instruct", "--engine", "vllm==0.10",
                                       "--kv-dtype", "bfloat16"))
     assert "bfloat16 is not a choice of vLLM 0.10 (first listed in 0.11.0)" in line
 
