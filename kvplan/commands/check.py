@@ -19,7 +19,7 @@ from ..engines.figures import figure_columns
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
-from ..plan.plan import MAX_TP, fitting_changes, moe_layout_of, plan, with_layout_errors
+from ..plan.plan import MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, with_layout_errors
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import batch_tiers, bounded_prefill, budget_function
 from ..render.text import size
@@ -142,13 +142,19 @@ def _replication(spec: ModelSpec, tp: int, precision) -> str:
 
 def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, precision,
                      spell: Callable[[str], str], device=None) -> str:
-    """The nearest changes that hold `target` sequences, in the caller's words for each field."""
-    changes = fitting_changes(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
-                              settings=dict(engine=_engine(dep), gpu=device, **_settings(dep)))
-    options = [f"{spell(key)} {value}" for key, value in changes] + _text_only_option(spec, dep, target, spell)
+    """The nearest remedies that hold `target` sequences (plan.fitting_remedies: each with max_num_seqs raised where
+    the cap stops it), in the caller's words for every field each one changes."""
+    remedies = fitting_remedies(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
+                                settings=dict(engine=_engine(dep), gpu=device, **_settings(dep)))
+    options = [_changes_in_words(r, spell) for r in remedies] + _text_only_option(spec, dep, target, spell)
     if not options:
         return f"no tp up to {MAX_TP}, fp8 KV or shorter context reaches it on this budget"
     return "would fit with " + ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
+
+
+def _changes_in_words(changes: tuple, spell: Callable[[str], str]) -> str:
+    """((tp, 2), (max_num_seqs, 1500)) as "tp 2 and max_num_seqs 1500", each field as `spell` writes it."""
+    return " and ".join(f"{spell(field)} {value}" for field, value in changes)
 
 
 def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Callable[[str], str]) -> list:
@@ -205,25 +211,24 @@ def _planned(spec: ModelSpec, dep: Deployment, pp: int, device, budget_for):
 
 def _past_the_cap(spec: ModelSpec, dep: Deployment, have: int, where: str, precision, spell, device) -> str:
     """min_concurrency above the max_num_seqs the scheduler runs at once (v1/core/sched/scheduler.py): planned again
-    at max_num_seqs = min_concurrency, whose per-request runner buffers shrink the cache, to say whether raising it
-    is enough or what else is needed."""
+    with the cap raised to min_concurrency (plan.raised_cap), whose per-request runner buffers shrink the cache, to
+    say whether raising it is enough or what else is needed."""
     want, flag = dep.min_concurrency, spell("max_num_seqs")
-    raised, also = replace(dep, max_num_seqs=want), ""
-    try:
-        _, budget_for = _budget_for(spec, raised)
-        held = _planned(spec, raised, dep.pp or 1, device, budget_for).max_concurrency
-    except FieldError as exc:  # fewer batched tokens than sequences, which vLLM refuses (vllm.py resolve_settings)
-        if exc.field != "max_num_seqs":
-            raise
-        raised, also = replace(raised, max_num_batched_tokens=want), f" and {spell('max_num_batched_tokens')} {want}"
-        _, budget_for = _budget_for(spec, raised)
-        held = _planned(spec, raised, dep.pp or 1, device, budget_for).max_concurrency
+
+    def plan_with(changes: tuple):
+        raised = replace(dep, **dict(changes))
+        return _planned(spec, raised, dep.pp or 1, device, _budget_for(spec, raised)[1])
+
+    cap, held = raised_cap(want, plan_with)
+    raised = replace(dep, **dict(cap))
+    also = "".join(f" and {_changes_in_words((change,), spell)}" for change in cap[1:])  # the batched tokens
     head = (f"max_concurrency {have} < min_concurrency {want}: vLLM runs at most {flag} {have} sequences at once "
             f"({where})")
-    if held >= want:  # exactly there: more sequences mean more runner buffers, a smaller cache
+    if held.max_concurrency >= want:  # exactly there: more sequences mean more runner buffers, a smaller cache
         return f"{head}; it holds {want} with {flag} {want}{also}."
-    return (f"{head}, and at {flag} {want}{also} its KV cache holds {held}; "
-            f"{what_would_reach(spec, raised, budget_for, want, precision, spell, device)}, with {flag} {want}{also}.")
+    return (f"{head}, and at {flag} {want}{also} its KV cache holds {held.max_concurrency}; "
+            f"{what_would_reach(spec, raised, _budget_for(spec, raised)[1], want, precision, spell, device)}, "
+            f"with {flag} {want}{also}.")
 
 
 def _eplb_key(dep: Deployment) -> str:

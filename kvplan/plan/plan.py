@@ -271,15 +271,32 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                 decode=steps, prefill=prompt)
 
 
-def _concurrency(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> int:
+def _replanned(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> Optional[Plan]:
+    """The plan at these fields (no suggestions, no speed); None for a shape the heads or the layout refuse."""
     settings = settings or {}
     if not shard(spec, tp, pp if pp and pp > 1 else None, settings.get("pp_partition")).valid:
-        return 0
+        return None
     # a float32 model's cache is `auto`'s only spelling (vLLM's --kv-cache-dtype has no float32)
     asked = "auto" if precision.name == "fp32" else precision.spelling or precision.name
     held = plan(spec, context=context, kv_dtype=asked, tp=tp, budget_for=budget_for,
                 block_size=block_size, suggest=False, speed=False, pp=pp or 1, **settings)
-    return held.max_concurrency if held.tp_valid else 0  # EPLB may refuse a degree the heads allow
+    return held if held.tp_valid else None  # EPLB may refuse a degree the heads allow
+
+
+def raised_cap(target: int, plan_with: Callable[[tuple], Optional[Plan]]) -> tuple:
+    """(changes, plan): the engine's cap on the sequences it runs at once raised to `target` (max_num_seqs: vLLM
+    0.32.0 v1/core/sched/scheduler.py:129 max_num_running_reqs), and max_num_batched_tokens with it where the engine
+    refuses fewer batched tokens than sequences (config/scheduler.py:328-333; engines/vllm.py resolve_settings says
+    so on max_num_seqs). `plan_with(changes)` plans the deployment with those settings changed: its budget too, as
+    each running request's buffers grow with max_num_seqs. The one place kvplan raises the cap (check's remedies)."""
+    changes = (("max_num_seqs", target),)
+    try:
+        return changes, plan_with(changes)
+    except FieldError as exc:
+        if exc.field != "max_num_seqs":
+            raise
+    changes += (("max_num_batched_tokens", target),)
+    return changes, plan_with(changes)
 
 
 def fitting_changes_for(refusal, spec: ModelSpec, context: int, precision: Precision, tp: int,
@@ -301,29 +318,59 @@ def fitting_changes_for(refusal, spec: ModelSpec, context: int, precision: Preci
 
 
 def fitting_changes(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],
-                    budget_for: Callable[..., Budget], target: int = 1, pp: Optional[int] = None,
+                    budget_for: Callable[..., Budget], pp: Optional[int] = None,
                     settings: Optional[dict] = None) -> list:
-    """The nearest single changes that hold `target` sequences: [("tp", 4), ("kv_dtype", "fp8"),
-    ("context", 81920)] — a larger TP degree, fp8 KV, or the longest context that fits as is."""
-    def reaches(context=context, precision=precision, tp=tp) -> bool:
-        return _concurrency(spec, context, precision, tp, block_size, budget_for, pp, settings) >= target
+    """The nearest single changes that hold one sequence: [("tp", 4), ("kv_dtype", "fp8"), ("context", 81920)] (no
+    cap is under one sequence: fitting_remedies' changes are single ones here)."""
+    return [remedy[0] for remedy in fitting_remedies(spec, context, precision, tp, block_size, budget_for, 1, pp,
+                                                     settings)]
 
-    changes = []
-    bigger = next((t for t in range(tp + 1, MAX_TP + 1) if reaches(tp=t)), None)
-    if bigger:
-        changes.append(("tp", bigger))
-    if precision.bits > 8 and reaches(precision=resolve_kv_dtype("fp8", spec.dtype)):
-        changes.append(("kv_dtype", "fp8"))
-    low, high = 0, context - 1  # what fits shrinks monotonically with the context length
+
+def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],
+                     budget_for: Callable[..., Budget], target: int = 1, pp: Optional[int] = None,
+                     settings: Optional[dict] = None) -> list:
+    """The nearest remedies that hold `target` sequences, cheapest first, each a tuple of (field, value) changes: a
+    larger TP degree (up to MAX_TP), fp8 KV, or the longest context that fits as is; each with the engine's cap on
+    running sequences raised to `target` (raised_cap) where that cap, not memory, keeps it short:
+    ((("tp", 2), ("max_num_seqs", 1500)), (("kv_dtype", "fp8"), ("max_num_seqs", 1500)), ...)."""
+    settings = settings or {}
+    raised_budgets = {}  # the budget at each raised cap, built once for the whole search
+
+    def budget_at(changes: tuple):
+        if not hasattr(budget_for, "at"):  # a fixed budget: the cap moves no buffer of it
+            return budget_for
+        if changes not in raised_budgets:
+            raised_budgets[changes] = budget_for.at(**dict(changes))
+        return raised_budgets[changes]
+
+    def remedy(change: tuple, context=context, precision=precision, tp=tp) -> Optional[tuple]:
+        """`change`, with the cap raised where it needs that, when it holds `target`; None when it does not."""
+        held = _replanned(spec, context, precision, tp, block_size, budget_for, pp, settings)
+        if held is None:
+            return None
+        if held.max_concurrency >= target:
+            return change
+        if held.max_concurrency_limited_by != "max_num_seqs":  # memory's limit: no cap raised lifts it
+            return None
+        cap, held = raised_cap(target, lambda raised: _replanned(spec, context, precision, tp, block_size,
+                                                                 budget_at(raised), pp, {**settings, **dict(raised)}))
+        return change + cap if held is not None and held.max_concurrency >= target else None
+
+    bigger = (remedy((("tp", t),), tp=t) for t in range(tp + 1, MAX_TP + 1))
+    remedies = [next((r for r in bigger if r), None)]  # the smallest degree that reaches it
+    if precision.bits > 8:
+        fp8 = resolve_kv_dtype("fp8", spec.dtype)
+        remedies.append(remedy((("kv_dtype", "fp8"),), precision=fp8))
+    low, high, longest = 0, context - 1, None  # what fits shrinks monotonically with the context length
     while low < high:
         mid = (low + high + 1) // 2
-        if reaches(context=mid):
-            low = mid
+        found = remedy((("context", mid),), context=mid)
+        if found:
+            low, longest = mid, found
         else:
             high = mid - 1
-    if low > 0:
-        changes.append(("context", low))
-    return changes
+    remedies.append(longest)
+    return [r for r in remedies if r]
 
 
 @dataclass(frozen=True)
