@@ -100,7 +100,8 @@ EPLB_CONFIG_HELP = ("As vLLM's --eplb-config (0.10.2+), JSON: '{\"num_redundant_
 REDUNDANT_HELP = ("As vLLM 0.9.2-0.11.2's --num-redundant-experts (0.12+ take --eplb-config); kvplan models EPLB from "
                   "0.24, so it is refused with an engine that old.")
 # the flags that change capacity besides the engine's (estimate and check alike)
-GPU_MEMORY_HELP = "Override the GPU's memory (80GB, 79.2GiB or bytes); kvplan's own flag."
+GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
+                   "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")
 MAX_NUM_BATCHED_TOKENS_HELP = ("Tokens of the largest forward pass (default: what vLLM picks for the GPU, 8192 on "
                                f"H100/H200); {SUFFIXES}.")
 MAX_NUM_SEQS_HELP = "Most sequences the engine runs at once (default: what vLLM picks for the GPU, 1024 on H100/H200)."
