@@ -11,7 +11,7 @@ FLAGS = {
     "kv_budget": "--kv-cache-memory-bytes", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-memory-utilization", "max_num_batched_tokens": "--max-num-batched-tokens",
     "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
-    "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
+    "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_layer_partition": "--pp-layer-partition",
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
     "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
     "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
