@@ -83,7 +83,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
-    max_num_seqs: what the engine picks); sizes take ints (bytes) or vLLM-style strings ('10G'); enforce_eager as
+    max_num_seqs: what the engine picks); sizes take ints (bytes, a whole float too) or strings ('10G', '80GiB'), and
+    gpu_memory refuses a number without a unit below 1 MiB (40 is 40 bytes: write '40GiB'); enforce_eager as
     vLLM's (no CUDA-graph reserve), skip_mm_profiling (no vision-tower pass in the profile peak) and
     language_model_only (no vision tower at all), limit_mm_per_prompt ('{"image": 0}', image=0 or a dict),
     mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU), num_gpu_blocks_override (blocks) and
@@ -108,8 +109,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     result = run(model, contexts=contexts, kv_dtypes=_strings(kv_cache_dtype, "kv_dtype"),
                  tps=_many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, pp_partition=partition,
                  block_size=block_size,
-                 kv_budget=None if kv_cache_memory_bytes is None else str(kv_cache_memory_bytes), gpu=gpu,
-                 gpu_memory=None if gpu_memory is None else str(gpu_memory), gpu_util=gpu_memory_utilization,
+                 kv_budget=kv_cache_memory_bytes, gpu=gpu, gpu_memory=gpu_memory, gpu_util=gpu_memory_utilization,
                  max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, quantization=quantization, dtype=dtype,
                  batches=tuple(_many(batch, "batch")) if batch is not None else (), input_len=input_len,
                  engine=engine, revision=revision, spell=keyword, auto_fit=auto_fit,

@@ -9,7 +9,8 @@
   (`32K` = 32,768, `1M` = 1,048,576; `1.5K` is an error, as in vLLM).
 
 Sizes (kvplan's --gpu-memory, and --kv-cache-memory-bytes) also take explicit byte units, which vLLM does not:
-`10GiB`, `512MiB` (binary) and `80GB`, `512MB` (decimal), case-insensitive.
+`10GiB`, `512MiB` (binary) and `80GB`, `512MB` (decimal), case-insensitive. A number without a unit is bytes (a
+whole float too: 80e9; 79.5 is refused, a unit left off); --gpu-memory refuses one below 1 MiB (`40` meant 40GiB).
 
 Every parser here is bounded: ASCII digits only ('²', '٣' and other Unicode digits are not numbers here), at most
 MAX_TEXT characters, exact decimal arithmetic (no float overflow from 400-digit numbers), and a ceiling on the
@@ -34,6 +35,7 @@ _HUMAN = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kKmMgGtT])", re.ASCII)
 _INTEGER = re.compile(r"[+-]?[0-9](?:_?[0-9])*", re.ASCII)  # what int() takes, ASCII digits only
 _BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
           "tib": 2**40}
+_DECIMAL = re.compile(r"[0-9]*\.[0-9]+", re.ASCII)  # a number with a fraction, no unit
 _DIGITS = re.compile(r"[0-9]{1,%d}" % MAX_TEXT, re.ASCII)
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?|[0-9]*\.[0-9]+)\s*([a-z]+)$", re.IGNORECASE | re.ASCII)
 RULES = "k/m/g/t = 10^3/6/9/12, K/M/G/T = 2^10/20/30/40, as vLLM's arguments"
@@ -61,8 +63,13 @@ def human_int(text, field: str, example: str = "8192, 32K or 1M") -> int:
 
 def parse_size(text, field: str) -> int:
     """Bytes: vLLM's human-readable integer ('10G' = 10 GiB, '10g' = 10^10) or an explicit byte unit
-    ('10GiB', '80GB'); FieldError naming `field` otherwise."""
-    if isinstance(text, float) and text.is_integer():
+    ('10GiB', '80GB'); an int or a whole float (80e9) is bytes, whatever the caller's type (the API, a YAML number);
+    FieldError naming `field` otherwise."""
+    if isinstance(text, bool):
+        raise FieldError(field, f"must be a size (bytes, 10G or 10GiB), got {quote(text)}.")
+    if isinstance(text, float):
+        if not text.is_integer():
+            raise _fraction_of_a_byte(text, field)
         text = int(text)
     match = _SIZE.match(str(text).strip()) if len(str(text)) <= MAX_TEXT else None
     if match and match.group(2).lower() in _BYTES:
@@ -71,6 +78,8 @@ def parse_size(text, field: str) -> int:
         try:
             value = human_int(text, field)
         except FieldError:
+            if _DECIMAL.fullmatch(str(text).strip()):
+                raise _fraction_of_a_byte(text, field) from None
             raise FieldError(field, f"{quote(text)} is not a size; write bytes, a vLLM-style number (10G = 10 GiB, "
                                     f"10g = 10^10) or a byte unit (10GiB, 80GB, 512MiB).") from None
     if value <= 0:
@@ -78,6 +87,30 @@ def parse_size(text, field: str) -> int:
     if value > MAX_BYTES:
         raise FieldError(field, f"must be at most 1 EiB (2**60 bytes), got {quote(text)}.")
     return value
+
+
+def _fraction_of_a_byte(value, field: str) -> FieldError:
+    """Bytes come whole: 79.5 without a unit is a unit left off, not 79.5 bytes."""
+    text = str(value).strip()
+    example = f"{text}GiB" if float(text) <= UNIT_EXAMPLE_MAX else "80GiB"
+    return FieldError(field, f"{quote(value)} is not a whole number of bytes (a number without a unit is bytes); "
+                             f"write the unit, e.g. {example}.")
+
+
+UNIT_EXAMPLE_MAX = 4096  # a bare number up to this reads as GiB meant (40 -> 40GiB); past it the example is 80GiB
+MIN_GPU_MEMORY = 2**20  # 1 MiB: a bare number below it is a unit left off (40 meant 40 GiB), not a GPU's memory
+
+
+def parse_gpu_memory(value, field: str = "gpu_memory") -> int:
+    """kvplan's --gpu-memory / gpu_memory: a size as parse_size reads it, where a number without a unit below
+    MIN_GPU_MEMORY is refused rather than read as bytes (no GPU has less than a MiB; `40` is 40 GiB meant)."""
+    size = parse_size(value, field)
+    text = str(value).strip()
+    if size < MIN_GPU_MEMORY and (isinstance(value, (int, float)) or _INTEGER.fullmatch(text)):
+        example = f"{size}GiB" if size <= UNIT_EXAMPLE_MAX else "80GiB"
+        raise FieldError(field, f"{quote(value)} is {size:,} bytes (a number without a unit is bytes), less than "
+                                f"any GPU has; write the unit, e.g. {example}.")
+    return size
 
 
 def parse_tokens(value, field: str, example: str = "8192, 32K or 1M") -> int:

@@ -284,7 +284,7 @@ def test_unknown_engine_lists_the_valid_ones(write_config):
 
 @pytest.mark.parametrize("args, needles", [
     (["-pp", "0"], ["-pp must be a positive integer"]),
-    (["-pp", "64"], ["pp 64 exceeds num_hidden_layers (32)"]),
+    (["-pp", "64"], ["--pipeline-parallel-size 64 exceeds num_hidden_layers (32)"]),
     (["-pp", "2", "--pp-layer-partition", "20,10"], ["--pp-layer-partition", "summing to num_hidden_layers (32)"]),
     (["--max-num-seqs", "0"], ["--max-num-seqs must be a positive integer"]),
 ])
@@ -292,8 +292,7 @@ def test_bad_engine_flags(write_config, args, needles):
     result = run_kvplan("estimate", write_config(LLAMA3_8B), *args, "--format", "json")
     if result.returncode == 0:  # pp errors are sharding errors: the plan says why, like a bad tp
         (row,) = json.loads(result.stdout)["plans"]
-        assert not row["tp_valid"] and any(all(n.replace("--pp-layer-partition", "pp_partition") in e
-                                               for n in needles) for e in row["tp_errors"]), row["tp_errors"]
+        assert not row["tp_valid"] and any(all(n in e for n in needles) for e in row["tp_errors"]), row["tp_errors"]
     else:
         _one_line_error(result, *needles)
 

@@ -171,7 +171,7 @@ def estimate(
     balancer = enable_eplb(eplb, eplb_config, redundant)
     auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
     contexts = None if context is None or auto_fit else _list(context, "context", "8192,32K", tokens=True)
-    partition = layer_partition(pp_partition, "pp_partition") if pp_partition else None
+    partition = layer_partition(pp_partition) if pp_partition else None
     batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     with hub_deadline(hub_timeout):
         result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],

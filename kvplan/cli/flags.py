@@ -11,7 +11,7 @@ FLAGS = {
     "kv_budget": "--kv-cache-memory-bytes", "gpu": "--gpu", "gpu_memory": "--gpu-memory",
     "gpu_util": "--gpu-memory-utilization", "max_num_batched_tokens": "--max-num-batched-tokens",
     "revision": "--revision", "min_concurrency": "--min-concurrency", "file": "--file", "format": "--format",
-    "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_partition": "--pp-layer-partition",
+    "engine": "--engine", "max_num_seqs": "--max-num-seqs", "pp_layer_partition": "--pp-layer-partition",
     "batch": "--batch", "quantization": "--quantization", "dtype": "--dtype", "input_len": "--input-len",
     "hub_timeout": "--hub-timeout", "enforce_eager": "--enforce-eager", "skip_mm_profiling": "--skip-mm-profiling",
     "language_model_only": "--language-model-only", "limit_mm_per_prompt": "--limit-mm-per-prompt",
@@ -100,7 +100,8 @@ EPLB_CONFIG_HELP = ("As vLLM's --eplb-config (0.10.2+), JSON: '{\"num_redundant_
 REDUNDANT_HELP = ("As vLLM 0.9.2-0.11.2's --num-redundant-experts (0.12+ take --eplb-config); kvplan models EPLB from "
                   "0.24, so it is refused with an engine that old.")
 # the flags that change capacity besides the engine's (estimate and check alike)
-GPU_MEMORY_HELP = "Override the GPU's memory (80GB, 79.2GiB or bytes); kvplan's own flag."
+GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
+                   "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")
 MAX_NUM_BATCHED_TOKENS_HELP = ("Tokens of the largest forward pass (default: what vLLM picks for the GPU, 8192 on "
                                f"H100/H200); {SUFFIXES}.")
 MAX_NUM_SEQS_HELP = "Most sequences the engine runs at once (default: what vLLM picks for the GPU, 1024 on H100/H200)."

@@ -249,7 +249,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     layout = moe_layout_of(_engine(dep), spec, dep.tp)  # EPLB's refusals at this TP degree fail it as bad TP does
     tp_only = shard(spec, dep.tp)
     partition = dep.pp_layer_partition  # as plan() shards: a partition without pp is checked against pp 1
-    sharding = with_layout_errors(shard(spec, dep.tp, dep.pp or (1 if partition else None), partition), layout)
+    sharding = with_layout_errors(shard(spec, dep.tp, dep.pp or (1 if partition else None), partition, spell), layout)
     findings = []
 
     def add(level: str, key: Optional[str], message: str) -> None:
@@ -258,8 +258,6 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     refusals = layout.errors if layout is not None else ()
     stages = "pp_layer_partition" if partition else "pp"  # the key a pipeline error points at
     for error in sharding.errors:
-        if partition:  # sharding names the partition as estimate's plans do; here it is this key, as spelled
-            error = error.replace("pp_partition", spell("pp_layer_partition"))
         add("error", "tp" if error in tp_only.errors else _eplb_key(dep) if error in refusals else stages, error)
     replicated = [warning for warning in sharding.warnings if "replicated" in warning]
     for warning in sharding.warnings:

@@ -13,7 +13,8 @@ from ..errors import FieldError, KvplanError, quote
 from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu
-from ..units import human_int, int_list, parse_size, parse_tokens, require_fraction, require_positive
+from ..units import (human_int, int_list, parse_gpu_memory, parse_size, parse_tokens, require_fraction,
+                     require_positive)
 
 if TYPE_CHECKING:
     from ..engines import MediaLimits
@@ -248,7 +249,7 @@ VALIDATORS = {
     "max_num_seqs": lambda v: require_positive("max_num_seqs", v),
     "max_num_batched_tokens": batched_tokens,
     "pp_layer_partition": layer_partition,
-    "gpu_memory": lambda v: parse_size(v, "gpu_memory"),
+    "gpu_memory": parse_gpu_memory,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,

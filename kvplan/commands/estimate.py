@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine
 from ..engines.vllm_speculative import served
@@ -16,7 +16,7 @@ from ..model.spec import ModelSpec
 from ..plan.budget import flag_budget
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
-from ..units import parse_size, require_fraction, require_positive
+from ..units import parse_gpu_memory, parse_size, require_fraction, require_positive
 from .curve import curves
 from .deployments import block_size as valid_block_size
 from .describe import model_summary
@@ -78,7 +78,8 @@ def budget_function(spec: ModelSpec, *, engine, device, gpu_util: Optional[float
 
 def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = ("auto",), tps: list = (1,),
              block_size: Optional[int] = None,
-             kv_budget: Optional[str] = None, gpu: Optional[str] = None, gpu_memory: Optional[str] = None,
+             kv_budget: Optional[Union[int, float, str]] = None, gpu: Optional[str] = None,
+             gpu_memory: Optional[Union[int, float, str]] = None,
              gpu_util: Optional[float] = None, max_num_batched_tokens: Optional[int] = None,
              max_num_seqs: Optional[int] = None, engine: str = "vllm", pp: int = 1,
              pp_partition: Optional[tuple] = None, revision: Optional[str] = None, batches: tuple = (),
@@ -105,7 +106,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
             require_positive(field, value)
     require_positive("pp", pp)
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
-    memory = parse_size(gpu_memory, "gpu_memory") if gpu_memory is not None else None
+    memory = parse_gpu_memory(gpu_memory) if gpu_memory is not None else None
     if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         for kv_dtype in kv_dtypes:
             engine_model.check_kv_dtype(kv_dtype)

@@ -791,8 +791,10 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
             fit = committed_blocks(memory, _segment_strides(spec, groups, stage), measured[index].granule_bytes)
             memory = min(fit, measured[index].profiled_bytes // per_block) * per_block
         blocks.append(override if rule in ("checked", "after_check") else memory // per_block)
-        if refusal is None:
+        if refusal is None and not measured:
             refusal = check(memory, per_block, hint=more_memory_hint(rules, util))
+    if refusal is None and measured and blocks:
+        refusal = after_warmup_refusal(groups, stages, min(blocks), partial(check, hint=more_memory_hint(rules, util)))
     if refusal is None and too_big is not None:
         refusal = Refusal(OVERRIDE_TOO_BIG.format(n=override, needed=format_gib(too_big[0]),
                                                   left=format_gib(max(too_big[1], 0))), None, allocation_fails=True)
@@ -817,6 +819,21 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     decoding = one.resident(num_blocks - 1, one.decoding)  # chunked layers full again before a chunk ends
     capped = min(decoding, settings.max_num_seqs)
     return Startup(figures, capped, "max_num_seqs" if decoding > settings.max_num_seqs else "memory", bs)
+
+
+def after_warmup_refusal(groups, stages: list, num_blocks: int, check) -> Optional[Refusal]:
+    """The extensible cache's check once warmup is measured (0.34.0 v1/core/kv_cache_planning.py:1864-1900
+    finalize_extensible_kv_cache): every worker's measured block count and the reserved one give one count, the
+    smallest (:1883-1884), and shrink_kv_cache_configs (:1827-1861) checks each worker's config at that count on its
+    own block bytes, in worker order, raising at the first short (v1/engine/core.py:405-414). Workers come in rank
+    order, stage 0's first (distributed/parallel_state.py:2164-2170 lays ranks out dp, pp, pcp, tp), and every stage
+    needs the same blocks a request (its groups are the global ones projected, kv_cache_planning.py:1517-1563), so
+    with uneven stages vLLM words stage 0's bytes, not those of the stage that measured the fewest blocks."""
+    for stage in stages:
+        per_block = _stage_block(groups, stage)
+        if per_block and (refusal := check(num_blocks * per_block, per_block)) is not None:
+            return refusal
+    return None
 
 
 def _stage_block(groups, stage: set) -> int:

@@ -171,6 +171,27 @@ def mlp_layer_kinds(cfg: Config, n: int):
     return cfg.per_layer("mlp_layer_types", n, MLP_LAYER_TYPE_NAMES, value)
 
 
+def laguna_before_031_note(cfg: Config, n: int) -> str:
+    """Laguna's MoE layers as vLLM before 0.31 builds them, said where they differ from mlp_layer_types (kvplan
+    plans 0.31's reading, mlp_layer_kinds, for every release); "" otherwise. Up to 0.30 vLLM reads the config with its
+    own class (0.30.0 transformers_utils/config.py:154; configs/laguna.py:59 decoder_sparse_step 1, :67-68
+    mlp_only_layers [0] when unset) and makes layer i MoE when i is not in mlp_only_layers and (i + 1) %
+    decoder_sparse_step == 0 (models/laguna.py:509-517); 0.31 reads mlp_layer_types (0.31.0 laguna.py:59-67,
+    :519-522). Weights load by module name, so a checkpoint loads under one reading only (model_executor/models/
+    utils.py:404-417 raises on a tensor with no module): the published configs carry both, agreeing."""
+    if cfg.model_type != "laguna" or not cfg.optional_int(EXPERT_KEYS):
+        return ""
+    step = cfg.int("decoder_sparse_step", default=1)
+    dense = set(cfg.int_list("mlp_only_layers")) if cfg.has("mlp_only_layers") else {0}
+    before = ["dense" if i in dense or (i + 1) % step else "moe" for i in range(n)]
+    now = mlp_layer_kinds(cfg, n)
+    if before == now:
+        return ""
+    return (f"vLLM before 0.31 reads mlp_only_layers and decoder_sparse_step, {before.count('moe')} MoE layers where "
+            f"mlp_layer_types (0.31 on) has {now.count('moe')}: a checkpoint loads under one reading only, and kvplan "
+            f"plans 0.31's")
+
+
 def ernie_ffn_kinds(cfg: Config, n: int) -> list:
     """ERNIE-4.5 MoE (vLLM 0.32.0 ernie45_moe.py:335-350 Ernie4_5_MoeDecoderLayer): layer i is MoE when use_moe
     (default: experts > 0), start <= i <= end and (i + 1) % interval == 0. The defaults are transformers'

@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 from ..errors import KvplanError, quote
 from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, MAX_VOCAB, Config
-from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4, mixer_kinds
+from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
+                     laguna_before_031_note, mixer_kinds)
 from .params import (checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size,
                      parameter_groups)
 from .tensors import eagle_head_tensors, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
@@ -109,6 +110,8 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     layers = cache_layers(cfg, kinds, attention)
     if rule not in ("all layers full attention", "layer_types", "compress_ratios") and any(k != "full" for k in kinds):
         notes.append(f"layer kinds from {rule}")
+    if note := laguna_before_031_note(cfg, n):
+        notes.append(note)
 
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
                               dtype=dtype)

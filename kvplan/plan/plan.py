@@ -209,7 +209,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     kept = model.cache_precision(spec, precision, engine_gpu, tp)
     scheme = precision.scheme if kept.name == precision.name else f"{model.name} keeps {kept.name}: {kept.scheme}"
     layout = moe_layout_of(model, spec, tp)
-    sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition), layout)
+    sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition, spell), layout)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)

@@ -6,7 +6,8 @@ linear-attention state heads split evenly).
 Pipeline stages take contiguous decoder layers as vllm/distributed/utils.py get_pp_indices deals them (vLLM
 0.32.0): num_hidden_layers // pp each, the remainder one more each on the stages before the last, counting back
 from the second-to-last (61 layers at pp 2: [31, 30]; 62 at pp 4: [15, 16, 16, 15]); VLLM_PP_LAYER_PARTITION's
-explicit list (`pp_partition`) replaces that and must sum to num_hidden_layers. Any layer count splits.
+explicit list (the field `pp_layer_partition`, --pp-layer-partition) replaces that and must sum to
+num_hidden_layers. Any layer count splits.
 
 Data and expert parallelism (--data-parallel-size D, --enable-expert-parallel), the one place kvplan lays out an MoE
 model's routed experts (moe_layout, MoeLayout): see moe_layout's docstring."""
@@ -14,7 +15,7 @@ model's routed experts (moe_layout, MoeLayout): see moe_layout's docstring."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import FieldError
 from ..model.kinds import FullAttention, LinearState, kv_heads_per_gpu
@@ -79,21 +80,22 @@ def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
             for stage in stages]
 
 
-def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple]) -> list:
-    layers = spec.num_hidden_layers
+def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple], spell: Callable[[str], str]) -> list:
+    """Each names its fields (pp, pp_layer_partition) as `spell` writes them: the caller's flag, key or keyword."""
+    layers, stages, split = spec.num_hidden_layers, spell("pp"), spell("pp_layer_partition")
     if partition is not None:
         if len(partition) != pp:
-            return [f"pp_partition has {len(partition)} stages ({','.join(map(str, partition))}) but pp is {pp}: "
+            return [f"{split} has {len(partition)} stages ({','.join(map(str, partition))}) but {stages} is {pp}: "
                     f"vLLM needs one layer count per stage (VLLM_PP_LAYER_PARTITION)."]
         if sum(partition) != layers or min(partition) < 1:
-            return [f"pp_partition {','.join(map(str, partition))} must be {pp} positive layer counts summing to "
+            return [f"{split} {','.join(map(str, partition))} must be {pp} positive layer counts summing to "
                     f"num_hidden_layers ({layers})."]
     elif pp > layers:
-        return [f"pp {pp} exceeds num_hidden_layers ({layers}): every pipeline stage needs at least one layer."]
-    return _sharing_errors(spec, pp_partition(layers, pp, partition))
+        return [f"{stages} {pp} exceeds num_hidden_layers ({layers}): every pipeline stage needs at least one layer."]
+    return _sharing_errors(spec, pp_partition(layers, pp, partition), spell)
 
 
-def _sharing_errors(spec: ModelSpec, counts: tuple) -> list:
+def _sharing_errors(spec: ModelSpec, counts: tuple, spell: Callable[[str], str]) -> list:
     """A KV-sharing layer (Gemma 4's last num_kv_shared_layers) names its target by decoder index
     (model_executor/models/gemma4.py Gemma4Attention), and model_executor/layers/attention/attention.py
     validate_kv_sharing_target refuses a target the stage does not build (an earlier stage's layers are
@@ -108,10 +110,11 @@ def _sharing_errors(spec: ModelSpec, counts: tuple) -> list:
     if apart is None:
         return []
     (i, source), first = apart, min(reads.values())
-    return [f"pp {len(counts)} ({','.join(map(str, counts))} layers a stage) puts layer {i} on stage {stage[i]} and "
+    return [f"{spell('pp')} {len(counts)} ({','.join(map(str, counts))} layers a stage) puts layer {i} on stage "
+            f"{stage[i]} and "
             f"layer {source}, whose KV cache it reads (KV sharing), on stage {stage[source]}: vLLM refuses a sharing "
             f"target outside the stage's own layers (attention.py validate_kv_sharing_target), so the last stage "
-            f"must hold layers {first} to {spec.num_hidden_layers - 1} (pp_partition ending in "
+            f"must hold layers {first} to {spec.num_hidden_layers - 1} ({spell('pp_layer_partition')} ending in "
             f"{spec.num_hidden_layers - first} or more)."]
 
 
@@ -146,7 +149,10 @@ def _tp_warnings(spec: ModelSpec, kind, tp: int) -> tuple:
     return kind.tp_warnings(tp)
 
 
-def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optional[tuple] = None) -> Sharding:
+def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optional[tuple] = None,
+          spell: Callable[[str], str] = str) -> Sharding:
+    """Whether `tp` (and `pp` stages, `partition` layers each) shard the model; the pipeline errors name their fields
+    (`pp`, `pp_layer_partition`) as `spell` writes them, the caller's flag, key or keyword."""
     require_positive("tp", tp)
     if pp is not None:
         require_positive("pp", pp)
@@ -161,7 +167,7 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optiona
     warnings = _unique(m for kind in kinds for m in _tp_warnings(spec, kind, tp))
     split = ()
     if pp is not None:
-        pp_errors = _pp_errors(spec, pp, partition)
+        pp_errors = _pp_errors(spec, pp, partition, spell)
         errors += pp_errors
         if not pp_errors:
             split = pp_partition(spec.num_hidden_layers, pp, partition)
