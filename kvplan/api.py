@@ -35,7 +35,7 @@ def _keywords(function):
         try:
             return function(*args, **kwargs)
         except FieldError as exc:
-            raise FieldError(keyword(exc.field), exc.problem) from None
+            raise FieldError(keyword(exc.field), exc.problem_as(keyword)) from None
     return wrapper
 
 

@@ -3,9 +3,14 @@
 The core never names a command-line flag: a problem with an input carries the field it is about
 (`FieldError("tp", "must be a positive integer, got 0.")`), and whoever asked spells the field its own way:
 the CLI as `--tp`, a deployments file as `deploy.yaml:4: deployment 'chat' field 'tp'`, the Python API as `tp`.
+A message that names other fields besides its own (a remedy: "set max_num_batched_tokens to 2400") lists them, and
+`respelled` writes them the caller's way too, the one path every message takes (engines/figures.py Refusal as well).
 """
 
 from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
 
 MAX_QUOTED = 80  # characters of a user's value an error message repeats
 
@@ -18,14 +23,32 @@ class KvplanError(Exception):
 class FieldError(KvplanError):
     """A bad value of one named input field. `problem` reads after the field's name."""
 
-    def __init__(self, field: str, problem: str):
+    def __init__(self, field: str, problem: str, names: tuple = ()):
         super().__init__(f"{field} {problem}")
         self.field = field
         self.problem = problem
+        self.names = names  # the other fields `problem` names, by their keys
 
-    def spelled(self, name: str) -> str:
-        """The message with the field written as the caller knows it (a flag, a file key)."""
-        return f"{name} {self.problem}"
+    def spelled(self, name: str, spell: Callable[[str], str] = str) -> str:
+        """The message with the field written as the caller knows it (a flag, a file key), and the other fields
+        it names as `spell` writes them."""
+        return f"{name} {self.problem_as(spell)}"
+
+    def problem_as(self, spell: Callable[[str], str]) -> str:
+        """`problem` with the other fields it names written as `spell` writes them."""
+        return respelled(self.problem, ((key, key) for key in self.names), spell)
+
+
+def respelled(text: str, written: Iterable, spell: Callable[[str], str]) -> str:
+    """`text` with each (field, as written) of `written` written as `spell` names the field: kvplan's words only,
+    so a double-quoted span (an engine's own message, quoted) keeps its names as the engine wrote them."""
+    pairs = tuple(written)
+    parts = text.split('"')
+    for index in range(0, len(parts), 2):  # the even parts lie outside the quotes
+        for field, as_written in pairs:
+            parts[index] = re.sub(rf"(?<![\w-]){re.escape(as_written)}(?![\w-])", lambda _: spell(field),
+                                  parts[index])
+    return '"'.join(parts)
 
 
 def quote(value, limit: int = MAX_QUOTED) -> str:

@@ -103,7 +103,8 @@ REDUNDANT_HELP = ("As vLLM 0.9.2-0.11.2's --num-redundant-experts (0.12+ take --
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
                    "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")
 MAX_NUM_BATCHED_TOKENS_HELP = ("Tokens of the largest forward pass (default: what vLLM picks for the GPU, 8192 on "
-                               f"H100/H200); {SUFFIXES}.")
+                               "H100/H200, raised to the largest media item of a multimodal prefix LM such as Gemma 4 "
+                               f"31B); {SUFFIXES}.")
 MAX_NUM_SEQS_HELP = "Most sequences the engine runs at once (default: what vLLM picks for the GPU, 1024 on H100/H200)."
 PP_PARTITION_HELP = "Layers per stage, like VLLM_PP_LAYER_PARTITION (e.g. 31,30)."
 QUANTIZATION_HELP = "Serve the weights quantised as vLLM's --quantization: fp8, awq, gptq or mxfp4."

@@ -70,7 +70,7 @@ def main(argv: Optional[list] = None) -> int:
     try:
         result = app(args=args, prog_name="kvplan", standalone_mode=False)
     except FieldError as exc:
-        say(f"kvplan: error: {exc.spelled(flags.typed(exc.field))}")
+        say(f"kvplan: error: {exc.spelled(flags.typed(exc.field), flags.typed)}")
         return 2
     except KvplanError as exc:
         say(f"kvplan: error: {exc}")

@@ -374,8 +374,8 @@ def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:
         except FieldError as exc:  # an engine rule on a file's key (a release without the flag, pp with a drafter)
             if dep.file is None or exc.field not in VALID_KEYS:
                 raise
-            raise KvplanError(one_line(f"{dep.file}:{dep.line_of(exc.field)}: deployment {quote(dep.name)} field "
-                                       f"'{exc.field}' {exc.problem}")) from None
+            raise KvplanError(one_line(exc.spelled(f"{dep.file}:{dep.line_of(exc.field)}: deployment "
+                                                   f"{quote(dep.name)} field '{exc.field}'"))) from None
     return CheckResult(results)
 
 

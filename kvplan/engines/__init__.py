@@ -118,7 +118,7 @@ def encoder_tp_mode(value) -> Optional[str]:
 
 @dataclass(frozen=True)
 class MediaLimits:
-    """The image and video counts of vLLM's --limit-mm-per-prompt; None where it names none (vLLM's 999). Its
+    """The image, video and audio counts of vLLM's --limit-mm-per-prompt; None where it names none (vLLM's 999). Its
     richer form's dummy-data options (config/multimodal.py ImageDummyOptions width / height, VideoDummyOptions
     num_frames / width / height) bound the profile run's dummy item (multimodal/processing/dummy_inputs.py
     _get_dummy_images / _get_dummy_videos: the smaller of each and the model's own), not the budget's tokens."""
@@ -130,6 +130,7 @@ class MediaLimits:
     video_width: Optional[int] = None
     video_height: Optional[int] = None
     video_frames: Optional[int] = None  # VideoDummyOptions.num_frames
+    audio: Optional[int] = None  # an audio tower's count (Gemma 4's): it takes media while it is not 0
 
     @property
     def sized(self) -> bool:
@@ -182,9 +183,9 @@ def media_limits(value) -> Optional[MediaLimits]:
             limits = dict(part.split("=", 1) for part in text.split(",")) if text else {}
             limits = {k.strip(): int(v) for k, v in limits.items()}
         counts = [count(limits[m]) if m in limits and (not isinstance(limits[m], dict) or "count" in limits[m])
-                  else None for m in ("image", "video")]
-        return MediaLimits(*counts, *options(limits, "image", ("width", "height")),
-                           *options(limits, "video", ("width", "height", "num_frames")))
+                  else None for m in ("image", "video", "audio")]
+        return MediaLimits(*counts[:2], *options(limits, "image", ("width", "height")),
+                           *options(limits, "video", ("width", "height", "num_frames")), audio=counts[2])
     except (ValueError, TypeError):
         raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0,video=0 (a "
                                                 f"count of 0 or more a modality; image width / height, video "

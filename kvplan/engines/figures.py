@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Callable, Optional
+
+from ..errors import respelled
 
 ONWARD = {"newer": "or newer", "older": "or older", "less": "or less"}  # Fix.onward, in words
 
@@ -121,9 +122,7 @@ class Refusal:
 
     def spelled(self, text: str, spell: Callable[[str], str]) -> str:
         """kvplan's words with the flags of remedy_flags written as `spell` names their fields."""
-        for field, written in self.remedy_flags:
-            text = re.sub(rf"{re.escape(written)}(?![\w-])", lambda _: spell(field), text)
-        return text
+        return respelled(text, self.remedy_flags, spell)
 
 
 REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also")

@@ -5,8 +5,8 @@ its refusal) and how many max_model_len sequences it then keeps resident.
 Rules and where vLLM 0.32.0 has them (paths under vllm/):
 - batch defaults (engine/arg_utils.py EngineArgs.get_batch_defaults, `vllm serve`): >= 160 GiB GPUs 16384
   batched tokens / 1024 sequences; >= 70 GiB and not an A100: 8192 / 1024; others 2048 / 256 (older releases:
-  vllm_versions.py); then
-  max_num_batched_tokens <= max_num_seqs x max_model_len and max_num_seqs <= max_num_batched_tokens
+  vllm_versions.py); a multimodal prefix-LM's default raised to its largest media item (0.22+: vllm_media_floor.py);
+  then max_num_batched_tokens <= max_num_seqs x max_model_len and max_num_seqs <= max_num_batched_tokens
   (_set_default_max_num_seqs_and_batched_tokens_args).
 - batches in flight (config/vllm.py max_concurrent_batches): pp, +1 with async scheduling (on by default); the V1
   model runner (vllm_runner.py) overlaps two batches only without PP; in-flight tokens = batches x
@@ -38,6 +38,7 @@ from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
+from .vllm_media_floor import raised_note
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
                           rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes,
                           v4_gpu_refusal_line)
@@ -110,6 +111,7 @@ class Settings:
     max_num_seqs: int
     in_flight_batches: int
     prefix_caching: bool = True
+    raised: str = ""  # why max_num_batched_tokens is above the GPU's default (vllm_media_floor.raised_note)
 
     @property
     def in_flight_tokens(self) -> int:
@@ -119,19 +121,21 @@ class Settings:
 def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int = 1,
                      max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
                      version: str = PINNED, async_scheduling: Optional[bool] = None,
-                     prefix_caching: bool = True, v1_runner: bool = False) -> Settings:
+                     prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, "")) -> Settings:
+    """`media_floor`: (tokens, modality) of the media item a multimodal prefix-LM raises the default batched tokens
+    to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick."""
     rules = behaviour(version)
-    tokens, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
+    default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
     seqs = seqs if max_num_seqs is None else max_num_seqs
-    tokens = min(seqs * max_model_len, tokens) if max_num_batched_tokens is None else max_num_batched_tokens
+    tokens, raised = max_num_batched_tokens, ""
+    if tokens is None:  # arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args: the floor, then the cap
+        tokens = min(seqs * max_model_len, max(default, media_floor[0]))
+        raised = raised_note(default, (tokens, media_floor[1])) or ""
     if max_num_seqs is None:
         seqs = min(seqs, tokens)
     elif tokens < seqs:  # config/scheduler.py verify_max_model_len (0.11.0 ... 0.34.0; 0.32.0:328-333)
-        raise FieldError("max_num_seqs", f"{seqs} is more than max_num_batched_tokens {tokens}"
-                                         f"{'' if max_num_batched_tokens else ' (the default here)'}, which vLLM "
-                                         f"refuses (\"max_num_batched_tokens ({tokens}) must be greater than or "
-                                         f"equal to max_num_seqs ({seqs})\"); set max_num_batched_tokens to {seqs} "
-                                         f"or more, or max_num_seqs to {tokens} or less.")
+        why = "" if max_num_batched_tokens else "the default here" + (f": {raised}" if raised else "")
+        raise _more_seqs_than_tokens(seqs, tokens, why)
     asynchronous = async_scheduling is not False  # on by default (0.14+) unless something turns it off
     if not rules.concurrent_batches:
         batches = 1
@@ -139,7 +143,18 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
         batches = 2 if asynchronous and pp <= 1 else pp
     else:
         batches = pp + (1 if asynchronous else 0)
-    return Settings(max_model_len, tokens, seqs, batches, prefix_caching)
+    return Settings(max_model_len, tokens, seqs, batches, prefix_caching, raised)
+
+
+def _more_seqs_than_tokens(seqs: int, tokens: int, why: str) -> FieldError:
+    """vLLM's refusal of more sequences than batched tokens, on max_num_seqs; `why` the batched tokens are what they
+    are where the user did not set them. The remedy names both limits by their keys (FieldError.names), which the
+    caller writes its own way (the command line's flags)."""
+    return FieldError("max_num_seqs", f"{seqs} is more than max_num_batched_tokens {tokens}"
+                                      f"{f' ({why})' if why else ''}, which vLLM refuses (\"max_num_batched_tokens "
+                                      f"({tokens}) must be greater than or equal to max_num_seqs ({seqs})\"); set "
+                                      f"max_num_batched_tokens to {seqs} or more, or max_num_seqs to {tokens} or less.",
+                      names=("max_num_batched_tokens", "max_num_seqs"))
 
 
 def with_model_defaults(spec, settings: Settings) -> Settings:

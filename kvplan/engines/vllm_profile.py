@@ -340,7 +340,8 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     held = held_under_sampler(spec, tp, tokens, requests, rules, kind, layout) if last else 0
     sampler = sampler + held if last else 0
     held_how = f", {format_gib(held)} GiB of it held from the forward" if held else ""
-    source = (f"forward over {tokens} tokens{moe} {format_gib(forward)} GiB, sampler over {how} "
+    raised = f" ({settings.raised})" if settings.raised else ""  # a prefix-LM's media floor (vllm_media_floor.py)
+    source = (f"forward over {tokens} tokens{raised}{moe} {format_gib(forward)} GiB, sampler over {how} "
               f"{format_gib(sampler)} GiB{held_how}")
     if stage_buffers:
         source += (f"; + {format_gib(stage_buffers)} GiB of the stage's intermediate tensors (hidden states and "

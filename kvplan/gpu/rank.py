@@ -57,7 +57,7 @@ def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
     util = engine.default_gpu_util if opts.gpu_util is None else opts.gpu_util
     seqs, tokens = opts.max_num_seqs, opts.max_num_batched_tokens
     if hasattr(engine, "settings"):
-        settings = engine.settings(opts.context, device, 1, tokens, seqs)
+        settings = engine.settings(opts.context, device, 1, tokens, seqs, spec)  # a prefix-LM's media floor too
         seqs, tokens = settings.max_num_seqs, settings.max_num_batched_tokens
     return replace(opts, gpu_util=util, max_num_seqs=seqs or 256, max_num_batched_tokens=tokens or 8192)
 

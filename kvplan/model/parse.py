@@ -16,7 +16,7 @@ from .tensors import eagle_head_tensors, mla_up_projection, mtp_blocks, per_laye
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
-from .vision import vision_encoder
+from .vision import media_prefix, vision_encoder
 
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "num_layers", "n_layers")
 HEAD_KEYS = ("num_attention_heads", "n_head", "num_heads", "n_heads")
@@ -150,6 +150,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
                                      dtype=dtype),
         multimodal=_multimodal(cfg),
         vision_encoder=vision_encoder(cfg),
+        media_prefix=media_prefix(cfg),
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else "",
         quantization=checkpoint_method(cfg.get("quantization_config")),
     )

@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Optional
 
 from .kinds import FullAttention, LinearState, MLALatent, SharedKV
-from .vision import VisionEncoder
+from .vision import MediaPrefix, VisionEncoder
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class ModelSpec:
     mtp_module: tuple = ()  # ParamGroups of one of them as vLLM builds it (params.mtp_module_groups)
     multimodal: bool = False  # a vision tower beside the language model (parse._multimodal): engines profile it
     vision_encoder: Optional[VisionEncoder] = None  # the tower's profile shape where kvplan models it (vision.py)
+    media_prefix: Optional[MediaPrefix] = None  # bidirectional attention over media items (Gemma 4's "vision")
     draft: Optional[object] = None  # engines/vllm_speculative.py Drafter: what --speculative-config adds to serving
     # (parameters, stored bytes) vLLM loads beyond the checkpoint, negative for fewer (params.load_delta: Gemma 4's
     # K = V layers gain V rows, its KV-sharing layers drop the K / V the checkpoint ships)

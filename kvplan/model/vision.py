@@ -589,3 +589,31 @@ def vision_encoder(cfg: Config) -> Optional[VisionEncoder]:
 def has_vision_tower(cfg: Config) -> bool:
     """A config with a sized vision_config: vLLM loads and profiles its encoder."""
     return isinstance(cfg.get("vision_config"), dict) and _sized(cfg)
+
+
+# vision_config's per-image token counts a Gemma 4 config may name: the tower's pooled output (Gemma4Config) or its
+# soft tokens (Gemma4UnifiedConfig); no transformers default, so read only where the file sets them
+IMAGE_TOKEN_FIELDS = ("default_output_length", "num_soft_tokens")
+
+
+@dataclass(frozen=True)
+class MediaPrefix:
+    """A multimodal model whose language model attends bidirectionally over each media item (a prefix LM): Gemma 4
+    with text_config.use_bidirectional_attention "vision". What its config says one item costs, which the engine
+    model reads (engines/vllm_media_floor.py)."""
+
+    vision_tokens: tuple = ()  # (field, tokens) of the IMAGE_TOKEN_FIELDS its vision_config sets
+    audio: bool = False  # an audio tower beside the vision one (audio_config)
+
+
+def media_prefix(cfg: Config) -> Optional[MediaPrefix]:
+    """The model's MediaPrefix, or None for a causal language model. The field's type differs between families
+    (a bool in EmbeddingGemma's Gemma 3 config), so only Gemma 4's string "vision" counts."""
+    if not cfg.model_type.startswith("gemma4") or cfg.get("use_bidirectional_attention") != "vision":
+        return None
+    tokens = ()
+    if isinstance(cfg.get("vision_config"), dict):
+        v = _vision_config(cfg, {})
+        tokens = tuple((field, v.int(f"vision_config.{field}")) for field in IMAGE_TOKEN_FIELDS
+                       if v.has(f"vision_config.{field}"))
+    return MediaPrefix(tokens, isinstance(cfg.get("audio_config"), dict))
