@@ -10,7 +10,7 @@ from ..errors import KvplanError, quote
 from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, MAX_VOCAB, Config
 from .layers import ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4, mixer_kinds
 from .params import (checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size,
-                     parameter_groups)
+                     parameter_groups, quantization_fields)
 from .tensors import eagle_head_tensors, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
@@ -149,6 +149,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         vision_encoder=vision_encoder(cfg),
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else "",
         quantization=checkpoint_method(cfg.get("quantization_config")),
+        quantization_fields=quantization_fields(cfg.get("quantization_config")),
     )
 
 
