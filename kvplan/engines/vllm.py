@@ -710,9 +710,9 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     (vllm_quant.py: __post_init__ 0.33.0 :1540 then :1608), bfloat16 on a GPU without it as the worker starts, a
     compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built, then the cache dtype,
     the GPU and the block size while the attention layers pick their backends (the ROCm assert on the block comes
-    after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as profiling memory. `gpu_name`: the GPU as vLLM names it in its messages
-    (catalog.device_name). A refusal of the dtype or the quantisation says in words only what passes every one of
-    these checks (`checked`: vllm_dtype_remedy.checked_remedy)."""
+    after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as profiling memory. `gpu_name`: the
+    GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the quantisation says in
+    words only what passes every one of these checks (`checked`: vllm_dtype_remedy.checked_remedy)."""
     refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
