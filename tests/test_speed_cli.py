@@ -8,6 +8,7 @@ import pytest
 
 from conftest import run_kvplan
 from golden_cases import bundled_ids
+from kvplan.errors import FieldError
 from kvplan.model.quantization import apply_weight_precision
 from kvplan.model.sources import resolve
 
@@ -90,11 +91,9 @@ def test_quantization_fp8_halves_the_linear_weights_and_uses_the_fp8_peak():
 
 def test_quantization_rules():
     llama = resolve("meta-llama/Meta-Llama-3-8B")
-    awq = apply_weight_precision(llama, "awq")
-    linear = {g.name: (g.bytes_per_param, g.stored) for g in awq.params}
-    # 4-bit weights + per group of 128 an fp16 scale and a 4-bit zero (params.py's AWQ rule)
-    assert linear["dense"] == (0.5 + 2.5 / 128, "int4-awq") and linear["embed"] == (2, "bf16")
-    assert apply_weight_precision(llama, "gptq").weights.dtype == "int4-gptq"
+    for method in ("awq", "gptq"):  # vLLM reads AWQ / GPTQ settings from a checkpoint only (model/quantization.py)
+        with pytest.raises(FieldError, match=f"needs a checkpoint quantised with {method.upper()}"):
+            apply_weight_precision(llama, method)
     same = apply_weight_precision(llama, "mxfp4")  # vLLM's mxfp4 quantises routed experts only
     assert same.weights.bytes == llama.weights.bytes and any("experts only" in n for n in same.notes)
     oss = resolve("openai/gpt-oss-120b")

@@ -33,6 +33,10 @@ from kvplan.engines.vllm_speculative import Speculative, draft_weights, with_dra
 from kvplan.model.quantization import apply_weight_precision
 from kvplan.model.sources import resolve
 
+# a published AWQ / GPTQ checkpoint's quantization_config (AutoAWQ: 4 bits, groups of 128, zero points; GPTQ:
+# symmetric, no activation ordering), as model/params.quantization_fields keeps it
+AWQ_FIELDS = (("bits", 4), ("group_size", 128), ("zero_point", True))
+GPTQ_FIELDS = (("bits", 4), ("group_size", 128), ("sym", True), ("desc_act", False))
 LLAMA_1B, LLAMA_70B, GEMMA3, GPT_OSS = ("meta-llama/Llama-3.2-1B-Instruct", "meta-llama/Llama-3.1-70B-Instruct",
                                         "google/gemma-3-4b-it", "openai/gpt-oss-20b")
 T4, A100, L4, H100 = (7, 5), (8, 0), (8, 9), (9, 0)
@@ -165,14 +169,17 @@ def test_gpt_oss_asked_in_float16_names_bfloat16():
     assert _engine(GPT_OSS, "--gpu", "mi300x")["starts"]
 
 
-def test_rocm_leaves_awq_and_gptq_checkpoints_unrefused_before_the_auto_classes():
-    """Which AWQ class ROCm runs before 0.24 is not read (Marlin or not); from 0.24 AutoAWQConfig, float16 and
-    bfloat16 (auto_awq.py 0.24.0:225-230), whatever the platform."""
-    awq = replace(resolve(GEMMA3, None), quantization="awq", dtype="fp32", dtype_asked=True)
-    assert gpu_quantization_refusal(awq, ROCM, "0.20.0") is None
-    assert gpu_quantization_refusal(awq, ROCM, "0.24.0").reason == (
-        "torch.float32 is not supported for quantization method auto_awq. Supported dtypes: [torch.float16, "
-        "torch.bfloat16]")
+def test_rocm_runs_awq_marlin_from_0_19_and_auto_awq_from_0_24():
+    """ROCm's AWQ checkpoint runs the plain AWQConfig (float16 only: awq.py 0.18.1:69-70) before 0.19, where
+    is_awq_marlin_compatible asks CUDA (awq_marlin.py 0.18.1:229); AWQMarlinConfig from 0.19 (is_cuda_alike, 0.19.0
+    :312; [half, bfloat16], :202-203), AutoAWQConfig from 0.24 (auto_awq.py 0.24.0:225-230): all refuse float32."""
+    awq = replace(resolve(GEMMA3, None), quantization="awq", quantization_fields=AWQ_FIELDS, dtype="fp32",
+                  dtype_asked=True)
+    for version, method, dtypes in (("0.18.1", "awq", "torch.float16"),
+                                    ("0.20.0", "awq_marlin", "torch.float16, torch.bfloat16"),
+                                    ("0.24.0", "auto_awq", "torch.float16, torch.bfloat16")):
+        assert gpu_quantization_refusal(awq, ROCM, version).reason == (
+            f"torch.float32 is not supported for quantization method {method}. Supported dtypes: [{dtypes}]")
 
 
 # -- remedies checked against every configuration refusal --------------------------------------------------------
@@ -265,31 +272,39 @@ def test_configuration_refusal_memo_tells_gpus_of_one_capability_apart():
     assert "Your NVIDIA Other T4 GPU" in engine.configuration_refusal(spec, asked, 1, other).reason
 
 
-def test_awq_and_gptq_by_name_ran_float16_only_kernels_before_the_auto_classes():
-    """--quantization awq kept AWQConfig (float16 only) to 0.23 (awq_marlin.py: "forcing awq"); 0.24 maps awq to
-    AutoAWQConfig (float16, bfloat16). gptq likewise: GPTQConfig to 0.21, AutoGPTQConfig from 0.22."""
-    for method, last, first in (("awq", "0.23.0", "0.24.0"), ("gptq", "0.21.0", "0.22.0")):
-        refused = _engine(LLAMA_1B, "--gpu", "a100-80gb", "-q", method, "--engine", f"vllm=={last}")["refusal"]
+def test_awq_and_gptq_by_name_ran_float16_only_kernels_before_the_auto_classes(write_config):
+    """--quantization awq of an AWQ checkpoint kept AWQConfig (float16 only) to 0.23 (awq_marlin.py: "forcing awq");
+    0.24 maps awq to AutoAWQConfig (float16, bfloat16). gptq likewise: GPTQConfig to 0.21, AutoGPTQConfig from 0.22.
+    The checkpoints here are stored in bfloat16, which `auto` serves on an A100."""
+    from tests.hub_configs import LLAMA3_8B
+
+    for method, fields, last, first in (("awq", AWQ_FIELDS, "0.23.0", "0.24.0"),
+                                        ("gptq", GPTQ_FIELDS, "0.21.0", "0.22.0")):
+        path = write_config({**LLAMA3_8B, "quantization_config": {"quant_method": method, **dict(fields)}},
+                            f"{method}.json")
+        refused = _engine(path, "--gpu", "a100-80gb", "-q", method, "--engine", f"vllm=={last}")["refusal"]
         assert refused["reason"] == (f"torch.bfloat16 is not supported for quantization method {method}. Supported "
                                      f"dtypes: [torch.float16]")
         assert refused["remedy"] == "vLLM accepts --dtype float16"
-        assert _engine(LLAMA_1B, "--gpu", "a100-80gb", "-q", method, "--engine", f"vllm=={first}")["starts"]
-        assert _engine(LLAMA_1B, "--gpu", "a100-80gb", "-q", method, "--engine", f"vllm=={last}", "--dtype",
+        assert _engine(path, "--gpu", "a100-80gb", "-q", method, "--engine", f"vllm=={first}")["starts"]
+        assert _engine(path, "--gpu", "a100-80gb", "-q", method, "--engine", f"vllm=={last}", "--dtype",
                        "float16")["starts"]
+        assert _engine(path, "--gpu", "a100-80gb", "--engine", f"vllm=={last}")["starts"]  # Marlin's class
 
 
 def test_the_method_an_awq_checkpoint_runs_as():
     """Before 0.24 AWQMarlinConfig claims an AWQ checkpoint where Marlin runs (80, 75 from 0.14:
     utils/marlin_utils.py 0.11.0:46, 0.14.0:54) and --quantization is unset; from 0.24 AutoAWQConfig (auto_awq)."""
-    awq = replace(resolve(LLAMA_1B, None), quantization="awq")
+    awq = replace(resolve(LLAMA_1B, None), quantization="awq", quantization_fields=AWQ_FIELDS)
     assert vllm_method(awq, T4, "0.12.0") == "awq" and vllm_method(awq, A100, "0.12.0") == "awq_marlin"
     assert vllm_method(awq, T4, "0.14.0") == "awq_marlin"
     assert vllm_method(replace(awq, quantization_asked="awq"), A100, "0.20.0") == "awq"
     assert vllm_method(awq, T4, "0.32.0") == "auto_awq"
-    gptq = replace(awq, quantization="gptq")
+    gptq = replace(awq, quantization="gptq", quantization_fields=GPTQ_FIELDS)
     assert vllm_method(gptq, H100, "0.21.0") == "gptq_marlin" and vllm_method(gptq, H100, "0.22.0") == "auto_gptq"
     # a T4 before 0.14 runs the plain AWQ kernel: float16 only, so a float32 Gemma 3 is refused there
-    gemma = vllm.on_gpu(replace(resolve(GEMMA3, None), quantization="awq"), T4, "0.12.0")
+    gemma = vllm.on_gpu(replace(resolve(GEMMA3, None), quantization="awq", quantization_fields=AWQ_FIELDS), T4,
+                        "0.12.0")
     assert gpu_quantization_refusal(gemma, T4, "0.12.0").reason == (
         "torch.float32 is not supported for quantization method awq. Supported dtypes: [torch.float16]")
 
@@ -367,10 +382,13 @@ def test_mtp_modules_follow_dtype_float32():
     assert draft_weights(fp32.draft, 1) == 2 * total
 
 
-@pytest.mark.parametrize("method", ["fp8", "awq", "gptq"])
-def test_h100_takes_every_method_in_16_bits(method):
-    spec = apply_weight_precision(resolve(LLAMA_1B, None), method)
+@pytest.mark.parametrize("method, fields", [("fp8", ()), ("awq", AWQ_FIELDS), ("gptq", GPTQ_FIELDS)])
+def test_h100_takes_every_method_in_16_bits(method, fields):
+    spec = replace(resolve(LLAMA_1B, None), quantization=method, quantization_fields=fields)
     assert gpu_quantization_refusal(vllm.on_gpu(spec, H100), H100) is None
+    if method == "fp8":
+        spec = apply_weight_precision(resolve(LLAMA_1B, None), method)  # online, from the 16-bit checkpoint
+        assert gpu_quantization_refusal(vllm.on_gpu(spec, H100), H100) is None
 
 
 def test_float16_refused_for_gemma_3_names_what_the_gpu_serves_it_in():

@@ -107,7 +107,8 @@ MAX_NUM_BATCHED_TOKENS_HELP = ("Tokens of the largest forward pass (default: wha
                                f"31B); {SUFFIXES}.")
 MAX_NUM_SEQS_HELP = "Most sequences the engine runs at once (default: what vLLM picks for the GPU, 1024 on H100/H200)."
 PP_PARTITION_HELP = "Layers per stage, like VLLM_PP_LAYER_PARTITION (e.g. 31,30)."
-QUANTIZATION_HELP = "Serve the weights quantised as vLLM's --quantization: fp8, awq, gptq or mxfp4."
+QUANTIZATION_HELP = ("Serve the weights quantised as vLLM's --quantization: fp8 or mxfp4 (online, from 16-bit "
+                     "weights), awq or gptq (a checkpoint quantised so).")
 DTYPE_HELP = "Model dtype as vLLM's --dtype: auto, half, float16, bfloat16, float, float32."
 DEFAULT_GPU_HELP = "GPU from `kvplan gpus` (nvidia-smi's name or an alias); default: the detected GPU, else H100."
 

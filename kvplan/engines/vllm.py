@@ -42,7 +42,7 @@ from .vllm_media_floor import raised_note
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
                           rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes,
                           v4_gpu_refusal_line)
-from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, scheme_refusal
+from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, marlin_refusal, scheme_refusal
 from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
                          layer_spec, mamba_page, prefill_checkpoint_alignment)
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -723,17 +723,17 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     architecture, the length and a float16 the model refuses while the config is read, a 16-bit cache dtype other
     than the model's and the weight quantisation on this GPU in the served dtype as VllmConfig checks them
     (vllm_quant.py: __post_init__ 0.33.0 :1540 then :1608), bfloat16 on a GPU without it as the worker starts, a
-    compressed-tensors scheme as the layers are built, then the cache dtype, the GPU and the block size while the
-    attention layers pick their backends (the ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0
-    :364-371); None when it gets as far as profiling memory. `gpu_name`: the GPU as vLLM names it in its messages
-    (catalog.device_name). A refusal of the dtype or the quantisation says in words only what passes every one of
-    these checks (`checked`: vllm_dtype_remedy.checked_remedy)."""
+    compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built, then the cache dtype,
+    the GPU and the block size while the attention layers pick their backends (the ROCm assert on the block comes
+    after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as profiling memory. `gpu_name`: the
+    GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the quantisation says in
+    words only what passes every one of these checks (`checked`: vllm_dtype_remedy.checked_remedy)."""
     refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
         model_dtype_refusal(spec, version, capability) or float_kv_refusal(spec, precision, version, capability) or \
         quantization_refusal(spec, capability, version) or gpu_dtype_refusal(spec, capability, version, gpu_name) or \
-        scheme_refusal(spec, capability, version) or \
+        scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \

@@ -12,8 +12,21 @@ quantization config, from 0.28 the online one (ONLINE_SINCE: OnlineQuantizationC
 Mxfp4Config() itself (0.27.0 model_loader/weight_utils.py:363-364 `return quant_cls()`: 80, [bfloat16]); --quantization
 fp8 goes online from 0.31 with Fp8Config's own numbers.
 
-A method vLLM no longer registers is refused before that, whatever the GPU (config/model.py _verify_quantization,
-0.28.0 :1280-1285 "Unknown quantization method: {q}. Must be one of [...]"): bitsandbytes from 0.28.0 (REMOVED).
+Before those, ModelConfig._verify_quantization refuses, whatever the GPU unless said:
+- a method vLLM does not register (0.28.0 config/model.py:1280-1285 "Unknown quantization method: {q}. Must be one of
+  [...]"): bitsandbytes from 0.28.0, marlin in every release read (REMOVED);
+- on ROCm, a method not in the platform's supported_quantization (platforms/interface.py verify_quantization,
+  0.11.0 :344-352, 0.32.0 :1144-1149, 0.34.0 :1168-1173: "{q} quantization is currently not supported in rocm."; the
+  lists by release: ROCM_METHODS);
+- a deprecated method unless --allow-deprecated-quantization, which kvplan does not take (DEPRECATED: fbgemm_fp8 from
+  0.14.0, auto-round in 0.14.x, config/model.py 0.14.0:950-963).
+Then get_quant_config builds the class, whose constructor may refuse the checkpoint's quantization_config (an AWQ /
+GPTQ checkpoint's bits, activation ordering or a missing key: vllm_wna16.py, which also says which class claims such a
+checkpoint: Marlin's by its group size, bits, zero point or symmetry, the plain one, or from 0.24 / 0.22 the Auto*
+one), before the capability check; AutoGPTQ's linear layers ask Marlin for the group size as the model is built.
+AutoRound's checkpoints (quant_method auto-round) run as AutoRoundConfig to 0.14.1 and as INCConfig from 0.16.0, whose
+override claims them (inc.py 0.16.0:435-442, 0.32.0 inc/inc.py:361-368). --quantization awq / gptq of a checkpoint
+without a quantization_config never gets this far: kvplan refuses it as input (model/quantization.py CHECKPOINT_ONLY).
 
 compressed-tensors then checks each layer's scheme as the model is built (compressed_tensors.py get_scheme ->
 _check_scheme_supported, 0.11.0 :626, 0.14.0 :756, 0.32.0 :994): "Quantization scheme is not supported for the current
@@ -24,12 +37,10 @@ CUTLASS FP4) to 0.14.1, WNA16 in 0.11.x; int8 W8A8 75 throughout. kvplan reads t
 (ParamGroup.stored: one format a group), not each layer's. ModelOpt's FP8 and NVFP4 configs are separate methods
 (modelopt / modelopt_fp4), checked at method level.
 
-Only on a GPU of known capability. On ROCm vLLM's capability comes from the GCN arch (platforms/rocm.py 0.32.0
-:973-984: gfx90a 9.0, gfx942 9.4), past every minimum here, so only the dtype check can refuse there, and it is
-platform-independent: applied to every method whose class ROCm runs is known. Which AWQ / GPTQ class ROCm runs
-before 0.24 / 0.22 (Marlin or not, whose dtypes differ) is not read, so those checkpoints are left unrefused there;
-nor is ROCm's supported_quantization list (rocm.py:614-638) modelled. Releases before 0.11.0 (no sources read) are
-taken to refuse as 0.11.0 does.
+The capability and dtype checks only on a GPU of known capability. On ROCm vLLM's capability comes from the GCN arch
+(platforms/rocm.py 0.32.0:973-984: gfx90a 9.0, gfx942 9.4), past every minimum here, so only the dtype check can
+refuse there, and it is platform-independent. Releases before 0.11.0 (no sources read) are taken to refuse as 0.11.0
+does.
 """
 from __future__ import annotations
 
@@ -37,6 +48,8 @@ from typing import Optional
 
 from .figures import Refusal
 from .vllm_versions import PINNED, parse_version, release_rule
+from .vllm_wna16 import AUTO_SINCE, class_refusal, marlin_layer_refusal, wna16_method
+from .vllm_wna16 import boundaries as wna16_boundaries
 
 TORCH = {"bf16": "torch.bfloat16", "fp16": "torch.float16", "fp32": "torch.float32", "fp8": "torch.float8_e4m3fn"}
 _BF16_HALF, _HALF_BF16 = ("bf16", "fp16"), ("fp16", "bf16")
@@ -72,6 +85,8 @@ METHODS = {
     "modelopt_fp4": (((0, 14), (75, ("bf16", "fp16", "fp8")), "0.14.0 modelopt.py:1029-1034; 0.32.0 :764-769"),
                      ((0, 11), (80, ("bf16", "fp16", "fp8")), "0.11.0 modelopt.py:639-644 ModelOptNvFp4Config")),
     "bitsandbytes": (((0, 11), (70, ("fp32", "fp16", "bf16")), "0.11.0 bitsandbytes.py:71-76, to 0.27.1"),),
+    "auto-round": (((0, 11), (60, _HALF_BF16), "0.11.0 auto_round.py:92-97, to 0.14.1"),),
+    "inc": (((0, 16), (60, _HALF_BF16), "0.16.0 inc.py:101-106; 0.32.0 inc/inc.py:262-267"),),
     # online/base.py OnlineQuantizationConfig: what --quantization builds without a checkpoint config (ONLINE_SINCE)
     "online": (((0, 28), (75, _BF16_HALF), "0.28.0 online/base.py:109-116; 0.32.0 :205-212; 0.34.0 :256-263"),),
 }
@@ -82,9 +97,11 @@ METHODS = {
 # deprecated for online quantization", fp8_per_tensor's args). Before, get_quant_config returns quant_cls() (0.27.0
 # :363-364): the method's own class.
 ONLINE_SINCE = {"mxfp4": (0, 28), "fp8": (0, 31)}
-# methods a release no longer registers (its last release): config/model.py _verify_quantization raises for them
-# (0.28.0 :1280-1285); bitsandbytes.py is gone from 0.28.0's quantization/ (0.27.1 has it)
-REMOVED = {"bitsandbytes": "0.27.1"}
+# methods a release no longer registers (its last release; "": none read, 0.11.0 on): config/model.py
+# _verify_quantization raises for them (0.11.0 :959-963, 0.28.0 :1280-1285); bitsandbytes.py is gone from 0.28.0's
+# quantization/ (0.27.1 has it); "marlin" is in no QUANTIZATION_METHODS from 0.11.0 (__init__.py 0.11.0:9-39) and no
+# override claims a checkpoint naming it (awq_marlin / gptq_marlin ask quant_method awq / gptq)
+REMOVED = {"bitsandbytes": "0.27.1", "marlin": ""}
 UNKNOWN_METHOD = ("Unknown quantization method: {method}. Must be one of the methods vLLM {version} registers "
                   "(model_executor/layers/quantization/__init__.py QUANTIZATION_METHODS).")
 # compressed-tensors: the capability each scheme kvplan prices (ParamGroup.stored, model/quantized.py Scheme.stored)
@@ -101,15 +118,66 @@ CT_SCHEME_MIN = {"fp8-w8a8": _FP8_CT, "fp8-w8a16": _FP8_CT, "nvfp4": _NVFP4_CT, 
                  "int8-w8a8": (((0, 11), 75, "0.11.0 schemes/compressed_tensors_w8a8_int8.py"),)}
 SCHEME_REFUSAL = ("Quantization scheme is not supported for the current GPU. Min capability: {least}. Current "
                   "capability: {cc}.")
-# A checkpoint's AWQ / GPTQ method as ModelConfig._verify_quantization overrides it: from 0.24 (AWQ) / 0.22 (GPTQ) the
-# Auto* class claims it unless --quantization names another (0.32.0 auto_awq.py:263, auto_gptq.py:214); before,
-# the Marlin class claims it where check_marlin_supported passes (capability >= 80, 75 from 0.14:
-# utils/marlin_utils.py 0.11.0 :46, 0.14.0 :54) and --quantization is unset, marlin or the Marlin name; else the plain
-# class runs (awq_marlin.py / gptq_marlin.py override_quantization_method, "forcing awq" when asked for by name).
-# kvplan assumes a checkpoint Marlin takes (4 / 8 bits, group -1 / 32 / 64 / 128), as published AWQ / GPTQ ones are.
-AUTO_SINCE = {"awq": (0, 24), "gptq": (0, 22)}
-MARLIN_MIN = (((0, 14), 75, "0.14.0 utils/marlin_utils.py:54"), ((0, 11), 80, "0.11.0 utils/marlin_utils.py:46"))
 GPT_OSS_SINCE = (0, 20)  # Mxfp4Config / GptOssMxfp4Config.override_quantization_method: gpt_oss_mxfp4 (0.20.0 :117-134)
+INC_SINCE = (0, 16)  # INCConfig.override_quantization_method claims quant_method auto-round (0.16.0 inc.py:435-442)
+
+# methods ModelConfig refuses unless --allow-deprecated-quantization (DEPRECATED_QUANTIZATION_METHODS, checked after
+# the overrides: config/model.py 0.14.0:950-963, 0.32.0:1459-1472, 0.34.0:1492-1505): (the last release before,
+# the last deprecated one, "" while still so); fbgemm_fp8 in every list from 0.14.0 (__init__.py 0.14.0:49, 0.16.0:41,
+# 0.34.0:55), auto-round in 0.14.x's (0.14.0:57), INCConfig's from 0.16.0 (INC_SINCE)
+DEPRECATED = {"fbgemm_fp8": ("0.13.0", ""), "auto-round": ("0.13.0", "0.14.1")}
+# vLLM passes the text and the method as two ValueError arguments, so it prints them as a tuple; kvplan fills it in
+DEPRECATED_REFUSAL = ("The quantization method {method} is deprecated and will be removed in future versions of vLLM. "
+                      "To bypass, set `--allow-deprecated-quantization`.")
+BYPASS = "--allow-deprecated-quantization (vLLM's flag; kvplan does not take it)"
+
+
+def _names(text: str) -> frozenset:
+    return frozenset(text.split())
+
+
+# ROCm's supported_quantization, the methods platforms/interface.py verify_quantization takes there, by release
+ROCM_METHODS = (
+    ((0, 34), _names("awq auto_awq awq_marlin gptq auto_gptq fp8 deepseek_v4_fp8 compressed-tensors fbgemm_fp8 inc "
+                     "quark mxfp4 mxfp8 torchao modelopt modelopt_fp4 modelopt_mxfp8 modelopt_mixed fp8_per_tensor "
+                     "fp8_per_block fp8_per_channel mxfp4_hadamard32 online gpt_oss_mxfp4"),
+     "0.34.0 platforms/rocm.py:676"),
+    ((0, 28), _names("awq auto_awq awq_marlin gptq auto_gptq fp8 deepseek_v4_fp8 compressed-tensors fbgemm_fp8 inc "
+                     "quark mxfp4 mxfp8 torchao modelopt modelopt_fp4 modelopt_mxfp8 modelopt_mixed fp8_per_tensor "
+                     "fp8_per_block fp8_per_channel online gpt_oss_mxfp4"),
+     "0.28.0 platforms/rocm.py:513"),
+    ((0, 25), _names("awq auto_awq awq_marlin gptq auto_gptq fp8 deepseek_v4_fp8 compressed-tensors fbgemm_fp8 quark "
+                     "mxfp4 mxfp8 torchao bitsandbytes modelopt modelopt_fp4 modelopt_mxfp8 modelopt_mixed "
+                     "fp8_per_tensor fp8_per_block fp8_per_channel online gpt_oss_mxfp4"),
+     "0.25.0 platforms/rocm.py:459"),
+    ((0, 24), _names("awq auto_awq awq_marlin gptq gptq_marlin auto_gptq fp8 deepseek_v4_fp8 compressed-tensors "
+                     "fbgemm_fp8 quark mxfp4 mxfp8 torchao bitsandbytes modelopt modelopt_fp4 modelopt_mxfp8 "
+                     "modelopt_mixed fp8_per_tensor fp8_per_block fp8_per_channel online gpt_oss_mxfp4"),
+     "0.24.0 platforms/rocm.py:459"),
+    ((0, 22), _names("awq awq_marlin gptq gptq_marlin auto_gptq fp8 deepseek_v4_fp8 compressed-tensors fbgemm_fp8 "
+                     "gguf quark mxfp4 mxfp8 torchao bitsandbytes modelopt modelopt_fp4 modelopt_mxfp8 modelopt_mixed "
+                     "fp8_per_tensor fp8_per_block online gpt_oss_mxfp4"),
+     "0.22.0 platforms/rocm.py:411"),
+    ((0, 21), _names("awq awq_marlin gptq gptq_marlin fp8 deepseek_v4_fp8 compressed-tensors fbgemm_fp8 gguf quark "
+                     "mxfp4 mxfp8 torchao bitsandbytes modelopt modelopt_fp4 modelopt_mxfp8 modelopt_mixed "
+                     "fp8_per_tensor fp8_per_block online gpt_oss_mxfp4"),
+     "0.21.0 platforms/rocm.py:406"),
+    ((0, 20), _names("awq awq_marlin gptq gptq_marlin fp8 compressed-tensors fbgemm_fp8 gguf quark mxfp4 "
+                     "gpt_oss_mxfp4 torchao bitsandbytes modelopt_fp4"),
+     "0.20.0 platforms/rocm.py:406"),
+    ((0, 19), _names("awq awq_marlin gptq gptq_marlin fp8 compressed-tensors fbgemm_fp8 gguf quark mxfp4 petit_nvfp4 "
+                     "torchao bitsandbytes"),
+     "0.19.0 platforms/rocm.py:356"),
+    ((0, 17), _names("awq awq_marlin gptq gptq_marlin fp8 compressed-tensors fbgemm_fp8 gguf quark ptpc_fp8 mxfp4 "
+                     "petit_nvfp4 torchao bitsandbytes"),
+     "0.17.0 platforms/rocm.py:324"),
+    ((0, 14), _names("awq awq_marlin gptq gptq_marlin fp8 compressed-tensors fbgemm_fp8 gguf quark ptpc_fp8 mxfp4 "
+                     "petit_nvfp4 torchao"),
+     "0.14.0 platforms/rocm.py:171"),
+    ((0, 11), _names("awq gptq fp8 compressed-tensors fbgemm_fp8 gguf quark ptpc_fp8 mxfp4 petit_nvfp4 torchao"),
+     "0.11.0 platforms/rocm.py:178"),
+)
+ROCM_REFUSAL = "{method} quantization is currently not supported in rocm."
 
 # the flags the remedies below write, by field: Refusal.advice writes them as its caller spells the fields
 REMEDY_FLAGS = (("engine", "--engine"), ("quantization", "--quantization"), ("dtype", "--dtype"))
@@ -124,19 +192,17 @@ def _capability_int(capability) -> int:
 
 def vllm_method(spec, capability=(), version: str = PINNED) -> Optional[str]:
     """The method ModelConfig.quantization names once _verify_quantization has run, for `spec`'s checkpoint and
-    --quantization on a GPU of `capability` (CUDA) in `version`; None when the weights are not quantised."""
+    --quantization on a GPU of `capability` (CUDA; vllm_sparse.ROCM for an AMD GPU) in `version`; None when the
+    weights are not quantised."""
     asked = getattr(spec, "quantization_asked", "") or None
     checkpoint = getattr(spec, "quantization", "")
     if not checkpoint:
         return asked
     release = parse_version(version)
     if checkpoint in AUTO_SINCE:
-        if release >= AUTO_SINCE[checkpoint]:
-            return f"auto_{checkpoint}" if asked in (None, checkpoint, f"{checkpoint}_marlin", "marlin") else asked
-        cuda = len(tuple(capability or ())) == 2  # not ROCm (vllm_sparse.ROCM), whose class is not read
-        marlin = cuda and _capability_int(capability) >= release_rule(MARLIN_MIN, version, 80)
-        takes = asked in (None, "marlin", f"{checkpoint}_marlin")
-        return f"{checkpoint}_marlin" if marlin and takes else asked or checkpoint
+        return wna16_method(spec, checkpoint, asked, capability, version)
+    if checkpoint == "auto-round" and release >= INC_SINCE:
+        return "inc"
     if checkpoint == "mxfp4" and getattr(spec, "model_type", "") == "gpt_oss" and release >= GPT_OSS_SINCE:
         return "gpt_oss_mxfp4"
     if checkpoint == "fp8" and getattr(spec, "architecture", "") == "DeepseekV4ForCausalLM":
@@ -159,20 +225,82 @@ def _online(spec, method: str, version: str) -> bool:
     return bool(since) and not getattr(spec, "quantization", "") and parse_version(version) >= since
 
 
-def _rocm_class_unknown(spec, version: str) -> bool:
-    """An AWQ / GPTQ checkpoint before the Auto* classes: which class ROCm runs (Marlin or not) is not read."""
-    checkpoint = getattr(spec, "quantization", "")
-    return checkpoint in AUTO_SINCE and parse_version(version) < AUTO_SINCE[checkpoint]
-
-
 def unknown_method_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
-    """ModelConfig's refusal of a checkpoint's method the release no longer registers (REMOVED), on any platform."""
+    """ModelConfig's refusal of a checkpoint's method the release does not register (REMOVED), on any platform: the
+    last release that does, where kvplan read one, else the checkpoint itself is at fault."""
     checkpoint = getattr(spec, "quantization", "")
-    last = REMOVED.get(checkpoint)
-    if last is None or parse_version(version) <= parse_version(last):
+    if checkpoint not in REMOVED:
         return None
-    return Refusal(UNKNOWN_METHOD.format(method=checkpoint, version=version), None, configuration=True,
-                   field="engine", options=(f"vllm=={last}",), onward="older")
+    last = REMOVED[checkpoint]
+    if last and parse_version(version) <= parse_version(last):
+        return None
+    reason = UNKNOWN_METHOD.format(method=checkpoint, version=version)
+    if not last:
+        return Refusal(reason, None, configuration=True, field="quantization",
+                       remedy=f"vLLM accepts {unquantised_words(spec, checkpoint)}")
+    return Refusal(reason, None, configuration=True, field="engine", options=(f"vllm=={last}",), onward="older")
+
+
+def rocm_method_refusal(spec, method: str, version: str = PINNED, search: bool = True) -> Optional[Refusal]:
+    """ROCm's refusal of a method outside its supported_quantization (ROCM_METHODS), with the first later release
+    whose quantisation checks all pass on ROCm."""
+    from .vllm_sparse import ROCM
+
+    if method in release_rule(ROCM_METHODS, version, ROCM_METHODS[-1][1]):
+        return None
+    later = _first_later(lambda release: gpu_quantization_refusal(spec, ROCM, release, search=False) is None,
+                         version) if search else ()
+    return Refusal(ROCM_REFUSAL.format(method=method), None, configuration=True, field="quantization",
+                   remedy=f"vLLM accepts {unquantised_words(spec, method)}", fix_field="engine",
+                   options=later, onward="newer" if later else "", remedy_flags=REMEDY_FLAGS)
+
+
+def deprecated_refusal(spec, method: str, capability=(), version: str = PINNED, served: str = "",
+                       search: bool = True) -> Optional[Refusal]:
+    """ModelConfig's refusal of a deprecated method (DEPRECATED): the first later release whose quantisation checks
+    all pass, else the last one before the deprecation where they do, or vLLM's bypass flag."""
+    if method not in DEPRECATED:
+        return None
+    before, last = DEPRECATED[method]
+    release = parse_version(version)
+    if release <= parse_version(before) or (last and release > parse_version(last)):
+        return None
+    passes = (lambda r: gpu_quantization_refusal(spec, capability, r, served, search=False) is None)
+    options, onward = _nearest(passes, version) if search else ((), "")
+    bypass = f"vLLM accepts {BYPASS}"
+    release_words = f"--engine {options[0]} or {onward}, or " if options else ""
+    return Refusal(DEPRECATED_REFUSAL.format(method=method), None, configuration=True, field="engine",
+                   options=options, onward=onward, remedy=f"vLLM accepts {release_words}{BYPASS}", also=bypass,
+                   remedy_flags=REMEDY_FLAGS)
+
+
+def class_config_refusal(spec, method: str, capability=(), version: str = PINNED, served: str = "",
+                         search: bool = True) -> Optional[Refusal]:
+    """What the constructor of an AWQ / GPTQ checkpoint's class refuses of its quantization_config (vllm_wna16
+    .class_refusal), as get_quant_config builds it, with the nearest release that takes the checkpoint."""
+    reason = class_refusal(spec, method, version)
+    if reason is None:
+        return None
+    passes = (lambda r: gpu_quantization_refusal(spec, capability, r, served, search=False) is None)
+    options, onward = _nearest(passes, version) if search else ((), "")
+    return Refusal(reason, None, configuration=True, field="quantization",
+                   remedy=f"vLLM accepts {unquantised_words(spec, method)}", fix_field="engine", options=options,
+                   onward=onward, remedy_flags=REMEDY_FLAGS)
+
+
+def marlin_refusal(spec, capability=(), version: str = PINNED, search: bool = True) -> Optional[Refusal]:
+    """AutoGPTQ's linear layers refusing the checkpoint's group size as the model is built (vllm_wna16
+    .marlin_layer_refusal), with the nearest release whose layers take it."""
+    if getattr(spec, "quantization", "") != "gptq":
+        return None
+    reason = marlin_layer_refusal(vllm_method(spec, capability, version), spec)
+    if reason is None:
+        return None
+    passes = (lambda r: marlin_refusal(spec, capability, r, False) is None)
+    options, onward = _nearest(passes, version) if search else ((), "")
+    return Refusal(reason, None, configuration=True, field="quantization",
+                   remedy=f"vLLM accepts {unquantised_words(spec, 'gptq')}", fix_field="engine", options=options,
+                   onward=onward, remedy_flags=REMEDY_FLAGS)
 
 
 def scheme_refusal(spec, capability=(), version: str = PINNED, search: bool = True) -> Optional[Refusal]:
@@ -202,31 +330,46 @@ def _first_later(passes, version: str) -> tuple:
     return (f"vllm=={'.'.join(map(str, first))}",) if first else ()
 
 
+def _nearest(passes, version: str) -> tuple:
+    """(options, onward) for the fix search: the first later release where `passes` (_first_later), else the
+    newest earlier one of boundaries() (which holds the last release before each rule here), else none."""
+    later = _first_later(passes, version)
+    if later:
+        return later, "newer"
+    earlier = (r for r in reversed(boundaries()) if r < parse_version(version))
+    last = next((r for r in earlier if passes(".".join(map(str, r)))), None)
+    return ((f"vllm=={'.'.join(map(str, last))}",), "older") if last else ((), "")
+
+
 def boundaries() -> list:
-    """The releases (3-tuples, oldest first) at which a rule of this module changes: the quantisation checks pass
-    or refuse alike between two of them."""
-    firsts = {row[0] for rows in METHODS.values() for row in rows} | {row[0] for row in MARLIN_MIN}
-    firsts |= {row[0] for rows in CT_SCHEME_MIN.values() for row in rows}
-    firsts |= set(AUTO_SINCE.values()) | set(ONLINE_SINCE.values()) | {GPT_OSS_SINCE}
-    firsts |= {parse_version(last) for last in REMOVED.values()}
+    """The releases (3-tuples, oldest first) at which a rule of this module changes, and the last ones before where a
+    remedy names an older release: the quantisation checks pass or refuse alike between two of them."""
+    firsts = {row[0] for rows in METHODS.values() for row in rows} | {row[0] for row in ROCM_METHODS}
+    firsts |= {row[0] for rows in CT_SCHEME_MIN.values() for row in rows} | wna16_boundaries()
+    firsts |= set(ONLINE_SINCE.values()) | {GPT_OSS_SINCE, INC_SINCE}
+    firsts |= {parse_version(last) for last in REMOVED.values() if last}
+    firsts |= {parse_version(r) for rows in DEPRECATED.values() for r in rows if r}
     return sorted({tuple(r) + (0,) * (3 - len(r)) for r in firsts})
 
 
 def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served: str = "",
                              servable: tuple = ("bf16", "fp16", "fp32"), search: bool = True) -> Optional[Refusal]:
-    """vLLM's refusal of `spec`'s weight quantisation on a CUDA GPU of `capability`, served in `served` (kvplan's
-    dtype name: bf16 / fp16 / fp32; the spec's when empty): the capability check first, then the dtype's.
-    `servable`: the dtypes vLLM serves this model in on this GPU (vllm.servable_dtypes), which a remedy may name;
-    `search`: the capability refusal names the first later release that takes it (_first_later)."""
+    """vLLM's refusal of `spec`'s weight quantisation on a GPU of `capability` (vllm_sparse.ROCM for an AMD GPU),
+    served in `served` (kvplan's dtype name: bf16 / fp16 / fp32; the spec's when empty), in the order start-up meets
+    them: ModelConfig's (an unregistered method, ROCm's list, a deprecated method), the class's constructor, then the
+    capability check and the dtype's (those two on a GPU of known capability). `servable`: the dtypes vLLM serves this
+    model in on this GPU (vllm.servable_dtypes), which a remedy may name; `search`: a refusal names the nearest
+    release that takes it (_first_later, _nearest)."""
     from .vllm_sparse import is_rocm_platform
 
-    refused = unknown_method_refusal(spec, version)  # whatever the GPU
+    rocm = is_rocm_platform(capability)
+    method = vllm_method(spec, capability, version)
+    refused = unknown_method_refusal(spec, version) or \
+        (rocm_method_refusal(spec, method, version, search) if rocm and method else None) or \
+        deprecated_refusal(spec, method, capability, version, served, search) or \
+        class_config_refusal(spec, method, capability, version, served, search)
     if refused is not None or not capability:
         return refused
-    rocm = is_rocm_platform(capability)
-    if rocm and _rocm_class_unknown(spec, version):
-        return None
-    method = vllm_method(spec, () if rocm else capability, version)
     rule = method_rule(method, version, spec) if method else None
     if rule is None:
         return None

@@ -18,7 +18,7 @@ Stored precision, per tensor:
 - fp8: every linear weight matrix of the decoder layers (attention, linear, dense, shared and routed experts) at
   1 byte, plus one float32 scale per weight_block_size block (ceil over each dimension), or one per matrix when
   the config names no block size; embeddings, lm_head, norms, router and vision stay unquantised;
-- AWQ/GPTQ/marlin/autoround: those same matrices at bits/8 per weight, plus per output row and group_size inputs
+- AWQ/GPTQ/marlin/auto-round: those same matrices at bits/8 per weight, plus per output row and group_size inputs
   (the whole row for group_size -1) one fp16 scale and one packed zero of `bits` bits (GPTQ's g_idx is left out);
 - bitsandbytes: nf4 at 0.5 byte + one float32 absmax per 64, int8 at 1 byte;
 - compressed-tensors and ModelOpt (NVIDIA's FP8 / NVFP4): each layer's format from its config groups' targets and
@@ -61,7 +61,7 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         ok = isinstance(block, list) and len(block) == 2 and all(isinstance(b, int) and b > 0 for b in block)
         experts = "mxfp4" if qcfg.get("expert_dtype") == "fp4" else None  # DeepSeek-V4's MXFP4 routed experts
         return "fp8", {"block": tuple(block) if ok else None, "experts": experts, "ignored": fp8_ignored(qcfg)}
-    if method in ("awq", "gptq", "marlin", "autoround"):
+    if method in ("awq", "gptq", "marlin", "auto-round"):  # auto-round: AutoRound's quant_method (vLLM inc.py)
         return f"int{bits}-{method}", {"bits": bits, "group": group}
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
@@ -83,6 +83,20 @@ def checkpoint_method(qcfg) -> str:
         algo = str(inner.get("quant_algo") or "").upper()
         return "modelopt_fp4" if "FP4" in algo else "modelopt" if algo.startswith("FP8") else method
     return method
+
+
+# what vLLM's AWQ / GPTQ classes read of a quantization_config to pick a Marlin kernel or refuse the checkpoint
+# (awq_marlin.py is_awq_marlin_compatible, gptq_marlin.py is_gptq_marlin_compatible, awq.py / auto_awq.py /
+# auto_gptq.py from_config: engines/vllm_quant.py); w_bit and q_group_size are AutoAWQ's own spellings
+QUANT_FIELDS = ("bits", "w_bit", "group_size", "q_group_size", "zero_point", "sym", "desc_act")
+
+
+def quantization_fields(qcfg) -> tuple:
+    """((key, value), ...) of the QUANT_FIELDS a quantization_config sets to a JSON scalar, in QUANT_FIELDS' order."""
+    if not isinstance(qcfg, dict):
+        return ()
+    return tuple((key, qcfg[key]) for key in QUANT_FIELDS
+                 if key in qcfg and (qcfg[key] is None or isinstance(qcfg[key], (bool, int, float, str))))
 
 
 def fp8_ignored(qcfg: dict) -> frozenset:

@@ -8,9 +8,10 @@ GPTQConfig.get_quant_method), never the embedding or the LM head (VocabParallelE
 mxfp4 quantises the routed experts only (Mxfp4Config.get_quant_method returns UnquantizedLinearMethod for
 linear layers). Bytes per quantised parameter are the parameter groups' own per-format rule
 (params.quantized_format, params.quantized_bytes) on a hidden x hidden matrix: fp8 as vLLM quantises a 16-bit
-checkpoint online (one scale per matrix), awq/gptq as 4-bit with their default group of 128 (fp16 scale and
-packed zero per group), mxfp4 at 4.25 bits. A checkpoint already quantised one way refuses another
-(vllm/config/model.py ModelConfig._verify_quantization)."""
+checkpoint online (one scale per matrix), mxfp4 at 4.25 bits. awq and gptq re-price nothing: vLLM reads their
+settings from the checkpoint only, so they are taken for an AWQ / GPTQ checkpoint (where the name picks the kernel
+older releases run) and refused for one without a quantization_config (CHECKPOINT_ONLY). A checkpoint already
+quantised one way refuses another (vllm/config/model.py ModelConfig._verify_quantization)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ from .precision import DTYPE_BYTES
 from .spec import ModelSpec, ParamGroup, Weights
 
 QUANTIZATIONS = ("fp8", "awq", "gptq", "mxfp4")
+# methods vLLM only reads from a checkpoint: with no quantization_config to read, get_quant_config looks for the
+# class's own file (quantize_config.json / quant_config.json) and raises "Cannot find the config file for awq"
+# (model_loader/weight_utils.py 0.11.0:289, 0.14.0:315, 0.24.0:372, 0.32.0:375, 0.34.0:410); fp8 and mxfp4 quantise
+# a 16-bit checkpoint online instead (engines/vllm_quant.py ONLINE_SINCE)
+CHECKPOINT_ONLY = ("awq", "gptq")
+_NO_CHECKPOINT_CONFIG = ("{key} needs a checkpoint quantised with {name}: this model's config has no "
+                         "quantization_config, so vLLM stops at \"Cannot find the config file for {key}\".")
 EXPERTS_ONLY = ("experts",)
 # vLLM's --dtype values (vllm/config/model.py ModelDType) -> kvplan's dtype names; auto keeps the model's.
 DTYPES = {"auto": None, "half": "fp16", "float16": "fp16", "bfloat16": "bf16", "float": "fp32", "float32": "fp32"}
@@ -93,18 +101,19 @@ def with_dtype(spec: ModelSpec, dtype: Optional[str]) -> ModelSpec:
 
 def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
     """The spec served with `method`: unchanged when the checkpoint is already stored that way, re-priced
-    groups when it is in the model dtype, an error when it is quantised another way (as vLLM refuses)."""
+    groups when it is in the model dtype (fp8, mxfp4), an error when it is quantised another way (as vLLM refuses)
+    or, for awq / gptq, not quantised at all."""
     if method is None:
         return spec
     key = quantization_method(method)
-    fmt, per_param, targets = _format_of(key, spec.hidden_size)
     current = checkpoint_format(spec)
+    if key in CHECKPOINT_ONLY:
+        return _named_kernel(spec, key, current)
+    fmt, per_param, targets = _format_of(key, spec.hidden_size)
     if current == fmt:
-        # asked by name, an AWQ / GPTQ checkpoint ran the plain kernel in older vLLM (engines/vllm_quant.py)
-        return replace(spec, quantization_asked=key) if key in ("awq", "gptq") else spec
+        return spec
     if current is not None:
-        raise FieldError("quantization", f"{key} does not match the checkpoint, whose weights are stored as "
-                                         f"{current}; vLLM refuses a different method for a quantised checkpoint.")
+        raise _mismatch(key, current)
     groups = tuple(_reprice(g, per_param, fmt) if g.name in targets else g for g in spec.params)
     spec = replace(_with_groups(spec, groups, spec.dtype, f"weights re-priced as {key} ({fmt})"),
                    quantization_asked=key)
@@ -112,6 +121,22 @@ def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
         spec = replace(spec, notes=spec.notes + (f"{key} quantises routed experts only and this model has none: "
                                                  f"its weights stay {spec.dtype}",))
     return spec
+
+
+def _mismatch(key: str, current: str) -> FieldError:
+    return FieldError("quantization", f"{key} does not match the checkpoint, whose weights are stored as {current}; "
+                                      f"vLLM refuses a different method for a quantised checkpoint.")
+
+
+def _named_kernel(spec: ModelSpec, key: str, current: Optional[str]) -> ModelSpec:
+    """--quantization awq / gptq: taken only for a checkpoint quantised so, where the name picks the kernel older vLLM
+    runs (engines/vllm_quant.py); refused for a checkpoint without a quantization_config (CHECKPOINT_ONLY) and for
+    one quantised another way."""
+    if spec.quantization == key:
+        return replace(spec, quantization_asked=key)
+    if current is None and not spec.quantization:
+        raise FieldError("quantization", _NO_CHECKPOINT_CONFIG.format(key=key, name=key.upper()))
+    raise _mismatch(key, current or spec.quantization)
 
 
 _TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}

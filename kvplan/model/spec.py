@@ -92,6 +92,9 @@ class ModelSpec:
     # and what --quantization asked ("" for neither); engines/vllm_quant.py resolves the method vLLM runs
     quantization: str = ""
     quantization_asked: str = ""
+    # the quantization_config keys vLLM's AWQ / GPTQ classes read to pick their kernel or refuse the checkpoint,
+    # ((key, value), ...) as the checkpoint sets them (params.quantization_fields)
+    quantization_fields: tuple = ()
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)

@@ -1,0 +1,144 @@
+"""vLLM's classes for an AWQ or GPTQ checkpoint (model_executor/layers/quantization/, read in 0.11.0-0.34.0): which
+one claims the checkpoint, what its constructor refuses, and what Marlin refuses as the linear layers are built. The
+name of the class is what VllmConfig's capability and dtype checks print (vllm_quant.py).
+
+Which class (ModelConfig._verify_quantization asks each class's override_quantization_method):
+- AWQ before 0.24, GPTQ before 0.22: AWQMarlinConfig / GPTQMarlinConfig claim the checkpoint where --quantization is
+  unset, `marlin` or the Marlin name (awq_marlin.py 0.11.0:110-127, gptq_marlin.py 0.11.0:181-199; `awq` / `gptq` by
+  name keep the plain class: "forcing awq") and is_awq_marlin_compatible / is_gptq_marlin_compatible pass:
+  - the platform: CUDA (awq_marlin.py 0.11.0:167, gptq_marlin.py 0.11.0:225, 0.14.0:280 CUDA or CPU); ROCm too for
+    AWQ from 0.19 (awq_marlin.py 0.19.0:312 is_cuda_alike), never for GPTQ;
+  - the GPU: Marlin has no quant type below capability 80, 75 from 0.14 (utils/marlin_utils.py 0.11.0:46, 0.14.0:54);
+    ROCm's capability is not asked (0.19.0 :49);
+  - the fields: bits, group_size and zero_point (AWQ) / sym and desc_act (GPTQ) set and not null (awq_marlin.py
+    0.11.0:174, gptq_marlin.py 0.11.0:232-234); AWQ's zero points leave Marlin uint4 alone (marlin_utils.py 0.11.0:61):
+    4 bits with zero_point true; GPTQ's (bits, sym) (4, true) or (8, true) (gptq_marlin.py 0.11.0:73-74, Marlin's
+    types :64); group_size -1, 32, 64 or 128 (MARLIN_SUPPORTED_GROUP_SIZES: marlin_utils.py 0.11.0:25 to 0.34.0:32).
+  Else the plain class runs: AWQConfig takes 4 bits only (awq.py 0.11.0:41-44, 0.23.0:53-56), GPTQConfig 2, 3, 4 or 8
+  (gptq.py 0.11.0:77-80, 0.21.0:92-95).
+- AWQ from 0.24, GPTQ from 0.22: AutoAWQConfig / AutoGPTQConfig, whatever the GPU (each picks its kernel per layer):
+  AutoAWQ takes 4 bits only (auto_awq.py 0.24.0:178-206, 0.32.0:182-210); AutoGPTQ (bits, sym) (4, true) or (8, true)
+  (auto_gptq.py 0.22.0:100-101 and :155-158, 0.32.0 :100-101 and :152-155), from 0.30 no activation ordering within
+  groups (desc_act true with group_size other than -1: utils/gptq_utils.py 0.30.0:28-37, called first in AutoGPTQConfig
+  .__init__, auto_gptq.py 0.30.0:118); each linear layer then asks Marlin for the group size (AutoGPTQLinearMethod
+  .__init__ verify_marlin_supported: auto_gptq.py 0.22.0:311-320, 0.34.0:317-331; marlin_utils.py 0.22.0:139-143).
+Every constructor reads its keys with get_from_keys, which refuses a missing one before anything else ("Cannot find
+any of [...] in the model's quantization config.": base_config.py 0.11.0:120-126, 0.32.0:182-189). These refusals come
+from get_quant_config (VllmConfig._get_quantization_config), before the capability check; Marlin's as the model is
+built. A GPTQModel `dynamic` rule, a `checkpoint_format` (bitblas, marlin_24: claimed by their own classes to 0.14.1)
+and the shapes Marlin pads or falls back on are not read.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from .vllm_versions import parse_version, release_rule
+
+AUTO_SINCE = {"awq": (0, 24), "gptq": (0, 22)}  # __init__.py 0.24.0:141 "awq": AutoAWQConfig, 0.22.0:155 "gptq"
+MARLIN_MIN = (((0, 14), 75, "0.14.0 utils/marlin_utils.py:54"), ((0, 11), 80, "0.11.0 utils/marlin_utils.py:46"))
+ROCM_MARLIN_SINCE = {"awq": (0, 19)}  # awq_marlin.py 0.19.0:312; GPTQ: gptq_marlin.py 0.21.0:285 CUDA or CPU only
+MARLIN_GROUPS = (-1, 32, 64, 128)
+MARLIN_TYPES = {"awq": ((4, True),), "gptq": ((4, True), (8, True))}  # (bits, zero_point) / (bits, sym)
+# the keys each constructor reads with get_from_keys, in its order (awq.py 0.11.0:74-76, gptq.py 0.11.0:119-121,
+# auto_awq.py 0.24.0:238-240, auto_gptq.py 0.22.0:197-200)
+REQUIRED_KEYS = {
+    "awq": (("w_bit", "bits"), ("q_group_size", "group_size"), ("zero_point",)),
+    "auto_awq": (("w_bit", "bits"), ("q_group_size", "group_size"), ("zero_point",)),
+    "gptq": (("bits",), ("group_size",), ("desc_act",)),
+    "auto_gptq": (("bits",), ("group_size",), ("desc_act",), ("sym",)),
+}
+GPTQ_BITS = (2, 3, 4, 8)
+DESC_ACT_REFUSED_SINCE = (0, 30)
+# the last release before a rule here refuses more: the older release a remedy may name
+LAST_BEFORE = ("0.21.0", "0.29.0")
+
+MISSING_KEY = "Cannot find any of {keys} in the model's quantization config."
+AWQ_BITS = "Currently, only 4-bit weight quantization is supported for AWQ, but got {bits} bits."
+GPTQ_BITS_REFUSAL = "Currently, only 2/3/4/8-bit weight quantization is supported for GPTQ, but got {bits} bits."
+AUTO_AWQ_BITS = ("Unsupported num_bits = {bits}. Supported: 4. For 8-bit AWQ, use Marlin backend by setting "
+                 "backend='awq:marlin' or backend='marlin'.")
+AUTO_GPTQ_TYPE = "Unsupported quantization config: bits={bits}, sym={sym}"
+DESC_ACT = ("GPTQ group activation ordering (desc_act=True) is no longer supported. Use a checkpoint with static "
+            "activation ordering or desc_act=False.")
+MARLIN_GROUP = "Marlin does not support group_size = {group}. Only group_sizes = [-1, 32, 64, 128] are supported."
+
+
+def field(spec, *keys):
+    """The first of `keys` the checkpoint's quantization_config sets (get_from_keys' order), else None."""
+    fields = dict(getattr(spec, "quantization_fields", ()))
+    return next((fields[key] for key in keys if key in fields), None)
+
+
+def _has(spec, key: str) -> bool:
+    return key in dict(getattr(spec, "quantization_fields", ()))
+
+
+def wna16_method(spec, checkpoint: str, asked: Optional[str], capability, version: str) -> str:
+    """The class that claims an AWQ / GPTQ `checkpoint` under --quantization `asked` (None: unset) on a GPU of
+    `capability` (vllm_sparse.ROCM for an AMD GPU; (): unknown, no Marlin) in `version`, by its vLLM name."""
+    if parse_version(version) >= AUTO_SINCE[checkpoint]:
+        return f"auto_{checkpoint}" if asked in (None, checkpoint, f"{checkpoint}_marlin", "marlin") else asked
+    takes = asked in (None, "marlin", f"{checkpoint}_marlin")
+    return f"{checkpoint}_marlin" if takes and marlin_claims(spec, checkpoint, capability, version) else \
+        asked or checkpoint
+
+
+def marlin_claims(spec, checkpoint: str, capability, version: str) -> bool:
+    """is_awq_marlin_compatible / is_gptq_marlin_compatible: the platform, the GPU and the checkpoint's fields."""
+    from .vllm_sparse import is_rocm_platform
+
+    if is_rocm_platform(capability):
+        since = ROCM_MARLIN_SINCE.get(checkpoint)
+        if since is None or parse_version(version) < since:
+            return False
+    elif len(tuple(capability or ())) != 2 or \
+            capability[0] * 10 + capability[1] < release_rule(MARLIN_MIN, version, 80):
+        return False
+    return _marlin_fields(spec, checkpoint)
+
+
+def _marlin_fields(spec, checkpoint: str) -> bool:
+    """The fields each check reads by its own key (.get, no w_bit alias), none null, and a type and group Marlin has."""
+    second = "zero_point" if checkpoint == "awq" else "sym"
+    keys = ("bits", "group_size", second) + (("desc_act",) if checkpoint == "gptq" else ())
+    values = [field(spec, key) for key in keys]
+    if any(value is None for value in values):
+        return False
+    bits, group, flag = values[:3]
+    # Python's (4, 1) == (4, True): vLLM's dict lookups match as this does; AWQ's check asks truthiness
+    return (bits, bool(flag) if checkpoint == "awq" else flag) in MARLIN_TYPES[checkpoint] and group in MARLIN_GROUPS
+
+
+def class_refusal(spec, method: str, version: str) -> Optional[str]:
+    """What the constructor of `method`'s class refuses of the checkpoint's quantization_config (get_quant_config,
+    before the capability check): a missing key, then the bits (and AutoGPTQ's activation ordering); None if none."""
+    for keys in REQUIRED_KEYS.get(method, ()):
+        if not any(_has(spec, key) for key in keys):
+            return MISSING_KEY.format(keys=list(keys))
+    bits = field(spec, "w_bit", "bits") if method in ("awq", "auto_awq") else field(spec, "bits")
+    if method == "awq" and bits != 4:
+        return AWQ_BITS.format(bits=bits)
+    if method == "auto_awq" and bits != 4:
+        return AUTO_AWQ_BITS.format(bits=bits)
+    if method == "gptq" and bits not in GPTQ_BITS:
+        return GPTQ_BITS_REFUSAL.format(bits=bits)
+    if method != "auto_gptq":
+        return None
+    group, sym = field(spec, "group_size"), field(spec, "sym")
+    if parse_version(version) >= DESC_ACT_REFUSED_SINCE and field(spec, "desc_act") and group != -1:
+        return DESC_ACT
+    return None if (bits, sym) in MARLIN_TYPES["gptq"] else AUTO_GPTQ_TYPE.format(bits=bits, sym=sym)
+
+
+def marlin_layer_refusal(method: str, spec) -> Optional[str]:
+    """AutoGPTQ's linear layers ask Marlin for the checkpoint's group size as the model is built (verify_marlin_
+    supported); the type was checked by the constructor (class_refusal), and every catalog CUDA GPU is past 7.5."""
+    group = field(spec, "group_size")
+    return MARLIN_GROUP.format(group=group) if method == "auto_gptq" and group not in MARLIN_GROUPS else None
+
+
+def boundaries() -> set:
+    """The releases (2- or 3-tuples) at which a rule here changes, and the last ones before (LAST_BEFORE)."""
+    firsts = set(AUTO_SINCE.values()) | set(ROCM_MARLIN_SINCE.values()) | {row[0] for row in MARLIN_MIN}
+    return firsts | {DESC_ACT_REFUSED_SINCE} | {parse_version(last) for last in LAST_BEFORE}
