@@ -21,7 +21,7 @@ from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, with_layout_errors
 from ..plan.sharding import shard, valid_tp_degrees
-from .estimate import batch_tiers, bounded_prefill, budget_function
+from .estimate import bounded_prefill, budget_function
 from ..render.text import size
 from .deployments import VALID_KEYS, Deployment, one_line
 
@@ -272,7 +272,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     pp = dep.pp or 1
     device, budget_for = _budget_for(spec, dep)
     if dep.max_num_batched_tokens is not None:  # a chunk the file sets that splits prompts past what kvplan walks
-        bounded_prefill([dep.context], None, dep.max_num_batched_tokens, device, 1, batch_tiers(engine))
+        bounded_prefill([dep.context], None, dep.max_num_batched_tokens, 1)
     numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu",
                              "max_concurrency", "max_concurrency_limited_by", "engine"))
     budget_per_gpu = None

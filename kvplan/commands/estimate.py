@@ -13,7 +13,7 @@ from ..gpu.detect import choose_gpu
 from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
-from ..plan.budget import flag_budget
+from ..plan.budget import IDEAL_BATCHED_TOKENS, flag_budget
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
 from ..units import parse_gpu_memory, parse_size, require_fraction, require_positive
@@ -124,8 +124,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         raise KvplanError(f"the sweep asks for {layer_plans // spec.num_hidden_layers:,} plans of a "
                           f"{spec.num_hidden_layers:,}-layer model; at most {MAX_LAYER_PLANS:,} plans x layers per "
                           f"run ({MAX_LAYER_PLANS // spec.num_hidden_layers:,} plans of this model).")
-    bounded_prefill(contexts, input_len, max_num_batched_tokens, device, len(kv_dtypes) * len(tps),
-                    batch_tiers(engine_model))
+    chunk = prefill_chunk(engine_model, spec, device, max(contexts), pp, max_num_batched_tokens, max_num_seqs)
+    bounded_prefill(contexts, input_len, chunk, len(kv_dtypes) * len(tps))
 
     def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True, asked: Optional[int] = None):
         budget_for = budgets(context, asked)
@@ -186,18 +186,20 @@ def auto_fitted(plan, plan_at):
     return plan
 
 
-def batch_tiers(engine_model) -> str:
-    """The release whose default batch limits the engine takes (vLLM's by GPU tier; "0.28" for an ideal pool)."""
-    return getattr(getattr(engine_model, "rules", None), "batch_defaults", "0.28")
+def prefill_chunk(engine_model, spec: ModelSpec, device, context: int, pp: int,
+                  max_num_batched_tokens: Optional[int], max_num_seqs: Optional[int]) -> int:
+    """The batched tokens the plans split a prompt by: the engine's settings where it has them (vLLM's GPU default,
+    raised to a prefix-LM's largest media item: engines/vllm_media_floor.py), else the ideal pool's. At the longest
+    of a sweep's lengths: a shorter one caps the default only where its prompt is one chunk anyway."""
+    if hasattr(engine_model, "settings"):
+        settings = engine_model.settings(context, device, pp, max_num_batched_tokens, max_num_seqs, spec)
+        return settings.max_num_batched_tokens
+    return max_num_batched_tokens or IDEAL_BATCHED_TOKENS
 
 
-def bounded_prefill(contexts: list, input_len: Optional[int], max_num_batched_tokens: Optional[int], device,
-                    plans_per_context: int, tiers: str = "0.28") -> None:
-    """Bounded work: a prompt runs as chunks of max_num_batched_tokens, and time to first token and the engine's
-    admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead."""
-    from ..engines.vllm import batch_defaults
-
-    chunk = max_num_batched_tokens or batch_defaults(device.name, device.memory_bytes, tiers)[0]
+def bounded_prefill(contexts: list, input_len: Optional[int], chunk: int, plans_per_context: int) -> None:
+    """Bounded work: a prompt runs as chunks of `chunk` (max_num_batched_tokens) tokens, and time to first token and
+    the engine's admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead."""
     chunks = sum(-(-(input_len or c) // chunk) for c in contexts) * plans_per_context
     if chunks > MAX_PREFILL_CHUNKS:
         raise FieldError("max_num_batched_tokens", f"({chunk:,}) splits the prompts of this run into {chunks:,} "

@@ -119,6 +119,22 @@ FAMILY_DEFAULTS = {
 }
 # Names a family's config class reads as another field (transformers' attribute_map): the file's alias sets it
 FAMILY_ALIASES = {"glm4_moe": {"num_mtp_layers": "num_nextn_predict_layers", "num_local_experts": "n_routed_experts"}}
+# The use_bidirectional_attention value on which a family's transformers config class rewrites the file's
+# sliding_window W to W // 2 + 1, a two-sided window's radius ("due to fa we set exclusive bounds"). vLLM's config is
+# that object (AutoConfig; 0.34.0 transformers_utils/config.py:404-415 builds gemma4_text's by Gemma4TextConfig) and
+# builds the sliding layers from the rewritten attribute (gemma3.py:155, gemma4.py:473 per_layer_sliding_window), so
+# each holds W // 2 + 1 tokens. Google's Gemma 4 checkpoints ship null (E2B, E4B) or "vision" (26B-A4B, 31B): "all"
+# is a derivative's (a fine-tuned reranker's). EmbeddingGemma (gemma3_text, true) is a pooling model whose layers
+# vLLM makes encoder-only, with no cache at all (models/config.py:218-222, gemma3.py:165-174,
+# layers/attention/encoder_only_attention.py:94-96).
+BIDIRECTIONAL_WINDOW = {
+    "gemma3_text": True,  # Gemma3TextConfig, from 4.57.0 (configuration_gemma3.py:228-229; 5.22.2 :102-103)
+    # Gemma4TextConfig, since Gemma 4's first release (5.5.0 configuration_gemma4.py:178-179; 5.22.2 :186-188;
+    # 5.25.0 :181-183); from 5.16.1 (not 5.12.0) to_dict writes W back, so a saved config is halved once on load
+    "gemma4_text": "all",
+    "gemma4_unified_text": "all",  # Gemma4UnifiedTextConfig (5.22.2 configuration_gemma4_unified.py:153-155)
+    "diffusion_gemma_text": "all",  # DiffusionGemmaTextConfig (5.22.2 configuration_diffusion_gemma.py:106-108)
+}
 
 
 def _is_int(value: Any) -> bool:
@@ -211,7 +227,19 @@ class Config:
         for key, value in self.fields.items():
             if value is not None and key in FIELDS:
                 _check_field(key, value)
+        self._bidirectional_window(family)
         self._check_consistency()
+
+    def _bidirectional_window(self, family: str) -> None:
+        """sliding_window as the family's config class rewrites it for a two-sided window (BIDIRECTIONAL_WINDOW)."""
+        trigger, flag = BIDIRECTIONAL_WINDOW.get(family), self.fields.get("use_bidirectional_attention")
+        window = self.optional_int("sliding_window", maximum=MAX_TOKENS)
+        if trigger is None or flag != trigger or not isinstance(flag, type(trigger)) or not window:
+            return
+        self.fields = {**self.fields, "sliding_window": window // 2 + 1}
+        self.notes.append(f"sliding_window {window:,} reads as {window // 2 + 1:,}: with use_bidirectional_attention "
+                          f"{quote(flag)}, transformers' config (which vLLM builds from) keeps the two-sided "
+                          f"window's radius, W // 2 + 1")
 
     def _check_consistency(self) -> None:
         """Fields that are each fine but contradict each other."""

@@ -72,6 +72,7 @@ CUDA_CONTEXT_BYTES = GiB // 2
 CUDA_GRAPH_BYTES = int(1.25 * GiB)
 NCCL_BYTES = int(1.75 * GiB)
 NCCL_SOURCE = "fixed 1.75 GiB at tp > 1 (NCCL, custom all-reduce)"
+IDEAL_BATCHED_TOKENS = 8192  # the forward pass (and prefill chunk) of an engine without its own default
 SAMPLER_SEQUENCES = 256
 SAMPLER_COPIES = 3
 
@@ -108,7 +109,7 @@ def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batc
     with fixed reserves: CUDA context 0.5 GiB, CUDA graphs 1.25 GiB and, when tp > 1, NCCL 1.75 GiB (calibrated
     before kvplan had an engine model, on vLLM PR #10511's Llama-3-8B H100 profile, case A11). `stage`: a
     sharding.Stage, whose own layers and embeddings the GPU holds. `graphs=False`: no CUDA graphs (--enforce-eager)."""
-    tokens = max_num_batched_tokens or 8192
+    tokens = max_num_batched_tokens or IDEAL_BATCHED_TOKENS
     memory = gpu_memory or gpu.memory_bytes
     usable = int(memory * gpu_util)
     weights = stage_weights(spec, tp, stage)

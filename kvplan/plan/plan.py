@@ -22,7 +22,7 @@ from ..errors import FieldError, KvplanError
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..units import require_positive
-from .budget import Budget
+from .budget import IDEAL_BATCHED_TOKENS, Budget
 from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
 from .prefill import Prefill, prefill
@@ -258,7 +258,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     if gpu is not None and speed:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
         chunk = result.figures.max_num_batched_tokens if result.figures is not None else \
-            (max_num_batched_tokens or 8192)
+            (max_num_batched_tokens or IDEAL_BATCHED_TOKENS)
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
         reads = layout.logical() if layout is not None else None
         steps = decode(spec, tp, kept, context, result.max_concurrency, batches, profile, rate, reads)
