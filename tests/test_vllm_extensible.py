@@ -201,13 +201,17 @@ def test_an_ngram_drafter_keeps_every_token_on_the_gpu():
     """0.32.0 v1/worker/gpu/model_runner.py:275-277 (use_ngram: ngram, ngram_gpu) and 0.34.0 :291-294
     (prefer_dense_token_history: ngram/config.py:16, suffix/config.py:19) keep all_token_ids dense on the GPU
     (states.py:37-41): int32 [max_num_seqs, max_model_len] = 1024 x 32,768 x 4 = 134,217,728 B beside the penalty
-    counts; suffix decoding runs on V1 before 0.34, which keeps no such buffer for it."""
+    counts; suffix decoding runs on V1 before 0.34, which keeps no such buffer for it. V2's speculator adds its scan,
+    int64 [1,024, cdiv(32,768, 256)] (spec_decode/ngram/speculator.py:185-199, suffix/speculator.py:520-530), and
+    0.34's suffix decoding its int32 corpus of 2^20 tokens and two int64 tables of 2^18 x 8 (:535-560)."""
     ngram = '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 3}'
     suffix = '{"method": "suffix", "num_speculative_tokens": 3}'
     v1 = 8192 * 4096 * 2 + 1024 * 2048 * 4 + 8192 * 8  # V1's embeddings buffer and placeholder block table
-    v2 = 541_753_344 + V2_OTHER + DRAFT_ROWS + 134_217_728
+    v2 = 541_753_344 + V2_OTHER + DRAFT_ROWS + 134_217_728 + 1024 * 128 * 8
+    corpus = (1 << 20) * 4 + 2 * (1 << 18) * 8 * 8
     for release, config, expected in (("vllm==0.32.0", ngram, v2), ("vllm==0.34.0", ngram, v2 + V2_TABLES_034),
-                                      ("vllm==0.33.0", suffix, v1), ("vllm==0.34.0", suffix, v2 + V2_TABLES_034)):
+                                      ("vllm==0.33.0", suffix, v1),
+                                      ("vllm==0.34.0", suffix, v2 + V2_TABLES_034 + corpus)):
         terms = {t["name"]: t["bytes"] for t in _plan(release, "--speculative-config", config)["budget"]["terms"]}
         assert terms.get("runner_state", 0) == expected, (release, config)
 

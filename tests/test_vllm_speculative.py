@@ -159,16 +159,18 @@ def test_an_eagle_head_weighs_what_vllm_builds(method, tmp_path):
 
 def test_ngram_adds_no_weights_or_kv_layers_but_its_token_history():
     """No drafter weights or KV layers; V2 keeps every request's tokens dense on the GPU for it (0.32.0
-    v1/worker/gpu/model_runner.py:275-277, states.py:37-41): int32 1024 x 131,072 = 536,870,912 B less cache, and
+    v1/worker/gpu/model_runner.py:275-277, states.py:37-41): int32 1024 x 131,072 = 536,870,912 B less cache,
     four draft tokens' rows of the structured-output bitmask (gpu/structured_outputs.py:22-27: max_num_seqs x
-    decode_query_len logits, int32 cdiv(128,256, 32) + 1 each)."""
+    decode_query_len logits, int32 cdiv(128,256, 32) + 1 each) and the n-gram scan's int64 partial results
+    (spec_decode/ngram/speculator.py:185-199: 1,024 x cdiv(131,072, 256))."""
     base = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json")
     ngram = run_kvplan("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--format", "json", "--speculative-config",
                        '{"method": "ngram", "num_speculative_tokens": 4, "prompt_lookup_max": 4}')
     (a,), (b,) = json.loads(base.stdout)["plans"], json.loads(ngram.stdout)["plans"]
     assert a["budget"]["weights_bytes_per_gpu"] == b["budget"]["weights_bytes_per_gpu"]
     assert a["kv_bytes_per_token_per_gpu"] == b["kv_bytes_per_token_per_gpu"]
-    assert a["kv_budget_bytes_per_gpu"] - b["kv_budget_bytes_per_gpu"] == 1024 * 131_072 * 4 + 4 * 1024 * 4_009 * 4
+    assert a["kv_budget_bytes_per_gpu"] - b["kv_budget_bytes_per_gpu"] == (1024 * 131_072 * 4 + 4 * 1024 * 4_009 * 4
+                                                                       + 1024 * 512 * 8)
 
 
 def test_suffix_decoding_runs_on_the_v1_runner():

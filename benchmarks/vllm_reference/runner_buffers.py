@@ -1,6 +1,7 @@
 """The GPU bytes the model runners' buffer-owning classes keep, built by vLLM's own constructors on the CPU, frozen
-as tests/data/vllm_runner_buffers.json for tests/test_vllm_runner_buffers.py. Pure Python, run from a source
-release (no build; vllm._C is not needed):
+as tests/data/vllm_runner_buffers.json for tests/test_vllm_runner_buffers.py (and, from 0.32, Model Runner V2's
+speculators for tests/test_s54_runner.py). Pure Python, run from a source release (no build; vllm._C is not
+needed):
 
     for v in 0.27.0 ... 0.34.0: cd vllm-$v && PYTHONPATH=. python .../runner_buffers.py $v /tmp/r$v.json
     python .../runner_buffers.py --merge /tmp/r0.27.0.json ... /tmp/r0.34.0.json > tests/data/vllm_runner_buffers.json
@@ -10,8 +11,13 @@ memory), what it keeps on the host (pinned or not, UVA views of it) stays on the
 its object graph is walked and every meta tensor still held is counted once (a view by its base), so buffers
 allocated and dropped inside the constructor do not count. UVA is reported available (its buffers are host memory
 either way: vllm/v1/worker/gpu/buffer_utils.py UvaBuffer) so the GPU fallback NonUvaBuffer is not built.
-Session 53 ran it with the 0.27.0-0.34.0 source releases (the 0.34.0 venv, /tmp/v34) and CPU torch 2.13.0."""
+The speculators are built from a stand-in VllmConfig holding the fields their constructors read; the n-gram and
+suffix ones ask for Triton only for its cdiv and next_power_of_2, given here; the target's hook that widens a
+drafter's hidden states (DeepSeek-V4's hc_mult: _target_feeds_hc_residual) is answered False.
+Session 53 ran it with the 0.27.0-0.34.0 source releases (the 0.34.0 venv, /tmp/v34) and CPU torch 2.13.0;
+session 54 added the speculators (DRAFT_CASES)."""
 
+import importlib
 import inspect
 import json
 import sys
@@ -27,6 +33,26 @@ CASES = [  # name, vocab, hidden (inputs_embeds size), max_num_seqs, max_num_bat
     ("small batch 256 x 2048", 32_000, 4_096, 256, 2_048, 8_192, 0),
     ("160 GiB default 1024 x 16384, M-RoPE", 152_064, 8_192, 1_024, 16_384, 131_072, 3),
 ]
+
+# name, method, draft hidden size, max_num_seqs, max_num_batched_tokens, max_model_len, draft tokens, MTP modules,
+# suffix_decoding_max_cached_requests (0: no corpus)
+DRAFT_CASES = [
+    ("Llama-3.1-8B EAGLE-3 head, k 3", "eagle3", 4_096, 1_024, 8_192, 131_072, 3, 1, 10_000),
+    ("DeepSeek-V3 MTP, k 1", "mtp", 7_168, 1_024, 8_192, 163_840, 1, 1, 10_000),
+    ("three MTP modules, k 3", "mtp", 4_096, 256, 2_048, 32_768, 3, 3, 10_000),
+    ("draft model, k 4", "draft_model", 2_048, 1_024, 8_192, 32_768, 4, 1, 10_000),
+    ("ngram 131K", "ngram", 4_096, 1_024, 8_192, 131_072, 4, 1, 10_000),
+    ("ngram 300 tokens", "ngram", 4_096, 256, 2_048, 300, 4, 1, 10_000),
+    ("suffix 32K", "suffix", 4_096, 1_024, 8_192, 32_768, 4, 1, 10_000),
+    ("suffix 200 tokens, no corpus", "suffix", 4_096, 256, 2_048, 200, 4, 1, 0),
+]
+# v1/worker/gpu/spec_decode/: the speculator each method builds (0.32.0 __init__.py:13-86 init_speculator; 0.34.0
+# speculator_config.py:298-311 and each config's speculator_class), MTP of several modules where min(modules,
+# draft tokens) > 1 (0.32.0 config/speculative.py:1982-1988, 0.34.0 mtp/config.py:32-35); suffix on V2 from 0.34
+SPECULATORS = {"eagle3": "eagle.speculator.EagleSpeculator", "mtp": "mtp.speculator.MTPSpeculator",
+               "mtp multi": "multi_module_mtp.speculator.MultiModuleMTPSpeculator",
+               "draft_model": "standalone_ar.speculator.StandaloneARSpeculator",
+               "ngram": "ngram.speculator.NgramGPUSpeculator", "suffix": "suffix.speculator.SuffixSpeculator"}
 
 
 def meta_bytes(root) -> dict:
@@ -150,6 +176,67 @@ def v1_parts(vocab, hidden, seqs, tokens, model_len, mrope) -> dict:
     return {"InputBatch": batch}
 
 
+def draft_config(method, hidden, seqs, tokens, model_len, k, cached_requests):
+    """The VllmConfig fields a speculator's constructor reads (0.32.0-0.34.0 spec_decode/speculator.py
+    DraftModelSpeculator.__init__, ngram/ and suffix/ speculator.py), at vLLM's defaults but for the case's."""
+    ns = types.SimpleNamespace
+    draft = ns(get_hidden_size=lambda: hidden, get_vocab_size=lambda: 128_256, hf_config=ns(), model="draft")
+    spec = ns(method=method, num_speculative_tokens=k, draft_model_config=draft, use_local_argmax_reduction=False,
+              enable_adaptive_verification=False, draft_sample_method="greedy",
+              draft_decode_context_parallel_size=None, prompt_lookup_min=5, prompt_lookup_max=5, kv_cache_dtype=None,
+              suffix_decoding_max_tree_depth=24, suffix_decoding_corpus_tokens=1 << 20,
+              suffix_decoding_max_cached_requests=cached_requests)
+    return ns(speculative_config=spec, scheduler_config=ns(max_num_seqs=seqs, max_num_batched_tokens=tokens),
+              model_config=ns(max_model_len=model_len, dtype=torch.bfloat16, use_fp64_gumbel=False),
+              parallel_config=ns(data_parallel_size=1, data_parallel_rank=0, decode_context_parallel_size=1,
+                                 use_ubatching=False), watermark_config=None)
+
+
+class TritonShapes:
+    """The two Triton helpers the n-gram and suffix speculators size their buffers with."""
+
+    @staticmethod
+    def cdiv(a, b):
+        return -(-a // b)
+
+    @staticmethod
+    def next_power_of_2(n):
+        return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def speculator(release: str, method: str, modules: int, k: int):
+    """The speculator class `method` builds in `release` (SPECULATORS), or None where that release has none."""
+    import vllm.v1.worker.gpu.spec_decode.speculator as base
+
+    base._target_feeds_hc_residual = lambda config: False
+    name = "mtp multi" if method == "mtp" and min(modules, k) > 1 else method
+    path, cls = SPECULATORS[name].rsplit(".", 1)
+    try:
+        module = importlib.import_module("vllm.v1.worker.gpu.spec_decode." + path)
+    except ModuleNotFoundError:
+        return None
+    if hasattr(module, "HAS_TRITON"):
+        module.HAS_TRITON, module.triton = True, TritonShapes
+    return getattr(module, cls)
+
+
+def drafter_parts(release: str) -> list:
+    """Each DRAFT_CASES speculator's meta tensors, as Model Runner V2 builds it in __init__ (0.32.0
+    gpu/model_runner.py:292-298 init_speculator on the last stage)."""
+    cases = []
+    for name, method, hidden, seqs, tokens, model_len, k, modules, cached in DRAFT_CASES:
+        cls = speculator(release, method, modules, k)
+        if cls is None:
+            continue
+        known = dict(vllm_config=draft_config(method, hidden, seqs, tokens, model_len, k, cached), device=META,
+                     req_states=None)
+        cases.append(dict(name=name, method=method, speculator=cls.__name__, hidden=hidden, max_num_seqs=seqs,
+                          max_num_batched_tokens=tokens, max_model_len=model_len, num_speculative_tokens=k,
+                          mtp_modules=modules, suffix_decoding_max_cached_requests=cached,
+                          tensors=meta_bytes(build(cls, known))))
+    return cases
+
+
 def measure(release: str) -> dict:
     host_only_uva()
     out = {"vllm": release, "cases": []}
@@ -162,15 +249,18 @@ def measure(release: str) -> dict:
             if parts:
                 case["runners"][runner] = {part: meta_bytes(obj) for part, obj in parts.items()}
         out["cases"].append(case)
+    if release >= "0.32":  # kvplan models speculative decoding from 0.32
+        out["drafters"] = drafter_parts(release)
     return out
 
 
 def main():
     if sys.argv[1] == "--merge":
         runs = [json.load(open(path)) for path in sys.argv[2:]]
-        header = {"script": "benchmarks/vllm_reference/runner_buffers.py", "date": "2026-12-05 (session 53)",
+        header = {"script": "benchmarks/vllm_reference/runner_buffers.py", "date": "2026-12-05 (session 53; drafters session 54)",
                   "torch": "2.13.0 CPU", "note": "each part's meta tensors by attribute path; a part that holds "
-                                                 "RequestState (Sampler) lists its rows again"}
+                                                 "RequestState (Sampler) lists its rows again; drafters: Model "
+                                                 "Runner V2's speculator of each case, 0.32.0 on"}
         print(json.dumps({"header": header, "releases": runs}, indent=1))
         return
     with open(sys.argv[2], "w") as out:  # not stdout: older releases log there

@@ -423,18 +423,18 @@ def group_table_width(cache, max_model_len: int, mamba_align: bool) -> int:
     return table_width(-(-max_model_len // cache.block_size), cache.block_size)
 
 
-def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Behaviour, version: str, gpu) -> tuple:
+def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Behaviour, version: str, gpu,
+                 kv_dtype: str = "auto") -> tuple:
     """The CacheSpec of each of vLLM's KV-cache groups as start-up builds them (vllm.layer_specs, vllm.groups_for:
     kv_cache_utils.get_kv_cache_groups), every group on every pipeline stage (0.34.0 v1/core/kv_cache_planning.py
-    :1517-1562 projects each global group onto a worker, empty or not). Built for the model's `auto` cache dtype:
-    one budget serves every --kv-cache-dtype of a plan (plan.plan calls budget_for(tp, stage)), and the dtype moves
-    only a Mamba hybrid's attention block (matched to the state's page) and a dense MLA backend's block, a table's
-    width by a factor of two at most, a MiB or two at 1,024 sequences."""
+    :1517-1562 projects each global group onto a worker, empty or not), for the cache served (--kv-cache-dtype
+    `kv_dtype`): the dtype sets a Mamba hybrid's attention block (matched to the state's page: 0.34.0
+    platforms/interface.py:797 _align_hybrid_block_size) and a dense MLA backend's block, so a table's width."""
     from ..model.precision import resolve_kv_dtype
     from .vllm import groups_for, layer_specs, with_model_defaults
     from .vllm_sparse import ROCM
 
-    precision = resolve_kv_dtype("auto", spec.dtype, spec.auto_kv_dtype)
+    precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     capability = ROCM if is_rocm(gpu) else (getattr(gpu, "compute_capability", ()) or ())  # as the engine's plans
     specs, _, _ = layer_specs(spec, tp, precision, with_model_defaults(spec, settings), block_size, rules, version,
                               capability)
@@ -499,10 +499,78 @@ def stage_inputs(spec, settings, version: str, stage=None) -> int:
     return 2 * settings.max_num_batched_tokens * spec.hidden_size * DTYPE_BYTES[spec.dtype]
 
 
+# Model Runner V2's speculator, built in the runner's __init__ on the last stage (0.32.0 gpu/model_runner.py:292-298,
+# 0.34.0 :309-318), so counted as the runner's other buffers; the same in 0.32.0-0.34.0
+# (tests/data/vllm_runner_buffers.json "drafters"). n-gram / suffix scans: int64 [max_num_seqs, cdiv(max_model_len,
+# block)] partial results, the block by the length (0.32.0 spec_decode/ngram/speculator.py:185-199; 0.34.0
+# suffix/speculator.py:520-530, without the 64 step)
+NGRAM_SCAN_BLOCKS = ((1024, 256), (256, 128), (64, 64))
+SUFFIX_SCAN_BLOCKS = ((1024, 256), (256, 128))
+SUFFIX_BUCKET_SLOTS = 8  # 0.34.0 suffix/speculator.py:50 _BUCKET_SLOTS: int64 entries a hash bucket
+TARGET_HIDDEN_DRAFTERS = ("eagle", "eagle3", "mtp")  # TargetDependentARSpeculator (0.34.0 spec_decode/eagle/,
+# mtp/speculator.py; their configs' speculator_class, speculator_config.py:298-311)
+
+
+def next_power_of_2(n: int) -> int:
+    return 1 << max(n - 1, 0).bit_length()
+
+
+def scan_block(length: int, steps: tuple) -> int:
+    """The tokens one scan program covers: the first step whose floor `length` reaches, else the next power of two
+    of it, at least 16."""
+    return next((block for floor, block in steps if length >= floor), max(16, next_power_of_2(length)))
+
+
+def drafter_buffers(spec, settings, runner: Runner, version: str, stage=None, built_len: Optional[int] = None) -> int:
+    """Bytes of Model Runner V2's speculator buffers (the comment above; the V1 runner drafts with suffix decoding
+    only, on the CPU: 0.32.0 v1/spec_decode/suffix_decoding.py):
+    - EAGLE, EAGLE-3, MTP: the target's hidden states, [max_num_batched_tokens, the draft's hidden size] in the
+      model dtype (0.32.0 target_dependent_ar/speculator.py:36-38, 0.34.0 :33-35); MTP of several modules
+      (min(modules, draft tokens) > 1: 0.32.0 config/speculative.py:1982-1988) also caches [max_num_seqs, k - 1,
+      hidden] of them (multi_module_mtp/speculator.py:36-43, :63-69).
+    - ngram, ngram_gpu: the scan's int64 [max_num_seqs, cdiv(max_model_len, block)] (NGRAM_SCAN_BLOCKS).
+    - suffix (V2 from 0.34): its scan (SUFFIX_SCAN_BLOCKS), the corpus int32 [max(corpus, 1)] and two int64 hash
+      tables [next_power_of_2(max(16, corpus / 4)) (1 without a corpus), 8] (0.34.0 suffix/speculator.py:535-560).
+    - a draft model: its expanded ids and positions, [max_num_batched_tokens + max_num_seqs], under 1 MiB: left out.
+    Rows of [max_num_seqs] or [max_num_seqs, k] (draft tokens, temperatures, seeds) are under 1 MiB and left out; so
+    is a multimodal drafter's embeddings buffer, which none of kvplan's drafters (Llama EAGLE heads, DeepSeek / GLM /
+    Qwen3-Next MTP) build (supports_multimodal_embeddings). `built_len`: the length the runner was built with."""
+    config = getattr(spec.draft, "config", None)
+    if config is None or runner.name != "V2" or not counts_runner_buffers(version) or (
+            stage is not None and not stage.is_last):
+        return 0
+    seqs, length = settings.max_num_seqs, built_len or settings.max_model_len
+    if config.method in TARGET_HIDDEN_DRAFTERS:
+        hidden = (spec.draft.model or spec).hidden_size * DTYPE_BYTES[spec.dtype]
+        cached = seqs * (config.num_speculative_tokens - 1) if config.method == "mtp" and min(
+            spec.draft.modules, config.num_speculative_tokens) > 1 else 0
+        return (settings.max_num_batched_tokens + cached) * hidden
+    if config.method in ("ngram", "ngram_gpu"):
+        return seqs * -(-length // scan_block(length, NGRAM_SCAN_BLOCKS)) * 8
+    if config.method == "suffix":
+        corpus = config.suffix_corpus
+        buckets = next_power_of_2(max(16, corpus // 4)) if corpus else 1
+        return (seqs * -(-length // scan_block(length, SUFFIX_SCAN_BLOCKS)) * 8 + max(corpus, 1) * 4
+                + 2 * buckets * SUFFIX_BUCKET_SLOTS * 8)
+    return 0
+
+
+def describe_drafter(spec) -> str:
+    """The drafter part's words in runner_state's source."""
+    method = spec.draft.config.method
+    if method in TARGET_HIDDEN_DRAFTERS:
+        return f"the {method} drafter's hidden states, max_num_batched_tokens x hidden (drafter_buffers)"
+    corpus = f" and corpus of {spec.draft.config.suffix_corpus:,} tokens" if method == "suffix" else ""
+    return f"the {method} drafter's scan{corpus} (drafter_buffers)"
+
+
 # Left out (each under 1 MiB at 1,024 sequences and 16,384 tokens, tests/data/vllm_runner_buffers.json): input ids,
 # positions (M-RoPE's num_dims + 1 rows), padding flags, query_start_loc, sequence lengths, V1's sampling parameters
 # and logits processors, V2's RequestState rows, InputBuffers and UVA-backed rows (host memory). CPU-pinned mirrors
-# are host memory. Not modelled: a drafter's own buffers (EAGLE / MTP hidden states), prompt embeddings, LoRA.
+# are host memory. Not modelled (no flag for them): LoRA (--enable-lora: the adapters' weights and V2's LoraState)
+# and prompt embeddings (--enable-prompt-embeds: V1 before 0.30, config/vllm.py 0.27.0:2242-2243; from 0.30 V2's
+# DefaultModelState keeps [max_num_batched_tokens, hidden] embeddings, model_states/default.py:39-48, and each
+# running request's embeddings on the GPU, prompt_embeds.py add_request).
 
 
 def _mib_or_gib(size: int) -> str:
@@ -517,8 +585,9 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
     (counts_runner_buffers) as one term: V2's penalty counts (penalty_state) and other sampler rows
     (sampler_state), its structured-output bitmask (grammar_bitmask), the embeddings buffer (inputs_embeds), block
     tables (block_tables; `measured`: 0.34's sizing after KV-cache init, over the KV-cache `groups`; `block_size`:
-    --block-size), a later pipeline stage's inputs (stage_inputs) and an n-gram drafter's token history
-    (token_history). `built_len`: the max_model_len the runner was built with (the one asked, before auto-fit)."""
+    --block-size), a later pipeline stage's inputs (stage_inputs), an n-gram drafter's token history
+    (token_history) and the speculator's own buffers (drafter_buffers). `built_len`: the max_model_len the runner
+    was built with (the one asked, before auto-fit)."""
     rules = rules or behaviour(version)
     seqs = settings.max_num_seqs
     built = built_len or settings.max_model_len
@@ -539,6 +608,8 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
          "a later pipeline stage's hidden states and residual, max_num_batched_tokens x hidden (stage_inputs)"),
         (token_history(spec, settings, runner, version, built),
          f"the drafter's token history, int32 max_num_seqs x max_model_len {built:,} (token_history)"),
+        (drafter_buffers(spec, settings, runner, version, stage, built),
+         describe_drafter(spec) if getattr(spec.draft, "config", None) is not None else ""),
     )
     counted = [(size, text) for size, text in parts if size]
     source = ("; ".join(f"{text} {_mib_or_gib(size)}" for size, text in counted)
@@ -619,9 +690,10 @@ def graph_reserve(rules: Behaviour, runner: Runner, gpu, eager: bool = False, ve
 
 def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour, version: str,
                 gpu_memory: Optional[int] = None, stage=None, flags: EngineFlags = EngineFlags(),
-                block_size: Optional[int] = None, built_len: Optional[int] = None) -> Budget:
+                block_size: Optional[int] = None, built_len: Optional[int] = None, kv_dtype: str = "auto") -> Budget:
     """`block_size`: --block-size (None: the engine's own); `built_len`: the max_model_len asked where it differs
-    from the one planned (--max-model-len auto), which the runner's buffers built before profiling keep."""
+    from the one planned (--max-model-len auto), which the runner's buffers built before profiling keep;
+    `kv_dtype`: --kv-cache-dtype, whose block size 0.34's block tables are built at (table_groups)."""
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     layout = flags.moe_layout(spec, tp, parse_version(version))
@@ -678,8 +750,8 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         nt_source = CONSTANTS["v1_non_torch"][1]
         nccl_source = "0: V1 initialises NCCL before its baseline snapshot (gpu_worker.py init_device)"
     measured = sized_after_warmup(rules, flags)
-    groups = table_groups(spec, tp, settings, block_size, rules, version, gpu) if measured and runner.name == "V2" \
-        else ()
+    groups = table_groups(spec, tp, settings, block_size, rules, version, gpu, kv_dtype) \
+        if measured and runner.name == "V2" else ()
     state_term = runner_state(spec, settings, runner, version, stage, rules, measured,
                               not (flags.language_model_only or no_media), groups, block_size, built_len)
     state = state_term.bytes

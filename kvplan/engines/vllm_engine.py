@@ -193,8 +193,9 @@ class VllmEngine:
     def budget(self, spec, tp: int, gpu, gpu_util: Optional[float], *, gpu_memory: Optional[int] = None, stage=None,
                context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
                max_num_seqs: Optional[int] = None, block_size: Optional[int] = None,
-               asked_context: Optional[int] = None):
-        """`asked_context`: the length asked where --max-model-len auto plans a shorter `context`."""
+               asked_context: Optional[int] = None, kv_dtype: str = "auto"):
+        """`asked_context`: the length asked where --max-model-len auto plans a shorter `context`; `kv_dtype`: the
+        --kv-cache-dtype served (0.34 builds its block tables at that cache's block size)."""
         from .vllm_budget import vllm_budget
 
         spec = self.on_gpu(spec, gpu)  # the weights in the dtype vLLM serves there (a T4's float32 Gemma 3)
@@ -204,7 +205,7 @@ class VllmEngine:
                                  max_num_seqs, spec)
         util = self.default_gpu_util if gpu_util is None else gpu_util
         return vllm_budget(spec, tp, gpu, util, settings, self.rules, self.version, gpu_memory, stage, self.flags,
-                           block_size, asked_context)
+                           block_size, asked_context, kv_dtype)
 
 
 # configuration_refusal's answers within one run: a sweep's rows, and the remedy search's trials of one row, ask the

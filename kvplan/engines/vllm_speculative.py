@@ -33,9 +33,12 @@
   allocated with its first state block: v1/core/single_type_kv_cache_manager.py MambaManager).
 - eagle, eagle3: a Llama EAGLE head (with_eagle_head), read as a draft model is; its attention layers join the
   groups; lookahead as MTP's.
+- the drafter's own runner buffers (EAGLE / MTP hidden states, the n-gram and suffix scans, suffix decoding's
+  corpus of finished responses: SUFFIX_CORPUS) are runner_state's (vllm_budget.drafter_buffers).
 Not modelled (refused with a sentence, exit 2): the other methods (medusa, mlp_speculator, dflash, dspark, ...),
-non-Llama EAGLE heads, releases before 0.32 (their model-runner and MTP rules were not read) and pipeline
-parallelism.
+non-Llama EAGLE heads, draft_sample_method "probabilistic" (its cache of draft logits, [max_num_seqs, k, vocab],
+allocated in the speculator's load_model), releases before 0.32 (their model-runner and MTP rules were not read)
+and pipeline parallelism.
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ MODELLED = NO_WEIGHTS + ("mtp", "draft_model") + EAGLE
 # config/speculative.py hf_config_override: the model types whose MTP modules vLLM builds, as kvplan counts them
 MTP_MODEL_TYPES = ("deepseek_v3", "deepseek_v32", "glm_moe_dsa", "glm4_moe", "glm4_moe_lite", "qwen3_next")
 SINCE = (0, 32)  # the rules above were read in 0.32.0 only
+# config/speculative.py (0.34.0 :584-595): suffix decoding's GPU corpus of finished responses, in tokens, and the
+# cached requests whose 0 turns it off; suffix/speculator.py:535-548 also turns it off below a tree depth of 2
+SUFFIX_CORPUS, SUFFIX_CACHED_REQUESTS, SUFFIX_DEPTH = 1 << 20, 10_000, 24
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class Speculative:
     num_speculative_tokens: int
     model: Optional[str] = None  # draft_model: the draft's id or path, read as the target is (model/sources.py)
     draft_tp: Optional[int] = None  # draft_tensor_parallel_size (vLLM: the target's, and must equal it)
+    suffix_corpus: int = SUFFIX_CORPUS  # suffix: the corpus's tokens on the GPU (0: none), suffix_corpus_tokens
 
     @property
     def lookahead(self) -> int:
@@ -108,6 +115,12 @@ def speculative_config(value) -> Optional[Speculative]:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         what = "is missing" if tokens is None else f"must be a whole number, 1 or more, got {quote(tokens)}"
         raise FieldError(FIELD, f"num_speculative_tokens {what} (the draft tokens a step proposes).")
+    if config.get("draft_sample_method", "greedy") != "greedy":
+        raise FieldError(FIELD, f"draft_sample_method {quote(config['draft_sample_method'])} is not modelled yet "
+                                f"(its cache of draft logits, max_num_seqs x num_speculative_tokens x vocab, would be "
+                                f"missing from the budget); leave it at \"greedy\".")
+    if method == "suffix":
+        return Speculative(method, tokens, suffix_corpus=suffix_corpus_tokens(config))
     if method not in ("draft_model",) + EAGLE:
         return Speculative(method, tokens)
     if not isinstance(model, str) or not model.strip():
@@ -120,6 +133,25 @@ def speculative_config(value) -> Optional[Speculative]:
         raise FieldError(FIELD, f"draft_tensor_parallel_size must be a whole number, 1 or more, got "
                                 f"{quote(draft_tp)}.")
     return Speculative(method, tokens, model.strip(), draft_tp)
+
+
+def suffix_corpus_tokens(config: dict) -> int:
+    """The tokens of suffix decoding's corpus (0.34.0 suffix/speculator.py:535-548): suffix_decoding_corpus_tokens,
+    0 where suffix_decoding_max_cached_requests is 0 or suffix_decoding_max_tree_depth below 2."""
+    values = {}
+    for key, default, least in (("suffix_decoding_corpus_tokens", SUFFIX_CORPUS, 0),  # suffix/config.py:34-48
+                                ("suffix_decoding_max_cached_requests", SUFFIX_CACHED_REQUESTS, 0),
+                                ("suffix_decoding_max_tree_depth", SUFFIX_DEPTH, 1)):
+        value = config.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise FieldError(FIELD, f"{key} must be a whole number, {least} or more, got {quote(value)}.")
+        values[key] = value
+    if values["suffix_decoding_corpus_tokens"] >= 1 << 31:  # suffix/config.py:39-42
+        raise FieldError(FIELD, f"suffix_decoding_corpus_tokens must be below 2**31, got "
+                                f"{values['suffix_decoding_corpus_tokens']:,}.")
+    if values["suffix_decoding_max_cached_requests"] == 0 or values["suffix_decoding_max_tree_depth"] < 2:
+        return 0
+    return values["suffix_decoding_corpus_tokens"]
 
 
 @dataclass(frozen=True)

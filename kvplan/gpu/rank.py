@@ -98,12 +98,12 @@ def predicted_plan(spec, opts: Options, gpu, total: int, budget=None, measured=N
 
     def budget_at(context: int, block_size):
         """budget_for at a length and block size; .at(...) another (a remedy's: buffers are built at both)."""
-        def budget_for(t, stage=None):
+        def budget_for(t, stage=None, kv_dtype: str = "auto"):
             if budget is not None:
                 return replace(flag_budget(budget), measured=measured)
             return engine.budget(spec, t, device, opts.gpu_util, gpu_memory=total, stage=stage, context=context,
                                  max_num_batched_tokens=opts.max_num_batched_tokens, max_num_seqs=opts.max_num_seqs,
-                                 block_size=block_size)
+                                 block_size=block_size, kv_dtype=kv_dtype)
 
         budget_for.at = lambda **changes: budget_at(**{"context": context, "block_size": block_size, **changes})
         return budget_for

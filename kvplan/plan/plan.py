@@ -14,6 +14,7 @@ smallest stage budget, and capacity comes from the tightest stage."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass, field as dataclass_field, replace
 from typing import Callable, Optional
 
@@ -173,7 +174,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
          max_num_seqs: Optional[int] = None, speed: bool = True, spell: Callable[[str], str] = str,
          remedies: Optional[bool] = None, other_engine: Optional[Callable] = None) -> Plan:
     """`budget_for(tp)` gives the budget of one GPU at that TP degree (weights shrink with TP), so a plan that
-    does not fit can say which TP degree would; with pp > 1 it is called as budget_for(tp, stage). `engine` is a
+    does not fit can say which TP degree would; with pp > 1 it is called as budget_for(tp, stage), and with
+    kv_dtype=`kv_dtype` where it takes that keyword (served_budget). `engine` is a
     name ("vllm", "vllm==0.10", "none") or an engine model; `gpu` sets the engine's batch defaults (the default
     GPU's when None). With a `gpu` (and `speed`), decode is estimated at batch 1, at max concurrency and at every
     one of `batches` (`bandwidth` overrides the GPU's), and prefill for `input_len` prompt tokens (default: the
@@ -211,7 +213,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     layout = moe_layout_of(model, spec, tp)
     sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition, spell), layout)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
-    budgets = [budget_for(tp, stage) for stage in stages] if stages else [budget_for(tp)]
+    budgets = [served_budget(budget_for, tp, stage, kv_dtype) for stage in (stages or [None])]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme, spell=spell,
                   kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
@@ -269,6 +271,18 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.kv_heads_per_gpu, **arithmetic,
                 max_concurrency_limited_by=result.limited_by, fits=fits, fits_with=changes, engine=figures,
                 decode=steps, prefill=prompt)
+
+
+def served_budget(budget_for: Callable[..., Budget], tp: int, stage, kv_dtype: str) -> Budget:
+    """budget_for(tp[, stage]) for the --kv-cache-dtype served, passed as kv_dtype= to a budget_for that takes it
+    (the engine's: vLLM 0.34 builds its block tables at that cache's block size, engines/vllm_budget.py
+    table_groups); one without the keyword (a fixed budget) is the same for every dtype."""
+    try:
+        takes = "kv_dtype" in inspect.signature(budget_for).parameters
+    except (TypeError, ValueError):
+        takes = False
+    extra = {"kv_dtype": kv_dtype.strip().lower()} if takes else {}
+    return budget_for(tp, stage, **extra) if stage is not None else budget_for(tp, **extra)
 
 
 def _replanned(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> Optional[Plan]:

@@ -32,7 +32,8 @@ TERMS = {
     "nccl": ("NCCL communicator and buffers", "NVML used-memory delta over init_process_group and the first "
                                               "collectives (real TP group only)"),
     "runner_state": ("the model runner's persistent buffers (V2's penalty counts and sampler rows, structured-output "
-                     "bitmask, embeddings buffer, block tables, an n-gram drafter's token history; vLLM 0.27+)",
+                     "bitmask, embeddings buffer, block tables, an n-gram drafter's token history, the speculator's "
+                     "buffers; vLLM 0.27+)",
                       "not measured: a tensor of that exact size, taken as predicted"),
 }
 
