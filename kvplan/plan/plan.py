@@ -299,6 +299,23 @@ def raised_cap(target: int, plan_with: Callable[[tuple], Optional[Plan]]) -> tup
     return changes, plan_with(changes)
 
 
+def reaching(change: tuple, target: int, plan_with: Callable[[tuple], Optional[Plan]]) -> Optional[tuple]:
+    """`change` when the deployment so changed holds `target` sequences; `change` and the cap raised (raised_cap)
+    where that cap, not memory, keeps it short and the raised plan holds them; None otherwise. `plan_with(cap)`
+    plans the changed deployment with the cap changes `cap` (() for the cap as set), None where it cannot be
+    planned. The one rule for every remedy kvplan offers against a capacity target (fitting_remedies, check's
+    text-only deployment)."""
+    held = plan_with(())
+    if held is None:
+        return None
+    if held.max_concurrency >= target:
+        return change
+    if held.max_concurrency_limited_by != "max_num_seqs":  # memory's limit: no cap raised lifts it
+        return None
+    cap, held = raised_cap(target, plan_with)
+    return change + cap if held is not None and held.max_concurrency >= target else None
+
+
 def fitting_changes_for(refusal, spec: ModelSpec, context: int, precision: Precision, tp: int,
                         block_size: Optional[int], budget_for: Callable[..., Budget], pp: Optional[int] = None,
                         settings: Optional[dict] = None, asked: Optional["Replan"] = None) -> list:
@@ -337,24 +354,15 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
     raised_budgets = {}  # the budget at each raised cap, built once for the whole search
 
     def budget_at(changes: tuple):
-        if not hasattr(budget_for, "at"):  # a fixed budget: the cap moves no buffer of it
+        if not changes or not hasattr(budget_for, "at"):  # the cap as set, or a fixed budget (no buffer moves)
             return budget_for
         if changes not in raised_budgets:
             raised_budgets[changes] = budget_for.at(**dict(changes))
         return raised_budgets[changes]
 
     def remedy(change: tuple, context=context, precision=precision, tp=tp) -> Optional[tuple]:
-        """`change`, with the cap raised where it needs that, when it holds `target`; None when it does not."""
-        held = _replanned(spec, context, precision, tp, block_size, budget_for, pp, settings)
-        if held is None:
-            return None
-        if held.max_concurrency >= target:
-            return change
-        if held.max_concurrency_limited_by != "max_num_seqs":  # memory's limit: no cap raised lifts it
-            return None
-        cap, held = raised_cap(target, lambda raised: _replanned(spec, context, precision, tp, block_size,
-                                                                 budget_at(raised), pp, {**settings, **dict(raised)}))
-        return change + cap if held is not None and held.max_concurrency >= target else None
+        return reaching(change, target, lambda raised: _replanned(spec, context, precision, tp, block_size,
+                                                                  budget_at(raised), pp, {**settings, **dict(raised)}))
 
     bigger = (remedy((("tp", t),), tp=t) for t in range(tp + 1, MAX_TP + 1))
     remedies = [next((r for r in bigger if r), None)]  # the smallest degree that reaches it
