@@ -70,6 +70,7 @@ class Plan:
     # the KV dtype as asked (auto, fp8, fp8_e4m3, ...): `kv_dtype` names fp8 and fp8_e4m3 alike, vLLM's sparse MLA
     # backends do not (engines/vllm_sparse.py); a re-plan (auto-fit, curves, suggestions) asks it again
     kv_cache_dtype: str = ""
+    pp_errors: tuple = ()  # those of tp_errors that are the pipeline's (Sharding.pp_errors); not in the JSON
     # how the caller names fields (field -> flag, deployments key or API keyword): suggestion() and to_dict() speak
     # its words unless told otherwise, as the engine's remedy already does (plan(spell=...)); not in the JSON
     spell: Callable[[str], str] = dataclass_field(default=str, compare=False, repr=False)
@@ -124,6 +125,7 @@ class Plan:
         data["engine"] = self.engine.to_dict(spell) if self.engine is not None else None
         del data["fits_with"]
         del data["kv_cache_dtype"]  # the JSON keeps its keys; engine.kv_cache_dtype says what the engine keeps
+        del data["pp_errors"]  # tp_errors holds them
         data["suggestion"] = self.suggestion(spell)
         layout = data.pop("parallel")
         if layout is not None:  # only when DP / EP was asked: the default JSON keeps its keys
@@ -216,7 +218,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme, spell=spell,
                   kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
                   tp_valid=sharding.valid, parallel=layout,
-                  tp_errors=sharding.errors, tp_warnings=sharding.warnings,
+                  tp_errors=sharding.errors, tp_warnings=sharding.warnings, pp_errors=sharding.pp_errors,
                   kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget)
     if not sharding.valid:
         return Plan(**common, block_size=block_size or DEFAULT_BLOCK_SIZE, kv_heads_per_gpu=None,
