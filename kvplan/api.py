@@ -13,6 +13,7 @@ import functools
 from typing import Optional, Sequence, Union
 
 from .errors import FieldError
+from .units import AUTO_LENGTHS
 
 # field (as the core names it) -> the keyword these functions take
 KEYWORDS = {
@@ -101,7 +102,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .units import human_int
 
     balancer = eplb(enable_eplb, eplb_config, num_redundant_experts)
-    auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in ("auto", "-1")
+    auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in AUTO_LENGTHS
     contexts = None if max_model_len is None or auto_fit else _many(max_model_len, "context", tokens=True)
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
     partition = None if pp_layer_partition is None else layer_partition(list(pp_layer_partition) if isinstance(

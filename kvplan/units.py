@@ -9,8 +9,10 @@
   (`32K` = 32,768, `1M` = 1,048,576; `1.5K` is an error, as in vLLM).
 
 Sizes (kvplan's --gpu-memory, and --kv-cache-memory-bytes) also take explicit byte units, which vLLM does not:
-`10GiB`, `512MiB` (binary) and `80GB`, `512MB` (decimal), case-insensitive. A number without a unit is bytes (a
-whole float too: 80e9; 79.5 is refused, a unit left off); --gpu-memory refuses one below 1 MiB (`40` meant 40GiB).
+`10GiB`, `512MiB` (binary) and `80GB`, `512MB` (decimal), case-insensitive. A number without a unit is bytes, read
+the same way as text (a flag, a YAML string) or as a number (the API, a YAML float): a whole one in any form is bytes
+(`85899345920`, `85899345920.0`, `80e9`, `8.0e+10`); `79.5` is refused, a unit left off; --gpu-memory refuses one
+below 1 MiB (`40`, `40.0` meant 40GiB).
 
 Every parser here is bounded: ASCII digits only ('²', '٣' and other Unicode digits are not numbers here), at most
 MAX_TEXT characters, exact decimal arithmetic (no float overflow from 400-digit numbers), and a ceiling on the
@@ -19,6 +21,7 @@ result (MAX_TOKENS tokens, MAX_BYTES bytes, MAX_ITEMS entries in a comma list).
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 
@@ -35,9 +38,14 @@ _HUMAN = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kKmMgGtT])", re.ASCII)
 _INTEGER = re.compile(r"[+-]?[0-9](?:_?[0-9])*", re.ASCII)  # what int() takes, ASCII digits only
 _BYTES = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
           "tib": 2**40}
-_DECIMAL = re.compile(r"[0-9]*\.[0-9]+", re.ASCII)  # a number with a fraction, no unit
+_DECIMAL = re.compile(r"[0-9]*\.[0-9]+", re.ASCII)  # a number with a fraction, no unit: 79.5 (GiB meant)
+# a number without a unit in decimal or exponent form (85899345920.0, 80e9, 8.0e+10, as Python's float() and YAML
+# write one); the exponent at most 4 digits keeps Decimal within its limits (10^9999 bytes is far past MAX_BYTES)
+_BARE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
 _DIGITS = re.compile(r"[0-9]{1,%d}" % MAX_TEXT, re.ASCII)
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?|[0-9]*\.[0-9]+)\s*([a-z]+)$", re.IGNORECASE | re.ASCII)
+# vLLM's spellings of --max-model-len's auto-fit (0.32.0 utils/argparse_utils.py:76-93 human_readable_int_or_auto)
+AUTO_LENGTHS = ("auto", "-1")
 RULES = "k/m/g/t = 10^3/6/9/12, K/M/G/T = 2^10/20/30/40, as vLLM's arguments"
 
 
@@ -63,14 +71,15 @@ def human_int(text, field: str, example: str = "8192, 32K or 1M") -> int:
 
 def parse_size(text, field: str) -> int:
     """Bytes: vLLM's human-readable integer ('10G' = 10 GiB, '10g' = 10^10) or an explicit byte unit
-    ('10GiB', '80GB'); an int or a whole float (80e9) is bytes, whatever the caller's type (the API, a YAML number);
-    FieldError naming `field` otherwise."""
-    if isinstance(text, bool):
+    ('10GiB', '80GB'); a whole number without a unit is bytes whether it comes as text ('85899345920.0', '80e9': a
+    flag, a YAML string) or as a number (the API, a YAML float); FieldError naming `field` otherwise."""
+    if isinstance(text, bool) or isinstance(text, float) and not math.isfinite(text):
         raise FieldError(field, f"must be a size (bytes, 10G or 10GiB), got {quote(text)}.")
+    given = text  # as the caller wrote it, for the messages
     if isinstance(text, float):
         if not text.is_integer():
             raise _fraction_of_a_byte(text, field)
-        text = int(text)
+        text = int(text)  # exact: a float past 2**53 is the whole number it holds, not its shortest repr
     match = _SIZE.match(str(text).strip()) if len(str(text)) <= MAX_TEXT else None
     if match and match.group(2).lower() in _BYTES:
         value = int(Decimal(match.group(1)) * _BYTES[match.group(2).lower()])
@@ -78,21 +87,42 @@ def parse_size(text, field: str) -> int:
         try:
             value = human_int(text, field)
         except FieldError:
-            if _DECIMAL.fullmatch(str(text).strip()):
-                raise _fraction_of_a_byte(text, field) from None
-            raise FieldError(field, f"{quote(text)} is not a size; write bytes, a vLLM-style number (10G = 10 GiB, "
-                                    f"10g = 10^10) or a byte unit (10GiB, 80GB, 512MiB).") from None
+            value = _bare_bytes(text, field)
+    return _within_bounds(value, given, field)
+
+
+def _bare_bytes(text, field: str) -> int:
+    """A number without a unit that is not a plain integer: bytes when whole ('85899345920.0', '80e9'), as the
+    same number given as a float is; a fraction is a unit left off; anything else is not a size."""
+    value = str(text).strip()
+    if len(value) > MAX_TEXT or not _BARE.fullmatch(value):
+        raise FieldError(field, f"{quote(text)} is not a size; write bytes, a vLLM-style number (10G = 10 GiB, "
+                                f"10g = 10^10) or a byte unit (10GiB, 80GB, 512MiB).")
+    number = Decimal(value)
+    if number > MAX_BYTES:  # before int(): 1e9999 is a 10,000-digit integer
+        raise _too_large(text, field)
+    _, digits, exponent = number.as_tuple()
+    if exponent < 0 and any(digits[max(len(digits) + exponent, 0):]):  # a non-zero digit after the point
+        raise _fraction_of_a_byte(text, field)
+    return int(number)
+
+
+def _within_bounds(value: int, text, field: str) -> int:
     if value <= 0:
         raise FieldError(field, f"must be a positive size, got {quote(text)}.")
     if value > MAX_BYTES:
-        raise FieldError(field, f"must be at most 1 EiB (2**60 bytes), got {quote(text)}.")
+        raise _too_large(text, field)
     return value
+
+
+def _too_large(text, field: str) -> FieldError:
+    return FieldError(field, f"must be at most 1 EiB (2**60 bytes), got {quote(text)}.")
 
 
 def _fraction_of_a_byte(value, field: str) -> FieldError:
     """Bytes come whole: 79.5 without a unit is a unit left off, not 79.5 bytes."""
     text = str(value).strip()
-    example = f"{text}GiB" if float(text) <= UNIT_EXAMPLE_MAX else "80GiB"
+    example = f"{text}GiB" if _DECIMAL.fullmatch(text) and float(text) <= UNIT_EXAMPLE_MAX else "80GiB"
     return FieldError(field, f"{quote(value)} is not a whole number of bytes (a number without a unit is bytes); "
                              f"write the unit, e.g. {example}.")
 
@@ -106,7 +136,8 @@ def parse_gpu_memory(value, field: str = "gpu_memory") -> int:
     MIN_GPU_MEMORY is refused rather than read as bytes (no GPU has less than a MiB; `40` is 40 GiB meant)."""
     size = parse_size(value, field)
     text = str(value).strip()
-    if size < MIN_GPU_MEMORY and (isinstance(value, (int, float)) or _INTEGER.fullmatch(text)):
+    unitless = isinstance(value, (int, float)) or _INTEGER.fullmatch(text) or _BARE.fullmatch(text)
+    if size < MIN_GPU_MEMORY and unitless:
         example = f"{size}GiB" if size <= UNIT_EXAMPLE_MAX else "80GiB"
         raise FieldError(field, f"{quote(value)} is {size:,} bytes (a number without a unit is bytes), less than "
                                 f"any GPU has; write the unit, e.g. {example}.")

@@ -307,7 +307,7 @@ def test_raising_max_num_seqs_is_advised_only_where_it_is_enough(want, enough):
     assert finding["message"].endswith(f"; it holds {want} with --max-num-seqs {want}.") == enough
     if not enough:
         assert f"and at --max-num-seqs {want} its KV cache holds 876; would fit with --tensor-parallel-size 2" in \
-            finding["message"] and finding["message"].endswith(f", with --max-num-seqs {want}.")
+            finding["message"] and finding["message"].endswith(f", each with --max-num-seqs {want}.")
     followed = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--max-num-seqs", want,
                           "--min-concurrency", want)
     assert followed.returncode == (0 if enough else 1)

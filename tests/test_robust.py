@@ -162,7 +162,8 @@ def test_folder_named_like_a_bundled_id_does_not_replace_it(tmp_path):
     (["--context", "²"], "--context must be a whole number"),
     (["--context", "٣"], "--context must be a whole number"),
     (["--context", ",".join(["8"] * 65)], "--context takes at most 64 values"),
-    (["--kv-budget", "1e400"], "--kv-budget '1e400' is not a size"),
+    (["--kv-budget", "1e400"], "--kv-budget must be at most 1 EiB (2**60 bytes), got '1e400'"),  # whole: bytes
+    (["--kv-budget", "1e10000"], "--kv-budget '1e10000' is not a size"),  # an exponent past 4 digits
     (["--kv-budget", "9" * 400], "--kv-budget must be at most 1 EiB"),
     (["--kv-budget", "1" * 5000], "--kv-budget '1111"),
     (["--gpu-memory", "1e308GiB"], "--gpu-memory '1e308GiB' is not a size"),

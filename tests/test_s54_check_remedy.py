@@ -54,7 +54,7 @@ def test_tp_2_with_max_num_seqs_1500_reaches_1500_at_512_tokens(tmp_path):
     assert row["kv_bytes_per_token"] == TOKEN_BYTES
     assert (row["max_concurrency"], row["max_concurrency_limited_by"]) == (875, "memory")
     message = _capacity_message(row)
-    assert "would fit with tp 2 and max_num_seqs 1500," in message
+    assert "would fit with tp 2, kv_dtype fp8 or context 288, each with max_num_seqs 1500." in message
     assert "no tp up to" not in message
 
     followed = _check(_file(tmp_path, 512, 1500, tp=2, max_num_seqs=1500))
@@ -74,8 +74,7 @@ def test_every_remedy_past_the_cap_names_the_cap_cheapest_first_and_passes_when_
     """tp first, then fp8 KV (32 MiB a sequence at tp 1), then the longest context: 1500 sequences of 18 blocks
     (2 MiB a block of 16 bf16 tokens) take 52.7 GiB of the ~54.5 GiB budget, 19 blocks 55.7 GiB: 288 tokens."""
     message = _capacity_message(_check(_file(tmp_path, 512, 1500)))
-    assert message.endswith("would fit with tp 2 and max_num_seqs 1500, kv_dtype fp8 and max_num_seqs 1500 or "
-                            "context 288 and max_num_seqs 1500.")
+    assert message.endswith("would fit with tp 2, kv_dtype fp8 or context 288, each with max_num_seqs 1500.")
     for context, keys in ((512, dict(tp=2)), (512, dict(kv_dtype="fp8")), (288, {})):
         followed = _check(_file(tmp_path, context, 1500, max_num_seqs=1500, **keys))
         assert followed["passed"], (keys, followed["errors"])
@@ -86,8 +85,8 @@ def test_the_remedy_names_every_flag_in_the_callers_spelling():
     r = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--min-concurrency", "1500",
                    "--format", "json")
     (finding,) = json.loads(r.stdout)["results"][0]["findings"]
-    assert "would fit with --tensor-parallel-size 2 and --max-num-seqs 1500, --kv-cache-dtype fp8 and " \
-           "--max-num-seqs 1500 or --max-model-len 288 and --max-num-seqs 1500." in finding["message"]
+    assert "would fit with --tensor-parallel-size 2, --kv-cache-dtype fp8 or --max-model-len 288, each with " \
+           "--max-num-seqs 1500." in finding["message"]
 
 
 def test_a_cap_past_the_default_batched_tokens_raises_them_too(tmp_path):

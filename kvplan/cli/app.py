@@ -9,7 +9,8 @@ from typing import List, Optional
 import typer
 
 from ..errors import FieldError, KvplanError
-from .flags import (AUTO_LENGTHS, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
+from ..units import AUTO_LENGTHS
+from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
@@ -229,7 +230,7 @@ def check(
                                      help="Pipeline-parallel degree."),
     min_concurrency: Optional[int] = typer.Option(None, "--min-concurrency", help="Fail unless this many "
                                                   "requests of --max-model-len tokens fit at once."),
-    context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", help=CONTEXT_HELP),
+    context: Optional[str] = typer.Option(None, "--max-model-len", "--context", "-c", help=CHECK_CONTEXT_HELP),
     kv_dtype: Optional[str] = typer.Option(None, "--kv-cache-dtype", "--kv-dtype",
                                            help="KV-cache dtype (default auto = the model's dtype)."),
     block_size: Optional[int] = typer.Option(None, "--block-size", help="Paged-attention block size in tokens "

@@ -46,7 +46,9 @@ HUB_TIMEOUT_HELP = ("Seconds the Hugging Face Hub may take for MODEL, all reques
 SUFFIXES = "vLLM's suffixes: k/m = 10^3/10^6, K/M = 2^10/2^20 (32K = 32,768; 32k = 32,000; 1M = 1,048,576)"
 CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the model's max_position_embeddings, "
                 f"as vLLM; auto (or -1): the longest that fits, as vLLM's auto-fit. {SUFFIXES}.")
-AUTO_LENGTHS = ("auto", "-1")  # vLLM's human_readable_int_or_auto
+# check's: a gate holds a deployment to the length it serves; the longest that fits (auto) is estimate's question
+CHECK_CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the model's max_position_embeddings, "
+                      f"as vLLM. {SUFFIXES}.")
 KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype), float16, bfloat16, fp8 (fp8_e4m3's "
                  "bytes; sparse MLA keeps fp8 and fp8_e4m3 apart as vLLM's backends do), fp8_e5m2, fp8_inc, "
                  "fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "

@@ -19,7 +19,7 @@ from ..engines.figures import figure_columns
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
-from ..plan.plan import MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, with_layout_errors
+from ..plan.plan import MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, reaching, with_layout_errors
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
 from ..render.text import size
@@ -141,38 +141,64 @@ def _replication(spec: ModelSpec, tp: int, precision) -> str:
 
 
 def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, precision,
-                     spell: Callable[[str], str], device=None) -> str:
+                     spell: Callable[[str], str], device=None, along: tuple = ()) -> str:
     """The nearest remedies that hold `target` sequences (plan.fitting_remedies: each with max_num_seqs raised where
-    the cap stops it), in the caller's words for every field each one changes."""
+    the cap stops it; a multimodal deployment's text-only one), each with the changes `along` (the cap a caller has
+    raised already), in the caller's words for every field each one changes."""
     remedies = fitting_remedies(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
                                 settings=dict(engine=_engine(dep), gpu=device, **_settings(dep)))
-    options = [_changes_in_words(r, spell) for r in remedies] + _text_only_option(spec, dep, target, spell)
-    if not options:
-        return f"no tp up to {MAX_TP}, fp8 KV or shorter context reaches it on this budget"
-    return "would fit with " + ", ".join(options[:-1]) + (" or " if len(options) > 1 else "") + options[-1]
+    remedies += [r for r in (_text_only_remedy(spec, dep, target),) if r]
+    if not remedies:
+        even = f", even with {_changes_in_words(along, spell)}" if along else ""
+        return f"no tp up to {MAX_TP}, fp8 KV or shorter context reaches it on this budget{even}"
+    return "would fit with " + _options_in_words([r + along for r in remedies], spell)
+
+
+def _options_in_words(options: list, spell: Callable[[str], str]) -> str:
+    """Remedies, each a tuple of (field, value) changes, as one list that reads one way: the changes every option
+    shares said once ("tp 2, kv_dtype fp8 or context 288, each with max_num_seqs 1500"); otherwise options of
+    several changes apart by "; or" ("tp 2; or kv_dtype fp8 and max_num_seqs 1500"), single ones by commas."""
+    shared = tuple(c for c in options[0] if all(c in o for o in options)) if len(options) > 1 else ()
+    own = [tuple(c for c in o if c not in shared) for o in options]
+    if not all(own):  # an option that is only the shared changes: each said whole
+        shared, own = (), options
+    words = [_changes_in_words(changes, spell) for changes in own]
+    if any(len(changes) > 1 for changes in own):
+        listed = "; or ".join(words)
+    else:
+        listed = ", ".join(words[:-1]) + (" or " if len(words) > 1 else "") + words[-1]
+    return listed + (f", each with {_changes_in_words(shared, spell)}" if shared else "")
 
 
 def _changes_in_words(changes: tuple, spell: Callable[[str], str]) -> str:
     """((tp, 2), (max_num_seqs, 1500)) as "tp 2 and max_num_seqs 1500", each field as `spell` writes it."""
-    return " and ".join(f"{spell(field)} {value}" for field, value in changes)
+    return " and ".join(_change_in_words(field, value, spell) for field, value in changes)
 
 
-def _text_only_option(spec: ModelSpec, dep: Deployment, target: int, spell: Callable[[str], str]) -> list:
-    """A multimodal deployment that would hold `target` sequences without its vision tower (vLLM's
-    --language-model-only: a text-only deployment), as one more option; [] where it would not, or cannot apply."""
+def _change_in_words(field: str, value, spell: Callable[[str], str]) -> str:
+    if field == "language_model_only":  # a switch: its name alone
+        return f"{spell(field)} (text only: no vision tower)"
+    return f"{spell(field)} {value}"
+
+
+def _text_only_remedy(spec: ModelSpec, dep: Deployment, target: int) -> Optional[tuple]:
+    """A multimodal deployment without its vision tower (vLLM's --language-model-only: a text-only deployment) as
+    one more remedy when it holds `target` sequences, with the cap raised where the cap stops it (plan.reaching, as
+    every other remedy); None where it would not, or cannot apply."""
     shut = dep.limit_mm_per_prompt is not None and dep.limit_mm_per_prompt.shut(
         spec.vision_encoder.modalities if spec.vision_encoder is not None else ("image",))
     if not spec.multimodal or dep.language_model_only or shut or dep.kv_budget is not None:
-        return []
+        return None
     text = replace(dep, language_model_only=True)
+
+    def plan_with(cap: tuple):
+        raised = replace(text, **dict(cap))
+        return _planned(spec, raised, dep.pp or 1, *_budget_for(spec, raised))
+
     try:
-        device, budget_for = _budget_for(spec, text)
-        held = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for, suggest=False,
-                    speed=False, engine=_engine(text), pp=dep.pp or 1, gpu=device, block_size=dep.block_size,
-                    **_settings(dep)).max_concurrency
+        return reaching((("language_model_only", True),), target, plan_with)
     except KvplanError:  # a release without the flag
-        return []
-    return [f"{spell('language_model_only')} (text only: no vision tower)"] if held >= target else []
+        return None
 
 
 def other_engine(dep: Deployment):
@@ -220,15 +246,13 @@ def _past_the_cap(spec: ModelSpec, dep: Deployment, have: int, where: str, preci
         return _planned(spec, raised, dep.pp or 1, device, _budget_for(spec, raised)[1])
 
     cap, held = raised_cap(want, plan_with)
-    raised = replace(dep, **dict(cap))
-    also = "".join(f" and {_changes_in_words((change,), spell)}" for change in cap[1:])  # the batched tokens
+    raised, words = replace(dep, **dict(cap)), _changes_in_words(cap, spell)  # max_num_seqs, the batched tokens
     head = (f"max_concurrency {have} < min_concurrency {want}: vLLM runs at most {flag} {have} sequences at once "
             f"({where})")
     if held.max_concurrency >= want:  # exactly there: more sequences mean more runner buffers, a smaller cache
-        return f"{head}; it holds {want} with {flag} {want}{also}."
-    return (f"{head}, and at {flag} {want}{also} its KV cache holds {held.max_concurrency}; "
-            f"{what_would_reach(spec, raised, _budget_for(spec, raised)[1], want, precision, spell, device)}, "
-            f"with {flag} {want}{also}.")
+        return f"{head}; it holds {want} with {words}."
+    reach = what_would_reach(spec, raised, _budget_for(spec, raised)[1], want, precision, spell, device, along=cap)
+    return f"{head}, and at {words} its KV cache holds {held.max_concurrency}; {reach}."
 
 
 def _eplb_key(dep: Deployment) -> str:

@@ -13,8 +13,8 @@ from ..errors import FieldError, KvplanError, quote
 from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu
-from ..units import (human_int, int_list, parse_gpu_memory, parse_size, parse_tokens, require_fraction,
-                     require_positive)
+from ..units import (AUTO_LENGTHS, human_int, int_list, parse_gpu_memory, parse_size, parse_tokens,
+                     require_fraction, require_positive)
 
 if TYPE_CHECKING:
     from ..engines import MediaLimits
@@ -217,6 +217,15 @@ def layer_partition(value, field: str = "pp_layer_partition") -> tuple:
     return tuple(int_list(str(value), field, "31,30"))
 
 
+def _fixed_length(value) -> int:
+    """check's context: the length a gate holds the deployment to. vLLM's auto-fit (auto or -1: the longest that
+    fits) answers another question, estimate's; refused here by name rather than as a malformed number."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip().lower() in AUTO_LENGTHS:
+        raise FieldError("context", f"takes a fixed length in check (8192, 32K), got {quote(value)}; the longest "
+                                    f"that fits (vLLM's auto-fit, auto or -1) is estimate's answer.")
+    return parse_tokens(value, "context")
+
+
 # field -> validator of its value; each raises FieldError naming the field
 VALIDATORS = {
     "tp": lambda v: require_positive("tp", v),
@@ -224,7 +233,7 @@ VALIDATORS = {
     "gpu": _gpu,
     "gpu_util": lambda v: require_fraction("gpu_util", v),
     "kv_budget": lambda v: parse_size(v, "kv_budget"),
-    "context": lambda v: parse_tokens(v, "context"),
+    "context": _fixed_length,
     "kv_dtype": check_kv_dtype,
     "min_concurrency": lambda v: require_positive("min_concurrency", v),
     "revision": check_revision,

@@ -71,6 +71,7 @@ class Plan:
     # the KV dtype as asked (auto, fp8, fp8_e4m3, ...): `kv_dtype` names fp8 and fp8_e4m3 alike, vLLM's sparse MLA
     # backends do not (engines/vllm_sparse.py); a re-plan (auto-fit, curves, suggestions) asks it again
     kv_cache_dtype: str = ""
+    pp_errors: tuple = ()  # those of tp_errors that are the pipeline's (Sharding.pp_errors); not in the JSON
     # how the caller names fields (field -> flag, deployments key or API keyword): suggestion() and to_dict() speak
     # its words unless told otherwise, as the engine's remedy already does (plan(spell=...)); not in the JSON
     spell: Callable[[str], str] = dataclass_field(default=str, compare=False, repr=False)
@@ -125,6 +126,7 @@ class Plan:
         data["engine"] = self.engine.to_dict(spell) if self.engine is not None else None
         del data["fits_with"]
         del data["kv_cache_dtype"]  # the JSON keeps its keys; engine.kv_cache_dtype says what the engine keeps
+        del data["pp_errors"]  # tp_errors holds them
         data["suggestion"] = self.suggestion(spell)
         layout = data.pop("parallel")
         if layout is not None:  # only when DP / EP was asked: the default JSON keeps its keys
@@ -218,7 +220,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme, spell=spell,
                   kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
                   tp_valid=sharding.valid, parallel=layout,
-                  tp_errors=sharding.errors, tp_warnings=sharding.warnings,
+                  tp_errors=sharding.errors, tp_warnings=sharding.warnings, pp_errors=sharding.pp_errors,
                   kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget)
     if not sharding.valid:
         return Plan(**common, block_size=block_size or DEFAULT_BLOCK_SIZE, kv_heads_per_gpu=None,
@@ -313,6 +315,23 @@ def raised_cap(target: int, plan_with: Callable[[tuple], Optional[Plan]]) -> tup
     return changes, plan_with(changes)
 
 
+def reaching(change: tuple, target: int, plan_with: Callable[[tuple], Optional[Plan]]) -> Optional[tuple]:
+    """`change` when the deployment so changed holds `target` sequences; `change` and the cap raised (raised_cap)
+    where that cap, not memory, keeps it short and the raised plan holds them; None otherwise. `plan_with(cap)`
+    plans the changed deployment with the cap changes `cap` (() for the cap as set), None where it cannot be
+    planned. The one rule for every remedy kvplan offers against a capacity target (fitting_remedies, check's
+    text-only deployment)."""
+    held = plan_with(())
+    if held is None:
+        return None
+    if held.max_concurrency >= target:
+        return change
+    if held.max_concurrency_limited_by != "max_num_seqs":  # memory's limit: no cap raised lifts it
+        return None
+    cap, held = raised_cap(target, plan_with)
+    return change + cap if held is not None and held.max_concurrency >= target else None
+
+
 def fitting_changes_for(refusal, spec: ModelSpec, context: int, precision: Precision, tp: int,
                         block_size: Optional[int], budget_for: Callable[..., Budget], pp: Optional[int] = None,
                         settings: Optional[dict] = None, asked: Optional["Replan"] = None) -> list:
@@ -351,24 +370,15 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
     raised_budgets = {}  # the budget at each raised cap, built once for the whole search
 
     def budget_at(changes: tuple):
-        if not hasattr(budget_for, "at"):  # a fixed budget: the cap moves no buffer of it
+        if not changes or not hasattr(budget_for, "at"):  # the cap as set, or a fixed budget (no buffer moves)
             return budget_for
         if changes not in raised_budgets:
             raised_budgets[changes] = budget_for.at(**dict(changes))
         return raised_budgets[changes]
 
     def remedy(change: tuple, context=context, precision=precision, tp=tp) -> Optional[tuple]:
-        """`change`, with the cap raised where it needs that, when it holds `target`; None when it does not."""
-        held = _replanned(spec, context, precision, tp, block_size, budget_for, pp, settings)
-        if held is None:
-            return None
-        if held.max_concurrency >= target:
-            return change
-        if held.max_concurrency_limited_by != "max_num_seqs":  # memory's limit: no cap raised lifts it
-            return None
-        cap, held = raised_cap(target, lambda raised: _replanned(spec, context, precision, tp, block_size,
-                                                                 budget_at(raised), pp, {**settings, **dict(raised)}))
-        return change + cap if held is not None and held.max_concurrency >= target else None
+        return reaching(change, target, lambda raised: _replanned(spec, context, precision, tp, block_size,
+                                                                  budget_at(raised), pp, {**settings, **dict(raised)}))
 
     bigger = (remedy((("tp", t),), tp=t) for t in range(tp + 1, MAX_TP + 1))
     remedies = [next((r for r in bigger if r), None)]  # the smallest degree that reaches it

@@ -127,6 +127,7 @@ class Sharding:
     kv_heads_per_gpu: Optional[int]  # None when the model has no per-head KV (MLA, linear only)
     replicated: bool  # KV heads copied on several GPUs
     partition: tuple = ()  # decoder layers per pipeline stage (pp given)
+    pp_errors: tuple = ()  # those of `errors` that are the pipeline's (pp, pp_layer_partition), not the TP degree's
 
     @property
     def valid(self) -> bool:
@@ -165,7 +166,7 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optiona
     kinds = sorted((kind for kind, _ in layer_kinds(spec)), key=lambda kind: isinstance(kind, LinearState))
     errors += _unique(m for kind in kinds for m in kind.tp_errors(tp))
     warnings = _unique(m for kind in kinds for m in _tp_warnings(spec, kind, tp))
-    split = ()
+    split, pp_errors = (), ()
     if pp is not None:
         pp_errors = _pp_errors(spec, pp, partition, spell)
         errors += pp_errors
@@ -175,7 +176,7 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optiona
     kv = spec.kv_heads
     if kv is not None and (kv % tp == 0 or tp % kv == 0):
         per_gpu, replicated = kv_heads_per_gpu(kv, tp), kv % tp != 0
-    return Sharding(tp, pp, tuple(errors), warnings, per_gpu, replicated, split)
+    return Sharding(tp, pp, tuple(errors), warnings, per_gpu, replicated, split, tuple(pp_errors))
 
 
 @dataclass(frozen=True)

@@ -207,10 +207,17 @@ def weights_exceed(plan: Plan) -> bool:
     return plan.budget.weights_exceed
 
 
+def _what_is_bad(p: Plan) -> str:
+    """A refused row's label: the TP degree's errors (heads that do not divide, an experts' layout), the pipeline's
+    (more stages than layers, a partition that does not sum), or both."""
+    pipeline, other = bool(p.pp_errors), len(p.tp_errors) > len(p.pp_errors)
+    return "bad TP, PP" if pipeline and other else "bad PP" if pipeline else "bad TP"
+
+
 def _row(p: Plan) -> list:
     head = [f"{p.context:,}", dtype_label(p, kept_only=True), str(p.tp)]
     if not p.tp_valid:
-        return head + ["[red]bad TP[/red]", size(p.kv_budget_bytes_per_gpu), "-", "-", "-", "-", "-"]
+        return head + [f"[red]{_what_is_bad(p)}[/red]", size(p.kv_budget_bytes_per_gpu), "-", "-", "-", "-", "-"]
     if weights_exceed(p):
         requests = "[red]no room[/red]"
     elif p.fits:
