@@ -41,14 +41,22 @@ class FieldError(KvplanError):
 
 def respelled(text: str, written: Iterable, spell: Callable[[str], str]) -> str:
     """`text` with each (field, as written) of `written` written as `spell` names the field: kvplan's words only,
-    so a double-quoted span (an engine's own message, quoted) keeps its names as the engine wrote them."""
+    so a double-quoted span (an engine's own message, quoted) keeps its names as the engine wrote them. A name counts
+    only as a word of its own (WORD_BEFORE, WORD_AFTER): not inside a path ('/data/max_num_seqs/cfg.json') or a
+    code span (`max_num_batched_tokens`, the engine's setting named as the engine names it)."""
     pairs = tuple(written)
     parts = text.split('"')
     for index in range(0, len(parts), 2):  # the even parts lie outside the quotes
         for field, as_written in pairs:
-            parts[index] = re.sub(rf"(?<![\w-]){re.escape(as_written)}(?![\w-])", lambda _: spell(field),
+            parts[index] = re.sub(rf"{WORD_BEFORE}{re.escape(as_written)}{WORD_AFTER}", lambda _: spell(field),
                                   parts[index])
     return '"'.join(parts)
+
+
+# what may stand either side of a name respelled says it is a word of its own: the start, a space or an opening
+# parenthesis before; the end, a space, a closing parenthesis, a colon or semicolon after, or a full stop or comma
+# that ends the word (not a file's suffix: 'max_num_seqs.json')
+WORD_BEFORE, WORD_AFTER = r"(?<![^\s(])", r"(?=$|[\s);:]|[.,](?:\s|$))"
 
 
 def quote(value, limit: int = MAX_QUOTED) -> str:

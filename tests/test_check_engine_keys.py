@@ -366,7 +366,8 @@ def test_more_sequences_than_batched_tokens_is_refused_as_vllm_refuses_it():
     r = run_kvplan("estimate", LLAMA_8B, "--gpu", "H100", "-c", "512", "--max-num-seqs", "10000")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.strip() == (
-        'kvplan: error: --max-num-seqs 10000 is more than --max-num-batched-tokens 8192 (the default here), which '
+        'kvplan: error: --max-num-seqs 10000 is more than vLLM\'s `max_num_batched_tokens` 8192 (the default here), '
+        'which '
         'vLLM refuses ("max_num_batched_tokens (8192) must be greater than or equal to max_num_seqs (10000)"); set '
         '--max-num-batched-tokens to 10000 or more, or --max-num-seqs to 8192 or less.')
     r = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--max-num-seqs", "16",

@@ -77,7 +77,8 @@ def test_the_raised_default_plans_as_the_same_value_given():
     assert raised["engine"]["log_lines"] == given["engine"]["log_lines"]
     peak = next(t for t in raised["budget"]["terms"] if t["name"] == "profile_peak")["source"]
     assert f"forward over {VIDEO} tokens (vLLM raises it from 2048 to accommodate 'video' input" in peak
-    default = _plan(*L4_TP8, "--max-num-batched-tokens", "2048")  # what kvplan planned before
+    # what kvplan planned before, which vLLM refuses for the video (tests/test_s54_fix2.py): shut videos to start it
+    default = _plan(*L4_TP8, "--max-num-batched-tokens", "2048", "--limit-mm-per-prompt", "video=0")
     assert raised["budget"]["activation_bytes"] > default["budget"]["activation_bytes"]
     assert raised["kv_capacity_tokens"] < default["kv_capacity_tokens"]
 
@@ -85,8 +86,8 @@ def test_the_raised_default_plans_as_the_same_value_given():
 def test_past_the_item_is_refused_naming_the_flags_on_the_command_line():
     line = one_error_line(run_kvplan("estimate", *L4_TP8, "--max-num-seqs", "2497"))
     assert line == (
-        "kvplan: error: --max-num-seqs 2497 is more than --max-num-batched-tokens 2496 (the default here: vLLM raises "
-        "it from 2048 to accommodate 'video' input for a prefix-LM model), which vLLM refuses "
+        "kvplan: error: --max-num-seqs 2497 is more than vLLM's `max_num_batched_tokens` 2496 (the default here: "
+        "vLLM raises it from 2048 to accommodate 'video' input for a prefix-LM model), which vLLM refuses "
         "(\"max_num_batched_tokens (2496) must be greater than or equal to max_num_seqs (2497)\"); set "
         "--max-num-batched-tokens to 2497 or more, or --max-num-seqs to 2496 or less.")
     check = one_error_line(run_kvplan("check", *L4_TP8, "--max-num-seqs", "2497"))
@@ -99,10 +100,10 @@ def test_a_deployments_file_hears_its_keys(tmp_path):
                     "    context: 2048\n    max_num_seqs: 2497\n")
     line = one_error_line(run_kvplan("check", "--file", path))
     assert line == (
-        f"kvplan: error: {path}:7: deployment 'g4' field 'max_num_seqs' 2497 is more than max_num_batched_tokens 2496 "
-        "(the default here: vLLM raises it from 2048 to accommodate 'video' input for a prefix-LM model), which vLLM "
-        "refuses (\"max_num_batched_tokens (2496) must be greater than or equal to max_num_seqs (2497)\"); set "
-        "max_num_batched_tokens to 2497 or more, or max_num_seqs to 2496 or less.")
+        f"kvplan: error: {path}:7: deployment 'g4' field 'max_num_seqs' 2497 is more than vLLM's "
+        "`max_num_batched_tokens` 2496 (the default here: vLLM raises it from 2048 to accommodate 'video' input for a "
+        "prefix-LM model), which vLLM refuses (\"max_num_batched_tokens (2496) must be greater than or equal to "
+        "max_num_seqs (2497)\"); set max_num_batched_tokens to 2497 or more, or max_num_seqs to 2496 or less.")
 
 
 def test_an_aliased_flag_is_named_as_typed_and_the_api_by_its_keywords():

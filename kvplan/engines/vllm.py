@@ -24,7 +24,8 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
 - --num-gpu-blocks-override N: OVERRIDE_RULES.
 - configurations refused whatever the memory (architecture, length, a 16-bit cache dtype other than the model's
   from 0.33, cache dtype, ROCm's sparse block, sparse MLA on a GPU no sparse backend runs on): configuration_refusal;
-  what clears each, checked against all of them: vllm_remedy.py.
+  what clears each, checked against all of them: vllm_remedy.py. A multimodal prefix-LM's media item past the
+  batched tokens (0.20+: vllm_media_floor.item_refusal) is refused in start, its remedy in words.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ class Settings:
     in_flight_batches: int
     prefix_caching: bool = True
     raised: str = ""  # why max_num_batched_tokens is above the GPU's default (vllm_media_floor.raised_note)
+    # where vLLM picks max_num_batched_tokens: (the GPU's default, a prefix-LM's media item or 0) before max_num_seqs x
+    # max_model_len caps the larger; None where --max-num-batched-tokens is given
+    picked: Optional[tuple] = None
 
     @property
     def in_flight_tokens(self) -> int:
@@ -127,15 +131,15 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
     rules = behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
     seqs = seqs if max_num_seqs is None else max_num_seqs
-    tokens, raised = max_num_batched_tokens, ""
+    tokens, raised, picked = max_num_batched_tokens, "", None
     if tokens is None:  # arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args: the floor, then the cap
-        tokens = min(seqs * max_model_len, max(default, media_floor[0]))
-        raised = raised_note(default, (tokens, media_floor[1])) or ""
+        picked = (default, media_floor[0])
+        tokens = min(seqs * max_model_len, max(picked))
+        raised = raised_note(default, media_floor, tokens) or ""
     if max_num_seqs is None:
         seqs = min(seqs, tokens)
     elif tokens < seqs:  # config/scheduler.py verify_max_model_len (0.11.0 ... 0.34.0; 0.32.0:328-333)
-        why = "" if max_num_batched_tokens else "the default here" + (f": {raised}" if raised else "")
-        raise _more_seqs_than_tokens(seqs, tokens, why)
+        raise _more_seqs_than_tokens(seqs, tokens, None if max_num_batched_tokens else raised)
     asynchronous = async_scheduling is not False  # on by default (0.14+) unless something turns it off
     if not rules.concurrent_batches:
         batches = 1
@@ -143,15 +147,17 @@ def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int
         batches = 2 if asynchronous and pp <= 1 else pp
     else:
         batches = pp + (1 if asynchronous else 0)
-    return Settings(max_model_len, tokens, seqs, batches, prefix_caching, raised)
+    return Settings(max_model_len, tokens, seqs, batches, prefix_caching, raised, picked)
 
 
-def _more_seqs_than_tokens(seqs: int, tokens: int, why: str) -> FieldError:
-    """vLLM's refusal of more sequences than batched tokens, on max_num_seqs; `why` the batched tokens are what they
-    are where the user did not set them. The remedy names both limits by their keys (FieldError.names), which the
-    caller writes its own way (the command line's flags)."""
-    return FieldError("max_num_seqs", f"{seqs} is more than max_num_batched_tokens {tokens}"
-                                      f"{f' ({why})' if why else ''}, which vLLM refuses (\"max_num_batched_tokens "
+def _more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> FieldError:
+    """vLLM's refusal of more sequences than batched tokens, on max_num_seqs; `raised`: None where the user gave
+    the batched tokens, else why vLLM's own pick is what it is ("" for the GPU's default). The remedy names both
+    limits by their keys (FieldError.names), which the caller writes its own way (the command line's flags); a pick
+    of vLLM's is named in a code span, as vLLM's setting, which no caller respells (errors.respelled)."""
+    limit = f"max_num_batched_tokens {tokens}" if raised is None else \
+        f"vLLM's `max_num_batched_tokens` {tokens} (the default here{f': {raised}' if raised else ''})"
+    return FieldError("max_num_seqs", f"{seqs} is more than {limit}, which vLLM refuses (\"max_num_batched_tokens "
                                       f"({tokens}) must be greater than or equal to max_num_seqs ({seqs})\"); set "
                                       f"max_num_batched_tokens to {seqs} or more, or max_num_seqs to {tokens} or less.",
                       names=("max_num_batched_tokens", "max_num_seqs"))
@@ -760,11 +766,15 @@ class Startup:
 
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
           block_size: Optional[int] = None, version: str = PINNED, override: Optional[int] = None,
-          capability: tuple = (), measured: Optional[list] = None, gpu_name: str = "") -> Startup:
+          capability: tuple = (), measured: Optional[list] = None, gpu_name: str = "",
+          media_refusal: Optional[Refusal] = None) -> Startup:
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer); `override`: --num-gpu-blocks-override;
     `capability`: the GPU's CUDA compute capability (() for Hopper's rules); `measured`: each stage's
-    plan.budget.MeasuredSizing where the cache is sized after warmup (0.34's extensible KV cache), else None."""
+    plan.budget.MeasuredSizing where the cache is sized after warmup (0.34's extensible KV cache), else None;
+    `media_refusal`: a prefix-LM's media item past the batched tokens (vllm_media_floor.item_refusal), which the
+    front end meets before the engine core starts, so before the memory and, as kvplan orders them, after the
+    configuration's other checks (vLLM meets the worker's and the attention backends' after it)."""
     rules = behaviour(version)
     settings = with_model_defaults(spec, settings)
     cache = cache_precision(spec, precision, capability, version, tp).name
@@ -774,7 +784,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
     refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
-                                    capability=capability, gpu_name=gpu_name)
+                                    capability=capability, gpu_name=gpu_name) or media_refusal
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")

@@ -182,10 +182,14 @@ class VllmEngine:
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,
                  max_num_batched_tokens: Optional[int] = None, measured: Optional[list] = None) -> EngineResult:
+        from .vllm_media_floor import item_refusal
+
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
+        refused_item = item_refusal(spec, self.version, self.flags, settings, _capability(gpu))
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
-                       capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu))
+                       capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
+                       media_refusal=refused_item)
         f = result.figures
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
                             f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)

@@ -22,17 +22,40 @@ _set_default_max_num_seqs_and_batched_tokens_args, 0.32.0:3147-3162, the item fr
   (multimodal/processing/context.py:662-686 returns None), Moondream3's 730-token image is below every GPU default
   (2,048 the least); Bagel and DeepSeek-V4's vision variant kvplan does not model.
 
-Not modelled: --mm-processor-kwargs max_soft_tokens (an image of at most 1,120 tokens, below every default).
+The refusal (item_refusal): a prefix-LM's media item is never split over scheduler steps, so an item bigger than
+max_num_batched_tokens stops start-up. From 0.20.0, Gemma 4's first release as a prefix LM (0.20.0
+transformers_utils/model_arch_config_convertor.py:478-483; 0.19.0's config/model.py:1195-1208 lists no Gemma 4), the
+platform forces disable_chunked_mm_input for a multimodal prefix-LM model (platforms/cuda.py, 0.20.0:226-236,
+0.32.0:333-343; platforms/rocm.py only from 0.30.0:949-959, 0.32.0:1124-1134), and the front end's MultiModalBudget
+(v1/engine/input_processor.py 0.20.0:57-61, 0.32.0:68-72, built before the engine core starts) raises
+v1/core/encoder_cache_manager.py compute_mm_encoder_budget's ValueError (0.20.0:288-307, 0.32.0:335-354): "Chunked MM
+input disabled but max_tokens_per_mm_item (2496) is larger than max_num_batched_tokens (2048)...". Its item is the
+largest of the modalities the deployment takes, a limit above 0 (multimodal/encoder_budget.py 0.20.0:73-91,
+0.32.0:73-91); a deployment that takes none builds no budget (supports_multimodal_inputs, config/model.py
+0.32.0:912-957; multimodal/registry.py in 0.20-0.30), so --language-model-only or every limit 0 starts in every
+release. The same check is in every release from 0.20.0 to 0.34.0 (encoder_cache_manager.py 0.34.0:348-367).
+
+Not modelled: --mm-processor-kwargs max_soft_tokens (an image of at most 1,120 tokens, below every default);
+--enable-mm-embeds, whose embedding-only modalities count in the refusal's item at a limit of 0.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Optional
 
+from .figures import Refusal
+from .vllm_sparse import is_rocm_platform
 from .vllm_versions import parse_version
 
+PREFIX_LM_SINCE = (0, 20)  # Gemma4ModelArchConfigConvertor.is_mm_prefix_lm (0.20.0 :478-483; not in 0.19.0)
 FLOOR_SINCE = (0, 22)  # engine/arg_utils.py: the prefix-LM raise (0.22.0:2528, absent from 0.21.0)
 TEXT_ONLY_SINCE = (0, 27)  # config/model.py _supports_multimodal_for_mm_prefix (0.27.0:813-847), absent in 0.26.0
+# gemma4_mm.py get_mm_max_tokens_per_item reads --limit-mm-per-prompt's video num_frames from 0.21.0 (:249-256; 0.20.0
+# counts 32 frames whatever it says); gemma4_unified.py, first in 0.23.0, reads it from the start (:175-183)
+FRAMES_OPTION_SINCE = (0, 21)
+ROCM_FORCED_SINCE = (0, 30)  # platforms/rocm.py forces disable_chunked_mm_input from 0.30.0 (:949-959), CUDA's 0.13 on
 # the multimodal Gemma 4 classes (model_executor/models/registry.py _MULTIMODAL_MODELS) and the vision_config field
 # their processing info reads an image's tokens from
 IMAGE_FIELD = {"Gemma4ForConditionalGeneration": "default_output_length",
@@ -40,25 +63,115 @@ IMAGE_FIELD = {"Gemma4ForConditionalGeneration": "default_output_length",
 VIDEO_FRAMES = 32  # gemma4_mm.py _VIDEO_MAX_FRAMES (0.32.0:104)
 FRAME_TOKENS = 70 + 2 + 6  # _VIDEO_MAX_SOFT_TOKENS (:103) + boi / eoi + the timestamp tokens (:267-275)
 AUDIO_TOKENS = 750  # transformers Gemma4Processor audio_seq_length default (processing_gemma4.py)
+# the refusal's remedy names these fields as vLLM's flags (Refusal.remedy_flags: a deployments file writes its keys)
+REMEDY_FLAGS = (("max_num_batched_tokens", "--max-num-batched-tokens"), ("max_num_seqs", "--max-num-seqs"),
+                ("context", "--max-model-len"), ("limit_mm_per_prompt", "--limit-mm-per-prompt"),
+                ("language_model_only", "--language-model-only"), ("engine", "--engine"))
+
+
+def item_tokens(spec, version: str, flags) -> dict:
+    """{modality: tokens} of one item at most, as Gemma4ProcessingInfo.get_mm_max_tokens_per_item answers for `spec`
+    under `flags` (engines.EngineFlags), in its order (image, audio, video); {} for a model it does not answer for
+    (no media prefix, not a multimodal Gemma 4 class, or a config without the image field, where vLLM's lookup
+    raises). The one source of the floor's item and the refusal's."""
+    media = getattr(spec, "media_prefix", None)
+    if media is None or spec.architecture not in IMAGE_FIELD:
+        return {}
+    image = dict(media.vision_tokens).get(IMAGE_FIELD[spec.architecture])
+    if image is None:
+        return {}
+    frames, limits = VIDEO_FRAMES, flags.mm_limits
+    if limits is not None and limits.video_frames and parse_version(version) >= FRAMES_OPTION_SINCE:
+        frames = min(frames, limits.video_frames)
+    return {"image": image, **({"audio": AUDIO_TOKENS} if media.audio else {}), "video": frames * FRAME_TOKENS}
+
+
+def largest(items: dict) -> tuple:
+    """(tokens, modality) of the largest item, the first of equals in vLLM's order; (0, "") for none."""
+    if not items:
+        return 0, ""
+    modality = max(items, key=items.__getitem__)
+    return items[modality], modality
 
 
 def media_floor(spec, version: str, flags) -> tuple:
     """(tokens, modality) of the largest media item vLLM raises its default max_num_batched_tokens to for `spec`
-    under `flags` (engines.EngineFlags), or (0, "") where it raises nothing."""
-    media = getattr(spec, "media_prefix", None)
+    under `flags` (engines.EngineFlags), or (0, "") where it raises nothing. _get_min_mm_batched_tokens asks for
+    every modality the model supports, whatever its limit (arg_utils.py 0.32.0:3081)."""
     release = parse_version(version)
-    if media is None or release < FLOOR_SINCE or spec.architecture not in IMAGE_FIELD:
+    if release < FLOOR_SINCE or getattr(spec, "media_prefix", None) is None:
         return 0, ""
-    if release >= TEXT_ONLY_SINCE and _text_only(media, flags):
+    if release >= TEXT_ONLY_SINCE and _text_only(spec.media_prefix, flags):
         return 0, ""
-    image = dict(media.vision_tokens).get(IMAGE_FIELD[spec.architecture])
-    if image is None:  # vLLM's AttributeError, caught in _get_min_mm_batched_tokens: no floor
-        return 0, ""
+    return largest(item_tokens(spec, version, flags))
+
+
+def taken_items(spec, version: str, flags) -> dict:
+    """item_tokens of the modalities the deployment takes (a --limit-mm-per-prompt count above 0, 999 where it names
+    none): the ones MultiModalBudget sizes; {} for a deployment that takes no media."""
+    media = getattr(spec, "media_prefix", None)
+    if media is None or flags.language_model_only:
+        return {}
     limits = flags.mm_limits
-    frames = min(VIDEO_FRAMES, limits.video_frames or VIDEO_FRAMES) if limits is not None else VIDEO_FRAMES
-    items = {"image": image, **({"audio": AUDIO_TOKENS} if media.audio else {}), "video": frames * FRAME_TOKENS}
-    modality = max(items, key=items.__getitem__)  # the first of the largest, in vLLM's order
-    return items[modality], modality
+    return {modality: tokens for modality, tokens in item_tokens(spec, version, flags).items()
+            if limits is None or getattr(limits, modality) != 0}
+
+
+def item_refusal(spec, version: str, flags, settings, capability=()) -> Optional[Refusal]:
+    """vLLM's refusal of a media item bigger than the max_num_batched_tokens of `settings` (vllm.Settings) for a
+    multimodal prefix-LM model, whose items are never chunked (the module's docstring), or None; `capability`: the
+    GPU's (vllm_sparse.ROCM for an AMD one)."""
+    release = parse_version(version)
+    if release < PREFIX_LM_SINCE or (is_rocm_platform(capability) and release < ROCM_FORCED_SINCE):
+        return None
+    tokens, modality = largest(taken_items(spec, version, flags))
+    batched = settings.max_num_batched_tokens
+    if tokens <= batched:
+        return None
+    reason = (f"Chunked MM input disabled but max_tokens_per_mm_item ({tokens}) is larger than max_num_batched_tokens "
+              f"({batched}). Please increase max_num_batched_tokens.")
+    return Refusal(reason, None, configuration=True, field="max_num_batched_tokens", remedy_flags=REMEDY_FLAGS,
+                   remedy=_item_remedy(spec, version, flags, settings, (tokens, modality)))
+
+
+def _item_remedy(spec, version: str, flags, settings, item: tuple) -> str:
+    """kvplan's words on what starts: the batched tokens raised to the item, the modalities past them shut (or
+    fewer video frames); where vLLM picks the batched tokens (Settings.picked), the cap on them lifted, or a release
+    that raises them to the item."""
+    tokens, modality = item
+    batched = settings.max_num_batched_tokens
+    ways = [f"--max-num-batched-tokens {tokens} or more (one {modality} item is {tokens} tokens, which a prefix-LM "
+            f"model prefills in one step)"]
+    items = taken_items(spec, version, flags)
+    over = [m for m, size in items.items() if size > batched]
+    left = [size for m, size in items.items() if m not in over]
+    every = item_tokens(spec, version, flags)
+    shut = {m: 0 for m in every if m not in items}  # the deployment's own zeros, kept in each limit said
+    if left:
+        limits = json.dumps({m: 0 for m in every if m not in items or m in over})
+        ways.append(f"--limit-mm-per-prompt '{limits}' (its largest item then {max(left)} tokens)")
+    else:
+        ways.append("--language-model-only (no media at all)")
+    if over == ["video"] and parse_version(version) >= FRAMES_OPTION_SINCE and batched >= FRAME_TOKENS:
+        frames, count = batched // FRAME_TOKENS, flags.mm_limits.video if flags.mm_limits is not None else None
+        fewer = json.dumps({**shut, "video": {**({"count": count} if count else {}), "num_frames": frames}})
+        ways.append(f"--limit-mm-per-prompt '{fewer}' ({frames} frames of {FRAME_TOKENS} tokens)")
+    if settings.picked is not None:
+        ways += _picked_remedy(settings, tokens, version)
+    return "vLLM accepts " + ", or ".join(ways)
+
+
+def _picked_remedy(settings, tokens: int, version: str) -> list:
+    """Where vLLM picked the batched tokens: more sequences where max_num_seqs x max_model_len capped its pick below
+    the item (arg_utils.py 0.32.0:3165-3168), or 0.22 on, whose pick is the item (FLOOR_SINCE)."""
+    target, seqs, length = max(settings.picked), settings.max_num_seqs, settings.max_model_len
+    capped = settings.max_num_batched_tokens < target
+    if capped and target >= tokens:
+        return [f"--max-num-seqs {math.ceil(tokens / length)} or more (vLLM caps its default at --max-num-seqs x "
+                f"--max-model-len, {seqs} x {length} = {seqs * length} here)"]
+    if not capped and parse_version(version) < FLOOR_SINCE and seqs * length >= tokens:
+        return ["--engine vllm==0.22.0 or later (whose default is raised to the item)"]
+    return []
 
 
 def _text_only(media, flags) -> bool:
@@ -68,9 +181,13 @@ def _text_only(media, flags) -> bool:
     return flags.language_model_only or (limits is not None and limits.shut(modalities))
 
 
-def raised_note(default: int, floor: tuple) -> Optional[str]:
-    """Words on the raise for the budget line, or None where the default stands."""
-    tokens, modality = floor
-    if tokens <= default:
+def raised_note(default: int, floor: tuple, tokens: int) -> Optional[str]:
+    """Words on the raise for the budget line (`tokens`: the batched tokens vLLM starts with, the floor's item or
+    less where max_num_seqs x max_model_len caps it), or None where the default stands."""
+    item, modality = floor
+    if item <= default or tokens <= default:
         return None
-    return f"vLLM raises it from {default} to accommodate '{modality}' input for a prefix-LM model"
+    if tokens >= item:
+        return f"vLLM raises it from {default} to accommodate '{modality}' input for a prefix-LM model"
+    return (f"vLLM raises it from {default} to {item} to accommodate '{modality}' input for a prefix-LM model, then "
+            f"caps it at max_num_seqs x max_model_len")
