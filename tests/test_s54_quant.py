@@ -290,7 +290,8 @@ def test_awq_of_an_unquantised_checkpoint_is_bad_input(flag):
     0.32.0:375, 0.34.0:410). Before, kvplan priced Llama-3.2-1B as a 4-bit AWQ checkpoint."""
     line = one_error_line(run_kvplan("estimate", "meta-llama/Llama-3.2-1B-Instruct", flag, "awq", "--gpu", "a100"))
     assert line == (f"kvplan: error: {flag} awq needs a checkpoint quantised with AWQ: this model's config has no "
-                    "quantization_config, so vLLM stops at \"Cannot find the config file for awq\".")
+                    "quantization_config and no quant_config.json or quantize_config.json lies beside its config.json "
+                    "(vLLM reads that file instead), so vLLM stops at \"Cannot find the config file for awq\".")
 
 
 def test_gptq_of_an_unquantised_checkpoint_in_a_deployments_file(tmp_path):
@@ -299,8 +300,9 @@ def test_gptq_of_an_unquantised_checkpoint_in_a_deployments_file(tmp_path):
                     "    context: 4096\n    quantization: gptq\n")
     line = one_error_line(run_kvplan("check", "--file", path))
     assert line == (f"kvplan: error: {path}:7: deployment 'g' field 'quantization' gptq needs a checkpoint quantised "
-                    "with GPTQ: this model's config has no quantization_config, so vLLM stops at \"Cannot find the "
-                    "config file for gptq\".")
+                    "with GPTQ: this model's config has no quantization_config and no quantize_config.json lies beside "
+                    "its config.json (vLLM reads that file instead), so vLLM stops at \"Cannot find the config file "
+                    "for gptq\".")
 
 
 def test_gptq_by_name_of_an_8_bit_gptq_checkpoint_is_taken(tmp_path):

@@ -11,7 +11,7 @@ from typing import Callable, Optional
 from ..errors import FieldError, KvplanError, quote
 from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
-from ..model.quantization import apply_weight_precision
+from ..model.quantization import apply_weight_precision, settings_file_method
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..engines import EngineFlags, get_engine
@@ -83,17 +83,18 @@ class SuggestResult:
 
 
 @lru_cache(maxsize=None)
-def _resolve(model: str, revision: Optional[str]) -> ModelSpec:
-    return resolve(model, revision)
+def _resolve(model: str, revision: Optional[str], settings_file: Optional[str] = None) -> ModelSpec:
+    return resolve(model, revision, quantization=settings_file)
 
 
 def _spec_for(dep: Deployment) -> ModelSpec:
-    """The model as the deployment serves its weights: its dtype, then its quantization (as estimate's)."""
+    """The model as the deployment serves its weights: its dtype, then its quantization (as estimate's; awq / gptq
+    also read the settings file vLLM reads beside a config.json with none: model/sources.py resolve)."""
     try:
-        spec = _resolve(dep.model, dep.revision)
+        spec = _resolve(dep.model, dep.revision, settings_file_method(dep.quantization))
     except KvplanError as exc:
-        if dep.file is None:
-            raise
+        if dep.file is None or getattr(exc, "field", None) == "quantization":
+            raise  # a refusal of the quantization key: check() says that key's line
         raise KvplanError(one_line(f"{dep.file}:{dep.line_of('model')}: deployment {dep.name!r} field 'model': "
                                    f"{exc}")) from None
     return apply_weight_precision(spec, dep.quantization, dep.dtype)  # FieldError: check() says the key's line

@@ -111,7 +111,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         for kv_dtype in kv_dtypes:
             engine_model.check_kv_dtype(kv_dtype)
-    weighted = apply_weight_precision(resolve(model, revision), quantization, dtype)
+    weighted = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)
     spec = served(weighted, engine_model, pp)
     device = choose_gpu(gpu)
     if memory is not None:

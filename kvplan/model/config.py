@@ -99,6 +99,18 @@ FAMILY_DEFAULTS = {
     "gemma4_text": {"head_dim": 256, "global_head_dim": 512, "vocab_size": 262144, "sliding_window": 512,
                     "hidden_size_per_layer_input": 256, "vocab_size_per_layer_input": 262144,
                     "max_position_embeddings": 131072, "tie_word_embeddings": True},
+    # transformers Gemma4UnifiedTextConfig defaults (5.22.2 configuration_gemma4_unified.py:124-147, global_head_dim
+    # popped with 512 at :177; the same in 5.25.0 :123-146): its own window (1024, not Gemma4TextConfig's 512) and
+    # use_bidirectional_attention "vision" (Gemma4TextConfig's is None), which makes it a prefix LM over each media
+    # item (vision.media_prefix) and leaves the window whole (BIDIRECTIONAL_WINDOW). No per-layer-input fields: vLLM
+    # gemma4.py reads getattr(config, "hidden_size_per_layer_input", 0) (0.34.0:592-593, :858-859), none here. The
+    # flags the class defaults to False / 0 (attention_bias, attention_k_eq_v, num_kv_shared_layers,
+    # use_double_wide_mlp: :141-150) are kvplan's getters' defaults already; layer_types: layers.gemma4_mixers.
+    "gemma4_unified_text": {"vocab_size": 262144, "hidden_size": 2304, "intermediate_size": 9216,
+                            "num_hidden_layers": 30, "num_attention_heads": 8, "num_key_value_heads": 4,
+                            "head_dim": 256, "global_head_dim": 512, "max_position_embeddings": 262144,
+                            "tie_word_embeddings": True, "sliding_window": 1024,
+                            "use_bidirectional_attention": "vision"},
     # transformers Gemma3nTextConfig defaults (5.19: configuration_gemma3n.py; E4B's shapes)
     "gemma3n_text": {"vocab_size": 262400, "hidden_size": 2048, "intermediate_size": 16384, "num_hidden_layers": 35,
                      "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 256, "sliding_window": 512,

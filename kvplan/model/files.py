@@ -197,6 +197,21 @@ def local_weights(folder: Path) -> tuple[Optional[Weights], Optional[str]]:
     return None, None
 
 
+def json_names(folder: Path) -> list:
+    """Names of the *.json files in `folder`, at most MAX_SHARDS of them (a model folder holds a handful)."""
+    names = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(".json"):
+                    names.append(entry.name)
+                if len(names) > MAX_SHARDS:
+                    raise KvplanError(f"{quote(str(folder))} holds more than {MAX_SHARDS:,} JSON files.")
+    except OSError as exc:
+        raise KvplanError(f"cannot list {quote(str(folder))}: {exc.strerror or exc}.") from None
+    return names
+
+
 def weights_from_counts(counts: dict, source: str) -> Weights:
     stored = sum(n * SAFETENSORS_BYTES.get(dtype, 2) for dtype, n in counts.items())
     main = max(counts, key=counts.get) if counts else ""

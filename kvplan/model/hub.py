@@ -1,4 +1,5 @@
-"""MODEL ids that are neither bundled nor local: config.json (and the safetensors metadata, for the exact size)
+"""MODEL ids that are neither bundled nor local: config.json (and the safetensors metadata, for the exact size; and,
+only for --quantization awq / gptq of a config with no quantization settings, the settings file vLLM reads then)
 from the Hugging Face Hub through huggingface_hub, within one total deadline for everything a MODEL asks
 (--hub-timeout, else KVPLAN_HUB_TIMEOUT, else DEFAULT_HUB_TIMEOUT): a HEAD without the client's retries first,
 so that 404 and 401 answer at once and 429/5xx are retried exactly once (after Retry-After when it fits), a
@@ -22,6 +23,7 @@ from ..errors import FieldError, KvplanError, quote
 from .bundled import did_you_mean
 from .files import load_json, weights_from_counts
 from .parse import parse_config
+from .quantization import QUANT_CONFIG_FILES, has_quantization_settings, settings_file_method, with_settings_file
 from .spec import ModelSpec, Weights
 
 # A branch or tag (one path component), a 40-hex commit, or a pull-request ref (refs/pr/N) of the Hub.
@@ -164,6 +166,40 @@ def _fetch_config(model_id: str, revision: Optional[str], deadline: float) -> st
                            etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
 
 
+def _settings_files(model_id: str, revision: Optional[str], method: str, deadline: float) -> dict:
+    """{name: cached path} of the settings files vLLM's --quantization `method` reads (quantization.QUANT_CONFIG_FILES)
+    that the repo holds: one request per name, or the cache alone when offline. vLLM lists the snapshot's *.json and
+    takes any name ending so (weight_utils.py 0.32.0:336-369); kvplan asks for the names themselves."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    found = {}
+    for name in QUANT_CONFIG_FILES[method]:
+        try:
+            found[name] = hf_hub_download(model_id, name, revision=revision, local_files_only=_offline(),
+                                          etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
+        except LocalEntryNotFoundError:
+            if not _offline():
+                raise  # the Hub did not answer and the cache has no copy: _hub_error says so
+        except EntryNotFoundError:  # the repo has no such file
+            pass
+    return found
+
+
+def _with_hub_settings(raw, model_id: str, revision: Optional[str], quantization: Optional[str], deadline: float,
+                       seconds: float) -> tuple:
+    """(raw, note): config.json with the settings file vLLM's --quantization awq / gptq reads from the repo when the
+    config has none (quantization.with_settings_file); nothing is asked of the Hub otherwise."""
+    method = settings_file_method(quantization)
+    if method is None or has_quantization_settings(raw):
+        return raw, None
+    try:
+        paths = _within(deadline - time.monotonic(), lambda: _settings_files(model_id, revision, method, deadline))
+    except Exception as exc:  # every failure becomes one sentence; see _hub_error
+        raise _hub_error(model_id, exc, seconds) from None
+    return with_settings_file(raw, method, {name: load_json(Path(path)) for name, path in paths.items()})
+
+
 def _raise(exc: Exception):
     raise exc
 
@@ -226,7 +262,7 @@ def _hub_weights(model_id: str, revision: Optional[str], seconds: float) -> tupl
 
 
 def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = None,
-             timeout: Optional[float] = None) -> ModelSpec:
+             timeout: Optional[float] = None, quantization: Optional[str] = None) -> ModelSpec:
     from huggingface_hub.utils import disable_progress_bars, logging
 
     # Our one-line errors replace the client's retry warnings and progress bars on stderr.
@@ -239,9 +275,10 @@ def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = N
         config = _within(seconds, lambda: _fetch_config(model_id, revision, deadline))
     except Exception as exc:  # every failure becomes one sentence; see _hub_error
         raise _hub_error(model_id, exc, seconds) from None
-    raw = load_json(Path(config))
+    raw, settings = _with_hub_settings(load_json(Path(config)), model_id, revision, quantization, deadline, seconds)
     if raw_out is not None:
         raw_out.append(raw)
     weights, note = _hub_weights(model_id, revision, deadline - time.monotonic())
     spec = parse_config(raw, model_id, weights)
-    return replace(spec, notes=spec.notes + (note,)) if note else spec
+    notes = tuple(n for n in (settings, note) if n)
+    return replace(spec, notes=spec.notes + notes) if notes else spec

@@ -18,19 +18,29 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Optional
 
-from ..errors import FieldError, quote
+from ..errors import FieldError, KvplanError, quote
+from .config import NESTED_TEXT_KEYS
 from .params import QUANTIZED_GROUPS, quantized_bytes, quantized_format
 from .precision import DTYPE_BYTES
 from .spec import ModelSpec, ParamGroup, Weights
 
 QUANTIZATIONS = ("fp8", "awq", "gptq", "mxfp4")
 # methods vLLM only reads from a checkpoint: with no quantization_config to read, get_quant_config looks for the
-# class's own file (quantize_config.json / quant_config.json) and raises "Cannot find the config file for awq"
-# (model_loader/weight_utils.py 0.11.0:289, 0.14.0:315, 0.24.0:372, 0.32.0:375, 0.34.0:410); fp8 and mxfp4 quantise
-# a 16-bit checkpoint online instead (engines/vllm_quant.py ONLINE_SINCE)
+# class's own file (QUANT_CONFIG_FILES) and raises "Cannot find the config file for awq" (model_loader/weight_utils.py
+# 0.11.0:289, 0.14.0:315, 0.24.0:372, 0.32.0:375, 0.34.0:410); fp8 and mxfp4 quantise a 16-bit checkpoint online
+# instead (engines/vllm_quant.py ONLINE_SINCE)
 CHECKPOINT_ONLY = ("awq", "gptq")
+# The files get_quant_config reads for --quantization awq / gptq when the checkpoint's config holds no quantization
+# settings (no quantization_config, nor one in its text_config, nor a compression_config: weight_utils.py 0.11.0:239-
+# 247, 0.32.0:235-242): the -q class's get_config_filenames(), matched by name ending against the *.json of the model
+# folder, or of the Hub repo's snapshot (0.11.0:260-292, 0.32.0:332-380, 0.34.0:363-415). The same names in 0.11.0 to
+# 0.34.0: GPTQConfig / AutoGPTQConfig quantize_config.json (gptq.py 0.11.0:112, 0.21.0:141; auto_gptq.py 0.22.0:190,
+# 0.32.0:187, 0.34.0:195); AWQConfig quant_config.json and quantize_config.json (awq.py 0.11.0:65-70, 0.23.0:81-84),
+# AutoAWQConfig the same two (auto_awq.py 0.24.0:234, 0.32.0:238, 0.34.0:240).
+QUANT_CONFIG_FILES = {"gptq": ("quantize_config.json",), "awq": ("quant_config.json", "quantize_config.json")}
 _NO_CHECKPOINT_CONFIG = ("{key} needs a checkpoint quantised with {name}: this model's config has no "
-                         "quantization_config, so vLLM stops at \"Cannot find the config file for {key}\".")
+                         "quantization_config and no {files} lies beside its config.json (vLLM reads that file "
+                         "instead), so vLLM stops at \"Cannot find the config file for {key}\".")
 EXPERTS_ONLY = ("experts",)
 # vLLM's --dtype values (vllm/config/model.py ModelDType) -> kvplan's dtype names; auto keeps the model's.
 DTYPES = {"auto": None, "half": "fp16", "float16": "fp16", "bfloat16": "bf16", "float": "fp32", "float32": "fp32"}
@@ -135,8 +145,53 @@ def _named_kernel(spec: ModelSpec, key: str, current: Optional[str]) -> ModelSpe
     if spec.quantization == key:
         return replace(spec, quantization_asked=key)
     if current is None and not spec.quantization:
-        raise FieldError("quantization", _NO_CHECKPOINT_CONFIG.format(key=key, name=key.upper()))
+        files = " or ".join(QUANT_CONFIG_FILES[key])
+        raise FieldError("quantization", _NO_CHECKPOINT_CONFIG.format(key=key, name=key.upper(), files=files))
     raise _mismatch(key, current or spec.quantization)
+
+
+def settings_file_method(method) -> Optional[str]:
+    """awq / gptq when --quantization `method` is one whose settings vLLM may read from a file beside config.json
+    (QUANT_CONFIG_FILES), else None. Never raises: the flag is checked where it is applied (with_quantization)."""
+    key = str(method).strip().lower() if isinstance(method, str) else ""
+    return key if key in CHECKPOINT_ONLY else None
+
+
+def has_quantization_settings(raw) -> bool:
+    """Whether a raw config.json holds the settings vLLM reads before any file: a quantization_config, one in a
+    nested language-model config (kvplan's reader flattens those: config.NESTED_TEXT_KEYS), or a compression_config
+    (weight_utils.py 0.32.0:235-242)."""
+    if not isinstance(raw, dict):
+        return True  # the reader refuses it; nothing to look for
+    nested = [raw.get(key) for key in NESTED_TEXT_KEYS if isinstance(raw.get(key), dict)]
+    return any(part.get("quantization_config") is not None for part in [raw, *nested]) \
+        or raw.get("compression_config") is not None
+
+
+def settings_file_names(method: str, names) -> list:
+    """Of a folder's file names, those vLLM's `method` class takes for its settings: *.json (glob, so no hidden
+    name) ending with one of QUANT_CONFIG_FILES[method] (weight_utils.py 0.32.0:365-369)."""
+    endings = QUANT_CONFIG_FILES[method]
+    return sorted(name for name in names if name.endswith(endings) and not name.startswith("."))
+
+
+def with_settings_file(raw: dict, method: str, found: dict) -> tuple:
+    """(raw, note): config.json as vLLM's --quantization `method` reads it when the config has no settings and
+    `found` ({file name: its JSON}) holds the files settings_file_names picked. One file: its contents are the
+    quantization_config, with the flag's quant_method (get_quant_config hands the file to the -q class's from_config,
+    weight_utils.py 0.32.0:382-395; the class is the flag's, quant_method in the file is not read). None: unchanged
+    (with_quantization refuses). More than one: vLLM's refusal (0.32.0:376-380)."""
+    if not found:
+        return raw, None
+    if len(found) > 1:
+        raise FieldError("quantization", f"{method} finds {len(found)} settings files beside config.json "
+                                         f"({', '.join(sorted(found))}), so vLLM stops at \"Found multiple config "
+                                         f"files for {method}\"; keep one.")
+    (name, contents), = found.items()
+    if not isinstance(contents, dict):
+        raise KvplanError(f"{name} must be a JSON object of quantization settings, got a {type(contents).__name__}.")
+    merged = {**raw, "quantization_config": {**contents, "quant_method": method}}
+    return merged, f"{method} settings read from {name} beside config.json, as vLLM's --quantization {method} does"
 
 
 _TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}

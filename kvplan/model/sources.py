@@ -9,6 +9,10 @@ Which source a MODEL names (in this order):
 2. An existing path (config.json or model folder).
 3. The Hub, within a total deadline (--hub-timeout / KVPLAN_HUB_TIMEOUT, 10 s by default).
 
+With --quantization awq / gptq and a config.json holding no quantization_config, the settings file vLLM reads then
+(quantize_config.json, quant_config.json) is read from the folder or the Hub repo too (quantization.py
+QUANT_CONFIG_FILES); nothing else asks for it.
+
 Every read is bounded (files.py): only regular files are opened, JSON with limits on size, nesting and digits,
 safetensors headers under a size cap before anything is allocated."""
 
@@ -22,9 +26,10 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
 from .bundled import bundled_files, bundled_names, did_you_mean, find_bundled, load_bundled, spec_dir
-from .files import load_json, local_weights, parse_json, read_regular, weights_from_counts
+from .files import json_names, load_json, local_weights, parse_json, read_regular, weights_from_counts
 from .hub import check_revision, from_hub, hub_deadline, hub_timeout_seconds
 from .parse import parse_config
+from .quantization import has_quantization_settings, settings_file_method, settings_file_names, with_settings_file
 from .spec import ModelSpec, Weights
 
 __all__ = ["bundled_files", "bundled_names", "did_you_mean", "find_bundled", "load_bundled", "spec_dir", "load_json",
@@ -34,16 +39,33 @@ __all__ = ["bundled_files", "bundled_names", "did_you_mean", "find_bundled", "lo
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$", re.ASCII)
 
 
-def from_path(path: Path, raw_out: Optional[list] = None) -> ModelSpec:
+def _local_settings_file(raw, folder: Path, quantization: Optional[str]) -> tuple:
+    """(raw, note) with the settings file vLLM's --quantization awq / gptq reads from the model folder when config.json
+    has none (quantization.with_settings_file); (raw, None) when not asked or not there."""
+    method = settings_file_method(quantization)
+    if method is None or has_quantization_settings(raw):
+        return raw, None
+    names = settings_file_names(method, json_names(folder))
+    return with_settings_file(raw, method, {name: load_json(folder / name) for name in names})
+
+
+def from_path(path: Path, raw_out: Optional[list] = None, quantization: Optional[str] = None) -> ModelSpec:
+    """The spec of a model folder or config file; `quantization` (the -q flag): awq / gptq read their settings file
+    from the folder (or beside a file named config.json) when config.json has no quantization_config, as vLLM does."""
     folder = path if path.is_dir() else path.parent
     config = path / "config.json" if path.is_dir() else path
     if path.is_dir() and not config.exists():
         raise KvplanError(f"MODEL folder {quote(str(path))} has no config.json.")
-    raw = load_json(config)
+    raw, settings = load_json(config), None
+    in_folder = path.is_dir() or config.name == "config.json"
+    if in_folder:
+        raw, settings = _local_settings_file(raw, folder, quantization)
     if raw_out is not None:
         raw_out.append(raw)
-    weights, problem = local_weights(folder) if path.is_dir() or config.name == "config.json" else (None, None)
+    weights, problem = local_weights(folder) if in_folder else (None, None)
     spec = parse_config(raw, str(path))
+    if settings:
+        spec = replace(spec, notes=spec.notes + (settings,))
     if problem:
         note = f"checkpoint size estimated from the config: {problem}"
         return replace(spec, notes=spec.notes + (note,))
@@ -81,9 +103,12 @@ def bundled_for(model: str, revision: Optional[str] = None) -> Optional[Path]:
 
 
 def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] = None,
-            hub_timeout: Optional[float] = None) -> ModelSpec:
+            hub_timeout: Optional[float] = None, quantization: Optional[str] = None) -> ModelSpec:
     """The spec of MODEL (sources in the order of the module docstring); `raw_out`, when given, receives the
-    raw config.json it was parsed from (verify builds its forward pass from the fields the spec does not keep)."""
+    raw config.json it was parsed from (verify builds its forward pass from the fields the spec does not keep).
+    `quantization` (the -q flag, unchecked here): awq / gptq also read the settings file vLLM reads beside a
+    config.json with no quantization_config (a local folder's, or the Hub repo's, fetched only then); a bundled spec
+    is read from its bundled config alone (its Hub repo is never asked)."""
     if not isinstance(model, str) or not model.strip() or len(model) > 4096:
         raise FieldError("model", f"must be a Hugging Face id, a config.json or a model folder, got {quote(model)}.")
     revision = check_revision(revision)
@@ -101,10 +126,10 @@ def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] 
         return spec
     path = existing_path(model)
     if path is not None:
-        return from_path(path, raw_out)
+        return from_path(path, raw_out, quantization)
     if looks_like_path(model):
         raise KvplanError(f"MODEL {quote(model)} does not exist; give a config.json, a model folder or a Hub id.")
     if ".." in model or not HUB_ID.match(model):
         raise KvplanError(f"MODEL {quote(model)} is not a Hugging Face id (owner/name) nor an existing path."
                           f"{did_you_mean(model)}")
-    return from_hub(model, revision, raw_out, hub_timeout)
+    return from_hub(model, revision, raw_out, hub_timeout, quantization)
