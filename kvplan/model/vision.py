@@ -606,17 +606,11 @@ class MediaPrefix:
     audio: bool = False  # an audio tower beside the vision one (audio_config)
 
 
-# transformers' default where a config leaves use_bidirectional_attention out, by family: Gemma4UnifiedTextConfig's
-# "vision" (5.25.0 models/gemma4_unified/configuration_gemma4_unified.py:146, 5.22.2 :147), which vLLM's convertor
-# reads off the config transformers builds; Gemma4TextConfig's is None (5.25.0 configuration_gemma4.py:169)
-BIDIRECTIONAL_DEFAULT = {"gemma4_unified": "vision"}
-
-
 def media_prefix(cfg: Config) -> Optional[MediaPrefix]:
     """The model's MediaPrefix, or None for a causal language model. The field's type differs between families
     (a bool in EmbeddingGemma's Gemma 3 config), so only Gemma 4's string "vision" counts; a Gemma 4 Unified config
-    without the key gets transformers' "vision" (BIDIRECTIONAL_DEFAULT), one that sets it null none."""
-    if not cfg.model_type.startswith("gemma4") or _bidirectional(cfg) != "vision":
+    without the key gets transformers' "vision" from the family defaults (config.FAMILY_DEFAULTS)."""
+    if not cfg.model_type.startswith("gemma4") or cfg.fields.get("use_bidirectional_attention") != "vision":
         return None
     tokens = ()
     if isinstance(cfg.get("vision_config"), dict):
@@ -626,10 +620,3 @@ def media_prefix(cfg: Config) -> Optional[MediaPrefix]:
     return MediaPrefix(tokens, isinstance(cfg.get("audio_config"), dict))
 
 
-def _bidirectional(cfg: Config):
-    """text_config.use_bidirectional_attention as transformers reads it: the family's default where the key is
-    missing (a null that the file sets stays null)."""
-    if "use_bidirectional_attention" in cfg.fields:
-        return cfg.fields["use_bidirectional_attention"]
-    family = cfg.model_type.removesuffix("_text")
-    return BIDIRECTIONAL_DEFAULT.get(family)
