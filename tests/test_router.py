@@ -114,10 +114,12 @@ def test_general_rules_choose_as_vllm(kernel_torch, case):
     torch = kernel_torch
     rule = case["rule"]
     grouped = "num_expert_group" in rule
-    kwargs = dict(scoring="sigmoid") if rule.get("llama4") else {}
+    # MiniMax-M2's sigmoid with a correction bias has no groups: the scoring and the bias come from the rule either way
+    kwargs = dict(scoring=rule.get("scoring_func", "softmax"), correction=case["correction"] is not None)
+    if rule.get("llama4"):
+        kwargs = dict(scoring="sigmoid")
     if grouped:
-        kwargs = dict(scoring=rule["scoring_func"], groups=rule["num_expert_group"], topk_groups=rule["topk_group"],
-                      correction=case["correction"] is not None)
+        kwargs.update(groups=rule["num_expert_group"], topk_groups=rule["topk_group"])
     renorm = False if rule.get("llama4") else rule["renormalize"]
     plan = RouterPlan(case["experts"], case["top_k"], "float32", renorm,
                       rule.get("routed_scaling_factor", 1.0), **kwargs)
