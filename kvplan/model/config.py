@@ -126,8 +126,8 @@ FAMILY_ALIASES = {"glm4_moe": {"num_mtp_layers": "num_nextn_predict_layers", "nu
 # each holds W // 2 + 1 tokens. Google's Gemma 4 checkpoints ship null (E2B, E4B) or "vision" (26B-A4B, 31B): "all"
 # is a derivative's (a fine-tuned reranker's). EmbeddingGemma (architecture Gemma3TextModel, gemma3_text, true) is
 # not sized at all: vLLM makes its layers encoder-only, with no cache (0.34.0 models/config.py:218-222,
-# gemma3.py:165-174), so model/unmodelled.py ENCODER_ONLY refuses it; the gemma3_text entry serves only a causal gemma3_text architecture
-# that sets the flag, whose decoder layers vLLM builds from the rewritten window.
+# gemma3.py:165-174), so model/unmodelled.py ENCODER_ONLY refuses it; the gemma3_text entry serves only a causal
+# gemma3_text architecture that sets the flag, whose decoder layers vLLM builds from the rewritten window.
 BIDIRECTIONAL_WINDOW = {
     "gemma3_text": True,  # Gemma3TextConfig, from 4.57.0 (configuration_gemma3.py:228-229; 5.22.2 :102-103)
     # Gemma4TextConfig, since Gemma 4's first release (5.5.0 configuration_gemma4.py:178-179; 5.22.2 :186-188;
