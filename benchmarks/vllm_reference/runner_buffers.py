@@ -1,6 +1,7 @@
 """The GPU bytes the model runners' buffer-owning classes keep, built by vLLM's own constructors on the CPU, frozen
 as tests/data/vllm_runner_buffers.json for tests/test_vllm_runner_buffers.py (and, from 0.32, Model Runner V2's
-speculators for tests/test_s54_runner.py and, in 0.32 and 0.33, the V1 runner's proposers for tests/test_s54_fix3.py). Pure Python, run from a source release (no build; vllm._C is not
+speculators for tests/test_s54_runner.py and, in 0.32 and 0.33, the V1 runner's proposers for
+tests/test_s54_fix3.py). Pure Python, run from a source release (no build; vllm._C is not
 needed):
 
     for v in 0.27.0 ... 0.34.0: cd vllm-$v && PYTHONPATH=. python .../runner_buffers.py $v /tmp/r$v.json
