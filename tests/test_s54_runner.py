@@ -219,17 +219,20 @@ def test_v1_s_placeholder_table_ignores_the_dtype():
     assert found["bf16"][1] != found["fp8_e4m3"][1]  # the cache's block does move
 
 
-def test_served_budget_passes_the_dtype_where_taken():
-    """plan() asks a budget_for that takes kv_dtype for the dtype served, lower-cased; a fixed one as before."""
+def test_served_budget_always_passes_the_dtype():
+    """plan() asks every budget_for for the dtype served, lower-cased, with the stage where there is one; one that
+    cannot take the keyword fails loudly instead of losing the dtype (session 54 review)."""
     asked = []
 
     def engine_like(tp, stage=None, kv_dtype="auto"):
         asked.append((tp, stage, kv_dtype))
         return "budget"
 
-    assert served_budget(engine_like, 2, None, " FP8 ") == "budget" and asked == [(2, None, "fp8")]
-    assert served_budget(lambda tp: ("fixed", tp), 4, None, "fp8") == ("fixed", 4)
-    assert served_budget(lambda tp, stage=None: (tp, stage), 1, "stage", "fp8") == (1, "stage")
+    assert served_budget(engine_like, 2, None, " FP8 ") == "budget"
+    assert served_budget(engine_like, 1, "stage", "auto") == "budget"
+    assert asked == [(2, None, "fp8"), (1, "stage", "auto")]
+    with pytest.raises(TypeError):
+        served_budget(lambda tp, stage=None: (tp, stage), 1, None, "fp8")
 
 
 # verify_rejudge: records without a runner_state row

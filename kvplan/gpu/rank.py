@@ -13,7 +13,7 @@ import torch
 from ..errors import FieldError, KvplanError
 from ..engines import EngineFlags, get_engine
 from ..engines.vllm_budget import per_layer_input_buffer
-from ..plan.budget import flag_budget
+from ..plan.budget import fixed_budget, flag_budget
 from ..plan.plan import plan as make_plan
 from ..render.text import size
 from ..verify.allocator import probe_boundary
@@ -178,7 +178,7 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
     """Lay out the measured budget with ideal paging (every block a sequence can use; the engine's own
     admission holds back its null block and in-flight reserves), allocate the pools, prove the boundary."""
     plan = make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp,
-                     budget_for=lambda t, stage=None: flag_budget(budget), block_size=block_size, engine="none",
+                     budget_for=fixed_budget(budget), block_size=block_size, engine="none",
                      speed=False, suggest=False)
     if not plan.fits:
         raise KvplanError(f"{spec.name}: the measured budget ({size(budget)} after the measured weights, profile "

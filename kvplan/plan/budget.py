@@ -132,3 +132,13 @@ def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batc
 def flag_budget(kv_budget: int, stage: Optional[int] = None) -> Budget:
     return Budget(kv_budget, "kv_budget", stage=stage,
                   terms=(BudgetTerm("kv_budget", kv_budget, "given (like vLLM's --kv-cache-memory-bytes)"),))
+
+
+def fixed_budget(kv_budget: int):
+    """A budget_for (plan.plan's) of `kv_budget` bytes at every TP degree, stage and --kv-cache-dtype: a budget
+    given, not an engine's, so the dtype plan.served_budget passes changes nothing."""
+
+    def budget_for(tp: int, stage=None, kv_dtype: str = "auto") -> Budget:
+        return flag_budget(kv_budget)
+
+    return budget_for
