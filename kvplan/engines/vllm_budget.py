@@ -329,7 +329,8 @@ def penalty_state(spec, settings, runner: Runner, version: str, stage=None) -> i
 
 
 DENSE_HISTORY = (  # (first release, runner, speculative methods) whose drafter keeps every request's tokens on the GPU
-    ((0, 34), "V2", ("ngram", "ngram_gpu", "suffix")),  # v1/worker/gpu/model_runner.py:291-294, prefer_dense_token_history
+    # 0.34.0 v1/worker/gpu/model_runner.py:291-294, prefer_dense_token_history
+    ((0, 34), "V2", ("ngram", "ngram_gpu", "suffix")),
     ((0, 32), "V2", ("ngram", "ngram_gpu")),  # 0.32.0 v1/worker/gpu/model_runner.py:275-277 use_ngram()
     ((0, 27), "V1", ("ngram_gpu",)),  # v1/worker/gpu_model_runner.py token_ids_gpu_tensor (0.32.0 :622-627)
 )

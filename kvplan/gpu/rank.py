@@ -13,7 +13,7 @@ import torch
 from ..errors import FieldError, KvplanError
 from ..engines import EngineFlags, get_engine
 from ..engines.vllm_budget import per_layer_input_buffer
-from ..plan.budget import fixed_budget, flag_budget
+from ..plan.budget import batched_tokens, fixed_budget, flag_budget
 from ..plan.plan import plan as make_plan
 from ..render.text import size
 from ..verify.allocator import probe_boundary
@@ -55,11 +55,11 @@ def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
     engine = plan_engine(spec, opts)
     device = replace(gpu, memory_bytes=total)
     util = engine.default_gpu_util if opts.gpu_util is None else opts.gpu_util
-    seqs, tokens = opts.max_num_seqs, opts.max_num_batched_tokens
+    seqs = opts.max_num_seqs
     if hasattr(engine, "settings"):
-        settings = engine.settings(opts.context, device, 1, tokens, seqs, spec)  # a prefix-LM's media floor too
-        seqs, tokens = settings.max_num_seqs, settings.max_num_batched_tokens
-    return replace(opts, gpu_util=util, max_num_seqs=seqs or 256, max_num_batched_tokens=tokens or 8192)
+        seqs = engine.settings(opts.context, device, 1, opts.max_num_batched_tokens, seqs, spec).max_num_seqs
+    tokens = batched_tokens(engine, spec, device, opts.context, 1, opts.max_num_batched_tokens, opts.max_num_seqs)
+    return replace(opts, gpu_util=util, max_num_seqs=seqs or 256, max_num_batched_tokens=tokens)
 
 
 def fill_random(t) -> None:

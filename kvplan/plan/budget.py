@@ -77,6 +77,17 @@ SAMPLER_SEQUENCES = 256
 SAMPLER_COPIES = 3
 
 
+def batched_tokens(engine_model, spec: ModelSpec, device, context: int, pp: int = 1,
+                   max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None) -> int:
+    """The tokens a plan's forward pass takes and splits a prompt by (max_num_batched_tokens): the engine's settings
+    where it has them (vLLM's default for the GPU, raised to a prefix-LM's largest media item:
+    engines/vllm_media_floor.py; the flag where given), else the flag or the ideal pool's IDEAL_BATCHED_TOKENS."""
+    if hasattr(engine_model, "settings"):
+        settings = engine_model.settings(context, device, pp, max_num_batched_tokens, max_num_seqs, spec)
+        return settings.max_num_batched_tokens
+    return max_num_batched_tokens or IDEAL_BATCHED_TOKENS
+
+
 def qkv_width(spec: ModelSpec, tp: int) -> int:
     """Values per token of one GPU's q, k and v projections (0 for an attention-free model)."""
     if not spec.num_attention_heads:

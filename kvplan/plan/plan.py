@@ -22,7 +22,7 @@ from ..errors import FieldError, KvplanError
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..units import require_positive
-from .budget import IDEAL_BATCHED_TOKENS, Budget
+from .budget import Budget, batched_tokens
 from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
 from .prefill import Prefill, prefill
@@ -260,8 +260,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     steps = prompt = None
     if gpu is not None and speed:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
-        chunk = result.figures.max_num_batched_tokens if result.figures is not None else \
-            (max_num_batched_tokens or IDEAL_BATCHED_TOKENS)
+        chunk = batched_tokens(model, spec, engine_gpu, context, pp, max_num_batched_tokens, max_num_seqs)
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
         reads = layout.logical() if layout is not None else None
         steps = decode(spec, tp, kept, context, result.max_concurrency, batches, profile, rate, reads)
