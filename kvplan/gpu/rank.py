@@ -83,7 +83,8 @@ def no_fit_message(spec, plan, gpu_name: str) -> str:
     why = (f"KV budget {size(plan.kv_budget_bytes_per_gpu)} = {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f} - "
            f"weights/TP {size(b.weights_bytes_per_gpu)} - reserves {size(reserves)}")
     if plan.kv_budget_bytes_per_gpu > 0:
-        why += f", one sequence needs {size(plan.kv_bytes_per_sequence_per_gpu + plan.state_bytes_per_sequence_per_gpu)}"
+        sequence = plan.kv_bytes_per_sequence_per_gpu + plan.state_bytes_per_sequence_per_gpu
+        why += f", one sequence needs {size(sequence)}"
     hint = f"; {plan.suggestion()}" if plan.suggestion() else ""
     return (f"{spec.name} at tp {plan.tp} leaves no room for one {plan.context:,}-token sequence on one rank of "
             f"this {gpu_name} ({why}){hint}.")
