@@ -224,7 +224,8 @@ class Drafter:
         else:
             built = ", no draft weights"
         tokens = f"{c.num_speculative_tokens} draft token{'s' * (c.num_speculative_tokens != 1)}"
-        return f"speculative {c.method}, {tokens} a step{built}"
+        parallel = ", drafted in one pass on vLLM's V1 runner (parallel_drafting)" if c.parallel_drafting else ""
+        return f"speculative {c.method}, {tokens} a step{parallel}{built}"
 
     @property
     def cached(self) -> str:
