@@ -9,10 +9,11 @@ Records sized after warmup (vLLM 0.34's extensible KV cache: budget.sizing "exte
 each: their budget is not requested memory less the terms, and is not rebuilt here.
 
 A term the plan subtracts but the record has no row for (runner_state, the model runner's buffers, which vLLM
-counts from 0.27 and verify holds from session 51, after these records were taken) counts 0 only where the plan
-predicts 0 for it (its release predates the term, or its runner builds none: then it is not subtracted at all).
-Otherwise the record is marked: the measured budget leaves the term out, as the recording did (which keeps the
-published figures), its row reads "not recorded" instead of "yes", and a line names the term and its predicted size.
+counts from 0.27 and verify holds from session 51, after these records were taken) follows verify's own rule for a
+term it does not measure (kvplan/verify/terms.py measured_kv_budget: "not measured: taken as predicted"): the
+measured budget subtracts its prediction, as the plan does, its row reads "not recorded" instead of "yes", and a
+line names the term and the predicted size taken. (Until 2026-12-05 the script left such a term out of the measured
+budget, so the measured side had that much more room than the plan: see benchmarks/RESULTS.md.)
 
     python3 benchmarks/verify_rejudge.py benchmarks/verify_h200_2026-12-01.jsonl
 """
@@ -53,9 +54,9 @@ def rejudge(run: dict) -> dict:
         measured["non_torch"] -= r["gpu"]["cuda_context_bytes_nvml"]
     predicted = predicted_terms(plan)
     rows = term_rows(predicted, measured)
-    unrecorded = unrecorded_terms(subtracted_terms(plan), measured, predicted)
-    subtracted = tuple(name for name in subtracted_terms(plan) if name not in unrecorded)
-    budget = measured_kv_budget(plan.budget.usable_bytes, measured, subtracted)
+    subtracted = subtracted_terms(plan)
+    unrecorded = unrecorded_terms(subtracted, measured, predicted)
+    budget = measured_kv_budget(plan.budget.usable_bytes, measured, subtracted, predicted)  # unrecorded: as predicted
     view = predicted_plan(spec, opts, gpu, total, budget=budget)
     budget_ok, budget_why = judge_budget(plan.max_concurrency, view.max_concurrency, responsible_term(rows))
     points = []
@@ -126,7 +127,7 @@ def main(path: str) -> None:
                   f"{subtracted_column(row['term'], j)} |")
     print()
     for j in judged:
-        missing = "".join(f" Not recorded: {term} ({size / GiB:.2f} GiB predicted), left out of the measured budget."
+        missing = "".join(f" Not recorded: {term}, taken as predicted ({size / GiB:.2f} GiB) in the measured budget."
                           for term, size in j["unrecorded"].items())
         print(f"- `{j['args']}`: budget: {j['budget_why']}.{missing} Engine estimate's per-layer constant "
               f"{j['points'][0]['layer_us']:.0f} us; this forward's measured per-layer fixed cost {j['fixed_us']:.0f} us.")

@@ -19,7 +19,7 @@ from kvplan.commands.estimate import EstimateResult
 from kvplan.errors import KvplanError
 from kvplan.model import parse_config
 from kvplan.model.sources import bundled_files
-from kvplan.plan.budget import flag_budget
+from kvplan.plan.budget import fixed_budget
 from kvplan.plan.plan import plan
 from kvplan.render import emit
 
@@ -92,7 +92,7 @@ def test_random_configs_plan_and_render_only_sane_numbers(raw):
     anything else)."""
     try:
         spec = parse_config(raw, "fuzz")
-        plans = [plan(spec, context=c, kv_dtype=d, tp=tp, budget_for=lambda _t: flag_budget(2**34),
+        plans = [plan(spec, context=c, kv_dtype=d, tp=tp, budget_for=fixed_budget(2**34),
                       bandwidth=3e12) for c, d, tp in ((100, "auto", 1), (32768, "fp8", 2), (2**40, "auto", 8))]
     except KvplanError as exc:
         assert str(exc).strip() and "\n" not in str(exc)

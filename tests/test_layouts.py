@@ -9,7 +9,7 @@ from hub_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, FALCON_40B, FALCON_7B, F
                          GEMMA3_27B, GPT2, GPT_OSS_20B, INTERNVL_LLM, JAMBA, LLAMA2_7B, LLAMA3_70B, LLAMA3_8B,
                          LLAMA4_SCOUT, MISTRAL_7B_V01, PHI3_MINI, QWEN2_5_7B, QWEN3_14B, QWEN3_NEXT_80B)
 from kvplan.cli import flag
-from kvplan.plan.budget import flag_budget
+from kvplan.plan.budget import fixed_budget
 from kvplan.model import parse_config
 from kvplan.plan.plan import plan
 
@@ -20,7 +20,7 @@ BIG = 1000 * GiB  # a budget that never binds, for footprint tests
 def make_plan(config, context=8192, kv_dtype="auto", tp=1, block_size=16, budget=BIG):
     spec = parse_config(config, "test")
     return plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, block_size=block_size,
-                budget_for=lambda _tp: flag_budget(budget))
+                budget_for=fixed_budget(budget))
 
 
 # (config, expected kv_bytes_per_token at tp 1, bf16/auto)

@@ -348,6 +348,7 @@ def test_bounded_work_on_the_largest_accepted_model(tmp_path):
 def test_prefill_chunks_are_bounded():
     """Time to first token prices every chunk of the prompt: a run that would price more than 32,768 says so."""
     one_line(run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--context", str(2**40)),
-             "--max-num-batched-tokens (8,192) splits the prompts of this run into 134,217,728 prefill chunks")
+             "--max-num-batched-tokens (vLLM's default here, 8,192) splits the prompts of this run into 134,217,728 "
+             "prefill chunks")
     one_line(run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--context", "131072", "--max-num-batched-tokens",
                         "1"), "into 131,072 prefill chunks")

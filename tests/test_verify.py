@@ -13,7 +13,7 @@ from conftest import ROOT, one_error_line, run_installed, run_kvplan
 from hub_configs import (DEEPSEEK_V2_LITE, DEEPSEEK_V3, GEMMA2_9B, GEMMA3_27B, GPT_OSS_20B, LLAMA3_8B,
                          LLAMA4_SCOUT, MISTRAL_7B_V01, NEMOTRON_H_8B, QWEN3_NEXT_80B)
 from kvplan import verify as V
-from kvplan.plan.budget import flag_budget
+from kvplan.plan.budget import fixed_budget
 from kvplan.errors import KvplanError
 from kvplan.model import parse_config
 from kvplan.plan.plan import plan
@@ -23,7 +23,7 @@ GiB = 2**30
 
 def make_plan(config, budget, *, context=8192, tp=1, kv_dtype="auto", block_size=16, name="m"):
     spec = parse_config(config, name)
-    return spec, plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=lambda t: flag_budget(budget),
+    return spec, plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=fixed_budget(budget),
                       block_size=block_size)
 
 
@@ -374,7 +374,8 @@ def _vllm_plan(config, tp, context=8192):
     spec = parse_config(config, "m")
     gpu, engine = find_gpu("H200"), get_engine("vllm")
     p = plan(spec, context=context, kv_dtype="auto", tp=tp, gpu=gpu, engine=engine,
-             budget_for=lambda t, stage=None: engine.budget(spec, t, gpu, None, stage=stage, context=context))
+             budget_for=lambda t, stage=None, kv_dtype="auto": engine.budget(spec, t, gpu, None, stage=stage,
+                                                                             context=context, kv_dtype=kv_dtype))
     return spec, p, gpu
 
 

@@ -109,16 +109,16 @@ def test_tiny_ranks_hold_the_estimates_weights(name, write_config):
 # ---- the caches -----------------------------------------------------------------------------------------------
 
 def _pools(budget: int, context: int = 2048):
-    from kvplan.plan.budget import flag_budget
+    from kvplan.plan.budget import fixed_budget
     from kvplan.plan.catalog import find_gpu
     from kvplan.plan.plan import plan as make_plan
     from kvplan.verify.layout import cache_layout
 
     _, spec, _ = falcon_mamba()
     ideal = make_plan(spec, context=context, kv_dtype="auto", tp=1,
-                      budget_for=lambda t, stage=None: flag_budget(budget), engine="none", speed=False, suggest=False)
+                      budget_for=fixed_budget(budget), engine="none", speed=False, suggest=False)
     engine = make_plan(spec, context=context, kv_dtype="auto", tp=1, engine="vllm", gpu=find_gpu("h100"),
-                       budget_for=lambda t, stage=None: flag_budget(budget), speed=False, suggest=False)
+                       budget_for=fixed_budget(budget), speed=False, suggest=False)
     return spec, cache_layout(spec, ideal), engine
 
 
@@ -175,11 +175,11 @@ def test_an_uncapped_plan_is_judged_on_its_max_concurrency():
 
     raw: list = []
     spec = resolve("meta-llama/Llama-3.1-8B-Instruct", raw_out=raw)
-    from kvplan.plan.budget import flag_budget
+    from kvplan.plan.budget import fixed_budget
     from kvplan.plan.plan import plan as make_plan
 
     plans = [make_plan(spec, context=131072, kv_dtype="auto", tp=1, speed=False, suggest=False,
-                       budget_for=lambda t, stage=None, b=b: flag_budget(b)) for b in (60 * 2**30, 59 * 2**30)]
+                       budget_for=fixed_budget(b)) for b in (60 * 2**30, 59 * 2**30)]
     assert plans[0].max_concurrency_limited_by == "memory"
     assert budget_counts(*plans) == (plans[0].max_concurrency, plans[1].max_concurrency, "max concurrency")
 

@@ -34,7 +34,8 @@ def _plan(release: str, tp: int = 1, gpu_util=None, gpu_name: str = "H100"):
     spec = parse_config(LLAMA3_8B, "m")
     gpu, engine = find_gpu(gpu_name), get_engine(f"vllm=={release}")
     return plan(spec, context=8192, kv_dtype="auto", tp=tp, gpu=gpu, engine=engine,
-                budget_for=lambda t, stage=None: engine.budget(spec, t, gpu, gpu_util, stage=stage, context=8192))
+                budget_for=lambda t, stage=None, kv_dtype="auto": engine.budget(spec, t, gpu, gpu_util, stage=stage,
+                                                                                context=8192, kv_dtype=kv_dtype))
 
 
 # ---- the flag ------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from kvplan.gpu.reference import Reference  # noqa: E402
 from kvplan.gpu.weights import allocate_weights, full_weights  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
-from kvplan.plan.budget import flag_budget  # noqa: E402
+from kvplan.plan.budget import fixed_budget  # noqa: E402
 from kvplan.plan.plan import plan as make_plan  # noqa: E402
 from kvplan.plan.sharding import stage_weights  # noqa: E402
 from kvplan.verify.arch import HeadShape, architecture  # noqa: E402
@@ -235,7 +235,7 @@ def test_the_real_shapes_run_through_the_forward(tp):
     spec, _, a = bundled(tp)
     model = Transformer(a, allocate_weights(a, "meta", fill=False), Runtime("meta"))
     assert prefill(model, torch.zeros(3, 40, dtype=torch.long, device="meta")).shape == (3, 262400 // tp)
-    plan = make_plan(spec, context=64, kv_dtype="auto", tp=tp, budget_for=lambda t, stage=None: flag_budget(GiB),
+    plan = make_plan(spec, context=64, kv_dtype="auto", tp=tp, budget_for=fixed_budget(GiB),
                      block_size=16, engine="none", speed=False, suggest=False)
     layout = cache_layout(spec, plan)
     assert sorted(i for g in layout.groups for i in g.layers) == list(range(20))

@@ -31,7 +31,7 @@ from kvplan.gpu.ops import Rope  # noqa: E402
 from kvplan.gpu.weights import full_weights  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
-from kvplan.plan.budget import flag_budget  # noqa: E402
+from kvplan.plan.budget import fixed_budget  # noqa: E402
 from kvplan.plan.plan import plan as make_plan  # noqa: E402
 from kvplan.plan.sharding import stage_weights  # noqa: E402
 from kvplan.verify.arch import DEFAULT_ROPE, HeadShape, architecture  # noqa: E402
@@ -182,7 +182,7 @@ def test_the_real_shapes_run_through_the_forward(model, tp):
     spec, _, a = bundled(model, tp)
     model_ = Transformer(a, allocate_weights(a, "meta", fill=False), Runtime("meta"))
     assert prefill(model_, torch.zeros(3, 40, dtype=torch.long, device="meta")).shape == (3, 262144 // tp)
-    plan = make_plan(spec, context=64, kv_dtype="auto", tp=tp, budget_for=lambda t, stage=None: flag_budget(GiB),
+    plan = make_plan(spec, context=64, kv_dtype="auto", tp=tp, budget_for=fixed_budget(GiB),
                      block_size=16, engine="none", speed=False, suggest=False)
     layout = cache_layout(spec, plan)
     model_.caches = caches_from_layout(layout, "meta", pools={g.name: 8 for g in layout.groups})
@@ -232,7 +232,7 @@ def test_sharing_layers_allocate_nothing():
     predicts: 137 sequences of 8,192 tokens in 20 GiB, each 20 sliding layers x 33 blocks (a 512-token window in
     blocks of 16) and 4 full layers x 512 blocks, 2 KV heads of 256 and 512."""
     spec = resolve(E4B)
-    plan = make_plan(spec, context=8192, kv_dtype="auto", tp=1, budget_for=lambda t, stage=None: flag_budget(20 * GiB),
+    plan = make_plan(spec, context=8192, kv_dtype="auto", tp=1, budget_for=fixed_budget(20 * GiB),
                      block_size=16, engine="none", speed=False, suggest=False)
     layout = cache_layout(spec, plan)
     assert sorted(i for g in layout.groups for i in g.layers) == list(range(24))

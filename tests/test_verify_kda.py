@@ -30,7 +30,7 @@ from kvplan.gpu.weights import full_weights, shard_weights  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.routing import Routing  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
-from kvplan.plan.budget import flag_budget  # noqa: E402
+from kvplan.plan.budget import fixed_budget  # noqa: E402
 from kvplan.plan.plan import plan as make_plan  # noqa: E402
 from kvplan.plan.sharding import stage_weights  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
@@ -200,7 +200,7 @@ def test_the_kda_state_pool_is_vllms_two_tensors_and_the_plans_bytes(tp):
     bfloat16 and float32): 73,728 + 2,097,152 bytes at tp 1 (hand arithmetic), and the pools verify allocates equal
     what the plan predicts."""
     spec = resolve(KIMI)
-    p = make_plan(spec, context=32768, kv_dtype="auto", tp=tp, budget_for=lambda t, stage=None: flag_budget(40 * GiB),
+    p = make_plan(spec, context=32768, kv_dtype="auto", tp=tp, budget_for=fixed_budget(40 * GiB),
                   block_size=None, engine="none", speed=False, suggest=False)
     layout = cache_layout(spec, p)
     state, = [g for g in layout.groups if g.kind == "linear"]

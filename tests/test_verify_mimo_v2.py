@@ -23,7 +23,7 @@ from kvplan.gpu.reference import Reference  # noqa: E402
 from kvplan.gpu.weights import full_weights  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
-from kvplan.plan.budget import flag_budget  # noqa: E402
+from kvplan.plan.budget import fixed_budget  # noqa: E402
 from kvplan.plan.plan import plan as make_plan  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
 from kvplan.verify.judge import STAND_IN, stand_ins  # noqa: E402
@@ -222,7 +222,7 @@ def test_pools_hold_keys_and_values_of_their_own_widths_and_the_plans_bytes():
     straddling block edges); bytes by hand equal the plan's, and the tensors caches_from_layout makes."""
     spec = resolve(FLASH)
     plan = make_plan(spec, context=32768, kv_dtype="auto", tp=4, block_size=16, engine="none", speed=False,
-                     suggest=False, budget_for=lambda t, stage=None: flag_budget(20 * GiB))
+                     suggest=False, budget_for=fixed_budget(20 * GiB))
     layout = cache_layout(spec, plan)
     n = plan.max_concurrency
     full, sliding = layout.groups

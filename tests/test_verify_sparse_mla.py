@@ -26,7 +26,7 @@ from kvplan.gpu.reference import Reference  # noqa: E402
 from kvplan.gpu.weights import full_weights  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
-from kvplan.plan.budget import flag_budget  # noqa: E402
+from kvplan.plan.budget import fixed_budget  # noqa: E402
 from kvplan.plan.plan import plan as make_plan  # noqa: E402
 from kvplan.plan.sharding import stage_weights  # noqa: E402
 from kvplan.verify.allocator import kernel_block_table, probe_boundary  # noqa: E402
@@ -239,7 +239,7 @@ def test_through_verify_layout_allocator_and_block_tables():
     arch = architecture(raw, spec, 1)
     context, bs = 24, 4
     per_block = 2 * bs * (40 * 2 + 132)  # 2 layers x 4 tokens x (latent 32 + 8 bf16, key 128 + 4)
-    p = make_plan(spec, context=context, kv_dtype="auto", tp=1, budget_for=lambda t, stage=None: flag_budget(
+    p = make_plan(spec, context=context, kv_dtype="auto", tp=1, budget_for=fixed_budget(
         13 * per_block + 100), block_size=bs, engine="none", speed=False, suggest=False)
     layout = cache_layout(spec, p)
     assert p.kv_blocks == 13 and p.max_concurrency == 2  # 6 blocks a sequence of 24 tokens
@@ -304,7 +304,7 @@ def test_the_pools_allocate_the_indexer_bytes_the_plan_predicts(name, indexers):
     tensors (allocated on the meta device) are indexers x blocks x 64 x 132 bytes, and the pools together the
     plan's KV bytes."""
     spec = resolve(name)
-    p = make_plan(spec, context=32768, kv_dtype="auto", tp=8, budget_for=lambda t, stage=None: flag_budget(40 * GiB),
+    p = make_plan(spec, context=32768, kv_dtype="auto", tp=8, budget_for=fixed_budget(40 * GiB),
                   block_size=64, engine="none", speed=False, suggest=False)
     per_block = 64 * (spec.num_hidden_layers * 1152 + indexers * 132)
     assert p.kv_blocks == 40 * GiB // per_block

@@ -1,6 +1,7 @@
 """The GPU bytes the model runners' buffer-owning classes keep, built by vLLM's own constructors on the CPU, frozen
 as tests/data/vllm_runner_buffers.json for tests/test_vllm_runner_buffers.py (and, from 0.32, Model Runner V2's
-speculators for tests/test_s54_runner.py). Pure Python, run from a source release (no build; vllm._C is not
+speculators for tests/test_s54_runner.py and, in 0.32 and 0.33, the V1 runner's proposers for
+tests/test_s54_fix3.py). Pure Python, run from a source release (no build; vllm._C is not
 needed):
 
     for v in 0.27.0 ... 0.34.0: cd vllm-$v && PYTHONPATH=. python .../runner_buffers.py $v /tmp/r$v.json
@@ -15,7 +16,7 @@ The speculators are built from a stand-in VllmConfig holding the fields their co
 suffix ones ask for Triton only for its cdiv and next_power_of_2, given here; the target's hook that widens a
 drafter's hidden states (DeepSeek-V4's hc_mult: _target_feeds_hc_residual) is answered False.
 Session 53 ran it with the 0.27.0-0.34.0 source releases (the 0.34.0 venv, /tmp/v34) and CPU torch 2.13.0;
-session 54 added the speculators (DRAFT_CASES)."""
+session 54 added the speculators (DRAFT_CASES) and the V1 runner's proposers (V1_DRAFT_CASES, 0.32.0 and 0.33.0)."""
 
 import importlib
 import inspect
@@ -45,6 +46,16 @@ DRAFT_CASES = [
     ("ngram 300 tokens", "ngram", 4_096, 256, 2_048, 300, 4, 1, 10_000),
     ("suffix 32K", "suffix", 4_096, 1_024, 8_192, 32_768, 4, 1, 10_000),
     ("suffix 200 tokens, no corpus", "suffix", 4_096, 256, 2_048, 200, 4, 1, 0),
+]
+# name, method, target hidden size, draft hidden size, max_num_seqs, max_num_batched_tokens, max_model_len, draft
+# tokens, parallel_drafting: the V1 runner's proposers (0.32 and 0.33 run EAGLE / MTP / draft models on V1 with
+# parallel_drafting), the draft's width unlike the target's so a swap shows
+V1_DRAFT_CASES = [
+    ("P-EAGLE-3 head 2,048 wide on a 4,096 target, k 3", "eagle3", 4_096, 2_048, 1_024, 8_192, 32_768, 3, True),
+    ("EAGLE head 5,120 wide on a 4,096 target, k 1", "eagle", 4_096, 5_120, 256, 2_048, 8_192, 1, False),
+    ("MTP on a 7,168 target, k 2, parallel", "mtp", 7_168, 7_168, 1_024, 8_192, 163_840, 2, True),
+    ("PARD draft model 1,536 wide on a 4,096 target, k 4", "draft_model", 4_096, 1_536, 1_024, 16_384, 32_768, 4,
+     True),
 ]
 # v1/worker/gpu/spec_decode/: the speculator each method builds (0.32.0 __init__.py:13-86 init_speculator; 0.34.0
 # speculator_config.py:298-311 and each config's speculator_class), MTP of several modules where min(modules,
@@ -153,9 +164,14 @@ def v2_parts(release: str, vocab, hidden, seqs, tokens, model_len, mrope) -> dic
     return parts
 
 
+def version(release: str) -> tuple:
+    """"0.32.0" as (0, 32, 0), which compares as releases do ("0.4" < "0.32" as strings does not)."""
+    return tuple(int(part) for part in release.split("."))
+
+
 def block_size(release: str) -> int:
     """config/cache.py DEFAULT_BLOCK_SIZE: 64 from 0.34.0, 16 before."""
-    return 64 if release >= "0.34" else 16
+    return 64 if version(release) >= (0, 34) else 16
 
 
 def build(cls, known: dict):
@@ -237,6 +253,52 @@ def drafter_parts(release: str) -> list:
     return cases
 
 
+class NoDispatcher:
+    """The proposer's CUDA-graph dispatcher, which holds no tensors and reads compilation settings not given here."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+
+def v1_draft_config(method, target_hidden, hidden, seqs, tokens, model_len, k, parallel):
+    """The VllmConfig fields SpecDecodeBaseProposer.__init__ reads (0.32.0 / 0.33.0 v1/spec_decode/
+    llm_base_proposer.py), at vLLM's defaults but for the case's; a parallel draft names its mask token (PARD's
+    pard_token, :356-380)."""
+    ns = types.SimpleNamespace
+    hf = ns(mask_token_id=0) if method != "draft_model" else ns(pard_token=0)
+    draft = ns(get_hidden_size=lambda: hidden, get_inputs_embeds_size=lambda: hidden, hf_config=hf,
+               uses_mrope=False, model="draft", tensor_parallel_size=1)
+    spec = ns(method=method, num_speculative_tokens=k, draft_model_config=draft, parallel_drafting=parallel,
+              use_local_argmax_reduction=False, use_heterogeneous_vocab=False, rejection_sample_method="standard",
+              draft_sample_method="greedy", disable_padded_drafter_batch=False,
+              draft_parallel_config=ns(tensor_parallel_size=1), target_parallel_config=ns(tensor_parallel_size=1),
+              uses_draft_model=lambda: method == "draft_model", verify_equal_vocab_size_if_draft_model=lambda: None)
+    target = ns(max_model_len=model_len, dtype=torch.bfloat16, use_fp64_gumbel=False, get_vocab_size=lambda: 128_256,
+                supports_multimodal_inputs=False, get_hidden_size=lambda: target_hidden)
+    return ns(speculative_config=spec, scheduler_config=ns(max_num_seqs=seqs, max_num_batched_tokens=tokens),
+              model_config=target, parallel_config=ns(data_parallel_rank=0, tensor_parallel_size=1),
+              compilation_config=ns())
+
+
+def v1_drafter_parts() -> list:
+    """Each V1_DRAFT_CASES proposer's meta tensors, as the V1 runner builds it in __init__ (0.32.0
+    gpu_model_runner.py:611-644: DraftModelProposer for draft_model, EagleProposer for eagle / eagle3 / mtp)."""
+    import vllm.v1.spec_decode.llm_base_proposer as base
+    from vllm.v1.spec_decode.draft_model import DraftModelProposer
+    from vllm.v1.spec_decode.eagle import EagleProposer
+
+    base.CudagraphDispatcher = NoDispatcher
+    cases = []
+    for name, method, target_hidden, hidden, seqs, tokens, model_len, k, parallel in V1_DRAFT_CASES:
+        cls = DraftModelProposer if method == "draft_model" else EagleProposer
+        config = v1_draft_config(method, target_hidden, hidden, seqs, tokens, model_len, k, parallel)
+        cases.append(dict(name=name, method=method, proposer=cls.__name__, target_hidden=target_hidden,
+                          hidden=hidden, max_num_seqs=seqs, max_num_batched_tokens=tokens, max_model_len=model_len,
+                          num_speculative_tokens=k, parallel_drafting=parallel,
+                          tensors=meta_bytes(cls(config, META, None))))
+    return cases
+
+
 def measure(release: str) -> dict:
     host_only_uva()
     out = {"vllm": release, "cases": []}
@@ -245,22 +307,25 @@ def measure(release: str) -> dict:
                     max_model_len=model_len, mrope_dims=mrope, runners={})
         for runner, parts in (("V2", v2_parts(release, vocab, hidden, seqs, tokens, model_len, mrope)),
                               ("V1", v1_parts(vocab, hidden, seqs, tokens, model_len, mrope)
-                               if release < "0.34" else {})):
+                               if version(release) < (0, 34) else {})):
             if parts:
                 case["runners"][runner] = {part: meta_bytes(obj) for part, obj in parts.items()}
         out["cases"].append(case)
-    if release >= "0.32":  # kvplan models speculative decoding from 0.32
+    if version(release) >= (0, 32):  # kvplan models speculative decoding from 0.32
         out["drafters"] = drafter_parts(release)
+    if (0, 32) <= version(release) < (0, 34):  # V1 drafts with parallel_drafting (gone in 0.34)
+        out["v1_drafters"] = v1_drafter_parts()
     return out
 
 
 def main():
     if sys.argv[1] == "--merge":
         runs = [json.load(open(path)) for path in sys.argv[2:]]
-        header = {"script": "benchmarks/vllm_reference/runner_buffers.py", "date": "2026-12-05 (session 53; drafters session 54)",
-                  "torch": "2.13.0 CPU", "note": "each part's meta tensors by attribute path; a part that holds "
-                                                 "RequestState (Sampler) lists its rows again; drafters: Model "
-                                                 "Runner V2's speculator of each case, 0.32.0 on"}
+        header = {"script": "benchmarks/vllm_reference/runner_buffers.py",
+                  "date": "2026-12-05 (session 53; drafters and V1 drafters session 54)", "torch": "2.13.0 CPU",
+                  "note": "each part's meta tensors by attribute path; a part that holds RequestState (Sampler) "
+                          "lists its rows again; drafters: Model Runner V2's speculator of each case, 0.32.0 on; "
+                          "v1_drafters: the V1 runner's proposer of each case, 0.32.0 and 0.33.0"}
         print(json.dumps({"header": header, "releases": runs}, indent=1))
         return
     with open(sys.argv[2], "w") as out:  # not stdout: older releases log there

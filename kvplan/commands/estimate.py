@@ -13,7 +13,7 @@ from ..gpu.detect import choose_gpu
 from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
-from ..plan.budget import IDEAL_BATCHED_TOKENS, flag_budget
+from ..plan.budget import batched_tokens, flag_budget
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
 from ..units import parse_gpu_memory, parse_size, require_fraction, require_positive
@@ -125,8 +125,10 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         raise KvplanError(f"the sweep asks for {layer_plans // spec.num_hidden_layers:,} plans of a "
                           f"{spec.num_hidden_layers:,}-layer model; at most {MAX_LAYER_PLANS:,} plans x layers per "
                           f"run ({MAX_LAYER_PLANS // spec.num_hidden_layers:,} plans of this model).")
-    chunk = prefill_chunk(engine_model, spec, device, max(contexts), pp, max_num_batched_tokens, max_num_seqs)
-    bounded_prefill(contexts, input_len, chunk, len(kv_dtypes) * len(tps))
+    # at the longest length: a shorter one caps the default only where its prompt is one chunk anyway
+    chunk = batched_tokens(engine_model, spec, device, max(contexts), pp, max_num_batched_tokens, max_num_seqs)
+    owner = None if max_num_batched_tokens else "vLLM's" if hasattr(engine_model, "settings") else "kvplan's"
+    bounded_prefill(contexts, input_len, chunk, len(kv_dtypes) * len(tps), owner)
 
     def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True, asked: Optional[int] = None):
         budget_for = budgets(context, asked)
@@ -187,23 +189,15 @@ def auto_fitted(plan, plan_at):
     return plan
 
 
-def prefill_chunk(engine_model, spec: ModelSpec, device, context: int, pp: int,
-                  max_num_batched_tokens: Optional[int], max_num_seqs: Optional[int]) -> int:
-    """The batched tokens the plans split a prompt by: the engine's settings where it has them (vLLM's GPU default,
-    raised to a prefix-LM's largest media item: engines/vllm_media_floor.py), else the ideal pool's. At the longest
-    of a sweep's lengths: a shorter one caps the default only where its prompt is one chunk anyway."""
-    if hasattr(engine_model, "settings"):
-        settings = engine_model.settings(context, device, pp, max_num_batched_tokens, max_num_seqs, spec)
-        return settings.max_num_batched_tokens
-    return max_num_batched_tokens or IDEAL_BATCHED_TOKENS
-
-
-def bounded_prefill(contexts: list, input_len: Optional[int], chunk: int, plans_per_context: int) -> None:
+def bounded_prefill(contexts: list, input_len: Optional[int], chunk: int, plans_per_context: int,
+                    default_owner: Optional[str] = None) -> None:
     """Bounded work: a prompt runs as chunks of `chunk` (max_num_batched_tokens) tokens, and time to first token and
-    the engine's admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead."""
+    the engine's admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead.
+    `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens."""
     chunks = sum(-(-(input_len or c) // chunk) for c in contexts) * plans_per_context
     if chunks > MAX_PREFILL_CHUNKS:
-        raise FieldError("max_num_batched_tokens", f"({chunk:,}) splits the prompts of this run into {chunks:,} "
+        value = f"({default_owner} default here, {chunk:,})" if default_owner else f"({chunk:,})"
+        raise FieldError("max_num_batched_tokens", f"{value} splits the prompts of this run into {chunks:,} "
                                                    f"prefill chunks, more than the {MAX_PREFILL_CHUNKS:,} kvplan "
                                                    f"prices in one run; raise it, or ask for shorter max model "
                                                    f"lengths or fewer plans.")

@@ -329,7 +329,8 @@ def penalty_state(spec, settings, runner: Runner, version: str, stage=None) -> i
 
 
 DENSE_HISTORY = (  # (first release, runner, speculative methods) whose drafter keeps every request's tokens on the GPU
-    ((0, 34), "V2", ("ngram", "ngram_gpu", "suffix")),  # v1/worker/gpu/model_runner.py:291-294, prefer_dense_token_history
+    # 0.34.0 v1/worker/gpu/model_runner.py:291-294, prefer_dense_token_history
+    ((0, 34), "V2", ("ngram", "ngram_gpu", "suffix")),
     ((0, 32), "V2", ("ngram", "ngram_gpu")),  # 0.32.0 v1/worker/gpu/model_runner.py:275-277 use_ngram()
     ((0, 27), "V1", ("ngram_gpu",)),  # v1/worker/gpu_model_runner.py token_ids_gpu_tensor (0.32.0 :622-627)
 )
@@ -509,6 +510,13 @@ SUFFIX_SCAN_BLOCKS = ((1024, 256), (256, 128))
 SUFFIX_BUCKET_SLOTS = 8  # 0.34.0 suffix/speculator.py:50 _BUCKET_SLOTS: int64 entries a hash bucket
 TARGET_HIDDEN_DRAFTERS = ("eagle", "eagle3", "mtp")  # TargetDependentARSpeculator (0.34.0 spec_decode/eagle/,
 # mtp/speculator.py; their configs' speculator_class, speculator_config.py:298-311)
+# The V1 runner's proposers (0.32.0 / 0.33.0 gpu_model_runner.py:611-644 / :618-651, on the last stage: :590 / :598):
+# EagleProposer (eagle, eagle3, mtp) and DraftModelProposer (draft_model) are SpecDecodeBaseProposer, whose __init__
+# keeps [max_num_batched_tokens, draft hidden] hidden states and [max_num_batched_tokens, draft inputs_embeds size]
+# input embeddings in the model dtype (v1/spec_decode/llm_base_proposer.py 0.32.0:98-99, :212-214, :246-250; 0.33.0
+# :99-100, :211-213, :245-249); the rest of it (ids, positions, masks, slot mapping) is under 1 MiB. The n-gram and
+# suffix proposers draft on the CPU (NgramProposerGPU allocates per call; its token history is token_history's).
+V1_PROPOSER_DRAFTERS = TARGET_HIDDEN_DRAFTERS + ("draft_model",)
 
 
 def next_power_of_2(n: int) -> int:
@@ -522,8 +530,8 @@ def scan_block(length: int, steps: tuple) -> int:
 
 
 def drafter_buffers(spec, settings, runner: Runner, version: str, stage=None, built_len: Optional[int] = None) -> int:
-    """Bytes of Model Runner V2's speculator buffers (the comment above; the V1 runner drafts with suffix decoding
-    only, on the CPU: 0.32.0 v1/spec_decode/suffix_decoding.py):
+    """Bytes of the drafter's buffers: V1's proposer (v1_proposer_buffers) or Model Runner V2's speculator (the
+    comment above):
     - EAGLE, EAGLE-3, MTP: the target's hidden states, [max_num_batched_tokens, the draft's hidden size] in the
       model dtype (0.32.0 target_dependent_ar/speculator.py:36-38, 0.34.0 :33-35); MTP of several modules
       (min(modules, draft tokens) > 1: 0.32.0 config/speculative.py:1982-1988) also caches [max_num_seqs, k - 1,
@@ -536,9 +544,10 @@ def drafter_buffers(spec, settings, runner: Runner, version: str, stage=None, bu
     is a multimodal drafter's embeddings buffer, which none of kvplan's drafters (Llama EAGLE heads, DeepSeek / GLM /
     Qwen3-Next MTP) build (supports_multimodal_embeddings). `built_len`: the length the runner was built with."""
     config = getattr(spec.draft, "config", None)
-    if config is None or runner.name != "V2" or not counts_runner_buffers(version) or (
-            stage is not None and not stage.is_last):
+    if config is None or not counts_runner_buffers(version) or (stage is not None and not stage.is_last):
         return 0
+    if runner.name == "V1":
+        return v1_proposer_buffers(spec, settings)
     seqs, length = settings.max_num_seqs, built_len or settings.max_model_len
     if config.method in TARGET_HIDDEN_DRAFTERS:
         hidden = (spec.draft.model or spec).hidden_size * DTYPE_BYTES[spec.dtype]
@@ -555,9 +564,24 @@ def drafter_buffers(spec, settings, runner: Runner, version: str, stage=None, bu
     return 0
 
 
-def describe_drafter(spec) -> str:
+def v1_proposer_buffers(spec, settings) -> int:
+    """Bytes of the V1 runner's proposer (V1_PROPOSER_DRAFTERS): hidden states and input embeddings, each
+    [max_num_batched_tokens, the draft's hidden size] in the model dtype. The draft's config gives the width (an EAGLE
+    head's or draft model's; MTP's modules are the target's own): ModelConfig.get_hidden_size, and
+    get_inputs_embeds_size, the hidden size for every text decoder kvplan reads (0.32.0 config/model.py:1622-1629
+    reads projection_dim first, a CLIP / SigLIP field)."""
+    if spec.draft.config.method not in V1_PROPOSER_DRAFTERS:
+        return 0
+    hidden = (spec.draft.model or spec).hidden_size
+    return 2 * settings.max_num_batched_tokens * hidden * DTYPE_BYTES[spec.dtype]
+
+
+def describe_drafter(spec, runner: Runner) -> str:
     """The drafter part's words in runner_state's source."""
     method = spec.draft.config.method
+    if runner.name == "V1":
+        return (f"V1's {method} proposer's hidden states and input embeddings, 2 x max_num_batched_tokens x draft "
+                f"hidden (drafter_buffers)")
     if method in TARGET_HIDDEN_DRAFTERS:
         return f"the {method} drafter's hidden states, max_num_batched_tokens x hidden (drafter_buffers)"
     corpus = f" and corpus of {spec.draft.config.suffix_corpus:,} tokens" if method == "suffix" else ""
@@ -609,7 +633,7 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
         (token_history(spec, settings, runner, version, built),
          f"the drafter's token history, int32 max_num_seqs x max_model_len {built:,} (token_history)"),
         (drafter_buffers(spec, settings, runner, version, stage, built),
-         describe_drafter(spec) if getattr(spec.draft, "config", None) is not None else ""),
+         describe_drafter(spec, runner) if getattr(spec.draft, "config", None) is not None else ""),
     )
     counted = [(size, text) for size, text in parts if size]
     source = ("; ".join(f"{text} {_mib_or_gib(size)}" for size, text in counted)

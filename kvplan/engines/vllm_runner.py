@@ -17,6 +17,8 @@ in the source releases of 0.33.0 and 0.34.0 (tests/test_vllm_runner_033.py):
   GPUModelRunner for every generating model, and platforms/interface.py:1481-1490 refuses VLLM_USE_V2_MODEL_RUNNER != 1.
 Up to 0.33 suffix decoding sends any model back to V1 (_get_v2_model_runner_unsupported_features, 0.33
 config/vllm.py:3066-3068: "suffix" and "custom_class"); 0.34 runs it on V2 (v1/worker/gpu/spec_decode/suffix/).
+So does parallel drafting with any method but DFlash / DSpark (0.32 config/vllm.py:2935-2942, 0.33 :3070-3077:
+"parallel drafting for EAGLE speculative decoding"); 0.34 refuses that configuration (vllm_speculative.py).
 
 What the runner changes in the budget (gpu_worker.py determine_available_memory, 0.20 on):
 - CUDA graphs: the worker subtracts `model_runner.profile_cudagraph_memory()`. V1 profiles a capture; V2's was a
@@ -142,9 +144,10 @@ def model_runner(spec, rules, gpu) -> Runner:
     rule = RULES[rules.runner]
     arch = spec.architecture
     v2 = uses_v2(rule, arch, *model_properties(spec), rocm=is_rocm(gpu))
-    if v2 and rule.has_v1 and draft_method(spec) == "suffix":
-        return Runner("V1", True, "V1 (vllm/v1/worker/gpu_model_runner.py): V2 has no suffix decoding "
-                                  "(VllmConfig._get_v2_model_runner_unsupported_features)")
+    unsupported = v2_unsupported_drafting(spec) if v2 and rule.has_v1 else ""
+    if unsupported:
+        return Runner("V1", True, f"V1 (vllm/v1/worker/gpu_model_runner.py): V2 has no {unsupported} "
+                                  f"(VllmConfig._get_v2_model_runner_unsupported_features)")
     if not v2:
         why = ("V1 (vllm/v1/worker/gpu_model_runner.py): " + ("this release has no V2 default" if rule.check == "v1"
                                                                else f"{arch or 'this architecture'} is not a V2 "
@@ -155,6 +158,16 @@ def model_runner(spec, rules, gpu) -> Runner:
                       rule.v2_profiles_encoder, rule.v2_offloads, rule.v2_sampler_warmup)
     return Runner("V2", False, "V2 (vllm/v1/worker/gpu/model_runner.py), whose profile_cudagraph_memory returns 0 "
                                "before 0.29", rule.v2_profiles_encoder, rule.v2_offloads)
+
+
+def v2_unsupported_drafting(spec) -> str:
+    """What of `spec`'s speculative config Model Runner V2 lacks up to 0.33, in words ("" for none): suffix
+    decoding (0.33 config/vllm.py:3066-3068) and parallel drafting (0.32 :2935-2942, 0.33 :3070-3077; DFlash and
+    DSpark, which kvplan does not model, draft in parallel on V2)."""
+    if draft_method(spec) == "suffix":
+        return "suffix decoding"
+    config = getattr(spec.draft, "config", None)
+    return "parallel drafting" if getattr(config, "parallel_drafting", False) else ""
 
 
 def draft_method(spec) -> str:

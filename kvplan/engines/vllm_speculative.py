@@ -35,10 +35,18 @@
   groups; lookahead as MTP's.
 - the drafter's own runner buffers (EAGLE / MTP hidden states, the n-gram and suffix scans, suffix decoding's
   corpus of finished responses: SUFFIX_CORPUS) are runner_state's (vllm_budget.drafter_buffers).
+- parallel_drafting (P-EAGLE, PARD; 0.32.0 config/speculative.py:478, a bool): Model Runner V2 has no parallel
+  drafting outside DFlash / DSpark, so 0.32 and 0.33 run the model on the V1 runner (vllm_runner.model_runner),
+  whose proposer keeps its own buffers (vllm_budget.drafter_buffers); 0.34 refuses it for every method but those
+  two (0.34.0 config/speculative.py:1688-1693). vLLM 0.32-0.33 also need the draft's config to name the mask token
+  (llm_base_proposer.py:356-380), which kvplan does not check.
+- draft_sample_method: "greedy" or "probabilistic" (config/speculative.py:85 DraftSampleMethod, a Literal).
 Not modelled (refused with a sentence, exit 2): the other methods (medusa, mlp_speculator, dflash, dspark, ...),
-non-Llama EAGLE heads, draft_sample_method "probabilistic" (its cache of draft logits, [max_num_seqs, k, vocab],
-allocated in the speculator's load_model), releases before 0.32 (their model-runner and MTP rules were not read)
-and pipeline parallelism.
+non-Llama EAGLE heads, draft_sample_method "probabilistic" for a method that drafts with a model (eagle, eagle3,
+mtp, draft_model: V2's DraftModelSpeculator caches draft logits, [max_num_seqs, k, vocab], 0.32.0
+v1/worker/gpu/spec_decode/speculator.py:179-193; the n-gram and suffix speculators keep none, ngram/speculator.py:155
+draft_logits = None and 0.34.0 suffix/speculator.py:500 on BaseSpeculator's None), releases before 0.32 (their
+model-runner and MTP rules were not read) and pipeline parallelism.
 """
 
 from __future__ import annotations
@@ -68,6 +76,14 @@ SINCE = (0, 32)  # the rules above were read in 0.32.0 only
 # config/speculative.py (0.34.0 :584-595): suffix decoding's GPU corpus of finished responses, in tokens, and the
 # cached requests whose 0 turns it off; suffix/speculator.py:535-548 also turns it off below a tree depth of 2
 SUFFIX_CORPUS, SUFFIX_CACHED_REQUESTS, SUFFIX_DEPTH = 1 << 20, 10_000, 24
+# SpeculativeConfig fields by the first release that has them: the config is a pydantic dataclass with
+# extra="forbid" (0.32.0 config/utils.py:71), so an earlier release refuses the key. suffix_decoding_corpus_tokens:
+# 0.34.0 config/speculative.py:592 (0.32.0 :505-520 and 0.33.0 :538-553 have the other suffix_decoding_* fields only)
+FIELDS_SINCE = {"suffix_decoding_corpus_tokens": (0, 34)}
+DRAFT_SAMPLE_METHODS = ("greedy", "probabilistic")  # config/speculative.py:85 (0.32.0; 0.34.0 :99)
+# the methods whose V2 speculator caches draft logits under "probabilistic" (DraftModelSpeculator's subclasses)
+DRAFT_LOGITS_METHODS = ("mtp", "draft_model") + EAGLE
+PARALLEL_DRAFTING_REFUSED_SINCE = (0, 34)  # 0.34.0 config/speculative.py:1688-1693
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,8 @@ class Speculative:
     model: Optional[str] = None  # draft_model: the draft's id or path, read as the target is (model/sources.py)
     draft_tp: Optional[int] = None  # draft_tensor_parallel_size (vLLM: the target's, and must equal it)
     suffix_corpus: int = SUFFIX_CORPUS  # suffix: the corpus's tokens on the GPU (0: none), suffix_corpus_tokens
+    parallel_drafting: bool = False  # every draft token in one pass (P-EAGLE, PARD): the V1 runner up to 0.33
+    keys: frozenset = frozenset()  # the fields the config names (FIELDS_SINCE: a release without one refuses it)
 
     @property
     def lookahead(self) -> int:
@@ -115,14 +133,15 @@ def speculative_config(value) -> Optional[Speculative]:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         what = "is missing" if tokens is None else f"must be a whole number, 1 or more, got {quote(tokens)}"
         raise FieldError(FIELD, f"num_speculative_tokens {what} (the draft tokens a step proposes).")
-    if config.get("draft_sample_method", "greedy") != "greedy":
-        raise FieldError(FIELD, f"draft_sample_method {quote(config['draft_sample_method'])} is not modelled yet "
-                                f"(its cache of draft logits, max_num_seqs x num_speculative_tokens x vocab, would be "
-                                f"missing from the budget); leave it at \"greedy\".")
+    check_draft_sampling(method, config.get("draft_sample_method", "greedy"))
+    parallel = config.get("parallel_drafting")
+    if parallel is not None and not isinstance(parallel, bool):
+        raise FieldError(FIELD, f"parallel_drafting must be true or false, got {quote(parallel)}.")
+    common = dict(parallel_drafting=bool(parallel), keys=frozenset(config))
     if method == "suffix":
-        return Speculative(method, tokens, suffix_corpus=suffix_corpus_tokens(config))
+        return Speculative(method, tokens, suffix_corpus=suffix_corpus_tokens(config), **common)
     if method not in ("draft_model",) + EAGLE:
-        return Speculative(method, tokens)
+        return Speculative(method, tokens, **common)
     if not isinstance(model, str) or not model.strip():
         raise FieldError(FIELD, f"method {method} needs \"model\": the draft's Hub id or config path, got "
                                 f"{quote(model)}.")
@@ -132,7 +151,34 @@ def speculative_config(value) -> Optional[Speculative]:
     if draft_tp is not None and (isinstance(draft_tp, bool) or not isinstance(draft_tp, int) or draft_tp < 1):
         raise FieldError(FIELD, f"draft_tensor_parallel_size must be a whole number, 1 or more, got "
                                 f"{quote(draft_tp)}.")
-    return Speculative(method, tokens, model.strip(), draft_tp)
+    return Speculative(method, tokens, model.strip(), draft_tp, **common)
+
+
+def check_draft_sampling(method: str, sampling) -> None:
+    """draft_sample_method as vLLM types it (DRAFT_SAMPLE_METHODS), "probabilistic" refused only where its draft
+    logits cache would be missing from the budget (DRAFT_LOGITS_METHODS)."""
+    if sampling not in DRAFT_SAMPLE_METHODS:
+        raise FieldError(FIELD, f"draft_sample_method must be one of {', '.join(map(quote, DRAFT_SAMPLE_METHODS))} "
+                                f"(vLLM's DraftSampleMethod), got {quote(sampling)}.")
+    if sampling == "probabilistic" and method in DRAFT_LOGITS_METHODS:
+        raise FieldError(FIELD, f"draft_sample_method 'probabilistic' is not modelled yet for method {method} (its "
+                                f"cache of draft logits, max_num_seqs x num_speculative_tokens x vocab, would be "
+                                f"missing from the budget); leave it at \"greedy\".")
+
+
+def check_release(config: Speculative, version: str) -> None:
+    """The fields `version` has no room for (FIELDS_SINCE) and 0.34's refusal of parallel drafting outside DFlash /
+    DSpark (PARALLEL_DRAFTING_REFUSED_SINCE), as vLLM's SpeculativeConfig raises them."""
+    from .vllm_versions import parse_version
+
+    release = parse_version(version)
+    for key, since in FIELDS_SINCE.items():
+        if key in config.keys and release < since:
+            raise FieldError(FIELD, f"names {key}, which vllm=={version}'s SpeculativeConfig does not have (from "
+                                    f"{'.'.join(map(str, since))}); vLLM refuses the unknown field.")
+    if config.parallel_drafting and release >= PARALLEL_DRAFTING_REFUSED_SINCE:
+        raise FieldError(FIELD, f"parallel_drafting is only supported by the dflash and dspark methods in "
+                                f"vllm=={version}, not {quote(config.method)}; leave it off.")
 
 
 def suffix_corpus_tokens(config: dict) -> int:
@@ -178,7 +224,8 @@ class Drafter:
         else:
             built = ", no draft weights"
         tokens = f"{c.num_speculative_tokens} draft token{'s' * (c.num_speculative_tokens != 1)}"
-        return f"speculative {c.method}, {tokens} a step{built}"
+        parallel = ", drafted in one pass on vLLM's V1 runner (parallel_drafting)" if c.parallel_drafting else ""
+        return f"speculative {c.method}, {tokens} a step{parallel}{built}"
 
     @property
     def cached(self) -> str:
@@ -208,6 +255,7 @@ def _with_drafter(spec, config: Speculative, version: str, pp: int = 1):
     if parse_version(version) < SINCE:
         raise FieldError(FIELD, f"is modelled as vLLM 0.32 treats it; vllm=={version}'s rules (model runner, MTP "
                                 f"support) are not, so use the default engine or leave it off.")
+    check_release(config, version)
     if pp > 1:
         raise FieldError(FIELD, "is not modelled with pipeline parallelism (where vLLM places the drafter); use pp 1.")
     if spec.compressed_attention:

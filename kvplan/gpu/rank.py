@@ -13,7 +13,7 @@ import torch
 from ..errors import FieldError, KvplanError
 from ..engines import EngineFlags, get_engine
 from ..engines.vllm_budget import per_layer_input_buffer
-from ..plan.budget import flag_budget
+from ..plan.budget import batched_tokens, fixed_budget, flag_budget
 from ..plan.plan import plan as make_plan
 from ..render.text import size
 from ..verify.allocator import probe_boundary
@@ -55,11 +55,11 @@ def resolve_options(spec, opts: Options, gpu, total: int) -> Options:
     engine = plan_engine(spec, opts)
     device = replace(gpu, memory_bytes=total)
     util = engine.default_gpu_util if opts.gpu_util is None else opts.gpu_util
-    seqs, tokens = opts.max_num_seqs, opts.max_num_batched_tokens
+    seqs = opts.max_num_seqs
     if hasattr(engine, "settings"):
-        settings = engine.settings(opts.context, device, 1, tokens, seqs, spec)  # a prefix-LM's media floor too
-        seqs, tokens = settings.max_num_seqs, settings.max_num_batched_tokens
-    return replace(opts, gpu_util=util, max_num_seqs=seqs or 256, max_num_batched_tokens=tokens or 8192)
+        seqs = engine.settings(opts.context, device, 1, opts.max_num_batched_tokens, seqs, spec).max_num_seqs
+    tokens = batched_tokens(engine, spec, device, opts.context, 1, opts.max_num_batched_tokens, opts.max_num_seqs)
+    return replace(opts, gpu_util=util, max_num_seqs=seqs or 256, max_num_batched_tokens=tokens)
 
 
 def fill_random(t) -> None:
@@ -83,7 +83,8 @@ def no_fit_message(spec, plan, gpu_name: str) -> str:
     why = (f"KV budget {size(plan.kv_budget_bytes_per_gpu)} = {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f} - "
            f"weights/TP {size(b.weights_bytes_per_gpu)} - reserves {size(reserves)}")
     if plan.kv_budget_bytes_per_gpu > 0:
-        why += f", one sequence needs {size(plan.kv_bytes_per_sequence_per_gpu + plan.state_bytes_per_sequence_per_gpu)}"
+        sequence = plan.kv_bytes_per_sequence_per_gpu + plan.state_bytes_per_sequence_per_gpu
+        why += f", one sequence needs {size(sequence)}"
     hint = f"; {plan.suggestion()}" if plan.suggestion() else ""
     return (f"{spec.name} at tp {plan.tp} leaves no room for one {plan.context:,}-token sequence on one rank of "
             f"this {gpu_name} ({why}){hint}.")
@@ -178,7 +179,7 @@ def allocate_pools(spec, opts: Options, held: dict, progress, nvml, budget: int,
     """Lay out the measured budget with ideal paging (every block a sequence can use; the engine's own
     admission holds back its null block and in-flight reserves), allocate the pools, prove the boundary."""
     plan = make_plan(spec, context=opts.context, kv_dtype=opts.kv_dtype, tp=opts.tp,
-                     budget_for=lambda t, stage=None: flag_budget(budget), block_size=block_size, engine="none",
+                     budget_for=fixed_budget(budget), block_size=block_size, engine="none",
                      speed=False, suggest=False)
     if not plan.fits:
         raise KvplanError(f"{spec.name}: the measured budget ({size(budget)} after the measured weights, profile "

@@ -136,9 +136,10 @@ FAMILY_ALIASES = {"glm4_moe": {"num_mtp_layers": "num_nextn_predict_layers", "nu
 # that object (AutoConfig; 0.34.0 transformers_utils/config.py:404-415 builds gemma4_text's by Gemma4TextConfig) and
 # builds the sliding layers from the rewritten attribute (gemma3.py:155, gemma4.py:473 per_layer_sliding_window), so
 # each holds W // 2 + 1 tokens. Google's Gemma 4 checkpoints ship null (E2B, E4B) or "vision" (26B-A4B, 31B): "all"
-# is a derivative's (a fine-tuned reranker's). EmbeddingGemma (gemma3_text, true) is a pooling model whose layers
-# vLLM makes encoder-only, with no cache at all (models/config.py:218-222, gemma3.py:165-174,
-# layers/attention/encoder_only_attention.py:94-96).
+# is a derivative's (a fine-tuned reranker's). EmbeddingGemma (architecture Gemma3TextModel, gemma3_text, true) is
+# not sized at all: vLLM makes its layers encoder-only, with no cache (0.34.0 models/config.py:218-222,
+# gemma3.py:165-174), so model/unmodelled.py ENCODER_ONLY refuses it; the gemma3_text entry serves only a causal
+# gemma3_text architecture that sets the flag, whose decoder layers vLLM builds from the rewritten window.
 BIDIRECTIONAL_WINDOW = {
     "gemma3_text": True,  # Gemma3TextConfig, from 4.57.0 (configuration_gemma3.py:228-229; 5.22.2 :102-103)
     # Gemma4TextConfig, since Gemma 4's first release (5.5.0 configuration_gemma4.py:178-179; 5.22.2 :186-188;

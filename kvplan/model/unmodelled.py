@@ -156,7 +156,32 @@ SIZED = ("kvplan sizes MHA / GQA / MQA, MLA and sparse MLA, sliding and chunked 
          "attention")
 
 
+# Pooling architectures whose vLLM config handler sets hf_config.is_causal = False (model_executor/models/config.py,
+# MODELS_CONFIG_MAP; the same in 0.27.0 to 0.34.0), so every attention layer is EncoderOnlyAttention, which asks for no
+# KV cache spec (layers/attention/encoder_only_attention.py 0.34.0:94-96): vLLM allocates no cache to size. Each entry
+# reads the config's own switch, or None when the handler sets it unconditionally.
+ENCODER_ONLY = {
+    # Gemma3TextModelConfig: is_causal = not use_bidirectional_attention (0.32.0 :81-85, 0.34.0 :218-222), read by
+    # gemma3.py 0.32.0:165-174 to pick EncoderOnlyAttention; EmbeddingGemma ships the flag true
+    "Gemma3TextModel": "use_bidirectional_attention",
+    # LlamaBidirectionalConfig (0.32.0 :601-607, 0.34.0 :1010-1016)
+    **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification"), None),
+    "VoyageQwen3BidirectionalEmbedModel": None,  # VoyageQwen3BidirectionalEmbedModelConfig (0.32.0 :1039-1042)
+}
+
+
+def is_encoder_only(architecture: str, get) -> bool:
+    """Whether vLLM builds this pooling model's attention encoder-only, with no KV cache (ENCODER_ONLY)."""
+    if architecture not in ENCODER_ONLY:
+        return False
+    switch = ENCODER_ONLY[architecture]
+    return switch is None or bool(get(switch))
+
+
 def refuse_unmodelled(architecture: str, get, name: str) -> None:
+    if is_encoder_only(architecture, get):
+        raise KvplanError(f"{name} ({architecture}) is an encoder-only embedding model: vLLM builds no KV cache for "
+                          f"it, so there is nothing for kvplan to size.")
     reason = unmodelled_layout(architecture, get)
     if reason is not None:
         raise KvplanError(f"{name}: {reason}, which kvplan does not model; it refuses rather than mis-size the "

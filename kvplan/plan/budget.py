@@ -77,6 +77,17 @@ SAMPLER_SEQUENCES = 256
 SAMPLER_COPIES = 3
 
 
+def batched_tokens(engine_model, spec: ModelSpec, device, context: int, pp: int = 1,
+                   max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None) -> int:
+    """The tokens a plan's forward pass takes and splits a prompt by (max_num_batched_tokens): the engine's settings
+    where it has them (vLLM's default for the GPU, raised to a prefix-LM's largest media item:
+    engines/vllm_media_floor.py; the flag where given), else the flag or the ideal pool's IDEAL_BATCHED_TOKENS."""
+    if hasattr(engine_model, "settings"):
+        settings = engine_model.settings(context, device, pp, max_num_batched_tokens, max_num_seqs, spec)
+        return settings.max_num_batched_tokens
+    return max_num_batched_tokens or IDEAL_BATCHED_TOKENS
+
+
 def qkv_width(spec: ModelSpec, tp: int) -> int:
     """Values per token of one GPU's q, k and v projections (0 for an attention-free model)."""
     if not spec.num_attention_heads:
@@ -132,3 +143,13 @@ def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batc
 def flag_budget(kv_budget: int, stage: Optional[int] = None) -> Budget:
     return Budget(kv_budget, "kv_budget", stage=stage,
                   terms=(BudgetTerm("kv_budget", kv_budget, "given (like vLLM's --kv-cache-memory-bytes)"),))
+
+
+def fixed_budget(kv_budget: int):
+    """A budget_for (plan.plan's) of `kv_budget` bytes at every TP degree, stage and --kv-cache-dtype: a budget
+    given, not an engine's, so the dtype plan.served_budget passes changes nothing."""
+
+    def budget_for(tp: int, stage=None, kv_dtype: str = "auto") -> Budget:
+        return flag_budget(kv_budget)
+
+    return budget_for

@@ -14,7 +14,6 @@ smallest stage budget, and capacity comes from the tightest stage."""
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import asdict, dataclass, field as dataclass_field, replace
 from typing import Callable, Optional
 
@@ -23,7 +22,7 @@ from ..errors import FieldError, KvplanError
 from ..model.precision import Precision, resolve_kv_dtype
 from ..model.spec import ModelSpec
 from ..units import require_positive
-from .budget import IDEAL_BATCHED_TOKENS, Budget
+from .budget import Budget, batched_tokens
 from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
 from .prefill import Prefill, prefill
@@ -176,8 +175,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
          max_num_seqs: Optional[int] = None, speed: bool = True, spell: Callable[[str], str] = str,
          remedies: Optional[bool] = None, other_engine: Optional[Callable] = None) -> Plan:
     """`budget_for(tp)` gives the budget of one GPU at that TP degree (weights shrink with TP), so a plan that
-    does not fit can say which TP degree would; with pp > 1 it is called as budget_for(tp, stage), and with
-    kv_dtype=`kv_dtype` where it takes that keyword (served_budget). `engine` is a
+    does not fit can say which TP degree would; with pp > 1 it is called as budget_for(tp, stage), and always with
+    kv_dtype=`kv_dtype` (served_budget). `engine` is a
     name ("vllm", "vllm==0.10", "none") or an engine model; `gpu` sets the engine's batch defaults (the default
     GPU's when None). With a `gpu` (and `speed`), decode is estimated at batch 1, at max concurrency and at every
     one of `batches` (`bandwidth` overrides the GPU's), and prefill for `input_len` prompt tokens (default: the
@@ -261,8 +260,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     steps = prompt = None
     if gpu is not None and speed:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
-        chunk = result.figures.max_num_batched_tokens if result.figures is not None else \
-            (max_num_batched_tokens or IDEAL_BATCHED_TOKENS)
+        chunk = batched_tokens(model, spec, engine_gpu, context, pp, max_num_batched_tokens, max_num_seqs)
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
         reads = layout.logical() if layout is not None else None
         steps = decode(spec, tp, kept, context, result.max_concurrency, batches, profile, rate, reads)
@@ -276,15 +274,11 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
 
 
 def served_budget(budget_for: Callable[..., Budget], tp: int, stage, kv_dtype: str) -> Budget:
-    """budget_for(tp[, stage]) for the --kv-cache-dtype served, passed as kv_dtype= to a budget_for that takes it
-    (the engine's: vLLM 0.34 builds its block tables at that cache's block size, engines/vllm_budget.py
-    table_groups); one without the keyword (a fixed budget) is the same for every dtype."""
-    try:
-        takes = "kv_dtype" in inspect.signature(budget_for).parameters
-    except (TypeError, ValueError):
-        takes = False
-    extra = {"kv_dtype": kv_dtype.strip().lower()} if takes else {}
-    return budget_for(tp, stage, **extra) if stage is not None else budget_for(tp, **extra)
+    """budget_for(tp[, stage], kv_dtype=) for the --kv-cache-dtype served: every budget_for takes the keyword (the
+    engine's depends on it: vLLM 0.34 builds its block tables at that cache's block size, engines/vllm_budget.py
+    table_groups; a fixed budget ignores it), so a budget_for without it fails loudly rather than losing the dtype."""
+    served = kv_dtype.strip().lower()
+    return budget_for(tp, stage, kv_dtype=served) if stage is not None else budget_for(tp, kv_dtype=served)
 
 
 def _replanned(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> Optional[Plan]:
