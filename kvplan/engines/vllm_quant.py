@@ -19,11 +19,18 @@ Before those, ModelConfig._verify_quantization refuses, whatever the GPU unless 
   0.11.0 :344-352, 0.32.0 :1144-1149, 0.34.0 :1168-1173: "{q} quantization is currently not supported in rocm."; the
   lists by release: ROCM_METHODS);
 - a deprecated method unless --allow-deprecated-quantization, which kvplan does not take (DEPRECATED: fbgemm_fp8 from
-  0.14.0, auto-round in 0.14.x, config/model.py 0.14.0:950-963).
+  0.14.0, auto-round, bitblas and gptq_marlin_24 in 0.14.x, config/model.py 0.14.0:950-963). The remedy names that
+  flag only where, with it, every configuration check passes (vllm_dtype_remedy.bypass_remedy: an fbgemm_fp8
+  checkpoint on a T4 still meets FBGEMMFp8Config's 80).
+These run as ModelConfig is built (ModelConfig.__post_init__, config/model.py 0.33.0:922), so before anything
+VllmConfig checks: 0.33's refusal of a float16 / bfloat16 cache other than the model's dtype (config/vllm.py
+0.33.0:1540, vllm.float_kv_refusal) comes after them and before _get_quantization_config (:1608; 0.34.0 :1484 then
+:1555; before 0.33 there is no such check): model_config_refusal, then quant_config_refusal.
 Then get_quant_config builds the class, whose constructor may refuse the checkpoint's quantization_config (an AWQ /
 GPTQ checkpoint's bits, activation ordering or a missing key: vllm_wna16.py, which also says which class claims such a
 checkpoint: Marlin's by its group size, bits, zero point or symmetry, the plain one, or from 0.24 / 0.22 the Auto*
-one), before the capability check; AutoGPTQ's linear layers ask Marlin for the group size as the model is built.
+one; to 0.14.1 BitBLAS's or Marlin 2:4's by its checkpoint_format), before the capability check; AutoGPTQ's linear
+layers ask Marlin for the group size as the model is built.
 AutoRound's checkpoints (quant_method auto-round) run as AutoRoundConfig to 0.14.1 and as INCConfig from 0.16.0, whose
 override claims them (inc.py 0.16.0:435-442, 0.32.0 inc/inc.py:361-368). --quantization awq / gptq of a checkpoint
 without a quantization_config never gets this far: kvplan refuses it as input (model/quantization.py CHECKPOINT_ONLY).
