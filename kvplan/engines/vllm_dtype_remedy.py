@@ -4,9 +4,13 @@ change it names is put back through the whole chain of configuration refusals (`
 then gets past all of them. The changes are ones kvplan's fix search (vllm_remedy.py: engine, kv_dtype, context,
 block_size) does not make, so they are said in words:
 - a --dtype (bfloat16, float16, float32; `auto` beside it where it resolves to the same one here);
-- failing that, the model without its quantisation (--quantization dropped, or an unquantised checkpoint, with a
-  --dtype where it needs one), a GPU of the catalog with a higher compute capability (served in the dtype `auto`
-  gives there, or the --dtype asked; "or more" only where every catalog GPU past it passes too).
+- failing that, an AWQ / GPTQ checkpoint's quantization_config with the true / false keys its class reads and it
+  lacks added (desc_act, sym, zero_point; a value named where only it passes), the model without its quantisation
+  (--quantization dropped, or an unquantised checkpoint, with a --dtype where it needs one), a GPU of the catalog with
+  a higher compute capability (served in the dtype `auto` gives there, or the --dtype asked; "or more" only where
+  every catalog GPU past it passes too);
+- for a deprecated method (bypass_remedy), vLLM's --allow-deprecated-quantization, with a --dtype or on such a GPU
+  where the flag alone does not get past the rest, else the unquantised model.
 A later release that takes the quantisation on this GPU is the fix search's (Refusal.fix_field "engine", its options
 the first release whose own check passes): searched, checked and planned there, and said before these words.
 The cache a release or GPU stores for `auto` is kept as this view has it (the model's own, DeepSeek-V4's
