@@ -310,4 +310,6 @@ def test_gptq_by_name_of_an_8_bit_gptq_checkpoint_is_taken(tmp_path):
     names); an AWQ checkpoint asked as gptq is refused as a mismatch, as before."""
     path = _write(tmp_path, {**GPTQ, "bits": 8}, "float16")
     assert _engine(path, "--gpu", "h100", "-q", "gptq", "--engine", "vllm==0.21.0")["starts"]
-    one_error_line(run_kvplan("estimate", _write(tmp_path, AWQ, name="awq.json"), "-q", "gptq"))
+    line = one_error_line(run_kvplan("estimate", _write(tmp_path, AWQ, name="awq.json"), "-q", "gptq"))
+    assert line == ("kvplan: error: -q gptq does not match the checkpoint, whose weights are stored as int4-awq; vLLM "
+                    "refuses a different method for a quantised checkpoint.")

@@ -76,7 +76,8 @@ def test_gpt_oss_mxfp4_checkpoint_needs_capability_8_0():
     refused = _engine(GPT_OSS, "--gpu", "t4")["refusal"]
     assert refused["reason"] == ("The quantization method gpt_oss_mxfp4 is not supported for the current GPU. "
                                  "Minimum capability: 80. Current capability: 75.")
-    assert "a checkpoint of the model not quantised as gpt_oss_mxfp4" in refused["remedy"]
+    # the checkpoint's method, not the class vLLM runs it with
+    assert "a checkpoint of the model not quantised as mxfp4," in refused["remedy"]
     older = _engine(GPT_OSS, "--gpu", "t4", "--engine", "vllm==0.19.0")["refusal"]["reason"]
     assert older.startswith("The quantization method mxfp4 is not supported")
     spec = resolve(GPT_OSS, None)
@@ -425,5 +426,5 @@ def test_the_reviewed_commands_as_typed():
     remedy = _typed("deepseek-ai/DeepSeek-V3.2", "--gpu", "T4", "--engine", "vllm==0.11.0", "-c", "8192")["refusal"]
     assert remedy["remedy"] == "vLLM accepts a GPU of compute capability 9.0 or more"
     remedy = _typed(GPT_OSS, "--gpu", "T4", "--dtype", "float16")["refusal"]["remedy"]
-    assert remedy == ("vLLM accepts a checkpoint of the model not quantised as gpt_oss_mxfp4, or a GPU of compute "
+    assert remedy == ("vLLM accepts a checkpoint of the model not quantised as mxfp4, or a GPU of compute "
                       "capability 8.0 or more with --dtype bfloat16")

@@ -108,11 +108,20 @@ class Refusal:
     # kvplan's words on what else clears it, outside the fields the fix search changes (a GPU, the model without its
     # quantisation), each checked against every configuration refusal: said after the fixes; not in the JSON
     also: str = ""
+    # the engine's message as a one-line summary says it where `summary`'s cut at ": " would drop the value at fault
+    # ("Unknown quantization method: marlin", "Unsupported quantization config: bits=3, sym=True"); not in the JSON
+    headline: str = ""
 
     @property
     def first_sentence(self) -> str:
         """The engine's message up to its first full stop (its advice after that is the remedy's job)."""
         return self.reason.split(". ")[0].rstrip(".")
+
+    @property
+    def summary(self) -> str:
+        """The engine's message in a one-line summary: `headline`, else its first sentence up to a ": " (what
+        follows is a list or an explanation)."""
+        return self.headline or self.first_sentence.split(": ")[0]
 
     def advice(self, spell: Callable[[str], str] = str) -> str:
         """The remedy, naming the fields as `spell` writes them (a flag, a deployments file's key, an API keyword)."""
@@ -125,7 +134,7 @@ class Refusal:
         return respelled(text, self.remedy_flags, spell)
 
 
-REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also")
+REFUSAL_NOT_IN_JSON = ("options", "onward", "note", "fixes", "remedy_flags", "fix_field", "also", "headline")
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ from .vllm_media_floor import raised_note
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
                           rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes,
                           v4_gpu_refusal_line)
-from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, marlin_refusal, scheme_refusal
+from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, marlin_refusal, \
+    model_config_refusal, quant_config_refusal, scheme_refusal
 from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
                          layer_spec, mamba_page, prefill_checkpoint_alignment)
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -292,8 +293,15 @@ def servable_dtypes(spec, capability=(), version: str = PINNED) -> tuple:
 
 def quantization_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
     """vllm_quant.gpu_quantization_refusal for `spec` as served on this GPU, its remedy naming only a --dtype that
-    the GPU and the model take too (servable_dtypes)."""
+    the GPU and the model take too (servable_dtypes): ModelConfig's refusals and VllmConfig's together
+    (configuration_refusal puts the float-cache check between them)."""
     return gpu_quantization_refusal(spec, capability, version, servable=servable_dtypes(spec, capability, version))
+
+
+def built_quantization_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vllm_quant.quant_config_refusal (the class's constructor, the capability and the dtype, as VllmConfig builds
+    the quantisation config) for `spec` as served on this GPU, a remedy naming only a --dtype it takes."""
+    return quant_config_refusal(spec, capability, version, servable=servable_dtypes(spec, capability, version))
 
 
 # platforms/cuda.py check_if_supports_dtype (0.32.0 :636-654; the same text 0.11.0 :510-515 to 0.34.0 :692-697): the
@@ -723,36 +731,44 @@ def size_lines(num_blocks: int, per_request: int, groups, settings: Settings, ru
 
 
 def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: Optional[int],
-                          version: str = PINNED, capability=(), gpu_name: str = "",
-                          checked: bool = True) -> Optional[Refusal]:
+                          version: str = PINNED, capability=(), gpu_name: str = "", checked: bool = True,
+                          allow_deprecated: bool = False) -> Optional[Refusal]:
     """vLLM's first refusal of the configuration itself, whatever the memory, in the order start-up meets them: the
-    architecture, the length and a float16 the model refuses while the config is read, a 16-bit cache dtype other
-    than the model's and the weight quantisation on this GPU in the served dtype as VllmConfig checks them
-    (vllm_quant.py: __post_init__ 0.33.0 :1540 then :1608), bfloat16 on a GPU without it as the worker starts, a
-    compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built, then the cache dtype,
-    the GPU and the block size while the attention layers pick their backends (the ROCm assert on the block comes
-    after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as profiling memory. `gpu_name`: the
-    GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the quantisation says in
-    words only what passes every one of these checks (`checked`: vllm_dtype_remedy.checked_remedy)."""
+    architecture, the length, a float16 the model refuses and the weight quantisation's method (unregistered, not on
+    ROCm, deprecated unless `allow_deprecated`) while ModelConfig reads the config (config/model.py 0.33.0:922), then
+    in VllmConfig.__post_init__ a 16-bit cache dtype other than the model's (0.33.0 config/vllm.py:1540) and the
+    quantisation's class, GPU and served dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it
+    as the worker starts, a compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built,
+    then the cache dtype, the GPU and the block size while the attention layers pick their backends (the ROCm assert
+    on the block comes after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as profiling memory.
+    `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the
+    quantisation, and vLLM's bypass of a deprecated method, says in words only what passes every one of these checks
+    (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy)."""
     refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
-        model_dtype_refusal(spec, version, capability) or float_kv_refusal(spec, precision, version, capability) or \
-        quantization_refusal(spec, capability, version) or gpu_dtype_refusal(spec, capability, version, gpu_name) or \
+        model_dtype_refusal(spec, version, capability) or \
+        model_config_refusal(spec, capability, version, allow_deprecated=allow_deprecated) or \
+        float_kv_refusal(spec, precision, version, capability) or \
+        built_quantization_refusal(spec, capability, version) or \
+        gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype)
-    if refusal is None or not checked or refusal.field not in ("dtype", "quantization"):
+    deprecated = refusal is not None and is_deprecation(refusal)
+    if refusal is None or not checked or (refusal.field not in ("dtype", "quantization") and not deprecated):
         return refusal
-    from .vllm_dtype_remedy import checked_remedy
+    from .vllm_dtype_remedy import bypass_remedy, checked_remedy
 
-    def trial(spec, precision, version=version, capability=capability, gpu_name=gpu_name):
+    def trial(spec, precision, version=version, capability=capability, gpu_name=gpu_name, allow_deprecated=False):
         return configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
-                                     capability=capability, gpu_name=gpu_name, checked=False)
+                                     capability=capability, gpu_name=gpu_name, checked=False,
+                                     allow_deprecated=allow_deprecated)
 
-    remedy, also = checked_remedy(refusal, spec, precision, capability, version, trial, servable_dtypes)
+    words = bypass_remedy if deprecated else checked_remedy
+    remedy, also = words(refusal, spec, precision, capability, version, trial, servable_dtypes)
     return replace(refusal, remedy=remedy, also=also)
 
 

@@ -4,9 +4,13 @@ change it names is put back through the whole chain of configuration refusals (`
 then gets past all of them. The changes are ones kvplan's fix search (vllm_remedy.py: engine, kv_dtype, context,
 block_size) does not make, so they are said in words:
 - a --dtype (bfloat16, float16, float32; `auto` beside it where it resolves to the same one here);
-- failing that, the model without its quantisation (--quantization dropped, or an unquantised checkpoint, with a
-  --dtype where it needs one), a GPU of the catalog with a higher compute capability (served in the dtype `auto`
-  gives there, or the --dtype asked; "or more" only where every catalog GPU past it passes too).
+- failing that, an AWQ / GPTQ checkpoint's quantization_config with the true / false keys its class reads and it
+  lacks added (desc_act, sym, zero_point; a value named where only it passes), the model without its quantisation
+  (--quantization dropped, or an unquantised checkpoint, with a --dtype where it needs one), a GPU of the catalog with
+  a higher compute capability (served in the dtype `auto` gives there, or the --dtype asked; "or more" only where
+  every catalog GPU past it passes too);
+- for a deprecated method (bypass_remedy), vLLM's --allow-deprecated-quantization, with a --dtype or on such a GPU
+  where the flag alone does not get past the rest, else the unquantised model.
 A later release that takes the quantisation on this GPU is the fix search's (Refusal.fix_field "engine", its options
 the first release whose own check passes): searched, checked and planned there, and said before these words.
 The cache a release or GPU stores for `auto` is kept as this view has it (the model's own, DeepSeek-V4's
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from itertools import product
 
 from ..model.precision import resolve_kv_dtype
 
@@ -32,13 +37,36 @@ def checked_remedy(refusal, spec, precision, capability, version: str, trial, se
     passing = passing_dtypes(spec, precision, trial) if refusal.field == "dtype" else []
     if passing:
         return _dtype_words(refusal, spec, capability, version, passing, auto), ""
-    others = [words for words in (_unquantised(spec, precision, capability, version, trial),
+    others = [words for words in (_keys_added(spec, precision, capability, version, trial),
+                                  _unquantised(spec, precision, capability, version, trial),
                                   _other_gpu(spec, precision, capability, version, trial, auto)) if words]
     lead = "no --dtype gets past vLLM's checks for this model on this GPU: " if refusal.field == "dtype" else ""
     if not others:
         return lead + "kvplan finds no --dtype, unquantised model or GPU that vLLM accepts here", ""
     words = "vLLM accepts " + ", or ".join(others)
     return lead + words, words
+
+
+def bypass_remedy(refusal, spec, precision, capability, version: str, trial, servable) -> tuple:
+    """(remedy, also) for a deprecated method's refusal (vllm_quant.deprecated_refusal, whose options the fix search
+    plans): vLLM's --allow-deprecated-quantization where, with it, every configuration check passes (`trial` with
+    allow_deprecated); else the model without its quantisation and that flag on a GPU that then takes it, each checked
+    with `trial` as checked_remedy does."""
+    from .vllm_quant import BYPASS
+
+    bypassed = partial(trial, allow_deprecated=True)
+    dtypes = [] if bypassed(spec, precision) is None else passing_dtypes(spec, precision, bypassed)
+    if bypassed(spec, precision) is None or dtypes:
+        others = [BYPASS + (f" with --dtype {NAMES[dtypes[0]]}" if dtypes else "")]
+    else:
+        gpu = _other_gpu(spec, precision, capability, version, bypassed, partial(auto_dtype, servable=servable))
+        others = [words for words in (_unquantised(spec, precision, capability, version, trial),
+                                      f"{BYPASS} on {gpu}" if gpu else "") if words]
+    release = [f"--engine {refusal.options[0]} or {refusal.onward}"] if refusal.options else []
+    if not release and not others:
+        return "kvplan finds no release, unquantised model or GPU that vLLM accepts here", ""
+    also = "vLLM accepts " + ", or ".join(others) if others else ""
+    return "vLLM accepts " + ", or ".join(release + others), also
 
 
 def _trial_precision(changed, spec, precision):
@@ -100,6 +128,29 @@ def _dtype_words(refusal, spec, capability, version: str, passing: list, auto_dt
     rule = method_rule(method, version, spec) if method else None
     order = [d for d in (rule[1] if rule else ()) if d in passing] + passing
     return f"vLLM accepts --dtype {NAMES[order[0]]}"
+
+
+def _keys_added(spec, precision, capability, version: str, trial) -> str:
+    """The checkpoint with the true / false keys its class's constructor reads and its quantization_config lacks
+    (vllm_wna16.missing_keys: desc_act, sym, zero_point) added, each value named where only it passes; "" where a
+    missing key is not one of those, or no values pass."""
+    from .vllm_quant import vllm_method
+    from .vllm_wna16 import BOOLEAN_KEYS, missing_keys
+
+    method = vllm_method(spec, capability, version)
+    keys = [group[-1] for group in missing_keys(spec, method)] if method else []
+    if not keys or any(key not in BOOLEAN_KEYS for key in keys):
+        return ""
+    passing = [values for values in product((False, True), repeat=len(keys))
+               if trial(replace(spec, quantization_fields=spec.quantization_fields + tuple(zip(keys, values))),
+                        precision) is None]
+    if not passing:
+        return ""
+    taken = [{values[i] for values in passing} for i in range(len(keys))]
+    parts = [f'"{key}": {str(next(iter(values))).lower()}' if len(values) == 1 else
+             f'"{key}" (true or false, as it was quantised)' for key, values in zip(keys, taken)]
+    fixed = ", where it was quantised so" if any(len(values) == 1 for values in taken) else ""
+    return f"the checkpoint with {' and '.join(parts)} added to its quantization_config{fixed}"
 
 
 def _unquantised(spec, precision, capability, version: str, trial) -> str:

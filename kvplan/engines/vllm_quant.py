@@ -19,11 +19,18 @@ Before those, ModelConfig._verify_quantization refuses, whatever the GPU unless 
   0.11.0 :344-352, 0.32.0 :1144-1149, 0.34.0 :1168-1173: "{q} quantization is currently not supported in rocm."; the
   lists by release: ROCM_METHODS);
 - a deprecated method unless --allow-deprecated-quantization, which kvplan does not take (DEPRECATED: fbgemm_fp8 from
-  0.14.0, auto-round in 0.14.x, config/model.py 0.14.0:950-963).
+  0.14.0, auto-round, bitblas and gptq_marlin_24 in 0.14.x, config/model.py 0.14.0:950-963). The remedy names that
+  flag only where, with it, every configuration check passes (vllm_dtype_remedy.bypass_remedy: an fbgemm_fp8
+  checkpoint on a T4 still meets FBGEMMFp8Config's 80).
+These run as ModelConfig is built (ModelConfig.__post_init__, config/model.py 0.33.0:922), so before anything
+VllmConfig checks: 0.33's refusal of a float16 / bfloat16 cache other than the model's dtype (config/vllm.py
+0.33.0:1540, vllm.float_kv_refusal) comes after them and before _get_quantization_config (:1608; 0.34.0 :1484 then
+:1555; before 0.33 there is no such check): model_config_refusal, then quant_config_refusal.
 Then get_quant_config builds the class, whose constructor may refuse the checkpoint's quantization_config (an AWQ /
 GPTQ checkpoint's bits, activation ordering or a missing key: vllm_wna16.py, which also says which class claims such a
 checkpoint: Marlin's by its group size, bits, zero point or symmetry, the plain one, or from 0.24 / 0.22 the Auto*
-one), before the capability check; AutoGPTQ's linear layers ask Marlin for the group size as the model is built.
+one; to 0.14.1 BitBLAS's or Marlin 2:4's by its checkpoint_format), before the capability check; AutoGPTQ's linear
+layers ask Marlin for the group size as the model is built.
 AutoRound's checkpoints (quant_method auto-round) run as AutoRoundConfig to 0.14.1 and as INCConfig from 0.16.0, whose
 override claims them (inc.py 0.16.0:435-442, 0.32.0 inc/inc.py:361-368). --quantization awq / gptq of a checkpoint
 without a quantization_config never gets this far: kvplan refuses it as input (model/quantization.py CHECKPOINT_ONLY).
@@ -48,7 +55,7 @@ from typing import Optional
 
 from .figures import Refusal
 from .vllm_versions import PINNED, parse_version, release_rule
-from .vllm_wna16 import AUTO_SINCE, class_refusal, marlin_layer_refusal, wna16_method
+from .vllm_wna16 import AUTO_SINCE, class_refusal, format_method, marlin_layer_refusal, wna16_method
 from .vllm_wna16 import boundaries as wna16_boundaries
 
 TORCH = {"bf16": "torch.bfloat16", "fp16": "torch.float16", "fp32": "torch.float32", "fp8": "torch.float8_e4m3fn"}
@@ -75,6 +82,9 @@ METHODS = {
                     ((0, 14), (75, _HALF_BF16), "0.14.0 gptq_marlin.py:180-185"),
                     ((0, 11), (80, _HALF_BF16), "0.11.0 gptq_marlin.py:152-157")),
     "auto_gptq": (((0, 22), (60, _HALF_BF16), "0.22.0 auto_gptq.py:181-186; 0.32.0 :178-183"),),
+    # the classes that claim a checkpoint by its format to 0.14.1 (vllm_wna16.FORMAT_CLASSES_LAST)
+    "gptq_marlin_24": (((0, 11), (80, ("fp16",)), "0.11.0 gptq_marlin_24.py:93-100; 0.14.1 :95-102"),),
+    "bitblas": (((0, 11), (70, _HALF_BF16), "0.11.0 bitblas.py:111-118; 0.14.1 :125-132"),),
     # GptOssMxfp4Config (0.20 on) inherits both from Mxfp4Config
     "mxfp4": (((0, 11), (80, ("bf16",)), "0.11.0 mxfp4.py:121-130; 0.32.0 :71-80"),),
     "gpt_oss_mxfp4": (((0, 20), (80, ("bf16",)), "0.20.0 mxfp4.py GptOssMxfp4Config(Mxfp4Config); 0.32.0 :116"),),
@@ -124,11 +134,14 @@ INC_SINCE = (0, 16)  # INCConfig.override_quantization_method claims quant_metho
 # methods ModelConfig refuses unless --allow-deprecated-quantization (DEPRECATED_QUANTIZATION_METHODS, checked after
 # the overrides: config/model.py 0.14.0:950-963, 0.32.0:1459-1472, 0.34.0:1492-1505): (the last release before,
 # the last deprecated one, "" while still so); fbgemm_fp8 in every list from 0.14.0 (__init__.py 0.14.0:49, 0.16.0:41,
-# 0.34.0:55), auto-round in 0.14.x's (0.14.0:57), INCConfig's from 0.16.0 (INC_SINCE)
-DEPRECATED = {"fbgemm_fp8": ("0.13.0", ""), "auto-round": ("0.13.0", "0.14.1")}
+# 0.34.0:55), auto-round in 0.14.x's (0.14.0:57), INCConfig's from 0.16.0 (INC_SINCE); bitblas and gptq_marlin_24 in
+# 0.14.x's (0.14.0:51-52, 0.14.1:51-52), the last releases with those classes (vllm_wna16.FORMAT_CLASSES_LAST)
+DEPRECATED = {"fbgemm_fp8": ("0.13.0", ""), "auto-round": ("0.13.0", "0.14.1"), "bitblas": ("0.13.0", "0.14.1"),
+              "gptq_marlin_24": ("0.13.0", "0.14.1")}
 # vLLM passes the text and the method as two ValueError arguments, so it prints them as a tuple; kvplan fills it in
+DEPRECATED_BYPASS = "To bypass, set `--allow-deprecated-quantization`."
 DEPRECATED_REFUSAL = ("The quantization method {method} is deprecated and will be removed in future versions of vLLM. "
-                      "To bypass, set `--allow-deprecated-quantization`.")
+                      + DEPRECATED_BYPASS)
 BYPASS = "--allow-deprecated-quantization (vLLM's flag; kvplan does not take it)"
 
 
@@ -198,6 +211,9 @@ def vllm_method(spec, capability=(), version: str = PINNED) -> Optional[str]:
     checkpoint = getattr(spec, "quantization", "")
     if not checkpoint:
         return asked
+    claimed = format_method(spec, asked, version)  # BitBLAS's and Marlin 2:4's overrides come first, to 0.14.1
+    if claimed:
+        return claimed
     release = parse_version(version)
     if checkpoint in AUTO_SINCE:
         return wna16_method(spec, checkpoint, asked, capability, version)
@@ -225,6 +241,11 @@ def _online(spec, method: str, version: str) -> bool:
     return bool(since) and not getattr(spec, "quantization", "") and parse_version(version) >= since
 
 
+def _headline(reason: str) -> str:
+    """The first sentence of `reason` whole, the value at fault after its ": " kept (Refusal.headline)."""
+    return reason.split(". ")[0].rstrip(".")
+
+
 def unknown_method_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
     """ModelConfig's refusal of a checkpoint's method the release does not register (REMOVED), on any platform: the
     last release that does, where kvplan read one, else the checkpoint itself is at fault."""
@@ -235,10 +256,12 @@ def unknown_method_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
     if last and parse_version(version) <= parse_version(last):
         return None
     reason = UNKNOWN_METHOD.format(method=checkpoint, version=version)
+    headline = _headline(reason)
     if not last:
-        return Refusal(reason, None, configuration=True, field="quantization",
+        return Refusal(reason, None, configuration=True, field="quantization", headline=headline,
                        remedy=f"vLLM accepts {unquantised_words(spec, checkpoint)}")
-    return Refusal(reason, None, configuration=True, field="engine", options=(f"vllm=={last}",), onward="older")
+    return Refusal(reason, None, configuration=True, field="engine", options=(f"vllm=={last}",), onward="older",
+                   headline=headline)
 
 
 def rocm_method_refusal(spec, method: str, version: str = PINNED, search: bool = True) -> Optional[Refusal]:
@@ -283,7 +306,7 @@ def class_config_refusal(spec, method: str, capability=(), version: str = PINNED
         return None
     passes = (lambda r: gpu_quantization_refusal(spec, capability, r, served, search=False) is None)
     options, onward = _nearest(passes, version) if search else ((), "")
-    return Refusal(reason, None, configuration=True, field="quantization",
+    return Refusal(reason, None, configuration=True, field="quantization", headline=_headline(reason),
                    remedy=f"vLLM accepts {unquantised_words(spec, method)}", fix_field="engine", options=options,
                    onward=onward, remedy_flags=REMEDY_FLAGS)
 
@@ -353,21 +376,44 @@ def boundaries() -> list:
 
 
 def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served: str = "",
-                             servable: tuple = ("bf16", "fp16", "fp32"), search: bool = True) -> Optional[Refusal]:
+                             servable: tuple = ("bf16", "fp16", "fp32"), search: bool = True,
+                             allow_deprecated: bool = False) -> Optional[Refusal]:
     """vLLM's refusal of `spec`'s weight quantisation on a GPU of `capability` (vllm_sparse.ROCM for an AMD GPU),
     served in `served` (kvplan's dtype name: bf16 / fp16 / fp32; the spec's when empty), in the order start-up meets
-    them: ModelConfig's (an unregistered method, ROCm's list, a deprecated method), the class's constructor, then the
-    capability check and the dtype's (those two on a GPU of known capability). `servable`: the dtypes vLLM serves this
-    model in on this GPU (vllm.servable_dtypes), which a remedy may name; `search`: a refusal names the nearest
-    release that takes it (_first_later, _nearest)."""
+    them: ModelConfig's (model_config_refusal), then VllmConfig's (quant_config_refusal). `servable`: the dtypes vLLM
+    serves this model in on this GPU (vllm.servable_dtypes), which a remedy may name; `search`: a refusal names the
+    nearest release that takes it (_first_later, _nearest); `allow_deprecated`: as with vLLM's
+    --allow-deprecated-quantization (a remedy's trial: is_deprecation)."""
+    return model_config_refusal(spec, capability, version, served, search, allow_deprecated) or \
+        quant_config_refusal(spec, capability, version, served, servable, search)
+
+
+def model_config_refusal(spec, capability=(), version: str = PINNED, served: str = "", search: bool = True,
+                         allow_deprecated: bool = False) -> Optional[Refusal]:
+    """ModelConfig._verify_quantization's refusals, as ModelConfig.__post_init__ runs, before VllmConfig exists
+    (config/model.py 0.33.0:922, 0.34.0:942; engine/arg_utils.py 0.33.0:2280 builds it, :2883 VllmConfig): an
+    unregistered method, ROCm's list, then a deprecated method unless `allow_deprecated`."""
+    from .vllm_sparse import is_rocm_platform
+
+    method = vllm_method(spec, capability, version)
+    refused = unknown_method_refusal(spec, version) or \
+        (rocm_method_refusal(spec, method, version, search) if is_rocm_platform(capability) and method else None)
+    if refused is not None or allow_deprecated:
+        return refused
+    return deprecated_refusal(spec, method, capability, version, served, search)
+
+
+def quant_config_refusal(spec, capability=(), version: str = PINNED, served: str = "",
+                         servable: tuple = ("bf16", "fp16", "fp32"), search: bool = True) -> Optional[Refusal]:
+    """VllmConfig._get_quantization_config's refusals, in VllmConfig.__post_init__ (0.33.0 config/vllm.py:1608, after
+    the float-cache check at :1540; 0.34.0 :1555 after :1484; 0.11.0 config/__init__.py:320, the same call): the class's
+    constructor (get_quant_config), then the capability check and the dtype's (those two on a GPU of known
+    capability)."""
     from .vllm_sparse import is_rocm_platform
 
     rocm = is_rocm_platform(capability)
     method = vllm_method(spec, capability, version)
-    refused = unknown_method_refusal(spec, version) or \
-        (rocm_method_refusal(spec, method, version, search) if rocm and method else None) or \
-        deprecated_refusal(spec, method, capability, version, served, search) or \
-        class_config_refusal(spec, method, capability, version, served, search)
+    refused = class_config_refusal(spec, method, capability, version, served, search)
     if refused is not None or not capability:
         return refused
     rule = method_rule(method, version, spec) if method else None
@@ -391,10 +437,17 @@ def gpu_quantization_refusal(spec, capability=(), version: str = PINNED, served:
 
 
 def unquantised_words(spec, method: str) -> str:
-    """The model served without `method`: without --quantization, or (a quantised checkpoint) another checkpoint."""
-    if getattr(spec, "quantization", ""):
-        return f"a checkpoint of the model not quantised as {method}"
+    """The model served without `method`: without --quantization, or (a quantised checkpoint) another checkpoint,
+    named by the method its quantization_config names (gptq, not the class vLLM runs it with: auto_gptq)."""
+    checkpoint = getattr(spec, "quantization", "")
+    if checkpoint:
+        return f"a checkpoint of the model not quantised as {checkpoint}"
     return f"the model without --quantization {getattr(spec, 'quantization_asked', '') or method}"
+
+
+def is_deprecation(refusal) -> bool:
+    """Whether `refusal` is deprecated_refusal's, which --allow-deprecated-quantization bypasses."""
+    return refusal.reason.endswith(DEPRECATED_BYPASS)
 
 
 def _gpu_remedy(spec, method: str, least: int, later: tuple) -> str:

@@ -25,8 +25,20 @@ Which class (ModelConfig._verify_quantization asks each class's override_quantiz
 Every constructor reads its keys with get_from_keys, which refuses a missing one before anything else ("Cannot find
 any of [...] in the model's quantization config.": base_config.py 0.11.0:120-126, 0.32.0:182-189). These refusals come
 from get_quant_config (VllmConfig._get_quantization_config), before the capability check; Marlin's as the model is
-built. A GPTQModel `dynamic` rule, a `checkpoint_format` (bitblas, marlin_24: claimed by their own classes to 0.14.1)
-and the shapes Marlin pads or falls back on are not read.
+built. A GPTQModel `dynamic` rule and the shapes Marlin pads or falls back on are not read.
+
+Two checkpoint formats have classes of their own to 0.14.1 (FORMAT_CLASSES_LAST; format_method), whose overrides
+come first in _verify_quantization's list (config/model.py 0.11.0:905-919, 0.14.1:880-895: bitblas, gptq_marlin_24, then
+gptq_marlin) and claim the checkpoint whatever its quant_method where --quantization is unset, gptq or their own name:
+- BitBLASConfig ("bitblas") for checkpoint_format "bitblas" or a true is_bitblas_format (bitblas.py 0.11.0:147-163,
+  0.14.1:161-177). Its own get_from_keys has defaults (0.11.0 :125-132; group_size -1, desc_act and sym false:
+  :135-144), so no key is missing; it takes bits 1, 2, 4 or 8 and sym false or true (:77-86; utils/bitblas_utils.py
+  0.11.0:25-26). It imports the bitblas package first (:47-61), which vLLM does not install: kvplan takes it installed.
+- GPTQMarlin24Config ("gptq_marlin_24") for checkpoint_format "marlin_24" (gptq_marlin_24.py 0.11.0:113-127,
+  0.14.1:115-130): it reads bits and group_size only (get_from_keys, :107-111), takes bits 4 or 8 (uint4b8 / uint8b128)
+  and group_size -1 or 128 (:28-63). Its linear layers' shape checks are not read.
+Both are deprecated in 0.14.x (vllm_quant.DEPRECATED) and gone from 0.16.0 (no bitblas.py, gptq_marlin_24.py): such a
+checkpoint is then read as any GPTQ one (gptq.py 0.16.0:157-158 reads checkpoint_format for gptq_v2 only).
 """
 
 from __future__ import annotations
@@ -47,8 +59,14 @@ REQUIRED_KEYS = {
     "auto_awq": (("w_bit", "bits"), ("q_group_size", "group_size"), ("zero_point",)),
     "gptq": (("bits",), ("group_size",), ("desc_act",)),
     "auto_gptq": (("bits",), ("group_size",), ("desc_act",), ("sym",)),
+    "gptq_marlin_24": (("bits",), ("group_size",)),
 }
 GPTQ_BITS = (2, 3, 4, 8)
+BOOLEAN_KEYS = ("zero_point", "sym", "desc_act")  # of REQUIRED_KEYS, those a checkpoint sets true or false
+# the last release with the classes that claim a checkpoint by its format (the docstring), and the first without
+FORMAT_CLASSES_LAST, FORMAT_CLASSES_GONE = "0.14.1", (0, 16)
+MARLIN24_BITS, MARLIN24_GROUPS = (4, 8), (-1, 128)  # gptq_marlin_24.py 0.11.0:28-31, :44-47
+BITBLAS_BITS, BITBLAS_SYM = (1, 2, 4, 8), (False, True)  # utils/bitblas_utils.py 0.11.0:25-26
 DESC_ACT_REFUSED_SINCE = (0, 30)
 # the last release before a rule here refuses more: the older release a remedy may name
 LAST_BEFORE = ("0.21.0", "0.29.0")
@@ -62,6 +80,12 @@ AUTO_GPTQ_TYPE = "Unsupported quantization config: bits={bits}, sym={sym}"
 DESC_ACT = ("GPTQ group activation ordering (desc_act=True) is no longer supported. Use a checkpoint with static "
             "activation ordering or desc_act=False.")
 MARLIN_GROUP = "Marlin does not support group_size = {group}. Only group_sizes = [-1, 32, 64, 128] are supported."
+# quant_type is None for bits other than 4 and 8 (gptq_marlin_24.py 0.11.0:44-57)
+MARLIN24_TYPE = ("Marlin_24 does not support quant_type = None. Only weight_bits = [ScalarType.uint4b8, "
+                 "ScalarType.uint8b128] are supported.")
+MARLIN24_GROUP = "Marlin_24 does not support group_size = {group}. Only group_sizes = [-1, 128] are supported."
+BITBLAS_BITS_REFUSAL = "BitBLAS does not support weight_bits = {bits}. Only weight_bits = [1, 2, 4, 8] are supported."
+BITBLAS_SYM_REFUSAL = "BitBLAS does not support is_sym = {sym}. Only sym = [False, True] are supported."
 
 
 def field(spec, *keys):
@@ -72,6 +96,17 @@ def field(spec, *keys):
 
 def _has(spec, key: str) -> bool:
     return key in dict(getattr(spec, "quantization_fields", ()))
+
+
+def format_method(spec, asked: Optional[str], version: str) -> Optional[str]:
+    """The class that claims the checkpoint by its format (FORMAT_CLASSES_LAST on: none), by its vLLM name, under
+    --quantization `asked` (None: unset); None where neither does."""
+    if parse_version(version) > parse_version(FORMAT_CLASSES_LAST):
+        return None
+    form = field(spec, "checkpoint_format")
+    if (form == "bitblas" or field(spec, "is_bitblas_format")) and asked in (None, "gptq", "bitblas"):
+        return "bitblas"
+    return "gptq_marlin_24" if form == "marlin_24" and asked in (None, "gptq", "gptq_marlin_24") else None
 
 
 def wna16_method(spec, checkpoint: str, asked: Optional[str], capability, version: str) -> str:
@@ -113,10 +148,12 @@ def _marlin_fields(spec, checkpoint: str) -> bool:
 def class_refusal(spec, method: str, version: str) -> Optional[str]:
     """What the constructor of `method`'s class refuses of the checkpoint's quantization_config (get_quant_config,
     before the capability check): a missing key, then the bits (and AutoGPTQ's activation ordering); None if none."""
-    for keys in REQUIRED_KEYS.get(method, ()):
-        if not any(_has(spec, key) for key in keys):
-            return MISSING_KEY.format(keys=list(keys))
+    missing = missing_keys(spec, method)
+    if missing:
+        return MISSING_KEY.format(keys=list(missing[0]))
     bits = field(spec, "w_bit", "bits") if method in ("awq", "auto_awq") else field(spec, "bits")
+    if method in ("gptq_marlin_24", "bitblas"):
+        return _format_class_refusal(spec, method, bits)
     if method == "awq" and bits != 4:
         return AWQ_BITS.format(bits=bits)
     if method == "auto_awq" and bits != 4:
@@ -131,6 +168,24 @@ def class_refusal(spec, method: str, version: str) -> Optional[str]:
     return None if (bits, sym) in MARLIN_TYPES["gptq"] else AUTO_GPTQ_TYPE.format(bits=bits, sym=sym)
 
 
+def _format_class_refusal(spec, method: str, bits) -> Optional[str]:
+    """GPTQMarlin24Config's and BitBLASConfig's constructors (the docstring): the bits, then the group size or the
+    symmetry (BitBLAS reads a missing sym as false)."""
+    if method == "gptq_marlin_24":
+        group = field(spec, "group_size")
+        return MARLIN24_TYPE if bits not in MARLIN24_BITS else \
+            MARLIN24_GROUP.format(group=group) if group not in MARLIN24_GROUPS else None
+    sym = field(spec, "sym") if _has(spec, "sym") else False
+    return BITBLAS_BITS_REFUSAL.format(bits=bits) if bits not in BITBLAS_BITS else \
+        BITBLAS_SYM_REFUSAL.format(sym=sym) if sym not in BITBLAS_SYM else None
+
+
+def missing_keys(spec, method: str) -> tuple:
+    """The groups of keys (one of each group will do) `method`'s constructor reads that the checkpoint's
+    quantization_config lacks, in its order: the first is class_refusal's MISSING_KEY."""
+    return tuple(keys for keys in REQUIRED_KEYS.get(method, ()) if not any(_has(spec, key) for key in keys))
+
+
 def marlin_layer_refusal(method: str, spec) -> Optional[str]:
     """AutoGPTQ's linear layers ask Marlin for the checkpoint's group size as the model is built (verify_marlin_
     supported); the type was checked by the constructor (class_refusal), and every catalog CUDA GPU is past 7.5."""
@@ -141,4 +196,5 @@ def marlin_layer_refusal(method: str, spec) -> Optional[str]:
 def boundaries() -> set:
     """The releases (2- or 3-tuples) at which a rule here changes, and the last ones before (LAST_BEFORE)."""
     firsts = set(AUTO_SINCE.values()) | set(ROCM_MARLIN_SINCE.values()) | {row[0] for row in MARLIN_MIN}
-    return firsts | {DESC_ACT_REFUSED_SINCE} | {parse_version(last) for last in LAST_BEFORE}
+    lasts = {parse_version(last) for last in LAST_BEFORE + (FORMAT_CLASSES_LAST,)}
+    return firsts | {DESC_ACT_REFUSED_SINCE, FORMAT_CLASSES_GONE} | lasts

@@ -87,8 +87,10 @@ def checkpoint_method(qcfg) -> str:
 
 # what vLLM's AWQ / GPTQ classes read of a quantization_config to pick a Marlin kernel or refuse the checkpoint
 # (awq_marlin.py is_awq_marlin_compatible, gptq_marlin.py is_gptq_marlin_compatible, awq.py / auto_awq.py /
-# auto_gptq.py from_config: engines/vllm_quant.py); w_bit and q_group_size are AutoAWQ's own spellings
-QUANT_FIELDS = ("bits", "w_bit", "group_size", "q_group_size", "zero_point", "sym", "desc_act")
+# auto_gptq.py from_config: engines/vllm_quant.py); w_bit and q_group_size are AutoAWQ's own spellings; the format
+# keys BitBLAS's and Marlin 2:4's overrides read (engines/vllm_wna16.py FORMAT_CLASSES)
+QUANT_FIELDS = ("bits", "w_bit", "group_size", "q_group_size", "zero_point", "sym", "desc_act", "checkpoint_format",
+                "is_bitblas_format")
 
 
 def quantization_fields(qcfg) -> tuple:

@@ -107,7 +107,7 @@ class Plan:
         planned) and, where the first fix does not hold a request, what would at it (fits_with was searched there:
         fitting_changes_for)."""
         whom = "the model" if refusal.reason.startswith("Model architecture") else "the configuration"
-        words = f"{self.engine.name} {self.engine.version} refuses {whom}: {refusal.first_sentence.split(': ')[0]}"
+        words = f"{self.engine.name} {self.engine.version} refuses {whom}: {refusal.summary}"
         advice = refusal.advice(spell)
         words += f"; {advice}" if advice else ""
         first = refusal.fixes[0] if refusal.fixes else None
