@@ -134,8 +134,9 @@ def test_a_marlin_24_checkpoint_is_gptq_marlin_24s_to_0_14_1():
     """The overrides' order puts gptq_marlin_24 before gptq_marlin (config/model.py 0.11.0:905-919); its override
     claims checkpoint_format "marlin_24" under no --quantization or gptq (gptq_marlin_24.py 0.11.0:113-127) and its
     from_config reads bits and group_size only (:107-111): no desc_act needed. 80 and [torch.half] (:93-100). In 0.14.x
-    it is deprecated (__init__.py 0.14.0:52); 0.16.0 has no gptq_marlin_24.py, so the checkpoint is plain GPTQ
-    (GPTQConfig reads desc_act: gptq.py 0.16.0 from_config)."""
+    it is deprecated (__init__.py 0.14.0:52); 0.16.0 has no gptq_marlin_24.py, so the checkpoint is plain GPTQ, which
+    fails to load it (B_24 / B_meta / s stored, gptq_marlin_24.py 0.14.1:274-277; qweight / scales / qzeros asked,
+    auto_gptq.py 0.32.0:427-429): kvplan refuses the format itself (test_s54_fix5)."""
     spec = _checkpoint(MARLIN24)
     assert vllm_method(spec, H100, "0.11.0") == "gptq_marlin_24" == vllm_method(spec, H100, "0.13.0")
     assert gpu_quantization_refusal(spec, H100, "0.11.0") is None
@@ -147,8 +148,7 @@ def test_a_marlin_24_checkpoint_is_gptq_marlin_24s_to_0_14_1():
         "torch.bfloat16 is not supported for quantization method gptq_marlin_24. Supported dtypes: [torch.float16]")
     assert gpu_quantization_refusal(spec, H100, "0.14.1").reason == DEPRECATED.format("gptq_marlin_24")
     assert vllm_method(spec, H100, "0.16.0") == "gptq"
-    assert gpu_quantization_refusal(spec, H100, "0.16.0").reason == ("Cannot find any of ['desc_act'] in the "
-                                                                     "model's quantization config.")
+    assert gpu_quantization_refusal(spec, H100, "0.16.0").reason.startswith("vLLM removed gptq_marlin_24 ")
 
 
 @pytest.mark.parametrize("change, reason", [
@@ -197,18 +197,14 @@ def test_format_classes_are_not_on_rocms_list():
 
 
 def test_a_marlin_24_checkpoint_end_to_end(tmp_path):
-    """The reviewer's m24 config on an H100: 0.11.0 starts (float16, 80 met); 0.32.0 reads it as AutoGPTQ's and
-    refuses the missing desc_act (auto_gptq.py 0.32.0 from_config), naming 0.13.0 (the last release before the
-    deprecation whose class takes it) and the keys with which AutoGPTQ takes it: desc_act false (true with
-    group_size 128 is refused from 0.30: utils/gptq_utils.py 0.30.0:28-37) and sym true ((4, true): auto_gptq.py
-    0.32.0 :152-155)."""
+    """The reviewer's m24 config on an H100: 0.11.0 starts (float16, 80 met); 0.32.0 has no class for the format and
+    would fail to load its tensors whatever keys are added (review 6): kvplan names 0.13.0 only (the last release
+    before the deprecation whose class takes it), no added keys."""
     path = _write(tmp_path, QWEN2_5_7B, MARLIN24, "float16")
     assert _refusal(path, "--gpu", "H100", "--engine", "vllm==0.11.0") is None
     refused = _refusal(path, "--gpu", "H100")
-    assert refused["reason"] == "Cannot find any of ['desc_act'] in the model's quantization config."
-    assert refused["remedy"] == ('it starts with --engine vllm==0.13.0 or older; or vLLM accepts the checkpoint with '
-                                 '"desc_act": false and "sym": true added to its quantization_config, where it was '
-                                 'quantised so, or a checkpoint of the model not quantised as gptq')
+    assert refused["reason"].startswith("vLLM removed gptq_marlin_24 (the class for checkpoint_format marlin_24)")
+    assert refused["remedy"] == "it starts with --engine vllm==0.13.0 or older"
 
 
 # -- 5: the summary keeps the value, the remedies name the checkpoint's method -------------------------------------

@@ -14,7 +14,9 @@ fp8 goes online from 0.31 with Fp8Config's own numbers.
 
 Before those, ModelConfig._verify_quantization refuses, whatever the GPU unless said:
 - a method vLLM does not register (0.28.0 config/model.py:1280-1285 "Unknown quantization method: {q}. Must be one of
-  [...]"): bitsandbytes from 0.28.0, marlin in every release read (REMOVED);
+  [...]"): bitsandbytes from 0.28.0, marlin in every release read (REMOVED); and, though vLLM fails only as it
+  loads the weights, a GPTQ checkpoint in BitBLAS's or Marlin 2:4's format from 0.16.0, whose classes are gone
+  (gone_format_refusal; vllm_wna16 says why no added key helps);
 - on ROCm, a method not in the platform's supported_quantization (platforms/interface.py verify_quantization,
   0.11.0 :344-352, 0.32.0 :1144-1149, 0.34.0 :1168-1173: "{q} quantization is currently not supported in rocm."; the
   lists by release: ROCM_METHODS);
@@ -55,7 +57,8 @@ from typing import Optional
 
 from .figures import Refusal
 from .vllm_versions import PINNED, parse_version, release_rule
-from .vllm_wna16 import AUTO_SINCE, class_refusal, format_method, marlin_layer_refusal, wna16_method
+from .vllm_wna16 import AUTO_SINCE, FORMAT_CLASSES_LAST, class_refusal, format_method, gone_format, \
+    marlin_layer_refusal, wna16_method
 from .vllm_wna16 import boundaries as wna16_boundaries
 
 TORCH = {"bf16": "torch.bfloat16", "fp16": "torch.float16", "fp32": "torch.float32", "fp8": "torch.float8_e4m3fn"}
@@ -143,6 +146,9 @@ DEPRECATED_BYPASS = "To bypass, set `--allow-deprecated-quantization`."
 DEPRECATED_REFUSAL = ("The quantization method {method} is deprecated and will be removed in future versions of vLLM. "
                       + DEPRECATED_BYPASS)
 BYPASS = "--allow-deprecated-quantization (vLLM's flag; kvplan does not take it)"
+# a GPTQ checkpoint whose format's class is gone (vllm_wna16.gone_format; the docstring there cites the tensors)
+FORMAT_GONE = ("vLLM removed {method} (the class for {form}) after {last}, so vLLM {version} would "
+               "load this checkpoint as plain GPTQ and look for GPTQ tensors (qweight, qzeros, scales) it lacks.")
 
 
 def _names(text: str) -> frozenset:
@@ -262,6 +268,26 @@ def unknown_method_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
                        remedy=f"vLLM accepts {unquantised_words(spec, checkpoint)}")
     return Refusal(reason, None, configuration=True, field="engine", options=(f"vllm=={last}",), onward="older",
                    headline=headline)
+
+
+def gone_format_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """A GPTQ checkpoint in a format whose class `version` no longer has (vllm_wna16.gone_format): vLLM reads it as
+    plain GPTQ and fails to load it, whatever keys its quantization_config gains; kvplan says so before the
+    constructor's own refusals (a missing desc_act), which no added key gets past. The last release that takes it
+    without --allow-deprecated-quantization (DEPRECATED; 0.14.x's refusal names that flag), in words with the
+    --dtype it needs there where the fix search's trial of that release meets the class's dtype check."""
+    method = gone_format(spec, getattr(spec, "quantization_asked", "") or None, version)
+    if method is None:
+        return None
+    form = "BitBLAS checkpoints" if method == "bitblas" else "checkpoint_format marlin_24"
+    reason = FORMAT_GONE.format(method=method, last=FORMAT_CLASSES_LAST, form=form, version=version)
+    last = DEPRECATED[method][0]
+    dtypes = [d for d in ("bf16", "fp16", "fp32")
+              if gpu_quantization_refusal(spec, capability, last, d, search=False) is None]
+    words = f"vLLM accepts --engine vllm=={last} or older with --dtype {TORCH[dtypes[0]][6:]}" \
+        if dtypes and spec.dtype not in dtypes else ""
+    return Refusal(reason, None, configuration=True, field="engine", options=(f"vllm=={last}",), onward="older",
+                   headline=_headline(reason), remedy=words, remedy_flags=REMEDY_FLAGS)
 
 
 def rocm_method_refusal(spec, method: str, version: str = PINNED, search: bool = True) -> Optional[Refusal]:
@@ -392,11 +418,12 @@ def model_config_refusal(spec, capability=(), version: str = PINNED, served: str
                          allow_deprecated: bool = False) -> Optional[Refusal]:
     """ModelConfig._verify_quantization's refusals, as ModelConfig.__post_init__ runs, before VllmConfig exists
     (config/model.py 0.33.0:922, 0.34.0:942; engine/arg_utils.py 0.33.0:2280 builds it, :2883 VllmConfig): an
-    unregistered method, ROCm's list, then a deprecated method unless `allow_deprecated`."""
+    unregistered method, a GPTQ format whose class is gone (gone_format_refusal: a load failure kvplan says first),
+    ROCm's list, then a deprecated method unless `allow_deprecated`."""
     from .vllm_sparse import is_rocm_platform
 
     method = vllm_method(spec, capability, version)
-    refused = unknown_method_refusal(spec, version) or \
+    refused = unknown_method_refusal(spec, version) or gone_format_refusal(spec, capability, version) or \
         (rocm_method_refusal(spec, method, version, search) if is_rocm_platform(capability) and method else None)
     if refused is not None or allow_deprecated:
         return refused

@@ -38,7 +38,10 @@ gptq_marlin) and claim the checkpoint whatever its quant_method where --quantiza
   0.14.1:115-130): it reads bits and group_size only (get_from_keys, :107-111), takes bits 4 or 8 (uint4b8 / uint8b128)
   and group_size -1 or 128 (:28-63). Its linear layers' shape checks are not read.
 Both are deprecated in 0.14.x (vllm_quant.DEPRECATED) and gone from 0.16.0 (no bitblas.py, gptq_marlin_24.py): such a
-checkpoint is then read as any GPTQ one (gptq.py 0.16.0:157-158 reads checkpoint_format for gptq_v2 only).
+checkpoint is then read as any GPTQ one (gptq.py 0.16.0:157-158 reads checkpoint_format for gptq_v2 only), whose
+layers ask for qweight, qzeros and scales (auto_gptq.py 0.32.0:427-429) where the checkpoint holds Marlin 2:4's B_24,
+B_meta and s (gptq_marlin_24.py 0.14.1:274-277) or BitBLAS's qweight, scales and zeros (bitblas.py 0.14.1:355-357):
+loading fails whatever keys are added, so kvplan refuses it (gone_format).
 """
 
 from __future__ import annotations
@@ -107,6 +110,14 @@ def format_method(spec, asked: Optional[str], version: str) -> Optional[str]:
     if (form == "bitblas" or field(spec, "is_bitblas_format")) and asked in (None, "gptq", "bitblas"):
         return "bitblas"
     return "gptq_marlin_24" if form == "marlin_24" and asked in (None, "gptq", "gptq_marlin_24") else None
+
+
+def gone_format(spec, asked: Optional[str], version: str) -> Optional[str]:
+    """The class that claimed this GPTQ checkpoint by its format to FORMAT_CLASSES_LAST (format_method) where
+    `version` no longer has it (FORMAT_CLASSES_GONE on), by its vLLM name; None otherwise."""
+    if parse_version(version) < FORMAT_CLASSES_GONE or getattr(spec, "quantization", "") != "gptq":
+        return None
+    return format_method(spec, asked, FORMAT_CLASSES_LAST)
 
 
 def wna16_method(spec, checkpoint: str, asked: Optional[str], capability, version: str) -> str:

@@ -1,0 +1,79 @@
+"""Session 54 (fix5, review 6): GPTQ checkpoints in a format whose class vLLM removed, Marlin 2:4's storage, and
+encoder-only models (engines/vllm_quant.py gone_format_refusal, model/params.py, model/unmodelled.py).
+
+Read by hand in vLLM's sources (model_executor/layers/quantization/ unless a path says otherwise):
+- gptq_marlin_24.py 0.13.0:208-270 create_weights, K inputs x N outputs per layer, 4 bits (pack_factor 32 // 4 = 8,
+  tile_size 16): B_24 int32 [K / 16 / 2, N * 16 / 8] = K * N / 4 bytes; B_meta int16 [K / 8 / 2 / 2, N * 2] =
+  K * N / 8 bytes; s [K / 128, N] in the model dtype (float16: :163-165), 1 row for group_size -1; workspace int32
+  zeros (N // 128) * 64 = N / 2 words. :274-277 (0.14.1) register B_24, B_meta, s, workspace. No qzeros, no g_idx.
+- 0.16.0 has no gptq_marlin_24.py or bitblas.py; auto_gptq.py 0.32.0:427-429 registers qweight, scales, qzeros.
+"""
+
+import json
+
+from tests.conftest import run_kvplan
+from tests.hub_configs import QWEN2_5_7B
+
+from kvplan.engines.vllm_quant import gpu_quantization_refusal
+from kvplan.model.parse import parse_config
+
+H100 = (9, 0)
+MARLIN24 = {"quant_method": "gptq", "bits": 4, "group_size": 128, "checkpoint_format": "marlin_24"}
+GONE = ("vLLM removed {method} (the class for {form}) after 0.14.1, so vLLM {version} would load this checkpoint as "
+        "plain GPTQ and look for GPTQ tensors (qweight, qzeros, scales) it lacks.")
+
+
+def _write(tmp_path, config: dict, name: str = "config.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps(config))
+    return path
+
+
+def _plan(path, *args):
+    r = run_kvplan("estimate", path, "-c", "512", "--format", "json", *args)
+    assert r.returncode == 0, r.stderr
+    (plan,) = json.loads(r.stdout)["plans"]
+    return plan
+
+
+def _checkpoint(qcfg: dict, dtype: str = "float16"):
+    return parse_config({**QWEN2_5_7B, "torch_dtype": dtype, "quantization_config": qcfg}, "ckpt")
+
+
+# -- 1: the format's class is gone from 0.16.0 -----------------------------------------------------------------------
+
+def test_marlin_24_with_keys_added_is_still_refused_from_0_16(tmp_path):
+    """The reviewer's m24fix: desc_act false and sym true added. 0.32.0 builds AutoGPTQ's qweight / scales / qzeros
+    (auto_gptq.py 0.32.0:427-429), the checkpoint holds B_24 / B_meta / s (gptq_marlin_24.py 0.14.1:274-277)."""
+    fixed = {**QWEN2_5_7B, "torch_dtype": "float16",
+             "quantization_config": {**MARLIN24, "desc_act": False, "sym": True}}
+    refused = _plan(_write(tmp_path, fixed), "--gpu", "H100", "--engine", "vllm==0.32.0")["engine"]["refusal"]
+    assert refused["reason"] == GONE.format(method="gptq_marlin_24", form="checkpoint_format marlin_24",
+                                            version="0.32.0")
+    assert refused["remedy"] == "it starts with --engine vllm==0.13.0 or older"
+
+
+def test_without_keys_no_key_addition_is_offered(tmp_path):
+    """The bare m24 config: before, kvplan offered "desc_act": false and "sym": true (a false start)."""
+    path = _write(tmp_path, {**QWEN2_5_7B, "torch_dtype": "float16", "quantization_config": MARLIN24})
+    for version in ("0.16.0", "0.32.0", "0.34.0"):
+        refused = _plan(path, "--gpu", "H100", "--engine", f"vllm=={version}")["engine"]["refusal"]
+        assert refused["reason"] == GONE.format(method="gptq_marlin_24", form="checkpoint_format marlin_24",
+                                                version=version)
+        assert "desc_act" not in refused["remedy"] and "sym" not in refused["remedy"]
+
+
+def test_bfloat16_marlin_24_names_float16_on_the_old_release():
+    """gptq_marlin_24.py 0.13.0 get_supported_act_dtypes [torch.half] (:93-95): 0.13.0 takes it in float16 only."""
+    refused = gpu_quantization_refusal(_checkpoint(MARLIN24, "bfloat16"), H100, "0.32.0")
+    assert refused.remedy == "vLLM accepts --engine vllm==0.13.0 or older with --dtype float16"
+
+
+def test_bitblas_format_is_refused_from_0_16_and_0_14_keeps_the_bypass():
+    """bitblas.py 0.14.1:355-357 stores qweight, scales, zeros (no qzeros); gone in 0.16.0. 0.14.x: deprecated
+    (__init__.py 0.14.0:51), the existing bypass refusal."""
+    spec = _checkpoint({"quant_method": "gptq", "bits": 4, "group_size": 128, "is_bitblas_format": True})
+    assert gpu_quantization_refusal(spec, H100, "0.16.0").reason == GONE.format(
+        method="bitblas", form="BitBLAS checkpoints", version="0.16.0")
+    assert "allow-deprecated-quantization" in gpu_quantization_refusal(spec, H100, "0.14.1").reason
+    assert gpu_quantization_refusal(spec, H100, "0.13.0") is None
