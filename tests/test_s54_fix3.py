@@ -51,7 +51,7 @@ def test_embedding_gemma_is_refused_in_one_sentence(tmp_path):
     get_kv_cache_spec returns None (layers/attention/encoder_only_attention.py:94-96): no KV cache to size."""
     (tmp_path / "config.json").write_text(json.dumps(EMBEDDING_GEMMA))
     line = _error_line(run_kvplan("estimate", tmp_path, "-c", "2048"))
-    assert line == (f"kvplan: error: {tmp_path} (Gemma3TextModel) is an encoder-only embedding model: vLLM builds no "
+    assert line == (f"kvplan: error: {tmp_path} (Gemma3TextModel) is an encoder-only model: vLLM builds no "
                     f"KV cache for it, so there is nothing for kvplan to size.")
 
 
@@ -61,7 +61,7 @@ def test_the_other_always_bidirectional_poolers_are_refused():
     for arch in ("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification",
                  "VoyageQwen3BidirectionalEmbedModel"):
         config = dict(EMBEDDING_GEMMA, architectures=[arch], model_type="llama", use_bidirectional_attention=None)
-        with pytest.raises(KvplanError, match="is an encoder-only embedding model"):
+        with pytest.raises(KvplanError, match="is an encoder-only model"):
             parse_config(config, arch)
 
 

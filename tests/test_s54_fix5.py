@@ -11,6 +11,8 @@ Read by hand in vLLM's sources (model_executor/layers/quantization/ unless a pat
 
 import json
 
+import pytest
+
 from tests.conftest import run_kvplan
 from tests.hub_configs import QWEN2_5_7B
 
@@ -77,3 +79,46 @@ def test_bitblas_format_is_refused_from_0_16_and_0_14_keeps_the_bypass():
         method="bitblas", form="BitBLAS checkpoints", version="0.16.0")
     assert "allow-deprecated-quantization" in gpu_quantization_refusal(spec, H100, "0.14.1").reason
     assert gpu_quantization_refusal(spec, H100, "0.13.0") is None
+
+
+# -- 3: encoder-only models get no KV cache ---------------------------------------------------------------------------
+
+BERT = {"architectures": ["BertModel"], "model_type": "bert", "hidden_size": 768, "num_hidden_layers": 12,
+        "num_attention_heads": 12, "intermediate_size": 3072, "vocab_size": 30522, "max_position_embeddings": 512,
+        "torch_dtype": "float32"}
+LLAMA = {"model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+         "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256, "max_position_embeddings": 8192,
+         "torch_dtype": "bfloat16"}
+
+
+def _error(tmp_path, config: dict) -> str:
+    r = run_kvplan("estimate", _write(tmp_path, config), "--gpu", "H100", "-c", "512")
+    assert r.returncode == 2 and r.stdout == "", r.stdout
+    return r.stderr
+
+
+@pytest.mark.parametrize("architecture", ["BertModel", "RobertaModel", "XLMRobertaModel", "ModernBertModel",
+                                          "NomicBertModel", "BertForSequenceClassification"])
+def test_bert_family_is_refused(tmp_path, architecture):
+    """registry.py 0.32.0:215-328 maps these to bert.py / roberta.py / modernbert.py / bert_with_rope.py, whose layers
+    are EncoderOnlyAttention (bert.py 0.32.0:266, modernbert.py :110, bert_with_rope.py :137). Before: BertModel -c 512
+    on an H100 got a KV cache of 2,052,176 tokens."""
+    assert f"({architecture}) is an encoder-only model" in _error(tmp_path, {**BERT, "architectures": [architecture]})
+
+
+@pytest.mark.parametrize("architecture, extra, refused", [
+    ("JinaEmbeddingsV5Model", {"is_decoder": False}, True),  # models/config.py 0.32.0:549-552
+    ("JinaEmbeddingsV5Model", {}, False),  # is_decoder defaults true: the Qwen3 decoder variant keeps its cache
+    ("LlamaNemotronVLModel", {}, True),  # is_causal = False unconditionally (:643)
+    ("LlamaModel", {"is_causal": False}, True),  # llama.py 0.32.0:280
+    ("Qwen3ForCausalLM", {"is_causal": False, "head_dim": 128}, True),  # qwen3.py 0.32.0:197
+    ("LlamaForCausalLM", {"is_causal": True}, False),
+])
+def test_config_switches(tmp_path, architecture, extra, refused):
+    stderr = _error(tmp_path, {**LLAMA, "architectures": [architecture], **extra}) if refused else ""
+    if refused:
+        assert f"({architecture}) is an encoder-only model" in stderr
+    else:
+        r = run_kvplan("estimate", _write(tmp_path, {**LLAMA, "architectures": [architecture], **extra}),
+                       "--gpu", "H100", "-c", "512")
+        assert "encoder-only" not in r.stderr

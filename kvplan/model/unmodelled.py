@@ -156,31 +156,57 @@ SIZED = ("kvplan sizes MHA / GQA / MQA, MLA and sparse MLA, sliding and chunked 
          "attention")
 
 
-# Pooling architectures whose vLLM config handler sets hf_config.is_causal = False (model_executor/models/config.py,
-# MODELS_CONFIG_MAP; the same in 0.27.0 to 0.34.0), so every attention layer is EncoderOnlyAttention, which asks for no
-# KV cache spec (layers/attention/encoder_only_attention.py 0.34.0:94-96): vLLM allocates no cache to size. Each entry
-# reads the config's own switch, or None when the handler sets it unconditionally.
+# Architectures whose attention vLLM builds encoder-only (EncoderOnlyAttention asks for no KV cache spec:
+# layers/attention/encoder_only_attention.py 0.34.0:94-96), so vLLM allocates no cache to size. Each entry reads the
+# config's switch (key, the value that makes it encoder-only), or None where it is encoder-only whatever the config.
+_BERT_FAMILY = (  # registry.py 0.32.0:215-328: the bert, roberta, modernbert, bert_with_rope, colbert and
+    # openai_privacy_filter modules' pooling classes, each built of EncoderOnlyAttention (bert.py 0.32.0:266,
+    # modernbert.py :110, bert_with_rope.py :137, openai_privacy_filter.py :41; roberta.py and colbert.py build bert's
+    # and modernbert's layers)
+    "BertModel BertForMaskedLM BertSpladeSparseEmbeddingModel BertForTokenClassification BertForSequenceClassification "
+    "BgeM3EmbeddingModel RobertaModel RobertaForMaskedLM RobertaForTokenClassification RobertaForSequenceClassification "
+    "XLMRobertaModel XLMRobertaForTokenClassification XLMRobertaForSequenceClassification ModernBertModel "
+    "ModernBertForTokenClassification ModernBertForSequenceClassification GteModel GteNewModel "
+    "GteNewForSequenceClassification NomicBertModel HF_ColBERT ColBERTModernBertModel ColBERTJinaRobertaModel "
+    "OpenAIPrivacyFilterForTokenClassification").split()
 ENCODER_ONLY = {
-    # Gemma3TextModelConfig: is_causal = not use_bidirectional_attention (0.32.0 :81-85, 0.34.0 :218-222), read by
-    # gemma3.py 0.32.0:165-174 to pick EncoderOnlyAttention; EmbeddingGemma ships the flag true
-    "Gemma3TextModel": "use_bidirectional_attention",
-    # LlamaBidirectionalConfig (0.32.0 :601-607, 0.34.0 :1010-1016)
-    **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification"), None),
+    **dict.fromkeys(_BERT_FAMILY),
+    # Gemma3TextModelConfig: is_causal = not use_bidirectional_attention (models/config.py 0.32.0:81-85, 0.34.0
+    # :218-222), read by gemma3.py 0.32.0:165-174 to pick EncoderOnlyAttention; EmbeddingGemma ships the flag true
+    "Gemma3TextModel": ("use_bidirectional_attention", True),
+    # LlamaBidirectionalConfig (0.32.0 :601-607, 0.34.0 :1010-1016); LlamaNemotronVLConfig (0.32.0 :636-645)
+    **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification", "LlamaNemotronVLModel",
+                     "LlamaNemotronVLForSequenceClassification"), None),
     "VoyageQwen3BidirectionalEmbedModel": None,  # VoyageQwen3BidirectionalEmbedModelConfig (0.32.0 :1039-1042)
+    # JinaEmbeddingsV5ModelConfig: is_causal false where is_decoder is false (0.32.0 :549-552; the -nano encoder)
+    "JinaEmbeddingsV5Model": ("is_decoder", False),
 }
+# the architectures whose vLLM module builds EncoderOnlyAttention where the config says is_causal false (llama.py
+# 0.11.0:275, 0.32.0:280; qwen2.py 0.32.0:257, qwen3.py :197, apertus.py :259, deepseek_v2.py :571, gemma3.py :165):
+# registry.py 0.32.0's entries for those modules
+IS_CAUSAL_READERS = frozenset((
+    "LlamaForCausalLM LLaMAForCausalLM LlamaModel MistralModel InternLM3ForCausalLM IQuestCoderForCausalLM "
+    "TeleChat3ForCausalLM Qwen2ForCausalLM Qwen2Model Qwen3ForCausalLM ApertusForCausalLM DeepseekForCausalLM "
+    "DeepseekV2ForCausalLM DeepseekV3ForCausalLM DeepseekV3BidirectionalModel Gemma3ForCausalLM").split())
 
 
 def is_encoder_only(architecture: str, get) -> bool:
-    """Whether vLLM builds this pooling model's attention encoder-only, with no KV cache (ENCODER_ONLY)."""
+    """Whether vLLM builds this model's attention encoder-only, with no KV cache (ENCODER_ONLY, IS_CAUSAL_READERS)."""
+    if architecture in IS_CAUSAL_READERS and get("is_causal") is False:
+        return True
     if architecture not in ENCODER_ONLY:
         return False
     switch = ENCODER_ONLY[architecture]
-    return switch is None or bool(get(switch))
+    if switch is None:
+        return True
+    key, encoder_when = switch
+    value = get(key)
+    return bool(value) if encoder_when else value is not None and not value
 
 
 def refuse_unmodelled(architecture: str, get, name: str) -> None:
     if is_encoder_only(architecture, get):
-        raise KvplanError(f"{name} ({architecture}) is an encoder-only embedding model: vLLM builds no KV cache for "
+        raise KvplanError(f"{name} ({architecture}) is an encoder-only model: vLLM builds no KV cache for "
                           f"it, so there is nothing for kvplan to size.")
     reason = unmodelled_layout(architecture, get)
     if reason is not None:
