@@ -163,8 +163,9 @@ _BERT_FAMILY = (  # registry.py 0.32.0:215-328: the bert, roberta, modernbert, b
     # openai_privacy_filter modules' pooling classes, each built of EncoderOnlyAttention (bert.py 0.32.0:266,
     # modernbert.py :110, bert_with_rope.py :137, openai_privacy_filter.py :41; roberta.py and colbert.py build bert's
     # and modernbert's layers)
-    "BertModel BertForMaskedLM BertSpladeSparseEmbeddingModel BertForTokenClassification BertForSequenceClassification "
-    "BgeM3EmbeddingModel RobertaModel RobertaForMaskedLM RobertaForTokenClassification RobertaForSequenceClassification "
+    "BertModel BertForMaskedLM BertSpladeSparseEmbeddingModel BertForTokenClassification "
+    "BertForSequenceClassification BgeM3EmbeddingModel RobertaModel RobertaForMaskedLM RobertaForTokenClassification "
+    "RobertaForSequenceClassification "
     "XLMRobertaModel XLMRobertaForTokenClassification XLMRobertaForSequenceClassification ModernBertModel "
     "ModernBertForTokenClassification ModernBertForSequenceClassification GteModel GteNewModel "
     "GteNewForSequenceClassification NomicBertModel HF_ColBERT ColBERTModernBertModel ColBERTJinaRobertaModel "
