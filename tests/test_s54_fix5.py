@@ -122,3 +122,30 @@ def test_config_switches(tmp_path, architecture, extra, refused):
         r = run_kvplan("estimate", _write(tmp_path, {**LLAMA, "architectures": [architecture], **extra}),
                        "--gpu", "H100", "-c", "512")
         assert "encoder-only" not in r.stderr
+
+
+# -- 2: Marlin 2:4's storage ------------------------------------------------------------------------------------------
+
+# a tiny Llama: 2 layers, hidden 256, MLP 512, 4 heads of 64 (2 KV heads), vocab 1,000, untied, float16
+TINY = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 256, "intermediate_size": 512,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
+        "max_position_embeddings": 4096, "torch_dtype": "float16", "tie_word_embeddings": False}
+
+
+def _marlin24(out: int, inputs: int) -> int:
+    """One 4-bit 2:4 layer, group 128 (module docstring): B_24 in*out/4, B_meta in*out/8, s (in/128)*out*2 bytes,
+    workspace out/128*64 int32 words."""
+    return inputs * out // 4 + inputs * out // 8 + inputs // 128 * out * 2 + out // 128 * 64 * 4
+
+
+def test_marlin_24_is_priced_as_2_4_sparse_storage():
+    assert _marlin24(256, 256) == 16384 + 8192 + 1024 + 512 == 26112
+    assert _marlin24(128, 256) == 8192 + 4096 + 512 + 256 == 13056
+    assert _marlin24(512, 256) == 32768 + 16384 + 2048 + 1024 == 52224
+    assert _marlin24(256, 512) == 32768 + 16384 + 2048 + 512 == 51712
+    layer = 2 * 26112 + 2 * 13056 + 2 * 52224 + 51712  # q, o; k, v; gate, up; down
+    rest = 2 * 1000 * 256 * 2 + 2 * 2 * 256 * 2 + 256 * 2  # embed + lm_head, 2 norms a layer, the final norm
+    spec = parse_config({**TINY, "quantization_config": MARLIN24}, "tiny")
+    assert spec.weights.bytes == 2 * layer + rest == 1_495_552
+    dense = parse_config({**TINY, "quantization_config": {**MARLIN24, "checkpoint_format": "gptq"}}, "tiny")
+    assert dense.weights.bytes == 1_639_424  # test_s54_qcfg's dense int4 GPTQ of the same model, unchanged

@@ -20,6 +20,8 @@ Stored precision, per tensor:
   the config names no block size; embeddings, lm_head, norms, router and vision stay unquantised;
 - AWQ/GPTQ/marlin/auto-round: those same matrices at bits/8 per weight, plus per output row and group_size inputs
   (the whole row for group_size -1) one fp16 scale and one packed zero of `bits` bits (GPTQ's g_idx is left out);
+  GPTQ's checkpoint_format marlin_24 (2:4 sparse, read to vLLM 0.14.1) at bits/2 per weight plus 1 bit of metadata,
+  the scales and Marlin's workspace (_marlin24_bytes);
 - bitsandbytes: nf4 at 0.5 byte + one float32 absmax per 64, int8 at 1 byte;
 - compressed-tensors and ModelOpt (NVIDIA's FP8 / NVFP4): each layer's format from its config groups' targets and
   ignore list, or ModelOpt's quant_algo and exclude list, priced by its scheme (quantized.py, which says why).
@@ -62,7 +64,8 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         experts = "mxfp4" if qcfg.get("expert_dtype") == "fp4" else None  # DeepSeek-V4's MXFP4 routed experts
         return "fp8", {"block": tuple(block) if ok else None, "experts": experts, "ignored": fp8_ignored(qcfg)}
     if method in ("awq", "gptq", "marlin", "auto-round"):  # auto-round: AutoRound's quant_method (vLLM inc.py)
-        return f"int{bits}-{method}", {"bits": bits, "group": group}
+        sparse = qcfg.get("checkpoint_format") == "marlin_24"  # GPTQMarlin24Config's storage (quantized_bytes)
+        return f"int{bits}-{method}", {"bits": bits, "group": group, "sparse24": sparse}
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
     if method in PER_LAYER_METHODS or method.startswith("modelopt"):
@@ -130,8 +133,19 @@ def quantized_bytes(fmt: str, opts: dict, rows: int, cols: int) -> float:
     bits = opts["bits"]
     if opts.get("plain"):
         return n * bits / 8
+    if opts.get("sparse24"):
+        return _marlin24_bytes(bits, opts["group"], rows, cols)
     group = cols if opts["group"] == -1 else opts["group"]
     return n * bits / 8 + rows * math.ceil(cols / group) * (2 + bits / 8)
+
+
+def _marlin24_bytes(bits: int, group: int, rows: int, cols: int) -> float:
+    """A 2:4-sparse Marlin layer of `rows` outputs x `cols` inputs (gptq_marlin_24.py 0.13.0:208-270 create_weights):
+    B_24, the kept half at `bits` in int32 words ([cols / 32, rows * 16 / (32 / bits)]), B_meta, int16
+    [cols / 32, rows * 2], 16-bit scales s per group_size inputs (one row for -1) and output, and the int32 workspace
+    zeros, rows // 128 * 64 of them."""
+    groups = 1 if group == -1 else cols // group
+    return rows * cols * bits / 16 + rows * cols / 8 + groups * rows * 2 + rows // 128 * 64 * 4
 
 
 def projection_styles(cfg: Optional[Config]) -> dict:
