@@ -8,7 +8,7 @@ start-up figures, resident sequences). One module per engine; `get_engine(name)`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
@@ -131,6 +131,7 @@ class MediaLimits:
     video_height: Optional[int] = None
     video_frames: Optional[int] = None  # VideoDummyOptions.num_frames
     audio: Optional[int] = None  # an audio tower's count (Gemma 4's): it takes media while it is not 0
+    pairs: bool = field(default=False, compare=False)  # given in the image=2,video=0 form (said() keeps it)
 
     @property
     def sized(self) -> bool:
@@ -143,6 +144,31 @@ class MediaLimits:
         _mark_tower_model skips a tower whose modalities are all 0; Qwen-VL's serve image and video)."""
         return all(getattr(self, modality) == 0 for modality in modalities)
 
+    def with_counts(self, **counts) -> "MediaLimits":
+        """These limits with some modalities' counts changed; a count of 0 drops that modality's dummy options."""
+        options = {"image": ("image_width", "image_height"), "video": ("video_width", "video_height", "video_frames")}
+        dropped = {key: None for modality, count in counts.items() if count == 0 for key in options.get(modality, ())}
+        return replace(self, **counts, **dropped)
+
+    def said(self) -> str:
+        """These limits as vLLM's --limit-mm-per-prompt takes them, in the form they came in: image=2,audio=0 where
+        given so and every modality a bare count, else JSON; image, audio, video in that order."""
+        import json
+
+        options = {"image": (("width", self.image_width), ("height", self.image_height)),
+                   "video": (("num_frames", self.video_frames), ("width", self.video_width),
+                             ("height", self.video_height))}
+        limits = {}
+        for modality in ("image", "audio", "video"):
+            count = getattr(self, modality)
+            extra = {key: value for key, value in options.get(modality, ()) if value is not None}
+            if extra:
+                limits[modality] = {**({"count": count} if count is not None else {}), **extra}
+            elif count is not None:
+                limits[modality] = count
+        if self.pairs and all(isinstance(value, int) for value in limits.values()):
+            return ",".join(f"{modality}={count}" for modality, count in limits.items())
+        return json.dumps(limits)
 
 def media_limits(value) -> Optional[MediaLimits]:
     """vLLM's --limit-mm-per-prompt: JSON ('{"image": 2, "video": 0}', '{"image": {"count": 2}}'), the older
@@ -185,7 +211,8 @@ def media_limits(value) -> Optional[MediaLimits]:
         counts = [count(limits[m]) if m in limits and (not isinstance(limits[m], dict) or "count" in limits[m])
                   else None for m in ("image", "video", "audio")]
         return MediaLimits(*counts[:2], *options(limits, "image", ("width", "height")),
-                           *options(limits, "video", ("width", "height", "num_frames")), audio=counts[2])
+                           *options(limits, "video", ("width", "height", "num_frames")), audio=counts[2],
+                           pairs=not isinstance(value, dict) and not text.startswith("{"))
     except (ValueError, TypeError):
         raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0,video=0 (a "
                                                 f"count of 0 or more a modality; image width / height, video "

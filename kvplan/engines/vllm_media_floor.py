@@ -41,10 +41,11 @@ Not modelled: --mm-processor-kwargs max_soft_tokens (an image of at most 1,120 t
 
 from __future__ import annotations
 
-import json
 import math
+from dataclasses import replace
 from typing import Optional
 
+from . import MediaLimits
 from .figures import Refusal
 from .vllm_sparse import is_rocm_platform
 from .vllm_versions import parse_version
@@ -145,20 +146,24 @@ def _item_remedy(spec, version: str, flags, settings, item: tuple) -> str:
     items = taken_items(spec, version, flags)
     over = [m for m, size in items.items() if size > batched]
     left = [size for m, size in items.items() if m not in over]
-    every = item_tokens(spec, version, flags)
-    shut = {m: 0 for m in every if m not in items}  # the deployment's own zeros, kept in each limit said
+    limits = flags.mm_limits or MediaLimits()  # the user's own limits, each kept in the ones said
     if left:
-        limits = json.dumps({m: 0 for m in every if m not in items or m in over})
-        ways.append(f"--limit-mm-per-prompt '{limits}' (its largest item then {max(left)} tokens)")
+        shut = limits.with_counts(**{m: 0 for m in over})
+        ways.append(f"--limit-mm-per-prompt {_quoted(shut.said())} (its largest item then {max(left)} tokens)")
     else:
         ways.append("--language-model-only (no media at all)")
     if over == ["video"] and parse_version(version) >= FRAMES_OPTION_SINCE and batched >= FRAME_TOKENS:
-        frames, count = batched // FRAME_TOKENS, flags.mm_limits.video if flags.mm_limits is not None else None
-        fewer = json.dumps({**shut, "video": {**({"count": count} if count else {}), "num_frames": frames}})
-        ways.append(f"--limit-mm-per-prompt '{fewer}' ({frames} frames of {FRAME_TOKENS} tokens)")
+        frames = batched // FRAME_TOKENS
+        fewer = replace(limits, video_frames=frames)
+        ways.append(f"--limit-mm-per-prompt {_quoted(fewer.said())} ({frames} frames of {FRAME_TOKENS} tokens)")
     if settings.picked is not None:
         ways += _picked_remedy(settings, tokens, version)
     return "vLLM accepts " + ", or ".join(ways)
+
+
+def _quoted(limits: str) -> str:
+    """A --limit-mm-per-prompt value as a shell takes it: JSON in single quotes, image=2,video=0 bare."""
+    return f"'{limits}'" if limits.startswith("{") else limits
 
 
 def _picked_remedy(settings, tokens: int, version: str) -> list:
