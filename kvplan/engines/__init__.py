@@ -224,17 +224,22 @@ def media_limits(value) -> Optional[MediaLimits]:
 QWEN_SIZE_KEYS = ("size", "min_pixels", "max_pixels")
 SCOPES = {"image": "images_kwargs", "video": "videos_kwargs"}
 EDGES = {"min_pixels": "shortest_edge", "max_pixels": "longest_edge"}
+HF_SCOPES = ("text_kwargs", "images_kwargs", "videos_kwargs", "audio_kwargs")  # context.py 0.32.0:49-54
 
 
 @dataclass(frozen=True)
 class ProcessorKwargs:
     """vLLM's --mm-processor-kwargs as its Qwen-VL dummy items read them (qwen2_vl.py _get_vision_size over the
     images' and videos' scopes; get_image_size_with_most_features, get_max_video_tokens, qwen3_vl.py
-    get_dummy_mm_data): each modality's size edges, (modality, ((edge, pixels), ...)) pairs. Other keys (fps,
-    num_frames, do_sample_frames, ...) reach the HF processor but not the dummy items' size, so kvplan ignores them."""
+    get_dummy_mm_data): each modality's size edges, (modality, ((edge, pixels), ...)) pairs; and Gemma 4's
+    max_soft_tokens, an image's tokens (soft_tokens). Other keys (fps, num_frames, do_sample_frames, ...) reach the
+    HF processor but not the dummy items' size, so kvplan ignores them."""
 
     sizes: tuple = ()
     text: str = ""  # the size keys as given, for the budget line
+    # Gemma 4's max_soft_tokens where given: ((scope, value), ...), scope "" for the flat key, else the HF processor
+    # scope holding it (images_kwargs, ...); engines/vllm_media_floor.py soft_tokens resolves it per release
+    soft_tokens: tuple = ()
 
     def size(self, modality: str, default: tuple) -> tuple:
         """(shortest_edge, longest_edge) for `modality`, over the processor's own `default`."""
@@ -285,7 +290,10 @@ def mm_processor_kwargs(value) -> Optional[ProcessorKwargs]:
     said = {k: v for k, v in kwargs.items() if k in QWEN_SIZE_KEYS}
     said.update({s: {k: v for k, v in kwargs[s].items() if k in QWEN_SIZE_KEYS} for s in SCOPES.values()
                  if isinstance(kwargs.get(s), dict) and set(kwargs[s]) & set(QWEN_SIZE_KEYS)})
-    return ProcessorKwargs(sizes, json.dumps(said, separators=(", ", ": ")))
+    scopes = {scope: kwargs.get(scope) for scope in HF_SCOPES}
+    soft = tuple((scope, scoped["max_soft_tokens"]) for scope, scoped in (("", kwargs), *scopes.items())
+                 if isinstance(scoped, dict) and "max_soft_tokens" in scoped)
+    return ProcessorKwargs(sizes, json.dumps(said, separators=(", ", ": ")), soft)
 
 
 def get_engine(name, flags: EngineFlags = EngineFlags()):
