@@ -205,7 +205,8 @@ def _with_hub_settings(raw, model_id: str, revision: Optional[str], quantization
         raise
     except Exception as exc:  # every failure becomes one sentence; see _hub_error
         raise _hub_error(model_id, exc, seconds) from None
-    return with_settings_file(raw, method, {name: load_json(Path(path)) for name, path in paths.items()})
+    folder = str(Path(next(iter(paths.values()))).parent) if paths else ""  # the cache's snapshot of the repo
+    return with_settings_file(raw, method, {name: load_json(Path(path)) for name, path in paths.items()}, folder)
 
 
 def _raise(exc: Exception):
