@@ -91,7 +91,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     mm_encoder_tp_mode ('weights' or 'data'), cpu_offload_gb (GiB a GPU), num_gpu_blocks_override (blocks) and
     speculative_config (JSON text or a dict), data_parallel_size and enable_expert_parallel as vLLM's (each plan's
     figures are one DP rank's; Plan.total_concurrency the deployment's); mm_processor_kwargs (JSON text or a dict:
-    the Qwen-VL processors' size limits size the profile run's dummy image and video); enable_eplb with
+    the Qwen-VL processors' size limits size the profile run's dummy image and video, Gemma 4's max_soft_tokens
+    an image's tokens); enable_eplb with
     eplb_config (JSON text or a dict: '{"num_redundant_experts": 32}') or num_redundant_experts (vLLM before 0.12);
     pp_layer_partition as VLLM_PP_LAYER_PARTITION ('41,39' or [41, 39])."""
     from .commands.deployments import layer_partition

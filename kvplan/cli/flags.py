@@ -77,7 +77,8 @@ MM_ENCODER_TP_HELP = ("As vLLM's --mm-encoder-tp-mode (0.10.2+): weights (the vi
 MM_PROCESSOR_KWARGS_HELP = ("As vLLM's --mm-processor-kwargs (JSON, e.g. '{\"max_pixels\": 1003520}'): the Qwen-VL "
                              "processors' size limits (max_pixels, min_pixels, size.longest_edge / shortest_edge, "
                              "flat or under images_kwargs / videos_kwargs) size the profile run's dummy image and "
-                             "video; other keys reach only the processor, so they change nothing here.")
+                             "video; Gemma 4's max_soft_tokens (70 to 1120) sizes an image's tokens (vLLM 0.21+); "
+                             "other keys reach only the processor, so they change nothing here.")
 CPU_OFFLOAD_HELP = ("As vLLM's --cpu-offload-gb (0.5.3+): GiB of each GPU's decoder-layer weights held in CPU "
                     "memory, which the KV cache gains (Model Runner V2 before 0.28 ignores it); decode times do "
                     "not count reading them back.")

@@ -8,7 +8,7 @@ start-up figures, resident sequences). One module per engine; `get_engine(name)`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
@@ -131,6 +131,7 @@ class MediaLimits:
     video_height: Optional[int] = None
     video_frames: Optional[int] = None  # VideoDummyOptions.num_frames
     audio: Optional[int] = None  # an audio tower's count (Gemma 4's): it takes media while it is not 0
+    pairs: bool = field(default=False, compare=False)  # given in the image=2,video=0 form (said() keeps it)
 
     @property
     def sized(self) -> bool:
@@ -143,6 +144,31 @@ class MediaLimits:
         _mark_tower_model skips a tower whose modalities are all 0; Qwen-VL's serve image and video)."""
         return all(getattr(self, modality) == 0 for modality in modalities)
 
+    def with_counts(self, **counts) -> "MediaLimits":
+        """These limits with some modalities' counts changed; a count of 0 drops that modality's dummy options."""
+        options = {"image": ("image_width", "image_height"), "video": ("video_width", "video_height", "video_frames")}
+        dropped = {key: None for modality, count in counts.items() if count == 0 for key in options.get(modality, ())}
+        return replace(self, **counts, **dropped)
+
+    def said(self) -> str:
+        """These limits as vLLM's --limit-mm-per-prompt takes them, in the form they came in: image=2,audio=0 where
+        given so and every modality a bare count, else JSON; image, audio, video in that order."""
+        import json
+
+        options = {"image": (("width", self.image_width), ("height", self.image_height)),
+                   "video": (("num_frames", self.video_frames), ("width", self.video_width),
+                             ("height", self.video_height))}
+        limits = {}
+        for modality in ("image", "audio", "video"):
+            count = getattr(self, modality)
+            extra = {key: value for key, value in options.get(modality, ()) if value is not None}
+            if extra:
+                limits[modality] = {**({"count": count} if count is not None else {}), **extra}
+            elif count is not None:
+                limits[modality] = count
+        if self.pairs and all(isinstance(value, int) for value in limits.values()):
+            return ",".join(f"{modality}={count}" for modality, count in limits.items())
+        return json.dumps(limits)
 
 def media_limits(value) -> Optional[MediaLimits]:
     """vLLM's --limit-mm-per-prompt: JSON ('{"image": 2, "video": 0}', '{"image": {"count": 2}}'), the older
@@ -185,7 +211,8 @@ def media_limits(value) -> Optional[MediaLimits]:
         counts = [count(limits[m]) if m in limits and (not isinstance(limits[m], dict) or "count" in limits[m])
                   else None for m in ("image", "video", "audio")]
         return MediaLimits(*counts[:2], *options(limits, "image", ("width", "height")),
-                           *options(limits, "video", ("width", "height", "num_frames")), audio=counts[2])
+                           *options(limits, "video", ("width", "height", "num_frames")), audio=counts[2],
+                           pairs=not isinstance(value, dict) and not text.startswith("{"))
     except (ValueError, TypeError):
         raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0,video=0 (a "
                                                 f"count of 0 or more a modality; image width / height, video "
@@ -197,17 +224,22 @@ def media_limits(value) -> Optional[MediaLimits]:
 QWEN_SIZE_KEYS = ("size", "min_pixels", "max_pixels")
 SCOPES = {"image": "images_kwargs", "video": "videos_kwargs"}
 EDGES = {"min_pixels": "shortest_edge", "max_pixels": "longest_edge"}
+HF_SCOPES = ("text_kwargs", "images_kwargs", "videos_kwargs", "audio_kwargs")  # context.py 0.32.0:49-54
 
 
 @dataclass(frozen=True)
 class ProcessorKwargs:
     """vLLM's --mm-processor-kwargs as its Qwen-VL dummy items read them (qwen2_vl.py _get_vision_size over the
     images' and videos' scopes; get_image_size_with_most_features, get_max_video_tokens, qwen3_vl.py
-    get_dummy_mm_data): each modality's size edges, (modality, ((edge, pixels), ...)) pairs. Other keys (fps,
-    num_frames, do_sample_frames, ...) reach the HF processor but not the dummy items' size, so kvplan ignores them."""
+    get_dummy_mm_data): each modality's size edges, (modality, ((edge, pixels), ...)) pairs; and Gemma 4's
+    max_soft_tokens, an image's tokens (soft_tokens). Other keys (fps, num_frames, do_sample_frames, ...) reach the
+    HF processor but not the dummy items' size, so kvplan ignores them."""
 
     sizes: tuple = ()
     text: str = ""  # the size keys as given, for the budget line
+    # Gemma 4's max_soft_tokens where given: ((scope, value), ...), scope "" for the flat key, else the HF processor
+    # scope holding it (images_kwargs, ...); engines/vllm_media_floor.py soft_tokens resolves it per release
+    soft_tokens: tuple = ()
 
     def size(self, modality: str, default: tuple) -> tuple:
         """(shortest_edge, longest_edge) for `modality`, over the processor's own `default`."""
@@ -258,7 +290,10 @@ def mm_processor_kwargs(value) -> Optional[ProcessorKwargs]:
     said = {k: v for k, v in kwargs.items() if k in QWEN_SIZE_KEYS}
     said.update({s: {k: v for k, v in kwargs[s].items() if k in QWEN_SIZE_KEYS} for s in SCOPES.values()
                  if isinstance(kwargs.get(s), dict) and set(kwargs[s]) & set(QWEN_SIZE_KEYS)})
-    return ProcessorKwargs(sizes, json.dumps(said, separators=(", ", ": ")))
+    scopes = {scope: kwargs.get(scope) for scope in HF_SCOPES}
+    soft = tuple((scope, scoped["max_soft_tokens"]) for scope, scoped in (("", kwargs), *scopes.items())
+                 if isinstance(scoped, dict) and "max_soft_tokens" in scoped)
+    return ProcessorKwargs(sizes, json.dumps(said, separators=(", ", ": ")), soft)
 
 
 def get_engine(name, flags: EngineFlags = EngineFlags()):

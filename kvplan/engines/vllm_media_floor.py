@@ -13,7 +13,8 @@ _set_default_max_num_seqs_and_batched_tokens_args, 0.32.0:3147-3162, the item fr
   a deployment that takes no media is no prefix LM (is_mm_prefix_lm(supports_multimodal): --language-model-only,
   or a limit of 0 for every modality the model takes; config/model.py :912-957 in 0.32.0); 0.22-0.26 raise anyway.
 - The item (gemma4_mm.py Gemma4ProcessingInfo.get_mm_max_tokens_per_item, 0.32.0:250-275; gemma4_unified.py:161-181
-  reads vision_config.num_soft_tokens instead): an image is vision_config.default_output_length tokens, an audio
+  reads vision_config.num_soft_tokens instead): an image is vision_config.default_output_length tokens, or from
+  0.21.0 --mm-processor-kwargs max_soft_tokens (70, 140, 280, 560 or 1120; others refused: soft_tokens), an audio
   clip the processor's audio_seq_length (750, transformers' Gemma4Processor default) where the model has an audio
   tower, a video 32 frames (_VIDEO_MAX_FRAMES, or --limit-mm-per-prompt's video num_frames if fewer) of 70 soft
   tokens + 2 (boi, eoi) + 6 (timestamp) tokens; the largest wins (2,496 for a video). A config without the image
@@ -35,16 +36,17 @@ largest of the modalities the deployment takes, a limit above 0 (multimodal/enco
 0.32.0:912-957; multimodal/registry.py in 0.20-0.30), so --language-model-only or every limit 0 starts in every
 release. The same check is in every release from 0.20.0 to 0.34.0 (encoder_cache_manager.py 0.34.0:348-367).
 
-Not modelled: --mm-processor-kwargs max_soft_tokens (an image of at most 1,120 tokens, below every default);
---enable-mm-embeds, whose embedding-only modalities count in the refusal's item at a limit of 0.
+Not modelled: --enable-mm-embeds, whose embedding-only modalities count in the refusal's item at a limit of 0.
 """
 
 from __future__ import annotations
 
-import json
 import math
+from dataclasses import replace
 from typing import Optional
 
+from ..errors import FieldError, quote
+from . import MediaLimits
 from .figures import Refusal
 from .vllm_sparse import is_rocm_platform
 from .vllm_versions import parse_version
@@ -60,6 +62,9 @@ ROCM_FORCED_SINCE = (0, 30)  # platforms/rocm.py forces disable_chunked_mm_input
 # their processing info reads an image's tokens from
 IMAGE_FIELD = {"Gemma4ForConditionalGeneration": "default_output_length",
                "Gemma4UnifiedForConditionalGeneration": "num_soft_tokens"}
+SUPPORTED_SOFT_TOKENS = (70, 140, 280, 560, 1120)  # gemma4_mm.py _SUPPORTED_SOFT_TOKENS (0.32.0:102)
+SOFT_TOKENS_SINCE = (0, 21)  # get_mm_max_tokens_per_item reads max_soft_tokens (0.21.0:238-242; 0.20.0 :225 does not)
+SCOPED_WINS_SINCE = (0, 32)  # context.py _resolve_mm_processor_kwargs, absent from 0.31.0
 VIDEO_FRAMES = 32  # gemma4_mm.py _VIDEO_MAX_FRAMES (0.32.0:104)
 FRAME_TOKENS = 70 + 2 + 6  # _VIDEO_MAX_SOFT_TOKENS (:103) + boi / eoi + the timestamp tokens (:267-275)
 AUDIO_TOKENS = 750  # transformers Gemma4Processor audio_seq_length default (processing_gemma4.py)
@@ -80,10 +85,33 @@ def item_tokens(spec, version: str, flags) -> dict:
     image = dict(media.vision_tokens).get(IMAGE_FIELD[spec.architecture])
     if image is None:
         return {}
+    asked = soft_tokens(flags.mm_processor_kwargs, version)
+    if parse_version(version) >= SOFT_TOKENS_SINCE and isinstance(asked, int) and not isinstance(asked, bool) \
+            and asked in SUPPORTED_SOFT_TOKENS:
+        image = asked
     frames, limits = VIDEO_FRAMES, flags.mm_limits
     if limits is not None and limits.video_frames and parse_version(version) >= FRAMES_OPTION_SINCE:
         frames = min(frames, limits.video_frames)
     return {"image": image, **({"audio": AUDIO_TOKENS} if media.audio else {}), "video": frames * FRAME_TOKENS}
+
+
+def soft_tokens(kwargs, version: str):
+    """Gemma 4's max_soft_tokens as vLLM reads it from --mm-processor-kwargs (`kwargs`: engines.ProcessorKwargs),
+    None where not given; FieldError for a value vLLM's processor refuses. gemma4_mm.py _get_max_soft_tokens
+    (0.32.0:107-119; inline in 0.20.0:491-494): the flat key unless None, else images_kwargs'. From 0.32.0
+    get_merged_mm_kwargs drops a flat key that any scope holds (context.py _resolve_mm_processor_kwargs
+    0.32.0:97-114). _call_hf_processor raises on a value outside _SUPPORTED_SOFT_TOKENS (0.32.0:598-604, 0.20.0
+    :488-499) for every image it processes, the profile run's dummy one at start-up first."""
+    given = dict(kwargs.soft_tokens) if kwargs is not None else {}
+    if parse_version(version) >= SCOPED_WINS_SINCE and len(given) > 1:
+        given.pop("", None)
+    value = given.get("") if given.get("") is not None else given.get("images_kwargs")
+    if value is not None and value not in SUPPORTED_SOFT_TOKENS:
+        listed = ", ".join(map(str, SUPPORTED_SOFT_TOKENS))
+        raise FieldError("mm_processor_kwargs", f"max_soft_tokens must be one of {listed} for Gemma 4: vLLM's "
+                                                f"processor raises \"Unsupported max_soft_tokens value: {value}\" "
+                                                f"on every image, got {quote(value)}.")
+    return value
 
 
 def largest(items: dict) -> tuple:
@@ -145,20 +173,24 @@ def _item_remedy(spec, version: str, flags, settings, item: tuple) -> str:
     items = taken_items(spec, version, flags)
     over = [m for m, size in items.items() if size > batched]
     left = [size for m, size in items.items() if m not in over]
-    every = item_tokens(spec, version, flags)
-    shut = {m: 0 for m in every if m not in items}  # the deployment's own zeros, kept in each limit said
+    limits = flags.mm_limits or MediaLimits()  # the user's own limits, each kept in the ones said
     if left:
-        limits = json.dumps({m: 0 for m in every if m not in items or m in over})
-        ways.append(f"--limit-mm-per-prompt '{limits}' (its largest item then {max(left)} tokens)")
+        shut = limits.with_counts(**{m: 0 for m in over})
+        ways.append(f"--limit-mm-per-prompt {_quoted(shut.said())} (its largest item then {max(left)} tokens)")
     else:
         ways.append("--language-model-only (no media at all)")
     if over == ["video"] and parse_version(version) >= FRAMES_OPTION_SINCE and batched >= FRAME_TOKENS:
-        frames, count = batched // FRAME_TOKENS, flags.mm_limits.video if flags.mm_limits is not None else None
-        fewer = json.dumps({**shut, "video": {**({"count": count} if count else {}), "num_frames": frames}})
-        ways.append(f"--limit-mm-per-prompt '{fewer}' ({frames} frames of {FRAME_TOKENS} tokens)")
+        frames = batched // FRAME_TOKENS
+        fewer = replace(limits, video_frames=frames)
+        ways.append(f"--limit-mm-per-prompt {_quoted(fewer.said())} ({frames} frames of {FRAME_TOKENS} tokens)")
     if settings.picked is not None:
         ways += _picked_remedy(settings, tokens, version)
     return "vLLM accepts " + ", or ".join(ways)
+
+
+def _quoted(limits: str) -> str:
+    """A --limit-mm-per-prompt value as a shell takes it: JSON in single quotes, image=2,video=0 bare."""
+    return f"'{limits}'" if limits.startswith("{") else limits
 
 
 def _picked_remedy(settings, tokens: int, version: str) -> list:

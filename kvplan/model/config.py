@@ -212,9 +212,12 @@ def _per_layer_widths(cfg: dict) -> dict:
 
 
 def _first_text_config(raw: dict) -> dict:
+    """The first nested language-model config that names its layers, or whose family's config class fills them
+    (FAMILY_DEFAULTS: a Gemma 4 Unified text_config may hold only its model_type), over the outer one; else raw."""
     for key in NESTED_TEXT_KEYS:
         inner = raw.get(key)
-        if isinstance(inner, dict) and any(inner.get(k) is not None for k in LAYER_KEYS):
+        filled = FAMILY_DEFAULTS.get(str(inner.get("model_type") or "").lower(), {}) if isinstance(inner, dict) else {}
+        if isinstance(inner, dict) and any({**filled, **inner}.get(k) is not None for k in LAYER_KEYS):
             outer = {k: v for k, v in raw.items() if k not in NESTED_TEXT_KEYS}
             return {**outer, **inner}  # the language model wins; the outer config fills gaps (torch_dtype)
     return raw

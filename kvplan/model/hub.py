@@ -168,12 +168,13 @@ def _fetch_config(model_id: str, revision: Optional[str], deadline: float) -> st
 
 def _settings_files(model_id: str, revision: Optional[str], method: str, deadline: float) -> dict:
     """{name: cached path} of the settings files vLLM's --quantization `method` reads (quantization.QUANT_CONFIG_FILES)
-    that the repo holds: one request per name, or the cache alone when offline. vLLM lists the snapshot's *.json and
-    takes any name ending so (weight_utils.py 0.32.0:336-369); kvplan asks for the names themselves."""
+    that the repo holds: one request per name, or the cache alone when offline, where none cached is an error (the
+    repo may hold one the cache lacks). vLLM lists the snapshot's *.json and takes any name ending so (weight_utils.py
+    0.32.0:336-369); kvplan asks for the names themselves."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
-    found = {}
+    found, uncached = {}, []
     for name in QUANT_CONFIG_FILES[method]:
         try:
             found[name] = hf_hub_download(model_id, name, revision=revision, local_files_only=_offline(),
@@ -181,8 +182,13 @@ def _settings_files(model_id: str, revision: Optional[str], method: str, deadlin
         except LocalEntryNotFoundError:
             if not _offline():
                 raise  # the Hub did not answer and the cache has no copy: _hub_error says so
+            uncached.append(name)
         except EntryNotFoundError:  # the repo has no such file
             pass
+    if uncached and not found:
+        raise KvplanError(f"model {model_id}'s config has no quantization_config, and the Hugging Face cache holds no "
+                          f"{' or '.join(uncached)} for it (vLLM's --quantization {method} reads that file instead) "
+                          f"while HF_HUB_OFFLINE is set; unset it to let kvplan ask the Hub, or pass a local folder.")
     return found
 
 
@@ -195,9 +201,12 @@ def _with_hub_settings(raw, model_id: str, revision: Optional[str], quantization
         return raw, None
     try:
         paths = _within(deadline - time.monotonic(), lambda: _settings_files(model_id, revision, method, deadline))
+    except KvplanError:
+        raise
     except Exception as exc:  # every failure becomes one sentence; see _hub_error
         raise _hub_error(model_id, exc, seconds) from None
-    return with_settings_file(raw, method, {name: load_json(Path(path)) for name, path in paths.items()})
+    folder = str(Path(next(iter(paths.values()))).parent) if paths else ""  # the cache's snapshot of the repo
+    return with_settings_file(raw, method, {name: load_json(Path(path)) for name, path in paths.items()}, folder)
 
 
 def _raise(exc: Exception):

@@ -175,12 +175,13 @@ def settings_file_names(method: str, names) -> list:
     return sorted(name for name in names if name.endswith(endings) and not name.startswith("."))
 
 
-def with_settings_file(raw: dict, method: str, found: dict) -> tuple:
+def with_settings_file(raw: dict, method: str, found: dict, folder: str = "") -> tuple:
     """(raw, note): config.json as vLLM's --quantization `method` reads it when the config has no settings and
     `found` ({file name: its JSON}) holds the files settings_file_names picked. One file: its contents are the
     quantization_config, with the flag's quant_method (get_quant_config hands the file to the -q class's from_config,
     weight_utils.py 0.32.0:382-395; the class is the flag's, quant_method in the file is not read). None: unchanged
-    (with_quantization refuses). More than one: vLLM's refusal (0.32.0:376-380)."""
+    (with_quantization refuses). More than one: vLLM's refusal (0.32.0:376-380). `folder`: where the files lie, for
+    the errors."""
     if not found:
         return raw, None
     if len(found) > 1:
@@ -189,7 +190,9 @@ def with_settings_file(raw: dict, method: str, found: dict) -> tuple:
                                          f"files for {method}\"; keep one.")
     (name, contents), = found.items()
     if not isinstance(contents, dict):
-        raise KvplanError(f"{name} must be a JSON object of quantization settings, got a {type(contents).__name__}.")
+        kind = "null" if contents is None else f"a {type(contents).__name__}"  # JSON's null, else Python's name
+        raise KvplanError(f"{name}{f' in {folder}' if folder else ''} must be a JSON object of quantization settings, "
+                          f"got {kind}.")
     merged = {**raw, "quantization_config": {**contents, "quant_method": method}}
     return merged, f"{method} settings read from {name} beside config.json, as vLLM's --quantization {method} does"
 

@@ -46,7 +46,7 @@ def _local_settings_file(raw, folder: Path, quantization: Optional[str]) -> tupl
     if method is None or has_quantization_settings(raw):
         return raw, None
     names = settings_file_names(method, json_names(folder))
-    return with_settings_file(raw, method, {name: load_json(folder / name) for name in names})
+    return with_settings_file(raw, method, {name: load_json(folder / name) for name in names}, str(folder))
 
 
 def from_path(path: Path, raw_out: Optional[list] = None, quantization: Optional[str] = None) -> ModelSpec:
