@@ -81,6 +81,9 @@ class Behaviour:
     # The oldest compute capability FlashInfer's sampler runs on by default (vllm_profile.flashinfer_samples):
     # (): any CUDA GPU (no check up to 0.11.0); FlashInferBackend.supports_compute_capability's floor from 0.21
     flashinfer_sampler_cc: tuple = ()
+    # From 0.21 _dummy_sampler_run samples a second time with a seeded generator, which sends FlashInfer's
+    # TopKTopPSampler to forward_native (0.21.0 v1/worker/gpu_model_runner.py:5742-5757; 0.32.0 :5968-5984)
+    v1_native_warmup: bool = False
     # How the KV cache is sized: "profile" (requested - the profile run's consumption, 0.32's gpu_worker.py
     # determine_available_memory) or "extensible" (0.34 on CUDA / ROCm by default: vllm_budget.extensible_budget)
     kv_sizing: str = "profile"
@@ -111,7 +114,8 @@ _STEPS = (
     # TopKTopPSampler asks FlashInferBackend.supports_compute_capability (v1/sample/ops/topk_topp_sampler.py:44 in
     # 0.21): 7.5-12.1 (v1/attention/backends/flashinfer.py:407-410 in 0.23), 8.0-12.1 from 0.24 (:426-434: "broken on
     # SM75 (Turing)"; 0.33 :696-704), so a T4 falls back to the native top-k / top-p from 0.24
-    ((0, 21), "0.21", dict(era="v1-graphs", v1_sampler="flashinfer", flashinfer_sampler_cc=(7, 5))),
+    ((0, 21), "0.21", dict(era="v1-graphs", v1_sampler="flashinfer", flashinfer_sampler_cc=(7, 5),
+                                  v1_native_warmup=True)),
     ((0, 22), "0.22", dict(runner="0.22")),
     ((0, 23), "0.23", dict(runner="0.23")),
     ((0, 24), "0.24", dict(runner="0.24", flashinfer_sampler_cc=(8, 0))),
