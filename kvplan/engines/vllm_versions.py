@@ -26,7 +26,8 @@ special cases scattered through the engine.
   160 GiB (read in 0.8.5, 0.9.0, 0.27.1, 0.28.0).
 - the V1 runner's sampler pass (vllm_profile.dummy_sampler): FlashInfer's kernels while VLLM_USE_FLASHINFER_SAMPLER
   unset means on (up to 0.11.0, and from 0.21 on compute capability 7.5-12.1, 8.0-12.1 from 0.24), PyTorch's top-k /
-  top-p by sorting 0.11.1-0.16, the Triton top-k / top-p kernel from 0.17 (v1/sample/ops/topk_topp_triton.py) [A27].
+  top-p by sorting 0.11.1-0.16, the Triton top-k / top-p kernel from 0.17 (v1/sample/ops/topk_topp_triton.py) [A27];
+  from 0.21 a second, seeded pass through forward_native (Triton) sets the peak (v1_native_warmup).
 - 0.32.0 (pinned): as 0.29-0.31 but for the model runner rule.
 - 0.33.0: as 0.32 but for the model runner's profile sampler (Model Runner V2 samples a second time with the
   warmup parameters: vllm_profile.sampler_pass_bytes) and async scheduling with CPU drafting (vllm_runner.py).
