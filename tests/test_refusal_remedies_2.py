@@ -56,16 +56,17 @@ GLM = dict(gpu="mi300x", tensor_parallel_size=8)
 # -- 1. a release range is claimed only where every release in it holds a request --------------------------------------
 
 def test_gemma4_names_the_closed_range_that_holds_a_request():
-    """Was "it starts with --engine vllm==0.19.0 or newer": 0.21.0 on holds no request at 64K fp8 on an H100."""
+    """Was "it starts with --engine vllm==0.19.0 or newer": 0.33.0 holds no request at 64K fp8 on an H100. (0.21-0.32
+    hold one since V1's sampler pass there is priced as the seeded native pass, 14 B a logit, not the 0.10 / 0.11
+    fit of 37: tests/test_s54_fix6.py.)"""
     text = remedy("google/gemma-4-31B-it", "--gpu", "h100", "-c", "64K", "--kv-cache-dtype", "fp8",
                   "--engine", "vllm==0.18.0")
     assert "or newer" not in text
     (low, high) = re.search(r"it starts with --engine vllm==(\S+) to (\S+?)\.?$", text).groups()
-    assert (low, high) == ("0.19.0", "0.20.1")
-    for release in ("0.19.0", "0.20.0", "0.20.1"):
+    assert (low, high) == ("0.19.0", "0.32.0")
+    for release in ("0.19.0", "0.20.1", "0.21.0", "0.24.0", "0.32.0"):
         assert holds("google/gemma-4-31B-it", release, **GEMMA), release
-    for release in ("0.21.0", "0.24.0"):  # the next boundary and the reviewer's
-        assert not holds("google/gemma-4-31B-it", release, **GEMMA), release
+    assert not holds("google/gemma-4-31B-it", "0.33.0", **GEMMA)  # the next boundary
 
 
 def test_falcon40b_names_the_closed_range_that_holds_a_request():

@@ -19,11 +19,20 @@ from .vllm import format_gib
 from .vllm_runner import Runner, is_rocm
 from .vllm_versions import Behaviour
 
-# (value, fitted on): bytes a logit of V1's sampler pass with FlashInfer's kernels; vllm_budget.CONSTANTS lists it
-FLASHINFER_SAMPLER_BYTES = (37, "V1 with FlashInfer's sampler (the default up to 0.11.0 and from 0.21); fitted on A19 "
-                                "and A20 (gpt-oss-120b on an H100, 0.10.1 and 0.11: the peak beyond kvplan's 65.90 "
-                                "GiB of weights and 0.5 GiB non-torch is 7.0 and 7.1 GiB over 1024 dummy requests x "
+# (value, fitted on): bytes a logit of V1's sampler pass up to 0.11.0; vllm_budget.CONSTANTS lists it
+FLASHINFER_SAMPLER_BYTES = (37, "V1 with FlashInfer's sampler the default (up to 0.11.0); fitted on A19 and A20 "
+                                "(gpt-oss-120b on an H100, 0.10.1 and 0.11: the peak beyond kvplan's 65.90 GiB of "
+                                "weights and 0.5 GiB non-torch is 7.0 and 7.1 GiB over 1024 dummy requests x "
                                 "201,088 logits; 36.5 and 37.1 bytes per logit)")
+# Why 37 and not FlashInfer's width + 12 (top_k_top_p_sampling_from_logits with a per-request top-k tensor: a masked
+# float32 copy and its softmax, flashinfer-python 0.3.1 sampling.py:979-989, the release 0.11.0's extra pins): 0.11.0
+# installs FlashInfer only as an extra (setup.py:669; requirements/cuda.txt has none), so a pip-installed 0.10.1 /
+# 0.11.0 (both logs: conda environments) falls back to PyTorch's top-k / top-p (topk_topp_sampler.py:65-70), whose
+# logits.sort over >= 128 rows of a > 4096 vocabulary runs CUB's segmented radix sort (torch
+# aten/src/ATen/native/cuda/SortStable.cu segmented_sort_pairs: an int64 reverse-index tensor, and CUB's
+# non-overwriting SortPairs keeps a third keys and values buffer, cub dispatch_segmented_radix_sort.cuh
+# InvokePasses): bf16 logits 2 + float32 copy 4 + sorted values 4 + int64 order 8 + reverse indices 8 + CUB's
+# keys 4 and values 8 = 38 bytes a logit, what the logs show. Kept as fitted (the two logs' own measure).
 
 
 def flashinfer_samples(rules: Behaviour, gpu=None) -> bool:
@@ -55,6 +64,35 @@ def dummy_sampler(runner: Runner, rules: Behaviour, gpu=None) -> str:
     if rules.v1_sampler == "flashinfer" and flashinfer_samples(rules, gpu):
         return "flashinfer"
     return rules.topk_topp
+
+
+def priced_kind(kind: str, rules: Behaviour) -> str:
+    """The pass that sets the sampler peak: from 0.21 V1's FlashInfer pass (width + 12 a logit: the bf16 logits,
+    Sampler.forward's float32 copy, FlashInfer's masked copy and softmax; flashinfer_sample ->
+    top_k_top_p_sampling_from_logits, 0.32.0 v1/sample/ops/topk_topp_sampler.py:580-617, flashinfer-python
+    0.7.2.post1 sampling.py:1807-1818, the per-request top-k tensor missing the fast path :1583-1594) is followed by
+    the seeded pass through forward_native (Behaviour.v1_native_warmup), the Triton top-k / top-p, whose width + 12
+    a logit and cached rows are never less: that one is priced ("triton")."""
+    return "triton" if kind == "flashinfer" and rules.v1_native_warmup else kind
+
+
+def rejection_pass_bytes(spec, requests: int, rules: Behaviour, runner: Runner, gpu=None) -> tuple:
+    """(bytes, how) of V1's rejection-sampler dummy pass with a drafter, 0 where not modelled: read in 0.32.0 and
+    0.33.0 only (gpu_model_runner.py 0.32.0:5995-6040). One draft token a request: the runner's random target logits
+    [2 N, V] in the model dtype (the N sampler logits freed as the name is rebound); RejectionSampler.forward
+    (v1/sample/rejection_sampler.py:140-200) copies the N bonus rows (width), whose Sampler pass keeps its float32
+    raw logits (sampler.py:90-94, held in bonus_sampler_output); the N target rows to float32 and a clone (8);
+    rejection_sample's softmax (:487, 4), sample_recovered_tokens' exponential q [N, V] float32 and its reciprocal
+    (:697-709, 8): 3 x width + 24 bytes a request's logit at the peak, beside the Triton top-k / top-p rows the
+    sampler passes cached (apply_sampling_constraints -> apply_top_k_top_p, :582). The all-greedy second call
+    (:6025-6037) stops before the softmax. Other releases' rejection passes are not modelled."""
+    if runner.name != "V1" or rules.runner not in ("0.32", "0.33") or getattr(spec, "draft", None) is None:
+        return 0, ""
+    vocab, width = spec.vocab_size, DTYPE_BYTES[spec.dtype]
+    per, rows = 3 * width + 24, triton_rows(gpu, requests)
+    return (requests * vocab * per + rows * vocab * 4,
+            f"rejection sampler over {requests} requests x {vocab} logits x {per} B + Triton rows {rows} x {vocab} "
+            f"x 4 B")
 
 
 def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
@@ -224,7 +262,7 @@ def persistent_after_profile(spec, tp: int, stage, settings, rules: Behaviour, r
     if stage is not None and not stage.is_last:
         return workspace
     requests = min(settings.max_num_seqs, tokens)
-    kind = dummy_sampler(runner, rules, gpu)
+    kind = priced_kind(dummy_sampler(runner, rules, gpu), rules)
     triton = kind == "v2-triton" or (kind == "triton" and requests >= 8)
     return workspace + (triton_rows(gpu, requests) * (spec.vocab_size or 0) * 4 if triton else 0)
 
@@ -335,8 +373,13 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
     forward = forward_peak(spec, tp, tokens, rules, layout, stage is not None and stage.index > 0)
-    kind = dummy_sampler(runner, rules, gpu)
+    kind = priced_kind(dummy_sampler(runner, rules, gpu), rules)
     sampler, how = sampler_pass_bytes(spec, kind, requests, gpu)
+    if kind == "triton" and rules.v1_native_warmup and runner.name == "V1":
+        how += " (the seeded forward_native pass after FlashInfer's)"
+    rejection, rejection_how = rejection_pass_bytes(spec, requests, rules, runner, gpu)
+    if rejection > sampler:
+        sampler, how = rejection, f"{rejection_how} (above the sampler pass's {format_gib(sampler)} GiB)"
     held = held_under_sampler(spec, tp, tokens, requests, rules, kind, layout) if last else 0
     sampler = sampler + held if last else 0
     held_how = f", {format_gib(held)} GiB of it held from the forward" if held else ""

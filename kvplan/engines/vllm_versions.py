@@ -26,7 +26,8 @@ special cases scattered through the engine.
   160 GiB (read in 0.8.5, 0.9.0, 0.27.1, 0.28.0).
 - the V1 runner's sampler pass (vllm_profile.dummy_sampler): FlashInfer's kernels while VLLM_USE_FLASHINFER_SAMPLER
   unset means on (up to 0.11.0, and from 0.21 on compute capability 7.5-12.1, 8.0-12.1 from 0.24), PyTorch's top-k /
-  top-p by sorting 0.11.1-0.16, the Triton top-k / top-p kernel from 0.17 (v1/sample/ops/topk_topp_triton.py) [A27].
+  top-p by sorting 0.11.1-0.16, the Triton top-k / top-p kernel from 0.17 (v1/sample/ops/topk_topp_triton.py) [A27];
+  from 0.21 a second, seeded pass through forward_native (Triton) sets the peak (v1_native_warmup).
 - 0.32.0 (pinned): as 0.29-0.31 but for the model runner rule.
 - 0.33.0: as 0.32 but for the model runner's profile sampler (Model Runner V2 samples a second time with the
   warmup parameters: vllm_profile.sampler_pass_bytes) and async scheduling with CPU drafting (vllm_runner.py).
@@ -81,6 +82,9 @@ class Behaviour:
     # The oldest compute capability FlashInfer's sampler runs on by default (vllm_profile.flashinfer_samples):
     # (): any CUDA GPU (no check up to 0.11.0); FlashInferBackend.supports_compute_capability's floor from 0.21
     flashinfer_sampler_cc: tuple = ()
+    # From 0.21 _dummy_sampler_run samples a second time with a seeded generator, which sends FlashInfer's
+    # TopKTopPSampler to forward_native (0.21.0 v1/worker/gpu_model_runner.py:5742-5757; 0.32.0 :5968-5984)
+    v1_native_warmup: bool = False
     # How the KV cache is sized: "profile" (requested - the profile run's consumption, 0.32's gpu_worker.py
     # determine_available_memory) or "extensible" (0.34 on CUDA / ROCm by default: vllm_budget.extensible_budget)
     kv_sizing: str = "profile"
@@ -111,7 +115,8 @@ _STEPS = (
     # TopKTopPSampler asks FlashInferBackend.supports_compute_capability (v1/sample/ops/topk_topp_sampler.py:44 in
     # 0.21): 7.5-12.1 (v1/attention/backends/flashinfer.py:407-410 in 0.23), 8.0-12.1 from 0.24 (:426-434: "broken on
     # SM75 (Turing)"; 0.33 :696-704), so a T4 falls back to the native top-k / top-p from 0.24
-    ((0, 21), "0.21", dict(era="v1-graphs", v1_sampler="flashinfer", flashinfer_sampler_cc=(7, 5))),
+    ((0, 21), "0.21", dict(era="v1-graphs", v1_sampler="flashinfer", flashinfer_sampler_cc=(7, 5),
+                                  v1_native_warmup=True)),
     ((0, 22), "0.22", dict(runner="0.22")),
     ((0, 23), "0.23", dict(runner="0.23")),
     ((0, 24), "0.24", dict(runner="0.24", flashinfer_sampler_cc=(8, 0))),
