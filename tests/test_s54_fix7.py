@@ -76,13 +76,14 @@ def test_the_limit_said_keeps_video_frames_and_count(write_config):
 
 def test_the_limit_said_keeps_the_image_count_and_form(write_config):
     """image=2 given in the key=value form: the video (2,496) and the clip (750) past 700 are shut, the image count
-    kept, the form kept; applied, the 280-token image fits."""
+    kept, said as JSON (vLLM 0.11-0.34 parses the flag with json.loads, arg_utils.py 0.32.0:412-414); applied, the
+    280-token image fits."""
     path = _with_audio(write_config)
     args = (path, "--gpu", "H100", "-c", "8192", "--max-num-batched-tokens", "700")
     refusal = _refusal(*args, "--limit-mm-per-prompt", "image=2")
     assert "max_tokens_per_mm_item (2496)" in refusal["reason"]
     said = _limit_said(refusal["remedy"])
-    assert said == "image=2,audio=0,video=0"
+    assert said == '{"image": 2, "audio": 0, "video": 0}'
     assert "(its largest item then 280 tokens)" in refusal["remedy"]
     assert _plan(*args, "--limit-mm-per-prompt", said)["engine"]["refusal"] is None
 

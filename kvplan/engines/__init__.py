@@ -131,7 +131,6 @@ class MediaLimits:
     video_height: Optional[int] = None
     video_frames: Optional[int] = None  # VideoDummyOptions.num_frames
     audio: Optional[int] = None  # an audio tower's count (Gemma 4's): it takes media while it is not 0
-    pairs: bool = field(default=False, compare=False)  # given in the image=2,video=0 form (said() keeps it)
 
     @property
     def sized(self) -> bool:
@@ -151,8 +150,9 @@ class MediaLimits:
         return replace(self, **counts, **dropped)
 
     def said(self) -> str:
-        """These limits as vLLM's --limit-mm-per-prompt takes them, in the form they came in: image=2,audio=0 where
-        given so and every modality a bare count, else JSON; image, audio, video in that order."""
+        """These limits as vLLM's --limit-mm-per-prompt takes them: JSON, image, audio, video in that order (vLLM
+        0.11-0.34 parses the flag with json.loads, engine/arg_utils.py 0.32.0:412-414; kvplan also reads the older
+        image=2,video=0 form, but never suggests it)."""
         import json
 
         options = {"image": (("width", self.image_width), ("height", self.image_height)),
@@ -166,9 +166,8 @@ class MediaLimits:
                 limits[modality] = {**({"count": count} if count is not None else {}), **extra}
             elif count is not None:
                 limits[modality] = count
-        if self.pairs and all(isinstance(value, int) for value in limits.values()):
-            return ",".join(f"{modality}={count}" for modality, count in limits.items())
         return json.dumps(limits)
+
 
 def media_limits(value) -> Optional[MediaLimits]:
     """vLLM's --limit-mm-per-prompt: JSON ('{"image": 2, "video": 0}', '{"image": {"count": 2}}'), the older
@@ -211,8 +210,7 @@ def media_limits(value) -> Optional[MediaLimits]:
         counts = [count(limits[m]) if m in limits and (not isinstance(limits[m], dict) or "count" in limits[m])
                   else None for m in ("image", "video", "audio")]
         return MediaLimits(*counts[:2], *options(limits, "image", ("width", "height")),
-                           *options(limits, "video", ("width", "height", "num_frames")), audio=counts[2],
-                           pairs=not isinstance(value, dict) and not text.startswith("{"))
+                           *options(limits, "video", ("width", "height", "num_frames")), audio=counts[2])
     except (ValueError, TypeError):
         raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0,video=0 (a "
                                                 f"count of 0 or more a modality; image width / height, video "

@@ -189,8 +189,8 @@ def _item_remedy(spec, version: str, flags, settings, item: tuple) -> str:
 
 
 def _quoted(limits: str) -> str:
-    """A --limit-mm-per-prompt value as a shell takes it: JSON in single quotes, image=2,video=0 bare."""
-    return f"'{limits}'" if limits.startswith("{") else limits
+    """A --limit-mm-per-prompt value (JSON) as a shell takes it: in single quotes."""
+    return f"'{limits}'"
 
 
 def _picked_remedy(settings, tokens: int, version: str) -> list:
