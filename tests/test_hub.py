@@ -4,7 +4,6 @@ when it is imported: hence fresh processes, a few). Every failure is one line on
 the deadline: 404 and 401 at once, 429/5xx retried exactly once, a silent or trickling server cut at
 --hub-timeout; a typo of a bundled id gets a 'did you mean'; Ctrl-C while waiting is one line, exit 130."""
 
-import hashlib
 import json
 import signal
 import struct
@@ -13,14 +12,14 @@ import sys
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from conftest import ROOT, run_installed, run_kvplan
+from fake_hub import cached_repo, hub_env, send_error, send_file, serving
 from hub_configs import LLAMA3_8B, QWEN3_14B
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 TINY = {**LLAMA3_8B, "num_hidden_layers": 4, "hidden_size": 512, "intermediate_size": 1024,
         "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000}
 
@@ -74,26 +73,11 @@ class FakeHub(BaseHTTPRequestHandler):
             return
         if owner in ERRORS:
             status, code = ERRORS[owner]
-            return self._error(status, code, retry_after="60" if owner == "limited" else None)
+            return send_error(self, status, code, retry_after="60" if owner == "limited" else None)
         data = self.files.get(filename)
         if data is None:
-            return self._error(404, "EntryNotFound")
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')
-        self.send_header("X-Repo-Commit", COMMIT)
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
-
-    def _error(self, status, code, retry_after=None):
-        self.send_response(status)
-        if code:
-            self.send_header("X-Error-Code", code)
-        if retry_after:
-            self.send_header("Retry-After", retry_after)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+            return send_error(self, 404, "EntryNotFound")
+        send_file(self, data, body)
 
     def do_HEAD(self):
         self._answer(body=False)
@@ -102,28 +86,10 @@ class FakeHub(BaseHTTPRequestHandler):
         self._answer(body=True)
 
 
-class QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass  # clients that time out hang up mid-answer: expected here
-
-
 @pytest.fixture(scope="module")
 def hub():
-    server = QuietServer(("127.0.0.1", 0), FakeHub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def hub_env(tmp_path, endpoint=None, offline=False):
-    env = {"HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HOME": str(tmp_path / "home"),
-           "HF_HUB_OFFLINE": "1" if offline else "0", "HF_HUB_DISABLE_XET": "1", "KVPLAN_HUB_TIMEOUT": ""}
-    if endpoint:
-        env["HF_ENDPOINT"] = endpoint
-    return env
+    with serving(FakeHub) as endpoint:
+        yield endpoint
 
 
 def one_line_error(result, *words):
@@ -178,12 +144,7 @@ def test_fetches_config_and_exact_size_from_the_hub(hub, tmp_path):
 
 def test_prebuilt_hub_cache_offline(tmp_path):
     """A Hub cache folder laid out as huggingface_hub writes it: refs/main -> snapshots/<commit>/config.json."""
-    repo = tmp_path / "cache" / "models--acme--qwen-like"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(COMMIT)
-    snapshot = repo / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text(json.dumps(QWEN3_14B))
+    cached_repo(tmp_path, "acme/qwen-like", {"config.json": QWEN3_14B})
     result = run_installed("estimate", "acme/qwen-like", "--kv-budget", "6.51GiB", "--format", "json",
                            env=hub_env(tmp_path, offline=True))
     assert result.returncode == 0, result.stderr

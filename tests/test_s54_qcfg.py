@@ -25,17 +25,16 @@ Read by hand:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from tests.conftest import ROOT, one_error_line, run_installed, run_kvplan
+from tests.fake_hub import cached_repo, hub_env, send_error, send_file, serving
 from kvplan.model.config import Config
 from kvplan.model.kinds import FullAttention, SlidingWindow
 from kvplan.model.parse import parse_config
@@ -156,37 +155,17 @@ def test_a_deployments_file_reads_it_too(tmp_path):
 
 # ---- the Hub ------------------------------------------------------------------------------------------------------
 
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
-
-
-def _hub_env(tmp_path, endpoint=None, offline=True) -> dict:
-    env = {"HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HOME": str(tmp_path / "home"),
-           "HF_HUB_OFFLINE": "1" if offline else "0", "HF_HUB_DISABLE_XET": "1", "KVPLAN_HUB_TIMEOUT": ""}
-    return {**env, "HF_ENDPOINT": endpoint} if endpoint else env
-
-
-def _cached_repo(tmp_path, files: dict):
-    """A Hub cache folder as huggingface_hub writes it: refs/main -> snapshots/<commit>/<files>."""
-    repo = tmp_path / "cache" / "models--acme--tiny-gptq"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(COMMIT)
-    snapshot = repo / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    for name, contents in files.items():
-        (snapshot / name).write_text(json.dumps(contents))
-
-
 def test_a_cached_hub_repo_offline(tmp_path):
-    _cached_repo(tmp_path, {"config.json": TINY, "quantize_config.json": GPTQ_FILE})
+    cached_repo(tmp_path, "acme/tiny-gptq", {"config.json": TINY, "quantize_config.json": GPTQ_FILE})
     r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
-                      env=_hub_env(tmp_path))
+                      env=hub_env(tmp_path, offline=True))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"]["weights_bytes"] == GPTQ_BYTES
 
 
 def test_a_cached_hub_repo_without_the_file_is_refused(tmp_path):
-    _cached_repo(tmp_path, {"config.json": TINY})
-    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", env=_hub_env(tmp_path))
+    cached_repo(tmp_path, "acme/tiny-gptq", {"config.json": TINY})
+    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", env=hub_env(tmp_path, offline=True))
     # offline, the cache lacking the file says nothing of the repo: the error says the cache (s54 fix7)
     assert r.returncode == 2 and "the Hugging Face cache holds no quantize_config.json" in r.stderr, r.stderr
     assert "HF_HUB_OFFLINE is set" in r.stderr
@@ -206,18 +185,9 @@ class _Repo(BaseHTTPRequestHandler):
         name = self.path.split("?")[0].rstrip("/").split("/")[-1]
         _Repo.asked[name] += 1
         data = self.files.get(name) if "/resolve/" in self.path else None
-        self.send_response(200 if data is not None else 404)
         if data is None:
-            self.send_header("X-Error-Code", "EntryNotFound")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("ETag", '"' + hashlib.sha256(data).hexdigest() + '"')
-        self.send_header("X-Repo-Commit", COMMIT)
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
+            return send_error(self, 404, "EntryNotFound")
+        send_file(self, data, body)
 
     def do_HEAD(self):
         self._answer(False)
@@ -228,16 +198,13 @@ class _Repo(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def repo_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Repo)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     _Repo.asked.clear()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(_Repo) as endpoint:
+        yield endpoint
 
 
 def test_the_hub_is_asked_for_the_file_only_for_awq_or_gptq(repo_server, tmp_path):
-    env = _hub_env(tmp_path, repo_server, offline=False)
+    env = hub_env(tmp_path, repo_server)
     plain = run_installed("estimate", "acme/tiny", "--gpu", "h100", "-c", "4096", "--format", "json", env=env)
     assert plain.returncode == 0, plain.stderr
     assert json.loads(plain.stdout)["model"]["weights_bytes"] == FP16_BYTES

@@ -37,6 +37,7 @@ from typing import Optional
 from ..errors import FieldError
 from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
+from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_media_floor import raised_note
@@ -47,7 +48,7 @@ from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, 
     model_config_refusal, quant_config_refusal, scheme_refusal
 from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
                          layer_spec, mamba_page, prefill_checkpoint_alignment)
-from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
+from .vllm_versions import NEWEST, PINNED, Behaviour, behaviour, parse_version, release_rule
 
 GiB = 2**30
 
@@ -86,7 +87,50 @@ ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalL
                        **dict.fromkeys(("Lfm3ForCausalLM", "RicursiveForCausalLM", "UnlimitedOCR2TextForCausalLM",
                                         "Lfm3AudioForConditionalGeneration", "Lfm3VlForConditionalGeneration",
                                         "MingV3ASRForConditionalGeneration",
-                                        "Nemotron3_5TranscribeForConditionalGeneration"), "0.34.0")}
+                                        "Nemotron3_5TranscribeForConditionalGeneration"), "0.34.0"),
+                       # encoder-only models (ENCODER_ONLY_FROM): registry.py 0.14.0:214, :259; 0.16.0:241;
+                       # 0.17.0:264, :287; 0.20.0:233; 0.29.0:225
+                       **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification"),
+                                       "0.14.0"),
+                       "VoyageQwen3BidirectionalEmbedModel": "0.16.0",
+                       **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
+                                       "0.17.0"),
+                       "JinaEmbeddingsV5Model": "0.20.0", "DeepseekV3BidirectionalModel": "0.29.0"}
+# Architectures vLLM builds encoder-only from a release on (EncoderOnlyAttention asks for no KV cache spec:
+# layers/attention/encoder_only_attention.py 0.34.0:94-96), so it allocates no cache to size: architecture (the config's
+# top-level one, vLLM's registry key) -> (first release, the config switch (key, the value that makes it encoder-only)
+# or None where the config handler always does, where vLLM reads it). Older releases build the same config causal, with
+# a KV cache, or (ADDED_ARCHITECTURES) do not serve it. The architectures every release builds encoder-only (BERT's
+# family, EmbeddingGemma) model/unmodelled.py ENCODER_ONLY refuses for every engine.
+_IS_CAUSAL = ("is_causal", False)
+_LLAMA = ("0.11.0", _IS_CAUSAL, "llama.py LlamaDecoderLayer 0.11.0:275, 0.34.0:280")
+_QWEN2 = ("0.11.0", _IS_CAUSAL, "qwen2.py Qwen2DecoderLayer 0.11.0:214, 0.34.0:266")
+_DEEPSEEK = ("0.29.0", _IS_CAUSAL, "deepseek_v2.py 0.29.0:566, 0.34.0:571; no is_causal in 0.28.0's")
+_ALWAYS = None  # the config handler sets is_causal false whatever the config says
+ENCODER_ONLY_FROM = {
+    # registry.py 0.11.0:106, :121, :178 (Mistral's in the llama module until 0.14.1), 0.14.0:134, 0.20.0:214
+    **dict.fromkeys(("LlamaForCausalLM", "LLaMAForCausalLM", "LlamaModel", "MistralModel", "InternLM3ForCausalLM",
+                     "IQuestCoderForCausalLM", "TeleChat3ForCausalLM", "MistralForCausalLM"), _LLAMA),
+    # the mistral module from 0.16.0 (registry.py 0.16.0:158, 0.20.0:166-167): MistralDecoderLayer builds
+    # LlamaDecoderLayer with the attn_type it picks (mistral.py 0.16.0:77-90, :144-156)
+    "Ministral3ForCausalLM": ("0.20.0", _IS_CAUSAL, "mistral.py 0.20.0:144-156 over llama.py 0.20.0's"),
+    # qwen2_rm.py 0.11.0:54: the reward models build Qwen2Model
+    **dict.fromkeys(("Qwen2ForCausalLM", "Qwen2Model", "Qwen2ForRewardModel", "Qwen2ForProcessRewardModel"), _QWEN2),
+    "Qwen3ForCausalLM": ("0.11.0", _IS_CAUSAL, "qwen3.py 0.11.0:183, 0.34.0:197"),
+    "ApertusForCausalLM": ("0.11.0", _IS_CAUSAL, "apertus.py 0.11.0:260, 0.34.0:259"),
+    "Gemma3ForCausalLM": ("0.11.0", _IS_CAUSAL, "gemma3.py 0.11.0:172, 0.34.0:165"),
+    "IQuestLoopCoderForCausalLM": ("0.14.0", _IS_CAUSAL, "iquest_loopcoder.py 0.14.0:225, 0.34.0:225"),
+    **dict.fromkeys(("DeepseekForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
+                     "DeepseekV3BidirectionalModel"), _DEEPSEEK),
+    # JinaEmbeddingsV5ModelConfig sets is_causal false where is_decoder is false and jina.py picks the encoder
+    # (models/config.py 0.27.0:477-493, jina.py 0.27.0:310-311); 0.20-0.26 build it a causal Qwen3
+    "JinaEmbeddingsV5Model": ("0.27.0", ("is_decoder", False), "models/config.py 0.27.0:477-493, 0.34.0:931-947"),
+    **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification"),
+                    ("0.14.0", _ALWAYS, "LlamaBidirectionalConfig, models/config.py 0.14.0:94-100")),
+    "VoyageQwen3BidirectionalEmbedModel": ("0.16.0", _ALWAYS, "models/config.py 0.16.0:585, 0.17.0:652-655"),
+    **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
+                    ("0.17.0", _ALWAYS, "LlamaNemotronVLConfig, models/config.py 0.17.0:115-127")),
+}
 # Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
 SSM_DTYPE_QUIRKS = {
     "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
@@ -636,6 +680,32 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
             f"See https://docs.vllm.ai/en/latest/configuration/conserving_memory/ for more details.")
 
 
+def encoder_only_since(spec) -> Optional[str]:
+    """The first release that builds `spec` encoder-only (ENCODER_ONLY_FROM), by its top-level architecture and its
+    switches; None where none does."""
+    entry = ENCODER_ONLY_FROM.get(served_architecture(spec))
+    if entry is None:
+        return None
+    first, switch, _ = entry
+    switches = dict(getattr(spec, "attention_switches", ()))
+    return first if switched_on(switch, switches.get) else None
+
+
+def refuse_encoder_only(spec, version: Optional[str]) -> None:
+    """Raise where vLLM `version` builds `spec` encoder-only, with no KV cache for kvplan to size; `version` None
+    (--engine none, no release to ask) takes the newest release's rule."""
+    first = encoder_only_since(spec)
+    if first is not None and parse_version(version or NEWEST) >= parse_version(first):
+        by = f"vLLM {version}" if version else f"vLLM (from {first})"
+        raise encoder_only_error(spec.name, served_architecture(spec), by)
+
+
+def served_architecture(spec) -> str:
+    """The architecture vLLM's registry serves `spec` as: the top-level config's (ModelSpec.registered_architecture)
+    where a nested language model's config names another."""
+    return getattr(spec, "registered_architecture", "") or getattr(spec, "architecture", "")
+
+
 def architecture_refusal(architecture: str, version: str) -> Optional[Refusal]:
     """model_executor/models/registry.py (0.32.0:1186-1209, _raise_for_unsupported): an architecture the release's
     registry does not list is refused while the config is read, whatever the memory; the release is at fault
@@ -744,7 +814,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the
     quantisation, and vLLM's bypass of a deprecated method, says in words only what passes every one of these checks
     (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy)."""
-    refusal = architecture_refusal(getattr(spec, "architecture", ""), version) or \
+    refusal = architecture_refusal(served_architecture(spec), version) or \
         length_refusal(length, spec.max_position_embeddings, getattr(spec, "model_type", ""),
                        getattr(spec, "length_key", "max_position_embeddings")) or \
         model_dtype_refusal(spec, version, capability) or \

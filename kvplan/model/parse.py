@@ -93,7 +93,8 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     """Turn a config.json (already loaded) into a ModelSpec. `weights` comes from safetensors metadata or a
     bundled spec when known; otherwise the size is estimated from the config."""
     cfg = Config(raw, name)
-    refuse_unmodelled(_architecture(cfg), cfg.get, name)
+    registered = _registered_architecture(raw, cfg)
+    refuse_unmodelled(_architecture(cfg), cfg.get, name, registered)
     notes: list = list(cfg.notes)
     n = cfg.int(LAYER_KEYS)
     hidden = cfg.int(HIDDEN_KEYS)
@@ -144,6 +145,8 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         notes=tuple(notes),
         model_type=cfg.model_type,
         architecture=_architecture(cfg),
+        registered_architecture=registered,
+        attention_switches=tuple((key, cfg.get(key)) for key in SWITCH_KEYS if cfg.get(key) is not None),
         mtp=mtp,
         mtp_modules=mtp_blocks(cfg),
         mtp_module=mtp_module_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
@@ -175,5 +178,20 @@ def _multimodal(cfg: Config) -> bool:
 
 
 def _architecture(cfg: Config) -> str:
-    value = cfg.get("architectures")
+    return _first_architecture(cfg.get("architectures"))
+
+
+def _first_architecture(value) -> str:
     return value[0] if isinstance(value, list) and value and isinstance(value[0], str) else ""
+
+
+# the config keys vLLM reads to build an architecture's attention bidirectional (engines/vllm.py ENCODER_ONLY_FROM)
+SWITCH_KEYS = ("is_causal", "is_decoder")
+
+
+def _registered_architecture(raw, cfg: Config) -> str:
+    """The top-level config's architecture where a nested language model's config (which the reader flattens over
+    it: config._first_text_config) names another; vLLM picks its config handler and module by the top-level one
+    (model_executor/models/registry.py by hf_config.architectures), so its encoder-only rules read that."""
+    top = _first_architecture(raw.get("architectures")) if isinstance(raw, dict) else ""
+    return top if top and top != _architecture(cfg) else ""

@@ -66,6 +66,12 @@ class ModelSpec:
     notes: tuple = ()  # parser decisions worth telling the user ("dtype float32 served as bf16")
     model_type: str = ""  # the config's model_type: engine models key their family quirks on it
     architecture: str = ""  # the config's first `architectures` entry (engines refuse ones they dropped)
+    # the top-level config's first `architectures` entry where a nested language model's config names another: the
+    # one vLLM's registry and config handlers pick by (engines/vllm.py ENCODER_ONLY_FROM); "" where the same
+    registered_architecture: str = ""
+    # the config's switches to bidirectional attention, ((key, value), ...) for is_causal and is_decoder as it sets
+    # them: vLLM builds some architectures encoder-only by them, from a release on (engines/vllm.py ENCODER_ONLY_FROM)
+    attention_switches: tuple = ()
     mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
     mtp_modules: int = 0  # those blocks: the MTP modules vLLM builds to draft with (speculative method mtp)
     mtp_module: tuple = ()  # ParamGroups of one of them as vLLM builds it (params.mtp_module_groups)

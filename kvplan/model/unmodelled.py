@@ -157,8 +157,11 @@ SIZED = ("kvplan sizes MHA / GQA / MQA, MLA and sparse MLA, sliding and chunked 
 
 
 # Architectures whose attention vLLM builds encoder-only (EncoderOnlyAttention asks for no KV cache spec:
-# layers/attention/encoder_only_attention.py 0.34.0:94-96), so vLLM allocates no cache to size. Each entry reads the
-# config's switch (key, the value that makes it encoder-only), or None where it is encoder-only whatever the config.
+# layers/attention/encoder_only_attention.py 0.34.0:94-96), so vLLM allocates no cache to size, in every release that
+# serves them: kvplan refuses them for every engine, --engine none included. Each entry reads the config's switch
+# (key, the value that makes it encoder-only), or None where it is encoder-only whatever the config. The ones that
+# depend on the release (a module that reads is_causal from some release on, an architecture registered late) are
+# the vLLM engine's to decide: engines/vllm.py ENCODER_ONLY_FROM.
 _BERT_FAMILY = (  # registry.py 0.32.0:215-328: the bert, roberta, modernbert, bert_with_rope, colbert and
     # openai_privacy_filter modules' pooling classes, each built of EncoderOnlyAttention (bert.py 0.32.0:266,
     # modernbert.py :110, bert_with_rope.py :137, openai_privacy_filter.py :41; roberta.py and colbert.py build bert's
@@ -175,29 +178,11 @@ ENCODER_ONLY = {
     # Gemma3TextModelConfig: is_causal = not use_bidirectional_attention (models/config.py 0.32.0:81-85, 0.34.0
     # :218-222), read by gemma3.py 0.32.0:165-174 to pick EncoderOnlyAttention; EmbeddingGemma ships the flag true
     "Gemma3TextModel": ("use_bidirectional_attention", True),
-    # LlamaBidirectionalConfig (0.32.0 :601-607, 0.34.0 :1010-1016); LlamaNemotronVLConfig (0.32.0 :636-645)
-    **dict.fromkeys(("LlamaBidirectionalModel", "LlamaBidirectionalForSequenceClassification", "LlamaNemotronVLModel",
-                     "LlamaNemotronVLForSequenceClassification"), None),
-    "VoyageQwen3BidirectionalEmbedModel": None,  # VoyageQwen3BidirectionalEmbedModelConfig (0.32.0 :1039-1042)
-    # JinaEmbeddingsV5ModelConfig: is_causal false where is_decoder is false (0.32.0 :549-552; the -nano encoder)
-    "JinaEmbeddingsV5Model": ("is_decoder", False),
 }
-# the architectures whose vLLM module builds EncoderOnlyAttention where the config says is_causal false (llama.py
-# 0.11.0:275, 0.32.0:280; qwen2.py 0.32.0:257, qwen3.py :197, apertus.py :259, deepseek_v2.py :571, gemma3.py :165):
-# registry.py 0.32.0's entries for those modules
-IS_CAUSAL_READERS = frozenset((
-    "LlamaForCausalLM LLaMAForCausalLM LlamaModel MistralModel InternLM3ForCausalLM IQuestCoderForCausalLM "
-    "TeleChat3ForCausalLM Qwen2ForCausalLM Qwen2Model Qwen3ForCausalLM ApertusForCausalLM DeepseekForCausalLM "
-    "DeepseekV2ForCausalLM DeepseekV3ForCausalLM DeepseekV3BidirectionalModel Gemma3ForCausalLM").split())
 
 
-def is_encoder_only(architecture: str, get) -> bool:
-    """Whether vLLM builds this model's attention encoder-only, with no KV cache (ENCODER_ONLY, IS_CAUSAL_READERS)."""
-    if architecture in IS_CAUSAL_READERS and get("is_causal") is False:
-        return True
-    if architecture not in ENCODER_ONLY:
-        return False
-    switch = ENCODER_ONLY[architecture]
+def switched_on(switch, get) -> bool:
+    """Whether the config sets `switch` ((key, the value that makes the model encoder-only), None: always)."""
     if switch is None:
         return True
     key, encoder_when = switch
@@ -205,10 +190,22 @@ def is_encoder_only(architecture: str, get) -> bool:
     return bool(value) if encoder_when else value is not None and not value
 
 
-def refuse_unmodelled(architecture: str, get, name: str) -> None:
-    if is_encoder_only(architecture, get):
-        raise KvplanError(f"{name} ({architecture}) is an encoder-only model: vLLM builds no KV cache for "
-                          f"it, so there is nothing for kvplan to size.")
+def is_encoder_only(architecture: str, get) -> bool:
+    """Whether vLLM builds this model's attention encoder-only in every release (ENCODER_ONLY); `architecture`: the
+    config's top-level one, which vLLM picks its config handler and module by."""
+    return architecture in ENCODER_ONLY and switched_on(ENCODER_ONLY[architecture], get)
+
+
+def encoder_only_error(name: str, architecture: str, by: str = "vLLM") -> KvplanError:
+    return KvplanError(f"{name} ({architecture}) is an encoder-only model: {by} builds no KV cache for it, so there "
+                       f"is nothing for kvplan to size.")
+
+
+def refuse_unmodelled(architecture: str, get, name: str, registered: str = "") -> None:
+    """`registered`: the config's top-level architecture (vLLM's registry key) where a nested language model's
+    config names another (`architecture`)."""
+    if is_encoder_only(registered or architecture, get):
+        raise encoder_only_error(name, registered or architecture)
     reason = unmodelled_layout(architecture, get)
     if reason is not None:
         raise KvplanError(f"{name}: {reason}, which kvplan does not model; it refuses rather than mis-size the "
