@@ -132,7 +132,8 @@ def test_the_largest_taken_item_with_an_audio_tower(write_config):
                        "--limit-mm-per-prompt", "video=0")
     assert refusal["reason"] == REFUSAL.format(item=750, batched=512)
     # said as JSON whatever form was given (vLLM parses the flag with json.loads), image, audio, video in vLLM's order
-    assert "--limit-mm-per-prompt '{\"audio\": 0, \"video\": 0}' (its largest item then 280 tokens)" in refusal["remedy"]
+    said = "--limit-mm-per-prompt '{\"audio\": 0, \"video\": 0}' (its largest item then 280 tokens)"
+    assert said in refusal["remedy"]
     nothing = _refusal(path, "--gpu", "H100", "-c", "8192", "--max-num-batched-tokens", "256",
                        "--limit-mm-per-prompt", "video=0,audio=0")  # the 280-token image past 256: nothing left
     assert nothing["reason"] == REFUSAL.format(item=280, batched=256)
