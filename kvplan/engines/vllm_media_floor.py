@@ -97,21 +97,31 @@ def item_tokens(spec, version: str, flags) -> dict:
 
 def soft_tokens(kwargs, version: str):
     """Gemma 4's max_soft_tokens as vLLM reads it from --mm-processor-kwargs (`kwargs`: engines.ProcessorKwargs),
-    None where not given; FieldError for a value vLLM's processor refuses. gemma4_mm.py _get_max_soft_tokens
-    (0.32.0:107-119; inline in 0.20.0:491-494): the flat key unless None, else images_kwargs'. From 0.32.0
-    get_merged_mm_kwargs drops a flat key that any scope holds (context.py _resolve_mm_processor_kwargs
-    0.32.0:97-114). _call_hf_processor raises on a value outside _SUPPORTED_SOFT_TOKENS (0.32.0:598-604, 0.20.0
-    :488-499) for every image it processes, the profile run's dummy one at start-up first."""
+    None where not given. gemma4_mm.py _get_max_soft_tokens (0.32.0:107-119; inline in 0.20.0:491-494): the flat
+    key unless None, else images_kwargs'. From 0.32.0 get_merged_mm_kwargs drops a flat key that any scope holds
+    (context.py _resolve_mm_processor_kwargs 0.32.0:97-114). Whether vLLM accepts it: check_soft_tokens."""
     given = dict(kwargs.soft_tokens) if kwargs is not None else {}
     if parse_version(version) >= SCOPED_WINS_SINCE and len(given) > 1:
         given.pop("", None)
-    value = given.get("") if given.get("") is not None else given.get("images_kwargs")
+    return given.get("") if given.get("") is not None else given.get("images_kwargs")
+
+
+def check_soft_tokens(spec, version: str, flags) -> None:
+    """FieldError for a max_soft_tokens (soft_tokens) outside _SUPPORTED_SOFT_TOKENS where vLLM meets it at start-up:
+    Gemma4MultiModalProcessor._call_hf_processor refuses it for every item it processes (0.32.0:598-604, 0.20.0
+    :488-499 raise; 0.19.0:474-488 logs and exits), the profile run's dummy item first. A deployment that takes no
+    media (_text_only) processes no dummy item (0.19.0 gpu_model_runner.py profile_run: no budget, or all limits
+    0), so it starts whatever the value. --skip-mm-profiling, which skips the dummy item too, still refuses here:
+    where else start-up meets the processor was not read."""
+    media = getattr(spec, "media_prefix", None)
+    if media is None or spec.architecture not in IMAGE_FIELD or _text_only(media, flags):
+        return
+    value = soft_tokens(flags.mm_processor_kwargs, version)
     if value is not None and value not in SUPPORTED_SOFT_TOKENS:
         listed = ", ".join(map(str, SUPPORTED_SOFT_TOKENS))
         raise FieldError("mm_processor_kwargs", f"max_soft_tokens must be one of {listed} for Gemma 4: vLLM's "
                                                 f"processor raises \"Unsupported max_soft_tokens value: {value}\" "
-                                                f"on every image, got {quote(value)}.")
-    return value
+                                                f"on every media item, got {quote(value)}.")
 
 
 def largest(items: dict) -> tuple:
@@ -149,6 +159,7 @@ def item_refusal(spec, version: str, flags, settings, capability=()) -> Optional
     """vLLM's refusal of a media item bigger than the max_num_batched_tokens of `settings` (vllm.Settings) for a
     multimodal prefix-LM model, whose items are never chunked (the module's docstring), or None; `capability`: the
     GPU's (vllm_sparse.ROCM for an AMD one)."""
+    check_soft_tokens(spec, version, flags)
     release = parse_version(version)
     if release < PREFIX_LM_SINCE or (is_rocm_platform(capability) and release < ROCM_FORCED_SINCE):
         return None

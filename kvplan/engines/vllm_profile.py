@@ -84,15 +84,27 @@ def rejection_pass_bytes(spec, requests: int, rules: Behaviour, runner: Runner, 
     raw logits (sampler.py:90-94, held in bonus_sampler_output); the N target rows to float32 and a clone (8);
     rejection_sample's softmax (:487, 4), sample_recovered_tokens' exponential q [N, V] float32 and its reciprocal
     (:697-709, 8): 3 x width + 24 bytes a request's logit at the peak, beside the Triton top-k / top-p rows the
-    sampler passes cached (apply_sampling_constraints -> apply_top_k_top_p, :582). The all-greedy second call
-    (:6025-6037) stops before the softmax. Other releases' rejection passes are not modelled."""
+    sampler passes cached (apply_sampling_constraints -> apply_top_k_top_p, :582). With draft probabilities
+    (dummy_draft_probs) 4 more: the float32 [N, V] softmax the runner passes in and holds through both calls. The
+    all-greedy second call (:6025-6037) stops before the softmax. Other releases' rejection passes are not
+    modelled."""
     if runner.name != "V1" or rules.runner not in ("0.32", "0.33") or getattr(spec, "draft", None) is None:
         return 0, ""
     vocab, width = spec.vocab_size, DTYPE_BYTES[spec.dtype]
-    per, rows = 3 * width + 24, triton_rows(gpu, requests)
+    probs = dummy_draft_probs(getattr(spec.draft, "config", None))
+    per, rows = 3 * width + 24 + (4 if probs else 0), triton_rows(gpu, requests)
+    drafted = " (with the float32 draft probabilities)" if probs else ""
     return (requests * vocab * per + rows * vocab * 4,
-            f"rejection sampler over {requests} requests x {vocab} logits x {per} B + Triton rows {rows} x {vocab} "
-            f"x 4 B")
+            f"rejection sampler over {requests} requests x {vocab} logits x {per} B{drafted} + Triton rows {rows} x "
+            f"{vocab} x 4 B")
+
+
+def dummy_draft_probs(config) -> bool:
+    """Whether the dummy rejection pass gets draft probabilities: draft_sample_method "probabilistic" with the
+    standard rejection sampler (0.32.0 gpu_model_runner.py:6005-6016; 0.33.0 :5944-5955 also "fly"), a float32
+    torch.rand [N, V] softmaxed."""
+    return (getattr(config, "draft_sampling", "greedy") == "probabilistic"
+            and getattr(config, "rejection_method", "standard") in ("standard", "fly"))
 
 
 def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:

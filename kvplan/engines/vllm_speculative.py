@@ -96,6 +96,8 @@ class Speculative:
     draft_tp: Optional[int] = None  # draft_tensor_parallel_size (vLLM: the target's, and must equal it)
     suffix_corpus: int = SUFFIX_CORPUS  # suffix: the corpus's tokens on the GPU (0: none), suffix_corpus_tokens
     parallel_drafting: bool = False  # every draft token in one pass (P-EAGLE, PARD): the V1 runner up to 0.33
+    draft_sampling: str = "greedy"  # draft_sample_method (DRAFT_SAMPLE_METHODS)
+    rejection_method: str = "standard"  # rejection_sample_method, read as given (not checked against the release)
     keys: frozenset = frozenset()  # the fields the config names (FIELDS_SINCE: a release without one refuses it)
 
     @property
@@ -133,11 +135,13 @@ def speculative_config(value) -> Optional[Speculative]:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
         what = "is missing" if tokens is None else f"must be a whole number, 1 or more, got {quote(tokens)}"
         raise FieldError(FIELD, f"num_speculative_tokens {what} (the draft tokens a step proposes).")
-    check_draft_sampling(method, config.get("draft_sample_method", "greedy"))
+    sampling = config.get("draft_sample_method", "greedy")
+    check_draft_sampling(method, sampling)
     parallel = config.get("parallel_drafting")
     if parallel is not None and not isinstance(parallel, bool):
         raise FieldError(FIELD, f"parallel_drafting must be true or false, got {quote(parallel)}.")
-    common = dict(parallel_drafting=bool(parallel), keys=frozenset(config))
+    common = dict(parallel_drafting=bool(parallel), keys=frozenset(config), draft_sampling=sampling,
+                  rejection_method=config.get("rejection_sample_method", "standard"))
     if method == "suffix":
         return Speculative(method, tokens, suffix_corpus=suffix_corpus_tokens(config), **common)
     if method not in ("draft_model",) + EAGLE:
