@@ -169,7 +169,7 @@ def _fetch_config(model_id: str, revision: Optional[str], deadline: float) -> st
 def _settings_files(model_id: str, revision: Optional[str], method: str, deadline: float) -> dict:
     """{name: cached path} of the settings files vLLM's --quantization `method` reads (quantization.QUANT_CONFIG_FILES)
     that the repo holds: one request per name, or the cache alone when offline, where none cached is an error (the
-    repo may hold one the cache lacks). vLLM lists the snapshot's *.json and takes any name ending so (weight_utils.py
+    repo may hold one the cache lacks) unless the cache knows the repo lacks it (_known_missing). vLLM lists the snapshot's *.json and takes any name ending so (weight_utils.py
     0.32.0:336-369); kvplan asks for the names themselves."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
@@ -182,7 +182,8 @@ def _settings_files(model_id: str, revision: Optional[str], method: str, deadlin
         except LocalEntryNotFoundError:
             if not _offline():
                 raise  # the Hub did not answer and the cache has no copy: _hub_error says so
-            uncached.append(name)
+            if not _known_missing(model_id, name, revision):
+                uncached.append(name)
         except EntryNotFoundError:  # the repo has no such file
             pass
     if uncached and not found:
@@ -190,6 +191,14 @@ def _settings_files(model_id: str, revision: Optional[str], method: str, deadlin
                           f"{' or '.join(uncached)} for it (vLLM's --quantization {method} reads that file instead) "
                           f"while HF_HUB_OFFLINE is set; unset it to let kvplan ask the Hub, or pass a local folder.")
     return found
+
+
+def _known_missing(model_id: str, name: str, revision: Optional[str]) -> bool:
+    """Whether the cache records that the repo has no file `name` (huggingface_hub writes a .no_exist marker when
+    the Hub answered that it has none; try_to_load_from_cache then answers _CACHED_NO_EXIST)."""
+    from huggingface_hub import _CACHED_NO_EXIST, try_to_load_from_cache
+
+    return try_to_load_from_cache(model_id, name, revision=revision) is _CACHED_NO_EXIST
 
 
 def _with_hub_settings(raw, model_id: str, revision: Optional[str], quantization: Optional[str], deadline: float,
