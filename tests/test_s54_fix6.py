@@ -46,7 +46,8 @@ def test_0_11_0_keeps_the_fitted_constant():
     """37 x 1,024 x 128,256 = 4,859,363,328 bytes (the fit; the sort's derivation, 38, within its scatter)."""
     peak = _profile_peak("--engine", "vllm==0.11.0")
     assert peak["bytes"] == 37 * REQUESTS * VOCAB == 4_859_363_328
-    assert 38 * REQUESTS * VOCAB / (37 * REQUESTS * VOCAB) < 1.03
+    sort_derived = 38 * REQUESTS * VOCAB  # the CUDA sort's bytes a logit read from the code (module docstring)
+    assert 0 < sort_derived - peak["bytes"] < 0.03 * peak["bytes"]  # the fit sits within 3 % below the derivation
 
 
 def test_0_21_prices_the_seeded_native_pass_like_0_20():
