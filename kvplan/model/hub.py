@@ -169,8 +169,9 @@ def _fetch_config(model_id: str, revision: Optional[str], deadline: float) -> st
 def _settings_files(model_id: str, revision: Optional[str], method: str, deadline: float) -> dict:
     """{name: cached path} of the settings files vLLM's --quantization `method` reads (quantization.QUANT_CONFIG_FILES)
     that the repo holds: one request per name, or the cache alone when offline, where none cached is an error (the
-    repo may hold one the cache lacks) unless the cache knows the repo lacks it (_known_missing). vLLM lists the snapshot's *.json and takes any name ending so (weight_utils.py
-    0.32.0:336-369); kvplan asks for the names themselves."""
+    repo may hold one the cache lacks) unless the cache knows the repo lacks it (_known_missing). vLLM lists the
+    snapshot's *.json and takes any name ending so (weight_utils.py 0.32.0:336-369); kvplan asks for the names
+    themselves."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
