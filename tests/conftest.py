@@ -54,6 +54,16 @@ def one_error_line(result) -> str:
     return lines[0]
 
 
+def estimate_plan(*args) -> dict:
+    """`kvplan estimate ... --format json` in process, which must exit 0 with one plan: that plan."""
+    import json
+
+    r = run_kvplan("estimate", *args, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    (plan,) = json.loads(r.stdout)["plans"]
+    return plan
+
+
 def run_installed(*args, env=None, cwd=None):
     """The installed entry point in a fresh interpreter: for the few smoke tests that must see a real process
     (start-up imports, the Hub client's own environment handling)."""

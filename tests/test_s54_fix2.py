@@ -28,13 +28,12 @@ vLLM read by hand (0.32.0 unless named; sdists of 0.19.0 ... 0.34.0):
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import one_error_line, run_kvplan
+from tests.conftest import estimate_plan, one_error_line, run_kvplan
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSE = "google/gemma-4-31B-it"
@@ -46,10 +45,7 @@ H100_2048 = (DENSE, "--gpu", "H100", "-c", "8192", "--max-num-batched-tokens", "
 
 
 def _plan(*args) -> dict:
-    r = run_kvplan("estimate", *args, "--format", "json")
-    assert r.returncode == 0, r.stderr
-    (plan,) = json.loads(r.stdout)["plans"]
-    return plan
+    return estimate_plan(*args)
 
 
 def _refusal(*args):

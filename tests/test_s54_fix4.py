@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_kvplan
+from tests.conftest import estimate_plan, run_kvplan
 from tests.hub_configs import LLAMA3_8B, QWEN2_5_7B
 
 from kvplan.engines import vllm
@@ -37,10 +37,7 @@ def _write(tmp_path, config: dict, qcfg=None, dtype: str = "bfloat16", name: str
 
 
 def _plan(path, *args):
-    r = run_kvplan("estimate", path, "-c", "4096", "--format", "json", *args)
-    assert r.returncode == 0, r.stderr
-    (plan,) = json.loads(r.stdout)["plans"]
-    return plan
+    return estimate_plan(path, "-c", "4096", *args)
 
 
 def _refusal(path, *args):

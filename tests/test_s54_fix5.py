@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.conftest import run_kvplan
+from tests.conftest import estimate_plan, run_kvplan
 from tests.hub_configs import QWEN2_5_7B
 
 from kvplan.engines.vllm_quant import gpu_quantization_refusal
@@ -32,10 +32,7 @@ def _write(tmp_path, config: dict, name: str = "config.json"):
 
 
 def _plan(path, *args):
-    r = run_kvplan("estimate", path, "-c", "512", "--format", "json", *args)
-    assert r.returncode == 0, r.stderr
-    (plan,) = json.loads(r.stdout)["plans"]
-    return plan
+    return estimate_plan(path, "-c", "512", *args)
 
 
 def _checkpoint(qcfg: dict, dtype: str = "float16"):

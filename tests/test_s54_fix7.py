@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import one_error_line, run_installed, run_kvplan
+from tests.conftest import estimate_plan, one_error_line, run_installed, run_kvplan
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSE = "google/gemma-4-31B-it"
@@ -36,10 +36,7 @@ AUDIO = 750
 
 
 def _plan(*args) -> dict:
-    r = run_kvplan("estimate", *args, "--format", "json")
-    assert r.returncode == 0, r.stderr
-    (plan,) = json.loads(r.stdout)["plans"]
-    return plan
+    return estimate_plan(*args)
 
 
 def _refusal(*args):
