@@ -8,7 +8,7 @@ start-up figures, resident sequences). One module per engine; `get_engine(name)`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
