@@ -11,7 +11,7 @@ import pytest
 from kvplan.engines.vllm import architecture_refusal, encoder_only_since, refuse_encoder_only
 from kvplan.errors import KvplanError
 from kvplan.model.parse import parse_config
-from tests.conftest import run_kvplan
+from tests.conftest import one_error_line, run_kvplan
 
 LLAMA = {"model_type": "llama", "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 4,
          "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000, "max_position_embeddings": 4096,
@@ -132,3 +132,51 @@ def test_the_bert_family_is_refused_for_every_engine_at_parse_time():
     bert = {**LLAMA, "architectures": ["BertModel"], "model_type": "bert"}
     with pytest.raises(KvplanError, match=r"\(BertModel\) is an encoder-only model"):
         parse_config(bert, "m")
+
+
+# ---- review 9: the rule runs where the release is the user's (estimate, check, verify), not inside plan() --------
+
+def test_check_locates_the_release_rule_on_the_models_line(tmp_path):
+    """A Qwen2 config with is_causal false (gte-Qwen2's, qwen2.py 0.11.0:214) in a deployments file: the refusal is
+    said on that deployment's model line, as a BERT config's is, not as a bare error that hides which entry."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**LLAMA, "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2",
+                                  "is_causal": False}))
+    deployments = tmp_path / "d.yaml"
+    deployments.write_text(f"deployments:\n  - name: fine\n    model: meta-llama/Llama-3.1-8B-Instruct\n    tp: 1\n"
+                           f"  - name: gte\n    model: {config}\n    tp: 1\n")
+    r = run_kvplan("check", "--file", deployments)
+    assert r.returncode == 2
+    assert f"{deployments}:6: deployment 'gte' field 'model':" in r.stderr
+    assert "is an encoder-only model: vLLM 0.32.0 builds no KV cache" in r.stderr
+
+
+def test_verify_refuses_before_it_asks_for_a_gpu(tmp_path):
+    """verify says the release's encoder-only rule before its GPU requirement (on this GPU-less machine the GPU line
+    would come otherwise), as it says BERT's."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**LLAMA, "architectures": ["LlamaForCausalLM"], "is_causal": False}))
+    r = run_kvplan("verify", config, "-c", "2048")
+    assert r.returncode == 2
+    assert one_error_line(r).endswith("builds no KV cache for it, so there is nothing for kvplan to size.")
+    assert "CUDA" not in r.stderr
+
+
+def test_an_ideal_plan_inside_verify_does_not_apply_the_newest_rule():
+    """verify lays its pools out with an ideal plan (engine none); under vllm==0.28.0 a DeepSeek-V3 config with
+    is_causal false is causal (deepseek_v2.py reads it from 0.29.0:566 only), so that plan must not refuse it."""
+    from kvplan.plan.budget import fixed_budget
+    from kvplan.plan.plan import plan
+
+    spec = parse_config(DEEPSEEK_V3, "m")
+    result = plan(spec, context=2048, kv_dtype="auto", tp=1, budget_for=fixed_budget(8 * 2**30), engine="none",
+                  speed=False, suggest=False)
+    assert result.fits
+
+
+def test_deepseek_v1_stays_causal_whatever_its_config_says():
+    """DeepSeek v1 (model_type deepseek) builds DeepseekAttention, which never reads is_causal (deepseek_v2.py
+    0.29.0:1268-1276); only DeepseekV2Attention does (:566)."""
+    v1 = {**LLAMA, "architectures": ["DeepseekForCausalLM"], "model_type": "deepseek", "is_causal": False}
+    assert encoder_only_since(parse_config(v1, "m")) is None
+    assert _refused_encoder_only(DEEPSEEK_V3, "0.29.0")

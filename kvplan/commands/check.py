@@ -16,6 +16,7 @@ from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..engines import EngineFlags, get_engine
 from ..engines.figures import figure_columns
+from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
@@ -92,6 +93,7 @@ def _spec_for(dep: Deployment) -> ModelSpec:
     also read the settings file vLLM reads beside a config.json with none: model/sources.py resolve)."""
     try:
         spec = _resolve(dep.model, dep.revision, settings_file_method(dep.quantization))
+        refuse_encoder_only(spec, get_engine(dep.engine).version)  # said on the model's line, as any model error
     except KvplanError as exc:
         if dep.file is None or getattr(exc, "field", None) == "quantization":
             raise  # a refusal of the quantization key: check() says that key's line

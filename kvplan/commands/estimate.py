@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine
+from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_speculative import served
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
@@ -112,6 +113,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         for kv_dtype in kv_dtypes:
             engine_model.check_kv_dtype(kv_dtype)
     weighted = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)
+    refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
     spec = served(weighted, engine_model, pp)
     device = choose_gpu(gpu)
     if memory is not None:

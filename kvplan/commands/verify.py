@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..engines import ENGINE_NAMES, get_engine
+from ..engines.vllm import refuse_encoder_only
 from ..errors import FieldError, quote
 from ..model.sources import resolve
 from ..plan.sharding import shard
@@ -89,6 +90,7 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
     release = verify_engine(engine)
     raw: list = []
     spec = resolve(model, revision, raw_out=raw)
+    refuse_encoder_only(spec, get_engine(release).version)  # before torch, as the release-independent refusal
     if spec.compressed_attention:  # before the KV dtype: no dtype would make verify run it
         architecture(raw[0], spec, tp)
     kernel_kv_dtype(kv_dtype, spec)

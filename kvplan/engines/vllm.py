@@ -120,8 +120,9 @@ ENCODER_ONLY_FROM = {
     "ApertusForCausalLM": ("0.11.0", _IS_CAUSAL, "apertus.py 0.11.0:260, 0.34.0:259"),
     "Gemma3ForCausalLM": ("0.11.0", _IS_CAUSAL, "gemma3.py 0.11.0:172, 0.34.0:165"),
     "IQuestLoopCoderForCausalLM": ("0.14.0", _IS_CAUSAL, "iquest_loopcoder.py 0.14.0:225, 0.34.0:225"),
-    **dict.fromkeys(("DeepseekForCausalLM", "DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM",
-                     "DeepseekV3BidirectionalModel"), _DEEPSEEK),
+    # only DeepseekV2Attention reads it; DeepSeek v1 (model_type deepseek) builds DeepseekAttention, causal whatever the
+    # config says (deepseek_v2.py 0.29.0:1268-1276, 0.34.0:1280)
+    **dict.fromkeys(("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "DeepseekV3BidirectionalModel"), _DEEPSEEK),
     # JinaEmbeddingsV5ModelConfig sets is_causal false where is_decoder is false and jina.py picks the encoder
     # (models/config.py 0.27.0:477-493, jina.py 0.27.0:310-311); 0.20-0.26 build it a causal Qwen3
     "JinaEmbeddingsV5Model": ("0.27.0", ("is_decoder", False), "models/config.py 0.27.0:477-493, 0.34.0:931-947"),

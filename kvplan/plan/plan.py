@@ -188,9 +188,6 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     require_positive("pp", pp)
     asked_spec = spec  # before the GPU's view: a remedy's search asks the engine again (Replan)
     model = _engine(engine)
-    from ..engines.vllm import refuse_encoder_only
-
-    refuse_encoder_only(spec, model.version)  # vLLM's encoder-only rules by release; --engine none: the newest's
     if block_size is None:
         block_size = model.default_block_size()
     if block_size is not None:
