@@ -62,3 +62,65 @@ def test_fly_window_size_is_a_field_from_0_33():
     assert "names fly_window_size, which vllm==0.32.0's SpeculativeConfig does not have (from 0.33)" in line
     assert run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", "vllm==0.33.0", "--speculative-config",
                       _ngram(rejection_sample_method="fly", fly_window_size=1)).returncode == 0
+
+
+# 2. Gemma 4 E-series max_soft_tokens
+
+E4B = "google/gemma-4-E4B-it"  # bundled; its text_config sets no use_bidirectional_attention: no prefix LM
+BAD_SOFT = ("--mm-processor-kwargs", '{"max_soft_tokens": 100}')
+SOFT_LINE = ("kvplan: error: --mm-processor-kwargs max_soft_tokens must be one of 70, 140, 280, 560, 1120 for Gemma 4: "
+             "vLLM's processor raises \"Unsupported max_soft_tokens value: 100\" on every media item, got 100.")
+
+
+def _e4b_with_audio(tmp_path):
+    """The bundled E4B config with an audio_config (the checkpoints have an audio tower)."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "model_specs" / "google--gemma-4-E4B-it.yaml").read_text())["config"]
+    config["audio_config"] = {"model_type": "gemma4_audio"}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+@pytest.mark.parametrize("release", ["0.19.0", "0.20.0", "0.32.0", "0.34.0"])
+def test_e_series_bad_soft_tokens_are_refused_from_0_19(release):
+    """gemma4_mm.py registers Gemma4MultiModalProcessor on Gemma4ForConditionalGeneration (0.32.0:1008-1012) whatever
+    use_bidirectional_attention says (only :1165 reads it, for the attention mask); _call_hf_processor refuses a
+    value outside (70, 140, 280, 560, 1120) (0.32.0:598-604 ValueError, 0.20.0:488-499; 0.19.0:474-488 sys.exit(1)),
+    and the profile run's dummy item meets it (0.32.0 v1/worker/gpu/model_runner.py:991-1001,
+    multimodal/encoder_budget.py:193-217)."""
+    line = one_error_line(run_kvplan("estimate", E4B, "--gpu", "H100", "-c", "8192", "--engine", f"vllm=={release}",
+                                     *BAD_SOFT))
+    assert line == SOFT_LINE
+
+
+def test_e_series_good_soft_tokens_start():
+    """280 is one of _SUPPORTED_SOFT_TOKENS (gemma4_mm.py 0.32.0:102)."""
+    out = run_kvplan("estimate", E4B, "--gpu", "H100", "-c", "8192", "--mm-processor-kwargs",
+                     '{"max_soft_tokens": 280}')
+    assert out.returncode == 0, out.stderr
+
+
+def test_before_0_19_the_registry_refuses_gemma_4_first():
+    """0.18.0's registry.py has no Gemma4ForConditionalGeneration (0.19.0:385 first): ModelConfig refuses the
+    architecture before any processor runs, for the E-series and the 31B prefix LM alike."""
+    for model in (E4B, "google/gemma-4-31B-it"):
+        out = run_kvplan("estimate", model, "--gpu", "H100", "-c", "8192", "--engine", "vllm==0.18.0", *BAD_SOFT)
+        assert out.returncode == 0, out.stderr
+        assert "Model architectures ['Gemma4ForConditionalGeneration'] are not supported for now" in out.stdout
+
+
+def test_e_series_taking_no_media_starts(tmp_path):
+    """No dummy item where no modality is taken (0.32.0 encoder_budget.py:198-199); an audio tower adds audio to the
+    modalities (gemma4_mm.py get_supported_mm_limits 0.32.0:243-248), so shutting images and videos is not enough."""
+    model = _e4b_with_audio(tmp_path)
+    shut = '{"image": 0, "video": 0, "audio": 0}'
+    for args in ((E4B, "--language-model-only"), (E4B, "--limit-mm-per-prompt", '{"image": 0, "video": 0}'),
+                 (model, "--limit-mm-per-prompt", shut)):
+        out = run_kvplan("estimate", *args, "--gpu", "H100", "-c", "8192", *BAD_SOFT)
+        assert out.returncode == 0, (args, out.stderr)
+    line = one_error_line(run_kvplan("estimate", model, "--limit-mm-per-prompt", '{"image": 0, "video": 0}',
+                                     "--gpu", "H100", "-c", "8192", *BAD_SOFT))
+    assert line == SOFT_LINE

@@ -10,7 +10,7 @@ from ..errors import FieldError
 from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
-from .vllm import resolve_settings, start
+from .vllm import architecture_refusal, resolve_settings, served_architecture, start
 from .vllm_speculative import NO_WEIGHTS
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
 from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, kv_dtype_choices, parse_version
@@ -185,7 +185,9 @@ class VllmEngine:
         from .vllm_media_floor import item_refusal
 
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
-        refused_item = item_refusal(spec, self.version, self.flags, settings, _capability(gpu))
+        # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
+        registered = architecture_refusal(served_architecture(spec), self.version) is None
+        refused_item = item_refusal(spec, self.version, self.flags, settings, _capability(gpu)) if registered else None
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),

@@ -154,6 +154,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         multimodal=_multimodal(cfg),
         vision_encoder=vision_encoder(cfg),
         media_prefix=media_prefix(cfg),
+        audio_tower=isinstance(cfg.get("audio_config"), dict),
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else "",
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
