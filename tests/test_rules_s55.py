@@ -124,3 +124,69 @@ def test_e_series_taking_no_media_starts(tmp_path):
     line = one_error_line(run_kvplan("estimate", model, "--limit-mm-per-prompt", '{"image": 0, "video": 0}',
                                      "--gpu", "H100", "-c", "8192", *BAD_SOFT))
     assert line == SOFT_LINE
+
+
+# 3. is_causal in qwen3_next.py and openpangu.py
+
+# openPangu-Embedded-7B's config.json fields (FreedomIntelligence/openPangu-Embedded-7B-V1.1, as a public test quotes
+# them), is_causal added
+PANGU = {"architectures": ["PanguEmbeddedForCausalLM"], "model_type": "PanguEmbedded", "bias": True,
+         "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 12800, "max_position_embeddings": 32768,
+         "num_attention_heads": 32, "num_hidden_layers": 34, "num_key_value_heads": 8, "rms_norm_eps": 1e-05,
+         "rope_theta": 16000000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "vocab_size": 153376}
+
+
+def _bundled(model: str) -> dict:
+    import yaml
+
+    from tests.conftest import ROOT
+
+    return yaml.safe_load((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
+
+
+def _estimate(tmp_path, config: dict, release: str):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return run_kvplan("estimate", tmp_path, "-c", "8192", "--gpu", "H100", "--engine", f"vllm=={release}")
+
+
+@pytest.mark.parametrize("release", ["0.11.1", "0.32.0", "0.34.0"])
+def test_pangu_embedded_with_is_causal_false_is_encoder_only(tmp_path, release):
+    """OpenPanguDecoderLayer picks AttentionType.ENCODER_ONLY when getattr(config, "is_causal", True) is false
+    (openpangu.py 0.11.1:595-602, 0.34.0:859-866); registered from 0.11.1 (registry.py 0.11.1:153)."""
+    line = one_error_line(_estimate(tmp_path, {**PANGU, "is_causal": False}, release))
+    assert line == (f"kvplan: error: {tmp_path} (PanguEmbeddedForCausalLM) is an encoder-only model: vLLM {release} "
+                    f"builds no KV cache for it, so there is nothing for kvplan to size.")
+
+
+def test_pangu_embedded_stays_causal_without_the_switch(tmp_path):
+    assert _estimate(tmp_path, PANGU, "0.34.0").returncode == 0
+    assert _estimate(tmp_path, {**PANGU, "is_causal": True}, "0.34.0").returncode == 0
+
+
+def test_pangu_before_0_11_1_gets_the_registry_line(tmp_path):
+    """0.11.0's registry.py has no PanguEmbeddedForCausalLM."""
+    out = _estimate(tmp_path, {**PANGU, "is_causal": False}, "0.11.0")
+    assert out.returncode == 0, out.stderr
+    assert "Model architectures ['PanguEmbeddedForCausalLM'] are not supported for now" in out.stdout
+
+
+def test_qwen3_next_full_attention_is_encoder_only_from_0_24(tmp_path):
+    """Qwen3NextAttention: AttentionType.ENCODER_ONLY where is_causal is false (qwen3_next.py 0.24.0:271-279, 0.34.0
+    :353-359); 0.23.0's has no such line. Its gated-DeltaNet layers keep their state, so the refusal says so."""
+    config = {**_bundled("Qwen/Qwen3-Next-80B-A3B-Thinking"), "is_causal": False}
+    assert _estimate(tmp_path, config, "0.23.0").returncode == 0
+    line = one_error_line(_estimate(tmp_path, config, "0.24.0"))
+    assert line == (f"kvplan: error: {tmp_path} (Qwen3NextForCausalLM) has its attention layers built encoder-only "
+                    f"by vLLM 0.24.0, with no KV cache, while its linear-attention layers keep their state: kvplan "
+                    f"does not model that layout, so it refuses rather than mis-size the cache.")
+
+
+def test_qwen3_5_reads_the_switch_from_its_text_config(tmp_path):
+    """Qwen3_5DecoderLayer hands Qwen3NextAttention hf_text_config (qwen3_5.py 0.24.0:132, 0.34.0:132): the
+    text_config's is_causal counts, an outer one does not reach it."""
+    inner = _bundled("Qwen/Qwen3.5-27B")
+    inner["text_config"] = {**inner["text_config"], "is_causal": False}
+    assert "has its attention layers built encoder-only by vLLM 0.34.0" in one_error_line(
+        _estimate(tmp_path, inner, "0.34.0"))
+    outer = {**_bundled("Qwen/Qwen3.5-27B"), "is_causal": False}
+    assert _estimate(tmp_path, outer, "0.34.0").returncode == 0
