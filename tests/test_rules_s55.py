@@ -190,3 +190,36 @@ def test_qwen3_5_reads_the_switch_from_its_text_config(tmp_path):
         _estimate(tmp_path, inner, "0.34.0"))
     outer = {**_bundled("Qwen/Qwen3.5-27B"), "is_causal": False}
     assert _estimate(tmp_path, outer, "0.34.0").returncode == 0
+
+
+# 4. a release remedy skips the releases that build the model encoder-only
+
+TINY = {"model_type": "llama", "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 4,
+        "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000, "max_position_embeddings": 4096,
+        "torch_dtype": "bfloat16"}
+JINA_V5 = {**TINY, "architectures": ["JinaEmbeddingsV5Model"], "model_type": "qwen3", "head_dim": 128,
+           "is_decoder": False}
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_registry_remedy_stops_before_the_encoder_only_releases(tmp_path):
+    """JinaEmbeddingsV5Model: registered from 0.20.0 (registry.py 0.20.0:233), built encoder-only where is_decoder is
+    false from 0.27.0 (models/config.py 0.27.0:477-493; 0.20-0.26 build it a causal Qwen3). Asked at 0.19.0, the
+    registry refuses it; 0.20.0 starts, but not every newer release does (0.27.0 on: no cache to size), so the
+    remedy names 0.20.0 alone, not "0.20.0 or newer"."""
+    (tmp_path / "config.json").write_text(json.dumps(JINA_V5))
+    out = run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", "vllm==0.19.0")
+    assert out.returncode == 0, out.stderr
+    text = _flat(out.stdout)
+    assert "it starts with --engine vllm==0.20.0." in text and "or newer" not in text
+
+
+def test_the_remedy_still_says_or_newer_where_every_newer_release_is_causal(tmp_path):
+    """The same config with is_decoder true (the decoder variant, models/config.py 0.27.0:477-493 leaves is_causal
+    alone): every release from 0.20.0 builds it with a cache."""
+    (tmp_path / "config.json").write_text(json.dumps({**JINA_V5, "is_decoder": True}))
+    out = run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", "vllm==0.19.0")
+    assert "it starts with --engine vllm==0.20.0 or newer." in _flat(out.stdout)

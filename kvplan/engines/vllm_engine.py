@@ -127,7 +127,7 @@ class VllmEngine:
         precision = resolve_kv_dtype(asked["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
         return configuration_refusal(viewed, precision, tp=tp, length=asked["context"],
                                      block_size=asked["block_size"], version=engine.version, capability=capability,
-                                     gpu_name=device_name(gpu))
+                                     gpu_name=device_name(gpu)) or _encoder_only_refusal(spec, engine.version)
 
     def fixes(self, spec, refusal, *, kv_dtype: str, context: int, block_size: Optional[int], tp: int,
               gpu=None) -> tuple:
@@ -229,6 +229,21 @@ def releases() -> tuple:
 
     flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE])
+
+
+def _encoder_only_refusal(spec, version: str):
+    """A release that builds `spec` encoder-only (vllm.refuse_encoder_only: kvplan refuses it, there being no cache to
+    size) as a refusal of the release, so that a remedy never names it; its own rule is checked before the engine
+    runs (commands/estimate.py), so here only a remedy's other releases meet it."""
+    from ..errors import KvplanError
+    from .figures import Refusal
+    from .vllm import refuse_encoder_only
+
+    try:
+        refuse_encoder_only(spec, version)
+    except KvplanError as exc:
+        return Refusal(str(exc), None, configuration=True, field="engine")
+    return None
 
 
 def _eplb_spelling(spelling: str, version: str) -> None:
