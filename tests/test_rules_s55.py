@@ -223,3 +223,45 @@ def test_the_remedy_still_says_or_newer_where_every_newer_release_is_causal(tmp_
     (tmp_path / "config.json").write_text(json.dumps({**JINA_V5, "is_decoder": True}))
     out = run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", "vllm==0.19.0")
     assert "it starts with --engine vllm==0.20.0 or newer." in _flat(out.stdout)
+
+
+# 5. the registry's refusal before the encoder-only one
+
+@pytest.mark.parametrize("architecture, first, before", [("Ministral3ForCausalLM", "0.20.0", "0.19.1"),
+                                                          ("TeleChat3ForCausalLM", "0.20.0", "0.19.1"),
+                                                          ("IQuestCoderForCausalLM", "0.14.0", "0.13.0")])
+def test_an_unregistered_release_says_the_registry_line(tmp_path, architecture, first, before):
+    """registry.py 0.20.0:166 (Ministral3ForCausalLM), :214 (TeleChat3ForCausalLM), 0.14.0:134
+    (IQuestCoderForCausalLM); none in 0.19.1's or 0.13.0's. _raise_for_unsupported refuses the architecture while
+    ModelConfig reads the config, before llama.py / mistral.py build any layer (0.32.0 registry.py:1186-1209)."""
+    (tmp_path / "config.json").write_text(json.dumps({**TINY, "architectures": [architecture], "is_causal": False}))
+    out = run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", f"vllm=={before}")
+    assert out.returncode == 0, out.stderr
+    text = _flat(out.stdout)
+    assert (f"Model architectures ['{architecture}'] are not supported for now (vLLM's registry lists them from "
+            f"v{first} on; vllm=={before} is older)") in text
+    assert "it starts with" not in text  # every release that lists it builds it encoder-only (task 4)
+    line = one_error_line(run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine",
+                                     f"vllm=={first}"))
+    assert f"({architecture}) is an encoder-only model: vLLM {first} builds no KV cache" in line
+
+
+def test_engine_none_names_the_first_release_that_serves_it(tmp_path):
+    """TeleChat3's Llama module reads is_causal from 0.11.0 (llama.py 0.11.0:275), but 0.20.0 first serves it."""
+    (tmp_path / "config.json").write_text(json.dumps({**TINY, "architectures": ["TeleChat3ForCausalLM"],
+                                                      "is_causal": False}))
+    line = one_error_line(run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", "none"))
+    assert "is an encoder-only model: vLLM (from 0.20.0) builds no KV cache for it" in line
+
+
+def test_qwen3_5_causal_lm_is_refused_by_the_registry_before_0_27(tmp_path):
+    """Qwen3_5ForCausalLM: registry.py 0.27.0:201 (absent from 0.26.0's), though Qwen3NextAttention reads is_causal
+    from 0.24.0: 0.26.0 says the registry's line, with no release to offer (0.27.0 on builds it encoder-only)."""
+    config = {**_bundled("Qwen/Qwen3.5-27B")["text_config"], "architectures": ["Qwen3_5ForCausalLM"],
+              "is_causal": False}
+    out = _estimate(tmp_path, config, "0.26.0")
+    assert out.returncode == 0, out.stderr
+    text = _flat(out.stdout)
+    assert "Model architectures ['Qwen3_5ForCausalLM'] are not supported for now" in text
+    assert "it starts with" not in text
+    assert "built encoder-only by vLLM 0.27.0" in one_error_line(_estimate(tmp_path, config, "0.27.0"))

@@ -96,6 +96,10 @@ ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalL
                        **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
                                        "0.17.0"),
                        "JinaEmbeddingsV5Model": "0.20.0", "DeepseekV3BidirectionalModel": "0.29.0",
+                       # Llama-module aliases and Ministral 3 (ENCODER_ONLY_FROM): registry.py 0.14.0:134-135,
+                       # 0.20.0:166, :214 (none in 0.13.0's or 0.19.1's)
+                       **dict.fromkeys(("IQuestCoderForCausalLM", "IQuestLoopCoderForCausalLM"), "0.14.0"),
+                       **dict.fromkeys(("Ministral3ForCausalLM", "TeleChat3ForCausalLM"), "0.20.0"),
                        # openpangu.py's dense model: registry.py 0.11.1:153, absent from 0.11.0's
                        "PanguEmbeddedForCausalLM": "0.11.1"}
 # Architectures vLLM builds encoder-only from a release on (EncoderOnlyAttention asks for no KV cache spec:
@@ -695,20 +699,27 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
 
 def encoder_only_since(spec) -> Optional[str]:
     """The first release that builds `spec` encoder-only (ENCODER_ONLY_FROM), by its top-level architecture and its
-    switches; None where none does."""
-    entry = ENCODER_ONLY_FROM.get(served_architecture(spec))
+    switches, and serves it (ADDED_ARCHITECTURES: TeleChat3's Llama module reads is_causal before 0.20 registers
+    it); None where none does."""
+    architecture = served_architecture(spec)
+    entry = ENCODER_ONLY_FROM.get(architecture)
     if entry is None:
         return None
     first, switch, _ = entry
-    switches = dict(getattr(spec, "attention_switches", ()))
-    return first if switched_on(switch, switches.get) else None
+    if not switched_on(switch, dict(getattr(spec, "attention_switches", ())).get):
+        return None
+    return max(first, ADDED_ARCHITECTURES.get(architecture, first), key=parse_version)
 
 
 def refuse_encoder_only(spec, version: Optional[str]) -> None:
     """Raise where vLLM `version` builds `spec` encoder-only, with no KV cache for kvplan to size; `version` None
-    (--engine none, no release to ask) takes the newest release's rule."""
+    (--engine none, no release to ask) takes the newest release's rule. A release whose registry does not list the
+    architecture refuses it first (architecture_refusal, while ModelConfig reads the config, before any layer is
+    built): that refusal is the engine's to say, so this one stays quiet."""
     first = encoder_only_since(spec)
-    if first is not None and parse_version(version or NEWEST) >= parse_version(first):
+    if first is None or (version is not None and architecture_refusal(served_architecture(spec), version)):
+        return
+    if parse_version(version or NEWEST) >= parse_version(first):
         by = f"vLLM {version}" if version else f"vLLM (from {first})"
         raise encoder_only_error(spec.name, served_architecture(spec), by, keeps_state=bool(spec.linear_layers))
 
