@@ -95,7 +95,13 @@ ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalL
                        "VoyageQwen3BidirectionalEmbedModel": "0.16.0",
                        **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
                                        "0.17.0"),
-                       "JinaEmbeddingsV5Model": "0.20.0", "DeepseekV3BidirectionalModel": "0.29.0"}
+                       "JinaEmbeddingsV5Model": "0.20.0", "DeepseekV3BidirectionalModel": "0.29.0",
+                       # Llama-module aliases and Ministral 3 (ENCODER_ONLY_FROM): registry.py 0.14.0:134-135,
+                       # 0.20.0:166, :214 (none in 0.13.0's or 0.19.1's)
+                       **dict.fromkeys(("IQuestCoderForCausalLM", "IQuestLoopCoderForCausalLM"), "0.14.0"),
+                       **dict.fromkeys(("Ministral3ForCausalLM", "TeleChat3ForCausalLM"), "0.20.0"),
+                       # openpangu.py's dense model: registry.py 0.11.1:153, absent from 0.11.0's
+                       "PanguEmbeddedForCausalLM": "0.11.1"}
 # Architectures vLLM builds encoder-only from a release on (EncoderOnlyAttention asks for no KV cache spec:
 # layers/attention/encoder_only_attention.py 0.34.0:94-96), so it allocates no cache to size: architecture (the config's
 # top-level one, vLLM's registry key) -> (first release, the config switch (key, the value that makes it encoder-only)
@@ -119,6 +125,16 @@ ENCODER_ONLY_FROM = {
     "Qwen3ForCausalLM": ("0.11.0", _IS_CAUSAL, "qwen3.py 0.11.0:183, 0.34.0:197"),
     "ApertusForCausalLM": ("0.11.0", _IS_CAUSAL, "apertus.py 0.11.0:260, 0.34.0:259"),
     "Gemma3ForCausalLM": ("0.11.0", _IS_CAUSAL, "gemma3.py 0.11.0:172, 0.34.0:165"),
+    # OpenPanguDecoderLayer's GQA attention (no MLA fields, no param_sink_number; its MLA never reads is_causal and
+    # its sink attention raises on false); registered from 0.11.1 (ADDED_ARCHITECTURES)
+    "PanguEmbeddedForCausalLM": ("0.11.1", _IS_CAUSAL, "openpangu.py 0.11.1:595-602, 0.34.0:859-866"),
+    # Qwen3NextAttention builds its full_attention layers ENCODER_ONLY from 0.24.0 (qwen3_next.py 0.24.0:271-279,
+    # 0.34.0:353-359; 0.23.0 reads no is_causal), from the language model's config (qwen3_5.py 0.24.0:132,
+    # 0.34.0:132 hf_text_config; qwen3_next.py 0.24.0:390 hf_config); the gated-DeltaNet layers keep their state
+    # (refuse_encoder_only says so). Qwen3.5's CausalLM pair is registered from 0.27.0 (ADDED_ARCHITECTURES).
+    **dict.fromkeys(("Qwen3NextForCausalLM", "Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration",
+                     "Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"),
+                    ("0.24.0", _IS_CAUSAL, "qwen3_next.py 0.24.0:271-279, 0.34.0:353-359")),
     "IQuestLoopCoderForCausalLM": ("0.14.0", _IS_CAUSAL, "iquest_loopcoder.py 0.14.0:225, 0.34.0:225"),
     # only DeepseekV2Attention reads it; DeepSeek v1 (model_type deepseek) builds DeepseekAttention, causal whatever the
     # config says (deepseek_v2.py 0.29.0:1268-1276, 0.34.0:1280)
@@ -683,22 +699,29 @@ def refusal_message(max_model_len: int, needed: int, available: int, estimate: i
 
 def encoder_only_since(spec) -> Optional[str]:
     """The first release that builds `spec` encoder-only (ENCODER_ONLY_FROM), by its top-level architecture and its
-    switches; None where none does."""
-    entry = ENCODER_ONLY_FROM.get(served_architecture(spec))
+    switches, and serves it (ADDED_ARCHITECTURES: TeleChat3's Llama module reads is_causal before 0.20 registers
+    it); None where none does."""
+    architecture = served_architecture(spec)
+    entry = ENCODER_ONLY_FROM.get(architecture)
     if entry is None:
         return None
     first, switch, _ = entry
-    switches = dict(getattr(spec, "attention_switches", ()))
-    return first if switched_on(switch, switches.get) else None
+    if not switched_on(switch, dict(getattr(spec, "attention_switches", ())).get):
+        return None
+    return max(first, ADDED_ARCHITECTURES.get(architecture, first), key=parse_version)
 
 
 def refuse_encoder_only(spec, version: Optional[str]) -> None:
     """Raise where vLLM `version` builds `spec` encoder-only, with no KV cache for kvplan to size; `version` None
-    (--engine none, no release to ask) takes the newest release's rule."""
+    (--engine none, no release to ask) takes the newest release's rule. A release whose registry does not list the
+    architecture refuses it first (architecture_refusal, while ModelConfig reads the config, before any layer is
+    built): that refusal is the engine's to say, so this one stays quiet."""
     first = encoder_only_since(spec)
-    if first is not None and parse_version(version or NEWEST) >= parse_version(first):
+    if first is None or (version is not None and architecture_refusal(served_architecture(spec), version)):
+        return
+    if parse_version(version or NEWEST) >= parse_version(first):
         by = f"vLLM {version}" if version else f"vLLM (from {first})"
-        raise encoder_only_error(spec.name, served_architecture(spec), by)
+        raise encoder_only_error(spec.name, served_architecture(spec), by, keeps_state=bool(spec.linear_layers))
 
 
 def served_architecture(spec) -> str:

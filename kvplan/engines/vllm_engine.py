@@ -10,7 +10,7 @@ from ..errors import FieldError
 from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
-from .vllm import resolve_settings, start
+from .vllm import architecture_refusal, resolve_settings, served_architecture, start
 from .vllm_speculative import NO_WEIGHTS
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
 from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, kv_dtype_choices, parse_version
@@ -127,7 +127,7 @@ class VllmEngine:
         precision = resolve_kv_dtype(asked["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
         return configuration_refusal(viewed, precision, tp=tp, length=asked["context"],
                                      block_size=asked["block_size"], version=engine.version, capability=capability,
-                                     gpu_name=device_name(gpu))
+                                     gpu_name=device_name(gpu)) or _encoder_only_refusal(spec, engine.version)
 
     def fixes(self, spec, refusal, *, kv_dtype: str, context: int, block_size: Optional[int], tp: int,
               gpu=None) -> tuple:
@@ -185,7 +185,9 @@ class VllmEngine:
         from .vllm_media_floor import item_refusal
 
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
-        refused_item = item_refusal(spec, self.version, self.flags, settings, _capability(gpu))
+        # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
+        registered = architecture_refusal(served_architecture(spec), self.version) is None
+        refused_item = item_refusal(spec, self.version, self.flags, settings, _capability(gpu)) if registered else None
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
@@ -227,6 +229,21 @@ def releases() -> tuple:
 
     flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE])
+
+
+def _encoder_only_refusal(spec, version: str):
+    """A release that builds `spec` encoder-only (vllm.refuse_encoder_only: kvplan refuses it, there being no cache to
+    size) as a refusal of the release, so that a remedy never names it; its own rule is checked before the engine
+    runs (commands/estimate.py), so here only a remedy's other releases meet it."""
+    from ..errors import KvplanError
+    from .figures import Refusal
+    from .vllm import refuse_encoder_only
+
+    try:
+        refuse_encoder_only(spec, version)
+    except KvplanError as exc:
+        return Refusal(str(exc), None, configuration=True, field="engine")
+    return None
 
 
 def _eplb_spelling(spelling: str, version: str) -> None:

@@ -41,6 +41,8 @@
   two (0.34.0 config/speculative.py:1688-1693). vLLM 0.32-0.33 also need the draft's config to name the mask token
   (llm_base_proposer.py:356-380), which kvplan does not check.
 - draft_sample_method: "greedy" or "probabilistic" (config/speculative.py:85 DraftSampleMethod, a Literal).
+- rejection_sample_method: the values of the release's RejectionSampleMethod Literal ("fly" from 0.33), FLy with 2
+  draft tokens or more (REJECTION_METHODS, FLY_LEAST_TOKENS); anything else is refused as vLLM's pydantic check is.
 Not modelled (refused with a sentence, exit 2): the other methods (medusa, mlp_speculator, dflash, dspark, ...),
 non-Llama EAGLE heads, draft_sample_method "probabilistic" for a method that drafts with a model (eagle, eagle3,
 mtp, draft_model: V2's DraftModelSpeculator caches draft logits, [max_num_seqs, k, vocab], 0.32.0
@@ -79,7 +81,14 @@ SUFFIX_CORPUS, SUFFIX_CACHED_REQUESTS, SUFFIX_DEPTH = 1 << 20, 10_000, 24
 # SpeculativeConfig fields by the first release that has them: the config is a pydantic dataclass with
 # extra="forbid" (0.32.0 config/utils.py:71), so an earlier release refuses the key. suffix_decoding_corpus_tokens:
 # 0.34.0 config/speculative.py:592 (0.32.0 :505-520 and 0.33.0 :538-553 have the other suffix_decoding_* fields only)
-FIELDS_SINCE = {"suffix_decoding_corpus_tokens": (0, 34)}
+# fly_window_size: 0.33.0 :652 (0.32.0 has none)
+FIELDS_SINCE = {"suffix_decoding_corpus_tokens": (0, 34), "fly_window_size": (0, 33)}
+# RejectionSampleMethod, a Literal pydantic checks, by the first release of each list (newest first): 0.33.0
+# config/speculative.py:83 adds "fly" (0.34.0 :98); 0.32.0 :84 (so from 0.25.0 :75). Earlier lists (0.21.0 :68
+# "standard", "synthetic"; 0.18.0 :60 "strict", "probabilistic") lie before SINCE.
+REJECTION_METHODS = (((0, 33), ("standard", "synthetic", "block", "fly")),
+                     ((0, 32), ("standard", "synthetic", "block")))
+FLY_LEAST_TOKENS = 2  # 0.33.0 config/speculative.py:2020-2023, 0.34.0 :1706-1709: "FLy requires ... at least 2"
 DRAFT_SAMPLE_METHODS = ("greedy", "probabilistic")  # config/speculative.py:85 (0.32.0; 0.34.0 :99)
 # the methods whose V2 speculator caches draft logits under "probabilistic" (DraftModelSpeculator's subclasses)
 DRAFT_LOGITS_METHODS = ("mtp", "draft_model") + EAGLE
@@ -97,7 +106,7 @@ class Speculative:
     suffix_corpus: int = SUFFIX_CORPUS  # suffix: the corpus's tokens on the GPU (0: none), suffix_corpus_tokens
     parallel_drafting: bool = False  # every draft token in one pass (P-EAGLE, PARD): the V1 runner up to 0.33
     draft_sampling: str = "greedy"  # draft_sample_method (DRAFT_SAMPLE_METHODS)
-    rejection_method: str = "standard"  # rejection_sample_method, read as given (not checked against the release)
+    rejection_method: str = "standard"  # rejection_sample_method, checked against the release (REJECTION_METHODS)
     keys: frozenset = frozenset()  # the fields the config names (FIELDS_SINCE: a release without one refuses it)
 
     @property
@@ -183,6 +192,22 @@ def check_release(config: Speculative, version: str) -> None:
     if config.parallel_drafting and release >= PARALLEL_DRAFTING_REFUSED_SINCE:
         raise FieldError(FIELD, f"parallel_drafting is only supported by the dflash and dspark methods in "
                                 f"vllm=={version}, not {quote(config.method)}; leave it off.")
+    check_rejection_method(config, version)
+
+
+def check_rejection_method(config: Speculative, version: str) -> None:
+    """rejection_sample_method against the Literal `version` types it with (REJECTION_METHODS), and FLy's least
+    num_speculative_tokens (FLY_LEAST_TOKENS)."""
+    from .vllm_versions import parse_version
+
+    release = parse_version(version)
+    accepted = next((methods for since, methods in REJECTION_METHODS if release >= since), ())
+    if config.rejection_method not in accepted:
+        raise FieldError(FIELD, f"rejection_sample_method must be one of {', '.join(map(quote, accepted))} in "
+                                f"vllm=={version}, got {quote(config.rejection_method)}.")
+    if config.rejection_method == "fly" and config.num_speculative_tokens < FLY_LEAST_TOKENS:
+        raise FieldError(FIELD, f"rejection_sample_method 'fly' needs num_speculative_tokens {FLY_LEAST_TOKENS} or "
+                                f"more in vllm=={version}, got {config.num_speculative_tokens}.")
 
 
 def suffix_corpus_tokens(config: dict) -> int:

@@ -214,12 +214,21 @@ def _per_layer_widths(cfg: dict) -> dict:
 def _first_text_config(raw: dict) -> dict:
     """The first nested language-model config that names its layers, or whose family's config class fills them
     (FAMILY_DEFAULTS: a Gemma 4 Unified text_config may hold only its model_type), over the outer one; else raw."""
+    inner = language_model_config(raw)
+    if inner is raw:
+        return raw
+    outer = {k: v for k, v in raw.items() if k not in NESTED_TEXT_KEYS}
+    return {**outer, **inner}  # the language model wins; the outer config fills gaps (torch_dtype)
+
+
+def language_model_config(raw: dict) -> dict:
+    """The nested language-model config _first_text_config reads over the outer one, as its file has it (vLLM's
+    hf_text_config), or raw where none is nested."""
     for key in NESTED_TEXT_KEYS:
         inner = raw.get(key)
         filled = FAMILY_DEFAULTS.get(str(inner.get("model_type") or "").lower(), {}) if isinstance(inner, dict) else {}
         if isinstance(inner, dict) and any({**filled, **inner}.get(k) is not None for k in LAYER_KEYS):
-            outer = {k: v for k, v in raw.items() if k not in NESTED_TEXT_KEYS}
-            return {**outer, **inner}  # the language model wins; the outer config fills gaps (torch_dtype)
+            return inner
     return raw
 
 

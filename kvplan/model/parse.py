@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..errors import KvplanError, quote
-from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, MAX_VOCAB, Config
+from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, MAX_VOCAB, Config, language_model_config
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
 from .params import (checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size,
@@ -146,7 +146,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         model_type=cfg.model_type,
         architecture=_architecture(cfg),
         registered_architecture=registered,
-        attention_switches=tuple((key, cfg.get(key)) for key in SWITCH_KEYS if cfg.get(key) is not None),
+        attention_switches=_attention_switches(raw),
         mtp=mtp,
         mtp_modules=mtp_blocks(cfg),
         mtp_module=mtp_module_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
@@ -154,6 +154,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         multimodal=_multimodal(cfg),
         vision_encoder=vision_encoder(cfg),
         media_prefix=media_prefix(cfg),
+        audio_tower=isinstance(cfg.get("audio_config"), dict),
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else "",
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
@@ -187,6 +188,13 @@ def _first_architecture(value) -> str:
 
 # the config keys vLLM reads to build an architecture's attention bidirectional (engines/vllm.py ENCODER_ONLY_FROM)
 SWITCH_KEYS = ("is_causal", "is_decoder")
+
+
+def _attention_switches(raw) -> tuple:
+    """((key, value), ...) of SWITCH_KEYS as the language model's own config sets them: vLLM's decoder layers read
+    them from hf_text_config (qwen3_5.py 0.34.0:132), so an outer config's key does not reach a nested text_config."""
+    own = language_model_config(raw) if isinstance(raw, dict) else {}
+    return tuple((key, own[key]) for key in SWITCH_KEYS if own.get(key) is not None)
 
 
 def _registered_architecture(raw, cfg: Config) -> str:

@@ -196,7 +196,13 @@ def is_encoder_only(architecture: str, get) -> bool:
     return architecture in ENCODER_ONLY and switched_on(ENCODER_ONLY[architecture], get)
 
 
-def encoder_only_error(name: str, architecture: str, by: str = "vLLM") -> KvplanError:
+def encoder_only_error(name: str, architecture: str, by: str = "vLLM", keeps_state: bool = False) -> KvplanError:
+    """`keeps_state`: a hybrid whose linear-attention (Mamba, gated DeltaNet) layers keep their per-request state
+    while its attention layers are built encoder-only; kvplan does not model that cache."""
+    if keeps_state:
+        return KvplanError(f"{name} ({architecture}) has its attention layers built encoder-only by {by}, with no KV "
+                           f"cache, while its linear-attention layers keep their state: kvplan does not model that "
+                           f"layout, so it refuses rather than mis-size the cache.")
     return KvplanError(f"{name} ({architecture}) is an encoder-only model: {by} builds no KV cache for it, so there "
                        f"is nothing for kvplan to size.")
 

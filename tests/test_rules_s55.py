@@ -1,0 +1,267 @@
+"""Session 55 vLLM-rule gaps (rules): rejection_sample_method by release; Gemma 4 E-series max_soft_tokens; the
+is_causal readers of qwen3_next and openpangu; release remedies past encoder-only releases; the registry's line
+before the encoder-only one. Expectations are read by hand from the vLLM sources cited in each test
+(/tmp/s52/sd/vllm-X.Y.Z/vllm)."""
+
+import json
+
+import pytest
+
+from tests.conftest import one_error_line, run_kvplan
+
+LLAMA = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def _ngram(**extra) -> str:
+    return json.dumps({"method": "ngram", "num_speculative_tokens": 2, **extra})
+
+
+# 1. rejection_sample_method
+
+@pytest.mark.parametrize("release, method", [("0.32.0", "standard"), ("0.32.0", "synthetic"), ("0.32.0", "block"),
+                                             ("0.33.0", "fly"), ("0.34.0", "fly"), ("0.34.0", "block")])
+def test_rejection_methods_each_release_types(release, method):
+    """RejectionSampleMethod = Literal["standard", "synthetic", "block"] (0.32.0 config/speculative.py:84); 0.33.0
+    :83 and 0.34.0 :98 add "fly"."""
+    out = run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", f"vllm=={release}",
+                     "--speculative-config", _ngram(rejection_sample_method=method))
+    assert out.returncode == 0, out.stderr
+
+
+def test_fly_is_refused_before_0_33():
+    """0.32.0 config/speculative.py:84 has no "fly": pydantic refuses the value."""
+    line = one_error_line(run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", "vllm==0.32.0",
+                                     "--speculative-config", _ngram(rejection_sample_method="fly")))
+    assert line == ("kvplan: error: --speculative-config rejection_sample_method must be one of 'standard', "
+                    "'synthetic', 'block' in vllm==0.32.0, got 'fly'.")
+
+
+def test_the_pre_0_21_names_are_refused():
+    """"strict" was 0.18.0-0.20.2's name (0.20.0 config/speculative.py:66); 0.34.0 :98 lists four others."""
+    line = one_error_line(run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", "vllm==0.34.0",
+                                     "--speculative-config", _ngram(rejection_sample_method="strict")))
+    assert line == ("kvplan: error: --speculative-config rejection_sample_method must be one of 'standard', "
+                    "'synthetic', 'block', 'fly' in vllm==0.34.0, got 'strict'.")
+
+
+def test_fly_needs_two_draft_tokens():
+    """0.34.0 config/speculative.py:1706-1709 (0.33.0 :2020-2023): "FLy requires num_speculative_tokens to be at
+    least 2."""
+    config = json.dumps({"method": "ngram", "num_speculative_tokens": 1, "rejection_sample_method": "fly"})
+    line = one_error_line(run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", "vllm==0.34.0",
+                                     "--speculative-config", config))
+    assert "rejection_sample_method 'fly' needs num_speculative_tokens 2 or more in vllm==0.34.0, got 1" in line
+
+
+def test_fly_window_size_is_a_field_from_0_33():
+    """fly_window_size: 0.33.0 config/speculative.py:652; 0.32.0 has no such field and forbids extras
+    (config/utils.py:71)."""
+    config = _ngram(rejection_sample_method="standard", fly_window_size=1)
+    line = one_error_line(run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", "vllm==0.32.0",
+                                     "--speculative-config", config))
+    assert "names fly_window_size, which vllm==0.32.0's SpeculativeConfig does not have (from 0.33)" in line
+    assert run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", "vllm==0.33.0", "--speculative-config",
+                      _ngram(rejection_sample_method="fly", fly_window_size=1)).returncode == 0
+
+
+# 2. Gemma 4 E-series max_soft_tokens
+
+E4B = "google/gemma-4-E4B-it"  # bundled; its text_config sets no use_bidirectional_attention: no prefix LM
+BAD_SOFT = ("--mm-processor-kwargs", '{"max_soft_tokens": 100}')
+SOFT_LINE = ("kvplan: error: --mm-processor-kwargs max_soft_tokens must be one of 70, 140, 280, 560, 1120 for Gemma 4: "
+             "vLLM's processor raises \"Unsupported max_soft_tokens value: 100\" on every media item, got 100.")
+
+
+def _e4b_with_audio(tmp_path):
+    """The bundled E4B config with an audio_config (the checkpoints have an audio tower)."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    config = yaml.safe_load((ROOT / "model_specs" / "google--gemma-4-E4B-it.yaml").read_text())["config"]
+    config["audio_config"] = {"model_type": "gemma4_audio"}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path
+
+
+@pytest.mark.parametrize("release", ["0.19.0", "0.20.0", "0.32.0", "0.34.0"])
+def test_e_series_bad_soft_tokens_are_refused_from_0_19(release):
+    """gemma4_mm.py registers Gemma4MultiModalProcessor on Gemma4ForConditionalGeneration (0.32.0:1008-1012) whatever
+    use_bidirectional_attention says (only :1165 reads it, for the attention mask); _call_hf_processor refuses a
+    value outside (70, 140, 280, 560, 1120) (0.32.0:598-604 ValueError, 0.20.0:488-499; 0.19.0:474-488 sys.exit(1)),
+    and the profile run's dummy item meets it (0.32.0 v1/worker/gpu/model_runner.py:991-1001,
+    multimodal/encoder_budget.py:193-217)."""
+    line = one_error_line(run_kvplan("estimate", E4B, "--gpu", "H100", "-c", "8192", "--engine", f"vllm=={release}",
+                                     *BAD_SOFT))
+    assert line == SOFT_LINE
+
+
+def test_e_series_good_soft_tokens_start():
+    """280 is one of _SUPPORTED_SOFT_TOKENS (gemma4_mm.py 0.32.0:102)."""
+    out = run_kvplan("estimate", E4B, "--gpu", "H100", "-c", "8192", "--mm-processor-kwargs",
+                     '{"max_soft_tokens": 280}')
+    assert out.returncode == 0, out.stderr
+
+
+def test_before_0_19_the_registry_refuses_gemma_4_first():
+    """0.18.0's registry.py has no Gemma4ForConditionalGeneration (0.19.0:385 first): ModelConfig refuses the
+    architecture before any processor runs, for the E-series and the 31B prefix LM alike."""
+    for model in (E4B, "google/gemma-4-31B-it"):
+        out = run_kvplan("estimate", model, "--gpu", "H100", "-c", "8192", "--engine", "vllm==0.18.0", *BAD_SOFT)
+        assert out.returncode == 0, out.stderr
+        assert "Model architectures ['Gemma4ForConditionalGeneration'] are not supported for now" in out.stdout
+
+
+def test_e_series_taking_no_media_starts(tmp_path):
+    """No dummy item where no modality is taken (0.32.0 encoder_budget.py:198-199); an audio tower adds audio to the
+    modalities (gemma4_mm.py get_supported_mm_limits 0.32.0:243-248), so shutting images and videos is not enough."""
+    model = _e4b_with_audio(tmp_path)
+    shut = '{"image": 0, "video": 0, "audio": 0}'
+    for args in ((E4B, "--language-model-only"), (E4B, "--limit-mm-per-prompt", '{"image": 0, "video": 0}'),
+                 (model, "--limit-mm-per-prompt", shut)):
+        out = run_kvplan("estimate", *args, "--gpu", "H100", "-c", "8192", *BAD_SOFT)
+        assert out.returncode == 0, (args, out.stderr)
+    line = one_error_line(run_kvplan("estimate", model, "--limit-mm-per-prompt", '{"image": 0, "video": 0}',
+                                     "--gpu", "H100", "-c", "8192", *BAD_SOFT))
+    assert line == SOFT_LINE
+
+
+# 3. is_causal in qwen3_next.py and openpangu.py
+
+# openPangu-Embedded-7B's config.json fields (FreedomIntelligence/openPangu-Embedded-7B-V1.1, as a public test quotes
+# them), is_causal added
+PANGU = {"architectures": ["PanguEmbeddedForCausalLM"], "model_type": "PanguEmbedded", "bias": True,
+         "hidden_act": "silu", "hidden_size": 4096, "intermediate_size": 12800, "max_position_embeddings": 32768,
+         "num_attention_heads": 32, "num_hidden_layers": 34, "num_key_value_heads": 8, "rms_norm_eps": 1e-05,
+         "rope_theta": 16000000.0, "tie_word_embeddings": False, "torch_dtype": "bfloat16", "vocab_size": 153376}
+
+
+def _bundled(model: str) -> dict:
+    import yaml
+
+    from tests.conftest import ROOT
+
+    return yaml.safe_load((ROOT / "model_specs" / (model.replace("/", "--") + ".yaml")).read_text())["config"]
+
+
+def _estimate(tmp_path, config: dict, release: str):
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return run_kvplan("estimate", tmp_path, "-c", "8192", "--gpu", "H100", "--engine", f"vllm=={release}")
+
+
+@pytest.mark.parametrize("release", ["0.11.1", "0.32.0", "0.34.0"])
+def test_pangu_embedded_with_is_causal_false_is_encoder_only(tmp_path, release):
+    """OpenPanguDecoderLayer picks AttentionType.ENCODER_ONLY when getattr(config, "is_causal", True) is false
+    (openpangu.py 0.11.1:595-602, 0.34.0:859-866); registered from 0.11.1 (registry.py 0.11.1:153)."""
+    line = one_error_line(_estimate(tmp_path, {**PANGU, "is_causal": False}, release))
+    assert line == (f"kvplan: error: {tmp_path} (PanguEmbeddedForCausalLM) is an encoder-only model: vLLM {release} "
+                    f"builds no KV cache for it, so there is nothing for kvplan to size.")
+
+
+def test_pangu_embedded_stays_causal_without_the_switch(tmp_path):
+    assert _estimate(tmp_path, PANGU, "0.34.0").returncode == 0
+    assert _estimate(tmp_path, {**PANGU, "is_causal": True}, "0.34.0").returncode == 0
+
+
+def test_pangu_before_0_11_1_gets_the_registry_line(tmp_path):
+    """0.11.0's registry.py has no PanguEmbeddedForCausalLM."""
+    out = _estimate(tmp_path, {**PANGU, "is_causal": False}, "0.11.0")
+    assert out.returncode == 0, out.stderr
+    assert "Model architectures ['PanguEmbeddedForCausalLM'] are not supported for now" in out.stdout
+
+
+def test_qwen3_next_full_attention_is_encoder_only_from_0_24(tmp_path):
+    """Qwen3NextAttention: AttentionType.ENCODER_ONLY where is_causal is false (qwen3_next.py 0.24.0:271-279, 0.34.0
+    :353-359); 0.23.0's has no such line. Its gated-DeltaNet layers keep their state, so the refusal says so."""
+    config = {**_bundled("Qwen/Qwen3-Next-80B-A3B-Thinking"), "is_causal": False}
+    assert _estimate(tmp_path, config, "0.23.0").returncode == 0
+    line = one_error_line(_estimate(tmp_path, config, "0.24.0"))
+    assert line == (f"kvplan: error: {tmp_path} (Qwen3NextForCausalLM) has its attention layers built encoder-only "
+                    f"by vLLM 0.24.0, with no KV cache, while its linear-attention layers keep their state: kvplan "
+                    f"does not model that layout, so it refuses rather than mis-size the cache.")
+
+
+def test_qwen3_5_reads_the_switch_from_its_text_config(tmp_path):
+    """Qwen3_5DecoderLayer hands Qwen3NextAttention hf_text_config (qwen3_5.py 0.24.0:132, 0.34.0:132): the
+    text_config's is_causal counts, an outer one does not reach it."""
+    inner = _bundled("Qwen/Qwen3.5-27B")
+    inner["text_config"] = {**inner["text_config"], "is_causal": False}
+    assert "has its attention layers built encoder-only by vLLM 0.34.0" in one_error_line(
+        _estimate(tmp_path, inner, "0.34.0"))
+    outer = {**_bundled("Qwen/Qwen3.5-27B"), "is_causal": False}
+    assert _estimate(tmp_path, outer, "0.34.0").returncode == 0
+
+
+# 4. a release remedy skips the releases that build the model encoder-only
+
+TINY = {"model_type": "llama", "hidden_size": 1024, "intermediate_size": 2048, "num_hidden_layers": 4,
+        "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 1000, "max_position_embeddings": 4096,
+        "torch_dtype": "bfloat16"}
+JINA_V5 = {**TINY, "architectures": ["JinaEmbeddingsV5Model"], "model_type": "qwen3", "head_dim": 128,
+           "is_decoder": False}
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_the_registry_remedy_stops_before_the_encoder_only_releases(tmp_path):
+    """JinaEmbeddingsV5Model: registered from 0.20.0 (registry.py 0.20.0:233), built encoder-only where is_decoder is
+    false from 0.27.0 (models/config.py 0.27.0:477-493; 0.20-0.26 build it a causal Qwen3). Asked at 0.19.0, the
+    registry refuses it; 0.20.0 starts, but not every newer release does (0.27.0 on: no cache to size), so the
+    remedy names 0.20.0 alone, not "0.20.0 or newer"."""
+    (tmp_path / "config.json").write_text(json.dumps(JINA_V5))
+    out = run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", "vllm==0.19.0")
+    assert out.returncode == 0, out.stderr
+    text = _flat(out.stdout)
+    assert "it starts with --engine vllm==0.20.0." in text and "or newer" not in text
+
+
+def test_the_remedy_still_says_or_newer_where_every_newer_release_is_causal(tmp_path):
+    """The same config with is_decoder true (the decoder variant, models/config.py 0.27.0:477-493 leaves is_causal
+    alone): every release from 0.20.0 builds it with a cache."""
+    (tmp_path / "config.json").write_text(json.dumps({**JINA_V5, "is_decoder": True}))
+    out = run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", "vllm==0.19.0")
+    assert "it starts with --engine vllm==0.20.0 or newer." in _flat(out.stdout)
+
+
+# 5. the registry's refusal before the encoder-only one
+
+@pytest.mark.parametrize("architecture, first, before", [("Ministral3ForCausalLM", "0.20.0", "0.19.1"),
+                                                          ("TeleChat3ForCausalLM", "0.20.0", "0.19.1"),
+                                                          ("IQuestCoderForCausalLM", "0.14.0", "0.13.0")])
+def test_an_unregistered_release_says_the_registry_line(tmp_path, architecture, first, before):
+    """registry.py 0.20.0:166 (Ministral3ForCausalLM), :214 (TeleChat3ForCausalLM), 0.14.0:134
+    (IQuestCoderForCausalLM); none in 0.19.1's or 0.13.0's. _raise_for_unsupported refuses the architecture while
+    ModelConfig reads the config, before llama.py / mistral.py build any layer (0.32.0 registry.py:1186-1209)."""
+    (tmp_path / "config.json").write_text(json.dumps({**TINY, "architectures": [architecture], "is_causal": False}))
+    out = run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", f"vllm=={before}")
+    assert out.returncode == 0, out.stderr
+    text = _flat(out.stdout)
+    assert (f"Model architectures ['{architecture}'] are not supported for now (vLLM's registry lists them from "
+            f"v{first} on; vllm=={before} is older)") in text
+    assert "it starts with" not in text  # every release that lists it builds it encoder-only (task 4)
+    line = one_error_line(run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine",
+                                     f"vllm=={first}"))
+    assert f"({architecture}) is an encoder-only model: vLLM {first} builds no KV cache" in line
+
+
+def test_engine_none_names_the_first_release_that_serves_it(tmp_path):
+    """TeleChat3's Llama module reads is_causal from 0.11.0 (llama.py 0.11.0:275), but 0.20.0 first serves it."""
+    (tmp_path / "config.json").write_text(json.dumps({**TINY, "architectures": ["TeleChat3ForCausalLM"],
+                                                      "is_causal": False}))
+    line = one_error_line(run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", "none"))
+    assert "is an encoder-only model: vLLM (from 0.20.0) builds no KV cache for it" in line
+
+
+def test_qwen3_5_causal_lm_is_refused_by_the_registry_before_0_27(tmp_path):
+    """Qwen3_5ForCausalLM: registry.py 0.27.0:201 (absent from 0.26.0's), though Qwen3NextAttention reads is_causal
+    from 0.24.0: 0.26.0 says the registry's line, with no release to offer (0.27.0 on builds it encoder-only)."""
+    config = {**_bundled("Qwen/Qwen3.5-27B")["text_config"], "architectures": ["Qwen3_5ForCausalLM"],
+              "is_causal": False}
+    out = _estimate(tmp_path, config, "0.26.0")
+    assert out.returncode == 0, out.stderr
+    text = _flat(out.stdout)
+    assert "Model architectures ['Qwen3_5ForCausalLM'] are not supported for now" in text
+    assert "it starts with" not in text
+    assert "built encoder-only by vLLM 0.27.0" in one_error_line(_estimate(tmp_path, config, "0.27.0"))
