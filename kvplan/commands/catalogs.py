@@ -31,7 +31,8 @@ class GpusResult:
 
     def rows(self) -> list:
         return [{"name": g.name, "memory_bytes": g.memory_bytes, "bandwidth_bytes_per_s": g.bandwidth,
-                 "aliases": list(g.aliases), "memory_source": g.memory_source} for g in self.gpus]
+                 "aliases": list(g.aliases), "memory_source": g.memory_source, "node_gpus": g.node_gpus}
+                for g in self.gpus]
 
     def to_dict(self) -> dict:
         found = self.detected

@@ -20,7 +20,8 @@ from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
-from ..plan.plan import MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, reaching, with_layout_errors
+from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, reaching, remedy_reach,
+                         with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
 from ..render.text import size
@@ -147,14 +148,18 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
                      spell: Callable[[str], str], device=None, along: tuple = ()) -> str:
     """The nearest remedies that hold `target` sequences (plan.fitting_remedies: each with max_num_seqs raised where
     the cap stops it; a multimodal deployment's text-only one), each with the changes `along` (the cap a caller has
-    raised already), in the caller's words for every field each one changes."""
+    raised already), in the caller's words for every field each one changes; said first where none keeps to one
+    node (plan.Reach)."""
     remedies = fitting_remedies(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
                                 settings=dict(engine=_engine(dep), gpu=device, **_settings(dep)))
     remedies += [r for r in (_text_only_remedy(spec, dep, target),) if r]
+    reach = remedy_reach(spec, dep.tp, dep.pp, precision, device)
     if not remedies:
         even = f", even with {_changes_in_words(along, spell)}" if along else ""
-        return f"no tp up to {MAX_TP}, fp8 KV or shorter context reaches it on this budget{even}"
-    return "would fit with " + _options_in_words([r + along for r in remedies], spell)
+        return f"{reach.nothing(spell, 'reaches it')} on this budget{even}"
+    short = reach.shortfall(remedies, spell, "reaches it")
+    return (f"{short}; " if short else "") + "would fit with " + _options_in_words([r + along for r in remedies],
+                                                                                    spell)
 
 
 def _options_in_words(options: list, spell: Callable[[str], str]) -> str:

@@ -31,6 +31,9 @@ class GPU:
     # CUDA compute capability (major, minor); () for AMD GPUs and GPUs outside the catalog. vLLM picks attention
     # backends by it (platforms/cuda.py _get_backend_priorities: sparse MLA on SM10x, engines/vllm.py)
     compute_capability: tuple = ()
+    # the GPUs of one node (NODE_GPUS; 8 for a GPU outside the catalog): the largest TP degree a remedy proposes
+    # (plan.fitting_remedies)
+    node_gpus: int = 8
 
     @property
     def device_names(self) -> tuple:
@@ -133,7 +136,21 @@ COMPUTE_CAPABILITIES = {
     "L40S": (8, 9), "L40": (8, 9), "RTX-6000-Ada": (8, 9), "L4": (8, 9), "A10G": (8, 6), "A10": (8, 6), "T4": (7, 5),
     "RTX-3090": (8, 6), "RTX-4090": (8, 9),
 }
-CATALOG = tuple(replace(gpu, compute_capability=COMPUTE_CAPABILITIES.get(gpu.name, ())) for gpu in _ENTRIES)
+# The GPUs of one node: a tensor-parallel group all-reduces twice a layer, so it stays on one host's NVLink / PCIe
+# (vLLM 0.32.0 docs/serving/parallelism_scaling.md:8-9: tp up to a node's GPUs, then pp = the number of nodes);
+# kvplan's remedies never propose a larger TP degree. 8 unless listed: HGX / DGX boards (A100, H100, H200, H20, B200,
+# B300), AMD's 8-OAM platforms (MI300X, MI325X; a node of 4 MI250X is 8 GCDs, each one GPU to ROCm), and the 8-slot
+# PCIe servers the datacenter PCIe cards ship in (L40S, L40, L4, A10G, A10, T4, RTX 6000 Ada, H100 PCIe / NVL).
+NODE_GPUS = {
+    "GH200": 4,  # one superchip a GPU; the largest hosts (quad GH200 nodes, e.g. HPE Cray EX254n) hold four
+    # an NVL72 rack is one NVLink domain of 72 GPUs (18 trays of 4 on their own hosts): vLLM starts TP past a tray as
+    # a multi-node job, but its all-reduce crosses NVLink, not the network
+    "GB200": 72,
+    "RTX-3090": 4,  # GeForce cards: a workstation's four double-width slots (larger rigs are custom builds)
+    "RTX-4090": 4,
+}
+CATALOG = tuple(replace(gpu, compute_capability=COMPUTE_CAPABILITIES.get(gpu.name, ()),
+                        node_gpus=NODE_GPUS.get(gpu.name, GPU.node_gpus)) for gpu in _ENTRIES)
 
 # Names that fit several catalog entries: --gpu lists the choices instead of guessing.
 AMBIGUOUS = {

@@ -30,7 +30,8 @@ from .sharding import MoeLayout, Sharding, pp_stages, shard, stage_cache_layers
 from .speed import Decode, decode
 
 DEFAULT_BLOCK_SIZE = 16
-MAX_TP = 64
+MAX_TP = 64  # `check --suggest` lists the TP degrees the heads allow up to this; remedies stop at one node (Reach)
+MAX_STAGED_GPUS = 64  # the pipeline remedy's reach: a node's TP group x pipeline stages, at most this many GPUs
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,10 @@ class Plan:
     contiguous_bytes_per_sequence_per_gpu: Optional[int]
     contiguous_max_concurrency: Optional[int]
     fits: bool
-    # the nearest single changes that fit, as (field, value): ("tp", 4), ("kv_dtype", "fp8"); for a configuration
-    # the engine refuses, searched at its first fix (fitting_changes_for)
-    fits_with: tuple
+    # the nearest remedies that hold a request, cheapest first, each a tuple of (field, value) changes
+    # (fitting_remedies): (("tp", 4),), (("kv_dtype", "fp8"),), or (("tp", 8), ("kv_dtype", "fp8")) where neither
+    # alone does; for a configuration the engine refuses, searched at its first fix (fitting_remedies_for)
+    fitting_options: tuple
     budget: Budget
     engine: Optional[object]  # engines.figures.EngineFigures; None with engine "none"
     decode: Optional[Decode]  # whenever the TP degree is valid and a GPU is known
@@ -74,6 +76,12 @@ class Plan:
     # how the caller names fields (field -> flag, deployments key or API keyword): suggestion() and to_dict() speak
     # its words unless told otherwise, as the engine's remedy already does (plan(spell=...)); not in the JSON
     spell: Callable[[str], str] = dataclass_field(default=str, compare=False, repr=False)
+    reach: Optional["Reach"] = None  # how far fitting_options were searched (None: not searched); not in the JSON
+
+    @property
+    def fits_with(self) -> tuple:
+        """The single changes among fitting_options: (("tp", 4), ("kv_dtype", "fp8"), ("context", 81920))."""
+        return tuple(option[0] for option in self.fitting_options if len(option) == 1)
 
     @property
     def asked_kv_dtype(self) -> str:
@@ -90,30 +98,34 @@ class Plan:
 
     def suggestion(self, spell: Optional[Callable[[str], str]] = None) -> Optional[str]:
         """What would fit, in the caller's words for each field (`spell`: field -> flag or key; the plan's own by
-        default)."""
+        default); None where it fits, its TP degree is refused, or it was planned without suggestions."""
         spell = spell or self.spell
         if self.fits or not self.tp_valid:
             return None
         refusal = self.engine.refusal if self.engine is not None else None
         if refusal is not None and refusal.configuration:
             return self._refused(refusal, spell)
-        if not self.fits_with:
-            return "nothing up to tp 64 fits: the weights alone exceed the budget of one GPU" \
-                if self.kv_budget_bytes_per_gpu <= 0 else "no TP degree up to 64 or fp8 makes it fit"
-        return "would fit with " + " or ".join(f"{spell(key)} {value}" for key, value in self.fits_with)
+        if self.reach is None:  # planned without suggestions: nothing was searched
+            return None
+        if not self.fitting_options:
+            return self.reach.nothing(spell, "makes it fit") + (": the weights alone exceed the budget of one GPU"
+                                                                if self.kv_budget_bytes_per_gpu <= 0 else "")
+        words = "would fit with " + options_in_words(self.fitting_options, spell)
+        short = self.reach.shortfall(self.fitting_options, spell, "fits")
+        return f"{short}; {words}" if short else words
 
     def _refused(self, refusal, spell: Callable[[str], str]) -> str:
         """The engine's refusal of the configuration (whatever the memory), its remedy (Refusal.advice: each fix
-        planned) and, where the first fix does not hold a request, what would at it (fits_with was searched there:
-        fitting_changes_for)."""
+        planned) and, where the first fix does not hold a request, what would at it (fitting_options were searched
+        there: fitting_remedies_for)."""
         whom = "the model" if refusal.reason.startswith("Model architecture") else "the configuration"
         words = f"{self.engine.name} {self.engine.version} refuses {whom}: {refusal.summary}"
         advice = refusal.advice(spell)
         words += f"; {advice}" if advice else ""
         first = refusal.fixes[0] if refusal.fixes else None
-        if first is None or first.fits is not False or not self.fits_with:  # (none found, or none searched)
+        if first is None or first.fits is not False or not self.fitting_options:  # (none found, or none searched)
             return words
-        return words + "; " + fits_at(first, self.fits_with, spell)
+        return words + "; " + fits_at(first, self.fitting_options, spell)
 
     def to_dict(self, spell: Optional[Callable[[str], str]] = None) -> dict:
         spell = spell or self.spell
@@ -123,7 +135,7 @@ class Plan:
         data["pp_partition"] = list(self.pp_partition)
         data["budget"] = self.budget.to_dict()
         data["engine"] = self.engine.to_dict(spell) if self.engine is not None else None
-        del data["fits_with"]
+        del data["fitting_options"], data["reach"]
         del data["kv_cache_dtype"]  # the JSON keeps its keys; engine.kv_cache_dtype says what the engine keeps
         del data["pp_errors"]  # tp_errors holds them
         data["suggestion"] = self.suggestion(spell)
@@ -226,7 +238,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                     kv_bytes_per_token=None, kv_bytes_per_token_per_gpu=None, kv_bytes_per_sequence_per_gpu=None,
                     state_bytes_per_sequence_per_gpu=None, kv_blocks=None, kv_capacity_tokens=None,
                     max_concurrency=None, max_concurrency_limited_by=None, contiguous_bytes_per_sequence_per_gpu=None,
-                    contiguous_max_concurrency=None, fits=False, fits_with=(), engine=None, decode=None,
+                    contiguous_max_concurrency=None, fits=False, fitting_options=(), engine=None, decode=None,
                     prefill=None)
     layer_sets = stage_cache_layers(spec, stages) if stages else [set(range(len(spec.layers)))]
     stage_specs = _stage_specs(spec, layer_sets) if stages else [spec]
@@ -239,7 +251,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     widest = max(stage_specs, key=lambda s: token_bytes(s, tp, kept))
     numbers = capacity(widest, tp, kept, context, result.block_size, budget.kv_budget_bytes_per_gpu)
     fits = result.max_concurrency > 0
-    changes = ()
+    options, reach = (), None
     figures = result.figures
     refusal = figures.refusal if figures is not None else None
     asked = Replan(asked_spec, context, kv_dtype.strip().lower(), block_size, tp, budget_for,
@@ -252,11 +264,12 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         refusal = replace(refusal, remedy=refusal.advice(spell))
         figures = replace(figures, refusal=refusal)
     if not fits and suggest:
-        changes = tuple(fitting_changes_for(refusal, spec, context, precision, tp, block_size, budget_for, pp=pp,
-                                            settings=dict(engine=model, pp_partition=pp_partition, gpu=gpu,
-                                                          max_num_seqs=max_num_seqs,
-                                                          max_num_batched_tokens=max_num_batched_tokens),
-                                            asked=asked))
+        options = tuple(fitting_remedies_for(refusal, spec, context, precision, tp, block_size, budget_for, pp=pp,
+                                             settings=dict(engine=model, pp_partition=pp_partition, gpu=gpu,
+                                                           max_num_seqs=max_num_seqs,
+                                                           max_num_batched_tokens=max_num_batched_tokens),
+                                             asked=asked))
+        reach = remedy_reach(spec, tp, pp, precision, gpu)
     steps = prompt = None
     if gpu is not None and speed:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
@@ -269,8 +282,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)
     return Plan(**common, block_size=result.block_size, kv_heads_per_gpu=sharding.kv_heads_per_gpu, **arithmetic,
-                max_concurrency_limited_by=result.limited_by, fits=fits, fits_with=changes, engine=figures,
-                decode=steps, prefill=prompt)
+                max_concurrency_limited_by=result.limited_by, fits=fits, fitting_options=options, engine=figures,
+                decode=steps, prefill=prompt, reach=reach)
 
 
 def served_budget(budget_for: Callable[..., Budget], tp: int, stage, kv_dtype: str) -> Budget:
@@ -326,41 +339,90 @@ def reaching(change: tuple, target: int, plan_with: Callable[[tuple], Optional[P
     return change + cap if held is not None and held.max_concurrency >= target else None
 
 
-def fitting_changes_for(refusal, spec: ModelSpec, context: int, precision: Precision, tp: int,
-                        block_size: Optional[int], budget_for: Callable[..., Budget], pp: Optional[int] = None,
-                        settings: Optional[dict] = None, asked: Optional["Replan"] = None) -> list:
-    """fitting_changes for a plan the engine may have refused (`refusal`, None for none). A configuration refusal
-    holds whatever the TP degree or dtype (a length past the model's own, a block size, a release), so the search
-    runs at its first planned fix (Refusal.fixes, `asked` plans it): that fix's one change when it holds a request
-    there (a fix of several changes needs them all: the remedy names them), else the changes that fit at it; none
-    when it has no fix or that fix could not be planned."""
+def fitting_remedies_for(refusal, spec: ModelSpec, context: int, precision: Precision, tp: int,
+                         block_size: Optional[int], budget_for: Callable[..., Budget], pp: Optional[int] = None,
+                         settings: Optional[dict] = None, asked: Optional["Replan"] = None) -> list:
+    """fitting_remedies (of one request) for a plan the engine may have refused (`refusal`, None for none). A
+    configuration refusal holds whatever the TP degree or dtype (a length past the model's own, a block size, a
+    release), so the search runs at its first planned fix (Refusal.fixes, `asked` plans it): that fix's one change
+    when it holds a request there (a fix of several changes needs them all: the remedy names them), else the remedies
+    that fit at it; none when it has no fix or that fix could not be planned."""
     if refusal is None or not refusal.configuration:
-        return fitting_changes(spec, context, precision, tp, block_size, budget_for, pp=pp, settings=settings)
+        return fitting_remedies(spec, context, precision, tp, block_size, budget_for, pp=pp, settings=settings)
     first = refusal.fixes[0] if refusal.fixes else None
     if first is None or first.fits is None or asked is None:
         return []
     if first.fits:
-        return list(first.changes) if len(first.changes) == 1 else []
-    return asked.fitting_changes_at(first.changes)
+        return [first.changes] if len(first.changes) == 1 else []
+    return asked.fitting_remedies_at(first.changes)
 
 
-def fitting_changes(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],
-                    budget_for: Callable[..., Budget], pp: Optional[int] = None,
-                    settings: Optional[dict] = None) -> list:
-    """The nearest single changes that hold one sequence: [("tp", 4), ("kv_dtype", "fp8"), ("context", 81920)] (no
-    cap is under one sequence: fitting_remedies' changes are single ones here)."""
-    return [remedy[0] for remedy in fitting_remedies(spec, context, precision, tp, block_size, budget_for, 1, pp,
-                                                     settings)]
+@dataclass(frozen=True)
+class Reach:
+    """How far the remedies of one deployment are searched (fitting_remedies, the one place they are): TP degrees up
+    to the GPUs of one node (GPU.node_gpus: a TP group stays on one host, vLLM 0.32.0
+    docs/serving/parallelism_scaling.md:8-9), fp8 KV alone and with them, then pipeline stages at the node's TP
+    degree (:9, :122: tp = the GPUs of a node, pp = the number of nodes)."""
+
+    node: int  # the largest TP degree searched
+    gpu: str
+    fp8: Optional[Precision]  # the fp8 cache to try; None where the cache is 8 bits or fewer already
+    stage_tp: int  # the pipeline remedy's TP degree: the largest within the node the heads allow, or the one asked
+    stages: tuple  # the pipeline degrees it tries, fewest first (none with a drafter: kvplan places none with pp)
+
+    def shortfall(self, remedies, spell: Callable[[str], str], verb: str) -> str:
+        """"no tp up to 8 (one H100-80GB-SXM node) fits, even with kv_dtype fp8" where no remedy keeps to one node;
+        "" otherwise."""
+        if any(within_one_node(remedy) for remedy in remedies):
+            return ""
+        even = f", even with {spell('kv_dtype')} fp8" if self.fp8 is not None else ""
+        return f"no {self._within(spell)} {verb}{even}"
+
+    def nothing(self, spell: Callable[[str], str], verb: str) -> str:
+        """Every remedy searched, none found: "no tp up to 8 (one H100-80GB-SXM node), kv_dtype fp8, pp up to 8 or
+        shorter context makes it fit"."""
+        tried = [self._within(spell)] + ([f"{spell('kv_dtype')} fp8"] if self.fp8 is not None else [])
+        if self.stages:
+            at = f" at {spell('tp')} {self.stage_tp}" if self.stage_tp != self.node else ""
+            tried.append(f"{spell('pp')} up to {self.stages[-1]}{at}")
+        return f"no {', '.join(tried)} or shorter {spell('context')} {verb}"
+
+    def _within(self, spell: Callable[[str], str]) -> str:
+        return f"{spell('tp')} up to {self.node} (one {self.gpu} node)"
+
+
+def remedy_reach(spec: ModelSpec, tp: int, pp: Optional[int], precision: Precision, gpu=None) -> Reach:
+    """The Reach of a deployment at `tp` x `pp` with a `precision` cache on `gpu` (None: the default GPU)."""
+    if gpu is None:
+        from .catalog import DEFAULT_GPU, find_gpu
+
+        gpu = find_gpu(DEFAULT_GPU)
+    node = gpu.node_gpus
+    widest = next((t for t in range(node, 0, -1) if shard(spec, t).valid), 1)
+    stage_tp = max(tp, widest)
+    most = min(spec.num_hidden_layers, MAX_STAGED_GPUS // stage_tp)
+    stages = () if spec.draft is not None else tuple(range((pp or 1) + 1, most + 1))
+    fp8 = resolve_kv_dtype("fp8", spec.dtype) if precision.bits > 8 else None
+    return Reach(node, gpu.name, fp8, stage_tp, stages)
+
+
+def within_one_node(remedy: tuple) -> bool:
+    """A remedy of TP degree or KV dtype that adds no pipeline stage."""
+    fields = dict(remedy)
+    return ("tp" in fields or "kv_dtype" in fields) and "pp" not in fields
 
 
 def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],
                      budget_for: Callable[..., Budget], target: int = 1, pp: Optional[int] = None,
                      settings: Optional[dict] = None) -> list:
-    """The nearest remedies that hold `target` sequences, cheapest first, each a tuple of (field, value) changes: a
-    larger TP degree (up to MAX_TP), fp8 KV, or the longest context that fits as is; each with the engine's cap on
-    running sequences raised to `target` (raised_cap) where that cap, not memory, keeps it short:
+    """The nearest remedies that hold `target` sequences, cheapest first, each a tuple of (field, value) changes (how
+    far: Reach): the smallest larger TP degree within one node, fp8 KV, and where neither alone does, the smallest
+    such degree with fp8 KV; the longest context that fits as is; and where nothing within one node does, pipeline
+    stages at the node's TP degree. Each with the engine's cap on running sequences raised to `target`
+    (raised_cap) where that cap, not memory, keeps it short:
     ((("tp", 2), ("max_num_seqs", 1500)), (("kv_dtype", "fp8"), ("max_num_seqs", 1500)), ...)."""
     settings = settings or {}
+    reach = remedy_reach(spec, tp, pp, precision, settings.get("gpu"))
     raised_budgets = {}  # the budget at each raised cap, built once for the whole search
 
     def budget_at(changes: tuple):
@@ -370,15 +432,21 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
             raised_budgets[changes] = budget_for.at(**dict(changes))
         return raised_budgets[changes]
 
-    def remedy(change: tuple, context=context, precision=precision, tp=tp) -> Optional[tuple]:
+    def remedy(change: tuple, context=context, precision=precision, tp=tp, pp=pp, settings=settings):
         return reaching(change, target, lambda raised: _replanned(spec, context, precision, tp, block_size,
                                                                   budget_at(raised), pp, {**settings, **dict(raised)}))
 
-    bigger = (remedy((("tp", t),), tp=t) for t in range(tp + 1, MAX_TP + 1))
-    remedies = [next((r for r in bigger if r), None)]  # the smallest degree that reaches it
-    if precision.bits > 8:
-        fp8 = resolve_kv_dtype("fp8", spec.dtype)
-        remedies.append(remedy((("kv_dtype", "fp8"),), precision=fp8))
+    def smallest(found) -> Optional[tuple]:
+        return next((r for r in found if r), None)
+
+    degrees = range(tp + 1, reach.node + 1)
+    remedies = [smallest(remedy((("tp", t),), tp=t) for t in degrees)]
+    if reach.fp8 is not None:
+        remedies.append(remedy((("kv_dtype", "fp8"),), precision=reach.fp8))
+        if not any(remedies):
+            remedies.append(smallest(remedy((("tp", t), ("kv_dtype", "fp8")), tp=t, precision=reach.fp8)
+                                     for t in degrees))
+    in_one_node = any(remedies)
     low, high, longest = 0, context - 1, None  # what fits shrinks monotonically with the context length
     while low < high:
         mid = (low + high + 1) // 2
@@ -388,6 +456,11 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
         else:
             high = mid - 1
     remedies.append(longest)
+    if not in_one_node:  # the node's TP group over pipeline stages (vLLM's own layer split: no partition)
+        widen = (("tp", reach.stage_tp),) if reach.stage_tp != tp else ()
+        whole = dict(settings, pp_partition=None)
+        remedies.append(smallest(remedy(widen + (("pp", k),), tp=reach.stage_tp, pp=k, settings=whole)
+                                 for k in reach.stages))
     return [r for r in remedies if r]
 
 
@@ -431,8 +504,8 @@ class Replan:
         spec, keywords = changed
         return plan(spec, suggest=False, speed=False, **keywords)
 
-    def fitting_changes_at(self, changes: tuple) -> list:
-        """fitting_changes of the plan with `changes` made."""
+    def fitting_remedies_at(self, changes: tuple) -> list:
+        """fitting_remedies (of one request) of the plan with `changes` made."""
         spec, keywords = self._changed(changes)
         model = _engine(keywords["engine"])
         gpu = keywords["gpu"]
@@ -443,8 +516,8 @@ class Replan:
         viewed = model.on_gpu(spec, gpu) if hasattr(model, "on_gpu") else spec
         precision = resolve_kv_dtype(keywords["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
         settings = {k: keywords[k] for k in ("engine", "pp_partition", "gpu", "max_num_seqs", "max_num_batched_tokens")}
-        return fitting_changes(spec, keywords["context"], precision, self.tp, keywords["block_size"],
-                               keywords["budget_for"], pp=keywords["pp"], settings=settings)
+        return fitting_remedies(spec, keywords["context"], precision, self.tp, keywords["block_size"],
+                                keywords["budget_for"], pp=keywords["pp"], settings=settings)
 
 
 def planned_fixes(model, refusal, asked: Replan, gpu) -> tuple:
@@ -544,15 +617,22 @@ def shortfall(held: Plan) -> str:
     return "one request does not fit the KV budget"
 
 
-def fits_at(fix: Fix, changes: tuple, spell: Callable[[str], str] = str) -> str:
-    """The changes found at a fix that does not hold a request by itself (fitting_changes_for), in words: a change
-    of a field the fix sets stands alone ("would fit with --max-model-len 27504"), the others hold at the fix ("at
-    --max-model-len 131072 with --tensor-parallel-size 2")."""
+def fits_at(fix: Fix, remedies: tuple, spell: Callable[[str], str] = str) -> str:
+    """The remedies found at a fix that does not hold a request by itself (fitting_remedies_for), in words: one that
+    changes only fields the fix sets stands alone ("would fit with --max-model-len 27504"), the others hold at the
+    fix ("at --max-model-len 131072 with --tensor-parallel-size 2")."""
     fields = dict(fix.changes)
-    alone = [Fix(tuple((f, value if f == field else v) for f, v in fix.changes)).words(spell)
-             for field, value in changes if field in fields]
-    others = " or ".join(f"{spell(field)} {value}" for field, value in changes if field not in fields)
+    alone = [Fix(tuple((f, dict(remedy).get(f, v)) for f, v in fix.changes)).words(spell)
+             for remedy in remedies if all(field in fields for field, _ in remedy)]
+    others = options_in_words([r for r in remedies if not any(field in fields for field, _ in r)], spell)
     at = Fix(fix.changes).words(spell)
     if alone and others:
         return "would fit with " + " or ".join(alone) + f", or at {at} with {others}"
     return "would fit with " + " or ".join(alone) if alone else f"at {at} it would fit with {others}"
+
+
+def options_in_words(options, spell: Callable[[str], str] = str) -> str:
+    """Remedies as one list: "tp 2 or kv_dtype fp8"; one of several changes joins them by "and", and options are
+    then apart by "; or" ("tp 8 and kv_dtype fp8; or context 4096"), as check's are (commands/check.py)."""
+    words = [" and ".join(f"{spell(field)} {value}" for field, value in option) for option in options]
+    return ("; or " if any(len(option) > 1 for option in options) else " or ").join(words)

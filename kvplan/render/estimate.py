@@ -10,7 +10,7 @@ import re
 from typing import Optional
 
 from ..model.vision import UNCOUNTED_TOWER
-from ..plan.plan import Plan
+from ..plan.plan import Plan, options_in_words
 from .text import Column, fitted_table, size
 
 
@@ -275,8 +275,10 @@ def _weights_message(plan: Plan, spec, spell, fp8_refused=None) -> str:
     """`fp8_refused`: vLLM's refusal of fp8 weights here (fp8_refusal), which then are not offered."""
     b = plan.budget
     fp8 = spec.weights.bytes / max(spec.weights.parameters, 1) > 1.5  # 16-bit weights: fp8 halves them
-    # a refused row's changes were searched at its remedy (its own line says so), not at this configuration
-    options = [] if configuration_refusal(plan) else [f"{spell(k)} {v}" for k, v in plan.fits_with if k == "tp"]
+    # a refused row's changes were searched at its remedy (its own line says so), not at this configuration; a TP
+    # degree within one node, or the node's with pipeline stages across nodes (plan.fitting_remedies)
+    options = [] if configuration_refusal(plan) else [options_in_words([o], spell) for o in plan.fitting_options
+                                                       if "tp" in dict(o)]
     reserves = b.usable_bytes - b.weights_bytes_per_gpu - b.kv_budget_bytes_per_gpu  # activations, runtime
     room = b.usable_bytes - reserves
     if room > 0:
