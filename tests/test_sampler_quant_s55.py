@@ -24,10 +24,13 @@ before this session was the post-sort phase only. The same torch sort gave the 0
 pip install without FlashInfer) their measured 36.5 and 37.1 bytes a logit, the constant fitted there (37)."""
 
 import json
+from collections import Counter
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from conftest import run_kvplan
+from conftest import run_installed, run_kvplan
+from fake_hub import cached_repo, hub_env, send_error, send_file, send_listing, serving
 
 GiB = 2**30
 MIXTRAL_VOCAB = 32000
@@ -91,3 +94,116 @@ def test_gpt_oss_120b_sampler_on_0_11_1_matches_the_0_11_0_logs_measure():
     term = _profile_term("openai/gpt-oss-120b", "--gpu", "h100", "--context", "8192", "--engine", "vllm==0.11.1")
     assert "1024 requests x 201088 logits x 38 B" in term["source"]
     assert term["bytes"] >= 1024 * GPT_OSS_VOCAB * 38
+
+
+# ---- the settings file on the Hub: matched by the ending of its name, as vLLM globs it ------------------------------
+# vLLM's get_quant_config with no quantization_config in the config (weight_utils.py 0.11.0:260-292, 0.32.0:332-380,
+# 0.34.0:363-415): snapshot_download(allow_patterns="*.json") of the repo, glob(folder/*.json) (the top level only,
+# no hidden name), and the files whose path ends with one of the -q class's get_config_filenames() (GPTQ:
+# quantize_config.json; AWQ: quant_config.json, quantize_config.json): none refused, more than one refused, one read.
+
+TINY = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 256, "intermediate_size": 512,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
+        "max_position_embeddings": 4096, "torch_dtype": "float16", "tie_word_embeddings": False}
+GPTQ_FILE = {"bits": 4, "group_size": 128, "desc_act": False, "sym": True}
+AWQ_FILE = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM"}
+
+
+def _int4(out: int, inputs: int, group: int = 128) -> int:
+    """One 4-bit out x in layer: qweight in*out/2 + qzeros (in/g)*out/2 + fp16 scales (in/g)*out*2 bytes."""
+    groups = inputs // group
+    return inputs * out // 2 + groups * out // 2 + groups * out * 2
+
+
+# q 256x256, k and v 128x256, o 256x256, gate and up 512x256, down 256x512 (out x in); embed + lm_head 2 x 1000 x
+# 256 fp16, two norms a layer and the final one
+FP16_REST = 2 * 1000 * 256 * 2 + 2 * (2 * 256 * 2) + 256 * 2
+GPTQ_LAYER = 2 * _int4(256, 256) + 2 * _int4(128, 256) + 2 * _int4(512, 256) + _int4(256, 512)
+GPTQ_BYTES = 2 * GPTQ_LAYER + FP16_REST  # 1,639,424
+
+
+class _Hub:
+    """A fake Hub holding one repo's files (`files`: name -> JSON), answering /resolve/ and the model listing; what
+    was asked is counted by the last component of the path."""
+
+    files: dict = {}
+    asked: Counter = Counter()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, body: bool):
+        path = self.path.split("?")[0]
+        _Hub.asked[path.rstrip("/").split("/")[-1]] += 1
+        if path.startswith("/api/models/"):
+            return send_listing(self, "/".join(path.split("/")[3:5]), _Hub.files, body)
+        name = path.split("/resolve/", 1)[-1].split("/", 1)[-1] if "/resolve/" in path else None
+        if name not in _Hub.files:
+            return send_error(self, 404, "EntryNotFound")
+        send_file(self, json.dumps(_Hub.files[name]).encode(), body)
+
+    def do_HEAD(self):
+        self._answer(False)
+
+    def do_GET(self):
+        self._answer(True)
+
+
+@pytest.fixture
+def hub():
+    _Hub.asked.clear()
+    with serving(_Handler) as endpoint:
+        yield endpoint
+
+
+def _hub_estimate(endpoint, tmp_path, files: dict, method: str):
+    _Hub.files = {"config.json": TINY, **files}
+    return run_installed("estimate", "acme/tiny", "-q", method, "--gpu", "h100", "-c", "4096", "--format", "json",
+                         env=hub_env(tmp_path, endpoint))
+
+
+def test_a_hub_file_ending_quantize_config_json_is_read(hub, tmp_path):
+    """Before, kvplan asked for quantize_config.json by name and refused; vLLM's glob takes any *quantize_config.json:
+    the weights are the GPTQ checkpoint's, 2 x 306,432 + 1,026,560 = 1,639,424 bytes."""
+    r = _hub_estimate(hub, tmp_path, {"model_quantize_config.json": GPTQ_FILE}, "gptq")
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["model"]
+    assert (model["weights_bytes"], model["weights_dtype"]) == (GPTQ_BYTES, "int4-gptq")
+    assert "gptq settings read from model_quantize_config.json beside config.json" in " ".join(model["rules"])
+    assert _Hub.asked["model_quantize_config.json"] and not _Hub.asked["quantize_config.json"]
+
+
+def test_awq_takes_modelopts_hf_quant_config_json_too(hub, tmp_path):
+    """hf_quant_config.json ends with quant_config.json: vLLM's AWQ glob takes it, so beside AutoAWQ's own file
+    there are two: "Found multiple config files for awq"."""
+    r = _hub_estimate(hub, tmp_path, {"quant_config.json": AWQ_FILE, "hf_quant_config.json": {"producer": {}}}, "awq")
+    assert r.returncode == 2 and "awq finds 2 settings files beside config.json (hf_quant_config.json, " \
+                                 "quant_config.json)" in r.stderr, r.stderr
+
+
+def test_a_file_in_a_sub_folder_is_not_globbed(hub, tmp_path):
+    r = _hub_estimate(hub, tmp_path, {"gptq/quantize_config.json": GPTQ_FILE}, "gptq")
+    assert r.returncode == 2 and "no quantize_config.json lies beside its config.json" in r.stderr, r.stderr
+    assert not _Hub.asked["quantize_config.json"]
+
+
+def test_offline_the_cached_snapshot_is_globbed_alike(tmp_path):
+    cached_repo(tmp_path, "acme/tiny-gptq", {"config.json": TINY, "tiny_quantize_config.json": GPTQ_FILE})
+    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
+                      env=hub_env(tmp_path, offline=True))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"]["weights_bytes"] == GPTQ_BYTES
+
+
+def test_a_hidden_file_is_not_globbed(tmp_path):
+    """glob's * skips a leading dot: a local folder's .quantize_config.json is not read."""
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY))
+    (folder / ".quantize_config.json").write_text(json.dumps(GPTQ_FILE))
+    r = run_kvplan("estimate", folder, "-q", "gptq")
+    assert r.returncode == 2 and "no quantize_config.json lies beside" in r.stderr
