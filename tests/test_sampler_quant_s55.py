@@ -207,3 +207,97 @@ def test_a_hidden_file_is_not_globbed(tmp_path):
     (folder / ".quantize_config.json").write_text(json.dumps(GPTQ_FILE))
     r = run_kvplan("estimate", folder, "-q", "gptq")
     assert r.returncode == 2 and "no quantize_config.json lies beside" in r.stderr
+
+
+# ---- GPTQModel's `dynamic`: per-module overrides, as vLLM applies them -------------------------------------------
+# vLLM utils/gptq_utils.py get_dynamic_override (0.11.0:54-72, 0.32.0:85-103): the rules in order, re.match against
+# vLLM's module name (model.layers.1.self_attn.qkv_proj, model.layers.1.mlp.gate_up_proj, ...: vLLM's own test,
+# tests/quantization/test_gptq_dynamic.py 0.14.0:55-80, names them so); the first match decides; "-:" ->
+# UnquantizedLinearMethod (0.32.0:189-195), else bits / group_size override the config's (override_config :55-61).
+# An 8-bit layer of out x in at group g, GPTQ layout: qweight in*out, qzeros (in/g)*out, fp16 scales (in/g)*out*2.
+
+def _int8(out: int, inputs: int, group: int) -> int:
+    return inputs * out + 3 * (inputs // group) * out
+
+
+INT4_LAYER = GPTQ_LAYER  # 306,432
+FP16_LAYER = (256 * 256 * 2 + 128 * 256 * 2 + 3 * 512 * 256) * 2  # 1,179,648
+
+
+def test_the_dynamic_hand_arithmetic():
+    assert _int8(256, 256, 32) == 65536 + 6144 == 71680 and _int8(128, 256, 32) == 35840
+    assert _int8(512, 256, 32) == 131072 + 12288 == 143360 == _int8(256, 512, 32)
+    assert _int8(256, 512, 128) == 131072 + 3072 == 134144 and _int4(256, 512) == 68096
+    assert INT4_LAYER == 306432 and FP16_LAYER == 1_179_648
+
+
+def _gptq_folder(tmp_path, dynamic, name="ckpt"):
+    folder = tmp_path / name
+    folder.mkdir()
+    qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
+    (folder / "config.json").write_text(json.dumps({**TINY, "quantization_config": qcfg}))
+    return folder
+
+
+def _weights(folder) -> int:
+    r = run_kvplan("estimate", folder, "--gpu", "h100", "-c", "4096", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["model"]["weights_bytes"]
+
+
+@pytest.mark.parametrize("dynamic, layer0, layer1", [
+    # vLLM's test model's shape: layer 1 at 8 bits, groups of 32 (2 x 71,680 + 2 x 35,840 + 3 x 143,360 = 645,120)
+    ({r"+:.*\.1\..*": {"bits": 8, "group_size": 32}}, INT4_LAYER, 645_120),
+    ({r"-:model\.layers\.1\..*": {}}, INT4_LAYER, FP16_LAYER),  # layer 1 left 16-bit
+    ({r".*down_proj": {"bits": 8}}, INT4_LAYER - 68096 + 134144, INT4_LAYER - 68096 + 134144),  # bare = "+:"
+    ({r"-:.*\.1\..*": {}, r"+:.*\.1\..*": {"bits": 8}}, INT4_LAYER, FP16_LAYER),  # the first match decides
+    ({r"+:.*\.1\..*": {"desc_act": False}, r"-:.*\.1\..*": {}}, INT4_LAYER, INT4_LAYER),  # ... keeping the config's
+    ({r"-:.*\.q_proj": {}}, INT4_LAYER, INT4_LAYER),  # vLLM's module is qkv_proj: an unfused name never matches
+    ({r"-:self_attn": {}}, INT4_LAYER, INT4_LAYER),  # re.match anchors at the start of the full name
+    ({r"-:.*self_attn\.qkv_proj": {}}, INT4_LAYER - 34048 - 2 * 17024 + (256 * 256 + 2 * 128 * 256) * 2,
+     INT4_LAYER - 34048 - 2 * 17024 + (256 * 256 + 2 * 128 * 256) * 2),  # q, k and v 16-bit, o_proj 4-bit
+])
+def test_dynamic_rules_price_each_module(tmp_path, dynamic, layer0, layer1):
+    assert _weights(_gptq_folder(tmp_path, dynamic)) == layer0 + layer1 + FP16_REST
+
+
+def test_a_skipped_fused_moe_stays_16_bit(tmp_path):
+    """Qwen3-MoE: vLLM's FusedMoE is model.layers.N.mlp.experts (qwen3_moe.py 0.32.0); "-:" on it gives
+    UnquantizedFusedMoEMethod (auto_gptq.py 0.32.0:69-86). 4 experts x 3 matrices of 128 x 256 in fp16 = 786,432
+    bytes a layer, 1,572,864 for the two; at 4 bits each 128 x 256 (or 256 x 128) matrix is 17,024 bytes."""
+    from kvplan.model.sources import resolve
+
+    moe = {**TINY, "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "num_experts": 4,
+           "num_experts_per_tok": 2, "moe_intermediate_size": 128, "head_dim": 64}
+    for dynamic, expected in (({r"-:.*\.mlp\.experts": {}}, 2 * 4 * 3 * 128 * 256 * 2),
+                              ({}, 2 * 4 * (2 * _int4(128, 256) + _int4(256, 128)))):
+        folder = tmp_path / f"moe{len(dynamic)}"
+        folder.mkdir()
+        qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
+        (folder / "config.json").write_text(json.dumps({**moe, "quantization_config": qcfg}))
+        experts = next(g for g in resolve(str(folder)).params if g.name == "experts")
+        assert experts.bytes == expected, dynamic
+
+
+def test_vllms_module_names_by_family():
+    """The FFN block's name where vLLM's model file gives it another (mixtral.py block_sparse_moe, llama4.py
+    feed_forward, qwen2_moe.py shared_expert, deepseek_v2.py shared_experts, gpt_oss.py attn; 0.32.0)."""
+    from kvplan.model.config import Config
+    from kvplan.model.tensors import attention_block, ffn_block
+
+    assert ffn_block(Config({"model_type": "mixtral"}, "t"), "experts") == "block_sparse_moe.experts"
+    assert ffn_block(Config({"model_type": "llama4_text"}, "t"), "shared_experts") == "feed_forward.shared_expert"
+    qwen = Config({"model_type": "qwen2_moe", "shared_expert_intermediate_size": 64}, "t")
+    assert ffn_block(qwen, "shared_experts") == "mlp.shared_expert"
+    assert ffn_block(Config({"model_type": "deepseek_v3"}, "t"), "shared_experts") == "mlp.shared_experts"
+    assert attention_block(Config({"model_type": "gpt_oss"}, "t")) == "attn"
+
+
+def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):
+    from conftest import one_error_line
+
+    line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {"-:(": {}}), "--gpu", "h100"))
+    assert line.startswith("kvplan: error: config field 'quantization_config.dynamic' holds '-:(', not a regular "
+                           "expression")
+    line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {".*": 8}, "two"), "--gpu", "h100"))
+    assert "maps '.*' to int, not an object of overrides" in line
