@@ -24,6 +24,18 @@ def send_file(handler, data: bytes, body: bool) -> None:
         handler.wfile.write(data)
 
 
+def send_listing(handler, repo_id: str, names, body: bool) -> None:
+    """The Hub's model listing (/api/models/{repo_id}[/revision/{revision}], what HfApi.model_info and
+    snapshot_download read): the repo's files as siblings, each by its path in the repo."""
+    data = json.dumps({"id": repo_id, "sha": COMMIT, "siblings": [{"rfilename": name} for name in names]}).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    if body:
+        handler.wfile.write(data)
+
+
 def send_error(handler, status: int, code=None, retry_after=None) -> None:
     """An error answer; `code`: the Hub's X-Error-Code (EntryNotFound, RepoNotFound, GatedRepo)."""
     handler.send_response(status)

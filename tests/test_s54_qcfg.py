@@ -34,7 +34,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from tests.conftest import ROOT, one_error_line, run_installed, run_kvplan
-from tests.fake_hub import cached_repo, hub_env, send_error, send_file, serving
+from tests.fake_hub import cached_repo, hub_env, send_error, send_file, send_listing, serving
 from kvplan.model.config import Config
 from kvplan.model.kinds import FullAttention, SlidingWindow
 from kvplan.model.parse import parse_config
@@ -172,7 +172,8 @@ def test_a_cached_hub_repo_without_the_file_is_refused(tmp_path):
 
 
 class _Repo(BaseHTTPRequestHandler):
-    """/{owner}/{name}/resolve/{revision}/{file}: config.json and quantize_config.json; anything else 404."""
+    """/{owner}/{name}/resolve/{revision}/{file}: config.json and quantize_config.json, and the model listing naming
+    them (/api/models/{owner}/{name}...); anything else 404."""
 
     protocol_version = "HTTP/1.1"
     files = {"config.json": json.dumps(TINY).encode(), "quantize_config.json": json.dumps(GPTQ_FILE).encode()}
@@ -184,6 +185,8 @@ class _Repo(BaseHTTPRequestHandler):
     def _answer(self, body: bool):
         name = self.path.split("?")[0].rstrip("/").split("/")[-1]
         _Repo.asked[name] += 1
+        if self.path.startswith("/api/models/"):
+            return send_listing(self, "/".join(self.path.split("?")[0].split("/")[3:5]), self.files, body)
         data = self.files.get(name) if "/resolve/" in self.path else None
         if data is None:
             return send_error(self, 404, "EntryNotFound")

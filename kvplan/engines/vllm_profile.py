@@ -32,7 +32,8 @@ FLASHINFER_SAMPLER_BYTES = (37, "V1 with FlashInfer's sampler the default (up to
 # aten/src/ATen/native/cuda/SortStable.cu segmented_sort_pairs: an int64 reverse-index tensor, and CUB's
 # non-overwriting SortPairs keeps a third keys and values buffer, cub dispatch_segmented_radix_sort.cuh
 # InvokePasses): bf16 logits 2 + float32 copy 4 + sorted values 4 + int64 order 8 + reverse indices 8 + CUB's
-# keys 4 and values 8 = 38 bytes a logit, what the logs show. Kept as fitted (the two logs' own measure).
+# keys 4 and values 8 = 38 bytes a logit, what the logs show. Kept as fitted (the two logs' own measure); the same
+# sort from 0.11.1 is priced from the code (sorting_bytes_per_logit).
 
 
 def flashinfer_samples(rules: Behaviour, gpu=None) -> bool:
@@ -110,13 +111,13 @@ def dummy_draft_probs(config) -> bool:
 def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
     """(bytes, how) the profile's sampler pass holds over `requests` dummy requests. FlashInfer's: V1's fitted
     constant a logit. The others from the code (the bf16 logits the LM head made are held by _dummy_sampler_run
-    throughout; Sampler.forward's float32 copy; temperature in place): "sort" (0.11.1-0.16 apply_top_k_top_p) adds
-    the sorted logits and their int64 order, the top-k and top-p masks, the sorted probabilities and the new tensor
-    the sorted logits are scattered into: width + 26 bytes a logit. "triton" (0.17-0.20) from 8 requests masks the
-    float32 logits in place, keeping a float32 vocabulary row for each of min(next power of two of min(SMs,
-    requests), SMs) programs (topk_topp_triton.py, cached), then the softmax's probabilities and random_sample's
-    exponential race: width + 12 a logit; below 8 requests the sort, scattered in place: width + 22 (24 for bf16
-    logits, as vLLM 0.32's own V1 sampler measures on the CPU, tests/data/vllm_sampler_profile_peak.json). V2's
+    throughout; Sampler.forward's float32 copy; temperature in place): "sort" (0.11.1-0.16 apply_top_k_top_p; ROCm
+    before 0.17) peaks inside the sort itself on the GPU: sorting_bytes_per_logit. "triton" (0.17-0.20) from 8
+    requests masks the float32 logits in place, keeping a float32 vocabulary row for each of min(next power of two
+    of min(SMs, requests), SMs) programs (topk_topp_triton.py, cached), then the softmax's probabilities and
+    random_sample's exponential race: width + 12 a logit; below 8 requests the sort, scattered in place: width + 22
+    (24 for bf16 logits, as vLLM 0.32's own V1 sampler measures on the CPU, tests/data/vllm_sampler_profile_peak.json;
+    the CUDA sort's own buffers, sorting_bytes_per_logit, not counted there). V2's
     Gumbel kernel: the logits alone.
     V2 from 0.33 (vllm 0.33 paths; 0.34 the same) samples twice: the default pass above, freed when it returns, then
     one with SamplingParams.for_sampler_warmup() (sampling_params.py:1477-1493: temperature, top-k 50, top-p, min-p,
@@ -149,8 +150,31 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
         rows = triton_rows(gpu, requests)
         return (logits * (width + 12) + rows * vocab * 4, f"{requests} requests x {vocab} logits x {width + 12} B + "
                                                           f"Triton top-k/top-p rows {rows} x {vocab} x 4 B")
-    per = width + (22 if kind == "triton" else 26)
+    per = width + 22 if kind == "triton" else sorting_bytes_per_logit(width, requests, vocab)
     return logits * per, f"{requests} requests x {vocab} logits x {per} B (top-k/top-p by sorting)"
+
+
+SMALL_SORT_MAX = 4096  # torch sorts rows up to this long in place (aten/src/ATen/native/cuda/Sort.h)
+FULL_SORT_ROWS = range(2, 128)  # row counts torch sorts as one flat radix sort (SortStable.cu)
+
+
+def sorting_bytes_per_logit(width: int, requests: int, vocab: int) -> int:
+    """Bytes a logit at the peak of 0.11.1-0.16's top-k / top-p by sorting (v1/sample/ops/topk_topp_sampler.py
+    apply_top_k_top_p, 0.11.1:152-192, 0.16.0:243-283), on top of the LM head's logits (width) and Sampler.forward's
+    float32 copy (4) that the dummy run holds throughout. The sort's outputs stay: float32 values and int64 order
+    (12). Past the sort, the top-k and top-p bool masks (2), the sorted probabilities (4) and the scattered copy (4):
+    width + 26. During it, torch's CUDA sort of rows longer than SMALL_SORT_MAX (Sort.cpp sort_cuda_kernel ->
+    SortStable.cu launch_stable_sort_kernel) allocates beside the outputs: from 128 rows (or one row) an int64
+    reverse-index tensor (8) and CUB's segmented radix sort's third keys and values buffers, float32 and int64 (12,
+    dispatch_segmented_radix_sort.cuh InvokePasses, is_overwrite_okay false): width + 36; from 2 to 127 rows one
+    flat sort of (value, index and row) pairs, two 8-byte pair tensors (16), a float32 keys output (4) and CUB's
+    third keys and values buffers (12): width + 48. ROCm's hipCUB taken to allocate alike (not read); a vocabulary
+    of a million or more (sorted row by row) is not modelled."""
+    after_sort = width + 4 + 12 + 2 + 4 + 4
+    if vocab <= SMALL_SORT_MAX:
+        return after_sort
+    beside_outputs = 16 + 4 + 12 if requests in FULL_SORT_ROWS else 8 + 12
+    return max(after_sort, width + 4 + 12 + beside_outputs)
 
 
 def triton_rows(gpu, requests: int) -> int:

@@ -21,9 +21,10 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
 from .bundled import did_you_mean
-from .files import load_json, weights_from_counts
+from .files import json_names, load_json, weights_from_counts
 from .parse import parse_config
-from .quantization import QUANT_CONFIG_FILES, has_quantization_settings, settings_file_method, with_settings_file
+from .quantization import (QUANT_CONFIG_FILES, has_quantization_settings, settings_file_method, settings_file_names,
+                           with_settings_file)
 from .spec import ModelSpec, Weights
 
 # A branch or tag (one path component), a 40-hex commit, or a pull-request ref (refs/pr/N) of the Hub.
@@ -166,27 +167,57 @@ def _fetch_config(model_id: str, revision: Optional[str], deadline: float) -> st
                            etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
 
 
-def _settings_files(model_id: str, revision: Optional[str], method: str, deadline: float) -> dict:
-    """{name: cached path} of the settings files vLLM's --quantization `method` reads (quantization.QUANT_CONFIG_FILES)
-    that the repo holds: one request per name, or the cache alone when offline, where none cached is an error (the
-    repo may hold one the cache lacks) unless the cache knows the repo lacks it (_known_missing). vLLM lists the
-    snapshot's *.json and takes any name ending so (weight_utils.py 0.32.0:336-369); kvplan asks for the names
-    themselves."""
+def _settings_files(model_id: str, revision: Optional[str], method: str, deadline: float, snapshot: Path) -> dict:
+    """{name: cached path} of the settings files vLLM's --quantization `method` reads from the repo: its top-level
+    *.json whose name ends with one of QUANT_CONFIG_FILES[method] (quantization.settings_file_names). vLLM downloads
+    the repo's "*.json" (snapshot_download, weight_utils.py 0.32.0:332-343) and globs the top level of the snapshot
+    (:365-369); kvplan lists the repo as snapshot_download does (the model's siblings) and fetches the names that
+    match. Offline, the cached snapshot's own files (`snapshot`), as vLLM's offline snapshot_download gives them
+    (_cached_settings_files); when the listing cannot reach the Hub, those too, or the Hub's error where none
+    matches."""
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
-    found, uncached = {}, []
-    for name in QUANT_CONFIG_FILES[method]:
+    if _offline():
+        return _cached_settings_files(model_id, revision, method, snapshot)
+    try:
+        names = _repo_names(model_id, revision, deadline)
+    except HfHubHTTPError:
+        raise
+    except Exception:  # network down, DNS, timeout: the cached snapshot still answers where it holds one
+        cached = _snapshot_settings_files(method, snapshot)
+        if cached:
+            return cached
+        raise
+    found = {}
+    for name in settings_file_names(method, names):
         try:
-            found[name] = hf_hub_download(model_id, name, revision=revision, local_files_only=_offline(),
+            found[name] = hf_hub_download(model_id, name, revision=revision,
                                           etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
-        except LocalEntryNotFoundError:
-            if not _offline():
-                raise  # the Hub did not answer and the cache has no copy: _hub_error says so
-            if not _known_missing(model_id, name, revision):
-                uncached.append(name)
-        except EntryNotFoundError:  # the repo has no such file
+        except EntryNotFoundError:  # listed a moment ago, gone now: as if never there
             pass
+    return found
+
+
+def _repo_names(model_id: str, revision: Optional[str], deadline: float) -> list:
+    """The names of the files at the top of the repo (at `revision`), from the Hub's model listing: what a glob of
+    vLLM's snapshot folder sees (files in sub-folders are not globbed)."""
+    from huggingface_hub import HfApi
+
+    info = HfApi().model_info(model_id, revision=revision, timeout=max(deadline - time.monotonic() + 0.5, 0.1))
+    return [s.rfilename for s in info.siblings or () if "/" not in s.rfilename]
+
+
+def _snapshot_settings_files(method: str, snapshot: Path) -> dict:
+    """{name: path} of the settings files `method` takes among the cached snapshot's *.json."""
+    return {name: str(snapshot / name) for name in settings_file_names(method, json_names(snapshot))}
+
+
+def _cached_settings_files(model_id: str, revision: Optional[str], method: str, snapshot: Path) -> dict:
+    """Offline: the settings files the cached snapshot holds. None there is an error (the repo may hold one the cache
+    lacks) unless the cache records the repo lacking every name the class reads (_known_missing)."""
+    found = _snapshot_settings_files(method, snapshot)
+    uncached = [name for name in QUANT_CONFIG_FILES[method] if not _known_missing(model_id, name, revision)]
     if uncached and not found:
         raise KvplanError(f"model {model_id}'s config has no quantization_config, and the Hugging Face cache holds no "
                           f"{' or '.join(uncached)} for it (vLLM's --quantization {method} reads that file instead) "
@@ -203,14 +234,16 @@ def _known_missing(model_id: str, name: str, revision: Optional[str]) -> bool:
 
 
 def _with_hub_settings(raw, model_id: str, revision: Optional[str], quantization: Optional[str], deadline: float,
-                       seconds: float) -> tuple:
+                       seconds: float, snapshot: Path) -> tuple:
     """(raw, note): config.json with the settings file vLLM's --quantization awq / gptq reads from the repo when the
-    config has none (quantization.with_settings_file); nothing is asked of the Hub otherwise."""
+    config has none (quantization.with_settings_file); nothing is asked of the Hub otherwise. `snapshot`: the cache
+    folder config.json was read from."""
     method = settings_file_method(quantization)
     if method is None or has_quantization_settings(raw):
         return raw, None
     try:
-        paths = _within(deadline - time.monotonic(), lambda: _settings_files(model_id, revision, method, deadline))
+        paths = _within(deadline - time.monotonic(),
+                        lambda: _settings_files(model_id, revision, method, deadline, snapshot))
     except KvplanError:
         raise
     except Exception as exc:  # every failure becomes one sentence; see _hub_error
@@ -294,7 +327,8 @@ def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = N
         config = _within(seconds, lambda: _fetch_config(model_id, revision, deadline))
     except Exception as exc:  # every failure becomes one sentence; see _hub_error
         raise _hub_error(model_id, exc, seconds) from None
-    raw, settings = _with_hub_settings(load_json(Path(config)), model_id, revision, quantization, deadline, seconds)
+    raw, settings = _with_hub_settings(load_json(Path(config)), model_id, revision, quantization, deadline, seconds,
+                                       Path(config).parent)
     if raw_out is not None:
         raw_out.append(raw)
     weights, note = _hub_weights(model_id, revision, deadline - time.monotonic())

@@ -34,6 +34,7 @@ from typing import Optional
 
 from . import gemma3n
 from .config import Config
+from .gptq_dynamic import decided, dynamic_rules, layer_decisions
 from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma3n, is_gemma4, is_v4,
                      mixer_kinds, V4_RATIOS, v4_ratios)
 from .precision import DTYPE_BYTES
@@ -65,7 +66,10 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         return "fp8", {"block": tuple(block) if ok else None, "experts": experts, "ignored": fp8_ignored(qcfg)}
     if method in ("awq", "gptq", "marlin", "auto-round"):  # auto-round: AutoRound's quant_method (vLLM inc.py)
         sparse = qcfg.get("checkpoint_format") == "marlin_24"  # GPTQMarlin24Config's storage (quantized_bytes)
-        return f"int{bits}-{method}", {"bits": bits, "group": group, "sparse24": sparse}
+        opts = {"bits": bits, "group": group, "sparse24": sparse}
+        if method == "gptq" and not sparse:  # GPTQModel's per-module overrides (gptq_dynamic.py)
+            opts["dynamic"] = dynamic_rules(qcfg)
+        return f"int{bits}-{method}", opts
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
     if method in PER_LAYER_METHODS or method.startswith("modelopt"):
@@ -178,9 +182,22 @@ def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: Optiona
         quantized = False
     if quantized and tensor.group == "experts" and opts.get("experts") == "mxfp4":  # DeepSeek-V4 expert_dtype fp4
         return tensor.copies * quantized_bytes("mxfp4", {}, tensor.rows, tensor.cols), "mxfp4"
+    if quantized and opts.get("dynamic") and index is not None:
+        return _dynamic_bytes(tensor, fmt, opts, model_bytes, index, styles or {})
     if quantized:
         return tensor.copies * quantized_bytes(fmt, opts, tensor.rows, tensor.cols), fmt
     return model_bytes * tensor.elements, None
+
+
+def _dynamic_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: int, styles: dict) -> tuple:
+    """(stored bytes, format or None) of a GPTQ tensor under the `dynamic` rule its module meets (gptq_dynamic.py):
+    in the model dtype where the rule skips it, else at the rule's bits and group size."""
+    rule = decided(tensor, index, opts["dynamic"], styles, opts["bits"], opts["group"])
+    if rule is False:
+        return model_bytes * tensor.elements, None
+    bits, group = rule
+    stored = quantized_bytes(fmt, {**opts, "bits": bits, "group": group}, tensor.rows, tensor.cols)
+    return tensor.copies * stored, f"int{bits}-{fmt.split('-', 1)[1]}"
 
 
 def quantization(cfg: Config):
@@ -254,15 +271,18 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
                                                                vision_tensors(cfg, hidden), 1)],
                        quantization(cfg), dtype, cfg)
     qcfg = quantization(cfg)
-    per_layer = quantized_format(qcfg)[1].get("checkpoint") if isinstance(qcfg, dict) else None
-    fp8_opts = quantized_format(qcfg)[1] if isinstance(qcfg, dict) else {}
+    opts = quantized_format(qcfg)[1] if isinstance(qcfg, dict) else {}
+    per_layer = opts.get("checkpoint")
     structure: dict = {}  # layers alike in kind (and, where the format is per layer, in format) priced once
     first: dict = {}
     indexers = indexer_layers(cfg, layers)  # sparse attention: which layers build their own indexer
     for index, kind in enumerate(decoder_layers(cfg, layers)):
         key = kind + (not indexers or indexers[index],)
         key += _layer_formats(per_layer, index, projection_styles(cfg)) if per_layer else ()
-        key += layer_ignored(fp8_opts, index)
+        key += layer_ignored(opts, index)
+        if opts.get("dynamic"):
+            key += layer_decisions(layer_tensors(cfg, dims, *key[:3]), index, opts["dynamic"],
+                                   projection_styles(cfg), opts["bits"], opts["group"])
         structure[key] = structure.get(key, 0) + 1
         first.setdefault(key, index)
     parts = [(layer_tensors(cfg, dims, *key[:3]), times, first[key]) for key, times in structure.items()]

@@ -10,8 +10,8 @@ Which source a MODEL names (in this order):
 3. The Hub, within a total deadline (--hub-timeout / KVPLAN_HUB_TIMEOUT, 10 s by default).
 
 With --quantization awq / gptq and a config.json holding no quantization_config, the settings file vLLM reads then
-(quantize_config.json, quant_config.json) is read from the folder or the Hub repo too (quantization.py
-QUANT_CONFIG_FILES); nothing else asks for it.
+(a top-level *.json whose name ends quantize_config.json, or quant_config.json for AWQ) is read from the folder or
+the Hub repo too (quantization.py QUANT_CONFIG_FILES, settings_file_names); nothing else asks for it.
 
 Every read is bounded (files.py): only regular files are opened, JSON with limits on size, nesting and digits,
 safetensors headers under a size cap before anything is allocated."""

@@ -73,6 +73,9 @@ class Tensor(NamedTuple):
     # the module's name inside its decoder layer, where a quantization_config may name it to leave it unquantized
     # (fp8 ignored_layers: params._stored_bytes)
     module: str = ""
+    # the module's name inside its decoder layer as vLLM builds it (fused: self_attn.qkv_proj, mlp.gate_up_proj,
+    # mlp.experts), which a GPTQ `dynamic` rule matches (gptq_dynamic.py); "" where kvplan does not name it
+    vllm_module: str = ""
 
     @property
     def elements(self) -> int:
@@ -82,6 +85,35 @@ class Tensor(NamedTuple):
 def _matrix(group: str, rows: int, cols: int, bias: bool = False, copies: int = 1) -> list:
     out = [Tensor(group, rows, cols, copies, linear=True)]
     return out + [Tensor(group, rows, copies=copies)] if bias else out
+
+
+# vLLM's name of a family's feed-forward block where it is not `mlp` (models/mixtral.py, phimoe.py, granitemoe.py:
+# block_sparse_moe; llama4.py: feed_forward; 0.32.0), and of its attention block where not `self_attn` (gpt_oss.py)
+FFN_BLOCKS = {"mixtral": "block_sparse_moe", "phimoe": "block_sparse_moe", "granitemoe": "block_sparse_moe",
+              "llama4_text": "feed_forward", "llama4": "feed_forward"}
+ATTENTION_BLOCKS = {"gpt_oss": "attn"}
+
+
+def attention_block(cfg: Config) -> str:
+    return ATTENTION_BLOCKS.get(cfg.model_type, "self_attn")
+
+
+def ffn_block(cfg: Config, group: str) -> str:
+    """vLLM's name of a feed-forward group's module in a decoder layer: the block (mlp), its routed experts (one
+    FusedMoE, mlp.experts) or shared ones (mlp.shared_experts; mlp.shared_expert where a single one has its own
+    intermediate size, as Qwen's MoE names it: qwen2_moe.py, qwen3_moe.py; llama4.py's too)."""
+    block = FFN_BLOCKS.get(cfg.model_type, "mlp")
+    if group == "experts":
+        return f"{block}.experts"
+    if group == "shared_experts":
+        single = cfg.has("shared_expert_intermediate_size") or cfg.model_type.startswith("llama4")
+        return f"{block}.shared_expert" if single else f"{block}.shared_experts"
+    return block
+
+
+def _named(tensors: list, name: str) -> list:
+    """`tensors` under vLLM's module name `name` (Tensor.vllm_module)."""
+    return [t._replace(vllm_module=name) for t in tensors]
 
 
 def _whole(tensors: list) -> list:
@@ -131,7 +163,9 @@ def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
     qkv = all_biased or flagged or family in QKV_BIAS
     gate = 1 + gated_attention(cfg)  # q_proj also yields the output gate
     kv_proj = [t._replace(kv_split=kv) for t in _matrix("attention", kv * hd, h, qkv, copies=2)]
-    out = [*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj, *_matrix("attention", h, heads * hd, all_biased)]
+    block = attention_block(cfg)  # vLLM fuses q, k and v into one qkv_proj (QKVParallelLinear)
+    out = [*_named([*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj], f"{block}.qkv_proj"),
+           *_named(_matrix("attention", h, heads * hd, all_biased), f"{block}.o_proj")]
     if per_head_qk_norm(cfg):
         out += [Tensor("attention", hd, copies=2, replicated=True)]
     if family in WHOLE_QK_NORM:
@@ -270,10 +304,15 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
 def _mlp(cfg: Config, group: str, h: int, inter: int, copies: int = 1) -> list:
     family = cfg.model_type
     bias = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "mlp_bias", False)
+    block = ffn_block(cfg, group)
     if family == "gpt_oss":  # fused gate_up and down, each with a bias, per expert
-        return [*_matrix(group, 2 * inter, h, True, copies), *_matrix(group, h, inter, True, copies)]
-    up = [*_matrix(group, inter, h, bias, copies)] * (1 if family in NON_GATED_MLP else 2)
-    return up + _matrix(group, h, inter, bias, copies)
+        return _named([*_matrix(group, 2 * inter, h, True, copies), *_matrix(group, h, inter, True, copies)], block)
+    if family in NON_GATED_MLP:  # names of their own (fc1 / fc2, c_fc...): not named
+        return _matrix(group, inter, h, bias, copies) + _matrix(group, h, inter, bias, copies)
+    gate_up, down = [*_matrix(group, inter, h, bias, copies)] * 2, _matrix(group, h, inter, bias, copies)
+    if group == "experts":  # one FusedMoE module holds them all
+        return _named(gate_up + down, block)
+    return _named(gate_up, f"{block}.gate_up_proj") + _named(down, f"{block}.down_proj")
 
 
 class FeedForwardSizes(NamedTuple):

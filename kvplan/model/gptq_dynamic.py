@@ -1,0 +1,114 @@
+"""GPTQModel's per-module overrides in a GPTQ quantization_config, `dynamic` ({regex: {bits, group_size, ...}}), as
+vLLM applies them to each linear layer and fused-MoE block it builds (model_executor/layers/quantization/utils/
+gptq_utils.py get_dynamic_override, 0.11.0:54-72, 0.32.0:85-103, 0.34.0:85-103). The rules are tried in the
+file's order against the module's full name as vLLM names it (fused: model.layers.3.self_attn.qkv_proj,
+model.layers.3.mlp.gate_up_proj, model.layers.3.mlp.experts) with re.match, anchored at the start; the first that
+matches decides:
+- "-:pattern": the module is not quantised (get_linear_quant_method -> UnquantizedLinearMethod, gptq_utils.py
+  0.11.0:133-139, 0.32.0:189-195; get_moe_quant_method -> UnquantizedFusedMoEMethod, gptq_marlin.py 0.11.0:53-58,
+  auto_gptq.py 0.32.0:69-86): stored in the model dtype;
+- any other ("+:pattern" or a bare one): its bits and group_size, where it sets them to an integer, replace the
+  config's for that module (override_config, 0.11.0:21-29, 0.32.0:55-61); keys it lacks keep the config's.
+Bytes follow (params.quantized_bytes). desc_act and sym change no byte; whether Marlin takes an overridden module's
+bits and group size is not checked (engines/vllm_wna16.py reads the config's own).
+
+Limit: kvplan names a decoder layer's standard attention and MLP modules as vLLM does (tensors.Tensor.vllm_module);
+another tensor (MLA's and the Mamba / DeltaNet mixers' projections, a family's own names) is matched by its block
+(model.layers.N.self_attn, .mlp, .mixer: BLOCKS), which a rule on the layer index matches and one on a projection's
+name does not; a multimodal wrapper's prefix (language_model.model.layers...) is taken as model.layers."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple, Optional, Union
+
+from ..errors import KvplanError
+
+# a group's block in a decoder layer, for a tensor vLLM's module name is not known of
+BLOCKS = {"attention": "self_attn", "dense": "mlp", "experts": "mlp.experts", "shared_experts": "mlp.shared_experts",
+          "linear": "mixer"}
+SKIP = "-:"
+KEEP = "+:"
+
+
+class Rule(NamedTuple):
+    """One `dynamic` entry."""
+    skips: bool  # "-:": the module stays unquantised
+    pattern: re.Pattern
+    overrides: dict
+
+
+def _refused(problem: str) -> KvplanError:
+    return KvplanError(f"config field 'quantization_config.dynamic' {problem}")
+
+
+def dynamic_rules(qcfg: dict) -> tuple:
+    """The Rules of a GPTQ quantization_config's `dynamic` (none: ()). vLLM reads it with get_from_keys_or(...,
+    default={}) and a null as {} (gptq.py 0.11.0:116-117, auto_gptq.py 0.32.0:191-192, 0.34.0:199-200)."""
+    dynamic = qcfg.get("dynamic")
+    if dynamic is None:
+        return ()
+    if not isinstance(dynamic, dict):
+        raise _refused(f"must map module-name patterns to overrides, got {type(dynamic).__name__}.")
+    return tuple(_rule(key, value) for key, value in dynamic.items())
+
+
+def _rule(key, overrides) -> Rule:
+    if not isinstance(key, str):
+        raise _refused(f"has a key that is not a pattern: {key!r}.")
+    skips = key.startswith(SKIP)
+    text = key[len(SKIP):] if skips else key.removeprefix(KEEP)
+    try:
+        pattern = re.compile(text)
+    except re.error as exc:
+        raise _refused(f"holds {key!r}, not a regular expression ({exc}).") from None
+    if not skips and not isinstance(overrides, dict):  # vLLM calls .get on it (gptq_utils.py 0.32.0:102)
+        raise _refused(f"maps {key!r} to {type(overrides).__name__}, not an object of overrides.")
+    return Rule(skips, pattern, overrides if isinstance(overrides, dict) else {})
+
+
+def rule_for(rules: tuple, name: str) -> Optional[Rule]:
+    """The first Rule whose pattern matches the start of module `name`, or None."""
+    return next((rule for rule in rules if rule.pattern.match(name)), None)
+
+
+def module_name(tensor, index: int, styles: dict) -> str:
+    """vLLM's full name of the module holding `tensor` in decoder layer `index`: its own where kvplan knows it, else
+    its group's block (BLOCKS; styles: params.projection_styles, MLA and the mixers' own names)."""
+    inner = tensor.vllm_module or BLOCKS.get(tensor.group, tensor.group)
+    if not tensor.vllm_module and tensor.group == "linear" and styles.get("linear") != "mixer":
+        inner = "linear_attn"  # Qwen3-Next's gated DeltaNet (qwen3_next.py)
+    return f"model.layers.{index}.{inner}"
+
+
+def _bits(value, default: int) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 16
+    return value if ok else default
+
+
+def _group(value, default: int) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and (value >= 1 or value == -1)
+    return value if ok else default
+
+
+def overridden(rule: Optional[Rule], bits: int, group: int) -> Union[bool, tuple]:
+    """False where `rule` leaves the module unquantised, else its (bits, group_size): the rule's over the config's
+    `bits` / `group` (an integer the pricing takes: bits 1-16, a group size of 1 or more, or -1)."""
+    if rule is None:
+        return bits, group
+    if rule.skips:
+        return False
+    return _bits(rule.overrides.get("bits"), bits), _group(rule.overrides.get("group_size"), group)
+
+
+def decided(tensor, index: int, rules: tuple, styles: dict, bits: int, group: int) -> Union[bool, tuple]:
+    """overridden() for the module holding `tensor` in decoder layer `index`."""
+    return overridden(rule_for(rules, module_name(tensor, index, styles)), bits, group)
+
+
+def layer_decisions(tensors: list, index: int, rules: tuple, styles: dict, bits: int, group: int) -> tuple:
+    """What the rules decide for each of a layer's linear modules, by the module's name inside the layer: layers alike
+    in it are priced alike (params.parameter_groups)."""
+    names = {module_name(t, index, styles).split(".", 3)[-1]: decided(t, index, rules, styles, bits, group)
+             for t in tensors if t.linear}
+    return tuple(sorted(names.items(), key=lambda item: item[0]))

@@ -1,0 +1,303 @@
+"""Session 55 (sampq): V1's profile sampler peak 0.11.1-0.16 (kvplan/engines/vllm_profile.py
+sorting_bytes_per_logit), and the Hub's quantisation settings files and GPTQModel's `dynamic` overrides.
+
+The sampler pass, read by hand release by release. _dummy_sampler_run (gpu_model_runner.py 0.11.1:3900-3970,
+0.11.2:3904, 0.12.0:4121, 0.13.0:4268, 0.14.0/0.14.1:4531, 0.16.0:4944; the same SamplingMetadata in all:
+temperature 0.5, top_p 0.9, top_k vocab - 1, no logprobs, no penalties) keeps the LM head's bf16 logits [N, V]
+while Sampler.forward (sampler.py 0.11.1:87, 0.12.0-0.16.0:90) rebinds its own `logits` to a float32 copy,
+greedy-samples (argmax, [N]), divides by the temperature in place (0.11.1:138, 0.12.0-0.16.0:141) and calls
+TopKTopPSampler, which on CUDA is forward_native unless VLLM_USE_FLASHINFER_SAMPLER=1 (topk_topp_sampler.py
+0.11.1:30-47, 0.12.0-0.16.0:31-58: opt-in from 0.11.1; ROCm's aiter sampler, 0.12 on, only with aiter enabled, and
+bypassed from 0.14). apply_top_k_top_p (0.11.1:152-192, 0.12.0/0.13.0:239-279, 0.14.0-0.16.0:243-283), per logit:
+  logits.sort -> float32 values 4 + int64 order 8 (outputs that stay to the end);
+  during the sort (torch aten/src/ATen/native/cuda/Sort.cpp sort_cuda_kernel, rows longer than 4096 ->
+    SortStable.cu launch_stable_sort_kernel): at >= 128 rows (or 1) segmented_sort_pairs' int64 reverse indices 8
+    and CUB DeviceSegmentedRadixSort::SortPairs' temporary storage, a third keys buffer (float32 4) and a third
+    values buffer (int64 8) since the non-double-buffer call may not overwrite its input
+    (dispatch_segmented_radix_sort.cuh InvokePasses): 2 + 4 + 12 + 8 + 12 = 38;
+    at 2-127 rows segmented_sort_pairs_by_full_sort: two int2 (index, row) tensors 8 + 8, radix_sort_pairs' float32
+    keys output 4 (keys_out nullptr) and DeviceRadixSort's third keys 4 and values 8 buffers: 2 + 4 + 12 + 32 = 50;
+  after it: top-k mask (bool 1), probs_sort (float32 4; cumsum in place), top-p mask (bool 1), logits_sort.scatter
+    into a new float32 tensor 4: 2 + 4 + 12 + 10 = 28, then freed down to 2 + 4 + 4 before softmax (4) and q (4).
+So the peak is the sort: 38 bytes a logit for the usual 256 / 1,024 dummy requests, 50 for 2-127; the 28 priced
+before this session was the post-sort phase only. The same torch sort gave the 0.10.1 / 0.11.0 logs (A19 / A20, a
+pip install without FlashInfer) their measured 36.5 and 37.1 bytes a logit, the constant fitted there (37)."""
+
+import json
+from collections import Counter
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from conftest import run_installed, run_kvplan
+from fake_hub import cached_repo, hub_env, send_error, send_file, send_listing, serving
+
+GiB = 2**30
+MIXTRAL_VOCAB = 32000
+GPT_OSS_VOCAB = 201088
+
+
+def _profile_term(*args) -> dict:
+    result = run_kvplan("estimate", *args, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["plans"]
+    return next(t for t in row["budget"]["terms"] if t["name"] == "profile_peak")
+
+
+@pytest.mark.parametrize("engine", ["0.11.1", "0.11.2", "0.12.0", "0.13.0", "0.14.0", "0.14.1", "0.16.0"])
+def test_the_sort_peaks_inside_torch_sort_at_1024_requests(engine):
+    """Mixtral-8x7B on two H100s: 1,024 dummy requests (vllm serve's default there), bf16 logits: 38 bytes a logit
+    (module docstring), 1,024 x 32,000 x 38 = 1,245,184,000 bytes."""
+    term = _profile_term("mistralai/Mixtral-8x7B-v0.1", "--gpu", "h100", "--tp", "2", "--context", "8192",
+                         "--engine", f"vllm=={engine}")
+    assert "1024 requests x 32000 logits x 38 B (top-k/top-p by sorting)" in term["source"]
+
+
+def test_between_2_and_127_requests_torch_sorts_flat():
+    """64 dummy requests: segmented_sort_pairs_by_full_sort, 50 bytes a logit (module docstring)."""
+    term = _profile_term("mistralai/Mixtral-8x7B-v0.1", "--gpu", "h100", "--tp", "2", "--context", "8192",
+                         "--engine", "vllm==0.13.0", "--max-num-seqs", "64")
+    assert "64 requests x 32000 logits x 50 B (top-k/top-p by sorting)" in term["source"]
+
+
+@pytest.mark.parametrize("requests, per_logit", [(1, 38), (2, 50), (127, 50), (128, 38), (1024, 38)])
+def test_sorting_bytes_by_row_count(requests, per_logit):
+    """bf16 logits (width 2), a 201,088 vocabulary: one row is a single large segment (an nsort int64 index array 8
+    and CUB's third keys and values buffers 12: 2 + 4 + 12 + 20 = 38); 2-127 the flat sort 50; from 128 the
+    segmented sort 38."""
+    from kvplan.engines.vllm_profile import sorting_bytes_per_logit
+
+    assert sorting_bytes_per_logit(2, requests, GPT_OSS_VOCAB) == per_logit
+
+
+def test_a_short_vocabulary_sorts_in_place():
+    """Rows of at most 4,096 take torch's in-place bitonic sort (Sort.h should_use_small_sort): no buffers beside the
+    outputs, so the post-sort phase sets the peak: 2 + 4 + 12 + 2 + 4 + 4 = 28."""
+    from kvplan.engines.vllm_profile import sorting_bytes_per_logit
+
+    assert sorting_bytes_per_logit(2, 1024, 4096) == 28
+    assert sorting_bytes_per_logit(2, 1024, 4097) == 38
+
+
+def test_the_boundary_releases_keep_their_own_paths():
+    """0.11.0 keeps the fitted FlashInfer constant (37); 0.17.0 masks with the Triton kernel from 8 requests
+    (topk_topp_sampler.py 0.17.0:245-255): 2 + 12 bytes a logit and the cached rows."""
+    args = ("mistralai/Mixtral-8x7B-v0.1", "--gpu", "h100", "--tp", "2", "--context", "8192", "--engine")
+    assert "x 37 B (FlashInfer)" in _profile_term(*args, "vllm==0.11.0")["source"]
+    assert "1024 requests x 32000 logits x 14 B + Triton" in _profile_term(*args, "vllm==0.17.0")["source"]
+
+
+def test_gpt_oss_120b_sampler_on_0_11_1_matches_the_0_11_0_logs_measure():
+    """gpt-oss-120b on an H100 with 0.11.1: 1,024 x 201,088 x 38 = 7,824,736,256 bytes (7.29 GiB) of sampler pass
+    beside the forward's held hidden states, against 37 x the same fitted on the 0.11.0 log (A20), whose pip install
+    ran this same torch sort."""
+    term = _profile_term("openai/gpt-oss-120b", "--gpu", "h100", "--context", "8192", "--engine", "vllm==0.11.1")
+    assert "1024 requests x 201088 logits x 38 B" in term["source"]
+    assert term["bytes"] >= 1024 * GPT_OSS_VOCAB * 38
+
+
+# ---- the settings file on the Hub: matched by the ending of its name, as vLLM globs it ------------------------------
+# vLLM's get_quant_config with no quantization_config in the config (weight_utils.py 0.11.0:260-292, 0.32.0:332-380,
+# 0.34.0:363-415): snapshot_download(allow_patterns="*.json") of the repo, glob(folder/*.json) (the top level only,
+# no hidden name), and the files whose path ends with one of the -q class's get_config_filenames() (GPTQ:
+# quantize_config.json; AWQ: quant_config.json, quantize_config.json): none refused, more than one refused, one read.
+
+TINY = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 256, "intermediate_size": 512,
+        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 1000,
+        "max_position_embeddings": 4096, "torch_dtype": "float16", "tie_word_embeddings": False}
+GPTQ_FILE = {"bits": 4, "group_size": 128, "desc_act": False, "sym": True}
+AWQ_FILE = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM"}
+
+
+def _int4(out: int, inputs: int, group: int = 128) -> int:
+    """One 4-bit out x in layer: qweight in*out/2 + qzeros (in/g)*out/2 + fp16 scales (in/g)*out*2 bytes."""
+    groups = inputs // group
+    return inputs * out // 2 + groups * out // 2 + groups * out * 2
+
+
+# q 256x256, k and v 128x256, o 256x256, gate and up 512x256, down 256x512 (out x in); embed + lm_head 2 x 1000 x
+# 256 fp16, two norms a layer and the final one
+FP16_REST = 2 * 1000 * 256 * 2 + 2 * (2 * 256 * 2) + 256 * 2
+GPTQ_LAYER = 2 * _int4(256, 256) + 2 * _int4(128, 256) + 2 * _int4(512, 256) + _int4(256, 512)
+GPTQ_BYTES = 2 * GPTQ_LAYER + FP16_REST  # 1,639,424
+
+
+class _Hub:
+    """A fake Hub holding one repo's files (`files`: name -> JSON), answering /resolve/ and the model listing; what
+    was asked is counted by the last component of the path."""
+
+    files: dict = {}
+    asked: Counter = Counter()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, body: bool):
+        path = self.path.split("?")[0]
+        _Hub.asked[path.rstrip("/").split("/")[-1]] += 1
+        if path.startswith("/api/models/"):
+            return send_listing(self, "/".join(path.split("/")[3:5]), _Hub.files, body)
+        name = path.split("/resolve/", 1)[-1].split("/", 1)[-1] if "/resolve/" in path else None
+        if name not in _Hub.files:
+            return send_error(self, 404, "EntryNotFound")
+        send_file(self, json.dumps(_Hub.files[name]).encode(), body)
+
+    def do_HEAD(self):
+        self._answer(False)
+
+    def do_GET(self):
+        self._answer(True)
+
+
+@pytest.fixture
+def hub():
+    _Hub.asked.clear()
+    with serving(_Handler) as endpoint:
+        yield endpoint
+
+
+def _hub_estimate(endpoint, tmp_path, files: dict, method: str):
+    _Hub.files = {"config.json": TINY, **files}
+    return run_installed("estimate", "acme/tiny", "-q", method, "--gpu", "h100", "-c", "4096", "--format", "json",
+                         env=hub_env(tmp_path, endpoint))
+
+
+def test_a_hub_file_ending_quantize_config_json_is_read(hub, tmp_path):
+    """Before, kvplan asked for quantize_config.json by name and refused; vLLM's glob takes any *quantize_config.json:
+    the weights are the GPTQ checkpoint's, 2 x 306,432 + 1,026,560 = 1,639,424 bytes."""
+    r = _hub_estimate(hub, tmp_path, {"model_quantize_config.json": GPTQ_FILE}, "gptq")
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["model"]
+    assert (model["weights_bytes"], model["weights_dtype"]) == (GPTQ_BYTES, "int4-gptq")
+    assert "gptq settings read from model_quantize_config.json beside config.json" in " ".join(model["rules"])
+    assert _Hub.asked["model_quantize_config.json"] and not _Hub.asked["quantize_config.json"]
+
+
+def test_awq_takes_modelopts_hf_quant_config_json_too(hub, tmp_path):
+    """hf_quant_config.json ends with quant_config.json: vLLM's AWQ glob takes it, so beside AutoAWQ's own file
+    there are two: "Found multiple config files for awq"."""
+    r = _hub_estimate(hub, tmp_path, {"quant_config.json": AWQ_FILE, "hf_quant_config.json": {"producer": {}}}, "awq")
+    assert r.returncode == 2 and "awq finds 2 settings files beside config.json (hf_quant_config.json, " \
+                                 "quant_config.json)" in r.stderr, r.stderr
+
+
+def test_a_file_in_a_sub_folder_is_not_globbed(hub, tmp_path):
+    r = _hub_estimate(hub, tmp_path, {"gptq/quantize_config.json": GPTQ_FILE}, "gptq")
+    assert r.returncode == 2 and "no quantize_config.json lies beside its config.json" in r.stderr, r.stderr
+    assert not _Hub.asked["quantize_config.json"]
+
+
+def test_offline_the_cached_snapshot_is_globbed_alike(tmp_path):
+    cached_repo(tmp_path, "acme/tiny-gptq", {"config.json": TINY, "tiny_quantize_config.json": GPTQ_FILE})
+    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
+                      env=hub_env(tmp_path, offline=True))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"]["weights_bytes"] == GPTQ_BYTES
+
+
+def test_a_hidden_file_is_not_globbed(tmp_path):
+    """glob's * skips a leading dot: a local folder's .quantize_config.json is not read."""
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY))
+    (folder / ".quantize_config.json").write_text(json.dumps(GPTQ_FILE))
+    r = run_kvplan("estimate", folder, "-q", "gptq")
+    assert r.returncode == 2 and "no quantize_config.json lies beside" in r.stderr
+
+
+# ---- GPTQModel's `dynamic`: per-module overrides, as vLLM applies them -------------------------------------------
+# vLLM utils/gptq_utils.py get_dynamic_override (0.11.0:54-72, 0.32.0:85-103): the rules in order, re.match against
+# vLLM's module name (model.layers.1.self_attn.qkv_proj, model.layers.1.mlp.gate_up_proj, ...: vLLM's own test,
+# tests/quantization/test_gptq_dynamic.py 0.14.0:55-80, names them so); the first match decides; "-:" ->
+# UnquantizedLinearMethod (0.32.0:189-195), else bits / group_size override the config's (override_config :55-61).
+# An 8-bit layer of out x in at group g, GPTQ layout: qweight in*out, qzeros (in/g)*out, fp16 scales (in/g)*out*2.
+
+def _int8(out: int, inputs: int, group: int) -> int:
+    return inputs * out + 3 * (inputs // group) * out
+
+
+INT4_LAYER = GPTQ_LAYER  # 306,432
+FP16_LAYER = (256 * 256 * 2 + 128 * 256 * 2 + 3 * 512 * 256) * 2  # 1,179,648
+
+
+def test_the_dynamic_hand_arithmetic():
+    assert _int8(256, 256, 32) == 65536 + 6144 == 71680 and _int8(128, 256, 32) == 35840
+    assert _int8(512, 256, 32) == 131072 + 12288 == 143360 == _int8(256, 512, 32)
+    assert _int8(256, 512, 128) == 131072 + 3072 == 134144 and _int4(256, 512) == 68096
+    assert INT4_LAYER == 306432 and FP16_LAYER == 1_179_648
+
+
+def _gptq_folder(tmp_path, dynamic, name="ckpt"):
+    folder = tmp_path / name
+    folder.mkdir()
+    qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
+    (folder / "config.json").write_text(json.dumps({**TINY, "quantization_config": qcfg}))
+    return folder
+
+
+def _weights(folder) -> int:
+    r = run_kvplan("estimate", folder, "--gpu", "h100", "-c", "4096", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["model"]["weights_bytes"]
+
+
+@pytest.mark.parametrize("dynamic, layer0, layer1", [
+    # vLLM's test model's shape: layer 1 at 8 bits, groups of 32 (2 x 71,680 + 2 x 35,840 + 3 x 143,360 = 645,120)
+    ({r"+:.*\.1\..*": {"bits": 8, "group_size": 32}}, INT4_LAYER, 645_120),
+    ({r"-:model\.layers\.1\..*": {}}, INT4_LAYER, FP16_LAYER),  # layer 1 left 16-bit
+    ({r".*down_proj": {"bits": 8}}, INT4_LAYER - 68096 + 134144, INT4_LAYER - 68096 + 134144),  # bare = "+:"
+    ({r"-:.*\.1\..*": {}, r"+:.*\.1\..*": {"bits": 8}}, INT4_LAYER, FP16_LAYER),  # the first match decides
+    ({r"+:.*\.1\..*": {"desc_act": False}, r"-:.*\.1\..*": {}}, INT4_LAYER, INT4_LAYER),  # ... keeping the config's
+    ({r"-:.*\.q_proj": {}}, INT4_LAYER, INT4_LAYER),  # vLLM's module is qkv_proj: an unfused name never matches
+    ({r"-:self_attn": {}}, INT4_LAYER, INT4_LAYER),  # re.match anchors at the start of the full name
+    ({r"-:.*self_attn\.qkv_proj": {}}, INT4_LAYER - 34048 - 2 * 17024 + (256 * 256 + 2 * 128 * 256) * 2,
+     INT4_LAYER - 34048 - 2 * 17024 + (256 * 256 + 2 * 128 * 256) * 2),  # q, k and v 16-bit, o_proj 4-bit
+])
+def test_dynamic_rules_price_each_module(tmp_path, dynamic, layer0, layer1):
+    assert _weights(_gptq_folder(tmp_path, dynamic)) == layer0 + layer1 + FP16_REST
+
+
+def test_a_skipped_fused_moe_stays_16_bit(tmp_path):
+    """Qwen3-MoE: vLLM's FusedMoE is model.layers.N.mlp.experts (qwen3_moe.py 0.32.0); "-:" on it gives
+    UnquantizedFusedMoEMethod (auto_gptq.py 0.32.0:69-86). 4 experts x 3 matrices of 128 x 256 in fp16 = 786,432
+    bytes a layer, 1,572,864 for the two; at 4 bits each 128 x 256 (or 256 x 128) matrix is 17,024 bytes."""
+    from kvplan.model.sources import resolve
+
+    moe = {**TINY, "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "num_experts": 4,
+           "num_experts_per_tok": 2, "moe_intermediate_size": 128, "head_dim": 64}
+    for dynamic, expected in (({r"-:.*\.mlp\.experts": {}}, 2 * 4 * 3 * 128 * 256 * 2),
+                              ({}, 2 * 4 * (2 * _int4(128, 256) + _int4(256, 128)))):
+        folder = tmp_path / f"moe{len(dynamic)}"
+        folder.mkdir()
+        qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
+        (folder / "config.json").write_text(json.dumps({**moe, "quantization_config": qcfg}))
+        experts = next(g for g in resolve(str(folder)).params if g.name == "experts")
+        assert experts.bytes == expected, dynamic
+
+
+def test_vllms_module_names_by_family():
+    """The FFN block's name where vLLM's model file gives it another (mixtral.py block_sparse_moe, llama4.py
+    feed_forward, qwen2_moe.py shared_expert, deepseek_v2.py shared_experts, gpt_oss.py attn; 0.32.0)."""
+    from kvplan.model.config import Config
+    from kvplan.model.tensors import attention_block, ffn_block
+
+    assert ffn_block(Config({"model_type": "mixtral"}, "t"), "experts") == "block_sparse_moe.experts"
+    assert ffn_block(Config({"model_type": "llama4_text"}, "t"), "shared_experts") == "feed_forward.shared_expert"
+    qwen = Config({"model_type": "qwen2_moe", "shared_expert_intermediate_size": 64}, "t")
+    assert ffn_block(qwen, "shared_experts") == "mlp.shared_expert"
+    assert ffn_block(Config({"model_type": "deepseek_v3"}, "t"), "shared_experts") == "mlp.shared_experts"
+    assert attention_block(Config({"model_type": "gpt_oss"}, "t")) == "attn"
+
+
+def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):
+    from conftest import one_error_line
+
+    line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {"-:(": {}}), "--gpu", "h100"))
+    assert line.startswith("kvplan: error: config field 'quantization_config.dynamic' holds '-:(', not a regular "
+                           "expression")
+    line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {".*": 8}, "two"), "--gpu", "h100"))
+    assert "maps '.*' to int, not an object of overrides" in line
