@@ -4,6 +4,9 @@
 #   bash benchmarks/s55_device.sh kernels   kernel and forward-part test files ($OUT/s55_kernels.txt)
 #   bash benchmarks/s55_device.sh verify    verify's test files, verify on Llama-3.1-8B-Instruct at 8K under
 #                                           vllm 0.34.0, then the small-inter MoE probe ($OUT/s55_verify.txt)
+#   bash benchmarks/s55_device.sh bench     issue 14's kernel table against FlashInfer and SDPA (carry .peers:
+#                                           the FlashInfer wheels of ../shared/peers; $OUT/s55_bench.txt), for a GPU
+#                                           not measured before (an H100)
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
@@ -11,6 +14,11 @@ mode=${1:-kernels}
 LOG=$OUT/s55_$mode.txt
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$LOG"
 files=$(grep -l "kernel_torch\|cuda.is_available\|needs a CUDA" tests/test_*.py | grep -v test_kernel_compile)
+if [ "$mode" = bench ]; then
+  timeout 575 python3 benchmarks/kernel_device_run.py env bench >"$OUT/s55_bench_run.txt" 2>&1
+  tail -70 "$OUT/s55_bench_run.txt" | tee -a "$LOG"
+  exit 0
+fi
 if [ "$mode" = kernels ]; then
   timeout 560 python3 -m pytest -q -p no:cacheprovider -rfE --durations=8 $(echo "$files" | grep -v test_verify_) \
     2>&1 | tail -25 | tee -a "$LOG"
