@@ -628,3 +628,29 @@ def test_graphs_grown_by_a_stand_in_say_so():
     assert stand_in_graphs_note(["kda"], {"term": "activation_peak", "difference_bytes": 2**30}) == []
     # a release or runner that predicts no graph memory: term_rows gives no relative error (review, session 50)
     assert stand_in_graphs_note(["kda"], {"term": "cuda_graphs", "difference_bytes": 5 * 2**30, "error": None})
+
+
+def test_torch_counts_the_segment_tails_the_allocator_does_not_split_off():
+    """Gemma-3-27B at 8K on an H100 (session 55, benchmarks/device_runs/s55_h100_2026-12-05): 52 window layers of K
+    and V [1105, 16, 16, 128] bf16 (72,417,280 bytes = 69.0625 MiB each, a 70 MiB segment whose 0.9375 MiB tail,
+    not over 1 MiB, stays in the tensor's block) and 10 full layers [8704, 16, 16, 128] (544 MiB, no tail). torch's
+    memory_allocated grew 19,042,140,160 bytes against a layout of 18,939,904,000 (+0.54%): by hand 104 x 983,040 =
+    102,236,160 bytes of tails; NVML grew the same. GLM-5.2's tails (above) were over 1 MiB: split off, not counted."""
+    from kvplan.verify.judge import judge_capacity
+    from kvplan.verify.layout import CacheGroup, Layout
+
+    window = CacheGroup("window 1024", "sliding", tuple(range(52)), 1024, 1105, 65, 16,
+                        ((1105, 16, 16, 128),) * 2, "bf16", 2, 16, 128)
+    full = CacheGroup("full attention", "full", tuple(range(10)), None, 8704, 512, 16, ((8704, 16, 16, 128),) * 2,
+                      "bf16", 2, 16, 128)
+    layout = Layout((window, full), 8192, 16, 17, False, 18_939_904_000, 32)
+    assert layout.allocated_bytes == 18_939_904_000
+    assert layout.torch_rounding_bytes == layout.rounding_bytes == 104 * 983_040 == 102_236_160
+    measured = 19_042_140_160
+    ok, why = judge_capacity(layout.predicted_bytes, measured, measured, _boundary())
+    assert not ok and "torch +0.540%" in why, why
+    ok, why = judge_capacity(layout.predicted_bytes, measured, measured, _boundary(), layout.rounding_bytes,
+                             layout.torch_rounding_bytes)
+    assert ok and "torch +0.000%" in why and "NVML +0.000%" in why, why
+    glm = CacheGroup("MLA latent", "mla", tuple(range(78)), None, 6458, 128, 64, ((6458, 64, 576),), "bf16", 2)
+    assert glm.allocated_view_bytes == glm.bytes < glm.segment_bytes

@@ -233,8 +233,9 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     parts = stand_ins(labels)
     notes += stand_in_graphs_note(parts, responsible)
     planned, measured_count, counted = budget_counts(plan, engine_view)
-    errors = capacity_errors(layout.predicted_bytes, torch_bytes, nvml_bytes, layout.rounding_bytes)
-    verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary, layout.rounding_bytes),
+    roundings = (layout.rounding_bytes, layout.torch_rounding_bytes)
+    errors = capacity_errors(layout.predicted_bytes, torch_bytes, nvml_bytes, *roundings)
+    verdict = judge(judge_capacity(layout.predicted_bytes, torch_bytes, nvml_bytes, boundary, *roundings),
                     judge_budget(planned, measured_count, responsible, boundary.served, counted),
                     judge_decode([{k: p.get(k) for k in ("batch", "measured_ms", "estimate_ms", "roofline_ms",
                                                          "estimate_terms")} for p in points],
@@ -277,6 +278,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
         "allocation": {"layout_bytes": layout.predicted_bytes, "torch_bytes": torch_bytes, "nvml_bytes": nvml_bytes,
                        "torch_error": errors["torch"], "nvml_error": errors["NVML"],
                        "allocator_rounding_bytes": layout.rounding_bytes,
+                       "allocator_torch_rounding_bytes": layout.torch_rounding_bytes,
                        "nvml_growth_bytes": pools.get("nvml_growth_bytes"),
                        "torch_cache_reused_bytes": pools.get("torch_cache_reused_bytes"),
                        "driver_free_drop_bytes": pools.get("driver_free_drop_bytes"),

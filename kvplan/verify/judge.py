@@ -85,16 +85,18 @@ def pool_bytes_in_nvml_view(nvml_growth: int, torch_growth: int, reserved_growth
     return nvml_growth + max(0, torch_growth - reserved_growth)
 
 
-def capacity_errors(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, rounding_bytes: int = 0) -> dict:
-    """torch's view (bytes in tensors) against the predicted pools; NVML's (device memory) against them plus what the
-    caching allocator's rounding adds (Layout.rounding_bytes)."""
-    return {"torch": relative_error(torch_bytes, predicted_bytes),
+def capacity_errors(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, rounding_bytes: int = 0,
+                    torch_rounding_bytes: int = 0) -> dict:
+    """torch's view (bytes in tensors) against the predicted pools plus the segment tails the caching allocator leaves
+    in their blocks (Layout.torch_rounding_bytes); NVML's (device memory) against them plus what its rounding adds
+    (Layout.rounding_bytes)."""
+    return {"torch": relative_error(torch_bytes, predicted_bytes + torch_rounding_bytes),
             "NVML": relative_error(nvml_bytes, predicted_bytes + rounding_bytes)}
 
 
 def judge_capacity(predicted_bytes: int, torch_bytes: int, nvml_bytes: int, boundary: Boundary,
-                   rounding_bytes: int = 0) -> tuple:
-    errors = capacity_errors(predicted_bytes, torch_bytes, nvml_bytes, rounding_bytes)
+                   rounding_bytes: int = 0, torch_rounding_bytes: int = 0) -> tuple:
+    errors = capacity_errors(predicted_bytes, torch_bytes, nvml_bytes, rounding_bytes, torch_rounding_bytes)
     off = [f"{view} {err:+.3%}" for view, err in errors.items() if abs(err) > ALLOCATION_TOLERANCE]
     views = ", ".join(f"{view} {err:+.3%}" for view, err in errors.items())
     if off:

@@ -15,6 +15,24 @@ from ..plan.plan import Plan
 # torch's CUDA caching allocator gives an allocation of 10 MiB or more (kMinLargeAlloc) a segment of its own rounded
 # up to 2 MiB (kRoundLarge; c10/cuda/CUDACachingAllocator.cpp get_allocation_size): device memory NVML counts
 ALLOCATOR_LARGE, ALLOCATOR_ROUND = 10 * 2**20, 2 * 2**20
+# ...and splits the segment's unused tail off as a free block only when it is more than 1 MiB (kSmallSize;
+# should_split): a tail of 1 MiB or less stays in the tensor's block, which memory_allocated counts. Every size is
+# first rounded up to 512 bytes (kMinBlockSize; round_size).
+ALLOCATOR_SPLIT_ABOVE, ALLOCATOR_MIN_BLOCK = 2**20, 512
+
+
+def _segment(n: int) -> int:
+    """The device memory a tensor of n bytes takes in a segment of its own (NVML's view)."""
+    return -(-n // ALLOCATOR_ROUND) * ALLOCATOR_ROUND if n >= ALLOCATOR_LARGE else n
+
+
+def _allocated(n: int) -> int:
+    """What torch's memory_allocated counts for a tensor of n bytes in a segment of its own: its whole segment where
+    the tail is too small to split off. Gemma-3-27B on an H100 (session 55): 104 window tensors of 72,417,280 bytes
+    (69.06 MiB, segments of 70 MiB) counted 102,236,160 bytes over their sum (+0.54% on 17.6 GiB of pools)."""
+    block = -(-n // ALLOCATOR_MIN_BLOCK) * ALLOCATOR_MIN_BLOCK
+    segment = _segment(n)
+    return segment if n >= ALLOCATOR_LARGE and segment - block <= ALLOCATOR_SPLIT_ABOVE else block
 # KV precisions the bundled kernel reads (kernel.md); int8/int4 carry per-head scales it does not take.
 KERNEL_KV_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp8_e4m3": "float8_e4m3fn"}
 TORCH_DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8_e4m3": "float8_e4m3fn", "u8": "uint8"}
@@ -69,8 +87,12 @@ class CacheGroup:
         """The device memory the group's tensors take as the caching allocator rounds them (ALLOCATOR_ROUND): GLM-5.2
         at tp 16 on an H200 (session 50), 78 latent tensors of 476,135,424 bytes and 21 indexer tensors of 54,557,184
         took 38,484,836,352 bytes in NVML's view, 0.52% over their sum and exactly their rounded sizes."""
-        rounded = (-(-n // ALLOCATOR_ROUND) * ALLOCATOR_ROUND if n >= ALLOCATOR_LARGE else n for n in self.tensor_bytes)
-        return len(self.layers) * sum(rounded)
+        return len(self.layers) * sum(_segment(n) for n in self.tensor_bytes)
+
+    @property
+    def allocated_view_bytes(self) -> int:
+        """The group's tensors as torch's memory_allocated counts them (_allocated)."""
+        return len(self.layers) * sum(_allocated(n) for n in self.tensor_bytes)
 
     @property
     def block_bytes(self) -> int:
@@ -100,6 +122,11 @@ class Layout:
     def rounding_bytes(self) -> int:
         """What the caching allocator's rounding adds to the pools in device memory (CacheGroup.segment_bytes)."""
         return sum(g.segment_bytes - g.bytes for g in self.groups)
+
+    @property
+    def torch_rounding_bytes(self) -> int:
+        """What the caching allocator's unsplit segment tails add to the pools in torch's memory_allocated."""
+        return sum(g.allocated_view_bytes - g.bytes for g in self.groups)
 
     @property
     def sequence_bytes(self) -> int:
