@@ -105,11 +105,22 @@ def test_e_series_good_soft_tokens_start():
 
 def test_before_0_19_the_registry_refuses_gemma_4_first():
     """0.18.0's registry.py has no Gemma4ForConditionalGeneration (0.19.0:385 first): ModelConfig refuses the
-    architecture before any processor runs, for the E-series and the 31B prefix LM alike."""
+    architecture before any processor runs, for the E-series and the 31B prefix LM alike. No release is offered:
+    every release that lists the class refuses 100 (gemma4_mm.py 0.19.0:474-488 sys.exit(1); 0.20.0:488-499,
+    0.32.0:598-604 ValueError)."""
     for model in (E4B, "google/gemma-4-31B-it"):
         out = run_kvplan("estimate", model, "--gpu", "H100", "-c", "8192", "--engine", "vllm==0.18.0", *BAD_SOFT)
         assert out.returncode == 0, out.stderr
-        assert "Model architectures ['Gemma4ForConditionalGeneration'] are not supported for now" in out.stdout
+        text = _flat(out.stdout)
+        assert "Model architectures ['Gemma4ForConditionalGeneration'] are not supported for now" in text
+        assert "--engine vllm==" not in text and "it starts with" not in text
+
+
+def test_before_0_19_a_supported_value_gets_the_release():
+    """280 is one of _SUPPORTED_SOFT_TOKENS (gemma4_mm.py 0.32.0:102), so 0.19.0 on serve it."""
+    out = run_kvplan("estimate", E4B, "--gpu", "H100", "-c", "8192", "--engine", "vllm==0.18.0",
+                     "--mm-processor-kwargs", '{"max_soft_tokens": 280}')
+    assert "it starts with --engine vllm==0.19.0 or newer." in _flat(out.stdout)
 
 
 def test_e_series_taking_no_media_starts(tmp_path):
