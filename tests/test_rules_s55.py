@@ -276,3 +276,64 @@ def test_qwen3_5_causal_lm_is_refused_by_the_registry_before_0_27(tmp_path):
     assert "Model architectures ['Qwen3_5ForCausalLM'] are not supported for now" in text
     assert "it starts with" not in text
     assert "built encoder-only by vLLM 0.27.0" in one_error_line(_estimate(tmp_path, config, "0.27.0"))
+
+
+# review fixes: PanguEmbedded's MLA and sink attention (openpangu.py OpenPanguDecoderLayer)
+
+PANGU_MLA = {"qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "kv_lora_rank": 512}
+
+
+@pytest.mark.parametrize("release", ["0.11.1", "0.13.0", "0.34.0"])
+def test_pangu_with_every_mla_key_stays_causal(tmp_path, release):
+    """use_mla = hasattr of all four MLA keys (openpangu.py 0.11.1:564-569, 0.34.0:790-795); OpenPanguMLAAttention
+    (0.11.1:251-400) reads no is_causal, so is_causal false leaves it causal, with a cache."""
+    out = _estimate(tmp_path, {**PANGU, **PANGU_MLA, "is_causal": False}, release)
+    assert out.returncode == 0, out.stderr
+
+
+def test_pangu_with_three_mla_keys_is_encoder_only(tmp_path):
+    """Without v_head_dim hasattr fails (0.34.0:790-795): the GQA branch reads is_causal (0.34.0:859-866)."""
+    config = {**PANGU, **PANGU_MLA, "is_causal": False}
+    del config["v_head_dim"]
+    assert "is an encoder-only model: vLLM 0.34.0 builds no KV cache" in one_error_line(
+        _estimate(tmp_path, config, "0.34.0"))
+
+
+SINK_LINE = "building the model raises \"is_causal=False is not support for attention with sink\"."
+
+
+@pytest.mark.parametrize("release", ["0.14.0", "0.34.0"])
+def test_pangu_sink_attention_refuses_is_causal_false(tmp_path, release):
+    """param_sink_number > 0 builds OpenPanguSinkAttention (0.14.0:832-834, :852; 0.34.0:796-798, :816), which raises
+    ValueError(f"is_causal={config.is_causal} is not support for attention with sink") (0.14.0:859-866, 0.34.0
+    :822-829)."""
+    line = one_error_line(_estimate(tmp_path, {**PANGU, "param_sink_number": 128, "is_causal": False}, release))
+    assert line == (f"kvplan: error: {tmp_path} (PanguEmbeddedForCausalLM) does not start on vLLM {release}: "
+                    + SINK_LINE)
+
+
+def test_pangu_sink_before_0_14_is_encoder_only(tmp_path):
+    """0.13.0's openpangu.py has no sink attention (no param_sink_number read): the GQA branch builds it encoder-only
+    (0.13.0:588-591)."""
+    line = one_error_line(_estimate(tmp_path, {**PANGU, "param_sink_number": 128, "is_causal": False}, "0.13.0"))
+    assert "is an encoder-only model: vLLM 0.13.0 builds no KV cache" in line
+
+
+def test_pangu_sink_with_engine_none_and_causal(tmp_path):
+    config = {**PANGU, "param_sink_number": 128, "is_causal": False}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    line = one_error_line(run_kvplan("estimate", tmp_path, "-c", "8192", "--gpu", "H100", "--engine", "none"))
+    assert line.endswith("does not start on vLLM (from 0.14.0): " + SINK_LINE)
+    # a causal sink attention builds (0.34.0:823-824): no refusal of kvplan's
+    assert _estimate(tmp_path, {**config, "is_causal": True}, "0.34.0").returncode == 0
+    # MLA comes first (0.34.0:799 `if self.use_mla`), sinks or not
+    assert _estimate(tmp_path, {**config, **PANGU_MLA}, "0.34.0").returncode == 0
+
+
+def test_pangu_remedy_names_no_release(tmp_path):
+    """Asked at 0.11.0 (no PanguEmbeddedForCausalLM in its registry), a sink config with is_causal false gets no
+    release: 0.11.1-0.13.x build it encoder-only, 0.14.0 on raise."""
+    (tmp_path / "config.json").write_text(json.dumps({**PANGU, "param_sink_number": 128, "is_causal": False}))
+    out = run_kvplan("estimate", tmp_path, "-c", "8192", "--gpu", "H100", "--engine", "vllm==0.11.0")
+    assert out.returncode == 0, out.stderr
+    assert "it starts with" not in _flat(out.stdout) and "--engine vllm==" not in _flat(out.stdout)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Optional
 
-from ..errors import FieldError
+from ..errors import FieldError, KvplanError
 from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from ..model.unmodelled import encoder_only_error, switched_on
@@ -125,8 +125,8 @@ ENCODER_ONLY_FROM = {
     "Qwen3ForCausalLM": ("0.11.0", _IS_CAUSAL, "qwen3.py 0.11.0:183, 0.34.0:197"),
     "ApertusForCausalLM": ("0.11.0", _IS_CAUSAL, "apertus.py 0.11.0:260, 0.34.0:259"),
     "Gemma3ForCausalLM": ("0.11.0", _IS_CAUSAL, "gemma3.py 0.11.0:172, 0.34.0:165"),
-    # OpenPanguDecoderLayer's GQA attention (no MLA fields, no param_sink_number; its MLA never reads is_causal and
-    # its sink attention raises on false); registered from 0.11.1 (ADDED_ARCHITECTURES)
+    # OpenPanguDecoderLayer's GQA attention (not where the config makes it MLA: CAUSAL_BY_KEYS; from 0.14.0 a sink
+    # attention raises on is_causal false instead: BUILD_REFUSED_SINCE); registered from 0.11.1 (ADDED_ARCHITECTURES)
     "PanguEmbeddedForCausalLM": ("0.11.1", _IS_CAUSAL, "openpangu.py 0.11.1:595-602, 0.34.0:859-866"),
     # Qwen3NextAttention builds its full_attention layers ENCODER_ONLY from 0.24.0 (qwen3_next.py 0.24.0:271-279,
     # 0.34.0:353-359; 0.23.0 reads no is_causal), from the language model's config (qwen3_5.py 0.24.0:132,
@@ -148,6 +148,15 @@ ENCODER_ONLY_FROM = {
     **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
                     ("0.17.0", _ALWAYS, "LlamaNemotronVLConfig, models/config.py 0.17.0:115-127")),
 }
+# Architectures of ENCODER_ONLY_FROM whose decoder layer builds an attention that never reads the switch (causal, with
+# a cache) where the config has every one of these keys: OpenPanguDecoderLayer's MLA, picked by hasattr of the four
+# (openpangu.py 0.11.1:564-569, 0.34.0:790-795; OpenPanguMLAAttention reads no is_causal)
+CAUSAL_BY_KEYS = {"PanguEmbeddedForCausalLM": ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lora_rank")}
+# Architectures whose attention vLLM refuses to build from a release on, for a config kvplan can read the reason from
+# (build_refusal): PanguEmbedded's sink attention (param_sink_number > 0, not MLA) raises on is_causal false from
+# 0.14.0 (openpangu.py 0.14.0:832-834 picks it, :859-866 raises; 0.34.0:796-798, :822-829); 0.13.0 has no sink
+# attention and builds the GQA one, encoder-only
+BUILD_REFUSED_SINCE = {"PanguEmbeddedForCausalLM": "0.14.0"}
 # Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
 SSM_DTYPE_QUIRKS = {
     "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
@@ -706,7 +715,8 @@ def encoder_only_since(spec) -> Optional[str]:
     if entry is None:
         return None
     first, switch, _ = entry
-    if not switched_on(switch, dict(getattr(spec, "attention_switches", ())).get):
+    switches = dict(getattr(spec, "attention_switches", ()))
+    if not switched_on(switch, switches.get) or _built_causal(architecture, switches):
         return None
     return max(first, ADDED_ARCHITECTURES.get(architecture, first), key=parse_version)
 
@@ -715,13 +725,41 @@ def refuse_encoder_only(spec, version: Optional[str]) -> None:
     """Raise where vLLM `version` builds `spec` encoder-only, with no KV cache for kvplan to size; `version` None
     (--engine none, no release to ask) takes the newest release's rule. A release whose registry does not list the
     architecture refuses it first (architecture_refusal, while ModelConfig reads the config, before any layer is
-    built): that refusal is the engine's to say, so this one stays quiet."""
+    built): that refusal is the engine's to say, so this one stays quiet. A release whose model class raises while
+    it builds such a config's attention (build_refusal) says that instead."""
     first = encoder_only_since(spec)
     if first is None or (version is not None and architecture_refusal(served_architecture(spec), version)):
         return
+    reason = build_refusal(spec, version)
+    if reason is not None:
+        by = f"vLLM {version}" if version else f"vLLM (from {BUILD_REFUSED_SINCE[served_architecture(spec)]})"
+        raise KvplanError(f"{spec.name} ({served_architecture(spec)}) does not start on {by}: building the model "
+                          f"raises \"{reason}\".")
     if parse_version(version or NEWEST) >= parse_version(first):
         by = f"vLLM {version}" if version else f"vLLM (from {first})"
         raise encoder_only_error(spec.name, served_architecture(spec), by, keeps_state=bool(spec.linear_layers))
+
+
+def build_refusal(spec, version: Optional[str]) -> Optional[str]:
+    """vLLM's error while its model class builds `spec`'s attention at `version` (None: the newest), for a config
+    ENCODER_ONLY_FROM would otherwise call encoder-only (BUILD_REFUSED_SINCE); None where it builds."""
+    architecture = served_architecture(spec)
+    since = BUILD_REFUSED_SINCE.get(architecture)
+    if since is None or parse_version(version or NEWEST) < parse_version(since):
+        return None
+    switches = dict(getattr(spec, "attention_switches", ()))
+    sinks = switches.get("param_sink_number")
+    sink_attention = not isinstance(sinks, bool) and isinstance(sinks, (int, float)) and sinks > 0
+    if not sink_attention or _built_causal(architecture, switches) or not switched_on(_IS_CAUSAL, switches.get):
+        return None
+    return f"is_causal={switches['is_causal']} is not support for attention with sink"
+
+
+def _built_causal(architecture: str, switches: dict) -> bool:
+    """Whether the config's keys make the decoder layer build an attention that never reads the switch
+    (CAUSAL_BY_KEYS)."""
+    keys = CAUSAL_BY_KEYS.get(architecture)
+    return keys is not None and all(switches.get(key) is not None for key in keys)
 
 
 def served_architecture(spec) -> str:

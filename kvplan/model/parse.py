@@ -186,8 +186,10 @@ def _first_architecture(value) -> str:
     return value[0] if isinstance(value, list) and value and isinstance(value[0], str) else ""
 
 
-# the config keys vLLM reads to build an architecture's attention bidirectional (engines/vllm.py ENCODER_ONLY_FROM)
-SWITCH_KEYS = ("is_causal", "is_decoder")
+# the config keys vLLM's decoder layers pick their attention by (engines/vllm.py ENCODER_ONLY_FROM): the switches to
+# bidirectional attention, and openpangu.py's keys for its MLA and sink attention (CAUSAL_BY_KEYS, build_refusal)
+SWITCH_KEYS = ("is_causal", "is_decoder", "param_sink_number", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+               "kv_lora_rank")
 
 
 def _attention_switches(raw) -> tuple:
