@@ -72,18 +72,6 @@ SOFT_LINE = ("kvplan: error: --mm-processor-kwargs max_soft_tokens must be one o
              "vLLM's processor raises \"Unsupported max_soft_tokens value: 100\" on every media item, got 100.")
 
 
-def _e4b_with_audio(tmp_path):
-    """The bundled E4B config with an audio_config (the checkpoints have an audio tower)."""
-    import yaml
-
-    from tests.conftest import ROOT
-
-    config = yaml.safe_load((ROOT / "model_specs" / "google--gemma-4-E4B-it.yaml").read_text())["config"]
-    config["audio_config"] = {"model_type": "gemma4_audio"}
-    (tmp_path / "config.json").write_text(json.dumps(config))
-    return tmp_path
-
-
 @pytest.mark.parametrize("release", ["0.19.0", "0.20.0", "0.32.0", "0.34.0"])
 def test_e_series_bad_soft_tokens_are_refused_from_0_19(release):
     """gemma4_mm.py registers Gemma4MultiModalProcessor on Gemma4ForConditionalGeneration (0.32.0:1008-1012) whatever
@@ -123,16 +111,15 @@ def test_before_0_19_a_supported_value_gets_the_release():
     assert "it starts with --engine vllm==0.19.0 or newer." in _flat(out.stdout)
 
 
-def test_e_series_taking_no_media_starts(tmp_path):
-    """No dummy item where no modality is taken (0.32.0 encoder_budget.py:198-199); an audio tower adds audio to the
-    modalities (gemma4_mm.py get_supported_mm_limits 0.32.0:243-248), so shutting images and videos is not enough."""
-    model = _e4b_with_audio(tmp_path)
-    shut = '{"image": 0, "video": 0, "audio": 0}'
-    for args in ((E4B, "--language-model-only"), (E4B, "--limit-mm-per-prompt", '{"image": 0, "video": 0}'),
-                 (model, "--limit-mm-per-prompt", shut)):
-        out = run_kvplan("estimate", *args, "--gpu", "H100", "-c", "8192", *BAD_SOFT)
+def test_e_series_taking_no_media_starts():
+    """No dummy item where no modality is taken (0.32.0 encoder_budget.py:198-199); the E4B checkpoint's audio tower
+    (the bundled spec's audio_config) adds audio to the modalities (gemma4_mm.py has_audio 0.32.0:225-226,
+    get_supported_mm_limits :243-248), so shutting images and videos is not enough: the dummy audio item meets the
+    check (:598-604)."""
+    for args in (("--language-model-only",), ("--limit-mm-per-prompt", '{"image": 0, "video": 0, "audio": 0}')):
+        out = run_kvplan("estimate", E4B, *args, "--gpu", "H100", "-c", "8192", *BAD_SOFT)
         assert out.returncode == 0, (args, out.stderr)
-    line = one_error_line(run_kvplan("estimate", model, "--limit-mm-per-prompt", '{"image": 0, "video": 0}',
+    line = one_error_line(run_kvplan("estimate", E4B, "--limit-mm-per-prompt", '{"image": 0, "video": 0}',
                                      "--gpu", "H100", "-c", "8192", *BAD_SOFT))
     assert line == SOFT_LINE
 
