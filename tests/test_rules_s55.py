@@ -324,3 +324,61 @@ def test_pangu_remedy_names_no_release(tmp_path):
     out = run_kvplan("estimate", tmp_path, "-c", "8192", "--gpu", "H100", "--engine", "vllm==0.11.0")
     assert out.returncode == 0, out.stderr
     assert "it starts with" not in _flat(out.stdout) and "--engine vllm==" not in _flat(out.stdout)
+
+
+# review fixes: FLy's fields (config/speculative.py 0.33.0, 0.34.0)
+
+def _fly(tokens: int = 4, **extra) -> str:
+    return json.dumps({"method": "ngram", "num_speculative_tokens": tokens, "rejection_sample_method": "fly",
+                       **extra})
+
+
+def _spec_line(release: str, config: str) -> str:
+    return one_error_line(run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", f"vllm=={release}",
+                                     "--speculative-config", config))
+
+
+@pytest.mark.parametrize("release", ["0.33.0", "0.34.0"])
+@pytest.mark.parametrize("window", [4, 5])
+def test_fly_window_must_be_below_the_draft_tokens(release, window):
+    """"FLy requires fly_window_size to be smaller than num_speculative_tokens." (0.33.0 config/speculative.py
+    :2026-2029, 0.34.0 :1712-1715): 4 or 5 with 4 draft tokens is refused, 3 starts."""
+    line = _spec_line(release, _fly(4, fly_window_size=window))
+    assert line.endswith(f"fly_window_size must be smaller than num_speculative_tokens (4) for "
+                         f"rejection_sample_method 'fly' in vllm=={release}, got {window}.")
+    out = run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", f"vllm=={release}", "--speculative-config",
+                     _fly(4, fly_window_size=3))
+    assert out.returncode == 0, out.stderr
+
+
+def test_fly_window_is_only_checked_for_fly():
+    """The window check sits under `if self.rejection_sample_method == "fly"` (0.34.0 :1700-1715): "standard"
+    takes any window of 1 or more."""
+    out = run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", "vllm==0.34.0", "--speculative-config",
+                     _ngram(rejection_sample_method="standard", fly_window_size=9))
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("key, value, least, kind", [("fly_window_size", 0, 1, "a whole number"),
+                                                     ("fly_entropy_top_k", 0, 1, "a whole number"),
+                                                     ("fly_entropy_threshold", -0.5, 0, "a number"),
+                                                     ("fly_window_size", 1.5, 1, "a whole number")])
+def test_fly_fields_bounds(key, value, least, kind):
+    """Field(ge=1) on fly_window_size (0.34.0 :704; 0.33.0 :652), ge=0 on fly_entropy_threshold (:708; :656), ge=1
+    on fly_entropy_top_k (:711; :659)."""
+    line = _spec_line("0.34.0", _fly(4, **{key: value}))
+    assert line.endswith(f"{key} must be {kind}, {least} or more, got {value}.")
+
+
+def test_fly_fields_in_range_start():
+    """0 is ge=0 for the threshold (:708); a null window takes min(6, k - 1) (0.34.0 :1710-1711)."""
+    out = run_kvplan("estimate", LLAMA, "-c", "4096", "--engine", "vllm==0.34.0", "--speculative-config",
+                     _fly(4, fly_window_size=None, fly_entropy_threshold=0, fly_entropy_top_k=1))
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("key", ["fly_entropy_threshold", "fly_entropy_top_k"])
+def test_fly_entropy_fields_from_0_33(key):
+    """0.33.0 config/speculative.py:656, :659; 0.32.0 has neither and forbids extras (config/utils.py:71)."""
+    line = _spec_line("0.32.0", _ngram(**{key: 1}))
+    assert f"names {key}, which vllm==0.32.0's SpeculativeConfig does not have (from 0.33)" in line
