@@ -382,3 +382,77 @@ def test_fly_entropy_fields_from_0_33(key):
     """0.33.0 config/speculative.py:656, :659; 0.32.0 has neither and forbids extras (config/utils.py:71)."""
     line = _spec_line("0.32.0", _ngram(**{key: 1}))
     assert f"names {key}, which vllm==0.32.0's SpeculativeConfig does not have (from 0.33)" in line
+
+
+# review fixes: ColQwen3.5's retrieval_attention_contract (models/config.py ColQwen3_5Config)
+
+def _colqwen(outer=None, inner=None) -> dict:
+    """The bundled Qwen3.5-9B config as a ColQwen3_5 checkpoint (colqwen3_5.py 0.34.0:112-115: a
+    Qwen3_5ForConditionalGeneration), the contract on the outer config and / or its text_config."""
+    config = _bundled("Qwen/Qwen3.5-9B")
+    config["architectures"] = ["ColQwen3_5"]
+    if outer is not None:
+        config["retrieval_attention_contract"] = outer
+    if inner is not None:
+        config["text_config"] = {**config["text_config"], "retrieval_attention_contract": inner}
+    return config
+
+
+@pytest.mark.parametrize("outer, inner", [("bidirectional", None), (None, "bidirectional"),
+                                          ("bidirectional", "bidirectional")])
+@pytest.mark.parametrize("release", ["0.27.0", "0.34.0"])
+def test_colqwen_bidirectional_is_encoder_only_from_0_27(tmp_path, release, outer, inner):
+    """ColQwen3_5Config: is_causal = declarations[0] == "causal" on hf_config and hf_text_config (models/config.py
+    0.27.0:873-875, 0.34.0:1446-1448); Qwen3NextAttention then builds the full-attention layers ENCODER_ONLY
+    (qwen3_next.py 0.27.0:295-298) while the gated-DeltaNet layers keep their state."""
+    line = one_error_line(_estimate(tmp_path, _colqwen(outer, inner), release))
+    assert f"(ColQwen3_5) has its attention layers built encoder-only by vLLM {release}" in line
+
+
+@pytest.mark.parametrize("release", ["0.27.0", "0.34.0"])
+def test_colqwen_causal_contract_keeps_its_cache(tmp_path, release):
+    """"causal" sets is_causal true (0.34.0:1446): the value, not its truth, decides."""
+    assert _estimate(tmp_path, _colqwen("causal", "causal"), release).returncode == 0
+
+
+@pytest.mark.parametrize("release", ["0.19.0", "0.24.0", "0.26.0"])
+def test_colqwen_before_0_27_is_causal(tmp_path, release):
+    """0.19-0.23 read no is_causal (qwen3_next.py); 0.24.0-0.26 set hf_config.is_causal only (models/config.py
+    0.24.0:639-641), which the nested text_config the layers read (qwen3_5.py 0.24.0:132 hf_text_config) never
+    gets."""
+    assert _estimate(tmp_path, _colqwen("bidirectional", "bidirectional"), release).returncode == 0
+
+
+def test_colqwen_registered_from_0_19(tmp_path):
+    """registry.py 0.19.0:279 lists ColQwen3_5 (0.18.1's does not); 0.27.0 on build it encoder-only, so the remedy
+    names 0.19.0 alone."""
+    out = _estimate(tmp_path, _colqwen("bidirectional"), "0.18.0")
+    assert out.returncode == 0, out.stderr
+    text = _flat(out.stdout)
+    assert ("Model architectures ['ColQwen3_5'] are not supported for now (vLLM's registry lists them from v0.19.0"
+            in text)
+    assert "it starts with --engine vllm==0.19.0." in text
+
+
+@pytest.mark.parametrize("outer, inner, said", [
+    (None, None, "ColQwen3.5 checkpoints must declare retrieval_attention_contract as 'causal' or 'bidirectional'"),
+    ("causal", "bidirectional", "unsupported or conflicting ColQwen3.5 retrieval_attention_contract declarations: "
+                                "['causal', 'bidirectional']"),
+    ("full", None, "unsupported or conflicting ColQwen3.5 retrieval_attention_contract declarations: ['full']")])
+def test_colqwen_contract_refusals(tmp_path, outer, inner, said):
+    """models/config.py 0.34.0:1424-1445 (0.27.0:851-872): no declaration, a value outside {"causal",
+    "bidirectional"}, or two that differ raise ValueError; 0.26.0's handler (0.24.0:639-641 the same) reads none."""
+    line = one_error_line(_estimate(tmp_path, _colqwen(outer, inner), "0.34.0"))
+    assert line == (f"kvplan: error: {tmp_path} (ColQwen3_5) does not start on vLLM 0.34.0: building the model "
+                    f"raises \"{said}\".")
+    assert _estimate(tmp_path, _colqwen(outer, inner), "0.26.0").returncode == 0
+
+
+def test_switched_on_equality_case():
+    from kvplan.model.unmodelled import switched_on
+
+    switch = ("retrieval_attention_contract", "bidirectional")
+    assert switched_on(switch, {"retrieval_attention_contract": "bidirectional"}.get)
+    assert not switched_on(switch, {"retrieval_attention_contract": "causal"}.get)
+    assert not switched_on(switch, {}.get)
+    assert switched_on(("use_bidirectional_attention", True), {"use_bidirectional_attention": 1}.get)

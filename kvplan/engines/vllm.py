@@ -101,7 +101,10 @@ ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalL
                        **dict.fromkeys(("IQuestCoderForCausalLM", "IQuestLoopCoderForCausalLM"), "0.14.0"),
                        **dict.fromkeys(("Ministral3ForCausalLM", "TeleChat3ForCausalLM"), "0.20.0"),
                        # openpangu.py's dense model: registry.py 0.11.1:153, absent from 0.11.0's
-                       "PanguEmbeddedForCausalLM": "0.11.1"}
+                       "PanguEmbeddedForCausalLM": "0.11.1",
+                       # colqwen3_5.py's late-interaction Qwen3.5: registry.py 0.19.0:279 (0.20.0:287), absent from
+                       # 0.18.1's
+                       "ColQwen3_5": "0.19.0"}
 # Architectures vLLM builds encoder-only from a release on (EncoderOnlyAttention asks for no KV cache spec:
 # layers/attention/encoder_only_attention.py 0.34.0:94-96), so it allocates no cache to size: architecture (the config's
 # top-level one, vLLM's registry key) -> (first release, the config switch (key, the value that makes it encoder-only)
@@ -135,6 +138,13 @@ ENCODER_ONLY_FROM = {
     **dict.fromkeys(("Qwen3NextForCausalLM", "Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration",
                      "Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"),
                     ("0.24.0", _IS_CAUSAL, "qwen3_next.py 0.24.0:271-279, 0.34.0:353-359")),
+    # ColQwen3_5Model is a Qwen3_5ForConditionalGeneration (colqwen3_5.py 0.27.0:113-116, 0.34.0:112-115) whose
+    # config handler sets is_causal on hf_config and hf_text_config from retrieval_attention_contract (models/config.py
+    # 0.27.0:840-875, 0.34.0:1413-1448): "bidirectional" builds the full-attention layers encoder-only
+    # (Qwen3NextAttention, qwen3_next.py 0.27.0:291-298). 0.24-0.26's handler sets only hf_config.is_causal
+    # (0.24.0:639-641), which a nested text_config's layers never read; older releases read no is_causal.
+    "ColQwen3_5": ("0.27.0", ("retrieval_attention_contract", "bidirectional"),
+                   "models/config.py 0.27.0:840-875, 0.34.0:1413-1448"),
     "IQuestLoopCoderForCausalLM": ("0.14.0", _IS_CAUSAL, "iquest_loopcoder.py 0.14.0:225, 0.34.0:225"),
     # only DeepseekV2Attention reads it; DeepSeek v1 (model_type deepseek) builds DeepseekAttention, causal whatever the
     # config says (deepseek_v2.py 0.29.0:1268-1276, 0.34.0:1280)
@@ -152,11 +162,14 @@ ENCODER_ONLY_FROM = {
 # a cache) where the config has every one of these keys: OpenPanguDecoderLayer's MLA, picked by hasattr of the four
 # (openpangu.py 0.11.1:564-569, 0.34.0:790-795; OpenPanguMLAAttention reads no is_causal)
 CAUSAL_BY_KEYS = {"PanguEmbeddedForCausalLM": ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lora_rank")}
-# Architectures whose attention vLLM refuses to build from a release on, for a config kvplan can read the reason from
+# Architectures whose model vLLM refuses to build from a release on, for a config kvplan can read the reason from
 # (build_refusal): PanguEmbedded's sink attention (param_sink_number > 0, not MLA) raises on is_causal false from
-# 0.14.0 (openpangu.py 0.14.0:832-834 picks it, :859-866 raises; 0.34.0:796-798, :822-829); 0.13.0 has no sink
-# attention and builds the GQA one, encoder-only
-BUILD_REFUSED_SINCE = {"PanguEmbeddedForCausalLM": "0.14.0"}
+# 0.14.0 (openpangu.py 0.14.0:832-834 picks it, :859-866 raises; 0.34.0:796-798, :822-829; 0.13.0 has no sink
+# attention and builds the GQA one, encoder-only); ColQwen3.5's config handler raises from 0.27.0 where neither
+# config declares retrieval_attention_contract, or one declares a value other than "causal" / "bidirectional", or the
+# two disagree (models/config.py 0.27.0:851-872, 0.34.0:1424-1445)
+BUILD_REFUSED_SINCE = {"PanguEmbeddedForCausalLM": "0.14.0", "ColQwen3_5": "0.27.0"}
+CONTRACTS = ("causal", "bidirectional")  # models/config.py 0.27.0:858 (0.34.0:1431)
 # Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
 SSM_DTYPE_QUIRKS = {
     "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
@@ -727,15 +740,16 @@ def refuse_encoder_only(spec, version: Optional[str]) -> None:
     architecture refuses it first (architecture_refusal, while ModelConfig reads the config, before any layer is
     built): that refusal is the engine's to say, so this one stays quiet. A release whose model class raises while
     it builds such a config's attention (build_refusal) says that instead."""
-    first = encoder_only_since(spec)
-    if first is None or (version is not None and architecture_refusal(served_architecture(spec), version)):
+    architecture = served_architecture(spec)
+    if version is not None and architecture_refusal(architecture, version):
         return
     reason = build_refusal(spec, version)
     if reason is not None:
-        by = f"vLLM {version}" if version else f"vLLM (from {BUILD_REFUSED_SINCE[served_architecture(spec)]})"
-        raise KvplanError(f"{spec.name} ({served_architecture(spec)}) does not start on {by}: building the model "
-                          f"raises \"{reason}\".")
-    if parse_version(version or NEWEST) >= parse_version(first):
+        by = f"vLLM {version}" if version else f"vLLM (from {BUILD_REFUSED_SINCE[architecture]})"
+        raise KvplanError(f"{spec.name} ({architecture}) does not start on {by}: building the model raises "
+                          f"\"{reason}\".")
+    first = encoder_only_since(spec)
+    if first is not None and parse_version(version or NEWEST) >= parse_version(first):
         by = f"vLLM {version}" if version else f"vLLM (from {first})"
         raise encoder_only_error(spec.name, served_architecture(spec), by, keeps_state=bool(spec.linear_layers))
 
@@ -748,11 +762,24 @@ def build_refusal(spec, version: Optional[str]) -> Optional[str]:
     if since is None or parse_version(version or NEWEST) < parse_version(since):
         return None
     switches = dict(getattr(spec, "attention_switches", ()))
+    if architecture == "ColQwen3_5":
+        return _contract_refusal(switches.get("retrieval_attention_contract"))
     sinks = switches.get("param_sink_number")
     sink_attention = not isinstance(sinks, bool) and isinstance(sinks, (int, float)) and sinks > 0
     if not sink_attention or _built_causal(architecture, switches) or not switched_on(_IS_CAUSAL, switches.get):
         return None
     return f"is_causal={switches['is_causal']} is not support for attention with sink"
+
+
+def _contract_refusal(declared) -> Optional[str]:
+    """ColQwen3_5Config's error for the retrieval_attention_contract the configs declare (parse records one value,
+    or a tuple where the outer and the language model's configs disagree), None for a supported one."""
+    if declared is None:
+        return "ColQwen3.5 checkpoints must declare retrieval_attention_contract as 'causal' or 'bidirectional'"
+    if isinstance(declared, str) and declared in CONTRACTS:
+        return None
+    declarations = list(declared) if isinstance(declared, tuple) else [declared]
+    return f"unsupported or conflicting ColQwen3.5 retrieval_attention_contract declarations: {declarations!r}"
 
 
 def _built_causal(architecture: str, switches: dict) -> bool:
