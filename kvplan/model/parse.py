@@ -196,8 +196,10 @@ BOTH_LEVELS_KEYS = ("retrieval_attention_contract",)
 
 
 def _attention_switches(raw) -> tuple:
-    """((key, value), ...) of SWITCH_KEYS as the language model's own config sets them: vLLM's decoder layers read
-    them from hf_text_config (qwen3_5.py 0.34.0:132), so an outer config's key does not reach a nested text_config.
+    """((key, value), ...) of SWITCH_KEYS as the language model's own config sets them. Of ENCODER_ONLY_FROM's
+    modules only Qwen3.5's reads a nested config (hf_text_config, qwen3_5.py 0.34.0:132), and Qwen2's through
+    get_text_config (qwen2.py 0.34.0:355), so there an outer config's key does not reach a nested text_config; the
+    others are built from flat configs, where the two are one.
     BOTH_LEVELS_KEYS as both configs declare them: the one value, or a tuple of the two where they disagree."""
     if not isinstance(raw, dict):
         return ()
