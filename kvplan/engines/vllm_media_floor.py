@@ -111,9 +111,10 @@ def check_soft_tokens(spec, version: str, flags) -> None:
     Gemma4MultiModalProcessor._call_hf_processor refuses it for every item it processes (0.32.0:598-604, 0.20.0
     :488-499 raise; 0.19.0:474-488 logs and exits), the profile run's dummy item first. The processor is every
     multimodal Gemma 4 class's, prefix LM or not (the E-series: gemma4_mm.py 0.32.0 registers it on
-    Gemma4ForConditionalGeneration whatever use_bidirectional_attention says; gemma4_unified.py 0.32.0:213-217 reuses it),
-    and meets the value only in a release whose registry lists the class (0.19.0 registry.py:385; an older one
-    refuses the architecture first, so vllm_engine.capacity asks item_refusal only of a registered one). A
+    Gemma4ForConditionalGeneration whatever use_bidirectional_attention says; gemma4_unified.py 0.32.0:213-217
+    reuses it), and meets the value only in a release whose registry lists the class (0.19.0 registry.py:385; an
+    older one refuses the architecture first, so vllm_engine.capacity asks item_refusal only of a registered one, and
+    a remedy's trials see this check as a refusal of the release: vllm_engine._soft_tokens_refusal). A
     deployment that takes no media (_text_only) processes no dummy item (0.19.0 gpu_model_runner.py profile_run: no
     budget, or all limits 0), so it starts whatever the value. --skip-mm-profiling, which skips the dummy item too,
     still refuses here: where else start-up meets the processor was not read."""
