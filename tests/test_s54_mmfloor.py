@@ -156,7 +156,7 @@ def test_the_reader_keeps_what_the_rule_reads(write_config):
     from kvplan.model.sources import resolve
 
     dense = resolve(DENSE)
-    assert dense.media_prefix.vision_tokens == (("default_output_length", 280),) and not dense.media_prefix.audio
+    assert dense.media_prefix.vision_tokens == (("default_output_length", 280),) and not dense.audio_tower
     assert resolve(E4B).media_prefix is None
     config = _config()
     config["audio_config"] = {"model_type": "gemma4_audio"}

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Optional
 
-from ..errors import FieldError
+from ..errors import FieldError, KvplanError
 from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
 from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
 from ..model.unmodelled import encoder_only_error, switched_on
@@ -101,7 +101,10 @@ ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalL
                        **dict.fromkeys(("IQuestCoderForCausalLM", "IQuestLoopCoderForCausalLM"), "0.14.0"),
                        **dict.fromkeys(("Ministral3ForCausalLM", "TeleChat3ForCausalLM"), "0.20.0"),
                        # openpangu.py's dense model: registry.py 0.11.1:153, absent from 0.11.0's
-                       "PanguEmbeddedForCausalLM": "0.11.1"}
+                       "PanguEmbeddedForCausalLM": "0.11.1",
+                       # colqwen3_5.py's late-interaction Qwen3.5: registry.py 0.19.0:279 (0.20.0:287), absent from
+                       # 0.18.1's
+                       "ColQwen3_5": "0.19.0"}
 # Architectures vLLM builds encoder-only from a release on (EncoderOnlyAttention asks for no KV cache spec:
 # layers/attention/encoder_only_attention.py 0.34.0:94-96), so it allocates no cache to size: architecture (the config's
 # top-level one, vLLM's registry key) -> (first release, the config switch (key, the value that makes it encoder-only)
@@ -125,8 +128,8 @@ ENCODER_ONLY_FROM = {
     "Qwen3ForCausalLM": ("0.11.0", _IS_CAUSAL, "qwen3.py 0.11.0:183, 0.34.0:197"),
     "ApertusForCausalLM": ("0.11.0", _IS_CAUSAL, "apertus.py 0.11.0:260, 0.34.0:259"),
     "Gemma3ForCausalLM": ("0.11.0", _IS_CAUSAL, "gemma3.py 0.11.0:172, 0.34.0:165"),
-    # OpenPanguDecoderLayer's GQA attention (no MLA fields, no param_sink_number; its MLA never reads is_causal and
-    # its sink attention raises on false); registered from 0.11.1 (ADDED_ARCHITECTURES)
+    # OpenPanguDecoderLayer's GQA attention (not where the config makes it MLA: CAUSAL_BY_KEYS; from 0.14.0 a sink
+    # attention raises on is_causal false instead: BUILD_REFUSED_SINCE); registered from 0.11.1 (ADDED_ARCHITECTURES)
     "PanguEmbeddedForCausalLM": ("0.11.1", _IS_CAUSAL, "openpangu.py 0.11.1:595-602, 0.34.0:859-866"),
     # Qwen3NextAttention builds its full_attention layers ENCODER_ONLY from 0.24.0 (qwen3_next.py 0.24.0:271-279,
     # 0.34.0:353-359; 0.23.0 reads no is_causal), from the language model's config (qwen3_5.py 0.24.0:132,
@@ -135,6 +138,13 @@ ENCODER_ONLY_FROM = {
     **dict.fromkeys(("Qwen3NextForCausalLM", "Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration",
                      "Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"),
                     ("0.24.0", _IS_CAUSAL, "qwen3_next.py 0.24.0:271-279, 0.34.0:353-359")),
+    # ColQwen3_5Model is a Qwen3_5ForConditionalGeneration (colqwen3_5.py 0.27.0:113-116, 0.34.0:112-115) whose
+    # config handler sets is_causal on hf_config and hf_text_config from retrieval_attention_contract (models/config.py
+    # 0.27.0:840-875, 0.34.0:1413-1448): "bidirectional" builds the full-attention layers encoder-only
+    # (Qwen3NextAttention, qwen3_next.py 0.27.0:291-298). 0.24-0.26's handler sets only hf_config.is_causal
+    # (0.24.0:639-641), which a nested text_config's layers never read; older releases read no is_causal.
+    "ColQwen3_5": ("0.27.0", ("retrieval_attention_contract", "bidirectional"),
+                   "models/config.py 0.27.0:840-875, 0.34.0:1413-1448"),
     "IQuestLoopCoderForCausalLM": ("0.14.0", _IS_CAUSAL, "iquest_loopcoder.py 0.14.0:225, 0.34.0:225"),
     # only DeepseekV2Attention reads it; DeepSeek v1 (model_type deepseek) builds DeepseekAttention, causal whatever the
     # config says (deepseek_v2.py 0.29.0:1268-1276, 0.34.0:1280)
@@ -148,6 +158,18 @@ ENCODER_ONLY_FROM = {
     **dict.fromkeys(("LlamaNemotronVLModel", "LlamaNemotronVLForSequenceClassification"),
                     ("0.17.0", _ALWAYS, "LlamaNemotronVLConfig, models/config.py 0.17.0:115-127")),
 }
+# Architectures of ENCODER_ONLY_FROM whose decoder layer builds an attention that never reads the switch (causal, with
+# a cache) where the config has every one of these keys: OpenPanguDecoderLayer's MLA, picked by hasattr of the four
+# (openpangu.py 0.11.1:564-569, 0.34.0:790-795; OpenPanguMLAAttention reads no is_causal)
+CAUSAL_BY_KEYS = {"PanguEmbeddedForCausalLM": ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lora_rank")}
+# Architectures whose model vLLM refuses to build from a release on, for a config kvplan can read the reason from
+# (build_refusal): PanguEmbedded's sink attention (param_sink_number > 0, not MLA) raises on is_causal false from
+# 0.14.0 (openpangu.py 0.14.0:832-834 picks it, :859-866 raises; 0.34.0:796-798, :822-829; 0.13.0 has no sink
+# attention and builds the GQA one, encoder-only); ColQwen3.5's config handler raises from 0.27.0 where neither
+# config declares retrieval_attention_contract, or one declares a value other than "causal" / "bidirectional", or the
+# two disagree (models/config.py 0.27.0:851-872, 0.34.0:1424-1445)
+BUILD_REFUSED_SINCE = {"PanguEmbeddedForCausalLM": "0.14.0", "ColQwen3_5": "0.27.0"}
+CONTRACTS = ("causal", "bidirectional")  # models/config.py 0.27.0:858 (0.34.0:1431)
 # Mamba temporal (SSM) state dtype when mamba_ssm_cache_dtype is 'auto' (else the model dtype):
 SSM_DTYPE_QUIRKS = {
     "nemotron_h": ("fp32", "vllm/model_executor/models/config.py:712-736 NemotronHForCausalLMConfig: "
@@ -706,7 +728,8 @@ def encoder_only_since(spec) -> Optional[str]:
     if entry is None:
         return None
     first, switch, _ = entry
-    if not switched_on(switch, dict(getattr(spec, "attention_switches", ())).get):
+    switches = dict(getattr(spec, "attention_switches", ()))
+    if not switched_on(switch, switches.get) or _built_causal(architecture, switches):
         return None
     return max(first, ADDED_ARCHITECTURES.get(architecture, first), key=parse_version)
 
@@ -715,13 +738,55 @@ def refuse_encoder_only(spec, version: Optional[str]) -> None:
     """Raise where vLLM `version` builds `spec` encoder-only, with no KV cache for kvplan to size; `version` None
     (--engine none, no release to ask) takes the newest release's rule. A release whose registry does not list the
     architecture refuses it first (architecture_refusal, while ModelConfig reads the config, before any layer is
-    built): that refusal is the engine's to say, so this one stays quiet."""
-    first = encoder_only_since(spec)
-    if first is None or (version is not None and architecture_refusal(served_architecture(spec), version)):
+    built): that refusal is the engine's to say, so this one stays quiet. A release whose model class raises while
+    it builds such a config's attention (build_refusal) says that instead."""
+    architecture = served_architecture(spec)
+    if version is not None and architecture_refusal(architecture, version):
         return
-    if parse_version(version or NEWEST) >= parse_version(first):
+    reason = build_refusal(spec, version)
+    if reason is not None:
+        by = f"vLLM {version}" if version else f"vLLM (from {BUILD_REFUSED_SINCE[architecture]})"
+        raise KvplanError(f"{spec.name} ({architecture}) does not start on {by}: building the model raises "
+                          f"\"{reason}\".")
+    first = encoder_only_since(spec)
+    if first is not None and parse_version(version or NEWEST) >= parse_version(first):
         by = f"vLLM {version}" if version else f"vLLM (from {first})"
         raise encoder_only_error(spec.name, served_architecture(spec), by, keeps_state=bool(spec.linear_layers))
+
+
+def build_refusal(spec, version: Optional[str]) -> Optional[str]:
+    """vLLM's error while its model class builds `spec`'s attention at `version` (None: the newest), for a config
+    ENCODER_ONLY_FROM would otherwise call encoder-only (BUILD_REFUSED_SINCE); None where it builds."""
+    architecture = served_architecture(spec)
+    since = BUILD_REFUSED_SINCE.get(architecture)
+    if since is None or parse_version(version or NEWEST) < parse_version(since):
+        return None
+    switches = dict(getattr(spec, "attention_switches", ()))
+    if architecture == "ColQwen3_5":
+        return _contract_refusal(switches.get("retrieval_attention_contract"))
+    sinks = switches.get("param_sink_number")
+    sink_attention = not isinstance(sinks, bool) and isinstance(sinks, (int, float)) and sinks > 0
+    if not sink_attention or _built_causal(architecture, switches) or not switched_on(_IS_CAUSAL, switches.get):
+        return None
+    return f"is_causal={switches['is_causal']} is not support for attention with sink"
+
+
+def _contract_refusal(declared) -> Optional[str]:
+    """ColQwen3_5Config's error for the retrieval_attention_contract the configs declare (parse records one value,
+    or a tuple where the outer and the language model's configs disagree), None for a supported one."""
+    if declared is None:
+        return "ColQwen3.5 checkpoints must declare retrieval_attention_contract as 'causal' or 'bidirectional'"
+    if isinstance(declared, str) and declared in CONTRACTS:
+        return None
+    declarations = list(declared) if isinstance(declared, tuple) else [declared]
+    return f"unsupported or conflicting ColQwen3.5 retrieval_attention_contract declarations: {declarations!r}"
+
+
+def _built_causal(architecture: str, switches: dict) -> bool:
+    """Whether the config's keys make the decoder layer build an attention that never reads the switch
+    (CAUSAL_BY_KEYS)."""
+    keys = CAUSAL_BY_KEYS.get(architecture)
+    return keys is not None and all(switches.get(key) is not None for key in keys)
 
 
 def served_architecture(spec) -> str:

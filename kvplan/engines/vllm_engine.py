@@ -127,7 +127,8 @@ class VllmEngine:
         precision = resolve_kv_dtype(asked["kv_dtype"], viewed.dtype, viewed.auto_kv_dtype)
         return configuration_refusal(viewed, precision, tp=tp, length=asked["context"],
                                      block_size=asked["block_size"], version=engine.version, capability=capability,
-                                     gpu_name=device_name(gpu)) or _encoder_only_refusal(spec, engine.version)
+                                     gpu_name=device_name(gpu)) or _encoder_only_refusal(spec, engine.version) \
+            or _soft_tokens_refusal(spec, engine)
 
     def fixes(self, spec, refusal, *, kv_dtype: str, context: int, block_size: Optional[int], tp: int,
               gpu=None) -> tuple:
@@ -243,6 +244,21 @@ def _encoder_only_refusal(spec, version: str):
         refuse_encoder_only(spec, version)
     except KvplanError as exc:
         return Refusal(str(exc), None, configuration=True, field="engine")
+    return None
+
+
+def _soft_tokens_refusal(spec, engine):
+    """A release whose Gemma 4 processor refuses the max_soft_tokens asked (vllm_media_floor.check_soft_tokens, which
+    0.19.0 meets with sys.exit(1) and 0.20 on with a ValueError) as a refusal of the release, so that a remedy never
+    names it; the user's own release meets the check in capacity (item_refusal), so here only a remedy's other
+    releases do. A release whose registry lacks the class refuses the architecture first (configuration_refusal)."""
+    from .figures import Refusal
+    from .vllm_media_floor import check_soft_tokens
+
+    try:
+        check_soft_tokens(spec, engine.version, engine.flags)
+    except FieldError as exc:
+        return Refusal(str(exc), None, configuration=True, field=exc.field)
     return None
 
 

@@ -92,7 +92,7 @@ def item_tokens(spec, version: str, flags) -> dict:
     frames, limits = VIDEO_FRAMES, flags.mm_limits
     if limits is not None and limits.video_frames and parse_version(version) >= FRAMES_OPTION_SINCE:
         frames = min(frames, limits.video_frames)
-    return {"image": image, **({"audio": AUDIO_TOKENS} if media.audio else {}), "video": frames * FRAME_TOKENS}
+    return {"image": image, **({"audio": AUDIO_TOKENS} if spec.audio_tower else {}), "video": frames * FRAME_TOKENS}
 
 
 def soft_tokens(kwargs, version: str):
@@ -111,13 +111,14 @@ def check_soft_tokens(spec, version: str, flags) -> None:
     Gemma4MultiModalProcessor._call_hf_processor refuses it for every item it processes (0.32.0:598-604, 0.20.0
     :488-499 raise; 0.19.0:474-488 logs and exits), the profile run's dummy item first. The processor is every
     multimodal Gemma 4 class's, prefix LM or not (the E-series: gemma4_mm.py 0.32.0 registers it on
-    Gemma4ForConditionalGeneration whatever use_bidirectional_attention says; gemma4_unified.py:213-217 reuses it),
-    and meets the value only in a release whose registry lists the class (0.19.0 registry.py:385; an older one
-    refuses the architecture first, so vllm_engine.capacity asks item_refusal only of a registered one). A
+    Gemma4ForConditionalGeneration whatever use_bidirectional_attention says; gemma4_unified.py 0.32.0:213-217
+    reuses it), and meets the value only in a release whose registry lists the class (0.19.0 registry.py:385; an
+    older one refuses the architecture first, so vllm_engine.capacity asks item_refusal only of a registered one, and
+    a remedy's trials see this check as a refusal of the release: vllm_engine._soft_tokens_refusal). A
     deployment that takes no media (_text_only) processes no dummy item (0.19.0 gpu_model_runner.py profile_run: no
     budget, or all limits 0), so it starts whatever the value. --skip-mm-profiling, which skips the dummy item too,
     still refuses here: where else start-up meets the processor was not read."""
-    if spec.architecture not in IMAGE_FIELD or _text_only(_takes_audio(spec), flags):
+    if spec.architecture not in IMAGE_FIELD or _text_only(spec.audio_tower, flags):
         return
     value = soft_tokens(flags.mm_processor_kwargs, version)
     if value is not None and value not in SUPPORTED_SOFT_TOKENS:
@@ -142,7 +143,7 @@ def media_floor(spec, version: str, flags) -> tuple:
     release = parse_version(version)
     if release < FLOOR_SINCE or getattr(spec, "media_prefix", None) is None:
         return 0, ""
-    if release >= TEXT_ONLY_SINCE and _text_only(spec.media_prefix.audio, flags):
+    if release >= TEXT_ONLY_SINCE and _text_only(spec.audio_tower, flags):
         return 0, ""
     return largest(item_tokens(spec, version, flags))
 
@@ -222,17 +223,11 @@ def _picked_remedy(settings, tokens: int, version: str) -> list:
 
 def _text_only(audio: bool, flags) -> bool:
     """Whether the deployment takes no media at all (ModelConfig._supports_multimodal_inputs is False) from a Gemma 4
-    that takes images, videos and, with an `audio` tower, audio (gemma4_mm.py get_supported_mm_limits, 0.32.0
-    :243-248)."""
+    that takes images, videos and, with an `audio` tower (ModelSpec.audio_tower), audio (gemma4_mm.py
+    get_supported_mm_limits, 0.32.0:243-248, has_audio :225-226)."""
     modalities = ("image", "video") + (("audio",) if audio else ())
     limits = flags.mm_limits
     return flags.language_model_only or (limits is not None and limits.shut(modalities))
-
-
-def _takes_audio(spec) -> bool:
-    """Whether the model has an audio tower: the prefix LM's MediaPrefix says, else the config's audio_config."""
-    media = getattr(spec, "media_prefix", None)
-    return media.audio if media is not None else getattr(spec, "audio_tower", False)
 
 
 def raised_note(default: int, floor: tuple, tokens: int) -> Optional[str]:

@@ -42,6 +42,7 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
     firsts.update(parse_version(v) for v in vllm.REMOVED_ARCHITECTURES.values())
     # the first release that builds a model encoder-only (a remedy skips it and those after: vllm_engine)
     firsts.update(parse_version(entry[0]) for entry in vllm.ENCODER_ONLY_FROM.values())
+    firsts.update(parse_version(v) for v in vllm.BUILD_REFUSED_SINCE.values())  # and the first that refuses to build
     named = {tuple(v) + (0,) * (3 - len(v)) for v in firsts if v >= (0, 2)}  # kvplan models 0.2 on
     return tuple(".".join(map(str, v)) for v in sorted(named))
 

@@ -42,7 +42,8 @@
   (llm_base_proposer.py:356-380), which kvplan does not check.
 - draft_sample_method: "greedy" or "probabilistic" (config/speculative.py:85 DraftSampleMethod, a Literal).
 - rejection_sample_method: the values of the release's RejectionSampleMethod Literal ("fly" from 0.33), FLy with 2
-  draft tokens or more (REJECTION_METHODS, FLY_LEAST_TOKENS); anything else is refused as vLLM's pydantic check is.
+  draft tokens or more and a fly_window_size below them (REJECTION_METHODS, FLY_LEAST_TOKENS); FLy's fields from 0.33
+  within their pydantic bounds (FLY_FIELDS); anything else is refused as vLLM's pydantic check is.
 Not modelled (refused with a sentence, exit 2): the other methods (medusa, mlp_speculator, dflash, dspark, ...),
 non-Llama EAGLE heads, draft_sample_method "probabilistic" for a method that drafts with a model (eagle, eagle3,
 mtp, draft_model: V2's DraftModelSpeculator caches draft logits, [max_num_seqs, k, vocab], 0.32.0
@@ -81,14 +82,21 @@ SUFFIX_CORPUS, SUFFIX_CACHED_REQUESTS, SUFFIX_DEPTH = 1 << 20, 10_000, 24
 # SpeculativeConfig fields by the first release that has them: the config is a pydantic dataclass with
 # extra="forbid" (0.32.0 config/utils.py:71), so an earlier release refuses the key. suffix_decoding_corpus_tokens:
 # 0.34.0 config/speculative.py:592 (0.32.0 :505-520 and 0.33.0 :538-553 have the other suffix_decoding_* fields only)
-# fly_window_size: 0.33.0 :652 (0.32.0 has none)
-FIELDS_SINCE = {"suffix_decoding_corpus_tokens": (0, 34), "fly_window_size": (0, 33)}
+# FLy's fields: 0.33.0 :652 fly_window_size, :656 fly_entropy_threshold, :659 fly_entropy_top_k (0.32.0 has none)
+FIELDS_SINCE = {"suffix_decoding_corpus_tokens": (0, 34), "fly_window_size": (0, 33),
+                "fly_entropy_threshold": (0, 33), "fly_entropy_top_k": (0, 33)}
+# FLy's fields as pydantic types them, (key, whole numbers only, least value, null allowed): 0.33.0
+# config/speculative.py:652 Field(ge=1) on an int | None, :656 ge=0 on a float, :659 ge=1 on an int (0.34.0 :704,
+# :708, :711)
+FLY_FIELDS = (("fly_window_size", True, 1, True), ("fly_entropy_threshold", False, 0, False),
+              ("fly_entropy_top_k", True, 1, False))
 # RejectionSampleMethod, a Literal pydantic checks, by the first release of each list (newest first): 0.33.0
 # config/speculative.py:83 adds "fly" (0.34.0 :98); 0.32.0 :84 (so from 0.25.0 :75). Earlier lists (0.21.0 :68
 # "standard", "synthetic"; 0.18.0 :60 "strict", "probabilistic") lie before SINCE.
 REJECTION_METHODS = (((0, 33), ("standard", "synthetic", "block", "fly")),
                      ((0, 32), ("standard", "synthetic", "block")))
 FLY_LEAST_TOKENS = 2  # 0.33.0 config/speculative.py:2020-2023, 0.34.0 :1706-1709: "FLy requires ... at least 2"
+# and a window below the draft tokens (0.33.0 :2026-2029, 0.34.0 :1712-1715), unset taking min(6, k - 1)
 DRAFT_SAMPLE_METHODS = ("greedy", "probabilistic")  # config/speculative.py:85 (0.32.0; 0.34.0 :99)
 # the methods whose V2 speculator caches draft logits under "probabilistic" (DraftModelSpeculator's subclasses)
 DRAFT_LOGITS_METHODS = ("mtp", "draft_model") + EAGLE
@@ -107,6 +115,7 @@ class Speculative:
     parallel_drafting: bool = False  # every draft token in one pass (P-EAGLE, PARD): the V1 runner up to 0.33
     draft_sampling: str = "greedy"  # draft_sample_method (DRAFT_SAMPLE_METHODS)
     rejection_method: str = "standard"  # rejection_sample_method, checked against the release (REJECTION_METHODS)
+    fly: tuple = ()  # ((key, value), ...) of the FLY_FIELDS the config names, checked where the release has them
     keys: frozenset = frozenset()  # the fields the config names (FIELDS_SINCE: a release without one refuses it)
 
     @property
@@ -150,7 +159,8 @@ def speculative_config(value) -> Optional[Speculative]:
     if parallel is not None and not isinstance(parallel, bool):
         raise FieldError(FIELD, f"parallel_drafting must be true or false, got {quote(parallel)}.")
     common = dict(parallel_drafting=bool(parallel), keys=frozenset(config), draft_sampling=sampling,
-                  rejection_method=config.get("rejection_sample_method", "standard"))
+                  rejection_method=config.get("rejection_sample_method", "standard"),
+                  fly=tuple((key, config[key]) for key, *_ in FLY_FIELDS if key in config))
     if method == "suffix":
         return Speculative(method, tokens, suffix_corpus=suffix_corpus_tokens(config), **common)
     if method not in ("draft_model",) + EAGLE:
@@ -192,22 +202,38 @@ def check_release(config: Speculative, version: str) -> None:
     if config.parallel_drafting and release >= PARALLEL_DRAFTING_REFUSED_SINCE:
         raise FieldError(FIELD, f"parallel_drafting is only supported by the dflash and dspark methods in "
                                 f"vllm=={version}, not {quote(config.method)}; leave it off.")
-    check_rejection_method(config, version)
+    check_fly_fields(config)
+    check_rejection_method(config, version, release)
 
 
-def check_rejection_method(config: Speculative, version: str) -> None:
-    """rejection_sample_method against the Literal `version` types it with (REJECTION_METHODS), and FLy's least
-    num_speculative_tokens (FLY_LEAST_TOKENS)."""
-    from .vllm_versions import parse_version
+def check_fly_fields(config: Speculative) -> None:
+    """FLy's fields against their pydantic types and bounds (FLY_FIELDS), where the release has them."""
+    for key, whole, least, nullable in FLY_FIELDS:
+        value = dict(config.fly).get(key, least)
+        if value is None and nullable:
+            continue
+        number = isinstance(value, int) or (not whole and isinstance(value, float))
+        if isinstance(value, bool) or not number or value < least:
+            kind = "a whole number" if whole else "a number"
+            raise FieldError(FIELD, f"{key} must be {kind}, {least} or more, got {quote(value)}.")
 
-    release = parse_version(version)
+
+def check_rejection_method(config: Speculative, version: str, release: tuple) -> None:
+    """rejection_sample_method against the Literal `version` (parsed: `release`) types it with (REJECTION_METHODS),
+    and FLy's least num_speculative_tokens (FLY_LEAST_TOKENS) and its window below them."""
     accepted = next((methods for since, methods in REJECTION_METHODS if release >= since), ())
     if config.rejection_method not in accepted:
         raise FieldError(FIELD, f"rejection_sample_method must be one of {', '.join(map(quote, accepted))} in "
                                 f"vllm=={version}, got {quote(config.rejection_method)}.")
-    if config.rejection_method == "fly" and config.num_speculative_tokens < FLY_LEAST_TOKENS:
+    if config.rejection_method != "fly":
+        return
+    tokens, window = config.num_speculative_tokens, dict(config.fly).get("fly_window_size")
+    if tokens < FLY_LEAST_TOKENS:
         raise FieldError(FIELD, f"rejection_sample_method 'fly' needs num_speculative_tokens {FLY_LEAST_TOKENS} or "
-                                f"more in vllm=={version}, got {config.num_speculative_tokens}.")
+                                f"more in vllm=={version}, got {tokens}.")
+    if window is not None and window >= tokens:
+        raise FieldError(FIELD, f"fly_window_size must be smaller than num_speculative_tokens ({tokens}) for "
+                                f"rejection_sample_method 'fly' in vllm=={version}, got {window}.")
 
 
 def suffix_corpus_tokens(config: dict) -> int:

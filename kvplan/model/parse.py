@@ -186,15 +186,30 @@ def _first_architecture(value) -> str:
     return value[0] if isinstance(value, list) and value and isinstance(value[0], str) else ""
 
 
-# the config keys vLLM reads to build an architecture's attention bidirectional (engines/vllm.py ENCODER_ONLY_FROM)
-SWITCH_KEYS = ("is_causal", "is_decoder")
+# the config keys vLLM's decoder layers pick their attention by (engines/vllm.py ENCODER_ONLY_FROM): the switches to
+# bidirectional attention, and openpangu.py's keys for its MLA and sink attention (CAUSAL_BY_KEYS, build_refusal)
+SWITCH_KEYS = ("is_causal", "is_decoder", "param_sink_number", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim",
+               "kv_lora_rank")
+# the keys a config handler reads from the outer config and the language model's both: ColQwen3_5Config's contract
+# (models/config.py 0.27.0:845-857, 0.34.0:1418-1430: hf_config and hf_text_config, once where they are one)
+BOTH_LEVELS_KEYS = ("retrieval_attention_contract",)
 
 
 def _attention_switches(raw) -> tuple:
-    """((key, value), ...) of SWITCH_KEYS as the language model's own config sets them: vLLM's decoder layers read
-    them from hf_text_config (qwen3_5.py 0.34.0:132), so an outer config's key does not reach a nested text_config."""
-    own = language_model_config(raw) if isinstance(raw, dict) else {}
-    return tuple((key, own[key]) for key in SWITCH_KEYS if own.get(key) is not None)
+    """((key, value), ...) of SWITCH_KEYS as the language model's own config sets them. Of ENCODER_ONLY_FROM's
+    modules only Qwen3.5's reads a nested config (hf_text_config, qwen3_5.py 0.34.0:132), and Qwen2's through
+    get_text_config (qwen2.py 0.34.0:355), so there an outer config's key does not reach a nested text_config; the
+    others are built from flat configs, where the two are one.
+    BOTH_LEVELS_KEYS as both configs declare them: the one value, or a tuple of the two where they disagree."""
+    if not isinstance(raw, dict):
+        return ()
+    own = language_model_config(raw)
+    switches = [(key, own[key]) for key in SWITCH_KEYS if own.get(key) is not None]
+    for key in BOTH_LEVELS_KEYS:
+        declared = [config[key] for config in ((raw, own) if own is not raw else (raw,)) if config.get(key) is not None]
+        if declared:
+            switches.append((key, declared[0] if all(v == declared[0] for v in declared) else tuple(declared)))
+    return tuple(switches)
 
 
 def _registered_architecture(raw, cfg: Config) -> str:

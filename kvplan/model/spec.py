@@ -69,8 +69,9 @@ class ModelSpec:
     # the top-level config's first `architectures` entry where a nested language model's config names another: the
     # one vLLM's registry and config handlers pick by (engines/vllm.py ENCODER_ONLY_FROM); "" where the same
     registered_architecture: str = ""
-    # the config's switches to bidirectional attention, ((key, value), ...) for is_causal and is_decoder as it sets
-    # them: vLLM builds some architectures encoder-only by them, from a release on (engines/vllm.py ENCODER_ONLY_FROM)
+    # the config keys vLLM's decoder layers pick their attention by, ((key, value), ...) as the language model's config
+    # sets them (parse.SWITCH_KEYS: is_causal, is_decoder, openpangu.py's MLA and sink keys): vLLM builds some
+    # architectures encoder-only by them, from a release on (engines/vllm.py ENCODER_ONLY_FROM)
     attention_switches: tuple = ()
     mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
     mtp_modules: int = 0  # those blocks: the MTP modules vLLM builds to draft with (speculative method mtp)

@@ -182,11 +182,15 @@ ENCODER_ONLY = {
 
 
 def switched_on(switch, get) -> bool:
-    """Whether the config sets `switch` ((key, the value that makes the model encoder-only), None: always)."""
+    """Whether the config sets `switch` ((key, the value that makes the model encoder-only), None: always): a bool
+    is read as vLLM's truth test of the key (is_causal false, use_bidirectional_attention true), any other value must
+    be the key's exactly (ColQwen3.5's retrieval_attention_contract "bidirectional", not "causal")."""
     if switch is None:
         return True
     key, encoder_when = switch
     value = get(key)
+    if not isinstance(encoder_when, bool):
+        return value == encoder_when
     return bool(value) if encoder_when else value is not None and not value
 
 

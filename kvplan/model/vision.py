@@ -603,7 +603,6 @@ class MediaPrefix:
     model reads (engines/vllm_media_floor.py)."""
 
     vision_tokens: tuple = ()  # (field, tokens) of the IMAGE_TOKEN_FIELDS its vision_config sets
-    audio: bool = False  # an audio tower beside the vision one (audio_config)
 
 
 def media_prefix(cfg: Config) -> Optional[MediaPrefix]:
@@ -617,6 +616,6 @@ def media_prefix(cfg: Config) -> Optional[MediaPrefix]:
         v = _vision_config(cfg, {})
         tokens = tuple((field, v.int(f"vision_config.{field}")) for field in IMAGE_TOKEN_FIELDS
                        if v.has(f"vision_config.{field}"))
-    return MediaPrefix(tokens, isinstance(cfg.get("audio_config"), dict))
+    return MediaPrefix(tokens)
 
 
