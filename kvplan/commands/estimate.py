@@ -17,6 +17,7 @@ from ..model.spec import ModelSpec
 from ..plan.budget import batched_tokens, flag_budget
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
+from ..plan.sharding import require_stage_counts
 from ..units import parse_gpu_memory, parse_size, require_fraction, require_positive
 from .curve import curves
 from .deployments import block_size as valid_block_size
@@ -107,6 +108,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         if value is not None:
             require_positive(field, value)
     require_positive("pp", pp)
+    require_stage_counts(pp, pp_partition)  # the caller's own settings disagree: bad input, before the model
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_gpu_memory(gpu_memory) if gpu_memory is not None else None
     if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
