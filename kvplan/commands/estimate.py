@@ -197,7 +197,15 @@ def bounded_prefill(contexts: list, input_len: Optional[int], chunk: int, plans_
                     default_owner: Optional[str] = None) -> None:
     """Bounded work: a prompt runs as chunks of `chunk` (max_num_batched_tokens) tokens, and time to first token and
     the engine's admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead.
-    `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens."""
+    `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens.
+    A prompt longer than a length asked is refused first, as plan() refuses it, so that the error names input_len
+    and not the chunk it would have been cut into."""
+    if input_len is not None:
+        require_positive("input_len", input_len)
+        shortest = min(contexts)
+        if input_len > shortest:  # vLLM 0.32.0 v1/engine/input_processor.py:574-591 refuses the prompt
+            raise FieldError("input_len", f"({input_len:,}) must not exceed context ({shortest:,}): vLLM refuses a "
+                                          f"prompt longer than its max model length.", names=("context",))
     chunks = sum(-(-(input_len or c) // chunk) for c in contexts) * plans_per_context
     if chunks > MAX_PREFILL_CHUNKS:
         value = f"({default_owner} default here, {chunk:,})" if default_owner else f"({chunk:,})"
