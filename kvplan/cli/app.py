@@ -221,14 +221,14 @@ def estimate(
     balancer = enable_eplb(eplb, eplb_config, redundant)
     auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
     contexts = None if context is None or auto_fit else _list(context, "context", "8192,32K", tokens=True)
-    partition = layer_partition(pp_partition) if pp_partition else None
+    partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
     batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     with hub_deadline(hub_timeout):
         result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
                      tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu,
                      gpu_memory=gpu_memory, gpu_util=gpu_util, max_num_batched_tokens=batched,
                      max_num_seqs=max_num_seqs, engine=engine, pp=pp, pp_partition=partition, revision=revision,
-                     batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
+                     batches=() if batch is None else tuple(_list(batch, "batch", "1,8,64")), quantization=quantization,
                      dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit,
                      flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
                                        media_limits(limit_mm_per_prompt),

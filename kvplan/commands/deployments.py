@@ -332,6 +332,9 @@ def _read_yaml(path: str):
     from ..model.files import read_regular
     from ..model.sources import existing_path
 
+    if not str(path).strip():  # Path('') is the current folder: said as what was given
+        raise FieldError("file", f"is empty ({quote(path)}); give a YAML file with a list of entries under "
+                                 f"'deployments:'.")
     target = existing_path(path)
     if target is None:
         raise FieldError("file", f"{path} does not exist; give a YAML file with a list of entries under "

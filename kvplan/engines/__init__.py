@@ -205,7 +205,9 @@ def media_limits(value) -> Optional[MediaLimits]:
             if not isinstance(limits, dict):
                 raise ValueError
         else:
-            limits = dict(part.split("=", 1) for part in text.split(",")) if text else {}
+            if not text:  # vLLM parses the flag with json.loads, which refuses '' (0.32.0 engine/arg_utils.py:414-415)
+                raise ValueError
+            limits = dict(part.split("=", 1) for part in text.split(","))
             limits = {k.strip(): int(v) for k, v in limits.items()}
         counts = [count(limits[m]) if m in limits and (not isinstance(limits[m], dict) or "count" in limits[m])
                   else None for m in ("image", "video", "audio")]
