@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Optional, Union
 
-from ..engines import EngineFlags, get_engine
+from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_speculative import served
 from ..errors import FieldError, KvplanError
@@ -117,10 +117,11 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     weighted = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
     spec = served(weighted, engine_model, pp)
+    unused = unused_media_note(spec, flags, spell)
+    if unused:  # vLLM ignores them here: said, not refused
+        spec = replace(spec, notes=spec.notes + (unused,))
     device = choose_gpu(gpu)
     if memory is not None:
-        from dataclasses import replace
-
         device = replace(device, memory_bytes=memory)
     default_context = not contexts
     contexts = contexts or [default_max_model_len(spec)]
