@@ -179,11 +179,14 @@ def test_the_model_form_takes_the_flags():
     assert (row["max_concurrency"], row["max_num_seqs"], row["max_num_batched_tokens"]) == (64, 64, 16384)
 
 
-def test_a_layer_partition_without_pp_is_a_finding_on_its_key(tmp_path):
+def test_a_layer_partition_without_pp_is_refused_on_its_key(tmp_path):
+    """Two stages' counts against pp 1 contradict the file's own settings: bad input (exit 2) at the key's line
+    (session 55; plan/sharding.py require_stage_counts), no longer a finding."""
     path = _write(tmp_path, f"  - name: halves\n    model: {LLAMA_8B}\n    tp: 1\n    pp_layer_partition: [16, 16]\n")
-    (finding,) = _check_file(path)[1]["halves"]["findings"]
-    assert (finding["key"], finding["line"]) == ("pp_layer_partition", _line(path, "pp_layer_partition"))
-    assert finding["message"].startswith("pp_layer_partition has 2 stages (16,16) but pp is 1")
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith(f"kvplan: error: {path}:{_line(path, 'pp_layer_partition')}: deployment 'halves' "
+                               f"field 'pp_layer_partition' has 2 stages (16,16) but pp is 1 (its default)")
 
 
 # (key: value, the flag estimate takes and its value) for values both refuse

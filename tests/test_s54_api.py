@@ -118,16 +118,19 @@ def test_too_many_stages_names_pp_in_the_callers_words():
 
 
 def test_check_names_both_fields_in_each_surface(tmp_path):
-    tail = "has 2 stages (16,16) but {pp} is 1: vLLM needs one layer count per stage (VLLM_PP_LAYER_PARTITION)."
-    (row,) = _json("check", LLAMA_8B, "-tp", "1", "--pp-layer-partition", "16,16")["results"]
-    assert row["errors"] == ["--pp-layer-partition " + tail.format(pp="--pipeline-parallel-size")]
-    (row,) = kvplan.check(LLAMA_8B, tensor_parallel_size=1, pp_layer_partition=(16, 16))
-    assert row["errors"] == ["pp_layer_partition " + tail.format(pp="pipeline_parallel_size")]
+    """A partition of 2 stages against pp 1 is refused as bad input (session 55), in each surface's names."""
+    tail = ("has 2 stages (16,16) but {pp} is 1 (its default): vLLM needs one layer count per stage "
+            "(VLLM_PP_LAYER_PARTITION); set {pp} to 2, or give 1 layer count.")
+    line = one_error_line(run_kvplan("check", LLAMA_8B, "-tp", "1", "--pp-layer-partition", "16,16"))
+    assert line == "kvplan: error: --pp-layer-partition " + tail.format(pp="--pipeline-parallel-size")
+    with pytest.raises(FieldError) as refused:
+        kvplan.check(LLAMA_8B, tensor_parallel_size=1, pp_layer_partition=(16, 16))
+    assert str(refused.value) == "pp_layer_partition " + tail.format(pp="pipeline_parallel_size")
     path = deployments_file(tmp_path, f"  - name: a\n    model: {LLAMA_8B}\n    tp: 1\n"
                                       f"    pp_layer_partition: [16, 16]\n")
-    (row,) = _json("check", "--file", path)["results"]
-    assert row["errors"] == ["pp_layer_partition " + tail.format(pp="pp")]
-    assert all("pp_partition" not in e for e in row["errors"])
+    line = one_error_line(run_kvplan("check", "--file", path))
+    assert line == f"kvplan: error: {path}:5: deployment 'a' field 'pp_layer_partition' " + tail.format(pp="pp")
+    assert "pp_partition" not in line
 
 
 # 3. Laguna's MoE layers before and from vLLM 0.31 -----------------------------------------------------------------

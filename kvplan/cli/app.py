@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from typing import List, Optional
 
 import typer
 
-from ..errors import FieldError, KvplanError
+from ..errors import FieldError, KvplanError, quote
 from ..units import AUTO_LENGTHS
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP,
@@ -45,21 +46,69 @@ def hub_deadline(value):
 
 
 def show(result, fmt: str, **options) -> None:
-    """Render the whole output before writing any of it: a failure never leaves half an output. A closed
-    stdout or a full disk is one line (exit 2), not a traceback."""
+    """Render the whole output before writing any of it: a failure never leaves half an output."""
     from ..render import emit
 
-    if sys.stdout is None:
-        raise KvplanError("cannot write the output: stdout is closed.")
-    text = emit(result, fmt, **options)
-    try:
+    write_stdout(emit(result, fmt, **options))
+
+
+CLOSED = "cannot write the output: stdout is closed."
+
+
+def write_stdout(text: str) -> None:
+    """`text` on stdout, flushed: a closed stdout, a full disk or an encoding that cannot hold the text is one line
+    (exit 2), not a traceback (writing_stdout)."""
+    with writing_stdout():
+        if sys.stdout is None:
+            raise KvplanError(CLOSED)
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+@contextmanager
+def writing_stdout():
+    """The one place a failed write to stdout becomes words: the reader left (ReaderLeft: exit 0, nothing said),
+    else KvplanError (exit 2), stdout pointed at /dev/null first so that the final flush writes nothing half."""
+    try:
+        yield
     except BrokenPipeError:
         raise ReaderLeft() from None  # not an OSError: typer would turn that into exit 1
+    except UnicodeEncodeError as exc:  # a ValueError: before the clause below
+        _drop_stdout()
+        raise KvplanError(f"cannot write the output to stdout: its encoding ({exc.encoding}) has no "
+                          f"{quote(exc.object[exc.start:exc.end][:8])}; set PYTHONIOENCODING=utf-8 or use a UTF-8 "
+                          f"locale.") from None
     except (OSError, ValueError) as exc:
         _drop_stdout()
         raise KvplanError(f"cannot write the output to stdout: {getattr(exc, 'strerror', None) or exc}.") from None
+
+
+class GuardedStdout:
+    """sys.stdout while a command runs (run.main): every write goes through writing_stdout(), so that --help,
+    --version and a command's output fail alike on a full disk, a closed stdout (`stream` None) or an encoding that
+    cannot hold the text; everything else (isatty, encoding, fileno) is the real stream's."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        with writing_stdout():
+            if self._stream is None:
+                raise KvplanError(CLOSED)
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with writing_stdout():
+            if self._stream is not None:
+                self._stream.flush()
+
+    def isatty(self) -> bool:
+        return self._stream is not None and self._stream.isatty()
+
+    def __getattr__(self, name):
+        if self._stream is None:  # rich and click read encoding, fileno... with getattr and a default
+            raise AttributeError(name)
+        return getattr(self._stream, name)
 
 
 # the engine flags that change its budget (engines.EngineFlags), declared once for estimate and check
@@ -97,7 +146,7 @@ def _version(value: bool) -> None:
     if value:
         from .. import __version__
 
-        sys.stdout.write(f"kvplan {__version__}\n")
+        write_stdout(f"kvplan {__version__}\n")
         raise typer.Exit()
 
 
@@ -172,14 +221,14 @@ def estimate(
     balancer = enable_eplb(eplb, eplb_config, redundant)
     auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
     contexts = None if context is None or auto_fit else _list(context, "context", "8192,32K", tokens=True)
-    partition = layer_partition(pp_partition) if pp_partition else None
+    partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
     batched = None if max_num_batched_tokens is None else batched_tokens(max_num_batched_tokens)
     with hub_deadline(hub_timeout):
         result = run(model, contexts=contexts, kv_dtypes=[d.strip() for d in kv_dtype.split(",")],
                      tps=_list(tp, "tp"), block_size=block_size, kv_budget=kv_budget, gpu=gpu,
                      gpu_memory=gpu_memory, gpu_util=gpu_util, max_num_batched_tokens=batched,
                      max_num_seqs=max_num_seqs, engine=engine, pp=pp, pp_partition=partition, revision=revision,
-                     batches=tuple(_list(batch, "batch", "1,8,64")) if batch else (), quantization=quantization,
+                     batches=() if batch is None else tuple(_list(batch, "batch", "1,8,64")), quantization=quantization,
                      dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit,
                      flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
                                        media_limits(limit_mm_per_prompt),

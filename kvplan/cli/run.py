@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from typing import Optional
 
 from ..errors import FieldError, KvplanError
 from . import flags
-from .app import ReaderLeft, _drop_stdout, app
+from .app import GuardedStdout, ReaderLeft, _drop_stdout, app
 
 def _click_errors() -> tuple:
     """(usage errors, Abort, Exit) of whichever click typer runs on: vendored since typer 0.26."""
@@ -20,10 +21,15 @@ def _click_errors() -> tuple:
     return (UsageError, ClickException), Abort, Exit
 
 
-def _bare_help() -> int:
-    """`kvplan` alone: the command list and a first command to try, on stdout, exit 0."""
-    app(args=["--help"], prog_name="kvplan", standalone_mode=False)
-    return 0
+@contextmanager
+def guarded_stdout():
+    """sys.stdout as GuardedStdout for one command: help, --version and results write through one helper."""
+    real = sys.stdout
+    sys.stdout = GuardedStdout(real)
+    try:
+        yield
+    finally:
+        sys.stdout = real
 
 
 def say(message: str) -> None:
@@ -64,11 +70,10 @@ def main(argv: Optional[list] = None) -> int:
 
     args = sys.argv[1:] if argv is None else list(argv)
     flags.typed_args[:] = args
-    if not args:
-        return _bare_help()
     usage_errors, abort, exit_ = _click_errors()
     try:
-        result = app(args=args, prog_name="kvplan", standalone_mode=False)
+        with guarded_stdout():  # `kvplan` alone: the command list and a first command to try, exit 0
+            result = app(args=args or ["--help"], prog_name="kvplan", standalone_mode=False)
     except FieldError as exc:
         say(f"kvplan: error: {exc.spelled(flags.typed(exc.field), flags.typed)}")
         return 2

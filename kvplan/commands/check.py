@@ -14,7 +14,7 @@ from ..model.precision import resolve_kv_dtype
 from ..model.quantization import apply_weight_precision, settings_file_method
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
-from ..engines import EngineFlags, get_engine
+from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.figures import figure_columns
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_speculative import served
@@ -300,6 +300,10 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         add("warning", "context", f"context {dep.context} exceeds max_position_embeddings "
                                   f"({spec.max_position_embeddings}); vLLM serves longer sequences only with RoPE "
                                   f"scaling or VLLM_ALLOW_LONG_MAX_MODEL_LEN.")
+    engine_flags = getattr(_engine(dep), "flags", None)  # the ideal engine refuses the multimodal flags itself
+    unused = engine_flags.unused_on(spec) if engine_flags is not None else ()
+    if unused:  # vLLM ignores them on a text-only model: a warning on the first one's key, not a failure
+        add("warning", unused[0], unused_media_note(spec, engine_flags, spell) + ".")
 
     pp = dep.pp or 1
     device, budget_for = _budget_for(spec, dep)

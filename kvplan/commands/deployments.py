@@ -13,6 +13,7 @@ from ..errors import FieldError, KvplanError, quote
 from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu
+from ..plan.sharding import require_stage_counts
 from ..units import (AUTO_LENGTHS, human_int, int_list, parse_gpu_memory, parse_size, parse_tokens,
                      require_fraction, require_positive)
 
@@ -266,9 +267,14 @@ DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype"
 
 
 def deployment_fields(values: dict) -> dict:
-    """Validated values of the optional fields given (None: not given, the default applies)."""
-    return {key: DEFAULTS.get(key) if values.get(key) is None else VALIDATORS[key](values[key])
-            for key in OPTIONAL_KEYS}
+    """Validated values of the optional fields given (None: not given, the default applies). A deployments file is
+    the user's input as much as the flags are, so the fields that contradict each other (a layer partition of
+    another number of stages than pp) are refused here for both, with the key's line in a file (exit 2), not
+    left to check's verdict on the model (plan/sharding.py require_stage_counts)."""
+    fields = {key: DEFAULTS.get(key) if values.get(key) is None else VALIDATORS[key](values[key])
+              for key in OPTIONAL_KEYS}
+    require_stage_counts(fields["pp"], fields["pp_layer_partition"])
+    return fields
 
 
 def model_deployments(model: str, tps: list, **options) -> list:
@@ -326,6 +332,9 @@ def _read_yaml(path: str):
     from ..model.files import read_regular
     from ..model.sources import existing_path
 
+    if not str(path).strip():  # Path('') is the current folder: said as what was given
+        raise FieldError("file", f"is empty ({quote(path)}); give a YAML file with a list of entries under "
+                                 f"'deployments:'.")
     target = existing_path(path)
     if target is None:
         raise FieldError("file", f"{path} does not exist; give a YAML file with a list of entries under "

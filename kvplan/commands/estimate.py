@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Callable, Optional, Union
 
-from ..engines import EngineFlags, get_engine
+from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_speculative import served
 from ..errors import FieldError, KvplanError
@@ -17,6 +17,7 @@ from ..model.spec import ModelSpec
 from ..plan.budget import batched_tokens, flag_budget
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import plan
+from ..plan.sharding import require_stage_counts
 from ..units import parse_gpu_memory, parse_size, require_fraction, require_positive
 from .curve import curves
 from .deployments import block_size as valid_block_size
@@ -107,6 +108,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         if value is not None:
             require_positive(field, value)
     require_positive("pp", pp)
+    require_stage_counts(pp, pp_partition)  # the caller's own settings disagree: bad input, before the model
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_gpu_memory(gpu_memory) if gpu_memory is not None else None
     if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
@@ -115,10 +117,11 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     weighted = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
     spec = served(weighted, engine_model, pp)
+    unused = unused_media_note(spec, flags, spell)
+    if unused:  # vLLM ignores them here: said, not refused
+        spec = replace(spec, notes=spec.notes + (unused,))
     device = choose_gpu(gpu)
     if memory is not None:
-        from dataclasses import replace
-
         device = replace(device, memory_bytes=memory)
     default_context = not contexts
     contexts = contexts or [default_max_model_len(spec)]
@@ -195,7 +198,15 @@ def bounded_prefill(contexts: list, input_len: Optional[int], chunk: int, plans_
                     default_owner: Optional[str] = None) -> None:
     """Bounded work: a prompt runs as chunks of `chunk` (max_num_batched_tokens) tokens, and time to first token and
     the engine's admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead.
-    `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens."""
+    `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens.
+    A prompt longer than a length asked is refused first, as plan() refuses it, so that the error names input_len
+    and not the chunk it would have been cut into."""
+    if input_len is not None:
+        require_positive("input_len", input_len)
+        shortest = min(contexts)
+        if input_len > shortest:  # vLLM 0.32.0 v1/engine/input_processor.py:574-591 refuses the prompt
+            raise FieldError("input_len", f"({input_len:,}) must not exceed context ({shortest:,}): vLLM refuses a "
+                                          f"prompt longer than its max model length.", names=("context",))
     chunks = sum(-(-(input_len or c) // chunk) for c in contexts) * plans_per_context
     if chunks > MAX_PREFILL_CHUNKS:
         value = f"({default_owner} default here, {chunk:,})" if default_owner else f"({chunk:,})"

@@ -35,6 +35,16 @@ class EngineFlags:
     mm_processor_kwargs: Optional["ProcessorKwargs"] = None  # --mm-processor-kwargs: the Qwen-VL dummy items' size
     enable_eplb: Optional[object] = None  # --enable-eplb with --eplb-config: vllm_eplb.Eplb (None: off)
 
+    def unused_on(self, spec) -> tuple:
+        """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model with
+        no vision or audio tower. vLLM reads them into MultiModalConfig alone, which it builds only for an
+        architecture that supports multimodal input, and drops them without a word otherwise (0.32.0
+        config/model.py:817-868, 0.11.0 :604-630, 0.34.0 :851-901: no else branch), so kvplan says so in a note
+        (unused_media_note) rather than refuse what vLLM serves."""
+        if spec.multimodal or spec.audio_tower:
+            return ()
+        return tuple(field for name, field in MEDIA_FLAGS.items() if getattr(self, name))
+
     def moe_layout(self, spec, tp: int, version: Optional[tuple] = None):
         """The routed experts on one GPU under these flags (plan/sharding.py moe_layout, the rule's one place)."""
         from ..plan.sharding import moe_layout
@@ -43,6 +53,23 @@ class EngineFlags:
         return moe_layout(spec, tp, self.dp or 1, self.enable_expert_parallel,
                           remainder_last=version is not None and version < (0, 10, 1), eplb=eplb is not None,
                           redundant=eplb.redundant_for(spec.experts, tp * (self.dp or 1), version) if eplb else 0)
+
+
+# EngineFlags' multimodal flags -> the field each is (vLLM's MultiModalConfig reads them all)
+MEDIA_FLAGS = {"skip_mm_profiling": "skip_mm_profiling", "language_model_only": "language_model_only",
+               "mm_limits": "limit_mm_per_prompt", "mm_encoder_tp_mode": "mm_encoder_tp_mode",
+               "mm_processor_kwargs": "mm_processor_kwargs"}
+
+
+def unused_media_note(spec, flags: EngineFlags, spell=str) -> str:
+    """A sentence (no full stop) naming, as `spell` writes them, the multimodal flags vLLM ignores on a text-only
+    model (EngineFlags.unused_on); '' when none."""
+    fields = flags.unused_on(spec)
+    if not fields:
+        return ""
+    verb = "changes" if len(fields) == 1 else "change"
+    return (f"{', '.join(spell(f) for f in fields)} {verb} nothing here: {spec.name} has no vision or audio tower, "
+            f"and vLLM ignores its multimodal flags on a text-only model")
 
 
 ENCODER_TP_MODES = ("weights", "data")
@@ -205,7 +232,9 @@ def media_limits(value) -> Optional[MediaLimits]:
             if not isinstance(limits, dict):
                 raise ValueError
         else:
-            limits = dict(part.split("=", 1) for part in text.split(",")) if text else {}
+            if not text:  # vLLM parses the flag with json.loads, which refuses '' (0.32.0 engine/arg_utils.py:414-415)
+                raise ValueError
+            limits = dict(part.split("=", 1) for part in text.split(","))
             limits = {k.strip(): int(v) for k, v in limits.items()}
         counts = [count(limits[m]) if m in limits and (not isinstance(limits[m], dict) or "count" in limits[m])
                   else None for m in ("image", "video", "audio")]

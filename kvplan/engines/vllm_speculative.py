@@ -79,9 +79,34 @@ SINCE = (0, 32)  # the rules above were read in 0.32.0 only
 # config/speculative.py (0.34.0 :584-595): suffix decoding's GPU corpus of finished responses, in tokens, and the
 # cached requests whose 0 turns it off; suffix/speculator.py:535-548 also turns it off below a tree depth of 2
 SUFFIX_CORPUS, SUFFIX_CACHED_REQUESTS, SUFFIX_DEPTH = 1 << 20, 10_000, 24
-# SpeculativeConfig fields by the first release that has them: the config is a pydantic dataclass with
-# extra="forbid" (0.32.0 config/utils.py:71), so an earlier release refuses the key. suffix_decoding_corpus_tokens:
-# 0.34.0 config/speculative.py:592 (0.32.0 :505-520 and 0.33.0 :538-553 have the other suffix_decoding_* fields only)
+# SpeculativeConfig's fields, the annotated fields of the class body its __init__ takes (0.32.0
+# config/speculative.py:386-608, 0.33.0 :406-659, 0.34.0 :448-711; 0.34.0's checked against dataclasses.fields() of
+# the imported class, custom_method being init=False there). It is a pydantic dataclass with extra="forbid" (the
+# @config decorator, 0.32.0 config/utils.py:71, 0.33.0 :71, 0.34.0 :72), and EngineArgs passes the JSON's keys, each
+# "-" read as "_", as its keywords (0.32.0 engine/arg_utils.py:2085-2099, 0.33.0 :2125-2139, 0.34.0 :2158-2172), so
+# any other key is refused: "Unexpected keyword argument" (check_fields).
+FIELDS_032 = ("enforce_eager", "num_speculative_tokens", "model", "method", "draft_tensor_parallel_size",
+              "tensor_parallel_size", "quantization", "moe_backend", "attention_backend", "kv_cache_dtype",
+              "max_model_len", "revision", "code_revision", "index_share_for_mtp_iteration",
+              "disable_padded_drafter_batch", "disable_eagle_block_drop", "use_local_argmax_reduction",
+              "use_heterogeneous_vocab", "prompt_lookup_max", "prompt_lookup_min", "parallel_drafting",
+              "target_model_config", "target_parallel_config", "num_speculative_tokens_per_batch_size",
+              "draft_model_config", "draft_parallel_config", "suffix_decoding_max_tree_depth",
+              "suffix_decoding_max_cached_requests", "suffix_decoding_max_spec_factor",
+              "suffix_decoding_min_token_prob", "draft_load_config", "rejection_sample_method",
+              "synthetic_acceptance_rates", "synthetic_acceptance_length", "enable_adaptive_verification",
+              "draft_sample_method", "dspark_draft_topk")
+# 0.33.0 adds :478 disable_lookahead_block_hashes, :484 draft_lm_head_quantization, :646 xpress_topc and FLy's three
+FIELDS_033 = FIELDS_032 + ("disable_lookahead_block_hashes", "draft_lm_head_quantization", "xpress_topc",
+                           "fly_window_size", "fly_entropy_threshold", "fly_entropy_top_k")
+# 0.34.0 adds :484 draft_decode_context_parallel_size, :592 suffix_decoding_corpus_tokens, :700 speculator_options and
+# drops disable_padded_drafter_batch and use_heterogeneous_vocab
+FIELDS_034 = tuple(f for f in FIELDS_033 if f not in ("disable_padded_drafter_batch", "use_heterogeneous_vocab")) + (
+    "draft_decode_context_parallel_size", "suffix_decoding_corpus_tokens", "speculator_options")
+SPECULATIVE_FIELDS = (((0, 34), FIELDS_034), ((0, 33), FIELDS_033), ((0, 32), FIELDS_032))  # newest first
+# SpeculativeConfig fields by the first release that has them (an earlier release refuses the key, as above), said
+# first with that release: suffix_decoding_corpus_tokens 0.34.0 config/speculative.py:592 (0.32.0 :505-520 and
+# 0.33.0 :538-553 have the other suffix_decoding_* fields only)
 # FLy's fields: 0.33.0 :652 fly_window_size, :656 fly_entropy_threshold, :659 fly_entropy_top_k (0.32.0 has none)
 FIELDS_SINCE = {"suffix_decoding_corpus_tokens": (0, 34), "fly_window_size": (0, 33),
                 "fly_entropy_threshold": (0, 33), "fly_entropy_top_k": (0, 33)}
@@ -137,6 +162,7 @@ def speculative_config(value) -> Optional[Speculative]:
                                     f"1}}' (vLLM's --speculative-config), got {quote(value)}.") from None
     if not isinstance(config, dict):
         raise FieldError(FIELD, f"must be a JSON object (vLLM's --speculative-config), got {quote(value)}.")
+    config = {str(key).replace("-", "_"): item for key, item in config.items()}  # as EngineArgs reads the keys
     method, model = config.get("method"), config.get("model")
     if method is None:  # SpeculativeConfig.__post_init__: inferred from the model
         method = "ngram" if model in ("ngram", "[ngram]") else "draft_model" if model is not None else None
@@ -199,11 +225,27 @@ def check_release(config: Speculative, version: str) -> None:
         if key in config.keys and release < since:
             raise FieldError(FIELD, f"names {key}, which vllm=={version}'s SpeculativeConfig does not have (from "
                                     f"{'.'.join(map(str, since))}); vLLM refuses the unknown field.")
+    check_fields(config.keys, version)
     if config.parallel_drafting and release >= PARALLEL_DRAFTING_REFUSED_SINCE:
         raise FieldError(FIELD, f"parallel_drafting is only supported by the dflash and dspark methods in "
                                 f"vllm=={version}, not {quote(config.method)}; leave it off.")
     check_fly_fields(config)
     check_rejection_method(config, version, release)
+
+
+def check_fields(keys, version: str) -> None:
+    """The keys of the config against `version`'s SpeculativeConfig fields (SPECULATIVE_FIELDS): vLLM's pydantic
+    check refuses any other (extra="forbid")."""
+    from .vllm_versions import release_rule
+
+    fields = release_rule(SPECULATIVE_FIELDS, version, FIELDS_032)
+    unknown = sorted(set(keys) - set(fields))
+    if not unknown:
+        return
+    others = [".".join(map(str, since)) for since, names in reversed(SPECULATIVE_FIELDS) if unknown[0] in names]
+    where = f" (vLLM {' and '.join(others)} {'has' if len(others) == 1 else 'have'} it)" if others else ""
+    raise FieldError(FIELD, f"names {quote(unknown[0])}, which vllm=={version}'s SpeculativeConfig does not "
+                            f"have{where}; vLLM refuses any key but its fields: {', '.join(fields)}.")
 
 
 def check_fly_fields(config: Speculative) -> None:

@@ -73,7 +73,8 @@ def _nvml_gpu() -> Optional[GPU]:
 
 
 def choose_gpu(name: Optional[str]) -> GPU:
-    """The named GPU when given, else the detected GPU, else the stated default (H100 80GB SXM)."""
-    if name:
+    """The named GPU when given (an empty name is refused as any unknown one), else the detected GPU, else the stated
+    default (H100 80GB SXM)."""
+    if name is not None:
         return find_gpu(name)
     return detect_gpu() or find_gpu(DEFAULT_GPU)

@@ -93,7 +93,8 @@ def bundled_names() -> tuple:
 
 def did_you_mean(model_id: str) -> str:
     """' Did you mean X (bundled)?' for an id a typo away from a bundled id or alias (case, a transposition,
-    a wrong or missing owner), else ''."""
+    a wrong or missing owner), else ''. Never the id itself: one that reaches the Hub although bundled was sent
+    there on purpose (a revision), and pointing it back at itself says nothing."""
     import difflib
 
     def ratio(a: str, b: str) -> float:
@@ -105,6 +106,8 @@ def did_you_mean(model_id: str) -> str:
     scored = []
     for name in bundled_names():
         low = name.lower()
+        if low == wanted:
+            continue
         score = max(ratio(wanted, low), ratio(wanted.rsplit("/", 1)[-1], low.rsplit("/", 1)[-1]) - 0.01)
         scored.append((score, name))
     best = max(scored, default=(0.0, ""))[0]

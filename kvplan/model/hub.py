@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
-from .bundled import did_you_mean
-from .files import json_names, load_json, weights_from_counts
+from .bundled import did_you_mean, find_bundled
+from .files import (MAX_JSON_BYTES, json_names, load_json, parse_json, read_regular,
+                    weights_from_counts)
 from .parse import parse_config
 from .quantization import (QUANT_CONFIG_FILES, has_quantization_settings, settings_file_method, settings_file_names,
                            with_settings_file)
@@ -256,9 +257,13 @@ def _raise(exc: Exception):
     raise exc
 
 
-def _hub_error(model_id: str, exc: Exception, seconds: float) -> KvplanError:
+def _hub_error(model_id: str, exc: Exception, seconds: float, revision: Optional[str] = None) -> KvplanError:
+    """One sentence for a Hub failure; `revision`: the one asked, which takes a bundled id past its spec."""
     from huggingface_hub import errors
 
+    if revision is not None and find_bundled(model_id) is not None and \
+            not isinstance(exc, (errors.GatedRepoError, errors.RevisionNotFoundError)):
+        return _past_bundled(model_id, revision, exc, seconds)
     bundled = "it is not bundled (see `kvplan models`)"
     if isinstance(exc, _Deadline):
         return FieldError("hub_timeout", f"({seconds:g} s) ran out before the Hugging Face Hub answered for "
@@ -291,6 +296,35 @@ def _hub_error(model_id: str, exc: Exception, seconds: float) -> KvplanError:
                            f"{bundled}.")
     return KvplanError(f"could not reach the Hugging Face Hub for {model_id} ({type(exc).__name__}); check the "
                        f"network or pass a local config.json; {bundled}.{did_you_mean(model_id)}")
+
+
+def _past_bundled(model_id: str, revision: str, exc: Exception, seconds: float) -> FieldError:
+    """A bundled id asked at a revision: the bundled spec has none, so only the Hub answers (sources.py bundled_for),
+    and its failure is said as that, with the way back to the bundled spec (not "did you mean" the same id)."""
+    from huggingface_hub import errors
+
+    if isinstance(exc, _Deadline):
+        why = f"the Hub did not answer within hub_timeout ({seconds:g} s)"
+    elif isinstance(exc, errors.LocalEntryNotFoundError) and _offline():
+        why = "HF_HUB_OFFLINE is set and the Hugging Face cache holds no copy"
+    elif isinstance(exc, errors.RepositoryNotFoundError):
+        why = "the Hub has no such repo (private repos need HF_TOKEN)"
+    elif isinstance(exc, errors.EntryNotFoundError):
+        why = "the Hub has no config.json there"
+    elif isinstance(exc, errors.HfHubHTTPError):
+        why = f"the Hub answered {_status(exc) or 'an error'}"
+    else:
+        why = "the Hub could not be reached"
+    return FieldError("revision", f"{quote(revision)} reads {model_id} from the Hugging Face Hub, past its bundled "
+                                  f"spec (which has no revisions), and {why}; drop revision to use the bundled spec.",
+                      names=("revision", "hub_timeout"))
+
+
+def _hub_config(path: Path, model_id: str, revision: Optional[str]) -> object:
+    """config.json as the Hub cache holds it; a malformed one is named as the user knows it, by repo and revision
+    (not by the cache's snapshot path)."""
+    at = f" at revision {revision}" if revision else ""
+    return parse_json(read_regular(path, MAX_JSON_BYTES), f"config.json of {model_id}{at} on the Hugging Face Hub")
 
 
 def _hub_weights(model_id: str, revision: Optional[str], seconds: float) -> tuple[Optional[Weights], str]:
@@ -326,9 +360,9 @@ def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = N
     try:
         config = _within(seconds, lambda: _fetch_config(model_id, revision, deadline))
     except Exception as exc:  # every failure becomes one sentence; see _hub_error
-        raise _hub_error(model_id, exc, seconds) from None
-    raw, settings = _with_hub_settings(load_json(Path(config)), model_id, revision, quantization, deadline, seconds,
-                                       Path(config).parent)
+        raise _hub_error(model_id, exc, seconds, revision) from None
+    raw, settings = _with_hub_settings(_hub_config(Path(config), model_id, revision), model_id, revision, quantization,
+                                       deadline, seconds, Path(config).parent)
     if raw_out is not None:
         raw_out.append(raw)
     weights, note = _hub_weights(model_id, revision, deadline - time.monotonic())

@@ -46,6 +46,22 @@ class Stage:
         return self.end_layer - self.first_layer
 
 
+def require_stage_counts(pp: Optional[int], partition: Optional[tuple]) -> None:
+    """A layer partition names one layer count per pipeline stage (vLLM 0.32.0 distributed/utils.py:148-149
+    get_pp_indices: "len(partitions)=... does not match pp_size=..."). Another number of counts contradicts the
+    caller's own pp (None: 1, vLLM's default) whatever the model, so it is refused as bad input (FieldError) where
+    the settings are read, before any model; whether the counts fit the model's layers is sharding's verdict
+    (_pp_errors), as every other fit of the settings to the model is."""
+    stages = pp or 1
+    if partition is not None and len(partition) != stages:
+        counts = ",".join(map(str, partition))
+        unset = "" if pp else " (its default)"
+        raise FieldError("pp_layer_partition", f"has {len(partition)} stages ({counts}) but pp is {stages}{unset}: "
+                                               f"vLLM needs one layer count per stage (VLLM_PP_LAYER_PARTITION); set "
+                                               f"pp to {len(partition)}, or give {stages} layer "
+                                               f"count{'s' if stages != 1 else ''}.", names=("pp",))
+
+
 def pp_partition(num_hidden_layers: int, pp: int, partition: Optional[tuple] = None) -> tuple:
     """Layers per stage, as get_pp_indices deals them."""
     if partition is not None:

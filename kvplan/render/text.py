@@ -36,10 +36,44 @@ def output_width() -> Optional[int]:
     return None
 
 
+# the box characters kvplan's tables draw (rich's SIMPLE_HEAD rule, the HEAVY_HEAD of check --suggest)
+BOX_CHARACTERS = "─━┃│┏┓┳┡┩╇└┘┴"
+# SIMPLE_HEAD's eight rows (top, head, head row, mid, row, foot row, foot, bottom) with '-' for its rule
+ASCII_SIMPLE_HEAD = "    \n    \n -- \n    \n    \n    \n    \n    \n"
+
+
+def draws_boxes() -> bool:
+    """Whether stdout's encoding holds the box characters: where it does not (PYTHONIOENCODING=ascii, a C locale),
+    tables are drawn in ASCII (ascii_box) rather than the write failing; a stream with no encoding (a StringIO, a
+    closed stdout) is taken as UTF-8."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        BOX_CHARACTERS.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+def table_box():
+    """SIMPLE_HEAD (a rule under the header), or its ASCII form where stdout cannot hold the rule's character."""
+    from rich import box
+
+    return box.SIMPLE_HEAD if draws_boxes() else box.Box(ASCII_SIMPLE_HEAD, ascii=True)
+
+
+class _Capture(io.StringIO):
+    """The text rich renders, with the encoding rich picks its boxes by: an ASCII one where stdout's cannot hold the
+    box characters (rich then draws every other table, check --suggest's, in ASCII too)."""
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8" if draws_boxes() else "ascii"
+
+
 def _console(width: int, file=None):
     from rich.console import Console
 
-    return Console(file=file or io.StringIO(), width=width, force_terminal=sys.stdout.isatty(), highlight=False,
+    return Console(file=file or _Capture(), width=width, force_terminal=sys.stdout.isatty(), highlight=False,
                    soft_wrap=False)
 
 
@@ -60,7 +94,6 @@ def fitted_table(columns: list, rows: list, width: Optional[int], **table_option
     """A rich Table of `rows` (one cell per column) with as many columns as fit in `width`: the highest
     `priority` numbers go first; cells never wrap or truncate except in `wrap` columns. Returns (table, the
     columns kept)."""
-    from rich import box
     from rich.table import Table
 
     kept = list(range(len(columns)))
@@ -68,7 +101,7 @@ def fitted_table(columns: list, rows: list, width: Optional[int], **table_option
     def build(indices, probe=False):
         """The table of these columns; a `probe` holds only the longest word of each wrapping cell, so its
         natural width is the least width at which no cell is cut."""
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, title_justify="left",
+        table = Table(box=table_box(), pad_edge=False, show_edge=False, title_justify="left",
                       **({} if probe else table_options))
         for i in indices:
             c = columns[i]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from .text import size
+from .text import size, table_box
 
 MAX_WIDTH = 100
 
@@ -59,12 +59,11 @@ def engine_release(r: dict):
 
 
 def terms_table(r: dict):
-    from rich import box
     from rich.table import Table
 
     b = r["budget"]
     table = Table(title="Budget terms of one rank: predicted by the plan, measured here", title_justify="left",
-                  box=box.SIMPLE_HEAD, pad_edge=False)
+                  box=table_box(), pad_edge=False)
     for name in ("term", "predicted", "measured", "difference", "error"):
         table.add_column(name, justify="left" if name == "term" else "right", no_wrap=True)
     for row in r["terms"]:
@@ -180,10 +179,9 @@ def gemm_line(r: dict) -> str:
 
 
 def decode_table(r: dict):
-    from rich import box
     from rich.table import Table
 
-    table = Table(title="Decode step (whole forward, CUDA graph), ms", title_justify="left", box=box.SIMPLE_HEAD,
+    table = Table(title="Decode step (whole forward, CUDA graph), ms", title_justify="left", box=table_box(),
                   pad_edge=False)
     for name in ("batch", "measured", "estimate", "vs estimate", "roofline", "vs roofline", "tokens/s"):
         table.add_column(name, justify="right", no_wrap=True)
