@@ -1,24 +1,32 @@
 """Capacity remedies keep a tensor-parallel group within one node (plan.fitting_remedies, plan.Reach): the TP search
-stops at the GPUs of one node of the GPU (catalog GPU.node_gpus); where no TP degree within it holds the target at
-the asked KV dtype, nor fp8 KV alone, the smallest degree within it that holds it with fp8 is offered ("tp 8 and
-kv_dtype fp8"); where even that fails the text says so plainly and offers the node's TP degree with the fewest
-pipeline stages across nodes that do.
+stops at the GPUs one TP group spans over one fabric (catalog GPU.node_gpus); where no TP degree within it holds the
+target at the asked KV dtype, nor fp8 KV alone, the smallest degree within it that holds it with fp8 is offered ("tp 8
+and kv_dtype fp8"); where even that fails, the tp x pp shape of fewest GPUs (plan.staged_remedy: every TP degree the
+heads allow within the node, every pipeline degree, the asked KV dtype and fp8; ties to fewer stages, then the asked
+dtype), saying first that nothing within one node does where that shape spans more.
+
+Every expectation is derived by hand below and then followed through kvplan itself: the remedy, applied literally,
+passes `check`, and the next cheaper shape fails it.
 
 vLLM 0.32.0 docs/serving/parallelism_scaling.md read by hand: :8 "Single-node multi-GPU using tensor parallel
 inference ... set tensor_parallel_size=4 when using a node with 4 GPUs"; :9 "if the model is too large for a single
 node, combine tensor parallelism with pipeline parallelism. Set tensor_parallel_size to the number of GPUs per node
 and pipeline_parallel_size to the number of nodes"; :122 the same as "the common practice".
+vLLM 0.32.0 config/model.py:1557-1563 (verify_with_parallel_config): pp > 1 for a model whose class does not implement
+SupportsPP raises "Pipeline parallelism is not supported for this model"; gemma3n_mm.py:575-576
+Gemma3nForConditionalGeneration(nn.Module, SupportsMultiModal, SupportsTranscription) lacks it; deepseek_v4.py
+0.20.0:1413 DeepseekV4ForCausalLM(nn.Module) lacks it, 0.21.0:1620 (nn.Module, SupportsPP) has it.
 
 Config numbers (model_specs/*.yaml, bfloat16, head_dim 128 = hidden_size / num_attention_heads):
-- Llama-3.1-8B: 32 layers, 8 KV heads, 8,030,261,248 parameters in 16,060,522,496 bytes. One token's K and V:
-  32 x 8 x 128 x 2 x 2 = 131,072 B (128 KiB); 16 GiB a 131,072-token sequence at tp 1.
-- Llama-3.1-70B: 80 layers, 8 KV heads, 70,553,706,496 parameters: 80 x 8 x 128 x 2 x 2 = 327,680 B a token;
-  weights 141.1e9 B = 131.4 GiB.
-- Llama-3.1-405B: 126 layers, 128 heads, 8 KV heads, 405,853,388,800 parameters: 126 x 8 x 128 x 2 x 2 = 516,096 B a
-  token; weights 811.7e9 B = 756.0 GiB, 94.5 GiB a GPU at tp 8.
-GPU memory as the catalog holds it, x vLLM's default gpu_memory_utilization 0.92 = the most any budget can use:
-H100 85,017,493,504 B (79.18 GiB) -> 72.84 GiB; L40S 44.39 GiB -> 40.84; B200 178.35 -> 164.08; GB200 184.32 ->
-169.57; RTX-4090 23.58 -> 21.69.
+- Llama-3.1-8B: 32 layers, 8 KV heads. One token's K and V: 32 x 8 x 128 x 2 x 2 = 131,072 B (128 KiB); 16 GiB a
+  131,072-token sequence at tp 1.
+- Llama-3.1-70B: 80 layers, 8 KV heads: 80 x 8 x 128 x 2 x 2 = 327,680 B a token.
+- Llama-3.1-405B: 126 layers, 128 heads, 8 KV heads: 126 x 8 x 128 x 2 x 2 = 516,096 B a token; past 8 GPUs each keeps
+  one (replicated) KV head.
+- DeepSeek-V2-Lite: 27 layers of MLA, one latent of kv_lora_rank 512 + qk_rope_head_dim 64 = 576 values a token a
+  layer, the same on every TP rank: 27 x 576 x 2 = 31,104 B a token at any tp.
+GPU memory as the catalog holds it x vLLM's default gpu_memory_utilization 0.92: H100 72.84 GiB, L40S 40.84, L4 20.29,
+B200 164.08, GB200 169.57.
 """
 
 from __future__ import annotations
@@ -27,18 +35,19 @@ import json
 
 import pytest
 
+import kvplan.plan.sharding as sharding
 from kvplan.api import check, estimate
 from kvplan.plan.catalog import GPU, find_gpu
 from tests.conftest import run_kvplan
 
-GiB = 2**30
+GiB, MiB = 2**30, 2**20
 L8, L70, L405 = "meta-llama/Llama-3.1-8B", "meta-llama/Llama-3.1-70B-Instruct", "meta-llama/Llama-3.1-405B"
+V2_LITE = "deepseek-ai/DeepSeek-V2-Lite"
 LONG = 131072
 L8_TOKEN = 32 * 8 * 128 * 2 * 2  # layers x KV heads x head_dim x (K, V) x bf16 bytes
 L70_TOKEN = 80 * 8 * 128 * 2 * 2
 L405_TOKEN = 126 * 8 * 128 * 2 * 2
-L405_WEIGHTS = 405_853_388_800 * 2
-H100_USABLE = 85_017_493_504 * 0.92
+MLA_TOKEN = 27 * (512 + 64) * 2  # DeepSeek-V2-Lite: layers x latent values x bf16 bytes
 
 
 def _plan(model: str, **keywords):
@@ -46,24 +55,37 @@ def _plan(model: str, **keywords):
     return plan
 
 
+def _row(model: str, **keywords) -> dict:
+    (row,) = check(model, max_model_len=keywords.pop("max_model_len", LONG), **keywords)
+    return row
+
+
 def _error(model: str, **keywords) -> str:
-    (row,) = check(model, max_model_len=LONG, **keywords)
-    (error,) = row["errors"]
+    (error,) = _row(model, **keywords)["errors"]
     return error
 
 
 def _passes(model: str, **keywords) -> dict:
-    (row,) = check(model, max_model_len=LONG, **keywords)
+    row = _row(model, **keywords)
     assert row["passed"], row["errors"]
+    return row
+
+
+def _fails(model: str, **keywords) -> dict:
+    row = _row(model, **keywords)
+    assert not row["passed"]
     return row
 
 
 # the node on the GPU catalog entry ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name, node", [("H100", 8), ("H200", 8), ("A100-80GB", 8), ("B200", 8), ("MI300X", 8),
-                                        ("L40S", 8), ("H100-80GB-PCIe", 8), ("RTX-4090", 4), ("RTX-3090", 4),
+                                        ("L40S", 8), ("H100-80GB-PCIe", 8), ("RTX-4090", 8), ("RTX-3090", 8),
                                         ("GH200", 4), ("GB200", 72)])
-def test_each_gpu_names_the_gpus_of_one_node(name, node):
+def test_each_gpu_names_the_gpus_one_tp_group_spans(name, node):
+    """One rule (catalog NODE_GPUS): the GPUs one TP group spans over one fabric. 8-card GeForce servers are rented by
+    the machine (one host's PCIe); a quad GH200 node links its four over NVLink; a GB200 NVL72 rack is one NVLink
+    domain of 72."""
     assert find_gpu(name).node_gpus == node
 
 
@@ -71,6 +93,7 @@ def test_a_gpu_outside_the_catalog_gets_an_hgx_node_and_gpus_lists_it():
     assert GPU("NVIDIA Some Future GPU", 100 * GiB, 1e12).node_gpus == 8  # NVML-detected, not in the catalog
     rows = json.loads(run_kvplan("gpus", "--format", "json").stdout)["gpus"]
     assert {row["name"]: row["node_gpus"] for row in rows}["GB200"] == 72
+    assert find_gpu("GB200").node_name == "GB200 NVL72 domain" and find_gpu("H100").node_name == "H100-80GB-SXM node"
 
 
 # a TP degree within the node, as before ----------------------------------------------------------------------
@@ -81,118 +104,254 @@ def test_llama_70b_at_tp_2_on_h100_still_gets_tp_4():
     plan = _plan(L70, gpu="H100", tensor_parallel_size=2)
     assert plan.kv_bytes_per_token == L70_TOKEN == 327_680
     assert plan.kv_bytes_per_sequence_per_gpu == LONG * L70_TOKEN // 2 == 20 * GiB
-    assert 70_553_706_496 * 2 / 2 + 20 * GiB > H100_USABLE  # tp 2 cannot hold one
+    assert plan.max_concurrency == 0 and not plan.fits
     assert plan.fitting_options[0] == (("tp", 4),) and plan.fits_with[0] == ("tp", 4)
     assert plan.suggestion().startswith("would fit with tensor_parallel_size 4 or max_model_len ")
     assert "node" not in plan.suggestion()
+    followed = _plan(L70, gpu="H100", tensor_parallel_size=4)
+    assert followed.fits and followed.kv_bytes_per_sequence_per_gpu == 10 * GiB
 
-
-# past the node: pipeline stages, never tp 16 ------------------------------------------------------------------
-
-def test_llama_405b_at_tp_8_on_h100_gets_pp_2_not_tp_16():
-    """94.5 GiB of weights a GPU at tp 8 exceed the 72.84 GiB an H100 may use, whatever the KV dtype: no TP degree
-    within one node of 8 holds the model (kvplan used to say tp 16, a group across two hosts). At tp 8 x pp 2 a GPU
-    holds 63 of the 126 layers: 47.2 GiB of weights and 63 x 1 x 128 x 2 x 2 = 32,256 B a token, 3.94 GiB a
-    sequence."""
-    assert L405_WEIGHTS / 8 > H100_USABLE
-    plan = _plan(L405, gpu="H100", tensor_parallel_size=8)
-    assert plan.kv_bytes_per_token == L405_TOKEN and not plan.fits
-    assert plan.fitting_options == ((("pp", 2),),)
-    assert plan.suggestion() == ("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) fits, even with "
-                                 "kv_cache_dtype fp8; would fit with pipeline_parallel_size 2")
-    staged = _plan(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=2)
-    assert staged.kv_bytes_per_sequence_per_gpu == LONG * 63 * 128 * 2 * 2 and staged.max_concurrency >= 1
-
-
-def test_llama_405b_at_tp_1_gets_the_node_with_pp_2_in_json_and_text():
-    plan = _plan(L405, gpu="H100")
-    assert plan.fitting_options == ((("tp", 8), ("pp", 2)),)
-    row = json.loads(run_kvplan("estimate", L405, "--gpu", "H100", "--format", "json").stdout)["plans"][0]
-    assert row["suggestion"] == ("no --tensor-parallel-size up to 8 (one H100-80GB-SXM node) fits, even with "
-                                 "--kv-cache-dtype fp8; would fit with --tensor-parallel-size 8 and "
-                                 "--pipeline-parallel-size 2")
-    text = " ".join(run_kvplan("estimate", L405, "--gpu", "H100").stdout.split())
-    assert "split or shrink them: --tensor-parallel-size 8 and --pipeline-parallel-size 2, " in text
-    assert "--tensor-parallel-size 16" not in text
-
-
-def test_nothing_within_a_node_nor_across_eight_says_so_plainly():
-    """A 12 GiB GPU of an H100 node: 11.04 GiB usable, and even 64 GPUs (tp 8 x pp 8) leave 756.0 / 64 = 11.8 GiB of
-    weights on the average GPU: nothing the search may offer holds the weights."""
-    assert L405_WEIGHTS / 64 > 12 * GiB * 0.92
-    plan = _plan(L405, gpu="H100", gpu_memory="12GiB", tensor_parallel_size=8)
-    assert plan.fitting_options == ()
-    assert plan.suggestion() == ("no tensor_parallel_size up to 8 (one H100-80GB-SXM node), kv_cache_dtype fp8, "
-                                 "pipeline_parallel_size up to 8 or shorter max_model_len makes it fit: the weights "
-                                 "alone exceed the budget of one GPU")
-
-
-# tp N with fp8 KV where neither alone holds it ----------------------------------------------------------------
 
 def test_a_fixed_budget_gets_tp_8_with_fp8():
     """1.5 GiB of KV a GPU: at tp 8 one KV head a GPU is 32 x 1 x 128 x 2 x 2 = 16 KiB a token, 2 GiB a sequence
-    (too much); fp8 alone leaves 8 GiB at tp 1, tp 4 with fp8 2 GiB (too much); tp 8 with fp8 1 GiB fits. As is, the
-    longest length is 1.5 GiB / 128 KiB = 12,288 tokens less vLLM's null block of 16: 12,272."""
-    plan = _plan(L8, gpu="H100", kv_cache_memory_bytes="1536MiB")
+    (too much); fp8 at tp 4 the same 2 GiB; tp 8 with fp8 1 GiB fits. As is, the longest length is 1.5 GiB / 128 KiB =
+    12,288 tokens less vLLM's null block of 16: 12,272."""
+    budget = dict(gpu="H100", kv_cache_memory_bytes="1536MiB")
+    plan = _plan(L8, **budget)
     assert plan.kv_bytes_per_token == L8_TOKEN
-    assert (LONG * L8_TOKEN // 8, LONG * L8_TOKEN // 2 // 4) == (2 * GiB, 2 * GiB)  # tp 8 bf16, tp 4 fp8
+    for cheaper in (dict(tensor_parallel_size=8), dict(tensor_parallel_size=4, kv_cache_dtype="fp8")):
+        shorter = _plan(L8, **budget, **cheaper)
+        assert shorter.kv_bytes_per_sequence_per_gpu == 2 * GiB and shorter.max_concurrency == 0
     assert plan.fitting_options == ((("tp", 8), ("kv_dtype", "fp8")), (("context", 12272),))
     assert plan.suggestion() == "would fit with tensor_parallel_size 8 and kv_cache_dtype fp8; or max_model_len 12272"
-    assert _plan(L8, gpu="H100", kv_cache_memory_bytes="1536MiB", tensor_parallel_size=8,
-                 kv_cache_dtype="fp8").max_concurrency == 1
+    followed = _plan(L8, **budget, tensor_parallel_size=8, kv_cache_dtype="fp8")
+    assert followed.max_concurrency == 1 and followed.kv_bytes_per_sequence_per_gpu == GiB
 
 
 def test_a_small_model_on_l40s_reaches_30_with_tp_8_and_fp8():
     """30 sequences of 131,072 tokens on L40S (40.84 GiB usable): tp 8 keeps one KV head a GPU, 2 GiB a bf16 sequence,
     60 GiB for 30; fp8 at tp 4 the same 2 GiB; either is past the whole usable memory. tp 8 with fp8 needs 30 GiB."""
-    assert 30 * LONG * L8_TOKEN // 8 > 40.84 * GiB
     error = _error(L8, gpu="L40S", tensor_parallel_size=1, min_concurrency=30)
     assert error.endswith("would fit with tensor_parallel_size 8 and kv_cache_dtype fp8; or max_model_len 6480.")
+    for cheaper in (dict(tensor_parallel_size=8), dict(tensor_parallel_size=4, kv_cache_dtype="fp8")):
+        assert _fails(L8, gpu="L40S", min_concurrency=30, **cheaper)["kv_bytes_per_sequence_per_gpu"] == 2 * GiB
     row = _passes(L8, gpu="L40S", tensor_parallel_size=8, kv_cache_dtype="fp8", min_concurrency=30)
     assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 32 * 1 * 128 * 2 * 1 == GiB
 
 
+def test_an_8_card_geforce_server_offers_tp_8():
+    """RTX-4090 (an 8-card PCIe server): four sequences of 131,072 tokens at tp 8 keep one KV head a GPU, 2 GiB a
+    sequence, 8 GiB for four; at tp 4 each takes 4 GiB and three fit."""
+    error = _error(L8, gpu="RTX-4090", tensor_parallel_size=1, min_concurrency=4)
+    assert error.endswith("would fit with tensor_parallel_size 8 or max_model_len 9472.")
+    assert _fails(L8, gpu="RTX-4090", tensor_parallel_size=4, min_concurrency=4)["max_concurrency"] == 3
+    row = _passes(L8, gpu="RTX-4090", tensor_parallel_size=8, min_concurrency=4)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 32 * 1 * 128 * 2 * 2 == 2 * GiB
+
+
 def test_gb200_nvl72_allows_tp_16_where_a_b200_node_stops_at_8():
     """Llama-3.1-405B, 20 sequences of 131,072 tokens. tp 16 > 8 KV heads: each GPU keeps one (replicated) head, so
-    a bf16 sequence stays 126 x 128 x 2 x 2 x 131,072 = 7.88 GiB and fp8 halves it to 3.94 GiB. tp 8 with fp8: 94.5
-    GiB of weights leave at most 164.08 - 94.5 = 69.6 GiB on a B200 and 75.1 on a GB200, under 20 x 3.94 = 78.8.
-    GB200 (one NVLink domain of 72): tp 16 with fp8 (47.2 GiB of weights); tp 16 in bf16 would need 157.5 GiB.
-    B200 (a node of 8): nothing within the node; tp 8 x pp 2 holds 63 layers a GPU, 3.94 GiB a bf16 sequence."""
-    per_sequence = LONG * 126 * 128 * 2 * 2
-    assert 20 * per_sequence // 2 > 169.57 * GiB - L405_WEIGHTS / 8
-    assert 20 * per_sequence > 169.57 * GiB - L405_WEIGHTS / 16
+    a bf16 sequence stays 126 x 128 x 2 x 2 x 131,072 = 7.88 GiB and fp8 halves it to 3.94 GiB.
+    GB200 (one NVLink domain of 72): tp 16 with fp8, within the domain; tp 8 with fp8 does not reach it.
+    B200 (a node of 8): nothing within the node; the fewest GPUs are tp 2 x pp 5 with fp8 (10 GPUs): 126 layers split
+    25,25,25,26,25, 4 KV heads a GPU, 26 x 4 x 128 x 2 x 1 = 26,624 B a token, 3.25 GiB a sequence; 9 GPUs (tp 1 x pp
+    9 with fp8, 14 layers of 8 heads: 3.5 GiB a sequence) hold 19, and tp 2 x pp 5 in bf16 falls short."""
+    assert _fails(L405, gpu="GB200", tensor_parallel_size=8, kv_cache_dtype="fp8", min_concurrency=20)
     gb200 = _error(L405, gpu="GB200", tensor_parallel_size=8, min_concurrency=20)
     assert "would fit with tensor_parallel_size 16 and kv_cache_dtype fp8; or max_model_len " in gb200
+    assert "NVL72" not in gb200  # a remedy within the domain: nothing to say about it
+    row = _passes(L405, gpu="GB200", tensor_parallel_size=16, kv_cache_dtype="fp8", min_concurrency=20)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 126 * 128 * 2 == LONG * L405_TOKEN // 8 // 2
     b200 = _error(L405, gpu="B200", tensor_parallel_size=8, min_concurrency=20)
     assert "no tensor_parallel_size up to 8 (one B200 node) reaches it, even with kv_cache_dtype fp8; would fit " \
            "with max_model_len " in b200
-    assert b200.endswith(" or pipeline_parallel_size 2.") and "tensor_parallel_size 16" not in b200
-    _passes(L405, gpu="B200", tensor_parallel_size=8, pipeline_parallel_size=2, min_concurrency=20)
+    assert b200.endswith("; or tensor_parallel_size 2 and pipeline_parallel_size 5 and kv_cache_dtype fp8.")
+    row = _passes(L405, gpu="B200", tensor_parallel_size=2, pipeline_parallel_size=5, kv_cache_dtype="fp8",
+                  min_concurrency=20)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 26 * 4 * 128 * 2 * 1
+    assert _fails(L405, gpu="B200", tensor_parallel_size=1, pipeline_parallel_size=9, kv_cache_dtype="fp8",
+                  min_concurrency=20)["max_concurrency"] == 19
+    assert _fails(L405, gpu="B200", tensor_parallel_size=2, pipeline_parallel_size=5, min_concurrency=20)
 
 
-def test_a_geforce_workstation_stops_at_4():
-    """RTX-4090 (a node of 4): four sequences of 131,072 tokens were offered tp 8; now tp 4 with fp8 KV (2 KV heads
-    a GPU: 32 x 2 x 128 x 2 x 1 = 16 KiB a token, 2 GiB a sequence)."""
-    error = _error(L8, gpu="RTX-4090", tensor_parallel_size=1, min_concurrency=4)
-    assert error.endswith("would fit with tensor_parallel_size 4 and kv_cache_dtype fp8; or max_model_len 9472.")
-    row = _passes(L8, gpu="RTX-4090", tensor_parallel_size=4, kv_cache_dtype="fp8", min_concurrency=4)
-    assert row["kv_bytes_per_sequence_per_gpu"] == 2 * GiB
+# past the node: the tp x pp shape of fewest GPUs, never tp 16 ---------------------------------------------------
+
+def test_llama_405b_at_tp_8_on_h100_gets_12_gpus_not_tp_16():
+    """94.5 GiB of weights a GPU at tp 8 exceed the 72.84 GiB an H100 may use, whatever the KV dtype: no TP degree
+    within one node of 8 holds the model. The fewest GPUs that do are 12, tp 4 x pp 3: 42 layers a GPU, 63 GiB of
+    weights and 42 x 2 x 128 x 2 x 2 = 43,008 B a token, 5.25 GiB a sequence. 11 GPUs (tp 1 x pp 11) and 10 (tp 2 x pp
+    5, even with fp8) hold none; kvplan used to offer tp 8 x pp 2, 16 GPUs."""
+    plan = _plan(L405, gpu="H100", tensor_parallel_size=8)
+    assert plan.kv_bytes_per_token == L405_TOKEN and not plan.fits and plan.budget.weights_exceed
+    assert plan.fitting_options == ((("tp", 4), ("pp", 3)),)
+    assert plan.suggestion() == ("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) fits, even with "
+                                 "kv_cache_dtype fp8; would fit with tensor_parallel_size 4 and "
+                                 "pipeline_parallel_size 3")
+    row = _passes(L405, gpu="H100", tensor_parallel_size=4, pipeline_parallel_size=3, min_concurrency=1)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 42 * 2 * 128 * 2 * 2
+    _fails(L405, gpu="H100", tensor_parallel_size=1, pipeline_parallel_size=11, kv_cache_dtype="fp8", min_concurrency=1)
+    _fails(L405, gpu="H100", tensor_parallel_size=2, pipeline_parallel_size=5, kv_cache_dtype="fp8", min_concurrency=1)
 
 
-# nothing within a node: said plainly, and the node's TP degree with pipeline stages ----------------------------
+def test_llama_405b_at_tp_1_gets_the_same_shape_in_json_and_text():
+    plan = _plan(L405, gpu="H100")
+    assert plan.fitting_options == ((("tp", 4), ("pp", 3)),)
+    row = json.loads(run_kvplan("estimate", L405, "--gpu", "H100", "--format", "json").stdout)["plans"][0]
+    assert row["suggestion"] == ("no --tensor-parallel-size up to 8 (one H100-80GB-SXM node) fits, even with "
+                                 "--kv-cache-dtype fp8; would fit with --tensor-parallel-size 4 and "
+                                 "--pipeline-parallel-size 3")
+    text = " ".join(run_kvplan("estimate", L405, "--gpu", "H100").stdout.split())
+    assert "split or shrink them: --tensor-parallel-size 4 and --pipeline-parallel-size 3, " in text
+    assert "--tensor-parallel-size 16" not in text
 
-def test_64_sequences_on_l40s_need_pp_4_across_nodes():
-    """64 sequences of 131,072 tokens on L40S: tp 8 with fp8 is 1 GiB a sequence, 64 GiB, past the 40.84 GiB usable;
-    so is tp 8 x pp 2 in bf16 (16 layers a GPU: 1 GiB) and pp 3 (11 layers: 704 MiB, 44 GiB). pp 4 keeps 8 layers a
-    GPU: 8 x 1 x 128 x 2 x 2 = 4 KiB a token, 512 MiB a sequence, 32 GiB for 64."""
-    stage = lambda layers: LONG * layers * 128 * 2 * 2  # noqa: E731  one KV head a GPU at tp 8, bf16
-    assert 64 * GiB > 40.84 * GiB and 64 * stage(16) > 40.84 * GiB and 64 * stage(11) > 40.84 * GiB
-    assert 64 * stage(8) == 32 * GiB
+
+def test_more_stages_with_fp8_beat_more_stages_alone():
+    """Llama-3.1-405B at tp 8 x pp 2 on H100, 40 sequences (the search used to try only the asked dtype: pp 6, 48
+    GPUs). tp 8 x pp 4 with fp8 (32 GPUs): 126 layers split 31,32,32,31, one KV head a GPU, 32 x 128 x 2 x 1 = 8 KiB a
+    token, 1 GiB a sequence. Cheaper: tp 8 x pp 3 with fp8 (42 layers, 24 GPUs) and tp 4 x pp 7 with fp8 (28 GPUs)
+    fall short; tp 8 x pp 4 in bf16 (2 GiB a sequence) too."""
+    error = _error(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=2, min_concurrency=40)
+    assert error.endswith("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) reaches it, even with "
+                          "kv_cache_dtype fp8; would fit with max_model_len 18480; or pipeline_parallel_size 4 and "
+                          "kv_cache_dtype fp8.")
+    row = _passes(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=4, kv_cache_dtype="fp8",
+                  min_concurrency=40)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 32 * 1 * 128 * 2 * 1 == GiB
+    assert _fails(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=3, kv_cache_dtype="fp8",
+                  min_concurrency=40)["max_concurrency"] == 28
+    _fails(L405, gpu="H100", tensor_parallel_size=4, pipeline_parallel_size=7, kv_cache_dtype="fp8", min_concurrency=40)
+    _fails(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=4, min_concurrency=40)
+
+
+def test_mla_latents_shrink_with_stages_not_tp():
+    """DeepSeek-V2-Lite on L4, 40 sequences of 131,072 tokens. The latent is on every TP rank: 31,104 B a token at tp 1
+    and at tp 8 alike, so no TP degree helps, and the old search (stages at tp 8 only) said nothing reaches it. With
+    stages: pp 7 splits the 27 layers 4,4,4,4,4,4,3, and in fp8 4 x 576 x 1 = 2,304 B a token, 288 MiB a sequence;
+    7 L4s, one node, so the text says nothing about nodes. pp 6 (5 layers a stage) holds 37, pp 7 in bf16 24."""
+    for tp in (1, 8):
+        assert _plan(V2_LITE, gpu="L4", tensor_parallel_size=tp).kv_bytes_per_sequence_per_gpu == LONG * MLA_TOKEN
+    error = _error(V2_LITE, gpu="L4", tensor_parallel_size=1, min_concurrency=40)
+    assert error.endswith("; would fit with pipeline_parallel_size 7 and kv_cache_dtype fp8.")
+    assert "tensor_parallel_size up to" not in error and "node" not in error
+    row = _passes(V2_LITE, gpu="L4", tensor_parallel_size=1, pipeline_parallel_size=7, kv_cache_dtype="fp8",
+                  min_concurrency=40)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 4 * 576 * 1 == 288 * MiB
+    assert _fails(V2_LITE, gpu="L4", tensor_parallel_size=1, pipeline_parallel_size=6, kv_cache_dtype="fp8",
+                  min_concurrency=40)["max_concurrency"] == 37
+    assert _fails(V2_LITE, gpu="L4", tensor_parallel_size=1, pipeline_parallel_size=7,
+                  min_concurrency=40)["max_concurrency"] == 24
+
+
+def test_64_sequences_on_l40s_need_16_gpus():
+    """64 sequences of 131,072 tokens on L40S: tp 8 with fp8 is 1 GiB a sequence, 64 GiB, past the 40.84 GiB usable.
+    tp 8 x pp 2 with fp8 keeps 16 layers a GPU: 16 x 1 x 128 x 2 x 1 = 4 KiB a token, 512 MiB a sequence, 32 GiB for
+    64 (kvplan used to offer tp 8 x pp 4 in bf16, 32 GPUs). 12 GPUs, tp 4 x pp 3 with fp8 (11 layers of 2 heads: 704
+    MiB), hold 54; tp 8 x pp 2 in bf16 (1 GiB) 37."""
     error = _error(L8, gpu="L40S", tensor_parallel_size=1, min_concurrency=64)
     assert error.endswith("no tensor_parallel_size up to 8 (one L40S node) reaches it, even with kv_cache_dtype fp8; "
-                          "would fit with max_model_len 3040; or tensor_parallel_size 8 and pipeline_parallel_size 4.")
-    row = _passes(L8, gpu="L40S", tensor_parallel_size=8, pipeline_parallel_size=4, min_concurrency=64)
-    assert row["kv_bytes_per_sequence_per_gpu"] == stage(8) == 512 * 2**20
+                          "would fit with max_model_len 3040; or tensor_parallel_size 8 and pipeline_parallel_size 2 "
+                          "and kv_cache_dtype fp8.")
+    row = _passes(L8, gpu="L40S", tensor_parallel_size=8, pipeline_parallel_size=2, kv_cache_dtype="fp8",
+                  min_concurrency=64)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 16 * 1 * 128 * 2 * 1 == 512 * MiB
+    assert _fails(L8, gpu="L40S", tensor_parallel_size=4, pipeline_parallel_size=3, kv_cache_dtype="fp8",
+                  min_concurrency=64)["kv_bytes_per_sequence_per_gpu"] == LONG * 11 * 2 * 128 * 2 * 1
+    assert _fails(L8, gpu="L40S", tensor_parallel_size=8, pipeline_parallel_size=2,
+                  min_concurrency=64)["kv_bytes_per_sequence_per_gpu"] == GiB
+
+
+def test_gb200_stages_within_the_nvl72_domain():
+    """Llama-3.1-405B at tp 8 on GB200, 150 sequences (the old search tried tp 64, the widest, and 64 // 64 = 1 stage:
+    only a shorter context). tp 4 x pp 9 with fp8, 36 GPUs within one NVLink domain of 72: 14 layers of 2 KV heads,
+    14 x 2 x 128 x 2 x 1 = 7 KiB a token, 896 MiB a sequence, 131.25 GiB for 150. The 32-GPU shapes keep 16 layers of 2
+    heads or 32 of 1 (1 GiB a sequence) and hold 141; tp 1 x pp 35 with fp8 (4 layers of 8 heads, 1 GiB) 137."""
+    error = _error(L405, gpu="GB200", tensor_parallel_size=8, min_concurrency=150)
+    assert error.endswith("would fit with max_model_len 7888; or tensor_parallel_size 4 and pipeline_parallel_size 9 "
+                          "and kv_cache_dtype fp8.")
+    assert "node" not in error and "domain" not in error
+    row = _passes(L405, gpu="GB200", tensor_parallel_size=4, pipeline_parallel_size=9, kv_cache_dtype="fp8",
+                  min_concurrency=150)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 14 * 2 * 128 * 2 * 1 == 896 * MiB
+    for tp, pp in ((4, 8), (8, 4)):
+        assert _fails(L405, gpu="GB200", tensor_parallel_size=tp, pipeline_parallel_size=pp, kv_cache_dtype="fp8",
+                      min_concurrency=150)["max_concurrency"] == 141
+    assert _fails(L405, gpu="GB200", tensor_parallel_size=1, pipeline_parallel_size=35, kv_cache_dtype="fp8",
+                  min_concurrency=150)["max_concurrency"] == 137
+
+
+def test_past_the_nvl72_domain_the_text_names_the_domain():
+    """400 sequences: 84 GPUs (tp 4 x pp 21 with fp8, 6 layers of 2 heads: 384 MiB a sequence), past one domain; 80
+    GPUs (tp 4 x pp 20, 7 layers of 2 heads: 448 MiB; tp 8 x pp 10, 13 layers of 1: 416 MiB) fall short."""
+    error = _error(L405, gpu="GB200", tensor_parallel_size=8, min_concurrency=400)
+    assert "no tensor_parallel_size up to 72 (one GB200 NVL72 domain) reaches it, even with kv_cache_dtype fp8" in error
+    assert error.endswith("; or tensor_parallel_size 4 and pipeline_parallel_size 21 and kv_cache_dtype fp8.")
+    row = _passes(L405, gpu="GB200", tensor_parallel_size=4, pipeline_parallel_size=21, kv_cache_dtype="fp8",
+                  min_concurrency=400)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 6 * 2 * 128 * 2 * 1 == 384 * MiB
+    for tp, pp, layers, heads in ((4, 20, 7, 2), (8, 10, 13, 1)):
+        assert _fails(L405, gpu="GB200", tensor_parallel_size=tp, pipeline_parallel_size=pp, kv_cache_dtype="fp8",
+                      min_concurrency=400)["kv_bytes_per_sequence_per_gpu"] == LONG * layers * heads * 128 * 2 * 1
+
+
+def test_an_asked_tp_past_the_node_is_said_and_the_stages_keep_tp_within_it():
+    """Llama-3.1-405B at tp 16 on H100, 40 sequences: tp 16 spans two nodes already, so "no tp up to 8 reaches it"
+    would be false; the remedy is tp 8 x pp 4 with fp8 (1 GiB a sequence, 46 held), never a TP group past 8."""
+    _fails(L405, gpu="H100", tensor_parallel_size=16, kv_cache_dtype="fp8", min_concurrency=40)
+    error = _error(L405, gpu="H100", tensor_parallel_size=16, min_concurrency=40)
+    assert "tensor_parallel_size 16 spans more than one H100-80GB-SXM node (8 GPUs), and kv_cache_dtype fp8 alone " \
+           "falls short; would fit with max_model_len 9200; or tensor_parallel_size 8 and pipeline_parallel_size 4 " \
+           "and kv_cache_dtype fp8." in error
+    assert "up to 8" not in error
+    assert _passes(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=4, kv_cache_dtype="fp8",
+                   min_concurrency=40)["max_concurrency"] == 46
+
+
+# heads that allow no wider TP -------------------------------------------------------------------------------------
+
+H11 = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu", "hidden_size": 11 * 128,
+       "intermediate_size": 5632, "max_position_embeddings": LONG, "num_attention_heads": 11, "num_hidden_layers": 24,
+       "num_key_value_heads": 11, "rms_norm_eps": 1e-05, "rope_theta": 500000.0, "tie_word_embeddings": False,
+       "torch_dtype": "bfloat16", "vocab_size": 32000}
+
+
+def test_eleven_heads_allow_no_tp_above_1(write_config):
+    """11 attention heads (prime): no tp from 2 to 8 divides them. One token a layer: 11 x 128 x 2 x 1 = 2,816 B in fp8.
+    30 sequences of 131,072 tokens need 1 layer a GPU in fp8 (352 MiB a sequence, 10.3 GiB): pp 24, one per layer;
+    from 13 to 23 stages one stage holds 2 (704 MiB, 20.6 GiB for 30, past the L4's budget), as does pp 24 in bf16."""
+    model = str(write_config(H11))
+    error = _error(model, gpu="L4", tensor_parallel_size=1, min_concurrency=30)
+    assert "the 11 attention heads allow no tensor_parallel_size above 1 within one L4 node, and kv_cache_dtype fp8 " \
+           "alone falls short; would fit with max_model_len 4448; or pipeline_parallel_size 24 and kv_cache_dtype " \
+           "fp8." in error
+    assert "tensor_parallel_size up to" not in error
+    row = _passes(model, gpu="L4", tensor_parallel_size=1, pipeline_parallel_size=24, kv_cache_dtype="fp8",
+                  min_concurrency=30)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 1 * 11 * 128 * 2 * 1 == 352 * MiB
+    assert _fails(model, gpu="L4", tensor_parallel_size=1, pipeline_parallel_size=23, kv_cache_dtype="fp8",
+                  min_concurrency=30)["kv_bytes_per_sequence_per_gpu"] == 704 * MiB
+    assert _fails(model, gpu="L4", tensor_parallel_size=1, pipeline_parallel_size=24,
+                  min_concurrency=30)["kv_bytes_per_sequence_per_gpu"] == 704 * MiB
+
+
+def test_eleven_heads_on_a_gpu_too_small_say_what_was_tried(write_config):
+    model = str(write_config(H11))
+    error = _error(model, gpu="L4", gpu_memory="2GiB", tensor_parallel_size=1, min_concurrency=30)
+    assert error.endswith("the 11 attention heads allow no tensor_parallel_size above 1 within one L4 node; no "
+                          "kv_cache_dtype fp8, tensor_parallel_size x pipeline_parallel_size up to 64 GPUs or shorter "
+                          "max_model_len reaches it on this budget.")
+
+
+def test_nothing_within_a_node_nor_across_eight_says_so_plainly():
+    """A 12 GiB GPU of an H100 node: 11.04 GiB usable, and 64 GPUs (8 nodes: tp 8 x pp 8, or tp 1 x pp 64) leave 756.0
+    / 64 = 11.8 GiB of weights on the average GPU: nothing the search may offer holds the weights."""
+    for tp, pp in ((8, 8), (1, 64)):
+        widest = _plan(L405, gpu="H100", gpu_memory="12GiB", tensor_parallel_size=tp, pipeline_parallel_size=pp)
+        assert widest.max_concurrency == 0 and widest.kv_budget_bytes_per_gpu <= 0
+    plan = _plan(L405, gpu="H100", gpu_memory="12GiB", tensor_parallel_size=8)
+    assert plan.fitting_options == ()
+    assert plan.suggestion() == ("no tensor_parallel_size up to 8 (one H100-80GB-SXM node), kv_cache_dtype fp8, "
+                                 "tensor_parallel_size x pipeline_parallel_size up to 64 GPUs or shorter max_model_len "
+                                 "makes it fit: the weights alone exceed the budget of one GPU")
 
 
 def test_check_cli_keeps_its_exit_code_and_flag_names():
@@ -202,5 +361,63 @@ def test_check_cli_keeps_its_exit_code_and_flag_names():
     (finding,) = json.loads(r.stdout)["results"][0]["findings"]
     assert finding["key"] == "min_concurrency"
     assert "no --tensor-parallel-size up to 8 (one L40S node) reaches it, even with --kv-cache-dtype fp8; would " \
-           "fit with --max-model-len 3040; or --tensor-parallel-size 8 and --pipeline-parallel-size 4." \
-           in finding["message"]
+           "fit with --max-model-len 3040; or --tensor-parallel-size 8 and --pipeline-parallel-size 2 and " \
+           "--kv-cache-dtype fp8." in finding["message"]
+
+
+# models vLLM runs without pipeline parallelism (SupportsPP) -----------------------------------------------------
+
+def test_gemma_3n_is_refused_pipeline_stages_on_the_pp_key():
+    r = run_kvplan("check", "google/gemma-3n-E2B", "--gpu", "L4", "-tp", "1", "-pp", "2", "-c", "32768",
+                   "--format", "json")
+    assert r.returncode == 1
+    (finding,) = json.loads(r.stdout)["results"][0]["findings"]
+    assert finding["key"] == "pp"
+    assert finding["message"] == ("--pipeline-parallel-size 2: vLLM 0.32.0 refuses pipeline parallelism for "
+                                  "Gemma3nForConditionalGeneration: its model class does not implement SupportsPP "
+                                  "(config/model.py verify_with_parallel_config); only --pipeline-parallel-size 1 "
+                                  "starts.")
+    assert _passes("google/gemma-3n-E2B", gpu="L4", tensor_parallel_size=1, max_model_len=32768)
+
+
+def test_deepseek_v4_takes_stages_from_0_21_0_and_is_offered_none_before():
+    """DeepSeek-V4-Flash at tp 4 on H100, 200 sequences of its 1,048,576 tokens: 0.21.0 offers tp 1 x pp 22 (213
+    held; pp 21 holds 180); 0.20.0, whose DeepseekV4ForCausalLM lacks SupportsPP, refuses pp 2 and offers no stages,
+    nor says it tried them."""
+    flash = "deepseek-ai/DeepSeek-V4-Flash"
+    newer = _error(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
+                   max_model_len=None)
+    assert newer.endswith("; or tensor_parallel_size 1 and pipeline_parallel_size 22.")
+    assert _passes(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=1, pipeline_parallel_size=22,
+                   min_concurrency=200, max_model_len=None)["max_concurrency"] == 213
+    assert _fails(flash, engine="vllm==0.21.0", gpu="H100", tensor_parallel_size=1, pipeline_parallel_size=21,
+                  min_concurrency=200, max_model_len=None)["max_concurrency"] == 180
+    older = _error(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=4, min_concurrency=200,
+                   max_model_len=None)
+    assert older.endswith("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) reaches it; would fit with "
+                          "max_model_len 32512.")
+    refused = _fails(flash, engine="vllm==0.20.0", gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=2,
+                     max_model_len=None)
+    assert "vLLM 0.20.0 refuses pipeline parallelism for DeepseekV4ForCausalLM" in refused["errors"][0]
+    nothing = _error(flash, engine="vllm==0.20.0", gpu="H100", gpu_memory="20GiB", tensor_parallel_size=8,
+                     min_concurrency=1, max_model_len=None)
+    assert nothing.endswith("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) or shorter max_model_len "
+                            "reaches it on this budget.")
+
+
+def test_a_pipeline_remedy_is_withdrawn_when_the_architecture_lacks_supports_pp(monkeypatch):
+    """The same Llama-3.1-8B deployment that gets tp 8 x pp 2 with fp8 above, with its architecture marked as lacking
+    SupportsPP: the remedy search offers no stages."""
+    monkeypatch.setitem(sharding.NO_PIPELINE, "LlamaForCausalLM", ("", ""))
+    error = _error(L8, gpu="L40S", tensor_parallel_size=1, min_concurrency=64)
+    assert error.endswith("no tensor_parallel_size up to 8 (one L40S node) reaches it, even with kv_cache_dtype fp8; "
+                          "would fit with max_model_len 3040.")
+
+
+def test_weights_past_the_gpu_of_gemma_3n_get_no_stages():
+    """Gemma 3n's 10.1 GiB of weights on a 3 GiB T4: the text splits or shrinks them without pipeline stages
+    (Llama-3.1-70B on an L4 gets "--pipeline-parallel-size 8 or more": test_layout.py)."""
+    text = " ".join(run_kvplan("estimate", "google/gemma-3n-E2B", "--gpu", "T4", "--gpu-memory", "3GiB",
+                               "--max-model-len", "4096").stdout.split())
+    assert "the weights alone do not fit at tp 1: 10.1 GiB per GPU" in text
+    assert "split or shrink them: fp8 weights" in text and "--pipeline-parallel-size" not in text

@@ -196,11 +196,12 @@ def test_nothing_reaches_it_even_with_the_cap():
     run = run_kvplan("check", LLAMA_8B, "--tp", "1", "--gpu", "H100", "-c", "512", "--max-num-seqs", "16",
                      "--min-concurrency", "100000", "--format", "json")
     (error,) = json.loads(run.stdout)["results"][0]["errors"]
-    # (tp stops at one node, 8 H100s; at tp 8 x pp 8 a GPU keeps 4 layers: 512 x 4 x 128 x 2 x 2 = 1 MiB a sequence,
-    # 97.7 GiB in all: test_remedies_node.py)
+    # (tp stops at one node, 8 H100s; at tp 8 x pp 8 with fp8 a GPU keeps 4 layers: 512 x 4 x 128 x 2 x 1 = 512 KiB a
+    # sequence, 48.8 GiB in all, but the buffers of 100,000 running requests leave no KV budget: test_remedies_node.py)
     assert error.endswith("no --tensor-parallel-size up to 8 (one H100-80GB-SXM node), --kv-cache-dtype fp8, "
-                          "--pipeline-parallel-size up to 8 or shorter --max-model-len reaches it on this budget, "
-                          "even with --max-num-seqs 100000 and --max-num-batched-tokens 100000.")
+                          "--tensor-parallel-size x --pipeline-parallel-size up to 64 GPUs or shorter --max-model-len "
+                          "reaches it on this budget, even with --max-num-seqs 100000 and --max-num-batched-tokens "
+                          "100000.")
 
 
 # 5. check's max model length, estimate's refused row ----------------------------------------------------------

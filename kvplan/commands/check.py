@@ -20,8 +20,8 @@ from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.max_len import default_max_model_len
-from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, reaching, remedy_reach,
-                         with_layout_errors)
+from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, reaching, release_of,
+                         remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
 from ..render.text import size
@@ -153,7 +153,7 @@ def what_would_reach(spec: ModelSpec, dep: Deployment, budget_for, target: int, 
     remedies = fitting_remedies(spec, dep.context, precision, dep.tp, dep.block_size, budget_for, target, dep.pp,
                                 settings=dict(engine=_engine(dep), gpu=device, **_settings(dep)))
     remedies += [r for r in (_text_only_remedy(spec, dep, target),) if r]
-    reach = remedy_reach(spec, dep.tp, dep.pp, precision, device)
+    reach = remedy_reach(spec, dep.tp, dep.pp, precision, device, release_of(_engine(dep)))
     if not remedies:
         even = f", even with {_changes_in_words(along, spell)}" if along else ""
         return f"{reach.nothing(spell, 'reaches it')} on this budget{even}"
@@ -281,7 +281,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     layout = moe_layout_of(_engine(dep), spec, dep.tp)  # EPLB's refusals at this TP degree fail it as bad TP does
     tp_only = shard(spec, dep.tp)
     partition = dep.pp_layer_partition  # as plan() shards: a partition without pp is checked against pp 1
-    sharding = with_layout_errors(shard(spec, dep.tp, dep.pp or (1 if partition else None), partition, spell), layout)
+    sharding = with_layout_errors(shard(spec, dep.tp, dep.pp or (1 if partition else None), partition, spell,
+                                        release_of(_engine(dep))), layout)
     findings = []
 
     def add(level: str, key: Optional[str], message: str) -> None:

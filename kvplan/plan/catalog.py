@@ -36,6 +36,11 @@ class GPU:
     node_gpus: int = 8
 
     @property
+    def node_name(self) -> str:
+        """The span of node_gpus in words: "H100-80GB-SXM node", "GB200 NVL72 domain"."""
+        return NODE_NAMES.get(self.name, f"{self.name} node")
+
+    @property
     def device_names(self) -> tuple:
         """The names nvidia-smi / ROCm print for this GPU (kept in the catalog's aliases)."""
         return tuple(a for a in self.aliases if a.startswith(DEVICE_NAME_PREFIXES))
@@ -136,19 +141,23 @@ COMPUTE_CAPABILITIES = {
     "L40S": (8, 9), "L40": (8, 9), "RTX-6000-Ada": (8, 9), "L4": (8, 9), "A10G": (8, 6), "A10": (8, 6), "T4": (7, 5),
     "RTX-3090": (8, 6), "RTX-4090": (8, 9),
 }
-# The GPUs of one node: a tensor-parallel group all-reduces twice a layer, so it stays on one host's NVLink / PCIe
-# (vLLM 0.32.0 docs/serving/parallelism_scaling.md:8-9: tp up to a node's GPUs, then pp = the number of nodes);
+# The GPUs of one node, by one rule: the GPUs one tensor-parallel group can span over one fast fabric (NVLink, or one
+# host's PCIe). A TP group all-reduces twice a layer, so vLLM keeps it within a node and puts pipeline stages across
+# nodes (vLLM 0.32.0 docs/serving/parallelism_scaling.md:8-9: tp up to a node's GPUs, then pp = the number of nodes);
 # kvplan's remedies never propose a larger TP degree. 8 unless listed: HGX / DGX boards (A100, H100, H200, H20, B200,
-# B300), AMD's 8-OAM platforms (MI300X, MI325X; a node of 4 MI250X is 8 GCDs, each one GPU to ROCm), and the 8-slot
-# PCIe servers the datacenter PCIe cards ship in (L40S, L40, L4, A10G, A10, T4, RTX 6000 Ada, H100 PCIe / NVL).
+# B300), AMD's 8-OAM platforms (MI300X, MI325X; a node of 4 MI250X is 8 GCDs, each one GPU to ROCm), the 8-slot PCIe
+# servers the datacenter PCIe cards ship in (L40S, L40, L4, A10G, A10, T4, RTX 6000 Ada, H100 PCIe / NVL), and the
+# 8-card GeForce servers (RTX-3090, RTX-4090) rented by the machine: one host's PCIe, NCCL through host memory.
 NODE_GPUS = {
-    "GH200": 4,  # one superchip a GPU; the largest hosts (quad GH200 nodes, e.g. HPE Cray EX254n) hold four
+    # one superchip a GPU; the common multi-GPU hosts (quad GH200 nodes: HPE Cray EX254n, as in CSCS Alps) link
+    # their four Hoppers all-to-all over NVLink; the NVLink-switch systems (GH200 NVL32, DGX GH200) are rare builds
+    "GH200": 4,
     # an NVL72 rack is one NVLink domain of 72 GPUs (18 trays of 4 on their own hosts): vLLM starts TP past a tray as
     # a multi-node job, but its all-reduce crosses NVLink, not the network
     "GB200": 72,
-    "RTX-3090": 4,  # GeForce cards: a workstation's four double-width slots (larger rigs are custom builds)
-    "RTX-4090": 4,
 }
+# how a remedy names that span where it is not one host (Reach: "one GB200 NVL72 domain")
+NODE_NAMES = {"GB200": "GB200 NVL72 domain"}
 CATALOG = tuple(replace(gpu, compute_capability=COMPUTE_CAPABILITIES.get(gpu.name, ()),
                         node_gpus=NODE_GPUS.get(gpu.name, GPU.node_gpus)) for gpu in _ENTRIES)
 

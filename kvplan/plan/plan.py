@@ -26,12 +26,12 @@ from .budget import Budget, batched_tokens
 from .capacity import capacity, token_bytes
 from .catalog import GPU, speed_profile
 from .prefill import Prefill, prefill
-from .sharding import MoeLayout, Sharding, pp_stages, shard, stage_cache_layers
+from .sharding import MoeLayout, Sharding, pipeline_refusal, pp_stages, shard, stage_cache_layers
 from .speed import Decode, decode
 
 DEFAULT_BLOCK_SIZE = 16
 MAX_TP = 64  # `check --suggest` lists the TP degrees the heads allow up to this; remedies stop at one node (Reach)
-MAX_STAGED_GPUS = 64  # the pipeline remedy's reach: a node's TP group x pipeline stages, at most this many GPUs
+MAX_STAGED_NODES = 8  # the pipeline remedy's reach: tp x pp over at most this many nodes' GPUs (Reach.most_gpus)
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,12 @@ def _engine(engine):
     return get_engine(engine) if isinstance(engine, str) else engine
 
 
+def release_of(engine) -> Optional[str]:
+    """The vLLM release an engine (name or model) runs; None for one without (the ideal pool: the pinned release's
+    sharding rules, sharding.shard)."""
+    return getattr(_engine(engine), "version", None)
+
+
 def moe_layout_of(model, spec: ModelSpec, tp: int) -> Optional[MoeLayout]:
     """The DP / EP layout the engine model's flags ask for (engines.EngineFlags.moe_layout); None without them."""
     flags = getattr(model, "flags", None)
@@ -224,7 +230,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     kept = model.cache_precision(spec, precision, engine_gpu, tp)
     scheme = precision.scheme if kept.name == precision.name else f"{model.name} keeps {kept.name}: {kept.scheme}"
     layout = moe_layout_of(model, spec, tp)
-    sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition, spell), layout)
+    sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition, spell,
+                                        getattr(model, "version", None)), layout)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [served_budget(budget_for, tp, stage, kv_dtype) for stage in (stages or [None])]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
@@ -269,7 +276,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                                                            max_num_seqs=max_num_seqs,
                                                            max_num_batched_tokens=max_num_batched_tokens),
                                              asked=asked))
-        reach = remedy_reach(spec, tp, pp, precision, gpu)
+        reach = remedy_reach(spec, tp, pp, precision, gpu, getattr(model, "version", None))
     steps = prompt = None
     if gpu is not None and speed:
         profile, rate = speed_profile(gpu), bandwidth or gpu.decode_bandwidth
@@ -297,7 +304,8 @@ def served_budget(budget_for: Callable[..., Budget], tp: int, stage, kv_dtype: s
 def _replanned(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> Optional[Plan]:
     """The plan at these fields (no suggestions, no speed); None for a shape the heads or the layout refuse."""
     settings = settings or {}
-    if not shard(spec, tp, pp if pp and pp > 1 else None, settings.get("pp_partition")).valid:
+    version = release_of(settings.get("engine", "none"))
+    if not shard(spec, tp, pp if pp and pp > 1 else None, settings.get("pp_partition"), version=version).valid:
         return None
     # a float32 model's cache is `auto`'s only spelling (vLLM's --kv-cache-dtype has no float32)
     asked = "auto" if precision.name == "fp32" else precision.spelling or precision.name
@@ -360,56 +368,95 @@ def fitting_remedies_for(refusal, spec: ModelSpec, context: int, precision: Prec
 @dataclass(frozen=True)
 class Reach:
     """How far the remedies of one deployment are searched (fitting_remedies, the one place they are): TP degrees up
-    to the GPUs of one node (GPU.node_gpus: a TP group stays on one host, vLLM 0.32.0
-    docs/serving/parallelism_scaling.md:8-9), fp8 KV alone and with them, then pipeline stages at the node's TP
-    degree (:9, :122: tp = the GPUs of a node, pp = the number of nodes)."""
+    to the GPUs of one node (GPU.node_gpus: a TP group stays on one host's fabric, vLLM 0.32.0
+    docs/serving/parallelism_scaling.md:8-9), fp8 KV alone and with them, then tp x pp shapes with TP within the
+    node and pipeline stages across nodes (:9, :122: tp = the GPUs of a node, pp = the number of nodes), at the
+    asked KV dtype and fp8, up to MAX_STAGED_NODES nodes' GPUs in all."""
 
-    node: int  # the largest TP degree searched
-    gpu: str
+    node: int  # the largest TP degree searched: the GPUs one TP group may span
+    place: str  # that span in words: "one H100-80GB-SXM node", "one GB200 NVL72 domain"
     fp8: Optional[Precision]  # the fp8 cache to try; None where the cache is 8 bits or fewer already
-    stage_tp: int  # the pipeline remedy's TP degree: the largest within the node the heads allow, or the one asked
-    stages: tuple  # the pipeline degrees it tries, fewest first (none with a drafter: kvplan places none with pp)
+    tp: int  # the TP degree asked
+    pp: int  # the pipeline degree asked (1 for none)
+    tps: tuple  # the TP degrees within the node the heads allow, ascending
+    layers: int  # decoder layers: no more pipeline stages than these
+    most_gpus: int  # the pipeline remedy's tp x pp at most; 0 where it tries none (a drafter, no SupportsPP)
+    barred: str  # what bars every TP degree above `tp` within the node ("the 11 attention heads"); "" for nothing
+
+    @property
+    def wider(self) -> tuple:
+        """The TP degrees the TP remedies try: above the one asked, within the node."""
+        return tuple(t for t in self.tps if t > self.tp)
+
+    def stage_degrees(self, tp: int) -> tuple:
+        """The pipeline degrees the pipeline remedy tries at `tp`: any but the one asked (the TP remedies' own)."""
+        most = min(self.layers, self.most_gpus // tp)
+        return tuple(k for k in range(1, most + 1) if k != self.pp)
+
+    def within_one_node(self, remedy: tuple) -> bool:
+        """A remedy of TP degree or KV dtype that adds no pipeline stage, or a tp x pp shape that one node holds."""
+        fields = dict(remedy)
+        if "pp" in fields:
+            return fields.get("tp", self.tp) * fields["pp"] <= self.node
+        return "tp" in fields or "kv_dtype" in fields
 
     def shortfall(self, remedies, spell: Callable[[str], str], verb: str) -> str:
-        """"no tp up to 8 (one H100-80GB-SXM node) fits, even with kv_dtype fp8" where no remedy keeps to one node;
-        "" otherwise."""
-        if any(within_one_node(remedy) for remedy in remedies):
+        """Why no remedy keeps to one node, where none does: "no tp up to 8 (one H100-80GB-SXM node) fits, even
+        with kv_dtype fp8"; the heads' bar or a TP degree past the node where no TP remedy was tried; "" where one
+        does."""
+        if any(self.within_one_node(remedy) for remedy in remedies):
             return ""
-        even = f", even with {spell('kv_dtype')} fp8" if self.fp8 is not None else ""
-        return f"no {self._within(spell)} {verb}{even}"
+        if not self.barred and self.tp <= self.node:
+            even = f", even with {spell('kv_dtype')} fp8" if self.fp8 is not None else ""
+            return f"no {self._within(spell)} {verb}{even}"
+        short = f", and {spell('kv_dtype')} fp8 alone falls short" if self.fp8 is not None else ""
+        return self._no_wider(spell) + short
 
     def nothing(self, spell: Callable[[str], str], verb: str) -> str:
-        """Every remedy searched, none found: "no tp up to 8 (one H100-80GB-SXM node), kv_dtype fp8, pp up to 8 or
-        shorter context makes it fit"."""
-        tried = [self._within(spell)] + ([f"{spell('kv_dtype')} fp8"] if self.fp8 is not None else [])
-        if self.stages:
-            at = f" at {spell('tp')} {self.stage_tp}" if self.stage_tp != self.node else ""
-            tried.append(f"{spell('pp')} up to {self.stages[-1]}{at}")
-        return f"no {', '.join(tried)} or shorter {spell('context')} {verb}"
+        """Every remedy searched, none found: "no tp up to 8 (one H100-80GB-SXM node), kv_dtype fp8, tp x pp up to
+        64 GPUs or shorter context makes it fit"."""
+        wider = not self.barred and self.tp <= self.node
+        tried = [self._within(spell)] if wider else []
+        tried += [f"{spell('kv_dtype')} fp8"] if self.fp8 is not None else []
+        if self.most_gpus:
+            tried.append(f"{spell('tp')} x {spell('pp')} up to {self.most_gpus} GPUs")
+        tried.append(f"shorter {spell('context')}")
+        words = f"no {', '.join(tried[:-1])} or {tried[-1]}" if len(tried) > 1 else f"no {tried[0]}"
+        return f"{words} {verb}" if wider else f"{self._no_wider(spell)}; {words} {verb}"
 
     def _within(self, spell: Callable[[str], str]) -> str:
-        return f"{spell('tp')} up to {self.node} (one {self.gpu} node)"
+        return f"{spell('tp')} up to {self.node} ({self.place})"
+
+    def _no_wider(self, spell: Callable[[str], str]) -> str:
+        """Why the TP remedies tried no degree: the asked one is past the node, or the heads bar every one above."""
+        if self.tp > self.node:
+            return f"{spell('tp')} {self.tp} spans more than {self.place} ({self.node} GPUs)"
+        return f"{self.barred} allow no {spell('tp')} above {self.tp} within {self.place}"
 
 
-def remedy_reach(spec: ModelSpec, tp: int, pp: Optional[int], precision: Precision, gpu=None) -> Reach:
-    """The Reach of a deployment at `tp` x `pp` with a `precision` cache on `gpu` (None: the default GPU)."""
+def remedy_reach(spec: ModelSpec, tp: int, pp: Optional[int], precision: Precision, gpu=None,
+                 version: Optional[str] = None) -> Reach:
+    """The Reach of a deployment at `tp` x `pp` with a `precision` cache on `gpu` (None: the default GPU), served by
+    vLLM `version` (None: the pinned release), which may refuse any pipeline stage (sharding.pipeline_refusal)."""
     if gpu is None:
         from .catalog import DEFAULT_GPU, find_gpu
 
         gpu = find_gpu(DEFAULT_GPU)
     node = gpu.node_gpus
-    widest = next((t for t in range(node, 0, -1) if shard(spec, t).valid), 1)
-    stage_tp = max(tp, widest)
-    most = min(spec.num_hidden_layers, MAX_STAGED_GPUS // stage_tp)
-    stages = () if spec.draft is not None else tuple(range((pp or 1) + 1, most + 1))
+    tps = tuple(t for t in range(1, node + 1) if shard(spec, t).valid)
+    staged = spec.draft is None and not pipeline_refusal(spec, version)  # kvplan places no drafter with pp
     fp8 = resolve_kv_dtype("fp8", spec.dtype) if precision.bits > 8 else None
-    return Reach(node, gpu.name, fp8, stage_tp, stages)
+    return Reach(node, f"one {gpu.node_name}", fp8, tp, pp or 1, tps, spec.num_hidden_layers,
+                 MAX_STAGED_NODES * node if staged else 0, _barred(spec, tp, node, tps))
 
 
-def within_one_node(remedy: tuple) -> bool:
-    """A remedy of TP degree or KV dtype that adds no pipeline stage."""
-    fields = dict(remedy)
-    return ("tp" in fields or "kv_dtype" in fields) and "pp" not in fields
+def _barred(spec: ModelSpec, tp: int, node: int, tps: tuple) -> str:
+    """What bars every TP degree from tp + 1 to the node's, in words ("" where one is allowed or none is there)."""
+    if tp >= node or any(t > tp for t in tps):
+        return ""
+    heads = spec.num_attention_heads
+    attention = all(heads % t for t in range(tp + 1, node + 1))
+    return f"the {heads} attention heads" if attention else "the model's heads"
 
 
 def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: int, block_size: Optional[int],
@@ -417,12 +464,12 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
                      settings: Optional[dict] = None) -> list:
     """The nearest remedies that hold `target` sequences, cheapest first, each a tuple of (field, value) changes (how
     far: Reach): the smallest larger TP degree within one node, fp8 KV, and where neither alone does, the smallest
-    such degree with fp8 KV; the longest context that fits as is; and where nothing within one node does, pipeline
-    stages at the node's TP degree. Each with the engine's cap on running sequences raised to `target`
+    such degree with fp8 KV; the longest context that fits as is; and where nothing within one node does, the tp x
+    pp shape of fewest GPUs (staged_remedy). Each with the engine's cap on running sequences raised to `target`
     (raised_cap) where that cap, not memory, keeps it short:
     ((("tp", 2), ("max_num_seqs", 1500)), (("kv_dtype", "fp8"), ("max_num_seqs", 1500)), ...)."""
     settings = settings or {}
-    reach = remedy_reach(spec, tp, pp, precision, settings.get("gpu"))
+    reach = remedy_reach(spec, tp, pp, precision, settings.get("gpu"), release_of(settings.get("engine", "none")))
     raised_budgets = {}  # the budget at each raised cap, built once for the whole search
 
     def budget_at(changes: tuple):
@@ -439,13 +486,17 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
     def smallest(found) -> Optional[tuple]:
         return next((r for r in found if r), None)
 
-    degrees = range(tp + 1, reach.node + 1)
-    remedies = [smallest(remedy((("tp", t),), tp=t) for t in degrees)]
+    def shape(t: int, k: int, fp8: bool) -> Optional[tuple]:  # vLLM's own layer split: no partition
+        change = ((("tp", t),) if t != tp else ()) + (("pp", k),) + ((("kv_dtype", "fp8"),) if fp8 else ())
+        return remedy(change, tp=t, pp=k, precision=reach.fp8 if fp8 else precision,
+                      settings=dict(settings, pp_partition=None))
+
+    remedies = [smallest(remedy((("tp", t),), tp=t) for t in reach.wider)]
     if reach.fp8 is not None:
         remedies.append(remedy((("kv_dtype", "fp8"),), precision=reach.fp8))
         if not any(remedies):
             remedies.append(smallest(remedy((("tp", t), ("kv_dtype", "fp8")), tp=t, precision=reach.fp8)
-                                     for t in degrees))
+                                     for t in reach.wider))
     in_one_node = any(remedies)
     low, high, longest = 0, context - 1, None  # what fits shrinks monotonically with the context length
     while low < high:
@@ -456,12 +507,46 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
         else:
             high = mid - 1
     remedies.append(longest)
-    if not in_one_node:  # the node's TP group over pipeline stages (vLLM's own layer split: no partition)
-        widen = (("tp", reach.stage_tp),) if reach.stage_tp != tp else ()
-        whole = dict(settings, pp_partition=None)
-        remedies.append(smallest(remedy(widen + (("pp", k),), tp=reach.stage_tp, pp=k, settings=whole)
-                                 for k in reach.stages))
+    if not in_one_node:
+        remedies.append(staged_remedy(reach, shape))
     return [r for r in remedies if r]
+
+
+def staged_remedy(reach: Reach, shape: Callable[[int, int, bool], Optional[tuple]]) -> Optional[tuple]:
+    """The pipeline remedy: of the shapes tp x pp (each TP degree the heads allow within the node, each pipeline
+    degree up to reach.most_gpus in all) at the asked KV dtype and at fp8, the one of fewest GPUs that holds the
+    target, ties to fewer stages, then the asked dtype; `shape(tp, pp, fp8)` is that remedy's changes where it
+    holds it. MLA latents and replicated KV heads do not shrink with TP but do with stages, so every TP degree is
+    tried, not only the widest. At one TP degree and dtype more stages hold more (fewer layers and weights a GPU),
+    so the fewest that hold are found by bisection, and a shape costing no less than the best found is not tried."""
+    best, found = None, None  # (GPUs, stages, dtype rank) of the best remedy found, and its changes
+    dtypes = (False, True) if reach.fp8 is not None else (False,)
+    for t in reversed(reach.tps):  # the node's TP degree first: the usual answer, a tight bound for the rest
+        for rank, fp8 in enumerate(dtypes):
+            cheaper = [k for k in reach.stage_degrees(t) if best is None or (t * k, k, rank) < best]
+            hit = fewest(cheaper, lambda k: shape(t, k, fp8))
+            if hit is not None:
+                best, found = (t * hit[0], hit[0], rank), hit[1]
+    return found
+
+
+def fewest(degrees: list, holds: Callable[[int], Optional[tuple]]) -> Optional[tuple]:
+    """(degree, holds(degree)) for the first of `degrees` (ascending) where holds() answers, taking each degree at
+    or past one that holds to hold too; None where the last does not."""
+    if not degrees:
+        return None
+    last = holds(degrees[-1])
+    if not last:
+        return None
+    low, high, found = 0, len(degrees) - 1, (degrees[-1], last)
+    while low < high:
+        mid = (low + high) // 2
+        held = holds(degrees[mid])
+        if held:
+            high, found = mid, (degrees[mid], held)
+        else:
+            low = mid + 1
+    return found
 
 
 @dataclass(frozen=True)

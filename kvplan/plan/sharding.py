@@ -96,9 +96,52 @@ def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
             for stage in stages]
 
 
-def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple], spell: Callable[[str], str]) -> list:
+# Architectures whose vLLM model class does not implement SupportsPP, which config/model.py refuses at pp > 1 whatever
+# the memory (verify_with_parallel_config, 0.32.0:1557-1563: "Pipeline parallelism is not supported for this model";
+# the same check in every release 0.11.0-0.34.0, e.g. 0.11.0:1062, 0.34.0:1594): architecture -> (first release
+# refused, last release refused; "" for every one before or since). Read off each release's registry (every class of
+# model_executor/models/registry.py _VLLM_MODELS imported and asked interfaces.supports_pp, 0.11.0 to 0.34.0, no
+# 0.15.x): the generative decoders among them (drafters and encoder-only models never take pp here), e.g. 0.32.0
+# gemma3n.py:1102 Gemma3nForCausalLM(nn.Module), gemma3n_mm.py:575-576, mamba2.py:170-171, zamba2.py:836,
+# idefics3.py:522-523 (SmolVLM subclasses it: smolvlm.py:31), phi4mm.py:1035, iquest_loopcoder.py:536,
+# hrm_text.py:457, paddleocr_vl.py:934, aria.py:375; DeepSeek-V4 from 0.21.0 on (deepseek_v4.py 0.20.0:1413
+# DeepseekV4ForCausalLM(nn.Module), 0.21.0:1620 with SupportsPP); Aria until 0.33.0; DiffusionGemma from 0.27.0
+# (0.24.0-0.26.0 took it); MiniMax-Text-01 / M1 until 0.23.0 and Ouro until 0.26.0, the last releases listing them.
+NO_PIPELINE = {
+    **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration", "Idefics3ForConditionalGeneration",
+                     "SmolVLMForConditionalGeneration", "Mamba2ForCausalLM", "Zamba2ForCausalLM", "Phi4MMForCausalLM",
+                     "IQuestLoopCoderForCausalLM", "HrmTextForCausalLM", "PaddleOCRVLForConditionalGeneration",
+                     "NemotronH_Nano_VL_V2", "NemotronH_Nano_Omni_Reasoning_V3", "NemotronH_Omni_Reasoning_V3",
+                     "NemotronH_Super_Omni_Reasoning_V3", "RadioMBartPrefixForCausalLM"), ("", "")),
+    **dict.fromkeys(("MiniMaxForCausalLM", "MiniMaxM1ForCausalLM", "MiniMaxText01ForCausalLM"), ("", "0.23.0")),
+    "DeepseekV4ForCausalLM": ("", "0.20.2"), "AriaForConditionalGeneration": ("", "0.33.0"),
+    "OuroForCausalLM": ("", "0.26.0"), "Phi4MultimodalForCausalLM": ("", "0.12.0"),
+    "DiffusionGemmaForBlockDiffusion": ("0.27.0", ""),
+}
+
+
+def pipeline_refusal(spec: ModelSpec, version: Optional[str] = None) -> str:
+    """vLLM `version`'s refusal of any pp > 1 for the model's architecture (NO_PIPELINE; None: kvplan's pinned
+    release), in words; "" where it takes pipeline stages."""
+    from ..engines.vllm_versions import PINNED, parse_version
+
+    architecture = getattr(spec, "registered_architecture", "") or spec.architecture
+    refused = NO_PIPELINE.get(architecture)
+    release = parse_version(version or PINNED)
+    if refused is None or (refused[0] and release < parse_version(refused[0])) or \
+            (refused[1] and release > parse_version(refused[1])):
+        return ""
+    return (f"vLLM {version or PINNED} refuses pipeline parallelism for {architecture}: its model class does not "
+            f"implement SupportsPP (config/model.py verify_with_parallel_config)")
+
+
+def _pp_errors(spec: ModelSpec, pp: int, partition: Optional[tuple], spell: Callable[[str], str],
+               version: Optional[str] = None) -> list:
     """Each names its fields (pp, pp_layer_partition) as `spell` writes them: the caller's flag, key or keyword."""
     layers, stages, split = spec.num_hidden_layers, spell("pp"), spell("pp_layer_partition")
+    refused = pipeline_refusal(spec, version) if pp > 1 else ""
+    if refused:
+        return [f"{stages} {pp}: {refused}; only {stages} 1 starts."]
     if partition is not None:
         if len(partition) != pp:
             return [f"{split} has {len(partition)} stages ({','.join(map(str, partition))}) but {stages} is {pp}: "
@@ -167,9 +210,10 @@ def _tp_warnings(spec: ModelSpec, kind, tp: int) -> tuple:
 
 
 def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optional[tuple] = None,
-          spell: Callable[[str], str] = str) -> Sharding:
-    """Whether `tp` (and `pp` stages, `partition` layers each) shard the model; the pipeline errors name their fields
-    (`pp`, `pp_layer_partition`) as `spell` writes them, the caller's flag, key or keyword."""
+          spell: Callable[[str], str] = str, version: Optional[str] = None) -> Sharding:
+    """Whether `tp` (and `pp` stages, `partition` layers each) shard the model as vLLM `version` does (None: kvplan's
+    pinned release); the pipeline errors name their fields (`pp`, `pp_layer_partition`) as `spell` writes them, the
+    caller's flag, key or keyword."""
     require_positive("tp", tp)
     if pp is not None:
         require_positive("pp", pp)
@@ -184,7 +228,7 @@ def shard(spec: ModelSpec, tp: int, pp: Optional[int] = None, partition: Optiona
     warnings = _unique(m for kind in kinds for m in _tp_warnings(spec, kind, tp))
     split, pp_errors = (), ()
     if pp is not None:
-        pp_errors = _pp_errors(spec, pp, partition, spell)
+        pp_errors = _pp_errors(spec, pp, partition, spell, version)
         errors += pp_errors
         if not pp_errors:
             split = pp_partition(spec.num_hidden_layers, pp, partition)

@@ -11,6 +11,7 @@ from typing import Optional
 
 from ..model.vision import UNCOUNTED_TOWER
 from ..plan.plan import Plan, options_in_words
+from ..plan.sharding import pipeline_refusal
 from .text import Column, fitted_table, size
 
 
@@ -276,12 +277,13 @@ def _weights_message(plan: Plan, spec, spell, fp8_refused=None) -> str:
     b = plan.budget
     fp8 = spec.weights.bytes / max(spec.weights.parameters, 1) > 1.5  # 16-bit weights: fp8 halves them
     # a refused row's changes were searched at its remedy (its own line says so), not at this configuration; a TP
-    # degree within one node, or the node's with pipeline stages across nodes (plan.fitting_remedies)
+    # degree within one node, or a tp x pp shape of fewest GPUs (plan.fitting_remedies, staged_remedy)
     options = [] if configuration_refusal(plan) else [options_in_words([o], spell) for o in plan.fitting_options
                                                        if "tp" in dict(o)]
     reserves = b.usable_bytes - b.weights_bytes_per_gpu - b.kv_budget_bytes_per_gpu  # activations, runtime
     room = b.usable_bytes - reserves
-    if room > 0:
+    staged = not pipeline_refusal(spec, plan.engine.version if plan.engine is not None else None)
+    if room > 0 and staged:  # no stages for a model vLLM runs without them (SupportsPP)
         stages = -(-b.weights_bytes_per_gpu // room)
         options.append(f"{spell('pp')} {stages} or more (each stage holds 1/{stages} of the layers; the "
                        f"weights alone need that)")
