@@ -104,9 +104,9 @@ def test_weights_larger_than_the_gpu_say_so_and_what_would_fit():
     r = run_kvplan("estimate", "meta-llama/Llama-3.1-70B-Instruct", "--gpu", "L4")
     text = " ".join(r.stdout.split())
     assert "the weights alone do not fit at tp 1: 131 GiB per GPU against 20.3 GiB usable" in text
-    # a TP group stays within one node of 8 L4s (test_remedies_node.py): the tp x pp of fewest GPUs, 2 x 5 (10 x 20.3
-    # GiB usable against 131 GiB of weights; 9 GPUs, tp 1 x pp 9, hold 9 layers and the embeddings a GPU: no room)
-    assert "--tensor-parallel-size 2 and --pipeline-parallel-size 5" in text and "--pipeline-parallel-size 8 or more" \
+    # a TP group stays within one node of 8 L4s (test_remedies_node.py); past one node, whole nodes at the node's TP:
+    # tp 8 x pp 2 (16 x 20.3 GiB usable against 131 GiB of weights), not tp 2 x pp 5 on the same two nodes
+    assert "--tensor-parallel-size 8 and --pipeline-parallel-size 2" in text and "--pipeline-parallel-size 8 or more" \
         in text and "--tensor-parallel-size 16" not in text
     assert "fp8 weights" in text and "one request needs" not in text  # not blamed on the sequence
     assert "no room" in text and "nothing left (short by" in text

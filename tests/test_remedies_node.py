@@ -153,9 +153,8 @@ def test_gb200_nvl72_allows_tp_16_where_a_b200_node_stops_at_8():
     """Llama-3.1-405B, 20 sequences of 131,072 tokens. tp 16 > 8 KV heads: each GPU keeps one (replicated) head, so
     a bf16 sequence stays 126 x 128 x 2 x 2 x 131,072 = 7.88 GiB and fp8 halves it to 3.94 GiB.
     GB200 (one NVLink domain of 72): tp 16 with fp8, within the domain; tp 8 with fp8 does not reach it.
-    B200 (a node of 8): nothing within the node; the fewest GPUs are tp 2 x pp 5 with fp8 (10 GPUs): 126 layers split
-    25,25,25,26,25, 4 KV heads a GPU, 26 x 4 x 128 x 2 x 1 = 26,624 B a token, 3.25 GiB a sequence; 9 GPUs (tp 1 x pp
-    9 with fp8, 14 layers of 8 heads: 3.5 GiB a sequence) hold 19, and tp 2 x pp 5 in bf16 falls short."""
+    B200 (a node of 8): nothing within the node, so two nodes, and on them the widest TP in the asked dtype (staged_cost):
+    tp 8 x pp 2, 63 layers of one KV head a GPU, 63 x 128 x 2 x 2 = 32,256 B a token, 3.94 GiB a sequence."""
     assert _fails(L405, gpu="GB200", tensor_parallel_size=8, kv_cache_dtype="fp8", min_concurrency=20)
     gb200 = _error(L405, gpu="GB200", tensor_parallel_size=8, min_concurrency=20)
     assert "would fit with tensor_parallel_size 16 and kv_cache_dtype fp8; or max_model_len " in gb200
@@ -165,43 +164,40 @@ def test_gb200_nvl72_allows_tp_16_where_a_b200_node_stops_at_8():
     b200 = _error(L405, gpu="B200", tensor_parallel_size=8, min_concurrency=20)
     assert "no tensor_parallel_size up to 8 (one B200 node) reaches it, even with kv_cache_dtype fp8; would fit " \
            "with max_model_len " in b200
-    assert b200.endswith("; or tensor_parallel_size 2 and pipeline_parallel_size 5 and kv_cache_dtype fp8.")
-    row = _passes(L405, gpu="B200", tensor_parallel_size=2, pipeline_parallel_size=5, kv_cache_dtype="fp8",
-                  min_concurrency=20)
-    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 26 * 4 * 128 * 2 * 1
-    assert _fails(L405, gpu="B200", tensor_parallel_size=1, pipeline_parallel_size=9, kv_cache_dtype="fp8",
-                  min_concurrency=20)["max_concurrency"] == 19
-    assert _fails(L405, gpu="B200", tensor_parallel_size=2, pipeline_parallel_size=5, min_concurrency=20)
+    assert b200.endswith(" or pipeline_parallel_size 2.")
+    row = _passes(L405, gpu="B200", tensor_parallel_size=8, pipeline_parallel_size=2, min_concurrency=20)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 63 * 128 * 2 * 2
 
 
-# past the node: the tp x pp shape of fewest GPUs, never tp 16 ---------------------------------------------------
+# past the node: whole nodes at the node's TP, never tp 16 -------------------------------------------------------
 
-def test_llama_405b_at_tp_8_on_h100_gets_12_gpus_not_tp_16():
+def test_llama_405b_at_tp_8_on_h100_gets_two_nodes_at_tp_8_not_tp_16():
     """94.5 GiB of weights a GPU at tp 8 exceed the 72.84 GiB an H100 may use, whatever the KV dtype: no TP degree
-    within one node of 8 holds the model. The fewest GPUs that do are 12, tp 4 x pp 3: 42 layers a GPU, 63 GiB of
-    weights and 42 x 2 x 128 x 2 x 2 = 43,008 B a token, 5.25 GiB a sequence. 11 GPUs (tp 1 x pp 11) and 10 (tp 2 x pp
-    5, even with fp8) hold none; kvplan used to offer tp 8 x pp 2, 16 GPUs."""
+    within one node of 8 holds the model. Two nodes do; on them the fewest stages, tp 8 x pp 2 (vLLM's advice: tp the
+    GPUs of a node, pp the nodes): 63 layers a GPU, 47 GiB of weights, 63 x 128 x 2 x 2 = 32,256 B a token, 3.94 GiB a
+    sequence. tp 4 x pp 3 takes the same two nodes with fewer GPUs and holds less (kvplan offered it for a while);
+    kvplan used to offer tp 16 across the nodes."""
     plan = _plan(L405, gpu="H100", tensor_parallel_size=8)
     assert plan.kv_bytes_per_token == L405_TOKEN and not plan.fits and plan.budget.weights_exceed
-    assert plan.fitting_options == ((("tp", 4), ("pp", 3)),)
+    assert plan.fitting_options == ((("pp", 2),),)
     assert plan.suggestion() == ("no tensor_parallel_size up to 8 (one H100-80GB-SXM node) fits, even with "
-                                 "kv_cache_dtype fp8; would fit with tensor_parallel_size 4 and "
-                                 "pipeline_parallel_size 3")
-    row = _passes(L405, gpu="H100", tensor_parallel_size=4, pipeline_parallel_size=3, min_concurrency=1)
-    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 42 * 2 * 128 * 2 * 2
-    _fails(L405, gpu="H100", tensor_parallel_size=1, pipeline_parallel_size=11, kv_cache_dtype="fp8", min_concurrency=1)
-    _fails(L405, gpu="H100", tensor_parallel_size=2, pipeline_parallel_size=5, kv_cache_dtype="fp8", min_concurrency=1)
+                                 "kv_cache_dtype fp8; would fit with pipeline_parallel_size 2")
+    row = _passes(L405, gpu="H100", tensor_parallel_size=8, pipeline_parallel_size=2, min_concurrency=1)
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 63 * 128 * 2 * 2
+    fewer = _passes(L405, gpu="H100", tensor_parallel_size=4, pipeline_parallel_size=3, min_concurrency=1)
+    assert fewer["max_concurrency"] < row["max_concurrency"]
+    _fails(L405, gpu="H100", tensor_parallel_size=8, kv_cache_dtype="fp8", min_concurrency=1)
 
 
 def test_llama_405b_at_tp_1_gets_the_same_shape_in_json_and_text():
     plan = _plan(L405, gpu="H100")
-    assert plan.fitting_options == ((("tp", 4), ("pp", 3)),)
+    assert plan.fitting_options == ((("tp", 8), ("pp", 2)),)
     row = json.loads(run_kvplan("estimate", L405, "--gpu", "H100", "--format", "json").stdout)["plans"][0]
     assert row["suggestion"] == ("no --tensor-parallel-size up to 8 (one H100-80GB-SXM node) fits, even with "
-                                 "--kv-cache-dtype fp8; would fit with --tensor-parallel-size 4 and "
-                                 "--pipeline-parallel-size 3")
+                                 "--kv-cache-dtype fp8; would fit with --tensor-parallel-size 8 and "
+                                 "--pipeline-parallel-size 2")
     text = " ".join(run_kvplan("estimate", L405, "--gpu", "H100").stdout.split())
-    assert "split or shrink them: --tensor-parallel-size 4 and --pipeline-parallel-size 3, " in text
+    assert "split or shrink them: --tensor-parallel-size 8 and --pipeline-parallel-size 2, " in text
     assert "--tensor-parallel-size 16" not in text
 
 
@@ -280,17 +276,19 @@ def test_gb200_stages_within_the_nvl72_domain():
 
 
 def test_past_the_nvl72_domain_the_text_names_the_domain():
-    """400 sequences: 84 GPUs (tp 4 x pp 21 with fp8, 6 layers of 2 heads: 384 MiB a sequence), past one domain; 80
-    GPUs (tp 4 x pp 20, 7 layers of 2 heads: 448 MiB; tp 8 x pp 10, 13 layers of 1: 416 MiB) fall short."""
+    """400 sequences: past one domain, so two, and on them the fewest stages with fp8 (bf16 falls short even at tp 8 x
+    pp 18, all 144 GPUs): tp 8 x pp 11, 12 layers of one KV head a GPU, 12 x 128 x 2 x 1 = 3 KiB a token, 384 MiB a
+    sequence; pp 10 (13 layers, 416 MiB) and tp 16 x pp 9 (14 layers, heads replicated past 8: 448 MiB) fall short."""
     error = _error(L405, gpu="GB200", tensor_parallel_size=8, min_concurrency=400)
     assert "no tensor_parallel_size up to 72 (one GB200 NVL72 domain) reaches it, even with kv_cache_dtype fp8" in error
-    assert error.endswith("; or tensor_parallel_size 4 and pipeline_parallel_size 21 and kv_cache_dtype fp8.")
-    row = _passes(L405, gpu="GB200", tensor_parallel_size=4, pipeline_parallel_size=21, kv_cache_dtype="fp8",
+    assert error.endswith("; or pipeline_parallel_size 11 and kv_cache_dtype fp8.")
+    row = _passes(L405, gpu="GB200", tensor_parallel_size=8, pipeline_parallel_size=11, kv_cache_dtype="fp8",
                   min_concurrency=400)
-    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 6 * 2 * 128 * 2 * 1 == 384 * MiB
-    for tp, pp, layers, heads in ((4, 20, 7, 2), (8, 10, 13, 1)):
+    assert row["kv_bytes_per_sequence_per_gpu"] == LONG * 12 * 128 * 2 * 1 == 384 * MiB
+    for tp, pp, layers in ((8, 10, 13), (16, 9, 14)):
         assert _fails(L405, gpu="GB200", tensor_parallel_size=tp, pipeline_parallel_size=pp, kv_cache_dtype="fp8",
-                      min_concurrency=400)["kv_bytes_per_sequence_per_gpu"] == LONG * layers * heads * 128 * 2 * 1
+                      min_concurrency=400)["kv_bytes_per_sequence_per_gpu"] == LONG * layers * 128 * 2 * 1
+    assert not _row(L405, gpu="GB200", tensor_parallel_size=8, pipeline_parallel_size=18, min_concurrency=400)["passed"]
 
 
 def test_an_asked_tp_past_the_node_is_said_and_the_stages_keep_tp_within_it():

@@ -514,20 +514,30 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
 
 def staged_remedy(reach: Reach, shape: Callable[[int, int, bool], Optional[tuple]]) -> Optional[tuple]:
     """The pipeline remedy: of the shapes tp x pp (each TP degree the heads allow within the node, each pipeline
-    degree up to reach.most_gpus in all) at the asked KV dtype and at fp8, the one of fewest GPUs that holds the
-    target, ties to fewer stages, then the asked dtype; `shape(tp, pp, fp8)` is that remedy's changes where it
-    holds it. MLA latents and replicated KV heads do not shrink with TP but do with stages, so every TP degree is
-    tried, not only the widest. At one TP degree and dtype more stages hold more (fewer layers and weights a GPU),
-    so the fewest that hold are found by bisection, and a shape costing no less than the best found is not tried."""
-    best, found = None, None  # (GPUs, stages, dtype rank) of the best remedy found, and its changes
+    degree up to reach.most_gpus in all) at the asked KV dtype and at fp8, the cheapest (staged_cost) that holds the
+    target; `shape(tp, pp, fp8)` is that remedy's changes where it holds it. MLA latents and replicated KV heads do
+    not shrink with TP but do with stages, so every TP degree is tried, not only the widest. At one TP degree and
+    dtype more stages hold more (fewer layers and weights a GPU) and cost no less, so the fewest that hold are found
+    by bisection, and a shape costing no less than the best found is not tried."""
+    best, found = None, None  # staged_cost of the best remedy found, and its changes
     dtypes = (False, True) if reach.fp8 is not None else (False,)
     for t in reversed(reach.tps):  # the node's TP degree first: the usual answer, a tight bound for the rest
         for rank, fp8 in enumerate(dtypes):
-            cheaper = [k for k in reach.stage_degrees(t) if best is None or (t * k, k, rank) < best]
+            cheaper = [k for k in reach.stage_degrees(t) if best is None or staged_cost(reach.node, t, k, rank) < best]
             hit = fewest(cheaper, lambda k: shape(t, k, fp8))
             if hit is not None:
-                best, found = (t * hit[0], hit[0], rank), hit[1]
+                best, found = staged_cost(reach.node, t, hit[0], rank), hit[1]
     return found
+
+
+def staged_cost(node: int, tp: int, pp: int, fp8: int) -> tuple:
+    """What orders the pipeline remedies, cheapest first: the nodes they take, then within one node the fewest GPUs
+    (the rest of the node serves other replicas), fewer stages, the asked dtype; across nodes, which are rented and
+    wired whole, the asked dtype, then the fewest stages (the widest TP the nodes hold: tp = a node's GPUs, pp = the
+    nodes, as vLLM's guide advises, docs/serving/parallelism_scaling.md 0.32.0:122), then the fewest GPUs. Llama-3.1-
+    405B at 128K on H100s: tp 8 x pp 2 on two nodes, not tp 4 x pp 3 on the same two."""
+    nodes = -(-tp * pp // node)
+    return (nodes, tp * pp, pp, fp8) if nodes == 1 else (nodes, fp8, pp, tp * pp)
 
 
 def fewest(degrees: list, holds: Callable[[int], Optional[tuple]]) -> Optional[tuple]:
