@@ -40,6 +40,7 @@ EXPERT_KEYS = ("n_routed_experts", "num_local_experts", "num_experts", "moe_num_
 # top_k_experts: Gemma 4's MoE block (vLLM 0.32.0 gemma4.py:648 top_k=config.top_k_experts)
 EXPERTS_PER_TOKEN_KEYS = ("num_experts_per_tok", "num_experts_per_token", "moe_topk", "moe_k", "top_k_experts")
 POSITION_KEYS = ("max_position_embeddings", "n_positions", "seq_length", "max_seq_len")
+VOCAB_KEYS = ("vocab_size", "padded_vocab_size")
 
 
 def _ints(names: str, minimum: int, maximum: int) -> dict:
@@ -71,7 +72,7 @@ FIELDS = {
             "num_dense_layers num_shared_experts num_expert_group swa_v_head_dim moe_num_experts moe_k "
             "moe_num_shared_experts moe_layer_start_index", 0, MAX_COUNT),
     **_ints("moe_layer_end_index", -1, MAX_COUNT),  # -1: the last layer (transformers' Ernie4_5_MoeConfig)
-    **_ints("vocab_size padded_vocab_size", 0, MAX_VOCAB),
+    **_ints("vocab_size padded_vocab_size", 1, MAX_VOCAB),
     **_ints("max_position_embeddings n_positions seq_length max_seq_len attention_chunk_size model_max_length "
             "sliding_window_size", 1, MAX_TOKENS),
     **_ints("sliding_window", 0, MAX_TOKENS),  # 0 (or null) means no window
@@ -87,6 +88,11 @@ FIELDS = {
     # an integer period in DeepSeek (checked where layers.ffn_kinds reads it), a per-layer list in MiMo-V2
     "moe_layer_freq": ("int or list",),
     "hybrid_override_pattern": ("list or str",),
+    # transformers' PretrainedConfig.architectures: a list of class names, of which vLLM's registry reads them all
+    # and kvplan the first (Config.architecture); a bare string would read as its first character
+    "architectures": ("names",),
+    # a wrapper's language model (NESTED_TEXT_KEYS): a mapping, else nothing of it could be read
+    **{name: ("dict",) for name in NESTED_TEXT_KEYS},
 }
 
 # Some Hub files omit fields that transformers' config class fills with defaults; serving engines read the
@@ -150,6 +156,11 @@ BIDIRECTIONAL_WINDOW = {
 }
 
 
+def first_architecture(value: Any) -> str:
+    """The first class name of an `architectures` value FIELDS has checked (a list of strings), "" for none."""
+    return value[0] if isinstance(value, list) and value else ""
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -197,6 +208,9 @@ def _check_field(key: str, value: Any) -> None:
                           f"{quote(value)}.")
     elif kind == "list or str" and not isinstance(value, (list, str)):
         raise KvplanError(f"config field '{key}' must be a string or list of per-layer codes, got {quote(value)}.")
+    elif kind == "names" and not (isinstance(value, list) and all(isinstance(name, str) for name in value)):
+        raise KvplanError(f"config field '{key}' must be a list of class names (such as [\"LlamaForCausalLM\"]), "
+                          f"got {quote(value)}.")
 
 
 def _per_layer_widths(cfg: dict) -> dict:
@@ -216,18 +230,36 @@ def _first_text_config(raw: dict) -> dict:
     (FAMILY_DEFAULTS: a Gemma 4 Unified text_config may hold only its model_type), over the outer one; else raw."""
     inner = language_model_config(raw)
     if inner is raw:
+        _check_null_text_config(raw)
         return raw
     outer = {k: v for k, v in raw.items() if k not in NESTED_TEXT_KEYS}
     return {**outer, **inner}  # the language model wins; the outer config fills gaps (torch_dtype)
 
 
+def _names_layers(config: dict) -> bool:
+    """Whether `config` names its layer count, or its family's config class fills one in (FAMILY_DEFAULTS)."""
+    filled = FAMILY_DEFAULTS.get(str(config.get("model_type") or "").lower(), {})
+    return any({**filled, **config}.get(key) is not None for key in LAYER_KEYS)
+
+
+def _check_null_text_config(raw: dict) -> None:
+    """A wrapper whose language model is a null text_config and whose outer config names no layers either: the
+    fields are nowhere (transformers would build its config class's default model, a guess kvplan does not make)."""
+    empty = next((key for key in NESTED_TEXT_KEYS if key in raw and raw[key] is None), None)
+    if empty and not _names_layers(raw):
+        raise KvplanError(f"config field '{empty}' is null and the config names no layers of its own "
+                          f"(num_hidden_layers); give {empty} the language model's fields.")
+
+
 def language_model_config(raw: dict) -> dict:
     """The nested language-model config _first_text_config reads over the outer one, as its file has it (vLLM's
-    hf_text_config), or raw where none is nested."""
+    hf_text_config), or raw where none is nested. A nested config that is not a mapping is refused here, before
+    anything reads around it."""
     for key in NESTED_TEXT_KEYS:
+        if raw.get(key) is not None:
+            _check_field(key, raw[key])
         inner = raw.get(key)
-        filled = FAMILY_DEFAULTS.get(str(inner.get("model_type") or "").lower(), {}) if isinstance(inner, dict) else {}
-        if isinstance(inner, dict) and any({**filled, **inner}.get(k) is not None for k in LAYER_KEYS):
+        if isinstance(inner, dict) and _names_layers(inner):
             return inner
     return raw
 
@@ -241,6 +273,8 @@ class Config:
             raise KvplanError(f"config for {quote(name)} must be a JSON object of fields, got a "
                               f"{type(raw).__name__}.")
         cfg = _first_text_config(raw)
+        if cfg is not raw and raw.get("architectures") is not None:  # the registry's key (parse.py reads it)
+            _check_field("architectures", raw["architectures"])
         if cfg.get("model_type") is not None:
             _check_field("model_type", cfg["model_type"])
         family = str(cfg.get("model_type") or "").lower()
@@ -305,6 +339,18 @@ class Config:
     def model_type(self) -> str:
         value = self.fields.get("model_type")
         return value.lower() if isinstance(value, str) else ""
+
+    @property
+    def architecture(self) -> str:
+        """The first of `architectures` (checked a list of class names), or "" where the config names none."""
+        return first_architecture(self.fields.get("architectures"))
+
+    def vocab_size(self) -> int:
+        """The vocabulary, the rows of the embedding and LM head (vLLM 0.34.0 llama.py:375 config.vocab_size).
+        Required: where a file leaves it out, transformers' config class fills its own default (LlamaConfig's 32,000,
+        transformers 5.22.2 configuration_llama.py:64), rarely the checkpoint's, so kvplan asks rather than guess;
+        a family whose published configs rely on that default has it in FAMILY_DEFAULTS."""
+        return self.int(VOCAB_KEYS, maximum=MAX_VOCAB)
 
     # ---- checked access ------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import os
 import stat
 import struct
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import KvplanError, quote
 from .config import OversizedInteger
@@ -27,9 +27,9 @@ MAX_SHARDS = 4096  # DeepSeek-V3 has 163
 MAX_ELEMENTS = 2**50  # per tensor: far above any checkpoint
 
 
-def open_regular(path: Path, not_regular: Exception) -> tuple:
+def open_regular(path: Path, not_regular: Callable[[str], Exception]) -> tuple:
     """(fd, fstat) of `path`, opened non-blocking and checked before any read, so a FIFO, socket or device can
-    never make kvplan wait: `not_regular` is raised for those (the caller closes the fd)."""
+    never make kvplan wait: `not_regular(what it is instead)` is raised for those and for a directory."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
@@ -37,15 +37,15 @@ def open_regular(path: Path, not_regular: Exception) -> tuple:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise not_regular
+        raise not_regular("a directory" if stat.S_ISDIR(info.st_mode) else "a pipe, socket or device")
     return fd, info
 
 
 def read_regular(path: Path, limit: int) -> bytes:
     """The bytes of a regular file of at most `limit` bytes. A FIFO, socket or device is refused before any
     read (opened non-blocking, checked with fstat), so nothing can make kvplan wait on it."""
-    fd, info = open_regular(path, KvplanError(f"{quote(str(path))} is not a regular file (a pipe, socket or "
-                                              f"device); give a file."))
+    fd, info = open_regular(path, lambda what: KvplanError(f"{quote(str(path))} is not a regular file but {what}; "
+                                                           f"give a file."))
     try:
         if info.st_size > limit:
             raise KvplanError(f"{quote(str(path))} is {info.st_size:,} bytes, more than the {limit:,} a file of "
@@ -116,7 +116,7 @@ class _Unreadable(Exception):
 def _safetensors_counts(path: Path, counts: dict) -> None:
     """Add the elements per dtype that one shard's header declares to `counts`."""
     try:
-        fd, info = open_regular(path, _Unreadable(f"{path.name} is not a regular file"))
+        fd, info = open_regular(path, lambda what: _Unreadable(f"{path.name} is not a regular file but {what}"))
     except KvplanError as exc:
         raise _Unreadable(str(exc).rstrip(".")) from None
     try:

@@ -5,7 +5,8 @@ audio encoder with their embedders. Activation sparsity (activation_sparsity_pat
 
 from __future__ import annotations
 
-from .config import Config
+from ..errors import KvplanError, quote
+from .config import Config, as_int
 from .layers import first_shared_layer
 from .tensors import Tensor, _mlp, _whole, model_tensors, per_layer_table
 
@@ -21,8 +22,6 @@ def widths(cfg: Config, n: int) -> list:
     if listed is None:
         return [cfg.int("intermediate_size")] * n
     if len(listed) != n:
-        from ..errors import KvplanError
-
         raise KvplanError(f"config field 'intermediate_size' must give one width per layer ({n}), got {len(listed)}.")
     return list(listed)
 
@@ -66,6 +65,30 @@ def _embedder(mm: Config, key: str, text_hidden: int) -> list:
             Tensor("vision", width, copies=2, replicated=True), Tensor("vision", text_hidden, width)]
 
 
+def _positive(value) -> bool:
+    return as_int(value) is not None and as_int(value) > 0
+
+
+def _pair(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_positive(v) for v in value)
+
+
+def _two_convs(mm: Config, key: str, default: tuple, pairs: bool = True) -> tuple:
+    """The audio subsampler's two convolutions' settings (transformers 5.22.2 modeling_gemma3n.py:731-775
+    Gemma3nAudioSubSampleConvProjection reads entries 0 and 1, and the last channel count for its projection): two
+    [height, width] pairs of positive integers, or (pairs False) two positive channel counts; absent, the
+    Gemma3nAudioConfig default."""
+    value = mm.get(key)
+    if value is None:
+        return default
+    if not (isinstance(value, list) and len(value) == 2 and all(map(_pair if pairs else _positive, value))):
+        what, example = ("[height, width] pairs of positive integers", [list(p) for p in default]) if pairs else \
+            ("positive channel counts", list(default))
+        raise KvplanError(f"config field '{key}' must be two {what}, one a convolution (such as {example}), got "
+                          f"{quote(value)}.")
+    return tuple(tuple(map(as_int, v)) for v in value) if pairs else tuple(map(as_int, value))
+
+
 def _audio_encoder(mm: Config) -> list:
     """transformers' Gemma3nAudioEncoder (vLLM builds it with AutoModel.from_config, gemma3n_mm.py:622-626): two
     bias-free 2-D convolutions with cumulative group norms, the input projection from channels x frequencies left
@@ -75,13 +98,16 @@ def _audio_encoder(mm: Config) -> list:
     a = "audio_config"
     h, layers = mm.int(f"{a}.hidden_size", default=1536), mm.int(f"{a}.conf_num_hidden_layers", default=12)
     heads, kernel = mm.int(f"{a}.conf_num_attention_heads", default=8), mm.int(f"{a}.conf_conv_kernel_size", default=5)
-    channels = mm.get(f"{a}.sscp_conv_channel_size") or [128, 32]
-    kernels = mm.get(f"{a}.sscp_conv_kernel_size") or [[3, 3], [3, 3]]
-    strides = mm.get(f"{a}.sscp_conv_stride_size") or [[2, 2], [2, 2]]
+    channels = _two_convs(mm, f"{a}.sscp_conv_channel_size", (128, 32), pairs=False)
+    kernels = _two_convs(mm, f"{a}.sscp_conv_kernel_size", ((3, 3), (3, 3)))
+    strides = _two_convs(mm, f"{a}.sscp_conv_stride_size", ((2, 2), (2, 2)))
     freq, inputs, out = mm.int(f"{a}.input_feat_size", default=128), 1, []
     for (kh, kw), (_, sw), width in zip(kernels, strides, channels):
         out += [Tensor("vision", width, inputs * kh * kw), Tensor("vision", width)]
         freq, inputs = (freq + 2 - kw) // sw + 1, width
+        if freq < 1:
+            raise KvplanError(f"config field '{a}.sscp_conv_kernel_size' has a width ({kw}) that leaves no frequency "
+                              f"bins of {a}.input_feat_size; each convolution must keep at least one.")
     out.append(Tensor("vision", h, inputs * freq))
     per_block = [Tensor("vision", 4 * h, h, copies=4), Tensor("vision", h, copies=4),  # two feed-forwards
                  Tensor("vision", h, h, copies=5), Tensor("vision", h, copies=2), Tensor("vision", h // heads),
@@ -99,11 +125,9 @@ def tower_tensors(cfg: Config, text_hidden: int) -> list:
     mm = Config({**{f"vision_config.{k}": v for k, v in vision.items()},
                  **{f"audio_config.{k}": v for k, v in audio.items()}}, cfg.name)
     name = vision.get("architecture", "mobilenetv5_300m_enc")
-    if name not in TIMM_ENCODERS:
-        from ..errors import KvplanError
-
-        raise KvplanError(f"config field 'vision_config.architecture' names {name!r}, a timm encoder kvplan does not "
-                          f"size; it knows {', '.join(TIMM_ENCODERS)}.")
+    if not isinstance(name, str) or name not in TIMM_ENCODERS:
+        raise KvplanError(f"config field 'vision_config.architecture' names {quote(name)}, a timm encoder kvplan does "
+                          f"not size; it knows {', '.join(TIMM_ENCODERS)}.")
     return ([Tensor("vision", TIMM_ENCODERS[name], replicated=True)] + _embedder(mm, "vision_config", text_hidden)
             + _whole(_audio_encoder(mm)) + _embedder(mm, "audio_config", text_hidden))
 

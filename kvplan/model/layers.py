@@ -242,8 +242,7 @@ SSM_DTYPE_FROM_CONFIG = ("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForCondit
 def gdn_state_bytes(cfg: Config) -> int:
     """Bytes of a gated DeltaNet's recurrent-state element where the config fixes them (LinearState.ssm_bytes):
     4 for a Qwen3.5 config whose mamba_ssm_dtype is float32 (SSM_DTYPE_FROM_CONFIG), else 0 (the model dtype)."""
-    architectures = cfg.get("architectures")
-    first = architectures[0] if isinstance(architectures, list) and architectures else ""
+    first = cfg.architecture
     dtype = cfg.get("mamba_ssm_dtype")
     named = normalize_dtype_name(dtype) if isinstance(dtype, str) else None
     return 4 if first in SSM_DTYPE_FROM_CONFIG and named == "fp32" else 0
@@ -297,7 +296,7 @@ def indexer_keys(cfg: Config):
     with index_topk that kvplan cannot size is refused rather than sized as dense attention."""
     if not cfg.has("index_topk") or is_v4(cfg):
         return None
-    arch = (cfg.get("architectures") or ["?"])[0]
+    arch = cfg.architecture or "?"
     unmodelled = [key for key in DSA_UNMODELLED_KEYS if cfg.get(key) not in (None, 1)]
     if arch not in DSA_ARCHITECTURES or unmodelled or not cfg.has("kv_lora_rank"):
         why = f"sets {', '.join(unmodelled)}" if unmodelled else f"is {arch}"
@@ -400,13 +399,13 @@ MIMO_PATTERN = {"0": "full", "1": "sliding"}  # hybrid_layer_pattern: 1 is a sli
 
 
 def is_mimo_v2(cfg: Config) -> bool:
-    return (cfg.get("architectures") or [""])[0] in MIMO_ARCHITECTURES
+    return cfg.architecture in MIMO_ARCHITECTURES
 
 
 def mimo_mixers(cfg: Config, n: int) -> tuple[list, str]:
     """MiMo-V2's layers by hybrid_layer_pattern (vLLM reads it for every layer, with no default)."""
     if not cfg.has("hybrid_layer_pattern"):
-        raise KvplanError(f"config field 'hybrid_layer_pattern' is missing: a {cfg.get('architectures')[0]} config "
+        raise KvplanError(f"config field 'hybrid_layer_pattern' is missing: a {cfg.architecture} config "
                           f"must give each of its {n} layers 0 (full attention) or 1 (sliding window).")
     return cfg.per_layer("hybrid_layer_pattern", n, MIMO_PATTERN), "hybrid_layer_pattern"
 
@@ -452,7 +451,7 @@ V4_RATIOS = (0, 4, 128)  # 0: window only; 4: compressed + indexer (C4A); 128: c
 
 
 def is_v4(cfg: Config) -> bool:
-    return (cfg.get("architectures") or [""])[0] == V4_ARCHITECTURE
+    return cfg.architecture == V4_ARCHITECTURE
 
 
 def v4_ratios(cfg: Config, n: int) -> list:

@@ -32,8 +32,9 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from ..errors import KvplanError, quote
 from . import gemma3n
-from .config import Config
+from .config import Config, as_int
 from .gptq_dynamic import decided, dynamic_rules, layer_decisions
 from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma3n, is_gemma4, is_v4,
                      mixer_kinds, V4_RATIOS, v4_ratios)
@@ -48,23 +49,71 @@ QUANTIZED_GROUPS = ("attention", "linear", "dense", "shared_experts", "experts")
 PER_LAYER_METHODS = ("compressed-tensors", "modelopt")  # a format per layer, from names (quantized.py)
 
 
+# quant_method values quantized_format prices (ModelOpt's by prefix: modelopt_fp4...); any other is refused
+PRICED_METHODS = ("fp8", "fbgemm_fp8", "mxfp4", "awq", "gptq", "marlin", "auto-round", "bitsandbytes",
+                  "compressed-tensors", "modelopt")
+INT_METHODS = ("awq", "gptq", "marlin", "auto-round")  # auto-round: AutoRound's quant_method (vLLM inc.py)
+# the weight widths some vLLM class for those methods takes: BitBLAS 1, 2, 4, 8 (utils/bitblas_utils.py 0.11.0:25),
+# GPTQ 2, 3, 4, 8 (gptq.py 0.11.0:77), INC 2-8 (inc/inc.py 0.34.0:37); which a release's class takes is the engine's
+# refusal, with vLLM's words (engines/vllm_wna16.py)
+INT_BITS = range(1, 9)
+
+
+def _refused(key: str, problem: str) -> KvplanError:
+    return KvplanError(f"config field 'quantization_config.{key}' {problem}")
+
+
+def quant_method(qcfg: dict) -> str:
+    """quant_method as vLLM's ModelConfig reads it: lower-cased, compressed_tensors spelled compressed-tensors
+    (transformers_utils/model_arch_config_convertor.py 0.34.0:274-281; config/model.py 0.11.0:897); "" for none. A
+    value that is not a string (vLLM calls .lower() on it) is refused."""
+    method = qcfg.get("quant_method")
+    if method is None:
+        return ""
+    if not isinstance(method, str):
+        raise _refused("quant_method", f"must be a method's name, such as \"gptq\", got {quote(method)}.")
+    return method.lower().replace("compressed_tensors", "compressed-tensors")
+
+
+def _int_setting(qcfg: dict, keys: tuple, default: int, valid, accepted: str) -> int:
+    """The first of `keys` (a setting and AutoAWQ's spelling of it) the config sets, not null: an integer for which
+    `valid` holds, else refused naming `accepted`; `default` where none is set (the engine refuses a missing key as
+    the release does: vllm_wna16.REQUIRED_KEYS)."""
+    key = next((key for key in keys if qcfg.get(key) is not None), None)
+    if key is None:
+        return default
+    value = as_int(qcfg[key])
+    if value is None or not valid(value):
+        raise _refused(key, f"must be {accepted}, got {quote(qcfg[key])}.")
+    return value
+
+
+def _fp8_block(qcfg: dict):
+    """weight_block_size: null (one scale per matrix) or two positive integers, as vLLM's Fp8Config refuses any
+    other length ("The quantization block size of weight must have 2 dimensions": fp8.py 0.11.0:95, 0.34.0:120)."""
+    block = qcfg.get("weight_block_size")
+    if block is None:
+        return None
+    if not (isinstance(block, list) and len(block) == 2 and all(as_int(b) and as_int(b) > 0 for b in block)):
+        raise _refused("weight_block_size", f"must be two positive integers [rows, columns] (such as [128, 128]), or "
+                                            f"null for one scale a matrix, got {quote(block)}.")
+    return tuple(as_int(b) for b in block)
+
+
 def quantized_format(qcfg: dict) -> tuple[str, dict]:
-    """(format name, its parameters) of a quantization_config."""
-    method = str(qcfg.get("quant_method", "")).lower()
-    bits = qcfg.get("bits") or qcfg.get("w_bit") or 4
-    group = qcfg.get("group_size") or qcfg.get("q_group_size") or 128
-    if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 16:
-        bits = 4
-    if not isinstance(group, int) or isinstance(group, bool) or (group < 1 and group != -1):
-        group = 128
+    """(format name, its parameters) of a quantization_config; a method kvplan does not price, or a setting no vLLM
+    class takes, is refused naming the field."""
+    method = quant_method(qcfg)
     if method == "mxfp4":
         return "mxfp4", {}
     if method in ("fp8", "fbgemm_fp8") or "fp8" in str(qcfg.get("fmt", "")):
-        block = qcfg.get("weight_block_size")
-        ok = isinstance(block, list) and len(block) == 2 and all(isinstance(b, int) and b > 0 for b in block)
         experts = "mxfp4" if qcfg.get("expert_dtype") == "fp4" else None  # DeepSeek-V4's MXFP4 routed experts
-        return "fp8", {"block": tuple(block) if ok else None, "experts": experts, "ignored": fp8_ignored(qcfg)}
-    if method in ("awq", "gptq", "marlin", "auto-round"):  # auto-round: AutoRound's quant_method (vLLM inc.py)
+        return "fp8", {"block": _fp8_block(qcfg), "experts": experts, "ignored": fp8_ignored(qcfg)}
+    if method in INT_METHODS:
+        bits = _int_setting(qcfg, ("bits", "w_bit"), 4, lambda b: b in INT_BITS, "an integer from 1 to 8 (the "
+                            "weight widths vLLM's AWQ / GPTQ classes take)")
+        group = _int_setting(qcfg, ("group_size", "q_group_size"), 128, lambda g: g > 0 or g == -1,
+                             "a positive integer, or -1 for one group a row")
         sparse = qcfg.get("checkpoint_format") == "marlin_24"  # GPTQMarlin24Config's storage (quantized_bytes)
         opts = {"bits": bits, "group": group, "sparse24": sparse}
         if method == "gptq" and not sparse:  # GPTQModel's per-module overrides (gptq_dynamic.py)
@@ -73,8 +122,12 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
     if method in PER_LAYER_METHODS or method.startswith("modelopt"):
-        return method.split("_")[0], {"checkpoint": CheckpointFormat(qcfg)}
-    return f"{method or 'quantized'} {bits}-bit", {"bits": bits, "group": -1, "plain": True}
+        return method.split("_")[0], {"checkpoint": CheckpointFormat({**qcfg, "quant_method": method})}
+    priced = ", ".join(PRICED_METHODS)
+    if not method:
+        raise _refused("quant_method", f"is missing; name the checkpoint's method ({priced}), or drop "
+                                       f"quantization_config for an unquantised checkpoint.")
+    raise _refused("quant_method", f"names {quote(method)}, a quantisation kvplan does not price; it prices {priced}.")
 
 
 def checkpoint_method(qcfg) -> str:
@@ -84,7 +137,7 @@ def checkpoint_method(qcfg) -> str:
     for FP8*, "modelopt_fp4" for an algorithm naming FP4); "" for none."""
     if not isinstance(qcfg, dict):
         return ""
-    method = str(qcfg.get("quant_method", "")).lower()
+    method = quant_method(qcfg)
     if method.startswith("modelopt"):
         inner = qcfg.get("quantization") if isinstance(qcfg.get("quantization"), dict) else qcfg
         algo = str(inner.get("quant_algo") or "").upper()
@@ -135,8 +188,6 @@ def quantized_bytes(fmt: str, opts: dict, rows: int, cols: int) -> float:
     if fmt == "int8":
         return n
     bits = opts["bits"]
-    if opts.get("plain"):
-        return n * bits / 8
     if opts.get("sparse24"):
         return _marlin24_bytes(bits, opts["group"], rows, cols)
     group = cols if opts["group"] == -1 else opts["group"]

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..errors import KvplanError, quote
-from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, MAX_VOCAB, Config, language_model_config
+from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, first_architecture,
+                     language_model_config)
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
 from .params import (checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size,
                      parameter_groups, quantization_fields)
-from .tensors import eagle_head_tensors, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
+from .tensors import eagle_head_tensors, expert_width, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
 from .spec import ModelSpec, Weights
@@ -94,7 +95,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     bundled spec when known; otherwise the size is estimated from the config."""
     cfg = Config(raw, name)
     registered = _registered_architecture(raw, cfg)
-    refuse_unmodelled(_architecture(cfg), cfg.get, name, registered)
+    refuse_unmodelled(cfg.architecture, cfg.get, name, registered)
     notes: list = list(cfg.notes)
     n = cfg.int(LAYER_KEYS)
     hidden = cfg.int(HIDDEN_KEYS)
@@ -114,6 +115,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     if note := laguna_before_031_note(cfg, n):
         notes.append(note)
 
+    expert_inter = expert_width(cfg)  # before the weights, which read it too
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
                               dtype=dtype)
     mtp = mtp_size(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim, dtype=dtype)
@@ -137,14 +139,14 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         per_layer_table=per_layer_table(cfg, n),
         params=groups,
         intermediate_size=cfg.optional_int(("intermediate_size", "n_inner", "ffn_hidden_size")) or 4 * hidden,
-        vocab_size=cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB),
+        vocab_size=cfg.vocab_size(),
         experts=experts,
         moe_layers=ffn_kinds(cfg, n)[0].count("moe") if experts else 0,
         experts_per_token=experts_per_token if experts else 0,
-        expert_intermediate_size=cfg.optional_int(("moe_intermediate_size", "intermediate_size")),
+        expert_intermediate_size=expert_inter,
         notes=tuple(notes),
         model_type=cfg.model_type,
-        architecture=_architecture(cfg),
+        architecture=cfg.architecture,
         registered_architecture=registered,
         attention_switches=_attention_switches(raw),
         mtp=mtp,
@@ -175,15 +177,9 @@ def eagle_head_groups(raw: dict, name: str, eagle3: bool, target_vocab: int, dty
 def _multimodal(cfg: Config) -> bool:
     """A vision_config beside the language model, or an architecture named as vLLM names its multimodal models
     (Qwen3_5ForConditionalGeneration, Mistral3ForConditionalGeneration): vLLM loads and profiles their towers."""
-    return isinstance(cfg.get("vision_config"), dict) or _architecture(cfg).endswith("ForConditionalGeneration")
+    return isinstance(cfg.get("vision_config"), dict) or cfg.architecture.endswith("ForConditionalGeneration")
 
 
-def _architecture(cfg: Config) -> str:
-    return _first_architecture(cfg.get("architectures"))
-
-
-def _first_architecture(value) -> str:
-    return value[0] if isinstance(value, list) and value and isinstance(value[0], str) else ""
 
 
 # the config keys vLLM's decoder layers pick their attention by (engines/vllm.py ENCODER_ONLY_FROM): the switches to
@@ -216,5 +212,5 @@ def _registered_architecture(raw, cfg: Config) -> str:
     """The top-level config's architecture where a nested language model's config (which the reader flattens over
     it: config._first_text_config) names another; vLLM picks its config handler and module by the top-level one
     (model_executor/models/registry.py by hf_config.architectures), so its encoder-only rules read that."""
-    top = _first_architecture(raw.get("architectures")) if isinstance(raw, dict) else ""
-    return top if top and top != _architecture(cfg) else ""
+    top = first_architecture(raw.get("architectures")) if isinstance(raw, dict) else ""  # checked by Config
+    return top if top and top != cfg.architecture else ""

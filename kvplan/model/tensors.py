@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .config import MAX_VOCAB, Config
+from .config import Config
 from .kda import kda_shape
 from .layers import (ATTENTION_FREE, EXPERT_KEYS, is_gemma3n, is_gemma4, is_mimo_v2, is_v4, linear_state, mamba1_inner,
                      mamba2_shape, mimo_shape)
@@ -231,7 +231,7 @@ def _v4_layer(cfg: Config, d: dict, ratio: int, hashed: bool) -> list:
     [vocab, experts per token], whole on every rank: DeepseekV4MoE)."""
     h = d["hidden"]
     experts, k = cfg.int(EXPERT_KEYS), cfg.int("num_experts_per_tok")
-    vocab = cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB)
+    vocab = cfg.vocab_size()
     router = Tensor("router", vocab, k, fp32=True, replicated=True) if hashed else \
         Tensor("router", experts, fp32=True, replicated=True)
     inter = cfg.int("moe_intermediate_size")
@@ -320,6 +320,19 @@ class FeedForwardSizes(NamedTuple):
     expert: int  # a routed expert's
     shared: int  # an MoE layer's shared expert(s), 0 for none
     shared_gate: bool  # Qwen: a sigmoid gate [1, hidden] scales the shared expert
+
+
+EXPERT_WIDTH_KEYS = ("moe_intermediate_size", "intermediate_size")
+
+
+def expert_width(cfg: Config) -> int:
+    """A routed expert's intermediate size as vLLM's MoE blocks read it: moe_intermediate_size (vLLM 0.34.0
+    qwen3_moe.py:209), else intermediate_size (mixtral.py:250, gpt_oss.py:394), with no default. Required, and
+    positive, for a model with routed experts: without it the experts would be priced at no width (gpt-oss's MXFP4
+    padding divides by it); a dense model's is its MLP width, 0 when it names none."""
+    if not cfg.optional_int(EXPERT_KEYS):
+        return cfg.optional_int(EXPERT_WIDTH_KEYS)
+    return cfg.int(EXPERT_WIDTH_KEYS)
 
 
 def feed_forward_sizes(cfg: Config, hidden: int) -> FeedForwardSizes:
@@ -440,7 +453,7 @@ def layer_tensors(cfg: Config, d: dict, mixer: str, ffn: str, indexer: bool = Tr
 def model_tensors(cfg: Config, d: dict) -> list:
     """Tensors outside the decoder layers: embeddings, LM head, final norm."""
     h = d["hidden"]
-    vocab = cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB)
+    vocab = cfg.vocab_size()
     out = [Tensor("embed", vocab, h),
            Tensor("norms", h, copies=2 if cfg.model_type in LAYER_NORM_WITH_BIAS else 1, replicated=True)]
     if cfg.model_type in ("gpt2", "gpt_bigcode"):  # learned positions
@@ -598,6 +611,6 @@ def mtp_tensors(cfg: Config, d: dict, kind: tuple) -> list:
     h = d["hidden"]
     out = mtp_module_tensors(cfg, d, kind)
     if cfg.has("num_nextn_predict_layers") and not is_v4(cfg):
-        vocab = cfg.optional_int(("vocab_size", "padded_vocab_size"), maximum=MAX_VOCAB)
+        vocab = cfg.vocab_size()
         out.append(Tensor("embed", vocab, h, copies=2))
     return out

@@ -1,0 +1,274 @@
+"""Session 55 bad-input sweep, the config reader's share: a config.json field of the wrong shape gets one line naming
+the field and what would be valid (exit 2), never a traceback (exit 3) or a silent guess (exit 0 with other numbers).
+Each refusal has a control: the valid config still estimates what an independent source says (Hugging Face's
+safetensors totals, vLLM 0.32.0's own meta-device count for Gemma 3n, hand arithmetic for fp8 blocks)."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import one_error_line, run_kvplan
+from tests.hub_configs import GPT_OSS_20B, LLAMA3_8B
+
+ROOT = Path(__file__).resolve().parents[1]
+ERROR = "kvplan: error: "
+# Hugging Face safetensors.total (the bundled specs cite where each was read)
+LLAMA3_8B_PARAMETERS, LLAMA3_8B_BYTES = 8_030_261_248, 16_060_522_496  # meta-llama/Llama-3.1-8B, bfloat16
+GPT_OSS_20B_PARAMETERS = 20_914_757_184  # openai/gpt-oss-20b
+
+
+def _model(path, *args) -> dict:
+    """The `model` block of `estimate PATH --format json`, which must exit 0."""
+    r = run_kvplan("estimate", path, "-c", "4096", "--format", "json", *args)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["model"]
+
+
+def _refusal(write_config, config) -> str:
+    """The one line `estimate` gives `config` (exit 2, nothing on stdout), without its 'kvplan: error: ' prefix."""
+    return one_error_line(run_kvplan("estimate", write_config(config), "-c", "4096"))[len(ERROR):]
+
+
+def _bundled(name: str) -> dict:
+    return yaml.safe_load((ROOT / "model_specs" / f"{name}.yaml").read_text())["config"]
+
+
+def test_the_controls_estimate_the_published_counts(write_config):
+    """Llama-3.1-8B's and gpt-oss-20b's configs, estimated from the config alone, give the Hub's safetensors totals."""
+    llama = _model(write_config(LLAMA3_8B))
+    assert (llama["parameters"], llama["weights_bytes"]) == (LLAMA3_8B_PARAMETERS, LLAMA3_8B_BYTES)
+    assert _model(write_config(GPT_OSS_20B, "gpt_oss.json"))["parameters"] == GPT_OSS_20B_PARAMETERS
+
+
+# 1. architectures: a list of class names (transformers PretrainedConfig.architectures)
+
+ARCHITECTURES_MESSAGE = ("config field 'architectures' must be a list of class names (such as "
+                         "[\"LlamaForCausalLM\"]), got ")
+
+
+@pytest.mark.parametrize("value, shown", [(True, "True"), (-1, "-1"), ({"a": 1}, "{'a': 1}"),
+                                          ("LlamaForCausalLM", "'LlamaForCausalLM'"), ([5], "[5]")])
+def test_architectures_of_the_wrong_type_are_refused(write_config, value, shown):
+    """Before: True, -1 and a mapping crashed (exit 3 at layers.py is_v4); a string was read as its first letter
+    and [5] passed as if no architecture were named."""
+    assert _refusal(write_config, {**LLAMA3_8B, "architectures": value}) == ARCHITECTURES_MESSAGE + shown + "."
+
+
+def test_a_string_architecture_on_deepseek_v4_names_architectures_not_compress_ratios(write_config):
+    """DeepSeek-V4-Flash with "architectures": "DeepseekV4ForCausalLM" used to get a compress_ratios error."""
+    config = {**_bundled("deepseek-ai--DeepSeek-V4-Flash"), "architectures": "DeepseekV4ForCausalLM"}
+    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + "'DeepseekV4ForCausalLM'."
+
+
+def test_the_outer_architectures_of_a_wrapper_is_checked_too(write_config):
+    """vLLM's registry reads the top-level architectures (parse._registered_architecture), though the nested
+    language model's config names its own."""
+    config = {"architectures": "LlavaForConditionalGeneration", "model_type": "llava", "text_config": LLAMA3_8B}
+    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + "'LlavaForConditionalGeneration'."
+
+
+@pytest.mark.parametrize("value", [[], None, ["LlamaForCausalLM", "Other"]])
+def test_an_empty_absent_or_longer_list_still_estimates_the_same(write_config, value):
+    config = {**LLAMA3_8B, "architectures": value}
+    assert _model(write_config(config))["parameters"] == LLAMA3_8B_PARAMETERS
+
+
+# 2. a routed-expert model's width
+
+def test_gpt_oss_without_intermediate_size_is_refused(write_config):
+    """Before: the expert width read as 0 and gpt-oss's MXFP4 padding divided by it (exit 3, ZeroDivisionError).
+    vLLM 0.34.0 gpt_oss.py:394 reads config.intermediate_size, MoE blocks elsewhere moe_intermediate_size
+    (qwen3_moe.py:209)."""
+    config = {key: value for key, value in GPT_OSS_20B.items() if key != "intermediate_size"}
+    assert _refusal(write_config, config) == ("config field 'moe_intermediate_size' is missing (nor "
+                                              "intermediate_size); it must be a positive integer.")
+
+
+def test_a_zero_expert_width_is_refused(write_config):
+    config = {**GPT_OSS_20B, "moe_intermediate_size": 0}
+    assert _refusal(write_config, config) == "config field 'moe_intermediate_size' must be a positive integer, got 0."
+
+
+# 3. Gemma 3n's audio subsampler (transformers 5.22.2 modeling_gemma3n.py:731-775: two convolutions, entries 0 and 1)
+
+GEMMA3N = "google--gemma-3n-E2B"
+PAIRS = "must be two [height, width] pairs of positive integers, one a convolution (such as "
+
+
+def _gemma3n(**audio) -> dict:
+    config = _bundled(GEMMA3N)
+    return {**config, "audio_config": {**config["audio_config"], **audio}}
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("sscp_conv_stride_size", [[2, 2], "x"], f"{PAIRS}[[2, 2], [2, 2]]), got [[2, 2], 'x']."),
+    ("sscp_conv_stride_size", 2.0, f"{PAIRS}[[2, 2], [2, 2]]), got 2.0."),
+    ("sscp_conv_stride_size", [], f"{PAIRS}[[2, 2], [2, 2]]), got []."),
+    ("sscp_conv_kernel_size", [[3, 3]], f"{PAIRS}[[3, 3], [3, 3]]), got [[3, 3]]."),
+    ("sscp_conv_kernel_size", [[3, 3], [3, 0]], f"{PAIRS}[[3, 3], [3, 3]]), got [[3, 3], [3, 0]]."),
+    ("sscp_conv_channel_size", [128], "must be two positive channel counts, one a convolution (such as [128, 32]), "
+                                      "got [128]."),
+    ("sscp_conv_kernel_size", [[3, 3], [3, 999]], "has a width (999) that leaves no frequency bins of "
+                                                  "audio_config.input_feat_size; each convolution must keep at least "
+                                                  "one."),
+])
+def test_gemma3n_audio_convolutions_of_the_wrong_shape_are_refused(write_config, key, value, message):
+    """Before: [[2, 2], "x"] crashed (exit 3, ValueError at gemma3n.py:82); a float crashed too, and [] fell back
+    to the default silently."""
+    assert _refusal(write_config, _gemma3n(**{key: value})) == f"config field 'audio_config.{key}' {message}"
+
+
+def test_gemma3n_audio_control_equals_vllms_count(write_config):
+    """vLLM 0.32.0's meta-device count of the E2B model (tests/data/vllm_gemma3n_figures.json), with the sharing
+    layers' K / V projections and k_norm the checkpoint ships beside it (10 layers x (2 x 512 x 2048 + 256)); the
+    same with the transformers defaults spelled out, as integral floats, or left to Gemma3nAudioConfig."""
+    figures = json.loads((ROOT / "tests" / "data" / "vllm_gemma3n_figures.json").read_text())
+    (vllm,) = [w for w in figures["weights"] if w["model"] == "google/gemma-3n-E2B" and w["tp"] == 1]
+    expected = vllm["parameters"] + 10 * (2 * 512 * 2048 + 256)
+    spelled = {"sscp_conv_channel_size": [128, 32], "sscp_conv_kernel_size": [[3.0, 3.0], [3, 3]],
+               "sscp_conv_stride_size": [[2, 2], [2, 2]]}
+    for name, config in (("bundled", _bundled(GEMMA3N)), ("spelled", _gemma3n(**spelled))):
+        assert _model(write_config(config, f"{name}.json"))["parameters"] == expected, name
+    defaults = _bundled(GEMMA3N)
+    for key in spelled:
+        defaults["audio_config"].pop(key)
+    assert _model(write_config(defaults, "defaults.json"))["parameters"] == expected
+
+
+# 5. vocab_size
+
+def test_a_missing_vocabulary_is_refused(write_config):
+    """Before: the embedding and LM head read as 0 rows (6.98B parameters for Llama-3.1-8B instead of 8.03B).
+    transformers would fill LlamaConfig's 32,000 (configuration_llama.py:64, 5.22.2), not the checkpoint's 128,256."""
+    config = {key: value for key, value in LLAMA3_8B.items() if key != "vocab_size"}
+    assert _refusal(write_config, config) == ("config field 'vocab_size' is missing (nor padded_vocab_size); it must "
+                                              "be a positive integer.")
+    assert _refusal(write_config, {**LLAMA3_8B, "vocab_size": 0}) == ("config field 'vocab_size' must be a positive "
+                                                                      "integer, got 0.")
+
+
+def test_padded_vocab_size_and_a_family_default_still_serve(write_config):
+    """ChatGLM's spelling; Gemma 3's text_config (google/gemma-3-4b-it names 5 fields) takes Gemma3TextConfig's
+    vocab_size 262,208 (transformers 5.22.2 configuration_gemma3.py:74): embedding 262,208 x 2,560, tied."""
+    config = {key: value for key, value in LLAMA3_8B.items() if key != "vocab_size"}
+    assert _model(write_config({**config, "padded_vocab_size": 128256}))["parameters"] == LLAMA3_8B_PARAMETERS
+    from kvplan.model.parse import parse_config
+
+    gemma = parse_config(_bundled("google--gemma-3-4b-it"), "gemma-3-4b-it")
+    assert gemma.vocab_size == 262_208
+    assert gemma.param_count("embed") == 262_208 * 2560
+
+
+# 6. quantization_config
+
+PRICED = "fp8, fbgemm_fp8, mxfp4, awq, gptq, marlin, auto-round, bitsandbytes, compressed-tensors, modelopt"
+GPTQ = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False, "sym": True}
+
+
+NOT_PRICED = f"names 'weird', a quantisation kvplan does not price; it prices {PRICED}."
+NO_METHOD = (f"is missing; name the checkpoint's method ({PRICED}), or drop quantization_config for an unquantised "
+             f"checkpoint.")
+BITS = "must be an integer from 1 to 8 (the weight widths vLLM's AWQ / GPTQ classes take), got "
+GROUP = "must be a positive integer, or -1 for one group a row, got "
+BLOCK = "must be two positive integers [rows, columns] (such as [128, 128]), or null for one scale a matrix, got "
+
+
+@pytest.mark.parametrize("qcfg, key, problem", [
+    ({"quant_method": "weird"}, "quant_method", NOT_PRICED),
+    ({}, "quant_method", NO_METHOD),
+    ({"bits": 4}, "quant_method", NO_METHOD),
+    ({"quant_method": 5}, "quant_method", "must be a method's name, such as \"gptq\", got 5."),
+    ({**GPTQ, "bits": "8"}, "bits", BITS + "'8'."),
+    ({**GPTQ, "bits": 99}, "bits", BITS + "99."),
+    ({"quant_method": "awq", "w_bit": True, "q_group_size": 128, "zero_point": True}, "w_bit", BITS + "True."),
+    ({**GPTQ, "group_size": -7}, "group_size", GROUP + "-7."),
+    ({**GPTQ, "group_size": 0}, "group_size", GROUP + "0."),
+    ({"quant_method": "fp8", "weight_block_size": "128x128"}, "weight_block_size", BLOCK + "'128x128'."),
+    ({"quant_method": "fp8", "weight_block_size": [128, 128, 1]}, "weight_block_size", BLOCK + "[128, 128, 1]."),
+])
+def test_quantization_configs_kvplan_cannot_price_are_refused(write_config, qcfg, key, problem):
+    """Before, each was priced as some 4-bit format ("weird 4-bit", "quantized 4-bit", int4-gptq for bits 99 or
+    "8"), a group size of -7 as 128, and a malformed fp8 block as one scale a matrix. vLLM refuses a
+    weight_block_size of other than two entries (quantization/fp8.py 0.34.0:119-123) and calls .lower() on
+    quant_method (transformers_utils/model_arch_config_convertor.py 0.34.0:274)."""
+    line = _refusal(write_config, {**LLAMA3_8B, "quantization_config": qcfg})
+    assert line == f"config field 'quantization_config.{key}' {problem}"
+
+
+def _llama_fp8_block_bytes() -> int:
+    """Llama-3.1-8B stored in fp8 with 128 x 128 blocks, by hand: a byte a linear weight and a float32 scale a block
+    (vLLM 0.34.0 utils/fp8_utils.py:1412-1421, ceil(rows / 128) x ceil(cols / 128)); embeddings, LM head and norms
+    bfloat16. A layer: q and o 4096 x 4096 (32 x 32 blocks each), k and v 1024 x 4096 (8 x 32), gate and up
+    14336 x 4096 (112 x 32), down 4096 x 14336 (32 x 112)."""
+    weights = 2 * 4096 * 4096 + 2 * 1024 * 4096 + 3 * 14336 * 4096
+    scales = 2 * 32 * 32 + 2 * 8 * 32 + 3 * 112 * 32
+    layer = weights + 4 * scales + 2 * 4096 * 2  # and its two norms
+    return 32 * layer + 2 * 128256 * 4096 * 2 + 4096 * 2
+
+
+def test_the_formats_kvplan_prices_still_price_the_same(write_config):
+    """The fp8 block control by hand; bits and block sizes written as integral floats read as the integers; a null
+    bits is left to the engine's missing-key refusal (vllm_wna16.REQUIRED_KEYS) and priced at 4; vLLM spells
+    compressed_tensors as compressed-tensors (model_arch_config_convertor.py 0.34.0:276-278), so kvplan prices it."""
+    assert _llama_fp8_block_bytes() == 32 * (218_103_808 + 53_248 + 16_384) + 2_101_346_304 + 8_192
+    fp8 = {"quant_method": "fp8", "weight_block_size": [128, 128]}
+    model = _model(write_config({**LLAMA3_8B, "quantization_config": fp8}))
+    assert (model["weights_bytes"], model["weights_dtype"]) == (_llama_fp8_block_bytes(), "fp8")
+    floats = _model(write_config({**LLAMA3_8B, "quantization_config": {**fp8, "weight_block_size": [128.0, 128]}},
+                                 "floats.json"))
+    assert floats["weights_bytes"] == _llama_fp8_block_bytes()
+
+    gptq = _model(write_config({**LLAMA3_8B, "quantization_config": GPTQ}, "gptq.json"), "--engine", "none")
+    for bits, name in ((4.0, "float"), (None, "null")):
+        other = _model(write_config({**LLAMA3_8B, "quantization_config": {**GPTQ, "bits": bits}}, f"{name}.json"),
+                       "--engine", "none")
+        assert (other["weights_bytes"], other["weights_dtype"]) == (gptq["weights_bytes"], "int4-gptq"), name
+
+    scheme = {"targets": ["Linear"], "weights": {"type": "float", "num_bits": 8, "strategy": "channel"},
+              "input_activations": {"type": "float", "num_bits": 8, "strategy": "token", "dynamic": True}}
+    ct = {"quant_method": "compressed-tensors", "format": "float-quantized", "config_groups": {"group_0": scheme},
+          "ignore": ["lm_head"]}
+    dashed = _model(write_config({**LLAMA3_8B, "quantization_config": ct}, "dashed.json"))
+    underscored = _model(write_config({**LLAMA3_8B, "quantization_config": {**ct, "quant_method":
+                                                                            "compressed_tensors"}}, "under.json"))
+    assert underscored["weights_bytes"] == dashed["weights_bytes"] < LLAMA3_8B_BYTES
+    assert underscored["weights_dtype"] == dashed["weights_dtype"] == "fp8-w8a8"
+
+
+# 11. the nested language model's config
+
+@pytest.mark.parametrize("value, shown", [("llama", "'llama'"), ([LLAMA3_8B], None)])
+def test_a_text_config_that_is_not_a_mapping_is_refused(write_config, value, shown):
+    """Before: "config field 'num_hidden_layers' is missing", about a field the user never touched."""
+    config = {"architectures": ["LlavaForConditionalGeneration"], "model_type": "llava", "text_config": value}
+    line = _refusal(write_config, config)
+    assert line.startswith("config field 'text_config' must be a mapping of fields, got ")
+    if shown:
+        assert line.endswith(f"got {shown}.")
+
+
+def test_a_null_text_config_with_no_layers_outside_is_refused(write_config):
+    config = {"architectures": ["LlavaForConditionalGeneration"], "model_type": "llava", "text_config": None}
+    assert _refusal(write_config, config) == ("config field 'text_config' is null and the config names no layers of "
+                                              "its own (num_hidden_layers); give text_config the language model's "
+                                              "fields.")
+
+
+def test_a_null_text_config_beside_a_flat_model_and_a_nested_one_still_estimate(write_config):
+    assert _model(write_config({**LLAMA3_8B, "text_config": None}))["parameters"] == LLAMA3_8B_PARAMETERS
+    wrapped = {"architectures": ["LlavaForConditionalGeneration"], "model_type": "llava", "text_config": LLAMA3_8B}
+    assert _model(write_config(wrapped, "wrapped.json"))["parameters"] == LLAMA3_8B_PARAMETERS
+
+
+# 12. a directory where config.json should be
+
+def test_a_directory_named_config_json_is_called_a_directory(tmp_path):
+    """Before: "is not a regular file (a pipe, socket or device)"."""
+    (tmp_path / "model" / "config.json").mkdir(parents=True)
+    line = one_error_line(run_kvplan("estimate", "model", cwd=tmp_path))
+    assert line == f"{ERROR}'model/config.json' is not a regular file but a directory; give a file."
+    # named itself, the directory is a MODEL folder, which holds no config.json
+    line = one_error_line(run_kvplan("estimate", "model/config.json", cwd=tmp_path))
+    assert line == f"{ERROR}MODEL folder 'model/config.json' has no config.json."
