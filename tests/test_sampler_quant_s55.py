@@ -279,18 +279,133 @@ def test_a_skipped_fused_moe_stays_16_bit(tmp_path):
         assert experts.bytes == expected, dynamic
 
 
-def test_vllms_module_names_by_family():
-    """The FFN block's name where vLLM's model file gives it another (mixtral.py block_sparse_moe, llama4.py
-    feed_forward, qwen2_moe.py shared_expert, deepseek_v2.py shared_experts, gpt_oss.py attn; 0.32.0)."""
-    from kvplan.model.config import Config
-    from kvplan.model.tensors import attention_block, ffn_block
+# ---- vLLM's module names, family by family (read in 0.32.0's model files) ---------------------------------------
+SMALL = {"hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 4, "num_key_value_heads": 2,
+         "vocab_size": 1000, "max_position_embeddings": 4096, "torch_dtype": "float16"}
+JAMBA = {**SMALL, "architectures": ["JambaForCausalLM"], "model_type": "jamba", "num_hidden_layers": 2,
+         "attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 1,
+         "num_experts": 4, "num_experts_per_tok": 2, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2,
+         "mamba_dt_rank": 16}
+NEMOTRON_H = {**SMALL, "architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "num_hidden_layers": 4,
+              "hybrid_override_pattern": "M*-E", "mamba_num_heads": 8, "mamba_head_dim": 64, "n_groups": 1,
+              "ssm_state_size": 16, "conv_kernel": 4, "attention_head_dim": 64, "n_routed_experts": 4,
+              "num_experts_per_tok": 2, "moe_intermediate_size": 128, "moe_shared_expert_intermediate_size": 128}
+LFM2 = {**SMALL, "architectures": ["Lfm2ForCausalLM"], "model_type": "lfm2", "num_hidden_layers": 2,
+        "layer_types": ["conv", "full_attention"], "conv_L_cache": 3, "conv_dim": 256, "block_ff_dim": 768}
+LFM2_MOE = {**SMALL, "architectures": ["Lfm2MoeForCausalLM"], "model_type": "lfm2_moe", "num_hidden_layers": 2,
+            "layer_types": ["conv", "full_attention"], "conv_L_cache": 3, "conv_dim": 256, "num_dense_layers": 1,
+            "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 128}
+FALCON = {**SMALL, "architectures": ["FalconForCausalLM"], "model_type": "falcon", "num_hidden_layers": 1,
+          "new_decoder_architecture": True, "num_kv_heads": 2}
+QWEN3_NEXT = {**SMALL, "architectures": ["Qwen3NextForCausalLM"], "model_type": "qwen3_next", "num_hidden_layers": 2,
+              "head_dim": 64, "full_attention_interval": 2, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+              "linear_key_head_dim": 32, "linear_value_head_dim": 32, "linear_conv_kernel_dim": 4, "num_experts": 4,
+              "num_experts_per_tok": 2, "moe_intermediate_size": 128, "shared_expert_intermediate_size": 128}
 
-    assert ffn_block(Config({"model_type": "mixtral"}, "t"), "experts") == "block_sparse_moe.experts"
-    assert ffn_block(Config({"model_type": "llama4_text"}, "t"), "shared_experts") == "feed_forward.shared_expert"
-    qwen = Config({"model_type": "qwen2_moe", "shared_expert_intermediate_size": 64}, "t")
-    assert ffn_block(qwen, "shared_experts") == "mlp.shared_expert"
-    assert ffn_block(Config({"model_type": "deepseek_v3"}, "t"), "shared_experts") == "mlp.shared_experts"
-    assert attention_block(Config({"model_type": "gpt_oss"}, "t")) == "attn"
+
+@pytest.mark.parametrize("raw, layers", [
+    # jamba.py: the Mamba layer's MambaMixer under mixer (:142), every layer's MLP or MoE under feed_forward
+    # (:150-158, :246-254; LlamaMLP's gate_up_proj / down_proj, JambaMoE's experts :94), the attention layer's
+    # qkv_proj and o_proj directly under the layer (:222, :229)
+    (JAMBA, [{"0.mixer", "0.feed_forward.gate_up_proj", "0.feed_forward.down_proj"},
+             {"1.qkv_proj", "1.o_proj", "1.feed_forward.experts"}]),
+    # nemotron_h.py: every layer one mixer: MambaMixer2 (:406), NemotronHAttention's qkv_proj / o_proj (:468-475,
+    # :527), NemotronHMLP's up_proj / down_proj (:116-125, :314), NemotronHMoE's experts and shared_experts
+    # (:193, :242, :357)
+    (NEMOTRON_H, [{"0.mixer"}, {"1.mixer.qkv_proj", "1.mixer.o_proj"}, {"2.mixer.up_proj", "2.mixer.down_proj"},
+                  {"3.mixer.experts", "3.mixer.shared_experts.up_proj", "3.mixer.shared_experts.down_proj"}]),
+    # lfm2.py: ShortConv under short_conv (:261), Lfm2Attention's qkv_proj and out_proj (:138, :145, :210),
+    # Lfm2MLP's w13 and w2 under feed_forward (:75-82, :220, :271)
+    (LFM2, [{"0.short_conv", "0.feed_forward.w13", "0.feed_forward.w2"},
+            {"1.self_attn.qkv_proj", "1.self_attn.out_proj", "1.feed_forward.w13", "1.feed_forward.w2"}]),
+    # lfm2_moe.py: the same, and Lfm2MoeSparseMoeBlock's experts under feed_forward (:151, :306)
+    (LFM2_MOE, [{"0.short_conv", "0.feed_forward.w13", "0.feed_forward.w2"},
+                {"1.self_attn.qkv_proj", "1.self_attn.out_proj", "1.feed_forward.experts"}]),
+    # qwen3_next.py: the gated DeltaNet under linear_attn (:504), the single shared expert shared_expert (:165 of
+    # qwen2_moe.py's pattern, Qwen3NextSparseMoeBlock)
+    (QWEN3_NEXT, [{"0.linear_attn", "0.mlp.experts", "0.mlp.shared_expert.gate_up_proj",
+                   "0.mlp.shared_expert.down_proj"},
+                  {"1.self_attn.qkv_proj", "1.self_attn.o_proj", "1.mlp.experts", "1.mlp.shared_expert.gate_up_proj",
+                   "1.mlp.shared_expert.down_proj"}]),
+])
+def test_vllms_module_names_by_family(raw, layers):
+    """Each linear module's full name as kvplan gives it to a `dynamic` rule: model.layers.N. + the names above (the
+    mixers' projections unnamed: their block)."""
+    names = _layer_modules(raw)
+    assert names == [{f"model.layers.{name}" for name in layer} for layer in layers]
+
+
+def test_falcon_and_gpt2_layers_are_transformer_h():
+    """falcon.py: FalconModel's layers transformer.h (:391, :493), self_attention.query_key_value / .dense (:140,
+    :157, :279), mlp.dense_h_to_4h / dense_4h_to_h (:241, :254, :281); gpt2.py: attn.c_attn / c_proj (:86, :93,
+    :162), mlp.c_fc / c_proj (:130, :137, :165), transformer.h (:214, :277)."""
+    assert _layer_modules(FALCON) == [{"transformer.h.0.self_attention.query_key_value",
+                                       "transformer.h.0.self_attention.dense", "transformer.h.0.mlp.dense_h_to_4h",
+                                       "transformer.h.0.mlp.dense_4h_to_h"}]
+    gpt2 = {**SMALL, "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_layer": 1, "n_positions": 1024}
+    assert _layer_modules(gpt2) == [{"transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj",
+                                     "transformer.h.0.mlp.c_fc", "transformer.h.0.mlp.c_proj"}]
+
+
+def test_shared_expert_naming_is_decided_once():
+    """The shared experts' name (qwen2_moe.py:165 shared_expert for a single one of its own size, llama4.py:113;
+    deepseek_v2.py shared_experts) is what both the `dynamic` names and compressed-tensors' projection style read."""
+    from kvplan.model.config import Config
+    from kvplan.model.params import projection_styles
+    from kvplan.model.tensors import vllm_blocks
+
+    for raw, name, style in ((QWEN3_NEXT, "mlp.shared_expert", "shared_expert"),
+                             ({"model_type": "llama4_text"}, "feed_forward.shared_expert", "shared_expert"),
+                             ({"model_type": "deepseek_v3"}, "mlp.shared_experts", None),
+                             (NEMOTRON_H, "mixer.shared_experts", None)):
+        cfg = Config(raw, "t")
+        assert vllm_blocks(cfg)["shared_experts"] == name
+        assert projection_styles(cfg).get("shared_experts") == style
+    assert vllm_blocks(Config({"model_type": "mixtral"}, "t"))["experts"] == "block_sparse_moe.experts"
+    assert projection_styles(Config(QWEN3_NEXT, "t")).get("linear") is None  # linear_attn, _PROJECTIONS["linear"]
+    assert projection_styles(Config(JAMBA, "t"))["linear"] == "mixer"
+
+
+def _layer_modules(raw) -> list:
+    """{full module name} of each decoder layer's linear tensors, as kvplan names them for the `dynamic` rules."""
+    from kvplan.model.config import Config
+    from kvplan.model.gptq_dynamic import module_name
+    from kvplan.model.params import decoder_layers
+    from kvplan.model.tensors import layer_tensors, vllm_blocks
+
+    cfg = Config(raw, "t")
+    dims = {"hidden": 256, "heads": 4, "kv_heads": 2, "head_dim": 64}
+    n = cfg.int(("num_hidden_layers", "n_layer"))
+    return [{module_name(t, i, vllm_blocks(cfg)) for t in layer_tensors(cfg, dims, *kind) if t.linear}
+            for i, kind in enumerate(decoder_layers(cfg, n))]
+
+
+def test_a_jamba_rule_on_feed_forward_meets_its_mlp(tmp_path):
+    """Before, Jamba's MLP was named mlp.gate_up_proj and this rule met nothing. Layer 0's dense MLP (gate and up
+    512 x 256, down 256 x 512) stays fp16: 3 x 131,072 x 2 = 786,432 bytes, against 3 x 68,096 = 204,288 at 4 bits
+    (qweight 65,536 + qzeros 512 + scales 2,048 a matrix)."""
+    from kvplan.model.sources import resolve
+
+    for dynamic, dense in (({r"-:.*\.feed_forward\.(gate_up|down)_proj": {}}, 786_432), ({}, 204_288)):
+        folder = tmp_path / f"jamba{len(dynamic)}"
+        folder.mkdir()
+        qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
+        (folder / "config.json").write_text(json.dumps({**JAMBA, "quantization_config": qcfg}))
+        assert next(g for g in resolve(str(folder)).params if g.name == "dense").bytes == dense, dynamic
+
+
+def test_an_lfm2_rule_on_out_proj_meets_its_attention_output(tmp_path):
+    """LFM2's attention output is self_attn.out_proj (lfm2.py:145): "-:.*out_proj" keeps it fp16, 256 x 256 x 2 =
+    131,072 bytes, where at 4 bits it is 34,048 (32,768 + 256 + 1,024); q / k / v stay 4-bit (34,048 + 2 x 17,024)."""
+    from kvplan.model.sources import resolve
+
+    for dynamic, attention in (({r"-:.*\.out_proj": {}}, 131_072 + 68_096), ({}, 34_048 + 68_096)):
+        folder = tmp_path / f"lfm2{len(dynamic)}"
+        folder.mkdir()
+        qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
+        (folder / "config.json").write_text(json.dumps({**LFM2, "quantization_config": qcfg}))
+        group = next(g for g in resolve(str(folder)).params if g.name == "attention")
+        assert group.bytes == attention + 2 * 64 * 2, dynamic  # + the q / k norms, 64 wide each, fp16
 
 
 def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):

@@ -12,10 +12,13 @@ matches decides:
 Bytes follow (params.quantized_bytes). desc_act and sym change no byte; whether Marlin takes an overridden module's
 bits and group size is not checked (engines/vllm_wna16.py reads the config's own).
 
-Limit: kvplan names a decoder layer's standard attention and MLP modules as vLLM does (tensors.Tensor.vllm_module);
-another tensor (MLA's and the Mamba / DeltaNet mixers' projections, a family's own names) is matched by its block
-(model.layers.N.self_attn, .mlp, .mixer: BLOCKS), which a rule on the layer index matches and one on a projection's
-name does not; a multimodal wrapper's prefix (language_model.model.layers...) is taken as model.layers."""
+Names: tensors.VllmNames, per family (0.32.0's model files): the layers' prefix (model.layers; Falcon's and GPT-2's
+transformer.h), each block (self_attn, mlp; Jamba's and LFM2's feed_forward, Nemotron-H's mixer, ...) and the
+projections kvplan names (qkv_proj, o_proj, gate_up_proj, down_proj; LFM2's out_proj, w13, w2; ...). A tensor kvplan
+does not name (MLA's and the Mamba / DeltaNet / short-convolution mixers' projections, the families served by vLLM's
+Transformers backend) is matched by its block (tensors.vllm_blocks), which a rule on the layer index matches and one
+on a projection's name does not; a multimodal wrapper's prefix (language_model.model.layers...) is taken as the
+text model's."""
 
 from __future__ import annotations
 
@@ -24,9 +27,6 @@ from typing import NamedTuple, Optional, Union
 
 from ..errors import KvplanError
 
-# a group's block in a decoder layer, for a tensor vLLM's module name is not known of
-BLOCKS = {"attention": "self_attn", "dense": "mlp", "experts": "mlp.experts", "shared_experts": "mlp.shared_experts",
-          "linear": "mixer"}
 SKIP = "-:"
 KEEP = "+:"
 
@@ -72,13 +72,11 @@ def rule_for(rules: tuple, name: str) -> Optional[Rule]:
     return next((rule for rule in rules if rule.pattern.match(name)), None)
 
 
-def module_name(tensor, index: int, styles: dict) -> str:
-    """vLLM's full name of the module holding `tensor` in decoder layer `index`: its own where kvplan knows it, else
-    its group's block (BLOCKS; styles: params.projection_styles, MLA and the mixers' own names)."""
-    inner = tensor.vllm_module or BLOCKS.get(tensor.group, tensor.group)
-    if not tensor.vllm_module and tensor.group == "linear" and styles.get("linear") != "mixer":
-        inner = "linear_attn"  # Qwen3-Next's gated DeltaNet (qwen3_next.py)
-    return f"model.layers.{index}.{inner}"
+def module_name(tensor, index: int, blocks: dict) -> str:
+    """vLLM's full name of the module holding `tensor` in decoder layer `index`: its own where kvplan names it
+    (Tensor.vllm_module), else its group's block (`blocks`: tensors.vllm_blocks of the config)."""
+    inner = tensor.vllm_module or blocks.get(tensor.group, tensor.group)
+    return ".".join(part for part in (blocks["layers"], str(index), inner) if part)
 
 
 def _bits(value, default: int) -> int:
@@ -101,14 +99,15 @@ def overridden(rule: Optional[Rule], bits: int, group: int) -> Union[bool, tuple
     return _bits(rule.overrides.get("bits"), bits), _group(rule.overrides.get("group_size"), group)
 
 
-def decided(tensor, index: int, rules: tuple, styles: dict, bits: int, group: int) -> Union[bool, tuple]:
+def decided(tensor, index: int, rules: tuple, blocks: dict, bits: int, group: int) -> Union[bool, tuple]:
     """overridden() for the module holding `tensor` in decoder layer `index`."""
-    return overridden(rule_for(rules, module_name(tensor, index, styles)), bits, group)
+    return overridden(rule_for(rules, module_name(tensor, index, blocks)), bits, group)
 
 
-def layer_decisions(tensors: list, index: int, rules: tuple, styles: dict, bits: int, group: int) -> tuple:
+def layer_decisions(tensors: list, index: int, rules: tuple, blocks: dict, bits: int, group: int) -> tuple:
     """What the rules decide for each of a layer's linear modules, by the module's name inside the layer: layers alike
     in it are priced alike (params.parameter_groups)."""
-    names = {module_name(t, index, styles).split(".", 3)[-1]: decided(t, index, rules, styles, bits, group)
+    prefix = f"{blocks['layers']}.{index}"
+    names = {module_name(t, index, blocks).removeprefix(prefix): decided(t, index, rules, blocks, bits, group)
              for t in tensors if t.linear}
     return tuple(sorted(names.items(), key=lambda item: item[0]))
