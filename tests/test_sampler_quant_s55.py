@@ -87,6 +87,18 @@ def test_the_boundary_releases_keep_their_own_paths():
     assert "1024 requests x 32000 logits x 14 B + Triton" in _profile_term(*args, "vllm==0.17.0")["source"]
 
 
+def test_float32_logits_are_not_copied():
+    """--dtype float32: the LM head's logits are float32 already and Sampler.forward's logits.to(torch.float32)
+    (sampler.py 0.13.0:90) hands them back without a copy. 0.13.0, 1,024 rows: logits 4 + sorted values 4 + int64
+    order 8 + reverse indices 8 + CUB's keys 4 and values 8 = 36 (40 before, counting a copy). 0.17.0 from 8 rows
+    (topk_topp_sampler.py 0.17.0:251-252, the Triton mask in place): logits 4 + softmax 4 + exponential q 4 = 12."""
+    args = ("mistralai/Mixtral-8x7B-v0.1", "--gpu", "h100", "--tp", "2", "--context", "8192", "--dtype", "float32",
+            "--engine")
+    assert "1024 requests x 32000 logits x 36 B (top-k/top-p by sorting)" in _profile_term(*args, "vllm==0.13.0")[
+        "source"]
+    assert "1024 requests x 32000 logits x 12 B + Triton" in _profile_term(*args, "vllm==0.17.0")["source"]
+
+
 def test_gpt_oss_120b_sampler_on_0_11_1_matches_the_0_11_0_logs_measure():
     """gpt-oss-120b on an H100 with 0.11.1: 1,024 x 201,088 x 38 = 7,824,736,256 bytes (7.29 GiB) of sampler pass
     beside the forward's held hidden states, against 37 x the same fitted on the 0.11.0 log (A20), whose pip install
