@@ -87,6 +87,27 @@ def test_the_boundary_releases_keep_their_own_paths():
     assert "1024 requests x 32000 logits x 14 B + Triton" in _profile_term(*args, "vllm==0.17.0")["source"]
 
 
+@pytest.mark.parametrize("engine", ["0.17.0", "0.19.0", "0.20.0"])
+@pytest.mark.parametrize("requests, per_logit", [(1, 38), (4, 50), (7, 50)])
+def test_below_8_requests_0_17_sorts_on_the_gpu_too(engine, requests, per_logit):
+    """Below 8 rows apply_top_k_top_p takes apply_top_k_top_p_pytorch (topk_topp_sampler.py 0.17.0:251-256, the same
+    in 0.19.0 / 0.20.0): logits.sort (:279), the same CUDA sort as 0.11.1-0.16's, then scatter_ into the logits in
+    place (:299). The sort's peak: 1 row 2 + 4 + 12 + 20 = 38, 2-7 rows 2 + 4 + 12 + 32 = 50 (module docstring);
+    before, width + 22 = 24 (the post-sort phase alone) was priced."""
+    term = _profile_term("mistralai/Mixtral-8x7B-v0.1", "--gpu", "h100", "--tp", "2", "--context", "8192",
+                         "--engine", f"vllm=={engine}", "--max-num-seqs", str(requests))
+    assert f"{requests} requests x 32000 logits x {per_logit} B (top-k/top-p by sorting)" in term["source"]
+
+
+def test_the_in_place_scatter_sets_the_short_vocabulary_peak():
+    """Rows of at most 4,096 sort in place (no buffers): the post-sort phase is the peak, 2 + 4 + 12 + 2 + 4 = 24
+    with 0.17's scatter_ in place, 28 with 0.16's new scattered tensor."""
+    from kvplan.engines.vllm_profile import sorting_bytes_per_logit
+
+    assert sorting_bytes_per_logit(2, 4, 4096, in_place_scatter=True) == 24
+    assert sorting_bytes_per_logit(2, 4, 4096) == 28
+
+
 def test_float32_logits_are_not_copied():
     """--dtype float32: the LM head's logits are float32 already and Sampler.forward's logits.to(torch.float32)
     (sampler.py 0.13.0:90) hands them back without a copy. 0.13.0, 1,024 rows: logits 4 + sorted values 4 + int64

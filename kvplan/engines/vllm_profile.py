@@ -125,9 +125,11 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
     requests masks the float32 logits in place, keeping a float32 vocabulary row for each of min(next power of two
     of min(SMs, requests), SMs) programs (topk_topp_triton.py, cached), then the softmax's probabilities and
     random_sample's exponential race: width + 12 a logit (width + 8 for float32 logits, which Sampler.forward does
-    not copy: float32_copy; so in the sort's figures below); below 8 requests the sort, scattered in place: width + 22
-    (24 for bf16 logits, as vLLM 0.32's own V1 sampler measures on the CPU, tests/data/vllm_sampler_profile_peak.json;
-    the CUDA sort's own buffers, sorting_bytes_per_logit, not counted there). V2's
+    not copy: float32_copy; so in the sort's figures below); below 8 requests apply_top_k_top_p_pytorch
+    (topk_topp_sampler.py 0.17.0:251-299, the same in 0.21.0:311-359), the same CUDA sort as 0.11.1-0.16's with its
+    result scattered back into the logits in place (scatter_, 0.17.0:299): sorting_bytes_per_logit(in_place_scatter),
+    whose post-sort phase, width + 22 a logit, is what vLLM 0.32's own V1 sampler measures on the CPU (24 for bf16,
+    tests/data/vllm_sampler_profile_peak.json), where the sort allocates no CUDA buffers. V2's
     Gumbel kernel: the logits alone.
     V2 from 0.33 (vllm 0.33 paths; 0.34 the same) samples twice: the default pass above, freed when it returns, then
     one with SamplingParams.for_sampler_warmup() (sampling_params.py:1477-1493: temperature, top-k 50, top-p, min-p,
@@ -160,7 +162,7 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
         rows, per = triton_rows(gpu, requests), width + float32_copy(width) + 8
         return (logits * per + rows * vocab * 4, f"{requests} requests x {vocab} logits x {per} B + "
                                                  f"Triton top-k/top-p rows {rows} x {vocab} x 4 B")
-    per = width + float32_copy(width) + 18 if kind == "triton" else sorting_bytes_per_logit(width, requests, vocab)
+    per = sorting_bytes_per_logit(width, requests, vocab, in_place_scatter=kind == "triton")
     return logits * per, f"{requests} requests x {vocab} logits x {per} B (top-k/top-p by sorting)"
 
 
@@ -168,20 +170,22 @@ SMALL_SORT_MAX = 4096  # torch sorts rows up to this long in place (aten/src/ATe
 FULL_SORT_ROWS = range(2, 128)  # row counts torch sorts as one flat radix sort (SortStable.cu)
 
 
-def sorting_bytes_per_logit(width: int, requests: int, vocab: int) -> int:
+def sorting_bytes_per_logit(width: int, requests: int, vocab: int, in_place_scatter: bool = False) -> int:
     """Bytes a logit at the peak of 0.11.1-0.16's top-k / top-p by sorting (v1/sample/ops/topk_topp_sampler.py
-    apply_top_k_top_p, 0.11.1:152-192, 0.16.0:243-283), on top of the LM head's logits (width) and Sampler.forward's
-    float32 copy (4; none for float32 logits: float32_copy) that the dummy run holds throughout. The sort's outputs stay: float32 values and int64 order
-    (12). Past the sort, the top-k and top-p bool masks (2), the sorted probabilities (4) and the scattered copy (4):
-    width + 26. During it, torch's CUDA sort of rows longer than SMALL_SORT_MAX (Sort.cpp sort_cuda_kernel ->
-    SortStable.cu launch_stable_sort_kernel) allocates beside the outputs: from 128 rows (or one row) an int64
-    reverse-index tensor (8) and CUB's segmented radix sort's third keys and values buffers, float32 and int64 (12,
+    apply_top_k_top_p, 0.11.1:152-192, 0.16.0:243-283), and of 0.17 on's below 8 requests (`in_place_scatter`:
+    apply_top_k_top_p_pytorch, 0.17.0:258-299, scatters into the logits themselves), on top of the LM head's logits
+    (width) and Sampler.forward's float32 copy (4; none for float32 logits: float32_copy) that the dummy run holds
+    throughout. The sort's outputs stay: float32 values and int64 order (12). Past the sort, the top-k and top-p bool
+    masks (2), the sorted probabilities (4) and the scattered copy (4; none in place): width + 26 (22 in place).
+    During it, torch's CUDA sort of rows longer than SMALL_SORT_MAX (Sort.cpp sort_cuda_kernel -> SortStable.cu
+    launch_stable_sort_kernel) allocates beside the outputs: from 128 rows (or one row) an int64 reverse-index tensor
+    (8) and CUB's segmented radix sort's third keys and values buffers, float32 and int64 (12,
     dispatch_segmented_radix_sort.cuh InvokePasses, is_overwrite_okay false): width + 36; from 2 to 127 rows one
     flat sort of (value, index and row) pairs, two 8-byte pair tensors (16), a float32 keys output (4) and CUB's
     third keys and values buffers (12): width + 48. ROCm's hipCUB taken to allocate alike (not read); a vocabulary
     of a million or more (sorted row by row) is not modelled."""
     held = width + float32_copy(width) + 12  # the logits, their float32 copy, the sort's outputs
-    after_sort = held + 2 + 4 + 4
+    after_sort = held + 2 + 4 + (0 if in_place_scatter else 4)
     if vocab <= SMALL_SORT_MAX:
         return after_sort
     beside_outputs = 16 + 4 + 12 if requests in FULL_SORT_ROWS else 8 + 12
