@@ -449,3 +449,25 @@ def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):
                            "expression")
     line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {".*": 8}, "two"), "--gpu", "h100"))
     assert "maps '.*' to int, not an object of overrides" in line
+
+
+@pytest.mark.parametrize("bits, shown", [(5, "5"), (32, "32"), (1, "1"), (True, "true")])
+def test_dynamic_bits_vllm_refuses_are_refused(tmp_path, bits, shown):
+    """override_config takes any int for the module (gptq_utils.py 0.11.0:22-25, 0.32.0:56-58; Python's true is
+    one), then GPTQConfig refuses all but 2 / 3 / 4 / 8 (0.11.0:48-51) and AutoGPTQConfig's TYPE_MAP all but 4 / 8
+    (0.32.0:76-80). Before, 5 was priced as int5-gptq and 32 silently as the config's 4."""
+    from conftest import one_error_line
+
+    r = run_kvplan("estimate", _gptq_folder(tmp_path, {"+:.*": {"bits": bits}}), "--gpu", "h100")
+    assert r.returncode == 2
+    assert one_error_line(r) == ("kvplan: error: config field 'quantization_config.dynamic' gives '+:.*' bits "
+                                 f"{shown}, which vLLM's GPTQ takes for that module and then refuses: it quantises to "
+                                 "2, 3, 4 or 8 bits (4 or 8 with Marlin, and from vLLM 0.22).")
+
+
+def test_dynamic_bits_vllm_ignores_keep_the_configs(tmp_path):
+    """A non-integer bits ("8") fails override_config's isinstance(weight_bits, int): the config's 4 stays, every
+    layer 4-bit (2 x 306,432 + the fp16 rest). A "-:" rule's object is never read (gptq_utils.py 0.32.0:93-95)."""
+    for i, dynamic in enumerate(({"+:.*": {"bits": "8"}}, {r"-:nothing": {"bits": 5}})):
+        folder = _gptq_folder(tmp_path, dynamic, name=f"ckpt{i}")
+        assert _weights(folder) == 2 * 306_432 + FP16_REST, dynamic

@@ -8,7 +8,10 @@ matches decides:
   0.11.0:133-139, 0.32.0:189-195; get_moe_quant_method -> UnquantizedFusedMoEMethod, gptq_marlin.py 0.11.0:53-58,
   auto_gptq.py 0.32.0:69-86): stored in the model dtype;
 - any other ("+:pattern" or a bare one): its bits and group_size, where it sets them to an integer, replace the
-  config's for that module (override_config, 0.11.0:21-29, 0.32.0:55-61); keys it lacks keep the config's.
+  config's for that module (override_config, 0.11.0:21-29, 0.32.0:55-61); keys it lacks keep the config's. vLLM
+  then refuses bits other than 2, 3, 4 or 8 (GPTQConfig: 0.11.0:48; GPTQ Marlin's and, from 0.22, AutoGPTQConfig's
+  TYPE_MAP take 4 or 8: 0.32.0:76-80), and so does kvplan, whatever the release (VLLM_GPTQ_BITS; 2 and 3 are not
+  refused where the release's class takes only 4 or 8).
 Bytes follow (params.quantized_bytes). desc_act and sym change no byte; whether Marlin takes an overridden module's
 bits and group size is not checked (engines/vllm_wna16.py reads the config's own).
 
@@ -22,6 +25,7 @@ text model's."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import NamedTuple, Optional, Union
 
@@ -29,6 +33,7 @@ from ..errors import KvplanError
 
 SKIP = "-:"
 KEEP = "+:"
+VLLM_GPTQ_BITS = (2, 3, 4, 8)  # the widths some release's GPTQ class takes (module docstring)
 
 
 class Rule(NamedTuple):
@@ -64,7 +69,17 @@ def _rule(key, overrides) -> Rule:
         raise _refused(f"holds {key!r}, not a regular expression ({exc}).") from None
     if not skips and not isinstance(overrides, dict):  # vLLM calls .get on it (gptq_utils.py 0.32.0:102)
         raise _refused(f"maps {key!r} to {type(overrides).__name__}, not an object of overrides.")
+    if not skips:
+        _check_bits(key, overrides.get("bits"))
     return Rule(skips, pattern, overrides if isinstance(overrides, dict) else {})
+
+
+def _check_bits(key: str, bits) -> None:
+    """vLLM's override_config takes any integer (true and false too: Python's bool is one) and its GPTQ class then
+    refuses a width outside VLLM_GPTQ_BITS (module docstring); any other value leaves the config's bits."""
+    if isinstance(bits, int) and bits not in VLLM_GPTQ_BITS:
+        raise _refused(f"gives {key!r} bits {json.dumps(bits)}, which vLLM's GPTQ takes for that module and then "
+                       f"refuses: it quantises to 2, 3, 4 or 8 bits (4 or 8 with Marlin, and from vLLM 0.22).")
 
 
 def rule_for(rules: tuple, name: str) -> Optional[Rule]:
