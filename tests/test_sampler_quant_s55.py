@@ -24,6 +24,7 @@ before this session was the post-sort phase only. The same torch sort gave the 0
 pip install without FlashInfer) their measured 36.5 and 37.1 bytes a logit, the constant fitted there (37)."""
 
 import json
+import sys
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 
@@ -471,3 +472,27 @@ def test_dynamic_bits_vllm_ignores_keep_the_configs(tmp_path):
     for i, dynamic in enumerate(({"+:.*": {"bits": "8"}}, {r"-:nothing": {"bits": 5}})):
         folder = _gptq_folder(tmp_path, dynamic, name=f"ckpt{i}")
         assert _weights(folder) == 2 * 306_432 + FP16_REST, dynamic
+
+
+# ---- the patterns: vLLM compiles them with the regex package (gptq_utils.py 0.11.0:9, 0.34.0:8) ---------------
+
+def test_a_pattern_only_regex_reads_is_read_where_regex_is_installed(tmp_path):
+    r"""\p{L} (any letter) is regex's, not Python's re's: "-:\p{L}.*" matches every module (model.layers...
+    starts with a letter), so both layers stay fp16 (2 x 1,179,648 + the rest)."""
+    pytest.importorskip("regex")
+    assert _weights(_gptq_folder(tmp_path, {r"-:\p{L}.*": {}})) == 2 * FP16_LAYER + FP16_REST
+
+
+def test_without_regex_such_a_pattern_is_kvplans_limit(monkeypatch):
+    """kvplan does not require regex: without it Python's re refuses \\p, and the error says the limit is kvplan's."""
+    from kvplan.errors import KvplanError
+    from kvplan.model.gptq_dynamic import dynamic_rules
+
+    monkeypatch.setitem(sys.modules, "regex", None)  # import regex raises ImportError
+    with pytest.raises(KvplanError) as refused:
+        dynamic_rules({"dynamic": {r"-:\p{L}.*": {}}})
+    assert str(refused.value).startswith(r"config field 'quantization_config.dynamic' holds '-:\\p{L}.*', which "
+                                         "Python's re refuses (bad escape \\p at position 0): vLLM reads these "
+                                         "patterns with the regex package, which kvplan uses only where it is "
+                                         "installed, and it is not here.")
+    assert dynamic_rules({"dynamic": {r"-:.*\.1\.": {}}})[0].pattern.match("model.layers.1.mlp")  # re still reads

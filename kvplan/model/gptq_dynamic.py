@@ -39,7 +39,7 @@ VLLM_GPTQ_BITS = (2, 3, 4, 8)  # the widths some release's GPTQ class takes (mod
 class Rule(NamedTuple):
     """One `dynamic` entry."""
     skips: bool  # "-:": the module stays unquantised
-    pattern: re.Pattern
+    pattern: object  # compiled by the regex package, else by re (_compiled)
     overrides: dict
 
 
@@ -62,16 +62,29 @@ def _rule(key, overrides) -> Rule:
     if not isinstance(key, str):
         raise _refused(f"has a key that is not a pattern: {key!r}.")
     skips = key.startswith(SKIP)
-    text = key[len(SKIP):] if skips else key.removeprefix(KEEP)
-    try:
-        pattern = re.compile(text)
-    except re.error as exc:
-        raise _refused(f"holds {key!r}, not a regular expression ({exc}).") from None
+    pattern = _compiled(key, key[len(SKIP):] if skips else key.removeprefix(KEEP))
     if not skips and not isinstance(overrides, dict):  # vLLM calls .get on it (gptq_utils.py 0.32.0:102)
         raise _refused(f"maps {key!r} to {type(overrides).__name__}, not an object of overrides.")
     if not skips:
         _check_bits(key, overrides.get("bits"))
     return Rule(skips, pattern, overrides if isinstance(overrides, dict) else {})
+
+
+def _compiled(key: str, text: str):
+    """`text` compiled as vLLM compiles it, with the regex package (gptq_utils.py 0.11.0:9, 0.34.0:8: `import regex
+    as re`), which reads more than Python's re (\\p{L}, nested sets, ...); kvplan does not require regex, so where
+    it is not installed Python's re is tried, and a pattern only regex reads is refused as kvplan's limit."""
+    try:
+        import regex as engine
+    except ImportError:
+        engine = None
+    try:
+        return (engine or re).compile(text)
+    except (engine or re).error as exc:
+        if engine is None:
+            raise _refused(f"holds {key!r}, which Python's re refuses ({exc}): vLLM reads these patterns with the "
+                           "regex package, which kvplan uses only where it is installed, and it is not here.") from None
+        raise _refused(f"holds {key!r}, not a regular expression ({exc}).") from None
 
 
 def _check_bits(key: str, bits) -> None:
