@@ -449,7 +449,7 @@ def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):
     assert line.startswith("kvplan: error: config field 'quantization_config.dynamic' holds '-:(', not a regular "
                            "expression")
     line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {".*": 8}, "two"), "--gpu", "h100"))
-    assert "maps '.*' to int, not an object of overrides" in line
+    assert "maps '.*' to a number, not an object of overrides" in line
 
 
 @pytest.mark.parametrize("bits, shown", [(5, "5"), (32, "32"), (1, "1"), (True, "true")])
@@ -496,3 +496,32 @@ def test_without_regex_such_a_pattern_is_kvplans_limit(monkeypatch):
                                          "patterns with the regex package, which kvplan uses only where it is "
                                          "installed, and it is not here.")
     assert dynamic_rules({"dynamic": {r"-:.*\.1\.": {}}})[0].pattern.match("model.layers.1.mlp")  # re still reads
+
+
+@pytest.mark.parametrize("dynamic, says", [
+    ({"+:.*": None}, "maps '+:.*' to null, not an object of overrides."),
+    ({"+:.*": [4]}, "maps '+:.*' to an array, not an object of overrides."),
+    ({"+:.*": "8"}, "maps '+:.*' to a string, not an object of overrides."),
+    ([".*"], "must map module-name patterns to overrides, got an array."),
+    (4, "must map module-name patterns to overrides, got a number."),
+])
+def test_bad_dynamic_values_are_named_in_jsons_words(dynamic, says):
+    """The file is JSON: null, an array, a number (before: NoneType, list, int)."""
+    from kvplan.errors import KvplanError
+    from kvplan.model.gptq_dynamic import dynamic_rules
+
+    with pytest.raises(KvplanError) as refused:
+        dynamic_rules({"dynamic": dynamic})
+    assert str(refused.value) == f"config field 'quantization_config.dynamic' {says}"
+
+
+def test_a_settings_file_and_a_config_not_objects_are_named_in_jsons_words(tmp_path):
+    from conftest import one_error_line
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY))
+    (folder / "quantize_config.json").write_text("[4]")
+    assert one_error_line(run_kvplan("estimate", folder, "-q", "gptq")).endswith("got an array.")
+    (folder / "config.json").write_text("[1, 2]")
+    assert one_error_line(run_kvplan("estimate", folder)).endswith("must be a JSON object of fields, got an array.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Optional
 
-from ..errors import KvplanError, quote
+from ..errors import KvplanError, json_kind, quote
 from ..units import MAX_TOKENS
 
 # Sane ceilings, far above any real model, so that a typo or an attack cannot ask for unbounded work or
@@ -238,8 +238,7 @@ class Config:
 
     def __init__(self, raw: Any, name: str):
         if not isinstance(raw, dict):
-            raise KvplanError(f"config for {quote(name)} must be a JSON object of fields, got a "
-                              f"{type(raw).__name__}.")
+            raise KvplanError(f"config for {quote(name)} must be a JSON object of fields, got {json_kind(raw)}.")
         cfg = _first_text_config(raw)
         if cfg.get("model_type") is not None:
             _check_field("model_type", cfg["model_type"])

@@ -29,7 +29,7 @@ import json
 import re
 from typing import NamedTuple, Optional, Union
 
-from ..errors import KvplanError
+from ..errors import KvplanError, json_kind, quote
 
 SKIP = "-:"
 KEEP = "+:"
@@ -54,17 +54,17 @@ def dynamic_rules(qcfg: dict) -> tuple:
     if dynamic is None:
         return ()
     if not isinstance(dynamic, dict):
-        raise _refused(f"must map module-name patterns to overrides, got {type(dynamic).__name__}.")
+        raise _refused(f"must map module-name patterns to overrides, got {json_kind(dynamic)}.")
     return tuple(_rule(key, value) for key, value in dynamic.items())
 
 
 def _rule(key, overrides) -> Rule:
     if not isinstance(key, str):
-        raise _refused(f"has a key that is not a pattern: {key!r}.")
+        raise _refused(f"has a key that is not a pattern: {quote(key)}.")
     skips = key.startswith(SKIP)
     pattern = _compiled(key, key[len(SKIP):] if skips else key.removeprefix(KEEP))
     if not skips and not isinstance(overrides, dict):  # vLLM calls .get on it (gptq_utils.py 0.32.0:102)
-        raise _refused(f"maps {key!r} to {type(overrides).__name__}, not an object of overrides.")
+        raise _refused(f"maps {quote(key)} to {json_kind(overrides)}, not an object of overrides.")
     if not skips:
         _check_bits(key, overrides.get("bits"))
     return Rule(skips, pattern, overrides if isinstance(overrides, dict) else {})
@@ -82,16 +82,16 @@ def _compiled(key: str, text: str):
         return (engine or re).compile(text)
     except (engine or re).error as exc:
         if engine is None:
-            raise _refused(f"holds {key!r}, which Python's re refuses ({exc}): vLLM reads these patterns with the "
+            raise _refused(f"holds {quote(key)}, which Python's re refuses ({exc}): vLLM reads these patterns with the "
                            "regex package, which kvplan uses only where it is installed, and it is not here.") from None
-        raise _refused(f"holds {key!r}, not a regular expression ({exc}).") from None
+        raise _refused(f"holds {quote(key)}, not a regular expression ({exc}).") from None
 
 
 def _check_bits(key: str, bits) -> None:
     """vLLM's override_config takes any integer (true and false too: Python's bool is one) and its GPTQ class then
     refuses a width outside VLLM_GPTQ_BITS (module docstring); any other value leaves the config's bits."""
     if isinstance(bits, int) and bits not in VLLM_GPTQ_BITS:
-        raise _refused(f"gives {key!r} bits {json.dumps(bits)}, which vLLM's GPTQ takes for that module and then "
+        raise _refused(f"gives {quote(key)} bits {json.dumps(bits)}, which vLLM's GPTQ takes for that module and then "
                        f"refuses: it quantises to 2, 3, 4 or 8 bits (4 or 8 with Marlin, and from vLLM 0.22).")
 
 
