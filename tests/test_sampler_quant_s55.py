@@ -80,6 +80,21 @@ def test_a_short_vocabulary_sorts_in_place():
     assert sorting_bytes_per_logit(2, 1024, 4097) == 38
 
 
+@pytest.mark.parametrize("requests, in_place, per_logit", [
+    (1, False, 38), (2, False, 28), (1024, False, 28), (2, True, 28), (3, True, 25), (1024, True, 24)])
+def test_a_vocabulary_of_a_million_sorts_row_by_row(requests, in_place, per_logit):
+    """nsort >= 1,000,000 (SortStable.cu launch_stable_sort_kernel) takes segmented_sort_large_segments at any row
+    count: one row's int64 index array (8) and radix_sort_pairs' third keys and values (12), reused row after row:
+    20 bytes a logit of one row, 20 / rows a logit, beside the logits 2, their float32 copy 4 and the outputs 12.
+    2 rows: 18 + 10 = 28, the post-sort phase's 18 + 10 (0.16's new scattered tensor) too; 3 rows in place:
+    18 + ceil(20 / 3) = 25 over the post-sort 18 + 6; 1,024 rows: the post-sort phase, 28 or 24. One row short of
+    a million, 2 rows sort flat: 50."""
+    from kvplan.engines.vllm_profile import sorting_bytes_per_logit
+
+    assert sorting_bytes_per_logit(2, requests, 1_000_000, in_place_scatter=in_place) == per_logit
+    assert sorting_bytes_per_logit(2, 2, 999_999) == 50
+
+
 def test_the_boundary_releases_keep_their_own_paths():
     """0.11.0 keeps the fitted FlashInfer constant (37); 0.17.0 masks with the Triton kernel from 8 requests
     (topk_topp_sampler.py 0.17.0:245-255): 2 + 12 bytes a logit and the cached rows."""

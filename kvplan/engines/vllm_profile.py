@@ -168,6 +168,7 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
 
 SMALL_SORT_MAX = 4096  # torch sorts rows up to this long in place (aten/src/ATen/native/cuda/Sort.h)
 FULL_SORT_ROWS = range(2, 128)  # row counts torch sorts as one flat radix sort (SortStable.cu)
+ROW_BY_ROW_VOCAB = 1_000_000  # rows this long torch sorts one at a time (SortStable.cu: nsort >= 1000000)
 
 
 def sorting_bytes_per_logit(width: int, requests: int, vocab: int, in_place_scatter: bool = False) -> int:
@@ -182,13 +183,18 @@ def sorting_bytes_per_logit(width: int, requests: int, vocab: int, in_place_scat
     (8) and CUB's segmented radix sort's third keys and values buffers, float32 and int64 (12,
     dispatch_segmented_radix_sort.cuh InvokePasses, is_overwrite_okay false): width + 36; from 2 to 127 rows one
     flat sort of (value, index and row) pairs, two 8-byte pair tensors (16), a float32 keys output (4) and CUB's
-    third keys and values buffers (12): width + 48. ROCm's hipCUB taken to allocate alike (not read); a vocabulary
-    of a million or more (sorted row by row) is not modelled."""
+    third keys and values buffers (12): width + 48. One row, and every row of ROW_BY_ROW_VOCAB or more, is sorted by
+    itself (segmented_sort_large_segments: one row's int64 index array, and radix_sort_pairs' third keys and values
+    for that row, reused row after row): 20 bytes a logit of one row, so 20 / rows a logit (rounded up). ROCm's
+    hipCUB taken to allocate alike (not read)."""
     held = width + float32_copy(width) + 12  # the logits, their float32 copy, the sort's outputs
     after_sort = held + 2 + 4 + (0 if in_place_scatter else 4)
     if vocab <= SMALL_SORT_MAX:
         return after_sort
-    beside_outputs = 16 + 4 + 12 if requests in FULL_SORT_ROWS else 8 + 12
+    if requests == 1 or vocab >= ROW_BY_ROW_VOCAB:
+        beside_outputs = -(-(8 + 12) // requests)
+    else:
+        beside_outputs = 16 + 4 + 12 if requests in FULL_SORT_ROWS else 8 + 12
     return max(after_sort, held + beside_outputs)
 
 
