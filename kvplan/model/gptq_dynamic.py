@@ -107,12 +107,14 @@ def module_name(tensor, index: int, blocks: dict) -> str:
     return ".".join(part for part in (blocks["layers"], str(index), inner) if part)
 
 
-def _bits(value, default: int) -> int:
+def priced_bits(value, default: int) -> int:
+    """A bits field as kvplan prices it (a config's, or a rule's over it): an integer of 1 to 16, else `default`."""
     ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 16
     return value if ok else default
 
 
-def _group(value, default: int) -> int:
+def priced_group(value, default: int) -> int:
+    """A group_size field as kvplan prices it: a group of 1 or more inputs, or -1 (one a row), else `default`."""
     ok = isinstance(value, int) and not isinstance(value, bool) and (value >= 1 or value == -1)
     return value if ok else default
 
@@ -124,7 +126,7 @@ def overridden(rule: Optional[Rule], bits: int, group: int) -> Union[bool, tuple
         return bits, group
     if rule.skips:
         return False
-    return _bits(rule.overrides.get("bits"), bits), _group(rule.overrides.get("group_size"), group)
+    return priced_bits(rule.overrides.get("bits"), bits), priced_group(rule.overrides.get("group_size"), group)
 
 
 def decided(tensor, index: int, rules: tuple, blocks: dict, bits: int, group: int) -> Union[bool, tuple]:

@@ -34,7 +34,7 @@ from typing import Optional
 
 from . import gemma3n
 from .config import Config
-from .gptq_dynamic import decided, dynamic_rules, layer_decisions
+from .gptq_dynamic import decided, dynamic_rules, layer_decisions, priced_bits, priced_group
 from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma3n, is_gemma4, is_v4,
                      mixer_kinds, V4_RATIOS, v4_ratios)
 from .precision import DTYPE_BYTES
@@ -52,12 +52,8 @@ PER_LAYER_METHODS = ("compressed-tensors", "modelopt")  # a format per layer, fr
 def quantized_format(qcfg: dict) -> tuple[str, dict]:
     """(format name, its parameters) of a quantization_config."""
     method = str(qcfg.get("quant_method", "")).lower()
-    bits = qcfg.get("bits") or qcfg.get("w_bit") or 4
-    group = qcfg.get("group_size") or qcfg.get("q_group_size") or 128
-    if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 16:
-        bits = 4
-    if not isinstance(group, int) or isinstance(group, bool) or (group < 1 and group != -1):
-        group = 128
+    bits = priced_bits(qcfg.get("bits") or qcfg.get("w_bit"), 4)
+    group = priced_group(qcfg.get("group_size") or qcfg.get("q_group_size"), 128)
     if method == "mxfp4":
         return "mxfp4", {}
     if method in ("fp8", "fbgemm_fp8") or "fp8" in str(qcfg.get("fmt", "")):
