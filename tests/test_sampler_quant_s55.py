@@ -21,17 +21,21 @@ bypassed from 0.14). apply_top_k_top_p (0.11.1:152-192, 0.12.0/0.13.0:239-279, 0
     into a new float32 tensor 4: 2 + 4 + 12 + 10 = 28, then freed down to 2 + 4 + 4 before softmax (4) and q (4).
 So the peak is the sort: 38 bytes a logit for the usual 256 / 1,024 dummy requests, 50 for 2-127; the 28 priced
 before this session was the post-sort phase only. The same torch sort gave the 0.10.1 / 0.11.0 logs (A19 / A20, a
-pip install without FlashInfer) their measured 36.5 and 37.1 bytes a logit, the constant fitted there (37)."""
+pip install without FlashInfer) their measured 36.5 and 37.1 bytes a logit, the constant fitted there (37).
+
+Session 55 (sampqfix): float32 logits are not copied (sampler.py 0.13.0:90, .to of a float32 tensor returns it);
+0.17 on below 8 rows runs the same CUDA sort (apply_top_k_top_p_pytorch, topk_topp_sampler.py 0.17.0:251-299); a
+vocabulary of 1,000,000 or more is sorted row by row (SortStable.cu); vLLM's module names family by family for the
+`dynamic` rules (0.32.0 model files); dynamic bits vLLM refuses, patterns only the regex package reads, values named
+in JSON's words; the Hub listing failing on the network falls back to the cached snapshot."""
 
 import json
 import sys
-from collections import Counter
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from conftest import run_installed, run_kvplan
-from fake_hub import cached_repo, hub_env, send_error, send_file, send_listing, serving
+from fake_hub import cached_repo, hub_env, repo_handler, serving
 
 GiB = 2**30
 MIXTRAL_VOCAB = 32000
@@ -138,11 +142,12 @@ def test_float32_logits_are_not_copied():
 
 def test_gpt_oss_120b_sampler_on_0_11_1_matches_the_0_11_0_logs_measure():
     """gpt-oss-120b on an H100 with 0.11.1: 1,024 x 201,088 x 38 = 7,824,736,256 bytes (7.29 GiB) of sampler pass
-    beside the forward's held hidden states, against 37 x the same fitted on the 0.11.0 log (A20), whose pip install
-    ran this same torch sort."""
+    beside the forward's hidden states profile_run holds, (8,192 tokens + 1,024 rows) x 2,880 x 2 = 53,084,160 (MXFP4
+    experts: no fused-MoE workspace kept): 7,877,820,416, above the forward's 0.69 GiB; against 37 a logit fitted on
+    the 0.11.0 log (A20), whose pip install ran this same torch sort."""
     term = _profile_term("openai/gpt-oss-120b", "--gpu", "h100", "--context", "8192", "--engine", "vllm==0.11.1")
     assert "1024 requests x 201088 logits x 38 B" in term["source"]
-    assert term["bytes"] >= 1024 * GPT_OSS_VOCAB * 38
+    assert term["bytes"] == 7_824_736_256 + 53_084_160 == 7_877_820_416
 
 
 # ---- the settings file on the Hub: matched by the ending of its name, as vLLM globs it ------------------------------
@@ -158,59 +163,27 @@ GPTQ_FILE = {"bits": 4, "group_size": 128, "desc_act": False, "sym": True}
 AWQ_FILE = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM"}
 
 
-def _int4(out: int, inputs: int, group: int = 128) -> int:
-    """One 4-bit out x in layer: qweight in*out/2 + qzeros (in/g)*out/2 + fp16 scales (in/g)*out*2 bytes."""
-    groups = inputs // group
-    return inputs * out // 2 + groups * out // 2 + groups * out * 2
-
-
-# q 256x256, k and v 128x256, o 256x256, gate and up 512x256, down 256x512 (out x in); embed + lm_head 2 x 1000 x
-# 256 fp16, two norms a layer and the final one
-FP16_REST = 2 * 1000 * 256 * 2 + 2 * (2 * 256 * 2) + 256 * 2
-GPTQ_LAYER = 2 * _int4(256, 256) + 2 * _int4(128, 256) + 2 * _int4(512, 256) + _int4(256, 512)
-GPTQ_BYTES = 2 * GPTQ_LAYER + FP16_REST  # 1,639,424
-
-
-class _Hub:
-    """A fake Hub holding one repo's files (`files`: name -> JSON), answering /resolve/ and the model listing; what
-    was asked is counted by the last component of the path."""
-
-    files: dict = {}
-    asked: Counter = Counter()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, body: bool):
-        path = self.path.split("?")[0]
-        _Hub.asked[path.rstrip("/").split("/")[-1]] += 1
-        if path.startswith("/api/models/"):
-            return send_listing(self, "/".join(path.split("/")[3:5]), _Hub.files, body)
-        name = path.split("/resolve/", 1)[-1].split("/", 1)[-1] if "/resolve/" in path else None
-        if name not in _Hub.files:
-            return send_error(self, 404, "EntryNotFound")
-        send_file(self, json.dumps(_Hub.files[name]).encode(), body)
-
-    def do_HEAD(self):
-        self._answer(False)
-
-    def do_GET(self):
-        self._answer(True)
+# A 4-bit GPTQ layer of out x in, groups of 128 (qweight in x out / 2, qzeros (in / 128) x out / 2, fp16 scales
+# (in / 128) x out x 2 bytes): q and o 256 x 256: 32,768 + 256 + 1,024 = 34,048; k and v 128 x 256: 17,024; gate and
+# up 512 x 256 and down 256 x 512: 65,536 + 512 + 2,048 = 68,096. A layer: 2 x 34,048 + 2 x 17,024 + 3 x 68,096 =
+# 306,432. The fp16 rest: embed + lm_head 2 x 1,000 x 256 x 2 = 1,024,000, two norms a layer 2 x 2 x 256 x 2 =
+# 2,048, the final norm 512: 1,026,560.
+INT4_LAYER = 306_432
+FP16_REST = 1_026_560
+GPTQ_BYTES = 1_639_424  # 2 x 306,432 + 1,026,560
 
 
 @pytest.fixture
 def hub():
-    _Hub.asked.clear()
-    with serving(_Handler) as endpoint:
-        yield endpoint
+    """A fake Hub of one repo, acme/tiny (fake_hub.repo_handler): the handler, its endpoint."""
+    handler = repo_handler({})
+    with serving(handler) as endpoint:
+        yield handler, endpoint
 
 
-def _hub_estimate(endpoint, tmp_path, files: dict, method: str):
-    _Hub.files = {"config.json": TINY, **files}
+def _hub_estimate(hub, tmp_path, files: dict, method: str):
+    handler, endpoint = hub
+    handler.hold({"config.json": TINY, **files})
     return run_installed("estimate", "acme/tiny", "-q", method, "--gpu", "h100", "-c", "4096", "--format", "json",
                          env=hub_env(tmp_path, endpoint))
 
@@ -223,7 +196,8 @@ def test_a_hub_file_ending_quantize_config_json_is_read(hub, tmp_path):
     model = json.loads(r.stdout)["model"]
     assert (model["weights_bytes"], model["weights_dtype"]) == (GPTQ_BYTES, "int4-gptq")
     assert "gptq settings read from model_quantize_config.json beside config.json" in " ".join(model["rules"])
-    assert _Hub.asked["model_quantize_config.json"] and not _Hub.asked["quantize_config.json"]
+    asked = hub[0].asked
+    assert asked["model_quantize_config.json"] and not asked["quantize_config.json"]
 
 
 def test_awq_takes_modelopts_hf_quant_config_json_too(hub, tmp_path):
@@ -237,7 +211,7 @@ def test_awq_takes_modelopts_hf_quant_config_json_too(hub, tmp_path):
 def test_a_file_in_a_sub_folder_is_not_globbed(hub, tmp_path):
     r = _hub_estimate(hub, tmp_path, {"gptq/quantize_config.json": GPTQ_FILE}, "gptq")
     assert r.returncode == 2 and "no quantize_config.json lies beside its config.json" in r.stderr, r.stderr
-    assert not _Hub.asked["quantize_config.json"]
+    assert not hub[0].asked["quantize_config.json"]
 
 
 def test_offline_the_cached_snapshot_is_globbed_alike(tmp_path):
@@ -246,6 +220,24 @@ def test_offline_the_cached_snapshot_is_globbed_alike(tmp_path):
                       env=hub_env(tmp_path, offline=True))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"]["weights_bytes"] == GPTQ_BYTES
+
+
+def test_a_listing_that_cannot_reach_the_hub_falls_back_to_the_snapshot(tmp_path):
+    """Online, but nothing answers at HF_ENDPOINT (a closed port): config.json comes from the cache (hub.py
+    _fetch_config), and the repo's listing failing on the network, the cached snapshot is globbed as offline
+    (_settings_files): its tiny_quantize_config.json read, the GPTQ total 1,639,424."""
+    import socket
+
+    cached_repo(tmp_path, "acme/tiny-gptq", {"config.json": TINY, "tiny_quantize_config.json": GPTQ_FILE})
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
+                      env=hub_env(tmp_path, f"http://127.0.0.1:{port}"))
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["model"]
+    assert (model["weights_bytes"], model["weights_dtype"]) == (GPTQ_BYTES, "int4-gptq")
+    assert "gptq settings read from tiny_quantize_config.json" in " ".join(model["rules"])
 
 
 def test_a_hidden_file_is_not_globbed(tmp_path):
@@ -263,21 +255,12 @@ def test_a_hidden_file_is_not_globbed(tmp_path):
 # vLLM's module name (model.layers.1.self_attn.qkv_proj, model.layers.1.mlp.gate_up_proj, ...: vLLM's own test,
 # tests/quantization/test_gptq_dynamic.py 0.14.0:55-80, names them so); the first match decides; "-:" ->
 # UnquantizedLinearMethod (0.32.0:189-195), else bits / group_size override the config's (override_config :55-61).
-# An 8-bit layer of out x in at group g, GPTQ layout: qweight in*out, qzeros (in/g)*out, fp16 scales (in/g)*out*2.
-
-def _int8(out: int, inputs: int, group: int) -> int:
-    return inputs * out + 3 * (inputs // group) * out
-
-
-INT4_LAYER = GPTQ_LAYER  # 306,432
-FP16_LAYER = (256 * 256 * 2 + 128 * 256 * 2 + 3 * 512 * 256) * 2  # 1,179,648
-
-
-def test_the_dynamic_hand_arithmetic():
-    assert _int8(256, 256, 32) == 65536 + 6144 == 71680 and _int8(128, 256, 32) == 35840
-    assert _int8(512, 256, 32) == 131072 + 12288 == 143360 == _int8(256, 512, 32)
-    assert _int8(256, 512, 128) == 131072 + 3072 == 134144 and _int4(256, 512) == 68096
-    assert INT4_LAYER == 306432 and FP16_LAYER == 1_179_648
+# An 8-bit layer of out x in at groups of g, GPTQ layout: qweight in x out, qzeros (in / g) x out, fp16 scales
+# (in / g) x out x 2. Groups of 32: 256 x 256: 65,536 + 3 x 8 x 256 = 71,680; 128 x 256: 35,840; 512 x 256 and
+# 256 x 512: 131,072 + 3 x 4,096 = 143,360 (a layer 2 x 71,680 + 2 x 35,840 + 3 x 143,360 = 645,120). Groups of 128:
+# down 256 x 512: 131,072 + 3 x 4 x 256 = 134,144. The fp16 layer: (2 x 256 x 256 + 2 x 128 x 256 + 3 x 512 x 256)
+# x 2 = 1,179,648; its q, k and v alone (256 + 2 x 128) x 256 x 2 = 262,144.
+FP16_LAYER = 1_179_648
 
 
 def _gptq_folder(tmp_path, dynamic, name="ckpt"):
@@ -298,13 +281,13 @@ def _weights(folder) -> int:
     # vLLM's test model's shape: layer 1 at 8 bits, groups of 32 (2 x 71,680 + 2 x 35,840 + 3 x 143,360 = 645,120)
     ({r"+:.*\.1\..*": {"bits": 8, "group_size": 32}}, INT4_LAYER, 645_120),
     ({r"-:model\.layers\.1\..*": {}}, INT4_LAYER, FP16_LAYER),  # layer 1 left 16-bit
-    ({r".*down_proj": {"bits": 8}}, INT4_LAYER - 68096 + 134144, INT4_LAYER - 68096 + 134144),  # bare = "+:"
+    ({r".*down_proj": {"bits": 8}}, 372_480, 372_480),  # bare = "+:": 306,432 - 68,096 + 134,144
     ({r"-:.*\.1\..*": {}, r"+:.*\.1\..*": {"bits": 8}}, INT4_LAYER, FP16_LAYER),  # the first match decides
     ({r"+:.*\.1\..*": {"desc_act": False}, r"-:.*\.1\..*": {}}, INT4_LAYER, INT4_LAYER),  # ... keeping the config's
     ({r"-:.*\.q_proj": {}}, INT4_LAYER, INT4_LAYER),  # vLLM's module is qkv_proj: an unfused name never matches
     ({r"-:self_attn": {}}, INT4_LAYER, INT4_LAYER),  # re.match anchors at the start of the full name
-    ({r"-:.*self_attn\.qkv_proj": {}}, INT4_LAYER - 34048 - 2 * 17024 + (256 * 256 + 2 * 128 * 256) * 2,
-     INT4_LAYER - 34048 - 2 * 17024 + (256 * 256 + 2 * 128 * 256) * 2),  # q, k and v 16-bit, o_proj 4-bit
+    # q, k and v 16-bit, o_proj 4-bit: 306,432 - 34,048 - 2 x 17,024 + 262,144 = 500,480
+    ({r"-:.*self_attn\.qkv_proj": {}}, 500_480, 500_480),
 ])
 def test_dynamic_rules_price_each_module(tmp_path, dynamic, layer0, layer1):
     assert _weights(_gptq_folder(tmp_path, dynamic)) == layer0 + layer1 + FP16_REST
@@ -313,13 +296,14 @@ def test_dynamic_rules_price_each_module(tmp_path, dynamic, layer0, layer1):
 def test_a_skipped_fused_moe_stays_16_bit(tmp_path):
     """Qwen3-MoE: vLLM's FusedMoE is model.layers.N.mlp.experts (qwen3_moe.py 0.32.0); "-:" on it gives
     UnquantizedFusedMoEMethod (auto_gptq.py 0.32.0:69-86). 4 experts x 3 matrices of 128 x 256 in fp16 = 786,432
-    bytes a layer, 1,572,864 for the two; at 4 bits each 128 x 256 (or 256 x 128) matrix is 17,024 bytes."""
+    bytes a layer, 1,572,864 for the two; at 4 bits each 128 x 256 (out x in: qweight 16,384 + qzeros 2 x 128 / 2
+    + scales 2 x 128 x 2) or 256 x 128 matrix is 17,024 bytes: 2 x 4 x 3 x 17,024 = 408,576."""
     from kvplan.model.sources import resolve
 
     moe = {**TINY, "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "num_experts": 4,
            "num_experts_per_tok": 2, "moe_intermediate_size": 128, "head_dim": 64}
     for dynamic, expected in (({r"-:.*\.mlp\.experts": {}}, 2 * 4 * 3 * 128 * 256 * 2),
-                              ({}, 2 * 4 * (2 * _int4(128, 256) + _int4(256, 128)))):
+                              ({}, 408_576)):
         folder = tmp_path / f"moe{len(dynamic)}"
         folder.mkdir()
         qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
