@@ -59,6 +59,21 @@ def respelled(text: str, written: Iterable, spell: Callable[[str], str]) -> str:
 WORD_BEFORE, WORD_AFTER = r"(?<![^\s(])", r"(?=$|[\s);:]|[.,](?:\s|$))"
 
 
+def json_kind(value) -> str:
+    """What a value read from JSON is, in JSON's words (null, a boolean, a number, a string, an array, an object), for
+    errors about a file the user wrote: Python's type names (NoneType, list) are not theirs."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, (list, tuple)) else "an object" if isinstance(value, dict) else \
+        f"a {type(value).__name__}"
+
+
 def quote(value, limit: int = MAX_QUOTED) -> str:
     """repr() of a user's value, cut to `limit` characters: an error must stay one short line, and cost little
     to write, whatever the input (a billion-laughs YAML value, a 4,000-digit integer, a megabyte string).

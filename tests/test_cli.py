@@ -91,7 +91,7 @@ def _one_line_error(result, *words):
 
 BAD_CONFIGS = [
     pytest.param('{"num_hidden_layers": 32, "num_attention_heads": ', ("not valid JSON", "line 1"), id="truncated"),
-    pytest.param("[1, 2, 3]", ("JSON object", "list"), id="json list"),
+    pytest.param("[1, 2, 3]", ("JSON object", "got an array"), id="json list"),
     pytest.param("", ("not valid JSON",), id="empty"),
     pytest.param({**LLAMA3_8B, "num_hidden_layers": None}, ("num_hidden_layers", "missing", "positive integer"),
                  id="missing layers"),

@@ -28,13 +28,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections import Counter
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from tests.conftest import ROOT, one_error_line, run_installed, run_kvplan
-from tests.fake_hub import cached_repo, hub_env, send_error, send_file, send_listing, serving
+from tests.fake_hub import cached_repo, hub_env, repo_handler, serving
 from kvplan.model.config import Config
 from kvplan.model.kinds import FullAttention, SlidingWindow
 from kvplan.model.parse import parse_config
@@ -171,32 +169,8 @@ def test_a_cached_hub_repo_without_the_file_is_refused(tmp_path):
     assert "HF_HUB_OFFLINE is set" in r.stderr
 
 
-class _Repo(BaseHTTPRequestHandler):
-    """/{owner}/{name}/resolve/{revision}/{file}: config.json and quantize_config.json, and the model listing naming
-    them (/api/models/{owner}/{name}...); anything else 404."""
-
-    protocol_version = "HTTP/1.1"
-    files = {"config.json": json.dumps(TINY).encode(), "quantize_config.json": json.dumps(GPTQ_FILE).encode()}
-    asked: Counter = Counter()  # file name -> requests
-
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, body: bool):
-        name = self.path.split("?")[0].rstrip("/").split("/")[-1]
-        _Repo.asked[name] += 1
-        if self.path.startswith("/api/models/"):
-            return send_listing(self, "/".join(self.path.split("?")[0].split("/")[3:5]), self.files, body)
-        data = self.files.get(name) if "/resolve/" in self.path else None
-        if data is None:
-            return send_error(self, 404, "EntryNotFound")
-        send_file(self, data, body)
-
-    def do_HEAD(self):
-        self._answer(False)
-
-    def do_GET(self):
-        self._answer(True)
+# config.json and quantize_config.json, and the model listing naming them; anything else 404
+_Repo = repo_handler({"config.json": TINY, "quantize_config.json": GPTQ_FILE})
 
 
 @pytest.fixture

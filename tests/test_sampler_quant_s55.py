@@ -21,16 +21,21 @@ bypassed from 0.14). apply_top_k_top_p (0.11.1:152-192, 0.12.0/0.13.0:239-279, 0
     into a new float32 tensor 4: 2 + 4 + 12 + 10 = 28, then freed down to 2 + 4 + 4 before softmax (4) and q (4).
 So the peak is the sort: 38 bytes a logit for the usual 256 / 1,024 dummy requests, 50 for 2-127; the 28 priced
 before this session was the post-sort phase only. The same torch sort gave the 0.10.1 / 0.11.0 logs (A19 / A20, a
-pip install without FlashInfer) their measured 36.5 and 37.1 bytes a logit, the constant fitted there (37)."""
+pip install without FlashInfer) their measured 36.5 and 37.1 bytes a logit, the constant fitted there (37).
+
+Session 55 (sampqfix): float32 logits are not copied (sampler.py 0.13.0:90, .to of a float32 tensor returns it);
+0.17 on below 8 rows runs the same CUDA sort (apply_top_k_top_p_pytorch, topk_topp_sampler.py 0.17.0:251-299); a
+vocabulary of 1,000,000 or more is sorted row by row (SortStable.cu); vLLM's module names family by family for the
+`dynamic` rules (0.32.0 model files); dynamic bits vLLM refuses, patterns only the regex package reads, values named
+in JSON's words; the Hub listing failing on the network falls back to the cached snapshot."""
 
 import json
-from collections import Counter
-from http.server import BaseHTTPRequestHandler
+import sys
 
 import pytest
 
 from conftest import run_installed, run_kvplan
-from fake_hub import cached_repo, hub_env, send_error, send_file, send_listing, serving
+from fake_hub import cached_repo, hub_env, repo_handler, serving
 
 GiB = 2**30
 MIXTRAL_VOCAB = 32000
@@ -79,6 +84,21 @@ def test_a_short_vocabulary_sorts_in_place():
     assert sorting_bytes_per_logit(2, 1024, 4097) == 38
 
 
+@pytest.mark.parametrize("requests, in_place, per_logit", [
+    (1, False, 38), (2, False, 28), (1024, False, 28), (2, True, 28), (3, True, 25), (1024, True, 24)])
+def test_a_vocabulary_of_a_million_sorts_row_by_row(requests, in_place, per_logit):
+    """nsort >= 1,000,000 (SortStable.cu launch_stable_sort_kernel) takes segmented_sort_large_segments at any row
+    count: one row's int64 index array (8) and radix_sort_pairs' third keys and values (12), reused row after row:
+    20 bytes a logit of one row, 20 / rows a logit, beside the logits 2, their float32 copy 4 and the outputs 12.
+    2 rows: 18 + 10 = 28, the post-sort phase's 18 + 10 (0.16's new scattered tensor) too; 3 rows in place:
+    18 + ceil(20 / 3) = 25 over the post-sort 18 + 6; 1,024 rows: the post-sort phase, 28 or 24. One row short of
+    a million, 2 rows sort flat: 50."""
+    from kvplan.engines.vllm_profile import sorting_bytes_per_logit
+
+    assert sorting_bytes_per_logit(2, requests, 1_000_000, in_place_scatter=in_place) == per_logit
+    assert sorting_bytes_per_logit(2, 2, 999_999) == 50
+
+
 def test_the_boundary_releases_keep_their_own_paths():
     """0.11.0 keeps the fitted FlashInfer constant (37); 0.17.0 masks with the Triton kernel from 8 requests
     (topk_topp_sampler.py 0.17.0:245-255): 2 + 12 bytes a logit and the cached rows."""
@@ -87,13 +107,47 @@ def test_the_boundary_releases_keep_their_own_paths():
     assert "1024 requests x 32000 logits x 14 B + Triton" in _profile_term(*args, "vllm==0.17.0")["source"]
 
 
+@pytest.mark.parametrize("engine", ["0.17.0", "0.19.0", "0.20.0"])
+@pytest.mark.parametrize("requests, per_logit", [(1, 38), (4, 50), (7, 50)])
+def test_below_8_requests_0_17_sorts_on_the_gpu_too(engine, requests, per_logit):
+    """Below 8 rows apply_top_k_top_p takes apply_top_k_top_p_pytorch (topk_topp_sampler.py 0.17.0:251-256, the same
+    in 0.19.0 / 0.20.0): logits.sort (:279), the same CUDA sort as 0.11.1-0.16's, then scatter_ into the logits in
+    place (:299). The sort's peak: 1 row 2 + 4 + 12 + 20 = 38, 2-7 rows 2 + 4 + 12 + 32 = 50 (module docstring);
+    before, width + 22 = 24 (the post-sort phase alone) was priced."""
+    term = _profile_term("mistralai/Mixtral-8x7B-v0.1", "--gpu", "h100", "--tp", "2", "--context", "8192",
+                         "--engine", f"vllm=={engine}", "--max-num-seqs", str(requests))
+    assert f"{requests} requests x 32000 logits x {per_logit} B (top-k/top-p by sorting)" in term["source"]
+
+
+def test_the_in_place_scatter_sets_the_short_vocabulary_peak():
+    """Rows of at most 4,096 sort in place (no buffers): the post-sort phase is the peak, 2 + 4 + 12 + 2 + 4 = 24
+    with 0.17's scatter_ in place, 28 with 0.16's new scattered tensor."""
+    from kvplan.engines.vllm_profile import sorting_bytes_per_logit
+
+    assert sorting_bytes_per_logit(2, 4, 4096, in_place_scatter=True) == 24
+    assert sorting_bytes_per_logit(2, 4, 4096) == 28
+
+
+def test_float32_logits_are_not_copied():
+    """--dtype float32: the LM head's logits are float32 already and Sampler.forward's logits.to(torch.float32)
+    (sampler.py 0.13.0:90) hands them back without a copy. 0.13.0, 1,024 rows: logits 4 + sorted values 4 + int64
+    order 8 + reverse indices 8 + CUB's keys 4 and values 8 = 36 (40 before, counting a copy). 0.17.0 from 8 rows
+    (topk_topp_sampler.py 0.17.0:251-252, the Triton mask in place): logits 4 + softmax 4 + exponential q 4 = 12."""
+    args = ("mistralai/Mixtral-8x7B-v0.1", "--gpu", "h100", "--tp", "2", "--context", "8192", "--dtype", "float32",
+            "--engine")
+    assert "1024 requests x 32000 logits x 36 B (top-k/top-p by sorting)" in _profile_term(*args, "vllm==0.13.0")[
+        "source"]
+    assert "1024 requests x 32000 logits x 12 B + Triton" in _profile_term(*args, "vllm==0.17.0")["source"]
+
+
 def test_gpt_oss_120b_sampler_on_0_11_1_matches_the_0_11_0_logs_measure():
     """gpt-oss-120b on an H100 with 0.11.1: 1,024 x 201,088 x 38 = 7,824,736,256 bytes (7.29 GiB) of sampler pass
-    beside the forward's held hidden states, against 37 x the same fitted on the 0.11.0 log (A20), whose pip install
-    ran this same torch sort."""
+    beside the forward's hidden states profile_run holds, (8,192 tokens + 1,024 rows) x 2,880 x 2 = 53,084,160 (MXFP4
+    experts: no fused-MoE workspace kept): 7,877,820,416, above the forward's 0.69 GiB; against 37 a logit fitted on
+    the 0.11.0 log (A20), whose pip install ran this same torch sort."""
     term = _profile_term("openai/gpt-oss-120b", "--gpu", "h100", "--context", "8192", "--engine", "vllm==0.11.1")
     assert "1024 requests x 201088 logits x 38 B" in term["source"]
-    assert term["bytes"] >= 1024 * GPT_OSS_VOCAB * 38
+    assert term["bytes"] == 7_824_736_256 + 53_084_160 == 7_877_820_416
 
 
 # ---- the settings file on the Hub: matched by the ending of its name, as vLLM globs it ------------------------------
@@ -109,59 +163,27 @@ GPTQ_FILE = {"bits": 4, "group_size": 128, "desc_act": False, "sym": True}
 AWQ_FILE = {"zero_point": True, "q_group_size": 128, "w_bit": 4, "version": "GEMM"}
 
 
-def _int4(out: int, inputs: int, group: int = 128) -> int:
-    """One 4-bit out x in layer: qweight in*out/2 + qzeros (in/g)*out/2 + fp16 scales (in/g)*out*2 bytes."""
-    groups = inputs // group
-    return inputs * out // 2 + groups * out // 2 + groups * out * 2
-
-
-# q 256x256, k and v 128x256, o 256x256, gate and up 512x256, down 256x512 (out x in); embed + lm_head 2 x 1000 x
-# 256 fp16, two norms a layer and the final one
-FP16_REST = 2 * 1000 * 256 * 2 + 2 * (2 * 256 * 2) + 256 * 2
-GPTQ_LAYER = 2 * _int4(256, 256) + 2 * _int4(128, 256) + 2 * _int4(512, 256) + _int4(256, 512)
-GPTQ_BYTES = 2 * GPTQ_LAYER + FP16_REST  # 1,639,424
-
-
-class _Hub:
-    """A fake Hub holding one repo's files (`files`: name -> JSON), answering /resolve/ and the model listing; what
-    was asked is counted by the last component of the path."""
-
-    files: dict = {}
-    asked: Counter = Counter()
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def _answer(self, body: bool):
-        path = self.path.split("?")[0]
-        _Hub.asked[path.rstrip("/").split("/")[-1]] += 1
-        if path.startswith("/api/models/"):
-            return send_listing(self, "/".join(path.split("/")[3:5]), _Hub.files, body)
-        name = path.split("/resolve/", 1)[-1].split("/", 1)[-1] if "/resolve/" in path else None
-        if name not in _Hub.files:
-            return send_error(self, 404, "EntryNotFound")
-        send_file(self, json.dumps(_Hub.files[name]).encode(), body)
-
-    def do_HEAD(self):
-        self._answer(False)
-
-    def do_GET(self):
-        self._answer(True)
+# A 4-bit GPTQ layer of out x in, groups of 128 (qweight in x out / 2, qzeros (in / 128) x out / 2, fp16 scales
+# (in / 128) x out x 2 bytes): q and o 256 x 256: 32,768 + 256 + 1,024 = 34,048; k and v 128 x 256: 17,024; gate and
+# up 512 x 256 and down 256 x 512: 65,536 + 512 + 2,048 = 68,096. A layer: 2 x 34,048 + 2 x 17,024 + 3 x 68,096 =
+# 306,432. The fp16 rest: embed + lm_head 2 x 1,000 x 256 x 2 = 1,024,000, two norms a layer 2 x 2 x 256 x 2 =
+# 2,048, the final norm 512: 1,026,560.
+INT4_LAYER = 306_432
+FP16_REST = 1_026_560
+GPTQ_BYTES = 1_639_424  # 2 x 306,432 + 1,026,560
 
 
 @pytest.fixture
 def hub():
-    _Hub.asked.clear()
-    with serving(_Handler) as endpoint:
-        yield endpoint
+    """A fake Hub of one repo, acme/tiny (fake_hub.repo_handler): the handler, its endpoint."""
+    handler = repo_handler({})
+    with serving(handler) as endpoint:
+        yield handler, endpoint
 
 
-def _hub_estimate(endpoint, tmp_path, files: dict, method: str):
-    _Hub.files = {"config.json": TINY, **files}
+def _hub_estimate(hub, tmp_path, files: dict, method: str):
+    handler, endpoint = hub
+    handler.hold({"config.json": TINY, **files})
     return run_installed("estimate", "acme/tiny", "-q", method, "--gpu", "h100", "-c", "4096", "--format", "json",
                          env=hub_env(tmp_path, endpoint))
 
@@ -174,7 +196,8 @@ def test_a_hub_file_ending_quantize_config_json_is_read(hub, tmp_path):
     model = json.loads(r.stdout)["model"]
     assert (model["weights_bytes"], model["weights_dtype"]) == (GPTQ_BYTES, "int4-gptq")
     assert "gptq settings read from model_quantize_config.json beside config.json" in " ".join(model["rules"])
-    assert _Hub.asked["model_quantize_config.json"] and not _Hub.asked["quantize_config.json"]
+    asked = hub[0].asked
+    assert asked["model_quantize_config.json"] and not asked["quantize_config.json"]
 
 
 def test_awq_takes_modelopts_hf_quant_config_json_too(hub, tmp_path):
@@ -188,7 +211,7 @@ def test_awq_takes_modelopts_hf_quant_config_json_too(hub, tmp_path):
 def test_a_file_in_a_sub_folder_is_not_globbed(hub, tmp_path):
     r = _hub_estimate(hub, tmp_path, {"gptq/quantize_config.json": GPTQ_FILE}, "gptq")
     assert r.returncode == 2 and "no quantize_config.json lies beside its config.json" in r.stderr, r.stderr
-    assert not _Hub.asked["quantize_config.json"]
+    assert not hub[0].asked["quantize_config.json"]
 
 
 def test_offline_the_cached_snapshot_is_globbed_alike(tmp_path):
@@ -197,6 +220,24 @@ def test_offline_the_cached_snapshot_is_globbed_alike(tmp_path):
                       env=hub_env(tmp_path, offline=True))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["model"]["weights_bytes"] == GPTQ_BYTES
+
+
+def test_a_listing_that_cannot_reach_the_hub_falls_back_to_the_snapshot(tmp_path):
+    """Online, but nothing answers at HF_ENDPOINT (a closed port): config.json comes from the cache (hub.py
+    _fetch_config), and the repo's listing failing on the network, the cached snapshot is globbed as offline
+    (_settings_files): its tiny_quantize_config.json read, the GPTQ total 1,639,424."""
+    import socket
+
+    cached_repo(tmp_path, "acme/tiny-gptq", {"config.json": TINY, "tiny_quantize_config.json": GPTQ_FILE})
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    r = run_installed("estimate", "acme/tiny-gptq", "-q", "gptq", "--gpu", "h100", "-c", "4096", "--format", "json",
+                      env=hub_env(tmp_path, f"http://127.0.0.1:{port}"))
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["model"]
+    assert (model["weights_bytes"], model["weights_dtype"]) == (GPTQ_BYTES, "int4-gptq")
+    assert "gptq settings read from tiny_quantize_config.json" in " ".join(model["rules"])
 
 
 def test_a_hidden_file_is_not_globbed(tmp_path):
@@ -214,21 +255,12 @@ def test_a_hidden_file_is_not_globbed(tmp_path):
 # vLLM's module name (model.layers.1.self_attn.qkv_proj, model.layers.1.mlp.gate_up_proj, ...: vLLM's own test,
 # tests/quantization/test_gptq_dynamic.py 0.14.0:55-80, names them so); the first match decides; "-:" ->
 # UnquantizedLinearMethod (0.32.0:189-195), else bits / group_size override the config's (override_config :55-61).
-# An 8-bit layer of out x in at group g, GPTQ layout: qweight in*out, qzeros (in/g)*out, fp16 scales (in/g)*out*2.
-
-def _int8(out: int, inputs: int, group: int) -> int:
-    return inputs * out + 3 * (inputs // group) * out
-
-
-INT4_LAYER = GPTQ_LAYER  # 306,432
-FP16_LAYER = (256 * 256 * 2 + 128 * 256 * 2 + 3 * 512 * 256) * 2  # 1,179,648
-
-
-def test_the_dynamic_hand_arithmetic():
-    assert _int8(256, 256, 32) == 65536 + 6144 == 71680 and _int8(128, 256, 32) == 35840
-    assert _int8(512, 256, 32) == 131072 + 12288 == 143360 == _int8(256, 512, 32)
-    assert _int8(256, 512, 128) == 131072 + 3072 == 134144 and _int4(256, 512) == 68096
-    assert INT4_LAYER == 306432 and FP16_LAYER == 1_179_648
+# An 8-bit layer of out x in at groups of g, GPTQ layout: qweight in x out, qzeros (in / g) x out, fp16 scales
+# (in / g) x out x 2. Groups of 32: 256 x 256: 65,536 + 3 x 8 x 256 = 71,680; 128 x 256: 35,840; 512 x 256 and
+# 256 x 512: 131,072 + 3 x 4,096 = 143,360 (a layer 2 x 71,680 + 2 x 35,840 + 3 x 143,360 = 645,120). Groups of 128:
+# down 256 x 512: 131,072 + 3 x 4 x 256 = 134,144. The fp16 layer: (2 x 256 x 256 + 2 x 128 x 256 + 3 x 512 x 256)
+# x 2 = 1,179,648; its q, k and v alone (256 + 2 x 128) x 256 x 2 = 262,144.
+FP16_LAYER = 1_179_648
 
 
 def _gptq_folder(tmp_path, dynamic, name="ckpt"):
@@ -249,13 +281,13 @@ def _weights(folder) -> int:
     # vLLM's test model's shape: layer 1 at 8 bits, groups of 32 (2 x 71,680 + 2 x 35,840 + 3 x 143,360 = 645,120)
     ({r"+:.*\.1\..*": {"bits": 8, "group_size": 32}}, INT4_LAYER, 645_120),
     ({r"-:model\.layers\.1\..*": {}}, INT4_LAYER, FP16_LAYER),  # layer 1 left 16-bit
-    ({r".*down_proj": {"bits": 8}}, INT4_LAYER - 68096 + 134144, INT4_LAYER - 68096 + 134144),  # bare = "+:"
+    ({r".*down_proj": {"bits": 8}}, 372_480, 372_480),  # bare = "+:": 306,432 - 68,096 + 134,144
     ({r"-:.*\.1\..*": {}, r"+:.*\.1\..*": {"bits": 8}}, INT4_LAYER, FP16_LAYER),  # the first match decides
     ({r"+:.*\.1\..*": {"desc_act": False}, r"-:.*\.1\..*": {}}, INT4_LAYER, INT4_LAYER),  # ... keeping the config's
     ({r"-:.*\.q_proj": {}}, INT4_LAYER, INT4_LAYER),  # vLLM's module is qkv_proj: an unfused name never matches
     ({r"-:self_attn": {}}, INT4_LAYER, INT4_LAYER),  # re.match anchors at the start of the full name
-    ({r"-:.*self_attn\.qkv_proj": {}}, INT4_LAYER - 34048 - 2 * 17024 + (256 * 256 + 2 * 128 * 256) * 2,
-     INT4_LAYER - 34048 - 2 * 17024 + (256 * 256 + 2 * 128 * 256) * 2),  # q, k and v 16-bit, o_proj 4-bit
+    # q, k and v 16-bit, o_proj 4-bit: 306,432 - 34,048 - 2 x 17,024 + 262,144 = 500,480
+    ({r"-:.*self_attn\.qkv_proj": {}}, 500_480, 500_480),
 ])
 def test_dynamic_rules_price_each_module(tmp_path, dynamic, layer0, layer1):
     assert _weights(_gptq_folder(tmp_path, dynamic)) == layer0 + layer1 + FP16_REST
@@ -264,13 +296,14 @@ def test_dynamic_rules_price_each_module(tmp_path, dynamic, layer0, layer1):
 def test_a_skipped_fused_moe_stays_16_bit(tmp_path):
     """Qwen3-MoE: vLLM's FusedMoE is model.layers.N.mlp.experts (qwen3_moe.py 0.32.0); "-:" on it gives
     UnquantizedFusedMoEMethod (auto_gptq.py 0.32.0:69-86). 4 experts x 3 matrices of 128 x 256 in fp16 = 786,432
-    bytes a layer, 1,572,864 for the two; at 4 bits each 128 x 256 (or 256 x 128) matrix is 17,024 bytes."""
+    bytes a layer, 1,572,864 for the two; at 4 bits each 128 x 256 (out x in: qweight 16,384 + qzeros 2 x 128 / 2
+    + scales 2 x 128 x 2) or 256 x 128 matrix is 17,024 bytes: 2 x 4 x 3 x 17,024 = 408,576."""
     from kvplan.model.sources import resolve
 
     moe = {**TINY, "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "num_experts": 4,
            "num_experts_per_tok": 2, "moe_intermediate_size": 128, "head_dim": 64}
     for dynamic, expected in (({r"-:.*\.mlp\.experts": {}}, 2 * 4 * 3 * 128 * 256 * 2),
-                              ({}, 2 * 4 * (2 * _int4(128, 256) + _int4(256, 128)))):
+                              ({}, 408_576)):
         folder = tmp_path / f"moe{len(dynamic)}"
         folder.mkdir()
         qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
@@ -279,18 +312,133 @@ def test_a_skipped_fused_moe_stays_16_bit(tmp_path):
         assert experts.bytes == expected, dynamic
 
 
-def test_vllms_module_names_by_family():
-    """The FFN block's name where vLLM's model file gives it another (mixtral.py block_sparse_moe, llama4.py
-    feed_forward, qwen2_moe.py shared_expert, deepseek_v2.py shared_experts, gpt_oss.py attn; 0.32.0)."""
-    from kvplan.model.config import Config
-    from kvplan.model.tensors import attention_block, ffn_block
+# ---- vLLM's module names, family by family (read in 0.32.0's model files) ---------------------------------------
+SMALL = {"hidden_size": 256, "intermediate_size": 512, "num_attention_heads": 4, "num_key_value_heads": 2,
+         "vocab_size": 1000, "max_position_embeddings": 4096, "torch_dtype": "float16"}
+JAMBA = {**SMALL, "architectures": ["JambaForCausalLM"], "model_type": "jamba", "num_hidden_layers": 2,
+         "attn_layer_period": 2, "attn_layer_offset": 1, "expert_layer_period": 2, "expert_layer_offset": 1,
+         "num_experts": 4, "num_experts_per_tok": 2, "mamba_d_state": 16, "mamba_d_conv": 4, "mamba_expand": 2,
+         "mamba_dt_rank": 16}
+NEMOTRON_H = {**SMALL, "architectures": ["NemotronHForCausalLM"], "model_type": "nemotron_h", "num_hidden_layers": 4,
+              "hybrid_override_pattern": "M*-E", "mamba_num_heads": 8, "mamba_head_dim": 64, "n_groups": 1,
+              "ssm_state_size": 16, "conv_kernel": 4, "attention_head_dim": 64, "n_routed_experts": 4,
+              "num_experts_per_tok": 2, "moe_intermediate_size": 128, "moe_shared_expert_intermediate_size": 128}
+LFM2 = {**SMALL, "architectures": ["Lfm2ForCausalLM"], "model_type": "lfm2", "num_hidden_layers": 2,
+        "layer_types": ["conv", "full_attention"], "conv_L_cache": 3, "conv_dim": 256, "block_ff_dim": 768}
+LFM2_MOE = {**SMALL, "architectures": ["Lfm2MoeForCausalLM"], "model_type": "lfm2_moe", "num_hidden_layers": 2,
+            "layer_types": ["conv", "full_attention"], "conv_L_cache": 3, "conv_dim": 256, "num_dense_layers": 1,
+            "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 128}
+FALCON = {**SMALL, "architectures": ["FalconForCausalLM"], "model_type": "falcon", "num_hidden_layers": 1,
+          "new_decoder_architecture": True, "num_kv_heads": 2}
+QWEN3_NEXT = {**SMALL, "architectures": ["Qwen3NextForCausalLM"], "model_type": "qwen3_next", "num_hidden_layers": 2,
+              "head_dim": 64, "full_attention_interval": 2, "linear_num_key_heads": 2, "linear_num_value_heads": 4,
+              "linear_key_head_dim": 32, "linear_value_head_dim": 32, "linear_conv_kernel_dim": 4, "num_experts": 4,
+              "num_experts_per_tok": 2, "moe_intermediate_size": 128, "shared_expert_intermediate_size": 128}
 
-    assert ffn_block(Config({"model_type": "mixtral"}, "t"), "experts") == "block_sparse_moe.experts"
-    assert ffn_block(Config({"model_type": "llama4_text"}, "t"), "shared_experts") == "feed_forward.shared_expert"
-    qwen = Config({"model_type": "qwen2_moe", "shared_expert_intermediate_size": 64}, "t")
-    assert ffn_block(qwen, "shared_experts") == "mlp.shared_expert"
-    assert ffn_block(Config({"model_type": "deepseek_v3"}, "t"), "shared_experts") == "mlp.shared_experts"
-    assert attention_block(Config({"model_type": "gpt_oss"}, "t")) == "attn"
+
+@pytest.mark.parametrize("raw, layers", [
+    # jamba.py: the Mamba layer's MambaMixer under mixer (:142), every layer's MLP or MoE under feed_forward
+    # (:150-158, :246-254; LlamaMLP's gate_up_proj / down_proj, JambaMoE's experts :94), the attention layer's
+    # qkv_proj and o_proj directly under the layer (:222, :229)
+    (JAMBA, [{"0.mixer", "0.feed_forward.gate_up_proj", "0.feed_forward.down_proj"},
+             {"1.qkv_proj", "1.o_proj", "1.feed_forward.experts"}]),
+    # nemotron_h.py: every layer one mixer: MambaMixer2 (:406), NemotronHAttention's qkv_proj / o_proj (:468-475,
+    # :527), NemotronHMLP's up_proj / down_proj (:116-125, :314), NemotronHMoE's experts and shared_experts
+    # (:193, :242, :357)
+    (NEMOTRON_H, [{"0.mixer"}, {"1.mixer.qkv_proj", "1.mixer.o_proj"}, {"2.mixer.up_proj", "2.mixer.down_proj"},
+                  {"3.mixer.experts", "3.mixer.shared_experts.up_proj", "3.mixer.shared_experts.down_proj"}]),
+    # lfm2.py: ShortConv under short_conv (:261), Lfm2Attention's qkv_proj and out_proj (:138, :145, :210),
+    # Lfm2MLP's w13 and w2 under feed_forward (:75-82, :220, :271)
+    (LFM2, [{"0.short_conv", "0.feed_forward.w13", "0.feed_forward.w2"},
+            {"1.self_attn.qkv_proj", "1.self_attn.out_proj", "1.feed_forward.w13", "1.feed_forward.w2"}]),
+    # lfm2_moe.py: the same, and Lfm2MoeSparseMoeBlock's experts under feed_forward (:151, :306)
+    (LFM2_MOE, [{"0.short_conv", "0.feed_forward.w13", "0.feed_forward.w2"},
+                {"1.self_attn.qkv_proj", "1.self_attn.out_proj", "1.feed_forward.experts"}]),
+    # qwen3_next.py: the gated DeltaNet under linear_attn (:504), the single shared expert shared_expert (:165 of
+    # qwen2_moe.py's pattern, Qwen3NextSparseMoeBlock)
+    (QWEN3_NEXT, [{"0.linear_attn", "0.mlp.experts", "0.mlp.shared_expert.gate_up_proj",
+                   "0.mlp.shared_expert.down_proj"},
+                  {"1.self_attn.qkv_proj", "1.self_attn.o_proj", "1.mlp.experts", "1.mlp.shared_expert.gate_up_proj",
+                   "1.mlp.shared_expert.down_proj"}]),
+])
+def test_vllms_module_names_by_family(raw, layers):
+    """Each linear module's full name as kvplan gives it to a `dynamic` rule: model.layers.N. + the names above (the
+    mixers' projections unnamed: their block)."""
+    names = _layer_modules(raw)
+    assert names == [{f"model.layers.{name}" for name in layer} for layer in layers]
+
+
+def test_falcon_and_gpt2_layers_are_transformer_h():
+    """falcon.py: FalconModel's layers transformer.h (:391, :493), self_attention.query_key_value / .dense (:140,
+    :157, :279), mlp.dense_h_to_4h / dense_4h_to_h (:241, :254, :281); gpt2.py: attn.c_attn / c_proj (:86, :93,
+    :162), mlp.c_fc / c_proj (:130, :137, :165), transformer.h (:214, :277)."""
+    assert _layer_modules(FALCON) == [{"transformer.h.0.self_attention.query_key_value",
+                                       "transformer.h.0.self_attention.dense", "transformer.h.0.mlp.dense_h_to_4h",
+                                       "transformer.h.0.mlp.dense_4h_to_h"}]
+    gpt2 = {**SMALL, "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "n_layer": 1, "n_positions": 1024}
+    assert _layer_modules(gpt2) == [{"transformer.h.0.attn.c_attn", "transformer.h.0.attn.c_proj",
+                                     "transformer.h.0.mlp.c_fc", "transformer.h.0.mlp.c_proj"}]
+
+
+def test_shared_expert_naming_is_decided_once():
+    """The shared experts' name (qwen2_moe.py:165 shared_expert for a single one of its own size, llama4.py:113;
+    deepseek_v2.py shared_experts) is what both the `dynamic` names and compressed-tensors' projection style read."""
+    from kvplan.model.config import Config
+    from kvplan.model.params import projection_styles
+    from kvplan.model.tensors import vllm_blocks
+
+    for raw, name, style in ((QWEN3_NEXT, "mlp.shared_expert", "shared_expert"),
+                             ({"model_type": "llama4_text"}, "feed_forward.shared_expert", "shared_expert"),
+                             ({"model_type": "deepseek_v3"}, "mlp.shared_experts", None),
+                             (NEMOTRON_H, "mixer.shared_experts", None)):
+        cfg = Config(raw, "t")
+        assert vllm_blocks(cfg)["shared_experts"] == name
+        assert projection_styles(cfg).get("shared_experts") == style
+    assert vllm_blocks(Config({"model_type": "mixtral"}, "t"))["experts"] == "block_sparse_moe.experts"
+    assert projection_styles(Config(QWEN3_NEXT, "t")).get("linear") is None  # linear_attn, _PROJECTIONS["linear"]
+    assert projection_styles(Config(JAMBA, "t"))["linear"] == "mixer"
+
+
+def _layer_modules(raw) -> list:
+    """{full module name} of each decoder layer's linear tensors, as kvplan names them for the `dynamic` rules."""
+    from kvplan.model.config import Config
+    from kvplan.model.gptq_dynamic import module_name
+    from kvplan.model.params import decoder_layers
+    from kvplan.model.tensors import layer_tensors, vllm_blocks
+
+    cfg = Config(raw, "t")
+    dims = {"hidden": 256, "heads": 4, "kv_heads": 2, "head_dim": 64}
+    n = cfg.int(("num_hidden_layers", "n_layer"))
+    return [{module_name(t, i, vllm_blocks(cfg)) for t in layer_tensors(cfg, dims, *kind) if t.linear}
+            for i, kind in enumerate(decoder_layers(cfg, n))]
+
+
+def test_a_jamba_rule_on_feed_forward_meets_its_mlp(tmp_path):
+    """Before, Jamba's MLP was named mlp.gate_up_proj and this rule met nothing. Layer 0's dense MLP (gate and up
+    512 x 256, down 256 x 512) stays fp16: 3 x 131,072 x 2 = 786,432 bytes, against 3 x 68,096 = 204,288 at 4 bits
+    (qweight 65,536 + qzeros 512 + scales 2,048 a matrix)."""
+    from kvplan.model.sources import resolve
+
+    for dynamic, dense in (({r"-:.*\.feed_forward\.(gate_up|down)_proj": {}}, 786_432), ({}, 204_288)):
+        folder = tmp_path / f"jamba{len(dynamic)}"
+        folder.mkdir()
+        qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
+        (folder / "config.json").write_text(json.dumps({**JAMBA, "quantization_config": qcfg}))
+        assert next(g for g in resolve(str(folder)).params if g.name == "dense").bytes == dense, dynamic
+
+
+def test_an_lfm2_rule_on_out_proj_meets_its_attention_output(tmp_path):
+    """LFM2's attention output is self_attn.out_proj (lfm2.py:145): "-:.*out_proj" keeps it fp16, 256 x 256 x 2 =
+    131,072 bytes, where at 4 bits it is 34,048 (32,768 + 256 + 1,024); q / k / v stay 4-bit (34,048 + 2 x 17,024)."""
+    from kvplan.model.sources import resolve
+
+    for dynamic, attention in (({r"-:.*\.out_proj": {}}, 131_072 + 68_096), ({}, 34_048 + 68_096)):
+        folder = tmp_path / f"lfm2{len(dynamic)}"
+        folder.mkdir()
+        qcfg = {"quant_method": "gptq", **GPTQ_FILE, "dynamic": dynamic}
+        (folder / "config.json").write_text(json.dumps({**LFM2, "quantization_config": qcfg}))
+        group = next(g for g in resolve(str(folder)).params if g.name == "attention")
+        assert group.bytes == attention + 2 * 64 * 2, dynamic  # + the q / k norms, 64 wide each, fp16
 
 
 def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):
@@ -300,4 +448,79 @@ def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):
     assert line.startswith("kvplan: error: config field 'quantization_config.dynamic' holds '-:(', not a regular "
                            "expression")
     line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {".*": 8}, "two"), "--gpu", "h100"))
-    assert "maps '.*' to int, not an object of overrides" in line
+    assert "maps '.*' to a number, not an object of overrides" in line
+
+
+@pytest.mark.parametrize("bits, shown", [(5, "5"), (32, "32"), (1, "1"), (True, "true")])
+def test_dynamic_bits_vllm_refuses_are_refused(tmp_path, bits, shown):
+    """override_config takes any int for the module (gptq_utils.py 0.11.0:22-25, 0.32.0:56-58; Python's true is
+    one), then GPTQConfig refuses all but 2 / 3 / 4 / 8 (0.11.0:48-51) and AutoGPTQConfig's TYPE_MAP all but 4 / 8
+    (0.32.0:76-80). Before, 5 was priced as int5-gptq and 32 silently as the config's 4."""
+    from conftest import one_error_line
+
+    r = run_kvplan("estimate", _gptq_folder(tmp_path, {"+:.*": {"bits": bits}}), "--gpu", "h100")
+    assert r.returncode == 2
+    assert one_error_line(r) == ("kvplan: error: config field 'quantization_config.dynamic' gives '+:.*' bits "
+                                 f"{shown}, which vLLM's GPTQ takes for that module and then refuses: it quantises to "
+                                 "2, 3, 4 or 8 bits (4 or 8 with Marlin, and from vLLM 0.22).")
+
+
+def test_dynamic_bits_vllm_ignores_keep_the_configs(tmp_path):
+    """A non-integer bits ("8") fails override_config's isinstance(weight_bits, int): the config's 4 stays, every
+    layer 4-bit (2 x 306,432 + the fp16 rest). A "-:" rule's object is never read (gptq_utils.py 0.32.0:93-95)."""
+    for i, dynamic in enumerate(({"+:.*": {"bits": "8"}}, {r"-:nothing": {"bits": 5}})):
+        folder = _gptq_folder(tmp_path, dynamic, name=f"ckpt{i}")
+        assert _weights(folder) == 2 * 306_432 + FP16_REST, dynamic
+
+
+# ---- the patterns: vLLM compiles them with the regex package (gptq_utils.py 0.11.0:9, 0.34.0:8) ---------------
+
+def test_a_pattern_only_regex_reads_is_read_where_regex_is_installed(tmp_path):
+    r"""\p{L} (any letter) is regex's, not Python's re's: "-:\p{L}.*" matches every module (model.layers...
+    starts with a letter), so both layers stay fp16 (2 x 1,179,648 + the rest)."""
+    pytest.importorskip("regex")
+    assert _weights(_gptq_folder(tmp_path, {r"-:\p{L}.*": {}})) == 2 * FP16_LAYER + FP16_REST
+
+
+def test_without_regex_such_a_pattern_is_kvplans_limit(monkeypatch):
+    """kvplan does not require regex: without it Python's re refuses \\p, and the error says the limit is kvplan's."""
+    from kvplan.errors import KvplanError
+    from kvplan.model.gptq_dynamic import dynamic_rules
+
+    monkeypatch.setitem(sys.modules, "regex", None)  # import regex raises ImportError
+    with pytest.raises(KvplanError) as refused:
+        dynamic_rules({"dynamic": {r"-:\p{L}.*": {}}})
+    assert str(refused.value).startswith(r"config field 'quantization_config.dynamic' holds '-:\\p{L}.*', which "
+                                         "Python's re refuses (bad escape \\p at position 0): vLLM reads these "
+                                         "patterns with the regex package, which kvplan uses only where it is "
+                                         "installed, and it is not here.")
+    assert dynamic_rules({"dynamic": {r"-:.*\.1\.": {}}})[0].pattern.match("model.layers.1.mlp")  # re still reads
+
+
+@pytest.mark.parametrize("dynamic, says", [
+    ({"+:.*": None}, "maps '+:.*' to null, not an object of overrides."),
+    ({"+:.*": [4]}, "maps '+:.*' to an array, not an object of overrides."),
+    ({"+:.*": "8"}, "maps '+:.*' to a string, not an object of overrides."),
+    ([".*"], "must map module-name patterns to overrides, got an array."),
+    (4, "must map module-name patterns to overrides, got a number."),
+])
+def test_bad_dynamic_values_are_named_in_jsons_words(dynamic, says):
+    """The file is JSON: null, an array, a number (before: NoneType, list, int)."""
+    from kvplan.errors import KvplanError
+    from kvplan.model.gptq_dynamic import dynamic_rules
+
+    with pytest.raises(KvplanError) as refused:
+        dynamic_rules({"dynamic": dynamic})
+    assert str(refused.value) == f"config field 'quantization_config.dynamic' {says}"
+
+
+def test_a_settings_file_and_a_config_not_objects_are_named_in_jsons_words(tmp_path):
+    from conftest import one_error_line
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(TINY))
+    (folder / "quantize_config.json").write_text("[4]")
+    assert one_error_line(run_kvplan("estimate", folder, "-q", "gptq")).endswith("got an array.")
+    (folder / "config.json").write_text("[1, 2]")
+    assert one_error_line(run_kvplan("estimate", folder)).endswith("must be a JSON object of fields, got an array.")

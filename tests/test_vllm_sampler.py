@@ -63,8 +63,12 @@ def test_the_triton_path_keeps_one_row_a_program():
 def test_below_eight_requests_the_sort_runs_in_place_as_vllms_own_sampler_measures():
     """tests/data/vllm_sampler_profile_peak.json: vLLM 0.32.0's V1 Sampler with its PyTorch top-k / top-p (the same
     apply_top_k_top_p_pytorch as 0.17-0.20's, scatter_ in place) run on the CPU over bf16 logits
-    (benchmarks/vllm_reference/sampler_profile_peak.py): 24 bytes a logit. kvplan's 0.19 figure for 4 requests is
-    the same to the byte, but for a few small tensors."""
+    (benchmarks/vllm_reference/sampler_profile_peak.py): 24 bytes a logit, the phase after the sort (logits 2, float32
+    copy 4, sorted values and order 12, two bool masks 2, probabilities 4), the CPU sort allocating nothing beside
+    its outputs. On a GPU 4 rows of 201,088 sort as one flat CUB radix sort (SortStable.cu
+    segmented_sort_pairs_by_full_sort) whose two int2 pair tensors 16, float32 keys output 4 and CUB's third keys and
+    values 12 peak at 2 + 4 + 12 + 32 = 50: kvplan's figure is the CPU's + 26 bytes a logit, but for a few small
+    tensors (s55 sampqfix)."""
     from kvplan.engines.vllm_profile import sampler_pass_bytes
     from kvplan.model.sources import resolve
     from kvplan.plan.catalog import find_gpu
@@ -77,7 +81,8 @@ def test_below_eight_requests_the_sort_runs_in_place_as_vllms_own_sampler_measur
         if case["requests"] >= 8:  # the reference runs without Triton: the sort at any count
             continue
         got, how = sampler_pass_bytes(spec, "triton", case["requests"], find_gpu("h100"))
-        assert "sorting" in how and 0 <= case["peak_bytes"] - got < 1024, (case, got)
+        cuda_sort = 26 * case["requests"] * GPT_OSS_20B_VOCAB
+        assert "sorting" in how and 0 <= case["peak_bytes"] + cuda_sort - got < 1024, (case, got)
 
 
 def test_rocm_never_samples_with_flashinfer():

@@ -73,8 +73,17 @@ def priced_kind(kind: str, rules: Behaviour) -> str:
     top_k_top_p_sampling_from_logits, 0.32.0 v1/sample/ops/topk_topp_sampler.py:580-617, flashinfer-python
     0.7.2.post1 sampling.py:1807-1818, the per-request top-k tensor missing the fast path :1583-1594) is followed by
     the seeded pass through forward_native (Behaviour.v1_native_warmup), the Triton top-k / top-p, whose width + 12
-    a logit and cached rows are never less: that one is priced ("triton")."""
+    a logit and cached rows are never less: that one is priced ("triton"). Both less the float32 copy's 4 for
+    float32 logits (float32_copy)."""
     return "triton" if kind == "flashinfer" and rules.v1_native_warmup else kind
+
+
+def float32_copy(width: int) -> int:
+    """Bytes a logit of V1 Sampler.forward's `logits.to(torch.float32)` (v1/sample/sampler.py 0.11.1:87,
+    0.12.0-0.32.0:90): a new float32 tensor, unless the logits are float32 already (a model served in float32),
+    which .to hands back as they are: 0. V2's apply_sampling_params always copies (empty_like().copy_,
+    v1/worker/gpu/sample/sampler.py 0.33.0:241-242)."""
+    return 0 if width == 4 else 4
 
 
 def rejection_pass_bytes(spec, requests: int, rules: Behaviour, runner: Runner, gpu=None) -> tuple:
@@ -115,9 +124,12 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
     before 0.17) peaks inside the sort itself on the GPU: sorting_bytes_per_logit. "triton" (0.17-0.20) from 8
     requests masks the float32 logits in place, keeping a float32 vocabulary row for each of min(next power of two
     of min(SMs, requests), SMs) programs (topk_topp_triton.py, cached), then the softmax's probabilities and
-    random_sample's exponential race: width + 12 a logit; below 8 requests the sort, scattered in place: width + 22
-    (24 for bf16 logits, as vLLM 0.32's own V1 sampler measures on the CPU, tests/data/vllm_sampler_profile_peak.json;
-    the CUDA sort's own buffers, sorting_bytes_per_logit, not counted there). V2's
+    random_sample's exponential race: width + 12 a logit (width + 8 for float32 logits, which Sampler.forward does
+    not copy: float32_copy; so in the sort's figures below); below 8 requests apply_top_k_top_p_pytorch
+    (topk_topp_sampler.py 0.17.0:251-299, the same in 0.21.0:311-359), the same CUDA sort as 0.11.1-0.16's with its
+    result scattered back into the logits in place (scatter_, 0.17.0:299): sorting_bytes_per_logit(in_place_scatter),
+    whose post-sort phase, width + 22 a logit, is what vLLM 0.32's own V1 sampler measures on the CPU (24 for bf16,
+    tests/data/vllm_sampler_profile_peak.json), where the sort allocates no CUDA buffers. V2's
     Gumbel kernel: the logits alone.
     V2 from 0.33 (vllm 0.33 paths; 0.34 the same) samples twice: the default pass above, freed when it returns, then
     one with SamplingParams.for_sampler_warmup() (sampling_params.py:1477-1493: temperature, top-k 50, top-p, min-p,
@@ -147,34 +159,43 @@ def sampler_pass_bytes(spec, kind: str, requests: int, gpu) -> tuple:
                 f"{requests} requests x {vocab} logits x {width + 4} B (V2's warmup-parameter pass: the logits and a "
                 f"float32 copy) + Triton top-k/top-p rows {rows} x {vocab} x 4 B")
     if kind == "triton" and requests >= 8:
-        rows = triton_rows(gpu, requests)
-        return (logits * (width + 12) + rows * vocab * 4, f"{requests} requests x {vocab} logits x {width + 12} B + "
-                                                          f"Triton top-k/top-p rows {rows} x {vocab} x 4 B")
-    per = width + 22 if kind == "triton" else sorting_bytes_per_logit(width, requests, vocab)
+        rows, per = triton_rows(gpu, requests), width + float32_copy(width) + 8
+        return (logits * per + rows * vocab * 4, f"{requests} requests x {vocab} logits x {per} B + "
+                                                 f"Triton top-k/top-p rows {rows} x {vocab} x 4 B")
+    per = sorting_bytes_per_logit(width, requests, vocab, in_place_scatter=kind == "triton")
     return logits * per, f"{requests} requests x {vocab} logits x {per} B (top-k/top-p by sorting)"
 
 
 SMALL_SORT_MAX = 4096  # torch sorts rows up to this long in place (aten/src/ATen/native/cuda/Sort.h)
 FULL_SORT_ROWS = range(2, 128)  # row counts torch sorts as one flat radix sort (SortStable.cu)
+ROW_BY_ROW_VOCAB = 1_000_000  # rows this long torch sorts one at a time (SortStable.cu: nsort >= 1000000)
 
 
-def sorting_bytes_per_logit(width: int, requests: int, vocab: int) -> int:
+def sorting_bytes_per_logit(width: int, requests: int, vocab: int, in_place_scatter: bool = False) -> int:
     """Bytes a logit at the peak of 0.11.1-0.16's top-k / top-p by sorting (v1/sample/ops/topk_topp_sampler.py
-    apply_top_k_top_p, 0.11.1:152-192, 0.16.0:243-283), on top of the LM head's logits (width) and Sampler.forward's
-    float32 copy (4) that the dummy run holds throughout. The sort's outputs stay: float32 values and int64 order
-    (12). Past the sort, the top-k and top-p bool masks (2), the sorted probabilities (4) and the scattered copy (4):
-    width + 26. During it, torch's CUDA sort of rows longer than SMALL_SORT_MAX (Sort.cpp sort_cuda_kernel ->
-    SortStable.cu launch_stable_sort_kernel) allocates beside the outputs: from 128 rows (or one row) an int64
-    reverse-index tensor (8) and CUB's segmented radix sort's third keys and values buffers, float32 and int64 (12,
+    apply_top_k_top_p, 0.11.1:152-192, 0.16.0:243-283), and of 0.17 on's below 8 requests (`in_place_scatter`:
+    apply_top_k_top_p_pytorch, 0.17.0:258-299, scatters into the logits themselves), on top of the LM head's logits
+    (width) and Sampler.forward's float32 copy (4; none for float32 logits: float32_copy) that the dummy run holds
+    throughout. The sort's outputs stay: float32 values and int64 order (12). Past the sort, the top-k and top-p bool
+    masks (2), the sorted probabilities (4) and the scattered copy (4; none in place): width + 26 (22 in place).
+    During it, torch's CUDA sort of rows longer than SMALL_SORT_MAX (Sort.cpp sort_cuda_kernel -> SortStable.cu
+    launch_stable_sort_kernel) allocates beside the outputs: from 128 rows (or one row) an int64 reverse-index tensor
+    (8) and CUB's segmented radix sort's third keys and values buffers, float32 and int64 (12,
     dispatch_segmented_radix_sort.cuh InvokePasses, is_overwrite_okay false): width + 36; from 2 to 127 rows one
     flat sort of (value, index and row) pairs, two 8-byte pair tensors (16), a float32 keys output (4) and CUB's
-    third keys and values buffers (12): width + 48. ROCm's hipCUB taken to allocate alike (not read); a vocabulary
-    of a million or more (sorted row by row) is not modelled."""
-    after_sort = width + 4 + 12 + 2 + 4 + 4
+    third keys and values buffers (12): width + 48. One row, and every row of ROW_BY_ROW_VOCAB or more, is sorted by
+    itself (segmented_sort_large_segments: one row's int64 index array, and radix_sort_pairs' third keys and values
+    for that row, reused row after row): 20 bytes a logit of one row, so 20 / rows a logit (rounded up). ROCm's
+    hipCUB taken to allocate alike (not read)."""
+    held = width + float32_copy(width) + 12  # the logits, their float32 copy, the sort's outputs
+    after_sort = held + 2 + 4 + (0 if in_place_scatter else 4)
     if vocab <= SMALL_SORT_MAX:
         return after_sort
-    beside_outputs = 16 + 4 + 12 if requests in FULL_SORT_ROWS else 8 + 12
-    return max(after_sort, width + 4 + 12 + beside_outputs)
+    if requests == 1 or vocab >= ROW_BY_ROW_VOCAB:
+        beside_outputs = -(-(8 + 12) // requests)
+    else:
+        beside_outputs = 16 + 4 + 12 if requests in FULL_SORT_ROWS else 8 + 12
+    return max(after_sort, held + beside_outputs)
 
 
 def triton_rows(gpu, requests: int) -> int:

@@ -25,8 +25,9 @@ Which class (ModelConfig._verify_quantization asks each class's override_quantiz
 Every constructor reads its keys with get_from_keys, which refuses a missing one before anything else ("Cannot find
 any of [...] in the model's quantization config.": base_config.py 0.11.0:120-126, 0.32.0:182-189). These refusals come
 from get_quant_config (VllmConfig._get_quantization_config), before the capability check; Marlin's as the model is
-built. A GPTQModel `dynamic` rule's per-module bits and group size are priced (model/gptq_dynamic.py), not checked
-here; nor are the shapes Marlin pads or falls back on.
+built. A GPTQModel `dynamic` rule's per-module bits and group size are priced (model/gptq_dynamic.py, which refuses
+bits outside 2, 3, 4 and 8 in any release), not checked here by release; nor are the shapes Marlin pads or falls
+back on.
 
 Two checkpoint formats have classes of their own to 0.14.1 (FORMAT_CLASSES_LAST; format_method), whose overrides
 come first in _verify_quantization's list (config/model.py 0.11.0:905-919, 0.14.1:880-895: bitblas, gptq_marlin_24, then

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Optional
 
-from ..errors import KvplanError, quote
+from ..errors import KvplanError, json_kind, quote
 from ..units import MAX_TOKENS
 
 # Sane ceilings, far above any real model, so that a typo or an attack cannot ask for unbounded work or
@@ -270,8 +270,7 @@ class Config:
 
     def __init__(self, raw: Any, name: str):
         if not isinstance(raw, dict):
-            raise KvplanError(f"config for {quote(name)} must be a JSON object of fields, got a "
-                              f"{type(raw).__name__}.")
+            raise KvplanError(f"config for {quote(name)} must be a JSON object of fields, got {json_kind(raw)}.")
         cfg = _first_text_config(raw)
         if cfg is not raw and raw.get("architectures") is not None:  # the registry's key (parse.py reads it)
             _check_field("architectures", raw["architectures"])

@@ -180,7 +180,7 @@ def _settings_files(model_id: str, revision: Optional[str], method: str, deadlin
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
     if _offline():
-        return _cached_settings_files(model_id, revision, method, snapshot)
+        return _cached_settings_files(model_id, method, snapshot)
     try:
         names = _repo_names(model_id, revision, deadline)
     except HfHubHTTPError:
@@ -214,24 +214,18 @@ def _snapshot_settings_files(method: str, snapshot: Path) -> dict:
     return {name: str(snapshot / name) for name in settings_file_names(method, json_names(snapshot))}
 
 
-def _cached_settings_files(model_id: str, revision: Optional[str], method: str, snapshot: Path) -> dict:
-    """Offline: the settings files the cached snapshot holds. None there is an error (the repo may hold one the cache
-    lacks) unless the cache records the repo lacking every name the class reads (_known_missing)."""
+def _cached_settings_files(model_id: str, method: str, snapshot: Path) -> dict:
+    """Offline: the settings files the cached snapshot holds. None there is an error: the snapshot may lack files of
+    the repo (config.json was all kvplan, or the client, fetched), and no record of the cache proves the repo holds
+    no file whose name merely ends with a settings name (huggingface_hub's .no_exist markers are for exact names)."""
     found = _snapshot_settings_files(method, snapshot)
-    uncached = [name for name in QUANT_CONFIG_FILES[method] if not _known_missing(model_id, name, revision)]
-    if uncached and not found:
+    if not found:
+        names = " or ".join(QUANT_CONFIG_FILES[method])
         raise KvplanError(f"model {model_id}'s config has no quantization_config, and the Hugging Face cache holds no "
-                          f"{' or '.join(uncached)} for it (vLLM's --quantization {method} reads that file instead) "
-                          f"while HF_HUB_OFFLINE is set; unset it to let kvplan ask the Hub, or pass a local folder.")
+                          f"{names} for it, nor a *.json whose name ends so (vLLM's --quantization {method} reads such "
+                          f"a file instead), while HF_HUB_OFFLINE is set: the repo may hold one the cache lacks; unset "
+                          f"it to let kvplan ask the Hub, or pass a local folder.")
     return found
-
-
-def _known_missing(model_id: str, name: str, revision: Optional[str]) -> bool:
-    """Whether the cache records that the repo has no file `name` (huggingface_hub writes a .no_exist marker when
-    the Hub answered that it has none; try_to_load_from_cache then answers _CACHED_NO_EXIST)."""
-    from huggingface_hub import _CACHED_NO_EXIST, try_to_load_from_cache
-
-    return try_to_load_from_cache(model_id, name, revision=revision) is _CACHED_NO_EXIST
 
 
 def _with_hub_settings(raw, model_id: str, revision: Optional[str], quantization: Optional[str], deadline: float,

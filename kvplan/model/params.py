@@ -42,7 +42,8 @@ from .precision import DTYPE_BYTES
 from .quantized import CheckpointFormat, scheme_bytes
 from .spec import ParamGroup, Weights
 from .tensors import (GROUPS, gemma4_layer_tensors, gemma4_load_delta, gemma4_model_tensors, layer_tensors,
-                      model_tensors, mtp_blocks, mtp_module_tensors, mtp_tensors)
+                      model_tensors, mtp_blocks, mtp_module_tensors, mtp_tensors, shared_expert_name, vllm_blocks,
+                      vllm_names)
 from .vision import vision_tensors
 
 QUANTIZED_GROUPS = ("attention", "linear", "dense", "shared_experts", "experts")
@@ -204,20 +205,22 @@ def _marlin24_bytes(bits: int, group: int, rows: int, cols: int) -> float:
 
 
 def projection_styles(cfg: Optional[Config]) -> dict:
-    """Which of vLLM's projection names a group's layers carry where a family differs (quantized._PROJECTIONS)."""
+    """Which of vLLM's projection names a group's layers carry where a family differs (quantized._PROJECTIONS); the
+    shared experts' and the linear mixer's from the family's names (tensors.vllm_names, shared_expert_name)."""
     if cfg is None:
         return {}
     styles = {"attention": "mla"} if cfg.has("kv_lora_rank") else {}
-    if cfg.has("shared_expert_intermediate_size"):
+    if shared_expert_name(cfg) == "shared_expert":
         styles["shared_experts"] = "shared_expert"
-    if cfg.model_type != "qwen3_next":
+    if vllm_names(cfg).mixer != "linear_attn":
         styles["linear"] = "mixer"
     return styles
 
 
 def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: Optional[int] = None,
-                  styles: Optional[dict] = None) -> tuple[float, Optional[str]]:
-    """(stored bytes, the quantised format's name or None) of one tensor of decoder layer `index`."""
+                  styles: Optional[dict] = None, blocks: Optional[dict] = None) -> tuple[float, Optional[str]]:
+    """(stored bytes, the quantised format's name or None) of one tensor of decoder layer `index` (`styles`:
+    projection_styles, `blocks`: tensors.vllm_blocks, of the config)."""
     if tensor.fp32:
         return 4 * tensor.elements, None
     if "checkpoint" in opts:  # compressed-tensors / ModelOpt: the layer's own scheme, by its names
@@ -234,16 +237,16 @@ def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: Optiona
     if quantized and tensor.group == "experts" and opts.get("experts") == "mxfp4":  # DeepSeek-V4 expert_dtype fp4
         return tensor.copies * quantized_bytes("mxfp4", {}, tensor.rows, tensor.cols), "mxfp4"
     if quantized and opts.get("dynamic") and index is not None:
-        return _dynamic_bytes(tensor, fmt, opts, model_bytes, index, styles or {})
+        return _dynamic_bytes(tensor, fmt, opts, model_bytes, index, blocks or vllm_blocks(None))
     if quantized:
         return tensor.copies * quantized_bytes(fmt, opts, tensor.rows, tensor.cols), fmt
     return model_bytes * tensor.elements, None
 
 
-def _dynamic_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: int, styles: dict) -> tuple:
+def _dynamic_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: int, blocks: dict) -> tuple:
     """(stored bytes, format or None) of a GPTQ tensor under the `dynamic` rule its module meets (gptq_dynamic.py):
     in the model dtype where the rule skips it, else at the rule's bits and group size."""
-    rule = decided(tensor, index, opts["dynamic"], styles, opts["bits"], opts["group"])
+    rule = decided(tensor, index, opts["dynamic"], blocks, opts["bits"], opts["group"])
     if rule is False:
         return model_bytes * tensor.elements, None
     bits, group = rule
@@ -286,7 +289,7 @@ def grouped(layers: list, qcfg, dtype: str, cfg: Optional[Config] = None) -> tup
     """ParamGroups of [(tensors, times)] or [(tensors, times, decoder layer index)], each tensor priced in the
     checkpoint's stored format (per layer where the format names layers: compressed-tensors, ModelOpt)."""
     fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
-    styles = projection_styles(cfg)
+    styles, blocks = projection_styles(cfg), vllm_blocks(cfg)
     model_bytes = DTYPE_BYTES[dtype]
     counts = {name: 0 for name in GROUPS}
     stored = {name: 0.0 for name in GROUPS}
@@ -295,7 +298,7 @@ def grouped(layers: list, qcfg, dtype: str, cfg: Optional[Config] = None) -> tup
     formats = {name: set() for name in GROUPS}
     for tensors, times, *index in layers:
         for t in tensors:
-            size, quantized = _stored_bytes(t, fmt, opts, model_bytes, index[0] if index else None, styles)
+            size, quantized = _stored_bytes(t, fmt, opts, model_bytes, index[0] if index else None, styles, blocks)
             counts[t.group] += times * t.elements
             stored[t.group] += times * size
             whole[t.group] += times * size if t.replicated else 0
@@ -332,8 +335,8 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
         key += _layer_formats(per_layer, index, projection_styles(cfg)) if per_layer else ()
         key += layer_ignored(opts, index)
         if opts.get("dynamic"):
-            key += layer_decisions(layer_tensors(cfg, dims, *key[:3]), index, opts["dynamic"],
-                                   projection_styles(cfg), opts["bits"], opts["group"])
+            key += layer_decisions(layer_tensors(cfg, dims, *key[:3]), index, opts["dynamic"], vllm_blocks(cfg),
+                                   opts["bits"], opts["group"])
         structure[key] = structure.get(key, 0) + 1
         first.setdefault(key, index)
     parts = [(layer_tensors(cfg, dims, *key[:3]), times, first[key]) for key, times in structure.items()]
@@ -408,8 +411,8 @@ def mtp_size(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int
     qcfg = quantization(cfg)
     fmt, opts = quantized_format(qcfg) if isinstance(qcfg, dict) else ("", {})
     tensors = mtp_tensors(cfg, dims, mtp_layer_kind(cfg, layers))
-    styles = projection_styles(cfg)
-    stored = sum(_stored_bytes(t, fmt, opts, DTYPE_BYTES[dtype], layers, styles)[0] for t in tensors)
+    styles, names = projection_styles(cfg), vllm_blocks(cfg)
+    stored = sum(_stored_bytes(t, fmt, opts, DTYPE_BYTES[dtype], layers, styles, names)[0] for t in tensors)
     return blocks * sum(t.elements for t in tensors), int(blocks * stored)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, KvplanError, json_kind, quote
 from .config import NESTED_TEXT_KEYS
 from .params import QUANTIZED_GROUPS, quantized_bytes, quantized_format
 from .precision import DTYPE_BYTES
@@ -190,9 +190,8 @@ def with_settings_file(raw: dict, method: str, found: dict, folder: str = "") ->
                                          f"files for {method}\"; keep one.")
     (name, contents), = found.items()
     if not isinstance(contents, dict):
-        kind = "null" if contents is None else f"a {type(contents).__name__}"  # JSON's null, else Python's name
         raise KvplanError(f"{name}{f' in {folder}' if folder else ''} must be a JSON object of quantization settings, "
-                          f"got {kind}.")
+                          f"got {json_kind(contents)}.")
     merged = {**raw, "quantization_config": {**contents, "quant_method": method}}
     return merged, f"{method} settings read from {name} beside config.json, as vLLM's --quantization {method} does"
 

@@ -6,7 +6,7 @@ in their own format; `fp32` marks what vLLM keeps in float32 whatever the checkp
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 from .config import Config
 from .kda import kda_shape
@@ -87,28 +87,95 @@ def _matrix(group: str, rows: int, cols: int, bias: bool = False, copies: int = 
     return out + [Tensor(group, rows, copies=copies)] if bias else out
 
 
-# vLLM's name of a family's feed-forward block where it is not `mlp` (models/mixtral.py, phimoe.py, granitemoe.py:
-# block_sparse_moe; llama4.py: feed_forward; 0.32.0), and of its attention block where not `self_attn` (gpt_oss.py)
-FFN_BLOCKS = {"mixtral": "block_sparse_moe", "phimoe": "block_sparse_moe", "granitemoe": "block_sparse_moe",
-              "llama4_text": "feed_forward", "llama4": "feed_forward"}
-ATTENTION_BLOCKS = {"gpt_oss": "attn"}
+class VllmNames(NamedTuple):
+    """Where vLLM builds a family's modules (0.32.0 model files): the decoder layers' prefix and, inside a layer,
+    each block and the projections kvplan names. A projection "" is not named (a GPTQ `dynamic` rule then meets its
+    block: gptq_dynamic.py); a block "" is the layer itself."""
+    layers: str = "model.layers"
+    attention: str = "self_attn"
+    qkv: str = "qkv_proj"  # QKVParallelLinear: q, k and v fused
+    out: str = "o_proj"
+    ffn: str = "mlp"  # a dense MLP's block, and an MoE layer's unless `moe` says
+    moe: str = ""
+    up: str = "gate_up_proj"  # a gated MLP's fused gate and up projections; a non-gated one's up projection
+    down: str = "down_proj"
+    mixer: str = "mixer"  # a linear-attention or SSM layer's block
 
 
-def attention_block(cfg: Config) -> str:
-    return ATTENTION_BLOCKS.get(cfg.model_type, "self_attn")
+# Families whose vLLM modules are not named as Llama's (models/*.py in 0.32.0, file:lines)
+_FALCON = VllmNames(layers="transformer.h", attention="self_attention", qkv="query_key_value", out="dense",
+                    up="dense_h_to_4h", down="dense_4h_to_h")  # falcon.py:140-157, :241-254, :279-281, :391, :493
+_LFM2 = VllmNames(out="out_proj", ffn="feed_forward", up="w13", down="w2", mixer="short_conv")  # lfm2.py:70-82,
+# :131-145, :201-220, :254-271; lfm2_moe.py:73-85, :141-151, :212-226, :283-306, :343-364
+_QWEN3_NEXT = VllmNames(mixer="linear_attn")  # qwen3_next.py:504, qwen3_5.py:153 (gated DeltaNet)
+# served by vLLM's Transformers backend in 0.32.0 (registry.py:709-725), whose modules keep transformers' names
+# (q_proj, ..., fc1): projections unnamed
+_TRANSFORMERS_BACKEND = VllmNames(qkv="", out="", up="", down="")
+FAMILY_NAMES = {
+    "gpt_oss": VllmNames(attention="attn"),  # gpt_oss.py:145-153, :444
+    # mixtral.py:128 and :252, phimoe.py:284 and :409, granitemoe.py:115 and :272
+    **{family: VllmNames(ffn="block_sparse_moe") for family in ("mixtral", "phimoe", "granitemoe")},
+    # llama4.py:113, :142, :347-356
+    **{family: VllmNames(ffn="feed_forward") for family in ("llama4_text", "llama4")},
+    "jamba": VllmNames(attention="", ffn="feed_forward"),  # jamba.py:142-158, :215-229, :243-254
+    # falcon_h1.py:336-340 (attention under the layer's own prefix), :362-363; its Mamba-2 mixer's prefix drops
+    # "layers" (:344-354: model.N.mixer), which the fallback block does not follow
+    "falcon_h1": VllmNames(attention="", ffn="feed_forward"),
+    "deepseek_v4": VllmNames(attention="attn", ffn="ffn"),  # vllm/models/deepseek_v4/nvidia/model.py:1076-1087
+    "nemotron_h": VllmNames(attention="mixer", ffn="mixer", up="up_proj"),  # nemotron_h.py:110-125, :186-193,
+    # :242, :308-314, :353-357, :406, :461-475, :521-527: every layer one mixer, the MLP non-gated
+    "kimi_linear": VllmNames(moe="block_sparse_moe", mixer="self_attn"),  # vllm/models/kimi_k3/nvidia/model.py
+    # :889-958 (KDA and MLA layers self_attn, MoE block_sparse_moe: its experts and shared_experts :641, :710)
+    "lfm2": _LFM2, "lfm2_moe": _LFM2,
+    "qwen3_next": _QWEN3_NEXT, "qwen3_5_text": _QWEN3_NEXT, "qwen3_5_moe_text": _QWEN3_NEXT,
+    "falcon": _FALCON, "refinedweb": _FALCON, "refinedwebmodel": _FALCON,
+    "gpt2": VllmNames(layers="transformer.h", attention="attn", qkv="c_attn", out="c_proj", up="c_fc",
+                      down="c_proj"),  # gpt2.py:86-93, :130-137, :162-165, :214, :277
+    **{family: _TRANSFORMERS_BACKEND for family in ("gpt_neox", "gpt_bigcode", "phi", "olmo", "olmo2", "olmo3")},
+}
 
 
-def ffn_block(cfg: Config, group: str) -> str:
-    """vLLM's name of a feed-forward group's module in a decoder layer: the block (mlp), its routed experts (one
-    FusedMoE, mlp.experts) or shared ones (mlp.shared_experts; mlp.shared_expert where a single one has its own
-    intermediate size, as Qwen's MoE names it: qwen2_moe.py, qwen3_moe.py; llama4.py's too)."""
-    block = FFN_BLOCKS.get(cfg.model_type, "mlp")
+def vllm_names(cfg: Optional[Config]) -> VllmNames:
+    return FAMILY_NAMES.get(cfg.model_type, VllmNames()) if cfg is not None else VllmNames()
+
+
+def shared_expert_name(cfg: Optional[Config]) -> str:
+    """vLLM's name of an MoE layer's shared-expert module: shared_expert where a single one has its own intermediate
+    size, as Qwen's MoE names it (qwen2_moe.py, qwen3_moe.py, qwen3_next.py), and Llama 4's (llama4.py); else
+    shared_experts (deepseek_v2.py, nemotron_h.py:193, kimi_k3 model.py:641)."""
+    if cfg is None:
+        return "shared_experts"
+    single = cfg.has("shared_expert_intermediate_size") or cfg.model_type.startswith("llama4")
+    return "shared_expert" if single else "shared_experts"
+
+
+def _path(*parts: str) -> str:
+    """A dotted module name of the non-empty `parts`."""
+    return ".".join(part for part in parts if part)
+
+
+def ffn_block(cfg: Optional[Config], group: str) -> str:
+    """vLLM's name of a feed-forward group's module in a decoder layer: a dense MLP's block, an MoE layer's routed
+    experts (one FusedMoE: mlp.experts) or its shared ones (shared_expert_name)."""
+    names = vllm_names(cfg)
     if group == "experts":
-        return f"{block}.experts"
+        return _path(names.moe or names.ffn, "experts")
     if group == "shared_experts":
-        single = cfg.has("shared_expert_intermediate_size") or cfg.model_type.startswith("llama4")
-        return f"{block}.shared_expert" if single else f"{block}.shared_experts"
-    return block
+        return _path(names.moe or names.ffn, shared_expert_name(cfg))
+    return names.ffn
+
+
+def vllm_blocks(cfg: Optional[Config]) -> dict:
+    """The decoder layers' prefix ("layers") and each parameter group's block in a layer, as vLLM names them: where
+    a GPTQ `dynamic` rule meets a tensor kvplan does not name (gptq_dynamic.module_name)."""
+    names = vllm_names(cfg)
+    return {"layers": names.layers, "attention": names.attention, "dense": names.ffn, "linear": names.mixer,
+            "experts": ffn_block(cfg, "experts"), "shared_experts": ffn_block(cfg, "shared_experts")}
+
+
+def _projection(block: str, name: str) -> str:
+    """vLLM's name of projection `name` in `block` ("" where the projection is not named)."""
+    return _path(block, name) if name else ""
 
 
 def _named(tensors: list, name: str) -> list:
@@ -163,9 +230,10 @@ def _attention(cfg: Config, d: dict, indexer: bool = True) -> list:
     qkv = all_biased or flagged or family in QKV_BIAS
     gate = 1 + gated_attention(cfg)  # q_proj also yields the output gate
     kv_proj = [t._replace(kv_split=kv) for t in _matrix("attention", kv * hd, h, qkv, copies=2)]
-    block = attention_block(cfg)  # vLLM fuses q, k and v into one qkv_proj (QKVParallelLinear)
-    out = [*_named([*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj], f"{block}.qkv_proj"),
-           *_named(_matrix("attention", h, heads * hd, all_biased), f"{block}.o_proj")]
+    names = vllm_names(cfg)
+    out = [*_named([*_matrix("attention", heads * hd * gate, h, qkv), *kv_proj], _projection(names.attention,
+                                                                                              names.qkv)),
+           *_named(_matrix("attention", h, heads * hd, all_biased), _projection(names.attention, names.out))]
     if per_head_qk_norm(cfg):
         out += [Tensor("attention", hd, copies=2, replicated=True)]
     if family in WHOLE_QK_NORM:
@@ -304,15 +372,14 @@ def _linear_mixer(cfg: Config, d: dict) -> list:
 def _mlp(cfg: Config, group: str, h: int, inter: int, copies: int = 1) -> list:
     family = cfg.model_type
     bias = family in ALWAYS_BIASED or cfg.flag("bias" if family in FALCON else "mlp_bias", False)
-    block = ffn_block(cfg, group)
+    block, names = ffn_block(cfg, group), vllm_names(cfg)
     if family == "gpt_oss":  # fused gate_up and down, each with a bias, per expert
         return _named([*_matrix(group, 2 * inter, h, True, copies), *_matrix(group, h, inter, True, copies)], block)
-    if family in NON_GATED_MLP:  # names of their own (fc1 / fc2, c_fc...): not named
-        return _matrix(group, inter, h, bias, copies) + _matrix(group, h, inter, bias, copies)
-    gate_up, down = [*_matrix(group, inter, h, bias, copies)] * 2, _matrix(group, h, inter, bias, copies)
+    up = _matrix(group, inter, h, bias, copies) * (1 if family in NON_GATED_MLP else 2)
+    down = _matrix(group, h, inter, bias, copies)
     if group == "experts":  # one FusedMoE module holds them all
-        return _named(gate_up + down, block)
-    return _named(gate_up, f"{block}.gate_up_proj") + _named(down, f"{block}.down_proj")
+        return _named(up + down, block)
+    return _named(up, _projection(block, names.up)) + _named(down, _projection(block, names.down))
 
 
 class FeedForwardSizes(NamedTuple):
