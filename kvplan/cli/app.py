@@ -56,12 +56,16 @@ CLOSED = "cannot write the output: stdout is closed."
 
 
 def write_stdout(text: str) -> None:
-    """`text` on stdout, flushed: a closed stdout, a full disk or an encoding that cannot hold the text is one line
-    (exit 2), not a traceback (writing_stdout)."""
+    """`text` on stdout in one write, flushed: a closed stdout, a full disk or an encoding that cannot hold the text
+    is one line (exit 2), not a traceback (writing_stdout). Where stdout's encoding has no box characters
+    (PYTHONIOENCODING=ascii, a C locale) the tables are already ASCII and any other character it cannot hold (rich's
+    '\u2026' in help, a model's name) is written as '?' (render.text.encodable), so the output degrades, not fails."""
+    from ..render.text import draws_boxes, encodable
+
     with writing_stdout():
         if sys.stdout is None:
             raise KvplanError(CLOSED)
-        sys.stdout.write(text)
+        sys.stdout.write(text if draws_boxes() else encodable(text))
         sys.stdout.flush()
 
 
@@ -84,23 +88,30 @@ def writing_stdout():
 
 
 class GuardedStdout:
-    """sys.stdout while a command runs (run.main): every write goes through writing_stdout(), so that --help,
-    --version and a command's output fail alike on a full disk, a closed stdout (`stream` None) or an encoding that
-    cannot hold the text; everything else (isatty, encoding, fileno) is the real stream's."""
+    """sys.stdout while a command runs (run.guarded_stdout): what --help, --version and a command write is held here
+    and written once as the command ends (write_out, through write_stdout), so a full disk, a closed stdout (`stream`
+    None) or an encoding that cannot hold the text fails alike, and nothing half-written is left; everything else
+    (isatty, encoding, fileno), which rich and click lay out by, is the real stream's."""
 
     def __init__(self, stream):
         self._stream = stream
+        self._held = []
 
-    def write(self, text):
-        with writing_stdout():
-            if self._stream is None:
-                raise KvplanError(CLOSED)
-            return self._stream.write(text)
+    def write(self, text) -> int:
+        if not isinstance(text, str):  # as a text stream refuses bytes: click probes for a binary writer so
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self._held.append(text)
+        return len(text)
 
     def flush(self) -> None:
-        with writing_stdout():
-            if self._stream is not None:
-                self._stream.flush()
+        """Nothing to flush before write_out: the held text goes out whole or not at all."""
+
+    def write_out(self) -> None:
+        """The held text in one write to the real stream (which must be sys.stdout again); none held, none written."""
+        text = "".join(self._held)
+        self._held.clear()
+        if text:
+            write_stdout(text)
 
     def isatty(self) -> bool:
         return self._stream is not None and self._stream.isatty()

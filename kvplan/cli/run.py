@@ -22,14 +22,23 @@ def _click_errors() -> tuple:
 
 
 @contextmanager
-def guarded_stdout():
-    """sys.stdout as GuardedStdout for one command: help, --version and results write through one helper."""
+def guarded_stdout(finished: tuple = ()):
+    """sys.stdout as GuardedStdout for one command: what help, --version and results write is held and written once
+    as the command ends, or leaves through one of `finished` (click's Exit: --version; shell completion's
+    SystemExit); on any other exception nothing is written, so a failure never leaves half an output."""
     real = sys.stdout
-    sys.stdout = GuardedStdout(real)
+    guarded = sys.stdout = GuardedStdout(real)
     try:
         yield
-    finally:
+    except finished:
         sys.stdout = real
+        guarded.write_out()
+        raise
+    except BaseException:
+        sys.stdout = real
+        raise
+    sys.stdout = real
+    guarded.write_out()
 
 
 def say(message: str) -> None:
@@ -72,7 +81,8 @@ def main(argv: Optional[list] = None) -> int:
     flags.typed_args[:] = args
     usage_errors, abort, exit_ = _click_errors()
     try:
-        with guarded_stdout():  # `kvplan` alone: the command list and a first command to try, exit 0
+        # click's Exit (--version) and SystemExit (shell completion's answer) end a command that wrote its output
+        with guarded_stdout((exit_, SystemExit)):  # `kvplan` alone: the command list and a first command, exit 0
             result = app(args=args or ["--help"], prog_name="kvplan", standalone_mode=False)
     except FieldError as exc:
         say(f"kvplan: error: {exc.spelled(flags.typed(exc.field), flags.typed)}")

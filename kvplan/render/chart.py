@@ -1,7 +1,7 @@
 """Charts in the terminal (rich): requests the KV cache holds against max length for each (KV dtype, TP) of an
 estimate, and one GPU's memory as a stacked bar (weights, activations, CUDA runtime, NCCL, KV cache, the part
 --gpu-memory-utilization leaves free). Bars use distinct characters as well as colours, so they read the same
-piped."""
+piped, and ASCII ones where stdout's encoding has no block characters (glyph)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Optional
 
 from rich.markup import escape
 
-from .text import size
+from .text import draws_boxes, size
 
 BAR = "█"
 MAX_SERIES = 4
@@ -28,14 +28,24 @@ SEGMENTS = {
     "kv": ("KV cache", "■", "green"),
     "free": ("left free by utilization", "·", "bright_black"),
 }
+# each bar character in ASCII, for a stdout whose encoding has no block characters (text.draws_boxes): still one
+# character a segment, told apart by shape as the block shades are
+ASCII_BARS = {"█": "#", "▓": "%", "▒": "+", "░": ":", "·": ".", "■": "="}
+
+
+def glyph(char: str) -> str:
+    """A bar character as stdout can hold it: itself, or its ASCII_BARS form."""
+    return char if draws_boxes() else ASCII_BARS[char]
+
 
 def _bar(value: int, top: int, cells: int) -> str:
     """A log-scale bar: 1 request gets one cell, `top` requests all `cells`."""
     if value <= 0:
         return ""
+    bar = glyph(BAR)
     if top <= 1:
-        return BAR * cells
-    return BAR * max(1, round(cells * (1 + math.log(value)) / (1 + math.log(top))))
+        return bar * cells
+    return bar * max(1, round(cells * (1 + math.log(value)) / (1 + math.log(top))))
 
 
 def concurrency_chart(result, width: Optional[int]):
@@ -106,6 +116,7 @@ def budget_bar(plan, width: Optional[int]):
     widths[widths.index(max(widths))] -= sum(widths) - cells  # rounding never spills past the line
     bar, legend = Text("["), Text("  ")
     for (label, value, char, colour), cells_of in zip(segments, widths):
+        char = glyph(char)
         bar.append(char * cells_of, style=colour)
         legend.append(f"{char} {label} {size(value)}  ", style=colour)
     bar.append("]")

