@@ -127,3 +127,54 @@ def test_a_failure_after_output_leaves_none(monkeypatch):
     code, err = run_to(stream, "estimate", "Qwen/Qwen3-8B", "--gpu", "L4")
     assert code == 2 and err.strip() == "kvplan: error: failed after writing"
     assert stream.writes == []
+
+
+# --- multimodal flags on a text-only model: vLLM's registry decides ------------------------------------------------
+
+PHI3V = {"architectures": ["Phi3VForCausalLM"], "model_type": "phi3_v", "hidden_size": 3072,
+         "intermediate_size": 8192, "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 32,
+         "vocab_size": 32064, "max_position_embeddings": 131072, "rms_norm_eps": 1e-05, "torch_dtype": "bfloat16",
+         "hidden_act": "silu", "img_processor": {"image_dim_out": 1024, "name": "clip_vision_model",
+                                                 "num_img_tokens": 144}}
+
+
+class Named:
+    """A spec as registry_multimodal reads it: its architecture alone."""
+
+    def __init__(self, architecture: str):
+        self.architecture, self.registered_architecture = architecture, ""
+
+
+@pytest.mark.parametrize("architecture, multimodal", [
+    # vLLM 0.32.0 model_executor/models/registry.py _MULTIMODAL_MODELS: :556, :558, :527, :544, :545
+    ("Phi3VForCausalLM", True), ("Phi4MMForCausalLM", True), ("MolmoForCausalLM", True), ("Ovis", True),
+    ("Ovis2_5", True),
+    # :404 Gemma3ForConditionalGeneration and :622 WhisperForConditionalGeneration (_MULTIMODAL_MODELS)
+    ("Gemma3ForConditionalGeneration", True), ("WhisperForConditionalGeneration", True),
+    # _TEXT_GENERATION_MODELS: :83 ChatGLM's ...ForConditionalGeneration builds chatglm.py:432 ChatGLMForCausalLM,
+    # no SupportsMultiModal; :134 HCXVisionV2ForCausalLM builds hyperclovax_vision_v2.py:364, SupportsMultiModal
+    ("ChatGLMForConditionalGeneration", False), ("HCXVisionV2ForCausalLM", True),
+    ("Qwen3ForCausalLM", False), ("LlamaForCausalLM", False), ("Phi3ForCausalLM", False),
+])
+def test_registry_multimodal(architecture, multimodal):
+    from kvplan.engines.vllm_multimodal import registry_multimodal
+
+    assert registry_multimodal(Named(architecture)) is multimodal
+
+
+def test_phi3_vision_takes_its_media_flags(write_config):
+    """Phi-3-vision's config has no vision_config (its tower is img_processor), yet vLLM's registry serves it as a
+    multimodal class (0.32.0 registry.py:556): --limit-mm-per-prompt is no flag it ignores."""
+    path = write_config(PHI3V)
+    r = run_kvplan("estimate", path, "--gpu", "H100", "-c", "8K", "--limit-mm-per-prompt", "image=2")
+    assert r.returncode == 0, r.stderr
+    assert "nothing here" not in r.stdout
+
+
+def test_text_model_notes_its_media_flags():
+    r = run_kvplan("estimate", "Qwen/Qwen3-8B", "--gpu", "L4", "-c", "8K", "--limit-mm-per-prompt", "image=2",
+                   "--skip-mm-profiling")
+    assert r.returncode == 0, r.stderr
+    text = " ".join(r.stdout.split())
+    assert ("--skip-mm-profiling, --limit-mm-per-prompt change nothing here: vLLM serves Qwen/Qwen3-8B "
+            "(Qwen3ForCausalLM) as a text-only model") in text

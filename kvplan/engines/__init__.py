@@ -36,12 +36,14 @@ class EngineFlags:
     enable_eplb: Optional[object] = None  # --enable-eplb with --eplb-config: vllm_eplb.Eplb (None: off)
 
     def unused_on(self, spec) -> tuple:
-        """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model with
-        no vision or audio tower. vLLM reads them into MultiModalConfig alone, which it builds only for an
-        architecture that supports multimodal input, and drops them without a word otherwise (0.32.0
-        config/model.py:817-868, 0.11.0 :604-630, 0.34.0 :851-901: no else branch), so kvplan says so in a note
-        (unused_media_note) rather than refuse what vLLM serves."""
-        if spec.multimodal or spec.audio_tower:
+        """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's
+        registry serves as a text class (vllm_multimodal.registry_multimodal, whatever kvplan reads of its towers).
+        vLLM reads them into MultiModalConfig alone, which it builds only for a class that supports multimodal input,
+        and drops them without a word otherwise (0.32.0 config/model.py:817-868, 0.11.0 :604-630, 0.34.0 :851-901: no
+        else branch), so kvplan says so in a note (unused_media_note) rather than refuse what vLLM serves."""
+        from .vllm_multimodal import registry_multimodal
+
+        if registry_multimodal(spec):
             return ()
         return tuple(field for name, field in MEDIA_FLAGS.items() if getattr(self, name))
 
@@ -67,9 +69,11 @@ def unused_media_note(spec, flags: EngineFlags, spell=str) -> str:
     fields = flags.unused_on(spec)
     if not fields:
         return ""
+    from .vllm import served_architecture
+
     verb = "changes" if len(fields) == 1 else "change"
-    return (f"{', '.join(spell(f) for f in fields)} {verb} nothing here: {spec.name} has no vision or audio tower, "
-            f"and vLLM ignores its multimodal flags on a text-only model")
+    return (f"{', '.join(spell(f) for f in fields)} {verb} nothing here: vLLM serves {spec.name} "
+            f"({served_architecture(spec)}) as a text-only model, and ignores its multimodal flags on one")
 
 
 ENCODER_TP_MODES = ("weights", "data")
