@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import environment, one_error_line, run_installed, run_kvplan
+from conftest import deployments_file, environment, estimate_plan, one_error_line, run_installed, run_kvplan
 
 BOX = "─━┃│┏┓┳┡┩╇└┘┴█▓▒░·■"  # rich's SIMPLE_HEAD / HEAVY_HEAD rules and the chart's blocks
 
@@ -178,3 +178,72 @@ def test_text_model_notes_its_media_flags():
     text = " ".join(r.stdout.split())
     assert ("--skip-mm-profiling, --limit-mm-per-prompt change nothing here: vLLM serves Qwen/Qwen3-8B "
             "(Qwen3ForCausalLM) as a text-only model") in text
+
+
+# --- up to 0.10.0 vLLM refused the media flags on a text class -----------------------------------------------------
+# ModelConfig._init_multimodal_config raised "`limit_mm_per_prompt` is only supported for multimodal models." (and
+# the same for mm_processor_kwargs) on a text class, as users met it on 0.8.5 and 0.9.2 (vllm#21120); 0.11.0's
+# config/model.py:603-630 builds MultiModalConfig under `if self._model_info.supports_multimodal:` with no else.
+# 0.10.1 as the first release without the raise is kvplan's (uncertain) boundary.
+
+def refusal_of(*args) -> dict:
+    plan = estimate_plan("Qwen/Qwen3-8B", "--gpu", "L4", "-c", "8K", *args)
+    return plan["engine"]["refusal"]
+
+
+@pytest.mark.parametrize("release", ["0.8.5", "0.9.2", "0.10.0"])
+def test_old_release_refuses_media_limits_on_a_text_model(release):
+    refusal = refusal_of("--engine", f"vllm=={release}", "--limit-mm-per-prompt", "image=2")
+    assert refusal["reason"] == "`limit_mm_per_prompt` is only supported for multimodal models."
+    assert refusal["configuration"] is True and refusal["field"] == "engine"
+    assert refusal["remedy"] == ("it starts with --engine vllm==0.10.1 or newer; or leave --limit-mm-per-prompt "
+                                 "out")
+
+
+def test_old_release_refuses_processor_kwargs_on_a_text_model():
+    refusal = refusal_of("--engine", "vllm==0.9.2", "--mm-processor-kwargs", '{"max_pixels": 100000}')
+    assert refusal["reason"] == "`mm_processor_kwargs` is only supported for multimodal models."
+
+
+def test_old_release_lets_an_empty_mapping_pass():
+    """vLLM tested each for truth (`if self.limit_mm_per_prompt:`): '{}', its own default, passes."""
+    r = run_kvplan("estimate", "Qwen/Qwen3-8B", "--gpu", "L4", "-c", "8K", "--engine", "vllm==0.9.2",
+                   "--limit-mm-per-prompt", "{}", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    import json
+
+    data = json.loads(r.stdout)
+    assert data["plans"][0]["engine"]["refusal"] is None
+    assert any("changes nothing here" in rule for rule in data["model"]["rules"])
+
+
+@pytest.mark.parametrize("release", ["0.10.1", "0.11.0", "0.32.0"])
+def test_later_release_notes_the_flag(release):
+    r = run_kvplan("estimate", "Qwen/Qwen3-8B", "--gpu", "L4", "-c", "8K", "--engine", f"vllm=={release}",
+                   "--limit-mm-per-prompt", "image=2")
+    assert r.returncode == 0, r.stderr
+    assert "--limit-mm-per-prompt changes nothing here" in r.stdout and "only supported" not in r.stdout
+
+
+def test_old_release_takes_media_limits_on_a_multimodal_model():
+    plan = estimate_plan("Qwen/Qwen2.5-VL-7B-Instruct", "--gpu", "H100", "-c", "8K", "--engine", "vllm==0.9.2",
+                         "--limit-mm-per-prompt", "image=2")
+    assert plan["engine"]["refusal"] is None
+
+
+def test_check_fails_the_old_release_and_warns_the_new(tmp_path):
+    body = "".join(f"  - name: {name}\n    model: Qwen/Qwen3-8B\n    gpu: L4\n    tp: 1\n    context: 8192\n"
+                   f"    engine: vllm=={release}\n    limit_mm_per_prompt: {{image: 2}}\n"
+                   for name, release in (("old", "0.9.2"), ("new", "0.10.1")))
+    path = deployments_file(tmp_path, body)
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 1, r.stderr
+    import json
+
+    results = {d["name"]: d for d in json.loads(r.stdout)["results"]}
+    old, new = results["old"], results["new"]
+    assert not old["passed"] and new["passed"]
+    assert any("`limit_mm_per_prompt` is only supported for multimodal models" in f["message"]
+               and f["key"] == "engine" for f in old["findings"])
+    assert any(f["level"] == "warning" and f["key"] == "limit_mm_per_prompt" and "changes nothing here" in f["message"]
+               for f in new["findings"])

@@ -302,9 +302,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
                                   f"({spec.max_position_embeddings}); vLLM serves longer sequences only with RoPE "
                                   f"scaling or VLLM_ALLOW_LONG_MAX_MODEL_LEN.")
     engine_flags = getattr(_engine(dep), "flags", None)  # the ideal engine refuses the multimodal flags itself
-    unused = engine_flags.unused_on(spec) if engine_flags is not None else ()
+    unused = "" if engine_flags is None else unused_media_note(spec, engine_flags, spell, _engine(dep).version)
     if unused:  # vLLM ignores them on a text-only model: a warning on the first one's key, not a failure
-        add("warning", unused[0], unused_media_note(spec, engine_flags, spell) + ".")
+        add("warning", engine_flags.unused_on(spec)[0], unused + ".")
 
     pp = dep.pp or 1
     device, budget_for = _budget_for(spec, dep)

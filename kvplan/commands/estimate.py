@@ -117,7 +117,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     weighted = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
     spec = served(weighted, engine_model, pp)
-    unused = unused_media_note(spec, flags, spell)
+    unused = unused_media_note(spec, flags, spell, engine_model.version)
     if unused:  # vLLM ignores them here: said, not refused
         spec = replace(spec, notes=spec.notes + (unused,))
     device = choose_gpu(gpu)

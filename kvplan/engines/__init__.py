@@ -63,11 +63,14 @@ MEDIA_FLAGS = {"skip_mm_profiling": "skip_mm_profiling", "language_model_only": 
                "mm_processor_kwargs": "mm_processor_kwargs"}
 
 
-def unused_media_note(spec, flags: EngineFlags, spell=str) -> str:
+def unused_media_note(spec, flags: EngineFlags, spell=str, version: Optional[str] = None) -> str:
     """A sentence (no full stop) naming, as `spell` writes them, the multimodal flags vLLM ignores on a text-only
-    model (EngineFlags.unused_on); '' when none."""
+    model (EngineFlags.unused_on); '' when none, or where vLLM `version` refuses one of them instead (up to 0.10.0:
+    vllm_multimodal.text_only_refusal, which the plans carry)."""
+    from .vllm_multimodal import refused_flag
+
     fields = flags.unused_on(spec)
-    if not fields:
+    if not fields or (version is not None and refused_flag(spec, version, flags)):
         return ""
     from .vllm import served_architecture
 
@@ -162,6 +165,7 @@ class MediaLimits:
     video_height: Optional[int] = None
     video_frames: Optional[int] = None  # VideoDummyOptions.num_frames
     audio: Optional[int] = None  # an audio tower's count (Gemma 4's): it takes media while it is not 0
+    empty: bool = False  # given as '{}', which vLLM's truth tests treat as not given (vllm_multimodal._empty)
 
     @property
     def sized(self) -> bool:
@@ -178,7 +182,7 @@ class MediaLimits:
         """These limits with some modalities' counts changed; a count of 0 drops that modality's dummy options."""
         options = {"image": ("image_width", "image_height"), "video": ("video_width", "video_height", "video_frames")}
         dropped = {key: None for modality, count in counts.items() if count == 0 for key in options.get(modality, ())}
-        return replace(self, **counts, **dropped)
+        return replace(self, **counts, **dropped, empty=self.empty and not counts)
 
     def said(self) -> str:
         """These limits as vLLM's --limit-mm-per-prompt takes them: JSON, image, audio, video in that order (vLLM
@@ -243,7 +247,8 @@ def media_limits(value) -> Optional[MediaLimits]:
         counts = [count(limits[m]) if m in limits and (not isinstance(limits[m], dict) or "count" in limits[m])
                   else None for m in ("image", "video", "audio")]
         return MediaLimits(*counts[:2], *options(limits, "image", ("width", "height")),
-                           *options(limits, "video", ("width", "height", "num_frames")), audio=counts[2])
+                           *options(limits, "video", ("width", "height", "num_frames")), audio=counts[2],
+                           empty=not limits)
     except (ValueError, TypeError):
         raise FieldError("limit_mm_per_prompt", f"must be vLLM's form, '{{\"image\": 0}}' or image=0,video=0 (a "
                                                 f"count of 0 or more a modality; image width / height, video "
@@ -271,6 +276,7 @@ class ProcessorKwargs:
     # Gemma 4's max_soft_tokens where given: ((scope, value), ...), scope "" for the flat key, else the HF processor
     # scope holding it (images_kwargs, ...); engines/vllm_media_floor.py soft_tokens resolves it per release
     soft_tokens: tuple = ()
+    empty: bool = False  # given as '{}', which vLLM's truth tests treat as not given (vllm_multimodal._empty)
 
     def size(self, modality: str, default: tuple) -> tuple:
         """(shortest_edge, longest_edge) for `modality`, over the processor's own `default`."""
@@ -324,7 +330,7 @@ def mm_processor_kwargs(value) -> Optional[ProcessorKwargs]:
     scopes = {scope: kwargs.get(scope) for scope in HF_SCOPES}
     soft = tuple((scope, scoped["max_soft_tokens"]) for scope, scoped in (("", kwargs), *scopes.items())
                  if isinstance(scoped, dict) and "max_soft_tokens" in scoped)
-    return ProcessorKwargs(sizes, json.dumps(said, separators=(", ", ": ")), soft)
+    return ProcessorKwargs(sizes, json.dumps(said, separators=(", ", ": ")), soft, not kwargs)
 
 
 def get_engine(name, flags: EngineFlags = EngineFlags()):

@@ -11,6 +11,7 @@ from ..plan.catalog import device_name
 from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import architecture_refusal, resolve_settings, served_architecture, start
+from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
 from .vllm_speculative import NO_WEIGHTS
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
 from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, kv_dtype_choices, parse_version
@@ -128,7 +129,7 @@ class VllmEngine:
         return configuration_refusal(viewed, precision, tp=tp, length=asked["context"],
                                      block_size=asked["block_size"], version=engine.version, capability=capability,
                                      gpu_name=device_name(gpu)) or _encoder_only_refusal(spec, engine.version) \
-            or _soft_tokens_refusal(spec, engine)
+            or text_only_refusal(spec, engine.version, engine.flags) or _soft_tokens_refusal(spec, engine)
 
     def fixes(self, spec, refusal, *, kv_dtype: str, context: int, block_size: Optional[int], tp: int,
               gpu=None) -> tuple:
@@ -188,7 +189,10 @@ class VllmEngine:
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
         # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
         registered = architecture_refusal(served_architecture(spec), self.version) is None
-        refused_item = item_refusal(spec, self.version, self.flags, settings, _capability(gpu)) if registered else None
+        # then, up to 0.10.0, a media flag on a text class (ModelConfig), then a media item past the batched tokens
+        refused_item = None if not registered else (
+            text_only_refusal(spec, self.version, self.flags)
+            or item_refusal(spec, self.version, self.flags, settings, _capability(gpu)))
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
@@ -229,7 +233,7 @@ def releases() -> tuple:
     from .vllm_remedy import release_boundaries
 
     flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
-    return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE])
+    return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE])
 
 
 def _encoder_only_refusal(spec, version: str):

@@ -64,3 +64,46 @@ def registry_multimodal(spec) -> bool:
     if architecture in MULTIMODAL_NAMED:
         return True
     return architecture.endswith("ForConditionalGeneration") and architecture not in TEXT_CONDITIONAL
+
+
+# Up to 0.10.0, ModelConfig._init_multimodal_config refused a text class given a media limit or processor kwargs, in
+# this order ("`limit_mm_per_prompt` is only supported for multimodal models.", the same words for
+# mm_processor_kwargs; users met it on 0.8.5 and 0.9.2, vllm#21120), testing each for truth (an empty mapping, its
+# default, passes); 0.11.0 builds MultiModalConfig for a multimodal class alone and says nothing otherwise
+# (config/model.py 0.11.0:603-630). No source before 0.11.0 is read here: 0.10.1 as the first release that drops
+# them silently is an unconfirmed belief (the raise in 0.10.0, not in 0.10.1), kept as uncertain. Those releases
+# have no other multimodal flag kvplan models (skip_mm_profiling from 0.10.1, mm_encoder_tp_mode from 0.10.2,
+# language_model_only from 0.17: vllm_engine.FLAG_SINCE).
+DROPPED_SINCE = (0, 10, 1)
+REFUSED_FLAGS = (("mm_limits", "limit_mm_per_prompt"), ("mm_processor_kwargs", "mm_processor_kwargs"))
+REMEDY_FLAGS = (("engine", "--engine"), ("limit_mm_per_prompt", "--limit-mm-per-prompt"),
+                ("mm_processor_kwargs", "--mm-processor-kwargs"))
+
+
+def refused_flag(spec, version: str, flags) -> str:
+    """The multimodal flag vLLM `version` refuses `spec`, a text class, for (the first of REFUSED_FLAGS given with a
+    non-empty value), else ''."""
+    from .vllm_versions import parse_version
+
+    if parse_version(version) >= DROPPED_SINCE or registry_multimodal(spec):
+        return ""
+    return next((field for name, field in REFUSED_FLAGS if not _empty(getattr(flags, name))), "")
+
+
+def _empty(value) -> bool:
+    """A flag not given, or given as an empty mapping ('{}'), which vLLM's truth test lets pass."""
+    return value is None or getattr(value, "empty", False)
+
+
+def text_only_refusal(spec, version: str, flags):
+    """vLLM's start-up refusal of a media flag on a text class up to 0.10.0 (DROPPED_SINCE), at fault the release:
+    from 0.10.1 vLLM drops the flag instead (kvplan notes it: engines.unused_media_note); or None."""
+    from .figures import Refusal
+
+    field = refused_flag(spec, version, flags)
+    if not field:
+        return None
+    first = ".".join(map(str, DROPPED_SINCE))
+    return Refusal(f"`{field}` is only supported for multimodal models.", None, configuration=True, field="engine",
+                   options=(f"vllm=={first}",), onward="newer", also=f"leave {dict(REMEDY_FLAGS)[field]} out",
+                   remedy_flags=REMEDY_FLAGS)
