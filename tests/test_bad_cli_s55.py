@@ -247,3 +247,80 @@ def test_check_fails_the_old_release_and_warns_the_new(tmp_path):
                and f["key"] == "engine" for f in old["findings"])
     assert any(f["level"] == "warning" and f["key"] == "limit_mm_per_prompt" and "changes nothing here" in f["message"]
                for f in new["findings"])
+
+
+# --- --input-len against the max model length, as vLLM's front end validates a prompt -----------------------------
+
+def input_len_error(*args) -> str:
+    return one_error_line(run_kvplan("estimate", *args))
+
+
+@pytest.mark.parametrize("release", ["0.14.0", "0.18.0", "0.25.0", "0.32.0", "0.34.0"])
+def test_prompt_as_long_as_the_length_is_refused(release):
+    """0.14.0 v1/engine/input_processor.py:694-707 (a text model), 0.18.0 :365, 0.25.0 :423, 0.32.0 :593-602,
+    0.34.0 :588: "plus the number of requested output tokens (at least 1)" when prompt_len == max_model_len."""
+    line = input_len_error("Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8K", "--input-len", "8192",
+                           "--engine", f"vllm=={release}")
+    assert line == (f"kvplan: error: --input-len (8,192) must be below -c (8,192) for vLLM {release}, which keeps "
+                    f"room for one output token (\"The decoder prompt (length 8192) plus the number of requested "
+                    f"output tokens (at least 1) is longer than the maximum model length of 8192.\"); at most 8,191.")
+
+
+def test_prompt_as_long_as_the_length_passes_0_11_0():
+    """0.11.0 v1/engine/processor.py:511-537 refuses only prompt_len > max_model_len."""
+    plan = estimate_plan("Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8K", "--input-len", "8192",
+                         "--engine", "vllm==0.11.0")
+    assert plan["prefill"]["input_len"] == 8192
+
+
+def test_one_token_short_passes():
+    plan = estimate_plan("Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8K", "--input-len", "8191")
+    assert plan["prefill"]["input_len"] == 8191
+
+
+@pytest.mark.parametrize("release, refused", [("0.16.0", False), ("0.17.0", True)])
+def test_multimodal_full_prompt_by_release(release, refused):
+    """0.16.0 input_processor.py:766-769 exempts `model_config.is_multimodal_model`; 0.17.0 :392 refuses every
+    runner_type "generate" model."""
+    args = ("Qwen/Qwen2.5-VL-7B-Instruct", "--gpu", "H100", "-c", "8K", "--input-len", "8192",
+            "--engine", f"vllm=={release}")
+    if refused:
+        assert "must be below -c (8,192)" in input_len_error(*args)
+    else:
+        assert estimate_plan(*args)["prefill"]["input_len"] == 8192
+
+
+def test_longer_prompt_named_before_the_chunk_bound():
+    """A prompt past the shortest length is input_len's fault, not the 1-token chunk that would cut it into 9,000
+    prefill steps (vLLM 0.32.0 input_processor.py:574-591)."""
+    line = input_len_error("Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8K,32K", "--input-len", "9000",
+                           "--max-num-batched-tokens", "1")
+    assert line == ("kvplan: error: --input-len (9,000) must not exceed -c (8,192): vLLM refuses a prompt longer "
+                    "than its max model length (\"The decoder prompt (length 9000) is longer than the maximum model "
+                    "length of 8192.\").")
+
+
+def test_ideal_engine_takes_a_full_prompt():
+    plan = estimate_plan("Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8K", "--input-len", "8192", "--engine", "none")
+    assert plan["prefill"]["input_len"] == 8192
+    line = input_len_error("Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8K", "--input-len", "8193", "--engine", "none")
+    assert line.endswith("must not exceed -c (8,192): a prompt longer than the max model length does not fit.")
+
+
+def test_plan_and_estimate_share_the_rule():
+    """plan() itself (the API's path past estimate) refuses as estimate does, by the engine's release."""
+    from kvplan.errors import FieldError
+    from kvplan.model.sources import resolve
+    from kvplan.plan.budget import fixed_budget
+    from kvplan.plan.plan import plan
+
+    spec = resolve("Qwen/Qwen3-8B", None)
+
+    def planned(engine: str):
+        return plan(spec, context=8192, kv_dtype="auto", tp=1, budget_for=fixed_budget(8 * 2**30), engine=engine,
+                    input_len=8192, suggest=False, speed=False)
+
+    with pytest.raises(FieldError) as caught:
+        planned("vllm==0.32.0")
+    assert caught.value.field == "input_len" and caught.value.problem.endswith("at most 8,191.")
+    assert planned("vllm==0.11.0").context == 8192 and planned("none").context == 8192

@@ -16,7 +16,7 @@ from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..plan.budget import batched_tokens, flag_budget
 from ..plan.max_len import default_max_model_len
-from ..plan.plan import plan
+from ..plan.plan import check_input_len, plan
 from ..plan.sharding import require_stage_counts
 from ..units import parse_gpu_memory, parse_size, require_fraction, require_positive
 from .curve import curves
@@ -133,6 +133,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     # at the longest length: a shorter one caps the default only where its prompt is one chunk anyway
     chunk = batched_tokens(engine_model, spec, device, max(contexts), pp, max_num_batched_tokens, max_num_seqs)
     owner = None if max_num_batched_tokens else "vLLM's" if hasattr(engine_model, "settings") else "kvplan's"
+    if input_len is not None:  # as plan() checks it, before the chunk bound would blame max_num_batched_tokens
+        check_input_len(input_len, min(contexts), spec, engine_model.version)
     bounded_prefill(contexts, input_len, chunk, len(kv_dtypes) * len(tps), owner)
 
     def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True, asked: Optional[int] = None):
@@ -198,15 +200,7 @@ def bounded_prefill(contexts: list, input_len: Optional[int], chunk: int, plans_
                     default_owner: Optional[str] = None) -> None:
     """Bounded work: a prompt runs as chunks of `chunk` (max_num_batched_tokens) tokens, and time to first token and
     the engine's admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead.
-    `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens.
-    A prompt longer than a length asked is refused first, as plan() refuses it, so that the error names input_len
-    and not the chunk it would have been cut into."""
-    if input_len is not None:
-        require_positive("input_len", input_len)
-        shortest = min(contexts)
-        if input_len > shortest:  # vLLM 0.32.0 v1/engine/input_processor.py:574-591 refuses the prompt
-            raise FieldError("input_len", f"({input_len:,}) must not exceed context ({shortest:,}): vLLM refuses a "
-                                          f"prompt longer than its max model length.", names=("context",))
+    `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens."""
     chunks = sum(-(-(input_len or c) // chunk) for c in contexts) * plans_per_context
     if chunks > MAX_PREFILL_CHUNKS:
         value = f"({default_owner} default here, {chunk:,})" if default_owner else f"({chunk:,})"

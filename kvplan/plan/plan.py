@@ -164,6 +164,41 @@ def release_of(engine) -> Optional[str]:
     return getattr(_engine(engine), "version", None)
 
 
+# vLLM's check of a prompt's length against max_model_len, as the front end validates a request: longer is refused in
+# every release read (0.11.0 v1/engine/processor.py:511-537, 0.32.0 v1/engine/input_processor.py:574-591); as long,
+# leaving no room for one output token, from 0.11.1 for a model that is no multimodal class (0.11.1 processor.py
+# :602-617, 0.14.0 input_processor.py:694-707, 0.16.0 :766: `not model_config.is_multimodal_model`), and from 0.17.0
+# for every generate model (0.17.0 :392, 0.18.0 :365, 0.25.0 :423, 0.32.0 :593-602, 0.34.0 :588). 0.11.0 has no such
+# check; the releases before it are taken as 0.11.0 (not read). (first release, whom it refuses), newest first:
+FULL_PROMPT_REFUSED = (((0, 17), "generate"), ((0, 11, 1), "text"))
+
+
+def check_input_len(input_len: int, context: int, spec: ModelSpec, version: Optional[str]) -> None:
+    """A prompt of `input_len` tokens against the max model length `context` as vLLM `version` validates it
+    (FULL_PROMPT_REFUSED); `version` None (the ideal pool): only a prompt longer than the length is refused."""
+    require_positive("input_len", input_len)
+    if input_len > context:
+        why = (f"vLLM refuses a prompt longer than its max model length (\"The decoder prompt (length {input_len}) is "
+               f"longer than the maximum model length of {context}.\")" if version is not None else
+               "a prompt longer than the max model length does not fit")
+        raise FieldError("input_len", f"({input_len:,}) must not exceed context ({context:,}): {why}.",
+                         names=("context",))
+    if input_len == context and version is not None and _refuses_full_prompt(spec, version):
+        vllm_words = (f"The decoder prompt (length {input_len}) plus the number of requested output tokens (at "
+                      f"least 1) is longer than the maximum model length of {context}.")
+        raise FieldError("input_len", f"({input_len:,}) must be below context ({context:,}) for vLLM {version}, which "
+                                      f"keeps room for one output token (\"{vllm_words}\"); at most {context - 1:,}.",
+                         names=("context",))
+
+
+def _refuses_full_prompt(spec: ModelSpec, version: str) -> bool:
+    from ..engines.vllm_multimodal import registry_multimodal
+    from ..engines.vllm_versions import release_rule
+
+    refused = release_rule(FULL_PROMPT_REFUSED, version)
+    return refused == "generate" or (refused == "text" and not registry_multimodal(spec))
+
+
 def moe_layout_of(model, spec: ModelSpec, tp: int) -> Optional[MoeLayout]:
     """The DP / EP layout the engine model's flags ask for (engines.EngineFlags.moe_layout); None without them."""
     flags = getattr(model, "flags", None)
@@ -211,10 +246,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     if block_size is not None:
         require_positive("block_size", block_size)
     if input_len is not None:
-        require_positive("input_len", input_len)
-        if input_len > context:
-            raise FieldError("input_len", f"({input_len}) must not exceed the context ({context}): the engine "
-                                          f"refuses a prompt longer than its max model length.")
+        check_input_len(input_len, context, spec, getattr(model, "version", None))
     for batch in batches:
         require_positive("batch", batch)
     engine_gpu = gpu
