@@ -97,19 +97,15 @@ FIELDS_032 = ("enforce_eager", "num_speculative_tokens", "model", "method", "dra
               "synthetic_acceptance_rates", "synthetic_acceptance_length", "enable_adaptive_verification",
               "draft_sample_method", "dspark_draft_topk")
 # 0.33.0 adds :478 disable_lookahead_block_hashes, :484 draft_lm_head_quantization, :646 xpress_topc and FLy's three
+# (:652 fly_window_size, :656 fly_entropy_threshold, :659 fly_entropy_top_k)
 FIELDS_033 = FIELDS_032 + ("disable_lookahead_block_hashes", "draft_lm_head_quantization", "xpress_topc",
                            "fly_window_size", "fly_entropy_threshold", "fly_entropy_top_k")
-# 0.34.0 adds :484 draft_decode_context_parallel_size, :592 suffix_decoding_corpus_tokens, :700 speculator_options and
-# drops disable_padded_drafter_batch and use_heterogeneous_vocab
+# 0.34.0 adds :484 draft_decode_context_parallel_size, :592 suffix_decoding_corpus_tokens (0.32.0 :505-520 and 0.33.0
+# :538-553 have the other suffix_decoding_* fields only), :700 speculator_options and drops
+# disable_padded_drafter_batch and use_heterogeneous_vocab
 FIELDS_034 = tuple(f for f in FIELDS_033 if f not in ("disable_padded_drafter_batch", "use_heterogeneous_vocab")) + (
     "draft_decode_context_parallel_size", "suffix_decoding_corpus_tokens", "speculator_options")
 SPECULATIVE_FIELDS = (((0, 34), FIELDS_034), ((0, 33), FIELDS_033), ((0, 32), FIELDS_032))  # newest first
-# SpeculativeConfig fields by the first release that has them (an earlier release refuses the key, as above), said
-# first with that release: suffix_decoding_corpus_tokens 0.34.0 config/speculative.py:592 (0.32.0 :505-520 and
-# 0.33.0 :538-553 have the other suffix_decoding_* fields only)
-# FLy's fields: 0.33.0 :652 fly_window_size, :656 fly_entropy_threshold, :659 fly_entropy_top_k (0.32.0 has none)
-FIELDS_SINCE = {"suffix_decoding_corpus_tokens": (0, 34), "fly_window_size": (0, 33),
-                "fly_entropy_threshold": (0, 33), "fly_entropy_top_k": (0, 33)}
 # FLy's fields as pydantic types them, (key, whole numbers only, least value, null allowed): 0.33.0
 # config/speculative.py:652 Field(ge=1) on an int | None, :656 ge=0 on a float, :659 ge=1 on an int (0.34.0 :704,
 # :708, :711)
@@ -141,7 +137,7 @@ class Speculative:
     draft_sampling: str = "greedy"  # draft_sample_method (DRAFT_SAMPLE_METHODS)
     rejection_method: str = "standard"  # rejection_sample_method, checked against the release (REJECTION_METHODS)
     fly: tuple = ()  # ((key, value), ...) of the FLY_FIELDS the config names, checked where the release has them
-    keys: frozenset = frozenset()  # the fields the config names (FIELDS_SINCE: a release without one refuses it)
+    keys: frozenset = frozenset()  # the fields the config names (check_fields: a release without one refuses it)
 
     @property
     def lookahead(self) -> int:
@@ -216,15 +212,12 @@ def check_draft_sampling(method: str, sampling) -> None:
 
 
 def check_release(config: Speculative, version: str) -> None:
-    """The fields `version` has no room for (FIELDS_SINCE) and 0.34's refusal of parallel drafting outside DFlash /
-    DSpark (PARALLEL_DRAFTING_REFUSED_SINCE), as vLLM's SpeculativeConfig raises them."""
+    """The keys `version`'s SpeculativeConfig has no field for (check_fields), 0.34's refusal of parallel drafting
+    outside DFlash / DSpark (PARALLEL_DRAFTING_REFUSED_SINCE), FLy's values and the rejection method, as vLLM's
+    SpeculativeConfig raises them."""
     from .vllm_versions import parse_version
 
     release = parse_version(version)
-    for key, since in FIELDS_SINCE.items():
-        if key in config.keys and release < since:
-            raise FieldError(FIELD, f"names {key}, which vllm=={version}'s SpeculativeConfig does not have (from "
-                                    f"{'.'.join(map(str, since))}); vLLM refuses the unknown field.")
     check_fields(config.keys, version)
     if config.parallel_drafting and release >= PARALLEL_DRAFTING_REFUSED_SINCE:
         raise FieldError(FIELD, f"parallel_drafting is only supported by the dflash and dspark methods in "
@@ -235,17 +228,20 @@ def check_release(config: Speculative, version: str) -> None:
 
 def check_fields(keys, version: str) -> None:
     """The keys of the config against `version`'s SpeculativeConfig fields (SPECULATIVE_FIELDS): vLLM's pydantic
-    check refuses any other (extra="forbid")."""
+    check refuses any other (extra="forbid"); a field of other releases is said with the releases that have it."""
     from .vllm_versions import release_rule
 
     fields = release_rule(SPECULATIVE_FIELDS, version, FIELDS_032)
     unknown = sorted(set(keys) - set(fields))
     if not unknown:
         return
-    others = [".".join(map(str, since)) for since, names in reversed(SPECULATIVE_FIELDS) if unknown[0] in names]
-    where = f" (vLLM {' and '.join(others)} {'has' if len(others) == 1 else 'have'} it)" if others else ""
-    raise FieldError(FIELD, f"names {quote(unknown[0])}, which vllm=={version}'s SpeculativeConfig does not "
-                            f"have{where}; vLLM refuses any key but its fields: {', '.join(fields)}.")
+    key = unknown[0]
+    having = [".".join(map(str, since)) for since, names in reversed(SPECULATIVE_FIELDS) if key in names]
+    newest = ".".join(map(str, SPECULATIVE_FIELDS[0][0]))
+    where = "" if not having else f" (from {having[0]})" if having[-1] == newest else \
+        f" (vLLM {having[0]} to {having[-1]} have it)" if len(having) > 1 else f" (vLLM {having[0]} alone has it)"
+    raise FieldError(FIELD, f"names {key if having else quote(key)}, which vllm=={version}'s SpeculativeConfig does "
+                            f"not have{where}; vLLM refuses any key but its fields: {', '.join(fields)}.")
 
 
 def check_fly_fields(config: Speculative) -> None:
