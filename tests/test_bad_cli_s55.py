@@ -7,6 +7,7 @@ ModelConfig by release)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import errno
 import io
 import sys
@@ -324,3 +325,132 @@ def test_plan_and_estimate_share_the_rule():
         planned("vllm==0.32.0")
     assert caught.value.field == "input_len" and caught.value.problem.endswith("at most 8,191.")
     assert planned("vllm==0.11.0").context == 8192 and planned("none").context == 8192
+
+
+# --- the Hub: a bundled id at a revision, and config.json named by repo and revision ------------------------------
+
+from http.server import BaseHTTPRequestHandler  # noqa: E402
+
+from fake_hub import cached_repo, hub_env, send_error, send_file, serving  # noqa: E402
+
+BUNDLED = "meta-llama/Llama-3.1-8B-Instruct"
+TINY = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 512, "intermediate_size": 1024,
+        "num_attention_heads": 8, "num_key_value_heads": 2, "num_hidden_layers": 4, "vocab_size": 1000,
+        "max_position_embeddings": 4096, "torch_dtype": "bfloat16"}
+HUGE = 16 * 2**20 + 1  # one byte past files.MAX_JSON_BYTES
+
+
+class RevisionHub(BaseHTTPRequestHandler):
+    """/{owner}/{name}/resolve/{revision}/{file}: the revision picks the answer."""
+
+    protocol_version = "HTTP/1.1"
+    answers = {"nofile": (404, "EntryNotFound"), "norepo": (404, "RepoNotFound")}
+    bodies = {"bad": b'{"hidden_size": 512,', "huge": b" " * HUGE}
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, body: bool):
+        parts = self.path.split("?")[0].strip("/").split("/")
+        revision = parts[3] if len(parts) > 4 and parts[2] == "resolve" else ""
+        if revision in self.answers:
+            return send_error(self, *self.answers[revision])
+        if parts[-1] != "config.json":
+            return send_error(self, 404, "EntryNotFound")
+        send_file(self, self.bodies.get(revision, json.dumps(TINY).encode()), body)
+
+    def do_HEAD(self):
+        self._answer(body=False)
+
+    def do_GET(self):
+        self._answer(body=True)
+
+
+@pytest.fixture(scope="module")
+def revision_hub():
+    with serving(RevisionHub) as endpoint:
+        yield endpoint
+
+
+def closed_endpoint() -> str:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def hub_error(tmp_path, env, *args) -> str:
+    r = run_installed("estimate", *args, "--gpu", "H100", env=env)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and r.stdout == "", r.stderr
+    assert "snapshots" not in lines[0] and str(tmp_path) not in lines[0], lines[0]
+    return lines[0]
+
+
+def past_bundled(why: str) -> str:
+    return (f"kvplan: error: --revision 'v9' reads {BUNDLED} from the Hugging Face Hub, past its bundled spec (which "
+            f"has no revisions), and {why}; drop --revision to use the bundled spec.")
+
+
+def test_bundled_at_a_revision_unreachable_hub(tmp_path):
+    line = hub_error(tmp_path, hub_env(tmp_path, closed_endpoint()), BUNDLED, "--revision", "v9")
+    assert line == past_bundled("the Hub could not be reached")
+
+
+def test_local_entry_not_found_online_is_no_missing_file(monkeypatch):
+    """huggingface_hub's LocalEntryNotFoundError (nothing cached, the Hub not asked or not answering) is an
+    EntryNotFoundError too: online it must be said as the unreachable Hub, not as a config.json the Hub lacks."""
+    from huggingface_hub import constants, errors
+
+    from kvplan.model.hub import _past_bundled
+
+    assert issubclass(errors.LocalEntryNotFoundError, errors.EntryNotFoundError)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    error = _past_bundled(BUNDLED, "v9", errors.LocalEntryNotFoundError("not cached"), 10.0)
+    assert error.field == "revision" and "and the Hub could not be reached;" in error.problem
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    error = _past_bundled(BUNDLED, "v9", errors.LocalEntryNotFoundError("not cached"), 10.0)
+    assert "and HF_HUB_OFFLINE is set and the Hugging Face cache holds no copy;" in error.problem
+
+
+def test_bundled_at_a_revision_offline(tmp_path):
+    line = hub_error(tmp_path, hub_env(tmp_path, offline=True), BUNDLED, "--revision", "v9")
+    assert line == past_bundled("HF_HUB_OFFLINE is set and the Hugging Face cache holds no copy")
+
+
+def test_bundled_at_a_revision_without_config(tmp_path, revision_hub):
+    RevisionHub.answers["v9"] = (404, "EntryNotFound")
+    try:
+        line = hub_error(tmp_path, hub_env(tmp_path, revision_hub), BUNDLED, "--revision", "v9")
+    finally:
+        del RevisionHub.answers["v9"]
+    assert line == past_bundled("the Hub has no config.json there")
+
+
+def test_bundled_at_a_revision_that_works(tmp_path, revision_hub):
+    r = run_installed("estimate", BUNDLED, "--revision", "v1", "--gpu", "H100", "--kv-budget", "1GiB", "--format",
+                      "json", env=hub_env(tmp_path, revision_hub))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"]["num_hidden_layers"] == 4  # the Hub's config, not the bundled 32 layers
+
+
+def test_malformed_hub_config_named_by_repo_and_revision(tmp_path, revision_hub):
+    line = hub_error(tmp_path, hub_env(tmp_path, revision_hub), "acme/tiny", "--revision", "bad")
+    assert line.startswith("kvplan: error: config.json of acme/tiny at revision bad on the Hugging Face Hub is not "
+                           "valid JSON: "), line
+
+
+def test_oversized_hub_config_named_by_repo_and_revision(tmp_path, revision_hub):
+    line = hub_error(tmp_path, hub_env(tmp_path, revision_hub), "acme/tiny", "--revision", "huge")
+    assert line == (f"kvplan: error: config.json of acme/tiny at revision huge on the Hugging Face Hub is "
+                    f"{HUGE:,} bytes, more than the {16 * 2**20:,} a file of its kind can sensibly hold.")
+
+
+def test_cached_malformed_config_without_revision(tmp_path):
+    cached_repo(tmp_path, "acme/cached", {"config.json": TINY})
+    snapshot = next((tmp_path / "cache").glob("models--acme--cached/snapshots/*"))
+    (snapshot / "config.json").write_text("[1, 2")
+    line = hub_error(tmp_path, hub_env(tmp_path, offline=True), "acme/cached")
+    assert line.startswith("kvplan: error: config.json of acme/cached on the Hugging Face Hub is not valid JSON"), line

@@ -27,13 +27,14 @@ MAX_SHARDS = 4096  # DeepSeek-V3 has 163
 MAX_ELEMENTS = 2**50  # per tensor: far above any checkpoint
 
 
-def open_regular(path: Path, not_regular: Callable[[str], Exception]) -> tuple:
+def open_regular(path: Path, not_regular: Callable[[str], Exception], name: Optional[str] = None) -> tuple:
     """(fd, fstat) of `path`, opened non-blocking and checked before any read, so a FIFO, socket or device can
-    never make kvplan wait: `not_regular(what it is instead)` is raised for those and for a directory."""
+    never make kvplan wait: `not_regular(what it is instead)` is raised for those and for a directory. `name`: the
+    file as an error says it (read_regular)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise KvplanError(f"cannot read {quote(str(path))}: {exc.strerror or exc}.") from None
+        raise KvplanError(f"cannot read {name or quote(str(path))}: {exc.strerror or exc}.") from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
@@ -41,15 +42,17 @@ def open_regular(path: Path, not_regular: Callable[[str], Exception]) -> tuple:
     return fd, info
 
 
-def read_regular(path: Path, limit: int) -> bytes:
+def read_regular(path: Path, limit: int, name: Optional[str] = None) -> bytes:
     """The bytes of a regular file of at most `limit` bytes. A FIFO, socket or device is refused before any
-    read (opened non-blocking, checked with fstat), so nothing can make kvplan wait on it."""
-    fd, info = open_regular(path, lambda what: KvplanError(f"{quote(str(path))} is not a regular file but {what}; "
-                                                           f"give a file."))
+    read (opened non-blocking, checked with fstat), so nothing can make kvplan wait on it. `name`: the file as its
+    errors say it where the path means nothing to the user (a Hub cache's snapshot: hub._hub_config)."""
+    shown = name or quote(str(path))
+    fd, info = open_regular(path, lambda what: KvplanError(f"{shown} is not a regular file but {what}; give a file."),
+                            shown)
     try:
         if info.st_size > limit:
-            raise KvplanError(f"{quote(str(path))} is {info.st_size:,} bytes, more than the {limit:,} a file of "
-                              f"its kind can sensibly hold.")
+            raise KvplanError(f"{shown} is {info.st_size:,} bytes, more than the {limit:,} a file of its kind can "
+                              f"sensibly hold.")
         chunks, left = [], limit + 1
         while left > 0:
             chunk = os.read(fd, min(left, 2**20))
@@ -59,10 +62,10 @@ def read_regular(path: Path, limit: int) -> bytes:
             left -= len(chunk)
         data = b"".join(chunks)
         if len(data) > limit:
-            raise KvplanError(f"{quote(str(path))} grew past {limit:,} bytes while being read.")
+            raise KvplanError(f"{shown} grew past {limit:,} bytes while being read.")
         return data
     except OSError as exc:
-        raise KvplanError(f"cannot read {quote(str(path))}: {exc.strerror or exc}.") from None
+        raise KvplanError(f"cannot read {shown}: {exc.strerror or exc}.") from None
     finally:
         os.close(fd)
 

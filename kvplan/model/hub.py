@@ -299,8 +299,9 @@ def _past_bundled(model_id: str, revision: str, exc: Exception, seconds: float) 
 
     if isinstance(exc, _Deadline):
         why = f"the Hub did not answer within hub_timeout ({seconds:g} s)"
-    elif isinstance(exc, errors.LocalEntryNotFoundError) and _offline():
-        why = "HF_HUB_OFFLINE is set and the Hugging Face cache holds no copy"
+    elif isinstance(exc, errors.LocalEntryNotFoundError):  # an EntryNotFoundError too: before that clause
+        why = "HF_HUB_OFFLINE is set and the Hugging Face cache holds no copy" if _offline() else \
+            "the Hub could not be reached"
     elif isinstance(exc, errors.RepositoryNotFoundError):
         why = "the Hub has no such repo (private repos need HF_TOKEN)"
     elif isinstance(exc, errors.EntryNotFoundError):
@@ -315,10 +316,11 @@ def _past_bundled(model_id: str, revision: str, exc: Exception, seconds: float) 
 
 
 def _hub_config(path: Path, model_id: str, revision: Optional[str]) -> object:
-    """config.json as the Hub cache holds it; a malformed one is named as the user knows it, by repo and revision
-    (not by the cache's snapshot path)."""
+    """config.json as the Hub cache holds it; a malformed, oversized or unreadable one is named as the user knows it,
+    by repo and revision (not by the cache's snapshot path)."""
     at = f" at revision {revision}" if revision else ""
-    return parse_json(read_regular(path, MAX_JSON_BYTES), f"config.json of {model_id}{at} on the Hugging Face Hub")
+    name = f"config.json of {model_id}{at} on the Hugging Face Hub"
+    return parse_json(read_regular(path, MAX_JSON_BYTES, name), name)
 
 
 def _hub_weights(model_id: str, revision: Optional[str], seconds: float) -> tuple[Optional[Weights], str]:
