@@ -454,3 +454,44 @@ def test_cached_malformed_config_without_revision(tmp_path):
     (snapshot / "config.json").write_text("[1, 2")
     line = hub_error(tmp_path, hub_env(tmp_path, offline=True), "acme/cached")
     assert line.startswith("kvplan: error: config.json of acme/cached on the Hugging Face Hub is not valid JSON"), line
+
+
+# --- empty flag values: refused as any bad value is, naming the flag ------------------------------------------------
+
+@pytest.mark.parametrize("flag, words", [
+    ("--gpu", "--gpu '' is not in the GPU catalog"),
+    ("--batch", "--batch takes positive whole numbers separated by commas (e.g. 1,8,64), got ''."),
+    ("--pp-layer-partition", "--pp-layer-partition takes positive whole numbers separated by commas (e.g. 31,30), "
+                             "got ''."),
+    # vLLM parses the flag with json.loads (0.32.0 engine/arg_utils.py:413-414), and json.loads('') raises
+    ("--limit-mm-per-prompt", "--limit-mm-per-prompt must be vLLM's form"),
+    ("--mm-processor-kwargs", "--mm-processor-kwargs must be vLLM's form"),
+    ("--speculative-config", "--speculative-config must be a JSON object"),
+])
+def test_empty_flag_value_is_refused(flag, words):
+    line = one_error_line(run_kvplan("estimate", "Qwen/Qwen3-8B", "-c", "8K", flag, ""))
+    assert line.startswith(f"kvplan: error: {words}"), line
+    assert line.endswith("got ''.") or "''" in line
+
+
+def test_json_refuses_the_empty_string():
+    """The control behind the media flags' refusal: vLLM's parser is json.loads, which takes no empty text."""
+    with pytest.raises(json.JSONDecodeError):
+        json.loads("")
+
+
+def test_empty_file_name_is_refused():
+    line = one_error_line(run_kvplan("check", "--file", ""))
+    assert line == ("kvplan: error: --file is empty (''); give a YAML file with a list of entries under "
+                    "'deployments:'.")
+
+
+def test_a_space_is_a_file_name(tmp_path):
+    """' ' names a file like any other (POSIX allows it): read when it exists, said quoted when it does not."""
+    missing = one_error_line(run_kvplan("check", "--file", " ", cwd=tmp_path))
+    assert missing == ("kvplan: error: --file ' ' does not exist; give a YAML file with a list of entries under "
+                       "'deployments:'.")
+    (tmp_path / " ").write_text("deployments:\n  - name: chat\n    model: Qwen/Qwen3-8B\n    tp: 1\n    gpu: H100\n"
+                                "    context: 8192\n")
+    r = run_kvplan("check", "--file", " ", cwd=tmp_path)
+    assert r.returncode == 0 and "chat" in r.stdout, r.stderr

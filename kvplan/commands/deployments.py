@@ -332,12 +332,13 @@ def _read_yaml(path: str):
     from ..model.files import read_regular
     from ..model.sources import existing_path
 
-    if not str(path).strip():  # Path('') is the current folder: said as what was given
+    if not path:  # Path('') is the current folder: said as what was given (' ' is a file name like any other)
         raise FieldError("file", f"is empty ({quote(path)}); give a YAML file with a list of entries under "
                                  f"'deployments:'.")
     target = existing_path(path)
-    if target is None:
-        raise FieldError("file", f"{path} does not exist; give a YAML file with a list of entries under "
+    if target is None:  # a name with spaces at its ends quoted, so they show
+        shown = quote(path) if str(path) != str(path).strip() else path
+        raise FieldError("file", f"{shown} does not exist; give a YAML file with a list of entries under "
                                  f"'deployments:'.")
     if target.is_dir():
         raise FieldError("file", f"{path} is a folder; give a YAML file with a list of entries under "
