@@ -495,3 +495,102 @@ def test_a_space_is_a_file_name(tmp_path):
                                 "    context: 8192\n")
     r = run_kvplan("check", "--file", " ", cwd=tmp_path)
     assert r.returncode == 0 and "chat" in r.stdout, r.stderr
+
+
+# --- --speculative-config's keys by release: SpeculativeConfig's fields read in each release's source -------------
+# The annotated fields of the class body (the keywords its pydantic __init__ takes; extra="forbid"), field: line in
+# vllm/config/speculative.py. 0.34.0's custom_method (:479) is init=False: no keyword.
+
+FIELDS_READ = {
+    "0.32.0": {  # class SpeculativeConfig at :387
+        "enforce_eager": 390, "num_speculative_tokens": 393, "model": 396, "method": 399,
+        "draft_tensor_parallel_size": 407, "tensor_parallel_size": 410, "quantization": 415, "moe_backend": 419,
+        "attention_backend": 424, "kv_cache_dtype": 428, "max_model_len": 431, "revision": 434, "code_revision": 438,
+        "index_share_for_mtp_iteration": 442, "disable_padded_drafter_batch": 447, "disable_eagle_block_drop": 452,
+        "use_local_argmax_reduction": 457, "use_heterogeneous_vocab": 463, "prompt_lookup_max": 470,
+        "prompt_lookup_min": 473, "parallel_drafting": 478, "target_model_config": 485,
+        "target_parallel_config": 487, "num_speculative_tokens_per_batch_size": 491, "draft_model_config": 499,
+        "draft_parallel_config": 501, "suffix_decoding_max_tree_depth": 505,
+        "suffix_decoding_max_cached_requests": 509, "suffix_decoding_max_spec_factor": 515,
+        "suffix_decoding_min_token_prob": 520, "draft_load_config": 525, "rejection_sample_method": 529,
+        "synthetic_acceptance_rates": 537, "synthetic_acceptance_length": 545, "enable_adaptive_verification": 551,
+        "draft_sample_method": 600, "dspark_draft_topk": 608},
+    "0.33.0": {  # class SpeculativeConfig at :407
+        "enforce_eager": 410, "num_speculative_tokens": 413, "model": 416, "method": 419,
+        "draft_tensor_parallel_size": 427, "tensor_parallel_size": 430, "quantization": 435, "moe_backend": 439,
+        "attention_backend": 444, "kv_cache_dtype": 448, "max_model_len": 452, "revision": 455, "code_revision": 459,
+        "index_share_for_mtp_iteration": 463, "disable_padded_drafter_batch": 468, "disable_eagle_block_drop": 473,
+        "disable_lookahead_block_hashes": 478, "draft_lm_head_quantization": 484, "use_local_argmax_reduction": 490,
+        "use_heterogeneous_vocab": 496, "prompt_lookup_max": 503, "prompt_lookup_min": 506,
+        "parallel_drafting": 511, "target_model_config": 518, "target_parallel_config": 520,
+        "num_speculative_tokens_per_batch_size": 524, "draft_model_config": 532, "draft_parallel_config": 534,
+        "suffix_decoding_max_tree_depth": 538, "suffix_decoding_max_cached_requests": 542,
+        "suffix_decoding_max_spec_factor": 548, "suffix_decoding_min_token_prob": 553, "draft_load_config": 558,
+        "rejection_sample_method": 562, "synthetic_acceptance_rates": 571, "synthetic_acceptance_length": 579,
+        "enable_adaptive_verification": 585, "draft_sample_method": 634, "dspark_draft_topk": 642,
+        "xpress_topc": 646, "fly_window_size": 652, "fly_entropy_threshold": 656, "fly_entropy_top_k": 659},
+    "0.34.0": {  # class SpeculativeConfig at :449
+        "enforce_eager": 452, "num_speculative_tokens": 455, "model": 458, "method": 461,
+        "draft_tensor_parallel_size": 481, "draft_decode_context_parallel_size": 484, "tensor_parallel_size": 489,
+        "quantization": 494, "moe_backend": 498, "attention_backend": 503, "kv_cache_dtype": 507,
+        "max_model_len": 511, "revision": 514, "code_revision": 518, "index_share_for_mtp_iteration": 522,
+        "disable_eagle_block_drop": 527, "disable_lookahead_block_hashes": 532, "draft_lm_head_quantization": 538,
+        "use_local_argmax_reduction": 544, "prompt_lookup_max": 551, "prompt_lookup_min": 554,
+        "parallel_drafting": 559, "target_model_config": 564, "target_parallel_config": 566,
+        "num_speculative_tokens_per_batch_size": 570, "draft_model_config": 578, "draft_parallel_config": 580,
+        "suffix_decoding_max_tree_depth": 584, "suffix_decoding_max_cached_requests": 587,
+        "suffix_decoding_corpus_tokens": 592, "suffix_decoding_max_spec_factor": 598,
+        "suffix_decoding_min_token_prob": 602, "draft_load_config": 606, "rejection_sample_method": 610,
+        "synthetic_acceptance_rates": 619, "synthetic_acceptance_length": 627, "enable_adaptive_verification": 633,
+        "draft_sample_method": 682, "dspark_draft_topk": 690, "xpress_topc": 694, "speculator_options": 700,
+        "fly_window_size": 704, "fly_entropy_threshold": 708, "fly_entropy_top_k": 711},
+}
+ALL_FIELDS = sorted(set().union(*FIELDS_READ.values()))
+
+
+def test_field_counts_read():
+    # 0.34.0 annotates 45, custom_method (init=False) no keyword
+    assert [len(FIELDS_READ[r]) for r in ("0.32.0", "0.33.0", "0.34.0")] == [37, 43, 44]
+    assert "custom_method" not in FIELDS_READ["0.34.0"]
+
+
+@pytest.mark.parametrize("release", sorted(FIELDS_READ))
+@pytest.mark.parametrize("key", ALL_FIELDS)
+def test_speculative_key_by_release(release, key):
+    from kvplan.engines.vllm_speculative import check_fields
+    from kvplan.errors import FieldError
+
+    if key in FIELDS_READ[release]:
+        check_fields({key}, release)
+        return
+    with pytest.raises(FieldError) as caught:
+        check_fields({key}, release)
+    having = [r[:-2] for r in sorted(FIELDS_READ) if key in FIELDS_READ[r]]
+    where = f"(from {having[0]})" if having[-1] == "0.34" else f"(vLLM {having[0]} to {having[-1]} have it)"
+    assert caught.value.problem.startswith(f"names {key}, which vllm=={release}'s SpeculativeConfig does not have "
+                                           f"{where}; vLLM refuses any key but its fields: ")
+
+
+@pytest.mark.parametrize("release", sorted(FIELDS_READ))
+def test_speculative_listed_fields_are_the_release_s(release):
+    """The fields the refusal lists are the release's, no more, no fewer."""
+    from kvplan.engines.vllm_speculative import check_fields
+    from kvplan.errors import FieldError
+
+    with pytest.raises(FieldError) as caught:
+        check_fields({"no_such_field"}, release)
+    listed = caught.value.problem.split("its fields: ", 1)[1].rstrip(".").split(", ")
+    assert sorted(listed) == sorted(FIELDS_READ[release])
+    assert caught.value.problem.startswith(f"names 'no_such_field', which vllm=={release}'s SpeculativeConfig does "
+                                           f"not have; ")
+
+
+def test_speculative_key_spelled_with_dashes_on_the_command_line():
+    """EngineArgs reads each '-' of a key as '_' (0.32.0 engine/arg_utils.py:2085-2099); 0.32.0 lacks FLy's
+    window (0.33.0 :652 first has it)."""
+    config = json.dumps({"method": "ngram", "num_speculative_tokens": 2, "prompt-lookup-max": 3,
+                         "fly-window-size": 1})
+    line = one_error_line(run_kvplan("estimate", "Qwen/Qwen3-8B", "-c", "4096", "--engine", "vllm==0.32.0",
+                                     "--speculative-config", config))
+    assert line.startswith("kvplan: error: --speculative-config names fly_window_size, which vllm==0.32.0's "
+                           "SpeculativeConfig does not have (from 0.33); ")
