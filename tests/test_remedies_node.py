@@ -1,9 +1,10 @@
 """Capacity remedies keep a tensor-parallel group within one node (plan.fitting_remedies, plan.Reach): the TP search
 stops at the GPUs one TP group spans over one fabric (catalog GPU.node_gpus); where no TP degree within it holds the
 target at the asked KV dtype, nor fp8 KV alone, the smallest degree within it that holds it with fp8 is offered ("tp 8
-and kv_dtype fp8"); where even that fails, the tp x pp shape of fewest GPUs (plan.staged_remedy: every TP degree the
-heads allow within the node, every pipeline degree, the asked KV dtype and fp8; ties to fewer stages, then the asked
-dtype), saying first that nothing within one node does where that shape spans more.
+and kv_dtype fp8"); where even that fails, the cheapest tp x pp shape (plan.staged_remedy: every TP degree the heads
+allow within the node, every pipeline degree, the asked KV dtype and fp8; plan.staged_cost: fewest nodes, then within
+one node fewest GPUs, across nodes the asked dtype and fewest stages), saying first that nothing within one node does
+where that shape spans more.
 
 Every expectation is derived by hand below and then followed through kvplan itself: the remedy, applied literally,
 passes `check`, and the next cheaper shape fails it.
@@ -153,7 +154,8 @@ def test_gb200_nvl72_allows_tp_16_where_a_b200_node_stops_at_8():
     """Llama-3.1-405B, 20 sequences of 131,072 tokens. tp 16 > 8 KV heads: each GPU keeps one (replicated) head, so
     a bf16 sequence stays 126 x 128 x 2 x 2 x 131,072 = 7.88 GiB and fp8 halves it to 3.94 GiB.
     GB200 (one NVLink domain of 72): tp 16 with fp8, within the domain; tp 8 with fp8 does not reach it.
-    B200 (a node of 8): nothing within the node, so two nodes, and on them the widest TP in the asked dtype (staged_cost):
+    B200 (a node of 8): nothing within the node, so two nodes, and on them the widest TP in the asked dtype
+    (staged_cost):
     tp 8 x pp 2, 63 layers of one KV head a GPU, 63 x 128 x 2 x 2 = 32,256 B a token, 3.94 GiB a sequence."""
     assert _fails(L405, gpu="GB200", tensor_parallel_size=8, kv_cache_dtype="fp8", min_concurrency=20)
     gb200 = _error(L405, gpu="GB200", tensor_parallel_size=8, min_concurrency=20)
@@ -419,3 +421,42 @@ def test_weights_past_the_gpu_of_gemma_3n_get_no_stages():
                                "--max-model-len", "4096").stdout.split())
     assert "the weights alone do not fit at tp 1: 10.1 GiB per GPU" in text
     assert "split or shrink them: fp8 weights" in text and "--pipeline-parallel-size" not in text
+
+
+def test_a_tp_group_that_does_not_divide_the_node_takes_a_node_of_its_own():
+    """microsoft/phi-4 (40 heads, 10 KV heads: tp 1, 2 or 5) on L4s at 16K, 200 sequences with fp8. An 8-GPU node holds
+    one TP group of 5, so tp 5 x pp 4 (215 held) takes 4 nodes, not ceil(20 / 8) = 3; tp 2 x pp 10 (211 held) takes
+    ceil(10 / (8 // 2)) = 3, as tp 1 x pp 20 (203) does with twice the stages; tp 5 x pp 3 and tp 2 x pp 9 fall
+    short."""
+    from kvplan.plan.plan import staged_cost
+
+    assert staged_cost(8, 5, 4, 1)[0] == 4 and staged_cost(8, 2, 10, 1)[0] == staged_cost(8, 1, 20, 1)[0] == 3
+    assert staged_cost(8, 2, 10, 1) < staged_cost(8, 1, 20, 1) < staged_cost(8, 5, 4, 1)
+    error = _error("microsoft/phi-4", gpu="L4", tensor_parallel_size=1, max_model_len=16384, min_concurrency=200)
+    assert error.endswith("would fit with tensor_parallel_size 2 and pipeline_parallel_size 10 and kv_cache_dtype "
+                          "fp8."), error
+    held = {(tp, pp): _row("microsoft/phi-4", gpu="L4", tensor_parallel_size=tp, pipeline_parallel_size=pp,
+                           kv_cache_dtype="fp8", max_model_len=16384, min_concurrency=200)["max_concurrency"]
+            for tp, pp in ((2, 10), (5, 4), (1, 20), (5, 3), (2, 9))}
+    assert held == {(2, 10): 211, (5, 4): 215, (1, 20): 203, (5, 3): 152, (2, 9): 171}
+
+
+def test_architectures_without_supports_pp_in_0_34():
+    """0.34.0's classes with no SupportsPP among their bases: alice_ai.py:581, domyn_edge.py:226, dory.py:283,
+    zaya.py:536, models/mistral/mistral_large4/nvidia/model.py:449; Llama takes stages (llama.py: SupportsPP)."""
+    from types import SimpleNamespace
+
+    from kvplan.plan.sharding import pipeline_refusal
+
+    for arch in ("AliceAIForCausalLM", "DomynEdgeForCausalLM", "DoryForCausalLM", "ZayaForCausalLM",
+                 "MistralLarge4ForCausalLM"):
+        assert "does not implement SupportsPP" in pipeline_refusal(SimpleNamespace(architecture=arch), "0.34.0")
+    assert pipeline_refusal(SimpleNamespace(architecture="LlamaForCausalLM"), "0.34.0") == ""
+
+
+def test_estimate_offers_no_stages_with_a_drafter():
+    """kvplan places no drafter with pp (remedy_reach tries no stages): the weights line must not offer them either."""
+    spec = '{"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 4}'
+    text = " ".join(run_kvplan("estimate", "meta-llama/Llama-3.1-70B-Instruct", "--gpu", "L4", "-c", "8192",
+                               "--speculative-config", spec).stdout.split())
+    assert "the weights alone do not fit" in text and "--pipeline-parallel-size" not in text, text

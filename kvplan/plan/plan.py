@@ -496,9 +496,9 @@ def fitting_remedies(spec: ModelSpec, context: int, precision: Precision, tp: in
                      settings: Optional[dict] = None) -> list:
     """The nearest remedies that hold `target` sequences, cheapest first, each a tuple of (field, value) changes (how
     far: Reach): the smallest larger TP degree within one node, fp8 KV, and where neither alone does, the smallest
-    such degree with fp8 KV; the longest context that fits as is; and where nothing within one node does, the tp x
-    pp shape of fewest GPUs (staged_remedy). Each with the engine's cap on running sequences raised to `target`
-    (raised_cap) where that cap, not memory, keeps it short:
+    such degree with fp8 KV; the longest context that fits as is; and where nothing within one node does, the
+    cheapest tp x pp shape (staged_remedy, staged_cost). Each with the engine's cap on running sequences raised to
+    `target` (raised_cap) where that cap, not memory, keeps it short:
     ((("tp", 2), ("max_num_seqs", 1500)), (("kv_dtype", "fp8"), ("max_num_seqs", 1500)), ...)."""
     settings = settings or {}
     reach = remedy_reach(spec, tp, pp, precision, settings.get("gpu"), release_of(settings.get("engine", "none")))
@@ -549,8 +549,11 @@ def staged_remedy(reach: Reach, shape: Callable[[int, int, bool], Optional[tuple
     degree up to reach.most_gpus in all) at the asked KV dtype and at fp8, the cheapest (staged_cost) that holds the
     target; `shape(tp, pp, fp8)` is that remedy's changes where it holds it. MLA latents and replicated KV heads do
     not shrink with TP but do with stages, so every TP degree is tried, not only the widest. At one TP degree and
-    dtype more stages hold more (fewer layers and weights a GPU) and cost no less, so the fewest that hold are found
-    by bisection, and a shape costing no less than the best found is not tried."""
+    dtype more stages cost no less and mostly hold more (fewer layers and weights a GPU), so the fewest that hold are
+    found by bisection, and a shape costing no less than the best found is not tried. Where stages split a model's
+    layer kinds unevenly (DeepSeek-V4's compressed layers, sliding windows) holding is not monotone in pp and the
+    bisection may name a costlier shape than one that holds, or none (6 of 172 DeepSeek-V4 searches on GB200 in a
+    brute-force comparison, none of ~900 others); a linear scan costs 0.9-2.2 s a search, past estimate's budget."""
     best, found = None, None  # staged_cost of the best remedy found, and its changes
     dtypes = (False, True) if reach.fp8 is not None else (False,)
     for t in reversed(reach.tps):  # the node's TP degree first: the usual answer, a tight bound for the rest
@@ -568,7 +571,7 @@ def staged_cost(node: int, tp: int, pp: int, fp8: int) -> tuple:
     wired whole, the asked dtype, then the fewest stages (the widest TP the nodes hold: tp = a node's GPUs, pp = the
     nodes, as vLLM's guide advises, docs/serving/parallelism_scaling.md 0.32.0:122), then the fewest GPUs. Llama-3.1-
     405B at 128K on H100s: tp 8 x pp 2 on two nodes, not tp 4 x pp 3 on the same two."""
-    nodes = -(-tp * pp // node)
+    nodes = -(-pp // (node // tp))  # a TP group stays within a node: a node holds node // tp of them
     return (nodes, tp * pp, pp, fp8) if nodes == 1 else (nodes, fp8, pp, tp * pp)
 
 

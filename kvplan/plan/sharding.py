@@ -106,13 +106,18 @@ def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
 # idefics3.py:522-523 (SmolVLM subclasses it: smolvlm.py:31), phi4mm.py:1035, iquest_loopcoder.py:536,
 # hrm_text.py:457, paddleocr_vl.py:934, aria.py:375; DeepSeek-V4 from 0.21.0 on (deepseek_v4.py 0.20.0:1413
 # DeepseekV4ForCausalLM(nn.Module), 0.21.0:1620 with SupportsPP); Aria until 0.33.0; DiffusionGemma from 0.27.0
-# (0.24.0-0.26.0 took it); MiniMax-Text-01 / M1 until 0.23.0 and Ouro until 0.26.0, the last releases listing them.
+# (0.24.0-0.26.0 took it); MiniMax-Text-01 / M1 until 0.23.0 and Ouro until 0.26.0, the last releases listing them;
+# 0.34.0's alice_ai.py:581 (nn.Module, HasInnerState, IsHybrid, SupportsLoRA, MixtureOfExperts), domyn_edge.py:226 and
+# dory.py:283 (nn.Module), zaya.py:536 (nn.Module, HasInnerState, IsHybrid), models/mistral/mistral_large4/
+# nvidia/model.py:449 and amd/model.py:468 (nn.Module, SupportsEagle3): the first three registered from 0.33.0.
 NO_PIPELINE = {
     **dict.fromkeys(("Gemma3nForCausalLM", "Gemma3nForConditionalGeneration", "Idefics3ForConditionalGeneration",
                      "SmolVLMForConditionalGeneration", "Mamba2ForCausalLM", "Zamba2ForCausalLM", "Phi4MMForCausalLM",
                      "IQuestLoopCoderForCausalLM", "HrmTextForCausalLM", "PaddleOCRVLForConditionalGeneration",
                      "NemotronH_Nano_VL_V2", "NemotronH_Nano_Omni_Reasoning_V3", "NemotronH_Omni_Reasoning_V3",
-                     "NemotronH_Super_Omni_Reasoning_V3", "RadioMBartPrefixForCausalLM"), ("", "")),
+                     "NemotronH_Super_Omni_Reasoning_V3", "RadioMBartPrefixForCausalLM", "AliceAIForCausalLM",
+                     "DomynEdgeForCausalLM", "DoryForCausalLM", "MistralLarge4ForCausalLM", "ZayaForCausalLM"),
+                    ("", "")),
     **dict.fromkeys(("MiniMaxForCausalLM", "MiniMaxM1ForCausalLM", "MiniMaxText01ForCausalLM"), ("", "0.23.0")),
     "DeepseekV4ForCausalLM": ("", "0.20.2"), "AriaForConditionalGeneration": ("", "0.33.0"),
     "OuroForCausalLM": ("", "0.26.0"), "Phi4MultimodalForCausalLM": ("", "0.12.0"),

@@ -277,13 +277,14 @@ def _weights_message(plan: Plan, spec, spell, fp8_refused=None) -> str:
     b = plan.budget
     fp8 = spec.weights.bytes / max(spec.weights.parameters, 1) > 1.5  # 16-bit weights: fp8 halves them
     # a refused row's changes were searched at its remedy (its own line says so), not at this configuration; a TP
-    # degree within one node, or a tp x pp shape of fewest GPUs (plan.fitting_remedies, staged_remedy)
+    # degree within one node, or a tp x pp shape (plan.fitting_remedies, staged_remedy, staged_cost)
     options = [] if configuration_refusal(plan) else [options_in_words([o], spell) for o in plan.fitting_options
                                                        if "tp" in dict(o)]
     reserves = b.usable_bytes - b.weights_bytes_per_gpu - b.kv_budget_bytes_per_gpu  # activations, runtime
     room = b.usable_bytes - reserves
-    staged = not pipeline_refusal(spec, plan.engine.version if plan.engine is not None else None)
-    if room > 0 and staged:  # no stages for a model vLLM runs without them (SupportsPP)
+    # no stages for a model vLLM runs without them (SupportsPP), nor with a drafter (kvplan places none with pp)
+    staged = spec.draft is None and not pipeline_refusal(spec, plan.engine.version if plan.engine else None)
+    if room > 0 and staged:
         stages = -(-b.weights_bytes_per_gpu // room)
         options.append(f"{spell('pp')} {stages} or more (each stage holds 1/{stages} of the layers; the "
                        f"weights alone need that)")
