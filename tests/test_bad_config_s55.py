@@ -163,13 +163,12 @@ def test_padded_vocab_size_and_a_family_default_still_serve(write_config):
 
 # 6. quantization_config
 
-PRICED = "fp8, fbgemm_fp8, mxfp4, awq, gptq, marlin, auto-round, bitsandbytes, compressed-tensors, modelopt"
+PRICED = ("fp8, fbgemm_fp8, mxfp4, awq, gptq, marlin, auto-round, inc, awq_marlin, gptq_marlin, moe_wna16, "
+          "bitsandbytes, compressed-tensors, modelopt, modelopt_fp4")
 GPTQ = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False, "sym": True}
 
 
-NOT_PRICED = f"names 'weird', a quantisation kvplan does not price; it prices {PRICED}."
-NO_METHOD = (f"is missing; name the checkpoint's method ({PRICED}), or drop quantization_config for an unquantised "
-             f"checkpoint.")
+NOT_PRICED = f"names 'weird', a method no vLLM release registers (0.11.0 to 0.34.0); kvplan prices {PRICED}."
 BITS = "must be an integer from 1 to 8 (the weight widths vLLM's AWQ / GPTQ classes take), got "
 GROUP = "must be a positive integer, or -1 for one group a row, got "
 BLOCK = "must be two positive integers [rows, columns] (such as [128, 128]), or null for one scale a matrix, got "
@@ -177,8 +176,6 @@ BLOCK = "must be two positive integers [rows, columns] (such as [128, 128]), or 
 
 @pytest.mark.parametrize("qcfg, key, problem", [
     ({"quant_method": "weird"}, "quant_method", NOT_PRICED),
-    ({}, "quant_method", NO_METHOD),
-    ({"bits": 4}, "quant_method", NO_METHOD),
     ({"quant_method": 5}, "quant_method", "must be a method's name, such as \"gptq\", got 5."),
     ({**GPTQ, "bits": "8"}, "bits", BITS + "'8'."),
     ({**GPTQ, "bits": 99}, "bits", BITS + "99."),
@@ -272,3 +269,105 @@ def test_a_directory_named_config_json_is_called_a_directory(tmp_path):
     # named itself, the directory is a MODEL folder, which holds no config.json
     line = one_error_line(run_kvplan("estimate", "model/config.json", cwd=tmp_path))
     assert line == f"{ERROR}MODEL folder 'model/config.json' has no config.json."
+
+
+# 13. quant_method values vLLM serves that the first sweep refused (review, session 55)
+
+def _llama_int4_g128_bytes() -> int:
+    """Llama-3.1-8B in vLLM's GPTQ / AWQ layout at 4 bits, groups of 128, by hand (gptq.py 0.11.0:218-264
+    create_weights: qweight 4 bits a weight, per 128 inputs and output row one fp16 scale and one 4-bit zero): a
+    layer's linear weights 2 x 4096 x 4096 + 2 x 1024 x 4096 + 3 x 14336 x 4096 = 218,103,808, so 109,051,904 bytes
+    of qweight and 218,103,808 / 128 x 2.5 = 4,259,840 of scales and zeros, its two norms 16,384; embeddings, LM head
+    and the final norm bfloat16 (2,101,346,304 + 8,192)."""
+    layer = 218_103_808 // 2 + 218_103_808 // 128 * 5 // 2 + 16_384
+    return 32 * layer + 2 * 128256 * 4096 * 2 + 4096 * 2
+
+
+@pytest.mark.parametrize("qcfg", [
+    # INCConfig.from_config reads bits and group_size (inc/inc.py 0.34.0:278-280), MoeWNA16Config too
+    # (moe_wna16.py 0.34.0:120-121), AWQMarlinConfig and GPTQMarlinConfig by these keys (awq_marlin.py 0.11.0:99-100,
+    # gptq_marlin.py 0.11.0:168-169; AutoAWQConfig / AutoGPTQConfig from 0.24 / 0.22, __init__.py 0.34.0:153-171)
+    {"quant_method": "inc", "bits": 4, "group_size": 128, "sym": True},
+    {"quant_method": "moe_wna16", "bits": 4, "group_size": 128, "linear_quant_method": "gptq"},
+    {"quant_method": "awq_marlin", "bits": 4, "group_size": 128, "zero_point": True},
+    {"quant_method": "gptq_marlin", "bits": 4, "group_size": 128, "desc_act": False, "sym": True},
+])
+def test_methods_reading_gptqs_bits_and_group_are_priced_as_int4(write_config, qcfg):
+    """Before: refused as "a quantisation kvplan does not price" (the first sweep) and, before that, 4 bits with no
+    scales (5.21 GiB)."""
+    model = _model(write_config({**LLAMA3_8B, "quantization_config": qcfg}), "--engine", "none")
+    assert _llama_int4_g128_bytes() == 5_727_854_592
+    assert (model["weights_bytes"], model["weights_dtype"]) == (5_727_854_592, f"int4-{qcfg['quant_method']}")
+
+
+@pytest.mark.parametrize("engine, qcfg, reason", [
+    # MoeWNA16Config takes the checkpoint's quant_method as its linear method (moe_wna16.py 0.34.0:119, :123-132)
+    ("vllm==0.32.0", {"quant_method": "moe_wna16", "bits": 4, "group_size": 128},
+     "moe_wna16 only support gptq and awq."),
+    # 0.14.1's inc is Intel Gaudi's FP8 class, from_config raises AssertionError (inc.py 0.11.0:28-29)
+    ("vllm==0.14.1", {"quant_method": "inc", "bits": 4, "group_size": 128, "sym": True},
+     "vLLM 0.14.1's inc is Intel Gaudi's FP8 class, whose from_config raises AssertionError: AutoRound checkpoints run "
+     "as inc from vLLM 0.16.0."),
+    # AWQMarlinConfig's TYPE_MAP {4, 8} (awq_marlin.py 0.21.0 :195-198 prints TYPE_MAP.keys())
+    ("vllm==0.21.0", {"quant_method": "awq_marlin", "bits": 3, "group_size": 128, "zero_point": True},
+     "Unsupported num_bits = 3. Supported num_bits = dict_keys([4, 8])"),
+    # GPTQMarlinConfig's (bits, sym) TYPE_MAP (gptq_marlin.py 0.21.0:159-161), AutoGPTQConfig's from 0.22
+    ("vllm==0.21.0", {"quant_method": "gptq_marlin", "bits": 4, "group_size": 128, "desc_act": False, "sym": False},
+     "Unsupported quantization config: bits=4, sym=False"),
+    ("vllm==0.32.0", {"quant_method": "gptq_marlin", "bits": 4, "group_size": 128, "desc_act": False, "sym": False},
+     "Unsupported quantization config: bits=4, sym=False"),
+    # AutoGPTQ's linear layers ask Marlin for the group size (auto_gptq.py 0.32.0:317-331)
+    ("vllm==0.32.0", {"quant_method": "gptq_marlin", "bits": 4, "group_size": 7, "desc_act": False, "sym": True},
+     "Marlin does not support group_size = 7. Only group_sizes = [-1, 32, 64, 128] are supported."),
+])
+def test_the_engine_refuses_what_those_classes_refuse(write_config, engine, qcfg, reason):
+    r = run_kvplan("estimate", write_config({**LLAMA3_8B, "quantization_config": qcfg}), "-c", "4096", "--gpu", "h100",
+                   "--engine", engine, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["plans"][0]["engine"]["refusal"]["reason"] == reason
+
+
+@pytest.mark.parametrize("method", ["torchao", "quark", "experts_int8", "w4afp8", "hqq", "gguf"])
+def test_methods_vllm_serves_and_kvplan_does_not_price_are_kvplans_limit(write_config, method):
+    line = _refusal(write_config, {**LLAMA3_8B, "quantization_config": {"quant_method": method}})
+    assert line == (f"config field 'quantization_config.quant_method' names '{method}': kvplan does not price {method} "
+                    f"checkpoints yet (it prices {PRICED}).")
+
+
+MODELOPT_FLAT = {"fp8": {"quant_method": "modelopt", "quant_algo": "FP8", "exclude_modules": ["lm_head"]},
+                 "nvfp4": {"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 16,
+                           "exclude_modules": ["lm_head"]}}
+
+
+@pytest.mark.parametrize("algo, flat", [("FP8", "fp8"), ("nvfp4", "nvfp4")])
+def test_modelopts_own_config_reads_as_vllm_renames_it(write_config, algo, flat):
+    """hf_quant_config.json's shape, with no quant_method: vLLM names it modelopt / modelopt_fp4 by its algorithm,
+    upper-cased (model_arch_config_convertor.py 0.32.0:271-289), and ModelOpt's class reads the nested block, so it
+    prices as the flat config does. Before: "quant_method is missing"."""
+    legacy = {"producer": {"name": "modelopt", "version": "0.19.0"},
+              "quantization": {"quant_algo": algo, "exclude_modules": ["lm_head"],
+                               **({"group_size": 16} if flat == "nvfp4" else {})}}
+    model = _model(write_config({**LLAMA3_8B, "quantization_config": legacy}))
+    control = _model(write_config({**LLAMA3_8B, "quantization_config": MODELOPT_FLAT[flat]}, "flat.json"))
+    assert (model["weights_bytes"], model["weights_dtype"]) == (control["weights_bytes"], control["weights_dtype"])
+    assert model["weights_bytes"] < LLAMA3_8B_BYTES
+
+
+def test_modelopts_own_config_with_an_algorithm_vllm_does_not_know_is_refused_in_its_words(write_config):
+    legacy = {"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "INT4_AWQ"}}
+    assert _refusal(write_config, {**LLAMA3_8B, "quantization_config": legacy}) == (
+        "config field 'quantization_config.quantization.quant_algo' names 'INT4_AWQ', which vLLM refuses (\"Unknown "
+        "ModelOpt quant algo\"); it takes FP8, FP8_PER_CHANNEL_PER_TOKEN, FP8_PB_WO, NVFP4, MIXED_PRECISION.")
+
+
+@pytest.mark.parametrize("qcfg", [{}, {"bits": 4}, {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}])
+def test_a_quantization_config_without_quant_method_is_served_unquantised(write_config, qcfg):
+    """vLLM reads quant_method "" as no quantisation (config/model.py 0.34.0:1471-1474; no override claims it), so the
+    weights are the Hub's bfloat16 total, and a rule line says why. Before: "quant_method is missing" (exit 2)."""
+    r = run_kvplan("estimate", write_config({**LLAMA3_8B, "quantization_config": qcfg}), "-c", "4096", "--format",
+                   "json")
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["model"]
+    assert (model["parameters"], model["weights_bytes"]) == (LLAMA3_8B_PARAMETERS, LLAMA3_8B_BYTES)
+    assert any(rule.startswith("quantization_config names no quant_method: vLLM serves the model unquantised")
+               for rule in model["rules"])

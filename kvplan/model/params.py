@@ -18,13 +18,15 @@ Stored precision, per tensor:
 - fp8: every linear weight matrix of the decoder layers (attention, linear, dense, shared and routed experts) at
   1 byte, plus one float32 scale per weight_block_size block (ceil over each dimension), or one per matrix when
   the config names no block size; embeddings, lm_head, norms, router and vision stay unquantised;
-- AWQ/GPTQ/marlin/auto-round: those same matrices at bits/8 per weight, plus per output row and group_size inputs
-  (the whole row for group_size -1) one fp16 scale and one packed zero of `bits` bits (GPTQ's g_idx is left out);
+- AWQ/GPTQ/marlin/auto-round/inc/awq_marlin/gptq_marlin/moe_wna16 (INT_METHODS): those same matrices at bits/8 per
+  weight, plus per output row and group_size inputs (the whole row for group_size -1) one fp16 scale and one packed
+  zero of `bits` bits (GPTQ's g_idx is left out);
   GPTQ's checkpoint_format marlin_24 (2:4 sparse, read to vLLM 0.14.1) at bits/2 per weight plus 1 bit of metadata,
   the scales and Marlin's workspace (_marlin24_bytes);
 - bitsandbytes: nf4 at 0.5 byte + one float32 absmax per 64, int8 at 1 byte;
 - compressed-tensors and ModelOpt (NVIDIA's FP8 / NVFP4): each layer's format from its config groups' targets and
   ignore list, or ModelOpt's quant_algo and exclude list, priced by its scheme (quantized.py, which says why).
+A quantization_config without quant_method is served unquantised, as vLLM does (NO_METHOD_NOTE).
 """
 
 from __future__ import annotations
@@ -50,14 +52,28 @@ QUANTIZED_GROUPS = ("attention", "linear", "dense", "shared_experts", "experts")
 PER_LAYER_METHODS = ("compressed-tensors", "modelopt")  # a format per layer, from names (quantized.py)
 
 
-# quant_method values quantized_format prices (ModelOpt's by prefix: modelopt_fp4...); any other is refused
-PRICED_METHODS = ("fp8", "fbgemm_fp8", "mxfp4", "awq", "gptq", "marlin", "auto-round", "bitsandbytes",
-                  "compressed-tensors", "modelopt")
-INT_METHODS = ("awq", "gptq", "marlin", "auto-round")  # auto-round: AutoRound's quant_method (vLLM inc.py)
+# quant_method values quantized_format prices; ModelOpt's modelopt / modelopt_fp4 by their quant_algo (quantized.py)
+INT_METHODS = ("awq", "gptq", "marlin", "auto-round", "inc", "awq_marlin", "gptq_marlin", "moe_wna16")
+PRICED_METHODS = ("fp8", "fbgemm_fp8", "mxfp4") + INT_METHODS + ("bitsandbytes", "compressed-tensors", "modelopt",
+                                                                  "modelopt_fp4")
+# the quant_method values some vLLM release registers (QUANTIZATION_METHODS, model_executor/layers/quantization/
+# __init__.py 0.11.0:9-39, 0.32.0:15-49, 0.34.0:15-50), the --quantization shorthands aside: a checkpoint naming one
+# of these kvplan does not price is kvplan's limit, any other no release serves
+VLLM_METHODS = PRICED_METHODS[:-1] + (
+    "auto_awq", "auto_gptq", "bitblas", "gptq_bitblas", "gptq_marlin_24", "deepspeedfp", "tpu_int8", "ptpc_fp8",
+    "gguf", "hqq", "experts_int8", "ipex", "quark", "torchao", "rtn", "petit_nvfp4", "fp_quant", "cpu_awq", "cpu_gptq",
+    "w4afp8", "modelopt_mxfp8", "modelopt_mixed", "mxfp8", "gpt_oss_mxfp4", "deepseek_v4_fp8", "humming", "online")
 # the weight widths some vLLM class for those methods takes: BitBLAS 1, 2, 4, 8 (utils/bitblas_utils.py 0.11.0:25),
 # GPTQ 2, 3, 4, 8 (gptq.py 0.11.0:77), INC 2-8 (inc/inc.py 0.34.0:37); which a release's class takes is the engine's
 # refusal, with vLLM's words (engines/vllm_wna16.py)
 INT_BITS = range(1, 9)
+# ModelOpt's own config (hf_quant_config.json, or a quantization_config copied from it): {"producer": {"name":
+# "modelopt"}, "quantization": {"quant_algo": ...}}, which vLLM names by its algorithm (MODELOPT_LEGACY: transformers_
+# utils/model_arch_config_convertor.py 0.32.0:271-289, 0.34.0:248-270; config/model.py 0.11.0:864-875)
+MODELOPT_LEGACY = {"FP8": "modelopt", "FP8_PER_CHANNEL_PER_TOKEN": "modelopt", "FP8_PB_WO": "modelopt",
+                   "NVFP4": "modelopt_fp4", "MIXED_PRECISION": "modelopt_mixed"}
+NO_METHOD_NOTE = ("quantization_config names no quant_method: vLLM serves the model unquantised (config/model.py "
+                  "0.34.0:1471-1474), so its weights are priced in the model dtype")
 
 
 def _refused(key: str, problem: str) -> KvplanError:
@@ -65,15 +81,37 @@ def _refused(key: str, problem: str) -> KvplanError:
 
 
 def quant_method(qcfg: dict) -> str:
-    """quant_method as vLLM's ModelConfig reads it: lower-cased, compressed_tensors spelled compressed-tensors
-    (transformers_utils/model_arch_config_convertor.py 0.34.0:274-281; config/model.py 0.11.0:897); "" for none. A
-    value that is not a string (vLLM calls .lower() on it) is refused."""
+    """quant_method as vLLM's ModelConfig reads it: ModelOpt's own config named by its algorithm (MODELOPT_LEGACY),
+    lower-cased, compressed_tensors spelled compressed-tensors (transformers_utils/model_arch_config_convertor.py
+    0.34.0:272-281; config/model.py 0.11.0:893-900); "" for none, which vLLM serves unquantised. A value that is not a
+    string (vLLM calls .lower() on it) is refused."""
+    legacy = _modelopt_legacy(qcfg)
+    if legacy:
+        return legacy
     method = qcfg.get("quant_method")
     if method is None:
         return ""
     if not isinstance(method, str):
         raise _refused("quant_method", f"must be a method's name, such as \"gptq\", got {quote(method)}.")
     return method.lower().replace("compressed_tensors", "compressed-tensors")
+
+
+def _modelopt_legacy(qcfg: dict) -> str:
+    """The method vLLM names ModelOpt's own config by: producer.name "modelopt" (or, from 0.34, a quantization block
+    holding modelopt_quant_config) with a quant_algo set: its MODELOPT_LEGACY name, whatever quant_method says; an
+    algorithm vLLM does not know is refused in vLLM's words ("Unknown ModelOpt quant algo"). "" for any other."""
+    producer = qcfg.get("producer")
+    inner = qcfg.get("quantization")
+    inner = inner if isinstance(inner, dict) else {}
+    named = isinstance(producer, dict) and producer.get("name") == "modelopt"
+    if not (named or "modelopt_quant_config" in inner) or inner.get("quant_algo") is None:
+        return ""
+    algo = str(inner["quant_algo"]).upper()
+    if algo not in MODELOPT_LEGACY:
+        shown = quote(inner["quant_algo"])
+        raise KvplanError(f"config field 'quantization_config.quantization.quant_algo' names {shown}, which vLLM "
+                          f"refuses (\"Unknown ModelOpt quant algo\"); it takes {', '.join(MODELOPT_LEGACY)}.")
+    return MODELOPT_LEGACY[algo]
 
 
 def _int_setting(qcfg: dict, keys: tuple, default: int, valid, accepted: str) -> int:
@@ -122,13 +160,16 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         return f"int{bits}-{method}", opts
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
-    if method in PER_LAYER_METHODS or method.startswith("modelopt"):
+    if method in PER_LAYER_METHODS or method in ("modelopt", "modelopt_fp4"):
         return method.split("_")[0], {"checkpoint": CheckpointFormat({**qcfg, "quant_method": method})}
+    if not method:  # vLLM serves it unquantised (NO_METHOD_NOTE)
+        return "", {}
     priced = ", ".join(PRICED_METHODS)
-    if not method:
-        raise _refused("quant_method", f"is missing; name the checkpoint's method ({priced}), or drop "
-                                       f"quantization_config for an unquantised checkpoint.")
-    raise _refused("quant_method", f"names {quote(method)}, a quantisation kvplan does not price; it prices {priced}.")
+    if method in VLLM_METHODS:
+        raise _refused("quant_method", f"names {quote(method)}: kvplan does not price {method} checkpoints yet (it "
+                                       f"prices {priced}).")
+    raise _refused("quant_method", f"names {quote(method)}, a method no vLLM release registers (0.11.0 to 0.34.0); "
+                                   f"kvplan prices {priced}.")
 
 
 def checkpoint_method(qcfg) -> str:

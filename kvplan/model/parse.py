@@ -11,8 +11,8 @@ from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, fi
                      language_model_config)
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
-from .params import (checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size,
-                     parameter_groups, quantization_fields)
+from .params import (NO_METHOD_NOTE, checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups,
+                     mtp_size, parameter_groups, quant_method, quantization_fields)
 from .tensors import eagle_head_tensors, expert_width, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
@@ -114,6 +114,9 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         notes.append(f"layer kinds from {rule}")
     if note := laguna_before_031_note(cfg, n):
         notes.append(note)
+    qcfg = cfg.get("quantization_config")
+    if isinstance(qcfg, dict) and not quant_method(qcfg):
+        notes.append(NO_METHOD_NOTE)
 
     expert_inter = expert_width(cfg)  # before the weights, which read it too
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
