@@ -524,3 +524,14 @@ def test_a_settings_file_and_a_config_not_objects_are_named_in_jsons_words(tmp_p
     assert one_error_line(run_kvplan("estimate", folder, "-q", "gptq")).endswith("got an array.")
     (folder / "config.json").write_text("[1, 2]")
     assert one_error_line(run_kvplan("estimate", folder)).endswith("must be a JSON object of fields, got an array.")
+
+
+# ---- review (session 55): only the rule vLLM applies to a module is read --------------------------------------
+
+@pytest.mark.parametrize("dynamic", [{"-:.*": {}, "+:.*": {"bits": 5}}, {"+:.*visual.*": {"bits": 16}}])
+def test_a_rule_vllm_never_applies_is_not_checked(tmp_path, dynamic):
+    """get_dynamic_override returns at the first pattern matching the module (gptq_utils.py 0.32.0:91-103): "+:.*"
+    after "-:.*" is shadowed (both layers stay fp16: 2 x 1,179,648 + the rest), ".*visual.*" matches no module of a
+    text model (both layers 4-bit: 2 x 306,432 + the rest). Before: both exit 2 over bits vLLM never reads."""
+    expected = 2 * FP16_LAYER + FP16_REST if "-:.*" in dynamic else 2 * 306_432 + FP16_REST
+    assert _weights(_gptq_folder(tmp_path, dynamic)) == expected

@@ -38,6 +38,7 @@ VLLM_GPTQ_BITS = (2, 3, 4, 8)  # the widths some release's GPTQ class takes (mod
 
 class Rule(NamedTuple):
     """One `dynamic` entry."""
+    key: str  # as the config writes it, "+:" or "-:" and all
     skips: bool  # "-:": the module stays unquantised
     pattern: object  # compiled by the regex package, else by re (_compiled)
     overrides: dict
@@ -65,9 +66,7 @@ def _rule(key, overrides) -> Rule:
     pattern = _compiled(key, key[len(SKIP):] if skips else key.removeprefix(KEEP))
     if not skips and not isinstance(overrides, dict):  # vLLM calls .get on it (gptq_utils.py 0.32.0:102)
         raise _refused(f"maps {quote(key)} to {json_kind(overrides)}, not an object of overrides.")
-    if not skips:
-        _check_bits(key, overrides.get("bits"))
-    return Rule(skips, pattern, overrides if isinstance(overrides, dict) else {})
+    return Rule(key, skips, pattern, overrides if isinstance(overrides, dict) else {})
 
 
 def _compiled(key: str, text: str):
@@ -120,12 +119,15 @@ def priced_group(value, default: int) -> int:
 
 
 def overridden(rule: Optional[Rule], bits: int, group: int) -> Union[bool, tuple]:
-    """False where `rule` leaves the module unquantised, else its (bits, group_size): the rule's over the config's
-    `bits` / `group` (an integer the pricing takes: bits 1-16, a group size of 1 or more, or -1)."""
+    """False where `rule` (the one vLLM applies to a module: rule_for) leaves the module unquantised, else its
+    (bits, group_size): the rule's over the config's `bits` / `group` (an integer the pricing takes: bits 1-16, a group
+    size of 1 or more, or -1). A rule shadowed by an earlier one, or matching no module, is never read, as in vLLM
+    (get_dynamic_override returns at the first match: gptq_utils.py 0.32.0:91-103)."""
     if rule is None:
         return bits, group
     if rule.skips:
         return False
+    _check_bits(rule.key, rule.overrides.get("bits"))  # vLLM applies the first rule matching a module, that one only
     return priced_bits(rule.overrides.get("bits"), bits), priced_group(rule.overrides.get("group_size"), group)
 
 
