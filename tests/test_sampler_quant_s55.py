@@ -451,18 +451,54 @@ def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):
     assert "maps '.*' to a number, not an object of overrides" in line
 
 
-@pytest.mark.parametrize("bits, shown", [(5, "5"), (32, "32"), (1, "1"), (True, "true")])
-def test_dynamic_bits_vllm_refuses_are_refused(tmp_path, bits, shown):
-    """override_config takes any int for the module (gptq_utils.py 0.11.0:22-25, 0.32.0:56-58; Python's true is
-    one), then GPTQConfig refuses all but 2 / 3 / 4 / 8 (0.11.0:48-51) and AutoGPTQConfig's TYPE_MAP all but 4 / 8
-    (0.32.0:76-80). Before, 5 was priced as int5-gptq and 32 silently as the config's 4."""
+BITS_WORDS = "an integer from 1 to 8 (the weight widths vLLM's AWQ / GPTQ classes take)"
+
+
+@pytest.mark.parametrize("override, shown, words", [
+    ({"bits": 32}, "bits 32", BITS_WORDS), ({"bits": True}, "bits true", BITS_WORDS),
+    ({"group_size": 0}, "group_size 0", "a positive integer, or -1 for one group a row"),
+    ({"group_size": -7}, "group_size -7", "a positive integer, or -1 for one group a row"),
+])
+def test_dynamic_values_no_class_takes_are_refused_as_the_configs_are(tmp_path, override, shown, words):
+    """override_config takes any int for the module, true too (gptq_utils.py 0.32.0:56-61); kvplan reads an applied
+    rule's bits and group_size with the config's own validators, so what it refuses in the config it refuses in a rule.
+    Before: group_size 0 and -7 were priced silently at the config's 128."""
     from conftest import one_error_line
 
-    r = run_kvplan("estimate", _gptq_folder(tmp_path, {"+:.*": {"bits": bits}}), "--gpu", "h100")
-    assert r.returncode == 2
-    assert one_error_line(r) == ("kvplan: error: config field 'quantization_config.dynamic' gives '+:.*' bits "
-                                 f"{shown}, which vLLM's GPTQ takes for that module and then refuses: it quantises to "
-                                 "2, 3, 4 or 8 bits (4 or 8 with Marlin, and from vLLM 0.22).")
+    r = run_kvplan("estimate", _gptq_folder(tmp_path, {"+:.*": override}), "--gpu", "h100")
+    assert one_error_line(r) == (f"kvplan: error: config field 'quantization_config.dynamic' gives '+:.*' {shown}; a "
+                                 f"rule's {shown.split()[0]}, as the config's, must be {words}.")
+
+
+@pytest.mark.parametrize("engine, override, reason", [
+    # AutoGPTQ's override_config: (bits, sym) in TYPE_MAP {(4, true), (8, true)} (gptq_utils.py 0.32.0:76-80)
+    ("vllm==0.32.0", {"bits": 5}, "Unsupported quantization config: bits=5, sym=True"),
+    ("vllm==0.32.0", {"bits": 1}, "Unsupported quantization config: bits=1, sym=True"),
+    ("vllm==0.32.0", {"sym": False}, "Unsupported quantization config: bits=4, sym=False"),
+    # then its linear method asks Marlin for the group size (auto_gptq.py 0.32.0:317-331)
+    ("vllm==0.32.0", {"group_size": 7},
+     "Marlin does not support group_size = 7. Only group_sizes = [-1, 32, 64, 128] are supported."),
+    # 0.21 on an H100: GPTQ Marlin claims the checkpoint (4-bit, sym, group 128) and its override_config checks the
+    # same TYPE_MAP (gptq_utils.py 0.21.0:46-50)
+    ("vllm==0.21.0", {"bits": 3}, "Unsupported quantization config: bits=3, sym=True"),
+])
+def test_dynamic_values_a_release_refuses_are_its_refusal_as_the_configs_are(tmp_path, engine, override, reason):
+    """The same path as the config's own bits: exit 0, the engine's refusal in vLLM's words (before: exit 2 for bits 5
+    and 1, and nothing for group_size 7 or sym false)."""
+    r = run_kvplan("estimate", _gptq_folder(tmp_path, {"+:.*": override}), "--gpu", "h100", "-c", "4096",
+                   "--engine", engine, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["plans"][0]["engine"]["refusal"]["reason"] == reason
+
+
+def test_a_rules_bits_vllm_would_refuse_still_price_under_engine_none(tmp_path):
+    """As the config's bits 5 prices int5: a 5-bit layer 1 at groups of 128 (vLLM's GPTQ layout, qweight 5 bits a
+    weight, per 128 inputs and output row a fp16 scale and a 5-bit zero): 2 x 256 x 256 + 2 x 128 x 256 + 3 x 512 x
+    256 = 589,824 weights, 368,640 bytes, and 589,824 / 128 x 2.625 = 12,096 of scales and zeros."""
+    r = run_kvplan("estimate", _gptq_folder(tmp_path, {r"+:.*\.1\..*": {"bits": 5}}), "--engine", "none", "-c",
+                   "4096", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"]["weights_bytes"] == INT4_LAYER + 368_640 + 12_096 + FP16_REST
 
 
 def test_dynamic_bits_vllm_ignores_keep_the_configs(tmp_path):

@@ -58,7 +58,7 @@ from typing import Optional
 from .figures import Refusal
 from .vllm_versions import PINNED, parse_version, release_rule
 from .vllm_wna16 import AUTO_SINCE, FORMAT_CLASSES_LAST, class_refusal, format_method, gone_format, \
-    marlin_layer_refusal, wna16_method
+    layer_refusal, wna16_method
 from .vllm_wna16 import boundaries as wna16_boundaries
 
 TORCH = {"bf16": "torch.bfloat16", "fp16": "torch.float16", "fp32": "torch.float32", "fp8": "torch.float8_e4m3fn"}
@@ -339,11 +339,11 @@ def class_config_refusal(spec, method: str, capability=(), version: str = PINNED
 
 
 def marlin_refusal(spec, capability=(), version: str = PINNED, search: bool = True) -> Optional[Refusal]:
-    """AutoGPTQ's linear layers refusing the checkpoint's group size as the model is built (vllm_wna16
-    .marlin_layer_refusal), with the nearest release whose layers take it."""
+    """A GPTQ checkpoint's linear layers refusing a module's type (a `dynamic` rule's bits or sym) or Marlin its
+    group size as the model is built (vllm_wna16.layer_refusal), with the nearest release whose layers take it."""
     if getattr(spec, "quantization", "") not in ("gptq", "gptq_marlin"):
         return None
-    reason = marlin_layer_refusal(vllm_method(spec, capability, version), spec, version)
+    reason = layer_refusal(vllm_method(spec, capability, version), spec, version)
     if reason is None:
         return None
     passes = (lambda r: marlin_refusal(spec, capability, r, False) is None)

@@ -25,9 +25,8 @@ Which class (ModelConfig._verify_quantization asks each class's override_quantiz
 Every constructor reads its keys with get_from_keys, which refuses a missing one before anything else ("Cannot find
 any of [...] in the model's quantization config.": base_config.py 0.11.0:120-126, 0.32.0:182-189). These refusals come
 from get_quant_config (VllmConfig._get_quantization_config), before the capability check; Marlin's as the model is
-built. A GPTQModel `dynamic` rule's per-module bits and group size are priced (model/gptq_dynamic.py, which refuses
-bits outside 2, 3, 4 and 8 in any release), not checked here by release; nor are the shapes Marlin pads or falls
-back on.
+built, module by module where GPTQModel `dynamic` rules give modules bits, group sizes or sym of their own
+(layer_refusal; model/gptq_dynamic.py). The shapes Marlin pads or falls back on are not checked.
 
 A checkpoint whose quant_method names a class itself (no override claims it: each asks quant_method awq / gptq)
 runs that class: awq_marlin AWQMarlinConfig to 0.23 (bits, group_size and zero_point read; bits 4 or 8: awq_marlin.py
@@ -238,13 +237,26 @@ def missing_keys(spec, method: str) -> tuple:
                  if not any(_has(spec, key) or key == "quant_method" for key in keys))
 
 
-def marlin_layer_refusal(method: str, spec, version: str) -> Optional[str]:
-    """AutoGPTQ's and GPTQ Marlin's linear layers ask Marlin for the checkpoint's group size as the model is built
-    (verify_marlin_supported: gptq_marlin.py 0.11.0:284-286, auto_gptq.py 0.22.0:311-320); the type was checked by the
-    constructor (class_refusal), and every catalog CUDA GPU is past 7.5."""
-    group = field(spec, "group_size")
-    marlin = constructor(method, version) in ("auto_gptq", "gptq_marlin")
-    return MARLIN_GROUP.format(group=group) if marlin and group not in MARLIN_GROUPS else None
+def layer_refusal(method: str, spec, version: str) -> Optional[str]:
+    """What a GPTQ checkpoint's linear modules refuse as the model is built, module by module (spec.module_settings:
+    each module's bits, group_size and sym under the `dynamic` rules; the config's own without rules):
+    override_config refuses a type the class lacks, in its constructor's words (gptq_utils.py 0.11.0:36-51 GPTQ
+    Marlin's TYPE_MAP and GPTQ's 2 / 3 / 4 / 8, 0.32.0:76-80 AutoGPTQ's), then AutoGPTQ's and GPTQ Marlin's linear
+    methods ask Marlin for the group size (verify_marlin_supported: gptq_marlin.py 0.11.0:284-286, auto_gptq.py
+    0.22.0:311-320). The config's own type was checked by the constructor (class_refusal), and every catalog CUDA GPU
+    is past 7.5."""
+    made = constructor(method, version)
+    config = (field(spec, "bits"), field(spec, "group_size"), field(spec, "sym"))
+    for bits, group, sym in getattr(spec, "module_settings", ()) or (config,):
+        if made == "gptq" and bits not in GPTQ_BITS:
+            return GPTQ_BITS_REFUSAL.format(bits=bits)
+        if made not in ("auto_gptq", "gptq_marlin"):
+            continue
+        if (bits, sym) not in MARLIN_TYPES["gptq"]:
+            return AUTO_GPTQ_TYPE.format(bits=bits, sym=sym)
+        if group not in MARLIN_GROUPS:
+            return MARLIN_GROUP.format(group=group)
+    return None
 
 
 def boundaries() -> set:

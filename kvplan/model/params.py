@@ -37,7 +37,7 @@ from typing import Optional
 from ..errors import KvplanError, quote
 from . import gemma3n
 from .config import Config, as_int
-from .gptq_dynamic import decided, dynamic_rules, layer_decisions
+from .gptq_dynamic import BITS, GROUP, decided, dynamic_rules, layer_decisions
 from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma3n, is_gemma4, is_v4,
                      mixer_kinds, V4_RATIOS, v4_ratios)
 from .precision import DTYPE_BYTES
@@ -63,10 +63,6 @@ VLLM_METHODS = PRICED_METHODS[:-1] + (
     "auto_awq", "auto_gptq", "bitblas", "gptq_bitblas", "gptq_marlin_24", "deepspeedfp", "tpu_int8", "ptpc_fp8",
     "gguf", "hqq", "experts_int8", "ipex", "quark", "torchao", "rtn", "petit_nvfp4", "fp_quant", "cpu_awq", "cpu_gptq",
     "w4afp8", "modelopt_mxfp8", "modelopt_mixed", "mxfp8", "gpt_oss_mxfp4", "deepseek_v4_fp8", "humming", "online")
-# the weight widths some vLLM class for those methods takes: BitBLAS 1, 2, 4, 8 (utils/bitblas_utils.py 0.11.0:25),
-# GPTQ 2, 3, 4, 8 (gptq.py 0.11.0:77), INC 2-8 (inc/inc.py 0.34.0:37); which a release's class takes is the engine's
-# refusal, with vLLM's words (engines/vllm_wna16.py)
-INT_BITS = range(1, 9)
 # ModelOpt's own config (hf_quant_config.json, or a quantization_config copied from it): {"producer": {"name":
 # "modelopt"}, "quantization": {"quant_algo": ...}}, which vLLM names by its algorithm (MODELOPT_LEGACY: transformers_
 # utils/model_arch_config_convertor.py 0.32.0:271-289, 0.34.0:248-270; config/model.py 0.11.0:864-875)
@@ -114,16 +110,17 @@ def _modelopt_legacy(qcfg: dict) -> str:
     return MODELOPT_LEGACY[algo]
 
 
-def _int_setting(qcfg: dict, keys: tuple, default: int, valid, accepted: str) -> int:
-    """The first of `keys` (a setting and AutoAWQ's spelling of it) the config sets, not null: an integer for which
-    `valid` holds, else refused naming `accepted`; `default` where none is set (the engine refuses a missing key as
-    the release does: vllm_wna16.REQUIRED_KEYS)."""
+def _int_setting(qcfg: dict, keys: tuple, default: int, setting) -> int:
+    """The first of `keys` (a setting and AutoAWQ's spelling of it) the config sets, not null: an integer (or an
+    integral number) `setting` takes (gptq_dynamic.BITS / GROUP, which a `dynamic` rule's value meets too), else
+    refused in its words; `default` where none is set (the engine refuses a missing key as the release does:
+    vllm_wna16.REQUIRED_KEYS)."""
     key = next((key for key in keys if qcfg.get(key) is not None), None)
     if key is None:
         return default
     value = as_int(qcfg[key])
-    if value is None or not valid(value):
-        raise _refused(key, f"must be {accepted}, got {quote(qcfg[key])}.")
+    if value is None or not setting.valid(value):
+        raise _refused(key, f"must be {setting.words}, got {quote(qcfg[key])}.")
     return value
 
 
@@ -149,14 +146,13 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         experts = "mxfp4" if qcfg.get("expert_dtype") == "fp4" else None  # DeepSeek-V4's MXFP4 routed experts
         return "fp8", {"block": _fp8_block(qcfg), "experts": experts, "ignored": fp8_ignored(qcfg)}
     if method in INT_METHODS:
-        bits = _int_setting(qcfg, ("bits", "w_bit"), 4, lambda b: b in INT_BITS, "an integer from 1 to 8 (the "
-                            "weight widths vLLM's AWQ / GPTQ classes take)")
-        group = _int_setting(qcfg, ("group_size", "q_group_size"), 128, lambda g: g > 0 or g == -1,
-                             "a positive integer, or -1 for one group a row")
+        bits = _int_setting(qcfg, ("bits", "w_bit"), 4, BITS)
+        group = _int_setting(qcfg, ("group_size", "q_group_size"), 128, GROUP)
         sparse = qcfg.get("checkpoint_format") == "marlin_24"  # GPTQMarlin24Config's storage (quantized_bytes)
         opts = {"bits": bits, "group": group, "sparse24": sparse}
-        if method == "gptq" and not sparse:  # GPTQModel's per-module overrides (gptq_dynamic.py)
+        if method in ("gptq", "gptq_marlin") and not sparse:  # GPTQModel's per-module overrides (gptq_dynamic.py)
             opts["dynamic"] = dynamic_rules(qcfg)
+            opts["sym"] = qcfg.get("sym")
         return f"int{bits}-{method}", opts
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
@@ -287,12 +283,17 @@ def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: Optiona
 def _dynamic_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: int, blocks: dict) -> tuple:
     """(stored bytes, format or None) of a GPTQ tensor under the `dynamic` rule its module meets (gptq_dynamic.py):
     in the model dtype where the rule skips it, else at the rule's bits and group size."""
-    rule = decided(tensor, index, opts["dynamic"], blocks, opts["bits"], opts["group"])
+    rule = decided(tensor, index, opts["dynamic"], blocks, _base(opts))
     if rule is False:
         return model_bytes * tensor.elements, None
-    bits, group = rule
+    bits, group, _ = rule
     stored = quantized_bytes(fmt, {**opts, "bits": bits, "group": group}, tensor.rows, tensor.cols)
     return tensor.copies * stored, f"int{bits}-{fmt.split('-', 1)[1]}"
+
+
+def _base(opts: dict) -> tuple:
+    """The config's own (bits, group_size, sym), which a GPTQ `dynamic` rule overrides (gptq_dynamic.overridden)."""
+    return opts["bits"], opts["group"], opts.get("sym")
 
 
 def quantization(cfg: Config):
@@ -377,11 +378,29 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
         key += layer_ignored(opts, index)
         if opts.get("dynamic"):
             key += layer_decisions(layer_tensors(cfg, dims, *key[:3]), index, opts["dynamic"], vllm_blocks(cfg),
-                                   opts["bits"], opts["group"])
+                                   _base(opts))
         structure[key] = structure.get(key, 0) + 1
         first.setdefault(key, index)
     parts = [(layer_tensors(cfg, dims, *key[:3]), times, first[key]) for key, times in structure.items()]
     return grouped(parts + [(model_tensors(cfg, dims) + vision_tensors(cfg, hidden), 1)], qcfg, dtype, cfg)
+
+
+def module_settings(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int) -> tuple:
+    """The (bits, group_size, sym) each quantised linear module of the decoder layers gets under a GPTQ config's
+    `dynamic` rules (gptq_dynamic.overridden), in the order vLLM builds them, each once: what its override_config and
+    Marlin check (engines/vllm_wna16.py layer_refusal); () without rules (the config's own hold everywhere)."""
+    qcfg = quantization(cfg)
+    opts = quantized_format(qcfg)[1] if isinstance(qcfg, dict) else {}
+    if not opts.get("dynamic") or is_gemma3n(cfg) or is_gemma4(cfg):
+        return ()
+    dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
+    indexers, blocks, settings = indexer_layers(cfg, layers), vllm_blocks(cfg), {}
+    for index, kind in enumerate(decoder_layers(cfg, layers)):
+        for t in layer_tensors(cfg, dims, *kind, not indexers or indexers[index]):
+            setting = decided(t, index, opts["dynamic"], blocks, _base(opts)) if t.linear else False
+            if setting is not False and t.group in QUANTIZED_GROUPS:
+                settings[setting] = None  # a dict keeps the first-built order
+    return tuple(settings)
 
 
 def _layer_formats(checkpoint: CheckpointFormat, index: int, styles: dict) -> tuple:
