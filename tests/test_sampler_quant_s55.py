@@ -571,3 +571,41 @@ def test_a_rule_vllm_never_applies_is_not_checked(tmp_path, dynamic):
     text model (both layers 4-bit: 2 x 306,432 + the rest). Before: both exit 2 over bits vLLM never reads."""
     expected = 2 * FP16_LAYER + FP16_REST if "-:.*" in dynamic else 2 * 306_432 + FP16_REST
     assert _weights(_gptq_folder(tmp_path, dynamic)) == expected
+
+
+# ---- review (session 55): module names of the Mamba, Granite 4.0 hybrid and Bailing families (0.32.0) -----------
+
+def test_mamba_layers_are_backbone_layers():
+    """mamba.py: MambaForCausalLM's model is `backbone` (:187-188), its layers backbone.layers (:131), each a mixer
+    (:78); FalconMamba is the same class (registry.py:104); mamba2.py the same (:231-232, :126, :74)."""
+    from tiny_models import TINY as MODELS
+
+    for family in ("mamba", "falcon_mamba", "mamba2"):
+        layers = _layer_modules(MODELS[family])
+        assert layers == [{f"backbone.layers.{i}.mixer"} for i in range(3)], family
+
+
+def test_granite_4_hybrid_names_block_sparse_moe_and_shared_mlp():
+    """granitemoehybrid.py: the Mamba layer's mixer (:88), the attention layer's self_attn (:164; qkv_proj :265,
+    o_proj :273), block_sparse_moe's experts (:99, :175; granitemoe.py:115) and shared_mlp (:106, :182), whose
+    projections are input_linear and output_linear (granitemoeshared.py:58, :65). Before: mlp.experts and
+    mlp.shared_experts.gate_up_proj, which no rule on vLLM's names meets."""
+    from tiny_models import TINY as MODELS
+
+    moe = {"block_sparse_moe.experts", "shared_mlp.input_linear", "shared_mlp.output_linear"}
+    layers = _layer_modules(MODELS["granite4"])
+    assert layers == [{f"model.layers.{i}.{name}" for name in names} for i, names in
+                      enumerate([{"mixer"} | moe, {"self_attn.qkv_proj", "self_attn.o_proj"} | moe, {"mixer"} | moe,
+                                 {"mixer"} | moe])]
+    # without experts shared_mlp is the layer's only MLP (granitemoehybrid.py:102-107), a dense one to kvplan
+    dense = _layer_modules({**MODELS["granite4"], "num_local_experts": 0})
+    assert dense[1] == {"model.layers.1.self_attn.qkv_proj", "model.layers.1.self_attn.o_proj",
+                        "model.layers.1.shared_mlp.input_linear", "model.layers.1.shared_mlp.output_linear"}
+
+
+def test_bailing_moe_names_its_attention_query_key_value_and_dense():
+    """bailing_moe.py: the layer's attention block `attention` (:343-344) with query_key_value (:108) and dense
+    (:129); the MLP's gate_up_proj / down_proj (:197, :205) under mlp (:354-355)."""
+    bailing = {**SMALL, "architectures": ["BailingMoeForCausalLM"], "model_type": "bailing_moe", "num_hidden_layers": 1}
+    assert _layer_modules(bailing) == [{"model.layers.0.attention.query_key_value", "model.layers.0.attention.dense",
+                                        "model.layers.0.mlp.gate_up_proj", "model.layers.0.mlp.down_proj"}]
