@@ -371,3 +371,18 @@ def test_a_quantization_config_without_quant_method_is_served_unquantised(write_
     assert (model["parameters"], model["weights_bytes"]) == (LLAMA3_8B_PARAMETERS, LLAMA3_8B_BYTES)
     assert any(rule.startswith("quantization_config names no quant_method: vLLM serves the model unquantised")
                for rule in model["rules"])
+
+
+# 14. verify's architecture of a checkpoint re-priced to fp8 (no quantization_config to read)
+
+def test_verify_reads_a_16_bit_checkpoint_served_as_fp8():
+    """--quantization fp8 on Llama-3.1-8B: vLLM quantises each linear weight online with one scale a matrix
+    (Fp8LinearMethod per tensor), which verify runs as its "fp8" linears. The config has no quantization_config, so
+    verify must not ask quantized_format for one (the first sweep's quant_method refusal made this a crash)."""
+    from kvplan.model import parse_config
+    from kvplan.model.quantization import apply_weight_precision
+    from kvplan.verify.arch import architecture
+
+    spec = apply_weight_precision(parse_config(LLAMA3_8B, "llama"), "fp8")
+    assert {g.stored for g in spec.params if g.name in ("attention", "dense")} == {"fp8"}
+    assert architecture(LLAMA3_8B, spec, 1).linear_format == "fp8"
