@@ -48,25 +48,27 @@ ARCHITECTURES_MESSAGE = ("config field 'architectures' must be a list of class n
                          "[\"LlamaForCausalLM\"]), got ")
 
 
-@pytest.mark.parametrize("value, shown", [(True, "True"), (-1, "-1"), ({"a": 1}, "{'a': 1}"),
-                                          ("LlamaForCausalLM", "'LlamaForCausalLM'"), ([5], "[5]")])
+@pytest.mark.parametrize("value, shown", [(True, "true"), (-1, "-1"), ({"a": 1}, '{"a": 1}'),
+                                          ("LlamaForCausalLM", '"LlamaForCausalLM"'), ([5], "[5]"),
+                                          (["LlamaForCausalLM", None], '["LlamaForCausalLM", null]')])
 def test_architectures_of_the_wrong_type_are_refused(write_config, value, shown):
     """Before: True, -1 and a mapping crashed (exit 3 at layers.py is_v4); a string was read as its first letter
-    and [5] passed as if no architecture were named."""
+    and [5] passed as if no architecture were named. Values are written as the JSON file writes them (true, null,
+    double quotes), not as Python's repr (review, session 55)."""
     assert _refusal(write_config, {**LLAMA3_8B, "architectures": value}) == ARCHITECTURES_MESSAGE + shown + "."
 
 
 def test_a_string_architecture_on_deepseek_v4_names_architectures_not_compress_ratios(write_config):
     """DeepSeek-V4-Flash with "architectures": "DeepseekV4ForCausalLM" used to get a compress_ratios error."""
     config = {**_bundled("deepseek-ai--DeepSeek-V4-Flash"), "architectures": "DeepseekV4ForCausalLM"}
-    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + "'DeepseekV4ForCausalLM'."
+    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + '"DeepseekV4ForCausalLM".'
 
 
 def test_the_outer_architectures_of_a_wrapper_is_checked_too(write_config):
     """vLLM's registry reads the top-level architectures (parse._registered_architecture), though the nested
     language model's config names its own."""
     config = {"architectures": "LlavaForConditionalGeneration", "model_type": "llava", "text_config": LLAMA3_8B}
-    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + "'LlavaForConditionalGeneration'."
+    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + '"LlavaForConditionalGeneration".'
 
 
 @pytest.mark.parametrize("value", [[], None, ["LlamaForCausalLM", "Other"]])
@@ -103,7 +105,7 @@ def _gemma3n(**audio) -> dict:
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("sscp_conv_stride_size", [[2, 2], "x"], f"{PAIRS}[[2, 2], [2, 2]]), got [[2, 2], 'x']."),
+    ("sscp_conv_stride_size", [[2, 2], "x"], f"{PAIRS}[[2, 2], [2, 2]]), got [[2, 2], \"x\"]."),
     ("sscp_conv_stride_size", 2.0, f"{PAIRS}[[2, 2], [2, 2]]), got 2.0."),
     ("sscp_conv_stride_size", [], f"{PAIRS}[[2, 2], [2, 2]]), got []."),
     ("sscp_conv_kernel_size", [[3, 3]], f"{PAIRS}[[3, 3], [3, 3]]), got [[3, 3]]."),
@@ -168,8 +170,9 @@ PRICED = ("fp8, fbgemm_fp8, mxfp4, awq, gptq, marlin, auto-round, inc, awq_marli
 GPTQ = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False, "sym": True}
 
 
-NOT_PRICED = f"names 'weird', a method no vLLM release registers (0.11.0 to 0.34.0); kvplan prices {PRICED}."
-BITS = "must be an integer from 1 to 8 (the weight widths vLLM's AWQ / GPTQ classes take), got "
+NOT_PRICED = f"names \"weird\", a method no vLLM release registers (0.11.0 to 0.34.0); kvplan prices {PRICED}."
+BITS = ("must be an integer from 1 to 8, the widths some vLLM class takes: AWQ 4, or 8 with Marlin; GPTQ 2, 3, 4 or 8, "
+        "with Marlin 4 or 8; INC 2 to 8; BitBLAS 1, 2, 4 or 8, got ")
 GROUP = "must be a positive integer, or -1 for one group a row, got "
 BLOCK = "must be two positive integers [rows, columns] (such as [128, 128]), or null for one scale a matrix, got "
 
@@ -177,12 +180,12 @@ BLOCK = "must be two positive integers [rows, columns] (such as [128, 128]), or 
 @pytest.mark.parametrize("qcfg, key, problem", [
     ({"quant_method": "weird"}, "quant_method", NOT_PRICED),
     ({"quant_method": 5}, "quant_method", "must be a method's name, such as \"gptq\", got 5."),
-    ({**GPTQ, "bits": "8"}, "bits", BITS + "'8'."),
+    ({**GPTQ, "bits": "8"}, "bits", BITS + '"8".'),
     ({**GPTQ, "bits": 99}, "bits", BITS + "99."),
-    ({"quant_method": "awq", "w_bit": True, "q_group_size": 128, "zero_point": True}, "w_bit", BITS + "True."),
+    ({"quant_method": "awq", "w_bit": True, "q_group_size": 128, "zero_point": True}, "w_bit", BITS + "true."),
     ({**GPTQ, "group_size": -7}, "group_size", GROUP + "-7."),
     ({**GPTQ, "group_size": 0}, "group_size", GROUP + "0."),
-    ({"quant_method": "fp8", "weight_block_size": "128x128"}, "weight_block_size", BLOCK + "'128x128'."),
+    ({"quant_method": "fp8", "weight_block_size": "128x128"}, "weight_block_size", BLOCK + '"128x128".'),
     ({"quant_method": "fp8", "weight_block_size": [128, 128, 1]}, "weight_block_size", BLOCK + "[128, 128, 1]."),
 ])
 def test_quantization_configs_kvplan_cannot_price_are_refused(write_config, qcfg, key, problem):
@@ -236,7 +239,7 @@ def test_the_formats_kvplan_prices_still_price_the_same(write_config):
 
 # 11. the nested language model's config
 
-@pytest.mark.parametrize("value, shown", [("llama", "'llama'"), ([LLAMA3_8B], None)])
+@pytest.mark.parametrize("value, shown", [("llama", '"llama"'), ([LLAMA3_8B], None)])
 def test_a_text_config_that_is_not_a_mapping_is_refused(write_config, value, shown):
     """Before: "config field 'num_hidden_layers' is missing", about a field the user never touched."""
     config = {"architectures": ["LlavaForConditionalGeneration"], "model_type": "llava", "text_config": value}
@@ -330,8 +333,8 @@ def test_the_engine_refuses_what_those_classes_refuse(write_config, engine, qcfg
 @pytest.mark.parametrize("method", ["torchao", "quark", "experts_int8", "w4afp8", "hqq", "gguf"])
 def test_methods_vllm_serves_and_kvplan_does_not_price_are_kvplans_limit(write_config, method):
     line = _refusal(write_config, {**LLAMA3_8B, "quantization_config": {"quant_method": method}})
-    assert line == (f"config field 'quantization_config.quant_method' names '{method}': kvplan does not price {method} "
-                    f"checkpoints yet (it prices {PRICED}).")
+    assert line == (f"config field 'quantization_config.quant_method' names \"{method}\": kvplan does not price "
+                    f"{method} checkpoints yet (it prices {PRICED}).")
 
 
 MODELOPT_FLAT = {"fp8": {"quant_method": "modelopt", "quant_algo": "FP8", "exclude_modules": ["lm_head"]},
@@ -356,7 +359,7 @@ def test_modelopts_own_config_reads_as_vllm_renames_it(write_config, algo, flat)
 def test_modelopts_own_config_with_an_algorithm_vllm_does_not_know_is_refused_in_its_words(write_config):
     legacy = {"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "INT4_AWQ"}}
     assert _refusal(write_config, {**LLAMA3_8B, "quantization_config": legacy}) == (
-        "config field 'quantization_config.quantization.quant_algo' names 'INT4_AWQ', which vLLM refuses (\"Unknown "
+        "config field 'quantization_config.quantization.quant_algo' names \"INT4_AWQ\", which vLLM refuses (\"Unknown "
         "ModelOpt quant algo\"); it takes FP8, FP8_PER_CHANNEL_PER_TOKEN, FP8_PB_WO, NVFP4, MIXED_PRECISION.")
 
 

@@ -445,13 +445,14 @@ def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):
     from conftest import one_error_line
 
     line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {"-:(": {}}), "--gpu", "h100"))
-    assert line.startswith("kvplan: error: config field 'quantization_config.dynamic' holds '-:(', not a regular "
+    assert line.startswith("kvplan: error: config field 'quantization_config.dynamic' holds \"-:(\", not a regular "
                            "expression")
     line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {".*": 8}, "two"), "--gpu", "h100"))
-    assert "maps '.*' to a number, not an object of overrides" in line
+    assert 'maps ".*" to a number, not an object of overrides' in line
 
 
-BITS_WORDS = "an integer from 1 to 8 (the weight widths vLLM's AWQ / GPTQ classes take)"
+BITS_WORDS = ("an integer from 1 to 8, the widths some vLLM class takes: AWQ 4, or 8 with Marlin; GPTQ 2, 3, 4 or 8, "
+              "with Marlin 4 or 8; INC 2 to 8; BitBLAS 1, 2, 4 or 8")
 
 
 @pytest.mark.parametrize("override, shown, words", [
@@ -466,8 +467,9 @@ def test_dynamic_values_no_class_takes_are_refused_as_the_configs_are(tmp_path, 
     from conftest import one_error_line
 
     r = run_kvplan("estimate", _gptq_folder(tmp_path, {"+:.*": override}), "--gpu", "h100")
-    assert one_error_line(r) == (f"kvplan: error: config field 'quantization_config.dynamic' gives '+:.*' {shown}; a "
-                                 f"rule's {shown.split()[0]}, as the config's, must be {words}.")
+    assert one_error_line(r) == (f"kvplan: error: config field 'quantization_config.dynamic' gives \"+:.*\" {shown}, "
+                                 f"which vLLM applies to the modules the rule decides; a rule's {shown.split()[0]}, as "
+                                 f"the config's, must be {words}.")
 
 
 @pytest.mark.parametrize("engine, override, reason", [
@@ -526,7 +528,7 @@ def test_without_regex_such_a_pattern_is_kvplans_limit(monkeypatch):
     monkeypatch.setitem(sys.modules, "regex", None)  # import regex raises ImportError
     with pytest.raises(KvplanError) as refused:
         dynamic_rules({"dynamic": {r"-:\p{L}.*": {}}})
-    assert str(refused.value).startswith(r"config field 'quantization_config.dynamic' holds '-:\\p{L}.*', which "
+    assert str(refused.value).startswith("config field 'quantization_config.dynamic' holds \"-:\\\\p{L}.*\", which "
                                          "Python's re refuses (bad escape \\p at position 0): vLLM reads these "
                                          "patterns with the regex package, which kvplan uses only where it is "
                                          "installed, and it is not here.")
@@ -534,9 +536,9 @@ def test_without_regex_such_a_pattern_is_kvplans_limit(monkeypatch):
 
 
 @pytest.mark.parametrize("dynamic, says", [
-    ({"+:.*": None}, "maps '+:.*' to null, not an object of overrides."),
-    ({"+:.*": [4]}, "maps '+:.*' to an array, not an object of overrides."),
-    ({"+:.*": "8"}, "maps '+:.*' to a string, not an object of overrides."),
+    ({"+:.*": None}, "maps \"+:.*\" to null, not an object of overrides."),
+    ({"+:.*": [4]}, "maps \"+:.*\" to an array, not an object of overrides."),
+    ({"+:.*": "8"}, "maps \"+:.*\" to a string, not an object of overrides."),
     ([".*"], "must map module-name patterns to overrides, got an array."),
     (4, "must map module-name patterns to overrides, got a number."),
 ])

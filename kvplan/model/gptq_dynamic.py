@@ -27,11 +27,10 @@ text model's."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import NamedTuple, Optional, Union
 
-from ..errors import KvplanError, json_kind, quote
+from ..errors import json_kind, json_value, KvplanError
 
 SKIP = "-:"
 KEEP = "+:"
@@ -43,11 +42,12 @@ class Setting(NamedTuple):
     words: str
 
 
-# the weight widths some vLLM class for the int methods takes: BitBLAS 1, 2, 4, 8 (utils/bitblas_utils.py 0.11.0:25),
-# GPTQ 2, 3, 4, 8 (gptq.py 0.11.0:77), INC 2-8 (inc/inc.py 0.34.0:37); which a release's class takes is the engine's
-# refusal, with vLLM's words (engines/vllm_wna16.py)
-BITS = Setting(lambda bits: 1 <= bits <= 8, "an integer from 1 to 8 (the weight widths vLLM's AWQ / GPTQ classes "
-                                           "take)")
+# 1 to 8: the weight widths some vLLM class for the int methods takes (awq.py 0.11.0:41-44, awq_marlin.py 0.11.0:46-49,
+# gptq.py 0.11.0:77-80, gptq_marlin.py 0.11.0:72-75, inc/inc.py 0.34.0:37, utils/bitblas_utils.py 0.11.0:25); which a
+# release's class takes is the engine's refusal, in vLLM's words (engines/vllm_wna16.py)
+BITS = Setting(lambda bits: 1 <= bits <= 8,
+               "an integer from 1 to 8, the widths some vLLM class takes: AWQ 4, or 8 with Marlin; GPTQ 2, 3, 4 "
+               "or 8, with Marlin 4 or 8; INC 2 to 8; BitBLAS 1, 2, 4 or 8")
 GROUP = Setting(lambda group: group > 0 or group == -1, "a positive integer, or -1 for one group a row")
 
 
@@ -76,11 +76,11 @@ def dynamic_rules(qcfg: dict) -> tuple:
 
 def _rule(key, overrides) -> Rule:
     if not isinstance(key, str):
-        raise _refused(f"has a key that is not a pattern: {quote(key)}.")
+        raise _refused(f"has a key that is not a pattern: {json_value(key)}.")
     skips = key.startswith(SKIP)
     pattern = _compiled(key, key[len(SKIP):] if skips else key.removeprefix(KEEP))
     if not skips and not isinstance(overrides, dict):  # vLLM calls .get on it (gptq_utils.py 0.32.0:102)
-        raise _refused(f"maps {quote(key)} to {json_kind(overrides)}, not an object of overrides.")
+        raise _refused(f"maps {json_value(key)} to {json_kind(overrides)}, not an object of overrides.")
     return Rule(key, skips, pattern, overrides if isinstance(overrides, dict) else {})
 
 
@@ -96,9 +96,10 @@ def _compiled(key: str, text: str):
         return (engine or re).compile(text)
     except (engine or re).error as exc:
         if engine is None:
-            raise _refused(f"holds {quote(key)}, which Python's re refuses ({exc}): vLLM reads these patterns with the "
-                           "regex package, which kvplan uses only where it is installed, and it is not here.") from None
-        raise _refused(f"holds {quote(key)}, not a regular expression ({exc}).") from None
+            raise _refused(f"holds {json_value(key)}, which Python's re refuses ({exc}): vLLM reads these patterns "
+                           "with the regex package, which kvplan uses only where it is installed, and it is not "
+                           "here.") from None
+        raise _refused(f"holds {json_value(key)}, not a regular expression ({exc}).") from None
 
 
 def rule_for(rules: tuple, name: str) -> Optional[Rule]:
@@ -120,8 +121,8 @@ def _applied(rule: Rule, key: str, setting: Setting, default: int) -> int:
     if not isinstance(value, int):
         return default
     if isinstance(value, bool) or not setting.valid(value):
-        raise _refused(f"gives {quote(rule.key)} {key} {json.dumps(value)}; a rule's {key}, as the config's, must be "
-                       f"{setting.words}.")
+        raise _refused(f"gives {json_value(rule.key)} {key} {json_value(value)}, which vLLM applies to the modules "
+                       f"the rule decides; a rule's {key}, as the config's, must be {setting.words}.")
     return value
 
 

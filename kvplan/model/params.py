@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from ..errors import KvplanError, quote
+from ..errors import json_value, KvplanError
 from . import gemma3n
 from .config import Config, as_int
 from .gptq_dynamic import BITS, GROUP, decided, dynamic_rules, layer_decisions
@@ -88,7 +88,7 @@ def quant_method(qcfg: dict) -> str:
     if method is None:
         return ""
     if not isinstance(method, str):
-        raise _refused("quant_method", f"must be a method's name, such as \"gptq\", got {quote(method)}.")
+        raise _refused("quant_method", f"must be a method's name, such as \"gptq\", got {json_value(method)}.")
     return method.lower().replace("compressed_tensors", "compressed-tensors")
 
 
@@ -104,7 +104,7 @@ def _modelopt_legacy(qcfg: dict) -> str:
         return ""
     algo = str(inner["quant_algo"]).upper()
     if algo not in MODELOPT_LEGACY:
-        shown = quote(inner["quant_algo"])
+        shown = json_value(inner["quant_algo"])
         raise KvplanError(f"config field 'quantization_config.quantization.quant_algo' names {shown}, which vLLM "
                           f"refuses (\"Unknown ModelOpt quant algo\"); it takes {', '.join(MODELOPT_LEGACY)}.")
     return MODELOPT_LEGACY[algo]
@@ -120,7 +120,7 @@ def _int_setting(qcfg: dict, keys: tuple, default: int, setting) -> int:
         return default
     value = as_int(qcfg[key])
     if value is None or not setting.valid(value):
-        raise _refused(key, f"must be {setting.words}, got {quote(qcfg[key])}.")
+        raise _refused(key, f"must be {setting.words}, got {json_value(qcfg[key])}.")
     return value
 
 
@@ -132,7 +132,7 @@ def _fp8_block(qcfg: dict):
         return None
     if not (isinstance(block, list) and len(block) == 2 and all(as_int(b) and as_int(b) > 0 for b in block)):
         raise _refused("weight_block_size", f"must be two positive integers [rows, columns] (such as [128, 128]), or "
-                                            f"null for one scale a matrix, got {quote(block)}.")
+                                            f"null for one scale a matrix, got {json_value(block)}.")
     return tuple(as_int(b) for b in block)
 
 
@@ -162,10 +162,10 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         return "", {}
     priced = ", ".join(PRICED_METHODS)
     if method in VLLM_METHODS:
-        raise _refused("quant_method", f"names {quote(method)}: kvplan does not price {method} checkpoints yet (it "
-                                       f"prices {priced}).")
-    raise _refused("quant_method", f"names {quote(method)}, a method no vLLM release registers (0.11.0 to 0.34.0); "
-                                   f"kvplan prices {priced}.")
+        raise _refused("quant_method", f"names {json_value(method)}: kvplan does not price {method} checkpoints yet "
+                                       f"(it prices {priced}).")
+    raise _refused("quant_method", f"names {json_value(method)}, a method no vLLM release registers (0.11.0 to "
+                                   f"0.34.0); kvplan prices {priced}.")
 
 
 def checkpoint_method(qcfg) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..errors import KvplanError, quote
+from ..errors import json_value, KvplanError
 from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, first_architecture,
                      language_model_config)
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
@@ -32,7 +32,7 @@ def _model_dtype(cfg: Config, notes: list) -> str:
         return "bf16"
     name = normalize_dtype_name(value) if isinstance(value, str) else None
     if name not in ("bf16", "fp16", "fp32"):
-        raise KvplanError(f"config field 'torch_dtype' must be bfloat16, float16 or float32, got {quote(value)}.")
+        raise KvplanError(f"config field 'torch_dtype' must be bfloat16, float16 or float32, got {json_value(value)}.")
     if name == "fp32":
         # vLLM's dtype=auto serves float32 checkpoints in 16 bits.
         notes.append("float32 checkpoint served as bf16 (vLLM's dtype=auto), so KV 'auto' is bf16")
