@@ -9,7 +9,9 @@ A message that names other fields besides its own (a remedy: "set max_num_batche
 
 from __future__ import annotations
 
+import json
 import re
+import reprlib
 from typing import Callable, Iterable
 
 MAX_QUOTED = 80  # characters of a user's value an error message repeats
@@ -72,6 +74,50 @@ def json_kind(value) -> str:
         return "a string"
     return "an array" if isinstance(value, (list, tuple)) else "an object" if isinstance(value, dict) else \
         f"a {type(value).__name__}"
+
+
+def json_value(value, limit: int = MAX_QUOTED) -> str:
+    """A value read from a JSON file (config.json, a quantization_config), written as JSON writes it (true, null,
+    "text", ["a", null], {"a": 1}), for errors about a file the user wrote: Python's repr (True, None, 'text') is not
+    theirs. Bounded as quote() is: a few levels and items deep, cut to `limit` characters."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return quote(value, limit)
+    shorter = _JsonRepr()
+    shorter.maxlevel, shorter.maxstring, shorter.maxother, shorter.maxlong = 3, limit, limit, limit
+    shorter.maxdict = shorter.maxlist = shorter.maxtuple = shorter.maxset = 6
+    try:
+        text = shorter.repr(value)
+    except (RecursionError, ValueError):
+        text = f"<{json_kind(value)}>"
+    text = text.replace("##[", "##\\u005b")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class _JsonRepr(reprlib.Repr):
+    """reprlib's bounded walk, each leaf and container spelled as JSON spells it (objects in their own order)."""
+
+    def repr_str(self, x, level):
+        return json.dumps(x[:self.maxstring], ensure_ascii=False)
+
+    def repr_bool(self, x, level):
+        return "true" if x else "false"
+
+    def repr_NoneType(self, x, level):  # reprlib dispatches on the type's name
+        return "null"
+
+    def repr_float(self, x, level):
+        return json.dumps(x)
+
+    def repr_tuple(self, x, level):
+        return self.repr_list(list(x), level)
+
+    def repr_dict(self, x, level):
+        if not x:
+            return "{}"
+        if level <= 0:
+            return "{...}"
+        pieces = [f"{self.repr1(key, level - 1)}: {self.repr1(x[key], level - 1)}" for key in list(x)[:self.maxdict]]
+        return "{" + ", ".join(pieces + (["..."] if len(x) > self.maxdict else [])) + "}"
 
 
 def quote(value, limit: int = MAX_QUOTED) -> str:

@@ -48,25 +48,27 @@ ARCHITECTURES_MESSAGE = ("config field 'architectures' must be a list of class n
                          "[\"LlamaForCausalLM\"]), got ")
 
 
-@pytest.mark.parametrize("value, shown", [(True, "True"), (-1, "-1"), ({"a": 1}, "{'a': 1}"),
-                                          ("LlamaForCausalLM", "'LlamaForCausalLM'"), ([5], "[5]")])
+@pytest.mark.parametrize("value, shown", [(True, "true"), (-1, "-1"), ({"a": 1}, '{"a": 1}'),
+                                          ("LlamaForCausalLM", '"LlamaForCausalLM"'), ([5], "[5]"),
+                                          (["LlamaForCausalLM", None], '["LlamaForCausalLM", null]')])
 def test_architectures_of_the_wrong_type_are_refused(write_config, value, shown):
     """Before: True, -1 and a mapping crashed (exit 3 at layers.py is_v4); a string was read as its first letter
-    and [5] passed as if no architecture were named."""
+    and [5] passed as if no architecture were named. Values are written as the JSON file writes them (true, null,
+    double quotes), not as Python's repr (review, session 55)."""
     assert _refusal(write_config, {**LLAMA3_8B, "architectures": value}) == ARCHITECTURES_MESSAGE + shown + "."
 
 
 def test_a_string_architecture_on_deepseek_v4_names_architectures_not_compress_ratios(write_config):
     """DeepSeek-V4-Flash with "architectures": "DeepseekV4ForCausalLM" used to get a compress_ratios error."""
     config = {**_bundled("deepseek-ai--DeepSeek-V4-Flash"), "architectures": "DeepseekV4ForCausalLM"}
-    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + "'DeepseekV4ForCausalLM'."
+    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + '"DeepseekV4ForCausalLM".'
 
 
 def test_the_outer_architectures_of_a_wrapper_is_checked_too(write_config):
     """vLLM's registry reads the top-level architectures (parse._registered_architecture), though the nested
     language model's config names its own."""
     config = {"architectures": "LlavaForConditionalGeneration", "model_type": "llava", "text_config": LLAMA3_8B}
-    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + "'LlavaForConditionalGeneration'."
+    assert _refusal(write_config, config) == ARCHITECTURES_MESSAGE + '"LlavaForConditionalGeneration".'
 
 
 @pytest.mark.parametrize("value", [[], None, ["LlamaForCausalLM", "Other"]])
@@ -103,7 +105,7 @@ def _gemma3n(**audio) -> dict:
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("sscp_conv_stride_size", [[2, 2], "x"], f"{PAIRS}[[2, 2], [2, 2]]), got [[2, 2], 'x']."),
+    ("sscp_conv_stride_size", [[2, 2], "x"], f"{PAIRS}[[2, 2], [2, 2]]), got [[2, 2], \"x\"]."),
     ("sscp_conv_stride_size", 2.0, f"{PAIRS}[[2, 2], [2, 2]]), got 2.0."),
     ("sscp_conv_stride_size", [], f"{PAIRS}[[2, 2], [2, 2]]), got []."),
     ("sscp_conv_kernel_size", [[3, 3]], f"{PAIRS}[[3, 3], [3, 3]]), got [[3, 3]]."),
@@ -163,29 +165,27 @@ def test_padded_vocab_size_and_a_family_default_still_serve(write_config):
 
 # 6. quantization_config
 
-PRICED = "fp8, fbgemm_fp8, mxfp4, awq, gptq, marlin, auto-round, bitsandbytes, compressed-tensors, modelopt"
+PRICED = ("fp8, fbgemm_fp8, mxfp4, awq, gptq, marlin, auto-round, inc, awq_marlin, gptq_marlin, moe_wna16, "
+          "bitsandbytes, compressed-tensors, modelopt, modelopt_fp4")
 GPTQ = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False, "sym": True}
 
 
-NOT_PRICED = f"names 'weird', a quantisation kvplan does not price; it prices {PRICED}."
-NO_METHOD = (f"is missing; name the checkpoint's method ({PRICED}), or drop quantization_config for an unquantised "
-             f"checkpoint.")
-BITS = "must be an integer from 1 to 8 (the weight widths vLLM's AWQ / GPTQ classes take), got "
+NOT_PRICED = f"names \"weird\", a method no vLLM release registers (0.11.0 to 0.34.0); kvplan prices {PRICED}."
+BITS = ("must be an integer from 1 to 8, the widths some vLLM class takes: AWQ 4, or 8 with Marlin; GPTQ 2, 3, 4 or 8, "
+        "with Marlin 4 or 8; INC 2 to 8; BitBLAS 1, 2, 4 or 8, got ")
 GROUP = "must be a positive integer, or -1 for one group a row, got "
 BLOCK = "must be two positive integers [rows, columns] (such as [128, 128]), or null for one scale a matrix, got "
 
 
 @pytest.mark.parametrize("qcfg, key, problem", [
     ({"quant_method": "weird"}, "quant_method", NOT_PRICED),
-    ({}, "quant_method", NO_METHOD),
-    ({"bits": 4}, "quant_method", NO_METHOD),
     ({"quant_method": 5}, "quant_method", "must be a method's name, such as \"gptq\", got 5."),
-    ({**GPTQ, "bits": "8"}, "bits", BITS + "'8'."),
+    ({**GPTQ, "bits": "8"}, "bits", BITS + '"8".'),
     ({**GPTQ, "bits": 99}, "bits", BITS + "99."),
-    ({"quant_method": "awq", "w_bit": True, "q_group_size": 128, "zero_point": True}, "w_bit", BITS + "True."),
+    ({"quant_method": "awq", "w_bit": True, "q_group_size": 128, "zero_point": True}, "w_bit", BITS + "true."),
     ({**GPTQ, "group_size": -7}, "group_size", GROUP + "-7."),
     ({**GPTQ, "group_size": 0}, "group_size", GROUP + "0."),
-    ({"quant_method": "fp8", "weight_block_size": "128x128"}, "weight_block_size", BLOCK + "'128x128'."),
+    ({"quant_method": "fp8", "weight_block_size": "128x128"}, "weight_block_size", BLOCK + '"128x128".'),
     ({"quant_method": "fp8", "weight_block_size": [128, 128, 1]}, "weight_block_size", BLOCK + "[128, 128, 1]."),
 ])
 def test_quantization_configs_kvplan_cannot_price_are_refused(write_config, qcfg, key, problem):
@@ -239,7 +239,7 @@ def test_the_formats_kvplan_prices_still_price_the_same(write_config):
 
 # 11. the nested language model's config
 
-@pytest.mark.parametrize("value, shown", [("llama", "'llama'"), ([LLAMA3_8B], None)])
+@pytest.mark.parametrize("value, shown", [("llama", '"llama"'), ([LLAMA3_8B], None)])
 def test_a_text_config_that_is_not_a_mapping_is_refused(write_config, value, shown):
     """Before: "config field 'num_hidden_layers' is missing", about a field the user never touched."""
     config = {"architectures": ["LlavaForConditionalGeneration"], "model_type": "llava", "text_config": value}
@@ -272,3 +272,120 @@ def test_a_directory_named_config_json_is_called_a_directory(tmp_path):
     # named itself, the directory is a MODEL folder, which holds no config.json
     line = one_error_line(run_kvplan("estimate", "model/config.json", cwd=tmp_path))
     assert line == f"{ERROR}MODEL folder 'model/config.json' has no config.json."
+
+
+# 13. quant_method values vLLM serves that the first sweep refused (review, session 55)
+
+def _llama_int4_g128_bytes() -> int:
+    """Llama-3.1-8B in vLLM's GPTQ / AWQ layout at 4 bits, groups of 128, by hand (gptq.py 0.11.0:218-264
+    create_weights: qweight 4 bits a weight, per 128 inputs and output row one fp16 scale and one 4-bit zero): a
+    layer's linear weights 2 x 4096 x 4096 + 2 x 1024 x 4096 + 3 x 14336 x 4096 = 218,103,808, so 109,051,904 bytes
+    of qweight and 218,103,808 / 128 x 2.5 = 4,259,840 of scales and zeros, its two norms 16,384; embeddings, LM head
+    and the final norm bfloat16 (2,101,346,304 + 8,192)."""
+    layer = 218_103_808 // 2 + 218_103_808 // 128 * 5 // 2 + 16_384
+    return 32 * layer + 2 * 128256 * 4096 * 2 + 4096 * 2
+
+
+@pytest.mark.parametrize("qcfg", [
+    # INCConfig.from_config reads bits and group_size (inc/inc.py 0.34.0:278-280), MoeWNA16Config too
+    # (moe_wna16.py 0.34.0:120-121), AWQMarlinConfig and GPTQMarlinConfig by these keys (awq_marlin.py 0.11.0:99-100,
+    # gptq_marlin.py 0.11.0:168-169; AutoAWQConfig / AutoGPTQConfig from 0.24 / 0.22, __init__.py 0.34.0:153-171)
+    {"quant_method": "inc", "bits": 4, "group_size": 128, "sym": True},
+    {"quant_method": "moe_wna16", "bits": 4, "group_size": 128, "linear_quant_method": "gptq"},
+    {"quant_method": "awq_marlin", "bits": 4, "group_size": 128, "zero_point": True},
+    {"quant_method": "gptq_marlin", "bits": 4, "group_size": 128, "desc_act": False, "sym": True},
+])
+def test_methods_reading_gptqs_bits_and_group_are_priced_as_int4(write_config, qcfg):
+    """Before: refused as "a quantisation kvplan does not price" (the first sweep) and, before that, 4 bits with no
+    scales (5.21 GiB)."""
+    model = _model(write_config({**LLAMA3_8B, "quantization_config": qcfg}), "--engine", "none")
+    assert _llama_int4_g128_bytes() == 5_727_854_592
+    assert (model["weights_bytes"], model["weights_dtype"]) == (5_727_854_592, f"int4-{qcfg['quant_method']}")
+
+
+@pytest.mark.parametrize("engine, qcfg, reason", [
+    # MoeWNA16Config takes the checkpoint's quant_method as its linear method (moe_wna16.py 0.34.0:119, :123-132)
+    ("vllm==0.32.0", {"quant_method": "moe_wna16", "bits": 4, "group_size": 128},
+     "moe_wna16 only support gptq and awq."),
+    # 0.14.1's inc is Intel Gaudi's FP8 class, from_config raises AssertionError (inc.py 0.11.0:28-29)
+    ("vllm==0.14.1", {"quant_method": "inc", "bits": 4, "group_size": 128, "sym": True},
+     "vLLM 0.14.1's inc is Intel Gaudi's FP8 class, whose from_config raises AssertionError: AutoRound checkpoints run "
+     "as inc from vLLM 0.16.0."),
+    # AWQMarlinConfig's TYPE_MAP {4, 8} (awq_marlin.py 0.21.0 :195-198 prints TYPE_MAP.keys())
+    ("vllm==0.21.0", {"quant_method": "awq_marlin", "bits": 3, "group_size": 128, "zero_point": True},
+     "Unsupported num_bits = 3. Supported num_bits = dict_keys([4, 8])"),
+    # GPTQMarlinConfig's (bits, sym) TYPE_MAP (gptq_marlin.py 0.21.0:159-161), AutoGPTQConfig's from 0.22
+    ("vllm==0.21.0", {"quant_method": "gptq_marlin", "bits": 4, "group_size": 128, "desc_act": False, "sym": False},
+     "Unsupported quantization config: bits=4, sym=False"),
+    ("vllm==0.32.0", {"quant_method": "gptq_marlin", "bits": 4, "group_size": 128, "desc_act": False, "sym": False},
+     "Unsupported quantization config: bits=4, sym=False"),
+    # AutoGPTQ's linear layers ask Marlin for the group size (auto_gptq.py 0.32.0:317-331)
+    ("vllm==0.32.0", {"quant_method": "gptq_marlin", "bits": 4, "group_size": 7, "desc_act": False, "sym": True},
+     "Marlin does not support group_size = 7. Only group_sizes = [-1, 32, 64, 128] are supported."),
+])
+def test_the_engine_refuses_what_those_classes_refuse(write_config, engine, qcfg, reason):
+    r = run_kvplan("estimate", write_config({**LLAMA3_8B, "quantization_config": qcfg}), "-c", "4096", "--gpu", "h100",
+                   "--engine", engine, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["plans"][0]["engine"]["refusal"]["reason"] == reason
+
+
+@pytest.mark.parametrize("method", ["torchao", "quark", "experts_int8", "w4afp8", "hqq", "gguf"])
+def test_methods_vllm_serves_and_kvplan_does_not_price_are_kvplans_limit(write_config, method):
+    line = _refusal(write_config, {**LLAMA3_8B, "quantization_config": {"quant_method": method}})
+    assert line == (f"config field 'quantization_config.quant_method' names \"{method}\": kvplan does not price "
+                    f"{method} checkpoints yet (it prices {PRICED}).")
+
+
+MODELOPT_FLAT = {"fp8": {"quant_method": "modelopt", "quant_algo": "FP8", "exclude_modules": ["lm_head"]},
+                 "nvfp4": {"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 16,
+                           "exclude_modules": ["lm_head"]}}
+
+
+@pytest.mark.parametrize("algo, flat", [("FP8", "fp8"), ("nvfp4", "nvfp4")])
+def test_modelopts_own_config_reads_as_vllm_renames_it(write_config, algo, flat):
+    """hf_quant_config.json's shape, with no quant_method: vLLM names it modelopt / modelopt_fp4 by its algorithm,
+    upper-cased (model_arch_config_convertor.py 0.32.0:271-289), and ModelOpt's class reads the nested block, so it
+    prices as the flat config does. Before: "quant_method is missing"."""
+    legacy = {"producer": {"name": "modelopt", "version": "0.19.0"},
+              "quantization": {"quant_algo": algo, "exclude_modules": ["lm_head"],
+                               **({"group_size": 16} if flat == "nvfp4" else {})}}
+    model = _model(write_config({**LLAMA3_8B, "quantization_config": legacy}))
+    control = _model(write_config({**LLAMA3_8B, "quantization_config": MODELOPT_FLAT[flat]}, "flat.json"))
+    assert (model["weights_bytes"], model["weights_dtype"]) == (control["weights_bytes"], control["weights_dtype"])
+    assert model["weights_bytes"] < LLAMA3_8B_BYTES
+
+
+def test_modelopts_own_config_with_an_algorithm_vllm_does_not_know_is_refused_in_its_words(write_config):
+    legacy = {"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "INT4_AWQ"}}
+    assert _refusal(write_config, {**LLAMA3_8B, "quantization_config": legacy}) == (
+        "config field 'quantization_config.quantization.quant_algo' names \"INT4_AWQ\", which vLLM refuses (\"Unknown "
+        "ModelOpt quant algo\"); it takes FP8, FP8_PER_CHANNEL_PER_TOKEN, FP8_PB_WO, NVFP4, MIXED_PRECISION.")
+
+
+@pytest.mark.parametrize("qcfg", [{}, {"bits": 4}, {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}])
+def test_a_quantization_config_without_quant_method_is_served_unquantised(write_config, qcfg):
+    """vLLM reads quant_method "" as no quantisation (config/model.py 0.34.0:1471-1474; no override claims it), so the
+    weights are the Hub's bfloat16 total, and a rule line says why. Before: "quant_method is missing" (exit 2)."""
+    r = run_kvplan("estimate", write_config({**LLAMA3_8B, "quantization_config": qcfg}), "-c", "4096", "--format",
+                   "json")
+    assert r.returncode == 0, r.stderr
+    model = json.loads(r.stdout)["model"]
+    assert (model["parameters"], model["weights_bytes"]) == (LLAMA3_8B_PARAMETERS, LLAMA3_8B_BYTES)
+    assert any(rule.startswith("quantization_config names no quant_method: vLLM serves the model unquantised")
+               for rule in model["rules"])
+
+
+# 14. verify's architecture of a checkpoint re-priced to fp8 (no quantization_config to read)
+
+def test_verify_reads_a_16_bit_checkpoint_served_as_fp8():
+    """--quantization fp8 on Llama-3.1-8B: vLLM quantises each linear weight online with one scale a matrix
+    (Fp8LinearMethod per tensor), which verify runs as its "fp8" linears. The config has no quantization_config, so
+    verify must not ask quantized_format for one (the first sweep's quant_method refusal made this a crash)."""
+    from kvplan.model import parse_config
+    from kvplan.model.quantization import apply_weight_precision
+    from kvplan.verify.arch import architecture
+
+    spec = apply_weight_precision(parse_config(LLAMA3_8B, "llama"), "fp8")
+    assert {g.stored for g in spec.params if g.name in ("attention", "dense")} == {"fp8"}
+    assert architecture(LLAMA3_8B, spec, 1).linear_format == "fp8"

@@ -99,7 +99,7 @@ BAD_CONFIGS = [
                  id="absent layers"),
     pytest.param({**LLAMA3_8B, "num_attention_heads": -32}, ("num_attention_heads", "-32"), id="negative heads"),
     pytest.param({**LLAMA3_8B, "num_attention_heads": 0}, ("num_attention_heads", "positive"), id="zero heads"),
-    pytest.param({**LLAMA3_8B, "num_key_value_heads": "8"}, ("num_key_value_heads", "'8'"), id="string kv heads"),
+    pytest.param({**LLAMA3_8B, "num_key_value_heads": "8"}, ("num_key_value_heads", '"8"'), id="string kv heads"),
     pytest.param({**LLAMA3_8B, "num_key_value_heads": 12}, ("num_key_value_heads", "(12)", "divide"),
                  id="kv not dividing heads"),
     pytest.param({**LLAMA3_8B, "head_dim": 0}, ("head_dim",), id="zero head_dim"),

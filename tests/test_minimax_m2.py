@@ -98,7 +98,7 @@ def test_without_the_routing_bias_no_correction_tensor():
 
 @pytest.mark.parametrize("field, value, message", [
     ("scoring_func", None, "config field 'scoring_func' is missing"),  # vLLM reads config.scoring_func, no default
-    ("scoring_func", "softplus", "config field 'scoring_func' must be one of softmax, sigmoid, got 'softplus'"),
+    ("scoring_func", "softplus", "config field 'scoring_func' must be one of softmax, sigmoid, got \"softplus\""),
     ("use_routing_bias", "yes", "config field 'use_routing_bias' must be true or false"),
 ])
 def test_bad_routing_fields_are_named(field, value, message, write_config):

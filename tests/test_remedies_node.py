@@ -155,8 +155,8 @@ def test_gb200_nvl72_allows_tp_16_where_a_b200_node_stops_at_8():
     a bf16 sequence stays 126 x 128 x 2 x 2 x 131,072 = 7.88 GiB and fp8 halves it to 3.94 GiB.
     GB200 (one NVLink domain of 72): tp 16 with fp8, within the domain; tp 8 with fp8 does not reach it.
     B200 (a node of 8): nothing within the node, so two nodes, and on them the widest TP in the asked dtype
-    (staged_cost):
-    tp 8 x pp 2, 63 layers of one KV head a GPU, 63 x 128 x 2 x 2 = 32,256 B a token, 3.94 GiB a sequence."""
+    (staged_cost): tp 8 x pp 2, 63 layers of one KV head a GPU, 63 x 128 x 2 x 2 = 32,256 B a token, 3.94 GiB a
+    sequence."""
     assert _fails(L405, gpu="GB200", tensor_parallel_size=8, kv_cache_dtype="fp8", min_concurrency=20)
     gb200 = _error(L405, gpu="GB200", tensor_parallel_size=8, min_concurrency=20)
     assert "would fit with tensor_parallel_size 16 and kv_cache_dtype fp8; or max_model_len " in gb200

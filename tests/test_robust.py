@@ -53,8 +53,8 @@ def write(tmp_path, config, name="config.json"):
     (LLAMA3_8B, "intermediate_size", -14336, "'intermediate_size' must be an integer >= 0, got -14336"),
     (LLAMA3_8B, "num_hidden_layers", 1_000_000, "'num_hidden_layers' must be at most 1,024"),
     (GEMMA2_9B, "num_hidden_layers", 2**63, "'num_hidden_layers' must be at most 1,024"),
-    (LLAMA3_8B, "num_key_value_heads", True, "got True"),
-    (LLAMA3_8B, "hidden_size", "4096", "got '4096'"),
+    (LLAMA3_8B, "num_key_value_heads", True, "got true"),
+    (LLAMA3_8B, "hidden_size", "4096", 'got "4096"'),
     (LLAMA3_8B, "tie_word_embeddings", "no", "'tie_word_embeddings' must be true or false"),
     (LLAMA3_8B, "quantization_config", [1], "'quantization_config' must be a mapping"),
     (LLAMA3_8B, "num_experts_per_tok", 9, None),  # dense model: no experts to exceed, accepted
@@ -69,8 +69,8 @@ def test_bad_config_values_are_one_line(tmp_path, base, field, value, needle):
 
 
 @pytest.mark.parametrize("literal, needle", [
-    ("NaN", "got nan"), ("Infinity", "got inf"), ("-Infinity", "got -inf"),
-    ("1" * 4301, "got <an integer of 4,301 digits>"), ("1e400", "got inf"),
+    ("NaN", "got NaN"), ("Infinity", "got Infinity"), ("-Infinity", "got -Infinity"),
+    ("1" * 4301, "got <an integer of 4,301 digits>"), ("1e400", "got Infinity"),
 ])
 def test_literals_python_json_would_choke_on(tmp_path, literal, needle):
     text = json.dumps({**LLAMA3_8B, "head_dim": "@"}).replace('"@"', literal)

@@ -99,7 +99,7 @@ def test_bundled_models_route_as_their_vllm_model_code():
     ({"topk_group": 9}, r"'topk_group' \(9\) must be at most n_group \(8\)"),
     ({"n_group": 6}, r"'n_group' \(6\) must divide the 256 routed experts"),
     ({"n_group": 64, "topk_group": 1}, r"'num_experts_per_tok' \(8\) must be at most the 4 experts"),
-    ({"scoring_func": "softplus"}, "'scoring_func' must be one of softmax, sigmoid, got 'softplus'"),
+    ({"scoring_func": "softplus"}, "'scoring_func' must be one of softmax, sigmoid, got \"softplus\""),
     ({"routed_scaling_factor": -1}, "'routed_scaling_factor' must be a positive number, got -1"),
     ({"norm_topk_prob": "yes"}, "'norm_topk_prob' must be true or false"),
     ({"n_group": 0}, "'n_group' must be a positive integer"),

@@ -61,7 +61,7 @@ def test_the_31b_window_of_1024_reads_513():
 def test_the_note_says_what_the_file_said():
     spec = parse_config(_with_flag("google/gemma-4-E4B-it", "all"), "t")
     (note,) = [n for n in spec.notes if n.startswith("sliding_window")]
-    assert note.startswith("sliding_window 512 reads as 257: with use_bidirectional_attention 'all'")
+    assert note.startswith("sliding_window 512 reads as 257: with use_bidirectional_attention \"all\"")
     assert not [n for n in parse_config(_bundled("google/gemma-4-E4B-it"), "t").notes if "reads as" in n]
 
 

@@ -445,24 +445,62 @@ def test_a_bad_dynamic_pattern_is_one_error_line(tmp_path):
     from conftest import one_error_line
 
     line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {"-:(": {}}), "--gpu", "h100"))
-    assert line.startswith("kvplan: error: config field 'quantization_config.dynamic' holds '-:(', not a regular "
+    assert line.startswith("kvplan: error: config field 'quantization_config.dynamic' holds \"-:(\", not a regular "
                            "expression")
     line = one_error_line(run_kvplan("estimate", _gptq_folder(tmp_path, {".*": 8}, "two"), "--gpu", "h100"))
-    assert "maps '.*' to a number, not an object of overrides" in line
+    assert 'maps ".*" to a number, not an object of overrides' in line
 
 
-@pytest.mark.parametrize("bits, shown", [(5, "5"), (32, "32"), (1, "1"), (True, "true")])
-def test_dynamic_bits_vllm_refuses_are_refused(tmp_path, bits, shown):
-    """override_config takes any int for the module (gptq_utils.py 0.11.0:22-25, 0.32.0:56-58; Python's true is
-    one), then GPTQConfig refuses all but 2 / 3 / 4 / 8 (0.11.0:48-51) and AutoGPTQConfig's TYPE_MAP all but 4 / 8
-    (0.32.0:76-80). Before, 5 was priced as int5-gptq and 32 silently as the config's 4."""
+BITS_WORDS = ("an integer from 1 to 8, the widths some vLLM class takes: AWQ 4, or 8 with Marlin; GPTQ 2, 3, 4 or 8, "
+              "with Marlin 4 or 8; INC 2 to 8; BitBLAS 1, 2, 4 or 8")
+
+
+@pytest.mark.parametrize("override, shown, words", [
+    ({"bits": 32}, "bits 32", BITS_WORDS), ({"bits": True}, "bits true", BITS_WORDS),
+    ({"group_size": 0}, "group_size 0", "a positive integer, or -1 for one group a row"),
+    ({"group_size": -7}, "group_size -7", "a positive integer, or -1 for one group a row"),
+])
+def test_dynamic_values_no_class_takes_are_refused_as_the_configs_are(tmp_path, override, shown, words):
+    """override_config takes any int for the module, true too (gptq_utils.py 0.32.0:56-61); kvplan reads an applied
+    rule's bits and group_size with the config's own validators, so what it refuses in the config it refuses in a rule.
+    Before: group_size 0 and -7 were priced silently at the config's 128."""
     from conftest import one_error_line
 
-    r = run_kvplan("estimate", _gptq_folder(tmp_path, {"+:.*": {"bits": bits}}), "--gpu", "h100")
-    assert r.returncode == 2
-    assert one_error_line(r) == ("kvplan: error: config field 'quantization_config.dynamic' gives '+:.*' bits "
-                                 f"{shown}, which vLLM's GPTQ takes for that module and then refuses: it quantises to "
-                                 "2, 3, 4 or 8 bits (4 or 8 with Marlin, and from vLLM 0.22).")
+    r = run_kvplan("estimate", _gptq_folder(tmp_path, {"+:.*": override}), "--gpu", "h100")
+    assert one_error_line(r) == (f"kvplan: error: config field 'quantization_config.dynamic' gives \"+:.*\" {shown}, "
+                                 f"which vLLM applies to the modules the rule decides; a rule's {shown.split()[0]}, as "
+                                 f"the config's, must be {words}.")
+
+
+@pytest.mark.parametrize("engine, override, reason", [
+    # AutoGPTQ's override_config: (bits, sym) in TYPE_MAP {(4, true), (8, true)} (gptq_utils.py 0.32.0:76-80)
+    ("vllm==0.32.0", {"bits": 5}, "Unsupported quantization config: bits=5, sym=True"),
+    ("vllm==0.32.0", {"bits": 1}, "Unsupported quantization config: bits=1, sym=True"),
+    ("vllm==0.32.0", {"sym": False}, "Unsupported quantization config: bits=4, sym=False"),
+    # then its linear method asks Marlin for the group size (auto_gptq.py 0.32.0:317-331)
+    ("vllm==0.32.0", {"group_size": 7},
+     "Marlin does not support group_size = 7. Only group_sizes = [-1, 32, 64, 128] are supported."),
+    # 0.21 on an H100: GPTQ Marlin claims the checkpoint (4-bit, sym, group 128) and its override_config checks the
+    # same TYPE_MAP (gptq_utils.py 0.21.0:46-50)
+    ("vllm==0.21.0", {"bits": 3}, "Unsupported quantization config: bits=3, sym=True"),
+])
+def test_dynamic_values_a_release_refuses_are_its_refusal_as_the_configs_are(tmp_path, engine, override, reason):
+    """The same path as the config's own bits: exit 0, the engine's refusal in vLLM's words (before: exit 2 for bits 5
+    and 1, and nothing for group_size 7 or sym false)."""
+    r = run_kvplan("estimate", _gptq_folder(tmp_path, {"+:.*": override}), "--gpu", "h100", "-c", "4096",
+                   "--engine", engine, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["plans"][0]["engine"]["refusal"]["reason"] == reason
+
+
+def test_a_rules_bits_vllm_would_refuse_still_price_under_engine_none(tmp_path):
+    """As the config's bits 5 prices int5: a 5-bit layer 1 at groups of 128 (vLLM's GPTQ layout, qweight 5 bits a
+    weight, per 128 inputs and output row a fp16 scale and a 5-bit zero): 2 x 256 x 256 + 2 x 128 x 256 + 3 x 512 x
+    256 = 589,824 weights, 368,640 bytes, and 589,824 / 128 x 2.625 = 12,096 of scales and zeros."""
+    r = run_kvplan("estimate", _gptq_folder(tmp_path, {r"+:.*\.1\..*": {"bits": 5}}), "--engine", "none", "-c",
+                   "4096", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["model"]["weights_bytes"] == INT4_LAYER + 368_640 + 12_096 + FP16_REST
 
 
 def test_dynamic_bits_vllm_ignores_keep_the_configs(tmp_path):
@@ -490,7 +528,7 @@ def test_without_regex_such_a_pattern_is_kvplans_limit(monkeypatch):
     monkeypatch.setitem(sys.modules, "regex", None)  # import regex raises ImportError
     with pytest.raises(KvplanError) as refused:
         dynamic_rules({"dynamic": {r"-:\p{L}.*": {}}})
-    assert str(refused.value).startswith(r"config field 'quantization_config.dynamic' holds '-:\\p{L}.*', which "
+    assert str(refused.value).startswith("config field 'quantization_config.dynamic' holds \"-:\\\\p{L}.*\", which "
                                          "Python's re refuses (bad escape \\p at position 0): vLLM reads these "
                                          "patterns with the regex package, which kvplan uses only where it is "
                                          "installed, and it is not here.")
@@ -498,9 +536,9 @@ def test_without_regex_such_a_pattern_is_kvplans_limit(monkeypatch):
 
 
 @pytest.mark.parametrize("dynamic, says", [
-    ({"+:.*": None}, "maps '+:.*' to null, not an object of overrides."),
-    ({"+:.*": [4]}, "maps '+:.*' to an array, not an object of overrides."),
-    ({"+:.*": "8"}, "maps '+:.*' to a string, not an object of overrides."),
+    ({"+:.*": None}, "maps \"+:.*\" to null, not an object of overrides."),
+    ({"+:.*": [4]}, "maps \"+:.*\" to an array, not an object of overrides."),
+    ({"+:.*": "8"}, "maps \"+:.*\" to a string, not an object of overrides."),
     ([".*"], "must map module-name patterns to overrides, got an array."),
     (4, "must map module-name patterns to overrides, got a number."),
 ])
@@ -524,3 +562,52 @@ def test_a_settings_file_and_a_config_not_objects_are_named_in_jsons_words(tmp_p
     assert one_error_line(run_kvplan("estimate", folder, "-q", "gptq")).endswith("got an array.")
     (folder / "config.json").write_text("[1, 2]")
     assert one_error_line(run_kvplan("estimate", folder)).endswith("must be a JSON object of fields, got an array.")
+
+
+# ---- review (session 55): only the rule vLLM applies to a module is read --------------------------------------
+
+@pytest.mark.parametrize("dynamic", [{"-:.*": {}, "+:.*": {"bits": 5}}, {"+:.*visual.*": {"bits": 16}}])
+def test_a_rule_vllm_never_applies_is_not_checked(tmp_path, dynamic):
+    """get_dynamic_override returns at the first pattern matching the module (gptq_utils.py 0.32.0:91-103): "+:.*"
+    after "-:.*" is shadowed (both layers stay fp16: 2 x 1,179,648 + the rest), ".*visual.*" matches no module of a
+    text model (both layers 4-bit: 2 x 306,432 + the rest). Before: both exit 2 over bits vLLM never reads."""
+    expected = 2 * FP16_LAYER + FP16_REST if "-:.*" in dynamic else 2 * 306_432 + FP16_REST
+    assert _weights(_gptq_folder(tmp_path, dynamic)) == expected
+
+
+# ---- review (session 55): module names of the Mamba, Granite 4.0 hybrid and Bailing families (0.32.0) -----------
+
+def test_mamba_layers_are_backbone_layers():
+    """mamba.py: MambaForCausalLM's model is `backbone` (:187-188), its layers backbone.layers (:131), each a mixer
+    (:78); FalconMamba is the same class (registry.py:104); mamba2.py the same (:231-232, :126, :74)."""
+    from tiny_models import TINY as MODELS
+
+    for family in ("mamba", "falcon_mamba", "mamba2"):
+        layers = _layer_modules(MODELS[family])
+        assert layers == [{f"backbone.layers.{i}.mixer"} for i in range(3)], family
+
+
+def test_granite_4_hybrid_names_block_sparse_moe_and_shared_mlp():
+    """granitemoehybrid.py: the Mamba layer's mixer (:88), the attention layer's self_attn (:164; qkv_proj :265,
+    o_proj :273), block_sparse_moe's experts (:99, :175; granitemoe.py:115) and shared_mlp (:106, :182), whose
+    projections are input_linear and output_linear (granitemoeshared.py:58, :65). Before: mlp.experts and
+    mlp.shared_experts.gate_up_proj, which no rule on vLLM's names meets."""
+    from tiny_models import TINY as MODELS
+
+    moe = {"block_sparse_moe.experts", "shared_mlp.input_linear", "shared_mlp.output_linear"}
+    layers = _layer_modules(MODELS["granite4"])
+    assert layers == [{f"model.layers.{i}.{name}" for name in names} for i, names in
+                      enumerate([{"mixer"} | moe, {"self_attn.qkv_proj", "self_attn.o_proj"} | moe, {"mixer"} | moe,
+                                 {"mixer"} | moe])]
+    # without experts shared_mlp is the layer's only MLP (granitemoehybrid.py:102-107), a dense one to kvplan
+    dense = _layer_modules({**MODELS["granite4"], "num_local_experts": 0})
+    assert dense[1] == {"model.layers.1.self_attn.qkv_proj", "model.layers.1.self_attn.o_proj",
+                        "model.layers.1.shared_mlp.input_linear", "model.layers.1.shared_mlp.output_linear"}
+
+
+def test_bailing_moe_names_its_attention_query_key_value_and_dense():
+    """bailing_moe.py: the layer's attention block `attention` (:343-344) with query_key_value (:108) and dense
+    (:129); the MLP's gate_up_proj / down_proj (:197, :205) under mlp (:354-355)."""
+    bailing = {**SMALL, "architectures": ["BailingMoeForCausalLM"], "model_type": "bailing_moe", "num_hidden_layers": 1}
+    assert _layer_modules(bailing) == [{"model.layers.0.attention.query_key_value", "model.layers.0.attention.dense",
+                                        "model.layers.0.mlp.gate_up_proj", "model.layers.0.mlp.down_proj"}]

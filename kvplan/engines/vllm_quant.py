@@ -58,7 +58,7 @@ from typing import Optional
 from .figures import Refusal
 from .vllm_versions import PINNED, parse_version, release_rule
 from .vllm_wna16 import AUTO_SINCE, FORMAT_CLASSES_LAST, class_refusal, format_method, gone_format, \
-    marlin_layer_refusal, wna16_method
+    layer_refusal, wna16_method
 from .vllm_wna16 import boundaries as wna16_boundaries
 
 TORCH = {"bf16": "torch.bfloat16", "fp16": "torch.float16", "fp32": "torch.float32", "fp8": "torch.float8_e4m3fn"}
@@ -100,6 +100,7 @@ METHODS = {
     "bitsandbytes": (((0, 11), (70, ("fp32", "fp16", "bf16")), "0.11.0 bitsandbytes.py:71-76, to 0.27.1"),),
     "auto-round": (((0, 11), (60, _HALF_BF16), "0.11.0 auto_round.py:92-97, to 0.14.1"),),
     "inc": (((0, 16), (60, _HALF_BF16), "0.16.0 inc.py:101-106; 0.32.0 inc/inc.py:262-267"),),
+    "moe_wna16": (((0, 11), (70, _BF16_HALF), "0.11.0 moe_wna16.py:75-81; 0.34.0 :105-111"),),
     # online/base.py OnlineQuantizationConfig: what --quantization builds without a checkpoint config (ONLINE_SINCE)
     "online": (((0, 28), (75, _BF16_HALF), "0.28.0 online/base.py:109-116; 0.32.0 :205-212; 0.34.0 :256-263"),),
 }
@@ -338,11 +339,11 @@ def class_config_refusal(spec, method: str, capability=(), version: str = PINNED
 
 
 def marlin_refusal(spec, capability=(), version: str = PINNED, search: bool = True) -> Optional[Refusal]:
-    """AutoGPTQ's linear layers refusing the checkpoint's group size as the model is built (vllm_wna16
-    .marlin_layer_refusal), with the nearest release whose layers take it."""
-    if getattr(spec, "quantization", "") != "gptq":
+    """A GPTQ checkpoint's linear layers refusing a module's type (a `dynamic` rule's bits or sym) or Marlin its
+    group size as the model is built (vllm_wna16.layer_refusal), with the nearest release whose layers take it."""
+    if getattr(spec, "quantization", "") not in ("gptq", "gptq_marlin"):
         return None
-    reason = marlin_layer_refusal(vllm_method(spec, capability, version), spec)
+    reason = layer_refusal(vllm_method(spec, capability, version), spec, version)
     if reason is None:
         return None
     passes = (lambda r: marlin_refusal(spec, capability, r, False) is None)

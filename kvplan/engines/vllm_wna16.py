@@ -25,9 +25,18 @@ Which class (ModelConfig._verify_quantization asks each class's override_quantiz
 Every constructor reads its keys with get_from_keys, which refuses a missing one before anything else ("Cannot find
 any of [...] in the model's quantization config.": base_config.py 0.11.0:120-126, 0.32.0:182-189). These refusals come
 from get_quant_config (VllmConfig._get_quantization_config), before the capability check; Marlin's as the model is
-built. A GPTQModel `dynamic` rule's per-module bits and group size are priced (model/gptq_dynamic.py, which refuses
-bits outside 2, 3, 4 and 8 in any release), not checked here by release; nor are the shapes Marlin pads or falls
-back on.
+built, module by module where GPTQModel `dynamic` rules give modules bits, group sizes or sym of their own
+(layer_refusal; model/gptq_dynamic.py). The shapes Marlin pads or falls back on are not checked.
+
+A checkpoint whose quant_method names a class itself (no override claims it: each asks quant_method awq / gptq)
+runs that class: awq_marlin AWQMarlinConfig to 0.23 (bits, group_size and zero_point read; bits 4 or 8: awq_marlin.py
+0.11.0:49-69, :98-101; 0.23.0 :195-198) and AutoAWQConfig from 0.24 (__init__.py 0.24.0:142); gptq_marlin
+GPTQMarlinConfig to 0.21 (bits, group_size, desc_act, sym; (bits, sym) (4, true) or (8, true): gptq_marlin.py 0.11.0:
+127-129, :168-171) and AutoGPTQConfig from 0.22 (__init__.py 0.22.0:156), with AutoGPTQ's checks (constructor); inc
+INCConfig, Intel Gaudi's FP8 class to 0.14.1, whose from_config raises AssertionError (inc.py 0.11.0:28-29), and
+AutoRound's from 0.16.0 (INC_SINCE); moe_wna16 MoeWNA16Config, which reads the checkpoint's quant_method as its linear
+layers' method and refuses any but gptq and awq (moe_wna16.py 0.11.0:88-102, 0.34.0:118-132): a checkpoint naming
+moe_wna16 itself is always refused. The Marlin kernel check AWQMarlinConfig's constructor also runs is not read.
 
 Two checkpoint formats have classes of their own to 0.14.1 (FORMAT_CLASSES_LAST; format_method), whose overrides
 come first in _verify_quantization's list (config/model.py 0.11.0:905-919, 0.14.1:880-895: bitblas, gptq_marlin_24, then
@@ -65,7 +74,12 @@ REQUIRED_KEYS = {
     "gptq": (("bits",), ("group_size",), ("desc_act",)),
     "auto_gptq": (("bits",), ("group_size",), ("desc_act",), ("sym",)),
     "gptq_marlin_24": (("bits",), ("group_size",)),
+    "awq_marlin": (("bits",), ("group_size",), ("zero_point",)),
+    "gptq_marlin": (("bits",), ("group_size",), ("desc_act",), ("sym",)),
+    "moe_wna16": (("quant_method",), ("bits",), ("group_size",)),
 }
+INC_SINCE = (0, 16)  # AutoRound's INCConfig (inc.py 0.16.0); before, Intel Gaudi's (inc.py 0.11.0)
+MOE_WNA16_LINEAR = ("gptq", "awq")  # the linear methods MoeWNA16Config takes (moe_wna16.py 0.11.0:94-102)
 GPTQ_BITS = (2, 3, 4, 8)
 BOOLEAN_KEYS = ("zero_point", "sym", "desc_act")  # of REQUIRED_KEYS, those a checkpoint sets true or false
 # the last release with the classes that claim a checkpoint by its format (the docstring), and the first without
@@ -81,7 +95,11 @@ AWQ_BITS = "Currently, only 4-bit weight quantization is supported for AWQ, but 
 GPTQ_BITS_REFUSAL = "Currently, only 2/3/4/8-bit weight quantization is supported for GPTQ, but got {bits} bits."
 AUTO_AWQ_BITS = ("Unsupported num_bits = {bits}. Supported: 4. For 8-bit AWQ, use Marlin backend by setting "
                  "backend='awq:marlin' or backend='marlin'.")
-AUTO_GPTQ_TYPE = "Unsupported quantization config: bits={bits}, sym={sym}"
+AUTO_GPTQ_TYPE = "Unsupported quantization config: bits={bits}, sym={sym}"  # GPTQMarlinConfig's words too
+AWQ_MARLIN_BITS = "Unsupported num_bits = {bits}. Supported num_bits = dict_keys([4, 8])"
+MOE_WNA16_METHOD = "moe_wna16 only support gptq and awq."
+INC_GAUDI = ("vLLM {version}'s inc is Intel Gaudi's FP8 class, whose from_config raises AssertionError: AutoRound "
+             "checkpoints run as inc from vLLM 0.16.0.")
 DESC_ACT = ("GPTQ group activation ordering (desc_act=True) is no longer supported. Use a checkpoint with static "
             "activation ordering or desc_act=False.")
 MARLIN_GROUP = "Marlin does not support group_size = {group}. Only group_sizes = [-1, 32, 64, 128] are supported."
@@ -158,15 +176,34 @@ def _marlin_fields(spec, checkpoint: str) -> bool:
     return (bits, bool(flag) if checkpoint == "awq" else flag) in MARLIN_TYPES[checkpoint] and group in MARLIN_GROUPS
 
 
+def constructor(method: Optional[str], version: str) -> Optional[str]:
+    """The class vLLM `version` builds for `method` by its name: awq_marlin and gptq_marlin are AutoAWQConfig /
+    AutoGPTQConfig from AUTO_SINCE (the docstring)."""
+    base = (method or "").removesuffix("_marlin")
+    if base != method and base in AUTO_SINCE and parse_version(version) >= AUTO_SINCE[base]:
+        return f"auto_{base}"
+    return method
+
+
 def class_refusal(spec, method: str, version: str) -> Optional[str]:
     """What the constructor of `method`'s class refuses of the checkpoint's quantization_config (get_quant_config,
     before the capability check): a missing key, then the bits (and AutoGPTQ's activation ordering); None if none."""
+    if method == "inc" and parse_version(version) < INC_SINCE:
+        return INC_GAUDI.format(version=version)
+    method = constructor(method, version)
     missing = missing_keys(spec, method)
     if missing:
         return MISSING_KEY.format(keys=list(missing[0]))
+    if method == "moe_wna16":  # the checkpoint's own quant_method is the linear layers'
+        return None if getattr(spec, "quantization", "") in MOE_WNA16_LINEAR else MOE_WNA16_METHOD
     bits = field(spec, "w_bit", "bits") if method in ("awq", "auto_awq") else field(spec, "bits")
     if method in ("gptq_marlin_24", "bitblas"):
         return _format_class_refusal(spec, method, bits)
+    if method == "awq_marlin" and bits not in (4, 8):
+        return AWQ_MARLIN_BITS.format(bits=bits)
+    if method == "gptq_marlin":
+        sym = field(spec, "sym")
+        return None if (bits, sym) in MARLIN_TYPES["gptq"] else AUTO_GPTQ_TYPE.format(bits=bits, sym=sym)
     if method == "awq" and bits != 4:
         return AWQ_BITS.format(bits=bits)
     if method == "auto_awq" and bits != 4:
@@ -196,18 +233,34 @@ def _format_class_refusal(spec, method: str, bits) -> Optional[str]:
 def missing_keys(spec, method: str) -> tuple:
     """The groups of keys (one of each group will do) `method`'s constructor reads that the checkpoint's
     quantization_config lacks, in its order: the first is class_refusal's MISSING_KEY."""
-    return tuple(keys for keys in REQUIRED_KEYS.get(method, ()) if not any(_has(spec, key) for key in keys))
+    return tuple(keys for keys in REQUIRED_KEYS.get(method, ())
+                 if not any(_has(spec, key) or key == "quant_method" for key in keys))
 
 
-def marlin_layer_refusal(method: str, spec) -> Optional[str]:
-    """AutoGPTQ's linear layers ask Marlin for the checkpoint's group size as the model is built (verify_marlin_
-    supported); the type was checked by the constructor (class_refusal), and every catalog CUDA GPU is past 7.5."""
-    group = field(spec, "group_size")
-    return MARLIN_GROUP.format(group=group) if method == "auto_gptq" and group not in MARLIN_GROUPS else None
+def layer_refusal(method: str, spec, version: str) -> Optional[str]:
+    """What a GPTQ checkpoint's linear modules refuse as the model is built, module by module (spec.module_settings:
+    each module's bits, group_size and sym under the `dynamic` rules; the config's own without rules):
+    override_config refuses a type the class lacks, in its constructor's words (gptq_utils.py 0.11.0:36-51 GPTQ
+    Marlin's TYPE_MAP and GPTQ's 2 / 3 / 4 / 8, 0.32.0:76-80 AutoGPTQ's), then AutoGPTQ's and GPTQ Marlin's linear
+    methods ask Marlin for the group size (verify_marlin_supported: gptq_marlin.py 0.11.0:284-286, auto_gptq.py
+    0.22.0:311-320). The config's own type was checked by the constructor (class_refusal), and every catalog CUDA GPU
+    is past 7.5."""
+    made = constructor(method, version)
+    config = (field(spec, "bits"), field(spec, "group_size"), field(spec, "sym"))
+    for bits, group, sym in getattr(spec, "module_settings", ()) or (config,):
+        if made == "gptq" and bits not in GPTQ_BITS:
+            return GPTQ_BITS_REFUSAL.format(bits=bits)
+        if made not in ("auto_gptq", "gptq_marlin"):
+            continue
+        if (bits, sym) not in MARLIN_TYPES["gptq"]:
+            return AUTO_GPTQ_TYPE.format(bits=bits, sym=sym)
+        if group not in MARLIN_GROUPS:
+            return MARLIN_GROUP.format(group=group)
+    return None
 
 
 def boundaries() -> set:
     """The releases (2- or 3-tuples) at which a rule here changes, and the last ones before (LAST_BEFORE)."""
     firsts = set(AUTO_SINCE.values()) | set(ROCM_MARLIN_SINCE.values()) | {row[0] for row in MARLIN_MIN}
     lasts = {parse_version(last) for last in LAST_BEFORE + (FORMAT_CLASSES_LAST,)}
-    return firsts | {DESC_ACT_REFUSED_SINCE, FORMAT_CLASSES_GONE} | lasts
+    return firsts | {DESC_ACT_REFUSED_SINCE, FORMAT_CLASSES_GONE, INC_SINCE} | lasts

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Optional
 
-from ..errors import KvplanError, json_kind, quote
+from ..errors import json_kind, json_value, KvplanError, quote
 from ..units import MAX_TOKENS
 
 # Sane ceilings, far above any real model, so that a typo or an attack cannot ask for unbounded work or
@@ -178,9 +178,9 @@ def _range_error(key: str, value: Any, minimum: int, maximum: int) -> KvplanErro
     number = as_int(value)
     if number is not None and number > maximum:
         return KvplanError(f"config field '{key}' must be at most {maximum:,} (far above any real model), got "
-                           f"{quote(value)}.")
+                           f"{json_value(value)}.")
     kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-    return KvplanError(f"config field '{key}' must be {kind}, got {quote(value)}.")
+    return KvplanError(f"config field '{key}' must be {kind}, got {json_value(value)}.")
 
 
 def checked_int(key: str, value: Any, minimum: int, maximum: int) -> int:
@@ -196,21 +196,21 @@ def _check_field(key: str, value: Any) -> None:
     if kind == "int":
         checked_int(key, value, spec[1], spec[2])
     elif kind == "bool" and not isinstance(value, bool):
-        raise KvplanError(f"config field '{key}' must be true or false, got {quote(value)}.")
+        raise KvplanError(f"config field '{key}' must be true or false, got {json_value(value)}.")
     elif kind == "str" and not isinstance(value, str):
-        raise KvplanError(f"config field '{key}' must be a string, got {quote(value)}.")
+        raise KvplanError(f"config field '{key}' must be a string, got {json_value(value)}.")
     elif kind == "dict" and not isinstance(value, dict):
-        raise KvplanError(f"config field '{key}' must be a mapping of fields, got {quote(value)}.")
+        raise KvplanError(f"config field '{key}' must be a mapping of fields, got {json_value(value)}.")
     elif kind == "list" and not isinstance(value, list):
-        raise KvplanError(f"config field '{key}' must be a list (one entry per layer), got {quote(value)}.")
+        raise KvplanError(f"config field '{key}' must be a list (one entry per layer), got {json_value(value)}.")
     elif kind == "int or list" and as_int(value) is None and not isinstance(value, list):
         raise KvplanError(f"config field '{key}' must be an integer or a list (one entry per layer), got "
-                          f"{quote(value)}.")
+                          f"{json_value(value)}.")
     elif kind == "list or str" and not isinstance(value, (list, str)):
-        raise KvplanError(f"config field '{key}' must be a string or list of per-layer codes, got {quote(value)}.")
+        raise KvplanError(f"config field '{key}' must be a string or list of per-layer codes, got {json_value(value)}.")
     elif kind == "names" and not (isinstance(value, list) and all(isinstance(name, str) for name in value)):
         raise KvplanError(f"config field '{key}' must be a list of class names (such as [\"LlamaForCausalLM\"]), "
-                          f"got {quote(value)}.")
+                          f"got {json_value(value)}.")
 
 
 def _per_layer_widths(cfg: dict) -> dict:
@@ -296,7 +296,7 @@ class Config:
             return
         self.fields = {**self.fields, "sliding_window": window // 2 + 1}
         self.notes.append(f"sliding_window {window:,} reads as {window // 2 + 1:,}: with use_bidirectional_attention "
-                          f"{quote(flag)}, transformers' config (which vLLM builds from) keeps the two-sided "
+                          f"{json_value(flag)}, transformers' config (which vLLM builds from) keeps the two-sided "
                           f"window's radius, W // 2 + 1")
 
     def _check_consistency(self) -> None:
@@ -375,7 +375,7 @@ class Config:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise KvplanError(f"config field '{key}' must be true or false, got {quote(value)}.")
+            raise KvplanError(f"config field '{key}' must be true or false, got {json_value(value)}.")
         return value
 
     def int_list(self, key: str) -> list:
@@ -385,7 +385,7 @@ class Config:
             return []
         items = [as_int(v) for v in value] if isinstance(value, list) and len(value) <= MAX_LAYERS else None
         if items is None or any(v is None or not 0 <= v < MAX_LAYERS for v in items):
-            raise KvplanError(f"config field '{key}' must be a list of layer indices, got {quote(value)}.")
+            raise KvplanError(f"config field '{key}' must be a list of layer indices, got {json_value(value)}.")
         return items
 
     def per_layer(self, key: str, n: int, mapping: dict, value: Any = None) -> list:
@@ -393,12 +393,12 @@ class Config:
         the field as the caller has trimmed it (else the file's)."""
         value = self.fields[key] if value is None else value
         if not isinstance(value, (list, str)) or len(value) != n:
-            raise KvplanError(f"config field '{key}' must give one entry per layer ({n}), got {quote(value)}.")
+            raise KvplanError(f"config field '{key}' must give one entry per layer ({n}), got {json_value(value)}.")
         kinds = []
         for item in value:
             kind = mapping.get(str(item).lower()) if isinstance(item, str) or _is_int(item) else None
             if kind is None:
                 valid = ", ".join(sorted(mapping))
-                raise KvplanError(f"config field '{key}' has unknown layer type {quote(item)}; known: {valid}.")
+                raise KvplanError(f"config field '{key}' has unknown layer type {json_value(item)}; known: {valid}.")
             kinds.append(kind)
         return kinds

@@ -5,7 +5,7 @@ audio encoder with their embedders. Activation sparsity (activation_sparsity_pat
 
 from __future__ import annotations
 
-from ..errors import KvplanError, quote
+from ..errors import json_value, KvplanError
 from .config import Config, as_int
 from .layers import first_shared_layer
 from .tensors import Tensor, _mlp, _whole, model_tensors, per_layer_table
@@ -85,7 +85,7 @@ def _two_convs(mm: Config, key: str, default: tuple, pairs: bool = True) -> tupl
         what, example = ("[height, width] pairs of positive integers", [list(p) for p in default]) if pairs else \
             ("positive channel counts", list(default))
         raise KvplanError(f"config field '{key}' must be two {what}, one a convolution (such as {example}), got "
-                          f"{quote(value)}.")
+                          f"{json_value(value)}.")
     return tuple(tuple(map(as_int, v)) for v in value) if pairs else tuple(map(as_int, value))
 
 
@@ -126,8 +126,8 @@ def tower_tensors(cfg: Config, text_hidden: int) -> list:
                  **{f"audio_config.{k}": v for k, v in audio.items()}}, cfg.name)
     name = vision.get("architecture", "mobilenetv5_300m_enc")
     if not isinstance(name, str) or name not in TIMM_ENCODERS:
-        raise KvplanError(f"config field 'vision_config.architecture' names {quote(name)}, a timm encoder kvplan does "
-                          f"not size; it knows {', '.join(TIMM_ENCODERS)}.")
+        raise KvplanError(f"config field 'vision_config.architecture' names {json_value(name)}, a timm encoder "
+                          f"kvplan does not size; it knows {', '.join(TIMM_ENCODERS)}.")
     return ([Tensor("vision", TIMM_ENCODERS[name], replicated=True)] + _embedder(mm, "vision_config", text_hidden)
             + _whole(_audio_encoder(mm)) + _embedder(mm, "audio_config", text_hidden))
 

@@ -7,13 +7,15 @@ matches decides:
 - "-:pattern": the module is not quantised (get_linear_quant_method -> UnquantizedLinearMethod, gptq_utils.py
   0.11.0:133-139, 0.32.0:189-195; get_moe_quant_method -> UnquantizedFusedMoEMethod, gptq_marlin.py 0.11.0:53-58,
   auto_gptq.py 0.32.0:69-86): stored in the model dtype;
-- any other ("+:pattern" or a bare one): its bits and group_size, where it sets them to an integer, replace the
-  config's for that module (override_config, 0.11.0:21-29, 0.32.0:55-61); keys it lacks keep the config's. vLLM
-  then refuses bits other than 2, 3, 4 or 8 (GPTQConfig: 0.11.0:48; GPTQ Marlin's and, from 0.22, AutoGPTQConfig's
-  TYPE_MAP take 4 or 8: 0.32.0:76-80), and so does kvplan, whatever the release (VLLM_GPTQ_BITS; 2 and 3 are not
-  refused where the release's class takes only 4 or 8).
-Bytes follow (params.quantized_bytes). desc_act and sym change no byte; whether Marlin takes an overridden module's
-bits and group size is not checked (engines/vllm_wna16.py reads the config's own).
+- any other ("+:pattern" or a bare one): its bits and group_size, where it sets them to an integer (a boolean is one
+  to Python), and its sym, where a boolean, replace the config's for that module (override_config, 0.11.0:21-46,
+  0.32.0:55-82); keys it lacks keep the config's. kvplan reads an applied rule's bits and group_size with the
+  config's own validators (BITS, GROUP: params._int_setting), so a value no class takes is refused alike at both
+  levels; the widths and group sizes a release's class refuses (override_config's TYPE_MAP / GPTQ check, Marlin's
+  group sizes) are the engine's refusal, in vLLM's words, from the settings each module gets (settings;
+  engines/vllm_wna16.py layer_refusal). A rule vLLM never applies (shadowed by an earlier match, or matching no
+  module) is never read.
+Bytes follow (params.quantized_bytes); desc_act and sym change no byte.
 
 Names: tensors.VllmNames, per family (0.32.0's model files): the layers' prefix (model.layers; Falcon's and GPT-2's
 transformer.h), each block (self_attn, mlp; Jamba's and LFM2's feed_forward, Nemotron-H's mixer, ...) and the
@@ -25,19 +27,33 @@ text model's."""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import NamedTuple, Optional, Union
 
-from ..errors import KvplanError, json_kind, quote
+from ..errors import json_kind, json_value, KvplanError
 
 SKIP = "-:"
 KEEP = "+:"
-VLLM_GPTQ_BITS = (2, 3, 4, 8)  # the widths some release's GPTQ class takes (module docstring)
+
+
+class Setting(NamedTuple):
+    """What an AWQ / GPTQ bits or group_size may be, for the config's own and a `dynamic` rule's alike."""
+    valid: object  # int -> bool
+    words: str
+
+
+# 1 to 8: the weight widths some vLLM class for the int methods takes (awq.py 0.11.0:41-44, awq_marlin.py 0.11.0:46-49,
+# gptq.py 0.11.0:77-80, gptq_marlin.py 0.11.0:72-75, inc/inc.py 0.34.0:37, utils/bitblas_utils.py 0.11.0:25); which a
+# release's class takes is the engine's refusal, in vLLM's words (engines/vllm_wna16.py)
+BITS = Setting(lambda bits: 1 <= bits <= 8,
+               "an integer from 1 to 8, the widths some vLLM class takes: AWQ 4, or 8 with Marlin; GPTQ 2, 3, 4 "
+               "or 8, with Marlin 4 or 8; INC 2 to 8; BitBLAS 1, 2, 4 or 8")
+GROUP = Setting(lambda group: group > 0 or group == -1, "a positive integer, or -1 for one group a row")
 
 
 class Rule(NamedTuple):
     """One `dynamic` entry."""
+    key: str  # as the config writes it, "+:" or "-:" and all
     skips: bool  # "-:": the module stays unquantised
     pattern: object  # compiled by the regex package, else by re (_compiled)
     overrides: dict
@@ -60,14 +76,12 @@ def dynamic_rules(qcfg: dict) -> tuple:
 
 def _rule(key, overrides) -> Rule:
     if not isinstance(key, str):
-        raise _refused(f"has a key that is not a pattern: {quote(key)}.")
+        raise _refused(f"has a key that is not a pattern: {json_value(key)}.")
     skips = key.startswith(SKIP)
     pattern = _compiled(key, key[len(SKIP):] if skips else key.removeprefix(KEEP))
     if not skips and not isinstance(overrides, dict):  # vLLM calls .get on it (gptq_utils.py 0.32.0:102)
-        raise _refused(f"maps {quote(key)} to {json_kind(overrides)}, not an object of overrides.")
-    if not skips:
-        _check_bits(key, overrides.get("bits"))
-    return Rule(skips, pattern, overrides if isinstance(overrides, dict) else {})
+        raise _refused(f"maps {json_value(key)} to {json_kind(overrides)}, not an object of overrides.")
+    return Rule(key, skips, pattern, overrides if isinstance(overrides, dict) else {})
 
 
 def _compiled(key: str, text: str):
@@ -82,17 +96,10 @@ def _compiled(key: str, text: str):
         return (engine or re).compile(text)
     except (engine or re).error as exc:
         if engine is None:
-            raise _refused(f"holds {quote(key)}, which Python's re refuses ({exc}): vLLM reads these patterns with the "
-                           "regex package, which kvplan uses only where it is installed, and it is not here.") from None
-        raise _refused(f"holds {quote(key)}, not a regular expression ({exc}).") from None
-
-
-def _check_bits(key: str, bits) -> None:
-    """vLLM's override_config takes any integer (true and false too: Python's bool is one) and its GPTQ class then
-    refuses a width outside VLLM_GPTQ_BITS (module docstring); any other value leaves the config's bits."""
-    if isinstance(bits, int) and bits not in VLLM_GPTQ_BITS:
-        raise _refused(f"gives {quote(key)} bits {json.dumps(bits)}, which vLLM's GPTQ takes for that module and then "
-                       f"refuses: it quantises to 2, 3, 4 or 8 bits (4 or 8 with Marlin, and from vLLM 0.22).")
+            raise _refused(f"holds {json_value(key)}, which Python's re refuses ({exc}): vLLM reads these patterns "
+                           "with the regex package, which kvplan uses only where it is installed, and it is not "
+                           "here.") from None
+        raise _refused(f"holds {json_value(key)}, not a regular expression ({exc}).") from None
 
 
 def rule_for(rules: tuple, name: str) -> Optional[Rule]:
@@ -107,37 +114,40 @@ def module_name(tensor, index: int, blocks: dict) -> str:
     return ".".join(part for part in (blocks["layers"], str(index), inner) if part)
 
 
-def priced_bits(value, default: int) -> int:
-    """A bits field as kvplan prices it (a config's, or a rule's over it): an integer of 1 to 16, else `default`."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 16
-    return value if ok else default
+def _applied(rule: Rule, key: str, setting: Setting, default: int) -> int:
+    """The rule's `key` where vLLM's override_config takes it (an integer, booleans too: gptq_utils.py 0.32.0:56-61),
+    read as the config's own is (`setting`); else the config's `default`."""
+    value = rule.overrides.get(key)
+    if not isinstance(value, int):
+        return default
+    if isinstance(value, bool) or not setting.valid(value):
+        raise _refused(f"gives {json_value(rule.key)} {key} {json_value(value)}, which vLLM applies to the modules "
+                       f"the rule decides; a rule's {key}, as the config's, must be {setting.words}.")
+    return value
 
 
-def priced_group(value, default: int) -> int:
-    """A group_size field as kvplan prices it: a group of 1 or more inputs, or -1 (one a row), else `default`."""
-    ok = isinstance(value, int) and not isinstance(value, bool) and (value >= 1 or value == -1)
-    return value if ok else default
-
-
-def overridden(rule: Optional[Rule], bits: int, group: int) -> Union[bool, tuple]:
-    """False where `rule` leaves the module unquantised, else its (bits, group_size): the rule's over the config's
-    `bits` / `group` (an integer the pricing takes: bits 1-16, a group size of 1 or more, or -1)."""
+def overridden(rule: Optional[Rule], base: tuple) -> Union[bool, tuple]:
+    """False where `rule` (the one vLLM applies to a module: rule_for) leaves the module unquantised, else the module's
+    (bits, group_size, sym): the rule's over the config's `base`. A rule shadowed by an earlier one, or matching no
+    module, is never read, as in vLLM (get_dynamic_override returns at the first match: gptq_utils.py 0.32.0:91-103)."""
     if rule is None:
-        return bits, group
+        return base
     if rule.skips:
         return False
-    return priced_bits(rule.overrides.get("bits"), bits), priced_group(rule.overrides.get("group_size"), group)
+    bits, group, sym = base
+    sym = rule.overrides.get("sym") if isinstance(rule.overrides.get("sym"), bool) else sym  # 0.32.0:71-73
+    return _applied(rule, "bits", BITS, bits), _applied(rule, "group_size", GROUP, group), sym
 
 
-def decided(tensor, index: int, rules: tuple, blocks: dict, bits: int, group: int) -> Union[bool, tuple]:
+def decided(tensor, index: int, rules: tuple, blocks: dict, base: tuple) -> Union[bool, tuple]:
     """overridden() for the module holding `tensor` in decoder layer `index`."""
-    return overridden(rule_for(rules, module_name(tensor, index, blocks)), bits, group)
+    return overridden(rule_for(rules, module_name(tensor, index, blocks)), base)
 
 
-def layer_decisions(tensors: list, index: int, rules: tuple, blocks: dict, bits: int, group: int) -> tuple:
+def layer_decisions(tensors: list, index: int, rules: tuple, blocks: dict, base: tuple) -> tuple:
     """What the rules decide for each of a layer's linear modules, by the module's name inside the layer: layers alike
     in it are priced alike (params.parameter_groups)."""
     prefix = f"{blocks['layers']}.{index}"
-    names = {module_name(t, index, blocks).removeprefix(prefix): decided(t, index, rules, blocks, bits, group)
+    names = {module_name(t, index, blocks).removeprefix(prefix): decided(t, index, rules, blocks, base)
              for t in tensors if t.linear}
     return tuple(sorted(names.items(), key=lambda item: item[0]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Optional
 
-from ..errors import KvplanError, quote
+from ..errors import json_value, KvplanError
 from .config import MAX_COUNT, MAX_LAYERS, Config, as_int
 from .kinds import LinearState
 
@@ -37,7 +37,7 @@ def kda_config(cfg: Config) -> Optional[dict]:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise KvplanError(f"config field '{KEY}' must be a mapping of fields, got {quote(value)}.")
+        raise KvplanError(f"config field '{KEY}' must be a mapping of fields, got {json_value(value)}.")
     return value
 
 
@@ -45,7 +45,7 @@ def _field(cfg: Config, name: str) -> int:
     value = (kda_config(cfg) or {}).get(name)
     number = as_int(value)
     if number is None or not 1 <= number <= MAX_COUNT:
-        raise KvplanError(f"config field '{KEY}.{name}' must be a positive integer, got {quote(value)}.")
+        raise KvplanError(f"config field '{KEY}.{name}' must be a positive integer, got {json_value(value)}.")
     return number
 
 
@@ -60,7 +60,7 @@ def kda_layer_indices(cfg: Config, n: int) -> set:
     items = [as_int(v) for v in value] if isinstance(value, list) and len(value) <= MAX_LAYERS else None
     if items is None or any(v is None or not 1 <= v <= n for v in items):
         raise KvplanError(f"config field '{KEY}.kda_layers' must list layer numbers from 1 to num_hidden_layers "
-                          f"({n}), got {quote(value)}.")
+                          f"({n}), got {json_value(value)}.")
     return {v - 1 for v in items}
 
 

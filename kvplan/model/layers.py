@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from ..errors import KvplanError, quote
+from ..errors import json_value, KvplanError
 from .config import EXPERT_KEYS, MAX_COUNT, MAX_TOKENS, Config, checked_int
 from .kda import kda_config, kda_mixers, kda_state
 from .kinds import (ChunkedAttention, FullAttention, IndexerKeys, LinearState, MLALatent, SharedKV,
@@ -459,7 +459,7 @@ def v4_ratios(cfg: Config, n: int) -> list:
     value = cfg.get("compress_ratios")
     if not isinstance(value, list) or len(value) < n or any(r not in V4_RATIOS for r in value[:n]):
         raise KvplanError(f"config field 'compress_ratios' must list 0, 4 or 128 for each of the {n} layers "
-                          f"(DeepSeek-V4), got {quote(value)}.")
+                          f"(DeepSeek-V4), got {json_value(value)}.")
     return [int(r) for r in value[:n]]
 
 

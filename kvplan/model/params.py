@@ -18,13 +18,15 @@ Stored precision, per tensor:
 - fp8: every linear weight matrix of the decoder layers (attention, linear, dense, shared and routed experts) at
   1 byte, plus one float32 scale per weight_block_size block (ceil over each dimension), or one per matrix when
   the config names no block size; embeddings, lm_head, norms, router and vision stay unquantised;
-- AWQ/GPTQ/marlin/auto-round: those same matrices at bits/8 per weight, plus per output row and group_size inputs
-  (the whole row for group_size -1) one fp16 scale and one packed zero of `bits` bits (GPTQ's g_idx is left out);
+- AWQ/GPTQ/marlin/auto-round/inc/awq_marlin/gptq_marlin/moe_wna16 (INT_METHODS): those same matrices at bits/8 per
+  weight, plus per output row and group_size inputs (the whole row for group_size -1) one fp16 scale and one packed
+  zero of `bits` bits (GPTQ's g_idx is left out);
   GPTQ's checkpoint_format marlin_24 (2:4 sparse, read to vLLM 0.14.1) at bits/2 per weight plus 1 bit of metadata,
   the scales and Marlin's workspace (_marlin24_bytes);
 - bitsandbytes: nf4 at 0.5 byte + one float32 absmax per 64, int8 at 1 byte;
 - compressed-tensors and ModelOpt (NVIDIA's FP8 / NVFP4): each layer's format from its config groups' targets and
   ignore list, or ModelOpt's quant_algo and exclude list, priced by its scheme (quantized.py, which says why).
+A quantization_config without quant_method is served unquantised, as vLLM does (NO_METHOD_NOTE).
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-from ..errors import KvplanError, quote
+from ..errors import json_value, KvplanError
 from . import gemma3n
 from .config import Config, as_int
-from .gptq_dynamic import decided, dynamic_rules, layer_decisions
+from .gptq_dynamic import BITS, GROUP, decided, dynamic_rules, layer_decisions
 from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma3n, is_gemma4, is_v4,
                      mixer_kinds, V4_RATIOS, v4_ratios)
 from .precision import DTYPE_BYTES
@@ -50,14 +52,24 @@ QUANTIZED_GROUPS = ("attention", "linear", "dense", "shared_experts", "experts")
 PER_LAYER_METHODS = ("compressed-tensors", "modelopt")  # a format per layer, from names (quantized.py)
 
 
-# quant_method values quantized_format prices (ModelOpt's by prefix: modelopt_fp4...); any other is refused
-PRICED_METHODS = ("fp8", "fbgemm_fp8", "mxfp4", "awq", "gptq", "marlin", "auto-round", "bitsandbytes",
-                  "compressed-tensors", "modelopt")
-INT_METHODS = ("awq", "gptq", "marlin", "auto-round")  # auto-round: AutoRound's quant_method (vLLM inc.py)
-# the weight widths some vLLM class for those methods takes: BitBLAS 1, 2, 4, 8 (utils/bitblas_utils.py 0.11.0:25),
-# GPTQ 2, 3, 4, 8 (gptq.py 0.11.0:77), INC 2-8 (inc/inc.py 0.34.0:37); which a release's class takes is the engine's
-# refusal, with vLLM's words (engines/vllm_wna16.py)
-INT_BITS = range(1, 9)
+# quant_method values quantized_format prices; ModelOpt's modelopt / modelopt_fp4 by their quant_algo (quantized.py)
+INT_METHODS = ("awq", "gptq", "marlin", "auto-round", "inc", "awq_marlin", "gptq_marlin", "moe_wna16")
+PRICED_METHODS = ("fp8", "fbgemm_fp8", "mxfp4") + INT_METHODS + ("bitsandbytes", "compressed-tensors", "modelopt",
+                                                                  "modelopt_fp4")
+# the quant_method values some vLLM release registers (QUANTIZATION_METHODS, model_executor/layers/quantization/
+# __init__.py 0.11.0:9-39, 0.32.0:15-49, 0.34.0:15-50), the --quantization shorthands aside: a checkpoint naming one
+# of these kvplan does not price is kvplan's limit, any other no release serves
+VLLM_METHODS = PRICED_METHODS[:-1] + (
+    "auto_awq", "auto_gptq", "bitblas", "gptq_bitblas", "gptq_marlin_24", "deepspeedfp", "tpu_int8", "ptpc_fp8",
+    "gguf", "hqq", "experts_int8", "ipex", "quark", "torchao", "rtn", "petit_nvfp4", "fp_quant", "cpu_awq", "cpu_gptq",
+    "w4afp8", "modelopt_mxfp8", "modelopt_mixed", "mxfp8", "gpt_oss_mxfp4", "deepseek_v4_fp8", "humming", "online")
+# ModelOpt's own config (hf_quant_config.json, or a quantization_config copied from it): {"producer": {"name":
+# "modelopt"}, "quantization": {"quant_algo": ...}}, which vLLM names by its algorithm (MODELOPT_LEGACY: transformers_
+# utils/model_arch_config_convertor.py 0.32.0:271-289, 0.34.0:248-270; config/model.py 0.11.0:864-875)
+MODELOPT_LEGACY = {"FP8": "modelopt", "FP8_PER_CHANNEL_PER_TOKEN": "modelopt", "FP8_PB_WO": "modelopt",
+                   "NVFP4": "modelopt_fp4", "MIXED_PRECISION": "modelopt_mixed"}
+NO_METHOD_NOTE = ("quantization_config names no quant_method: vLLM serves the model unquantised (config/model.py "
+                  "0.34.0:1471-1474), so its weights are priced in the model dtype")
 
 
 def _refused(key: str, problem: str) -> KvplanError:
@@ -65,27 +77,50 @@ def _refused(key: str, problem: str) -> KvplanError:
 
 
 def quant_method(qcfg: dict) -> str:
-    """quant_method as vLLM's ModelConfig reads it: lower-cased, compressed_tensors spelled compressed-tensors
-    (transformers_utils/model_arch_config_convertor.py 0.34.0:274-281; config/model.py 0.11.0:897); "" for none. A
-    value that is not a string (vLLM calls .lower() on it) is refused."""
+    """quant_method as vLLM's ModelConfig reads it: ModelOpt's own config named by its algorithm (MODELOPT_LEGACY),
+    lower-cased, compressed_tensors spelled compressed-tensors (transformers_utils/model_arch_config_convertor.py
+    0.34.0:272-281; config/model.py 0.11.0:893-900); "" for none, which vLLM serves unquantised. A value that is not a
+    string (vLLM calls .lower() on it) is refused."""
+    legacy = _modelopt_legacy(qcfg)
+    if legacy:
+        return legacy
     method = qcfg.get("quant_method")
     if method is None:
         return ""
     if not isinstance(method, str):
-        raise _refused("quant_method", f"must be a method's name, such as \"gptq\", got {quote(method)}.")
+        raise _refused("quant_method", f"must be a method's name, such as \"gptq\", got {json_value(method)}.")
     return method.lower().replace("compressed_tensors", "compressed-tensors")
 
 
-def _int_setting(qcfg: dict, keys: tuple, default: int, valid, accepted: str) -> int:
-    """The first of `keys` (a setting and AutoAWQ's spelling of it) the config sets, not null: an integer for which
-    `valid` holds, else refused naming `accepted`; `default` where none is set (the engine refuses a missing key as
-    the release does: vllm_wna16.REQUIRED_KEYS)."""
+def _modelopt_legacy(qcfg: dict) -> str:
+    """The method vLLM names ModelOpt's own config by: producer.name "modelopt" (or, from 0.34, a quantization block
+    holding modelopt_quant_config) with a quant_algo set: its MODELOPT_LEGACY name, whatever quant_method says; an
+    algorithm vLLM does not know is refused in vLLM's words ("Unknown ModelOpt quant algo"). "" for any other."""
+    producer = qcfg.get("producer")
+    inner = qcfg.get("quantization")
+    inner = inner if isinstance(inner, dict) else {}
+    named = isinstance(producer, dict) and producer.get("name") == "modelopt"
+    if not (named or "modelopt_quant_config" in inner) or inner.get("quant_algo") is None:
+        return ""
+    algo = str(inner["quant_algo"]).upper()
+    if algo not in MODELOPT_LEGACY:
+        shown = json_value(inner["quant_algo"])
+        raise KvplanError(f"config field 'quantization_config.quantization.quant_algo' names {shown}, which vLLM "
+                          f"refuses (\"Unknown ModelOpt quant algo\"); it takes {', '.join(MODELOPT_LEGACY)}.")
+    return MODELOPT_LEGACY[algo]
+
+
+def _int_setting(qcfg: dict, keys: tuple, default: int, setting) -> int:
+    """The first of `keys` (a setting and AutoAWQ's spelling of it) the config sets, not null: an integer (or an
+    integral number) `setting` takes (gptq_dynamic.BITS / GROUP, which a `dynamic` rule's value meets too), else
+    refused in its words; `default` where none is set (the engine refuses a missing key as the release does:
+    vllm_wna16.REQUIRED_KEYS)."""
     key = next((key for key in keys if qcfg.get(key) is not None), None)
     if key is None:
         return default
     value = as_int(qcfg[key])
-    if value is None or not valid(value):
-        raise _refused(key, f"must be {accepted}, got {quote(qcfg[key])}.")
+    if value is None or not setting.valid(value):
+        raise _refused(key, f"must be {setting.words}, got {json_value(qcfg[key])}.")
     return value
 
 
@@ -97,7 +132,7 @@ def _fp8_block(qcfg: dict):
         return None
     if not (isinstance(block, list) and len(block) == 2 and all(as_int(b) and as_int(b) > 0 for b in block)):
         raise _refused("weight_block_size", f"must be two positive integers [rows, columns] (such as [128, 128]), or "
-                                            f"null for one scale a matrix, got {quote(block)}.")
+                                            f"null for one scale a matrix, got {json_value(block)}.")
     return tuple(as_int(b) for b in block)
 
 
@@ -111,24 +146,26 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         experts = "mxfp4" if qcfg.get("expert_dtype") == "fp4" else None  # DeepSeek-V4's MXFP4 routed experts
         return "fp8", {"block": _fp8_block(qcfg), "experts": experts, "ignored": fp8_ignored(qcfg)}
     if method in INT_METHODS:
-        bits = _int_setting(qcfg, ("bits", "w_bit"), 4, lambda b: b in INT_BITS, "an integer from 1 to 8 (the "
-                            "weight widths vLLM's AWQ / GPTQ classes take)")
-        group = _int_setting(qcfg, ("group_size", "q_group_size"), 128, lambda g: g > 0 or g == -1,
-                             "a positive integer, or -1 for one group a row")
+        bits = _int_setting(qcfg, ("bits", "w_bit"), 4, BITS)
+        group = _int_setting(qcfg, ("group_size", "q_group_size"), 128, GROUP)
         sparse = qcfg.get("checkpoint_format") == "marlin_24"  # GPTQMarlin24Config's storage (quantized_bytes)
         opts = {"bits": bits, "group": group, "sparse24": sparse}
-        if method == "gptq" and not sparse:  # GPTQModel's per-module overrides (gptq_dynamic.py)
+        if method in ("gptq", "gptq_marlin") and not sparse:  # GPTQModel's per-module overrides (gptq_dynamic.py)
             opts["dynamic"] = dynamic_rules(qcfg)
+            opts["sym"] = qcfg.get("sym")
         return f"int{bits}-{method}", opts
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
-    if method in PER_LAYER_METHODS or method.startswith("modelopt"):
+    if method in PER_LAYER_METHODS or method in ("modelopt", "modelopt_fp4"):
         return method.split("_")[0], {"checkpoint": CheckpointFormat({**qcfg, "quant_method": method})}
+    if not method:  # vLLM serves it unquantised (NO_METHOD_NOTE)
+        return "", {}
     priced = ", ".join(PRICED_METHODS)
-    if not method:
-        raise _refused("quant_method", f"is missing; name the checkpoint's method ({priced}), or drop "
-                                       f"quantization_config for an unquantised checkpoint.")
-    raise _refused("quant_method", f"names {quote(method)}, a quantisation kvplan does not price; it prices {priced}.")
+    if method in VLLM_METHODS:
+        raise _refused("quant_method", f"names {json_value(method)}: kvplan does not price {method} checkpoints yet "
+                                       f"(it prices {priced}).")
+    raise _refused("quant_method", f"names {json_value(method)}, a method no vLLM release registers (0.11.0 to "
+                                   f"0.34.0); kvplan prices {priced}.")
 
 
 def checkpoint_method(qcfg) -> str:
@@ -246,12 +283,17 @@ def _stored_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: Optiona
 def _dynamic_bytes(tensor, fmt: str, opts: dict, model_bytes: int, index: int, blocks: dict) -> tuple:
     """(stored bytes, format or None) of a GPTQ tensor under the `dynamic` rule its module meets (gptq_dynamic.py):
     in the model dtype where the rule skips it, else at the rule's bits and group size."""
-    rule = decided(tensor, index, opts["dynamic"], blocks, opts["bits"], opts["group"])
+    rule = decided(tensor, index, opts["dynamic"], blocks, _base(opts))
     if rule is False:
         return model_bytes * tensor.elements, None
-    bits, group = rule
+    bits, group, _ = rule
     stored = quantized_bytes(fmt, {**opts, "bits": bits, "group": group}, tensor.rows, tensor.cols)
     return tensor.copies * stored, f"int{bits}-{fmt.split('-', 1)[1]}"
+
+
+def _base(opts: dict) -> tuple:
+    """The config's own (bits, group_size, sym), which a GPTQ `dynamic` rule overrides (gptq_dynamic.overridden)."""
+    return opts["bits"], opts["group"], opts.get("sym")
 
 
 def quantization(cfg: Config):
@@ -336,11 +378,29 @@ def parameter_groups(cfg: Config, *, hidden: int, layers: int, heads: int, kv_he
         key += layer_ignored(opts, index)
         if opts.get("dynamic"):
             key += layer_decisions(layer_tensors(cfg, dims, *key[:3]), index, opts["dynamic"], vllm_blocks(cfg),
-                                   opts["bits"], opts["group"])
+                                   _base(opts))
         structure[key] = structure.get(key, 0) + 1
         first.setdefault(key, index)
     parts = [(layer_tensors(cfg, dims, *key[:3]), times, first[key]) for key, times in structure.items()]
     return grouped(parts + [(model_tensors(cfg, dims) + vision_tensors(cfg, hidden), 1)], qcfg, dtype, cfg)
+
+
+def module_settings(cfg: Config, *, hidden: int, layers: int, heads: int, kv_heads: int, head_dim: int) -> tuple:
+    """The (bits, group_size, sym) each quantised linear module of the decoder layers gets under a GPTQ config's
+    `dynamic` rules (gptq_dynamic.overridden), in the order vLLM builds them, each once: what its override_config and
+    Marlin check (engines/vllm_wna16.py layer_refusal); () without rules (the config's own hold everywhere)."""
+    qcfg = quantization(cfg)
+    opts = quantized_format(qcfg)[1] if isinstance(qcfg, dict) else {}
+    if not opts.get("dynamic") or is_gemma3n(cfg) or is_gemma4(cfg):
+        return ()
+    dims = {"hidden": hidden, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim}
+    indexers, blocks, settings = indexer_layers(cfg, layers), vllm_blocks(cfg), {}
+    for index, kind in enumerate(decoder_layers(cfg, layers)):
+        for t in layer_tensors(cfg, dims, *kind, not indexers or indexers[index]):
+            setting = decided(t, index, opts["dynamic"], blocks, _base(opts)) if t.linear else False
+            if setting is not False and t.group in QUANTIZED_GROUPS:
+                settings[setting] = None  # a dict keeps the first-built order
+    return tuple(settings)
 
 
 def _layer_formats(checkpoint: CheckpointFormat, index: int, styles: dict) -> tuple:

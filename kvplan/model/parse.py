@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..errors import KvplanError, quote
+from ..errors import json_value, KvplanError
 from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, first_architecture,
                      language_model_config)
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
-from .params import (checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups, mtp_size,
-                     parameter_groups, quantization_fields)
+from .params import (NO_METHOD_NOTE, checkpoint_method, estimate_weights, grouped, load_delta, mtp_module_groups,
+                     module_settings, mtp_size, parameter_groups, quant_method, quantization_fields)
 from .tensors import eagle_head_tensors, expert_width, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
@@ -32,7 +32,7 @@ def _model_dtype(cfg: Config, notes: list) -> str:
         return "bf16"
     name = normalize_dtype_name(value) if isinstance(value, str) else None
     if name not in ("bf16", "fp16", "fp32"):
-        raise KvplanError(f"config field 'torch_dtype' must be bfloat16, float16 or float32, got {quote(value)}.")
+        raise KvplanError(f"config field 'torch_dtype' must be bfloat16, float16 or float32, got {json_value(value)}.")
     if name == "fp32":
         # vLLM's dtype=auto serves float32 checkpoints in 16 bits.
         notes.append("float32 checkpoint served as bf16 (vLLM's dtype=auto), so KV 'auto' is bf16")
@@ -114,6 +114,9 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         notes.append(f"layer kinds from {rule}")
     if note := laguna_before_031_note(cfg, n):
         notes.append(note)
+    qcfg = cfg.get("quantization_config")
+    if isinstance(qcfg, dict) and not quant_method(qcfg):
+        notes.append(NO_METHOD_NOTE)
 
     expert_inter = expert_width(cfg)  # before the weights, which read it too
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
@@ -160,6 +163,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else "",
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
+        module_settings=module_settings(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim),
     )
 
 
@@ -178,8 +182,6 @@ def _multimodal(cfg: Config) -> bool:
     """A vision_config beside the language model, or an architecture named as vLLM names its multimodal models
     (Qwen3_5ForConditionalGeneration, Mistral3ForConditionalGeneration): vLLM loads and profiles their towers."""
     return isinstance(cfg.get("vision_config"), dict) or cfg.architecture.endswith("ForConditionalGeneration")
-
-
 
 
 # the config keys vLLM's decoder layers pick their attention by (engines/vllm.py ENCODER_ONLY_FROM): the switches to

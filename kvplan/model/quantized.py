@@ -32,7 +32,7 @@ import re
 from fnmatch import fnmatch
 from typing import NamedTuple, Optional
 
-from ..errors import KvplanError, quote
+from ..errors import json_value, KvplanError
 
 # kvplan parameter groups a checkpoint can store quantised, and the projections vLLM names in each
 _PROJECTIONS = {
@@ -92,7 +92,7 @@ def _ct_scheme(group: dict, top_format: str, name: str) -> Optional[Scheme]:
     strategy = str(weights.get("strategy") or "tensor").lower()
     group_size = weights.get("group_size")
     if weights.get("actorder") in ("group", "dynamic"):
-        raise _refused(f"{where}.weights.actorder", f"{quote(weights.get('actorder'))} is refused by vLLM 0.32 "
+        raise _refused(f"{where}.weights.actorder", f"{json_value(weights.get('actorder'))} is refused by vLLM 0.32 "
                                                       f"(group/dynamic activation ordering); use static or none.")
     if kind == "float" and bits == 4 and strategy in ("tensor_group", "group") and group_size == NVFP4_GROUP:
         return Scheme("nvfp4" if inputs else "nvfp4-w4a16", 4, "nvfp4", input_scales=1 if inputs else 0)
@@ -100,7 +100,7 @@ def _ct_scheme(group: dict, top_format: str, name: str) -> Optional[Scheme]:
             and not inputs:
         size = group_size if strategy == "group" else 0
         if strategy == "group" and not (isinstance(size, int) and size > 0):
-            raise _refused(f"{where}.weights.group_size", f"{quote(size)} is not a group size; give a positive "
+            raise _refused(f"{where}.weights.group_size", f"{json_value(size)} is not a group size; give a positive "
                                                             f"integer for the group strategy.")
         return Scheme(f"int{bits}-w{bits}a16", bits, strategy, size or 0,
                       zero_points=weights.get("symmetric") is False, packed=True)
@@ -113,10 +113,10 @@ def _ct_scheme(group: dict, top_format: str, name: str) -> Optional[Scheme]:
         block = weights.get("block_structure") or [0, 0]
         if strategy == "block" and not (isinstance(block, list) and len(block) == 2
                                         and all(isinstance(b, int) and b > 0 for b in block)):
-            raise _refused(f"{where}.weights.block_structure", f"{quote(block)} is not two positive block sizes.")
+            raise _refused(f"{where}.weights.block_structure", f"{json_value(block)} is not two positive block sizes.")
         stored = f"{'fp8' if kind == 'float' else 'int8'}-w8a{act}"
         return Scheme(stored, 8, strategy, block[0], block[1], input_scales=static)
-    raise _refused(where, f"(weights {kind} {bits}-bit {strategy}, format {quote(fmt)}) is a compressed-tensors "
+    raise _refused(where, f"(weights {kind} {bits}-bit {strategy}, format {json_value(fmt)}) is a compressed-tensors "
                             f"scheme kvplan does not price; it prices fp8/int8 W8A8 and fp8 W8A16 (tensor, channel, "
                             f"block), pack-quantized int4/int8 W4A16/W8A16 (group, channel) and NVFP4 (group 16).")
 
@@ -129,7 +129,7 @@ def _modelopt_scheme(algo: str, group_size) -> Scheme:
     if algo == "FP8_PB_WO":
         return Scheme("fp8-w8a8", 8, "block", 128, 128)
     if group_size not in (None, NVFP4_GROUP):
-        raise _refused("quantization_config.group_size", f"{quote(group_size)} is not NVFP4's group size; "
+        raise _refused("quantization_config.group_size", f"{json_value(group_size)} is not NVFP4's group size; "
                                                            f"ModelOpt NVFP4 checkpoints use {NVFP4_GROUP}.")
     return Scheme("nvfp4" if algo == "NVFP4" else "nvfp4-w4a16", 4, "nvfp4", input_scales=1 if algo == "NVFP4" else 0)
 
@@ -171,7 +171,7 @@ class CheckpointFormat:
         inner = qcfg.get("quantization") if isinstance(qcfg.get("quantization"), dict) else qcfg
         algo = str(inner.get("quant_algo") or "").upper()
         if algo not in MODELOPT_ALGOS:
-            raise _refused("quantization_config.quant_algo", f"{quote(inner.get('quant_algo'))} is not a ModelOpt "
+            raise _refused("quantization_config.quant_algo", f"{json_value(inner.get('quant_algo'))} is not a ModelOpt "
                                                                f"algorithm kvplan prices; use one of "
                                                                f"{', '.join(MODELOPT_ALGOS)}.")
         self.scheme_all = _modelopt_scheme(algo, inner.get("group_size"))
@@ -180,7 +180,7 @@ class CheckpointFormat:
         if not isinstance(excluded, list):  # modelopt.py from_config: "exclude_modules must be a list"
             where = "quantization_config" + (".quantization" if inner is not qcfg else "")
             raise _refused(f"{where}.{key}", f"must be a list of module names or wildcards (vLLM refuses "
-                                             f"anything else), got {quote(excluded)}.")
+                                             f"anything else), got {json_value(excluded)}.")
         self.ignore = [str(p) for p in excluded]
 
     def _ct_match(self, name: str, linear: bool) -> Optional[Scheme]:

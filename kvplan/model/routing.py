@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import KvplanError, quote
+from ..errors import json_value, KvplanError
 from .config import EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, Config
 
 SCORING = ("softmax", "sigmoid")
@@ -107,7 +107,8 @@ def routing(cfg: Config) -> Routing:
     fixed = GROUPED[family]
     scoring = "sigmoid" if fixed else cfg.get("scoring_func", "softmax")
     if scoring not in SCORING:
-        raise KvplanError(f"config field 'scoring_func' must be one of {', '.join(SCORING)}, got {quote(scoring)}.")
+        raise KvplanError(f"config field 'scoring_func' must be one of {', '.join(SCORING)}, got "
+                          f"{json_value(scoring)}.")
     groups = cfg.int("n_group", default=defaults.get("n_group", 1))
     topk_groups = cfg.int("topk_group", default=defaults.get("topk_group", 1))
     _check_groups(experts, top_k, groups, topk_groups)
@@ -126,7 +127,7 @@ def _kimi_routing(cfg: Config, experts: int, top_k: int) -> Routing:
     scoring = cfg.get("moe_router_activation_func", "sigmoid")
     if scoring not in SCORING:
         raise KvplanError(f"config field 'moe_router_activation_func' must be one of {', '.join(SCORING)}, got "
-                          f"{quote(scoring)}.")
+                          f"{json_value(scoring)}.")
     grouped = cfg.flag("use_grouped_topk", True)
     groups = cfg.int("num_expert_group", default=1) if grouped else 1
     topk_groups = cfg.int("topk_group", default=1) if grouped else 1
@@ -146,7 +147,8 @@ def _minimax_routing(cfg: Config) -> Routing:
         raise KvplanError(f"config field 'scoring_func' is missing: a MiniMax-M2 config must name it "
                           f"({' or '.join(SCORING)}), as vLLM reads it with no default.")
     if scoring not in SCORING:
-        raise KvplanError(f"config field 'scoring_func' must be one of {', '.join(SCORING)}, got {quote(scoring)}.")
+        raise KvplanError(f"config field 'scoring_func' must be one of {', '.join(SCORING)}, got "
+                          f"{json_value(scoring)}.")
     return Routing(scoring=scoring, correction_bias=cfg.flag("use_routing_bias", False))
 
 
@@ -165,5 +167,5 @@ def _check_groups(experts: int, top_k: int, groups: int, topk_groups: int) -> No
 def _scale(cfg: Config, defaults: dict) -> float:
     value = cfg.get("routed_scaling_factor", defaults.get("routed_scaling_factor", 1.0))
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise KvplanError(f"config field 'routed_scaling_factor' must be a positive number, got {quote(value)}.")
+        raise KvplanError(f"config field 'routed_scaling_factor' must be a positive number, got {json_value(value)}.")
     return float(value)

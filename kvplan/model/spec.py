@@ -103,6 +103,9 @@ class ModelSpec:
     # the quantization_config keys vLLM's AWQ / GPTQ classes read to pick their kernel or refuse the checkpoint,
     # ((key, value), ...) as the checkpoint sets them (params.quantization_fields)
     quantization_fields: tuple = ()
+    # (bits, group_size, sym) of each quantised linear module under a GPTQ config's `dynamic` rules, in vLLM's build
+    # order, each once (params.module_settings); () without rules
+    module_settings: tuple = ()
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)

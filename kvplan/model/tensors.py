@@ -100,6 +100,7 @@ class VllmNames(NamedTuple):
     up: str = "gate_up_proj"  # a gated MLP's fused gate and up projections; a non-gated one's up projection
     down: str = "down_proj"
     mixer: str = "mixer"  # a linear-attention or SSM layer's block
+    shared: str = ""  # the shared experts' block where it is not the MoE block's (shared_expert_name)
 
 
 # Families whose vLLM modules are not named as Llama's (models/*.py in 0.32.0, file:lines)
@@ -108,6 +109,11 @@ _FALCON = VllmNames(layers="transformer.h", attention="self_attention", qkv="que
 _LFM2 = VllmNames(out="out_proj", ffn="feed_forward", up="w13", down="w2", mixer="short_conv")  # lfm2.py:70-82,
 # :131-145, :201-220, :254-271; lfm2_moe.py:73-85, :141-151, :212-226, :283-306, :343-364
 _QWEN3_NEXT = VllmNames(mixer="linear_attn")  # qwen3_next.py:504, qwen3_5.py:153 (gated DeltaNet)
+# mamba.py:131 (layers under the backbone, :187-188), :78 (the mixer); mamba2.py:126, :74, :231-232
+_MAMBA = VllmNames(layers="backbone.layers")
+# bailing_moe.py:343-344 (attention), :108 (query_key_value), :129 (dense); BailingMoeV2 is the same file
+# (registry.py:77-78)
+_BAILING = VllmNames(attention="attention", qkv="query_key_value", out="dense")
 # served by vLLM's Transformers backend in 0.32.0 (registry.py:709-725), whose modules keep transformers' names
 # (q_proj, ..., fc1): projections unnamed
 _TRANSFORMERS_BACKEND = VllmNames(qkv="", out="", up="", down="")
@@ -129,6 +135,12 @@ FAMILY_NAMES = {
     "lfm2": _LFM2, "lfm2_moe": _LFM2,
     "qwen3_next": _QWEN3_NEXT, "qwen3_5_text": _QWEN3_NEXT, "qwen3_5_moe_text": _QWEN3_NEXT,
     "falcon": _FALCON, "refinedweb": _FALCON, "refinedwebmodel": _FALCON,
+    **{family: _MAMBA for family in ("mamba", "falcon_mamba", "mamba2")},
+    "bailing_moe": _BAILING, "bailing_moe_v2": _BAILING,
+    # granitemoehybrid.py:88 (the Mamba layer's mixer), :99 / :175 (block_sparse_moe), :106 / :182 (shared_mlp, the
+    # only MLP of a model without experts), granitemoeshared.py:58, :65 (input_linear, output_linear)
+    "granitemoehybrid": VllmNames(ffn="shared_mlp", moe="block_sparse_moe", shared="shared_mlp", up="input_linear",
+                                  down="output_linear"),
     "gpt2": VllmNames(layers="transformer.h", attention="attn", qkv="c_attn", out="c_proj", up="c_fc",
                       down="c_proj"),  # gpt2.py:86-93, :130-137, :162-165, :214, :277
     **{family: _TRANSFORMERS_BACKEND for family in ("gpt_neox", "gpt_bigcode", "phi", "olmo", "olmo2", "olmo3")},
@@ -161,7 +173,7 @@ def ffn_block(cfg: Optional[Config], group: str) -> str:
     if group == "experts":
         return _path(names.moe or names.ffn, "experts")
     if group == "shared_experts":
-        return _path(names.moe or names.ffn, shared_expert_name(cfg))
+        return names.shared or _path(names.moe or names.ffn, shared_expert_name(cfg))
     return names.ffn
 
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from ..errors import FieldError, KvplanError, quote
+from ..errors import FieldError, json_value, KvplanError
 from .config import Config
 from .tensors import Tensor
 
@@ -89,7 +89,7 @@ def _qwen2_vl_intermediate(v: Config) -> int:
     """Qwen2-VL's MLP width: embed_dim x mlp_ratio (qwen2_vl.py Qwen2VisionBlock)."""
     ratio = v.get("vision_config.mlp_ratio")
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
-        raise KvplanError(f"config field 'vision_config.mlp_ratio' must be a positive number, got {quote(ratio)}.")
+        raise KvplanError(f"config field 'vision_config.mlp_ratio' must be a positive number, got {json_value(ratio)}.")
     return int(v.int("vision_config.embed_dim") * ratio)
 
 
@@ -147,7 +147,7 @@ def _deepstack(v: Config) -> list:
     deepstack = v.get("vision_config.deepstack_visual_indexes")
     if not isinstance(deepstack, list):
         raise KvplanError(f"config field 'vision_config.deepstack_visual_indexes' must be a list of layer indices, "
-                          f"got {quote(deepstack)}.")
+                          f"got {json_value(deepstack)}.")
     return deepstack
 
 
@@ -577,7 +577,7 @@ def vision_encoder(cfg: Config) -> Optional[VisionEncoder]:
         shuffle = v.get("vision_config.pixel_shuffle_ratio", LLAMA4_PIXEL_SHUFFLE)
         if isinstance(shuffle, bool) or not isinstance(shuffle, (int, float)) or not 0 < shuffle <= 1:
             raise KvplanError(f"config field 'vision_config.pixel_shuffle_ratio' must be a number in (0, 1] (0.5 in "
-                              f"Llama 4), got {quote(shuffle)}.")
+                              f"Llama 4), got {json_value(shuffle)}.")
         return VisionEncoder("llama4", tokens_per_item=tiles * max(1, round(grid * shuffle * shuffle)),
                              patches_per_item=tiles * (grid + 1),
                              pixels_per_item=tiles * v.int("vision_config.num_channels") * image * image,

@@ -693,8 +693,8 @@ def _linear_format(cfg: Config, spec: ModelSpec, layers: tuple) -> str:
     fp8 = {g.name for g in spec.params if g.parameters and g.stored == "fp8"}
     if not fp8:
         return "model"
-    qcfg = cfg.get("quantization_config")
-    _, opts = quantized_format(qcfg if isinstance(qcfg, dict) else {})
+    qcfg = cfg.get("quantization_config")  # none where --quantization fp8 re-priced a 16-bit checkpoint
+    opts = quantized_format(qcfg)[1] if isinstance(qcfg, dict) else {}
     others = {layer.mixer for layer in layers} - {"attention", "none"}
     if opts.get("block"):
         rows, cols = opts["block"]
