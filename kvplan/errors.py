@@ -82,14 +82,19 @@ def json_value(value, limit: int = MAX_QUOTED) -> str:
     theirs. Bounded as quote() is: a few levels and items deep, cut to `limit` characters."""
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
         return quote(value, limit)
-    shorter = _JsonRepr()
-    shorter.maxlevel, shorter.maxstring, shorter.maxother, shorter.maxlong = 3, limit, limit, limit
-    shorter.maxdict = shorter.maxlist = shorter.maxtuple = shorter.maxset = 6
+    return _bounded(_JsonRepr(), value, limit, f"<{json_kind(value)}>", "##\\u005b")
+
+
+def _bounded(walker, value, limit: int, fallback: str, escaped: str) -> str:
+    """`walker`'s repr of `value` a few levels and items deep, `##[` (a GitHub Actions workflow command anywhere in a
+    log line) written `escaped`, cut to `limit` characters; `fallback` where the walk fails."""
+    walker.maxlevel, walker.maxstring, walker.maxother, walker.maxlong = 3, limit, limit, limit
+    walker.maxdict = walker.maxlist = walker.maxtuple = walker.maxset = 6
     try:
-        text = shorter.repr(value)
+        text = walker.repr(value)
     except (RecursionError, ValueError):
-        text = f"<{json_kind(value)}>"
-    text = text.replace("##[", "##\\u005b")
+        text = fallback
+    text = text.replace("##[", escaped)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -125,18 +130,8 @@ def quote(value, limit: int = MAX_QUOTED) -> str:
     to write, whatever the input (a billion-laughs YAML value, a 4,000-digit integer, a megabyte string).
     Containers are shown a few levels and items deep only; `##[`, which GitHub Actions reads as a workflow
     command anywhere in a log line, is written with repr's escape for '['."""
-    import reprlib
-
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
         return f"<an integer of {len(str(abs(value))) if value.bit_length() < 10000 else 'thousands of'} digits>"
     if isinstance(value, str):
         value = value[:limit]
-    shorter = reprlib.Repr()
-    shorter.maxlevel, shorter.maxstring, shorter.maxother, shorter.maxlong = 3, limit, limit, limit
-    shorter.maxdict = shorter.maxlist = shorter.maxtuple = shorter.maxset = 6
-    try:
-        text = shorter.repr(value)
-    except (RecursionError, ValueError):
-        text = f"<a {type(value).__name__}>"
-    text = text.replace("##[", "##\\x5b")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return _bounded(reprlib.Repr(), value, limit, f"<a {type(value).__name__}>", "##\\x5b")
