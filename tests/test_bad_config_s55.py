@@ -311,9 +311,9 @@ def test_methods_reading_gptqs_bits_and_group_are_priced_as_int4(write_config, q
     ("vllm==0.14.1", {"quant_method": "inc", "bits": 4, "group_size": 128, "sym": True},
      "vLLM 0.14.1's inc is Intel Gaudi's FP8 class, whose from_config raises AssertionError: AutoRound checkpoints run "
      "as inc from vLLM 0.16.0."),
-    # AWQMarlinConfig's TYPE_MAP {4, 8} (awq_marlin.py 0.21.0 :195-198 prints TYPE_MAP.keys())
+    # AWQMarlinConfig's TYPE_MAP {4} from 0.12 (awq_marlin.py 0.21.0:156-158), printed by its keys (0.23.0:195-199)
     ("vllm==0.21.0", {"quant_method": "awq_marlin", "bits": 3, "group_size": 128, "zero_point": True},
-     "Unsupported num_bits = 3. Supported num_bits = dict_keys([4, 8])"),
+     "Unsupported num_bits = 3. Supported num_bits = dict_keys([4])"),
     # GPTQMarlinConfig's (bits, sym) TYPE_MAP (gptq_marlin.py 0.21.0:159-161), AutoGPTQConfig's from 0.22
     ("vllm==0.21.0", {"quant_method": "gptq_marlin", "bits": 4, "group_size": 128, "desc_act": False, "sym": False},
      "Unsupported quantization config: bits=4, sym=False"),
@@ -389,3 +389,44 @@ def test_verify_reads_a_16_bit_checkpoint_served_as_fp8():
     spec = apply_weight_precision(parse_config(LLAMA3_8B, "llama"), "fp8")
     assert {g.stored for g in spec.params if g.name in ("attention", "dense")} == {"fp8"}
     assert architecture(LLAMA3_8B, spec, 1).linear_format == "fp8"
+
+
+# reviewer fixes (wna16fix): vLLM's own constructors, read by hand in /tmp/s52/sd/vllm-X.Y.Z
+
+AWQ_MARLIN_4 = {"quant_method": "awq_marlin", "bits": 4, "group_size": 128, "zero_point": True}
+
+
+def _engine_refusal(write_config, qcfg, engine, gpu="h100"):
+    """The refusal `estimate --engine ENGINE` gives `qcfg` on `gpu` (None: the plan runs)."""
+    r = run_kvplan("estimate", write_config({**LLAMA3_8B, "quantization_config": qcfg}), "-c", "4096", "--gpu", gpu,
+                   "--engine", engine, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    refusal = json.loads(r.stdout)["plans"][0]["engine"].get("refusal")
+    return refusal and refusal["reason"]
+
+
+@pytest.mark.parametrize("engine, change, reason", [
+    # AWQMarlinConfig.__init__ calls verify_marlin_supported(quant_type, group_size, has_zp=zero_point)
+    # (awq_marlin.py 0.23.0:203-205); the group: utils/marlin_utils.py 0.23.0:137-143
+    ("vllm==0.23.0", {"group_size": 256},
+     "Marlin does not support group_size = 256. Only group_sizes = [-1, 32, 64, 128] are supported."),
+    # zero_point false asks Marlin's types without zero points (marlin_utils.py 0.23.0:78-83), uint4 not among them;
+    # an H100 is device_capability 90 (:129-136 print it)
+    ("vllm==0.23.0", {"zero_point": False},
+     "Marlin does not support weight_bits = uint4. Only types = [ScalarType.uint4b8, ScalarType.uint8b128, "
+     "ScalarType.float8_e4m3fn, ScalarType.float4_e2m1f] are supported (for group_size = 128, device_capability = 90, "
+     "zp = False)."),
+    # 0.11.0's TYPE_MAP has 8 bits (awq_marlin.py 0.11.0:46-49) but Marlin with zero points only uint4
+    # (marlin_utils.py 0.11.0:59-61)
+    ("vllm==0.11.0", {"bits": 8},
+     "Marlin does not support weight_bits = uint8. Only types = [ScalarType.uint4] are supported (for group_size = "
+     "128, device_capability = 90, zp = True)."),
+    # 0.12.0's TYPE_MAP is 4 bits only (awq_marlin.py 0.12.0:72-74)
+    ("vllm==0.12.0", {"bits": 8}, "Unsupported num_bits = 8. Supported num_bits = dict_keys([4])"),
+])
+def test_awq_marlin_by_name_runs_marlins_check_in_its_constructor(write_config, engine, change, reason):
+    assert _engine_refusal(write_config, {**AWQ_MARLIN_4, **change}, engine) == reason
+
+
+def test_awq_marlin_by_name_with_a_marlin_type_and_group_runs(write_config):
+    assert _engine_refusal(write_config, AWQ_MARLIN_4, "vllm==0.23.0") is None

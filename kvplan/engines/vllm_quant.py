@@ -328,7 +328,7 @@ def class_config_refusal(spec, method: str, capability=(), version: str = PINNED
                          search: bool = True) -> Optional[Refusal]:
     """What the constructor of an AWQ / GPTQ checkpoint's class refuses of its quantization_config (vllm_wna16
     .class_refusal), as get_quant_config builds it, with the nearest release that takes the checkpoint."""
-    reason = class_refusal(spec, method, version)
+    reason = class_refusal(spec, method, version, capability)
     if reason is None:
         return None
     passes = (lambda r: gpu_quantization_refusal(spec, capability, r, served, search=False) is None)

@@ -30,13 +30,14 @@ built, module by module where GPTQModel `dynamic` rules give modules bits, group
 
 A checkpoint whose quant_method names a class itself (no override claims it: each asks quant_method awq / gptq)
 runs that class: awq_marlin AWQMarlinConfig to 0.23 (bits, group_size and zero_point read; bits 4 or 8: awq_marlin.py
-0.11.0:49-69, :98-101; 0.23.0 :195-198) and AutoAWQConfig from 0.24 (__init__.py 0.24.0:142); gptq_marlin
+0.11.0:49-69, :98-101; 4 only from 0.12: 0.23.0 :173-175, :195-198) and AutoAWQConfig from 0.24 (__init__.py 0.24.0:142); gptq_marlin
 GPTQMarlinConfig to 0.21 (bits, group_size, desc_act, sym; (bits, sym) (4, true) or (8, true): gptq_marlin.py 0.11.0:
 127-129, :168-171) and AutoGPTQConfig from 0.22 (__init__.py 0.22.0:156), with AutoGPTQ's checks (constructor); inc
 INCConfig, Intel Gaudi's FP8 class to 0.14.1, whose from_config raises AssertionError (inc.py 0.11.0:28-29), and
 AutoRound's from 0.16.0 (INC_SINCE); moe_wna16 MoeWNA16Config, which reads the checkpoint's quant_method as its linear
 layers' method and refuses any but gptq and awq (moe_wna16.py 0.11.0:88-102, 0.34.0:118-132): a checkpoint naming
-moe_wna16 itself is always refused. The Marlin kernel check AWQMarlinConfig's constructor also runs is not read.
+moe_wna16 itself is always refused. AWQMarlinConfig's constructor also asks Marlin for its type (uint4; uint8 too in
+0.11.x) with zero points or without, as zero_point says, then the group (_awq_marlin_refusal).
 
 Two checkpoint formats have classes of their own to 0.14.1 (FORMAT_CLASSES_LAST; format_method), whose overrides
 come first in _verify_quantization's list (config/model.py 0.11.0:905-919, 0.14.1:880-895: bitblas, gptq_marlin_24, then
@@ -96,7 +97,16 @@ GPTQ_BITS_REFUSAL = "Currently, only 2/3/4/8-bit weight quantization is supporte
 AUTO_AWQ_BITS = ("Unsupported num_bits = {bits}. Supported: 4. For 8-bit AWQ, use Marlin backend by setting "
                  "backend='awq:marlin' or backend='marlin'.")
 AUTO_GPTQ_TYPE = "Unsupported quantization config: bits={bits}, sym={sym}"  # GPTQMarlinConfig's words too
-AWQ_MARLIN_BITS = "Unsupported num_bits = {bits}. Supported num_bits = dict_keys([4, 8])"
+AWQ_MARLIN_BITS = "Unsupported num_bits = {bits}. Supported num_bits = dict_keys({kept})"
+# AWQMarlinConfig's TYPE_MAP: uint4 and uint8 in 0.11.x (awq_marlin.py 0.11.0:46-49), uint4 only from 0.12
+# (0.12.0:72-74, 0.23.0:173-175)
+AWQ_MARLIN_TYPES = (((0, 12), {4: "uint4"}), ((0, 11), {4: "uint4", 8: "uint8"}))
+# the types Marlin takes with zero points (AWQ's) and without (utils/marlin_utils.py 0.11.0:59-67, 0.23.0:75-83)
+MARLIN_ZP_TYPES = {True: "[ScalarType.uint4]",
+                   False: "[ScalarType.uint4b8, ScalarType.uint8b128, ScalarType.float8_e4m3fn, "
+                          "ScalarType.float4_e2m1f]"}
+MARLIN_TYPE = ("Marlin does not support weight_bits = {type}. Only types = {types} are supported (for group_size = "
+               "{group}, device_capability = {cc}, zp = {zp}).")
 MOE_WNA16_METHOD = "moe_wna16 only support gptq and awq."
 INC_GAUDI = ("vLLM {version}'s inc is Intel Gaudi's FP8 class, whose from_config raises AssertionError: AutoRound "
              "checkpoints run as inc from vLLM 0.16.0.")
@@ -185,9 +195,10 @@ def constructor(method: Optional[str], version: str) -> Optional[str]:
     return method
 
 
-def class_refusal(spec, method: str, version: str) -> Optional[str]:
+def class_refusal(spec, method: str, version: str, capability=()) -> Optional[str]:
     """What the constructor of `method`'s class refuses of the checkpoint's quantization_config (get_quant_config,
-    before the capability check): a missing key, then the bits (and AutoGPTQ's activation ordering); None if none."""
+    before the capability check): a missing key, then the bits (and AutoGPTQ's activation ordering, AWQ Marlin's
+    Marlin check on a GPU of `capability`); None if none."""
     if method == "inc" and parse_version(version) < INC_SINCE:
         return INC_GAUDI.format(version=version)
     method = constructor(method, version)
@@ -199,8 +210,8 @@ def class_refusal(spec, method: str, version: str) -> Optional[str]:
     bits = field(spec, "w_bit", "bits") if method in ("awq", "auto_awq") else field(spec, "bits")
     if method in ("gptq_marlin_24", "bitblas"):
         return _format_class_refusal(spec, method, bits)
-    if method == "awq_marlin" and bits not in (4, 8):
-        return AWQ_MARLIN_BITS.format(bits=bits)
+    if method == "awq_marlin":
+        return _awq_marlin_refusal(spec, bits, capability, version)
     if method == "gptq_marlin":
         sym = field(spec, "sym")
         return None if (bits, sym) in MARLIN_TYPES["gptq"] else AUTO_GPTQ_TYPE.format(bits=bits, sym=sym)
@@ -216,6 +227,25 @@ def class_refusal(spec, method: str, version: str) -> Optional[str]:
     if parse_version(version) >= DESC_ACT_REFUSED_SINCE and field(spec, "desc_act") and group != -1:
         return DESC_ACT
     return None if (bits, sym) in MARLIN_TYPES["gptq"] else AUTO_GPTQ_TYPE.format(bits=bits, sym=sym)
+
+
+def _awq_marlin_refusal(spec, bits, capability, version: str) -> Optional[str]:
+    """AWQMarlinConfig's constructor, to 0.23 (awq_marlin.py 0.11.0:64-72, 0.23.0:195-205): the bits by TYPE_MAP,
+    then verify_marlin_supported(quant_type, group_size, has_zp=zero_point) (utils/marlin_utils.py 0.11.0:70-112,
+    0.23.0:113-145): the type among those Marlin takes with zero points or without, then the group. The types are
+    asked only of a known CUDA GPU (none below MARLIN_MIN); ROCm's capability is not in the catalog."""
+    from .vllm_sparse import is_rocm_platform
+
+    types = release_rule(AWQ_MARLIN_TYPES, version, {})
+    if bits not in types:
+        return AWQ_MARLIN_BITS.format(bits=bits, kept=list(types))
+    group, zero_point = field(spec, "group_size"), field(spec, "zero_point")
+    if len(tuple(capability or ())) == 2 and not is_rocm_platform(capability):
+        cc = capability[0] * 10 + capability[1]
+        taken = MARLIN_ZP_TYPES[bool(zero_point)] if cc >= release_rule(MARLIN_MIN, version, 80) else "[]"
+        if types[bits] not in taken.replace("ScalarType.", "").strip("[]").split(", "):
+            return MARLIN_TYPE.format(type=types[bits], types=taken, group=group, cc=cc, zp=zero_point)
+    return None if group in MARLIN_GROUPS else MARLIN_GROUP.format(group=group)
 
 
 def _format_class_refusal(spec, method: str, bits) -> Optional[str]:
