@@ -32,8 +32,8 @@ A checkpoint whose quant_method names a class itself (no override claims it: eac
 runs that class: awq_marlin AWQMarlinConfig to 0.23 (bits, group_size and zero_point read; bits 4 or 8: awq_marlin.py
 0.11.0:49-69, :98-101; 4 only from 0.12: 0.23.0 :173-175, :195-198) and AutoAWQConfig from 0.24 (__init__.py
 0.24.0:142); gptq_marlin GPTQMarlinConfig to 0.21 (bits, group_size, desc_act, sym; (bits, sym) (4, true) or
-(8, true): gptq_marlin.py 0.11.0:127-129, :168-171) and AutoGPTQConfig from 0.22 (__init__.py 0.22.0:156), with AutoGPTQ's checks (constructor); inc
-INCConfig, Intel Gaudi's FP8 class to 0.14.1, whose from_config raises AssertionError (inc.py 0.11.0:28-29), and
+(8, true): gptq_marlin.py 0.11.0:127-129, :168-171) and AutoGPTQConfig from 0.22 (__init__.py 0.22.0:156), with
+AutoGPTQ's checks (constructor); inc INCConfig, Intel Gaudi's FP8 class to 0.14.1, whose from_config raises AssertionError (inc.py 0.11.0:28-29), and
 AutoRound's from 0.16.0 (INC_SINCE); moe_wna16 MoeWNA16Config, which reads the checkpoint's quant_method as its linear
 layers' method and refuses any but gptq and awq (moe_wna16.py 0.11.0:88-102, 0.34.0:118-132): a checkpoint naming
 moe_wna16 itself is always refused. AWQMarlinConfig's constructor also asks Marlin for its type (uint4; uint8 too in
