@@ -28,16 +28,16 @@ from get_quant_config (VllmConfig._get_quantization_config), before the capabili
 built, module by module where GPTQModel `dynamic` rules give modules bits, group sizes or sym of their own
 (layer_refusal; model/gptq_dynamic.py). The shapes Marlin pads or falls back on are not checked.
 
-A checkpoint whose quant_method names a class itself (no override claims it: each asks quant_method awq / gptq)
-runs that class: awq_marlin AWQMarlinConfig to 0.23 (bits, group_size and zero_point read; bits 4 or 8: awq_marlin.py
+A checkpoint whose quant_method names a class itself (no override claims it: each asks quant_method awq / gptq) runs
+that class: awq_marlin AWQMarlinConfig to 0.23 (bits, group_size and zero_point read; bits 4 or 8: awq_marlin.py
 0.11.0:49-69, :98-101; 4 only from 0.12: 0.23.0 :173-175, :195-198) and AutoAWQConfig from 0.24 (__init__.py
-0.24.0:142); gptq_marlin GPTQMarlinConfig to 0.21 (bits, group_size, desc_act, sym; (bits, sym) (4, true) or
-(8, true): gptq_marlin.py 0.11.0:127-129, :168-171) and AutoGPTQConfig from 0.22 (__init__.py 0.22.0:156), with
-AutoGPTQ's checks (constructor); inc INCConfig, Intel Gaudi's FP8 class to 0.14.1, whose from_config raises AssertionError (inc.py 0.11.0:28-29), and
-AutoRound's from 0.16.0 (INC_SINCE); moe_wna16 MoeWNA16Config, which reads the checkpoint's quant_method as its linear
-layers' method and refuses any but gptq and awq (moe_wna16.py 0.11.0:88-102, 0.34.0:118-132): a checkpoint naming
-moe_wna16 itself is always refused. AWQMarlinConfig's constructor also asks Marlin for its type (uint4; uint8 too in
-0.11.x) with zero points or without, as zero_point says, then the group (_awq_marlin_refusal).
+0.24.0:142); gptq_marlin GPTQMarlinConfig to 0.21 (bits, group_size, desc_act, sym; (bits, sym) (4, true) or (8, true):
+gptq_marlin.py 0.11.0:127-129, :168-171) and AutoGPTQConfig from 0.22 (__init__.py 0.22.0:156), with AutoGPTQ's checks
+(constructor); inc INCConfig, Intel Gaudi's FP8 class to 0.14.1, whose from_config raises AssertionError (inc.py
+0.11.0:28-29), and AutoRound's from 0.16.0 (INC_SINCE); moe_wna16 MoeWNA16Config, which reads the checkpoint's
+quant_method as its linear layers' method and refuses any but gptq and awq (moe_wna16.py 0.11.0:88-102, 0.34.0:118-132):
+a checkpoint naming moe_wna16 itself is always refused. AWQMarlinConfig's constructor also asks Marlin for its type
+(uint4; uint8 too in 0.11.x) with zero points or without, as zero_point says, then the group (_awq_marlin_refusal).
 
 Two checkpoint formats have classes of their own to 0.14.1 (FORMAT_CLASSES_LAST; format_method), whose overrides
 come first in _verify_quantization's list (config/model.py 0.11.0:905-919, 0.14.1:880-895: bitblas, gptq_marlin_24, then
