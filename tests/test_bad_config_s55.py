@@ -430,3 +430,17 @@ def test_awq_marlin_by_name_runs_marlins_check_in_its_constructor(write_config, 
 
 def test_awq_marlin_by_name_with_a_marlin_type_and_group_runs(write_config):
     assert _engine_refusal(write_config, AWQ_MARLIN_4, "vllm==0.23.0") is None
+
+
+@pytest.mark.parametrize("method", ["fp8", "gptq", "awq"])
+def test_a_quantization_config_without_quant_method_refuses_any_quantization_flag(write_config, method):
+    """quant_method "" becomes None and any --quantization then mismatches it (config/model.py 0.32.0:1439-1448; the
+    same words at 0.11.0:948-957 and 0.34.0:1472-1481). Before: fp8 re-priced the weights online (exit 0)."""
+    r = run_kvplan("estimate", write_config({**LLAMA3_8B, "quantization_config": {"bits": 4}}), "-c", "4096",
+                   "--quantization", method)
+    assert r.returncode == 2 and not r.stdout
+    assert one_error_line(r) == (
+        f"{ERROR}--quantization {method} does not match the checkpoint, whose quantization_config names no "
+        f"quant_method: "
+        f"vLLM stops at \"Quantization method specified in the model config (None) does not match the quantization "
+        f"method specified in the `quantization` argument ({method}).\"")

@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError, json_kind, quote
 from .config import NESTED_TEXT_KEYS
-from .params import QUANTIZED_GROUPS, quantized_bytes, quantized_format
+from .params import NO_METHOD_NOTE, QUANTIZED_GROUPS, quantized_bytes, quantized_format
 from .precision import DTYPE_BYTES
 from .spec import ModelSpec, ParamGroup, Weights
 
@@ -42,6 +42,11 @@ _NO_CHECKPOINT_CONFIG = ("{key} needs a checkpoint quantised with {name}: this m
                          "quantization_config and no {files} lies beside its config.json (vLLM reads that file "
                          "instead), so vLLM stops at \"Cannot find the config file for {key}\".")
 EXPERTS_ONLY = ("experts",)
+# a quantization_config without quant_method is read as method None, which no --quantization matches (config/model.py
+# 0.11.0:948-957, 0.24.0:1038-1047, 0.32.0:1439-1448, 0.34.0:1472-1481)
+_NO_METHOD_MISMATCH = ("{key} does not match the checkpoint, whose quantization_config names no quant_method: vLLM "
+                       "stops at \"Quantization method specified in the model config (None) does not match the "
+                       "quantization method specified in the `quantization` argument ({key}).\"")
 # vLLM's --dtype values (vllm/config/model.py ModelDType) -> kvplan's dtype names; auto keeps the model's.
 DTYPES = {"auto": None, "half": "fp16", "float16": "fp16", "bfloat16": "bf16", "float": "fp32", "float32": "fp32"}
 
@@ -112,10 +117,12 @@ def with_dtype(spec: ModelSpec, dtype: Optional[str]) -> ModelSpec:
 def with_quantization(spec: ModelSpec, method: Optional[str]) -> ModelSpec:
     """The spec served with `method`: unchanged when the checkpoint is already stored that way, re-priced
     groups when it is in the model dtype (fp8, mxfp4), an error when it is quantised another way (as vLLM refuses)
-    or, for awq / gptq, not quantised at all."""
+    or, for awq / gptq, not quantised at all; any where its quantization_config names no quant_method."""
     if method is None:
         return spec
     key = quantization_method(method)
+    if NO_METHOD_NOTE in spec.notes:
+        raise FieldError("quantization", _NO_METHOD_MISMATCH.format(key=key))
     current = checkpoint_format(spec)
     if key in CHECKPOINT_ONLY:
         return _named_kernel(spec, key, current)
