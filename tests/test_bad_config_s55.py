@@ -444,3 +444,22 @@ def test_a_quantization_config_without_quant_method_refuses_any_quantization_fla
         f"quant_method: "
         f"vLLM stops at \"Quantization method specified in the model config (None) does not match the quantization "
         f"method specified in the `quantization` argument ({method}).\"")
+
+
+GPTQ_4 = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False, "sym": True}
+
+
+@pytest.mark.parametrize("engine, dynamic, reason", [
+    # normalize_and_validate_gptq_desc_act reads every rule but "-:" ones (gptq_utils.py 0.30.0:39-48), here one
+    # matching no module of Llama (model.layers.0-31): its desc_act with the config's group 128
+    ("vllm==0.30.0", {r"+:model\.layers\.99\..*": {"desc_act": True}},
+     "GPTQ group activation ordering (desc_act=True) is no longer supported, but is enabled by dynamic rule "
+     "'+:model\\\\.layers\\\\.99\\\\..*'. Use a checkpoint with static activation ordering or desc_act=False."),
+    # a "-:" rule is skipped (:40), and a rule with group -1 is a no-op ordering (:44)
+    ("vllm==0.32.0", {r"-:model\.layers\.99\..*": {"desc_act": True}}, None),
+    ("vllm==0.32.0", {r"model\.layers\.99\..*": {"desc_act": True, "group_size": -1}}, None),
+    # before 0.30 AutoGPTQConfig calls no such check (auto_gptq.py 0.29.0 has no normalize_and_validate_gptq_desc_act)
+    ("vllm==0.29.0", {r"+:model\.layers\.99\..*": {"desc_act": True}}, None),
+])
+def test_autogptq_checks_every_dynamic_rules_activation_ordering(write_config, engine, dynamic, reason):
+    assert _engine_refusal(write_config, {**GPTQ_4, "dynamic": dynamic}, engine) == reason

@@ -20,7 +20,8 @@ Which class (ModelConfig._verify_quantization asks each class's override_quantiz
   AutoAWQ takes 4 bits only (auto_awq.py 0.24.0:178-206, 0.32.0:182-210); AutoGPTQ (bits, sym) (4, true) or (8, true)
   (auto_gptq.py 0.22.0:100-101 and :155-158, 0.32.0 :100-101 and :152-155), from 0.30 no activation ordering within
   groups (desc_act true with group_size other than -1: utils/gptq_utils.py 0.30.0:28-37, called first in AutoGPTQConfig
-  .__init__, auto_gptq.py 0.30.0:118); each linear layer then asks Marlin for the group size (AutoGPTQLinearMethod
+  .__init__, auto_gptq.py 0.30.0:118), for the config and every `dynamic` rule but "-:" ones, which takes the config's
+  desc_act and group_size where it sets none, matching a module or not (:39-48; desc_act_refusal); each linear layer then asks Marlin for the group size (AutoGPTQLinearMethod
   .__init__ verify_marlin_supported: auto_gptq.py 0.22.0:311-320, 0.34.0:317-331; marlin_utils.py 0.22.0:139-143).
 Every constructor reads its keys with get_from_keys, which refuses a missing one before anything else ("Cannot find
 any of [...] in the model's quantization config.": base_config.py 0.11.0:120-126, 0.32.0:182-189). These refusals come
@@ -112,6 +113,8 @@ INC_GAUDI = ("vLLM {version}'s inc is Intel Gaudi's FP8 class, whose from_config
              "checkpoints run as inc from vLLM 0.16.0.")
 DESC_ACT = ("GPTQ group activation ordering (desc_act=True) is no longer supported. Use a checkpoint with static "
             "activation ordering or desc_act=False.")
+DYNAMIC_DESC_ACT = ("GPTQ group activation ordering (desc_act=True) is no longer supported, but is enabled by dynamic "
+                    "rule {key}. Use a checkpoint with static activation ordering or desc_act=False.")
 MARLIN_GROUP = "Marlin does not support group_size = {group}. Only group_sizes = [-1, 32, 64, 128] are supported."
 # quant_type is None for bits other than 4 and 8 (gptq_marlin_24.py 0.11.0:44-57)
 MARLIN24_TYPE = ("Marlin_24 does not support quant_type = None. Only weight_bits = [ScalarType.uint4b8, "
@@ -224,8 +227,10 @@ def class_refusal(spec, method: str, version: str, capability=()) -> Optional[st
     if method != "auto_gptq":
         return None
     group, sym = field(spec, "group_size"), field(spec, "sym")
-    if parse_version(version) >= DESC_ACT_REFUSED_SINCE and field(spec, "desc_act") and group != -1:
-        return DESC_ACT
+    if parse_version(version) >= DESC_ACT_REFUSED_SINCE:
+        refused = desc_act_refusal(spec, group)
+        if refused:
+            return refused
     return None if (bits, sym) in MARLIN_TYPES["gptq"] else AUTO_GPTQ_TYPE.format(bits=bits, sym=sym)
 
 
@@ -246,6 +251,20 @@ def _awq_marlin_refusal(spec, bits, capability, version: str) -> Optional[str]:
         if types[bits] not in taken.replace("ScalarType.", "").strip("[]").split(", "):
             return MARLIN_TYPE.format(type=types[bits], types=taken, group=group, cc=cc, zp=zero_point)
     return None if group in MARLIN_GROUPS else MARLIN_GROUP.format(group=group)
+
+
+def desc_act_refusal(spec, group) -> Optional[str]:
+    """normalize_and_validate_gptq_desc_act, first in AutoGPTQConfig's constructor from DESC_ACT_REFUSED_SINCE
+    (gptq_utils.py 0.30.0:23-48, 0.34.0 the same): the config's desc_act with a group other than -1, then every
+    `dynamic` rule but "-:" ones, matching a module or not, by its desc_act and group_size or the config's."""
+    desc_act = field(spec, "desc_act")
+    if desc_act and group != -1:
+        return DESC_ACT
+    for key, overrides in getattr(spec, "dynamic_overrides", ()):
+        rule = {"desc_act": desc_act, "group_size": group, **dict(overrides)}
+        if rule["desc_act"] and rule["group_size"] != -1:
+            return DYNAMIC_DESC_ACT.format(key=repr(key))
+    return None
 
 
 def _format_class_refusal(spec, method: str, bits) -> Optional[str]:

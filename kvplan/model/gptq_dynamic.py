@@ -14,7 +14,9 @@ matches decides:
   levels; the widths and group sizes a release's class refuses (override_config's TYPE_MAP / GPTQ check, Marlin's
   group sizes) are the engine's refusal, in vLLM's words, from the settings each module gets (settings;
   engines/vllm_wna16.py layer_refusal). A rule vLLM never applies (shadowed by an earlier match, or matching no
-  module) is never read.
+  module) prices nothing, but from 0.30 AutoGPTQConfig's constructor still refuses its activation ordering (desc_act
+  true with a group other than -1, its own or the config's: gptq_utils.py 0.30.0:39-48; params.dynamic_overrides,
+  engines/vllm_wna16.py desc_act_refusal).
 Bytes follow (params.quantized_bytes); desc_act and sym change no byte.
 
 Names: tensors.VllmNames, per family (0.32.0's model files): the layers' prefix (model.layers; Falcon's and GPT-2's
@@ -129,7 +131,8 @@ def _applied(rule: Rule, key: str, setting: Setting, default: int) -> int:
 def overridden(rule: Optional[Rule], base: tuple) -> Union[bool, tuple]:
     """False where `rule` (the one vLLM applies to a module: rule_for) leaves the module unquantised, else the module's
     (bits, group_size, sym): the rule's over the config's `base`. A rule shadowed by an earlier one, or matching no
-    module, is never read, as in vLLM (get_dynamic_override returns at the first match: gptq_utils.py 0.32.0:91-103)."""
+    module, sets no module's settings, as in vLLM (get_dynamic_override returns at the first match: gptq_utils.py
+    0.32.0:91-103); its activation ordering is still checked (engines/vllm_wna16.py desc_act_refusal)."""
     if rule is None:
         return base
     if rule.skips:

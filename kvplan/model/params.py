@@ -403,6 +403,19 @@ def module_settings(cfg: Config, *, hidden: int, layers: int, heads: int, kv_hea
     return tuple(settings)
 
 
+def dynamic_overrides(qcfg) -> tuple:
+    """(key, ((setting, value), ...)) of each `dynamic` rule of a quantization_config but "-:" ones, in the file's
+    order, with the desc_act and group_size it sets (as JSON scalars): AutoGPTQConfig's constructor checks every such
+    rule's activation ordering, whether or not it matches a module (engines/vllm_wna16.py desc_act_refusal)."""
+    rules = dynamic_rules(qcfg) if isinstance(qcfg, dict) and checkpoint_method(qcfg) in ("gptq", "gptq_marlin") else ()
+    return tuple((rule.key, tuple((key, _scalar(rule.overrides[key])) for key in ("desc_act", "group_size")
+                                  if key in rule.overrides)) for rule in rules if not rule.skips)
+
+
+def _scalar(value):
+    return value if value is None or isinstance(value, (bool, int, float, str)) else json_value(value)
+
+
 def _layer_formats(checkpoint: CheckpointFormat, index: int, styles: dict) -> tuple:
     """The scheme of each quantisable group in decoder layer `index` (a key: layers alike share it)."""
     return tuple(checkpoint.scheme(g, index, styles.get(g, "")) for g in QUANTIZED_GROUPS)

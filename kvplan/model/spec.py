@@ -106,6 +106,9 @@ class ModelSpec:
     # (bits, group_size, sym) of each quantised linear module under a GPTQ config's `dynamic` rules, in vLLM's build
     # order, each once (params.module_settings); () without rules
     module_settings: tuple = ()
+    # (key, ((setting, value), ...)) of each `dynamic` rule but "-:" ones, in the file's order, with the desc_act and
+    # group_size it sets (params.dynamic_overrides): AutoGPTQConfig's constructor reads every such rule
+    dynamic_overrides: tuple = ()
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)
