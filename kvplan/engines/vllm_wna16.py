@@ -22,7 +22,8 @@ Which class (ModelConfig._verify_quantization asks each class's override_quantiz
   groups (desc_act true with group_size other than -1: utils/gptq_utils.py 0.30.0:28-37, called first in AutoGPTQConfig
   .__init__, auto_gptq.py 0.30.0:118), for the config and every `dynamic` rule but "-:" ones, which takes the config's
   desc_act and group_size where it sets none, matching a module or not (:39-48; desc_act_refusal); each linear layer
-  then asks Marlin for the group size (AutoGPTQLinearMethod.__init__ verify_marlin_supported: auto_gptq.py 0.22.0:311-320, 0.34.0:317-331; marlin_utils.py 0.22.0:139-143).
+  then asks Marlin for the group size (AutoGPTQLinearMethod.__init__ verify_marlin_supported: auto_gptq.py
+  0.22.0:311-320, 0.34.0:317-331; marlin_utils.py 0.22.0:139-143).
 Every constructor reads its keys with get_from_keys, which refuses a missing one before anything else ("Cannot find
 any of [...] in the model's quantization config.": base_config.py 0.11.0:120-126, 0.32.0:182-189). These refusals come
 from get_quant_config (VllmConfig._get_quantization_config), before the capability check; Marlin's as the model is
