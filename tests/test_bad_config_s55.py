@@ -463,3 +463,21 @@ GPTQ_4 = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": Fals
 ])
 def test_autogptq_checks_every_dynamic_rules_activation_ordering(write_config, engine, dynamic, reason):
     assert _engine_refusal(write_config, {**GPTQ_4, "dynamic": dynamic}, engine) == reason
+
+
+def test_eight_bit_awq_marlin_names_no_older_release():
+    """No release serves 8-bit AWQ Marlin: AutoAWQConfig takes 4 bits (auto_awq.py 0.24.0:178-206), AWQMarlinConfig's
+    TYPE_MAP is 4 bits from 0.12 (awq_marlin.py 0.12.0:72-74, 0.23.0:173-175) and in 0.11.x Marlin with zero points
+    takes uint4 only (utils/marlin_utils.py 0.11.0:59-61). Before: "it starts with --engine vllm==0.22.0 or older"."""
+    from kvplan.engines.vllm_quant import class_config_refusal
+    from kvplan.engines.vllm_wna16 import LAST_BEFORE
+    from kvplan.model import parse_config
+
+    assert (0, 23, 0) in LAST_BEFORE  # the last minor before AutoAWQConfig (__init__.py 0.24.0:141)
+    qcfg = {**AWQ_MARLIN_4, "bits": 8}
+    spec = parse_config({**LLAMA3_8B, "quantization_config": qcfg}, "llama")
+    refusal = class_config_refusal(spec, "awq_marlin", (9, 0), "0.32.0")
+    assert refusal.reason.startswith("Unsupported num_bits = 8. Supported: 4.")
+    assert (refusal.options, refusal.onward) == ((), "")
+    for release in ("0.23.0", "0.12.0", "0.11.0"):
+        assert class_config_refusal(spec, "awq_marlin", (9, 0), release, search=False) is not None

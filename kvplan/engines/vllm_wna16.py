@@ -90,8 +90,16 @@ FORMAT_CLASSES_LAST, FORMAT_CLASSES_GONE = "0.14.1", (0, 16)
 MARLIN24_BITS, MARLIN24_GROUPS = (4, 8), (-1, 128)  # gptq_marlin_24.py 0.11.0:28-31, :44-47
 BITBLAS_BITS, BITBLAS_SYM = (1, 2, 4, 8), (False, True)  # utils/bitblas_utils.py 0.11.0:25-26
 DESC_ACT_REFUSED_SINCE = (0, 30)
-# the last release before a rule here refuses more: the older release a remedy may name
-LAST_BEFORE = ("0.21.0", "0.29.0")
+
+
+def last_before(first: tuple) -> tuple:
+    """A release of the minor before `first` (x.y.0, which every minor past 0.15 publishes): the older release a
+    remedy may name where the rule from `first` refuses more."""
+    return first[0], first[1] - 1, 0
+
+
+# the rules that refuse more from their release: AutoAWQ / AutoGPTQ's classes, AutoGPTQ's activation ordering
+LAST_BEFORE = tuple(last_before(first) for first in (*AUTO_SINCE.values(), DESC_ACT_REFUSED_SINCE))
 
 MISSING_KEY = "Cannot find any of {keys} in the model's quantization config."
 AWQ_BITS = "Currently, only 4-bit weight quantization is supported for AWQ, but got {bits} bits."
@@ -312,5 +320,5 @@ def layer_refusal(method: str, spec, version: str) -> Optional[str]:
 def boundaries() -> set:
     """The releases (2- or 3-tuples) at which a rule here changes, and the last ones before (LAST_BEFORE)."""
     firsts = set(AUTO_SINCE.values()) | set(ROCM_MARLIN_SINCE.values()) | {row[0] for row in MARLIN_MIN}
-    lasts = {parse_version(last) for last in LAST_BEFORE + (FORMAT_CLASSES_LAST,)}
+    lasts = set(LAST_BEFORE) | {parse_version(FORMAT_CLASSES_LAST)}
     return firsts | {DESC_ACT_REFUSED_SINCE, FORMAT_CLASSES_GONE, INC_SINCE} | lasts
