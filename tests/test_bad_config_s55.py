@@ -481,3 +481,35 @@ def test_eight_bit_awq_marlin_names_no_older_release():
     assert (refusal.options, refusal.onward) == ((), "")
     for release in ("0.23.0", "0.12.0", "0.11.0"):
         assert class_config_refusal(spec, "awq_marlin", (9, 0), release, search=False) is not None
+
+
+LEGACY_FP8 = {"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "FP8", "exclude_modules": ["lm_head"]}}
+
+
+@pytest.mark.parametrize("engine, qcfg, reason", [
+    # 0.11.0-0.13.0 take quant_algo exactly "FP8" or "NVFP4" (config/model.py 0.11.0:864-875)
+    ("vllm==0.13.0", {**LEGACY_FP8, "quantization": {"quant_algo": "fp8"}}, "Unknown ModelOpt quant algo: fp8"),
+    ("vllm==0.14.0", {**LEGACY_FP8, "quantization": {"quant_algo": "fp8"}}, None),  # upper-cased from 0.14.0:147-160
+    ("vllm==0.13.0", LEGACY_FP8, None),
+    # without producer.name, a quantization block holding modelopt_quant_config is read from 0.26 (0.26.0:218-223;
+    # 0.25.0:218 asks the producer only)
+    ("vllm==0.25.0", {"quantization": {"quant_algo": "FP8", "modelopt_quant_config": {}}},
+     "vLLM 0.25.0 reads ModelOpt's own config only where producer.name is \"modelopt\" (a quantization block holding "
+     "modelopt_quant_config from 0.26.0): it finds no quant_method and serves the model unquantised, which kvplan "
+     "does not price from this checkpoint."),
+    ("vllm==0.26.0", {"quantization": {"quant_algo": "FP8", "modelopt_quant_config": {}}}, None),
+])
+def test_modelopts_own_config_is_renamed_as_each_release_renames_it(write_config, engine, qcfg, reason):
+    assert _engine_refusal(write_config, qcfg, engine) == reason
+
+
+def test_modelopt_mixed_precision_is_unknown_before_0_33():
+    """MIXED_PRECISION maps to modelopt_mixed from 0.33 (model_arch_config_convertor.py 0.33.0:267); 0.32.0:290 raises
+    (kvplan does not price modelopt_mixed yet, so the engine rule is asked directly)."""
+    from types import SimpleNamespace
+
+    from kvplan.engines.vllm_quant import modelopt_legacy_refusal
+
+    spec = SimpleNamespace(modelopt_legacy=("MIXED_PRECISION", True))
+    assert modelopt_legacy_refusal(spec, "0.32.0").reason == "Unknown ModelOpt quant algo: MIXED_PRECISION"
+    assert modelopt_legacy_refusal(spec, "0.33.0") is None

@@ -116,6 +116,17 @@ ONLINE_SINCE = {"mxfp4": (0, 28), "fp8": (0, 31)}
 # quantization/ (0.27.1 has it); "marlin" is in no QUANTIZATION_METHODS from 0.11.0 (__init__.py 0.11.0:9-39) and no
 # override claims a checkpoint naming it (awq_marlin / gptq_marlin ask quant_method awq / gptq)
 REMOVED = {"bitsandbytes": "0.27.1", "marlin": ""}
+# ModelOpt's own config (params._modelopt_legacy) by release: to 0.13 only producer.name "modelopt" with quant_algo
+# exactly "FP8" or "NVFP4" (config/model.py 0.11.0:864-875, 0.13.0:843-851); from 0.14 upper-cased, FP8_PER_CHANNEL_
+# PER_TOKEN and FP8_PB_WO too (transformers_utils/model_arch_config_convertor.py 0.14.0:148-160); from 0.26 a
+# quantization block holding modelopt_quant_config without the producer (0.26.0:218-236); MIXED_PRECISION from 0.33
+# (0.33.0:267; 0.32.0:290 raises for it)
+MODELOPT_UPPER_SINCE, MODELOPT_BLOCK_SINCE, MODELOPT_MIXED_SINCE = (0, 14), (0, 26), (0, 33)
+MODELOPT_EXACT = ("FP8", "NVFP4")
+MODELOPT_UNKNOWN = "Unknown ModelOpt quant algo: {algo}"
+MODELOPT_UNREAD = ("vLLM {version} reads ModelOpt's own config only where producer.name is \"modelopt\" (a "
+                   "quantization block holding modelopt_quant_config from 0.26.0): it finds no quant_method and serves "
+                   "the model unquantised, which kvplan does not price from this checkpoint.")
 UNKNOWN_METHOD = ("Unknown quantization method: {method}. Must be one of the methods vLLM {version} registers "
                   "(model_executor/layers/quantization/__init__.py QUANTIZATION_METHODS).")
 # compressed-tensors: the capability each scheme kvplan prices (ParamGroup.stored, model/quantized.py Scheme.stored)
@@ -271,6 +282,26 @@ def unknown_method_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
                    headline=headline)
 
 
+def modelopt_legacy_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
+    """ModelOpt's own config as `version` renames it (MODELOPT_*): an algorithm it does not know in its words, a
+    config it does not read as ModelOpt's at all; either with the first release that reads it."""
+    if not getattr(spec, "modelopt_legacy", ()):
+        return None
+    algo, by_producer = spec.modelopt_legacy
+    release = parse_version(version)
+    if not by_producer and release < MODELOPT_BLOCK_SINCE:
+        reason, first = MODELOPT_UNREAD.format(version=version), MODELOPT_BLOCK_SINCE
+    elif release < MODELOPT_UPPER_SINCE and algo not in MODELOPT_EXACT:
+        reason = MODELOPT_UNKNOWN.format(algo=algo)
+        first = MODELOPT_MIXED_SINCE if algo.upper() == "MIXED_PRECISION" else MODELOPT_UPPER_SINCE
+    elif release < MODELOPT_MIXED_SINCE and algo.upper() == "MIXED_PRECISION":
+        reason, first = MODELOPT_UNKNOWN.format(algo=algo), MODELOPT_MIXED_SINCE
+    else:
+        return None
+    return Refusal(reason, None, configuration=True, field="engine", onward="newer", headline=_headline(reason),
+                   options=(f"vllm=={'.'.join(map(str, first + (0,)))}",))
+
+
 def gone_format_refusal(spec, capability=(), version: str = PINNED) -> Optional[Refusal]:
     """A GPTQ checkpoint in a format whose class `version` no longer has (vllm_wna16.gone_format): vLLM reads it as
     plain GPTQ and fails to load it, whatever keys its quantization_config gains; kvplan says so before the
@@ -397,6 +428,7 @@ def boundaries() -> list:
     firsts = {row[0] for rows in METHODS.values() for row in rows} | {row[0] for row in ROCM_METHODS}
     firsts |= {row[0] for rows in CT_SCHEME_MIN.values() for row in rows} | wna16_boundaries()
     firsts |= set(ONLINE_SINCE.values()) | {GPT_OSS_SINCE, INC_SINCE}
+    firsts |= {MODELOPT_UPPER_SINCE, MODELOPT_BLOCK_SINCE, MODELOPT_MIXED_SINCE}
     firsts |= {parse_version(last) for last in REMOVED.values() if last}
     firsts |= {parse_version(r) for rows in DEPRECATED.values() for r in rows if r}
     return sorted({tuple(r) + (0,) * (3 - len(r)) for r in firsts})
@@ -424,7 +456,8 @@ def model_config_refusal(spec, capability=(), version: str = PINNED, served: str
     from .vllm_sparse import is_rocm_platform
 
     method = vllm_method(spec, capability, version)
-    refused = unknown_method_refusal(spec, version) or gone_format_refusal(spec, capability, version) or \
+    refused = modelopt_legacy_refusal(spec, version) or unknown_method_refusal(spec, version) or \
+        gone_format_refusal(spec, capability, version) or \
         (rocm_method_refusal(spec, method, version, search) if is_rocm_platform(capability) and method else None)
     if refused is not None or allow_deprecated:
         return refused

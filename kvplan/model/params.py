@@ -110,6 +110,15 @@ def _modelopt_legacy(qcfg: dict) -> str:
     return MODELOPT_LEGACY[algo]
 
 
+def modelopt_legacy_form(qcfg) -> tuple:
+    """(quant_algo as vLLM prints it, whether producer.name is "modelopt") of ModelOpt's own config that
+    _modelopt_legacy names, else (): which releases rename it is the engine's (vllm_quant.modelopt_legacy_refusal)."""
+    if not isinstance(qcfg, dict) or not _modelopt_legacy(qcfg):
+        return ()
+    producer = qcfg.get("producer")
+    return str(qcfg["quantization"]["quant_algo"]), isinstance(producer, dict) and producer.get("name") == "modelopt"
+
+
 def _int_setting(qcfg: dict, keys: tuple, default: int, setting) -> int:
     """The first of `keys` (a setting and AutoAWQ's spelling of it) the config sets, not null: an integer (or an
     integral number) `setting` takes (gptq_dynamic.BITS / GROUP, which a `dynamic` rule's value meets too), else

@@ -12,7 +12,8 @@ from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, fi
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
 from .params import (NO_METHOD_NOTE, checkpoint_method, dynamic_overrides, estimate_weights, grouped, load_delta,
-                     module_settings, mtp_module_groups, mtp_size, parameter_groups, quant_method, quantization_fields)
+                     modelopt_legacy_form, module_settings, mtp_module_groups, mtp_size, parameter_groups, quant_method,
+                     quantization_fields)
 from .tensors import eagle_head_tensors, expert_width, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
@@ -165,6 +166,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
         module_settings=module_settings(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim),
         dynamic_overrides=dynamic_overrides(cfg.get("quantization_config")),
+        modelopt_legacy=modelopt_legacy_form(cfg.get("quantization_config")),
     )
 
 

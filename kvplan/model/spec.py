@@ -109,6 +109,8 @@ class ModelSpec:
     # (key, ((setting, value), ...)) of each `dynamic` rule but "-:" ones, in the file's order, with the desc_act and
     # group_size it sets (params.dynamic_overrides): AutoGPTQConfig's constructor reads every such rule
     dynamic_overrides: tuple = ()
+    # ModelOpt's own config (no quant_method): (quant_algo, named by producer.name) (params.modelopt_legacy_form)
+    modelopt_legacy: tuple = ()
 
     def param_count(self, name: str) -> int:
         return sum(g.parameters for g in self.params if g.name == name)
