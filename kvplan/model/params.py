@@ -93,9 +93,10 @@ def quant_method(qcfg: dict) -> str:
 
 
 def _modelopt_legacy(qcfg: dict) -> str:
-    """The method vLLM names ModelOpt's own config by: producer.name "modelopt" (or, from 0.34, a quantization block
-    holding modelopt_quant_config) with a quant_algo set: its MODELOPT_LEGACY name, whatever quant_method says; an
-    algorithm vLLM does not know is refused in vLLM's words ("Unknown ModelOpt quant algo"). "" for any other."""
+    """The method vLLM names ModelOpt's own config by: producer.name "modelopt" (or a quantization block holding
+    modelopt_quant_config) with a quant_algo set: its MODELOPT_LEGACY name, whatever quant_method says; an
+    algorithm no release knows is refused in vLLM's words ("Unknown ModelOpt quant algo"). "" for any other. As the
+    newest release reads it: which older ones read it otherwise is the engine's (vllm_quant.modelopt_legacy_refusal)."""
     producer = qcfg.get("producer")
     inner = qcfg.get("quantization")
     inner = inner if isinstance(inner, dict) else {}
