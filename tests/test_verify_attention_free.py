@@ -125,10 +125,10 @@ def _pools(budget: int, context: int = 2048):
 def test_state_pools_hold_what_vllm_allocates():
     """The estimate's KV budget on an H100 (named: on a GPU machine estimate takes the local GPU), 60,936,724,808
     bytes (V2's penalty counts, 1024 x (65,024 + 2,032) x 4 B, its other sampler rows, 1024 x 17,924 B, and
-    structured-output bitmask, 1024 x (2,032 + 1) x 4 B, counted), holds 60,936,724,808 // 19,922,944 = 3,058 sequences' states: one pool, 64 layers of
-    [3,058, 3 x 8192 + 8192 x 16] bf16, no paged group. vLLM allocates the same: num_gpu_blocks = available // (64
-    layers x a 311,296-byte page) = 3,058 blocks, each one request's state (its null block among them), every block
-    allocated whatever max_num_seqs says."""
+    structured-output bitmask, 1024 x (2,032 + 1) x 4 B, counted), holds 60,936,724,808 // 19,922,944 = 3,058
+    sequences' states: one pool, 64 layers of [3,058, 3 x 8192 + 8192 x 16] bf16, no paged group. vLLM allocates
+    the same: num_gpu_blocks = available // (64 layers x a 311,296-byte page) = 3,058 blocks, each one request's
+    state (its null block among them), every block allocated whatever max_num_seqs says."""
     from kvplan.gpu.caches import state_elements
     from kvplan.verify.allocator import probe_boundary
 
