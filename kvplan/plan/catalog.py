@@ -1,6 +1,7 @@
 """The GPU catalog: the memory the CUDA runtime reports (torch.cuda.get_device_properties().total_memory,
 vLLM's "total_gpu_memory"; less than the marketing figure because the driver keeps some) and the HBM/GDDR
-bandwidth from the vendor's datasheet. `--gpu` takes any alias, case-insensitively."""
+bandwidth from the vendor's datasheet. `--gpu` takes any alias, case-insensitively. The GPUs of one node (NODE_GPUS)
+are the catalog's judgement of the usual host; `--gpus-per-node` puts the user's in their place (with_node_gpus)."""
 
 from __future__ import annotations
 

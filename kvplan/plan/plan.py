@@ -10,7 +10,12 @@ are the ideal pool: budget // bytes per sequence, and `engine` is None.
 
 Pipeline parallel: each stage holds its own layers (get_pp_indices) and has its own budget (its weights); the
 per-GPU arithmetic fields describe the stage holding the most cache per token, kv_budget_bytes_per_gpu the
-smallest stage budget, and capacity comes from the tightest stage."""
+smallest stage budget, and capacity comes from the tightest stage.
+
+Nodes: the remedies keep a TP group within the GPUs of one node (Reach) and put pipeline stages across nodes; the node
+is the catalog's (GPU.node_gpus) or the user's (--gpus-per-node, gpus_per_node: GPU.node_source), reported as
+node_gpus / node_gpus_source. A TP degree the user asks past their own node is planned with a note (node_note), not
+refused: vLLM runs TP across nodes, its Ray executor only warning that it is slow without a fast interconnect."""
 
 from __future__ import annotations
 
@@ -353,8 +358,8 @@ def node_note(tp: int, gpu: GPU, spell: Callable[[str], str] = str) -> str:
         return ""
     return (f"tp {tp} spans more than one node of {spell(gpu.node_source)} {gpu.node_gpus}: vLLM runs one TP group "
             f"across nodes, every layer's all-reduces crossing the network (its Ray executor warns that this can "
-            f"degrade performance without a fast interconnect such as InfiniBand); decode times here price them at "
-            f"the GPU's own link.")
+            f"degrade performance without a fast interconnect such as InfiniBand); kvplan's decode times price them "
+            f"at the GPU's own link.")
 
 
 def _replanned(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> Optional[Plan]:
