@@ -80,7 +80,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              speculative_config=None, data_parallel_size: Optional[int] = None,
              enable_expert_parallel: bool = False, enable_eplb: bool = False, mm_processor_kwargs=None,
              eplb_config=None, num_redundant_experts: Optional[int] = None,
-             pp_layer_partition: Optional[Union[str, Sequence]] = None) -> list:
+             pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -94,7 +94,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     the Qwen-VL processors' size limits size the profile run's dummy image and video, Gemma 4's max_soft_tokens
     an image's tokens); enable_eplb with
     eplb_config (JSON text or a dict: '{"num_redundant_experts": 32}') or num_redundant_experts (vLLM before 0.12);
-    pp_layer_partition as VLLM_PP_LAYER_PARTITION ('41,39' or [41, 39])."""
+    pp_layer_partition as VLLM_PP_LAYER_PARTITION ('41,39' or [41, 39]); gpus_per_node (kvplan's own): the GPUs of
+    one node in place of the catalog's, which the remedies keep a tensor-parallel group within."""
     from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
@@ -114,7 +115,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                  kv_budget=kv_cache_memory_bytes, gpu=gpu, gpu_memory=gpu_memory, gpu_util=gpu_memory_utilization,
                  max_num_batched_tokens=batched, max_num_seqs=max_num_seqs, quantization=quantization, dtype=dtype,
                  batches=tuple(_many(batch, "batch")) if batch is not None else (), input_len=input_len,
-                 engine=engine, revision=revision, spell=keyword, auto_fit=auto_fit,
+                 engine=engine, revision=revision, spell=keyword, auto_fit=auto_fit, gpus_per_node=gpus_per_node,
                  flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
                                    media_limits(limit_mm_per_prompt),
                                    encoder_tp_mode(mm_encoder_tp_mode), offload(cpu_offload_gb),
@@ -140,11 +141,11 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           quantization: Optional[str] = None, dtype: Optional[str] = None, max_num_seqs: Optional[int] = None,
           max_num_batched_tokens: Optional[Union[int, str]] = None,
           gpu_memory: Optional[Union[int, str]] = None,
-          pp_layer_partition: Optional[Union[str, Sequence]] = None) -> list:
+          pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
-    `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory` and `pp_layer_partition` as `kvplan estimate` takes
-    them."""
+    `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition` and `gpus_per_node` as
+    `kvplan estimate` takes them."""
     from .commands import check as run
     from .commands.deployments import model_deployments
     from .engines import data_parallel_size as replicas, enable_eplb as eplb, gpu_blocks_override
@@ -171,6 +172,7 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     eplb_config=config, num_redundant_experts=redundant, block_size=block_size,
                                     quantization=quantization, dtype=dtype, max_num_seqs=max_num_seqs,
                                     max_num_batched_tokens=max_num_batched_tokens, gpu_memory=gpu_memory,
+                                    gpus_per_node=gpus_per_node,
                                     pp_layer_partition=list(pp_layer_partition) if isinstance(
                                         pp_layer_partition, tuple) else pp_layer_partition)
     return run.check(deployments, spell=keyword).results

@@ -17,7 +17,8 @@ from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_O
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
                     LANGUAGE_MODEL_ONLY_HELP, LIMIT_MM_HELP, MM_ENCODER_TP_HELP, MODEL_HELP, SKIP_MM_PROFILING_HELP,
-                    SUFFIXES, DTYPE_HELP, GPU_MEMORY_HELP, MAX_NUM_BATCHED_TOKENS_HELP, MAX_NUM_SEQS_HELP,
+                    SUFFIXES, DTYPE_HELP, GPU_MEMORY_HELP, GPUS_PER_NODE_HELP, MAX_NUM_BATCHED_TOKENS_HELP,
+                    MAX_NUM_SEQS_HELP,
                     PP_PARTITION_HELP, QUANTIZATION_HELP,
                     _complete_gpu, _complete_kv_dtype, _complete_model, flag, typed)
 
@@ -145,6 +146,7 @@ MAX_NUM_BATCHED_TOKENS = typer.Option(None, "--max-num-batched-tokens", show_def
                                       help=MAX_NUM_BATCHED_TOKENS_HELP)
 PP_LAYER_PARTITION = typer.Option(None, "--pp-layer-partition", help=PP_PARTITION_HELP)
 GPU_MEMORY = typer.Option(None, "--gpu-memory", help=GPU_MEMORY_HELP)
+GPUS_PER_NODE = typer.Option(None, "--gpus-per-node", show_default=False, help=GPUS_PER_NODE_HELP)
 
 
 def _list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
@@ -185,6 +187,7 @@ def estimate(
     kv_budget: Optional[str] = typer.Option(None, "--kv-cache-memory-bytes", "--kv-budget", help=KV_BUDGET_HELP),
     gpu: Optional[str] = typer.Option(None, "--gpu", help=DEFAULT_GPU_HELP, autocompletion=_complete_gpu),
     gpu_memory: Optional[str] = GPU_MEMORY,
+    gpus_per_node: Optional[int] = GPUS_PER_NODE,
     gpu_util: Optional[float] = typer.Option(None, "--gpu-memory-utilization", "--gpu-util", show_default=False,
                                              help=GPU_UTIL_HELP),
     max_num_batched_tokens: Optional[str] = MAX_NUM_BATCHED_TOKENS,
@@ -241,6 +244,7 @@ def estimate(
                      max_num_seqs=max_num_seqs, engine=engine, pp=pp, pp_partition=partition, revision=revision,
                      batches=() if batch is None else tuple(_list(batch, "batch", "1,8,64")), quantization=quantization,
                      dtype=dtype, input_len=input_len, spell=flag, chart=chart or fmt == "html", auto_fit=auto_fit,
+                     gpus_per_node=gpus_per_node,
                      flags=EngineFlags(enforce_eager, skip_mm_profiling, language_model_only,
                                        media_limits(limit_mm_per_prompt),
                                        encoder_tp_mode(mm_encoder_tp_mode), cpu_offload_gb(cpu_offload),
@@ -283,7 +287,7 @@ def check(
                                        "speculative_config, dp, enable_expert_parallel, enable_eplb, "
                                        "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size, "
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
-                                       "pp_layer_partition, gpu_memory). See docs/ci.md."),
+                                       "pp_layer_partition, gpu_memory, gpus_per_node). See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
     pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
@@ -322,6 +326,7 @@ def check(
     max_num_batched_tokens: Optional[str] = MAX_NUM_BATCHED_TOKENS,
     pp_partition: Optional[str] = PP_LAYER_PARTITION,
     gpu_memory: Optional[str] = GPU_MEMORY,
+    gpus_per_node: Optional[int] = GPUS_PER_NODE,
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),
     suggest: bool = typer.Option(False, "--suggest", help="List every valid TP degree up to 64 for MODEL, "
                                  "with KV heads per GPU and replication."),
@@ -347,7 +352,7 @@ def check(
                    mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config, num_redundant_experts=redundant,
                    block_size=block_size, quantization=quantization, dtype=dtype, max_num_seqs=max_num_seqs,
                    max_num_batched_tokens=max_num_batched_tokens, pp_layer_partition=pp_partition,
-                   gpu_memory=gpu_memory)
+                   gpu_memory=gpu_memory, gpus_per_node=gpus_per_node)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

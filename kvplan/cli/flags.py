@@ -19,7 +19,7 @@ FLAGS = {
     "num_gpu_blocks_override": "--num-gpu-blocks-override", "speculative_config": "--speculative-config",
     "dp": "--data-parallel-size", "enable_expert_parallel": "--enable-expert-parallel", "enable_eplb": "--enable-eplb",
     "mm_processor_kwargs": "--mm-processor-kwargs", "eplb_config": "--eplb-config",
-    "num_redundant_experts": "--num-redundant-experts",
+    "num_redundant_experts": "--num-redundant-experts", "gpus_per_node": "--gpus-per-node",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -35,7 +35,7 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
                        "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
-                       "max_num_batched_tokens", "pp_layer_partition", "gpu_memory")
+                       "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -105,6 +105,9 @@ REDUNDANT_HELP = ("As vLLM 0.9.2-0.11.2's --num-redundant-experts (0.12+ take --
 # the flags that change capacity besides the engine's (estimate and check alike)
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
                    "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")
+GPUS_PER_NODE_HELP = ("GPUs of one node (kvplan's flag; default: the catalog's, `kvplan gpus`: 8, GH200 4, GB200 72): "
+                      "the remedies keep a tensor-parallel group within it and put pipeline stages across nodes. "
+                      "A larger -tp is planned and noted (vLLM runs TP across nodes, slowly).")
 MAX_NUM_BATCHED_TOKENS_HELP = ("Tokens of the largest forward pass (default: what vLLM picks for the GPU, 8192 on "
                                "H100/H200, raised to the largest media item of a multimodal prefix LM such as Gemma 4 "
                                f"31B); {SUFFIXES}.")

@@ -19,9 +19,10 @@ from ..engines.figures import figure_columns
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
+from ..plan.catalog import with_node_gpus
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, reaching, release_of,
-                         remedy_reach, with_layout_errors)
+                         node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
 from ..render.text import size
@@ -65,7 +66,8 @@ class CheckResult:
 # row so that a script reads a column by position whatever the deployments (refused, unsharded, data-parallel)
 CHECK_COLUMNS = ("name", "model", "model_id", "file", "line", "tp", "pp", "pp_partition", "passed", "errors",
                  "warnings", "num_attention_heads", "num_key_value_heads", "mla", "kv_heads_per_gpu",
-                 "kv_heads_replicated", "context", "kv_dtype", "gpu", "kv_budget_bytes_per_gpu", "kv_bytes_per_token",
+                 "kv_heads_replicated", "context", "kv_dtype", "gpu", "node_gpus", "node_gpus_source",
+                 "kv_budget_bytes_per_gpu", "kv_bytes_per_token",
                  "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu", "max_concurrency",
                  "max_concurrency_limited_by", "data_parallel_size", "max_concurrency_total", "min_concurrency",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
@@ -104,8 +106,9 @@ def _spec_for(dep: Deployment) -> ModelSpec:
 
 
 def _device(dep: Deployment):
-    """The deployment's GPU, with its gpu_memory in place of the catalog's (as estimate's --gpu-memory)."""
-    device = choose_gpu(dep.gpu)
+    """The deployment's GPU, with its gpu_memory and gpus_per_node in place of the catalog's (as estimate's
+    --gpu-memory and --gpus-per-node)."""
+    device = with_node_gpus(choose_gpu(dep.gpu), dep.gpus_per_node)
     return device if dep.gpu_memory is None else replace(device, memory_bytes=dep.gpu_memory)
 
 
@@ -297,6 +300,10 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         if replicated and warning == replicated[-1]:  # the whole cache's figures, once (after every layer shape's)
             warning = f"{warning.rstrip('.')}; {_replication(spec, dep.tp, precision)}."
         add("warning", "tp", warning)
+    device = _device(dep)
+    past_node = node_note(dep.tp, device, spell)
+    if past_node:  # vLLM runs it (its Ray executor warns): a warning, not a failure
+        add("warning", "tp", past_node)
     if spec.max_position_embeddings and dep.context > spec.max_position_embeddings:
         add("warning", "context", f"context {dep.context} exceeds max_position_embeddings "
                                   f"({spec.max_position_embeddings}); vLLM serves longer sequences only with RoPE "
@@ -307,7 +314,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         add("warning", engine_flags.unused_on(spec)[0], unused + ".")
 
     pp = dep.pp or 1
-    device, budget_for = _budget_for(spec, dep)
+    budget_for = _budget_for(spec, dep)[1]
     if dep.max_num_batched_tokens is not None:  # a chunk the file sets that splits prompts past what kvplan walks
         bounded_prefill([dep.context], None, dep.max_num_batched_tokens, 1)
     numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu",
@@ -382,6 +389,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
         "context": dep.context,
         "kv_dtype": precision.name,
         "gpu": device.name if dep.kv_budget is None else None,
+        "node_gpus": device.node_gpus,  # the node the remedies keep a TP group within, and where it comes from
+        "node_gpus_source": device.node_source,
         "kv_budget_bytes_per_gpu": budget_per_gpu,
         **numbers,
         "min_concurrency": dep.min_concurrency,

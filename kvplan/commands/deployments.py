@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional
 from ..errors import FieldError, KvplanError, quote
 from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
-from ..plan.catalog import find_gpu
+from ..plan.catalog import find_gpu, node_gpus
 from ..plan.sharding import require_stage_counts
 from ..units import (AUTO_LENGTHS, human_int, int_list, parse_gpu_memory, parse_size, parse_tokens,
                      require_fraction, require_positive)
@@ -28,7 +28,7 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
                  "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
-                 "gpu_memory")
+                 "gpu_memory", "gpus_per_node")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -70,6 +70,7 @@ class Deployment:
     max_num_batched_tokens: Optional[int] = None  # vLLM's --max-num-batched-tokens (None: the engine's for the GPU)
     pp_layer_partition: Optional[tuple] = None  # decoder layers per stage, as vLLM's VLLM_PP_LAYER_PARTITION
     gpu_memory: Optional[int] = None  # bytes: the GPU's memory in place of the catalog's (kvplan's own)
+    gpus_per_node: Optional[int] = None  # the GPUs of one node in place of the catalog's (kvplan's own; remedies)
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -260,6 +261,7 @@ VALIDATORS = {
     "max_num_batched_tokens": batched_tokens,
     "pp_layer_partition": layer_partition,
     "gpu_memory": parse_gpu_memory,
+    "gpus_per_node": node_gpus,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,
@@ -302,7 +304,7 @@ MAX_DEPTH = 32
 MAX_VALUES = 20_000
 INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_blocks_override", "dp",
               "num_redundant_experts", "block_size", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
-              "gpu_memory")
+              "gpu_memory", "gpus_per_node")
 # a scalar YAML reads as a number or date: its text
 TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", "dtype")
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")

@@ -15,6 +15,7 @@ from ..model.quantization import apply_weight_precision
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..plan.budget import batched_tokens, flag_budget
+from ..plan.catalog import node_gpus, with_node_gpus
 from ..plan.max_len import default_max_model_len
 from ..plan.plan import check_input_len, plan
 from ..plan.sharding import require_stage_counts
@@ -88,13 +89,14 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
              pp_partition: Optional[tuple] = None, revision: Optional[str] = None, batches: tuple = (),
              quantization: Optional[str] = None, dtype: Optional[str] = None, input_len: Optional[int] = None,
              spell: Callable[[str], str] = str, chart: bool = False, auto_fit: bool = False,
-             flags: EngineFlags = EngineFlags()) -> EstimateResult:
+             flags: EngineFlags = EngineFlags(), gpus_per_node: Optional[int] = None) -> EstimateResult:
     """Plans for the cross product of contexts (default: the model's own max length, as vLLM), kv_dtypes and
     tps. `chart`: also the concurrency curves behind `--chart` and `--format html` (commands/curve.py).
     `auto_fit`: vLLM's `--max-model-len auto` (or -1): start from the model's own length and, where the engine
     would refuse it, plan the length vLLM's auto-fit picks (kv_cache_utils._auto_fit_max_model_len: the same
     estimate its refusal names). `flags`: the engine's flags that change its budget (--enforce-eager,
-    --skip-mm-profiling, --language-model-only: engines.EngineFlags)."""
+    --skip-mm-profiling, --language-model-only: engines.EngineFlags). `gpus_per_node`: the GPUs of one node in place
+    of the catalog's (GPU.node_gpus), which the remedies keep a TP group within."""
     engine_model = get_engine(engine, flags)
     if gpu_util is not None:
         require_fraction("gpu_util", gpu_util)
@@ -108,6 +110,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         if value is not None:
             require_positive(field, value)
     require_positive("pp", pp)
+    if gpus_per_node is not None:
+        node_gpus(gpus_per_node)
     require_stage_counts(pp, pp_partition)  # the caller's own settings disagree: bad input, before the model
     budget_bytes = parse_size(kv_budget, "kv_budget") if kv_budget is not None else None
     memory = parse_gpu_memory(gpu_memory) if gpu_memory is not None else None
@@ -120,7 +124,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     unused = unused_media_note(spec, flags, spell, engine_model.version)
     if unused:  # vLLM ignores them here: said, not refused
         spec = replace(spec, notes=spec.notes + (unused,))
-    device = choose_gpu(gpu)
+    device = with_node_gpus(choose_gpu(gpu), gpus_per_node)
     if memory is not None:
         device = replace(device, memory_bytes=memory)
     default_context = not contexts

@@ -1,6 +1,7 @@
 """The GPU catalog: the memory the CUDA runtime reports (torch.cuda.get_device_properties().total_memory,
 vLLM's "total_gpu_memory"; less than the marketing figure because the driver keeps some) and the HBM/GDDR
-bandwidth from the vendor's datasheet. `--gpu` takes any alias, case-insensitively."""
+bandwidth from the vendor's datasheet. `--gpu` takes any alias, case-insensitively. The GPUs of one node (NODE_GPUS)
+are the catalog's judgement of the usual host; `--gpus-per-node` puts the user's in their place (with_node_gpus)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
+from ..units import require_positive
 
 GiB = 2**30
 # Decode streams memory at what a device-to-device copy reaches, not at the datasheet figure: measured here
@@ -32,13 +34,15 @@ class GPU:
     # backends by it (platforms/cuda.py _get_backend_priorities: sparse MLA on SM10x, engines/vllm.py)
     compute_capability: tuple = ()
     # the GPUs of one node (NODE_GPUS; 8 for a GPU outside the catalog): the largest TP degree a remedy proposes
-    # (plan.fitting_remedies)
+    # (plan.fitting_remedies); the user's --gpus-per-node / gpus_per_node replaces it (with_node_gpus)
     node_gpus: int = 8
+    node_source: str = "catalog"  # where node_gpus comes from: "catalog" (NODE_GPUS, or 8) or "gpus_per_node"
 
     @property
     def node_name(self) -> str:
-        """The span of node_gpus in words: "H100-80GB-SXM node", "GB200 NVL72 domain"."""
-        return NODE_NAMES.get(self.name, f"{self.name} node")
+        """The span of node_gpus in words: "H100-80GB-SXM node", "GB200 NVL72 domain" (the catalog's span only)."""
+        named = NODE_NAMES.get(self.name) if self.node_source == "catalog" else None  # a user's node is a host
+        return named or f"{self.name} node"
 
     @property
     def device_names(self) -> tuple:
@@ -160,6 +164,22 @@ NODE_GPUS = {
 NODE_NAMES = {"GB200": "GB200 NVL72 domain"}
 CATALOG = tuple(replace(gpu, compute_capability=COMPUTE_CAPABILITIES.get(gpu.name, ()),
                         node_gpus=NODE_GPUS.get(gpu.name, GPU.node_gpus)) for gpu in _ENTRIES)
+# The user's own node (--gpus-per-node, the API's and a deployments file's gpus_per_node) in place of NODE_GPUS: a
+# 4 x L40S or 2 x A100 PCIe server, a 16-GPU HGX-2. At most this many: the search tries every TP degree up to it, and
+# the largest NVLink domain sold is 576 GPUs (NVL576).
+MAX_NODE_GPUS = 1024
+
+
+def node_gpus(value) -> int:
+    """--gpus-per-node's value: a positive whole number of GPUs, at most MAX_NODE_GPUS."""
+    return require_positive("gpus_per_node", value, maximum=MAX_NODE_GPUS)
+
+
+def with_node_gpus(gpu: GPU, gpus_per_node: Optional[int]) -> GPU:
+    """`gpu` with the user's node in place of the catalog's (None: the catalog's, unchanged)."""
+    if gpus_per_node is None:
+        return gpu
+    return replace(gpu, node_gpus=node_gpus(gpus_per_node), node_source="gpus_per_node")
 
 # Names that fit several catalog entries: --gpu lists the choices instead of guessing.
 AMBIGUOUS = {

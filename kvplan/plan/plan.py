@@ -10,7 +10,12 @@ are the ideal pool: budget // bytes per sequence, and `engine` is None.
 
 Pipeline parallel: each stage holds its own layers (get_pp_indices) and has its own budget (its weights); the
 per-GPU arithmetic fields describe the stage holding the most cache per token, kv_budget_bytes_per_gpu the
-smallest stage budget, and capacity comes from the tightest stage."""
+smallest stage budget, and capacity comes from the tightest stage.
+
+Nodes: the remedies keep a TP group within the GPUs of one node (Reach) and put pipeline stages across nodes; the node
+is the catalog's (GPU.node_gpus) or the user's (--gpus-per-node, gpus_per_node: GPU.node_source), reported as
+node_gpus / node_gpus_source. A TP degree the user asks past their own node is planned with a note (node_note), not
+refused: vLLM runs TP across nodes, its Ray executor only warning that it is slow without a fast interconnect."""
 
 from __future__ import annotations
 
@@ -77,6 +82,9 @@ class Plan:
     # its words unless told otherwise, as the engine's remedy already does (plan(spell=...)); not in the JSON
     spell: Callable[[str], str] = dataclass_field(default=str, compare=False, repr=False)
     reach: Optional["Reach"] = None  # how far fitting_options were searched (None: not searched); not in the JSON
+    # (GPUs, source) of the node a remedy keeps a TP group within (GPU.node_gpus, node_source): in the JSON as
+    # node_gpus and node_gpus_source ("catalog" or "gpus_per_node")
+    node: tuple = ()
 
     @property
     def fits_with(self) -> tuple:
@@ -139,6 +147,8 @@ class Plan:
         del data["kv_cache_dtype"]  # the JSON keeps its keys; engine.kv_cache_dtype says what the engine keeps
         del data["pp_errors"]  # tp_errors holds them
         data["suggestion"] = self.suggestion(spell)
+        node = data.pop("node")
+        data["node_gpus"], data["node_gpus_source"] = node if node else (None, None)
         layout = data.pop("parallel")
         if layout is not None:  # only when DP / EP was asked: the default JSON keeps its keys
             data["data_parallel"] = {
@@ -264,14 +274,16 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     layout = moe_layout_of(model, spec, tp)
     sharding = with_layout_errors(shard(spec, tp, pp if pp > 1 or pp_partition else None, pp_partition, spell,
                                         getattr(model, "version", None)), layout)
+    past_node = node_note(tp, engine_gpu, spell)
     stages = pp_stages(spec.num_hidden_layers, pp, pp_partition) if sharding.valid and pp > 1 else ()
     budgets = [served_budget(budget_for, tp, stage, kv_dtype) for stage in (stages or [None])]
     budget = min(budgets, key=lambda b: b.kv_budget_bytes_per_gpu)
     common = dict(model=spec.name, context=context, kv_dtype=precision.name, kv_dtype_scheme=scheme, spell=spell,
                   kv_cache_dtype=kv_dtype.strip().lower(), tp=tp, pp=pp, pp_partition=sharding.partition,
                   tp_valid=sharding.valid, parallel=layout,
-                  tp_errors=sharding.errors, tp_warnings=sharding.warnings, pp_errors=sharding.pp_errors,
-                  kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget)
+                  tp_errors=sharding.errors, tp_warnings=sharding.warnings + ((past_node,) if past_node else ()),
+                  pp_errors=sharding.pp_errors, kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget,
+                  node=(engine_gpu.node_gpus, engine_gpu.node_source))
     if not sharding.valid:
         return Plan(**common, block_size=block_size or DEFAULT_BLOCK_SIZE, kv_heads_per_gpu=None,
                     kv_bytes_per_token=None, kv_bytes_per_token_per_gpu=None, kv_bytes_per_sequence_per_gpu=None,
@@ -331,6 +343,23 @@ def served_budget(budget_for: Callable[..., Budget], tp: int, stage, kv_dtype: s
     table_groups; a fixed budget ignores it), so a budget_for without it fails loudly rather than losing the dtype."""
     served = kv_dtype.strip().lower()
     return budget_for(tp, stage, kv_dtype=served) if stage is not None else budget_for(tp, kv_dtype=served)
+
+
+def node_note(tp: int, gpu: GPU, spell: Callable[[str], str] = str) -> str:
+    """The note for a TP degree past the node the user gave (--gpus-per-node; "" within it, or for the catalog's
+    node, which is kvplan's guess at a host, not the user's word for theirs). vLLM runs such a group across nodes:
+    its Ray executor only warns that "Tensor parallel workers can be spread out to 2+ nodes which can degrade the
+    performance unless you have fast interconnect across nodes" (v1/executor/ray_utils.py _verify_bundles, 0.32.0
+    :319-335, 0.34.0 :75-91), its multiprocessing one asks only that the world size divide by --nnodes
+    (multiproc_executor.py 0.32.0:282), and its guide shows --tensor-parallel-size 16 over two nodes of 8
+    (docs/serving/parallelism_scaling.md 0.32.0:132-137). So an asked degree past the node is planned and said, never
+    refused; only the remedies keep TP within the node (Reach)."""
+    if gpu.node_source == "catalog" or tp <= gpu.node_gpus:
+        return ""
+    return (f"tp {tp} spans more than one node of {spell(gpu.node_source)} {gpu.node_gpus}: vLLM runs one TP group "
+            f"across nodes, every layer's all-reduces crossing the network (its Ray executor warns that this can "
+            f"degrade performance without a fast interconnect such as InfiniBand); kvplan's decode times price them "
+            f"at the GPU's own link.")
 
 
 def _replanned(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> Optional[Plan]:
@@ -414,6 +443,7 @@ class Reach:
     layers: int  # decoder layers: no more pipeline stages than these
     most_gpus: int  # the pipeline remedy's tp x pp at most; 0 where it tries none (a drafter, no SupportsPP)
     barred: str  # what bars every TP degree above `tp` within the node ("the 11 attention heads"); "" for nothing
+    source: str = "catalog"  # where `node` comes from (GPU.node_source): the catalog, or the user's gpus_per_node
 
     @property
     def wider(self) -> tuple:
@@ -456,14 +486,20 @@ class Reach:
         words = f"no {', '.join(tried[:-1])} or {tried[-1]}" if len(tried) > 1 else f"no {tried[0]}"
         return f"{words} {verb}" if wider else f"{self._no_wider(spell)}; {words} {verb}"
 
+    def _place(self, spell: Callable[[str], str]) -> str:
+        """The node in words: the catalog's span ("one H100-80GB-SXM node"), or the user's ("one node of
+        --gpus-per-node 4")."""
+        return self.place if self.source == "catalog" else f"one node of {spell(self.source)} {self.node}"
+
     def _within(self, spell: Callable[[str], str]) -> str:
-        return f"{spell('tp')} up to {self.node} ({self.place})"
+        return f"{spell('tp')} up to {self.node} ({self._place(spell)})"
 
     def _no_wider(self, spell: Callable[[str], str]) -> str:
         """Why the TP remedies tried no degree: the asked one is past the node, or the heads bar every one above."""
         if self.tp > self.node:
-            return f"{spell('tp')} {self.tp} spans more than {self.place} ({self.node} GPUs)"
-        return f"{self.barred} allow no {spell('tp')} above {self.tp} within {self.place}"
+            count = f" ({self.node} GPUs)" if self.source == "catalog" else ""  # the user's words say it
+            return f"{spell('tp')} {self.tp} spans more than {self._place(spell)}{count}"
+        return f"{self.barred} allow no {spell('tp')} above {self.tp} within {self._place(spell)}"
 
 
 def remedy_reach(spec: ModelSpec, tp: int, pp: Optional[int], precision: Precision, gpu=None,
@@ -479,7 +515,7 @@ def remedy_reach(spec: ModelSpec, tp: int, pp: Optional[int], precision: Precisi
     staged = spec.draft is None and not pipeline_refusal(spec, version)  # kvplan places no drafter with pp
     fp8 = resolve_kv_dtype("fp8", spec.dtype) if precision.bits > 8 else None
     return Reach(node, f"one {gpu.node_name}", fp8, tp, pp or 1, tps, spec.num_hidden_layers,
-                 MAX_STAGED_NODES * node if staged else 0, _barred(spec, tp, node, tps))
+                 MAX_STAGED_NODES * node if staged else 0, _barred(spec, tp, node, tps), gpu.node_source)
 
 
 def _barred(spec: ModelSpec, tp: int, node: int, tps: tuple) -> str:
