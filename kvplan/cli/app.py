@@ -202,7 +202,8 @@ def estimate(
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
-                                            "(default: the max model length)."),
+                                            "(default: the longest the engine admits: the max model length, one "
+                                            "token less from vLLM 0.11.1, which keeps room for an output token)."),
     enforce_eager: bool = ENFORCE_EAGER,
     skip_mm_profiling: bool = SKIP_MM_PROFILING,
     language_model_only: bool = LANGUAGE_MODEL_ONLY,

@@ -27,6 +27,7 @@ from ..engines import ENGINE_NAMES, get_engine
 from ..engines.vllm import refuse_encoder_only
 from ..errors import FieldError, quote
 from ..model.sources import resolve
+from ..plan.plan import default_prompt
 from ..plan.sharding import shard
 from ..units import require_fraction, require_positive
 from ..verify.arch import architecture
@@ -79,6 +80,14 @@ def verify_engine(name) -> str:
     return f"vllm=={get_engine(text).version}"
 
 
+def refuse_no_prompt(spec, context: int, version: str) -> None:
+    """Verify times a prompt (TTFT): a max model length at which the release serves none (1, where it keeps room
+    for one output token: plan.default_prompt) is refused before torch."""
+    if not default_prompt(context, spec, version).tokens:
+        raise FieldError("context", f"({context:,}) leaves no prompt to time: vLLM {version} keeps room for one "
+                                    f"output token, so a prompt needs a max model length of at least 2.")
+
+
 def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: Optional[float] = None,
            block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
            max_num_batched_tokens: Optional[int] = None, revision: Optional[str] = None,
@@ -91,6 +100,7 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
     raw: list = []
     spec = resolve(model, revision, raw_out=raw)
     refuse_encoder_only(spec, get_engine(release).version)  # before torch, as the release-independent refusal
+    refuse_no_prompt(spec, context, get_engine(release).version)
     if spec.compressed_attention:  # before the KV dtype: no dtype would make verify run it
         architecture(raw[0], spec, tp)
     kernel_kv_dtype(kv_dtype, spec)

@@ -26,7 +26,7 @@ from ..verify.layout import kernel_kv_dtype, served_spec
 from ..verify.terms import (ExtensibleSizing, cublas_before_snapshot, decode_batches, decode_prediction,
                             extensible_baseline, extensible_subtracted, measured_extensible_budget, measured_kv_budget,
                             plan_sized_after_warmup, predicted_kv_init, predicted_persistent, predicted_terms,
-                            prefill_prediction, responsible_term, subtracted_terms, term_rows)
+                            prefill_prediction, responsible_term, subtracted_terms, term_rows, ttft_prompt)
 from . import rank as R
 from .deltanet import LABEL as DELTANET_LABEL
 from .ffn import FP8_LABEL, GROUPED_LABEL, MXFP4_LABEL
@@ -172,10 +172,11 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
         comm.min_int(sizing.profiled) if in_group else sizing.profiled, EXTENSIBLE_GRANULE, opts.gpu_util)
     engine_view = R.predicted_plan(spec, opts, gpu, total, budget=budget, measured=committed)
     pools = R.allocate_pools(spec, opts, held, progress, nvml, budget, plan.block_size)
-    input_len = min(opts.context, opts.max_num_batched_tokens)
-    timed = R.time_forward(spec, opts, held, progress, pools, input_len)
+    prompt = ttft_prompt(spec, opts.context, opts.max_num_batched_tokens, R.plan_engine(spec, opts).version)
+    timed = R.time_forward(spec, opts, held, progress, pools, prompt.tokens)
+    timed = dict(timed, prefill=dict(timed["prefill"], input_len_note=prompt.note))
     device = replace(gpu, memory_bytes=total)
-    ttft_estimate = prefill_prediction(spec, plan, precision, input_len, opts.max_num_batched_tokens, device,
+    ttft_estimate = prefill_prediction(spec, plan, precision, prompt.tokens, opts.max_num_batched_tokens, device,
                                        gpu.decode_bandwidth)
     batches = decode_batches(pools["boundary"].served, opts.max_num_seqs)
     tp = R.time_all_reduce(held, progress, batches, plan) if in_group else None

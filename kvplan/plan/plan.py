@@ -201,6 +201,30 @@ def check_input_len(input_len: int, context: int, spec: ModelSpec, version: Opti
                          names=("context",))
 
 
+@dataclass(frozen=True)
+class Prompt:
+    """The prompt kvplan times where none is asked (default_prompt)."""
+
+    tokens: int
+    note: Optional[str]  # why it is shorter than the max model length; None for the whole length
+
+
+def default_prompt(context: int, spec: ModelSpec, version: Optional[str]) -> Prompt:
+    """The prompt kvplan times (time to first token) where none is asked: the longest vLLM `version` admits at the
+    max model length `context` (FULL_PROMPT_REFUSED, the rule check_input_len holds an asked one to). The whole
+    length where the release admits a prompt that long (before 0.11.1; a multimodal class before 0.17; the ideal
+    pool, None); one token fewer where it keeps room for one output token (0 at a length of 1: no prompt is served)."""
+    require_positive("context", context)
+    if version is None or not _refuses_full_prompt(spec, version):
+        return Prompt(context, None)
+    return Prompt(context - 1, f"vLLM {version} keeps room for one output token")
+
+
+def prompt_for(input_len: Optional[int], context: int, spec: ModelSpec, version: Optional[str]) -> Prompt:
+    """The prompt asked (`input_len`, as check_input_len checked it), else the release's default (default_prompt)."""
+    return Prompt(input_len, None) if input_len is not None else default_prompt(context, spec, version)
+
+
 def _refuses_full_prompt(spec: ModelSpec, version: str) -> bool:
     from ..engines.vllm_multimodal import registry_multimodal
     from ..engines.vllm_versions import release_rule
@@ -243,10 +267,11 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
     name ("vllm", "vllm==0.10", "none") or an engine model; `gpu` sets the engine's batch defaults (the default
     GPU's when None). With a `gpu` (and `speed`), decode is estimated at batch 1, at max concurrency and at every
     one of `batches` (`bandwidth` overrides the GPU's), and prefill for `input_len` prompt tokens (default: the
-    whole context) at batch 1. A configuration the engine refuses whatever the memory gets its remedies planned
-    (`remedies`, by default with `suggest`): each fix the engine finds is planned here, under another release
-    through `other_engine(engine name, context) -> (spec, engine, budget_for)` (without it such a fix is left
-    unplanned), and the remedy is worded in `spell`'s names (the caller's: flags, keys, API keywords)."""
+    longest prompt the release admits at `context`, default_prompt) at batch 1. A configuration the engine refuses
+    whatever the memory gets its remedies planned (`remedies`, by default with `suggest`): each fix the engine finds
+    is planned here, under another release through `other_engine(engine name, context) -> (spec, engine,
+    budget_for)` (without it such a fix is left unplanned), and the remedy is worded in `spell`'s names (the
+    caller's: flags, keys, API keywords)."""
     require_positive("context", context)
     require_positive("pp", pp)
     asked_spec = spec  # before the GPU's view: a remedy's search asks the engine again (Replan)
@@ -328,7 +353,8 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
         reads = layout.logical() if layout is not None else None
         steps = decode(spec, tp, kept, context, result.max_concurrency, batches, profile, rate, reads)
-        prompt = prefill(spec, tp, kept, input_len or context, chunk, profile, rate)
+        asked = prompt_for(input_len, context, spec, getattr(model, "version", None))
+        prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note) if asked.tokens else None
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,
                       kv_capacity_tokens=result.kv_capacity_tokens, max_concurrency=result.max_concurrency)

@@ -8,6 +8,7 @@ time only: no HTTP, tokenizer or queueing (serving benchmarks add 20-50 ms of th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Optional
 
 from ..model.precision import Precision
 from ..model.spec import ModelSpec
@@ -27,6 +28,8 @@ class Prefill:
     chunks: int
     chunk_tokens: int
     label: str = PREFILL_LABEL
+    # why the prompt is shorter than the max model length where none was asked (plan.default_prompt); else None
+    input_len_note: Optional[str] = None
 
 
 def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
@@ -48,6 +51,7 @@ def chunk_times(spec: ModelSpec, tp: int, precision: Precision, input_len: int, 
 
 
 def prefill(spec: ModelSpec, tp: int, precision: Precision, input_len: int, chunk_tokens: int,
-            profile: SpeedProfile, bandwidth: float) -> Prefill:
+            profile: SpeedProfile, bandwidth: float, input_len_note: Optional[str] = None) -> Prefill:
     times = chunk_times(spec, tp, precision, input_len, chunk_tokens, profile, bandwidth)
-    return Prefill(input_len, sum(t for t, _ in times), sum(f for _, f in times), len(times), chunk_tokens)
+    return Prefill(input_len, sum(t for t, _ in times), sum(f for _, f in times), len(times), chunk_tokens,
+                   input_len_note=input_len_note)

@@ -12,7 +12,7 @@ from typing import Optional
 from ..model.vision import UNCOUNTED_TOWER
 from ..plan.plan import Plan, options_in_words
 from ..plan.sharding import pipeline_refusal
-from .text import Column, fitted_table, size
+from .text import Column, fitted_table, prompt_words, size
 
 
 def escape(text: str) -> str:
@@ -198,7 +198,8 @@ def speed_lines(plans: list) -> list:
         if p.decode and p.decode.constants["fallback"]:
             lines.append(f"[yellow]Speed:[/yellow] {p.decode.constants['fallback']}.")
         if p.prefill and p.fits:  # no prompt runs where not one request is held (refused, or no room for it)
-            lines.append(f"Time to first token, {p.prefill.input_len:,}-token prompt at batch 1 (tp {p.tp}): "
+            lines.append(f"Time to first token, {prompt_words(p.prefill.input_len, p.prefill.input_len_note)} at "
+                         f"batch 1 (tp {p.tp}): "
                          f"{p.prefill.ttft_ms:,.0f} ms ({p.prefill.chunks} chunk"
                          f"{'s' if p.prefill.chunks > 1 else ''} of at most {p.prefill.chunk_tokens:,} tokens).")
     return lines

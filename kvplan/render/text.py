@@ -170,3 +170,9 @@ def size(value) -> str:
             digits = 0 if abs(scaled) >= 100 else 1 if abs(scaled) >= 10 else 2
             return f"{scaled:,.{digits}f} {unit}"
     return f"{value:,} B"
+
+
+def prompt_words(input_len: int, note: Optional[str] = None) -> str:
+    """The prompt a time to first token is of, as estimate and verify print it: "8,191-token prompt (vLLM 0.34.0
+    keeps room for one output token)", the note saying why a default prompt is shorter than the max model length."""
+    return f"{input_len:,}-token prompt" + (f" ({note})" if note else "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from .text import size, table_box
+from .text import prompt_words, size, table_box
 
 MAX_WIDTH = 100
 
@@ -196,7 +196,7 @@ def decode_table(r: dict):
 def timing_lines(r: dict) -> list:
     d, p = r["decode"], r["prefill"]
     lines = [f"Per-layer fixed cost: {d['per_layer_fixed_us']:.1f} us ({escape(d['per_layer_fixed_how'])}).",
-             f"TTFT of one {p['input_len']:,}-token prompt: {ms(p['ttft_ms'])} ms"
+             f"TTFT of one {prompt_words(p['input_len'], p.get('input_len_note'))}: {ms(p['ttft_ms'])} ms"
              + (f" vs estimate {ms(p['estimate_ms'])} ms ({pct(p['error'])})" if p.get("estimate_ms") else
                 " (the plan carries no prefill estimate)") + "."]
     first = d["points"][0] if d["points"] else {}

@@ -12,6 +12,7 @@ from typing import Optional
 from ..engines.vllm_versions import parse_version
 from ..plan.budget import NCCL_BYTES
 from ..plan.catalog import speed_profile
+from ..plan.plan import Prompt, default_prompt
 from ..plan.prefill import prefill
 from ..plan.speed import basis, decode_point
 from ..plan.work import decode_work
@@ -252,3 +253,11 @@ def decode_prediction(spec, plan, precision, batch: int, gpu, bandwidth: float, 
 def prefill_prediction(spec, plan, precision, input_len: int, chunk: int, gpu, bandwidth: float) -> float:
     """The planner's TTFT estimate (plan/prefill.py) of one `input_len`-token prompt in chunks of `chunk`."""
     return prefill(spec, plan.tp, precision, input_len, chunk, speed_profile(gpu), bandwidth).ttft_ms
+
+
+def ttft_prompt(spec, context: int, chunk: int, version: Optional[str]) -> Prompt:
+    """The prompt verify times (TTFT) and estimates: the longest vLLM `version` admits at the max model length
+    `context` (plan.default_prompt: one token short from the release that keeps room for an output token), cut to
+    one chunk of `chunk` (max_num_batched_tokens) tokens, as verify times one forward pass."""
+    prompt = default_prompt(context, spec, version)
+    return prompt if prompt.tokens <= chunk else Prompt(chunk, None)
