@@ -29,7 +29,7 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
 from .bundled import bundled_files, bundled_names, did_you_mean, find_bundled, load_bundled, spec_dir
-from .files import json_names, load_json, local_weights, parse_json, read_regular, weights_from_counts
+from .files import MAX_JSON_BYTES, json_names, load_json, local_weights, parse_json, read_regular, weights_from_counts
 from .hub import check_revision, from_hub, hub_deadline, hub_timeout_seconds
 from .parse import parse_config
 from .quantization import (MODELOPT_FILE, has_quantization_settings, reads_modelopt_file, settings_file_method,
@@ -50,7 +50,8 @@ def _local_modelopt_file(raw, folder: Path) -> tuple:
     path = folder / MODELOPT_FILE
     if not reads_modelopt_file(raw) or not path.is_file():
         return raw, None
-    return with_modelopt_file(raw, load_json(path), quote(str(path)))
+    name = f"{MODELOPT_FILE} in {quote(str(folder))}"  # the name first: a long folder is cut short by quote()
+    return with_modelopt_file(raw, parse_json(read_regular(path, MAX_JSON_BYTES, name), name), name)
 
 
 def _local_settings_file(raw, folder: Path, quantization: Optional[str]) -> tuple:
