@@ -268,7 +268,8 @@ def _modelopt_file_path(model_id: str, revision: Optional[str], deadline: float,
     """(path of the repo's MODELOPT_FILE in the Hub cache, or None; a note when the Hub could not say), found as vLLM
     finds it: offline, in the cached snapshot (arg_utils.py 0.34.0:940-949 turns the id into that folder, 0.11.0:501);
     online, the cache first, a copy or the client's record that the repo has none at this commit, and the Hub only
-    when the cache cannot say (repo_utils.py 0.34.0:262-283 file_or_path_exists, :497-519 get_hf_file_to_dict). The
+    when the cache cannot say (transformers_utils/repo_utils.py 0.34.0:262-283 file_or_path_exists, :497-519
+    get_hf_file_to_dict). The
     Hub's 404 (EntryNotFound) is a repo without the file; any other failure, the note (config.json came a moment ago,
     or from the cache: an outage now does not stop the plan of a repo that, as nearly all, holds no such file)."""
     from huggingface_hub import try_to_load_from_cache

@@ -45,8 +45,8 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$", re.
 
 def _local_modelopt_file(raw, folder: Path) -> tuple:
     """(raw, note) with the folder's hf_quant_config.json as the quantization_config when config.json has none
-    (quantization.MODELOPT_FILE); vLLM takes it when it is a file (repo_utils.py 0.34.0:262-266 file_or_path_exists,
-    config.py 0.11.0:342-346). (raw, None) otherwise."""
+    (quantization.MODELOPT_FILE); vLLM takes it when it is a file (transformers_utils/repo_utils.py 0.34.0:262-266
+    file_or_path_exists; transformers_utils/config.py 0.11.0:342-346). (raw, None) otherwise."""
     path = folder / MODELOPT_FILE
     if not reads_modelopt_file(raw) or not path.is_file():
         return raw, None
