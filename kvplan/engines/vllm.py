@@ -280,11 +280,27 @@ SPARSE_MLA_AUTO = (
 )
 
 
+# What `--kv-cache-dtype auto` stores for a ModelOpt checkpoint whose quantization_config names its KV cache
+# (ModelSpec.checkpoint_kv_dtype, params.modelopt_kv_cache), by the first release of each rule (newest first):
+# EngineArgs.create_engine_config resolves auto through resolve_kv_cache_dtype_string before it builds the CacheConfig
+# (engine/arg_utils.py 0.14.0:1397-1400, 0.34.0:2329-2332; the ModelConfig that names the method is built first,
+# :1369 and :2313), whose map holds fp8 from 0.14.0 and nvfp4 from 0.20.0 (utils/torch_utils.py
+# MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP 0.14.0:57-62, 0.19.1 the same, 0.20.0:62-65, 0.34.0:90-93); an unknown one falls
+# back to auto. Before 0.14.0 auto is the model dtype whatever the checkpoint names.
+MODELOPT_KV_AUTO = (((0, 20), ("fp8_e4m3", "nvfp4"), "0.20.0 utils/torch_utils.py:62-65"),
+                    ((0, 14), ("fp8_e4m3",), "0.14.0 utils/torch_utils.py:57-62, engine/arg_utils.py:1397-1400"))
+
+
 def auto_kv_dtype(spec, version: str = PINNED) -> str:
-    """The cache `--kv-cache-dtype auto` names for `spec` in vLLM `version` ("" for the model dtype):
-    ModelSpec.auto_kv_dtype, or DeepSeek-V3.2's fp8_ds_mla where the release defaults to it (SPARSE_MLA_AUTO)."""
-    if getattr(spec, "architecture", "") != "DeepseekV32ForCausalLM" or spec.auto_kv_dtype:
-        return spec.auto_kv_dtype
+    """The cache `--kv-cache-dtype auto` names for `spec` in vLLM `version` ("" for the model dtype): a ModelOpt
+    checkpoint's own KV cache where the release resolves auto to it (MODELOPT_KV_AUTO), else ModelSpec.auto_kv_dtype,
+    or DeepSeek-V3.2's fp8_ds_mla where the release defaults to it (SPARSE_MLA_AUTO)."""
+    named = getattr(spec, "checkpoint_kv_dtype", "")
+    if named in release_rule(MODELOPT_KV_AUTO, version, ()):
+        return named
+    own = "" if named else spec.auto_kv_dtype  # a ModelOpt spec's auto_kv_dtype is its named cache, not read here
+    if getattr(spec, "architecture", "") != "DeepseekV32ForCausalLM" or own:
+        return own
     return release_rule(SPARSE_MLA_AUTO, version, "")  # older: refused
 
 
@@ -505,8 +521,12 @@ def release_view(spec, version: str):
 
 
 def unviewed(spec):
-    """`spec` before release_view: the one thing it changes is DeepSeek-V3.2's `auto` (fp8_ds_mla in 0.11.0 only,
-    SPARSE_MLA_AUTO), which that architecture's config never names itself."""
+    """`spec` before release_view: the one thing it changes is `auto`, which the parser set to a ModelOpt checkpoint's
+    own KV cache (MODELOPT_KV_AUTO: the model dtype before 0.14) or, for DeepSeek-V3.2, to nothing (fp8_ds_mla in
+    0.11.0 only, SPARSE_MLA_AUTO), which that architecture's config never names itself."""
+    named = getattr(spec, "checkpoint_kv_dtype", "")
+    if named:
+        return spec if spec.auto_kv_dtype == named else replace(spec, auto_kv_dtype=named)
     if getattr(spec, "architecture", "") == "DeepseekV32ForCausalLM" and spec.auto_kv_dtype == SPARSE_MLA_FP8:
         return replace(spec, auto_kv_dtype="")
     return spec

@@ -233,7 +233,14 @@ def _first_text_config(raw: dict) -> dict:
         _check_null_text_config(raw)
         return raw
     outer = {k: v for k, v in raw.items() if k not in NESTED_TEXT_KEYS}
-    return {**outer, **inner}  # the language model wins; the outer config fills gaps (torch_dtype)
+    merged = {**outer, **inner}  # the language model wins; the outer config fills gaps (torch_dtype)
+    # but not the quantization_config: vLLM reads the wrapper's before its text_config's, for the method (config/
+    # model.py 0.11.0:886-890; model_arch_config_convertor.py get_quantization_config 0.14.0:175-181, 0.34.0:285-292)
+    # and the weights (model_loader/weight_utils.py get_quant_config 0.11.0:239-244, 0.32.0:235-240), and an
+    # hf_quant_config.json is set as the wrapper's (quantization.MODELOPT_FILE)
+    if outer.get("quantization_config") is not None:
+        merged["quantization_config"] = outer["quantization_config"]
+    return merged
 
 
 def _names_layers(config: dict) -> bool:

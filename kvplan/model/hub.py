@@ -1,6 +1,7 @@
-"""MODEL ids that are neither bundled nor local: config.json (and the safetensors metadata, for the exact size; and,
-only for --quantization awq / gptq of a config with no quantization settings, the settings file vLLM reads then)
-from the Hugging Face Hub through huggingface_hub, within one total deadline for everything a MODEL asks
+"""MODEL ids that are neither bundled nor local: config.json (and the safetensors metadata, for the exact size; for a
+config with no quantization_config, the repo's hf_quant_config.json, as vLLM reads it; and, only for --quantization
+awq / gptq of a config with still no quantization settings, the settings file vLLM reads then) from the Hugging Face
+Hub through huggingface_hub, within one total deadline for everything a MODEL asks
 (--hub-timeout, else KVPLAN_HUB_TIMEOUT, else DEFAULT_HUB_TIMEOUT): a HEAD without the client's retries first,
 so that 404 and 401 answer at once and 429/5xx are retried exactly once (after Retry-After when it fits), a
 network failure falls back to the cache as the client does, and the work runs in a thread waited on for the
@@ -24,8 +25,8 @@ from .bundled import did_you_mean, find_bundled
 from .files import (MAX_JSON_BYTES, json_names, load_json, parse_json, read_regular,
                     weights_from_counts)
 from .parse import parse_config
-from .quantization import (QUANT_CONFIG_FILES, has_quantization_settings, settings_file_method, settings_file_names,
-                           with_settings_file)
+from .quantization import (MODELOPT_FILE, QUANT_CONFIG_FILES, has_quantization_settings, reads_modelopt_file,
+                           settings_file_method, settings_file_names, with_modelopt_file, with_settings_file)
 from .spec import ModelSpec, Weights
 
 # A branch or tag (one path component), a 40-hex commit, or a pull-request ref (refs/pr/N) of the Hub.
@@ -135,25 +136,36 @@ def _cached_config(model_id: str, revision: Optional[str]) -> Optional[str]:
         return None
 
 
+def _no_retry() -> dict:
+    """get_hf_file_metadata's keyword that turns the client's retries off, where its release has one."""
+    import inspect
+
+    from huggingface_hub import get_hf_file_metadata
+
+    return {"retry_on_errors": False} if "retry_on_errors" in inspect.signature(get_hf_file_metadata).parameters \
+        else {}
+
+
+def _head_timeout(deadline: float) -> float:
+    """A HEAD's timeout: the client's own per-request one, or a little past the deadline (which then speaks first)."""
+    from huggingface_hub import constants
+
+    return max(min(deadline - time.monotonic() + 0.5, float(constants.HF_HUB_ETAG_TIMEOUT or 10)), 0.1)
+
+
 def _fetch_config(model_id: str, revision: Optional[str], deadline: float) -> str:
     """Path of config.json in the Hub cache. One HEAD first, without the client's retries, so that 404/401
     come back at once and 429/5xx are retried exactly once (after Retry-After, when it fits the deadline); a
     network failure falls back to a cached copy, as huggingface_hub does; then the client downloads."""
-    import inspect
-
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import HfHubHTTPError
 
     if _offline():
         return hf_hub_download(model_id, "config.json", revision=revision, local_files_only=True)
     url = hf_hub_url(model_id, "config.json", revision=revision)
-    no_retry = {"retry_on_errors": False} if "retry_on_errors" in inspect.signature(get_hf_file_metadata).parameters \
-        else {}
     for attempt in (1, 2):
-        # the client's own per-request timeout, or a little past the deadline (which then speaks first)
-        left = min(deadline - time.monotonic() + 0.5, float(constants.HF_HUB_ETAG_TIMEOUT or 10))
         try:
-            get_hf_file_metadata(url, timeout=max(left, 0.1), **no_retry)
+            get_hf_file_metadata(url, timeout=_head_timeout(deadline), **_no_retry())
             break
         except HfHubHTTPError as exc:
             if _status(exc) not in RETRY_STATUS:
@@ -245,6 +257,71 @@ def _with_hub_settings(raw, model_id: str, revision: Optional[str], quantization
         raise _hub_error(model_id, exc, seconds) from None
     folder = str(Path(next(iter(paths.values()))).parent) if paths else ""  # the cache's snapshot of the repo
     return with_settings_file(raw, method, {name: load_json(Path(path)) for name, path in paths.items()}, folder)
+
+
+_MODELOPT_UNCHECKED = (f"the Hugging Face Hub could not be asked for the repo's {MODELOPT_FILE} ({{why}}), which "
+                      f"vLLM reads as the quantization_config of a config.json with none (ModelOpt 0.29 and older "
+                      f"write it): the weights are priced as config.json says; ask again, or pass a local folder")
+
+
+def _modelopt_file_path(model_id: str, revision: Optional[str], deadline: float, snapshot: Path) -> tuple:
+    """(path of the repo's MODELOPT_FILE in the Hub cache, or None; a note when the Hub could not say), found as vLLM
+    finds it: offline, in the cached snapshot (arg_utils.py 0.34.0:940-949 turns the id into that folder, 0.11.0:501);
+    online, the cache first, a copy or the client's record that the repo has none at this commit, and the Hub only
+    when the cache cannot say (transformers_utils/repo_utils.py 0.34.0:262-283 file_or_path_exists, :497-519
+    get_hf_file_to_dict). The
+    Hub's 404 (EntryNotFound) is a repo without the file; any other failure, the note (config.json came a moment ago,
+    or from the cache: an outage now does not stop the plan of a repo that, as nearly all, holds no such file)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if _offline():
+        path = snapshot / MODELOPT_FILE
+        return (path if path.is_file() else None), ""
+    cached = try_to_load_from_cache(model_id, MODELOPT_FILE, revision=revision)
+    if isinstance(cached, str):
+        return Path(cached), ""
+    if cached is not None:  # the client's .no_exist record of this commit
+        return None, ""
+    left = deadline - time.monotonic()
+    if left < 0.2:
+        return None, _MODELOPT_UNCHECKED.format(why="no time was left within hub_timeout")
+    try:
+        path = _within(left, lambda: _download_if_there(model_id, revision, deadline))
+    except _Deadline:
+        return None, _MODELOPT_UNCHECKED.format(why="it did not answer within hub_timeout")
+    except Exception as exc:  # 5xx, 429, a network failure
+        status = _status(exc)
+        return None, _MODELOPT_UNCHECKED.format(why=f"it answered {status}" if status else "it could not be reached")
+    return (Path(path) if path else None), ""
+
+
+def _download_if_there(model_id: str, revision: Optional[str], deadline: float) -> Optional[str]:
+    """MODELOPT_FILE of the repo downloaded into the Hub cache, None when the repo has none (404 EntryNotFound). A
+    HEAD without the client's retries first, as _fetch_config's, so that the common answer (no such file) and a
+    network failure come at once."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(model_id, MODELOPT_FILE, revision=revision), timeout=_head_timeout(deadline),
+                             **_no_retry())
+    except EntryNotFoundError:
+        return None
+    return hf_hub_download(model_id, MODELOPT_FILE, revision=revision,
+                           etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
+
+
+def _with_hub_modelopt_file(raw, model_id: str, revision: Optional[str], deadline: float, snapshot: Path) -> tuple:
+    """(raw, note): config.json with the repo's hf_quant_config.json as its quantization_config when it has none
+    (quantization.MODELOPT_FILE), asked of the Hub only then: a config that has one costs no request."""
+    if not reads_modelopt_file(raw):
+        return raw, None
+    path, unchecked = _modelopt_file_path(model_id, revision, deadline, snapshot)
+    if path is None:
+        return raw, unchecked or None
+    at = f" at revision {revision}" if revision else ""
+    name = f"{MODELOPT_FILE} of {model_id}{at} on the Hugging Face Hub"
+    return with_modelopt_file(raw, parse_json(read_regular(path, MAX_JSON_BYTES, name), name), name)
 
 
 def _raise(exc: Exception):
@@ -357,11 +434,13 @@ def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = N
         config = _within(seconds, lambda: _fetch_config(model_id, revision, deadline))
     except Exception as exc:  # every failure becomes one sentence; see _hub_error
         raise _hub_error(model_id, exc, seconds, revision) from None
-    raw, settings = _with_hub_settings(_hub_config(Path(config), model_id, revision), model_id, revision, quantization,
-                                       deadline, seconds, Path(config).parent)
+    snapshot = Path(config).parent
+    raw, modelopt = _with_hub_modelopt_file(_hub_config(Path(config), model_id, revision), model_id, revision,
+                                            deadline, snapshot)
+    raw, settings = _with_hub_settings(raw, model_id, revision, quantization, deadline, seconds, snapshot)
     if raw_out is not None:
         raw_out.append(raw)
     weights, note = _hub_weights(model_id, revision, deadline - time.monotonic())
     spec = parse_config(raw, model_id, weights)
-    notes = tuple(n for n in (settings, note) if n)
+    notes = tuple(n for n in (modelopt, settings, note) if n)
     return replace(spec, notes=spec.notes + notes) if notes else spec

@@ -120,6 +120,30 @@ def modelopt_legacy_form(qcfg) -> tuple:
     return str(qcfg["quantization"]["quant_algo"]), isinstance(producer, dict) and producer.get("name") == "modelopt"
 
 
+# The KV cache a ModelOpt checkpoint's quantization_config names, as vLLM's get_kv_cache_quant_algo_string reads it
+# (utils/torch_utils.py 0.14.0:239-289, 0.20.0:279-331, 0.34.0:463-515): only for a method vLLM names modelopt*, the
+# first set of kv_cache_scheme (in the "quantization" block, then at the top) and kv_cache_quant_algo (the same); a
+# {"dynamic": false, "num_bits": 8, "type": "float"} scheme or the name fp8 (any case) is fp8_e4m3, a 4-bit float
+# scheme or the name nvfp4 is nvfp4 (MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP); anything else is "" (vLLM falls back to
+# auto). Which releases store it under --kv-cache-dtype auto is the engine's (engines/vllm.py MODELOPT_KV_AUTO).
+MODELOPT_KV = {"fp8": "fp8_e4m3", "nvfp4": "nvfp4"}
+
+
+def modelopt_kv_cache(qcfg) -> str:
+    """fp8_e4m3 or nvfp4: the KV cache a ModelOpt quantization_config names (MODELOPT_KV); "" for none."""
+    if not isinstance(qcfg, dict) or not quant_method(qcfg).startswith("modelopt"):
+        return ""
+    inner = qcfg.get("quantization", qcfg)
+    inner = inner if isinstance(inner, dict) else {}
+    algo = inner.get("kv_cache_scheme") or qcfg.get("kv_cache_scheme") or inner.get("kv_cache_quant_algo") \
+        or qcfg.get("kv_cache_quant_algo")
+    if isinstance(algo, dict):
+        if algo.get("dynamic") is False and algo.get("num_bits") == 8 and algo.get("type") == "float":
+            return "fp8_e4m3"
+        return "nvfp4" if algo.get("num_bits") == 4 and algo.get("type") == "float" else ""
+    return MODELOPT_KV.get(algo.lower(), "") if isinstance(algo, str) else ""
+
+
 def _int_setting(qcfg: dict, keys: tuple, default: int, setting) -> int:
     """The first of `keys` (a setting and AutoAWQ's spelling of it) the config sets, not null: an integer (or an
     integral number) `setting` takes (gptq_dynamic.BITS / GROUP, which a `dynamic` rule's value meets too), else

@@ -12,8 +12,8 @@ from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, fi
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
 from .params import (NO_METHOD_NOTE, checkpoint_method, dynamic_overrides, estimate_weights, grouped, load_delta,
-                     modelopt_legacy_form, module_settings, mtp_module_groups, mtp_size, parameter_groups, quant_method,
-                     quantization_fields)
+                     modelopt_kv_cache, modelopt_legacy_form, module_settings, mtp_module_groups, mtp_size,
+                     parameter_groups, quant_method, quantization_fields)
 from .tensors import eagle_head_tensors, expert_width, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
@@ -118,6 +118,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     qcfg = cfg.get("quantization_config")
     if isinstance(qcfg, dict) and not quant_method(qcfg):
         notes.append(NO_METHOD_NOTE)
+    checkpoint_kv = _checkpoint_kv(raw, cfg, notes)
 
     expert_inter = expert_width(cfg)  # before the weights, which read it too
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
@@ -161,13 +162,26 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         vision_encoder=vision_encoder(cfg),
         media_prefix=media_prefix(cfg),
         audio_tower=isinstance(cfg.get("audio_config"), dict),
-        auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else "",
+        auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else checkpoint_kv,
+        checkpoint_kv_dtype=checkpoint_kv,
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
         module_settings=module_settings(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim),
         dynamic_overrides=dynamic_overrides(cfg.get("quantization_config")),
         modelopt_legacy=modelopt_legacy_form(cfg.get("quantization_config")),
     )
+
+
+def _checkpoint_kv(raw: dict, cfg: Config, notes: list) -> str:
+    """The KV cache a ModelOpt checkpoint names (params.modelopt_kv_cache), read from the outer quantization_config
+    only, as vLLM's resolve_kv_cache_dtype_string reads hf_config's (utils/torch_utils.py 0.34.0:518-537), with a note
+    saying what `auto` then stores. DeepSeek-V4 keeps its own fp8_ds_mla, which its attention makes of any fp8 dtype."""
+    kv = "" if is_v4(cfg) else modelopt_kv_cache(raw.get("quantization_config"))
+    if kv:
+        since = "0.20" if kv == "nvfp4" else "0.14"
+        notes.append(f"the ModelOpt quantization_config names a {kv} KV cache (kv_cache_quant_algo / "
+                     f"kv_cache_scheme): vLLM {since} and later store --kv-cache-dtype auto as {kv}")
+    return kv
 
 
 def eagle_head_groups(raw: dict, name: str, eagle3: bool, target_vocab: int, dtype: str) -> tuple:

@@ -38,6 +38,13 @@ CHECKPOINT_ONLY = ("awq", "gptq")
 # 0.32.0:187, 0.34.0:195); AWQConfig quant_config.json and quantize_config.json (awq.py 0.11.0:65-70, 0.23.0:81-84),
 # AutoAWQConfig the same two (auto_awq.py 0.24.0:234, 0.32.0:238, 0.34.0:240).
 QUANT_CONFIG_FILES = {"gptq": ("quantize_config.json",), "awq": ("quant_config.json", "quantize_config.json")}
+# ModelOpt 0.29 and older keep a checkpoint's settings in hf_quant_config.json beside config.json (0.31 on: in its
+# quantization_config). vLLM's get_config sets that file as hf_config.quantization_config when config.json has no
+# top-level quantization_config (absent or null), whatever its compression_config or text_config holds (both are read
+# only after hf_config's quantization_config): transformers_utils/config.py 0.11.0:601-611, 0.14.0:684-696,
+# 0.20.0:757-769, 0.32.0:890-902, 0.34.0:998-1010, the same in every release between; before a --quantization settings
+# file (QUANT_CONFIG_FILES), which get_quant_config looks for only when hf_config has none.
+MODELOPT_FILE = "hf_quant_config.json"
 _NO_CHECKPOINT_CONFIG = ("{key} needs a checkpoint quantised with {name}: this model's config has no "
                          "quantization_config and no {files} lies beside its config.json (vLLM reads that file "
                          "instead), so vLLM stops at \"Cannot find the config file for {key}\".")
@@ -173,6 +180,22 @@ def has_quantization_settings(raw) -> bool:
     nested = [raw.get(key) for key in NESTED_TEXT_KEYS if isinstance(raw.get(key), dict)]
     return any(part.get("quantization_config") is not None for part in [raw, *nested]) \
         or raw.get("compression_config") is not None
+
+
+def reads_modelopt_file(raw) -> bool:
+    """Whether vLLM reads MODELOPT_FILE beside this raw config.json: it has no top-level quantization_config."""
+    return isinstance(raw, dict) and raw.get("quantization_config") is None
+
+
+def with_modelopt_file(raw: dict, contents, where: str) -> tuple:
+    """(raw, note): config.json with `contents` (MODELOPT_FILE's JSON, read from `where`) as its quantization_config,
+    as vLLM's get_config sets it; the rest of kvplan then reads it as any quantization_config (ModelOpt's own shape:
+    params.MODELOPT_LEGACY)."""
+    if not isinstance(contents, dict):
+        raise KvplanError(f"{where} must be a JSON object of quantization settings, got {json_kind(contents)}.")
+    note = (f"quantization settings read from {MODELOPT_FILE} beside config.json (ModelOpt 0.29 and older write them "
+            f"there), as vLLM does when config.json has no quantization_config")
+    return {**raw, "quantization_config": contents}, note
 
 
 def settings_file_names(method: str, names) -> list:

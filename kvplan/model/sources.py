@@ -9,9 +9,12 @@ Which source a MODEL names (in this order):
 2. An existing path (config.json or model folder).
 3. The Hub, within a total deadline (--hub-timeout / KVPLAN_HUB_TIMEOUT, 10 s by default).
 
-With --quantization awq / gptq and a config.json holding no quantization_config, the settings file vLLM reads then
-(a top-level *.json whose name ends quantize_config.json, or quant_config.json for AWQ) is read from the folder or
-the Hub repo too (quantization.py QUANT_CONFIG_FILES, settings_file_names); nothing else asks for it.
+A config.json holding no quantization_config takes the hf_quant_config.json beside it (ModelOpt 0.29 and older
+write their settings there) as it, from the folder or the Hub repo, as vLLM does (quantization.py MODELOPT_FILE); a
+bundled spec never asks its Hub repo. With --quantization awq / gptq and still no quantization_config, the settings
+file vLLM reads then (a top-level *.json whose name ends quantize_config.json, or quant_config.json for AWQ) is read
+from the folder or the Hub repo too (quantization.py QUANT_CONFIG_FILES, settings_file_names); nothing else asks
+for it.
 
 Every read is bounded (files.py): only regular files are opened, JSON with limits on size, nesting and digits,
 safetensors headers under a size cap before anything is allocated."""
@@ -26,10 +29,11 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
 from .bundled import bundled_files, bundled_names, did_you_mean, find_bundled, load_bundled, spec_dir
-from .files import json_names, load_json, local_weights, parse_json, read_regular, weights_from_counts
+from .files import MAX_JSON_BYTES, json_names, load_json, local_weights, parse_json, read_regular, weights_from_counts
 from .hub import check_revision, from_hub, hub_deadline, hub_timeout_seconds
 from .parse import parse_config
-from .quantization import has_quantization_settings, settings_file_method, settings_file_names, with_settings_file
+from .quantization import (MODELOPT_FILE, has_quantization_settings, reads_modelopt_file, settings_file_method,
+                           settings_file_names, with_modelopt_file, with_settings_file)
 from .spec import ModelSpec, Weights
 
 __all__ = ["bundled_files", "bundled_names", "did_you_mean", "find_bundled", "load_bundled", "spec_dir", "load_json",
@@ -37,6 +41,17 @@ __all__ = ["bundled_files", "bundled_names", "did_you_mean", "find_bundled", "lo
            "hub_deadline", "hub_timeout_seconds", "resolve", "existing_path", "bundled_for", "looks_like_path",
            "from_path"]
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?$", re.ASCII)
+
+
+def _local_modelopt_file(raw, folder: Path) -> tuple:
+    """(raw, note) with the folder's hf_quant_config.json as the quantization_config when config.json has none
+    (quantization.MODELOPT_FILE); vLLM takes it when it is a file (transformers_utils/repo_utils.py 0.34.0:262-266
+    file_or_path_exists; transformers_utils/config.py 0.11.0:342-346). (raw, None) otherwise."""
+    path = folder / MODELOPT_FILE
+    if not reads_modelopt_file(raw) or not path.is_file():
+        return raw, None
+    name = f"{MODELOPT_FILE} in {quote(str(folder))}"  # the name first: a long folder is cut short by quote()
+    return with_modelopt_file(raw, parse_json(read_regular(path, MAX_JSON_BYTES, name), name), name)
 
 
 def _local_settings_file(raw, folder: Path, quantization: Optional[str]) -> tuple:
@@ -50,22 +65,25 @@ def _local_settings_file(raw, folder: Path, quantization: Optional[str]) -> tupl
 
 
 def from_path(path: Path, raw_out: Optional[list] = None, quantization: Optional[str] = None) -> ModelSpec:
-    """The spec of a model folder or config file; `quantization` (the -q flag): awq / gptq read their settings file
-    from the folder (or beside a file named config.json) when config.json has no quantization_config, as vLLM does."""
+    """The spec of a model folder or config file. With no quantization_config in config.json, a folder's (or a file
+    named config.json's neighbour) hf_quant_config.json is read as it, as vLLM does; then `quantization` (the -q
+    flag): awq / gptq read their settings file from there when there is still none."""
     folder = path if path.is_dir() else path.parent
     config = path / "config.json" if path.is_dir() else path
     if path.is_dir() and not config.exists():
         raise KvplanError(f"MODEL folder {quote(str(path))} has no config.json.")
-    raw, settings = load_json(config), None
+    raw, read = load_json(config), ()
     in_folder = path.is_dir() or config.name == "config.json"
     if in_folder:
+        raw, modelopt = _local_modelopt_file(raw, folder)
         raw, settings = _local_settings_file(raw, folder, quantization)
+        read = tuple(note for note in (modelopt, settings) if note)
     if raw_out is not None:
         raw_out.append(raw)
     weights, problem = local_weights(folder) if in_folder else (None, None)
     spec = parse_config(raw, str(path))
-    if settings:
-        spec = replace(spec, notes=spec.notes + (settings,))
+    if read:
+        spec = replace(spec, notes=spec.notes + read)
     if problem:
         note = f"checkpoint size estimated from the config: {problem}"
         return replace(spec, notes=spec.notes + (note,))
@@ -106,9 +124,10 @@ def resolve(model: str, revision: Optional[str] = None, raw_out: Optional[list] 
             hub_timeout: Optional[float] = None, quantization: Optional[str] = None) -> ModelSpec:
     """The spec of MODEL (sources in the order of the module docstring); `raw_out`, when given, receives the
     raw config.json it was parsed from (verify builds its forward pass from the fields the spec does not keep).
-    `quantization` (the -q flag, unchecked here): awq / gptq also read the settings file vLLM reads beside a
-    config.json with no quantization_config (a local folder's, or the Hub repo's, fetched only then); a bundled spec
-    is read from its bundled config alone (its Hub repo is never asked)."""
+    A config.json with no quantization_config takes the hf_quant_config.json beside it (a local folder's, or the
+    Hub repo's, asked for only then); `quantization` (the -q flag, unchecked here): awq / gptq also read the settings
+    file vLLM reads beside a config.json with still none; a bundled spec is read from its bundled config alone (its
+    Hub repo is never asked)."""
     if not isinstance(model, str) or not model.strip() or len(model) > 4096:
         raise FieldError("model", f"must be a Hugging Face id, a config.json or a model folder, got {quote(model)}.")
     revision = check_revision(revision)
