@@ -1,7 +1,8 @@
 """--gpus-per-node (the API's and a deployments file's gpus_per_node): the user's own node in place of the catalog's
 (GPU.node_gpus), for the remedies only. TP degrees the remedies try stay <= N; pipeline stages go across nodes, a node
 holding N // tp TP groups (plan.staged_cost: nodes = ceil(pp / (N // tp))). The JSON says the node used and where it
-came from (node_gpus, node_gpus_source). A -tp past the user's node is planned with a note, not refused.
+came from (node_gpus, node_gpus_source), the text's title the user's node. A -tp past the user's node is planned with a
+note, not refused.
 
 vLLM read by hand for that choice: 0.32.0 v1/executor/ray_utils.py:319-335 (_verify_bundles) only logs a warning when
 tensor_parallel_size exceeds a node's GPUs ("Tensor parallel workers can be spread out to 2+ nodes which can degrade the
@@ -32,7 +33,7 @@ import pytest
 from kvplan.api import check, estimate
 from kvplan.cli.flags import flag
 from kvplan.errors import FieldError
-from kvplan.plan.catalog import find_gpu
+from kvplan.plan.catalog import find_gpu, with_node_gpus
 from tests.conftest import ROOT, deployments_file, one_error_line, run_kvplan
 
 GiB = 2**30
@@ -186,6 +187,43 @@ def test_the_table_words_the_users_node():
     assert "split or shrink them: --tensor-parallel-size 4 and --pipeline-parallel-size 3, " in weights
 
 
+def test_the_title_names_the_users_node():
+    """The text says which node it kept TP within where the user gave one (the JSON's node_gpus 4): "split or shrink
+    them: --tensor-parallel-size 4 and --pipeline-parallel-size 3" would otherwise read as advice for the H100's node
+    of 8. The catalog's node goes unsaid, as before the flag."""
+    out = " ".join(run_kvplan("estimate", L405, "--gpu", "H100", "--gpus-per-node", "4").stdout.split())
+    assert f"{L405} on H100-80GB-SXM, nodes of --gpus-per-node 4: 126 layers, 756 GiB weights" in out
+    plain = " ".join(run_kvplan("estimate", L405, "--gpu", "H100").stdout.split())
+    assert f"{L405} on H100-80GB-SXM: 126 layers, 756 GiB weights" in plain and "nodes of" not in plain
+    nvl72 = " ".join(run_kvplan("estimate", L405, "--gpu", "GB200", "-tp", "8").stdout.split())
+    assert f"{L405} on GB200: 126 layers" in nvl72 and "nodes of" not in nvl72
+
+
+def test_the_title_speaks_the_callers_words():
+    """Rendered for the API (its keyword names), the title names gpus_per_node, as its suggestion does."""
+    from kvplan.commands.estimate import estimate as run_estimate
+    from kvplan.render import emit
+
+    result = run_estimate(L70, contexts=[LONG], gpu="A100-80GB", tps=[2], gpus_per_node=2)
+    text = " ".join(emit(result, "table").split())
+    assert f"{L70} on A100-80GB, nodes of gpus_per_node 2: 80 layers" in text
+    assert "(one node of gpus_per_node 2)" in text
+
+
+def test_a_gpu_words_its_own_node():
+    """One place says whose node it is and names it (GPU.node_given, node_setting, node_words): the catalog's span by
+    its name, the user's by their setting, whatever the catalog calls the GPU's span (GB200's NVL72 domain)."""
+    h100, gb200 = find_gpu("H100"), find_gpu("GB200")
+    assert (h100.node_given, h100.node_setting(flag), h100.node_words(flag)) == (False, "", "one H100-80GB-SXM node")
+    assert h100.node_words(counted=True) == "one H100-80GB-SXM node (8 GPUs)"
+    assert gb200.node_words(counted=True) == "one GB200 NVL72 domain (72 GPUs)"
+    mine = with_node_gpus(gb200, 8)
+    assert mine.node_given and (mine.node_gpus, mine.node_source) == (8, "gpus_per_node")
+    assert mine.node_setting(flag) == "--gpus-per-node 8" and mine.node_setting() == "gpus_per_node 8"
+    assert mine.node_words(flag) == mine.node_words(flag, counted=True) == "one node of --gpus-per-node 8"
+    assert with_node_gpus(gb200, None) is gb200
+
+
 # validation ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("value, words", [
@@ -205,7 +243,9 @@ def test_the_flag_refuses_text_naming_itself(value):
 
 
 @pytest.mark.parametrize("value", [0, -1, True, "4", 4.0])
-def test_the_api_refuses_what_the_flag_refuses(value):
+def test_the_api_takes_only_a_positive_int(value):
+    """0 and -1 as the flag refuses them; True, "4" and 4.0 as the API's own: the flag's text "4" is a number typer
+    parses, the keyword's "4" a str, refused as a deployments file's "4" is."""
     for call in (lambda: estimate(L8, gpus_per_node=value), lambda: check(L8, tensor_parallel_size=1,
                                                                            gpus_per_node=value)):
         with pytest.raises(FieldError) as caught:
@@ -283,16 +323,23 @@ def test_api_and_cli_agree():
 
 # cold start ------------------------------------------------------------------------------------------------------
 
-def test_the_flag_imports_nothing_more():
-    """`kvplan estimate` in a fresh interpreter loads the same kvplan modules with --gpus-per-node as without."""
-    code = ("import sys; from kvplan.cli.run import main; main(sys.argv[1:]); "
-            "print(sorted(m for m in sys.modules if m.startswith('kvplan')), file=sys.stderr)")
+HEAVY = ("torch", "numpy", "huggingface_hub", "pynvml")  # what a planning run on a named GPU never needs
 
-    def loaded(*extra) -> str:
+
+def test_the_flag_imports_nothing_more():
+    """`kvplan estimate` in a fresh interpreter loads the same kvplan modules with --gpus-per-node as without, and
+    neither loads torch, numpy, huggingface_hub (a bundled model, offline) or pynvml (the GPU is named)."""
+    code = ("import sys, json; from kvplan.cli.run import main; main(sys.argv[1:]); "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('kvplan',) + "
+            f"{HEAVY!r})), file=sys.stderr)")
+
+    def loaded(*extra) -> list:
         out = subprocess.run([sys.executable, "-c", code, "estimate", L8, "--gpu", "H100", *extra], cwd=ROOT,
                              capture_output=True, text=True, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
                              timeout=120)
-        return out.stderr.strip().splitlines()[-1]
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stderr.strip().splitlines()[-1])
 
-    plain = loaded()
-    assert plain.startswith("['kvplan") and plain == loaded("--gpus-per-node", "4")
+    plain, flagged = loaded(), loaded("--gpus-per-node", "4")
+    assert "kvplan.plan.catalog" in plain and plain == flagged
+    assert [m for m in flagged if m.split(".")[0] in HEAVY] == []

@@ -94,7 +94,8 @@ def test_a_gpu_outside_the_catalog_gets_an_hgx_node_and_gpus_lists_it():
     assert GPU("NVIDIA Some Future GPU", 100 * GiB, 1e12).node_gpus == 8  # NVML-detected, not in the catalog
     rows = json.loads(run_kvplan("gpus", "--format", "json").stdout)["gpus"]
     assert {row["name"]: row["node_gpus"] for row in rows}["GB200"] == 72
-    assert find_gpu("GB200").node_name == "GB200 NVL72 domain" and find_gpu("H100").node_name == "H100-80GB-SXM node"
+    assert find_gpu("GB200").node_words() == "one GB200 NVL72 domain"
+    assert find_gpu("H100").node_words() == "one H100-80GB-SXM node"
 
 
 # a TP degree within the node, as before ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import FieldError, quote
 from ..units import require_positive
@@ -39,10 +39,23 @@ class GPU:
     node_source: str = "catalog"  # where node_gpus comes from: "catalog" (NODE_GPUS, or 8) or "gpus_per_node"
 
     @property
-    def node_name(self) -> str:
-        """The span of node_gpus in words: "H100-80GB-SXM node", "GB200 NVL72 domain" (the catalog's span only)."""
-        named = NODE_NAMES.get(self.name) if self.node_source == "catalog" else None  # a user's node is a host
-        return named or f"{self.name} node"
+    def node_given(self) -> bool:
+        """Whether node_gpus is the user's word for their host (--gpus-per-node), not the catalog's guess at one."""
+        return self.node_source != "catalog"
+
+    def node_setting(self, spell: Callable[[str], str] = str) -> str:
+        """The user's node as they gave it, in their words ("--gpus-per-node 4", "gpus_per_node 4"); "" for the
+        catalog's."""
+        return f"{spell(self.node_source)} {self.node_gpus}" if self.node_given else ""
+
+    def node_words(self, spell: Callable[[str], str] = str, counted: bool = False) -> str:
+        """One node in words: the user's ("one node of --gpus-per-node 4": a host, whatever the catalog calls the
+        GPU's span), else the catalog's span ("one H100-80GB-SXM node", "one GB200 NVL72 domain"; `counted` adds
+        its GPUs, which the user's words already say: "one H100-80GB-SXM node (8 GPUs)")."""
+        if self.node_given:
+            return f"one node of {self.node_setting(spell)}"
+        count = f" ({self.node_gpus} GPUs)" if counted else ""
+        return f"one {NODE_NAMES.get(self.name, f'{self.name} node')}{count}"
 
     @property
     def device_names(self) -> tuple:
@@ -160,7 +173,7 @@ NODE_GPUS = {
     # a multi-node job, but its all-reduce crosses NVLink, not the network
     "GB200": 72,
 }
-# how a remedy names that span where it is not one host (Reach: "one GB200 NVL72 domain")
+# how a remedy names that span where it is not one host (GPU.node_words: "one GB200 NVL72 domain")
 NODE_NAMES = {"GB200": "GB200 NVL72 domain"}
 CATALOG = tuple(replace(gpu, compute_capability=COMPUTE_CAPABILITIES.get(gpu.name, ()),
                         node_gpus=NODE_GPUS.get(gpu.name, GPU.node_gpus)) for gpu in _ENTRIES)

@@ -13,7 +13,7 @@ per-GPU arithmetic fields describe the stage holding the most cache per token, k
 smallest stage budget, and capacity comes from the tightest stage.
 
 Nodes: the remedies keep a TP group within the GPUs of one node (Reach) and put pipeline stages across nodes; the node
-is the catalog's (GPU.node_gpus) or the user's (--gpus-per-node, gpus_per_node: GPU.node_source), reported as
+is the catalog's (GPU.node_gpus) or the user's (--gpus-per-node, gpus_per_node: GPU.node_given), reported as
 node_gpus / node_gpus_source. A TP degree the user asks past their own node is planned with a note (node_note), not
 refused: vLLM runs TP across nodes, its Ray executor only warning that it is slow without a fast interconnect."""
 
@@ -380,12 +380,11 @@ def node_note(tp: int, gpu: GPU, spell: Callable[[str], str] = str) -> str:
     (multiproc_executor.py 0.32.0:282), and its guide shows --tensor-parallel-size 16 over two nodes of 8
     (docs/serving/parallelism_scaling.md 0.32.0:132-137). So an asked degree past the node is planned and said, never
     refused; only the remedies keep TP within the node (Reach)."""
-    if gpu.node_source == "catalog" or tp <= gpu.node_gpus:
+    if not gpu.node_given or tp <= gpu.node_gpus:
         return ""
-    return (f"tp {tp} spans more than one node of {spell(gpu.node_source)} {gpu.node_gpus}: vLLM runs one TP group "
-            f"across nodes, every layer's all-reduces crossing the network (its Ray executor warns that this can "
-            f"degrade performance without a fast interconnect such as InfiniBand); kvplan's decode times price them "
-            f"at the GPU's own link.")
+    return (f"tp {tp} spans more than {gpu.node_words(spell)}: vLLM runs one TP group across nodes, every layer's "
+            f"all-reduces crossing the network (its Ray executor warns that this can degrade performance without a "
+            f"fast interconnect such as InfiniBand); kvplan's decode times price them at the GPU's own link.")
 
 
 def _replanned(spec, context, precision, tp, block_size, budget_for, pp=None, settings=None) -> Optional[Plan]:
@@ -460,8 +459,7 @@ class Reach:
     node and pipeline stages across nodes (:9, :122: tp = the GPUs of a node, pp = the number of nodes), at the
     asked KV dtype and fp8, up to MAX_STAGED_NODES nodes' GPUs in all."""
 
-    node: int  # the largest TP degree searched: the GPUs one TP group may span
-    place: str  # that span in words: "one H100-80GB-SXM node", "one GB200 NVL72 domain"
+    gpu: GPU  # whose node (GPU.node_gpus) bounds the TP degrees searched, and names itself (GPU.node_words)
     fp8: Optional[Precision]  # the fp8 cache to try; None where the cache is 8 bits or fewer already
     tp: int  # the TP degree asked
     pp: int  # the pipeline degree asked (1 for none)
@@ -469,7 +467,11 @@ class Reach:
     layers: int  # decoder layers: no more pipeline stages than these
     most_gpus: int  # the pipeline remedy's tp x pp at most; 0 where it tries none (a drafter, no SupportsPP)
     barred: str  # what bars every TP degree above `tp` within the node ("the 11 attention heads"); "" for nothing
-    source: str = "catalog"  # where `node` comes from (GPU.node_source): the catalog, or the user's gpus_per_node
+
+    @property
+    def node(self) -> int:
+        """The largest TP degree searched: the GPUs one TP group may span."""
+        return self.gpu.node_gpus
 
     @property
     def wider(self) -> tuple:
@@ -512,20 +514,14 @@ class Reach:
         words = f"no {', '.join(tried[:-1])} or {tried[-1]}" if len(tried) > 1 else f"no {tried[0]}"
         return f"{words} {verb}" if wider else f"{self._no_wider(spell)}; {words} {verb}"
 
-    def _place(self, spell: Callable[[str], str]) -> str:
-        """The node in words: the catalog's span ("one H100-80GB-SXM node"), or the user's ("one node of
-        --gpus-per-node 4")."""
-        return self.place if self.source == "catalog" else f"one node of {spell(self.source)} {self.node}"
-
     def _within(self, spell: Callable[[str], str]) -> str:
-        return f"{spell('tp')} up to {self.node} ({self._place(spell)})"
+        return f"{spell('tp')} up to {self.node} ({self.gpu.node_words(spell)})"
 
     def _no_wider(self, spell: Callable[[str], str]) -> str:
         """Why the TP remedies tried no degree: the asked one is past the node, or the heads bar every one above."""
         if self.tp > self.node:
-            count = f" ({self.node} GPUs)" if self.source == "catalog" else ""  # the user's words say it
-            return f"{spell('tp')} {self.tp} spans more than {self._place(spell)}{count}"
-        return f"{self.barred} allow no {spell('tp')} above {self.tp} within {self._place(spell)}"
+            return f"{spell('tp')} {self.tp} spans more than {self.gpu.node_words(spell, counted=True)}"
+        return f"{self.barred} allow no {spell('tp')} above {self.tp} within {self.gpu.node_words(spell)}"
 
 
 def remedy_reach(spec: ModelSpec, tp: int, pp: Optional[int], precision: Precision, gpu=None,
@@ -540,8 +536,8 @@ def remedy_reach(spec: ModelSpec, tp: int, pp: Optional[int], precision: Precisi
     tps = tuple(t for t in range(1, node + 1) if shard(spec, t).valid)
     staged = spec.draft is None and not pipeline_refusal(spec, version)  # kvplan places no drafter with pp
     fp8 = resolve_kv_dtype("fp8", spec.dtype) if precision.bits > 8 else None
-    return Reach(node, f"one {gpu.node_name}", fp8, tp, pp or 1, tps, spec.num_hidden_layers,
-                 MAX_STAGED_NODES * node if staged else 0, _barred(spec, tp, node, tps), gpu.node_source)
+    return Reach(gpu, fp8, tp, pp or 1, tps, spec.num_hidden_layers, MAX_STAGED_NODES * node if staged else 0,
+                 _barred(spec, tp, node, tps))
 
 
 def _barred(spec: ModelSpec, tp: int, node: int, tps: tuple) -> str:

@@ -447,15 +447,23 @@ def weights_heading(spec, served) -> str:
     return f"{size(served.weights.bytes)} weights (served as {SERVED_NAMES.get(served.dtype, served.dtype)})"
 
 
+def placement(gpu_name: str, device, spell=str) -> str:
+    """Where the plans run, for the title: " on H100-80GB-SXM", and the node the user gave, which the remedies keep TP
+    within (" on H100-80GB-SXM, nodes of --gpus-per-node 4"); the catalog's node goes unsaid, as before the flag."""
+    node = device.node_setting(spell) if device is not None else ""
+    words = [f"on {gpu_name}"] if gpu_name else []
+    words += [f"nodes of {node}"] if node else []
+    return (" " + ", ".join(words)) if words else ""
+
+
 def renderable(result, width: Optional[int] = None, chart: bool = False):
     from rich.console import Group
     from rich.text import Text
 
     spec = result.spec
     plans = result.plans
-    gpu = plans[0].budget.gpu_name
-    title = (escape(spec.name) + (f" on {gpu}" if gpu else "") + f": {spec.num_hidden_layers} layers, "
-             f"{weights_heading(spec, served_spec(result))}")
+    title = (escape(spec.name) + placement(plans[0].budget.gpu_name, result.gpu, result.spell) +
+             f": {spec.num_hidden_layers} layers, {weights_heading(spec, served_spec(result))}")
     parts = []
     for p in plans:
         parts += [Text.from_markup(line) for line in log_block(p, result.spell)]
