@@ -203,7 +203,9 @@ def estimate(
     dtype: Optional[str] = DTYPE,
     input_len: Optional[int] = typer.Option(None, "--input-len", help="Prompt tokens for the time to first token "
                                             "(default: the longest the engine admits: the max model length, one "
-                                            "token less from vLLM 0.11.1, which keeps room for an output token)."),
+                                            "token less where vLLM keeps room for an output token: from 0.11.1 for "
+                                            "a text model, from 0.17 for a multimodal one too, never for a pooling "
+                                            "model)."),
     enforce_eager: bool = ENFORCE_EAGER,
     skip_mm_profiling: bool = SKIP_MM_PROFILING,
     language_model_only: bool = LANGUAGE_MODEL_ONLY,

@@ -21,8 +21,8 @@ from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.catalog import with_node_gpus
 from ..plan.max_len import default_max_model_len
-from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, raised_cap, reaching, release_of,
-                         node_note, remedy_reach, with_layout_errors)
+from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_for, raised_cap, reaching,
+                         release_of, node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
 from ..render.text import size
@@ -316,7 +316,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     pp = dep.pp or 1
     budget_for = _budget_for(spec, dep)[1]
     if dep.max_num_batched_tokens is not None:  # a chunk the file sets that splits prompts past what kvplan walks
-        bounded_prefill([dep.context], None, dep.max_num_batched_tokens, 1)
+        bounded_prefill([prompt_for(None, dep.context, spec, release_of(_engine(dep))).tokens],
+                        dep.max_num_batched_tokens, 1)
     numbers = dict.fromkeys(("kv_bytes_per_token", "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu",
                              "max_concurrency", "max_concurrency_limited_by", "engine"))
     budget_per_gpu = None

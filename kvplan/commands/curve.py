@@ -43,7 +43,8 @@ def curve_contexts(longest: int, asked: list) -> list:
 
 def curves(plans: list, plan_at) -> tuple:
     """One Curve per distinct (kv_dtype, tp, cache kept) of `plans`' sweep; `plan_at(context, kv_dtype, tp,
-    suggest)` is the estimate's own planner, so every point is what the table would say at that length."""
+    suggest, ttft)` is the estimate's own planner, so every point is what the table would say at that length; the
+    points time no prompt (ttft False): a curve is decode, and an asked --input-len may exceed its shorter lengths."""
     asked = sorted({p.context for p in plans})
     contexts = curve_contexts(max(asked), asked)
     out = []
@@ -56,7 +57,7 @@ def curves(plans: list, plan_at) -> tuple:
     for spelled, kv_dtype, tp in keys:
         points = []
         for context in contexts:
-            p = plan_at(context, spelled, tp, suggest=False)
+            p = plan_at(context, spelled, tp, suggest=False, ttft=False)
             point = p.decode.at(p.max_concurrency) if p.decode and p.fits else None
             refusal = getattr(p.engine, "refusal", None)
             refused = refusal.field or "configuration" if getattr(refusal, "configuration", False) else ""

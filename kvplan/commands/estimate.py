@@ -8,6 +8,7 @@ from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm import refuse_encoder_only
+from ..engines.vllm_pooling import pooling_note
 from ..engines.vllm_speculative import served
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
@@ -17,7 +18,7 @@ from ..model.spec import ModelSpec
 from ..plan.budget import batched_tokens, flag_budget
 from ..plan.catalog import node_gpus, with_node_gpus
 from ..plan.max_len import default_max_model_len
-from ..plan.plan import check_input_len, plan
+from ..plan.plan import check_input_len, plan, prompt_for
 from ..plan.sharding import require_stage_counts
 from ..units import parse_gpu_memory, parse_size, require_fraction, require_positive
 from .curve import curves
@@ -124,6 +125,9 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     unused = unused_media_note(spec, flags, spell, engine_model.version)
     if unused:  # vLLM ignores them here: said, not refused
         spec = replace(spec, notes=spec.notes + (unused,))
+    pooled = pooling_note(spec)
+    if pooled:  # it generates no tokens: its decode figures are said to be a generating model's
+        spec = replace(spec, notes=spec.notes + (pooled,))
     device = with_node_gpus(choose_gpu(gpu), gpus_per_node)
     if memory is not None:
         device = replace(device, memory_bytes=memory)
@@ -139,15 +143,18 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     owner = None if max_num_batched_tokens else "vLLM's" if hasattr(engine_model, "settings") else "kvplan's"
     if input_len is not None:  # as plan() checks it, before the chunk bound would blame max_num_batched_tokens
         check_input_len(input_len, min(contexts), spec, engine_model.version)
-    bounded_prefill(contexts, input_len, chunk, len(kv_dtypes) * len(tps), owner)
+    prompts = [prompt_for(input_len, c, spec, engine_model.version).tokens for c in contexts]
+    bounded_prefill(prompts, chunk, len(kv_dtypes) * len(tps), owner)
 
-    def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True, asked: Optional[int] = None):
+    def plan_at(context: int, kv_dtype: str, tp: int, suggest: bool = True, asked: Optional[int] = None,
+                ttft: bool = True):
+        """`ttft` False (a chart's point, at lengths the asked prompt may exceed): no prompt is timed."""
         budget_for = budgets(context, asked)
         return plan(spec, context=context, kv_dtype=kv_dtype, tp=tp, budget_for=budget_for, block_size=block_size,
-                    gpu=device, batches=tuple(batches), input_len=input_len, engine=engine_model, pp=pp,
-                    pp_partition=pp_partition, max_num_seqs=max_num_seqs,
+                    gpu=device, batches=tuple(batches), input_len=input_len if ttft else None, engine=engine_model,
+                    pp=pp, pp_partition=pp_partition, max_num_seqs=max_num_seqs,
                     max_num_batched_tokens=max_num_batched_tokens, suggest=suggest, spell=spell,
-                    other_engine=other_engine)
+                    other_engine=other_engine, ttft=ttft)
 
     @lru_cache(maxsize=None)  # a sweep's refused rows plan the same releases' fixes again
     def other_engine(name: str, context: int):
@@ -200,12 +207,12 @@ def auto_fitted(plan, plan_at):
     return plan
 
 
-def bounded_prefill(contexts: list, input_len: Optional[int], chunk: int, plans_per_context: int,
-                    default_owner: Optional[str] = None) -> None:
+def bounded_prefill(prompts: list, chunk: int, plans_per_context: int, default_owner: Optional[str] = None) -> None:
     """Bounded work: a prompt runs as chunks of `chunk` (max_num_batched_tokens) tokens, and time to first token and
     the engine's admission walk them one by one; a run that would walk more than MAX_PREFILL_CHUNKS says so instead.
-    `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens."""
-    chunks = sum(-(-(input_len or c) // chunk) for c in contexts) * plans_per_context
+    `prompts`: the tokens of each max model length's prompt (plan.prompt_for: the one asked, else the release's
+    default); `default_owner`: whose default `chunk` is ("vLLM's") where the caller set no max_num_batched_tokens."""
+    chunks = sum(-(-tokens // chunk) for tokens in prompts) * plans_per_context
     if chunks > MAX_PREFILL_CHUNKS:
         value = f"({default_owner} default here, {chunk:,})" if default_owner else f"({chunk:,})"
         raise FieldError("max_num_batched_tokens", f"{value} splits the prompts of this run into {chunks:,} "

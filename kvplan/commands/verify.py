@@ -27,7 +27,7 @@ from ..engines import ENGINE_NAMES, get_engine
 from ..engines.vllm import refuse_encoder_only
 from ..errors import FieldError, quote
 from ..model.sources import resolve
-from ..plan.plan import default_prompt
+from ..plan.plan import KEEPS_ROOM, default_prompt, no_prompt_words
 from ..plan.sharding import shard
 from ..units import require_fraction, require_positive
 from ..verify.arch import architecture
@@ -84,8 +84,8 @@ def refuse_no_prompt(spec, context: int, version: str) -> None:
     """Verify times a prompt (TTFT): a max model length at which the release serves none (1, where it keeps room
     for one output token: plan.default_prompt) is refused before torch."""
     if not default_prompt(context, spec, version).tokens:
-        raise FieldError("context", f"({context:,}) leaves no prompt to time: vLLM {version} keeps room for one "
-                                    f"output token, so a prompt needs a max model length of at least 2.")
+        raise FieldError("context", f"({context:,}) leaves no prompt to time: vLLM {version} {KEEPS_ROOM}, so "
+                                    f"{no_prompt_words()}.")
 
 
 def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: Optional[float] = None,

@@ -174,14 +174,13 @@ def _verify(spec, raw, opts, progress, comm, group, nvml, held) -> dict:
     pools = R.allocate_pools(spec, opts, held, progress, nvml, budget, plan.block_size)
     prompt = ttft_prompt(spec, opts.context, opts.max_num_batched_tokens, R.plan_engine(spec, opts).version)
     timed = R.time_forward(spec, opts, held, progress, pools, prompt.tokens)
-    timed = dict(timed, prefill=dict(timed["prefill"], input_len_note=prompt.note))
     device = replace(gpu, memory_bytes=total)
     ttft_estimate = prefill_prediction(spec, plan, precision, prompt.tokens, opts.max_num_batched_tokens, device,
                                        gpu.decode_bandwidth)
     batches = decode_batches(pools["boundary"].served, opts.max_num_seqs)
     tp = R.time_all_reduce(held, progress, batches, plan) if in_group else None
     return _result(spec, opts, info, plan, precision, facts, m, measured, usable, (own, budget), pools, timed,
-                   ttft_estimate, tp, group, t0, engine_view, subtracted, device, sizing)
+                   ttft_estimate, tp, group, t0, engine_view, subtracted, device, sizing, prompt.note)
 
 
 PERSISTENT_FROM = ("predicted (engines/vllm_profile.py persistent_after_profile: the Triton sampler's cached rows and "
@@ -196,8 +195,9 @@ def extensible_record(sizing: ExtensibleSizing, profile: dict) -> dict:
 
 
 def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budgets, pools, timed, ttft_estimate,
-            tp, group, t0, engine_view, subtracted, device, sizing=None) -> dict:
-    """`budgets`: (this rank's measured KV budget, the one its cache is sized by: a real group's smallest)."""
+            tp, group, t0, engine_view, subtracted, device, sizing=None, prompt_note=None) -> dict:
+    """`budgets`: (this rank's measured KV budget, the one its cache is sized by: a real group's smallest);
+    `prompt_note`: why the prompt timed is shorter than the max model length (terms.ttft_prompt), else None."""
     own, budget = budgets
     arch, layout, boundary = facts["arch"], pools["layout"], pools["boundary"]
     rows = term_rows(predicted_terms(plan), measured)
@@ -244,7 +244,7 @@ def _result(spec, opts, info, plan, precision, facts, m, measured, usable, budge
     for q in (tp or {}).get("points", ()):  # the planner's TP term at the same batch, per layer
         q["planner_per_layer_us"] = decode_prediction(spec, plan, precision, q["batch"], device,
                                                       info["bandwidth_planner_bytes_per_s"])["tp_term_per_layer_us"]
-    prefill = dict(timed["prefill"], estimate_ms=ttft_estimate,
+    prefill = dict(timed["prefill"], input_len_note=prompt_note, estimate_ms=ttft_estimate,
                    error=relative_error(timed["prefill"]["ttft_ms"], ttft_estimate) if ttft_estimate else None)
     return {
         "model": spec.name, "date": t0.date().isoformat(), "gpu": info,

@@ -176,10 +176,12 @@ def release_of(engine) -> Optional[str]:
 
 # vLLM's check of a prompt's length against max_model_len, as the front end validates a request: longer is refused in
 # every release read (0.11.0 v1/engine/processor.py:511-537, 0.32.0 v1/engine/input_processor.py:574-591); as long,
-# leaving no room for one output token, from 0.11.1 for a model that is no multimodal class (0.11.1 processor.py
-# :602-617, 0.14.0 input_processor.py:694-707, 0.16.0 :766: `not model_config.is_multimodal_model`), and from 0.17.0
-# for every generate model (0.17.0 :392, 0.18.0 :365, 0.25.0 :423, 0.32.0 :593-602, 0.34.0 :588). 0.11.0 has no such
-# check; the releases before it are taken as 0.11.0 (not read). (first release, whom it refuses), newest first:
+# leaving no room for one output token, from 0.11.1 for a generating model that is no multimodal class (0.11.1
+# processor.py:602-605, 0.14.0 input_processor.py:694-707, 0.16.0 :766-769: `not model_config.is_multimodal_model and
+# runner_type != "pooling"`), and from 0.17.0 for every generating one (0.17.0 :392, 0.18.0 :365, 0.25.0 :423, 0.32.0
+# :593-602, 0.34.0 :588: `runner_type == "generate"`). A pooling model (engines/vllm_pooling.py) is never refused.
+# 0.11.0 has no such check; the releases before it are taken as 0.11.0 (not read). (first release, whom it refuses),
+# newest first:
 FULL_PROMPT_REFUSED = (((0, 17), "generate"), ((0, 11, 1), "text"))
 
 
@@ -196,9 +198,17 @@ def check_input_len(input_len: int, context: int, spec: ModelSpec, version: Opti
     if input_len == context and version is not None and _refuses_full_prompt(spec, version):
         vllm_words = (f"The decoder prompt (length {input_len}) plus the number of requested output tokens (at "
                       f"least 1) is longer than the maximum model length of {context}.")
+        room = f"at most {context - 1:,}" if context > 1 else no_prompt_words()
         raise FieldError("input_len", f"({input_len:,}) must be below context ({context:,}) for vLLM {version}, which "
-                                      f"keeps room for one output token (\"{vllm_words}\"); at most {context - 1:,}.",
-                         names=("context",))
+                                      f"{KEEPS_ROOM} (\"{vllm_words}\"); {room}.", names=("context",))
+
+
+KEEPS_ROOM = "keeps room for one output token"
+
+
+def no_prompt_words() -> str:
+    """Why a max model length of 1 serves no prompt under a release that keeps room for an output token."""
+    return "a prompt needs a max model length of at least 2"
 
 
 @dataclass(frozen=True)
@@ -213,11 +223,12 @@ def default_prompt(context: int, spec: ModelSpec, version: Optional[str]) -> Pro
     """The prompt kvplan times (time to first token) where none is asked: the longest vLLM `version` admits at the
     max model length `context` (FULL_PROMPT_REFUSED, the rule check_input_len holds an asked one to). The whole
     length where the release admits a prompt that long (before 0.11.1; a multimodal class before 0.17; the ideal
-    pool, None); one token fewer where it keeps room for one output token (0 at a length of 1: no prompt is served)."""
+    pool, None; a pooling model always); one token fewer where it keeps room for one output token (0 at a length of
+    1: no prompt is served)."""
     require_positive("context", context)
     if version is None or not _refuses_full_prompt(spec, version):
         return Prompt(context, None)
-    return Prompt(context - 1, f"vLLM {version} keeps room for one output token")
+    return Prompt(context - 1, f"vLLM {version} {KEEPS_ROOM}")
 
 
 def prompt_for(input_len: Optional[int], context: int, spec: ModelSpec, version: Optional[str]) -> Prompt:
@@ -227,10 +238,13 @@ def prompt_for(input_len: Optional[int], context: int, spec: ModelSpec, version:
 
 def _refuses_full_prompt(spec: ModelSpec, version: str) -> bool:
     from ..engines.vllm_multimodal import registry_multimodal
+    from ..engines.vllm_pooling import pooling_runner
     from ..engines.vllm_versions import release_rule
 
     refused = release_rule(FULL_PROMPT_REFUSED, version)
-    return refused == "generate" or (refused == "text" and not registry_multimodal(spec))
+    if refused is None or pooling_runner(spec):
+        return False
+    return refused == "generate" or not registry_multimodal(spec)
 
 
 def moe_layout_of(model, spec: ModelSpec, tp: int) -> Optional[MoeLayout]:
@@ -260,14 +274,15 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
          batches: tuple = (), input_len: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
          suggest: bool = True, engine="none", pp: int = 1, pp_partition: Optional[tuple] = None,
          max_num_seqs: Optional[int] = None, speed: bool = True, spell: Callable[[str], str] = str,
-         remedies: Optional[bool] = None, other_engine: Optional[Callable] = None) -> Plan:
+         remedies: Optional[bool] = None, other_engine: Optional[Callable] = None, ttft: bool = True) -> Plan:
     """`budget_for(tp)` gives the budget of one GPU at that TP degree (weights shrink with TP), so a plan that
     does not fit can say which TP degree would; with pp > 1 it is called as budget_for(tp, stage), and always with
     kv_dtype=`kv_dtype` (served_budget). `engine` is a
     name ("vllm", "vllm==0.10", "none") or an engine model; `gpu` sets the engine's batch defaults (the default
     GPU's when None). With a `gpu` (and `speed`), decode is estimated at batch 1, at max concurrency and at every
     one of `batches` (`bandwidth` overrides the GPU's), and prefill for `input_len` prompt tokens (default: the
-    longest prompt the release admits at `context`, default_prompt) at batch 1. A configuration the engine refuses
+    longest prompt the release admits at `context`, default_prompt) at batch 1 (`ttft` False leaves it out: a
+    chart's points are decode alone). A configuration the engine refuses
     whatever the memory gets its remedies planned (`remedies`, by default with `suggest`): each fix the engine finds
     is planned here, under another release through `other_engine(engine name, context) -> (spec, engine,
     budget_for)` (without it such a fix is left unplanned), and the remedy is worded in `spell`'s names (the
@@ -353,7 +368,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         # EPLB's redundant experts are second copies: a token reads one replica (MoeLayout.logical)
         reads = layout.logical() if layout is not None else None
         steps = decode(spec, tp, kept, context, result.max_concurrency, batches, profile, rate, reads)
-        asked = prompt_for(input_len, context, spec, getattr(model, "version", None))
+        asked = prompt_for(input_len, context, spec, getattr(model, "version", None)) if ttft else Prompt(0, None)
         prompt = prefill(spec, tp, kept, asked.tokens, chunk, profile, rate, asked.note) if asked.tokens else None
     arithmetic = asdict(numbers)
     arithmetic.update(kv_bytes_per_token=token_bytes(spec, tp, kept) * tp, kv_blocks=result.kv_blocks,

@@ -10,7 +10,7 @@ import re
 from typing import Optional
 
 from ..model.vision import UNCOUNTED_TOWER
-from ..plan.plan import Plan, options_in_words
+from ..plan.plan import KEEPS_ROOM, Plan, no_prompt_words, options_in_words
 from ..plan.sharding import pipeline_refusal
 from .text import Column, fitted_table, prompt_words, size
 
@@ -202,7 +202,16 @@ def speed_lines(plans: list) -> list:
                          f"batch 1 (tp {p.tp}): "
                          f"{p.prefill.ttft_ms:,.0f} ms ({p.prefill.chunks} chunk"
                          f"{'s' if p.prefill.chunks > 1 else ''} of at most {p.prefill.chunk_tokens:,} tokens).")
+        elif p.decode and p.fits and p.engine is not None:  # timed, yet no prompt: the release serves none here
+            lines.append(no_prompt_line(p))
     return lines
+
+
+def no_prompt_line(p: Plan) -> str:
+    """Why a plan that holds requests times no prompt: at a max model length of 1 the release keeps its one token
+    for output (plan.default_prompt)."""
+    return (f"[yellow]Time to first token:[/yellow] none at max len {p.context:,} (tp {p.tp}): vLLM "
+            f"{p.engine.version} {KEEPS_ROOM}, so {no_prompt_words()}.")
 
 
 def weights_exceed(plan: Plan) -> bool:
