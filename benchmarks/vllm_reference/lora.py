@@ -4,10 +4,12 @@ tests/test_lora_budget.py to hold kvplan/engines/vllm_lora.py to.
 
 Run from an unpacked vLLM 0.34.0 source release with a CPU torch (no CUDA needed):
 
-    cd /tmp/s52/sd/vllm-0.34.0 && PYTHONPATH=. /tmp/v34/bin/python /work/wt/lora/benchmarks/vllm_lora_cpu.py OUT.json
+    cd <vllm-0.34.0 source tree> && PYTHONPATH=. /tmp/v34/bin/python <repo>/benchmarks/vllm_reference/lora.py \
+        <repo>/tests/data/vllm_lora_bytes.json
 
 Tensor parallelism is simulated: the base layers are built with a TP group of that size (rank 0) patched into
-vLLM's parallel_state.get_tp_group, so each layer takes its per-rank shapes as vLLM computes them; nothing is communicated. The
+vLLM's parallel_state.get_tp_group, so each layer takes its per-rank shapes as vLLM computes them; nothing is
+communicated. The
 punica wrapper's metadata is PunicaWrapperGPU's own __init__ run on the CPU device.
 """
 
@@ -114,7 +116,7 @@ def main(path: str) -> None:
     punica = [{"max_num_batched_tokens": t, "max_num_seqs": s, "max_loras": n, "bytes": punica_bytes(t, s, n)}
               for t, s, n in ((8192, 1024, 4), (2048, 256, 1))]
     json.dump({"vllm": vllm.__version__ if hasattr(vllm, "__version__") else "0.34.0",
-               "script": "benchmarks/vllm_lora_cpu.py", "cases": cases, "punica": punica},
+               "script": "benchmarks/vllm_reference/lora.py", "cases": cases, "punica": punica},
               open(path, "w"), indent=1)
 
 
