@@ -9,8 +9,7 @@ Run from an unpacked vLLM 0.34.0 source release with a CPU torch (no CUDA needed
 
 Tensor parallelism is simulated: the base layers are built with a TP group of that size (rank 0) patched into
 vLLM's parallel_state.get_tp_group, so each layer takes its per-rank shapes as vLLM computes them; nothing is
-communicated. The
-punica wrapper's metadata is PunicaWrapperGPU's own __init__ run on the CPU device.
+communicated. The punica wrapper's metadata is PunicaWrapperGPU's own __init__ run on the CPU device.
 """
 
 import json
