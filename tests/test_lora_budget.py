@@ -298,3 +298,17 @@ def test_vllms_lora_vocab_limit(tmp_path, vocab, release, refused):
         assert "vocabulary of" in one_error_line(r) and "above LoRA's limit" in one_error_line(r)
     else:
         assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("tokens,refused", [(7, False), (8, True)])
+def test_lora_with_drafts_needs_a_batch_for_every_sequences_drafts(tokens, refused):
+    """engine/arg_utils.py 0.32.0:2671-2683: with LoRA and a speculative config, vLLM refuses max_num_batched_tokens
+    below max_num_seqs x (num_speculative_tokens + 1): on an H100 8,192 < 1,024 x 9 refuses, 1,024 x 8 does not."""
+    spec = json.dumps({"method": "ngram", "num_speculative_tokens": tokens, "prompt_lookup_max": 3})
+    r = run_kvplan("estimate", "Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8192", "--enable-lora",
+                   "--speculative-config", spec)
+    if refused:
+        assert "--max-num-batched-tokens 8,192 < --max-num-seqs 1,024 x (num_speculative_tokens + 1) = 9,216" in \
+            one_error_line(r)
+    else:
+        assert r.returncode == 0, r.stderr

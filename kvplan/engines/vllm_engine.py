@@ -193,10 +193,10 @@ class VllmEngine:
         from .vllm_media_floor import item_refusal
 
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
-        if self.flags.enable_lora:  # vLLM's refusal of the class whatever the budget (--kv-cache-memory-bytes too)
-            from .vllm_lora import layout
+        if self.flags.enable_lora:  # vLLM's refusals whatever the budget (--kv-cache-memory-bytes too)
+            from .vllm_lora import check_served
 
-            layout(spec, self.version)
+            check_served(spec, settings, self.flags.enable_lora, self.flags.speculative, self.version)
         # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
         registered = architecture_refusal(served_architecture(spec), self.version) is None
         # then, up to 0.10.0, a media flag on a text class (ModelConfig), then a media item past the batched tokens

@@ -197,6 +197,22 @@ def layout(spec, version: str) -> Layout:
     return release_rule(rules, version)
 
 
+def check_served(spec, settings, config: LoraConfig, speculative, version: str) -> None:
+    """vLLM's refusals of LoRA for this deployment whatever the memory: the class (layout), and with a speculative
+    config a batch too small for every sequence's draft tokens (engine/arg_utils.py 0.32.0:2671-2683, 0.12.0:1666,
+    0.34.0:2750)."""
+    layout(spec, version)
+    if speculative is None:
+        return
+    needed = settings.max_num_seqs * (speculative.num_speculative_tokens + 1)
+    if settings.max_num_batched_tokens < needed:
+        raise FieldError("enable_lora", f"is refused by vLLM with this speculative config: max_num_batched_tokens "
+                                        f"{settings.max_num_batched_tokens:,} < max_num_seqs {settings.max_num_seqs:,}"
+                                        f" x (num_speculative_tokens + 1) = {needed:,} (\"Consider increasing "
+                                        f"max_num_batched_tokens or decreasing num_speculative_tokens\").",
+                         names=("max_num_batched_tokens", "max_num_seqs"))
+
+
 def _linear(rank: int, a_rows: int, inputs: int, outputs: tuple) -> int:
     """Elements of one adapter slot of a linear wrapper: an A [a_rows, inputs] and a B [output, rank] a slice."""
     return sum(a_rows * inputs + out * rank for out in outputs)
