@@ -30,8 +30,7 @@ FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "
 # older releases have these flags, not what kvplan models: (first release modelled, what it models)
 MODELLED_SINCE = {"dp": ((0, 9), "lays out the experts"), "enable_expert_parallel": ((0, 9), "lays out the experts"),
                   "enable_eplb": ((0, 24), "builds EPLB's state and picks its communicator"),
-                  "enable_lora": ((0, 12), "builds the LoRA slots kvplan prices (vllm_lora.py; 0.11 adds "
-                                           "extra-vocabulary slots)")}
+                  "enable_lora": ((0, 12), "drops the extra-vocabulary LoRA slots kvplan does not model")}
 # how the redundant experts were spelled (arg_utils.py): --num-redundant-experts 0.9.2 to 0.11.2, --eplb-config 0.10.2+
 EPLB_CONFIG_SINCE, REDUNDANT_FLAG_UNTIL = (0, 10, 2), (0, 11, 2)
 # --limit-mm-per-prompt's dummy-data options (width / height / num_frames): config/multimodal.py ImageDummyOptions and

@@ -39,7 +39,8 @@ ops/triton_ops/lora_kernel_metadata.py:48-84). The dummy adapters of the profile
 (model_manager.py create_dummy_lora: "cpu"), so nothing more stays on the GPU.
 
 Where vLLM counts it: the runner builds the manager in load_model, inside the weights' DeviceMemoryProfiler
-(v1/worker/gpu_model_runner.py 0.32.0:5050-5069; Model Runner V2: v1/worker/gpu/model_runner.py:390-403), so its
+(v1/worker/gpu_model_runner.py 0.32.0:5050-5069, 0.12.0:3481-3548; Model Runner V2: v1/worker/gpu/model_runner.py
+0.32.0:390-403, 0.34.0:410-440), so its
 "Model loading took" figure holds it and the KV budget loses it once. kvplan shows it as a budget line of its own
 ("lora"), next to the weights. Not modelled: the punica kernels' float32 shrink buffers in the profile run (tokens x
 rank a slice, freed before a dense MLP's activation, which sets its peak), and the extra CUDA graphs captured with
