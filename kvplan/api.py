@@ -80,7 +80,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
              speculative_config=None, data_parallel_size: Optional[int] = None,
              enable_expert_parallel: bool = False, enable_eplb: bool = False, mm_processor_kwargs=None,
              eplb_config=None, num_redundant_experts: Optional[int] = None,
-             pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None) -> list:
+             pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None,
+             enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
+             lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False) -> list:
     """One `kvplan.plan.plan.Plan` per (max_model_len, kv_cache_dtype, tensor_parallel_size), as
     `kvplan estimate` computes them. Each of those keywords takes one value or a list (a sweep); every default
     is vLLM's (max_model_len: the model's own; gpu_memory_utilization, block_size, max_num_batched_tokens,
@@ -95,15 +97,19 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     an image's tokens); enable_eplb with
     eplb_config (JSON text or a dict: '{"num_redundant_experts": 32}') or num_redundant_experts (vLLM before 0.12);
     pp_layer_partition as VLLM_PP_LAYER_PARTITION ('41,39' or [41, 39]); gpus_per_node (kvplan's own): the GPUs of
-    one node in place of the catalog's, which the remedies keep a tensor-parallel group within."""
+    one node in place of the catalog's, which the remedies keep a tensor-parallel group within; enable_lora with
+    max_loras, max_lora_rank, lora_dtype and fully_sharded_loras as vLLM's (the adapter slots a budget term of their
+    own, "lora")."""
     from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
-                          encoder_tp_mode, gpu_blocks_override, media_limits, mm_processor_kwargs as processor,
-                          speculative_config as speculative)
+                          enable_lora as lora, encoder_tp_mode, gpu_blocks_override, media_limits,
+                          mm_processor_kwargs as processor, speculative_config as speculative)
     from .units import human_int
 
     balancer = eplb(enable_eplb, eplb_config, num_redundant_experts)
+    adapters = lora(_flag(enable_lora, "enable_lora"), max_loras, max_lora_rank, lora_dtype,
+                    _flag(fully_sharded_loras, "fully_sharded_loras"))
     auto_fit = isinstance(max_model_len, (str, int)) and str(max_model_len).strip().lower() in AUTO_LENGTHS
     contexts = None if max_model_len is None or auto_fit else _many(max_model_len, "context", tokens=True)
     batched = None if max_num_batched_tokens is None else human_int(max_num_batched_tokens, "max_num_batched_tokens")
@@ -122,7 +128,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    num_gpu_blocks_override=gpu_blocks_override(num_gpu_blocks_override),
                                    speculative=speculative(speculative_config), dp=replicas(data_parallel_size),
                                    enable_expert_parallel=_flag(enable_expert_parallel, "enable_expert_parallel"),
-                                   mm_processor_kwargs=processor(mm_processor_kwargs), enable_eplb=balancer))
+                                   mm_processor_kwargs=processor(mm_processor_kwargs), enable_eplb=balancer,
+                                   enable_lora=adapters))
     return list(result.plans)
 
 
@@ -141,14 +148,17 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
           quantization: Optional[str] = None, dtype: Optional[str] = None, max_num_seqs: Optional[int] = None,
           max_num_batched_tokens: Optional[Union[int, str]] = None,
           gpu_memory: Optional[Union[int, str]] = None,
-          pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None) -> list:
+          pp_layer_partition: Optional[Union[str, Sequence]] = None, gpus_per_node: Optional[int] = None,
+          enable_lora: bool = False, max_loras: Optional[int] = None, max_lora_rank: Optional[int] = None,
+          lora_dtype: Optional[str] = None, fully_sharded_loras: bool = False) -> list:
     """`kvplan check MODEL`: one result dict per TP degree (`passed`, `errors`, `warnings`, `max_concurrency`,
     ...), the same dicts as `kvplan check --format json`; `engine`, `block_size`, `quantization`, `dtype`,
-    `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition` and `gpus_per_node` as
-    `kvplan estimate` takes them."""
+    `max_num_seqs`, `max_num_batched_tokens`, `gpu_memory`, `pp_layer_partition`, `gpus_per_node` and the LoRA
+    settings (`enable_lora`, `max_loras`, `max_lora_rank`, `lora_dtype`, `fully_sharded_loras`) as `kvplan estimate`
+    takes them."""
     from .commands import check as run
     from .commands.deployments import model_deployments
-    from .engines import data_parallel_size as replicas, enable_eplb as eplb, gpu_blocks_override
+    from .engines import data_parallel_size as replicas, enable_eplb as eplb, enable_lora as lora, gpu_blocks_override
     from .engines.vllm_eplb import eplb_config as eplb_config_of, redundant_count
 
     # read as estimate() reads them (a deployments file's validators would take "2" for a quoted YAML value)
@@ -156,6 +166,8 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
         num_gpu_blocks_override)
     enable_expert_parallel = _flag(enable_expert_parallel, "enable_expert_parallel")
     eplb(enable_eplb, eplb_config, num_redundant_experts)  # refused here as estimate() refuses it
+    lora(_flag(enable_lora, "enable_lora"), max_loras, max_lora_rank, lora_dtype,
+         _flag(fully_sharded_loras, "fully_sharded_loras"))
     config = None if eplb_config is None else eplb_config_of(eplb_config)
     redundant = redundant_count(num_redundant_experts)
     deployments = model_deployments(model, _many(tensor_parallel_size, "tp"), pp=pipeline_parallel_size, gpu=gpu,
@@ -174,7 +186,9 @@ def check(model: str, *, tensor_parallel_size: Many, pipeline_parallel_size: Opt
                                     max_num_batched_tokens=max_num_batched_tokens, gpu_memory=gpu_memory,
                                     gpus_per_node=gpus_per_node,
                                     pp_layer_partition=list(pp_layer_partition) if isinstance(
-                                        pp_layer_partition, tuple) else pp_layer_partition)
+                                        pp_layer_partition, tuple) else pp_layer_partition,
+                                    enable_lora=enable_lora or None, max_loras=max_loras, max_lora_rank=max_lora_rank,
+                                    lora_dtype=lora_dtype, fully_sharded_loras=fully_sharded_loras or None)
     return run.check(deployments, spell=keyword).results
 
 

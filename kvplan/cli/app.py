@@ -12,7 +12,8 @@ import typer
 from ..errors import FieldError, KvplanError, quote
 from ..units import AUTO_LENGTHS
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
-                    MM_PROCESSOR_KWARGS_HELP,
+                    MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
+                    FULLY_SHARDED_LORAS_HELP,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -138,6 +139,11 @@ ENABLE_EXPERT_PARALLEL = typer.Option(False, "--enable-expert-parallel", "-ep", 
 ENABLE_EPLB = typer.Option(False, "--enable-eplb", help=EPLB_HELP)
 EPLB_CONFIG = typer.Option(None, "--eplb-config", help=EPLB_CONFIG_HELP)
 NUM_REDUNDANT_EXPERTS = typer.Option(None, "--num-redundant-experts", help=REDUNDANT_HELP)
+ENABLE_LORA = typer.Option(False, "--enable-lora", help=ENABLE_LORA_HELP)
+MAX_LORAS = typer.Option(None, "--max-loras", help=MAX_LORAS_HELP)
+MAX_LORA_RANK = typer.Option(None, "--max-lora-rank", help=MAX_LORA_RANK_HELP)
+LORA_DTYPE = typer.Option(None, "--lora-dtype", help=LORA_DTYPE_HELP)
+FULLY_SHARDED_LORAS = typer.Option(False, "--fully-sharded-loras", help=FULLY_SHARDED_LORAS_HELP)
 # the other flags that change capacity, declared once for estimate and check
 QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
 DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
@@ -220,6 +226,11 @@ def estimate(
     eplb: bool = ENABLE_EPLB,
     eplb_config: Optional[str] = EPLB_CONFIG,
     redundant: Optional[str] = NUM_REDUNDANT_EXPERTS,
+    lora: bool = ENABLE_LORA,
+    max_loras: Optional[int] = MAX_LORAS,
+    max_lora_rank: Optional[int] = MAX_LORA_RANK,
+    lora_dtype: Optional[str] = LORA_DTYPE,
+    fully_sharded_loras: bool = FULLY_SHARDED_LORAS,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -230,12 +241,13 @@ def estimate(
     lists sweep."""
     from ..commands.deployments import batched_tokens, layer_partition
     from ..commands.estimate import estimate as run
-    from ..engines import (EngineFlags, cpu_offload_gb, data_parallel_size, enable_eplb, encoder_tp_mode,
+    from ..engines import (EngineFlags, cpu_offload_gb, data_parallel_size, enable_eplb, enable_lora, encoder_tp_mode,
                            gpu_blocks_override, media_limits, mm_processor_kwargs, speculative_config)
     from ..render import check_format
 
     check_format(fmt)
     balancer = enable_eplb(eplb, eplb_config, redundant)
+    adapters = enable_lora(lora, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
     auto_fit = context is not None and context.strip().lower() in AUTO_LENGTHS
     contexts = None if context is None or auto_fit else _list(context, "context", "8192,32K", tokens=True)
     partition = None if pp_partition is None else layer_partition(pp_partition)  # '' is refused, not unset
@@ -255,7 +267,7 @@ def estimate(
                                        speculative=speculative_config(speculative), dp=data_parallel_size(dp),
                                        enable_expert_parallel=expert_parallel,
                                        mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
-                                       enable_eplb=balancer))
+                                       enable_eplb=balancer, enable_lora=adapters))
     show(result, fmt, chart=chart)
 
 
@@ -290,7 +302,8 @@ def check(
                                        "speculative_config, dp, enable_expert_parallel, enable_eplb, "
                                        "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size, "
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
-                                       "pp_layer_partition, gpu_memory, gpus_per_node). See docs/ci.md."),
+                                       "pp_layer_partition, gpu_memory, gpus_per_node, enable_lora, max_loras, "
+                                       "max_lora_rank, lora_dtype, fully_sharded_loras). See docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
     pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
@@ -323,6 +336,11 @@ def check(
     eplb: bool = ENABLE_EPLB,
     eplb_config: Optional[str] = EPLB_CONFIG,
     redundant: Optional[str] = NUM_REDUNDANT_EXPERTS,
+    lora: bool = ENABLE_LORA,
+    max_loras: Optional[int] = MAX_LORAS,
+    max_lora_rank: Optional[int] = MAX_LORA_RANK,
+    lora_dtype: Optional[str] = LORA_DTYPE,
+    fully_sharded_loras: bool = FULLY_SHARDED_LORAS,
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     max_num_seqs: Optional[int] = MAX_NUM_SEQS,
@@ -355,7 +373,9 @@ def check(
                    mm_processor_kwargs=processor_kwargs, eplb_config=eplb_config, num_redundant_experts=redundant,
                    block_size=block_size, quantization=quantization, dtype=dtype, max_num_seqs=max_num_seqs,
                    max_num_batched_tokens=max_num_batched_tokens, pp_layer_partition=pp_partition,
-                   gpu_memory=gpu_memory, gpus_per_node=gpus_per_node)
+                   gpu_memory=gpu_memory, gpus_per_node=gpus_per_node, enable_lora=lora or None,
+                   max_loras=max_loras, max_lora_rank=max_lora_rank, lora_dtype=lora_dtype,
+                   fully_sharded_loras=fully_sharded_loras or None)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -20,6 +20,8 @@ FLAGS = {
     "dp": "--data-parallel-size", "enable_expert_parallel": "--enable-expert-parallel", "enable_eplb": "--enable-eplb",
     "mm_processor_kwargs": "--mm-processor-kwargs", "eplb_config": "--eplb-config",
     "num_redundant_experts": "--num-redundant-experts", "gpus_per_node": "--gpus-per-node",
+    "enable_lora": "--enable-lora", "max_loras": "--max-loras",
+    "max_lora_rank": "--max-lora-rank", "lora_dtype": "--lora-dtype", "fully_sharded_loras": "--fully-sharded-loras",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -35,7 +37,8 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config",
                        "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
-                       "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node")
+                       "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
+                       "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -103,6 +106,17 @@ EPLB_CONFIG_HELP = ("As vLLM's --eplb-config (0.10.2+), JSON: '{\"num_redundant_
                     "communicator count too (nixl: no profile reservation; unnamed: torch_gloo, vLLM without NIXL).")
 REDUNDANT_HELP = ("As vLLM 0.9.2-0.11.2's --num-redundant-experts (0.12+ take --eplb-config); kvplan models EPLB from "
                   "0.24, so it is refused with an engine that old.")
+ENABLE_LORA_HELP = ("As vLLM's --enable-lora (modelled from 0.12): the LoRA manager's adapter slots, stacked A/B "
+                    "buffers of every module the model class wraps, max_loras x rank in lora_dtype, built at load "
+                    "beside the weights; priced for dense Llama, Mistral, Qwen2/3, Gemma 2 and Phi-3 classes.")
+MAX_LORAS_HELP = ("As vLLM's --max-loras (with --enable-lora): adapters a batch may use at once, the GPU slots "
+                  "(default 1).")
+MAX_LORA_RANK_HELP = ("As vLLM's --max-lora-rank (with --enable-lora): the slots' rank, one of 1, 8, 16, 32, 64, 128, "
+                      "256, 320, 512 (default 16).")
+LORA_DTYPE_HELP = ("As vLLM's --lora-dtype (with --enable-lora): auto (the model's dtype, the default), float16 or "
+                   "bfloat16.")
+FULLY_SHARDED_LORAS_HELP = ("As vLLM's --fully-sharded-loras (with --enable-lora): the S-LoRA split, column layers' "
+                            "A by rank and row layers' B by output over the TP ranks (tp must divide the rank).")
 # the flags that change capacity besides the engine's (estimate and check alike)
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
                    "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")

@@ -131,14 +131,17 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 
 def _engine(dep: Deployment):
     from ..engines import enable_eplb
+    from .deployments import lora_settings
 
     balancer = enable_eplb(dep.enable_eplb, dep.eplb_config, dep.num_redundant_experts)
+    adapters = lora_settings(vars(dep))
     return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only,
                                               dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode, dep.cpu_offload_gb,
                                               num_gpu_blocks_override=dep.num_gpu_blocks_override,
                                               speculative=dep.speculative_config, dp=dep.dp,
                                               enable_expert_parallel=dep.enable_expert_parallel,
-                                              mm_processor_kwargs=dep.mm_processor_kwargs, enable_eplb=balancer))
+                                              mm_processor_kwargs=dep.mm_processor_kwargs, enable_eplb=balancer,
+                                              enable_lora=adapters))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

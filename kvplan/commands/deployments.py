@@ -28,7 +28,8 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "mm_encoder_tp_mode", "cpu_offload_gb", "num_gpu_blocks_override", "speculative_config", "dp",
                  "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
-                 "gpu_memory", "gpus_per_node")
+                 "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
+                 "fully_sharded_loras")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -71,6 +72,11 @@ class Deployment:
     pp_layer_partition: Optional[tuple] = None  # decoder layers per stage, as vLLM's VLLM_PP_LAYER_PARTITION
     gpu_memory: Optional[int] = None  # bytes: the GPU's memory in place of the catalog's (kvplan's own)
     gpus_per_node: Optional[int] = None  # the GPUs of one node in place of the catalog's (kvplan's own; remedies)
+    enable_lora: bool = False  # vLLM's --enable-lora (engines/vllm_lora.py, with the next four)
+    max_loras: Optional[int] = None  # vLLM's --max-loras (None: 1)
+    max_lora_rank: Optional[int] = None  # vLLM's --max-lora-rank (None: 16)
+    lora_dtype: Optional[str] = None  # vLLM's --lora-dtype (None: auto)
+    fully_sharded_loras: bool = False  # vLLM's --fully-sharded-loras
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -168,6 +174,28 @@ def _processor_kwargs(value):
     return mm_processor_kwargs(value)
 
 
+def _lora_setting(**settings):
+    """vllm_lora.lora_config with LoRA on and one setting given: the setting's own checks."""
+    from ..engines import enable_lora
+
+    return enable_lora(True, **settings)
+
+
+def _lora_count(field: str, value) -> int:
+    if isinstance(value, str):  # a YAML integer, not text (as tp)
+        raise FieldError(field, f"must be a whole number, unquoted, got {quote(value)}.")
+    return getattr(_lora_setting(**{field: value}), field)
+
+
+def lora_settings(fields: dict):
+    """The deployment's LoRA (engines/vllm_lora.LoraConfig; None when off): a setting without enable_lora is
+    refused, as estimate refuses it."""
+    from ..engines import enable_lora
+
+    return enable_lora(fields.get("enable_lora"), fields.get("max_loras"), fields.get("max_lora_rank"),
+                       fields.get("lora_dtype"), fields.get("fully_sharded_loras"))
+
+
 MAX_BLOCK_SIZE = 2**16
 
 
@@ -262,10 +290,15 @@ VALIDATORS = {
     "pp_layer_partition": layer_partition,
     "gpu_memory": parse_gpu_memory,
     "gpus_per_node": node_gpus,
+    "enable_lora": _flag("enable_lora"),
+    "max_loras": lambda v: _lora_count("max_loras", v),
+    "max_lora_rank": lambda v: _lora_count("max_lora_rank", v),
+    "lora_dtype": lambda v: _lora_setting(lora_dtype=v).lora_dtype,
+    "fully_sharded_loras": _flag("fully_sharded_loras"),
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,
-            "enable_expert_parallel": False, "enable_eplb": False}
+            "enable_expert_parallel": False, "enable_eplb": False, "enable_lora": False, "fully_sharded_loras": False}
 
 
 def deployment_fields(values: dict) -> dict:
@@ -276,6 +309,7 @@ def deployment_fields(values: dict) -> dict:
     fields = {key: DEFAULTS.get(key) if values.get(key) is None else VALIDATORS[key](values[key])
               for key in OPTIONAL_KEYS}
     require_stage_counts(fields["pp"], fields["pp_layer_partition"])
+    lora_settings(fields)  # a LoRA setting without enable_lora, refused where it is read
     return fields
 
 

@@ -34,6 +34,7 @@ class EngineFlags:
     enable_expert_parallel: bool = False  # --enable-expert-parallel: routed experts whole, over T x D ranks
     mm_processor_kwargs: Optional["ProcessorKwargs"] = None  # --mm-processor-kwargs: the Qwen-VL dummy items' size
     enable_eplb: Optional[object] = None  # --enable-eplb with --eplb-config: vllm_eplb.Eplb (None: off)
+    enable_lora: Optional[object] = None  # --enable-lora with --max-loras ...: vllm_lora.LoraConfig (None: off)
 
     def unused_on(self, spec) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's
@@ -130,6 +131,14 @@ def gpu_blocks_override(value) -> Optional[int]:
         raise FieldError("num_gpu_blocks_override", f"must be a whole number of KV-cache blocks, 1 to 2^48 (vLLM's "
                                                     f"--num-gpu-blocks-override), got {quote(value)}.")
     return number
+
+
+def enable_lora(value, max_loras=None, max_lora_rank=None, lora_dtype=None, fully_sharded_loras=None):
+    """vLLM's --enable-lora with --max-loras, --max-lora-rank, --lora-dtype, --fully-sharded-loras:
+    engines/vllm_lora.py LoraConfig, or None when LoRA is off (the others refused without it)."""
+    from .vllm_lora import lora_config
+
+    return lora_config(value, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
 
 
 def speculative_config(value):
@@ -342,7 +351,7 @@ def get_engine(name, flags: EngineFlags = EngineFlags()):
     text = str(name).strip().lower() if isinstance(name, str) else None
     if text == "none":
         vllm_only = {"dp": "no expert or data-parallel layout", "enable_expert_parallel": "no expert layout",
-                     "enable_eplb": "no expert load balancer",
+                     "enable_eplb": "no expert load balancer", "enable_lora": "no LoRA adapter slots",
                      "num_gpu_blocks_override": "no blocks to override", "speculative": "no drafter",
                      "cpu_offload_gb": "no CPU offload", "skip_mm_profiling": "no profile run",
                      "language_model_only": "no vision-tower rules", "mm_limits": "no profile run",

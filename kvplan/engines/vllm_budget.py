@@ -12,6 +12,8 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
   (model_executor/layers/fused_moe/oracle/mxfp4.py mxfp4_round_up_hidden_size_and_intermediate_size): 0.32 on
   Hopper runs OAI Triton (intermediate to 64), on other NVIDIA GPUs Marlin (intermediate to 128, hidden to
   256), which is also what Hopper loaded before 0.21 [A19: 65.97 GiB logged for gpt-oss-120b, 65.81 here].
+- --enable-lora (vllm_lora.py): the LoRA manager's adapter slots, built in load_model (so inside vLLM's "Model
+  loading took"), a line of their own after the weights.
 - --enable-eplb (vllm_eplb.py): EplbState's buffers at load in the weights; the profile run's EPLB step (its
   all-gather reservation) beside the forward in the profile peak.
 - sparse attention's top-k index buffers (DeepSeek-V3.2; DeepSeek-V4's one shared buffer), allocated while the
@@ -188,6 +190,16 @@ def with_eplb(spec, layout, config, stage, weights: int, weights_source: str, pe
             f"{layout.ep} x its largest tensor)" if reserved else "EPLB's profile step: none with NIXL")
     inner = peak_source[4:-1] if peak_source.startswith("max(") and peak_source.endswith(")") else peak_source
     return weights + state, weights_source, max(peak, reserved), f"max({inner}; {step})"
+
+
+def adapter_slots(spec, tp: int, stage, settings, flags: EngineFlags, version: str) -> Optional[BudgetTerm]:
+    """--enable-lora's slots and punica tensors on this GPU (vllm_lora.py), a term of their own; None when off.
+    vLLM builds them in load_model, so its "Model loading took" figure holds them with the weights."""
+    if not flags.enable_lora:
+        return None
+    from .vllm_lora import lora_bytes
+
+    return BudgetTerm("lora", *lora_bytes(spec, tp, stage, settings, flags.enable_lora, version))
 
 
 INDEX_BYTES = 4  # int32 token indices
@@ -591,10 +603,10 @@ def describe_drafter(spec, runner: Runner) -> str:
 # Left out (each under 1 MiB at 1,024 sequences and 16,384 tokens, tests/data/vllm_runner_buffers.json): input ids,
 # positions (M-RoPE's num_dims + 1 rows), padding flags, query_start_loc, sequence lengths, V1's sampling parameters
 # and logits processors, V2's RequestState rows, InputBuffers and UVA-backed rows (host memory). CPU-pinned mirrors
-# are host memory. Not modelled (no flag for them): LoRA (--enable-lora: the adapters' weights and V2's LoraState)
-# and prompt embeddings (--enable-prompt-embeds: V1 before 0.30, config/vllm.py 0.27.0:2242-2243; from 0.30 V2's
-# DefaultModelState keeps [max_num_batched_tokens, hidden] embeddings, model_states/default.py:39-48, and each
-# running request's embeddings on the GPU, prompt_embeds.py add_request).
+# are host memory. --enable-lora's slots are built at load (adapter_slots; V2's LoraState is a host array). Not
+# modelled (no flag for it): prompt embeddings (--enable-prompt-embeds: V1 before 0.30, config/vllm.py
+# 0.27.0:2242-2243; from 0.30 V2's DefaultModelState keeps [max_num_batched_tokens, hidden] embeddings,
+# model_states/default.py:39-48, and each running request's embeddings on the GPU, prompt_embeds.py add_request).
 
 
 def _mib_or_gib(size: int) -> str:
@@ -646,7 +658,7 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     """vLLM 0.34's extensible KV cache, sized from the memory free after warmup and CUDA-graph capture
     (v1/worker/extensible_kv_cache.py:592-618 measure_kv_cache_bytes, called by measure_kv_cache_blocks):
 
-        used      = weights + non-torch + runner buffers + CUDA graphs + what the profile left allocated
+        used      = weights (+ LoRA slots) + non-torch + runner buffers + CUDA graphs + what the profile left allocated
         headroom  = memory - baseline - used                    (free + the committed prefix)
         margin    = max(1 GiB (3 on ROCm), 0.75 x transient)    (KV_CACHE_MARGIN_FLOOR_BYTES / _FRACTION, :64-66)
         available = min(requested - used, headroom - margin) - max(transient, torch's reservation growth)
@@ -665,7 +677,9 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     peak = terms["profile_peak"].bytes
     transient = peak - persistent
     graphs = 0 if flags.enforce_eager else _value("cuda_graphs")  # captured whatever the platform, then measured
-    used = terms["weights"].bytes + terms["non_torch"].bytes + terms["runner_state"].bytes + graphs
+    lora = terms.get("lora")  # --enable-lora's slots, built at load beside the weights
+    used = (terms["weights"].bytes + (lora.bytes if lora else 0) + terms["non_torch"].bytes
+            + terms["runner_state"].bytes + graphs)
     margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * transient))
     graph_term = BudgetTerm("cuda_graphs", graphs, "0: --enforce-eager captures no graphs" if flags.enforce_eager
                             else f"captured before the cache is sized, {CONSTANTS['cuda_graphs'][1]}")
@@ -686,8 +700,8 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     profiled = requested - used + kv_init + graphs - peak
     budget_terms = (BudgetTerm("memory", top, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization "
                                               f"{gpu_util}"),
-                    fixed[0], terms["weights"], kept, terms["non_torch"], terms["runner_state"], graph_term, fixed[1],
-                    fixed[2])
+                    fixed[0], terms["weights"], *((lora,) if lora else ()), kept, terms["non_torch"],
+                    terms["runner_state"], graph_term, fixed[1], fixed[2])
     return Budget(available, "gpu", gpu.name, memory, gpu_util, top, terms["weights"].bytes, peak,
                   terms["non_torch"].bytes, graphs, fixed[1].bytes,
                   f"vllm {version}" + (", enforce eager" if flags.enforce_eager else ""),
@@ -765,6 +779,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     if spec.draft is not None:
         weights, weights_source, peak, peak_source = with_drafter(spec, tp, settings, rules, weights, weights_source,
                                                                   peak, peak_source)
+    lora_term = adapter_slots(spec, tp, stage, settings, flags, version)
     if rules.era == "v0":
         name = "v0_non_torch_small_gpu" if memory < SMALL_GPU else "v0_non_torch"
         non_torch, nccl = _value(name), _value("v0_nccl") if tp > 1 else 0
@@ -782,17 +797,20 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     if measured:
         terms = {t.name: t for t in (BudgetTerm("weights", weights, weights_source),
                                      BudgetTerm("profile_peak", peak, peak_source),
-                                     BudgetTerm("non_torch", non_torch, nt_source), state_term)}
+                                     BudgetTerm("non_torch", non_torch, nt_source), state_term,
+                                     *((lora_term,) if lora_term else ()))}
         persistent = persistent_after_profile(spec, tp, stage, settings, rules, runner, gpu, layout)
         kv_init = (block_tables(settings, runner, version, rules, True, groups, block_size, built_len)
                    - block_tables(settings, runner, version, rules, False, groups, block_size, built_len))
         return extensible_budget(gpu, memory, requested, gpu_util, version, stage, flags, tp, terms, persistent,
                                  kv_init)
     graphs, graph_source = graph_reserve(rules, runner, gpu, flags.enforce_eager, version)
-    available = requested - weights - peak - non_torch - state - nccl - graphs
+    lora = lora_term.bytes if lora_term else 0
+    available = requested - weights - lora - peak - non_torch - state - nccl - graphs
     terms = (
         BudgetTerm("memory", requested, f"{gpu.name} {format_gib(memory)} GiB x gpu_memory_utilization {gpu_util}"),
         BudgetTerm("weights", weights, weights_source),
+        *((lora_term,) if lora_term else ()),
         BudgetTerm("profile_peak", peak, peak_source),
         BudgetTerm("non_torch", non_torch, nt_source),
         *((state_term,) if state else ()),

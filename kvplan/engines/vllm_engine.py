@@ -29,7 +29,8 @@ FLAG_SINCE = {"skip_mm_profiling": (0, 10, 1), "language_model_only": (0, 17), "
 
 # older releases have these flags, not what kvplan models: (first release modelled, what it models)
 MODELLED_SINCE = {"dp": ((0, 9), "lays out the experts"), "enable_expert_parallel": ((0, 9), "lays out the experts"),
-                  "enable_eplb": ((0, 24), "builds EPLB's state and picks its communicator")}
+                  "enable_eplb": ((0, 24), "builds EPLB's state and picks its communicator"),
+                  "enable_lora": ((0, 12), "drops the extra-vocabulary LoRA slots kvplan does not model")}
 # how the redundant experts were spelled (arg_utils.py): --num-redundant-experts 0.9.2 to 0.11.2, --eplb-config 0.10.2+
 EPLB_CONFIG_SINCE, REDUNDANT_FLAG_UNTIL = (0, 10, 2), (0, 11, 2)
 # --limit-mm-per-prompt's dummy-data options (width / height / num_frames): config/multimodal.py ImageDummyOptions and
@@ -54,6 +55,10 @@ class VllmEngine:
                 release = ".".join(map(str, since))
                 raise FieldError(name, f"is modelled from vLLM {release} on, as that release {what} (vllm=={version} "
                                        f"is older); pick {release} or later.")
+        if flags.enable_lora:
+            from .vllm_lora import check_release
+
+            check_release(flags.enable_lora, version)
         if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
             raise FieldError("enable_eplb", "needs --enable-expert-parallel: vLLM refuses EPLB without it "
                                             "(\"enable_expert_parallel must be True to use EPLB\").")
@@ -187,6 +192,10 @@ class VllmEngine:
         from .vllm_media_floor import item_refusal
 
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
+        if self.flags.enable_lora:  # vLLM's refusals whatever the budget (--kv-cache-memory-bytes too)
+            from .vllm_lora import check_served
+
+            check_served(spec, settings, self.flags.enable_lora, self.flags.speculative, self.version)
         # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
         registered = architecture_refusal(served_architecture(spec), self.version) is None
         # then, up to 0.10.0, a media flag on a text class (ModelConfig), then a media item past the batched tokens

@@ -17,6 +17,7 @@ MAX_SERIES = 4
 # budget term -> (label, character, colour), in the order the bar draws them
 SEGMENTS = {
     "weights": ("weights", "█", "blue"),
+    "lora": ("LoRA adapter slots", "█", "cyan"),
     "profile_peak": ("activations (profile peak)", "▓", "magenta"),
     "activation": ("activations", "▓", "magenta"),
     "non_torch": ("non-torch (CUDA context, buffers)", "▒", "yellow"),

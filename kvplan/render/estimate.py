@@ -122,7 +122,7 @@ def cache_dtype_note(plan) -> str:
 
 TERM_NAMES = {"weights": "weights", "profile_peak": "profile peak", "activation": "activations",
               "non_torch": "non-torch", "cuda_context": "CUDA context", "cuda_graphs": "CUDA graphs", "nccl": "NCCL",
-              "margin": "transient margin", "runner_state": "runner buffers"}
+              "margin": "transient margin", "runner_state": "runner buffers", "lora": "LoRA slots"}
 
 
 def budget_line(plan: Plan, spell=str) -> str:

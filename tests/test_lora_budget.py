@@ -1,0 +1,314 @@
+"""vLLM's --enable-lora (engines/vllm_lora.py): the LoRA manager's adapter slots, held to hand arithmetic from the
+shapes vLLM's LoRA layer classes allocate (each rule cited to the vLLM 0.32.0 file:line it comes from), to vLLM
+0.34.0's own layer classes built on the CPU (benchmarks/vllm_reference/lora.py -> tests/data/vllm_lora_bytes.json),
+and the refusals as one line, exit 2."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import estimate_plan, one_error_line, run_kvplan
+from kvplan.engines.vllm_lora import LLAMA, NO_EMBEDDINGS, PHI3, Layout, layer_elements, lora_bytes, lora_config, \
+    punica_bytes
+from kvplan.model.sources import resolve
+
+FROZEN = json.loads((Path(__file__).parent / "data" / "vllm_lora_bytes.json").read_text())
+LLAMA_8B = "meta-llama/Llama-3.1-8B"
+MiB, GiB = 2**20, 2**30
+H100 = SimpleNamespace(max_num_batched_tokens=8192, max_num_seqs=1024)  # vLLM's defaults on an H100
+FOUR_X_64 = lora_config(True, 4, 64)  # --enable-lora --max-loras 4 --max-lora-rank 64, lora_dtype auto = bf16
+
+
+def _terms(plan) -> dict:
+    return {t["name"]: t for t in plan["budget"]["terms"]}
+
+
+# -- Llama-3.1-8B: hidden 4096, 32 query heads and 8 KV heads of 128, intermediate 14336, vocab 128256 ---------------
+# Every slot tensor is max_loras x ... in bf16 (2 bytes), 4 slots of rank 64:
+# qkv_proj (MergedQKVParallelLinearWithLoRA, column_parallel_linear.py:207-245): 3 A of [64, 4096] and B of
+#   [4096 / tp, 64], [1024 / tp, 64], [1024 / tp, 64];
+# o_proj (RowParallelLinearWithLoRA, row_parallel_linear.py:27-28, base_linear.py:126-153): A [64, 4096 / tp],
+#   B [4096, 64];
+# gate_up_proj (MergedColumnParallelLinearWithLoRA): 2 A of [64, 4096], 2 B of [14336 / tp, 64];
+# down_proj (row): A [64, 14336 / tp], B [4096, 64];
+# embed_tokens (vocab_parallel_embedding.py:31-48): A [128256, 64], B [4096, 64], whole on every rank;
+# lm_head (LogitsProcessorWithLoRA, logits_processor.py:93-112): A [64, 4096], B [128256, 64], whole; at tp 2 also
+#   the int64 logits map of the vocab padded to 64 (128,256 already is): 8 x 128,256 bytes.
+
+def test_llama_8b_tp1_each_module_holds_what_its_lora_class_allocates():
+    per_slot = layer_elements(resolve(LLAMA_8B), 1, FOUR_X_64, LLAMA)
+    bytes_4 = {module: elements * 2 * 4 for module, elements in per_slot.items()}
+    assert bytes_4["qkv_proj"] == 4 * 2 * (3 * 64 * 4096 + 64 * (4096 + 1024 + 1024)) == 9 * MiB
+    assert bytes_4["o_proj"] == 4 * 2 * (64 * 4096 + 4096 * 64) == 4 * MiB
+    assert bytes_4["gate_up_proj"] == 4 * 2 * (2 * 64 * 4096 + 2 * 14336 * 64) == 18 * MiB
+    assert bytes_4["down_proj"] == 4 * 2 * (64 * 14336 + 4096 * 64) == 9 * MiB
+
+
+def test_llama_8b_tp1_total_four_slots_of_rank_64():
+    total, source = lora_bytes(resolve(LLAMA_8B), 1, None, H100, FOUR_X_64, "0.32.0")
+    layers = 32 * 40 * MiB  # 1.25 GiB
+    embedding = 4 * 2 * (128256 * 64 + 4096 * 64)  # 67,764,224 B, the same for lm_head at tp 1
+    # punica: 4 int64 of 8192 tokens, 3 of 1024 sequences (punica_base.py:133-155); 2 LoRAKernelMeta of 2 int32 of
+    # 8192 and int32 of 5, 5 and 6 (lora_kernel_metadata.py:54-77)
+    punica = 8 * (4 * 8192 + 3 * 1024) + 2 * (4 * (2 * 8192 + 5 + 5 + 6))
+    assert punica == 417_920 == punica_bytes(H100, FOUR_X_64)
+    assert total == layers + 2 * embedding + punica == 1_478_123_648  # 1.38 GiB
+    assert "40.0 MiB a layer x 32 layers" in source and "Model loading took" in source
+
+
+def test_llama_8b_tp2_splits_the_projections_not_the_embeddings():
+    per_layer = sum(layer_elements(resolve(LLAMA_8B), 2, FOUR_X_64, LLAMA).values()) * 2 * 4
+    qkv = 3 * 64 * 4096 + 64 * (2048 + 512 + 512)
+    o_proj = 64 * 2048 + 4096 * 64
+    gate_up = 2 * 64 * 4096 + 2 * 7168 * 64
+    down = 64 * 7168 + 4096 * 64
+    assert per_layer == 4 * 2 * (qkv + o_proj + gate_up + down) == 28_311_552  # 27 MiB
+    total, source = lora_bytes(resolve(LLAMA_8B), 2, None, H100, FOUR_X_64, "0.32.0")
+    assert total == 32 * 28_311_552 + 2 * 67_764_224 + 8 * 128256 + 417_920 == 1_042_942_080
+    assert "logits map 1.0 MiB" in source
+
+
+def test_fully_sharded_loras_split_column_a_by_rank_and_row_b_by_output():
+    """base_linear.py:118-132 (divide(rank, tp) for column layers' A, divide(output, tp) for row layers' B)."""
+    sharded = lora_config(True, 4, 64, fully_sharded_loras=True)
+    per_layer = sum(layer_elements(resolve(LLAMA_8B), 2, sharded, LLAMA).values()) * 2 * 4
+    qkv = 3 * 32 * 4096 + 64 * (2048 + 512 + 512)
+    o_proj = 64 * 2048 + 2048 * 64
+    gate_up = 2 * 32 * 4096 + 2 * 7168 * 64
+    down = 64 * 7168 + 2048 * 64
+    assert per_layer == 4 * 2 * (qkv + o_proj + gate_up + down) == 20 * MiB
+    assert layer_elements(resolve(LLAMA_8B), 1, sharded, LLAMA) == layer_elements(resolve(LLAMA_8B), 1, FOUR_X_64,
+                                                                                  LLAMA)  # tp 1: nothing to split
+
+
+def test_a_pipeline_stage_wraps_its_own_layers_and_ends():
+    """PPMissingLayer is skipped (model_manager.py:479-480): the embedding's slots on the first stage, the LM head's
+    on the last, the punica tensors on both."""
+    from kvplan.plan.sharding import Stage
+
+    spec = resolve(LLAMA_8B)
+    first, _ = lora_bytes(spec, 1, Stage(0, 2, 0, 16), H100, FOUR_X_64, "0.32.0")
+    last, source = lora_bytes(spec, 1, Stage(1, 2, 16, 32), H100, FOUR_X_64, "0.32.0")
+    assert first == last == 16 * 40 * MiB + 67_764_224 + 417_920
+    assert "lm_head" in source and "embed_tokens" not in source
+
+
+# -- capacity: what the slots cost the KV cache --------------------------------------------------------------------
+
+def test_the_slots_cost_the_kv_cache_their_bytes_exactly():
+    args = (LLAMA_8B, "--gpu", "H100", "--max-model-len", "8192")
+    plain = estimate_plan(*args)
+    lora = estimate_plan(*args, "--enable-lora", "--max-loras", "4", "--max-lora-rank", "64")
+    assert "lora" not in _terms(plain)
+    assert _terms(lora)["lora"]["bytes"] == 1_478_123_648
+    assert list(_terms(lora))[:3] == ["memory", "weights", "lora"]  # a line of its own, next to the weights
+    assert plain["kv_budget_bytes_per_gpu"] - lora["kv_budget_bytes_per_gpu"] == 1_478_123_648
+    assert (plain["max_concurrency"], lora["max_concurrency"]) == (54, 53)  # 1 GiB of KV a request at 8192
+
+
+def test_the_extensible_kv_cache_counts_them_as_used_memory():
+    """vLLM 0.34 sizes the cache from memory measured after warmup (vllm_budget.extensible_budget): the slots, built
+    at load, are part of what is used."""
+    args = (LLAMA_8B, "--gpu", "H100", "--max-model-len", "8192", "--engine", "vllm==0.34.0")
+    plain = estimate_plan(*args)
+    lora = estimate_plan(*args, "--enable-lora", "--max-loras", "4", "--max-lora-rank", "64")
+    assert plain["kv_budget_bytes_per_gpu"] - lora["kv_budget_bytes_per_gpu"] == _terms(lora)["lora"]["bytes"]
+    assert plain["budget"]["measured"]["profiled_bytes"] - lora["budget"]["measured"]["profiled_bytes"] == \
+        _terms(lora)["lora"]["bytes"]
+
+
+def test_the_table_shows_the_line():
+    r = run_kvplan("estimate", LLAMA_8B, "--gpu", "H100", "-c", "8192", "--enable-lora", "--max-loras", "4",
+                   "--max-lora-rank", "64")
+    assert r.returncode == 0, r.stderr
+    assert "- LoRA slots 1.38 GiB -" in " ".join(r.stdout.split())
+
+
+def test_check_gates_on_the_smaller_capacity():
+    ok = run_kvplan("check", LLAMA_8B, "-tp", "1", "--gpu", "H100", "-c", "8192", "--min-concurrency", "54")
+    short = run_kvplan("check", LLAMA_8B, "-tp", "1", "--gpu", "H100", "-c", "8192", "--min-concurrency", "54",
+                       "--enable-lora", "--max-loras", "4", "--max-lora-rank", "64")
+    assert (ok.returncode, short.returncode) == (0, 1)
+    assert "max_concurrency 53 < min_concurrency 54" in short.stdout
+
+
+def test_deployments_file_and_api_take_the_same_settings(tmp_path):
+    from kvplan import api
+
+    path = tmp_path / "d.yaml"
+    path.write_text(f"deployments:\n  - name: chat\n    model: {LLAMA_8B}\n    tp: 1\n    gpu: H100\n"
+                    f"    context: 8192\n    enable_lora: true\n    max_loras: 4\n    max_lora_rank: 64\n")
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["results"][0]["max_concurrency"] == 53
+    (plan,) = api.estimate(LLAMA_8B, gpu="H100", max_model_len=8192, enable_lora=True, max_loras=4, max_lora_rank=64)
+    assert plan.max_concurrency == 53
+    assert api.check(LLAMA_8B, tensor_parallel_size=1, gpu="H100", max_model_len=8192, enable_lora=True,
+                     max_loras=4, max_lora_rank=64)[0]["max_concurrency"] == 53
+
+
+# -- what vLLM 0.34's own layer classes allocate on the CPU --------------------------------------------------------
+
+FROZEN_MODULES = {"qkv_proj/3": ("qkv_proj", Layout(3, 2, False)), "qkv_proj/1": ("qkv_proj", Layout(1, 1, False)),
+                  "o_proj": ("o_proj", LLAMA), "gate_up_proj/2": ("gate_up_proj", Layout(3, 2, False)),
+                  "gate_up_proj/1": ("gate_up_proj", Layout(1, 1, False)), "down_proj": ("down_proj", LLAMA)}
+
+
+@pytest.mark.parametrize("case", FROZEN["cases"], ids=lambda c: f"{c['shape']['name']}-tp{c['tp']}"
+                                                               f"{'-sharded' if c['fully_sharded_loras'] else ''}")
+def test_each_module_is_what_vllms_own_class_allocated(case):
+    s = case["shape"]
+    spec = SimpleNamespace(hidden_size=s["hidden"], num_attention_heads=s["heads"], kv_heads=s["kv_heads"],
+                           head_dim=s["head_dim"], intermediate_size=s["intermediate"], vocab_size=s["vocab"])
+    config = lora_config(True, case["max_loras"], case["max_lora_rank"], "bfloat16", case["fully_sharded_loras"])
+    for name, (module, shape) in FROZEN_MODULES.items():
+        ours = layer_elements(spec, case["tp"], config, shape)[module] * 2 * case["max_loras"]
+        assert ours == case["modules"][name]["bytes"], name
+    table = (s["vocab"] + s["hidden"]) * case["max_lora_rank"] * 2 * case["max_loras"]
+    assert case["modules"]["embed_tokens"]["bytes"] == table
+    mapping = 8 * -(-s["vocab"] // 64) * 64 if case["tp"] > 1 else 0
+    assert case["modules"]["lm_head"]["bytes"] == table + mapping
+
+
+@pytest.mark.parametrize("frozen", FROZEN["punica"], ids=lambda f: f"{f['max_num_batched_tokens']}")
+def test_punica_tensors_are_what_its_gpu_wrapper_allocated(frozen):
+    settings = SimpleNamespace(max_num_batched_tokens=frozen["max_num_batched_tokens"],
+                               max_num_seqs=frozen["max_num_seqs"])
+    assert punica_bytes(settings, lora_config(True, frozen["max_loras"])) == frozen["bytes"]
+
+
+# -- the modules each class lists, by release ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model,release,embeddings", [
+    ("Qwen/Qwen3-8B", "0.14.0", False),  # qwen3.py 0.12.0:254-262: packed_modules_mapping only
+    ("Qwen/Qwen3-8B", "0.16.0", True),  # qwen3.py 0.16.0:274: embedding_modules embed_tokens, lm_head
+    ("mistralai/Mistral-7B-v0.3", "0.14.0", True),  # registry.py 0.12.0:147: llama.LlamaForCausalLM
+    ("mistralai/Mistral-7B-v0.3", "0.32.0", False),  # mistral.py 0.32.0:238: embedding_modules = {}
+    ("Qwen/Qwen2.5-7B-Instruct", "0.32.0", False),  # qwen2.py: no embedding_modules
+    ("google/gemma-2-9b", "0.32.0", False),
+    ("microsoft/Phi-3-mini-4k-instruct", "0.32.0", True),  # phi3.py: Phi3ForCausalLM(LlamaForCausalLM)
+])
+def test_embedding_slots_follow_the_class(model, release, embeddings):
+    spec = resolve(model)
+    total, source = lora_bytes(spec, 1, None, H100, FOUR_X_64, release)
+    table = (spec.vocab_size + spec.hidden_size) * 64 * 2 * 4
+    layers = sum(layer_elements(spec, 1, FOUR_X_64, LLAMA if spec.architecture != "Phi3ForCausalLM" else PHI3)
+                 .values()) * 2 * 4 * spec.num_hidden_layers
+    assert total == layers + 2 * table * embeddings + 417_920
+    assert ("embed_tokens" in source) == embeddings
+
+
+def test_phi3_packs_qkv_and_gate_up_as_one_slice():
+    """phi3.py 0.32.0:11-14: {"qkv_proj": ["qkv_proj"], "gate_up_proj": ["gate_up_proj"]} -> QKVParallelLinear-
+    WithLoRA and ColumnParallelLinearWithLoRA, one A of [rank, hidden] each (Phi-3-mini: hidden 3072, 32 heads of 96,
+    intermediate 8192)."""
+    elements = layer_elements(resolve("microsoft/Phi-3-mini-4k-instruct"), 1, FOUR_X_64, PHI3)
+    assert elements["qkv_proj"] == 64 * 3072 + 3 * 3072 * 64
+    assert elements["gate_up_proj"] == 64 * 3072 + 2 * 8192 * 64
+
+
+def test_gemma2_queries_are_heads_times_head_dim_not_hidden():
+    """Gemma 2 9B: hidden 3584, 16 query heads and 8 KV heads of 256: q_proj is 4096 wide, o_proj's input 4096."""
+    elements = layer_elements(resolve("google/gemma-2-9b"), 1, FOUR_X_64, NO_EMBEDDINGS)
+    assert elements["qkv_proj"] == 3 * 64 * 3584 + 64 * (4096 + 2048 + 2048)
+    assert elements["o_proj"] == 64 * 4096 + 3584 * 64
+
+
+# -- refusals ----------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flag,value", [("--max-loras", "4"), ("--max-lora-rank", "64"), ("--lora-dtype", "float16"),
+                                        ("--fully-sharded-loras", None)])
+def test_a_lora_setting_without_enable_lora_is_refused_naming_it(flag, value):
+    """vLLM builds no LoRAConfig without --enable-lora (engine/arg_utils.py 0.32.0:2650-2668) and ignores the rest;
+    kvplan refuses rather than plan without the adapters asked for."""
+    line = one_error_line(run_kvplan("estimate", LLAMA_8B, flag, *([value] if value else [])))
+    assert line.startswith(f"kvplan: error: {flag} needs --enable-lora")
+
+
+@pytest.mark.parametrize("args,words", [
+    (("--max-lora-rank", "7"), "--max-lora-rank must be one of 1, 8, 16, 32, 64, 128, 256, 320, 512"),
+    (("--max-loras", "0"), "--max-loras must be 1 or more"),
+    (("--lora-dtype", "fp8"), "--lora-dtype must be one of auto, float16, bfloat16"),
+    (("--engine", "vllm==0.11.0"), "--enable-lora is modelled from vLLM 0.12 on"),
+    (("--engine", "none"), "--enable-lora is modelled with the vLLM engine only"),
+    (("-tp", "2", "--fully-sharded-loras", "--max-lora-rank", "1"), "--max-lora-rank 1 does not split over tp 2"),
+])
+def test_bad_lora_settings_are_one_line(args, words):
+    line = one_error_line(run_kvplan("estimate", LLAMA_8B, "--gpu", "H100", "-c", "8192", "--enable-lora", *args))
+    assert words in line
+
+
+def test_a_deployment_key_without_enable_lora_is_refused_at_its_line(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text(f"deployments:\n  - name: chat\n    model: {LLAMA_8B}\n    tp: 1\n    max_loras: 4\n")
+    line = one_error_line(run_kvplan("check", "--file", path))
+    assert ":5: deployment 'chat' field 'max_loras' needs enable_lora" in line
+
+
+def test_the_api_names_its_keywords():
+    from kvplan import api
+    from kvplan.errors import FieldError
+
+    with pytest.raises(FieldError, match="^max_lora_rank needs enable_lora"):
+        api.estimate(LLAMA_8B, max_lora_rank=64)
+
+
+@pytest.mark.parametrize("extra", [(), ("--kv-cache-memory-bytes", "10G")])
+def test_a_class_without_lora_support_is_refused_in_vllms_words(extra):
+    """Falcon (RWForCausalLM -> FalconForCausalLM) has no SupportsLoRA in any release read (falcon.py 0.32.0
+    FalconForCausalLM(nn.Module, SupportsPP)); vLLM's worker refuses it whatever the memory
+    (v1/worker/lora_model_runner_mixin.py 0.32.0:46-48), so a given KV budget is refused too."""
+    line = one_error_line(run_kvplan("estimate", "tiiuae/falcon-7b", "--gpu", "H100", "-c", "2048", "--enable-lora",
+                                     *extra))
+    assert '"FalconForCausalLM does not support LoRA yet."' in line
+
+
+def test_support_follows_the_release():
+    """Gemma 4's multimodal class gains SupportsLoRA in 0.20.0 (gemma4_mm.py 0.19.1:882-887 lacks it, 0.20.0:881-887
+    has it): 0.19 refuses as vLLM does, 0.32 as kvplan's limit (a multimodal model's slots are not priced)."""
+    args = ("estimate", "google/gemma-4-31B-it", "--gpu", "H200", "-c", "8192", "--enable-lora")
+    assert '"Gemma4ForConditionalGeneration does not support LoRA yet."' in \
+        one_error_line(run_kvplan(*args, "--engine", "vllm==0.19.0"))
+    line = one_error_line(run_kvplan(*args))
+    assert "not priced by kvplan" in line and "kvplan's limit" in line
+
+
+def test_moe_experts_are_refused_as_kvplans_limit():
+    """vLLM wraps routed experts (FusedMoEWithLoRA, lora/layers/fused_moe.py) for Qwen3-MoE; kvplan does not price
+    them yet, and says so rather than leave them out."""
+    line = one_error_line(run_kvplan("estimate", "Qwen/Qwen3-30B-A3B", "--gpu", "H100", "-c", "4096",
+                                     "--enable-lora"))
+    assert "(MoE experts)" in line and "kvplan's limit" in line
+
+
+@pytest.mark.parametrize("vocab,release,refused", [(260000, "0.32.0", True), (257500, "0.16.0", True),
+                                                   (257500, "0.17.0", False), (128256, "0.12.0", False)])
+def test_vllms_lora_vocab_limit(tmp_path, vocab, release, refused):
+    """LogitsProcessorWithLoRA: vocab above 257,024 refused up to 0.16 (logits_processor.py 0.16.0:91-94), above
+    258,048 from 0.17 (0.17.0:91-92)."""
+    config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2048,
+              "intermediate_size": 8192, "num_hidden_layers": 4, "num_attention_heads": 16, "num_key_value_heads": 8,
+              "vocab_size": vocab, "max_position_embeddings": 8192, "torch_dtype": "bfloat16"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    r = run_kvplan("estimate", path, "--gpu", "H100", "-c", "4096", "--enable-lora", "--engine", f"vllm=={release}")
+    if refused:
+        assert "vocabulary of" in one_error_line(r) and "above LoRA's limit" in one_error_line(r)
+    else:
+        assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("tokens,refused", [(7, False), (8, True)])
+def test_lora_with_drafts_needs_a_batch_for_every_sequences_drafts(tokens, refused):
+    """engine/arg_utils.py 0.32.0:2671-2683: with LoRA and a speculative config, vLLM refuses max_num_batched_tokens
+    below max_num_seqs x (num_speculative_tokens + 1): on an H100 8,192 < 1,024 x 9 refuses, 1,024 x 8 does not."""
+    spec = json.dumps({"method": "ngram", "num_speculative_tokens": tokens, "prompt_lookup_max": 3})
+    r = run_kvplan("estimate", "Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8192", "--enable-lora",
+                   "--speculative-config", spec)
+    if refused:
+        assert "--max-num-batched-tokens 8,192 < --max-num-seqs 1,024 x (num_speculative_tokens + 1) = 9,216" in \
+            one_error_line(r)
+    else:
+        assert r.returncode == 0, r.stderr
