@@ -36,8 +36,9 @@ skipped, model_manager.py:479-480); a model with tied embeddings builds embed_to
 0.34.0:377-381, 0.32.0:377-381; qwen2.py 0.34.0:363-367), so its slots are there as well. One punica wrapper a
 model (model_manager.py:185-205) holds its index tensors: 4 int64 of max_num_batched_tokens and 3 of max_num_seqs
 (punica_wrapper/punica_base.py:125-155), and PunicaWrapperGPU two LoRAKernelMeta of 2 int32 x max_num_batched_tokens
-and 3 of max_loras + 1 or 2 (punica_gpu.py:39-72, ops/triton_ops/lora_kernel_metadata.py:48-84). The dummy adapters of the profile run live on the CPU
-(model_manager.py create_dummy_lora: "cpu"), so nothing more stays on the GPU.
+and 3 of max_loras + 1 or 2 (punica_gpu.py:39-72, ops/triton_ops/lora_kernel_metadata.py:48-84). The dummy
+adapters of the profile run live on the CPU (model_manager.py create_dummy_lora: "cpu"), so nothing more stays on the
+GPU.
 
 Where vLLM counts it: the runner builds the manager in load_model, inside the weights' DeviceMemoryProfiler
 (v1/worker/gpu_model_runner.py 0.32.0:5050-5069, 0.12.0:3481-3548; Model Runner V2: v1/worker/gpu/model_runner.py
