@@ -103,7 +103,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
-                          enable_lora as lora, encoder_tp_mode, gpu_blocks_override, media_limits,
+                          enable_lora as lora, encoder_tp_mode, gpu_blocks_override, ignored_lora, media_limits,
                           mm_processor_kwargs as processor, speculative_config as speculative)
     from .units import human_int
 
@@ -129,7 +129,9 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    speculative=speculative(speculative_config), dp=replicas(data_parallel_size),
                                    enable_expert_parallel=_flag(enable_expert_parallel, "enable_expert_parallel"),
                                    mm_processor_kwargs=processor(mm_processor_kwargs), enable_eplb=balancer,
-                                   enable_lora=adapters))
+                                   enable_lora=adapters,
+                                   lora_ignored=ignored_lora(enable_lora, max_loras, max_lora_rank, lora_dtype,
+                                                             fully_sharded_loras)))
     return list(result.plans)
 
 

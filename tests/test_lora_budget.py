@@ -1,7 +1,7 @@
 """vLLM's --enable-lora (engines/vllm_lora.py): the LoRA manager's adapter slots, held to hand arithmetic from the
 shapes vLLM's LoRA layer classes allocate (each rule cited to the vLLM 0.32.0 file:line it comes from), to vLLM
 0.34.0's own layer classes built on the CPU (benchmarks/vllm_reference/lora.py -> tests/data/vllm_lora_bytes.json),
-and the refusals as one line, exit 2."""
+vLLM's refusals carried by the plan (the deployment does not start), kvplan's own limits as one line, exit 2."""
 
 import json
 from pathlib import Path
@@ -166,10 +166,42 @@ def test_each_module_is_what_vllms_own_class_allocated(case):
     for name, (module, shape) in FROZEN_MODULES.items():
         ours = layer_elements(spec, case["tp"], config, shape)[module] * 2 * case["max_loras"]
         assert ours == case["modules"][name]["bytes"], name
-    table = (s["vocab"] + s["hidden"]) * case["max_lora_rank"] * 2 * case["max_loras"]
-    assert case["modules"]["embed_tokens"]["bytes"] == table
-    mapping = 8 * -(-s["vocab"] // 64) * 64 if case["tp"] > 1 else 0
-    assert case["modules"]["lm_head"]["bytes"] == table + mapping
+
+
+def _frozen_model(tmp_path, shape: dict, architecture: str, layers: int):
+    """A model of the frozen case's shape, as kvplan resolves a config.json (bf16, untied)."""
+    config = {"architectures": [architecture], "model_type": "phi3" if architecture.startswith("Phi3") else "llama",
+              "hidden_size": shape["hidden"], "intermediate_size": shape["intermediate"], "num_hidden_layers": layers,
+              "num_attention_heads": shape["heads"], "num_key_value_heads": shape["kv_heads"],
+              "head_dim": shape["head_dim"], "vocab_size": shape["vocab"], "max_position_embeddings": 4096,
+              "torch_dtype": "bfloat16", "tie_word_embeddings": False}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    return resolve(str(path))
+
+
+@pytest.mark.parametrize("case", FROZEN["cases"], ids=lambda c: f"{c['shape']['name']}-tp{c['tp']}"
+                                                               f"{'-sharded' if c['fully_sharded_loras'] else ''}")
+@pytest.mark.parametrize("architecture,qkv,gate_up", [("LlamaForCausalLM", "qkv_proj/3", "gate_up_proj/2"),
+                                                      ("Phi3ForCausalLM", "qkv_proj/1", "gate_up_proj/1")])
+def test_lora_bytes_add_up_what_vllms_own_classes_allocated(tmp_path, case, architecture, qkv, gate_up):
+    """lora_bytes of a 3-layer model of the frozen shape, whole and by pipeline stage, against the bytes vLLM 0.34's
+    own LoRA layer classes allocated (tests/data/vllm_lora_bytes.json): the first stage holds embed_tokens, the last
+    lm_head (with its logits map from tp 2), every stage the punica tensors."""
+    from kvplan.plan.sharding import Stage
+
+    spec = _frozen_model(tmp_path, case["shape"], architecture, 3)
+    config = lora_config(True, case["max_loras"], case["max_lora_rank"], "bfloat16", case["fully_sharded_loras"])
+    modules = {name: entry["bytes"] for name, entry in case["modules"].items()}
+    layer = modules[qkv] + modules["o_proj"] + modules[gate_up] + modules["down_proj"]
+    punica = punica_bytes(H100, config)
+    whole, _ = lora_bytes(spec, case["tp"], None, H100, config, "0.34.0")
+    assert whole == 3 * layer + modules["embed_tokens"] + modules["lm_head"] + punica
+    first, _ = lora_bytes(spec, case["tp"], Stage(0, 3, 0, 1), H100, config, "0.34.0")
+    middle, _ = lora_bytes(spec, case["tp"], Stage(1, 3, 1, 2), H100, config, "0.34.0")
+    last, _ = lora_bytes(spec, case["tp"], Stage(2, 3, 2, 3), H100, config, "0.34.0")
+    assert (first, middle, last) == (layer + modules["embed_tokens"] + punica, layer + punica,
+                                     layer + modules["lm_head"] + punica)
 
 
 @pytest.mark.parametrize("frozen", FROZEN["punica"], ids=lambda f: f"{f['max_num_batched_tokens']}")
@@ -191,12 +223,18 @@ def test_punica_tensors_are_what_its_gpu_wrapper_allocated(frozen):
     ("microsoft/Phi-3-mini-4k-instruct", "0.32.0", True),  # phi3.py: Phi3ForCausalLM(LlamaForCausalLM)
 ])
 def test_embedding_slots_follow_the_class(model, release, embeddings):
+    """The whole model less a middle pipeline stage's layers scaled to all of them (lora_bytes, which the frozen
+    figures hold per module) is the embedding tables: embed_tokens A [vocab, 64] + B [hidden, 64] and lm_head A
+    [64, hidden] + B [vocab, 64], 4 slots of bf16 (vocab_parallel_embedding.py:31-48, logits_processor.py:93-112),
+    where the class lists them."""
+    from kvplan.plan.sharding import Stage
+
     spec = resolve(model)
     total, source = lora_bytes(spec, 1, None, H100, FOUR_X_64, release)
+    n = spec.num_hidden_layers
+    middle, _ = lora_bytes(spec, 1, Stage(1, n, 1, 2), H100, FOUR_X_64, release)  # one layer, no embeddings
     table = (spec.vocab_size + spec.hidden_size) * 64 * 2 * 4
-    layers = sum(layer_elements(spec, 1, FOUR_X_64, LLAMA if spec.architecture != "Phi3ForCausalLM" else PHI3)
-                 .values()) * 2 * 4 * spec.num_hidden_layers
-    assert total == layers + 2 * table * embeddings + 417_920
+    assert total - n * (middle - 417_920) - 417_920 == 2 * table * embeddings
     assert ("embed_tokens" in source) == embeddings
 
 
@@ -216,16 +254,52 @@ def test_gemma2_queries_are_heads_times_head_dim_not_hidden():
     assert elements["o_proj"] == 64 * 4096 + 3584 * 64
 
 
-# -- refusals ----------------------------------------------------------------------------------------------------------
+# -- settings vLLM ignores without --enable-lora ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("flag,value", [("--max-loras", "4"), ("--max-lora-rank", "64"), ("--lora-dtype", "float16"),
                                         ("--fully-sharded-loras", None)])
-def test_a_lora_setting_without_enable_lora_is_refused_naming_it(flag, value):
-    """vLLM builds no LoRAConfig without --enable-lora (engine/arg_utils.py 0.32.0:2650-2668) and ignores the rest;
-    kvplan refuses rather than plan without the adapters asked for."""
-    line = one_error_line(run_kvplan("estimate", LLAMA_8B, flag, *([value] if value else [])))
-    assert line.startswith(f"kvplan: error: {flag} needs --enable-lora")
+def test_a_lora_setting_without_enable_lora_is_noted_and_prices_nothing(flag, value):
+    """vLLM builds no LoRAConfig without --enable-lora (engine/arg_utils.py 0.32.0:2650-2668: `if self.enable_lora
+    else None`) and ignores the rest, so kvplan plans the deployment as vLLM runs it, and says so."""
+    args = (LLAMA_8B, "--gpu", "H100", "-c", "8192")
+    plain = estimate_plan(*args)
+    ignored = estimate_plan(*args, flag, *([value] if value else []))
+    assert "lora" not in _terms(ignored)
+    assert ignored["kv_budget_bytes_per_gpu"] == plain["kv_budget_bytes_per_gpu"]
+    r = run_kvplan("estimate", *args, flag, *([value] if value else []))
+    assert r.returncode == 0, r.stderr
+    assert f"{flag} changes nothing without --enable-lora: vLLM builds no LoRA config then and ignores it" in \
+        " ".join(r.stdout.split())
 
+
+def test_the_note_is_in_the_json_too():
+    r = run_kvplan("estimate", LLAMA_8B, "--gpu", "H100", "-c", "8192", "--max-loras", "4", "--max-lora-rank", "64",
+                   "--format", "json")
+    assert r.returncode == 0, r.stderr
+    assert any(note.startswith("--max-loras, --max-lora-rank change nothing without --enable-lora")
+               for note in json.loads(r.stdout)["model"]["rules"])
+
+
+def test_a_deployment_key_without_enable_lora_is_a_warning_at_its_line(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text(f"deployments:\n  - name: chat\n    model: {LLAMA_8B}\n    tp: 1\n    max_loras: 4\n")
+    r = run_kvplan("check", "--file", path)
+    assert r.returncode == 0, r.stderr
+    assert ":5): max_loras changes nothing without enable_lora" in " ".join(r.stdout.split())
+
+
+def test_the_api_plans_without_the_ignored_setting():
+    from kvplan import api
+
+    (plain,) = api.estimate(LLAMA_8B, gpu="H100", max_model_len=8192)
+    (ignored,) = api.estimate(LLAMA_8B, gpu="H100", max_model_len=8192, max_lora_rank=64)
+    assert ignored.kv_budget_bytes_per_gpu == plain.kv_budget_bytes_per_gpu
+    (result,) = api.check(LLAMA_8B, tensor_parallel_size=1, gpu="H100", max_model_len=8192, max_lora_rank=64)
+    assert result["passed"] and any("max_lora_rank changes nothing without enable_lora" in w
+                                    for w in result["warnings"])
+
+
+# -- bad settings and kvplan's limits: one line, exit 2 ----------------------------------------------------------------
 
 @pytest.mark.parametrize("args,words", [
     (("--max-lora-rank", "7"), "--max-lora-rank must be one of 1, 8, 16, 32, 64, 128, 256, 320, 512"),
@@ -240,41 +314,6 @@ def test_bad_lora_settings_are_one_line(args, words):
     assert words in line
 
 
-def test_a_deployment_key_without_enable_lora_is_refused_at_its_line(tmp_path):
-    path = tmp_path / "d.yaml"
-    path.write_text(f"deployments:\n  - name: chat\n    model: {LLAMA_8B}\n    tp: 1\n    max_loras: 4\n")
-    line = one_error_line(run_kvplan("check", "--file", path))
-    assert ":5: deployment 'chat' field 'max_loras' needs enable_lora" in line
-
-
-def test_the_api_names_its_keywords():
-    from kvplan import api
-    from kvplan.errors import FieldError
-
-    with pytest.raises(FieldError, match="^max_lora_rank needs enable_lora"):
-        api.estimate(LLAMA_8B, max_lora_rank=64)
-
-
-@pytest.mark.parametrize("extra", [(), ("--kv-cache-memory-bytes", "10G")])
-def test_a_class_without_lora_support_is_refused_in_vllms_words(extra):
-    """Falcon (RWForCausalLM -> FalconForCausalLM) has no SupportsLoRA in any release read (falcon.py 0.32.0
-    FalconForCausalLM(nn.Module, SupportsPP)); vLLM's worker refuses it whatever the memory
-    (v1/worker/lora_model_runner_mixin.py 0.32.0:46-48), so a given KV budget is refused too."""
-    line = one_error_line(run_kvplan("estimate", "tiiuae/falcon-7b", "--gpu", "H100", "-c", "2048", "--enable-lora",
-                                     *extra))
-    assert '"FalconForCausalLM does not support LoRA yet."' in line
-
-
-def test_support_follows_the_release():
-    """Gemma 4's multimodal class gains SupportsLoRA in 0.20.0 (gemma4_mm.py 0.19.1:882-887 lacks it, 0.20.0:881-887
-    has it): 0.19 refuses as vLLM does, 0.32 as kvplan's limit (a multimodal model's slots are not priced)."""
-    args = ("estimate", "google/gemma-4-31B-it", "--gpu", "H200", "-c", "8192", "--enable-lora")
-    assert '"Gemma4ForConditionalGeneration does not support LoRA yet."' in \
-        one_error_line(run_kvplan(*args, "--engine", "vllm==0.19.0"))
-    line = one_error_line(run_kvplan(*args))
-    assert "not priced by kvplan" in line and "kvplan's limit" in line
-
-
 def test_moe_experts_are_refused_as_kvplans_limit():
     """vLLM wraps routed experts (FusedMoEWithLoRA, lora/layers/fused_moe.py) for Qwen3-MoE; kvplan does not price
     them yet, and says so rather than leave them out."""
@@ -283,9 +322,57 @@ def test_moe_experts_are_refused_as_kvplans_limit():
     assert "(MoE experts)" in line and "kvplan's limit" in line
 
 
-@pytest.mark.parametrize("vocab,release,refused", [(260000, "0.32.0", True), (257500, "0.16.0", True),
-                                                   (257500, "0.17.0", False), (128256, "0.12.0", False)])
-def test_vllms_lora_vocab_limit(tmp_path, vocab, release, refused):
+# -- vLLM's refusals: the deployment does not start, the plan says so ----------------------------------------------
+
+def _refusal(*args) -> dict:
+    return estimate_plan(*args)["engine"]["refusal"]
+
+
+@pytest.mark.parametrize("extra", [(), ("--kv-cache-memory-bytes", "10G")])
+def test_a_class_without_lora_support_does_not_start(extra):
+    """Falcon (RWForCausalLM -> FalconForCausalLM) has no SupportsLoRA in any release read (falcon.py 0.27.0
+    FalconForCausalLM(nn.Module, SupportsPP)); vLLM's worker refuses it whatever the memory
+    (v1/worker/lora_model_runner_mixin.py 0.32.0:46-48), so a given KV budget is refused too. 0.27 still registers
+    RWForCausalLM (0.32 refuses the architecture first)."""
+    refusal = _refusal("tiiuae/falcon-7b", "--gpu", "H100", "-c", "2048", "--enable-lora", "--engine",
+                       "vllm==0.27.0", *extra)
+    assert refusal["reason"] == "FalconForCausalLM does not support LoRA yet."
+    assert refusal["field"] == "enable_lora" and refusal["remedy"] == "leave --enable-lora out"
+
+
+def test_check_fails_that_deployment_and_reports_the_others(tmp_path):
+    """The review's file: plain Llama, Falcon with LoRA, Gemma 4 on 0.12 (not yet registered): every row reported,
+    exit 1, not 2."""
+    path = tmp_path / "d.yaml"
+    path.write_text(f"deployments:\n  - name: plain\n    model: {LLAMA_8B}\n    tp: 1\n    gpu: H100\n"
+                    f"  - name: falcon\n    model: tiiuae/falcon-7b\n    tp: 1\n    gpu: H100\n    context: 2048\n"
+                    f"    engine: vllm==0.27.0\n    enable_lora: true\n"
+                    f"  - name: gemma4\n    model: google/gemma-4-31B-it\n    tp: 1\n    gpu: H200\n"
+                    f"    context: 8192\n    engine: vllm==0.12.0\n")
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 1, r.stderr
+    results = {row["name"]: row for row in json.loads(r.stdout)["results"]}
+    assert results["plain"]["passed"] and not results["gemma4"]["passed"]
+    (error,) = results["falcon"]["errors"]
+    assert "FalconForCausalLM does not support LoRA yet; leave enable_lora out" in error
+
+
+def test_support_follows_the_release():
+    """Gemma 4's multimodal class gains SupportsLoRA in 0.20.0 (gemma4_mm.py 0.19.1:882-887 lacks it, 0.20.0:881-887
+    has it): 0.19 does not start, as vLLM refuses it; 0.32 is kvplan's limit (a multimodal model's slots are not
+    priced), exit 2."""
+    args = ("estimate", "google/gemma-4-31B-it", "--gpu", "H200", "-c", "8192", "--enable-lora")
+    assert _refusal(*args[1:], "--engine", "vllm==0.19.0")["reason"] == \
+        "Gemma4ForConditionalGeneration does not support LoRA yet."
+    line = one_error_line(run_kvplan(*args))
+    assert "not priced by kvplan" in line and "kvplan's limit" in line
+
+
+@pytest.mark.parametrize("vocab,release,words", [
+    (260000, "0.32.0", "When using LoRA, vocab size must be <= 258048."),
+    (257500, "0.16.0", "When using LoRA, vocab size must be 32000 >= vocab_size <= 257024."),
+    (257500, "0.17.0", None), (128256, "0.12.0", None)])
+def test_vllms_lora_vocab_limit(tmp_path, vocab, release, words):
     """LogitsProcessorWithLoRA: vocab above 257,024 refused up to 0.16 (logits_processor.py 0.16.0:91-94), above
     258,048 from 0.17 (0.17.0:91-92)."""
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2048,
@@ -293,22 +380,83 @@ def test_vllms_lora_vocab_limit(tmp_path, vocab, release, refused):
               "vocab_size": vocab, "max_position_embeddings": 8192, "torch_dtype": "bfloat16"}
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
-    r = run_kvplan("estimate", path, "--gpu", "H100", "-c", "4096", "--enable-lora", "--engine", f"vllm=={release}")
-    if refused:
-        assert "vocabulary of" in one_error_line(r) and "above LoRA's limit" in one_error_line(r)
+    refusal = _refusal(path, "--gpu", "H100", "-c", "4096", "--enable-lora", "--engine", f"vllm=={release}")
+    if words:
+        assert refusal["reason"].startswith(words) and refusal["remedy"] == "leave --enable-lora out"
     else:
-        assert r.returncode == 0, r.stderr
+        assert refusal is None
 
 
 @pytest.mark.parametrize("tokens,refused", [(7, False), (8, True)])
 def test_lora_with_drafts_needs_a_batch_for_every_sequences_drafts(tokens, refused):
     """engine/arg_utils.py 0.32.0:2671-2683: with LoRA and a speculative config, vLLM refuses max_num_batched_tokens
-    below max_num_seqs x (num_speculative_tokens + 1): on an H100 8,192 < 1,024 x 9 refuses, 1,024 x 8 does not."""
+    below max_num_seqs x (num_speculative_tokens + 1): on an H100 8,192 < 1,024 x 9 refuses, 1,024 x 8 does not.
+    The fix: 9,216 batched tokens."""
     spec = json.dumps({"method": "ngram", "num_speculative_tokens": tokens, "prompt_lookup_max": 3})
-    r = run_kvplan("estimate", "Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8192", "--enable-lora",
-                   "--speculative-config", spec)
-    if refused:
-        assert "--max-num-batched-tokens 8,192 < --max-num-seqs 1,024 x (num_speculative_tokens + 1) = 9,216" in \
-            one_error_line(r)
-    else:
-        assert r.returncode == 0, r.stderr
+    args = ("Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8192", "--enable-lora", "--speculative-config", spec)
+    refusal = _refusal(*args)
+    if not refused:
+        assert refusal is None
+        return
+    assert refusal["field"] == "max_num_batched_tokens"
+    assert "max_num_batched_tokens 8,192 < max_num_seqs 1,024 x (num_speculative_tokens + 1) = 9,216" in \
+        refusal["reason"]
+    assert refusal["remedy"].startswith("raise --max-num-batched-tokens to 9216 or more")
+    assert _refusal(*args, "--max-num-batched-tokens", "9216") is None
+
+
+def test_check_suggests_the_batched_tokens_in_the_files_words(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("deployments:\n  - name: drafts\n    model: Qwen/Qwen3-8B\n    tp: 1\n    gpu: H100\n"
+                    "    context: 8192\n    enable_lora: true\n    speculative_config:\n      method: ngram\n"
+                    "      num_speculative_tokens: 8\n      prompt_lookup_max: 3\n")
+    r = run_kvplan("check", "--file", path)
+    assert r.returncode == 1, r.stderr
+    assert "raise max_num_batched_tokens to 9216 or more" in " ".join(r.stdout.split())
+
+
+# -- tied embeddings under pipeline parallelism ---------------------------------------------------------------------
+
+def test_a_tied_model_wraps_embed_tokens_on_the_last_stage_too():
+    """Llama-3.2-1B ties its LM head (tie_word_embeddings: true); vLLM builds embed_tokens on the last pipeline rank
+    too for a tied model (llama.py 0.34.0:377-381, 0.32.0:379), and LoRAModelManager wraps every module it finds
+    there (model_manager.py 0.32.0:478-480 skips PPMissingLayer only). embed_tokens: A [128256, 64] + B [2048, 64],
+    4 slots of bf16 = 66,715,648 bytes (63.6 MiB); Llama-3.1-8B (untied) has none on its last stage."""
+    from kvplan.plan.sharding import Stage
+
+    tied = resolve("meta-llama/Llama-3.2-1B-Instruct")  # 16 layers, hidden 2048
+    first, _ = lora_bytes(tied, 1, Stage(0, 2, 0, 8), H100, FOUR_X_64, "0.32.0")
+    last, source = lora_bytes(tied, 1, Stage(1, 2, 8, 16), H100, FOUR_X_64, "0.32.0")
+    embed_tokens = 4 * 2 * (128256 * 64 + 2048 * 64)
+    assert embed_tokens == 66_715_648
+    assert last - first == embed_tokens  # the same layers; lm_head's table equals embed_tokens' at tp 1
+    assert "embed_tokens 63.6 MiB (tied: built on the last stage too)" in source
+    untied = resolve(LLAMA_8B)
+    first, _ = lora_bytes(untied, 1, Stage(0, 2, 0, 16), H100, FOUR_X_64, "0.32.0")
+    last, source = lora_bytes(untied, 1, Stage(1, 2, 16, 32), H100, FOUR_X_64, "0.32.0")
+    assert first == last and "embed_tokens" not in source
+
+
+def test_the_tied_stage_is_the_one_planned():
+    plan = estimate_plan("meta-llama/Llama-3.2-1B-Instruct", "--pp", "2", "--enable-lora", "--max-loras", "4",
+                         "--max-lora-rank", "64")
+    assert plan["budget"]["stage"] == 1 and "tied: built on the last stage too" in _terms(plan)["lora"]["source"]
+
+
+# -- what LoRA costs that kvplan does not model: said ---------------------------------------------------------------
+
+def test_the_graphs_and_itl_notes():
+    """cudagraph_specialize_lora (config/compilation.py 0.32.0:663, default True) captures every size without and
+    with LoRA (v1/cudagraph_dispatcher.py 0.32.0:110-128): not in kvplan's graph constant, and said."""
+    args = (LLAMA_8B, "--gpu", "H100", "-c", "8192", "--enable-lora")
+    plan = estimate_plan(*args)
+    assert "LoRA captures every CUDA graph size twice" in _terms(plan)["cuda_graphs"]["source"]
+    r = run_kvplan("estimate", *args, "--format", "json")
+    notes = json.loads(r.stdout)["model"]["rules"]
+    assert any(n.startswith("LoRA captures every CUDA graph size twice") for n in notes)
+    assert any(n.startswith("decode ITL ignores LoRA's extra kernels") for n in notes)
+    text = " ".join(run_kvplan("estimate", *args).stdout.split())
+    assert "(cudagraph_specialize_lora: v1/cudagraph_dispatcher.py 0.32.0:110-128); not modelled" in text
+    assert "decode ITL ignores LoRA's extra kernels" in text
+    assert "LoRA captures" not in _terms(estimate_plan(LLAMA_8B, "--gpu", "H100", "-c", "8192"))["cuda_graphs"][
+        "source"]

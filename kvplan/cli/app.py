@@ -242,7 +242,7 @@ def estimate(
     from ..commands.deployments import batched_tokens, layer_partition
     from ..commands.estimate import estimate as run
     from ..engines import (EngineFlags, cpu_offload_gb, data_parallel_size, enable_eplb, enable_lora, encoder_tp_mode,
-                           gpu_blocks_override, media_limits, mm_processor_kwargs, speculative_config)
+                           gpu_blocks_override, ignored_lora, media_limits, mm_processor_kwargs, speculative_config)
     from ..render import check_format
 
     check_format(fmt)
@@ -267,7 +267,9 @@ def estimate(
                                        speculative=speculative_config(speculative), dp=data_parallel_size(dp),
                                        enable_expert_parallel=expert_parallel,
                                        mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
-                                       enable_eplb=balancer, enable_lora=adapters))
+                                       enable_eplb=balancer, enable_lora=adapters,
+                                       lora_ignored=ignored_lora(lora, max_loras, max_lora_rank, lora_dtype,
+                                                                 fully_sharded_loras)))
     show(result, fmt, chart=chart)
 
 

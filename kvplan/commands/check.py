@@ -15,6 +15,7 @@ from ..model.quantization import apply_weight_precision, settings_file_method
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..engines import EngineFlags, get_engine, unused_media_note
+from ..engines.vllm_lora import ignored_note
 from ..engines.figures import figure_columns
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_speculative import served
@@ -130,18 +131,19 @@ def _budget_for(spec: ModelSpec, dep: Deployment):
 
 
 def _engine(dep: Deployment):
-    from ..engines import enable_eplb
+    from ..engines import enable_eplb, ignored_lora
     from .deployments import lora_settings
 
     balancer = enable_eplb(dep.enable_eplb, dep.eplb_config, dep.num_redundant_experts)
     adapters = lora_settings(vars(dep))
+    ignored = ignored_lora(dep.enable_lora, dep.max_loras, dep.max_lora_rank, dep.lora_dtype, dep.fully_sharded_loras)
     return get_engine(dep.engine, EngineFlags(dep.enforce_eager, dep.skip_mm_profiling, dep.language_model_only,
                                               dep.limit_mm_per_prompt, dep.mm_encoder_tp_mode, dep.cpu_offload_gb,
                                               num_gpu_blocks_override=dep.num_gpu_blocks_override,
                                               speculative=dep.speculative_config, dp=dep.dp,
                                               enable_expert_parallel=dep.enable_expert_parallel,
                                               mm_processor_kwargs=dep.mm_processor_kwargs, enable_eplb=balancer,
-                                              enable_lora=adapters))
+                                              enable_lora=adapters, lora_ignored=ignored))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:
@@ -315,6 +317,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     unused = "" if engine_flags is None else unused_media_note(spec, engine_flags, spell, _engine(dep).version)
     if unused:  # vLLM ignores them on a text-only model: a warning on the first one's key, not a failure
         add("warning", engine_flags.unused_on(spec)[0], unused + ".")
+    ignored = ignored_note(engine_flags.lora_ignored, spell) if engine_flags is not None else ""
+    if ignored:  # vLLM ignores them without enable_lora: a warning on the first one's key, not a failure
+        add("warning", engine_flags.lora_ignored[0], ignored + ".")
 
     pp = dep.pp or 1
     budget_for = _budget_for(spec, dep)[1]

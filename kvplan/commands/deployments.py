@@ -188,8 +188,8 @@ def _lora_count(field: str, value) -> int:
 
 
 def lora_settings(fields: dict):
-    """The deployment's LoRA (engines/vllm_lora.LoraConfig; None when off): a setting without enable_lora is
-    refused, as estimate refuses it."""
+    """The deployment's LoRA (engines/vllm_lora.LoraConfig; None when off: a setting without enable_lora is ignored,
+    as vLLM ignores it, and check warns of it)."""
     from ..engines import enable_lora
 
     return enable_lora(fields.get("enable_lora"), fields.get("max_loras"), fields.get("max_lora_rank"),
@@ -309,7 +309,6 @@ def deployment_fields(values: dict) -> dict:
     fields = {key: DEFAULTS.get(key) if values.get(key) is None else VALIDATORS[key](values[key])
               for key in OPTIONAL_KEYS}
     require_stage_counts(fields["pp"], fields["pp_layer_partition"])
-    lora_settings(fields)  # a LoRA setting without enable_lora, refused where it is read
     return fields
 
 

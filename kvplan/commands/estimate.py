@@ -8,6 +8,7 @@ from typing import Callable, Optional, Union
 
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm import refuse_encoder_only
+from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_pooling import pooling_note
 from ..engines.vllm_speculative import served
 from ..errors import FieldError, KvplanError
@@ -125,6 +126,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     unused = unused_media_note(spec, flags, spell, engine_model.version)
     if unused:  # vLLM ignores them here: said, not refused
         spec = replace(spec, notes=spec.notes + (unused,))
+    for said in lora_notes(flags, spell):  # LoRA settings vLLM ignores; what LoRA costs that is not modelled
+        spec = replace(spec, notes=spec.notes + (said,))
     pooled = pooling_note(spec)
     if pooled:  # it generates no tokens: its decode figures are said to be a generating model's
         spec = replace(spec, notes=spec.notes + (pooled,))

@@ -35,6 +35,7 @@ class EngineFlags:
     mm_processor_kwargs: Optional["ProcessorKwargs"] = None  # --mm-processor-kwargs: the Qwen-VL dummy items' size
     enable_eplb: Optional[object] = None  # --enable-eplb with --eplb-config: vllm_eplb.Eplb (None: off)
     enable_lora: Optional[object] = None  # --enable-lora with --max-loras ...: vllm_lora.LoraConfig (None: off)
+    lora_ignored: tuple = ()  # the LoRA settings given without --enable-lora, which vLLM ignores (said, not priced)
 
     def unused_on(self, spec) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's
@@ -135,10 +136,18 @@ def gpu_blocks_override(value) -> Optional[int]:
 
 def enable_lora(value, max_loras=None, max_lora_rank=None, lora_dtype=None, fully_sharded_loras=None):
     """vLLM's --enable-lora with --max-loras, --max-lora-rank, --lora-dtype, --fully-sharded-loras:
-    engines/vllm_lora.py LoraConfig, or None when LoRA is off (the others refused without it)."""
+    engines/vllm_lora.py LoraConfig, or None when LoRA is off (the others then ignored, as vLLM ignores them:
+    ignored_lora)."""
     from .vllm_lora import lora_config
 
     return lora_config(value, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
+
+
+def ignored_lora(value, max_loras=None, max_lora_rank=None, lora_dtype=None, fully_sharded_loras=None) -> tuple:
+    """The LoRA settings given without --enable-lora (vllm_lora.ignored_flags): EngineFlags.lora_ignored."""
+    from .vllm_lora import ignored_flags
+
+    return ignored_flags(value, max_loras, max_lora_rank, lora_dtype, fully_sharded_loras)
 
 
 def speculative_config(value):

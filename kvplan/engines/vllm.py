@@ -962,14 +962,15 @@ class Startup:
 def start(spec, *, tp: int, precision, settings: Settings, available: list, stages: Optional[list] = None,
           block_size: Optional[int] = None, version: str = PINNED, override: Optional[int] = None,
           capability: tuple = (), measured: Optional[list] = None, gpu_name: str = "",
-          media_refusal: Optional[Refusal] = None) -> Startup:
+          flag_refusal: Optional[Refusal] = None) -> Startup:
     """What vLLM `version` makes of `available` KV bytes on each pipeline stage (`stages`: the cache-layer
     indices each stage holds; None: one stage holding every layer); `override`: --num-gpu-blocks-override;
     `capability`: the GPU's CUDA compute capability (() for Hopper's rules); `measured`: each stage's
     plan.budget.MeasuredSizing where the cache is sized after warmup (0.34's extensible KV cache), else None;
-    `media_refusal`: a prefix-LM's media item past the batched tokens (vllm_media_floor.item_refusal), which the
-    front end meets before the engine core starts, so before the memory and, as kvplan orders them, after the
-    configuration's other checks (vLLM meets the worker's and the attention backends' after it)."""
+    `flag_refusal`: a refusal of the engine's flags, whatever the memory: a prefix-LM's media item past the batched
+    tokens (vllm_media_floor.item_refusal), which the front end meets before the engine core starts, LoRA's
+    (vllm_lora.lora_refusal, speculative_refusal); before the memory and, as kvplan orders them, after the
+    configuration's other checks (vLLM meets the worker's and the attention backends' after the front end's)."""
     rules = behaviour(version)
     settings = with_model_defaults(spec, settings)
     cache = cache_precision(spec, precision, capability, version, tp).name
@@ -979,7 +980,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     length = settings.max_model_len
     per_request = blocks_per_request(groups, settings, length)
     refusal = configuration_refusal(spec, precision, tp=tp, length=length, block_size=block_size, version=version,
-                                    capability=capability, gpu_name=gpu_name) or media_refusal
+                                    capability=capability, gpu_name=gpu_name) or flag_refusal
     if refusal is not None:  # refused while reading the config: no memory profile, no log lines
         return Startup(_figures(version, min(available), None, None, None, refusal, (), bs, groups, per_request, 0,
                                 settings, cache), 0, "memory")

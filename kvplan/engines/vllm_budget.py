@@ -193,13 +193,26 @@ def with_eplb(spec, layout, config, stage, weights: int, weights_source: str, pe
 
 
 def adapter_slots(spec, tp: int, stage, settings, flags: EngineFlags, version: str) -> Optional[BudgetTerm]:
-    """--enable-lora's slots and punica tensors on this GPU (vllm_lora.py), a term of their own; None when off.
+    """--enable-lora's slots and punica tensors on this GPU (vllm_lora.py), a term of their own; None when off, or
+    where vLLM refuses LoRA for this model (vllm_lora.lora_refusal: the plan carries the refusal, nothing is built).
     vLLM builds them in load_model, so its "Model loading took" figure holds them with the weights."""
     if not flags.enable_lora:
         return None
-    from .vllm_lora import lora_bytes
+    from .vllm_lora import lora_bytes, lora_refusal
+
+    if lora_refusal(spec, version, flags.enable_lora) is not None:
+        return None
 
     return BudgetTerm("lora", *lora_bytes(spec, tp, stage, settings, flags.enable_lora, version))
+
+
+def _lora_graphs(flags: EngineFlags) -> str:
+    """What the graph term's source adds with --enable-lora: its second capture of every size, not modelled."""
+    if not flags.enable_lora:
+        return ""
+    from .vllm_lora import GRAPHS_NOTE
+
+    return f"; {GRAPHS_NOTE}"
 
 
 INDEX_BYTES = 4  # int32 token indices
@@ -682,7 +695,8 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
             + terms["runner_state"].bytes + graphs)
     margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * transient))
     graph_term = BudgetTerm("cuda_graphs", graphs, "0: --enforce-eager captures no graphs" if flags.enforce_eager
-                            else f"captured before the cache is sized, {CONSTANTS['cuda_graphs'][1]}")
+                            else f"captured before the cache is sized, {CONSTANTS['cuda_graphs'][1]}"
+                            + _lora_graphs(flags))
     if memory - context - nccl - margin < requested:  # the device's headroom binds (always at utilisation 1.0)
         top = memory
         fixed = (BudgetTerm("cuda_context", context, CONSTANTS["cuda_context"][1]),
@@ -814,7 +828,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         BudgetTerm("profile_peak", peak, peak_source),
         BudgetTerm("non_torch", non_torch, nt_source),
         *((state_term,) if state else ()),
-        BudgetTerm("cuda_graphs", graphs, graph_source),
+        BudgetTerm("cuda_graphs", graphs, graph_source + (_lora_graphs(flags) if graphs else "")),
         BudgetTerm("nccl", nccl, nccl_source if tp > 1 else "tp 1"),
     )
     return Budget(available, "gpu", gpu.name, memory, gpu_util, requested, weights, peak, non_torch, graphs, nccl,

@@ -55,10 +55,6 @@ class VllmEngine:
                 release = ".".join(map(str, since))
                 raise FieldError(name, f"is modelled from vLLM {release} on, as that release {what} (vllm=={version} "
                                        f"is older); pick {release} or later.")
-        if flags.enable_lora:
-            from .vllm_lora import check_release
-
-            check_release(flags.enable_lora, version)
         if flags.enable_eplb and not flags.enable_expert_parallel:  # config/parallel.py ParallelConfig
             raise FieldError("enable_eplb", "needs --enable-expert-parallel: vLLM refuses EPLB without it "
                                             "(\"enable_expert_parallel must be True to use EPLB\").")
@@ -134,7 +130,8 @@ class VllmEngine:
         return configuration_refusal(viewed, precision, tp=tp, length=asked["context"],
                                      block_size=asked["block_size"], version=engine.version, capability=capability,
                                      gpu_name=device_name(gpu)) or _encoder_only_refusal(spec, engine.version) \
-            or text_only_refusal(spec, engine.version, engine.flags) or _soft_tokens_refusal(spec, engine)
+            or text_only_refusal(spec, engine.version, engine.flags) or _soft_tokens_refusal(spec, engine) \
+            or _release_lora_refusal(spec, engine)
 
     def fixes(self, spec, refusal, *, kv_dtype: str, context: int, block_size: Optional[int], tp: int,
               gpu=None) -> tuple:
@@ -192,23 +189,38 @@ class VllmEngine:
         from .vllm_media_floor import item_refusal
 
         settings = self.settings(context, gpu, pp, max_num_batched_tokens, max_num_seqs, spec)
-        if self.flags.enable_lora:  # vLLM's refusals whatever the budget (--kv-cache-memory-bytes too)
-            from .vllm_lora import check_served
-
-            check_served(spec, settings, self.flags.enable_lora, self.flags.speculative, self.version)
         # a release whose registry lacks the architecture refuses it before any media item (start's first refusal)
         registered = architecture_refusal(served_architecture(spec), self.version) is None
-        # then, up to 0.10.0, a media flag on a text class (ModelConfig), then a media item past the batched tokens
-        refused_item = None if not registered else (
-            text_only_refusal(spec, self.version, self.flags)
-            or item_refusal(spec, self.version, self.flags, settings, _capability(gpu)))
+        # then, up to 0.10.0, a media flag on a text class (ModelConfig), LoRA's batch for drafts (create_engine_
+        # config), a media item past the batched tokens (the front end), LoRA's class or vocabulary (load_model)
+        refused_flag = None if not registered else (
+            text_only_refusal(spec, self.version, self.flags) or self._speculative_lora_refusal(settings)
+            or item_refusal(spec, self.version, self.flags, settings, _capability(gpu))
+            or self._lora_refusal(spec))
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
-                       media_refusal=refused_item)
+                       flag_refusal=refused_flag)
         f = result.figures
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
                             f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)
+
+    def _speculative_lora_refusal(self, settings):
+        """With LoRA, a speculative config's drafts past the batched tokens (vllm_lora.speculative_refusal)."""
+        if not self.flags.enable_lora:
+            return None
+        from .vllm_lora import speculative_refusal
+
+        return speculative_refusal(settings, self.flags.enable_lora, self.flags.speculative)
+
+    def _lora_refusal(self, spec):
+        """With LoRA, this release's refusal of the class or its vocabulary (vllm_lora.lora_refusal); kvplan's own
+        limit was met in the budget already (vllm_budget.adapter_slots: exit 2)."""
+        if not self.flags.enable_lora:
+            return None
+        from .vllm_lora import lora_refusal
+
+        return lora_refusal(spec, self.version, self.flags.enable_lora)
 
     def budget(self, spec, tp: int, gpu, gpu_util: Optional[float], *, gpu_memory: Optional[int] = None, stage=None,
                context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
@@ -272,6 +284,26 @@ def _soft_tokens_refusal(spec, engine):
         check_soft_tokens(spec, engine.version, engine.flags)
     except FieldError as exc:
         return Refusal(str(exc), None, configuration=True, field=exc.field)
+    return None
+
+
+def _release_lora_refusal(spec, engine):
+    """vLLM's refusal of --enable-lora for `spec` under `engine`'s release (vllm_lora.lora_refusal: a class without
+    LoRA support, a vocabulary past LoRA's limit); for a remedy's other release, kvplan not pricing LoRA there
+    (vllm_lora.layout's limit) as a refusal of that release, so that a remedy never names it; or None."""
+    config = engine.flags.enable_lora
+    if not config:
+        return None
+    from .figures import Refusal
+    from .vllm_lora import layout, lora_refusal
+
+    refused = lora_refusal(spec, engine.version, config)
+    if refused is not None:
+        return refused
+    try:
+        layout(spec, engine.version)
+    except FieldError as exc:
+        return Refusal(str(exc), None, configuration=True, field="engine")
     return None
 
 

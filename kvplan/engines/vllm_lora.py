@@ -4,13 +4,13 @@ the same in every release from 0.12).
 
 The flags (engine/arg_utils.py 0.32.0:1572-1590; config/lora.py LoRAConfig):
 - --max-loras: adapters a batch may use at once, the GPU slots (default 1, at least 1: Field(ge=1), :35);
-- --max-lora-rank: the slots' rank, one of MaxLoRARanks (default 16; 1, 8, 16, 32, 64, 128, 256, 320, 512 from
-  0.11.1, :26; 0.11.0 checked 8 to 512 in __post_init__, config/lora.py:104-109);
+- --max-lora-rank: the slots' rank, one of MaxLoRARanks (default 16; 1, 8, 16, 32, 64, 128, 256, 320, 512 in every
+  release kvplan models LoRA for, 0.12 on: config/lora.py 0.12.0:26, 0.32.0:26);
 - --lora-dtype: auto (the model's dtype: verify_with_model_config, :138-139), float16 or bfloat16 (LoRADType, :25);
 - --fully-sharded-loras: the S-LoRA split (column layers' A over the TP ranks by rank, row layers' B by output).
 Without --enable-lora vLLM builds no LoRAConfig (arg_utils.py 0.32.0:2650-2668: `if self.enable_lora else None`)
-and ignores the others; kvplan refuses them instead, since a plan that silently leaves out the adapters a user
-asked for answers the wrong question.
+and ignores the others; so does kvplan, pricing no adapters, and says so (ignored_note: a note in estimate, a
+warning in check), as it says of the multimodal flags vLLM ignores.
 
 What the slots take, per GPU (LoRAModelManager._create_lora_modules, lora/model_manager.py 0.32.0:467-611): every
 module the model class lists (its linear layers, get_supported_lora_modules in lora/utils.py, and the class's
@@ -32,25 +32,32 @@ create_lora_weights allocates zeros of max_loras x ... in lora_dtype on the laye
   model_executor/layers/vocab_parallel_embedding.py:416-428, padded to 64: :95-97); vLLM refuses a vocab above
   258,048 (257,024 up to 0.16) here.
 A pipeline stage wraps its own layers, the embedding on the first and the LM head on the last (PPMissingLayer is
-skipped, model_manager.py:479-480). One punica wrapper a model (model_manager.py:185-205) holds its index tensors:
-4 int64 of max_num_batched_tokens and 3 of max_num_seqs (punica_wrapper/punica_base.py:125-155), and PunicaWrapperGPU
-two LoRAKernelMeta of 2 int32 x max_num_batched_tokens and 3 of max_loras + 1 or 2 (punica_gpu.py:39-72,
-ops/triton_ops/lora_kernel_metadata.py:48-84). The dummy adapters of the profile run live on the CPU
-(model_manager.py create_dummy_lora: "cpu"), so nothing more stays on the GPU.
+skipped, model_manager.py:479-480); a model with tied embeddings builds embed_tokens on the last stage too (llama.py
+0.34.0:377-381, 0.32.0:377-381; qwen2.py 0.34.0:363-367), so its slots are there as well. One punica wrapper a
+model (model_manager.py:185-205) holds its index tensors: 4 int64 of max_num_batched_tokens and 3 of max_num_seqs
+(punica_wrapper/punica_base.py:125-155), and PunicaWrapperGPU two LoRAKernelMeta of 2 int32 x max_num_batched_tokens
+and 3 of max_loras + 1 or 2 (punica_gpu.py:39-72, ops/triton_ops/lora_kernel_metadata.py:48-84). The dummy
+adapters of the profile run live on the CPU (model_manager.py create_dummy_lora: "cpu"), so nothing more stays on the
+GPU.
 
 Where vLLM counts it: the runner builds the manager in load_model, inside the weights' DeviceMemoryProfiler
 (v1/worker/gpu_model_runner.py 0.32.0:5050-5069, 0.12.0:3481-3548; Model Runner V2: v1/worker/gpu/model_runner.py
 0.32.0:390-403, 0.34.0:410-440), so its
 "Model loading took" figure holds it and the KV budget loses it once. kvplan shows it as a budget line of its own
 ("lora"), next to the weights. Not modelled: the punica kernels' float32 shrink buffers in the profile run (tokens x
-rank a slice, freed before a dense MLP's activation, which sets its peak), and the extra CUDA graphs captured with
-LoRA active (kvplan's graph reserve is one assumed constant).
+rank a slice, freed before a dense MLP's activation, which sets its peak); the CUDA graphs LoRA captures twice, every
+size without and with adapters (cudagraph_specialize_lora, default True: config/compilation.py 0.32.0:663,
+v1/cudagraph_dispatcher.py 0.32.0:110-128; Model Runner V2 v1/worker/gpu/lora_utils.py), which 0.32's V2 runner
+measures before sizing the cache (kvplan's graph reserve is one assumed constant: GRAPHS_NOTE); and, in decode
+times, LoRA's extra kernels and adapter reads (ITL_NOTE).
 
 Which models: vLLM refuses a class without LoRA support (v1/worker/lora_model_runner_mixin.py 0.32.0:46-48, "<class>
-does not support LoRA yet."; vllm_lora_classes.WITHOUT_LORA, by release). kvplan prices the dense decoders of
-PRICED, whose modules it knows release by release; any other architecture vLLM serves with LoRA (MoE experts,
-multimodal towers, hybrid mixers) is refused as kvplan's limit, as is a release before 0.12 (0.11's extra-vocabulary
-slots, config/lora.py 0.11.0:47, are not modelled).
+does not support LoRA yet."; vllm_lora_classes.WITHOUT_LORA, by release), a vocabulary past LoRA's limit (VOCAB_RULES)
+and, with a speculative config, a batch too small for every sequence's drafts: each a refusal the plan carries
+(lora_refusal, speculative_refusal; VllmEngine), as vLLM fails to start that one deployment. kvplan prices the dense
+decoders of PRICED, whose modules it knows release by release; any other architecture vLLM serves with LoRA (MoE
+experts, multimodal towers, hybrid mixers) is refused as kvplan's limit (FieldError, exit 2), as is a release before
+0.12 (0.11's extra-vocabulary slots, config/lora.py 0.11.0:47, are not modelled: vllm_engine.MODELLED_SINCE).
 """
 
 from __future__ import annotations
@@ -66,17 +73,14 @@ from .vllm_versions import parse_version, release_rule
 FLAGS = ("max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras")  # the ones --enable-lora switches on
 LORA_DTYPES = ("auto", "float16", "bfloat16")  # config/lora.py LoRADType (0.11.0:25, 0.32.0:25, 0.34.0:25)
 LORA_DTYPE_NAMES = {"float16": "fp16", "bfloat16": "bf16"}  # as kvplan names the model dtypes (precision.py)
-# MaxLoRARanks by the first release of each list, newest first
-RANK_RULES = (
-    ((0, 11, 1), (1, 8, 16, 32, 64, 128, 256, 320, 512), "config/lora.py MaxLoRARanks (0.11.1:26, 0.32.0:26)"),
-    ((0, 0), (8, 16, 32, 64, 128, 256, 320, 512), "config/lora.py 0.11.0:104 possible_max_ranks"),
-)
+# MaxLoRARanks (config/lora.py 0.12.0:26, 0.32.0:26, 0.34.0:26), the same list in every release from 0.12
+MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 MAX_SLOTS = 2**20  # a bound on the numbers, not vLLM's (Field(ge=1) only)
 # LogitsProcessorWithLoRA.create_lora_weights' vocab limit (logits_processor.py), newest first
 VOCAB_RULES = (
-    ((0, 17), 258048, '0.17.0 :91-92, "When using LoRA, vocab size must be <= 258048"'),
-    ((0, 0), 257024, '0.12.0 :92-95 `if 32000 < vocab_size > 257024`, "When using LoRA, vocab size must be 32000 >= '
-                     'vocab_size <= 257024"'),
+    ((0, 17), 258048, "When using LoRA, vocab size must be <= 258048.", "0.17.0:91-92"),
+    ((0, 0), 257024, "When using LoRA, vocab size must be 32000 >= vocab_size <= 257024.",
+     "0.12.0:92-95, `if 32000 < vocab_size > 257024`"),
 )
 PUNICA_TOKEN_INDICES, PUNICA_SEQ_INDICES = 4, 3  # punica_base.py: int64 tensors of max_num_batched_tokens / max_seqs
 KERNEL_METAS = 2  # PunicaWrapperGPU: token_mapping_meta and prompt_mapping_meta
@@ -141,22 +145,13 @@ def _count(value, field: str, valid: str) -> int:
 
 def lora_config(enable, max_loras=None, max_lora_rank=None, lora_dtype=None,
                 fully_sharded_loras=None) -> Optional[LoraConfig]:
-    """vLLM's --enable-lora and its settings as LoraConfig; None without --enable-lora, where a setting given is
-    refused (vLLM ignores it: no LoRAConfig is built). A rank outside every release's list is refused here; one the
-    release lacks (rank 1 before 0.11.1) by check_release."""
-    given = {"max_loras": max_loras, "max_lora_rank": max_lora_rank, "lora_dtype": lora_dtype,
-             "fully_sharded_loras": fully_sharded_loras or None}
-    if not enable:
-        named = next((field for field in FLAGS if given[field] is not None), None)
-        if named is not None:
-            raise FieldError(named, "needs enable_lora: vLLM builds no LoRA config without it and ignores this "
-                                    "setting, so no adapter memory would be planned; add enable_lora.",
-                             names=("enable_lora",))
-        return None
+    """vLLM's --enable-lora and its settings as LoraConfig; None without --enable-lora, where vLLM ignores the
+    settings (no LoRAConfig is built) and so does kvplan (ignored_flags / ignored_note say so). A setting is checked
+    either way (vLLM's argparse takes the rank from MaxLoRARanks' choices)."""
     slots = 1 if max_loras is None else _count(max_loras, "max_loras", "1 or more (vLLM's --max-loras)")
     if not 1 <= slots <= MAX_SLOTS:
         raise FieldError("max_loras", f"must be 1 or more (vLLM's --max-loras, Field(ge=1)), got {slots}.")
-    ranks = RANK_RULES[0][1]
+    ranks = MAX_LORA_RANKS
     rank = 16 if max_lora_rank is None else _count(max_lora_rank, "max_lora_rank", "one of vLLM's ranks")
     if rank not in ranks:
         raise FieldError("max_lora_rank", f"must be one of {', '.join(map(str, ranks))} (vLLM's MaxLoRARanks), got "
@@ -165,53 +160,117 @@ def lora_config(enable, max_loras=None, max_lora_rank=None, lora_dtype=None,
     if dtype not in LORA_DTYPES:
         raise FieldError("lora_dtype", f"must be one of {', '.join(LORA_DTYPES)} (vLLM's LoRADType), got "
                                        f"{quote(lora_dtype)}.")
-    return LoraConfig(slots, rank, dtype, bool(fully_sharded_loras))
+    return LoraConfig(slots, rank, dtype, bool(fully_sharded_loras)) if enable else None
 
 
-def check_release(config: LoraConfig, version: str) -> None:
-    """A rank the release's list lacks (MaxLoRARanks: rank 1 from 0.11.1)."""
-    ranks = release_rule(RANK_RULES, version)
-    if config.max_lora_rank not in ranks:
-        raise FieldError("max_lora_rank", f"{config.max_lora_rank} is not a rank vLLM {version} takes; it takes "
-                                          f"{', '.join(map(str, ranks))}.")
+def ignored_flags(enable, max_loras=None, max_lora_rank=None, lora_dtype=None, fully_sharded_loras=None) -> tuple:
+    """The LoRA settings given without --enable-lora, which vLLM ignores (FLAGS' order); () with it or none given."""
+    given = {"max_loras": max_loras, "max_lora_rank": max_lora_rank, "lora_dtype": lora_dtype,
+             "fully_sharded_loras": fully_sharded_loras or None}
+    return () if enable else tuple(field for field in FLAGS if given[field] is not None)
 
 
-def layout(spec, version: str) -> Layout:
-    """The LoRA modules vLLM `version` wraps in `spec`'s decoder layers, or FieldError where it refuses the class
-    (vllm_lora_classes.WITHOUT_LORA) or kvplan does not price it (PRICED: dense text decoders)."""
+def ignored_note(fields: tuple, spell=str) -> str:
+    """A sentence (no full stop) naming, as `spell` writes them, the LoRA settings vLLM ignores without
+    --enable-lora; '' when none."""
+    if not fields:
+        return ""
+    verb = "changes" if len(fields) == 1 else "change"
+    return (f"{', '.join(spell(f) for f in fields)} {verb} nothing without {spell('enable_lora')}: vLLM builds no LoRA "
+            f"config then and ignores {'it' if len(fields) == 1 else 'them'} (engine/arg_utils.py 0.32.0:2650-2668), "
+            f"so no adapter slots are planned")
+
+
+# what estimate notes where LoRA is on: its graphs and its decode cost, not modelled
+GRAPHS_NOTE = ("LoRA captures every CUDA graph size twice, without and with adapters (cudagraph_specialize_lora: "
+               "v1/cudagraph_dispatcher.py 0.32.0:110-128); not modelled, kvplan's graph reserve is its one constant")
+ITL_NOTE = "decode ITL ignores LoRA's extra kernels (punica shrink / expand) and its adapter reads"
+
+
+def lora_notes(flags, spell=str) -> tuple:
+    """What estimate notes of LoRA under `flags` (engines.EngineFlags): the settings vLLM ignores without
+    --enable-lora (ignored_note), or, with it, what its slots cost that kvplan does not model (GRAPHS_NOTE,
+    ITL_NOTE)."""
+    if flags.enable_lora:
+        return GRAPHS_NOTE, ITL_NOTE
+    ignored = ignored_note(flags.lora_ignored, spell)
+    return (ignored,) if ignored else ()
+
+
+def class_refusal(spec, version: str) -> str:
+    """vLLM `version`'s words refusing LoRA for `spec`'s class (vllm_lora_classes.WITHOUT_LORA), or ''."""
     from .vllm import served_architecture
     from .vllm_lora_classes import WITHOUT_LORA
 
-    architecture = served_architecture(spec)
-    first, name = WITHOUT_LORA.get(architecture, ("", ""))
-    if name and (first is None or parse_version(version) < parse_version(first)):
-        since = f"; its class supports LoRA from vLLM {first} on" if first else ""
-        raise FieldError("enable_lora", f"is refused by vLLM {version} for {spec.name} ({architecture}): \"{name} does "
-                                        f"not support LoRA yet.\" (v1/worker/lora_model_runner_mixin.py "
-                                        f"load_lora_model){since}.")
-    rules = PRICED.get(architecture)
-    if rules is None or spec.experts or spec.multimodal:
-        what = "MoE experts" if spec.experts else "a multimodal model" if spec.multimodal else architecture
+    first, name = WITHOUT_LORA.get(served_architecture(spec), ("", ""))
+    if not name or (first is not None and parse_version(version) >= parse_version(first)):
+        return ""
+    return f"{name} does not support LoRA yet."
+
+
+def lora_refusal(spec, version: str, config: LoraConfig):
+    """vLLM `version`'s refusal (figures.Refusal) of LoRA for `spec` whatever the memory, or None: a class without
+    LoRA support (v1/worker/lora_model_runner_mixin.py 0.32.0:46-48, load_lora_model), then a vocabulary above
+    LogitsProcessorWithLoRA's limit where the class wraps lm_head (VOCAB_RULES). Both are met building the model, so
+    the deployment fails to start; the remedy is LoRA left out (a later release that supports the class is never a
+    dense decoder kvplan prices)."""
+    from .figures import Refusal
+
+    said = class_refusal(spec, version)
+    if not said and priced(spec):
+        shape = release_rule(PRICED[_architecture(spec)], version)
+        _, limit, words, where = next(row for row in VOCAB_RULES if parse_version(version) >= row[0])
+        if shape.embeddings and spec.vocab_size > limit:
+            said = f"{words} ({spec.name}'s is {spec.vocab_size:,}, above {limit:,}: logits_processor.py {where})"
+    if not said:
+        return None
+    return Refusal(said, None, configuration=True, field="enable_lora", remedy="leave --enable-lora out",
+                   remedy_flags=(("enable_lora", "--enable-lora"),))
+
+
+def speculative_refusal(settings, config: LoraConfig, speculative):
+    """vLLM's refusal of LoRA with a speculative config whose drafts do not fit a batch: max_num_batched_tokens below
+    max_num_seqs x (num_speculative_tokens + 1) (engine/arg_utils.py 0.32.0:2671-2683, 0.12.0:1666, 0.34.0:2750,
+    create_engine_config: before the engine core starts), or None."""
+    from .figures import Refusal
+
+    if speculative is None:
+        return None
+    seqs, batched = settings.max_num_seqs, settings.max_num_batched_tokens
+    needed = seqs * (speculative.num_speculative_tokens + 1)
+    if batched >= needed:
+        return None
+    return Refusal(f"Consider increasing max_num_batched_tokens or decreasing num_speculative_tokens (with LoRA, "
+                   f"max_num_batched_tokens {batched:,} < max_num_seqs {seqs:,} x (num_speculative_tokens + 1) = "
+                   f"{needed:,}).", None, configuration=True, field="max_num_batched_tokens",
+                   headline="LoRA with a speculative config needs max_num_batched_tokens >= max_num_seqs x "
+                            "(num_speculative_tokens + 1)",
+                   remedy=f"raise --max-num-batched-tokens to {needed} or more (or lower --max-num-seqs or "
+                          f"num_speculative_tokens)",
+                   remedy_flags=(("max_num_batched_tokens", "--max-num-batched-tokens"),
+                                 ("max_num_seqs", "--max-num-seqs")))
+
+
+def _architecture(spec) -> str:
+    from .vllm import served_architecture
+
+    return served_architecture(spec)
+
+
+def priced(spec) -> bool:
+    """Whether kvplan prices LoRA's slots for `spec`: a dense text decoder of PRICED."""
+    return _architecture(spec) in PRICED and not spec.experts and not spec.multimodal
+
+
+def layout(spec, version: str) -> Layout:
+    """The LoRA modules vLLM `version` wraps in `spec`'s decoder layers, or FieldError (exit 2) where kvplan does not
+    price them (PRICED: dense text decoders); a class vLLM refuses is lora_refusal's."""
+    if not priced(spec):
+        what = "MoE experts" if spec.experts else "a multimodal model" if spec.multimodal else _architecture(spec)
         raise FieldError("enable_lora", f"is not priced by kvplan for {spec.name} ({what}): kvplan models LoRA's "
                                         f"adapter memory for the dense decoders {', '.join(PRICED)} only (vLLM "
                                         f"serves LoRA here; kvplan's limit).")
-    return release_rule(rules, version)
-
-
-def check_served(spec, settings, config: LoraConfig, speculative, version: str) -> None:
-    """vLLM's refusals of LoRA for this deployment whatever the memory: the class (layout), and with a speculative
-    config a batch too small for every sequence's draft tokens (engine/arg_utils.py 0.32.0:2671-2683, 0.12.0:1666,
-    0.34.0:2750)."""
-    layout(spec, version)
-    if speculative is None:
-        return
-    needed = settings.max_num_seqs * (speculative.num_speculative_tokens + 1)
-    if settings.max_num_batched_tokens < needed:
-        raise FieldError("enable_lora", f"is refused by vLLM with this speculative config: max_num_batched_tokens "
-                                        f"{settings.max_num_batched_tokens:,} < max_num_seqs {settings.max_num_seqs:,}"
-                                        f" x (num_speculative_tokens + 1) = {needed:,} (\"Consider increasing "
-                                        f"max_num_batched_tokens or decreasing num_speculative_tokens\").",
-                         names=("max_num_batched_tokens", "max_num_seqs"))
+    return release_rule(PRICED[_architecture(spec)], version)
 
 
 def _linear(rank: int, a_rows: int, inputs: int, outputs: tuple) -> int:
@@ -258,15 +317,11 @@ def lora_bytes(spec, tp: int, stage, settings, config: LoraConfig, version: str)
                                   f" down_proj)")]
     if shape.embeddings:
         vocab = spec.vocab_size
-        _, limit, said = next(row for row in VOCAB_RULES if parse_version(version) >= row[0])
-        if last and vocab > limit:
-            raise FieldError("enable_lora", f"is refused by vLLM {version} for {spec.name}: its vocabulary of "
-                                            f"{vocab:,} is above LoRA's limit of {limit:,} (logits_processor.py "
-                                            f"{said}).")
         table = (vocab * r + spec.hidden_size * r) * width * slots
         mapping = 8 * -(-vocab // VOCAB_PADDING) * VOCAB_PADDING if tp > 1 else 0
-        if first:
-            parts.append((table, f"embed_tokens {_mib(table)}"))
+        if first or (last and tied_embeddings(spec)):  # a tied model builds embed_tokens on the last stage too
+            parts.append((table, f"embed_tokens {_mib(table)}" + ("" if first else " (tied: built on the last "
+                                                                               "stage too)")))
         if last:
             parts.append((table + mapping, f"lm_head {_mib(table)}" + (
                 f" + its logits map {_mib(mapping)}" if mapping else "")))
@@ -277,6 +332,13 @@ def lora_bytes(spec, tp: int, stage, settings, config: LoraConfig, version: str)
               + ", ".join(text for _, text in parts) + f" ({shape_source(spec, version)}); allocated in load_model, "
               "so vLLM's \"Model loading took\" holds them")
     return sum(size for size, _ in parts), source
+
+
+def tied_embeddings(spec) -> bool:
+    """Whether `spec` ties its LM head to its embedding (its lm_head parameters 0 bytes, as plan/sharding.py
+    stage_weights reads them)."""
+    groups = {g.name: g.bytes for g in spec.params}
+    return bool(groups.get("embed")) and not groups.get("lm_head")
 
 
 def shape_source(spec, version: str) -> str:
