@@ -41,6 +41,7 @@ from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_media_floor import raised_note
+from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
                           rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes,
                           v4_gpu_refusal_line)
@@ -595,6 +596,28 @@ def octave_refusal(precision, capability=()) -> Optional[Refusal]:
                    options=("fp8", "auto"))
 
 
+def nvfp4_refusal(spec, precision, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of an NVFP4 cache on `spec`'s ordinary attention layers where no backend takes it on this GPU
+    (vllm_nvfp4.py: the release, the compute capability, the head sizes, attention sinks); None when one does. Sparse
+    MLA and DeepSeek-V4 have their own (sparse_dtype_refusal, v4_dtype_refusal); a family that keeps its model dtype
+    (KV_DTYPE_QUIRKS) stores none. Where the checkpoint names NVFP4, which `auto` stores (MODELOPT_KV_AUTO), the
+    message says so, and the fix search finds `auto` refused the same way."""
+    if precision.layout != "nvfp4" or is_sparse(spec) or is_v4(spec):
+        return None
+    if cache_precision(spec, precision, capability, version).layout != "nvfp4":
+        return None
+    heads = tuple(sorted({layer.head_dim for layer in spec.layers if isinstance(layer, FullAttention)}))
+    if not heads:  # no attention layer picks a backend for it
+        return None
+    dtype, sinks = precision.vllm_dtype, getattr(spec, "attention_sinks", False)
+    chosen = getattr(spec, "checkpoint_kv_dtype", "") == dtype == spec.auto_kv_dtype
+    why = nvfp4_refusal_line(dtype, capability, version, heads, sinks, chosen)
+    if not why:
+        return None
+    return Refusal(why, None, configuration=True, field="kv_dtype",
+                   options=refusal_options(dtype, capability, version, heads, sinks))
+
+
 def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
     """The precision the attention cache really uses on a GPU of `capability` in `version` (KV_DTYPE_QUIRKS; sparse
     MLA's 656-byte fp8_ds_mla on FLASHMLA_SPARSE or plain fp8 on FlashInfer's and ROCm's backends: sparse_choice). A
@@ -918,8 +941,9 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     in VllmConfig.__post_init__ a 16-bit cache dtype other than the model's (0.33.0 config/vllm.py:1540) and the
     quantisation's class, GPU and served dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it
     as the worker starts, a compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built,
-    then the cache dtype, the GPU and the block size while the attention layers pick their backends (the ROCm assert
-    on the block comes after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as profiling memory.
+    then the cache dtype (an NVFP4 one: nvfp4_refusal), the GPU and the block size while the attention layers pick
+    their backends (the ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371); None when it
+    gets as far as profiling memory.
     `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the
     quantisation, and vLLM's bypass of a deprecated method, says in words only what passes every one of these checks
     (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy)."""
@@ -933,7 +957,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
-        sparse_gpu_refusal(spec, capability, version) or \
+        nvfp4_refusal(spec, precision, capability, version) or sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype)
     deprecated = refusal is not None and is_deprecation(refusal)

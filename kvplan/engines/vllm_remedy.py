@@ -26,7 +26,7 @@ MAX_FIELDS = 3  # fields one fix may change (engine, kv_dtype, block_size: the l
 def release_boundaries(firsts_elsewhere=()) -> tuple:
     """The first release of every row of the rules a configuration refusal reads (and `firsts_elsewhere`: the
     engine's flags), oldest first, as vLLM names them."""
-    from . import vllm, vllm_quant, vllm_sparse, vllm_versions
+    from . import vllm, vllm_nvfp4, vllm_quant, vllm_sparse, vllm_versions
 
     firsts = {(0, 2), parse_version(PINNED)}
     for table in (vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
@@ -35,6 +35,7 @@ def release_boundaries(firsts_elsewhere=()) -> tuple:
         firsts.update(row[0] for row in table)
     firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)
     firsts.update(vllm_quant.boundaries())  # the quantisation checks
+    firsts.update(vllm_nvfp4.boundaries())  # an NVFP4 cache's backend
     firsts.update(vllm_versions.KV_DTYPE_SINCE.values())
     firsts.update(firsts_elsewhere)
     firsts.update(parse_version(v) for v in vllm.ADDED_ARCHITECTURES.values())

@@ -9,7 +9,7 @@ from typing import Any, Optional
 from ..errors import json_value, KvplanError
 from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, first_architecture,
                      language_model_config)
-from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
+from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
 from .params import (NO_METHOD_NOTE, checkpoint_method, dynamic_overrides, estimate_weights, grouped, load_delta,
                      modelopt_kv_cache, modelopt_legacy_form, module_settings, mtp_module_groups, mtp_size,
@@ -164,6 +164,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         audio_tower=isinstance(cfg.get("audio_config"), dict),
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else checkpoint_kv,
         checkpoint_kv_dtype=checkpoint_kv,
+        attention_sinks=attention_sinks(cfg, kinds),
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
         module_settings=module_settings(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim),

@@ -94,6 +94,7 @@ class ModelSpec:
     # which vLLM stores under `auto` from 0.14 (engines/vllm.py MODELOPT_KV_AUTO); auto_kv_dtype holds it as kvplan's
     # pinned release reads it; "" for none
     checkpoint_kv_dtype: str = ""
+    attention_sinks: bool = False  # some attention layer has a learned sink a head (layers.attention_sinks)
     dtype_asked: bool = False  # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm.served_dtype)
     length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from
     # the smallest share of an expert's intermediate size a TP rank holds, vLLM padding the experts to tp x it
