@@ -98,9 +98,8 @@ def _modelopt_legacy(qcfg: dict) -> str:
     algorithm no release knows is refused in vLLM's words ("Unknown ModelOpt quant algo"). "" for any other. As the
     newest release reads it: which older ones read it otherwise is the engine's (vllm_quant.modelopt_legacy_refusal)."""
     producer = qcfg.get("producer")
-    inner = qcfg.get("quantization")
-    inner = inner if isinstance(inner, dict) else {}
     named = isinstance(producer, dict) and producer.get("name") == "modelopt"
+    inner = _modelopt_block(qcfg, named)
     if not (named or "modelopt_quant_config" in inner) or inner.get("quant_algo") is None:
         return ""
     algo = str(inner["quant_algo"]).upper()
@@ -109,6 +108,23 @@ def _modelopt_legacy(qcfg: dict) -> str:
         raise KvplanError(f"config field 'quantization_config.quantization.quant_algo' names {shown}, which vLLM "
                           f"refuses (\"Unknown ModelOpt quant algo\"); it takes {', '.join(MODELOPT_LEGACY)}.")
     return MODELOPT_LEGACY[algo]
+
+
+def _modelopt_block(qcfg: dict, named: bool) -> dict:
+    """ModelOpt's "quantization" block ({} where there is none). One that is there but not an object is refused for a
+    config vLLM reads as ModelOpt's, named by its producer or its quant_method: the producer's read calls .get on it
+    (model_arch_config_convertor.py 0.34.0:249-257; config/model.py 0.11.0:865-868: an AttributeError) and the
+    ModelOpt classes refuse it ("Expected 'quantization' to be a dictionary in config", quantization/modelopt.py
+    0.11.0:131-136, 0.34.0:330-335)."""
+    inner = qcfg.get("quantization")
+    if isinstance(inner, dict) or "quantization" not in qcfg:
+        return inner or {}
+    method = qcfg.get("quant_method")
+    if named or (isinstance(method, str) and method.lower().startswith("modelopt")):
+        raise _refused("quantization", f"must be an object of ModelOpt's settings (quant_algo, kv_cache_quant_algo, "
+                                       f"...), got {json_value(inner)}: vLLM stops at it (\"Expected 'quantization' "
+                                       f"to be a dictionary in config\").")
+    return {}
 
 
 def modelopt_legacy_form(qcfg) -> tuple:
