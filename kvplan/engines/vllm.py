@@ -671,10 +671,10 @@ def nvfp4_refusal(spec, precision, capability=(), version: str = PINNED) -> Opti
 
 def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
     """The precision the attention cache really uses on a GPU of `capability` in `version` (the checkpoint's own where
-    it overrides any dtype: checkpoint_kv; KV_DTYPE_QUIRKS; sparse
-    MLA's 656-byte fp8_ds_mla on FLASHMLA_SPARSE or plain fp8 on FlashInfer's and ROCm's backends: sparse_choice). A
-    plain 8-bit dtype no sparse backend takes keeps the dtype as asked: its row is refused (sparse_dtype_refusal). An
-    Octave cache on ROCm is not planned (OCTAVE_ON_ROCM)."""
+    the release stores it whatever is asked: checkpoint_kv; KV_DTYPE_QUIRKS; sparse MLA's 656-byte fp8_ds_mla on
+    FLASHMLA_SPARSE or plain fp8 on FlashInfer's and ROCm's backends: sparse_choice). A plain 8-bit dtype no sparse
+    backend takes keeps the dtype as asked: its row is refused (sparse_dtype_refusal). An Octave cache on ROCm is not
+    planned (OCTAVE_ON_ROCM)."""
     if precision.layout == "octave" and is_rocm_platform(capability):
         raise FieldError("kv_dtype", OCTAVE_ON_ROCM.format(dtype=precision.vllm_dtype))
     named, scope = checkpoint_kv(spec, version)
