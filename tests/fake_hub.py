@@ -38,11 +38,15 @@ def send_listing(handler, repo_id: str, names, body: bool) -> None:
     _send(handler, data, {"Content-Type": "application/json"}, body)
 
 
-def send_error(handler, status: int, code=None, retry_after=None) -> None:
-    """An error answer; `code`: the Hub's X-Error-Code (EntryNotFound, RepoNotFound, GatedRepo)."""
+def send_error(handler, status: int, code=None, retry_after=None, commit=None) -> None:
+    """An error answer; `code`: the Hub's X-Error-Code (EntryNotFound, RepoNotFound, GatedRepo); `commit`: the
+    X-Repo-Commit the Hub sends with a file missing from a repo that exists (huggingface_hub records the absence
+    under it: .no_exist/<commit>/<file>)."""
     handler.send_response(status)
     if code:
         handler.send_header("X-Error-Code", code)
+    if commit:
+        handler.send_header("X-Repo-Commit", commit)
     if retry_after:
         handler.send_header("Retry-After", retry_after)
     handler.send_header("Content-Length", "0")
@@ -68,7 +72,7 @@ class RepoHandler(BaseHTTPRequestHandler):
             return send_listing(self, "/".join(path.split("/")[3:5]), self.files, body)
         name = path.split("/resolve/", 1)[1].split("/", 1)[-1] if "/resolve/" in path else None
         if name not in self.files:
-            return send_error(self, 404, "EntryNotFound")
+            return send_error(self, 404, "EntryNotFound", commit=COMMIT if name else None)
         send_file(self, self.files[name], body)
 
     def do_HEAD(self):

@@ -200,14 +200,36 @@ def test_kv_cache_quant_algo_fp8_makes_auto_fp8_from_0_14(tmp_path, engine, kv_d
     assert (plan["kv_dtype"], plan["kv_bytes_per_token"]) == (kv_dtype, per_token)
 
 
-@pytest.mark.parametrize("engine, kv_dtype, per_token", [
-    ("vllm==0.19.1", "bf16", 32 * 2 * 8 * 128 * 2),  # nvfp4 is not in 0.19's map: auto
-    ("vllm==0.20.0", "nvfp4", 32 * 2 * 8 * (128 // 2 + 128 // 16)),  # fp4 values + an fp8 scale per 16
+NVFP4_KV_FILE = {**NVFP4_FILE, "quantization": {**NVFP4_FILE["quantization"], "kv_cache_quant_algo": "NVFP4"}}
+
+
+@pytest.mark.parametrize("engine, kv_dtype, per_token, starts", [
+    ("vllm==0.19.1", "bf16", 32 * 2 * 8 * 128 * 2, True),  # nvfp4 is not in 0.19's map: auto
+    # 0.20 maps it, but no attention backend lists nvfp4 (v1/attention/backends/flashinfer.py 0.20.0:328-335)
+    ("vllm==0.20.0", "nvfp4", 32 * 2 * 8 * (128 // 2 + 128 // 16), False),  # fp4 values + an fp8 scale per 16
+    # FlashInfer's trtllm-gen reads it on SM100 (0.21.0 flashinfer.py:329-337; 0.25.0 :427-433)
+    ("vllm==0.21.0", "nvfp4", 32 * 2 * 8 * (128 // 2 + 128 // 16), True),
+    ("vllm==0.25.0", "nvfp4", 32 * 2 * 8 * (128 // 2 + 128 // 16), True),
 ])
-def test_kv_cache_quant_algo_nvfp4_from_0_20(tmp_path, engine, kv_dtype, per_token):
-    side = {**NVFP4_FILE, "quantization": {**NVFP4_FILE["quantization"], "kv_cache_quant_algo": "NVFP4"}}
-    plan = _plan(_folder(tmp_path, LLAMA, side), "--engine", engine)["plans"][0]
-    assert (plan["kv_dtype"], plan["kv_bytes_per_token"]) == (kv_dtype, per_token)
+def test_kv_cache_quant_algo_nvfp4_from_0_20_on_blackwell(tmp_path, engine, kv_dtype, per_token, starts):
+    r = run_kvplan("estimate", _folder(tmp_path, LLAMA, NVFP4_KV_FILE), "--gpu", "b200", "-c", "8192", "--engine",
+                   engine, "--format", "json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)["plans"][0]
+    assert (plan["kv_dtype"], plan["kv_bytes_per_token"], plan["engine"]["starts"]) == (kv_dtype, per_token, starts)
+
+
+@pytest.mark.parametrize("engine", ["vllm==0.20.0", "vllm==0.25.0"])
+def test_the_checkpoints_nvfp4_is_refused_on_hopper_saying_so(tmp_path, engine):
+    """No backend reads NVFP4 on SM90 in 0.20 (flashinfer.py 0.20.0:328-335) nor 0.25-0.31 (supports_kv_cache_dtype
+    asks for SM100, 0.25.0 :427-433): auto is the checkpoint's nvfp4, and `auto` is no remedy."""
+    plan = _plan(_folder(tmp_path, LLAMA, NVFP4_KV_FILE), "--engine", engine)["plans"][0]
+    refusal = plan["engine"]["refusal"]
+    assert plan["kv_dtype"] == "nvfp4" and not plan["engine"]["starts"] and refusal["configuration"]
+    assert "No valid attention backend found for cuda (compute capability 9.0) with kv_cache_dtype nvfp4 (what " \
+           "--kv-cache-dtype auto stores for this checkpoint, whose ModelOpt quantization_config names an NVFP4 KV " \
+           "cache)" in refusal["reason"], refusal
+    assert refusal["remedy"].startswith("it starts with --kv-cache-dtype bfloat16, fp8, fp8_e4m3"), refusal
 
 
 @pytest.mark.parametrize("kv, expected", [

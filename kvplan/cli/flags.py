@@ -52,9 +52,11 @@ CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the mod
 # check's: a gate holds a deployment to the length it serves; the longest that fits (auto) is estimate's question
 CHECK_CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: the model's max_position_embeddings, "
                       f"as vLLM. {SUFFIXES}.")
-KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype, or from vLLM 0.14 the one a ModelOpt "
-                 "checkpoint names), float16, bfloat16, fp8 (fp8_e4m3's bytes; sparse MLA keeps fp8 and "
-                 "fp8_e4m3 apart as vLLM's backends do), fp8_e5m2, fp8_inc, "
+KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype, or the one the checkpoint names where "
+                 "the release reads it: a ModelOpt fp8 from vLLM 0.14, nvfp4 from 0.20; a compressed-tensors "
+                 "kv_cache_scheme's fp8 from 0.16, in 0.16-0.21 whatever is asked), float16, bfloat16, fp8 "
+                 "(fp8_e4m3's bytes; sparse MLA keeps fp8 and fp8_e4m3 apart as vLLM's backends do), fp8_e5m2, "
+                 "fp8_inc, "
                  "fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "
                  "nvfp4_4over6, turboquant_k8v4, turboquant_4bit_nc, turboquant_k3v4_nc, turboquant_3bit_nc, "
                  "ultraquant_4bit, fp8_ds_mla, nvfp4_ds_mla; from vLLM 0.33 octave_k3v4, octave_k3v3, "

@@ -11,6 +11,7 @@ from typing import Callable, Optional
 from ..errors import FieldError, KvplanError, quote
 from ..gpu.detect import choose_gpu
 from ..model.precision import resolve_kv_dtype
+from ..model.hub import unchecked_notes
 from ..model.quantization import apply_weight_precision, settings_file_method
 from ..model.sources import resolve
 from ..model.spec import ModelSpec
@@ -320,6 +321,8 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     ignored = ignored_note(engine_flags.lora_ignored, spell) if engine_flags is not None else ""
     if ignored:  # vLLM ignores them without enable_lora: a warning on the first one's key, not a failure
         add("warning", engine_flags.lora_ignored[0], ignored + ".")
+    for note in unchecked_notes(spec.notes):  # the Hub said nothing of hf_quant_config.json: planned without it
+        add("warning", "model", note + ".")
 
     pp = dep.pp or 1
     budget_for = _budget_for(spec, dep)[1]

@@ -36,11 +36,12 @@ from typing import Optional
 
 from ..errors import FieldError, KvplanError
 from ..model.kinds import V4_KINDS, FullAttention, LinearState, MLALatent
-from ..model.precision import DTYPE_BYTES, PRECISIONS, vllm_name
+from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, vllm_name
 from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_media_floor import raised_note
+from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
                           rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes,
                           v4_gpu_refusal_line)
@@ -280,28 +281,63 @@ SPARSE_MLA_AUTO = (
 )
 
 
-# What `--kv-cache-dtype auto` stores for a ModelOpt checkpoint whose quantization_config names its KV cache
-# (ModelSpec.checkpoint_kv_dtype, params.modelopt_kv_cache), by the first release of each rule (newest first):
-# EngineArgs.create_engine_config resolves auto through resolve_kv_cache_dtype_string before it builds the CacheConfig
-# (engine/arg_utils.py 0.14.0:1397-1400, 0.34.0:2329-2332; the ModelConfig that names the method is built first,
-# :1369 and :2313), whose map holds fp8 from 0.14.0 and nvfp4 from 0.20.0 (utils/torch_utils.py
-# MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP 0.14.0:57-62, 0.19.1 the same, 0.20.0:62-65, 0.34.0:90-93); an unknown one falls
-# back to auto. Before 0.14.0 auto is the model dtype whatever the checkpoint names.
-MODELOPT_KV_AUTO = (((0, 20), ("fp8_e4m3", "nvfp4"), "0.20.0 utils/torch_utils.py:62-65"),
-                    ((0, 14), ("fp8_e4m3",), "0.14.0 utils/torch_utils.py:57-62, engine/arg_utils.py:1397-1400"))
+# What vLLM makes of the KV cache a checkpoint names (ModelSpec.checkpoint_kv_dtype), by the first release of each
+# rule (newest first): for each method family, the caches it stores and for which --kv-cache-dtype ("auto": `auto`
+# only; "any": whatever is asked, an explicit value too). Before a release that lists a family, `auto` is the model
+# dtype whatever the checkpoint names.
+# - modelopt* (params.modelopt_kv_cache): EngineArgs.create_engine_config resolves auto through
+#   resolve_kv_cache_dtype_string before it builds the CacheConfig (engine/arg_utils.py 0.14.0:1397-1400, 0.34.0
+#   :2329-2332), whose map holds fp8 from 0.14.0 and nvfp4 from 0.20.0 (utils/torch_utils.py
+#   MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP 0.14.0:57-62, 0.19.1 the same, 0.20.0:62-65, 0.34.0:90-93); an explicit
+#   value is kept (:2329, `!= "auto"` returns it).
+# - compressed-tensors with a kv_cache_scheme (params.compressed_kv_cache; an ordinary Attention layer reads it): the
+#   layer sets kv_cache_dtype and cache_config.cache_dtype to "fp8" whatever was asked from 0.16.0
+#   (model_executor/layers/attention/attention.py 0.16.0:231-236, 0.17.0-0.21.0 :231-237), only under auto from 0.22.0
+#   (0.22.0 :237-241, 0.32.0 :288-291, 0.34.0 :308-312); 0.11.0-0.14.1 have no such step (attention/layer.py 0.14.1
+#   :192 keeps cache_config.cache_dtype), 0.15.x not read: taken as 0.14.1.
+CHECKPOINT_KV = (
+    ((0, 22), {"modelopt": (("fp8_e4m3", "nvfp4"), "auto"), "compressed-tensors": (("fp8",), "auto")},
+     "0.22.0 attention.py:237-241 (auto only)"),
+    ((0, 20), {"modelopt": (("fp8_e4m3", "nvfp4"), "auto"), "compressed-tensors": (("fp8",), "any")},
+     "0.20.0 utils/torch_utils.py:62-65"),
+    ((0, 16), {"modelopt": (("fp8_e4m3",), "auto"), "compressed-tensors": (("fp8",), "any")},
+     "0.16.0 attention.py:231-236"),
+    ((0, 14), {"modelopt": (("fp8_e4m3",), "auto")},
+     "0.14.0 utils/torch_utils.py:57-62, engine/arg_utils.py:1397-1400"),
+)
+
+
+def checkpoint_kv(spec, version: str = PINNED) -> tuple:
+    """(cache, scope): the cache vLLM `version` stores for the KV cache `spec`'s checkpoint names, and for which
+    --kv-cache-dtype ("auto" or "any": CHECKPOINT_KV); ("", "") where the release does not read it."""
+    named = getattr(spec, "checkpoint_kv_dtype", "")
+    method = getattr(spec, "quantization", "")
+    family = "modelopt" if method.startswith("modelopt") else method
+    caches, scope = release_rule(CHECKPOINT_KV, version, {}).get(family, ((), ""))
+    return (named, scope) if named and named in caches else ("", "")
 
 
 def auto_kv_dtype(spec, version: str = PINNED) -> str:
-    """The cache `--kv-cache-dtype auto` names for `spec` in vLLM `version` ("" for the model dtype): a ModelOpt
-    checkpoint's own KV cache where the release resolves auto to it (MODELOPT_KV_AUTO), else ModelSpec.auto_kv_dtype,
-    or DeepSeek-V3.2's fp8_ds_mla where the release defaults to it (SPARSE_MLA_AUTO)."""
-    named = getattr(spec, "checkpoint_kv_dtype", "")
-    if named in release_rule(MODELOPT_KV_AUTO, version, ()):
+    """The cache `--kv-cache-dtype auto` names for `spec` in vLLM `version` ("" for the model dtype): the checkpoint's
+    own KV cache where the release stores it (checkpoint_kv), else ModelSpec.auto_kv_dtype, or DeepSeek-V3.2's
+    fp8_ds_mla where the release defaults to it (SPARSE_MLA_AUTO)."""
+    named, _ = checkpoint_kv(spec, version)
+    if named:
         return named
-    own = "" if named else spec.auto_kv_dtype  # a ModelOpt spec's auto_kv_dtype is its named cache, not read here
+    own = "" if getattr(spec, "checkpoint_kv_dtype", "") else spec.auto_kv_dtype  # the parser's: the pinned release's
     if getattr(spec, "architecture", "") != "DeepseekV32ForCausalLM" or own:
         return own
     return release_rule(SPARSE_MLA_AUTO, version, "")  # older: refused
+
+
+def checkpoint_kv_words(spec, version: str) -> str:
+    """What vLLM `version` makes of the checkpoint's KV cache, in words (checkpoint_kv), for the model's note."""
+    named, scope = checkpoint_kv(spec, version)
+    if scope == "any":
+        return f"vLLM {version} stores {named} whatever --kv-cache-dtype asks (its attention layers overwrite it)"
+    if named:
+        return f"vLLM {version} stores it for --kv-cache-dtype auto"
+    return f"vLLM {version} does not read it: --kv-cache-dtype auto is the model dtype"
 
 
 # DeepSeek-V4 on NVIDIA Hopper and Blackwell datacenter GPUs (models/deepseek_v4/nvidia/model.py
@@ -515,15 +551,31 @@ def sparse_block_refusal(spec, block_size: Optional[int], capability=(), version
 
 def release_view(spec, version: str):
     """`spec` as vLLM `version` builds it, where that differs from 0.32.0: what `--kv-cache-dtype auto` stores
-    (auto_kv_dtype)."""
+    (auto_kv_dtype), and the note on the checkpoint's KV cache saying what this release makes of it."""
     auto = auto_kv_dtype(spec, version)
-    return spec if auto == spec.auto_kv_dtype else replace(spec, auto_kv_dtype=auto)
+    notes = _checkpoint_kv_note(spec, version)
+    if (auto, notes) == (spec.auto_kv_dtype, spec.notes):
+        return spec
+    return replace(spec, auto_kv_dtype=auto, notes=notes)
+
+
+def _checkpoint_kv_note(spec, version: str) -> tuple:
+    """spec.notes with the parser's note on the checkpoint's KV cache (params.checkpoint_kv_note) ending in this
+    release's words (checkpoint_kv_words); unchanged where the checkpoint names none."""
+    named = getattr(spec, "checkpoint_kv_dtype", "")
+    if not named:
+        return spec.notes
+    from ..model.params import checkpoint_kv_note
+
+    base = checkpoint_kv_note(spec.quantization, named)
+    words = f"{base}: {checkpoint_kv_words(spec, version)}"
+    return tuple(words if note.startswith(base) else note for note in spec.notes)
 
 
 def unviewed(spec):
-    """`spec` before release_view: the one thing it changes is `auto`, which the parser set to a ModelOpt checkpoint's
-    own KV cache (MODELOPT_KV_AUTO: the model dtype before 0.14) or, for DeepSeek-V3.2, to nothing (fp8_ds_mla in
-    0.11.0 only, SPARSE_MLA_AUTO), which that architecture's config never names itself."""
+    """`spec` before release_view: the one thing it changes for a release is `auto`, which the parser set to the
+    checkpoint's own KV cache (CHECKPOINT_KV: the model dtype before 0.14) or, for DeepSeek-V3.2, to nothing
+    (fp8_ds_mla in 0.11.0 only, SPARSE_MLA_AUTO), which that architecture's config never names itself."""
     named = getattr(spec, "checkpoint_kv_dtype", "")
     if named:
         return spec if spec.auto_kv_dtype == named else replace(spec, auto_kv_dtype=named)
@@ -595,13 +647,39 @@ def octave_refusal(precision, capability=()) -> Optional[Refusal]:
                    options=("fp8", "auto"))
 
 
+def nvfp4_refusal(spec, precision, capability=(), version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of an NVFP4 cache on `spec`'s ordinary attention layers where no backend takes it on this GPU
+    (vllm_nvfp4.py: the release, the compute capability, the head sizes, attention sinks); None when one does. Sparse
+    MLA and DeepSeek-V4 have their own (sparse_dtype_refusal, v4_dtype_refusal); a family that keeps its model dtype
+    (KV_DTYPE_QUIRKS) stores none. Where the checkpoint names NVFP4, which `auto` stores (CHECKPOINT_KV), the
+    message says so, and the fix search finds `auto` refused the same way."""
+    if precision.layout != "nvfp4" or is_sparse(spec) or is_v4(spec):
+        return None
+    if cache_precision(spec, precision, capability, version).layout != "nvfp4":
+        return None
+    heads = tuple(sorted({layer.head_dim for layer in spec.layers if isinstance(layer, FullAttention)}))
+    if not heads:  # no attention layer picks a backend for it
+        return None
+    dtype, sinks = precision.vllm_dtype, getattr(spec, "attention_sinks", False)
+    chosen = getattr(spec, "checkpoint_kv_dtype", "") == dtype == spec.auto_kv_dtype
+    why = nvfp4_refusal_line(dtype, capability, version, heads, sinks, chosen)
+    if not why:
+        return None
+    return Refusal(why, None, configuration=True, field="kv_dtype",
+                   options=refusal_options(dtype, capability, version, heads, sinks))
+
+
 def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: Optional[int] = None):
-    """The precision the attention cache really uses on a GPU of `capability` in `version` (KV_DTYPE_QUIRKS; sparse
-    MLA's 656-byte fp8_ds_mla on FLASHMLA_SPARSE or plain fp8 on FlashInfer's and ROCm's backends: sparse_choice). A
-    plain 8-bit dtype no sparse backend takes keeps the dtype as asked: its row is refused (sparse_dtype_refusal). An
-    Octave cache on ROCm is not planned (OCTAVE_ON_ROCM)."""
+    """The precision the attention cache really uses on a GPU of `capability` in `version` (the checkpoint's own where
+    the release stores it whatever is asked: checkpoint_kv; KV_DTYPE_QUIRKS; sparse MLA's 656-byte fp8_ds_mla on
+    FLASHMLA_SPARSE or plain fp8 on FlashInfer's and ROCm's backends: sparse_choice). A plain 8-bit dtype no sparse
+    backend takes keeps the dtype as asked: its row is refused (sparse_dtype_refusal). An Octave cache on ROCm is not
+    planned (OCTAVE_ON_ROCM)."""
     if precision.layout == "octave" and is_rocm_platform(capability):
         raise FieldError("kv_dtype", OCTAVE_ON_ROCM.format(dtype=precision.vllm_dtype))
+    named, scope = checkpoint_kv(spec, version)
+    if scope == "any" and precision.spelling != named:  # a compressed-tensors kv_cache_scheme, 0.16-0.21
+        precision = replace(PRECISIONS[kv_dtype_name(named)], spelling=named)
     if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS and precision.bits < DTYPE_BYTES[spec.dtype] * 8:
         return PRECISIONS[spec.dtype]
     if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
@@ -918,8 +996,9 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
     in VllmConfig.__post_init__ a 16-bit cache dtype other than the model's (0.33.0 config/vllm.py:1540) and the
     quantisation's class, GPU and served dtype (:1608; vllm_quant.quant_config_refusal), bfloat16 on a GPU without it
     as the worker starts, a compressed-tensors scheme or an AutoGPTQ group size Marlin lacks as the layers are built,
-    then the cache dtype, the GPU and the block size while the attention layers pick their backends (the ROCm assert
-    on the block comes after its fp8 check: rocm.py 0.17.0 :364-371); None when it gets as far as profiling memory.
+    then the cache dtype (an NVFP4 one: nvfp4_refusal), the GPU and the block size while the attention layers pick
+    their backends (the ROCm assert on the block comes after its fp8 check: rocm.py 0.17.0 :364-371); None when it
+    gets as far as profiling memory.
     `gpu_name`: the GPU as vLLM names it in its messages (catalog.device_name). A refusal of the dtype or the
     quantisation, and vLLM's bypass of a deprecated method, says in words only what passes every one of these checks
     (`checked`: vllm_dtype_remedy.checked_remedy, bypass_remedy)."""
@@ -933,7 +1012,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
-        sparse_gpu_refusal(spec, capability, version) or \
+        nvfp4_refusal(spec, precision, capability, version) or sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
         sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype)
     deprecated = refusal is not None and is_deprecation(refusal)

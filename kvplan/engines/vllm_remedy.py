@@ -26,15 +26,17 @@ MAX_FIELDS = 3  # fields one fix may change (engine, kv_dtype, block_size: the l
 def release_boundaries(firsts_elsewhere=()) -> tuple:
     """The first release of every row of the rules a configuration refusal reads (and `firsts_elsewhere`: the
     engine's flags), oldest first, as vLLM names them."""
-    from . import vllm, vllm_quant, vllm_sparse, vllm_versions
+    from . import vllm, vllm_nvfp4, vllm_quant, vllm_sparse, vllm_versions
 
     firsts = {(0, 2), parse_version(PINNED)}
     for table in (vllm_sparse.CONFIG_REWRITE, vllm_sparse.HOPPER_ORDER, vllm_sparse.BLACKWELL_FLASHINFER_FIRST,
                   vllm_sparse.FLASHMLA_DTYPES, vllm_sparse.FLASHINFER_DTYPES, vllm_sparse.SM10X_AUTO,
-                  vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm.SPARSE_MLA_AUTO, vllm_versions._FROM):
+                  vllm_sparse.ROCM_DTYPES, vllm_sparse.ROCM_BLOCK_RULES, vllm.SPARSE_MLA_AUTO, vllm.CHECKPOINT_KV,
+                  vllm_versions._FROM):
         firsts.update(row[0] for row in table)
     firsts.add(vllm_sparse.ROCM_SPARSE_SINCE)
     firsts.update(vllm_quant.boundaries())  # the quantisation checks
+    firsts.update(vllm_nvfp4.boundaries())  # an NVFP4 cache's backend
     firsts.update(vllm_versions.KV_DTYPE_SINCE.values())
     firsts.update(firsts_elsewhere)
     firsts.update(parse_version(v) for v in vllm.ADDED_ARCHITECTURES.values())

@@ -153,29 +153,39 @@ def _head_timeout(deadline: float) -> float:
     return max(min(deadline - time.monotonic() + 0.5, float(constants.HF_HUB_ETAG_TIMEOUT or 10)), 0.1)
 
 
+def _head(url: str, deadline: float):
+    """The file's metadata from one HEAD without the client's retries, so that 404 and 401 come back at once; a
+    429/5xx is asked again exactly once, after Retry-After when that fits the deadline; else the error is raised."""
+    from huggingface_hub import get_hf_file_metadata
+    from huggingface_hub.errors import HfHubHTTPError
+
+    for attempt in (1, 2):
+        try:
+            return get_hf_file_metadata(url, timeout=_head_timeout(deadline), **_no_retry())
+        except HfHubHTTPError as exc:
+            wait = _retry_after(exc)
+            if _status(exc) not in RETRY_STATUS or attempt == 2 or wait > MAX_RETRY_WAIT \
+                    or wait + 0.5 > deadline - time.monotonic():
+                raise
+            time.sleep(wait)
+
+
 def _fetch_config(model_id: str, revision: Optional[str], deadline: float) -> str:
-    """Path of config.json in the Hub cache. One HEAD first, without the client's retries, so that 404/401
-    come back at once and 429/5xx are retried exactly once (after Retry-After, when it fits the deadline); a
-    network failure falls back to a cached copy, as huggingface_hub does; then the client downloads."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+    """Path of config.json in the Hub cache: its HEAD first (_head); a network failure, or a 429/5xx that its retry
+    did not clear, falls back to a cached copy, as huggingface_hub does; then the client downloads."""
+    from huggingface_hub import hf_hub_download, hf_hub_url
     from huggingface_hub.errors import HfHubHTTPError
 
     if _offline():
         return hf_hub_download(model_id, "config.json", revision=revision, local_files_only=True)
-    url = hf_hub_url(model_id, "config.json", revision=revision)
-    for attempt in (1, 2):
-        try:
-            get_hf_file_metadata(url, timeout=_head_timeout(deadline), **_no_retry())
-            break
-        except HfHubHTTPError as exc:
-            if _status(exc) not in RETRY_STATUS:
-                raise
-            wait = _retry_after(exc)
-            if attempt == 2 or wait > MAX_RETRY_WAIT or wait + 0.5 > deadline - time.monotonic():
-                return _cached_config(model_id, revision) or _raise(exc)
-            time.sleep(wait)
-        except Exception as exc:  # network down, DNS, timeout: a cached copy still answers
-            return _cached_config(model_id, revision) or _raise(exc)
+    try:
+        _head(hf_hub_url(model_id, "config.json", revision=revision), deadline)
+    except HfHubHTTPError as exc:
+        if _status(exc) not in RETRY_STATUS:
+            raise
+        return _cached_config(model_id, revision) or _raise(exc)
+    except Exception as exc:  # network down, DNS, timeout: a cached copy still answers
+        return _cached_config(model_id, revision) or _raise(exc)
     return hf_hub_download(model_id, "config.json", revision=revision,
                            etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
 
@@ -259,9 +269,16 @@ def _with_hub_settings(raw, model_id: str, revision: Optional[str], quantization
     return with_settings_file(raw, method, {name: load_json(Path(path)) for name, path in paths.items()}, folder)
 
 
-_MODELOPT_UNCHECKED = (f"the Hugging Face Hub could not be asked for the repo's {MODELOPT_FILE} ({{why}}), which "
-                      f"vLLM reads as the quantization_config of a config.json with none (ModelOpt 0.29 and older "
-                      f"write it): the weights are priced as config.json says; ask again, or pass a local folder")
+UNCHECKED_LEAD = f"the Hugging Face Hub could not be asked for the repo's {MODELOPT_FILE}"
+_MODELOPT_UNCHECKED = (UNCHECKED_LEAD + " ({why}), which vLLM reads as the quantization_config of a config.json with "
+                       "none (ModelOpt 0.29 and older write it): the weights are priced as config.json says; ask "
+                       "again, or pass a local folder")
+
+
+def unchecked_notes(notes) -> tuple:
+    """Of a spec's notes, those saying the Hub could not be asked for the repo's MODELOPT_FILE (_modelopt_file_path):
+    the plan stands on config.json alone, which `check` makes a warning on the deployment's model."""
+    return tuple(note for note in notes if note.startswith(UNCHECKED_LEAD))
 
 
 def _modelopt_file_path(model_id: str, revision: Optional[str], deadline: float, snapshot: Path) -> tuple:
@@ -296,19 +313,34 @@ def _modelopt_file_path(model_id: str, revision: Optional[str], deadline: float,
 
 
 def _download_if_there(model_id: str, revision: Optional[str], deadline: float) -> Optional[str]:
-    """MODELOPT_FILE of the repo downloaded into the Hub cache, None when the repo has none (404 EntryNotFound). A
-    HEAD without the client's retries first, as _fetch_config's, so that the common answer (no such file) and a
-    network failure come at once."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+    """MODELOPT_FILE of the repo downloaded into the Hub cache, None when the repo has none (404 EntryNotFound). Its
+    HEAD first (_head: 429/5xx asked once more), so that the common answer (no such file) and a network failure come
+    at once; on a 404 the client records the absence (_record_absence), so that the next run asks nothing."""
+    from huggingface_hub import hf_hub_download, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError
 
     try:
-        get_hf_file_metadata(hf_hub_url(model_id, MODELOPT_FILE, revision=revision), timeout=_head_timeout(deadline),
-                             **_no_retry())
+        _head(hf_hub_url(model_id, MODELOPT_FILE, revision=revision), deadline)
     except EntryNotFoundError:
-        return None
+        return _record_absence(model_id, revision, deadline)
     return hf_hub_download(model_id, MODELOPT_FILE, revision=revision,
                            etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
+
+
+def _record_absence(model_id: str, revision: Optional[str], deadline: float) -> Optional[str]:
+    """None, once huggingface_hub has recorded that the repo has no MODELOPT_FILE at this commit: hf_hub_download
+    writes that record itself on the Hub's 404 (.no_exist/<commit>/<file> and the revision's ref, from the answer's
+    X-Repo-Commit), which try_to_load_from_cache reads back (_modelopt_file_path): one more HEAD now, none on any
+    later run. kvplan writes nothing into the client's cache. The file's path should it have appeared meanwhile."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return hf_hub_download(model_id, MODELOPT_FILE, revision=revision, etag_timeout=_head_timeout(deadline))
+    except EntryNotFoundError:
+        return None
+    except Exception:  # the record only saves a request: the Hub has just said the repo has no such file
+        return None
 
 
 def _with_hub_modelopt_file(raw, model_id: str, revision: Optional[str], deadline: float, snapshot: Path) -> tuple:

@@ -54,6 +54,27 @@ def _window_on(cfg: Config) -> bool:
     return on and cfg.get("use_sliding_window", True) is not False
 
 
+# Families whose attention layers vLLM builds with a learned sink a query head (Attention(..., sinks=...)), which the
+# attention backend must take (v1/attention/backend.py validate_configuration 0.32.0 :316-317 "attention sinks not
+# supported"; an NVFP4 cache's fa2 path refuses them: engines/vllm_nvfp4.py): gpt-oss on every layer (models/
+# gpt_oss.py 0.32.0:187, 0.34.0:186), Laguna on its sliding layers when swa_attention_sink_enabled (laguna.py 0.32.0
+# :482-490), Granite and GraniteMoE where attention_sinks says so, else wherever the config has layer_types
+# (granite.py 0.32.0:109 granite_layer_attn_params, granitemoe.py 0.32.0:195). MiMo-V2's sliding-layer sinks go to
+# the DiffKV backend its attention picks itself (mimo_v2.py 0.32.0:300-322), which kvplan does not check.
+SINK_FAMILIES = ("gpt_oss", "laguna", "granite", "granitemoe")
+
+
+def attention_sinks(cfg: Config, kinds) -> bool:
+    """Whether vLLM builds any attention layer of this config with sinks (SINK_FAMILIES); `kinds`: mixer_kinds'."""
+    if cfg.model_type == "gpt_oss":
+        return True
+    if cfg.model_type == "laguna":
+        return "sliding" in kinds and cfg.flag("swa_attention_sink_enabled", False)
+    if cfg.model_type in ("granite", "granitemoe"):
+        return cfg.flag("attention_sinks", cfg.has("layer_types"))
+    return False
+
+
 def mixer_kinds(cfg: Config, n: int) -> tuple[list, str]:
     """One of full | sliding | chunked | linear | parallel | none per layer, and the rule that decided it."""
     window_on = _window_on(cfg)

@@ -98,9 +98,8 @@ def _modelopt_legacy(qcfg: dict) -> str:
     algorithm no release knows is refused in vLLM's words ("Unknown ModelOpt quant algo"). "" for any other. As the
     newest release reads it: which older ones read it otherwise is the engine's (vllm_quant.modelopt_legacy_refusal)."""
     producer = qcfg.get("producer")
-    inner = qcfg.get("quantization")
-    inner = inner if isinstance(inner, dict) else {}
     named = isinstance(producer, dict) and producer.get("name") == "modelopt"
+    inner = _modelopt_block(qcfg, named)
     if not (named or "modelopt_quant_config" in inner) or inner.get("quant_algo") is None:
         return ""
     algo = str(inner["quant_algo"]).upper()
@@ -109,6 +108,23 @@ def _modelopt_legacy(qcfg: dict) -> str:
         raise KvplanError(f"config field 'quantization_config.quantization.quant_algo' names {shown}, which vLLM "
                           f"refuses (\"Unknown ModelOpt quant algo\"); it takes {', '.join(MODELOPT_LEGACY)}.")
     return MODELOPT_LEGACY[algo]
+
+
+def _modelopt_block(qcfg: dict, named: bool) -> dict:
+    """ModelOpt's "quantization" block ({} where there is none). One that is there but not an object is refused for a
+    config vLLM reads as ModelOpt's, named by its producer or its quant_method: the producer's read calls .get on it
+    (model_arch_config_convertor.py 0.34.0:249-257; config/model.py 0.11.0:865-868: an AttributeError) and the
+    ModelOpt classes refuse it ("Expected 'quantization' to be a dictionary in config", quantization/modelopt.py
+    0.11.0:131-136, 0.34.0:330-335)."""
+    inner = qcfg.get("quantization")
+    if isinstance(inner, dict) or "quantization" not in qcfg:
+        return inner or {}
+    method = qcfg.get("quant_method")
+    if named or (isinstance(method, str) and method.lower().startswith("modelopt")):
+        raise _refused("quantization", f"must be an object of ModelOpt's settings (quant_algo, kv_cache_quant_algo, "
+                                       f"...), got {json_value(inner)}: vLLM stops at it (\"Expected 'quantization' "
+                                       f"to be a dictionary in config\").")
+    return {}
 
 
 def modelopt_legacy_form(qcfg) -> tuple:
@@ -125,7 +141,7 @@ def modelopt_legacy_form(qcfg) -> tuple:
 # first set of kv_cache_scheme (in the "quantization" block, then at the top) and kv_cache_quant_algo (the same); a
 # {"dynamic": false, "num_bits": 8, "type": "float"} scheme or the name fp8 (any case) is fp8_e4m3, a 4-bit float
 # scheme or the name nvfp4 is nvfp4 (MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP); anything else is "" (vLLM falls back to
-# auto). Which releases store it under --kv-cache-dtype auto is the engine's (engines/vllm.py MODELOPT_KV_AUTO).
+# auto). Which releases store it, and for which --kv-cache-dtype, is the engine's (engines/vllm.py CHECKPOINT_KV).
 MODELOPT_KV = {"fp8": "fp8_e4m3", "nvfp4": "nvfp4"}
 
 
@@ -142,6 +158,25 @@ def modelopt_kv_cache(qcfg) -> str:
             return "fp8_e4m3"
         return "nvfp4" if algo.get("num_bits") == 4 and algo.get("type") == "float" else ""
     return MODELOPT_KV.get(algo.lower(), "") if isinstance(algo, str) else ""
+
+
+def compressed_kv_cache(qcfg) -> str:
+    """fp8 (as vLLM spells it) where a compressed-tensors quantization_config sets a kv_cache_scheme, which
+    CompressedTensorsConfig keeps as it is (compressed_tensors.py 0.16.0:238, 0.34.0:267 config.get(
+    "kv_cache_scheme")) and vLLM's Attention layer turns into an fp8 cache whatever the scheme holds (attention.py
+    0.16.0:231-236, 0.34.0:308-312 `kv_cache_scheme is not None`); "" for none. Which releases do, and for which
+    --kv-cache-dtype, is the engine's (engines/vllm.py CHECKPOINT_KV)."""
+    if not isinstance(qcfg, dict) or quant_method(qcfg) != "compressed-tensors":
+        return ""
+    return "fp8" if qcfg.get("kv_cache_scheme") is not None else ""
+
+
+def checkpoint_kv_note(quantization: str, kv: str) -> str:
+    """The model's words on the KV cache its checkpoint names (modelopt_kv_cache, compressed_kv_cache); what a vLLM
+    release makes of it the engine adds (engines/vllm.py release_view)."""
+    if quantization.startswith("modelopt"):
+        return f"the ModelOpt quantization_config names an {kv} KV cache (kv_cache_quant_algo / kv_cache_scheme)"
+    return "the compressed-tensors quantization_config sets a kv_cache_scheme (an fp8 KV cache)"
 
 
 def _int_setting(qcfg: dict, keys: tuple, default: int, setting) -> int:

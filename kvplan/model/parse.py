@@ -9,11 +9,12 @@ from typing import Any, Optional
 from ..errors import json_value, KvplanError
 from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, first_architecture,
                      language_model_config)
-from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, cache_layers, ffn_kinds, is_v4,
+from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
-from .params import (NO_METHOD_NOTE, checkpoint_method, dynamic_overrides, estimate_weights, grouped, load_delta,
-                     modelopt_kv_cache, modelopt_legacy_form, module_settings, mtp_module_groups, mtp_size,
-                     parameter_groups, quant_method, quantization_fields)
+from .kinds import FullAttention
+from .params import (NO_METHOD_NOTE, checkpoint_kv_note, checkpoint_method, compressed_kv_cache, dynamic_overrides,
+                     estimate_weights, grouped, load_delta, modelopt_kv_cache, modelopt_legacy_form, module_settings,
+                     mtp_module_groups, mtp_size, parameter_groups, quant_method, quantization_fields)
 from .tensors import eagle_head_tensors, expert_width, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
@@ -118,7 +119,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     qcfg = cfg.get("quantization_config")
     if isinstance(qcfg, dict) and not quant_method(qcfg):
         notes.append(NO_METHOD_NOTE)
-    checkpoint_kv = _checkpoint_kv(raw, cfg, notes)
+    checkpoint_kv = _checkpoint_kv(raw, cfg, layers, notes)
 
     expert_inter = expert_width(cfg)  # before the weights, which read it too
     groups = parameter_groups(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim,
@@ -164,6 +165,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         audio_tower=isinstance(cfg.get("audio_config"), dict),
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else checkpoint_kv,
         checkpoint_kv_dtype=checkpoint_kv,
+        attention_sinks=attention_sinks(cfg, kinds),
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),
         module_settings=module_settings(cfg, hidden=hidden, layers=n, heads=heads, kv_heads=kv, head_dim=head_dim),
@@ -172,15 +174,24 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
     )
 
 
-def _checkpoint_kv(raw: dict, cfg: Config, notes: list) -> str:
-    """The KV cache a ModelOpt checkpoint names (params.modelopt_kv_cache), read from the outer quantization_config
-    only, as vLLM's resolve_kv_cache_dtype_string reads hf_config's (utils/torch_utils.py 0.34.0:518-537), with a note
-    saying what `auto` then stores. DeepSeek-V4 keeps its own fp8_ds_mla, which its attention makes of any fp8 dtype."""
-    kv = "" if is_v4(cfg) else modelopt_kv_cache(raw.get("quantization_config"))
+def _checkpoint_kv(raw: dict, cfg: Config, layers: tuple, notes: list) -> str:
+    """The KV cache the checkpoint names: a ModelOpt one's (params.modelopt_kv_cache), read from the outer
+    quantization_config only, as vLLM's resolve_kv_cache_dtype_string reads hf_config's (utils/torch_utils.py
+    0.34.0:518-537); else a compressed-tensors kv_cache_scheme's fp8 (params.compressed_kv_cache) where vLLM builds an
+    ordinary Attention layer, the one that reads it (model_executor/layers/attention/attention.py 0.34.0:308-312; an
+    MLA layer does not: mla_attention.py 0.34.0 has no such step), with a note naming it. DeepSeek-V4 keeps its own
+    fp8_ds_mla, which its attention makes of any fp8 dtype. Not mirrored: vLLM 0.16-0.31's own Kimi K2.5 config
+    class copies its text_config's quantization_config outward (transformers_utils/configs/kimi_k25.py 0.16.0
+    :116-117, 0.20.0-0.31.0 :118-119), so there a ModelOpt KV cache named only in text_config is stored under auto
+    too; 0.32 on takes transformers' Kimi_K25Config (transformers_utils/config.py 0.32.0:103), which copies nothing
+    (transformers 5.22.2 configuration_kimi_k25.py): a rule by release on one family, for an MLA model."""
+    if is_v4(cfg):
+        return ""
+    kv = modelopt_kv_cache(raw.get("quantization_config"))
+    if not kv and any(isinstance(layer, FullAttention) for layer in layers):
+        kv = compressed_kv_cache(cfg.get("quantization_config"))
     if kv:
-        since = "0.20" if kv == "nvfp4" else "0.14"
-        notes.append(f"the ModelOpt quantization_config names a {kv} KV cache (kv_cache_quant_algo / "
-                     f"kv_cache_scheme): vLLM {since} and later store --kv-cache-dtype auto as {kv}")
+        notes.append(checkpoint_kv_note(checkpoint_method(cfg.get("quantization_config")), kv))
     return kv
 
 

@@ -218,6 +218,6 @@ def resolve_kv_dtype(name: str, model_dtype: str, auto: str = "") -> Precision:
     backends take `fp8` and `fp8_e4m3` apart."""
     key = kv_dtype_name(check_kv_dtype(name))
     if key == "auto":
-        resolved = PRECISIONS[auto or model_dtype]
+        resolved = PRECISIONS[kv_dtype_name(auto) if auto else model_dtype]  # vLLM's spelling ("fp8") or kvplan's
         return replace(resolved, spelling=auto) if auto else resolved  # a model's own default (GLM-5.x on SM10x)
     return replace(PRECISIONS[key], spelling=vllm_name(name.strip().lower()))

@@ -90,10 +90,11 @@ class ModelSpec:
     # the cache format `--kv-cache-dtype auto` means when it is not the model dtype: DeepSeek-V4's attention turns
     # auto into its fp8_ds_mla layout (vLLM models/deepseek_v4/attention.py _resolve_dsv4_kv_cache_dtype)
     auto_kv_dtype: str = ""
-    # the KV cache a ModelOpt checkpoint's own quantization_config names (params.modelopt_kv_cache: fp8_e4m3, nvfp4),
-    # which vLLM stores under `auto` from 0.14 (engines/vllm.py MODELOPT_KV_AUTO); auto_kv_dtype holds it as kvplan's
-    # pinned release reads it; "" for none
+    # the KV cache the checkpoint names: a ModelOpt quantization_config's (params.modelopt_kv_cache: fp8_e4m3, nvfp4)
+    # or a compressed-tensors kv_cache_scheme's (params.compressed_kv_cache: fp8), which vLLM stores from a release on
+    # (engines/vllm.py CHECKPOINT_KV); auto_kv_dtype holds it as kvplan's pinned release reads it; "" for none
     checkpoint_kv_dtype: str = ""
+    attention_sinks: bool = False  # some attention layer has a learned sink a head (layers.attention_sinks)
     dtype_asked: bool = False  # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm.served_dtype)
     length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from
     # the smallest share of an expert's intermediate size a TP rank holds, vLLM padding the experts to tp x it
