@@ -447,16 +447,86 @@ def test_the_tied_stage_is_the_one_planned():
 
 def test_the_graphs_and_itl_notes():
     """cudagraph_specialize_lora (config/compilation.py 0.32.0:663, default True) captures every size without and
-    with LoRA (v1/cudagraph_dispatcher.py 0.32.0:110-128): not in kvplan's graph constant, and said."""
+    with LoRA (v1/cudagraph_dispatcher.py 0.32.0:110-128): not in kvplan's graph constant, and said once, in the
+    graph term's source (the text's budget line), not again among the rules."""
     args = (LLAMA_8B, "--gpu", "H100", "-c", "8192", "--enable-lora")
     plan = estimate_plan(*args)
     assert "LoRA captures every CUDA graph size twice" in _terms(plan)["cuda_graphs"]["source"]
     r = run_kvplan("estimate", *args, "--format", "json")
     notes = json.loads(r.stdout)["model"]["rules"]
-    assert any(n.startswith("LoRA captures every CUDA graph size twice") for n in notes)
+    assert not any("LoRA captures every CUDA graph" in n for n in notes)
     assert any(n.startswith("decode ITL ignores LoRA's extra kernels") for n in notes)
     text = " ".join(run_kvplan("estimate", *args).stdout.split())
+    assert text.count("LoRA captures every CUDA graph size twice") == 1
     assert "(cudagraph_specialize_lora: v1/cudagraph_dispatcher.py 0.32.0:110-128); not modelled" in text
     assert "decode ITL ignores LoRA's extra kernels" in text
     assert "LoRA captures" not in _terms(estimate_plan(LLAMA_8B, "--gpu", "H100", "-c", "8192"))["cuda_graphs"][
         "source"]
+
+
+@pytest.mark.parametrize("release", ["0.32.0", "0.34.0"])
+def test_no_graph_note_under_enforce_eager(release):
+    """--enforce-eager sets cudagraph_mode NONE: no graph is captured, with or without adapters."""
+    args = (LLAMA_8B, "--gpu", "H100", "-c", "8192", "--enable-lora", "--enforce-eager", "--engine",
+            f"vllm=={release}")
+    assert "LoRA captures" not in _terms(estimate_plan(*args))["cuda_graphs"]["source"]
+    assert "LoRA captures" not in " ".join(run_kvplan("estimate", *args).stdout.split())
+
+
+def test_no_lora_notes_where_vllm_refuses_lora():
+    """Falcon on 0.27.0 (no SupportsLoRA): nothing is built and nothing decodes, so neither note applies."""
+    args = ("estimate", "tiiuae/falcon-7b", "--gpu", "H100", "-c", "2048", "--enable-lora", "--engine",
+            "vllm==0.27.0")
+    text = " ".join(run_kvplan(*args).stdout.split())
+    assert "does not support LoRA yet" in text
+    assert "LoRA captures" not in text and "decode ITL ignores LoRA" not in text
+
+
+# -- the speculative remedy holds when re-run ---------------------------------------------------------------------
+
+SPEC_8 = json.dumps({"method": "ngram", "num_speculative_tokens": 8, "prompt_lookup_max": 3})
+
+
+@pytest.mark.parametrize("batched", ["512", "4608", "9215"])
+def test_the_suggested_batched_tokens_pass_when_rerun(batched):
+    """Without --max-num-seqs vLLM caps its default max_num_seqs (1,024 on an H100) at the batched tokens
+    (engine/arg_utils.py 0.32.0:3178-3180): 512 batched tokens make max_num_seqs 512 and need 512 x 9 = 4,608, but
+    4,608 lifts max_num_seqs back to 1,024 and needs 9,216. So every value below 9,216 is refused and the remedy
+    names 1,024 x 9 = 9,216, which passes."""
+    args = ("Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8192", "--enable-lora", "--speculative-config", SPEC_8)
+    refusal = _refusal(*args, "--max-num-batched-tokens", batched)
+    assert refusal["remedy"].startswith("raise --max-num-batched-tokens to 9216 or more")
+    assert _refusal(*args, "--max-num-batched-tokens", "9216") is None
+
+
+def test_with_max_num_seqs_given_the_need_is_its_own():
+    """--max-num-seqs 256 given: vLLM keeps it (no cap), so 512 < 256 x 9 = 2,304 asks 2,304, which passes."""
+    args = ("Qwen/Qwen3-8B", "--gpu", "H100", "-c", "8192", "--enable-lora", "--speculative-config", SPEC_8,
+            "--max-num-seqs", "256")
+    refusal = _refusal(*args, "--max-num-batched-tokens", "512")
+    assert refusal["remedy"].startswith("raise --max-num-batched-tokens to 2304 or more")
+    assert _refusal(*args, "--max-num-batched-tokens", "2304") is None
+
+
+def test_check_file_suggests_the_value_that_passes(tmp_path):
+    row = ("deployments:\n  - name: drafts\n    model: Qwen/Qwen3-8B\n    tp: 1\n    gpu: H100\n    context: 8192\n"
+           "    enable_lora: true\n    max_num_batched_tokens: {}\n    speculative_config:\n      method: ngram\n"
+           "      num_speculative_tokens: 8\n      prompt_lookup_max: 3\n")
+    path = tmp_path / "d.yaml"
+    path.write_text(row.format(512))
+    r = run_kvplan("check", "--file", path)
+    assert r.returncode == 1 and "raise max_num_batched_tokens to 9216 or more" in " ".join(r.stdout.split())
+    path.write_text(row.format(9216))
+    assert run_kvplan("check", "--file", path).returncode == 0
+
+
+# -- --max-loras' range is LoRAConfig's, built only with --enable-lora ------------------------------------------------
+
+def test_max_loras_zero_without_enable_lora_is_ignored_not_refused():
+    """LoRAConfig.max_loras Field(ge=1) (config/lora.py 0.32.0:35) runs only where the config is built, with
+    --enable-lora (engine/arg_utils.py 0.32.0:2650-2668); argparse takes any int. With --enable-lora: refused."""
+    args = ("estimate", LLAMA_8B, "--gpu", "H100", "-c", "8192", "--max-loras", "0")
+    r = run_kvplan(*args)
+    assert r.returncode == 0, r.stderr
+    assert "--max-loras changes nothing without --enable-lora" in " ".join(r.stdout.split())
+    assert "--max-loras must be 1 or more" in one_error_line(run_kvplan(*args, "--enable-lora"))

@@ -126,7 +126,8 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     unused = unused_media_note(spec, flags, spell, engine_model.version)
     if unused:  # vLLM ignores them here: said, not refused
         spec = replace(spec, notes=spec.notes + (unused,))
-    for said in lora_notes(flags, spell):  # LoRA settings vLLM ignores; what LoRA costs that is not modelled
+    # LoRA settings vLLM ignores; what LoRA costs that is not modelled
+    for said in lora_notes(flags, spell, spec, engine_model.version):
         spec = replace(spec, notes=spec.notes + (said,))
     pooled = pooling_note(spec)
     if pooled:  # it generates no tokens: its decode figures are said to be a generating model's

@@ -206,9 +206,10 @@ def adapter_slots(spec, tp: int, stage, settings, flags: EngineFlags, version: s
     return BudgetTerm("lora", *lora_bytes(spec, tp, stage, settings, flags.enable_lora, version))
 
 
-def _lora_graphs(flags: EngineFlags) -> str:
-    """What the graph term's source adds with --enable-lora: its second capture of every size, not modelled."""
-    if not flags.enable_lora:
+def _lora_graphs(flags: EngineFlags, lora: Optional[BudgetTerm]) -> str:
+    """What the graph term's source adds where LoRA's slots are built (`lora`, adapter_slots: None where vLLM refuses
+    LoRA) and graphs captured (not --enforce-eager): its second capture of every size, not modelled."""
+    if lora is None or flags.enforce_eager:
         return ""
     from .vllm_lora import GRAPHS_NOTE
 
@@ -696,7 +697,7 @@ def extensible_budget(gpu, memory: int, requested: int, gpu_util: float, version
     margin = max((3 if rocm else 1) * GiB, int(EXTENSIBLE_MARGIN_FRACTION * transient))
     graph_term = BudgetTerm("cuda_graphs", graphs, "0: --enforce-eager captures no graphs" if flags.enforce_eager
                             else f"captured before the cache is sized, {CONSTANTS['cuda_graphs'][1]}"
-                            + _lora_graphs(flags))
+                            + _lora_graphs(flags, lora))
     if memory - context - nccl - margin < requested:  # the device's headroom binds (always at utilisation 1.0)
         top = memory
         fixed = (BudgetTerm("cuda_context", context, CONSTANTS["cuda_context"][1]),
@@ -828,7 +829,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         BudgetTerm("profile_peak", peak, peak_source),
         BudgetTerm("non_torch", non_torch, nt_source),
         *((state_term,) if state else ()),
-        BudgetTerm("cuda_graphs", graphs, graph_source + (_lora_graphs(flags) if graphs else "")),
+        BudgetTerm("cuda_graphs", graphs, graph_source + (_lora_graphs(flags, lora_term) if graphs else "")),
         BudgetTerm("nccl", nccl, nccl_source if tp > 1 else "tp 1"),
     )
     return Budget(available, "gpu", gpu.name, memory, gpu_util, requested, weights, peak, non_torch, graphs, nccl,

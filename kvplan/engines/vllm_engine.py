@@ -194,7 +194,8 @@ class VllmEngine:
         # then, up to 0.10.0, a media flag on a text class (ModelConfig), LoRA's batch for drafts (create_engine_
         # config), a media item past the batched tokens (the front end), LoRA's class or vocabulary (load_model)
         refused_flag = None if not registered else (
-            text_only_refusal(spec, self.version, self.flags) or self._speculative_lora_refusal(settings)
+            text_only_refusal(spec, self.version, self.flags)
+            or self._speculative_lora_refusal(settings, gpu, given_seqs=max_num_seqs is not None)
             or item_refusal(spec, self.version, self.flags, settings, _capability(gpu))
             or self._lora_refusal(spec))
         result = start(spec, tp=tp, precision=precision, settings=settings, available=budgets, stages=stages,
@@ -205,13 +206,16 @@ class VllmEngine:
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
                             f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)
 
-    def _speculative_lora_refusal(self, settings):
-        """With LoRA, a speculative config's drafts past the batched tokens (vllm_lora.speculative_refusal)."""
+    def _speculative_lora_refusal(self, settings, gpu, given_seqs: bool):
+        """With LoRA, a speculative config's drafts past the batched tokens (vllm_lora.speculative_refusal); its
+        remedy reckoned from vLLM's default max_num_seqs on `gpu` where --max-num-seqs is not `given_seqs`."""
         if not self.flags.enable_lora:
             return None
+        from .vllm import batch_defaults
         from .vllm_lora import speculative_refusal
 
-        return speculative_refusal(settings, self.flags.enable_lora, self.flags.speculative)
+        default_seqs = None if given_seqs else batch_defaults(gpu.name, gpu.memory_bytes, self.rules.batch_defaults)[1]
+        return speculative_refusal(settings, self.flags.enable_lora, self.flags.speculative, default_seqs)
 
     def _lora_refusal(self, spec):
         """With LoRA, this release's refusal of the class or its vocabulary (vllm_lora.lora_refusal); kvplan's own

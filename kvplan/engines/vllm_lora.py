@@ -146,10 +146,11 @@ def _count(value, field: str, valid: str) -> int:
 def lora_config(enable, max_loras=None, max_lora_rank=None, lora_dtype=None,
                 fully_sharded_loras=None) -> Optional[LoraConfig]:
     """vLLM's --enable-lora and its settings as LoraConfig; None without --enable-lora, where vLLM ignores the
-    settings (no LoRAConfig is built) and so does kvplan (ignored_flags / ignored_note say so). A setting is checked
-    either way (vLLM's argparse takes the rank from MaxLoRARanks' choices)."""
+    settings (no LoRAConfig is built) and so does kvplan (ignored_flags / ignored_note say so). The rank and dtype
+    are checked either way (vLLM's argparse takes them from MaxLoRARanks' and LoRADType's choices); max_loras' range
+    only with --enable-lora, its Field(ge=1) being LoRAConfig's, which is built only then."""
     slots = 1 if max_loras is None else _count(max_loras, "max_loras", "1 or more (vLLM's --max-loras)")
-    if not 1 <= slots <= MAX_SLOTS:
+    if enable and not 1 <= slots <= MAX_SLOTS:
         raise FieldError("max_loras", f"must be 1 or more (vLLM's --max-loras, Field(ge=1)), got {slots}.")
     ranks = MAX_LORA_RANKS
     rank = 16 if max_lora_rank is None else _count(max_lora_rank, "max_lora_rank", "one of vLLM's ranks")
@@ -181,18 +182,21 @@ def ignored_note(fields: tuple, spell=str) -> str:
             f"so no adapter slots are planned")
 
 
-# what estimate notes where LoRA is on: its graphs and its decode cost, not modelled
+# what LoRA costs that is not modelled: GRAPHS_NOTE in the graph term's source (vllm_budget._lora_graphs), ITL_NOTE
+# among estimate's notes
 GRAPHS_NOTE = ("LoRA captures every CUDA graph size twice, without and with adapters (cudagraph_specialize_lora: "
                "v1/cudagraph_dispatcher.py 0.32.0:110-128); not modelled, kvplan's graph reserve is its one constant")
 ITL_NOTE = "decode ITL ignores LoRA's extra kernels (punica shrink / expand) and its adapter reads"
 
 
-def lora_notes(flags, spell=str) -> tuple:
+def lora_notes(flags, spell=str, spec=None, version: str = "") -> tuple:
     """What estimate notes of LoRA under `flags` (engines.EngineFlags): the settings vLLM ignores without
-    --enable-lora (ignored_note), or, with it, what its slots cost that kvplan does not model (GRAPHS_NOTE,
-    ITL_NOTE)."""
+    --enable-lora (ignored_note), or, with it, LoRA's decode cost that kvplan does not model (ITL_NOTE), unless
+    vLLM `version` refuses LoRA for `spec` (lora_refusal: nothing is built, nothing decodes). Its graphs are noted
+    in the graph term's source, where they are captured (vllm_budget._lora_graphs)."""
     if flags.enable_lora:
-        return GRAPHS_NOTE, ITL_NOTE
+        refused = spec is not None and version and lora_refusal(spec, version, flags.enable_lora) is not None
+        return () if refused else (ITL_NOTE,)
     ignored = ignored_note(flags.lora_ignored, spell)
     return (ignored,) if ignored else ()
 
@@ -228,16 +232,17 @@ def lora_refusal(spec, version: str, config: LoraConfig):
                    remedy_flags=(("enable_lora", "--enable-lora"),))
 
 
-def speculative_refusal(settings, config: LoraConfig, speculative):
+def speculative_refusal(settings, config: LoraConfig, speculative, default_seqs: Optional[int] = None):
     """vLLM's refusal of LoRA with a speculative config whose drafts do not fit a batch: max_num_batched_tokens below
     max_num_seqs x (num_speculative_tokens + 1) (engine/arg_utils.py 0.32.0:2671-2683, 0.12.0:1666, 0.34.0:2750,
-    create_engine_config: before the engine core starts), or None."""
+    create_engine_config: before the engine core starts), or None. `default_seqs`: vLLM's uncapped default
+    max_num_seqs where --max-num-seqs is not given, which the remedy's batched tokens are reckoned from (below)."""
     from .figures import Refusal
 
     if speculative is None:
         return None
-    seqs, batched = settings.max_num_seqs, settings.max_num_batched_tokens
-    needed = seqs * (speculative.num_speculative_tokens + 1)
+    seqs, batched, drafts = settings.max_num_seqs, settings.max_num_batched_tokens, speculative.num_speculative_tokens
+    needed = seqs * (drafts + 1)
     if batched >= needed:
         return None
     return Refusal(f"Consider increasing max_num_batched_tokens or decreasing num_speculative_tokens (with LoRA, "
@@ -245,10 +250,18 @@ def speculative_refusal(settings, config: LoraConfig, speculative):
                    f"{needed:,}).", None, configuration=True, field="max_num_batched_tokens",
                    headline="LoRA with a speculative config needs max_num_batched_tokens >= max_num_seqs x "
                             "(num_speculative_tokens + 1)",
-                   remedy=f"raise --max-num-batched-tokens to {needed} or more (or lower --max-num-seqs or "
-                          f"num_speculative_tokens)",
+                   remedy=f"raise --max-num-batched-tokens to {batched_tokens_needed(seqs, drafts, default_seqs)} or "
+                          f"more (or lower --max-num-seqs or num_speculative_tokens)",
                    remedy_flags=(("max_num_batched_tokens", "--max-num-batched-tokens"),
                                  ("max_num_seqs", "--max-num-seqs")))
+
+
+def batched_tokens_needed(seqs: int, drafts: int, default_seqs: Optional[int]) -> int:
+    """The batched tokens that clear speculative_refusal when given. Without --max-num-seqs vLLM caps its default
+    max_num_seqs at the batched tokens (engine/arg_utils.py 0.32.0:3178-3180, 0.12.0:2016, 0.34.0:3271), so a
+    value below the default makes max_num_seqs that value and is always refused; the need is then the uncapped
+    default's (1,024 x 9 = 9,216 on an H100 with 8 drafts), not the capped one's."""
+    return max(seqs, default_seqs or 0) * (drafts + 1)
 
 
 def _architecture(spec) -> str:

@@ -141,7 +141,16 @@ def budget_line(plan: Plan, spell=str) -> str:
     why = next((t.source[3:] for t in b.terms if t.name == "cuda_graphs" and not t.bytes
                 and t.source.startswith("0: ") and "after the cache was sized" not in t.source), None)
     return (f"KV budget (tp {plan.tp}{where}{whose}) = {terms} = {total}"
-            + (f"; no CUDA-graph reserve: {why}" if why else "") + vision_note(b) + override_note(plan, spell))
+            + (f"; no CUDA-graph reserve: {why}" if why else "") + lora_graphs_note(b) + vision_note(b)
+            + override_note(plan, spell))
+
+
+def lora_graphs_note(budget) -> str:
+    """LoRA's second capture of every graph size, where the graph term's source says so (vllm_budget._lora_graphs:
+    LoRA built, graphs captured); JSON has it in that source only."""
+    from ..engines.vllm_lora import GRAPHS_NOTE
+
+    return f"; {GRAPHS_NOTE}" if any(t.name == "cuda_graphs" and GRAPHS_NOTE in t.source for t in budget.terms) else ""
 
 
 def override_note(plan: Plan, spell=str) -> str:
