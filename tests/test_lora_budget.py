@@ -369,8 +369,9 @@ def test_support_follows_the_release():
 
 
 @pytest.mark.parametrize("vocab,release,words", [
-    (260000, "0.32.0", "When using LoRA, vocab size must be <= 258048."),
-    (257500, "0.16.0", "When using LoRA, vocab size must be 32000 >= vocab_size <= 257024."),
+    (260000, "0.32.0", "When using LoRA, vocab size must be <= 258048"),
+    (260000, "0.16.0", "When using LoRA, vocab size must be 32000 >= vocab_size <= 257024"),
+    (257500, "0.16.0", "When using LoRA, vocab size must be 32000 >= vocab_size <= 257024"),
     (257500, "0.17.0", None), (128256, "0.12.0", None)])
 def test_vllms_lora_vocab_limit(tmp_path, vocab, release, words):
     """LogitsProcessorWithLoRA: vocab above 257,024 refused up to 0.16 (logits_processor.py 0.16.0:91-94), above
@@ -382,7 +383,12 @@ def test_vllms_lora_vocab_limit(tmp_path, vocab, release, words):
     path.write_text(json.dumps(config))
     refusal = _refusal(path, "--gpu", "H100", "-c", "4096", "--enable-lora", "--engine", f"vllm=={release}")
     if words:
-        assert refusal["reason"].startswith(words) and refusal["remedy"] == "leave --enable-lora out"
+        assert refusal["reason"].startswith(words + " (")  # vLLM's words verbatim: no full stop of kvplan's
+        if vocab <= 258048:  # 0.17.0 takes it: the release is the remedy, or LoRA left out
+            assert refusal["field"] == "engine"
+            assert refusal["remedy"] == "it starts with --engine vllm==0.17.0 or newer; or leave --enable-lora out"
+        else:
+            assert refusal["field"] == "enable_lora" and refusal["remedy"] == "leave --enable-lora out"
     else:
         assert refusal is None
 
@@ -530,3 +536,33 @@ def test_max_loras_zero_without_enable_lora_is_ignored_not_refused():
     assert r.returncode == 0, r.stderr
     assert "--max-loras changes nothing without --enable-lora" in " ".join(r.stdout.split())
     assert "--max-loras must be 1 or more" in one_error_line(run_kvplan(*args, "--enable-lora"))
+
+
+def test_the_vocab_refusals_summary_is_vllms_sentence(tmp_path):
+    """logits_processor.py 0.17.0:92 raises "When using LoRA, vocab size must be <= 258048" (no full stop): the
+    one-line summary is that sentence whole."""
+    config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 2048,
+              "intermediate_size": 8192, "num_hidden_layers": 4, "num_attention_heads": 16, "num_key_value_heads": 8,
+              "vocab_size": 260000, "max_position_embeddings": 8192, "torch_dtype": "bfloat16"}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    text = " ".join(run_kvplan("estimate", path, "--gpu", "H100", "-c", "4096", "--enable-lora").stdout.split())
+    assert "refuses the configuration: When using LoRA, vocab size must be <= 258048; leave --enable-lora out" in text
+
+
+# -- a release that serves the architecture but not with LoRA -------------------------------------------------------
+
+def test_an_older_release_without_lora_is_the_remedy(tmp_path):
+    """Falcon: vLLM 0.32 no longer registers RWForCausalLM (served until 0.28.0), and every release that serves it
+    refuses LoRA (falcon.py: no SupportsLoRA), so "use an older version" alone is wrong with --enable-lora."""
+    r = run_kvplan("check", "tiiuae/falcon-7b", "-tp", "1", "--gpu", "H100", "-c", "2048", "--enable-lora")
+    assert r.returncode == 1
+    text = " ".join(r.stdout.split())
+    assert "vLLM accepts --engine vllm==0.28.0 or older without --enable-lora" in text
+    assert "Please use an older version" not in text
+    path = tmp_path / "d.yaml"
+    path.write_text("deployments:\n  - name: f\n    model: tiiuae/falcon-7b\n    tp: 1\n    gpu: H100\n"
+                    "    context: 2048\n    enable_lora: true\n")
+    text = " ".join(run_kvplan("check", "--file", path).stdout.split())
+    assert "vLLM accepts engine vllm==0.28.0 or older without enable_lora" in text
+    assert "Please use an older version" not in text

@@ -203,6 +203,11 @@ class VllmEngine:
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
                        flag_refusal=refused_flag)
         f = result.figures
+        if f.refusal is not None and self.flags.enable_lora:
+            from dataclasses import replace
+
+            kv_dtype = getattr(precision, "spelling", "") or "auto"
+            f = replace(f, refusal=self._lora_off_remedy(spec, f.refusal, kv_dtype, context, block_size, tp, gpu))
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
                             f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)
 
@@ -216,6 +221,33 @@ class VllmEngine:
 
         default_seqs = None if given_seqs else batch_defaults(gpu.name, gpu.memory_bytes, self.rules.batch_defaults)[1]
         return speculative_refusal(settings, self.flags.enable_lora, self.flags.speculative, default_seqs)
+
+    def _lora_off_remedy(self, spec, refusal, kv_dtype: str, context: int, block_size, tp: int, gpu):
+        """`refusal` of a release (the architecture it does not serve) with, as its remedy, the releases that clear it
+        once --enable-lora is left out, where LoRA is what every one of them refuses (Falcon: 0.28.0 and older serve
+        RWForCausalLM, none with LoRA); the search keeps LoRA on, so finds none, and vLLM's own advice ("use an older
+        version") would be wrong with LoRA. Unchanged where LoRA on clears it too, or nothing does."""
+        from dataclasses import replace
+
+        from .figures import Fix
+        from .vllm_remedy import searched
+
+        if not refusal.configuration or refusal.remedy or searched(refusal) != "engine" or not refusal.options:
+            return refusal
+        asked = dict(kv_dtype=kv_dtype, context=context, block_size=block_size, tp=tp, gpu=gpu)
+        if self.fixes(spec, refusal, **asked):
+            return refusal
+        plain = VllmEngine(self.version, replace(self.flags, enable_lora=None, lora_ignored=()))
+        flag = {"engine": "--engine", "kv_dtype": "--kv-cache-dtype", "block_size": "--block-size",
+                "context": "--max-model-len"}
+        ways = [Fix(fix.changes, onward=fix.onward).words(lambda field: flag.get(field, field))
+                for fix in plain.fixes(spec, refusal, **asked)]
+        if not ways:
+            return refusal
+        return replace(refusal, remedy=f"vLLM accepts {', or '.join(ways)} without --enable-lora (the releases that "
+                                       f"serve it refuse LoRA for it)",
+                       remedy_flags=refusal.remedy_flags + tuple((field, written) for field, written in flag.items())
+                       + (("enable_lora", "--enable-lora"),))
 
     def _lora_refusal(self, spec):
         """With LoRA, this release's refusal of the class or its vocabulary (vllm_lora.lora_refusal); kvplan's own
@@ -257,8 +289,11 @@ def releases() -> tuple:
     (vllm_remedy.release_boundaries)."""
     from .vllm_remedy import release_boundaries
 
+    from .vllm_lora import VOCAB_RULES
+
     flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
-    return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE])
+    return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE]
+                              + [row[0] for row in VOCAB_RULES])
 
 
 def _encoder_only_refusal(spec, version: str):

@@ -77,9 +77,10 @@ LORA_DTYPE_NAMES = {"float16": "fp16", "bfloat16": "bf16"}  # as kvplan names th
 MAX_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 MAX_SLOTS = 2**20  # a bound on the numbers, not vLLM's (Field(ge=1) only)
 # LogitsProcessorWithLoRA.create_lora_weights' vocab limit (logits_processor.py), newest first
+# (vLLM's words, verbatim: no full stop)
 VOCAB_RULES = (
-    ((0, 17), 258048, "When using LoRA, vocab size must be <= 258048.", "0.17.0:91-92"),
-    ((0, 0), 257024, "When using LoRA, vocab size must be 32000 >= vocab_size <= 257024.",
+    ((0, 17), 258048, "When using LoRA, vocab size must be <= 258048", "0.17.0:91-92"),
+    ((0, 0), 257024, "When using LoRA, vocab size must be 32000 >= vocab_size <= 257024",
      "0.12.0:92-95, `if 32000 < vocab_size > 257024`"),
 )
 PUNICA_TOKEN_INDICES, PUNICA_SEQ_INDICES = 4, 3  # punica_base.py: int64 tensors of max_num_batched_tokens / max_seqs
@@ -215,21 +216,40 @@ def class_refusal(spec, version: str) -> str:
 def lora_refusal(spec, version: str, config: LoraConfig):
     """vLLM `version`'s refusal (figures.Refusal) of LoRA for `spec` whatever the memory, or None: a class without
     LoRA support (v1/worker/lora_model_runner_mixin.py 0.32.0:46-48, load_lora_model), then a vocabulary above
-    LogitsProcessorWithLoRA's limit where the class wraps lm_head (VOCAB_RULES). Both are met building the model, so
-    the deployment fails to start; the remedy is LoRA left out (a later release that supports the class is never a
-    dense decoder kvplan prices)."""
+    LogitsProcessorWithLoRA's limit where the class wraps lm_head (vocab_refusal). Both are met building the model,
+    so the deployment fails to start; for a class the remedy is LoRA left out (a later release that supports the
+    class is never a dense decoder kvplan prices)."""
     from .figures import Refusal
 
     said = class_refusal(spec, version)
-    if not said and priced(spec):
-        shape = release_rule(PRICED[_architecture(spec)], version)
-        _, limit, words, where = next(row for row in VOCAB_RULES if parse_version(version) >= row[0])
-        if shape.embeddings and spec.vocab_size > limit:
-            said = f"{words} ({spec.name}'s is {spec.vocab_size:,}, above {limit:,}: logits_processor.py {where})"
-    if not said:
+    if said:
+        return Refusal(said, None, configuration=True, field="enable_lora", remedy=LEAVE_OUT, remedy_flags=LORA_FLAG)
+    return vocab_refusal(spec, version) if priced(spec) else None
+
+
+LEAVE_OUT, LORA_FLAG = "leave --enable-lora out", (("enable_lora", "--enable-lora"),)
+
+
+def vocab_refusal(spec, version: str):
+    """LogitsProcessorWithLoRA's refusal of `spec`'s vocabulary under vLLM `version` (VOCAB_RULES), where the class
+    wraps lm_head, or None. A vocabulary the newest limit takes is refused on the release, a later one (the first
+    VOCAB_RULES row that takes it, and those after) being the remedy besides LoRA left out; one past every limit
+    on enable_lora."""
+    from .figures import Refusal
+
+    vocab = spec.vocab_size
+    _, limit, words, where = next(row for row in VOCAB_RULES if parse_version(version) >= row[0])
+    if not release_rule(PRICED[_architecture(spec)], version).embeddings or vocab <= limit:
         return None
-    return Refusal(said, None, configuration=True, field="enable_lora", remedy="leave --enable-lora out",
-                   remedy_flags=(("enable_lora", "--enable-lora"),))
+    reason = f"{words} ({spec.name}'s is {vocab:,}, above {limit:,}: logits_processor.py {where})"
+    later = [row[0] for row in VOCAB_RULES if vocab <= row[1] and row[0] > parse_version(version)]
+    if not later:
+        return Refusal(reason, None, configuration=True, field="enable_lora", remedy=LEAVE_OUT,
+                       remedy_flags=LORA_FLAG, headline=words)
+    first = ".".join(map(str, min(later) + (0,)))
+    return Refusal(reason, None, configuration=True, field="engine", options=(f"vllm=={first}",), onward="newer",
+                   remedy=f"--engine vllm=={first} or newer, or {LEAVE_OUT}", also=LEAVE_OUT, remedy_flags=LORA_FLAG,
+                   headline=words)
 
 
 def speculative_refusal(settings, config: LoraConfig, speculative, default_seqs: Optional[int] = None):
