@@ -40,6 +40,7 @@ import pytest
 
 from kvplan.engines.vllm_nvfp4 import nvfp4_refusal_line
 from kvplan.model.parse import parse_config
+from tests.checkpoints import NVFP4_KV_FILE, checkpoint_folder as _folder
 from tests.conftest import estimate_plan, one_error_line, run_installed, run_kvplan
 from tests.fake_hub import COMMIT, cached_repo, hub_env, repo_handler, send_error, serving
 from tests.hub_configs import DEEPSEEK_V2_LITE, LLAMA3_8B
@@ -47,9 +48,6 @@ from tests.hub_configs import DEEPSEEK_V2_LITE, LLAMA3_8B
 LLAMA = {**LLAMA3_8B, "max_position_embeddings": 131072}
 BF16, FP8, NVFP4 = 32 * 2 * 8 * 128 * 2, 32 * 2 * 8 * 128, 32 * 2 * 8 * (64 + 8)
 H100, B200, A100, L4, T4 = (9, 0), (10, 0), (8, 0), (8, 9), (7, 5)
-NVFP4_KV_FILE = {"producer": {"name": "modelopt", "version": "0.29.0"},
-                 "quantization": {"quant_algo": "NVFP4", "kv_cache_quant_algo": "NVFP4", "group_size": 16,
-                                  "exclude_modules": ["lm_head"]}}
 KV_SCHEME = {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False, "symmetric": True}
 FP8_GROUP = {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False, "symmetric": True}
 CT_FP8 = {"quant_method": "compressed-tensors", "format": "float-quantized", "ignore": ["lm_head"],
@@ -59,15 +57,6 @@ CT_FP8 = {"quant_method": "compressed-tensors", "format": "float-quantized", "ig
 
 def test_the_hand_arithmetic():
     assert (BF16, FP8, NVFP4) == (131_072, 65_536, 36_864)
-
-
-def _folder(tmp_path, config: dict, side=None, name: str = "ckpt"):
-    folder = tmp_path / name
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(config))
-    if side is not None:
-        (folder / "hf_quant_config.json").write_text(side if isinstance(side, str) else json.dumps(side))
-    return folder
 
 
 # ---- the NVFP4 rule, release x compute capability x head size x sinks ------------------------------------------
