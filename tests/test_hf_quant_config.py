@@ -36,6 +36,7 @@ import sys
 
 import pytest
 
+from tests.checkpoints import NVFP4_FILE, NVFP4_KV_FILE, checkpoint_folder as _folder
 from tests.conftest import ROOT, one_error_line, run_installed, run_kvplan
 from tests.fake_hub import cached_repo, hub_env, repo_handler, serving
 from tests.hub_configs import LLAMA3_8B
@@ -45,9 +46,6 @@ LLAMA = {**LLAMA3_8B, "max_position_embeddings": 131072}  # Llama-3.1-8B's shape
 # hf_quant_config.json as ModelOpt 0.29 writes it (nvidia/Llama-3.1-8B-Instruct-FP8, nvidia/*-FP4)
 FP8_FILE = {"producer": {"name": "modelopt", "version": "0.29.0"},
             "quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8", "exclude_modules": ["lm_head"]}}
-NVFP4_FILE = {"producer": {"name": "modelopt", "version": "0.29.0"},
-              "quantization": {"quant_algo": "NVFP4", "kv_cache_quant_algo": "FP8", "group_size": 16,
-                               "exclude_modules": ["lm_head"]}}
 
 MATRICES = ((4096, 4096), (1024, 4096), (1024, 4096), (4096, 4096), (14336, 4096), (14336, 4096), (4096, 14336))
 ELEMENTS = sum(rows * cols for rows, cols in MATRICES)  # one layer's linear weights
@@ -64,15 +62,6 @@ def test_the_hand_arithmetic():
     assert FP8_BYTES == 32 * 218_103_864 + 2_101_878_784 == 9_081_202_432
     # 4 bits a weight, an fp8 scale per 16: 218,103,808 / 2 + 218,103,808 / 16 + 7 x 8 a layer
     assert NVFP4_BYTES == 32 * (109_051_904 + 13_631_488 + 56) + 2_101_878_784 == 6_027_749_120
-
-
-def _folder(tmp_path, config: dict, side=None, name: str = "ckpt"):
-    folder = tmp_path / name
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(config))
-    if side is not None:
-        (folder / "hf_quant_config.json").write_text(side if isinstance(side, str) else json.dumps(side))
-    return folder
 
 
 def _plan(*args) -> dict:
@@ -198,9 +187,6 @@ def test_an_algorithm_vllm_does_not_know_is_its_refusal(tmp_path):
 def test_kv_cache_quant_algo_fp8_makes_auto_fp8_from_0_14(tmp_path, engine, kv_dtype, per_token):
     plan = _plan(_folder(tmp_path, LLAMA, FP8_FILE), "--engine", engine)["plans"][0]
     assert (plan["kv_dtype"], plan["kv_bytes_per_token"]) == (kv_dtype, per_token)
-
-
-NVFP4_KV_FILE = {**NVFP4_FILE, "quantization": {**NVFP4_FILE["quantization"], "kv_cache_quant_algo": "NVFP4"}}
 
 
 @pytest.mark.parametrize("engine, kv_dtype, per_token, starts", [

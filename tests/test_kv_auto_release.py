@@ -40,6 +40,7 @@ import pytest
 
 from kvplan.engines.vllm_nvfp4 import nvfp4_refusal_line
 from kvplan.model.parse import parse_config
+from tests.checkpoints import NVFP4_KV_FILE, checkpoint_folder as _folder
 from tests.conftest import estimate_plan, one_error_line, run_installed, run_kvplan
 from tests.fake_hub import COMMIT, cached_repo, hub_env, repo_handler, send_error, serving
 from tests.hub_configs import DEEPSEEK_V2_LITE, LLAMA3_8B
@@ -47,9 +48,6 @@ from tests.hub_configs import DEEPSEEK_V2_LITE, LLAMA3_8B
 LLAMA = {**LLAMA3_8B, "max_position_embeddings": 131072}
 BF16, FP8, NVFP4 = 32 * 2 * 8 * 128 * 2, 32 * 2 * 8 * 128, 32 * 2 * 8 * (64 + 8)
 H100, B200, A100, L4, T4 = (9, 0), (10, 0), (8, 0), (8, 9), (7, 5)
-NVFP4_KV_FILE = {"producer": {"name": "modelopt", "version": "0.29.0"},
-                 "quantization": {"quant_algo": "NVFP4", "kv_cache_quant_algo": "NVFP4", "group_size": 16,
-                                  "exclude_modules": ["lm_head"]}}
 KV_SCHEME = {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False, "symmetric": True}
 FP8_GROUP = {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False, "symmetric": True}
 CT_FP8 = {"quant_method": "compressed-tensors", "format": "float-quantized", "ignore": ["lm_head"],
@@ -59,15 +57,6 @@ CT_FP8 = {"quant_method": "compressed-tensors", "format": "float-quantized", "ig
 
 def test_the_hand_arithmetic():
     assert (BF16, FP8, NVFP4) == (131_072, 65_536, 36_864)
-
-
-def _folder(tmp_path, config: dict, side=None, name: str = "ckpt"):
-    folder = tmp_path / name
-    folder.mkdir()
-    (folder / "config.json").write_text(json.dumps(config))
-    if side is not None:
-        (folder / "hf_quant_config.json").write_text(side if isinstance(side, str) else json.dumps(side))
-    return folder
 
 
 # ---- the NVFP4 rule, release x compute capability x head size x sinks ------------------------------------------
@@ -338,3 +327,143 @@ def test_check_warns_where_the_hub_could_not_be_asked(tmp_path):
     (finding,) = [f for f in result["findings"] if "hf_quant_config.json" in f["message"]]
     assert (finding["level"], finding["key"], finding["line"]) == ("warning", "model", 3)
     assert "could not be asked for the repo's hf_quant_config.json (it could not be reached)" in finding["message"]
+
+
+# ---- the kv_cache_scheme vLLM refuses (compressed_tensors.py validate_kv_cache_scheme) ---------------------------
+
+def _ct(scheme) -> dict:
+    return {**CT_FP8, "kv_cache_scheme": scheme}
+
+
+INT8 = {**KV_SCHEME, "type": "int"}
+TYPE_BITS = "Currently supported kv cache quantization is num_bits=8, type=float, however received num_bits=8, type=int"
+
+
+@pytest.mark.parametrize("scheme, engine, refused", [
+    # `type != "float" and num_bits != 8` up to 0.23 (0.23.0 :986): an int8 scheme passes and the layer stores fp8
+    (INT8, "vllm==0.23.0", ""),
+    (INT8, "vllm==0.24.0", TYPE_BITS),  # `or` from 0.24 (0.24.0 :986)
+    (INT8, "vllm==0.34.0", TYPE_BITS),  # 0.34.0 :1117
+    ({**KV_SCHEME, "num_bits": 4, "type": "int"}, "vllm==0.20.0", "received num_bits=4, type=int"),
+    # strategy "tensor" only up to 0.14 (0.14.1 :969), "attn_head" too from 0.16 (0.16.0 :957)
+    ({**KV_SCHEME, "strategy": "attn_head"}, "vllm==0.14.1", "Expected strategy: tensor, found strategy: attn_head"),
+    ({**KV_SCHEME, "strategy": "attn_head"}, "vllm==0.16.0", ""),
+    ({**KV_SCHEME, "strategy": "attn_head"}, "vllm==0.34.0", ""),
+    ({**KV_SCHEME, "strategy": "channel"}, "vllm==0.34.0", "found strategy: channel"),
+    ({**KV_SCHEME, "symmetric": False}, "vllm==0.34.0", "However found symmetric: False"),  # 0.34.0 :1136-1141
+    ({k: v for k, v in KV_SCHEME.items() if k != "symmetric"}, "vllm==0.20.0", "However found symmetric: None"),
+])
+def test_a_scheme_vllm_refuses_is_a_configuration_refusal(tmp_path, scheme, engine, refused):
+    plan = _estimate(_folder(tmp_path, {**LLAMA, "quantization_config": _ct(scheme)}), "--gpu", "h100",
+                     "--engine", engine)
+    engine_figures = plan["engine"]
+    assert engine_figures["starts"] is not bool(refused)
+    if refused:
+        assert refused in engine_figures["refusal"]["reason"] and engine_figures["refusal"]["configuration"]
+    else:
+        assert plan["kv_bytes_per_token"] == FP8  # the layer makes whatever scheme passes an fp8 cache
+
+
+@pytest.mark.parametrize("scheme", ['"fp8"', "[8]", "true"])
+def test_a_scheme_that_is_not_an_object_is_one_line(tmp_path, scheme):
+    text = json.dumps({**LLAMA, "quantization_config": {**CT_FP8, "kv_cache_scheme": None}})
+    text = text.replace('"kv_cache_scheme": null', '"kv_cache_scheme": ' + scheme)
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(text)
+    r = run_kvplan("estimate", folder)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "config field 'quantization_config.kv_cache_scheme' must be an object" in one_error_line(r)
+
+
+@pytest.mark.parametrize("engine, refused", [
+    ("vllm==0.14.1", True),  # no overwrite step: attention/layer.py keeps fp8_e5m2 and refuses it
+    ("vllm==0.20.0", False),  # the layer makes any dtype fp8 first (attention.py 0.20.0:233-237)
+    ("vllm==0.21.0", False),
+    ("vllm==0.22.0", True),  # only auto becomes fp8 (0.22.0:238), then :166-168 raises
+    ("vllm==0.32.0", True),
+    ("vllm==0.34.0", True),  # 0.34.0:222-235, where the config has a kv_cache_scheme
+])
+def test_fp8_e5m2_beside_a_scheme_by_release(tmp_path, engine, refused):
+    folder = _folder(tmp_path, {**LLAMA, "quantization_config": CT_FP8})
+    plan = _estimate(folder, "--gpu", "h100", "--engine", engine, "--kv-cache-dtype", "fp8_e5m2")
+    assert plan["engine"]["starts"] is not refused
+    if refused:
+        assert plan["engine"]["refusal"]["reason"] == "fp8_e5m2 kv-cache is not supported with fp8 checkpoints."
+    assert _estimate(folder, "--gpu", "h100", "--engine", engine)["engine"]["starts"]
+
+
+# Falcon-7B: 32 layers, multi_query (1 KV head), head_dim 4,544 / 71 = 64: 32 x 2 x 64 = 4,096 elements a token
+FALCON_BF16, FALCON_FP8 = 32 * 2 * 1 * 64 * 2, 32 * 2 * 1 * 64
+
+
+def test_falcon_hand_arithmetic():
+    assert (FALCON_BF16, FALCON_FP8, 4544 // 71) == (8192, 4096, 64)
+
+
+@pytest.mark.parametrize("engine, asked, per_token", [
+    # falcon.py 0.20.0:173-197 builds Attention without cache_config (auto) but with quant_config, so the scheme's
+    # step makes every layer fp8: any dtype 0.16-0.21 (attention.py 0.20.0:233-237), auto (always so) from 0.22
+    ("vllm==0.20.0", "auto", FALCON_FP8),
+    ("vllm==0.20.0", "bfloat16", FALCON_FP8),
+    ("vllm==0.32.0", "auto", FALCON_FP8),
+    ("vllm==0.32.0", "bfloat16", FALCON_FP8),
+    ("vllm==0.32.0", "fp8_e5m2", FALCON_FP8),  # the layer's dtype is auto: no fp8_e5m2 refusal either
+    ("vllm==0.14.1", "fp8", FALCON_BF16),  # no such step: Falcon keeps the model dtype
+])
+def test_falcons_layers_take_the_scheme_whatever_is_asked(tmp_path, engine, asked, per_token):
+    from tests.hub_configs import FALCON_7B
+
+    folder = _folder(tmp_path, {**FALCON_7B, "quantization_config": CT_FP8})
+    plan = estimate_plan(folder, "-c", "2048", "--gpu", "h100", "--engine", engine, "--kv-cache-dtype", asked)
+    assert (plan["kv_bytes_per_token"], plan["engine"]["starts"]) == (per_token, True)
+
+
+def test_falcon_without_a_scheme_keeps_the_model_dtype(tmp_path):
+    from tests.hub_configs import FALCON_7B
+
+    plain = {k: v for k, v in CT_FP8.items() if k != "kv_cache_scheme"}
+    folder = _folder(tmp_path, {**FALCON_7B, "quantization_config": plain})
+    plan = estimate_plan(folder, "-c", "2048", "--gpu", "h100", "--engine", "vllm==0.32.0", "--kv-cache-dtype", "fp8")
+    assert plan["kv_bytes_per_token"] == FALCON_BF16
+
+
+FLINT = {**LLAMA, "architectures": ["FlintForCausalLM"], "model_type": "flint", "num_hidden_layers": 4,
+         "layer_types": ["full_attention"] * 4}
+
+
+def test_flints_layers_have_sinks():
+    """models/flint/model.py 0.34.0:296-307 builds every Attention with sinks=self.softmax_offset."""
+    assert parse_config(FLINT, "x").attention_sinks is True
+
+
+def test_flint_nvfp4_on_hopper_is_refused_for_its_sinks(tmp_path):
+    """fa2's supports_combination refuses sinks with an NVFP4 cache on SM90 (0.34.0 flashinfer.py:669-690)."""
+    plan = _estimate(_folder(tmp_path, FLINT), "--gpu", "h100", "--engine", "vllm==0.34.0", "--kv-cache-dtype",
+                     "nvfp4")
+    assert not plan["engine"]["starts"]
+    assert "the sink prefill wrapper cannot read an NVFP4 KV cache" in plan["engine"]["refusal"]["reason"]
+
+
+def test_nvfp4_asked_by_name_is_not_blamed_on_the_checkpoint(tmp_path):
+    folder = _folder(tmp_path, LLAMA, NVFP4_KV_FILE)
+    named = _estimate(folder, "--gpu", "h100", "--engine", "vllm==0.25.0", "--kv-cache-dtype", "nvfp4")
+    auto = _estimate(folder, "--gpu", "h100", "--engine", "vllm==0.25.0")  # SM100 only (0.25.0 :427-433)
+    assert not named["engine"]["starts"] and not auto["engine"]["starts"]
+    assert "what --kv-cache-dtype auto stores" not in named["engine"]["refusal"]["reason"]
+    assert "what --kv-cache-dtype auto stores" in auto["engine"]["refusal"]["reason"]
+
+
+@pytest.mark.parametrize("engine, warned", [("vllm==0.20.0", True), ("vllm==0.32.0", False)])
+def test_check_warns_where_the_scheme_overrides_kv_dtype(tmp_path, engine, warned):
+    folder = _folder(tmp_path, {**LLAMA, "quantization_config": CT_FP8})
+    path = tmp_path / "deployments.yaml"
+    path.write_text(f"deployments:\n  - name: ct\n    model: {folder}\n    tp: 1\n    gpu: H100\n"
+                    f"    context: 8192\n    engine: {engine}\n    kv_dtype: bfloat16\n")
+    r = run_kvplan("check", "--file", path, "--format", "json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    (result,) = json.loads(r.stdout)["results"]
+    kept = [f for f in result["findings"] if f["key"] == "kv_dtype" and f["level"] == "warning"]
+    assert bool(kept) is warned, result["findings"]
+    if warned:
+        assert "keeps a fp8_e4m3 cache in vllm where the KV dtype asks bfloat16" in kept[0]["message"]

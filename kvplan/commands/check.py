@@ -27,6 +27,7 @@ from ..plan.plan import (MAX_TP, fitting_remedies, moe_layout_of, plan, prompt_f
                          release_of, node_note, remedy_reach, with_layout_errors)
 from ..plan.sharding import shard, valid_tp_degrees
 from .estimate import bounded_prefill, budget_function
+from ..render.estimate import cache_dtype_note
 from ..render.text import size
 from .deployments import VALID_KEYS, Deployment, one_line
 
@@ -364,6 +365,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
                 findings[:] = [f for f in findings if not (f.level == "warning" and f.key == "context")]
         elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
+        kept = "" if refused or crashes else cache_dtype_note(result)
+        if kept:  # the engine stores another cache than kv_dtype asks (a kv_cache_scheme in vLLM 0.16-0.21, Falcon)
+            add("warning", "kv_dtype", kept + ".")
         if want is not None and have < want and not refused and result.max_concurrency_limited_by == "max_num_seqs":
             add("error", "max_num_seqs" if dep.max_num_seqs is not None else "min_concurrency",
                 _past_the_cap(spec, dep, have, where, precision, spell, device))

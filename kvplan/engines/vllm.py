@@ -40,6 +40,7 @@ from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, vllm_name
 from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
+from .vllm_ct_kv import e5m2_refusal, kv_scheme_refusal
 from .vllm_media_floor import raised_note
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
@@ -647,12 +648,20 @@ def octave_refusal(precision, capability=()) -> Optional[Refusal]:
                    options=("fp8", "auto"))
 
 
+def ct_e5m2_refusal(spec, precision, version: str = PINNED) -> Optional[Refusal]:
+    """vLLM's refusal of fp8_e5m2 beside a compressed-tensors kv_cache_scheme (vllm_ct_kv.e5m2_refusal); not for a
+    KV_DTYPE_QUIRKS family, whose layers are built with auto whatever is asked (models/falcon.py 0.20.0:173-197)."""
+    if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS:
+        return None
+    return e5m2_refusal(spec, precision, version)
+
+
 def nvfp4_refusal(spec, precision, capability=(), version: str = PINNED) -> Optional[Refusal]:
     """vLLM's refusal of an NVFP4 cache on `spec`'s ordinary attention layers where no backend takes it on this GPU
     (vllm_nvfp4.py: the release, the compute capability, the head sizes, attention sinks); None when one does. Sparse
     MLA and DeepSeek-V4 have their own (sparse_dtype_refusal, v4_dtype_refusal); a family that keeps its model dtype
-    (KV_DTYPE_QUIRKS) stores none. Where the checkpoint names NVFP4, which `auto` stores (CHECKPOINT_KV), the
-    message says so, and the fix search finds `auto` refused the same way."""
+    (KV_DTYPE_QUIRKS) stores none. Where `auto` was asked and stored the checkpoint's NVFP4 (CHECKPOINT_KV), the
+    message says so (not for nvfp4 asked by name), and the fix search finds `auto` refused the same way."""
     if precision.layout != "nvfp4" or is_sparse(spec) or is_v4(spec):
         return None
     if cache_precision(spec, precision, capability, version).layout != "nvfp4":
@@ -661,7 +670,7 @@ def nvfp4_refusal(spec, precision, capability=(), version: str = PINNED) -> Opti
     if not heads:  # no attention layer picks a backend for it
         return None
     dtype, sinks = precision.vllm_dtype, getattr(spec, "attention_sinks", False)
-    chosen = getattr(spec, "checkpoint_kv_dtype", "") == dtype == spec.auto_kv_dtype
+    chosen = precision.auto and getattr(spec, "checkpoint_kv_dtype", "") == dtype == spec.auto_kv_dtype
     why = nvfp4_refusal_line(dtype, capability, version, heads, sinks, chosen)
     if not why:
         return None
@@ -678,10 +687,10 @@ def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: O
     if precision.layout == "octave" and is_rocm_platform(capability):
         raise FieldError("kv_dtype", OCTAVE_ON_ROCM.format(dtype=precision.vllm_dtype))
     named, scope = checkpoint_kv(spec, version)
+    if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS:
+        return _quirk_precision(spec, precision, named)
     if scope == "any" and precision.spelling != named:  # a compressed-tensors kv_cache_scheme, 0.16-0.21
         precision = replace(PRECISIONS[kv_dtype_name(named)], spelling=named)
-    if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS and precision.bits < DTYPE_BYTES[spec.dtype] * 8:
-        return PRECISIONS[spec.dtype]
     if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
         return PRECISIONS[SPARSE_MLA_FP8]
     if is_sparse(spec) and precision.bits == 8 and precision.layout == "plain":
@@ -690,6 +699,17 @@ def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: O
             return precision
         return PRECISIONS[SPARSE_MLA_FP8]
     return precision
+
+
+def _quirk_precision(spec, precision, named: str):
+    """A KV_DTYPE_QUIRKS family's cache: its layers see kv_cache_dtype 'auto' whatever is asked (the model dtype),
+    which a compressed-tensors kv_cache_scheme then turns into fp8, as the layer is built with the quant config
+    (models/falcon.py 0.20.0:173-197 quant_config=quant_config; attention.py 0.16.0:231-236 any dtype, 0.22.0:238
+    and 0.34.0:309 under auto, which these layers always are): from 0.16 whatever --kv-cache-dtype asks. A ModelOpt
+    KV cache is resolved into cache_config, which these layers never read (engine/arg_utils.py 0.34.0:2329-2332)."""
+    if named and getattr(spec, "quantization", "") == "compressed-tensors":
+        return replace(PRECISIONS[kv_dtype_name(named)], spelling=named)
+    return PRECISIONS[spec.dtype] if precision.bits < DTYPE_BYTES[spec.dtype] * 8 else precision
 
 
 def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Optional[int], rules: Behaviour,
@@ -1011,6 +1031,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         built_quantization_refusal(spec, capability, version) or \
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
+        kv_scheme_refusal(spec, version) or ct_e5m2_refusal(spec, precision, version) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         nvfp4_refusal(spec, precision, capability, version) or sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \

@@ -60,13 +60,14 @@ def _window_on(cfg: Config) -> bool:
 # gpt_oss.py 0.32.0:187, 0.34.0:186), Laguna on its sliding layers when swa_attention_sink_enabled (laguna.py 0.32.0
 # :482-490), Granite and GraniteMoE where attention_sinks says so, else wherever the config has layer_types
 # (granite.py 0.32.0:109 granite_layer_attn_params, granitemoe.py 0.32.0:195). MiMo-V2's sliding-layer sinks go to
-# the DiffKV backend its attention picks itself (mimo_v2.py 0.32.0:300-322), which kvplan does not check.
-SINK_FAMILIES = ("gpt_oss", "laguna", "granite", "granitemoe")
+# the DiffKV backend its attention picks itself (mimo_v2.py 0.32.0:300-322), which kvplan does not check. Flint (0.34
+# on) on every layer (models/flint/model.py 0.34.0:296-307, sinks=self.softmax_offset).
+SINK_FAMILIES = ("gpt_oss", "laguna", "granite", "granitemoe", "flint")
 
 
 def attention_sinks(cfg: Config, kinds) -> bool:
     """Whether vLLM builds any attention layer of this config with sinks (SINK_FAMILIES); `kinds`: mixer_kinds'."""
-    if cfg.model_type == "gpt_oss":
+    if cfg.model_type in ("gpt_oss", "flint"):
         return True
     if cfg.model_type == "laguna":
         return "sliding" in kinds and cfg.flag("swa_attention_sink_enabled", False)

@@ -165,10 +165,30 @@ def compressed_kv_cache(qcfg) -> str:
     CompressedTensorsConfig keeps as it is (compressed_tensors.py 0.16.0:238, 0.34.0:267 config.get(
     "kv_cache_scheme")) and vLLM's Attention layer turns into an fp8 cache whatever the scheme holds (attention.py
     0.16.0:231-236, 0.34.0:308-312 `kv_cache_scheme is not None`); "" for none. Which releases do, and for which
-    --kv-cache-dtype, is the engine's (engines/vllm.py CHECKPOINT_KV)."""
+    --kv-cache-dtype, is the engine's (engines/vllm.py CHECKPOINT_KV); which schemes vLLM refuses, by release,
+    vllm_ct_kv.py's (compressed_kv_scheme keeps the fields it checks)."""
     if not isinstance(qcfg, dict) or quant_method(qcfg) != "compressed-tensors":
         return ""
     return "fp8" if qcfg.get("kv_cache_scheme") is not None else ""
+
+
+# The kv_cache_scheme keys vLLM's CompressedTensorsKVCacheMethod.validate_kv_cache_scheme checks (compressed_tensors.py
+# 0.11.0:776-797, 0.34.0:1114-1141); which values each release takes is the engine's (engines/vllm_ct_kv.py)
+KV_SCHEME_KEYS = ("type", "num_bits", "strategy", "symmetric")
+
+
+def compressed_kv_scheme(qcfg) -> tuple:
+    """((key, value), ...) of a compressed-tensors kv_cache_scheme's KV_SCHEME_KEYS (None where unset); () for none.
+    A scheme that is not an object is refused: vLLM calls .get on it (compressed_tensors.py 0.34.0:1114)."""
+    if not isinstance(qcfg, dict) or quant_method(qcfg) != "compressed-tensors":
+        return ()
+    scheme = qcfg.get("kv_cache_scheme")
+    if scheme is None:
+        return ()
+    if not isinstance(scheme, dict):
+        raise _refused("kv_cache_scheme", f"must be an object (num_bits, type, strategy, symmetric, ...), got "
+                                          f"{json_value(scheme)}: vLLM stops at it, reading its fields.")
+    return tuple((key, scheme.get(key)) for key in KV_SCHEME_KEYS)
 
 
 def checkpoint_kv_note(quantization: str, kv: str) -> str:

@@ -12,9 +12,9 @@ from .config import (EXPERT_KEYS, EXPERTS_PER_TOKEN_KEYS, MAX_TOKENS, Config, fi
 from .layers import (ATTENTION_FREE, HIDDEN_KEYS, attention_kind, attention_sinks, cache_layers, ffn_kinds, is_v4,
                      laguna_before_031_note, mixer_kinds)
 from .kinds import FullAttention
-from .params import (NO_METHOD_NOTE, checkpoint_kv_note, checkpoint_method, compressed_kv_cache, dynamic_overrides,
-                     estimate_weights, grouped, load_delta, modelopt_kv_cache, modelopt_legacy_form, module_settings,
-                     mtp_module_groups, mtp_size, parameter_groups, quant_method, quantization_fields)
+from .params import (NO_METHOD_NOTE, checkpoint_kv_note, checkpoint_method, compressed_kv_cache, compressed_kv_scheme,
+                     dynamic_overrides, estimate_weights, grouped, load_delta, modelopt_kv_cache, modelopt_legacy_form,
+                     module_settings, mtp_module_groups, mtp_size, parameter_groups, quant_method, quantization_fields)
 from .tensors import eagle_head_tensors, expert_width, mla_up_projection, mtp_blocks, per_layer_input, per_layer_table
 from .unmodelled import refuse_unmodelled
 from .precision import normalize_dtype_name
@@ -165,6 +165,7 @@ def parse_config(raw: Any, name: str, weights: Optional[Weights] = None) -> Mode
         audio_tower=isinstance(cfg.get("audio_config"), dict),
         auto_kv_dtype="fp8_ds_mla" if is_v4(cfg) else checkpoint_kv,
         checkpoint_kv_dtype=checkpoint_kv,
+        kv_cache_scheme=compressed_kv_scheme(cfg.get("quantization_config")) if checkpoint_kv == "fp8" else (),
         attention_sinks=attention_sinks(cfg, kinds),
         quantization=checkpoint_method(cfg.get("quantization_config")),
         quantization_fields=quantization_fields(cfg.get("quantization_config")),

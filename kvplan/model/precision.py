@@ -35,7 +35,7 @@ Precision.spelling for the engine rules that read it (engines/vllm_sparse.py).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
@@ -53,6 +53,8 @@ class Precision:
     mla_token_bytes: Optional[int] = None  # ds_mla: the opaque per-token entry
     # the --kv-cache-dtype value as asked ("fp8" or "fp8_e4m3" for fp8_e4m3); "" for auto or a precision built here
     spelling: str = ""
+    # asked as `--kv-cache-dtype auto` (what the model or its checkpoint stores then), not by name
+    auto: bool = field(default=False, compare=False)
 
     @property
     def vllm_dtype(self) -> str:
@@ -219,5 +221,6 @@ def resolve_kv_dtype(name: str, model_dtype: str, auto: str = "") -> Precision:
     key = kv_dtype_name(check_kv_dtype(name))
     if key == "auto":
         resolved = PRECISIONS[kv_dtype_name(auto) if auto else model_dtype]  # vLLM's spelling ("fp8") or kvplan's
-        return replace(resolved, spelling=auto) if auto else resolved  # a model's own default (GLM-5.x on SM10x)
+        # a model's own default (GLM-5.x on SM10x) or its checkpoint's (vllm.CHECKPOINT_KV)
+        return replace(resolved, spelling=auto, auto=True) if auto else replace(resolved, auto=True)
     return replace(PRECISIONS[key], spelling=vllm_name(name.strip().lower()))

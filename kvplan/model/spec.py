@@ -94,6 +94,9 @@ class ModelSpec:
     # or a compressed-tensors kv_cache_scheme's (params.compressed_kv_cache: fp8), which vLLM stores from a release on
     # (engines/vllm.py CHECKPOINT_KV); auto_kv_dtype holds it as kvplan's pinned release reads it; "" for none
     checkpoint_kv_dtype: str = ""
+    # the compressed-tensors kv_cache_scheme's fields vLLM validates, ((key, value), ...), where checkpoint_kv_dtype
+    # comes from one (params.compressed_kv_scheme; engines/vllm_ct_kv.py refuses what each release refuses)
+    kv_cache_scheme: tuple = ()
     attention_sinks: bool = False  # some attention layer has a learned sink a head (layers.attention_sinks)
     dtype_asked: bool = False  # --dtype named the model dtype (vLLM resolves only `auto` per GPU: vllm.served_dtype)
     length_key: str = "max_position_embeddings"  # the config field max_position_embeddings was read from
