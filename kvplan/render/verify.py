@@ -69,9 +69,9 @@ def terms_table(r: dict):
     for row in r["terms"]:
         table.add_row(row["term"].replace("_", " "), size(row["predicted_bytes"]), size(row["measured_bytes"]),
                       size(row["difference_bytes"]), pct(row["error"]))
-    table.add_row("[bold]KV budget[/bold]", size(b["predicted_kv_budget_bytes"]), size(b["measured_kv_budget_bytes"]),
-                  size(b["measured_kv_budget_bytes"] - b["predicted_kv_budget_bytes"]),
-                  pct((b["measured_kv_budget_bytes"] - b["predicted_kv_budget_bytes"]) / b["predicted_kv_budget_bytes"]))
+    predicted, measured = b["predicted_kv_budget_bytes"], b["measured_kv_budget_bytes"]
+    table.add_row("[bold]KV budget[/bold]", size(predicted), size(measured), size(measured - predicted),
+                  pct((measured - predicted) / predicted))
     return table
 
 
