@@ -466,4 +466,16 @@ def test_check_warns_where_the_scheme_overrides_kv_dtype(tmp_path, engine, warne
     kept = [f for f in result["findings"] if f["key"] == "kv_dtype" and f["level"] == "warning"]
     assert bool(kept) is warned, result["findings"]
     if warned:
-        assert "keeps a fp8_e4m3 cache in vllm where the KV dtype asks bfloat16" in kept[0]["message"]
+        assert "keeps an fp8_e4m3 cache in vllm where the KV dtype asks bfloat16" in kept[0]["message"]
+
+
+@pytest.mark.parametrize("kv_dtype, warned", [("fp8", False), ("bfloat16", False)])
+def test_check_does_not_warn_of_fp8_ds_mla_for_fp8(kv_dtype, warned):
+    """DeepSeek-V3.2 asked fp8 keeps vLLM's fp8_ds_mla (656 B a token: its own 8-bit layout, sparse_mla rules): the
+    8-bit cache asked for, so check warns of nothing on kv_dtype (estimate still names the layout). Asked bfloat16 on
+    an H200 the engine refuses or keeps bf16 — either way no "keeps" warning on kv_dtype."""
+    r = run_kvplan("check", "deepseek-ai/DeepSeek-V3.2", "-tp", "8", "--gpu", "h200", "-c", "8192", "--kv-dtype",
+                   kv_dtype, "--format", "json")
+    (result,) = json.loads(r.stdout)["results"]
+    kept = [f for f in result["findings"] if f["key"] == "kv_dtype" and "keeps" in f["message"]]
+    assert bool(kept) is warned, result["findings"]

@@ -139,7 +139,7 @@ def test_the_html_page_says_what_the_text_says_of_the_engine():
 
     page = html.unescape(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--kv-cache-dtype",
                                     "fp8", "--format", "html").stdout)
-    assert "keeps a fp8_ds_mla cache in vllm where the KV dtype asks fp8 (" in page  # as asked: fp8, not fp8_e4m3
+    assert "keeps an fp8_ds_mla cache in vllm where the KV dtype asks fp8 (" in page  # as asked: fp8, not fp8_e4m3
     old = html.unescape(run_kvplan("estimate", V32, "--gpu", "h200", "--tp", "8", "-c", "32768", "--engine",
                                    "vllm==0.10.2", "--format", "html").stdout)
     assert "refuses to start: Model architectures ['DeepseekV32ForCausalLM'] are not supported for now" in old

@@ -183,7 +183,7 @@ def test_fp8_e4m3_without_a_backend_is_a_refused_row_like_fp8_e5m2():
     for kv in ("fp8_e4m3", "fp8_e5m2"):
         assert (f"refuses to start: No valid attention backend found for cuda (compute capability 9.0) with "
                 f"kv_cache_dtype {kv}") in " ".join(r.stdout.split())
-    assert r.stdout.count("keeps a fp8_ds_mla cache") == 1  # the fp8 row only: a refused row keeps no cache
+    assert r.stdout.count("keeps an fp8_ds_mla cache") == 1  # the fp8 row only: a refused row keeps no cache
     rows = [line.split() for line in r.stdout.splitlines() if line.strip().startswith("32,768")]
     assert [row[1] for row in rows] == ["fp8", "fp8_e4m3", "fp8_e5m2"] and [row[3] for row in rows][1:] == ["0", "0"]
 

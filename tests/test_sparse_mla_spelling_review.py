@@ -69,7 +69,7 @@ def test_glm5_evidence_command_is_a_refused_row():
     r = run_kvplan("estimate", GLM, "-tp", "8", "--gpu", "H200", "--engine", "vllm==0.17.0", "--kv-cache-dtype", "fp8",
                    "--kv-cache-memory-bytes", "40G", "--max-model-len", "32768")
     assert r.returncode == 0, r.stderr
-    assert "refuses to start: No valid attention backend" in r.stdout and "keeps a fp8_ds_mla" not in r.stdout
+    assert "refuses to start: No valid attention backend" in r.stdout and "keeps an fp8_ds_mla" not in r.stdout
 
 
 # -- 2. AMD GPUs: ROCm's own sparse backend ----------------------------------------------------------------------------
@@ -126,7 +126,7 @@ def test_h200_0_25_1_fp8_and_fp8_e4m3_give_two_rows_the_second_refused():
     text = " ".join(r.stdout.split())
     assert ("refuses to start: No valid attention backend found for cuda (compute capability 9.0) with kv_cache_dtype "
             "fp8_e4m3") in text
-    assert text.count("keeps a fp8_ds_mla cache") == 1
+    assert text.count("keeps an fp8_ds_mla cache") == 1
 
 
 def test_a_refused_configuration_says_it_does_not_start_not_that_it_does_not_fit():

@@ -278,7 +278,7 @@ def test_the_sparse_gpu_refusal_is_said_once():
 
 def test_no_fp8_ds_mla_claim_on_a_refused_gpu():
     text = _text(V32, "--gpu", "A100-80GB", "--tp", "8", "--pp", "2", "-c", "8K", "--kv-cache-dtype", "fp8")
-    assert "keeps fp8_ds_mla" not in text and "keeps a fp8_ds_mla cache" not in text
+    assert "keeps fp8_ds_mla" not in text and "keeps an fp8_ds_mla cache" not in text
     assert "fp8_e4m3 = fp8 e4m3" in text
     hopper = _text(V32, "--gpu", "H100", "--tp", "8", "--pp", "2", "-c", "8K", "--kv-cache-dtype", "fp8")
     assert "fp8_e4m3 = vllm keeps fp8_ds_mla" in hopper

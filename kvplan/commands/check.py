@@ -253,6 +253,13 @@ def _planned(spec: ModelSpec, dep: Deployment, pp: int, device, budget_for):
                 **_settings(dep))
 
 
+def _asked_eight_bits_kept(result) -> bool:
+    """An fp8 cache asked and an fp8 one kept in the engine's own layout (DeepSeek-V3.2 / V4's fp8_ds_mla): the
+    deployment gets the 8-bit cache it asked for, so check has nothing to warn of (estimate still says it)."""
+    kept = result.engine.kv_cache_dtype if result.engine else ""
+    return str(result.kv_dtype).startswith("fp8") and str(kept).startswith("fp8")
+
+
 def _past_the_cap(spec: ModelSpec, dep: Deployment, have: int, where: str, precision, spell, device) -> str:
     """min_concurrency above the max_num_seqs the scheduler runs at once (v1/core/sched/scheduler.py): planned again
     with the cap raised to min_concurrency (plan.raised_cap), whose per-request runner buffers shrink the cache, to
@@ -365,7 +372,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
                 findings[:] = [f for f in findings if not (f.level == "warning" and f.key == "context")]
         elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
-        kept = "" if refused or crashes else cache_dtype_note(result)
+        kept = "" if refused or crashes or _asked_eight_bits_kept(result) else cache_dtype_note(result)
         if kept:  # the engine stores another cache than kv_dtype asks (a kv_cache_scheme in vLLM 0.16-0.21, Falcon)
             add("warning", "kv_dtype", kept + ".")
         if want is not None and have < want and not refused and result.max_concurrency_limited_by == "max_num_seqs":

@@ -206,7 +206,8 @@ class VllmEngine:
         if f.refusal is not None and self.flags.enable_lora:
             from dataclasses import replace
 
-            kv_dtype = getattr(precision, "spelling", "") or "auto"
+            asked_auto = getattr(precision, "auto", False)  # auto that a checkpoint resolved: search auto, as asked
+            kv_dtype = "auto" if asked_auto else (getattr(precision, "spelling", "") or "auto")
             f = replace(f, refusal=self._lora_off_remedy(spec, f.refusal, kv_dtype, context, block_size, tp, gpu))
         return EngineResult(f, result.max_concurrency, result.limited_by, f.num_gpu_blocks,
                             f.gpu_kv_cache_tokens or 0, result.block_size or f.block_size)

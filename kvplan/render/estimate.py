@@ -116,7 +116,8 @@ def cache_dtype_note(plan) -> str:
     e = _engine(plan)
     if e is None or e.kv_cache_dtype == plan.kv_dtype or gpu_refusal(plan) is not None:
         return ""
-    return (f"this model's attention keeps a {e.kv_cache_dtype} cache in {e.name} where the KV dtype asks "
+    article = "an" if e.kv_cache_dtype.startswith(("fp8", "int8")) else "a"
+    return (f"this model's attention keeps {article} {e.kv_cache_dtype} cache in {e.name} where the KV dtype asks "
             f"{asked_vllm_name(plan)} (the engine's rule for this attention)")
 
 
