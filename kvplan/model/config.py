@@ -81,6 +81,7 @@ FIELDS = {
        "tie_embedding conv_bias block_auto_adjust_ff_dim use_expert_bias add_swa_attention_sink_bias".split()},
     **{name: ("str",) for name in "model_type torch_dtype dtype topk_method scoring_func".split()},
     "quantization_config": ("dict",),
+    "compression_config": ("dict",),
     "linear_attn_config": ("dict",),
     "vision_config": ("dict",),
     **{name: ("list",) for name in "layer_types no_rope_layers moe_layers mlp_only_layers full_attn_idxs "
@@ -243,6 +244,19 @@ def _first_text_config(raw: dict) -> dict:
     return merged
 
 
+# compressed-tensors checkpoints of 2024 (llm-compressor before it wrote quantization_config) keep their settings
+# under "compression_config". vLLM reads the top-level one where hf_config has no quantization_config, in every
+# release 0.11-0.34: for the method (config/model.py 0.11.0:857-861 _parse_quant_hf_config;
+# model_arch_config_convertor.py 0.14.0:138-142, 0.32.0:263-267, 0.34.0:241-245) and for the weights
+# (model_loader/weight_utils.py get_quant_config 0.11.0:245-247, 0.32.0:240-242, 0.34.0:261-263). kvplan reads it as
+# the wrapper's quantization_config, so that it comes before a text_config's, as in the method's reader (the weights'
+# reader takes the text_config's first; no checkpoint with both is known). A text_config's compression_config is read
+# for the method only, never for the weights (vLLM then looks for a settings file, and stops): kvplan leaves it unread.
+COMPRESSION_KEY = "compression_config"
+COMPRESSION_NOTE = ("quantization settings read from config.json's compression_config (compressed-tensors' key before "
+                    "quantization_config), as vLLM does")
+
+
 def _names_layers(config: dict) -> bool:
     """Whether `config` names its layer count, or its family's config class fills one in (FAMILY_DEFAULTS)."""
     filled = FAMILY_DEFAULTS.get(str(config.get("model_type") or "").lower(), {})
@@ -278,7 +292,10 @@ class Config:
     def __init__(self, raw: Any, name: str):
         if not isinstance(raw, dict):
             raise KvplanError(f"config for {quote(name)} must be a JSON object of fields, got {json_kind(raw)}.")
-        cfg = _first_text_config(raw)
+        compressed = raw.get("quantization_config") is None and raw.get(COMPRESSION_KEY) is not None
+        if compressed:
+            _check_field(COMPRESSION_KEY, raw[COMPRESSION_KEY])
+        cfg = _first_text_config({**raw, "quantization_config": raw[COMPRESSION_KEY]} if compressed else raw)
         if cfg is not raw and raw.get("architectures") is not None:  # the registry's key (parse.py reads it)
             _check_field("architectures", raw["architectures"])
         if cfg.get("model_type") is not None:
@@ -288,7 +305,7 @@ class Config:
         defaults = FAMILY_DEFAULTS.get(family)
         self.fields = _per_layer_widths({**defaults, **cfg} if defaults else cfg)
         self.name = name
-        self.notes: list = []
+        self.notes: list = [COMPRESSION_NOTE] if compressed else []
         for key, value in self.fields.items():
             if value is not None and key in FIELDS:
                 _check_field(key, value)
