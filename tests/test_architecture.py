@@ -74,7 +74,8 @@ def test_no_import_cycles():
 def test_estimate_loads_no_heavy_stack():
     code = ("import sys; from kvplan.cli import main; "
             "code = main(['estimate', 'meta-llama/Llama-3.1-8B-Instruct', '--format', 'json']); "
-            "heavy = {'torch', 'numpy', 'scipy', 'pynvml', 'huggingface_hub'} & {m.split('.')[0] for m in sys.modules}; "
+            "heavy = {'torch', 'numpy', 'scipy', 'pynvml', 'huggingface_hub'} "
+            "& {m.split('.')[0] for m in sys.modules}; "
             "assert code == 0 and not heavy, heavy")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60,
                             env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})

@@ -16,7 +16,8 @@ import pytest
 
 from conftest import deployments_file, environment, estimate_plan, one_error_line, run_installed, run_kvplan
 
-BOX = "─━┃│┏┓┳┡┩╇└┘┴█▓▒░·■"  # rich's SIMPLE_HEAD / HEAVY_HEAD rules and the chart's blocks
+# rich's SIMPLE_HEAD / HEAVY_HEAD rules and the chart's blocks
+BOX = "─━┃│┏┓┳┡┩╇└┘┴█▓▒░·■"
 
 
 class Recorder(io.StringIO):

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("engine_vllm_reference", ROOT / "benchmarks" / "engine_vllm_reference.py")
+_spec = importlib.util.spec_from_file_location("engine_vllm_reference",
+                                               ROOT / "benchmarks" / "engine_vllm_reference.py")
 reference = sys.modules["engine_vllm_reference"] = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reference)
 

@@ -131,7 +131,8 @@ def test_disk_cache_roundtrip(tmp_cache):
     assert build.compile_entry(cfg, "sm_90") == (first, report)  # a hit
     # other arch / options / source -> other key
     assert build.cache_key(cfg, "sm_90") != build.cache_key(cfg, "sm_80")
-    one, other = build.KernelConfig("bfloat16", "bfloat16", 64, 8, 8), build.KernelConfig("bfloat16", "bfloat16", 64, 16, 8)
+    one, other = (build.KernelConfig("bfloat16", "bfloat16", 64, 8, 8),
+                  build.KernelConfig("bfloat16", "bfloat16", 64, 16, 8))
     assert build.cache_key(one, "sm_90") != build.cache_key(other, "sm_90")
     assert build.cache_key(cfg, "sm_90", "// changed\n" + build._source(cfg)) != build.cache_key(cfg, "sm_90")
 
@@ -256,15 +257,16 @@ def test_opt_in_gemv_variants_compile_without_spills():
 
 def test_heads_in_m_variants_compile_without_spills():
     """The heads-in-M step with its opt-in parts (the lazy rescale, page_runs; the default heads-in-M configs are in
-    CI's default set): what plan_cta builds for 16 heads per warp on sm_90, bulk ring and cp.async ring, 16-bit and fp8 caches,
-    keeps everything in registers."""
+    CI's default set): what plan_cta builds for 16 heads per warp on sm_90, bulk ring and cp.async ring, 16-bit and
+    fp8 caches, keeps everything in registers."""
     _require_nvrtc()
     from kvplan.kernels import configs
 
     variants = [configs.KernelConfig(q, kv, d, 16, 8, bulk=bulk, lazy_rescale=1, heads_in_m=1, page_runs=runs)
                 for q, kv, d, bulk, runs in (("bfloat16", "bfloat16", 128, 1, 0), ("bfloat16", "bfloat16", 128, 0, 0),
                                              ("float16", "float16", 64, 1, 0), ("bfloat16", "float8_e4m3fn", 128, 1, 0),
-                                             ("float16", "float8_e4m3fn", 64, 0, 0), ("bfloat16", "bfloat16", 128, 1, 1),
+                                             ("float16", "float8_e4m3fn", 64, 0, 0),
+                                             ("bfloat16", "bfloat16", 128, 1, 1),
                                              ("bfloat16", "float8_e4m3fn", 128, 1, 1))]
     # page runs at the 168-register cap they launch with
     variants += [configs.KernelConfig("bfloat16", kv, 128, 16, 8, bulk=1, heads_in_m=1, page_runs=1, max_regs=168)

@@ -539,8 +539,10 @@ def test_fused_merge_graph_and_streams():
     out2 = torch.empty_like(q)
     g = torch.cuda.CUDAGraph()
     with torch.cuda.graph(g):
-        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False, options=KernelOptions(fuse_merge=True, num_splits=33))
-        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False, options=KernelOptions(fuse_merge=True, num_splits=20))
+        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False,
+                               options=KernelOptions(fuse_merge=True, num_splits=33))
+        paged_decode_attention(q, k, v, bt, sl, out=out2, check_block_ids=False,
+                               options=KernelOptions(fuse_merge=True, num_splits=20))
     for _ in range(3):
         out2.fill_(float("nan"))
         g.replay()

@@ -88,7 +88,8 @@ def test_one_step_matches_attention(fp8, D):
     for lane, r, j in LANES:
         for nt in range(2):
             got = sc[nt][0][lane] + sc[nt][1][lane]
-            want = [S[r, 8 * nt + 2 * j], S[r, 8 * nt + 2 * j + 1], S[r + 8, 8 * nt + 2 * j], S[r + 8, 8 * nt + 2 * j + 1]]
+            want = [S[r, 8 * nt + 2 * j], S[r, 8 * nt + 2 * j + 1],
+                    S[r + 8, 8 * nt + 2 * j], S[r + 8, 8 * nt + 2 * j + 1]]
             np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
     # P from each lane's own scores (any elementwise function), packed as the A fragments of O = P V

@@ -65,7 +65,8 @@ def check(plan, case, tol=None, **kw):
     rel = torch.where(empty, torch.zeros_like(diff), diff / ref.flatten(1).norm(dim=1).clamp_min(1e-30))
     tol = tol or (3e-2 if case[2].dtype == F8 else 1e-2)
     worst = int(rel.argmax())
-    assert float(rel.max()) <= tol, f"rel err {float(rel.max()):.3g} at b={worst} len={int(case[4][worst])} (seed {SEED})"
+    assert float(rel.max()) <= tol, (f"rel err {float(rel.max()):.3g} at b={worst} "
+                                     f"len={int(case[4][worst])} (seed {SEED})")
     return got
 
 
@@ -167,7 +168,8 @@ def test_mla_heads_in_m_and_head_tiles(H, BS):
                dict(tma=False), dict(tma=False, num_splits=1), dict(tma=False, num_splits=9, lazy_rescale=True),
                dict(tma=False, stages=3)):
         a = check(plan_for(case, heads_in_m=True, **kw), case, scale=0.07)
-        b = check(plan_for(case, heads_in_m=False, **{k: v for k, v in kw.items() if k not in ("lazy_rescale", "tma")}), case,
+        b = check(plan_for(case, heads_in_m=False,
+                           **{k: v for k, v in kw.items() if k not in ("lazy_rescale", "tma")}), case,
                   scale=0.07)
         assert float((a.double() - b.double()).abs().max()) < 0.05
 

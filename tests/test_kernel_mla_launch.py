@@ -18,8 +18,8 @@ def launch(kvn="bfloat16", heads=16, arch="sm_90", launcher="driver", **kw):
     ("bfloat16", 16, "sm_90", "wgmma early"), ("bfloat16", 8, "sm_90", "wgmma early"),
     ("bfloat16", 17, "sm_90", "wgmma"), ("bfloat16", 128, "sm_90", "wgmma"), ("bfloat16", 40, "sm_90", "wgmma"),
     ("float8_e4m3fn", 16, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 8, "sm_90", "wgmma e4m3"),
-    ("float8_e4m3fn", 128, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 40, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 16, "sm_89", "head tiles"),
-    ("float8_e4m3fn", 128, "sm_89", "head tiles"),
+    ("float8_e4m3fn", 128, "sm_90", "wgmma e4m3"), ("float8_e4m3fn", 40, "sm_90", "wgmma e4m3"),
+    ("float8_e4m3fn", 16, "sm_89", "head tiles"), ("float8_e4m3fn", 128, "sm_89", "head tiles"),
     ("bfloat16", 128, "sm_80", "head tiles"), ("bfloat16", 16, "sm_89", "head tiles"),
 ])
 def test_default_path(kvn, heads, arch, path):

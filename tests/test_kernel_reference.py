@@ -340,7 +340,8 @@ def test_heads_in_m_is_checked_defaulted_and_takes_one_slice(monkeypatch):
     assert default(64, 128) == default(16, 64) == default(9, 128) == (1, 0)
     assert default(64, 128, slices=2) == default(64, 128, heads_in_m=False) == (0, 1)  # 16 heads per warp: lazy
     assert default(64, 256) == default(8, 128) == default(64, 128, heads_per_warp=8) == (0, 0)
-    shape, _ = plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev, KernelOptions(heads_in_m=True, page_runs=True), False)
+    shape, _ = plan_cta((64, 1, 128, "bfloat16", "bfloat16"), dev,
+                        KernelOptions(heads_in_m=True, page_runs=True), False)
     assert (shape.config.page_runs, shape.config.bulk) == (1, 1) and ("KVP_RUN", "1") in shape.config.macros()
     for opts in (dict(page_runs=True, heads_in_m=False), dict(heads_in_m=True, page_runs=True, bulk=False)):
         with pytest.raises(ValueError, match="page_runs needs heads_in_m and the bulk-copy path"):

@@ -179,7 +179,7 @@ def test_an_unplanned_release_fix_is_kept_and_the_reason_whole():
                     "v0.28.0, and is not supported anymore; vLLM accepts --engine vllm==0.28.0.")
 
 
-# -- 4. a refused sweep asks each configuration refusal once ------------------------------------------------------------
+# -- 4. a refused sweep asks each configuration refusal once -----------------------------------------------------------
 
 def test_a_refused_sweep_asks_each_configuration_once(monkeypatch):
     """The remedy search and the sweep's rows ask the same (release, dtype, length, block, tp, GPU) again: the

@@ -332,9 +332,9 @@ def test_pairs_by_expert_sorts_and_counts_on_cpu():
 def test_moe_kernel_policy_above_the_pair_slots():
     """Which MoE calls the bundled kernel takes (ffn.MoE._kernel_takes), on verify's max-concurrency batches: with the
     row-tile kernel on, by expert up to 24 pairs per expert on average (Qwen3-Next's 440 tokens x 11 pairs over 513
-    experts, 9.4 each, its joined shared expert included), grouped GEMMs for DeepSeek-V2-Lite (408 x 8 over 66: 49 each) and Mixtral (166 x 2 over 8: 41); without it
-    pair slots up to 16 tokens only; mxfp4 experts below MXFP4_GROUPED_TOKENS (always without the dequantisation
-    kernel)."""
+    experts, 9.4 each, its joined shared expert included), grouped GEMMs for DeepSeek-V2-Lite (408 x 8 over 66: 49
+    each) and Mixtral (166 x 2 over 8: 41); without it pair slots up to 16 tokens only; mxfp4 experts below
+    MXFP4_GROUPED_TOKENS (always without the dequantisation kernel)."""
     torch = pytest.importorskip("torch")
     import types
 

@@ -24,7 +24,8 @@ from kvplan.gpu.caches import state_elements  # noqa: E402
 from kvplan.gpu.model import Runtime, Transformer  # noqa: E402
 from kvplan.gpu.reference import Reference, decode_mxfp4  # noqa: E402
 from kvplan.gpu.step import prefill_step, write_cache  # noqa: E402
-from kvplan.gpu.weights import dequantize_mxfp4, engine_layout, full_weights, join_shared_experts, stack_rows  # noqa: E402,E501
+from kvplan.gpu.weights import (dequantize_mxfp4, engine_layout, full_weights, join_shared_experts,  # noqa: E402
+                                stack_rows)
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
 from kvplan.verify.arch import architecture  # noqa: E402
@@ -167,16 +168,21 @@ def test_join_shared_experts_keeps_the_function_and_the_bytes(shared):
     before = dict(w)
     out = join_shared_experts(w)
     assert out is w and set(w) == {"layers.0.w13", "layers.0.w2", "layers.0.router"}
-    assert w["layers.0.w13"].shape == (e + shared, 2 * inter, hidden) and w["layers.0.w2"].shape == (e + shared, hidden, inter)
-    assert torch.equal(w["layers.0.w13"][:e], before["layers.0.w13"]) and torch.equal(w["layers.0.w2"][:e], before["layers.0.w2"])
+    assert (w["layers.0.w13"].shape == (e + shared, 2 * inter, hidden)
+            and w["layers.0.w2"].shape == (e + shared, hidden, inter))
+    assert (torch.equal(w["layers.0.w13"][:e], before["layers.0.w13"])
+            and torch.equal(w["layers.0.w2"][:e], before["layers.0.w2"]))
     assert sum(t.numel() for t in w.values()) == sum(t.numel() for t in before.values())
     x = torch.randn(hidden, generator=gen, dtype=torch.float32)
     gate_up = before["layers.0.shared.gate_up"] @ x
-    want = before["layers.0.shared.down"] @ (torch.nn.functional.silu(gate_up[:shared * inter]) * gate_up[shared * inter:])
-    got = sum(w["layers.0.w2"][s] @ (torch.nn.functional.silu(w["layers.0.w13"][s, :inter] @ x) * (w["layers.0.w13"][s, inter:] @ x))
+    want = before["layers.0.shared.down"] @ (torch.nn.functional.silu(gate_up[:shared * inter])
+                                             * gate_up[shared * inter:])
+    got = sum(w["layers.0.w2"][s] @ (torch.nn.functional.silu(w["layers.0.w13"][s, :inter] @ x)
+                                     * (w["layers.0.w13"][s, inter:] @ x))
               for s in range(e, e + shared))
     assert torch.allclose(got, want, rtol=1e-5, atol=1e-5)
-    odd = dict(before, **{"layers.0.shared.down": torch.randn(hidden, 12), "layers.0.shared.gate_up": torch.randn(24, hidden)})
+    odd = dict(before, **{"layers.0.shared.down": torch.randn(hidden, 12),
+                          "layers.0.shared.gate_up": torch.randn(24, hidden)})
     assert set(join_shared_experts(odd)) == set(before)  # 12 is not a multiple of 8: left as its own MLP
 
 
@@ -539,7 +545,8 @@ def test_torch_paged_attention_chunks_give_the_same_output(monkeypatch):
 # ---- shapes of the real models --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("model,tp", [("meta-llama/Llama-3.1-8B-Instruct", 1), ("Qwen/Qwen3-14B", 1),
-                                      ("meta-llama/Llama-3.1-70B-Instruct", 2), ("meta-llama/Llama-3.1-70B-Instruct", 8),
+                                      ("meta-llama/Llama-3.1-70B-Instruct", 2),
+                                      ("meta-llama/Llama-3.1-70B-Instruct", 8),
                                       ("mistralai/Mixtral-8x7B-v0.1", 2), ("deepseek-ai/DeepSeek-V2-Lite", 1),
                                       ("meta-llama/Llama-3.2-1B-Instruct", 1)])
 def test_rank_weights_are_the_checkpoint_share(model, tp):

@@ -1,12 +1,12 @@
 """Feed-forward blocks: the dense (gated) MLP and the mixture of experts. The MoE routes each token to its
 top-k experts with a real router (on a GPU one launch of kvplan/kernels/router.cu), sorts the (token, expert)
-pairs by expert as engines do, and runs every expert's tokens through grouped GEMMs (torch._grouped_mm: one launch over all experts, each reading only its
-own weights, no host sync, so it captures in a CUDA graph). At decode batches (<= 16 tokens) on a GPU the bundled
-MoE pairs kernel (kvplan/kernels/skinny.py) runs the routed experts instead: three launches that read each
-distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in registers); mxfp4 experts
-(gpt-oss) take the same kernel by expert above 16 tokens (16-bit experts too while they see few pairs each:
-BY_EXPERT_PAIRS) up to MXFP4_GROUPED_TOKENS, beyond that every expert dequantised to bf16 by the bundled mxfp4
-kernel, then the grouped GEMMs. Without the kernels mxfp4 experts are dequantised in torch first: a clearly
+pairs by expert as engines do, and runs every expert's tokens through grouped GEMMs (torch._grouped_mm: one
+launch over all experts, each reading only its own weights, no host sync, so it captures in a CUDA graph). At decode
+batches (<= 16 tokens) on a GPU the bundled MoE pairs kernel (kvplan/kernels/skinny.py) runs the routed experts instead:
+three launches that read each distinct routed expert's weights once (mxfp4 experts as packed bytes, dequantised in
+registers); mxfp4 experts (gpt-oss) take the same kernel by expert above 16 tokens (16-bit experts too while they see
+few pairs each: BY_EXPERT_PAIRS) up to MXFP4_GROUPED_TOKENS, beyond that every expert dequantised to bf16 by the bundled
+mxfp4 kernel, then the grouped GEMMs. Without the kernels mxfp4 experts are dequantised in torch first: a clearly
 labelled path."""
 
 from __future__ import annotations

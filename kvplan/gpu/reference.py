@@ -177,7 +177,8 @@ class Reference:
             gate, y = y[:h * hd], y[h * hd:]
         k, v = y[:kvh * hd].view(kvh, hd), y[kvh * hd:].view(kvh, vd) * a.value_scale
         if a.qk_norm:
-            q, k = _norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one), _norm(k, w["k_norm"], a.norm_eps, a.norm_plus_one)
+            q, k = (_norm(q, w["q_norm"], a.norm_eps, a.norm_plus_one),
+                    _norm(k, w["k_norm"], a.norm_eps, a.norm_plus_one))
         if a.whole_qk_norm:  # one norm over all of q's heads at once, one over all of k's
             q = _norm(q.flatten(), w["q_norm"], a.norm_eps).view(h, hd)
             k = _norm(k.flatten(), w["k_norm"], a.norm_eps).view(kvh, hd)

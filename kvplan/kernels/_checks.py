@@ -69,7 +69,8 @@ def validate(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale
     if k_cache.dtype not in kv_ok:
         raise ValueError(f"k_cache must be float16, bfloat16 or float8_e4m3fn, got {dtype_name(k_cache.dtype)}")
     if v_cache.dtype != k_cache.dtype:
-        raise ValueError(f"v_cache dtype {dtype_name(v_cache.dtype)} differs from k_cache dtype {dtype_name(k_cache.dtype)}")
+        raise ValueError(f"v_cache dtype {dtype_name(v_cache.dtype)} "
+                         f"differs from k_cache dtype {dtype_name(k_cache.dtype)}")
     if k_cache.dtype != torch.float8_e4m3fn and k_cache.dtype != q.dtype:
         raise ValueError(
             f"k_cache dtype {dtype_name(k_cache.dtype)} must match q dtype {dtype_name(q.dtype)} "
@@ -214,7 +215,8 @@ def validate_mla(q_nope, q_rope, latent_cache, block_table, seq_lens, scale, kv_
     if tuple(q_rope.shape) != (B, H, P):
         raise ValueError(f"q_rope must be [{B}, {H}, {P}], got {tuple(q_rope.shape)}")
     if q_nope.dtype != torch.bfloat16 or q_rope.dtype != torch.bfloat16:
-        raise ValueError(f"q_nope and q_rope must be bfloat16, got {dtype_name(q_nope.dtype)}, {dtype_name(q_rope.dtype)}")
+        raise ValueError("q_nope and q_rope must be bfloat16, "
+                         f"got {dtype_name(q_nope.dtype)}, {dtype_name(q_rope.dtype)}")
     if latent_cache.shape[2] != R + P:
         raise ValueError(f"latent_cache last dim must be {R + P}, got {latent_cache.shape[2]}")
     if latent_cache.shape[1] not in limits.MLA_BLOCK_SIZES:

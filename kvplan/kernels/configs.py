@@ -508,7 +508,8 @@ class LaunchShape:
 
 def dtype_pairs() -> list[tuple[str, str]]:
     """(q dtype, kv dtype) pairs the GQA kernel supports: 16-bit caches match q; fp8 takes either."""
-    return [("float16", "float16"), ("bfloat16", "bfloat16"), ("float16", "float8_e4m3fn"), ("bfloat16", "float8_e4m3fn")]
+    return [("float16", "float16"), ("bfloat16", "bfloat16"),
+            ("float16", "float8_e4m3fn"), ("bfloat16", "float8_e4m3fn")]
 
 
 def launch_shape(group: int, head_dim: int, heads_per_warp: int | None = None) -> LaunchShape:

@@ -35,12 +35,14 @@ class Mxfp4DequantPlan:
               and all(t.is_contiguous() and t.is_cuda and t.device.index == self.index for t in (blocks, scales, out))
               and blocks.data_ptr() % 16 == 0 and out.data_ptr() % 16 == 0)
         if not ok:
-            raise ValueError("mxfp4 dequantisation needs contiguous uint8 blocks [..., cols/2] and scales [..., cols/32] "
+            raise ValueError("mxfp4 dequantisation needs contiguous uint8 blocks [..., cols/2] "
+                             "and scales [..., cols/32] "
                              "and a bf16 out [..., cols] on the plan's GPU, blocks and out 16-byte aligned")
         if groups == 0:
             return out
         a = self._launch.args
         for i, val in enumerate((blocks.data_ptr(), scales.data_ptr(), out.data_ptr(), groups)):
             a[i].value = val
-        self._launch.launch(((groups + THREADS - 1) // THREADS, 1, 1), self._rt.current_stream_handle(torch, self.index))
+        self._launch.launch(((groups + THREADS - 1) // THREADS, 1, 1),
+                            self._rt.current_stream_handle(torch, self.index))
         return out

@@ -90,7 +90,8 @@ class KernelOptions:
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            tri = ("bulk", "pdl", "lazy_rescale", "heads_in_m", "sort_steps", "wgmma")  # True, False or None (the default)
+            # True, False or None (the default)
+            tri = ("bulk", "pdl", "lazy_rescale", "heads_in_m", "sort_steps", "wgmma")
             if f.name in tri and v is not None and not isinstance(v, bool):
                 raise ValueError(f"KernelOptions.{f.name} must be True, False or None, got {v!r}")
             if f.name in ("fuse_merge", "k_coalesced", "early_page", "trace",

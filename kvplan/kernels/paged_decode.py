@@ -57,7 +57,8 @@ class PagedDecodePlan:
             raise ValueError(f"max_batch and kv_heads must be <= {limits.MAX_GRID_YZ}")
         if self.max_blocks_per_seq * self.block_size >= 2**31 - 2**20:
             raise ValueError("max_blocks_per_seq x block_size addresses more than 2^31 token slots")
-        self.kv_dtype = torch_dtype_arg(torch, "kv_dtype", kv_dtype, (torch.float16, torch.bfloat16, torch.float8_e4m3fn))
+        self.kv_dtype = torch_dtype_arg(torch, "kv_dtype", kv_dtype,
+                                        (torch.float16, torch.bfloat16, torch.float8_e4m3fn))
         self.q_dtype = torch_dtype_arg(torch, "q_dtype", q_dtype, (torch.float16, torch.bfloat16))
         if self.kv_dtype != torch.float8_e4m3fn and self.kv_dtype != self.q_dtype:
             raise ValueError(f"kv_dtype {dtype_name(self.kv_dtype)} must match q_dtype {dtype_name(self.q_dtype)} "
@@ -156,7 +157,8 @@ class PagedDecodePlan:
         rows = batch * self.q_heads
         merge_grid = (-(-rows // (256 // (self.head_dim // 4))) if few_merge else rows, 1, 1)
         a = main.args
-        a[9].value, a[10].value, a[11].value, a[12].value = self.group, self.kv_heads, launch.kv_per_cta, launch.head_tiles
+        a[9].value, a[10].value, a[11].value, a[12].value = (self.group, self.kv_heads,
+                                                              launch.kv_per_cta, launch.head_tiles)
         a[13].value, a[14].value, a[15].value = launch.slices, launch.stages, launch.chunk
         a[17].value = int(math.log2(self.block_size))
         a[18].value = self.window or 0

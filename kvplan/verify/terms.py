@@ -246,7 +246,8 @@ def decode_prediction(spec, plan, precision, batch: int, gpu, bandwidth: float, 
              "layers": b.layer_units, "layer_us": profile.fit.layer_us}
     return {"batch": batch, "estimate_ms": point.itl_ms - (0.0 if collectives else tp_ms), "estimate_terms": terms,
             "engine_estimate_ms": point.itl_ms, "roofline_ms": point.roofline_itl_ms,
-            "estimate_includes_allreduce": collectives, "tp_term_ms": tp_ms, "tp_term_per_layer_us": tp_ms / max(1, b.layer_units) * 1e3,
+            "estimate_includes_allreduce": collectives, "tp_term_ms": tp_ms,
+            "tp_term_per_layer_us": tp_ms / max(1, b.layer_units) * 1e3,
             "layer_us": profile.fit.layer_us, "estimate_source": f"plan/speed.py engine estimate ({profile.gpu})"}
 
 

@@ -1,6 +1,6 @@
-"""Make tests/data/vllm_kv_dtype_bytes.json: vLLM's --kv-cache-dtype values (CacheDType) and bytes per token per KV head (K and V) and per MLA latent entry for
-every --kv-cache-dtype, as vLLM's own code computes them. Run with vLLM installed (vLLM 0.32.0 CPU first; now the
-pure-python import of the vLLM 0.34.0 source release, CPU torch):
+"""Make tests/data/vllm_kv_dtype_bytes.json: vLLM's --kv-cache-dtype values (CacheDType) and bytes per token per KV
+head (K and V) and per MLA latent entry for every --kv-cache-dtype, as vLLM's own code computes them. Run with vLLM
+installed (vLLM 0.32.0 CPU first; now the pure-python import of the vLLM 0.34.0 source release, CPU torch):
 
     PYTHONPATH=/tmp/s52/sd/vllm-0.34.0 /tmp/v34/bin/python tests/data/vllm_kv_dtype_bytes.py \
         > tests/data/vllm_kv_dtype_bytes.json
