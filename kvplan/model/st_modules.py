@@ -38,8 +38,8 @@ def pooling_modules(contents, where: str) -> tuple:
     found = []
     for index, item in enumerate(contents):
         if not isinstance(item, dict) or not isinstance(item.get("type"), str):
-            what = "no string \"type\"" if isinstance(item, dict) else json_kind(item)
-            raise KvplanError(f"{where} must be {_VALID}; its item {index} has {what}.")
+            what = "has no string \"type\"" if isinstance(item, dict) else f"is {json_kind(item)}"
+            raise KvplanError(f"{where} must be {_VALID}; its item {index} {what}.")
         kind = item["type"]
         if kind in POOLING_TYPES and "path" not in item:
             raise KvplanError(f"{where} must be {_VALID}; its Pooling module (item {index}) has no \"path\", where "
