@@ -329,7 +329,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     ignored = ignored_note(engine_flags.lora_ignored, spell) if engine_flags is not None else ""
     if ignored:  # vLLM ignores them without enable_lora: a warning on the first one's key, not a failure
         add("warning", engine_flags.lora_ignored[0], ignored + ".")
-    for note in unchecked_notes(spec.notes):  # the Hub said nothing of hf_quant_config.json: planned without it
+    for note in unchecked_notes(spec.notes):  # the Hub said nothing of hf_quant_config.json or modules.json
         add("warning", "model", note + ".")
 
     pp = dep.pp or 1

@@ -1,7 +1,8 @@
 """MODEL ids that are neither bundled nor local: config.json (and the safetensors metadata, for the exact size; for a
 config with no quantization_config, the repo's hf_quant_config.json, as vLLM reads it; and, only for --quantization
-awq / gptq of a config with still no quantization settings, the settings file vLLM reads then) from the Hugging Face
-Hub through huggingface_hub, within one total deadline for everything a MODEL asks
+awq / gptq of a config with still no quantization settings, the settings file vLLM reads then; and the repo's
+Sentence Transformers modules.json, whose Pooling module makes vLLM's runner pooling) from the Hugging Face Hub
+through huggingface_hub, within one total deadline for everything a MODEL asks
 (--hub-timeout, else KVPLAN_HUB_TIMEOUT, else DEFAULT_HUB_TIMEOUT): a HEAD without the client's retries first,
 so that 404 and 401 answer at once and 429/5xx are retried exactly once (after Retry-After when it fits), a
 network failure falls back to the cache as the client does, and the work runs in a thread waited on for the
@@ -28,6 +29,7 @@ from .parse import parse_config
 from .quantization import (MODELOPT_FILE, QUANT_CONFIG_FILES, has_quantization_settings, reads_modelopt_file,
                            settings_file_method, settings_file_names, with_modelopt_file, with_settings_file)
 from .spec import ModelSpec, Weights
+from .st_modules import MODULES_FILE, pooling_modules
 
 # A branch or tag (one path component), a 40-hex commit, or a pull-request ref (refs/pr/N) of the Hub.
 REVISION = re.compile(r"^(?:[0-9a-f]{40}|refs/pr/[0-9]{1,9}|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$", re.ASCII)
@@ -269,78 +271,89 @@ def _with_hub_settings(raw, model_id: str, revision: Optional[str], quantization
     return with_settings_file(raw, method, {name: load_json(Path(path)) for name, path in paths.items()}, folder)
 
 
-UNCHECKED_LEAD = f"the Hugging Face Hub could not be asked for the repo's {MODELOPT_FILE}"
-_MODELOPT_UNCHECKED = (UNCHECKED_LEAD + " ({why}), which vLLM reads as the quantization_config of a config.json with "
-                       "none (ModelOpt 0.29 and older write it): the weights are priced as config.json says; ask "
-                       "again, or pass a local folder")
+UNCHECKED_LEAD = "the Hugging Face Hub could not be asked for the repo's "
+_MODELOPT_UNCHECKED = (UNCHECKED_LEAD + MODELOPT_FILE + " ({why}), which vLLM reads as the quantization_config of a "
+                       "config.json with none (ModelOpt 0.29 and older write it): the weights are priced as "
+                       "config.json says; ask again, or pass a local folder")
+_MODULES_UNCHECKED = (UNCHECKED_LEAD + MODULES_FILE + " ({why}), whose Sentence Transformers Pooling module, where it "
+                      "lists one, makes vLLM serve the model on its pooling runner: the runner is taken from the "
+                      "architecture alone; ask again, or pass a local folder")
 
 
 def unchecked_notes(notes) -> tuple:
-    """Of a spec's notes, those saying the Hub could not be asked for the repo's MODELOPT_FILE (_modelopt_file_path):
-    the plan stands on config.json alone, which `check` makes a warning on the deployment's model."""
+    """Of a spec's notes, those saying the Hub could not be asked for a repo file vLLM reads beside config.json
+    (_repo_file_path: MODELOPT_FILE, MODULES_FILE): the plan stands on config.json alone, which `check` makes a
+    warning on the deployment's model."""
     return tuple(note for note in notes if note.startswith(UNCHECKED_LEAD))
 
 
-def _modelopt_file_path(model_id: str, revision: Optional[str], deadline: float, snapshot: Path) -> tuple:
-    """(path of the repo's MODELOPT_FILE in the Hub cache, or None; a note when the Hub could not say), found as vLLM
-    finds it: offline, in the cached snapshot (arg_utils.py 0.34.0:940-949 turns the id into that folder, 0.11.0:501);
-    online, the cache first, a copy or the client's record that the repo has none at this commit, and the Hub only
-    when the cache cannot say (transformers_utils/repo_utils.py 0.34.0:262-283 file_or_path_exists, :497-519
-    get_hf_file_to_dict). The
-    Hub's 404 (EntryNotFound) is a repo without the file; any other failure, the note (config.json came a moment ago,
-    or from the cache: an outage now does not stop the plan of a repo that, as nearly all, holds no such file)."""
+def _repo_file_path(model_id: str, revision: Optional[str], deadline: float, snapshot: Path, name: str,
+                    unchecked: str) -> tuple:
+    """(path of the repo's file `name` in the Hub cache, or None; `unchecked` with why, when the Hub could not say),
+    found as vLLM finds it: offline, in the cached snapshot (arg_utils.py 0.34.0:940-949 turns the id into that
+    folder, 0.11.0:501); online, the cache first, a copy or the client's record that the repo has none at this
+    commit, and the Hub only when the cache cannot say (transformers_utils/repo_utils.py 0.34.0:262-283
+    file_or_path_exists, :497-519 get_hf_file_to_dict). The Hub's 404 (EntryNotFound) is a repo without the file;
+    any other failure, the note (config.json came a moment ago, or from the cache: an outage now does not stop the
+    plan of a repo that, as nearly all, holds no such file)."""
     from huggingface_hub import try_to_load_from_cache
 
     if _offline():
-        path = snapshot / MODELOPT_FILE
+        path = snapshot / name
         return (path if path.is_file() else None), ""
-    cached = try_to_load_from_cache(model_id, MODELOPT_FILE, revision=revision)
+    cached = try_to_load_from_cache(model_id, name, revision=revision)
     if isinstance(cached, str):
         return Path(cached), ""
     if cached is not None:  # the client's .no_exist record of this commit
         return None, ""
     left = deadline - time.monotonic()
     if left < 0.2:
-        return None, _MODELOPT_UNCHECKED.format(why="no time was left within hub_timeout")
+        return None, unchecked.format(why="no time was left within hub_timeout")
     try:
-        path = _within(left, lambda: _download_if_there(model_id, revision, deadline))
+        path = _within(left, lambda: _download_if_there(model_id, revision, deadline, name))
     except _Deadline:
-        return None, _MODELOPT_UNCHECKED.format(why="it did not answer within hub_timeout")
+        return None, unchecked.format(why="it did not answer within hub_timeout")
     except Exception as exc:  # 5xx, 429, a network failure
         status = _status(exc)
-        return None, _MODELOPT_UNCHECKED.format(why=f"it answered {status}" if status else "it could not be reached")
+        return None, unchecked.format(why=f"it answered {status}" if status else "it could not be reached")
     return (Path(path) if path else None), ""
 
 
-def _download_if_there(model_id: str, revision: Optional[str], deadline: float) -> Optional[str]:
-    """MODELOPT_FILE of the repo downloaded into the Hub cache, None when the repo has none (404 EntryNotFound). Its
+def _download_if_there(model_id: str, revision: Optional[str], deadline: float, name: str) -> Optional[str]:
+    """The repo's file `name` downloaded into the Hub cache, None when the repo has none (404 EntryNotFound). Its
     HEAD first (_head: 429/5xx asked once more), so that the common answer (no such file) and a network failure come
     at once; on a 404 the client records the absence (_record_absence), so that the next run asks nothing."""
     from huggingface_hub import hf_hub_download, hf_hub_url
     from huggingface_hub.errors import EntryNotFoundError
 
     try:
-        _head(hf_hub_url(model_id, MODELOPT_FILE, revision=revision), deadline)
+        _head(hf_hub_url(model_id, name, revision=revision), deadline)
     except EntryNotFoundError:
-        return _record_absence(model_id, revision, deadline)
-    return hf_hub_download(model_id, MODELOPT_FILE, revision=revision,
+        return _record_absence(model_id, revision, deadline, name)
+    return hf_hub_download(model_id, name, revision=revision,
                            etag_timeout=max(deadline - time.monotonic() + 0.5, 0.1))
 
 
-def _record_absence(model_id: str, revision: Optional[str], deadline: float) -> Optional[str]:
-    """None, once huggingface_hub has recorded that the repo has no MODELOPT_FILE at this commit: hf_hub_download
+def _record_absence(model_id: str, revision: Optional[str], deadline: float, name: str) -> Optional[str]:
+    """None, once huggingface_hub has recorded that the repo has no file `name` at this commit: hf_hub_download
     writes that record itself on the Hub's 404 (.no_exist/<commit>/<file> and the revision's ref, from the answer's
-    X-Repo-Commit), which try_to_load_from_cache reads back (_modelopt_file_path): one more HEAD now, none on any
+    X-Repo-Commit), which try_to_load_from_cache reads back (_repo_file_path): one more HEAD now, none on any
     later run. kvplan writes nothing into the client's cache. The file's path should it have appeared meanwhile."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
     try:
-        return hf_hub_download(model_id, MODELOPT_FILE, revision=revision, etag_timeout=_head_timeout(deadline))
+        return hf_hub_download(model_id, name, revision=revision, etag_timeout=_head_timeout(deadline))
     except EntryNotFoundError:
         return None
     except Exception:  # the record only saves a request: the Hub has just said the repo has no such file
         return None
+
+
+def _hub_file_name(name: str, model_id: str, revision: Optional[str]) -> str:
+    """A repo file as errors name it: by repo and revision, not by the cache's snapshot path."""
+    at = f" at revision {revision}" if revision else ""
+    return f"{name} of {model_id}{at} on the Hugging Face Hub"
 
 
 def _with_hub_modelopt_file(raw, model_id: str, revision: Optional[str], deadline: float, snapshot: Path) -> tuple:
@@ -348,12 +361,21 @@ def _with_hub_modelopt_file(raw, model_id: str, revision: Optional[str], deadlin
     (quantization.MODELOPT_FILE), asked of the Hub only then: a config that has one costs no request."""
     if not reads_modelopt_file(raw):
         return raw, None
-    path, unchecked = _modelopt_file_path(model_id, revision, deadline, snapshot)
+    path, unchecked = _repo_file_path(model_id, revision, deadline, snapshot, MODELOPT_FILE, _MODELOPT_UNCHECKED)
     if path is None:
         return raw, unchecked or None
-    at = f" at revision {revision}" if revision else ""
-    name = f"{MODELOPT_FILE} of {model_id}{at} on the Hugging Face Hub"
+    name = _hub_file_name(MODELOPT_FILE, model_id, revision)
     return with_modelopt_file(raw, parse_json(read_regular(path, MAX_JSON_BYTES, name), name), name)
+
+
+def _hub_pooling_modules(model_id: str, revision: Optional[str], deadline: float, snapshot: Path) -> tuple:
+    """(the Pooling module types the repo's modules.json lists, or (); a note when the Hub could not say): asked of
+    every repo, as vLLM's get_pooling_config asks whatever the architecture (st_modules.py)."""
+    path, unchecked = _repo_file_path(model_id, revision, deadline, snapshot, MODULES_FILE, _MODULES_UNCHECKED)
+    if path is None:
+        return (), unchecked or None
+    name = _hub_file_name(MODULES_FILE, model_id, revision)
+    return pooling_modules(parse_json(read_regular(path, MAX_JSON_BYTES, name), name), name), None
 
 
 def _raise(exc: Exception):
@@ -427,8 +449,7 @@ def _past_bundled(model_id: str, revision: str, exc: Exception, seconds: float) 
 def _hub_config(path: Path, model_id: str, revision: Optional[str]) -> object:
     """config.json as the Hub cache holds it; a malformed, oversized or unreadable one is named as the user knows it,
     by repo and revision (not by the cache's snapshot path)."""
-    at = f" at revision {revision}" if revision else ""
-    name = f"config.json of {model_id}{at} on the Hugging Face Hub"
+    name = _hub_file_name("config.json", model_id, revision)
     return parse_json(read_regular(path, MAX_JSON_BYTES, name), name)
 
 
@@ -470,9 +491,12 @@ def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = N
     raw, modelopt = _with_hub_modelopt_file(_hub_config(Path(config), model_id, revision), model_id, revision,
                                             deadline, snapshot)
     raw, settings = _with_hub_settings(raw, model_id, revision, quantization, deadline, seconds, snapshot)
+    pooling, modules = _hub_pooling_modules(model_id, revision, deadline, snapshot)
     if raw_out is not None:
         raw_out.append(raw)
     weights, note = _hub_weights(model_id, revision, deadline - time.monotonic())
     spec = parse_config(raw, model_id, weights)
-    notes = tuple(n for n in (modelopt, settings, note) if n)
+    if pooling:
+        spec = replace(spec, st_pooling=pooling)
+    notes = tuple(n for n in (modelopt, settings, modules, note) if n)
     return replace(spec, notes=spec.notes + notes) if notes else spec

@@ -73,6 +73,10 @@ class ModelSpec:
     # sets them (parse.SWITCH_KEYS: is_causal, is_decoder, openpangu.py's MLA and sink keys): vLLM builds some
     # architectures encoder-only by them, from a release on (engines/vllm.py ENCODER_ONLY_FROM)
     attention_switches: tuple = ()
+    # the Pooling module types the Sentence Transformers modules.json beside config.json lists (model/st_modules.py):
+    # vLLM then serves the model on its pooling runner before looking at its architecture (engines/vllm_pooling.py);
+    # () where it lists none or there is no such file
+    st_pooling: tuple = ()
     mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
     mtp_modules: int = 0  # those blocks: the MTP modules vLLM builds to draft with (speculative method mtp)
     mtp_module: tuple = ()  # ParamGroups of one of them as vLLM builds it (params.mtp_module_groups)
