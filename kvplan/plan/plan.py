@@ -242,7 +242,7 @@ def _refuses_full_prompt(spec: ModelSpec, version: str) -> bool:
     from ..engines.vllm_versions import release_rule
 
     refused = release_rule(FULL_PROMPT_REFUSED, version)
-    if refused is None or pooling_runner(spec):
+    if refused is None or pooling_runner(spec, version):
         return False
     return refused == "generate" or not registry_multimodal(spec)
 
