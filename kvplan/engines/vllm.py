@@ -211,11 +211,18 @@ class Settings:
 def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int = 1,
                      max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
                      version: str = PINNED, async_scheduling: Optional[bool] = None,
-                     prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, "")) -> Settings:
+                     prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, ""),
+                     chunked_prefill: bool = True) -> Settings:
     """`media_floor`: (tokens, modality) of the media item a multimodal prefix-LM raises the default batched tokens
-    to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick."""
+    to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
+    `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
+    raised to a whole prompt (vllm_pooling_budget.whole_prompt_batch)."""
+    from .vllm_pooling_budget import whole_prompt_batch
+
     rules = behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
+    if not chunked_prefill:
+        default = whole_prompt_batch(default, max_model_len, version)
     seqs = seqs if max_num_seqs is None else max_num_seqs
     tokens, raised, picked = max_num_batched_tokens, "", None
     if tokens is None:  # arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args: the floor, then the cap
