@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from kvplan.engines.vllm_engine import VllmEngine
-from kvplan.engines.vllm_pooling_budget import incremental_prefill, whole_prompt_batch
+from kvplan.engines.vllm import whole_prompt_batch
+from kvplan.engines.vllm_pooling_budget import incremental_prefill
 from kvplan.engines.vllm_runner import async_scheduling, model_runner
 from kvplan.engines.vllm_versions import behaviour
 from kvplan.model.parse import parse_config

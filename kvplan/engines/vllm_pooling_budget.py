@@ -19,7 +19,7 @@ changes in the memory budget and the scheduler settings kvplan plans with. Read 
   "negatively impacts performance of pooling models"), so one batch in flight without PP (vllm_runner
   .async_scheduling).
 - chunked prefill and prefix caching by the class's pooling type (incremental_prefill); off, `vllm serve`'s
-  default max_num_batched_tokens is raised to max_model_len (vllm.resolve_settings).
+  default max_num_batched_tokens is raised to max_model_len (vllm.whole_prompt_batch).
 Not modelled: CUDA graphs are PIECEWISE only for a pooling model (config/vllm.py 0.32.0:1874-1884 overrides a
 full-graph mode), which kvplan's one assumed graph reserve (vllm_budget.CONSTANTS "cuda_graphs") does not tell
 apart; a *ForSequenceClassification's score head, [num_labels, hidden] float32 (the pooling head_dtype, config/
@@ -39,7 +39,7 @@ from ..model.spec import Weights
 from .vllm_pooling import SUFFIX_RUNNER, pooling_runner
 from .vllm_versions import parse_version
 
-__all__ = ["pooling_runner", "without_lm_head", "pooler_pass_bytes", "incremental_prefill", "whole_prompt_batch"]
+__all__ = ["pooling_runner", "without_lm_head", "pooler_pass_bytes", "incremental_prefill"]
 
 HEAD_BYTES = 4  # the pooler's head dtype, float32 for pooling models (config/model.py 0.32.0:2503-2524)
 
@@ -125,15 +125,3 @@ def incremental_prefill(spec, version: str) -> bool:
     if release >= SPLIT_TYPES_SINCE:
         return seq not in ("MEAN", "CLS") and tok != "STEP"
     return single in next(kept for first, kept in LEGACY_INCREMENTAL if release >= first)
-
-
-WHOLE_PROMPT_FLOOR_SINCE = (0, 11, 1)  # engine/arg_utils.py 0.11.1:2013-2018 (0.34.0:3231-3236): max(len, default)
-
-
-def whole_prompt_batch(default: int, max_model_len: int, version: str) -> int:
-    """`vllm serve`'s max_num_batched_tokens with chunked prefill off, before the max_num_seqs x max_model_len cap: a
-    whole prompt must fit one step, so max(max_model_len, the GPU's default) from 0.11.1; 0.11.0 took max_model_len
-    itself (engine/arg_utils.py 0.11.0:1667-1668)."""
-    if parse_version(version) >= WHOLE_PROMPT_FLOOR_SINCE:
-        return max(max_model_len, default)
-    return max_model_len
