@@ -189,6 +189,18 @@ def batch_defaults(gpu_name: str, gpu_memory: int, tiers: str = "0.28") -> tuple
     return 2048, 256
 
 
+WHOLE_PROMPT_FLOOR_SINCE = (0, 11, 1)  # engine/arg_utils.py 0.11.1:2013-2018 (0.34.0:3231-3236): max(len, default)
+
+
+def whole_prompt_batch(default: int, max_model_len: int, version: str) -> int:
+    """`vllm serve`'s max_num_batched_tokens with chunked prefill off, before the max_num_seqs x max_model_len cap: a
+    whole prompt must fit one step, so max(max_model_len, the GPU's default) from 0.11.1; 0.11.0 took max_model_len
+    itself (engine/arg_utils.py 0.11.0:1667-1668)."""
+    if parse_version(version) >= WHOLE_PROMPT_FLOOR_SINCE:
+        return max(max_model_len, default)
+    return max_model_len
+
+
 @dataclass(frozen=True)
 class Settings:
     """The scheduler and cache settings one start-up uses, resolved as vLLM resolves them."""
@@ -211,11 +223,16 @@ class Settings:
 def resolve_settings(max_model_len: int, gpu_name: str, gpu_memory: int, pp: int = 1,
                      max_num_batched_tokens: Optional[int] = None, max_num_seqs: Optional[int] = None,
                      version: str = PINNED, async_scheduling: Optional[bool] = None,
-                     prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, "")) -> Settings:
+                     prefix_caching: bool = True, v1_runner: bool = False, media_floor: tuple = (0, ""),
+                     chunked_prefill: bool = True) -> Settings:
     """`media_floor`: (tokens, modality) of the media item a multimodal prefix-LM raises the default batched tokens
-    to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick."""
+    to (vllm_media_floor.media_floor), applied only where max_num_batched_tokens is vLLM's to pick.
+    `chunked_prefill` False (a pooling model's default: vllm_pooling_budget.incremental_prefill): vLLM's pick is
+    raised to a whole prompt (whole_prompt_batch)."""
     rules = behaviour(version)
     default, seqs = batch_defaults(gpu_name, gpu_memory, rules.batch_defaults)
+    if not chunked_prefill:
+        default = whole_prompt_batch(default, max_model_len, version)
     seqs = seqs if max_num_seqs is None else max_num_seqs
     tokens, raised, picked = max_num_batched_tokens, "", None
     if tokens is None:  # arg_utils.py _set_default_max_num_seqs_and_batched_tokens_args: the floor, then the cap

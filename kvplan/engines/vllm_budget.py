@@ -19,6 +19,8 @@ determine_available_memory and vllm/utils/mem_utils.py memory_profiling in 0.32.
 - sparse attention's top-k index buffers (DeepSeek-V3.2; DeepSeek-V4's one shared buffer), allocated while the
   model is built and so measured with the weights: sparse_index_buffers. DeepSeek-V4's prefill gather workspace,
   reserved in the profile run, joins the profile peak: v4_prefill_workspace.
+- a pooling model (vllm_pooling_budget.py): no LM head, a pooler pass for the sampler's, none of V2's sampler
+  state.
 - profile peak (vllm_profile.py): a multimodal model's vision tower over a batch of dummy images, the dummy
   forward over max_num_batched_tokens (chunked prefill) and, on the last stage, the sampler over min(max_num_seqs,
   max_num_batched_tokens) dummy requests as the model runner samples (gpu_model_runner.py profile_run). V0
@@ -46,6 +48,7 @@ from ..plan.budget import NCCL_BYTES, NCCL_SOURCE, Budget, BudgetTerm, MeasuredS
 from ..plan.sharding import shard, stage_weights
 from .vllm import format_gib
 from .vllm_profile import FLASHINFER_SAMPLER_BYTES, persistent_after_profile, profile_peak, tower_data_parallel
+from .vllm_pooling_budget import pooling_runner, without_lm_head
 from .vllm_runner import Runner, is_rocm, model_runner
 from . import EngineFlags
 from .vllm_versions import PINNED, Behaviour, behaviour, parse_version, release_rule
@@ -90,10 +93,11 @@ def mxfp4_padding(spec, tp: int, gpu_name: str, rules: Behaviour) -> float:
     return padded[0] * padded[1] / (hidden * inter)
 
 
-def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=None) -> tuple:
+def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=None, head: bool = True) -> tuple:
     """`moe` (plan/sharding.py MoeLayout): the routed experts as --data-parallel-size / --enable-expert-parallel
-    lay them out; None or the default: split over tp as the rest."""
-    weights = stage_weights(spec, tp, stage, moe)
+    lay them out; None or the default: split over tp as the rest. `head`: whether the last stage builds an LM head
+    (a tied one loads the embedding again; none for a pooling model)."""
+    weights = stage_weights(spec, tp, stage, moe, head)
     split = f"split over {tp} GPU(s)"
     if moe is not None and not moe.default:
         split += f", {moe.describe()}"
@@ -636,18 +640,20 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
     (sampler_state), its structured-output bitmask (grammar_bitmask), the embeddings buffer (inputs_embeds), block
     tables (block_tables; `measured`: 0.34's sizing after KV-cache init, over the KV-cache `groups`; `block_size`:
     --block-size), a later pipeline stage's inputs (stage_inputs), an n-gram drafter's token history
-    (token_history) and the speculator's own buffers (drafter_buffers). `built_len`: the max_model_len the runner
-    was built with (the one asked, before auto-fit)."""
+    (token_history) and the speculator's own buffers (drafter_buffers); none of the sampler's three for a pooling
+    model (vllm_pooling_budget.py). `built_len`: the max_model_len the runner was built with (the one asked, before
+    auto-fit)."""
     rules = rules or behaviour(version)
     seqs = settings.max_num_seqs
     built = built_len or settings.max_model_len
+    samples = not pooling_runner(spec)  # V2 builds no sampler for a pooling model (vllm_pooling_budget.py)
     parts = (
-        (penalty_state(spec, settings, runner, version, stage),
+        (samples and penalty_state(spec, settings, runner, version, stage),
          f"Model Runner V2's penalty counts, int32 max_num_seqs {seqs:,} x (vocab {spec.vocab_size or 0:,} + a 1/32 "
          "mask) (penalty_state)"),
-        (sampler_state(settings, runner, version, stage),
+        (samples and sampler_state(settings, runner, version, stage),
          f"its sampler's other rows, {SAMPLER_REQUEST_BYTES:,} B a sequence (sampler_state)"),
-        (grammar_bitmask(spec, settings, runner, version, stage),
+        (samples and grammar_bitmask(spec, settings, runner, version, stage),
          "its structured-output bitmask, int32 max_num_seqs x vocab / 32 (grammar_bitmask)"),
         (inputs_embeds(spec, settings, runner, version, stage, media),
          f"{runner.name}'s embeddings buffer, max_num_batched_tokens {settings.max_num_batched_tokens:,} x hidden "
@@ -750,7 +756,11 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     layout = flags.moe_layout(spec, tp, parse_version(version))
-    weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules, layout)
+    pooled, headed = pooling_runner(spec), any(g.name == "lm_head" for g in spec.params)
+    spec = without_lm_head(spec)  # the weights as the pooling runner loads them; the same spec otherwise
+    weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules, layout, head=not pooled)
+    if pooled and headed:
+        weights_source += "; no LM head (vLLM's pooling runner builds none)"
     modalities = spec.vision_encoder.modalities if spec.vision_encoder is not None else ("image",)
     no_media = spec.multimodal and flags.mm_limits is not None and flags.mm_limits.shut(modalities)
     towerless = spec.multimodal and (flags.language_model_only

@@ -170,18 +170,22 @@ class VllmEngine:
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
                  max_num_seqs: Optional[int] = None, spec=None):
         """The engine's settings on `gpu`; with `spec`, the batches in flight as its model runner runs them (and
-        async scheduling as its speculative method leaves it: vllm_runner.async_scheduling), and the default batched
-        tokens raised to a prefix-LM's largest media item (vllm_media_floor.py)."""
+        async scheduling as its speculative method leaves it: vllm_runner.async_scheduling), the default batched
+        tokens raised to a prefix-LM's largest media item (vllm_media_floor.py), and a pooling model's chunked
+        prefill and prefix caching (vllm_pooling_budget.incremental_prefill)."""
         from .vllm_media_floor import media_floor
+        from .vllm_pooling_budget import incremental_prefill
         from .vllm_runner import async_scheduling, model_runner
 
         if spec is None:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version)
         runner = model_runner(spec, self.rules, gpu)
+        incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
-                                self.version, async_scheduling(spec, self.rules, runner), v1_runner=runner.name == "V1",
-                                media_floor=media_floor(spec, self.version, self.flags))
+                                self.version, async_scheduling(spec, self.rules, runner), prefix_caching=incremental,
+                                v1_runner=runner.name == "V1", media_floor=media_floor(spec, self.version, self.flags),
+                                chunked_prefill=incremental)
 
     def capacity(self, stage_specs: list, *, spec, stages: list, context: int, precision, tp: int, budgets: list,
                  block_size: Optional[int], gpu, pp: int = 1, max_num_seqs: Optional[int] = None,

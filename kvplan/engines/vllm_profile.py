@@ -2,7 +2,8 @@
 peak torch memory of its dummy passes, which vllm_budget.py subtracts as "profile peak". A multimodal model's vision
 tower over a batch of dummy images first (its embeddings kept in the encoder cache), then the text forward over
 max_num_batched_tokens tokens, then, on the last pipeline stage, the sampler over min(max_num_seqs,
-max_num_batched_tokens) dummy requests; each pass's activations are freed before the next, so the peak is the largest
+max_num_batched_tokens) dummy requests (a pooling model's pooler instead: vllm_pooling_budget.pooler_pass_bytes);
+each pass's activations are freed before the next, so the peak is the largest
 pass plus what stays allocated under it: the encoder cache under the text passes, and under the sampler the forward's
 output hidden states and the fused-MoE workspace (held_under_sampler)."""
 
@@ -16,6 +17,7 @@ from ..plan.budget import qkv_width
 from ..plan.catalog import DEFAULT_SM_COUNT, sm_count
 from . import MediaLimits, ProcessorKwargs
 from .vllm import format_gib
+from .vllm_pooling_budget import pooler_pass_bytes, pooling_runner
 from .vllm_runner import Runner, is_rocm
 from .vllm_versions import Behaviour
 
@@ -316,7 +318,7 @@ def persistent_after_profile(spec, tp: int, stage, settings, rules: Behaviour, r
     (v1/sample/ops/topk_topp_triton.py:1690-1696 _TRITON_BUFFER_CACHE)."""
     tokens = settings.max_num_batched_tokens
     workspace = moe_workspace(spec, tp, tokens, rules, moe)
-    if stage is not None and not stage.is_last:
+    if stage is not None and not stage.is_last or pooling_runner(spec):  # a pooling model never samples
         return workspace
     requests = min(settings.max_num_seqs, tokens)
     kind = priced_kind(dummy_sampler(runner, rules, gpu), rules)
@@ -412,6 +414,23 @@ def encoder_pass(spec, tp: int, stage, settings, runner: Runner, skip: bool,
                         f"{format_gib(held)} GiB held")
 
 
+def sampler_pass(spec, tp: int, tokens: int, requests: int, rules: Behaviour, runner: Runner, gpu, layout,
+                 last: bool) -> tuple:
+    """(bytes, how, held words) of the profile's sampler pass on the last stage (0 elsewhere): the sampler's
+    (sampler_pass_bytes) or the rejection sampler's where larger, on top of what the forward leaves held
+    (held_under_sampler)."""
+    kind = priced_kind(dummy_sampler(runner, rules, gpu), rules)
+    sampler, how = sampler_pass_bytes(spec, kind, requests, gpu)
+    if kind == "triton" and rules.v1_native_warmup and runner.name == "V1":
+        how += " (the seeded forward_native pass after FlashInfer's)"
+    rejection, rejection_how = rejection_pass_bytes(spec, requests, rules, runner, gpu)
+    if rejection > sampler:
+        sampler, how = rejection, f"{rejection_how} (above the sampler pass's {format_gib(sampler)} GiB)"
+    held = held_under_sampler(spec, tp, tokens, requests, rules, kind, layout) if last else 0
+    held_how = f", {format_gib(held)} GiB of it held from the forward" if held else ""
+    return (sampler + held if last else 0), how, held_how
+
+
 def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runner, skip_mm: bool = False,
                  gpu=None, mm_limits: Optional[MediaLimits] = None, data_parallel: bool = False,
                  layout=None, processor_kwargs: Optional[ProcessorKwargs] = None, stage_buffers: int = 0) -> tuple:
@@ -430,18 +449,15 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
     forward = forward_peak(spec, tp, tokens, rules, layout, stage is not None and stage.index > 0)
-    kind = priced_kind(dummy_sampler(runner, rules, gpu), rules)
-    sampler, how = sampler_pass_bytes(spec, kind, requests, gpu)
-    if kind == "triton" and rules.v1_native_warmup and runner.name == "V1":
-        how += " (the seeded forward_native pass after FlashInfer's)"
-    rejection, rejection_how = rejection_pass_bytes(spec, requests, rules, runner, gpu)
-    if rejection > sampler:
-        sampler, how = rejection, f"{rejection_how} (above the sampler pass's {format_gib(sampler)} GiB)"
-    held = held_under_sampler(spec, tp, tokens, requests, rules, kind, layout) if last else 0
-    sampler = sampler + held if last else 0
-    held_how = f", {format_gib(held)} GiB of it held from the forward" if held else ""
+    if pooling_runner(spec):  # _dummy_pooler_run instead of the sampler (vllm_pooling_budget.py)
+        last_pass, how = pooler_pass_bytes(spec, tokens, requests)
+        sampler = last_pass + moe_workspace(spec, tp, tokens, rules, layout) if last else 0
+        held_how = ""
+    else:
+        sampler, how, held_how = sampler_pass(spec, tp, tokens, requests, rules, runner, gpu, layout, last)
     raised = f" ({settings.raised})" if settings.raised else ""  # a prefix-LM's media floor (vllm_media_floor.py)
-    source = (f"forward over {tokens} tokens{raised}{moe} {format_gib(forward)} GiB, sampler over {how} "
+    last_pass = "" if pooling_runner(spec) else "sampler over "
+    source = (f"forward over {tokens} tokens{raised}{moe} {format_gib(forward)} GiB, {last_pass}{how} "
               f"{format_gib(sampler)} GiB{held_how}")
     if stage_buffers:
         source += (f"; + {format_gib(stage_buffers)} GiB of the stage's intermediate tensors (hidden states and "

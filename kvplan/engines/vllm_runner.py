@@ -27,6 +27,8 @@ What the runner changes in the budget (gpu_worker.py determine_available_memory,
 - The profile's sampler pass: V1 samples with top-k / top-p over float32 logits, V2 by one Gumbel-max kernel over
   the logits as the LM head leaves them (vllm_profile.dummy_sampler); from 0.33 V2 samples a second time with
   SamplingParams.for_sampler_warmup(), top-k / top-p over a float32 copy (v1/worker/gpu/model_runner.py:1008-1014).
+- A pooling model (vllm_pooling.py) runs on V1 in 0.22-0.28: _is_default_v2_model_runner_model answers False for
+  any runner but "generate" (config/vllm.py 0.22.0:523, 0.28.0:696); 0.29 on, V2 as every model.
 - Async scheduling, on by default: CPU-side drafting (ngram, suffix) turns it off on either runner up to 0.32
   (0.32 config/vllm.py:1597-1610), on the V1 runner only in 0.33 (:1651-1666, 1711-1717), never in 0.34
   (:1610-1637); what it changes is VllmConfig.max_concurrent_batches (vllm.resolve_settings).
@@ -141,8 +143,14 @@ def is_rocm(gpu) -> bool:
 
 def model_runner(spec, rules, gpu) -> Runner:
     """The runner vLLM `rules` (a vllm_versions.Behaviour) runs `spec` with on `gpu` (None: a CUDA GPU), and why."""
+    from .vllm_pooling import pooling_runner
+
     rule = RULES[rules.runner]
     arch = spec.architecture
+    if rule.check not in ("v1", "v2") and pooling_runner(spec):  # V2 takes generating models only before 0.29
+        return Runner("V1", True, "V1 (vllm/v1/worker/gpu_model_runner.py): V2 is the default for generating models "
+                                  "only before 0.29 (VllmConfig._is_default_v2_model_runner_model, config/vllm.py "
+                                  "0.22.0:523, 0.28.0:696), and this is a pooling model")
     v2 = uses_v2(rule, arch, *model_properties(spec), rocm=is_rocm(gpu))
     unsupported = v2_unsupported_drafting(spec) if v2 and rule.has_v1 else ""
     if unsupported:
@@ -180,7 +188,11 @@ def async_scheduling(spec, rules, runner: Runner) -> bool:
     """Whether vLLM `rules` turns async scheduling on by default for `spec` on `runner`: off for drafting on the CPU
     (ngram, suffix) up to 0.32 (config/vllm.py:1597-1610, whatever the runner), on V1 only in 0.33 (:1651-1666: the
     check moved under `not self.use_v2_model_runner`), never from 0.34 (:1610-1637 keep the pooling, executor and
-    ROCm DeepEP conditions only)."""
+    ROCm DeepEP conditions only); off for a pooling model from 0.20 (Behaviour.pooling_sync)."""
+    from .vllm_pooling import pooling_runner
+
+    if rules.pooling_sync and pooling_runner(spec):  # off for pooling from 0.20 (vllm_pooling_budget.py)
+        return False
     method = draft_method(spec)
     if not method or method in ASYNC_DRAFTING:
         return True

@@ -89,6 +89,8 @@ class Behaviour:
     # determine_available_memory) or "extensible" (0.34 on CUDA / ROCm by default: vllm_budget.extensible_budget)
     kv_sizing: str = "profile"
     block_size: int = 16  # config/cache.py DEFAULT_BLOCK_SIZE
+    # A pooling model's async scheduling off by default (config/vllm.py 0.20.0:800-807; vllm_pooling_budget.py)
+    pooling_sync: bool = False
 
 
 BEHAVIOURS = {
@@ -110,7 +112,7 @@ BEHAVIOURS["0.17"] = replace(BEHAVIOURS["0.14"], topk_topp="triton")
 _STEPS = (
     # VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults to "1" from 0.20.0 (the log line says "default since
     # v0.21.0"; 0.19.0's default is "0"), with the 0.92 default utilisation beside it
-    ((0, 20), "0.20", dict(default_gpu_util=0.92, graphs_subtracted=True)),
+    ((0, 20), "0.20", dict(default_gpu_util=0.92, graphs_subtracted=True, pooling_sync=True)),
     ((0, 20, 1), "0.20.1", dict(tokens_rule="concurrency")),  # tokens = int(concurrency x max_model_len)
     # TopKTopPSampler asks FlashInferBackend.supports_compute_capability (v1/sample/ops/topk_topp_sampler.py:44 in
     # 0.21): 7.5-12.1 (v1/attention/backends/flashinfer.py:407-410 in 0.23), 8.0-12.1 from 0.24 (:426-434: "broken on

@@ -371,14 +371,16 @@ def weights_per_gpu(spec: ModelSpec, tp: int, pp: int = 1) -> int:
     return -(-spec.resident_weight_bytes // (tp * pp))
 
 
-def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: Optional[MoeLayout] = None) -> int:
+def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: Optional[MoeLayout] = None,
+                  head: bool = True) -> int:
     """Weight bytes one GPU of pipeline `stage` holds: its layers' share, the embeddings on the first stage, the LM
     head on the last (a tied embedding is loaded again there) and a vision tower on every stage, over tp, but for
     what every rank holds whole (ParamGroup.replicated: norms, MoE routers, MLA's latent projections; 0.9 GiB of
     DeepSeek-V3's 79 GiB a GPU at tp 8) and for the K / V projections where tp exceeds the KV heads (each rank one
     whole head: ParamGroup.kv_split). The whole model's share when stage is None. Of what serving loads: the
     checkpoint less its MTP blocks. `moe`: the routed experts laid out by DP / EP (moe_layout), MoeLayout.share of
-    them on this GPU instead of 1/tp."""
+    them on this GPU instead of 1/tp. `head` False: the last stage builds no LM head (vLLM's pooling runner,
+    engines/vllm_pooling_budget.py), so a tied embedding is not loaded again there."""
     total = spec.resident_weight_bytes
     estimated = sum(g.bytes for g in spec.params)
     if not estimated:
@@ -392,9 +394,9 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
         # vLLM builds a multimodal model's tower and projector on every pipeline rank (gemma3_mm.py, mllama4.py
         # __init__: no get_pp_group() check, 0.8.5 to 0.32.0 read), and loads their weights there
         tower = sum(g.bytes for g in spec.params if g.name == "vision")
-        head = sum(g.bytes for g in spec.params if g.name == "lm_head") or embed
+        head_bytes = (sum(g.bytes for g in spec.params if g.name == "lm_head") or embed) if head else 0
         layers = stage.layers / spec.num_hidden_layers
-        share = (per_layer * layers + embed * stage.is_first + head * stage.is_last + tower) / estimated
+        share = (per_layer * layers + embed * stage.is_first + head_bytes * stage.is_last + tower) / estimated
     # the estimate's split applied to the checkpoint's own bytes
     whole = int(total * replicated * layers / estimated) if tp > 1 else 0
     extra = int(kv_replica_bytes(spec.params, tp) * layers * total / estimated)
