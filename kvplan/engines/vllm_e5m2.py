@@ -39,10 +39,10 @@ The dtype checked is the one the layer was built with, which the caller passes (
 KV_DTYPE_QUIRKS family's layers see auto; a compressed-tensors kv_cache_scheme makes any dtype fp8 first in 0.16-0.21
 (attention.py 0.16.0:231-236, 0.21.0:232-237), only auto from 0.22 (0.22.0:238), never in 0.11-0.14 (attention/
 layer.py 0.14.1:192); ModelOpt's kv_cache_quant_algo replaces auto only (engine/arg_utils.py 0.34.0:2329-2332,
-attention.py 0.34.0:297-300); DeepSeek-V3.2's fp8* becomes fp8_ds_mla before the layers up to 0.17 (models/config.py)
-and on FLASHMLA_SPARSE before the check from 0.18 (mla_attention.py 0.18.0:333 picks the backend, :370 checks). From
-0.18 an MLAAttention picks its backend first, so a sparse layer no backend takes is refused there (vllm_sparse:
-MLA_BACKEND_FIRST, the caller's).
+attention.py 0.34.0:297-300 get_kv_cache_dtype); DeepSeek-V3.2's fp8* becomes fp8_ds_mla before any layer up to 0.17
+(models/config.py: vllm_sparse.CONFIG_REWRITE), and on FLASHMLA_SPARSE before the check from 0.18, when MLAAttention
+picks its backend first (mla_attention.py 0.18.0:333, the check at :370): a sparse layer no backend takes is refused
+there (MLA_BACKEND_FIRST; the caller's, vllm.sparse_dtype_refusal).
 """
 
 from __future__ import annotations
