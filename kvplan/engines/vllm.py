@@ -40,7 +40,8 @@ from ..model.precision import DTYPE_BYTES, PRECISIONS, kv_dtype_name, vllm_name
 from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
-from .vllm_ct_kv import e5m2_refusal, kv_scheme_refusal
+from .vllm_ct_kv import kv_scheme_refusal
+from .vllm_e5m2 import MLA_BACKEND_FIRST, e5m2_refusal
 from .vllm_media_floor import raised_note
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
 from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
@@ -665,12 +666,19 @@ def octave_refusal(precision, capability=()) -> Optional[Refusal]:
                    options=("fp8", "auto"))
 
 
-def ct_e5m2_refusal(spec, precision, version: str = PINNED) -> Optional[Refusal]:
-    """vLLM's refusal of fp8_e5m2 beside a compressed-tensors kv_cache_scheme (vllm_ct_kv.e5m2_refusal); not for a
-    KV_DTYPE_QUIRKS family, whose layers are built with auto whatever is asked (models/falcon.py 0.20.0:173-197)."""
-    if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS:
+def checkpoint_e5m2_refusal(spec, precision, capability=(), version: str = PINNED,
+                            tp: Optional[int] = None) -> Optional[Refusal]:
+    """vLLM's refusal of fp8_e5m2 where the quantisation config hands an attention layer a KV cache method
+    (vllm_e5m2.e5m2_refusal), on the dtype the layers are built with (cache_precision: a KV_DTYPE_QUIRKS family's
+    auto, a compressed-tensors scheme's fp8 in 0.16-0.21, sparse MLA's fp8_ds_mla); from 0.18 a sparse MLA layer no
+    backend takes is refused by its backend first (MLA_BACKEND_FIRST; sparse_dtype_refusal)."""
+    if precision.vllm_dtype != "fp8_e5m2":
         return None
-    return e5m2_refusal(spec, precision, version)
+    if is_sparse(spec) and parse_version(version) >= MLA_BACKEND_FIRST and \
+            sparse_choice(spec, precision, capability, version, tp).backend is None:
+        return None
+    built = cache_precision(spec, precision, capability, version, tp).vllm_dtype
+    return e5m2_refusal(spec, built, version, capability)
 
 
 def nvfp4_refusal(spec, precision, capability=(), version: str = PINNED) -> Optional[Refusal]:
@@ -1048,7 +1056,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         built_quantization_refusal(spec, capability, version) or \
         gpu_dtype_refusal(spec, capability, version, gpu_name) or \
         scheme_refusal(spec, capability, version) or marlin_refusal(spec, capability, version) or \
-        kv_scheme_refusal(spec, version) or ct_e5m2_refusal(spec, precision, version) or \
+        kv_scheme_refusal(spec, version) or checkpoint_e5m2_refusal(spec, precision, capability, version, tp) or \
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         nvfp4_refusal(spec, precision, capability, version) or sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \

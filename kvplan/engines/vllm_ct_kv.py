@@ -1,6 +1,6 @@
-"""vLLM's refusals around a compressed-tensors checkpoint's kv_cache_scheme, release by release (paths under vllm/ of
-the release named; kvplan copies no vLLM code). Both are raised as an ordinary Attention layer is built, so they count
-where the parser kept a scheme (ModelSpec.kv_cache_scheme: the checkpoint has such layers).
+"""vLLM's refusal of a compressed-tensors checkpoint's kv_cache_scheme, release by release (paths under vllm/ of the
+release named; kvplan copies no vLLM code). It is raised as an ordinary Attention layer is built, so it counts where
+the parser kept a scheme (ModelSpec.kv_cache_scheme: the checkpoint has such layers).
 
 - The scheme itself: every Attention layer of a compressed-tensors checkpoint gets a CompressedTensorsKVCacheMethod
   (compressed_tensors.py 0.20.0:193-194), whose __init__ validates it (validate_kv_cache_scheme, 0.11.0:763-797,
@@ -10,13 +10,8 @@ where the parser kept a scheme (ModelSpec.kv_cache_scheme: the checkpoint has su
   - strategy: "tensor" only up to 0.14 (0.14.1:969), "tensor" or "attn_head" from 0.16 (0.16.0:957, 0.34.0:1125-1128;
     from 0.17 through QuantizationStrategy, whose unknown names raise as well);
   - symmetric: must be true (0.11.0:792-797, 0.34.0:1136-1141).
-- fp8_e5m2: _init_kv_cache_quant raises "fp8_e5m2 kv-cache is not supported with fp8 checkpoints." where the layer's
-  dtype is fp8_e5m2 and a KV cache method loads scales (attention.py 0.20.0:166-168, 0.24.0:177-183 only where the
-  compressed-tensors config has a kv_cache_scheme, 0.34.0:222-235; 0.11.0 attention/layer.py:173-175). With a scheme
-  the layer first makes any dtype fp8 in 0.16-0.21 (attention.py 0.16.0:231-236, 0.21.0:233-237: no refusal), only
-  auto from 0.22 (0.22.0:238), so an explicit fp8_e5m2 reaches the check from 0.22; 0.11-0.14 have no such step
-  (0.14.1 attention/layer.py keeps cache_config.cache_dtype) and refuse it too. Not mirrored: the same refusal for a
-  compressed-tensors checkpoint without a scheme up to 0.23, and for fp8 / ModelOpt checkpoints.
+- fp8_e5m2: the refusal of an fp8_e5m2 cache beside this config (with a scheme or, up to 0.23, without), as beside an
+  fp8 or ModelOpt one, is vllm_e5m2.py's.
 """
 
 from __future__ import annotations
@@ -34,14 +29,12 @@ STRATEGY = ("Invalid strategy for compressed-tensors KV cache. Expected strategi
             "found strategy: {strategy}")
 SYMMETRIC = ("Only support symmetric scaling factor for compressed-tensors KV cache. However found symmetric: "
              "{symmetric}")
-E5M2 = "fp8_e5m2 kv-cache is not supported with fp8 checkpoints."
 
 # the first release of each rule, newest first
 BOTH_TYPE_AND_BITS = (((0, 24), True, "0.24.0 compressed_tensors.py:986 `or`"),
                       ((0, 11), False, "0.11.0 :779, 0.23.0 :986 `and`"))
 STRATEGIES = (((0, 16), ("tensor", "attn_head"), "0.16.0 compressed_tensors.py:957"),
               ((0, 11), ("tensor",), "0.11.0 :786, 0.14.1 :969"))
-E5M2_OVERRIDDEN = ((0, 16), (0, 22))  # [first, past the last): the layer makes any dtype fp8 (attention.py)
 RELEASES = ("0.14.1", "0.16.0", "0.23.0", "0.24.0")  # where a rule here changes (0.14.1: the last before 0.16)
 
 
@@ -79,13 +72,3 @@ def kv_scheme_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
     return Refusal(problem, None, configuration=True, field="quantization", fix_field="engine", options=options,
                    onward=onward)
 
-
-def e5m2_refusal(spec, precision, version: str = PINNED) -> Optional[Refusal]:
-    """vLLM's refusal of an explicit fp8_e5m2 cache where the checkpoint has a kv_cache_scheme, outside the releases
-    whose layers make it fp8 (E5M2_OVERRIDDEN); a family that keeps its own dtype (Falcon: vllm.KV_DTYPE_QUIRKS)
-    builds its layers with auto and is not asked (the caller's)."""
-    if precision.vllm_dtype != "fp8_e5m2" or not getattr(spec, "kv_cache_scheme", ()):
-        return None
-    if E5M2_OVERRIDDEN[0] <= parse_version(version) < E5M2_OVERRIDDEN[1]:
-        return None
-    return Refusal(E5M2, None, configuration=True, field="kv_dtype", options=("auto", "fp8", "fp8_e4m3"))
