@@ -110,15 +110,19 @@ def test_the_spec_carries_the_listed_types(tmp_path):
     ("vllm==0.34.0", "pooling"),  # (0.34.0:97-100)
 ])
 def test_the_newer_pooling_type_counts_from_0_30(tmp_path, engine, runner):
-    """The release's note; (the default prompt's rule, plan.py _refuses_full_prompt, asks pooling_runner for the
-    pinned release, so it is not compared here)."""
+    """The release's answer everywhere a plan reads it: the note and the default prompt (_runner), and the budget's
+    weights, which drop the LM head only where the runner is pooling (vllm_pooling_budget.without_lm_head; Qwen2.5-
+    7B's untied head, 152,064 x 3,584 in bf16)."""
     from kvplan.engines.vllm_pooling import pooling_runner
     from kvplan.model.sources import resolve
 
     folder = _folder(tmp_path, [TRANSFORMER, NEWER_POOLING])
-    rules = _estimate(folder, "--engine", engine)["model"]["rules"]
-    assert any(SAID in rule for rule in rules) is (runner == "pooling")
+    result = _estimate(folder, "--engine", engine)
+    assert _runner(result) == runner
     assert pooling_runner(resolve(str(folder)), engine.split("==")[1]) is (runner == "pooling")
+    generating = _estimate(_folder(tmp_path, NO_POOLING, "plain"), "--engine", engine)
+    dropped = generating["plans"][0]["budget"]["weights_bytes_per_gpu"] - result["plans"][0]["budget"]["weights_bytes_per_gpu"]
+    assert dropped == (152_064 * 3_584 * 2 if runner == "pooling" else 0)
 
 
 @pytest.mark.parametrize("engine", ["vllm==0.11.0", "vllm==0.29.0", "vllm==0.32.0"])

@@ -646,7 +646,7 @@ def runner_state(spec, settings, runner: Runner, version: str, stage=None, rules
     rules = rules or behaviour(version)
     seqs = settings.max_num_seqs
     built = built_len or settings.max_model_len
-    samples = not pooling_runner(spec)  # V2 builds no sampler for a pooling model (vllm_pooling_budget.py)
+    samples = not runner.pooling  # V2 builds no sampler for a pooling model (vllm_pooling_budget.py)
     parts = (
         (samples and penalty_state(spec, settings, runner, version, stage),
          f"Model Runner V2's penalty counts, int32 max_num_seqs {seqs:,} x (vocab {spec.vocab_size or 0:,} + a 1/32 "
@@ -756,8 +756,8 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     layout = flags.moe_layout(spec, tp, parse_version(version))
-    pooled, headed = pooling_runner(spec), any(g.name == "lm_head" for g in spec.params)
-    spec = without_lm_head(spec)  # the weights as the pooling runner loads them; the same spec otherwise
+    pooled, headed = pooling_runner(spec, version), any(g.name == "lm_head" for g in spec.params)
+    spec = without_lm_head(spec, version)  # the weights as the pooling runner loads them; the same spec otherwise
     weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules, layout, head=not pooled)
     if pooled and headed:
         weights_source += "; no LM head (vLLM's pooling runner builds none)"
@@ -775,7 +775,7 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
         weights, weights_source = whole_towers(spec, tp, weights, weights_source)
     elif flags.mm_encoder_tp_mode == "data" and spec.multimodal and not towerless:
         weights_source += "; --mm-encoder-tp-mode data falls back to weights for this architecture (vLLM warns)"
-    runner = model_runner(spec, rules, gpu)
+    runner = model_runner(spec, rules, gpu, version)
     if flags.cpu_offload_gb:
         weights, weights_source = offloaded_weights(spec, tp, stage, weights, weights_source, flags.cpu_offload_gb,
                                                     runner)

@@ -165,7 +165,7 @@ class VllmEngine:
         from .vllm_profile import dummy_sampler
         from .vllm_runner import model_runner
 
-        return dummy_sampler(model_runner(spec, self.rules, gpu), self.rules, gpu)
+        return dummy_sampler(model_runner(spec, self.rules, gpu, self.version), self.rules, gpu)
 
     def settings(self, context: int, gpu, pp: int = 1, max_num_batched_tokens: Optional[int] = None,
                  max_num_seqs: Optional[int] = None, spec=None):
@@ -180,7 +180,7 @@ class VllmEngine:
         if spec is None:
             return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                     self.version)
-        runner = model_runner(spec, self.rules, gpu)
+        runner = model_runner(spec, self.rules, gpu, self.version)
         incremental = incremental_prefill(spec, self.version)  # a pooling model's chunked prefill / prefix caching
         return resolve_settings(context, gpu.name, gpu.memory_bytes, pp, max_num_batched_tokens, max_num_seqs,
                                 self.version, async_scheduling(spec, self.rules, runner), prefix_caching=incremental,

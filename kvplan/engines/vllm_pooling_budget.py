@@ -33,6 +33,7 @@ Encoder-only pooling models (BERT family, EmbeddingGemma) have no KV cache and a
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
 from ..model.precision import DTYPE_BYTES
 from ..model.spec import Weights
@@ -44,15 +45,15 @@ __all__ = ["pooling_runner", "without_lm_head", "pooler_pass_bytes", "incrementa
 HEAD_BYTES = 4  # the pooler's head dtype, float32 for pooling models (config/model.py 0.32.0:2503-2524)
 
 
-def without_lm_head(spec):
-    """`spec` as vLLM's pooling runner loads it: no LM head (module docstring). An estimate from the config drops
-    the head kvplan added for an untied config (model/tensors.py model_tensors); a checkpoint's own size drops it
-    only where the checkpoint is a generating class's (*ForCausalLM and the other generating suffixes: served
-    pooling by modules.json or --runner pooling), whose file ships lm_head.weight that the pooling class does not
-    load; a pooling class's checkpoint (*Model, *ForSequenceClassification, a reward model) ships none. A tied
-    embedding has no head of its own: nothing to drop."""
+def without_lm_head(spec, version: Optional[str] = None):
+    """`spec` as vLLM `version`'s pooling runner loads it (None: PINNED): no LM head (module docstring). An estimate
+    from the config drops the head kvplan added for an untied config (model/tensors.py model_tensors); a checkpoint's
+    own size drops it only where the checkpoint is a generating class's (*ForCausalLM and the other generating
+    suffixes: served pooling by modules.json or vLLM's --runner pooling), whose file ships lm_head.weight that the
+    pooling class does not load; a pooling class's checkpoint (*Model, *ForSequenceClassification, a reward model)
+    ships none. A tied embedding has no head of its own: nothing to drop."""
     head = next((g for g in spec.params if g.name == "lm_head"), None)
-    if head is None or not pooling_runner(spec):
+    if head is None or not pooling_runner(spec, version):
         return spec
     estimated = spec.weights.source == "estimated from config"
     shipped = estimated or _generating_checkpoint(spec.architecture)
@@ -118,7 +119,7 @@ def incremental_prefill(spec, version: str) -> bool:
     read by arg_utils.py:3078-3121): always for a generating model; for a causal pooling model by the class's
     pooling type (CLASS_POOLING): from 0.14 off where it pools MEAN or CLS (CLS also makes attn_type encoder_only)
     or steps (STEP), before by its one type (LEGACY_INCREMENTAL)."""
-    if not pooling_runner(spec):
+    if not pooling_runner(spec, version):
         return True
     seq, tok, single = CLASS_POOLING.get(spec.registered_architecture or spec.architecture, DEFAULT_POOLING)
     release = parse_version(version)

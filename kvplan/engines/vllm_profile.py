@@ -17,7 +17,7 @@ from ..plan.budget import qkv_width
 from ..plan.catalog import DEFAULT_SM_COUNT, sm_count
 from . import MediaLimits, ProcessorKwargs
 from .vllm import format_gib
-from .vllm_pooling_budget import pooler_pass_bytes, pooling_runner
+from .vllm_pooling_budget import pooler_pass_bytes
 from .vllm_runner import Runner, is_rocm
 from .vllm_versions import Behaviour
 
@@ -318,7 +318,7 @@ def persistent_after_profile(spec, tp: int, stage, settings, rules: Behaviour, r
     (v1/sample/ops/topk_topp_triton.py:1690-1696 _TRITON_BUFFER_CACHE)."""
     tokens = settings.max_num_batched_tokens
     workspace = moe_workspace(spec, tp, tokens, rules, moe)
-    if stage is not None and not stage.is_last or pooling_runner(spec):  # a pooling model never samples
+    if stage is not None and not stage.is_last or runner.pooling:  # a pooling model never samples
         return workspace
     requests = min(settings.max_num_seqs, tokens)
     kind = priced_kind(dummy_sampler(runner, rules, gpu), rules)
@@ -449,14 +449,14 @@ def profile_peak(spec, tp: int, stage, settings, rules: Behaviour, runner: Runne
     tokens = settings.max_num_batched_tokens
     requests = min(settings.max_num_seqs, tokens)
     forward = forward_peak(spec, tp, tokens, rules, layout, stage is not None and stage.index > 0)
-    if pooling_runner(spec):  # _dummy_pooler_run instead of the sampler (vllm_pooling_budget.py)
+    if runner.pooling:  # _dummy_pooler_run instead of the sampler (vllm_pooling_budget.py)
         last_pass, how = pooler_pass_bytes(spec, tokens, requests)
         sampler = last_pass + moe_workspace(spec, tp, tokens, rules, layout) if last else 0
         held_how = ""
     else:
         sampler, how, held_how = sampler_pass(spec, tp, tokens, requests, rules, runner, gpu, layout, last)
     raised = f" ({settings.raised})" if settings.raised else ""  # a prefix-LM's media floor (vllm_media_floor.py)
-    last_pass = "" if pooling_runner(spec) else "sampler over "
+    last_pass = "" if runner.pooling else "sampler over "
     source = (f"forward over {tokens} tokens{raised}{moe} {format_gib(forward)} GiB, {last_pass}{how} "
               f"{format_gib(sampler)} GiB{held_how}")
     if stage_buffers:

@@ -42,7 +42,8 @@ quantised at load) as quantised too, which differs only for 0.22-0.23's dense-an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Optional
 
 from ..model.quantization import checkpoint_format
 
@@ -126,6 +127,7 @@ class Runner:
     encoder_profiled: bool = True  # whether profile_run runs a multimodal model's vision tower
     offloads: bool = True  # whether --cpu-offload-gb takes effect (V2 before 0.28 never installs the offloader)
     sampler_warmup: bool = False  # whether profile_run samples again with SamplingParams.for_sampler_warmup()
+    pooling: bool = False  # the pooling runner (vllm_pooling.pooling_runner), which never samples
 
 
 def model_properties(spec) -> tuple:
@@ -141,13 +143,19 @@ def is_rocm(gpu) -> bool:
     return gpu is not None and any(name.startswith("AMD ") for name in gpu.device_names)
 
 
-def model_runner(spec, rules, gpu) -> Runner:
-    """The runner vLLM `rules` (a vllm_versions.Behaviour) runs `spec` with on `gpu` (None: a CUDA GPU), and why."""
+def model_runner(spec, rules, gpu, version: Optional[str] = None) -> Runner:
+    """The runner vLLM `rules` (a vllm_versions.Behaviour; `version` the release, None: PINNED, for the pooling
+    runner's modules.json rule) runs `spec` with on `gpu` (None: a CUDA GPU), and why."""
     from .vllm_pooling import pooling_runner
 
+    pooled = pooling_runner(spec, version)
+    return replace(_model_runner(spec, rules, gpu, pooled), pooling=pooled)
+
+
+def _model_runner(spec, rules, gpu, pooled: bool) -> Runner:
     rule = RULES[rules.runner]
     arch = spec.architecture
-    if rule.check not in ("v1", "v2") and pooling_runner(spec):  # V2 takes generating models only before 0.29
+    if rule.check not in ("v1", "v2") and pooled:  # V2 takes generating models only before 0.29
         return Runner("V1", True, "V1 (vllm/v1/worker/gpu_model_runner.py): V2 is the default for generating models "
                                   "only before 0.29 (VllmConfig._is_default_v2_model_runner_model, config/vllm.py "
                                   "0.22.0:523, 0.28.0:696), and this is a pooling model")
@@ -189,9 +197,7 @@ def async_scheduling(spec, rules, runner: Runner) -> bool:
     (ngram, suffix) up to 0.32 (config/vllm.py:1597-1610, whatever the runner), on V1 only in 0.33 (:1651-1666: the
     check moved under `not self.use_v2_model_runner`), never from 0.34 (:1610-1637 keep the pooling, executor and
     ROCm DeepEP conditions only); off for a pooling model from 0.20 (Behaviour.pooling_sync)."""
-    from .vllm_pooling import pooling_runner
-
-    if rules.pooling_sync and pooling_runner(spec):  # off for pooling from 0.20 (vllm_pooling_budget.py)
+    if rules.pooling_sync and runner.pooling:  # off for pooling from 0.20 (vllm_pooling_budget.py)
         return False
     method = draft_method(spec)
     if not method or method in ASYNC_DRAFTING:
