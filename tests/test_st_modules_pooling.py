@@ -121,7 +121,8 @@ def test_the_newer_pooling_type_counts_from_0_30(tmp_path, engine, runner):
     assert _runner(result) == runner
     assert pooling_runner(resolve(str(folder)), engine.split("==")[1]) is (runner == "pooling")
     generating = _estimate(_folder(tmp_path, NO_POOLING, "plain"), "--engine", engine)
-    dropped = generating["plans"][0]["budget"]["weights_bytes_per_gpu"] - result["plans"][0]["budget"]["weights_bytes_per_gpu"]
+    weights = [plan["plans"][0]["budget"]["weights_bytes_per_gpu"] for plan in (generating, result)]
+    dropped = weights[0] - weights[1]
     assert dropped == (152_064 * 3_584 * 2 if runner == "pooling" else 0)
 
 

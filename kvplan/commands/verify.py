@@ -25,6 +25,7 @@ from typing import Optional
 
 from ..engines import ENGINE_NAMES, get_engine
 from ..engines.vllm import refuse_encoder_only
+from ..engines.vllm_pooling import pooling_runner
 from ..errors import FieldError, quote
 from ..model.sources import resolve
 from ..plan.plan import KEEPS_ROOM, default_prompt, no_prompt_words
@@ -88,6 +89,16 @@ def refuse_no_prompt(spec, context: int, version: str) -> None:
                                     f"{no_prompt_words()}.")
 
 
+def refuse_pooling(spec, version: str) -> None:
+    """verify builds a generating model's rank (its LM head, a sampler pass, decode steps); a model vLLM serves with its
+    pooling runner has none of them (engines/vllm_pooling_budget.py: no LM head, a pooler pass), so its plan is not
+    one verify can measure: refused before torch."""
+    if pooling_runner(spec, version):
+        raise FieldError("model", f"{quote(spec.name)} runs on vLLM {version}'s pooling runner (embedding, "
+                                  f"classification or reward), which verify does not build: it measures a generating "
+                                  f"model's LM head, sampler pass and decode steps; `kvplan estimate` plans it.")
+
+
 def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "auto", gpu_util: Optional[float] = None,
            block_size: Optional[int] = None, max_num_seqs: Optional[int] = None,
            max_num_batched_tokens: Optional[int] = None, revision: Optional[str] = None,
@@ -101,6 +112,7 @@ def verify(model: str, *, tp: int = 1, context: int = 8192, kv_dtype: str = "aut
     spec = resolve(model, revision, raw_out=raw)
     refuse_encoder_only(spec, get_engine(release).version)  # before torch, as the release-independent refusal
     refuse_no_prompt(spec, context, get_engine(release).version)
+    refuse_pooling(spec, get_engine(release).version)
     if spec.compressed_attention:  # before the KV dtype: no dtype would make verify run it
         architecture(raw[0], spec, tp)
     kernel_kv_dtype(kv_dtype, spec)

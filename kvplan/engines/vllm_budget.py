@@ -756,10 +756,10 @@ def vllm_budget(spec, tp: int, gpu, gpu_util: float, settings, rules: Behaviour,
     memory = gpu_memory or gpu.memory_bytes
     requested = math.ceil(memory * gpu_util) if rules.era != "v0" else int(memory * gpu_util)
     layout = flags.moe_layout(spec, tp, parse_version(version))
-    pooled, headed = pooling_runner(spec, version), any(g.name == "lm_head" for g in spec.params)
+    headless = pooling_runner(spec, version) and any(g.name == "lm_head" and g.bytes for g in spec.params)
     spec = without_lm_head(spec, version)  # the weights as the pooling runner loads them; the same spec otherwise
-    weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules, layout, head=not pooled)
-    if pooled and headed:
+    weights, weights_source = loaded_weights(spec, tp, stage, gpu.name, rules, layout, head=not headless)
+    if headless:
         weights_source += "; no LM head (vLLM's pooling runner builds none)"
     modalities = spec.vision_encoder.modalities if spec.vision_encoder is not None else ("image",)
     no_media = spec.multimodal and flags.mm_limits is not None and flags.mm_limits.shut(modalities)

@@ -51,9 +51,11 @@ def without_lm_head(spec, version: Optional[str] = None):
     own size drops it only where the checkpoint is a generating class's (*ForCausalLM and the other generating
     suffixes: served pooling by modules.json or vLLM's --runner pooling), whose file ships lm_head.weight that the
     pooling class does not load; a pooling class's checkpoint (*Model, *ForSequenceClassification, a reward model)
-    ships none. A tied embedding has no head of its own: nothing to drop."""
+    ships none. A tied embedding has no head of its own: nothing to drop, and the inner model still builds it on a
+    pipeline's last rank (qwen2.py 0.34.0:363-375, llama.py 0.34.0:379: `config.tie_word_embeddings and
+    get_pp_group().is_last_rank`, whatever the runner), as plan/sharding.py stage_weights counts it."""
     head = next((g for g in spec.params if g.name == "lm_head"), None)
-    if head is None or not pooling_runner(spec, version):
+    if head is None or not head.bytes or not pooling_runner(spec, version):
         return spec
     estimated = spec.weights.source == "estimated from config"
     shipped = estimated or _generating_checkpoint(spec.architecture)

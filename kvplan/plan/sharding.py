@@ -379,8 +379,8 @@ def stage_weights(spec: ModelSpec, tp: int, stage: Optional[Stage] = None, moe: 
     DeepSeek-V3's 79 GiB a GPU at tp 8) and for the K / V projections where tp exceeds the KV heads (each rank one
     whole head: ParamGroup.kv_split). The whole model's share when stage is None. Of what serving loads: the
     checkpoint less its MTP blocks. `moe`: the routed experts laid out by DP / EP (moe_layout), MoeLayout.share of
-    them on this GPU instead of 1/tp. `head` False: the last stage builds no LM head (vLLM's pooling runner,
-    engines/vllm_pooling_budget.py), so a tied embedding is not loaded again there."""
+    them on this GPU instead of 1/tp. `head` False: the last stage builds no untied LM head (vLLM's pooling runner,
+    engines/vllm_pooling_budget.py; the caller's spec has no lm_head group then, which would read as tied)."""
     total = spec.resident_weight_bytes
     estimated = sum(g.bytes for g in spec.params)
     if not estimated:
