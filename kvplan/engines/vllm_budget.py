@@ -101,7 +101,10 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=No
     split = f"split over {tp} GPU(s)"
     if moe is not None and not moe.default:
         split += f", {moe.describe()}"
-    experts = [g for g in spec.params if g.name == "experts" and g.stored == "mxfp4"]
+    # only routed experts are padded: Mxfp4Config gives linear layers UnquantizedLinearMethod, RoutedExperts an MoE
+    # method whose maybe_roundup_sizes alone rounds up (quantization/mxfp4.py 0.32.0:91-107, :183-198, :607-625), so
+    # a dense model under -q mxfp4 (its "experts" group empty) loads as stored, with no expert width to pad
+    experts = [g for g in spec.params if g.name == "experts" and g.stored == "mxfp4" and g.parameters]
     if not experts:
         return weights, (f"{spec.weights.source}; {spec.weights.dtype}, {split}"
                          + (f"; {UNCOUNTED_TOWER}" if spec.tower_uncounted else ""))
