@@ -89,16 +89,24 @@ class SuggestResult:
         return self.report["valid_tp"]
 
 
-@lru_cache(maxsize=None)
-def _resolve(model: str, revision: Optional[str], settings_file: Optional[str] = None) -> ModelSpec:
-    return resolve(model, revision, quantization=settings_file)
+def _resolve(dep: Deployment, resolved: dict) -> ModelSpec:
+    """The deployment's model, read once per check() call: `resolved` (that call's, keyed by model, revision and
+    settings file) is shared by its deployments and their remedies under other releases, and a config.json edited
+    between calls is read again. A model that is no text is resolve()'s to refuse, as estimate's is, not a key."""
+    settings = settings_file_method(dep.quantization)
+    if not isinstance(dep.model, str):
+        return resolve(dep.model, dep.revision, quantization=settings)  # FieldError('model')
+    key = (dep.model, dep.revision, settings)
+    if key not in resolved:
+        resolved[key] = resolve(dep.model, dep.revision, quantization=settings)
+    return resolved[key]
 
 
-def _spec_for(dep: Deployment) -> ModelSpec:
+def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
     """The model as the deployment serves its weights: its dtype, then its quantization (as estimate's; awq / gptq
     also read the settings file vLLM reads beside a config.json with none: model/sources.py resolve)."""
     try:
-        spec = _resolve(dep.model, dep.revision, settings_file_method(dep.quantization))
+        spec = _resolve(dep, resolved)
         refuse_encoder_only(spec, get_engine(dep.engine).version)  # said on the model's line, as any model error
     except KvplanError as exc:
         if dep.file is None or getattr(exc, "field", None) == "quantization":
@@ -219,12 +227,13 @@ def _text_only_remedy(spec: ModelSpec, dep: Deployment, target: int) -> Optional
         return None
 
 
-def other_engine(dep: Deployment):
-    """plan()'s other_engine for `dep`: the deployment under another release (a remedy's), as check plans it."""
+def other_engine(dep: Deployment, resolved: dict):
+    """plan()'s other_engine for `dep`: the deployment under another release (a remedy's), as check plans it;
+    `resolved`: the check() call's models (_resolve)."""
     @lru_cache(maxsize=None)  # a remedy plans each release's range and the changes that fit at it
     def build(name: str, context: int):
         other = replace(dep, engine=name, context=context)
-        spec = served(_spec_for(other), _engine(other), other.pp or 1)
+        spec = served(_spec_for(other, resolved), _engine(other), other.pp or 1)
         return (spec, _engine(other), _budget_for(spec, other)[1])
     return build
 
@@ -286,8 +295,10 @@ def _eplb_key(dep: Deployment) -> str:
     return balancer.spelling if balancer is not None and balancer.redundant else "enable_eplb"
 
 
-def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict:
-    spec = served(_spec_for(dep), _engine(dep), dep.pp or 1)
+def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolved: Optional[dict] = None) -> dict:
+    """`resolved`: the models read so far in this check() call (_resolve); None: a dict of this deployment's own."""
+    resolved = {} if resolved is None else resolved
+    spec = served(_spec_for(dep, resolved), _engine(dep), dep.pp or 1)
     if dep.context is None:  # vLLM's default: the model's own max length
         dep = replace(dep, context=default_max_model_len(spec))
     if hasattr(_engine(dep), "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
@@ -343,7 +354,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str) -> dict
     if sharding.valid:
         result = plan(spec, context=dep.context, kv_dtype=dep.kv_dtype, tp=dep.tp, budget_for=budget_for,
                       block_size=dep.block_size, suggest=False, remedies=True, speed=False, engine=_engine(dep),
-                      pp=pp, gpu=device, spell=spell, other_engine=other_engine(dep), **_settings(dep))
+                      pp=pp, gpu=device, spell=spell, other_engine=other_engine(dep, resolved), **_settings(dep))
         budget_per_gpu = result.kv_budget_bytes_per_gpu
         have, want = result.max_concurrency, dep.min_concurrency
         per_sequence = result.kv_bytes_per_sequence_per_gpu + result.state_bytes_per_sequence_per_gpu
@@ -436,10 +447,10 @@ def _set_keys(dep: Deployment) -> dict:
 def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:
     """Every deployment; suggestions name the fields as `spell` writes them (a deployments file's keys by
     default: tp 4, kv_dtype fp8, context 16384)."""
-    results = []
+    results, resolved = [], {}  # resolved: each model read once in this call (_resolve)
     for dep in deployments:
         try:
-            results.append(check_deployment(dep, spell))
+            results.append(check_deployment(dep, spell, resolved))
         except FieldError as exc:  # an engine rule on a file's key (a release without the flag, pp with a drafter)
             if dep.file is None or exc.field not in VALID_KEYS:
                 raise
@@ -449,7 +460,7 @@ def check(deployments: list, spell: Callable[[str], str] = str) -> CheckResult:
 
 
 def suggest(model: str, revision: Optional[str] = None) -> SuggestResult:
-    spec = _resolve(model, revision)
+    spec = resolve(model, revision)
     degrees = []
     for s in valid_tp_degrees(spec, MAX_TP):
         degrees.append({"tp": s.tp, "attention_heads_per_gpu": spec.num_attention_heads // s.tp,
