@@ -256,7 +256,17 @@ def _fixed_length(value) -> int:
     return parse_tokens(value, "context")
 
 
-# field -> validator of its value; each raises FieldError naming the field
+def _kv_dtype(value, engine: str) -> str:
+    """kv_dtype (None: auto), refused as estimate's --kv-cache-dtype where no release takes it, listing the values
+    of the deployment's `engine` (VllmEngine.known_kv_dtype); one its release does not list is check's to say."""
+    from ..engines import get_engine
+
+    if value is None:
+        return DEFAULTS["kv_dtype"]
+    return getattr(get_engine(engine), "known_kv_dtype", check_kv_dtype)(value)
+
+
+# field -> validator of its value; each raises FieldError naming the field (kv_dtype: _kv_dtype, with the engine)
 VALIDATORS = {
     "tp": lambda v: require_positive("tp", v),
     "pp": lambda v: require_positive("pp", v),
@@ -264,7 +274,6 @@ VALIDATORS = {
     "gpu_util": lambda v: require_fraction("gpu_util", v),
     "kv_budget": lambda v: parse_size(v, "kv_budget"),
     "context": _fixed_length,
-    "kv_dtype": check_kv_dtype,
     "min_concurrency": lambda v: require_positive("min_concurrency", v),
     "revision": check_revision,
     "engine": _engine,
@@ -307,7 +316,8 @@ def deployment_fields(values: dict) -> dict:
     another number of stages than pp) are refused here for both, with the key's line in a file (exit 2), not
     left to check's verdict on the model (plan/sharding.py require_stage_counts)."""
     fields = {key: DEFAULTS.get(key) if values.get(key) is None else VALIDATORS[key](values[key])
-              for key in OPTIONAL_KEYS}
+              for key in OPTIONAL_KEYS if key != "kv_dtype"}
+    fields["kv_dtype"] = _kv_dtype(values.get("kv_dtype"), fields["engine"])
     require_stage_counts(fields["pp"], fields["pp_layer_partition"])
     return fields
 

@@ -69,10 +69,14 @@ class VllmEngine:
         self.flags = flags
         self.enforce_eager = flags.enforce_eager  # vLLM's --enforce-eager: cudagraph_mode NONE
 
+    def known_kv_dtype(self, name) -> str:
+        """precision.check_kv_dtype, whose refusal of a value no release takes lists this release's values."""
+        return check_kv_dtype(name, kv_dtype_choices(self.version), self.version)
+
     def check_kv_dtype(self, name: str) -> None:
         """Refuse a --kv-cache-dtype value this release does not list (its argparse choices: KV_DTYPE_SINCE); one
-        no release takes as precision.check_kv_dtype does."""
-        check_kv_dtype(name)
+        no release takes as precision.check_kv_dtype does (known_kv_dtype)."""
+        self.known_kv_dtype(name)
         asked = vllm_name(kv_dtype_name(name)) if name.strip().lower() in RESULT_NAMES else name.strip().lower()
         choices = kv_dtype_choices(self.version)
         if asked not in choices:

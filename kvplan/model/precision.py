@@ -171,7 +171,7 @@ VLLM_KV_DTYPES = {
 }
 # Spellings kvplan's results use (its JSON `kv_dtype`), accepted back as input.
 RESULT_NAMES = {"fp16": "fp16", "bf16": "bf16"}
-VALID_KV_DTYPES = "auto, " + ", ".join(VLLM_KV_DTYPES) + " (vLLM 0.34's --kv-cache-dtype values)"
+NEWEST_KV_DTYPES = ("auto",) + tuple(VLLM_KV_DTYPES)  # what a refusal lists when no release is chosen (--engine none)
 # Names vLLM does not take, with what it calls the same thing.
 NOT_VLLM = {"int8": "int8_per_token_head", "int4": "int4_per_token_head", "fp32": "auto (vLLM's KV cache has no "
             "float32)", "float32": "auto (vLLM's KV cache has no float32)", "half": "float16", "fp4": "nvfp4",
@@ -204,14 +204,19 @@ def kv_dtype_name(name) -> Optional[str]:
     return VLLM_KV_DTYPES.get(key) or RESULT_NAMES.get(key)
 
 
-def check_kv_dtype(name) -> str:
-    """`name` when it is `auto` or one of vLLM's KV-cache dtypes (before the model's dtype is known)."""
+def check_kv_dtype(name, choices: tuple = NEWEST_KV_DTYPES, release: Optional[str] = None) -> str:
+    """`name` when it is `auto` or one of vLLM's KV-cache dtypes (before the model's dtype is known). A refusal
+    lists `choices`, vLLM `release`'s --kv-cache-dtype values: the chosen engine's (engines/vllm_engine.py
+    VllmEngine.known_kv_dtype); None: no release is chosen (--engine none), the newest read, 0.34's."""
     if kv_dtype_name(name):
         return name.strip()
     hint = NOT_VLLM.get(str(name).strip().lower()) if isinstance(name, str) else None
     if hint:
         raise FieldError("kv_dtype", f"{quote(name)} is not one of vLLM's KV-cache dtypes; use {hint}.")
-    raise FieldError("kv_dtype", f"{quote(name)} is not a KV-cache dtype vLLM takes; use one of {VALID_KV_DTYPES}.")
+    whose = f"vLLM {release}'s --kv-cache-dtype values" if release else \
+        "vLLM 0.34's --kv-cache-dtype values, the newest release kvplan reads: no release is chosen"
+    raise FieldError("kv_dtype", f"{quote(name)} is not a KV-cache dtype vLLM takes; use one of {', '.join(choices)} "
+                                 f"({whose}).")
 
 
 def resolve_kv_dtype(name: str, model_dtype: str, auto: str = "") -> Precision:
