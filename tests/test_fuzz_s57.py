@@ -1,0 +1,138 @@
+"""Defects the s57 fuzz campaign found (/tmp/s57/fuzz), each reproduced here:
+
+D1  -q mxfp4 on a dense model naming no MLP width divided by zero in the MXFP4 expert padding. vLLM pads routed
+    experts only: Mxfp4Config.get_quant_method gives a LinearBase UnquantizedLinearMethod and RoutedExperts an MoE
+    method (model_executor/layers/quantization/mxfp4.py 0.32.0:91-107), whose maybe_roundup_sizes is the one place
+    sizes are rounded up (:607-625). A dense model's weights load as stored.
+D5  api.check kept every resolved model for the life of the process: a config.json edited between calls was not
+    read again.
+D6  api.check with a model that is no text raised TypeError (unhashable) where api.estimate raises FieldError.
+D8  a --kv-cache-dtype no release takes was refused listing vLLM 0.34's values under any engine.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import estimate_plan, one_error_line, run_kvplan
+
+import kvplan
+from kvplan.errors import FieldError
+
+LLAMA_8B = {  # meta-llama/Llama-3.1-8B's config.json, its rope scaling left out
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 4096, "intermediate_size": 14336,
+    "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
+    "max_position_embeddings": 8192, "vocab_size": 128256, "torch_dtype": "bfloat16", "tie_word_embeddings": False,
+    "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
+}
+
+
+# D1 ------------------------------------------------------------------------------------------------------------
+
+def _weights(*args) -> int:
+    return estimate_plan(*args, "--gpu", "h100")["budget"]["weights_bytes_per_gpu"]
+
+
+def test_mxfp4_on_dense_falcon_loads_its_weights_as_stored():
+    # falcon-7b's config names no intermediate_size (its MLP is 4 x hidden); its checkpoint is 14,434,379,520 bytes
+    # of bf16 (metadata.total_size of its pytorch_model.bin.index.json), loaded as stored: nothing is padded
+    plain = _weights("tiiuae/falcon-7b")
+    assert _weights("tiiuae/falcon-7b", "-q", "mxfp4") == plain == 14_434_379_520
+
+
+def test_mxfp4_check_on_dense_falcon_gives_a_verdict():
+    run = run_kvplan("check", "tiiuae/falcon-40b", "-tp", "1", "-q", "mxfp4")
+    assert run.returncode in (0, 1), run.stderr  # a verdict, not kvplan's internal error (exit 3)
+    assert "ZeroDivisionError" not in run.stderr
+
+
+def test_mxfp4_on_a_llama_config_without_intermediate_size(write_config):
+    config = {key: value for key, value in LLAMA_8B.items() if key != "intermediate_size"}
+    path = write_config(config)
+    plain = estimate_plan(str(path), "--gpu", "h100")
+    served = estimate_plan(str(path), "--gpu", "h100", "-q", "mxfp4")
+    assert served["budget"]["weights_bytes_per_gpu"] == plain["budget"]["weights_bytes_per_gpu"]
+    weights = next(t for t in served["budget"]["terms"] if t["name"] == "weights")
+    assert "padded" not in weights["source"]  # no experts, no kernel tile
+
+
+def test_mxfp4_on_dense_llama_says_no_padding():
+    weights = next(t for t in estimate_plan("meta-llama/Llama-3.1-8B", "--gpu", "h100", "-q", "mxfp4")
+                   ["budget"]["terms"] if t["name"] == "weights")
+    assert "padded" not in weights["source"]  # it read "MXFP4 experts padded x1.0000" of experts holding nothing
+
+
+# D5 ------------------------------------------------------------------------------------------------------------
+
+def test_check_reads_an_edited_config_again(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(LLAMA_8B))
+    before = kvplan.check(str(tmp_path), tensor_parallel_size=8)[0]
+    # 36 query heads: tp 8 does not divide them (36 = 4 x 9)
+    (tmp_path / "config.json").write_text(json.dumps({**LLAMA_8B, "num_attention_heads": 36,
+                                                      "num_key_value_heads": 12}))
+    after = kvplan.check(str(tmp_path), tensor_parallel_size=8)[0]
+    assert before["passed"] and before["num_attention_heads"] == 32
+    assert not after["passed"] and after["num_attention_heads"] == 36
+
+
+def test_check_reads_a_model_once_per_call(monkeypatch):
+    from kvplan.commands import check as command
+
+    reads = []
+    real = command.resolve
+    monkeypatch.setattr(command, "resolve", lambda *a, **k: reads.append(a[0]) or real(*a, **k))
+    kvplan.check("meta-llama/Llama-3.1-8B", tensor_parallel_size=[1, 2, 4, 8])
+    assert reads == ["meta-llama/Llama-3.1-8B"]  # four deployments, one read
+    kvplan.check("meta-llama/Llama-3.1-8B", tensor_parallel_size=1)
+    assert len(reads) == 2  # a new call reads it again
+
+
+# D6 ------------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", [[], {}, ["meta-llama/Llama-3.1-8B"]])
+def test_check_refuses_a_model_that_is_no_text_as_estimate_does(model):
+    with pytest.raises(FieldError) as estimate:
+        kvplan.estimate(model)
+    with pytest.raises(FieldError) as check:
+        kvplan.check(model, tensor_parallel_size=1)
+    assert check.value.field == estimate.value.field == "model"
+    assert str(check.value) == str(estimate.value)
+
+
+# D8 ------------------------------------------------------------------------------------------------------------
+
+def _listed(*args) -> str:
+    return one_error_line(run_kvplan(*args, "--kv-cache-dtype", "bogus"))
+
+
+def test_an_unknown_kv_dtype_lists_the_default_release():
+    line = _listed("estimate", "meta-llama/Llama-3.1-8B", "--gpu", "h100")
+    # the default engine is vLLM 0.32.0; the octave_* formats were first listed in 0.33.0
+    # (vllm/config/cache.py 0.33.0:58-60, absent from 0.32.0's CacheDType)
+    assert "vLLM 0.32.0's --kv-cache-dtype values" in line
+    assert "octave" not in line and "ultraquant_4bit" in line
+
+
+def test_an_unknown_kv_dtype_lists_the_chosen_release():
+    # vllm/config/cache.py 0.11.0:25-26: CacheDType = auto, bfloat16, fp8, fp8_e4m3, fp8_e5m2, fp8_inc
+    for command in (("estimate", "meta-llama/Llama-3.1-8B", "--gpu", "h100"),
+                    ("check", "meta-llama/Llama-3.1-8B", "-tp", "1")):
+        line = _listed(*command, "--engine", "vllm==0.11.0")
+        listed = line.split("use one of ")[1].split(" (")[0].split(", ")
+        assert sorted(listed) == sorted(["auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc"])
+        assert "vLLM 0.11.0's" in line
+
+
+def test_an_unknown_kv_dtype_under_no_engine_says_which_list():
+    line = _listed("estimate", "meta-llama/Llama-3.1-8B", "--gpu", "h100", "--engine", "none")
+    assert "vLLM 0.34's --kv-cache-dtype values" in line and "no release is chosen" in line
+    assert "octave_k3v4" in line  # 0.34.0 lists it (config/cache.py)
+
+
+def test_a_deployments_file_lists_its_engines_values(tmp_path):
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n- name: a\n  model: meta-llama/Llama-3.1-8B\n  tp: 1\n  kv_dtype: bogus\n"
+                    "  engine: vllm==0.11.0\n")
+    line = one_error_line(run_kvplan("check", "--file", str(path)))
+    assert ":5:" in line and "vLLM 0.11.0's" in line and "turboquant" not in line
