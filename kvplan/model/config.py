@@ -265,6 +265,21 @@ COMPRESSION_NOTE = ("quantization settings read from config.json's compression_c
                     "quantization_config), as vLLM does")
 
 
+SETTINGS_KEY = "quantization_config"
+
+
+class CompressionSettings(dict):
+    """compression_config's settings, read as the quantization_config: they remember the key they came from, so
+    that an error about them names it (settings_key)."""
+
+    key = COMPRESSION_KEY
+
+
+def settings_key(qcfg) -> str:
+    """The config.json key a quantization settings object came from: compression_config or quantization_config."""
+    return getattr(qcfg, "key", SETTINGS_KEY)
+
+
 def _check_text_compression(raw: dict, compressed: bool) -> None:
     """A text_config's compression_config that vLLM would read for the method alone (TEXT_COMPRESSION)."""
     text = raw.get("text_config")
@@ -313,7 +328,8 @@ class Config:
         _check_text_compression(raw, compressed)
         if compressed:
             _check_field(COMPRESSION_KEY, raw[COMPRESSION_KEY])
-        cfg = _first_text_config({**raw, "quantization_config": raw[COMPRESSION_KEY]} if compressed else raw)
+        settings = CompressionSettings(raw[COMPRESSION_KEY]) if compressed else None
+        cfg = _first_text_config({**raw, "quantization_config": settings} if compressed else raw)
         if cfg is not raw and raw.get("architectures") is not None:  # the registry's key (parse.py reads it)
             _check_field("architectures", raw["architectures"])
         if cfg.get("model_type") is not None:
