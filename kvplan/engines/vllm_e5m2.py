@@ -42,7 +42,11 @@ layer.py 0.14.1:192); ModelOpt's kv_cache_quant_algo replaces auto only (engine/
 attention.py 0.34.0:297-300 get_kv_cache_dtype); DeepSeek-V3.2's fp8* becomes fp8_ds_mla before any layer up to 0.17
 (models/config.py: vllm_sparse.CONFIG_REWRITE), and on FLASHMLA_SPARSE before the check from 0.18, when MLAAttention
 picks its backend first (mla_attention.py 0.18.0:333, the check at :370): a sparse layer no backend takes is refused
-there (MLA_BACKEND_FIRST; the caller's, vllm.sparse_dtype_refusal).
+there, as is any dense MLA layer's fp8_e5m2, which no CUDA MLA backend lists (MLA_BACKEND_FIRST; the caller's,
+vllm.sparse_dtype_refusal and vllm.dense_mla_dtype_refusal; vllm_sparse.DENSE_MLA_FP8).
+
+An architecture whose attention layers are built without quant_config is handed nothing whatever the checkpoint
+(NO_QUANT_CONFIG_ATTENTION: Jamba, Bailing, LFM2, Zamba2, ...).
 """
 
 from __future__ import annotations
