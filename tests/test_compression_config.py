@@ -105,15 +105,29 @@ WRAPPER = {"architectures": ["Mistral3ForConditionalGeneration"], "model_type": 
                              "patch_size": 14, "image_size": 1540}}
 
 
-def test_a_wrappers_compression_config_is_read_a_text_configs_is_not(tmp_path):
-    """hf_config's compression_config reaches the weights' reader; the text_config's never does (weight_utils.py
-    0.32.0:235-242 reads hf_config.compression_config only), so kvplan leaves a text_config's unread."""
+def test_a_wrappers_compression_config_is_read_a_text_configs_is_refused(tmp_path):
+    """hf_config's compression_config reaches the weights' reader; the text_config's alone makes the method
+    compressed-tensors (model_arch_config_convertor.py 0.34.0:285-292) but never reaches the weights' reader
+    (weight_utils.py 0.34.0:256-263), which then calls CompressedTensorsConfig() with no arguments (:381-396;
+    get_config_filenames() is [], compressed_tensors.py 0.34.0:388-389): a TypeError, so kvplan refuses it."""
     outer = resolve(str(checkpoint_folder(tmp_path, {**WRAPPER, "compression_config": COMPRESSED}, name="outer")))
     assert outer.quantization == "compressed-tensors" and COMPRESSION_NOTE in outer.notes
     inner = {**WRAPPER, "text_config": {**WRAPPER["text_config"], "compression_config": COMPRESSED}}
-    spec = resolve(str(checkpoint_folder(tmp_path, inner, name="inner")))
-    assert spec.quantization == "" and COMPRESSION_NOTE not in spec.notes
-    assert spec.weights.bytes > outer.weights.bytes
+    r = run_kvplan("estimate", checkpoint_folder(tmp_path, inner, name="inner"), "--gpu", "h100")
+    assert r.returncode == 2
+    line = one_error_line(r)
+    assert "text_config.compression_config" in line and "top level" in line
+
+
+def test_a_text_configs_compression_config_beside_a_quantization_config_is_unread(tmp_path):
+    """Where a quantization_config comes first (the wrapper's or the text_config's own), vLLM never reads it."""
+    own = {"quant_method": "fp8", "activation_scheme": "dynamic"}
+    inner = {**WRAPPER, "text_config": {**WRAPPER["text_config"], "compression_config": COMPRESSED,
+                                        "quantization_config": own}}
+    assert resolve(str(checkpoint_folder(tmp_path, inner, name="inner"))).quantization == "fp8"
+    outer = {**WRAPPER, "quantization_config": own,
+             "text_config": {**WRAPPER["text_config"], "compression_config": COMPRESSED}}
+    assert resolve(str(checkpoint_folder(tmp_path, outer, name="outer"))).quantization == "fp8"
 
 
 @pytest.mark.parametrize("value", [["compressed-tensors"], "compressed-tensors", 8])

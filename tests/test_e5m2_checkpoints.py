@@ -16,7 +16,7 @@ Read by hand (paths under vllm/ of the release named):
 - ModelOpt FP8 / NVFP4: Attention in 0.11.0 (modelopt.py :197-198, :820-821); Attention and MLAAttention in
   0.11.1-0.11.2 (:237-238, :915-916) and from 0.17.0 (:176-177; 0.34.0 :239-240); Attention only in 0.12.0 (:157-158)
   to 0.16.0 (:182-183). kv_cache_quant_algo plays no part in it.
-- MLA: 0.11.0 builds it as Attention(use_mla=True) (model_executor/layers/mla.py:104); from 0.11.1 MLAAttention
+- MLA: 0.11.0 builds it as Attention(use_mla=True) (model_executor/layers/mla.py:96); from 0.11.1 MLAAttention
   (attention/layer.py 0.11.1:641, nn.Module + AttentionLayerBase, not Attention), which Fp8Config and
   CompressedTensorsConfig (`isinstance(layer, Attention)`) never hand a method.
 - Falcon builds its Attention without cache_config (models/falcon.py 0.20.0:173-197): its layers see auto.
@@ -149,23 +149,29 @@ def test_modelopts_kv_algo_replaces_auto_only(tmp_path):
     assert (plan["engine"]["starts"], plan["kv_bytes_per_token"]) == (True, LLAMA_FP8)
 
 
-# ---- MLA: which configs hand MLAAttention one, by release ------------------------------------------------------
+# ---- MLA: which configs hand MLAAttention one, by release; no CUDA MLA backend takes fp8_e5m2 from 0.11.1 ------
+# (supported_kv_cache_dtypes: flashmla.py 0.11.1:43-47, triton_mla.py 0.11.1:31, 0.18.0 :32-38, 0.34.0 :113-119 ...),
+# and from 0.18 the backend is picked first (mla_attention.py 0.18.0:333 before :370, 0.34.0 :533 before :568)
+BACKEND = "No valid attention backend"
 
-@pytest.mark.parametrize("qcfg, engine, refused", [
-    (FP8, "vllm==0.11.0", True),  # MLA is Attention(use_mla=True) (layers/mla.py 0.11.0:104)
-    (FP8, "vllm==0.11.1", False),  # MLAAttention: fp8.py's `isinstance(layer, Attention)` misses it
-    (FP8, "vllm==0.34.0", False),
-    (CT_NO_SCHEME, "vllm==0.11.0", True),
-    (CT_NO_SCHEME, "vllm==0.11.1", False),
-    (MODELOPT_FP8, "vllm==0.11.0", True),
-    (MODELOPT_FP8, "vllm==0.11.2", True),  # modelopt.py 0.11.2:237-238 (Attention, MLAAttention)
-    (MODELOPT_FP8, "vllm==0.12.0", False),  # 0.12.0:157-158 Attention only
-    (MODELOPT_FP8, "vllm==0.16.0", False),  # 0.16.0:182-183
-    (MODELOPT_FP8, "vllm==0.17.0", True),  # 0.17.0:176-177 (Attention, MLAAttention)
-    (MODELOPT_FP8, "vllm==0.34.0", True),  # 0.34.0:239-240
+
+@pytest.mark.parametrize("qcfg, engine, reason", [
+    (FP8, "vllm==0.11.0", E5M2),  # MLA is Attention(use_mla=True) (layers/mla.py 0.11.0:96)
+    (FP8, "vllm==0.11.1", BACKEND),  # MLAAttention: fp8.py's `isinstance(layer, Attention)` misses it
+    (FP8, "vllm==0.34.0", BACKEND),
+    (CT_NO_SCHEME, "vllm==0.11.0", E5M2),
+    (CT_NO_SCHEME, "vllm==0.11.1", BACKEND),
+    (MODELOPT_FP8, "vllm==0.11.0", E5M2),
+    (MODELOPT_FP8, "vllm==0.11.2", E5M2),  # modelopt.py 0.11.2:237-238 (Attention, MLAAttention), checked first
+    (MODELOPT_FP8, "vllm==0.12.0", BACKEND),  # 0.12.0:157-158 Attention only
+    (MODELOPT_FP8, "vllm==0.16.0", BACKEND),  # 0.16.0:182-183
+    (MODELOPT_FP8, "vllm==0.17.0", E5M2),  # 0.17.0:176-177 (Attention, MLAAttention), the check before the backend
+    (MODELOPT_FP8, "vllm==0.34.0", BACKEND),  # 0.34.0:239-240 hands it one, but the backend refuses first
 ])
-def test_mla_layers_by_config_and_release(tmp_path, qcfg, engine, refused):
-    assert _refused(_plan(tmp_path, {**DEEPSEEK_V2_LITE, "quantization_config": qcfg}, engine)) is refused
+def test_mla_layers_by_config_and_release(tmp_path, qcfg, engine, reason):
+    plan = _plan(tmp_path, {**DEEPSEEK_V2_LITE, "quantization_config": qcfg}, engine)
+    assert plan["engine"]["starts"] is False
+    assert plan["engine"]["refusal"]["reason"].startswith(reason)
 
 
 def test_the_layer_classes_handed():

@@ -41,12 +41,12 @@ from ..model.unmodelled import encoder_only_error, switched_on
 from .figures import EngineFigures, Refusal
 from .vllm_admission import footprint
 from .vllm_ct_kv import kv_scheme_refusal
-from .vllm_e5m2 import MLA_BACKEND_FIRST, e5m2_refusal
+from .vllm_e5m2 import MLA_BACKEND_FIRST, attention_without_quant_config, e5m2_refusal
 from .vllm_media_floor import raised_note
 from .vllm_nvfp4 import nvfp4_refusal_line, refusal_options
-from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, is_rocm_platform, refusal_line,
-                          rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line, taken_dtypes,
-                          v4_gpu_refusal_line)
+from .vllm_sparse import (ROCM_NO_SPARSE, ROCM_SPARSE_SINCE, auto_on_gpu, dense_mla_fp8, dense_mla_refusal_line,
+                          is_rocm_platform, refusal_line, rocm_block_refusal, sparse_cache, sparse_gpu_refusal_line,
+                          taken_dtypes, v4_gpu_refusal_line)
 from .vllm_quant import REMEDY_FLAGS, gpu_quantization_refusal, is_deprecation, marlin_refusal, \
     model_config_refusal, quant_config_refusal, scheme_refusal
 from .vllm_specs import (attention_block_size, cuda_sparse_block_refusal, hybrid_block_size, kv_cache_groups,
@@ -313,7 +313,8 @@ SPARSE_MLA_AUTO = (
 #   layer sets kv_cache_dtype and cache_config.cache_dtype to "fp8" whatever was asked from 0.16.0
 #   (model_executor/layers/attention/attention.py 0.16.0:231-236, 0.17.0-0.21.0 :231-237), only under auto from 0.22.0
 #   (0.22.0 :237-241, 0.32.0 :288-291, 0.34.0 :308-312); 0.11.0-0.14.1 have no such step (attention/layer.py 0.14.1
-#   :192 keeps cache_config.cache_dtype), 0.15.x not read: taken as 0.14.1.
+#   :192 keeps cache_config.cache_dtype), 0.15.x not read: taken as 0.14.1. Not for an architecture whose attention
+#   layers get no quant_config (vllm_e5m2.NO_QUANT_CONFIG_ATTENTION): they never see the scheme.
 CHECKPOINT_KV = (
     ((0, 22), {"modelopt": (("fp8_e4m3", "nvfp4"), "auto"), "compressed-tensors": (("fp8",), "auto")},
      "0.22.0 attention.py:237-241 (auto only)"),
@@ -332,6 +333,8 @@ def checkpoint_kv(spec, version: str = PINNED) -> tuple:
     named = getattr(spec, "checkpoint_kv_dtype", "")
     method = getattr(spec, "quantization", "")
     family = "modelopt" if method.startswith("modelopt") else method
+    if family == "compressed-tensors" and attention_without_quant_config(spec, version):
+        return "", ""  # the layer's own step, which these layers never take
     caches, scope = release_rule(CHECKPOINT_KV, version, {}).get(family, ((), ""))
     return (named, scope) if named and named in caches else ("", "")
 
@@ -536,6 +539,35 @@ def sparse_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
                    field="kv_dtype", options=taken)
 
 
+def _has_dense_mla(spec) -> bool:
+    return any(isinstance(layer, MLALatent) and not layer.sparse and not isinstance(layer, V4_KINDS)
+               for layer, _ in spec.layer_counts)
+
+
+def dense_mla_dtype_refusal(spec, precision, capability=(), version: str = PINNED,
+                            tp: Optional[int] = None) -> Optional[Refusal]:
+    """vLLM's refusal of a plain fp8 cache (fp8_e5m2) no dense MLA backend takes on this GPU, on the dtype the layers
+    are built with (vllm_sparse.DENSE_MLA_FP8); the remedy names the values that start."""
+    if not _has_dense_mla(spec):
+        return None
+    built = cache_precision(spec, precision, capability, version, tp).vllm_dtype
+    why = dense_mla_refusal_line(built, capability, version)
+    if not why:
+        return None
+    return Refusal(why, None, configuration=True, field="kv_dtype",
+                   options=("auto",) + dense_mla_fp8(capability, version))
+
+
+def _mla_backend_first(spec, precision, capability, version: str, tp: Optional[int]) -> bool:
+    """Whether an MLA layer's backend refuses `precision` before its KV cache quant check runs (from
+    MLA_BACKEND_FIRST: sparse_dtype_refusal, dense_mla_dtype_refusal)."""
+    if parse_version(version) < MLA_BACKEND_FIRST:
+        return False
+    if is_sparse(spec):
+        return sparse_choice(spec, precision, capability, version, tp).backend is None
+    return dense_mla_dtype_refusal(spec, precision, capability, version, tp) is not None
+
+
 SPARSE_GPU_REMEDY = "it starts on a Hopper or Blackwell GPU (H100, H200, B200, ...)"
 
 
@@ -670,12 +702,12 @@ def checkpoint_e5m2_refusal(spec, precision, capability=(), version: str = PINNE
                             tp: Optional[int] = None) -> Optional[Refusal]:
     """vLLM's refusal of fp8_e5m2 where the quantisation config hands an attention layer a KV cache method
     (vllm_e5m2.e5m2_refusal), on the dtype the layers are built with (cache_precision: a KV_DTYPE_QUIRKS family's
-    auto, a compressed-tensors scheme's fp8 in 0.16-0.21, sparse MLA's fp8_ds_mla); from 0.18 a sparse MLA layer no
-    backend takes is refused by its backend first (MLA_BACKEND_FIRST; sparse_dtype_refusal)."""
+    auto, a compressed-tensors scheme's fp8 in 0.16-0.21, sparse MLA's fp8_ds_mla); from 0.18 an MLA layer no
+    backend takes is refused by its backend first (MLA_BACKEND_FIRST: sparse_dtype_refusal, dense_mla_dtype_refusal;
+    0.11.1-0.17 the other way round)."""
     if precision.vllm_dtype != "fp8_e5m2":
         return None
-    if is_sparse(spec) and parse_version(version) >= MLA_BACKEND_FIRST and \
-            sparse_choice(spec, precision, capability, version, tp).backend is None:
+    if _mla_backend_first(spec, precision, capability, version, tp):
         return None
     built = cache_precision(spec, precision, capability, version, tp).vllm_dtype
     return e5m2_refusal(spec, built, version, capability)
@@ -1060,6 +1092,7 @@ def configuration_refusal(spec, precision, *, tp: int, length: int, block_size: 
         v4_dtype_refusal(spec, precision) or octave_refusal(precision, capability) or \
         nvfp4_refusal(spec, precision, capability, version) or sparse_gpu_refusal(spec, capability, version) or \
         sparse_dtype_refusal(spec, precision, capability, version, tp) or \
+        dense_mla_dtype_refusal(spec, precision, capability, version, tp) or \
         sparse_block_refusal(spec, block_size, capability, version, precision.vllm_dtype)
     deprecated = refusal is not None and is_deprecation(refusal)
     if refusal is None or not checked or (refusal.field not in ("dtype", "quantization") and not deprecated):

@@ -10,6 +10,8 @@ the parser kept a scheme (ModelSpec.kv_cache_scheme: the checkpoint has such lay
   - strategy: "tensor" only up to 0.14 (0.14.1:969), "tensor" or "attn_head" from 0.16 (0.16.0:957, 0.34.0:1125-1128;
     from 0.17 through QuantizationStrategy, whose unknown names raise as well);
   - symmetric: must be true (0.11.0:792-797, 0.34.0:1136-1141).
+- None of it where the architecture builds its attention layers without quant_config (vllm_e5m2.
+  NO_QUANT_CONFIG_ATTENTION: Jamba, BailingMoe, LFM2, ...): no layer gets the method, so nothing validates the scheme.
 - fp8_e5m2: the refusal of an fp8_e5m2 cache beside this config (with a scheme or, up to 0.23, without), as beside an
   fp8 or ModelOpt one, is vllm_e5m2.py's.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .figures import Refusal
+from .vllm_e5m2 import attention_without_quant_config
 from .vllm_versions import PINNED, parse_version, release_rule
 
 TYPE_BITS = ("Currently supported kv cache quantization is num_bits=8, type=float, however received "
@@ -61,8 +64,10 @@ def scheme_problem(scheme: tuple, version: str = PINNED) -> str:
 
 
 def kv_scheme_refusal(spec, version: str = PINNED) -> Optional[Refusal]:
-    """vLLM's refusal of the checkpoint's kv_cache_scheme (scheme_problem) as its attention layers are built; the
-    releases around `version` that take it are the fix search's options."""
+    """vLLM's refusal of the checkpoint's kv_cache_scheme (scheme_problem) as its attention layers are built (none
+    where they get no quant_config); the releases around `version` that take it are the fix search's options."""
+    if attention_without_quant_config(spec, version):
+        return None
     problem = scheme_problem(getattr(spec, "kv_cache_scheme", ()), version)
     if not problem:
         return None

@@ -22,14 +22,14 @@ The configs kvplan prices that hand a layer such a method (get_quant_method; HAN
   :820-821), MLAAttention too in 0.11.1-0.11.2 (:237-238, :915-916) and from 0.17 (ModelOptQuantConfigBase, 0.17.0
   :176-177, 0.34.0:239-240), not in 0.12-0.16 (0.12.0:157-158, 0.16.0:182-183: Attention only).
 - None from the other methods kvplan prices: AWQ, GPTQ and their Marlin / Auto forms, fbgemm_fp8, bitsandbytes,
-  AutoRound / INC and moe_wna16 have no attention branch; Mxfp4Config's logs and returns None (mxfp4.py 0.20.0:92-97).
+  AutoRound / INC and moe_wna16 have no attention branch; Mxfp4Config logs and returns None (mxfp4.py 0.20.0:92-97).
   Not priced by kvplan, so not mirrored: quark, petit_nvfp4, ptpc_fp8 (Fp8KVCacheMethod), ModelOpt's MXFP8 config and
   its mixed-precision one (which hands Attention a method only with a kv_cache_quant_algo: modelopt.py 0.17.0
   :1850-1853).
 
 Which layers are Attention (LAYER_CLASS): kvplan's FullAttention kinds (sliding, chunked and KV-sharing layers are
 Attention or subclasses of it). MLA layers were Attention(use_mla=True) in 0.11.0 (model_executor/layers/mla.py
-0.11.0:104), then their own MLAAttention, an nn.Module beside Attention (attention/layer.py 0.11.1:641), which runs
+0.11.0:96), then their own MLAAttention, an nn.Module beside Attention (attention/layer.py 0.11.1:641), which runs
 the same helper (0.11.1 :690, mla_attention.py 0.16.0:327, 0.34.0:568) but which Fp8Config and CompressedTensorsConfig
 never hand a method (`isinstance(layer, Attention)`). Recurrent layers, the sparse indexer's cache and DeepSeek-V4's
 attention (models/deepseek_v4/attention.py 0.34.0:133) are neither. Not modelled: a family's own MLA class (Kimi
@@ -42,7 +42,11 @@ layer.py 0.14.1:192); ModelOpt's kv_cache_quant_algo replaces auto only (engine/
 attention.py 0.34.0:297-300 get_kv_cache_dtype); DeepSeek-V3.2's fp8* becomes fp8_ds_mla before any layer up to 0.17
 (models/config.py: vllm_sparse.CONFIG_REWRITE), and on FLASHMLA_SPARSE before the check from 0.18, when MLAAttention
 picks its backend first (mla_attention.py 0.18.0:333, the check at :370): a sparse layer no backend takes is refused
-there (MLA_BACKEND_FIRST; the caller's, vllm.sparse_dtype_refusal).
+there, as is any dense MLA layer's fp8_e5m2, which no CUDA MLA backend lists (MLA_BACKEND_FIRST; the caller's,
+vllm.sparse_dtype_refusal and vllm.dense_mla_dtype_refusal; vllm_sparse.DENSE_MLA_FP8).
+
+An architecture whose attention layers are built without quant_config is handed nothing whatever the checkpoint
+(NO_QUANT_CONFIG_ATTENTION: Jamba, Bailing, LFM2, Zamba2, ...).
 """
 
 from __future__ import annotations
@@ -61,13 +65,41 @@ ATTENTION, MLA = "Attention", "MLAAttention"
 # vLLM method -> ((first release, the layer classes its config hands a KV cache method, where), ...), newest first;
 # paths under model_executor/layers/quantization/
 _ATTENTION_ONLY = (((0, 11, 1), (ATTENTION,), "0.11.1: MLAAttention is no Attention (attention/layer.py:641)"),
-                   ((0, 11), (ATTENTION, MLA), "0.11.0: MLA built as Attention(use_mla=True), layers/mla.py:104"))
+                   ((0, 11), (ATTENTION, MLA), "0.11.0: MLA built as Attention(use_mla=True), layers/mla.py:96"))
 _MODELOPT = (((0, 17), (ATTENTION, MLA), "0.17.0 modelopt.py:176-177 (Attention, MLAAttention)"),
              ((0, 12), (ATTENTION,), "0.12.0 modelopt.py:157-158, 0.16.0 :182-183"),
              ((0, 11, 1), (ATTENTION, MLA), "0.11.1 modelopt.py:237-238, :915-916"),
              ((0, 11), (ATTENTION, MLA), "0.11.0 modelopt.py:197-198, :820-821 (MLA built as Attention)"))
 HANDED = {"fp8": _ATTENTION_ONLY, "compressed-tensors": _ATTENTION_ONLY, "modelopt": _MODELOPT,
           "modelopt_fp4": _MODELOPT}
+# Architectures whose every attention layer is built without quant_config (so vLLM asks no config for a KV cache
+# method: Attention.__init__ `if quant_config else None`, attention/layer.py 0.11.0:166-167, attention.py 0.34.0
+# :209-213), by first release, newest first (paths under model_executor/models/; found by an AST scan of every
+# model file of 0.11.0 ... 0.34.0 for attention-class calls without a quant_config argument). No layer of theirs is
+# refused fp8_e5m2, validates a compressed-tensors kv_cache_scheme or turns its cache fp8 for one (vllm_ct_kv.py;
+# vllm.checkpoint_kv); a ModelOpt kv_cache_quant_algo still resolves `auto` in the engine (vllm.CHECKPOINT_KV).
+# Encoder-only ones (ModernBert, Lfm2BidirectionalModel) have no cache; a wrapper whose text_config names one of
+# these (Step3VL, Lfm2-VL, Nemotron-H VL) builds it the same.
+_ALWAYS = (
+    "JambaForCausalLM", "JambaForSequenceClassification",  # jamba.py 0.11.0:205, 0.20.0:237, 0.34.0:231
+    "BailingMoeForCausalLM", "BailingMoeV2ForCausalLM",  # bailing_moe.py 0.11.0:134, 0.20.0:143, 0.34.0:147
+    "SarvamMoEForCausalLM",  # sarvam.py 0.34.0:751 subclasses bailing_moe's BailingMoeForCausalLM
+    "Lfm2ForCausalLM",  # lfm2.py 0.11.0:148, 0.30.0:153, 0.34.0:164-171 (attention_cls, from 0.33)
+    "Lfm2MoeForCausalLM",  # lfm2_moe.py 0.11.1:249, 0.34.0:234
+    "Plamo3ForCausalLM",  # plamo3.py 0.12.0:194, 0.34.0:199
+    "Step3TextForCausalLM",  # step3_text.py 0.11.0:183, 0.34.0:201
+    "Zamba2ForCausalLM",  # zamba2.py 0.11.0:165, 0.34.0:195
+)
+NO_QUANT_CONFIG_ATTENTION = (
+    ((0, 27), _ALWAYS, "0.27.0: plamo2.py removed (0.26.0 :619 the last)"),
+    ((0, 24), _ALWAYS + ("Plamo2ForCausalLM",), "0.24.0: bamba.py removed (0.23.0 :211 the last)"),
+    ((0, 16), _ALWAYS + ("Plamo2ForCausalLM", "BambaForCausalLM"),
+     "0.16.0 falcon_h1.py:278-285 passes quant_config (0.14.1 :273 not; 0.15.x not read)"),
+    ((0, 14), _ALWAYS + ("Plamo2ForCausalLM", "BambaForCausalLM", "FalconH1ForCausalLM"),
+     "0.14.0 nemotron_h.py:480-487 passes quant_config (0.13.0 :484 not)"),
+    ((0, 11), _ALWAYS + ("Plamo2ForCausalLM", "BambaForCausalLM", "FalconH1ForCausalLM", "NemotronHForCausalLM"),
+     "0.11.0 plamo2.py:602, bamba.py:196, falcon_h1.py:258, nemotron_h.py:242"),
+)
 CT_NO_SCHEME_PASSES = (0, 24)  # attention.py 0.24.0:177-183: a compressed-tensors method without kv_cache_scheme
 MLA_BACKEND_FIRST = (0, 18)  # mla_attention.py 0.18.0:333 get_attn_backend before :370 _init_kv_cache_quant
 
@@ -79,9 +111,17 @@ def layer_class(layer) -> str:
     return MLA if isinstance(layer, MLALatent) else ""
 
 
+def attention_without_quant_config(spec, version: str = PINNED) -> bool:
+    """Whether vLLM `version` builds every attention layer of `spec`'s architecture without quant_config
+    (NO_QUANT_CONFIG_ATTENTION): no config is asked for their KV cache method."""
+    return getattr(spec, "architecture", "") in release_rule(NO_QUANT_CONFIG_ATTENTION, version, ())
+
+
 def handed_classes(spec, version: str = PINNED, capability=()) -> tuple:
     """The layer classes the quantisation config vLLM `version` builds for `spec` hands a KV cache method that loads
-    weights (HANDED), before the compressed-tensors exemption; () for none."""
+    weights (HANDED), before the compressed-tensors exemption; () for none, as where the layers get no config."""
+    if attention_without_quant_config(spec, version):
+        return ()
     method = vllm_method(spec, capability, version)
     since = ONLINE_SINCE.get(method or "")
     if not method or (since and not getattr(spec, "quantization", "") and parse_version(version) >= since):

@@ -157,6 +157,44 @@ UNCHECKED_SPARSE_GPU = ("FlashMLA's sparse kernels do not run on compute capabil
                         "FLASHMLA_SPARSE for a sparse MLA layer on any CUDA GPU (platforms/cuda.py:252-255, no "
                         "capability check), so start-up fails at the first sparse kernel call.")
 
+# Dense MLA (no indexer) on CUDA: the fp8 spellings some dense MLA backend lists (supported_kv_cache_dtypes) on a
+# GPU of each compute capability major (None: any), by first release. The platform's selector checks them from 0.11.1
+# (get_valid_backends, then "No valid attention backend found for cuda with ...": cuda.py 0.11.1 :412, 0.17.x :393,
+# 0.18.x :282, 0.34.0 :514), in an MLA layer's __init__ after its KV cache quant check up to 0.17 and before it from
+# 0.18 (vllm_e5m2.MLA_BACKEND_FIRST). No CUDA MLA backend lists fp8_e5m2 in any release (FLASHMLA, FLASH_ATTN_MLA,
+# TRITON_MLA, FLASHINFER_MLA, CUTLASS_MLA; TOKENSPEED_MLA from 0.22: fp8 and fp8_e4m3 only); ROCm's ROCM_AITER_MLA
+# does from 0.18 (rocm_aiter_mla.py 0.18.0:27-34), not modelled. 0.11.0 picks by GPU and block with no dtype check
+# (cuda.py 0.11.0:240-300): not refused here.
+DENSE_MLA_FP8 = (
+    ((0, 18), {None: ("fp8", "fp8_e4m3")}, "0.18.0 triton_mla.py:32-38 (any GPU, :63), flashmla.py:50-56, "
+                                           "0.22.0 / 0.28.0 / 0.34.0 the same lists"),
+    ((0, 11, 1), {HOPPER: ("fp8", "fp8_e4m3"), BLACKWELL: ("fp8", "fp8_e4m3")},
+     "0.11.1 flashmla.py:43-47 on majors 9 and 10 (:62), cutlass_mla.py:40-44 and flashinfer_mla.py:39-43 on 10; "
+     "triton_mla.py:31 and flashattn_mla.py:45 auto only (0.17.0 :31-34, :47-50 auto and bfloat16)"),
+)
+PLAIN_FP8 = ("fp8", "fp8_e4m3", "fp8_e5m2")  # the spellings DENSE_MLA_FP8 decides; others are other rules'
+DENSE_NO_BACKEND = ("No valid attention backend found for cuda (compute capability {cc}) with kv_cache_dtype {dtype}: "
+                    "no MLA backend of vLLM {version} takes it (kv_cache_dtype not supported).")
+
+
+def dense_mla_fp8(capability=(), version: str = PINNED) -> Optional[tuple]:
+    """The fp8 spellings some dense MLA backend of vLLM `version` takes on this CUDA GPU (DENSE_MLA_FP8); None where
+    vLLM checks none (0.11.0) or kvplan does not model it (ROCm)."""
+    taken = release_rule(DENSE_MLA_FP8, version)
+    if taken is None or is_rocm_platform(capability):
+        return None
+    return taken.get(None, taken.get(major_of(capability), ()))
+
+
+def dense_mla_refusal_line(dtype: str, capability=(), version: str = PINNED) -> str:
+    """vLLM's refusal of a dense MLA layer's plain fp8 `dtype` (as spelled) no backend takes ('' where one does)."""
+    taken = dense_mla_fp8(capability, version)
+    if dtype not in PLAIN_FP8 or taken is None or dtype in taken:
+        return ""
+    cc = f"{capability[0]}.{capability[1]}" if capability else "9.0"
+    return DENSE_NO_BACKEND.format(cc=cc, dtype=dtype, version=version)
+
+
 # DeepSeek-V4 on CUDA: the compute capability majors its attention runs on, by first release. No platform check
 # stands in the way on the others: vLLM builds the FlashMLA path with no capability check and start-up fails at the
 # first sparse kernel, FlashMLA's being SM90 / SM100 only (models/deepseek_v4/sparse_mla.py 0.34.0:95-96

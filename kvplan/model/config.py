@@ -250,11 +250,43 @@ def _first_text_config(raw: dict) -> dict:
 # model_arch_config_convertor.py 0.14.0:138-142, 0.32.0:263-267, 0.34.0:241-245) and for the weights
 # (model_loader/weight_utils.py get_quant_config 0.11.0:245-247, 0.32.0:240-242, 0.34.0:261-263). kvplan reads it as
 # the wrapper's quantization_config, so that it comes before a text_config's, as in the method's reader (the weights'
-# reader takes the text_config's first; no checkpoint with both is known). A text_config's compression_config is read
-# for the method only, never for the weights (vLLM then looks for a settings file, and stops): kvplan leaves it unread.
+# reader takes the text_config's first; no checkpoint with both is known). A text_config's compression_config alone
+# (no quantization_config above or beside it) makes the method compressed-tensors (config/model.py 0.11.0:886-890;
+# model_arch_config_convertor.py 0.34.0:285-292) but the weights' reader never reads it (weight_utils.py 0.34.0
+# :256-263) and, CompressedTensorsConfig naming no settings file (compressed_tensors.py 0.34.0:388-389), calls
+# CompressedTensorsConfig() without its arguments (weight_utils.py 0.34.0:381-396): a TypeError. kvplan refuses it
+# (TEXT_COMPRESSION).
 COMPRESSION_KEY = "compression_config"
+TEXT_COMPRESSION = ("config field 'text_config.compression_config' makes vLLM's quantization method compressed-tensors "
+                    "but its weight loader never reads it and calls CompressedTensorsConfig() with no settings, a "
+                    "TypeError at start-up; move compression_config to the top level of config.json, where vLLM "
+                    "reads it for both.")
 COMPRESSION_NOTE = ("quantization settings read from config.json's compression_config (compressed-tensors' key before "
                     "quantization_config), as vLLM does")
+
+
+SETTINGS_KEY = "quantization_config"
+
+
+class CompressionSettings(dict):
+    """compression_config's settings, read as the quantization_config: they remember the key they came from, so
+    that an error about them names it (settings_key)."""
+
+    key = COMPRESSION_KEY
+
+
+def settings_key(qcfg) -> str:
+    """The config.json key a quantization settings object came from: compression_config or quantization_config."""
+    return getattr(qcfg, "key", SETTINGS_KEY)
+
+
+def _check_text_compression(raw: dict, compressed: bool) -> None:
+    """A text_config's compression_config that vLLM would read for the method alone (TEXT_COMPRESSION)."""
+    text = raw.get("text_config")
+    if compressed or raw.get("quantization_config") is not None or not isinstance(text, dict):
+        return
+    if text.get("quantization_config") is None and text.get(COMPRESSION_KEY) is not None:
+        raise KvplanError(TEXT_COMPRESSION)
 
 
 def _names_layers(config: dict) -> bool:
@@ -293,9 +325,11 @@ class Config:
         if not isinstance(raw, dict):
             raise KvplanError(f"config for {quote(name)} must be a JSON object of fields, got {json_kind(raw)}.")
         compressed = raw.get("quantization_config") is None and raw.get(COMPRESSION_KEY) is not None
+        _check_text_compression(raw, compressed)
         if compressed:
             _check_field(COMPRESSION_KEY, raw[COMPRESSION_KEY])
-        cfg = _first_text_config({**raw, "quantization_config": raw[COMPRESSION_KEY]} if compressed else raw)
+        settings = CompressionSettings(raw[COMPRESSION_KEY]) if compressed else None
+        cfg = _first_text_config({**raw, "quantization_config": settings} if compressed else raw)
         if cfg is not raw and raw.get("architectures") is not None:  # the registry's key (parse.py reads it)
             _check_field("architectures", raw["architectures"])
         if cfg.get("model_type") is not None:

@@ -36,7 +36,7 @@ from typing import Optional
 
 from ..errors import json_value, KvplanError
 from . import gemma3n
-from .config import Config, as_int
+from .config import Config, as_int, settings_key
 from .gptq_dynamic import BITS, GROUP, decided, dynamic_rules, layer_decisions
 from .layers import (ffn_kinds, first_shared_layer, gemma4_attention, indexer_layers, is_gemma3n, is_gemma4, is_v4,
                      mixer_kinds, V4_RATIOS, v4_ratios)
@@ -72,8 +72,9 @@ NO_METHOD_NOTE = ("quantization_config names no quant_method: vLLM serves the mo
                   "0.34.0:1471-1474), so its weights are priced in the model dtype")
 
 
-def _refused(key: str, problem: str) -> KvplanError:
-    return KvplanError(f"config field 'quantization_config.{key}' {problem}")
+def _refused(qcfg, key: str, problem: str) -> KvplanError:
+    """A setting refused, named under the key the settings came from (config.settings_key)."""
+    return KvplanError(f"config field '{settings_key(qcfg)}.{key}' {problem}")
 
 
 def quant_method(qcfg: dict) -> str:
@@ -88,7 +89,7 @@ def quant_method(qcfg: dict) -> str:
     if method is None:
         return ""
     if not isinstance(method, str):
-        raise _refused("quant_method", f"must be a method's name, such as \"gptq\", got {json_value(method)}.")
+        raise _refused(qcfg, "quant_method", f"must be a method's name, such as \"gptq\", got {json_value(method)}.")
     return method.lower().replace("compressed_tensors", "compressed-tensors")
 
 
@@ -105,7 +106,7 @@ def _modelopt_legacy(qcfg: dict) -> str:
     algo = str(inner["quant_algo"]).upper()
     if algo not in MODELOPT_LEGACY:
         shown = json_value(inner["quant_algo"])
-        raise KvplanError(f"config field 'quantization_config.quantization.quant_algo' names {shown}, which vLLM "
+        raise KvplanError(f"config field '{settings_key(qcfg)}.quantization.quant_algo' names {shown}, which vLLM "
                           f"refuses (\"Unknown ModelOpt quant algo\"); it takes {', '.join(MODELOPT_LEGACY)}.")
     return MODELOPT_LEGACY[algo]
 
@@ -121,9 +122,9 @@ def _modelopt_block(qcfg: dict, named: bool) -> dict:
         return inner or {}
     method = qcfg.get("quant_method")
     if named or (isinstance(method, str) and method.lower().startswith("modelopt")):
-        raise _refused("quantization", f"must be an object of ModelOpt's settings (quant_algo, kv_cache_quant_algo, "
-                                       f"...), got {json_value(inner)}: vLLM stops at it (\"Expected 'quantization' "
-                                       f"to be a dictionary in config\").")
+        raise _refused(qcfg, "quantization", f"must be an object of ModelOpt's settings (quant_algo, "
+                                             f"kv_cache_quant_algo, ...), got {json_value(inner)}: vLLM stops at it "
+                                             f"(\"Expected 'quantization' to be a dictionary in config\").")
     return {}
 
 
@@ -186,8 +187,8 @@ def compressed_kv_scheme(qcfg) -> tuple:
     if scheme is None:
         return ()
     if not isinstance(scheme, dict):
-        raise _refused("kv_cache_scheme", f"must be an object (num_bits, type, strategy, symmetric, ...), got "
-                                          f"{json_value(scheme)}: vLLM stops at it, reading its fields.")
+        raise _refused(qcfg, "kv_cache_scheme", f"must be an object (num_bits, type, strategy, symmetric, ...), got "
+                                                f"{json_value(scheme)}: vLLM stops at it, reading its fields.")
     return tuple((key, scheme.get(key)) for key in KV_SCHEME_KEYS)
 
 
@@ -209,7 +210,7 @@ def _int_setting(qcfg: dict, keys: tuple, default: int, setting) -> int:
         return default
     value = as_int(qcfg[key])
     if value is None or not setting.valid(value):
-        raise _refused(key, f"must be {setting.words}, got {json_value(qcfg[key])}.")
+        raise _refused(qcfg, key, f"must be {setting.words}, got {json_value(qcfg[key])}.")
     return value
 
 
@@ -220,8 +221,9 @@ def _fp8_block(qcfg: dict):
     if block is None:
         return None
     if not (isinstance(block, list) and len(block) == 2 and all(as_int(b) and as_int(b) > 0 for b in block)):
-        raise _refused("weight_block_size", f"must be two positive integers [rows, columns] (such as [128, 128]), or "
-                                            f"null for one scale a matrix, got {json_value(block)}.")
+        raise _refused(qcfg, "weight_block_size", f"must be two positive integers [rows, columns] (such as "
+                                                  f"[128, 128]), or null for one scale a matrix, got "
+                                                  f"{json_value(block)}.")
     return tuple(as_int(b) for b in block)
 
 
@@ -246,15 +248,16 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
     if method in PER_LAYER_METHODS or method in ("modelopt", "modelopt_fp4"):
-        return method.split("_")[0], {"checkpoint": CheckpointFormat({**qcfg, "quant_method": method})}
+        checkpoint = CheckpointFormat({**qcfg, "quant_method": method}, settings_key(qcfg))
+        return method.split("_")[0], {"checkpoint": checkpoint}
     if not method:  # vLLM serves it unquantised (NO_METHOD_NOTE)
         return "", {}
     priced = ", ".join(PRICED_METHODS)
     if method in VLLM_METHODS:
-        raise _refused("quant_method", f"names {json_value(method)}: kvplan does not price {method} checkpoints yet "
-                                       f"(it prices {priced}).")
-    raise _refused("quant_method", f"names {json_value(method)}, a method no vLLM release registers (0.11.0 to "
-                                   f"0.34.0); kvplan prices {priced}.")
+        raise _refused(qcfg, "quant_method", f"names {json_value(method)}: kvplan does not price {method} "
+                                             f"checkpoints yet (it prices {priced}).")
+    raise _refused(qcfg, "quant_method", f"names {json_value(method)}, a method no vLLM release registers (0.11.0 to "
+                                         f"0.34.0); kvplan prices {priced}.")
 
 
 def checkpoint_method(qcfg) -> str:

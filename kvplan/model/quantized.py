@@ -81,11 +81,12 @@ def scheme_bytes(scheme: Scheme, rows: int, cols: int, model_bytes: int) -> floa
     return rows * cols + 4 * (scales + scheme.input_scales)
 
 
-def _ct_scheme(group: dict, top_format: str, name: str) -> Optional[Scheme]:
-    """The Scheme vLLM's CompressedTensorsConfig._get_scheme_from_parts picks for one config group."""
+def _ct_scheme(group: dict, top_format: str, name: str, key: str) -> Optional[Scheme]:
+    """The Scheme vLLM's CompressedTensorsConfig._get_scheme_from_parts picks for one config group (of the settings
+    under config.json's `key`)."""
     weights, inputs = group.get("weights"), group.get("input_activations")
     fmt = group.get("format") or top_format
-    where = f"quantization_config.config_groups.{name}"
+    where = f"{key}.config_groups.{name}"
     if not isinstance(weights, dict):
         return None
     kind, bits = str(weights.get("type", "int")).lower(), weights.get("num_bits")
@@ -121,7 +122,7 @@ def _ct_scheme(group: dict, top_format: str, name: str) -> Optional[Scheme]:
                             f"block), pack-quantized int4/int8 W4A16/W8A16 (group, channel) and NVFP4 (group 16).")
 
 
-def _modelopt_scheme(algo: str, group_size) -> Scheme:
+def _modelopt_scheme(algo: str, group_size, key: str) -> Scheme:
     if algo == "FP8":
         return Scheme("fp8-w8a8", 8, "tensor", input_scales=1)
     if algo == "FP8_PER_CHANNEL_PER_TOKEN":
@@ -129,8 +130,8 @@ def _modelopt_scheme(algo: str, group_size) -> Scheme:
     if algo == "FP8_PB_WO":
         return Scheme("fp8-w8a8", 8, "block", 128, 128)
     if group_size not in (None, NVFP4_GROUP):
-        raise _refused("quantization_config.group_size", f"{json_value(group_size)} is not NVFP4's group size; "
-                                                           f"ModelOpt NVFP4 checkpoints use {NVFP4_GROUP}.")
+        raise _refused(f"{key}.group_size", f"{json_value(group_size)} is not NVFP4's group size; ModelOpt NVFP4 "
+                                            f"checkpoints use {NVFP4_GROUP}.")
     return Scheme("nvfp4" if algo == "NVFP4" else "nvfp4-w4a16", 4, "nvfp4", input_scales=1 if algo == "NVFP4" else 0)
 
 
@@ -141,9 +142,11 @@ def _regex_or_name(pattern: str, name: str) -> bool:
 
 class CheckpointFormat:
     """The quantised format of each of a checkpoint's layers: `scheme(group, index)` answers for one kvplan
-    parameter group in decoder layer `index` (None for the LM head)."""
+    parameter group in decoder layer `index` (None for the LM head). `key`: the config.json key the settings came
+    from (quantization_config, or compression_config), which errors name."""
 
-    def __init__(self, qcfg: dict):
+    def __init__(self, qcfg: dict, key: str = "quantization_config"):
+        self.key = key
         self.method = str(qcfg.get("quant_method", "")).lower()
         if self.method == "compressed-tensors":
             self._init_compressed_tensors(qcfg)
@@ -153,17 +156,17 @@ class CheckpointFormat:
     def _init_compressed_tensors(self, qcfg: dict) -> None:
         groups = qcfg.get("config_groups")
         if not isinstance(groups, dict) or not groups:
-            raise _refused("quantization_config.config_groups", "is missing; a compressed-tensors checkpoint names "
-                                                                  "its quantised layers in config groups.")
+            raise _refused(f"{self.key}.config_groups", "is missing; a compressed-tensors checkpoint names its "
+                                                        "quantised layers in config groups.")
         self.targets = []  # (target, scheme), in vLLM's order
         for name, group in groups.items():
             targets = group.get("targets") if isinstance(group, dict) else None
             if not isinstance(targets, list):
-                raise _refused(f"quantization_config.config_groups.{name}.targets", "is missing; give a list of "
-                                                                                      "layer names or classes.")
+                raise _refused(f"{self.key}.config_groups.{name}.targets", "is missing; give a list of layer "
+                                                                             "names or classes.")
             if len(targets) == 1 and str(targets[0]).endswith("Attention"):
                 continue  # vLLM drops attention-only groups (from_config): KV-cache scales, not weights
-            scheme = _ct_scheme(group, str(qcfg.get("format") or ""), name)
+            scheme = _ct_scheme(group, str(qcfg.get("format") or ""), name, self.key)
             self.targets += [(str(t), scheme) for t in targets]
         self.ignore = [str(p) for p in qcfg.get("ignore") or []]
 
@@ -171,14 +174,14 @@ class CheckpointFormat:
         inner = qcfg.get("quantization") if isinstance(qcfg.get("quantization"), dict) else qcfg
         algo = str(inner.get("quant_algo") or "").upper()
         if algo not in MODELOPT_ALGOS:
-            raise _refused("quantization_config.quant_algo", f"{json_value(inner.get('quant_algo'))} is not a ModelOpt "
-                                                               f"algorithm kvplan prices; use one of "
-                                                               f"{', '.join(MODELOPT_ALGOS)}.")
-        self.scheme_all = _modelopt_scheme(algo, inner.get("group_size"))
+            raise _refused(f"{self.key}.quant_algo", f"{json_value(inner.get('quant_algo'))} is not a ModelOpt "
+                                                     f"algorithm kvplan prices; use one of "
+                                                     f"{', '.join(MODELOPT_ALGOS)}.")
+        self.scheme_all = _modelopt_scheme(algo, inner.get("group_size"), self.key)
         key = "exclude_modules" if "exclude_modules" in inner else "ignore"
         excluded = inner.get(key) or []
         if not isinstance(excluded, list):  # modelopt.py from_config: "exclude_modules must be a list"
-            where = "quantization_config" + (".quantization" if inner is not qcfg else "")
+            where = self.key + (".quantization" if inner is not qcfg else "")
             raise _refused(f"{where}.{key}", f"must be a list of module names or wildcards (vLLM refuses "
                                              f"anything else), got {json_value(excluded)}.")
         self.ignore = [str(p) for p in excluded]
@@ -212,7 +215,7 @@ class CheckpointFormat:
         else:
             found = {None if self._modelopt_excluded(n) else self.scheme_all for n in names}
         if len(found) > 1:
-            raise _refused("quantization_config.ignore", f"leaves some of layer {index}'s {group} projections "
-                                                           f"unquantised and quantises others; kvplan prices a "
-                                                           f"layer's {group} in one format.")
+            raise _refused(f"{self.key}.ignore", f"leaves some of layer {index}'s {group} projections "
+                                                 f"unquantised and quantises others; kvplan prices a layer's "
+                                                 f"{group} in one format.")
         return found.pop()
