@@ -37,7 +37,7 @@ from typing import Optional
 
 from ..model.precision import DTYPE_BYTES
 from ..model.spec import Weights
-from .vllm_pooling import SUFFIX_RUNNER, pooling_runner
+from .vllm_pooling import SUFFIX_RUNNER, pooling_runner, st_legacy_pooling_type, st_pooling_types
 from .vllm_versions import parse_version
 
 __all__ = ["pooling_runner", "without_lm_head", "pooler_pass_bytes", "incremental_prefill"]
@@ -113,18 +113,27 @@ DEFAULT_POOLING = ("LAST", "ALL", "LAST")
 # engine/arg_utils.py:1563-1577 (last only); from 0.14 the two types (SPLIT_TYPES_SINCE)
 LEGACY_INCREMENTAL = (((0, 13), ("LAST", "ALL")), ((0, 0), ("LAST",)))
 SPLIT_TYPES_SINCE = (0, 14)  # config/model.py 0.14.0:1567-1600, 0.34.0:2237-2309: off for MEAN / CLS or STEP
+ENCODER_ONLY_CLS_SINCE = (0, 12)  # attn_type: a class defaulting to CLS is encoder_only (0.12.0:1753-1760)
 
 
 def incremental_prefill(spec, version: str) -> bool:
     """Whether vLLM `version` turns chunked prefill and prefix caching on by default for `spec` (both follow one
     rule: ModelConfig.is_chunked_prefill_supported / is_prefix_caching_supported, 0.34.0 config/model.py:2237-2309,
-    read by arg_utils.py:3078-3121): always for a generating model; for a causal pooling model by the class's
-    pooling type (CLASS_POOLING): from 0.14 off where it pools MEAN or CLS (CLS also makes attn_type encoder_only)
-    or steps (STEP), before by its one type (LEGACY_INCREMENTAL)."""
+    read by arg_utils.py:3078-3121): always for a generating model. For a pooling model, the pooler's types are the
+    Sentence Transformers Pooling module's (vllm_pooling.st_pooling_types) where its config.json names them, else the
+    class's (CLASS_POOLING). From 0.12 a class whose own default is CLS builds encoder-only attention, whatever the
+    pooler's type (ModelConfig.attn_type reads _model_info's default: 0.12.0:1753-1760, 0.34.0:2217-2226): off. Then
+    from 0.14 off where the pooler pools MEAN or CLS or steps (STEP); before, by its one type (LEGACY_INCREMENTAL;
+    0.11.0 arg_utils.py:1563-1567 reads pooler_config.pooling_type only)."""
     if not pooling_runner(spec, version):
         return True
     seq, tok, single = CLASS_POOLING.get(spec.registered_architecture or spec.architecture, DEFAULT_POOLING)
     release = parse_version(version)
+    if release >= ENCODER_ONLY_CLS_SINCE and (seq if release >= SPLIT_TYPES_SINCE else single) == "CLS":
+        return False
     if release >= SPLIT_TYPES_SINCE:
+        st_seq, st_tok = st_pooling_types(spec, version)
+        seq, tok = st_seq or seq, st_tok or tok
         return seq not in ("MEAN", "CLS") and tok != "STEP"
+    single = st_legacy_pooling_type(spec, version) or single
     return single in next(kept for first, kept in LEGACY_INCREMENTAL if release >= first)
