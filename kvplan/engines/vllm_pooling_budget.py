@@ -18,14 +18,14 @@ changes in the memory budget and the scheduler settings kvplan plans with. Read 
 - async scheduling off by default from 0.20 (config/vllm.py 0.20.0:800-807, 0.32.0:1585-1595, 0.34.0:1610-1620:
   "negatively impacts performance of pooling models"), so one batch in flight without PP (vllm_runner
   .async_scheduling).
-- chunked prefill and prefix caching by the class's pooling type (incremental_prefill); off, `vllm serve`'s
-  default max_num_batched_tokens is raised to max_model_len (vllm.whole_prompt_batch).
+- chunked prefill and prefix caching by the pooler's pooling type (incremental_prefill): the Sentence
+  Transformers Pooling module's config.json's where it names one (model/st_modules.py; config/model.py 0.34.0:807-821
+  sets it before the class's default), else the class's; off, `vllm serve`'s default max_num_batched_tokens is
+  raised to max_model_len (vllm.whole_prompt_batch).
 Not modelled: CUDA graphs are PIECEWISE only for a pooling model (config/vllm.py 0.32.0:1874-1884 overrides a
 full-graph mode), which kvplan's one assumed graph reserve (vllm_budget.CONSTANTS "cuda_graphs") does not tell
 apart; a *ForSequenceClassification's score head, [num_labels, hidden] float32 (the pooling head_dtype, config/
-model.py 0.32.0:2503-2524; adapters.py 0.34.0:388-396), a few KiB, is left out; a Sentence Transformers pooling
-config (1_Pooling/config.json, read by config/model.py 0.34.0:807-813 get_pooling_config) that names MEAN pooling
-turns chunked prefill and prefix caching off, but kvplan reads config.json alone and takes the class's default.
+model.py 0.32.0:2503-2524; adapters.py 0.34.0:388-396), a few KiB, is left out.
 Encoder-only pooling models (BERT family, EmbeddingGemma) have no KV cache and are refused before any of this
 (model/unmodelled.py ENCODER_ONLY).
 """
