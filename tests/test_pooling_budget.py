@@ -12,7 +12,7 @@ import yaml
 
 from kvplan.engines.vllm_engine import VllmEngine
 from kvplan.engines.vllm import whole_prompt_batch
-from kvplan.engines.vllm_pooling_budget import incremental_prefill
+from kvplan.engines.vllm_pooling_budget import incremental_prefill, pooler_pass_bytes
 from kvplan.engines.vllm_runner import async_scheduling, model_runner
 from kvplan.engines.vllm_versions import behaviour
 from kvplan.model.parse import parse_config
@@ -126,16 +126,34 @@ def test_a_pipelines_last_stage_keeps_a_tied_embedding():
 
 def test_no_sampler_state_and_a_pooler_pass():
     """0.32.0 (V2): no penalty counts, sampler rows or grammar bitmask (gpu/model_runner.py:460-518), so no
-    runner_state term; the profile's last pass is the pooler's, 8,192 x 4,096 x (2 + 4) B + a request's 8 rows
-    x 4,096 x 4 B, under the forward's, which is the peak."""
+    runner_state term, and the profile's last pass is no sampler's."""
     pooled, text = terms(budget("Qwen3ForSequenceClassification", "0.32.0")), terms(budget("Qwen3ForCausalLM",
                                                                                          "0.32.0"))
     assert "runner_state" not in pooled and text["runner_state"].bytes > 600 * 2**20
-    pooler = 8_192 * 4_096 * 6 + 8 * 4_096 * 4
-    assert f"{round(pooler / GiB, 2)} GiB" in pooled["profile_peak"].source
     assert "sampler" not in pooled["profile_peak"].source
     assert pooled["profile_peak"].bytes == text["profile_peak"].bytes  # the forward's 0.78 GiB in both
-    assert pooler < pooled["profile_peak"].bytes
+
+
+# vLLM 0.34.0's own _dummy_pooler_run_task (v1/worker/gpu/pool/pooling_runner.py:163-205) run on the CPU over a
+# Qwen3Model's DispatchPooler.for_embedding (Qwen3-8B's config; vLLM's ModelConfig; 8,192 bf16 hidden states, 1,024
+# requests: an H100's max_num_seqs), by benchmarks/vllm_reference/pooler_outputs.py with /tmp/v34 (session 57):
+# "embed" returned 1,024 float32 [4096] rows (16,777,216 B), "token_embed" 1,024 float32 [8, 4096] tensors,
+# 134,217,728 B: the largest task's outputs
+VLLM_TOKEN_EMBED_OUTPUTS = 134_217_728
+
+
+def test_the_pooler_pass_against_vllms_own_pooler():
+    """The profile's pooler pass on an H100 at 0.34.0: the forward's bf16 hidden states it pools (8,192 x 4,096 x
+    2 B, held meanwhile), the token_embed outputs vLLM's own pooler returned (VLLM_TOKEN_EMBED_OUTPUTS) and one
+    request's float32 copy beside its normalised rows (tokwise/heads.py 0.34.0: 8 rows x 4,096 x 4 B) = 201,457,664
+    B, 0.19 GiB; under the forward's activations over the same tokens, which stay the peak."""
+    pooled, text = terms(budget("Qwen3Model", "0.34.0")), terms(budget("Qwen3ForCausalLM", "0.34.0"))
+    pooler = 8_192 * 4_096 * 2 + VLLM_TOKEN_EMBED_OUTPUTS + 8 * 4_096 * 4
+    assert pooler == 201_457_664 == pooler_pass_bytes(spec_of("Qwen3Model"), 8_192, 1_024)[0]
+    assert "pooler over 8192 tokens in 1024 requests" in pooled["profile_peak"].source
+    assert f"{round(pooler / GiB, 2)} GiB" in pooled["profile_peak"].source
+    assert pooled["profile_peak"].bytes > pooler  # vLLM's pooler figure is not the peak
+    assert "forward over 8192 tokens" in pooled["profile_peak"].source
 
 
 def test_v1_releases_price_graphs_for_pooling():

@@ -46,12 +46,22 @@ SAID = "because its modules.json lists a Sentence Transformers Pooling module"
 CONTEXT = 8192
 
 
-def _folder(tmp_path, modules, name="gte", config=QWEN2_5_7B):
+# gte-Qwen2-7B-instruct's 1_Pooling/config.json (last-token pooling): vLLM 0.11-0.13 stop without the file
+# (tests/test_pooling_review.py), so the folders here carry it
+GTE_POOLING = {"word_embedding_dimension": 3584, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": False,
+               "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False,
+               "pooling_mode_weightedmean_tokens": False, "pooling_mode_lasttoken": True, "include_prompt": True}
+
+
+def _folder(tmp_path, modules, name="gte", config=QWEN2_5_7B, pooling=GTE_POOLING):
     folder = tmp_path / name
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(config))
     if modules is not None:
         (folder / "modules.json").write_text(modules if isinstance(modules, str) else json.dumps(modules))
+    if pooling is not None:
+        (folder / POOLING["path"]).mkdir()
+        (folder / POOLING["path"] / "config.json").write_text(json.dumps(pooling))
     return folder
 
 
@@ -149,12 +159,12 @@ def test_a_folder_named_modules_json_is_no_file(tmp_path):
 
 @pytest.mark.parametrize("modules, says", [
     ("[{oops", "is not valid JSON"),
-    ({"0": POOLING}, "must be a JSON list of Sentence Transformers modules, each an object with a string \"type\" "
+    ({"0": POOLING}, "must be a JSON list of Sentence Transformers modules, each an object with a \"type\" "
                      "(and the Pooling module a \"path\"), as vLLM reads it; got an object"),
-    ([{"idx": 0, "path": ""}, POOLING], "its item 0 has no string \"type\""),
-    ([TRANSFORMER, "Pooling"], "its item 1 is a string."),
+    ([{"idx": 0, "path": ""}, POOLING], "its item 0 has no \"type\" (start-up stops there on vLLM)."),
+    ([TRANSFORMER, "Pooling"], "its item 1 is a string (start-up stops there on vLLM)."),
     ([TRANSFORMER, {k: v for k, v in POOLING.items() if k != "path"}],
-     "its Pooling module (item 1) has no \"path\", where vLLM reads the module's config.json"),
+     "its Pooling module (item 1) has no \"path\", from which vLLM would read the module's config.json"),
 ], ids=["json", "object", "no-type", "string-item", "no-path"])
 def test_a_malformed_modules_json_is_one_line_naming_it(tmp_path, modules, says):
     """vLLM stops on these (TypeError / KeyError, the module docstring): kvplan says so in one line, exit 2."""

@@ -19,6 +19,7 @@ from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_lora import ignored_note
 from ..engines.figures import figure_columns
 from ..engines.vllm import refuse_encoder_only
+from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
 from ..plan.catalog import with_node_gpus
@@ -108,6 +109,7 @@ def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
     try:
         spec = _resolve(dep, resolved)
         refuse_encoder_only(spec, get_engine(dep.engine).version)  # said on the model's line, as any model error
+        refuse_st_pooling(spec, get_engine(dep.engine).version)  # 0.11-0.13 stop on a Pooling module's config.json
     except KvplanError as exc:
         if dep.file is None or getattr(exc, "field", None) == "quantization":
             raise  # a refusal of the quantization key: check() says that key's line
@@ -342,6 +344,9 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         add("warning", engine_flags.lora_ignored[0], ignored + ".")
     for note in unchecked_notes(spec.notes):  # the Hub said nothing of hf_quant_config.json or modules.json
         add("warning", "model", note + ".")
+    pooled = pooling_note(spec, release_of(_engine(dep)))  # estimate's rule note, on the model's line
+    if pooled:
+        add("warning", "model", pooled + ".")
 
     pp = dep.pp or 1
     budget_for = _budget_for(spec, dep)[1]

@@ -1,15 +1,19 @@
 """`--engine none`: kvplan's ideal paged arithmetic, no engine in the way. Every layer holds exactly the blocks
 its kind says (model/kinds.py), no block is held back, no in-flight reserve, one pool per GPU; the plan reports
 `engine: null`. The GPU budget is kvplan's generic estimate with fixed reserves (plan/budget.py gpu_budget),
-not any engine's profile run."""
+not any engine's profile run, of the weights the model serves: a pooling model (embedding, classification, reward:
+engines/vllm_pooling.py, the pinned release's rule) loads no untied LM head, as vllm_pooling_budget.without_lm_head
+drops it from vLLM's budget, so the plan's note that it runs on a pooling runner and its weights agree."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..plan.budget import gpu_budget
 from ..plan.capacity import capacity
+from ..plan.sharding import stage_weights
+from .vllm_pooling_budget import without_lm_head
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,9 @@ class IdealEngine:
                stage=None, context: Optional[int] = None, max_num_batched_tokens: Optional[int] = None,
                max_num_seqs: Optional[int] = None, **_):
         util = self.default_gpu_util if gpu_util is None else gpu_util
-        return gpu_budget(spec, tp, gpu, util, max_num_batched_tokens, gpu_memory, stage, not self.enforce_eager)
+        served = without_lm_head(spec)  # a pooling model serves no untied LM head (vllm_pooling_budget.py)
+        budget = gpu_budget(served, tp, gpu, util, max_num_batched_tokens, gpu_memory, stage, not self.enforce_eager)
+        return budget if served is spec else _headless(budget, served, tp, stage)
 
     def capacity(self, stage_specs: list, *, context: int, precision, tp: int, budgets: list,
                  block_size: int, max_num_seqs: Optional[int] = None, **_) -> EngineResult:
@@ -58,3 +64,15 @@ class IdealEngine:
             most, limited = max_num_seqs, "max_num_seqs"
         return EngineResult(None, most, limited, min(n.kv_blocks for n in numbers),
                             min(n.kv_capacity_tokens for n in numbers), block_size)
+
+
+def _headless(budget, spec, tp: int, stage):
+    """`budget` (gpu_budget of `spec`, whose untied LM head without_lm_head dropped), said so, with a pipeline's last
+    stage holding no head either: gpu_budget's stage_weights reads a spec without an lm_head group as tied, and
+    loads the embedding again there (stage_weights `head`)."""
+    weights = stage_weights(spec, tp, stage, head=False)
+    extra = budget.weights_bytes_per_gpu - weights
+    terms = tuple(replace(t, bytes=weights, source=t.source + "; no LM head (a pooling model serves none)")
+                  if t.name == "weights" else t for t in budget.terms)
+    return replace(budget, kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu + extra,
+                   weights_bytes_per_gpu=weights, terms=terms)

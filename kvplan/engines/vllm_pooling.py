@@ -15,9 +15,13 @@ _SUFFIX_TO_DEFAULTS its name ends with (0.11.1 :1767-1783, 0.34.0 :2384-2401; it
 0.14.0: kvplan takes it for every release), and generate where none matches. kvplan holds no registry, so
 pooling_runner reads the suffixes and two lists of registered classes whose names say otherwise (the registries of
 0.11.0-0.34.0 read by hand, each class's own is_pooling_model checked in 0.34.0). Not modelled: the speculative
-heads named *MTPModel / *DraftModel, generating classes never served as the model itself; and 0.11.0-0.13.0's
-get_pooling_config failing at start-up where the Pooling module's config.json is missing or names a mode it does not
-know (0.11.0:751-757, :765-782; no `or {}` until 0.14.0:800), which kvplan, not reading that file, plans as pooling.
+heads named *MTPModel / *DraftModel, generating classes never served as the model itself.
+
+The Pooling module's own config.json (model/st_modules.py) names a pooling type that vLLM's pooler takes over the
+class's default (config/model.py 0.11.0:566-575, 0.34.0:807-821): each release reads it its own way (ST_MODE_RULES;
+st_pooling_types, st_legacy_pooling_type), which vllm_pooling_budget.incremental_prefill turns into chunked prefill
+and prefix caching; 0.11.0-0.13.0 stop at start-up where that file is missing or first names a type they do not
+know (0.11.0:751-757, :765-782; no `or {}` until 0.14.0:800): st_pooling_refusal says so in one line.
 
 LlamaModel, MistralModel, Qwen2Model, Gemma2Model and DeepseekV3BidirectionalModel stay pooling by their suffix,
 although the registry maps them to a generating class (0.34.0 registry.py:240, :247, :251, :233, :232), so that from
@@ -62,6 +66,101 @@ GENERATING_NAMED = frozenset({
 # sentence-transformers' "models.Pooling" alone (0.11.0:742, 0.14.0:781, 0.29.0:858)
 ST_POOLING_TYPES = (((0, 30), frozenset(POOLING_TYPES), "transformers_utils/config.py 0.30.0:56-59"),
                     ((0, 0), frozenset(POOLING_TYPES[:1]), "transformers_utils/config.py 0.29.0:858"))
+
+
+# How a release reads the Pooling module's config.json fields (st_modules.pooling_mode_fields), newest first:
+# "named" (0.30.0:946-949, 0.34.0:1113-1116: a string "pooling_mode", or a key set to true), "flags" (0.14.0:805-813,
+# 0.29.0:882-890: keys set to true; each a sequence or token type it knows sets that type, the last one read wins,
+# others are skipped: config/pooler.py 0.14.0:14-18 SEQ_POOLING_TYPES CLS / LAST / MEAN, TOK_POOLING_TYPES ALL /
+# STEP), "first" (0.11.0:751-762, 0.13.0:774-786: the first key set to true names the one pooling_type, which must be
+# one of get_pooling_config_name's five, 0.11.0:765-782, else NotImplementedError; no file is an AttributeError,
+# None having no .items(), until 0.14's `or {}`)
+ST_MODE_RULES = (((0, 30), "named", "transformers_utils/config.py 0.30.0:946-949"),
+                 ((0, 14), "flags", "transformers_utils/config.py 0.14.0:800-813"),
+                 ((0, 0), "first", "transformers_utils/config.py 0.11.0:751-762"))
+SEQ_TYPES, TOK_TYPES = ("CLS", "LAST", "MEAN"), ("ALL", "STEP")
+LEGACY_TYPES = ("LAST", "ALL", "CLS", "STEP", "MEAN")  # get_pooling_config_name's (0.11.0:775, 0.13.0:799)
+
+
+def pooling_type_name(field: str) -> str:
+    """A Sentence Transformers pooling field or mode as vLLM names its pooling type (parse_pooling_type,
+    transformers_utils/config.py 0.14.0:820-831, 0.34.0:1141-1152; get_pooling_config_name before, 0.11.0:765-782):
+    without "pooling_mode_", up to its first "_", "lasttoken" as "last", upper-case ("pooling_mode_mean_tokens":
+    MEAN, "pooling_mode_lasttoken": LAST, "pooling_mode_max_tokens": MAX, which names no vLLM type)."""
+    name = field.replace("pooling_mode_", "") if "pooling_mode_" in field else field
+    name = name.split("_", 1)[0]
+    return ("last" if "lasttoken" in name else name).upper()
+
+
+_NOT_LISTED = object()
+
+
+def _read_module(spec, version: str):
+    """The pooling_mode_fields of the Pooling module vLLM `version` reads (the first item of a type it looks for,
+    st_modules.py), None where it has no config.json; _NOT_LISTED where modules.json lists none it looks for."""
+    looked_for = release_rule(ST_POOLING_TYPES, version)
+    listed = zip(getattr(spec, "st_pooling", ()), getattr(spec, "st_pooling_modes", ()))
+    return next((fields for kind, fields in listed if kind in looked_for), _NOT_LISTED)
+
+
+def st_pooling_types(spec, version: Optional[str] = None) -> tuple:
+    """(seq, tok): the sequence and token pooling types vLLM `version` (0.14 on; None: PINNED) takes from the
+    Sentence Transformers Pooling module's config.json over the class's defaults (config/model.py 0.14.0:537-549,
+    0.34.0:807-821: the file's values first, the class's where it sets none), each None where it names none."""
+    fields = _read_module(spec, version or PINNED)
+    if fields is _NOT_LISTED or not fields:
+        return None, None
+    named = release_rule(ST_MODE_RULES, version or PINNED) == "named"
+    seq = tok = None
+    for key, value in fields:
+        if value is True or (named and key == "pooling_mode"):
+            kind = pooling_type_name(value if isinstance(value, str) else key)
+            seq, tok = (kind if kind in SEQ_TYPES else seq), (kind if kind in TOK_TYPES else tok)
+    return seq, tok
+
+
+def st_legacy_pooling_type(spec, version: str) -> Optional[str]:
+    """The one pooling_type vLLM `version` (0.11-0.13) takes from the Pooling module's config.json over the class's
+    (config/model.py 0.11.0:566-575), None where it names none, or where that release stops on the file instead
+    (st_pooling_refusal says why)."""
+    if st_pooling_refusal(spec, version):
+        return None
+    fields = _read_module(spec, version)
+    first = next((key for key, value in fields or () if value is True), None) if fields is not _NOT_LISTED else None
+    return None if first is None else pooling_type_name(first)
+
+
+def st_pooling_refusal(spec, version: Optional[str]) -> Optional[str]:
+    """Why vLLM `version` (None: PINNED) stops at start-up on the Sentence Transformers Pooling module's config.json
+    (0.11-0.13 only, ST_MODE_RULES "first": no such file, or a first key set to true naming a type it does not know);
+    None where it starts. Said before any figure, as vLLM does before profiling (ModelConfig)."""
+    version = version or PINNED
+    if release_rule(ST_MODE_RULES, version) != "first":
+        return None
+    fields = _read_module(spec, version)
+    if fields is _NOT_LISTED:
+        return None
+    path = f"{getattr(spec, 'name', 'the model')}'s Sentence Transformers Pooling module"
+    if fields is None:
+        return (f"{path} has no config.json, which vLLM {version} reads for its pooling type and stops without "
+                f"(transformers_utils/config.py get_pooling_config: None has no .items(), until 0.14); add it, or "
+                f"plan a later release.")
+    first = next((key for key, value in fields if value is True), None)
+    if first is not None and pooling_type_name(first) not in LEGACY_TYPES:
+        return (f"{path}'s config.json names {first!r} first, pooling type {pooling_type_name(first)}, which vLLM "
+                f"{version} does not know (get_pooling_config_name: NotImplementedError; it knows "
+                f"{', '.join(LEGACY_TYPES)}); plan 0.14 or later, which skips it.")
+    return None
+
+
+def refuse_st_pooling(spec, version: Optional[str]) -> None:
+    """Raise st_pooling_refusal's line where vLLM `version` stops on the Pooling module's config.json (estimate and
+    check, before any figure, beside vllm.refuse_encoder_only)."""
+    from ..errors import KvplanError
+
+    refusal = st_pooling_refusal(spec, version)
+    if refusal:
+        raise KvplanError(refusal)
 
 
 def suffix_runner(architecture: str) -> str:

@@ -1,7 +1,8 @@
 """MODEL ids that are neither bundled nor local: config.json (and the safetensors metadata, for the exact size; for a
 config with no quantization_config, the repo's hf_quant_config.json, as vLLM reads it; and, only for --quantization
 awq / gptq of a config with still no quantization settings, the settings file vLLM reads then; and the repo's
-Sentence Transformers modules.json, whose Pooling module makes vLLM's runner pooling) from the Hugging Face Hub
+Sentence Transformers modules.json, whose Pooling module makes vLLM's runner pooling, and that module's own
+config.json) from the Hugging Face Hub
 through huggingface_hub, within one total deadline for everything a MODEL asks
 (--hub-timeout, else KVPLAN_HUB_TIMEOUT, else DEFAULT_HUB_TIMEOUT): a HEAD without the client's retries first,
 so that 404 and 401 answer at once and 429/5xx are retried exactly once (after Retry-After when it fits), a
@@ -29,7 +30,7 @@ from .parse import parse_config
 from .quantization import (MODELOPT_FILE, QUANT_CONFIG_FILES, has_quantization_settings, reads_modelopt_file,
                            settings_file_method, settings_file_names, with_modelopt_file, with_settings_file)
 from .spec import ModelSpec, Weights
-from .st_modules import MODULES_FILE, pooling_modules
+from .st_modules import MODULES_FILE, pooling_modules, read_pooling_modes
 
 # A branch or tag (one path component), a 40-hex commit, or a pull-request ref (refs/pr/N) of the Hub.
 REVISION = re.compile(r"^(?:[0-9a-f]{40}|refs/pr/[0-9]{1,9}|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$", re.ASCII)
@@ -278,6 +279,9 @@ _MODELOPT_UNCHECKED = (UNCHECKED_LEAD + MODELOPT_FILE + " ({why}), which vLLM re
 _MODULES_UNCHECKED = (UNCHECKED_LEAD + MODULES_FILE + " ({why}), whose Sentence Transformers Pooling module, where it "
                       "lists one, makes vLLM serve the model on its pooling runner: the runner is taken from the "
                       "architecture alone; ask again, or pass a local folder")
+_POOLING_UNCHECKED = (UNCHECKED_LEAD + "Sentence Transformers Pooling module's {name} ({why}), whose pooling "
+                      "type vLLM takes over the class's (a MEAN or CLS one turns chunked prefill and prefix caching "
+                      "off): the class's default is planned; ask again, or pass a local folder")
 
 
 def unchecked_notes(notes) -> tuple:
@@ -369,13 +373,35 @@ def _with_hub_modelopt_file(raw, model_id: str, revision: Optional[str], deadlin
 
 
 def _hub_pooling_modules(model_id: str, revision: Optional[str], deadline: float, snapshot: Path) -> tuple:
-    """(the Pooling module types the repo's modules.json lists, or (); a note when the Hub could not say): asked of
-    every repo, as vLLM's get_pooling_config asks whatever the architecture (st_modules.py)."""
+    """(the Pooling module types the repo's modules.json lists, what vLLM reads of each one's config.json (both
+    st_modules.read_pooling_modes; ((), ()) without modules.json), the notes where the Hub could not say): asked of
+    every repo, as vLLM's get_pooling_config asks whatever the architecture (st_modules.py); a Pooling module's
+    config.json only where modules.json lists one, the same way (vLLM: get_hf_file_to_dict, transformers_utils/
+    repo_utils.py 0.34.0:497-522, the cache first, then the Hub). Where the Hub cannot say, the module reads as
+    naming no type: the class's default, as vLLM takes it when the download fails (`or {}`, 0.14 on)."""
     path, unchecked = _repo_file_path(model_id, revision, deadline, snapshot, MODULES_FILE, _MODULES_UNCHECKED)
     if path is None:
-        return (), unchecked or None
+        return (), (), (unchecked,) if unchecked else ()
     name = _hub_file_name(MODULES_FILE, model_id, revision)
-    return pooling_modules(parse_json(read_regular(path, MAX_JSON_BYTES, name), name), name), None
+    modules = pooling_modules(parse_json(read_regular(path, MAX_JSON_BYTES, name), name), name)
+    notes = []
+
+    def read(file_name: str) -> tuple:
+        where = _hub_file_name(file_name, model_id, revision)
+        found, missed = _repo_file_path(model_id, revision, deadline, snapshot, file_name,
+                                        _POOLING_UNCHECKED.replace("{name}", _braced(file_name)))
+        if missed:
+            notes.append(missed)
+            return {}, where
+        return (parse_json(read_regular(found, MAX_JSON_BYTES, where), where) if found else None), where
+
+    types, modes = read_pooling_modes(modules, read)
+    return types, modes, tuple(notes)
+
+
+def _braced(text: str) -> str:
+    """`text` as a literal within a str.format template (a repo's own path may hold braces)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _raise(exc: Exception):
@@ -491,12 +517,12 @@ def from_hub(model_id: str, revision: Optional[str], raw_out: Optional[list] = N
     raw, modelopt = _with_hub_modelopt_file(_hub_config(Path(config), model_id, revision), model_id, revision,
                                             deadline, snapshot)
     raw, settings = _with_hub_settings(raw, model_id, revision, quantization, deadline, seconds, snapshot)
-    pooling, modules = _hub_pooling_modules(model_id, revision, deadline, snapshot)
+    pooling, modes, modules = _hub_pooling_modules(model_id, revision, deadline, snapshot)
     if raw_out is not None:
         raw_out.append(raw)
     weights, note = _hub_weights(model_id, revision, deadline - time.monotonic())
     spec = parse_config(raw, model_id, weights)
     if pooling:
-        spec = replace(spec, st_pooling=pooling)
-    notes = tuple(n for n in (modelopt, settings, modules, note) if n)
+        spec = replace(spec, st_pooling=pooling, st_pooling_modes=modes)
+    notes = tuple(n for n in (modelopt, settings, *modules, note) if n)
     return replace(spec, notes=spec.notes + notes) if notes else spec

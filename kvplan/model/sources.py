@@ -18,7 +18,8 @@ for it.
 
 A Sentence Transformers modules.json beside config.json (a folder's, or the Hub repo's: asked for every Hub model,
 as vLLM asks for it) is read for the Pooling module it may list (st_modules.py), which makes vLLM serve the model on
-its pooling runner (ModelSpec.st_pooling; engines/vllm_pooling.py); a bundled spec never asks its Hub repo.
+its pooling runner (ModelSpec.st_pooling; engines/vllm_pooling.py), and so is that module's own config.json, whose
+pooling type vLLM takes over the class's (ModelSpec.st_pooling_modes); a bundled spec never asks its Hub repo.
 
 Every read is bounded (files.py): only regular files are opened, JSON with limits on size, nesting and digits,
 safetensors headers under a size cap before anything is allocated."""
@@ -39,7 +40,7 @@ from .parse import parse_config
 from .quantization import (MODELOPT_FILE, has_quantization_settings, reads_modelopt_file, settings_file_method,
                            settings_file_names, with_modelopt_file, with_settings_file)
 from .spec import ModelSpec, Weights
-from .st_modules import MODULES_FILE, pooling_modules
+from .st_modules import MODULES_FILE, pooling_modules, read_pooling_modes
 
 __all__ = ["bundled_files", "bundled_names", "did_you_mean", "find_bundled", "load_bundled", "spec_dir", "load_json",
            "local_weights", "parse_json", "read_regular", "weights_from_counts", "check_revision", "from_hub",
@@ -60,13 +61,22 @@ def _local_modelopt_file(raw, folder: Path) -> tuple:
 
 
 def _local_pooling_modules(folder: Path) -> tuple:
-    """The Pooling module types the folder's modules.json lists (st_modules.pooling_modules); () without one. vLLM
-    reads it when it is a file (transformers_utils/repo_utils.py 0.34.0:262-266 file_or_path_exists)."""
+    """(types, modes): the Pooling module types the folder's modules.json lists and what vLLM reads of each one's
+    config.json (st_modules.pooling_modules, read_pooling_modes); ((), ()) without one. vLLM reads each file when it
+    is a file (transformers_utils/repo_utils.py 0.34.0:262-266 file_or_path_exists, :481-483 try_get_local_file:
+    `Path(model) / file_name`)."""
     path = folder / MODULES_FILE
     if not path.is_file():
-        return ()
+        return (), ()
     name = f"{MODULES_FILE} in {quote(str(folder))}"  # the name first: a long folder is cut short by quote()
-    return pooling_modules(parse_json(read_regular(path, MAX_JSON_BYTES, name), name), name)
+    modules = pooling_modules(parse_json(read_regular(path, MAX_JSON_BYTES, name), name), name)
+
+    def read(file_name: str) -> tuple:
+        where = f"{file_name} in {quote(str(folder))}"
+        found = folder / file_name
+        return (parse_json(read_regular(found, MAX_JSON_BYTES, where), where) if found.is_file() else None), where
+
+    return read_pooling_modes(modules, read)
 
 
 def _local_settings_file(raw, folder: Path, quantization: Optional[str]) -> tuple:
@@ -83,24 +93,24 @@ def from_path(path: Path, raw_out: Optional[list] = None, quantization: Optional
     """The spec of a model folder or config file. With no quantization_config in config.json, a folder's (or a file
     named config.json's neighbour) hf_quant_config.json is read as it, as vLLM does; then `quantization` (the -q
     flag): awq / gptq read their settings file from there when there is still none. The modules.json there gives
-    the Pooling modules it lists (ModelSpec.st_pooling)."""
+    the Pooling modules it lists (ModelSpec.st_pooling) and their config.json's pooling types (st_pooling_modes)."""
     folder = path if path.is_dir() else path.parent
     config = path / "config.json" if path.is_dir() else path
     if path.is_dir() and not config.exists():
         raise KvplanError(f"MODEL folder {quote(str(path))} has no config.json.")
-    raw, read, pooling = load_json(config), (), ()
+    raw, read, (pooling, modes) = load_json(config), (), ((), ())
     in_folder = path.is_dir() or config.name == "config.json"
     if in_folder:
         raw, modelopt = _local_modelopt_file(raw, folder)
         raw, settings = _local_settings_file(raw, folder, quantization)
         read = tuple(note for note in (modelopt, settings) if note)
-        pooling = _local_pooling_modules(folder)
+        pooling, modes = _local_pooling_modules(folder)
     if raw_out is not None:
         raw_out.append(raw)
     weights, problem = local_weights(folder) if in_folder else (None, None)
     spec = parse_config(raw, str(path))
     if pooling:
-        spec = replace(spec, st_pooling=pooling)
+        spec = replace(spec, st_pooling=pooling, st_pooling_modes=modes)
     if read:
         spec = replace(spec, notes=spec.notes + read)
     if problem:

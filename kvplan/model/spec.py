@@ -77,6 +77,10 @@ class ModelSpec:
     # vLLM then serves the model on its pooling runner before looking at its architecture (engines/vllm_pooling.py);
     # () where it lists none or there is no such file
     st_pooling: tuple = ()
+    # beside each of st_pooling, what vLLM reads of that Pooling module's own config.json (st_modules.
+    # pooling_mode_fields: ((key, value), ...) naming its pooling type; None where there is no such file), which
+    # overrides the class's pooling type (engines/vllm_pooling.py st_pooling_types)
+    st_pooling_modes: tuple = ()
     mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
     mtp_modules: int = 0  # those blocks: the MTP modules vLLM builds to draft with (speculative method mtp)
     mtp_module: tuple = ()  # ParamGroups of one of them as vLLM builds it (params.mtp_module_groups)

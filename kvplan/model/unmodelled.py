@@ -178,6 +178,11 @@ ENCODER_ONLY = {
     # Gemma3TextModelConfig: is_causal = not use_bidirectional_attention (models/config.py 0.32.0:81-85, 0.34.0
     # :218-222), read by gemma3.py 0.32.0:165-174 to pick EncoderOnlyAttention; EmbeddingGemma ships the flag true
     "Gemma3TextModel": ("use_bidirectional_attention", True),
+    # LFM2's embedding class (registry.py 0.33.0:233, 0.34.0:238; none before): its attention layers are
+    # EncoderOnlyAttention (lfm2.py 0.34.0:164, `bidirectional=True` from :514) and its short-convolution layers
+    # Lfm2BidirectionalShortConv (:348-352), plain linear layers that keep no conv state (not ShortConv, a MambaBase):
+    # no cache of any kind (@attn_type("encoder_only"), seq pooling CLS: :500-502)
+    "Lfm2BidirectionalModel": None,
 }
 
 
