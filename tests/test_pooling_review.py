@@ -348,3 +348,18 @@ def test_lfm2_bidirectional_is_encoder_only(tmp_path):
     path.write_text(json.dumps(config))
     line = one_error_line(run_kvplan("estimate", path, "--gpu", "h100", "-c", "8192"))
     assert "(Lfm2BidirectionalModel) is an encoder-only model" in line, line
+
+
+@pytest.mark.parametrize("version, refused", [("0.11.0", True), ("0.13.0", True), ("0.14.0", False)])
+def test_a_remedys_release_meets_the_pooling_modules_refusal(tmp_path, version, refused):
+    """A remedy that tries another release asks VllmEngine.configuration_refusal, which carries the same 0.11-0.13
+    start-up failure (no 1_Pooling/config.json: None.items(), transformers_utils/config.py 0.11.0:751-762) as a
+    refusal on the engine, so no remedy names a release that stops there."""
+    from kvplan.engines.vllm_engine import VllmEngine
+    from kvplan.model.sources import resolve
+    from kvplan.plan.catalog import find_gpu
+
+    spec = resolve(str(_folder(tmp_path, f"nofile-{version}", None)))
+    asked = dict(engine=f"vllm=={version}", kv_dtype="auto", context=8192, block_size=None)
+    refusal = VllmEngine(version).configuration_refusal(spec, asked, 1, find_gpu("H100"))
+    assert (refusal is not None and refusal.field == "engine" and "has no config.json" in refusal.reason) is refused

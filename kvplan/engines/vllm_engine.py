@@ -134,6 +134,7 @@ class VllmEngine:
         return configuration_refusal(viewed, precision, tp=tp, length=asked["context"],
                                      block_size=asked["block_size"], version=engine.version, capability=capability,
                                      gpu_name=device_name(gpu)) or _encoder_only_refusal(spec, engine.version) \
+            or _st_pooling_refusal(spec, engine.version) \
             or text_only_refusal(spec, engine.version, engine.flags) or _soft_tokens_refusal(spec, engine) \
             or _release_lora_refusal(spec, engine)
 
@@ -318,6 +319,17 @@ def _encoder_only_refusal(spec, version: str):
     except KvplanError as exc:
         return Refusal(str(exc), None, configuration=True, field="engine")
     return None
+
+
+def _st_pooling_refusal(spec, version: str):
+    """A release that stops on the Sentence Transformers Pooling module's config.json (vllm_pooling.st_pooling_refusal:
+    0.11-0.13) as a refusal of the release, so that a remedy never names it; the release asked meets it before the
+    engine runs (commands/estimate.py, check.py), so here only a remedy's other releases do."""
+    from .figures import Refusal
+    from .vllm_pooling import st_pooling_refusal
+
+    refused = st_pooling_refusal(spec, version)
+    return Refusal(refused, None, configuration=True, field="engine") if refused else None
 
 
 def _soft_tokens_refusal(spec, engine):
