@@ -16,6 +16,7 @@ import json
 
 import pytest
 from conftest import estimate_plan, one_error_line, run_kvplan
+from tests.hub_configs import LLAMA3_8B
 
 import kvplan
 from kvplan.errors import FieldError
@@ -136,3 +137,58 @@ def test_a_deployments_file_lists_its_engines_values(tmp_path):
                     "  engine: vllm==0.11.0\n")
     line = one_error_line(run_kvplan("check", "--file", str(path)))
     assert ":5:" in line and "vLLM 0.11.0's" in line and "turboquant" not in line
+
+
+# ---- D2-D4: quantisation settings vLLM itself stops on, refused in one line (not a traceback) -----------------------
+
+
+FP8_TENSOR = {"num_bits": 8, "type": "float", "strategy": "tensor", "symmetric": True, "dynamic": False}
+CT = {"quant_method": "compressed-tensors", "format": "float-quantized", "ignore": ["lm_head"],
+      "config_groups": {"group_0": {"targets": ["Linear"], "weights": FP8_TENSOR, "input_activations": FP8_TENSOR}}}
+
+
+def _config_error(tmp_path, qcfg) -> str:
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({**LLAMA3_8B, "quantization_config": qcfg}))
+    return one_error_line(run_kvplan("estimate", folder, "--gpu", "h100"))
+
+
+@pytest.mark.parametrize("ignore", [True, 1, -1])
+def test_a_compressed_tensors_ignore_vllm_cannot_iterate(tmp_path, ignore):
+    """compressed_tensors.py 0.32.0:254 casts ignore to a list without checking; should_ignore_layer iterates it: a
+    bool or a number raises TypeError."""
+    assert "'quantization_config.ignore' must be a list" in _config_error(tmp_path, {**CT, "ignore": ignore})
+
+
+def test_a_string_ignore_is_read_as_vllm_reads_it(tmp_path):
+    """A string is iterated letter by letter (no letter names a layer): the LM head then counts as quantised, as the
+    "Linear" target reaches it in vLLM too; no refusal."""
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({**LLAMA3_8B, "quantization_config": {**CT, "ignore": "lm_head"}}))
+    assert run_kvplan("estimate", folder, "--gpu", "h100").returncode == 0
+
+
+@pytest.mark.parametrize("where", ["ignore", "targets"])
+def test_a_pattern_that_does_not_compile(tmp_path, where):
+    """re:-prefixed entries are matched with re.match as each layer is built (config_utils.py
+    is_equal_or_regex_match): "re:(" raises re.error there."""
+    if where == "ignore":
+        qcfg, field = {**CT, "ignore": ["lm_head", "re:("]}, "quantization_config.ignore"
+    else:
+        group = {**CT["config_groups"]["group_0"], "targets": ["re:.*["]}
+        qcfg, field = {**CT, "config_groups": {"group_0": group}}, "quantization_config.config_groups.group_0.targets"
+    line = _config_error(tmp_path, qcfg)
+    assert f"'{field}' holds" in line and "not a regular expression" in line
+
+
+@pytest.mark.parametrize("sym", [[], {}, [True]])
+@pytest.mark.parametrize("dynamic", [None, {"+:model.layers.0.*": {"bits": 8}}])
+def test_a_gptq_sym_vllm_cannot_look_up(tmp_path, sym, dynamic):
+    """`(bits, sym) in TYPE_MAP` (gptq_marlin.py 0.11.0:236, auto_gptq.py 0.32.0:152) raises TypeError on a list or
+    an object, with or without dynamic rules."""
+    qcfg = {"quant_method": "gptq", "bits": 4, "group_size": 128, "desc_act": False, "sym": sym}
+    if dynamic:
+        qcfg["dynamic"] = dynamic
+    assert "'quantization_config.sym' must be true or false" in _config_error(tmp_path, qcfg)

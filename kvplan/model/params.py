@@ -243,7 +243,7 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
         opts = {"bits": bits, "group": group, "sparse24": sparse}
         if method in ("gptq", "gptq_marlin") and not sparse:  # GPTQModel's per-module overrides (gptq_dynamic.py)
             opts["dynamic"] = dynamic_rules(qcfg)
-            opts["sym"] = qcfg.get("sym")
+            opts["sym"] = _hashable_sym(qcfg)
         return f"int{bits}-{method}", opts
     if method == "bitsandbytes":
         return ("nf4", {}) if qcfg.get("load_in_4bit") else ("int8", {})
@@ -258,6 +258,17 @@ def quantized_format(qcfg: dict) -> tuple[str, dict]:
                                              f"checkpoints yet (it prices {priced}).")
     raise _refused(qcfg, "quant_method", f"names {json_value(method)}, a method no vLLM release registers (0.11.0 to "
                                          f"0.34.0); kvplan prices {priced}.")
+
+
+def _hashable_sym(qcfg: dict):
+    """A GPTQ config's sym, which vLLM looks up with the bits in its Marlin type map, `(bits, sym) in TYPE_MAP`
+    (gptq_marlin.py 0.11.0:236 is_gptq_marlin_compatible, asked of every GPTQ checkpoint on CUDA; auto_gptq.py
+    0.32.0:152 AutoGPTQConfig): a list or an object there stops it (unhashable), in every release."""
+    sym = qcfg.get("sym")
+    if isinstance(sym, (list, dict)):
+        raise _refused(qcfg, "sym", f"must be true or false, got {json_value(sym)}: vLLM looks (bits, sym) up in the "
+                                    f"GPTQ Marlin type map and stops at a list or an object.")
+    return sym
 
 
 def checkpoint_method(qcfg) -> str:

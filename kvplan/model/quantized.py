@@ -135,6 +135,19 @@ def _modelopt_scheme(algo: str, group_size, key: str) -> Scheme:
     return Scheme("nvfp4" if algo == "NVFP4" else "nvfp4-w4a16", 4, "nvfp4", input_scales=1 if algo == "NVFP4" else 0)
 
 
+def _checked_pattern(entry, field: str) -> str:
+    """A target / ignore entry as text, whose "re:" pattern compiles: vLLM matches it with re.match as it builds each
+    layer (config_utils.py is_equal_or_regex_match), so a pattern that does not compile stops start-up."""
+    pattern = str(entry)
+    if pattern.startswith("re:"):
+        try:
+            re.compile(pattern[3:])
+        except re.error as exc:
+            raise _refused(field, f"holds {json_value(pattern)}, not a regular expression ({exc}): vLLM stops "
+                                  f"matching layers against it.") from None
+    return pattern
+
+
 def _regex_or_name(pattern: str, name: str) -> bool:
     """compressed-tensors' match of a target / ignore entry (config_utils.py is_equal_or_regex_match)."""
     return bool(re.match(pattern[3:], name)) if pattern.startswith("re:") else pattern == name
@@ -167,8 +180,15 @@ class CheckpointFormat:
             if len(targets) == 1 and str(targets[0]).endswith("Attention"):
                 continue  # vLLM drops attention-only groups (from_config): KV-cache scales, not weights
             scheme = _ct_scheme(group, str(qcfg.get("format") or ""), name, self.key)
-            self.targets += [(str(t), scheme) for t in targets]
-        self.ignore = [str(p) for p in qcfg.get("ignore") or []]
+            field = f"{self.key}.config_groups.{name}.targets"
+            self.targets += [(_checked_pattern(t, field), scheme) for t in targets]
+        ignore = qcfg.get("ignore") or []
+        if not isinstance(ignore, (list, str, dict)):  # vLLM iterates it (should_ignore_layer): a number stops it
+            raise _refused(f"{self.key}.ignore", f"must be a list of layer names or re: patterns (vLLM iterates it "
+                                                 f"and stops at anything else), got {json_value(ignore)}.")
+        # a string is iterated as vLLM iterates it, letter by letter (compressed_tensors.py 0.32.0:254 casts, never
+        # checks), which names no layer
+        self.ignore = [_checked_pattern(p, f"{self.key}.ignore") for p in ignore]
 
     def _init_modelopt(self, qcfg: dict) -> None:
         inner = qcfg.get("quantization") if isinstance(qcfg.get("quantization"), dict) else qcfg
