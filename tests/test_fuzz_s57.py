@@ -154,10 +154,10 @@ def _config_error(tmp_path, qcfg) -> str:
     return one_error_line(run_kvplan("estimate", folder, "--gpu", "h100"))
 
 
-@pytest.mark.parametrize("ignore", [True, 1, -1])
+@pytest.mark.parametrize("ignore", [True, 1, -1, None, False, 0])
 def test_a_compressed_tensors_ignore_vllm_cannot_iterate(tmp_path, ignore):
-    """compressed_tensors.py 0.32.0:254 casts ignore to a list without checking; should_ignore_layer iterates it: a
-    bool or a number raises TypeError."""
+    """compressed_tensors.py 0.32.0:254 reads config.get("ignore", []) and casts it to a list without checking;
+    should_ignore_layer iterates it: null, a bool or a number raises TypeError."""
     assert "'quantization_config.ignore' must be a list" in _config_error(tmp_path, {**CT, "ignore": ignore})
 
 
@@ -192,3 +192,14 @@ def test_a_gptq_sym_vllm_cannot_look_up(tmp_path, sym, dynamic):
     if dynamic:
         qcfg["dynamic"] = dynamic
     assert "'quantization_config.sym' must be true or false" in _config_error(tmp_path, qcfg)
+
+
+@pytest.mark.parametrize("engine, hinted", [("vllm==0.11.0", False), ("vllm==0.20.0", True), ("vllm==0.32.0", True)])
+def test_the_int8_hint_only_where_the_release_takes_it(engine, hinted):
+    """int8_per_token_head is a --kv-cache-dtype value from 0.20.0 (config/cache.py:31), absent from 0.11.0's list
+    (auto, fp8, fp8_e4m3, fp8_e5m2, fp8_inc, bfloat16: config/cache.py 0.11.0:25-26): the hint names it only there."""
+    line = one_error_line(run_kvplan("estimate", "meta-llama/Llama-3.1-8B", "--gpu", "h100", "--kv-cache-dtype",
+                                     "int8", "--engine", engine))
+    assert ("use int8_per_token_head" in line) is hinted
+    if not hinted:
+        assert "auto, fp8, fp8_e4m3, fp8_e5m2, fp8_inc, bfloat16 (vLLM 0.11.0's" in line

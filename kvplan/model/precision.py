@@ -211,7 +211,7 @@ def check_kv_dtype(name, choices: tuple = NEWEST_KV_DTYPES, release: Optional[st
     if kv_dtype_name(name):
         return name.strip()
     hint = NOT_VLLM.get(str(name).strip().lower()) if isinstance(name, str) else None
-    if hint:
+    if hint and hint.split()[0] in choices:  # a hint the release takes (int8_per_token_head: 0.20 on); else the list
         raise FieldError("kv_dtype", f"{quote(name)} is not one of vLLM's KV-cache dtypes; use {hint}.")
     whose = f"vLLM {release}'s --kv-cache-dtype values" if release else \
         "vLLM 0.34's --kv-cache-dtype values, the newest release kvplan reads: no release is chosen"

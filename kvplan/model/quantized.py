@@ -182,8 +182,8 @@ class CheckpointFormat:
             scheme = _ct_scheme(group, str(qcfg.get("format") or ""), name, self.key)
             field = f"{self.key}.config_groups.{name}.targets"
             self.targets += [(_checked_pattern(t, field), scheme) for t in targets]
-        ignore = qcfg.get("ignore") or []
-        if not isinstance(ignore, (list, str, dict)):  # vLLM iterates it (should_ignore_layer): a number stops it
+        ignore = qcfg.get("ignore", [])
+        if not isinstance(ignore, (list, str, dict)):  # vLLM iterates it (should_ignore_layer): null, a number stop it
             raise _refused(f"{self.key}.ignore", f"must be a list of layer names or re: patterns (vLLM iterates it "
                                                  f"and stops at anything else), got {json_value(ignore)}.")
         # a string is iterated as vLLM iterates it, letter by letter (compressed_tensors.py 0.32.0:254 casts, never
