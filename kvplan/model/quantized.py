@@ -137,7 +137,10 @@ def _modelopt_scheme(algo: str, group_size, key: str) -> Scheme:
 
 def _checked_pattern(entry, field: str) -> str:
     """A target / ignore entry as text, whose "re:" pattern compiles: vLLM matches it with re.match as it builds each
-    layer (config_utils.py is_equal_or_regex_match), so a pattern that does not compile stops start-up."""
+    layer (config_utils.py is_equal_or_regex_match), so a pattern that does not compile stops start-up. Every ignore
+    entry is tried on every layer (find_matching_patterns); targets until the first match (utils.py 0.34.0:127-130),
+    so a broken target behind one that names every layer by itself would never be compiled: no real config has one,
+    and kvplan refuses it all the same."""
     pattern = str(entry)
     if pattern.startswith("re:"):
         try:
