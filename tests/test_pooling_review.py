@@ -335,7 +335,9 @@ def test_engine_none_loads_no_untied_head(tmp_path):
     firsts = [engine.budget(spec, 1, gpu, None, stage=first) for spec in specs]
     assert lasts[0].weights_bytes_per_gpu - lasts[1].weights_bytes_per_gpu == pytest.approx(head, abs=1)
     assert firsts[0].weights_bytes_per_gpu == pytest.approx(firsts[1].weights_bytes_per_gpu, abs=1)
-    assert lasts[0].kv_budget_bytes_per_gpu - lasts[1].kv_budget_bytes_per_gpu == pytest.approx(-head, abs=1)
+    logits = 256 * 152_064 * 4 * 3  # the generic reserve's sampler logits, which a pooling model has not
+    freed = lasts[1].kv_budget_bytes_per_gpu - lasts[0].kv_budget_bytes_per_gpu
+    assert freed == pytest.approx(head + logits, abs=1)
     assert "no LM head" in next(t.source for t in lasts[1].terms if t.name == "weights")
 
 
@@ -363,3 +365,28 @@ def test_a_remedys_release_meets_the_pooling_modules_refusal(tmp_path, version, 
     asked = dict(engine=f"vllm=={version}", kv_dtype="auto", context=8192, block_size=None)
     refusal = VllmEngine(version).configuration_refusal(spec, asked, 1, find_gpu("H100"))
     assert (refusal is not None and refusal.field == "engine" and "has no config.json" in refusal.reason) is refused
+
+
+def test_engine_none_reserves_no_logits_for_a_pooling_model(tmp_path):
+    """--engine none's generic activation reserve holds fp32 logits of 256 requests, three copies, for a model that
+    samples; a pooling model samples nothing: 256 x 151,936 (Qwen3's vocabulary) x 4 B x 3 = 466,747,392 B less."""
+    def activation(architecture):
+        folder = tmp_path / architecture
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(dict(QWEN3_8B, architectures=[architecture])))
+        result = _estimate(folder, "--gpu", "h100", "-c", "8192", "--engine", "none")
+        return next(t for t in result["plans"][0]["budget"]["terms"] if t["name"] == "activation")
+
+    generating, pooled = activation("Qwen3ForCausalLM"), activation("Qwen3ForSequenceClassification")
+    assert generating["bytes"] - pooled["bytes"] == 256 * 151_936 * 4 * 3 == 466_747_392
+    assert "logits" in generating["source"] and "logits" not in pooled["source"]
+
+
+def test_the_budget_line_says_the_weights_have_no_lm_head(tmp_path):
+    """The header names the checkpoint's weights; the budget line's smaller weights term says why it is smaller."""
+    folder = tmp_path / "cls"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(dict(QWEN3_8B, architectures=["Qwen3ForSequenceClassification"])))
+    for engine in ("vllm", "none"):
+        table = run_kvplan("estimate", folder, "--gpu", "h100", "-c", "8192", "--engine", engine).stdout
+        assert "(no LM head)" in " ".join(table.split())

@@ -13,6 +13,7 @@ from typing import Optional
 from ..plan.budget import gpu_budget
 from ..plan.capacity import capacity
 from ..plan.sharding import stage_weights
+from .vllm_pooling import pooling_runner
 from .vllm_pooling_budget import without_lm_head
 
 
@@ -50,7 +51,8 @@ class IdealEngine:
                max_num_seqs: Optional[int] = None, **_):
         util = self.default_gpu_util if gpu_util is None else gpu_util
         served = without_lm_head(spec)  # a pooling model serves no untied LM head (vllm_pooling_budget.py)
-        budget = gpu_budget(served, tp, gpu, util, max_num_batched_tokens, gpu_memory, stage, not self.enforce_eager)
+        budget = gpu_budget(served, tp, gpu, util, max_num_batched_tokens, gpu_memory, stage, not self.enforce_eager,
+                            pooling=pooling_runner(spec))
         return budget if served is spec else _headless(budget, served, tp, stage)
 
     def capacity(self, stage_specs: list, *, context: int, precision, tp: int, budgets: list,

@@ -96,10 +96,11 @@ def qkv_width(spec: ModelSpec, tp: int) -> int:
     return (spec.num_attention_heads // tp + 2 * -(-(spec.kv_heads or 1) // tp)) * head_dim
 
 
-def activation_peak_bytes(spec: ModelSpec, tp: int, max_num_batched_tokens: int) -> int:
+def activation_peak_bytes(spec: ModelSpec, tp: int, max_num_batched_tokens: int, sampler: bool = True) -> int:
     """kvplan's generic activation reserve: a forward pass over max_num_batched_tokens tokens (hidden state +
-    residual, this rank's q/k/v, gate/up and activated MLP outputs, in the model dtype), plus fp32 logits for 256
-    requests, three copies (logits, probabilities, sorted for top-p/top-k)."""
+    residual, this rank's q/k/v, gate/up and activated MLP outputs, in the model dtype), plus, where the model
+    samples (`sampler`; a pooling model does not), fp32 logits for 256 requests, three copies (logits,
+    probabilities, sorted for top-p/top-k)."""
     dtype_bytes = DTYPE_BYTES[spec.dtype]
     qkv = qkv_width(spec, tp)
     if spec.experts:  # routed tokens: each goes through experts_per_token experts
@@ -107,33 +108,35 @@ def activation_peak_bytes(spec: ModelSpec, tp: int, max_num_batched_tokens: int)
     else:
         mlp = 3 * spec.intermediate_size // tp
     per_token = (2 * spec.hidden_size + qkv + mlp) * dtype_bytes
-    sampler = SAMPLER_SEQUENCES * spec.vocab_size * 4 * SAMPLER_COPIES
-    return max_num_batched_tokens * per_token + sampler
+    logits = SAMPLER_SEQUENCES * spec.vocab_size * 4 * SAMPLER_COPIES if sampler else 0
+    return max_num_batched_tokens * per_token + logits
 
 
 def gpu_budget(spec: ModelSpec, tp: int, gpu: GPU, gpu_util: float, max_num_batched_tokens: Optional[int] = None,
-               gpu_memory: Optional[int] = None, stage=None, graphs: bool = True) -> Budget:
+               gpu_memory: Optional[int] = None, stage=None, graphs: bool = True, pooling: bool = False) -> Budget:
     """kvplan's generic estimate, engine-agnostic (the budget of `--engine none`):
 
         kv_budget = gpu_memory x gpu_util - weights / tp - activation_peak - cuda_context - cuda_graphs - nccl
 
     with fixed reserves: CUDA context 0.5 GiB, CUDA graphs 1.25 GiB and, when tp > 1, NCCL 1.75 GiB (calibrated
     before kvplan had an engine model, on vLLM PR #10511's Llama-3-8B H100 profile, case A11). `stage`: a
-    sharding.Stage, whose own layers and embeddings the GPU holds. `graphs=False`: no CUDA graphs (--enforce-eager)."""
+    sharding.Stage, whose own layers and embeddings the GPU holds. `graphs=False`: no CUDA graphs (--enforce-eager).
+    `pooling`: a model served by a pooling runner, which samples nothing (no logits in the activation reserve)."""
     tokens = max_num_batched_tokens or IDEAL_BATCHED_TOKENS
     memory = gpu_memory or gpu.memory_bytes
     usable = int(memory * gpu_util)
     weights = stage_weights(spec, tp, stage)
-    activation = activation_peak_bytes(spec, tp, tokens)
+    activation = activation_peak_bytes(spec, tp, tokens, sampler=not pooling)
+    logits = "" if pooling else f" + fp32 logits of {SAMPLER_SEQUENCES} requests x {SAMPLER_COPIES}"
+    graph_kind = "CUDA" if pooling else "decode"  # a pooling model decodes nothing
     nccl = NCCL_BYTES if tp > 1 else 0
     graph_bytes = CUDA_GRAPH_BYTES if graphs else 0
     kv = usable - weights - activation - CUDA_CONTEXT_BYTES - graph_bytes - nccl
     terms = (BudgetTerm("memory", usable, f"{gpu.name} memory as the CUDA runtime reports it x gpu_util"),
              BudgetTerm("weights", weights, f"{spec.weights.source}, split over {tp} GPU(s)"),
-             BudgetTerm("activation", activation, f"forward over {tokens} tokens + fp32 logits of "
-                                                  f"{SAMPLER_SEQUENCES} requests x {SAMPLER_COPIES} (generic)"),
+             BudgetTerm("activation", activation, f"forward over {tokens} tokens{logits} (generic)"),
              BudgetTerm("cuda_context", CUDA_CONTEXT_BYTES, "fixed 0.5 GiB (CUDA context, cuBLAS workspaces)"),
-             BudgetTerm("cuda_graphs", graph_bytes, "fixed 1.25 GiB (decode graphs)" if graphs else
+             BudgetTerm("cuda_graphs", graph_bytes, f"fixed 1.25 GiB ({graph_kind} graphs)" if graphs else
                         "0: --enforce-eager (no CUDA graphs)"),
              BudgetTerm("nccl", nccl, NCCL_SOURCE))
     return Budget(kv, "gpu", gpu.name, memory, gpu_util, usable, weights, activation, CUDA_CONTEXT_BYTES,

@@ -133,7 +133,8 @@ def budget_line(plan: Plan, spell=str) -> str:
     terms = f"{b.gpu_name} {size(b.gpu_memory_bytes)} x {b.gpu_util:.2f}"
     for t in b.terms:
         if t.name in TERM_NAMES and (t.bytes or t.name in ("weights", "profile_peak", "activation")):
-            terms += f" - {TERM_NAMES[t.name]} {size(t.bytes)}"
+            headless = " (no LM head)" if t.name == "weights" and "; no LM head" in t.source else ""  # pooling
+            terms += f" - {TERM_NAMES[t.name]} {size(t.bytes)}{headless}"
     whose = f", {b.engine}" if b.engine else ", kvplan's generic reserves"
     where = f" pp stage {b.stage}" if b.stage is not None else ""
     left = b.kv_budget_bytes_per_gpu
