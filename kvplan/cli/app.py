@@ -13,7 +13,7 @@ from ..errors import FieldError, KvplanError, quote
 from ..units import AUTO_LENGTHS
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
-                    FULLY_SHARDED_LORAS_HELP,
+                    FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -144,6 +144,8 @@ MAX_LORAS = typer.Option(None, "--max-loras", help=MAX_LORAS_HELP)
 MAX_LORA_RANK = typer.Option(None, "--max-lora-rank", help=MAX_LORA_RANK_HELP)
 LORA_DTYPE = typer.Option(None, "--lora-dtype", help=LORA_DTYPE_HELP)
 FULLY_SHARDED_LORAS = typer.Option(False, "--fully-sharded-loras", help=FULLY_SHARDED_LORAS_HELP)
+RUNNER = typer.Option("auto", "--runner", help=RUNNER_HELP)
+CONVERT = typer.Option("auto", "--convert", help=CONVERT_HELP)
 # the other flags that change capacity, declared once for estimate and check
 QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
 DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
@@ -231,6 +233,8 @@ def estimate(
     max_lora_rank: Optional[int] = MAX_LORA_RANK,
     lora_dtype: Optional[str] = LORA_DTYPE,
     fully_sharded_loras: bool = FULLY_SHARDED_LORAS,
+    runner: str = RUNNER,
+    convert: str = CONVERT,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -244,6 +248,8 @@ def estimate(
     from ..engines import (EngineFlags, cpu_offload_gb, data_parallel_size, enable_eplb, enable_lora, encoder_tp_mode,
                            gpu_blocks_override, ignored_lora, media_limits, mm_processor_kwargs, speculative_config)
     from ..render import check_format
+
+    from ..engines.vllm_runner_flag import convert_choice, runner_choice
 
     check_format(fmt)
     balancer = enable_eplb(eplb, eplb_config, redundant)
@@ -269,7 +275,8 @@ def estimate(
                                        mm_processor_kwargs=mm_processor_kwargs(processor_kwargs),
                                        enable_eplb=balancer, enable_lora=adapters,
                                        lora_ignored=ignored_lora(lora, max_loras, max_lora_rank, lora_dtype,
-                                                                 fully_sharded_loras)))
+                                                                 fully_sharded_loras),
+                                       runner=runner_choice(runner), convert=convert_choice(convert)))
     show(result, fmt, chart=chart)
 
 
@@ -305,7 +312,8 @@ def check(
                                        "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size, "
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
                                        "pp_layer_partition, gpu_memory, gpus_per_node, enable_lora, max_loras, "
-                                       "max_lora_rank, lora_dtype, fully_sharded_loras). See docs/ci.md."),
+                                       "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert). See "
+                                       "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
     pp: Optional[int] = typer.Option(None, "-pp", "--pipeline-parallel-size", "--pp",
@@ -343,6 +351,8 @@ def check(
     max_lora_rank: Optional[int] = MAX_LORA_RANK,
     lora_dtype: Optional[str] = LORA_DTYPE,
     fully_sharded_loras: bool = FULLY_SHARDED_LORAS,
+    runner: Optional[str] = typer.Option(None, "--runner", help=RUNNER_HELP),
+    convert: Optional[str] = typer.Option(None, "--convert", help=CONVERT_HELP),
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     max_num_seqs: Optional[int] = MAX_NUM_SEQS,
@@ -377,7 +387,7 @@ def check(
                    max_num_batched_tokens=max_num_batched_tokens, pp_layer_partition=pp_partition,
                    gpu_memory=gpu_memory, gpus_per_node=gpus_per_node, enable_lora=lora or None,
                    max_loras=max_loras, max_lora_rank=max_lora_rank, lora_dtype=lora_dtype,
-                   fully_sharded_loras=fully_sharded_loras or None)
+                   fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -22,6 +22,7 @@ FLAGS = {
     "num_redundant_experts": "--num-redundant-experts", "gpus_per_node": "--gpus-per-node",
     "enable_lora": "--enable-lora", "max_loras": "--max-loras",
     "max_lora_rank": "--max-lora-rank", "lora_dtype": "--lora-dtype", "fully_sharded_loras": "--fully-sharded-loras",
+    "runner": "--runner", "convert": "--convert",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -38,7 +39,7 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
                        "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
-                       "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras")
+                       "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -119,6 +120,12 @@ LORA_DTYPE_HELP = ("As vLLM's --lora-dtype (with --enable-lora): auto (the model
                    "bfloat16.")
 FULLY_SHARDED_LORAS_HELP = ("As vLLM's --fully-sharded-loras (with --enable-lora): the S-LoRA split, column layers' "
                             "A by rank and row layers' B by output over the TP ranks (tp must divide the rank).")
+RUNNER_HELP = ("As vLLM's --runner: auto (the architecture's, or pooling by a Sentence Transformers modules.json; "
+               "the default), generate, or pooling (no LM head, the pooler's profile pass; a generating class "
+               "converted by --convert). Where the class cannot, vLLM's refusal.")
+CONVERT_HELP = ("As vLLM's --convert: auto (the default), none, embed, classify (a score head, not priced), or "
+                "reward (vLLM 0.11-0.14): the pooling adapter for a generating class; from vLLM 0.22 it picks the "
+                "pooling runner under --runner auto.")
 # the flags that change capacity besides the engine's (estimate and check alike)
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
                    "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")

@@ -29,7 +29,7 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
                  "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
-                 "fully_sharded_loras")
+                 "fully_sharded_loras", "runner", "convert")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -77,6 +77,8 @@ class Deployment:
     max_lora_rank: Optional[int] = None  # vLLM's --max-lora-rank (None: 16)
     lora_dtype: Optional[str] = None  # vLLM's --lora-dtype (None: auto)
     fully_sharded_loras: bool = False  # vLLM's --fully-sharded-loras
+    runner: str = "auto"  # vLLM's --runner (engines/vllm_runner_flag.py)
+    convert: str = "auto"  # vLLM's --convert
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -199,6 +201,18 @@ def lora_settings(fields: dict):
 MAX_BLOCK_SIZE = 2**16
 
 
+def _runner(value) -> str:
+    from ..engines.vllm_runner_flag import runner_choice
+
+    return runner_choice(value)
+
+
+def _convert(value) -> str:
+    from ..engines.vllm_runner_flag import convert_choice
+
+    return convert_choice(value)
+
+
 def block_size(value) -> int:
     """vLLM's --block-size: tokens a KV-cache block, a power of two (CacheConfig's choices; estimate takes the
     same)."""
@@ -304,10 +318,13 @@ VALIDATORS = {
     "max_lora_rank": lambda v: _lora_count("max_lora_rank", v),
     "lora_dtype": lambda v: _lora_setting(lora_dtype=v).lora_dtype,
     "fully_sharded_loras": _flag("fully_sharded_loras"),
+    "runner": _runner,
+    "convert": _convert,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,
-            "enable_expert_parallel": False, "enable_eplb": False, "enable_lora": False, "fully_sharded_loras": False}
+            "enable_expert_parallel": False, "enable_eplb": False, "enable_lora": False, "fully_sharded_loras": False,
+            "runner": "auto", "convert": "auto"}
 
 
 def deployment_fields(values: dict) -> dict:
@@ -349,7 +366,7 @@ INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_bl
               "num_redundant_experts", "block_size", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
               "gpu_memory", "gpus_per_node")
 # a scalar YAML reads as a number or date: its text
-TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", "dtype")
+TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", "dtype", "runner", "convert")
 PLAIN_INT = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 INT_TAG = "tag:yaml.org,2002:int"
 

@@ -10,6 +10,7 @@ from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
+from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
 from ..errors import FieldError, KvplanError
 from ..gpu.detect import choose_gpu
@@ -120,8 +121,10 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     if hasattr(engine_model, "check_kv_dtype"):  # a value the release's --kv-cache-dtype does not list
         for kv_dtype in kv_dtypes:
             engine_model.check_kv_dtype(kv_dtype)
-    weighted = apply_weight_precision(resolve(model, revision, quantization=quantization), quantization, dtype)
+    weighted = flags.with_runner(apply_weight_precision(resolve(model, revision, quantization=quantization),
+                                                        quantization, dtype))  # --runner / --convert on the spec
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
+    refuse_runner(weighted, engine_model.version)  # a runner the class cannot do, as vLLM's ModelConfig
     refuse_st_pooling(weighted, engine_model.version)  # 0.11-0.13 stop on a Pooling module's missing config.json
     spec = served(weighted, engine_model, pp)
     unused = unused_media_note(spec, flags, spell, engine_model.version)

@@ -19,8 +19,9 @@ VALID = "vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, 0.2 to 0.34)
 
 @dataclass(frozen=True)
 class EngineFlags:
-    """The engine's own flags that change its budget (vLLM's names). The ideal engine reads enforce_eager only: it
-    has no profile run and loads whatever the model holds, so get_engine refuses the others with it."""
+    """The engine's own flags that change its budget (vLLM's names). The ideal engine reads enforce_eager and the
+    runner (whether an LM head is loaded) only: it has no profile run and loads whatever the model holds, so
+    get_engine refuses the others with it."""
 
     enforce_eager: bool = False  # --enforce-eager: no CUDA graphs, so no graph reserve
     skip_mm_profiling: bool = False  # --skip-mm-profiling: no vision-tower pass in the profile run (0.10.1+)
@@ -36,6 +37,8 @@ class EngineFlags:
     enable_eplb: Optional[object] = None  # --enable-eplb with --eplb-config: vllm_eplb.Eplb (None: off)
     enable_lora: Optional[object] = None  # --enable-lora with --max-loras ...: vllm_lora.LoraConfig (None: off)
     lora_ignored: tuple = ()  # the LoRA settings given without --enable-lora, which vLLM ignores (said, not priced)
+    runner: str = "auto"  # --runner auto | generate | pooling (vllm_runner_flag.py), carried on the spec (with_runner)
+    convert: str = "auto"  # --convert auto | none | embed | classify | reward: the pooling adapter
 
     def unused_on(self, spec) -> tuple:
         """The multimodal flags set (as MEDIA_FLAGS names their fields) that change nothing for `spec`, a model vLLM's
@@ -48,6 +51,11 @@ class EngineFlags:
         if registry_multimodal(spec):
             return ()
         return tuple(field for name, field in MEDIA_FLAGS.items() if getattr(self, name))
+
+    def with_runner(self, spec):
+        """`spec` carrying --runner / --convert (ModelSpec.runner / .convert), which vllm_pooling.pooling_runner reads
+        wherever the runner matters; the ideal engine's LM head too (engines/ideal.py)."""
+        return replace(spec, runner=self.runner, convert=self.convert)
 
     def moe_layout(self, spec, tp: int, version: Optional[tuple] = None):
         """The routed experts on one GPU under these flags (plan/sharding.py moe_layout, the rule's one place)."""

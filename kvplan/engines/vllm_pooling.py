@@ -1,7 +1,7 @@
 """Which architectures vLLM serves with its pooling runner (embedding, classification, reward, ranking models): they
 return hidden states or scores, never a generated token.
 
-`--runner auto` (kvplan has no --runner: auto is what it plans) resolves the runner in
+`--runner auto` (the default; --runner / --convert given: engines/vllm_runner_flag.py) resolves the runner in
 ModelConfig._get_default_runner_type (config/model.py 0.11.1:836-858, 0.34.0:1303-1325). First, before any
 architecture, a Sentence Transformers repo whose modules.json lists a Pooling module is pooling ("Some Sentence
 Transformers models use *ForCausalLM archs": `if get_pooling_config(self.model, self.revision): return "pooling"`,
@@ -135,8 +135,8 @@ def st_pooling_refusal(spec, version: Optional[str]) -> Optional[str]:
     (0.11-0.13 only, ST_MODE_RULES "first": no such file, or a first key set to true naming a type it does not know);
     None where it starts. Said before any figure, as vLLM does before profiling (ModelConfig)."""
     version = version or PINNED
-    if release_rule(ST_MODE_RULES, version) != "first":
-        return None
+    if release_rule(ST_MODE_RULES, version) != "first" or not pooling_runner(spec, version):
+        return None  # the file is read for the pooler only (config/model.py 0.11.0:566-575): --runner generate has none
     fields = _read_module(spec, version)
     if fields is _NOT_LISTED:
         return None
@@ -176,17 +176,29 @@ def st_pooling_runner(spec, version: Optional[str] = None) -> bool:
 
 
 def pooling_runner(spec, version: Optional[str] = None) -> bool:
-    """Whether vLLM `version` (None: PINNED) serves `spec` with its pooling runner (the module's docstring): a Pooling
-    module its modules.json lists first, then the architecture its registry looks up (vllm.served_architecture, the
-    top-level config's), where no release read differs."""
+    """Whether vLLM `version` (None: PINNED) serves `spec` with its pooling runner: the one its --runner / --convert
+    pick (spec.runner / spec.convert, vllm_runner_flag.asked_runner), else --runner auto's (auto_pooling_runner)."""
+    from .vllm_runner_flag import asked_runner
+
+    asked = asked_runner(spec, version)
+    return asked == "pooling" if asked else auto_pooling_runner(spec, version)
+
+
+def auto_pooling_runner(spec, version: Optional[str] = None) -> bool:
+    """--runner auto's answer (the module docstring): a Pooling module its modules.json lists first, then the
+    architecture (architecture_runner)."""
+    return st_pooling_runner(spec, version) or architecture_runner(spec) == "pooling"
+
+
+def architecture_runner(spec) -> str:
+    """The runner vLLM's registry gives `spec`'s architecture (vllm.served_architecture, the top-level config's),
+    where no release read differs: "pooling" or "generate"."""
     from .vllm import served_architecture
 
-    if st_pooling_runner(spec, version):
-        return True
     architecture = served_architecture(spec)
     if architecture in POOLING_NAMED:
-        return True
-    return architecture not in GENERATING_NAMED and suffix_runner(architecture) == "pooling"
+        return "pooling"
+    return "generate" if architecture in GENERATING_NAMED else suffix_runner(architecture)
 
 
 def pooling_note(spec, version: Optional[str] = None) -> str:
@@ -196,8 +208,23 @@ def pooling_note(spec, version: Optional[str] = None) -> str:
         return ""
     from .vllm import served_architecture
 
-    why = (", because its modules.json lists a Sentence Transformers Pooling module, which vLLM looks for before the "
-           "architecture (config/model.py _get_default_runner_type)" if st_pooling_runner(spec, version) else "")
+    why = _pooling_why(spec, version)
     return (f"{served_architecture(spec)} runs on vLLM's pooling runner (embedding, classification or reward){why}: "
             f"it generates no tokens, so its ITL and tok/s are those of a generating model of its shape, and the "
             f"time to first token is the whole request")
+
+
+def _pooling_why(spec, version: Optional[str]) -> str:
+    """Why the pooling runner, where not by the architecture alone: the runner flags, or the modules.json."""
+    from .vllm_runner_flag import asked_runner, runner_words
+
+    if asked_runner(spec, version) == "pooling" and architecture_runner(spec) == "generate":
+        convert = getattr(spec, "convert", "auto")
+        adapter = "classify" if convert == "classify" else "reward" if convert == "reward" else "embed"
+        score = " (its score head, num_labels x hidden float32, is not priced)" if adapter == "classify" else ""
+        return (f", because of {runner_words(spec)}: vLLM converts it with its {adapter} adapter (model_executor/"
+                f"models/adapters.py), which builds no LM head{score}")
+    if asked_runner(spec, version) is None and st_pooling_runner(spec, version):
+        return (", because its modules.json lists a Sentence Transformers Pooling module, which vLLM looks for before "
+                "the architecture (config/model.py _get_default_runner_type)")
+    return ""

@@ -81,6 +81,10 @@ class ModelSpec:
     # pooling_mode_fields: ((key, value), ...) naming its pooling type; None where there is no such file), which
     # overrides the class's pooling type (engines/vllm_pooling.py st_pooling_types)
     st_pooling_modes: tuple = ()
+    # vLLM's --runner and --convert (engines/vllm_runner_flag.py), set where the commands apply the flags: the runner
+    # vllm_pooling.pooling_runner answers with ("auto": the architecture's, as vLLM's default)
+    runner: str = "auto"
+    convert: str = "auto"
     mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
     mtp_modules: int = 0  # those blocks: the MTP modules vLLM builds to draft with (speculative method mtp)
     mtp_module: tuple = ()  # ParamGroups of one of them as vLLM builds it (params.mtp_module_groups)

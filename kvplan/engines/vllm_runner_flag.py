@@ -1,0 +1,171 @@
+"""vLLM's `--runner {auto,generate,pooling}` and `--convert {auto,none,embed,classify,reward}`: which runner serves the
+model, and through which pooling adapter. ModelSpec.runner / .convert carry them (the commands set them where they
+apply the flags); vllm_pooling.pooling_runner answers from them, so every budget rule reads one runner.
+
+Read in config/model.py of 0.11.0, 0.20.0, 0.32.0 and 0.34.0 (ModelConfig.__post_init__, _get_runner_type,
+_get_convert_type), and checked against vLLM 0.34.0's own ModelConfig on Qwen3-8B's config.json:
+- the choices: RunnerOption auto / generate / pooling / draft (0.11.0:61, 0.34.0:91; "draft" is a speculative
+  model's draft runner, which kvplan plans through --speculative-config); ConvertType none / embed / classify /
+  reward up to 0.14.1 (0.11.0:62, 0.14.0:78), without reward from 0.16.0 (:77; 0.15 not read), so argparse refuses
+  it there. The older --task (TaskOption, 0.11.0:64) is deprecated through 0.12.0 and gone in 0.13.0: kvplan has none.
+- `--runner auto` resolves as before (vllm_pooling.pooling_runner); from 0.22 a --convert other than auto / none makes
+  it pooling (_get_runner_type, 0.22.0:935, 0.34.0:1336-1339); before, auto stays the architecture's runner.
+- `--runner pooling` on a generating class converts it (model_loader/utils.py 0.34.0:326-336: as_embedding_model /
+  as_seq_cls_model, 0.11.0:199-211 also as_reward_model) with --convert auto resolved by _get_default_convert_type
+  (0.34.0:1351-1380): a registered generating class matches no pooling suffix, so "embed". The adapters declare no
+  pooling type (adapters.py 0.11.0:236-410, 0.34.0:273-470: no @default_pooling_type), so the interface's default
+  applies (LAST / ALL; 0.11.0 interfaces_base.py:144 LAST), as vllm_pooling_budget.CLASS_POOLING's DEFAULT_POOLING:
+  chunked prefill and prefix caching stay on (0.34.0 ModelConfig on Qwen3ForCausalLM --runner pooling: LAST / ALL,
+  both supported). The adapters build no LM head (vllm_pooling_budget.without_lm_head); classify adds a score head,
+  num_labels x hidden float32 (adapters.py 0.34.0:388-396), a few KiB, not priced.
+- `--runner pooling --convert none` on a generating class: "This model does not support `--runner pooling`. ..."
+  (0.11.0:533-542, 0.34.0:751-759), the converts listed by _RUNNER_CONVERTS (with reward up to 0.14).
+- `--runner generate` on a class vLLM registers as pooling only: "This model does not support `--runner generate`."
+  up to 0.21 (0.11.0:527-532, 0.21.0:552), "Embedding models do not support `--runner generate`. ..." from 0.22
+  (0.22.0:594, 0.34.0:738-744). On a pooling name the registry builds from a generating class (*ForSequenceClassification,
+  *Model: registry.py 0.34.0:1420-1444 _normalize_arch), ModelConfig answers is_text_generation_model from that class
+  and lets it through, with no generating class of the name: 0.34.0 falls back to the Transformers backend's
+  TransformersForCausalLM (measured), whose LM head such a checkpoint does not ship; kvplan plans neither.
+  On a generating class served pooling by its modules.json only, vLLM generates: the LM head is back.
+- a --convert on the generate runner wraps the class all the same (model_loader/utils.py 0.34.0:326-336) while
+  the runner samples from the LM head the adapter drops; and a --convert other than the suffix's on an unregistered
+  pooling name resolves the Transformers backend's class (0.34.0: TransformersForSequenceClassification, CLS,
+  encoder-only): kvplan models neither, and says so.
+kvplan reads these flags from 0.11 on (the releases it has read).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..errors import FieldError, KvplanError, quote
+from .vllm_versions import PINNED, parse_version
+
+RUNNERS = ("auto", "generate", "pooling")
+CONVERTS = ("auto", "none", "embed", "classify", "reward")
+REWARD_UNTIL = (0, 15)  # ConvertType lists "reward" up to 0.14.1 (0.14.0 config/model.py:78), not in 0.16.0 (:77)
+CONVERT_PICKS_RUNNER_SINCE = (0, 22)  # _get_runner_type: a convert makes auto pooling (0.22.0 config/model.py:935)
+EMBEDDING_WORDS_SINCE = (0, 22)  # "Embedding models do not support ..." (0.22.0 config/model.py:594)
+FLAGS_SINCE = (0, 11)  # the first release kvplan has read these flags in
+# pooling classes vLLM registers under their own name (0.34.0 registry.py: _REWARD_MODELS :300-304 and the classes
+# vllm_pooling.POOLING_NAMED / vllm_pooling_budget.CLASS_POOLING list); the adapters leave them as they are
+# (adapters.py 0.34.0 as_embedding_model: `if is_pooling_model(cls): return cls`)
+REWARD_CLASSES = frozenset({"InternLM2ForRewardModel", "Qwen2ForRewardModel", "Qwen2ForProcessRewardModel"})
+
+
+def runner_choice(value) -> str:
+    """vLLM's --runner: auto, generate or pooling; FieldError('runner') naming the valid values otherwise."""
+    return _choice("runner", value, RUNNERS, " (vLLM's --runner; its draft runner is a speculative model's draft, "
+                                             "which kvplan plans through --speculative-config)")
+
+
+def convert_choice(value) -> str:
+    """vLLM's --convert: auto, none, embed, classify or reward (reward up to vLLM 0.14, checked with the release)."""
+    return _choice("convert", value, CONVERTS, " (vLLM's --convert)")
+
+
+def _choice(field: str, value, valid: tuple, whose: str) -> str:
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in valid:
+        raise FieldError(field, f"must be one of {', '.join(valid)}{whose}, got {quote(value)}.")
+    return text
+
+
+def asked_runner(spec, version: Optional[str] = None) -> Optional[str]:
+    """The runner `spec`'s --runner / --convert pick under vLLM `version` (None: PINNED): "generate" or "pooling",
+    None where --runner auto leaves it to the architecture (vllm_pooling.pooling_runner)."""
+    runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
+    if runner != "auto":
+        return runner
+    if convert not in ("auto", "none") and parse_version(version or PINNED) >= CONVERT_PICKS_RUNNER_SINCE:
+        return "pooling"
+    return None
+
+
+def _registered_pooling(architecture: str) -> bool:
+    """Whether vLLM registers `architecture` as a pooling class of its own (module docstring)."""
+    from .vllm_pooling import POOLING_NAMED
+    from .vllm_pooling_budget import CLASS_POOLING
+
+    return architecture in POOLING_NAMED or architecture in CLASS_POOLING or architecture in REWARD_CLASSES
+
+
+def _suffix_convert(architecture: str, release: tuple) -> str:
+    """The convert _SUFFIX_TO_DEFAULTS gives a pooling name (0.34.0 config/model.py:2384-2401): classify for the
+    classification suffixes, reward for the reward ones up to 0.13 (0.11.0:1544-1545; embed from 0.14.0:1710-1711),
+    embed for the rest."""
+    if architecture.endswith(("Classification", "ClassificationModel")):
+        return "classify"
+    if architecture.endswith(("ForRewardModeling", "RewardModel")) and release < (0, 14):
+        return "reward"
+    return "embed"
+
+
+def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
+    """Why vLLM `version` (None: PINNED) does not serve `spec` with its --runner / --convert, or kvplan does not plan
+    it (the module docstring), in one line; None where it does."""
+    from .vllm import served_architecture
+    from .vllm_pooling import architecture_runner, auto_pooling_runner
+
+    runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
+    if runner == "auto" and convert == "auto":
+        return None
+    version = version or PINNED
+    release = parse_version(version)
+    if release < FLAGS_SINCE:
+        return f"kvplan reads vLLM's --runner and --convert from 0.11 on, not in {version}; plan 0.11 or later."
+    if convert == "reward" and release >= REWARD_UNTIL:
+        return (f"vLLM {version} refuses --convert reward: its choices are auto, none, embed, classify (config/"
+                f"model.py ConvertType, reward up to 0.14); use --convert embed.")
+    arch = served_architecture(spec)
+    by_architecture = architecture_runner(spec)
+    picked = asked_runner(spec, version) or ("pooling" if auto_pooling_runner(spec, version) else "generate")
+    if runner == "generate" and by_architecture == "pooling":
+        return _generate_refusal(arch, version, release)
+    if picked != "pooling":
+        if convert in ("auto", "none"):
+            return None
+        return (f"kvplan does not plan --convert {convert} on vLLM {version}'s generate runner: the adapter drops the "
+                f"LM head that runner samples from (model_executor/models/adapters.py); add --runner pooling"
+                + ("." if release >= CONVERT_PICKS_RUNNER_SINCE else " (before 0.22 --convert leaves --runner auto "
+                                                                        "to the architecture)."))
+    if by_architecture == "generate" and convert == "none":
+        converts = "embed|classify|reward" if release < REWARD_UNTIL else "embed|classify"
+        return (f"vLLM {version} refuses {arch} with --runner pooling and --convert none: \"This model does not "
+                f"support `--runner pooling`. You can pass `--convert <{converts}> to adapt it into a pooling "
+                f"model.\" (config/model.py ModelConfig.__post_init__).")
+    if by_architecture == "pooling" and convert != "auto" and not _registered_pooling(arch) \
+            and convert != _suffix_convert(arch, release):
+        return (f"kvplan does not plan {arch} with --convert {convert}: vLLM resolves no class of that name for it and "
+                f"falls back to the Transformers backend's (0.34.0: TransformersForSequenceClassification, CLS "
+                f"pooling, encoder-only attention), which kvplan does not model; leave --convert auto "
+                f"({_suffix_convert(arch, release)} here).")
+    return None
+
+
+def _generate_refusal(arch: str, version: str, release: tuple) -> str:
+    """--runner generate on a pooling architecture: vLLM's refusal of a registered pooling class, else why kvplan
+    plans none (module docstring)."""
+    if _registered_pooling(arch):
+        words = ("Embedding models do not support `--runner generate`. Use `--runner pooling` or `--runner auto` "
+                 "for embedding models." if release >= EMBEDDING_WORDS_SINCE
+                 else "This model does not support `--runner generate`.")
+        return f"vLLM {version} refuses {arch} with --runner generate: \"{words}\" (config/model.py ModelConfig)."
+    return (f"kvplan does not plan {arch} with --runner generate: vLLM {version} takes it for the generating class "
+            f"the registry builds it from (registry.py _normalize_arch), finds no generating class of that name and "
+            f"falls back to the Transformers backend's TransformersForCausalLM, whose LM head this pooling "
+            f"checkpoint does not ship; serve it with --runner auto or pooling.")
+
+
+def refuse_runner(spec, version: Optional[str]) -> None:
+    """Raise runner_refusal's line (estimate and check, before any figure, beside vllm_pooling.refuse_st_pooling)."""
+    refusal = runner_refusal(spec, version)
+    if refusal:
+        raise KvplanError(refusal)
+
+
+def runner_words(spec) -> str:
+    """The runner flags `spec` carries, in vLLM's words ('' for auto / auto)."""
+    runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
+    return " ".join(f"--{name} {value}" for name, value in (("runner", runner), ("convert", convert))
+                    if value != "auto")
