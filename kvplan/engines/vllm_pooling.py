@@ -37,7 +37,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..model.st_modules import POOLING_TYPES
-from .vllm_versions import PINNED, release_rule
+from .vllm_versions import PINNED, parse_version, release_rule
 
 # _SUFFIX_TO_DEFAULTS's runner by suffix, in its order (the first the name ends with decides)
 SUFFIX_RUNNER = (("ForCausalLM", "generate"), ("ForConditionalGeneration", "generate"), ("ChatModel", "generate"),
@@ -80,6 +80,7 @@ ST_MODE_RULES = (((0, 30), "named", "transformers_utils/config.py 0.30.0:946-949
                  ((0, 0), "first", "transformers_utils/config.py 0.11.0:751-762"))
 SEQ_TYPES, TOK_TYPES = ("CLS", "LAST", "MEAN"), ("ALL", "STEP")
 LEGACY_TYPES = ("LAST", "ALL", "CLS", "STEP", "MEAN")  # get_pooling_config_name's (0.11.0:775, 0.13.0:799)
+CONVERT_PICKS_RUNNER_SINCE = (0, 22)  # _get_runner_type: a convert makes auto pooling (0.22.0 config/model.py:935)
 
 
 def pooling_type_name(field: str) -> str:
@@ -178,10 +179,19 @@ def st_pooling_runner(spec, version: Optional[str] = None) -> bool:
 def pooling_runner(spec, version: Optional[str] = None) -> bool:
     """Whether vLLM `version` (None: PINNED) serves `spec` with its pooling runner: the one its --runner / --convert
     pick (spec.runner / spec.convert, vllm_runner_flag.asked_runner), else --runner auto's (auto_pooling_runner)."""
-    from .vllm_runner_flag import asked_runner
-
     asked = asked_runner(spec, version)
     return asked == "pooling" if asked else auto_pooling_runner(spec, version)
+
+
+def asked_runner(spec, version: Optional[str] = None) -> Optional[str]:
+    """The runner `spec`'s --runner / --convert pick under vLLM `version` (None: PINNED): "generate" or "pooling",
+    None where --runner auto leaves it to the architecture (vllm_pooling.pooling_runner)."""
+    runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
+    if runner != "auto":
+        return runner
+    if convert not in ("auto", "none") and parse_version(version or PINNED) >= CONVERT_PICKS_RUNNER_SINCE:
+        return "pooling"
+    return None
 
 
 def auto_pooling_runner(spec, version: Optional[str] = None) -> bool:
@@ -216,8 +226,6 @@ def pooling_note(spec, version: Optional[str] = None) -> str:
 
 def _pooling_why(spec, version: Optional[str]) -> str:
     """Why the pooling runner, where not by the architecture alone: the runner flags, or the modules.json."""
-    from .vllm_runner_flag import asked_runner, runner_words
-
     if asked_runner(spec, version) == "pooling" and architecture_runner(spec) == "generate":
         convert = getattr(spec, "convert", "auto")
         adapter = "classify" if convert == "classify" else "reward" if convert == "reward" else "embed"
@@ -228,3 +236,10 @@ def _pooling_why(spec, version: Optional[str]) -> str:
         return (", because its modules.json lists a Sentence Transformers Pooling module, which vLLM looks for before "
                 "the architecture (config/model.py _get_default_runner_type)")
     return ""
+
+
+def runner_words(spec) -> str:
+    """The runner flags `spec` carries, in vLLM's words ('' for auto / auto)."""
+    runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
+    return " ".join(f"--{name} {value}" for name, value in (("runner", runner), ("convert", convert))
+                    if value != "auto")

@@ -1,6 +1,7 @@
 """vLLM's `--runner {auto,generate,pooling}` and `--convert {auto,none,embed,classify,reward}`: which runner serves the
 model, and through which pooling adapter. ModelSpec.runner / .convert carry them (the commands set them where they
-apply the flags); vllm_pooling.pooling_runner answers from them, so every budget rule reads one runner.
+apply the flags); vllm_pooling.pooling_runner answers from them (asked_runner), so every budget rule reads one
+runner; this module checks the choices and says what vLLM refuses.
 
 Read in config/model.py of 0.11.0, 0.20.0, 0.32.0 and 0.34.0 (ModelConfig.__post_init__, _get_runner_type,
 _get_convert_type), and checked against vLLM 0.34.0's own ModelConfig on Qwen3-8B's config.json:
@@ -22,10 +23,11 @@ _get_convert_type), and checked against vLLM 0.34.0's own ModelConfig on Qwen3-8
   (0.11.0:533-542, 0.34.0:751-759), the converts listed by _RUNNER_CONVERTS (with reward up to 0.14).
 - `--runner generate` on a class vLLM registers as pooling only: "This model does not support `--runner generate`."
   up to 0.21 (0.11.0:527-532, 0.21.0:552), "Embedding models do not support `--runner generate`. ..." from 0.22
-  (0.22.0:594, 0.34.0:738-744). On a pooling name the registry builds from a generating class (*ForSequenceClassification,
-  *Model: registry.py 0.34.0:1420-1444 _normalize_arch), ModelConfig answers is_text_generation_model from that class
-  and lets it through, with no generating class of the name: 0.34.0 falls back to the Transformers backend's
-  TransformersForCausalLM (measured), whose LM head such a checkpoint does not ship; kvplan plans neither.
+  (0.22.0:594, 0.34.0:738-744). On a pooling name the registry builds from a generating class
+  (*ForSequenceClassification, *Model: registry.py 0.34.0:1420-1444 _normalize_arch), ModelConfig answers
+  is_text_generation_model from that class and lets it through, with no generating class of the name: 0.34.0 falls
+  back to the Transformers backend's TransformersForCausalLM (measured), whose LM head such a checkpoint does not
+  ship (it fails at load, not read further); kvplan plans neither.
   On a generating class served pooling by its modules.json only, vLLM generates: the LM head is back.
 - a --convert on the generate runner wraps the class all the same (model_loader/utils.py 0.34.0:326-336) while
   the runner samples from the LM head the adapter drops; and a --convert other than the suffix's on an unregistered
@@ -39,12 +41,13 @@ from __future__ import annotations
 from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
+from .vllm_pooling import (CONVERT_PICKS_RUNNER_SINCE, POOLING_NAMED, architecture_runner, asked_runner,
+                           auto_pooling_runner)
 from .vllm_versions import PINNED, parse_version
 
 RUNNERS = ("auto", "generate", "pooling")
 CONVERTS = ("auto", "none", "embed", "classify", "reward")
 REWARD_UNTIL = (0, 15)  # ConvertType lists "reward" up to 0.14.1 (0.14.0 config/model.py:78), not in 0.16.0 (:77)
-CONVERT_PICKS_RUNNER_SINCE = (0, 22)  # _get_runner_type: a convert makes auto pooling (0.22.0 config/model.py:935)
 EMBEDDING_WORDS_SINCE = (0, 22)  # "Embedding models do not support ..." (0.22.0 config/model.py:594)
 FLAGS_SINCE = (0, 11)  # the first release kvplan has read these flags in
 # pooling classes vLLM registers under their own name (0.34.0 registry.py: _REWARD_MODELS :300-304 and the classes
@@ -71,20 +74,8 @@ def _choice(field: str, value, valid: tuple, whose: str) -> str:
     return text
 
 
-def asked_runner(spec, version: Optional[str] = None) -> Optional[str]:
-    """The runner `spec`'s --runner / --convert pick under vLLM `version` (None: PINNED): "generate" or "pooling",
-    None where --runner auto leaves it to the architecture (vllm_pooling.pooling_runner)."""
-    runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
-    if runner != "auto":
-        return runner
-    if convert not in ("auto", "none") and parse_version(version or PINNED) >= CONVERT_PICKS_RUNNER_SINCE:
-        return "pooling"
-    return None
-
-
 def _registered_pooling(architecture: str) -> bool:
     """Whether vLLM registers `architecture` as a pooling class of its own (module docstring)."""
-    from .vllm_pooling import POOLING_NAMED
     from .vllm_pooling_budget import CLASS_POOLING
 
     return architecture in POOLING_NAMED or architecture in CLASS_POOLING or architecture in REWARD_CLASSES
@@ -105,7 +96,6 @@ def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
     """Why vLLM `version` (None: PINNED) does not serve `spec` with its --runner / --convert, or kvplan does not plan
     it (the module docstring), in one line; None where it does."""
     from .vllm import served_architecture
-    from .vllm_pooling import architecture_runner, auto_pooling_runner
 
     runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
     if runner == "auto" and convert == "auto":
@@ -162,10 +152,3 @@ def refuse_runner(spec, version: Optional[str]) -> None:
     refusal = runner_refusal(spec, version)
     if refusal:
         raise KvplanError(refusal)
-
-
-def runner_words(spec) -> str:
-    """The runner flags `spec` carries, in vLLM's words ('' for auto / auto)."""
-    runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
-    return " ".join(f"--{name} {value}" for name, value in (("runner", runner), ("convert", convert))
-                    if value != "auto")
