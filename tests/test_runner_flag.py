@@ -120,3 +120,30 @@ def test_check_and_api_agree_with_estimate(tmp_path):
     assert f'"kv_budget_bytes_per_gpu": {plans[0].kv_budget_bytes_per_gpu}' in result.stdout
     file.write_text(file.read_text().replace("runner: pooling", "runner: sideways"))
     assert "'runner'" in one_error_line(run_kvplan("check", "--file", file))
+
+
+@pytest.mark.parametrize("version, refused", [("0.12.0", True), ("0.13.0", False), ("0.34.0", False)])
+def test_a_reward_suffixs_own_convert_by_release(version, refused):
+    """_SUFFIX_TO_DEFAULTS maps *RewardModel to reward up to 0.12.0 (config/model.py:1897-1898) and to embed from
+    0.13.0 (:1813-1814): --convert embed on an unregistered *RewardModel name is its own convert from 0.13."""
+    said = runner_refusal(spec_of("Qwen3ForRewardModel", "pooling", "embed"), version)
+    assert (said is not None) is refused
+
+
+def test_a_remedy_never_names_a_release_that_refuses_the_flags():
+    """--convert reward is refused from 0.16 (ConvertType without reward, config/model.py 0.16.0:77): a remedy's
+    release meets that refusal through configuration_refusal, as the release asked does."""
+    spec = spec_of("Qwen3ForCausalLM", "pooling", "reward")
+    gpu = find_gpu("H100")
+    for version, refused in (("0.14.0", False), ("0.17.0", True), ("0.34.0", True)):
+        asked = dict(engine=f"vllm=={version}", kv_dtype="auto", context=8192, block_size=None)
+        refusal = VllmEngine(version).configuration_refusal(spec, asked, 1, gpu)
+        assert (refusal is not None and "--convert reward" in refusal.reason) is refused, version
+
+
+def test_engine_none_takes_the_flags_under_the_pinned_rule():
+    """--engine none has no release: the flags decide the runner as the pinned vLLM does (the LM head, the logits)."""
+    run = run_kvplan("estimate", "Qwen/Qwen3-8B", "--gpu", "h100", "-c", "8192", "--engine", "none", "--runner",
+                     "pooling", "--format", "json")
+    assert run.returncode == 0, run.stderr
+    assert "no LM head" in " ".join(run.stdout.split())

@@ -134,7 +134,7 @@ class VllmEngine:
         return configuration_refusal(viewed, precision, tp=tp, length=asked["context"],
                                      block_size=asked["block_size"], version=engine.version, capability=capability,
                                      gpu_name=device_name(gpu)) or _encoder_only_refusal(spec, engine.version) \
-            or _st_pooling_refusal(spec, engine.version) \
+            or _st_pooling_refusal(spec, engine.version) or _runner_refusal(spec, engine.version) \
             or text_only_refusal(spec, engine.version, engine.flags) or _soft_tokens_refusal(spec, engine) \
             or _release_lora_refusal(spec, engine)
 
@@ -301,9 +301,11 @@ def releases() -> tuple:
 
     from .vllm_lora import VOCAB_RULES
 
+    from .vllm_runner_flag import BOUNDARIES as RUNNER_BOUNDARIES
+
     flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE]
-                              + [row[0] for row in VOCAB_RULES])
+                              + [row[0] for row in VOCAB_RULES] + list(RUNNER_BOUNDARIES))
 
 
 def _encoder_only_refusal(spec, version: str):
@@ -329,6 +331,16 @@ def _st_pooling_refusal(spec, version: str):
     from .vllm_pooling import st_pooling_refusal
 
     refused = st_pooling_refusal(spec, version)
+    return Refusal(refused, None, configuration=True, field="engine") if refused else None
+
+
+def _runner_refusal(spec, version: str):
+    """A release that refuses the --runner / --convert asked (vllm_runner_flag.runner_refusal) as a refusal of the
+    release, so that a remedy never names it; the release asked meets it before the engine runs."""
+    from .figures import Refusal
+    from .vllm_runner_flag import runner_refusal
+
+    refused = runner_refusal(spec, version)
     return Refusal(refused, None, configuration=True, field="engine") if refused else None
 
 

@@ -41,8 +41,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
-from .vllm_pooling import (CONVERT_PICKS_RUNNER_SINCE, POOLING_NAMED, architecture_runner, asked_runner,
-                           auto_pooling_runner)
+from .vllm_pooling import CONVERT_PICKS_RUNNER_SINCE, POOLING_NAMED, architecture_runner, pooling_runner
 from .vllm_versions import PINNED, parse_version
 
 RUNNERS = ("auto", "generate", "pooling")
@@ -50,6 +49,10 @@ CONVERTS = ("auto", "none", "embed", "classify", "reward")
 REWARD_UNTIL = (0, 15)  # ConvertType lists "reward" up to 0.14.1 (0.14.0 config/model.py:78), not in 0.16.0 (:77)
 EMBEDDING_WORDS_SINCE = (0, 22)  # "Embedding models do not support ..." (0.22.0 config/model.py:594)
 FLAGS_SINCE = (0, 11)  # the first release kvplan has read these flags in
+REWARD_SUFFIX_UNTIL = (0, 13)  # _SUFFIX_TO_DEFAULTS: *RewardModel -> reward up to 0.12.0 (:1897-1898), embed 0.13.0 on
+# the releases at which these rules change, for the remedy search (vllm_engine.releases)
+# (0.16: the first release read without --convert reward, REWARD_UNTIL's 0.15 not read)
+BOUNDARIES = (FLAGS_SINCE, REWARD_SUFFIX_UNTIL, (0, 16), EMBEDDING_WORDS_SINCE, CONVERT_PICKS_RUNNER_SINCE)
 # pooling classes vLLM registers under their own name (0.34.0 registry.py: _REWARD_MODELS :300-304 and the classes
 # vllm_pooling.POOLING_NAMED / vllm_pooling_budget.CLASS_POOLING list); the adapters leave them as they are
 # (adapters.py 0.34.0 as_embedding_model: `if is_pooling_model(cls): return cls`)
@@ -83,11 +86,11 @@ def _registered_pooling(architecture: str) -> bool:
 
 def _suffix_convert(architecture: str, release: tuple) -> str:
     """The convert _SUFFIX_TO_DEFAULTS gives a pooling name (0.34.0 config/model.py:2384-2401): classify for the
-    classification suffixes, reward for the reward ones up to 0.13 (0.11.0:1544-1545; embed from 0.14.0:1710-1711),
-    embed for the rest."""
+    classification suffixes, reward for the reward ones up to 0.12 (0.11.0:1544-1545, 0.12.0:1897-1898; embed from
+    0.13.0:1813-1814), embed for the rest."""
     if architecture.endswith(("Classification", "ClassificationModel")):
         return "classify"
-    if architecture.endswith(("ForRewardModeling", "RewardModel")) and release < (0, 14):
+    if architecture.endswith(("ForRewardModeling", "RewardModel")) and release < REWARD_SUFFIX_UNTIL:
         return "reward"
     return "embed"
 
@@ -109,7 +112,7 @@ def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
                 f"model.py ConvertType, reward up to 0.14); use --convert embed.")
     arch = served_architecture(spec)
     by_architecture = architecture_runner(spec)
-    picked = asked_runner(spec, version) or ("pooling" if auto_pooling_runner(spec, version) else "generate")
+    picked = "pooling" if pooling_runner(spec, version) else "generate"
     if runner == "generate" and by_architecture == "pooling":
         return _generate_refusal(arch, version, release)
     if picked != "pooling":
