@@ -158,6 +158,7 @@ class EngineFigures:
     # --num-gpu-blocks-override: the blocks asked for and the bytes a GPU's pool of them takes (keys only with it)
     num_gpu_blocks_override: Optional[int] = None
     override_kv_cache_bytes: Optional[int] = None
+    runner: str = "generate"  # the runner vLLM serves the model with: generate | pooling (vllm_pooling.pooling_runner)
 
     def to_dict(self, spell: Callable[[str], str] = str) -> dict:
         """`spell`: how the refusal's remedy names the field at fault (Refusal.advice)."""

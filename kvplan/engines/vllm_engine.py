@@ -4,6 +4,7 @@ figures and resident sequences (vllm.py)."""
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Optional
 
 from ..errors import FieldError
@@ -12,6 +13,7 @@ from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import architecture_refusal, resolve_settings, served_architecture, start
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
+from .vllm_pooling import pooling_runner
 from .vllm_speculative import NO_WEIGHTS
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
 from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, kv_dtype_choices, parse_version
@@ -211,10 +213,8 @@ class VllmEngine:
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
                        flag_refusal=refused_flag)
-        f = result.figures
+        f = replace(result.figures, runner="pooling" if pooling_runner(spec, self.version) else "generate")
         if f.refusal is not None and self.flags.enable_lora:
-            from dataclasses import replace
-
             asked_auto = getattr(precision, "auto", False)  # auto that a checkpoint resolved: search auto, as asked
             kv_dtype = "auto" if asked_auto else (getattr(precision, "spelling", "") or "auto")
             f = replace(f, refusal=self._lora_off_remedy(spec, f.refusal, kv_dtype, context, block_size, tp, gpu))
@@ -237,8 +237,6 @@ class VllmEngine:
         once --enable-lora is left out, where LoRA is what every one of them refuses (Falcon: 0.28.0 and older serve
         RWForCausalLM, none with LoRA); the search keeps LoRA on, so finds none, and vLLM's own advice ("use an older
         version") would be wrong with LoRA. Unchanged where LoRA on clears it too, or nothing does."""
-        from dataclasses import replace
-
         from .figures import Fix
         from .vllm_remedy import searched
 
@@ -400,6 +398,4 @@ def _capability(gpu) -> tuple:
 
 
 def _with_memory(gpu, memory: int):
-    from dataclasses import replace
-
     return replace(gpu, memory_bytes=memory)
