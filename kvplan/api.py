@@ -101,7 +101,7 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
     one node in place of the catalog's, which the remedies keep a tensor-parallel group within; enable_lora with
     max_loras, max_lora_rank, lora_dtype and fully_sharded_loras as vLLM's (the adapter slots a budget term of their
     own, "lora"); runner ('auto', 'generate', 'pooling') and convert ('auto', 'none', 'embed', 'classify', 'reward')
-    as vLLM's --runner / --convert (engines/vllm_runner_flag.py)."""
+    as vLLM's --runner / --convert (engines/vllm_runner_flag.py; None: auto, as check's)."""
     from .commands.deployments import layer_partition
     from .commands.estimate import estimate as run
     from .engines import (EngineFlags, cpu_offload_gb as offload, data_parallel_size as replicas, enable_eplb as eplb,
@@ -135,7 +135,8 @@ def estimate(model: str, *, max_model_len: Optional[Many] = None, kv_cache_dtype
                                    enable_lora=adapters,
                                    lora_ignored=ignored_lora(enable_lora, max_loras, max_lora_rank, lora_dtype,
                                                              fully_sharded_loras),
-                                   runner=runner_choice(runner), convert=convert_choice(convert)))
+                                   runner=runner_choice("auto" if runner is None else runner),
+                                   convert=convert_choice("auto" if convert is None else convert)))
     return list(result.plans)
 
 
