@@ -13,7 +13,7 @@ from ..errors import FieldError, KvplanError, quote
 from ..units import AUTO_LENGTHS
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
-                    FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP,
+                    FULLY_SHARDED_LORAS_HELP, RUNNER_HELP, CONVERT_HELP, POOLER_CONFIG_HELP,
                     DP_HELP, ENFORCE_EAGER_HELP, EP_HELP, EPLB_CONFIG_HELP, EPLB_HELP, REDUNDANT_HELP,
                     GPU_BLOCKS_OVERRIDE_HELP, SPECULATIVE_HELP,
                     FORMAT_HELP, GPU_UTIL_HELP, HUB_TIMEOUT_HELP, KV_BUDGET_HELP, KV_DTYPE_HELP,
@@ -146,6 +146,7 @@ LORA_DTYPE = typer.Option(None, "--lora-dtype", help=LORA_DTYPE_HELP)
 FULLY_SHARDED_LORAS = typer.Option(False, "--fully-sharded-loras", help=FULLY_SHARDED_LORAS_HELP)
 RUNNER = typer.Option("auto", "--runner", help=RUNNER_HELP)
 CONVERT = typer.Option("auto", "--convert", help=CONVERT_HELP)
+POOLER_CONFIG = typer.Option(None, "--pooler-config", help=POOLER_CONFIG_HELP)
 # the other flags that change capacity, declared once for estimate and check
 QUANTIZATION = typer.Option(None, "--quantization", "-q", help=QUANTIZATION_HELP)
 DTYPE = typer.Option(None, "--dtype", help=DTYPE_HELP)
@@ -235,6 +236,7 @@ def estimate(
     fully_sharded_loras: bool = FULLY_SHARDED_LORAS,
     runner: str = RUNNER,
     convert: str = CONVERT,
+    pooler_config: Optional[str] = POOLER_CONFIG,
     chart: bool = typer.Option(False, "--chart", help="Also draw requests held against max model length and "
                                "each GPU's memory as a stacked bar (always in --format html)."),
     fmt: str = typer.Option("table", "--format", "-f", help=FORMAT_HELP[:-1] + "; html writes a standalone "
@@ -249,6 +251,7 @@ def estimate(
                            gpu_blocks_override, ignored_lora, media_limits, mm_processor_kwargs, speculative_config)
     from ..render import check_format
 
+    from ..engines.vllm_pooler_config import pooler_config_choice
     from ..engines.vllm_runner_flag import convert_choice, runner_choice
 
     check_format(fmt)
@@ -276,7 +279,8 @@ def estimate(
                                        enable_eplb=balancer, enable_lora=adapters,
                                        lora_ignored=ignored_lora(lora, max_loras, max_lora_rank, lora_dtype,
                                                                  fully_sharded_loras),
-                                       runner=runner_choice(runner), convert=convert_choice(convert)))
+                                       runner=runner_choice(runner), convert=convert_choice(convert),
+                                       pooler_config=pooler_config_choice(pooler_config)))
     show(result, fmt, chart=chart)
 
 
@@ -312,7 +316,8 @@ def check(
                                        "eplb_config, num_redundant_experts, mm_processor_kwargs, block_size, "
                                        "quantization, dtype, max_num_seqs, max_num_batched_tokens, "
                                        "pp_layer_partition, gpu_memory, gpus_per_node, enable_lora, max_loras, "
-                                       "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert). See "
+                                       "max_lora_rank, lora_dtype, fully_sharded_loras, runner, convert, "
+                                       "pooler_config). See "
                                        "docs/ci.md."),
     tp: Optional[str] = typer.Option(None, "-tp", "--tensor-parallel-size", "--tp",
                                      help="TP degrees to check for MODEL (8 or 2,4,8)."),
@@ -353,6 +358,7 @@ def check(
     fully_sharded_loras: bool = FULLY_SHARDED_LORAS,
     runner: Optional[str] = typer.Option(None, "--runner", help=RUNNER_HELP),
     convert: Optional[str] = typer.Option(None, "--convert", help=CONVERT_HELP),
+    pooler_config: Optional[str] = POOLER_CONFIG,
     quantization: Optional[str] = QUANTIZATION,
     dtype: Optional[str] = DTYPE,
     max_num_seqs: Optional[int] = MAX_NUM_SEQS,
@@ -387,7 +393,8 @@ def check(
                    max_num_batched_tokens=max_num_batched_tokens, pp_layer_partition=pp_partition,
                    gpu_memory=gpu_memory, gpus_per_node=gpus_per_node, enable_lora=lora or None,
                    max_loras=max_loras, max_lora_rank=max_lora_rank, lora_dtype=lora_dtype,
-                   fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert)
+                   fully_sharded_loras=fully_sharded_loras or None, runner=runner, convert=convert,
+                   pooler_config=pooler_config)
     given = [name for name in CHECK_MODEL_OPTIONS if options[name] is not None]
     tps = None if tp is None else _list(tp, "tp")
     if file is not None:

@@ -22,7 +22,7 @@ FLAGS = {
     "num_redundant_experts": "--num-redundant-experts", "gpus_per_node": "--gpus-per-node",
     "enable_lora": "--enable-lora", "max_loras": "--max-loras",
     "max_lora_rank": "--max-lora-rank", "lora_dtype": "--lora-dtype", "fully_sharded_loras": "--fully-sharded-loras",
-    "runner": "--runner", "convert": "--convert",
+    "runner": "--runner", "convert": "--convert", "pooler_config": "--pooler-config",
 }
 # every spelling of a field's flag; errors and suggestions use the one the user typed
 ALIASES = {
@@ -39,7 +39,8 @@ CHECK_MODEL_OPTIONS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtyp
                        "dp", "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config",
                        "num_redundant_experts", "block_size", "quantization", "dtype", "max_num_seqs",
                        "max_num_batched_tokens", "pp_layer_partition", "gpu_memory", "gpus_per_node", "enable_lora",
-                       "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert")
+                       "max_loras", "max_lora_rank", "lora_dtype", "fully_sharded_loras", "runner", "convert",
+                       "pooler_config")
 
 
 MODEL_HELP = "Hugging Face id (bundled spec first, then the Hub), a local config.json, or a model folder."
@@ -126,6 +127,10 @@ RUNNER_HELP = ("As vLLM's --runner: auto (the architecture's, or pooling by a Se
 CONVERT_HELP = ("As vLLM's --convert: auto (the default), none, embed, classify (a score head, not priced), or "
                 "reward (vLLM 0.11-0.14): the pooling adapter for a generating class; from vLLM 0.22 it picks the "
                 "pooling runner under --runner auto.")
+POOLER_CONFIG_HELP = ("As vLLM's --pooler-config, a JSON object ('{\"pooling_type\": \"MEAN\"}'): its pooling type "
+                      "(pooling_type; from vLLM 0.14 seq_pooling_type / tok_pooling_type) comes before the Sentence "
+                      "Transformers module's and the class's, and MEAN, CLS or STEP turn chunked prefill and prefix "
+                      "caching off; its other fields change nothing kvplan prices.")
 # the flags that change capacity besides the engine's (estimate and check alike)
 GPU_MEMORY_HELP = ("Override the GPU's memory (80GB, 79.2GiB, 80G = 80 GiB, or bytes); kvplan's own flag. A number "
                    "without a unit is bytes, refused below 1 MiB (40 means 40 bytes: write 40GiB).")

@@ -20,6 +20,7 @@ from ..engines.vllm_lora import ignored_note
 from ..engines.figures import figure_columns
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
+from ..engines.vllm_pooler_config import refuse_pooler_config
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
@@ -108,9 +109,11 @@ def _spec_for(dep: Deployment, resolved: dict) -> ModelSpec:
     """The model as the deployment serves its weights: its dtype, then its quantization (as estimate's; awq / gptq
     also read the settings file vLLM reads beside a config.json with none: model/sources.py resolve)."""
     try:
-        spec = replace(_resolve(dep, resolved), runner=dep.runner, convert=dep.convert)  # as estimate's flags
+        spec = replace(_resolve(dep, resolved), runner=dep.runner, convert=dep.convert,
+                       pooler_config=dep.pooler_config)  # as estimate's flags
         refuse_encoder_only(spec, get_engine(dep.engine).version)  # said on the model's line, as any model error
         refuse_runner(spec, get_engine(dep.engine).version)  # a runner the class cannot do, as vLLM's ModelConfig
+        refuse_pooler_config(spec, get_engine(dep.engine).version)  # a field or type the release refuses
         refuse_st_pooling(spec, get_engine(dep.engine).version)  # 0.11-0.13 stop on a Pooling module's config.json
     except KvplanError as exc:
         if dep.file is None or getattr(exc, "field", None) == "quantization":

@@ -29,7 +29,7 @@ OPTIONAL_KEYS = ("pp", "gpu", "gpu_util", "kv_budget", "context", "kv_dtype", "m
                  "enable_expert_parallel", "enable_eplb", "mm_processor_kwargs", "eplb_config", "num_redundant_experts",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
                  "gpu_memory", "gpus_per_node", "enable_lora", "max_loras", "max_lora_rank", "lora_dtype",
-                 "fully_sharded_loras", "runner", "convert")
+                 "fully_sharded_loras", "runner", "convert", "pooler_config")
 VALID_KEYS = REQUIRED_KEYS + OPTIONAL_KEYS
 TOP_KEYS = ("deployments",)
 
@@ -79,6 +79,7 @@ class Deployment:
     fully_sharded_loras: bool = False  # vLLM's --fully-sharded-loras
     runner: str = "auto"  # vLLM's --runner (engines/vllm_runner_flag.py)
     convert: str = "auto"  # vLLM's --convert
+    pooler_config: Optional[str] = None  # vLLM's --pooler-config, canonical JSON (engines/vllm_pooler_config.py)
     file: Optional[str] = None  # the deployments file, as given on the command line
     line: Optional[int] = None  # 1-based line of the entry's first key
     key_lines: dict = field(default_factory=dict)  # key -> 1-based line
@@ -213,6 +214,12 @@ def _convert(value) -> str:
     return convert_choice(value)
 
 
+def _pooler_config(value) -> Optional[str]:
+    from ..engines.vllm_pooler_config import pooler_config_choice
+
+    return pooler_config_choice(value)
+
+
 def block_size(value) -> int:
     """vLLM's --block-size: tokens a KV-cache block, a power of two (CacheConfig's choices; estimate takes the
     same)."""
@@ -320,6 +327,7 @@ VALIDATORS = {
     "fully_sharded_loras": _flag("fully_sharded_loras"),
     "runner": _runner,
     "convert": _convert,
+    "pooler_config": _pooler_config,
 }
 DEFAULTS = {"gpu_util": DEFAULT_GPU_UTIL, "context": DEFAULT_CONTEXT, "kv_dtype": "auto", "engine": "vllm",
             "enforce_eager": False, "skip_mm_profiling": False, "language_model_only": False,

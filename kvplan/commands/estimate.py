@@ -10,6 +10,7 @@ from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_lora import lora_notes
 from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
+from ..engines.vllm_pooler_config import refuse_pooler_config
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
 from ..errors import FieldError, KvplanError
@@ -122,9 +123,10 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
         for kv_dtype in kv_dtypes:
             engine_model.check_kv_dtype(kv_dtype)
     weighted = flags.with_runner(apply_weight_precision(resolve(model, revision, quantization=quantization),
-                                                        quantization, dtype))  # --runner / --convert on the spec
+                                                        quantization, dtype))  # --runner / --convert / --pooler-config
     refuse_encoder_only(weighted, engine_model.version)  # vLLM's rules by release; --engine none: the newest's
     refuse_runner(weighted, engine_model.version)  # a runner the class cannot do, as vLLM's ModelConfig
+    refuse_pooler_config(weighted, engine_model.version)  # a field or type the release refuses
     refuse_st_pooling(weighted, engine_model.version)  # 0.11-0.13 stop on a Pooling module's missing config.json
     spec = served(weighted, engine_model, pp)
     unused = unused_media_note(spec, flags, spell, engine_model.version)

@@ -137,6 +137,7 @@ class VllmEngine:
                                      block_size=asked["block_size"], version=engine.version, capability=capability,
                                      gpu_name=device_name(gpu)) or _encoder_only_refusal(spec, engine.version) \
             or _st_pooling_refusal(spec, engine.version) or _runner_refusal(spec, engine.version) \
+            or _pooler_config_refusal(spec, engine.version) \
             or text_only_refusal(spec, engine.version, engine.flags) or _soft_tokens_refusal(spec, engine) \
             or _release_lora_refusal(spec, engine)
 
@@ -299,11 +300,13 @@ def releases() -> tuple:
 
     from .vllm_lora import VOCAB_RULES
 
+    from .vllm_pooler_config import BOUNDARIES as POOLER_BOUNDARIES
     from .vllm_runner_flag import BOUNDARIES as RUNNER_BOUNDARIES
 
     flags = list(FLAG_SINCE.values()) + [since for since, _ in MODELLED_SINCE.values()]
     return release_boundaries(flags + [EPLB_CONFIG_SINCE, DUMMY_OPTIONS_SINCE, MEDIA_FLAGS_DROPPED_SINCE]
-                              + [row[0] for row in VOCAB_RULES] + list(RUNNER_BOUNDARIES))
+                              + [row[0] for row in VOCAB_RULES] + list(RUNNER_BOUNDARIES)
+                              + list(POOLER_BOUNDARIES))
 
 
 def _encoder_only_refusal(spec, version: str):
@@ -339,6 +342,16 @@ def _runner_refusal(spec, version: str):
     from .vllm_runner_flag import runner_refusal
 
     refused = runner_refusal(spec, version)
+    return Refusal(refused, None, configuration=True, field="engine") if refused else None
+
+
+def _pooler_config_refusal(spec, version: str):
+    """A release that refuses the --pooler-config asked (vllm_pooler_config.pooler_config_refusal) as a refusal of the
+    release, so that a remedy never names it."""
+    from .figures import Refusal
+    from .vllm_pooler_config import pooler_config_refusal
+
+    refused = pooler_config_refusal(spec, version)
     return Refusal(refused, None, configuration=True, field="engine") if refused else None
 
 

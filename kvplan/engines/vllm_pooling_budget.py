@@ -18,10 +18,11 @@ changes in the memory budget and the scheduler settings kvplan plans with. Read 
 - async scheduling off by default from 0.20 (config/vllm.py 0.20.0:800-807, 0.32.0:1585-1595, 0.34.0:1610-1620:
   "negatively impacts performance of pooling models"), so one batch in flight without PP (vllm_runner
   .async_scheduling).
-- chunked prefill and prefix caching by the pooler's pooling type (incremental_prefill): the Sentence
-  Transformers Pooling module's config.json's where it names one (model/st_modules.py; config/model.py 0.34.0:807-821
-  sets it before the class's default), else the class's; off, `vllm serve`'s default max_num_batched_tokens is
-  raised to max_model_len (vllm.whole_prompt_batch).
+- chunked prefill and prefix caching by the pooler's pooling type (incremental_prefill): the user's --pooler-config's
+  (engines/vllm_pooler_config.py), else the Sentence Transformers Pooling module's config.json's where it names one
+  (model/st_modules.py; config/model.py 0.34.0:796-822 sets the user's, then the file's, then the class's default),
+  else the class's; off, `vllm serve`'s default max_num_batched_tokens is raised to max_model_len
+  (vllm.whole_prompt_batch).
 Not modelled: CUDA graphs are PIECEWISE only for a pooling model (config/vllm.py 0.32.0:1874-1884 overrides a
 full-graph mode), which kvplan's one assumed graph reserve (vllm_budget.CONSTANTS "cuda_graphs") does not tell
 apart; a *ForSequenceClassification's score head, [num_labels, hidden] float32 (the pooling head_dtype, config/
@@ -37,6 +38,7 @@ from typing import Optional
 
 from ..model.precision import DTYPE_BYTES
 from ..model.spec import Weights
+from .vllm_pooler_config import given, user_pooling_type, user_pooling_types
 from .vllm_pooling import SUFFIX_RUNNER, pooling_runner, st_legacy_pooling_type, st_pooling_types
 from .vllm_versions import parse_version
 
@@ -119,21 +121,26 @@ ENCODER_ONLY_CLS_SINCE = (0, 12)  # attn_type: a class defaulting to CLS is enco
 def incremental_prefill(spec, version: str) -> bool:
     """Whether vLLM `version` turns chunked prefill and prefix caching on by default for `spec` (both follow one
     rule: ModelConfig.is_chunked_prefill_supported / is_prefix_caching_supported, 0.34.0 config/model.py:2237-2309,
-    read by arg_utils.py:3078-3121): always for a generating model. For a pooling model, the pooler's types are the
-    Sentence Transformers Pooling module's (vllm_pooling.st_pooling_types) where its config.json names them, else the
-    class's (CLASS_POOLING). From 0.12 a class whose own default is CLS builds encoder-only attention, whatever the
-    pooler's type (ModelConfig.attn_type reads _model_info's default: 0.12.0:1753-1760, 0.34.0:2217-2226): off. Then
-    from 0.14 off where the pooler pools MEAN or CLS or steps (STEP); before, by its one type (LEGACY_INCREMENTAL;
-    0.11.0 arg_utils.py:1563-1567 reads pooler_config.pooling_type only)."""
-    if not pooling_runner(spec, version):
+    read by arg_utils.py:3078-3121). For a pooling model the pooler's types are, field by field, the user's
+    --pooler-config's (vllm_pooler_config.user_pooling_types), else the Sentence Transformers Pooling module's
+    (vllm_pooling.st_pooling_types) where its config.json names them, else the class's (CLASS_POOLING); a generating
+    model is always on, unless --pooler-config is given, which vLLM keeps and reads as a pooling model's, its types
+    alone (vllm_pooler_config's docstring). From 0.12 a class whose own default is CLS builds encoder-only attention,
+    whatever the pooler's type (ModelConfig.attn_type reads _model_info's default: 0.12.0:1753-1760,
+    0.34.0:2217-2226): off. Then from 0.14 off where the pooler pools MEAN or CLS or steps (STEP); before, by its one
+    type (LEGACY_INCREMENTAL; 0.11.0 arg_utils.py:1563-1567 reads pooler_config.pooling_type only, .lower())."""
+    pooled = pooling_runner(spec, version)
+    if not pooled and given(spec) is None:
         return True
-    seq, tok, single = CLASS_POOLING.get(spec.registered_architecture or spec.architecture, DEFAULT_POOLING)
+    classes = CLASS_POOLING.get(spec.registered_architecture or spec.architecture, DEFAULT_POOLING)
+    seq, tok, single = classes if pooled else (None, None, None)  # the generate runner merges no default
     release = parse_version(version)
-    if release >= ENCODER_ONLY_CLS_SINCE and (seq if release >= SPLIT_TYPES_SINCE else single) == "CLS":
+    if release >= ENCODER_ONLY_CLS_SINCE and (classes[0] if release >= SPLIT_TYPES_SINCE else classes[2]) == "CLS":
         return False
     if release >= SPLIT_TYPES_SINCE:
-        st_seq, st_tok = st_pooling_types(spec, version)
-        seq, tok = st_seq or seq, st_tok or tok
+        user_seq, user_tok = user_pooling_types(spec, version)
+        st_seq, st_tok = st_pooling_types(spec, version) if pooled else (None, None)
+        seq, tok = user_seq or st_seq or seq, user_tok or st_tok or tok
         return seq not in ("MEAN", "CLS") and tok != "STEP"
-    single = st_legacy_pooling_type(spec, version) or single
-    return single in next(kept for first, kept in LEGACY_INCREMENTAL if release >= first)
+    single = user_pooling_type(spec, version) or (st_legacy_pooling_type(spec, version) if pooled else None) or single
+    return str(single).upper() in next(kept for first, kept in LEGACY_INCREMENTAL if release >= first)

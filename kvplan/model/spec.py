@@ -85,6 +85,9 @@ class ModelSpec:
     # vllm_pooling.pooling_runner answers with ("auto": the architecture's, as vLLM's default)
     runner: str = "auto"
     convert: str = "auto"
+    # vLLM's --pooler-config as canonical JSON (engines/vllm_pooler_config.py), None where not given: its pooling type
+    # comes before the Sentence Transformers module's and the class's (vllm_pooling_budget.incremental_prefill)
+    pooler_config: Optional[str] = None
     mtp: tuple = (0, 0)  # (parameters, stored bytes) of the multi-token-prediction blocks a checkpoint ships
     mtp_modules: int = 0  # those blocks: the MTP modules vLLM builds to draft with (speculative method mtp)
     mtp_module: tuple = ()  # ParamGroups of one of them as vLLM builds it (params.mtp_module_groups)
