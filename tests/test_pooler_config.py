@@ -258,8 +258,8 @@ def test_check_and_api_agree_with_estimate(tmp_path):
     result = run_kvplan("check", "--file", file, "--format", "json")
     assert result.returncode == 0, result.stderr
     assert f'"kv_budget_bytes_per_gpu": {plans[0].kv_budget_bytes_per_gpu}' in result.stdout
-    cli = run_kvplan("check", "Qwen/Qwen3-8B", "--tp", "1", "--gpu", "H100", "-c", "32768", "--runner", "pooling",
-                     "--pooler-config", json.dumps(mean), "--format", "json")
+    cli = run_kvplan("check", "Qwen/Qwen3-8B", "--tp", "1", "--gpu", "H100", "-c", "32768", "--runner",
+                     "pooling", "--pooler-config", json.dumps(mean), "--format", "json")
     assert cli.returncode == 0 and f'"max_concurrency": {plans[0].max_concurrency}' in cli.stdout
     file.write_text(file.read_text().replace("pooling_type: MEAN", "pooling_type: MAX"))
     bad = run_kvplan("check", "--file", file, "--format", "json")
@@ -267,8 +267,8 @@ def test_check_and_api_agree_with_estimate(tmp_path):
 
 
 def test_a_remedy_never_names_a_release_that_refuses_it():
-    """pooling_type without seq / tok fields is refused beside seq_pooling_type from 0.14 only: a release search
-    meets it through configuration_refusal (vllm_engine._pooler_config_refusal), so the release asked is refused."""
+    """The releases at which the flag's rules change are among those a remedy tries; each meets the refusal through
+    configuration_refusal (vllm_engine._pooler_config_refusal), as the release asked does."""
     from kvplan.engines.vllm_engine import releases
 
     assert {"0.11.0", "0.12.0", "0.14.0", "0.16.0"} <= set(releases())
