@@ -105,7 +105,7 @@ def test_what_vllm_034_refuses_is_refused(tmp_path, case):
         assert "'pooling_typ'" in said
 
 
-# ---- 2. the field names by release -----------------------------------------------------------------------------------
+# ---- 2. the field names by release ---------------------------------------------------------------------------------
 
 def _source_fields(version: str) -> tuple:
     tree = ast.parse((SDISTS / f"vllm-{version}" / "vllm" / "config" / "pooler.py").read_text())
@@ -146,7 +146,7 @@ def test_seq_pooling_type_before_014_is_ignored(tmp_path):
     assert incremental_prefill(spec, "0.14.0") is False  # config/model.py 0.14.0:1570-1580: MEAN off
 
 
-# ---- 3. the pooling type by release ----------------------------------------------------------------------------------
+# ---- 3. the pooling type by release --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind, by_release", [
     ("MEAN", {"0.11.0": False, "0.12.0": False, "0.13.0": False, "0.14.0": False, "0.34.0": False}),
@@ -194,7 +194,7 @@ def test_both_alias_and_field_is_refused_from_014(tmp_path):
     assert pooler_config_refusal(spec, "0.13.0") is None  # 0.13 has no tok_pooling_type: ignored
 
 
-# ---- 4. the generate runner ------------------------------------------------------------------------------------------
+# ---- 4. the generate runner ----------------------------------------------------------------------------------------
 
 def test_the_generate_runner_by_release(tmp_path):
     """vLLM keeps the user's object on the generate runner: 0.12.0's is_chunked_prefill_supported calls .lower() on
@@ -225,7 +225,7 @@ def test_the_figures_before_and_after():
     assert _plan("--pooler-config", '{"dimensions": 8}')["max_concurrency"] == generate["max_concurrency"]
 
 
-# ---- 5. the flag's wiring ----------------------------------------------------------------------------------------------
+# ---- 5. the flag's wiring ------------------------------------------------------------------------------------------
 
 def test_an_unknown_field_is_one_line_naming_it():
     line = one_error_line(run_kvplan("estimate", "Qwen/Qwen3-8B", "--pooler-config", '{"pooling_typ": "MEAN"}'))
