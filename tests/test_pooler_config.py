@@ -272,3 +272,20 @@ def test_a_remedy_never_names_a_release_that_refuses_it():
     from kvplan.engines.vllm_engine import releases
 
     assert {"0.11.0", "0.12.0", "0.14.0", "0.16.0"} <= set(releases())
+
+
+def test_check_refuses_it_under_engine_none_as_estimate_does():
+    """The ideal engine has no chunked-prefill rule: estimate and check refuse --pooler-config under --engine none."""
+    for command in (("estimate", "Qwen/Qwen3-8B"), ("check", "Qwen/Qwen3-8B", "--tp", "1")):
+        line = one_error_line(run_kvplan(*command, "--gpu", "h100", "-c", "8192", "--engine", "none",
+                                         "--pooler-config", '{"dimensions": 8}'))
+        assert "--pooler-config is modelled with the vLLM engine only" in line
+
+
+def test_a_deployments_value_json_cannot_hold_is_one_line(tmp_path):
+    """YAML reads `2024-01-01` as a date, which no JSON (vLLM's form of the flag) holds: one line, exit 2."""
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n  - name: a\n    model: Qwen/Qwen3-8B\n    gpu: h100\n    tp: 1\n    context: 8192\n"
+                    "    runner: pooling\n    pooler_config: {task: 2024-01-01}\n")
+    line = one_error_line(run_kvplan("check", "--file", path))
+    assert "field 'pooler_config' must be vLLM's form, a JSON object" in line

@@ -160,7 +160,8 @@ def _engine(dep: Deployment):
                                               speculative=dep.speculative_config, dp=dep.dp,
                                               enable_expert_parallel=dep.enable_expert_parallel,
                                               mm_processor_kwargs=dep.mm_processor_kwargs, enable_eplb=balancer,
-                                              enable_lora=adapters, lora_ignored=ignored))
+                                              enable_lora=adapters, lora_ignored=ignored,
+                                              pooler_config=dep.pooler_config))
 
 
 def _replication(spec: ModelSpec, tp: int, precision) -> str:

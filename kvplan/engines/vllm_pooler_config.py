@@ -37,6 +37,7 @@ from functools import lru_cache
 from typing import Optional
 
 from ..errors import FieldError, KvplanError, quote
+from .vllm_pooling import LEGACY_TYPES, SEQ_TYPES, TOK_TYPES
 from .vllm_versions import PINNED, parse_version
 
 # PoolerConfig's field names by release, newest first (config/pooler.py, each release read by hand; the test checks
@@ -58,8 +59,7 @@ FLAG_SINCE = (0, 11)  # the first release kvplan has read the flag in (as --runn
 FORBIDS_UNKNOWN_SINCE = (0, 16)  # @config: extra="forbid" (config/utils.py 0.16.0:55); before, pydantic ignores them
 LITERAL_TYPES_SINCE = (0, 12)  # PoolingTypeStr (pooler.py 0.12.0:14); 0.11.x a plain str
 SPLIT_TYPES_SINCE = (0, 14)  # seq_pooling_type / tok_pooling_type (pooler.py 0.14.0:14-18)
-SEQ_TYPES, TOK_TYPES = ("CLS", "LAST", "MEAN"), ("ALL", "STEP")
-LEGACY_TYPES = ("LAST", "ALL", "CLS", "STEP", "MEAN")  # PoolingType (layers/pooler.py 0.11.0:32-38; 0.12.0 :14)
+# the type names: vllm_pooling's (PoolingType, layers/pooler.py 0.11.0:32-38; 0.12.0 :14; 0.14.0 :14-18)
 # the releases at which these rules change, for the remedy search (vllm_engine.releases)
 BOUNDARIES = (FLAG_SINCE, (0, 11, 1), (0, 12), (0, 14), (0, 16), (0, 19), (0, 20), (0, 23), (0, 32))
 
@@ -74,10 +74,16 @@ def pooler_config_choice(value) -> Optional[str]:
         fields = value if isinstance(value, dict) else json.loads(str(value))
     except (ValueError, RecursionError):
         fields = None
-    if not isinstance(fields, dict):
+    text = None
+    if isinstance(fields, dict):
+        try:  # a deployments file's YAML or the API may hold what JSON has not (a date, a set)
+            text = json.dumps(fields, sort_keys=True)
+        except (TypeError, ValueError):
+            text = None
+    if text is None:
         raise FieldError("pooler_config", f"must be vLLM's form, a JSON object such as '{{\"pooling_type\": "
                                           f"\"MEAN\"}}', got {quote(value)}.")
-    return json.dumps(fields, sort_keys=True)
+    return text
 
 
 @lru_cache(maxsize=256)
