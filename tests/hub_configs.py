@@ -175,3 +175,12 @@ NEMOTRON_H_8B = {
     "use_conv_bias": True, "use_bias": False, "mamba_proj_bias": False, "chunk_size": 128,
     "max_position_embeddings": 8192, "vocab_size": 131072, "tie_word_embeddings": False, "torch_dtype": "bfloat16",
 }
+
+# a multimodal wrapper over a small Mistral (layers, width and vocab trimmed): the quantisation readers' tests
+MISTRAL3_WRAPPER = {
+    "architectures": ["Mistral3ForConditionalGeneration"], "model_type": "mistral3", "dtype": "bfloat16",
+    "text_config": {"model_type": "mistral", "hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 4,
+                    "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 128, "vocab_size": 32000,
+                    "max_position_embeddings": 32768},
+    "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24, "intermediate_size": 4096, "patch_size": 14,
+                      "image_size": 1540}}

@@ -24,7 +24,7 @@ import pytest
 
 from tests.checkpoints import checkpoint_folder
 from tests.conftest import one_error_line, run_kvplan
-from tests.hub_configs import LLAMA3_8B
+from tests.hub_configs import LLAMA3_8B, MISTRAL3_WRAPPER
 from kvplan.model.config import COMPRESSION_NOTE
 from kvplan.model.sources import resolve
 
@@ -96,13 +96,7 @@ def test_a_null_compression_config_is_none(tmp_path):
     assert COMPRESSION_NOTE not in spec.notes
 
 
-# a multimodal wrapper over a small Mistral (tests/test_hf_quant_config.py's)
-WRAPPER = {"architectures": ["Mistral3ForConditionalGeneration"], "model_type": "mistral3", "dtype": "bfloat16",
-           "text_config": {"model_type": "mistral", "hidden_size": 1024, "intermediate_size": 4096,
-                           "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2,
-                           "head_dim": 128, "vocab_size": 32000, "max_position_embeddings": 32768},
-           "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24, "intermediate_size": 4096,
-                             "patch_size": 14, "image_size": 1540}}
+WRAPPER = MISTRAL3_WRAPPER  # a multimodal wrapper over a small Mistral (tests/hub_configs.py)
 
 
 def test_a_wrappers_compression_config_is_read_a_text_configs_is_refused(tmp_path):

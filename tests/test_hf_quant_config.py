@@ -39,7 +39,7 @@ import pytest
 from tests.checkpoints import NVFP4_FILE, NVFP4_KV_FILE, checkpoint_folder as _folder
 from tests.conftest import ROOT, one_error_line, run_installed, run_kvplan
 from tests.fake_hub import cached_repo, hub_env, repo_handler, serving
-from tests.hub_configs import LLAMA3_8B
+from tests.hub_configs import LLAMA3_8B, MISTRAL3_WRAPPER
 from kvplan.model.sources import resolve
 
 LLAMA = {**LLAMA3_8B, "max_position_embeddings": 131072}  # Llama-3.1-8B's shape
@@ -127,13 +127,7 @@ def test_a_compression_config_does_not_stop_the_file(tmp_path):
     assert resolve(str(_folder(tmp_path, config, FP8_FILE))).weights.bytes == FP8_BYTES
 
 
-# a multimodal wrapper over a small Mistral (layers, width and vocab trimmed)
-WRAPPER = {"architectures": ["Mistral3ForConditionalGeneration"], "model_type": "mistral3", "dtype": "bfloat16",
-           "text_config": {"model_type": "mistral", "hidden_size": 1024, "intermediate_size": 4096,
-                           "num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2,
-                           "head_dim": 128, "vocab_size": 32000, "max_position_embeddings": 32768},
-           "vision_config": {"hidden_size": 1024, "num_hidden_layers": 24, "intermediate_size": 4096,
-                             "patch_size": 14, "image_size": 1540}}
+WRAPPER = MISTRAL3_WRAPPER  # a multimodal wrapper over a small Mistral (tests/hub_configs.py)
 FP8_INLINE = {"quant_method": "fp8", "activation_scheme": "static"}
 
 
