@@ -5,6 +5,7 @@ LAST / ALL, chunked prefill and prefix caching supported; --runner pooling --con
 below; Qwen2ForRewardModel --runner generate -> "Embedding models do not support ..."; Qwen3ForSequenceClassification
 --runner generate -> accepted, TransformersForCausalLM."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,15 @@ def test_engine_none_takes_the_flags_under_the_pinned_rule():
                      "pooling", "--format", "json")
     assert run.returncode == 0, run.stderr
     assert "no LM head" in " ".join(run.stdout.split())
+
+
+def test_the_pooling_note_names_the_flags_as_the_caller_spells_them(tmp_path):
+    """estimate names vLLM's flags; a deployments file's check names its keys (as its other notes and remedies do)."""
+    run = run_kvplan("estimate", "Qwen/Qwen3-8B", "--gpu", "h100", "-c", "8192", "--runner", "pooling")
+    assert "because of --runner pooling" in " ".join(run.stdout.split())
+    path = tmp_path / "deployments.yaml"
+    path.write_text("deployments:\n  - name: a\n    model: Qwen/Qwen3-8B\n    gpu: h100\n    tp: 1\n    context: 8192\n"
+                    "    runner: pooling\n")
+    run = run_kvplan("check", "--file", path, "--format", "json")
+    said = " ".join(json.loads(run.stdout)["results"][0]["warnings"])
+    assert "because of runner pooling" in said and "--runner" not in said

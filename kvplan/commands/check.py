@@ -350,7 +350,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         add("warning", engine_flags.lora_ignored[0], ignored + ".")
     for note in unchecked_notes(spec.notes):  # the Hub said nothing of hf_quant_config.json or modules.json
         add("warning", "model", note + ".")
-    pooled = pooling_note(spec, release_of(_engine(dep)))  # estimate's rule note, on the model's line
+    pooled = pooling_note(spec, release_of(_engine(dep)), spell)  # estimate's rule note, on the model's line
     if pooled:
         add("warning", "model", pooled + ".")
 

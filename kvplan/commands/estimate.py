@@ -135,7 +135,7 @@ def estimate(model: str, *, contexts: Optional[list] = None, kv_dtypes: list = (
     # LoRA settings vLLM ignores; what LoRA costs that is not modelled
     for said in lora_notes(flags, spell, spec, engine_model.version):
         spec = replace(spec, notes=spec.notes + (said,))
-    pooled = pooling_note(spec, engine_model.version)
+    pooled = pooling_note(spec, engine_model.version, spell)
     if pooled:  # it generates no tokens: its decode figures are said to be a generating model's
         spec = replace(spec, notes=spec.notes + (pooled,))
     device = with_node_gpus(choose_gpu(gpu), gpus_per_node)

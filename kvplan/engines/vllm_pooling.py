@@ -211,35 +211,37 @@ def architecture_runner(spec) -> str:
     return "generate" if architecture in GENERATING_NAMED else suffix_runner(architecture)
 
 
-def pooling_note(spec, version: Optional[str] = None) -> str:
+def pooling_note(spec, version: Optional[str] = None, spell=None) -> str:
     """What kvplan says of a pooling model's speed figures ('' for a generating one): it generates no tokens; and,
-    where the runner came from modules.json, so."""
+    where the runner came from the runner flags (named as `spell` writes a field: a flag, a deployments file's key)
+    or modules.json, so."""
     if not pooling_runner(spec, version):
         return ""
     from .vllm import served_architecture
 
-    why = _pooling_why(spec, version)
+    why = _pooling_why(spec, version, spell)
     return (f"{served_architecture(spec)} runs on vLLM's pooling runner (embedding, classification or reward){why}: "
             f"it generates no tokens, so its ITL and tok/s are those of a generating model of its shape, and the "
             f"time to first token is the whole request")
 
 
-def _pooling_why(spec, version: Optional[str]) -> str:
+def _pooling_why(spec, version: Optional[str], spell=None) -> str:
     """Why the pooling runner, where not by the architecture alone: the runner flags, or the modules.json."""
     if asked_runner(spec, version) == "pooling" and architecture_runner(spec) == "generate":
         convert = getattr(spec, "convert", "auto")
         adapter = "classify" if convert == "classify" else "reward" if convert == "reward" else "embed"
         score = " (its score head, num_labels x hidden float32, is not priced)" if adapter == "classify" else ""
-        return (f", because of {runner_words(spec)}: vLLM converts it with its {adapter} adapter (model_executor/"
-                f"models/adapters.py), which builds no LM head{score}")
+        return (f", because of {runner_words(spec, spell)}: vLLM converts it with its {adapter} adapter "
+                f"(model_executor/models/adapters.py), which builds no LM head{score}")
     if asked_runner(spec, version) is None and st_pooling_runner(spec, version):
         return (", because its modules.json lists a Sentence Transformers Pooling module, which vLLM looks for before "
                 "the architecture (config/model.py _get_default_runner_type)")
     return ""
 
 
-def runner_words(spec) -> str:
-    """The runner flags `spec` carries, in vLLM's words ('' for auto / auto)."""
+def runner_words(spec, spell=None) -> str:
+    """The runner flags `spec` carries, named as `spell` writes a field (None: vLLM's flags), '' for auto / auto."""
     runner, convert = getattr(spec, "runner", "auto"), getattr(spec, "convert", "auto")
-    return " ".join(f"--{name} {value}" for name, value in (("runner", runner), ("convert", convert))
+    name = spell or (lambda field: f"--{field}")
+    return " ".join(f"{name(field)} {value}" for field, value in (("runner", runner), ("convert", convert))
                     if value != "auto")
