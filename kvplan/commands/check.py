@@ -19,8 +19,8 @@ from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_lora import ignored_note
 from ..engines.figures import figure_columns
 from ..engines.vllm import refuse_encoder_only
-from ..engines.vllm_pooling import pooling_note, refuse_st_pooling
-from ..engines.vllm_pooler_config import refuse_pooler_config
+from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
+from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
 from ..engines.vllm_runner_flag import refuse_runner
 from ..engines.vllm_speculative import served
 from ..plan.capacity import token_bytes
@@ -69,7 +69,8 @@ class CheckResult:
 
 
 # check's CSV / HTML columns: a deployment's fields and numbers, then the engine's figures, each present on every
-# row so that a script reads a column by position whatever the deployments (refused, unsharded, data-parallel)
+# row so that a script reads a column by position whatever the deployments (refused, unsharded, data-parallel);
+# `runner` (generate | pooling) last, where a new column leaves the others' places alone
 CHECK_COLUMNS = ("name", "model", "model_id", "file", "line", "tp", "pp", "pp_partition", "passed", "errors",
                  "warnings", "num_attention_heads", "num_key_value_heads", "mla", "kv_heads_per_gpu",
                  "kv_heads_replicated", "context", "kv_dtype", "gpu", "node_gpus", "node_gpus_source",
@@ -77,7 +78,7 @@ CHECK_COLUMNS = ("name", "model", "model_id", "file", "line", "tp", "pp", "pp_pa
                  "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu", "max_concurrency",
                  "max_concurrency_limited_by", "data_parallel_size", "max_concurrency_total", "min_concurrency",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
-                 "gpu_memory") + tuple(f"engine_{key}" for key in figure_columns())
+                 "gpu_memory") + tuple(f"engine_{key}" for key in figure_columns()) + ("runner",)
 
 
 @dataclass(frozen=True)
@@ -350,9 +351,12 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         add("warning", engine_flags.lora_ignored[0], ignored + ".")
     for note in unchecked_notes(spec.notes):  # the Hub said nothing of hf_quant_config.json or modules.json
         add("warning", "model", note + ".")
-    pooled = pooling_note(spec, release_of(_engine(dep)), spell)  # estimate's rule note, on the model's line
-    if pooled:
-        add("warning", "model", pooled + ".")
+    pooled = pooling_note(spec, release_of(_engine(dep)), spell)  # estimate's rule note
+    if pooled:  # on the runner / convert key that picked the pooling runner, else the model's line
+        add("warning", pooling_field(spec, release_of(_engine(dep))) or "model", pooled + ".")
+    dropped = ignored_pooler_note(spec, release_of(_engine(dep)), spell)
+    if dropped:  # names vLLM 0.11-0.15 drop without a word: a warning on the pooler_config key, not a failure
+        add("warning", "pooler_config", dropped + ".")
 
     pp = dep.pp or 1
     budget_for = _budget_for(spec, dep)[1]
@@ -438,6 +442,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         "node_gpus_source": device.node_source,
         "kv_budget_bytes_per_gpu": budget_per_gpu,
         **numbers,
+        "runner": runner_name(spec, release_of(_engine(dep))),  # as estimate's plans say it, --engine none too
         "min_concurrency": dep.min_concurrency,
         **({"block_size": dep.block_size} if dep.block_size is not None else {}),  # only when set: the JSON's keys
         **_set_keys(dep),

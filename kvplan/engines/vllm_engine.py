@@ -13,7 +13,7 @@ from . import EngineFlags
 from .ideal import EngineResult
 from .vllm import architecture_refusal, resolve_settings, served_architecture, start
 from .vllm_multimodal import DROPPED_SINCE as MEDIA_FLAGS_DROPPED_SINCE, text_only_refusal
-from .vllm_pooling import pooling_runner
+from .vllm_pooling import runner_name
 from .vllm_speculative import NO_WEIGHTS
 from ..model.precision import RESULT_NAMES, check_kv_dtype, kv_dtype_name, vllm_name
 from .vllm_versions import KV_DTYPE_SINCE, PINNED, behaviour, kv_dtype_choices, parse_version
@@ -214,7 +214,7 @@ class VllmEngine:
                        block_size=block_size, version=self.version, override=self.flags.num_gpu_blocks_override,
                        capability=_capability(gpu), measured=measured, gpu_name=device_name(gpu),
                        flag_refusal=refused_flag)
-        f = replace(result.figures, runner="pooling" if pooling_runner(spec, self.version) else "generate")
+        f = replace(result.figures, runner=runner_name(spec, self.version))
         if f.refusal is not None and self.flags.enable_lora:
             asked_auto = getattr(precision, "auto", False)  # auto that a checkpoint resolved: search auto, as asked
             kv_dtype = "auto" if asked_auto else (getattr(precision, "spelling", "") or "auto")

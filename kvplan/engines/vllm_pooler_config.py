@@ -56,7 +56,13 @@ FIELDS = (((0, 32), _V16 + ("task", "logit_mean", "logit_sigma", "enable_flash_l
           ((0, 11, 1), _V11 + ("use_activation",)),
           ((0, 11), _V11))
 FLAG_SINCE = (0, 11)  # the first release kvplan has read the flag in (as --runner / --convert)
-FORBIDS_UNKNOWN_SINCE = (0, 16)  # @config: extra="forbid" (config/utils.py 0.16.0:55); before, pydantic ignores them
+# @config: extra="forbid" (config/utils.py 0.16.0:55). Before, `config` returns the class as it is (config/utils.py
+# 0.11.0:22-35, 0.14.1:35-48) and PoolerConfig is a bare pydantic dataclass (config/pooler.py 0.11.0:12-14,
+# 0.14.1:21-23), whose default extra="ignore" drops a name it lacks without a word as arg_utils.py's
+# TypeAdapter(PoolerConfig).validate_json parses the flag (0.11.0:200, 0.14.1:282; run on 0.11.0's, 0.13.0's and
+# 0.14.1's own class: the unknown name is gone, no warning). vLLM 0.15.x, which kvplan has not read (no sdist), is
+# taken as 0.14.1: ignored, with 0.14's fields (FIELDS' 0.14 row)
+FORBIDS_UNKNOWN_SINCE = (0, 16)
 LITERAL_TYPES_SINCE = (0, 12)  # PoolingTypeStr (pooler.py 0.12.0:14); 0.11.x a plain str
 SPLIT_TYPES_SINCE = (0, 14)  # seq_pooling_type / tok_pooling_type (pooler.py 0.14.0:14-18)
 # the type names: vllm_pooling's (PoolingType, layers/pooler.py 0.11.0:32-38; 0.12.0 :14; 0.14.0 :14-18)
@@ -120,6 +126,31 @@ def user_pooling_types(spec, version: str) -> tuple:
 def user_pooling_type(spec, version: str) -> Optional[str]:
     """The one pooling_type `spec`'s --pooler-config sets in vLLM `version` (0.11-0.13), None where it sets none."""
     return _known(spec, version).get("pooling_type")
+
+
+def ignored_fields(spec, version: Optional[str] = None) -> tuple:
+    """The names in `spec`'s --pooler-config that vLLM `version` (None: PINNED) drops without a word: those its
+    PoolerConfig lacks, 0.11 up to 0.16 (FORBIDS_UNKNOWN_SINCE: 0.15 taken as 0.14.1); () where there are none, from
+    0.16 (which refuses them: pooler_config_refusal) and before 0.11 (which refuses the flag)."""
+    release = parse_version(version or PINNED)
+    if not FLAG_SINCE <= release < FORBIDS_UNKNOWN_SINCE:
+        return ()
+    names = release_fields(version or PINNED)
+    return tuple(key for key in given(spec) or {} if key not in names)
+
+
+def ignored_note(spec, version: Optional[str] = None, spell=None) -> str:
+    """What kvplan says of ignored_fields ('' where none), naming the flag as `spell` writes a field (a flag, a
+    deployments file's key)."""
+    dropped = ignored_fields(spec, version)
+    if not dropped:
+        return ""
+    flag = (spell or (lambda field: f"--{field.replace('_', '-')}"))("pooler_config")
+    names = ", ".join(repr(key) for key in dropped)
+    fields, they = ("fields", "they set") if len(dropped) > 1 else ("field", "it sets")
+    return (f"vLLM {version or PINNED} ignores {flag} {fields} {names}: its PoolerConfig drops names it does not have "
+            f"without a word (a pydantic dataclass, config/pooler.py; refused from 0.16), so nothing {they} is "
+            f"applied or priced; its fields: {', '.join(release_fields(version or PINNED))}")
 
 
 def pooler_config_refusal(spec, version: Optional[str] = None) -> Optional[str]:

@@ -183,6 +183,23 @@ def pooling_runner(spec, version: Optional[str] = None) -> bool:
     return asked == "pooling" if asked else auto_pooling_runner(spec, version)
 
 
+def runner_name(spec, version: Optional[str] = None) -> str:
+    """The runner vLLM `version` (None: PINNED, as --engine none plans) serves `spec` with, as the JSON names it (each
+    plan's `runner`, the engine block's): "pooling" or "generate"."""
+    return "pooling" if pooling_runner(spec, version) else "generate"
+
+
+def pooling_field(spec, version: Optional[str] = None) -> Optional[str]:
+    """The runner flag that put `spec` on vLLM `version`'s pooling runner (None: PINNED), as a field: "runner" where
+    --runner pooling is given, "convert" where a --convert under --runner auto picks it (asked_runner, 0.22 on); None
+    where --runner auto leaves it to modules.json or the architecture, or the runner is not pooling. --pooler-config
+    never picks the runner: _get_runner_type reads --runner, then --convert, then the model alone (config/model.py
+    0.34.0:1327-1350, _get_default_runner_type :1303-1325), so check's pooling note points at one of these keys."""
+    if asked_runner(spec, version) != "pooling":
+        return None
+    return "runner" if getattr(spec, "runner", "auto") == "pooling" else "convert"
+
+
 def asked_runner(spec, version: Optional[str] = None) -> Optional[str]:
     """The runner `spec`'s --runner / --convert pick under vLLM `version` (None: PINNED): "generate" or "pooling",
     None where --runner auto leaves it to the architecture (vllm_pooling.pooling_runner)."""

@@ -85,6 +85,11 @@ class Plan:
     # (GPUs, source) of the node a remedy keeps a TP group within (GPU.node_gpus, node_source): in the JSON as
     # node_gpus and node_gpus_source ("catalog" or "gpus_per_node")
     node: tuple = ()
+    # the runner vLLM serves the model with, "generate" or "pooling" (vllm_pooling.runner_name): the release's, under
+    # --engine none the pinned release's, whose rule drops a pooling model's LM head there too (engines/ideal.py); in
+    # the JSON as `runner` on every plan, beside engine.runner, which a null engine (--engine none, a TP degree that
+    # does not shard) leaves unsaid
+    runner: str = "generate"
 
     @property
     def fits_with(self) -> tuple:
@@ -159,6 +164,7 @@ class Plan:
                 **({"enable_eplb": True, "num_redundant_experts": layout["redundant"]} if layout["eplb"] else {}),
                 "max_concurrency_per_dp_rank": self.max_concurrency, "max_concurrency_total": self.total_concurrency,
                 "prefill": "TP-equivalent (DP / EP not modelled in time to first token)"}
+        data["runner"] = data.pop("runner")  # last: the CSV's earlier columns keep their places
         return data
 
 
@@ -166,6 +172,14 @@ def _engine(engine):
     from ..engines import get_engine
 
     return get_engine(engine) if isinstance(engine, str) else engine
+
+
+def _runner(spec: ModelSpec, model) -> str:
+    """The plan's runner: vLLM's for the engine's release (the pinned release's for the ideal engine, as its budget
+    asks: engines/ideal.py)."""
+    from ..engines.vllm_pooling import runner_name
+
+    return runner_name(spec, getattr(model, "version", None))
 
 
 def release_of(engine) -> Optional[str]:
@@ -323,7 +337,7 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
                   tp_valid=sharding.valid, parallel=layout,
                   tp_errors=sharding.errors, tp_warnings=sharding.warnings + ((past_node,) if past_node else ()),
                   pp_errors=sharding.pp_errors, kv_budget_bytes_per_gpu=budget.kv_budget_bytes_per_gpu, budget=budget,
-                  node=(engine_gpu.node_gpus, engine_gpu.node_source))
+                  node=(engine_gpu.node_gpus, engine_gpu.node_source), runner=_runner(spec, model))
     if not sharding.valid:
         return Plan(**common, block_size=block_size or DEFAULT_BLOCK_SIZE, kv_heads_per_gpu=None,
                     kv_bytes_per_token=None, kv_bytes_per_token_per_gpu=None, kv_bytes_per_sequence_per_gpu=None,
