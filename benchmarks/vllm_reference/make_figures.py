@@ -88,46 +88,46 @@ make one; /work/vllm-venv made the first figures, /tmp/vllm-venv the session-48 
     VENV/bin/python benchmarks/vllm_reference/make_figures.py --out tests/data/vllm_0.32.0_kv_figures.json
 
 vLLM 0.34.0 (session 58), same method and cases: each setting above undone at its 0.34 place, and what 0.34 adds:
-- Platform: 0.34 runs from its source release (PyPI sdist, pure Python: no vllm._C, no CUDA kernels; no CPU wheel
-  of 0.34 exists) on the CPU torch. The tree's version has no "cpu" and no GPU is found, so platform detection finds none and vLLM
-  runs on UnspecifiedPlatform (platforms/__init__.py:174-203 cpu_platform_plugin, :290-291); the run sets
-  VLLM_TARGET_DEVICE=cpu, which selects CpuPlatform outright (:243-248), and what CpuPlatform changes is undone as
-  for 0.32: check_and_update_config (cpu.py:234-546) is replaced by CUDA's relevant part (cuda.py:367-372: the worker
-  class), undoing block_size=16 for MLA (cpu.py:290-297) and 256 for DeepSeek-V4 (:298-308), the float32 SSM state
-  on AVX512-BF16 hosts (:317-337), VLLM_CPU_KVCACHE_SPACE (:339-343), async_scheduling=False (:346-347) and the MLA
-  rule that turns chunked prefill and prefix caching off and raises max_num_batched_tokens (:532-546);
+- Platform: 0.34 runs from its source release (PyPI sdist, pure Python: no vllm._C, no CUDA kernels; no CPU wheel of
+  0.34 exists) on the CPU torch. The tree's version has no "cpu" and no GPU is found, so platform detection finds none
+  and vLLM runs on UnspecifiedPlatform (platforms/__init__.py:174-203 cpu_platform_plugin, :290-291); the run sets
+  VLLM_TARGET_DEVICE=cpu, which selects CpuPlatform outright (:243-248), and what CpuPlatform changes is undone as for
+  0.32: check_and_update_config (cpu.py:234-546) is replaced by CUDA's relevant part (cuda.py:367-372: the worker
+  class), undoing block_size=16 for MLA (cpu.py:290-297) and 256 for DeepSeek-V4 (:298-308), the float32 SSM state on
+  AVX512-BF16 hosts (:317-337), VLLM_CPU_KVCACHE_SPACE (:339-343), async_scheduling=False (:346-347) and the MLA rule
+  that turns chunked prefill and prefix caching off and raises max_num_batched_tokens (:532-546);
   update_block_size_for_backend (cpu.py:549-570: block 128 from the backends, then the hybrid alignment) by the base
   Platform's that CudaPlatform inherits (interface.py:760); EngineArgs.get_batch_defaults' CPU branch
-  (arg_utils.py:3065-3074) by the emulated GPU's name and memory (:2996-3000; its GB10 capability check answers no,
-  as an H100 does).
+  (arg_utils.py:3065-3074) by the emulated GPU's name and memory (:2996-3000; its GB10 capability check answers no, as
+  an H100 does).
 - Extensible KV cache (0.34's default on CUDA and ROCm, not on a CPU: config/vllm.py:3180-3268, :3201-3202):
   VllmConfig._resolve_extensible_kv_cache runs with is_cuda_alike answering True, so it is on, gpu_memory_utilization
   resolves to 1.0 (config/cache.py:495-501) and the refusals carry the extensible hints (v1/core/
   kv_cache_planning.py:64-96). The engine core (v1/engine/core.py:308-313, :349-418) asks the executor whether it
   stays on (v1/executor/abstract.py:152-181, run as is; every worker answers that the GPU maps VMM memory, as an
   H100's does: gpu_worker.py:978-986), reserves the capacity the case's budget (determine_available_memory) gives,
-  takes each worker's block count measured after warmup (gpu_worker.py:1225-1244 CompilationTimes.num_kv_blocks)
-  and finalize_extensible_kv_cache (kv_cache_planning.py:1864-1906) settles the smallest, checks it
+  takes each worker's block count measured after warmup (gpu_worker.py:1225-1244 CompilationTimes.num_kv_blocks) and
+  finalize_extensible_kv_cache (kv_cache_planning.py:1864-1906) settles the smallest, checks it
   (shrink_kv_cache_configs :1827-1861) and logs the capacity line. The stand-in worker's measurement leaves exactly
   the case's budget for the cache (measure_kv_cache_bytes's result, extensible_kv_cache.py:592-618): vLLM's own
-  pad_kv_cache_segments (gpu_worker.py:909-915), ExtensibleKVCache over the reservation (gpu/model_runner.py:
-  661-667) with its buffer unbacked at 2 MiB granules (an H100's VMM granularity, the floor of utils/
+  pad_kv_cache_segments (gpu_worker.py:909-915), ExtensibleKVCache over the reservation (gpu/model_runner.py: 661-667)
+  with its buffer unbacked at 2 MiB granules (an H100's VMM granularity, the floor of utils/
   extensible_tensor.py:25-31 granule_size), reserve_mm_ipc_gpu_memory and blocks_within (extensible_kv_cache.py:
   621-690, :313-318), and physical_bytes_for for the committed bytes extend_kv_cache logs (:536-540). kv.extensible
   records the reserved and measured blocks and the commit.
 - Attention backends, as for 0.32 (FLASH_ATTN, FLASH_ATTN_MLA, FLASHMLA for an fp8 MLA cache, the SM90 sparse MLA
   order of cuda.py:_get_backend_priorities, :81); the CPU selector (cpu.py:148-199) picks CPU_ATTN, CPU_MLA or
-  AMX_MLA, raises for sparse attention (:154-155) and, unlike 0.32's, refuses an fp8 MLA cache (:157-162): that
-  layer is built with FLASHMLA, the SM90 choice, whose impl asserts that its kernels load (v1/attention/backends/
+  AMX_MLA, raises for sparse attention (:154-155) and, unlike 0.32's, refuses an fp8 MLA cache (:157-162): that layer
+  is built with FLASHMLA, the SM90 choice, whose impl asserts that its kernels load (v1/attention/backends/
   mla/flashmla.py:241-242; vllm._flashmla_C is in the CUDA wheel): answered yes. FLASH_ATTN_MLA's and
   FLASH_ATTN_MLA_SPARSE's CUDA-only imports (flashattn_mla.py:31-33, flashattn_mla_sparse.py:38) and
-  fa_utils.flash_attn_supports_mla (fa_utils.py:325, FA3 on SM90) are stood in for as for 0.32. FLASHMLA_SPARSE's
-  impl counts the device's SMs (flashmla_sparse.py:770) on torch.accelerator.current_device_index(), which raises
-  without an accelerator: device 0 (an SM count schedules kernels; it sizes no cache). The sparse backends'
-  workspace lives on the meta device and torch.accelerator.empty_cache (workspace.py:306) is a no-op, as for 0.32.
+  fa_utils.flash_attn_supports_mla (fa_utils.py:325, FA3 on SM90) are stood in for as for 0.32. FLASHMLA_SPARSE's impl
+  counts the device's SMs (flashmla_sparse.py:770) on torch.accelerator.current_device_index(), which raises without
+  an accelerator: device 0 (an SM count schedules kernels; it sizes no cache). The sparse backends' workspace lives on
+  the meta device and torch.accelerator.empty_cache (workspace.py:306) is a no-op, as for 0.32.
 - Qwen's gated DeltaNet (Qwen3-Next): on SM90 its prefill runs on FlashInfer (model_executor/layers/mamba/gdn/
-  qwen_gdn_linear_attn.py:187-348 _resolve_gdn_prefill_backend: CUDA at capability 9.0, :320-321), on a CPU on
-  Triton (:315-316); with FlashInfer the layer exports align-mode prefill checkpoints (:847-854, :901-912:
+  qwen_gdn_linear_attn.py:187-348 _resolve_gdn_prefill_backend: CUDA at capability 9.0, :320-321), on a CPU on Triton
+  (:315-316); with FlashInfer the layer exports align-mode prefill checkpoints (:847-854, :901-912:
   num_prefill_checkpoint_blocks=1, a third state block a request) and declares the 64-token alignment
   (v1/attention/backends/gdn_attn.py:35) the hybrid block is raised to (platforms/interface.py:1101-1106): the
   resolver answers as on SM90 ("flashinfer" for "auto").
@@ -140,10 +140,10 @@ vLLM 0.34.0 (session 58), same method and cases: each setting above undone at it
   (_pool_bytes_per_block :297); the executor's set_kv_cache_layout also takes the CP interleave size
   (abstract.py:220-226).
 - DeepSeek-V3.2 and GLM-5.2: on CUDA 0.34 builds both with models/deepseek_v32/nvidia/model.py
-  (deepseek_v32/__init__.py:17-22), on a CPU with model_executor/models/deepseek_v2.py (:27-33), as 0.32 did on a
-  CPU. Checked (session 58): importing vllm.models.deepseek_v32 with is_cuda answering True builds the nvidia
-  classes on the meta device, and the 36 dsa cases give the same specs, groups, blocks, refusals, residents and
-  sparse MLA roles as the CPU build, which the grid keeps.
+  (deepseek_v32/__init__.py:17-22), on a CPU with model_executor/models/deepseek_v2.py (:27-33), as 0.32 did on a CPU.
+  Checked (session 58): importing vllm.models.deepseek_v32 with is_cuda answering True builds the nvidia classes on
+  the meta device, and the 36 dsa cases give the same specs, groups, blocks, refusals, residents and sparse MLA roles
+  as the CPU build, which the grid keeps.
 - DeepSeek-V4: models/deepseek_v4/__init__.py:33-36 builds cpu/model.py on a CPU (the nvidia module asserts a CUDA
   device while it is built); its attention (cpu/cpu_sparse.py:264-285 DeepseekV4CPUAttention) is DeepseekV4Attention
   with the CPU kernels swapped in after construction, the same cache layers as DeepseekV4FlashMLAAttention, SM90's
@@ -157,13 +157,13 @@ vLLM 0.34.0 (session 58), same method and cases: each setting above undone at it
   nvidia module off ROCm, XPU and TPU, as for 0.32 (VLLM_KIMI_K3_GEMM_AR=0: nvidia/model.py:179-199).
 - Left as they are because the CPU platform matches CUDA: dtype (cpu.py:117-137, cuda.py:297-307), hybrid KV cache
   support (cpu.py:648, cuda.py:724), the GPU KV cache log line (device_type "cuda" for the call,
-  kv_cache_utils.py:1152-1155), the layout (resolve_kv_cache_layout, v1/attention/backends/utils.py:311, from the
-  GPU backends' declarations, not CPU_ATTN's LBHNC, cpu_attn.py:81-83), chunked prefill and prefix caching for
-  non-MLA models (per-model defaults, arg_utils.py:3078).
+  kv_cache_utils.py:1152-1155), the layout (resolve_kv_cache_layout, v1/attention/backends/utils.py:311, from the GPU
+  backends' declarations, not CPU_ATTN's LBHNC, cpu_attn.py:81-83), chunked prefill and prefix caching for non-MLA
+  models (per-model defaults, arg_utils.py:3078).
 - Not emulated: FlashAttention 4. On SM90 with an fp8 cache, FA4 on head size 512 pins a 64-token kernel block
   (v1/attention/backends/flash_attn.py:300-326, :357-367; Gemma 4 31B's full layers, which models/config.py:560-582
-  runs per layer on SM90 with fp8); the stand-in FLASH_ATTN answers MultipleOf(16), as without vllm_flash_attn. 64 is 0.34's default
-  block (config/cache.py:185) and what those cases get, so no figure moves.
+  runs per layer on SM90 with fp8); the stand-in FLASH_ATTN answers MultipleOf(16), as without vllm_flash_attn. 64 is
+  0.34's default block (config/cache.py:185) and what those cases get, so no figure moves.
 
 Run (about 7 minutes on 2 CPU cores) from the unpacked 0.34.0 source release, with a python holding its
 requirements and a CPU torch (/tmp/v34: torch 2.13.0+cpu):
