@@ -570,7 +570,7 @@ def install_gpu_emulation():
         try:
             return cpu_backend_cls(cls, selected_backend, attn_selector_config, num_heads)
         except ValueError:  # 0.34 cpu.py:157-162 refuses an fp8 MLA cache: FLASHMLA, SM90's (gpu_backend_for)
-            if not attn_selector_config.use_mla:
+            if not attn_selector_config.use_mla or vllm_release() < (0, 34):
                 raise
             from vllm.v1.attention.backends.registry import AttentionBackendEnum
 
