@@ -215,6 +215,9 @@ def test_check_names_the_run_and_says_when_nothing_clears(tmp_path):
     assert qwen["engine"]["refusal"]["remedy"] == NOTHING
     table = _flat(run_kvplan("check", "--file", path).stdout)
     assert "it starts with engine vllm==0.11.1 to 0.14.1." in table and f"older); {NOTHING}." in table
-    rows = list(csv.DictReader(io.StringIO(run_kvplan("check", "--file", path, "--format", "csv").stdout)))
+    text = run_kvplan("check", "--file", path, "--format", "csv").stdout
+    # appended after runner: every column before it keeps its place
+    assert text.splitlines()[0].split(",")[-2:] == ["runner", "engine_refusal_remedy_until"]
+    rows = list(csv.DictReader(io.StringIO(text)))
     assert [r["engine_refusal_remedy"] for r in rows] == ["it starts with engine vllm==0.11.1 to 0.14.1", NOTHING]
     assert [r["engine_refusal_remedy_until"] for r in rows] == ["0.14.1", ""]

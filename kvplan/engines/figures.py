@@ -183,7 +183,19 @@ class EngineFigures:
         return data
 
 
+# refusal keys added after check's CSV columns were set (commands/check.py CHECK_COLUMNS): written after all the
+# others, so that a script reading a column by position finds the older ones where they were
+LATER_REFUSAL_KEYS = ("remedy_until",)
+
+
 def figure_columns() -> tuple:
-    """Every key EngineFigures.to_dict can write, its refusal's as refusal_<key>: a CSV's columns whatever the row."""
-    refusal = [f"refusal_{f.name}" for f in fields(Refusal) if f.name not in REFUSAL_NOT_IN_JSON]
+    """Every key EngineFigures.to_dict can write, its refusal's as refusal_<key>: a CSV's columns whatever the row;
+    those of LATER_REFUSAL_KEYS are later_figure_columns'."""
+    refusal = [f"refusal_{f.name}" for f in fields(Refusal)
+               if f.name not in REFUSAL_NOT_IN_JSON + LATER_REFUSAL_KEYS]
     return tuple(key for f in fields(EngineFigures) for key in (refusal if f.name == "refusal" else [f.name]))
+
+
+def later_figure_columns() -> tuple:
+    """The refusal's keys a CSV writes after all its other columns (LATER_REFUSAL_KEYS)."""
+    return tuple(f"refusal_{key}" for key in LATER_REFUSAL_KEYS)
