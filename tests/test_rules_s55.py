@@ -207,12 +207,12 @@ def test_the_registry_remedy_stops_before_the_encoder_only_releases(tmp_path):
     """JinaEmbeddingsV5Model: registered from 0.20.0 (registry.py 0.20.0:233), built encoder-only where is_decoder is
     false from 0.27.0 (models/config.py 0.27.0:477-493; 0.20-0.26 build it a causal Qwen3). Asked at 0.19.0, the
     registry refuses it; 0.20.0 starts, but not every newer release does (0.27.0 on: no cache to size), so the
-    remedy names 0.20.0 alone, not "0.20.0 or newer"."""
+    remedy names the run of modelled releases that start, 0.20.0 to 0.26.0, not "0.20.0 or newer" (session 58)."""
     (tmp_path / "config.json").write_text(json.dumps(JINA_V5))
     out = run_kvplan("estimate", tmp_path, "-c", "2048", "--gpu", "H100", "--engine", "vllm==0.19.0")
     assert out.returncode == 0, out.stderr
     text = _flat(out.stdout)
-    assert "it starts with --engine vllm==0.20.0." in text and "or newer" not in text
+    assert "it starts with --engine vllm==0.20.0 to 0.26.0." in text and "or newer" not in text
 
 
 def test_the_remedy_still_says_or_newer_where_every_newer_release_is_causal(tmp_path):
@@ -424,14 +424,15 @@ def test_colqwen_before_0_27_is_causal(tmp_path, release):
 
 
 def test_colqwen_registered_from_0_19(tmp_path):
-    """registry.py 0.19.0:279 lists ColQwen3_5 (0.18.1's does not); 0.27.0 on build it encoder-only, so the remedy
-    names 0.19.0 alone."""
+    """registry.py 0.19.0:279 lists ColQwen3_5 (0.18.1's does not); 0.27.0 on build it encoder-only
+    (models/config.py 0.27.0:855-862 reads its contract; 0.26.0's has no handler), so the remedy names 0.19.0 to
+    0.26.0, the modelled releases before 0.27.0."""
     out = _estimate(tmp_path, _colqwen("bidirectional"), "0.18.0")
     assert out.returncode == 0, out.stderr
     text = _flat(out.stdout)
     assert ("Model architectures ['ColQwen3_5'] are not supported for now (vLLM's registry lists them from v0.19.0"
             in text)
-    assert "it starts with --engine vllm==0.19.0." in text
+    assert "it starts with --engine vllm==0.19.0 to 0.26.0." in text
 
 
 @pytest.mark.parametrize("outer, inner, said", [

@@ -17,7 +17,7 @@ from ..model.sources import resolve
 from ..model.spec import ModelSpec
 from ..engines import EngineFlags, get_engine, unused_media_note
 from ..engines.vllm_lora import ignored_note
-from ..engines.figures import figure_columns
+from ..engines.figures import figure_columns, later_figure_columns
 from ..engines.vllm import refuse_encoder_only
 from ..engines.vllm_pooling import pooling_field, pooling_note, refuse_st_pooling, runner_name
 from ..engines.vllm_pooler_config import ignored_note as ignored_pooler_note, refuse_pooler_config
@@ -70,7 +70,8 @@ class CheckResult:
 
 # check's CSV / HTML columns: a deployment's fields and numbers, then the engine's figures, each present on every
 # row so that a script reads a column by position whatever the deployments (refused, unsharded, data-parallel);
-# `runner` (generate | pooling) last, where a new column leaves the others' places alone
+# `runner` (generate | pooling), then the engine's later keys (the remedy's release range), last, where a new column
+# leaves the others' places alone
 CHECK_COLUMNS = ("name", "model", "model_id", "file", "line", "tp", "pp", "pp_partition", "passed", "errors",
                  "warnings", "num_attention_heads", "num_key_value_heads", "mla", "kv_heads_per_gpu",
                  "kv_heads_replicated", "context", "kv_dtype", "gpu", "node_gpus", "node_gpus_source",
@@ -78,7 +79,8 @@ CHECK_COLUMNS = ("name", "model", "model_id", "file", "line", "tp", "pp", "pp_pa
                  "kv_bytes_per_token_per_gpu", "kv_bytes_per_sequence_per_gpu", "max_concurrency",
                  "max_concurrency_limited_by", "data_parallel_size", "max_concurrency_total", "min_concurrency",
                  "block_size", "quantization", "dtype", "max_num_seqs", "max_num_batched_tokens", "pp_layer_partition",
-                 "gpu_memory") + tuple(f"engine_{key}" for key in figure_columns()) + ("runner",)
+                 "gpu_memory") + tuple(f"engine_{key}" for key in figure_columns()) + ("runner",) \
+    + tuple(f"engine_{key}" for key in later_figure_columns())
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ class Fix:
     note: str = ""  # kvplan's words on the first change (a length past the model's own: the env var that allows it)
     fits: Optional[bool] = None  # None: not planned; True: it starts and holds a request; False: it does not
     shortfall: str = ""  # with fits False: what stops it then, in kvplan's words ("the weights alone do not fit")
-    until: str = ""  # a release fix's other end where the outcome holds over a closed range only ("0.28.0")
+    # a release fix's other end where it holds over a closed range only: the modelled releases next to it that pass
+    # every configuration refusal alike (vllm_remedy), or that share its planned outcome (plan.ranged_fixes); "0.14.1"
+    until: str = ""
 
     def words(self, spell: Callable[[str], str] = str, onward: bool = True) -> str:
         """The changes as `spell` names the fields: "--engine vllm==0.12.0 or newer and --block-size 1"."""
@@ -91,6 +93,9 @@ class Refusal:
     # the field at fault for a configuration refusal, as deployments files name it: kv_dtype, context (the max
     # model length), engine (the release), block_size; in the JSON only when set
     field: str = ""
+    # the last release of the first closed release range the remedy names (Fix.until: "0.14.1" of "--engine
+    # vllm==0.11.1 to 0.14.1"), for scripts; set with the remedy (plan.plan), in the JSON only when set
+    remedy_until: str = ""
     # the values of `field` that pass this check (a release as an engine name), and whether the values past them
     # do as well (Fix.onward); kvplan's note on them. Not in the JSON: the engine's search starts from them
     options: tuple = ()
@@ -125,7 +130,7 @@ class Refusal:
 
     def advice(self, spell: Callable[[str], str] = str) -> str:
         """The remedy, naming the fields as `spell` writes them (a flag, a deployments file's key, an API keyword)."""
-        if not self.fixes:
+        if not self.fixes:  # kvplan's own words (a search that found none says so: vllm_remedy.nothing_clears)
             return self.spelled(self.remedy, spell)
         return fixes_advice(self.fixes, spell) + (f"; or {self.spelled(self.also, spell)}" if self.also else "")
 
@@ -172,13 +177,25 @@ class EngineFigures:
         if data["refusal"] is not None:
             for key in REFUSAL_NOT_IN_JSON:
                 del data["refusal"][key]
-        for key in ("allocation_fails", "configuration", "remedy", "field"):
+        for key in ("allocation_fails", "configuration", "remedy", "field", "remedy_until"):
             if data["refusal"] is not None and not data["refusal"][key]:
                 del data["refusal"][key]
         return data
 
 
+# refusal keys added after check's CSV columns were set (commands/check.py CHECK_COLUMNS): written after all the
+# others, so that a script reading a column by position finds the older ones where they were
+LATER_REFUSAL_KEYS = ("remedy_until",)
+
+
 def figure_columns() -> tuple:
-    """Every key EngineFigures.to_dict can write, its refusal's as refusal_<key>: a CSV's columns whatever the row."""
-    refusal = [f"refusal_{f.name}" for f in fields(Refusal) if f.name not in REFUSAL_NOT_IN_JSON]
+    """Every key EngineFigures.to_dict can write, its refusal's as refusal_<key>: a CSV's columns whatever the row;
+    those of LATER_REFUSAL_KEYS are later_figure_columns'."""
+    refusal = [f"refusal_{f.name}" for f in fields(Refusal)
+               if f.name not in REFUSAL_NOT_IN_JSON + LATER_REFUSAL_KEYS]
     return tuple(key for f in fields(EngineFigures) for key in (refusal if f.name == "refusal" else [f.name]))
+
+
+def later_figure_columns() -> tuple:
+    """The refusal's keys a CSV writes after all its other columns (LATER_REFUSAL_KEYS)."""
+    return tuple(f"refusal_{key}" for key in LATER_REFUSAL_KEYS)

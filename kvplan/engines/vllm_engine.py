@@ -151,6 +151,13 @@ class VllmEngine:
         return configuration_fixes(lambda trial: self.configuration_refusal(spec, trial, tp, gpu), asked, refusal,
                                    releases())
 
+    @staticmethod
+    def nothing_clears(refusal):
+        """`refusal` whose fixes (self.fixes) came to none, saying so (vllm_remedy.nothing_clears)."""
+        from .vllm_remedy import nothing_clears
+
+        return nothing_clears(refusal)
+
     def boundary_releases(self) -> tuple:
         """The releases at which a rule kvplan models changes (releases), to plan a remedy's range at."""
         return releases()
@@ -239,7 +246,7 @@ class VllmEngine:
         RWForCausalLM, none with LoRA); the search keeps LoRA on, so finds none, and vLLM's own advice ("use an older
         version") would be wrong with LoRA. Unchanged where LoRA on clears it too, or nothing does."""
         from .figures import Fix
-        from .vllm_remedy import searched
+        from .vllm_remedy import FIELD_FLAGS, searched
 
         if not refusal.configuration or refusal.remedy or searched(refusal) != "engine" or not refusal.options:
             return refusal
@@ -247,9 +254,8 @@ class VllmEngine:
         if self.fixes(spec, refusal, **asked):
             return refusal
         plain = VllmEngine(self.version, replace(self.flags, enable_lora=None, lora_ignored=()))
-        flag = {"engine": "--engine", "kv_dtype": "--kv-cache-dtype", "block_size": "--block-size",
-                "context": "--max-model-len"}
-        ways = [Fix(fix.changes, onward=fix.onward).words(lambda field: flag.get(field, field))
+        flag = dict(FIELD_FLAGS)
+        ways = [Fix(fix.changes, onward=fix.onward, until=fix.until).words(lambda field: flag.get(field, field))
                 for fix in plain.fixes(spec, refusal, **asked)]
         if not ways:
             return refusal

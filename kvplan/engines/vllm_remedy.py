@@ -11,16 +11,24 @@ searched on that field.
 
 Releases: a rule kvplan models changes only at the first release of one of its rows, so those releases (and the
 pinned one) are the ones to try; "0.18.0 or newer" is claimed only when every later one of them passes with the
-same other changes, "0.28.0 or older" only when every earlier one does (else that release alone)."""
+same other changes, "0.28.0 or older" only when every earlier one does; else the run of them next to it that pass
+alike, as a closed range (Fix.until: Kimi-Linear with --runner pooling --convert reward, "0.11.1 to 0.14.1": its
+class is registered from 0.11.1, reward is a --convert choice up to 0.14.1 and not in 0.16.0), or that release
+alone. A search that finds nothing says so (nothing_clears)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Optional
 
 from .figures import Fix, Refusal
 from .vllm_versions import PINNED, parse_version
 
 MAX_FIELDS = 3  # fields one fix may change (engine, kv_dtype, block_size: the longest chain kvplan models)
+# the fields the search changes, as vLLM's flags name them (Refusal.remedy_flags: written as the caller spells them)
+FIELD_FLAGS = (("engine", "--engine"), ("kv_dtype", "--kv-cache-dtype"), ("block_size", "--block-size"),
+               ("context", "--max-model-len"))
+NO_RELEASE = "no vLLM release kvplan models clears this"
 
 
 def release_boundaries(firsts_elsewhere=()) -> tuple:
@@ -96,15 +104,21 @@ def _clearing(refused: Refused, asked: dict, refusal: Refusal, changed: tuple, r
     return found
 
 
-def _holds_onward(refused: Refused, asked: dict, changes: tuple, onward: str, releases: tuple) -> bool:
-    """Every release kvplan models past the fix's own, in its direction, passes with the same other changes."""
+def _passing_run(refused: Refused, asked: dict, changes: tuple, onward: str, releases: tuple) -> tuple:
+    """The releases kvplan models past the fix's own, in its direction, that pass with the same other changes, nearest
+    first, up to the first that does not; and whether that run reaches the last of them (the fix holds onward)."""
     release = release_of(changes[0][1])
     rest = dict(changes[1:])
-    for r in releases:
-        past = parse_version(r) > release if onward == "newer" else parse_version(r) < release
-        if past and refused({**asked, **rest, "engine": f"vllm=={r}"}) is not None:
-            return False
-    return True
+    past = [r for r in releases if (parse_version(r) > release if onward == "newer" else parse_version(r) < release)]
+    past.sort(key=parse_version, reverse=onward == "older")
+    run = []
+    for r in past:
+        # the run ends at the first modelled release that refuses: the ones past it are not claimed even where they
+        # pass again, and it names modelled releases only (0.14.1, not an unread 0.15.x before the 0.16.0 that refuses)
+        if refused({**asked, **rest, "engine": f"vllm=={r}"}) is not None:
+            return tuple(run), False
+        run.append(r)
+    return tuple(run), True
 
 
 def configuration_fixes(refused: Refused, asked: dict, refusal: Refusal, releases: tuple) -> tuple:
@@ -116,7 +130,7 @@ def configuration_fixes(refused: Refused, asked: dict, refusal: Refusal, release
     ways = _clearing(refused, asked, refusal, (), releases)
     if searched(refusal) == "engine" and refusal.onward in ("newer", "older"):
         ways = _nearest_releases(refused, asked, ways, refusal.onward, releases)
-        fixes = [Fix(way, onward=onward) for way, onward in ways]
+        fixes = [Fix(way, onward=onward, until=until) for way, onward, until in ways]
     else:
         onward = refusal.onward if refusal.onward == "less" else ""
         fixes = [Fix(way, onward=onward if way[0][1] in refusal.options else "", note=refusal.note) for way in ways]
@@ -131,16 +145,35 @@ def configuration_fixes(refused: Refused, asked: dict, refusal: Refusal, release
 
 
 def _nearest_releases(refused: Refused, asked: dict, ways: list, onward: str, releases: tuple) -> list:
-    """For each set of other changes, the nearest release that passes onward with them ((way, "newer" / "older"));
-    where none does, the nearest that passes alone (way, "")."""
-    out, seen = [], set()
+    """For each set of other changes, the nearest release that passes onward with them ((way, "newer" / "older",
+    "")); where none does, the nearest that passes, with the last release of the run past it that passes alike
+    ((way, "", last), last "" where the next modelled release refuses)."""
+    out, seen, runs = [], set(), {}
     for way in ways:
         rest = way[1:]
-        if rest not in seen and _holds_onward(refused, asked, way, onward, releases):
+        if rest in seen:
+            continue
+        runs[way] = _passing_run(refused, asked, way, onward, releases)
+        if runs[way][1]:
             seen.add(rest)
-            out.append((way, onward))
+            out.append((way, onward, ""))
     for way in ways:
         if way[1:] not in seen:
             seen.add(way[1:])
-            out.append((way, ""))
+            run, _ = runs.get(way) or _passing_run(refused, asked, way, onward, releases)
+            out.append((way, "", run[-1] if run else ""))
     return sorted(out, key=lambda item: ways.index(item[0]))
+
+
+def nothing_clears(refusal: Refusal) -> Refusal:
+    """`refusal` whose fix search found no fix, its remedy saying so in one clause (then `also`, what else clears
+    it, where it has that): a release for a release's refusal (Qwen3.5 with --runner pooling --convert reward on
+    0.14.1: 0.17.0 on register its class, and refuse reward), else the refused field's values tried. Unchanged where
+    the search changes no field of it (a GPU, a dtype: those refusals carry words of their own)."""
+    flags = dict(FIELD_FLAGS)
+    field = searched(refusal)
+    if field not in flags:
+        return refusal
+    words = NO_RELEASE if field == "engine" else f"no {flags[field]} value kvplan tries clears this"
+    return replace(refusal, remedy=words + (f"; {refusal.also}" if refusal.also else ""),
+                   remedy_flags=refusal.remedy_flags + FIELD_FLAGS)

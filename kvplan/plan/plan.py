@@ -366,7 +366,10 @@ def plan(spec: ModelSpec, *, context: int, kv_dtype: str, tp: int, budget_for: C
         fixes = planned_fixes(model, refusal, asked, engine_gpu)
         # the remedy in the caller's names: the planned fixes', or the engine's own words re-spelled (Refusal.advice)
         refusal = replace(refusal, fixes=fixes)
-        refusal = replace(refusal, remedy=refusal.advice(spell))
+        if not fixes and not refusal.remedy and hasattr(model, "nothing_clears"):  # said, not left blank
+            refusal = model.nothing_clears(refusal)
+        until = next((fix.until for fix in fixes if fix.until), "")
+        refusal = replace(refusal, remedy=refusal.advice(spell), remedy_until=until)
         figures = replace(figures, refusal=refusal)
     if not fits and suggest:
         options = tuple(fitting_remedies_for(refusal, spec, context, precision, tp, block_size, budget_for, pp=pp,
@@ -741,8 +744,8 @@ def planned_fixes(model, refusal, asked: Replan, gpu) -> tuple:
     """The engine's fixes of `refusal` (checked against its configuration refusals), each planned: whether it then
     holds a request (Fix.fits), else what stops it (Fix.shortfall). A fix that cannot be planned here (a release
     without other_engine, or one whose planning fails on a field: a flag its release lacks) stays unplanned ("vLLM
-    accepts ..."). A release fix that holds onward ("or newer") is planned at every boundary release that way
-    (ranged_fixes)."""
+    accepts ..."). A release fix that holds onward ("or newer") or over a closed range (Fix.until) is planned at every
+    boundary release of it (ranged_fixes)."""
     if not hasattr(model, "fixes"):
         return ()
     out = []
@@ -750,8 +753,8 @@ def planned_fixes(model, refusal, asked: Replan, gpu) -> tuple:
                            block_size=asked.block_size, tp=asked.tp, gpu=gpu):
         outcome = _outcome(asked, fix.changes)
         if outcome is None:  # not planned: no release range claimed past the one named (its flags unchecked there)
-            out.append(replace(fix, onward="") if fix.onward in ("newer", "older") else fix)
-        elif fix.onward in ("newer", "older") and hasattr(model, "boundary_releases"):
+            out.append(replace(fix, onward="", until="") if fix.onward in ("newer", "older") or fix.until else fix)
+        elif (fix.onward in ("newer", "older") or fix.until) and hasattr(model, "boundary_releases"):
             out += ranged_fixes(asked, fix, outcome, model.boundary_releases())
         else:
             out.append(replace(fix, fits=outcome[0], shortfall=outcome[1]))
@@ -770,14 +773,16 @@ def _outcome(asked: Replan, changes: tuple) -> Optional[tuple]:
 
 
 def ranged_fixes(asked: Replan, fix: Fix, outcome: tuple, boundaries: tuple) -> list:
-    """A release fix whose configuration passes onward ("0.19.0 or newer"), planned at each boundary release that way
-    (a rule kvplan models, memory's included, changes only at one): the range is claimed only for an outcome every
-    one of them shares. Else the releases that hold a request, nearest first, as a closed range ("0.19.0 to 0.22.0",
-    releases between two boundaries acting as the older one) or alone; and, where the nearest does not hold one,
-    what stops it over the run of releases it stops alike."""
+    """A release fix whose configuration passes onward ("0.19.0 or newer") or over a closed range ("0.11.1 to
+    0.14.1", Fix.until), planned at each boundary release of it (a rule kvplan models, memory's included, changes only
+    at one): the range is claimed only for an outcome every one of them shares. Else the releases that hold a
+    request, nearest first, as a closed range ("0.19.0 to 0.22.0", releases between two boundaries acting as the older
+    one) or alone; and, where the nearest does not hold one, what stops it over the run of releases it stops alike."""
     first = release_number(fix.changes[0][1])
-    newer = fix.onward == "newer"
-    onward = [r for r in boundaries if (release_number(r) > first if newer else release_number(r) < first)]
+    end = release_number(fix.until) if fix.until else None
+    newer = fix.onward == "newer" if not fix.until else end > first
+    onward = [r for r in boundaries if (release_number(r) > first if newer else release_number(r) < first)
+              and (end is None or (release_number(r) <= end if newer else release_number(r) >= end))]
     onward.sort(key=release_number, reverse=not newer)
     rest = fix.changes[1:]
     outcomes = [(fix.changes[0][1].split("==", 1)[1], outcome)]
@@ -806,10 +811,10 @@ def _first_run(outcomes: list, wanted: tuple) -> list:
 
 
 def _ranged(fix: Fix, run: list, outcomes: list, **outcome) -> Fix:
-    """`fix` moved to the first release of `run`: onward where the run reaches the last boundary, else a closed
-    range to the run's last release, or that release alone."""
+    """`fix` moved to the first release of `run`: onward where the run reaches the last boundary of an onward fix,
+    else a closed range to the run's last release, or that release alone."""
     changes = (("engine", f"vllm=={run[0]}"),) + fix.changes[1:]
-    if run[-1] == outcomes[-1][0]:
+    if run[-1] == outcomes[-1][0] and fix.onward:
         return replace(fix, changes=changes, **outcome)
     return replace(fix, changes=changes, onward="", until=run[-1] if len(run) > 1 else "", **outcome)
 

@@ -1,0 +1,223 @@
+"""Session 58: a release remedy that holds over a closed run of the releases kvplan models names the whole run
+("--engine vllm==0.11.1 to 0.14.1", refusal.remedy_until in JSON / CSV), and a search that finds no fix says so
+("no vLLM release kvplan models clears this"). vLLM lines read by hand in the unpacked sdists:
+- model_executor/models/registry.py: KimiLinearForCausalLM 0.11.1:122 (absent from 0.11.0's), 0.14.1:139;
+  Qwen3_5ForConditionalGeneration 0.17.0:496 (absent from 0.16.0's); RWForCausalLM 0.11.0:146, 0.28.0:205, and in
+  0.29.0's removed list (:814, "0.28.0").
+- config/model.py ConvertType: "reward" listed in 0.11.1:69, 0.12.0:76, 0.13.0:74, 0.14.0:78, 0.14.1:78; gone from
+  0.16.0:77 (["none", "embed", "classify"]). kvplan reads --runner / --convert from 0.11 on (vllm_runner_flag), and
+  has read no 0.15.x, so a run ends at 0.14.1 / 0.11.0 and claims nothing kvplan does not model."""
+
+import csv
+import io
+import json
+
+from conftest import deployments_file, run_kvplan
+
+from kvplan.engines.figures import Fix, Refusal
+from kvplan.engines.vllm_remedy import configuration_fixes, nothing_clears
+from kvplan.plan import plan as planning
+
+KIMI = "moonshotai/Kimi-Linear-48B-A3B-Instruct"
+KIMI_REWARD = ("--gpu", "H100", "--runner", "pooling", "--convert", "reward", "--engine", "vllm==0.11.0")
+QWEN35_REWARD = ("Qwen/Qwen3.5-9B", "--gpu", "H100", "-c", "8192", "--runner", "pooling", "--convert", "reward",
+                 "--engine", "vllm==0.14.1")
+NOTHING = "no vLLM release kvplan models clears this"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _estimate(*args, fmt: str = "table"):
+    out = run_kvplan("estimate", *args, "--format", fmt)
+    assert out.returncode in (0, 1), out.stderr
+    return out
+
+
+def _refusal(*args) -> dict:
+    (plan,) = json.loads(_estimate(*args, fmt="json").stdout)["plans"]
+    return plan
+
+
+def _csv_row(text: str) -> dict:
+    (row,) = list(csv.DictReader(io.StringIO(text)))
+    return row
+
+
+# the search on its own: a refused() read by hand, releases named as release_boundaries names them
+
+RELEASES = ("0.10.2", "0.11.0", "0.11.1", "0.12.0", "0.14.1", "0.16.0", "0.28.0", "0.29.0")
+
+
+def _refused_outside(passing: set):
+    """refused(trial): None for a release in `passing`, else a refusal of the release."""
+    def refused(trial):
+        release = trial["engine"].split("==")[1]
+        return None if release in passing else Refusal("no", None, configuration=True, field="engine")
+    return refused
+
+
+ASKED = dict(engine="vllm==0.11.0", kv_dtype="auto", context=4096, block_size=None)
+
+
+def test_a_newer_release_that_holds_up_to_a_refusing_one_names_the_run():
+    """0.11.1, 0.12.0 and 0.14.1 pass, 0.16.0 on refuse: the fix is 0.11.1 to 0.14.1 (Kimi-Linear's shape)."""
+    refusal = Refusal("arch", None, configuration=True, field="engine", options=("vllm==0.11.1",), onward="newer")
+    fixes = configuration_fixes(_refused_outside({"0.11.1", "0.12.0", "0.14.1"}), ASKED, refusal, RELEASES)
+    assert fixes == (Fix((("engine", "vllm==0.11.1"),), until="0.14.1"),)
+    assert fixes[0].words(lambda field: "--" + field) == "--engine vllm==0.11.1 to 0.14.1"
+
+
+def test_the_run_stops_at_the_first_refusing_release():
+    """0.12.0 refuses: 0.11.1 stands alone although 0.14.1 passes again (a run is unbroken, nearest first)."""
+    refusal = Refusal("arch", None, configuration=True, field="engine", options=("vllm==0.11.1",), onward="newer")
+    fixes = configuration_fixes(_refused_outside({"0.11.1", "0.14.1"}), ASKED, refusal, RELEASES)
+    assert fixes[0] == Fix((("engine", "vllm==0.11.1"),))
+
+
+def test_every_later_release_passing_is_still_or_newer():
+    refusal = Refusal("arch", None, configuration=True, field="engine", options=("vllm==0.11.1",), onward="newer")
+    fixes = configuration_fixes(_refused_outside(set(RELEASES[2:])), ASKED, refusal, RELEASES)
+    assert fixes == (Fix((("engine", "vllm==0.11.1"),), onward="newer"),)
+
+
+def test_an_older_run_is_named_oldest_first():
+    """A removed architecture (0.28.0 or older) whose flag kvplan reads from 0.11.0: 0.11.0 to 0.28.0."""
+    refusal = Refusal("gone", None, configuration=True, field="engine", options=("vllm==0.28.0",), onward="older")
+    asked = dict(ASKED, engine="vllm==0.29.0")
+    fixes = configuration_fixes(_refused_outside({"0.11.0", "0.11.1", "0.12.0", "0.14.1", "0.16.0", "0.28.0"}),
+                                asked, refusal, RELEASES)
+    assert fixes == (Fix((("engine", "vllm==0.28.0"),), until="0.11.0"),)
+    assert fixes[0].words() == "engine vllm==0.11.0 to 0.28.0"
+
+
+def test_the_planner_splits_a_closed_run_by_outcome_and_plans_nothing_past_it(monkeypatch):
+    """ranged_fixes on a closed run: 0.11.1 does not hold a request, 0.12.0 and 0.14.1 do; 0.16.0 (past the run)
+    is never planned."""
+    planned = []
+
+    def outcome(asked, changes):
+        release = changes[0][1].split("==")[1]
+        planned.append(release)
+        return (False, "the weights alone do not fit") if release == "0.11.1" else (True, "")
+
+    monkeypatch.setattr(planning, "_outcome", outcome)
+    fix = Fix((("engine", "vllm==0.11.1"),), until="0.14.1")
+    out = planning.ranged_fixes(None, fix, (False, "the weights alone do not fit"), RELEASES)
+    assert planned == ["0.12.0", "0.14.1"]
+    assert out == [Fix((("engine", "vllm==0.11.1"),), fits=False, shortfall="the weights alone do not fit"),
+                   Fix((("engine", "vllm==0.12.0"),), fits=True, until="0.14.1")]
+
+
+# what a search that finds nothing says
+
+def test_nothing_clears_says_so_per_field():
+    release = Refusal("arch", None, configuration=True, field="engine", options=("vllm==0.17.0",), onward="newer")
+    assert nothing_clears(release).remedy == NOTHING
+    dtype = Refusal("fp8", None, configuration=True, field="kv_dtype", options=("auto",))
+    said = nothing_clears(dtype)
+    assert said.remedy == "no --kv-cache-dtype value kvplan tries clears this"
+    assert said.advice(lambda field: field) == "no kv_dtype value kvplan tries clears this"  # a deployments key
+    also = Refusal("media", None, configuration=True, field="engine", options=("vllm==0.10.1",), onward="newer",
+                   also="leave it out")
+    assert nothing_clears(also).remedy == f"{NOTHING}; leave it out"
+    gpu = Refusal("no kernel", None, configuration=True, field="gpu")  # no field the search changes: left alone
+    assert nothing_clears(gpu) == gpu
+
+
+# estimate on real models: table, JSON, CSV
+
+def test_kimi_linear_reward_names_0_11_1_to_0_14_1():
+    """Kimi-Linear asked at 0.11.0 with --runner pooling --convert reward at TP 2: registered from 0.11.1, reward a
+    --convert choice up to 0.14.1 (0.16.0 refuses it), so "0.11.1 to 0.14.1" where kvplan said "0.11.1" alone."""
+    args = (KIMI, *KIMI_REWARD, "-tp", "2", "-c", "32K")
+    text = _flat(_estimate(*args).stdout)
+    assert "vllm==0.11.0 is older); it starts with --engine vllm==0.11.1 to 0.14.1." in text
+    refusal = _refusal(*args)["engine"]["refusal"]
+    assert refusal["remedy"] == "it starts with --engine vllm==0.11.1 to 0.14.1"
+    assert refusal["remedy_until"] == "0.14.1" and refusal["field"] == "engine"
+    row = _csv_row(_estimate(*args, fmt="csv").stdout)
+    assert row["engine_refusal_remedy_until"] == "0.14.1"
+    assert row["engine_refusal_remedy"] == "it starts with --engine vllm==0.11.1 to 0.14.1"
+
+
+def test_kimi_linear_reward_at_tp_1_names_the_run_it_does_not_fit():
+    """TP 1: 91.5 GiB of bf16 weights on an H100 at every release of the run, so the run is accepted, not started."""
+    plan = _refusal(KIMI, *KIMI_REWARD)
+    assert plan["engine"]["refusal"]["remedy"] == ("vLLM accepts --engine vllm==0.11.1 to 0.14.1, but then the "
+                                                   "weights alone do not fit")
+    assert plan["engine"]["refusal"]["remedy_until"] == "0.14.1"
+    assert "at --engine vllm==0.11.1 it would fit with --tensor-parallel-size 2" in plan["suggestion"]
+
+
+def test_falcon_on_the_pooling_runner_names_0_11_0_to_0_28_0():
+    """RWForCausalLM: served to 0.28.0, gone in 0.29.0; --runner is read from 0.11 on, so 0.11.0 to 0.28.0 (it said
+    "0.28.0" alone before)."""
+    args = ("tiiuae/falcon-7b", "--gpu", "H100", "-c", "2048", "--runner", "pooling", "--engine", "vllm==0.29.0")
+    assert "it starts with --engine vllm==0.11.0 to 0.28.0." in _flat(_estimate(*args).stdout)
+    assert _refusal(*args)["engine"]["refusal"]["remedy_until"] == "0.11.0"
+
+
+def test_an_open_range_has_no_remedy_until():
+    """Falcon without the flag: "0.28.0 or older" (every older release kvplan models serves it), no closed run."""
+    refusal = _refusal("tiiuae/falcon-7b", "--gpu", "H100", "-c", "2048", "--engine", "vllm==0.29.0")["engine"][
+        "refusal"]
+    assert refusal["remedy"] == "it starts with --engine vllm==0.28.0 or older" and "remedy_until" not in refusal
+
+
+def test_qwen3_5_reward_says_no_release_clears_it():
+    """Qwen3.5 asked at 0.14.1 with --convert reward: 0.17.0 on register its class, and none of them lists reward;
+    0.14.1 and older list reward, and lack the class: kvplan said nothing of a remedy."""
+    text = _flat(_estimate(*QWEN35_REWARD).stdout)
+    assert f"vllm==0.14.1 is older); {NOTHING}." in text
+    plan = _refusal(*QWEN35_REWARD)
+    assert plan["engine"]["refusal"]["remedy"] == NOTHING and "remedy_until" not in plan["engine"]["refusal"]
+    assert plan["suggestion"].endswith(f"vllm==0.14.1 is older); {NOTHING}")
+    row = _csv_row(_estimate(*QWEN35_REWARD, fmt="csv").stdout)
+    # estimate's CSV has the columns of the keys its rows carry (as refusal_allocation_fails): none here
+    assert row["engine_refusal_remedy"] == NOTHING and "engine_refusal_remedy_until" not in row
+
+
+# check: message, JSON, CSV
+
+BODY = """  - name: kimi-reward
+    model: moonshotai/Kimi-Linear-48B-A3B-Instruct
+    gpu: H100
+    tp: 2
+    context: 32768
+    engine: vllm==0.11.0
+    runner: pooling
+    convert: reward
+  - name: qwen35-reward
+    model: Qwen/Qwen3.5-9B
+    gpu: H100
+    tp: 1
+    context: 8192
+    engine: vllm==0.14.1
+    runner: pooling
+    convert: reward
+"""
+
+
+def test_check_names_the_run_and_says_when_nothing_clears(tmp_path):
+    """check's finding on the engine key, its JSON's engine.refusal and its CSV (every row has every column:
+    CHECK_COLUMNS), the fields named as the deployments file spells them ("engine")."""
+    path = deployments_file(tmp_path, BODY)
+    out = run_kvplan("check", "--file", path, "--format", "json")
+    assert out.returncode == 1, out.stderr
+    kimi, qwen = json.loads(out.stdout)["results"]
+    (error,) = [f for f in kimi["findings"] if f["level"] == "error"]
+    assert error["key"] == "engine" and error["message"].endswith("it starts with engine vllm==0.11.1 to 0.14.1.")
+    assert kimi["engine"]["refusal"]["remedy_until"] == "0.14.1"
+    (error,) = [f for f in qwen["findings"] if f["level"] == "error"]
+    assert error["message"].endswith(f"vllm==0.14.1 is older); {NOTHING}.")
+    assert qwen["engine"]["refusal"]["remedy"] == NOTHING
+    table = _flat(run_kvplan("check", "--file", path).stdout)
+    assert "it starts with engine vllm==0.11.1 to 0.14.1." in table and f"older); {NOTHING}." in table
+    text = run_kvplan("check", "--file", path, "--format", "csv").stdout
+    # appended after runner: every column before it keeps its place
+    assert text.splitlines()[0].split(",")[-2:] == ["runner", "engine_refusal_remedy_until"]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["engine_refusal_remedy"] for r in rows] == ["it starts with engine vllm==0.11.1 to 0.14.1", NOTHING]
+    assert [r["engine_refusal_remedy_until"] for r in rows] == ["0.14.1", ""]
