@@ -76,9 +76,15 @@ REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", 
 # Large 4, ZAYA1, Kimi K3.1, Canary):
 # Qwen3.5: the ConditionalGeneration pair from 0.17.0 (registry.py:496-503), the CausalLM pair from 0.27.0 (:201-202);
 # each release that lists them keeps their GDN recurrent state in the config's mamba_ssm_dtype (model/layers.py
-# SSM_DTYPE_FROM_CONFIG).
+# SSM_DTYPE_FROM_CONFIG). 0.15.0 and 0.15.1 (their wheels' registry.py diffed against 0.14.1's): the generative
+# architectures 0.15.0 adds (registry.py 0.15.0:115 GLM-4.7-Flash's Glm4MoeLiteForCausalLM, :189, :306, :333, :362
+# KimiK25ForConditionalGeneration, :396) and 0.15.1's Step3p5ForCausalLM (0.15.1 :191).
 ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",
                        "GlmMoeDsaForCausalLM": "0.16.0", "Gemma4ForCausalLM": "0.19.0",
+                       **dict.fromkeys(("Glm4MoeLiteForCausalLM", "Step1ForCausalLM",
+                                        "Eagle2_5_VLForConditionalGeneration", "StepVLForConditionalGeneration",
+                                        "KimiK25ForConditionalGeneration", "Molmo2ForConditionalGeneration"), "0.15.0"),
+                       "Step3p5ForCausalLM": "0.15.1",
                        **dict.fromkeys(("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration"),
                                        "0.17.0"),
                        **dict.fromkeys(("Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"), "0.27.0"),
@@ -123,8 +129,8 @@ ENCODER_ONLY_FROM = {
     # registry.py 0.11.0:106, :121, :178 (Mistral's in the llama module until 0.14.1), 0.14.0:134, 0.20.0:214
     **dict.fromkeys(("LlamaForCausalLM", "LLaMAForCausalLM", "LlamaModel", "MistralModel", "InternLM3ForCausalLM",
                      "IQuestCoderForCausalLM", "TeleChat3ForCausalLM", "MistralForCausalLM"), _LLAMA),
-    # the mistral module from 0.16.0 (registry.py 0.16.0:158, 0.20.0:166-167): MistralDecoderLayer builds
-    # LlamaDecoderLayer with the attn_type it picks (mistral.py 0.16.0:77-90, :144-156)
+    # the mistral module from 0.15.0 (registry.py 0.15.0:156, 0.16.0:158, 0.20.0:166-167): MistralDecoderLayer builds
+    # LlamaDecoderLayer with the attn_type it picks (mistral.py 0.15.0 and 0.16.0 :77-90, :144-156)
     "Ministral3ForCausalLM": ("0.20.0", _IS_CAUSAL, "mistral.py 0.20.0:144-156 over llama.py 0.20.0's"),
     # qwen2_rm.py 0.11.0:54: the reward models build Qwen2Model
     **dict.fromkeys(("Qwen2ForCausalLM", "Qwen2Model", "Qwen2ForRewardModel", "Qwen2ForProcessRewardModel"), _QWEN2),
@@ -310,18 +316,18 @@ SPARSE_MLA_AUTO = (
 #   MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP 0.14.0:57-62, 0.19.1 the same, 0.20.0:62-65, 0.34.0:90-93); an explicit
 #   value is kept (:2329, `!= "auto"` returns it).
 # - compressed-tensors with a kv_cache_scheme (params.compressed_kv_cache; an ordinary Attention layer reads it): the
-#   layer sets kv_cache_dtype and cache_config.cache_dtype to "fp8" whatever was asked from 0.16.0
-#   (model_executor/layers/attention/attention.py 0.16.0:231-236, 0.17.0-0.21.0 :231-237), only under auto from 0.22.0
-#   (0.22.0 :237-241, 0.32.0 :288-291, 0.34.0 :308-312); 0.11.0-0.14.1 have no such step (attention/layer.py 0.14.1
-#   :192 keeps cache_config.cache_dtype), 0.15.x not read: taken as 0.14.1. Not for an architecture whose attention
+#   layer sets kv_cache_dtype and cache_config.cache_dtype to "fp8" whatever was asked from 0.15.0 (attention/layer.py
+#   0.15.0 and 0.15.1 :198-203; model_executor/layers/attention/attention.py 0.16.0:231-236, 0.17.0-0.21.0 :231-237),
+#   only under auto from 0.22.0 (0.22.0 :237-241, 0.32.0 :288-291, 0.34.0 :308-312); 0.11.0-0.14.1 have no such step
+#   (attention/layer.py 0.14.1:190-198 keeps cache_config.cache_dtype). Not for an architecture whose attention
 #   layers get no quant_config (vllm_e5m2.NO_QUANT_CONFIG_ATTENTION): they never see the scheme.
 CHECKPOINT_KV = (
     ((0, 22), {"modelopt": (("fp8_e4m3", "nvfp4"), "auto"), "compressed-tensors": (("fp8",), "auto")},
      "0.22.0 attention.py:237-241 (auto only)"),
     ((0, 20), {"modelopt": (("fp8_e4m3", "nvfp4"), "auto"), "compressed-tensors": (("fp8",), "any")},
      "0.20.0 utils/torch_utils.py:62-65"),
-    ((0, 16), {"modelopt": (("fp8_e4m3",), "auto"), "compressed-tensors": (("fp8",), "any")},
-     "0.16.0 attention.py:231-236"),
+    ((0, 15), {"modelopt": (("fp8_e4m3",), "auto"), "compressed-tensors": (("fp8",), "any")},
+     "0.15.0 attention/layer.py:198-203"),
     ((0, 14), {"modelopt": (("fp8_e4m3",), "auto")},
      "0.14.0 utils/torch_utils.py:57-62, engine/arg_utils.py:1397-1400"),
 )
@@ -702,7 +708,7 @@ def checkpoint_e5m2_refusal(spec, precision, capability=(), version: str = PINNE
                             tp: Optional[int] = None) -> Optional[Refusal]:
     """vLLM's refusal of fp8_e5m2 where the quantisation config hands an attention layer a KV cache method
     (vllm_e5m2.e5m2_refusal), on the dtype the layers are built with (cache_precision: a KV_DTYPE_QUIRKS family's
-    auto, a compressed-tensors scheme's fp8 in 0.16-0.21, sparse MLA's fp8_ds_mla); from 0.18 an MLA layer no
+    auto, a compressed-tensors scheme's fp8 in 0.15-0.21, sparse MLA's fp8_ds_mla); from 0.18 an MLA layer no
     backend takes is refused by its backend first (MLA_BACKEND_FIRST: sparse_dtype_refusal, dense_mla_dtype_refusal;
     0.11.1-0.17 the other way round)."""
     if precision.vllm_dtype != "fp8_e5m2":
@@ -746,7 +752,7 @@ def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: O
     named, scope = checkpoint_kv(spec, version)
     if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS:
         return _quirk_precision(spec, precision, named)
-    if scope == "any" and precision.spelling != named:  # a compressed-tensors kv_cache_scheme, 0.16-0.21
+    if scope == "any" and precision.spelling != named:  # a compressed-tensors kv_cache_scheme, 0.15-0.21
         precision = replace(PRECISIONS[kv_dtype_name(named)], spelling=named)
     if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
         return PRECISIONS[SPARSE_MLA_FP8]
@@ -761,8 +767,9 @@ def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: O
 def _quirk_precision(spec, precision, named: str):
     """A KV_DTYPE_QUIRKS family's cache: its layers see kv_cache_dtype 'auto' whatever is asked (the model dtype),
     which a compressed-tensors kv_cache_scheme then turns into fp8, as the layer is built with the quant config
-    (models/falcon.py 0.20.0:173-197 quant_config=quant_config; attention.py 0.16.0:231-236 any dtype, 0.22.0:238
-    and 0.34.0:309 under auto, which these layers always are): from 0.16 whatever --kv-cache-dtype asks. A ModelOpt
+    (models/falcon.py 0.15.0 and 0.20.0:173-197 quant_config=quant_config; attention/layer.py 0.15.0:198-203 and
+    attention.py 0.16.0:231-236 any dtype, 0.22.0:238 and 0.34.0:309 under auto, which these layers always are): from
+    0.15 whatever --kv-cache-dtype asks. A ModelOpt
     KV cache is resolved into cache_config, which these layers never read (engine/arg_utils.py 0.34.0:2329-2332)."""
     if named and getattr(spec, "quantization", "") == "compressed-tensors":
         return replace(PRECISIONS[kv_dtype_name(named)], spelling=named)

@@ -118,7 +118,8 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=No
                                                   f"the MoE kernel's tile, {rest}")
 
 
-TOWERLESS_SINCE = (0, 15)  # model_executor/models/interfaces.py _mark_tower_model: no tower for a limit of 0
+TOWERLESS_SINCE = (0, 15)  # models/interfaces.py _mark_tower_model, 0.15.0:217-256 (0.14.1 has none): no tower for a
+# limit of 0
 
 
 def without_towers(spec, tp: int, weights: int, source: str, why: str) -> tuple:

@@ -198,10 +198,12 @@ DENSE_MLA_BLOCK_RULES = (
                            "(v1/attention/selector.py:74-77) in platforms/cuda.py _get_backend_priorities order "
                            "(0.18.0 :55-82, 0.34.0 :94-152): SM10x FLASHINFER_MLA first, Hopper FLASH_ATTN_MLA "
                            "(16-bit caches only, 0.18.0 flashattn_mla.py:47) then FLASHMLA"),
-    ((0, 16), "flashinfer", "0.16.0 platforms/cuda.py:188-242 (0.17.0 / 0.17.1 :205-263): SM10x "
+    ((0, 15), "flashinfer", "0.15.0 platforms/cuda.py:185-239 (0.15.1 the same; 0.16.0 :188-242, 0.17.0 / 0.17.1 "
+                            ":205-263): SM10x "
                             "(is_device_capability_family(100)) forces FLASHINFER_MLA where qk_nope_head_dim == 128 "
                             "(a block neither 32 nor a multiple of 64 becomes 64), else CUTLASS_MLA; Hopper FLASHMLA"),
-    ((0, 13), "cutlass", "0.13.0 platforms/cuda.py:183-226 (0.14.0 / 0.14.1 the same lines): SM10x "
+    ((0, 13), "cutlass", "0.13.0 platforms/cuda.py:183-226 (0.14.0 / 0.14.1 the same lines; 0.15.0 has FLASHINFER_MLA "
+                         "first): SM10x "
                          "(is_device_capability_family(100)) forces CUTLASS_MLA (a block not a multiple of 128 becomes "
                          "128), Hopper FLASHMLA (is_flashmla_dense_supported: major 9; not a multiple of 64 "
                          "becomes 64)"),
@@ -227,7 +229,7 @@ def dense_mla_backend(kv_quantized: bool, version: str = PINNED, capability=()) 
     Hopper even where FLASH_ATTN_MLA then runs a 16-bit cache); TRITON_MLA where none is forced or preferred
     (Ampere, Ada, SM12x, and 0.11.0-0.12.x's compute capability 10.3). SM10x assumes qk_nope_head_dim 128, which
     kvplan's MLA layer does not keep: FLASHINFER_MLA takes 64 or 128 in 0.18.x, also 192 from 0.19 (flashinfer_mla.py
-    supports_combination: 0.18.0 :87, 0.19.0 :87), else CUTLASS_MLA, as for GLM-4.7-Flash (192) in 0.16-0.18.x."""
+    supports_combination: 0.18.0 :87, 0.19.0 :87), else CUTLASS_MLA, as for GLM-4.7-Flash (192) in 0.15-0.18.x."""
     rule = dense_mla_block_rule(version)
     major = major_of(capability)
     if major == HOPPER:
@@ -268,8 +270,8 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     """platforms/interface.py update_block_size_for_backend, phase 1: the release's default block
     (default_block_size: 16, 64 from 0.34) unless the backend wants more. Dense MLA on a CUDA GPU follows its
     backend's kernel blocks by release and compute capability (dense_mla_block: on Hopper FLASHMLA's 64 up to 0.17
-    whatever the dtype, from 0.18 for a quantized cache only; on SM10x CUTLASS_MLA's 128 up to 0.15, FLASHINFER_MLA's
-    64 forced in 0.16-0.17 and its 32 preferred from 0.18 to 0.33). Sparse MLA's backends take multiples of 64 only,
+    whatever the dtype, from 0.18 for a quantized cache only; on SM10x CUTLASS_MLA's 128 up to 0.14, FLASHINFER_MLA's
+    64 forced in 0.15-0.17 and its 32 preferred from 0.18 to 0.33). Sparse MLA's backends take multiples of 64 only,
     so any other --block-size leaves vLLM no attention backend (platforms/cuda.py get_valid_backends: "No valid
     attention backend found", reason "block_size not supported": a configuration refusal, vllm.sparse_block_refusal;
     the block is kept as given here); before 0.18 vLLM forced sparse MLA's block to 64 whatever --block-size said
