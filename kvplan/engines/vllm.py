@@ -13,7 +13,7 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   max_num_batched_tokens (max_in_flight_tokens). Releases before 0.26 reserved one batch (vllm_versions.py).
 - prefix caching on by default: Mamba layers run in "align" mode with the attention block size
   (model_executor/models/config.py MambaModelConfig), else one state block of max_model_len tokens; off for
-  attention-free models (with_model_defaults).
+  attention-free models, and for hybrids before 0.28 (with_model_defaults: HYBRID_PREFIX_CACHING_SINCE).
 - family quirks: see KV_DTYPE_QUIRKS.
 - start-up (v1/core/kv_cache_utils.py get_kv_cache_configs): groups from the whole model, projected on each
   pipeline stage; num_blocks = available // bytes per block on each stage, the smallest stage wins; one block
@@ -273,13 +273,37 @@ def _more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> Fie
                       names=("max_num_batched_tokens", "max_num_seqs"))
 
 
-def with_model_defaults(spec, settings: Settings) -> Settings:
-    """The settings vLLM starts this model with: prefix caching off for an attention-free model (every layer a
-    Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix caching'),
-    so each state block holds a whole max_model_len and a request one block."""
+# A hybrid model (recurrent states beside attention layers: vLLM's IsHybrid classes, ModelConfig.is_hybrid) starts
+# with prefix caching off unless --enable-prefix-caching, up to 0.27: 0.11.0's MambaModelConfig turns it off
+# (model_executor/models/config.py 0.11.0:296), 0.11.1-0.11.2 default it to `not model_config.is_hybrid`
+# (engine/arg_utils.py 0.11.1:1847), 0.12.0-0.25.1 to is_prefix_caching_supported, False for attn_type "hybrid"
+# (config/model.py 0.12.0:1839-1844, 0.15.0 and 0.15.1 :1667-1672, 0.25.1 :1883-1888; arg_utils.py 0.15.1:1895,
+# :1927-1928), 0.26.0-0.27.1 to `is_prefix_caching_supported and not model_config.is_hybrid` ("keep it opt-in for
+# now", arg_utils.py 0.26.0:2518-2522); from 0.28.0 to is_prefix_caching_supported (arg_utils.py 0.28.0:2650), True
+# for a hybrid (config/model.py 0.28.0:2072-2074). Off, MambaModelConfig leaves mamba_cache_mode "none" and
+# mamba_block_size max_model_len (models/config.py 0.15.0:373-380): one state block of the whole length a request
+# (MambaSpec.max_memory_usage_bytes, v1/kv_cache_interface.py 0.15.1:294-300), as for an attention-free model.
+HYBRID_PREFIX_CACHING_SINCE = (0, 28)
+
+
+def with_model_defaults(spec, settings: Settings, version: str = PINNED) -> Settings:
+    """The settings vLLM `version` starts this model with: prefix caching off for an attention-free model (every
+    layer a Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix
+    caching') and, before 0.28, for a hybrid one (HYBRID_PREFIX_CACHING_SINCE), so each state block holds a whole
+    max_model_len and a request one block."""
     if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
         return replace(settings, prefix_caching=False)
+    if hybrid_without_prefix_caching(spec, version):
+        return replace(settings, prefix_caching=False)
     return settings
+
+
+def hybrid_without_prefix_caching(spec, version: str) -> bool:
+    """Whether vLLM `version` starts `spec`, a hybrid of recurrent states and attention, with prefix caching off by
+    default (HYBRID_PREFIX_CACHING_SINCE); False for any other model."""
+    states = sum(isinstance(layer, LinearState) for layer in spec.layers)
+    hybrid = 0 < states < len(spec.layers)
+    return hybrid and parse_version(version) < HYBRID_PREFIX_CACHING_SINCE
 
 
 def format_gib(value: int) -> str:
@@ -809,7 +833,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     made: dict = {}  # layers of one kind are equal (frozen): one spec per kind, shared by its layers
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0  # --speculative-config
     for layer in spec.layer_counts:
-        made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block, drafts, alignment)
+        made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block, drafts, alignment, version)
     specs = [made[layer] for layer in layers]
     if mamba and any(s.kind != "mamba" for s in specs if s is not None):
         page = max(s.page_bytes for s in specs if s is not None and s.kind != "mamba")
@@ -1137,7 +1161,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     (vllm_lora.lora_refusal, speculative_refusal); before the memory and, as kvplan orders them, after the
     configuration's other checks (vLLM meets the worker's and the attention backends' after the front end's)."""
     rules = behaviour(version)
-    settings = with_model_defaults(spec, settings)
+    settings = with_model_defaults(spec, settings, version)
     cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
     groups, padding = groups_for(specs, rules)

@@ -471,8 +471,8 @@ def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Beha
 
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     capability = ROCM if is_rocm(gpu) else (getattr(gpu, "compute_capability", ()) or ())  # as the engine's plans
-    specs, _, _ = layer_specs(spec, tp, precision, with_model_defaults(spec, settings), block_size, rules, version,
-                              capability)
+    specs, _, _ = layer_specs(spec, tp, precision, with_model_defaults(spec, settings, version), block_size, rules,
+                              version, capability)
     return tuple(group.spec for group in groups_for(specs, rules)[0])
 
 

@@ -6,8 +6,8 @@ function it mirrors (paths under vllm/); nothing here is copied from vLLM.
   Mamba state (conv + temporal) of one sequence, padded to the attention page in hybrids.
 - Per-request blocks (`max_memory_usage_bytes` / page): full and MLA cdiv(max_model_len, bs); sliding window
   cdiv(min(w - 1 + in_flight, max_model_len), bs) + 1; chunked local cdiv(min(chunk + in_flight, max_model_len),
-  bs); Mamba 2 pages with prefix caching ("align" mode), else 1, + 1 prefill checkpoint (Mamba-2; Qwen's gated
-  DeltaNet from 0.33 where FlashInfer runs its prefill: PREFILL_CHECKPOINTS).
+  bs); Mamba 2 pages with prefix caching ("align" mode), else 1, + 1 prefill checkpoint (Mamba-2 from 0.32:
+  MAMBA2_CHECKPOINT_SINCE; Qwen's gated DeltaNet from 0.33 where FlashInfer runs its prefill: PREFILL_CHECKPOINTS).
 - Groups (v1/core/kv_cache_utils.py get_kv_cache_groups): all specs equal, or one "uniform type" -> one group;
   otherwise pages are unified (`unify_kv_cache_spec_page_size`) and each bucket of equal specs is split into
   groups of `group_size` layers (`_get_kv_cache_groups_uniform_page_size`: the smallest bucket, or the largest
@@ -26,7 +26,7 @@ from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState,
                            V4Compressed, V4IndexerKeys, blocks_for)
 from .vllm_sparse import (BLACKWELL, FLASHINFER, FLASHINFER_DTYPES, HOPPER, is_rocm_platform, major_of,
                           rocm_sparse_block)
-from .vllm_versions import PINNED, behaviour, release_rule
+from .vllm_versions import PINNED, behaviour, parse_version, release_rule
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
 # Sparse MLA on Hopper (platforms/cuda.py _get_backend_priorities: FLASH_ATTN_MLA_SPARSE for a 16-bit cache,
@@ -359,8 +359,16 @@ def mamba_page(layer: LinearState, tp: int, conv_bytes: int, ssm_bytes: int) -> 
     return layer.state_bytes(tp, conv_bytes, ssm_bytes)
 
 
+# Mamba-2's mixer exports a prefill checkpoint, a state block more a request in "align" mode, from 0.32.0
+# (model_executor/layers/mamba/mamba_mixer2.py 0.32.0:1098-1108 get_kv_cache_spec, num_prefill_checkpoint_blocks=1;
+# 0.33.0 :1108-1117, 0.34.0 :1089-1098); 0.31.0's mixer has no get_kv_cache_spec of its own, and MambaSpec has no
+# num_prefill_checkpoint_blocks before 0.29.0 (v1/kv_cache_interface.py 0.29.0:858).
+MAMBA2_CHECKPOINT_SINCE = (0, 32)
+
+
 def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, mamba_block: int,
-               speculative: int = 0, prefill_alignment: Optional[int] = None) -> Optional[CacheSpec]:
+               speculative: int = 0, prefill_alignment: Optional[int] = None,
+               version: str = PINNED) -> Optional[CacheSpec]:
     """One layer's spec (v1/kv_cache_interface.py). `precision` is the cache precision this layer really uses
     (family quirks applied by the caller); `state_bytes` = (conv, temporal) bytes per element of Mamba states;
     `speculative`: VllmConfig.num_speculative_tokens, the extra state blocks of a Mamba layer
@@ -368,14 +376,15 @@ def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, m
     KV-sharing layer: v1/worker/gpu_model_runner.py get_kv_cache_spec skips it ("KV cache management logic will act
     as this layer does not exist"), and add_kv_sharing_layers_to_kv_cache_groups (v1/worker/utils.py) only adds its
     name to its target's group, no page. `prefill_alignment`: the model's prefill_checkpoint_alignment (None: no
-    gated DeltaNet checkpoints)."""
+    gated DeltaNet checkpoints); `version`: the vLLM release (Mamba-2's checkpoint: MAMBA2_CHECKPOINT_SINCE)."""
     if isinstance(layer, SharedKV):
         return None
     if isinstance(layer, LinearState):
         page = mamba_page(layer, tp, *state_bytes)
-        # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint; Qwen's
-        # gated DeltaNet from 0.33 where prefill_checkpoint_alignment says so (PREFILL_CHECKPOINTS)
-        checkpoint = int(layer.flavor == "mamba2" or (layer.flavor == GDN_FLAVOR and prefill_alignment is not None))
+        # Mamba-2 exports a prefill checkpoint from 0.32 (MAMBA2_CHECKPOINT_SINCE); Qwen's gated DeltaNet from 0.33
+        # where prefill_checkpoint_alignment says so (PREFILL_CHECKPOINTS)
+        mamba2 = layer.flavor == "mamba2" and parse_version(version) >= MAMBA2_CHECKPOINT_SINCE
+        checkpoint = int(mamba2 or (layer.flavor == GDN_FLAVOR and prefill_alignment is not None))
         return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page), checkpoint, speculative)
     if isinstance(layer, V4_KINDS):
         return v4_spec(layer, block_size, tp, precision)

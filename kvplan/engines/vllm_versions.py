@@ -19,6 +19,9 @@ special cases scattered through the engine.
   SlidingWindowSpec.max_memory_usage_bytes: max_num_batched_tokens, whatever the pipeline or async scheduling,
   which is on by default from 0.14); from 0.26 max_in_flight_tokens = VllmConfig.max_concurrent_batches x
   max_num_batched_tokens (read in 0.25.1 and 0.26.0).
+- before 0.28 a hybrid model (Mamba / linear-attention states beside attention) starts with prefix caching off
+  unless asked, so one state block of the whole length a request; from 0.28 on, "align" mode (vllm.py
+  HYBRID_PREFIX_CACHING_SINCE; read in 0.11.0-0.34.0, 0.15.x in its wheels).
 - 0.29 on: the null block held back before the start-up check (check_enough_kv_cache_memory: "Reserve the null
   block BlockPool permanently holds back"); before, a request that fit the whole pool passed.
 - `vllm serve`'s batch defaults (engine/arg_utils.py get_batch_defaults, _set_default_args_v1 in 0.8): 8,192
