@@ -153,7 +153,7 @@ _FROM = _chain(_STEPS, "0.18") + [((0, 18), "0.18"), ((0, 17), "0.17"), ((0, 14)
 
 # --kv-cache-dtype's choices by release (CacheDType in vllm/config.py, from 0.11 vllm/config/cache.py; read in every
 # source 0.8.5-0.34.0): the first release that lists each value beyond auto / fp8 / fp8_e4m3 / fp8_e5m2, which all
-# take. int4_per_token_head: absent in 0.24.0, listed in 0.25.1 (0.25.0 not read: taken as listed). The octave_*
+# take. int4_per_token_head: absent in 0.24.0, listed in 0.25.0 (config/cache.py:32) and 0.25.1. The octave_*
 # formats: 0.33.0 config/cache.py:58-60 (absent from 0.32.0; kept in 0.34.0), ROCm only (vllm.octave_refusal).
 KV_DTYPE_SINCE = {
     "fp8_inc": (0, 10, 0), "bfloat16": (0, 11, 0), "fp8_ds_mla": (0, 11, 1), "float16": (0, 18, 0),
