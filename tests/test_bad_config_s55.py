@@ -310,7 +310,7 @@ def test_methods_reading_gptqs_bits_and_group_are_priced_as_int4(write_config, q
     # 0.14.1's inc is Intel Gaudi's FP8 class, from_config raises AssertionError (inc.py 0.11.0:28-29)
     ("vllm==0.14.1", {"quant_method": "inc", "bits": 4, "group_size": 128, "sym": True},
      "vLLM 0.14.1's inc is Intel Gaudi's FP8 class, whose from_config raises AssertionError: AutoRound checkpoints run "
-     "as inc from vLLM 0.16.0."),
+     "as inc from vLLM 0.15.0."),
     # AWQMarlinConfig's TYPE_MAP {4} from 0.12 (awq_marlin.py 0.21.0:156-158), printed by its keys (0.23.0:195-199)
     ("vllm==0.21.0", {"quant_method": "awq_marlin", "bits": 3, "group_size": 128, "zero_point": True},
      "Unsupported num_bits = 3. Supported num_bits = dict_keys([4])"),

@@ -6,7 +6,8 @@ Read by hand in vLLM's sources (model_executor/layers/quantization/ unless a pat
   tile_size 16): B_24 int32 [K / 16 / 2, N * 16 / 8] = K * N / 4 bytes; B_meta int16 [K / 8 / 2 / 2, N * 2] =
   K * N / 8 bytes; s [K / 128, N] in the model dtype (float16: :163-165), 1 row for group_size -1; workspace int32
   zeros (N // 128) * 64 = N / 2 words. :274-277 (0.14.1) register B_24, B_meta, s, workspace. No qzeros, no g_idx.
-- 0.16.0 has no gptq_marlin_24.py or bitblas.py; auto_gptq.py 0.32.0:427-429 registers qweight, scales, qzeros.
+- 0.16.0 has no gptq_marlin_24.py or bitblas.py (0.15.0 and 0.15.1 have both, their wheels: quantization/__init__.py
+  :148-150); auto_gptq.py 0.32.0:427-429 registers qweight, scales, qzeros.
 """
 
 import json
@@ -21,7 +22,7 @@ from kvplan.model.parse import parse_config
 
 H100 = (9, 0)
 MARLIN24 = {"quant_method": "gptq", "bits": 4, "group_size": 128, "checkpoint_format": "marlin_24"}
-GONE = ("vLLM removed {method} (the class for {form}) after 0.14.1, so vLLM {version} would load this checkpoint as "
+GONE = ("vLLM removed {method} (the class for {form}) after 0.15.1, so vLLM {version} would load this checkpoint as "
         "plain GPTQ and look for GPTQ tensors (qweight, qzeros, scales) it lacks.")
 
 

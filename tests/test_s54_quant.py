@@ -211,16 +211,16 @@ def test_fbgemm_fp8_check_exits_1(tmp_path):
     assert refusal["reason"] == DEPRECATED.format("fbgemm_fp8")
 
 
-def test_auto_round_deprecated_in_0_14_and_inc_from_0_16():
+def test_auto_round_deprecated_in_0_14_and_inc_from_0_15():
     """AutoRoundConfig, "auto-round", 60 and [half, bfloat16] (auto_round.py 0.13.0:98-107) to 0.14.1, deprecated in
-    0.14.0-0.14.1 (__init__.py 0.14.0:57); from 0.16.0 INCConfig's override claims quant_method auto-round
-    (inc.py 0.16.0:435-442), 60 and [half, bfloat16] (:101-106), and inc is not deprecated (__init__.py
-    0.16.0:38-45)."""
+    0.14.0-0.14.1 (__init__.py 0.14.0:57); from 0.15.0 INCConfig's override claims quant_method auto-round
+    (inc.py 0.15.0:457-464, 0.16.0:435-442), 60 and [half, bfloat16] (0.15.0 :102-107, 0.16.0 :101-106), and inc is
+    not deprecated (__init__.py 0.15.0:41-52, 0.16.0:38-45)."""
     spec = _checkpoint({"quant_method": "auto-round", "bits": 4, "group_size": 128, "sym": True})
     assert vllm_method(spec, T4, "0.13.0") == "auto-round" and _refused(spec, H100, "0.13.0") is None
     refused = _refused(spec, H100, "0.14.1")
     assert refused.reason == DEPRECATED.format("auto-round")
-    assert refused.options == ("vllm==0.16.0",) and refused.onward == "newer"
+    assert refused.options == ("vllm==0.15.0",) and refused.onward == "newer"
     assert vllm_method(spec, H100, "0.16.0") == "inc" and _refused(spec, H100, "0.16.0") is None
     assert _refused(vllm.on_gpu(spec, T4, "0.32.0"), T4, "0.32.0") is None  # 60: a T4 (float16) too
 

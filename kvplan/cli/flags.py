@@ -56,7 +56,7 @@ CHECK_CONTEXT_HELP = (f"Tokens per request (vLLM's max model length). Default: t
                       f"as vLLM. {SUFFIXES}.")
 KV_DTYPE_HELP = ("KV-cache dtype, vLLM's values: auto (the model's dtype, or the one the checkpoint names where "
                  "the release reads it: a ModelOpt fp8 from vLLM 0.14, nvfp4 from 0.20; a compressed-tensors "
-                 "kv_cache_scheme's fp8 from 0.16, in 0.16-0.21 whatever is asked), float16, bfloat16, fp8 "
+                 "kv_cache_scheme's fp8 from 0.15, in 0.15-0.21 whatever is asked), float16, bfloat16, fp8 "
                  "(fp8_e4m3's bytes; sparse MLA keeps fp8 and fp8_e4m3 apart as vLLM's backends do), fp8_e5m2, "
                  "fp8_inc, "
                  "fp8_per_token_head, int8_per_token_head, int4_per_token_head, nvfp4, "
@@ -125,7 +125,7 @@ RUNNER_HELP = ("As vLLM's --runner: auto (the architecture's, or pooling by a Se
                "the default), generate, or pooling (no LM head, the pooler's profile pass; a generating class "
                "converted by --convert). Where the class cannot, vLLM's refusal.")
 CONVERT_HELP = ("As vLLM's --convert: auto (the default), none, embed, classify (a score head, not priced), or "
-                "reward (vLLM 0.11-0.14): the pooling adapter for a generating class; from vLLM 0.22 it picks the "
+                "reward (vLLM 0.11-0.15): the pooling adapter for a generating class; from vLLM 0.22 it picks the "
                 "pooling runner under --runner auto.")
 POOLER_CONFIG_HELP = ("As vLLM's --pooler-config, a JSON object ('{\"pooling_type\": \"MEAN\"}'): its pooling type "
                       "(pooling_type; from vLLM 0.14 seq_pooling_type / tok_pooling_type) comes before the Sentence "

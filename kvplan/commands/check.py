@@ -401,7 +401,7 @@ def check_deployment(dep: Deployment, spell: Callable[[str], str] = str, resolve
         elif refusal is not None:
             where += f"; vLLM would refuse to start: {refusal.reason.split('. Try')[0]}"
         kept = "" if refused or crashes or _asked_eight_bits_kept(result) else cache_dtype_note(result)
-        if kept:  # the engine stores another cache than kv_dtype asks (a kv_cache_scheme in vLLM 0.16-0.21, Falcon)
+        if kept:  # the engine stores another cache than kv_dtype asks (a kv_cache_scheme in vLLM 0.15-0.21, Falcon)
             add("warning", "kv_dtype", kept + ".")
         if want is not None and have < want and not refused and result.max_concurrency_limited_by == "max_num_seqs":
             add("error", "max_num_seqs" if dep.max_num_seqs is not None else "min_concurrency",

@@ -13,7 +13,7 @@ Rules and where vLLM 0.32.0 has them (paths under vllm/):
   max_num_batched_tokens (max_in_flight_tokens). Releases before 0.26 reserved one batch (vllm_versions.py).
 - prefix caching on by default: Mamba layers run in "align" mode with the attention block size
   (model_executor/models/config.py MambaModelConfig), else one state block of max_model_len tokens; off for
-  attention-free models (with_model_defaults).
+  attention-free models, and for hybrids before 0.28 (with_model_defaults: HYBRID_PREFIX_CACHING_SINCE).
 - family quirks: see KV_DTYPE_QUIRKS.
 - start-up (v1/core/kv_cache_utils.py get_kv_cache_configs): groups from the whole model, projected on each
   pipeline stage; num_blocks = available // bytes per block on each stage, the smallest stage wins; one block
@@ -76,9 +76,15 @@ REMOVED_ARCHITECTURES = {"RWForCausalLM": "0.28.0", "MPTForCausalLM": "0.28.0", 
 # Large 4, ZAYA1, Kimi K3.1, Canary):
 # Qwen3.5: the ConditionalGeneration pair from 0.17.0 (registry.py:496-503), the CausalLM pair from 0.27.0 (:201-202);
 # each release that lists them keeps their GDN recurrent state in the config's mamba_ssm_dtype (model/layers.py
-# SSM_DTYPE_FROM_CONFIG).
+# SSM_DTYPE_FROM_CONFIG). 0.15.0 and 0.15.1 (their wheels' registry.py diffed against 0.14.1's): the generative
+# architectures 0.15.0 adds (registry.py 0.15.0:115 GLM-4.7-Flash's Glm4MoeLiteForCausalLM, :189, :306, :333, :362
+# KimiK25ForConditionalGeneration, :396) and 0.15.1's Step3p5ForCausalLM (0.15.1 :191).
 ADDED_ARCHITECTURES = {"DeepseekV32ForCausalLM": "0.11.0", "KimiLinearForCausalLM": "0.11.1",
                        "GlmMoeDsaForCausalLM": "0.16.0", "Gemma4ForCausalLM": "0.19.0",
+                       **dict.fromkeys(("Glm4MoeLiteForCausalLM", "Step1ForCausalLM",
+                                        "Eagle2_5_VLForConditionalGeneration", "StepVLForConditionalGeneration",
+                                        "KimiK25ForConditionalGeneration", "Molmo2ForConditionalGeneration"), "0.15.0"),
+                       "Step3p5ForCausalLM": "0.15.1",
                        **dict.fromkeys(("Qwen3_5ForConditionalGeneration", "Qwen3_5MoeForConditionalGeneration"),
                                        "0.17.0"),
                        **dict.fromkeys(("Qwen3_5ForCausalLM", "Qwen3_5MoeForCausalLM"), "0.27.0"),
@@ -123,8 +129,8 @@ ENCODER_ONLY_FROM = {
     # registry.py 0.11.0:106, :121, :178 (Mistral's in the llama module until 0.14.1), 0.14.0:134, 0.20.0:214
     **dict.fromkeys(("LlamaForCausalLM", "LLaMAForCausalLM", "LlamaModel", "MistralModel", "InternLM3ForCausalLM",
                      "IQuestCoderForCausalLM", "TeleChat3ForCausalLM", "MistralForCausalLM"), _LLAMA),
-    # the mistral module from 0.16.0 (registry.py 0.16.0:158, 0.20.0:166-167): MistralDecoderLayer builds
-    # LlamaDecoderLayer with the attn_type it picks (mistral.py 0.16.0:77-90, :144-156)
+    # the mistral module from 0.15.0 (registry.py 0.15.0:156, 0.16.0:158, 0.20.0:166-167): MistralDecoderLayer builds
+    # LlamaDecoderLayer with the attn_type it picks (mistral.py 0.15.0 and 0.16.0 :77-90, :144-156)
     "Ministral3ForCausalLM": ("0.20.0", _IS_CAUSAL, "mistral.py 0.20.0:144-156 over llama.py 0.20.0's"),
     # qwen2_rm.py 0.11.0:54: the reward models build Qwen2Model
     **dict.fromkeys(("Qwen2ForCausalLM", "Qwen2Model", "Qwen2ForRewardModel", "Qwen2ForProcessRewardModel"), _QWEN2),
@@ -267,13 +273,37 @@ def _more_seqs_than_tokens(seqs: int, tokens: int, raised: Optional[str]) -> Fie
                       names=("max_num_batched_tokens", "max_num_seqs"))
 
 
-def with_model_defaults(spec, settings: Settings) -> Settings:
-    """The settings vLLM starts this model with: prefix caching off for an attention-free model (every layer a
-    Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix caching'),
-    so each state block holds a whole max_model_len and a request one block."""
+# A hybrid model (recurrent states beside attention layers: vLLM's IsHybrid classes, ModelConfig.is_hybrid) starts
+# with prefix caching off unless --enable-prefix-caching, up to 0.27: 0.11.0's MambaModelConfig turns it off
+# (model_executor/models/config.py 0.11.0:296), 0.11.1-0.11.2 default it to `not model_config.is_hybrid`
+# (engine/arg_utils.py 0.11.1:1847), 0.12.0-0.25.1 to is_prefix_caching_supported, False for attn_type "hybrid"
+# (config/model.py 0.12.0:1839-1844, 0.15.0 and 0.15.1 :1667-1672, 0.25.1 :1883-1888; arg_utils.py 0.15.1:1895,
+# :1927-1928), 0.26.0-0.27.1 to `is_prefix_caching_supported and not model_config.is_hybrid` ("keep it opt-in for
+# now", arg_utils.py 0.26.0:2518-2522); from 0.28.0 to is_prefix_caching_supported (arg_utils.py 0.28.0:2650), True
+# for a hybrid (config/model.py 0.28.0:2072-2074). Off, MambaModelConfig leaves mamba_cache_mode "none" and
+# mamba_block_size max_model_len (models/config.py 0.15.0:373-380): one state block of the whole length a request
+# (MambaSpec.max_memory_usage_bytes, v1/kv_cache_interface.py 0.15.1:294-300), as for an attention-free model.
+HYBRID_PREFIX_CACHING_SINCE = (0, 28)
+
+
+def with_model_defaults(spec, settings: Settings, version: str = PINNED) -> Settings:
+    """The settings vLLM `version` starts this model with: prefix caching off for an attention-free model (every
+    layer a Mamba state: config/model.py is_prefix_caching_supported, 'Attention free models do not support prefix
+    caching') and, before 0.28, for a hybrid one (HYBRID_PREFIX_CACHING_SINCE), so each state block holds a whole
+    max_model_len and a request one block."""
     if spec.layers and all(isinstance(layer, LinearState) for layer in spec.layers):
         return replace(settings, prefix_caching=False)
+    if hybrid_without_prefix_caching(spec, version):
+        return replace(settings, prefix_caching=False)
     return settings
+
+
+def hybrid_without_prefix_caching(spec, version: str) -> bool:
+    """Whether vLLM `version` starts `spec`, a hybrid of recurrent states and attention, with prefix caching off by
+    default (HYBRID_PREFIX_CACHING_SINCE); False for any other model."""
+    states = sum(isinstance(layer, LinearState) for layer in spec.layers)
+    hybrid = 0 < states < len(spec.layers)
+    return hybrid and parse_version(version) < HYBRID_PREFIX_CACHING_SINCE
 
 
 def format_gib(value: int) -> str:
@@ -310,18 +340,18 @@ SPARSE_MLA_AUTO = (
 #   MODELOPT_TO_VLLM_KV_CACHE_DTYPE_MAP 0.14.0:57-62, 0.19.1 the same, 0.20.0:62-65, 0.34.0:90-93); an explicit
 #   value is kept (:2329, `!= "auto"` returns it).
 # - compressed-tensors with a kv_cache_scheme (params.compressed_kv_cache; an ordinary Attention layer reads it): the
-#   layer sets kv_cache_dtype and cache_config.cache_dtype to "fp8" whatever was asked from 0.16.0
-#   (model_executor/layers/attention/attention.py 0.16.0:231-236, 0.17.0-0.21.0 :231-237), only under auto from 0.22.0
-#   (0.22.0 :237-241, 0.32.0 :288-291, 0.34.0 :308-312); 0.11.0-0.14.1 have no such step (attention/layer.py 0.14.1
-#   :192 keeps cache_config.cache_dtype), 0.15.x not read: taken as 0.14.1. Not for an architecture whose attention
+#   layer sets kv_cache_dtype and cache_config.cache_dtype to "fp8" whatever was asked from 0.15.0 (attention/layer.py
+#   0.15.0 and 0.15.1 :198-203; model_executor/layers/attention/attention.py 0.16.0:231-236, 0.17.0-0.21.0 :231-237),
+#   only under auto from 0.22.0 (0.22.0 :237-241, 0.32.0 :288-291, 0.34.0 :308-312); 0.11.0-0.14.1 have no such step
+#   (attention/layer.py 0.14.1:190-198 keeps cache_config.cache_dtype). Not for an architecture whose attention
 #   layers get no quant_config (vllm_e5m2.NO_QUANT_CONFIG_ATTENTION): they never see the scheme.
 CHECKPOINT_KV = (
     ((0, 22), {"modelopt": (("fp8_e4m3", "nvfp4"), "auto"), "compressed-tensors": (("fp8",), "auto")},
      "0.22.0 attention.py:237-241 (auto only)"),
     ((0, 20), {"modelopt": (("fp8_e4m3", "nvfp4"), "auto"), "compressed-tensors": (("fp8",), "any")},
      "0.20.0 utils/torch_utils.py:62-65"),
-    ((0, 16), {"modelopt": (("fp8_e4m3",), "auto"), "compressed-tensors": (("fp8",), "any")},
-     "0.16.0 attention.py:231-236"),
+    ((0, 15), {"modelopt": (("fp8_e4m3",), "auto"), "compressed-tensors": (("fp8",), "any")},
+     "0.15.0 attention/layer.py:198-203"),
     ((0, 14), {"modelopt": (("fp8_e4m3",), "auto")},
      "0.14.0 utils/torch_utils.py:57-62, engine/arg_utils.py:1397-1400"),
 )
@@ -702,7 +732,7 @@ def checkpoint_e5m2_refusal(spec, precision, capability=(), version: str = PINNE
                             tp: Optional[int] = None) -> Optional[Refusal]:
     """vLLM's refusal of fp8_e5m2 where the quantisation config hands an attention layer a KV cache method
     (vllm_e5m2.e5m2_refusal), on the dtype the layers are built with (cache_precision: a KV_DTYPE_QUIRKS family's
-    auto, a compressed-tensors scheme's fp8 in 0.16-0.21, sparse MLA's fp8_ds_mla); from 0.18 an MLA layer no
+    auto, a compressed-tensors scheme's fp8 in 0.15-0.21, sparse MLA's fp8_ds_mla); from 0.18 an MLA layer no
     backend takes is refused by its backend first (MLA_BACKEND_FIRST: sparse_dtype_refusal, dense_mla_dtype_refusal;
     0.11.1-0.17 the other way round)."""
     if precision.vllm_dtype != "fp8_e5m2":
@@ -746,7 +776,7 @@ def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: O
     named, scope = checkpoint_kv(spec, version)
     if getattr(spec, "model_type", "") in KV_DTYPE_QUIRKS:
         return _quirk_precision(spec, precision, named)
-    if scope == "any" and precision.spelling != named:  # a compressed-tensors kv_cache_scheme, 0.16-0.21
+    if scope == "any" and precision.spelling != named:  # a compressed-tensors kv_cache_scheme, 0.15-0.21
         precision = replace(PRECISIONS[kv_dtype_name(named)], spelling=named)
     if is_v4(spec) and vllm_name(precision.name).startswith("fp8"):
         return PRECISIONS[SPARSE_MLA_FP8]
@@ -761,8 +791,9 @@ def cache_precision(spec, precision, capability=(), version: str = PINNED, tp: O
 def _quirk_precision(spec, precision, named: str):
     """A KV_DTYPE_QUIRKS family's cache: its layers see kv_cache_dtype 'auto' whatever is asked (the model dtype),
     which a compressed-tensors kv_cache_scheme then turns into fp8, as the layer is built with the quant config
-    (models/falcon.py 0.20.0:173-197 quant_config=quant_config; attention.py 0.16.0:231-236 any dtype, 0.22.0:238
-    and 0.34.0:309 under auto, which these layers always are): from 0.16 whatever --kv-cache-dtype asks. A ModelOpt
+    (models/falcon.py 0.15.0 and 0.20.0:173-197 quant_config=quant_config; attention/layer.py 0.15.0:198-203 and
+    attention.py 0.16.0:231-236 any dtype, 0.22.0:238 and 0.34.0:309 under auto, which these layers always are): from
+    0.15 whatever --kv-cache-dtype asks. A ModelOpt
     KV cache is resolved into cache_config, which these layers never read (engine/arg_utils.py 0.34.0:2329-2332)."""
     if named and getattr(spec, "quantization", "") == "compressed-tensors":
         return replace(PRECISIONS[kv_dtype_name(named)], spelling=named)
@@ -802,7 +833,7 @@ def layer_specs(spec, tp: int, precision, settings: Settings, block_size: Option
     made: dict = {}  # layers of one kind are equal (frozen): one spec per kind, shared by its layers
     drafts = spec.draft.config.num_speculative_tokens if spec.draft is not None else 0  # --speculative-config
     for layer in spec.layer_counts:
-        made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block, drafts, alignment)
+        made[layer[0]] = layer_spec(layer[0], bs, tp, precision, state_bytes, mamba_block, drafts, alignment, version)
     specs = [made[layer] for layer in layers]
     if mamba and any(s.kind != "mamba" for s in specs if s is not None):
         page = max(s.page_bytes for s in specs if s is not None and s.kind != "mamba")
@@ -1130,7 +1161,7 @@ def start(spec, *, tp: int, precision, settings: Settings, available: list, stag
     (vllm_lora.lora_refusal, speculative_refusal); before the memory and, as kvplan orders them, after the
     configuration's other checks (vLLM meets the worker's and the attention backends' after the front end's)."""
     rules = behaviour(version)
-    settings = with_model_defaults(spec, settings)
+    settings = with_model_defaults(spec, settings, version)
     cache = cache_precision(spec, precision, capability, version, tp).name
     specs, bs, lines = layer_specs(spec, tp, precision, settings, block_size, rules, version, capability)
     groups, padding = groups_for(specs, rules)

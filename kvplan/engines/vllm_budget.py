@@ -118,7 +118,8 @@ def loaded_weights(spec, tp: int, stage, gpu_name: str, rules: Behaviour, moe=No
                                                   f"the MoE kernel's tile, {rest}")
 
 
-TOWERLESS_SINCE = (0, 15)  # model_executor/models/interfaces.py _mark_tower_model: no tower for a limit of 0
+TOWERLESS_SINCE = (0, 15)  # models/interfaces.py _mark_tower_model, 0.15.0:217-256 (0.14.1 has none): no tower for a
+# limit of 0
 
 
 def without_towers(spec, tp: int, weights: int, source: str, why: str) -> tuple:
@@ -470,8 +471,8 @@ def table_groups(spec, tp: int, settings, block_size: Optional[int], rules: Beha
 
     precision = resolve_kv_dtype(kv_dtype, spec.dtype, spec.auto_kv_dtype)
     capability = ROCM if is_rocm(gpu) else (getattr(gpu, "compute_capability", ()) or ())  # as the engine's plans
-    specs, _, _ = layer_specs(spec, tp, precision, with_model_defaults(spec, settings), block_size, rules, version,
-                              capability)
+    specs, _, _ = layer_specs(spec, tp, precision, with_model_defaults(spec, settings, version), block_size, rules,
+                              version, capability)
     return tuple(group.spec for group in groups_for(specs, rules)[0])
 
 

@@ -7,7 +7,8 @@ the parser kept a scheme (ModelSpec.kv_cache_scheme: the checkpoint has such lay
   0.16.0:930-971, 0.34.0:1099-1141), in this order:
   - type and num_bits: refused where type is not "float" AND num_bits is not 8 up to 0.23 (0.23.0:986, so an int8
     scheme passes and the layer makes its cache fp8), where either differs from 0.24 (0.24.0:986, 0.34.0:1117);
-  - strategy: "tensor" only up to 0.14 (0.14.1:969), "tensor" or "attn_head" from 0.16 (0.16.0:957, 0.34.0:1125-1128;
+  - strategy: "tensor" only up to 0.14 (0.14.1:969), "tensor" or "attn_head" from 0.15 (0.15.0 and 0.15.1 :984,
+    0.16.0:957, 0.34.0:1125-1128;
     from 0.17 through QuantizationStrategy, whose unknown names raise as well);
   - symmetric: must be true (0.11.0:792-797, 0.34.0:1136-1141).
 - None of it where the architecture builds its attention layers without quant_config (vllm_e5m2.
@@ -36,9 +37,9 @@ SYMMETRIC = ("Only support symmetric scaling factor for compressed-tensors KV ca
 # the first release of each rule, newest first
 BOTH_TYPE_AND_BITS = (((0, 24), True, "0.24.0 compressed_tensors.py:986 `or`"),
                       ((0, 11), False, "0.11.0 :779, 0.23.0 :986 `and`"))
-STRATEGIES = (((0, 16), ("tensor", "attn_head"), "0.16.0 compressed_tensors.py:957"),
+STRATEGIES = (((0, 15), ("tensor", "attn_head"), "0.15.0 compressed_tensors.py:984 (0.15.1 the same; 0.16.0 :957)"),
               ((0, 11), ("tensor",), "0.11.0 :786, 0.14.1 :969"))
-RELEASES = ("0.14.1", "0.16.0", "0.23.0", "0.24.0")  # where a rule here changes (0.14.1: the last before 0.16)
+RELEASES = ("0.14.1", "0.15.0", "0.23.0", "0.24.0")  # where a rule here changes (0.14.1: the last before 0.15)
 
 
 def _shown(value) -> str:

@@ -20,7 +20,7 @@ The configs kvplan prices that hand a layer such a method (get_quant_method; HAN
   0.20.0:193-194, 0.34.0:213-214), so a scheme-less one is refused to 0.23 and passes from 0.24 (CT_NO_SCHEME_PASSES).
 - ModelOpt's FP8 and NVFP4 configs, whatever kv_cache_quant_algo says: every Attention (modelopt.py 0.11.0:197-198,
   :820-821), MLAAttention too in 0.11.1-0.11.2 (:237-238, :915-916) and from 0.17 (ModelOptQuantConfigBase, 0.17.0
-  :176-177, 0.34.0:239-240), not in 0.12-0.16 (0.12.0:157-158, 0.16.0:182-183: Attention only).
+  :176-177, 0.34.0:239-240), not in 0.12-0.16 (0.12.0:157-158, 0.15.0:186, 0.16.0:182-183: Attention only).
 - None from the other methods kvplan prices: AWQ, GPTQ and their Marlin / Auto forms, fbgemm_fp8, bitsandbytes,
   AutoRound / INC and moe_wna16 have no attention branch; Mxfp4Config logs and returns None (mxfp4.py 0.20.0:92-97).
   Not priced by kvplan, so not mirrored: quark, petit_nvfp4, ptpc_fp8 (Fp8KVCacheMethod), ModelOpt's MXFP8 config and
@@ -36,14 +36,15 @@ attention (models/deepseek_v4/attention.py 0.34.0:133) are neither. Not modelled
 Linear's kimi_k3 MultiHeadLatentAttention in 0.34.0, models/kimi_k3/nvidia/mla.py:130), which no config hands one.
 
 The dtype checked is the one the layer was built with, which the caller passes (vllm.cache_precision): a
-KV_DTYPE_QUIRKS family's layers see auto; a compressed-tensors kv_cache_scheme makes any dtype fp8 first in 0.16-0.21
-(attention.py 0.16.0:231-236, 0.21.0:232-237), only auto from 0.22 (0.22.0:238), never in 0.11-0.14 (attention/
-layer.py 0.14.1:192); ModelOpt's kv_cache_quant_algo replaces auto only (engine/arg_utils.py 0.34.0:2329-2332,
-attention.py 0.34.0:297-300 get_kv_cache_dtype); DeepSeek-V3.2's fp8* becomes fp8_ds_mla before any layer up to 0.17
-(models/config.py: vllm_sparse.CONFIG_REWRITE), and on FLASHMLA_SPARSE before the check from 0.18, when MLAAttention
-picks its backend first (mla_attention.py 0.18.0:333, the check at :370): a sparse layer no backend takes is refused
-there, as is any dense MLA layer's fp8_e5m2, which no CUDA MLA backend lists (MLA_BACKEND_FIRST; the caller's,
-vllm.sparse_dtype_refusal and vllm.dense_mla_dtype_refusal; vllm_sparse.DENSE_MLA_FP8).
+KV_DTYPE_QUIRKS family's layers see auto; a compressed-tensors kv_cache_scheme makes any dtype fp8 first in 0.15-0.21
+(attention/layer.py 0.15.0:198-203, attention.py 0.16.0:231-236, 0.21.0:232-237), only auto from 0.22 (0.22.0:238),
+never in 0.11-0.14 (attention/layer.py 0.14.1:192); ModelOpt's kv_cache_quant_algo replaces auto only
+(engine/arg_utils.py 0.34.0:2329-2332, attention.py 0.34.0:297-300 get_kv_cache_dtype); DeepSeek-V3.2's fp8*
+becomes fp8_ds_mla before any layer up to 0.17 (models/config.py: vllm_sparse.CONFIG_REWRITE), and on FLASHMLA_SPARSE
+before the check from 0.18, when MLAAttention picks its backend first (mla_attention.py 0.18.0:333, the check at
+:370): a sparse layer no backend takes is refused there, as is any dense MLA layer's fp8_e5m2, which no CUDA MLA
+backend lists (MLA_BACKEND_FIRST; the caller's, vllm.sparse_dtype_refusal and vllm.dense_mla_dtype_refusal;
+vllm_sparse.DENSE_MLA_FP8).
 
 An architecture whose attention layers are built without quant_config is handed nothing whatever the checkpoint
 (NO_QUANT_CONFIG_ATTENTION: Jamba, Bailing, LFM2, Zamba2, ...).
@@ -94,7 +95,7 @@ NO_QUANT_CONFIG_ATTENTION = (
     ((0, 27), _ALWAYS, "0.27.0: plamo2.py removed (0.26.0 :619 the last)"),
     ((0, 24), _ALWAYS + ("Plamo2ForCausalLM",), "0.24.0: bamba.py removed (0.23.0 :211 the last)"),
     ((0, 16), _ALWAYS + ("Plamo2ForCausalLM", "BambaForCausalLM"),
-     "0.16.0 falcon_h1.py:278-285 passes quant_config (0.14.1 :273 not; 0.15.x not read)"),
+     "0.16.0 falcon_h1.py:278-285 passes quant_config (0.14.1 :273-280, 0.15.0 and 0.15.1 :275-282 not)"),
     ((0, 14), _ALWAYS + ("Plamo2ForCausalLM", "BambaForCausalLM", "FalconH1ForCausalLM"),
      "0.14.0 nemotron_h.py:480-487 passes quant_config (0.13.0 :484 not)"),
     ((0, 11), _ALWAYS + ("Plamo2ForCausalLM", "BambaForCausalLM", "FalconH1ForCausalLM", "NemotronHForCausalLM"),

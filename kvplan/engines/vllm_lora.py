@@ -1,6 +1,6 @@
-"""vLLM's --enable-lora: the GPU memory its LoRA model manager takes for the adapter slots, before any adapter is
-loaded (vLLM 0.32.0 read; 0.12.0, 0.16.0, 0.20.0 and 0.34.0 checked for differences: the layer classes' shapes are
-the same in every release from 0.12).
+"""vLLM's --enable-lora: the GPU memory its LoRA model manager takes for the adapter slots, before any adapter is loaded
+(vLLM 0.32.0 read; 0.12.0, 0.15.0, 0.16.0, 0.20.0 and 0.34.0 checked for differences: the layer classes' shapes are the
+same in every release from 0.12).
 
 The flags (engine/arg_utils.py 0.32.0:1572-1590; config/lora.py LoRAConfig):
 - --max-loras: adapters a batch may use at once, the GPU slots (default 1, at least 1: Field(ge=1), :35);
@@ -112,21 +112,21 @@ class Layout:
 
 
 LLAMA, NO_EMBEDDINGS, PHI3 = Layout(3, 2, True), Layout(3, 2, False), Layout(1, 1, True)
-# architecture -> ((first release, layout, where vLLM says so), ...), newest first. 0.15.x (no source release on
-# PyPI) is taken as 0.14.1.
+# architecture -> ((first release, layout, where vLLM says so), ...), newest first. 0.15.0 and 0.15.1 (no source
+# release on PyPI) read in their wheels: Mistral's own module from 0.15.0, Qwen3's embedding_modules from 0.16.0.
 PRICED = {
     "LlamaForCausalLM": (((0, 12), LLAMA, "llama.py LlamaForCausalLM packed_modules_mapping / embedding_modules "
                                           "(0.12.0:521-530, 0.32.0:475-482, 0.34.0:475-482)"),),
     "MistralForCausalLM": (
-        ((0, 16), NO_EMBEDDINGS, "mistral.py MistralForCausalLM(LlamaForCausalLM): embedding_modules {} (0.16.0:232, "
-                                 "0.32.0:238, 0.34.0:238)"),
-        ((0, 12), LLAMA, "registry.py 0.12.0:147 serves it as llama.LlamaForCausalLM"),
+        ((0, 15), NO_EMBEDDINGS, "mistral.py MistralForCausalLM(LlamaForCausalLM): embedding_modules {} (0.15.0 "
+                                 "and 0.15.1 :238-240, registry.py 0.15.0:156; 0.16.0:232, 0.32.0:238, 0.34.0:238)"),
+        ((0, 12), LLAMA, "registry.py 0.12.0:147 (0.14.1 :155) serves it as llama.LlamaForCausalLM"),
     ),
     "Qwen2ForCausalLM": (((0, 12), NO_EMBEDDINGS, "qwen2.py Qwen2ForCausalLM packed_modules_mapping, no "
                                                   "embedding_modules (0.12.0:492, 0.32.0:462, 0.34.0:459)"),),
     "Qwen3ForCausalLM": (
         ((0, 16), LLAMA, "qwen3.py Qwen3ForCausalLM embedding_modules (0.16.0:274, 0.32.0:288, 0.34.0:288)"),
-        ((0, 12), NO_EMBEDDINGS, "qwen3.py 0.12.0:255, no embedding_modules"),
+        ((0, 12), NO_EMBEDDINGS, "qwen3.py 0.12.0:255, no embedding_modules (nor in 0.15.0 or 0.15.1)"),
     ),
     "Gemma2ForCausalLM": (((0, 12), NO_EMBEDDINGS, "gemma2.py Gemma2ForCausalLM packed_modules_mapping, no "
                                                    "embedding_modules (0.12.0:378, 0.32.0:327, 0.34.0:327)"),),

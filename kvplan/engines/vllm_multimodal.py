@@ -7,11 +7,12 @@ is the registry's answer, not a vision_config in the config: Phi-3-vision's conf
 img_processor, Molmo's and Ovis's under their own keys, yet their classes are multimodal; ChatGLM's
 ...ForConditionalGeneration is a text class.
 
-registry_multimodal answers as every registry 0.11.0-0.34.0 does: every ...ForConditionalGeneration of theirs is a
-multimodal class but TEXT_CONDITIONAL, and MULTIMODAL_NAMED lists the multimodal classes of other names. No
-architecture is a multimodal class in one of these releases and a text one in another (their _MULTIMODAL_MODELS and
-_TEXT_GENERATION_MODELS keys diffed release by release, the text list's classes read for SupportsMultiModal), so
-the answer needs no release; a release that does not list an architecture refuses it before any of this.
+registry_multimodal answers as every registry 0.11.0-0.34.0 does (0.15.0 and 0.15.1 from their wheels): every
+...ForConditionalGeneration of theirs is a multimodal class but TEXT_CONDITIONAL, and MULTIMODAL_NAMED lists the
+multimodal classes of other names. No architecture is a multimodal class in one of these releases and a text one in
+another (their _MULTIMODAL_MODELS and _TEXT_GENERATION_MODELS keys diffed release by release, the text list's classes
+read for SupportsMultiModal), so the answer needs no release; a release that does not list an architecture refuses it
+before any of this.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ MULTIMODAL_NAMED = frozenset({
     "SkyworkR1VChatModel",  # :605
     "UltravoxModel",  # :610
     "VoxtralRealtimeGeneration",  # :612
-    # other releases: 0.11.0:226 to 0.25.1:382; 0.11.0:263 to 0.12.0:377; 0.14.0:437 and 0.14.1:437; 0.20.0:362 to
+    # other releases: 0.11.0:226 to 0.25.1:382; 0.11.0:263 to 0.12.0:377; 0.14.0:437 to 0.15.1:448; 0.20.0:362 to
     # 0.28.0:361; 0.33.0:354 and 0.34.0:361; 0.33.0:648 and 0.34.0:670
     "FuyuForCausalLM", "Phi4MultimodalForCausalLM", "VoxtralStreamingGeneration", "Cheers", "Alpamayo2Super",
     "RadioMBartPrefixForCausalLM",

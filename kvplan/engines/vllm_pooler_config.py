@@ -8,7 +8,7 @@ are not. ModelSpec.pooler_config carries the object (as canonical JSON) where th
 Read in config/pooler.py and config/model.py of 0.11.0 ... 0.34.0, and checked against vLLM 0.34.0's own parser,
 ModelConfig and EngineArgs (benchmarks/vllm_reference/pooler_config.py, tests/data/vllm_pooler_config.json):
 - parsing: the flag's argparse type is pydantic's TypeAdapter(PoolerConfig).validate_json (engine/arg_utils.py
-  0.11.0:198-202, 0.34.0:368-373): a JSON object, else a refusal. Its fields by release: FIELDS. Up to 0.14.1
+  0.11.0:198-202, 0.34.0:368-373): a JSON object, else a refusal. Its fields by release: FIELDS. Up to 0.15.1
   PoolerConfig is a bare pydantic dataclass, which ignores a name it does not have; from 0.16.0 the @config decorator
   makes it forbid them (config/utils.py 0.16.0:55, 0.34.0:72), so an unknown name stops vLLM. 0.26.0 on name the
   removed `normalize` in its refusal (pooler.py 0.26.0:126).

@@ -3,9 +3,9 @@ changes in the memory budget and the scheduler settings kvplan plans with. Read 
 
 - weights: no LM head. The pooling adapters build none (model_executor/models/adapters.py: 0.11.0:185-192 and
   0.14.0:183-185 delete lm_head after building it, which the weights' profiler, allocated after less before
-  (utils/mem_utils.py DeviceMemoryProfiler, platforms/cuda.py get_current_memory_usage), then never sees; 0.16.0
-  :145-149 and 0.34.0:163-167 build it as StageMissingLayer under no_init_weights), and the pooling classes of
-  their own (Qwen2ForRewardModel, *Model) have none (without_lm_head).
+  (utils/mem_utils.py DeviceMemoryProfiler, platforms/cuda.py get_current_memory_usage), then never sees; 0.15.0
+  :145-150, 0.16.0 :145-149 and 0.34.0:163-167 build it as StageMissingLayer under no_init_weights), and the pooling
+  classes of their own (Qwen2ForRewardModel, *Model) have none (without_lm_head).
 - the model runner: before 0.29 Model Runner V2 takes generating models only (_is_default_v2_model_runner_model:
   `runner_type != "generate"` returns False, config/vllm.py 0.22.0:523, 0.28.0:696), so a pooling model runs on V1
   there (vllm_runner.model_runner); from 0.29 on V2 as every model (0.29.0 :645-675 has no such check).

@@ -21,9 +21,9 @@ Before those, ModelConfig._verify_quantization refuses, whatever the GPU unless 
   0.11.0 :344-352, 0.32.0 :1144-1149, 0.34.0 :1168-1173: "{q} quantization is currently not supported in rocm."; the
   lists by release: ROCM_METHODS);
 - a deprecated method unless --allow-deprecated-quantization, which kvplan does not take (DEPRECATED: fbgemm_fp8 from
-  0.14.0, auto-round, bitblas and gptq_marlin_24 in 0.14.x, config/model.py 0.14.0:950-963). The remedy names that
-  flag only where, with it, every configuration check passes (vllm_dtype_remedy.bypass_remedy: an fbgemm_fp8
-  checkpoint on a T4 still meets FBGEMMFp8Config's 80).
+  0.14.0, auto-round in 0.14.x, bitblas and gptq_marlin_24 in 0.14.x and 0.15.x, config/model.py 0.14.0:950-963,
+  0.15.0:963-976). The remedy names that flag only where, with it, every configuration check passes
+  (vllm_dtype_remedy.bypass_remedy: an fbgemm_fp8 checkpoint on a T4 still meets FBGEMMFp8Config's 80).
 These run as ModelConfig is built (ModelConfig.__post_init__, config/model.py 0.33.0:922), so before anything
 VllmConfig checks: 0.33's refusal of a float16 / bfloat16 cache other than the model's dtype (config/vllm.py
 0.33.0:1540, vllm.float_kv_refusal) comes after them and before _get_quantization_config (:1608; 0.34.0 :1484 then
@@ -31,19 +31,22 @@ VllmConfig checks: 0.33's refusal of a float16 / bfloat16 cache other than the m
 Then get_quant_config builds the class, whose constructor may refuse the checkpoint's quantization_config (an AWQ /
 GPTQ checkpoint's bits, activation ordering or a missing key: vllm_wna16.py, which also says which class claims such a
 checkpoint: Marlin's by its group size, bits, zero point or symmetry, the plain one, or from 0.24 / 0.22 the Auto*
-one; to 0.14.1 BitBLAS's or Marlin 2:4's by its checkpoint_format), before the capability check; AutoGPTQ's linear
+one; to 0.15.1 BitBLAS's or Marlin 2:4's by its checkpoint_format), before the capability check; AutoGPTQ's linear
 layers ask Marlin for the group size as the model is built.
-AutoRound's checkpoints (quant_method auto-round) run as AutoRoundConfig to 0.14.1 and as INCConfig from 0.16.0, whose
-override claims them (inc.py 0.16.0:435-442, 0.32.0 inc/inc.py:361-368). --quantization awq / gptq of a checkpoint
-without a quantization_config never gets this far: kvplan refuses it as input (model/quantization.py CHECKPOINT_ONLY).
+AutoRound's checkpoints (quant_method auto-round) run as AutoRoundConfig to 0.14.1 and as INCConfig from 0.15.0, whose
+override claims them (inc.py 0.15.0:457-464, 0.16.0:435-442, 0.32.0 inc/inc.py:361-368; "inc" joins the overrides in
+config/model.py 0.15.0:899). --quantization awq / gptq of a checkpoint without a quantization_config never gets this
+far: kvplan refuses it as input (model/quantization.py CHECKPOINT_ONLY).
 
 compressed-tensors then checks each layer's scheme as the model is built (compressed_tensors.py get_scheme ->
 _check_scheme_supported, 0.11.0 :626, 0.14.0 :756, 0.32.0 :994): "Quantization scheme is not supported for the current
-GPU. Min capability: {min}. Current capability: {cc}." (0.11-0.14 pass the three parts as separate RuntimeError
-arguments, so vLLM prints them as a tuple; kvplan joins them). The schemes kvplan prices (CT_SCHEME_MIN) ask 75 from
-0.16.0 but 80 before: fp8 W8A16 (where fp8 W8A8, 89, falls back to it) and NVFP4 (W4A4 falls back to W4A16 without
-CUTLASS FP4) to 0.14.1, WNA16 in 0.11.x; int8 W8A8 75 throughout. kvplan reads the format a parameter group stores
-(ParamGroup.stored: one format a group), not each layer's. ModelOpt's FP8 and NVFP4 configs are separate methods
+GPU. Min capability: {min}. Current capability: {cc}." (0.11-0.28 pass the three parts as separate RuntimeError
+arguments, 0.15.0 :353-357, 0.28.0 :394-398, so vLLM prints them as a tuple; one string from 0.29.0 :394-398; kvplan
+joins them). The schemes kvplan prices (CT_SCHEME_MIN) ask 75 from 0.16.0 but 80 before: fp8 W8A16 (where fp8 W8A8,
+89, falls back to it) and NVFP4 (W4A4 falls back to W4A16 without CUTLASS FP4) to 0.15.1 (schemes/
+compressed_tensors_w8a16_fp8.py 0.15.0:38, compressed_tensors_w4a16_nvfp4.py 0.15.0:32), WNA16 in 0.11.x; int8
+W8A8 75 throughout. kvplan reads the format a parameter group stores (ParamGroup.stored: one format a group), not each
+layer's. ModelOpt's FP8 and NVFP4 configs are separate methods
 (modelopt / modelopt_fp4), checked at method level.
 
 The capability and dtype checks only on a GPU of known capability. On ROCm vLLM's capability comes from the GCN arch
@@ -85,9 +88,9 @@ METHODS = {
                     ((0, 14), (75, _HALF_BF16), "0.14.0 gptq_marlin.py:180-185"),
                     ((0, 11), (80, _HALF_BF16), "0.11.0 gptq_marlin.py:152-157")),
     "auto_gptq": (((0, 22), (60, _HALF_BF16), "0.22.0 auto_gptq.py:181-186; 0.32.0 :178-183"),),
-    # the classes that claim a checkpoint by its format to 0.14.1 (vllm_wna16.FORMAT_CLASSES_LAST)
-    "gptq_marlin_24": (((0, 11), (80, ("fp16",)), "0.11.0 gptq_marlin_24.py:93-100; 0.14.1 :95-102"),),
-    "bitblas": (((0, 11), (70, _HALF_BF16), "0.11.0 bitblas.py:111-118; 0.14.1 :125-132"),),
+    # the classes that claim a checkpoint by its format to 0.15.1 (vllm_wna16.FORMAT_CLASSES_LAST)
+    "gptq_marlin_24": (((0, 11), (80, ("fp16",)), "0.11.0 gptq_marlin_24.py:93-100; 0.14.1 and 0.15.x :95-102"),),
+    "bitblas": (((0, 11), (70, _HALF_BF16), "0.11.0 bitblas.py:111-118; 0.14.1 and 0.15.x :125-132"),),
     # GptOssMxfp4Config (0.20 on) inherits both from Mxfp4Config
     "mxfp4": (((0, 11), (80, ("bf16",)), "0.11.0 mxfp4.py:121-130; 0.32.0 :71-80"),),
     "gpt_oss_mxfp4": (((0, 20), (80, ("bf16",)), "0.20.0 mxfp4.py GptOssMxfp4Config(Mxfp4Config); 0.32.0 :116"),),
@@ -99,7 +102,8 @@ METHODS = {
                      ((0, 11), (80, ("bf16", "fp16", "fp8")), "0.11.0 modelopt.py:639-644 ModelOptNvFp4Config")),
     "bitsandbytes": (((0, 11), (70, ("fp32", "fp16", "bf16")), "0.11.0 bitsandbytes.py:71-76, to 0.27.1"),),
     "auto-round": (((0, 11), (60, _HALF_BF16), "0.11.0 auto_round.py:92-97, to 0.14.1"),),
-    "inc": (((0, 16), (60, _HALF_BF16), "0.16.0 inc.py:101-106; 0.32.0 inc/inc.py:262-267"),),
+    "inc": (((0, 15), (60, _HALF_BF16), "0.15.0 inc.py:102-107 (0.15.1 the same); 0.16.0 :101-106; 0.32.0 "
+                                        "inc/inc.py:262-267"),),
     "moe_wna16": (((0, 11), (70, _BF16_HALF), "0.11.0 moe_wna16.py:75-81; 0.34.0 :105-111"),),
     # online/base.py OnlineQuantizationConfig: what --quantization builds without a checkpoint config (ONLINE_SINCE)
     "online": (((0, 28), (75, _BF16_HALF), "0.28.0 online/base.py:109-116; 0.32.0 :205-212; 0.34.0 :256-263"),),
@@ -131,11 +135,11 @@ UNKNOWN_METHOD = ("Unknown quantization method: {method}. Must be one of the met
                   "(model_executor/layers/quantization/__init__.py QUANTIZATION_METHODS).")
 # compressed-tensors: the capability each scheme kvplan prices (ParamGroup.stored, model/quantized.py Scheme.stored)
 # asks as vLLM picks it below capability 8.9 (schemes/*.py get_min_capability): fp8 W8A8 falls back to W8A16 there
-# (compressed_tensors.py 0.14.1 :623-640), NVFP4 W4A4 to W4A16 without CUTLASS FP4 (:611-621)
+# (compressed_tensors.py 0.14.1 :623-640, 0.15.0 :651-668), NVFP4 W4A4 to W4A16 without CUTLASS FP4 (:611-621)
 _FP8_CT = (((0, 16), 75, "0.16.0 schemes/compressed_tensors_w8a16_fp8.py"),
-           ((0, 11), 80, "0.11.0 schemes/compressed_tensors_w8a16_fp8.py; the same to 0.14.1"))
+           ((0, 11), 80, "0.11.0 schemes/compressed_tensors_w8a16_fp8.py; the same to 0.15.1 (0.15.0 :38)"))
 _NVFP4_CT = (((0, 16), 75, "0.16.0 schemes/compressed_tensors_w4a16_nvfp4.py"),
-             ((0, 11), 80, "0.11.0 schemes/compressed_tensors_w4a16_nvfp4.py; the same to 0.14.1"))
+             ((0, 11), 80, "0.11.0 schemes/compressed_tensors_w4a16_nvfp4.py; the same to 0.15.1 (0.15.0 :32)"))
 _WNA16_CT = (((0, 12), 75, "0.12.0 schemes/compressed_tensors_wNa16.py"),
              ((0, 11), 80, "0.11.0 schemes/compressed_tensors_wNa16.py; the same to 0.11.2"))
 CT_SCHEME_MIN = {"fp8-w8a8": _FP8_CT, "fp8-w8a16": _FP8_CT, "nvfp4": _NVFP4_CT, "nvfp4-w4a16": _NVFP4_CT,
@@ -144,15 +148,16 @@ CT_SCHEME_MIN = {"fp8-w8a8": _FP8_CT, "fp8-w8a16": _FP8_CT, "nvfp4": _NVFP4_CT, 
 SCHEME_REFUSAL = ("Quantization scheme is not supported for the current GPU. Min capability: {least}. Current "
                   "capability: {cc}.")
 GPT_OSS_SINCE = (0, 20)  # Mxfp4Config / GptOssMxfp4Config.override_quantization_method: gpt_oss_mxfp4 (0.20.0 :117-134)
-INC_SINCE = (0, 16)  # INCConfig.override_quantization_method claims quant_method auto-round (0.16.0 inc.py:435-442)
+INC_SINCE = (0, 15)  # INCConfig.override_quantization_method claims quant_method auto-round (0.15.0 inc.py:457-464)
 
 # methods ModelConfig refuses unless --allow-deprecated-quantization (DEPRECATED_QUANTIZATION_METHODS, checked after
 # the overrides: config/model.py 0.14.0:950-963, 0.32.0:1459-1472, 0.34.0:1492-1505): (the last release before,
 # the last deprecated one, "" while still so); fbgemm_fp8 in every list from 0.14.0 (__init__.py 0.14.0:49, 0.16.0:41,
-# 0.34.0:55), auto-round in 0.14.x's (0.14.0:57), INCConfig's from 0.16.0 (INC_SINCE); bitblas and gptq_marlin_24 in
-# 0.14.x's (0.14.0:51-52, 0.14.1:51-52), the last releases with those classes (vllm_wna16.FORMAT_CLASSES_LAST)
-DEPRECATED = {"fbgemm_fp8": ("0.13.0", ""), "auto-round": ("0.13.0", "0.14.1"), "bitblas": ("0.13.0", "0.14.1"),
-              "gptq_marlin_24": ("0.13.0", "0.14.1")}
+# 0.34.0:55), auto-round in 0.14.x's (0.14.0:57), INCConfig's from 0.15.0 (INC_SINCE; 0.15.0's list drops auto-round);
+# bitblas and gptq_marlin_24 in 0.14.x's and 0.15.x's (0.14.0:51-52, 0.14.1:51-52, 0.15.0 and 0.15.1 :46-47), the last
+# releases with those classes (vllm_wna16.FORMAT_CLASSES_LAST)
+DEPRECATED = {"fbgemm_fp8": ("0.13.0", ""), "auto-round": ("0.13.0", "0.14.1"), "bitblas": ("0.13.0", "0.15.1"),
+              "gptq_marlin_24": ("0.13.0", "0.15.1")}
 # vLLM passes the text and the method as two ValueError arguments, so it prints them as a tuple; kvplan fills it in
 DEPRECATED_BYPASS = "To bypass, set `--allow-deprecated-quantization`."
 DEPRECATED_REFUSAL = ("The quantization method {method} is deprecated and will be removed in future versions of vLLM. "

@@ -7,8 +7,9 @@ Read in config/model.py of 0.11.0, 0.20.0, 0.32.0 and 0.34.0 (ModelConfig.__post
 _get_convert_type), and checked against vLLM 0.34.0's own ModelConfig on Qwen3-8B's config.json:
 - the choices: RunnerOption auto / generate / pooling / draft (0.11.0:61, 0.34.0:91; "draft" is a speculative
   model's draft runner, which kvplan plans through --speculative-config); ConvertType none / embed / classify /
-  reward up to 0.14.1 (0.11.0:62, 0.14.0:78), without reward from 0.16.0 (:77; 0.15 not read), so argparse refuses
-  it there. The older --task (TaskOption, 0.11.0:64) is deprecated through 0.12.0 and gone in 0.13.0: kvplan has none.
+  reward up to 0.15.1 (0.11.0:62, 0.14.0:78, 0.15.0 and 0.15.1 :78), without reward from 0.16.0 (:77), so argparse
+  refuses it there. The older --task (TaskOption, 0.11.0:64) is deprecated through 0.12.0 and gone in 0.13.0: kvplan
+  has none.
 - `--runner auto` resolves as before (vllm_pooling.pooling_runner); from 0.22 a --convert other than auto / none makes
   it pooling (_get_runner_type, 0.22.0:935, 0.34.0:1336-1339); before, auto stays the architecture's runner.
 - `--runner pooling` on a generating class converts it (model_loader/utils.py 0.34.0:326-336: as_embedding_model /
@@ -20,7 +21,8 @@ _get_convert_type), and checked against vLLM 0.34.0's own ModelConfig on Qwen3-8
   both supported). The adapters build no LM head (vllm_pooling_budget.without_lm_head); classify adds a score head,
   num_labels x hidden float32 (adapters.py 0.34.0:388-396), a few KiB, not priced.
 - `--runner pooling --convert none` on a generating class: "This model does not support `--runner pooling`. ..."
-  (0.11.0:533-542, 0.34.0:751-759), the converts listed by _RUNNER_CONVERTS (with reward up to 0.14).
+  (0.11.0:533-542, 0.34.0:751-759), the converts listed by _RUNNER_CONVERTS, with reward up to 0.18 (0.16.0:90 and
+  0.18.0:91 still list it where ConvertType no longer does; 0.19.0:96 not).
 - `--runner generate` on a class vLLM registers as pooling only: "This model does not support `--runner generate`."
   up to 0.21 (0.11.0:527-532, 0.21.0:552), "Embedding models do not support `--runner generate`. ..." from 0.22
   (0.22.0:594, 0.34.0:738-744). On a pooling name the registry builds from a generating class
@@ -46,13 +48,14 @@ from .vllm_versions import PINNED, parse_version
 
 RUNNERS = ("auto", "generate", "pooling")
 CONVERTS = ("auto", "none", "embed", "classify", "reward")
-REWARD_UNTIL = (0, 15)  # ConvertType lists "reward" up to 0.14.1 (0.14.0 config/model.py:78), not in 0.16.0 (:77)
+REWARD_UNTIL = (0, 16)  # ConvertType lists "reward" up to 0.15.1 (config/model.py 0.15.1:78), not in 0.16.0 (:77)
+REWARD_LISTED_UNTIL = (0, 19)  # _RUNNER_CONVERTS["pooling"] keeps "reward" to 0.18.0 (:91), not in 0.19.0 (:96)
 EMBEDDING_WORDS_SINCE = (0, 22)  # "Embedding models do not support ..." (0.22.0 config/model.py:594)
 FLAGS_SINCE = (0, 11)  # the first release kvplan has read these flags in
 REWARD_SUFFIX_UNTIL = (0, 13)  # _SUFFIX_TO_DEFAULTS: *RewardModel -> reward up to 0.12.0 (:1897-1898), embed 0.13.0 on
 # the releases at which these rules change, for the remedy search (vllm_engine.releases)
-# (0.16: the first release read without --convert reward, REWARD_UNTIL's 0.15 not read)
-BOUNDARIES = (FLAGS_SINCE, REWARD_SUFFIX_UNTIL, (0, 16), EMBEDDING_WORDS_SINCE, CONVERT_PICKS_RUNNER_SINCE)
+BOUNDARIES = (FLAGS_SINCE, REWARD_SUFFIX_UNTIL, REWARD_UNTIL, REWARD_LISTED_UNTIL, EMBEDDING_WORDS_SINCE,
+              CONVERT_PICKS_RUNNER_SINCE)
 # pooling classes vLLM registers under their own name (0.34.0 registry.py: _REWARD_MODELS :300-304 and the classes
 # vllm_pooling.POOLING_NAMED / vllm_pooling_budget.CLASS_POOLING list); the adapters leave them as they are
 # (adapters.py 0.34.0 as_embedding_model: `if is_pooling_model(cls): return cls`)
@@ -66,7 +69,7 @@ def runner_choice(value) -> str:
 
 
 def convert_choice(value) -> str:
-    """vLLM's --convert: auto, none, embed, classify or reward (reward up to vLLM 0.14, checked with the release)."""
+    """vLLM's --convert: auto, none, embed, classify or reward (reward up to vLLM 0.15, checked with the release)."""
     return _choice("convert", value, CONVERTS, " (vLLM's --convert)")
 
 
@@ -109,7 +112,7 @@ def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
         return f"kvplan reads vLLM's --runner and --convert from 0.11 on, not in {version}; plan 0.11 or later."
     if convert == "reward" and release >= REWARD_UNTIL:
         return (f"vLLM {version} refuses --convert reward: its choices are auto, none, embed, classify (config/"
-                f"model.py ConvertType, reward up to 0.14); use --convert embed.")
+                f"model.py ConvertType, reward up to 0.15); use --convert embed.")
     arch = served_architecture(spec)
     by_architecture = architecture_runner(spec)
     picked = "pooling" if pooling_runner(spec, version) else "generate"
@@ -123,7 +126,7 @@ def runner_refusal(spec, version: Optional[str] = None) -> Optional[str]:
                 + ("." if release >= CONVERT_PICKS_RUNNER_SINCE else " (before 0.22 --convert leaves --runner auto "
                                                                         "to the architecture)."))
     if by_architecture == "generate" and convert == "none":
-        converts = "embed|classify|reward" if release < REWARD_UNTIL else "embed|classify"
+        converts = "embed|classify|reward" if release < REWARD_LISTED_UNTIL else "embed|classify"
         return (f"vLLM {version} refuses {arch} with --runner pooling and --convert none: \"This model does not "
                 f"support `--runner pooling`. You can pass `--convert <{converts}> to adapt it into a pooling "
                 f"model.\" (config/model.py ModelConfig.__post_init__).")

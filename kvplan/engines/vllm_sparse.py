@@ -50,14 +50,16 @@ FLASHMLA, FLASHINFER, FLASHINFER_SM90, FLASH_ATTN = ("FLASHMLA_SPARSE", "FLASHIN
 
 # The architectures whose every fp8* dtype models/config.py turns into fp8_ds_mla before any backend is chosen
 # (MODELS_CONFIG_MAP, looked up by the model's architecture: 0.16.0 config/vllm.py:1387-1396, 0.17.0 :1577-1588), by
-# first release. GlmMoeDsaForCausalLM (GLM-5.x, registered from 0.16.0: models/registry.py:117) is not in the map in
-# 0.16.0 or 0.17.0 (models/config.py 0.16.0 :592-615, 0.17.0 :659-688), so its fp8 reaches backend selection as
-# spelled there, where FLASHMLA_SPARSE lists fp8_ds_mla only (FLASHMLA_DTYPES' default) and vLLM refuses to start.
+# first release. GlmMoeDsaForCausalLM (GLM-5.x, registered from 0.16.0: models/registry.py:117; not in 0.15.1's) is not
+# in the map in 0.16.0 or 0.17.0 (models/config.py 0.16.0 :592-615, 0.17.0 :659-688), so its fp8 reaches backend
+# selection as spelled there, where FLASHMLA_SPARSE lists fp8_ds_mla only (FLASHMLA_DTYPES' default) and vLLM refuses to
+# start.
 CONFIG_REWRITE = (
     ((0, 18), (), "0.18.0 models/config.py:30-42 DeepseekV32ForCausalLM keeps fp8 as asked; mla_attention.py "
                   "canonicalizes per backend (so to 0.32.0)"),
     ((0, 11), ("DeepseekV32ForCausalLM",), "0.11.0-0.17.x models/config.py DeepseekV32ForCausalLM: cache_dtype."
-                                           "startswith('fp8') -> fp8_ds_mla (0.16.0 :557-558, 0.17.0 :597-599)"),
+                                           "startswith('fp8') -> fp8_ds_mla (0.15.x and 0.16.0 :557-558, 0.17.0 "
+                                           ":597-599)"),
 )
 # Hopper's sparse backends in priority order (platforms/cuda.py _get_backend_priorities, the SM90 branch's tail;
 # the dense MLA backends before them refuse a sparse layer, backend.py:318-320), by first release:
@@ -134,12 +136,12 @@ ROCM_DEFAULT_BLOCK = 16
 ROCM_BLOCK_ASSERT = "Sparse MLA backend on ROCm only supports block size 1 for now."  # 0.17.0 rocm.py:369-371
 NO_BACKEND = ("No valid attention backend found for {platform} with kv_cache_dtype {dtype}: no sparse MLA backend "
               "takes it ({why}).")
-# The compute capability majors some sparse MLA backend takes on CUDA, by first release (None: no check). Any other
-# GPU gets "No valid attention backend found for cuda with {config}. Reasons: {...}" from platforms/cuda.py
+# The compute capability majors some sparse MLA backend takes on CUDA, by first release (None: no check). Any other GPU
+# gets "No valid attention backend found for cuda with {config}. Reasons: {...}" from platforms/cuda.py
 # get_attn_backend_cls while the model's first sparse layer is built, whatever the dtype (0.11.1 cuda.py:412, 0.12.0
-# :399, 0.13.0-0.14.1 :339, 0.16.0 :355, 0.17.x :393, 0.18.x :282, 0.19.x :299, 0.20.x :333, 0.21.0 :337, 0.22-0.23
-# :343, 0.24.0 :445, 0.25.x :441, 0.26-0.27 :447, 0.28.0 :451, 0.29.0 :457, 0.30.0 :503, 0.31.0 :491, 0.32.0 :471,
-# 0.33.0 :473, 0.34.0 :514).
+# :399, 0.13.0-0.14.1 :339, 0.15.x :352, 0.16.0 :355, 0.17.x :393, 0.18.x :282, 0.19.x :299, 0.20.x :333, 0.21.0 :337,
+# 0.22-0.23 :343, 0.24.0 :445, 0.25.x :441, 0.26-0.27 :447, 0.28.0 :451, 0.29.0 :457, 0.30.0 :503, 0.31.0 :491, 0.32.0
+# :471, 0.33.0 :473, 0.34.0 :514).
 SPARSE_MAJORS = (
     ((0, 24), (HOPPER, BLACKWELL, 12), "0.24.0 cuda.py:130-133 adds FLASHINFER_MLA_SPARSE_SM120 for major 12 "
                                        "(flashinfer_mla_sparse.py supports_compute_capability major == 12; so to "

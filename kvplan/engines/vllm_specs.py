@@ -6,8 +6,8 @@ function it mirrors (paths under vllm/); nothing here is copied from vLLM.
   Mamba state (conv + temporal) of one sequence, padded to the attention page in hybrids.
 - Per-request blocks (`max_memory_usage_bytes` / page): full and MLA cdiv(max_model_len, bs); sliding window
   cdiv(min(w - 1 + in_flight, max_model_len), bs) + 1; chunked local cdiv(min(chunk + in_flight, max_model_len),
-  bs); Mamba 2 pages with prefix caching ("align" mode), else 1, + 1 prefill checkpoint (Mamba-2; Qwen's gated
-  DeltaNet from 0.33 where FlashInfer runs its prefill: PREFILL_CHECKPOINTS).
+  bs); Mamba 2 pages with prefix caching ("align" mode), else 1, + 1 prefill checkpoint (Mamba-2 from 0.32:
+  MAMBA2_CHECKPOINT_SINCE; Qwen's gated DeltaNet from 0.33 where FlashInfer runs its prefill: PREFILL_CHECKPOINTS).
 - Groups (v1/core/kv_cache_utils.py get_kv_cache_groups): all specs equal, or one "uniform type" -> one group;
   otherwise pages are unified (`unify_kv_cache_spec_page_size`) and each bucket of equal specs is split into
   groups of `group_size` layers (`_get_kv_cache_groups_uniform_page_size`: the smallest bucket, or the largest
@@ -26,7 +26,7 @@ from ..model.kinds import (V4_KINDS, ChunkedAttention, IndexerKeys, LinearState,
                            V4Compressed, V4IndexerKeys, blocks_for)
 from .vllm_sparse import (BLACKWELL, FLASHINFER, FLASHINFER_DTYPES, HOPPER, is_rocm_platform, major_of,
                           rocm_sparse_block)
-from .vllm_versions import PINNED, behaviour, release_rule
+from .vllm_versions import PINNED, behaviour, parse_version, release_rule
 
 MLA_ALIGN_BLOCK = 128  # platforms/interface.py _align_hybrid_block_size: MLA hybrids align blocks to 128
 # Sparse MLA on Hopper (platforms/cuda.py _get_backend_priorities: FLASH_ATTN_MLA_SPARSE for a 16-bit cache,
@@ -198,10 +198,12 @@ DENSE_MLA_BLOCK_RULES = (
                            "(v1/attention/selector.py:74-77) in platforms/cuda.py _get_backend_priorities order "
                            "(0.18.0 :55-82, 0.34.0 :94-152): SM10x FLASHINFER_MLA first, Hopper FLASH_ATTN_MLA "
                            "(16-bit caches only, 0.18.0 flashattn_mla.py:47) then FLASHMLA"),
-    ((0, 16), "flashinfer", "0.16.0 platforms/cuda.py:188-242 (0.17.0 / 0.17.1 :205-263): SM10x "
+    ((0, 15), "flashinfer", "0.15.0 platforms/cuda.py:185-239 (0.15.1 the same; 0.16.0 :188-242, 0.17.0 / 0.17.1 "
+                            ":205-263): SM10x "
                             "(is_device_capability_family(100)) forces FLASHINFER_MLA where qk_nope_head_dim == 128 "
                             "(a block neither 32 nor a multiple of 64 becomes 64), else CUTLASS_MLA; Hopper FLASHMLA"),
-    ((0, 13), "cutlass", "0.13.0 platforms/cuda.py:183-226 (0.14.0 / 0.14.1 the same lines): SM10x "
+    ((0, 13), "cutlass", "0.13.0 platforms/cuda.py:183-226 (0.14.0 / 0.14.1 the same lines; 0.15.0 has FLASHINFER_MLA "
+                         "first): SM10x "
                          "(is_device_capability_family(100)) forces CUTLASS_MLA (a block not a multiple of 128 becomes "
                          "128), Hopper FLASHMLA (is_flashmla_dense_supported: major 9; not a multiple of 64 "
                          "becomes 64)"),
@@ -227,7 +229,7 @@ def dense_mla_backend(kv_quantized: bool, version: str = PINNED, capability=()) 
     Hopper even where FLASH_ATTN_MLA then runs a 16-bit cache); TRITON_MLA where none is forced or preferred
     (Ampere, Ada, SM12x, and 0.11.0-0.12.x's compute capability 10.3). SM10x assumes qk_nope_head_dim 128, which
     kvplan's MLA layer does not keep: FLASHINFER_MLA takes 64 or 128 in 0.18.x, also 192 from 0.19 (flashinfer_mla.py
-    supports_combination: 0.18.0 :87, 0.19.0 :87), else CUTLASS_MLA, as for GLM-4.7-Flash (192) in 0.16-0.18.x."""
+    supports_combination: 0.18.0 :87, 0.19.0 :87), else CUTLASS_MLA, as for GLM-4.7-Flash (192) in 0.15-0.18.x."""
     rule = dense_mla_block_rule(version)
     major = major_of(capability)
     if major == HOPPER:
@@ -268,8 +270,8 @@ def attention_block_size(layers: tuple, kv_quantized: bool, block_size: Optional
     """platforms/interface.py update_block_size_for_backend, phase 1: the release's default block
     (default_block_size: 16, 64 from 0.34) unless the backend wants more. Dense MLA on a CUDA GPU follows its
     backend's kernel blocks by release and compute capability (dense_mla_block: on Hopper FLASHMLA's 64 up to 0.17
-    whatever the dtype, from 0.18 for a quantized cache only; on SM10x CUTLASS_MLA's 128 up to 0.15, FLASHINFER_MLA's
-    64 forced in 0.16-0.17 and its 32 preferred from 0.18 to 0.33). Sparse MLA's backends take multiples of 64 only,
+    whatever the dtype, from 0.18 for a quantized cache only; on SM10x CUTLASS_MLA's 128 up to 0.14, FLASHINFER_MLA's
+    64 forced in 0.15-0.17 and its 32 preferred from 0.18 to 0.33). Sparse MLA's backends take multiples of 64 only,
     so any other --block-size leaves vLLM no attention backend (platforms/cuda.py get_valid_backends: "No valid
     attention backend found", reason "block_size not supported": a configuration refusal, vllm.sparse_block_refusal;
     the block is kept as given here); before 0.18 vLLM forced sparse MLA's block to 64 whatever --block-size said
@@ -357,8 +359,16 @@ def mamba_page(layer: LinearState, tp: int, conv_bytes: int, ssm_bytes: int) -> 
     return layer.state_bytes(tp, conv_bytes, ssm_bytes)
 
 
+# Mamba-2's mixer exports a prefill checkpoint, a state block more a request in "align" mode, from 0.32.0
+# (model_executor/layers/mamba/mamba_mixer2.py 0.32.0:1098-1108 get_kv_cache_spec, num_prefill_checkpoint_blocks=1;
+# 0.33.0 :1108-1117, 0.34.0 :1089-1098); 0.31.0's mixer has no get_kv_cache_spec of its own, and MambaSpec has no
+# num_prefill_checkpoint_blocks before 0.29.0 (v1/kv_cache_interface.py 0.29.0:858).
+MAMBA2_CHECKPOINT_SINCE = (0, 32)
+
+
 def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, mamba_block: int,
-               speculative: int = 0, prefill_alignment: Optional[int] = None) -> Optional[CacheSpec]:
+               speculative: int = 0, prefill_alignment: Optional[int] = None,
+               version: str = PINNED) -> Optional[CacheSpec]:
     """One layer's spec (v1/kv_cache_interface.py). `precision` is the cache precision this layer really uses
     (family quirks applied by the caller); `state_bytes` = (conv, temporal) bytes per element of Mamba states;
     `speculative`: VllmConfig.num_speculative_tokens, the extra state blocks of a Mamba layer
@@ -366,14 +376,15 @@ def layer_spec(layer, block_size: int, tp: int, precision, state_bytes: tuple, m
     KV-sharing layer: v1/worker/gpu_model_runner.py get_kv_cache_spec skips it ("KV cache management logic will act
     as this layer does not exist"), and add_kv_sharing_layers_to_kv_cache_groups (v1/worker/utils.py) only adds its
     name to its target's group, no page. `prefill_alignment`: the model's prefill_checkpoint_alignment (None: no
-    gated DeltaNet checkpoints)."""
+    gated DeltaNet checkpoints); `version`: the vLLM release (Mamba-2's checkpoint: MAMBA2_CHECKPOINT_SINCE)."""
     if isinstance(layer, SharedKV):
         return None
     if isinstance(layer, LinearState):
         page = mamba_page(layer, tp, *state_bytes)
-        # model_executor/layers/mamba/mamba_mixer2.py get_kv_cache_spec: Mamba-2 exports a prefill checkpoint; Qwen's
-        # gated DeltaNet from 0.33 where prefill_checkpoint_alignment says so (PREFILL_CHECKPOINTS)
-        checkpoint = int(layer.flavor == "mamba2" or (layer.flavor == GDN_FLAVOR and prefill_alignment is not None))
+        # Mamba-2 exports a prefill checkpoint from 0.32 (MAMBA2_CHECKPOINT_SINCE); Qwen's gated DeltaNet from 0.33
+        # where prefill_checkpoint_alignment says so (PREFILL_CHECKPOINTS)
+        mamba2 = layer.flavor == "mamba2" and parse_version(version) >= MAMBA2_CHECKPOINT_SINCE
+        checkpoint = int(mamba2 or (layer.flavor == GDN_FLAVOR and prefill_alignment is not None))
         return CacheSpec("mamba", mamba_block, page, 0, (layer.flavor, page), checkpoint, speculative)
     if isinstance(layer, V4_KINDS):
         return v4_spec(layer, block_size, tp, precision)

@@ -19,6 +19,9 @@ special cases scattered through the engine.
   SlidingWindowSpec.max_memory_usage_bytes: max_num_batched_tokens, whatever the pipeline or async scheduling,
   which is on by default from 0.14); from 0.26 max_in_flight_tokens = VllmConfig.max_concurrent_batches x
   max_num_batched_tokens (read in 0.25.1 and 0.26.0).
+- before 0.28 a hybrid model (Mamba / linear-attention states beside attention) starts with prefix caching off
+  unless asked, so one state block of the whole length a request; from 0.28 on, "align" mode (vllm.py
+  HYBRID_PREFIX_CACHING_SINCE; read in 0.11.0-0.34.0, 0.15.x in its wheels).
 - 0.29 on: the null block held back before the start-up check (check_enough_kv_cache_memory: "Reserve the null
   block BlockPool permanently holds back"); before, a request that fit the whole pool passed.
 - `vllm serve`'s batch defaults (engine/arg_utils.py get_batch_defaults, _set_default_args_v1 in 0.8): 8,192
@@ -150,7 +153,7 @@ _FROM = _chain(_STEPS, "0.18") + [((0, 18), "0.18"), ((0, 17), "0.17"), ((0, 14)
 
 # --kv-cache-dtype's choices by release (CacheDType in vllm/config.py, from 0.11 vllm/config/cache.py; read in every
 # source 0.8.5-0.34.0): the first release that lists each value beyond auto / fp8 / fp8_e4m3 / fp8_e5m2, which all
-# take. int4_per_token_head: absent in 0.24.0, listed in 0.25.1 (0.25.0 not read: taken as listed). The octave_*
+# take. int4_per_token_head: absent in 0.24.0, listed in 0.25.0 (config/cache.py:32) and 0.25.1. The octave_*
 # formats: 0.33.0 config/cache.py:58-60 (absent from 0.32.0; kept in 0.34.0), ROCm only (vllm.octave_refusal).
 KV_DTYPE_SINCE = {
     "fp8_inc": (0, 10, 0), "bfloat16": (0, 11, 0), "fp8_ds_mla": (0, 11, 1), "float16": (0, 18, 0),

@@ -36,14 +36,15 @@ that class: awq_marlin AWQMarlinConfig to 0.23 (bits, group_size and zero_point 
 0.24.0:142); gptq_marlin GPTQMarlinConfig to 0.21 (bits, group_size, desc_act, sym; (bits, sym) (4, true) or (8, true):
 gptq_marlin.py 0.11.0:127-129, :168-171) and AutoGPTQConfig from 0.22 (__init__.py 0.22.0:156), with AutoGPTQ's checks
 (constructor); inc INCConfig, Intel Gaudi's FP8 class to 0.14.1, whose from_config raises AssertionError (inc.py
-0.11.0:28-29), and AutoRound's from 0.16.0 (INC_SINCE); moe_wna16 MoeWNA16Config, which reads the checkpoint's
+0.11.0:28-29), and AutoRound's from 0.15.0 (INC_SINCE); moe_wna16 MoeWNA16Config, which reads the checkpoint's
 quant_method as its linear layers' method and refuses any but gptq and awq (moe_wna16.py 0.11.0:88-102, 0.34.0:118-132):
 a checkpoint naming moe_wna16 itself is always refused. AWQMarlinConfig's constructor also asks Marlin for its type
 (uint4; uint8 too in 0.11.x) with zero points or without, as zero_point says, then the group (_awq_marlin_refusal).
 
-Two checkpoint formats have classes of their own to 0.14.1 (FORMAT_CLASSES_LAST; format_method), whose overrides
-come first in _verify_quantization's list (config/model.py 0.11.0:905-919, 0.14.1:880-895: bitblas, gptq_marlin_24, then
-gptq_marlin) and claim the checkpoint whatever its quant_method where --quantization is unset, gptq or their own name:
+Two checkpoint formats have classes of their own to 0.15.1 (FORMAT_CLASSES_LAST; format_method), whose overrides come
+first in _verify_quantization's list (config/model.py 0.11.0:905-919, 0.14.1:880-895, 0.15.0:892-907: bitblas,
+gptq_marlin_24, then gptq_marlin) and claim the checkpoint whatever its quant_method where --quantization is unset, gptq
+or their own name:
 - BitBLASConfig ("bitblas") for checkpoint_format "bitblas" or a true is_bitblas_format (bitblas.py 0.11.0:147-163,
   0.14.1:161-177). Its own get_from_keys has defaults (0.11.0 :125-132; group_size -1, desc_act and sym false:
   :135-144), so no key is missing; it takes bits 1, 2, 4 or 8 and sym false or true (:77-86; utils/bitblas_utils.py
@@ -51,11 +52,11 @@ gptq_marlin) and claim the checkpoint whatever its quant_method where --quantiza
 - GPTQMarlin24Config ("gptq_marlin_24") for checkpoint_format "marlin_24" (gptq_marlin_24.py 0.11.0:113-127,
   0.14.1:115-130): it reads bits and group_size only (get_from_keys, :107-111), takes bits 4 or 8 (uint4b8 / uint8b128)
   and group_size -1 or 128 (:28-63). Its linear layers' shape checks are not read.
-Both are deprecated in 0.14.x (vllm_quant.DEPRECATED) and gone from 0.16.0 (no bitblas.py, gptq_marlin_24.py): such a
-checkpoint is then read as any GPTQ one (gptq.py 0.16.0:157-158 reads checkpoint_format for gptq_v2 only), whose
-layers ask for qweight, qzeros and scales (auto_gptq.py 0.32.0:427-429) where the checkpoint holds Marlin 2:4's B_24,
-B_meta and s (gptq_marlin_24.py 0.14.1:274-277) or BitBLAS's qweight, scales and zeros (bitblas.py 0.14.1:355-357):
-loading fails whatever keys are added, so kvplan refuses it (gone_format).
+Both are deprecated in 0.14.x and 0.15.x (vllm_quant.DEPRECATED) and gone from 0.16.0 (no bitblas.py,
+gptq_marlin_24.py): such a checkpoint is then read as any GPTQ one (gptq.py 0.16.0:157-158 reads checkpoint_format for
+gptq_v2 only), whose layers ask for qweight, qzeros and scales (auto_gptq.py 0.32.0:427-429) where the checkpoint holds
+Marlin 2:4's B_24, B_meta and s (gptq_marlin_24.py 0.14.1:274-277) or BitBLAS's qweight, scales and zeros (bitblas.py
+0.14.1:355-357): loading fails whatever keys are added, so kvplan refuses it (gone_format).
 """
 
 from __future__ import annotations
@@ -81,12 +82,13 @@ REQUIRED_KEYS = {
     "gptq_marlin": (("bits",), ("group_size",), ("desc_act",), ("sym",)),
     "moe_wna16": (("quant_method",), ("bits",), ("group_size",)),
 }
-INC_SINCE = (0, 16)  # AutoRound's INCConfig (inc.py 0.16.0); before, Intel Gaudi's (inc.py 0.11.0)
+INC_SINCE = (0, 15)  # AutoRound's INCConfig (inc.py 0.15.0:33-107); before, Intel Gaudi's (inc.py 0.11.0, 0.14.1)
 MOE_WNA16_LINEAR = ("gptq", "awq")  # the linear methods MoeWNA16Config takes (moe_wna16.py 0.11.0:94-102)
 GPTQ_BITS = (2, 3, 4, 8)
 BOOLEAN_KEYS = ("zero_point", "sym", "desc_act")  # of REQUIRED_KEYS, those a checkpoint sets true or false
 # the last release with the classes that claim a checkpoint by its format (the docstring), and the first without
-FORMAT_CLASSES_LAST, FORMAT_CLASSES_GONE = "0.14.1", (0, 16)
+# (bitblas.py and gptq_marlin_24.py unchanged from 0.14.1 in 0.15.0 and 0.15.1; quantization/__init__.py 0.15.0:148-150)
+FORMAT_CLASSES_LAST, FORMAT_CLASSES_GONE = "0.15.1", (0, 16)
 MARLIN24_BITS, MARLIN24_GROUPS = (4, 8), (-1, 128)  # gptq_marlin_24.py 0.11.0:28-31, :44-47
 BITBLAS_BITS, BITBLAS_SYM = (1, 2, 4, 8), (False, True)  # utils/bitblas_utils.py 0.11.0:25-26
 DESC_ACT_REFUSED_SINCE = (0, 30)
@@ -119,7 +121,7 @@ MARLIN_TYPE = ("Marlin does not support weight_bits = {type}. Only types = {type
                "{group}, device_capability = {cc}, zp = {zp}).")
 MOE_WNA16_METHOD = "moe_wna16 only support gptq and awq."
 INC_GAUDI = ("vLLM {version}'s inc is Intel Gaudi's FP8 class, whose from_config raises AssertionError: AutoRound "
-             "checkpoints run as inc from vLLM 0.16.0.")
+             "checkpoints run as inc from vLLM 0.15.0.")
 DESC_ACT = ("GPTQ group activation ordering (desc_act=True) is no longer supported. Use a checkpoint with static "
             "activation ordering or desc_act=False.")
 DYNAMIC_DESC_ACT = ("GPTQ group activation ordering (desc_act=True) is no longer supported, but is enabled by dynamic "

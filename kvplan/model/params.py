@@ -163,10 +163,10 @@ def modelopt_kv_cache(qcfg) -> str:
 
 def compressed_kv_cache(qcfg) -> str:
     """fp8 (as vLLM spells it) where a compressed-tensors quantization_config sets a kv_cache_scheme, which
-    CompressedTensorsConfig keeps as it is (compressed_tensors.py 0.16.0:238, 0.34.0:267 config.get(
-    "kv_cache_scheme")) and vLLM's Attention layer turns into an fp8 cache whatever the scheme holds (attention.py
-    0.16.0:231-236, 0.34.0:308-312 `kv_cache_scheme is not None`); "" for none. Which releases do, and for which
-    --kv-cache-dtype, is the engine's (engines/vllm.py CHECKPOINT_KV); which schemes vLLM refuses, by release,
+    CompressedTensorsConfig keeps as it is (compressed_tensors.py 0.16.0:238, 0.34.0:267 config.get("kv_cache_scheme"))
+    and vLLM's Attention layer turns into an fp8 cache whatever the scheme holds (attention/layer.py 0.15.0:198-203,
+    attention.py 0.16.0:231-236, 0.34.0:308-312 `kv_cache_scheme is not None`); "" for none. Which releases do, and for
+    which --kv-cache-dtype, is the engine's (engines/vllm.py CHECKPOINT_KV); which schemes vLLM refuses, by release,
     vllm_ct_kv.py's (compressed_kv_scheme keeps the fields it checks)."""
     if not isinstance(qcfg, dict) or quant_method(qcfg) != "compressed-tensors":
         return ""

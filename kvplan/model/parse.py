@@ -181,10 +181,10 @@ def _checkpoint_kv(raw: dict, cfg: Config, layers: tuple, notes: list) -> str:
     0.34.0:518-537); else a compressed-tensors kv_cache_scheme's fp8 (params.compressed_kv_cache) where vLLM builds an
     ordinary Attention layer, the one that reads it (model_executor/layers/attention/attention.py 0.34.0:308-312; an
     MLA layer does not: mla_attention.py 0.34.0 has no such step), with a note naming it. DeepSeek-V4 keeps its own
-    fp8_ds_mla, which its attention makes of any fp8 dtype. Not mirrored: vLLM 0.16-0.31's own Kimi K2.5 config
-    class copies its text_config's quantization_config outward (transformers_utils/configs/kimi_k25.py 0.16.0
-    :116-117, 0.20.0-0.31.0 :118-119), so there a ModelOpt KV cache named only in text_config is stored under auto
-    too; 0.32 on takes transformers' Kimi_K25Config (transformers_utils/config.py 0.32.0:103), which copies nothing
+    fp8_ds_mla, which its attention makes of any fp8 dtype. Not mirrored: vLLM 0.15-0.31's own Kimi K2.5 config class
+    copies its text_config's quantization_config outward (transformers_utils/configs/kimi_k25.py 0.15.0 and 0.16.0
+    :116-117, 0.20.0-0.31.0 :118-119), so there a ModelOpt KV cache named only in text_config is stored under auto too;
+    0.32 on takes transformers' Kimi_K25Config (transformers_utils/config.py 0.32.0:103), which copies nothing
     (transformers 5.22.2 configuration_kimi_k25.py): a rule by release on one family, for an MLA model."""
     if is_v4(cfg):
         return ""

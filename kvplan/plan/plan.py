@@ -191,11 +191,11 @@ def release_of(engine) -> Optional[str]:
 # vLLM's check of a prompt's length against max_model_len, as the front end validates a request: longer is refused in
 # every release read (0.11.0 v1/engine/processor.py:511-537, 0.32.0 v1/engine/input_processor.py:574-591); as long,
 # leaving no room for one output token, from 0.11.1 for a generating model that is no multimodal class (0.11.1
-# processor.py:602-605, 0.14.0 input_processor.py:694-707, 0.16.0 :766-769: `not model_config.is_multimodal_model and
-# runner_type != "pooling"`), and from 0.17.0 for every generating one (0.17.0 :392, 0.18.0 :365, 0.25.0 :423, 0.32.0
-# :593-602, 0.34.0 :588: `runner_type == "generate"`). A pooling model (engines/vllm_pooling.py) is never refused.
-# 0.11.0 has no such check; the releases before it are taken as 0.11.0 (not read). (first release, whom it refuses),
-# newest first:
+# processor.py:602-605, 0.14.0 input_processor.py:694-707, 0.15.0 :731-734, 0.16.0 :766-769: `not
+# model_config.is_multimodal_model and runner_type != "pooling"`), and from 0.17.0 for every generating one (0.17.0
+# :392, 0.18.0 :365, 0.25.0 :423, 0.32.0 :593-602, 0.34.0 :588: `runner_type == "generate"`). A pooling model
+# (engines/vllm_pooling.py) is never refused. 0.11.0 has no such check; the releases before it are taken as 0.11.0 (not
+# read). (first release, whom it refuses), newest first:
 FULL_PROMPT_REFUSED = (((0, 17), "generate"), ((0, 11, 1), "text"))
 
 

@@ -97,14 +97,15 @@ def stage_cache_layers(spec: ModelSpec, stages: tuple) -> list:
 
 
 # Architectures whose vLLM model class does not implement SupportsPP, which config/model.py refuses at pp > 1 whatever
-# the memory (verify_with_parallel_config, 0.32.0:1557-1563: "Pipeline parallelism is not supported for this model";
-# the same check in every release 0.11.0-0.34.0, e.g. 0.11.0:1062, 0.34.0:1594): architecture -> (first release
-# refused, last release refused; "" for every one before or since). Read off each release's registry (every class of
-# model_executor/models/registry.py _VLLM_MODELS imported and asked interfaces.supports_pp, 0.11.0 to 0.34.0, no
-# 0.15.x): the generative decoders among them (drafters and encoder-only models never take pp here), e.g. 0.32.0
+# the memory (verify_with_parallel_config, 0.32.0:1557-1563: "Pipeline parallelism is not supported for this model"; the
+# same check in every release 0.11.0-0.34.0, e.g. 0.11.0:1062, 0.34.0:1594): architecture -> (first release refused,
+# last release refused; "" for every one before or since). Read off each release's registry (every class of
+# model_executor/models/registry.py _VLLM_MODELS imported and asked interfaces.supports_pp, 0.11.0 to 0.34.0; 0.15.0 and
+# 0.15.1, wheels only, by their registries' classes' bases, SupportsPP or not, which give 0.14.1's and 0.16.0's answers
+# there too): the generative decoders among them (drafters and encoder-only models never take pp here), e.g. 0.32.0
 # gemma3n.py:1102 Gemma3nForCausalLM(nn.Module), gemma3n_mm.py:575-576, mamba2.py:170-171, zamba2.py:836,
-# idefics3.py:522-523 (SmolVLM subclasses it: smolvlm.py:31), phi4mm.py:1035, iquest_loopcoder.py:536,
-# hrm_text.py:457, paddleocr_vl.py:934, aria.py:375; DeepSeek-V4 from 0.21.0 on (deepseek_v4.py 0.20.0:1413
+# idefics3.py:522-523 (SmolVLM subclasses it: smolvlm.py:31), phi4mm.py:1035, iquest_loopcoder.py:536, hrm_text.py:457,
+# paddleocr_vl.py:934, aria.py:375; DeepSeek-V4 from 0.21.0 on (deepseek_v4.py 0.20.0:1413
 # DeepseekV4ForCausalLM(nn.Module), 0.21.0:1620 with SupportsPP); Aria until 0.33.0; DiffusionGemma from 0.27.0
 # (0.24.0-0.26.0 took it); MiniMax-Text-01 / M1 until 0.23.0 and Ouro until 0.26.0, the last releases listing them;
 # 0.34.0's alice_ai.py:581 (nn.Module, HasInnerState, IsHybrid, SupportsLoRA, MixtureOfExperts), domyn_edge.py:226 and
