@@ -156,11 +156,14 @@ def parse_tokens(value, field: str, example: str = "8192, 32K or 1M") -> int:
     return count
 
 
-def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False) -> list:
-    """'4096,32K' -> [4096, 32768]. Token counts take vLLM's suffixes; other lists plain integers."""
+def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = False, auto_alone: bool = False) -> list:
+    """'4096,32K' -> [4096, 32768]. Token counts take vLLM's suffixes; other lists plain integers. `auto_alone`: the
+    list is --max-model-len's, where auto (or -1) is valid alone only (refuse_auto_in_list)."""
     items = str(text).split(",", MAX_ITEMS)
     if len(items) > MAX_ITEMS:
         raise FieldError(field, f"takes at most {MAX_ITEMS} values, got more.")
+    if auto_alone and len(items) > 1:
+        refuse_auto_in_list(items, field, text)
     values = []
     for item in items:
         item = item.strip()
@@ -174,6 +177,15 @@ def int_list(text: str, field: str, example: str = "1,2,4,8", tokens: bool = Fal
             raise FieldError(field, f"must be at most {MAX_TOKENS:,}, got {quote(item)}.")
         values.append(int(item))
     return values
+
+
+def refuse_auto_in_list(items, field: str, given) -> None:
+    """vLLM's auto-fit (--max-model-len auto or -1, AUTO_LENGTHS) is one length, the longest that fits: it stands
+    alone, never in a sweep beside other lengths."""
+    for item in items:
+        if isinstance(item, (str, int)) and not isinstance(item, bool) and str(item).strip().lower() in AUTO_LENGTHS:
+            raise FieldError(field, f"takes {str(item).strip()} (vLLM's auto-fit: the longest length that fits) only "
+                                    f"alone, not in a list of lengths; got {quote(given)}.")
 
 
 def require_positive(field: str, value, maximum: int = MAX_TOKENS) -> int:
