@@ -42,6 +42,9 @@ _DECIMAL = re.compile(r"[0-9]*\.[0-9]+", re.ASCII)  # a number with a fraction, 
 # a number without a unit in decimal or exponent form (85899345920.0, 80e9, 8.0e+10, as Python's float() and YAML
 # write one); the exponent at most 4 digits keeps Decimal within its limits (10^9999 bytes is far past MAX_BYTES)
 _BARE = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?", re.ASCII)
+# a real number in decimal or exponent form, ASCII digits (0.9, .5, 9e-1, 1e300): YAML 1.2's float, and float()'s text
+# less 'inf', 'nan', '1_0' and Unicode digits ('٣')
+REAL_TEXT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", re.ASCII)
 _DIGITS = re.compile(r"[0-9]{1,%d}" % MAX_TEXT, re.ASCII)
 _SIZE = re.compile(r"^([0-9]+(?:\.[0-9]+)?|[0-9]*\.[0-9]+)\s*([a-z]+)$", re.IGNORECASE | re.ASCII)
 # vLLM's spellings of --max-model-len's auto-fit (0.32.0 utils/argparse_utils.py:76-93 human_readable_int_or_auto)

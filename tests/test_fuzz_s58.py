@@ -43,7 +43,7 @@ def _check_file(tmp_path, extra: str) -> dict:
 # F1 ------------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("args", [("estimate", LLAMA), ("check", LLAMA, "-tp", "1")])
-@pytest.mark.parametrize("value", ["1e300", "1e20", "1073741825", "inf", "nan", "-1"])
+@pytest.mark.parametrize("value", ["1e300", "1e20", "1073741825", "inf", "nan", "-1", "1_0", "\u0663", "0x10"])
 def test_cpu_offload_out_of_bounds_is_one_line(args, value):
     line = one_error_line(run_kvplan(*args, "--cpu-offload-gb", value))
     assert "--cpu-offload-gb must be a number of GiB from 0 to 1,073,741,824 (2**30 GiB = 1 EiB" in line
@@ -86,7 +86,7 @@ def test_api_enforce_eager_false_keeps_the_graph_reserve():
     assert kept > 0 and api.estimate(LLAMA, max_model_len=8192, enforce_eager=True)[0].budget.cuda_graph_bytes == 0
 
 
-@pytest.mark.parametrize("value", [b"8", bytearray(b"8"), 10**30, float("inf"), True])
+@pytest.mark.parametrize("value", [b"8", bytearray(b"8"), 10**30, 10**400, float("inf"), True, "\u0663"])
 def test_api_cpu_offload_refuses_what_is_no_number_of_gib(value):
     for function, kwargs in ((api.estimate, {"max_model_len": 8192}), (api.check, {"tensor_parallel_size": 1})):
         with pytest.raises(FieldError) as error:

@@ -14,7 +14,7 @@ from ..model.precision import check_kv_dtype
 from ..model.hub import check_revision
 from ..plan.catalog import find_gpu, node_gpus
 from ..plan.sharding import require_stage_counts
-from ..units import (AUTO_LENGTHS, human_int, int_list, parse_gpu_memory, parse_size, parse_tokens,
+from ..units import (AUTO_LENGTHS, REAL_TEXT, human_int, int_list, parse_gpu_memory, parse_size, parse_tokens,
                      require_fraction, require_positive)
 
 if TYPE_CHECKING:
@@ -377,7 +377,6 @@ INT_FIELDS = ("tp", "pp", "min_concurrency", "context", "kv_budget", "num_gpu_bl
 # while YAML 1.2 and the flags (--gpu-util 9e-1) read them as numbers: an unquoted one in these fields is read as the
 # float YAML 1.2 reads (quoted text is left to the field's validator)
 FLOAT_FIELDS = ("gpu_util", "cpu_offload_gb")
-YAML_1_2_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?", re.ASCII)
 STR_TAG = "tag:yaml.org,2002:str"
 # a scalar YAML reads as a number or date: its text
 TEXT_FIELDS = ("name", "gpu", "kv_dtype", "revision", "engine", "quantization", "dtype", "runner", "convert")
@@ -514,7 +513,7 @@ class _Values:
 
 def _plain_float(node) -> bool:
     """An unquoted scalar YAML 1.1 leaves a string that YAML 1.2 reads as a float (FLOAT_FIELDS)."""
-    return node.tag == STR_TAG and node.style in (None, "") and YAML_1_2_FLOAT.fullmatch(node.value) is not None
+    return node.tag == STR_TAG and node.style in (None, "") and REAL_TEXT.fullmatch(node.value) is not None
 
 
 def _unknown_key(where: str, key, valid: tuple) -> KvplanError:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Optional
 
 from ..errors import FieldError, quote
-from ..units import MAX_BYTES
+from ..units import MAX_BYTES, REAL_TEXT
 
 ENGINE_NAMES = ("vllm", "none")
 VALID = "vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, 0.2 to 0.34), none (ideal paging, no engine)"
@@ -104,15 +104,14 @@ def cpu_offload_gb(value) -> Optional[float]:
     """vLLM's --cpu-offload-gb: GiB (2^30 bytes) of weights a GPU keeps in CPU memory; None or 0 when not given.
     vLLM takes any float 0 or more (config/offload.py UVAOffloadConfig, 0.34.0:23 Field(ge=0)) and offloads at most
     what the decoder layers hold; kvplan bounds it at MAX_OFFLOAD_GIB, as it bounds every size, so the bytes stay a
-    finite number (1e300 GiB is past any float)."""
+    finite number (1e300 GiB is more bytes than a float holds)."""
     if value is None:
         return None
     number = -1.0
-    if isinstance(value, (str, numbers.Real)) and not isinstance(value, bool):  # not bytes: float(b"8") is 8.0
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            pass
+    if isinstance(value, str) and REAL_TEXT.fullmatch(value.strip()):  # ASCII digits, as every number kvplan reads
+        number = float(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):  # not bytes: float(b"8") is 8.0
+        number = float(value) if abs(value) <= MAX_OFFLOAD_GIB else -1.0  # 10**400 is past any float
     if not 0 <= number <= MAX_OFFLOAD_GIB:  # NaN too
         raise FieldError("cpu_offload_gb", f"must be a number of GiB from 0 to {MAX_OFFLOAD_GIB:,} (2**30 GiB = 1 "
                                            f"EiB, kvplan's bound on sizes; vLLM's --cpu-offload-gb), got "
