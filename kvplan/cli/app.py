@@ -10,6 +10,7 @@ from typing import List, Optional
 import typer
 
 from ..errors import FieldError, KvplanError, quote
+from ..engines.vllm_releases import SPAN
 from ..units import AUTO_LENGTHS
 from .flags import (CHECK_CONTEXT_HELP, CHECK_MODEL_OPTIONS, CONTEXT_HELP, CPU_OFFLOAD_HELP, DEFAULT_GPU_HELP,
                     MM_PROCESSOR_KWARGS_HELP, ENABLE_LORA_HELP, MAX_LORAS_HELP, MAX_LORA_RANK_HELP, LORA_DTYPE_HELP,
@@ -451,7 +452,7 @@ def verify(
                                                          "profile run's forward pass, as vLLM's (default: vLLM's "
                                                          f"for this GPU); {SUFFIXES}."),
     engine: str = typer.Option("vllm", "--engine", help="Engine model (kvplan's flag): vllm (0.32.0) or "
-                               "vllm==<release> for another vLLM (0.2 to 0.34): the release whose plan and budget "
+                               f"vllm==<release> for another vLLM ({SPAN}): the release whose plan and budget "
                                "rules verify judges."),
     revision: Optional[str] = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit)."),
     hub_timeout: Optional[str] = typer.Option(None, "--hub-timeout", help=HUB_TIMEOUT_HELP),

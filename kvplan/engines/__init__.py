@@ -14,9 +14,10 @@ from typing import Optional
 
 from ..errors import FieldError, quote
 from ..units import MAX_BYTES, REAL_TEXT
+from .vllm_releases import SPAN
 
 ENGINE_NAMES = ("vllm", "none")
-VALID = "vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, 0.2 to 0.34), none (ideal paging, no engine)"
+VALID = f"vllm (vLLM 0.32.0), vllm==<release> (another vLLM release, {SPAN}), none (ideal paging, no engine)"
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,10 @@ SERIES = frozenset(name.rsplit(".", 1)[0] for name in PUBLISHED if name.count(".
 # X.Y, X.Y.Z, X.Y.Z.N or X.Y.Z.postN, as PyPI names vLLM's releases
 RELEASE_FORM = re.compile(r"([0-9]{1,4})\.([0-9]{1,4})(?:\.([0-9]{1,4})(?:\.([0-9]{1,4})|\.post([0-9]{1,4}))?)?",
                           re.ASCII)
+# the rule in words: whole (a refusal of the release) and short (the engine lists)
 ACCEPTED = (f"a release published on PyPI from {PUBLISHED[0]} to {PUBLISHED[-1]} (0.32.0, 0.10.1.1, 0.8.5.post1) "
             f"or a minor series of them (0.10)")
+SPAN = f"published from {PUBLISHED[0]} to {PUBLISHED[-1]}"
 
 
 def release_parts(text) -> Optional[tuple]:
